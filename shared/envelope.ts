@@ -1,0 +1,86 @@
+// The messages Sluice keeps on RabbitMQ: a request on `requests.<backend>` and each answer on
+// `responses`. Both are JSON; bodies travel as UTF-8 text or base64.
+
+import type { BackendResponse } from "./errors";
+
+export type Protocol = "rest" | "soap";
+export type ReplyMode = "sync" | "ack" | "callback";
+
+/** One X-Road SOAP header field as received, kept verbatim so the answer can echo it. */
+export interface SoapHeaderField {
+  /** Local name, e.g. "client", "service", "userId", "representedParty". */
+  name: string;
+  /** Namespace URI of the element. */
+  namespace: string;
+  /** The exact XML of the element as received (prefixes as the caller wrote them). */
+  xml: string;
+}
+
+export interface AttachmentRef {
+  contentId?: string;
+  contentType: string;
+  /** base64 content when small enough to travel inline. */
+  data?: string;
+  /** Redis key holding the content when it was stored by reference. */
+  ref?: string;
+  size: number;
+  headers?: Record<string, string>;
+}
+
+export interface RequestMessage {
+  /** Gateway message id (UUID). */
+  id: string;
+  /** The caller's X-Road message id, if it sent one. */
+  xroadId: string | null;
+  /** X-Road serviceCode as configured. */
+  service: string;
+  backend: string;
+  protocol: Protocol;
+  /** X-Road client id `INSTANCE/CLASS/MEMBER[/SUBSYSTEM]`. */
+  client: string;
+  replyMode: ReplyMode;
+  /** HTTP method of a REST request; "POST" for SOAP. */
+  method: string;
+  /** Path below `/rest/<serviceCode>`, starting with "/" or empty. */
+  path: string;
+  /** Raw query string without "?" (may be empty). */
+  query: string;
+  /** X-Road-* headers as received (lower-case names). */
+  xroadHeaders: Record<string, string>;
+  contentType: string | null;
+  body: string;
+  bodyEncoding: "utf8" | "base64";
+  /** SOAP only: the header fields in order, and the Body element's namespace and XML. */
+  soap?: {
+    headers: SoapHeaderField[];
+    bodyNamespace: string | null;
+    bodyXml: string;
+    envelopePrefix: string;
+  };
+  attachments?: AttachmentRef[];
+  /** Epoch milliseconds. */
+  createdAt: number;
+  /** Epoch milliseconds after which the request must not reach the backend. */
+  expiresAt: number | null;
+}
+
+export type Outcome = "completed" | "rejected" | "failed" | "expired" | "cancelled";
+
+export interface ResponseMessage extends BackendResponse {
+  id: string;
+  seq: number;
+  final: boolean;
+  outcome: Outcome;
+  /** For rejected/failed/expired: a short code and text the caller can read. */
+  error?: { code: string; message: string } | null;
+  /** Epoch milliseconds when the worker produced it. */
+  producedAt: number;
+}
+
+export function encodeMessage(message: RequestMessage | ResponseMessage): Buffer {
+  return Buffer.from(JSON.stringify(message));
+}
+
+export function decodeMessage<T>(content: Buffer): T {
+  return JSON.parse(content.toString("utf8")) as T;
+}

@@ -1,0 +1,124 @@
+// Every error that crosses a boundary carries a stable code, the HTTP status and SOAP
+// faultcode it maps to, and whether retrying may help. Callers and the worker read these
+// fields, never the message text.
+
+export type FaultSide = "Client" | "Server";
+
+export interface SluiceErrorOptions {
+  status?: number;
+  side?: FaultSide;
+  retryable?: boolean;
+  /** Seconds the caller should wait before retrying (503 answers). */
+  retryAfter?: number;
+  /** The gateway message id the error concerns, when there is one. */
+  messageId?: string | null;
+  /** Machine-readable details, e.g. ajv error paths. Never a stack trace. */
+  details?: unknown;
+  cause?: unknown;
+}
+
+const DEFAULT_STATUS: Record<string, number> = {
+  InvalidJson: 400,
+  InvalidXml: 400,
+  InvalidSoap: 400,
+  InvalidBody: 400,
+  InvalidRequest: 400,
+  InvalidHeader: 400,
+  MissingHeader: 400,
+  MissingHeaderField: 400,
+  DuplicateHeaderField: 400,
+  InvalidProtocolVersion: 400,
+  MissingBody: 400,
+  InconsistentHeaders: 400,
+  ValidationFailed: 400,
+  InvalidCallback: 400,
+  AccessDenied: 403,
+  UnknownService: 404,
+  NotFound: 404,
+  MethodNotAllowed: 405,
+  Conflict: 409,
+  PayloadTooLarge: 413,
+  InvalidContentType: 415,
+  Busy: 503,
+  Unavailable: 503,
+  BackendRejected: 502,
+  BackendFailed: 502,
+  Timeout: 504,
+  Internal: 500,
+};
+
+export class SluiceError extends Error {
+  readonly code: string;
+  readonly status: number;
+  readonly side: FaultSide;
+  readonly retryable: boolean;
+  readonly retryAfter?: number;
+  readonly messageId: string | null;
+  readonly details?: unknown;
+
+  constructor(code: string, message: string, options: SluiceErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "SluiceError";
+    this.code = code;
+    this.status = options.status ?? DEFAULT_STATUS[code] ?? 500;
+    this.side = options.side ?? (this.status < 500 ? "Client" : "Server");
+    this.retryable = options.retryable ?? this.status >= 500;
+    this.retryAfter = options.retryAfter;
+    this.messageId = options.messageId ?? null;
+    this.details = options.details;
+  }
+
+  /** SOAP faultcode, e.g. `Client.MissingHeaderField` or `Server.Busy`. */
+  get faultCode(): string {
+    return `${this.side}.${this.code}`;
+  }
+}
+
+/** Wraps anything thrown into a SluiceError without leaking internals to the wire. */
+export function asSluiceError(error: unknown): SluiceError {
+  if (error instanceof SluiceError) return error;
+  return new SluiceError("Internal", "internal error", { cause: error });
+}
+
+/**
+ * The backend said "no" on business grounds (4xx other than 408/429, a SOAP Client fault).
+ * Never retried; the transaction becomes `rejected` and carries the backend's answer.
+ */
+export class BackendRejectedError extends SluiceError {
+  readonly response: BackendResponse;
+  constructor(message: string, response: BackendResponse) {
+    super("BackendRejected", message, { retryable: false, side: "Server", status: 502 });
+    this.response = response;
+  }
+}
+
+/**
+ * A transient failure (5xx, 408, 429, timeout, refused connection). Retried per the
+ * backend's schedule, honouring `retryAfterMs` when the backend sent one.
+ */
+export class BackendUnavailableError extends SluiceError {
+  readonly retryAfterMs?: number;
+  readonly response?: BackendResponse;
+  constructor(
+    message: string,
+    options: { retryAfterMs?: number; response?: BackendResponse; cause?: unknown } = {},
+  ) {
+    super("BackendFailed", message, {
+      retryable: true,
+      side: "Server",
+      status: 502,
+      cause: options.cause,
+    });
+    this.retryAfterMs = options.retryAfterMs;
+    this.response = options.response;
+  }
+}
+
+/** One answer of the legacy system as the translator maps it. */
+export interface BackendResponse {
+  status: number;
+  contentType: string;
+  /** UTF-8 text, or base64 when `bodyEncoding` is "base64". */
+  body: string;
+  bodyEncoding?: "utf8" | "base64";
+}

@@ -1,0 +1,43 @@
+// The translator interface: the only thing a translator depends on. A backend's translator
+// turns one request message into a call of the legacy system and its answer into responses.
+//
+// Outcome rules (the worker reads them from what a translator returns or throws):
+// - return responses       → `completed` (several responses are delivered in order; the last is final)
+// - throw BackendRejectedError    → `rejected`, never retried
+// - throw BackendUnavailableError → retried per the backend's schedule (honours retryAfterMs), then `failed`
+// - throw anything else    → a poison message: dead-lettered at once, transaction `failed`
+
+import type { BackendResponse } from "../../shared/errors";
+import type { RequestMessage } from "../../shared/envelope";
+
+export { BackendRejectedError, BackendUnavailableError } from "../../shared/errors";
+export type { BackendResponse } from "../../shared/errors";
+export type { RequestMessage } from "../../shared/envelope";
+
+/** What a translator learns about the backend it serves (from the configuration). */
+export interface TranslatorBackend {
+  name: string;
+  url: string;
+  timeoutMs: number;
+  /** Free-form options from the backend's `options:` block in the configuration. */
+  options: Record<string, unknown>;
+}
+
+export interface TranslatorCall {
+  /** Aborted when the backend's timeout passes or the worker shuts down. */
+  signal: AbortSignal;
+  /** Sent to the backend as `Idempotency-Key` so an idempotent backend absorbs redelivery. */
+  idempotencyKey: string;
+  /** 1 for the first try, 2 for the first retry, ... */
+  attempt: number;
+}
+
+export interface Translator {
+  /** Calls the legacy system for one request; see the outcome rules above. */
+  call(request: RequestMessage, call: TranslatorCall): Promise<BackendResponse[]>;
+  /** Releases connections (keep-alive pools, SOAP clients) on shutdown. */
+  close?(): Promise<void>;
+}
+
+/** A translator module exports `createTranslator` (default export works too). */
+export type TranslatorFactory = (backend: TranslatorBackend) => Translator | Promise<Translator>;
