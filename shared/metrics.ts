@@ -1,0 +1,166 @@
+// The Prometheus metrics every role exposes on its admin port: one registry per process holding
+// the default process metrics and the gateway's own, labelled only by bounded names (never ids or URLs).
+
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+/** The single registry of the process; the admin server serves it at GET /metrics. */
+export const registry = new Registry();
+collectDefaultMetrics({ register: registry });
+
+/** Latency of a single HTTP exchange or backend call: 1 ms to 30 s. */
+export const CALL_BUCKETS: readonly number[] = [
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+];
+/** Accepted-to-answered time of a message, which includes queueing: 5 ms to 6 h. */
+export const END_TO_END_BUCKETS: readonly number[] = [
+  0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800, 3600, 7200,
+  21600,
+];
+/** Time a worker waits for a rate-limit or in-flight slot: 1 ms to 5 min. */
+export const WAIT_BUCKETS: readonly number[] = [
+  0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300,
+];
+
+const queueDepth = new Gauge<"queue">({
+  name: "sluice_queue_depth_messages",
+  help: "Ready messages in a Sluice queue (requests.<backend>, responses, retry, dead letter).",
+  labelNames: ["queue"],
+  registers: [registry],
+});
+
+const queueHighWater = new Gauge<"queue">({
+  name: "sluice_queue_high_water",
+  help: "Configured high water of a queue; at or above it the adapter answers 503.",
+  labelNames: ["queue"],
+  registers: [registry],
+});
+
+const queueConsumers = new Gauge<"queue">({
+  name: "sluice_queue_consumers",
+  help: "Consumers attached to a Sluice queue as reported by the broker.",
+  labelNames: ["queue"],
+  registers: [registry],
+});
+
+const requests = new Counter<"protocol" | "service" | "outcome">({
+  name: "sluice_requests_total",
+  help: "Requests answered by the adapter, by protocol, service and outcome (accepted, completed, invalid, busy, unavailable, ...).",
+  labelNames: ["protocol", "service", "outcome"],
+  registers: [registry],
+});
+
+const requestDuration = new Histogram<"protocol" | "service">({
+  name: "sluice_request_duration_seconds",
+  help: "Time from receiving a request to sending the adapter's answer.",
+  labelNames: ["protocol", "service"],
+  buckets: [...CALL_BUCKETS],
+  registers: [registry],
+});
+
+const endToEnd = new Histogram<"service">({
+  name: "sluice_end_to_end_seconds",
+  help: "Time from accepting a message to its terminal outcome being recorded.",
+  labelNames: ["service"],
+  buckets: [...END_TO_END_BUCKETS],
+  registers: [registry],
+});
+
+const backendCalls = new Counter<"backend" | "outcome">({
+  name: "sluice_backend_calls_total",
+  help: "Calls of a legacy backend by outcome (completed, rejected, failed, timeout).",
+  labelNames: ["backend", "outcome"],
+  registers: [registry],
+});
+
+const backendCallDuration = new Histogram<"backend">({
+  name: "sluice_backend_call_duration_seconds",
+  help: "Duration of one call of a legacy backend.",
+  labelNames: ["backend"],
+  buckets: [...CALL_BUCKETS],
+  registers: [registry],
+});
+
+const rateLimitWait = new Histogram<"backend">({
+  name: "sluice_rate_limit_wait_seconds",
+  help: "Time a worker waited for the backend's shared rate and in-flight limits.",
+  labelNames: ["backend"],
+  buckets: [...WAIT_BUCKETS],
+  registers: [registry],
+});
+
+const backendRateLimit = new Gauge<"backend">({
+  name: "sluice_backend_rate_limit",
+  help: "Configured call rate limit of a backend in calls per second (shared by all workers).",
+  labelNames: ["backend"],
+  registers: [registry],
+});
+
+const syncWaiters = new Gauge({
+  name: "sluice_sync_waiters",
+  help: "Callers this adapter instance holds waiting for a synchronous answer.",
+  registers: [registry],
+});
+
+const callbackDeliveries = new Counter<"outcome">({
+  name: "sluice_callback_deliveries_total",
+  help: "Callback and hub event delivery attempts by outcome (delivered, retry, failed, gone).",
+  labelNames: ["outcome"],
+  registers: [registry],
+});
+
+const deadLetters = new Counter<"backend" | "reason">({
+  name: "sluice_dead_letters_total",
+  help: "Messages sent to the dead-letter queue, by backend and reason.",
+  labelNames: ["backend", "reason"],
+  registers: [registry],
+});
+
+const backpressureRejections = new Counter<"reason">({
+  name: "sluice_backpressure_rejections_total",
+  help: "Requests refused with 503 by the adapter, by reason (high_water, broker_blocked, redis_down, waiters_full, ...).",
+  labelNames: ["reason"],
+  registers: [registry],
+});
+
+/** Every gateway metric, for the roles to update. */
+export const metrics = {
+  queueDepth,
+  queueHighWater,
+  queueConsumers,
+  requests,
+  requestDuration,
+  endToEnd,
+  backendCalls,
+  backendCallDuration,
+  rateLimitWait,
+  backendRateLimit,
+  syncWaiters,
+  callbackDeliveries,
+  deadLetters,
+  backpressureRejections,
+};
+
+export {
+  queueDepth,
+  queueHighWater,
+  queueConsumers,
+  requests,
+  requestDuration,
+  endToEnd,
+  backendCalls,
+  backendCallDuration,
+  rateLimitWait,
+  backendRateLimit,
+  syncWaiters,
+  callbackDeliveries,
+  deadLetters,
+  backpressureRejections,
+};
+
+/** Content-Type of the exposition text, for the admin server's answer. */
+export const METRICS_CONTENT_TYPE: string = registry.contentType;
+
+/** The Prometheus text exposition of every metric of the process. */
+export function metricsText(): Promise<string> {
+  return registry.metrics();
+}

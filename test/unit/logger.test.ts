@@ -1,0 +1,115 @@
+import { expect } from "chai";
+import { Writable } from "node:stream";
+import { createLogger, messageLogger } from "../../shared/logger";
+
+/** Collects the JSON lines a logger writes. */
+function capture(): { stream: Writable; lines: () => Record<string, unknown>[] } {
+  const chunks: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      chunks.push(chunk.toString("utf8"));
+      done();
+    },
+  });
+  const lines = () =>
+    chunks
+      .join("")
+      .split("\n")
+      .filter((line) => line.length > 0)
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+  return { stream, lines };
+}
+
+describe("logger", () => {
+  const saved = { level: process.env.LOG_LEVEL, redact: process.env.LOG_REDACT };
+  afterEach(() => {
+    for (const [key, value] of [
+      ["LOG_LEVEL", saved.level],
+      ["LOG_REDACT", saved.redact],
+    ] as const) {
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    }
+  });
+
+  it("writes JSON lines with the role, instance and a textual level", () => {
+    delete process.env.LOG_LEVEL;
+    const out = capture();
+    const log = createLogger("worker", { destination: out.stream, instance: "w-1" });
+    log.info({ queue: "requests.legacy" }, "consuming");
+    const [line] = out.lines();
+    expect(line).to.include({ role: "worker", instance: "w-1", level: "info", msg: "consuming" });
+    expect(line.queue).to.equal("requests.legacy");
+    expect(line.time).to.be.a("string");
+  });
+
+  it("redacts bodies and user ids by default", () => {
+    delete process.env.LOG_REDACT;
+    const out = capture();
+    const log = createLogger("adapter", { destination: out.stream });
+    log.info(
+      {
+        body: "secret payload",
+        userId: "EE12345678901",
+        req: { body: '{"a":1}', headers: { "x-road-userid": "EE1", "x-road-client": "EE/GOV/1" } },
+        message: { userId: "EE2", soap: { bodyXml: "<x/>" } },
+      },
+      "received",
+    );
+    const [line] = out.lines();
+    const text = JSON.stringify(line);
+    expect(line.body).to.equal("[redacted]");
+    expect(line.userId).to.equal("[redacted]");
+    const req = line.req as { body: string; headers: Record<string, string> };
+    expect(req.body).to.equal("[redacted]");
+    expect(req.headers["x-road-userid"]).to.equal("[redacted]");
+    expect(req.headers["x-road-client"]).to.equal("EE/GOV/1");
+    expect(text).not.to.include("secret payload");
+    expect(text).not.to.include("EE12345678901");
+    expect(text).not.to.include("<x/>");
+  });
+
+  it("keeps bodies when LOG_REDACT=off", () => {
+    process.env.LOG_REDACT = "off";
+    const out = capture();
+    createLogger("adapter", { destination: out.stream }).info({ body: "visible" }, "debug");
+    expect(out.lines()[0].body).to.equal("visible");
+  });
+
+  it("honours LOG_LEVEL, including silent", () => {
+    process.env.LOG_LEVEL = "silent";
+    const out = capture();
+    const log = createLogger("worker", { destination: out.stream });
+    log.error("not shown");
+    expect(out.lines()).to.have.length(0);
+    process.env.LOG_LEVEL = "warn";
+    const warn = capture();
+    const log2 = createLogger("worker", { destination: warn.stream });
+    log2.info("hidden");
+    log2.warn("shown");
+    expect(warn.lines().map((l) => l.msg)).to.deep.equal(["shown"]);
+  });
+
+  it("falls back to info on an unknown LOG_LEVEL and says so", () => {
+    process.env.LOG_LEVEL = "verbose";
+    const out = capture();
+    const log = createLogger("worker", { destination: out.stream });
+    log.info("after");
+    const lines = out.lines();
+    expect(lines[0]).to.include({ level: "warn", requested: "verbose" });
+    expect(lines[1]).to.include({ msg: "after" });
+  });
+
+  it("puts the message ids on every line of a message logger", () => {
+    const out = capture();
+    const log = createLogger("response-worker", { destination: out.stream, level: "debug" });
+    const mlog = messageLogger(log, { id: "0b9e", xroadId: "xr-1", client: "EE/GOV/1/sub" });
+    mlog.debug("stored");
+    mlog.info({ seq: 1 }, "delivered");
+    const lines = out.lines();
+    expect(lines).to.have.length(2);
+    for (const line of lines) {
+      expect(line).to.include({ id: "0b9e", xroadId: "xr-1", client: "EE/GOV/1/sub" });
+    }
+  });
+});
