@@ -1,0 +1,463 @@
+// The rest-json translator and the example custom translator against a real local HTTP
+// server: what reaches the backend, and how every kind of answer maps onto an outcome.
+
+import { expect } from "chai";
+import { once } from "node:events";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { resolve } from "node:path";
+import { SluiceError } from "../../shared/errors";
+import type { RequestMessage } from "../../shared/envelope";
+import { loadTranslator } from "../../worker/translators/load-translator";
+import { createTranslator } from "../../worker/translators/rest-json";
+import {
+  BackendRejectedError,
+  BackendUnavailableError,
+  type Translator,
+  type TranslatorBackend,
+  type TranslatorCall,
+} from "../../worker/translators/translator";
+
+interface Seen {
+  method: string;
+  url: string;
+  headers: IncomingMessage["headers"];
+  body: Buffer;
+}
+
+type Handler = (req: IncomingMessage, res: ServerResponse, body: Buffer) => void;
+
+const REPO_ROOT = resolve(__dirname, "../../..");
+
+function request(overrides: Partial<RequestMessage> = {}): RequestMessage {
+  return {
+    id: "0b6a4c1e-8f5d-4b7a-9e1c-3d2f1a0b9c8d",
+    xroadId: "xr-1",
+    service: "testQuery",
+    backend: "legacy",
+    protocol: "rest",
+    client: "EE/BUSINESS/consumer",
+    replyMode: "sync",
+    method: "POST",
+    path: "/persons/42",
+    query: "full=true&lang=et",
+    xroadHeaders: {
+      "x-road-client": "EE/BUSINESS/consumer",
+      "x-road-service": "EE/GOV/provider/sub/testQuery",
+      "x-road-id": "xr-1",
+      "x-road-userid": "EE12345678901",
+      "x-road-issue": "ISSUE-7",
+      "x-road-represented-party": "COM/12345",
+    },
+    contentType: "application/json",
+    body: '{"name":"Mari"}',
+    bodyEncoding: "utf8",
+    createdAt: Date.now(),
+    expiresAt: null,
+    ...overrides,
+  };
+}
+
+function callOf(signal: AbortSignal = new AbortController().signal): TranslatorCall {
+  return { signal, idempotencyKey: "0b6a4c1e-8f5d-4b7a-9e1c-3d2f1a0b9c8d", attempt: 1 };
+}
+
+async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error("expected the call to throw");
+}
+
+describe("rest-json translator (real HTTP backend)", () => {
+  let server: Server;
+  let baseUrl: string;
+  let handler: Handler;
+  const seen: Seen[] = [];
+  const translators: Translator[] = [];
+
+  function translator(
+    options: Record<string, unknown> = {},
+    timeoutMs = 2000,
+    path = "",
+  ): Translator {
+    const backend: TranslatorBackend = {
+      name: "legacy",
+      url: `${baseUrl}${path}`,
+      timeoutMs,
+      options,
+    };
+    const t = createTranslator(backend);
+    translators.push(t);
+    return t;
+  }
+
+  before(async () => {
+    server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        const body = Buffer.concat(chunks);
+        seen.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers, body });
+        handler(req, res, body);
+      });
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  beforeEach(() => {
+    seen.length = 0;
+    handler = (_req, res) => res.writeHead(204).end();
+  });
+
+  afterEach(async () => {
+    await Promise.all(translators.splice(0).map((t) => t.close?.()));
+  });
+
+  after(async () => {
+    server.closeAllConnections();
+    server.close();
+    await once(server, "close");
+  });
+
+  it("sends method, path, query, body, content type, X-Road headers and the ids", async () => {
+    handler = (_req, res) =>
+      res.writeHead(201, { "content-type": "application/json" }).end('{"ok":true,"name":"Märt"}');
+    const responses = await translator().call(request(), callOf());
+    expect(responses).to.deep.equal([
+      {
+        status: 201,
+        contentType: "application/json",
+        body: '{"ok":true,"name":"Märt"}',
+        bodyEncoding: "utf8",
+      },
+    ]);
+    expect(seen).to.have.length(1);
+    const [got] = seen;
+    expect(got.method).to.equal("POST");
+    expect(got.url).to.equal("/persons/42?full=true&lang=et");
+    expect(got.body.toString()).to.equal('{"name":"Mari"}');
+    expect(got.headers["content-type"]).to.equal("application/json");
+    expect(got.headers["idempotency-key"]).to.equal("0b6a4c1e-8f5d-4b7a-9e1c-3d2f1a0b9c8d");
+    expect(got.headers["x-sluice-id"]).to.equal("0b6a4c1e-8f5d-4b7a-9e1c-3d2f1a0b9c8d");
+    expect(got.headers["x-road-client"]).to.equal("EE/BUSINESS/consumer");
+    expect(got.headers["x-road-service"]).to.equal("EE/GOV/provider/sub/testQuery");
+    expect(got.headers["x-road-id"]).to.equal("xr-1");
+    expect(got.headers["x-road-userid"]).to.equal("EE12345678901");
+    expect(got.headers["x-road-issue"]).to.equal("ISSUE-7");
+    expect(got.headers["x-road-represented-party"]).to.equal("COM/12345");
+  });
+
+  it("calls /<serviceCode> below the backend url's own path when the request path is empty", async () => {
+    await translator({}, 2000, "/api/v1/").call(
+      request({ path: "", query: "", method: "GET", body: "", contentType: null }),
+      callOf(),
+    );
+    expect(seen[0].method).to.equal("GET");
+    expect(seen[0].url).to.equal("/api/v1/testQuery");
+    expect(seen[0].headers["content-type"]).to.equal(undefined);
+    expect(seen[0].body.length).to.equal(0);
+  });
+
+  it("adds the static headers of options.headers", async () => {
+    await translator({ headers: { Authorization: "Bearer s3cret" } }).call(request(), callOf());
+    expect(seen[0].headers.authorization).to.equal("Bearer s3cret");
+  });
+
+  it("sends a base64 body as bytes and returns a binary answer as base64, byte-exact", async () => {
+    const bytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    handler = (_req, res, body) =>
+      res.writeHead(200, { "content-type": "application/octet-stream" }).end(body);
+    const [response] = await translator().call(
+      request({
+        contentType: "application/pdf",
+        body: bytes.toString("base64"),
+        bodyEncoding: "base64",
+      }),
+      callOf(),
+    );
+    expect(seen[0].body.equals(bytes)).to.equal(true);
+    expect(seen[0].headers["content-type"]).to.equal("application/pdf");
+    expect(response.bodyEncoding).to.equal("base64");
+    expect(Buffer.from(response.body, "base64").equals(bytes)).to.equal(true);
+  });
+
+  it("keeps text in a non-UTF-8 charset byte-exact as base64", async () => {
+    const latin1 = Buffer.from("Tõnu Ülo", "latin1");
+    handler = (_req, res) =>
+      res.writeHead(200, { "content-type": "text/plain; charset=iso-8859-1" }).end(latin1);
+    const [response] = await translator().call(request(), callOf());
+    expect(response.contentType).to.equal("text/plain; charset=iso-8859-1");
+    expect(response.bodyEncoding).to.equal("base64");
+    expect(Buffer.from(response.body, "base64").equals(latin1)).to.equal(true);
+  });
+
+  it("returns XML and text/* answers as UTF-8 text", async () => {
+    handler = (_req, res) =>
+      res.writeHead(200, { "content-type": "text/xml; charset=utf-8" }).end("<a>ä</a>");
+    const [response] = await translator().call(request(), callOf());
+    expect(response).to.include({ status: 200, body: "<a>ä</a>", bodyEncoding: "utf8" });
+  });
+
+  it("maps 404 to BackendRejectedError carrying the backend's answer", async () => {
+    handler = (_req, res) =>
+      res.writeHead(404, { "content-type": "application/json" }).end('{"error":"no such person"}');
+    const error = await rejectionOf(translator().call(request(), callOf()));
+    expect(error).to.be.instanceOf(BackendRejectedError);
+    const rejected = error as BackendRejectedError;
+    expect(rejected.retryable).to.equal(false);
+    expect(rejected.code).to.equal("BackendRejected");
+    expect(rejected.response).to.deep.equal({
+      status: 404,
+      contentType: "application/json",
+      body: '{"error":"no such person"}',
+      bodyEncoding: "utf8",
+    });
+  });
+
+  it("maps 429 with Retry-After seconds to BackendUnavailableError with retryAfterMs", async () => {
+    handler = (_req, res) => res.writeHead(429, { "retry-after": "7" }).end("slow down");
+    const error = await rejectionOf(translator().call(request(), callOf()));
+    expect(error).to.be.instanceOf(BackendUnavailableError);
+    expect((error as BackendUnavailableError).retryAfterMs).to.equal(7000);
+    expect((error as BackendUnavailableError).retryable).to.equal(true);
+    expect((error as BackendUnavailableError).response?.status).to.equal(429);
+  });
+
+  it("maps 503 with an HTTP-date Retry-After to BackendUnavailableError", async () => {
+    const at = new Date(Date.now() + 120_000).toUTCString();
+    handler = (_req, res) => res.writeHead(503, { "retry-after": at }).end();
+    const error = (await rejectionOf(
+      translator().call(request(), callOf()),
+    )) as BackendUnavailableError;
+    expect(error).to.be.instanceOf(BackendUnavailableError);
+    expect(error.retryAfterMs).to.be.within(115_000, 120_000);
+  });
+
+  it("maps 408 and 500 to BackendUnavailableError without retryAfterMs", async () => {
+    for (const status of [408, 500]) {
+      handler = (_req, res) => res.writeHead(status).end();
+      const error = await rejectionOf(translator().call(request(), callOf()));
+      expect(error, String(status)).to.be.instanceOf(BackendUnavailableError);
+      expect((error as BackendUnavailableError).retryAfterMs).to.equal(undefined);
+    }
+  });
+
+  it("maps a backend slower than timeoutMs to BackendUnavailableError", async () => {
+    handler = (_req, res) => {
+      const timer = setTimeout(() => res.writeHead(200).end("late"), 2000);
+      res.on("close", () => clearTimeout(timer));
+    };
+    const error = await rejectionOf(translator({}, 200).call(request(), callOf()));
+    expect(error).to.be.instanceOf(BackendUnavailableError);
+    expect((error as Error).message).to.match(/timed out after 200 ms/);
+  });
+
+  it("counts the body in the timeout: a body that stalls after the headers fails too", async () => {
+    handler = (_req, res) => {
+      res.writeHead(200, { "content-type": "text/plain" });
+      res.write("partial");
+      const timer = setTimeout(() => res.end("rest"), 2000);
+      res.on("close", () => clearTimeout(timer));
+    };
+    const error = await rejectionOf(translator({}, 200).call(request(), callOf()));
+    expect(error).to.be.instanceOf(BackendUnavailableError);
+  });
+
+  it("maps the worker aborting the call to BackendUnavailableError", async () => {
+    handler = (_req, res) => {
+      const timer = setTimeout(() => res.writeHead(200).end(), 2000);
+      res.on("close", () => clearTimeout(timer));
+    };
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 50);
+    const error = await rejectionOf(translator().call(request(), callOf(controller.signal)));
+    expect(error).to.be.instanceOf(BackendUnavailableError);
+    expect((error as Error).message).to.match(/aborted/);
+  });
+
+  it("maps a refused connection to BackendUnavailableError", async () => {
+    const closed = createServer();
+    closed.listen(0, "127.0.0.1");
+    await once(closed, "listening");
+    const port = (closed.address() as AddressInfo).port;
+    closed.close();
+    await once(closed, "close");
+    const t = createTranslator({
+      name: "gone",
+      url: `http://127.0.0.1:${port}`,
+      timeoutMs: 2000,
+      options: {},
+    });
+    translators.push(t);
+    const error = await rejectionOf(t.call(request(), callOf()));
+    expect(error).to.be.instanceOf(BackendUnavailableError);
+    expect((error as Error).message).to.match(/ECONNREFUSED/);
+  });
+
+  it("maps a connection reset mid-answer to BackendUnavailableError", async () => {
+    handler = (req) => req.socket.destroy();
+    const error = await rejectionOf(translator().call(request(), callOf()));
+    expect(error).to.be.instanceOf(BackendUnavailableError);
+  });
+
+  it("fails without retry when the answer exceeds maxResponseBytes", async () => {
+    handler = (_req, res) =>
+      res.writeHead(200, { "content-type": "text/plain" }).end("x".repeat(5000));
+    const error = await rejectionOf(
+      translator({ maxResponseBytes: 1000 }).call(request(), callOf()),
+    );
+    expect(error).to.be.instanceOf(SluiceError);
+    expect(error).not.to.be.instanceOf(BackendRejectedError);
+    expect(error).not.to.be.instanceOf(BackendUnavailableError);
+    expect((error as SluiceError).retryable).to.equal(false);
+    expect((error as Error).message).to.match(/maxResponseBytes/);
+  });
+
+  it("bounds a chunked answer without Content-Length too", async () => {
+    handler = (_req, res) => {
+      res.writeHead(200, { "content-type": "text/plain" });
+      for (let i = 0; i < 10; i++) res.write("y".repeat(500));
+      res.end();
+    };
+    const error = await rejectionOf(
+      translator({ maxResponseBytes: 1000 }).call(request(), callOf()),
+    );
+    expect((error as SluiceError).retryable).to.equal(false);
+  });
+
+  it("does not follow redirects and does not retry them", async () => {
+    handler = (_req, res) => res.writeHead(302, { location: "http://example.org/" }).end();
+    const error = await rejectionOf(translator().call(request(), callOf()));
+    expect(error).to.be.instanceOf(SluiceError);
+    expect((error as SluiceError).retryable).to.equal(false);
+    expect(seen).to.have.length(1);
+  });
+
+  it("returns several responses, in order, for X-Multiple-Responses: true", async () => {
+    handler = (_req, res) =>
+      res
+        .writeHead(200, { "content-type": "application/json", "x-multiple-responses": "true" })
+        .end(
+          JSON.stringify({
+            responses: [
+              { status: 202, body: { step: "registered" } },
+              { contentType: "text/plain", body: "done" },
+              { contentType: "application/pdf", body: "JVBERg==", bodyEncoding: "base64" },
+            ],
+          }),
+        );
+    const responses = await translator().call(request(), callOf());
+    expect(responses).to.deep.equal([
+      {
+        status: 202,
+        contentType: "application/json",
+        body: '{"step":"registered"}',
+        bodyEncoding: "utf8",
+      },
+      { status: 200, contentType: "text/plain", body: "done", bodyEncoding: "utf8" },
+      { status: 200, contentType: "application/pdf", body: "JVBERg==", bodyEncoding: "base64" },
+    ]);
+  });
+
+  it("returns a JSON body with a responses key as one response without the header", async () => {
+    const body = JSON.stringify({ responses: [{ body: "a" }, { body: "b" }] });
+    handler = (_req, res) => res.writeHead(200, { "content-type": "application/json" }).end(body);
+    const responses = await translator().call(request(), callOf());
+    expect(responses).to.have.length(1);
+    expect(responses[0].body).to.equal(body);
+  });
+
+  it("fails without retry when X-Multiple-Responses comes with a body that breaks the convention", async () => {
+    for (const body of [
+      "not json",
+      '{"responses":[]}',
+      '{"responses":[1]}',
+      '{"responses":[{"status":"ok"}]}',
+    ]) {
+      handler = (_req, res) => res.writeHead(200, { "x-multiple-responses": "true" }).end(body);
+      const error = await rejectionOf(translator().call(request(), callOf()));
+      expect(error, body).to.be.instanceOf(SluiceError);
+      expect((error as SluiceError).retryable, body).to.equal(false);
+    }
+  });
+
+  it("reuses keep-alive connections across calls", async () => {
+    const ports = new Set<number>();
+    handler = (req, res) => {
+      ports.add(req.socket.remotePort ?? 0);
+      res.writeHead(200, { "content-type": "text/plain" }).end("ok");
+    };
+    const t = translator({ connections: 1 });
+    for (let i = 0; i < 3; i++) await t.call(request(), callOf());
+    expect(ports.size).to.equal(1);
+  });
+
+  describe("example custom translator (examples/translators/form-legacy.js)", () => {
+    let legacy: Translator;
+
+    beforeEach(async () => {
+      legacy = await loadTranslator(
+        "./examples/translators/form-legacy.js",
+        { name: "registry", url: `${baseUrl}/cgi-bin`, timeoutMs: 2000, options: { latin1: true } },
+        REPO_ROOT,
+      );
+      translators.push(legacy);
+    });
+
+    it("posts the JSON fields as a form and returns the result and the receipt", async () => {
+      handler = (_req, res) =>
+        res
+          .writeHead(200, { "content-type": "text/plain; charset=iso-8859-1" })
+          .end(Buffer.from("RC=0\nREF=R-991\nMSG=Registreeritud Jõgeva\n", "latin1"));
+      const responses = await legacy.call(
+        request({ path: "", query: "", body: '{"personalCode":"38001010000","amount":12.5}' }),
+        callOf(),
+      );
+      expect(seen[0].url).to.equal("/cgi-bin/testQuery.cgi");
+      expect(seen[0].headers["content-type"]).to.equal("application/x-www-form-urlencoded");
+      expect(seen[0].headers["idempotency-key"]).to.equal("0b6a4c1e-8f5d-4b7a-9e1c-3d2f1a0b9c8d");
+      expect(Object.fromEntries(new URLSearchParams(seen[0].body.toString()))).to.deep.equal({
+        SERVICE: "testQuery",
+        REQUEST_ID: "0b6a4c1e-8f5d-4b7a-9e1c-3d2f1a0b9c8d",
+        PERSONALCODE: "38001010000",
+        AMOUNT: "12.5",
+      });
+      expect(responses).to.have.length(2);
+      expect(JSON.parse(responses[0].body)).to.deep.equal({
+        reference: "R-991",
+        message: "Registreeritud Jõgeva",
+      });
+      expect(responses[1]).to.include({
+        contentType: "text/plain; charset=utf-8",
+        bodyEncoding: "utf8",
+      });
+      expect(responses[1].body).to.contain("REF=R-991");
+    });
+
+    it("throws the worker's own error classes for a refusal and a busy legacy system", async () => {
+      handler = (_req, res) => res.writeHead(200).end("RC=12\nMSG=unknown person\n");
+      const refused = await rejectionOf(legacy.call(request({ body: "{}" }), callOf()));
+      expect(refused).to.be.instanceOf(BackendRejectedError);
+      expect(JSON.parse((refused as BackendRejectedError).response.body)).to.deep.equal({
+        code: "RC12",
+        message: "unknown person",
+      });
+
+      const unmappable = await rejectionOf(
+        legacy.call(request({ body: '{"a":{"b":1}}' }), callOf()),
+      );
+      expect(unmappable).to.be.instanceOf(BackendRejectedError);
+      expect((unmappable as BackendRejectedError).response.status).to.equal(422);
+
+      handler = (_req, res) => res.writeHead(200).end("RC=95\n");
+      const busy = await rejectionOf(legacy.call(request({ body: "{}" }), callOf()));
+      expect(busy).to.be.instanceOf(BackendUnavailableError);
+      expect((busy as BackendUnavailableError).retryAfterMs).to.equal(30000);
+    });
+  });
+});

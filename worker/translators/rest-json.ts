@@ -1,0 +1,340 @@
+// The built-in `rest-json` translator: forwards a request to an HTTP backend over a keep-alive
+// pool and maps the backend's status onto the outcome rules of the translator interface.
+
+import { Pool, errors as undiciErrors } from "undici";
+import type { Dispatcher } from "undici";
+import { SluiceError } from "../../shared/errors";
+import {
+  BackendRejectedError,
+  BackendUnavailableError,
+  type BackendResponse,
+  type RequestMessage,
+  type Translator,
+  type TranslatorBackend,
+  type TranslatorCall,
+} from "./translator";
+
+/** Default bound on a response body; a larger answer is never buffered. */
+export const DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024;
+
+/** Response header by which a backend says its JSON body holds several responses. */
+export const MULTIPLE_RESPONSES_HEADER = "x-multiple-responses";
+
+interface RestJsonOptions {
+  maxResponseBytes: number;
+  connections: number | null;
+  keepAliveTimeoutMs: number;
+  headers: Record<string, string>;
+}
+
+export function createTranslator(backend: TranslatorBackend): Translator {
+  return new RestJsonTranslator(backend);
+}
+
+class RestJsonTranslator implements Translator {
+  private readonly pool: Pool;
+  private readonly basePath: string;
+  private readonly options: RestJsonOptions;
+
+  constructor(private readonly backend: TranslatorBackend) {
+    const url = new URL(backend.url);
+    if (url.protocol !== "http:" && url.protocol !== "https:") {
+      throw new Error(
+        `backend ${backend.name}: url must be http:// or https://, got ${backend.url}`,
+      );
+    }
+    this.options = readOptions(backend);
+    this.basePath = url.pathname.replace(/\/+$/, "");
+    // The pool is bound to one origin, so nothing in a request's path can reach another host.
+    this.pool = new Pool(url.origin, {
+      connections: this.options.connections,
+      keepAliveTimeout: this.options.keepAliveTimeoutMs,
+      headersTimeout: backend.timeoutMs,
+      bodyTimeout: backend.timeoutMs,
+    });
+  }
+
+  async call(request: RequestMessage, call: TranslatorCall): Promise<BackendResponse[]> {
+    // One deadline covers connecting, the headers and the whole body.
+    const signal = AbortSignal.any([call.signal, AbortSignal.timeout(this.backend.timeoutMs)]);
+    const body = requestBody(request);
+    const headers: Record<string, string> = { ...this.options.headers };
+    for (const [name, value] of Object.entries(request.xroadHeaders)) {
+      if (name.toLowerCase().startsWith("x-road-")) headers[name.toLowerCase()] = value;
+    }
+    if (request.contentType && body !== undefined) headers["content-type"] = request.contentType;
+    headers["idempotency-key"] = call.idempotencyKey || request.id;
+    headers["x-sluice-id"] = request.id;
+
+    let answer: Dispatcher.ResponseData;
+    try {
+      answer = await this.pool.request({
+        path: this.pathOf(request),
+        method: request.method.toUpperCase() as Dispatcher.HttpMethod,
+        headers,
+        body,
+        signal,
+      });
+    } catch (error) {
+      throw transportFailure(error, this.backend, signal);
+    }
+
+    const { statusCode: status } = answer;
+    const retryAfterMs = parseRetryAfter(header(answer.headers, "retry-after"));
+    let bytes: Buffer;
+    try {
+      bytes = await readBounded(answer.body, this.options.maxResponseBytes, answer.headers);
+    } catch (error) {
+      if (error instanceof ResponseTooLarge) {
+        if (isTransient(status)) {
+          throw new BackendUnavailableError(`backend answered ${status}`, { retryAfterMs });
+        }
+        throw new SluiceError(
+          "BackendFailed",
+          `backend ${this.backend.name} answered ${status} with more than ${this.options.maxResponseBytes} bytes (maxResponseBytes)`,
+          { retryable: false },
+        );
+      }
+      throw transportFailure(error, this.backend, signal);
+    }
+    const response = toResponse(status, header(answer.headers, "content-type"), bytes);
+
+    if (status >= 200 && status < 300) {
+      if (header(answer.headers, MULTIPLE_RESPONSES_HEADER)?.trim().toLowerCase() === "true") {
+        return splitResponses(status, bytes, this.backend.name);
+      }
+      return [response];
+    }
+    if (isTransient(status)) {
+      throw new BackendUnavailableError(`backend ${this.backend.name} answered ${status}`, {
+        retryAfterMs,
+        response,
+      });
+    }
+    if (status >= 400 && status < 500) {
+      throw new BackendRejectedError(`backend ${this.backend.name} answered ${status}`, response);
+    }
+    // 1xx/3xx: redirects are not followed, and retrying would meet the same answer.
+    throw new SluiceError(
+      "BackendFailed",
+      `backend ${this.backend.name} answered ${status}; redirects are not followed, point the backend url at the final location`,
+      { retryable: false },
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+
+  private pathOf(request: RequestMessage): string {
+    let path = request.path === "" ? `/${encodeURIComponent(request.service)}` : request.path;
+    if (!path.startsWith("/")) path = `/${path}`;
+    return `${this.basePath}${path}${request.query ? `?${request.query}` : ""}`;
+  }
+}
+
+function readOptions(backend: TranslatorBackend): RestJsonOptions {
+  const o = backend.options ?? {};
+  const positive = (name: string, fallback: number): number => {
+    const v = o[name];
+    if (v === undefined) return fallback;
+    if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) {
+      throw new Error(`backend ${backend.name}: options.${name} must be a positive integer`);
+    }
+    return v;
+  };
+  const headers: Record<string, string> = {};
+  if (o.headers !== undefined) {
+    if (typeof o.headers !== "object" || o.headers === null || Array.isArray(o.headers)) {
+      throw new Error(
+        `backend ${backend.name}: options.headers must be a map of header names to strings`,
+      );
+    }
+    for (const [name, value] of Object.entries(o.headers)) {
+      if (typeof value !== "string") {
+        throw new Error(`backend ${backend.name}: options.headers.${name} must be a string`);
+      }
+      headers[name.toLowerCase()] = value;
+    }
+  }
+  return {
+    maxResponseBytes: positive("maxResponseBytes", DEFAULT_MAX_RESPONSE_BYTES),
+    connections: o.connections === undefined ? null : positive("connections", 1),
+    keepAliveTimeoutMs: positive("keepAliveTimeoutMs", 4000),
+    headers,
+  };
+}
+
+function requestBody(request: RequestMessage): Buffer | undefined {
+  if (request.body === "") return undefined;
+  return Buffer.from(request.body, request.bodyEncoding === "base64" ? "base64" : "utf8");
+}
+
+function isTransient(status: number): boolean {
+  return status === 408 || status === 429 || status >= 500;
+}
+
+function header(headers: Dispatcher.ResponseData["headers"], name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** Milliseconds to wait from a `Retry-After` value (delta-seconds or HTTP-date); undefined if unusable. */
+export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
+  if (value === undefined) return undefined;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  // Only an HTTP-date has letters; a bare "1.5" or "-3" is not a valid value.
+  if (!/[a-z]/i.test(text)) return undefined;
+  const at = Date.parse(text);
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, at - now);
+}
+
+class ResponseTooLarge extends Error {}
+
+async function readBounded(
+  body: Dispatcher.ResponseData["body"],
+  limit: number,
+  headers: Dispatcher.ResponseData["headers"],
+): Promise<Buffer> {
+  const declared = Number(header(headers, "content-length"));
+  if (Number.isFinite(declared) && declared > limit) {
+    body.destroy();
+    throw new ResponseTooLarge();
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length;
+    if (size > limit) {
+      body.destroy();
+      throw new ResponseTooLarge();
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+const TEXT_TYPE =
+  /^(text\/[^;\s]+|application\/([\w.+-]+\+)?(json|xml)|application\/x-ndjson|application\/x-www-form-urlencoded)$/i;
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Text bodies travel as UTF-8; anything else (or text in another charset) as base64, byte-exact. */
+function toResponse(
+  status: number,
+  contentType: string | undefined,
+  bytes: Buffer,
+): BackendResponse {
+  const type = contentType ?? "application/octet-stream";
+  const mediaType = type.split(";")[0].trim();
+  const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(type)?.[1].toLowerCase();
+  const utf8Charset =
+    charset === undefined || charset === "utf-8" || charset === "utf8" || charset === "us-ascii";
+  if (TEXT_TYPE.test(mediaType) && utf8Charset) {
+    try {
+      return { status, contentType: type, body: utf8.decode(bytes), bodyEncoding: "utf8" };
+    } catch {
+      // Not valid UTF-8 after all: keep the bytes.
+    }
+  }
+  return { status, contentType: type, body: bytes.toString("base64"), bodyEncoding: "base64" };
+}
+
+/**
+ * The multiple-responses convention: a 2xx answer with `X-Multiple-Responses: true` and a JSON
+ * body `{"responses": [{status?, contentType?, body, bodyEncoding?}, ...]}`.
+ */
+function splitResponses(status: number, bytes: Buffer, backend: string): BackendResponse[] {
+  const invalid = (why: string) =>
+    new SluiceError("BackendFailed", `backend ${backend} sent X-Multiple-Responses but ${why}`, {
+      retryable: false,
+    });
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(bytes.toString("utf8"));
+  } catch {
+    throw invalid("the body is not JSON");
+  }
+  const list = (parsed as { responses?: unknown } | null)?.responses;
+  if (!Array.isArray(list) || list.length === 0) {
+    throw invalid('the body has no non-empty "responses" array');
+  }
+  return list.map((item: unknown, i): BackendResponse => {
+    if (typeof item !== "object" || item === null || Array.isArray(item)) {
+      throw invalid(`responses[${i}] is not an object`);
+    }
+    const r = item as Record<string, unknown>;
+    const itemStatus = r.status ?? status;
+    if (
+      typeof itemStatus !== "number" ||
+      !Number.isInteger(itemStatus) ||
+      itemStatus < 100 ||
+      itemStatus > 599
+    ) {
+      throw invalid(`responses[${i}].status is not an HTTP status`);
+    }
+    if (r.contentType !== undefined && typeof r.contentType !== "string") {
+      throw invalid(`responses[${i}].contentType is not a string`);
+    }
+    if (r.bodyEncoding === "base64") {
+      if (typeof r.body !== "string") throw invalid(`responses[${i}].body must be a base64 string`);
+      return {
+        status: itemStatus,
+        contentType: r.contentType ?? "application/octet-stream",
+        body: r.body,
+        bodyEncoding: "base64",
+      };
+    }
+    if (r.bodyEncoding !== undefined && r.bodyEncoding !== "utf8") {
+      throw invalid(`responses[${i}].bodyEncoding must be "utf8" or "base64"`);
+    }
+    if (typeof r.body === "string") {
+      return {
+        status: itemStatus,
+        contentType: r.contentType ?? "text/plain; charset=utf-8",
+        body: r.body,
+        bodyEncoding: "utf8",
+      };
+    }
+    // Any other JSON value is the response document itself.
+    return {
+      status: itemStatus,
+      contentType: r.contentType ?? "application/json",
+      body: JSON.stringify(r.body ?? null),
+      bodyEncoding: "utf8",
+    };
+  });
+}
+
+/**
+ * Transport failures (refused, reset, timed out, aborted, DNS, TLS) may pass: retry them.
+ * An invalid argument is a defect in the request itself: let it poison the message.
+ */
+function transportFailure(
+  error: unknown,
+  backend: TranslatorBackend,
+  signal: AbortSignal,
+): unknown {
+  if (
+    error instanceof undiciErrors.InvalidArgumentError ||
+    error instanceof undiciErrors.NotSupportedError ||
+    error instanceof TypeError
+  ) {
+    return error;
+  }
+  const code = (error as { code?: unknown } | null)?.code;
+  let why = error instanceof Error ? error.message : String(error);
+  if (signal.aborted) {
+    const reason: unknown = signal.reason;
+    why =
+      reason instanceof Error && reason.name === "TimeoutError"
+        ? `timed out after ${backend.timeoutMs} ms`
+        : "call aborted";
+  } else if (typeof code === "string") {
+    why = `${code}: ${why}`;
+  }
+  return new BackendUnavailableError(`backend ${backend.name} unreachable: ${why}`, {
+    cause: error,
+  });
+}
