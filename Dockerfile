@@ -1,0 +1,26 @@
+# One image for every Sluice role: `docker run sluice <role> --config FILE`.
+# Built in two stages so the runtime image holds only the compiled code and production packages.
+
+FROM node:20-slim AS build
+WORKDIR /app
+# Dependencies first, so editing the source does not invalidate the npm ci layer.
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY . .
+RUN npm run build \
+  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund \
+  && rm -rf dist/test dist/.tsbuildinfo
+
+FROM node:20-slim
+ENV NODE_ENV=production
+WORKDIR /app
+RUN groupadd --system --gid 10001 sluice \
+  && useradd --system --uid 10001 --gid sluice --no-create-home --shell /usr/sbin/nologin sluice
+# Owned by root and read-only to the process: the gateway writes nothing to its own tree.
+COPY --from=build /app /app
+USER 10001:10001
+# Service port (adapter) and admin port (/metrics, /healthz, /readyz) of every role.
+EXPOSE 8080 9090
+# Node handles SIGTERM itself: Sluice drains on it, so no init wrapper is needed.
+ENTRYPOINT ["node", "bin/sluice.js"]
+CMD ["demo"]

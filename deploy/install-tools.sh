@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the command-line checkers the deployment tests use, from Debian's packages, when they
+# are missing: promtool (package prometheus) and a Compose implementation (docker-compose).
+set -euo pipefail
+
+missing=()
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null 2>&1; then
+  missing+=(docker-compose)
+fi
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "installing ${missing[*]} for the deployment checks"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Only promtool is wanted from the prometheus package: never leave its server running (it would
+# take port 9090, Sluice's default admin port).
+if command -v systemctl >/dev/null 2>&1; then systemctl disable --now prometheus >/dev/null 2>&1 || true; fi

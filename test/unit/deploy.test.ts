@@ -1,0 +1,333 @@
+import { expect } from "chai";
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
+import { join, relative, resolve } from "node:path";
+import { parseAllDocuments, parseDocument } from "yaml";
+import { registry } from "../../shared/metrics";
+
+// Runs from dist/test/unit or test/unit alike: the repository root holds package.json.
+function findRoot(start: string): string {
+  let dir = start;
+  while (!existsSync(join(dir, "package.json"))) dir = resolve(dir, "..");
+  return dir;
+}
+const ROOT = findRoot(__dirname);
+const DEPLOY = join(ROOT, "deploy");
+
+type Doc = Record<string, unknown>;
+
+function walk(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? walk(path) : [path];
+  });
+}
+
+/** Every document of a YAML file; a syntax error fails the test that reads it. */
+function yamlDocs(path: string): Doc[] {
+  // Compose files share settings through YAML merge keys (`<<: *anchor`).
+  const docs = parseAllDocuments(readFileSync(path, "utf8"), { merge: true });
+  const list = Array.isArray(docs) ? docs : [docs];
+  for (const doc of list) {
+    expect(doc.errors, `${relative(ROOT, path)}: ${doc.errors.join("; ")}`).to.have.length(0);
+  }
+  return list.map((doc) => doc.toJS() as Doc).filter((doc) => doc !== null);
+}
+
+function yamlDoc(path: string): Doc {
+  return yamlDocs(join(DEPLOY, path))[0];
+}
+
+function run(command: string, args: string[]): { status: number | null; output: string } {
+  const result = spawnSync(command, args, { cwd: ROOT, encoding: "utf8", timeout: 30_000 });
+  const output = `${result.stdout ?? ""}${result.stderr ?? ""}${result.error?.message ?? ""}`;
+  return { status: result.status, output };
+}
+
+/** docker compose (plugin) where present, else the standalone docker-compose. */
+function composeCommand(): string[] {
+  if (run("docker", ["compose", "version"]).status === 0) return ["docker", "compose"];
+  if (run("docker-compose", ["version"]).status === 0) return ["docker-compose"];
+  throw new Error(
+    "neither `docker compose` nor `docker-compose` found: run deploy/install-tools.sh",
+  );
+}
+
+function requireTool(name: string): void {
+  if (run(name, ["--version"]).status !== 0) {
+    throw new Error(`${name} not found: run deploy/install-tools.sh`);
+  }
+}
+
+/** Label names of each metric in the registry, with histogram series names mapped to their metric. */
+function registeredMetrics(): Map<string, string[]> {
+  const known = new Map<string, string[]>();
+  for (const metric of registry.getMetricsAsArray()) {
+    const labels = (metric as unknown as { labelNames?: string[] }).labelNames ?? [];
+    known.set(metric.name, labels);
+    for (const suffix of ["_bucket", "_sum", "_count"]) {
+      known.set(metric.name + suffix, suffix === "_bucket" ? [...labels, "le"] : labels);
+    }
+  }
+  return known;
+}
+
+/** Label names Prometheus attaches to every scraped series. */
+const TARGET_LABELS = ["job", "instance"];
+
+/** Checks that each metric named in a PromQL expression exists and is selected by real labels. */
+function checkExpression(expr: string, where: string, known: Map<string, string[]>): string[] {
+  const problems: string[] = [];
+  const names = expr.match(/\b(?:sluice|process|nodejs)_[a-z0-9_]+\b/g) ?? [];
+  const allowed = new Set([...TARGET_LABELS, "le"]);
+  for (const name of names) {
+    const labels = known.get(name);
+    if (!labels) {
+      problems.push(`${where}: unknown metric ${name}`);
+      continue;
+    }
+    labels.forEach((label) => allowed.add(label));
+  }
+  for (const selector of expr.matchAll(/\b((?:sluice|process|nodejs)_[a-z0-9_]+)\{([^}]*)\}/g)) {
+    const labels = known.get(selector[1]) ?? [];
+    for (const matcher of selector[2].matchAll(/([a-zA-Z_]\w*)\s*(?:=~|!~|!=|=)/g)) {
+      if (![...labels, ...TARGET_LABELS].includes(matcher[1])) {
+        problems.push(`${where}: ${selector[1]} has no label ${matcher[1]}`);
+      }
+    }
+  }
+  for (const grouping of expr.matchAll(/\b(?:by|on)\s*\(([^)]*)\)/g)) {
+    for (const label of grouping[1].split(",").map((s) => s.trim())) {
+      if (label && !allowed.has(label))
+        problems.push(`${where}: grouping by unknown label ${label}`);
+    }
+  }
+  return problems;
+}
+
+interface Panel {
+  title?: string;
+  type?: string;
+  datasource?: { uid?: string };
+  targets?: { expr?: string; datasource?: { uid?: string } }[];
+}
+
+describe("deployment files", () => {
+  const known = registeredMetrics();
+
+  it("parses every YAML and JSON file in deploy/", () => {
+    const files = walk(DEPLOY).filter((path) => /\.(ya?ml|json)$/.test(path));
+    expect(files.length).to.be.greaterThan(10);
+    for (const path of files) {
+      if (path.endsWith(".json")) {
+        expect(() => JSON.parse(readFileSync(path, "utf8")), relative(ROOT, path)).not.to.throw();
+      } else {
+        expect(yamlDocs(path).length, relative(ROOT, path)).to.be.greaterThan(0);
+      }
+    }
+  });
+
+  it("alerts use only metrics and labels that shared/metrics.ts registers", () => {
+    const alerts = yamlDoc("prometheus/alerts.yml") as {
+      groups: { rules: { alert: string; expr: string }[] }[];
+    };
+    const rules = alerts.groups.flatMap((group) => group.rules);
+    expect(rules.map((rule) => rule.alert)).to.include.members([
+      "SluiceQueueAboveHighWater",
+      "SluiceDeadLetters",
+      "SluiceRejectingRequests",
+      "SluiceBackendErrors",
+      "SluiceNoConsumers",
+    ]);
+    const problems = rules.flatMap((rule) => checkExpression(rule.expr, rule.alert, known));
+    expect(problems).to.deep.equal([]);
+  });
+
+  it("the metric check catches an unknown metric or label", () => {
+    expect(checkExpression("rate(sluice_nope_total[5m])", "x", known)).to.have.length(1);
+    expect(checkExpression('sluice_requests_total{backend="a"}', "x", known)).to.have.length(1);
+    expect(checkExpression("sum by (url) (sluice_sync_waiters)", "x", known)).to.have.length(1);
+    const histogram = "sum by (le) (rate(sluice_end_to_end_seconds_bucket[1m]))";
+    expect(checkExpression(histogram, "x", known)).to.deep.equal([]);
+  });
+
+  it("the dashboard queries only registered metrics, through the provisioned datasource", () => {
+    const dashboard = JSON.parse(
+      readFileSync(join(DEPLOY, "grafana/dashboards/sluice.json"), "utf8"),
+    ) as { uid: string; panels: Panel[] };
+    const datasource = yamlDoc("grafana/provisioning/datasources/prometheus.yml") as {
+      datasources: { uid: string; url: string }[];
+    };
+    const uid = datasource.datasources[0].uid;
+    const graphs = dashboard.panels.filter((panel) => panel.type !== "row");
+    const exprs = graphs.flatMap((panel) =>
+      (panel.targets ?? []).map((target) => ({ panel, expr: target.expr ?? "" })),
+    );
+    const used = new Set(exprs.flatMap(({ expr }) => expr.match(/\bsluice_[a-z_]+\b/g) ?? []));
+    for (const needed of [
+      "sluice_queue_depth_messages",
+      "sluice_requests_total",
+      "sluice_end_to_end_seconds_bucket",
+      "sluice_backend_calls_total",
+      "sluice_backend_rate_limit",
+      "sluice_callback_deliveries_total",
+      "sluice_dead_letters_total",
+    ]) {
+      expect([...used], needed).to.include(needed);
+    }
+    expect(exprs.some(({ expr }) => expr.startsWith("histogram_quantile("))).to.equal(true);
+    const problems = exprs.flatMap(({ panel, expr }) =>
+      checkExpression(expr, panel.title ?? "", known),
+    );
+    expect(problems).to.deep.equal([]);
+    for (const panel of graphs) expect(panel.datasource?.uid, panel.title).to.equal(uid);
+    const ids = dashboard.panels.map((panel) => (panel as { id: number }).id);
+    expect(new Set(ids).size, "panel ids are unique").to.equal(ids.length);
+  });
+
+  it("docker compose accepts the Compose file", function () {
+    this.timeout(30_000);
+    const [command, ...args] = composeCommand();
+    const result = run(command, [...args, "-f", "deploy/docker-compose.yml", "config", "-q"]);
+    expect(result.status, result.output).to.equal(0);
+  });
+
+  it("Compose runs every role from the repository image and Prometheus scrapes each", () => {
+    const compose = yamlDoc("docker-compose.yml") as {
+      services: Record<
+        string,
+        { command?: string[]; environment?: Record<string, string>; volumes?: string[] }
+      >;
+    };
+    const roles = {
+      "sluice-adapter": "adapter",
+      "sluice-worker": "worker",
+      "sluice-response-worker": "response-worker",
+      "legacy-sim": "legacy-sim",
+    };
+    for (const [service, role] of Object.entries(roles)) {
+      const spec = compose.services[service];
+      expect(spec, service).to.not.equal(undefined);
+      expect(spec.command).to.deep.equal([role, "--config", "/etc/sluice/demo.yaml"]);
+      expect(spec.volumes).to.include("../config:/etc/sluice:ro");
+    }
+    for (const service of ["sluice-adapter", "sluice-worker", "sluice-response-worker"]) {
+      expect(compose.services[service].environment).to.include.keys("AMQP_URL", "REDIS_URL");
+    }
+    for (const needed of ["rabbitmq", "redis", "prometheus", "grafana"]) {
+      expect(compose.services).to.have.property(needed);
+    }
+    const prometheus = yamlDoc("prometheus/prometheus.yml") as {
+      scrape_configs: { job_name: string; dns_sd_configs?: { names: string[]; port: number }[] }[];
+    };
+    const scraped = prometheus.scrape_configs.flatMap((job) =>
+      (job.dns_sd_configs ?? []).flatMap((sd) => sd.names.map((name) => `${name}:${sd.port}`)),
+    );
+    expect(scraped).to.include.members([
+      "sluice-adapter:9090",
+      "sluice-worker:9090",
+      "sluice-response-worker:9090",
+    ]);
+  });
+
+  it("promtool accepts the Prometheus configuration and rules, and the alert unit tests pass", function () {
+    this.timeout(30_000);
+    requireTool("promtool");
+    for (const args of [
+      ["check", "config", "deploy/prometheus/prometheus.yml"],
+      ["check", "rules", "deploy/prometheus/alerts.yml"],
+      ["test", "rules", "deploy/prometheus/alerts.test.yml"],
+    ]) {
+      const result = run("promtool", args);
+      expect(result.status, `promtool ${args.join(" ")}\n${result.output}`).to.equal(0);
+    }
+  });
+
+  it("Grafana's dashboard provider reads the folder Compose mounts", () => {
+    const provider = yamlDoc("grafana/provisioning/dashboards/sluice.yml") as {
+      providers: { options: { path: string } }[];
+    };
+    const compose = readFileSync(join(DEPLOY, "docker-compose.yml"), "utf8");
+    expect(compose).to.include(`./grafana/dashboards:${provider.providers[0].options.path}:ro`);
+  });
+
+  it("the Kubernetes manifests are complete and consistent", () => {
+    const dir = join(DEPLOY, "k8s");
+    const kustomization = yamlDoc("k8s/kustomization.yaml") as { resources: string[] };
+    const docs = kustomization.resources.flatMap((file) => {
+      expect(existsSync(join(dir, file)), file).to.equal(true);
+      return yamlDocs(join(dir, file));
+    });
+    const byKind = (kind: string) => docs.filter((doc) => doc.kind === kind) as Doc[];
+    for (const doc of docs) {
+      expect(doc.apiVersion, JSON.stringify(doc).slice(0, 80)).to.be.a("string");
+      expect((doc.metadata as { name?: string }).name).to.be.a("string");
+    }
+    type Deployment = {
+      metadata: { name: string };
+      spec: {
+        selector: { matchLabels: Record<string, string> };
+        template: {
+          metadata: { labels: Record<string, string> };
+          spec: {
+            containers: {
+              args: string[];
+              ports: { name: string }[];
+              readinessProbe: { httpGet: { path: string; port: string } };
+              livenessProbe: { httpGet: { path: string; port: string } };
+            }[];
+          };
+        };
+      };
+    };
+    const deployments = byKind("Deployment") as unknown as Deployment[];
+    expect(deployments.map((d) => d.metadata.name).sort()).to.deep.equal([
+      "sluice-adapter",
+      "sluice-response-worker",
+      "sluice-worker",
+    ]);
+    for (const deployment of deployments) {
+      const { selector, template } = deployment.spec;
+      expect(template.metadata.labels).to.include(selector.matchLabels);
+      const [container] = template.spec.containers;
+      expect(`sluice-${container.args[0]}`).to.equal(deployment.metadata.name);
+      const ports = container.ports.map((port) => port.name);
+      expect(ports).to.include(container.readinessProbe.httpGet.port);
+      expect(container.readinessProbe.httpGet.path).to.equal("/readyz");
+      expect(container.livenessProbe.httpGet.path).to.equal("/healthz");
+    }
+    const [service] = byKind("Service") as unknown as {
+      spec: { selector: Record<string, string> };
+    }[];
+    const adapter = deployments.find((d) => d.metadata.name === "sluice-adapter")!;
+    expect(adapter.spec.template.metadata.labels).to.include(service.spec.selector);
+    const [scaled] = byKind("ScaledObject") as unknown as {
+      spec: {
+        scaleTargetRef: { name: string };
+        triggers: { type: string; metadata: { queueName: string } }[];
+      };
+    }[];
+    expect(deployments.map((d) => d.metadata.name)).to.include(scaled.spec.scaleTargetRef.name);
+    expect(scaled.spec.triggers[0].type).to.equal("rabbitmq");
+    expect(scaled.spec.triggers[0].metadata.queueName).to.match(/^requests\./);
+    const [configMap] = byKind("ConfigMap") as unknown as { data: Record<string, string> }[];
+    for (const text of Object.values(configMap.data)) {
+      expect(parseDocument(text).errors).to.have.length(0);
+    }
+  });
+
+  it("the Dockerfile builds in two stages on node:20-slim and runs as a non-root user", () => {
+    const dockerfile = readFileSync(join(ROOT, "Dockerfile"), "utf8");
+    const froms = dockerfile.match(/^FROM .*$/gm) ?? [];
+    expect(froms).to.have.length(2);
+    for (const from of froms) expect(from).to.match(/^FROM node:20-slim\b/);
+    expect(dockerfile).to.match(/RUN npm ci\b/);
+    expect(dockerfile).to.match(/npm prune --omit=dev/);
+    const user = /^USER (\S+)$/m.exec(dockerfile);
+    expect(user?.[1]).to.not.match(/^(root|0)(:|$)/);
+    expect(dockerfile).to.include('ENTRYPOINT ["node", "bin/sluice.js"]');
+    expect(existsSync(join(ROOT, "bin/sluice.js"))).to.equal(true);
+    const ignored = readFileSync(join(ROOT, ".dockerignore"), "utf8").split("\n");
+    expect(ignored).to.include.members(["node_modules", "dist", ".git"]);
+  });
+});
