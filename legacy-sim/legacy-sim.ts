@@ -1,0 +1,466 @@
+// A simulated slow legacy information system (REST JSON and SOAP) on a real HTTP port, with
+// latency, capacity, error rate and pause settable at runtime, recording every call it gets.
+
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import getRawBody from "raw-body";
+import { CallLog, type CallFilter, type CallStats, type RecordedCall } from "./call-log";
+import { applySettingsPatch, DEFAULT_SETTINGS, type LegacySimSettings } from "./sim-settings";
+import {
+  createSoapService,
+  DEFAULT_SOAP_NAMESPACE,
+  DEFAULT_SOAP_SERVICES,
+  soapFault,
+  type SoapService,
+} from "./soap-service";
+
+export type { LegacySimSettings } from "./sim-settings";
+export type { RecordedCall, CallStats, CallFilter } from "./call-log";
+export { DEFAULT_SOAP_NAMESPACE } from "./soap-service";
+
+export interface LegacySimOptions {
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** 0 (the default) picks a free port. */
+  port?: number;
+  latencyMs?: number;
+  jitterMs?: number;
+  /** Calls in flight beyond this get 503 + `Retry-After: 1`; 0 or omitted = unlimited. */
+  maxConcurrency?: number;
+  /** Fraction (0..1) of calls answered 500. */
+  errorRate?: number;
+  /** SOAP operations offered at `/soap`; default testQuery and getState. */
+  soapServices?: string[];
+  /** Target namespace of the WSDL and of SOAP answers; default http://legacy.sluice.example/. */
+  soapNamespace?: string;
+  /** How many calls `/stats` remembers; default 100000. */
+  callCapacity?: number;
+}
+
+export interface LegacySim {
+  /** Base URL, e.g. `http://127.0.0.1:41234` (no trailing slash). */
+  readonly url: string;
+  readonly port: number;
+  /** The current settings (a copy). */
+  readonly settings: LegacySimSettings;
+  /** Changes settings as `PUT /sim/settings` does; throws RangeError listing every problem. */
+  update(patch: Partial<LegacySimSettings>): LegacySimSettings;
+  /** Recorded calls, oldest first. */
+  calls(filter?: CallFilter): RecordedCall[];
+  /** What `GET /stats` answers. */
+  stats(filter?: CallFilter): CallStats;
+  /** What `DELETE /stats` does. */
+  reset(): void;
+  /** Stops listening and drops open connections; waiting calls are released. */
+  close(): Promise<void>;
+}
+
+const BODY_LIMIT = 1024 * 1024;
+const FAIL_KEYS_LIMIT = 100_000;
+const JSON_TYPE = "application/json; charset=utf-8";
+const XML_TYPE = "text/xml; charset=utf-8";
+const STATUS_PATH = /^\/status\/(\d{3})(?:\/|$)/;
+
+type Headers = Record<string, string | number>;
+
+function header(req: http.IncomingMessage, name: string): string | null {
+  const value = req.headers[name];
+  if (value === undefined) return null;
+  return Array.isArray(value) ? value.join(", ") : value;
+}
+
+function sendJson(
+  res: http.ServerResponse,
+  status: number,
+  value: unknown,
+  headers: Headers = {},
+): void {
+  const text = JSON.stringify(value);
+  res.writeHead(status, {
+    ...headers,
+    "content-type": JSON_TYPE,
+    "content-length": Buffer.byteLength(text),
+  });
+  res.end(text);
+}
+
+function parseQuery(search: string): Record<string, string | string[]> {
+  const query: Record<string, string | string[]> = {};
+  if (search === "") return query;
+  for (const [key, value] of new URLSearchParams(search)) {
+    const seen = query[key];
+    if (seen === undefined) query[key] = value;
+    else if (Array.isArray(seen)) seen.push(value);
+    else query[key] = [seen, value];
+  }
+  return query;
+}
+
+/** A non-negative integer from a header, null when absent, NaN when malformed. */
+function numberHeader(req: http.IncomingMessage, name: string): number | null {
+  const raw = header(req, name);
+  if (raw === null) return null;
+  return /^\s*\d+(\.\d+)?\s*$/.test(raw) ? Number(raw) : NaN;
+}
+
+/** Per-call instructions read from X-Sim-* headers and the /status/<code> path. */
+interface CallPlan {
+  status: number | null;
+  retryAfter: string | null;
+  latencyMs: number | null;
+  failTimes: number | null;
+}
+
+function planOf(req: http.IncomingMessage, path: string): CallPlan | string {
+  const fromPath = STATUS_PATH.exec(path);
+  const status = fromPath ? Number(fromPath[1]) : numberHeader(req, "x-sim-status");
+  if (status !== null && !(Number.isInteger(status) && status >= 200 && status <= 599)) {
+    return "X-Sim-Status (or /status/<code>) must be an HTTP status from 200 to 599";
+  }
+  const latencyMs = numberHeader(req, "x-sim-latency");
+  if (Number.isNaN(latencyMs)) return "X-Sim-Latency must be milliseconds >= 0";
+  const failTimes = numberHeader(req, "x-sim-fail-times");
+  if (failTimes !== null && !Number.isInteger(failTimes))
+    return "X-Sim-Fail-Times must be an integer >= 0";
+  return { status, latencyMs, failTimes, retryAfter: header(req, "x-sim-retry-after") };
+}
+
+function validateOptions(options: LegacySimOptions): LegacySimSettings {
+  const { latencyMs, jitterMs, maxConcurrency, errorRate } = options;
+  const result = applySettingsPatch(DEFAULT_SETTINGS, {
+    latencyMs,
+    jitterMs,
+    maxConcurrency,
+    errorRate,
+  });
+  const problems = result.ok ? [] : result.problems;
+  if (
+    options.port !== undefined &&
+    !(Number.isInteger(options.port) && options.port >= 0 && options.port < 65536)
+  ) {
+    problems.push("port must be an integer from 0 to 65535");
+  }
+  if (
+    options.callCapacity !== undefined &&
+    !(Number.isInteger(options.callCapacity) && options.callCapacity > 0)
+  ) {
+    problems.push("callCapacity must be a positive integer");
+  }
+  if (!result.ok || problems.length > 0) throw new RangeError(`legacy-sim: ${problems.join("; ")}`);
+  return result.settings;
+}
+
+/** Starts the simulator and resolves once it listens. */
+export async function startLegacySim(options: LegacySimOptions = {}): Promise<LegacySim> {
+  let settings = validateOptions(options);
+  const soapService: SoapService = await createSoapService(
+    options.soapServices ?? DEFAULT_SOAP_SERVICES,
+    options.soapNamespace ?? DEFAULT_SOAP_NAMESPACE,
+  );
+  const log = new CallLog(options.callCapacity);
+  /** Calls seen per fail key, for X-Sim-Fail-Times. */
+  const failCounts = new Map<string, number>();
+  /** Calls waiting for `paused` to turn false. */
+  let pausedWaiters: Array<() => void> = [];
+  /** Latency timers in flight, released at close so nothing outlives the server. */
+  const sleepers = new Set<() => void>();
+  let closed = false;
+
+  const update = (patch: unknown): { ok: true } | { ok: false; problems: string[] } => {
+    const result = applySettingsPatch(settings, patch);
+    if (!result.ok) return result;
+    settings = result.settings;
+    if (!settings.paused && pausedWaiters.length > 0) {
+      const waiting = pausedWaiters;
+      pausedWaiters = [];
+      for (const resume of waiting) resume();
+    }
+    return { ok: true };
+  };
+
+  const sleep = (ms: number): Promise<void> =>
+    new Promise((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        sleepers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      sleepers.add(wake);
+    });
+
+  const latencyFor = (plan: CallPlan): number => {
+    if (plan.latencyMs !== null) return plan.latencyMs;
+    const { latencyMs, jitterMs } = settings;
+    if (jitterMs === 0) return latencyMs;
+    return Math.max(0, latencyMs + (Math.random() * 2 - 1) * jitterMs);
+  };
+
+  /** True when this call is one of the first n with its key and must be answered 503. */
+  const failsNow = (failTimes: number, key: string): boolean => {
+    const seen = (failCounts.get(key) ?? 0) + 1;
+    if (!failCounts.has(key) && failCounts.size >= FAIL_KEYS_LIMIT) {
+      failCounts.delete(failCounts.keys().next().value as string);
+    }
+    failCounts.set(key, seen);
+    return seen <= failTimes;
+  };
+
+  const serveCall = async (
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    path: string,
+    search: string,
+    isSoap: boolean,
+  ): Promise<void> => {
+    const method = req.method ?? "GET";
+    const call: RecordedCall = {
+      id: header(req, "idempotency-key"),
+      method,
+      path,
+      startedAt: Date.now(),
+      endedAt: null,
+      status: null,
+      xroadClient: header(req, "x-road-client"),
+    };
+    log.begin(call);
+    let status = 500;
+    try {
+      // An error answer in the shape the caller's protocol expects.
+      const fail = (code: number, message: string, headers: Headers = {}): void => {
+        status = code;
+        if (isSoap) {
+          const body = soapFault(code < 500 ? "Client" : "Server", message);
+          res.writeHead(code, {
+            ...headers,
+            "content-type": XML_TYPE,
+            "content-length": Buffer.byteLength(body),
+          });
+          res.end(body);
+        } else {
+          sendJson(res, code, { error: message, status: code }, headers);
+        }
+      };
+
+      if (settings.maxConcurrency > 0 && log.concurrency > settings.maxConcurrency) {
+        return fail(503, "busy: too many calls in flight", { "retry-after": 1 });
+      }
+      const plan = planOf(req, path);
+      if (typeof plan === "string") return fail(400, plan);
+
+      let raw: Buffer;
+      try {
+        raw = await getRawBody(req, {
+          limit: BODY_LIMIT,
+          length: header(req, "content-length") ?? undefined,
+        });
+      } catch (error) {
+        const tooLarge = (error as { type?: string }).type === "entity.too.large";
+        return fail(
+          tooLarge ? 413 : 400,
+          tooLarge ? "body larger than 1 MB" : "could not read the request body",
+          {
+            connection: "close",
+          },
+        );
+      }
+
+      if (settings.paused && !closed)
+        await new Promise<void>((resume) => pausedWaiters.push(resume));
+      const delay = latencyFor(plan);
+      // A 0 ms backend answers in the same tick: no timer at all.
+      if (delay > 0 && !closed) await sleep(delay);
+
+      const extra: Headers = plan.retryAfter === null ? {} : { "retry-after": plan.retryAfter };
+      if (plan.status !== null && plan.status >= 300) {
+        return fail(plan.status, `simulated status ${plan.status}`, extra);
+      }
+      if (plan.failTimes !== null && failsNow(plan.failTimes, call.id ?? `${method} ${path}`)) {
+        return fail(503, "simulated transient failure", extra);
+      }
+      if (settings.errorRate > 0 && Math.random() < settings.errorRate) {
+        return fail(500, "simulated failure", extra);
+      }
+
+      if (isSoap) {
+        const answer = await soapService.process(raw.toString("utf8"));
+        if (call.xroadClient === null) call.xroadClient = answer.xroadClient;
+        status = plan.status ?? answer.status;
+        res.writeHead(status, {
+          ...extra,
+          "content-type": XML_TYPE,
+          "content-length": Buffer.byteLength(answer.body),
+        });
+        res.end(answer.body);
+        return;
+      }
+
+      const contentType = header(req, "content-type");
+      let received: unknown = null;
+      let receivedText: string | undefined;
+      if (raw.length > 0) {
+        const text = raw.toString("utf8");
+        if (contentType === null || /json/i.test(contentType)) {
+          try {
+            received = JSON.parse(text);
+          } catch {
+            return fail(400, "body is not valid JSON");
+          }
+        } else {
+          receivedText = text;
+        }
+      }
+      status = plan.status ?? 200;
+      if (status === 204 || status === 205) {
+        res.writeHead(status, extra);
+        res.end();
+        return;
+      }
+      sendJson(
+        res,
+        status,
+        {
+          path,
+          method,
+          query: parseQuery(search),
+          received,
+          receivedText,
+          answer: 42,
+          idempotencyKey: call.id,
+        },
+        extra,
+      );
+    } catch {
+      // Never let one odd call take the simulator down; answer what can still be answered.
+      status = 500;
+      if (!res.headersSent) sendJson(res, 500, { error: "internal simulator error", status: 500 });
+      else res.destroy();
+    } finally {
+      log.finish(call, status);
+    }
+  };
+
+  const serveControl = async (
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    path: string,
+    search: string,
+  ): Promise<void> => {
+    const method = req.method ?? "GET";
+    if (path === "/sim/settings") {
+      if (method === "GET") return sendJson(res, 200, settings);
+      if (method !== "PUT" && method !== "PATCH")
+        return sendJson(res, 405, { error: "use GET or PUT" }, { allow: "GET, PUT" });
+      let patch: unknown;
+      try {
+        patch = JSON.parse(
+          (await getRawBody(req, { limit: 64 * 1024, encoding: "utf8" })) || "null",
+        );
+      } catch {
+        return sendJson(res, 400, { error: "settings must be a JSON object" });
+      }
+      const result = update(patch);
+      if (!result.ok)
+        return sendJson(res, 400, { error: "invalid settings", problems: result.problems });
+      return sendJson(res, 200, settings);
+    }
+    if (path === "/stats") {
+      if (method === "DELETE") {
+        log.reset();
+        failCounts.clear();
+        res.writeHead(204);
+        return void res.end();
+      }
+      if (method !== "GET")
+        return sendJson(res, 405, { error: "use GET or DELETE" }, { allow: "GET, DELETE" });
+      const query = new URLSearchParams(search);
+      const filter: CallFilter = {};
+      if (query.has("id")) filter.id = query.get("id") ?? undefined;
+      const since = Number(query.get("since") ?? NaN);
+      if (Number.isFinite(since)) filter.since = since;
+      const limit = Number(query.get("limit") ?? NaN);
+      if (Number.isInteger(limit) && limit >= 0) filter.limit = limit;
+      return sendJson(res, 200, log.stats(filter));
+    }
+    return sendJson(res, 404, { error: `no control endpoint ${path}` });
+  };
+
+  const server = http.createServer((req, res) => {
+    const url = req.url ?? "/";
+    const q = url.indexOf("?");
+    const path = q < 0 ? url : url.slice(0, q);
+    const search = q < 0 ? "" : url.slice(q + 1);
+    if (path === "/stats" || path === "/sim" || path.startsWith("/sim/")) {
+      serveControl(req, res, path, search).catch(() => res.destroy());
+      return;
+    }
+    const isSoap = path === "/soap" || path === "/soap/";
+    if (isSoap && req.method !== "POST") {
+      // Fetching the WSDL is not a call of the legacy system: not recorded, not delayed.
+      if (req.method === "GET" && /^wsdl\b/i.test(search)) {
+        const body = soapService.wsdl(`http://${req.headers.host ?? `${host}:${port}`}/soap`);
+        res.writeHead(200, { "content-type": XML_TYPE, "content-length": Buffer.byteLength(body) });
+        res.end(body);
+        return;
+      }
+      sendJson(
+        res,
+        405,
+        { error: "POST a SOAP request, or GET /soap?wsdl" },
+        { allow: "GET, POST" },
+      );
+      return;
+    }
+    void serveCall(req, res, path, search, isSoap);
+  });
+  // Node's defaults would cut a paused or slow call; the simulator decides when calls end.
+  server.requestTimeout = 0;
+  server.headersTimeout = 60_000;
+  server.keepAliveTimeout = 65_000;
+  server.on("clientError", (_error, socket) => {
+    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
+    else socket.destroy();
+  });
+
+  const host = options.host ?? "127.0.0.1";
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 0, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const urlHost = host.includes(":") ? `[${host}]` : host;
+
+  return {
+    url: `http://${urlHost}:${port}`,
+    port,
+    get settings() {
+      return { ...settings };
+    },
+    update(patch) {
+      const result = update(patch);
+      if (!result.ok) throw new RangeError(`legacy-sim: ${result.problems.join("; ")}`);
+      return { ...settings };
+    },
+    calls: (filter) => log.calls(filter),
+    stats: (filter) => log.stats(filter),
+    reset() {
+      log.reset();
+      failCounts.clear();
+    },
+    close() {
+      if (closed) return Promise.resolve();
+      closed = true;
+      return new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // Release waiting calls so their handlers finish; their sockets are gone anyway.
+        for (const resume of pausedWaiters) resume();
+        pausedWaiters = [];
+        for (const wake of [...sleepers]) wake();
+        server.closeAllConnections();
+      });
+    },
+  };
+}
