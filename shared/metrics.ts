@@ -44,7 +44,8 @@ const queueConsumers = new Gauge<"queue">({
 
 const requests = new Counter<"protocol" | "service" | "outcome">({
   name: "sluice_requests_total",
-  help: "Requests answered by the adapter, by protocol, service and outcome (accepted, completed, invalid, busy, unavailable, ...).",
+  // The alerts read outcome="busy" and outcome="unavailable" as the 503 answers.
+  help: "Requests answered by the adapter, by protocol, service and outcome (accepted, completed, rejected, failed, timeout, invalid, denied, busy, unavailable).",
   labelNames: ["protocol", "service", "outcome"],
   registers: [registry],
 });
@@ -67,6 +68,7 @@ const endToEnd = new Histogram<"service">({
 
 const backendCalls = new Counter<"backend" | "outcome">({
   name: "sluice_backend_calls_total",
+  // The alerts read outcome="failed" and outcome="timeout" as the backend's errors.
   help: "Calls of a legacy backend by outcome (completed, rejected, failed, timeout).",
   labelNames: ["backend", "outcome"],
   registers: [registry],
@@ -117,7 +119,7 @@ const deadLetters = new Counter<"backend" | "reason">({
 
 const backpressureRejections = new Counter<"reason">({
   name: "sluice_backpressure_rejections_total",
-  help: "Requests refused with 503 by the adapter, by reason (high_water, broker_blocked, redis_down, waiters_full, ...).",
+  help: "Requests refused with 503 by the adapter, by reason (high_water, broker_blocked, broker_down, publishes_full, redis_down, waiters_full).",
   labelNames: ["reason"],
   registers: [registry],
 });
