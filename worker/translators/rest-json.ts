@@ -56,7 +56,20 @@ class RestJsonTranslator implements Translator {
 
   async call(request: RequestMessage, call: TranslatorCall): Promise<BackendResponse[]> {
     // One deadline covers connecting, the headers and the whole body.
-    const signal = AbortSignal.any([call.signal, AbortSignal.timeout(this.backend.timeoutMs)]);
+    const deadline = new Deadline(call.signal, this.backend.timeoutMs);
+    try {
+      return await this.exchange(request, call, deadline);
+    } finally {
+      deadline.dispose();
+    }
+  }
+
+  private async exchange(
+    request: RequestMessage,
+    call: TranslatorCall,
+    deadline: Deadline,
+  ): Promise<BackendResponse[]> {
+    const { signal } = deadline;
     const body = requestBody(request);
     const headers: Record<string, string> = { ...this.options.headers };
     for (const [name, value] of Object.entries(request.xroadHeaders)) {
@@ -76,7 +89,7 @@ class RestJsonTranslator implements Translator {
         signal,
       });
     } catch (error) {
-      throw transportFailure(error, this.backend, signal);
+      throw transportFailure(error, this.backend, deadline);
     }
 
     const { statusCode: status } = answer;
@@ -87,7 +100,9 @@ class RestJsonTranslator implements Translator {
     } catch (error) {
       if (error instanceof ResponseTooLarge) {
         if (isTransient(status)) {
-          throw new BackendUnavailableError(`backend answered ${status}`, { retryAfterMs });
+          throw new BackendUnavailableError(`backend ${this.backend.name} answered ${status}`, {
+            retryAfterMs,
+          });
         }
         throw new SluiceError(
           "BackendFailed",
@@ -95,7 +110,7 @@ class RestJsonTranslator implements Translator {
           { retryable: false },
         );
       }
-      throw transportFailure(error, this.backend, signal);
+      throw transportFailure(error, this.backend, deadline);
     }
     const response = toResponse(status, header(answer.headers, "content-type"), bytes);
 
@@ -192,6 +207,38 @@ export function parseRetryAfter(value: string | undefined, now = Date.now()): nu
 }
 
 class ResponseTooLarge extends Error {}
+
+/**
+ * The worker's signal plus our own timer, released after every call: AbortSignal.any would
+ * keep a listener on a long-lived worker signal for each call made.
+ */
+class Deadline {
+  private readonly controller = new AbortController();
+  private readonly timer: NodeJS.Timeout;
+  private readonly onParentAbort = () => this.controller.abort(this.parent.reason);
+  timedOut = false;
+
+  constructor(
+    private readonly parent: AbortSignal,
+    timeoutMs: number,
+  ) {
+    this.timer = setTimeout(() => {
+      this.timedOut = true;
+      this.controller.abort(new Error(`timed out after ${timeoutMs} ms`));
+    }, timeoutMs);
+    if (parent.aborted) this.onParentAbort();
+    else parent.addEventListener("abort", this.onParentAbort, { once: true });
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  dispose(): void {
+    clearTimeout(this.timer);
+    this.parent.removeEventListener("abort", this.onParentAbort);
+  }
+}
 
 async function readBounded(
   body: Dispatcher.ResponseData["body"],
@@ -311,11 +358,7 @@ function splitResponses(status: number, bytes: Buffer, backend: string): Backend
  * Transport failures (refused, reset, timed out, aborted, DNS, TLS) may pass: retry them.
  * An invalid argument is a defect in the request itself: let it poison the message.
  */
-function transportFailure(
-  error: unknown,
-  backend: TranslatorBackend,
-  signal: AbortSignal,
-): unknown {
+function transportFailure(error: unknown, backend: TranslatorBackend, deadline: Deadline): unknown {
   if (
     error instanceof undiciErrors.InvalidArgumentError ||
     error instanceof undiciErrors.NotSupportedError ||
@@ -325,12 +368,10 @@ function transportFailure(
   }
   const code = (error as { code?: unknown } | null)?.code;
   let why = error instanceof Error ? error.message : String(error);
-  if (signal.aborted) {
-    const reason: unknown = signal.reason;
-    why =
-      reason instanceof Error && reason.name === "TimeoutError"
-        ? `timed out after ${backend.timeoutMs} ms`
-        : "call aborted";
+  if (deadline.timedOut) {
+    why = `timed out after ${backend.timeoutMs} ms`;
+  } else if (deadline.signal.aborted) {
+    why = "call aborted";
   } else if (typeof code === "string") {
     why = `${code}: ${why}`;
   }
