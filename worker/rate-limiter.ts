@@ -1,0 +1,134 @@
+// The per-backend rate limit shared by every worker instance: GCRA (the generic cell rate
+// algorithm) kept in one Redis key and evaluated atomically in Lua against Redis's own clock.
+
+import type Redis from "ioredis";
+import { SluiceError } from "../shared/errors";
+import { abortableSleep } from "./abortable-sleep";
+
+/** A backend's agreed rate: `limit` calls per `perMs`, plus at most `burst` extra after idle. */
+export interface RateLimit {
+  limit: number;
+  perMs: number;
+  burst: number;
+}
+
+export type RateDecision = { granted: true } | { granted: false; retryInMs: number };
+
+/**
+ * GCRA keeps one number per backend: the theoretical arrival time (TAT) of the next call, in
+ * microseconds of Redis time. A call is granted when TAT - tolerance <= now, and then moves TAT
+ * on by one emission interval. The state is one key, so the limit is smooth (no window edges),
+ * costs one round trip and needs no agreement between worker clocks.
+ *
+ * KEYS[1] the TAT key; ARGV[1] emission interval (µs); ARGV[2] burst tolerance (µs).
+ * Returns {1, 0} when granted, {0, µs until a call would be granted} otherwise.
+ */
+const GCRA_LUA = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local allowAt = tat - tolerance
+if now < allowAt then
+  return {0, allowAt - now}
+end
+local nextTat = tat + interval
+local ttlMs = math.floor((nextTat - now) / 1000) + 1000
+redis.call('SET', KEYS[1], string.format('%d', nextTat), 'PX', ttlMs)
+return {1, 0}
+`;
+
+const COMMAND = "sluiceGcraAcquire";
+
+interface GcraClient {
+  [COMMAND](key: string, intervalUs: number, toleranceUs: number): Promise<[number, number]>;
+}
+
+/**
+ * Delivery between the grant and the backend's receipt jitters by a few milliseconds (event
+ * loop, sockets). Holding back this much of the burst tolerance keeps the backend's own count
+ * within `limit + burst` per window even when the first call of a burst is delayed.
+ */
+const JITTER_GUARD_MS = 25;
+
+/** Longest single sleep between attempts, so a changed limit or an abort is noticed soon. */
+const MAX_SLEEP_MS = 1000;
+
+/** Emission interval and burst tolerance in microseconds for a rate. */
+export function gcraParameters(rate: RateLimit): { intervalUs: number; toleranceUs: number } {
+  const intervalUs = Math.max(1, Math.round((rate.perMs * 1000) / rate.limit));
+  const guardUs = Math.min(JITTER_GUARD_MS * 1000, intervalUs / 2);
+  const toleranceUs = Math.max(0, Math.round(rate.burst * intervalUs - guardUs));
+  return { intervalUs, toleranceUs };
+}
+
+/** Checks a rate for the configuration; returns the problems found (empty when valid). */
+export function rateProblems(rate: RateLimit, path: string): string[] {
+  const problems: string[] = [];
+  if (!Number.isFinite(rate.limit) || rate.limit <= 0)
+    problems.push(`${path}.limit must be a positive number`);
+  if (!Number.isFinite(rate.perMs) || rate.perMs <= 0)
+    problems.push(`${path}.per must be a positive duration`);
+  if (!Number.isInteger(rate.burst) || rate.burst < 0)
+    problems.push(`${path}.burst must be a whole number >= 0`);
+  return problems;
+}
+
+export class RateLimiter {
+  private readonly key: string;
+  private readonly client: GcraClient;
+  private readonly intervalUs: number;
+  private readonly toleranceUs: number;
+
+  /**
+   * @param redis a command connection (not a subscriber); the Lua script is defined on it.
+   * @param keyPrefix isolates deployments and tests sharing one Redis, e.g. "sluice:".
+   */
+  constructor(
+    redis: Redis,
+    keyPrefix: string,
+    readonly backend: string,
+    readonly rate: RateLimit,
+  ) {
+    const problems = rateProblems(rate, `backends.${backend}.rate`);
+    if (problems.length > 0) throw new Error(problems.join("; "));
+    if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { numberOfKeys: 1, lua: GCRA_LUA });
+    this.client = redis as unknown as GcraClient;
+    this.key = `${keyPrefix}rate:${backend}`;
+    ({ intervalUs: this.intervalUs, toleranceUs: this.toleranceUs } = gcraParameters(rate));
+  }
+
+  /** One atomic attempt: granted now, or how long until a token is due. */
+  async tryAcquire(): Promise<RateDecision> {
+    const [granted, waitUs] = await this.client[COMMAND](
+      this.key,
+      this.intervalUs,
+      this.toleranceUs,
+    );
+    if (granted === 1) return { granted: true };
+    return { granted: false, retryInMs: Math.max(1, Math.ceil(Number(waitUs) / 1000)) };
+  }
+
+  /**
+   * Waits for a token and takes it; resolves with the milliseconds spent waiting. Rejects with
+   * the signal's reason when aborted, and with a retryable `Unavailable` error when Redis fails.
+   */
+  async acquire(signal?: AbortSignal): Promise<number> {
+    const started = Date.now();
+    for (;;) {
+      signal?.throwIfAborted();
+      let decision: RateDecision;
+      try {
+        decision = await this.tryAcquire();
+      } catch (error) {
+        throw new SluiceError("Unavailable", "rate limiter state in Redis is unreachable", {
+          cause: error,
+        });
+      }
+      if (decision.granted) return Date.now() - started;
+      await abortableSleep(Math.min(decision.retryInMs, MAX_SLEEP_MS), signal);
+    }
+  }
+}
