@@ -21,28 +21,28 @@ export const WAIT_BUCKETS: readonly number[] = [
   0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300,
 ];
 
-const queueDepth = new Gauge<"queue">({
+export const queueDepth = new Gauge<"queue">({
   name: "sluice_queue_depth_messages",
   help: "Ready messages in a Sluice queue (requests.<backend>, responses, retry, dead letter).",
   labelNames: ["queue"],
   registers: [registry],
 });
 
-const queueHighWater = new Gauge<"queue">({
+export const queueHighWater = new Gauge<"queue">({
   name: "sluice_queue_high_water",
   help: "Configured high water of a queue; at or above it the adapter answers 503.",
   labelNames: ["queue"],
   registers: [registry],
 });
 
-const queueConsumers = new Gauge<"queue">({
+export const queueConsumers = new Gauge<"queue">({
   name: "sluice_queue_consumers",
   help: "Consumers attached to a Sluice queue as reported by the broker.",
   labelNames: ["queue"],
   registers: [registry],
 });
 
-const requests = new Counter<"protocol" | "service" | "outcome">({
+export const requests = new Counter<"protocol" | "service" | "outcome">({
   name: "sluice_requests_total",
   // The alerts read outcome="busy" and outcome="unavailable" as the 503 answers.
   help: "Requests answered by the adapter, by protocol, service and outcome (accepted, completed, rejected, failed, timeout, invalid, denied, busy, unavailable).",
@@ -50,7 +50,7 @@ const requests = new Counter<"protocol" | "service" | "outcome">({
   registers: [registry],
 });
 
-const requestDuration = new Histogram<"protocol" | "service">({
+export const requestDuration = new Histogram<"protocol" | "service">({
   name: "sluice_request_duration_seconds",
   help: "Time from receiving a request to sending the adapter's answer.",
   labelNames: ["protocol", "service"],
@@ -58,7 +58,7 @@ const requestDuration = new Histogram<"protocol" | "service">({
   registers: [registry],
 });
 
-const endToEnd = new Histogram<"service">({
+export const endToEnd = new Histogram<"service">({
   name: "sluice_end_to_end_seconds",
   help: "Time from accepting a message to its terminal outcome being recorded.",
   labelNames: ["service"],
@@ -66,7 +66,7 @@ const endToEnd = new Histogram<"service">({
   registers: [registry],
 });
 
-const backendCalls = new Counter<"backend" | "outcome">({
+export const backendCalls = new Counter<"backend" | "outcome">({
   name: "sluice_backend_calls_total",
   // The alerts read outcome="failed" and outcome="timeout" as the backend's errors.
   help: "Calls of a legacy backend by outcome (completed, rejected, failed, timeout).",
@@ -74,7 +74,7 @@ const backendCalls = new Counter<"backend" | "outcome">({
   registers: [registry],
 });
 
-const backendCallDuration = new Histogram<"backend">({
+export const backendCallDuration = new Histogram<"backend">({
   name: "sluice_backend_call_duration_seconds",
   help: "Duration of one call of a legacy backend.",
   labelNames: ["backend"],
@@ -82,7 +82,7 @@ const backendCallDuration = new Histogram<"backend">({
   registers: [registry],
 });
 
-const rateLimitWait = new Histogram<"backend">({
+export const rateLimitWait = new Histogram<"backend">({
   name: "sluice_rate_limit_wait_seconds",
   help: "Time a worker waited for the backend's shared rate and in-flight limits.",
   labelNames: ["backend"],
@@ -90,34 +90,34 @@ const rateLimitWait = new Histogram<"backend">({
   registers: [registry],
 });
 
-const backendRateLimit = new Gauge<"backend">({
+export const backendRateLimit = new Gauge<"backend">({
   name: "sluice_backend_rate_limit",
   help: "Configured call rate limit of a backend in calls per second (shared by all workers).",
   labelNames: ["backend"],
   registers: [registry],
 });
 
-const syncWaiters = new Gauge({
+export const syncWaiters = new Gauge({
   name: "sluice_sync_waiters",
   help: "Callers this adapter instance holds waiting for a synchronous answer.",
   registers: [registry],
 });
 
-const callbackDeliveries = new Counter<"outcome">({
+export const callbackDeliveries = new Counter<"outcome">({
   name: "sluice_callback_deliveries_total",
   help: "Callback and hub event delivery attempts by outcome (delivered, retry, failed, gone).",
   labelNames: ["outcome"],
   registers: [registry],
 });
 
-const deadLetters = new Counter<"backend" | "reason">({
+export const deadLetters = new Counter<"backend" | "reason">({
   name: "sluice_dead_letters_total",
   help: "Messages sent to the dead-letter queue, by backend and reason.",
   labelNames: ["backend", "reason"],
   registers: [registry],
 });
 
-const backpressureRejections = new Counter<"reason">({
+export const backpressureRejections = new Counter<"reason">({
   name: "sluice_backpressure_rejections_total",
   help: "Requests refused with 503 by the adapter, by reason (high_water, broker_blocked, broker_down, publishes_full, redis_down, waiters_full).",
   labelNames: ["reason"],
@@ -126,23 +126,6 @@ const backpressureRejections = new Counter<"reason">({
 
 /** Every gateway metric, for the roles to update. */
 export const metrics = {
-  queueDepth,
-  queueHighWater,
-  queueConsumers,
-  requests,
-  requestDuration,
-  endToEnd,
-  backendCalls,
-  backendCallDuration,
-  rateLimitWait,
-  backendRateLimit,
-  syncWaiters,
-  callbackDeliveries,
-  deadLetters,
-  backpressureRejections,
-};
-
-export {
   queueDepth,
   queueHighWater,
   queueConsumers,
