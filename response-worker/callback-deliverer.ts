@@ -1,0 +1,247 @@
+// Consumes the callback delivery queue: sends each job, parks failed ones in the delay tier of
+// their next attempt, and settles each delivery exactly once (delivered, or dead-lettered).
+
+import type { ConsumeMessage } from "amqplib";
+import type { ChannelWrapper } from "amqp-connection-manager";
+import type { AttemptResult, CallbackSend } from "./callback-sender";
+import { nextTier, type CallbackTopology } from "./callback-schedule";
+
+/** One delivery on the queues. Everything needed to send it again after a restart. */
+export interface CallbackJob {
+  /** The `webhook-id`: the same on every attempt of this delivery. */
+  webhookId: string;
+  /** Gateway message id the delivery is about. */
+  messageId: string;
+  /** Canonical callback target (URL or `xroad:` target). */
+  target: string;
+  /** 1-based number of the attempt this job is for. */
+  attempt: number;
+  /** The JSON body; absent when `loadPayload` re-reads it at send time. */
+  payload?: string;
+  /** Set for hub events: the listener this delivery is for. */
+  listenerId?: string;
+  /** Epoch ms of the first enqueue, for end-to-end delivery figures. */
+  enqueuedAt: number;
+}
+
+export type SettledOutcome =
+  | "delivered"
+  | "gone" // the receiver answered 410: stop
+  | "exhausted" // the backoff is used up
+  | "refused" // the target no longer passes the callback policy
+  | "lost" // the payload could not be loaded any more (e.g. the record expired)
+  | "malformed"; // not a job at all
+
+export interface Settlement {
+  outcome: SettledOutcome;
+  /** Attempts made, this one included. */
+  attempts: number;
+  last?: AttemptResult;
+}
+
+export interface DeliveryLogger {
+  warn(details: object, message: string): void;
+  error(details: object, message: string): void;
+}
+
+export interface CallbackDelivererOptions {
+  /** A confirm channel wrapper created without `json: true` (jobs travel as Buffers). */
+  channel: ChannelWrapper;
+  topology: CallbackTopology;
+  sender: { send(request: CallbackSend): Promise<AttemptResult> };
+  /** Reads the body of a job that carries none; null when it is gone. */
+  loadPayload?: (job: CallbackJob) => Promise<string | null>;
+  /** After every attempt (metrics: `sluice_callback_deliveries_total{outcome}`). */
+  onAttempt?: (job: CallbackJob, result: AttemptResult) => void;
+  /** Once per delivery; when it throws, the job is handed back and settled again later. */
+  onSettled?: (job: CallbackJob, settlement: Settlement) => Promise<void> | void;
+  /** Deliveries sent at once by this instance. */
+  prefetch?: number;
+  logger?: DeliveryLogger;
+}
+
+const SETTLE_RETRY_PAUSE_MS = 1_000;
+
+export class CallbackDeliverer {
+  private readonly inFlight = new Set<Promise<void>>();
+  private generation = 0;
+  private consumerTag: string | null = null;
+  private readonly onConnect = () => {
+    this.generation += 1;
+  };
+
+  constructor(private readonly options: CallbackDelivererOptions) {}
+
+  /** Declares nothing: the topology is declared by the channel's setup (declareCallbackTopology). */
+  async start(): Promise<void> {
+    const { channel, topology } = this.options;
+    channel.on("connect", this.onConnect);
+    const { consumerTag } = await channel.consume(
+      topology.delivery,
+      (message) => this.track(this.handle(message, this.generation)),
+      { prefetch: this.options.prefetch ?? 8 },
+    );
+    this.consumerTag = consumerTag;
+  }
+
+  /** Stops taking jobs and waits for the attempts under way; unsent jobs stay on the queue. */
+  async stop(): Promise<void> {
+    const { channel } = this.options;
+    if (this.consumerTag !== null) {
+      await channel.cancel(this.consumerTag).catch(() => undefined);
+      this.consumerTag = null;
+    }
+    await Promise.allSettled([...this.inFlight]);
+    channel.removeListener("connect", this.onConnect);
+  }
+
+  /** Queues the first attempt of a delivery; resolves when the broker confirmed it. */
+  async enqueue(job: Omit<CallbackJob, "attempt" | "enqueuedAt">): Promise<void> {
+    await this.publish(this.options.topology.delivery, {
+      ...job,
+      attempt: 1,
+      enqueuedAt: Date.now(),
+    });
+  }
+
+  private track(work: Promise<void>) {
+    this.inFlight.add(work);
+    void work.finally(() => this.inFlight.delete(work));
+  }
+
+  private async handle(message: ConsumeMessage, generation: number): Promise<void> {
+    const job = decodeJob(message.content);
+    try {
+      if (job === null) {
+        await this.deadLetter(null, message.content.toString("utf8"), {
+          outcome: "malformed",
+          attempts: 0,
+        });
+      } else {
+        await this.attempt(job);
+      }
+      this.settleMessage(message, generation, "ack");
+    } catch (error) {
+      this.options.logger?.error(
+        { messageId: job?.messageId, err: (error as Error).message },
+        "callback job not settled; handing it back",
+      );
+      await new Promise((resolve) => setTimeout(resolve, SETTLE_RETRY_PAUSE_MS).unref());
+      this.settleMessage(message, generation, "requeue");
+    }
+  }
+
+  private async attempt(job: CallbackJob): Promise<void> {
+    const { sender, topology, loadPayload } = this.options;
+    const body = job.payload ?? (loadPayload ? await loadPayload(job) : null);
+    if (body === null) {
+      await this.settle(job, { outcome: "lost", attempts: job.attempt - 1 });
+      return;
+    }
+    let result: AttemptResult;
+    try {
+      result = await sender.send({
+        webhookId: job.webhookId,
+        messageId: job.messageId,
+        target: job.target,
+        body,
+      });
+    } catch (error) {
+      result = {
+        outcome: "retry",
+        failure: { kind: "network", message: (error as Error).message },
+      };
+    }
+    this.options.onAttempt?.(job, result);
+    if (result.outcome === "retry") {
+      const tier = nextTier(topology, job.attempt, result.retryAfterMs);
+      if (tier !== null) {
+        this.options.logger?.warn(
+          {
+            messageId: job.messageId,
+            attempt: job.attempt,
+            failure: result.failure,
+            retryInMs: tier.delayMs,
+          },
+          "callback attempt failed; will retry",
+        );
+        await this.publish(tier.queue, { ...job, attempt: job.attempt + 1 });
+        return;
+      }
+    }
+    const outcome: SettledOutcome =
+      result.outcome === "delivered"
+        ? "delivered"
+        : result.outcome === "gone"
+          ? "gone"
+          : result.outcome === "refused"
+            ? "refused"
+            : "exhausted";
+    await this.settle(job, { outcome, attempts: job.attempt, last: result });
+  }
+
+  private async settle(job: CallbackJob, settlement: Settlement): Promise<void> {
+    if (settlement.outcome !== "delivered") {
+      await this.deadLetter(job, job.payload, settlement);
+      this.options.logger?.warn(
+        {
+          messageId: job.messageId,
+          outcome: settlement.outcome,
+          failure: settlement.last?.failure,
+        },
+        "callback delivery failed for good",
+      );
+    }
+    await this.options.onSettled?.(job, settlement);
+  }
+
+  private async deadLetter(
+    job: CallbackJob | null,
+    payload: string | undefined,
+    settlement: Settlement,
+  ) {
+    await this.publish(this.options.topology.dead, {
+      job: job === null ? null : { ...job, payload: undefined },
+      payload,
+      outcome: settlement.outcome,
+      attempts: settlement.attempts,
+      failure: settlement.last?.failure ?? null,
+      status: settlement.last?.status ?? null,
+      deadAt: Date.now(),
+    });
+  }
+
+  private async publish(queue: string, content: object): Promise<void> {
+    await this.options.channel.publish("", queue, Buffer.from(JSON.stringify(content)), {
+      persistent: true,
+      contentType: "application/json",
+    });
+  }
+
+  // A delivery tag belongs to the channel that delivered it: after a reconnect the broker has
+  // already handed the message back, and acknowledging it on the new channel would close that.
+  private settleMessage(message: ConsumeMessage, generation: number, how: "ack" | "requeue") {
+    if (generation !== this.generation) return;
+    if (how === "ack") this.options.channel.ack(message);
+    else this.options.channel.nack(message, false, true);
+  }
+}
+
+function decodeJob(content: Buffer): CallbackJob | null {
+  try {
+    const job = JSON.parse(content.toString("utf8")) as Partial<CallbackJob>;
+    if (
+      typeof job.webhookId === "string" &&
+      typeof job.messageId === "string" &&
+      typeof job.target === "string" &&
+      Number.isInteger(job.attempt) &&
+      (job.attempt as number) >= 1 &&
+      (job.payload === undefined || typeof job.payload === "string")
+    ) {
+      return job as CallbackJob;
+    }
+  } catch {
+    // falls through: not JSON
+  }
+  return null;
+}

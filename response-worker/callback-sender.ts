@@ -1,0 +1,84 @@
+// Sends one callback attempt: signs the body per Standard Webhooks and POSTs it to a checked
+// URL, or through the configured security server as an X-Road REST call for xroad: targets.
+
+import { randomUUID } from "node:crypto";
+import { parseCallbackTarget, type CallbackPolicy } from "../shared/callback-target";
+import type { PostResult, SafeHttp } from "../shared/safe-http";
+import { signWebhook } from "./webhook-signature";
+
+/** What an attempt came to; "refused" means the target no longer passes the callback policy. */
+export interface AttemptResult extends Omit<PostResult, "outcome" | "failure"> {
+  outcome: PostResult["outcome"] | "refused";
+  failure?: { kind: string; message: string };
+}
+
+export interface CallbackSend {
+  /** Same on every attempt of one delivery, so receivers can drop duplicates. */
+  webhookId: string;
+  messageId: string;
+  target: string;
+  body: string;
+}
+
+export interface XRoadCallbackOptions {
+  /** Base URL of the security server, e.g. `http://ss.internal:8080`. */
+  securityServerUrl: string;
+  /** Sluice's own subsystem, sent as `X-Road-Client`: `INSTANCE/CLASS/MEMBER/SUBSYSTEM`. */
+  client: string;
+  /** Client for the security server: operator-configured, so private addresses are fine there. */
+  http: SafeHttp;
+}
+
+export interface CallbackSenderOptions {
+  /** Signing secrets, newest first; every one signs during a rotation. */
+  secrets: readonly string[];
+  policy: CallbackPolicy;
+  /** Address-checked client for URL targets. */
+  http: SafeHttp;
+  xroad?: XRoadCallbackOptions;
+  now?: () => number;
+}
+
+export class CallbackSender {
+  constructor(private readonly options: CallbackSenderOptions) {}
+
+  async send(request: CallbackSend): Promise<AttemptResult> {
+    const { policy, http, xroad, secrets } = this.options;
+    let target;
+    try {
+      target = parseCallbackTarget(request.target, policy);
+    } catch (error) {
+      return {
+        outcome: "refused",
+        failure: { kind: "refused", message: (error as Error).message },
+      };
+    }
+    const headers: Record<string, string> = {
+      "content-type": "application/json",
+      "x-sluice-id": request.messageId,
+      ...signWebhook(secrets, request.webhookId, request.body, this.options.now?.()),
+    };
+    if (target.kind === "url") return http.post(target.target, headers, request.body);
+    if (xroad === undefined) {
+      return {
+        outcome: "refused",
+        failure: { kind: "refused", message: "X-Road callback targets are not configured" },
+      };
+    }
+    const service = [
+      target.instance,
+      target.memberClass,
+      target.memberCode,
+      target.subsystemCode,
+      target.serviceCode,
+    ]
+      .map(encodeURIComponent)
+      .join("/");
+    const url = `${xroad.securityServerUrl.replace(/\/+$/, "")}/r1/${service}`;
+    return xroad.http.post(
+      url,
+      { ...headers, "x-road-client": xroad.client, "x-road-id": randomUUID() },
+      request.body,
+    );
+  }
+}

@@ -1,0 +1,219 @@
+// Callback targets: where the outcome of a message may be sent. Checked when a request or hub
+// listener is submitted (so a bad target is a 400, not a silent delivery failure) and again at
+// delivery, since the operator's allowlist may have changed in between.
+
+import { isIP } from "node:net";
+import { SluiceError } from "./errors";
+import { deniedRange, type Lookup, systemLookup } from "./safe-http";
+
+export interface CallbackPolicy {
+  /** Allowlist entries: URL prefixes (`https://host[:port]/path`) and `xroad:` prefixes. */
+  allow: readonly string[];
+  /** Whether `http://` targets are accepted at all (they still need an allowlist entry). */
+  allowHttp: boolean;
+  /** Whether private, loopback, link-local and other special addresses are accepted. */
+  allowPrivate: boolean;
+  /** Whether a security server is configured, without which `xroad:` targets cannot work. */
+  xroad: boolean;
+}
+
+/** An X-Road service that receives callbacks as REST POSTs through the security server. */
+export interface XRoadServiceTarget {
+  kind: "xroad";
+  instance: string;
+  memberClass: string;
+  memberCode: string;
+  subsystemCode: string;
+  serviceCode: string;
+  /** Canonical form, `xroad:INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICECODE`. */
+  target: string;
+}
+
+export interface UrlTarget {
+  kind: "url";
+  /** The URL as WHATWG-normalised (dot segments resolved, host lower-cased). */
+  url: URL;
+  /** Canonical form, the normalised href. */
+  target: string;
+}
+
+export type CallbackTarget = UrlTarget | XRoadServiceTarget;
+
+const MAX_LENGTH = 2048;
+// X-Road identifier parts as Sluice accepts them in a target: no separators, no dot-only parts.
+const XROAD_PART = /^[A-Za-z0-9._~-]{1,255}$/;
+
+function invalid(message: string): SluiceError {
+  return new SluiceError("InvalidCallback", message);
+}
+
+/**
+ * Checks the form of a target and the policy without I/O. Throws SluiceError("InvalidCallback")
+ * saying what is wrong. A literal special-range IP is refused here; host names are resolved
+ * by checkCallbackTarget.
+ */
+export function parseCallbackTarget(raw: unknown, policy: CallbackPolicy): CallbackTarget {
+  if (typeof raw !== "string" || raw.trim() === "") {
+    throw invalid("the callback target must be a non-empty string");
+  }
+  const text = raw.trim();
+  if (text.length > MAX_LENGTH) {
+    throw invalid(`the callback target is longer than ${MAX_LENGTH} characters`);
+  }
+  if (text.toLowerCase().startsWith("xroad:")) return parseXRoad(text, policy);
+
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw invalid("the callback target is not a valid URL");
+  }
+  if (url.protocol !== "https:" && !(url.protocol === "http:" && policy.allowHttp)) {
+    throw invalid(
+      policy.allowHttp
+        ? "the callback URL must use https:// or http://"
+        : "the callback URL must use https://",
+    );
+  }
+  if (url.username !== "" || url.password !== "") {
+    throw invalid("the callback URL must not contain user information");
+  }
+  if (url.hash !== "") throw invalid("the callback URL must not contain a fragment");
+  const host = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
+  if (!policy.allowPrivate && isIP(host) !== 0) {
+    const range = deniedRange(host);
+    if (range !== null) {
+      throw invalid(`the callback URL points to a ${range} address, which is not allowed`);
+    }
+  }
+  if (!policy.allow.some((entry) => urlMatches(entry, url))) {
+    throw invalid("the callback URL does not match any allowed callback prefix");
+  }
+  return { kind: "url", url, target: url.href };
+}
+
+/**
+ * parseCallbackTarget plus name resolution: a host name whose every address is in a special
+ * range is refused. A name that does not exist is refused; a resolver that fails for another
+ * reason (timeout, no answer yet) lets the target through, since delivery checks again.
+ */
+export async function checkCallbackTarget(
+  raw: unknown,
+  policy: CallbackPolicy,
+  lookup: Lookup = systemLookup,
+): Promise<CallbackTarget> {
+  const target = parseCallbackTarget(raw, policy);
+  if (target.kind !== "url" || policy.allowPrivate) return target;
+  const host = target.url.hostname;
+  if (host.startsWith("[") || isIP(host) !== 0) return target;
+  let addresses: string[];
+  try {
+    addresses = await lookup(host);
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === "ENOTFOUND" || code === "ENODATA") {
+      throw invalid(`the callback host ${host} does not resolve`);
+    }
+    return target;
+  }
+  const ranges = addresses.map(deniedRange);
+  if (ranges.length > 0 && ranges.every((range) => range !== null)) {
+    throw invalid(
+      `the callback host ${host} resolves to a ${ranges[0]} address, which is not allowed`,
+    );
+  }
+  return target;
+}
+
+function parseXRoad(text: string, policy: CallbackPolicy): XRoadServiceTarget {
+  const target = parseXRoadTarget(text);
+  if (target === null) {
+    throw invalid(
+      "an X-Road callback target must be xroad:INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICECODE",
+    );
+  }
+  if (!policy.xroad) throw invalid("X-Road callback targets are not configured");
+  if (!policy.allow.some((entry) => xroadMatches(entry, target))) {
+    throw invalid("the X-Road callback target does not match any allowed callback prefix");
+  }
+  return target;
+}
+
+/** Parses `xroad:INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICECODE`; null when it is not one. */
+export function parseXRoadTarget(text: string): XRoadServiceTarget | null {
+  if (!text.toLowerCase().startsWith("xroad:")) return null;
+  const parts = text.slice("xroad:".length).split("/");
+  if (parts.length !== 5 || !parts.every((part) => XROAD_PART.test(part) && !/^\.+$/.test(part))) {
+    return null;
+  }
+  const [instance, memberClass, memberCode, subsystemCode, serviceCode] = parts;
+  return {
+    kind: "xroad",
+    instance,
+    memberClass,
+    memberCode,
+    subsystemCode,
+    serviceCode,
+    target: `xroad:${parts.join("/")}`,
+  };
+}
+
+/**
+ * Allowlist entry for URLs: `scheme://host[:port]/path`. A target matches when scheme, host and
+ * effective port are equal and its path starts with the entry's path at a segment boundary:
+ * `https://a.example/hooks` admits `/hooks` and `/hooks/x`, not `/hooksmith`. A host written
+ * `*.example.org` admits every subdomain of example.org, not example.org itself.
+ */
+export function urlMatches(entry: string, target: URL): boolean {
+  const parsed = parseAllowEntry(entry);
+  if (parsed === null || parsed.kind !== "url") return false;
+  const { url, wildcard } = parsed;
+  if (url.protocol !== target.protocol || url.port !== target.port) return false;
+  const hostOk = wildcard
+    ? target.hostname.endsWith(`.${url.hostname}`)
+    : target.hostname === url.hostname;
+  if (!hostOk) return false;
+  const prefix = url.pathname;
+  const path = target.pathname;
+  if (prefix.endsWith("/")) return path.startsWith(prefix);
+  return path === prefix || path.startsWith(`${prefix}/`);
+}
+
+/** Allowlist entry for X-Road targets: `xroad:` followed by whole leading parts, `xroad:` alone admits all. */
+function xroadMatches(entry: string, target: XRoadServiceTarget): boolean {
+  if (!entry.toLowerCase().startsWith("xroad:")) return false;
+  const prefix = entry
+    .slice("xroad:".length)
+    .split("/")
+    .filter((part) => part !== "");
+  const parts = target.target.slice("xroad:".length).split("/");
+  return prefix.length <= parts.length && prefix.every((part, i) => part === parts[i]);
+}
+
+type AllowEntry = { kind: "url"; url: URL; wildcard: boolean } | { kind: "xroad" };
+
+function parseAllowEntry(entry: string): AllowEntry | null {
+  if (entry.toLowerCase().startsWith("xroad:")) return { kind: "xroad" };
+  const wildcard = /^[a-z]+:\/\/\*\./i.test(entry);
+  let url: URL;
+  try {
+    url = new URL(wildcard ? entry.replace("*.", "") : entry);
+  } catch {
+    return null;
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") return null;
+  if (url.username || url.password || url.search || url.hash) return null;
+  return { kind: "url", url, wildcard };
+}
+
+/** Problems with a configured allowlist, one line each, for the configuration check. */
+export function allowlistProblems(allow: unknown): string[] {
+  if (!Array.isArray(allow)) return ["callbacks.allow must be a list"];
+  return allow.flatMap((entry, i) => {
+    if (typeof entry !== "string") return [`callbacks.allow[${i}] must be a string`];
+    if (parseAllowEntry(entry) !== null) return [];
+    return [
+      `callbacks.allow[${i}] (${entry}) must be an http(s) URL prefix without user, query or fragment, or an xroad: prefix`,
+    ];
+  });
+}

@@ -1,0 +1,288 @@
+import { expect } from "chai";
+import { randomBytes, randomUUID } from "node:crypto";
+import amqplib from "amqplib";
+import amqp, { type AmqpConnectionManager, type ChannelWrapper } from "amqp-connection-manager";
+import type { CallbackPolicy } from "../../shared/callback-target";
+import { SafeHttp } from "../../shared/safe-http";
+import {
+  CallbackDeliverer,
+  type CallbackJob,
+  type Settlement,
+} from "../../response-worker/callback-deliverer";
+import {
+  callbackTopology,
+  declareCallbackTopology,
+  type CallbackTopology,
+} from "../../response-worker/callback-schedule";
+import { CallbackSender } from "../../response-worker/callback-sender";
+import { verifyWebhook } from "../../response-worker/webhook-signature";
+import { CallbackReceiver } from "./callback-receiver";
+
+const AMQP_URL = process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
+const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
+
+interface Harness {
+  topology: CallbackTopology;
+  channel: ChannelWrapper;
+  deliverer: CallbackDeliverer;
+  settled: Array<{ job: CallbackJob; settlement: Settlement }>;
+  waitSettled(count: number, timeoutMs?: number): Promise<void>;
+}
+
+describe("callback delivery over RabbitMQ (real broker, real HTTPS receiver)", () => {
+  let connection: AmqpConnectionManager;
+  let admin: amqplib.ChannelModel;
+  let adminChannel: amqplib.Channel;
+  let receiver: CallbackReceiver;
+  let http: SafeHttp;
+  const harnesses: Harness[] = [];
+
+  const policy = (overrides: Partial<CallbackPolicy> = {}): CallbackPolicy => ({
+    allow: [`https://127.0.0.1:${receiver.port}/`, `https://localhost:${receiver.port}/`],
+    allowHttp: false,
+    allowPrivate: true,
+    xroad: false,
+    ...overrides,
+  });
+
+  async function harness(backoffMs: number[], senderPolicy = policy()): Promise<Harness> {
+    const topology = callbackTopology(`t-${randomUUID().slice(0, 8)}.`, backoffMs);
+    const channel = connection.createChannel({
+      confirm: true,
+      setup: (ch: amqplib.ConfirmChannel) => declareCallbackTopology(ch, topology),
+    });
+    await channel.waitForConnect();
+    const settled: Harness["settled"] = [];
+    let wake: () => void = () => undefined;
+    const deliverer = new CallbackDeliverer({
+      channel,
+      topology,
+      sender: new CallbackSender({ secrets: [SECRET], policy: senderPolicy, http }),
+      onSettled: (job, settlement) => {
+        settled.push({ job, settlement });
+        wake();
+      },
+    });
+    await deliverer.start();
+    const h: Harness = {
+      topology,
+      channel,
+      deliverer,
+      settled,
+      async waitSettled(count, timeoutMs = 10_000) {
+        const deadline = Date.now() + timeoutMs;
+        while (settled.length < count) {
+          if (Date.now() > deadline) throw new Error(`expected ${count} settlements`);
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+            setTimeout(resolve, 100);
+          });
+        }
+      },
+    };
+    harnesses.push(h);
+    return h;
+  }
+
+  async function deadLetters(topology: CallbackTopology): Promise<Array<Record<string, unknown>>> {
+    const entries = [];
+    for (;;) {
+      const message = await adminChannel.get(topology.dead, { noAck: true });
+      if (message === false) return entries;
+      entries.push(JSON.parse(message.content.toString("utf8")) as Record<string, unknown>);
+    }
+  }
+
+  const job = (target: string) => ({
+    webhookId: `msg_${randomUUID()}`,
+    messageId: randomUUID(),
+    target,
+    payload: JSON.stringify({ id: "m-1", state: "completed" }),
+  });
+
+  before(async () => {
+    receiver = await CallbackReceiver.start({ tls: true });
+    http = new SafeHttp({ allowPrivate: true, ca: receiver.ca, timeoutMs: 2_000 });
+    connection = amqp.connect([AMQP_URL]);
+    admin = await amqplib.connect(AMQP_URL);
+    adminChannel = await admin.createChannel();
+  });
+  beforeEach(() => {
+    receiver.calls.length = 0;
+    receiver.respond = () => ({ status: 204 });
+  });
+  afterEach(async () => {
+    for (const h of harnesses.splice(0)) {
+      await h.deliverer.stop();
+      await h.channel.close();
+      const { delivery, dead, tiers } = h.topology;
+      for (const queue of [delivery, dead, ...tiers.map((t) => t.queue)]) {
+        await adminChannel.deleteQueue(queue);
+      }
+    }
+  });
+  after(async () => {
+    await admin.close();
+    await connection.close();
+    await http.close();
+    await receiver.close();
+  });
+
+  it("delivers a signed callback on the first attempt", async () => {
+    const h = await harness([200]);
+    const sent = job(receiver.url("/hooks/a"));
+    await h.deliverer.enqueue(sent);
+    await h.waitSettled(1);
+    expect(h.settled[0].settlement).to.deep.include({ outcome: "delivered", attempts: 1 });
+    const [call] = receiver.calls;
+    expect(call.path).to.equal("/hooks/a");
+    expect(call.body).to.equal(sent.payload);
+    expect(call.headers["content-type"]).to.equal("application/json");
+    expect(call.headers["webhook-id"]).to.equal(sent.webhookId);
+    expect(call.headers["x-sluice-id"]).to.equal(sent.messageId);
+    expect(verifyWebhook(SECRET, call.headers, call.body)).to.deep.equal({ valid: true });
+    expect(
+      verifyWebhook(`whsec_${randomBytes(32).toString("base64")}`, call.headers, call.body).valid,
+    ).to.equal(false);
+  });
+
+  it("retries through the delay queues with the same webhook id until the receiver takes it", async () => {
+    const h = await harness([200, 200, 200]);
+    let n = 0;
+    receiver.respond = () => ({ status: ++n < 3 ? 503 : 200 });
+    const sent = job(receiver.url());
+    await h.deliverer.enqueue(sent);
+    await h.waitSettled(1);
+    expect(h.settled[0].settlement).to.deep.include({ outcome: "delivered", attempts: 3 });
+    expect(receiver.calls).to.have.length(3);
+    expect(new Set(receiver.calls.map((c) => c.headers["webhook-id"]))).to.deep.equal(
+      new Set([sent.webhookId]),
+    );
+    for (const call of receiver.calls)
+      expect(verifyWebhook(SECRET, call.headers, call.body).valid).to.equal(true);
+    expect(receiver.calls[1].at - receiver.calls[0].at).to.be.at.least(150);
+    expect(await deadLetters(h.topology)).to.deep.equal([]);
+  });
+
+  it("waits at least as long as the receiver's Retry-After", async () => {
+    const h = await harness([100, 1500]);
+    let n = 0;
+    receiver.respond = () =>
+      ++n === 1 ? { status: 429, headers: { "retry-after": "1" } } : { status: 200 };
+    await h.deliverer.enqueue(job(receiver.url()));
+    await h.waitSettled(1);
+    expect(h.settled[0].settlement.outcome).to.equal("delivered");
+    // The backoff alone would have retried after 100 ms.
+    expect(receiver.calls[1].at - receiver.calls[0].at).to.be.at.least(1000);
+  });
+
+  it("stops at 410 Gone and dead-letters the delivery", async () => {
+    const h = await harness([100, 100]);
+    receiver.respond = () => ({ status: 410 });
+    const sent = job(receiver.url());
+    await h.deliverer.enqueue(sent);
+    await h.waitSettled(1);
+    expect(h.settled[0].settlement).to.deep.include({ outcome: "gone", attempts: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(receiver.calls).to.have.length(1);
+    const dead = await deadLetters(h.topology);
+    expect(dead).to.have.length(1);
+    expect(dead[0]).to.deep.include({ outcome: "gone", status: 410, payload: sent.payload });
+  });
+
+  it("gives up after the last backoff step and dead-letters the delivery", async () => {
+    const h = await harness([100, 100]);
+    receiver.respond = () => ({ status: 500 });
+    await h.deliverer.enqueue(job(receiver.url()));
+    await h.waitSettled(1);
+    expect(h.settled[0].settlement).to.deep.include({ outcome: "exhausted", attempts: 3 });
+    expect(receiver.calls).to.have.length(3);
+    const dead = await deadLetters(h.topology);
+    expect(dead).to.have.length(1);
+    expect(dead[0]).to.deep.include({ outcome: "exhausted", attempts: 3, status: 500 });
+  });
+
+  it("refuses a private target at delivery when private addresses are not allowed", async () => {
+    const h = await harness([100], policy({ allowPrivate: false }));
+    await h.deliverer.enqueue(job(receiver.url()));
+    await h.waitSettled(1);
+    expect(h.settled[0].settlement.outcome).to.equal("refused");
+    expect(h.settled[0].settlement.last?.failure?.message).to.match(/loopback/);
+    expect(receiver.calls).to.have.length(0);
+  });
+
+  it("never connects to a name that resolves to loopback when private addresses are not allowed", async () => {
+    const strict = new SafeHttp({ allowPrivate: false, ca: receiver.ca });
+    try {
+      const topology = callbackTopology(`t-${randomUUID().slice(0, 8)}.`, [100]);
+      const channel = connection.createChannel({
+        confirm: true,
+        setup: (ch: amqplib.ConfirmChannel) => declareCallbackTopology(ch, topology),
+      });
+      const settled: Settlement[] = [];
+      const deliverer = new CallbackDeliverer({
+        channel,
+        topology,
+        sender: new CallbackSender({ secrets: [SECRET], policy: policy(), http: strict }),
+        onSettled: (_job, settlement) => void settled.push(settlement),
+      });
+      await deliverer.start();
+      harnesses.push({
+        topology,
+        channel,
+        deliverer,
+        settled: [],
+        waitSettled: async () => undefined,
+      });
+      await deliverer.enqueue(job(receiver.url("/cb", "localhost")));
+      for (let i = 0; i < 50 && settled.length === 0; i++)
+        await new Promise((r) => setTimeout(r, 100));
+      expect(settled).to.have.length(1);
+      expect(settled[0]).to.deep.include({ outcome: "exhausted", attempts: 2 });
+      expect(settled[0].last?.failure?.kind).to.equal("blocked");
+      expect(receiver.calls).to.have.length(0);
+    } finally {
+      await strict.close();
+    }
+  });
+
+  it("dead-letters a malformed job and keeps going", async () => {
+    const h = await harness([100]);
+    await h.channel.publish("", h.topology.delivery, Buffer.from("{not json"), {
+      persistent: true,
+    });
+    await h.deliverer.enqueue(job(receiver.url()));
+    await h.waitSettled(1);
+    for (let i = 0; i < 20; i++) {
+      const dead = await deadLetters(h.topology);
+      if (dead.length > 0) {
+        expect(dead[0]).to.deep.include({ outcome: "malformed", job: null, payload: "{not json" });
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error("malformed job was not dead-lettered");
+  });
+
+  it("keeps a pending retry in the broker across a restart of the deliverer", async () => {
+    const h = await harness([800]);
+    receiver.respond = () => ({ status: 503 });
+    await h.deliverer.enqueue(job(receiver.url()));
+    await receiver.waitForCalls(1);
+    await h.deliverer.stop();
+    receiver.respond = () => ({ status: 200 });
+    const settled: Settlement[] = [];
+    const second = new CallbackDeliverer({
+      channel: h.channel,
+      topology: h.topology,
+      sender: new CallbackSender({ secrets: [SECRET], policy: policy(), http }),
+      onSettled: (_job, settlement) => void settled.push(settlement),
+    });
+    await second.start();
+    harnesses.push({ ...h, deliverer: second });
+    await receiver.waitForCalls(2, 5_000);
+    for (let i = 0; i < 20 && settled.length === 0; i++)
+      await new Promise((r) => setTimeout(r, 50));
+    expect(settled[0]).to.deep.include({ outcome: "delivered", attempts: 2 });
+  });
+});

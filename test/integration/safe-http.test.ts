@@ -1,0 +1,143 @@
+import { expect } from "chai";
+import { SafeHttp } from "../../shared/safe-http";
+import { CallbackReceiver } from "./callback-receiver";
+
+describe("safe outbound HTTP (real HTTPS receiver)", () => {
+  let receiver: CallbackReceiver;
+  const clients: SafeHttp[] = [];
+  const client = (options: Partial<ConstructorParameters<typeof SafeHttp>[0]> = {}) => {
+    const http = new SafeHttp({ allowPrivate: true, ca: receiver.ca, ...options });
+    clients.push(http);
+    return http;
+  };
+
+  before(async () => {
+    receiver = await CallbackReceiver.start({ tls: true });
+  });
+  beforeEach(() => {
+    receiver.calls.length = 0;
+    receiver.respond = () => ({ status: 204 });
+  });
+  after(async () => {
+    await Promise.all(clients.map((c) => c.close()));
+    await receiver.close();
+  });
+
+  it("posts over TLS with the configured CA and reports delivered on 2xx", async () => {
+    const result = await client().post(
+      receiver.url("/cb?x=1"),
+      { "content-type": "application/json" },
+      '{"a":1}',
+    );
+    expect(result).to.deep.equal({ outcome: "delivered", status: 204 });
+    expect(receiver.calls).to.have.length(1);
+    expect(receiver.calls[0]).to.include({ method: "POST", path: "/cb?x=1", body: '{"a":1}' });
+    expect(receiver.calls[0].headers["content-type"]).to.equal("application/json");
+  });
+
+  it("connects to the checked address but keeps the name for SNI and Host", async () => {
+    const asked: string[] = [];
+    const http = client({
+      lookup: async (name) => {
+        asked.push(name);
+        return ["127.0.0.1"];
+      },
+    });
+    const url = `https://receiver.test:${receiver.port}/pinned`;
+    for (let i = 0; i < 4; i++) {
+      expect((await http.post(url, {}, "{}")).outcome).to.equal("delivered");
+    }
+    expect(receiver.calls[0].servername).to.equal("receiver.test");
+    expect(receiver.calls[0].headers.host).to.equal(`receiver.test:${receiver.port}`);
+    // One resolution per connection, none per request: a request never resolves the name again.
+    const connections = new Set(receiver.calls.map((call) => call.remotePort)).size;
+    expect(connections).to.be.below(4);
+    expect(asked).to.have.length(connections);
+    expect(asked.every((name) => name === "receiver.test")).to.equal(true);
+  });
+
+  it("refuses a name that resolves to loopback when private addresses are not allowed", async () => {
+    const result = await client({ allowPrivate: false }).post(
+      receiver.url("/cb", "localhost"),
+      {},
+      "{}",
+    );
+    expect(result.outcome).to.equal("retry");
+    expect(result.failure?.kind).to.equal("blocked");
+    expect(result.failure?.message).to.match(
+      /^localhost resolves to 127\.0\.0\.1, a loopback address$/,
+    );
+    expect(receiver.calls).to.have.length(0);
+  });
+
+  it("refuses a literal loopback address when private addresses are not allowed", async () => {
+    const result = await client({ allowPrivate: false }).post(receiver.url(), {}, "{}");
+    expect(result.failure).to.deep.equal({
+      kind: "blocked",
+      message: "127.0.0.1 is a loopback address",
+    });
+    expect(receiver.calls).to.have.length(0);
+  });
+
+  it("refuses a name when any resolved address is denied (rebinding)", async () => {
+    const http = client({
+      allowPrivate: false,
+      lookup: async () => ["93.184.216.34", "127.0.0.1"],
+    });
+    const result = await http.post(`https://receiver.test:${receiver.port}/cb`, {}, "{}");
+    expect(result.failure?.kind).to.equal("blocked");
+    expect(receiver.calls).to.have.length(0);
+  });
+
+  it("reports 410 as gone", async () => {
+    receiver.respond = () => ({ status: 410 });
+    expect(await client().post(receiver.url(), {}, "{}")).to.deep.equal({
+      outcome: "gone",
+      status: 410,
+    });
+  });
+
+  it("reports other answers as retry and passes Retry-After on", async () => {
+    receiver.respond = () => ({ status: 503, headers: { "retry-after": "7" }, body: "busy" });
+    const result = await client().post(receiver.url(), {}, "{}");
+    expect(result).to.deep.include({ outcome: "retry", status: 503, retryAfterMs: 7000 });
+    expect(result.failure?.kind).to.equal("status");
+  });
+
+  it("does not follow redirects", async () => {
+    receiver.respond = (call) =>
+      call.path === "/cb" ? { status: 307, headers: { location: "/elsewhere" } } : { status: 200 };
+    const result = await client().post(receiver.url(), {}, "{}");
+    expect(result.outcome).to.equal("retry");
+    expect(result.failure?.kind).to.equal("redirect");
+    expect(receiver.calls.map((c) => c.path)).to.deep.equal(["/cb"]);
+  });
+
+  it("reads at most the response limit of a huge answer and still completes", async () => {
+    receiver.respond = () => ({ status: 200, body: Buffer.alloc(4 * 1024 * 1024, 97) });
+    const result = await client({ maxResponseBytes: 1024 }).post(receiver.url(), {}, "{}");
+    expect(result.outcome).to.equal("delivered");
+  });
+
+  it("gives up on a receiver that never answers", async () => {
+    receiver.respond = () => "hang";
+    const result = await client({ timeoutMs: 300 }).post(receiver.url(), {}, "{}");
+    expect(result.outcome).to.equal("retry");
+    expect(result.failure?.kind).to.equal("timeout");
+  });
+
+  it("refuses a certificate it does not trust", async () => {
+    const result = await client({ ca: undefined }).post(receiver.url(), {}, "{}");
+    expect(result.outcome).to.equal("retry");
+    expect(result.failure?.kind).to.equal("tls");
+    expect(receiver.calls).to.have.length(0);
+  });
+
+  it("reports a refused connection", async () => {
+    const closed = await CallbackReceiver.start({ tls: true });
+    const url = closed.url();
+    await closed.close();
+    const result = await client().post(url, {}, "{}");
+    expect(result.failure?.kind).to.equal("connect");
+  });
+});

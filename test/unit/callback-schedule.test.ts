@@ -1,0 +1,51 @@
+import { expect } from "chai";
+import {
+  DEFAULT_CALLBACK_BACKOFF_MS,
+  callbackTopology,
+  nextTier,
+  tierQueueArguments,
+} from "../../response-worker/callback-schedule";
+
+describe("callback schedule", () => {
+  it("defaults to 5 s, 5 min, 30 min, 2 h, 5 h, 10 h", () => {
+    expect(DEFAULT_CALLBACK_BACKOFF_MS).to.deep.equal([
+      5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000,
+    ]);
+  });
+
+  it("names one delay queue per distinct delay that dead-letters back to delivery", () => {
+    const topology = callbackTopology("t-x.", [1000, 200, 1000]);
+    expect(topology.delivery).to.equal("t-x.callbacks");
+    expect(topology.dead).to.equal("t-x.callbacks.dead");
+    expect(topology.tiers).to.deep.equal([
+      { delayMs: 200, queue: "t-x.callbacks.delay.200ms" },
+      { delayMs: 1000, queue: "t-x.callbacks.delay.1000ms" },
+    ]);
+    expect(tierQueueArguments(200, topology.delivery)).to.deep.equal({
+      "x-message-ttl": 200,
+      "x-dead-letter-exchange": "",
+      "x-dead-letter-routing-key": "t-x.callbacks",
+    });
+  });
+
+  it("follows the backoff per failed attempt and stops after the last step", () => {
+    const topology = callbackTopology("", DEFAULT_CALLBACK_BACKOFF_MS);
+    expect(nextTier(topology, 1)?.delayMs).to.equal(5_000);
+    expect(nextTier(topology, 2)?.delayMs).to.equal(300_000);
+    expect(nextTier(topology, 6)?.delayMs).to.equal(36_000_000);
+    expect(nextTier(topology, 7)).to.equal(null);
+    expect(nextTier(topology, 0)).to.equal(null);
+  });
+
+  it("waits at least as long as Retry-After asks, within the longest tier", () => {
+    const topology = callbackTopology("", DEFAULT_CALLBACK_BACKOFF_MS);
+    expect(nextTier(topology, 1, 60_000)?.delayMs).to.equal(300_000);
+    expect(nextTier(topology, 1, 1_000)?.delayMs).to.equal(5_000);
+    expect(nextTier(topology, 1, 999_999_999)?.delayMs).to.equal(36_000_000);
+  });
+
+  it("refuses delays that are not positive whole milliseconds", () => {
+    expect(() => callbackTopology("", [0])).to.throw(/positive/);
+    expect(() => callbackTopology("", [1.5])).to.throw(/positive/);
+  });
+});

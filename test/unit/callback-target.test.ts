@@ -1,0 +1,204 @@
+import { expect } from "chai";
+import {
+  allowlistProblems,
+  checkCallbackTarget,
+  parseCallbackTarget,
+  type CallbackPolicy,
+} from "../../shared/callback-target";
+import { SluiceError } from "../../shared/errors";
+
+const policy: CallbackPolicy = {
+  allow: [
+    "https://callbacks.example.org/hooks",
+    "https://*.tenants.example.org/",
+    "https://api.example.com:8443/",
+    "http://plain.example.net/",
+    "xroad:EE/GOV/",
+  ],
+  allowHttp: false,
+  allowPrivate: false,
+  xroad: true,
+};
+
+function refusal(fn: () => unknown): SluiceError {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).to.be.instanceOf(SluiceError);
+    expect((error as SluiceError).code).to.equal("InvalidCallback");
+    expect((error as SluiceError).status).to.equal(400);
+    return error as SluiceError;
+  }
+  throw new Error("expected a refusal");
+}
+
+async function asyncRefusal(promise: Promise<unknown>): Promise<SluiceError> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).to.be.instanceOf(SluiceError);
+    expect((error as SluiceError).code).to.equal("InvalidCallback");
+    return error as SluiceError;
+  }
+  throw new Error("expected a refusal");
+}
+
+describe("callback targets", () => {
+  it("accepts an https URL under an allowed prefix, at segment boundaries only", () => {
+    const target = parseCallbackTarget("https://Callbacks.Example.org/hooks/a?x=1", policy);
+    expect(target.kind).to.equal("url");
+    expect(target.target).to.equal("https://callbacks.example.org/hooks/a?x=1");
+    expect(parseCallbackTarget("https://callbacks.example.org/hooks", policy).kind).to.equal("url");
+    refusal(() => parseCallbackTarget("https://callbacks.example.org/hooksmith", policy));
+    refusal(() => parseCallbackTarget("https://callbacks.example.org/other", policy));
+  });
+
+  it("judges the normalised path, so dot segments cannot climb out of a prefix", () => {
+    refusal(() => parseCallbackTarget("https://callbacks.example.org/hooks/../admin", policy));
+    refusal(() => parseCallbackTarget("https://callbacks.example.org/hooks/%2e%2e/admin", policy));
+  });
+
+  it("compares host and effective port exactly", () => {
+    refusal(() => parseCallbackTarget("https://callbacks.example.org.evil.com/hooks", policy));
+    refusal(() => parseCallbackTarget("https://callbacks.example.org:8443/hooks", policy));
+    expect(parseCallbackTarget("https://callbacks.example.org:443/hooks", policy).kind).to.equal(
+      "url",
+    );
+    expect(parseCallbackTarget("https://api.example.com:8443/x", policy).kind).to.equal("url");
+    refusal(() => parseCallbackTarget("https://api.example.com/x", policy));
+  });
+
+  it("lets a *. entry admit subdomains but not the domain itself", () => {
+    expect(parseCallbackTarget("https://a.tenants.example.org/cb", policy).kind).to.equal("url");
+    expect(parseCallbackTarget("https://b.a.tenants.example.org/cb", policy).kind).to.equal("url");
+    refusal(() => parseCallbackTarget("https://tenants.example.org/cb", policy));
+    refusal(() => parseCallbackTarget("https://eviltenants.example.org/cb", policy));
+  });
+
+  it("refuses http unless allowed, and then still needs an allowlist entry", () => {
+    expect(
+      refusal(() => parseCallbackTarget("http://plain.example.net/cb", policy)).message,
+    ).to.match(/must use https/);
+    const withHttp = { ...policy, allowHttp: true };
+    expect(parseCallbackTarget("http://plain.example.net/cb", withHttp).kind).to.equal("url");
+    refusal(() => parseCallbackTarget("http://callbacks.example.org/hooks", withHttp));
+  });
+
+  it("refuses other schemes, user information, fragments and junk", () => {
+    for (const bad of [
+      "ftp://callbacks.example.org/hooks",
+      "file:///etc/passwd",
+      "javascript:alert(1)",
+      "https://user:pw@callbacks.example.org/hooks",
+      "https://user@callbacks.example.org/hooks",
+      "https://callbacks.example.org/hooks#x",
+      "not a url",
+      "",
+      "https://" + "a".repeat(3000),
+    ]) {
+      refusal(() => parseCallbackTarget(bad, policy));
+    }
+    refusal(() => parseCallbackTarget(42, policy));
+    refusal(() => parseCallbackTarget(null, policy));
+  });
+
+  it("refuses a literal private, loopback, link-local or metadata address with a clear message", () => {
+    const open = {
+      ...policy,
+      allow: [
+        "https://127.0.0.1/",
+        "https://169.254.169.254/",
+        "https://[::1]/",
+        "https://10.0.0.1/",
+        "https://2130706433/",
+      ],
+    };
+    expect(refusal(() => parseCallbackTarget("https://127.0.0.1/cb", open)).message).to.equal(
+      "the callback URL points to a loopback address, which is not allowed",
+    );
+    expect(
+      refusal(() => parseCallbackTarget("https://169.254.169.254/latest", open)).message,
+    ).to.match(/link-local/);
+    refusal(() => parseCallbackTarget("https://[::1]/cb", open));
+    refusal(() => parseCallbackTarget("https://[::ffff:10.0.0.1]/cb", open));
+    // 2130706433 is 127.0.0.1 written as one number; URL parsing normalises it first.
+    refusal(() => parseCallbackTarget("https://2130706433/cb", open));
+    refusal(() => parseCallbackTarget("https://0x7f.1/cb", open));
+    expect(
+      parseCallbackTarget("https://127.0.0.1/cb", { ...open, allowPrivate: true }).kind,
+    ).to.equal("url");
+  });
+
+  it("parses X-Road targets and matches them against xroad: prefixes", () => {
+    const target = parseCallbackTarget("xroad:EE/GOV/70000001/callbacks/resultReady", policy);
+    expect(target).to.include({
+      kind: "xroad",
+      instance: "EE",
+      memberClass: "GOV",
+      memberCode: "70000001",
+      subsystemCode: "callbacks",
+      serviceCode: "resultReady",
+      target: "xroad:EE/GOV/70000001/callbacks/resultReady",
+    });
+    refusal(() => parseCallbackTarget("xroad:EE/COM/123/sub/svc", policy));
+    refusal(() => parseCallbackTarget("xroad:EE/GOV/123/svc", policy));
+    refusal(() => parseCallbackTarget("xroad:EE/GOV/123/sub/svc/extra", policy));
+    refusal(() => parseCallbackTarget("xroad:EE/GOV/../sub/svc", policy));
+    refusal(() => parseCallbackTarget("xroad:EE/GOV/1%2F2/sub/svc", policy));
+    refusal(() => parseCallbackTarget("xroad:EE/GOV/1 2/sub/svc", policy));
+    expect(
+      refusal(() => parseCallbackTarget("xroad:EE/GOV/1/sub/svc", { ...policy, xroad: false }))
+        .message,
+    ).to.match(/not configured/);
+    expect(
+      parseCallbackTarget("xroad:FI/COM/1/sub/svc", { ...policy, allow: ["xroad:"] }).kind,
+    ).to.equal("xroad");
+  });
+
+  it("refuses a host name that resolves only to denied addresses", async () => {
+    const open = {
+      ...policy,
+      allow: [
+        "https://localhost/",
+        "https://internal.example/",
+        "https://mixed.example/",
+        "https://gone.example/",
+        "https://flaky.example/",
+      ],
+    };
+    const lookup = async (host: string): Promise<string[]> => {
+      if (host === "localhost") return ["127.0.0.1", "::1"];
+      if (host === "internal.example") return ["10.1.1.1"];
+      if (host === "mixed.example") return ["10.1.1.1", "93.184.216.34"];
+      if (host === "flaky.example")
+        throw Object.assign(new Error("try again"), { code: "EAI_AGAIN" });
+      throw Object.assign(new Error("no such host"), { code: "ENOTFOUND" });
+    };
+    const local = await asyncRefusal(checkCallbackTarget("https://localhost/cb", open, lookup));
+    expect(local.message).to.equal(
+      "the callback host localhost resolves to a loopback address, which is not allowed",
+    );
+    await asyncRefusal(checkCallbackTarget("https://internal.example/cb", open, lookup));
+    const gone = await asyncRefusal(checkCallbackTarget("https://gone.example/cb", open, lookup));
+    expect(gone.message).to.match(/does not resolve/);
+    // Delivery refuses mixed answers; at submission one public address is enough.
+    expect((await checkCallbackTarget("https://mixed.example/cb", open, lookup)).kind).to.equal(
+      "url",
+    );
+    expect((await checkCallbackTarget("https://flaky.example/cb", open, lookup)).kind).to.equal(
+      "url",
+    );
+    expect(
+      (await checkCallbackTarget("https://localhost/cb", { ...open, allowPrivate: true }, lookup))
+        .kind,
+    ).to.equal("url");
+  });
+
+  it("lists every bad allowlist entry", () => {
+    expect(allowlistProblems(["https://ok.example/", "xroad:EE/"])).to.deep.equal([]);
+    const problems = allowlistProblems(["ftp://x/", "https://u@x/", "https://x/?q", 3, "nonsense"]);
+    expect(problems).to.have.length(5);
+    expect(problems[0]).to.match(/^callbacks\.allow\[0\]/);
+    expect(allowlistProblems("https://x/")).to.deep.equal(["callbacks.allow must be a list"]);
+  });
+});

@@ -1,0 +1,129 @@
+import { expect } from "chai";
+import {
+  BlockedAddressError,
+  classifyStatus,
+  deniedRange,
+  parseRetryAfter,
+  resolveChecked,
+} from "../../shared/safe-http";
+
+describe("SSRF address ranges", () => {
+  it("denies private, loopback, link-local, metadata and other special IPv4 ranges", () => {
+    for (const address of [
+      "0.0.0.0",
+      "10.1.2.3",
+      "100.64.0.1",
+      "127.0.0.1",
+      "127.255.255.254",
+      "169.254.169.254",
+      "172.16.0.1",
+      "172.31.255.255",
+      "192.168.1.1",
+      "192.0.0.192",
+      "198.18.0.1",
+      "224.0.0.1",
+      "255.255.255.255",
+    ]) {
+      expect(deniedRange(address), address).to.not.equal(null);
+    }
+    expect(deniedRange("169.254.169.254")).to.match(/link-local/);
+  });
+
+  it("denies special IPv6 ranges and IPv6 forms that embed a denied IPv4 address", () => {
+    for (const address of [
+      "::",
+      "::1",
+      "[::1]",
+      "fc00::1",
+      "fd00:ec2::254",
+      "fe80::1",
+      "fe80::1%eth0",
+      "ff02::1",
+      "::ffff:127.0.0.1",
+      "::ffff:7f00:1",
+      "::ffff:169.254.169.254",
+      "::ffff:a9fe:a9fe",
+      "64:ff9b::10.0.0.1",
+      "2002:c0a8:0101::1",
+      "::127.0.0.1",
+      "2001:db8::1",
+    ]) {
+      expect(deniedRange(address), address).to.not.equal(null);
+    }
+  });
+
+  it("lets ordinary public addresses through, also when embedded in IPv6", () => {
+    for (const address of [
+      "8.8.8.8",
+      "1.1.1.1",
+      "172.32.0.1",
+      "100.128.0.1",
+      "2a00:1450:4001:80e::200e",
+      "::ffff:8.8.8.8",
+      "64:ff9b::808:808",
+      "2002:0808:0808::1",
+    ]) {
+      expect(deniedRange(address), address).to.equal(null);
+    }
+  });
+
+  it("refuses a name when any of its addresses is denied, unless private addresses are allowed", async () => {
+    const lookup = async () => ["93.184.216.34", "10.0.0.5"];
+    let error: unknown;
+    try {
+      await resolveChecked("mixed.example", { allowPrivate: false, lookup });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).to.be.instanceOf(BlockedAddressError);
+    expect((error as Error).message).to.equal(
+      "mixed.example resolves to 10.0.0.5, a private address",
+    );
+    expect(await resolveChecked("mixed.example", { allowPrivate: true, lookup })).to.equal(
+      "93.184.216.34",
+    );
+    expect(
+      await resolveChecked("public.example", {
+        allowPrivate: false,
+        lookup: async () => ["8.8.4.4"],
+      }),
+    ).to.equal("8.8.4.4");
+  });
+
+  it("checks literal addresses without resolving them", async () => {
+    const lookup = async (): Promise<string[]> => {
+      throw new Error("must not resolve a literal");
+    };
+    expect(await resolveChecked("8.8.8.8", { allowPrivate: false, lookup })).to.equal("8.8.8.8");
+    let error: unknown;
+    try {
+      await resolveChecked("[::1]", { allowPrivate: false, lookup });
+    } catch (e) {
+      error = e;
+    }
+    expect((error as Error).message).to.equal("::1 is a loopback address");
+  });
+});
+
+describe("delivery answers", () => {
+  const now = Date.parse("2026-01-01T00:00:00Z");
+  it("maps 2xx to delivered, 410 to gone and everything else to retry", () => {
+    expect(classifyStatus(200, undefined).outcome).to.equal("delivered");
+    expect(classifyStatus(204, undefined).outcome).to.equal("delivered");
+    expect(classifyStatus(410, undefined).outcome).to.equal("gone");
+    expect(classifyStatus(500, undefined).outcome).to.equal("retry");
+    expect(classifyStatus(404, undefined).outcome).to.equal("retry");
+    const redirect = classifyStatus(302, undefined);
+    expect(redirect.outcome).to.equal("retry");
+    expect(redirect.failure?.kind).to.equal("redirect");
+  });
+
+  it("reads Retry-After as seconds or an HTTP date, capped at a day", () => {
+    expect(classifyStatus(503, "120", now).retryAfterMs).to.equal(120_000);
+    expect(parseRetryAfter("Thu, 01 Jan 2026 00:00:30 GMT", now)).to.equal(30_000);
+    expect(parseRetryAfter("999999", now)).to.equal(86_400_000);
+    expect(parseRetryAfter("soon", now)).to.equal(undefined);
+    expect(parseRetryAfter(undefined, now)).to.equal(undefined);
+    expect(parseRetryAfter(["7", "9"], now)).to.equal(7_000);
+  });
+});
