@@ -45,7 +45,7 @@ export const queueConsumers = new Gauge<"queue">({
 export const requests = new Counter<"protocol" | "service" | "outcome">({
   name: "sluice_requests_total",
   // The alerts read outcome="busy" and outcome="unavailable" as the 503 answers.
-  help: "Requests answered by the adapter, by protocol, service and outcome (accepted, completed, rejected, failed, timeout, invalid, denied, busy, unavailable).",
+  help: "Requests answered by the adapter, by protocol, service and outcome (accepted, duplicate, completed, rejected, failed, expired, invalid, busy, unavailable).",
   labelNames: ["protocol", "service", "outcome"],
   registers: [registry],
 });
@@ -68,8 +68,8 @@ export const endToEnd = new Histogram<"service">({
 
 export const backendCalls = new Counter<"backend" | "outcome">({
   name: "sluice_backend_calls_total",
-  // The alerts read outcome="failed" and outcome="timeout" as the backend's errors.
-  help: "Calls of a legacy backend by outcome (completed, rejected, failed, timeout).",
+  // The alerts read outcome="retryable_error" and outcome="poison" as the backend's errors.
+  help: "Calls of a legacy backend by outcome (completed, rejected, retryable_error, poison, interrupted).",
   labelNames: ["backend", "outcome"],
   registers: [registry],
 });
