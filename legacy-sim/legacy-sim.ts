@@ -4,6 +4,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import getRawBody from "raw-body";
+import { planCall, type CallPlan } from "./call-plan";
 import { CallLog, type CallFilter, type CallStats, type RecordedCall } from "./call-log";
 import { applySettingsPatch, DEFAULT_SETTINGS, type LegacySimSettings } from "./sim-settings";
 import {
@@ -59,7 +60,6 @@ const BODY_LIMIT = 1024 * 1024;
 const FAIL_KEYS_LIMIT = 100_000;
 const JSON_TYPE = "application/json; charset=utf-8";
 const XML_TYPE = "text/xml; charset=utf-8";
-const STATUS_PATH = /^\/status\/(\d{3})(?:\/|$)/;
 
 type Headers = Record<string, string | number>;
 
@@ -94,35 +94,6 @@ function parseQuery(search: string): Record<string, string | string[]> {
     else query[key] = [seen, value];
   }
   return query;
-}
-
-/** A non-negative integer from a header, null when absent, NaN when malformed. */
-function numberHeader(req: http.IncomingMessage, name: string): number | null {
-  const raw = header(req, name);
-  if (raw === null) return null;
-  return /^\s*\d+(\.\d+)?\s*$/.test(raw) ? Number(raw) : NaN;
-}
-
-/** Per-call instructions read from X-Sim-* headers and the /status/<code> path. */
-interface CallPlan {
-  status: number | null;
-  retryAfter: string | null;
-  latencyMs: number | null;
-  failTimes: number | null;
-}
-
-function planOf(req: http.IncomingMessage, path: string): CallPlan | string {
-  const fromPath = STATUS_PATH.exec(path);
-  const status = fromPath ? Number(fromPath[1]) : numberHeader(req, "x-sim-status");
-  if (status !== null && !(Number.isInteger(status) && status >= 200 && status <= 599)) {
-    return "X-Sim-Status (or /status/<code>) must be an HTTP status from 200 to 599";
-  }
-  const latencyMs = numberHeader(req, "x-sim-latency");
-  if (Number.isNaN(latencyMs)) return "X-Sim-Latency must be milliseconds >= 0";
-  const failTimes = numberHeader(req, "x-sim-fail-times");
-  if (failTimes !== null && !Number.isInteger(failTimes))
-    return "X-Sim-Fail-Times must be an integer >= 0";
-  return { status, latencyMs, failTimes, retryAfter: header(req, "x-sim-retry-after") };
 }
 
 function validateOptions(options: LegacySimOptions): LegacySimSettings {
@@ -245,9 +216,6 @@ export async function startLegacySim(options: LegacySimOptions = {}): Promise<Le
       if (settings.maxConcurrency > 0 && log.concurrency > settings.maxConcurrency) {
         return fail(503, "busy: too many calls in flight", { "retry-after": 1 });
       }
-      const plan = planOf(req, path);
-      if (typeof plan === "string") return fail(400, plan);
-
       let raw: Buffer;
       try {
         raw = await getRawBody(req, {
@@ -264,6 +232,10 @@ export async function startLegacySim(options: LegacySimOptions = {}): Promise<Le
           },
         );
       }
+
+      const soapXml = isSoap ? raw.toString("utf8") : null;
+      const plan = planCall(req.headers, path, search, soapXml);
+      if (typeof plan === "string") return fail(400, plan);
 
       if (settings.paused && !closed)
         await new Promise<void>((resume) => pausedWaiters.push(resume));
@@ -283,7 +255,7 @@ export async function startLegacySim(options: LegacySimOptions = {}): Promise<Le
       }
 
       if (isSoap) {
-        const answer = await soapService.process(raw.toString("utf8"));
+        const answer = await soapService.process(soapXml ?? "");
         if (call.xroadClient === null) call.xroadClient = answer.xroadClient;
         status = plan.status ?? answer.status;
         res.writeHead(status, {

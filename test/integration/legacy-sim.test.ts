@@ -224,6 +224,20 @@ describe("legacy-sim", () => {
       await call("/stats", { method: "DELETE" });
       expect(await attempt("k1")).to.equal(503);
     });
+    it("takes the same hooks from sim-* query parameters, which pass through Sluice", async () => {
+      const rejected = await json("/q?sim-status=404&other=1");
+      expect(rejected.status).to.equal(404);
+      const first = await call("/q?sim-fail-times=1&sim-retry-after=3", {
+        headers: { "idempotency-key": "q1" },
+      });
+      expect(first.status).to.equal(503);
+      expect(first.headers.get("retry-after")).to.equal("3");
+      await first.arrayBuffer();
+      const second = await json("/q?sim-fail-times=1", { headers: { "idempotency-key": "q1" } });
+      expect(second.status).to.equal(200);
+      expect(second.body.query).to.deep.equal({ "sim-fail-times": "1" });
+      expect((await call("/q?sim-latency=soon")).status).to.equal(400);
+    });
   });
 
   describe("settings and stats", () => {
@@ -325,6 +339,22 @@ describe("legacy-sim", () => {
       });
       expect(await faultOf("FAULT-SERVER now")).to.deep.equal({ code: "soap:Server", status: 500 });
       expect((await stats()).calls.map((c) => c.status)).to.deep.equal([500, 500]);
+    });
+
+    it("takes sim-* markers from the SOAP body for retries through Sluice", async () => {
+      const attempt = async (): Promise<number> => {
+        try {
+          await client.getStateAsync(
+            "state sim-fail-times=1",
+            {},
+            { "Idempotency-Key": "soap-retry" },
+          );
+          return 200;
+        } catch (error) {
+          return (error as { response?: { status: number } }).response?.status ?? 0;
+        }
+      };
+      expect([await attempt(), await attempt()]).to.deep.equal([503, 200]);
     });
 
     it("answers real X-Road requests and records the X-Road client", async () => {

@@ -1,0 +1,70 @@
+// Per-call behaviour a test asks for: a forced status, Retry-After, latency or "fail the first
+// n tries". Read from X-Sim-* headers, sim-* query parameters, or sim-* markers in a SOAP body.
+
+import type { IncomingHttpHeaders } from "node:http";
+
+export interface CallPlan {
+  /** Status to answer instead of the normal answer. */
+  status: number | null;
+  /** Value for a Retry-After header on the answer. */
+  retryAfter: string | null;
+  /** This call's delay, replacing the settings. */
+  latencyMs: number | null;
+  /** Answer 503 to the first n calls with the same key. */
+  failTimes: number | null;
+}
+
+type Hook = "status" | "retry-after" | "latency" | "fail-times";
+
+const STATUS_PATH = /^\/status\/(\d{3})(?:\/|$)/;
+const NUMBER = /^\s*\d+(\.\d+)?\s*$/;
+
+/**
+ * Where a hook's value comes from. Headers are the direct way; query parameters and SOAP body
+ * markers (`sim-fail-times=2` anywhere in the text) reach the simulator through Sluice, whose
+ * translators forward the query and the body but not arbitrary headers.
+ */
+function lookup(headers: IncomingHttpHeaders, search: string, soapXml: string | null) {
+  let query: URLSearchParams | null = null;
+  return (hook: Hook): string | null => {
+    const fromHeader = headers[`x-sim-${hook}`];
+    if (fromHeader !== undefined) return Array.isArray(fromHeader) ? fromHeader[0] : fromHeader;
+    if (search.includes("sim-")) {
+      query ??= new URLSearchParams(search);
+      const fromQuery = query.get(`sim-${hook}`);
+      if (fromQuery !== null) return fromQuery;
+    }
+    if (soapXml !== null && soapXml.includes("sim-")) {
+      const marker = new RegExp(`sim-${hook}=([^\\s<]+)`).exec(soapXml);
+      if (marker) return marker[1];
+    }
+    return null;
+  };
+}
+
+/** The plan for one call, or a message saying which hook value is malformed. */
+export function planCall(
+  headers: IncomingHttpHeaders,
+  path: string,
+  search: string,
+  soapXml: string | null,
+): CallPlan | string {
+  const get = lookup(headers, search, soapXml);
+  const number = (hook: Hook): number | null => {
+    const raw = get(hook);
+    if (raw === null) return null;
+    return NUMBER.test(raw) ? Number(raw) : NaN;
+  };
+  const fromPath = STATUS_PATH.exec(path);
+  const status = fromPath ? Number(fromPath[1]) : number("status");
+  if (status !== null && !(Number.isInteger(status) && status >= 200 && status <= 599)) {
+    return "X-Sim-Status (or /status/<code>) must be an HTTP status from 200 to 599";
+  }
+  const latencyMs = number("latency");
+  if (Number.isNaN(latencyMs)) return "X-Sim-Latency must be milliseconds >= 0";
+  const failTimes = number("fail-times");
+  if (failTimes !== null && !Number.isInteger(failTimes)) {
+    return "X-Sim-Fail-Times must be an integer >= 0";
+  }
+  return { status, latencyMs, failTimes, retryAfter: get("retry-after") };
+}
