@@ -1,6 +1,7 @@
 // Structured JSON logs for every role: one pino logger per process, with message bodies and
 // personal identifiers redacted unless the operator turns redaction off to debug.
 
+import { hostname } from "node:os";
 import pino from "pino";
 
 const CENSOR = "[redacted]";
@@ -37,7 +38,7 @@ export interface LoggerOptions {
   destination?: pino.DestinationStream;
   /** Overrides LOG_LEVEL. */
   level?: string;
-  /** Overrides SLUICE_INSTANCE / HOSTNAME as the `instance` field. */
+  /** The `instance` field; SLUICE_INSTANCE, else the host name, when omitted. */
   instance?: string;
 }
 
@@ -64,9 +65,8 @@ function redactionEnabled(): boolean {
  * `silent` for tests); LOG_REDACT=off disables redaction.
  */
 export function createLogger(role: string, options: LoggerOptions = {}): pino.Logger {
-  const instance = options.instance ?? process.env.SLUICE_INSTANCE ?? process.env.HOSTNAME;
-  const base: Record<string, unknown> = { role, pid: process.pid };
-  if (instance) base.instance = instance;
+  const instance = options.instance || process.env.SLUICE_INSTANCE || hostname();
+  const base: Record<string, unknown> = { role, instance, pid: process.pid };
   const { level, unknown } = resolveLevel(options.level ?? process.env.LOG_LEVEL);
   const config: pino.LoggerOptions = {
     level,

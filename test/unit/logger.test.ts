@@ -1,4 +1,5 @@
 import { expect } from "chai";
+import { hostname } from "node:os";
 import { Writable } from "node:stream";
 import { createLogger, messageLogger } from "../../shared/logger";
 
@@ -43,6 +44,23 @@ describe("logger", () => {
     expect(line.time).to.be.a("string");
   });
 
+  it("names the instance from SLUICE_INSTANCE, else the host name", () => {
+    const saved = process.env.SLUICE_INSTANCE;
+    try {
+      process.env.SLUICE_INSTANCE = "pod-7";
+      const named = capture();
+      createLogger("adapter", { destination: named.stream }).info("x");
+      expect(named.lines()[0].instance).to.equal("pod-7");
+      delete process.env.SLUICE_INSTANCE;
+      const host = capture();
+      createLogger("adapter", { destination: host.stream }).info("x");
+      expect(host.lines()[0].instance).to.equal(hostname());
+    } finally {
+      if (saved === undefined) delete process.env.SLUICE_INSTANCE;
+      else process.env.SLUICE_INSTANCE = saved;
+    }
+  });
+
   it("redacts bodies and user ids by default", () => {
     delete process.env.LOG_REDACT;
     const out = capture();
@@ -53,6 +71,9 @@ describe("logger", () => {
         userId: "EE12345678901",
         req: { body: '{"a":1}', headers: { "x-road-userid": "EE1", "x-road-client": "EE/GOV/1" } },
         message: { userId: "EE2", soap: { bodyXml: "<x/>" } },
+        status: { responses: [{ seq: 1, body: "answer text" }] },
+        headers: { authorization: "Bearer tok-123" },
+        callbacks: { secret: "whsec_abcdefgh" },
       },
       "received",
     );
@@ -67,6 +88,10 @@ describe("logger", () => {
     expect(text).not.to.include("secret payload");
     expect(text).not.to.include("EE12345678901");
     expect(text).not.to.include("<x/>");
+    expect(text).not.to.include("answer text");
+    expect(text).not.to.include("tok-123");
+    expect(text).not.to.include("whsec_abcdefgh");
+    expect((line.status as { responses: { seq: number }[] }).responses[0].seq).to.equal(1);
   });
 
   it("keeps bodies when LOG_REDACT=off", () => {
