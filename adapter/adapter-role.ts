@@ -1,0 +1,123 @@
+// The adapter role: HTTP ingress on the service port, its reply queue for waking sync callers,
+// and graceful draining (stop taking connections; waiting callers get their 202 at once).
+
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Logger } from "pino";
+import { safeAck } from "../shared/amqp";
+import { decodeMessage } from "../shared/envelope";
+import type { Role, Runtime } from "../shared/runtime";
+import { declareAllBackends } from "../shared/topology";
+import type { WakeMessage } from "../shared/wake-message";
+import { Backpressure } from "./backpressure";
+import { Intake } from "./intake";
+import { SchemaValidators } from "./json-body";
+import { createApp, type RouteRegistrar } from "./server";
+import { SyncWaiters } from "./sync-waiters";
+
+export interface AdapterRole extends Role {
+  port: number;
+}
+
+/** Extra routes (SOAP, hub) register through this list so the adapter core stays small. */
+export const adapterRouteRegistrars: RouteRegistrar[] = [];
+
+export async function startAdapter(
+  runtime: Runtime,
+  port = runtime.config.adapter.port,
+): Promise<AdapterRole> {
+  const { config, broker, names, store, log: rootLog } = runtime;
+  const log: Logger = rootLog.child({ component: "adapter" });
+  let topologyReady = false;
+  const publisher = broker.publisherChannel(async (channel) => {
+    await declareAllBackends(channel, config, names);
+    topologyReady = true;
+  }, config.adapter.publishTimeoutMs);
+  await publisher.waitForConnect();
+
+  const waiters = new SyncWaiters(config.adapter.maxSyncWaiters);
+  const replyQueue = names.replyQueue(config.instanceId);
+  // Wake messages are transient: a missed one only means the caller's wait ends in a Redis read.
+  const replies = broker.channel("replies", async (channel) => {
+    await channel.assertQueue(replyQueue, {
+      exclusive: true,
+      durable: false,
+      arguments: { "x-expires": 60_000 },
+    });
+    await channel.bindQueue(replyQueue, names.repliesExchange, config.instanceId);
+    await channel.consume(
+      replyQueue,
+      (message) => {
+        if (!message) return;
+        safeAck(channel, message);
+        try {
+          waiters.wake(decodeMessage<WakeMessage>(message.content));
+        } catch (error) {
+          log.warn({ err: (error as Error).message }, "unreadable wake message");
+        }
+      },
+      { noAck: false },
+    );
+  });
+  await replies.waitForConnect();
+  runtime.admin.addCheck("topology", () => (topologyReady ? null : "not declared"));
+
+  const backpressure = new Backpressure(broker, runtime.monitor, names);
+  const intake = new Intake({
+    broker,
+    publisher,
+    store,
+    waiters,
+    backpressure,
+    names,
+    backends: config.backends,
+    instanceId: config.instanceId,
+    log,
+  });
+  const app = createApp(
+    {
+      config,
+      intake,
+      store,
+      validators: new SchemaValidators(Object.values(config.services)),
+      callbackPolicy: {
+        allow: config.callbacks.allow,
+        allowHttp: config.callbacks.allowHttp,
+        allowPrivate: config.callbacks.allowPrivate,
+        xroad: config.securityServer !== null,
+      },
+      log,
+      pollAfter: (tx) => backpressure.retryAfter(config.backends[tx.backend]),
+    },
+    adapterRouteRegistrars,
+  );
+  const server = http.createServer(app.callback());
+  // Bounded waits everywhere: headers, whole requests (longest sync wait plus slack), idle sockets.
+  const longestWait = Math.max(...Object.values(config.services).map((s) => s.reply.maxWaitMs));
+  server.headersTimeout = 15_000;
+  server.requestTimeout = longestWait + 30_000;
+  server.keepAliveTimeout = 5_000;
+  server.maxHeadersCount = 200;
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, config.adapter.host, () => resolve());
+  });
+  const actualPort = (server.address() as AddressInfo).port;
+  log.info({ port: actualPort }, "adapter listening");
+
+  return {
+    name: "adapter",
+    port: actualPort,
+    async drain() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      waiters.releaseAll();
+      await closed;
+    },
+    async close() {
+      server.closeAllConnections();
+      await replies.close().catch(() => undefined);
+      await publisher.close().catch(() => undefined);
+    },
+  };
+}

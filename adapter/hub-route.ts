@@ -1,0 +1,89 @@
+// The event hub (TMF688 style): `POST /hub` registers a listener for the caller's own messages,
+// `DELETE /hub/<id>` removes it. Only the X-Road client that registered a listener may remove it.
+
+import type Router from "@koa/router";
+import type { Context } from "koa";
+import type { Logger } from "pino";
+import { checkCallbackTarget, type CallbackPolicy } from "../shared/callback-target";
+import { SluiceError } from "../shared/errors";
+import { type HubListeners, parseHubQuery } from "../shared/hub-listeners";
+import type { Lookup } from "../shared/safe-http";
+import { isJsonType, mediaType, readBody } from "./body-reader";
+import { answerError } from "./error-answer";
+import { readClient } from "./xroad-client";
+
+export interface HubRouteDeps {
+  listeners: HubListeners;
+  callbackPolicy: CallbackPolicy;
+  /** Name resolution for the callback check; the system resolver unless a test sets one. */
+  lookup?: Lookup;
+}
+
+const MAX_BODY = 16 * 1024;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+function unavailable(error: unknown): SluiceError {
+  return new SluiceError("Unavailable", "listener store unavailable", {
+    retryAfter: 5,
+    cause: error,
+  });
+}
+
+async function registration(ctx: Context): Promise<{ callback: unknown; query: unknown }> {
+  if (!isJsonType(mediaType(ctx.get("Content-Type") || undefined))) {
+    throw new SluiceError("InvalidContentType", "a hub registration is application/json");
+  }
+  const body = await readBody(ctx.req, MAX_BODY);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString("utf8"));
+  } catch {
+    throw new SluiceError("InvalidJson", "the body is not valid JSON");
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new SluiceError("InvalidRequest", 'the body must be {"callback": "...", "query": "..."}');
+  }
+  const { callback, query } = parsed as Record<string, unknown>;
+  return { callback, query };
+}
+
+/** Registers `POST /hub` and `DELETE /hub/:id` (pass to createApp's extra routes). */
+export function hubRoutes(deps: HubRouteDeps) {
+  return (router: Router, log: Logger): void => {
+    router.post("/hub", async (ctx) => {
+      try {
+        const client = readClient(ctx.req);
+        const { callback, query } = await registration(ctx);
+        const queryText = query === undefined || query === null ? "" : query;
+        parseHubQuery(queryText);
+        const target = await checkCallbackTarget(callback, deps.callbackPolicy, deps.lookup);
+        const listener = await deps.listeners
+          .add(client, target.target, queryText as string)
+          .catch((error: unknown) => {
+            throw error instanceof SluiceError ? error : unavailable(error);
+          });
+        ctx.status = 201;
+        ctx.set("Location", `/hub/${listener.id}`);
+        ctx.body = { id: listener.id, callback: listener.callback, query: listener.query };
+      } catch (error) {
+        answerError(ctx, error, log);
+      }
+    });
+
+    router.delete("/hub/:id", async (ctx) => {
+      try {
+        const client = readClient(ctx.req);
+        const id = ctx.params.id;
+        const removed =
+          UUID.test(id) &&
+          (await deps.listeners.remove(id, client).catch((error: unknown) => {
+            throw unavailable(error);
+          }));
+        if (!removed) throw new SluiceError("NotFound", "no such hub listener");
+        ctx.status = 204;
+      } catch (error) {
+        answerError(ctx, error, log);
+      }
+    });
+  };
+}

@@ -1,0 +1,215 @@
+// Accepting one message, the same for REST and SOAP: refuse early under backpressure, record
+// the transaction, publish with a broker confirm, then wait (sync) or acknowledge. Nothing is
+// acknowledged that is not both recorded in Redis and confirmed by RabbitMQ.
+
+import { randomUUID } from "node:crypto";
+import type { ChannelWrapper } from "amqp-connection-manager";
+import type { Logger } from "pino";
+import type { Broker } from "../shared/amqp";
+import type { BackendConfig, ServiceConfig } from "../shared/config";
+import {
+  encodeMessage,
+  type Protocol,
+  type ReplyMode,
+  type RequestMessage,
+} from "../shared/envelope";
+import { SluiceError } from "../shared/errors";
+import { messageLogger } from "../shared/logger";
+import type { TopologyNames } from "../shared/topology";
+import {
+  isTerminal,
+  type StoredResponse,
+  type Transaction,
+  type TransactionMeta,
+  type TransactionStore,
+} from "../shared/transaction-store";
+import type { WakeMessage } from "../shared/wake-message";
+import type { Backpressure } from "./backpressure";
+import type { SyncWaiters } from "./sync-waiters";
+
+/** What a protocol route hands over after parsing and validating the request. */
+export interface Submission {
+  service: ServiceConfig;
+  protocol: Protocol;
+  client: string;
+  xroadId: string | null;
+  replyMode: ReplyMode;
+  /** Sync mode: how long this caller waits before getting a 202. */
+  waitMs: number;
+  callback: string | null;
+  request: Omit<
+    RequestMessage,
+    | "id"
+    | "xroadId"
+    | "service"
+    | "backend"
+    | "protocol"
+    | "client"
+    | "replyMode"
+    | "createdAt"
+    | "expiresAt"
+  >;
+}
+
+export type IntakeResult =
+  /** Persisted; the answer is not (yet) known. `duplicate`: an earlier submission's id. */
+  | { kind: "accepted"; id: string; duplicate: boolean; retryAfter: number }
+  /** Sync mode (or a duplicate of a finished message): the outcome and its first response. */
+  | {
+      kind: "answered";
+      id: string;
+      state: Transaction["state"];
+      response: StoredResponse | null;
+      error: { code: string; message: string } | null;
+    };
+
+export interface IntakeDeps {
+  broker: Broker;
+  publisher: ChannelWrapper;
+  store: TransactionStore;
+  waiters: SyncWaiters;
+  backpressure: Backpressure;
+  names: TopologyNames;
+  backends: Record<string, BackendConfig>;
+  instanceId: string;
+  log: Logger;
+}
+
+export class Intake {
+  constructor(private readonly deps: IntakeDeps) {}
+
+  async submit(submission: Submission): Promise<IntakeResult> {
+    const { store, backpressure, names, broker, publisher } = this.deps;
+    const backend = this.deps.backends[submission.service.backend];
+    backpressure.check(backend);
+
+    const now = Date.now();
+    const id = randomUUID();
+    const sync = submission.replyMode === "sync";
+    const meta: TransactionMeta = {
+      id,
+      xroadId: submission.xroadId,
+      service: submission.service.code,
+      backend: backend.name,
+      client: submission.client,
+      protocol: submission.protocol,
+      replyMode: submission.replyMode,
+      owner: sync ? this.deps.instanceId : null,
+      callback: submission.callback,
+      createdAt: now,
+      expiresAt:
+        submission.service.expireAfterMs === null ? null : now + submission.service.expireAfterMs,
+    };
+    const log = messageLogger(this.deps.log, meta);
+
+    const created = await unavailableOnError(() => store.create(meta));
+    if (!created.created) return this.duplicate(created.existingId, backend);
+
+    const waiter = sync ? this.registerWaiter(id, submission.waitMs, meta) : null;
+    const message: RequestMessage = {
+      ...submission.request,
+      id,
+      xroadId: meta.xroadId,
+      service: meta.service,
+      backend: backend.name,
+      protocol: meta.protocol,
+      client: meta.client,
+      replyMode: meta.replyMode,
+      createdAt: now,
+      expiresAt: meta.expiresAt,
+    };
+    try {
+      await backpressure.tracked(backend, () =>
+        broker.publish(publisher, names.requestsExchange, backend.name, encodeMessage(message), {
+          messageId: id,
+          contentType: "application/json",
+          timestamp: Math.floor(now / 1000),
+        }),
+      );
+    } catch (error) {
+      waiter?.cancel();
+      // The caller is told 503 and will resubmit; its X-Road id must not find this record.
+      await store
+        .discard(meta)
+        .catch((err: Error) => log.warn({ err: err.message }, "could not discard record"));
+      log.warn({ err: (error as Error).message }, "publish failed; message refused");
+      throw error;
+    }
+    log.debug({ service: meta.service, mode: meta.replyMode }, "message accepted");
+
+    if (!waiter)
+      return {
+        kind: "accepted",
+        id,
+        duplicate: false,
+        retryAfter: backpressure.retryAfter(backend),
+      };
+    const wake = await waiter.promise;
+    const result = wake ? answered(wake) : await this.afterWait(id, backend);
+    if (result.kind === "answered" && result.response?.final) {
+      // The sync caller gets the final answer now: that is its delivery.
+      void store.setDelivery(id, "delivered", ["pending"]).catch(() => undefined);
+    }
+    return result;
+  }
+
+  private registerWaiter(id: string, waitMs: number, meta: TransactionMeta) {
+    try {
+      return this.deps.waiters.register(id, waitMs);
+    } catch (error) {
+      void this.deps.store.discard(meta).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** The wait ended without a wake: one last look, since the answer may have just landed. */
+  private async afterWait(id: string, backend: BackendConfig): Promise<IntakeResult> {
+    const tx = await this.deps.store.get(id).catch(() => null);
+    if (tx && (isTerminal(tx.state) || tx.responses.length > 0)) return fromTransaction(tx);
+    return {
+      kind: "accepted",
+      id,
+      duplicate: false,
+      retryAfter: this.deps.backpressure.retryAfter(backend),
+    };
+  }
+
+  private async duplicate(id: string, backend: BackendConfig): Promise<IntakeResult> {
+    const tx = await unavailableOnError(() => this.deps.store.get(id));
+    if (tx && isTerminal(tx.state)) return fromTransaction(tx);
+    return {
+      kind: "accepted",
+      id,
+      duplicate: true,
+      retryAfter: this.deps.backpressure.retryAfter(backend),
+    };
+  }
+}
+
+function answered(wake: WakeMessage): IntakeResult {
+  return {
+    kind: "answered",
+    id: wake.id,
+    state: wake.state,
+    response: wake.response,
+    error: wake.error,
+  };
+}
+
+function fromTransaction(tx: Transaction): IntakeResult {
+  const response = tx.responses.find((r) => r.final) ?? tx.responses[0] ?? null;
+  return { kind: "answered", id: tx.id, state: tx.state, response, error: tx.error };
+}
+
+/** Redis being unreachable means no transaction record can be written: 503, never a 202. */
+async function unavailableOnError<T>(operation: () => Promise<T>): Promise<T> {
+  try {
+    return await operation();
+  } catch (error) {
+    if (error instanceof SluiceError) throw error;
+    throw new SluiceError("Unavailable", "transaction store unavailable", {
+      retryAfter: 5,
+      cause: error,
+    });
+  }
+}

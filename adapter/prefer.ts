@@ -1,0 +1,26 @@
+// RFC 7240 `Prefer` for REST callers: `respond-async` asks for an acknowledgement, `wait=N`
+// for a synchronous answer within N seconds. Unknown preferences are ignored, as the RFC says.
+
+export interface Preferences {
+  respondAsync: boolean;
+  /** Seconds, when the caller sent a valid `wait`. */
+  wait: number | null;
+}
+
+/** Parses every `Prefer` header value (comma-separated lists, several headers). */
+export function parsePrefer(header: string | string[] | undefined): Preferences {
+  const prefs: Preferences = { respondAsync: false, wait: null };
+  const values = Array.isArray(header) ? header : header ? [header] : [];
+  for (const value of values) {
+    for (const item of value.split(",")) {
+      const [token] = item.split(";");
+      const [rawName, rawValue] = token.split("=");
+      const name = rawName.trim().toLowerCase();
+      const arg = rawValue?.trim().replace(/^"(.*)"$/, "$1");
+      if (name === "respond-async") prefs.respondAsync = true;
+      else if (name === "wait" && arg !== undefined && /^\d{1,6}$/.test(arg))
+        prefs.wait = Number(arg);
+    }
+  }
+  return prefs;
+}

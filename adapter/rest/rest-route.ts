@@ -1,0 +1,199 @@
+// The X-Road REST provider side: `<METHOD> /rest/<serviceCode>[/<path>]`. Checks the X-Road
+// headers, the body (size, media type, JSON Schema), picks the reply mode from the service and
+// RFC 7240 `Prefer`, hands the message to the intake and maps its result onto HTTP.
+
+import type { Context } from "koa";
+import type { Logger } from "pino";
+import { checkCallbackTarget, type CallbackPolicy } from "../../shared/callback-target";
+import type { ServiceConfig, SluiceConfig } from "../../shared/config";
+import type { ReplyMode } from "../../shared/envelope";
+import { SluiceError } from "../../shared/errors";
+import { metrics } from "../../shared/metrics";
+import { isJsonType, mediaType, readBody } from "../body-reader";
+import { answerError } from "../error-answer";
+import type { Intake, IntakeResult } from "../intake";
+import { parseJsonBody, type SchemaValidators } from "../json-body";
+import { parsePrefer } from "../prefer";
+import { checkServiceHeader, headerCount, readClient, xroadHeaders } from "../xroad-client";
+
+const SERVICE_PATH = /^\/rest\/([^/?]+)(\/[^?]*)?$/;
+const TEXT_TYPE = /^(text\/|application\/(?:[\w.+-]+\+)?(?:json|xml)$)/;
+
+export interface RestRouteDeps {
+  config: SluiceConfig;
+  intake: Intake;
+  validators: SchemaValidators;
+  callbackPolicy: CallbackPolicy;
+  log: Logger;
+}
+
+export function restRoute(deps: RestRouteDeps) {
+  return async (ctx: Context): Promise<void> => {
+    const started = process.hrtime.bigint();
+    const match = SERVICE_PATH.exec(ctx.path);
+    const serviceCode = match ? decodeURIComponent(match[1]) : "";
+    const service = deps.config.services[serviceCode];
+    let outcome = "error";
+    try {
+      if (!service || !service.protocols.includes("rest")) {
+        throw new SluiceError("UnknownService", `no REST service named "${serviceCode}"`);
+      }
+      const result = await handle(ctx, deps, service, match?.[2] ?? "");
+      outcome = answer(ctx, result);
+    } catch (error) {
+      outcome = outcomeOf(answerError(ctx, error, deps.log).code);
+    } finally {
+      if (!ctx.response.get("X-Road-Id") && ctx.get("X-Road-Id"))
+        ctx.set("X-Road-Id", ctx.get("X-Road-Id"));
+      const label = service ? serviceCode : "unknown";
+      metrics.requests.inc({ protocol: "rest", service: label, outcome });
+      metrics.requestDuration.observe(
+        { protocol: "rest", service: label },
+        Number(process.hrtime.bigint() - started) / 1e9,
+      );
+    }
+  };
+}
+
+async function handle(
+  ctx: Context,
+  deps: RestRouteDeps,
+  service: ServiceConfig,
+  path: string,
+): Promise<IntakeResult> {
+  const req = ctx.req;
+  const client = readClient(req);
+  checkServiceHeader(req, service.code);
+  if (service.allowedClients && !service.allowedClients.includes(client)) {
+    throw new SluiceError("AccessDenied", `client ${client} may not use ${service.code}`);
+  }
+  if (headerCount(req, "x-road-id") > 1) {
+    throw new SluiceError("DuplicateHeaderField", "the X-Road-Id header must appear once");
+  }
+  const xroadId = ctx.get("X-Road-Id").trim() || null;
+  if (xroadId && xroadId.length > 255)
+    throw new SluiceError("InvalidHeader", "X-Road-Id is longer than 255 characters");
+
+  const { mode, waitMs, applied } = replyMode(ctx, service);
+  const callbackHeader = ctx.get("X-Callback-Url").trim();
+  let callback: string | null = null;
+  if (mode === "callback") {
+    const raw = callbackHeader || service.callback;
+    if (!raw)
+      throw new SluiceError("InvalidCallback", "callback mode needs an X-Callback-Url header");
+    callback = (await checkCallbackTarget(raw, deps.callbackPolicy)).target;
+  }
+
+  const type = mediaType(ctx.get("Content-Type") || undefined);
+  const hasBody =
+    (req.headers["content-length"] ?? "0") !== "0" ||
+    req.headers["transfer-encoding"] !== undefined;
+  let body: Buffer = Buffer.alloc(0);
+  if (hasBody) {
+    if (!type) throw new SluiceError("InvalidContentType", "a body needs a Content-Type");
+    if (!isJsonType(type) && !service.contentTypes.includes(type)) {
+      throw new SluiceError("InvalidContentType", `${service.code} does not take ${type} bodies`);
+    }
+    body = await readBody(req, service.maxBodyBytes);
+  }
+  if (body.length > 0 && isJsonType(type)) {
+    const value = parseJsonBody(body, deps.config.adapter.maxJsonDepth);
+    deps.validators.validate(service.code, value);
+  }
+  if (applied.length) ctx.set("Preference-Applied", applied.join(", "));
+
+  const text = body.length === 0 || (type !== null && TEXT_TYPE.test(type));
+  return deps.intake.submit({
+    service,
+    protocol: "rest",
+    client,
+    xroadId,
+    replyMode: mode,
+    waitMs,
+    callback,
+    request: {
+      method: ctx.method,
+      path,
+      query: ctx.querystring,
+      xroadHeaders: xroadHeaders(req),
+      contentType: body.length ? (ctx.get("Content-Type") ?? null) : null,
+      body: body.toString(text ? "utf8" : "base64"),
+      bodyEncoding: text ? "utf8" : "base64",
+    },
+  });
+}
+
+/** The service's default mode, overridden by `Prefer` and `X-Callback-Url` (CONTRACT §3). */
+function replyMode(
+  ctx: Context,
+  service: ServiceConfig,
+): { mode: ReplyMode; waitMs: number; applied: string[] } {
+  const prefer = parsePrefer(ctx.req.headers.prefer);
+  const applied: string[] = [];
+  let mode = service.reply.mode;
+  let waitMs = service.reply.waitMs;
+  if (prefer.respondAsync) {
+    mode = ctx.get("X-Callback-Url") ? "callback" : "ack";
+    applied.push("respond-async");
+  } else if (prefer.wait !== null) {
+    mode = "sync";
+    waitMs = Math.min(prefer.wait * 1000, service.reply.maxWaitMs);
+    applied.push(`wait=${Math.round(waitMs / 1000)}`);
+  }
+  return { mode, waitMs, applied };
+}
+
+const JSON_ERROR: Record<string, { status: number; type: string; message: string }> = {
+  failed: {
+    status: 502,
+    type: "BackendFailed",
+    message: "the backend failed to process the message",
+  },
+  expired: {
+    status: 504,
+    type: "Timeout",
+    message: "the message expired before the backend processed it",
+  },
+  cancelled: { status: 409, type: "Conflict", message: "the message was cancelled" },
+};
+
+/** Maps an intake result onto the HTTP answer; returns the metrics outcome label. */
+function answer(ctx: Context, result: IntakeResult): string {
+  ctx.set("X-Sluice-Id", result.id);
+  if (result.kind === "accepted") {
+    ctx.status = 202;
+    ctx.set("Location", `/messages/${result.id}`);
+    ctx.set("Retry-After", String(result.retryAfter));
+    ctx.body = {
+      id: result.id,
+      xroadId: ctx.get("X-Road-Id") || null,
+      state: "accepted",
+      statusUrl: `/messages/${result.id}`,
+    };
+    return result.duplicate ? "duplicate" : "accepted";
+  }
+  const response = result.response;
+  if (
+    response &&
+    (result.state === "completed" || result.state === "rejected" || result.state === "processing")
+  ) {
+    ctx.status = response.status;
+    ctx.type = response.contentType || "application/octet-stream";
+    ctx.body = Buffer.from(response.body, response.bodyEncoding === "base64" ? "base64" : "utf8");
+    return result.state === "rejected" ? "rejected" : "completed";
+  }
+  const error = JSON_ERROR[result.state] ?? JSON_ERROR.failed;
+  ctx.status = error.status;
+  ctx.body = {
+    type: error.type,
+    message: result.error?.message ?? error.message,
+    detail: result.id,
+  };
+  return result.state;
+}
+
+function outcomeOf(code: string): string {
+  if (code === "Busy") return "busy";
+  if (code === "Unavailable") return "unavailable";
+  return "invalid";
+}

@@ -1,0 +1,89 @@
+// `GET /messages/<id>` (status and results) and `DELETE /messages/<id>` (cancel before the
+// backend saw it). Only the client that sent a message may see or cancel it; to anyone else
+// it does not exist (404), so ids cannot be probed.
+
+import type { Context } from "koa";
+import type { Logger } from "pino";
+import { SluiceError } from "../shared/errors";
+import { statusDocument } from "../shared/status-document";
+import { isTerminal, type Transaction, type TransactionStore } from "../shared/transaction-store";
+import { answerError } from "./error-answer";
+import { readClient } from "./xroad-client";
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export interface StatusRouteDeps {
+  store: TransactionStore;
+  log: Logger;
+  /** Seconds a caller should wait before polling a message that is not finished. */
+  pollAfter(tx: Transaction): number;
+}
+
+async function ownTransaction(
+  ctx: Context,
+  deps: StatusRouteDeps,
+  id: string,
+): Promise<Transaction> {
+  const client = readClient(ctx.req);
+  if (!UUID.test(id)) throw new SluiceError("NotFound", "no such message");
+  let tx: Transaction | null;
+  try {
+    tx = await deps.store.get(id);
+  } catch (error) {
+    throw new SluiceError("Unavailable", "transaction store unavailable", {
+      retryAfter: 5,
+      cause: error,
+    });
+  }
+  if (!tx || tx.client !== client)
+    throw new SluiceError("NotFound", "no such message", { messageId: null });
+  return tx;
+}
+
+export function statusRoute(deps: StatusRouteDeps) {
+  return async (ctx: Context & { params: { id: string } }): Promise<void> => {
+    const id = ctx.params.id;
+    try {
+      const tx = await ownTransaction(ctx, deps, id);
+      ctx.set("X-Sluice-Id", tx.id);
+      if (tx.xroadId) ctx.set("X-Road-Id", tx.xroadId);
+      if (!isTerminal(tx.state)) ctx.set("Retry-After", String(deps.pollAfter(tx)));
+      else if (tx.replyMode === "ack" && tx.delivery === "pending") {
+        // In ack mode the outcome is delivered when its owner reads it.
+        if (await deps.store.setDelivery(tx.id, "delivered", ["pending"]).catch(() => false)) {
+          tx.delivery = "delivered";
+        }
+      }
+      ctx.status = 200;
+      ctx.body = statusDocument(tx);
+    } catch (error) {
+      answerError(ctx, error, deps.log);
+    }
+  };
+}
+
+export function cancelRoute(deps: StatusRouteDeps) {
+  return async (ctx: Context & { params: { id: string } }): Promise<void> => {
+    try {
+      const tx = await ownTransaction(ctx, deps, ctx.params.id);
+      ctx.set("X-Sluice-Id", tx.id);
+      const { result, previous } = await deps.store.transition(tx.id, ["accepted"], "cancelled", {
+        error: { code: "Cancelled", message: "cancelled by the client" },
+      });
+      if (result !== "ok") {
+        throw new SluiceError(
+          "Conflict",
+          `the message is ${previous ?? "gone"} and can no longer be cancelled`,
+          {
+            messageId: tx.id,
+          },
+        );
+      }
+      const updated = await deps.store.get(tx.id);
+      ctx.status = 200;
+      ctx.body = updated ? statusDocument(updated) : { id: tx.id, state: "cancelled" };
+    } catch (error) {
+      answerError(ctx, error, deps.log);
+    }
+  };
+}

@@ -1,0 +1,60 @@
+// X-Road identifiers as REST callers send them: `INSTANCE/CLASS/MEMBER[/SUBSYSTEM]` for a
+// client, and the service header `INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICECODE[/VERSION]`.
+
+import type { IncomingMessage } from "node:http";
+import { SluiceError } from "../shared/errors";
+
+const PART = "[^/\\s]{1,255}";
+const CLIENT = new RegExp(`^${PART}/${PART}/${PART}(/${PART})?$`);
+
+/** Counts raw header lines, since Node folds repeated custom headers into one value. */
+export function headerCount(req: IncomingMessage, name: string): number {
+  let count = 0;
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    if (req.rawHeaders[i].length === name.length && req.rawHeaders[i].toLowerCase() === name)
+      count++;
+  }
+  return count;
+}
+
+/** The caller's X-Road client id from `X-Road-Client`: required, once, well-formed. */
+export function readClient(req: IncomingMessage): string {
+  const count = headerCount(req, "x-road-client");
+  if (count === 0) throw new SluiceError("MissingHeader", "the X-Road-Client header is required");
+  if (count > 1)
+    throw new SluiceError("DuplicateHeaderField", "the X-Road-Client header must appear once");
+  const value = String(req.headers["x-road-client"]).trim();
+  if (!CLIENT.test(value)) {
+    throw new SluiceError(
+      "InvalidHeader",
+      "X-Road-Client must be INSTANCE/CLASS/MEMBER[/SUBSYSTEM]",
+    );
+  }
+  return value;
+}
+
+/** `X-Road-Service`, when present, must name the service of the path. */
+export function checkServiceHeader(req: IncomingMessage, serviceCode: string): void {
+  const value = req.headers["x-road-service"];
+  if (value === undefined) return;
+  const parts = String(value).trim().split("/");
+  // INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICE[/VERSION]; MEMBER-level services have no subsystem.
+  const candidates = [parts[parts.length - 1], parts[parts.length - 2]];
+  if (parts.length < 4 || !candidates.includes(serviceCode)) {
+    throw new SluiceError(
+      "InconsistentHeaders",
+      `X-Road-Service names a different service than the path (${serviceCode})`,
+    );
+  }
+}
+
+/** The X-Road-* headers kept with the message and passed on to the backend. */
+export function xroadHeaders(req: IncomingMessage): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (name.startsWith("x-road-") && value !== undefined) {
+      headers[name] = Array.isArray(value) ? value.join(", ") : value;
+    }
+  }
+  return headers;
+}

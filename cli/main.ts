@@ -1,0 +1,144 @@
+// `sluice <role> [--config FILE]`: loads and checks the configuration, connects, runs the
+// role(s) and shuts down gracefully on SIGTERM/SIGINT. Start-up problems are one clear line
+// (or the list of configuration problems) and a non-zero exit, never a stack trace.
+
+import path from "node:path";
+import type { Logger } from "pino";
+import { runLegacySim } from "../legacy-sim/main";
+import { ConfigError, loadConfig, type SluiceConfig } from "../shared/config";
+import { createLogger } from "../shared/logger";
+import { startRuntime, type Role, type Runtime } from "../shared/runtime";
+import { StartupError } from "../shared/startup-error";
+import { SERVICE_ROLES, startRoles, type ServiceRole } from "./roles";
+
+const USAGE = `usage: sluice <role> [--config FILE] [--with-legacy-sim]
+
+roles:
+  adapter           HTTP ingress (X-Road SOAP and REST), status and hub endpoints
+  worker            consumes requests.<backend>, calls the legacy system within its limits
+  response-worker   correlates responses, wakes sync callers, delivers callbacks and events
+  all               the three roles above in one process
+  legacy-sim        the simulated legacy system (demo, tests, benchmarks)
+
+options:
+  --config FILE       YAML or JSON configuration (default: $SLUICE_CONFIG or config/demo.yaml)
+  --with-legacy-sim   also run legacy-sim in this process (used by \`npm start\`)
+
+environment: AMQP_URL, REDIS_URL, PORT, ADMIN_PORT, LOG_LEVEL`;
+
+interface Args {
+  role: string;
+  config: string;
+  withLegacySim: boolean;
+}
+
+function parseArgs(argv: string[]): Args | string {
+  const args: Args = {
+    role: "",
+    config: process.env.SLUICE_CONFIG || path.join(__dirname, "..", "..", "config", "demo.yaml"),
+    withLegacySim: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === "--config" || arg === "-c") {
+      if (!argv[i + 1]) return "--config needs a file";
+      args.config = argv[++i];
+    } else if (arg.startsWith("--config=")) args.config = arg.slice("--config=".length);
+    else if (arg === "--with-legacy-sim") args.withLegacySim = true;
+    else if (arg === "--help" || arg === "-h") return "";
+    else if (arg.startsWith("-")) return `unknown option ${arg}`;
+    else if (!args.role) args.role = arg;
+    else return `unexpected argument ${arg}`;
+  }
+  return args.role ? args : "";
+}
+
+function fail(message: string, code = 1): never {
+  process.stderr.write(`sluice: ${message}\n`);
+  process.exit(code);
+}
+
+async function startLegacySimRole(config: SluiceConfig, log: Logger): Promise<() => Promise<void>> {
+  const sim = await runLegacySim({
+    host: config.legacySim.host,
+    port: config.legacySim.port,
+    latencyMs: config.legacySim.latencyMs,
+    jitterMs: config.legacySim.jitterMs,
+    maxConcurrency: config.legacySim.maxConcurrency,
+    errorRate: config.legacySim.errorRate,
+    soapServices: Object.values(config.services)
+      .filter((s) => s.protocols.includes("soap"))
+      .map((s) => s.code),
+    logger: log,
+    handleSignals: false,
+  });
+  return () => sim.close();
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const args = parseArgs(argv);
+  if (typeof args === "string") {
+    if (args) fail(`${args}\n${USAGE}`, 2);
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  const isServiceRole = (SERVICE_ROLES as readonly string[]).includes(args.role);
+  if (!isServiceRole && args.role !== "legacy-sim")
+    fail(`unknown role "${args.role}"\n${USAGE}`, 2);
+
+  let config: SluiceConfig;
+  try {
+    config = loadConfig(args.config);
+  } catch (error) {
+    if (error instanceof ConfigError) fail(error.message, 2);
+    throw error;
+  }
+  const log = createLogger(args.role, { instance: config.instanceId });
+  const closers: Array<() => Promise<void>> = [];
+  let runtime: Runtime | null = null;
+  let roles: Role[] = [];
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal, graceMs: config.shutdownGraceMs }, "draining");
+    const force = setTimeout(() => {
+      log.error("grace time exceeded; exiting");
+      process.exit(1);
+    }, config.shutdownGraceMs + 5_000);
+    force.unref();
+    runtime?.admin.setDraining();
+    // Intake stops first (the adapter was started last), then workers finish what they hold.
+    for (const role of [...roles].reverse())
+      await role.drain().catch((e: Error) => log.warn({ err: e.message }, "drain failed"));
+    for (const role of roles) await role.close().catch(() => undefined);
+    await runtime?.close().catch(() => undefined);
+    for (const close of closers) await close().catch(() => undefined);
+    log.info("stopped");
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
+
+  try {
+    if (args.role === "legacy-sim" || args.withLegacySim)
+      closers.push(await startLegacySimRole(config, log));
+    if (isServiceRole) {
+      runtime = await startRuntime(config, log);
+      roles = await startRoles(args.role as ServiceRole, runtime);
+      log.info(
+        { role: args.role, port: config.adapter.port, adminPort: runtime.adminPort },
+        "sluice ready",
+      );
+    }
+  } catch (error) {
+    if (error instanceof StartupError) fail(error.message);
+    if (error instanceof Error && error.name === "TranslatorLoadError") fail(error.message, 2);
+    if ((error as NodeJS.ErrnoException)?.code === "EADDRINUSE") {
+      fail(`port already in use: ${(error as Error).message.replace(/^listen /, "")}`);
+    }
+    log.error({ err: (error as Error)?.stack ?? String(error) }, "start failed");
+    fail(`start failed: ${(error as Error)?.message ?? error}`);
+  }
+}

@@ -1,0 +1,50 @@
+// The response-worker role: consumes `responses`, correlates each to its transaction and
+// delivers it. Draining stops consuming and lets the responses in hand finish.
+
+import type { Logger } from "pino";
+import { safeAck, safeNack } from "../shared/amqp";
+import type { Role, Runtime } from "../shared/runtime";
+import { declareAllBackends } from "../shared/topology";
+import { Correlator, type ResponseListener } from "./correlator";
+
+export async function startResponseWorker(
+  runtime: Runtime,
+  listeners: ResponseListener[] = [],
+): Promise<Role> {
+  const { config, broker, names, store } = runtime;
+  const log: Logger = runtime.log.child({ component: "response-worker" });
+  const publisher = broker.publisherChannel(async (channel) =>
+    declareAllBackends(channel, config, names),
+  );
+  await publisher.waitForConnect();
+  const correlator = new Correlator({ broker, publisher, store, names, log, listeners });
+  const inProgress = new Set<Promise<unknown>>();
+  const consumer = broker.consume("responses", {
+    queue: names.responsesQueue,
+    prefetch: 64,
+    onMessage: async (message, channel) => {
+      const work = correlator.handle(message).then(
+        () => safeAck(channel, message),
+        (error: Error) => {
+          log.warn({ err: error.message }, "response handling interrupted; requeued");
+          setTimeout(() => safeNack(channel, message, true), 1_000);
+        },
+      );
+      inProgress.add(work);
+      await work.finally(() => inProgress.delete(work));
+    },
+  });
+  await consumer.waitForConnect();
+  log.info("response worker consuming");
+  return {
+    name: "response-worker",
+    async drain() {
+      await consumer.cancel();
+      const grace = new Promise((resolve) => setTimeout(resolve, config.shutdownGraceMs).unref());
+      await Promise.race([Promise.allSettled([...inProgress]), grace]);
+    },
+    async close() {
+      await consumer.close().catch(() => undefined);
+    },
+  };
+}

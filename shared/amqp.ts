@@ -1,0 +1,222 @@
+// The RabbitMQ connection of a role: reconnects after broker restarts, re-runs every channel's
+// setup (topology, consumers) on reconnect, and never buffers publishes while disconnected.
+
+import { EventEmitter } from "node:events";
+import * as amqpManager from "amqp-connection-manager";
+import type { AmqpConnectionManager, ChannelWrapper } from "amqp-connection-manager";
+import type { ConfirmChannel, ConsumeMessage, Options } from "amqplib";
+import type { Logger } from "pino";
+import { SluiceError } from "./errors";
+import { redactUrl, StartupError, START_SERVICES_HINT } from "./startup-error";
+
+export type ChannelSetup = (channel: ConfirmChannel) => Promise<void>;
+
+export interface ConsumerOptions {
+  queue: string;
+  prefetch: number;
+  /** Extra `basic.consume` arguments, e.g. priority. */
+  arguments?: Record<string, unknown>;
+  /** Declares what the consumer needs before consuming (called on every reconnect). */
+  setup?: ChannelSetup;
+  /**
+   * Handles one delivery. The handler must settle it with `ack`/`nack` of the given channel:
+   * acking on the channel the message came from is the only safe way after reconnects.
+   */
+  onMessage(message: ConsumeMessage, channel: ConfirmChannel): Promise<void>;
+}
+
+/** A running consumer: `cancel` stops deliveries (unacked ones stay with us until settled). */
+export interface Consumer {
+  waitForConnect(): Promise<void>;
+  cancel(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class Broker extends EventEmitter {
+  readonly url: string;
+  private readonly connection: AmqpConnectionManager;
+  private readonly log: Logger;
+  private blockedReason: string | null = null;
+  private publisher: ChannelWrapper | null = null;
+
+  private constructor(url: string, connection: AmqpConnectionManager, log: Logger) {
+    super();
+    this.url = url;
+    this.connection = connection;
+    this.log = log;
+    connection.on("connect", () => {
+      this.log.info({ broker: redactUrl(url) }, "connected to RabbitMQ");
+      this.emit("connect");
+    });
+    connection.on("disconnect", ({ err }) => {
+      this.log.warn({ err: err?.message }, "disconnected from RabbitMQ; reconnecting");
+      this.emit("disconnect");
+    });
+    connection.on("connectFailed", ({ err }) =>
+      this.log.debug({ err: err?.message }, "RabbitMQ connect failed"),
+    );
+    // The broker blocks publishers under a memory or disk alarm; the adapter answers 503 meanwhile.
+    connection.on("blocked", ({ reason }) => {
+      this.blockedReason = reason ?? "blocked";
+      this.log.warn({ reason }, "RabbitMQ blocked publishing");
+    });
+    connection.on("unblocked", () => {
+      this.blockedReason = null;
+      this.log.info("RabbitMQ unblocked publishing");
+    });
+  }
+
+  /** Connects, or fails with one clear line naming the URL when the broker is unreachable. */
+  static async connect(url: string, log: Logger, timeoutMs = 10_000): Promise<Broker> {
+    const connection = amqpManager.connect([url], {
+      heartbeatIntervalInSeconds: 10,
+      reconnectTimeInSeconds: 1,
+      connectionOptions: { timeout: 5_000 },
+    });
+    const broker = new Broker(url, connection, log);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => fail(new Error("timed out")), timeoutMs);
+      const fail = (err: Error | undefined) => {
+        clearTimeout(timer);
+        connection.removeListener("connect", ok);
+        void connection.close().catch(() => undefined);
+        const why = err?.message ?? "connection failed";
+        reject(
+          new StartupError(
+            `cannot connect to RabbitMQ at ${redactUrl(url)} (${why}); ${START_SERVICES_HINT}`,
+          ),
+        );
+      };
+      const ok = () => {
+        clearTimeout(timer);
+        connection.removeListener("connectFailed", onFailed);
+        resolve();
+      };
+      const onFailed = ({ err }: { err: Error }) => fail(err);
+      connection.once("connect", ok);
+      connection.once("connectFailed", onFailed);
+    });
+    return broker;
+  }
+
+  isConnected(): boolean {
+    return this.connection.isConnected();
+  }
+
+  /** Why the broker refuses publishes right now, or null. */
+  get blocked(): string | null {
+    return this.blockedReason;
+  }
+
+  /** A confirm channel whose setup runs on every (re)connect. */
+  channel(name: string, setup?: ChannelSetup, publishTimeoutMs = 5_000): ChannelWrapper {
+    const wrapper = this.connection.createChannel({
+      name,
+      json: false,
+      confirm: true,
+      publishTimeout: publishTimeoutMs,
+      setup: setup ? (channel: ConfirmChannel) => setup(channel) : undefined,
+    });
+    wrapper.on("error", (err: Error) =>
+      this.log.warn({ err: err.message, channel: name }, "channel error"),
+    );
+    return wrapper;
+  }
+
+  /**
+   * Publishes a persistent message and resolves once the broker confirmed it. Fails at once
+   * with `Unavailable` while disconnected, instead of buffering an unbounded backlog.
+   */
+  async publish(
+    channel: ChannelWrapper,
+    exchange: string,
+    routingKey: string,
+    content: Buffer,
+    options: Options.Publish = {},
+  ): Promise<void> {
+    if (!this.connection.isConnected()) {
+      throw new SluiceError("Unavailable", "message broker unavailable", { retryAfter: 5 });
+    }
+    try {
+      await channel.publish(exchange, routingKey, content, { persistent: true, ...options });
+    } catch (error) {
+      const message = (error as Error)?.message ?? String(error);
+      const timedOut = /timeout/i.test(message);
+      throw new SluiceError(
+        timedOut ? "Busy" : "Unavailable",
+        `broker did not confirm the message: ${message}`,
+        {
+          retryAfter: timedOut ? 5 : 2,
+          cause: error,
+        },
+      );
+    }
+  }
+
+  /** The shared publisher channel of this process; each role's setup is added to it. */
+  publisherChannel(setup?: ChannelSetup, publishTimeoutMs = 5_000): ChannelWrapper {
+    if (!this.publisher) this.publisher = this.channel("publisher", setup, publishTimeoutMs);
+    else if (setup) void this.publisher.addSetup(setup).catch(() => undefined);
+    return this.publisher;
+  }
+
+  /**
+   * A consumer on its own channel. Setup, prefetch and `basic.consume` run again on every
+   * reconnect; deliveries of a dead channel are simply redelivered by the broker.
+   */
+  consume(name: string, options: ConsumerOptions): Consumer {
+    let current: { channel: ConfirmChannel; tag: string } | null = null;
+    let cancelled = false;
+    const wrapper = this.channel(name, async (channel) => {
+      if (options.setup) await options.setup(channel);
+      if (cancelled) return;
+      await channel.prefetch(options.prefetch);
+      const { consumerTag } = await channel.consume(
+        options.queue,
+        (message) => {
+          if (!message) return; // consumer cancelled by the broker; setup re-runs on reconnect
+          options.onMessage(message, channel).catch((error: unknown) => {
+            this.log.error(
+              { err: (error as Error)?.message, queue: options.queue },
+              "consumer failed",
+            );
+            safeNack(channel, message, true);
+          });
+        },
+        { noAck: false, arguments: options.arguments },
+      );
+      current = { channel, tag: consumerTag };
+    });
+    return {
+      waitForConnect: () => wrapper.waitForConnect(),
+      async cancel() {
+        cancelled = true;
+        const active = current;
+        current = null;
+        if (active) await active.channel.cancel(active.tag).catch(() => undefined);
+      },
+      close: () => wrapper.close(),
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.connection.close();
+  }
+}
+
+/** Acks unless the channel died meanwhile (then the broker redelivers the message anyway). */
+export function safeAck(channel: ConfirmChannel, message: ConsumeMessage): void {
+  try {
+    channel.ack(message);
+  } catch {
+    /* channel closed: the broker requeues unacked messages */
+  }
+}
+
+export function safeNack(channel: ConfirmChannel, message: ConsumeMessage, requeue: boolean): void {
+  try {
+    channel.nack(message, false, requeue);
+  } catch {
+    /* channel closed: the broker requeues unacked messages */
+  }
+}

@@ -1,0 +1,493 @@
+// The one configuration object of every role: YAML (or JSON) as the operator writes it,
+// validated with every problem listed at once, then compiled into typed form with defaults.
+
+import { readFileSync } from "node:fs";
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
+import path from "node:path";
+import { parse as parseYaml } from "yaml";
+import { parseDuration } from "./durations";
+import type { ReplyMode } from "./envelope";
+
+export type Ordering = "none" | "strict" | { key: string; partitions: number };
+
+export interface ServiceConfig {
+  code: string;
+  protocols: Array<"soap" | "rest">;
+  /** Compiled by the adapter with ajv; null = any body. */
+  schema: object | null;
+  reply: { mode: ReplyMode; waitMs: number; maxWaitMs: number };
+  /** Default callback target for `callback` mode when the caller names none. */
+  callback: string | null;
+  backend: string;
+  allowedClients: string[] | null;
+  expireAfterMs: number | null;
+  maxBodyBytes: number;
+  /** Media types passed through as bytes besides JSON (REST) or XML (SOAP). */
+  contentTypes: string[];
+  /** SOAP: whether SwA/MTOM attachments are accepted. */
+  attachments: boolean;
+  /** SOAP: target namespace used in the WSDL. */
+  namespace: string | null;
+}
+
+export interface BackendConfig {
+  name: string;
+  translator: string;
+  url: string;
+  rate: { limit: number; perMs: number; burst: number } | null;
+  maxInFlight: number;
+  timeoutMs: number;
+  retry: { attempts: number; backoffMs: number[] };
+  ordering: Ordering;
+  queue: { highWater: number; maxLength: number };
+  windows: unknown[];
+  options: Record<string, unknown>;
+}
+
+export interface CallbackConfig {
+  allow: string[];
+  allowPrivate: boolean;
+  allowHttp: boolean;
+  /** Signing secrets (`whsec_...`); the first signs, all are sent during rotation. */
+  secrets: string[];
+  backoffMs: number[];
+  timeoutMs: number;
+}
+
+export interface SluiceConfig {
+  /** File the configuration came from; relative paths resolve against its directory. */
+  baseDir: string;
+  /** Identifies this process among instances of its role (reply queue, logs). */
+  instanceId: string;
+  /** Namespace for every exchange, queue and Redis key; "" in production, unique in tests. */
+  prefix: string;
+  amqpUrl: string;
+  redisUrl: string;
+  adapter: {
+    host: string;
+    port: number;
+    maxSyncWaiters: number;
+    publishTimeoutMs: number;
+    /** Depth of JSON nesting accepted in request bodies. */
+    maxJsonDepth: number;
+  };
+  admin: { host: string; port: number };
+  retentionMs: number;
+  shutdownGraceMs: number;
+  services: Record<string, ServiceConfig>;
+  backends: Record<string, BackendConfig>;
+  callbacks: CallbackConfig;
+  securityServer: { url: string; client: string } | null;
+  legacySim: {
+    host: string;
+    port: number;
+    latencyMs: number;
+    jitterMs: number;
+    maxConcurrency: number;
+    errorRate: number;
+  };
+}
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(source: string, problems: string[]) {
+    super(`invalid configuration ${source}:\n  - ${problems.join("\n  - ")}`);
+    this.name = "ConfigError";
+    this.problems = problems;
+  }
+}
+
+const SIZE = /^(\d+)\s*(b|kb|mb|gb)?$/i;
+const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
+
+function parseSize(value: unknown): number | undefined {
+  if (typeof value === "number") return Number.isInteger(value) && value > 0 ? value : undefined;
+  if (typeof value !== "string") return undefined;
+  const match = SIZE.exec(value.trim());
+  if (!match) return undefined;
+  return Number(match[1]) * SIZE_UNITS[(match[2] ?? "b").toLowerCase()];
+}
+
+type Raw = Record<string, unknown>;
+const isObject = (value: unknown): value is Raw =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+
+/** Collects problems while reading one raw object, so validation reports all of them. */
+class Reader {
+  constructor(
+    readonly problems: string[],
+    readonly where: string,
+    readonly raw: Raw,
+  ) {}
+
+  at(key: string): Reader {
+    const value = this.raw[key];
+    if (value !== undefined && !isObject(value))
+      this.problems.push(`${this.where}.${key}: must be a mapping`);
+    return new Reader(this.problems, `${this.where}.${key}`, isObject(value) ? value : {});
+  }
+
+  has(key: string): boolean {
+    return this.raw[key] !== undefined && this.raw[key] !== null;
+  }
+
+  string(key: string, fallback?: string): string {
+    const value = this.raw[key];
+    if (value === undefined || value === null) {
+      if (fallback === undefined) this.problems.push(`${this.where}.${key}: required`);
+      return fallback ?? "";
+    }
+    if (typeof value !== "string" || value === "") {
+      this.problems.push(`${this.where}.${key}: must be a non-empty string`);
+      return fallback ?? "";
+    }
+    return value;
+  }
+
+  int(key: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+    const value = this.raw[key];
+    if (value === undefined || value === null) return fallback;
+    if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+      this.problems.push(`${this.where}.${key}: must be an integer from ${min} to ${max}`);
+      return fallback;
+    }
+    return value;
+  }
+
+  number(key: string, fallback: number, min: number, max: number): number {
+    const value = this.raw[key];
+    if (value === undefined || value === null) return fallback;
+    if (typeof value !== "number" || !(value >= min && value <= max)) {
+      this.problems.push(`${this.where}.${key}: must be a number from ${min} to ${max}`);
+      return fallback;
+    }
+    return value;
+  }
+
+  bool(key: string, fallback: boolean): boolean {
+    const value = this.raw[key];
+    if (value === undefined || value === null) return fallback;
+    if (typeof value !== "boolean") {
+      this.problems.push(`${this.where}.${key}: must be true or false`);
+      return fallback;
+    }
+    return value;
+  }
+
+  duration(key: string, fallback: number): number {
+    const value = this.raw[key];
+    if (value === undefined || value === null) return fallback;
+    const ms = parseDuration(value);
+    if (ms === undefined) {
+      this.problems.push(
+        `${this.where}.${key}: must be a duration such as "500ms", "30s", "2m", "1h"`,
+      );
+      return fallback;
+    }
+    return ms;
+  }
+
+  optionalDuration(key: string): number | null {
+    return this.has(key) ? this.duration(key, 0) : null;
+  }
+
+  size(key: string, fallback: number): number {
+    const value = this.raw[key];
+    if (value === undefined || value === null) return fallback;
+    const bytes = parseSize(value);
+    if (bytes === undefined) {
+      this.problems.push(
+        `${this.where}.${key}: must be a size such as "1mb", "512kb" or a byte count`,
+      );
+      return fallback;
+    }
+    return bytes;
+  }
+
+  stringList(key: string): string[] | null {
+    const value = this.raw[key];
+    if (value === undefined || value === null) return null;
+    if (!Array.isArray(value) || value.some((item) => typeof item !== "string" || item === "")) {
+      this.problems.push(`${this.where}.${key}: must be a list of strings`);
+      return null;
+    }
+    return value as string[];
+  }
+
+  durationList(key: string, fallback: number[]): number[] {
+    const value = this.raw[key];
+    if (value === undefined || value === null) return fallback;
+    if (!Array.isArray(value) || value.length === 0) {
+      this.problems.push(`${this.where}.${key}: must be a non-empty list of durations`);
+      return fallback;
+    }
+    const parsed = value.map(parseDuration);
+    if (parsed.some((ms) => ms === undefined)) {
+      this.problems.push(`${this.where}.${key}: every entry must be a duration such as "5s"`);
+      return fallback;
+    }
+    return parsed as number[];
+  }
+}
+
+const SERVICE_CODE = /^[A-Za-z0-9_.-]{1,255}$/;
+const NAME = /^[A-Za-z0-9_-]{1,64}$/;
+const CLIENT_ID = /^[^/\s]+\/[^/\s]+\/[^/\s]+(\/[^/\s]+)?$/;
+const REPLY_MODES: ReplyMode[] = ["sync", "ack", "callback"];
+export const DEFAULT_CALLBACK_BACKOFF_MS = [
+  5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000,
+];
+
+function readSchema(r: Reader, baseDir: string): object | null {
+  const value = r.raw.schema;
+  if (value === undefined || value === null) return null;
+  if (isObject(value)) return value;
+  if (typeof value !== "string") {
+    r.problems.push(`${r.where}.schema: must be a file path or an inline JSON Schema`);
+    return null;
+  }
+  const file = path.resolve(baseDir, value);
+  try {
+    const text = readFileSync(file, "utf8");
+    const parsed: unknown = file.endsWith(".json") ? JSON.parse(text) : parseYaml(text);
+    if (!isObject(parsed)) throw new Error("not a JSON Schema object");
+    return parsed;
+  } catch (error) {
+    r.problems.push(`${r.where}.schema: cannot read ${file}: ${(error as Error).message}`);
+    return null;
+  }
+}
+
+function compileService(r: Reader, code: string, baseDir: string): ServiceConfig {
+  if (!SERVICE_CODE.test(code))
+    r.problems.push(`${r.where}: service code must match ${SERVICE_CODE}`);
+  const protocols = r.stringList("protocols") ?? ["rest"];
+  for (const protocol of protocols) {
+    if (protocol !== "soap" && protocol !== "rest") {
+      r.problems.push(`${r.where}.protocols: "${protocol}" is neither soap nor rest`);
+    }
+  }
+  const reply = r.at("reply");
+  const mode = reply.string("mode", "ack") as ReplyMode;
+  if (!REPLY_MODES.includes(mode)) {
+    r.problems.push(`${reply.where}.mode: must be one of ${REPLY_MODES.join(", ")}`);
+  }
+  const waitMs = reply.duration("wait", 10_000);
+  const maxWaitMs = reply.duration("maxWait", Math.max(waitMs, 30_000));
+  if (maxWaitMs < waitMs) r.problems.push(`${reply.where}.maxWait: must not be shorter than wait`);
+  if (maxWaitMs > 300_000) r.problems.push(`${reply.where}.maxWait: at most 5m`);
+  const allowedClients = r.stringList("allowedClients");
+  for (const client of allowedClients ?? []) {
+    if (!CLIENT_ID.test(client)) {
+      r.problems.push(
+        `${r.where}.allowedClients: "${client}" is not INSTANCE/CLASS/MEMBER[/SUBSYSTEM]`,
+      );
+    }
+  }
+  return {
+    code,
+    protocols: protocols as Array<"soap" | "rest">,
+    schema: readSchema(r, baseDir),
+    reply: { mode, waitMs, maxWaitMs },
+    callback: r.has("callback") ? r.string("callback") : null,
+    backend: r.string("backend"),
+    allowedClients,
+    expireAfterMs: r.optionalDuration("expireAfter"),
+    maxBodyBytes: r.size("maxBodySize", 1024 * 1024),
+    contentTypes: (r.stringList("contentTypes") ?? []).map((type) => type.toLowerCase()),
+    attachments: r.bool("attachments", false),
+    namespace: r.has("namespace") ? r.string("namespace") : null,
+  };
+}
+
+function compileOrdering(r: Reader): Ordering {
+  const value = r.raw.ordering;
+  if (value === undefined || value === null || value === "none") return "none";
+  if (value === "strict") return "strict";
+  if (isObject(value)) {
+    const o = r.at("ordering");
+    const key = o.string("key");
+    const partitions = o.int("partitions", 0, 1, 256);
+    if (partitions < 1) o.problems.push(`${o.where}.partitions: required, 1 to 256`);
+    return { key, partitions };
+  }
+  r.problems.push(`${r.where}.ordering: must be none, strict or { key, partitions }`);
+  return "none";
+}
+
+function compileBackend(r: Reader, name: string): BackendConfig {
+  if (!NAME.test(name)) r.problems.push(`${r.where}: backend name must match ${NAME}`);
+  const url = r.string("url");
+  if (url && !/^https?:\/\//.test(url)) r.problems.push(`${r.where}.url: must be an http(s) URL`);
+  let rate: BackendConfig["rate"] = null;
+  if (r.has("rate")) {
+    const rr = r.at("rate");
+    rate = {
+      limit: rr.number("limit", 0, 0.001, 1_000_000),
+      perMs: rr.duration("per", 1000),
+      burst: rr.int("burst", 0, 0, 1_000_000),
+    };
+    if (!rr.has("limit")) rr.problems.push(`${rr.where}.limit: required`);
+    if (rate.perMs <= 0) rr.problems.push(`${rr.where}.per: must be longer than 0`);
+  }
+  const retry = r.at("retry");
+  const attempts = retry.int("attempts", 5, 1, 100);
+  const backoffMs = retry.durationList("backoff", [1_000, 5_000, 30_000, 120_000, 600_000]);
+  const queue = r.at("queue");
+  const highWater = queue.int("highWater", 10_000, 1);
+  const maxLength = queue.int("maxLength", 100_000, 1);
+  if (maxLength < highWater)
+    queue.problems.push(`${queue.where}.maxLength: must be at least highWater`);
+  const windows = r.raw.windows;
+  if (windows !== undefined && windows !== null && !Array.isArray(windows)) {
+    r.problems.push(`${r.where}.windows: must be a list`);
+  }
+  return {
+    name,
+    translator: r.string("translator", "rest-json"),
+    url,
+    rate,
+    maxInFlight: r.int("maxInFlight", 8, 1, 10_000),
+    timeoutMs: r.duration("timeout", 30_000),
+    retry: { attempts, backoffMs },
+    ordering: compileOrdering(r),
+    queue: { highWater, maxLength },
+    windows: Array.isArray(windows) ? windows : [],
+    options: isObject(r.raw.options) ? r.raw.options : {},
+  };
+}
+
+function envInt(name: string, fallback: number, problems: string[]): number {
+  const value = process.env[name];
+  if (value === undefined || value === "") return fallback;
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 0 || parsed > 65535) {
+    problems.push(`environment ${name}: must be a port number`);
+    return fallback;
+  }
+  return parsed;
+}
+
+/** Validates and compiles a parsed configuration; throws ConfigError listing every problem. */
+export function compileConfig(raw: unknown, baseDir: string, source = "(inline)"): SluiceConfig {
+  const problems: string[] = [];
+  if (!isObject(raw)) throw new ConfigError(source, ["the configuration must be a mapping"]);
+  const root = new Reader(problems, "config", raw);
+
+  const services: Record<string, ServiceConfig> = {};
+  const rawServices = root.at("services");
+  for (const code of Object.keys(rawServices.raw)) {
+    services[code] = compileService(rawServices.at(code), code, baseDir);
+  }
+  const backends: Record<string, BackendConfig> = {};
+  const rawBackends = root.at("backends");
+  for (const name of Object.keys(rawBackends.raw)) {
+    backends[name] = compileBackend(rawBackends.at(name), name);
+  }
+  for (const service of Object.values(services)) {
+    if (service.backend && !backends[service.backend]) {
+      problems.push(
+        `config.services.${service.code}.backend: no backend named "${service.backend}"`,
+      );
+    }
+  }
+
+  const adapter = root.at("adapter");
+  const admin = root.at("admin");
+  const callbacks = root.at("callbacks");
+  const secrets =
+    callbacks.stringList("secrets") ??
+    (callbacks.has("secret") ? [callbacks.string("secret")] : []);
+  for (const secret of secrets) {
+    if (!/^whsec_[A-Za-z0-9+/=]{8,}$/.test(secret)) {
+      problems.push(`config.callbacks: secret must be "whsec_" followed by base64`);
+    }
+  }
+  for (const service of Object.values(services)) {
+    if (service.reply.mode === "callback" && secrets.length === 0) {
+      problems.push(
+        `config.services.${service.code}.reply.mode: callback needs config.callbacks.secret`,
+      );
+    }
+  }
+  let securityServer: SluiceConfig["securityServer"] = null;
+  if (root.has("securityServer")) {
+    const ss = root.at("securityServer");
+    securityServer = { url: ss.string("url"), client: ss.string("client") };
+    if (securityServer.client && !CLIENT_ID.test(securityServer.client)) {
+      problems.push(`config.securityServer.client: must be INSTANCE/CLASS/MEMBER/SUBSYSTEM`);
+    }
+  }
+  const sim = root.at("legacySim");
+  const prefix = root.string("prefix", "");
+  if (prefix && !/^[A-Za-z0-9_.:-]{1,64}$/.test(prefix)) {
+    problems.push(`config.prefix: letters, digits and _ . : - only`);
+  }
+
+  const config: SluiceConfig = {
+    baseDir,
+    instanceId: root.string("instance", `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`),
+    prefix,
+    amqpUrl: process.env.AMQP_URL || root.string("amqpUrl", "amqp://guest:guest@127.0.0.1:5672"),
+    redisUrl: process.env.REDIS_URL || root.string("redisUrl", "redis://127.0.0.1:6379"),
+    adapter: {
+      host: adapter.string("host", "0.0.0.0"),
+      port: envInt("PORT", adapter.int("port", 8080, 0, 65535), problems),
+      maxSyncWaiters: adapter.int("maxSyncWaiters", 10_000, 0),
+      publishTimeoutMs: adapter.duration("publishTimeout", 5_000),
+      maxJsonDepth: adapter.int("maxJsonDepth", 64, 1, 1000),
+    },
+    admin: {
+      host: admin.string("host", "0.0.0.0"),
+      port: envInt("ADMIN_PORT", admin.int("port", 9090, 0, 65535), problems),
+    },
+    retentionMs: root.duration("retention", 7 * 86_400_000),
+    shutdownGraceMs: root.at("shutdown").duration("grace", 10_000),
+    services,
+    backends,
+    callbacks: {
+      allow: callbacks.stringList("allow") ?? [],
+      allowPrivate: callbacks.bool("allowPrivate", false),
+      allowHttp: callbacks.bool("allowHttp", false),
+      secrets,
+      backoffMs: callbacks.durationList("backoff", DEFAULT_CALLBACK_BACKOFF_MS),
+      timeoutMs: callbacks.duration("timeout", 10_000),
+    },
+    securityServer,
+    legacySim: {
+      host: sim.string("host", "127.0.0.1"),
+      port: sim.int("port", 8090, 0, 65535),
+      latencyMs: sim.duration("latency", 200),
+      jitterMs: sim.duration("jitter", 0),
+      maxConcurrency: sim.int("maxConcurrency", 16, 1),
+      errorRate: sim.number("errorRate", 0, 0, 1),
+    },
+  };
+  if (Object.keys(services).length === 0)
+    problems.push("config.services: at least one service is required");
+  if (problems.length > 0) throw new ConfigError(source, problems);
+  return config;
+}
+
+/** Reads, validates and compiles a configuration file (YAML or JSON). */
+export function loadConfig(file: string): SluiceConfig {
+  const resolved = path.resolve(file);
+  let text: string;
+  try {
+    text = readFileSync(resolved, "utf8");
+  } catch (error) {
+    throw new ConfigError(resolved, [
+      `cannot read the file: ${(error as NodeJS.ErrnoException).code ?? error}`,
+    ]);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (error) {
+    throw new ConfigError(resolved, [
+      `not valid YAML/JSON: ${(error as Error).message.split("\n")[0]}`,
+    ]);
+  }
+  return compileConfig(raw, path.dirname(resolved), resolved);
+}

@@ -1,0 +1,67 @@
+// Redis connections: a fast start-up check that names the URL when Redis is unreachable, then
+// a client that reconnects by itself and fails commands fast while disconnected.
+
+import Redis from "ioredis";
+import type { Logger } from "pino";
+import { redactUrl, StartupError, START_SERVICES_HINT } from "./startup-error";
+
+/** Fails with one clear line when Redis does not answer a PING. */
+export async function checkRedis(url: string, timeoutMs = 5_000): Promise<void> {
+  const probe = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    enableOfflineQueue: false,
+  });
+  probe.on("error", () => undefined);
+  try {
+    await probe.connect();
+    await probe.ping();
+  } catch (error) {
+    throw new StartupError(
+      `cannot connect to Redis at ${redactUrl(url)} (${(error as Error).message}); ${START_SERVICES_HINT}`,
+    );
+  } finally {
+    probe.disconnect();
+  }
+}
+
+/**
+ * A client for request paths: commands fail at once while Redis is down (no offline queue),
+ * so the adapter answers 503 instead of piling up requests, and it reconnects in the background.
+ */
+export function createRedis(url: string, log: Logger, name: string): Redis {
+  const client = new Redis(url, {
+    connectionName: name,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    enableAutoPipelining: true,
+    retryStrategy: (times) => Math.min(times * 200, 2_000),
+  });
+  let down = false;
+  client.on("error", (error: Error) => {
+    if (!down) log.warn({ err: error.message, redis: redactUrl(url) }, "Redis connection error");
+    down = true;
+  });
+  client.on("ready", () => {
+    if (down) log.info({ redis: redactUrl(url) }, "Redis connection restored");
+    down = false;
+  });
+  return client;
+}
+
+/** Waits until a client is ready (it was checked at start, so this is short). */
+export async function whenReady(client: Redis, timeoutMs = 10_000): Promise<void> {
+  if (client.status === "ready") return;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new StartupError("Redis did not become ready")),
+      timeoutMs,
+    );
+    client.once("ready", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}

@@ -1,0 +1,71 @@
+// What every role of a process shares: one RabbitMQ connection, one Redis client, the admin
+// server with readiness checks, the queue monitor, and the logger. `all` runs three roles on
+// one runtime.
+
+import type Redis from "ioredis";
+import type { Logger } from "pino";
+import { AdminServer } from "./admin-server";
+import { Broker } from "./amqp";
+import type { SluiceConfig } from "./config";
+import { QueueMonitor } from "./queue-monitor";
+import { checkRedis, createRedis, whenReady } from "./redis";
+import { topologyNames, type TopologyNames } from "./topology";
+import { TransactionStore } from "./transaction-store";
+
+export interface Runtime {
+  config: SluiceConfig;
+  log: Logger;
+  broker: Broker;
+  redis: Redis;
+  store: TransactionStore;
+  names: TopologyNames;
+  admin: AdminServer;
+  monitor: QueueMonitor;
+  adminPort: number;
+  close(): Promise<void>;
+}
+
+/** A role running on a runtime: it drains (stops intake, finishes work) and then closes. */
+export interface Role {
+  name: string;
+  drain(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Connects to Redis and RabbitMQ (failing with one clear line) and opens the admin port. */
+export async function startRuntime(
+  config: SluiceConfig,
+  log: Logger,
+  adminPort = config.admin.port,
+): Promise<Runtime> {
+  await checkRedis(config.redisUrl);
+  const broker = await Broker.connect(config.amqpUrl, log);
+  const redis = createRedis(config.redisUrl, log, `sluice-${config.instanceId}`);
+  await whenReady(redis);
+  const names = topologyNames(config.prefix);
+  const store = new TransactionStore(redis, config.prefix, config.retentionMs);
+  const admin = new AdminServer(log);
+  admin.addCheck("rabbitmq", () => (broker.isConnected() ? null : "disconnected"));
+  admin.addCheck("redis", () => (redis.status === "ready" ? null : redis.status));
+  const monitor = new QueueMonitor(broker, config, names, log);
+  monitor.start();
+  const port = await admin.listen(adminPort, config.admin.host);
+  log.info({ adminPort: port }, "admin port listening");
+  return {
+    config,
+    log,
+    broker,
+    redis,
+    store,
+    names,
+    admin,
+    monitor,
+    adminPort: port,
+    async close() {
+      monitor.stop();
+      await admin.close();
+      await broker.close().catch(() => undefined);
+      redis.disconnect();
+    },
+  };
+}

@@ -1,0 +1,63 @@
+// The status document of a message, as `GET /messages/<id>` answers it and as callbacks and
+// hub events carry it (CONTRACT §3 "Status and results").
+
+import type { StoredResponse, Transaction } from "./transaction-store";
+
+export interface StatusDocument {
+  id: string;
+  xroadId: string | null;
+  service: string;
+  state: string;
+  delivery: string;
+  createdAt: string;
+  updatedAt: string;
+  history: Array<{ state: string; at: string }>;
+  responses: Array<{
+    seq: number;
+    final: boolean;
+    status: number;
+    contentType: string;
+    body: unknown;
+    bodyEncoding?: "base64";
+  }>;
+  error: { code: string; message: string } | null;
+}
+
+const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\b/i;
+
+/** JSON answers are embedded as JSON, text as a string, bytes as base64 (flagged). */
+function responseBody(response: StoredResponse): { body: unknown; bodyEncoding?: "base64" } {
+  if (response.bodyEncoding === "base64") return { body: response.body, bodyEncoding: "base64" };
+  if (JSON_TYPE.test(response.contentType) && response.body !== "") {
+    try {
+      return { body: JSON.parse(response.body) };
+    } catch {
+      return { body: response.body };
+    }
+  }
+  return { body: response.body };
+}
+
+export function statusDocument(tx: Transaction): StatusDocument {
+  return {
+    id: tx.id,
+    xroadId: tx.xroadId,
+    service: tx.service,
+    state: tx.state,
+    delivery: tx.delivery,
+    createdAt: new Date(tx.createdAt).toISOString(),
+    updatedAt: new Date(tx.updatedAt).toISOString(),
+    history: tx.history.map((entry) => ({
+      state: entry.state,
+      at: new Date(entry.at).toISOString(),
+    })),
+    responses: tx.responses.map((response) => ({
+      seq: response.seq,
+      final: response.final,
+      status: response.status,
+      contentType: response.contentType,
+      ...responseBody(response),
+    })),
+    error: tx.error,
+  };
+}

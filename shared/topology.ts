@@ -1,0 +1,116 @@
+// Names and declarations of every exchange and queue Sluice owns. Each role declares the
+// topology it uses on every (re)connect, so a fresh or restarted broker is set up again.
+
+import type { ConfirmChannel } from "amqplib";
+import type { BackendConfig, SluiceConfig } from "./config";
+
+export interface TopologyNames {
+  requestsExchange: string;
+  responsesExchange: string;
+  repliesExchange: string;
+  deadLetterExchange: string;
+  responsesQueue: string;
+  deadLetterQueue: string;
+  requestsQueue(backend: string): string;
+  retryQueue(backend: string, delayMs: number): string;
+  replyQueue(instanceId: string): string;
+}
+
+export function topologyNames(prefix: string): TopologyNames {
+  return {
+    requestsExchange: `${prefix}sluice.requests`,
+    responsesExchange: `${prefix}sluice.responses`,
+    repliesExchange: `${prefix}sluice.replies`,
+    deadLetterExchange: `${prefix}sluice.dead-letter`,
+    responsesQueue: `${prefix}responses`,
+    deadLetterQueue: `${prefix}dead-letter`,
+    requestsQueue: (backend) => `${prefix}requests.${backend}`,
+    retryQueue: (backend, delayMs) => `${prefix}retry.${backend}.${delayMs}ms`,
+    replyQueue: (instanceId) => `${prefix}reply.${instanceId}`,
+  };
+}
+
+/** A redelivered message that keeps crashing consumers is dead-lettered after this many tries. */
+export const DELIVERY_LIMIT = 20;
+
+/** Queue arguments of `requests.<backend>`: quorum, bounded, dead-lettering poison messages. */
+export function requestsQueueArguments(
+  names: TopologyNames,
+  backend: BackendConfig,
+): Record<string, unknown> {
+  return {
+    "x-queue-type": "quorum",
+    "x-max-length": backend.queue.maxLength,
+    "x-overflow": "reject-publish",
+    "x-delivery-limit": DELIVERY_LIMIT,
+    "x-dead-letter-exchange": names.deadLetterExchange,
+    "x-dead-letter-routing-key": backend.name,
+  };
+}
+
+/** Exchanges and shared queues every role relies on. */
+export async function declareCoreTopology(
+  channel: ConfirmChannel,
+  names: TopologyNames,
+): Promise<void> {
+  await channel.assertExchange(names.requestsExchange, "direct", { durable: true });
+  await channel.assertExchange(names.responsesExchange, "direct", { durable: true });
+  await channel.assertExchange(names.repliesExchange, "direct", { durable: true });
+  await channel.assertExchange(names.deadLetterExchange, "fanout", { durable: true });
+  await channel.assertQueue(names.responsesQueue, {
+    durable: true,
+    arguments: {
+      "x-queue-type": "quorum",
+      "x-delivery-limit": DELIVERY_LIMIT,
+      "x-dead-letter-exchange": names.deadLetterExchange,
+      "x-dead-letter-routing-key": "responses",
+    },
+  });
+  await channel.bindQueue(names.responsesQueue, names.responsesExchange, "responses");
+  await channel.assertQueue(names.deadLetterQueue, {
+    durable: true,
+    arguments: { "x-queue-type": "quorum" },
+  });
+  await channel.bindQueue(names.deadLetterQueue, names.deadLetterExchange, "");
+}
+
+/**
+ * The request queue of one backend and its retry delay queues: one queue per backoff tier
+ * whose TTL dead-letters the message back onto the request exchange when the delay is over.
+ */
+export async function declareBackendTopology(
+  channel: ConfirmChannel,
+  names: TopologyNames,
+  backend: BackendConfig,
+): Promise<void> {
+  const queue = names.requestsQueue(backend.name);
+  await channel.assertQueue(queue, {
+    durable: true,
+    arguments: requestsQueueArguments(names, backend),
+  });
+  await channel.bindQueue(queue, names.requestsExchange, backend.name);
+  for (const delayMs of new Set(backend.retry.backoffMs)) {
+    await channel.assertQueue(names.retryQueue(backend.name, delayMs), {
+      durable: true,
+      arguments: {
+        "x-queue-type": "quorum",
+        "x-message-ttl": delayMs,
+        "x-overflow": "reject-publish",
+        "x-dead-letter-strategy": "at-least-once",
+        "x-dead-letter-exchange": names.requestsExchange,
+        "x-dead-letter-routing-key": backend.name,
+      },
+    });
+  }
+}
+
+export async function declareAllBackends(
+  channel: ConfirmChannel,
+  config: SluiceConfig,
+  names: TopologyNames,
+): Promise<void> {
+  await declareCoreTopology(channel, names);
+  for (const backend of Object.values(config.backends)) {
+    await declareBackendTopology(channel, names, backend);
+  }
+}

@@ -1,0 +1,286 @@
+// The transaction record of every accepted message, in Redis: state, delivery, responses and
+// history. State changes are Lua scripts, so concurrent roles never make two terminal outcomes.
+
+import type Redis from "ioredis";
+import type { Outcome, Protocol, ReplyMode, ResponseMessage } from "./envelope";
+
+export type State = "accepted" | "processing" | Outcome;
+export type Delivery = "pending" | "delivered" | "delivery_failed";
+export const TERMINAL_STATES: readonly State[] = [
+  "completed",
+  "rejected",
+  "failed",
+  "expired",
+  "cancelled",
+];
+
+export function isTerminal(state: State): boolean {
+  return TERMINAL_STATES.includes(state);
+}
+
+/** What is fixed when a message is accepted. */
+export interface TransactionMeta {
+  id: string;
+  xroadId: string | null;
+  service: string;
+  backend: string;
+  client: string;
+  protocol: Protocol;
+  replyMode: ReplyMode;
+  /** Adapter instance holding a sync caller, whose reply queue is woken. */
+  owner: string | null;
+  callback: string | null;
+  createdAt: number;
+  expiresAt: number | null;
+}
+
+export interface StoredResponse {
+  seq: number;
+  final: boolean;
+  status: number;
+  contentType: string;
+  body: string;
+  bodyEncoding: "utf8" | "base64";
+  outcome: Outcome;
+  producedAt: number;
+}
+
+export interface Transaction extends TransactionMeta {
+  state: State;
+  delivery: Delivery;
+  updatedAt: number;
+  history: Array<{ state: State | Delivery; at: number }>;
+  responses: StoredResponse[];
+  error: { code: string; message: string } | null;
+  processedAt: number | null;
+}
+
+// KEYS: tx, dedup (or ""); ARGV: meta json, now, ttl ms, id
+const CREATE = `
+if KEYS[2] ~= "" then
+  local existing = redis.call("GET", KEYS[2])
+  if existing then return existing end
+  redis.call("SET", KEYS[2], ARGV[4], "PX", ARGV[3])
+end
+redis.call("HSET", KEYS[1], "meta", ARGV[1], "state", "accepted", "delivery", "pending",
+  "updatedAt", ARGV[2], "history", '{"state":"accepted","at":' .. ARGV[2] .. '}')
+redis.call("PEXPIRE", KEYS[1], ARGV[3])
+return false`;
+
+// KEYS: tx; ARGV: to, now, allowed-from (comma list), error json or "", claim-until or ""
+// Returns {result, previous state}. "processing" may be re-entered once the claim lapsed.
+const TRANSITION = `
+local cur = redis.call("HGET", KEYS[1], "state")
+if not cur then return {"missing", ""} end
+local allowed = string.find("," .. ARGV[3] .. ",", "," .. cur .. ",", 1, true)
+if cur == "processing" and ARGV[1] == "processing" then
+  local claim = tonumber(redis.call("HGET", KEYS[1], "claimUntil") or "0")
+  if claim > tonumber(ARGV[2]) then return {"claimed", cur} end
+  allowed = true
+end
+if not allowed then return {"conflict", cur} end
+redis.call("HSET", KEYS[1], "state", ARGV[1], "updatedAt", ARGV[2])
+if cur ~= ARGV[1] then
+  redis.call("HSET", KEYS[1], "history", redis.call("HGET", KEYS[1], "history") ..
+    ',{"state":"' .. ARGV[1] .. '","at":' .. ARGV[2] .. '}')
+end
+if ARGV[4] ~= "" then redis.call("HSET", KEYS[1], "error", ARGV[4]) end
+if ARGV[5] ~= "" then redis.call("HSET", KEYS[1], "claimUntil", ARGV[5]) end
+return {"ok", cur}`;
+
+// KEYS: tx, responses; ARGV: seq, response json, final "1"/"0", outcome, now, error json or ""
+// Stores a response once per seq; a final response sets the terminal state unless one is set.
+const ADD_RESPONSE = `
+local cur = redis.call("HGET", KEYS[1], "state")
+if not cur then return {"missing", ""} end
+if redis.call("HEXISTS", KEYS[2], ARGV[1]) == 1 then return {"duplicate", cur} end
+local terminal = {completed=true, rejected=true, failed=true, expired=true, cancelled=true}
+if terminal[cur] and ARGV[3] == "1" then return {"late", cur} end
+redis.call("HSET", KEYS[2], ARGV[1], ARGV[2])
+redis.call("PEXPIRE", KEYS[2], redis.call("PTTL", KEYS[1]))
+redis.call("HSET", KEYS[1], "updatedAt", ARGV[5])
+if ARGV[3] == "1" then
+  redis.call("HSET", KEYS[1], "state", ARGV[4], "history", redis.call("HGET", KEYS[1], "history") ..
+    ',{"state":"' .. ARGV[4] .. '","at":' .. ARGV[5] .. '}')
+  if ARGV[6] ~= "" then redis.call("HSET", KEYS[1], "error", ARGV[6]) end
+end
+return {"ok", cur}`;
+
+// KEYS: tx; ARGV: delivery, now, only-from (comma list or "")
+const SET_DELIVERY = `
+local cur = redis.call("HGET", KEYS[1], "delivery")
+if not cur then return 0 end
+if cur == ARGV[1] then return 0 end
+if ARGV[3] ~= "" and not string.find("," .. ARGV[3] .. ",", "," .. cur .. ",", 1, true) then return 0 end
+redis.call("HSET", KEYS[1], "delivery", ARGV[1], "updatedAt", ARGV[2], "history",
+  redis.call("HGET", KEYS[1], "history") .. ',{"state":"' .. ARGV[1] .. '","at":' .. ARGV[2] .. '}')
+return 1`;
+
+interface ScriptedRedis extends Redis {
+  sluiceCreate(
+    tx: string,
+    dedup: string,
+    meta: string,
+    now: number,
+    ttl: number,
+    id: string,
+  ): Promise<string | null>;
+  sluiceTransition(tx: string, ...args: string[]): Promise<[string, string]>;
+  sluiceAddResponse(tx: string, responses: string, ...args: string[]): Promise<[string, string]>;
+  sluiceSetDelivery(tx: string, ...args: string[]): Promise<number>;
+}
+
+export type TransitionResult = "ok" | "missing" | "conflict" | "claimed";
+export type AddResponseResult = "ok" | "missing" | "duplicate" | "late";
+
+export class TransactionStore {
+  private readonly redis: ScriptedRedis;
+  private readonly prefix: string;
+  readonly retentionMs: number;
+
+  constructor(redis: Redis, prefix: string, retentionMs: number) {
+    this.redis = redis as ScriptedRedis;
+    this.prefix = prefix;
+    this.retentionMs = retentionMs;
+    if (!("sluiceCreate" in redis)) {
+      redis.defineCommand("sluiceCreate", { numberOfKeys: 2, lua: CREATE });
+      redis.defineCommand("sluiceTransition", { numberOfKeys: 1, lua: TRANSITION });
+      redis.defineCommand("sluiceAddResponse", { numberOfKeys: 2, lua: ADD_RESPONSE });
+      redis.defineCommand("sluiceSetDelivery", { numberOfKeys: 1, lua: SET_DELIVERY });
+    }
+  }
+
+  key(id: string): string {
+    return `${this.prefix}sluice:tx:${id}`;
+  }
+
+  private responsesKey(id: string): string {
+    return `${this.prefix}sluice:tx:${id}:responses`;
+  }
+
+  private dedupKey(client: string, xroadId: string): string {
+    return `${this.prefix}sluice:dedup:${client}:${xroadId}`;
+  }
+
+  /**
+   * Records a new transaction. When the same client already sent the same X-Road id, nothing
+   * is written and the existing gateway id is returned instead.
+   */
+  async create(
+    meta: TransactionMeta,
+  ): Promise<{ created: true } | { created: false; existingId: string }> {
+    const dedup = meta.xroadId ? this.dedupKey(meta.client, meta.xroadId) : "";
+    const existing = await this.redis.sluiceCreate(
+      this.key(meta.id),
+      dedup,
+      JSON.stringify(meta),
+      meta.createdAt,
+      this.retentionMs,
+      meta.id,
+    );
+    return existing ? { created: false, existingId: existing } : { created: true };
+  }
+
+  /** Undoes `create` when the broker did not take the message, so a retry is not deduplicated. */
+  async discard(meta: TransactionMeta): Promise<void> {
+    const keys = [this.key(meta.id)];
+    if (meta.xroadId) keys.push(this.dedupKey(meta.client, meta.xroadId));
+    await this.redis.del(...keys);
+  }
+
+  async get(id: string): Promise<Transaction | null> {
+    const [fields, responses] = await Promise.all([
+      this.redis.hgetall(this.key(id)),
+      this.redis.hvals(this.responsesKey(id)),
+    ]);
+    if (!fields.meta) return null;
+    const meta = JSON.parse(fields.meta) as TransactionMeta;
+    return {
+      ...meta,
+      state: fields.state as State,
+      delivery: fields.delivery as Delivery,
+      updatedAt: Number(fields.updatedAt),
+      history: JSON.parse(`[${fields.history ?? ""}]`),
+      responses: responses
+        .map((text) => JSON.parse(text) as StoredResponse)
+        .sort((a, b) => a.seq - b.seq),
+      error: fields.error ? JSON.parse(fields.error) : null,
+      processedAt: fields.processedAt ? Number(fields.processedAt) : null,
+    };
+  }
+
+  /** State and processed mark only: what the worker needs to decide whether to skip. */
+  async peek(id: string): Promise<{ state: State; processedAt: number | null } | null> {
+    const [state, processedAt] = await this.redis.hmget(this.key(id), "state", "processedAt");
+    if (!state) return null;
+    return { state: state as State, processedAt: processedAt ? Number(processedAt) : null };
+  }
+
+  /**
+   * Moves the state to `to` when the current state is one of `from`. `claimUntilMs` leases
+   * `processing` to one worker: another may take it over only after the lease lapsed.
+   */
+  async transition(
+    id: string,
+    from: readonly State[],
+    to: State,
+    options: { error?: { code: string; message: string }; claimUntilMs?: number } = {},
+  ): Promise<{ result: TransitionResult; previous: State | null }> {
+    const [result, previous] = await this.redis.sluiceTransition(
+      this.key(id),
+      to,
+      String(Date.now()),
+      from.join(","),
+      options.error ? JSON.stringify(options.error) : "",
+      options.claimUntilMs ? String(options.claimUntilMs) : "",
+    );
+    return { result: result as TransitionResult, previous: (previous || null) as State | null };
+  }
+
+  /** Marks that the backend answered and the answer was published: a redelivery is skipped. */
+  async markProcessed(id: string): Promise<void> {
+    await this.redis.hset(this.key(id), "processedAt", String(Date.now()));
+  }
+
+  /** Stores one response; a final one sets the terminal state (once: later ones are "late"). */
+  async addResponse(
+    response: ResponseMessage,
+  ): Promise<{ result: AddResponseResult; previous: State | null }> {
+    const stored: StoredResponse = {
+      seq: response.seq,
+      final: response.final,
+      status: response.status,
+      contentType: response.contentType,
+      body: response.body,
+      bodyEncoding: response.bodyEncoding ?? "utf8",
+      outcome: response.outcome,
+      producedAt: response.producedAt,
+    };
+    const [result, previous] = await this.redis.sluiceAddResponse(
+      this.key(response.id),
+      this.responsesKey(response.id),
+      String(response.seq),
+      JSON.stringify(stored),
+      response.final ? "1" : "0",
+      response.outcome,
+      String(Date.now()),
+      response.error ? JSON.stringify(response.error) : "",
+    );
+    return { result: result as AddResponseResult, previous: (previous || null) as State | null };
+  }
+
+  /** Sets the delivery state; `onlyFrom` guards against overwriting a later decision. */
+  async setDelivery(
+    id: string,
+    delivery: Delivery,
+    onlyFrom: readonly Delivery[] = [],
+  ): Promise<boolean> {
+    const changed = await this.redis.sluiceSetDelivery(
+      this.key(id),
+      delivery,
+      String(Date.now()),
+      onlyFrom.join(","),
+    );
+    return changed === 1;
+  }
+}

@@ -1,0 +1,260 @@
+// Processing one request message of one backend: skip what was already processed, expire
+// what waited too long, claim it, call the translator, and turn the result into responses,
+// a delayed retry, or a dead letter. The ack is the last step, after every publish confirmed.
+
+import type { ChannelWrapper } from "amqp-connection-manager";
+import type { ConsumeMessage } from "amqplib";
+import type { Logger } from "pino";
+import type { Broker } from "../shared/amqp";
+import type { BackendConfig } from "../shared/config";
+import {
+  decodeMessage,
+  encodeMessage,
+  type RequestMessage,
+  type ResponseMessage,
+} from "../shared/envelope";
+import {
+  BackendRejectedError,
+  BackendUnavailableError,
+  type BackendResponse,
+} from "../shared/errors";
+import { messageLogger } from "../shared/logger";
+import { metrics } from "../shared/metrics";
+import type { TopologyNames } from "../shared/topology";
+import { isTerminal, type TransactionStore } from "../shared/transaction-store";
+import { planRetry } from "./retry-schedule";
+import type { Translator } from "./translators/translator";
+
+export const ATTEMPT_HEADER = "x-sluice-attempt";
+export const REASON_HEADER = "x-sluice-reason";
+
+/** How long one worker holds the `processing` claim beyond the backend timeout. */
+const CLAIM_SLACK_MS = 30_000;
+
+export type Settlement = "ack" | "requeue";
+
+/** Waits for whatever the backend's limits demand before a call; returns a release function. */
+export type CallGuard = (
+  request: RequestMessage,
+  signal: AbortSignal,
+) => Promise<() => Promise<void>>;
+
+export interface ProcessorDeps {
+  backend: BackendConfig;
+  translator: Translator;
+  broker: Broker;
+  publisher: ChannelWrapper;
+  store: TransactionStore;
+  names: TopologyNames;
+  log: Logger;
+  guard: CallGuard;
+  /** Aborted on shutdown: a call in progress is given up and the message handed back. */
+  shutdown: AbortSignal;
+}
+
+export class RequestProcessor {
+  constructor(private readonly deps: ProcessorDeps) {}
+
+  async process(message: ConsumeMessage): Promise<Settlement> {
+    const { store, log: rootLog, backend } = this.deps;
+    let request: RequestMessage;
+    try {
+      request = decodeMessage<RequestMessage>(message.content);
+      if (typeof request.id !== "string") throw new Error("no message id");
+    } catch (error) {
+      rootLog.error({ err: (error as Error).message }, "unreadable request message; dead-lettered");
+      await this.deadLetter(message.content, "unreadable", null);
+      return "ack";
+    }
+    const log = messageLogger(rootLog, request);
+    const attempt = Number(message.properties.headers?.[ATTEMPT_HEADER] ?? 1);
+
+    const current = await store.peek(request.id);
+    if (!current) {
+      // The adapter records before it publishes and discards on a failed publish, so a request
+      // without a record was refused to its caller (or outlived retention): never process it.
+      log.warn("no transaction record; dead-lettered");
+      await this.deadLetter(message.content, "no_transaction", request.id);
+      return "ack";
+    }
+    if (isTerminal(current.state) || current.processedAt !== null) {
+      log.info({ state: current.state }, "already processed; skipped");
+      return "ack";
+    }
+    if (request.expiresAt !== null && Date.now() > request.expiresAt) {
+      const claimed = await store.transition(request.id, ["accepted"], "processing", {
+        claimUntilMs: Date.now() + CLAIM_SLACK_MS,
+      });
+      if (claimed.result === "ok") {
+        await this.publishResponses(request, [], "expired", {
+          code: "Expired",
+          message: "the message expired before it was sent to the backend",
+        });
+      }
+      log.info("expired before it reached the backend");
+      return "ack";
+    }
+
+    const release = await this.deps.guard(request, this.deps.shutdown);
+    try {
+      const claim = await store.transition(request.id, ["accepted"], "processing", {
+        claimUntilMs: Date.now() + backend.timeoutMs + CLAIM_SLACK_MS,
+      });
+      if (claim.result !== "ok") {
+        // Cancelled meanwhile, finished, or another consumer holds it (duplicate publish).
+        log.info({ state: claim.previous, result: claim.result }, "not claimed; skipped");
+        return "ack";
+      }
+      return await this.call(request, attempt, message, log);
+    } finally {
+      await release();
+    }
+  }
+
+  private async call(
+    request: RequestMessage,
+    attempt: number,
+    message: ConsumeMessage,
+    log: Logger,
+  ): Promise<Settlement> {
+    const { backend, translator } = this.deps;
+    const timeout = AbortSignal.timeout(backend.timeoutMs);
+    const signal = AbortSignal.any([timeout, this.deps.shutdown]);
+    const started = process.hrtime.bigint();
+    let outcome = "completed";
+    try {
+      const responses = await translator.call(request, {
+        signal,
+        idempotencyKey: request.id,
+        attempt,
+      });
+      await this.publishResponses(request, responses, "completed", null);
+      await this.deps.store.markProcessed(request.id);
+      log.info({ responses: responses.length, attempt }, "backend answered");
+      return "ack";
+    } catch (error) {
+      if (this.deps.shutdown.aborted) {
+        outcome = "interrupted";
+        await this.deps.store
+          .transition(request.id, ["processing"], "accepted")
+          .catch(() => undefined);
+        return "requeue";
+      }
+      if (error instanceof BackendRejectedError) {
+        outcome = "rejected";
+        await this.publishResponses(request, [error.response], "rejected", {
+          code: "BackendRejected",
+          message: error.message,
+        });
+        await this.deps.store.markProcessed(request.id);
+        log.info({ status: error.response.status }, "backend rejected the message");
+        return "ack";
+      }
+      if (error instanceof BackendUnavailableError) {
+        outcome = "retryable_error";
+        return await this.retryOrFail(request, attempt, error, message, log);
+      }
+      outcome = "poison";
+      log.error(
+        { err: (error as Error)?.message ?? String(error) },
+        "translator failed on the message; dead-lettered",
+      );
+      await this.deadLetter(message.content, "translator_error", request.id);
+      await this.publishResponses(request, [], "failed", {
+        code: "BackendFailed",
+        message: "the message could not be translated for the backend",
+      });
+      return "ack";
+    } finally {
+      metrics.backendCalls.inc({ backend: backend.name, outcome });
+      metrics.backendCallDuration.observe(
+        { backend: backend.name },
+        Number(process.hrtime.bigint() - started) / 1e9,
+      );
+    }
+  }
+
+  private async retryOrFail(
+    request: RequestMessage,
+    attempt: number,
+    error: BackendUnavailableError,
+    message: ConsumeMessage,
+    log: Logger,
+  ): Promise<Settlement> {
+    const { backend, broker, publisher, names, store } = this.deps;
+    const plan = planRetry(backend.retry, attempt, error.retryAfterMs);
+    if (plan.retry) {
+      // Release the claim first: the delayed copy must be claimable when it comes back.
+      await store.transition(request.id, ["processing"], "accepted");
+      await broker.publish(
+        publisher,
+        "",
+        names.retryQueue(backend.name, plan.delayMs),
+        message.content,
+        {
+          messageId: request.id,
+          headers: { [ATTEMPT_HEADER]: plan.nextAttempt },
+        },
+      );
+      log.warn(
+        { attempt, delayMs: plan.delayMs, err: error.message },
+        "backend unavailable; retry scheduled",
+      );
+      return "ack";
+    }
+    log.error({ attempt, err: error.message }, "retries exhausted; dead-lettered");
+    await this.deadLetter(message.content, "retries_exhausted", request.id);
+    const answer = error.response ? [error.response] : [];
+    await this.publishResponses(request, answer, "failed", {
+      code: "BackendFailed",
+      message: `the backend failed ${attempt} times: ${error.message}`,
+    });
+    return "ack";
+  }
+
+  /** Publishes the responses in order (the last final); an outcome without one gets a stub. */
+  private async publishResponses(
+    request: RequestMessage,
+    answers: BackendResponse[],
+    outcome: ResponseMessage["outcome"],
+    error: ResponseMessage["error"],
+  ): Promise<void> {
+    const list: BackendResponse[] = answers.length
+      ? answers
+      : [
+          {
+            status: outcome === "completed" ? 204 : 502,
+            contentType: "application/json",
+            body: "",
+          },
+        ];
+    for (let i = 0; i < list.length; i++) {
+      const response: ResponseMessage = {
+        ...list[i],
+        bodyEncoding: list[i].bodyEncoding ?? "utf8",
+        id: request.id,
+        seq: i + 1,
+        final: i === list.length - 1,
+        outcome,
+        error,
+        producedAt: Date.now(),
+      };
+      await this.deps.broker.publish(
+        this.deps.publisher,
+        this.deps.names.responsesExchange,
+        "responses",
+        encodeMessage(response),
+        { messageId: `${request.id}.${response.seq}`, contentType: "application/json" },
+      );
+    }
+  }
+
+  private async deadLetter(content: Buffer, reason: string, id: string | null): Promise<void> {
+    const { broker, publisher, names, backend } = this.deps;
+    await broker.publish(publisher, names.deadLetterExchange, backend.name, content, {
+      messageId: id ?? undefined,
+      headers: { [REASON_HEADER]: reason, "x-sluice-backend": backend.name },
+    });
+    metrics.deadLetters.inc({ backend: backend.name, reason });
+  }
+}
