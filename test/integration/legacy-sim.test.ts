@@ -320,6 +320,13 @@ describe("legacy-sim", () => {
       expect(result).to.deep.equal({ response: "aäõ €𝄞" });
     });
 
+    it("accepts an X-Road Body element passed verbatim as $xml", async () => {
+      const element =
+        '<xroad:getState xmlns:xroad="http://x-road.eu/xsd/xroad.xsd">aäõ</xroad:getState>';
+      const [result] = (await client.getStateAsync({ $xml: element })) as [Record<string, unknown>];
+      expect(result).to.deep.equal({ response: "aäõ" });
+    });
+
     it("answers Client and Server faults on the marker texts", async () => {
       const faultOf = async (text: string): Promise<{ code: unknown; status: unknown }> => {
         try {
