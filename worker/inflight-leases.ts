@@ -128,7 +128,6 @@ export class InflightLeases {
   private readonly renewMs: number;
   private readonly pollMs: number;
   private subscriber: Redis | undefined;
-  private subscribing: Promise<void> | undefined;
   private wakeAll: Array<() => void> = [];
   private closed = false;
 
@@ -159,7 +158,7 @@ export class InflightLeases {
   async acquire(signal?: AbortSignal, onLost?: () => void): Promise<Lease> {
     const token = randomUUID();
     const started = Date.now();
-    await this.listenForReleases();
+    this.listenForReleases();
     for (;;) {
       signal?.throwIfAborted();
       // Registered before asking, so a release between the answer and the wait is not missed.
@@ -208,18 +207,24 @@ export class InflightLeases {
     if (subscriber) subscriber.disconnect();
   }
 
-  private async listenForReleases(): Promise<void> {
+  /**
+   * Subscribes once, in the background: waiters never wait for the subscription, they poll
+   * until it is up. The subscriber queues its SUBSCRIBE until connected and renews it after
+   * every reconnect (ioredis does both), whatever the command connection's settings are.
+   */
+  private listenForReleases(): void {
     if (this.closed) throw new SluiceError("Unavailable", "in-flight leases are closed");
-    this.subscribing ??= (async () => {
-      const subscriber = this.redis.duplicate();
-      this.subscriber = subscriber;
-      // Errors surface through the acquire path's own commands; a lost subscription only
-      // slows waiters down to polling.
-      subscriber.on("error", () => undefined);
-      subscriber.on("message", () => this.wake());
-      await subscriber.subscribe(this.channel).catch(() => undefined);
-    })();
-    await this.subscribing;
+    if (this.subscriber) return;
+    const subscriber = this.redis.duplicate({
+      enableOfflineQueue: true,
+      autoResubscribe: true,
+      maxRetriesPerRequest: null,
+    });
+    this.subscriber = subscriber;
+    // A lost subscription only slows waiters down to polling; the command path reports errors.
+    subscriber.on("error", () => undefined);
+    subscriber.on("message", () => this.wake());
+    subscriber.subscribe(this.channel).catch(() => undefined);
   }
 
   private wake(): void {

@@ -14,9 +14,21 @@ describe("in-flight leases (real Redis)", function () {
   const connections: Redis[] = [];
   const pools: InflightLeases[] = [];
 
-  function leases(backend: string, max: number, leaseMs = 5000): InflightLeases {
-    const redis = new Redis(REDIS_URL);
+  /** Connected like the roles' own clients: no offline queue, auto-pipelining. */
+  async function connect(): Promise<Redis> {
+    const redis = new Redis(REDIS_URL, {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      enableAutoPipelining: true,
+    });
     connections.push(redis);
+    await redis.connect();
+    return redis;
+  }
+
+  async function leases(backend: string, max: number, leaseMs = 5000): Promise<InflightLeases> {
+    const redis = await connect();
     const pool = new InflightLeases(redis, prefix, backend, { max, leaseMs });
     pools.push(pool);
     return pool;
@@ -31,7 +43,7 @@ describe("in-flight leases (real Redis)", function () {
 
   it("never lets more than max calls run across many acquirers, and uses every slot", async () => {
     const max = 3;
-    const instances = Array.from({ length: 4 }, () => leases("busy", max));
+    const instances = await Promise.all(Array.from({ length: 4 }, () => leases("busy", max)));
     let running = 0;
     let most = 0;
     let calls = 0;
@@ -53,7 +65,7 @@ describe("in-flight leases (real Redis)", function () {
   });
 
   it("keeps a slot held past its lease time while the holder renews it", async () => {
-    const pool = leases("long", 1, 300);
+    const pool = await leases("long", 1, 300);
     const lease = await pool.acquire();
     const controller = new AbortController();
     const other = pool.acquire(controller.signal).then(
@@ -71,8 +83,8 @@ describe("in-flight leases (real Redis)", function () {
   });
 
   it("wakes a waiter as soon as a slot is released", async () => {
-    const pool = leases("wake", 1, 10_000);
-    const waiterPool = leases("wake", 1, 10_000);
+    const pool = await leases("wake", 1, 10_000);
+    const waiterPool = await leases("wake", 1, 10_000);
     const lease = await pool.acquire();
     const waiting = waiterPool.acquire();
     await sleep(200);
@@ -102,7 +114,7 @@ describe("in-flight leases (real Redis)", function () {
     });
     // It renews while alive: nobody gets in during two lease times.
     await sleep(2 * leaseMs);
-    const pool = leases("crash", 1, leaseMs);
+    const pool = await leases("crash", 1, leaseMs);
     const early = new AbortController();
     setTimeout(() => early.abort(), 300);
     expect(
@@ -120,8 +132,7 @@ describe("in-flight leases (real Redis)", function () {
   });
 
   it("tells the holder when its lease was lost", async () => {
-    const redis = new Redis(REDIS_URL);
-    connections.push(redis);
+    const redis = await connect();
     const pool = new InflightLeases(redis, prefix, "lost", { max: 1, leaseMs: 300, renewMs: 50 });
     pools.push(pool);
     let lost = false;
