@@ -20,6 +20,8 @@ export interface CallbackJob {
   payload?: string;
   /** Set for hub events: the listener this delivery is for. */
   listenerId?: string;
+  /** Whether settling this job settles the message's delivery state (its final callback). */
+  settlesDelivery?: boolean;
   /** Epoch ms of the first enqueue, for end-to-end delivery figures. */
   enqueuedAt: number;
 }
@@ -51,8 +53,11 @@ export interface CallbackDelivererOptions {
   sender: { send(request: CallbackSend): Promise<AttemptResult> };
   /** Reads the body of a job that carries none; null when it is gone. */
   loadPayload?: (job: CallbackJob) => Promise<string | null>;
-  /** After every attempt (metrics: `sluice_callback_deliveries_total{outcome}`). */
-  onAttempt?: (job: CallbackJob, result: AttemptResult) => void;
+  /**
+   * After every attempt, with what happens next: "retry" when the job was parked for another
+   * attempt, "settled" when this attempt ended the delivery (metrics count both).
+   */
+  onAttempt?: (job: CallbackJob, result: AttemptResult, next: "retry" | "settled") => void;
   /** Once per delivery; when it throws, the job is handed back and settled again later. */
   onSettled?: (job: CallbackJob, settlement: Settlement) => Promise<void> | void;
   /** Deliveries sent at once by this instance. */
@@ -152,10 +157,10 @@ export class CallbackDeliverer {
         failure: { kind: "network", message: (error as Error).message },
       };
     }
-    this.options.onAttempt?.(job, result);
     if (result.outcome === "retry") {
       const tier = nextTier(topology, job.attempt, result.retryAfterMs);
       if (tier !== null) {
+        this.options.onAttempt?.(job, result, "retry");
         this.options.logger?.warn(
           {
             messageId: job.messageId,
@@ -169,6 +174,7 @@ export class CallbackDeliverer {
         return;
       }
     }
+    this.options.onAttempt?.(job, result, "settled");
     const outcome: SettledOutcome =
       result.outcome === "delivered"
         ? "delivered"
