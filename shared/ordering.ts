@@ -2,8 +2,8 @@
 // that `strict` keeps one order overall and `{ key, partitions }` keeps order per key in parallel.
 
 import { createHash } from "node:crypto";
-import type { Ordering } from "../shared/config";
-import type { RequestMessage } from "../shared/envelope";
+import type { Ordering } from "./config";
+import type { RequestMessage } from "./envelope";
 
 /** How many partitions a partitioned backend may have (matches the configuration's bound). */
 export const MAX_PARTITIONS = 256;
@@ -81,15 +81,31 @@ export function consumerPrefetch(ordering: Ordering, maxInFlight: number): numbe
   return isOrdered(ordering) ? 1 : Math.max(1, maxInFlight);
 }
 
-/** The queue and its binding for every request queue of a backend. */
-export function requestQueueBindings(
+/**
+ * The partition queues of a partitioned backend and their routing keys (none otherwise). They
+ * come in addition to `requests.<backend>`, which stays bound to the backend's name so that a
+ * message published without a partition is still kept, in order, rather than dropped.
+ */
+export function partitionBindings(
   backend: string,
   requestsQueue: string,
   ordering: Ordering,
 ): Array<{ queue: string; routingKey: string }> {
-  if (!isPartitioned(ordering)) return [{ queue: requestsQueue, routingKey: backend }];
+  if (!isPartitioned(ordering)) return [];
   return Array.from({ length: ordering.partitions }, (_, k) => ({
     queue: partitionQueueName(requestsQueue, k),
     routingKey: partitionRoutingKey(backend, k),
   }));
+}
+
+/** Every queue a worker consumes for a backend: the request queue and any partition queues. */
+export function consumedQueues(
+  backend: string,
+  requestsQueue: string,
+  ordering: Ordering,
+): string[] {
+  return [
+    requestsQueue,
+    ...partitionBindings(backend, requestsQueue, ordering).map((b) => b.queue),
+  ];
 }

@@ -3,6 +3,7 @@
 
 import type { ConfirmChannel } from "amqplib";
 import type { BackendConfig, SluiceConfig } from "./config";
+import { orderedQueueArguments, partitionBindings } from "./ordering";
 
 export interface TopologyNames {
   requestsExchange: string;
@@ -45,6 +46,7 @@ export function requestsQueueArguments(
     "x-delivery-limit": DELIVERY_LIMIT,
     "x-dead-letter-exchange": names.deadLetterExchange,
     "x-dead-letter-routing-key": backend.name,
+    ...orderedQueueArguments(backend.ordering),
   };
 }
 
@@ -89,6 +91,13 @@ export async function declareBackendTopology(
     arguments: requestsQueueArguments(names, backend),
   });
   await channel.bindQueue(queue, names.requestsExchange, backend.name);
+  for (const partition of partitionBindings(backend.name, queue, backend.ordering)) {
+    await channel.assertQueue(partition.queue, {
+      durable: true,
+      arguments: requestsQueueArguments(names, backend),
+    });
+    await channel.bindQueue(partition.queue, names.requestsExchange, partition.routingKey);
+  }
   for (const delayMs of new Set(backend.retry.backoffMs)) {
     await channel.assertQueue(names.retryQueue(backend.name, delayMs), {
       durable: true,

@@ -5,9 +5,10 @@ import {
   orderedQueueArguments,
   orderingKey,
   partitionOf,
-  requestQueueBindings,
+  partitionBindings,
+  consumedQueues,
   routingKeyFor,
-} from "../../worker/ordering";
+} from "../../shared/ordering";
 
 function request(overrides: Partial<RequestMessage> = {}): RequestMessage {
   return {
@@ -37,13 +38,12 @@ describe("ordering", () => {
   it("routes unordered and strict backends to the single request queue", () => {
     expect(routingKeyFor("legacy", "none", request())).to.equal("legacy");
     expect(routingKeyFor("legacy", "strict", request())).to.equal("legacy");
-    expect(requestQueueBindings("legacy", "requests.legacy", "strict")).to.deep.equal([
-      { queue: "requests.legacy", routingKey: "legacy" },
-    ]);
+    expect(partitionBindings("legacy", "requests.legacy", "strict")).to.deep.equal([]);
+    expect(consumedQueues("legacy", "requests.legacy", "none")).to.deep.equal(["requests.legacy"]);
   });
 
   it("declares one single-active-consumer queue per partition", () => {
-    const bindings = requestQueueBindings("legacy", "t.requests.legacy", {
+    const bindings = partitionBindings("legacy", "t.requests.legacy", {
       key: "client",
       partitions: 3,
     });
@@ -52,6 +52,9 @@ describe("ordering", () => {
       { queue: "t.requests.legacy.p1", routingKey: "legacy.p1" },
       { queue: "t.requests.legacy.p2", routingKey: "legacy.p2" },
     ]);
+    expect(
+      consumedQueues("legacy", "t.requests.legacy", { key: "client", partitions: 2 }),
+    ).to.deep.equal(["t.requests.legacy", "t.requests.legacy.p0", "t.requests.legacy.p1"]);
     expect(orderedQueueArguments(partitioned)).to.deep.equal({ "x-single-active-consumer": true });
     expect(orderedQueueArguments("strict")).to.deep.equal({ "x-single-active-consumer": true });
     expect(orderedQueueArguments("none")).to.deep.equal({});
