@@ -1,0 +1,200 @@
+// A small, bounded reader of multipart/related bodies (SOAP with Attachments and MTOM): finds
+// the root part holding the envelope and returns the other parts as attachments, bytes untouched.
+
+import { SluiceError } from "../../shared/errors";
+
+export interface MultipartLimits {
+  /** Most parts accepted, root included. */
+  maxParts: number;
+  /** Largest header block of one part, in bytes. */
+  maxHeaderBytes: number;
+  /** Largest single part, in bytes. */
+  maxPartBytes: number;
+}
+
+export const DEFAULT_MULTIPART_LIMITS: MultipartLimits = {
+  maxParts: 100,
+  maxHeaderBytes: 16 * 1024,
+  maxPartBytes: 10 * 1024 * 1024,
+};
+
+export interface MimePart {
+  /** Content-ID without the angle brackets, when the part has one. */
+  contentId?: string;
+  contentType: string;
+  /** The part's headers, names lower-cased. */
+  headers: Record<string, string>;
+  /** The part's bytes exactly as received (any Content-Transfer-Encoding left as it is). */
+  data: Buffer;
+}
+
+export interface MultipartRelated {
+  /** The root part (the SOAP envelope). */
+  root: MimePart;
+  /** True when the root is `application/xop+xml` (MTOM). */
+  mtom: boolean;
+  attachments: MimePart[];
+}
+
+/** Media type (lower-case, no parameters) and parameters (names lower-cased, quotes removed). */
+export function parseContentType(value: string): { type: string; params: Record<string, string> } {
+  const semicolon = value.indexOf(";");
+  const type = (semicolon === -1 ? value : value.slice(0, semicolon)).trim().toLowerCase();
+  const params: Record<string, string> = {};
+  const rest = semicolon === -1 ? "" : value.slice(semicolon);
+  const pattern = /;\s*([^=;\s]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;]*))/g;
+  for (let match = pattern.exec(rest); match !== null; match = pattern.exec(rest)) {
+    const raw = match[2] !== undefined ? match[2].replace(/\\(.)/g, "$1") : match[3].trim();
+    params[match[1].toLowerCase()] = raw;
+  }
+  return { type, params };
+}
+
+function invalid(message: string): SluiceError {
+  return new SluiceError("InvalidContentType", message);
+}
+
+function stripAngles(id: string): string {
+  const trimmed = id.trim();
+  return trimmed.startsWith("<") && trimmed.endsWith(">") ? trimmed.slice(1, -1) : trimmed;
+}
+
+function parseHeaders(block: string): Record<string, string> {
+  const headers: Record<string, string> = {};
+  let last: string | undefined;
+  for (const line of block.split(/\r?\n/)) {
+    if (line === "") continue;
+    if ((line.startsWith(" ") || line.startsWith("\t")) && last !== undefined) {
+      headers[last] += ` ${line.trim()}`;
+      continue;
+    }
+    const colon = line.indexOf(":");
+    if (colon <= 0) throw invalid(`malformed MIME part header "${line.slice(0, 60)}"`);
+    last = line.slice(0, colon).trim().toLowerCase();
+    const value = line.slice(colon + 1).trim();
+    headers[last] = headers[last] === undefined ? value : `${headers[last]}, ${value}`;
+  }
+  return headers;
+}
+
+/** Index just past the line end at `at` (CRLF or LF), or -1 when there is none. */
+function lineEnd(body: Buffer, at: number): number {
+  if (body[at] === 0x0d && body[at + 1] === 0x0a) return at + 2;
+  if (body[at] === 0x0a) return at + 1;
+  return -1;
+}
+
+/**
+ * Splits a multipart/related body. `contentType` is the request's Content-Type header; its
+ * `boundary` is required, `start` picks the root part (else the first part). Accepts CRLF or
+ * bare LF line ends. Throws Client.InvalidContentType for anything malformed or over a limit.
+ */
+export function parseMultipartRelated(
+  body: Buffer,
+  contentType: string,
+  limits: MultipartLimits = DEFAULT_MULTIPART_LIMITS,
+): MultipartRelated {
+  const { type, params } = parseContentType(contentType);
+  if (type !== "multipart/related") throw invalid(`expected multipart/related, got "${type}"`);
+  const boundary = params.boundary;
+  if (!boundary || boundary.length > 200)
+    throw invalid("multipart/related needs a boundary parameter");
+  const delimiter = Buffer.from(`--${boundary}`);
+
+  // The first delimiter opens the first part; anything before it is a preamble.
+  let position = body.indexOf(delimiter);
+  while (position > 0 && body[position - 1] !== 0x0a)
+    position = body.indexOf(delimiter, position + 1);
+  if (position === -1) throw invalid("the multipart body has no part with the declared boundary");
+
+  const parts: MimePart[] = [];
+  for (;;) {
+    let cursor = position + delimiter.length;
+    if (body[cursor] === 0x2d && body[cursor + 1] === 0x2d) break; // closing "--boundary--"
+    while (body[cursor] === 0x20 || body[cursor] === 0x09) cursor += 1; // transport padding
+    const afterDelimiter = lineEnd(body, cursor);
+    if (afterDelimiter === -1) throw invalid("a multipart boundary line is malformed");
+    if (parts.length >= limits.maxParts) throw invalid(`more than ${limits.maxParts} MIME parts`);
+
+    const headerEnd = findHeaderEnd(body, afterDelimiter, limits.maxHeaderBytes);
+    const headers = parseHeaders(body.subarray(afterDelimiter, headerEnd.at).toString("latin1"));
+    const next = findDelimiter(body, delimiter, headerEnd.next);
+    if (next === undefined) throw invalid("the multipart body ends before its closing boundary");
+    if (next.dataEnd - headerEnd.next > limits.maxPartBytes) {
+      throw new SluiceError(
+        "PayloadTooLarge",
+        `a MIME part is larger than ${limits.maxPartBytes} bytes`,
+      );
+    }
+    const part: MimePart = {
+      contentType: headers["content-type"] ?? "text/plain",
+      headers,
+      data: body.subarray(headerEnd.next, next.dataEnd),
+    };
+    if (headers["content-id"] !== undefined) part.contentId = stripAngles(headers["content-id"]);
+    parts.push(part);
+    position = next.delimiterAt;
+  }
+  if (parts.length === 0) throw invalid("the multipart body has no parts");
+
+  const start = params.start === undefined ? undefined : stripAngles(params.start);
+  const rootIndex = start === undefined ? 0 : parts.findIndex((part) => part.contentId === start);
+  if (rootIndex === -1) throw invalid(`no MIME part has the start Content-ID <${start}>`);
+  const root = parts[rootIndex];
+  const rootType = parseContentType(root.contentType).type;
+  if (rootType !== "text/xml" && rootType !== "application/xop+xml") {
+    throw invalid(`the root MIME part must be text/xml or application/xop+xml, not "${rootType}"`);
+  }
+  return {
+    root,
+    mtom: rootType === "application/xop+xml",
+    attachments: parts.filter((_, index) => index !== rootIndex),
+  };
+}
+
+function findHeaderEnd(body: Buffer, from: number, maxBytes: number): { at: number; next: number } {
+  // An empty header block: the part starts with its blank line.
+  const immediate = lineEnd(body, from);
+  if (immediate !== -1) return { at: from, next: immediate };
+  const limit = Math.min(body.length, from + maxBytes);
+  for (let i = from; i < limit; i += 1) {
+    if (body[i] !== 0x0a) continue;
+    const blank = lineEnd(body, i + 1);
+    if (blank !== -1) return { at: i + 1, next: blank };
+  }
+  throw invalid(
+    limit === body.length
+      ? "a MIME part has no end of headers"
+      : `a MIME part's headers exceed ${maxBytes} bytes`,
+  );
+}
+
+/** The next delimiter line: data ends before the line break that precedes it. */
+function findDelimiter(
+  body: Buffer,
+  delimiter: Buffer,
+  from: number,
+): { dataEnd: number; delimiterAt: number } | undefined {
+  let at = body.indexOf(delimiter, from);
+  while (at !== -1) {
+    if (!endsDelimiterLine(body, at + delimiter.length)) {
+      at = body.indexOf(delimiter, at + 1);
+      continue;
+    }
+    if (at === from) return { dataEnd: at, delimiterAt: at };
+    if (body[at - 1] === 0x0a) {
+      const dataEnd = at >= 2 && body[at - 2] === 0x0d ? at - 2 : at - 1;
+      return { dataEnd: Math.max(dataEnd, from), delimiterAt: at };
+    }
+    at = body.indexOf(delimiter, at + 1);
+  }
+  return undefined;
+}
+
+/** A delimiter is only one when "--" (the close) or padding and a line end follow it. */
+function endsDelimiterLine(body: Buffer, at: number): boolean {
+  if (body[at] === 0x2d && body[at + 1] === 0x2d) return true;
+  let i = at;
+  while (body[i] === 0x20 || body[i] === 0x09) i += 1;
+  return lineEnd(body, i) !== -1;
+}

@@ -1,0 +1,364 @@
+// Reads an X-Road SOAP 4.0 request: a SOAP 1.1 envelope whose X-Road headers are checked and
+// kept verbatim for the echo, and whose single Body element is kept as XML and as JSON.
+
+import type { RequestMessage, SoapHeaderField } from "../../shared/envelope";
+import { SluiceError } from "../../shared/errors";
+import {
+  childElements,
+  DEFAULT_XML_LIMITS,
+  directText,
+  hasSignificantText,
+  parseXml,
+  type XmlElement,
+  type XmlLimits,
+} from "./safe-xml";
+import { elementToJson, type JsonValue } from "./xml-json";
+
+export const SOAP11_NS = "http://schemas.xmlsoap.org/soap/envelope/";
+export const SOAP12_NS = "http://www.w3.org/2003/05/soap-envelope";
+export const XROAD_NS = "http://x-road.eu/xsd/xroad.xsd";
+export const IDENTIFIERS_NS = "http://x-road.eu/xsd/identifiers";
+export const REPRESENTATION_NS = "http://x-road.eu/xsd/representation.xsd";
+export const XROAD_PROTOCOL_VERSION = "4.0";
+
+export interface XRoadClientId {
+  objectType: "MEMBER" | "SUBSYSTEM";
+  xRoadInstance: string;
+  memberClass: string;
+  memberCode: string;
+  subsystemCode?: string;
+}
+
+export interface XRoadServiceId {
+  xRoadInstance: string;
+  memberClass: string;
+  memberCode: string;
+  subsystemCode?: string;
+  serviceCode: string;
+  serviceVersion?: string;
+}
+
+export interface RepresentedParty {
+  partyClass?: string;
+  partyCode: string;
+}
+
+/** A checked X-Road SOAP request, everything the adapter and the answer need. */
+export interface SoapRequest {
+  /** Prefix the caller used for the SOAP envelope namespace (may be ""). */
+  envelopePrefix: string;
+  /** Namespace declarations of the Envelope start tag, re-declared on the answer. */
+  envelopeDeclarations: Array<[prefix: string, uri: string]>;
+  /** The exact XML of the Header element, echoed byte for byte in the answer. */
+  headerXml: string;
+  /** Every header field in order, each as its exact XML. */
+  headers: SoapHeaderField[];
+  client: XRoadClientId;
+  /** `INSTANCE/CLASS/MEMBER[/SUBSYSTEM]`. */
+  clientId: string;
+  service: XRoadServiceId;
+  serviceCode: string;
+  /** The caller's X-Road message id (`id` header). */
+  xroadId: string;
+  userId: string | null;
+  issue: string | null;
+  representedParty: RepresentedParty | null;
+  protocolVersion: string;
+  /** The single Body element: local name, namespace, the prefix used, exact XML, JSON form. */
+  bodyLocalName: string;
+  bodyNamespace: string | null;
+  bodyPrefix: string;
+  bodyXml: string;
+  bodyJson: JsonValue;
+}
+
+/** The part of a SoapRequest that travels with the request message and rebuilds the echo. */
+export type SoapMessageParts = NonNullable<RequestMessage["soap"]> & {
+  headerXml: string;
+  envelopeDeclarations: Array<[prefix: string, uri: string]>;
+  bodyPrefix: string;
+};
+
+function fault(code: string, message: string): SluiceError {
+  return new SluiceError(code, message);
+}
+
+const XROAD_SINGLE_FIELDS = ["client", "service", "id", "protocolVersion", "userId", "issue"];
+const REQUIRED_FIELDS = ["client", "service", "id", "protocolVersion"];
+
+/**
+ * Parses and checks an X-Road SOAP 4.0 request envelope (already decoded to text). Throws a
+ * SluiceError with the CONTRACT code of the first problem found (Client side).
+ */
+export function parseSoapEnvelope(
+  text: string,
+  limits: XmlLimits = DEFAULT_XML_LIMITS,
+): SoapRequest {
+  if (text.trim() === "")
+    throw fault("InvalidSoap", "the request is empty, a SOAP envelope is expected");
+  const envelope = parseXml(text, limits);
+  if (envelope.local !== "Envelope" || envelope.namespace !== SOAP11_NS) {
+    if (envelope.local === "Envelope" && envelope.namespace === SOAP12_NS) {
+      throw fault("InvalidSoap", "SOAP 1.2 is not supported: X-Road uses SOAP 1.1");
+    }
+    throw fault(
+      "InvalidSoap",
+      `the document is not a SOAP 1.1 envelope (root element {${envelope.namespace ?? ""}}${envelope.local})`,
+    );
+  }
+  if (hasSignificantText(envelope)) throw fault("InvalidSoap", "the Envelope holds stray text");
+
+  let header: XmlElement | undefined;
+  let body: XmlElement | undefined;
+  for (const child of childElements(envelope)) {
+    const isSoap = child.namespace === SOAP11_NS;
+    if (isSoap && child.local === "Header" && header === undefined && body === undefined) {
+      header = child;
+    } else if (isSoap && child.local === "Body" && body === undefined) {
+      body = child;
+    } else {
+      throw fault(
+        "InvalidSoap",
+        `unexpected element ${child.qname} in the Envelope (expected one Header, then one Body)`,
+      );
+    }
+  }
+  if (header === undefined)
+    throw fault("MissingHeader", "the SOAP Header with the X-Road headers is missing");
+
+  const fields = readHeaderFields(text, header);
+  if (body === undefined) throw fault("MissingBody", "the SOAP Body is missing");
+  const bodyElements = childElements(body);
+  if (hasSignificantText(body))
+    throw fault("InvalidBody", "the SOAP Body holds text outside its element");
+  if (bodyElements.length !== 1) {
+    throw fault(
+      "InvalidBody",
+      bodyElements.length === 0
+        ? "the SOAP Body is empty; it must hold exactly one element"
+        : `the SOAP Body holds ${bodyElements.length} elements; it must hold exactly one`,
+    );
+  }
+  const bodyElement = bodyElements[0];
+  if (bodyElement.local !== fields.service.serviceCode) {
+    throw fault(
+      "InconsistentHeaders",
+      `the Body element "${bodyElement.local}" does not match the service code "${fields.service.serviceCode}"`,
+    );
+  }
+
+  return {
+    envelopePrefix: envelope.prefix,
+    envelopeDeclarations: envelope.declarations,
+    headerXml: text.slice(header.start, header.end),
+    headers: fields.headers,
+    client: fields.client,
+    clientId: clientIdString(fields.client),
+    service: fields.service,
+    serviceCode: fields.service.serviceCode,
+    xroadId: fields.id,
+    userId: fields.userId,
+    issue: fields.issue,
+    representedParty: fields.representedParty,
+    protocolVersion: fields.protocolVersion,
+    bodyLocalName: bodyElement.local,
+    bodyNamespace: bodyElement.namespace,
+    bodyPrefix: bodyElement.prefix,
+    bodyXml: text.slice(bodyElement.start, bodyElement.end),
+    bodyJson: elementToJson(bodyElement),
+  };
+}
+
+interface HeaderFields {
+  headers: SoapHeaderField[];
+  client: XRoadClientId;
+  service: XRoadServiceId;
+  id: string;
+  protocolVersion: string;
+  userId: string | null;
+  issue: string | null;
+  representedParty: RepresentedParty | null;
+}
+
+function readHeaderFields(text: string, header: XmlElement): HeaderFields {
+  const headers: SoapHeaderField[] = [];
+  const known = new Map<string, XmlElement>();
+  for (const element of childElements(header)) {
+    headers.push({
+      name: element.local,
+      namespace: element.namespace ?? "",
+      xml: text.slice(element.start, element.end),
+    });
+    const isXRoad = element.namespace === XROAD_NS && XROAD_SINGLE_FIELDS.includes(element.local);
+    const isParty = element.namespace === REPRESENTATION_NS && element.local === "representedParty";
+    if (!isXRoad && !isParty) continue;
+    if (known.has(element.local)) {
+      throw fault(
+        "DuplicateHeaderField",
+        `the X-Road header field "${element.local}" appears more than once`,
+      );
+    }
+    known.set(element.local, element);
+  }
+  for (const name of REQUIRED_FIELDS) {
+    if (!known.has(name))
+      throw fault("MissingHeaderField", `the X-Road header field "${name}" is missing`);
+  }
+  const protocolVersion = simpleText(known.get("protocolVersion") as XmlElement);
+  if (protocolVersion !== XROAD_PROTOCOL_VERSION) {
+    throw fault(
+      "InvalidProtocolVersion",
+      `X-Road protocol version "${protocolVersion.slice(0, 40)}" is not supported; expected "${XROAD_PROTOCOL_VERSION}"`,
+    );
+  }
+  const id = simpleText(known.get("id") as XmlElement);
+  if (id.trim() === "") throw fault("MissingHeaderField", `the X-Road header field "id" is empty`);
+  const userId = known.get("userId");
+  const issue = known.get("issue");
+  const party = known.get("representedParty");
+  return {
+    headers,
+    client: readClient(known.get("client") as XmlElement),
+    service: readService(known.get("service") as XmlElement),
+    id,
+    protocolVersion,
+    userId: userId ? simpleText(userId) : null,
+    issue: issue ? simpleText(issue) : null,
+    representedParty: party ? readRepresentedParty(party) : null,
+  };
+}
+
+function simpleText(element: XmlElement): string {
+  if (childElements(element).length > 0) {
+    throw fault("InvalidSoap", `the X-Road header field "${element.local}" must hold text only`);
+  }
+  return directText(element);
+}
+
+/** Child values in one namespace, by local name; each name at most once. */
+function parts(element: XmlElement, namespace: string, field: string): Map<string, string> {
+  const values = new Map<string, string>();
+  for (const child of childElements(element)) {
+    if (child.namespace !== namespace) continue;
+    if (values.has(child.local)) {
+      throw fault(
+        "InvalidSoap",
+        `"${child.local}" appears more than once in the "${field}" header`,
+      );
+    }
+    values.set(child.local, simpleText(child).trim());
+  }
+  return values;
+}
+
+function required(values: Map<string, string>, name: string, field: string): string {
+  const value = values.get(name);
+  if (value === undefined || value === "") {
+    throw fault("MissingHeaderField", `the "${field}" header lacks ${name}`);
+  }
+  if (value.includes("/"))
+    throw fault("InvalidSoap", `${name} in the "${field}" header must not contain "/"`);
+  return value;
+}
+
+function optional(values: Map<string, string>, name: string, field: string): string | undefined {
+  return values.has(name) ? required(values, name, field) : undefined;
+}
+
+function objectTypeOf(element: XmlElement): string | undefined {
+  const attribute = element.attributes.find(
+    (a) => a.local === "objectType" && (a.namespace === IDENTIFIERS_NS || a.namespace === null),
+  );
+  return attribute?.value.trim();
+}
+
+function readClient(element: XmlElement): XRoadClientId {
+  const objectType = objectTypeOf(element);
+  if (objectType !== "MEMBER" && objectType !== "SUBSYSTEM") {
+    throw fault("InvalidSoap", `the "client" header must have id:objectType MEMBER or SUBSYSTEM`);
+  }
+  const values = parts(element, IDENTIFIERS_NS, "client");
+  const client: XRoadClientId = {
+    objectType,
+    xRoadInstance: required(values, "xRoadInstance", "client"),
+    memberClass: required(values, "memberClass", "client"),
+    memberCode: required(values, "memberCode", "client"),
+  };
+  if (objectType === "SUBSYSTEM")
+    client.subsystemCode = required(values, "subsystemCode", "client");
+  else if (values.has("subsystemCode")) {
+    throw fault("InvalidSoap", `a MEMBER "client" header must not have a subsystemCode`);
+  }
+  return client;
+}
+
+function readService(element: XmlElement): XRoadServiceId {
+  if (objectTypeOf(element) !== "SERVICE") {
+    throw fault("InvalidSoap", `the "service" header must have id:objectType SERVICE`);
+  }
+  const values = parts(element, IDENTIFIERS_NS, "service");
+  const service: XRoadServiceId = {
+    xRoadInstance: required(values, "xRoadInstance", "service"),
+    memberClass: required(values, "memberClass", "service"),
+    memberCode: required(values, "memberCode", "service"),
+    serviceCode: required(values, "serviceCode", "service"),
+  };
+  const subsystemCode = optional(values, "subsystemCode", "service");
+  if (subsystemCode !== undefined) service.subsystemCode = subsystemCode;
+  const serviceVersion = optional(values, "serviceVersion", "service");
+  if (serviceVersion !== undefined) service.serviceVersion = serviceVersion;
+  return service;
+}
+
+function readRepresentedParty(element: XmlElement): RepresentedParty {
+  const values = parts(element, REPRESENTATION_NS, "representedParty");
+  const party: RepresentedParty = { partyCode: required(values, "partyCode", "representedParty") };
+  const partyClass = optional(values, "partyClass", "representedParty");
+  if (partyClass !== undefined) party.partyClass = partyClass;
+  return party;
+}
+
+/** `INSTANCE/CLASS/MEMBER[/SUBSYSTEM]`, the form X-Road REST uses in `X-Road-Client`. */
+export function clientIdString(client: XRoadClientId): string {
+  const base = `${client.xRoadInstance}/${client.memberClass}/${client.memberCode}`;
+  return client.subsystemCode === undefined ? base : `${base}/${client.subsystemCode}`;
+}
+
+/** `INSTANCE/CLASS/MEMBER[/SUBSYSTEM]/SERVICE[/VERSION]`, the form of `X-Road-Service`. */
+export function serviceIdString(service: XRoadServiceId): string {
+  const owner = [service.xRoadInstance, service.memberClass, service.memberCode];
+  if (service.subsystemCode !== undefined) owner.push(service.subsystemCode);
+  owner.push(service.serviceCode);
+  if (service.serviceVersion !== undefined) owner.push(service.serviceVersion);
+  return owner.join("/");
+}
+
+/** The SOAP part of a RequestMessage, with what the answer needs to echo the headers. */
+export function soapMessageOf(request: SoapRequest): SoapMessageParts {
+  return {
+    headers: request.headers,
+    bodyNamespace: request.bodyNamespace,
+    bodyXml: request.bodyXml,
+    envelopePrefix: request.envelopePrefix,
+    headerXml: request.headerXml,
+    envelopeDeclarations: request.envelopeDeclarations,
+    bodyPrefix: request.bodyPrefix,
+  };
+}
+
+/** X-Road-* headers equivalent to the SOAP headers, as REST requests carry them. */
+export function xroadHeadersOf(request: SoapRequest): Record<string, string> {
+  const headers: Record<string, string> = {
+    "x-road-client": request.clientId,
+    "x-road-service": serviceIdString(request.service),
+    "x-road-id": request.xroadId,
+  };
+  if (request.userId !== null) headers["x-road-userid"] = request.userId;
+  if (request.issue !== null) headers["x-road-issue"] = request.issue;
+  if (request.representedParty !== null) {
+    const { partyClass, partyCode } = request.representedParty;
+    headers["x-road-represented-party"] =
+      partyClass === undefined ? partyCode : `${partyClass}/${partyCode}`;
+  }
+  return headers;
+}

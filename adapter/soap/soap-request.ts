@@ -1,0 +1,85 @@
+// Reads a whole `POST /soap` body by its Content-Type: plain text/xml, or multipart/related
+// (SwA or MTOM) whose root part holds the envelope and whose other parts become attachments.
+
+import { SluiceError } from "../../shared/errors";
+import {
+  DEFAULT_MULTIPART_LIMITS,
+  parseContentType,
+  parseMultipartRelated,
+  type MimePart,
+  type MultipartLimits,
+} from "./multipart-related";
+import { DEFAULT_XML_LIMITS, type XmlLimits } from "./safe-xml";
+import { parseSoapEnvelope, type SoapRequest } from "./soap-envelope";
+import { charsetOf, decodeXml } from "./xml-encoding";
+
+export interface SoapRequestLimits {
+  xml: XmlLimits;
+  multipart: MultipartLimits;
+}
+
+export const DEFAULT_SOAP_REQUEST_LIMITS: SoapRequestLimits = {
+  xml: DEFAULT_XML_LIMITS,
+  multipart: DEFAULT_MULTIPART_LIMITS,
+};
+
+export interface SoapRequestWithAttachments extends SoapRequest {
+  /** Parts beside the envelope, in order (empty for text/xml). */
+  attachments: MimePart[];
+  /** True when the envelope came as MTOM (application/xop+xml) and may hold xop:Include. */
+  mtom: boolean;
+}
+
+const XOP_INCLUDE = /<([A-Za-z_][\w.-]*:)?Include\b[^>]*\bhref\s*=\s*["']cid:([^"']+)["']/g;
+
+/**
+ * Parses the body of `POST /soap`. Throws Client.InvalidContentType for other media types
+ * (SOAP 1.2's application/soap+xml included) and the envelope's own faults otherwise.
+ */
+export function readSoapRequest(
+  body: Buffer,
+  contentType: string | undefined,
+  limits: SoapRequestLimits = DEFAULT_SOAP_REQUEST_LIMITS,
+): SoapRequestWithAttachments {
+  const type = contentType === undefined ? "" : parseContentType(contentType).type;
+  if (type === "text/xml") {
+    const request = parseSoapEnvelope(decodeXml(body, charsetOf(contentType)), limits.xml);
+    return { ...request, attachments: [], mtom: false };
+  }
+  if (type === "multipart/related") {
+    const multipart = parseMultipartRelated(body, contentType as string, limits.multipart);
+    const text = decodeXml(multipart.root.data, charsetOf(multipart.root.contentType));
+    const request = parseSoapEnvelope(text, limits.xml);
+    if (multipart.mtom) checkXopReferences(request.bodyXml, multipart.attachments);
+    return { ...request, attachments: multipart.attachments, mtom: multipart.mtom };
+  }
+  if (type === "application/soap+xml") {
+    throw new SluiceError(
+      "InvalidContentType",
+      "SOAP 1.2 (application/soap+xml) is not supported; send text/xml",
+    );
+  }
+  throw new SluiceError(
+    "InvalidContentType",
+    `Content-Type "${type || "(none)"}" is not accepted; send text/xml or multipart/related`,
+  );
+}
+
+/** Every `xop:Include href="cid:..."` in the Body must name an attachment that came with it. */
+function checkXopReferences(bodyXml: string, attachments: MimePart[]): void {
+  const ids = new Set(attachments.map((part) => part.contentId));
+  for (const match of bodyXml.matchAll(XOP_INCLUDE)) {
+    let id: string;
+    try {
+      id = decodeURIComponent(match[2]);
+    } catch {
+      id = match[2];
+    }
+    if (!ids.has(id)) {
+      throw new SluiceError(
+        "InvalidSoap",
+        `xop:Include refers to cid:${id}, which is not among the MIME parts`,
+      );
+    }
+  }
+}

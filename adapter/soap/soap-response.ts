@@ -1,0 +1,109 @@
+// Builds the SOAP answers Sluice sends: the envelope echoing every request header exactly as
+// received, with a `<serviceCode>Response` Body holding the backend's answer or an acknowledgement.
+
+import type { SoapHeaderField } from "../../shared/envelope";
+import { escapeXml } from "./xml-json";
+import { SOAP11_NS } from "./soap-envelope";
+
+/** What an answer needs from its request; a SoapRequest and SoapMessageParts both fit. */
+export interface SoapEcho {
+  envelopePrefix: string;
+  /** Declarations of the request's Envelope start tag; the echoed headers may use them. */
+  envelopeDeclarations: Array<[prefix: string, uri: string]>;
+  /** The exact request Header element; when absent the fields are echoed one after another. */
+  headerXml?: string;
+  headers: SoapHeaderField[];
+  bodyNamespace: string | null;
+  bodyPrefix?: string;
+}
+
+const XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n';
+
+/** The Envelope start tag: the caller's prefix, SOAP 1.1, and the caller's declarations. */
+export function envelopeStart(
+  echo: Pick<SoapEcho, "envelopePrefix" | "envelopeDeclarations">,
+): string {
+  const prefix = echo.envelopePrefix;
+  const declarations = new Map<string, string>(echo.envelopeDeclarations);
+  declarations.set(prefix, SOAP11_NS);
+  const attributes = [...declarations]
+    .map(([p, uri]) => ` ${p === "" ? "xmlns" : `xmlns:${p}`}="${escapeXml(uri)}"`)
+    .join("");
+  return `<${qualified(prefix, "Envelope")}${attributes}>`;
+}
+
+export function qualified(prefix: string, local: string): string {
+  return prefix === "" ? local : `${prefix}:${local}`;
+}
+
+function headerBlock(echo: SoapEcho): string {
+  if (echo.headerXml !== undefined) return echo.headerXml;
+  const header = qualified(echo.envelopePrefix, "Header");
+  return `<${header}>${echo.headers.map((field) => field.xml).join("")}</${header}>`;
+}
+
+/** A whole envelope around `bodyContent`, echoing the request headers. */
+export function soapEnvelope(echo: SoapEcho, bodyContent: string): string {
+  const body = qualified(echo.envelopePrefix, "Body");
+  return (
+    XML_DECLARATION +
+    envelopeStart(echo) +
+    headerBlock(echo) +
+    `<${body}>${bodyContent}</${body}>` +
+    `</${qualified(echo.envelopePrefix, "Envelope")}>`
+  );
+}
+
+/**
+ * `<serviceCode>Response` in the request body's namespace, written the way the caller wrote
+ * its request element: with its prefix (declared again on the element), or in its default
+ * namespace. An unqualified request gets an unqualified answer.
+ */
+function responseElement(echo: SoapEcho, serviceCode: string, innerXml: string): string {
+  const local = `${serviceCode}Response`;
+  const prefix = echo.bodyPrefix ?? "";
+  let start: string;
+  let name: string;
+  if (echo.bodyNamespace === null) {
+    name = local;
+    const defaultDeclared = echo.envelopeDeclarations.some(([p]) => p === "");
+    start = defaultDeclared ? `<${name} xmlns=""` : `<${name}`;
+  } else if (prefix === "") {
+    name = local;
+    start = `<${name} xmlns="${escapeXml(echo.bodyNamespace)}"`;
+  } else {
+    name = `${prefix}:${local}`;
+    start = `<${name} xmlns:${prefix}="${escapeXml(echo.bodyNamespace)}"`;
+  }
+  return innerXml === "" ? `${start}/>` : `${start}>${innerXml}</${name}>`;
+}
+
+/**
+ * The answer to a request: all request headers echoed byte for byte, and a Body holding
+ * `<serviceCode>Response` with `innerXml` (the backend's answer content) inside.
+ */
+export function buildSoapResponse(
+  echo: SoapEcho & { serviceCode: string },
+  innerXml: string,
+): string {
+  return soapEnvelope(echo, responseElement(echo, echo.serviceCode, innerXml));
+}
+
+export interface SoapAck {
+  /** Gateway message id. */
+  id: string;
+  state: string;
+  /** Where the status can be read, e.g. `/messages/<id>`. */
+  statusUrl?: string;
+}
+
+/**
+ * The acknowledgement of an ack- or callback-mode request: `<serviceCode>Response` holding
+ * unqualified `id`, `state` (and `statusUrl`) elements. It is sent only once the request is
+ * persisted; it says "received", not "processed".
+ */
+export function buildSoapAck(echo: SoapEcho & { serviceCode: string }, ack: SoapAck): string {
+  let inner = `<id>${escapeXml(ack.id)}</id><state>${escapeXml(ack.state)}</state>`;
+  if (ack.statusUrl !== undefined) inner += `<statusUrl>${escapeXml(ack.statusUrl)}</statusUrl>`;
+  return buildSoapResponse(echo, inner);
+}

@@ -1,0 +1,118 @@
+// Turns the bytes of an XML message into text: byte-order mark first, then the HTTP charset,
+// then the XML declaration, as RFC 7303 orders them. Unknown charsets are refused, never guessed.
+
+import { SluiceError } from "../../shared/errors";
+
+type Decoder = (bytes: Buffer) => string;
+
+const utf8: Decoder = (bytes) => strictDecode("utf-8", bytes);
+// Node's TextDecoder maps the "latin1" labels to windows-1252; Buffer's latin1 is the real
+// ISO-8859-1 (each byte is the code point of the same value).
+const latin1: Decoder = (bytes) => bytes.toString("latin1");
+const windows1252: Decoder = (bytes) => strictDecode("windows-1252", bytes);
+const utf16le: Decoder = (bytes) => strictDecode("utf-16le", bytes);
+const utf16be: Decoder = (bytes) => strictDecode("utf-16be", bytes);
+
+const DECODERS: Record<string, Decoder> = {
+  "utf-8": utf8,
+  utf8: utf8,
+  "us-ascii": utf8,
+  ascii: utf8,
+  "iso-8859-1": latin1,
+  "iso8859-1": latin1,
+  "iso_8859-1": latin1,
+  latin1: latin1,
+  l1: latin1,
+  "windows-1252": windows1252,
+  cp1252: windows1252,
+  // Without a byte-order mark UTF-16 is big-endian (RFC 2781).
+  "utf-16": utf16be,
+  "utf-16be": utf16be,
+  "utf-16le": utf16le,
+};
+
+function strictDecode(encoding: string, bytes: Buffer): string {
+  try {
+    return new TextDecoder(encoding, { fatal: true }).decode(bytes);
+  } catch {
+    throw new SluiceError("InvalidXml", `the message is not valid ${encoding.toUpperCase()}`);
+  }
+}
+
+/** The `charset` parameter of a Content-Type header value, lower-cased, if present. */
+export function charsetOf(contentType: string | undefined | null): string | undefined {
+  if (!contentType) return undefined;
+  const match = /;\s*charset\s*=\s*("([^"]*)"|[^;\s]*)/i.exec(contentType);
+  if (!match) return undefined;
+  const value = (match[2] ?? match[1]).trim().toLowerCase();
+  return value === "" ? undefined : value;
+}
+
+/** The `encoding` of an XML declaration at the start of ASCII-compatible bytes. */
+function declaredEncoding(bytes: Buffer): string | undefined {
+  const head = bytes.subarray(0, 256).toString("latin1");
+  if (!head.startsWith("<?xml")) return undefined;
+  const end = head.indexOf("?>");
+  const declaration = end === -1 ? head : head.slice(0, end);
+  const match = /\sencoding\s*=\s*(?:"([^"]*)"|'([^']*)')/.exec(declaration);
+  return match ? (match[1] ?? match[2]).trim().toLowerCase() : undefined;
+}
+
+/**
+ * Decodes an XML message. `charset` is the Content-Type's charset parameter (it wins over the
+ * XML declaration, RFC 7303 §3.2); a byte-order mark wins over both. The result never starts
+ * with a BOM. Throws Client.InvalidContentType for an unknown HTTP charset and
+ * Client.InvalidXml for an unknown declared encoding or bytes that do not decode.
+ */
+export function decodeXml(bytes: Buffer, charset?: string): string {
+  if (bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) {
+    return utf8(bytes.subarray(3));
+  }
+  if (bytes.length >= 2 && bytes[0] === 0xff && bytes[1] === 0xfe) {
+    return utf16le(bytes.subarray(2));
+  }
+  if (bytes.length >= 2 && bytes[0] === 0xfe && bytes[1] === 0xff) {
+    return utf16be(bytes.subarray(2));
+  }
+  // UTF-16 without a byte-order mark shows itself by the "<?" of its declaration.
+  if (
+    bytes.length >= 4 &&
+    bytes[0] === 0x3c &&
+    bytes[1] === 0 &&
+    bytes[2] === 0x3f &&
+    bytes[3] === 0
+  ) {
+    return utf16le(bytes);
+  }
+  if (
+    bytes.length >= 4 &&
+    bytes[0] === 0 &&
+    bytes[1] === 0x3c &&
+    bytes[2] === 0 &&
+    bytes[3] === 0x3f
+  ) {
+    return utf16be(bytes);
+  }
+  if (charset !== undefined) {
+    const decoder = DECODERS[charset.toLowerCase()];
+    if (!decoder) {
+      throw new SluiceError(
+        "InvalidContentType",
+        `unsupported charset "${charset}" (use UTF-8, UTF-16 or ISO-8859-1)`,
+      );
+    }
+    return decoder(bytes);
+  }
+  const declared = declaredEncoding(bytes);
+  if (declared !== undefined) {
+    const decoder = DECODERS[declared];
+    if (!decoder) {
+      throw new SluiceError(
+        "InvalidXml",
+        `unsupported XML encoding "${declared}" (use UTF-8, UTF-16 or ISO-8859-1)`,
+      );
+    }
+    return decoder(bytes);
+  }
+  return utf8(bytes);
+}

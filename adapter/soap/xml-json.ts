@@ -1,0 +1,99 @@
+// The one mapping between an XML element and JSON that Sluice uses for SOAP bodies: JSON Schema
+// validates a SOAP Body through it, and JSON answers of REST backends become XML through it.
+
+import { childElements, type XmlElement } from "./safe-xml";
+
+export type JsonValue =
+  string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/**
+ * The JSON form of an element's content. Names are local names (prefixes and namespaces
+ * dropped). Values stay strings: nothing is coerced.
+ * - only text (or nothing), no attributes → the text as a string ("" when empty);
+ * - child elements → an object keyed by child name; a name seen more than once → an array
+ *   of the values in document order;
+ * - attributes → `"@name"` keys (namespace declarations are not attributes);
+ * - text beside child elements or attributes → `"#text"` (whitespace-only text there is layout
+ *   and is dropped).
+ * CDATA sections read as text; entity references are already decoded.
+ */
+export function elementToJson(element: XmlElement): JsonValue {
+  const children = childElements(element);
+  let text = "";
+  for (const child of element.children) if (child.kind === "text") text += child.value;
+  if (children.length === 0 && element.attributes.length === 0) return text;
+
+  const result: { [key: string]: JsonValue } = Object.create(null) as { [key: string]: JsonValue };
+  for (const attribute of element.attributes) result[`@${attribute.local}`] = attribute.value;
+  for (const child of children) {
+    const value = elementToJson(child);
+    if (!Object.prototype.hasOwnProperty.call(result, child.local)) {
+      result[child.local] = value;
+    } else {
+      // elementToJson never returns an array, so an array here is one of repeated names.
+      const existing = result[child.local];
+      if (Array.isArray(existing)) existing.push(value);
+      else result[child.local] = [existing, value];
+    }
+  }
+  if (text.trim() !== "") result["#text"] = text;
+  // A plain object keeps JSON.stringify and ajv on familiar ground.
+  return { ...result };
+}
+
+const NAME_START = /[A-Za-z_\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u02FF\u0370-\u037D\u037F-\u1FFF]/;
+const NAME_CHAR = /[-.0-9A-Za-z_\u00B7\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u037D\u037F-\u1FFF]/;
+
+/** A JSON key as an XML element name: characters XML does not allow become "_". */
+export function xmlName(key: string): string {
+  let name = "";
+  for (const c of key) name += (name === "" ? NAME_START : NAME_CHAR).test(c) ? c : "_";
+  if (name === "" || /^xml/i.test(name)) name = `_${name}`;
+  return name;
+}
+
+/** Escapes text for an XML element or a double-quoted attribute value. */
+export function escapeXml(text: string): string {
+  return text.replace(/[&<>"\r]/g, (c) =>
+    c === "&" ? "&amp;" : c === "<" ? "&lt;" : c === ">" ? "&gt;" : c === '"' ? "&quot;" : "&#13;",
+  );
+}
+
+/**
+ * The reverse mapping, for JSON answers placed in a SOAP Body: object keys → unqualified
+ * child elements, arrays → repeated elements, `"@name"` → attributes, `"#text"` → text,
+ * numbers and booleans → their JSON text, null → an empty element.
+ */
+export function jsonToXml(value: JsonValue, name?: string): string {
+  if (Array.isArray(value)) {
+    if (name === undefined) return value.map((item) => jsonToXml(item, "item")).join("");
+    return value.map((item) => jsonToXml(item, name)).join("");
+  }
+  let attributes = "";
+  let content = "";
+  if (value === null) {
+    content = "";
+  } else if (typeof value === "object") {
+    for (const [key, child] of Object.entries(value)) {
+      if (key.startsWith("@") && key.length > 1 && !isContainer(child)) {
+        attributes += ` ${xmlName(key.slice(1))}="${escapeXml(scalarText(child))}"`;
+      } else if (key === "#text" && !isContainer(child)) {
+        content += escapeXml(scalarText(child));
+      } else {
+        content += jsonToXml(child, xmlName(key));
+      }
+    }
+  } else {
+    content = escapeXml(scalarText(value));
+  }
+  if (name === undefined) return content;
+  return content === "" ? `<${name}${attributes}/>` : `<${name}${attributes}>${content}</${name}>`;
+}
+
+function isContainer(value: JsonValue): boolean {
+  return value !== null && typeof value === "object";
+}
+
+function scalarText(value: JsonValue): string {
+  return value === null ? "" : String(value);
+}

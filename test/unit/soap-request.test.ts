@@ -1,0 +1,220 @@
+import { expect } from "chai";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { SluiceError } from "../../shared/errors";
+import { readSoapRequest } from "../../adapter/soap/soap-request";
+import { parseMultipartRelated, parseContentType } from "../../adapter/soap/multipart-related";
+import { charsetOf, decodeXml } from "../../adapter/soap/xml-encoding";
+
+const FIXTURES = path.join(__dirname, "..", "..", "..", "test", "fixtures", "xroad-soap");
+const MULTIPART = 'multipart/related; type="text/xml"; boundary=jetty771207119h3h10dty';
+const MTOM = 'multipart/related; type="application/xop+xml"; boundary=jetty771207119h3h10dty';
+
+function bytes(name: string): Buffer {
+  return readFileSync(path.join(FIXTURES, name));
+}
+
+function faultOf(run: () => unknown): string {
+  try {
+    run();
+  } catch (error) {
+    expect(error).to.be.instanceOf(SluiceError);
+    return (error as SluiceError).faultCode;
+  }
+  throw new Error("expected a fault");
+}
+
+describe("SOAP request: multipart/related (SwA and MTOM)", () => {
+  it("attachm.query: one attachment, the nested multipart/mixed kept whole", () => {
+    const request = readSoapRequest(bytes("attachm.query"), MULTIPART);
+    expect(request.serviceCode).to.equal("test");
+    expect(request.mtom).to.equal(false);
+    expect(request.bodyJson).to.equal("aä");
+    expect(request.attachments).to.have.length(1);
+    const [part] = request.attachments;
+    expect(part.contentType).to.equal(
+      "multipart/mixed; charset=UTF-8; boundary=jetty1627004719h3h10du0",
+    );
+    expect(part.contentId).to.equal(undefined);
+    expect(part.data.toString("utf8")).to.equal(
+      "--jetty1627004719h3h10du0\nContent-Type: text/plain\nClient-Header: FooBar\n\nblaah\n--jetty1627004719h3h10du0--\n",
+    );
+  });
+
+  it("attachm-mtom.query: MTOM root, the xop:Include target is the attachment", () => {
+    const request = readSoapRequest(bytes("attachm-mtom.query"), MTOM);
+    expect(request.mtom).to.equal(true);
+    expect(request.attachments).to.have.length(1);
+    const [part] = request.attachments;
+    expect(part.contentId).to.equal("42a7ee0a-20ee-426b-a135-094d72bc138f@example.org");
+    expect(part.contentType).to.equal("text/plain; charset=UTF-8; name=attachment.txt");
+    expect(part.headers["content-id"]).to.equal(
+      "<42a7ee0a-20ee-426b-a135-094d72bc138f@example.org>",
+    );
+    expect(part.data).to.deep.equal(Buffer.from("foobar"));
+    expect(request.bodyJson).to.deep.equal({
+      Include: { "@href": "cid:42a7ee0a-20ee-426b-a135-094d72bc138f@example.org" },
+    });
+  });
+
+  it("attachments.query: three attachments in order", () => {
+    const request = readSoapRequest(bytes("attachments.query"), MULTIPART);
+    expect(request.attachments.map((p) => p.data.toString())).to.deep.equal([
+      "blaah\n",
+      "blaah1\n",
+      "blaah2\n",
+    ]);
+    expect(
+      request.attachments.every((p) => p.contentType === "text/plain; charset=UTF-8"),
+    ).to.equal(true);
+  });
+
+  it("reads CRLF line ends, a preamble and the start parameter", () => {
+    const crlf = Buffer.from(
+      "preamble\r\n" + bytes("attachm-mtom.query").toString("utf8").replace(/\n/g, "\r\n"),
+    );
+    const request = readSoapRequest(crlf, `${MTOM}; start="<foo>"`);
+    expect(request.attachments[0].data.toString()).to.equal("foobar");
+    expect(request.bodyXml).to.include("xop:Include");
+  });
+
+  it("an unknown start Content-ID, a missing boundary or a missing end is InvalidContentType", () => {
+    expect(
+      faultOf(() => readSoapRequest(bytes("attachm-mtom.query"), `${MTOM}; start="<nope>"`)),
+    ).to.equal("Client.InvalidContentType");
+    expect(
+      faultOf(() => readSoapRequest(bytes("attachm.query"), 'multipart/related; type="text/xml"')),
+    ).to.equal("Client.InvalidContentType");
+    const cut = bytes("attachments.query").subarray(0, 1300);
+    expect(faultOf(() => readSoapRequest(cut, MULTIPART))).to.equal("Client.InvalidContentType");
+    expect(faultOf(() => readSoapRequest(Buffer.from("no parts here"), MULTIPART))).to.equal(
+      "Client.InvalidContentType",
+    );
+  });
+
+  it("an xop:Include naming a part that is not there is InvalidSoap", () => {
+    const text = bytes("attachm-mtom.query")
+      .toString("utf8")
+      .replace("cid:42a7ee0a", "cid:00000000");
+    expect(faultOf(() => readSoapRequest(Buffer.from(text), MTOM))).to.equal("Client.InvalidSoap");
+  });
+
+  it("a root part that is not XML is refused", () => {
+    const text = bytes("attachments.query")
+      .toString("utf8")
+      .replace("Content-Type: text/xml; charset=UTF-8", "Content-Type: application/json");
+    expect(faultOf(() => readSoapRequest(Buffer.from(text), MULTIPART))).to.equal(
+      "Client.InvalidContentType",
+    );
+  });
+
+  it("limits the number of parts and the size of each", () => {
+    const body = bytes("attachments.query");
+    const limits = { maxParts: 3, maxHeaderBytes: 1024, maxPartBytes: 1024 * 1024 };
+    expect(faultOf(() => parseMultipartRelated(body, MULTIPART, limits))).to.equal(
+      "Client.InvalidContentType",
+    );
+    expect(
+      parseMultipartRelated(body, MULTIPART, { ...limits, maxParts: 4 }).attachments,
+    ).to.have.length(3);
+    expect(
+      faultOf(() => parseMultipartRelated(body, MULTIPART, { ...limits, maxPartBytes: 100 })),
+    ).to.equal("Client.PayloadTooLarge");
+    const hugeHeader = Buffer.from(`--b\nX-Pad: ${"a".repeat(5000)}\n\n<x/>\n--b--\n`);
+    expect(
+      faultOf(() => parseMultipartRelated(hugeHeader, "multipart/related; boundary=b", limits)),
+    ).to.equal("Client.InvalidContentType");
+  });
+
+  it("keeps binary attachment bytes untouched", () => {
+    const binary = Buffer.from([0, 1, 2, 0xff, 0x0d, 0x0a, 0x2d, 0x2d, 0x62, 0xfe]);
+    const envelope = bytes("simple.query");
+    const body = Buffer.concat([
+      Buffer.from("--b\r\nContent-Type: text/xml\r\n\r\n"),
+      envelope,
+      Buffer.from("\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-ID: <bin>\r\n\r\n"),
+      binary,
+      Buffer.from("\r\n--b--\r\n"),
+    ]);
+    const request = readSoapRequest(body, "multipart/related; boundary=b");
+    expect(request.attachments[0].data).to.deep.equal(binary);
+    expect(request.attachments[0].contentId).to.equal("bin");
+  });
+});
+
+describe("SOAP request: content types and character encodings", () => {
+  const simple = bytes("simple.query");
+
+  it("accepts text/xml with or without a charset, case-insensitively", () => {
+    expect(readSoapRequest(simple, "text/xml").serviceCode).to.equal("testQuery");
+    expect(readSoapRequest(simple, 'Text/XML; charset="UTF-8"').serviceCode).to.equal("testQuery");
+  });
+
+  it("refuses other media types, SOAP 1.2 and a missing Content-Type", () => {
+    for (const type of ["application/soap+xml", "application/json", "text/plain", undefined]) {
+      expect(
+        faultOf(() => readSoapRequest(simple, type)),
+        String(type),
+      ).to.equal("Client.InvalidContentType");
+    }
+  });
+
+  it("UTF-8 with a byte-order mark", () => {
+    const withBom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), bytes("getstate.query")]);
+    expect(readSoapRequest(withBom, "text/xml").bodyJson).to.equal("aäõ");
+  });
+
+  it("ISO-8859-1 from the Content-Type charset or from the XML declaration", () => {
+    const text = bytes("getstate.query").toString("utf8");
+    const latin = Buffer.from(
+      text.replace("aäõ", "aäü").replace('encoding="utf-8"', 'encoding="ISO-8859-1"'),
+      "latin1",
+    );
+    expect(readSoapRequest(latin, "text/xml").bodyJson).to.equal("aäü");
+    expect(readSoapRequest(latin, "text/xml; charset=iso-8859-1").bodyJson).to.equal("aäü");
+  });
+
+  it("UTF-16 with a byte-order mark, little- and big-endian", () => {
+    const text = bytes("getstate.query")
+      .toString("utf8")
+      .replace('encoding="utf-8"', 'encoding="UTF-16"');
+    const le = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, "utf16le")]);
+    expect(readSoapRequest(le, "text/xml").bodyJson).to.equal("aäõ");
+    const be = Buffer.from(le);
+    be.swap16();
+    expect(readSoapRequest(be, "text/xml; charset=utf-16").bodyJson).to.equal("aäõ");
+  });
+
+  it("refuses an unknown charset clearly and bytes that are not the declared encoding", () => {
+    let error: SluiceError | undefined;
+    try {
+      readSoapRequest(simple, "text/xml; charset=koi8-r");
+    } catch (caught) {
+      error = caught as SluiceError;
+    }
+    expect(error?.faultCode).to.equal("Client.InvalidContentType");
+    expect(error?.message).to.match(/unsupported charset "koi8-r"/);
+    const declared = Buffer.from(
+      simple.toString("utf8").replace('encoding="utf-8"', 'encoding="EBCDIC-FOO"'),
+    );
+    expect(faultOf(() => readSoapRequest(declared, "text/xml"))).to.equal("Client.InvalidXml");
+    const broken = Buffer.concat([
+      simple.subarray(0, 200),
+      Buffer.from([0xc3, 0x28]),
+      simple.subarray(200),
+    ]);
+    expect(faultOf(() => readSoapRequest(broken, "text/xml"))).to.equal("Client.InvalidXml");
+  });
+
+  it("helpers read charset and content-type parameters", () => {
+    expect(charsetOf('text/xml; charset="UTF-8"')).to.equal("utf-8");
+    expect(charsetOf("text/xml")).to.equal(undefined);
+    expect(
+      parseContentType('multipart/related; type="application/xop+xml"; start="<a;b>"; boundary=x'),
+    ).to.deep.equal({
+      type: "multipart/related",
+      params: { type: "application/xop+xml", start: "<a;b>", boundary: "x" },
+    });
+    expect(decodeXml(Buffer.from("<a>é</a>"))).to.equal("<a>é</a>");
+  });
+});

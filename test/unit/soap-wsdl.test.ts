@@ -1,0 +1,140 @@
+import { expect } from "chai";
+import * as soap from "soap";
+import type { IHttpClient } from "soap/lib/types";
+import { buildWsdl, DEFAULT_WSDL_NAMESPACE } from "../../adapter/soap/wsdl";
+import { readSoapRequest } from "../../adapter/soap/soap-request";
+import { parseXml } from "../../adapter/soap/safe-xml";
+import { buildSoapResponse } from "../../adapter/soap/soap-response";
+
+const ENDPOINT = "http://127.0.0.1:8080/soap";
+
+const SERVICES = [
+  {
+    serviceCode: "testQuery",
+    namespace: "http://cosumer.ee.xroad.net",
+    schema: {
+      type: "object",
+      required: ["request"],
+      properties: {
+        request: {
+          type: "object",
+          required: ["name"],
+          properties: {
+            name: { type: "string" },
+            age: { type: "integer" },
+            tags: { type: "array", items: { type: "string" } },
+          },
+        },
+      },
+    },
+  },
+  { serviceCode: "getState" },
+];
+
+async function loadWsdl(xml: string): Promise<soap.WSDL> {
+  const wsdl = new soap.WSDL(xml, "http://127.0.0.1/soap?wsdl", {});
+  await new Promise<void>((resolve, reject) =>
+    wsdl.onReady((error) => (error ? reject(error) : resolve())),
+  );
+  return wsdl;
+}
+
+/** An HTTP client for `soap` that answers from memory and remembers what was sent. */
+function memoryHttp(answer: (body: string) => string): IHttpClient & { sent: string[] } {
+  const sent: string[] = [];
+  return {
+    sent,
+    request(_url, data, callback) {
+      sent.push(String(data));
+      const body = answer(String(data));
+      setImmediate(() => callback(null, { statusCode: 200, headers: {}, data: body }, body));
+      return undefined as never;
+    },
+  };
+}
+
+describe("WSDL", () => {
+  it("is well-formed XML and names every service, the X-Road headers and the endpoint", () => {
+    const xml = buildWsdl(SERVICES, ENDPOINT);
+    const root = parseXml(xml);
+    expect(root.local).to.equal("definitions");
+    for (const text of [
+      '<wsdl:operation name="testQuery">',
+      '<wsdl:operation name="getState">',
+      'part="protocolVersion"',
+      'element="xrd:client"',
+      `location="${ENDPOINT}"`,
+      `targetNamespace="${DEFAULT_WSDL_NAMESPACE}"`,
+    ]) {
+      expect(xml).to.include(text);
+    }
+  });
+
+  it("the soap package loads it and sees both operations", async () => {
+    const wsdl = await loadWsdl(buildWsdl(SERVICES, ENDPOINT));
+    const description = wsdl.describeServices() as Record<
+      string,
+      Record<string, Record<string, unknown>>
+    >;
+    expect(Object.keys(description.sluiceService.sluicePort)).to.have.members([
+      "testQuery",
+      "getState",
+    ]);
+  });
+
+  it("a soap client call with X-Road headers produces a request Sluice accepts", async () => {
+    const wsdl = await loadWsdl(buildWsdl(SERVICES, ENDPOINT));
+    const http = memoryHttp((body) => {
+      const request = readSoapRequest(Buffer.from(body), "text/xml; charset=utf-8");
+      return buildSoapResponse(request, "<answer>ok</answer>");
+    });
+    const client = new soap.Client(wsdl, ENDPOINT, { httpClient: http });
+    const xrd = "http://x-road.eu/xsd/xroad.xsd";
+    const id = "http://x-road.eu/xsd/identifiers";
+    client.addSoapHeader(
+      `<xrd:client xmlns:xrd="${xrd}" xmlns:id="${id}" id:objectType="SUBSYSTEM"><id:xRoadInstance>EE</id:xRoadInstance><id:memberClass>GOV</id:memberClass><id:memberCode>1</id:memberCode><id:subsystemCode>sub</id:subsystemCode></xrd:client>`,
+    );
+    client.addSoapHeader(
+      `<xrd:service xmlns:xrd="${xrd}" xmlns:id="${id}" id:objectType="SERVICE"><id:xRoadInstance>EE</id:xRoadInstance><id:memberClass>GOV</id:memberClass><id:memberCode>2</id:memberCode><id:serviceCode>testQuery</id:serviceCode></xrd:service>`,
+    );
+    client.addSoapHeader(`<xrd:id xmlns:xrd="${xrd}">call-1</xrd:id>`);
+    client.addSoapHeader(`<xrd:protocolVersion xmlns:xrd="${xrd}">4.0</xrd:protocolVersion>`);
+    const [result] = (await client.testQueryAsync({ request: { name: "foo", age: 35 } })) as [
+      unknown,
+    ];
+    expect(result).to.deep.equal({ answer: "ok" });
+
+    const sent = readSoapRequest(Buffer.from(http.sent[0]), "text/xml");
+    expect(sent.clientId).to.equal("EE/GOV/1/sub");
+    expect(sent.xroadId).to.equal("call-1");
+    expect(sent.bodyNamespace).to.equal("http://cosumer.ee.xroad.net");
+    expect(sent.bodyJson).to.deep.equal({ request: { name: "foo", age: "35" } });
+  });
+
+  it("open schemas still give a loadable WSDL; names are made XML-safe", async () => {
+    const xml = buildWsdl(
+      [
+        { serviceCode: "free", schema: { oneOf: [{ type: "object" }] } },
+        { serviceCode: "text", schema: { type: "string" }, version: "v2" },
+        {
+          serviceCode: "attrs",
+          schema: { type: "object", properties: { "@lang": { type: "string" }, "#text": {} } },
+        },
+      ],
+      "https://gw.example.org/soap?x=1&y=2",
+      { targetNamespace: "urn:other", name: "my service" },
+    );
+    expect(xml).to.include('location="https://gw.example.org/soap?x=1&amp;y=2"');
+    expect(xml).to.include("<xrd:version>v2</xrd:version>");
+    const wsdl = await loadWsdl(xml);
+    const description = wsdl.describeServices() as Record<
+      string,
+      Record<string, Record<string, unknown>>
+    >;
+    expect(Object.keys(description.my_serviceService.my_servicePort)).to.have.members([
+      "free",
+      "text",
+      "attrs",
+    ]);
+  });
+});
