@@ -1,0 +1,54 @@
+// The bare Koa baseline: the same framework and body reader as the adapter, doing only the
+// unavoidable work (read the body, JSON.parse it, answer), in its own process.
+
+import Koa from "koa";
+import Router from "@koa/router";
+import getRawBody from "raw-body";
+import { randomUUID } from "node:crypto";
+import type { AddressInfo } from "node:net";
+
+const BODY_LIMIT = 1024 * 1024;
+
+function bareKoa(): Koa {
+  const app = new Koa();
+  const router = new Router();
+  // REST ack shape: parse the JSON body and answer 202 with an ack of the adapter's size.
+  router.post("/rest/:service", async (ctx) => {
+    const raw = await getRawBody(ctx.req, { limit: BODY_LIMIT, encoding: "utf8" });
+    const parsed = JSON.parse(raw) as unknown;
+    if (parsed === null || typeof parsed !== "object") ctx.throw(400);
+    const id = randomUUID();
+    ctx.status = 202;
+    ctx.set("Location", `/messages/${id}`);
+    ctx.body = { id, xroadId: null, state: "accepted", statusUrl: `/messages/${id}` };
+  });
+  // SOAP shape: read the envelope and answer a small fixed acknowledgement (no XML parsing).
+  router.post("/soap", async (ctx) => {
+    const raw = await getRawBody(ctx.req, { limit: BODY_LIMIT, encoding: "utf8" });
+    if (raw.length === 0) ctx.throw(400);
+    const id = randomUUID();
+    ctx.type = "text/xml; charset=utf-8";
+    ctx.body =
+      '<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/">' +
+      `<SOAP-ENV:Body><testQueryResponse><id>${id}</id><state>accepted</state>` +
+      "</testQueryResponse></SOAP-ENV:Body></SOAP-ENV:Envelope>";
+  });
+  app.use(router.routes());
+  return app;
+}
+
+function main(): void {
+  const server = bareKoa().listen(0, "127.0.0.1", () => {
+    const { port } = server.address() as AddressInfo;
+    process.send?.({ type: "ready", port });
+  });
+  server.keepAliveTimeout = 60_000;
+  const stop = (): void => {
+    server.close(() => process.exit(0));
+    server.closeAllConnections();
+  };
+  process.on("disconnect", stop);
+  process.on("SIGTERM", stop);
+}
+
+if (require.main === module) main();

@@ -1,0 +1,239 @@
+// Starts Sluice's roles as separate processes on a generated configuration with a unique
+// prefix, waits until each is ready, and removes every queue, exchange and key it made.
+
+import Redis from "ioredis";
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { stringify } from "yaml";
+import { topologyNames } from "../shared/topology";
+import { freePort, spawnNode, waitForHttp, type ManagedProcess } from "./child-processes";
+import { RawPublisher } from "./amqp-publisher";
+import {
+  JSON_SCHEMA,
+  REST_SERVICE,
+  REST_SYNC_SERVICE,
+  SOAP_SERVICE,
+  XROAD_CLIENT,
+} from "./payloads";
+
+export type Role = "adapter" | "worker" | "response-worker";
+
+export const BACKEND = "legacy";
+const RETRY_BACKOFF = ["1s"];
+const RETRY_BACKOFF_MS = [1_000];
+
+export interface SystemOptions {
+  amqpUrl: string;
+  redisUrl: string;
+  /** Base URL of the legacy system the worker calls. */
+  backendUrl: string;
+  roles: Role[];
+  /** Ready messages in `requests.legacy` at which the adapter answers 503. */
+  highWater: number;
+  maxLength: number;
+  maxSyncWaiters: number;
+  /** Longest wait a sync caller may ask for, seconds. */
+  maxWaitS: number;
+  /** When set, the adapter runs with `--cpu-prof` writing into this directory. */
+  adapterProfileDir?: string;
+}
+
+/** The generated configuration: CONTRACT §4 plus the prefix and ports of one role. */
+function configFor(
+  options: SystemOptions,
+  prefix: string,
+  role: Role,
+  ports: { service: number; admin: number },
+  schemaFile: string,
+): Record<string, unknown> {
+  const maxWait = `${options.maxWaitS}s`;
+  return {
+    prefix,
+    instance: `${prefix}${role}`,
+    amqpUrl: options.amqpUrl,
+    redisUrl: options.redisUrl,
+    adapter: {
+      host: "127.0.0.1",
+      port: ports.service,
+      maxSyncWaiters: options.maxSyncWaiters,
+    },
+    admin: { host: "127.0.0.1", port: ports.admin },
+    retention: "1h",
+    shutdown: { grace: "5s" },
+    services: {
+      [REST_SERVICE]: {
+        protocols: ["rest"],
+        schema: schemaFile,
+        reply: { mode: "ack" },
+        backend: BACKEND,
+      },
+      [REST_SYNC_SERVICE]: {
+        protocols: ["rest"],
+        schema: schemaFile,
+        reply: { mode: "sync", wait: maxWait, maxWait },
+        backend: BACKEND,
+      },
+      [SOAP_SERVICE]: {
+        protocols: ["soap"],
+        reply: { mode: "ack" },
+        backend: BACKEND,
+        allowedClients: [XROAD_CLIENT],
+      },
+    },
+    backends: {
+      [BACKEND]: {
+        translator: "rest-json",
+        url: options.backendUrl,
+        // No rate limit: the runs measure Sluice, not the limiter.
+        maxInFlight: 1000,
+        timeout: "60s",
+        retry: { attempts: 1, backoff: RETRY_BACKOFF },
+        queue: { highWater: options.highWater, maxLength: options.maxLength },
+      },
+    },
+  };
+}
+
+export class SluiceSystem {
+  readonly names;
+  private constructor(
+    readonly prefix: string,
+    private readonly options: SystemOptions,
+    private readonly dir: string,
+    readonly processes: Map<Role, ManagedProcess>,
+    readonly servicePort: number,
+    readonly adminPorts: Map<Role, number>,
+  ) {
+    this.names = topologyNames(prefix);
+  }
+
+  static async start(options: SystemOptions): Promise<SluiceSystem> {
+    const prefix = `bench-${randomUUID().slice(0, 8)}.`;
+    const dir = mkdtempSync(join(tmpdir(), "sluice-bench-"));
+    const schemaFile = join(dir, "schema.json");
+    writeFileSync(schemaFile, JSON.stringify(JSON_SCHEMA));
+    const servicePort = await freePort();
+    const processes = new Map<Role, ManagedProcess>();
+    const adminPorts = new Map<Role, number>();
+    const system = new SluiceSystem(prefix, options, dir, processes, servicePort, adminPorts);
+    try {
+      for (const role of options.roles) {
+        const admin = await freePort();
+        adminPorts.set(role, admin);
+        const configFile = join(dir, `${role}.yaml`);
+        const config = configFor(
+          options,
+          prefix,
+          role,
+          { service: servicePort, admin },
+          schemaFile,
+        );
+        writeFileSync(configFile, stringify(config));
+        const profiling = role === "adapter" && options.adapterProfileDir !== undefined;
+        const nodeArgs = profiling
+          ? ["--cpu-prof", `--cpu-prof-dir=${options.adapterProfileDir}`]
+          : [];
+        const proc = spawnNode(role, binPath(), [role, "--config", configFile], {
+          nodeArgs,
+          env: { LOG_LEVEL: "warn", PORT: String(servicePort), ADMIN_PORT: String(admin) },
+        });
+        processes.set(role, proc);
+        await waitForHttp(`http://127.0.0.1:${admin}/readyz`, { process: proc, timeoutMs: 30_000 });
+      }
+      if (options.roles.includes("adapter")) {
+        await waitForHttp(`http://127.0.0.1:${servicePort}/messages/none`, {
+          status: 404,
+          timeoutMs: 10_000,
+        }).catch(() => undefined);
+      }
+      return system;
+    } catch (error) {
+      await system.stop();
+      await system.cleanup();
+      throw error;
+    }
+  }
+
+  get adapterUrl(): string {
+    return `http://127.0.0.1:${this.servicePort}`;
+  }
+
+  pid(role: Role): number {
+    const proc = this.processes.get(role);
+    if (!proc) throw new Error(`${role} is not running`);
+    return proc.pid;
+  }
+
+  get requestsQueue(): string {
+    return this.names.requestsQueue(BACKEND);
+  }
+
+  /** SIGTERM every role (adapter last, so in-flight sync callers are answered). */
+  async stop(): Promise<void> {
+    const order: Role[] = ["worker", "response-worker", "adapter"];
+    for (const role of order) {
+      const proc = this.processes.get(role);
+      if (proc) await proc.stop(15_000);
+    }
+  }
+
+  /** Stops one role only (e.g. to flush the adapter's CPU profile). */
+  async stopRole(role: Role): Promise<number | null> {
+    const proc = this.processes.get(role);
+    return proc ? proc.stop(15_000) : null;
+  }
+
+  /** Deletes the queues, exchanges and Redis keys of this system's prefix. */
+  async cleanup(): Promise<void> {
+    const n = this.names;
+    const queues = [
+      n.requestsQueue(BACKEND),
+      ...RETRY_BACKOFF_MS.map((ms) => n.retryQueue(BACKEND, ms)),
+      n.responsesQueue,
+      n.deadLetterQueue,
+      ...(["adapter", "worker", "response-worker"] as Role[]).map((role) =>
+        n.replyQueue(`${this.prefix}${role}`),
+      ),
+    ];
+    const publisher = await RawPublisher.open(this.options.amqpUrl).catch(() => null);
+    if (publisher) {
+      await publisher.deleteQueues(queues);
+      await publisher.deleteExchanges([
+        n.requestsExchange,
+        n.responsesExchange,
+        n.repliesExchange,
+        n.deadLetterExchange,
+      ]);
+      await publisher.close();
+    }
+    await deleteRedisKeys(this.options.redisUrl, this.prefix);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+function binPath(): string {
+  return join(__dirname, "..", "..", "bin", "sluice.js");
+}
+
+/** Removes every Redis key under `prefix` (SCAN + UNLINK; never a flush of the shared server). */
+export async function deleteRedisKeys(redisUrl: string, prefix: string): Promise<number> {
+  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
+  redis.on("error", () => undefined);
+  let deleted = 0;
+  try {
+    await redis.connect();
+    let cursor = "0";
+    do {
+      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
+      cursor = next;
+      if (keys.length > 0) deleted += await redis.unlink(...keys);
+    } while (cursor !== "0");
+  } catch {
+    // Redis gone: nothing more to clean from here
+  } finally {
+    redis.disconnect();
+  }
+  return deleted;
+}
