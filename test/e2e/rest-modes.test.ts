@@ -1,0 +1,317 @@
+// The REST path end to end on the real broker, Redis and HTTP: every reply mode, status reads,
+// duplicates and each kind of bad input, against Sluice running as a real process.
+
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { expect } from "chai";
+import { call, eventually, Harness, type SluiceProcess } from "../support/harness";
+
+describe("REST end to end (all roles in one process)", function () {
+  this.timeout(30_000);
+  const harness = new Harness();
+  let sluice: SluiceProcess;
+  let receiver: http.Server;
+  const received: Array<{ headers: http.IncomingHttpHeaders; body: string }> = [];
+
+  before(async () => {
+    await harness.startSim({ latencyMs: 50 });
+    receiver = http.createServer((req, res) => {
+      let body = "";
+      req.on("data", (chunk) => (body += chunk));
+      req.on("end", () => {
+        received.push({ headers: req.headers, body });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+    const receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/`;
+    harness.writeConfig({
+      services: {
+        echo: {
+          protocols: ["rest"],
+          schema: {
+            type: "object",
+            properties: { name: { type: "string" }, age: { type: "integer", minimum: 0 } },
+            required: ["name"],
+          },
+          reply: { mode: "ack" },
+          backend: "sim",
+          maxBodySize: "4kb",
+        },
+        lookup: {
+          protocols: ["rest"],
+          reply: { mode: "sync", wait: "5s", maxWait: "10s" },
+          backend: "sim",
+        },
+        notify: { protocols: ["rest"], reply: { mode: "callback" }, backend: "sim" },
+        restricted: { protocols: ["rest"], backend: "sim", allowedClients: ["EE/GOV/1/other"] },
+      },
+      backends: { sim: { translator: "rest-json", retry: { attempts: 2, backoff: ["1s"] } } },
+      callbacks: {
+        allow: [receiverUrl],
+        allowHttp: true,
+        allowPrivate: true,
+        secret: "whsec_dGVzdC1zZWNyZXQta2V5LTEyMzQ=",
+      },
+    });
+    sluice = await harness.spawn("all");
+  });
+
+  after(async () => {
+    await harness.cleanup();
+    receiver?.close();
+  });
+
+  it("ack mode: 202 with Location, Retry-After and the id; the status document gets the answer", async () => {
+    const answer = await call(`${sluice.url}/rest/echo/people?x=1`, {
+      body: JSON.stringify({ name: "Mari", age: 41 }),
+      headers: { "X-Road-Id": "ack-1" },
+    });
+    expect(answer.status).to.equal(202);
+    const id = answer.json.id as string;
+    expect(answer.headers.get("location")).to.equal(`/messages/${id}`);
+    expect(Number(answer.headers.get("retry-after"))).to.be.at.least(1);
+    expect(answer.headers.get("x-sluice-id")).to.equal(id);
+    expect(answer.headers.get("x-road-id")).to.equal("ack-1");
+    expect(answer.json).to.deep.equal({
+      id,
+      xroadId: "ack-1",
+      state: "accepted",
+      statusUrl: `/messages/${id}`,
+    });
+
+    const status = await eventually(async () => {
+      const s = await call(`${sluice.url}/messages/${id}`);
+      return s.json.state === "completed" ? s : undefined;
+    });
+    expect(status.json.responses).to.have.length(1);
+    expect(status.json.responses[0]).to.include({ seq: 1, final: true, status: 200 });
+    expect(status.json.responses[0].body.received).to.deep.equal({ name: "Mari", age: 41 });
+    expect(status.json.responses[0].body.path).to.equal("/people");
+    expect(status.json.history.map((h: { state: string }) => h.state)).to.include.members([
+      "accepted",
+      "processing",
+      "completed",
+    ]);
+    expect(status.headers.get("retry-after")).to.equal(null);
+  });
+
+  it("sync mode: the backend's answer in the same call", async () => {
+    const answer = await call(`${sluice.url}/rest/lookup`, {
+      body: JSON.stringify({ q: 1 }),
+      headers: { "X-Road-Id": "sync-1" },
+    });
+    expect(answer.status).to.equal(200);
+    expect(answer.json.received).to.deep.equal({ q: 1 });
+    expect(answer.headers.get("x-sluice-id")).to.match(/^[0-9a-f-]{36}$/);
+    expect(answer.headers.get("x-road-id")).to.equal("sync-1");
+    expect(answer.json.idempotencyKey).to.equal(answer.headers.get("x-sluice-id"));
+  });
+
+  it("sync mode falls back to 202 when the backend is slower than the wait", async () => {
+    const answer = await call(`${sluice.url}/rest/lookup?sim-latency=2500`, {
+      body: "{}",
+      headers: { Prefer: "wait=1" },
+    });
+    expect(answer.status).to.equal(202);
+    expect(answer.headers.get("preference-applied")).to.equal("wait=1");
+    const id = answer.json.id as string;
+    const done = await eventually(async () => {
+      const s = await call(`${sluice.url}/messages/${id}`);
+      return s.json.state === "completed" ? s : undefined;
+    });
+    expect(done.json.responses[0].status).to.equal(200);
+  });
+
+  it("Prefer: respond-async turns a sync service into ack mode", async () => {
+    const answer = await call(`${sluice.url}/rest/lookup`, {
+      body: "{}",
+      headers: { Prefer: "respond-async" },
+    });
+    expect(answer.status).to.equal(202);
+    expect(answer.headers.get("preference-applied")).to.equal("respond-async");
+  });
+
+  it("callback mode: the status document is POSTed to the allowlisted URL", async () => {
+    const answer = await call(`${sluice.url}/rest/notify`, {
+      body: JSON.stringify({ event: "x" }),
+      headers: {
+        "X-Callback-Url": `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`,
+      },
+    });
+    expect(answer.status).to.equal(202);
+    const id = answer.json.id as string;
+    const hit = await eventually(async () => {
+      return received.find((r) => r.body.includes(id) && JSON.parse(r.body).state === "completed");
+    });
+    expect(hit.headers["webhook-id"]).to.be.a("string");
+    expect(hit.headers["webhook-signature"]).to.match(/^v1,/);
+  });
+
+  it("callback mode refuses a target outside the allowlist", async () => {
+    const answer = await call(`${sluice.url}/rest/notify`, {
+      body: "{}",
+      headers: { "X-Callback-Url": "https://elsewhere.example.org/hook" },
+    });
+    expect(answer.status).to.equal(400);
+    expect(answer.json.type).to.equal("InvalidCallback");
+  });
+
+  it("a message's status is readable only by the client that sent it", async () => {
+    const answer = await call(`${sluice.url}/rest/echo`, { body: JSON.stringify({ name: "a" }) });
+    const id = answer.json.id as string;
+    const other = await call(`${sluice.url}/messages/${id}`, {
+      client: "EE/GOV/99999999/intruder",
+    });
+    expect(other.status).to.equal(404);
+    expect(other.json.type).to.equal("NotFound");
+    const unknown = await call(`${sluice.url}/messages/00000000-0000-4000-8000-000000000000`);
+    expect(unknown.status).to.equal(404);
+    const own = await call(`${sluice.url}/messages/${id}`);
+    expect(own.status).to.equal(200);
+    expect(own.json.id).to.equal(id);
+  });
+
+  it("a duplicate submission (same client and X-Road-Id) returns the same id and calls the backend once", async () => {
+    const xroadId = `dup-${Date.now()}`;
+    const first = await call(`${sluice.url}/rest/echo`, {
+      body: JSON.stringify({ name: "d" }),
+      headers: { "X-Road-Id": xroadId },
+    });
+    const second = await call(`${sluice.url}/rest/echo`, {
+      body: JSON.stringify({ name: "d" }),
+      headers: { "X-Road-Id": xroadId },
+    });
+    expect(first.status).to.equal(202);
+    expect(second.status).to.equal(202);
+    expect(second.json.id).to.equal(first.json.id);
+    await eventually(async () => {
+      const s = await call(`${sluice.url}/messages/${first.json.id}`);
+      return s.json.state === "completed" ? s : undefined;
+    });
+    const third = await call(`${sluice.url}/rest/echo`, {
+      body: JSON.stringify({ name: "d" }),
+      headers: { "X-Road-Id": xroadId },
+    });
+    expect(third.json.id ?? third.headers.get("x-sluice-id")).to.equal(first.json.id);
+    expect(harness.sim.calls({ id: first.json.id })).to.have.length(1);
+    // Another client may use the same X-Road id: it is a different message.
+    const other = await call(`${sluice.url}/rest/echo`, {
+      body: JSON.stringify({ name: "d" }),
+      headers: { "X-Road-Id": xroadId },
+      client: "EE/GOV/70000002/other-app",
+    });
+    expect(other.json.id).to.not.equal(first.json.id);
+  });
+
+  it("invalid JSON → 400 InvalidJson", async () => {
+    const answer = await call(`${sluice.url}/rest/echo`, { body: '{"name": ' });
+    expect(answer.status).to.equal(400);
+    expect(answer.json.type).to.equal("InvalidJson");
+    expect(answer.json.detail).to.equal(null);
+    expect(answer.text).to.not.match(/at .*\.js:\d+/);
+  });
+
+  it("schema violations → 400 ValidationFailed with the ajv error paths", async () => {
+    const answer = await call(`${sluice.url}/rest/echo`, { body: JSON.stringify({ age: -1 }) });
+    expect(answer.status).to.equal(400);
+    expect(answer.json.type).to.equal("ValidationFailed");
+    const paths = (answer.json.errors as Array<{ path: string }>).map((e) => e.path);
+    expect(paths).to.include.members(["/name", "/age"]);
+  });
+
+  it("JSON nested deeper than the limit → 400, and the adapter keeps serving", async () => {
+    const answer = await call(`${sluice.url}/rest/lookup`, {
+      body: "[".repeat(2000) + "]".repeat(2000),
+    });
+    expect(answer.status).to.equal(400);
+    expect(answer.json.type).to.equal("InvalidJson");
+  });
+
+  it("unknown service → 404 UnknownService", async () => {
+    const answer = await call(`${sluice.url}/rest/noSuchService`, { body: "{}" });
+    expect(answer.status).to.equal(404);
+    expect(answer.json.type).to.equal("UnknownService");
+  });
+
+  it("body over the service's limit → 413", async () => {
+    const answer = await call(`${sluice.url}/rest/echo`, {
+      body: JSON.stringify({ name: "x".repeat(10_000) }),
+    });
+    expect(answer.status).to.equal(413);
+    expect(answer.json.type).to.equal("PayloadTooLarge");
+  });
+
+  it("a media type the service does not take → 415", async () => {
+    const answer = await call(`${sluice.url}/rest/echo`, {
+      body: "<a/>",
+      headers: { "Content-Type": "application/xml" },
+    });
+    expect(answer.status).to.equal(415);
+    expect(answer.json.type).to.equal("InvalidContentType");
+  });
+
+  it("missing or repeated X-Road-Client → 400; a client not allowed → 403", async () => {
+    const missing = await call(`${sluice.url}/rest/echo`, { body: "{}", client: null });
+    expect(missing.status).to.equal(400);
+    expect(missing.json.type).to.equal("MissingHeader");
+    const repeated = await new Promise<number>((resolve, reject) => {
+      const req = http.request(`${sluice.url}/rest/echo`, { method: "POST" }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on("error", reject);
+      req.setHeader("Content-Type", "application/json");
+      req.setHeader("X-Road-Client", ["EE/GOV/1/a", "EE/GOV/2/b"]);
+      req.end('{"name":"x"}');
+    });
+    expect(repeated).to.equal(400);
+    const denied = await call(`${sluice.url}/rest/restricted`, { body: "{}" });
+    expect(denied.status).to.equal(403);
+    expect(denied.json.type).to.equal("AccessDenied");
+  });
+
+  it("X-Road-Service naming another service → 400 InconsistentHeaders", async () => {
+    const answer = await call(`${sluice.url}/rest/echo`, {
+      body: JSON.stringify({ name: "x" }),
+      headers: { "X-Road-Service": "EE/GOV/70000009/registry/otherService" },
+    });
+    expect(answer.status).to.equal(400);
+    expect(answer.json.type).to.equal("InconsistentHeaders");
+  });
+
+  it("a rejected message (backend 4xx) is never retried; sync callers get the backend's answer", async () => {
+    const answer = await call(`${sluice.url}/rest/lookup?sim-status=404`, { body: "{}" });
+    expect(answer.status).to.equal(404);
+    const id = answer.headers.get("x-sluice-id")!;
+    const status = await call(`${sluice.url}/messages/${id}`);
+    expect(status.json.state).to.equal("rejected");
+    expect(harness.sim.calls({ id })).to.have.length(1);
+  });
+
+  it("a transient failure is retried and then succeeds", async () => {
+    const answer = await call(`${sluice.url}/rest/echo?sim-fail-times=1`, {
+      body: JSON.stringify({ name: "r" }),
+    });
+    const id = answer.json.id as string;
+    const done = await eventually(async () => {
+      const s = await call(`${sluice.url}/messages/${id}`);
+      return s.json.state === "completed" ? s : undefined;
+    }, 15_000);
+    expect(done.json.responses[0].status).to.equal(200);
+    expect(harness.sim.calls({ id })).to.have.length(2);
+  });
+
+  it("DELETE of a message the backend already processed → 409 Conflict", async () => {
+    const answer = await call(`${sluice.url}/rest/echo`, { body: JSON.stringify({ name: "c" }) });
+    const id = answer.json.id as string;
+    const done = await eventually(async () => {
+      const s = await call(`${sluice.url}/messages/${id}`);
+      return s.json.state === "completed" ? s : undefined;
+    });
+    expect(done.status).to.equal(200);
+    const late = await call(`${sluice.url}/messages/${id}`, { method: "DELETE" });
+    expect(late.status).to.equal(409);
+    expect(late.json.type).to.equal("Conflict");
+  });
+});

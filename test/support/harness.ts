@@ -1,0 +1,251 @@
+// Test harness for end-to-end tests: a unique prefix per test file (queues, exchanges, Redis
+// keys), a legacy-sim, a generated configuration, Sluice roles as real child processes, and
+// a cleanup that removes everything the prefix created.
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import * as amqplib from "amqplib";
+import Redis from "ioredis";
+import { startLegacySim, type LegacySim, type LegacySimOptions } from "../../legacy-sim/legacy-sim";
+import { compileConfig } from "../../shared/config";
+import { topologyNames } from "../../shared/topology";
+
+export const AMQP_URL = process.env.AMQP_URL || "amqp://guest:guest@127.0.0.1:5672";
+export const REDIS_URL = process.env.REDIS_URL || "redis://127.0.0.1:6379";
+const BIN = path.resolve(__dirname, "..", "..", "..", "bin", "sluice.js");
+
+export interface SluiceProcess {
+  role: string;
+  child: ChildProcess;
+  /** Service port (adapter roles). */
+  port: number;
+  adminPort: number;
+  url: string;
+  adminUrl: string;
+  /** Every log line so far, parsed. */
+  lines: Array<Record<string, unknown>>;
+  exited: Promise<number | null>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export class Harness {
+  readonly prefix = `t-${randomUUID().slice(0, 8)}.`;
+  readonly dir = mkdtempSync(path.join(tmpdir(), "sluice-test-"));
+  sim!: LegacySim;
+  private readonly processes = new Set<SluiceProcess>();
+  private config: Record<string, unknown> = {};
+  configFile = path.join(this.dir, "sluice.json");
+
+  async startSim(options: LegacySimOptions = {}): Promise<LegacySim> {
+    this.sim = await startLegacySim({ port: 0, latencyMs: 0, ...options });
+    return this.sim;
+  }
+
+  /** Writes the configuration (JSON is YAML too); `backends[*].url` defaults to the sim. */
+  writeConfig(config: Record<string, unknown>): string {
+    const backends = (config.backends ?? {}) as Record<string, Record<string, unknown>>;
+    for (const backend of Object.values(backends)) backend.url ??= this.sim?.url;
+    this.config = {
+      prefix: this.prefix,
+      adapter: { port: 0 },
+      admin: { port: 0 },
+      shutdown: { grace: "5s" },
+      ...config,
+    };
+    compileConfig(this.config, this.dir); // fail early, in the test, on a bad configuration
+    writeFileSync(this.configFile, JSON.stringify(this.config, null, 2));
+    return this.configFile;
+  }
+
+  /** Spawns `sluice <role>` and resolves once it logged that it is ready. */
+  async spawn(role: string, env: Record<string, string> = {}): Promise<SluiceProcess> {
+    const child = spawn(process.execPath, [BIN, role, "--config", this.configFile], {
+      env: { ...process.env, LOG_LEVEL: "info", LOG_REDACT: "on", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const lines: Array<Record<string, unknown>> = [];
+    let stderr = "";
+    const exited = new Promise<number | null>((resolve) =>
+      child.once("exit", (code) => resolve(code)),
+    );
+    const proc: SluiceProcess = {
+      role,
+      child,
+      port: 0,
+      adminPort: 0,
+      url: "",
+      adminUrl: "",
+      lines,
+      exited,
+      stop: async (signal = "SIGTERM") => {
+        if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+        const code = await exited;
+        this.processes.delete(proc);
+        return code;
+      },
+    };
+    this.processes.add(proc);
+    await new Promise<void>((resolve, reject) => {
+      let buffer = "";
+      const timer = setTimeout(
+        () => reject(new Error(`${role} did not start:\n${stderr}`)),
+        20_000,
+      );
+      child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+      child.stdout!.on("data", (chunk: Buffer) => {
+        buffer += chunk.toString();
+        let newline: number;
+        while ((newline = buffer.indexOf("\n")) >= 0) {
+          const text = buffer.slice(0, newline);
+          buffer = buffer.slice(newline + 1);
+          let line: Record<string, unknown>;
+          try {
+            line = JSON.parse(text);
+          } catch {
+            continue;
+          }
+          lines.push(line);
+          if (line.msg === "adapter listening") proc.port = Number(line.port);
+          if (line.msg === "admin port listening") proc.adminPort = Number(line.adminPort);
+          if (line.msg === "sluice ready") {
+            clearTimeout(timer);
+            proc.url = `http://127.0.0.1:${proc.port}`;
+            proc.adminUrl = `http://127.0.0.1:${proc.adminPort}`;
+            resolve();
+          }
+        }
+      });
+      void exited.then((code) => {
+        clearTimeout(timer);
+        reject(new Error(`${role} exited with ${code} before it was ready:\n${stderr}`));
+      });
+    });
+    return proc;
+  }
+
+  /** Stops every process, the sim, and deletes the prefix's queues, exchanges and keys. */
+  async cleanup(): Promise<void> {
+    await Promise.all([...this.processes].map((p) => p.stop("SIGKILL")));
+    await this.sim?.close();
+    await deletePrefix(this.prefix, this.config);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export async function deletePrefix(
+  prefix: string,
+  rawConfig: Record<string, unknown>,
+): Promise<void> {
+  const names = topologyNames(prefix);
+  const connection = await amqplib.connect(AMQP_URL);
+  try {
+    const channel = await connection.createChannel();
+    channel.on("error", () => undefined);
+    const queues = [names.responsesQueue, names.deadLetterQueue];
+    const backends = (rawConfig.backends ?? {}) as Record<
+      string,
+      { retry?: { backoff?: string[] } }
+    >;
+    for (const [name] of Object.entries(backends)) {
+      queues.push(names.requestsQueue(name));
+    }
+    for (const queue of queues) await channel.deleteQueue(queue).catch(() => undefined);
+    // Retry tiers and partition queues have derived names: delete by listing is not possible
+    // over AMQP, so the tests' configurations keep to the tiers declared here.
+    for (const [name, backend] of Object.entries(backends)) {
+      const config = compileConfig(
+        { ...rawConfig, backends: { [name]: { ...backend, url: "http://x" } } },
+        ".",
+      );
+      for (const ms of config.backends[name].retry.backoffMs) {
+        await channel.deleteQueue(names.retryQueue(name, ms)).catch(() => undefined);
+      }
+    }
+    for (const exchange of [
+      names.requestsExchange,
+      names.responsesExchange,
+      names.repliesExchange,
+      names.deadLetterExchange,
+    ]) {
+      await channel.deleteExchange(exchange).catch(() => undefined);
+    }
+    await channel.close().catch(() => undefined);
+  } finally {
+    await connection.close().catch(() => undefined);
+  }
+  const redis = new Redis(REDIS_URL);
+  try {
+    let cursor = "0";
+    do {
+      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 500);
+      cursor = next;
+      if (keys.length) await redis.del(...keys);
+    } while (cursor !== "0");
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Polls until `check` returns a value other than undefined, or fails after `timeoutMs`. */
+export async function eventually<T>(
+  check: () => Promise<T | undefined>,
+  timeoutMs = 10_000,
+  what = "condition",
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
+}
+
+export interface HttpAnswer {
+  status: number;
+  headers: Headers;
+  text: string;
+  json: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+/** A plain HTTP call with the X-Road client header most tests need. */
+export async function call(
+  url: string,
+  options: {
+    method?: string;
+    headers?: Record<string, string>;
+    body?: string | Buffer;
+    client?: string | null;
+  } = {},
+): Promise<HttpAnswer> {
+  const headers: Record<string, string> = { ...(options.headers ?? {}) };
+  if (options.client !== null)
+    headers["X-Road-Client"] ??= options.client ?? "EE/GOV/70000001/case-app";
+  if (
+    typeof options.body === "string" &&
+    !Object.keys(headers).some((h) => h.toLowerCase() === "content-type")
+  ) {
+    headers["Content-Type"] = "application/json";
+  }
+  const response = await fetch(url, {
+    method: options.method ?? (options.body ? "POST" : "GET"),
+    headers,
+    body: options.body,
+  });
+  const text = await response.text();
+  let json: unknown = null;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = null;
+  }
+  return { status: response.status, headers: response.headers, text, json };
+}
