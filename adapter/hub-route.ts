@@ -17,6 +17,8 @@ export interface HubRouteDeps {
   callbackPolicy: CallbackPolicy;
   /** Name resolution for the callback check; the system resolver unless a test sets one. */
   lookup?: Lookup;
+  /** False when no callback secret is configured: events could not be signed, so no hub. */
+  enabled?: boolean;
 }
 
 const MAX_BODY = 16 * 1024;
@@ -52,6 +54,12 @@ export function hubRoutes(deps: HubRouteDeps) {
   return (router: Router, log: Logger): void => {
     router.post("/hub", async (ctx) => {
       try {
+        if (deps.enabled === false) {
+          throw new SluiceError(
+            "NotFound",
+            "the event hub is off: no callback secret is configured",
+          );
+        }
         const client = readClient(ctx.req);
         const { callback, query } = await registration(ctx);
         const queryText = query === undefined || query === null ? "" : query;

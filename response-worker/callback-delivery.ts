@@ -1,0 +1,169 @@
+// Callbacks and hub events in the response worker: every stored response of a callback-mode
+// message becomes a signed callback, every change a client's hub listeners asked for becomes
+// an event, and the final callback's fate becomes the message's delivery state.
+
+import type { Logger } from "pino";
+import type { CallbackPolicy } from "../shared/callback-target";
+import type { ResponseMessage } from "../shared/envelope";
+import { HubListeners } from "../shared/hub-listeners";
+import { messageLogger } from "../shared/logger";
+import { metrics } from "../shared/metrics";
+import type { Role, Runtime } from "../shared/runtime";
+import { SafeHttp, type Lookup } from "../shared/safe-http";
+import { statusDocument } from "../shared/status-document";
+import type { Transaction } from "../shared/transaction-store";
+import { CallbackDeliverer, type CallbackJob, type Settlement } from "./callback-deliverer";
+import { callbackTopology, declareCallbackTopology } from "./callback-schedule";
+import { CallbackSender } from "./callback-sender";
+import { listenersFor, messageStateChangeEvent } from "./hub-events";
+
+export interface CallbackDeliveryOptions {
+  /** Extra trusted CA certificates (PEM) for receivers and the security server. */
+  ca?: string | Buffer | Array<string | Buffer>;
+  /** Name resolution for delivery; the system resolver unless a test sets one. */
+  lookup?: Lookup;
+}
+
+export interface CallbackDelivery extends Role {
+  /** A ResponseListener for startResponseWorker: callbacks and hub events for one response. */
+  onResponse(tx: Transaction, response: ResponseMessage): Promise<void>;
+  /**
+   * The same for a state change that came without a response (e.g. a cancel): `eventKey`
+   * names the change, and the same key always yields the same webhook ids.
+   */
+  onStateChange(tx: Transaction, eventKey: string): Promise<void>;
+}
+
+export function callbackPolicy(runtime: Runtime): CallbackPolicy {
+  const { callbacks, securityServer } = runtime.config;
+  return {
+    allow: callbacks.allow,
+    allowHttp: callbacks.allowHttp,
+    allowPrivate: callbacks.allowPrivate,
+    xroad: securityServer !== null,
+  };
+}
+
+/** Starts consuming the callback queue and returns the hooks the response worker calls. */
+export async function startCallbackDelivery(
+  runtime: Runtime,
+  options: CallbackDeliveryOptions = {},
+): Promise<CallbackDelivery> {
+  const { config, broker, store, redis } = runtime;
+  const log: Logger = runtime.log.child({ component: "callbacks" });
+  const topology = callbackTopology(config.prefix, config.callbacks.backoffMs);
+  const channel = broker.channel("callbacks", (ch) => declareCallbackTopology(ch, topology));
+  const http = new SafeHttp({
+    allowPrivate: config.callbacks.allowPrivate,
+    timeoutMs: config.callbacks.timeoutMs,
+    ca: options.ca,
+    lookup: options.lookup,
+    userAgent: "Sluice-Webhooks",
+  });
+  // The security server is the operator's own, usually on a private address.
+  const xroadHttp = config.securityServer
+    ? new SafeHttp({
+        allowPrivate: true,
+        timeoutMs: config.callbacks.timeoutMs,
+        ca: options.ca,
+        userAgent: "Sluice-Webhooks",
+      })
+    : null;
+  const sender = new CallbackSender({
+    secrets: config.callbacks.secrets,
+    policy: callbackPolicy(runtime),
+    http,
+    xroad:
+      config.securityServer && xroadHttp
+        ? {
+            securityServerUrl: config.securityServer.url,
+            client: config.securityServer.client,
+            http: xroadHttp,
+          }
+        : undefined,
+  });
+  const listeners = new HubListeners(redis, config.prefix);
+
+  const settle = async (job: CallbackJob, settlement: Settlement) => {
+    const jobLog = messageLogger(log, { id: job.messageId });
+    if (job.settlesDelivery) {
+      const delivery = settlement.outcome === "delivered" ? "delivered" : "delivery_failed";
+      await store.setDelivery(job.messageId, delivery, ["pending"]);
+      jobLog.info({ delivery, attempts: settlement.attempts }, "callback delivery settled");
+    }
+    if (job.listenerId && settlement.outcome === "gone") {
+      const listener = await listeners.get(job.listenerId);
+      if (listener) await listeners.remove(listener.id, listener.client);
+      jobLog.info({ listener: job.listenerId }, "hub listener answered 410 Gone; removed");
+    }
+  };
+
+  const deliverer = new CallbackDeliverer({
+    channel,
+    topology,
+    sender,
+    prefetch: 16,
+    logger: log,
+    onAttempt: (_job, result, next) => {
+      const outcome =
+        result.outcome === "delivered" || result.outcome === "gone"
+          ? result.outcome
+          : next === "retry"
+            ? "retry"
+            : "failed";
+      metrics.callbackDeliveries.inc({ outcome });
+    },
+    onSettled: settle,
+  });
+  await channel.waitForConnect();
+  await deliverer.start();
+
+  const signing = config.callbacks.secrets.length > 0;
+  let warnedUnsigned = false;
+  const publish = async (tx: Transaction, eventKey: string, final: boolean) => {
+    if (!signing) {
+      if (!warnedUnsigned)
+        log.warn("no callbacks.secret configured: callbacks and hub events are off");
+      warnedUnsigned = true;
+      return;
+    }
+    const document = statusDocument(tx);
+    if (tx.replyMode === "callback" && tx.callback) {
+      await deliverer.enqueue({
+        webhookId: `msg_${eventKey}`,
+        messageId: tx.id,
+        target: tx.callback,
+        payload: JSON.stringify(document),
+        settlesDelivery: final,
+      });
+    }
+    const clientListeners = await listeners.forClient(tx.client);
+    if (clientListeners.length === 0) return;
+    const event = messageStateChangeEvent(eventKey, document);
+    for (const listener of listenersFor(clientListeners, tx.client, event)) {
+      await deliverer.enqueue({
+        webhookId: `evt_${eventKey}.${listener.id}`,
+        messageId: tx.id,
+        target: listener.callback,
+        payload: JSON.stringify(event),
+        listenerId: listener.id,
+      });
+    }
+  };
+
+  return {
+    name: "callbacks",
+    // Deterministic ids: a response handled twice (redelivery after a crash) yields the same
+    // webhook-id, which receivers use to drop the duplicate.
+    onResponse: (tx, response) => publish(tx, `${tx.id}.${response.seq}`, response.final),
+    onStateChange: (tx, eventKey) => publish(tx, `${tx.id}.${eventKey}`, true),
+    async drain() {
+      await deliverer.stop();
+    },
+    async close() {
+      await channel.close().catch(() => undefined);
+      await http.close();
+      await xroadHttp?.close();
+    },
+  };
+}
