@@ -1,0 +1,134 @@
+// Callbacks end to end on the real broker, Redis and HTTPS: a receiver that is down while the
+// response worker restarts still gets its signed callback, and the message's delivery state
+// follows what became of the final callback.
+
+import { expect } from "chai";
+import { randomBytes } from "node:crypto";
+import * as amqplib from "amqplib";
+import { callbackTopology } from "../../response-worker/callback-schedule";
+import { metrics } from "../../shared/metrics";
+import { verifyWebhook } from "../../response-worker/webhook-signature";
+import { CallbackReceiver, testCertificate } from "../integration/callback-receiver";
+import { AMQP_URL, call, eventually } from "../support/harness";
+import { CallbackStack } from "./callback-stack";
+
+const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
+const CLIENT = "EE/GOV/70000001/case-app";
+
+describe("callbacks end to end (receiver down across a response-worker restart)", function () {
+  this.timeout(30_000);
+  const stack = new CallbackStack(testCertificate().cert);
+  let receiver: CallbackReceiver | null = null;
+  let port = 0;
+
+  before(async () => {
+    // Reserve a port for the receiver, then take it down: the callback target stays the same.
+    const probe = await CallbackReceiver.start({ tls: true });
+    port = probe.port;
+    await probe.close();
+    await stack.start({
+      services: {
+        notify: { protocols: ["rest"], reply: { mode: "callback" }, backend: "sim" },
+      },
+      backends: { sim: { translator: "rest-json", retry: { attempts: 2, backoff: ["1s"] } } },
+      callbacks: {
+        allow: [`https://127.0.0.1:${port}/hooks/`],
+        allowPrivate: true,
+        secret: SECRET,
+        backoff: ["300ms", "600ms", "600ms", "600ms", "600ms", "600ms", "600ms", "600ms"],
+      },
+    });
+  });
+  after(async () => {
+    await receiver?.close();
+    await stack.cleanup();
+  });
+
+  const submit = (path: string) =>
+    call(`${stack.adapterUrl}/rest/notify`, {
+      body: JSON.stringify({ case: 42 }),
+      client: CLIENT,
+      headers: {
+        Prefer: "respond-async",
+        "X-Callback-Url": `https://127.0.0.1:${port}/hooks/${path}`,
+      },
+    });
+  const retries = async () =>
+    (await metrics.callbackDeliveries.get()).values.find((v) => v.labels.outcome === "retry")
+      ?.value ?? 0;
+  /** Callback jobs waiting in the delivery queue or a delay queue. */
+  const jobsInBroker = async () => {
+    const topology = callbackTopology(stack.config.prefix, stack.config.callbacks.backoffMs);
+    const connection = await amqplib.connect(AMQP_URL);
+    try {
+      const channel = await connection.createChannel();
+      let count = 0;
+      for (const queue of [topology.delivery, ...topology.tiers.map((t) => t.queue)]) {
+        count += (await channel.checkQueue(queue)).messageCount;
+      }
+      return count;
+    } finally {
+      await connection.close();
+    }
+  };
+  const status = (id: string) => call(`${stack.adapterUrl}/messages/${id}`, { client: CLIENT });
+
+  it("refuses a callback target outside the allowlist before accepting anything", async () => {
+    const answer = await call(`${stack.adapterUrl}/rest/notify`, {
+      body: "{}",
+      client: CLIENT,
+      headers: { Prefer: "respond-async", "X-Callback-Url": "https://127.0.0.1:1/elsewhere" },
+    });
+    expect(answer.status).to.equal(400);
+    expect(answer.json.type).to.equal("InvalidCallback");
+  });
+
+  it("delivers the signed status document after the receiver comes back", async () => {
+    const answer = await submit("case");
+    expect(answer.status).to.equal(202);
+    const id = answer.json.id as string;
+
+    // The backend answered and the first attempts failed: the delivery is still pending.
+    await eventually(async () =>
+      (await status(id)).json.state === "completed" ? true : undefined,
+    );
+    await eventually(async () => ((await retries()) >= 2 ? true : undefined));
+    expect((await status(id)).json.delivery).to.equal("pending");
+
+    // The response worker goes away while the job waits in the broker, the receiver comes back,
+    // and a new response worker takes the job up.
+    await stack.stopBack();
+    expect(await jobsInBroker()).to.equal(1);
+    receiver = await CallbackReceiver.start({ tls: true, port });
+    await stack.startBack();
+
+    const [callback] = await receiver.waitForCalls(1, 15_000);
+    expect(callback.method).to.equal("POST");
+    expect(callback.path).to.equal("/hooks/case");
+    expect(verifyWebhook(SECRET, callback.headers, callback.body)).to.deep.equal({ valid: true });
+    expect(callback.headers["webhook-id"]).to.equal(`msg_${id}.1`);
+    const document = JSON.parse(callback.body);
+    expect(document).to.deep.include({ id, service: "notify", state: "completed" });
+    expect(document.responses).to.have.length(1);
+    expect(document.responses[0]).to.include({ seq: 1, final: true, status: 200 });
+    expect(document.responses[0].body.received).to.deep.equal({ case: 42 });
+
+    const settled = await eventually(async () => {
+      const s = await status(id);
+      return s.json.delivery === "delivered" ? s : undefined;
+    });
+    expect(settled.json.history.map((h: { state: string }) => h.state)).to.include("delivered");
+  });
+
+  it("marks the delivery failed when the receiver answers 410 Gone, and stops", async () => {
+    receiver!.calls.length = 0;
+    receiver!.respond = () => ({ status: 410 });
+    const id = (await submit("gone")).json.id as string;
+    await eventually(async () =>
+      (await status(id)).json.delivery === "delivery_failed" ? true : undefined,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    expect(receiver!.calls.filter((c) => c.path === "/hooks/gone")).to.have.length(1);
+    expect((await status(id)).json.state).to.equal("completed");
+  });
+});

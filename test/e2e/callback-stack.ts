@@ -1,0 +1,99 @@
+// Sluice for delivery tests, in this process: a front runtime (adapter with the hub routes,
+// worker) and a back runtime (response worker with callback delivery) that a test can stop
+// and start again, as a restarted response-worker process would.
+
+import * as amqplib from "amqplib";
+import pino from "pino";
+import { startAdapter, adapterRouteRegistrars, type AdapterRole } from "../../adapter/adapter-role";
+import { hubRoutes } from "../../adapter/hub-route";
+import { callbackPolicy, startCallbackDelivery } from "../../response-worker/callback-delivery";
+import { callbackTopology } from "../../response-worker/callback-schedule";
+import { startResponseWorker } from "../../response-worker/response-worker-role";
+import { loadConfig, type SluiceConfig } from "../../shared/config";
+import { HubListeners } from "../../shared/hub-listeners";
+import { startRuntime, type Role, type Runtime } from "../../shared/runtime";
+import { startWorker } from "../../worker/worker-role";
+import { AMQP_URL, Harness } from "../support/harness";
+
+interface Stage {
+  runtime: Runtime;
+  roles: Role[];
+}
+
+export class CallbackStack {
+  readonly harness = new Harness();
+  config!: SluiceConfig;
+  adapterUrl = "";
+  private front: Stage | null = null;
+  private back: Stage | null = null;
+  private readonly log = pino({ level: "silent" });
+
+  constructor(private readonly ca: string) {}
+
+  /** Writes the configuration (backends default to the legacy-sim) and starts both stages. */
+  async start(config: Record<string, unknown>): Promise<void> {
+    await this.harness.startSim({ latencyMs: 20 });
+    this.config = loadConfig(this.harness.writeConfig(config));
+    await this.startBack();
+    const runtime = await startRuntime(this.config, this.log, 0);
+    const roles: Role[] = [await startWorker(runtime)];
+    const hub = hubRoutes({
+      listeners: new HubListeners(runtime.redis, this.config.prefix),
+      callbackPolicy: callbackPolicy(runtime),
+      enabled: this.config.callbacks.secrets.length > 0,
+    });
+    adapterRouteRegistrars.push(hub);
+    try {
+      const adapter: AdapterRole = await startAdapter(runtime, 0);
+      roles.push(adapter);
+      this.adapterUrl = `http://127.0.0.1:${adapter.port}`;
+    } finally {
+      adapterRouteRegistrars.splice(adapterRouteRegistrars.indexOf(hub), 1);
+    }
+    this.front = { runtime, roles };
+  }
+
+  /** Starts the response worker with callback delivery, as a fresh process would. */
+  async startBack(): Promise<void> {
+    const runtime = await startRuntime(this.config, this.log, 0);
+    const callbacks = await startCallbackDelivery(runtime, { ca: this.ca });
+    const responses = await startResponseWorker(runtime, [
+      (tx, response) => callbacks.onResponse(tx, response),
+    ]);
+    this.back = { runtime, roles: [callbacks, responses] };
+  }
+
+  /** Drains and closes the response worker, the way SIGTERM does. */
+  async stopBack(): Promise<void> {
+    if (this.back) await stop(this.back);
+    this.back = null;
+  }
+
+  async cleanup(): Promise<void> {
+    if (this.front) await stop(this.front);
+    await this.stopBack();
+    this.front = null;
+    await this.harness.cleanup();
+    if (!this.config) return;
+    const topology = callbackTopology(this.config.prefix, this.config.callbacks.backoffMs);
+    const connection = await amqplib.connect(AMQP_URL);
+    try {
+      const channel = await connection.createChannel();
+      for (const queue of [
+        topology.delivery,
+        topology.dead,
+        ...topology.tiers.map((t) => t.queue),
+      ]) {
+        await channel.deleteQueue(queue).catch(() => undefined);
+      }
+    } finally {
+      await connection.close();
+    }
+  }
+}
+
+async function stop(stage: Stage): Promise<void> {
+  for (const role of [...stage.roles].reverse()) await role.drain().catch(() => undefined);
+  for (const role of stage.roles) await role.close().catch(() => undefined);
+  await stage.runtime.close();
+}

@@ -1,0 +1,131 @@
+// The event hub end to end on the real broker, Redis and HTTPS: two clients register listeners,
+// each hears only of its own messages, and a removed listener hears nothing more.
+
+import { expect } from "chai";
+import { randomBytes } from "node:crypto";
+import { verifyWebhook } from "../../response-worker/webhook-signature";
+import {
+  CallbackReceiver,
+  testCertificate,
+  type ReceivedCall,
+} from "../integration/callback-receiver";
+import { call, eventually } from "../support/harness";
+import { CallbackStack } from "./callback-stack";
+
+const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
+const ALICE = "EE/GOV/70000001/alice";
+const BOB = "EE/COM/70000002/bob";
+
+describe("event hub end to end (two clients)", function () {
+  this.timeout(30_000);
+  const stack = new CallbackStack(testCertificate().cert);
+  let receiver: CallbackReceiver;
+  const listenerIds: Record<string, string> = {};
+
+  before(async () => {
+    receiver = await CallbackReceiver.start({ tls: true });
+    await stack.start({
+      services: {
+        lookup: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" },
+        other: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" },
+      },
+      backends: { sim: { translator: "rest-json", retry: { attempts: 2, backoff: ["1s"] } } },
+      callbacks: {
+        allow: [`https://127.0.0.1:${receiver.port}/events/`],
+        allowPrivate: true,
+        secret: SECRET,
+        backoff: ["300ms", "600ms"],
+      },
+    });
+  });
+  after(async () => {
+    await receiver.close();
+    await stack.cleanup();
+  });
+
+  const send = async (client: string, service = "lookup") => {
+    const answer = await call(`${stack.adapterUrl}/rest/${service}`, { body: "{}", client });
+    expect(answer.status).to.equal(202);
+    return answer.json.id as string;
+  };
+  const completed = (client: string, id: string) =>
+    eventually(async () => {
+      const s = await call(`${stack.adapterUrl}/messages/${id}`, { client });
+      return s.json.state === "completed" ? true : undefined;
+    });
+  const eventsAt = (path: string): ReceivedCall[] =>
+    receiver.calls.filter((c) => c.path === `/events/${path}`);
+  const correlations = (path: string) =>
+    eventsAt(path).map((c) => JSON.parse(c.body).correlationId as string);
+
+  it("registers one listener per client", async () => {
+    for (const [client, path] of [
+      [ALICE, "alice"],
+      [BOB, "bob"],
+    ]) {
+      const answer = await call(`${stack.adapterUrl}/hub`, {
+        client,
+        body: JSON.stringify({
+          callback: `https://127.0.0.1:${receiver.port}/events/${path}`,
+          query: "eventType=MessageStateChangeEvent&service=lookup",
+        }),
+      });
+      expect(answer.status).to.equal(201);
+      expect(answer.json.query).to.equal("eventType=MessageStateChangeEvent&service=lookup");
+      listenerIds[path] = answer.json.id;
+    }
+  });
+
+  it("sends each client signed events about its own messages only", async () => {
+    const aliceId = await send(ALICE);
+    const bobId = await send(BOB);
+    await receiver.waitForCalls(2, 15_000);
+    await eventually(async () =>
+      eventsAt("alice").length >= 1 && eventsAt("bob").length >= 1 ? true : undefined,
+    );
+    expect(correlations("alice")).to.deep.equal([aliceId]);
+    expect(correlations("bob")).to.deep.equal([bobId]);
+    const [event] = eventsAt("alice");
+    expect(verifyWebhook(SECRET, event.headers, event.body)).to.deep.equal({ valid: true });
+    const body = JSON.parse(event.body);
+    expect(body).to.include({ eventType: "MessageStateChangeEvent", correlationId: aliceId });
+    expect(body.eventId).to.be.a("string");
+    expect(Number.isNaN(Date.parse(body.eventTime))).to.equal(false);
+    expect(body.event.message).to.deep.include({
+      id: aliceId,
+      service: "lookup",
+      state: "completed",
+    });
+  });
+
+  it("filters by the listener's query", async () => {
+    const before = receiver.calls.length;
+    const id = await send(ALICE, "other");
+    const marker = await send(BOB);
+    await completed(ALICE, id);
+    await eventually(async () => (correlations("bob").includes(marker) ? true : undefined));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(receiver.calls.slice(before).map((c) => c.path)).to.deep.equal(["/events/bob"]);
+  });
+
+  it("lets only the owner remove a listener, after which it hears nothing", async () => {
+    const byBob = await call(`${stack.adapterUrl}/hub/${listenerIds.alice}`, {
+      method: "DELETE",
+      client: BOB,
+    });
+    expect(byBob.status).to.equal(404);
+    const byAlice = await call(`${stack.adapterUrl}/hub/${listenerIds.alice}`, {
+      method: "DELETE",
+      client: ALICE,
+    });
+    expect(byAlice.status).to.equal(204);
+
+    const aliceEvents = eventsAt("alice").length;
+    const aliceId = await send(ALICE);
+    const bobId = await send(BOB);
+    await completed(ALICE, aliceId);
+    await eventually(async () => (correlations("bob").includes(bobId) ? true : undefined));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(eventsAt("alice")).to.have.length(aliceEvents);
+  });
+});
