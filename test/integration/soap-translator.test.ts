@@ -1,0 +1,473 @@
+// The soap translator against the legacy simulator's real SOAP service and against a recording
+// SOAP backend: what reaches the backend, and how every kind of answer maps onto an outcome.
+
+import { expect } from "chai";
+import { readFileSync } from "node:fs";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import type { RequestMessage, SoapHeaderField } from "../../shared/envelope";
+import { SluiceError } from "../../shared/errors";
+import { startLegacySim, type LegacySim } from "../../legacy-sim/legacy-sim";
+import { createTranslator } from "../../worker/translators/soap";
+import { findSoapBody, SOAP11_NS } from "../../worker/translators/soap-xml";
+import {
+  BackendRejectedError,
+  BackendUnavailableError,
+  type Translator,
+  type TranslatorBackend,
+  type TranslatorCall,
+} from "../../worker/translators/translator";
+
+const FIXTURES = join(__dirname, "..", "..", "..", "test", "fixtures", "xroad-soap");
+const SIM_NS = "http://legacy.sluice.example/";
+const XROAD_NS = "http://x-road.eu/xsd/xroad.xsd";
+
+function fixture(name: string): string {
+  return readFileSync(join(FIXTURES, name), "utf8");
+}
+
+/** A request message as the adapter builds it from an X-Road fixture. */
+function fromFixture(
+  name: string,
+  edit: (xml: string) => string = (x) => x,
+  options: { declarations?: boolean } = {},
+): RequestMessage {
+  const text = edit(fixture(name));
+  const envelopeTag = /<SOAP-ENV:Envelope([^>]*)>/.exec(text)?.[1] ?? "";
+  const declarations = [...envelopeTag.matchAll(/xmlns:([\w.-]+)="([^"]*)"/g)].map(
+    (m): [string, string] => [m[1], m[2]],
+  );
+  const namespaceOf = (prefix: string) => declarations.find(([p]) => p === prefix)?.[1] ?? "";
+  const header = /<SOAP-ENV:Header>([\s\S]*?)<\/SOAP-ENV:Header>/.exec(text)?.[1] ?? "";
+  const headers: SoapHeaderField[] = [
+    ...header.matchAll(/<(([\w.-]+):([\w.-]+))\b[^>]*?(?:\/>|>[\s\S]*?<\/\1>)/g),
+  ].map((m) => ({ name: m[3], namespace: namespaceOf(m[2]), xml: m[0] }));
+  const bodyXml = /<SOAP-ENV:Body>\s*([\s\S]*?)\s*<\/SOAP-ENV:Body>/.exec(text)?.[1] ?? "";
+  const [, bodyPrefix, service] = /^<([\w.-]+):([\w.-]+)/.exec(bodyXml) ?? [];
+  const inline = new RegExp(`^<${bodyPrefix}:\\w+[^>]*xmlns:${bodyPrefix}="([^"]*)"`).exec(bodyXml);
+  const soap = {
+    headers,
+    bodyNamespace: inline?.[1] ?? namespaceOf(bodyPrefix),
+    bodyXml,
+    envelopePrefix: "SOAP-ENV",
+    ...(options.declarations === false ? {} : { envelopeDeclarations: declarations }),
+  };
+  return {
+    id: `msg-${Math.random().toString(36).slice(2, 10)}`,
+    xroadId: "1234567890",
+    service,
+    backend: "legacy",
+    protocol: "soap",
+    client: "EE/BUSINESS/consumer",
+    replyMode: "sync",
+    method: "POST",
+    path: "",
+    query: "",
+    xroadHeaders: {},
+    contentType: "text/xml; charset=utf-8",
+    body: text,
+    bodyEncoding: "utf8",
+    soap,
+    createdAt: Date.now(),
+    expiresAt: null,
+  };
+}
+
+function callOf(request: RequestMessage, signal = new AbortController().signal): TranslatorCall {
+  return { signal, idempotencyKey: request.id, attempt: 1 };
+}
+
+function backendAt(url: string, extra: Partial<TranslatorBackend> = {}): TranslatorBackend {
+  return { name: "legacy", url, timeoutMs: 3000, options: {}, ...extra };
+}
+
+async function failureOf(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error("expected the call to fail");
+}
+
+/** The first element of a fragment put into a bare envelope: proves it declares its namespaces. */
+function standaloneElement(fragment: string) {
+  const body = findSoapBody(
+    `<e:Envelope xmlns:e="${SOAP11_NS}" xmlns="urn:host-default"><e:Body>${fragment}</e:Body></e:Envelope>`,
+  );
+  return body?.firstElement ?? null;
+}
+
+describe("soap translator against the legacy simulator", function () {
+  let sim: LegacySim;
+  let translator: Translator;
+
+  before(async () => {
+    sim = await startLegacySim({ port: 0 });
+    translator = createTranslator(backendAt(sim.url));
+  });
+
+  after(async () => {
+    await translator.close?.();
+    await sim.close();
+  });
+
+  it("testQuery: answers the response element of the Body, self-contained, as text/xml", async () => {
+    const request = fromFixture("simple.query");
+    const [response, ...rest] = await translator.call(request, callOf(request));
+    expect(rest).to.have.length(0);
+    expect(response.status).to.equal(200);
+    expect(response.contentType).to.equal("text/xml; charset=utf-8");
+    expect(response.body).to.match(/^<tns:testQueryResponse /);
+    expect(response.body).to.contain("<answer>42</answer><echo>foo</echo>");
+    const element = standaloneElement(response.body);
+    expect(element?.local).to.equal("testQueryResponse");
+    expect(element?.namespace).to.equal(SIM_NS);
+  });
+
+  it("getState: non-ASCII text passes byte-exact both ways", async () => {
+    const request = fromFixture("getstate-subsystem.query");
+    const [response] = await translator.call(request, callOf(request));
+    expect(response.body).to.match(/^<tns:getStateResponse /);
+    const bytes = Buffer.from(response.body, "utf8");
+    expect(bytes.includes(Buffer.from("<response>aäõ</response>", "utf8"))).to.equal(true);
+  });
+
+  it("CDATA in the Body reaches the backend as character data", async () => {
+    const request = fromFixture("cdata.query");
+    const [response] = await translator.call(request, callOf(request));
+    expect(response.body).to.contain("<response>&lt;a&gt;&lt;b&gt;&lt;c&gt;12345678");
+  });
+
+  it("sends Idempotency-Key and the X-Road headers as SOAP headers the backend reads", async () => {
+    const request = fromFixture("getstate-subsystem.query");
+    await translator.call(request, callOf(request));
+    const calls = sim.calls({ id: request.id });
+    expect(calls).to.have.length(1);
+    expect(calls[0].path).to.equal("/soap");
+    expect(calls[0].xroadClient).to.equal("EE/BUSINESS/consumer/subsys1");
+  });
+
+  it("works without the Envelope's declarations, from the conventional X-Road prefixes", async () => {
+    const request = fromFixture("simple.query", undefined, { declarations: false });
+    const [response] = await translator.call(request, callOf(request));
+    expect(response.body).to.contain("<answer>42</answer>");
+    expect(sim.calls({ id: request.id })[0].xroadClient).to.equal("EE/BUSINESS/consumer");
+  });
+
+  it("a Client fault is a rejection carrying the Fault as a 500 text/xml answer", async () => {
+    const request = fromFixture("getstate.query", (x) => x.replace("aäõ", "FAULT-CLIENT"));
+    const error = await failureOf(translator.call(request, callOf(request)));
+    expect(error).to.be.instanceOf(BackendRejectedError);
+    const { response } = error as BackendRejectedError;
+    expect(response.status).to.equal(500);
+    expect(response.contentType).to.equal("text/xml; charset=utf-8");
+    expect(response.body).to.match(/^<soap:Fault xmlns:soap="http:\/\/schemas.xmlsoap.org/);
+    expect(response.body).to.contain("<faultcode>soap:Client</faultcode>");
+    expect(response.body).to.contain("<detail>FAULT-CLIENT</detail>");
+    expect((error as SluiceError).retryable).to.equal(false);
+  });
+
+  it("a Server fault is retryable and carries the Fault for the final answer", async () => {
+    const request = fromFixture("getstate.query", (x) => x.replace("aäõ", "FAULT-SERVER"));
+    const error = await failureOf(translator.call(request, callOf(request)));
+    expect(error).to.be.instanceOf(BackendUnavailableError);
+    const { response } = error as BackendUnavailableError;
+    expect(response?.status).to.equal(500);
+    expect(response?.body).to.contain("<faultcode>soap:Server</faultcode>");
+  });
+
+  it("HTTP 503 with Retry-After is retryable and honours Retry-After", async () => {
+    const request = fromFixture("getstate.query", (x) =>
+      x.replace("aäõ", "sim-status=503 sim-retry-after=7 "),
+    );
+    const error = await failureOf(translator.call(request, callOf(request)));
+    expect(error).to.be.instanceOf(BackendUnavailableError);
+    expect((error as BackendUnavailableError).retryAfterMs).to.equal(7000);
+  });
+
+  it("a backend slower than the backend's timeout is retryable", async () => {
+    const slow = createTranslator(backendAt(sim.url, { timeoutMs: 300 }));
+    try {
+      const warm = fromFixture("getstate.query");
+      await slow.call(warm, callOf(warm));
+      const request = fromFixture("getstate.query", (x) => x.replace("aäõ", "sim-latency=3000 "));
+      const error = await failureOf(slow.call(request, callOf(request)));
+      expect(error).to.be.instanceOf(BackendUnavailableError);
+      expect((error as Error).message).to.contain("timed out after 300 ms");
+    } finally {
+      await slow.close?.();
+    }
+  });
+
+  it("an aborted signal ends the call at once, retryable", async () => {
+    const request = fromFixture("getstate.query", (x) => x.replace("aäõ", "sim-latency=3000 "));
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(new Error("shutting down")), 100);
+    const started = Date.now();
+    const error = await failureOf(translator.call(request, callOf(request, controller.signal)));
+    expect(error).to.be.instanceOf(BackendUnavailableError);
+    expect((error as Error).message).to.contain("call aborted");
+    expect(Date.now() - started).to.be.below(2500);
+  });
+
+  it("a service the WSDL lacks is not retried (operator must map it)", async () => {
+    const request = fromFixture("simple.query", (x) => x.replace(/testQuery/g, "emit"));
+    const error = await failureOf(translator.call(request, callOf(request)));
+    expect(error).to.be.instanceOf(SluiceError);
+    expect(error).not.to.be.instanceOf(BackendUnavailableError);
+    expect(error).not.to.be.instanceOf(BackendRejectedError);
+    expect((error as Error).message).to.contain('no operation "emit"');
+  });
+
+  it("options.operations maps a service code onto another operation", async () => {
+    const mapped = createTranslator(
+      backendAt(sim.url, { options: { operations: { checkState: "getState" } } }),
+    );
+    try {
+      const request = fromFixture("getstate.query");
+      request.service = "checkState";
+      const [response] = await mapped.call(request, callOf(request));
+      expect(response.body).to.match(/^<tns:getStateResponse /);
+    } finally {
+      await mapped.close?.();
+    }
+  });
+});
+
+describe("soap translator when the backend is down", function () {
+  it("a backend down at start is retryable, and the next call after it comes up works", async () => {
+    const probe = await startLegacySim({ port: 0 });
+    const { port, url } = probe;
+    await probe.close();
+    const translator = createTranslator(backendAt(url));
+    let sim: LegacySim | null = null;
+    try {
+      const request = fromFixture("getstate.query");
+      const error = await failureOf(translator.call(request, callOf(request)));
+      expect(error).to.be.instanceOf(BackendUnavailableError);
+      expect((error as Error).message).to.match(/WSDL|ECONNREFUSED/);
+
+      sim = await startLegacySim({ port });
+      const [response] = await translator.call(request, callOf(request));
+      expect(response.body).to.contain("<response>aäõ</response>");
+
+      // The client exists now; the endpoint going away again is just as retryable (a kept-alive
+      // socket may see the close as a reset rather than a refusal).
+      await sim.close();
+      sim = null;
+      const again = await failureOf(translator.call(request, callOf(request)));
+      expect(again).to.be.instanceOf(BackendUnavailableError);
+      expect((again as Error).message).to.match(/ECONNREFUSED|ECONNRESET/);
+    } finally {
+      await translator.close?.();
+      await sim?.close();
+    }
+  });
+});
+
+interface Recorded {
+  headers: IncomingMessage["headers"];
+  xml: string;
+}
+
+type Answer = (recorded: Recorded, res: ServerResponse) => void;
+
+describe("soap translator against a recording SOAP backend", function () {
+  let server: Server;
+  let url: string;
+  let wsdl: string;
+  const recorded: Recorded[] = [];
+  let answer: Answer;
+  let translator: Translator;
+
+  const envelope = (body: string) =>
+    `<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="${SOAP11_NS}" xmlns:tns="${SIM_NS}"><soap:Body>${body}</soap:Body></soap:Envelope>`;
+  const send = (res: ServerResponse, status: number, type: string, body: string | Buffer) => {
+    res.writeHead(status, { "content-type": type });
+    res.end(body);
+  };
+
+  before(async () => {
+    // The simulator's WSDL, pointing at this server instead.
+    const sim = await startLegacySim({ port: 0 });
+    const text = await (await fetch(`${sim.url}/soap?wsdl`)).text();
+    await sim.close();
+    server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (chunk: Buffer) => chunks.push(chunk));
+      req.on("end", () => {
+        if (req.method === "GET") return send(res, 200, "text/xml", wsdl);
+        const entry = { headers: req.headers, xml: Buffer.concat(chunks).toString("utf8") };
+        recorded.push(entry);
+        answer(entry, res);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    wsdl = text.replace(sim.url, url);
+    translator = createTranslator(backendAt(url));
+  });
+
+  beforeEach(() => {
+    recorded.length = 0;
+    answer = (_r, res) =>
+      send(res, 200, "text/xml; charset=utf-8", envelope("<tns:getStateResponse/>"));
+  });
+
+  after(async () => {
+    await translator.close?.();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it("sends every header field in order as a SOAP header, each declaring its namespaces", async () => {
+    const request = fromFixture("simple-representedparty.query");
+    await translator.call(request, callOf(request));
+    expect(recorded).to.have.length(1);
+    const [{ headers, xml }] = recorded;
+    expect(headers["idempotency-key"]).to.equal(request.id);
+    expect(headers.soapaction).to.equal(`"${SIM_NS}testQuery"`);
+    const header = /<soap:Header>([\s\S]*)<\/soap:Header>/.exec(xml)?.[1] ?? "";
+    const undeclared = header.replace(/ xmlns(:[\w.-]+)?="[^"]*"/g, "");
+    expect(undeclared).to.equal(request.soap?.headers.map((field) => field.xml).join(""));
+    const starts = [...header.matchAll(/<(xroad|repr):(\w+)[^>]*>/g)].filter((m) =>
+      /xmlns:/.test(m[0]),
+    );
+    expect(starts.map((m) => m[2])).to.deep.equal([
+      "client",
+      "service",
+      "representedParty",
+      "userId",
+      "issue",
+      "id",
+      "protocolVersion",
+    ]);
+    for (const [start] of starts) expect(start).to.contain(`xmlns:xroad="${XROAD_NS}"`);
+    expect(starts[0][0]).to.contain('xmlns:id="http://x-road.eu/xsd/identifiers"');
+    expect(starts[2][0]).to.contain('xmlns:repr="http://x-road.eu/xsd/representation.xsd"');
+
+    const body = findSoapBody(xml);
+    expect(body?.firstElement?.local).to.equal("testQuery");
+    expect(body?.firstElement?.namespace).to.equal("http://cosumer.ee.xroad.net");
+    expect(body?.innerXml.replace(/ xmlns(:[\w.-]+)?="[^"]*"/g, "")).to.equal(
+      request.soap?.bodyXml.replace(/ xmlns(:[\w.-]+)?="[^"]*"/g, ""),
+    );
+  });
+
+  it("concurrent calls never mix headers or answers", async () => {
+    answer = (entry, res) => {
+      const id = [...entry.xml.matchAll(/<xroad:id[^>]*>([^<]*)</g)].map((m) => m[1]);
+      const marker = /<xroad:getState[^>]*>([^<]*)</.exec(entry.xml)?.[1];
+      const reply = envelope(
+        `<tns:getStateResponse><response>${id.join(",")}|${marker}</response></tns:getStateResponse>`,
+      );
+      setTimeout(() => send(res, 200, "text/xml; charset=utf-8", reply), Math.random() * 30);
+    };
+    const requests = Array.from({ length: 25 }, (_, i) =>
+      fromFixture("getstate.query", (x) =>
+        x
+          .replace("411d6755661409fed365ad8135f8210be07613da", `call-${i}`)
+          .replace("aäõ", `body-${i}`),
+      ),
+    );
+    const answers = await Promise.all(requests.map((r) => translator.call(r, callOf(r))));
+    answers.forEach(([response], i) => {
+      expect(response.body).to.contain(`<response>call-${i}|body-${i}</response>`);
+    });
+    expect(recorded).to.have.length(25);
+    for (const entry of recorded) {
+      const ids = [...entry.xml.matchAll(/<xroad:id[^>]*>call-(\d+)</g)].map((m) => m[1]);
+      expect(ids).to.have.length(1);
+      expect(entry.xml).to.contain(`>body-${ids[0]}</xroad:getState>`);
+      expect(entry.headers["idempotency-key"]).to.equal(requests[Number(ids[0])].id);
+    }
+  });
+
+  it("an application faultcode (customfault.answer) is retried by default and keeps the Fault", async () => {
+    answer = (_r, res) => send(res, 500, "text/xml; charset=UTF-8", fixture("customfault.answer"));
+    const request = fromFixture("getstate.query");
+    const error = await failureOf(translator.call(request, callOf(request)));
+    expect(error).to.be.instanceOf(BackendUnavailableError);
+    const fault = (error as BackendUnavailableError).response?.body ?? "";
+    expect(fault).to.match(/^<SOAP-ENV:Fault [^>]*xmlns:foo="http:\/\/example.org\/foo"/);
+    expect(fault).to.contain("<faultcode>foo:FOOCODE</faultcode>");
+    expect(fault).to.contain("<faultactor>ACTOR</faultactor>");
+    expect(fault).to.contain("<foo:detail>DETAIL</foo:detail>");
+  });
+
+  it("options.rejectFaultCodes turns an application faultcode into a rejection", async () => {
+    answer = (_r, res) => send(res, 500, "text/xml", fixture("customfault.answer"));
+    const strict = createTranslator(backendAt(url, { options: { rejectFaultCodes: ["FOOCODE"] } }));
+    try {
+      const request = fromFixture("getstate.query");
+      const error = await failureOf(strict.call(request, callOf(request)));
+      expect(error).to.be.instanceOf(BackendRejectedError);
+      expect((error as BackendRejectedError).response.body).to.contain("foo:FOOCODE");
+    } finally {
+      await strict.close?.();
+    }
+  });
+
+  it("a prefixed, refined Client faultcode (SOAP-ENV:Client.Validation) is a rejection", async () => {
+    answer = (_r, res) =>
+      send(
+        res,
+        500,
+        "text/xml",
+        `<SOAP-ENV:Envelope xmlns:SOAP-ENV="${SOAP11_NS}"><SOAP-ENV:Body><SOAP-ENV:Fault><faultcode>SOAP-ENV:Client.Validation</faultcode><faultstring>bad age</faultstring></SOAP-ENV:Fault></SOAP-ENV:Body></SOAP-ENV:Envelope>`,
+      );
+    const request = fromFixture("getstate.query");
+    const error = await failureOf(translator.call(request, callOf(request)));
+    expect(error).to.be.instanceOf(BackendRejectedError);
+    expect((error as Error).message).to.contain("bad age");
+  });
+
+  it("decodes an answer by its charset (ISO-8859-1) into the same text", async () => {
+    answer = (_r, res) =>
+      send(
+        res,
+        200,
+        "text/xml; charset=ISO-8859-1",
+        Buffer.from(
+          envelope("<tns:getStateResponse><response>aäõ</response></tns:getStateResponse>"),
+          "latin1",
+        ),
+      );
+    const request = fromFixture("getstate.query");
+    const [response] = await translator.call(request, callOf(request));
+    expect(response.body).to.contain("<response>aäõ</response>");
+  });
+
+  it("HTTP 502 without an envelope is retryable", async () => {
+    answer = (_r, res) => send(res, 502, "text/html", "<html><body>Bad gateway</body></html>");
+    const request = fromFixture("getstate.query");
+    const error = await failureOf(translator.call(request, callOf(request)));
+    expect(error).to.be.instanceOf(BackendUnavailableError);
+    expect((error as Error).message).to.contain("HTTP 502");
+  });
+
+  it("a 200 answer that is not SOAP is neither completed nor retried", async () => {
+    answer = (_r, res) => send(res, 200, "text/html", "<html><body>login</body></html>");
+    const request = fromFixture("getstate.query");
+    const error = await failureOf(translator.call(request, callOf(request)));
+    expect(error).to.be.instanceOf(SluiceError);
+    expect((error as SluiceError).retryable).to.equal(false);
+    expect(error).not.to.be.instanceOf(BackendRejectedError);
+  });
+
+  it("an answer with a DOCTYPE is refused, not parsed", async () => {
+    answer = (_r, res) =>
+      send(
+        res,
+        200,
+        "text/xml",
+        `<!DOCTYPE x [<!ENTITY a "b">]>${envelope("<tns:getStateResponse/>")}`,
+      );
+    const request = fromFixture("getstate.query");
+    const error = await failureOf(translator.call(request, callOf(request)));
+    expect((error as SluiceError).retryable).to.equal(false);
+    expect((error as Error).message).to.contain("DOCTYPE");
+  });
+});

@@ -1,0 +1,275 @@
+// The soap translator's view of XML text: finds the Body of a backend's SOAP answer without
+// re-serialising anything, and makes element slices carry every namespace they rely on.
+
+export const SOAP11_NS = "http://schemas.xmlsoap.org/soap/envelope/";
+export const SOAP12_NS = "http://www.w3.org/2003/05/soap-envelope";
+
+/** XML this module refuses or cannot read (DOCTYPE, broken markup). */
+export class XmlScanError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "XmlScanError";
+  }
+}
+
+/** A namespace scope: prefix ("" for the default namespace) → namespace URI. */
+export type NamespaceScope = Map<string, string>;
+
+interface StartTag {
+  name: string;
+  prefix: string;
+  local: string;
+  /** Index of "<". */
+  start: number;
+  /** Index after ">". */
+  end: number;
+  selfClosing: boolean;
+  /** Attributes as written, names unresolved. */
+  attributes: Array<[name: string, value: string]>;
+  /** Namespace declarations on this tag. */
+  declarations: NamespaceScope;
+}
+
+type Token =
+  { kind: "start"; tag: StartTag } | { kind: "end"; name: string; start: number; end: number };
+
+const NAME = "[A-Za-z_][\\w.\\-]*(?::[A-Za-z_][\\w.\\-]*)?";
+const START_TAG = new RegExp(
+  `<(${NAME})((?:\\s+[^\\s=/>]+\\s*=\\s*(?:"[^"]*"|'[^']*'))*)\\s*(/?)>`,
+  "y",
+);
+const END_TAG = new RegExp(`</(${NAME})\\s*>`, "y");
+const ATTRIBUTE = /([^\s=/>]+)\s*=\s*(?:"([^"]*)"|'([^']*)')/g;
+const ENTITY = /&(?:#x([0-9a-fA-F]+)|#(\d+)|(amp|lt|gt|quot|apos));/g;
+const NAMED: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" };
+
+function decodeEntities(value: string): string {
+  return value.replace(ENTITY, (_m, hex?: string, dec?: string, named?: string) => {
+    if (named !== undefined) return NAMED[named];
+    return String.fromCodePoint(hex !== undefined ? parseInt(hex, 16) : Number(dec));
+  });
+}
+
+function escapeAttribute(value: string): string {
+  return value.replace(/[&<"]/g, (c) => (c === "&" ? "&amp;" : c === "<" ? "&lt;" : "&quot;"));
+}
+
+function splitName(name: string): { prefix: string; local: string } {
+  const colon = name.indexOf(":");
+  return colon < 0
+    ? { prefix: "", local: name }
+    : { prefix: name.slice(0, colon), local: name.slice(colon + 1) };
+}
+
+function readStartTag(text: string, at: number): StartTag {
+  START_TAG.lastIndex = at;
+  const match = START_TAG.exec(text);
+  if (!match) throw new XmlScanError(`malformed start tag at offset ${at}`);
+  const attributes: Array<[string, string]> = [];
+  const declarations: NamespaceScope = new Map();
+  for (const [, name, double, single] of match[2].matchAll(ATTRIBUTE)) {
+    const value = decodeEntities(double ?? single);
+    attributes.push([name, value]);
+    if (name === "xmlns") declarations.set("", value);
+    else if (name.startsWith("xmlns:")) declarations.set(name.slice(6), value);
+  }
+  return {
+    name: match[1],
+    ...splitName(match[1]),
+    start: at,
+    end: START_TAG.lastIndex,
+    selfClosing: match[3] === "/",
+    attributes,
+    declarations,
+  };
+}
+
+/** Element tokens in document order; comments, CDATA, PIs and text are stepped over. */
+function* tokens(text: string, from = 0): Generator<Token> {
+  let at = text.indexOf("<", from);
+  while (at >= 0) {
+    let next: number;
+    if (text.startsWith("<!--", at)) {
+      next = text.indexOf("-->", at + 4);
+      if (next < 0) throw new XmlScanError("unterminated comment");
+      next += 3;
+    } else if (text.startsWith("<![CDATA[", at)) {
+      next = text.indexOf("]]>", at + 9);
+      if (next < 0) throw new XmlScanError("unterminated CDATA section");
+      next += 3;
+    } else if (text.startsWith("<?", at)) {
+      next = text.indexOf("?>", at + 2);
+      if (next < 0) throw new XmlScanError("unterminated processing instruction");
+      next += 2;
+    } else if (text.startsWith("<!", at)) {
+      throw new XmlScanError("a DOCTYPE or other declaration is not accepted");
+    } else if (text.startsWith("</", at)) {
+      END_TAG.lastIndex = at;
+      const match = END_TAG.exec(text);
+      if (!match) throw new XmlScanError(`malformed end tag at offset ${at}`);
+      next = END_TAG.lastIndex;
+      yield { kind: "end", name: match[1], start: at, end: next };
+    } else {
+      const tag = readStartTag(text, at);
+      next = tag.end;
+      yield { kind: "start", tag };
+    }
+    at = text.indexOf("<", next);
+  }
+}
+
+/** The Body of a SOAP answer, as found in the answer's text. */
+export interface SoapBody {
+  /** Namespace URI of the Envelope (SOAP 1.1 or 1.2). */
+  envelopeNamespace: string;
+  /** Everything between the Body's start and end tags, exactly as sent. */
+  innerXml: string;
+  /** Namespaces in scope inside the Body (Envelope's and Body's declarations). */
+  scope: NamespaceScope;
+  /** The first element inside the Body, or null for an empty Body. */
+  firstElement: { local: string; namespace: string | null; xml: string } | null;
+}
+
+function resolve(prefix: string, scopes: NamespaceScope[]): string | null {
+  for (let i = scopes.length - 1; i >= 0; i--) {
+    const uri = scopes[i].get(prefix);
+    if (uri !== undefined) return uri === "" ? null : uri;
+  }
+  if (prefix === "xml") return "http://www.w3.org/XML/1998/namespace";
+  return null;
+}
+
+/**
+ * Finds the Body of a SOAP 1.1/1.2 envelope. Returns null when the text is not a SOAP
+ * envelope at all; throws XmlScanError for a DOCTYPE or markup too broken to find the Body.
+ */
+export function findSoapBody(text: string): SoapBody | null {
+  const scopes: NamespaceScope[] = [];
+  const names: string[] = [];
+  let envelopeNamespace: string | null = null;
+  let body: { tag: StartTag; scope: NamespaceScope } | null = null;
+  let first: { tag: StartTag; namespace: string | null; depth: number } | null = null;
+  let firstXml: string | null = null;
+
+  for (const token of tokens(text)) {
+    if (token.kind === "start") {
+      const { tag } = token;
+      scopes.push(tag.declarations);
+      const depth = names.length;
+      const namespace = resolve(tag.prefix, scopes);
+      if (depth === 0) {
+        if (tag.local !== "Envelope" || (namespace !== SOAP11_NS && namespace !== SOAP12_NS)) {
+          return null;
+        }
+        envelopeNamespace = namespace;
+      } else if (depth === 1 && body === null && tag.local === "Body") {
+        if (namespace === envelopeNamespace) {
+          body = { tag, scope: new Map(scopes.flatMap((scope) => [...scope])) };
+          if (tag.selfClosing) {
+            return {
+              envelopeNamespace: namespace as string,
+              innerXml: "",
+              scope: body.scope,
+              firstElement: null,
+            };
+          }
+        }
+      } else if (depth === 2 && body !== null && first === null) {
+        first = { tag, namespace, depth };
+        if (tag.selfClosing) firstXml = text.slice(tag.start, tag.end);
+      }
+      if (tag.selfClosing) scopes.pop();
+      else names.push(tag.name);
+    } else {
+      const open = names.pop();
+      scopes.pop();
+      if (open !== token.name) {
+        throw new XmlScanError(`</${token.name}> closes <${open ?? "nothing"}>`);
+      }
+      if (first !== null && firstXml === null && names.length === first.depth) {
+        firstXml = text.slice(first.tag.start, token.end);
+      }
+      if (body !== null && names.length === 1) {
+        return {
+          envelopeNamespace: envelopeNamespace as string,
+          innerXml: text.slice(body.tag.end, token.start),
+          scope: body.scope,
+          firstElement:
+            first === null
+              ? null
+              : { local: first.tag.local, namespace: first.namespace, xml: firstXml ?? "" },
+        };
+      }
+      if (names.length === 0) break;
+    }
+  }
+  if (envelopeNamespace === null) return null;
+  throw new XmlScanError(body === null ? "the envelope has no Body" : "the Body is not closed");
+}
+
+/** Prefixes used in element and attribute names of `xml` that nothing in it declares. */
+function undeclaredPrefixes(xml: string, outer: NamespaceScope): string[] {
+  const declared = new Set<string>(outer.keys());
+  const used = new Set<string>();
+  for (const token of tokens(xml)) {
+    if (token.kind !== "start") continue;
+    for (const prefix of token.tag.declarations.keys()) declared.add(prefix);
+    if (token.tag.prefix !== "") used.add(token.tag.prefix);
+    for (const [name] of token.tag.attributes) {
+      const { prefix } = splitName(name);
+      if (prefix !== "" && prefix !== "xmlns" && prefix !== "xml") used.add(prefix);
+    }
+  }
+  return [...used].filter((prefix) => !declared.has(prefix));
+}
+
+function hasUnprefixedElement(xml: string): boolean {
+  for (const token of tokens(xml)) {
+    if (token.kind === "start" && token.tag.prefix === "") return true;
+  }
+  return false;
+}
+
+/**
+ * `element` (the exact XML of one element, cut out of a larger document) with the namespace
+ * declarations of `scope` it does not redeclare itself added to its start tag, so it means the
+ * same wherever it is put. Declarations are copied whole rather than only the used ones:
+ * QNames inside text (faultcode `foo:FOOCODE`, `xsi:type="xsd:string"`) rely on them too.
+ * Unprefixed elements outside any default namespace get `xmlns=""` so a host document's
+ * default namespace cannot capture them.
+ *
+ * Returns the element and the prefixes its names still use without any declaration.
+ */
+export function selfContained(
+  element: string,
+  scope: NamespaceScope,
+): { xml: string; unbound: string[] } {
+  const at = element.search(/\S/);
+  if (at < 0 || element[at] !== "<") throw new XmlScanError("not an element");
+  const root = readStartTag(element, at);
+  const added: string[] = [];
+  for (const [prefix, uri] of scope) {
+    if (root.declarations.has(prefix) || prefix === "xml" || prefix === "xmlns") continue;
+    if (prefix === "" && uri === "") continue;
+    added.push(`${prefix === "" ? "xmlns" : `xmlns:${prefix}`}="${escapeAttribute(uri)}"`);
+  }
+  if (!scope.has("") && !root.declarations.has("") && hasUnprefixedElement(element)) {
+    added.push('xmlns=""');
+  }
+  const all = new Map([...scope, ...root.declarations]);
+  const unbound = undeclaredPrefixes(element.slice(at), all);
+  if (added.length === 0) return { xml: element, unbound };
+  const close = root.end - (root.selfClosing ? 2 : 1);
+  return {
+    xml: `${element.slice(0, close)} ${added.join(" ")}${element.slice(close)}`,
+    unbound,
+  };
+}
+
+/** Text content of the first `<[p:]name>` child found in `xml` (entities decoded), or null. */
+export function childText(xml: string, local: string): string | null {
+  const match = new RegExp(
+    `<(?:[\\w.-]+:)?${local}\\b[^>]*>([^<]*)</(?:[\\w.-]+:)?${local}\\s*>`,
+  ).exec(xml);
+  return match ? decodeEntities(match[1]).trim() : null;
+}

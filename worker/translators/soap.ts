@@ -1,0 +1,585 @@
+// The built-in `soap` translator: calls a SOAP legacy system through the `soap` package with the
+// caller's Body element and X-Road headers as they came, and maps its answer or Fault onto outcomes.
+
+import { randomUUID } from "node:crypto";
+import { isAbsolute } from "node:path";
+import * as soap from "soap";
+import { SluiceError } from "../../shared/errors";
+import type { RequestMessage, SoapHeaderField } from "../../shared/envelope";
+import { parseRetryAfter } from "./rest-json";
+import {
+  childText,
+  findSoapBody,
+  selfContained,
+  XmlScanError,
+  type NamespaceScope,
+  type SoapBody,
+} from "./soap-xml";
+import {
+  BackendRejectedError,
+  BackendUnavailableError,
+  type BackendResponse,
+  type Translator,
+  type TranslatorBackend,
+  type TranslatorCall,
+} from "./translator";
+
+/** Default bound on a backend's answer; a larger one is never buffered. */
+export const DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024;
+
+/** Content type of every BackendResponse this translator produces. */
+export const SOAP_RESPONSE_CONTENT_TYPE = "text/xml; charset=utf-8";
+
+/**
+ * Conventional X-Road prefixes, used only for a prefix a header field or Body element uses
+ * while the request message carries no declaration for it (older adapters sent none).
+ */
+const XROAD_PREFIXES: Record<string, string> = {
+  xroad: "http://x-road.eu/xsd/xroad.xsd",
+  xrd: "http://x-road.eu/xsd/xroad.xsd",
+  id: "http://x-road.eu/xsd/identifiers",
+  iden: "http://x-road.eu/xsd/identifiers",
+  repr: "http://x-road.eu/xsd/representation.xsd",
+};
+
+/** SOAP 1.1 faultcodes (and SOAP 1.2 Codes) that say the request itself is at fault. */
+const REJECTING_FAULTS = new Set(["Client", "Sender", "VersionMismatch", "MustUnderstand"]);
+
+interface SoapOptions {
+  /** Where the WSDL is read: an http(s) URL or an absolute file path. */
+  wsdl: string;
+  /** Replaces the WSDL's `soap:address`; null keeps it. */
+  endpoint: string | null;
+  /** serviceCode → operation name, for services whose operation is named differently. */
+  operations: Record<string, string>;
+  /** WSDL service and port to use when the WSDL offers several; null lets the soap package pick. */
+  service: string | null;
+  port: string | null;
+  /** Extra HTTP headers on every call and on the WSDL fetch (e.g. Authorization). */
+  headers: Record<string, string>;
+  maxResponseBytes: number;
+  /** Application faultcodes (local part, before any ".") that are business rejections. */
+  rejectFaultCodes: Set<string>;
+}
+
+type SoapCallback = (error: unknown) => void;
+type SoapMethod = (
+  args: object,
+  callback: SoapCallback,
+  options: Record<string, unknown>,
+  extraHeaders: Record<string, string>,
+) => void;
+
+interface ReadyClient {
+  client: soap.Client;
+  /** Operations of the chosen port(s) by name, with the method that calls each. */
+  methods: Map<string, { call: SoapMethod; style: string }>;
+}
+
+/** What the backend's HTTP answer was, captured per call through the client's exchange id. */
+interface HttpAnswer {
+  status: number;
+  headers: Record<string, unknown>;
+  data: unknown;
+}
+
+export function createTranslator(backend: TranslatorBackend): Translator {
+  return new SoapTranslator(backend);
+}
+
+class SoapTranslator implements Translator {
+  private readonly options: SoapOptions;
+  private client: Promise<ReadyClient> | null = null;
+  /**
+   * SOAP headers of calls in flight, keyed by the call's own args object. The client holds one
+   * header function that looks its call up here, so concurrent calls never see each other's.
+   */
+  private readonly headersOf = new WeakMap<object, string>();
+  /** HTTP answers by exchange id, filled by the client's `response` event before its callback. */
+  private readonly answers = new Map<string, HttpAnswer | null>();
+  private closed = false;
+
+  constructor(private readonly backend: TranslatorBackend) {
+    this.options = readOptions(backend);
+  }
+
+  async call(request: RequestMessage, call: TranslatorCall): Promise<BackendResponse[]> {
+    if (this.closed) throw new Error(`backend ${this.backend.name}: the soap translator is closed`);
+    const deadline = new Deadline(call.signal, this.backend.timeoutMs);
+    try {
+      const parts = requestParts(request);
+      const ready = await deadline.race(this.ready(), () => {
+        throw this.failure("call aborted", deadline);
+      });
+      const operation = this.options.operations[request.service] ?? request.service;
+      const method = ready.methods.get(operation);
+      if (method === undefined) {
+        throw new SluiceError(
+          "BackendFailed",
+          `backend ${this.backend.name}: the WSDL has no operation "${operation}" for service ${request.service}; map it with options.operations`,
+          { retryable: false },
+        );
+      }
+      if (method.style === "rpc") {
+        throw new SluiceError(
+          "BackendFailed",
+          `backend ${this.backend.name}: operation "${operation}" is rpc style; the soap translator sends document/literal Body elements as they came`,
+          { retryable: false },
+        );
+      }
+      const answer = await this.exchange(method.call, parts, request, call, deadline);
+      return [this.interpret(answer)];
+    } finally {
+      deadline.dispose();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.answers.clear();
+  }
+
+  /** The client, created on first use; a failed creation is forgotten so the next call retries. */
+  private ready(): Promise<ReadyClient> {
+    if (this.client === null) {
+      const creating = this.createClient();
+      this.client = creating;
+      creating.catch(() => {
+        if (this.client === creating) this.client = null;
+      });
+    }
+    return this.client;
+  }
+
+  private async createClient(): Promise<ReadyClient> {
+    const { wsdl, endpoint, headers } = this.options;
+    let client: soap.Client;
+    try {
+      client = await soap.createClientAsync(wsdl, {
+        disableCache: true,
+        endpoint: endpoint ?? undefined,
+        wsdl_headers: headers,
+        wsdl_options: { timeout: this.backend.timeoutMs, maxRedirects: 0 },
+      });
+    } catch (error) {
+      throw new BackendUnavailableError(
+        `backend ${this.backend.name}: could not read the WSDL from ${wsdl}: ${firstLine(error)}`,
+        { cause: error },
+      );
+    }
+    client.addSoapHeader(
+      (_method: unknown, _location: unknown, _action: unknown, args: unknown): string =>
+        (typeof args === "object" && args !== null && this.headersOf.get(args)) || "",
+    );
+    client.on("response", (_body: unknown, response: unknown, eid: string) => {
+      if (this.answers.has(eid)) this.answers.set(eid, httpAnswerOf(response));
+    });
+    return { client, methods: this.methodsOf(client) };
+  }
+
+  private methodsOf(client: soap.Client): ReadyClient["methods"] {
+    const { service: wantedService, port: wantedPort } = this.options;
+    const methods: ReadyClient["methods"] = new Map();
+    const services = client.wsdl.definitions.services;
+    const api = client as unknown as Record<string, Record<string, Record<string, SoapMethod>>>;
+    for (const [serviceName, service] of Object.entries(services)) {
+      if (wantedService !== null && serviceName !== wantedService) continue;
+      for (const [portName, port] of Object.entries(service.ports)) {
+        if (wantedPort !== null && portName !== wantedPort) continue;
+        for (const [name, operation] of Object.entries(port.binding.methods)) {
+          // The service/port tree of the client, so a chosen port is really the one called.
+          const call = api[serviceName]?.[portName]?.[name];
+          if (typeof call === "function" && !methods.has(name)) {
+            methods.set(name, { call, style: operation.style ?? "document" });
+          }
+        }
+      }
+    }
+    if (methods.size === 0) {
+      const wanted = [wantedService, wantedPort].filter((v) => v !== null).join("/");
+      throw new Error(
+        `backend ${this.backend.name}: the WSDL offers no operations${wanted ? ` on ${wanted}` : ""}`,
+      );
+    }
+    return methods;
+  }
+
+  private async exchange(
+    method: SoapMethod,
+    parts: RequestParts,
+    request: RequestMessage,
+    call: TranslatorCall,
+    deadline: Deadline,
+  ): Promise<HttpAnswer> {
+    // `_xml` is the soap package's raw-XML document: it becomes the Body content verbatim.
+    const args = { _xml: parts.body };
+    this.headersOf.set(args, parts.headers);
+    const exchangeId = randomUUID();
+    this.answers.set(exchangeId, null);
+    try {
+      const error = await deadline.race(
+        new Promise<unknown>((resolve) => {
+          method(
+            args,
+            (err) => resolve(err),
+            {
+              exchangeId,
+              signal: deadline.signal,
+              // Raw bytes: decoded here by the answer's own charset, byte-exact.
+              responseType: "arraybuffer",
+              maxContentLength: this.options.maxResponseBytes,
+              maxRedirects: 0,
+            },
+            {
+              ...this.options.headers,
+              "Idempotency-Key": call.idempotencyKey || request.id,
+              "X-Sluice-Id": request.id,
+            },
+          );
+        }),
+        () => undefined,
+      );
+      const answer = this.answers.get(exchangeId) ?? null;
+      if (answer !== null) return answer;
+      if (isTooLarge(error)) {
+        throw new SluiceError(
+          "BackendFailed",
+          `backend ${this.backend.name} answered with more than ${this.options.maxResponseBytes} bytes (maxResponseBytes)`,
+          { retryable: false },
+        );
+      }
+      throw this.failure(describe(error), deadline, error);
+    } finally {
+      this.answers.delete(exchangeId);
+      this.headersOf.delete(args);
+    }
+  }
+
+  private failure(why: string, deadline: Deadline, cause?: unknown): BackendUnavailableError {
+    if (deadline.timedOut) why = `timed out after ${this.backend.timeoutMs} ms`;
+    else if (deadline.signal.aborted) why = "call aborted";
+    return new BackendUnavailableError(`backend ${this.backend.name} unreachable: ${why}`, {
+      cause,
+    });
+  }
+
+  /** The outcome of one HTTP answer; see docs/translators.md, section "soap". */
+  private interpret(answer: HttpAnswer): BackendResponse {
+    const name = this.backend.name;
+    const { status } = answer;
+    const transient = status === 408 || status === 429 || status >= 500;
+    const retryAfterMs = parseRetryAfter(headerOf(answer.headers, "retry-after"));
+    const bytes = toBuffer(answer.data);
+    const contentType = headerOf(answer.headers, "content-type");
+
+    let body: SoapBody | null = null;
+    let unreadable: string | null = null;
+    try {
+      body = findSoapBody(decodeXml(bytes, contentType));
+    } catch (error) {
+      if (!(error instanceof XmlScanError || error instanceof TypeError)) throw error;
+      unreadable = error.message;
+    }
+
+    if (body === null) {
+      if (transient) {
+        throw new BackendUnavailableError(`backend ${name} answered HTTP ${status}`, {
+          retryAfterMs,
+        });
+      }
+      if (status >= 200 && status < 300 && bytes.length === 0) {
+        return { status: 200, contentType: SOAP_RESPONSE_CONTENT_TYPE, body: "" };
+      }
+      throw new SluiceError(
+        "BackendFailed",
+        `backend ${name} answered HTTP ${status} without a readable SOAP envelope${unreadable ? ` (${unreadable})` : ""}`,
+        { retryable: false },
+      );
+    }
+
+    const first = body.firstElement;
+    if (first !== null && first.local === "Fault" && first.namespace === body.envelopeNamespace) {
+      const response: BackendResponse = {
+        status: 500,
+        contentType: SOAP_RESPONSE_CONTENT_TYPE,
+        body: contained(first.xml, body.scope, name),
+      };
+      const code = childText(first.xml, "faultcode") ?? childText(first.xml, "Value") ?? "";
+      const text = childText(first.xml, "faultstring") ?? childText(first.xml, "Text") ?? "";
+      const message = `backend ${name} answered a SOAP Fault ${code}: ${text}`.slice(0, 500);
+      // "SOAP-ENV:Client.Validation" → "Client": the prefix and any dotted refinement go.
+      const kind = code.slice(code.indexOf(":") + 1).split(".")[0];
+      if (REJECTING_FAULTS.has(kind) || this.options.rejectFaultCodes.has(kind)) {
+        throw new BackendRejectedError(message, response);
+      }
+      throw new BackendUnavailableError(message, { retryAfterMs, response });
+    }
+
+    const response: BackendResponse = {
+      status: 200,
+      contentType: SOAP_RESPONSE_CONTENT_TYPE,
+      body: contained(body.innerXml, body.scope, name),
+    };
+    if (status >= 200 && status < 300) return response;
+    if (transient) {
+      throw new BackendUnavailableError(`backend ${name} answered HTTP ${status}`, {
+        retryAfterMs,
+        response: { ...response, status },
+      });
+    }
+    throw new SluiceError(
+      "BackendFailed",
+      `backend ${name} answered HTTP ${status} with a SOAP answer that is not a Fault`,
+      { retryable: false },
+    );
+  }
+}
+
+interface RequestParts {
+  /** The X-Road header fields in order, each carrying its namespace declarations. */
+  headers: string;
+  /** The Body element, carrying its namespace declarations. */
+  body: string;
+}
+
+/** The request's header fields and Body element, each standing on its own as XML. */
+function requestParts(request: RequestMessage): RequestParts {
+  const soapPart = request.soap;
+  if (soapPart === undefined) {
+    // A REST caller's XML document can be sent as the Body element; it has no X-Road headers.
+    const isXml = /[/+]xml\b/i.test(request.contentType ?? "");
+    const text = Buffer.from(request.body, request.bodyEncoding === "base64" ? "base64" : "utf8")
+      .toString("utf8")
+      .replace(/^\uFEFF?\s*<\?xml[^>]*\?>/, "");
+    if (!isXml || !/^\s*</.test(text)) {
+      throw new SluiceError(
+        "InvalidRequest",
+        `service ${request.service}: the soap translator needs a SOAP request or an XML body, got ${request.contentType ?? "no content type"}`,
+        { retryable: false },
+      );
+    }
+    return { headers: "", body: standalone(text, new Map(), null, "the XML body") };
+  }
+  const scope: NamespaceScope = new Map(declarationsOf(soapPart));
+  return {
+    headers: soapPart.headers
+      .map((field: SoapHeaderField) =>
+        standalone(field.xml, scope, field.namespace || null, `header field ${field.name}`),
+      )
+      .join(""),
+    body: standalone(soapPart.bodyXml, scope, soapPart.bodyNamespace, "the Body element"),
+  };
+}
+
+/** The request Envelope's declarations when the adapter sent them (`envelopeDeclarations`). */
+function declarationsOf(part: NonNullable<RequestMessage["soap"]>): Array<[string, string]> {
+  const declarations = (part as { envelopeDeclarations?: unknown }).envelopeDeclarations;
+  if (!Array.isArray(declarations)) return [];
+  return declarations.filter(
+    (d): d is [string, string] =>
+      Array.isArray(d) && typeof d[0] === "string" && typeof d[1] === "string",
+  );
+}
+
+/**
+ * `element` with the declarations it relies on. A prefix nothing declares falls back to the
+ * element's own namespace (for its own prefix) or the conventional X-Road prefixes.
+ */
+function standalone(
+  element: string,
+  scope: NamespaceScope,
+  ownNamespace: string | null,
+  what: string,
+): string {
+  let result = selfContained(element, scope);
+  if (result.unbound.length === 0) return result.xml;
+  const ownPrefix = /^\s*<([A-Za-z_][\w.-]*):/.exec(element)?.[1];
+  const extra: NamespaceScope = new Map(scope);
+  for (const prefix of result.unbound) {
+    const uri = prefix === ownPrefix && ownNamespace ? ownNamespace : XROAD_PREFIXES[prefix];
+    if (uri === undefined) {
+      throw new SluiceError(
+        "InvalidRequest",
+        `${what} uses the namespace prefix "${prefix}" without a declaration`,
+        { retryable: false },
+      );
+    }
+    extra.set(prefix, uri);
+  }
+  result = selfContained(element, extra);
+  return result.xml;
+}
+
+/** An answer fragment made to stand on its own; unbound prefixes mean a broken answer. */
+function contained(xml: string, scope: NamespaceScope, backend: string): string {
+  if (xml.trim() === "") return xml;
+  const result = selfContained(xml, scope);
+  if (result.unbound.length > 0) {
+    throw new SluiceError(
+      "BackendFailed",
+      `backend ${backend} answered XML with undeclared namespace prefixes: ${result.unbound.join(", ")}`,
+      { retryable: false },
+    );
+  }
+  return result.xml;
+}
+
+function readOptions(backend: TranslatorBackend): SoapOptions {
+  const o = backend.options ?? {};
+  const where = `backend ${backend.name}`;
+  const base = backend.url.replace(/\/+$/, "");
+  const problems: string[] = [];
+  const text = (name: string): string | null => {
+    const v = o[name];
+    if (v === undefined) return null;
+    if (typeof v !== "string" || v === "") {
+      problems.push(`options.${name} must be a non-empty string`);
+      return null;
+    }
+    return v;
+  };
+  const map = (name: string): Record<string, string> => {
+    const v = o[name];
+    if (v === undefined) return {};
+    const ok =
+      typeof v === "object" &&
+      v !== null &&
+      !Array.isArray(v) &&
+      Object.values(v).every((x) => typeof x === "string");
+    if (!ok) problems.push(`options.${name} must be a map of names to strings`);
+    return ok ? { ...(v as Record<string, string>) } : {};
+  };
+  /** An absolute http(s) URL as is; a path ("/..." or "?...") below the backend url. */
+  const below = (value: string, name: string): string => {
+    if (/^https?:\/\//i.test(value)) return value;
+    if (value.startsWith("/") || value.startsWith("?")) return base + value;
+    problems.push(`options.${name} must be an http(s) URL or a path starting with / or ?`);
+    return value;
+  };
+
+  if (!/^https?:\/\//i.test(backend.url)) problems.push(`url must be http:// or https://`);
+  const wsdlFile = text("wsdlFile");
+  if (wsdlFile !== null && !isAbsolute(wsdlFile)) {
+    problems.push("options.wsdlFile must be an absolute path");
+  }
+  const wsdlPath = text("wsdl");
+  const endpoint = text("endpoint");
+  const maxResponseBytes = o.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+  if (
+    typeof maxResponseBytes !== "number" ||
+    !Number.isInteger(maxResponseBytes) ||
+    maxResponseBytes <= 0
+  ) {
+    problems.push("options.maxResponseBytes must be a positive integer");
+  }
+  const rejectFaultCodes = o.rejectFaultCodes ?? [];
+  if (!Array.isArray(rejectFaultCodes) || !rejectFaultCodes.every((c) => typeof c === "string")) {
+    problems.push("options.rejectFaultCodes must be a list of faultcode names");
+  }
+  const options: SoapOptions = {
+    wsdl: wsdlFile ?? below(wsdlPath ?? "/soap?wsdl", "wsdl"),
+    endpoint: endpoint === null ? null : below(endpoint, "endpoint"),
+    operations: map("operations"),
+    service: text("service"),
+    port: text("port"),
+    headers: map("headers"),
+    maxResponseBytes: maxResponseBytes as number,
+    rejectFaultCodes: new Set(rejectFaultCodes as string[]),
+  };
+  if (problems.length > 0) throw new Error(`${where} (soap): ${problems.join("; ")}`);
+  return options;
+}
+
+function headerOf(headers: Record<string, unknown>, name: string): string | undefined {
+  const value = headers[name];
+  if (Array.isArray(value)) return typeof value[0] === "string" ? value[0] : undefined;
+  return typeof value === "string" ? value : typeof value === "number" ? String(value) : undefined;
+}
+
+function httpAnswerOf(response: unknown): HttpAnswer | null {
+  if (typeof response !== "object" || response === null) return null;
+  const r = response as { status?: unknown; headers?: unknown; data?: unknown };
+  if (typeof r.status !== "number") return null;
+  const headers = typeof r.headers === "object" && r.headers !== null ? r.headers : {};
+  return { status: r.status, headers: headers as Record<string, unknown>, data: r.data };
+}
+
+function toBuffer(data: unknown): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (data instanceof ArrayBuffer) return Buffer.from(data);
+  if (typeof data === "string") return Buffer.from(data, "utf8");
+  return Buffer.alloc(0);
+}
+
+/** Text of an XML answer by its Content-Type charset, else its XML declaration, else UTF-8. */
+function decodeXml(bytes: Buffer, contentType: string | undefined): string {
+  const fromType = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(contentType ?? "")?.[1];
+  const fromDeclaration = /^(?:\uFEFF)?<\?xml[^>]*\bencoding\s*=\s*["']([^"']+)["']/.exec(
+    bytes.subarray(0, 200).toString("latin1"),
+  )?.[1];
+  // fatal: bytes that are not valid in the charset are a broken answer, not text to guess at.
+  return new TextDecoder(fromType ?? fromDeclaration ?? "utf-8", { fatal: true }).decode(bytes);
+}
+
+function isTooLarge(error: unknown): boolean {
+  return error instanceof Error && /maxContentLength/.test(error.message);
+}
+
+function describe(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  const message = firstLine(error);
+  return typeof code === "string" && !message.includes(code) ? `${code}: ${message}` : message;
+}
+
+function firstLine(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return (message.split("\n")[0] || "unknown error").slice(0, 200);
+}
+
+/**
+ * The worker's signal plus our own timer, released after every call: a listener per call on a
+ * long-lived signal would pile up otherwise.
+ */
+class Deadline {
+  private readonly controller = new AbortController();
+  private readonly timer: NodeJS.Timeout;
+  private readonly onParentAbort = () => this.controller.abort(this.parent.reason);
+  timedOut = false;
+
+  constructor(
+    private readonly parent: AbortSignal,
+    timeoutMs: number,
+  ) {
+    this.timer = setTimeout(() => {
+      this.timedOut = true;
+      this.controller.abort(new Error(`timed out after ${timeoutMs} ms`));
+    }, timeoutMs);
+    if (parent.aborted) this.onParentAbort();
+    else parent.addEventListener("abort", this.onParentAbort, { once: true });
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** `work`, or what `onAbort` gives (or throws) as soon as the deadline passes. */
+  race<T>(work: Promise<T>, onAbort: () => T): Promise<T> {
+    if (this.signal.aborted) return Promise.resolve().then(onAbort);
+    return new Promise<T>((resolve, reject) => {
+      const abort = () => {
+        try {
+          resolve(onAbort());
+        } catch (error) {
+          reject(error);
+        }
+      };
+      this.signal.addEventListener("abort", abort, { once: true });
+      work.then(resolve, reject).finally(() => this.signal.removeEventListener("abort", abort));
+    });
+  }
+
+  dispose(): void {
+    clearTimeout(this.timer);
+    this.parent.removeEventListener("abort", this.onParentAbort);
+  }
+}
