@@ -125,6 +125,10 @@ export async function startCallbackDelivery(
       if (!warnedUnsigned)
         log.warn("no callbacks.secret configured: callbacks and hub events are off");
       warnedUnsigned = true;
+      // An unsigned callback is never sent, so its delivery must not stay pending forever.
+      if (tx.replyMode === "callback" && final) {
+        await store.setDelivery(tx.id, "delivery_failed", ["pending"]);
+      }
       return;
     }
     const document = statusDocument(tx);
