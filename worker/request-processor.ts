@@ -28,8 +28,11 @@ import type { Translator } from "./translators/translator";
 export const ATTEMPT_HEADER = "x-sluice-attempt";
 export const REASON_HEADER = "x-sluice-reason";
 
-/** How long one worker holds the `processing` claim beyond the backend timeout. */
-const CLAIM_SLACK_MS = 30_000;
+/**
+ * How long one worker holds the `processing` claim beyond the backend timeout: long enough to
+ * publish the answer, short enough that a crashed worker's message is taken over soon.
+ */
+const CLAIM_SLACK_MS = 5_000;
 
 export type Settlement = "ack" | "requeue";
 
@@ -100,8 +103,15 @@ export class RequestProcessor {
       const claim = await store.transition(request.id, ["accepted"], "processing", {
         claimUntilMs: Date.now() + backend.timeoutMs + CLAIM_SLACK_MS,
       });
+      if (claim.result === "claimed") {
+        // Another worker holds the claim: a duplicate copy, or the redelivery of a message
+        // whose worker died mid-call. Park it until that claim is finished or has lapsed.
+        await this.park(request, attempt, message);
+        log.info("claimed by another worker; parked until its claim ends");
+        return "ack";
+      }
       if (claim.result !== "ok") {
-        // Cancelled meanwhile, finished, or another consumer holds it (duplicate publish).
+        // Cancelled meanwhile, or already finished.
         log.info({ state: claim.previous, result: claim.result }, "not claimed; skipped");
         return "ack";
       }
@@ -210,6 +220,25 @@ export class RequestProcessor {
       message: `the backend failed ${attempt} times: ${error.message}`,
     });
     return "ack";
+  }
+
+  /** Puts a message back through the shortest retry delay queue, keeping its attempt count. */
+  private async park(
+    request: RequestMessage,
+    attempt: number,
+    message: ConsumeMessage,
+  ): Promise<void> {
+    const { backend, broker, publisher, names } = this.deps;
+    await broker.publish(
+      publisher,
+      "",
+      names.retryQueue(backend.name, Math.min(...backend.retry.backoffMs)),
+      message.content,
+      {
+        messageId: request.id,
+        headers: { [ATTEMPT_HEADER]: attempt },
+      },
+    );
   }
 
   /** Publishes the responses in order (the last final); an outcome without one gets a stub. */
