@@ -221,6 +221,24 @@ describe("soap translator against the legacy simulator", function () {
     expect((error as Error).message).to.contain('no operation "emit"');
   });
 
+  it("a REST caller's XML document becomes the Body element; a JSON one is not translated", async () => {
+    const base = fromFixture("getstate.query");
+    const xml: RequestMessage = {
+      ...base,
+      protocol: "rest",
+      soap: undefined,
+      contentType: "application/xml",
+      body: `<?xml version="1.0"?>\n<getState xmlns="${SIM_NS}">rest-ä</getState>`,
+    };
+    const [response] = await translator.call(xml, callOf(xml));
+    expect(response.body).to.contain("<response>rest-ä</response>");
+
+    const json: RequestMessage = { ...xml, contentType: "application/json", body: '{"a":1}' };
+    const error = await failureOf(translator.call(json, callOf(json)));
+    expect((error as SluiceError).retryable).to.equal(false);
+    expect((error as Error).message).to.contain("needs a SOAP request or an XML body");
+  });
+
   it("options.operations maps a service code onto another operation", async () => {
     const mapped = createTranslator(
       backendAt(sim.url, { options: { operations: { checkState: "getState" } } }),
@@ -422,6 +440,28 @@ describe("soap translator against a recording SOAP backend", function () {
     const error = await failureOf(translator.call(request, callOf(request)));
     expect(error).to.be.instanceOf(BackendRejectedError);
     expect((error as Error).message).to.contain("bad age");
+  });
+
+  it("every top-level element of the answer's Body carries the envelope's declarations", async () => {
+    answer = (_r, res) =>
+      send(
+        res,
+        200,
+        "text/xml",
+        `<soap:Envelope xmlns:soap="${SOAP11_NS}" xmlns:tns="${SIM_NS}" xmlns:xsd="http://www.w3.org/2001/XMLSchema">` +
+          `<soap:Body>\n  <tns:getStateResponse><r href="#id0"/></tns:getStateResponse>\n` +
+          `  <tns:multiRef id="id0"><v type="xsd:string">x</v></tns:multiRef>\n</soap:Body></soap:Envelope>`,
+      );
+    const request = fromFixture("getstate.query");
+    const [response] = await translator.call(request, callOf(request));
+    expect(response.body).to.match(/^<tns:getStateResponse /);
+    const starts = response.body.match(/<tns:\w+[^>]*>/g) ?? [];
+    expect(starts).to.have.length(2);
+    for (const start of starts) {
+      expect(start).to.contain(`xmlns:tns="${SIM_NS}"`);
+      expect(start).to.contain('xmlns:xsd="http://www.w3.org/2001/XMLSchema"');
+      expect(start).to.contain('xmlns=""');
+    }
   });
 
   it("decodes an answer by its charset (ISO-8859-1) into the same text", async () => {

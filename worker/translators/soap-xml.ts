@@ -231,39 +231,50 @@ function hasUnprefixedElement(xml: string): boolean {
 }
 
 /**
- * `element` (the exact XML of one element, cut out of a larger document) with the namespace
- * declarations of `scope` it does not redeclare itself added to its start tag, so it means the
- * same wherever it is put. Declarations are copied whole rather than only the used ones:
- * QNames inside text (faultcode `foo:FOOCODE`, `xsi:type="xsd:string"`) rely on them too.
- * Unprefixed elements outside any default namespace get `xmlns=""` so a host document's
- * default namespace cannot capture them.
+ * `content` (the exact XML of one or more sibling elements, cut out of a larger document) with
+ * the declarations of `scope` added to the start tag of each top-level element that does not
+ * redeclare them, so it means the same wherever it is put. Declarations are copied whole rather
+ * than only the used ones: QNames inside text (faultcode `foo:FOOCODE`, `xsi:type="xsd:string"`)
+ * rely on them too. Unprefixed elements outside any default namespace get `xmlns=""` so a host
+ * document's default namespace cannot capture them. Text between the elements stays as it is.
  *
- * Returns the element and the prefixes its names still use without any declaration.
+ * Returns the result and the prefixes its names still use without any declaration.
  */
 export function selfContained(
-  element: string,
+  content: string,
   scope: NamespaceScope,
 ): { xml: string; unbound: string[] } {
-  const at = element.search(/\S/);
-  if (at < 0 || element[at] !== "<") throw new XmlScanError("not an element");
-  const root = readStartTag(element, at);
-  const added: string[] = [];
-  for (const [prefix, uri] of scope) {
-    if (root.declarations.has(prefix) || prefix === "xml" || prefix === "xmlns") continue;
-    if (prefix === "" && uri === "") continue;
-    added.push(`${prefix === "" ? "xmlns" : `xmlns:${prefix}`}="${escapeAttribute(uri)}"`);
+  const defaultNamespace = scope.get("") ?? "";
+  const undeclareDefault = defaultNamespace === "" && hasUnprefixedElement(content);
+  const pieces: string[] = [];
+  let copied = 0;
+  let depth = 0;
+  for (const token of tokens(content)) {
+    if (token.kind === "end") {
+      depth--;
+      continue;
+    }
+    const { tag } = token;
+    if (depth === 0) {
+      const added: string[] = [];
+      for (const [prefix, uri] of scope) {
+        if (prefix === "" || prefix === "xml" || prefix === "xmlns") continue;
+        if (!tag.declarations.has(prefix)) added.push(`xmlns:${prefix}="${escapeAttribute(uri)}"`);
+      }
+      if (!tag.declarations.has("") && (defaultNamespace !== "" || undeclareDefault)) {
+        added.push(`xmlns="${escapeAttribute(defaultNamespace)}"`);
+      }
+      if (added.length > 0) {
+        const close = tag.end - (tag.selfClosing ? 2 : 1);
+        pieces.push(content.slice(copied, close), ` ${added.join(" ")}`);
+        copied = close;
+      }
+    }
+    if (!tag.selfClosing) depth++;
   }
-  if (!scope.has("") && !root.declarations.has("") && hasUnprefixedElement(element)) {
-    added.push('xmlns=""');
-  }
-  const all = new Map([...scope, ...root.declarations]);
-  const unbound = undeclaredPrefixes(element.slice(at), all);
-  if (added.length === 0) return { xml: element, unbound };
-  const close = root.end - (root.selfClosing ? 2 : 1);
-  return {
-    xml: `${element.slice(0, close)} ${added.join(" ")}${element.slice(close)}`,
-    unbound,
-  };
+  if (depth !== 0) throw new XmlScanError("the XML is not balanced");
+  pieces.push(content.slice(copied));
+  return { xml: pieces.join(""), unbound: undeclaredPrefixes(content, scope) };
 }
 
 /** Text content of the first `<[p:]name>` child found in `xml` (entities decoded), or null. */

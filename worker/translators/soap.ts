@@ -104,7 +104,11 @@ class SoapTranslator implements Translator {
   }
 
   async call(request: RequestMessage, call: TranslatorCall): Promise<BackendResponse[]> {
-    if (this.closed) throw new Error(`backend ${this.backend.name}: the soap translator is closed`);
+    if (this.closed) {
+      throw new BackendUnavailableError(
+        `backend ${this.backend.name}: the soap translator is closed`,
+      );
+    }
     const deadline = new Deadline(call.signal, this.backend.timeoutMs);
     try {
       const parts = requestParts(request);
@@ -277,7 +281,14 @@ class SoapTranslator implements Translator {
     try {
       body = findSoapBody(decodeXml(bytes, contentType));
     } catch (error) {
-      if (!(error instanceof XmlScanError || error instanceof TypeError)) throw error;
+      // TypeError: bytes invalid in the charset; RangeError: a charset nobody knows.
+      if (!(
+        error instanceof XmlScanError ||
+        error instanceof TypeError ||
+        error instanceof RangeError
+      )) {
+        throw error;
+      }
       unreadable = error.message;
     }
 
@@ -318,7 +329,9 @@ class SoapTranslator implements Translator {
     const response: BackendResponse = {
       status: 200,
       contentType: SOAP_RESPONSE_CONTENT_TYPE,
-      body: contained(body.innerXml, body.scope, name),
+      // Whitespace around the Body's elements means nothing in SOAP; trimmed, the body starts
+      // with the response element itself.
+      body: contained(body.innerXml.trim(), body.scope, name),
     };
     if (status >= 200 && status < 300) return response;
     if (transient) {
