@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import { SluiceError } from "../shared/errors";
 import { answerError } from "./error-answer";
 import { restRoute, type RestRouteDeps } from "./rest/rest-route";
+import { registerSoapRoutes } from "./soap/soap-route";
 import { cancelRoute, statusRoute, type StatusRouteDeps } from "./status-route";
 
 export type RouteRegistrar = (router: Router, log: Logger) => void;
@@ -22,6 +23,7 @@ export function createApp(
   router.all(/^\/rest\/.*/, rest);
   router.get("/messages/:id", statusRoute(deps));
   router.delete("/messages/:id", cancelRoute(deps));
+  registerSoapRoutes(router, deps);
   for (const register of extraRoutes) register(router, deps.log);
   app.use(router.routes());
   app.use(async (ctx) => {

@@ -15,6 +15,13 @@ function publicMessage(error: SluiceError): string {
   return error.code === "Internal" ? "internal error" : error.message;
 }
 
+export interface FaultOptions {
+  /** The gateway id, when the error itself does not carry it. */
+  messageId?: string | null;
+  /** Extra XML for the detail element (e.g. what a rejecting backend said). */
+  detailXml?: string;
+}
+
 /**
  * A SOAP 1.1 Fault envelope for `error`. With the request known, the fault uses the caller's
  * envelope prefix and echoes its headers; `detail` carries the gateway id when there is one.
@@ -22,14 +29,15 @@ function publicMessage(error: SluiceError): string {
 export function buildSoapFault(
   thrown: unknown,
   request?: SoapEcho,
-  messageId?: string | null,
+  options: FaultOptions = {},
 ): string {
   const error = asSluiceError(thrown);
-  const id = messageId ?? error.messageId;
+  const id = options.messageId ?? error.messageId;
   const prefix = request?.envelopePrefix ?? "SOAP-ENV";
   let detail = "";
   if (id) detail += `<id>${escapeXml(id)}</id>`;
   if (error.retryAfter !== undefined) detail += `<retryAfter>${error.retryAfter}</retryAfter>`;
+  if (options.detailXml !== undefined) detail += options.detailXml;
   const fault =
     `<${qualified(prefix, "Fault")}>` +
     `<faultcode>${escapeXml(error.faultCode)}</faultcode>` +

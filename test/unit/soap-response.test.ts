@@ -181,14 +181,14 @@ describe("SOAP fault", () => {
     const text = buildSoapFault(
       new SluiceError("ValidationFailed", "age <must> be a number"),
       parsed,
-      "g-1",
+      { messageId: "g-1", detailXml: "<status>400</status>" },
     );
     expect(text).to.include("<SOAP-ENV:Fault>");
     expect(headerText(text)).to.equal(parsed.headerXml);
     expect(faultFields(text)).to.deep.equal({
       faultcode: "Client.ValidationFailed",
       faultstring: "age <must> be a number",
-      detail: "id=g-1",
+      detail: "id=g-1,status=400",
     });
   });
 });

@@ -1,0 +1,89 @@
+// Turns a backend's stored answer (XML, SOAP, JSON, text or bytes) into what goes inside the
+// `<serviceCode>Response` element, or into the Fault a SOAP backend returned, passed through.
+
+import type { BackendResponse } from "../../shared/errors";
+import { parseContentType } from "./multipart-related";
+import { childElements, parseXml, type XmlElement } from "./safe-xml";
+import { SOAP11_NS, SOAP12_NS } from "./soap-envelope";
+import { escapeXml, jsonToXml, type JsonValue } from "./xml-json";
+
+export type AnswerContent =
+  /** XML to place inside `<serviceCode>Response`. */
+  | { kind: "content"; innerXml: string }
+  /** A SOAP 1.1 Fault element of the backend, self-contained, to place in the Body as it is. */
+  | { kind: "fault"; faultXml: string };
+
+const XML_TYPE = /^(?:text\/xml|application\/xml|application\/[\w.+-]+\+xml)$/;
+const JSON_TYPE = /^(?:application\/json|application\/[\w.+-]+\+json)$/;
+
+/**
+ * The element's exact XML, with the namespace bindings it inherited declared on its start tag,
+ * so the slice means the same wherever it is placed.
+ */
+export function standaloneXml(text: string, element: XmlElement): string {
+  const raw = text.slice(element.start, element.end);
+  const own = new Set(element.declarations.map(([prefix]) => prefix));
+  let added = "";
+  for (const [prefix, uri] of element.inScope) {
+    if (prefix === "xml" || own.has(prefix)) continue;
+    added += ` ${prefix === "" ? "xmlns" : `xmlns:${prefix}`}="${escapeXml(uri)}"`;
+  }
+  const nameEnd = 1 + element.qname.length;
+  return raw.slice(0, nameEnd) + added + raw.slice(nameEnd);
+}
+
+/** The content of an element (text and child elements), each child standalone. */
+function innerXml(text: string, element: XmlElement): string {
+  return element.children
+    .map((child) => (child.kind === "text" ? escapeXml(child.value) : standaloneXml(text, child)))
+    .join("");
+}
+
+function fromXml(text: string, serviceCode: string): AnswerContent {
+  let root: XmlElement;
+  try {
+    root = parseXml(text);
+  } catch {
+    return { kind: "content", innerXml: escapeXml(text) };
+  }
+  const isEnvelope =
+    root.local === "Envelope" && (root.namespace === SOAP11_NS || root.namespace === SOAP12_NS);
+  if (!isEnvelope) return { kind: "content", innerXml: standaloneXml(text, root) };
+  const body = childElements(root).find(
+    (child) => child.local === "Body" && child.namespace === root.namespace,
+  );
+  const elements = body ? childElements(body) : [];
+  if (elements.length === 1 && elements[0].local === "Fault" && root.namespace === SOAP11_NS) {
+    return { kind: "fault", faultXml: standaloneXml(text, elements[0]) };
+  }
+  if (elements.length === 1 && elements[0].local === `${serviceCode}Response`) {
+    return { kind: "content", innerXml: innerXml(text, elements[0]) };
+  }
+  return { kind: "content", innerXml: elements.map((e) => standaloneXml(text, e)).join("") };
+}
+
+/**
+ * Maps a backend answer for the SOAP caller: a SOAP envelope gives its `<serviceCode>Response`
+ * content (or its other Body elements whole) and a SOAP 1.1 Fault passes through; other XML is
+ * embedded whole; JSON becomes XML by the mapping of xml-json.ts; text is escaped; anything
+ * else travels as base64 text.
+ */
+export function answerContent(response: BackendResponse, serviceCode: string): AnswerContent {
+  const bytes = Buffer.from(response.body, response.bodyEncoding === "base64" ? "base64" : "utf8");
+  const type = parseContentType(response.contentType || "application/octet-stream").type;
+  if (bytes.length === 0) return { kind: "content", innerXml: "" };
+  if (XML_TYPE.test(type)) return fromXml(bytes.toString("utf8"), serviceCode);
+  if (JSON_TYPE.test(type)) {
+    try {
+      return {
+        kind: "content",
+        innerXml: jsonToXml(JSON.parse(bytes.toString("utf8")) as JsonValue),
+      };
+    } catch {
+      return { kind: "content", innerXml: escapeXml(bytes.toString("utf8")) };
+    }
+  }
+  if (type.startsWith("text/"))
+    return { kind: "content", innerXml: escapeXml(bytes.toString("utf8")) };
+  return { kind: "content", innerXml: bytes.toString("base64") };
+}

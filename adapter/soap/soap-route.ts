@@ -1,0 +1,243 @@
+// The X-Road SOAP 4.0 provider side: `POST /soap` parses and checks the envelope, validates the
+// Body against the service's schema, hands the message to the intake like the REST route, and
+// answers with the headers echoed; `GET /soap?wsdl` describes the configured SOAP services.
+
+import type Router from "@koa/router";
+import type { Context } from "koa";
+import type { Logger } from "pino";
+import type { AttachmentRef } from "../../shared/envelope";
+import { checkCallbackTarget, type CallbackPolicy } from "../../shared/callback-target";
+import type { ServiceConfig, SluiceConfig } from "../../shared/config";
+import { asSluiceError, SluiceError } from "../../shared/errors";
+import { metrics } from "../../shared/metrics";
+import { readBody } from "../body-reader";
+import type { Intake, IntakeResult } from "../intake";
+import type { MimePart } from "./multipart-related";
+import { answerContent } from "./soap-answer";
+import { soapMessageOf, xroadHeadersOf } from "./soap-envelope";
+import { buildSoapFault, faultHttpStatus } from "./soap-fault";
+import { readSoapRequest, type SoapRequestWithAttachments } from "./soap-request";
+import { buildSoapAck, buildSoapResponse, soapEnvelope } from "./soap-response";
+import { SoapBodyValidators } from "./soap-validation";
+import { buildWsdl } from "./wsdl";
+
+export interface SoapRouteDeps {
+  config: SluiceConfig;
+  intake: Intake;
+  callbackPolicy: CallbackPolicy;
+  log: Logger;
+}
+
+const XML_ANSWER = "text/xml; charset=utf-8";
+const DEFAULT_MAX_BODY = 1024 * 1024;
+
+/** Registers `POST /soap`, `GET /soap?wsdl` and `GET /soap/<serviceCode>?wsdl`. */
+export function registerSoapRoutes(router: Router, deps: SoapRouteDeps): void {
+  const services = Object.values(deps.config.services).filter((s) => s.protocols.includes("soap"));
+  const validators = new SoapBodyValidators(services);
+  // The service is known only after parsing, so the read limit is the largest of them.
+  const maxBody = Math.max(DEFAULT_MAX_BODY, ...services.map((s) => s.maxBodyBytes));
+  router.post("/soap", soapPost(deps, validators, maxBody));
+  router.get("/soap", wsdlGet(services, null));
+  router.get("/soap/:serviceCode", wsdlGet(services, "serviceCode"));
+}
+
+function soapPost(deps: SoapRouteDeps, validators: SoapBodyValidators, maxBody: number) {
+  return async (ctx: Context): Promise<void> => {
+    const started = process.hrtime.bigint();
+    let request: SoapRequestWithAttachments | undefined;
+    let service: ServiceConfig | undefined;
+    let outcome = "invalid";
+    try {
+      const body = await readBody(ctx.req, maxBody);
+      request = readSoapRequest(body, ctx.get("Content-Type") || undefined);
+      service = deps.config.services[request.serviceCode];
+      if (!service || !service.protocols.includes("soap")) {
+        throw new SluiceError("UnknownService", `no SOAP service named "${request.serviceCode}"`);
+      }
+      if (body.length > service.maxBodyBytes) {
+        throw new SluiceError(
+          "PayloadTooLarge",
+          `the request is larger than ${service.maxBodyBytes} bytes`,
+        );
+      }
+      const result = await submit(ctx, deps, validators, service, request);
+      outcome = answer(ctx, request, result);
+    } catch (error) {
+      outcome = answerFault(ctx, deps.log, error, request);
+    } finally {
+      const label = service ? service.code : "unknown";
+      metrics.requests.inc({ protocol: "soap", service: label, outcome });
+      metrics.requestDuration.observe(
+        { protocol: "soap", service: label },
+        Number(process.hrtime.bigint() - started) / 1e9,
+      );
+    }
+  };
+}
+
+async function submit(
+  ctx: Context,
+  deps: SoapRouteDeps,
+  validators: SoapBodyValidators,
+  service: ServiceConfig,
+  request: SoapRequestWithAttachments,
+): Promise<IntakeResult> {
+  if (service.allowedClients && !service.allowedClients.includes(request.clientId)) {
+    throw new SluiceError("AccessDenied", `client ${request.clientId} may not use ${service.code}`);
+  }
+  if (request.attachments.length > 0 && !service.attachments) {
+    throw new SluiceError("InvalidContentType", `${service.code} does not accept attachments`);
+  }
+  if (request.xroadId.length > 255) {
+    throw new SluiceError("InvalidSoap", "the X-Road id is longer than 255 characters");
+  }
+  const body = validators.validate(service.code, request.bodyJson);
+
+  // SOAP callers get the service's configured mode; a callback target may come as a header.
+  const mode = service.reply.mode;
+  let callback: string | null = null;
+  if (mode === "callback") {
+    const raw = ctx.get("X-Callback-Url").trim() || service.callback;
+    if (!raw) throw new SluiceError("InvalidCallback", `${service.code} has no callback target`);
+    callback = (await checkCallbackTarget(raw, deps.callbackPolicy)).target;
+  }
+  const soap = soapMessageOf(request);
+  const attachments = request.attachments.map(attachmentRef);
+  return deps.intake.submit({
+    service,
+    protocol: "soap",
+    client: request.clientId,
+    xroadId: request.xroadId,
+    replyMode: mode,
+    waitMs: service.reply.waitMs,
+    callback,
+    request: {
+      method: "POST",
+      path: "",
+      query: "",
+      xroadHeaders: xroadHeadersOf(request),
+      // The Body as JSON for JSON backends; its exact XML travels in `soap` for SOAP backends.
+      contentType: "application/json",
+      body: JSON.stringify(body),
+      bodyEncoding: "utf8",
+      soap,
+      ...(attachments.length > 0 ? { attachments } : {}),
+    },
+  });
+}
+
+function attachmentRef(part: MimePart): AttachmentRef {
+  const ref: AttachmentRef = {
+    contentType: part.contentType,
+    data: part.data.toString("base64"),
+    size: part.data.length,
+    headers: part.headers,
+  };
+  if (part.contentId !== undefined) ref.contentId = part.contentId;
+  return ref;
+}
+
+const FAILED_STATES: Record<string, { code: string; message: string }> = {
+  failed: { code: "BackendFailed", message: "the backend failed to process the message" },
+  expired: { code: "Timeout", message: "the message expired before the backend processed it" },
+  cancelled: { code: "Conflict", message: "the message was cancelled" },
+  rejected: { code: "BackendRejected", message: "the backend rejected the message" },
+};
+
+/** Maps an intake result onto the SOAP answer; returns the metrics outcome label. */
+function answer(ctx: Context, request: SoapRequestWithAttachments, result: IntakeResult): string {
+  ctx.set("X-Sluice-Id", result.id);
+  ctx.type = XML_ANSWER;
+  if (result.kind === "accepted") {
+    ctx.status = 200;
+    ctx.body = buildSoapAck(request, {
+      id: result.id,
+      state: "accepted",
+      statusUrl: `/messages/${result.id}`,
+    });
+    return result.duplicate ? "duplicate" : "accepted";
+  }
+  const response = result.response;
+  const content = response ? answerContent(response, request.serviceCode) : null;
+  if (content?.kind === "fault") {
+    // The backend's own SOAP Fault reaches the caller as it was written.
+    ctx.status = 500;
+    ctx.body = soapEnvelope(request, content.faultXml);
+    return result.state === "completed" ? "completed" : result.state;
+  }
+  if (content && (result.state === "completed" || result.state === "processing")) {
+    ctx.status = 200;
+    ctx.body = buildSoapResponse(request, content.innerXml);
+    return "completed";
+  }
+  const failure = FAILED_STATES[result.state] ?? FAILED_STATES.failed;
+  const error = new SluiceError(failure.code, result.error?.message ?? failure.message, {
+    side: "Server",
+    status: 500,
+    messageId: result.id,
+  });
+  let detailXml: string | undefined;
+  if (response && content?.kind === "content") {
+    detailXml = `<status>${response.status}</status><response>${content.innerXml}</response>`;
+  }
+  ctx.status = 500;
+  ctx.body = buildSoapFault(error, request, { detailXml });
+  return result.state;
+}
+
+function answerFault(
+  ctx: Context,
+  log: Logger,
+  thrown: unknown,
+  request: SoapRequestWithAttachments | undefined,
+): string {
+  const error = asSluiceError(thrown);
+  if (error.code === "Internal") {
+    log.error({ err: (thrown as Error)?.stack ?? String(thrown) }, "SOAP request failed");
+  }
+  ctx.status = faultHttpStatus(error);
+  if (error.retryAfter !== undefined) ctx.set("Retry-After", String(error.retryAfter));
+  if (error.messageId) ctx.set("X-Sluice-Id", error.messageId);
+  ctx.type = XML_ANSWER;
+  ctx.body = buildSoapFault(error, request);
+  if (error.code === "Busy") return "busy";
+  if (error.code === "Unavailable") return "unavailable";
+  return error.side === "Client" ? "invalid" : "error";
+}
+
+function wsdlGet(services: ServiceConfig[], param: string | null) {
+  return (ctx: Context): void => {
+    if (!("wsdl" in ctx.query)) {
+      ctx.status = 405;
+      ctx.set("Allow", "POST");
+      ctx.type = XML_ANSWER;
+      ctx.body = buildSoapFault(
+        new SluiceError(
+          "MethodNotAllowed",
+          "SOAP requests are POSTed; GET /soap?wsdl gives the WSDL",
+        ),
+      );
+      return;
+    }
+    let selected = services;
+    if (param !== null) {
+      const code = String(ctx.params[param] ?? "");
+      selected = services.filter((s) => s.code === code);
+      if (selected.length === 0) {
+        ctx.status = 404;
+        ctx.type = XML_ANSWER;
+        ctx.body = buildSoapFault(
+          new SluiceError("UnknownService", `no SOAP service named "${code.slice(0, 100)}"`),
+        );
+        return;
+      }
+    }
+    ctx.status = 200;
+    ctx.type = XML_ANSWER;
+    ctx.body = buildWsdl(
+      selected.map((s) => ({ serviceCode: s.code, namespace: s.namespace, schema: s.schema })),
+      `${ctx.protocol}://${ctx.host}/soap`,
+    );
+  };
+}

@@ -1,0 +1,384 @@
+// The X-Road SOAP path end to end on the real broker, Redis and HTTP: the security server's own
+// fixtures POSTed to a running Sluice, every reply mode, faults, attachments, backpressure and
+// the WSDL used by the `soap` package as a real client.
+
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { expect } from "chai";
+import * as soap from "soap";
+import { call, eventually, Harness, type SluiceProcess } from "../support/harness";
+import { parseXml, childElements, directText, type XmlElement } from "../../adapter/soap/safe-xml";
+
+const FIXTURES = path.join(__dirname, "..", "..", "..", "test", "fixtures", "xroad-soap");
+const MULTIPART = 'multipart/related; type="text/xml"; boundary=jetty771207119h3h10dty';
+const MTOM = 'multipart/related; type="application/xop+xml"; boundary=jetty771207119h3h10dty';
+
+function fixture(name: string): Buffer {
+  return readFileSync(path.join(FIXTURES, name));
+}
+
+/** A fixture with another service code in its `service` header and Body element. */
+function asService(name: string, from: string, to: string): Buffer {
+  const text = fixture(name).toString("utf8");
+  return Buffer.from(
+    text
+      .replace(`<id:serviceCode>${from}</id:serviceCode>`, `<id:serviceCode>${to}</id:serviceCode>`)
+      .replace(new RegExp(`(</?[\\w-]+:)${from}\\b`, "g"), `$1${to}`),
+  );
+}
+
+let counter = 0;
+
+/** The fixture (or text) with a fresh X-Road id, so that no two tests share a message. */
+function fresh(request: Buffer | string): string {
+  const text = typeof request === "string" ? request : request.toString("utf8");
+  counter += 1;
+  return text.replace(
+    /<xroad:id>[^<]*<\/xroad:id>/,
+    `<xroad:id>e2e-${Date.now()}-${counter}</xroad:id>`,
+  );
+}
+
+interface SoapAnswer {
+  status: number;
+  headers: Headers;
+  text: string;
+  root: XmlElement;
+  /** The single Body element. */
+  body: XmlElement;
+}
+
+async function post(
+  url: string,
+  body: Buffer | string,
+  contentType = "text/xml; charset=utf-8",
+): Promise<SoapAnswer> {
+  const response = await fetch(`${url}/soap`, {
+    method: "POST",
+    headers: { "Content-Type": contentType },
+    body,
+  });
+  const text = await response.text();
+  const root = parseXml(text);
+  const bodyElement = childElements(root).find((e) => e.local === "Body") as XmlElement;
+  return {
+    status: response.status,
+    headers: response.headers,
+    text,
+    root,
+    body: childElements(bodyElement)[0],
+  };
+}
+
+function headerXml(text: string): string {
+  const root = parseXml(text);
+  const header = childElements(root).find((e) => e.local === "Header");
+  return header ? text.slice(header.start, header.end) : "";
+}
+
+function child(element: XmlElement, local: string): XmlElement | undefined {
+  return childElements(element).find((e) => e.local === local);
+}
+
+function faultCode(answer: SoapAnswer): string {
+  expect(answer.body.local).to.equal("Fault");
+  return directText(child(answer.body, "faultcode") as XmlElement);
+}
+
+describe("SOAP end to end (all roles in one process)", function () {
+  this.timeout(30_000);
+  const harness = new Harness();
+  let sluice: SluiceProcess;
+
+  before(async () => {
+    await harness.startSim({ latencyMs: 20 });
+    harness.writeConfig({
+      services: {
+        testQuery: {
+          protocols: ["soap", "rest"],
+          namespace: "http://cosumer.ee.xroad.net",
+          schema: {
+            type: "object",
+            required: ["request"],
+            properties: {
+              request: {
+                type: "object",
+                required: ["name"],
+                properties: { name: { type: "string" }, age: { type: "integer", minimum: 0 } },
+              },
+            },
+          },
+          reply: { mode: "sync", wait: "5s", maxWait: "10s" },
+          backend: "sim",
+        },
+        getState: { protocols: ["soap"], reply: { mode: "ack" }, backend: "sim" },
+        test: { protocols: ["soap"], reply: { mode: "ack" }, backend: "sim", attachments: true },
+        restOnly: { protocols: ["rest"], backend: "sim" },
+        private: { protocols: ["soap"], backend: "sim", allowedClients: ["EE/GOV/1/other"] },
+      },
+      backends: {
+        sim: { translator: "rest-json", retry: { attempts: 2, backoff: ["1s"] } },
+      },
+    });
+    sluice = await harness.spawn("all");
+  });
+
+  after(async () => {
+    await harness.cleanup();
+  });
+
+  it("sync: simple.query gets the backend's answer, every header echoed byte for byte", async () => {
+    const request = fresh(fixture("simple.query"));
+    const answer = await post(sluice.url, request);
+    expect(answer.status).to.equal(200);
+    expect(answer.headers.get("content-type")).to.match(/^text\/xml/);
+    expect(headerXml(answer.text)).to.equal(headerXml(request));
+    expect(answer.body.qname).to.equal("ns1:testQueryResponse");
+    expect(answer.body.namespace).to.equal("http://cosumer.ee.xroad.net");
+    // The sim echoes the JSON it received: the Body as JSON, typed by the service's schema.
+    const received = child(answer.body, "received") as XmlElement;
+    const req = child(received, "request") as XmlElement;
+    expect(directText(child(req, "name") as XmlElement)).to.equal("foo");
+    expect(directText(child(req, "age") as XmlElement)).to.equal("35");
+    const id = answer.headers.get("x-sluice-id") as string;
+    expect(directText(child(answer.body, "idempotencyKey") as XmlElement)).to.equal(id);
+    const calls = harness.sim.calls({ id });
+    expect(calls).to.have.length(1);
+  });
+
+  it("sync: the JSON backend got the typed body and the X-Road headers", async () => {
+    const answer = await post(sluice.url, fresh(fixture("simple-representedparty.query")));
+    expect(answer.status).to.equal(200);
+    const id = answer.headers.get("x-sluice-id") as string;
+    const [record] = harness.sim.calls({ id });
+    expect(record.xroadClient).to.equal("EE/BUSINESS/consumer");
+    expect(record.method).to.equal("POST");
+    expect(headerXml(answer.text)).to.include("<repr:partyCode>MEMBER3</repr:partyCode>");
+  });
+
+  it("ack: getstate-subsystem.query is acknowledged with the id; the status is readable", async () => {
+    const request = fresh(fixture("getstate-subsystem.query"));
+    const answer = await post(sluice.url, request);
+    expect(answer.status).to.equal(200);
+    expect(headerXml(answer.text)).to.equal(headerXml(request));
+    expect(answer.body.local).to.equal("getStateResponse");
+    const id = directText(child(answer.body, "id") as XmlElement);
+    expect(id).to.match(/^[0-9a-f-]{36}$/);
+    expect(directText(child(answer.body, "state") as XmlElement)).to.equal("accepted");
+    expect(answer.headers.get("x-sluice-id")).to.equal(id);
+    const status = await eventually(async () => {
+      const s = await call(`${sluice.url}/messages/${id}`, {
+        client: "EE/BUSINESS/consumer/subsys1",
+      });
+      return s.json?.state === "completed" ? s : undefined;
+    });
+    expect(status.json.xroadId).to.equal(/<xroad:id>([^<]*)</.exec(request)?.[1]);
+    expect(status.json.responses[0].body.received).to.equal("aäõ");
+    const stranger = await call(`${sluice.url}/messages/${id}`, { client: "EE/BUSINESS/consumer" });
+    expect(stranger.status).to.equal(404);
+  });
+
+  it("the same X-Road id from the same client is one message", async () => {
+    const request = asService("cdata.query", "getState", "getState").toString("utf8");
+    const unique = request.replace(
+      /411d6755661409fed365ad8135f8210be07613da/g,
+      `dup-${Date.now()}`,
+    );
+    const first = await post(sluice.url, unique);
+    const second = await post(sluice.url, unique);
+    const firstId = directText(child(first.body, "id") as XmlElement);
+    expect(directText(child(second.body, "id") as XmlElement)).to.equal(firstId);
+  });
+
+  it("attachments: SwA and MTOM requests are accepted with their parts", async () => {
+    for (const [name, type] of [
+      ["attachm.query", MULTIPART],
+      ["attachm-mtom.query", MTOM],
+      ["attachments.query", MULTIPART],
+    ]) {
+      const answer = await post(sluice.url, fresh(fixture(name)), type);
+      expect(answer.status, name).to.equal(200);
+      expect(answer.body.local, name).to.equal("testResponse");
+      expect(directText(child(answer.body, "state") as XmlElement)).to.equal("accepted");
+    }
+  });
+
+  it("attachments to a service that takes none are refused", async () => {
+    const answer = await post(
+      sluice.url,
+      fresh(asService("attachments.query", "test", "getState")),
+      MULTIPART,
+    );
+    expect(answer.status).to.equal(500);
+    expect(faultCode(answer)).to.equal("Client.InvalidContentType");
+  });
+
+  const fixtureFaults: Array<[string, string]> = [
+    ["missing-protocolVersion.query", "Client.MissingHeaderField"],
+    ["malformed-protocolVersion.query", "Client.InvalidProtocolVersion"],
+    ["wrong-protocolVersion.query", "Client.InvalidProtocolVersion"],
+    ["faulty-header.query", "Client.MissingHeaderField"],
+    ["no-header.query", "Client.MissingHeader"],
+    ["missing-body.query", "Client.MissingBody"],
+    ["malformed-body1.query", "Client.InvalidBody"],
+    ["malformed-body2.query", "Client.InvalidBody"],
+    ["inconsistent-headers.query", "Client.InconsistentHeaders"],
+    ["empty.query", "Client.InvalidSoap"],
+  ];
+  it("each faulty fixture gets HTTP 500 and its SOAP fault, and nothing reaches the backend", async () => {
+    const before = harness.sim.calls().length;
+    for (const [name, code] of fixtureFaults) {
+      const answer = await post(sluice.url, fixture(name));
+      expect(answer.status, name).to.equal(500);
+      expect(faultCode(answer), name).to.equal(code);
+      expect(directText(child(answer.body, "faultstring") as XmlElement)).to.not.equal("");
+      expect(answer.text).to.not.match(/at .*\.js:\d+/);
+    }
+    expect(harness.sim.calls().length).to.equal(before);
+  });
+
+  it("refuses DOCTYPE, other content types, unknown and REST-only services", async () => {
+    const doctype = `<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>${fixture(
+      "simple.query",
+    )
+      .toString("utf8")
+      .replace(/^<\?xml[^>]*>/, "")}`;
+    expect(faultCode(await post(sluice.url, doctype))).to.equal("Client.InvalidXml");
+    expect(
+      faultCode(await post(sluice.url, fixture("simple.query"), "application/soap+xml")),
+    ).to.equal("Client.InvalidContentType");
+    expect(faultCode(await post(sluice.url, fixture("simple.query"), "application/json"))).to.equal(
+      "Client.InvalidContentType",
+    );
+    expect(
+      faultCode(await post(sluice.url, asService("simple.query", "testQuery", "nothing"))),
+    ).to.equal("Client.UnknownService");
+    expect(
+      faultCode(await post(sluice.url, asService("simple.query", "testQuery", "restOnly"))),
+    ).to.equal("Client.UnknownService");
+    expect(
+      faultCode(await post(sluice.url, asService("simple.query", "testQuery", "private"))),
+    ).to.equal("Client.AccessDenied");
+  });
+
+  it("a Body that breaks the schema is Client.ValidationFailed", async () => {
+    const bad = fresh(fixture("simple.query")).replace("<age>35</age>", "<age>old</age>");
+    const answer = await post(sluice.url, bad);
+    expect(answer.status).to.equal(500);
+    expect(faultCode(answer)).to.equal("Client.ValidationFailed");
+    expect(directText(child(answer.body, "faultstring") as XmlElement)).to.include("/request/age");
+    expect(headerXml(answer.text)).to.equal(headerXml(bad));
+  });
+
+  it("GET /soap?wsdl describes the services; the soap package calls through it", async () => {
+    const wsdlAnswer = await fetch(`${sluice.url}/soap?wsdl`);
+    expect(wsdlAnswer.status).to.equal(200);
+    const wsdl = await wsdlAnswer.text();
+    expect(wsdl).to.include('<wsdl:operation name="testQuery">');
+    expect(wsdl).to.include('<wsdl:operation name="getState">');
+    expect(wsdl).to.not.include('name="restOnly"');
+    const one = await (await fetch(`${sluice.url}/soap/getState?wsdl`)).text();
+    expect(one).to.include('<wsdl:operation name="getState">');
+    expect(one).to.not.include('<wsdl:operation name="testQuery">');
+    expect((await fetch(`${sluice.url}/soap/nothing?wsdl`)).status).to.equal(404);
+
+    const client = await soap.createClientAsync(`${sluice.url}/soap?wsdl`);
+    const xrd = "http://x-road.eu/xsd/xroad.xsd";
+    const ids = "http://x-road.eu/xsd/identifiers";
+    client.addSoapHeader(
+      `<xrd:client xmlns:xrd="${xrd}" xmlns:id="${ids}" id:objectType="MEMBER"><id:xRoadInstance>EE</id:xRoadInstance><id:memberClass>GOV</id:memberClass><id:memberCode>7</id:memberCode></xrd:client>`,
+    );
+    client.addSoapHeader(
+      `<xrd:service xmlns:xrd="${xrd}" xmlns:id="${ids}" id:objectType="SERVICE"><id:xRoadInstance>EE</id:xRoadInstance><id:memberClass>GOV</id:memberClass><id:memberCode>8</id:memberCode><id:serviceCode>testQuery</id:serviceCode></xrd:service>`,
+    );
+    client.addSoapHeader(`<xrd:id xmlns:xrd="${xrd}">wsdl-${Date.now()}</xrd:id>`);
+    client.addSoapHeader(`<xrd:protocolVersion xmlns:xrd="${xrd}">4.0</xrd:protocolVersion>`);
+    const [result] = (await client.testQueryAsync({ request: { name: "Mari", age: 41 } })) as [
+      { received: { request: { name: string; age: string } }; answer: string },
+    ];
+    expect(result.received.request).to.deep.equal({ name: "Mari", age: "41" });
+    expect(result.answer).to.equal("42");
+    expect(String(client.lastResponse)).to.include("<xrd:protocolVersion");
+  });
+
+  it("GET /soap without ?wsdl is refused", async () => {
+    const answer = await fetch(`${sluice.url}/soap`);
+    expect(answer.status).to.equal(405);
+  });
+});
+
+describe("SOAP end to end: backpressure", function () {
+  this.timeout(30_000);
+  const harness = new Harness();
+  let adapter: SluiceProcess;
+
+  before(async () => {
+    await harness.startSim();
+    harness.writeConfig({
+      services: { getState: { protocols: ["soap"], reply: { mode: "ack" }, backend: "held" } },
+      backends: { held: { translator: "rest-json", queue: { highWater: 2, maxLength: 100 } } },
+    });
+    // The adapter alone: nothing drains the queue, so it fills up to its high-water mark.
+    adapter = await harness.spawn("adapter");
+  });
+
+  after(async () => {
+    await harness.cleanup();
+  });
+
+  it("a full backlog answers 503 with Retry-After and Server.Busy, never an acknowledgement", async () => {
+    let busy: SoapAnswer | undefined;
+    let accepted = 0;
+    for (let i = 0; i < 40 && busy === undefined; i++) {
+      const request = fixture("getstate.query")
+        .toString("utf8")
+        .replace("411d6755661409fed365ad8135f8210be07613da", `bp-${i}-${Date.now()}`);
+      const answer = await post(adapter.url, request);
+      if (answer.status === 503) busy = answer;
+      else {
+        expect(answer.status).to.equal(200);
+        accepted++;
+      }
+      if (busy === undefined) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(busy, "a Busy answer").to.not.equal(undefined);
+    const answer = busy as SoapAnswer;
+    expect(faultCode(answer)).to.equal("Server.Busy");
+    expect(Number(answer.headers.get("retry-after"))).to.be.within(1, 300);
+    expect(accepted).to.be.at.least(2);
+    expect(headerXml(answer.text)).to.include("<xroad:protocolVersion>4.0</xroad:protocolVersion>");
+  });
+});
+
+describe("SOAP end to end: a backend that refuses", function () {
+  this.timeout(30_000);
+  const harness = new Harness();
+  let sluice: SluiceProcess;
+
+  before(async () => {
+    const sim = await harness.startSim();
+    harness.writeConfig({
+      services: {
+        refused: { protocols: ["soap"], reply: { mode: "sync", wait: "5s" }, backend: "rejecting" },
+      },
+      // The sim answers 404 to every call under /status/404: a business "no", never retried.
+      backends: { rejecting: { translator: "rest-json", url: `${sim.url}/status/404` } },
+    });
+    sluice = await harness.spawn("all");
+  });
+
+  after(async () => {
+    await harness.cleanup();
+  });
+
+  it("a backend's business refusal is Server.BackendRejected with the gateway id", async () => {
+    const answer = await post(sluice.url, fresh(asService("simple.query", "testQuery", "refused")));
+    expect(answer.status).to.equal(500);
+    expect(faultCode(answer)).to.equal("Server.BackendRejected");
+    const detail = child(answer.body, "detail") as XmlElement;
+    expect(directText(child(detail, "id") as XmlElement)).to.equal(
+      answer.headers.get("x-sluice-id"),
+    );
+    expect(directText(child(detail, "status") as XmlElement)).to.equal("404");
+  });
+});
