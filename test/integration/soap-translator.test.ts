@@ -2,7 +2,8 @@
 // SOAP backend: what reaches the backend, and how every kind of answer maps onto an outcome.
 
 import { expect } from "chai";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -219,6 +220,41 @@ describe("soap translator against the legacy simulator", function () {
     expect(error).not.to.be.instanceOf(BackendUnavailableError);
     expect(error).not.to.be.instanceOf(BackendRejectedError);
     expect((error as Error).message).to.contain('no operation "emit"');
+  });
+
+  it("options choose the WSDL file, the port and the endpoint", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sluice-wsdl-"));
+    const file = join(dir, "legacy.wsdl");
+    writeFileSync(file, await (await fetch(`${sim.url}/soap?wsdl`)).text());
+    const made: Translator[] = [];
+    const make = (options: Record<string, unknown>) => {
+      const t = createTranslator(backendAt(sim.url, { options }));
+      made.push(t);
+      return t;
+    };
+    try {
+      const request = fromFixture("getstate.query");
+      const fromFile = make({ wsdlFile: file, service: "LegacyService", port: "LegacyPort" });
+      const [response] = await fromFile.call(request, callOf(request));
+      expect(response.body).to.contain("<response>aäõ</response>");
+
+      const noPort = make({ wsdlFile: file, port: "NoSuchPort" });
+      const error = await failureOf(noPort.call(request, callOf(request)));
+      expect(error).not.to.be.instanceOf(BackendUnavailableError);
+      expect((error as Error).message).to.contain("no operations on NoSuchPort");
+
+      // The simulator answers 503 on /status/503: proof the call went to the endpoint given.
+      const elsewhere = make({ endpoint: "/status/503" });
+      const moved = await failureOf(elsewhere.call(request, callOf(request)));
+      expect(moved).to.be.instanceOf(BackendUnavailableError);
+      expect((moved as Error).message).to.contain("HTTP 503");
+      expect(() =>
+        createTranslator(backendAt(sim.url, { options: { wsdlFile: "x.wsdl" } })),
+      ).to.throw(/wsdlFile must be an absolute path/);
+    } finally {
+      await Promise.all(made.map((t) => t.close?.()));
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("a REST caller's XML document becomes the Body element; a JSON one is not translated", async () => {
