@@ -138,9 +138,9 @@ class SoapTranslator implements Translator {
     }
   }
 
+  /** Nothing to release: calls go through the process's keep-alive agent, not a pool of ours. */
   async close(): Promise<void> {
     this.closed = true;
-    this.answers.clear();
   }
 
   /** The client, created on first use; a failed creation is forgotten so the next call retries. */
