@@ -1,0 +1,88 @@
+import { expect } from "chai";
+import { randomBytes } from "node:crypto";
+import type { CallbackPolicy } from "../../shared/callback-target";
+import { SafeHttp } from "../../shared/safe-http";
+import { CallbackSender } from "../../response-worker/callback-sender";
+import { verifyWebhook } from "../../response-worker/webhook-signature";
+import { CallbackReceiver } from "./callback-receiver";
+
+const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
+const OLD_SECRET = `whsec_${randomBytes(32).toString("base64")}`;
+
+describe("X-Road callback targets through the security server (real HTTP)", () => {
+  let securityServer: CallbackReceiver;
+  let http: SafeHttp;
+  let publicHttp: SafeHttp;
+  const policy: CallbackPolicy = {
+    allow: ["xroad:EE/GOV/"],
+    allowHttp: false,
+    allowPrivate: false,
+    xroad: true,
+  };
+  const request = {
+    webhookId: "msg_x.1",
+    messageId: "0b7e1c2a-5d1f-4e63-9a55-2f1d1e6b7c10",
+    target: "xroad:EE/GOV/70000001/callbacks/resultReady",
+    body: '{"state":"completed"}',
+  };
+
+  before(async () => {
+    securityServer = await CallbackReceiver.start({ tls: false });
+    // The security server is the operator's own and may be private; the receiver lives behind it.
+    http = new SafeHttp({ allowPrivate: true });
+    publicHttp = new SafeHttp({ allowPrivate: false });
+  });
+  beforeEach(() => {
+    securityServer.calls.length = 0;
+  });
+  after(async () => {
+    await http.close();
+    await publicHttp.close();
+    await securityServer.close();
+  });
+
+  it("POSTs to /r1/<service> with Sluice's X-Road-Client and the signed body", async () => {
+    const sender = new CallbackSender({
+      secrets: [SECRET, OLD_SECRET],
+      policy,
+      http: publicHttp,
+      xroad: {
+        securityServerUrl: `http://127.0.0.1:${securityServer.port}/`,
+        client: "EE/GOV/70000009/sluice",
+        http,
+      },
+    });
+    const result = await sender.send(request);
+    expect(result).to.deep.equal({ outcome: "delivered", status: 204 });
+    const [call] = securityServer.calls;
+    expect(call.method).to.equal("POST");
+    expect(call.path).to.equal("/r1/EE/GOV/70000001/callbacks/resultReady");
+    expect(call.headers["x-road-client"]).to.equal("EE/GOV/70000009/sluice");
+    expect(call.headers["x-road-id"]).to.match(/^[0-9a-f-]{36}$/);
+    expect(call.headers["x-sluice-id"]).to.equal(request.messageId);
+    expect(call.headers["content-type"]).to.equal("application/json");
+    expect(call.body).to.equal(request.body);
+    expect(verifyWebhook(SECRET, call.headers, call.body).valid).to.equal(true);
+    expect(verifyWebhook(OLD_SECRET, call.headers, call.body).valid).to.equal(true);
+  });
+
+  it("refuses an X-Road target when no security server is configured or the allowlist lacks it", async () => {
+    const withoutServer = new CallbackSender({ secrets: [SECRET], policy, http });
+    expect((await withoutServer.send(request)).outcome).to.equal("refused");
+    const xroad = {
+      securityServerUrl: `http://127.0.0.1:${securityServer.port}`,
+      client: "EE/GOV/70000009/sluice",
+      http,
+    };
+    const narrow = new CallbackSender({
+      secrets: [SECRET],
+      policy: { ...policy, allow: ["xroad:EE/COM/"] },
+      http,
+      xroad,
+    });
+    const refused = await narrow.send(request);
+    expect(refused.outcome).to.equal("refused");
+    expect(refused.failure?.message).to.match(/does not match any allowed callback prefix/);
+    expect(securityServer.calls).to.have.length(0);
+  });
+});
