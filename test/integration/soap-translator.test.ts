@@ -7,8 +7,9 @@ import { tmpdir } from "node:os";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
+import { answerContent, type AnswerContent } from "../../adapter/soap/soap-answer";
 import type { RequestMessage, SoapHeaderField } from "../../shared/envelope";
-import { SluiceError } from "../../shared/errors";
+import { SluiceError, type BackendResponse } from "../../shared/errors";
 import { startLegacySim, type LegacySim } from "../../legacy-sim/legacy-sim";
 import { createTranslator } from "../../worker/translators/soap";
 import { findSoapBody, SOAP11_NS } from "../../worker/translators/soap-xml";
@@ -92,12 +93,9 @@ async function failureOf(promise: Promise<unknown>): Promise<unknown> {
   throw new Error("expected the call to fail");
 }
 
-/** The first element of a fragment put into a bare envelope: proves it declares its namespaces. */
-function standaloneElement(fragment: string) {
-  const body = findSoapBody(
-    `<e:Envelope xmlns:e="${SOAP11_NS}" xmlns="urn:host-default"><e:Body>${fragment}</e:Body></e:Envelope>`,
-  );
-  return body?.firstElement ?? null;
+/** What the adapter's SOAP route makes of a response for a caller of `serviceCode`. */
+function adapterView(response: BackendResponse, serviceCode: string): AnswerContent {
+  return answerContent(response, serviceCode);
 }
 
 describe("soap translator against the legacy simulator", function () {
@@ -114,25 +112,31 @@ describe("soap translator against the legacy simulator", function () {
     await sim.close();
   });
 
-  it("testQuery: answers the response element of the Body, self-contained, as text/xml", async () => {
+  it("testQuery: answers the backend's envelope as text/xml, which the adapter unwraps", async () => {
     const request = fromFixture("simple.query");
     const [response, ...rest] = await translator.call(request, callOf(request));
     expect(rest).to.have.length(0);
     expect(response.status).to.equal(200);
     expect(response.contentType).to.equal("text/xml; charset=utf-8");
-    expect(response.body).to.match(/^<tns:testQueryResponse /);
-    expect(response.body).to.contain("<answer>42</answer><echo>foo</echo>");
-    const element = standaloneElement(response.body);
-    expect(element?.local).to.equal("testQueryResponse");
-    expect(element?.namespace).to.equal(SIM_NS);
+    expect(response.body).to.match(/^<soap:Envelope /);
+    const body = findSoapBody(response.body);
+    expect(body?.firstElement?.local).to.equal("testQueryResponse");
+    expect(body?.firstElement?.namespace).to.equal(SIM_NS);
+    expect(adapterView(response, "testQuery")).to.deep.equal({
+      kind: "content",
+      innerXml: "<answer>42</answer><echo>foo</echo>",
+    });
   });
 
   it("getState: non-ASCII text passes byte-exact both ways", async () => {
     const request = fromFixture("getstate-subsystem.query");
     const [response] = await translator.call(request, callOf(request));
-    expect(response.body).to.match(/^<tns:getStateResponse /);
     const bytes = Buffer.from(response.body, "utf8");
     expect(bytes.includes(Buffer.from("<response>aäõ</response>", "utf8"))).to.equal(true);
+    expect(adapterView(response, "getState")).to.deep.equal({
+      kind: "content",
+      innerXml: "<response>aäõ</response>",
+    });
   });
 
   it("CDATA in the Body reaches the backend as character data", async () => {
@@ -164,9 +168,13 @@ describe("soap translator against the legacy simulator", function () {
     const { response } = error as BackendRejectedError;
     expect(response.status).to.equal(500);
     expect(response.contentType).to.equal("text/xml; charset=utf-8");
-    expect(response.body).to.match(/^<soap:Fault xmlns:soap="http:\/\/schemas.xmlsoap.org/);
-    expect(response.body).to.contain("<faultcode>soap:Client</faultcode>");
-    expect(response.body).to.contain("<detail>FAULT-CLIENT</detail>");
+    expect(findSoapBody(response.body)?.firstElement?.local).to.equal("Fault");
+    const seen = adapterView(response, "getState");
+    expect(seen.kind).to.equal("fault");
+    const faultXml = seen.kind === "fault" ? seen.faultXml : "";
+    expect(faultXml).to.match(/^<soap:Fault xmlns:soap="http:\/\/schemas.xmlsoap.org/);
+    expect(faultXml).to.contain("<faultcode>soap:Client</faultcode>");
+    expect(faultXml).to.contain("<detail>FAULT-CLIENT</detail>");
     expect((error as SluiceError).retryable).to.equal(false);
   });
 
@@ -283,7 +291,7 @@ describe("soap translator against the legacy simulator", function () {
       const request = fromFixture("getstate.query");
       request.service = "checkState";
       const [response] = await mapped.call(request, callOf(request));
-      expect(response.body).to.match(/^<tns:getStateResponse /);
+      expect(findSoapBody(response.body)?.firstElement?.local).to.equal("getStateResponse");
     } finally {
       await mapped.close?.();
     }
@@ -444,10 +452,19 @@ describe("soap translator against a recording SOAP backend", function () {
     const request = fromFixture("getstate.query");
     const error = await failureOf(translator.call(request, callOf(request)));
     expect(error).to.be.instanceOf(BackendUnavailableError);
-    const fault = (error as BackendUnavailableError).response?.body ?? "";
+    const response = (error as BackendUnavailableError).response;
+    expect(response?.status).to.equal(500);
+    expect(response?.body).to.equal(
+      fixture("customfault.answer")
+        .replace(/^<\?xml[^>]*>\s*/, "")
+        .trimEnd(),
+    );
+    // The adapter passes it to the caller as a SOAP Fault, its foo: prefix declared.
+    const seen = response ? adapterView(response, "getState") : null;
+    expect(seen?.kind).to.equal("fault");
+    const fault = seen?.kind === "fault" ? seen.faultXml : "";
     expect(fault).to.match(/^<SOAP-ENV:Fault [^>]*xmlns:foo="http:\/\/example.org\/foo"/);
     expect(fault).to.contain("<faultcode>foo:FOOCODE</faultcode>");
-    expect(fault).to.contain("<faultactor>ACTOR</faultactor>");
     expect(fault).to.contain("<foo:detail>DETAIL</foo:detail>");
   });
 
@@ -478,42 +495,55 @@ describe("soap translator against a recording SOAP backend", function () {
     expect((error as Error).message).to.contain("bad age");
   });
 
-  it("every top-level element of the answer's Body carries the envelope's declarations", async () => {
+  it("passes the answer on exactly, from its Envelope on, whatever the Body holds", async () => {
+    const sent =
+      `<soap:Envelope xmlns:soap="${SOAP11_NS}" xmlns:tns="${SIM_NS}" xmlns:xsd="http://www.w3.org/2001/XMLSchema">` +
+      `<soap:Header><tns:trace>t-1</tns:trace></soap:Header>` +
+      `<soap:Body>\n  <tns:getStateResponse><r href="#id0"/></tns:getStateResponse>\n` +
+      `  <tns:multiRef id="id0"><v type="xsd:string">x &amp; y</v></tns:multiRef>\n</soap:Body></soap:Envelope>`;
+    answer = (_r, res) =>
+      send(res, 200, "text/xml", `<?xml version="1.0" encoding="utf-8"?>\n<!-- c -->\n${sent}\n`);
+    const request = fromFixture("getstate.query");
+    const [response] = await translator.call(request, callOf(request));
+    expect(response.body).to.equal(sent);
+  });
+
+  it("an answer using a prefix it never declares is refused, not passed on", async () => {
     answer = (_r, res) =>
       send(
         res,
         200,
         "text/xml",
-        `<soap:Envelope xmlns:soap="${SOAP11_NS}" xmlns:tns="${SIM_NS}" xmlns:xsd="http://www.w3.org/2001/XMLSchema">` +
-          `<soap:Body>\n  <tns:getStateResponse><r href="#id0"/></tns:getStateResponse>\n` +
-          `  <tns:multiRef id="id0"><v type="xsd:string">x</v></tns:multiRef>\n</soap:Body></soap:Envelope>`,
+        `<soap:Envelope xmlns:soap="${SOAP11_NS}"><soap:Body><tns:getStateResponse/></soap:Body></soap:Envelope>`,
       );
     const request = fromFixture("getstate.query");
-    const [response] = await translator.call(request, callOf(request));
-    expect(response.body).to.match(/^<tns:getStateResponse /);
-    const starts = response.body.match(/<tns:\w+[^>]*>/g) ?? [];
-    expect(starts).to.have.length(2);
-    for (const start of starts) {
-      expect(start).to.contain(`xmlns:tns="${SIM_NS}"`);
-      expect(start).to.contain('xmlns:xsd="http://www.w3.org/2001/XMLSchema"');
-      expect(start).to.contain('xmlns=""');
-    }
+    const error = await failureOf(translator.call(request, callOf(request)));
+    expect((error as SluiceError).retryable).to.equal(false);
+    expect((error as Error).message).to.contain("undeclared namespace prefixes: tns");
   });
 
-  it("decodes an answer by its charset (ISO-8859-1) into the same text", async () => {
+  it("decodes an answer by its charset (ISO-8859-1) into the same text, as UTF-8", async () => {
+    const latin1 = (text: string) => Buffer.from(text, "latin1");
+    const inner = "<tns:getStateResponse><response>aäõ</response></tns:getStateResponse>";
+    const request = fromFixture("getstate.query");
+    // Said by the Content-Type, then only by the XML declaration.
+    answer = (_r, res) => send(res, 200, "text/xml; charset=ISO-8859-1", latin1(envelope(inner)));
+    const [byType] = await translator.call(request, callOf(request));
+    expect(byType.body).to.contain("<response>aäõ</response>");
     answer = (_r, res) =>
       send(
         res,
         200,
-        "text/xml; charset=ISO-8859-1",
-        Buffer.from(
-          envelope("<tns:getStateResponse><response>aäõ</response></tns:getStateResponse>"),
-          "latin1",
-        ),
+        "text/xml",
+        latin1(envelope(inner).replace('encoding="utf-8"', 'encoding="ISO-8859-1"')),
       );
-    const request = fromFixture("getstate.query");
-    const [response] = await translator.call(request, callOf(request));
-    expect(response.body).to.contain("<response>aäõ</response>");
+    const [byDeclaration] = await translator.call(request, callOf(request));
+    expect(byDeclaration.body).to.match(/^<soap:Envelope /);
+    expect(byDeclaration.body).not.to.contain("ISO-8859-1");
+    expect(adapterView(byDeclaration, "getState")).to.deep.equal({
+      kind: "content",
+      innerXml: "<response>aäõ</response>",
+    });
   });
 
   it("HTTP 502 without an envelope is retryable", async () => {

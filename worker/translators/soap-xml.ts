@@ -122,10 +122,10 @@ function* tokens(text: string, from = 0): Generator<Token> {
 export interface SoapBody {
   /** Namespace URI of the Envelope (SOAP 1.1 or 1.2). */
   envelopeNamespace: string;
+  /** Offset of the Envelope's start tag in the text. */
+  envelopeStart: number;
   /** Everything between the Body's start and end tags, exactly as sent. */
   innerXml: string;
-  /** Namespaces in scope inside the Body (Envelope's and Body's declarations). */
-  scope: NamespaceScope;
   /** The first element inside the Body, or null for an empty Body. */
   firstElement: { local: string; namespace: string | null; xml: string } | null;
 }
@@ -147,7 +147,8 @@ export function findSoapBody(text: string): SoapBody | null {
   const scopes: NamespaceScope[] = [];
   const names: string[] = [];
   let envelopeNamespace: string | null = null;
-  let body: { tag: StartTag; scope: NamespaceScope } | null = null;
+  let envelopeStart = 0;
+  let body: { tag: StartTag } | null = null;
   let first: { tag: StartTag; namespace: string | null; depth: number } | null = null;
   let firstXml: string | null = null;
 
@@ -162,14 +163,15 @@ export function findSoapBody(text: string): SoapBody | null {
           return null;
         }
         envelopeNamespace = namespace;
+        envelopeStart = tag.start;
       } else if (depth === 1 && body === null && tag.local === "Body") {
         if (namespace === envelopeNamespace) {
-          body = { tag, scope: new Map(scopes.flatMap((scope) => [...scope])) };
+          body = { tag };
           if (tag.selfClosing) {
             return {
               envelopeNamespace: namespace as string,
+              envelopeStart,
               innerXml: "",
-              scope: body.scope,
               firstElement: null,
             };
           }
@@ -192,8 +194,8 @@ export function findSoapBody(text: string): SoapBody | null {
       if (body !== null && names.length === 1) {
         return {
           envelopeNamespace: envelopeNamespace as string,
+          envelopeStart,
           innerXml: text.slice(body.tag.end, token.start),
-          scope: body.scope,
           firstElement:
             first === null
               ? null
@@ -208,7 +210,7 @@ export function findSoapBody(text: string): SoapBody | null {
 }
 
 /** Prefixes used in element and attribute names of `xml` that nothing in it declares. */
-function undeclaredPrefixes(xml: string, outer: NamespaceScope): string[] {
+export function undeclaredPrefixes(xml: string, outer: NamespaceScope = new Map()): string[] {
   const declared = new Set<string>(outer.keys());
   const used = new Set<string>();
   for (const token of tokens(xml)) {

@@ -11,6 +11,7 @@ import {
   childText,
   findSoapBody,
   selfContained,
+  undeclaredPrefixes,
   XmlScanError,
   type NamespaceScope,
   type SoapBody,
@@ -32,7 +33,7 @@ export const SOAP_RESPONSE_CONTENT_TYPE = "text/xml; charset=utf-8";
 
 /**
  * Conventional X-Road prefixes, used only for a prefix a header field or Body element uses
- * while the request message carries no declaration for it (older adapters sent none).
+ * while the request message carries no declaration for it (no `envelopeDeclarations`).
  */
 const XROAD_PREFIXES: Record<string, string> = {
   xroad: "http://x-road.eu/xsd/xroad.xsd",
@@ -276,19 +277,17 @@ class SoapTranslator implements Translator {
     const bytes = toBuffer(answer.data);
     const contentType = headerOf(answer.headers, "content-type");
 
+    let text = "";
     let body: SoapBody | null = null;
     let unreadable: string | null = null;
     try {
-      body = findSoapBody(decodeXml(bytes, contentType));
+      text = decodeXml(bytes, contentType);
+      body = findSoapBody(text);
     } catch (error) {
       // TypeError: bytes invalid in the charset; RangeError: a charset nobody knows.
-      if (!(
-        error instanceof XmlScanError ||
-        error instanceof TypeError ||
-        error instanceof RangeError
-      )) {
-        throw error;
-      }
+      const expected =
+        error instanceof XmlScanError || error instanceof TypeError || error instanceof RangeError;
+      if (!expected) throw error;
       unreadable = error.message;
     }
 
@@ -308,12 +307,23 @@ class SoapTranslator implements Translator {
       );
     }
 
+    // The answer from its Envelope on: the XML declaration goes, as the text is now UTF-8.
+    const envelope = text.slice(body.envelopeStart).trimEnd();
+    const unbound = undeclaredPrefixes(envelope);
+    if (unbound.length > 0) {
+      throw new SluiceError(
+        "BackendFailed",
+        `backend ${name} answered XML with undeclared namespace prefixes: ${unbound.join(", ")}`,
+        { retryable: false },
+      );
+    }
+
     const first = body.firstElement;
     if (first !== null && first.local === "Fault" && first.namespace === body.envelopeNamespace) {
       const response: BackendResponse = {
         status: 500,
         contentType: SOAP_RESPONSE_CONTENT_TYPE,
-        body: contained(first.xml, body.scope, name),
+        body: envelope,
       };
       const code = childText(first.xml, "faultcode") ?? childText(first.xml, "Value") ?? "";
       const text = childText(first.xml, "faultstring") ?? childText(first.xml, "Text") ?? "";
@@ -329,9 +339,7 @@ class SoapTranslator implements Translator {
     const response: BackendResponse = {
       status: 200,
       contentType: SOAP_RESPONSE_CONTENT_TYPE,
-      // Whitespace around the Body's elements means nothing in SOAP; trimmed, the body starts
-      // with the response element itself.
-      body: contained(body.innerXml.trim(), body.scope, name),
+      body: envelope,
     };
     if (status >= 200 && status < 300) return response;
     if (transient) {
@@ -420,20 +428,6 @@ function standalone(
     extra.set(prefix, uri);
   }
   result = selfContained(element, extra);
-  return result.xml;
-}
-
-/** An answer fragment made to stand on its own; unbound prefixes mean a broken answer. */
-function contained(xml: string, scope: NamespaceScope, backend: string): string {
-  if (xml.trim() === "") return xml;
-  const result = selfContained(xml, scope);
-  if (result.unbound.length > 0) {
-    throw new SluiceError(
-      "BackendFailed",
-      `backend ${backend} answered XML with undeclared namespace prefixes: ${result.unbound.join(", ")}`,
-      { retryable: false },
-    );
-  }
   return result.xml;
 }
 
