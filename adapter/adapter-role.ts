@@ -9,7 +9,9 @@ import { decodeMessage } from "../shared/envelope";
 import type { Role, Runtime } from "../shared/runtime";
 import { declareAllBackends } from "../shared/topology";
 import type { WakeMessage } from "../shared/wake-message";
+import { HubListeners } from "../shared/hub-listeners";
 import { Backpressure } from "./backpressure";
+import { hubRoutes } from "./hub-route";
 import { Intake } from "./intake";
 import { SchemaValidators } from "./json-body";
 import { createApp, type RouteRegistrar } from "./server";
@@ -74,22 +76,28 @@ export async function startAdapter(
     instanceId: config.instanceId,
     log,
   });
+  const callbackPolicy = {
+    allow: config.callbacks.allow,
+    allowHttp: config.callbacks.allowHttp,
+    allowPrivate: config.callbacks.allowPrivate,
+    xroad: config.securityServer !== null,
+  };
+  const hub = hubRoutes({
+    listeners: new HubListeners(runtime.redis, config.prefix),
+    callbackPolicy,
+    enabled: config.callbacks.secrets.length > 0,
+  });
   const app = createApp(
     {
       config,
       intake,
       store,
       validators: new SchemaValidators(Object.values(config.services)),
-      callbackPolicy: {
-        allow: config.callbacks.allow,
-        allowHttp: config.callbacks.allowHttp,
-        allowPrivate: config.callbacks.allowPrivate,
-        xroad: config.securityServer !== null,
-      },
+      callbackPolicy,
       log,
       pollAfter: (tx) => backpressure.retryAfter(config.backends[tx.backend]),
     },
-    adapterRouteRegistrars,
+    [hub, ...adapterRouteRegistrars],
   );
   const server = http.createServer(app.callback());
   // Bounded waits everywhere: headers, whole requests (longest sync wait plus slack), idle sockets.

@@ -60,7 +60,12 @@ export class Correlator {
       return;
     }
     if (stored.result === "duplicate") {
-      log.debug({ seq: response.seq }, "duplicate response ignored");
+      // Stored before, but delivery may not have been handed over (a listener failed and the
+      // response was requeued): hand it over again; webhook ids make the repeat harmless.
+      const tx = await store.get(response.id);
+      if (tx)
+        for (const listener of this.deps.listeners) await listener(tx, response, stored.previous);
+      log.debug({ seq: response.seq }, "duplicate response; delivery handed over again");
       return;
     }
     if (stored.result === "late") {

@@ -10,6 +10,7 @@ import path from "node:path";
 import * as amqplib from "amqplib";
 import Redis from "ioredis";
 import { startLegacySim, type LegacySim, type LegacySimOptions } from "../../legacy-sim/legacy-sim";
+import { callbackTopology } from "../../response-worker/callback-schedule";
 import { compileConfig } from "../../shared/config";
 import { topologyNames } from "../../shared/topology";
 
@@ -163,6 +164,20 @@ export async function deletePrefix(
       for (const ms of config.backends[name].retry.backoffMs) {
         await channel.deleteQueue(names.retryQueue(name, ms)).catch(() => undefined);
       }
+    }
+    const callbacks = callbackTopology(
+      prefix,
+      compileConfig(
+        { ...rawConfig, services: { x: { backend: "b" } }, backends: { b: { url: "http://x" } } },
+        ".",
+      ).callbacks.backoffMs,
+    );
+    for (const queue of [
+      callbacks.delivery,
+      callbacks.dead,
+      ...callbacks.tiers.map((t) => t.queue),
+    ]) {
+      await channel.deleteQueue(queue).catch(() => undefined);
     }
     for (const exchange of [
       names.requestsExchange,
