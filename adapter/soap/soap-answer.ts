@@ -16,16 +16,41 @@ export type AnswerContent =
 const XML_TYPE = /^(?:text\/xml|application\/xml|application\/[\w.+-]+\+xml)$/;
 const JSON_TYPE = /^(?:application\/json|application\/[\w.+-]+\+json)$/;
 
+const QNAME_VALUE = /^\s*([A-Za-z_][\w.-]*):[A-Za-z_][\w.-]*\s*$/;
+
 /**
- * The element's exact XML, with the namespace bindings it inherited declared on its start tag,
- * so the slice means the same wherever it is placed.
+ * Prefixes the subtree relies on: in element and attribute names, and in values that are
+ * QNames (a faultcode `foo:FOOCODE`, an `xsi:type`). "" stands for the default namespace.
+ */
+function usedPrefixes(element: XmlElement, used: Set<string>): Set<string> {
+  used.add(element.prefix);
+  for (const attribute of element.attributes) {
+    const colon = attribute.qname.indexOf(":");
+    if (colon > 0) used.add(attribute.qname.slice(0, colon));
+    const qname = QNAME_VALUE.exec(attribute.value);
+    if (qname) used.add(qname[1]);
+  }
+  for (const child of element.children) {
+    if (child.kind === "element") usedPrefixes(child, used);
+    else {
+      const qname = QNAME_VALUE.exec(child.value);
+      if (qname) used.add(qname[1]);
+    }
+  }
+  return used;
+}
+
+/**
+ * The element's exact XML, with the inherited namespace bindings it uses declared on its
+ * start tag, so the slice means the same wherever it is placed.
  */
 export function standaloneXml(text: string, element: XmlElement): string {
   const raw = text.slice(element.start, element.end);
   const own = new Set(element.declarations.map(([prefix]) => prefix));
   let added = "";
-  for (const [prefix, uri] of element.inScope) {
-    if (prefix === "xml" || own.has(prefix)) continue;
+  for (const prefix of usedPrefixes(element, new Set())) {
+    const uri = element.inScope.get(prefix);
+    if (prefix === "xml" || own.has(prefix) || uri === undefined || uri === "") continue;
     added += ` ${prefix === "" ? "xmlns" : `xmlns:${prefix}`}="${escapeXml(uri)}"`;
   }
   const nameEnd = 1 + element.qname.length;

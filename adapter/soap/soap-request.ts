@@ -33,26 +33,13 @@ export interface SoapRequestWithAttachments extends SoapRequest {
 const XOP_INCLUDE = /<([A-Za-z_][\w.-]*:)?Include\b[^>]*\bhref\s*=\s*["']cid:([^"']+)["']/g;
 
 /**
- * Parses the body of `POST /soap`. Throws Client.InvalidContentType for other media types
- * (SOAP 1.2's application/soap+xml included) and the envelope's own faults otherwise.
+ * The kind of body a `POST /soap` Content-Type announces; throws Client.InvalidContentType for
+ * anything else (SOAP 1.2's application/soap+xml included), so a refused body is never read.
  */
-export function readSoapRequest(
-  body: Buffer,
-  contentType: string | undefined,
-  limits: SoapRequestLimits = DEFAULT_SOAP_REQUEST_LIMITS,
-): SoapRequestWithAttachments {
+export function soapBodyKind(contentType: string | undefined): "xml" | "multipart" {
   const type = contentType === undefined ? "" : parseContentType(contentType).type;
-  if (type === "text/xml") {
-    const request = parseSoapEnvelope(decodeXml(body, charsetOf(contentType)), limits.xml);
-    return { ...request, attachments: [], mtom: false };
-  }
-  if (type === "multipart/related") {
-    const multipart = parseMultipartRelated(body, contentType as string, limits.multipart);
-    const text = decodeXml(multipart.root.data, charsetOf(multipart.root.contentType));
-    const request = parseSoapEnvelope(text, limits.xml);
-    if (multipart.mtom) checkXopReferences(request.bodyXml, multipart.attachments);
-    return { ...request, attachments: multipart.attachments, mtom: multipart.mtom };
-  }
+  if (type === "text/xml") return "xml";
+  if (type === "multipart/related") return "multipart";
   if (type === "application/soap+xml") {
     throw new SluiceError(
       "InvalidContentType",
@@ -63,6 +50,23 @@ export function readSoapRequest(
     "InvalidContentType",
     `Content-Type "${type || "(none)"}" is not accepted; send text/xml or multipart/related`,
   );
+}
+
+/** Parses the body of `POST /soap`; faults as soapBodyKind and parseSoapEnvelope describe. */
+export function readSoapRequest(
+  body: Buffer,
+  contentType: string | undefined,
+  limits: SoapRequestLimits = DEFAULT_SOAP_REQUEST_LIMITS,
+): SoapRequestWithAttachments {
+  if (soapBodyKind(contentType) === "xml") {
+    const request = parseSoapEnvelope(decodeXml(body, charsetOf(contentType)), limits.xml);
+    return { ...request, attachments: [], mtom: false };
+  }
+  const multipart = parseMultipartRelated(body, contentType as string, limits.multipart);
+  const text = decodeXml(multipart.root.data, charsetOf(multipart.root.contentType));
+  const request = parseSoapEnvelope(text, limits.xml);
+  if (multipart.mtom) checkXopReferences(request.bodyXml, multipart.attachments);
+  return { ...request, attachments: multipart.attachments, mtom: multipart.mtom };
 }
 
 /** Every `xop:Include href="cid:..."` in the Body must name an attachment that came with it. */

@@ -16,7 +16,7 @@ import type { MimePart } from "./multipart-related";
 import { answerContent } from "./soap-answer";
 import { soapMessageOf, xroadHeadersOf } from "./soap-envelope";
 import { buildSoapFault, faultHttpStatus } from "./soap-fault";
-import { readSoapRequest, type SoapRequestWithAttachments } from "./soap-request";
+import { readSoapRequest, soapBodyKind, type SoapRequestWithAttachments } from "./soap-request";
 import { buildSoapAck, buildSoapResponse, soapEnvelope } from "./soap-response";
 import { SoapBodyValidators } from "./soap-validation";
 import { buildWsdl } from "./wsdl";
@@ -49,8 +49,10 @@ function soapPost(deps: SoapRouteDeps, validators: SoapBodyValidators, maxBody: 
     let service: ServiceConfig | undefined;
     let outcome = "invalid";
     try {
+      const contentType = ctx.get("Content-Type") || undefined;
+      soapBodyKind(contentType);
       const body = await readBody(ctx.req, maxBody);
-      request = readSoapRequest(body, ctx.get("Content-Type") || undefined);
+      request = readSoapRequest(body, contentType);
       service = deps.config.services[request.serviceCode];
       if (!service || !service.protocols.includes("soap")) {
         throw new SluiceError("UnknownService", `no SOAP service named "${request.serviceCode}"`);

@@ -1,6 +1,5 @@
 import { expect } from "chai";
-import { readdirSync, readFileSync } from "node:fs";
-import path from "node:path";
+import { readdirSync } from "node:fs";
 import { SluiceError } from "../../shared/errors";
 import {
   parseSoapEnvelope,
@@ -9,10 +8,16 @@ import {
   type SoapRequest,
 } from "../../adapter/soap/soap-envelope";
 
-const FIXTURES = path.join(__dirname, "..", "..", "..", "test", "fixtures", "xroad-soap");
+import {
+  ACCEPTED_FIXTURES,
+  FAULT_FIXTURES,
+  fixture as fixtureBytes,
+  FIXTURES_DIR,
+  MULTIPART_FIXTURES,
+} from "../fixtures/xroad-soap/outcomes";
 
 function fixture(name: string): string {
-  return readFileSync(path.join(FIXTURES, name), "utf8");
+  return fixtureBytes(name).toString("utf8");
 }
 
 function parse(text: string): SoapRequest {
@@ -144,19 +149,7 @@ describe("SOAP envelope: the X-Road fixtures", () => {
     expect(request.serviceCode).to.equal("testQuery");
   });
 
-  const faults: Array<[string, string]> = [
-    ["missing-protocolVersion.query", "Client.MissingHeaderField"],
-    ["malformed-protocolVersion.query", "Client.InvalidProtocolVersion"],
-    ["wrong-protocolVersion.query", "Client.InvalidProtocolVersion"],
-    ["faulty-header.query", "Client.MissingHeaderField"],
-    ["no-header.query", "Client.MissingHeader"],
-    ["missing-body.query", "Client.MissingBody"],
-    ["malformed-body1.query", "Client.InvalidBody"],
-    ["malformed-body2.query", "Client.InvalidBody"],
-    ["inconsistent-headers.query", "Client.InconsistentHeaders"],
-    ["empty.query", "Client.InvalidSoap"],
-  ];
-  for (const [file, code] of faults) {
+  for (const [file, code] of FAULT_FIXTURES) {
     it(`${file} → ${code}`, () => {
       expect(faultOf(fixture(file))).to.equal(code);
     });
@@ -164,19 +157,11 @@ describe("SOAP envelope: the X-Road fixtures", () => {
 
   it("every fixture of the X-Road suite is covered above", () => {
     const covered = new Set([
-      ...faults.map(([file]) => file),
-      "simple.query",
-      "simple-representedparty.query",
-      "getstate.query",
-      "getstate-subsystem.query",
-      "cdata.query",
-      "missing-userId.query",
-      // multipart fixtures: soap-request.test.ts
-      "attachm.query",
-      "attachm-mtom.query",
-      "attachments.query",
+      ...FAULT_FIXTURES.map(([file]) => file),
+      ...ACCEPTED_FIXTURES,
+      ...MULTIPART_FIXTURES.map(([file]) => file),
     ]);
-    const queries = readdirSync(FIXTURES).filter((f) => f.endsWith(".query"));
+    const queries = readdirSync(FIXTURES_DIR).filter((f) => f.endsWith(".query"));
     for (const file of queries) expect(covered.has(file), file).to.equal(true);
   });
 

@@ -1,18 +1,13 @@
 import { expect } from "chai";
-import { readFileSync } from "node:fs";
-import path from "node:path";
 import { SluiceError } from "../../shared/errors";
 import { readSoapRequest } from "../../adapter/soap/soap-request";
 import { parseMultipartRelated, parseContentType } from "../../adapter/soap/multipart-related";
 import { charsetOf, decodeXml } from "../../adapter/soap/xml-encoding";
 
-const FIXTURES = path.join(__dirname, "..", "..", "..", "test", "fixtures", "xroad-soap");
-const MULTIPART = 'multipart/related; type="text/xml"; boundary=jetty771207119h3h10dty';
-const MTOM = 'multipart/related; type="application/xop+xml"; boundary=jetty771207119h3h10dty';
+import { fixture as bytes, MULTIPART_FIXTURES } from "../fixtures/xroad-soap/outcomes";
 
-function bytes(name: string): Buffer {
-  return readFileSync(path.join(FIXTURES, name));
-}
+const MULTIPART = MULTIPART_FIXTURES[0][1];
+const MTOM = MULTIPART_FIXTURES[1][1];
 
 function faultOf(run: () => unknown): string {
   try {

@@ -1,6 +1,4 @@
 import { expect } from "chai";
-import { readFileSync } from "node:fs";
-import path from "node:path";
 import { SluiceError } from "../../shared/errors";
 import { childElements, directText, parseXml, type XmlElement } from "../../adapter/soap/safe-xml";
 import {
@@ -11,19 +9,10 @@ import {
 } from "../../adapter/soap/soap-envelope";
 import { buildSoapAck, buildSoapResponse } from "../../adapter/soap/soap-response";
 import { buildSoapFault, faultHttpStatus } from "../../adapter/soap/soap-fault";
-
-const FIXTURES = path.join(__dirname, "..", "..", "..", "test", "fixtures", "xroad-soap");
-const ACCEPTED = [
-  "simple.query",
-  "simple-representedparty.query",
-  "getstate.query",
-  "getstate-subsystem.query",
-  "cdata.query",
-  "missing-userId.query",
-];
+import { ACCEPTED_FIXTURES, fixture } from "../fixtures/xroad-soap/outcomes";
 
 function request(name: string): SoapRequest {
-  return parseSoapEnvelope(readFileSync(path.join(FIXTURES, name), "utf8"));
+  return parseSoapEnvelope(fixture(name).toString("utf8"));
 }
 
 /** The exact text of the Header element of an envelope, found by parsing it. */
@@ -43,9 +32,9 @@ function bodyElement(text: string): XmlElement {
 }
 
 describe("SOAP response: headers echoed byte for byte", () => {
-  for (const name of ACCEPTED) {
+  for (const name of ACCEPTED_FIXTURES) {
     it(`${name}: the answer's Header is the request's Header, same bytes, same order`, () => {
-      const text = readFileSync(path.join(FIXTURES, name), "utf8");
+      const text = fixture(name).toString("utf8");
       const parsed = parseSoapEnvelope(text);
       const answer = buildSoapResponse(parsed, "<response>ok</response>");
       expect(Buffer.from(headerText(answer))).to.deep.equal(Buffer.from(headerText(text)));

@@ -1,0 +1,156 @@
+import { expect } from "chai";
+import type { ServiceConfig } from "../../shared/config";
+import { SluiceError } from "../../shared/errors";
+import { answerContent, standaloneXml } from "../../adapter/soap/soap-answer";
+import { childElements, directText, parseXml } from "../../adapter/soap/safe-xml";
+import { parseSoapEnvelope } from "../../adapter/soap/soap-envelope";
+import { buildSoapResponse, soapEnvelope } from "../../adapter/soap/soap-response";
+import { SoapBodyValidators } from "../../adapter/soap/soap-validation";
+
+import { fixture as fixtureBytes } from "../fixtures/xroad-soap/outcomes";
+
+function fixture(name: string): string {
+  return fixtureBytes(name).toString("utf8");
+}
+
+function xml(body: string) {
+  return { status: 200, contentType: "text/xml; charset=utf-8", body };
+}
+
+describe("SOAP answer: what a backend said, placed in <serviceCode>Response", () => {
+  it("simple.answer: the content of testQueryResponse, rewrapped with the request's headers", () => {
+    const content = answerContent(xml(fixture("simple.answer")), "testQuery");
+    expect(content.kind).to.equal("content");
+    const inner = (content as { innerXml: string }).innerXml;
+    expect(inner.trim()).to.equal("<answer>42</answer>");
+    const request = parseSoapEnvelope(fixture("simple.query"));
+    const answer = buildSoapResponse(request, inner);
+    const body = childElements(childElements(parseXml(answer))[1])[0];
+    expect(body.qname).to.equal("ns1:testQueryResponse");
+    expect(directText(childElements(body)[0])).to.equal("42");
+  });
+
+  it("getstate-subsystem.answer and cdata.answer keep non-ASCII text and CDATA content", () => {
+    const state = answerContent(xml(fixture("getstate-subsystem.answer")), "getState");
+    expect((state as { innerXml: string }).innerXml).to.include("<response>aä</response>");
+    const cdata = answerContent(xml(fixture("cdata.answer")), "getState") as { innerXml: string };
+    const parsed = parseXml(`<r>${cdata.innerXml}</r>`);
+    expect(directText(childElements(parsed)[0])).to.equal("<a><b><c>12345678</c></b></a>");
+  });
+
+  it("customfault.answer: the backend's Fault passes through, namespaces and all", () => {
+    const content = answerContent(
+      { status: 500, contentType: "text/xml", body: fixture("customfault.answer") },
+      "testQuery",
+    );
+    expect(content.kind).to.equal("fault");
+    const faultXml = (content as { faultXml: string }).faultXml;
+    const request = parseSoapEnvelope(fixture("simple.query"));
+    const envelope = soapEnvelope(request, faultXml);
+    const fault = childElements(childElements(parseXml(envelope))[1])[0];
+    expect(fault.local).to.equal("Fault");
+    const fields = Object.fromEntries(childElements(fault).map((e) => [e.local, e]));
+    expect(directText(fields.faultcode)).to.equal("foo:FOOCODE");
+    expect(directText(fields.faultstring)).to.equal("STRING");
+    expect(childElements(fields.detail)[0].namespace).to.equal("http://example.org/foo");
+  });
+
+  it("a Body element of another name is kept whole; plain XML is kept whole", () => {
+    const other = answerContent(
+      xml(
+        `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" xmlns:p="urn:p"><s:Body><p:result>1</p:result></s:Body></s:Envelope>`,
+      ),
+      "q",
+    ) as { innerXml: string };
+    expect(other.innerXml).to.equal('<p:result xmlns:p="urn:p">1</p:result>');
+    const plain = answerContent(
+      { status: 200, contentType: "application/xml", body: `<?xml version="1.0"?><doc a="1"/>` },
+      "q",
+    ) as { innerXml: string };
+    expect(plain.innerXml).to.equal('<doc a="1"/>');
+  });
+
+  it("JSON becomes XML, text is escaped, bytes become base64, broken XML becomes text", () => {
+    const json = answerContent(
+      { status: 200, contentType: "application/json", body: '{"a":1,"b":["x","y"]}' },
+      "q",
+    ) as { innerXml: string };
+    expect(json.innerXml).to.equal("<a>1</a><b>x</b><b>y</b>");
+    const text = answerContent({ status: 200, contentType: "text/plain", body: "a < b" }, "q");
+    expect((text as { innerXml: string }).innerXml).to.equal("a &lt; b");
+    const bytes = answerContent(
+      { status: 200, contentType: "application/pdf", body: "AAEC", bodyEncoding: "base64" },
+      "q",
+    );
+    expect((bytes as { innerXml: string }).innerXml).to.equal("AAEC");
+    const broken = answerContent(xml("<a><b></a>"), "q");
+    expect((broken as { innerXml: string }).innerXml).to.equal("&lt;a&gt;&lt;b&gt;&lt;/a&gt;");
+    const deep = answerContent(
+      {
+        status: 200,
+        contentType: "application/json",
+        body: "[".repeat(20_000) + "]".repeat(20_000),
+      },
+      "q",
+    );
+    expect(deep.kind).to.equal("content");
+    expect(answerContent({ status: 204, contentType: "", body: "" }, "q")).to.deep.equal({
+      kind: "content",
+      innerXml: "",
+    });
+  });
+
+  it("standaloneXml declares inherited bindings, not its own twice", () => {
+    const text = `<a xmlns="urn:d" xmlns:p="urn:p" xmlns:q="urn:q" xmlns:t="urn:t" xmlns:u="urn:u"><p:b xmlns:p="urn:p2" t:x="u:v"><c>q:name</c></p:b></a>`;
+    const b = childElements(parseXml(text))[0];
+    expect(standaloneXml(text, b)).to.equal(
+      '<p:b xmlns:t="urn:t" xmlns:u="urn:u" xmlns="urn:d" xmlns:q="urn:q" xmlns:p="urn:p2" t:x="u:v"><c>q:name</c></p:b>',
+    );
+  });
+});
+
+describe("SOAP Body validation", () => {
+  const service = {
+    code: "testQuery",
+    schema: {
+      type: "object",
+      required: ["request"],
+      properties: {
+        request: {
+          type: "object",
+          required: ["name"],
+          properties: {
+            name: { type: "string" },
+            age: { type: "integer", minimum: 0 },
+            tags: { type: "array", items: { type: "string" } },
+          },
+        },
+      },
+    },
+  } as unknown as ServiceConfig;
+  const validators = new SoapBodyValidators([service]);
+
+  it("reads text through the schema's types and leaves the input as it was", () => {
+    const body = { request: { name: "foo", age: "35", tags: "one" } };
+    expect(validators.validate("testQuery", body)).to.deep.equal({
+      request: { name: "foo", age: 35, tags: ["one"] },
+    });
+    expect(body.request.age).to.equal("35");
+  });
+
+  it("lists every problem with its path", () => {
+    let error: SluiceError | undefined;
+    try {
+      validators.validate("testQuery", { request: { age: "old" } });
+    } catch (caught) {
+      error = caught as SluiceError;
+    }
+    expect(error?.faultCode).to.equal("Client.ValidationFailed");
+    const paths = (error?.details as Array<{ path: string }>).map((p) => p.path);
+    expect(paths).to.include.members(["/request/name", "/request/age"]);
+  });
+
+  it("a service without a schema takes any body", () => {
+    expect(validators.validate("other", "anything")).to.equal("anything");
+  });
+});
