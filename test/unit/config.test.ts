@@ -1,0 +1,106 @@
+import { expect } from "chai";
+import { compileConfig, ConfigError } from "../../shared/config";
+
+const minimal = {
+  services: { testQuery: { backend: "legacy" } },
+  backends: { legacy: { url: "http://127.0.0.1:8090" } },
+};
+
+function problemsOf(raw: unknown): string[] {
+  try {
+    compileConfig(raw, "/etc/sluice");
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  return [];
+}
+
+describe("configuration", () => {
+  it("fills defaults and converts durations once", () => {
+    const config = compileConfig(
+      {
+        ...minimal,
+        services: {
+          testQuery: { backend: "legacy", reply: { mode: "sync", wait: "2s" }, expireAfter: "1h" },
+        },
+        backends: {
+          legacy: { url: "http://x", rate: { limit: 20, per: "1s", burst: 5 }, timeout: "5s" },
+        },
+      },
+      "/etc/sluice",
+    );
+    const service = config.services.testQuery;
+    expect(service.reply).to.deep.equal({ mode: "sync", waitMs: 2000, maxWaitMs: 30_000 });
+    expect(service.expireAfterMs).to.equal(3_600_000);
+    expect(service.protocols).to.deep.equal(["rest"]);
+    expect(service.maxBodyBytes).to.equal(1024 * 1024);
+    const backend = config.backends.legacy;
+    expect(backend.rate).to.deep.equal({ limit: 20, perMs: 1000, burst: 5 });
+    expect(backend.timeoutMs).to.equal(5000);
+    expect(backend.retry.backoffMs).to.deep.equal([1000, 5000, 30_000, 120_000, 600_000]);
+    expect(backend.ordering).to.equal("none");
+    expect(backend.queue).to.deep.equal({ highWater: 10_000, maxLength: 100_000 });
+    expect(config.prefix).to.equal("");
+  });
+
+  it("lists every problem at once", () => {
+    const problems = problemsOf({
+      services: {
+        testQuery: {
+          backend: "legasy",
+          reply: { mode: "later", wait: "soon" },
+          protocols: ["soap", "ftp"],
+        },
+        other: { backend: "legacy", reply: { mode: "callback" }, allowedClients: ["not-a-client"] },
+      },
+      backends: {
+        legacy: {
+          url: "ftp://x",
+          rate: { limit: -1, per: "fast" },
+          queue: { highWater: 100, maxLength: 10 },
+          ordering: "sometimes",
+        },
+      },
+    });
+    const text = problems.join("\n");
+    expect(text).to.include('config.services.testQuery.backend: no backend named "legasy"');
+    expect(text).to.include("config.services.testQuery.reply.mode");
+    expect(text).to.include("config.services.testQuery.reply.wait");
+    expect(text).to.include('"ftp" is neither soap nor rest');
+    expect(text).to.include(
+      "config.services.other.reply.mode: callback needs config.callbacks.secret",
+    );
+    expect(text).to.include('"not-a-client" is not INSTANCE/CLASS/MEMBER[/SUBSYSTEM]');
+    expect(text).to.include("config.backends.legacy.url: must be an http(s) URL");
+    expect(text).to.include("config.backends.legacy.rate.limit");
+    expect(text).to.include("config.backends.legacy.rate.per");
+    expect(text).to.include("config.backends.legacy.queue.maxLength: must be at least highWater");
+    expect(text).to.include("config.backends.legacy.ordering");
+    expect(problems.length).to.be.at.least(11);
+  });
+
+  it("refuses an empty configuration clearly", () => {
+    expect(problemsOf({})).to.deep.equal(["config.services: at least one service is required"]);
+    expect(problemsOf("services")).to.deep.equal(["the configuration must be a mapping"]);
+  });
+
+  it("lets the environment override connections and ports", () => {
+    const saved = { ...process.env };
+    try {
+      process.env.AMQP_URL = "amqp://u:p@broker:5672";
+      process.env.REDIS_URL = "redis://cache:6379";
+      process.env.PORT = "18080";
+      process.env.ADMIN_PORT = "19090";
+      const config = compileConfig(minimal, "/etc/sluice");
+      expect(config.amqpUrl).to.equal("amqp://u:p@broker:5672");
+      expect(config.redisUrl).to.equal("redis://cache:6379");
+      expect(config.adapter.port).to.equal(18080);
+      expect(config.admin.port).to.equal(19090);
+      process.env.PORT = "eighty";
+      expect(problemsOf(minimal)).to.deep.equal(["environment PORT: must be a port number"]);
+    } finally {
+      process.env = saved;
+    }
+  });
+});
