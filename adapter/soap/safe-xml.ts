@@ -261,8 +261,14 @@ function buildElement(
 
 /** XML attribute-value normalisation: literal tabs and line ends read as spaces. */
 function normaliseAttribute(raw: string): string {
+  if (raw.includes("<")) throw invalid(`"<" is not allowed in an attribute value`);
   return raw.replace(/[\t\n\r]/g, " ");
 }
+
+// Control characters other than tab and line ends, U+FFFE/U+FFFF, and lone surrogates.
+const ILLEGAL_CHARACTER =
+  // eslint-disable-next-line no-control-regex -- finding control characters is the point
+  /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 const ROOT_SCOPE: ReadonlyMap<string, string> = new Map([["xml", XML_NS]]);
 
@@ -278,6 +284,7 @@ export function parseXml(text: string, limits: XmlLimits = DEFAULT_XML_LIMITS): 
     );
   }
   if (/<!DOCTYPE/i.test(text)) throw invalid("a DOCTYPE declaration is not allowed");
+  if (ILLEGAL_CHARACTER.test(text)) throw invalid("the XML holds a character XML does not allow");
   if (/<!ENTITY/i.test(text)) throw invalid("entity declarations are not allowed");
   checkDepth(text, limits.maxDepth);
   let document: FxpNode[];
@@ -286,13 +293,21 @@ export function parseXml(text: string, limits: XmlLimits = DEFAULT_XML_LIMITS): 
   } catch (error) {
     throw invalid(`the XML is not well-formed: ${describe(error)}`);
   }
+  for (const node of document) {
+    if (typeof node["#text"] === "string" && node["#text"].trim() !== "") {
+      throw invalid("the XML has text outside its root element");
+    }
+  }
   const roots = document.filter((node) => {
     const name = nameOf(node);
     return name !== undefined && !name.startsWith("?") && name !== "#text";
   });
   if (roots.length !== 1) throw invalid("the XML has no root element");
-  const root = roots[0];
-  return buildElement(root, nameOf(root) as string, ROOT_SCOPE);
+  const root = buildElement(roots[0], nameOf(roots[0]) as string, ROOT_SCOPE);
+  // The parser drops what follows the root; only comments, instructions and space may.
+  const tail = text.slice(root.end).replace(/<!--[\s\S]*?-->|<\?[\s\S]*?\?>/g, "");
+  if (tail.trim() !== "") throw invalid("the XML has content after its root element");
+  return root;
 }
 
 function describe(error: unknown): string {

@@ -29,14 +29,16 @@ export interface SoapRouteDeps {
 }
 
 const XML_ANSWER = "text/xml; charset=utf-8";
-const DEFAULT_MAX_BODY = 1024 * 1024;
+/** Read limit when no service is offered over SOAP: enough to answer UnknownService. */
+const NO_SERVICE_MAX_BODY = 64 * 1024;
 
 /** Registers `POST /soap`, `GET /soap?wsdl` and `GET /soap/<serviceCode>?wsdl`. */
 export function registerSoapRoutes(router: Router, deps: SoapRouteDeps): void {
   const services = Object.values(deps.config.services).filter((s) => s.protocols.includes("soap"));
   const validators = new SoapBodyValidators(services);
   // The service is known only after parsing, so the read limit is the largest of them.
-  const maxBody = Math.max(DEFAULT_MAX_BODY, ...services.map((s) => s.maxBodyBytes));
+  const maxBody =
+    services.length === 0 ? NO_SERVICE_MAX_BODY : Math.max(...services.map((s) => s.maxBodyBytes));
   router.post("/soap", soapPost(deps, validators, maxBody));
   router.get("/soap", wsdlGet(services, null));
   router.get("/soap/:serviceCode", wsdlGet(services, "serviceCode"));
@@ -151,41 +153,46 @@ const FAILED_STATES: Record<string, { code: string; message: string }> = {
 function answer(ctx: Context, request: SoapRequestWithAttachments, result: IntakeResult): string {
   ctx.set("X-Sluice-Id", result.id);
   ctx.type = XML_ANSWER;
-  if (result.kind === "accepted") {
+  const unfinished =
+    result.kind === "accepted" ||
+    ((result.state === "accepted" || result.state === "processing") && !result.response);
+  if (unfinished) {
     ctx.status = 200;
     ctx.body = buildSoapAck(request, {
       id: result.id,
       state: "accepted",
       statusUrl: `/messages/${result.id}`,
     });
-    return result.duplicate ? "duplicate" : "accepted";
+    return result.kind === "accepted" && result.duplicate ? "duplicate" : "accepted";
   }
-  const response = result.response;
-  const content = response ? answerContent(response, request.serviceCode) : null;
+  const { state, response } = result;
+  const answered = state === "completed" || state === "processing" || state === "rejected";
+  const content = response && answered ? answerContent(response, request.serviceCode) : null;
   if (content?.kind === "fault") {
     // The backend's own SOAP Fault reaches the caller as it was written.
     ctx.status = 500;
     ctx.body = soapEnvelope(request, content.faultXml);
-    return result.state === "completed" ? "completed" : result.state;
+    return state === "rejected" ? "rejected" : "completed";
   }
-  if (content && (result.state === "completed" || result.state === "processing")) {
+  if (content && state !== "rejected") {
     ctx.status = 200;
     ctx.body = buildSoapResponse(request, content.innerXml);
     return "completed";
   }
-  const failure = FAILED_STATES[result.state] ?? FAILED_STATES.failed;
+  const failure = FAILED_STATES[state] ?? FAILED_STATES.failed;
   const error = new SluiceError(failure.code, result.error?.message ?? failure.message, {
     side: "Server",
     status: 500,
     messageId: result.id,
   });
-  let detailXml: string | undefined;
-  if (response && content?.kind === "content") {
-    detailXml = `<status>${response.status}</status><response>${content.innerXml}</response>`;
-  }
+  // A refusal is the backend's business answer, so the caller sees it; a failure is not.
+  const detailXml =
+    response && content?.kind === "content"
+      ? `<status>${response.status}</status><response>${content.innerXml}</response>`
+      : undefined;
   ctx.status = 500;
   ctx.body = buildSoapFault(error, request, { detailXml });
-  return result.state;
+  return state;
 }
 
 function answerFault(

@@ -433,6 +433,14 @@ describe("SOAP envelope: hostile input fails fast and cleanly", () => {
       "Client.InvalidXml",
     );
     expect(faultOf(envelope() + "<again/>")).to.equal("Client.InvalidXml");
+    expect(faultOf(envelope() + "trailing text")).to.equal("Client.InvalidXml");
+    expect(parse(envelope() + "\n<!-- done -->\n").xroadId).to.equal("abc-1");
+    expect(faultOf(envelope({ extraHeader: "<xroad:userId>a\u0001b</xroad:userId>" }))).to.equal(
+      "Client.InvalidXml",
+    );
+    expect(faultOf(envelope({ extraHeader: '<xroad:userId x="a<b">u</xroad:userId>' }))).to.equal(
+      "Client.InvalidXml",
+    );
     expect(faultOf(envelope().replace("<xroad:id>", "<xroad:id a='1' a='2'>"))).to.equal(
       "Client.InvalidXml",
     );
