@@ -23,4 +23,5 @@ USER 10001:10001
 EXPOSE 8080 9090
 # Node handles SIGTERM itself: Sluice drains on it, so no init wrapper is needed.
 ENTRYPOINT ["node", "bin/sluice.js"]
-CMD ["demo"]
+# Without arguments: the whole gateway plus the simulated legacy system on the bundled demo config.
+CMD ["all", "--with-legacy-sim"]

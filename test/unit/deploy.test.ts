@@ -2,7 +2,9 @@ import { expect } from "chai";
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
-import { parseAllDocuments, parseDocument } from "yaml";
+import { parse, parseAllDocuments } from "yaml";
+import { compileConfig, loadConfig } from "../../shared/config";
+import { parseDuration } from "../../shared/durations";
 import { registry } from "../../shared/metrics";
 
 // Runs from dist/test/unit or test/unit alike: the repository root holds package.json.
@@ -196,7 +198,12 @@ describe("deployment files", () => {
     const compose = yamlDoc("docker-compose.yml") as {
       services: Record<
         string,
-        { command?: string[]; environment?: Record<string, string>; volumes?: string[] }
+        {
+          command?: string[];
+          environment?: Record<string, string>;
+          volumes?: string[];
+          stop_grace_period?: string;
+        }
       >;
     };
     const roles = {
@@ -211,8 +218,12 @@ describe("deployment files", () => {
       expect(spec.command).to.deep.equal([role, "--config", "/etc/sluice/demo.yaml"]);
       expect(spec.volumes).to.include("../config:/etc/sluice:ro");
     }
+    const demo = loadConfig(join(ROOT, "config/demo.yaml"));
     for (const service of ["sluice-adapter", "sluice-worker", "sluice-response-worker"]) {
-      expect(compose.services[service].environment).to.include.keys("AMQP_URL", "REDIS_URL");
+      const spec = compose.services[service];
+      expect(spec.environment).to.include.keys("AMQP_URL", "REDIS_URL");
+      const stopGraceMs = parseDuration(spec.stop_grace_period) ?? 10_000;
+      expect(stopGraceMs, `${service} outlives the drain`).to.be.greaterThan(demo.shutdownGraceMs);
     }
     for (const needed of ["rabbitmq", "redis", "prometheus", "grafana"]) {
       expect(compose.services).to.have.property(needed);
@@ -270,6 +281,7 @@ describe("deployment files", () => {
         template: {
           metadata: { labels: Record<string, string> };
           spec: {
+            terminationGracePeriodSeconds: number;
             containers: {
               args: string[];
               ports: { name: string }[];
@@ -311,9 +323,15 @@ describe("deployment files", () => {
     expect(scaled.spec.triggers[0].type).to.equal("rabbitmq");
     expect(scaled.spec.triggers[0].metadata.queueName).to.match(/^requests\./);
     const [configMap] = byKind("ConfigMap") as unknown as { data: Record<string, string> }[];
-    for (const text of Object.values(configMap.data)) {
-      expect(parseDocument(text).errors).to.have.length(0);
+    const config = compileConfig(parse(configMap.data["sluice.yaml"]), "/etc/sluice", "ConfigMap");
+    for (const deployment of deployments) {
+      const graceSeconds = deployment.spec.template.spec.terminationGracePeriodSeconds;
+      expect(graceSeconds * 1000, "the pod outlives the drain").to.be.greaterThan(
+        config.shutdownGraceMs,
+      );
     }
+    const queues = Object.keys(config.backends).map((name) => `requests.${name}`);
+    expect(queues).to.include(scaled.spec.triggers[0].metadata.queueName);
   });
 
   it("the Dockerfile builds in two stages on node:20-slim and runs as a non-root user", () => {
