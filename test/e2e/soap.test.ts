@@ -7,7 +7,12 @@ import * as soap from "soap";
 import { call, eventually, Harness, type SluiceProcess } from "../support/harness";
 import { parseXml, childElements, directText, type XmlElement } from "../../adapter/soap/safe-xml";
 
-import { FAULT_FIXTURES, fixture, MULTIPART_FIXTURES } from "../fixtures/xroad-soap/outcomes";
+import {
+  FAULT_FIXTURES,
+  fixture,
+  MULTIPART_FIXTURES,
+  TEST_QUERY_SCHEMA,
+} from "../fixtures/xroad-soap/outcomes";
 
 const MULTIPART = MULTIPART_FIXTURES[0][1];
 
@@ -91,17 +96,7 @@ describe("SOAP end to end (all roles in one process)", function () {
         testQuery: {
           protocols: ["soap", "rest"],
           namespace: "http://cosumer.ee.xroad.net",
-          schema: {
-            type: "object",
-            required: ["request"],
-            properties: {
-              request: {
-                type: "object",
-                required: ["name"],
-                properties: { name: { type: "string" }, age: { type: "integer", minimum: 0 } },
-              },
-            },
-          },
+          schema: TEST_QUERY_SCHEMA,
           reply: { mode: "sync", wait: "5s", maxWait: "10s" },
           backend: "sim",
         },

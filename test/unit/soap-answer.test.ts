@@ -7,7 +7,7 @@ import { parseSoapEnvelope } from "../../adapter/soap/soap-envelope";
 import { buildSoapResponse, soapEnvelope } from "../../adapter/soap/soap-response";
 import { SoapBodyValidators } from "../../adapter/soap/soap-validation";
 
-import { fixture as fixtureBytes } from "../fixtures/xroad-soap/outcomes";
+import { fixture as fixtureBytes, TEST_QUERY_SCHEMA } from "../fixtures/xroad-soap/outcomes";
 
 function fixture(name: string): string {
   return fixtureBytes(name).toString("utf8");
@@ -112,21 +112,7 @@ describe("SOAP answer: what a backend said, placed in <serviceCode>Response", ()
 describe("SOAP Body validation", () => {
   const service = {
     code: "testQuery",
-    schema: {
-      type: "object",
-      required: ["request"],
-      properties: {
-        request: {
-          type: "object",
-          required: ["name"],
-          properties: {
-            name: { type: "string" },
-            age: { type: "integer", minimum: 0 },
-            tags: { type: "array", items: { type: "string" } },
-          },
-        },
-      },
-    },
+    schema: TEST_QUERY_SCHEMA,
   } as unknown as ServiceConfig;
   const validators = new SoapBodyValidators([service]);
 

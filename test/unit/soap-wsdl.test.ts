@@ -5,6 +5,7 @@ import { buildWsdl, DEFAULT_WSDL_NAMESPACE } from "../../adapter/soap/wsdl";
 import { readSoapRequest } from "../../adapter/soap/soap-request";
 import { parseXml } from "../../adapter/soap/safe-xml";
 import { buildSoapResponse } from "../../adapter/soap/soap-response";
+import { TEST_QUERY_SCHEMA } from "../fixtures/xroad-soap/outcomes";
 
 const ENDPOINT = "http://127.0.0.1:8080/soap";
 
@@ -12,21 +13,7 @@ const SERVICES = [
   {
     serviceCode: "testQuery",
     namespace: "http://cosumer.ee.xroad.net",
-    schema: {
-      type: "object",
-      required: ["request"],
-      properties: {
-        request: {
-          type: "object",
-          required: ["name"],
-          properties: {
-            name: { type: "string" },
-            age: { type: "integer" },
-            tags: { type: "array", items: { type: "string" } },
-          },
-        },
-      },
-    },
+    schema: TEST_QUERY_SCHEMA,
   },
   { serviceCode: "getState" },
 ];
