@@ -1,15 +1,16 @@
-// What a worker waits for before it calls a backend: an open gate (window, pause), then an
-// in-flight slot, then a rate token; the call goes out right after the token is granted.
+// What a worker waits for before it calls a backend: an open gate (window, pause) and an
+// in-flight slot before the message is claimed, then a rate token right before the call.
 
 import type Redis from "ioredis";
-import { parseDuration } from "../shared/durations";
 import type { BackendConfig } from "../shared/config";
-import { SluiceError } from "../shared/errors";
+import { parseDuration } from "../shared/durations";
+import type { RequestMessage } from "../shared/envelope";
+import { BackendUnavailableError, SluiceError } from "../shared/errors";
 import { metrics } from "../shared/metrics";
 import type { BackendGates } from "./backend-gates";
 import { InflightLeases, type Lease } from "./inflight-leases";
 import { RateLimiter } from "./rate-limiter";
-import type { RequestMessage } from "../shared/envelope";
+import type { Translator } from "./translators/translator";
 
 /** Lease time when neither the configuration nor SLUICE_LEASE_TIME sets one. */
 export const DEFAULT_LEASE_MS = 30_000;
@@ -21,7 +22,7 @@ export type BackendGuard = (
 ) => Promise<() => Promise<void>>;
 
 /**
- * How long a crashed worker's in-flight slot stays taken: the backend's `leaseTime` when the
+ * How long a crashed worker's in-flight slot stays taken: the backend's `leaseMs` when the
  * configuration carries one, else SLUICE_LEASE_TIME (a duration such as "10s"), else 30 s.
  */
 export function leaseTimeMs(backend: BackendConfig, env: NodeJS.ProcessEnv = process.env): number {
@@ -37,57 +38,78 @@ export interface GuardDeps {
   prefix: string;
   backend: BackendConfig;
   gates: BackendGates;
+  /** This worker's instance id, written into its leases. */
+  holder?: string;
 }
 
-export interface GuardHandle {
+export interface BackendLimits {
+  /** Gate and in-flight slot, taken before the message is claimed. */
   guard: BackendGuard;
+  /**
+   * The backend's translator with the rate token taken immediately before each call: a token
+   * granted earlier (before the claim's round trip) would reach the backend late, and late
+   * calls bunch together. `shutdown` ends a wait when the worker drains.
+   */
+  limitTranslator(translator: Translator, shutdown: AbortSignal): Translator;
   close(): Promise<void>;
 }
 
 /** The error a message's wait ends with when the gate shuts: the message goes back to its queue. */
 function gateClosed(gates: BackendGates, backend: string): SluiceError {
-  return new SluiceError(
-    "Unavailable",
-    `backend ${backend} is ${gates.closedReason(backend) ?? "closed"}`,
-    {
-      retryable: true,
-    },
-  );
+  const reason = gates.closedReason(backend) ?? "closed";
+  return new SluiceError("Unavailable", `backend ${backend} is ${reason}`, { retryable: true });
 }
 
-export function createBackendGuard(deps: GuardDeps): GuardHandle {
-  const { redis, prefix, backend, gates } = deps;
+export function createBackendLimits(deps: GuardDeps): BackendLimits {
+  const { redis, prefix, backend, gates, holder } = deps;
   const keyPrefix = `${prefix}sluice:`;
   const leases = new InflightLeases(redis, keyPrefix, backend.name, {
     max: backend.maxInFlight,
     leaseMs: leaseTimeMs(backend),
+    holder,
   });
   const limiter = backend.rate
     ? new RateLimiter(redis, keyPrefix, backend.name, backend.rate)
     : null;
+  /** Time each message waited for its slot, added to its token wait in the metric. */
+  const slotWaits = new Map<string, number>();
 
-  const guard: BackendGuard = async (_request, signal) => {
+  const guard: BackendGuard = async (request, signal) => {
     if (!gates.isOpen(backend.name)) throw gateClosed(gates, backend.name);
     const wait = AbortSignal.any([signal, gates.closingSignal(backend.name)]);
-    const started = process.hrtime.bigint();
-    let lease: Lease | undefined;
+    let lease: Lease;
     try {
-      // Slot before token: a token taken while waiting for a slot would be spent late, and
-      // several late calls together would exceed the rate at the backend.
       lease = await leases.acquire(wait);
-      await limiter?.acquire(wait);
     } catch (error) {
-      await lease?.release().catch(() => undefined);
       if (!signal.aborted && !gates.isOpen(backend.name)) throw gateClosed(gates, backend.name);
       throw error;
     }
-    metrics.rateLimitWait.observe(
-      { backend: backend.name },
-      Number(process.hrtime.bigint() - started) / 1e9,
-    );
-    const held = lease;
-    return () => held.release().catch(() => undefined);
+    slotWaits.set(request.id, lease.waitedMs);
+    return async () => {
+      slotWaits.delete(request.id);
+      await lease.release().catch(() => undefined);
+    };
   };
 
-  return { guard, close: () => leases.close() };
+  const limitTranslator = (translator: Translator, shutdown: AbortSignal): Translator => ({
+    async call(request, call) {
+      let tokenWaitMs = 0;
+      if (limiter) {
+        try {
+          tokenWaitMs = await limiter.acquire(AbortSignal.any([shutdown, call.signal]));
+        } catch (error) {
+          if (shutdown.aborted) throw error;
+          // Redis lost or the call's time used up while waiting: nothing reached the backend,
+          // so it is safe to try again later.
+          throw new BackendUnavailableError("no rate-limit token could be taken", { cause: error });
+        }
+      }
+      const waitedMs = (slotWaits.get(request.id) ?? 0) + tokenWaitMs;
+      metrics.rateLimitWait.observe({ backend: backend.name }, waitedMs / 1000);
+      return translator.call(request, call);
+    },
+    close: translator.close?.bind(translator),
+  });
+
+  return { guard, limitTranslator, close: () => leases.close() };
 }

@@ -52,6 +52,8 @@ export function addPauseRoutes(
   admin: AdminServer,
   pauses: BackendPauses,
   backends: readonly string[],
+  /** Runs after a change, so this process obeys at once; the others within their poll. */
+  afterChange: () => Promise<void> = async () => undefined,
 ): void {
   const known = new Set(backends);
   const unknown = (name: string) => ({
@@ -70,6 +72,7 @@ export function addPauseRoutes(
     const name = match[1];
     if (!known.has(name)) return unknown(name);
     const state = match[2] === "pause" ? await pauses.pause(name) : await pauses.resume(name);
+    await afterChange();
     return answer(name, state);
   });
   admin.addRoute("GET", /^\/admin\/backends\/([^/]+)$/, async (match) => {

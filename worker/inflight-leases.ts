@@ -14,6 +14,8 @@ export interface InflightOptions {
   renewMs?: number;
   /** Longest wait between attempts when no release is announced. */
   pollMs?: number;
+  /** Names the holder in each lease (e.g. the worker instance), so operators see who holds slots. */
+  holder?: string;
 }
 
 /**
@@ -156,7 +158,7 @@ export class InflightLeases {
    * retryable `Unavailable` error when Redis fails. `onLost` runs if the lease expires while held.
    */
   async acquire(signal?: AbortSignal, onLost?: () => void): Promise<Lease> {
-    const token = randomUUID();
+    const token = this.options.holder ? `${this.options.holder}/${randomUUID()}` : randomUUID();
     const started = Date.now();
     this.listenForReleases();
     for (;;) {

@@ -53,6 +53,15 @@ interface GcraClient {
  */
 const JITTER_GUARD_MS = 25;
 
+/**
+ * A grant whose answer took longer than this to reach the worker is not used. The worker was
+ * stalled (a busy event loop, a start-up compile) and several grants received late would
+ * reach the backend together; a wasted token costs a little throughput, never the backend's limit.
+ */
+export function staleGrantMs(rate: RateLimit): number {
+  return Math.max(JITTER_GUARD_MS, rate.perMs / rate.limit / 2);
+}
+
 /** Longest single sleep between attempts, so a changed limit or an abort is noticed soon. */
 const MAX_SLEEP_MS = 1000;
 
@@ -81,6 +90,7 @@ export class RateLimiter {
   private readonly client: GcraClient;
   private readonly intervalUs: number;
   private readonly toleranceUs: number;
+  private readonly staleMs: number;
 
   /**
    * @param redis a command connection (not a subscriber); the Lua script is defined on it.
@@ -98,6 +108,7 @@ export class RateLimiter {
     this.client = redis as unknown as GcraClient;
     this.key = `${keyPrefix}rate:${backend}`;
     ({ intervalUs: this.intervalUs, toleranceUs: this.toleranceUs } = gcraParameters(rate));
+    this.staleMs = staleGrantMs(rate);
   }
 
   /** One atomic attempt: granted now, or how long until a token is due. */
@@ -120,6 +131,7 @@ export class RateLimiter {
     for (;;) {
       signal?.throwIfAborted();
       let decision: RateDecision;
+      const asked = performance.now();
       try {
         decision = await this.tryAcquire();
       } catch (error) {
@@ -127,7 +139,10 @@ export class RateLimiter {
           cause: error,
         });
       }
-      if (decision.granted) return Date.now() - started;
+      if (decision.granted) {
+        if (performance.now() - asked <= this.staleMs) return Date.now() - started;
+        continue;
+      }
       await abortableSleep(Math.min(decision.retryInMs, MAX_SLEEP_MS), signal);
     }
   }

@@ -3,22 +3,21 @@
 // in progress finish (or hands them back when the grace time runs out).
 
 import type { Logger } from "pino";
-import { safeAck, safeNack, type Consumer } from "../shared/amqp";
+import { safeAck, safeNack } from "../shared/amqp";
 import type { BackendConfig } from "../shared/config";
+import { consumedQueues, consumerPrefetch } from "../shared/ordering";
 import type { Role, Runtime } from "../shared/runtime";
 import { declareAllBackends } from "../shared/topology";
 import { RequestProcessor, type CallGuard } from "./request-processor";
 import { loadTranslator } from "./translators/load-translator";
 import type { Translator } from "./translators/translator";
+import { GatedConsumers } from "./gated-consumers";
+import { startWorkerLimits } from "./worker-limits";
 
-/** Builds the guard that enforces a backend's limits; the default lets every call through. */
+/** Builds the guard that enforces a backend's limits (rate, in-flight slots, gate). */
 export type GuardFactory = (backend: BackendConfig, runtime: Runtime) => CallGuard;
-const unguarded: GuardFactory = () => async () => async () => undefined;
 
-export async function startWorker(
-  runtime: Runtime,
-  guardFactory: GuardFactory = unguarded,
-): Promise<Role> {
+export async function startWorker(runtime: Runtime, guardFactory?: GuardFactory): Promise<Role> {
   const { config, broker, names, store } = runtime;
   const log: Logger = runtime.log.child({ component: "worker" });
   const translators = new Map<string, Translator>();
@@ -35,24 +34,30 @@ export async function startWorker(
 
   const shutdown = new AbortController();
   const inProgress = new Set<Promise<unknown>>();
-  const consumers: Consumer[] = [];
+  const consumers: GatedConsumers[] = [];
   let consuming = true;
+  const limits = await startWorkerLimits(runtime, log);
 
   for (const backend of Object.values(config.backends)) {
+    const backendLimits = limits.forBackend(backend);
     const processor = new RequestProcessor({
       backend,
-      translator: translators.get(backend.name)!,
+      translator: backendLimits.limitTranslator(translators.get(backend.name)!, shutdown.signal),
       broker,
       publisher,
       store,
       names,
       log: log.child({ backend: backend.name }),
-      guard: guardFactory(backend, runtime),
+      guard: guardFactory ? guardFactory(backend, runtime) : backendLimits.guard,
       shutdown: shutdown.signal,
     });
-    const consumer = broker.consume(`worker-${backend.name}`, {
-      queue: names.requestsQueue(backend.name),
-      prefetch: Math.max(1, backend.maxInFlight),
+    const consumer = new GatedConsumers({
+      broker,
+      backend: backend.name,
+      queues: consumedQueues(backend.name, names.requestsQueue(backend.name), backend.ordering),
+      prefetch: consumerPrefetch(backend.ordering, backend.maxInFlight),
+      gates: limits.gates,
+      log,
       onMessage: async (message, channel) => {
         if (!consuming) return safeNack(channel, message, true);
         const work = processor.process(message).then(
@@ -89,6 +94,7 @@ export async function startWorker(
     },
     async close() {
       await Promise.all(consumers.map((c) => c.close().catch(() => undefined)));
+      await limits.close();
       for (const translator of translators.values()) await translator.close?.();
     },
   };

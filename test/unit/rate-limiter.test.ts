@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { gcraParameters, rateProblems } from "../../worker/rate-limiter";
+import { gcraParameters, rateProblems, staleGrantMs } from "../../worker/rate-limiter";
 
 describe("rate limiter parameters", () => {
   it("spaces calls by per/limit and allows the burst less a small jitter guard", () => {
@@ -21,6 +21,12 @@ describe("rate limiter parameters", () => {
       intervalUs: 1_000,
       toleranceUs: 9_500,
     });
+  });
+
+  it("drops a grant that took longer than half an interval (at least 25 ms) to arrive", () => {
+    expect(staleGrantMs({ limit: 20, perMs: 1000, burst: 5 })).to.equal(25);
+    expect(staleGrantMs({ limit: 1, perMs: 1000, burst: 0 })).to.equal(500);
+    expect(staleGrantMs({ limit: 1000, perMs: 1000, burst: 0 })).to.equal(25);
   });
 
   it("lists the problems of an unusable rate", () => {

@@ -1,0 +1,353 @@
+// The worker as guardian of the legacy system, end to end: several worker processes share one
+// rate limit and one in-flight cap, retry, reject, expire, pause and keep per-key order, as
+// the simulated legacy system sees it.
+
+import * as amqplib from "amqplib";
+import { expect } from "chai";
+import Redis from "ioredis";
+import type { RecordedCall } from "../../legacy-sim/legacy-sim";
+import { topologyNames } from "../../shared/topology";
+import {
+  AMQP_URL,
+  call,
+  eventually,
+  Harness,
+  REDIS_URL,
+  type SluiceProcess,
+} from "../support/harness";
+
+const LEASE = "2s";
+const LEASE_MS = 2000;
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Most calls whose arrivals fall in any half-open window [t, t + windowMs). */
+function maxInWindow(times: number[], windowMs: number): number {
+  const sorted = [...times].sort((a, b) => a - b);
+  let most = 0;
+  for (let end = 0, start = 0; end < sorted.length; end++) {
+    while (sorted[end] - sorted[start] >= windowMs) start++;
+    most = Math.max(most, end - start + 1);
+  }
+  return most;
+}
+
+/** Most calls open at the backend at the same moment. */
+function maxConcurrent(calls: RecordedCall[]): number {
+  const events = calls.flatMap((c) => [
+    { at: c.startedAt, delta: 1 },
+    { at: c.endedAt ?? Number.MAX_SAFE_INTEGER, delta: -1 },
+  ]);
+  // An answer and the next arrival in the same millisecond: count the answer first.
+  events.sort((a, b) => a.at - b.at || a.delta - b.delta);
+  let open = 0;
+  let most = 0;
+  for (const event of events) {
+    open += event.delta;
+    most = Math.max(most, open);
+  }
+  return most;
+}
+
+const BACKENDS: Record<string, number[]> = {
+  rated: [1000],
+  narrow: [1000],
+  flaky: [200, 1500],
+  broken: [200],
+  picky: [200],
+  held: [1000],
+  ordered: [1000],
+};
+const PARTITIONS = 4;
+
+/** Deletes every queue, exchange and Redis key this file's prefix created. */
+async function removeTopology(prefix: string, backends: Record<string, number[]>): Promise<void> {
+  const names = topologyNames(prefix);
+  const connection = await amqplib.connect(AMQP_URL);
+  const channel = await connection.createChannel();
+  channel.on("error", () => undefined);
+  const queues = [names.responsesQueue, names.deadLetterQueue];
+  for (const [name, tiers] of Object.entries(backends)) {
+    queues.push(names.requestsQueue(name));
+    for (const ms of tiers) queues.push(names.retryQueue(name, ms));
+  }
+  for (let k = 0; k < PARTITIONS; k++) queues.push(`${names.requestsQueue("ordered")}.p${k}`);
+  for (const queue of queues) await channel.deleteQueue(queue).catch(() => undefined);
+  for (const exchange of [
+    names.requestsExchange,
+    names.responsesExchange,
+    names.repliesExchange,
+    names.deadLetterExchange,
+  ]) {
+    await channel.deleteExchange(exchange).catch(() => undefined);
+  }
+  await connection.close().catch(() => undefined);
+  const redis = new Redis(REDIS_URL);
+  let cursor = "0";
+  do {
+    const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 500);
+    cursor = next;
+    if (keys.length) await redis.del(...keys);
+  } while (cursor !== "0");
+  redis.disconnect();
+}
+
+describe("worker limits end to end (several worker processes)", function () {
+  this.timeout(60_000);
+  const harness = new Harness();
+  let adapter: SluiceProcess;
+  const workers: SluiceProcess[] = [];
+  let redis: Redis;
+
+  const backend = (name: string, extra: Record<string, unknown>) => ({
+    translator: "rest-json",
+    url: `${harness.sim.url}/${name}`,
+    timeout: "10s",
+    retry: { attempts: 1, backoff: ["1s"] },
+    ...extra,
+  });
+  const service = (name: string, extra: Record<string, unknown> = {}) => ({
+    protocols: ["rest"],
+    reply: { mode: "ack" },
+    backend: name,
+    ...extra,
+  });
+  const callsOf = (name: string): RecordedCall[] =>
+    harness.sim.calls().filter((c) => c.path.startsWith(`/${name}/`) || c.path === `/${name}`);
+
+  async function submit(name: string, path = "", client?: string): Promise<string> {
+    const answer = await call(`${adapter.url}/rest/${name}${path}`, { body: "{}", client });
+    expect(answer.status, answer.text).to.equal(202);
+    return answer.json.id as string;
+  }
+
+  async function settled(id: string, timeoutMs = 15_000): Promise<Record<string, unknown>> {
+    return eventually(
+      async () => {
+        const status = await call(`${adapter.url}/messages/${id}`);
+        return ["completed", "rejected", "failed", "expired", "cancelled"].includes(
+          status.json?.state,
+        )
+          ? (status.json as Record<string, unknown>)
+          : undefined;
+      },
+      timeoutMs,
+      `message ${id} to settle`,
+    );
+  }
+
+  async function spawnWorker(): Promise<SluiceProcess> {
+    const worker = await harness.spawn("worker", { SLUICE_LEASE_TIME: LEASE });
+    workers.push(worker);
+    return worker;
+  }
+
+  before(async () => {
+    await harness.startSim();
+    harness.writeConfig({
+      services: {
+        rated: service("rated"),
+        narrow: service("narrow"),
+        flaky: service("flaky"),
+        broken: service("broken"),
+        picky: service("picky"),
+        held: service("held", { expireAfter: "1s" }),
+        ordered: service("ordered"),
+      },
+      backends: {
+        rated: backend("rated", { rate: { limit: 20, per: "1s", burst: 5 }, maxInFlight: 50 }),
+        narrow: backend("narrow", {
+          maxInFlight: 2,
+          options: { headers: { "x-sim-latency": "400" } },
+        }),
+        flaky: backend("flaky", {
+          retry: { attempts: 4, backoff: ["200ms", "1500ms"] },
+          options: { headers: { "x-sim-fail-times": "2", "x-sim-retry-after": "1" } },
+        }),
+        broken: backend("broken", {
+          retry: { attempts: 3, backoff: ["200ms"] },
+          options: { headers: { "x-sim-status": "503" } },
+        }),
+        picky: backend("picky", {
+          retry: { attempts: 5, backoff: ["200ms"] },
+          options: { headers: { "x-sim-status": "422" } },
+        }),
+        held: backend("held", {}),
+        ordered: backend("ordered", {
+          ordering: { key: "client", partitions: PARTITIONS },
+          maxInFlight: 4,
+          options: { headers: { "x-sim-latency": "15" } },
+        }),
+      },
+    });
+    redis = new Redis(REDIS_URL);
+    // Intake and answers in their own processes, so every call of the backend comes from the
+    // three worker processes under test.
+    [adapter] = await Promise.all([
+      harness.spawn("adapter"),
+      harness.spawn("response-worker"),
+      spawnWorker(),
+      spawnWorker(),
+      spawnWorker(),
+    ]);
+  });
+
+  after(async () => {
+    // The harness's own cleanup compiles one backend at a time, which a configuration with
+    // several backends does not pass; whatever it leaves is removed here by name.
+    await harness.cleanup().catch(() => undefined);
+    await removeTopology(harness.prefix, BACKENDS);
+    redis?.disconnect();
+  });
+
+  beforeEach(() => harness.sim.reset());
+
+  it("shares one rate limit: no 1 s window over limit + burst, at least 90 % of the limit", async () => {
+    const total = 90;
+    // Queue everything while the backend is paused, so the test's own burst of submissions
+    // (in the process that also runs the simulator and times arrivals) is over before calls start.
+    await call(`${workers[0].adminUrl}/admin/backends/rated/pause`, { method: "POST" });
+    await sleep(1200);
+    await Promise.all(Array.from({ length: total }, () => submit("rated")));
+    await call(`${workers[0].adminUrl}/admin/backends/rated/resume`, { method: "POST" });
+    await eventually(
+      async () => (callsOf("rated").length >= total ? true : undefined),
+      20_000,
+      "all rated calls",
+    );
+    const arrivals = callsOf("rated").map((c) => c.startedAt);
+    expect(maxInWindow(arrivals, 1000)).to.be.at.most(25);
+    const spanS = (Math.max(...arrivals) - Math.min(...arrivals)) / 1000;
+    // After the burst of 5 the calls come at the limit: (total - 5) / span >= 90 % of 20/s.
+    expect((total - 5) / spanS).to.be.at.least(0.9 * 20);
+  });
+
+  it("caps calls in flight across workers, and a killed worker's slot returns within its lease", async () => {
+    const ids = await Promise.all(Array.from({ length: 12 }, () => submit("narrow")));
+    // Wait until both slots are held, then kill a worker that holds one.
+    const key = `${harness.prefix}sluice:inflight:narrow`;
+    const holders = await eventually(async () => {
+      const tokens = await redis.zrange(key, 0, -1);
+      return tokens.length === 2 ? tokens : undefined;
+    });
+    const victim = workers.find((w) =>
+      holders.some((t) => t.startsWith(`${String(w.lines[0]?.instance)}/`)),
+    );
+    expect(victim, "a worker holding a slot").to.not.equal(undefined);
+    await victim!.stop("SIGKILL");
+    const killedAt = Date.now();
+    workers.splice(workers.indexOf(victim!), 1);
+
+    // Every message reaches the backend once (the victim's own call was already under way).
+    const calls = await eventually(
+      async () => {
+        const seen = callsOf("narrow");
+        return seen.length >= ids.length && seen.every((c) => c.endedAt !== null)
+          ? seen
+          : undefined;
+      },
+      20_000,
+      "every narrow call to end",
+    );
+    expect(maxConcurrent(calls)).to.equal(2);
+    // Two calls open together again after the kill: the dead worker's slot was reused.
+    const reusedAt = calls
+      .filter((c) => c.startedAt > killedAt)
+      .find((c) =>
+        calls.some(
+          (o) => o !== c && o.startedAt <= c.startedAt && (o.endedAt ?? Infinity) > c.startedAt,
+        ),
+      );
+    expect(reusedAt, "two calls in flight after the kill").to.not.equal(undefined);
+    expect(reusedAt!.startedAt - killedAt).to.be.at.most(LEASE_MS + 1000);
+    // Keep three workers for what follows.
+    await spawnWorker();
+  });
+
+  it("retries a transient failure after the delay the backend asked for, then completes", async () => {
+    const id = await submit("flaky");
+    const status = await settled(id);
+    expect(status.state).to.equal("completed");
+    const calls = harness.sim.calls({ id });
+    expect(calls.map((c) => c.status)).to.deep.equal([503, 503, 200]);
+    // Retry-After: 1 beats the 200 ms first delay: the 1.5 s tier is used.
+    expect(calls[1].startedAt - calls[0].startedAt).to.be.at.least(1400);
+  });
+
+  it("fails after the last attempt and dead-letters the message", async () => {
+    const id = await submit("broken");
+    const status = await settled(id);
+    expect(status.state).to.equal("failed");
+    expect(harness.sim.calls({ id })).to.have.length(3);
+    const connection = await amqplib.connect(AMQP_URL);
+    try {
+      const channel = await connection.createChannel();
+      const deadLetters = topologyNames(harness.prefix).deadLetterQueue;
+      const found = await eventually(async () => {
+        const message = await channel.get(deadLetters, { noAck: false });
+        if (!message) return undefined;
+        channel.ack(message);
+        return message.properties.messageId === id ? message : undefined;
+      });
+      expect(found.properties.headers?.["x-sluice-reason"]).to.equal("retries_exhausted");
+    } finally {
+      await connection.close();
+    }
+  });
+
+  it("rejects a 4xx answer after exactly one call", async () => {
+    const id = await submit("picky");
+    const status = await settled(id);
+    expect(status.state).to.equal("rejected");
+    await sleep(800); // a retry would have come by now (200 ms tier)
+    expect(harness.sim.calls({ id })).to.have.length(1);
+  });
+
+  it("holds calls while a backend is paused, expires what waited too long, resumes on request", async () => {
+    const admin = workers[0].adminUrl;
+    const paused = await call(`${admin}/admin/backends/held/pause`, { method: "POST" });
+    expect(paused.status).to.equal(200);
+    expect(paused.json).to.include({ backend: "held", paused: true });
+    await sleep(1200); // every worker has seen the pause
+    const stale = await submit("held");
+    await sleep(1500); // longer than the service's expireAfter
+    const fresh = await submit("held");
+    expect(callsOf("held")).to.have.length(0);
+
+    const resumed = await call(`${workers[1].adminUrl}/admin/backends/held/resume`, {
+      method: "POST",
+    });
+    expect(resumed.json).to.include({ paused: false });
+    expect((await settled(stale)).state).to.equal("expired");
+    expect((await settled(fresh)).state).to.equal("completed");
+    expect(callsOf("held").map((c) => c.id)).to.deep.equal([fresh]);
+    expect((await call(`${admin}/admin/backends/nope/pause`, { method: "POST" })).status).to.equal(
+      404,
+    );
+  });
+
+  it("keeps each client's requests in order under four workers", async () => {
+    await spawnWorker();
+    expect(workers).to.have.length(4);
+    harness.sim.update({ jitterMs: 15 });
+    const clients = ["EE/GOV/1/a", "EE/GOV/2/b", "EE/GOV/3/c", "EE/GOV/4/d", "EE/GOV/5/e"];
+    const perClient = 12;
+    // Each client sends in sequence; the clients interleave.
+    await Promise.all(
+      clients.map(async (client) => {
+        for (let n = 0; n < perClient; n++) await submit("ordered", `/seq/${n}`, client);
+      }),
+    );
+    await eventually(
+      async () => (callsOf("ordered").length >= clients.length * perClient ? true : undefined),
+      20_000,
+      "all ordered calls",
+    );
+    harness.sim.update({ jitterMs: 0 });
+    for (const client of clients) {
+      const sequence = callsOf("ordered")
+        .filter((c) => c.xroadClient === client)
+        .map((c) => Number(c.path.split("/").pop()));
+      expect(sequence, client).to.deep.equal(Array.from({ length: perClient }, (_, n) => n));
+    }
+  });
+});
