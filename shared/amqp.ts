@@ -50,6 +50,8 @@ export class Broker extends EventEmitter {
     });
     connection.on("disconnect", ({ err }) => {
       this.log.warn({ err: err?.message }, "disconnected from RabbitMQ; reconnecting");
+      // A new connection starts unblocked; the broker repeats `blocked` if its alarm persists.
+      this.blockedReason = null;
       this.emit("disconnect");
     });
     connection.on("connectFailed", ({ err }) =>
@@ -141,14 +143,18 @@ export class Broker extends EventEmitter {
       await channel.publish(exchange, routingKey, content, { persistent: true, ...options });
     } catch (error) {
       const message = (error as Error)?.message ?? String(error);
+      // A nack is the broker refusing the message (a full queue with `reject-publish`, or
+      // the broker out of resources); no confirm in time means it is too slow (blocked or
+      // overloaded): both are Busy. A closed channel or connection is Unavailable.
+      const refused = /nack/i.test(message);
       const timedOut = /timeout/i.test(message);
+      const busy = refused || timedOut;
       throw new SluiceError(
-        timedOut ? "Busy" : "Unavailable",
-        `broker did not confirm the message: ${message}`,
-        {
-          retryAfter: timedOut ? 5 : 2,
-          cause: error,
-        },
+        busy ? "Busy" : "Unavailable",
+        refused
+          ? "message broker refused the message (queue full)"
+          : `broker did not confirm the message: ${message}`,
+        { retryAfter: timedOut ? 5 : 2, cause: error },
       );
     }
   }
