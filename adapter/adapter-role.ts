@@ -62,9 +62,14 @@ export async function startAdapter(
     );
   });
   await replies.waitForConnect();
-  runtime.admin.addCheck("topology", () => (topologyReady ? null : "not declared"));
+  // Declared by this process, and every queue found by the monitor's latest passive declares.
+  runtime.admin.addCheck("topology", () =>
+    topologyReady ? runtime.monitor.topologyProblem() : "not declared",
+  );
 
-  const backpressure = new Backpressure(broker, runtime.monitor, names);
+  const backpressure = new Backpressure(broker, runtime.monitor, names, {
+    storeReady: () => runtime.redis.status === "ready",
+  });
   const intake = new Intake({
     broker,
     publisher,
@@ -117,6 +122,8 @@ export async function startAdapter(
     name: "adapter",
     port: actualPort,
     async drain() {
+      // Requests still arriving on open connections get 503 instead of a new wait.
+      backpressure.stopIntake();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       waiters.releaseAll();

@@ -1,89 +1,171 @@
-// Decides whether the adapter may accept one more message for a backend, from the sampled
-// depth of its request queue, the broker's blocked state and the adapter's own limits, and
-// estimates the Retry-After a refused (or accepted) caller should honour.
+// Decides whether the adapter may accept one more message for a backend, from the depth of its
+// request queue, the broker's state, Redis and the adapter's own limits, and estimates the
+// Retry-After a refused (or accepted) caller should honour.
 
-import type { Broker } from "../shared/amqp";
 import type { BackendConfig } from "../shared/config";
 import { SluiceError } from "../shared/errors";
 import { metrics } from "../shared/metrics";
-import type { QueueMonitor } from "../shared/queue-monitor";
-import type { TopologyNames } from "../shared/topology";
+import type { QueueSample } from "../shared/queue-monitor";
 
-const MIN_RETRY_AFTER = 1;
-const MAX_RETRY_AFTER = 300;
+export const MIN_RETRY_AFTER = 1;
+export const MAX_RETRY_AFTER = 300;
+/** Retry-After while nothing consumes the queue: no drain rate tells when room will appear. */
+export const NO_CONSUMER_RETRY_AFTER = 30;
+/** Drain rate assumed when neither a measured rate nor a configured rate limit exists. */
+const FALLBACK_DRAIN_PER_SECOND = 10;
+
+/** What backpressure reads of the broker connection (the Broker, or a stub in unit tests). */
+export interface BrokerState {
+  isConnected(): boolean;
+  /** Why the broker blocks publishers (memory or disk alarm), or null. */
+  readonly blocked: string | null;
+}
+
+/** What backpressure reads of the queue monitor. */
+export interface DepthSource {
+  get(queue: string): QueueSample | undefined;
+  estimatedDepth(queue: string): number | undefined;
+  notePublished(queue: string): void;
+}
+
+export interface BackpressureOptions {
+  /** Whether the transaction store can take a write right now (Redis connected). */
+  storeReady?: () => boolean;
+  /** Publishes awaiting a broker confirm beyond which the adapter answers Busy. */
+  maxInFlightPublishes?: number;
+}
+
+/**
+ * One admitted message. It counts toward its queue's depth from admission, so a burst of
+ * requests that all pass the check before the first publish is confirmed still stops at the
+ * high-water mark. `publish` moves it into the monitor's published count; `release` ends it.
+ */
+export interface Admission {
+  publish<T>(send: () => Promise<T>): Promise<T>;
+  release(): void;
+}
+
+type RefusalReason =
+  "draining" | "broker_down" | "broker_blocked" | "redis_down" | "publishes_full" | "high_water";
 
 export class Backpressure {
   private inFlightPublishes = 0;
+  /** Admitted messages per queue not yet confirmed by the broker (or given up). */
+  private readonly admitted = new Map<string, number>();
+  private draining = false;
+  private readonly storeReady: () => boolean;
+  private readonly maxInFlightPublishes: number;
 
   constructor(
-    private readonly broker: Broker,
-    private readonly monitor: QueueMonitor,
-    private readonly names: TopologyNames,
-    private readonly maxInFlightPublishes = 5_000,
-  ) {}
+    private readonly broker: BrokerState,
+    private readonly monitor: DepthSource,
+    private readonly names: { requestsQueue(backend: string): string },
+    options: BackpressureOptions = {},
+  ) {
+    this.storeReady = options.storeReady ?? (() => true);
+    this.maxInFlightPublishes = options.maxInFlightPublishes ?? 5_000;
+  }
 
-  /** Throws `Busy`/`Unavailable` (503 with Retry-After) when the message must be refused. */
-  check(backend: BackendConfig): void {
-    if (!this.broker.isConnected()) {
-      this.refuse(
-        "broker_down",
-        new SluiceError("Unavailable", "message broker unavailable", { retryAfter: 5 }),
-      );
-    }
-    if (this.broker.blocked) {
-      this.refuse(
-        "broker_blocked",
-        new SluiceError("Busy", "message broker is refusing publishes", { retryAfter: 30 }),
-      );
-    }
-    if (this.inFlightPublishes >= this.maxInFlightPublishes) {
-      this.refuse(
-        "publishes_full",
-        new SluiceError("Busy", "too many messages being persisted", { retryAfter: 1 }),
-      );
-    }
+  /** From now on every new message is refused: the adapter is shutting down. */
+  stopIntake(): void {
+    this.draining = true;
+  }
+
+  /**
+   * Admits one message for `backend` or throws `Busy`/`Unavailable` (503 with Retry-After).
+   * The caller must `release` the admission on every path (a `finally`).
+   */
+  admit(backend: BackendConfig): Admission {
+    this.check(backend);
     const queue = this.names.requestsQueue(backend.name);
-    const depth = this.monitor.estimatedDepth(queue) ?? 0;
-    if (depth >= backend.queue.highWater) {
-      const retryAfter = this.retryAfter(backend, depth - backend.queue.highWater + 1);
-      this.refuse(
-        "high_water",
-        new SluiceError(
-          "Busy",
-          `the backlog for this service is full (${depth} waiting); retry later`,
-          {
-            retryAfter,
-          },
-        ),
-      );
-    }
+    this.admitted.set(queue, (this.admitted.get(queue) ?? 0) + 1);
+    let open = true;
+    const close = () => {
+      if (!open) return false;
+      open = false;
+      const left = (this.admitted.get(queue) ?? 1) - 1;
+      if (left > 0) this.admitted.set(queue, left);
+      else this.admitted.delete(queue);
+      return true;
+    };
+    return {
+      publish: async <T>(send: () => Promise<T>): Promise<T> => {
+        this.inFlightPublishes++;
+        try {
+          const result = await send();
+          if (close()) this.monitor.notePublished(queue);
+          return result;
+        } finally {
+          this.inFlightPublishes--;
+        }
+      },
+      release: () => void close(),
+    };
+  }
+
+  /** Messages the adapter believes wait in the backend's queue, its own unconfirmed ones included. */
+  depth(backend: BackendConfig): number {
+    const queue = this.names.requestsQueue(backend.name);
+    return (this.monitor.estimatedDepth(queue) ?? 0) + (this.admitted.get(queue) ?? 0);
   }
 
   /** Seconds until `ahead` messages of the backend's queue are likely drained (1..300). */
   retryAfter(backend: BackendConfig, ahead?: number): number {
     const queue = this.names.requestsQueue(backend.name);
-    const waiting = ahead ?? this.monitor.estimatedDepth(queue) ?? 0;
-    const measured = this.monitor.get(queue)?.drainRate ?? 0;
-    const configured = backend.rate ? (backend.rate.limit * 1000) / backend.rate.perMs : 0;
-    const drainRate = measured > 0.1 ? measured : configured > 0 ? configured : 10;
-    const seconds = Math.ceil(waiting / drainRate);
-    return Math.min(MAX_RETRY_AFTER, Math.max(MIN_RETRY_AFTER, seconds));
+    const waiting = ahead ?? this.depth(backend);
+    const sample = this.monitor.get(queue);
+    const measured = sample?.drainRate ?? 0;
+    let seconds: number;
+    if (measured > 0.1) seconds = waiting / measured;
+    else if (sample && sample.consumers === 0 && waiting > 0) seconds = NO_CONSUMER_RETRY_AFTER;
+    else {
+      const configured = backend.rate ? (backend.rate.limit * 1000) / backend.rate.perMs : 0;
+      seconds = waiting / (configured > 0 ? configured : FALLBACK_DRAIN_PER_SECOND);
+    }
+    return clampRetryAfter(seconds);
   }
 
-  /** Tracks a publish in flight for the adapter's own limit and the depth estimate. */
-  async tracked<T>(backend: BackendConfig, publish: () => Promise<T>): Promise<T> {
-    this.inFlightPublishes++;
-    try {
-      const result = await publish();
-      this.monitor.notePublished(this.names.requestsQueue(backend.name));
-      return result;
-    } finally {
-      this.inFlightPublishes--;
+  private check(backend: BackendConfig): void {
+    if (this.draining) {
+      this.refuse("draining", "Unavailable", "this adapter instance is shutting down", 1);
+    }
+    if (!this.broker.isConnected()) {
+      this.refuse("broker_down", "Unavailable", "message broker unavailable", 5);
+    }
+    if (this.broker.blocked) {
+      this.refuse("broker_blocked", "Busy", "message broker is refusing publishes", 30);
+    }
+    if (!this.storeReady()) {
+      this.refuse("redis_down", "Unavailable", "transaction store unavailable", 5);
+    }
+    if (this.inFlightPublishes >= this.maxInFlightPublishes) {
+      this.refuse("publishes_full", "Busy", "too many messages being persisted", 1);
+    }
+    const depth = this.depth(backend);
+    const highWater = backend.queue.highWater;
+    if (depth >= highWater) {
+      this.refuse(
+        "high_water",
+        "Busy",
+        `the backlog for this service is full (${depth} waiting); retry later`,
+        this.retryAfter(backend, depth - highWater + 1),
+      );
     }
   }
 
-  private refuse(reason: string, error: SluiceError): never {
+  private refuse(
+    reason: RefusalReason,
+    code: "Busy" | "Unavailable",
+    message: string,
+    retryAfter: number,
+  ): never {
     metrics.backpressureRejections.inc({ reason });
-    throw error;
+    throw new SluiceError(code, message, { retryAfter: clampRetryAfter(retryAfter) });
   }
+}
+
+/** Whole seconds within 1..300, as the contract requires of every Retry-After. */
+export function clampRetryAfter(seconds: number): number {
+  if (!Number.isFinite(seconds)) return MAX_RETRY_AFTER;
+  return Math.min(MAX_RETRY_AFTER, Math.max(MIN_RETRY_AFTER, Math.ceil(seconds)));
 }

@@ -24,7 +24,7 @@ import {
   type TransactionStore,
 } from "../shared/transaction-store";
 import type { WakeMessage } from "../shared/wake-message";
-import type { Backpressure } from "./backpressure";
+import type { Admission, Backpressure } from "./backpressure";
 import type { SyncWaiters } from "./sync-waiters";
 
 /** What a protocol route hands over after parsing and validating the request. */
@@ -79,10 +79,23 @@ export class Intake {
   constructor(private readonly deps: IntakeDeps) {}
 
   async submit(submission: Submission): Promise<IntakeResult> {
-    const { store, backpressure, names, broker, publisher } = this.deps;
     const backend = this.deps.backends[submission.service.backend];
-    backpressure.check(backend);
+    // Admitted messages count toward the queue's depth until confirmed, so a burst stops at
+    // the high-water mark even before the next depth sample.
+    const admission = this.deps.backpressure.admit(backend);
+    try {
+      return await this.persist(submission, backend, admission);
+    } finally {
+      admission.release();
+    }
+  }
 
+  private async persist(
+    submission: Submission,
+    backend: BackendConfig,
+    admission: Admission,
+  ): Promise<IntakeResult> {
+    const { store, backpressure, names, broker, publisher } = this.deps;
     const now = Date.now();
     const id = randomUUID();
     const sync = submission.replyMode === "sync";
@@ -119,7 +132,7 @@ export class Intake {
       expiresAt: meta.expiresAt,
     };
     try {
-      await backpressure.tracked(backend, () =>
+      await admission.publish(() =>
         broker.publish(publisher, names.requestsExchange, backend.name, encodeMessage(message), {
           messageId: id,
           contentType: "application/json",

@@ -11,6 +11,7 @@ import { metrics } from "./metrics";
 import type { TopologyNames } from "./topology";
 
 export interface QueueSample {
+  /** Ready messages (not those a consumer holds unacknowledged). */
   depth: number;
   consumers: number;
   at: number;
@@ -18,45 +19,49 @@ export interface QueueSample {
   drainRate: number | null;
 }
 
+/** Weight of the newest measurement in the smoothed drain rate. */
+const DRAIN_SMOOTHING = 0.3;
+
 export class QueueMonitor {
   private readonly samples = new Map<string, QueueSample>();
   private readonly queues: string[];
-  private readonly channel: ChannelWrapper;
+  private channel: ChannelWrapper | null = null;
   private timer: NodeJS.Timeout | null = null;
-  private readonly intervalMs: number;
-  private readonly log: Logger;
-  /** Messages this process published per queue since the last sample (to estimate drain). */
+  /** Messages this process published per queue that the latest sample may not include. */
   private readonly published = new Map<string, number>();
+  /** Queues the broker said do not exist at the last attempt. */
+  private readonly missing = new Set<string>();
   private raw: ConfirmChannel | null = null;
+  /** The current channel was closed while the connection stayed up (e.g. by a 404). */
+  private channelClosed = false;
+  private sampledOnce = false;
 
   constructor(
-    broker: Broker,
+    private readonly broker: Broker,
     config: SluiceConfig,
     names: TopologyNames,
-    log: Logger,
-    intervalMs = 1000,
+    private readonly log: Logger,
+    private readonly intervalMs = 1000,
   ) {
-    this.log = log;
-    this.intervalMs = intervalMs;
-    this.queues = [names.responsesQueue, names.deadLetterQueue];
+    // Request queues first: a missing queue ends a round, and these drive backpressure.
+    const requests: string[] = [];
+    const others: string[] = [names.responsesQueue, names.deadLetterQueue];
     for (const backend of Object.values(config.backends)) {
-      this.queues.push(names.requestsQueue(backend.name));
+      requests.push(names.requestsQueue(backend.name));
       for (const delayMs of new Set(backend.retry.backoffMs))
-        this.queues.push(names.retryQueue(backend.name, delayMs));
+        others.push(names.retryQueue(backend.name, delayMs));
       metrics.queueHighWater.set(
         { queue: names.requestsQueue(backend.name) },
         backend.queue.highWater,
       );
     }
-    // The raw channel of the wrapper, captured on every (re)connect for passive declares.
-    this.channel = broker.channel("queue-monitor", async (channel) => {
-      this.raw = channel;
-    });
+    this.queues = [...requests, ...others];
   }
 
   start(): void {
+    this.open();
     const tick = () => {
-      this.sampleAll().finally(() => {
+      void this.sampleAll().finally(() => {
         if (this.timer) this.timer = setTimeout(tick, this.intervalMs);
       });
     };
@@ -66,7 +71,9 @@ export class QueueMonitor {
   stop(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    void this.channel.close().catch(() => undefined);
+    void this.channel?.close().catch(() => undefined);
+    this.channel = null;
+    this.raw = null;
   }
 
   /** Latest sample of a queue, or undefined before the first one. */
@@ -74,7 +81,7 @@ export class QueueMonitor {
     return this.samples.get(queue);
   }
 
-  /** Counts a publish so the depth estimate between samples includes it. */
+  /** Counts a confirmed publish so the depth estimate between samples includes it. */
   notePublished(queue: string): void {
     this.published.set(queue, (this.published.get(queue) ?? 0) + 1);
   }
@@ -86,36 +93,76 @@ export class QueueMonitor {
     return sample.depth + (this.published.get(queue) ?? 0);
   }
 
+  /** Why the topology is not known to be declared (a readiness reason), or null. */
+  topologyProblem(): string | null {
+    if (this.missing.size > 0) return `missing queue ${[...this.missing][0]}`;
+    if (!this.sampledOnce) return "not checked yet";
+    return null;
+  }
+
   async sampleAll(): Promise<void> {
-    if (!this.raw) return;
+    if (!this.raw) {
+      // A passive declare of a missing queue closes the channel, and the connection manager
+      // only reopens channels on reconnect: open a fresh one while the connection is up.
+      if (this.channelClosed && this.broker.isConnected()) this.open();
+      return;
+    }
     try {
       await this.readAll(this.raw);
+      this.sampledOnce = true;
     } catch (error) {
       this.log.debug({ err: (error as Error).message }, "queue sampling failed");
     }
   }
 
+  private open(): void {
+    void this.channel?.close().catch(() => undefined);
+    this.raw = null;
+    this.channelClosed = false;
+    const wrapper = this.broker.channel("queue-monitor", async (channel) => {
+      if (this.channel !== wrapper) return;
+      channel.on("close", () => {
+        if (this.raw !== channel) return;
+        this.raw = null;
+        this.channelClosed = true;
+      });
+      this.raw = channel;
+    });
+    this.channel = wrapper;
+  }
+
   private async readAll(channel: ConfirmChannel): Promise<void> {
-    const now = Date.now();
     for (const queue of this.queues) {
-      const info = await channel.checkQueue(queue);
+      // Publishes confirmed while the declare is on its way stay counted: they may or may not
+      // be in this sample, and over-counting only makes backpressure a little earlier.
+      const publishedBefore = this.published.get(queue) ?? 0;
+      let messageCount: number;
+      let consumerCount: number;
+      try {
+        ({ messageCount, consumerCount } = await channel.checkQueue(queue));
+      } catch (error) {
+        if (/NOT_FOUND|404/.test((error as Error).message)) this.missing.add(queue);
+        throw error;
+      }
+      this.missing.delete(queue);
+      const now = Date.now();
+      this.published.set(queue, Math.max(0, (this.published.get(queue) ?? 0) - publishedBefore));
       const previous = this.samples.get(queue);
-      const publishedSince = this.published.get(queue) ?? 0;
-      this.published.set(queue, 0);
       let drainRate = previous?.drainRate ?? null;
       if (previous && now > previous.at) {
-        const drained = previous.depth + publishedSince - info.messageCount;
+        const drained = previous.depth + publishedBefore - messageCount;
         const rate = Math.max(0, (drained * 1000) / (now - previous.at));
-        drainRate = drainRate === null ? rate : drainRate * 0.7 + rate * 0.3;
+        drainRate =
+          drainRate === null ? rate : drainRate * (1 - DRAIN_SMOOTHING) + rate * DRAIN_SMOOTHING;
       }
       this.samples.set(queue, {
-        depth: info.messageCount,
-        consumers: info.consumerCount,
+        depth: messageCount,
+        consumers: consumerCount,
         at: now,
         drainRate,
       });
-      metrics.queueDepth.set({ queue }, info.messageCount);
-      metrics.queueConsumers.set({ queue }, info.consumerCount);
+      metrics.queueDepth.set({ queue }, messageCount);
+      metrics.queueConsumers.set({ queue }, consumerCount);
     }
   }
 }

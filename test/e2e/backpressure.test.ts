@@ -1,0 +1,224 @@
+// Backpressure as a caller sees it: a paused backend fills its queue to the high-water mark,
+// the rest of a burst gets 503 Busy with Retry-After, intake reopens once the queue drains,
+// and every accepted message still completes.
+
+import * as amqplib from "amqplib";
+import { expect } from "chai";
+import {
+  AMQP_URL,
+  call,
+  eventually,
+  Harness,
+  type HttpAnswer,
+  type SluiceProcess,
+} from "../support/harness";
+import { burst, metricValue, retryAfterSeconds, simSettings } from "./ops-support";
+
+const HIGH_WATER = 50;
+const IN_FLIGHT = 4;
+
+describe("backpressure end to end (paused backend, high water 50)", function () {
+  this.timeout(60_000);
+  const harness = new Harness();
+  let sluice: SluiceProcess;
+  let queue: string;
+
+  before(async () => {
+    await harness.startSim();
+    harness.writeConfig({
+      services: { intake: { protocols: ["rest"], reply: { mode: "ack" }, backend: "slow" } },
+      backends: {
+        slow: {
+          translator: "rest-json",
+          maxInFlight: IN_FLIGHT,
+          timeout: "30s",
+          queue: { highWater: HIGH_WATER, maxLength: 1000 },
+        },
+      },
+    });
+    queue = `${harness.prefix}requests.slow`;
+    sluice = await harness.spawn("all");
+  });
+
+  after(() => harness.cleanup());
+
+  it("a burst of 200 stops near 50 accepted; the rest get 503 Busy with Retry-After; all accepted complete", async () => {
+    await simSettings(harness.sim.url, { paused: true });
+    // The monitor has sampled the empty queue before the burst.
+    await eventually(
+      async () =>
+        (await metricValue(sluice.adminUrl, "sluice_queue_depth_messages", { queue })) === 0
+          ? true
+          : undefined,
+      10_000,
+      "first depth sample",
+    );
+
+    const answers = await burst(`${sluice.url}/rest/intake`, 200);
+    const accepted = answers.filter((a) => a.status === 202);
+    const refused = answers.filter((a) => a.status !== 202);
+    // Admissions count before the broker confirms, so a burst faster than the 1 s sampling
+    // stops at the mark; the worker holding up to maxInFlight unacked messages may add a few.
+    expect(accepted.length).to.be.within(HIGH_WATER, HIGH_WATER + IN_FLIGHT);
+    expect(refused.length).to.equal(200 - accepted.length);
+    for (const answer of refused) expectBusy(answer);
+
+    // The depth gauge shows the backlog the backend has not taken.
+    await eventually(
+      async () => {
+        const depth = await metricValue(sluice.adminUrl, "sluice_queue_depth_messages", { queue });
+        return depth !== undefined && depth >= HIGH_WATER - IN_FLIGHT ? depth : undefined;
+      },
+      5_000,
+      "depth at the high-water mark",
+    );
+    // Ready messages count, not those the worker holds: once it has taken its maxInFlight,
+    // a few more fit, then intake stays closed while the backend is paused.
+    let next = await call(`${sluice.url}/rest/intake`, { body: "{}" });
+    while (next.status === 202 && accepted.length < HIGH_WATER + IN_FLIGHT) {
+      accepted.push(next);
+      next = await call(`${sluice.url}/rest/intake`, { body: "{}" });
+    }
+    expectBusy(next);
+    refused.push(next);
+    expect(accepted.length).to.be.at.most(HIGH_WATER + IN_FLIGHT);
+
+    await simSettings(harness.sim.url, { paused: false });
+    await eventually(
+      async () =>
+        (await metricValue(sluice.adminUrl, "sluice_queue_depth_messages", { queue })) === 0
+          ? true
+          : undefined,
+      20_000,
+      "the queue to drain",
+    );
+    const after = await eventually(
+      async () => {
+        const answer = await call(`${sluice.url}/rest/intake`, { body: '{"late":true}' });
+        return answer.status === 202 ? answer : undefined;
+      },
+      10_000,
+      "intake to reopen",
+    );
+    accepted.push(after);
+
+    const ids = accepted.map((a) => a.json.id as string);
+    await eventually(
+      async () => {
+        const docs = await Promise.all(ids.map((id) => call(`${sluice.url}/messages/${id}`)));
+        const open = docs.filter((d) => d.json?.state !== "completed");
+        return open.length === 0 ? true : undefined;
+      },
+      30_000,
+      "every accepted message completed",
+    );
+    // Each accepted message reached the backend; no refused one did.
+    const called = new Set(harness.sim.calls().map((c) => c.id));
+    for (const id of ids) expect(called.has(id), `backend saw ${id}`).to.equal(true);
+    for (const answer of refused) expect(answer.json.detail).to.equal(null);
+    expect(called.size).to.equal(ids.length);
+  });
+});
+
+describe("backpressure end to end (queue maxLength is the hard stop)", function () {
+  this.timeout(60_000);
+  const MAX = 5;
+  const harness = new Harness();
+  let adapterA: SluiceProcess;
+  let adapterB: SluiceProcess;
+  let queue: string;
+  let connection: amqplib.ChannelModel;
+  let channel: amqplib.ConfirmChannel;
+
+  const depthOf = (adminUrl: string) =>
+    metricValue(adminUrl, "sluice_queue_depth_messages", { queue });
+
+  before(async () => {
+    await harness.startSim();
+    harness.writeConfig({
+      services: { intake: { protocols: ["rest"], reply: { mode: "ack" }, backend: "held" } },
+      backends: {
+        held: { translator: "rest-json", queue: { highWater: MAX, maxLength: MAX } },
+      },
+    });
+    queue = `${harness.prefix}requests.held`;
+    // Two adapters and no worker: nothing drains the queue.
+    [adapterA, adapterB] = await Promise.all([harness.spawn("adapter"), harness.spawn("adapter")]);
+    connection = await amqplib.connect(AMQP_URL);
+    channel = await connection.createConfirmChannel();
+  });
+
+  after(async () => {
+    await connection?.close().catch(() => undefined);
+    await harness.cleanup();
+  });
+
+  it("a publish the broker refuses (queue at maxLength) is answered 503 Busy and leaves no record", async () => {
+    // The broker is asked only when the adapter's estimate is below the mark; fill the queue
+    // behind its back right after a depth sample so that the next request reaches the broker.
+    let brokerRefusal: HttpAnswer | undefined;
+    for (let attempt = 0; attempt < 3 && !brokerRefusal; attempt++) {
+      await channel.purgeQueue(queue);
+      await eventually(
+        async () => ((await depthOf(adapterA.adminUrl)) === 0 ? true : undefined),
+        10_000,
+        "an empty sample",
+      );
+      await fillUntilRefused(channel, queue);
+      const answer = await call(`${adapterA.url}/rest/intake`, { body: "{}" });
+      expectBusy(answer);
+      if (/refused/.test(answer.json.message)) brokerRefusal = answer;
+    }
+    expect(brokerRefusal, "a refusal by the broker").to.not.equal(undefined);
+    const id = brokerRefusal!.headers.get("x-sluice-id");
+    if (id) expect((await call(`${adapterA.url}/messages/${id}`)).status).to.equal(404);
+  });
+
+  it("two adapters bursting at once: every answer is 202 or 503 Busy, and the queue holds exactly the accepted", async () => {
+    await channel.purgeQueue(queue);
+    for (const adapter of [adapterA, adapterB]) {
+      await eventually(
+        async () => ((await depthOf(adapter.adminUrl)) === 0 ? true : undefined),
+        10_000,
+        "an empty sample",
+      );
+    }
+    const [fromA, fromB] = await Promise.all([
+      burst(`${adapterA.url}/rest/intake`, 2 * MAX),
+      burst(`${adapterB.url}/rest/intake`, 2 * MAX),
+    ]);
+    const answers = [...fromA, ...fromB];
+    const accepted = answers.filter((a) => a.status === 202);
+    for (const answer of answers.filter((a) => a.status !== 202)) expectBusy(answer);
+    // Each adapter stops at the mark by its own count; what both send together beyond
+    // maxLength the broker refuses (quorum queues apply the limit with a short lag).
+    expect(accepted.length).to.be.within(MAX, 2 * MAX);
+    const { messageCount } = await channel.checkQueue(queue);
+    expect(messageCount).to.equal(accepted.length);
+  });
+});
+
+/** Publishes one message at a time until the broker nacks one: the queue is then full. */
+async function fillUntilRefused(channel: amqplib.ConfirmChannel, queue: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const refused = await new Promise<boolean>((resolve) =>
+      channel.sendToQueue(queue, Buffer.from("{}"), { persistent: true }, (err) =>
+        resolve(err !== null && err !== undefined),
+      ),
+    );
+    if (refused) return;
+  }
+  throw new Error("the broker never refused a publish");
+}
+
+function expectBusy(answer: HttpAnswer): void {
+  expect(answer.status, answer.text).to.equal(503);
+  expect(answer.headers.get("content-type")).to.match(/^application\/json/);
+  expect(answer.json).to.include.keys("type", "message", "detail");
+  expect(answer.json.type).to.equal("Busy");
+  const retryAfter = retryAfterSeconds(answer);
+  expect(Number.isInteger(retryAfter), `Retry-After ${answer.headers.get("retry-after")}`).to.equal(
+    true,
+  );
+  expect(retryAfter).to.be.within(1, 300);
+}

@@ -1,0 +1,224 @@
+// What the operations tests need beside the shared harness: private Redis and RabbitMQ
+// instances they may stop and restart (the shared ones are never touched), reading a gauge
+// from /metrics, and firing bursts of requests at once.
+
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync, chownSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { call, eventually, type HttpAnswer } from "../support/harness";
+
+const run = promisify(execFile);
+
+/** A TCP port nobody listens on right now (the kernel's pick, released at once). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, "127.0.0.1");
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
+
+async function waitPort(port: number, open: boolean, timeoutMs: number, what: string) {
+  await eventually(
+    async () => ((await portOpen(port)) === open ? true : undefined),
+    timeoutMs,
+    what,
+  );
+}
+
+/** A redis-server of this test alone, on a free port, without persistence. */
+export class PrivateRedis {
+  private child: ChildProcess | null = null;
+  private constructor(readonly port: number) {}
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  static async start(): Promise<PrivateRedis> {
+    const redis = new PrivateRedis(await freePort());
+    await redis.resume();
+    return redis;
+  }
+
+  /** Starts (again) on the same port. */
+  async resume(): Promise<void> {
+    this.child = spawn(
+      "redis-server",
+      ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+      { stdio: "ignore" },
+    );
+    await waitPort(this.port, true, 10_000, `private redis on ${this.port}`);
+  }
+
+  /** Kills the server, as a crash or an outage would. */
+  async stop(): Promise<void> {
+    const child = this.child;
+    this.child = null;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    child.kill("SIGKILL");
+    await exited;
+  }
+}
+
+/**
+ * A RabbitMQ node of this test alone: own node name, AMQP and distribution ports, data and
+ * log directories, no plugins. It runs in the foreground under the `rabbitmq` user (the
+ * packaged start script switches to it); `-detached` proved unreliable on restart here.
+ */
+export class PrivateRabbit {
+  private child: ChildProcess | null = null;
+  private constructor(
+    readonly node: string,
+    readonly port: number,
+    private readonly distPort: number,
+    readonly dir: string,
+  ) {}
+
+  get url(): string {
+    return `amqp://guest:guest@127.0.0.1:${this.port}`;
+  }
+
+  static async start(): Promise<PrivateRabbit> {
+    const dir = mkdtempSync(path.join(tmpdir(), "sluice-rabbit-"));
+    const port = await freePort();
+    let distPort = await freePort();
+    while (distPort === port) distPort = await freePort();
+    const node = `sluice-t${process.pid}-${port}@localhost`;
+    writeFileSync(
+      path.join(dir, "rabbitmq.conf"),
+      `listeners.tcp.local = 127.0.0.1:${port}\nloopback_users = none\n`,
+    );
+    writeFileSync(path.join(dir, "enabled_plugins"), "[].\n");
+    if (process.getuid?.() === 0) {
+      const { stdout } = await run("id", ["-u", "rabbitmq"]);
+      const uid = Number(stdout.trim());
+      const { stdout: gidOut } = await run("id", ["-g", "rabbitmq"]);
+      const gid = Number(gidOut.trim());
+      for (const entry of [
+        dir,
+        ...["rabbitmq.conf", "enabled_plugins"].map((f) => path.join(dir, f)),
+      ])
+        chownSync(entry, uid, gid);
+    }
+    const rabbit = new PrivateRabbit(node, port, distPort, dir);
+    await rabbit.resume();
+    return rabbit;
+  }
+
+  /** Starts the node (again, with the same data) and waits until it takes AMQP connections. */
+  async resume(): Promise<void> {
+    const env = {
+      ...process.env,
+      RABBITMQ_NODENAME: this.node,
+      RABBITMQ_DIST_PORT: String(this.distPort),
+      RABBITMQ_CONFIG_FILE: path.join(this.dir, "rabbitmq.conf"),
+      RABBITMQ_MNESIA_BASE: path.join(this.dir, "mnesia"),
+      RABBITMQ_LOG_BASE: path.join(this.dir, "log"),
+      RABBITMQ_ENABLED_PLUGINS_FILE: path.join(this.dir, "enabled_plugins"),
+      RABBITMQ_PID_FILE: path.join(this.dir, "pid"),
+    };
+    this.child = spawn("rabbitmq-server", [], { env, stdio: "ignore", detached: true });
+    this.child.unref();
+    await waitPort(this.port, true, 40_000, `private RabbitMQ node ${this.node}`);
+    await run("rabbitmqctl", ["-n", this.node, "await_startup", "--timeout", "30"]);
+  }
+
+  /** Runs rabbitmqctl against this node only. */
+  async ctl(...args: string[]): Promise<string> {
+    const { stdout } = await run("rabbitmqctl", ["-n", this.node, ...args]);
+    return stdout;
+  }
+
+  /** Stops the node and waits until its port is closed. */
+  async stop(): Promise<void> {
+    await this.ctl("stop", path.join(this.dir, "pid")).catch(() => undefined);
+    await waitPort(this.port, false, 20_000, `node ${this.node} to stop`);
+    this.child = null;
+  }
+
+  /** Stops the node (if running) and removes its data. */
+  async remove(): Promise<void> {
+    if (await portOpen(this.port)) await this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** The value of one sample of `/metrics`, e.g. `sluice_queue_depth_messages{queue="x"}`. */
+export async function metricValue(
+  adminUrl: string,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number | undefined> {
+  const text = await (await fetch(`${adminUrl}/metrics`)).text();
+  return parseMetric(text, name, labels);
+}
+
+export function parseMetric(
+  text: string,
+  name: string,
+  labels: Record<string, string> = {},
+): number | undefined {
+  for (const line of text.split("\n")) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    const match = /^([^{\s]+)(?:\{([^}]*)\})?\s+(\S+)/.exec(line);
+    if (!match || match[1] !== name) continue;
+    const found: Record<string, string> = {};
+    for (const pair of (match[2] ?? "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g))
+      found[pair[1]] = pair[2];
+    if (Object.entries(labels).every(([k, v]) => found[k] === v)) return Number(match[3]);
+  }
+  return undefined;
+}
+
+/** `PUT /sim/settings` on the legacy simulator, as an operator or a test would. */
+export async function simSettings(simUrl: string, patch: Record<string, unknown>): Promise<void> {
+  const answer = await fetch(`${simUrl}/sim/settings`, {
+    method: "PUT",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(patch),
+  });
+  if (answer.status !== 200) throw new Error(`sim settings: ${answer.status}`);
+  await answer.arrayBuffer();
+}
+
+/** Sends `count` requests at once (no request waits for another) and returns every answer. */
+export async function burst(
+  url: string,
+  count: number,
+  body: (i: number) => string = (i) => JSON.stringify({ n: i }),
+  headers: Record<string, string> = {},
+): Promise<HttpAnswer[]> {
+  return Promise.all(
+    Array.from({ length: count }, (_, i) => call(url, { body: body(i), headers })),
+  );
+}
+
+export async function readyz(adminUrl: string): Promise<{ status: number; reasons: string[] }> {
+  const answer = await call(`${adminUrl}/readyz`, { client: null });
+  return { status: answer.status, reasons: answer.json?.reasons ?? [] };
+}
+
+/** Whole seconds of a Retry-After header, or NaN when it is not a plain integer. */
+export function retryAfterSeconds(answer: HttpAnswer): number {
+  const value = answer.headers.get("retry-after") ?? "";
+  return /^\d+$/.test(value) ? Number(value) : NaN;
+}

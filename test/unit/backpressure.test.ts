@@ -1,0 +1,196 @@
+// The adapter's admission decision on stubs of the broker's state and the queue monitor: every
+// cause of a 503 with its code and Retry-After, and the depth estimate that stops a burst.
+
+import { expect } from "chai";
+import {
+  Backpressure,
+  clampRetryAfter,
+  NO_CONSUMER_RETRY_AFTER,
+  type BrokerState,
+  type DepthSource,
+} from "../../adapter/backpressure";
+import type { BackendConfig } from "../../shared/config";
+import { SluiceError } from "../../shared/errors";
+import type { QueueSample } from "../../shared/queue-monitor";
+
+const QUEUE = "requests.legacy";
+
+function backend(overrides: Partial<BackendConfig> = {}): BackendConfig {
+  return {
+    name: "legacy",
+    translator: "rest-json",
+    url: "http://127.0.0.1:1",
+    rate: { limit: 10, perMs: 1000, burst: 0 },
+    maxInFlight: 4,
+    timeoutMs: 1000,
+    retry: { attempts: 1, backoffMs: [1000] },
+    ordering: "none",
+    queue: { highWater: 5, maxLength: 10 },
+    windows: [],
+    options: {},
+    ...overrides,
+  };
+}
+
+class StubBroker implements BrokerState {
+  connected = true;
+  blocked: string | null = null;
+  isConnected(): boolean {
+    return this.connected;
+  }
+}
+
+class StubMonitor implements DepthSource {
+  sample: QueueSample | undefined = { depth: 0, consumers: 1, at: Date.now(), drainRate: null };
+  published = 0;
+  get(queue: string): QueueSample | undefined {
+    return queue === QUEUE ? this.sample : undefined;
+  }
+  estimatedDepth(queue: string): number | undefined {
+    return queue === QUEUE && this.sample ? this.sample.depth + this.published : undefined;
+  }
+  notePublished(queue: string): void {
+    if (queue === QUEUE) this.published++;
+  }
+}
+
+const names = { requestsQueue: (name: string) => `requests.${name}` };
+
+function refusal(action: () => unknown): SluiceError {
+  try {
+    action();
+  } catch (error) {
+    expect(error).to.be.instanceOf(SluiceError);
+    return error as SluiceError;
+  }
+  throw new Error("expected a refusal");
+}
+
+describe("Backpressure", () => {
+  let broker: StubBroker;
+  let monitor: StubMonitor;
+  let storeUp: boolean;
+  let bp: Backpressure;
+
+  beforeEach(() => {
+    broker = new StubBroker();
+    monitor = new StubMonitor();
+    storeUp = true;
+    bp = new Backpressure(broker, monitor, names, { storeReady: () => storeUp });
+  });
+
+  it("admits while the queue is below its high-water mark", () => {
+    monitor.sample!.depth = 4;
+    const admission = bp.admit(backend());
+    admission.release();
+  });
+
+  it("refuses at the high-water mark with Busy, 503 and an integer Retry-After", () => {
+    monitor.sample = { depth: 5, consumers: 1, at: Date.now(), drainRate: null };
+    const err = refusal(() => bp.admit(backend()));
+    expect(err.code).to.equal("Busy");
+    expect(err.status).to.equal(503);
+    expect(Number.isInteger(err.retryAfter)).to.equal(true);
+    expect(err.retryAfter).to.be.within(1, 300);
+  });
+
+  it("counts admitted but unconfirmed messages, so a burst stops at the high-water mark", () => {
+    const admissions = [];
+    for (let i = 0; i < 5; i++) admissions.push(bp.admit(backend()));
+    expect(refusal(() => bp.admit(backend())).code).to.equal("Busy");
+    admissions[0].release();
+    bp.admit(backend());
+  });
+
+  it("moves a confirmed publish into the monitor's count, once", async () => {
+    const admission = bp.admit(backend());
+    await admission.publish(async () => "ok");
+    admission.release();
+    expect(monitor.published).to.equal(1);
+    expect(bp.depth(backend())).to.equal(1);
+  });
+
+  it("a failed publish frees its place without counting as published", async () => {
+    const admission = bp.admit(backend());
+    let failed = false;
+    await admission
+      .publish(async () => {
+        throw new Error("nacked");
+      })
+      .catch(() => (failed = true));
+    admission.release();
+    expect(failed).to.equal(true);
+    expect(monitor.published).to.equal(0);
+    expect(bp.depth(backend())).to.equal(0);
+  });
+
+  it("refuses with Unavailable while the broker is disconnected", () => {
+    broker.connected = false;
+    const err = refusal(() => bp.admit(backend()));
+    expect(err.code).to.equal("Unavailable");
+    expect(err.status).to.equal(503);
+    expect(err.retryAfter).to.be.within(1, 300);
+  });
+
+  it("refuses with Busy while the broker blocks publishers (memory or disk alarm)", () => {
+    broker.blocked = "low on memory";
+    const err = refusal(() => bp.admit(backend()));
+    expect(err.code).to.equal("Busy");
+    expect(err.retryAfter).to.be.within(1, 300);
+    broker.blocked = null;
+    bp.admit(backend()).release();
+  });
+
+  it("refuses with Unavailable while Redis is disconnected", () => {
+    storeUp = false;
+    expect(refusal(() => bp.admit(backend())).code).to.equal("Unavailable");
+    storeUp = true;
+    bp.admit(backend()).release();
+  });
+
+  it("refuses everything with Unavailable once intake stops for shutdown", () => {
+    bp.stopIntake();
+    const err = refusal(() => bp.admit(backend()));
+    expect(err.code).to.equal("Unavailable");
+    expect(err.message).to.match(/shutting down/);
+  });
+
+  it("refuses with Busy when too many publishes await a confirm", async () => {
+    const limited = new Backpressure(broker, monitor, names, { maxInFlightPublishes: 1 });
+    let confirm!: () => void;
+    const first = limited.admit(backend({ queue: { highWater: 100, maxLength: 100 } }));
+    const pending = first.publish(() => new Promise<void>((resolve) => (confirm = resolve)));
+    expect(refusal(() => limited.admit(backend())).code).to.equal("Busy");
+    confirm();
+    await pending;
+    limited.admit(backend()).release();
+  });
+
+  describe("Retry-After", () => {
+    it("is the backlog above the mark divided by the measured drain rate", () => {
+      monitor.sample = { depth: 45, consumers: 1, at: Date.now(), drainRate: 2 };
+      const err = refusal(() => bp.admit(backend({ queue: { highWater: 5, maxLength: 100 } })));
+      expect(err.retryAfter).to.equal(21); // (45 - 5 + 1) / 2 = 20.5 → 21
+    });
+
+    it("uses the configured rate limit while no drain was measured", () => {
+      monitor.sample = { depth: 35, consumers: 1, at: Date.now(), drainRate: 0 };
+      expect(bp.retryAfter(backend())).to.equal(4); // 35 / 10 per second
+    });
+
+    it("is a fixed wait when nothing consumes the queue", () => {
+      monitor.sample = { depth: 3, consumers: 0, at: Date.now(), drainRate: 0 };
+      expect(bp.retryAfter(backend())).to.equal(NO_CONSUMER_RETRY_AFTER);
+    });
+
+    it("stays within 1..300 whole seconds", () => {
+      expect(clampRetryAfter(0)).to.equal(1);
+      expect(clampRetryAfter(0.2)).to.equal(1);
+      expect(clampRetryAfter(1.01)).to.equal(2);
+      expect(clampRetryAfter(10_000)).to.equal(300);
+      expect(clampRetryAfter(Infinity)).to.equal(300);
+      monitor.sample = { depth: 1_000_000, consumers: 1, at: Date.now(), drainRate: 0.5 };
+      expect(bp.retryAfter(backend())).to.equal(300);
+    });
+  });
+});
