@@ -470,6 +470,20 @@ export function compileConfig(raw: unknown, baseDir: string, source = "(inline)"
   return config;
 }
 
+/**
+ * Replaces `${NAME}` and `${NAME:-default}` with environment variables before parsing, so one
+ * file serves a laptop and a container (e.g. `url: ${LEGACY_URL:-http://127.0.0.1:8090}`).
+ */
+export function substituteEnv(text: string, env: NodeJS.ProcessEnv = process.env): string {
+  return text.replace(
+    /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g,
+    (_, name: string, fallback?: string) => {
+      const value = env[name];
+      return value !== undefined && value !== "" ? value : (fallback ?? "");
+    },
+  );
+}
+
 /** Reads, validates and compiles a configuration file (YAML or JSON). */
 export function loadConfig(file: string): SluiceConfig {
   const resolved = path.resolve(file);
@@ -483,7 +497,7 @@ export function loadConfig(file: string): SluiceConfig {
   }
   let raw: unknown;
   try {
-    raw = parseYaml(text);
+    raw = parseYaml(substituteEnv(text));
   } catch (error) {
     throw new ConfigError(resolved, [
       `not valid YAML/JSON: ${(error as Error).message.split("\n")[0]}`,

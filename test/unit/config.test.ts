@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { compileConfig, ConfigError } from "../../shared/config";
+import { compileConfig, ConfigError, substituteEnv } from "../../shared/config";
 
 const minimal = {
   services: { testQuery: { backend: "legacy" } },
@@ -102,5 +102,19 @@ describe("configuration", () => {
     } finally {
       process.env = saved;
     }
+  });
+});
+
+describe("environment substitution in configuration files", () => {
+  it("fills ${NAME} and ${NAME:-default}", () => {
+    const env = { LEGACY_URL: "http://legacy-sim:8090", EMPTY: "" };
+    expect(substituteEnv("url: ${LEGACY_URL:-http://127.0.0.1:8090}", env)).to.equal(
+      "url: http://legacy-sim:8090",
+    );
+    expect(substituteEnv("url: ${MISSING:-http://127.0.0.1:8090}", env)).to.equal(
+      "url: http://127.0.0.1:8090",
+    );
+    expect(substituteEnv("x: ${EMPTY:-fallback} y: ${MISSING}", env)).to.equal("x: fallback y: ");
+    expect(substituteEnv("price: $5 {not} $HOME", env)).to.equal("price: $5 {not} $HOME");
   });
 });
