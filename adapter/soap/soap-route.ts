@@ -55,8 +55,12 @@ function soapPost(deps: SoapRouteDeps, validators: SoapBodyValidators, maxBody: 
       soapBodyKind(contentType);
       const body = await readBody(ctx.req, maxBody);
       request = readSoapRequest(body, contentType);
-      service = deps.config.services[request.serviceCode];
+      const { services } = deps.config;
+      service = Object.hasOwn(services, request.serviceCode)
+        ? services[request.serviceCode]
+        : undefined;
       if (!service || !service.protocols.includes("soap")) {
+        service = undefined;
         throw new SluiceError("UnknownService", `no SOAP service named "${request.serviceCode}"`);
       }
       if (body.length > service.maxBodyBytes) {

@@ -230,6 +230,10 @@ describe("SOAP end to end (all roles in one process)", function () {
     expect(
       faultCode(await post(sluice.url, asService("simple.query", "testQuery", "restOnly"))),
     ).to.equal("Client.UnknownService");
+    // A name every JavaScript object has is no service either.
+    expect(
+      faultCode(await post(sluice.url, asService("simple.query", "testQuery", "toString"))),
+    ).to.equal("Client.UnknownService");
     expect(
       faultCode(await post(sluice.url, asService("simple.query", "testQuery", "private"))),
     ).to.equal("Client.AccessDenied");
