@@ -5,6 +5,7 @@
 import type { Context } from "koa";
 import type { Logger } from "pino";
 import { SluiceError } from "../shared/errors";
+import type { StateNotices } from "../shared/state-notice";
 import { statusDocument } from "../shared/status-document";
 import { isTerminal, type Transaction, type TransactionStore } from "../shared/transaction-store";
 import { answerError } from "./error-answer";
@@ -17,6 +18,11 @@ export interface StatusRouteDeps {
   log: Logger;
   /** Seconds a caller should wait before polling a message that is not finished. */
   pollAfter(tx: Transaction): number;
+  /**
+   * Tells the response worker of a cancel, so the callback and hub listeners hear of it now.
+   * Without it they hear of it when a worker reaches the message and skips it.
+   */
+  notices?: Pick<StateNotices, "publish">;
 }
 
 async function ownTransaction(
@@ -79,6 +85,8 @@ export function cancelRoute(deps: StatusRouteDeps) {
           },
         );
       }
+      // Never fails the cancel: the state is in Redis, and a worker repeats a lost notice.
+      await deps.notices?.publish(tx.id, "cancelled");
       const updated = await deps.store.get(tx.id);
       ctx.status = 200;
       ctx.body = updated ? statusDocument(updated) : { id: tx.id, state: "cancelled" };

@@ -18,7 +18,11 @@ export async function startRoles(role: ServiceRole, runtime: Runtime): Promise<R
     const callbacks = await startCallbackDelivery(runtime);
     roles.push(callbacks);
     roles.push(
-      await startResponseWorker(runtime, [(tx, response) => callbacks.onResponse(tx, response)]),
+      await startResponseWorker(
+        runtime,
+        [(tx, response) => callbacks.onResponse(tx, response)],
+        [(tx, eventKey) => callbacks.onStateChange(tx, eventKey)],
+      ),
     );
   }
   if (role === "worker" || role === "all") roles.push(await startWorker(runtime));

@@ -1,6 +1,6 @@
-// Callbacks and hub events in the response worker: every stored response of a callback-mode
-// message becomes a signed callback, every change a client's hub listeners asked for becomes
-// an event, and the final callback's fate becomes the message's delivery state.
+// Callbacks and hub events in the response worker: every stored response (and a cancel) of a
+// callback-mode message becomes a signed callback, every change a client's hub listeners asked
+// for becomes an event, and the final callback's fate becomes the message's delivery state.
 
 import type { Logger } from "pino";
 import type { CallbackPolicy } from "../shared/callback-target";
@@ -11,7 +11,7 @@ import { metrics } from "../shared/metrics";
 import type { Role, Runtime } from "../shared/runtime";
 import { SafeHttp, type Lookup } from "../shared/safe-http";
 import { statusDocument } from "../shared/status-document";
-import type { Transaction } from "../shared/transaction-store";
+import { isTerminal, type Transaction } from "../shared/transaction-store";
 import { CallbackDeliverer, type CallbackJob, type Settlement } from "./callback-deliverer";
 import { callbackTopology, declareCallbackTopology } from "./callback-schedule";
 import { CallbackSender } from "./callback-sender";
@@ -28,8 +28,9 @@ export interface CallbackDelivery extends Role {
   /** A ResponseListener for startResponseWorker: callbacks and hub events for one response. */
   onResponse(tx: Transaction, response: ResponseMessage): Promise<void>;
   /**
-   * The same for a state change that came without a response (e.g. a cancel): `eventKey`
-   * names the change, and the same key always yields the same webhook ids.
+   * A StateChangeListener: hub events for a state change that came without a response
+   * (accepted, processing, cancelled), and the final callback when that change is terminal
+   * (a cancel). `eventKey` names the change; the same key always yields the same webhook ids.
    */
   onStateChange(tx: Transaction, eventKey: string): Promise<void>;
 }
@@ -120,7 +121,7 @@ export async function startCallbackDelivery(
 
   const signing = config.callbacks.secrets.length > 0;
   let warnedUnsigned = false;
-  const publish = async (tx: Transaction, eventKey: string, final: boolean) => {
+  const publish = async (tx: Transaction, eventKey: string, final: boolean, callback: boolean) => {
     if (!signing) {
       if (!warnedUnsigned)
         log.warn("no callbacks.secret configured: callbacks and hub events are off");
@@ -132,7 +133,7 @@ export async function startCallbackDelivery(
       return;
     }
     const document = statusDocument(tx);
-    if (tx.replyMode === "callback" && tx.callback) {
+    if (callback && tx.replyMode === "callback" && tx.callback) {
       await deliverer.enqueue({
         webhookId: `msg_${eventKey}`,
         messageId: tx.id,
@@ -159,8 +160,12 @@ export async function startCallbackDelivery(
     name: "callbacks",
     // Deterministic ids: a response handled twice (redelivery after a crash) yields the same
     // webhook-id, which receivers use to drop the duplicate.
-    onResponse: (tx, response) => publish(tx, `${tx.id}.${response.seq}`, response.final),
-    onStateChange: (tx, eventKey) => publish(tx, `${tx.id}.${eventKey}`, true),
+    onResponse: (tx, response) => publish(tx, `${tx.id}.${response.seq}`, response.final, true),
+    // A callback target hears of outcomes only: accepted and processing are hub events.
+    onStateChange: (tx, eventKey) => {
+      const terminal = isTerminal(tx.state);
+      return publish(tx, `${tx.id}.${eventKey}`, terminal, terminal);
+    },
     async drain() {
       await deliverer.stop();
     },

@@ -1,16 +1,24 @@
 // Correlating one response to its transaction by message id: store it once, wake the adapter
 // instance holding a sync caller, and hand it to delivery (callbacks, hub events). A response
 // without a transaction is retried briefly (it may have overtaken the record), then dead-lettered.
+// State notices (claimed, cancelled) become state changes for delivery, in order per message.
 
 import type { ChannelWrapper } from "amqp-connection-manager";
 import type { ConsumeMessage } from "amqplib";
+import type Redis from "ioredis";
 import type { Logger } from "pino";
 import type { Broker } from "../shared/amqp";
 import { decodeMessage, type ResponseMessage } from "../shared/envelope";
 import { messageLogger } from "../shared/logger";
 import { metrics } from "../shared/metrics";
 import type { TopologyNames } from "../shared/topology";
-import type { State, Transaction, TransactionStore } from "../shared/transaction-store";
+import { decodeStateNotice, isStateNotice, type StateNotice } from "../shared/state-notice";
+import {
+  isTerminal,
+  type State,
+  type Transaction,
+  type TransactionStore,
+} from "../shared/transaction-store";
 import type { WakeMessage } from "../shared/wake-message";
 
 /** Called after a response is stored, with the transaction as it is now. */
@@ -19,6 +27,12 @@ export type ResponseListener = (
   response: ResponseMessage,
   previous: State | null,
 ) => Promise<void>;
+
+/**
+ * Called for a state change that came without a response, with the transaction as it was
+ * right after that change; `eventKey` names the change and is the same whenever it is repeated.
+ */
+export type StateChangeListener = (tx: Transaction, eventKey: string) => Promise<void>;
 
 const MISSING_RETRIES = 8;
 const MISSING_DELAY_MS = 250;
@@ -30,23 +44,61 @@ export interface CorrelatorDeps {
   names: TopologyNames;
   log: Logger;
   listeners: ResponseListener[];
+  stateListeners?: StateChangeListener[];
+  /**
+   * Where to remember that a cancel was told: the adapter and, as a fallback, the worker that
+   * skips the message both send a notice, and listeners should hear of it once.
+   */
+  told?: { redis: Redis; prefix: string };
 }
 
 export class Correlator {
+  /** The work on each message id in hand, so that one message's changes go out in order. */
+  private readonly chains = new Map<string, Promise<void>>();
+
   constructor(private readonly deps: CorrelatorDeps) {}
 
   async handle(message: ConsumeMessage): Promise<void> {
-    const { store, log: rootLog } = this.deps;
+    if (isStateNotice(message.properties)) {
+      const notice = decodeStateNotice(message.content);
+      if (!notice) {
+        this.deps.log.error("unreadable state notice; dead-lettered");
+        await this.deadLetter(message.content, "unreadable", null);
+        return;
+      }
+      await this.inOrder(notice.id, () => this.handleNotice(notice));
+      return;
+    }
     let response: ResponseMessage;
     try {
       response = decodeMessage<ResponseMessage>(message.content);
       if (typeof response.id !== "string" || typeof response.seq !== "number")
         throw new Error("no id or seq");
     } catch (error) {
-      rootLog.error({ err: (error as Error).message }, "unreadable response; dead-lettered");
+      this.deps.log.error({ err: (error as Error).message }, "unreadable response; dead-lettered");
       await this.deadLetter(message.content, "unreadable", null);
       return;
     }
+    await this.inOrder(response.id, () => this.handleResponse(message.content, response));
+  }
+
+  /**
+   * Runs `work` after the work in hand on the same message id. The worker publishes a
+   * message's notices and responses in order, and this keeps them in order up to delivery.
+   */
+  private inOrder(id: string, work: () => Promise<void>): Promise<void> {
+    const previous = this.chains.get(id);
+    const current = previous ? previous.catch(() => undefined).then(work) : work();
+    this.chains.set(id, current);
+    const forget = () => {
+      if (this.chains.get(id) === current) this.chains.delete(id);
+    };
+    current.then(forget, forget);
+    return current;
+  }
+
+  private async handleResponse(content: Buffer, response: ResponseMessage): Promise<void> {
+    const { store, log: rootLog } = this.deps;
     const log = messageLogger(rootLog, { id: response.id });
 
     let stored = await store.addResponse(response);
@@ -56,7 +108,7 @@ export class Correlator {
     }
     if (stored.result === "missing") {
       log.warn("response for an unknown transaction; dead-lettered");
-      await this.deadLetter(message.content, "unknown_transaction", response.id);
+      await this.deadLetter(content, "unknown_transaction", response.id);
       return;
     }
     if (stored.result === "duplicate") {
@@ -70,7 +122,7 @@ export class Correlator {
     }
     if (stored.result === "late") {
       log.warn({ state: stored.previous }, "response for a finished transaction; dead-lettered");
-      await this.deadLetter(message.content, `transaction_${stored.previous}`, response.id);
+      await this.deadLetter(content, `transaction_${stored.previous}`, response.id);
       return;
     }
 
@@ -85,6 +137,25 @@ export class Correlator {
       { seq: response.seq, final: response.final, state: tx.state },
       "response stored",
     );
+  }
+
+  /** Hands the changes a notice stands for to the state listeners, oldest first. */
+  private async handleNotice(notice: StateNotice): Promise<void> {
+    const listeners = this.deps.stateListeners ?? [];
+    if (listeners.length === 0) return;
+    const tx = await this.deps.store.get(notice.id);
+    if (!tx) {
+      this.deps.log.debug({ id: notice.id }, "state notice for an unknown transaction; dropped");
+      return;
+    }
+    const told = this.deps.told;
+    const mark = told && isTerminal(notice.state) ? `${told.prefix}sluice:tx:${tx.id}:told` : null;
+    if (mark && told && (await told.redis.exists(mark))) return;
+    for (const change of stateChanges(tx, notice)) {
+      for (const listener of listeners) await listener(change.tx, change.eventKey);
+    }
+    // Marked only after the hand-over: a crash in between repeats it rather than losing it.
+    if (mark && told) await told.redis.set(mark, notice.state, "PX", this.deps.store.retentionMs);
   }
 
   /** Wakes the adapter instance holding the caller; transient, since the record has it all. */
@@ -124,4 +195,51 @@ export class Correlator {
     );
     metrics.deadLetters.inc({ backend: "responses", reason });
   }
+}
+
+/**
+ * The state changes a notice stands for: its own entry in the history (the latest of its state
+ * at or before the notice's time), preceded by the `accepted` entry right before it. Adapters
+ * send no notice when they accept a message, so its `accepted` is told together with what
+ * came next; the same holds for a message a failed attempt handed back to `accepted`.
+ * Each change comes with the transaction as it was right after it.
+ */
+export function stateChanges(
+  tx: Transaction,
+  notice: Pick<StateNotice, "state" | "at">,
+): Array<{ tx: Transaction; eventKey: string }> {
+  let index = -1;
+  tx.history.forEach((entry, i) => {
+    if (entry.state === notice.state && entry.at <= notice.at) index = i;
+  });
+  if (index < 0) return [];
+  const changes: Array<{ tx: Transaction; eventKey: string }> = [];
+  if (index > 0 && tx.history[index - 1].state === "accepted") {
+    changes.push(asOf(tx, index - 1));
+  }
+  changes.push(asOf(tx, index));
+  return changes;
+}
+
+/**
+ * The transaction as it stood right after history entry `index`. A terminal state is the last
+ * word, so it is told as the record is now; an earlier one has no error or responses yet.
+ */
+function asOf(tx: Transaction, index: number): { tx: Transaction; eventKey: string } {
+  const entry = tx.history[index];
+  const state = entry.state as State;
+  const occurrence = tx.history.slice(0, index + 1).filter((e) => e.state === state).length;
+  if (isTerminal(state)) return { tx, eventKey: state };
+  return {
+    tx: {
+      ...tx,
+      state,
+      delivery: "pending",
+      updatedAt: entry.at,
+      history: tx.history.slice(0, index + 1),
+      responses: [],
+      error: null,
+    },
+    eventKey: `${state}.${occurrence}`,
+  };
 }

@@ -1,15 +1,20 @@
-// The response-worker role: consumes `responses`, correlates each to its transaction and
-// delivers it. Draining stops consuming and lets the responses in hand finish.
+// The response-worker role: consumes `responses`, correlates each response and state notice
+// to its transaction and delivers it. Draining stops consuming and lets the work in hand finish.
 
 import type { Logger } from "pino";
 import { safeAck, safeNack } from "../shared/amqp";
 import type { Role, Runtime } from "../shared/runtime";
 import { declareAllBackends } from "../shared/topology";
-import { Correlator, type ResponseListener } from "./correlator";
+import { Correlator, type ResponseListener, type StateChangeListener } from "./correlator";
 
+/**
+ * `listeners` hear of every stored response, `stateListeners` of every state change without
+ * one (accepted, processing, cancelled); without state listeners, state notices are dropped.
+ */
 export async function startResponseWorker(
   runtime: Runtime,
   listeners: ResponseListener[] = [],
+  stateListeners: StateChangeListener[] = [],
 ): Promise<Role> {
   const { config, broker, names, store } = runtime;
   const log: Logger = runtime.log.child({ component: "response-worker" });
@@ -17,7 +22,16 @@ export async function startResponseWorker(
     declareAllBackends(channel, config, names),
   );
   await publisher.waitForConnect();
-  const correlator = new Correlator({ broker, publisher, store, names, log, listeners });
+  const correlator = new Correlator({
+    broker,
+    publisher,
+    store,
+    names,
+    log,
+    listeners,
+    stateListeners,
+    told: { redis: runtime.redis, prefix: config.prefix },
+  });
   const inProgress = new Set<Promise<unknown>>();
   const consumer = broker.consume("responses", {
     queue: names.responsesQueue,

@@ -20,6 +20,7 @@ import {
 } from "../shared/errors";
 import { messageLogger } from "../shared/logger";
 import { metrics } from "../shared/metrics";
+import { StateNotices, type NoticeState } from "../shared/state-notice";
 import type { TopologyNames } from "../shared/topology";
 import { isTerminal, type TransactionStore } from "../shared/transaction-store";
 import { planRetry } from "./retry-schedule";
@@ -81,6 +82,8 @@ export class RequestProcessor {
       return "ack";
     }
     if (isTerminal(current.state) || current.processedAt !== null) {
+      // A cancel's own notice may have been lost between Redis and the broker: repeat it.
+      if (current.state === "cancelled") this.notice(request.id, "cancelled");
       log.info({ state: current.state }, "already processed; skipped");
       return "ack";
     }
@@ -89,6 +92,7 @@ export class RequestProcessor {
         claimUntilMs: Date.now() + CLAIM_SLACK_MS,
       });
       if (claimed.result === "ok") {
+        this.notice(request.id, "processing");
         await this.publishResponses(request, [], "expired", {
           code: "Expired",
           message: "the message expired before it was sent to the backend",
@@ -112,9 +116,11 @@ export class RequestProcessor {
       }
       if (claim.result !== "ok") {
         // Cancelled meanwhile, or already finished.
+        if (claim.previous === "cancelled") this.notice(request.id, "cancelled");
         log.info({ state: claim.previous, result: claim.result }, "not claimed; skipped");
         return "ack";
       }
+      this.notice(request.id, "processing");
       return await this.call(request, attempt, message, log);
     } finally {
       await release();
@@ -220,6 +226,15 @@ export class RequestProcessor {
       message: `the backend failed ${attempt} times: ${error.message}`,
     });
     return "ack";
+  }
+
+  /**
+   * Tells hub listeners of a state change without waiting for the broker: the notice goes out
+   * on the same channel before any response of the message, so it keeps its place in line.
+   */
+  private notice(id: string, state: NoticeState): void {
+    const { broker, publisher, names, log } = this.deps;
+    void new StateNotices(broker, publisher, names, log).publish(id, state);
   }
 
   /** Puts a message back through the shortest retry delay queue, keeping its attempt count. */
