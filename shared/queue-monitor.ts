@@ -54,6 +54,13 @@ export class QueueMonitor {
         { queue: names.requestsQueue(backend.name) },
         backend.queue.highWater,
       );
+      if (backend.rate) {
+        // Calls per second, so dashboards can draw the agreed limit beside the call rate.
+        metrics.backendRateLimit.set(
+          { backend: backend.name },
+          (backend.rate.limit * 1000) / backend.rate.perMs,
+        );
+      }
     }
     this.queues = [...requests, ...others];
   }
