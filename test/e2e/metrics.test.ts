@@ -1,0 +1,105 @@
+// What an operator's dashboard reads from the admin port: the request queue's depth rising
+// while nothing consumes it and falling to 0 as a worker drains it, the consumers, the
+// high-water mark, request outcomes, liveness and readiness.
+
+import { expect } from "chai";
+import { call, eventually, Harness, type SluiceProcess } from "../support/harness";
+import { metricValue, readyz } from "./ops-support";
+
+const BATCHES = 4;
+const PER_BATCH = 5;
+
+describe("metrics for ops dashboards (queue depth up and down)", function () {
+  this.timeout(60_000);
+  const harness = new Harness();
+  let adapter: SluiceProcess;
+  let queue: string;
+
+  const depth = () => metricValue(adapter.adminUrl, "sluice_queue_depth_messages", { queue });
+
+  before(async () => {
+    // One call at a time, 150 ms each: the drain takes a few seconds and can be watched.
+    await harness.startSim({ latencyMs: 150 });
+    harness.writeConfig({
+      services: { report: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" } },
+      backends: {
+        sim: { translator: "rest-json", maxInFlight: 1, queue: { highWater: 100, maxLength: 200 } },
+      },
+    });
+    queue = `${harness.prefix}requests.sim`;
+    await harness.spawn("response-worker");
+    adapter = await harness.spawn("adapter");
+  });
+
+  after(() => harness.cleanup());
+
+  it("serves /healthz, /readyz and the Prometheus text with the contract's metrics", async () => {
+    expect((await call(`${adapter.adminUrl}/healthz`, { client: null })).status).to.equal(200);
+    await eventually(
+      async () => ((await readyz(adapter.adminUrl)).status === 200 ? true : undefined),
+      5_000,
+      "ready",
+    );
+    const answer = await fetch(`${adapter.adminUrl}/metrics`);
+    expect(answer.headers.get("content-type")).to.match(/^text\/plain/);
+    const text = await answer.text();
+    for (const name of [
+      "sluice_queue_depth_messages",
+      "sluice_queue_high_water",
+      "sluice_requests_total",
+      "sluice_request_duration_seconds",
+      "sluice_sync_waiters",
+      "sluice_backpressure_rejections_total",
+      "process_cpu_seconds_total",
+    ]) {
+      expect(text, name).to.include(`# TYPE ${name} `);
+    }
+    expect(await metricValue(adapter.adminUrl, "sluice_queue_high_water", { queue })).to.equal(100);
+  });
+
+  it("sluice_queue_depth_messages rises while messages wait and falls to 0 as they drain", async () => {
+    const rising: number[] = [];
+    for (let batch = 1; batch <= BATCHES; batch++) {
+      for (let i = 0; i < PER_BATCH; i++) {
+        const answer = await call(`${adapter.url}/rest/report`, { body: JSON.stringify({ i }) });
+        expect(answer.status).to.equal(202);
+      }
+      rising.push(
+        await eventually(
+          async () => {
+            const value = await depth();
+            return value === batch * PER_BATCH ? value : undefined;
+          },
+          5_000,
+          `depth ${batch * PER_BATCH}`,
+        ),
+      );
+    }
+    expect(rising).to.deep.equal([5, 10, 15, 20]);
+    expect(await metricValue(adapter.adminUrl, "sluice_queue_consumers", { queue })).to.equal(0);
+    expect(
+      await metricValue(adapter.adminUrl, "sluice_requests_total", {
+        protocol: "rest",
+        service: "report",
+        outcome: "accepted",
+      }),
+    ).to.equal(BATCHES * PER_BATCH);
+
+    await harness.spawn("worker");
+    const falling: number[] = [];
+    await eventually(
+      async () => {
+        const value = await depth();
+        if (value !== undefined && value !== falling[falling.length - 1]) falling.push(value);
+        return value === 0 ? true : undefined;
+      },
+      20_000,
+      "the queue to drain",
+    );
+    // Seen on the way down: values between full and empty, never rising again.
+    expect(falling[falling.length - 1]).to.equal(0);
+    expect(falling.some((v) => v > 0 && v < BATCHES * PER_BATCH)).to.equal(true);
+    for (let i = 1; i < falling.length; i++) expect(falling[i]).to.be.at.most(falling[i - 1]);
+    expect(await metricValue(adapter.adminUrl, "sluice_queue_consumers", { queue })).to.equal(1);
+  });
+});
