@@ -56,6 +56,12 @@ export interface RequestMessage {
     bodyNamespace: string | null;
     bodyXml: string;
     envelopePrefix: string;
+    /** The request's Header element content, verbatim, for the echo in the answer. */
+    headerXml?: string;
+    /** Namespace declarations of the request's Envelope, so cut-out elements stay well-formed. */
+    envelopeDeclarations?: Array<[prefix: string, uri: string]>;
+    /** The prefix the caller used on the Body element. */
+    bodyPrefix?: string;
   };
   attachments?: AttachmentRef[];
   /** Epoch milliseconds. */

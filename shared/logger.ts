@@ -23,6 +23,11 @@ export const REDACT_PATHS: readonly string[] = [
   "*.attachments[*].data",
   "userId",
   "*.userId",
+  // SOAP header fields carry the X-Road userId (often a personal code).
+  "soap.headers",
+  "*.soap.headers",
+  "soap.headerXml",
+  "*.soap.headerXml",
   'headers["x-road-userid"]',
   '*.headers["x-road-userid"]',
   'xroadHeaders["x-road-userid"]',

@@ -32,7 +32,10 @@ export function restRoute(deps: RestRouteDeps) {
     const started = process.hrtime.bigint();
     const match = SERVICE_PATH.exec(ctx.path);
     const serviceCode = match ? decodeURIComponent(match[1]) : "";
-    const service = deps.config.services[serviceCode];
+    // Own properties only: "/rest/toString" must be an unknown service, not Object.prototype's.
+    const service = Object.hasOwn(deps.config.services, serviceCode)
+      ? deps.config.services[serviceCode]
+      : undefined;
     let outcome = "error";
     try {
       if (!service || !service.protocols.includes("rest")) {

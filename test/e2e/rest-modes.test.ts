@@ -234,6 +234,14 @@ describe("REST end to end (all roles in one process)", function () {
     expect(answer.json.type).to.equal("UnknownService");
   });
 
+  it("a name that is not a configured service (even Object.prototype's) → 404", async () => {
+    for (const name of ["toString", "__proto__", "constructor"]) {
+      const answer = await call(`${sluice.url}/rest/${name}`, { body: "{}" });
+      expect(answer.status, name).to.equal(404);
+      expect(answer.json.type).to.equal("UnknownService");
+    }
+  });
+
   it("body over the service's limit → 413", async () => {
     const answer = await call(`${sluice.url}/rest/echo`, {
       body: JSON.stringify({ name: "x".repeat(10_000) }),

@@ -154,24 +154,17 @@ export async function deletePrefix(
       queues.push(names.requestsQueue(name));
     }
     for (const queue of queues) await channel.deleteQueue(queue).catch(() => undefined);
-    // Retry tiers and partition queues have derived names: delete by listing is not possible
-    // over AMQP, so the tests' configurations keep to the tiers declared here.
-    for (const [name, backend] of Object.entries(backends)) {
-      const config = compileConfig(
-        { ...rawConfig, backends: { [name]: { ...backend, url: "http://x" } } },
-        ".",
-      );
-      for (const ms of config.backends[name].retry.backoffMs) {
-        await channel.deleteQueue(names.retryQueue(name, ms)).catch(() => undefined);
+    // Retry tiers have derived names: compile the configuration to know them.
+    const withUrls = Object.fromEntries(
+      Object.entries(backends).map(([n, b]) => [n, { ...b, url: "http://x" }]),
+    );
+    const compiled = compileConfig({ ...rawConfig, backends: withUrls }, ".");
+    for (const backend of Object.values(compiled.backends)) {
+      for (const ms of backend.retry.backoffMs) {
+        await channel.deleteQueue(names.retryQueue(backend.name, ms)).catch(() => undefined);
       }
     }
-    const callbacks = callbackTopology(
-      prefix,
-      compileConfig(
-        { ...rawConfig, services: { x: { backend: "b" } }, backends: { b: { url: "http://x" } } },
-        ".",
-      ).callbacks.backoffMs,
-    );
+    const callbacks = callbackTopology(prefix, compiled.callbacks.backoffMs);
     for (const queue of [
       callbacks.delivery,
       callbacks.dead,
