@@ -1,0 +1,168 @@
+// Cancelling end to end with separate adapter, response-worker and worker processes: a message
+// cancelled before any worker took it never reaches the backend, its callback and the client's
+// hub listener hear of the cancel, and a message the backend has or had cannot be cancelled.
+
+import { expect } from "chai";
+import { randomBytes } from "node:crypto";
+import { verifyWebhook } from "../../response-worker/webhook-signature";
+import { CallbackReceiver, type ReceivedCall } from "../integration/callback-receiver";
+import { call, eventually, Harness, type SluiceProcess } from "../support/harness";
+
+const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
+const ALICE = "EE/GOV/70000001/alice";
+const BOB = "EE/COM/70000002/bob";
+
+describe("cancel end to end (adapter, response worker, then a worker)", function () {
+  this.timeout(40_000);
+  const harness = new Harness();
+  let receiver: CallbackReceiver;
+  let adapter: SluiceProcess;
+  let cancelledId = "";
+
+  before(async () => {
+    receiver = await CallbackReceiver.start({ tls: false });
+    await harness.startSim({ latencyMs: 20 });
+    harness.writeConfig({
+      services: {
+        notify: { protocols: ["rest"], reply: { mode: "callback" }, backend: "sim" },
+        lookup: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" },
+      },
+      backends: { sim: { translator: "rest-json", retry: { attempts: 2, backoff: ["1s"] } } },
+      callbacks: {
+        allow: [`http://127.0.0.1:${receiver.port}/`],
+        allowHttp: true,
+        allowPrivate: true,
+        secret: SECRET,
+        backoff: ["300ms", "600ms"],
+      },
+    });
+    await harness.spawn("response-worker");
+    adapter = await harness.spawn("adapter");
+    for (const [client, path] of [
+      [ALICE, "alice"],
+      [BOB, "bob"],
+    ]) {
+      const answer = await call(`${adapter.url}/hub`, {
+        client,
+        body: JSON.stringify({ callback: receiver.url(`/events/${path}`) }),
+      });
+      expect(answer.status).to.equal(201);
+    }
+  });
+  after(async () => {
+    await receiver.close();
+    await harness.cleanup();
+  });
+
+  const status = (id: string, client = ALICE) => call(`${adapter.url}/messages/${id}`, { client });
+  const cancel = (id: string, client = ALICE) =>
+    call(`${adapter.url}/messages/${id}`, { method: "DELETE", client });
+  const stateOf = async (id: string) => (await status(id)).json.state as string;
+  const eventsAt = (path: string, id: string): ReceivedCall[] =>
+    receiver.calls.filter(
+      (c) => c.path === `/events/${path}` && JSON.parse(c.body).correlationId === id,
+    );
+  const callbacksFor = (id: string) => receiver.calls.filter((c) => c.path === `/hooks/${id}`);
+
+  it("cancels a message no worker has taken: 200 with the cancelled status document", async () => {
+    const submitted = await call(`${adapter.url}/rest/notify`, {
+      client: ALICE,
+      body: JSON.stringify({ case: 7 }),
+      headers: { Prefer: "respond-async", "X-Callback-Url": receiver.url("/hooks/cancelled") },
+    });
+    expect(submitted.status).to.equal(202);
+    cancelledId = submitted.json.id;
+
+    expect((await cancel(cancelledId, BOB)).status).to.equal(404);
+    const answer = await cancel(cancelledId);
+    expect(answer.status).to.equal(200);
+    expect(answer.json).to.deep.include({ id: cancelledId, state: "cancelled" });
+    expect(answer.json.error.code).to.equal("Cancelled");
+    expect(answer.json.history.map((h: { state: string }) => h.state)).to.deep.equal([
+      "accepted",
+      "cancelled",
+    ]);
+    expect(await stateOf(cancelledId)).to.equal("cancelled");
+
+    const again = await cancel(cancelledId);
+    expect(again.status).to.equal(409);
+    expect(again.json.type).to.equal("Conflict");
+  });
+
+  it("never sends it to the backend once a worker starts, and the state stays cancelled", async () => {
+    await harness.spawn("worker");
+    // The queue is first in, first out: once a later message is done, the worker is past it.
+    const later = await call(`${adapter.url}/rest/lookup`, { client: ALICE, body: "{}" });
+    expect(later.status).to.equal(202);
+    await eventually(async () => (await stateOf(later.json.id)) === "completed" || undefined);
+    expect(harness.sim.stats({ id: later.json.id }).calls).to.have.length(1);
+    expect(harness.sim.stats({ id: cancelledId }).calls).to.have.length(0);
+    expect(await stateOf(cancelledId)).to.equal("cancelled");
+  });
+
+  it("sends the callback the signed cancelled status document, once", async () => {
+    const [callback] = await eventually(
+      async () => (callbacksFor("cancelled").length > 0 ? callbacksFor("cancelled") : undefined),
+      15_000,
+      "the cancelled callback",
+    );
+    expect(verifyWebhook(SECRET, callback.headers, callback.body)).to.deep.equal({ valid: true });
+    expect(callback.headers["webhook-id"]).to.equal(`msg_${cancelledId}.cancelled`);
+    const document = JSON.parse(callback.body);
+    expect(document).to.deep.include({ id: cancelledId, service: "notify", state: "cancelled" });
+    expect(document.error.code).to.equal("Cancelled");
+    expect(document.responses).to.deep.equal([]);
+    await eventually(async () =>
+      (await status(cancelledId)).json.delivery === "delivered" ? true : undefined,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(callbacksFor("cancelled")).to.have.length(1);
+  });
+
+  it("tells the sender's hub listener accepted and cancelled, and no one else", async () => {
+    const events = await eventually(
+      async () =>
+        eventsAt("alice", cancelledId).length >= 2 ? eventsAt("alice", cancelledId) : undefined,
+      15_000,
+      "accepted and cancelled events",
+    );
+    const bodies = events.map((e) => JSON.parse(e.body));
+    expect(bodies.map((b) => b.event.message.state).sort()).to.deep.equal([
+      "accepted",
+      "cancelled",
+    ]);
+    expect(bodies.map((b) => b.eventId).sort()).to.deep.equal([
+      `${cancelledId}.accepted.1`,
+      `${cancelledId}.cancelled`,
+    ]);
+    for (const event of events) {
+      expect(verifyWebhook(SECRET, event.headers, event.body)).to.deep.equal({ valid: true });
+    }
+    const accepted = bodies.find((b) => b.event.message.state === "accepted");
+    expect(accepted.event.message.history.map((h: { state: string }) => h.state)).to.deep.equal([
+      "accepted",
+    ]);
+    expect(eventsAt("bob", cancelledId)).to.have.length(0);
+  });
+
+  it("refuses to cancel a message the backend is working on, or has answered: 409", async () => {
+    harness.sim.update({ latencyMs: 1_500 });
+    try {
+      const submitted = await call(`${adapter.url}/rest/lookup`, { client: ALICE, body: "{}" });
+      const id = submitted.json.id as string;
+      await eventually(async () => (await stateOf(id)) === "processing" || undefined);
+      const during = await cancel(id);
+      expect(during.status).to.equal(409);
+      expect(during.json.type).to.equal("Conflict");
+      expect(during.json.message).to.match(/processing/);
+
+      await eventually(async () => (await stateOf(id)) === "completed" || undefined);
+      const after = await cancel(id);
+      expect(after.status).to.equal(409);
+      expect(await stateOf(id)).to.equal("completed");
+      expect(harness.sim.stats({ id }).calls).to.have.length(1);
+    } finally {
+      harness.sim.update({ latencyMs: 20 });
+    }
+  });
+});
