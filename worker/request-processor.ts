@@ -24,6 +24,7 @@ import { StateNotices, type NoticeState } from "../shared/state-notice";
 import type { TopologyNames } from "../shared/topology";
 import { isTerminal, type TransactionStore } from "../shared/transaction-store";
 import { planRetry } from "./retry-schedule";
+import { Deadline } from "./translators/call-deadline";
 import type { Translator } from "./translators/translator";
 
 export const ATTEMPT_HEADER = "x-sluice-attempt";
@@ -134,8 +135,8 @@ export class RequestProcessor {
     log: Logger,
   ): Promise<Settlement> {
     const { backend, translator } = this.deps;
-    const timeout = AbortSignal.timeout(backend.timeoutMs);
-    const signal = AbortSignal.any([timeout, this.deps.shutdown]);
+    const deadline = new Deadline(this.deps.shutdown, backend.timeoutMs);
+    const signal = deadline.signal;
     const started = process.hrtime.bigint();
     let outcome = "completed";
     try {
@@ -182,6 +183,7 @@ export class RequestProcessor {
       });
       return "ack";
     } finally {
+      deadline.dispose();
       metrics.backendCalls.inc({ backend: backend.name, outcome });
       metrics.backendCallDuration.observe(
         { backend: backend.name },

@@ -13,6 +13,7 @@ import {
   type TranslatorBackend,
   type TranslatorCall,
 } from "./translator";
+import { Deadline } from "./call-deadline";
 
 /** Default bound on a response body; a larger answer is never buffered. */
 export const DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024;
@@ -207,38 +208,6 @@ export function parseRetryAfter(value: string | undefined, now = Date.now()): nu
 }
 
 class ResponseTooLarge extends Error {}
-
-/**
- * The worker's signal plus our own timer, released after every call: AbortSignal.any would
- * keep a listener on a long-lived worker signal for each call made.
- */
-class Deadline {
-  private readonly controller = new AbortController();
-  private readonly timer: NodeJS.Timeout;
-  private readonly onParentAbort = () => this.controller.abort(this.parent.reason);
-  timedOut = false;
-
-  constructor(
-    private readonly parent: AbortSignal,
-    timeoutMs: number,
-  ) {
-    this.timer = setTimeout(() => {
-      this.timedOut = true;
-      this.controller.abort(new Error(`timed out after ${timeoutMs} ms`));
-    }, timeoutMs);
-    if (parent.aborted) this.onParentAbort();
-    else parent.addEventListener("abort", this.onParentAbort, { once: true });
-  }
-
-  get signal(): AbortSignal {
-    return this.controller.signal;
-  }
-
-  dispose(): void {
-    clearTimeout(this.timer);
-    this.parent.removeEventListener("abort", this.onParentAbort);
-  }
-}
 
 async function readBounded(
   body: Dispatcher.ResponseData["body"],

@@ -6,6 +6,7 @@ import { isAbsolute } from "node:path";
 import * as soap from "soap";
 import { SluiceError } from "../../shared/errors";
 import type { RequestMessage, SoapHeaderField } from "../../shared/envelope";
+import { Deadline } from "./call-deadline";
 import { parseRetryAfter } from "./rest-json";
 import {
   childText,
@@ -541,52 +542,4 @@ function describe(error: unknown): string {
 function firstLine(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   return (message.split("\n")[0] || "unknown error").slice(0, 200);
-}
-
-/**
- * The worker's signal plus our own timer, released after every call: a listener per call on a
- * long-lived signal would pile up otherwise.
- */
-class Deadline {
-  private readonly controller = new AbortController();
-  private readonly timer: NodeJS.Timeout;
-  private readonly onParentAbort = () => this.controller.abort(this.parent.reason);
-  timedOut = false;
-
-  constructor(
-    private readonly parent: AbortSignal,
-    timeoutMs: number,
-  ) {
-    this.timer = setTimeout(() => {
-      this.timedOut = true;
-      this.controller.abort(new Error(`timed out after ${timeoutMs} ms`));
-    }, timeoutMs);
-    if (parent.aborted) this.onParentAbort();
-    else parent.addEventListener("abort", this.onParentAbort, { once: true });
-  }
-
-  get signal(): AbortSignal {
-    return this.controller.signal;
-  }
-
-  /** `work`, or what `onAbort` gives (or throws) as soon as the deadline passes. */
-  race<T>(work: Promise<T>, onAbort: () => T): Promise<T> {
-    if (this.signal.aborted) return Promise.resolve().then(onAbort);
-    return new Promise<T>((resolve, reject) => {
-      const abort = () => {
-        try {
-          resolve(onAbort());
-        } catch (error) {
-          reject(error);
-        }
-      };
-      this.signal.addEventListener("abort", abort, { once: true });
-      work.then(resolve, reject).finally(() => this.signal.removeEventListener("abort", abort));
-    });
-  }
-
-  dispose(): void {
-    clearTimeout(this.timer);
-    this.parent.removeEventListener("abort", this.onParentAbort);
-  }
 }
