@@ -125,9 +125,13 @@ export async function startAdapter(
       // Requests still arriving on open connections get 503 instead of a new wait.
       backpressure.stopIntake();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
       waiters.releaseAll();
+      // A keep-alive connection goes as soon as its last answer is sent, not after its idle
+      // timeout: the drain (and the grace time after it) must not wait for idle clients.
+      server.closeIdleConnections();
+      const sweep = setInterval(() => server.closeIdleConnections(), 50);
       await closed;
+      clearInterval(sweep);
     },
     async close() {
       server.closeAllConnections();
