@@ -1,0 +1,103 @@
+// Graceful shutdown under load: SIGTERM while sync callers wait on a slow backend. Every caller
+// gets an answer or a 202 (never a reset), /readyz turns 503 while draining, the process
+// exits 0 within the grace time, and the messages handed back complete after a restart.
+
+import { expect } from "chai";
+import { call, eventually, Harness, type HttpAnswer, type SluiceProcess } from "../support/harness";
+import { metricValue, readyz, simSettings } from "./ops-support";
+
+const CALLERS = 12;
+const GRACE_MS = 4_000;
+
+describe("graceful shutdown under load (SIGTERM with sync callers waiting)", function () {
+  this.timeout(60_000);
+  const harness = new Harness();
+  let sluice: SluiceProcess;
+
+  before(async () => {
+    // Each backend call takes 30 s: longer than the grace time and the callers' wait.
+    await harness.startSim({ latencyMs: 30_000 });
+    harness.writeConfig({
+      shutdown: { grace: `${GRACE_MS / 1000}s` },
+      services: {
+        lookup: {
+          protocols: ["rest"],
+          reply: { mode: "sync", wait: "20s", maxWait: "30s" },
+          backend: "slow",
+        },
+      },
+      backends: { slow: { translator: "rest-json", maxInFlight: 4, timeout: "40s" } },
+    });
+    sluice = await harness.spawn("all");
+  });
+
+  after(() => harness.cleanup());
+
+  it("every waiting caller gets a 202, /readyz is 503 while draining, exit 0 within the grace time", async () => {
+    const readyBefore = await eventually(
+      async () => {
+        const ready = await readyz(sluice.adminUrl);
+        return ready.status === 200 ? ready : undefined;
+      },
+      5_000,
+      "ready before the load",
+    );
+    expect(readyBefore.reasons).to.deep.equal([]);
+
+    const callers: Array<Promise<HttpAnswer | Error>> = [];
+    for (let i = 0; i < CALLERS; i++) {
+      callers.push(
+        call(`${sluice.url}/rest/lookup`, { body: JSON.stringify({ i }) }).catch(
+          (error: Error) => error,
+        ),
+      );
+    }
+    await eventually(
+      async () =>
+        (await metricValue(sluice.adminUrl, "sluice_sync_waiters")) === CALLERS &&
+        harness.sim.stats().inFlight >= 4
+          ? true
+          : undefined,
+      10_000,
+      "callers waiting and calls at the backend",
+    );
+
+    const signalled = Date.now();
+    sluice.child.kill("SIGTERM");
+    const draining = await eventually(
+      async () => {
+        const ready = await readyz(sluice.adminUrl);
+        return ready.status === 503 ? ready : undefined;
+      },
+      3_000,
+      "/readyz 503 while draining",
+    );
+    expect(draining.reasons).to.include("draining");
+
+    const answers = await Promise.all(callers);
+    for (const answer of answers) {
+      expect(answer, "an HTTP answer, not a reset").to.not.be.instanceOf(Error);
+      const http = answer as HttpAnswer;
+      expect(http.status, http.text).to.equal(202);
+      expect(http.json.state).to.equal("accepted");
+      expect(http.headers.get("location")).to.equal(`/messages/${http.json.id}`);
+    }
+    const code = await sluice.exited;
+    const tookMs = Date.now() - signalled;
+    expect(code).to.equal(0);
+    expect(tookMs, `exit after ${tookMs} ms`).to.be.below(GRACE_MS + 1_500);
+
+    // Handed back, not lost: with a fast backend a new process completes every message.
+    await simSettings(harness.sim.url, { latencyMs: 0 });
+    const restarted = await harness.spawn("all");
+    const ids = answers.map((a) => (a as HttpAnswer).json.id as string);
+    await eventually(
+      async () => {
+        const docs = await Promise.all(ids.map((id) => call(`${restarted.url}/messages/${id}`)));
+        return docs.every((d) => d.json?.state === "completed") ? true : undefined;
+      },
+      20_000,
+      "every message completed after the restart",
+    );
+  });
+});
