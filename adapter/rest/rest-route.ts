@@ -8,7 +8,7 @@ import { checkCallbackTarget, type CallbackPolicy } from "../../shared/callback-
 import type { ServiceConfig, SluiceConfig } from "../../shared/config";
 import type { ReplyMode } from "../../shared/envelope";
 import { SluiceError } from "../../shared/errors";
-import { metrics } from "../../shared/metrics";
+import { observeRequest } from "../request-metrics";
 import { isJsonType, mediaType, readBody } from "../body-reader";
 import { answerError } from "../error-answer";
 import type { Intake, IntakeResult } from "../intake";
@@ -48,12 +48,7 @@ export function restRoute(deps: RestRouteDeps) {
     } finally {
       if (!ctx.response.get("X-Road-Id") && ctx.get("X-Road-Id"))
         ctx.set("X-Road-Id", ctx.get("X-Road-Id"));
-      const label = service ? serviceCode : "unknown";
-      metrics.requests.inc({ protocol: "rest", service: label, outcome });
-      metrics.requestDuration.observe(
-        { protocol: "rest", service: label },
-        Number(process.hrtime.bigint() - started) / 1e9,
-      );
+      observeRequest("rest", service ? serviceCode : null, outcome, started);
     }
   };
 }

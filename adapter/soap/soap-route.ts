@@ -9,7 +9,7 @@ import type { AttachmentRef } from "../../shared/envelope";
 import { checkCallbackTarget, type CallbackPolicy } from "../../shared/callback-target";
 import type { ServiceConfig, SluiceConfig } from "../../shared/config";
 import { asSluiceError, SluiceError } from "../../shared/errors";
-import { metrics } from "../../shared/metrics";
+import { observeRequest } from "../request-metrics";
 import { readBody } from "../body-reader";
 import type { Intake, IntakeResult } from "../intake";
 import type { MimePart } from "./multipart-related";
@@ -74,12 +74,7 @@ function soapPost(deps: SoapRouteDeps, validators: SoapBodyValidators, maxBody: 
     } catch (error) {
       outcome = answerFault(ctx, deps.log, error, request);
     } finally {
-      const label = service ? service.code : "unknown";
-      metrics.requests.inc({ protocol: "soap", service: label, outcome });
-      metrics.requestDuration.observe(
-        { protocol: "soap", service: label },
-        Number(process.hrtime.bigint() - started) / 1e9,
-      );
+      observeRequest("soap", service ? service.code : null, outcome, started);
     }
   };
 }
