@@ -65,12 +65,21 @@ export function staleGrantMs(rate: RateLimit): number {
 /** Longest single sleep between attempts, so a changed limit or an abort is noticed soon. */
 const MAX_SLEEP_MS = 1000;
 
-/** Emission interval and burst tolerance in microseconds for a rate. */
+/**
+ * Emission interval and burst tolerance in microseconds for a rate. The jitter guard (25 ms,
+ * at most a fortieth of the period) comes out of the burst tolerance first; what the burst
+ * cannot cover lengthens the interval, spread over the period (at most 2.5 % of the rate).
+ * Either way `limit + burst + 1` grants span at least the period plus the guard.
+ */
 export function gcraParameters(rate: RateLimit): { intervalUs: number; toleranceUs: number } {
-  const intervalUs = Math.max(1, Math.round((rate.perMs * 1000) / rate.limit));
-  const guardUs = Math.min(JITTER_GUARD_MS * 1000, intervalUs / 2);
-  const toleranceUs = Math.max(0, Math.round(rate.burst * intervalUs - guardUs));
-  return { intervalUs, toleranceUs };
+  const baseUs = (rate.perMs * 1000) / rate.limit;
+  const guardUs = Math.min(JITTER_GUARD_MS * 1000, (rate.perMs * 1000) / 40);
+  const fromBurstUs = Math.min(guardUs, rate.burst * baseUs);
+  const remainderUs = guardUs - fromBurstUs;
+  return {
+    intervalUs: Math.max(1, Math.round(baseUs + remainderUs / rate.limit)),
+    toleranceUs: Math.max(0, Math.round(rate.burst * baseUs - fromBurstUs)),
+  };
 }
 
 /** Checks a rate for the configuration; returns the problems found (empty when valid). */

@@ -2,24 +2,37 @@ import { expect } from "chai";
 import { gcraParameters, rateProblems, staleGrantMs } from "../../worker/rate-limiter";
 
 describe("rate limiter parameters", () => {
-  it("spaces calls by per/limit and allows the burst less a small jitter guard", () => {
+  it("spaces calls by per/limit and takes a 25 ms jitter guard out of the burst", () => {
     expect(gcraParameters({ limit: 20, perMs: 1000, burst: 5 })).to.deep.equal({
       intervalUs: 50_000,
       toleranceUs: 225_000,
     });
   });
 
-  it("keeps a burst of zero strictly smooth", () => {
+  it("without a burst, lengthens the interval by the guard spread over the period", () => {
+    // limit + 1 calls then span 1025 ms: 25 ms of delivery jitter cannot fit 11 into a second.
+    expect(gcraParameters({ limit: 10, perMs: 1000, burst: 0 })).to.deep.equal({
+      intervalUs: 102_500,
+      toleranceUs: 0,
+    });
     expect(gcraParameters({ limit: 50, perMs: 1000, burst: 0 })).to.deep.equal({
-      intervalUs: 20_000,
+      intervalUs: 20_500,
       toleranceUs: 0,
     });
   });
 
-  it("never lets the guard take more than half an interval of a fast rate", () => {
+  it("splits the guard when the burst is shorter than it", () => {
+    // burst 10 at 1000/s is 10 ms of tolerance: all of it goes, 15 ms more lengthen the interval.
     expect(gcraParameters({ limit: 1000, perMs: 1000, burst: 10 })).to.deep.equal({
-      intervalUs: 1_000,
-      toleranceUs: 9_500,
+      intervalUs: 1_015,
+      toleranceUs: 0,
+    });
+  });
+
+  it("keeps the guard to a fortieth of short periods", () => {
+    expect(gcraParameters({ limit: 5, perMs: 100, burst: 1 })).to.deep.equal({
+      intervalUs: 20_000,
+      toleranceUs: 17_500,
     });
   });
 
