@@ -10,6 +10,7 @@ import type { Role, Runtime } from "../shared/runtime";
 import { declareAllBackends } from "../shared/topology";
 import type { WakeMessage } from "../shared/wake-message";
 import { HubListeners } from "../shared/hub-listeners";
+import { StateNotices } from "../shared/state-notice";
 import { Backpressure } from "./backpressure";
 import { hubRoutes } from "./hub-route";
 import { Intake } from "./intake";
@@ -101,6 +102,7 @@ export async function startAdapter(
       callbackPolicy,
       log,
       pollAfter: (tx) => backpressure.retryAfter(config.backends[tx.backend]),
+      notices: new StateNotices(broker, publisher, names, log),
     },
     [hub, ...adapterRouteRegistrars],
   );
