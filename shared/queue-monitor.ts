@@ -35,6 +35,7 @@ export class QueueMonitor {
   /** The current channel was closed while the connection stayed up (e.g. by a 404). */
   private channelClosed = false;
   private sampledOnce = false;
+  private sampling = false;
 
   constructor(
     private readonly broker: Broker,
@@ -108,6 +109,16 @@ export class QueueMonitor {
   }
 
   async sampleAll(): Promise<void> {
+    if (this.sampling) return;
+    this.sampling = true;
+    try {
+      await this.sampleOnce();
+    } finally {
+      this.sampling = false;
+    }
+  }
+
+  private async sampleOnce(): Promise<void> {
     if (!this.raw) {
       // A passive declare of a missing queue closes the channel, and the connection manager
       // only reopens channels on reconnect: open a fresh one while the connection is up.
@@ -128,12 +139,19 @@ export class QueueMonitor {
     this.channelClosed = false;
     const wrapper = this.broker.channel("queue-monitor", async (channel) => {
       if (this.channel !== wrapper) return;
+      // A channel error nobody listens to is raised on the connection, which would drop every
+      // role's channels for a missing queue: it stays this channel's problem.
+      channel.on("error", (error: Error) =>
+        this.log.debug({ err: error.message }, "queue monitor channel closed"),
+      );
       channel.on("close", () => {
         if (this.raw !== channel) return;
         this.raw = null;
         this.channelClosed = true;
       });
       this.raw = channel;
+      // Sample at once: readiness and backpressure need a first figure without waiting a tick.
+      setImmediate(() => void this.sampleAll());
     });
     this.channel = wrapper;
   }
