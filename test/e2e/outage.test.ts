@@ -1,0 +1,198 @@
+// Outages of Redis and RabbitMQ as a caller and an operator see them, on private instances this
+// test stops and restarts (never the shared ones): 503 Unavailable with Retry-After and /readyz
+// 503 while one is down, intake again once it is back without restarting Sluice, and nothing
+// accepted before the outage lost. A broker memory alarm blocks publishers: 503 Busy.
+
+import { expect } from "chai";
+import { call, eventually, Harness, type HttpAnswer, type SluiceProcess } from "../support/harness";
+import { PrivateRabbit, PrivateRedis, readyz, retryAfterSeconds } from "./ops-support";
+
+function expect503(answer: HttpAnswer, type: "Busy" | "Unavailable"): void {
+  expect(answer.status, answer.text).to.equal(503);
+  expect(answer.json?.type, answer.text).to.equal(type);
+  expect(retryAfterSeconds(answer)).to.be.within(1, 300);
+}
+
+async function completed(url: string, ids: string[], timeoutMs: number): Promise<void> {
+  await eventually(
+    async () => {
+      const docs = await Promise.all(ids.map((id) => call(`${url}/messages/${id}`)));
+      return docs.every((d) => d.json?.state === "completed") ? true : undefined;
+    },
+    timeoutMs,
+    "every accepted message completed",
+  );
+}
+
+const services = {
+  order: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" },
+  ask: { protocols: ["rest"], reply: { mode: "sync", wait: "5s" }, backend: "sim" },
+};
+
+describe("Redis outage (private redis-server stopped and restarted)", function () {
+  this.timeout(60_000);
+  const harness = new Harness();
+  let redis: PrivateRedis;
+  let sluice: SluiceProcess;
+
+  before(async () => {
+    redis = await PrivateRedis.start();
+    await harness.startSim();
+    harness.writeConfig({
+      services,
+      backends: { sim: { translator: "rest-json", retry: { attempts: 5, backoff: ["1s"] } } },
+    });
+    sluice = await harness.spawn("all", { REDIS_URL: redis.url });
+  });
+
+  after(async () => {
+    await harness.cleanup();
+    await redis?.stop();
+  });
+
+  it("answers 503 Unavailable (never 202) while Redis is down, and accepts again once it is back", async () => {
+    await eventually(
+      async () => ((await readyz(sluice.adminUrl)).status === 200 ? true : undefined),
+      5_000,
+      "ready",
+    );
+    const before = await call(`${sluice.url}/rest/order`, { body: '{"n":0}' });
+    expect(before.status).to.equal(202);
+    await completed(sluice.url, [before.json.id], 10_000);
+
+    await redis.stop();
+    const notReady = await eventually(
+      async () => {
+        const ready = await readyz(sluice.adminUrl);
+        return ready.status === 503 ? ready : undefined;
+      },
+      5_000,
+      "/readyz 503",
+    );
+    expect(notReady.reasons.some((r) => r.startsWith("redis"))).to.equal(true);
+    const callsBefore = harness.sim.stats().total;
+    for (let i = 1; i <= 5; i++) {
+      expect503(await call(`${sluice.url}/rest/order`, { body: `{"n":${i}}` }), "Unavailable");
+    }
+    expect503(await call(`${sluice.url}/rest/ask`, { body: "{}" }), "Unavailable");
+    expect503(await call(`${sluice.url}/messages/${before.json.id}`), "Unavailable");
+    // Nothing refused went on to the backend.
+    expect(harness.sim.stats().total).to.equal(callsBefore);
+
+    await redis.resume();
+    const again = await eventually(
+      async () => {
+        const answer = await call(`${sluice.url}/rest/order`, { body: '{"n":"after"}' });
+        return answer.status === 202 ? answer : undefined;
+      },
+      15_000,
+      "a 202 after Redis is back",
+    );
+    expect((await readyz(sluice.adminUrl)).status).to.equal(200);
+    const sync = await call(`${sluice.url}/rest/ask`, { body: "{}" });
+    expect(sync.status).to.equal(200);
+    await completed(sluice.url, [again.json.id], 15_000);
+  });
+});
+
+describe("RabbitMQ outage and alarm (private RabbitMQ node stopped and restarted)", function () {
+  this.timeout(90_000);
+  const harness = new Harness();
+  let rabbit: PrivateRabbit;
+  let adapter: SluiceProcess;
+
+  before(async () => {
+    rabbit = await PrivateRabbit.start();
+    await harness.startSim();
+    harness.writeConfig({
+      adapter: { port: 0, publishTimeout: "2s" },
+      services,
+      backends: { sim: { translator: "rest-json" } },
+    });
+    const env = { AMQP_URL: rabbit.url };
+    // No worker yet: accepted messages wait in the (durable, quorum) request queue.
+    await harness.spawn("response-worker", env);
+    adapter = await harness.spawn("adapter", env);
+  });
+
+  after(async () => {
+    await harness.cleanup();
+    await rabbit?.remove();
+  });
+
+  it("a memory alarm (publishers blocked) answers 503 Busy until it clears", async () => {
+    const accepted = await call(`${adapter.url}/rest/order`, { body: '{"n":"before alarm"}' });
+    expect(accepted.status).to.equal(202);
+
+    await rabbit.ctl("set_vm_memory_high_watermark", "0.0001");
+    try {
+      // The broker blocks a connection when it next publishes: the first refusal may be a
+      // publish that got no confirm in time, the next ones come from the blocked notice.
+      const busy = await eventually(
+        async () => {
+          const answer = await call(`${adapter.url}/rest/order`, { body: '{"n":"alarm"}' });
+          return answer.json?.message === "message broker is refusing publishes"
+            ? answer
+            : undefined;
+        },
+        15_000,
+        "Busy from the blocked broker",
+      );
+      expect503(busy, "Busy");
+    } finally {
+      await rabbit.ctl("set_vm_memory_high_watermark", "0.4");
+    }
+    await eventually(
+      async () => {
+        const answer = await call(`${adapter.url}/rest/order`, { body: '{"n":"after alarm"}' });
+        return answer.status === 202 ? true : undefined;
+      },
+      15_000,
+      "a 202 after the alarm cleared",
+    );
+  });
+
+  it("answers 503 Unavailable while the broker is down; after its restart accepts again and queued messages complete", async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const answer = await call(`${adapter.url}/rest/order`, { body: `{"n":${i}}` });
+      expect(answer.status).to.equal(202);
+      ids.push(answer.json.id);
+    }
+
+    await rabbit.stop();
+    const notReady = await eventually(
+      async () => {
+        const ready = await readyz(adapter.adminUrl);
+        return ready.status === 503 ? ready : undefined;
+      },
+      5_000,
+      "/readyz 503",
+    );
+    expect(notReady.reasons).to.include("rabbitmq: disconnected");
+    for (let i = 0; i < 3; i++) {
+      expect503(await call(`${adapter.url}/rest/order`, { body: '{"n":"down"}' }), "Unavailable");
+    }
+    expect503(await call(`${adapter.url}/rest/ask`, { body: "{}" }), "Unavailable");
+
+    await rabbit.resume();
+    const again = await eventually(
+      async () => {
+        const answer = await call(`${adapter.url}/rest/order`, { body: '{"n":"back"}' });
+        return answer.status === 202 ? answer : undefined;
+      },
+      20_000,
+      "a 202 after the broker is back",
+    );
+    ids.push(again.json.id);
+    await eventually(
+      async () => ((await readyz(adapter.adminUrl)).status === 200 ? true : undefined),
+      10_000,
+      "/readyz 200 again",
+    );
+
+    // The messages accepted before the outage survived it in the queue.
+    await harness.spawn("worker", { AMQP_URL: rabbit.url });
+    await completed(adapter.url, ids, 20_000);
+  });
+});
