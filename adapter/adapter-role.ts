@@ -63,6 +63,7 @@ export async function startAdapter(
     );
   });
   await replies.waitForConnect();
+  await runtime.monitor.refresh();
   // Declared by this process, and every queue found by the monitor's latest passive declares.
   runtime.admin.addCheck("topology", () =>
     topologyReady ? runtime.monitor.topologyProblem() : "not declared",
@@ -70,6 +71,7 @@ export async function startAdapter(
 
   const backpressure = new Backpressure(broker, runtime.monitor, names, {
     storeReady: () => runtime.redis.status === "ready",
+    log,
   });
   const intake = new Intake({
     broker,

@@ -2,6 +2,7 @@
 // request queue, the broker's state, Redis and the adapter's own limits, and estimates the
 // Retry-After a refused (or accepted) caller should honour.
 
+import type { Logger } from "pino";
 import type { BackendConfig } from "../shared/config";
 import { SluiceError } from "../shared/errors";
 import { metrics } from "../shared/metrics";
@@ -26,6 +27,8 @@ export interface DepthSource {
   get(queue: string): QueueSample | undefined;
   estimatedDepth(queue: string): number | undefined;
   notePublished(queue: string): void;
+  /** The broker said the queue does not exist (a publish would be routed nowhere). */
+  isMissing(queue: string): boolean;
 }
 
 export interface BackpressureOptions {
@@ -33,6 +36,8 @@ export interface BackpressureOptions {
   storeReady?: () => boolean;
   /** Publishes awaiting a broker confirm beyond which the adapter answers Busy. */
   maxInFlightPublishes?: number;
+  /** Gets one line when a backend's intake closes at its high-water mark and one when it reopens. */
+  log?: Logger;
 }
 
 /**
@@ -46,7 +51,13 @@ export interface Admission {
 }
 
 type RefusalReason =
-  "draining" | "broker_down" | "broker_blocked" | "redis_down" | "publishes_full" | "high_water";
+  | "draining"
+  | "broker_down"
+  | "broker_blocked"
+  | "redis_down"
+  | "publishes_full"
+  | "queue_missing"
+  | "high_water";
 
 export class Backpressure {
   private inFlightPublishes = 0;
@@ -55,6 +66,9 @@ export class Backpressure {
   private draining = false;
   private readonly storeReady: () => boolean;
   private readonly maxInFlightPublishes: number;
+  private readonly log: Logger | undefined;
+  /** Backends whose intake is closed at the high-water mark (for the open/close log lines). */
+  private readonly full = new Set<string>();
 
   constructor(
     private readonly broker: BrokerState,
@@ -64,6 +78,7 @@ export class Backpressure {
   ) {
     this.storeReady = options.storeReady ?? (() => true);
     this.maxInFlightPublishes = options.maxInFlightPublishes ?? 5_000;
+    this.log = options.log;
   }
 
   /** From now on every new message is refused: the adapter is shutting down. */
@@ -141,9 +156,25 @@ export class Backpressure {
     if (this.inFlightPublishes >= this.maxInFlightPublishes) {
       this.refuse("publishes_full", "Busy", "too many messages being persisted", 1);
     }
+    const queue = this.names.requestsQueue(backend.name);
+    if (this.monitor.isMissing(queue)) {
+      // An unroutable publish is confirmed and dropped: never acknowledge into nowhere.
+      this.refuse("queue_missing", "Unavailable", "the request queue is not declared", 5);
+    }
     const depth = this.depth(backend);
     const highWater = backend.queue.highWater;
-    if (depth >= highWater) {
+    if (depth < highWater) {
+      if (this.full.delete(backend.name)) {
+        this.log?.info({ backend: backend.name, queue, depth, highWater }, "intake reopened");
+      }
+    } else {
+      if (!this.full.has(backend.name)) {
+        this.full.add(backend.name);
+        this.log?.warn(
+          { backend: backend.name, queue, depth, highWater },
+          "intake closed: request queue at its high-water mark; answering 503 Busy",
+        );
+      }
       this.refuse(
         "high_water",
         "Busy",

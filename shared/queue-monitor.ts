@@ -101,6 +101,25 @@ export class QueueMonitor {
     return sample.depth + (this.published.get(queue) ?? 0);
   }
 
+  /**
+   * Samples now, reopening the channel if a missing queue closed it: for a role that has just
+   * declared the topology, so that its readiness and backpressure see the queues at once.
+   */
+  async refresh(): Promise<void> {
+    if (!this.timer) return;
+    if (!this.raw) {
+      this.open();
+      await this.channel?.waitForConnect();
+    }
+    while (this.sampling) await new Promise((resolve) => setTimeout(resolve, 5));
+    await this.sampleAll();
+  }
+
+  /** Whether the broker said at the last attempt that the queue does not exist. */
+  isMissing(queue: string): boolean {
+    return this.missing.has(queue);
+  }
+
   /** Why the topology is not known to be declared (a readiness reason), or null. */
   topologyProblem(): string | null {
     if (this.missing.size > 0) return `missing queue ${[...this.missing][0]}`;

@@ -52,6 +52,10 @@ class StubMonitor implements DepthSource {
   notePublished(queue: string): void {
     if (queue === QUEUE) this.published++;
   }
+  missing = false;
+  isMissing(queue: string): boolean {
+    return queue === QUEUE && this.missing;
+  }
 }
 
 const names = { requestsQueue: (name: string) => `requests.${name}` };
@@ -145,6 +149,13 @@ describe("Backpressure", () => {
     storeUp = false;
     expect(refusal(() => bp.admit(backend())).code).to.equal("Unavailable");
     storeUp = true;
+    bp.admit(backend()).release();
+  });
+
+  it("refuses with Unavailable while the request queue does not exist (nowhere to route to)", () => {
+    monitor.missing = true;
+    expect(refusal(() => bp.admit(backend())).code).to.equal("Unavailable");
+    monitor.missing = false;
     bp.admit(backend()).release();
   });
 
