@@ -126,7 +126,11 @@ export async function main(argv: string[]): Promise<void> {
       closers.push(await startLegacySimRole(config, log));
     if (isServiceRole) {
       runtime = await startRuntime(config, log);
+      const monitor = runtime.monitor;
+      // Ready means the queues exist on the broker too (CONTRACT §1), checked by passive declare.
+      runtime.admin.addCheck("topology", () => monitor.topologyProblem());
       roles = await startRoles(args.role as ServiceRole, runtime);
+      await monitor.refresh();
       log.info(
         { role: args.role, port: config.adapter.port, adminPort: runtime.adminPort },
         "sluice ready",
