@@ -3,8 +3,16 @@
 // 503 while one is down, intake again once it is back without restarting Sluice, and nothing
 // accepted before the outage lost. A broker memory alarm blocks publishers: 503 Busy.
 
+import * as amqplib from "amqplib";
 import { expect } from "chai";
-import { call, eventually, Harness, type HttpAnswer, type SluiceProcess } from "../support/harness";
+import {
+  AMQP_URL,
+  call,
+  eventually,
+  Harness,
+  type HttpAnswer,
+  type SluiceProcess,
+} from "../support/harness";
 import { PrivateRabbit, PrivateRedis, readyz, retryAfterSeconds } from "./ops-support";
 
 function expect503(answer: HttpAnswer, type: "Busy" | "Unavailable"): void {
@@ -194,5 +202,47 @@ describe("RabbitMQ outage and alarm (private RabbitMQ node stopped and restarted
     // The messages accepted before the outage survived it in the queue.
     await harness.spawn("worker", { AMQP_URL: rabbit.url });
     await completed(adapter.url, ids, 20_000);
+  });
+});
+
+describe("request queue deleted under running processes (topology no longer declared)", function () {
+  this.timeout(30_000);
+  const harness = new Harness();
+  let adapter: SluiceProcess;
+  let worker: SluiceProcess;
+
+  before(async () => {
+    await harness.startSim();
+    harness.writeConfig({ services, backends: { sim: { translator: "rest-json" } } });
+    worker = await harness.spawn("worker");
+    adapter = await harness.spawn("adapter");
+  });
+
+  after(() => harness.cleanup());
+
+  it("/readyz names the missing queue and the adapter answers 503 instead of acknowledging into nowhere", async () => {
+    for (const proc of [adapter, worker]) {
+      expect((await readyz(proc.adminUrl)).status, proc.role).to.equal(200);
+    }
+    const queue = `${harness.prefix}requests.sim`;
+    const connection = await amqplib.connect(AMQP_URL);
+    try {
+      const channel = await connection.createChannel();
+      await channel.deleteQueue(queue);
+    } finally {
+      await connection.close();
+    }
+    for (const proc of [adapter, worker]) {
+      const notReady = await eventually(
+        async () => {
+          const ready = await readyz(proc.adminUrl);
+          return ready.status === 503 ? ready : undefined;
+        },
+        5_000,
+        `${proc.role} /readyz 503`,
+      );
+      expect(notReady.reasons).to.include(`topology: missing queue ${queue}`);
+    }
+    expect503(await call(`${adapter.url}/rest/order`, { body: "{}" }), "Unavailable");
   });
 });
