@@ -15,6 +15,7 @@ import {
 } from "../shared/envelope";
 import { SluiceError } from "../shared/errors";
 import { messageLogger } from "../shared/logger";
+import { metrics } from "../shared/metrics";
 import type { TopologyNames } from "../shared/topology";
 import {
   isTerminal,
@@ -170,6 +171,7 @@ export class Intake {
     try {
       return this.deps.waiters.register(id, waitMs);
     } catch (error) {
+      metrics.backpressureRejections.inc({ reason: "waiters_full" });
       void this.deps.store.discard(meta).catch(() => undefined);
       throw error;
     }
