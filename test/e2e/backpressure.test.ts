@@ -198,6 +198,40 @@ describe("backpressure end to end (queue maxLength is the hard stop)", function 
   });
 });
 
+describe("backpressure end to end (sync waiter limit of one adapter)", function () {
+  this.timeout(30_000);
+  const harness = new Harness();
+  let sluice: SluiceProcess;
+
+  before(async () => {
+    await harness.startSim();
+    harness.writeConfig({
+      adapter: { port: 0, maxSyncWaiters: 2 },
+      services: {
+        ask: { protocols: ["rest"], reply: { mode: "sync", wait: "2s" }, backend: "sim" },
+      },
+      backends: { sim: { translator: "rest-json" } },
+    });
+    sluice = await harness.spawn("all");
+  });
+
+  after(() => harness.cleanup());
+
+  it("callers beyond maxSyncWaiters get 503 Busy; those waiting get their 202 when the wait ends", async () => {
+    await simSettings(harness.sim.url, { paused: true });
+    const answers = await burst(`${sluice.url}/rest/ask`, 5);
+    const waited = answers.filter((a) => a.status === 202);
+    expect(waited).to.have.length(2);
+    for (const answer of answers.filter((a) => a.status !== 202)) expectBusy(answer);
+    expect(
+      await metricValue(sluice.adminUrl, "sluice_backpressure_rejections_total", {
+        reason: "waiters_full",
+      }),
+    ).to.equal(3);
+    await simSettings(harness.sim.url, { paused: false });
+  });
+});
+
 /** Publishes one message at a time until the broker nacks one: the queue is then full. */
 async function fillUntilRefused(channel: amqplib.ConfirmChannel, queue: string): Promise<void> {
   for (let i = 0; i < 100; i++) {
