@@ -121,6 +121,7 @@ async function main(argv: string[]): Promise<void> {
   const rows: Row[] = [];
   try {
     for (const rate of RATES) {
+      sim.reset();
       const children = Array.from({ length: processes }, () => spawnChild());
       await Promise.all(children.map((c) => c.ready));
       const keyPrefix = `bench-${randomUUID().slice(0, 8)}:`;
