@@ -110,6 +110,12 @@ export class Backpressure {
           const result = await send();
           if (close()) this.monitor.notePublished(queue);
           return result;
+        } catch (error) {
+          // The broker refused the message (a full queue, no confirm in time) or went away.
+          const code = error instanceof SluiceError ? error.code : "";
+          if (code === "Busy") metrics.backpressureRejections.inc({ reason: "broker_refused" });
+          if (code === "Unavailable") metrics.backpressureRejections.inc({ reason: "broker_down" });
+          throw error;
         } finally {
           this.inFlightPublishes--;
         }

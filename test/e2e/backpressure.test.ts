@@ -172,6 +172,10 @@ describe("backpressure end to end (queue maxLength is the hard stop)", function 
     expect(brokerRefusal, "a refusal by the broker").to.not.equal(undefined);
     const id = brokerRefusal!.headers.get("x-sluice-id");
     if (id) expect((await call(`${adapterA.url}/messages/${id}`)).status).to.equal(404);
+    const refusals = await metricValue(adapterA.adminUrl, "sluice_backpressure_rejections_total", {
+      reason: "broker_refused",
+    });
+    expect(refusals).to.be.at.least(1);
   });
 
   it("two adapters bursting at once: every answer is 202 or 503 Busy, and the queue holds exactly the accepted", async () => {
