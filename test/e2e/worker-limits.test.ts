@@ -6,6 +6,7 @@ import * as amqplib from "amqplib";
 import { expect } from "chai";
 import Redis from "ioredis";
 import type { RecordedCall } from "../../legacy-sim/legacy-sim";
+import { partitionBindings } from "../../shared/ordering";
 import { topologyNames } from "../../shared/topology";
 import {
   AMQP_URL,
@@ -48,47 +49,19 @@ function maxConcurrent(calls: RecordedCall[]): number {
   return most;
 }
 
-const BACKENDS: Record<string, number[]> = {
-  rated: [1000],
-  narrow: [1000],
-  flaky: [200, 1500],
-  broken: [200],
-  picky: [200],
-  held: [1000],
-  ordered: [1000],
-};
 const PARTITIONS = 4;
+const ORDERING = { key: "client", partitions: PARTITIONS };
 
-/** Deletes every queue, exchange and Redis key this file's prefix created. */
-async function removeTopology(prefix: string, backends: Record<string, number[]>): Promise<void> {
-  const names = topologyNames(prefix);
+/** Partition queues have derived names the harness's cleanup does not know. */
+async function removePartitionQueues(prefix: string): Promise<void> {
   const connection = await amqplib.connect(AMQP_URL);
   const channel = await connection.createChannel();
   channel.on("error", () => undefined);
-  const queues = [names.responsesQueue, names.deadLetterQueue];
-  for (const [name, tiers] of Object.entries(backends)) {
-    queues.push(names.requestsQueue(name));
-    for (const ms of tiers) queues.push(names.retryQueue(name, ms));
-  }
-  for (let k = 0; k < PARTITIONS; k++) queues.push(`${names.requestsQueue("ordered")}.p${k}`);
-  for (const queue of queues) await channel.deleteQueue(queue).catch(() => undefined);
-  for (const exchange of [
-    names.requestsExchange,
-    names.responsesExchange,
-    names.repliesExchange,
-    names.deadLetterExchange,
-  ]) {
-    await channel.deleteExchange(exchange).catch(() => undefined);
+  const requests = topologyNames(prefix).requestsQueue("ordered");
+  for (const { queue } of partitionBindings("ordered", requests, ORDERING)) {
+    await channel.deleteQueue(queue).catch(() => undefined);
   }
   await connection.close().catch(() => undefined);
-  const redis = new Redis(REDIS_URL);
-  let cursor = "0";
-  do {
-    const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 500);
-    cursor = next;
-    if (keys.length) await redis.del(...keys);
-  } while (cursor !== "0");
-  redis.disconnect();
 }
 
 describe("worker limits end to end (several worker processes)", function () {
@@ -173,7 +146,7 @@ describe("worker limits end to end (several worker processes)", function () {
         }),
         held: backend("held", {}),
         ordered: backend("ordered", {
-          ordering: { key: "client", partitions: PARTITIONS },
+          ordering: ORDERING,
           maxInFlight: 4,
           options: { headers: { "x-sim-latency": "15" } },
         }),
@@ -192,10 +165,8 @@ describe("worker limits end to end (several worker processes)", function () {
   });
 
   after(async () => {
-    // The harness's own cleanup compiles one backend at a time, which a configuration with
-    // several backends does not pass; whatever it leaves is removed here by name.
-    await harness.cleanup().catch(() => undefined);
-    await removeTopology(harness.prefix, BACKENDS);
+    await harness.cleanup();
+    await removePartitionQueues(harness.prefix);
     redis?.disconnect();
   });
 
