@@ -12,7 +12,7 @@ import {
   type HttpAnswer,
   type SluiceProcess,
 } from "../support/harness";
-import { burst, metricValue, retryAfterSeconds, simSettings } from "./ops-support";
+import { burst, metricValue, retryAfterSeconds, simSettings, untilDepth } from "./ops-support";
 
 const HIGH_WATER = 50;
 const IN_FLIGHT = 4;
@@ -45,14 +45,7 @@ describe("backpressure end to end (paused backend, high water 50)", function () 
   it("a burst of 200 stops near 50 accepted; the rest get 503 Busy with Retry-After; all accepted complete", async () => {
     await simSettings(harness.sim.url, { paused: true });
     // The monitor has sampled the empty queue before the burst.
-    await eventually(
-      async () =>
-        (await metricValue(sluice.adminUrl, "sluice_queue_depth_messages", { queue })) === 0
-          ? true
-          : undefined,
-      10_000,
-      "first depth sample",
-    );
+    await untilDepth(sluice.adminUrl, queue, (depth) => depth === 0);
 
     const answers = await burst(`${sluice.url}/rest/intake`, 200);
     const accepted = answers.filter((a) => a.status === 202);
@@ -64,14 +57,7 @@ describe("backpressure end to end (paused backend, high water 50)", function () 
     for (const answer of refused) expectBusy(answer);
 
     // The depth gauge shows the backlog the backend has not taken.
-    await eventually(
-      async () => {
-        const depth = await metricValue(sluice.adminUrl, "sluice_queue_depth_messages", { queue });
-        return depth !== undefined && depth >= HIGH_WATER - IN_FLIGHT ? depth : undefined;
-      },
-      5_000,
-      "depth at the high-water mark",
-    );
+    await untilDepth(sluice.adminUrl, queue, (depth) => depth >= HIGH_WATER - IN_FLIGHT, 5_000);
     // Ready messages count, not those the worker holds: once it has taken its maxInFlight,
     // a few more fit, then intake stays closed while the backend is paused.
     let next = await call(`${sluice.url}/rest/intake`, { body: "{}" });
@@ -84,14 +70,7 @@ describe("backpressure end to end (paused backend, high water 50)", function () 
     expect(accepted.length).to.be.at.most(HIGH_WATER + IN_FLIGHT);
 
     await simSettings(harness.sim.url, { paused: false });
-    await eventually(
-      async () =>
-        (await metricValue(sluice.adminUrl, "sluice_queue_depth_messages", { queue })) === 0
-          ? true
-          : undefined,
-      20_000,
-      "the queue to drain",
-    );
+    await untilDepth(sluice.adminUrl, queue, (depth) => depth === 0, 20_000);
     const after = await eventually(
       async () => {
         const answer = await call(`${sluice.url}/rest/intake`, { body: '{"late":true}' });
@@ -130,9 +109,6 @@ describe("backpressure end to end (queue maxLength is the hard stop)", function 
   let connection: amqplib.ChannelModel;
   let channel: amqplib.ConfirmChannel;
 
-  const depthOf = (adminUrl: string) =>
-    metricValue(adminUrl, "sluice_queue_depth_messages", { queue });
-
   before(async () => {
     await harness.startSim();
     harness.writeConfig({
@@ -159,11 +135,7 @@ describe("backpressure end to end (queue maxLength is the hard stop)", function 
     let brokerRefusal: HttpAnswer | undefined;
     for (let attempt = 0; attempt < 3 && !brokerRefusal; attempt++) {
       await channel.purgeQueue(queue);
-      await eventually(
-        async () => ((await depthOf(adapterA.adminUrl)) === 0 ? true : undefined),
-        10_000,
-        "an empty sample",
-      );
+      await untilDepth(adapterA.adminUrl, queue, (depth) => depth === 0);
       await fillUntilRefused(channel, queue);
       const answer = await call(`${adapterA.url}/rest/intake`, { body: "{}" });
       expectBusy(answer);
@@ -181,11 +153,7 @@ describe("backpressure end to end (queue maxLength is the hard stop)", function 
   it("two adapters bursting at once: every answer is 202 or 503 Busy, and the queue holds exactly the accepted", async () => {
     await channel.purgeQueue(queue);
     for (const adapter of [adapterA, adapterB]) {
-      await eventually(
-        async () => ((await depthOf(adapter.adminUrl)) === 0 ? true : undefined),
-        10_000,
-        "an empty sample",
-      );
+      await untilDepth(adapter.adminUrl, queue, (depth) => depth === 0);
     }
     const [fromA, fromB] = await Promise.all([
       burst(`${adapterA.url}/rest/intake`, 2 * MAX),

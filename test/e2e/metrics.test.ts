@@ -4,7 +4,7 @@
 
 import { expect } from "chai";
 import { call, eventually, Harness, type SluiceProcess } from "../support/harness";
-import { metricValue, readyz } from "./ops-support";
+import { metricValue, untilDepth, untilReadiness } from "./ops-support";
 
 const BATCHES = 4;
 const PER_BATCH = 5;
@@ -35,11 +35,7 @@ describe("metrics for ops dashboards (queue depth up and down)", function () {
 
   it("serves /healthz, /readyz and the Prometheus text with the contract's metrics", async () => {
     expect((await call(`${adapter.adminUrl}/healthz`, { client: null })).status).to.equal(200);
-    await eventually(
-      async () => ((await readyz(adapter.adminUrl)).status === 200 ? true : undefined),
-      5_000,
-      "ready",
-    );
+    await untilReadiness(adapter.adminUrl, 200);
     const answer = await fetch(`${adapter.adminUrl}/metrics`);
     expect(answer.headers.get("content-type")).to.match(/^text\/plain/);
     const text = await answer.text();
@@ -64,16 +60,7 @@ describe("metrics for ops dashboards (queue depth up and down)", function () {
         const answer = await call(`${adapter.url}/rest/report`, { body: JSON.stringify({ i }) });
         expect(answer.status).to.equal(202);
       }
-      rising.push(
-        await eventually(
-          async () => {
-            const value = await depth();
-            return value === batch * PER_BATCH ? value : undefined;
-          },
-          5_000,
-          `depth ${batch * PER_BATCH}`,
-        ),
-      );
+      rising.push(await untilDepth(adapter.adminUrl, queue, (d) => d === batch * PER_BATCH, 5_000));
     }
     expect(rising).to.deep.equal([5, 10, 15, 20]);
     expect(await metricValue(adapter.adminUrl, "sluice_queue_consumers", { queue })).to.equal(0);

@@ -217,6 +217,39 @@ export async function readyz(adminUrl: string): Promise<{ status: number; reason
   return { status: answer.status, reasons: answer.json?.reasons ?? [] };
 }
 
+/** Polls `/readyz` until it answers `status`; returns that answer's reasons. */
+export async function untilReadiness(
+  adminUrl: string,
+  status: 200 | 503,
+  timeoutMs = 5_000,
+): Promise<{ status: number; reasons: string[] }> {
+  return eventually(
+    async () => {
+      const ready = await readyz(adminUrl);
+      return ready.status === status ? ready : undefined;
+    },
+    timeoutMs,
+    `/readyz ${status} at ${adminUrl}`,
+  );
+}
+
+/** Polls a queue's `sluice_queue_depth_messages` until `accept` holds; returns the depth. */
+export async function untilDepth(
+  adminUrl: string,
+  queue: string,
+  accept: (depth: number) => boolean,
+  timeoutMs = 10_000,
+): Promise<number> {
+  return eventually(
+    async () => {
+      const depth = await metricValue(adminUrl, "sluice_queue_depth_messages", { queue });
+      return depth !== undefined && accept(depth) ? depth : undefined;
+    },
+    timeoutMs,
+    `the depth of ${queue}`,
+  );
+}
+
 /** Whole seconds of a Retry-After header, or NaN when it is not a plain integer. */
 export function retryAfterSeconds(answer: HttpAnswer): number {
   const value = answer.headers.get("retry-after") ?? "";

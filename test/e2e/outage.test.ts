@@ -13,7 +13,13 @@ import {
   type HttpAnswer,
   type SluiceProcess,
 } from "../support/harness";
-import { PrivateRabbit, PrivateRedis, readyz, retryAfterSeconds } from "./ops-support";
+import {
+  PrivateRabbit,
+  PrivateRedis,
+  readyz,
+  retryAfterSeconds,
+  untilReadiness,
+} from "./ops-support";
 
 function expect503(answer: HttpAnswer, type: "Busy" | "Unavailable"): void {
   expect(answer.status, answer.text).to.equal(503);
@@ -59,24 +65,13 @@ describe("Redis outage (private redis-server stopped and restarted)", function (
   });
 
   it("answers 503 Unavailable (never 202) while Redis is down, and accepts again once it is back", async () => {
-    await eventually(
-      async () => ((await readyz(sluice.adminUrl)).status === 200 ? true : undefined),
-      5_000,
-      "ready",
-    );
+    await untilReadiness(sluice.adminUrl, 200);
     const before = await call(`${sluice.url}/rest/order`, { body: '{"n":0}' });
     expect(before.status).to.equal(202);
     await completed(sluice.url, [before.json.id], 10_000);
 
     await redis.stop();
-    const notReady = await eventually(
-      async () => {
-        const ready = await readyz(sluice.adminUrl);
-        return ready.status === 503 ? ready : undefined;
-      },
-      5_000,
-      "/readyz 503",
-    );
+    const notReady = await untilReadiness(sluice.adminUrl, 503);
     expect(notReady.reasons.some((r) => r.startsWith("redis"))).to.equal(true);
     const callsBefore = harness.sim.stats().total;
     for (let i = 1; i <= 5; i++) {
@@ -169,14 +164,7 @@ describe("RabbitMQ outage and alarm (private RabbitMQ node stopped and restarted
     }
 
     await rabbit.stop();
-    const notReady = await eventually(
-      async () => {
-        const ready = await readyz(adapter.adminUrl);
-        return ready.status === 503 ? ready : undefined;
-      },
-      5_000,
-      "/readyz 503",
-    );
+    const notReady = await untilReadiness(adapter.adminUrl, 503);
     expect(notReady.reasons).to.include("rabbitmq: disconnected");
     for (let i = 0; i < 3; i++) {
       expect503(await call(`${adapter.url}/rest/order`, { body: '{"n":"down"}' }), "Unavailable");
@@ -193,11 +181,7 @@ describe("RabbitMQ outage and alarm (private RabbitMQ node stopped and restarted
       "a 202 after the broker is back",
     );
     ids.push(again.json.id);
-    await eventually(
-      async () => ((await readyz(adapter.adminUrl)).status === 200 ? true : undefined),
-      10_000,
-      "/readyz 200 again",
-    );
+    await untilReadiness(adapter.adminUrl, 200, 10_000);
 
     // The messages accepted before the outage survived it in the queue.
     await harness.spawn("worker", { AMQP_URL: rabbit.url });
@@ -233,14 +217,7 @@ describe("request queue deleted under running processes (topology no longer decl
       await connection.close();
     }
     for (const proc of [adapter, worker]) {
-      const notReady = await eventually(
-        async () => {
-          const ready = await readyz(proc.adminUrl);
-          return ready.status === 503 ? ready : undefined;
-        },
-        5_000,
-        `${proc.role} /readyz 503`,
-      );
+      const notReady = await untilReadiness(proc.adminUrl, 503);
       expect(notReady.reasons).to.include(`topology: missing queue ${queue}`);
     }
     expect503(await call(`${adapter.url}/rest/order`, { body: "{}" }), "Unavailable");

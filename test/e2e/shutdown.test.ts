@@ -4,7 +4,7 @@
 
 import { expect } from "chai";
 import { call, eventually, Harness, type HttpAnswer, type SluiceProcess } from "../support/harness";
-import { metricValue, readyz, simSettings } from "./ops-support";
+import { metricValue, simSettings, untilReadiness } from "./ops-support";
 
 const CALLERS = 12;
 const GRACE_MS = 4_000;
@@ -34,14 +34,7 @@ describe("graceful shutdown under load (SIGTERM with sync callers waiting)", fun
   after(() => harness.cleanup());
 
   it("every waiting caller gets a 202, /readyz is 503 while draining, exit 0 within the grace time", async () => {
-    const readyBefore = await eventually(
-      async () => {
-        const ready = await readyz(sluice.adminUrl);
-        return ready.status === 200 ? ready : undefined;
-      },
-      5_000,
-      "ready before the load",
-    );
+    const readyBefore = await untilReadiness(sluice.adminUrl, 200);
     expect(readyBefore.reasons).to.deep.equal([]);
 
     const callers: Array<Promise<HttpAnswer | Error>> = [];
@@ -64,14 +57,7 @@ describe("graceful shutdown under load (SIGTERM with sync callers waiting)", fun
 
     const signalled = Date.now();
     sluice.child.kill("SIGTERM");
-    const draining = await eventually(
-      async () => {
-        const ready = await readyz(sluice.adminUrl);
-        return ready.status === 503 ? ready : undefined;
-      },
-      3_000,
-      "/readyz 503 while draining",
-    );
+    const draining = await untilReadiness(sluice.adminUrl, 503, 3_000);
     expect(draining.reasons).to.include("draining");
 
     const answers = await Promise.all(callers);
