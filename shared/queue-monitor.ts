@@ -8,6 +8,7 @@ import type { Logger } from "pino";
 import type { Broker } from "./amqp";
 import type { SluiceConfig } from "./config";
 import { metrics } from "./metrics";
+import { consumedQueues } from "./ordering";
 import type { TopologyNames } from "./topology";
 
 export interface QueueSample {
@@ -22,12 +23,24 @@ export interface QueueSample {
 /** Weight of the newest measurement in the smoothed drain rate. */
 const DRAIN_SMOOTHING = 0.3;
 
+/**
+ * Queues sampled as one: a backend's request queue and its partition queues, whose summed depth
+ * is what backpressure compares with the backend's high-water mark. Other queues stand alone.
+ */
+interface QueueGroup {
+  /** The name samples and publishes are kept under (`requests.<backend>` for a backend). */
+  key: string;
+  queues: string[];
+}
+
 export class QueueMonitor {
+  /** Latest sample per group key (a request queue's includes its partitions). */
   private readonly samples = new Map<string, QueueSample>();
-  private readonly queues: string[];
+  private readonly groups: QueueGroup[];
+  private readonly groupOf = new Map<string, QueueGroup>();
   private channel: ChannelWrapper | null = null;
   private timer: NodeJS.Timeout | null = null;
-  /** Messages this process published per queue that the latest sample may not include. */
+  /** Messages this process published per group that the latest sample may not include. */
   private readonly published = new Map<string, number>();
   /** Queues the broker said do not exist at the last attempt. */
   private readonly missing = new Set<string>();
@@ -45,12 +58,13 @@ export class QueueMonitor {
     private readonly intervalMs = 1000,
   ) {
     // Request queues first: a missing queue ends a round, and these drive backpressure.
-    const requests: string[] = [];
-    const others: string[] = [names.responsesQueue, names.deadLetterQueue];
+    const requests: QueueGroup[] = [];
+    const others: QueueGroup[] = [names.responsesQueue, names.deadLetterQueue].map(alone);
     for (const backend of Object.values(config.backends)) {
-      requests.push(names.requestsQueue(backend.name));
+      const queue = names.requestsQueue(backend.name);
+      requests.push({ key: queue, queues: consumedQueues(backend.name, queue, backend.ordering) });
       for (const delayMs of new Set(backend.retry.backoffMs))
-        others.push(names.retryQueue(backend.name, delayMs));
+        others.push(alone(names.retryQueue(backend.name, delayMs)));
       metrics.queueHighWater.set(
         { queue: names.requestsQueue(backend.name) },
         backend.queue.highWater,
@@ -63,7 +77,8 @@ export class QueueMonitor {
         );
       }
     }
-    this.queues = [...requests, ...others];
+    this.groups = [...requests, ...others];
+    for (const group of this.groups) this.groupOf.set(group.key, group);
   }
 
   start(): void {
@@ -84,7 +99,7 @@ export class QueueMonitor {
     this.raw = null;
   }
 
-  /** Latest sample of a queue, or undefined before the first one. */
+  /** Latest sample of a queue (with its partitions), or undefined before the first one. */
   get(queue: string): QueueSample | undefined {
     return this.samples.get(queue);
   }
@@ -115,9 +130,9 @@ export class QueueMonitor {
     await this.sampleAll();
   }
 
-  /** Whether the broker said at the last attempt that the queue does not exist. */
+  /** Whether the broker said at the last attempt that the queue (or a partition) does not exist. */
   isMissing(queue: string): boolean {
-    return this.missing.has(queue);
+    return (this.groupOf.get(queue)?.queues ?? [queue]).some((q) => this.missing.has(q));
   }
 
   /** Why the topology is not known to be declared (a readiness reason), or null. */
@@ -176,37 +191,41 @@ export class QueueMonitor {
   }
 
   private async readAll(channel: ConfirmChannel): Promise<void> {
-    for (const queue of this.queues) {
-      // Publishes confirmed while the declare is on its way stay counted: they may or may not
-      // be in this sample, and over-counting only makes backpressure a little earlier.
-      const publishedBefore = this.published.get(queue) ?? 0;
-      let messageCount: number;
-      let consumerCount: number;
-      try {
-        ({ messageCount, consumerCount } = await channel.checkQueue(queue));
-      } catch (error) {
-        if (/NOT_FOUND|404/.test((error as Error).message)) this.missing.add(queue);
-        throw error;
+    for (const { key, queues } of this.groups) {
+      // Publishes confirmed while the declares are on their way stay counted: they may or may
+      // not be in this sample, and over-counting only makes backpressure a little earlier.
+      const publishedBefore = this.published.get(key) ?? 0;
+      let depth = 0;
+      let consumers = 0;
+      for (const queue of queues) {
+        let info: { messageCount: number; consumerCount: number };
+        try {
+          info = await channel.checkQueue(queue);
+        } catch (error) {
+          if (/NOT_FOUND|404/.test((error as Error).message)) this.missing.add(queue);
+          throw error;
+        }
+        this.missing.delete(queue);
+        depth += info.messageCount;
+        consumers += info.consumerCount;
+        metrics.queueDepth.set({ queue }, info.messageCount);
+        metrics.queueConsumers.set({ queue }, info.consumerCount);
       }
-      this.missing.delete(queue);
       const now = Date.now();
-      this.published.set(queue, Math.max(0, (this.published.get(queue) ?? 0) - publishedBefore));
-      const previous = this.samples.get(queue);
+      this.published.set(key, Math.max(0, (this.published.get(key) ?? 0) - publishedBefore));
+      const previous = this.samples.get(key);
       let drainRate = previous?.drainRate ?? null;
       if (previous && now > previous.at) {
-        const drained = previous.depth + publishedBefore - messageCount;
+        const drained = previous.depth + publishedBefore - depth;
         const rate = Math.max(0, (drained * 1000) / (now - previous.at));
         drainRate =
           drainRate === null ? rate : drainRate * (1 - DRAIN_SMOOTHING) + rate * DRAIN_SMOOTHING;
       }
-      this.samples.set(queue, {
-        depth: messageCount,
-        consumers: consumerCount,
-        at: now,
-        drainRate,
-      });
-      metrics.queueDepth.set({ queue }, messageCount);
-      metrics.queueConsumers.set({ queue }, consumerCount);
+      this.samples.set(key, { depth, consumers, at: now, drainRate });
     }
   }
+}
+
+function alone(queue: string): QueueGroup {
+  return { key: queue, queues: [queue] };
 }
