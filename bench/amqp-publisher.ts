@@ -4,7 +4,7 @@
 import { connect, type ConfirmChannel, type ChannelModel } from "amqplib";
 import { randomUUID } from "node:crypto";
 import type { RequestMessage } from "../shared/envelope";
-import { round, summarise } from "./bench-result";
+import { LatencySamples, round, summarise } from "./bench-result";
 
 /** A request message as the adapter would publish it, carrying `body` (~1 KB on the wire). */
 export function requestMessageFor(body: string, service: string, backend: string): Buffer {
@@ -37,6 +37,19 @@ export interface PublishRate {
   /** Publish-to-confirm time of each message, ms. */
   latencyMs: { p50: number; p90: number; p99: number; max: number; mean: number };
 }
+
+/** What several floods of one run add up to (rounds interleaved with other runs). */
+export interface PublishTally {
+  samples: LatencySamples;
+  published: number;
+  durationS: number;
+}
+
+export const newPublishTally = (): PublishTally => ({
+  samples: new LatencySamples(),
+  published: 0,
+  durationS: 0,
+});
 
 /** One connection and confirm channel to the broker. */
 export class RawPublisher {
@@ -116,8 +129,9 @@ export class RawPublisher {
     makeMessage: () => Buffer,
     limit: { durationS?: number; count?: number },
     inFlight: number,
+    tally: PublishTally = newPublishTally(),
   ): Promise<PublishRate> {
-    const samples: number[] = [];
+    const samples = tally.samples;
     const started = process.hrtime.bigint();
     const deadline = limit.durationS === undefined ? null : Date.now() + limit.durationS * 1000;
     let sent = 0;
@@ -155,13 +169,14 @@ export class RawPublisher {
       };
       pump();
     });
-    const durationS = Number(process.hrtime.bigint() - started) / 1e9;
+    tally.durationS += Number(process.hrtime.bigint() - started) / 1e9;
+    tally.published += confirmed;
     return {
-      published: confirmed,
-      durationS: round(durationS, 2),
-      rps: round(confirmed / durationS, 1),
+      published: tally.published,
+      durationS: round(tally.durationS, 2),
+      rps: round(tally.published / tally.durationS, 1),
       inFlight,
-      latencyMs: summarise(Float64Array.from(samples)),
+      latencyMs: summarise(samples.values()),
     };
   }
 

@@ -33,6 +33,15 @@ function bareKoa(): Koa {
       `<SOAP-ENV:Body><testQueryResponse><id>${id}</id><state>accepted</state>` +
       "</testQueryResponse></SOAP-ENV:Body></SOAP-ENV:Envelope>";
   });
+  // Memory floor: parse the body, then hold the request open (as a sync waiter would) until
+  // the caller goes away.
+  router.post("/hold/:service", async (ctx) => {
+    const raw = await getRawBody(ctx.req, { limit: BODY_LIMIT, encoding: "utf8" });
+    const parsed = JSON.parse(raw) as unknown;
+    await new Promise<void>((resolve) => ctx.req.socket.once("close", resolve));
+    ctx.status = 200;
+    ctx.body = parsed;
+  });
   app.use(router.routes());
   return app;
 }

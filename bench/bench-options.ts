@@ -20,6 +20,11 @@ export interface BenchOptions {
   warmupS: number;
   /** Concurrent connections of the throughput runs (the latency runs use 1). */
   connections: number;
+  /**
+   * Each comparison is measured in this many rounds, Sluice and its baselines taking turns,
+   * so that load from elsewhere on the machine falls on both alike.
+   */
+  rounds: number;
   only: RunName[] | null;
   /** Messages already queued in the backlog runs. */
   backlogs: number[];
@@ -36,6 +41,8 @@ export const USAGE = `usage: npm run bench -- [options]
   --quick              short runs and smaller backlogs; the whole run takes under 2 minutes
   --duration <s>       measured seconds per load run (default 20, quick 4)
   --connections <n>    concurrent connections of the throughput runs (default 50)
+  --rounds <n>         Sluice and its baselines take turns in n rounds of duration/n seconds
+                       (default 3, quick 2)
   --only <names>       comma-separated subset of: ${RUN_NAMES.join(", ")}
   --backlogs <list>    messages queued before the backlog runs (default 0,100000,1000000;
                        quick 0,20000,100000)
@@ -67,6 +74,7 @@ export function parseBenchOptions(
     durationS: quick ? 4 : 20,
     warmupS: quick ? 1 : 3,
     connections: 50,
+    rounds: quick ? 2 : 3,
     only: null,
     backlogs: quick ? [0, 20_000, 100_000] : [0, 100_000, 1_000_000],
     waiters: 10_000,
@@ -91,6 +99,9 @@ export function parseBenchOptions(
         break;
       case "--connections":
         options.connections = positiveInt(flag, value());
+        break;
+      case "--rounds":
+        options.rounds = positiveInt(flag, value());
         break;
       case "--waiters":
         options.waiters = positiveInt(flag, value());

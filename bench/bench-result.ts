@@ -15,6 +15,16 @@ export interface LoadStats {
   statusCodes: Record<string, number>;
   errors: number;
   timeouts: number;
+  /** CPU spent by each process (and the whole machine) during the measured window. */
+  cpu?: CpuShare[];
+}
+
+export interface CpuShare {
+  name: string;
+  /** Cores this process kept busy on average over the window (1 = one full core). */
+  cores: number;
+  /** CPU milliseconds per completed request. */
+  msPerRequest: number;
 }
 
 /** Memory of one process over a run (kB from /proc/<pid>/status VmRSS, reported in MB). */
@@ -69,6 +79,8 @@ export interface MachineInfo {
   rabbitmq: string;
   erlang: string;
   redis: string;
+  /** Cores busy with other work just before the run (the machine is shared). */
+  backgroundCores?: number;
 }
 
 export interface BenchReport {
@@ -99,6 +111,23 @@ export interface ProfileSummary {
   /** Inclusive time of Sluice's own functions: what each step of a request costs. */
   sluiceInclusive: ProfileEntry[];
   file: string;
+}
+
+/** Growable store of latency samples (ms), cheap enough for millions of responses. */
+export class LatencySamples {
+  private data = new Float64Array(1 << 16);
+  length = 0;
+  push(value: number): void {
+    if (this.length === this.data.length) {
+      const bigger = new Float64Array(this.data.length * 2);
+      bigger.set(this.data);
+      this.data = bigger;
+    }
+    this.data[this.length++] = value;
+  }
+  values(): Float64Array {
+    return this.data.subarray(0, this.length);
+  }
 }
 
 /** Nearest-rank percentile of sorted samples. */

@@ -4,7 +4,14 @@
 import autocannon from "autocannon";
 import { join } from "node:path";
 import { forkReady, type ManagedProcess } from "./child-processes";
-import { round, summarise, type LoadStats } from "./bench-result";
+import { LatencySamples, round, summarise, type LoadStats } from "./bench-result";
+import {
+  cpuShares,
+  CpuWindow,
+  serviceProcesses,
+  type CpuSample,
+  type WatchedProcess,
+} from "./cpu-usage";
 
 export interface LoadOptions {
   url: string;
@@ -20,14 +27,26 @@ export interface LoadOptions {
   timeoutS?: number;
   /** Replace `[<id>]` in headers and body by a fresh id per request (X-Road ids are unique). */
   idReplacement?: boolean;
+  /**
+   * Adds this load to earlier ones with the same key (rounds of one run interleaved with other
+   * runs); the answer covers all of them.
+   */
+  accumulate?: string;
 }
 
 type ParentMessage = { type: "run"; options: LoadOptions };
 type ChildMessage =
-  { type: "ready" } | { type: "result"; stats: LoadStats } | { type: "error"; message: string };
+  | { type: "ready" }
+  | { type: "measuring" }
+  | { type: "result"; stats: LoadStats }
+  | { type: "error"; message: string };
 
 /** A load generator process, reused across runs. */
 export class LoadGenerator {
+  /** Wall-clock bounds (epoch ms) of the last measured window, warm-up excluded. */
+  lastWindow: { startMs: number; endMs: number } | null = null;
+  private readonly cpuByKey = new Map<string, CpuSample[]>();
+
   private constructor(private readonly proc: ManagedProcess) {}
 
   static async start(): Promise<LoadGenerator> {
@@ -41,14 +60,36 @@ export class LoadGenerator {
     return this.proc.pid;
   }
 
-  run(options: LoadOptions): Promise<LoadStats> {
+  /**
+   * Runs one load; `watch` names the processes whose CPU time is reported for the measured
+   * window (the load generator, RabbitMQ and Redis are always included).
+   */
+  run(options: LoadOptions, watch: WatchedProcess[] = []): Promise<LoadStats> {
     const child = this.proc.child;
+    let window: CpuWindow | null = null;
+    let measuringAt = Date.now();
     return new Promise<LoadStats>((resolve, reject) => {
       const onMessage = (message: ChildMessage): void => {
         if (message.type === "ready") return;
+        if (message.type === "measuring") {
+          measuringAt = Date.now();
+          window = new CpuWindow([
+            ...watch,
+            { name: "load generator", pid: this.proc.pid },
+            ...serviceProcesses(),
+          ]);
+          return;
+        }
         cleanup();
-        if (message.type === "result") resolve(message.stats);
-        else reject(new Error(`load generator: ${message.message}`));
+        if (message.type === "result") {
+          this.lastWindow = { startMs: measuringAt, endMs: Date.now() };
+          if (!window) return resolve(message.stats);
+          const sample = window.stop();
+          const key = options.accumulate;
+          const windows = [...(key === undefined ? [] : (this.cpuByKey.get(key) ?? [])), sample];
+          if (key !== undefined) this.cpuByKey.set(key, windows);
+          resolve({ ...message.stats, cpu: cpuShares(windows, message.stats.requests) });
+        } else reject(new Error(`load generator: ${message.message}`));
       };
       const onExit = (code: number | null): void => {
         cleanup();
@@ -69,30 +110,30 @@ export class LoadGenerator {
   }
 }
 
-/** Growable store of latency samples (ms), cheap enough for millions of responses. */
-class Samples {
-  private data = new Float64Array(1 << 16);
-  length = 0;
-  push(value: number): void {
-    if (this.length === this.data.length) {
-      const bigger = new Float64Array(this.data.length * 2);
-      bigger.set(this.data);
-      this.data = bigger;
-    }
-    this.data[this.length++] = value;
-  }
-  values(): Float64Array {
-    return this.data.subarray(0, this.length);
-  }
+/** What one key has measured so far (several rounds of the same run add up). */
+interface Tally {
+  samples: LatencySamples;
+  codes: Record<string, number>;
+  ok: number;
+  durationS: number;
+  errors: number;
+  timeouts: number;
 }
+
+const newTally = (): Tally => ({
+  samples: new LatencySamples(),
+  codes: {},
+  ok: 0,
+  durationS: 0,
+  errors: 0,
+  timeouts: 0,
+});
 
 function cannon(
   options: LoadOptions,
   durationS: number,
-  samples: Samples | null,
-): Promise<{ result: autocannon.Result; codes: Record<string, number>; ok: number }> {
-  const codes: Record<string, number> = {};
-  let ok = 0;
+  tally: Tally | null,
+): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => {
     const instance = autocannon(
       {
@@ -107,36 +148,43 @@ function cannon(
       },
       (error: unknown, result: autocannon.Result) => {
         if (error) reject(error instanceof Error ? error : new Error(String(error)));
-        else resolve({ result, codes, ok });
+        else resolve(result);
       },
     );
     // autocannon's own histogram has 1 ms resolution; sub-millisecond runs need the raw times.
     instance.on("response", (_client: unknown, status: number, _bytes: number, ms: number) => {
-      if (samples === null) return;
-      codes[status] = (codes[status] ?? 0) + 1;
-      if (status === options.expectStatus) ok++;
-      samples.push(ms);
+      if (tally === null) return;
+      tally.codes[status] = (tally.codes[status] ?? 0) + 1;
+      if (status === options.expectStatus) tally.ok++;
+      tally.samples.push(ms);
     });
   });
 }
 
-async function measure(options: LoadOptions): Promise<LoadStats> {
+const tallies = new Map<string, Tally>();
+
+async function measure(options: LoadOptions, onMeasuring: () => void): Promise<LoadStats> {
   if (options.warmupS > 0) await cannon(options, options.warmupS, null);
-  const samples = new Samples();
-  const { result, codes, ok } = await cannon(options, options.durationS, samples);
-  const requests = samples.length;
-  const durationS = result.duration > 0 ? result.duration : options.durationS;
+  const key = options.accumulate;
+  const tally = (key === undefined ? undefined : tallies.get(key)) ?? newTally();
+  if (key !== undefined) tallies.set(key, tally);
+  onMeasuring();
+  const result = await cannon(options, options.durationS, tally);
+  tally.durationS += result.duration > 0 ? result.duration : options.durationS;
+  tally.errors += result.errors;
+  tally.timeouts += result.timeouts;
+  const requests = tally.samples.length;
   return {
-    rps: round(requests / durationS, 1),
-    okRps: round(ok / durationS, 1),
+    rps: round(requests / tally.durationS, 1),
+    okRps: round(tally.ok / tally.durationS, 1),
     requests,
-    ok,
-    durationS,
+    ok: tally.ok,
+    durationS: round(tally.durationS, 2),
     connections: options.connections,
-    latencyMs: summarise(samples.values()),
-    statusCodes: codes,
-    errors: result.errors,
-    timeouts: result.timeouts,
+    latencyMs: summarise(tally.samples.values()),
+    statusCodes: { ...tally.codes },
+    errors: tally.errors,
+    timeouts: tally.timeouts,
   };
 }
 
@@ -146,7 +194,7 @@ function childMain(): void {
   };
   process.on("message", (message: ParentMessage) => {
     if (message.type !== "run") return;
-    measure(message.options).then(
+    measure(message.options, () => send({ type: "measuring" })).then(
       (stats) => send({ type: "result", stats }),
       (error: unknown) =>
         send({ type: "error", message: String((error as Error).message ?? error) }),

@@ -17,6 +17,7 @@ interface ProfileNode {
 }
 
 interface CpuProfile {
+  startTime: number;
   nodes: ProfileNode[];
   samples: number[];
   timeDeltas: number[];
@@ -51,14 +52,28 @@ function top(map: Map<string, number>, total: number, n: number): ProfileEntry[]
     .map(([label, ms]) => ({ label, selfMs: round(ms, 1), share: round(ms / total, 4) }));
 }
 
-export function summariseProfile(file: string, run: string): ProfileSummary {
+/**
+ * Summarises the samples taken between `window.fromS` and `window.toS` seconds after the
+ * profile started (the measured load, without start-up and shutdown); all samples if omitted.
+ */
+export function summariseProfile(
+  file: string,
+  run: string,
+  window?: { fromS: number; toS: number },
+): ProfileSummary {
   const profile = JSON.parse(readFileSync(file, "utf8")) as CpuProfile;
   const byId = new Map<number, ProfileNode>();
   for (const node of profile.nodes) byId.set(node.id, node);
   const selfUs = new Map<number, number>();
+  const fromUs = (window?.fromS ?? 0) * 1e6;
+  const toUs = (window?.toS ?? Infinity) * 1e6;
+  let at = 0;
   for (let i = 0; i < profile.samples.length; i++) {
+    const delta = profile.timeDeltas[i] ?? 0;
+    at += delta;
+    if (at < fromUs || at > toUs) continue;
     const id = profile.samples[i];
-    selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+    selfUs.set(id, (selfUs.get(id) ?? 0) + delta);
   }
   const parent = new Map<number, number>();
   for (const node of profile.nodes)

@@ -185,6 +185,46 @@ function loadTable(runs: RunResult[], comparisons: Comparison[]): string[] {
   return lines;
 }
 
+const CPU_ORDER = [
+  "adapter",
+  "worker",
+  "response-worker",
+  "bare koa",
+  "publisher",
+  "legacy-sim",
+  "rabbitmq",
+  "redis",
+  "load generator",
+  "others",
+  "machine",
+];
+
+/** CPU ms per request of each process, with the cores it kept busy in brackets. */
+function cpuTable(runs: RunResult[]): string[] {
+  const measuredRuns = runs.filter((run) => run.stats?.cpu && !run.error);
+  if (measuredRuns.length === 0) return [];
+  const names = CPU_ORDER.filter((name) =>
+    measuredRuns.some((run) => run.stats?.cpu?.some((c) => c.name === name)),
+  );
+  const lines = [
+    "CPU per request in ms (cores busy on average), measured window only. `others` is what the",
+    "machine spent beyond the listed processes: other work on the shared machine and kernel time",
+    "charged to no process; `machine` is everything (2 cores = fully busy).",
+    "",
+    `| run | ${names.join(" | ")} |`,
+    `|---|${names.map(() => "---:").join("|")}|`,
+  ];
+  for (const run of measuredRuns) {
+    const cells = names.map((name) => {
+      const c = run.stats?.cpu?.find((x) => x.name === name);
+      return c ? `${c.msPerRequest.toFixed(3)} (${c.cores.toFixed(2)})` : "";
+    });
+    lines.push(`| ${run.title} | ${cells.join(" | ")} |`);
+  }
+  lines.push("");
+  return lines;
+}
+
 function memoryTable(runs: RunResult[]): string[] {
   const lines = [
     "| run | RSS idle MB | RSS peak MB | RSS end MB | load | details |",
@@ -321,6 +361,7 @@ export function renderReport(report: BenchReport, analysis: string): string {
     "| | |",
     "|---|---|",
     `| CPU | ${machine.cpuModel}, ${machine.cores} cores (shared by broker, Redis, Sluice and the load generator) |`,
+    `| background load | ${machine.backgroundCores ?? "–"} cores busy before the run started (other work on the machine) |`,
     `| memory | ${machine.memoryGb} GB |`,
     `| OS | ${machine.os} |`,
     `| Node.js | ${machine.node} |`,
@@ -359,6 +400,7 @@ export function renderReport(report: BenchReport, analysis: string): string {
     if (group === "memory") {
       lines.push(...memoryTable(inGroup), "", "![Adapter memory](benchmarks-memory.svg)", "");
     } else lines.push(...loadTable(inGroup, comparisons), "");
+    lines.push(...cpuTable(inGroup));
     for (const run of inGroup) {
       if (run.extra && group !== "memory") {
         const extra = Object.entries(run.extra)

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { parseBenchOptions, selected, UsageError, USAGE, type BenchOptions } from "./bench-options";
 import type { BenchReport } from "./bench-result";
 import { LoadGenerator } from "./load-generator";
+import { backgroundLoad } from "./cpu-usage";
 import { machineInfo } from "./machine-info";
 import { comparisonsFor, targetsFor, writeDocs, writeResults } from "./report-writer";
 import { GROUPS, type BenchContext } from "./scenarios";
@@ -41,6 +42,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const startedAt = new Date().toISOString();
   const machine = await machineInfo(options.amqpUrl, options.redisUrl);
+  machine.backgroundCores = await backgroundLoad(3);
   for (const [service, version] of [
     ["RabbitMQ", machine.rabbitmq],
     ["Redis", machine.redis],
@@ -54,7 +56,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   log(
     `bench: ${machine.cpuModel} × ${machine.cores}, node ${machine.node}, RabbitMQ ${machine.rabbitmq}, ` +
-      `Redis ${machine.redis}; ${options.durationS} s per run, ${options.connections} connections` +
+      `Redis ${machine.redis}; ${options.durationS} s per run, ${options.connections} connections, ` +
+      `${machine.backgroundCores} cores busy with other work` +
       (options.quick ? ", quick" : ""),
   );
 
@@ -63,11 +66,25 @@ export async function main(argv: string[]): Promise<number> {
   const ctx: BenchContext = { options, load, runs: [], profiles: [], resultsDir, log };
   try {
     for (const group of GROUPS) {
-      if (selected(options, group.name)) {
-        await group.baselines?.(ctx);
-        await group.sluice(ctx);
-      } else if (selected(options, "baselines") && group.baselines) {
-        await group.baselines(ctx);
+      try {
+        if (selected(options, group.name)) {
+          if (!group.both) await group.baselines?.(ctx);
+          await group.sluice(ctx);
+        } else if (selected(options, "baselines") && group.baselines) {
+          await group.baselines(ctx);
+        }
+      } catch (error) {
+        // A group that cannot start (e.g. a role that fails to come up) is reported, and the
+        // other groups still run.
+        const message = (error as Error).message.split("\n").slice(0, 6).join(" | ");
+        log(`group ${group.name} failed: ${message}`);
+        ctx.runs.push({
+          name: `${group.name}.setup`,
+          title: `${group.name}: setting up the run`,
+          group: group.name === "profile" ? "profile" : group.name,
+          role: "sluice",
+          error: message,
+        });
       }
     }
   } finally {

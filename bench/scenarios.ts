@@ -8,9 +8,21 @@ import { randomUUID } from "node:crypto";
 import type { BenchOptions } from "./bench-options";
 import { round, type LoadStats, type ProfileSummary, type RunResult } from "./bench-result";
 import { forkReady } from "./child-processes";
+import {
+  cpuShares,
+  CpuWindow,
+  serviceProcesses,
+  type CpuSample,
+  type WatchedProcess,
+} from "./cpu-usage";
 import { LegacyBackend } from "./legacy-backend";
 import type { LoadGenerator, LoadOptions } from "./load-generator";
-import { RawPublisher, requestMessageFor, type PublishRate } from "./amqp-publisher";
+import {
+  newPublishTally,
+  RawPublisher,
+  requestMessageFor,
+  type PublishRate,
+} from "./amqp-publisher";
 import {
   JSON_BODY,
   REST_SERVICE,
@@ -20,7 +32,14 @@ import {
 } from "./payloads";
 import { summariseProfile } from "./profile-summary";
 import { RssSampler } from "./rss-sampler";
-import { BACKEND, deleteRedisKeys, SluiceSystem, type SystemOptions } from "./sluice-system";
+import {
+  BACKEND,
+  laneBackend,
+  laneService,
+  PREFIX_STEM,
+  SluiceSystem,
+  type SystemOptions,
+} from "./sluice-system";
 import { WaiterFlood } from "./waiter-flood";
 
 export interface BenchContext {
@@ -35,8 +54,12 @@ export interface BenchContext {
 
 export interface BenchGroup {
   name: "ingest-json" | "ingest-soap" | "sync" | "backlog" | "memory" | "profile";
+  /** The baselines alone (`--only baselines`). */
   baselines?(ctx: BenchContext): Promise<void>;
+  /** The group's Sluice runs, and its baselines too when `both` is set. */
   sluice(ctx: BenchContext): Promise<void>;
+  /** `sluice` measures the baselines itself, interleaved with the Sluice runs. */
+  both?: boolean;
 }
 
 /** Sync callers may wait this long; longer than any run, so every wait ends in an answer. */
@@ -142,13 +165,15 @@ async function withSystem<T>(
   }
 }
 
-async function withBareKoa<T>(body: (url: string) => Promise<T>): Promise<T> {
+async function withBareKoa<T>(
+  body: (url: string, watch: WatchedProcess[]) => Promise<T>,
+): Promise<T> {
   const { process, ready } = await forkReady<{ type: "ready"; port: number }>(
     "bare-koa",
     join(__dirname, "bare-koa-server.js"),
   );
   try {
-    return await body(`http://127.0.0.1:${ready.port}`);
+    return await body(`http://127.0.0.1:${ready.port}`, [{ name: "bare koa", pid: process.pid }]);
   } finally {
     await process.stop(2_000);
   }
@@ -170,84 +195,163 @@ function publishStats(rate: PublishRate): LoadStats {
 }
 
 // ---------------------------------------------------------------------------------------------
-// (1) ack-mode REST JSON ingest
+// Comparisons measured in rounds: Sluice and its baselines take turns
+
+/** One side of a comparison, its servers already running. */
+interface Contender {
+  base: Omit<RunResult, "stats">;
+  /** One round of load; resolves with the run's stats over all its rounds so far. */
+  round(durationS: number, warmupS: number): Promise<LoadStats>;
+  extra?(): Promise<Record<string, number | string>>;
+  notes?: string[];
+}
+
+let invocation = 0;
+
+function httpContender(
+  ctx: BenchContext,
+  base: Omit<RunResult, "stats">,
+  options: LoadOptions,
+  watch: WatchedProcess[],
+): Contender {
+  const key = `${base.name}#${++invocation}`;
+  return {
+    base,
+    round: (durationS, warmupS) =>
+      ctx.load.run({ ...options, durationS, warmupS, accumulate: key }, watch),
+  };
+}
+
+/**
+ * Runs every contender in `rounds` turns of duration/rounds seconds (warm-up in the first
+ * turn only) and records each one's accumulated figures.
+ */
+async function interleave(ctx: BenchContext, contenders: Contender[]): Promise<void> {
+  const rounds = ctx.options.rounds;
+  const durationS = Math.max(1, Math.round(ctx.options.durationS / rounds));
+  const latest = new Map<string, LoadStats>();
+  const failed = new Map<string, string>();
+  for (let round = 0; round < rounds; round++) {
+    // Each round starts with a different contender, so no run always follows the same one.
+    const order = contenders.map((_, i) => contenders[(i + round) % contenders.length]);
+    for (const contender of order) {
+      const name = contender.base.name;
+      if (failed.has(name)) continue;
+      if (round === 0) ctx.log(`run ${name}: ${contender.base.title}`);
+      try {
+        latest.set(name, await contender.round(durationS, round === 0 ? ctx.options.warmupS : 0));
+      } catch (error) {
+        failed.set(name, (error as Error).message.split("\n").slice(0, 6).join(" | "));
+      }
+    }
+  }
+  for (const contender of contenders) {
+    const name = contender.base.name;
+    await measured(ctx, { ...contender.base, notes: contender.notes }, async () => {
+      const error = failed.get(name);
+      const stats = latest.get(name);
+      if (error !== undefined || !stats) throw new Error(error ?? "not measured");
+      const extra = contender.extra ? await contender.extra() : undefined;
+      return { stats: expectMostlyOk(stats, contender.base.title), extra };
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// (1) ack-mode REST JSON ingest, (2) SOAP ack-mode ingest
+
+const BARE_KOA_JSON = {
+  name: "baseline.bare-koa.json",
+  title: "bare Koa: read + JSON.parse + 202",
+  group: "ingest-json",
+  role: "baseline",
+} as const;
+
+async function publisherContender(ctx: BenchContext): Promise<{
+  contender: Contender;
+  close(): Promise<void>;
+}> {
+  const publisher = await RawPublisher.open(ctx.options.amqpUrl);
+  const queue = `${PREFIX_STEM}${randomUUID().slice(0, 8)}.publisher-ceiling`;
+  await publisher.declareQuorumQueue(queue);
+  const make = (): Buffer => requestMessageFor(JSON_BODY, REST_SERVICE, BACKEND);
+  const inFlight = ctx.options.connections;
+  const tally = newPublishTally();
+  const cpu: CpuSample[] = [];
+  const contender: Contender = {
+    base: {
+      name: "baseline.amqp-publisher",
+      title: `raw amqplib publisher, confirms, ${inFlight} in flight, quorum queue`,
+      group: "ingest-json",
+      role: "baseline",
+    },
+    notes: ["latency = publish to broker confirm"],
+    extra: async () => ({ messageBytes: make().length }),
+    async round(durationS, warmupS) {
+      if (warmupS > 0) await publisher.flood(queue, make, { durationS: warmupS }, inFlight);
+      await publisher.purge(queue);
+      const window = new CpuWindow([
+        { name: "publisher", pid: process.pid },
+        ...serviceProcesses(),
+      ]);
+      const rate = await publisher.flood(queue, make, { durationS }, inFlight, tally);
+      cpu.push(window.stop());
+      await publisher.purge(queue);
+      return { ...publishStats(rate), cpu: cpuShares(cpu, rate.published) };
+    },
+  };
+  return {
+    contender,
+    async close() {
+      await publisher.deleteQueues([queue]);
+      await publisher.close();
+    },
+  };
+}
+
+async function ingestJsonRuns(ctx: BenchContext, withSluice: boolean): Promise<void> {
+  await withBareKoa(async (bareUrl, bareWatch) => {
+    const publisher = await publisherContender(ctx);
+    try {
+      const contenders: Contender[] = [
+        httpContender(
+          ctx,
+          BARE_KOA_JSON,
+          loadOptions(ctx, { url: `${bareUrl}/rest/${REST_SERVICE}`, expectStatus: 202 }),
+          bareWatch,
+        ),
+        publisher.contender,
+      ];
+      if (!withSluice) return await interleave(ctx, contenders);
+      await withSystem(systemOptions(ctx, {}), async (system) => {
+        const sluice = httpContender(
+          ctx,
+          {
+            name: "ingest-json.sluice",
+            title: "Sluice adapter: REST JSON, ack mode, schema validation",
+            group: "ingest-json",
+            role: "sluice",
+          },
+          loadOptions(ctx, {
+            url: `${system.adapterUrl}/rest/${REST_SERVICE}`,
+            expectStatus: 202,
+          }),
+          system.watch(),
+        );
+        sluice.extra = async () => ({ queued: await queueDepth(ctx, system.requestsQueue) });
+        await interleave(ctx, [...contenders, sluice]);
+      });
+    } finally {
+      await publisher.close();
+    }
+  });
+}
 
 const ingestJson: BenchGroup = {
   name: "ingest-json",
-  async baselines(ctx) {
-    await measured(
-      ctx,
-      {
-        name: "baseline.bare-koa.json",
-        title: "bare Koa: read + JSON.parse + 202",
-        group: "ingest-json",
-        role: "baseline",
-      },
-      () =>
-        withBareKoa(async (url) => {
-          const stats = await ctx.load.run(
-            loadOptions(ctx, { url: `${url}/rest/${REST_SERVICE}`, expectStatus: 202 }),
-          );
-          return { stats: expectMostlyOk(stats, "bare Koa") };
-        }),
-    );
-    await measured(
-      ctx,
-      {
-        name: "baseline.amqp-publisher",
-        title: `raw amqplib publisher, confirms, ${ctx.options.connections} in flight, quorum queue`,
-        group: "ingest-json",
-        role: "baseline",
-      },
-      async () => {
-        const publisher = await RawPublisher.open(ctx.options.amqpUrl);
-        const queue = `bench-${randomUUID().slice(0, 8)}.publisher-ceiling`;
-        try {
-          await publisher.declareQuorumQueue(queue);
-          const make = (): Buffer => requestMessageFor(JSON_BODY, REST_SERVICE, BACKEND);
-          const inFlight = ctx.options.connections;
-          await publisher.flood(queue, make, { durationS: ctx.options.warmupS }, inFlight);
-          await publisher.purge(queue);
-          const rate = await publisher.flood(
-            queue,
-            make,
-            { durationS: ctx.options.durationS },
-            inFlight,
-          );
-          return {
-            stats: publishStats(rate),
-            extra: { messageBytes: make().length },
-            notes: ["latency = publish to broker confirm"],
-          };
-        } finally {
-          await publisher.deleteQueues([queue]);
-          await publisher.close();
-        }
-      },
-    );
-  },
-  async sluice(ctx) {
-    await measured(
-      ctx,
-      {
-        name: "ingest-json.sluice",
-        title: "Sluice adapter: REST JSON, ack mode, schema validation",
-        group: "ingest-json",
-        role: "sluice",
-      },
-      () =>
-        withSystem(systemOptions(ctx, {}), async (system) => {
-          const stats = await ctx.load.run(
-            loadOptions(ctx, {
-              url: `${system.adapterUrl}/rest/${REST_SERVICE}`,
-              expectStatus: 202,
-            }),
-          );
-          const depth = await queueDepth(ctx, system.requestsQueue);
-          return { stats: expectMostlyOk(stats, "adapter ack ingest"), extra: { queued: depth } };
-        }),
-    );
-  },
+  baselines: (ctx) => ingestJsonRuns(ctx, false),
+  sluice: (ctx) => ingestJsonRuns(ctx, true),
+  both: true,
 };
 
 async function queueDepth(ctx: BenchContext, queue: string): Promise<number> {
@@ -259,15 +363,11 @@ async function queueDepth(ctx: BenchContext, queue: string): Promise<number> {
   }
 }
 
-// ---------------------------------------------------------------------------------------------
-// (2) SOAP ack-mode ingest
-
 const soapHeaders = { "content-type": "text/xml; charset=utf-8", soapaction: '""' };
 
-const ingestSoap: BenchGroup = {
-  name: "ingest-soap",
-  async baselines(ctx) {
-    await measured(
+async function ingestSoapRuns(ctx: BenchContext, withSluice: boolean): Promise<void> {
+  await withBareKoa(async (bareUrl, bareWatch) => {
+    const bare = httpContender(
       ctx,
       {
         name: "baseline.bare-koa.soap",
@@ -275,37 +375,36 @@ const ingestSoap: BenchGroup = {
         group: "ingest-soap",
         role: "baseline",
       },
-      () =>
-        withBareKoa(async (url) => {
-          const stats = await ctx.load.run(
-            loadOptions(ctx, { url: `${url}/soap`, headers: soapHeaders, body: soapBody() }),
-          );
-          return { stats: expectMostlyOk(stats, "bare Koa SOAP") };
-        }),
+      loadOptions(ctx, { url: `${bareUrl}/soap`, headers: soapHeaders, body: soapBody() }),
+      bareWatch,
     );
-  },
-  async sluice(ctx) {
-    await measured(
-      ctx,
-      {
-        name: "ingest-soap.sluice",
-        title: "Sluice adapter: X-Road SOAP simple.query, ack mode",
-        group: "ingest-soap",
-        role: "sluice",
-      },
-      () =>
-        withSystem(systemOptions(ctx, {}), async (system) => {
-          const stats = await ctx.load.run(
-            loadOptions(ctx, {
-              url: `${system.adapterUrl}/soap`,
-              headers: soapHeaders,
-              body: soapBody(),
-            }),
-          );
-          return { stats: expectMostlyOk(stats, "adapter SOAP ingest") };
+    if (!withSluice) return await interleave(ctx, [bare]);
+    await withSystem(systemOptions(ctx, {}), async (system) => {
+      const sluice = httpContender(
+        ctx,
+        {
+          name: "ingest-soap.sluice",
+          title: "Sluice adapter: X-Road SOAP simple.query, ack mode",
+          group: "ingest-soap",
+          role: "sluice",
+        },
+        loadOptions(ctx, {
+          url: `${system.adapterUrl}/soap`,
+          headers: soapHeaders,
+          body: soapBody(),
         }),
-    );
-  },
+        system.watch(),
+      );
+      await interleave(ctx, [bare, sluice]);
+    });
+  });
+}
+
+const ingestSoap: BenchGroup = {
+  name: "ingest-soap",
+  baselines: (ctx) => ingestSoapRuns(ctx, false),
+  sluice: (ctx) => ingestSoapRuns(ctx, true),
+  both: true,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -322,80 +421,93 @@ async function withBackend<T>(body: (backend: LegacyBackend) => Promise<T>): Pro
 
 const SYNC_PATH = "/lookup";
 
+async function syncRuns(ctx: BenchContext, withSluice: boolean): Promise<void> {
+  await withBackend(async (backend) => {
+    const backendWatch = [{ name: "legacy-sim", pid: backend.pid }];
+    const direct = (suffix: string, connections: number): Contender =>
+      httpContender(
+        ctx,
+        {
+          name: `baseline.direct.${suffix}`,
+          title: `legacy-sim called directly, ${connections} connection${connections > 1 ? "s" : ""}`,
+          group: "sync",
+          role: "baseline",
+        },
+        loadOptions(ctx, { url: `${backend.url}${SYNC_PATH}`, connections }),
+        backendWatch,
+      );
+    const shapes = [
+      ["latency", 1],
+      ["throughput", ctx.options.connections],
+    ] as const;
+    if (!withSluice) {
+      for (const [suffix, connections] of shapes)
+        await interleave(ctx, [direct(suffix, connections)]);
+      return;
+    }
+    await withSystem(
+      systemOptions(ctx, {
+        roles: ["adapter", "worker", "response-worker"],
+        backendUrl: backend.url,
+      }),
+      async (system) => {
+        for (const [suffix, connections] of shapes) {
+          const sluice = httpContender(
+            ctx,
+            {
+              name: `sync.sluice.${suffix}`,
+              title: `Sluice sync round trip, all roles, ${connections} connection${connections > 1 ? "s" : ""}`,
+              group: "sync",
+              role: "sluice",
+            },
+            loadOptions(ctx, {
+              url: `${system.adapterUrl}/rest/${REST_SYNC_SERVICE}${SYNC_PATH}`,
+              connections,
+            }),
+            system.watch(backendWatch),
+          );
+          await interleave(ctx, [direct(suffix, connections), sluice]);
+        }
+      },
+    );
+  });
+}
+
 const sync: BenchGroup = {
   name: "sync",
-  async baselines(ctx) {
-    await withBackend(async (backend) => {
-      for (const [suffix, connections] of [
-        ["latency", 1],
-        ["throughput", ctx.options.connections],
-      ] as const) {
-        await measured(
-          ctx,
-          {
-            name: `baseline.direct.${suffix}`,
-            title: `legacy-sim called directly, ${connections} connection${connections > 1 ? "s" : ""}`,
-            group: "sync",
-            role: "baseline",
-          },
-          async () => {
-            const stats = await ctx.load.run(
-              loadOptions(ctx, { url: `${backend.url}${SYNC_PATH}`, connections }),
-            );
-            return { stats: expectMostlyOk(stats, "direct backend call") };
-          },
-        );
-      }
-    });
-  },
-  async sluice(ctx) {
-    await withBackend((backend) =>
-      withSystem(
-        systemOptions(ctx, {
-          roles: ["adapter", "worker", "response-worker"],
-          backendUrl: backend.url,
-        }),
-        async (system) => {
-          for (const [suffix, connections] of [
-            ["latency", 1],
-            ["throughput", ctx.options.connections],
-          ] as const) {
-            await measured(
-              ctx,
-              {
-                name: `sync.sluice.${suffix}`,
-                title: `Sluice sync round trip (adapter → queue → worker → backend → response-worker → adapter), ${connections} connection${connections > 1 ? "s" : ""}`,
-                group: "sync",
-                role: "sluice",
-              },
-              async () => {
-                const stats = await ctx.load.run(
-                  loadOptions(ctx, {
-                    url: `${system.adapterUrl}/rest/${REST_SYNC_SERVICE}${SYNC_PATH}`,
-                    connections,
-                  }),
-                );
-                return { stats: expectMostlyOk(stats, "sync round trip") };
-              },
-            );
-          }
-        },
-      ),
-    );
-  },
+  baselines: (ctx) => syncRuns(ctx, false),
+  sluice: (ctx) => syncRuns(ctx, true),
+  both: true,
 };
 
 // ---------------------------------------------------------------------------------------------
 // (4) ingest behind a backlog
 
+/**
+ * One adapter, one ack service and request queue per backlog size: every queue is pre-filled
+ * once, then the sizes take turns in rounds, so they share the machine's conditions.
+ */
 const backlog: BenchGroup = {
   name: "backlog",
   async sluice(ctx) {
-    await withSystem(systemOptions(ctx, {}), async (system) => {
+    const sizes = ctx.options.backlogs;
+    const lanes = sizes.map((_, i) => `b${i}`);
+    await withSystem(systemOptions(ctx, { laneNames: lanes }), async (system) => {
       const publisher = await RawPublisher.open(ctx.options.amqpUrl);
       try {
-        for (const count of ctx.options.backlogs) {
-          await measured(
+        const prefillRates = new Map<number, number>();
+        for (const [i, count] of sizes.entries()) {
+          const queue = system.names.requestsQueue(laneBackend(lanes[i]));
+          if (count === 0) continue;
+          const make = (): Buffer =>
+            requestMessageFor(JSON_BODY, laneService(lanes[i]), laneBackend(lanes[i]));
+          const rate = await publisher.flood(queue, make, { count }, 500);
+          prefillRates.set(count, rate.rps);
+          ctx.log(`  pre-filled ${count} messages at ${rate.rps} msg/s`);
+        }
+        const contenders = sizes.map((count, i): Contender => {
+          const queue = system.names.requestsQueue(laneBackend(lanes[i]));
+          const http = httpContender(
             ctx,
             {
               name: `backlog.${count}`,
@@ -403,36 +515,33 @@ const backlog: BenchGroup = {
               group: "backlog",
               role: "sluice",
             },
-            async () => {
-              await publisher.purge(system.requestsQueue);
-              await deleteRedisKeys(ctx.options.redisUrl, system.prefix);
-              let prefill: PublishRate | null = null;
-              if (count > 0) {
-                const make = (): Buffer => requestMessageFor(JSON_BODY, REST_SERVICE, BACKEND);
-                prefill = await publisher.flood(system.requestsQueue, make, { count }, 500);
-                ctx.log(`  pre-filled ${count} messages at ${prefill.rps} msg/s`);
-              }
-              const before = await publisher.depth(system.requestsQueue);
-              const stats = await ctx.load.run(
-                loadOptions(ctx, {
-                  url: `${system.adapterUrl}/rest/${REST_SERVICE}`,
-                  expectStatus: 202,
-                }),
-              );
-              const after = await publisher.depth(system.requestsQueue);
-              return {
-                stats: expectMostlyOk(stats, `ingest with ${count} queued`),
-                extra: {
-                  backlog: count,
-                  depthBefore: before,
-                  depthAfter: after,
-                  prefillRate: prefill?.rps ?? 0,
-                },
-              };
-            },
+            loadOptions(ctx, {
+              url: `${system.adapterUrl}/rest/${laneService(lanes[i])}`,
+              expectStatus: 202,
+            }),
+            system.watch(),
           );
-        }
-        await publisher.purge(system.requestsQueue);
+          let depthBefore = -1;
+          return {
+            ...http,
+            async round(durationS, warmupS) {
+              // The empty queue stays (nearly) empty: what earlier rounds queued goes.
+              if (count === 0) {
+                await publisher.purge(queue);
+                await new Promise((resolve) => setTimeout(resolve, 500));
+              }
+              if (depthBefore < 0) depthBefore = await publisher.depth(queue);
+              return http.round(durationS, warmupS);
+            },
+            extra: async () => ({
+              backlog: count,
+              depthBefore,
+              depthAfter: await publisher.depth(queue),
+              prefillRate: prefillRates.get(count) ?? 0,
+            }),
+          };
+        });
+        await interleave(ctx, contenders);
       } finally {
         await publisher.close();
       }
@@ -443,21 +552,116 @@ const backlog: BenchGroup = {
 // ---------------------------------------------------------------------------------------------
 // (5) adapter memory: many sync waiters, and sustained 503 answers
 
-async function syncWaitersGauge(adminPort: number): Promise<number | null> {
+/** The adapter's own view of its memory (prom-client default metrics), in MB. */
+async function heapFigures(adminPort: number): Promise<Record<string, number>> {
+  const text = await metricsText(adminPort);
+  const mb = (metric: string): number => {
+    const match = new RegExp(`^${metric}(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(text);
+    return match ? round(Number(match[1]) / 1024 / 1024, 1) : -1;
+  };
+  return {
+    heapUsedMb: mb("nodejs_heap_size_used_bytes"),
+    heapTotalMb: mb("nodejs_heap_size_total_bytes"),
+    externalMb: mb("nodejs_external_memory_bytes"),
+  };
+}
+
+async function metricsText(adminPort: number): Promise<string> {
   try {
     const response = await fetch(`http://127.0.0.1:${adminPort}/metrics`, {
       signal: AbortSignal.timeout(5_000),
     });
-    const text = await response.text();
-    const match = /^sluice_sync_waiters(?:\{[^}]*\})? (\d+(?:\.\d+)?(?:e\+?\d+)?)$/m.exec(text);
-    return match ? Number(match[1]) : null;
+    return await response.text();
   } catch {
-    return null;
+    return "";
+  }
+}
+
+async function syncWaitersGauge(adminPort: number): Promise<number | null> {
+  const text = await metricsText(adminPort);
+  const match = /^sluice_sync_waiters(?:\{[^}]*\})? (\d+(?:\.\d+)?(?:e\+?\d+)?)$/m.exec(text);
+  return match ? Number(match[1]) : null;
+}
+
+/** Opens `count` held requests against `port`, waits until `held()` says they are all in. */
+async function holdMany(
+  port: number,
+  pid: number,
+  path: string,
+  count: number,
+  held: (flood: WaiterFlood) => Promise<number | null>,
+  probe?: () => Promise<Record<string, number | string>>,
+): Promise<Pick<RunResult, "memory" | "extra">> {
+  const sampler = new RssSampler(pid);
+  const flood = await WaiterFlood.start();
+  const started = Date.now();
+  try {
+    flood.open({ port, path, headers: restHeaders(), body: JSON_BODY, count, batch: 200 });
+    await flood.until((p) => p.connected + p.errors >= count, 120_000);
+    let holding: number | null = null;
+    const deadline = Date.now() + 120_000;
+    while (Date.now() < deadline) {
+      holding = await held(flood);
+      const p = flood.progress;
+      if ((holding ?? 0) + p.answered + p.errors >= count) break;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    const rampS = (Date.now() - started) / 1000;
+    // Hold them a while: timers, sockets and records settle at their steady size.
+    await new Promise((resolve) => setTimeout(resolve, 5_000));
+    holding = await held(flood);
+    const probed = probe ? await probe() : {};
+    const memory = sampler.stop();
+    const progress = flood.progress;
+    return {
+      memory,
+      extra: {
+        waiters: count,
+        held: holding ?? "n/a",
+        answeredEarly: progress.answered,
+        errors: progress.errors,
+        statusCodes: JSON.stringify(progress.statusCodes),
+        rampS: round(rampS, 1),
+        ...probed,
+      },
+    };
+  } finally {
+    sampler.stop();
+    await flood.close();
   }
 }
 
 const memory: BenchGroup = {
   name: "memory",
+  async baselines(ctx) {
+    const waiters = ctx.options.waiters;
+    await measured(
+      ctx,
+      {
+        name: "baseline.bare-koa.hold",
+        title: `bare Koa RSS holding ${waiters.toLocaleString("en-US")} parsed requests open`,
+        group: "memory",
+        role: "baseline",
+      },
+      async () => {
+        const { process, ready } = await forkReady<{ type: "ready"; port: number }>(
+          "bare-koa",
+          join(__dirname, "bare-koa-server.js"),
+        );
+        try {
+          return await holdMany(
+            ready.port,
+            process.pid,
+            `/hold/${REST_SYNC_SERVICE}`,
+            waiters,
+            async (flood) => flood.progress.connected - flood.progress.answered,
+          );
+        } finally {
+          await process.stop(2_000);
+        }
+      },
+    );
+  },
   async sluice(ctx) {
     const waiters = ctx.options.waiters;
     await measured(
@@ -471,53 +675,16 @@ const memory: BenchGroup = {
       () =>
         withSystem(
           systemOptions(ctx, { maxSyncWaiters: waiters + 1_000, maxWaitS: SYNC_WAIT_S }),
-          async (system) => {
-            const admin = system.adminPorts.get("adapter") ?? 0;
-            const sampler = new RssSampler(system.pid("adapter"));
-            const flood = await WaiterFlood.start();
-            const started = Date.now();
-            try {
-              flood.open({
-                port: system.servicePort,
-                path: `/rest/${REST_SYNC_SERVICE}${SYNC_PATH}`,
-                headers: restHeaders(),
-                body: JSON_BODY,
-                count: waiters,
-                batch: 200,
-              });
-              // Held = connected and not answered; the adapter's gauge confirms it holds them.
-              await flood.until((p) => p.connected + p.errors >= waiters, 120_000);
-              let gauge: number | null = null;
-              const deadline = Date.now() + 120_000;
-              while (Date.now() < deadline) {
-                gauge = await syncWaitersGauge(admin);
-                const p = flood.progress;
-                if ((gauge ?? 0) + p.answered + p.errors >= waiters) break;
-                await new Promise((resolve) => setTimeout(resolve, 500));
-              }
-              const rampS = (Date.now() - started) / 1000;
-              // Hold them a while: timers, sockets and records settle at their steady size.
-              await new Promise((resolve) => setTimeout(resolve, 5_000));
-              gauge = await syncWaitersGauge(admin);
-              const mem = sampler.stop();
-              const progress = flood.progress;
-              return {
-                memory: mem,
-                extra: {
-                  waiters,
-                  held: progress.connected - progress.answered,
-                  gauge: gauge ?? "n/a",
-                  answeredEarly: progress.answered,
-                  errors: progress.errors,
-                  statusCodes: JSON.stringify(progress.statusCodes),
-                  rampS: round(rampS, 1),
-                },
-              };
-            } finally {
-              sampler.stop();
-              await flood.close();
-            }
-          },
+          (system) =>
+            holdMany(
+              system.servicePort,
+              system.pid("adapter"),
+              `/rest/${REST_SYNC_SERVICE}${SYNC_PATH}`,
+              waiters,
+              // The adapter's own gauge says how many callers it holds.
+              () => syncWaitersGauge(system.adminPorts.get("adapter") ?? 0),
+              () => heapFigures(system.adminPorts.get("adapter") ?? 0),
+            ),
         ),
     );
     await measured(
@@ -553,13 +720,15 @@ const memory: BenchGroup = {
             await new Promise((resolve) => setTimeout(resolve, 250));
           }
           const sampler = new RssSampler(system.pid("adapter"));
-          let stats: LoadStats;
           try {
-            stats = await ctx.load.run(loadOptions(ctx, { url, expectStatus: 503 }));
+            const stats = await ctx.load.run(
+              loadOptions(ctx, { url, expectStatus: 503 }),
+              system.watch(),
+            );
+            return { memory: sampler.stop(), stats: expectMostlyOk(stats, "503 load") };
           } finally {
             sampler.stop();
           }
-          return { stats: expectMostlyOk(stats, "503 load"), memory: sampler.stop() };
         }),
     );
   },
@@ -575,6 +744,7 @@ async function profiled(
   request: (adapterUrl: string) => Partial<LoadOptions> & { url: string },
 ): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "sluice-prof-"));
+  let profileWindow: { fromS: number; toS: number } | undefined;
   const withBackendIfNeeded =
     roles.length > 1 ? withBackend : (f: (b: null) => Promise<void>) => f(null);
   try {
@@ -596,7 +766,22 @@ async function profiled(
             role: "sluice",
             notes: ["profiling slows the adapter; these figures are not comparable"],
           },
-          async () => ({ stats: await ctx.load.run(loadOptions(ctx, request(system.adapterUrl))) }),
+          async () => {
+            const stats = await ctx.load.run(
+              loadOptions(ctx, request(system.adapterUrl)),
+              system.watch(),
+            );
+            // Only the measured load counts: not start-up, warm-up or shutdown.
+            const origin = system.startedAt.get("adapter") ?? 0;
+            const window = ctx.load.lastWindow;
+            if (window) {
+              profileWindow = {
+                fromS: (window.startMs - origin) / 1000,
+                toS: (window.endMs - origin) / 1000,
+              };
+            }
+            return { stats };
+          },
         );
       } finally {
         // The profile is written when the adapter exits by itself (SIGTERM → drain → exit).
@@ -606,7 +791,7 @@ async function profiled(
     });
     const file = readdirSync(dir).find((name) => name.endsWith(".cpuprofile"));
     if (!file) throw new Error("the adapter wrote no CPU profile (did it exit cleanly?)");
-    const summary = summariseProfile(join(dir, file), label);
+    const summary = summariseProfile(join(dir, file), label, profileWindow);
     const kept = join(ctx.resultsDir, `adapter-${label}.cpuprofile`);
     rmSync(kept, { force: true });
     copyFileSync(join(dir, file), kept);

@@ -2,7 +2,9 @@
 // prefix, waits until each is ready, and removes every queue, exchange and key it made.
 
 import Redis from "ioredis";
+import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import { promisify } from "node:util";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,6 +12,7 @@ import { stringify } from "yaml";
 import { topologyNames } from "../shared/topology";
 import { freePort, spawnNode, waitForHttp, type ManagedProcess } from "./child-processes";
 import { RawPublisher } from "./amqp-publisher";
+import type { WatchedProcess } from "./cpu-usage";
 import {
   JSON_SCHEMA,
   REST_SERVICE,
@@ -20,7 +23,11 @@ import {
 
 export type Role = "adapter" | "worker" | "response-worker";
 
+const execFileAsync = promisify(execFile);
+
 export const BACKEND = "legacy";
+/** Every queue, exchange and key of a benchmark run starts with this and a random id. */
+export const PREFIX_STEM = "sluice-bench-";
 const RETRY_BACKOFF = ["1s"];
 const RETRY_BACKOFF_MS = [1_000];
 
@@ -38,7 +45,16 @@ export interface SystemOptions {
   maxWaitS: number;
   /** When set, the adapter runs with `--cpu-prof` writing into this directory. */
   adapterProfileDir?: string;
+  /**
+   * Extra ack-mode services, each with a backend (and request queue) of its own, e.g. for
+   * ingest into queues of different depths in one adapter: service `benchIngest-<name>`.
+   */
+  laneNames?: string[];
 }
+
+/** The ack service and backend of an extra lane (see `SystemOptions.laneNames`). */
+export const laneService = (lane: string): string => `${REST_SERVICE}-${lane}`;
+export const laneBackend = (lane: string): string => `lane-${lane}`;
 
 /** The generated configuration: CONTRACT §4 plus the prefix and ports of one role. */
 function configFor(
@@ -49,6 +65,16 @@ function configFor(
   schemaFile: string,
 ): Record<string, unknown> {
   const maxWait = `${options.maxWaitS}s`;
+  const backend = {
+    translator: "rest-json",
+    url: options.backendUrl,
+    // No rate limit: the runs measure Sluice, not the limiter.
+    maxInFlight: 1000,
+    timeout: "60s",
+    retry: { attempts: 1, backoff: RETRY_BACKOFF },
+    queue: { highWater: options.highWater, maxLength: options.maxLength },
+  };
+  const lanes = options.laneNames ?? [];
   return {
     prefix,
     instance: `${prefix}${role}`,
@@ -81,23 +107,29 @@ function configFor(
         backend: BACKEND,
         allowedClients: [XROAD_CLIENT],
       },
+      ...Object.fromEntries(
+        lanes.map((lane) => [
+          laneService(lane),
+          {
+            protocols: ["rest"],
+            schema: schemaFile,
+            reply: { mode: "ack" },
+            backend: laneBackend(lane),
+          },
+        ]),
+      ),
     },
     backends: {
-      [BACKEND]: {
-        translator: "rest-json",
-        url: options.backendUrl,
-        // No rate limit: the runs measure Sluice, not the limiter.
-        maxInFlight: 1000,
-        timeout: "60s",
-        retry: { attempts: 1, backoff: RETRY_BACKOFF },
-        queue: { highWater: options.highWater, maxLength: options.maxLength },
-      },
+      [BACKEND]: backend,
+      ...Object.fromEntries(lanes.map((lane) => [laneBackend(lane), backend])),
     },
   };
 }
 
 export class SluiceSystem {
   readonly names;
+  /** When each role's process was spawned (epoch ms): the origin of its CPU profile. */
+  readonly startedAt = new Map<Role, number>();
   private constructor(
     readonly prefix: string,
     private readonly options: SystemOptions,
@@ -110,7 +142,7 @@ export class SluiceSystem {
   }
 
   static async start(options: SystemOptions): Promise<SluiceSystem> {
-    const prefix = `bench-${randomUUID().slice(0, 8)}.`;
+    const prefix = `${PREFIX_STEM}${randomUUID().slice(0, 8)}.`;
     const dir = mkdtempSync(join(tmpdir(), "sluice-bench-"));
     const schemaFile = join(dir, "schema.json");
     writeFileSync(schemaFile, JSON.stringify(JSON_SCHEMA));
@@ -140,13 +172,8 @@ export class SluiceSystem {
           env: { LOG_LEVEL: "warn", PORT: String(servicePort), ADMIN_PORT: String(admin) },
         });
         processes.set(role, proc);
+        system.startedAt.set(role, Date.now());
         await waitForHttp(`http://127.0.0.1:${admin}/readyz`, { process: proc, timeoutMs: 30_000 });
-      }
-      if (options.roles.includes("adapter")) {
-        await waitForHttp(`http://127.0.0.1:${servicePort}/messages/none`, {
-          status: 404,
-          timeoutMs: 10_000,
-        }).catch(() => undefined);
       }
       return system;
     } catch (error) {
@@ -164,6 +191,14 @@ export class SluiceSystem {
     const proc = this.processes.get(role);
     if (!proc) throw new Error(`${role} is not running`);
     return proc.pid;
+  }
+
+  /** The running roles (plus `extra`), for CPU accounting of a run. */
+  watch(extra: WatchedProcess[] = []): WatchedProcess[] {
+    return [
+      ...[...this.processes].map(([role, proc]) => ({ name: role, pid: proc.pid })),
+      ...extra,
+    ];
   }
 
   get requestsQueue(): string {
@@ -188,28 +223,56 @@ export class SluiceSystem {
   /** Deletes the queues, exchanges and Redis keys of this system's prefix. */
   async cleanup(): Promise<void> {
     const n = this.names;
-    const queues = [
-      n.requestsQueue(BACKEND),
-      ...RETRY_BACKOFF_MS.map((ms) => n.retryQueue(BACKEND, ms)),
+    const backends = [BACKEND, ...(this.options.laneNames ?? []).map(laneBackend)];
+    // The names Sluice is known to declare, and whatever else the broker lists under the
+    // prefix (roles add queues of their own, e.g. callback delay tiers).
+    const queues = new Set([
+      ...backends.flatMap((backend) => [
+        n.requestsQueue(backend),
+        ...RETRY_BACKOFF_MS.map((ms) => n.retryQueue(backend, ms)),
+      ]),
       n.responsesQueue,
       n.deadLetterQueue,
       ...(["adapter", "worker", "response-worker"] as Role[]).map((role) =>
         n.replyQueue(`${this.prefix}${role}`),
       ),
-    ];
+      ...(await brokerNames("queues", this.prefix)),
+    ]);
+    const exchanges = new Set([
+      n.requestsExchange,
+      n.responsesExchange,
+      n.repliesExchange,
+      n.deadLetterExchange,
+      ...(await brokerNames("exchanges", this.prefix)),
+    ]);
     const publisher = await RawPublisher.open(this.options.amqpUrl).catch(() => null);
     if (publisher) {
-      await publisher.deleteQueues(queues);
-      await publisher.deleteExchanges([
-        n.requestsExchange,
-        n.responsesExchange,
-        n.repliesExchange,
-        n.deadLetterExchange,
-      ]);
+      await publisher.deleteQueues([...queues]);
+      await publisher.deleteExchanges([...exchanges]);
       await publisher.close();
     }
     await deleteRedisKeys(this.options.redisUrl, this.prefix);
     rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Queue or exchange names under `prefix` as the broker lists them (rabbitmqctl, when this
+ * machine has it); an empty list otherwise, and cleanup falls back to the known names.
+ */
+async function brokerNames(kind: "queues" | "exchanges", prefix: string): Promise<string[]> {
+  try {
+    const { stdout } = await execFileAsync(
+      "rabbitmqctl",
+      [`list_${kind}`, "name", "--quiet", "--no-table-headers"],
+      { timeout: 30_000, maxBuffer: 64 * 1024 * 1024 },
+    );
+    return stdout
+      .split("\n")
+      .map((line) => line.trim())
+      .filter((name) => name.startsWith(prefix));
+  } catch {
+    return [];
   }
 }
 
