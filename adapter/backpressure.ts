@@ -170,7 +170,10 @@ export class Backpressure {
     const depth = this.depth(backend);
     const highWater = backend.queue.highWater;
     if (depth < highWater) {
-      if (this.full.delete(backend.name)) {
+      // Logged once the backlog is clearly below the mark, not each time it dips under it:
+      // under steady pressure the depth hovers at the mark and would log twice a second.
+      const clear = highWater - Math.max(1, Math.ceil(highWater * 0.1));
+      if (depth <= clear && this.full.delete(backend.name)) {
         this.log?.info({ backend: backend.name, queue, depth, highWater }, "intake reopened");
       }
     } else {

@@ -80,6 +80,14 @@ describe("backpressure end to end (paused backend, high water 50)", function () 
       "intake to reopen",
     );
     accepted.push(after);
+    // The operator's log: one line when intake closed, one when it reopened, not one per 503.
+    const intakeLines = sluice.lines.filter((l) => /^intake (closed|reopened)/.test(String(l.msg)));
+    expect(intakeLines.map((l) => [l.level, String(l.msg).split(":")[0], l.backend])).to.deep.equal(
+      [
+        ["warn", "intake closed", "slow"],
+        ["info", "intake reopened", "slow"],
+      ],
+    );
 
     const ids = accepted.map((a) => a.json.id as string);
     await eventually(
