@@ -187,7 +187,7 @@ export class Backpressure {
       this.refuse(
         "high_water",
         "Busy",
-        `the backlog for this service is full (${depth} waiting); retry later`,
+        "the backlog for this service is full; retry later",
         this.retryAfter(backend, depth - highWater + 1),
       );
     }
