@@ -15,6 +15,7 @@ import {
 } from "../shared/envelope";
 import { SluiceError } from "../shared/errors";
 import { messageLogger } from "../shared/logger";
+import { routingKeyFor } from "../shared/ordering";
 import { metrics } from "../shared/metrics";
 import type { TopologyNames } from "../shared/topology";
 import {
@@ -134,11 +135,17 @@ export class Intake {
     };
     try {
       await admission.publish(() =>
-        broker.publish(publisher, names.requestsExchange, backend.name, encodeMessage(message), {
-          messageId: id,
-          contentType: "application/json",
-          timestamp: Math.floor(now / 1000),
-        }),
+        broker.publish(
+          publisher,
+          names.requestsExchange,
+          routingKeyFor(backend.name, backend.ordering, message),
+          encodeMessage(message),
+          {
+            messageId: id,
+            contentType: "application/json",
+            timestamp: Math.floor(now / 1000),
+          },
+        ),
       );
     } catch (error) {
       waiter?.cancel();

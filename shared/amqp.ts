@@ -117,7 +117,14 @@ export class Broker extends EventEmitter {
       json: false,
       confirm: true,
       publishTimeout: publishTimeoutMs,
-      setup: setup ? (channel: ConfirmChannel) => setup(channel) : undefined,
+      setup: async (channel: ConfirmChannel) => {
+        // A channel error (a failed passive declare, a refused redeclare) must close only
+        // this channel, which the wrapper reopens; unheard, it would take the connection down.
+        channel.on("error", (err: Error) =>
+          this.log.warn({ err: err.message, channel: name }, "channel closed by the broker"),
+        );
+        if (setup) await setup(channel);
+      },
     });
     wrapper.on("error", (err: Error) =>
       this.log.warn({ err: err.message, channel: name }, "channel error"),

@@ -8,6 +8,7 @@ import path from "node:path";
 import { parse as parseYaml } from "yaml";
 import { parseDuration } from "./durations";
 import type { ReplyMode } from "./envelope";
+import { compileServiceWindows } from "./service-windows";
 
 export type Ordering = "none" | "strict" | { key: string; partitions: number };
 
@@ -37,6 +38,8 @@ export interface BackendConfig {
   url: string;
   rate: { limit: number; perMs: number; burst: number } | null;
   maxInFlight: number;
+  /** How long a crashed worker's in-flight slot stays taken (null: SLUICE_LEASE_TIME or 30 s). */
+  leaseMs?: number | null;
   timeoutMs: number;
   retry: { attempts: number; backoffMs: number[] };
   ordering: Ordering;
@@ -340,15 +343,14 @@ function compileBackend(r: Reader, name: string): BackendConfig {
   if (maxLength < highWater)
     queue.problems.push(`${queue.where}.maxLength: must be at least highWater`);
   const windows = r.raw.windows;
-  if (windows !== undefined && windows !== null && !Array.isArray(windows)) {
-    r.problems.push(`${r.where}.windows: must be a list`);
-  }
+  r.problems.push(...compileServiceWindows(windows, `${r.where}.windows`).problems);
   return {
     name,
     translator: r.string("translator", "rest-json"),
     url,
     rate,
     maxInFlight: r.int("maxInFlight", 8, 1, 10_000),
+    leaseMs: r.optionalDuration("leaseTime"),
     timeoutMs: r.duration("timeout", 30_000),
     retry: { attempts, backoffMs },
     ordering: compileOrdering(r),

@@ -119,7 +119,7 @@ export const deadLetters = new Counter<"backend" | "reason">({
 
 export const backpressureRejections = new Counter<"reason">({
   name: "sluice_backpressure_rejections_total",
-  help: "Requests refused with 503 by the adapter, by reason (high_water, broker_blocked, broker_down, publishes_full, redis_down, waiters_full).",
+  help: "Requests refused with 503 by the adapter, by reason (high_water, broker_blocked, broker_down, broker_refused, publishes_full, queue_missing, redis_down, waiters_full, draining).",
   labelNames: ["reason"],
   registers: [registry],
 });

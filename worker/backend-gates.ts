@@ -3,7 +3,7 @@
 
 import type { Logger } from "pino";
 import type { BackendPauses } from "./backend-pause";
-import type { ServiceWindows } from "./service-windows";
+import type { ServiceWindows } from "../shared/service-windows";
 
 export type ClosedReason = "paused" | "outside service window";
 

@@ -26,8 +26,7 @@ export type BackendGuard = (
  * configuration carries one, else SLUICE_LEASE_TIME (a duration such as "10s"), else 30 s.
  */
 export function leaseTimeMs(backend: BackendConfig, env: NodeJS.ProcessEnv = process.env): number {
-  const configured = (backend as BackendConfig & { leaseMs?: number }).leaseMs;
-  if (typeof configured === "number" && configured > 0) return configured;
+  if (backend.leaseMs) return backend.leaseMs;
   const fromEnv = parseDuration(env.SLUICE_LEASE_TIME);
   return fromEnv !== undefined && fromEnv > 0 ? fromEnv : DEFAULT_LEASE_MS;
 }

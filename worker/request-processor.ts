@@ -23,6 +23,8 @@ import { metrics } from "../shared/metrics";
 import { StateNotices, type NoticeState } from "../shared/state-notice";
 import type { TopologyNames } from "../shared/topology";
 import { isTerminal, type TransactionStore } from "../shared/transaction-store";
+import { isOrdered } from "../shared/ordering";
+import { abortableSleep } from "./abortable-sleep";
 import { planRetry } from "./retry-schedule";
 import { Deadline } from "./translators/call-deadline";
 import type { Translator } from "./translators/translator";
@@ -201,6 +203,21 @@ export class RequestProcessor {
   ): Promise<Settlement> {
     const { backend, broker, publisher, names, store } = this.deps;
     const plan = planRetry(backend.retry, attempt, error.retryAfterMs);
+    if (plan.retry && isOrdered(backend.ordering)) {
+      // An ordered backend's message keeps its place: through a delay queue, later messages
+      // of the same key would overtake it. It waits here, holding its queue (prefetch 1).
+      log.warn(
+        { attempt, delayMs: plan.delayMs, err: error.message },
+        "backend unavailable; retrying in place",
+      );
+      try {
+        await abortableSleep(plan.delayMs, this.deps.shutdown);
+      } catch {
+        await store.transition(request.id, ["processing"], "accepted").catch(() => undefined);
+        return "requeue";
+      }
+      return this.call(request, plan.nextAttempt, message, log);
+    }
     if (plan.retry) {
       // Release the claim first: the delayed copy must be claimable when it comes back.
       await store.transition(request.id, ["processing"], "accepted");

@@ -9,7 +9,7 @@ import { BackendGates } from "./backend-gates";
 import { createBackendLimits, type BackendLimits } from "./backend-guard";
 import { addPauseRoutes, BackendPauses } from "./backend-pause";
 import { warmUpHttpClient } from "./http-warm-up";
-import { compileServiceWindows, type ServiceWindows } from "./service-windows";
+import { compileServiceWindows, type ServiceWindows } from "../shared/service-windows";
 
 export interface WorkerLimits {
   gates: BackendGates;

@@ -12,6 +12,7 @@ import Redis from "ioredis";
 import { startLegacySim, type LegacySim, type LegacySimOptions } from "../../legacy-sim/legacy-sim";
 import { callbackTopology } from "../../response-worker/callback-schedule";
 import { compileConfig } from "../../shared/config";
+import { isPartitioned, partitionQueueName } from "../../shared/ordering";
 import { topologyNames } from "../../shared/topology";
 
 export const AMQP_URL = process.env.AMQP_URL || "amqp://guest:guest@127.0.0.1:5672";
@@ -160,6 +161,13 @@ export async function deletePrefix(
     );
     const compiled = compileConfig({ ...rawConfig, backends: withUrls }, ".");
     for (const backend of Object.values(compiled.backends)) {
+      if (isPartitioned(backend.ordering)) {
+        for (let p = 0; p < backend.ordering.partitions; p++) {
+          await channel
+            .deleteQueue(partitionQueueName(names.requestsQueue(backend.name), p))
+            .catch(() => undefined);
+        }
+      }
       for (const ms of backend.retry.backoffMs) {
         await channel.deleteQueue(names.retryQueue(backend.name, ms)).catch(() => undefined);
       }

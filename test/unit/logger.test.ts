@@ -23,6 +23,11 @@ function capture(): { stream: Writable; lines: () => Record<string, unknown>[] }
 
 describe("logger", () => {
   const saved = { level: process.env.LOG_LEVEL, redact: process.env.LOG_REDACT };
+  // Each case starts from the defaults, whatever the shell running the suite exports.
+  beforeEach(() => {
+    delete process.env.LOG_LEVEL;
+    delete process.env.LOG_REDACT;
+  });
   afterEach(() => {
     for (const [key, value] of [
       ["LOG_LEVEL", saved.level],

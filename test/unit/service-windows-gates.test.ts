@@ -2,7 +2,7 @@ import { expect } from "chai";
 import pino from "pino";
 import { BackendGates } from "../../worker/backend-gates";
 import type { BackendPauses } from "../../worker/backend-pause";
-import { compileServiceWindows } from "../../worker/service-windows";
+import { compileServiceWindows } from "../../shared/service-windows";
 
 /** The pause store's one read the gates use, answered from memory. */
 function pausesOf(state: { paused: Set<string>; down?: boolean }): BackendPauses {
