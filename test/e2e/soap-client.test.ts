@@ -1,0 +1,138 @@
+// A real `soap` package client built from Sluice's served WSDL calls sync services whose backend
+// is a SOAP legacy system: the legacy answer arrives, and the X-Road headers come back verbatim.
+
+import { expect } from "chai";
+import * as soap from "soap";
+import { Harness, type SluiceProcess } from "../support/harness";
+import { TEST_QUERY_SCHEMA } from "../fixtures/xroad-soap/outcomes";
+
+const XRD = "http://x-road.eu/xsd/xroad.xsd";
+const IDS = "http://x-road.eu/xsd/identifiers";
+const EXT = "urn:example:trace";
+
+/**
+ * The inner XML of the envelope's Header, exactly as written. A regular expression on purpose:
+ * the expectation must not lean on the adapter's own parser.
+ */
+function headerInner(xml: string): string {
+  const match = /<([\w.-]+:)?Header\b[^>]*>([\s\S]*?)<\/\1Header>/.exec(xml);
+  expect(match, `a SOAP Header in ${xml.slice(0, 300)}`).to.not.equal(null);
+  return (match as RegExpExecArray)[2];
+}
+
+/** The names of the Header's child elements, in order. */
+function headerFields(inner: string): string[] {
+  const names: string[] = [];
+  let depth = 0;
+  for (const tag of inner.matchAll(/<(\/?)([\w.:-]+)[^>]*?(\/?)>/g)) {
+    if (tag[1] === "/") depth--;
+    else {
+      if (depth === 0) names.push(tag[2]);
+      if (tag[3] !== "/") depth++;
+    }
+  }
+  return names;
+}
+
+/** The X-Road header fields of a call to `serviceCode`, plus a custom one Sluice must keep. */
+function addXroadHeaders(client: soap.Client, serviceCode: string, xroadId: string): void {
+  client.clearSoapHeaders();
+  client.addSoapHeader(
+    `<xrd:client xmlns:xrd="${XRD}" xmlns:id="${IDS}" id:objectType="SUBSYSTEM">` +
+      "<id:xRoadInstance>EE</id:xRoadInstance><id:memberClass>GOV</id:memberClass>" +
+      "<id:memberCode>70000001</id:memberCode><id:subsystemCode>case-app</id:subsystemCode>" +
+      "</xrd:client>",
+  );
+  client.addSoapHeader(
+    `<xrd:service xmlns:xrd="${XRD}" xmlns:id="${IDS}" id:objectType="SERVICE">` +
+      "<id:xRoadInstance>EE</id:xRoadInstance><id:memberClass>GOV</id:memberClass>" +
+      "<id:memberCode>70000002</id:memberCode><id:subsystemCode>legacy</id:subsystemCode>" +
+      `<id:serviceCode>${serviceCode}</id:serviceCode><id:serviceVersion>v1</id:serviceVersion>` +
+      "</xrd:service>",
+  );
+  client.addSoapHeader(`<xrd:userId xmlns:xrd="${XRD}">EE:PIN:38002242718</xrd:userId>`);
+  client.addSoapHeader(`<xrd:id xmlns:xrd="${XRD}">${xroadId}</xrd:id>`);
+  client.addSoapHeader(`<xrd:protocolVersion xmlns:xrd="${XRD}">4.0</xrd:protocolVersion>`);
+  client.addSoapHeader(
+    `<ext:trace xmlns:ext="${EXT}" ext:hop="1">Tõnu &amp; Jüri  <ext:span>äö 😀</ext:span></ext:trace>`,
+  );
+}
+
+describe("SOAP: a `soap` client from the served WSDL, legacy SOAP backend, sync", function () {
+  this.timeout(30_000);
+  const harness = new Harness();
+  let sluice: SluiceProcess;
+  let client: soap.Client;
+
+  before(async () => {
+    await harness.startSim();
+    harness.writeConfig({
+      services: {
+        testQuery: {
+          protocols: ["soap"],
+          namespace: "http://cosumer.ee.xroad.net",
+          schema: TEST_QUERY_SCHEMA,
+          reply: { mode: "sync", wait: "10s" },
+          backend: "legacy",
+        },
+        getState: {
+          protocols: ["soap"],
+          namespace: "http://x-road.eu/xsd/xroad.xsd",
+          reply: { mode: "sync", wait: "10s" },
+          backend: "legacy",
+        },
+      },
+      backends: { legacy: { translator: "soap", retry: { attempts: 2, backoff: ["1s"] } } },
+    });
+    sluice = await harness.spawn("all");
+    client = await soap.createClientAsync(`${sluice.url}/soap?wsdl`);
+  });
+
+  after(async () => {
+    await harness.cleanup();
+  });
+
+  it("testQuery: the legacy system's answer arrives; the Header comes back byte for byte", async () => {
+    const xroadId = `client-tq-${Date.now()}`;
+    addXroadHeaders(client, "testQuery", xroadId);
+    const [result] = (await client.testQueryAsync({ request: { name: "Mari", age: 41 } })) as [
+      { answer: string; echo: string },
+    ];
+    expect(result.answer).to.equal("42");
+    expect(result.echo).to.equal("Mari");
+
+    const requestHeader = headerInner(String(client.lastRequest));
+    const responseHeader = headerInner(String(client.lastResponse));
+    expect(headerFields(requestHeader)).to.deep.equal([
+      "xrd:client",
+      "xrd:service",
+      "xrd:userId",
+      "xrd:id",
+      "xrd:protocolVersion",
+      "ext:trace",
+    ]);
+    expect(responseHeader).to.equal(requestHeader);
+    expect(responseHeader).to.include(`<xrd:id xmlns:xrd="${XRD}">${xroadId}</xrd:id>`);
+
+    // The legacy system was called once, with the caller's X-Road client.
+    const id = String(client.lastResponseHeaders?.["x-sluice-id"]);
+    const calls = harness.sim.calls({ id });
+    expect(calls).to.have.length(1);
+    const [record] = calls;
+    expect(record.path).to.equal("/soap");
+    expect(record.xroadClient).to.equal("EE/GOV/70000001/case-app");
+  });
+
+  it("getState: non-ASCII text travels both ways; the Header comes back byte for byte", async () => {
+    addXroadHeaders(client, "getState", `client-gs-${Date.now()}`);
+    const text = "Õun ja äädikas — Ühisõppe ŽŠ 😀 <&>";
+    const [result] = (await client.getStateAsync({ $value: text })) as [{ response: string }];
+    expect(result.response).to.equal(text);
+    const requestHeader = headerInner(String(client.lastRequest));
+    const responseHeader = headerInner(String(client.lastResponse));
+    expect(responseHeader).to.equal(requestHeader);
+    expect(responseHeader).to.include("Tõnu &amp; Jüri  <ext:span>äö 😀</ext:span>");
+    const id = String(client.lastResponseHeaders?.["x-sluice-id"]);
+    expect(harness.sim.calls({ id })).to.have.length(1);
+  });
+});
