@@ -131,7 +131,9 @@ export class Correlator {
     if (response.final) {
       metrics.endToEnd.observe({ service: tx.service }, (Date.now() - tx.createdAt) / 1000);
     }
-    if (tx.replyMode === "sync" && tx.owner) await this.wake(tx, response);
+    // A sync caller gets the final response, the outcome: all of a call's responses are
+    // published together, and an earlier one could only tell it "processing".
+    if (tx.replyMode === "sync" && tx.owner && response.final) await this.wake(tx, response);
     for (const listener of this.deps.listeners) await listener(tx, response, stored.previous);
     messageLogger(rootLog, tx).info(
       { seq: response.seq, final: response.final, state: tx.state },
