@@ -1,5 +1,6 @@
-// Per-call behaviour a test asks for: a forced status, Retry-After, latency or "fail the first
-// n tries". Read from X-Sim-* headers, sim-* query parameters, or sim-* markers in a SOAP body.
+// Per-call behaviour a test asks for: a forced status, Retry-After, latency, "fail the first
+// n tries" or several responses. Read from X-Sim-* headers, sim-* query parameters, or sim-*
+// markers in a SOAP body.
 
 import type { IncomingHttpHeaders } from "node:http";
 
@@ -12,9 +13,14 @@ export interface CallPlan {
   latencyMs: number | null;
   /** Answer 503 to the first n calls with the same key. */
   failTimes: number | null;
+  /** REST: answer n responses at once under the `X-Multiple-Responses` convention. */
+  responses: number | null;
 }
 
-type Hook = "status" | "retry-after" | "latency" | "fail-times";
+/** Most responses one call may ask for, so a typo cannot build a huge answer. */
+export const MAX_SIM_RESPONSES = 100;
+
+type Hook = "status" | "retry-after" | "latency" | "fail-times" | "responses";
 
 const STATUS_PATH = /^\/status\/(\d{3})(?:\/|$)/;
 const NUMBER = /^\s*\d+(\.\d+)?\s*$/;
@@ -66,5 +72,12 @@ export function planCall(
   if (failTimes !== null && !Number.isInteger(failTimes)) {
     return "X-Sim-Fail-Times must be an integer >= 0";
   }
-  return { status, latencyMs, failTimes, retryAfter: get("retry-after") };
+  const responses = number("responses");
+  if (
+    responses !== null &&
+    !(Number.isInteger(responses) && responses >= 1 && responses <= MAX_SIM_RESPONSES)
+  ) {
+    return `X-Sim-Responses must be an integer from 1 to ${MAX_SIM_RESPONSES}`;
+  }
+  return { status, latencyMs, failTimes, responses, retryAfter: get("retry-after") };
 }

@@ -288,20 +288,25 @@ export async function startLegacySim(options: LegacySimOptions = {}): Promise<Le
         res.end();
         return;
       }
-      sendJson(
-        res,
-        status,
-        {
-          path,
-          method,
-          query: parseQuery(search),
-          received,
-          receivedText,
-          answer: 42,
-          idempotencyKey: call.id,
-        },
-        extra,
-      );
+      const echo = {
+        path,
+        method,
+        query: parseQuery(search),
+        received,
+        receivedText,
+        answer: 42,
+        idempotencyKey: call.id,
+      };
+      if (plan.responses !== null) {
+        // Sluice's rest-json translator splits this into one response per entry, in order.
+        const responses = Array.from({ length: plan.responses }, (_, i) => ({
+          status,
+          body: { ...echo, part: i + 1, parts: plan.responses },
+        }));
+        sendJson(res, status, { responses }, { ...extra, "x-multiple-responses": "true" });
+        return;
+      }
+      sendJson(res, status, echo, extra);
     } catch {
       // Never let one odd call take the simulator down; answer what can still be answered.
       status = 500;

@@ -238,6 +238,42 @@ describe("legacy-sim", () => {
       expect(second.body.query).to.deep.equal({ "sim-fail-times": "1" });
       expect((await call("/q?sim-latency=soon")).status).to.equal(400);
     });
+
+    it("answers several responses under X-Multiple-Responses on sim-responses", async () => {
+      const res = await call("/orders/7?sim-responses=3", {
+        method: "POST",
+        headers: { "content-type": "application/json", "idempotency-key": "multi-1" },
+        body: JSON.stringify({ n: 1 }),
+      });
+      expect(res.status).to.equal(200);
+      expect(res.headers.get("x-multiple-responses")).to.equal("true");
+      const body = (await res.json()) as {
+        responses: Array<{ status: number; body: Record<string, unknown> }>;
+      };
+      expect(body.responses.map((r) => [r.status, r.body.part, r.body.parts])).to.deep.equal([
+        [200, 1, 3],
+        [200, 2, 3],
+        [200, 3, 3],
+      ]);
+      expect(body.responses[0].body).to.include({ path: "/orders/7", answer: 42 });
+      expect(body.responses[2].body.received).to.deep.equal({ n: 1 });
+
+      const header = await call("/x", {
+        headers: { "x-sim-responses": "2", "x-sim-status": "201" },
+      });
+      expect(header.status).to.equal(201);
+      expect(((await header.json()) as { responses: unknown[] }).responses).to.have.length(2);
+      // A forced error status wins: an error answer is never split.
+      const failed = await call("/x?sim-responses=2&sim-status=503");
+      expect(failed.status).to.equal(503);
+      expect(failed.headers.get("x-multiple-responses")).to.equal(null);
+      await failed.arrayBuffer();
+      for (const bad of ["0", "101", "two"]) {
+        const refused = await call(`/x?sim-responses=${bad}`);
+        expect(refused.status, bad).to.equal(400);
+        await refused.arrayBuffer();
+      }
+    });
   });
 
   describe("settings and stats", () => {
