@@ -88,7 +88,7 @@ if ARGV[4] ~= "" then redis.call("HSET", KEYS[1], "error", ARGV[4]) end
 if ARGV[5] ~= "" then redis.call("HSET", KEYS[1], "claimUntil", ARGV[5]) end
 return {"ok", cur}`;
 
-// KEYS: tx, responses; ARGV: seq, response json, final "1"/"0", outcome, now, error json or ""
+// KEYS: tx, responses; ARGV: seq, response json, final "1"/"0", outcome, now, error json or "", ttl ms
 // Stores a response once per seq; a final response sets the terminal state unless one is set.
 const ADD_RESPONSE = `
 local cur = redis.call("HGET", KEYS[1], "state")
@@ -103,8 +103,23 @@ if ARGV[3] == "1" then
   redis.call("HSET", KEYS[1], "state", ARGV[4], "history", redis.call("HGET", KEYS[1], "history") ..
     ',{"state":"' .. ARGV[4] .. '","at":' .. ARGV[5] .. '}')
   if ARGV[6] ~= "" then redis.call("HSET", KEYS[1], "error", ARGV[6]) end
+  -- The outcome stays readable for the whole retention, however long the message waited.
+  redis.call("PEXPIRE", KEYS[1], ARGV[7])
+  redis.call("PEXPIRE", KEYS[2], ARGV[7])
 end
 return {"ok", cur}`;
+
+// KEYS: tx; ARGV: now. Never recreates a record that expired meanwhile (it would have no TTL).
+const MARK_PROCESSED = `
+if redis.call("EXISTS", KEYS[1]) == 0 then return 0 end
+redis.call("HSET", KEYS[1], "processedAt", ARGV[1])
+return 1`;
+
+// KEYS: tx; ARGV: claim-until. Extends the claim of a message still being processed.
+const RENEW_CLAIM = `
+if redis.call("HGET", KEYS[1], "state") ~= "processing" then return 0 end
+redis.call("HSET", KEYS[1], "claimUntil", ARGV[1])
+return 1`;
 
 // KEYS: tx; ARGV: delivery, now, only-from (comma list or "")
 const SET_DELIVERY = `
@@ -128,6 +143,8 @@ interface ScriptedRedis extends Redis {
   sluiceTransition(tx: string, ...args: string[]): Promise<[string, string]>;
   sluiceAddResponse(tx: string, responses: string, ...args: string[]): Promise<[string, string]>;
   sluiceSetDelivery(tx: string, ...args: string[]): Promise<number>;
+  sluiceMarkProcessed(tx: string, now: string): Promise<number>;
+  sluiceRenewClaim(tx: string, until: string): Promise<number>;
 }
 
 export type TransitionResult = "ok" | "missing" | "conflict" | "claimed";
@@ -147,6 +164,8 @@ export class TransactionStore {
       redis.defineCommand("sluiceTransition", { numberOfKeys: 1, lua: TRANSITION });
       redis.defineCommand("sluiceAddResponse", { numberOfKeys: 2, lua: ADD_RESPONSE });
       redis.defineCommand("sluiceSetDelivery", { numberOfKeys: 1, lua: SET_DELIVERY });
+      redis.defineCommand("sluiceMarkProcessed", { numberOfKeys: 1, lua: MARK_PROCESSED });
+      redis.defineCommand("sluiceRenewClaim", { numberOfKeys: 1, lua: RENEW_CLAIM });
     }
   }
 
@@ -159,7 +178,8 @@ export class TransactionStore {
   }
 
   private dedupKey(client: string, xroadId: string): string {
-    return `${this.prefix}sluice:dedup:${client}:${xroadId}`;
+    // Length-prefixed: both parts may contain ":", and no two (client, id) pairs may collide.
+    return `${this.prefix}sluice:dedup:${client.length}:${client}:${xroadId}`;
   }
 
   /**
@@ -178,7 +198,10 @@ export class TransactionStore {
       this.retentionMs,
       meta.id,
     );
-    return existing ? { created: false, existingId: existing } : { created: true };
+    // A command resent after a reconnect finds the key it wrote itself: that is still ours.
+    return existing && existing !== meta.id
+      ? { created: false, existingId: existing }
+      : { created: true };
   }
 
   /** Undoes `create` when the broker did not take the message, so a retry is not deduplicated. */
@@ -237,9 +260,14 @@ export class TransactionStore {
     return { result: result as TransitionResult, previous: (previous || null) as State | null };
   }
 
+  /** Extends this worker's `processing` claim (a long in-place retry); false if not processing. */
+  async renewClaim(id: string, untilMs: number): Promise<boolean> {
+    return (await this.redis.sluiceRenewClaim(this.key(id), String(untilMs))) === 1;
+  }
+
   /** Marks that the backend answered and the answer was published: a redelivery is skipped. */
   async markProcessed(id: string): Promise<void> {
-    await this.redis.hset(this.key(id), "processedAt", String(Date.now()));
+    await this.redis.sluiceMarkProcessed(this.key(id), String(Date.now()));
   }
 
   /** Stores one response; a final one sets the terminal state (once: later ones are "late"). */
@@ -265,6 +293,7 @@ export class TransactionStore {
       response.outcome,
       String(Date.now()),
       response.error ? JSON.stringify(response.error) : "",
+      String(this.retentionMs),
     );
     return { result: result as AddResponseResult, previous: (previous || null) as State | null };
   }

@@ -1,0 +1,148 @@
+// The transaction store's state machine on the real Redis: one record per submission, one
+// terminal outcome, claims that lapse, and responses stored once per seq.
+
+import { randomUUID } from "node:crypto";
+import { expect } from "chai";
+import Redis from "ioredis";
+import type { ResponseMessage } from "../../shared/envelope";
+import { TransactionStore, type TransactionMeta } from "../../shared/transaction-store";
+
+const REDIS_URL = process.env.REDIS_URL || "redis://127.0.0.1:6379";
+
+describe("transaction store (Redis)", () => {
+  const prefix = `t-${randomUUID().slice(0, 8)}.`;
+  let redis: Redis;
+  let store: TransactionStore;
+
+  before(() => {
+    redis = new Redis(REDIS_URL);
+    store = new TransactionStore(redis, prefix, 60_000);
+  });
+  after(async () => {
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length) await redis.del(...keys);
+    redis.disconnect();
+  });
+
+  function meta(overrides: Partial<TransactionMeta> = {}): TransactionMeta {
+    return {
+      id: randomUUID(),
+      xroadId: null,
+      service: "svc",
+      backend: "b",
+      client: "EE/GOV/1/app",
+      protocol: "rest",
+      replyMode: "ack",
+      owner: null,
+      callback: null,
+      createdAt: Date.now(),
+      expiresAt: null,
+      ...overrides,
+    };
+  }
+
+  function response(
+    id: string,
+    seq: number,
+    final: boolean,
+    outcome: ResponseMessage["outcome"] = "completed",
+  ): ResponseMessage {
+    return {
+      id,
+      seq,
+      final,
+      outcome,
+      status: 200,
+      contentType: "text/plain",
+      body: `r${seq}`,
+      producedAt: Date.now(),
+    };
+  }
+
+  it("deduplicates by client and X-Road id, and a resent create is still its own", async () => {
+    const first = meta({ xroadId: "x:1" });
+    expect(await store.create(first)).to.deep.equal({ created: true });
+    // The same command again (as ioredis resends it after a reconnect) is not a duplicate of itself.
+    expect(await store.create(first)).to.deep.equal({ created: true });
+    expect(await store.create(meta({ xroadId: "x:1" }))).to.deep.equal({
+      created: false,
+      existingId: first.id,
+    });
+    // A client whose id ends where another's X-Road id begins gets no collision.
+    expect(await store.create(meta({ client: "EE/GOV/1/app:x", xroadId: "1" }))).to.deep.equal({
+      created: true,
+    });
+    expect(await store.create(meta({ client: "EE/GOV/2/app", xroadId: "x:1" }))).to.deep.equal({
+      created: true,
+    });
+  });
+
+  it("claims once; another claim waits until the lease lapses; renewal extends it", async () => {
+    const m = meta();
+    await store.create(m);
+    expect(
+      (
+        await store.transition(m.id, ["accepted"], "processing", {
+          claimUntilMs: Date.now() + 60_000,
+        })
+      ).result,
+    ).to.equal("ok");
+    expect(
+      (
+        await store.transition(m.id, ["accepted"], "processing", {
+          claimUntilMs: Date.now() + 60_000,
+        })
+      ).result,
+    ).to.equal("claimed");
+    expect(await store.renewClaim(m.id, Date.now() - 1)).to.equal(true);
+    expect(
+      (
+        await store.transition(m.id, ["accepted"], "processing", {
+          claimUntilMs: Date.now() + 60_000,
+        })
+      ).result,
+    ).to.equal("ok");
+    expect((await store.transition(m.id, ["accepted"], "cancelled")).result).to.equal("conflict");
+  });
+
+  it("stores each response once; the first final decides the outcome; later finals are late", async () => {
+    const m = meta();
+    await store.create(m);
+    expect((await store.addResponse(response(m.id, 1, false))).result).to.equal("ok");
+    expect((await store.addResponse(response(m.id, 1, false))).result).to.equal("duplicate");
+    expect((await store.addResponse(response(m.id, 2, true))).result).to.equal("ok");
+    expect((await store.addResponse(response(m.id, 3, true, "failed"))).result).to.equal("late");
+    const tx = (await store.get(m.id))!;
+    expect(tx.state).to.equal("completed");
+    expect(tx.responses.map((r) => r.seq)).to.deep.equal([1, 2]);
+    expect(tx.history.map((h) => h.state)).to.deep.equal(["accepted", "completed"]);
+    expect((await store.addResponse(response(randomUUID(), 1, true))).result).to.equal("missing");
+  });
+
+  it("a cancelled message takes no outcome from a late response", async () => {
+    const m = meta();
+    await store.create(m);
+    expect((await store.transition(m.id, ["accepted"], "cancelled")).result).to.equal("ok");
+    expect((await store.addResponse(response(m.id, 1, true))).result).to.equal("late");
+    expect((await store.get(m.id))!.state).to.equal("cancelled");
+  });
+
+  it("the outcome renews retention; marking a vanished record processed does not recreate it", async () => {
+    const m = meta();
+    await store.create(m);
+    await redis.pexpire(store.key(m.id), 5_000);
+    await store.addResponse(response(m.id, 1, true));
+    expect(await redis.pttl(store.key(m.id))).to.be.greaterThan(50_000);
+    const gone = randomUUID();
+    await store.markProcessed(gone);
+    expect(await redis.exists(store.key(gone))).to.equal(0);
+  });
+
+  it("discard removes the record and its de-duplication key", async () => {
+    const m = meta({ xroadId: "d-1" });
+    await store.create(m);
+    await store.discard(m);
+    expect(await store.get(m.id)).to.equal(null);
+    expect(await store.create(meta({ xroadId: "d-1" }))).to.deep.equal({ created: true });
+  });
+});
