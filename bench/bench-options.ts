@@ -1,6 +1,8 @@
 // Command-line options of `npm run bench`: which runs, how long, how many connections, and
 // whether the report in docs/ is rewritten.
 
+import { resolve } from "node:path";
+
 export const RUN_NAMES = [
   "baselines",
   "ingest-json",
@@ -32,6 +34,8 @@ export interface BenchOptions {
   waiters: number;
   /** Rewrite docs/benchmarks.md and the plots (default: only for a full, non-quick run). */
   writeDocs: boolean;
+  /** Modules the Sluice roles (not the baselines) load with `node --require`: what-ifs. */
+  preload: string[];
   amqpUrl: string;
   redisUrl: string;
 }
@@ -47,6 +51,8 @@ export const USAGE = `usage: npm run bench -- [options]
   --backlogs <list>    messages queued before the backlog runs (default 0,100000,1000000;
                        quick 0,20000,100000)
   --waiters <n>        concurrent sync callers in the memory run (default 10000)
+  --preload <file>     the Sluice roles load this module first (node --require), e.g.
+                       dist/bench/tcp-nodelay-preload.js; a what-if, never the default
   --docs / --no-docs   rewrite docs/benchmarks.md and docs/benchmarks-*.svg (default: yes
                        for a full run, no with --quick or --only)
   --help
@@ -79,6 +85,7 @@ export function parseBenchOptions(
     backlogs: quick ? [0, 20_000, 100_000] : [0, 100_000, 1_000_000],
     waiters: 10_000,
     writeDocs: !quick,
+    preload: [],
     amqpUrl: env.AMQP_URL || "amqp://guest:guest@127.0.0.1:5672",
     redisUrl: env.REDIS_URL || "redis://127.0.0.1:6379",
   };
@@ -125,6 +132,12 @@ export function parseBenchOptions(
         options.only = names as RunName[];
         break;
       }
+      case "--preload": {
+        const file = value();
+        if (!file) throw new UsageError("--preload needs a module path");
+        options.preload.push(resolve(file));
+        break;
+      }
       case "--docs":
         docsFlag = true;
         break;
@@ -135,7 +148,7 @@ export function parseBenchOptions(
         throw new UsageError(`unknown option ${arg}`);
     }
   }
-  options.writeDocs = docsFlag ?? (!quick && options.only === null);
+  options.writeDocs = docsFlag ?? (!quick && options.only === null && options.preload.length === 0);
   return options;
 }
 

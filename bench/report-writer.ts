@@ -207,9 +207,7 @@ function cpuTable(runs: RunResult[]): string[] {
     measuredRuns.some((run) => run.stats?.cpu?.some((c) => c.name === name)),
   );
   const lines = [
-    "CPU per request in ms (cores busy on average), measured window only. `others` is what the",
-    "machine spent beyond the listed processes: other work on the shared machine and kernel time",
-    "charged to no process; `machine` is everything (2 cores = fully busy).",
+    "CPU per request in ms (cores kept busy, on average, in brackets):",
     "",
     `| run | ${names.join(" | ")} |`,
     `|---|${names.map(() => "---:").join("|")}|`,
@@ -346,6 +344,15 @@ this file and the plots. The benchmark is never part of \`npm test\`.
 Latencies are client-side, from the load generator, at full precision (autocannon's own
 histogram rounds to whole milliseconds). "ok req/s" counts answers with the expected status
 (202, 200, or 503 in the busy run); "all req/s" counts every answer.
+
+The machine is shared: RabbitMQ, Redis, the load generator and every Sluice role run on the
+same cores, and so may other work. Two things keep the comparisons honest. Sluice and the
+baselines it is compared with take turns in rounds (\`--rounds\`, each starting with a
+different run), so load from elsewhere falls on both alike. And every load run reports the
+CPU time each process spent per request during its measured window (from \`/proc/<pid>/stat\`):
+that cost does not depend on how busy the machine was. \`others\` is what the machine spent
+beyond the listed processes (other work, and kernel time charged to no process); \`machine\`
+is everything, where 2 cores means fully busy.
 `;
 
 export function renderReport(report: BenchReport, analysis: string): string {
@@ -404,7 +411,16 @@ export function renderReport(report: BenchReport, analysis: string): string {
     for (const run of inGroup) {
       if (run.extra && group !== "memory") {
         const extra = Object.entries(run.extra)
-          .map(([key, value]) => `${key} ${typeof value === "number" ? formatValue(value) : value}`)
+          .map(
+            ([key, value]) =>
+              `${key} ${
+                typeof value !== "number"
+                  ? value
+                  : Number.isInteger(value)
+                    ? value.toLocaleString("en-US")
+                    : formatValue(value)
+              }`,
+          )
           .join(", ");
         lines.push(`- ${run.title}: ${extra}`);
       }

@@ -1,7 +1,7 @@
 // `npm run bench`: runs the selected benchmark groups, each next to its baselines, then writes
 // the results as JSON to bench/results/ and, for a full run, docs/benchmarks.md and its plots.
 
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { parseBenchOptions, selected, UsageError, USAGE, type BenchOptions } from "./bench-options";
 import type { BenchReport } from "./bench-result";
 import { LoadGenerator } from "./load-generator";
@@ -104,6 +104,8 @@ export async function main(argv: string[]): Promise<number> {
       only: options.only,
       backlogs: options.backlogs,
       waiters: options.waiters,
+      rounds: options.rounds,
+      preload: options.preload.map((file) => relative(REPO_ROOT, file)),
     },
     commands: commandsOf(options, argv),
     runs: ctx.runs,

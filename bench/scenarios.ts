@@ -110,6 +110,7 @@ function systemOptions(ctx: BenchContext, patch: Partial<SystemOptions>): System
     maxLength: NO_BACKPRESSURE,
     maxSyncWaiters: 20_000,
     maxWaitS: SYNC_WAIT_S,
+    preload: ctx.options.preload,
     ...patch,
   };
 }
@@ -809,6 +810,11 @@ const profile: BenchGroup = {
     await profiled(ctx, "ack-json", ["adapter"], (url) => ({
       url: `${url}/rest/${REST_SERVICE}`,
       expectStatus: 202,
+    }));
+    await profiled(ctx, "ack-soap", ["adapter"], (url) => ({
+      url: `${url}/soap`,
+      headers: soapHeaders,
+      body: soapBody(),
     }));
     await profiled(ctx, "sync-json", ["adapter", "worker", "response-worker"], (url) => ({
       url: `${url}/rest/${REST_SYNC_SERVICE}${SYNC_PATH}`,

@@ -50,6 +50,8 @@ export interface SystemOptions {
    * ingest into queues of different depths in one adapter: service `benchIngest-<name>`.
    */
   laneNames?: string[];
+  /** Modules every role loads first (`node --require`), for what-if runs. */
+  preload?: string[];
 }
 
 /** The ack service and backend of an extra lane (see `SystemOptions.laneNames`). */
@@ -164,9 +166,10 @@ export class SluiceSystem {
         );
         writeFileSync(configFile, stringify(config));
         const profiling = role === "adapter" && options.adapterProfileDir !== undefined;
-        const nodeArgs = profiling
-          ? ["--cpu-prof", `--cpu-prof-dir=${options.adapterProfileDir}`]
-          : [];
+        const nodeArgs = [
+          ...(options.preload ?? []).flatMap((file) => ["--require", file]),
+          ...(profiling ? ["--cpu-prof", `--cpu-prof-dir=${options.adapterProfileDir}`] : []),
+        ];
         const proc = spawnNode(role, binPath(), [role, "--config", configFile], {
           nodeArgs,
           env: { LOG_LEVEL: "warn", PORT: String(servicePort), ADMIN_PORT: String(admin) },
