@@ -3,6 +3,7 @@
 
 import type { Logger } from "pino";
 import { safeAck, safeNack } from "../shared/amqp";
+import { patiently } from "../shared/patient-retry";
 import type { Role, Runtime } from "../shared/runtime";
 import { declareAllBackends } from "../shared/topology";
 import { Correlator, type ResponseListener, type StateChangeListener } from "./correlator";
@@ -33,11 +34,16 @@ export async function startResponseWorker(
     told: { redis: runtime.redis, prefix: config.prefix },
   });
   const inProgress = new Set<Promise<unknown>>();
+  let consuming = true;
   const consumer = broker.consume("responses", {
     queue: names.responsesQueue,
     prefetch: 64,
     onMessage: async (message, channel) => {
-      const work = correlator.handle(message).then(
+      const work = patiently(
+        () => correlator.handle(message),
+        log,
+        () => consuming,
+      ).then(
         () => safeAck(channel, message),
         (error: Error) => {
           log.warn({ err: error.message }, "response handling interrupted; requeued");
@@ -53,6 +59,7 @@ export async function startResponseWorker(
   return {
     name: "response-worker",
     async drain() {
+      consuming = false;
       await consumer.cancel();
       const grace = new Promise((resolve) => setTimeout(resolve, config.shutdownGraceMs).unref());
       await Promise.race([Promise.allSettled([...inProgress]), grace]);

@@ -16,6 +16,7 @@ import {
 import {
   BackendRejectedError,
   BackendUnavailableError,
+  SluiceError,
   type BackendResponse,
 } from "../shared/errors";
 import { messageLogger } from "../shared/logger";
@@ -59,6 +60,26 @@ export interface ProcessorDeps {
   shutdown: AbortSignal;
 }
 
+/**
+ * What a backend call came to. The decision reads the error's `retryable` flag: a business
+ * refusal (BackendRejected) is final, a retryable error is tried again, anything else is a
+ * message the translator cannot handle (poison).
+ */
+function outcomeOf(
+  answers: BackendResponse[] | null,
+  failure: unknown,
+  shuttingDown: boolean,
+): string {
+  if (answers) return "completed";
+  if (shuttingDown) return "interrupted";
+  if (failure instanceof SluiceError) {
+    if (failure.retryable)
+      return failure instanceof BackendUnavailableError ? "retryable_error" : "poison";
+    if (failure instanceof BackendRejectedError) return "rejected";
+  }
+  return "poison";
+}
+
 export class RequestProcessor {
   constructor(private readonly deps: ProcessorDeps) {}
 
@@ -90,7 +111,13 @@ export class RequestProcessor {
       log.info({ state: current.state }, "already processed; skipped");
       return "ack";
     }
-    if (request.expiresAt !== null && Date.now() > request.expiresAt) {
+    // Only a message nobody claimed yet expires: one whose worker died mid-call may have
+    // reached the backend, so it is not "never sent" and takes the normal path.
+    if (
+      request.expiresAt !== null &&
+      Date.now() > request.expiresAt &&
+      current.state === "accepted"
+    ) {
       const claimed = await store.transition(request.id, ["accepted"], "processing", {
         claimUntilMs: Date.now() + CLAIM_SLACK_MS,
       });
@@ -138,59 +165,92 @@ export class RequestProcessor {
   ): Promise<Settlement> {
     const { backend, translator } = this.deps;
     const deadline = new Deadline(this.deps.shutdown, backend.timeoutMs);
-    const signal = deadline.signal;
     const started = process.hrtime.bigint();
-    let outcome = "completed";
+    let answers: BackendResponse[] | null = null;
+    let failure: unknown = null;
     try {
-      const responses = await translator.call(request, {
-        signal,
+      answers = await translator.call(request, {
+        signal: deadline.signal,
         idempotencyKey: request.id,
         attempt,
       });
-      await this.publishResponses(request, responses, "completed", null);
-      await this.deps.store.markProcessed(request.id);
-      log.info({ responses: responses.length, attempt }, "backend answered");
-      return "ack";
     } catch (error) {
-      if (this.deps.shutdown.aborted) {
-        outcome = "interrupted";
+      failure = error;
+    } finally {
+      deadline.dispose();
+    }
+    const outcome = outcomeOf(answers, failure, this.deps.shutdown.aborted);
+    metrics.backendCalls.inc({ backend: backend.name, outcome });
+    metrics.backendCallDuration.observe(
+      { backend: backend.name },
+      Number(process.hrtime.bigint() - started) / 1e9,
+    );
+
+    // From here on the backend has spoken: recording its answer must not fail the message.
+    // Broker or Redis trouble is waited out in place, so the backend is not called again.
+    switch (outcome) {
+      case "completed":
+        await this.untilRecorded(log, async () => {
+          await this.publishResponses(request, answers!, "completed", null);
+          await this.deps.store.markProcessed(request.id);
+        });
+        log.info({ responses: answers!.length, attempt }, "backend answered");
+        return "ack";
+      case "rejected": {
+        const rejection = failure as BackendRejectedError;
+        await this.untilRecorded(log, async () => {
+          await this.publishResponses(request, [rejection.response], "rejected", {
+            code: "BackendRejected",
+            message: rejection.message,
+          });
+          await this.deps.store.markProcessed(request.id);
+        });
+        log.info({ status: rejection.response.status }, "backend rejected the message");
+        return "ack";
+      }
+      case "interrupted":
         await this.deps.store
           .transition(request.id, ["processing"], "accepted")
           .catch(() => undefined);
         return "requeue";
-      }
-      if (error instanceof BackendRejectedError) {
-        outcome = "rejected";
-        await this.publishResponses(request, [error.response], "rejected", {
-          code: "BackendRejected",
-          message: error.message,
+      case "retryable_error":
+        return await this.retryOrFail(
+          request,
+          attempt,
+          failure as BackendUnavailableError,
+          message,
+          log,
+        );
+      default:
+        log.error(
+          { err: (failure as Error)?.message ?? String(failure) },
+          "translator failed on the message; dead-lettered",
+        );
+        await this.untilRecorded(log, async () => {
+          await this.deadLetter(message.content, "translator_error", request.id);
+          await this.publishResponses(request, [], "failed", {
+            code: "BackendFailed",
+            message: "the message could not be translated for the backend",
+          });
         });
-        await this.deps.store.markProcessed(request.id);
-        log.info({ status: error.response.status }, "backend rejected the message");
         return "ack";
+    }
+  }
+
+  /** Repeats `record` through broker or Redis outages until it succeeds or the worker stops. */
+  private async untilRecorded(log: Logger, record: () => Promise<void>): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await record();
+      } catch (error) {
+        if (this.deps.shutdown.aborted) throw error;
+        const delayMs = Math.min(500 * 2 ** attempt, 10_000);
+        log.warn(
+          { err: (error as Error).message, delayMs },
+          "could not record the backend's answer; retrying",
+        );
+        await abortableSleep(delayMs, this.deps.shutdown).catch(() => undefined);
       }
-      if (error instanceof BackendUnavailableError) {
-        outcome = "retryable_error";
-        return await this.retryOrFail(request, attempt, error, message, log);
-      }
-      outcome = "poison";
-      log.error(
-        { err: (error as Error)?.message ?? String(error) },
-        "translator failed on the message; dead-lettered",
-      );
-      await this.deadLetter(message.content, "translator_error", request.id);
-      await this.publishResponses(request, [], "failed", {
-        code: "BackendFailed",
-        message: "the message could not be translated for the backend",
-      });
-      return "ack";
-    } finally {
-      deadline.dispose();
-      metrics.backendCalls.inc({ backend: backend.name, outcome });
-      metrics.backendCallDuration.observe(
-        { backend: backend.name },
-        Number(process.hrtime.bigint() - started) / 1e9,
-      );
     }
   }
 
@@ -211,6 +271,11 @@ export class RequestProcessor {
         "backend unavailable; retrying in place",
       );
       try {
+        // The claim must outlast the wait and the next call, or another worker could take it.
+        await store.renewClaim(
+          request.id,
+          Date.now() + plan.delayMs + backend.timeoutMs + CLAIM_SLACK_MS,
+        );
         await abortableSleep(plan.delayMs, this.deps.shutdown);
       } catch {
         await store.transition(request.id, ["processing"], "accepted").catch(() => undefined);

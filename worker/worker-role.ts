@@ -4,6 +4,7 @@
 
 import type { Logger } from "pino";
 import { safeAck, safeNack } from "../shared/amqp";
+import { patiently } from "../shared/patient-retry";
 import type { BackendConfig } from "../shared/config";
 import { consumedQueues, consumerPrefetch } from "../shared/ordering";
 import type { Role, Runtime } from "../shared/runtime";
@@ -60,12 +61,16 @@ export async function startWorker(runtime: Runtime, guardFactory?: GuardFactory)
       log,
       onMessage: async (message, channel) => {
         if (!consuming) return safeNack(channel, message, true);
-        const work = processor.process(message).then(
+        const work = patiently(
+          () => processor.process(message),
+          log,
+          () => consuming,
+        ).then(
           (settlement) =>
             settlement === "ack" ? safeAck(channel, message) : safeNack(channel, message, true),
           (error: Error) => {
-            // Redis or broker trouble mid-way: hand the message back; the claim lapses and
-            // another attempt (here or elsewhere) picks it up.
+            // Redis or broker trouble that outlasted the patient retries: hand the message back;
+            // the claim lapses and another attempt (here or elsewhere) picks it up.
             log.warn(
               { err: error.message, backend: backend.name },
               "processing interrupted; message requeued",
