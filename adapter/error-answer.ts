@@ -4,12 +4,14 @@
 import type { Context } from "koa";
 import type { Logger } from "pino";
 import { asSluiceError, type SluiceError } from "../shared/errors";
+import { closeUnreadBody } from "./body-reader";
 
 export function answerError(ctx: Context, error: unknown, log: Logger): SluiceError {
   const err = asSluiceError(error);
   if (err.code === "Internal")
     log.error({ err: (error as Error)?.stack ?? String(error) }, "request failed");
   ctx.status = err.status;
+  closeUnreadBody(ctx.req, ctx.res);
   if (err.retryAfter !== undefined) ctx.set("Retry-After", String(err.retryAfter));
   ctx.type = "application/json";
   const body: Record<string, unknown> = {

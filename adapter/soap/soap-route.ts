@@ -10,7 +10,7 @@ import { checkCallbackTarget, type CallbackPolicy } from "../../shared/callback-
 import type { ServiceConfig, SluiceConfig } from "../../shared/config";
 import { asSluiceError, SluiceError } from "../../shared/errors";
 import { observeRequest } from "../request-metrics";
-import { readBody } from "../body-reader";
+import { closeUnreadBody, readBody } from "../body-reader";
 import type { Intake, IntakeResult } from "../intake";
 import type { MimePart } from "./multipart-related";
 import { answerContent } from "./soap-answer";
@@ -205,6 +205,7 @@ function answerFault(
     log.error({ err: (thrown as Error)?.stack ?? String(thrown) }, "SOAP request failed");
   }
   ctx.status = faultHttpStatus(error);
+  closeUnreadBody(ctx.req, ctx.res);
   if (error.retryAfter !== undefined) ctx.set("Retry-After", String(error.retryAfter));
   if (error.messageId) ctx.set("X-Sluice-Id", error.messageId);
   ctx.type = XML_ANSWER;
