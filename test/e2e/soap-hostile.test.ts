@@ -1,0 +1,380 @@
+// Hostile SOAP input against a running adapter over real HTTP: entity bombs, external entities,
+// deep nesting, a 50 MB body, broken and foreign envelopes. Each gets its fault, memory stays
+// flat over many rounds (also concurrent ones), and valid requests are still answered afterwards.
+
+import { expect } from "chai";
+import { readFileSync } from "node:fs";
+import net from "node:net";
+import { Harness, type SluiceProcess } from "../support/harness";
+import { fixture, TEST_QUERY_SCHEMA } from "../fixtures/xroad-soap/outcomes";
+
+const XML = "text/xml; charset=utf-8";
+const HUGE = 50 * 1024 * 1024;
+
+interface Hostile {
+  name: string;
+  body: Buffer;
+  contentType: string;
+  faultcode: string;
+}
+
+interface Answer {
+  status: number;
+  text: string;
+  /** Body bytes the client could hand to its socket before the answer (streamed sends only). */
+  written?: number;
+}
+
+let counter = 0;
+
+/** simple.query with a fresh X-Road id, so that no two requests are one message. */
+function simpleQuery(): string {
+  counter += 1;
+  return fixture("simple.query")
+    .toString("utf8")
+    .replace(
+      /<xroad:id>[^<]*<\/xroad:id>/,
+      `<xroad:id>hostile-${Date.now()}-${counter}</xroad:id>`,
+    );
+}
+
+/** simple.query with `inner` in place of its Body element. */
+function withBody(inner: string): string {
+  return simpleQuery().replace(
+    /<SOAP-ENV:Body>[\s\S]*<\/SOAP-ENV:Body>/,
+    `<SOAP-ENV:Body>${inner}</SOAP-ENV:Body>`,
+  );
+}
+
+/** simple.query without its XML declaration, for a prologue of the test's own. */
+function withProlog(prolog: string): string {
+  return prolog + simpleQuery().replace(/^<\?xml[^>]*>/, "");
+}
+
+const LAUGHS =
+  '<!DOCTYPE lolz [<!ENTITY lol "lol">' +
+  Array.from(
+    { length: 9 },
+    (_, i) => `<!ENTITY lol${i + 1} "${`&lol${i === 0 ? "" : i};`.repeat(10)}">`,
+  ).join("") +
+  "]>";
+
+function hostilePayloads(): Hostile[] {
+  const xml = (name: string, body: string, faultcode: string): Hostile => ({
+    name,
+    body: Buffer.from(body, "utf8"),
+    contentType: XML,
+    faultcode,
+  });
+  const deep = `${"<a>".repeat(10_000)}x${"</a>".repeat(10_000)}`;
+  const laughsBody = withProlog(`<?xml version="1.0"?>${LAUGHS}`).replace(
+    "<name>foo</name>",
+    "<name>&lol9;</name>",
+  );
+  const utf16 = Buffer.concat([
+    Buffer.from([0xff, 0xfe]),
+    Buffer.from(
+      laughsBody.replace('<?xml version="1.0"?>', '<?xml version="1.0" encoding="UTF-16"?>'),
+      "utf16le",
+    ),
+  ]);
+  const soap12 = simpleQuery().replace(
+    'xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/"',
+    'xmlns:SOAP-ENV="http://www.w3.org/2003/05/soap-envelope"',
+  );
+  const valid = simpleQuery();
+  return [
+    xml("billion laughs", laughsBody, "Client.InvalidXml"),
+    {
+      name: "billion laughs in UTF-16",
+      body: utf16,
+      contentType: "text/xml",
+      faultcode: "Client.InvalidXml",
+    },
+    xml(
+      "external entity",
+      withProlog(
+        '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>',
+      ).replace("<name>foo</name>", "<name>&xxe;</name>"),
+      "Client.InvalidXml",
+    ),
+    xml(
+      "external parameter entity",
+      withProlog(
+        '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY % p SYSTEM "http://127.0.0.1:9/x.dtd"> %p;]>',
+      ),
+      "Client.InvalidXml",
+    ),
+    xml(
+      "external DTD after a comment",
+      withProlog('<?xml version="1.0"?><!-- hi --><!DOCTYPE x SYSTEM "http://127.0.0.1:9/x.dtd">'),
+      "Client.InvalidXml",
+    ),
+    xml(
+      "an entity never declared",
+      simpleQuery().replace("<name>foo</name>", "<name>&lol9;</name>"),
+      "Client.InvalidXml",
+    ),
+    xml("10 000-deep nesting in the Body", withBody(deep), "Client.InvalidXml"),
+    xml("10 000-deep nesting as the document", deep, "Client.InvalidXml"),
+    xml("truncated XML", valid.slice(0, Math.floor(valid.length / 2)), "Client.InvalidXml"),
+    xml("truncated inside a tag", valid.slice(0, valid.indexOf("<age>") + 3), "Client.InvalidXml"),
+    xml(
+      "wrong envelope namespace",
+      valid.replace(
+        'xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/"',
+        'xmlns:SOAP-ENV="http://example.com/not/soap/"',
+      ),
+      "Client.InvalidSoap",
+    ),
+    xml("SOAP 1.2 envelope as text/xml", soap12, "Client.InvalidSoap"),
+    {
+      name: "SOAP 1.2 envelope as application/soap+xml",
+      body: Buffer.from(soap12),
+      contentType: "application/soap+xml; charset=utf-8",
+      faultcode: "Client.InvalidContentType",
+    },
+    xml(
+      "50 000 attributes",
+      simpleQuery().replace(
+        "<name>",
+        `<name ${Array.from({ length: 50_000 }, (_, i) => `a${i}="1"`).join(" ")}>`,
+      ),
+      "Client.ValidationFailed",
+    ),
+    xml(
+      "__proto__ element",
+      simpleQuery().replace("<name>foo</name>", "<__proto__><name>x</name></__proto__>"),
+      "Client.InvalidXml",
+    ),
+  ];
+}
+
+async function post(url: string, hostile: Hostile): Promise<Answer> {
+  const response = await fetch(`${url}/soap`, {
+    method: "POST",
+    headers: { "Content-Type": hostile.contentType },
+    body: hostile.body,
+  });
+  return { status: response.status, text: await response.text() };
+}
+
+/**
+ * POSTs a body of `total` bytes over a raw socket, as fast as the adapter takes it, and keeps
+ * sending after the answer until the adapter closes the connection or the body is all out:
+ * `written` then tells how much of it the adapter let in. A declared length, or chunked.
+ */
+function postHuge(
+  port: number,
+  total: number,
+  options: { chunked: boolean; contentType?: string; ignoreEnd?: boolean },
+): Promise<Answer> {
+  const { chunked, contentType = XML, ignoreEnd = false } = options;
+  return new Promise((resolve) => {
+    const socket = net.connect({ port, host: "127.0.0.1", allowHalfOpen: ignoreEnd });
+    let received = Buffer.alloc(0);
+    let written = 0;
+    let answered = false;
+    let ended = false;
+    let sent = false;
+    let wake: () => void = () => undefined;
+
+    const settle = (): void => {
+      if (!(ended || (answered && sent))) return;
+      socket.destroy();
+      const text = received.toString("utf8");
+      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
+      resolve({ status, text: text.slice(text.indexOf("\r\n\r\n") + 4), written });
+    };
+    socket.on("data", (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk]);
+      const text = received.toString("latin1");
+      const split = text.indexOf("\r\n\r\n");
+      const length = /\r\ncontent-length: *(\d+)/i.exec(text.slice(0, Math.max(split, 0)));
+      answered = split >= 0 && length !== null && received.length >= split + 4 + Number(length[1]);
+      settle();
+    });
+    // Writing into a connection the adapter closed fails: that is the expected end.
+    const end = (): void => {
+      ended = true;
+      wake();
+      settle();
+    };
+    socket.on("error", end);
+    socket.on("close", end);
+    // The adapter's half-close says it reads no more; a client that ignores it keeps writing.
+    socket.on("end", () => {
+      if (!ignoreEnd) end();
+    });
+
+    socket.once("connect", () => {
+      void (async () => {
+        socket.write(
+          `POST /soap HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: ${contentType}\r\n` +
+            (chunked ? "Transfer-Encoding: chunked\r\n" : `Content-Length: ${total}\r\n`) +
+            "\r\n",
+        );
+        const query = simpleQuery();
+        const start = Buffer.from(query.slice(0, query.indexOf("<name>") + "<name>".length));
+        const filler = Buffer.alloc(64 * 1024, "x");
+        let first = true;
+        while (!ended && written < total) {
+          let piece = first ? Buffer.concat([start, filler]) : filler;
+          first = false;
+          piece = piece.subarray(0, Math.min(piece.length, total - written));
+          const frame = chunked
+            ? Buffer.concat([
+                Buffer.from(`${piece.length.toString(16)}\r\n`),
+                piece,
+                Buffer.from("\r\n"),
+              ])
+            : piece;
+          written += piece.length;
+          if (!socket.write(frame)) {
+            await new Promise<void>((resume) => {
+              wake = resume;
+              socket.once("drain", resume);
+            });
+          }
+        }
+        if (!ended && chunked) socket.write("0\r\n\r\n");
+        sent = true;
+        settle();
+      })();
+    });
+  });
+}
+
+function faultcodeOf(answer: Answer): string {
+  return (
+    /<faultcode>([^<]*)<\/faultcode>/.exec(answer.text)?.[1] ??
+    `none in: ${answer.text.slice(0, 300)}`
+  );
+}
+
+/** Resident memory of a process, in bytes. */
+function rss(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1]) * 1024;
+}
+
+/** Runs `tasks` with at most `width` of them in flight. */
+async function pool<T>(tasks: Array<() => Promise<T>>, width: number): Promise<T[]> {
+  const results: T[] = new Array(tasks.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < tasks.length) {
+        const index = next++;
+        results[index] = await tasks[index]();
+      }
+    }),
+  );
+  return results;
+}
+
+describe("SOAP: hostile input against a running adapter", function () {
+  this.timeout(120_000);
+  const harness = new Harness();
+  let sluice: SluiceProcess;
+
+  before(async () => {
+    await harness.startSim();
+    harness.writeConfig({
+      services: {
+        testQuery: {
+          protocols: ["soap"],
+          namespace: "http://cosumer.ee.xroad.net",
+          schema: TEST_QUERY_SCHEMA,
+          reply: { mode: "sync", wait: "10s" },
+          backend: "sim",
+        },
+      },
+      backends: { sim: { translator: "rest-json" } },
+    });
+    sluice = await harness.spawn("all");
+  });
+
+  after(async () => {
+    await harness.cleanup();
+  });
+
+  /** Every hostile request once, each checked for its fault; `width` at a time. */
+  async function round(width: number): Promise<void> {
+    const payloads = hostilePayloads();
+    const tasks: Array<() => Promise<[string, string, Answer]>> = payloads.map((p) => async () => [
+      p.name,
+      p.faultcode,
+      await post(sluice.url, p),
+    ]);
+    for (const chunked of [false, true]) {
+      const framing = chunked ? "chunked" : "Content-Length";
+      tasks.push(async () => [
+        `50 MB body, ${framing}`,
+        "Client.PayloadTooLarge",
+        await postHuge(sluice.port, HUGE, { chunked }),
+      ]);
+      tasks.push(async () => [
+        `50 MB SOAP 1.2 body, ${framing}`,
+        "Client.InvalidContentType",
+        await postHuge(sluice.port, HUGE, { chunked, contentType: "application/soap+xml" }),
+      ]);
+    }
+    const wrong: string[] = [];
+    for (const [name, code, answer] of await pool(tasks, width)) {
+      const got = `${answer.status} ${faultcodeOf(answer)}`;
+      if (got !== `500 ${code}`) wrong.push(`${name}: ${got}`);
+      if (/at .*\.js:\d+/.test(answer.text)) wrong.push(`${name}: a stack trace`);
+      // The adapter stops taking a body at its limit instead of reading all of it.
+      if (answer.written !== undefined && answer.written >= HUGE) {
+        wrong.push(`${name}: the adapter read all ${answer.written} bytes`);
+      }
+    }
+    expect(wrong).to.deep.equal([]);
+  }
+
+  async function stillServes(): Promise<void> {
+    const response = await fetch(`${sluice.url}/soap`, {
+      method: "POST",
+      headers: { "Content-Type": XML },
+      body: simpleQuery(),
+    });
+    const text = await response.text();
+    expect(response.status, text).to.equal(200);
+    expect(text).to.include("testQueryResponse");
+    expect(text).to.include("<name>foo</name>");
+  }
+
+  it("each hostile request gets its SOAP fault, one at a time", async () => {
+    await round(1);
+    await stillServes();
+  });
+
+  it("a client that keeps sending after the answer is cut off; little of its body is read", async () => {
+    for (const chunked of [false, true]) {
+      const answer = await postHuge(sluice.port, HUGE, { chunked, ignoreEnd: true });
+      expect(answer.status).to.equal(500);
+      expect(faultcodeOf(answer)).to.equal("Client.PayloadTooLarge");
+      // What got out is the limit, the bytes dropped while answering and the socket buffers.
+      expect(answer.written).to.be.below(HUGE / 2);
+    }
+    await stillServes();
+  });
+
+  it("memory stays flat over 20 rounds, 10 at a time, and valid requests are still answered", async () => {
+    const pid = sluice.child.pid as number;
+    await round(10); // warm up: code paths compiled, buffers pooled
+    const before = rss(pid);
+    let peak = before;
+    for (let i = 0; i < 20; i++) {
+      await round(10);
+      peak = Math.max(peak, rss(pid));
+    }
+    const after = rss(pid);
+    expect(after - before, `RSS ${before} → ${after} (peak ${peak})`).to.be.below(
+      100 * 1024 * 1024,
+    );
+    expect(sluice.child.exitCode).to.equal(null);
+    await stillServes();
+  });
+});
