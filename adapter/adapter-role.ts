@@ -82,6 +82,7 @@ export async function startAdapter(
     names,
     backends: config.backends,
     instanceId: config.instanceId,
+    publishTimeoutMs: config.adapter.publishTimeoutMs,
     log,
   });
   const callbackPolicy = {

@@ -56,7 +56,7 @@ export interface Submission {
 export type IntakeResult =
   /** Persisted; the answer is not (yet) known. `duplicate`: an earlier submission's id. */
   | { kind: "accepted"; id: string; duplicate: boolean; retryAfter: number }
-  /** Sync mode (or a duplicate of a finished message): the outcome and its first response. */
+  /** Sync mode (or a duplicate of a finished message): the outcome and its final response (the first, if none is final yet). */
   | {
       kind: "answered";
       id: string;
@@ -74,11 +74,23 @@ export interface IntakeDeps {
   names: TopologyNames;
   backends: Record<string, BackendConfig>;
   instanceId: string;
+  /** The broker's confirm deadline (config `adapter.publishTimeout`). */
+  publishTimeoutMs: number;
   log: Logger;
 }
 
 export class Intake {
-  constructor(private readonly deps: IntakeDeps) {}
+  /** How long a new record may still be waiting for its publish to be confirmed (or refused). */
+  private readonly unconfirmedMs: number;
+  /**
+   * This instance's recent messages with an X-Road id: id → whether the broker took it (a
+   * promise while the confirm is pending). Kept for `unconfirmedMs`, in insertion order.
+   */
+  private readonly recent = new Map<string, { at: number; published: Promise<boolean> }>();
+
+  constructor(private readonly deps: IntakeDeps) {
+    this.unconfirmedMs = deps.publishTimeoutMs + 1_000;
+  }
 
   async submit(submission: Submission): Promise<IntakeResult> {
     const backend = this.deps.backends[submission.service.backend];
@@ -118,7 +130,7 @@ export class Intake {
     const log = messageLogger(this.deps.log, meta);
 
     const created = await unavailableOnError(() => store.create(meta));
-    if (!created.created) return this.duplicate(created.existingId, backend);
+    if (!created.created) return this.duplicate(created.existingId, submission.client, backend);
 
     const waiter = sync ? this.registerWaiter(id, submission.waitMs, meta) : null;
     const message: RequestMessage = {
@@ -133,6 +145,9 @@ export class Intake {
       createdAt: now,
       expiresAt: meta.expiresAt,
     };
+    // Duplicates of this message that arrive before its confirm wait for it (see duplicate()).
+    let settle: ((published: boolean) => void) | undefined;
+    if (meta.xroadId) this.remember(id, new Promise<boolean>((resolve) => (settle = resolve)));
     try {
       await admission.publish(() =>
         broker.publish(
@@ -154,8 +169,10 @@ export class Intake {
         .discard(meta)
         .catch((err: Error) => log.warn({ err: err.message }, "could not discard record"));
       log.warn({ err: (error as Error).message }, "publish failed; message refused");
+      settle?.(false);
       throw error;
     }
+    settle?.(true);
     log.debug({ service: meta.service, mode: meta.replyMode }, "message accepted");
 
     if (!waiter)
@@ -172,6 +189,15 @@ export class Intake {
       void store.setDelivery(id, "delivered", ["pending"]).catch(() => undefined);
     }
     return result;
+  }
+
+  private remember(id: string, published: Promise<boolean>): void {
+    const now = Date.now();
+    for (const [oldId, entry] of this.recent) {
+      if (now - entry.at < this.unconfirmedMs) break;
+      this.recent.delete(oldId);
+    }
+    this.recent.set(id, { at: now, published });
   }
 
   private registerWaiter(id: string, waitMs: number, meta: TransactionMeta) {
@@ -196,9 +222,32 @@ export class Intake {
     };
   }
 
-  private async duplicate(id: string, backend: BackendConfig): Promise<IntakeResult> {
-    const tx = await unavailableOnError(() => this.deps.store.get(id));
-    if (tx && isTerminal(tx.state)) return fromTransaction(tx);
+  private async duplicate(
+    id: string,
+    client: string,
+    backend: BackendConfig,
+  ): Promise<IntakeResult> {
+    // The first submission may still wait for its broker confirm and may yet be refused and
+    // discarded: this caller is told "persisted" only once the first one is.
+    const local = this.recent.get(id)?.published;
+    let tx = await unavailableOnError(() => this.deps.store.get(id));
+    if (local && !(await local)) tx = null;
+    while (
+      !local &&
+      tx &&
+      tx.state === "accepted" &&
+      Date.now() - tx.createdAt < this.unconfirmedMs
+    ) {
+      // Accepted by another adapter instance moments ago: wait out its confirm deadline.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      tx = await unavailableOnError(() => this.deps.store.get(id));
+    }
+    if (!tx || tx.client !== client) {
+      throw new SluiceError("Busy", "the same message was just refused; retry shortly", {
+        retryAfter: 1,
+      });
+    }
+    if (isTerminal(tx.state)) return fromTransaction(tx);
     return {
       kind: "accepted",
       id,
