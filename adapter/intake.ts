@@ -39,6 +39,8 @@ export interface Submission {
   /** Sync mode: how long this caller waits before getting a 202. */
   waitMs: number;
   callback: string | null;
+  /** Aborts when the caller's connection closes before its answer (sync waits end then). */
+  gone?: AbortSignal;
   request: Omit<
     RequestMessage,
     | "id"
@@ -182,7 +184,12 @@ export class Intake {
         duplicate: false,
         retryAfter: backpressure.retryAfter(backend),
       };
+    // A caller that hangs up frees its waiter slot at once instead of holding it to the deadline.
+    const hangUp = () => waiter.cancel();
+    submission.gone?.addEventListener("abort", hangUp, { once: true });
     const wake = await waiter.promise;
+    submission.gone?.removeEventListener("abort", hangUp);
+    if (submission.gone?.aborted) return { kind: "accepted", id, duplicate: false, retryAfter: 1 };
     const result = wake ? answered(wake) : await this.afterWait(id, backend);
     if (result.kind === "answered" && result.response?.final) {
       // The sync caller gets the final answer now: that is its delivery.

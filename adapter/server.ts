@@ -18,6 +18,15 @@ export function createApp(
 ): Koa {
   const app = new Koa();
   app.proxy = false;
+  // Every answer carries the caller's X-Road-Id (CONTRACT §3), whatever route or error made it.
+  app.use(async (ctx, next) => {
+    try {
+      await next();
+    } finally {
+      const xroadId = ctx.get("X-Road-Id");
+      if (xroadId) ctx.set("X-Road-Id", xroadId);
+    }
+  });
   const router = new Router();
   const rest = restRoute(deps);
   router.all(/^\/rest\/.*/, rest);

@@ -52,7 +52,6 @@ export function statusRoute(deps: StatusRouteDeps) {
     try {
       const tx = await ownTransaction(ctx, deps, id);
       ctx.set("X-Sluice-Id", tx.id);
-      if (tx.xroadId) ctx.set("X-Road-Id", tx.xroadId);
       if (!isTerminal(tx.state)) ctx.set("Retry-After", String(deps.pollAfter(tx)));
       else if (tx.replyMode === "ack" && tx.delivery === "pending") {
         // In ack mode the outcome is delivered when its owner reads it.

@@ -10,6 +10,7 @@ import type { ReplyMode } from "../../shared/envelope";
 import { SluiceError } from "../../shared/errors";
 import { observeRequest } from "../request-metrics";
 import { isJsonType, mediaType, readBody } from "../body-reader";
+import { connectionGone } from "../connection-gone";
 import { answerError } from "../error-answer";
 import type { Intake, IntakeResult } from "../intake";
 import { parseJsonBody, type SchemaValidators } from "../json-body";
@@ -31,7 +32,12 @@ export function restRoute(deps: RestRouteDeps) {
   return async (ctx: Context): Promise<void> => {
     const started = process.hrtime.bigint();
     const match = SERVICE_PATH.exec(ctx.path);
-    const serviceCode = match ? decodeURIComponent(match[1]) : "";
+    let serviceCode = "";
+    try {
+      serviceCode = match ? decodeURIComponent(match[1]) : "";
+    } catch {
+      // Malformed percent-encoding names no service.
+    }
     // Own properties only: "/rest/toString" must be an unknown service, not Object.prototype's.
     const service = Object.hasOwn(deps.config.services, serviceCode)
       ? deps.config.services[serviceCode]
@@ -46,8 +52,6 @@ export function restRoute(deps: RestRouteDeps) {
     } catch (error) {
       outcome = outcomeOf(answerError(ctx, error, deps.log).code);
     } finally {
-      if (!ctx.response.get("X-Road-Id") && ctx.get("X-Road-Id"))
-        ctx.set("X-Road-Id", ctx.get("X-Road-Id"));
       observeRequest("rest", service ? serviceCode : null, outcome, started);
     }
   };
@@ -102,6 +106,7 @@ async function handle(
 
   const text = body.length === 0 || (type !== null && TEXT_TYPE.test(type));
   return deps.intake.submit({
+    gone: connectionGone(ctx.res),
     service,
     protocol: "rest",
     client,
@@ -130,10 +135,15 @@ function replyMode(
   const applied: string[] = [];
   let mode = service.reply.mode;
   let waitMs = service.reply.waitMs;
-  if (prefer.respondAsync) {
-    mode = ctx.get("X-Callback-Url") ? "callback" : "ack";
+  const callbackWanted =
+    ctx.get("X-Callback-Url").trim() !== "" || service.reply.mode === "callback";
+  if (prefer.respondAsync && (callbackWanted || prefer.wait === null)) {
+    mode = callbackWanted ? "callback" : "ack";
     applied.push("respond-async");
   } else if (prefer.wait !== null) {
+    // `wait=N` alone, or with respond-async (RFC 7240 §4.3): answer within N seconds if the
+    // backend is that fast, else 202 as respond-async asks.
+    if (prefer.respondAsync) applied.push("respond-async");
     mode = "sync";
     waitMs = Math.min(prefer.wait * 1000, service.reply.maxWaitMs);
     applied.push(`wait=${Math.round(waitMs / 1000)}`);

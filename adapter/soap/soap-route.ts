@@ -11,6 +11,7 @@ import type { ServiceConfig, SluiceConfig } from "../../shared/config";
 import { asSluiceError, SluiceError } from "../../shared/errors";
 import { observeRequest } from "../request-metrics";
 import { closeUnreadBody, readBody } from "../body-reader";
+import { connectionGone } from "../connection-gone";
 import type { Intake, IntakeResult } from "../intake";
 import type { MimePart } from "./multipart-related";
 import { answerContent } from "./soap-answer";
@@ -108,6 +109,7 @@ async function submit(
   const soap = soapMessageOf(request);
   const attachments = request.attachments.map(attachmentRef);
   return deps.intake.submit({
+    gone: connectionGone(ctx.res),
     service,
     protocol: "soap",
     client: request.clientId,

@@ -242,6 +242,46 @@ describe("REST end to end (all roles in one process)", function () {
     }
   });
 
+  it("malformed percent-encoding in the path → 404, with the caller's X-Road-Id echoed", async () => {
+    const answer = await call(`${sluice.url}/rest/%E0%A4%A`, {
+      body: "{}",
+      headers: { "X-Road-Id": "bad-path" },
+    });
+    expect(answer.status).to.equal(404);
+    expect(answer.json.type).to.equal("UnknownService");
+    expect(answer.headers.get("x-road-id")).to.equal("bad-path");
+  });
+
+  it("status reads and errors echo the caller's own X-Road-Id", async () => {
+    const sent = await call(`${sluice.url}/rest/echo`, {
+      body: JSON.stringify({ name: "e" }),
+      headers: { "X-Road-Id": "orig" },
+    });
+    const read = await call(`${sluice.url}/messages/${sent.json.id}`, {
+      headers: { "X-Road-Id": "poll-1" },
+    });
+    expect(read.headers.get("x-road-id")).to.equal("poll-1");
+    const missing = await call(`${sluice.url}/messages/nope`, {
+      headers: { "X-Road-Id": "poll-2" },
+    });
+    expect(missing.status).to.equal(404);
+    expect(missing.headers.get("x-road-id")).to.equal("poll-2");
+  });
+
+  it("Prefer: respond-async, wait=N answers within N seconds when the backend is fast", async () => {
+    const fast = await call(`${sluice.url}/rest/echo`, {
+      body: JSON.stringify({ name: "w" }),
+      headers: { Prefer: "respond-async, wait=5" },
+    });
+    expect(fast.status).to.equal(200);
+    expect(fast.headers.get("preference-applied")).to.equal("respond-async, wait=5");
+    const slow = await call(`${sluice.url}/rest/echo?sim-latency=2000`, {
+      body: JSON.stringify({ name: "w" }),
+      headers: { Prefer: "respond-async, wait=1" },
+    });
+    expect(slow.status).to.equal(202);
+  });
+
   it("body over the service's limit → 413", async () => {
     const answer = await call(`${sluice.url}/rest/echo`, {
       body: JSON.stringify({ name: "x".repeat(10_000) }),
