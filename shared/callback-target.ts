@@ -108,7 +108,9 @@ export async function checkCallbackTarget(
   if (host.startsWith("[") || isIP(host) !== 0) return target;
   let addresses: string[];
   try {
-    addresses = await lookup(host);
+    // A slow resolver must not hold the caller (nor the adapter's threadpool) for long:
+    // past the bound the target passes, since delivery resolves and checks it again.
+    addresses = await withTimeout(lookup(host), SUBMISSION_LOOKUP_MS);
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (code === "ENOTFOUND" || code === "ENODATA") {
@@ -123,6 +125,20 @@ export async function checkCallbackTarget(
     );
   }
   return target;
+}
+
+/** How long name resolution may take while a caller waits for its submission's answer. */
+const SUBMISSION_LOOKUP_MS = 2_000;
+
+function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(Object.assign(new Error("lookup timed out"), { code: "ETIMEOUT" })),
+      ms,
+    );
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
 function parseXRoad(text: string, policy: CallbackPolicy): XRoadServiceTarget {

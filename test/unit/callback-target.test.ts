@@ -194,6 +194,16 @@ describe("callback targets", () => {
     ).to.equal("url");
   });
 
+  it("lets a target through when the resolver is too slow at submission", async () => {
+    const open: CallbackPolicy = { ...policy, allow: ["https://slow.example/"] };
+    const hanging = () => new Promise<string[]>(() => undefined);
+    const started = Date.now();
+    expect((await checkCallbackTarget("https://slow.example/cb", open, hanging)).kind).to.equal(
+      "url",
+    );
+    expect(Date.now() - started).to.be.lessThan(5_000);
+  }).timeout(10_000);
+
   it("lists every bad allowlist entry", () => {
     expect(allowlistProblems(["https://ok.example/", "xroad:EE/"])).to.deep.equal([]);
     const problems = allowlistProblems(["ftp://x/", "https://u@x/", "https://x/?q", 3, "nonsense"]);
