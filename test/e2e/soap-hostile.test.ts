@@ -21,8 +21,10 @@ interface Hostile {
 interface Answer {
   status: number;
   text: string;
-  /** Body bytes the client could hand to its socket before the answer (streamed sends only). */
+  /** Body bytes the client got into its socket before the exchange ended (streamed sends only). */
   written?: number;
+  /** The X-Sluice-Id header: a gateway id means a message was created. */
+  id?: string | null;
 }
 
 let counter = 0;
@@ -135,6 +137,11 @@ function hostilePayloads(): Hostile[] {
       faultcode: "Client.InvalidContentType",
     },
     xml(
+      "150 000 entity and character references",
+      simpleQuery().replace("<age>35</age>", `<age>${"&amp;&#x41;".repeat(75_000)}</age>`),
+      "Client.ValidationFailed",
+    ),
+    xml(
       "50 000 attributes",
       simpleQuery().replace(
         "<name>",
@@ -156,7 +163,11 @@ async function post(url: string, hostile: Hostile): Promise<Answer> {
     headers: { "Content-Type": hostile.contentType },
     body: hostile.body,
   });
-  return { status: response.status, text: await response.text() };
+  return {
+    status: response.status,
+    text: await response.text(),
+    id: response.headers.get("x-sluice-id"),
+  };
 }
 
 /**
@@ -325,6 +336,9 @@ describe("SOAP: hostile input against a running adapter", function () {
       const got = `${answer.status} ${faultcodeOf(answer)}`;
       if (got !== `500 ${code}`) wrong.push(`${name}: ${got}`);
       if (/at .*\.js:\d+/.test(answer.text)) wrong.push(`${name}: a stack trace`);
+      // Nothing was expanded or fetched into the answer, and no message was created.
+      if (/root:|lollol/.test(answer.text)) wrong.push(`${name}: entity content in the answer`);
+      if (answer.id) wrong.push(`${name}: a message was created (${answer.id})`);
       // The adapter stops taking a body at its limit instead of reading all of it.
       if (answer.written !== undefined && answer.written >= HUGE) {
         wrong.push(`${name}: the adapter read all ${answer.written} bytes`);
@@ -357,6 +371,32 @@ describe("SOAP: hostile input against a running adapter", function () {
       expect(faultcodeOf(answer)).to.equal("Client.PayloadTooLarge");
       // What got out is the limit, the bytes dropped while answering and the socket buffers.
       expect(answer.written).to.be.below(HUGE / 2);
+    }
+    await stillServes();
+  });
+
+  it("an ordinary HTTP client posting 50 MB gets the fault, with a length or streamed", async () => {
+    const huge = Buffer.alloc(HUGE, "x");
+    for (const streamed of [false, true]) {
+      const body = streamed
+        ? new ReadableStream<Uint8Array>({
+            start(controller) {
+              for (let at = 0; at < HUGE; at += 64 * 1024) {
+                controller.enqueue(huge.subarray(at, at + 64 * 1024));
+              }
+              controller.close();
+            },
+          })
+        : huge;
+      const response = await fetch(`${sluice.url}/soap`, {
+        method: "POST",
+        headers: { "Content-Type": XML },
+        body,
+        duplex: "half",
+      } as RequestInit);
+      const answer = { status: response.status, text: await response.text() };
+      expect(answer.status, `streamed: ${streamed}`).to.equal(500);
+      expect(faultcodeOf(answer)).to.equal("Client.PayloadTooLarge");
     }
     await stillServes();
   });
