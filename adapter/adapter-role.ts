@@ -15,15 +15,12 @@ import { Backpressure } from "./backpressure";
 import { hubRoutes } from "./hub-route";
 import { Intake } from "./intake";
 import { SchemaValidators } from "./json-body";
-import { createApp, type RouteRegistrar } from "./server";
+import { createApp } from "./server";
 import { SyncWaiters } from "./sync-waiters";
 
 export interface AdapterRole extends Role {
   port: number;
 }
-
-/** Extra routes (SOAP, hub) register through this list so the adapter core stays small. */
-export const adapterRouteRegistrars: RouteRegistrar[] = [];
 
 export async function startAdapter(
   runtime: Runtime,
@@ -107,7 +104,7 @@ export async function startAdapter(
       pollAfter: (tx) => backpressure.retryAfter(config.backends[tx.backend]),
       notices: new StateNotices(broker, publisher, names, log),
     },
-    [hub, ...adapterRouteRegistrars],
+    [hub],
   );
   const server = http.createServer(app.callback());
   // Bounded waits everywhere: headers, whole requests (longest sync wait plus slack), idle sockets.

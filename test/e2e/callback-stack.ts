@@ -4,13 +4,11 @@
 
 import * as amqplib from "amqplib";
 import pino from "pino";
-import { startAdapter, adapterRouteRegistrars, type AdapterRole } from "../../adapter/adapter-role";
-import { hubRoutes } from "../../adapter/hub-route";
-import { callbackPolicy, startCallbackDelivery } from "../../response-worker/callback-delivery";
+import { startAdapter, type AdapterRole } from "../../adapter/adapter-role";
+import { startCallbackDelivery } from "../../response-worker/callback-delivery";
 import { callbackTopology } from "../../response-worker/callback-schedule";
 import { startResponseWorker } from "../../response-worker/response-worker-role";
 import { loadConfig, type SluiceConfig } from "../../shared/config";
-import { HubListeners } from "../../shared/hub-listeners";
 import { startRuntime, type Role, type Runtime } from "../../shared/runtime";
 import { startWorker } from "../../worker/worker-role";
 import { AMQP_URL, Harness } from "../support/harness";
@@ -37,19 +35,9 @@ export class CallbackStack {
     await this.startBack();
     const runtime = await startRuntime(this.config, this.log, 0);
     const roles: Role[] = [await startWorker(runtime)];
-    const hub = hubRoutes({
-      listeners: new HubListeners(runtime.redis, this.config.prefix),
-      callbackPolicy: callbackPolicy(runtime),
-      enabled: this.config.callbacks.secrets.length > 0,
-    });
-    adapterRouteRegistrars.push(hub);
-    try {
-      const adapter: AdapterRole = await startAdapter(runtime, 0);
-      roles.push(adapter);
-      this.adapterUrl = `http://127.0.0.1:${adapter.port}`;
-    } finally {
-      adapterRouteRegistrars.splice(adapterRouteRegistrars.indexOf(hub), 1);
-    }
+    const adapter: AdapterRole = await startAdapter(runtime, 0);
+    roles.push(adapter);
+    this.adapterUrl = `http://127.0.0.1:${adapter.port}`;
     this.front = { runtime, roles };
   }
 
