@@ -2,10 +2,12 @@
 // to its transaction and delivers it. Draining stops consuming and lets the work in hand finish.
 
 import type { Logger } from "pino";
+import type { ConfirmChannel, ConsumeMessage } from "amqplib";
 import { safeAck, safeNack } from "../shared/amqp";
 import { patiently } from "../shared/patient-retry";
 import type { Role, Runtime } from "../shared/runtime";
 import { declareAllBackends } from "../shared/topology";
+import { DeadLetterWatch } from "./dead-letter-watch";
 import { Correlator, type ResponseListener, type StateChangeListener } from "./correlator";
 
 /**
@@ -35,12 +37,12 @@ export async function startResponseWorker(
   });
   const inProgress = new Set<Promise<unknown>>();
   let consuming = true;
-  const consumer = broker.consume("responses", {
-    queue: names.responsesQueue,
-    prefetch: 64,
-    onMessage: async (message, channel) => {
+  /** Handles a delivery patiently, acks it when done, hands it back if it cannot be done. */
+  const settled =
+    (handle: (message: ConsumeMessage) => Promise<void>) =>
+    async (message: ConsumeMessage, channel: ConfirmChannel) => {
       const work = patiently(
-        () => correlator.handle(message),
+        () => handle(message),
         log,
         () => consuming,
       ).then(
@@ -52,20 +54,32 @@ export async function startResponseWorker(
       );
       inProgress.add(work);
       await work.finally(() => inProgress.delete(work));
-    },
-  });
-  await consumer.waitForConnect();
+    };
+  const watch = new DeadLetterWatch(broker, publisher, names, log);
+  const consumers = [
+    broker.consume("responses", {
+      queue: names.responsesQueue,
+      prefetch: 64,
+      onMessage: settled((message) => correlator.handle(message)),
+    }),
+    broker.consume("dead-letter-watch", {
+      queue: names.deadLetterWatchQueue,
+      prefetch: 16,
+      onMessage: settled((message) => watch.handle(message)),
+    }),
+  ];
+  await Promise.all(consumers.map((consumer) => consumer.waitForConnect()));
   log.info("response worker consuming");
   return {
     name: "response-worker",
     async drain() {
       consuming = false;
-      await consumer.cancel();
+      await Promise.all(consumers.map((consumer) => consumer.cancel()));
       const grace = new Promise((resolve) => setTimeout(resolve, config.shutdownGraceMs).unref());
       await Promise.race([Promise.allSettled([...inProgress]), grace]);
     },
     async close() {
-      await consumer.close().catch(() => undefined);
+      await Promise.all(consumers.map((consumer) => consumer.close().catch(() => undefined)));
     },
   };
 }

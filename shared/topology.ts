@@ -12,6 +12,9 @@ export interface TopologyNames {
   deadLetterExchange: string;
   responsesQueue: string;
   deadLetterQueue: string;
+  /** Copies of every dead letter for the response worker: a request the broker itself
+   * dead-lettered (delivery limit) still needs its `failed` outcome. */
+  deadLetterWatchQueue: string;
   requestsQueue(backend: string): string;
   retryQueue(backend: string, delayMs: number): string;
   replyQueue(instanceId: string): string;
@@ -25,6 +28,7 @@ export function topologyNames(prefix: string): TopologyNames {
     deadLetterExchange: `${prefix}sluice.dead-letter`,
     responsesQueue: `${prefix}responses`,
     deadLetterQueue: `${prefix}dead-letter`,
+    deadLetterWatchQueue: `${prefix}dead-letter.watch`,
     requestsQueue: (backend) => `${prefix}requests.${backend}`,
     retryQueue: (backend, delayMs) => `${prefix}retry.${backend}.${delayMs}ms`,
     replyQueue: (instanceId) => `${prefix}reply.${instanceId}`,
@@ -74,6 +78,12 @@ export async function declareCoreTopology(
     arguments: { "x-queue-type": "quorum" },
   });
   await channel.bindQueue(names.deadLetterQueue, names.deadLetterExchange, "");
+  await channel.assertQueue(names.deadLetterWatchQueue, {
+    durable: true,
+    // Bounded: without a response worker it would only grow; the operator's copy is the DLQ.
+    arguments: { "x-queue-type": "quorum", "x-max-length": 100_000, "x-overflow": "drop-head" },
+  });
+  await channel.bindQueue(names.deadLetterWatchQueue, names.deadLetterExchange, "");
 }
 
 /**

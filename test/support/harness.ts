@@ -146,7 +146,7 @@ export async function deletePrefix(
   try {
     const channel = await connection.createChannel();
     channel.on("error", () => undefined);
-    const queues = [names.responsesQueue, names.deadLetterQueue];
+    const queues = [names.responsesQueue, names.deadLetterQueue, names.deadLetterWatchQueue];
     const backends = (rawConfig.backends ?? {}) as Record<
       string,
       { retry?: { backoff?: string[] } }

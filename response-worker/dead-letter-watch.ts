@@ -1,0 +1,81 @@
+// Watches dead letters for requests the broker dead-lettered on its own (a message redelivered
+// past its delivery limit, e.g. one whose every attempt crashed its worker): their callers
+// still need an outcome, so each gets a final `failed` response like any other failure.
+
+import type { ChannelWrapper } from "amqp-connection-manager";
+import type { ConsumeMessage } from "amqplib";
+import type { Logger } from "pino";
+import type { Broker } from "../shared/amqp";
+import {
+  decodeMessage,
+  encodeMessage,
+  type RequestMessage,
+  type ResponseMessage,
+} from "../shared/envelope";
+import { metrics } from "../shared/metrics";
+import type { TopologyNames } from "../shared/topology";
+
+/** Set by Sluice's own dead-lettering, which publishes the outcome itself. */
+const SLUICE_REASON = "x-sluice-reason";
+
+interface Death {
+  queue?: string;
+  reason?: string;
+}
+
+export class DeadLetterWatch {
+  constructor(
+    private readonly broker: Broker,
+    private readonly publisher: ChannelWrapper,
+    private readonly names: TopologyNames,
+    private readonly log: Logger,
+  ) {}
+
+  async handle(message: ConsumeMessage): Promise<void> {
+    const headers = message.properties.headers ?? {};
+    if (headers[SLUICE_REASON] !== undefined) return;
+    const death = (headers["x-death"] as Death[] | undefined)?.[0];
+    const requestQueue = this.names.requestsQueue("");
+    if (!death?.queue?.startsWith(requestQueue)) return;
+    let request: RequestMessage;
+    try {
+      request = decodeMessage<RequestMessage>(message.content);
+      if (typeof request.id !== "string") return;
+    } catch {
+      return; // unreadable: it stays in the dead-letter queue for the operator
+    }
+    const response: ResponseMessage = {
+      id: request.id,
+      seq: 1,
+      final: true,
+      outcome: "failed",
+      status: 502,
+      contentType: "application/json",
+      body: "",
+      bodyEncoding: "utf8",
+      error: {
+        code: "BackendFailed",
+        message: `the message was dead-lettered by the broker (${death.reason ?? "unknown reason"})`,
+      },
+      producedAt: Date.now(),
+    };
+    await this.broker.publish(
+      this.publisher,
+      this.names.responsesExchange,
+      "responses",
+      encodeMessage(response),
+      {
+        messageId: `${request.id}.dead`,
+        contentType: "application/json",
+      },
+    );
+    metrics.deadLetters.inc({
+      backend: request.backend ?? "unknown",
+      reason: death.reason ?? "broker",
+    });
+    this.log.warn(
+      { id: request.id, reason: death.reason, queue: death.queue },
+      "broker dead-lettered a request; marked failed",
+    );
+  }
+}

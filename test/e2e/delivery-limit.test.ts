@@ -1,0 +1,56 @@
+// A request the broker dead-letters on its own (redelivered past its delivery limit, as when
+// every attempt crashes its worker) still reaches an outcome: `failed`, readable by its caller.
+
+import { expect } from "chai";
+import * as amqplib from "amqplib";
+import { topologyNames, DELIVERY_LIMIT } from "../../shared/topology";
+import { AMQP_URL, call, eventually, Harness, type SluiceProcess } from "../support/harness";
+
+describe("a request dead-lettered by the broker", function () {
+  this.timeout(40_000);
+  const harness = new Harness();
+  let adapter: SluiceProcess;
+
+  before(async () => {
+    await harness.startSim();
+    harness.writeConfig({
+      services: { file: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" } },
+      backends: { sim: { translator: "rest-json" } },
+    });
+    await harness.spawn("response-worker");
+    adapter = await harness.spawn("adapter");
+  });
+
+  after(() => harness.cleanup());
+
+  it("becomes failed after its delivery limit", async () => {
+    const answer = await call(`${adapter.url}/rest/file`, { body: "{}" });
+    expect(answer.status).to.equal(202);
+    const id = answer.json.id as string;
+
+    // A consumer that never finishes the message: every delivery is handed back.
+    const connection = await amqplib.connect(AMQP_URL);
+    try {
+      const channel = await connection.createChannel();
+      let deliveries = 0;
+      await channel.consume(topologyNames(harness.prefix).requestsQueue("sim"), (message) => {
+        if (!message) return;
+        deliveries++;
+        channel.nack(message, false, true);
+      });
+      const status = await eventually(
+        async () => {
+          const s = await call(`${adapter.url}/messages/${id}`);
+          return s.json.state === "failed" ? s : undefined;
+        },
+        30_000,
+        "failed",
+      );
+      expect(deliveries).to.be.greaterThan(DELIVERY_LIMIT);
+      expect(status.json.error.message).to.include("delivery_limit");
+      expect(status.json.responses).to.have.length(1);
+    } finally {
+      await connection.close();
+    }
+  });
+});
