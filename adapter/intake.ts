@@ -161,6 +161,7 @@ export class Intake {
             messageId: id,
             contentType: "application/json",
             timestamp: Math.floor(now / 1000),
+            mandatory: true,
           },
         ),
       );

@@ -38,6 +38,8 @@ export class Broker extends EventEmitter {
   private readonly log: Logger;
   private blockedReason: string | null = null;
   private publisher: ChannelWrapper | null = null;
+  /** Ids of mandatory messages the broker returned as unroutable, until their publish settles. */
+  private readonly returned = new Set<string>();
 
   private constructor(url: string, connection: AmqpConnectionManager, log: Logger) {
     super();
@@ -123,6 +125,10 @@ export class Broker extends EventEmitter {
         channel.on("error", (err: Error) =>
           this.log.warn({ err: err.message, channel: name }, "channel closed by the broker"),
         );
+        // A mandatory message no queue took comes back before its confirm: remember its id.
+        channel.on("return", (message: { properties: { messageId?: string } }) => {
+          if (message.properties.messageId) this.returned.add(message.properties.messageId);
+        });
         if (setup) await setup(channel);
       },
     });
@@ -148,7 +154,14 @@ export class Broker extends EventEmitter {
     }
     try {
       await channel.publish(exchange, routingKey, content, { persistent: true, ...options });
+      if (options.mandatory && options.messageId && this.returned.delete(options.messageId)) {
+        // Confirmed, but routed to no queue: the broker dropped it. Never report it as persisted.
+        throw new SluiceError("Unavailable", "no queue took the message (topology missing)", {
+          retryAfter: 5,
+        });
+      }
     } catch (error) {
+      if (error instanceof SluiceError) throw error;
       const message = (error as Error)?.message ?? String(error);
       // A nack is the broker refusing the message (a full queue with `reject-publish`, or
       // the broker out of resources); no confirm in time means it is too slow (blocked or
