@@ -46,7 +46,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --duration <s>       measured seconds per load run (default 20, quick 4)
   --connections <n>    concurrent connections of the throughput runs (default 50)
   --rounds <n>         Sluice and its baselines take turns in n rounds of duration/n seconds
-                       (default 3, quick 2)
+                       (default 5, quick 2)
   --only <names>       comma-separated subset of: ${RUN_NAMES.join(", ")}
   --backlogs <list>    messages queued before the backlog runs (default 0,100000,1000000;
                        quick 0,20000,100000)
@@ -80,7 +80,7 @@ export function parseBenchOptions(
     durationS: quick ? 4 : 20,
     warmupS: quick ? 1 : 3,
     connections: 50,
-    rounds: quick ? 2 : 3,
+    rounds: quick ? 2 : 5,
     only: null,
     backlogs: quick ? [0, 20_000, 100_000] : [0, 100_000, 1_000_000],
     waiters: 10_000,

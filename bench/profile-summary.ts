@@ -2,12 +2,15 @@
 // self time by area (Sluice file, npm package, Node internals, GC) and per function.
 
 import { readFileSync } from "node:fs";
+import { SourceMap } from "node:module";
+import { fileURLToPath } from "node:url";
 import { round, type ProfileEntry, type ProfileSummary } from "./bench-result";
 
 interface CallFrame {
   functionName: string;
   url: string;
   lineNumber: number;
+  columnNumber: number;
 }
 
 interface ProfileNode {
@@ -39,10 +42,32 @@ export function areaOf(frame: CallFrame): string {
   return url.replace(/^file:\/\//, "");
 }
 
+const maps = new Map<string, SourceMap | null>();
+
+/** `adapter/intake.ts:202` for a frame in Sluice's compiled code (through its source map). */
+function sourceLocation(frame: CallFrame): string | null {
+  const own = /\/dist\/((?:adapter|shared|worker|response-worker|cli|legacy-sim)\/[^?]+)\.js$/.exec(
+    frame.url,
+  );
+  if (!own) return null;
+  const file = fileURLToPath(frame.url);
+  if (!maps.has(file)) {
+    try {
+      maps.set(file, new SourceMap(JSON.parse(readFileSync(`${file}.map`, "utf8"))));
+    } catch {
+      maps.set(file, null);
+    }
+  }
+  const entry = maps.get(file)?.findEntry(frame.lineNumber, frame.columnNumber);
+  if (!entry || !("originalLine" in entry)) return `${own[1]}.js:${frame.lineNumber + 1}`;
+  return `${own[1]}.ts:${entry.originalLine + 1}`;
+}
+
 function labelOf(frame: CallFrame): string {
   const name = frame.functionName || "(anonymous)";
-  const area = areaOf(frame);
-  return `${name} — ${area}:${frame.lineNumber + 1}`;
+  const own = sourceLocation(frame);
+  if (own) return `${name} — ${own}`;
+  return `${name} — ${areaOf(frame)}:${frame.lineNumber + 1}`;
 }
 
 function top(map: Map<string, number>, total: number, n: number): ProfileEntry[] {
