@@ -111,12 +111,6 @@ export class HubListeners {
   /** Registers a listener; the callback must already have passed checkCallbackTarget. */
   async add(client: string, callback: string, query: string): Promise<HubListener> {
     parseHubQuery(query);
-    if ((await this.redis.scard(this.clientKey(client))) >= this.maxPerClient) {
-      throw new SluiceError(
-        "Conflict",
-        `a client may register at most ${this.maxPerClient} hub listeners`,
-      );
-    }
     const listener: HubListener = {
       id: randomUUID(),
       client,
@@ -124,11 +118,26 @@ export class HubListeners {
       query,
       createdAt: Date.now(),
     };
-    await this.redis
+    // Added first and counted in the same transaction, so concurrent registrations cannot
+    // together pass the limit; one over it is taken back.
+    const results = await this.redis
       .multi()
       .set(this.listenerKey(listener.id), JSON.stringify(listener))
       .sadd(this.clientKey(client), listener.id)
+      .scard(this.clientKey(client))
       .exec();
+    const count = Number(results?.[2]?.[1] ?? 0);
+    if (count > this.maxPerClient) {
+      await this.redis
+        .multi()
+        .srem(this.clientKey(client), listener.id)
+        .del(this.listenerKey(listener.id))
+        .exec();
+      throw new SluiceError(
+        "Conflict",
+        `a client may register at most ${this.maxPerClient} hub listeners`,
+      );
+    }
     return listener;
   }
 

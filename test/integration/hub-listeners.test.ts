@@ -243,4 +243,16 @@ describe("hub listeners in Redis and the hub routes (real Redis, real HTTP)", ()
     expect(over.status).to.equal(409);
     expect(over.body.type).to.equal("Conflict");
   });
+
+  it("holds the limit under concurrent registrations", async () => {
+    const client = "EE/GOV/70000010/burst";
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, () =>
+        request("POST", "/hub", client, { callback: "https://hooks.example.org/" }),
+      ),
+    );
+    expect(answers.filter((a) => a.status === 201)).to.have.length.at.most(3);
+    expect(answers.filter((a) => a.status === 201)).to.have.length.at.least(1);
+    expect(await listeners.forClient(client)).to.have.length.at.most(3);
+  });
 });
