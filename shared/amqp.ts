@@ -75,7 +75,8 @@ export class Broker extends EventEmitter {
     const connection = amqpManager.connect([url], {
       heartbeatIntervalInSeconds: 10,
       reconnectTimeInSeconds: 1,
-      connectionOptions: { timeout: 5_000 },
+      // Nagle off: a publish waits for its confirm, so batching small frames only adds delay.
+      connectionOptions: { timeout: 5_000, noDelay: true },
     });
     const broker = new Broker(url, connection, log);
     await new Promise<void>((resolve, reject) => {
