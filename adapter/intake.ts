@@ -129,7 +129,8 @@ export class Intake {
       expiresAt:
         submission.service.expireAfterMs === null ? null : now + submission.service.expireAfterMs,
     };
-    const log = messageLogger(this.deps.log, meta);
+    // Child loggers cost (bindings are redacted when made): only made when a line is written.
+    const log = () => messageLogger(this.deps.log, meta);
 
     const created = await unavailableOnError(() => store.create(meta));
     if (!created.created) return this.duplicate(created.existingId, submission.client, backend);
@@ -170,13 +171,15 @@ export class Intake {
       // The caller is told 503 and will resubmit; its X-Road id must not find this record.
       await store
         .discard(meta)
-        .catch((err: Error) => log.warn({ err: err.message }, "could not discard record"));
-      log.warn({ err: (error as Error).message }, "publish failed; message refused");
+        .catch((err: Error) => log().warn({ err: err.message }, "could not discard record"));
+      log().warn({ err: (error as Error).message }, "publish failed; message refused");
       settle?.(false);
       throw error;
     }
     settle?.(true);
-    log.debug({ service: meta.service, mode: meta.replyMode }, "message accepted");
+    if (this.deps.log.isLevelEnabled("debug")) {
+      log().debug({ service: meta.service, mode: meta.replyMode }, "message accepted");
+    }
 
     if (!waiter)
       return {

@@ -106,7 +106,7 @@ async function handle(
 
   const text = body.length === 0 || (type !== null && TEXT_TYPE.test(type));
   return deps.intake.submit({
-    gone: connectionGone(ctx.res),
+    gone: mode === "sync" ? connectionGone(ctx.res) : undefined,
     service,
     protocol: "rest",
     client,

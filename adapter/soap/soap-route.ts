@@ -109,7 +109,7 @@ async function submit(
   const soap = soapMessageOf(request);
   const attachments = request.attachments.map(attachmentRef);
   return deps.intake.submit({
-    gone: connectionGone(ctx.res),
+    gone: mode === "sync" ? connectionGone(ctx.res) : undefined,
     service,
     protocol: "soap",
     client: request.clientId,
