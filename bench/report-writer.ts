@@ -293,7 +293,7 @@ mean something even when absolute numbers move between machines.
 
 \`\`\`sh
 npm run build
-npm run bench                      # everything, about 10 minutes; rewrites this file
+npm run bench                      # everything, about 9 minutes; rewrites this file
 npm run bench -- --quick           # smoke run, under 2 minutes (smaller backlogs, short runs)
 npm run bench -- --only baselines  # only the baselines (bare Koa, raw publisher, direct backend)
 npm run bench -- --only sync,memory --duration 30 --connections 100
