@@ -1,7 +1,7 @@
 // A raw amqplib publisher with confirms: the broker's ceiling for persisted publishes (the
 // baseline the adapter's ingest is compared with) and the fast pre-fill of backlog runs.
 
-import { connect, type ConfirmChannel, type ChannelModel } from "amqplib";
+import { connect, type Channel, type ConfirmChannel, type ChannelModel } from "amqplib";
 import { randomUUID } from "node:crypto";
 import type { RequestMessage } from "../shared/envelope";
 import { LatencySamples, round, summarise } from "./bench-result";
@@ -93,29 +93,28 @@ export class RawPublisher {
   }
 
   /** Deletes the named queues; a queue that is already gone is fine. */
-  async deleteQueues(names: string[]): Promise<void> {
-    for (const name of names) {
-      // A failed delete closes the channel, so each delete gets its own.
-      const channel = await this.connection.createChannel();
-      channel.on("error", () => undefined);
-      try {
-        await channel.deleteQueue(name);
-        await channel.close();
-      } catch {
-        // queue absent or channel closed by the broker: nothing to clean
-      }
-    }
+  deleteQueues(names: string[]): Promise<void> {
+    return this.deleteEach(names, (channel, name) => channel.deleteQueue(name));
   }
 
-  async deleteExchanges(names: string[]): Promise<void> {
+  /** Deletes the named exchanges; one that is already gone is fine. */
+  deleteExchanges(names: string[]): Promise<void> {
+    return this.deleteEach(names, (channel, name) => channel.deleteExchange(name));
+  }
+
+  private async deleteEach(
+    names: string[],
+    remove: (channel: Channel, name: string) => Promise<unknown>,
+  ): Promise<void> {
     for (const name of names) {
+      // A failed delete closes its channel, so each delete gets a channel of its own.
       const channel = await this.connection.createChannel();
       channel.on("error", () => undefined);
       try {
-        await channel.deleteExchange(name);
+        await remove(channel, name);
         await channel.close();
       } catch {
-        // exchange absent: nothing to clean
+        // absent already, or the channel was closed by the broker: nothing to clean
       }
     }
   }
