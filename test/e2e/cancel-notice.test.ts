@@ -39,13 +39,7 @@ describe("cancel notice from the cancel route (no worker running)", function () 
       harness.writeConfig({
         services: { notify: { protocols: ["rest"], reply: { mode: "callback" }, backend: "b" } },
         backends: { b: { url: "http://127.0.0.1:9", translator: "rest-json" } },
-        callbacks: {
-          allow: [`http://127.0.0.1:${receiver.port}/`],
-          allowHttp: true,
-          allowPrivate: true,
-          secret: SECRET,
-          backoff: ["300ms", "600ms"],
-        },
+        callbacks: receiver.loopbackCallbacks(SECRET),
       }),
     );
     runtime = await startRuntime(config, log, 0);

@@ -28,13 +28,7 @@ describe("cancel end to end (adapter, response worker, then a worker)", function
         lookup: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" },
       },
       backends: { sim: { translator: "rest-json", retry: { attempts: 2, backoff: ["1s"] } } },
-      callbacks: {
-        allow: [`http://127.0.0.1:${receiver.port}/`],
-        allowHttp: true,
-        allowPrivate: true,
-        secret: SECRET,
-        backoff: ["300ms", "600ms"],
-      },
+      callbacks: receiver.loopbackCallbacks(SECRET),
     });
     await harness.spawn("response-worker");
     adapter = await harness.spawn("adapter");

@@ -52,13 +52,7 @@ describe("several responses per request end to end (adapter, worker, response wo
         ask: { protocols: ["rest"], reply: { mode: "sync", wait: "10s" }, backend: "sim" },
       },
       backends: { sim: { translator: "rest-json", retry: { attempts: 2, backoff: ["1s"] } } },
-      callbacks: {
-        allow: [`http://127.0.0.1:${receiver.port}/`],
-        allowHttp: true,
-        allowPrivate: true,
-        secret: SECRET,
-        backoff: ["300ms", "600ms"],
-      },
+      callbacks: receiver.loopbackCallbacks(SECRET),
     });
     await harness.spawn("response-worker");
     await harness.spawn("worker");

@@ -34,13 +34,7 @@ describe("state-change events end to end (adapter, worker, response worker)", fu
         notify: { protocols: ["rest"], reply: { mode: "callback" }, backend: "sim" },
       },
       backends: { sim: { translator: "rest-json", retry: { attempts: 2, backoff: ["1s"] } } },
-      callbacks: {
-        allow: [`http://127.0.0.1:${receiver.port}/`],
-        allowHttp: true,
-        allowPrivate: true,
-        secret: SECRET,
-        backoff: ["300ms", "600ms"],
-      },
+      callbacks: receiver.loopbackCallbacks(SECRET),
     });
     await harness.spawn("response-worker");
     await harness.spawn("worker");

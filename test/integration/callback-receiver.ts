@@ -132,6 +132,17 @@ export class CallbackReceiver {
     return `${this.tls ? "https" : "http"}://${host}:${this.port}${path}`;
   }
 
+  /** Sluice's `callbacks` configuration for delivering to this receiver on loopback, retrying fast. */
+  loopbackCallbacks(secret: string): Record<string, unknown> {
+    return {
+      allow: [this.url("/")],
+      allowHttp: true,
+      allowPrivate: true,
+      secret,
+      backoff: ["300ms", "600ms"],
+    };
+  }
+
   /** Resolves once at least `count` calls arrived; rejects after `timeoutMs`. */
   async waitForCalls(count: number, timeoutMs = 10_000): Promise<ReceivedCall[]> {
     const deadline = Date.now() + timeoutMs;
