@@ -81,6 +81,8 @@ export interface MachineInfo {
   redis: string;
   /** Cores busy with other work just before the run (the machine is shared). */
   backgroundCores?: number;
+  /** The Sluice commit measured (`+changes`: with uncommitted changes in the working tree). */
+  revision?: string;
 }
 
 export interface BenchReport {

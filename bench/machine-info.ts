@@ -2,6 +2,7 @@
 // versions as the running servers report them.
 
 import Redis from "ioredis";
+import { execFileSync } from "node:child_process";
 import { cpus, release, totalmem, type as osType } from "node:os";
 import { connect } from "amqplib";
 import type { MachineInfo } from "./bench-result";
@@ -33,6 +34,23 @@ async function redisVersion(redisUrl: string): Promise<string> {
     return `unreachable (${(error as Error).message})`;
   } finally {
     redis.disconnect();
+  }
+}
+
+/** The commit measured, e.g. `3382b51`, with `+changes` when the working tree differs. */
+export function sluiceRevision(repoRoot: string): string {
+  try {
+    const git = (args: string[]): string =>
+      execFileSync("git", args, {
+        cwd: repoRoot,
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "ignore"],
+      }).trim();
+    const head = git(["rev-parse", "--short", "HEAD"]);
+    const dirty = git(["status", "--porcelain", "--untracked-files=no"]) !== "";
+    return dirty ? `${head}+changes` : head;
+  } catch {
+    return "unknown";
   }
 }
 

@@ -371,6 +371,7 @@ export function renderReport(report: BenchReport, analysis: string): string {
     `| background load | ${machine.backgroundCores ?? "–"} cores busy before the run started (other work on the machine) |`,
     `| memory | ${machine.memoryGb} GB |`,
     `| OS | ${machine.os} |`,
+    `| Sluice | commit ${machine.revision ?? "unknown"} |`,
     `| Node.js | ${machine.node} |`,
     `| RabbitMQ | ${machine.rabbitmq} (${machine.erlang}) |`,
     `| Redis | ${machine.redis} |`,

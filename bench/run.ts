@@ -6,7 +6,7 @@ import { parseBenchOptions, selected, UsageError, USAGE, type BenchOptions } fro
 import type { BenchReport } from "./bench-result";
 import { LoadGenerator } from "./load-generator";
 import { backgroundLoad } from "./cpu-usage";
-import { machineInfo } from "./machine-info";
+import { machineInfo, sluiceRevision } from "./machine-info";
 import { comparisonsFor, targetsFor, writeDocs, writeResults } from "./report-writer";
 import { GROUPS, type BenchContext } from "./scenarios";
 
@@ -43,6 +43,7 @@ export async function main(argv: string[]): Promise<number> {
   const startedAt = new Date().toISOString();
   const machine = await machineInfo(options.amqpUrl, options.redisUrl);
   machine.backgroundCores = await backgroundLoad(3);
+  machine.revision = sluiceRevision(REPO_ROOT);
   for (const [service, version] of [
     ["RabbitMQ", machine.rabbitmq],
     ["Redis", machine.redis],
