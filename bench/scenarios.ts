@@ -120,8 +120,9 @@ async function measured(
   ctx: BenchContext,
   base: Omit<RunResult, "stats">,
   body: () => Promise<Partial<RunResult>>,
+  announce = true,
 ): Promise<void> {
-  ctx.log(`run ${base.name}: ${base.title}`);
+  if (announce) ctx.log(`run ${base.name}: ${base.title}`);
   const started = Date.now();
   let run: RunResult;
   try {
@@ -135,8 +136,9 @@ async function measured(
     run.error
       ? `  failed: ${run.error}`
       : s
-        ? `  ${s.okRps} ok req/s (${s.rps} total), p50 ${s.latencyMs.p50} ms, p99 ${s.latencyMs.p99} ms, ` +
-          `codes ${JSON.stringify(s.statusCodes)} [${Math.round((Date.now() - started) / 1000)} s]`
+        ? `  ${base.name}: ${s.okRps} ok req/s (${s.rps} total), p50 ${s.latencyMs.p50} ms, ` +
+          `p99 ${s.latencyMs.p99} ms, codes ${JSON.stringify(s.statusCodes)}` +
+          (announce ? ` [${Math.round((Date.now() - started) / 1000)} s]` : "")
         : `  ${JSON.stringify(run.memory ?? run.extra ?? {})}`,
   );
 }
@@ -238,7 +240,7 @@ async function interleave(ctx: BenchContext, contenders: Contender[]): Promise<v
     for (const contender of order) {
       const name = contender.base.name;
       if (failed.has(name)) continue;
-      if (round === 0) ctx.log(`run ${name}: ${contender.base.title}`);
+      if (round === 0) ctx.log(`run ${name}: ${contender.base.title} (${rounds} rounds)`);
       try {
         latest.set(name, await contender.round(durationS, round === 0 ? ctx.options.warmupS : 0));
       } catch (error) {
@@ -248,13 +250,18 @@ async function interleave(ctx: BenchContext, contenders: Contender[]): Promise<v
   }
   for (const contender of contenders) {
     const name = contender.base.name;
-    await measured(ctx, { ...contender.base, notes: contender.notes }, async () => {
-      const error = failed.get(name);
-      const stats = latest.get(name);
-      if (error !== undefined || !stats) throw new Error(error ?? "not measured");
-      const extra = contender.extra ? await contender.extra() : undefined;
-      return { stats: expectMostlyOk(stats, contender.base.title), extra };
-    });
+    await measured(
+      ctx,
+      { ...contender.base, notes: contender.notes },
+      async () => {
+        const error = failed.get(name);
+        const stats = latest.get(name);
+        if (error !== undefined || !stats) throw new Error(error ?? "not measured");
+        const extra = contender.extra ? await contender.extra() : undefined;
+        return { stats: expectMostlyOk(stats, contender.base.title), extra };
+      },
+      false,
+    );
   }
 }
 
