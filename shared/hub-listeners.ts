@@ -141,6 +141,11 @@ export class HubListeners {
     return listener;
   }
 
+  /** Whether the client has any listener (one cheap EXISTS, for the worker's hot path). */
+  async hasAny(client: string): Promise<boolean> {
+    return (await this.redis.exists(this.clientKey(client))) === 1;
+  }
+
   async get(id: string): Promise<HubListener | null> {
     const text = await this.redis.get(this.listenerKey(id));
     return text === null ? null : (JSON.parse(text) as HubListener);

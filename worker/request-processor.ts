@@ -58,6 +58,11 @@ export interface ProcessorDeps {
   guard: CallGuard;
   /** Aborted on shutdown: a call in progress is given up and the message handed back. */
   shutdown: AbortSignal;
+  /**
+   * Whether a client has hub listeners: only then is `processing` worth a notice (and its
+   * handling by the response worker, which queues the message's answer behind it).
+   */
+  listened?: (client: string) => Promise<boolean>;
 }
 
 /**
@@ -97,7 +102,11 @@ export class RequestProcessor {
     const log = messageLogger(rootLog, request);
     const attempt = Number(message.properties.headers?.[ATTEMPT_HEADER] ?? 1);
 
-    const current = await store.peek(request.id);
+    // Asked together: auto-pipelining sends both in one round trip.
+    const [current, listened] = await Promise.all([
+      store.peek(request.id),
+      this.deps.listened ? this.deps.listened(request.client) : Promise.resolve(true),
+    ]);
     if (!current) {
       // The adapter records before it publishes and discards on a failed publish, so a request
       // without a record was refused to its caller (or outlived retention): never process it.
@@ -122,7 +131,7 @@ export class RequestProcessor {
         claimUntilMs: Date.now() + CLAIM_SLACK_MS,
       });
       if (claimed.result === "ok") {
-        this.notice(request.id, "processing");
+        if (listened) this.notice(request.id, "processing");
         await this.publishResponses(request, [], "expired", {
           code: "Expired",
           message: "the message expired before it was sent to the backend",
@@ -150,7 +159,7 @@ export class RequestProcessor {
         log.info({ state: claim.previous, result: claim.result }, "not claimed; skipped");
         return "ack";
       }
-      this.notice(request.id, "processing");
+      if (listened) this.notice(request.id, "processing");
       return await this.call(request, attempt, message, log);
     } finally {
       await release();

@@ -4,6 +4,7 @@
 
 import type { Logger } from "pino";
 import { safeAck, safeNack } from "../shared/amqp";
+import { HubListeners } from "../shared/hub-listeners";
 import { patiently } from "../shared/patient-retry";
 import type { BackendConfig } from "../shared/config";
 import { consumedQueues, consumerPrefetch } from "../shared/ordering";
@@ -38,6 +39,7 @@ export async function startWorker(runtime: Runtime, guardFactory?: GuardFactory)
   const consumers: GatedConsumers[] = [];
   let consuming = true;
   const limits = await startWorkerLimits(runtime, log);
+  const hubListeners = new HubListeners(runtime.redis, config.prefix);
 
   for (const backend of Object.values(config.backends)) {
     const backendLimits = limits.forBackend(backend);
@@ -51,6 +53,7 @@ export async function startWorker(runtime: Runtime, guardFactory?: GuardFactory)
       log: log.child({ backend: backend.name }),
       guard: guardFactory ? guardFactory(backend, runtime) : backendLimits.guard,
       shutdown: shutdown.signal,
+      listened: (client) => hubListeners.hasAny(client),
     });
     const consumer = new GatedConsumers({
       broker,
