@@ -126,14 +126,24 @@ export class Correlator {
       return;
     }
 
+    // A sync caller gets the final response, the outcome: all of a call's responses are
+    // published together, and an earlier one could only tell it "processing". It is woken
+    // from what the store returned, before anything else is read.
+    const meta = stored.meta;
+    if (meta?.replyMode === "sync" && meta.owner && response.final) {
+      const wake: WakeMessage = {
+        id: response.id,
+        state: response.outcome,
+        response: stored.stored,
+        error: response.error ?? null,
+      };
+      void this.wake(meta.owner, wake);
+    }
     const tx = await store.get(response.id);
     if (!tx) return;
     if (response.final) {
       metrics.endToEnd.observe({ service: tx.service }, (Date.now() - tx.createdAt) / 1000);
     }
-    // A sync caller gets the final response, the outcome: all of a call's responses are
-    // published together, and an earlier one could only tell it "processing".
-    if (tx.replyMode === "sync" && tx.owner && response.final) await this.wake(tx, response);
     for (const listener of this.deps.listeners) await listener(tx, response, stored.previous);
     messageLogger(rootLog, tx).info(
       { seq: response.seq, final: response.final, state: tx.state },
@@ -161,26 +171,17 @@ export class Correlator {
   }
 
   /** Wakes the adapter instance holding the caller; transient, since the record has it all. */
-  private async wake(tx: Transaction, response: ResponseMessage): Promise<void> {
-    const wake: WakeMessage = {
-      id: tx.id,
-      state: tx.state,
-      response: tx.responses.find((r) => r.seq === response.seq) ?? null,
-      error: tx.error,
-    };
+  private async wake(owner: string, wake: WakeMessage): Promise<void> {
     await this.deps.broker
       .publish(
         this.deps.publisher,
         this.deps.names.repliesExchange,
-        tx.owner!,
+        owner,
         Buffer.from(JSON.stringify(wake)),
-        {
-          persistent: false,
-          expiration: 300_000,
-        },
+        { persistent: false, expiration: 300_000 },
       )
       .catch((error: Error) =>
-        this.deps.log.warn({ err: error.message, id: tx.id }, "wake failed"),
+        this.deps.log.warn({ err: error.message, id: wake.id }, "wake failed"),
       );
   }
 

@@ -107,7 +107,7 @@ if ARGV[3] == "1" then
   redis.call("PEXPIRE", KEYS[1], ARGV[7])
   redis.call("PEXPIRE", KEYS[2], ARGV[7])
 end
-return {"ok", cur}`;
+return {"ok", cur, redis.call("HGET", KEYS[1], "meta")}`;
 
 // KEYS: tx; ARGV: now. Never recreates a record that expired meanwhile (it would have no TTL).
 const MARK_PROCESSED = `
@@ -141,7 +141,11 @@ interface ScriptedRedis extends Redis {
     id: string,
   ): Promise<string | null>;
   sluiceTransition(tx: string, ...args: string[]): Promise<[string, string]>;
-  sluiceAddResponse(tx: string, responses: string, ...args: string[]): Promise<[string, string]>;
+  sluiceAddResponse(
+    tx: string,
+    responses: string,
+    ...args: string[]
+  ): Promise<[string, string, string?]>;
   sluiceSetDelivery(tx: string, ...args: string[]): Promise<number>;
   sluiceMarkProcessed(tx: string, now: string): Promise<number>;
   sluiceRenewClaim(tx: string, until: string): Promise<number>;
@@ -271,9 +275,13 @@ export class TransactionStore {
   }
 
   /** Stores one response; a final one sets the terminal state (once: later ones are "late"). */
-  async addResponse(
-    response: ResponseMessage,
-  ): Promise<{ result: AddResponseResult; previous: State | null }> {
+  async addResponse(response: ResponseMessage): Promise<{
+    result: AddResponseResult;
+    previous: State | null;
+    /** The record's fixed part, when stored: enough to wake a sync caller without a read. */
+    meta: TransactionMeta | null;
+    stored: StoredResponse;
+  }> {
     const stored: StoredResponse = {
       seq: response.seq,
       final: response.final,
@@ -284,7 +292,7 @@ export class TransactionStore {
       outcome: response.outcome,
       producedAt: response.producedAt,
     };
-    const [result, previous] = await this.redis.sluiceAddResponse(
+    const [result, previous, meta] = await this.redis.sluiceAddResponse(
       this.key(response.id),
       this.responsesKey(response.id),
       String(response.seq),
@@ -295,7 +303,12 @@ export class TransactionStore {
       response.error ? JSON.stringify(response.error) : "",
       String(this.retentionMs),
     );
-    return { result: result as AddResponseResult, previous: (previous || null) as State | null };
+    return {
+      result: result as AddResponseResult,
+      previous: (previous || null) as State | null,
+      meta: meta ? (JSON.parse(meta) as TransactionMeta) : null,
+      stored,
+    };
   }
 
   /** Sets the delivery state; `onlyFrom` guards against overwriting a later decision. */
