@@ -4,7 +4,6 @@
 
 import path from "node:path";
 import type { Logger } from "pino";
-import { runLegacySim } from "../legacy-sim/main";
 import { ConfigError, loadConfig, type SluiceConfig } from "../shared/config";
 import { createLogger } from "../shared/logger";
 import { startRuntime, type Role, type Runtime } from "../shared/runtime";
@@ -59,6 +58,8 @@ function fail(message: string, code = 1): never {
 }
 
 async function startLegacySimRole(config: SluiceConfig, log: Logger): Promise<() => Promise<void>> {
+  // Loaded only when the simulator runs: it brings the soap server with it.
+  const { runLegacySim } = require("../legacy-sim/main") as typeof import("../legacy-sim/main");
   const sim = await runLegacySim({
     host: config.legacySim.host,
     port: config.legacySim.port,

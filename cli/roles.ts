@@ -1,11 +1,8 @@
 // Which roles a `sluice <role>` process runs, on one shared runtime, and the wiring of the
-// optional parts (translators' limits, delivery listeners, extra routes) into them.
+// optional parts (delivery listeners) into them. Each role's code is loaded only when the
+// process runs it, so a worker does not carry the adapter's modules and the other way round.
 
-import { startAdapter } from "../adapter/adapter-role";
-import { startCallbackDelivery } from "../response-worker/callback-delivery";
-import { startResponseWorker } from "../response-worker/response-worker-role";
 import type { Role, Runtime } from "../shared/runtime";
-import { startWorker } from "../worker/worker-role";
 
 export const SERVICE_ROLES = ["adapter", "worker", "response-worker", "all"] as const;
 export type ServiceRole = (typeof SERVICE_ROLES)[number];
@@ -14,6 +11,10 @@ export type ServiceRole = (typeof SERVICE_ROLES)[number];
 export async function startRoles(role: ServiceRole, runtime: Runtime): Promise<Role[]> {
   const roles: Role[] = [];
   if (role === "response-worker" || role === "all") {
+    const { startCallbackDelivery } =
+      require("../response-worker/callback-delivery") as typeof import("../response-worker/callback-delivery");
+    const { startResponseWorker } =
+      require("../response-worker/response-worker-role") as typeof import("../response-worker/response-worker-role");
     // Delivery starts first so that it drains after the response worker that feeds it.
     const callbacks = await startCallbackDelivery(runtime);
     roles.push(callbacks);
@@ -25,7 +26,15 @@ export async function startRoles(role: ServiceRole, runtime: Runtime): Promise<R
       ),
     );
   }
-  if (role === "worker" || role === "all") roles.push(await startWorker(runtime));
-  if (role === "adapter" || role === "all") roles.push(await startAdapter(runtime));
+  if (role === "worker" || role === "all") {
+    const { startWorker } =
+      require("../worker/worker-role") as typeof import("../worker/worker-role");
+    roles.push(await startWorker(runtime));
+  }
+  if (role === "adapter" || role === "all") {
+    const { startAdapter } =
+      require("../adapter/adapter-role") as typeof import("../adapter/adapter-role");
+    roles.push(await startAdapter(runtime));
+  }
   return roles;
 }
