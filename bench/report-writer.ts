@@ -476,9 +476,9 @@ export function renderPlots(report: BenchReport): Record<string, string> {
     }));
   if (memoryBars.length > 0) {
     plots["benchmarks-memory.svg"] = renderBarChart({
-      title: "Adapter resident memory (lower is better)",
+      title: "Resident memory with 10 000 held requests, and under 503 load (lower is better)",
       unit: "MB",
-      groups: [{ title: "RSS of the adapter process", bars: memoryBars }],
+      groups: [{ title: "RSS of the process under test (target: 300 MB)", bars: memoryBars }],
       legend: { primary: "peak", secondary: "idle before the run" },
     });
   }
