@@ -7,7 +7,7 @@ import type { Logger } from "pino";
 import { checkCallbackTarget, type CallbackPolicy } from "../shared/callback-target";
 import { SluiceError } from "../shared/errors";
 import { type HubListeners, parseHubQuery } from "../shared/hub-listeners";
-import type { Lookup } from "../shared/safe-http";
+import type { Lookup } from "../shared/address-check";
 import { isJsonType, mediaType, readBody } from "./body-reader";
 import { answerError } from "./error-answer";
 import { readClient } from "./xroad-client";

@@ -4,7 +4,7 @@
 
 import { isIP } from "node:net";
 import { SluiceError } from "./errors";
-import { deniedRange, type Lookup, systemLookup } from "./safe-http";
+import { deniedRange, type Lookup, systemLookup } from "./address-check";
 
 export interface CallbackPolicy {
   /** Allowlist entries: URL prefixes (`https://host[:port]/path`) and `xroad:` prefixes. */
