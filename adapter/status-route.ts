@@ -53,10 +53,12 @@ export function statusRoute(deps: StatusRouteDeps) {
       const tx = await ownTransaction(ctx, deps, id);
       ctx.set("X-Sluice-Id", tx.id);
       if (!isTerminal(tx.state)) ctx.set("Retry-After", String(deps.pollAfter(tx)));
-      else if (tx.replyMode === "ack" && tx.delivery === "pending") {
-        // In ack mode the outcome is delivered when its owner reads it.
+      else if (tx.replyMode !== "callback" && tx.delivery === "pending") {
+        // Without a callback (ack mode, or a sync wait that ended in 202) the outcome is
+        // delivered when its owner reads it.
         if (await deps.store.setDelivery(tx.id, "delivered", ["pending"]).catch(() => false)) {
           tx.delivery = "delivered";
+          tx.history.push({ state: "delivered", at: Date.now() });
         }
       }
       ctx.status = 200;

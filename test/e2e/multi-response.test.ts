@@ -138,10 +138,12 @@ describe("several responses per request end to end (adapter, worker, response wo
     }
     // One backend call produced them all, and the outcome is told once.
     expect(harness.sim.calls({ id: accepted.json.id })).to.have.length(1);
+    // The read that saw the outcome delivered it, too.
     expect(document.history.map((h) => h.state)).to.deep.equal([
       "accepted",
       "processing",
       "completed",
+      "delivered",
     ]);
   });
 

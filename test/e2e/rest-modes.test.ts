@@ -121,6 +121,9 @@ describe("REST end to end (all roles in one process)", function () {
       return s.json.state === "completed" ? s : undefined;
     });
     expect(done.json.responses[0].status).to.equal(200);
+    // The caller read the outcome it could not wait for: that is its delivery.
+    expect(done.json.delivery).to.equal("delivered");
+    expect(done.json.history.map((h: { state: string }) => h.state)).to.include("delivered");
   });
 
   it("Prefer: respond-async turns a sync service into ack mode", async () => {
