@@ -62,10 +62,18 @@ export interface CallbackDelivererOptions {
   onSettled?: (job: CallbackJob, settlement: Settlement) => Promise<void> | void;
   /** Deliveries sent at once by this instance. */
   prefetch?: number;
+  /**
+   * Attempts to one receiver (URL origin) at once. A job that finds its receiver's slots
+   * taken for a moment waits in the shortest delay tier instead, so a hanging receiver cannot
+   * take every slot from the others. Default: prefetch / 4.
+   */
+  maxPerOrigin?: number;
   logger?: DeliveryLogger;
 }
 
 const SETTLE_RETRY_PAUSE_MS = 1_000;
+/** How long a job waits for its receiver's slot before stepping aside (see maxPerOrigin). */
+const SLOT_WAIT_MS = 250;
 
 export class CallbackDeliverer {
   private readonly inFlight = new Set<Promise<void>>();
@@ -75,7 +83,14 @@ export class CallbackDeliverer {
     this.generation += 1;
   };
 
-  constructor(private readonly options: CallbackDelivererOptions) {}
+  /** Attempts under way per receiver origin. */
+  private readonly busyOrigins = new Map<string, number>();
+  private readonly maxPerOrigin: number;
+
+  constructor(private readonly options: CallbackDelivererOptions) {
+    this.maxPerOrigin =
+      options.maxPerOrigin ?? Math.max(1, Math.floor((options.prefetch ?? 8) / 4));
+  }
 
   /** Declares nothing: the topology is declared by the channel's setup (declareCallbackTopology). */
   async start(): Promise<void> {
@@ -143,6 +158,13 @@ export class CallbackDeliverer {
       await this.settle(job, { outcome: "lost", attempts: job.attempt - 1 });
       return;
     }
+    const origin = originOf(job.target);
+    if (origin !== null && !(await this.slotFor(origin))) {
+      // The receiver already holds its share of the slots and none came free: not an attempt;
+      // the same job waits its turn in the shortest delay tier without using up its backoff.
+      await this.publish(topology.tiers[0].queue, job);
+      return;
+    }
     let result: AttemptResult;
     try {
       result = await sender.send({
@@ -156,6 +178,12 @@ export class CallbackDeliverer {
         outcome: "retry",
         failure: { kind: "network", message: (error as Error).message },
       };
+    } finally {
+      if (origin !== null) {
+        const left = (this.busyOrigins.get(origin) ?? 1) - 1;
+        if (left > 0) this.busyOrigins.set(origin, left);
+        else this.busyOrigins.delete(origin);
+      }
     }
     if (result.outcome === "retry") {
       const tier = nextTier(topology, job.attempt, result.retryAfterMs);
@@ -184,6 +212,20 @@ export class CallbackDeliverer {
             ? "refused"
             : "exhausted";
     await this.settle(job, { outcome, attempts: job.attempt, last: result });
+  }
+
+  /**
+   * Takes one of the origin's slots, waiting briefly for one to come free: a healthy receiver
+   * answers within that and keeps its pace; a hanging one does not, and its jobs step aside.
+   */
+  private async slotFor(origin: string): Promise<boolean> {
+    const deadline = Date.now() + SLOT_WAIT_MS;
+    while ((this.busyOrigins.get(origin) ?? 0) >= this.maxPerOrigin) {
+      if (Date.now() >= deadline) return false;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    this.busyOrigins.set(origin, (this.busyOrigins.get(origin) ?? 0) + 1);
+    return true;
   }
 
   private async settle(job: CallbackJob, settlement: Settlement): Promise<void> {
@@ -250,4 +292,15 @@ function decodeJob(content: Buffer): CallbackJob | null {
     // falls through: not JSON
   }
   return null;
+}
+
+/** The receiver a target names: its URL origin; X-Road targets all go through the operator's
+ * own security server, which is not limited here. */
+function originOf(target: string): string | null {
+  if (target.startsWith("xroad:")) return null;
+  try {
+    return new URL(target).origin;
+  } catch {
+    return null;
+  }
 }

@@ -246,6 +246,59 @@ describe("callback delivery over RabbitMQ (real broker, real HTTPS receiver)", (
     }
   });
 
+  it("a hanging receiver holds only its share of the slots; others are delivered meanwhile", async () => {
+    const slow = await CallbackReceiver.start({ tls: true });
+    slow.respond = () => "hang";
+    const patient = new SafeHttp({
+      allowPrivate: true,
+      ca: [receiver.ca, slow.ca],
+      timeoutMs: 8_000,
+    });
+    try {
+      const topology = callbackTopology(`t-${randomUUID().slice(0, 8)}.`, [5_000]);
+      const channel = connection.createChannel({
+        confirm: true,
+        setup: (ch: amqplib.ConfirmChannel) => declareCallbackTopology(ch, topology),
+      });
+      await channel.waitForConnect();
+      const delivered: string[] = [];
+      const deliverer = new CallbackDeliverer({
+        channel,
+        topology,
+        prefetch: 8,
+        sender: new CallbackSender({
+          secrets: [SECRET],
+          policy: policy({ allow: [receiver.url("/"), slow.url("/")] }),
+          http: patient,
+        }),
+        onSettled: (settledJob, settlement) => {
+          if (settlement.outcome === "delivered") delivered.push(settledJob.target);
+        },
+      });
+      await deliverer.start();
+      harnesses.push({
+        topology,
+        channel,
+        deliverer,
+        settled: [],
+        waitSettled: async () => undefined,
+      });
+      // Ten jobs to the hanging receiver first: without a limit they would take all 8 slots.
+      for (let i = 0; i < 10; i++) await deliverer.enqueue(job(slow.url(`/slow/${i}`)));
+      const started = Date.now();
+      for (let i = 0; i < 3; i++) await deliverer.enqueue(job(receiver.url(`/fast/${i}`)));
+      while (delivered.length < 3 && Date.now() - started < 6_000) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(delivered, "deliveries to the healthy receiver").to.have.length(3);
+      expect(Date.now() - started).to.be.below(6_000);
+      expect(slow.calls.length).to.be.at.most(2);
+    } finally {
+      await slow.close();
+      await patient.close();
+    }
+  });
+
   it("dead-letters a malformed job and keeps going", async () => {
     const h = await harness([100]);
     await h.channel.publish("", h.topology.delivery, Buffer.from("{not json"), {
