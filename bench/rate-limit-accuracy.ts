@@ -10,6 +10,7 @@ import Redis from "ioredis";
 import { request } from "undici";
 import { startLegacySim } from "../legacy-sim/legacy-sim";
 import { RateLimiter, type RateLimit } from "../worker/rate-limiter";
+import { maxInWindow } from "../legacy-sim/arrival-windows";
 
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 
@@ -60,17 +61,6 @@ async function runChild(redis: Redis, task: ChildTask): Promise<number[]> {
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
-}
-
-/** Most events in any half-open window [t, t + windowMs). */
-function maxInWindow(times: number[], windowMs: number): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let most = 0;
-  for (let end = 0, start = 0; end < sorted.length; end++) {
-    while (sorted[end] - sorted[start] >= windowMs) start++;
-    most = Math.max(most, end - start + 1);
-  }
-  return most;
 }
 
 interface Row {

@@ -16,21 +16,11 @@ import {
   REDIS_URL,
   type SluiceProcess,
 } from "../support/harness";
+import { maxInWindow } from "../../legacy-sim/arrival-windows";
 
 const LEASE = "2s";
 const LEASE_MS = 2000;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Most calls whose arrivals fall in any half-open window [t, t + windowMs). */
-function maxInWindow(times: number[], windowMs: number): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let most = 0;
-  for (let end = 0, start = 0; end < sorted.length; end++) {
-    while (sorted[end] - sorted[start] >= windowMs) start++;
-    most = Math.max(most, end - start + 1);
-  }
-  return most;
-}
 
 /** Most calls open at the backend at the same moment. */
 function maxConcurrent(calls: RecordedCall[]): number {

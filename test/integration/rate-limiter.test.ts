@@ -2,20 +2,9 @@ import { randomUUID } from "node:crypto";
 import { expect } from "chai";
 import Redis from "ioredis";
 import { RateLimiter } from "../../worker/rate-limiter";
+import { maxInWindow } from "../../legacy-sim/arrival-windows";
 
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
-
-/** Most grants in any half-open window [t, t + windowMs). */
-function maxInWindow(times: number[], windowMs: number): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let most = 0;
-  let start = 0;
-  for (let end = 0; end < sorted.length; end++) {
-    while (sorted[end] - sorted[start] >= windowMs) start++;
-    most = Math.max(most, end - start + 1);
-  }
-  return most;
-}
 
 describe("rate limiter (real Redis)", function () {
   this.timeout(15_000);
