@@ -59,7 +59,11 @@ export class QueueMonitor {
   ) {
     // Request queues first: a missing queue ends a round, and these drive backpressure.
     const requests: QueueGroup[] = [];
-    const others: QueueGroup[] = [names.responsesQueue, names.deadLetterQueue].map(alone);
+    const others: QueueGroup[] = [
+      names.responsesQueue,
+      names.deadLetterQueue,
+      names.deadLetterWatchQueue,
+    ].map(alone);
     for (const backend of Object.values(config.backends)) {
       const queue = names.requestsQueue(backend.name);
       requests.push({ key: queue, queues: consumedQueues(backend.name, queue, backend.ordering) });
