@@ -117,6 +117,12 @@ export async function startCallbackDelivery(
     onSettled: settle,
   });
   await channel.waitForConnect();
+  // Declared by the channel's setup now: their depths go on /metrics with the others'.
+  runtime.monitor.watch([
+    topology.delivery,
+    topology.dead,
+    ...topology.tiers.map((tier) => tier.queue),
+  ]);
   await deliverer.start();
 
   const signing = config.callbacks.secrets.length > 0;

@@ -85,6 +85,16 @@ export class QueueMonitor {
     for (const group of this.groups) this.groupOf.set(group.key, group);
   }
 
+  /** Also samples a role's own queues (declared before it calls this), e.g. callback delivery's. */
+  watch(queues: readonly string[]): void {
+    for (const queue of queues) {
+      if (this.groupOf.has(queue)) continue;
+      const group = alone(queue);
+      this.groups.push(group);
+      this.groupOf.set(queue, group);
+    }
+  }
+
   start(): void {
     this.open();
     const tick = () => {

@@ -10,6 +10,7 @@ describe("a request dead-lettered by the broker", function () {
   this.timeout(40_000);
   const harness = new Harness();
   let adapter: SluiceProcess;
+  let responseWorker: SluiceProcess;
 
   before(async () => {
     await harness.startSim();
@@ -17,11 +18,26 @@ describe("a request dead-lettered by the broker", function () {
       services: { file: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" } },
       backends: { sim: { translator: "rest-json" } },
     });
-    await harness.spawn("response-worker");
+    responseWorker = await harness.spawn("response-worker");
     adapter = await harness.spawn("adapter");
   });
 
   after(() => harness.cleanup());
+
+  it("the watch queue and the callback queues have depth gauges on /metrics", async () => {
+    const text = await eventually(async () => {
+      const body = await (await fetch(`${responseWorker.adminUrl}/metrics`)).text();
+      return body.includes(`queue="${harness.prefix}callbacks"`) ? body : undefined;
+    });
+    for (const queue of [
+      "dead-letter.watch",
+      "callbacks",
+      "callbacks.dead",
+      "callbacks.delay.5000ms",
+    ]) {
+      expect(text).to.include(`sluice_queue_depth_messages{queue="${harness.prefix}${queue}"}`);
+    }
+  });
 
   it("becomes failed after its delivery limit", async () => {
     const answer = await call(`${adapter.url}/rest/file`, { body: "{}" });
