@@ -394,6 +394,16 @@ export function compileConfig(raw: unknown, baseDir: string, source = "(inline)"
       );
     }
   }
+  for (const service of Object.values(services)) {
+    const backend = backends[service.backend];
+    const xml = service.contentTypes.some((type) => /[/+]xml$/.test(type));
+    if (backend?.translator === "soap" && service.protocols.includes("rest") && !xml) {
+      // Every JSON body would reach the soap translator and fail as untranslatable.
+      problems.push(
+        `config.services.${service.code}: REST callers send JSON, which the soap translator of backend "${backend.name}" cannot send; use protocols [soap], or allow an XML media type in contentTypes`,
+      );
+    }
+  }
 
   const adapter = root.at("adapter");
   const admin = root.at("admin");

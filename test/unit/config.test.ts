@@ -118,3 +118,19 @@ describe("environment substitution in configuration files", () => {
     expect(substituteEnv("price: $5 {not} $HOME", env)).to.equal("price: $5 {not} $HOME");
   });
 });
+
+describe("services and their backends' translators", () => {
+  it("refuses REST JSON callers on a soap backend unless XML bodies are allowed", () => {
+    const raw = (contentTypes?: string[]) => ({
+      services: { q: { protocols: ["rest", "soap"], backend: "legacy", contentTypes } },
+      backends: { legacy: { url: "http://x", translator: "soap" } },
+    });
+    expect(problemsOf(raw()).join("\n")).to.include(
+      'config.services.q: REST callers send JSON, which the soap translator of backend "legacy" cannot send',
+    );
+    expect(problemsOf(raw(["text/xml"]))).to.deep.equal([]);
+    expect(
+      problemsOf({ ...raw(), services: { q: { protocols: ["soap"], backend: "legacy" } } }),
+    ).to.deep.equal([]);
+  });
+});
