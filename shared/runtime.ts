@@ -5,6 +5,7 @@
 import type Redis from "ioredis";
 import type { Logger } from "pino";
 import { AdminServer } from "./admin-server";
+import { systemClock, type Clock } from "./clock";
 import { Broker } from "./amqp";
 import type { SluiceConfig } from "./config";
 import { QueueMonitor } from "./queue-monitor";
@@ -22,6 +23,8 @@ export interface Runtime {
   admin: AdminServer;
   monitor: QueueMonitor;
   adminPort: number;
+  /** The time source for every decision made by the clock. */
+  clock: Clock;
   close(): Promise<void>;
 }
 
@@ -37,6 +40,7 @@ export async function startRuntime(
   config: SluiceConfig,
   log: Logger,
   adminPort = config.admin.port,
+  clock: Clock = systemClock,
 ): Promise<Runtime> {
   await checkRedis(config.redisUrl);
   const broker = await Broker.connect(config.amqpUrl, log);
@@ -61,6 +65,7 @@ export async function startRuntime(
     admin,
     monitor,
     adminPort: port,
+    clock,
     async close() {
       monitor.stop();
       await admin.close();

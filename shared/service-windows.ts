@@ -174,12 +174,12 @@ export class ServiceWindows {
   constructor(readonly windows: readonly ServiceWindow[]) {}
 
   /** True when the backend may be called at `now` (always, when no windows are configured). */
-  isOpen(now: number = Date.now()): boolean {
+  isOpen(now: number): boolean {
     return this.windows.length === 0 || this.windows.some((w) => windowContains(w, now));
   }
 
   /** 0 when open; otherwise milliseconds until the next window opens (Infinity if none ever does). */
-  msUntilOpen(now: number = Date.now()): number {
+  msUntilOpen(now: number): number {
     if (this.isOpen(now)) return 0;
     let next = Infinity;
     for (const window of this.windows) {

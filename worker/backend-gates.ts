@@ -4,6 +4,7 @@
 import type { Logger } from "pino";
 import type { BackendPauses } from "./backend-pause";
 import type { ServiceWindows } from "../shared/service-windows";
+import { systemClock, type Clock } from "../shared/clock";
 
 export type ClosedReason = "paused" | "outside service window";
 
@@ -24,10 +25,12 @@ export class BackendGates {
     windows: ReadonlyMap<string, ServiceWindows>,
     private readonly pauses: BackendPauses,
     private readonly log: Logger,
+    private readonly clock: Clock = systemClock,
     private readonly pollMs = 1000,
   ) {
+    const now = clock.now();
     for (const [backend, backendWindows] of windows) {
-      const open = backendWindows.isOpen();
+      const open = backendWindows.isOpen(now);
       this.gates.set(backend, {
         windows: backendWindows,
         paused: false,
@@ -72,7 +75,7 @@ export class BackendGates {
   }
 
   /** Re-reads the pause state and the clock; exposed so tests and admin calls need not wait. */
-  async refresh(now: number = Date.now()): Promise<void> {
+  async refresh(): Promise<void> {
     let paused: Set<string> | null = null;
     try {
       paused = await this.pauses.pausedBackends();
@@ -81,6 +84,7 @@ export class BackendGates {
       // call goes out meanwhile anyway.
       this.log.debug({ err: (error as Error).message }, "could not read paused backends");
     }
+    const now = this.clock.now();
     for (const [backend, gate] of this.gates) {
       if (paused) gate.paused = paused.has(backend);
       const open = !gate.paused && gate.windows.isOpen(now);

@@ -31,7 +31,7 @@ export async function startWorkerLimits(runtime: Runtime, log: Logger): Promise<
 
   await warmUpHttpClient();
   const pauses = new BackendPauses(redis, `${config.prefix}sluice:`);
-  const gates = new BackendGates(windows, pauses, log);
+  const gates = new BackendGates(windows, pauses, log, runtime.clock);
   await gates.start();
   addPauseRoutes(runtime.admin, pauses, Object.keys(config.backends), () => gates.refresh());
 

@@ -2,7 +2,8 @@ import { expect } from "chai";
 import pino from "pino";
 import { BackendGates } from "../../worker/backend-gates";
 import type { BackendPauses } from "../../worker/backend-pause";
-import { compileServiceWindows } from "../../shared/service-windows";
+import { compileServiceWindows, type ServiceWindows } from "../../shared/service-windows";
+import { FixedClock } from "../../shared/clock";
 
 /** The pause store's one read the gates use, answered from memory. */
 function pausesOf(state: { paused: Set<string>; down?: boolean }): BackendPauses {
@@ -14,33 +15,161 @@ function pausesOf(state: { paused: Set<string>; down?: boolean }): BackendPauses
   } as unknown as BackendPauses;
 }
 
-const at = (iso: string): number => Date.parse(iso);
 const silent = pino({ level: "silent" });
+
+/** Gates for one backend "legacy" with `windows`, on a clock set to `iso`. */
+function gatesAt(windows: ServiceWindows, iso: string): { gates: BackendGates; clock: FixedClock } {
+  const clock = new FixedClock(Date.parse(iso));
+  const gates = new BackendGates(
+    new Map([["legacy", windows]]),
+    pausesOf({ paused: new Set() }),
+    silent,
+    clock,
+  );
+  return { gates, clock };
+}
+
+/** Moves the clock to each instant in turn and reads the gate there. */
+async function openAt(gates: BackendGates, clock: FixedClock, instants: string[]) {
+  const seen: Record<string, boolean> = {};
+  for (const iso of instants) {
+    clock.set(iso);
+    await gates.refresh();
+    seen[iso] = gates.isOpen("legacy");
+  }
+  return seen;
+}
 
 describe("backend gates (service windows and pause)", () => {
   const office = compileServiceWindows([{ from: "08:00", to: "18:00" }], "w").windows;
   const always = compileServiceWindows([], "w").windows;
 
-  it("shuts at the end of a window, aborts waits, and opens again at its start", async () => {
-    const gates = new BackendGates(
-      new Map([["legacy", office]]),
-      pausesOf({ paused: new Set() }),
-      silent,
+  it("starts from the clock it is given, not the wall clock", () => {
+    expect(gatesAt(office, "2026-11-23T12:00:00Z").gates.isOpen("legacy")).to.equal(true);
+    expect(gatesAt(office, "2026-11-23T02:00:00Z").gates.isOpen("legacy")).to.equal(false);
+    expect(gatesAt(office, "2026-11-23T02:00:00Z").gates.closedReason("legacy")).to.equal(
+      "outside service window",
     );
+  });
+
+  it("shuts at the end of a window, aborts waits, and opens again at its start", async () => {
+    const { gates, clock } = gatesAt(office, "2026-11-23T17:59:00Z");
     const changes: boolean[] = [];
     gates.onChange("legacy", (open) => changes.push(open));
-    await gates.refresh(at("2026-11-23T17:59:00Z"));
+    await gates.refresh();
     expect(gates.isOpen("legacy")).to.equal(true);
     const waiting = gates.closingSignal("legacy");
-    await gates.refresh(at("2026-11-23T18:00:00Z"));
+    clock.set("2026-11-23T18:00:00Z");
+    await gates.refresh();
     expect(gates.isOpen("legacy")).to.equal(false);
     expect(gates.closedReason("legacy")).to.equal("outside service window");
     expect(waiting.aborted).to.equal(true);
     // A wait begun while shut gets a fresh signal, aborted only at the next shutting.
     expect(gates.closingSignal("legacy").aborted).to.equal(false);
-    await gates.refresh(at("2026-11-24T08:00:00Z"));
+    clock.set("2026-11-24T08:00:00Z");
+    await gates.refresh();
     expect(gates.isOpen("legacy")).to.equal(true);
     expect(changes).to.deep.equal([false, true]);
+  });
+
+  it("keeps a window open across midnight UTC and shuts it the next morning", async () => {
+    const night = compileServiceWindows([{ from: "22:00", to: "02:00" }], "w").windows;
+    const { gates, clock } = gatesAt(night, "2026-11-23T21:59:59Z");
+    expect(
+      await openAt(gates, clock, [
+        "2026-11-23T21:59:59Z",
+        "2026-11-23T22:00:00Z",
+        "2026-11-23T23:59:59Z",
+        "2026-11-24T00:00:00Z",
+        "2026-11-24T01:59:59Z",
+        "2026-11-24T02:00:00Z",
+        "2026-11-24T12:00:00Z",
+      ]),
+    ).to.deep.equal({
+      "2026-11-23T21:59:59Z": false,
+      "2026-11-23T22:00:00Z": true,
+      "2026-11-23T23:59:59Z": true,
+      "2026-11-24T00:00:00Z": true,
+      "2026-11-24T01:59:59Z": true,
+      "2026-11-24T02:00:00Z": false,
+      "2026-11-24T12:00:00Z": false,
+    });
+  });
+
+  it("counts a midnight window for the day it starts on", async () => {
+    const saturdayNight = compileServiceWindows(
+      [{ days: ["sat"], from: "22:00", to: "02:00" }],
+      "w",
+    ).windows;
+    // 2026-11-28 is a Saturday.
+    const { gates, clock } = gatesAt(saturdayNight, "2026-11-28T12:00:00Z");
+    expect(
+      await openAt(gates, clock, [
+        "2026-11-28T01:00:00Z",
+        "2026-11-28T22:30:00Z",
+        "2026-11-29T01:00:00Z",
+        "2026-11-29T22:30:00Z",
+      ]),
+    ).to.deep.equal({
+      "2026-11-28T01:00:00Z": false,
+      "2026-11-28T22:30:00Z": true,
+      "2026-11-29T01:00:00Z": true,
+      "2026-11-29T22:30:00Z": false,
+    });
+  });
+
+  it("follows the local clock of its zone when summer time starts and ends", async () => {
+    const tallinn = compileServiceWindows(
+      [{ days: ["mon-fri"], from: "08:00", to: "18:00", tz: "Europe/Tallinn" }],
+      "w",
+    ).windows;
+    const { gates, clock } = gatesAt(tallinn, "2026-03-27T12:00:00Z");
+    // Summer time starts on Sunday 2026-03-29 (UTC+2 → UTC+3): 08:00 local is 06:00Z on the
+    // Friday before and 05:00Z on the Monday after.
+    expect(
+      await openAt(gates, clock, [
+        "2026-03-27T05:30:00Z",
+        "2026-03-27T06:00:00Z",
+        "2026-03-27T15:59:00Z",
+        "2026-03-27T16:00:00Z",
+        "2026-03-29T01:30:00Z",
+        "2026-03-30T04:59:00Z",
+        "2026-03-30T05:00:00Z",
+        "2026-03-30T14:59:00Z",
+        "2026-03-30T15:00:00Z",
+      ]),
+    ).to.deep.equal({
+      "2026-03-27T05:30:00Z": false,
+      "2026-03-27T06:00:00Z": true,
+      "2026-03-27T15:59:00Z": true,
+      "2026-03-27T16:00:00Z": false,
+      "2026-03-29T01:30:00Z": false,
+      "2026-03-30T04:59:00Z": false,
+      "2026-03-30T05:00:00Z": true,
+      "2026-03-30T14:59:00Z": true,
+      "2026-03-30T15:00:00Z": false,
+    });
+    // Summer time ends on Sunday 2026-10-25 (UTC+3 → UTC+2): 08:00 local moves from 05:00Z
+    // on the Friday before to 06:00Z on the Monday after.
+    expect(
+      await openAt(gates, clock, [
+        "2026-10-23T05:00:00Z",
+        "2026-10-23T14:59:00Z",
+        "2026-10-23T15:00:00Z",
+        "2026-10-26T05:00:00Z",
+        "2026-10-26T06:00:00Z",
+        "2026-10-26T15:59:00Z",
+        "2026-10-26T16:00:00Z",
+      ]),
+    ).to.deep.equal({
+      "2026-10-23T05:00:00Z": true,
+      "2026-10-23T14:59:00Z": true,
+      "2026-10-23T15:00:00Z": false,
+      "2026-10-26T05:00:00Z": false,
+      "2026-10-26T06:00:00Z": true,
+      "2026-10-26T15:59:00Z": true,
+      "2026-10-26T16:00:00Z": false,
+    });
   });
 
   it("shuts a paused backend only, and keeps the last known state while Redis is down", async () => {
@@ -52,6 +181,7 @@ describe("backend gates (service windows and pause)", () => {
       ]),
       pausesOf(state),
       silent,
+      new FixedClock(Date.parse("2026-11-23T02:00:00Z")),
     );
     await gates.refresh();
     expect(gates.isOpen("legacy")).to.equal(false);
@@ -68,11 +198,7 @@ describe("backend gates (service windows and pause)", () => {
   });
 
   it("reports nothing for a change that does not change the gate", async () => {
-    const gates = new BackendGates(
-      new Map([["legacy", always]]),
-      pausesOf({ paused: new Set() }),
-      silent,
-    );
+    const { gates } = gatesAt(always, "2026-11-23T02:00:00Z");
     let calls = 0;
     gates.onChange("legacy", () => calls++);
     await gates.refresh();

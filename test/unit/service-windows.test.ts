@@ -17,7 +17,7 @@ describe("service windows", () => {
     const always = windows([]);
     expect(always.isOpen(at("2026-11-22T03:00:00Z"))).to.equal(true);
     expect(always.msUntilOpen(at("2026-11-22T03:00:00Z"))).to.equal(0);
-    expect(windows(undefined).isOpen()).to.equal(true);
+    expect(windows(undefined).isOpen(at("2026-11-22T14:00:00Z"))).to.equal(true);
   });
 
   describe("office hours in Europe/Tallinn (UTC+2 in November)", () => {

@@ -1,0 +1,26 @@
+// The time source for code that decides by the clock (service windows, expiry, leases,
+// retention, retry schedules): handed in, so tests can set it and nothing depends on the hour.
+
+export interface Clock {
+  /** Milliseconds since the Unix epoch, as Date.now(). */
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
+
+/** A clock that reads `at` until moved: for tests and replays. */
+export class FixedClock implements Clock {
+  constructor(private at: number) {}
+
+  now(): number {
+    return this.at;
+  }
+
+  set(at: number | string): void {
+    this.at = typeof at === "string" ? Date.parse(at) : at;
+  }
+
+  advance(ms: number): void {
+    this.at += ms;
+  }
+}
