@@ -18,6 +18,7 @@ roles:
   response-worker   correlates responses, wakes sync callers, delivers callbacks and events
   all               the three roles above in one process
   legacy-sim        the simulated legacy system (demo, tests, benchmarks)
+  xroad-sim         a simulated X-Road security server (--config names its own file)
 
 options:
   --config FILE       YAML or JSON configuration (default: $SLUICE_CONFIG or config/demo.yaml)
@@ -76,6 +77,22 @@ async function startLegacySimRole(config: SluiceConfig, log: Logger): Promise<()
   return () => sim.close();
 }
 
+/** The security-server simulator has its own configuration file, not Sluice's. */
+async function startXroadSimRole(configFile: string): Promise<void> {
+  const { runXroadSim } = require("../xroad-sim/main") as typeof import("../xroad-sim/main");
+  const { SimConfigError } =
+    require("../xroad-sim/sim-config-file") as typeof import("../xroad-sim/sim-config-file");
+  try {
+    await runXroadSim({ configFile });
+  } catch (error) {
+    if (error instanceof SimConfigError || error instanceof RangeError) fail(error.message, 2);
+    if ((error as NodeJS.ErrnoException)?.code === "EADDRINUSE") {
+      fail(`port already in use: ${(error as Error).message.replace(/^listen /, "")}`);
+    }
+    fail(`xroad-sim: start failed: ${(error as Error)?.message ?? error}`);
+  }
+}
+
 export async function main(argv: string[]): Promise<void> {
   const args = parseArgs(argv);
   if (typeof args === "string") {
@@ -84,8 +101,9 @@ export async function main(argv: string[]): Promise<void> {
     return;
   }
   const isServiceRole = (SERVICE_ROLES as readonly string[]).includes(args.role);
-  if (!isServiceRole && args.role !== "legacy-sim")
+  if (!isServiceRole && args.role !== "legacy-sim" && args.role !== "xroad-sim")
     fail(`unknown role "${args.role}"\n${USAGE}`, 2);
+  if (args.role === "xroad-sim") return startXroadSimRole(args.config);
 
   let config: SluiceConfig;
   try {

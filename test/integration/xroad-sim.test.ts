@@ -1,0 +1,426 @@
+// The security-server simulator against a recording provider: path mapping, header filtering,
+// X-Road ids, its own REST and SOAP errors, timeouts, and TLS on both of its sides.
+
+import { expect } from "chai";
+import http from "node:http";
+import https from "node:https";
+import type { AddressInfo } from "node:net";
+import { Agent, request } from "undici";
+import { fixture } from "../fixtures/xroad-soap/outcomes";
+import { createTestPki, type TestPki } from "../support/test-pki";
+import { startXroadSim, type XroadSim } from "../../xroad-sim/xroad-sim";
+import { loadSimConfig } from "../../xroad-sim/sim-config-file";
+
+interface Seen {
+  method: string;
+  url: string;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+  clientCert: string | null;
+}
+
+interface Provider {
+  url: string;
+  seen: Seen[];
+  /** What the next calls are answered with. */
+  answer: (req: http.IncomingMessage, res: http.ServerResponse, body: string) => void;
+  close(): Promise<void>;
+}
+
+async function startProvider(tlsOptions?: https.ServerOptions): Promise<Provider> {
+  const provider: Provider = {
+    url: "",
+    seen: [],
+    answer: (_req, res) => {
+      res.writeHead(200, {
+        "content-type": "application/json",
+        etag: '"v1"',
+        server: "secret-backend/1.0",
+        "x-road-client": "forged/by/provider",
+      });
+      res.end('{"ok":true}');
+    },
+    close: () => Promise.resolve(),
+  };
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const socket = req.socket as import("node:tls").TLSSocket;
+      const peer =
+        typeof socket.getPeerCertificate === "function" ? socket.getPeerCertificate() : null;
+      const body = Buffer.concat(chunks).toString("utf8");
+      provider.seen.push({
+        method: req.method ?? "",
+        url: req.url ?? "",
+        headers: req.headers,
+        body,
+        clientCert: peer?.subject ? String(peer.subject.CN) : null,
+      });
+      provider.answer(req, res, body);
+    });
+  };
+  const server = tlsOptions ? https.createServer(tlsOptions, handler) : http.createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  provider.url = `${tlsOptions ? "https" : "http"}://127.0.0.1:${port}`;
+  provider.close = () =>
+    new Promise((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  return provider;
+}
+
+const SERVICE = "EE/GOV/1234/prov/svc";
+const CLIENT = "EE/GOV/5678/cons";
+
+describe("xroad-sim", function () {
+  this.timeout(20_000);
+  let provider: Provider;
+  let sim: XroadSim;
+
+  beforeEach(async () => {
+    provider = await startProvider();
+    sim = await startXroadSim({
+      services: {
+        [SERVICE]: { url: `${provider.url}/base/` },
+        "EE/BUSINESS/producer/testQuery": { url: `${provider.url}/soap`, type: "soap" },
+        "EE/GOV/1234/prov/closed": { url: `${provider.url}/x`, allowedClients: ["EE/GOV/9/other"] },
+      },
+    });
+  });
+  afterEach(async () => {
+    await sim.close();
+    await provider.close();
+  });
+
+  describe("REST", () => {
+    it("maps /r1/<service>/<path> to the service URL and passes the caller's headers", async () => {
+      const res = await request(`${sim.url}/r1/${SERVICE}/a/b%20c?x=1&x=2`, {
+        headers: [
+          "X-Road-Client",
+          CLIENT,
+          "Accept",
+          "application/json",
+          "X-Custom",
+          "kept",
+          "User-Agent",
+          "leaky/1.0",
+          "X-Road-UserId",
+          "EE12345678901",
+          "X-Road-Request-Hash",
+          "forged",
+        ],
+      });
+      expect(res.statusCode).to.equal(200);
+      expect(await res.body.json()).to.deep.equal({ ok: true });
+      const [seen] = provider.seen;
+      expect(seen.url).to.equal("/base/a/b%20c?x=1&x=2");
+      expect(seen.headers["x-road-client"]).to.equal(CLIENT);
+      expect(seen.headers["x-road-service"]).to.equal(SERVICE);
+      expect(seen.headers["x-road-id"]).to.match(/^[0-9a-f-]{36}$/);
+      expect(seen.headers["x-road-userid"]).to.equal("EE12345678901");
+      expect(seen.headers["x-road-request-hash"]).to.equal(undefined);
+      expect(seen.headers.accept).to.equal("application/json");
+      expect(seen.headers["x-custom"]).to.equal("kept");
+      expect(seen.headers["user-agent"]).to.not.equal("leaky/1.0");
+      // The provider's own headers come back; X-Road's are the security server's.
+      expect(res.headers.etag).to.equal('"v1"');
+      expect(res.headers.server).to.equal(undefined);
+      expect(res.headers["x-road-client"]).to.equal(CLIENT);
+      expect(res.headers["x-road-id"]).to.equal(seen.headers["x-road-id"]);
+      expect(res.headers["x-road-request-hash"]).to.be.a("string").and.not.equal("");
+      expect(res.headers["x-road-error"]).to.equal(undefined);
+    });
+
+    it("drops the hop-by-hop headers a Connection header names", async () => {
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = http.request(`${sim.url}/r1/${SERVICE}`, {
+          headers: { "x-road-client": CLIENT, connection: "keep-alive, X-Hop", "x-hop": "dropped" },
+        });
+        req.on("response", (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on("error", reject);
+        req.end();
+      });
+      expect(status).to.equal(200);
+      expect(provider.seen[0].headers["x-hop"]).to.equal(undefined);
+      expect(provider.seen[0].headers["x-road-client"]).to.equal(CLIENT);
+    });
+
+    it("keeps the caller's X-Road-Id and takes the last of repeated X-Road-Client headers", async () => {
+      const res = await request(`${sim.url}/r1/${SERVICE}`, {
+        method: "POST",
+        headers: [
+          "X-Road-Client",
+          "EE/GOV/1/first",
+          "X-Road-Client",
+          CLIENT,
+          "X-Road-Id",
+          "my-id-1",
+          "Content-Type",
+          "application/json",
+        ],
+        body: '{"q":1}',
+      });
+      await res.body.text();
+      const [seen] = provider.seen;
+      expect(seen.url).to.equal("/base");
+      expect(seen.method).to.equal("POST");
+      expect(seen.body).to.equal('{"q":1}');
+      expect(seen.headers["x-road-client"]).to.equal(CLIENT);
+      expect(seen.headers["x-road-id"]).to.equal("my-id-1");
+      expect(seen.headers["content-type"]).to.equal("application/json");
+      expect(res.headers["x-road-id"]).to.equal("my-id-1");
+    });
+
+    it("answers its own errors with type, message, detail and X-Road-Error", async () => {
+      const unknown = await request(`${sim.url}/r1/EE/GOV/1234/prov/nothing/x`, {
+        headers: { "x-road-client": CLIENT, "x-road-id": "id-7" },
+      });
+      expect(unknown.statusCode).to.equal(500);
+      expect(unknown.headers["x-road-error"]).to.equal("Server.ServerProxy.UnknownService");
+      expect(unknown.headers["content-type"]).to.match(/^application\/json/);
+      const body = (await unknown.body.json()) as Record<string, string>;
+      expect(body.type).to.equal("Server.ServerProxy.UnknownService");
+      expect(body.message).to.contain("EE/GOV/1234/prov/nothing");
+      expect(body.detail).to.equal("id-7");
+
+      const noClient = await request(`${sim.url}/r1/${SERVICE}/x`);
+      expect(noClient.statusCode).to.equal(400);
+      expect(noClient.headers["x-road-error"]).to.equal("Client.BadRequest");
+      expect(((await noClient.body.json()) as { message: string }).message).to.contain(
+        "X-Road-Client",
+      );
+
+      const xml = await request(`${sim.url}/r1/${SERVICE}/x`, {
+        headers: { "x-road-client": "not a client", accept: "application/xml" },
+      });
+      expect(xml.statusCode).to.equal(400);
+      expect(xml.headers["content-type"]).to.match(/^application\/xml/);
+      expect(await xml.body.text()).to.match(/<type>Client\.BadRequest<\/type>/);
+
+      const denied = await request(`${sim.url}/r1/EE/GOV/1234/prov/closed`, {
+        headers: { "x-road-client": CLIENT },
+      });
+      expect(denied.statusCode).to.equal(500);
+      expect(denied.headers["x-road-error"]).to.equal("Server.ServerProxy.AccessDenied");
+      await denied.body.text();
+
+      const elsewhere = await request(`${sim.url}/messages/1`);
+      expect(elsewhere.statusCode).to.equal(400);
+      await elsewhere.body.text();
+      expect(provider.seen).to.have.length(0);
+    });
+
+    it("passes the provider's own errors as they are, without X-Road-Error", async () => {
+      provider.answer = (_req, res) => {
+        res.writeHead(404, { "content-type": "application/json" });
+        res.end('{"error":"no such person"}');
+      };
+      const res = await request(`${sim.url}/r1/${SERVICE}/p/1`, {
+        headers: { "x-road-client": CLIENT },
+      });
+      expect(res.statusCode).to.equal(404);
+      expect(res.headers["x-road-error"]).to.equal(undefined);
+      expect(await res.body.json()).to.deep.equal({ error: "no such person" });
+    });
+
+    it("gives up on a service at its timeout and reports a refused connection", async () => {
+      provider.answer = () => undefined; // never answers
+      sim.register(SERVICE, { url: `${provider.url}/base`, timeout: "200ms" });
+      const slow = await request(`${sim.url}/r1/${SERVICE}`, {
+        headers: { "x-road-client": CLIENT },
+      });
+      expect(slow.statusCode).to.equal(500);
+      expect(slow.headers["x-road-error"]).to.equal("Server.ServerProxy.ServiceFailed.IOError");
+      await slow.body.text();
+
+      const closed = await startProvider();
+      const deadUrl = closed.url;
+      await closed.close();
+      sim.register(SERVICE, { url: deadUrl });
+      const refused = await request(`${sim.url}/r1/${SERVICE}`, {
+        headers: { "x-road-client": CLIENT },
+      });
+      expect(refused.statusCode).to.equal(500);
+      expect(refused.headers["x-road-error"]).to.equal(
+        "Server.ServerProxy.ServiceFailed.NetworkError",
+      );
+      await refused.body.text();
+      const calls = sim.calls();
+      expect(calls.map((c) => c.error)).to.deep.equal([
+        "Server.ServerProxy.ServiceFailed.IOError",
+        "Server.ServerProxy.ServiceFailed.NetworkError",
+      ]);
+    });
+  });
+
+  describe("SOAP", () => {
+    it("forwards a request to the service named in its header, with Content-Type and SOAPAction only", async () => {
+      provider.answer = (_req, res) => {
+        res.writeHead(200, { "content-type": "text/xml; charset=utf-8", "x-secret": "no" });
+        res.end(fixture("simple.answer"));
+      };
+      const res = await request(`${sim.url}/`, {
+        method: "POST",
+        headers: {
+          "content-type": "text/xml; charset=utf-8",
+          soapaction: '""',
+          "x-custom": "dropped",
+        },
+        body: fixture("simple.query"),
+      });
+      const text = await res.body.text();
+      expect(res.statusCode).to.equal(200);
+      expect(res.headers["x-secret"]).to.equal(undefined);
+      expect(text).to.match(
+        /<xrd:requestHash[^>]*algorithmId="http:\/\/www.w3.org\/2001\/04\/xmlenc#sha512">[A-Za-z0-9+/=]+</,
+      );
+      const [seen] = provider.seen;
+      expect(seen.url).to.equal("/soap");
+      expect(seen.body).to.equal(fixture("simple.query").toString("utf8"));
+      expect(seen.headers.soapaction).to.equal('""');
+      expect(seen.headers["x-custom"]).to.equal(undefined);
+      expect(sim.calls()[0]).to.include({
+        protocol: "soap",
+        client: "EE/BUSINESS/consumer",
+        xroadId: "1234567890",
+      });
+    });
+
+    for (const [file, code] of [
+      ["missing-protocolVersion.query", "Client.MissingHeaderField"],
+      ["wrong-protocolVersion.query", "Client.InvalidProtocolVersion"],
+      ["no-header.query", "Client.MissingHeader"],
+      ["missing-body.query", "Client.MissingBody"],
+      ["malformed-body1.query", "Client.InvalidBody"],
+      ["inconsistent-headers.query", "Client.InconsistentHeaders"],
+      ["empty.query", "Client.InvalidSoap"],
+    ]) {
+      it(`refuses ${file} with ${code}`, async () => {
+        const res = await request(`${sim.url}/`, {
+          method: "POST",
+          headers: { "content-type": "text/xml" },
+          body: fixture(file),
+        });
+        expect(res.statusCode).to.equal(500);
+        const text = await res.body.text();
+        expect(text).to.contain(`<faultcode>${code}</faultcode>`);
+        expect(provider.seen).to.have.length(0);
+      });
+    }
+
+    it("answers Server.ServerProxy faults for the provider side", async () => {
+      provider.answer = (_req, res) => {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end("{}");
+      };
+      const bad = await request(`${sim.url}/`, {
+        method: "POST",
+        headers: { "content-type": "text/xml" },
+        body: fixture("simple.query"),
+      });
+      expect(await bad.body.text()).to.contain(
+        "<faultcode>Server.ServerProxy.ServiceFailed.InvalidContentType</faultcode>",
+      );
+      sim.unregister("EE/BUSINESS/producer/testQuery");
+      const unknown = await request(`${sim.url}/`, {
+        method: "POST",
+        headers: { "content-type": "text/xml" },
+        body: fixture("simple.query"),
+      });
+      expect(await unknown.body.text()).to.contain(
+        "<faultcode>Server.ServerProxy.UnknownService</faultcode>",
+      );
+    });
+  });
+});
+
+describe("xroad-sim TLS", function () {
+  this.timeout(30_000);
+  let pki: TestPki;
+  before(() => {
+    pki = createTestPki();
+  });
+  after(() => pki.cleanup());
+
+  it("requires an accepted client certificate on its HTTPS port and presents its internal one to providers", async () => {
+    const providerCert = pki.ca.issue("provider", { cn: "localhost" });
+    const internal = pki.ca.issue("internal", { cn: "security-server-internal" });
+    const serverCert = pki.ca.issue("ss", { cn: "localhost" });
+    const client = pki.ca.issue("is-client", { cn: "information-system" });
+    const expired = pki.ca.issue("expired-client", { cn: "old-system", expired: true });
+    const stranger = pki.otherCa.issue("stranger", { cn: "attacker" });
+    const provider = await startProvider({
+      cert: providerCert.cert,
+      key: providerCert.key,
+      ca: pki.ca.cert,
+      requestCert: true,
+      rejectUnauthorized: true,
+    });
+    const sim = await startXroadSim({
+      tls: { cert: serverCert.cert, key: serverCert.key, clientCa: pki.ca.cert },
+      internalTls: { cert: internal.cert, key: internal.key },
+      services: { [SERVICE]: { url: provider.url, tls: { ca: pki.ca.cert } } },
+    });
+    const as = (pair?: { cert: string; key: string }): Agent =>
+      new Agent({
+        connect: { ca: pki.ca.cert, ...(pair ? { cert: pair.cert, key: pair.key } : {}) },
+      });
+    try {
+      const ok = await request(`${sim.url}/r1/${SERVICE}/x`, {
+        headers: { "x-road-client": CLIENT },
+        dispatcher: as(client),
+      });
+      expect(ok.statusCode).to.equal(200);
+      await ok.body.text();
+      expect(provider.seen[0].clientCert).to.equal("security-server-internal");
+      expect(sim.calls()[0].clientCertificate).to.equal("information-system");
+
+      for (const pair of [undefined, expired, stranger]) {
+        const failure = await request(`${sim.url}/r1/${SERVICE}/x`, {
+          headers: { "x-road-client": CLIENT },
+          dispatcher: as(pair),
+        }).then(
+          () => null,
+          (error: Error) => error,
+        );
+        expect(failure, pair?.certFile ?? "no certificate").to.be.instanceOf(Error);
+      }
+      expect(provider.seen).to.have.length(1);
+
+      // A provider certificate nobody vouches for is refused as X-Road does.
+      sim.register(SERVICE, { url: provider.url });
+      const untrusted = await request(`${sim.url}/r1/${SERVICE}/x`, {
+        headers: { "x-road-client": CLIENT },
+        dispatcher: as(client),
+      });
+      expect(untrusted.headers["x-road-error"]).to.equal(
+        "Server.ServerProxy.ServiceFailed.SslAuthenticationFailed",
+      );
+      await untrusted.body.text();
+    } finally {
+      await sim.close();
+      await provider.close();
+    }
+  });
+
+  it("names a file that holds no certificate or key in one line", () => {
+    const fs = require("node:fs") as typeof import("node:fs");
+    const path = require("node:path") as typeof import("node:path");
+    const file = path.join(pki.dir, "sim.yaml");
+    fs.writeFileSync(path.join(pki.dir, "bad.pem"), "not a certificate\n");
+    fs.writeFileSync(file, `tls: { cert: bad.pem, key: ca/ca.key }\nservices: {}\n`);
+    expect(() => loadSimConfig(file)).to.throw(
+      /certificate file .*bad\.pem does not hold a PEM certificate/,
+    );
+    fs.writeFileSync(file, `tls: { cert: ca/ca.crt, key: ca/ca.crt }\n`);
+    expect(() => loadSimConfig(file)).to.throw(
+      /key file .*ca\.crt does not hold a PEM private key/,
+    );
+  });
+});

@@ -1,0 +1,89 @@
+// Which HTTP headers a security server passes through, per PR-REST §4.3 (REST: all but the
+// filtered ones, X-Road's own set anew) and PR-MESS §2.2 (SOAP: Content-Type and SOAPAction only).
+
+import type { IncomingHttpHeaders } from "node:http";
+
+/** Hop-by-hop headers and those that leak the origin host: never passed on (PR-REST §4.3). */
+const FILTERED = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "host",
+  "user-agent",
+  "server",
+  // Handled by the security server itself: 100-continue locally, the length recomputed.
+  "expect",
+  "content-length",
+]);
+
+/** Headers the security server sets itself; a value from either side is dropped (PR-REST §4.3). */
+const XROAD_OWN = new Set([
+  "x-road-client",
+  "x-road-service",
+  "x-road-id",
+  "x-road-request-hash",
+  "x-road-request-id",
+  "x-road-error",
+  "x-road-security-server",
+]);
+
+export type HeaderList = Array<[string, string]>;
+
+/** Header names listed in `Connection` are hop-by-hop too (RFC 7230 §6.1). */
+function connectionListed(raw: string[]): Set<string> {
+  const listed = new Set<string>();
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i].toLowerCase() !== "connection") continue;
+    for (const token of raw[i + 1].split(",")) listed.add(token.trim().toLowerCase());
+  }
+  return listed;
+}
+
+/**
+ * The end-to-end headers of a message as a list of name/value pairs, in order, repeated ones
+ * kept apart: everything but hop-by-hop, host-leaking and X-Road's own headers.
+ */
+export function passThroughHeaders(raw: string[]): HeaderList {
+  const listed = connectionListed(raw);
+  const kept: HeaderList = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i].toLowerCase();
+    if (FILTERED.has(name) || XROAD_OWN.has(name) || listed.has(name)) continue;
+    kept.push([raw[i], raw[i + 1]]);
+  }
+  return kept;
+}
+
+/** The last value of a header that may be repeated (PR-REST §4.3: the last X-Road-Client counts). */
+export function lastHeader(raw: string[], name: string): string | null {
+  let value: string | null = null;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i].toLowerCase() === name) value = raw[i + 1];
+  return value;
+}
+
+/** SOAP: only Content-Type and SOAPAction cross a security server (PR-MESS §2.2). */
+export function soapRequestHeaders(headers: IncomingHttpHeaders): Record<string, string> {
+  const kept: Record<string, string> = {};
+  if (headers["content-type"]) kept["content-type"] = headers["content-type"];
+  const action = headers["soapaction"];
+  if (action !== undefined) kept["soapaction"] = Array.isArray(action) ? action[0] : action;
+  return kept;
+}
+
+/** Undici's response headers as a list, filtered like a request's. */
+export function responseHeaderList(
+  headers: Record<string, string | string[] | undefined>,
+): HeaderList {
+  const raw: string[] = [];
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    for (const one of Array.isArray(value) ? value : [value]) raw.push(name, one);
+  }
+  return passThroughHeaders(raw);
+}

@@ -1,0 +1,52 @@
+// Runs the security-server simulator as a process: `sluice xroad-sim --config FILE` reads the
+// simulator's own configuration, listens, reloads its certificates on SIGHUP, stops on SIGTERM.
+
+import type pino from "pino";
+import { createLogger } from "../shared/logger";
+import { loadSimConfig } from "./sim-config-file";
+import { startXroadSim, type XroadSim, type XroadSimOptions } from "./xroad-sim";
+
+export interface RunXroadSimOptions {
+  /** A configuration file; read again on SIGHUP for new certificates. */
+  configFile?: string;
+  /** Used instead of a file (tests). */
+  options?: XroadSimOptions;
+  logger?: pino.Logger;
+  /** Install SIGTERM/SIGINT/SIGHUP handlers (default true). */
+  handleSignals?: boolean;
+}
+
+export async function runXroadSim(run: RunXroadSimOptions): Promise<XroadSim> {
+  const log = run.logger ?? createLogger("xroad-sim");
+  const options = run.options ?? loadSimConfig(run.configFile as string);
+  const sim = await startXroadSim(options);
+  log.info(
+    { url: sim.url, services: Object.keys(options.services ?? {}) },
+    `xroad-sim listening on ${sim.url}`,
+  );
+  if (run.handleSignals === false) return sim;
+
+  const onStop = (signal: NodeJS.Signals): void => {
+    log.info({ signal }, "xroad-sim stopping");
+    process.off("SIGTERM", onStop);
+    process.off("SIGINT", onStop);
+    process.off("SIGHUP", onReload);
+    void sim.close().then(() => process.exit(0));
+  };
+  const onReload = (): void => {
+    if (!run.configFile) return;
+    try {
+      const fresh = loadSimConfig(run.configFile);
+      if (fresh.tls) sim.setTls(fresh.tls);
+      for (const [id, service] of Object.entries(fresh.services ?? {})) sim.register(id, service);
+      log.info("xroad-sim reloaded its configuration");
+    } catch (error) {
+      // The running configuration stays; the operator fixes the file and signals again.
+      log.error({ err: (error as Error).message }, "xroad-sim reload failed; keeping the old one");
+    }
+  };
+  process.on("SIGTERM", onStop);
+  process.on("SIGINT", onStop);
+  process.on("SIGHUP", onReload);
+  return sim;
+}

@@ -1,0 +1,132 @@
+// Calls a provider's service URL as a security server does: HTTPS with the internal TLS
+// certificate as client certificate, the provider's certificate verified, no redirects
+// followed (PR-REST §4.4), the service's timeout on the whole call; failures become the
+// `Server.ServerProxy.ServiceFailed.*` errors a real security server answers with.
+
+import { Agent, errors as undiciErrors, request } from "undici";
+import type { CompiledService, Pem } from "./sim-options";
+import { XroadError } from "./xroad-errors";
+
+export interface ProviderAnswer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+export interface ProviderCall {
+  method: string;
+  url: string;
+  /** Flat name/value list, repeated headers kept apart. */
+  headers: string[];
+  body: Buffer | null;
+}
+
+const SERVICE_FAILED = "Server.ServerProxy.ServiceFailed";
+
+/** Node's TLS verification codes: the provider's certificate was not accepted. */
+const TLS_CODES = /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_)/;
+
+/** One connection pool per registered service, with that service's TLS settings. */
+export class ProviderClient {
+  private readonly agents = new Map<string, Agent>();
+
+  constructor(
+    private readonly internalTls: { cert: Pem; key: Pem } | undefined,
+    private readonly maxBodyBytes: number,
+  ) {}
+
+  private agentFor(service: CompiledService): Agent {
+    let agent = this.agents.get(service.id);
+    if (agent) return agent;
+    const cert = service.tls.cert ?? this.internalTls?.cert;
+    const key = service.tls.key ?? this.internalTls?.key;
+    agent = new Agent({
+      connect: {
+        ...(service.tls.ca ? { ca: service.tls.ca } : {}),
+        ...(cert && key ? { cert, key } : {}),
+        rejectUnauthorized: service.tls.verify,
+        timeout: Math.min(service.timeoutMs, 10_000),
+      },
+      // The whole call is bounded below; these only must not cut it earlier.
+      headersTimeout: service.timeoutMs,
+      bodyTimeout: service.timeoutMs,
+    });
+    this.agents.set(service.id, agent);
+    return agent;
+  }
+
+  /** Forgets a service's pool, e.g. when it is registered anew with other settings. */
+  async forget(serviceId: string): Promise<void> {
+    const agent = this.agents.get(serviceId);
+    this.agents.delete(serviceId);
+    await agent?.close().catch(() => undefined);
+  }
+
+  async call(service: CompiledService, call: ProviderCall): Promise<ProviderAnswer> {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), service.timeoutMs);
+    try {
+      const answer = await request(call.url, {
+        method: call.method as "GET",
+        headers: call.headers,
+        body: call.body && call.body.length > 0 ? call.body : null,
+        dispatcher: this.agentFor(service),
+        signal: controller.signal,
+      });
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of answer.body) {
+        size += (chunk as Buffer).length;
+        if (size > this.maxBodyBytes) {
+          answer.body.destroy();
+          throw new XroadError(
+            `${SERVICE_FAILED}.IOError`,
+            `Service response larger than ${this.maxBodyBytes} bytes`,
+          );
+        }
+        chunks.push(chunk as Buffer);
+      }
+      return { status: answer.statusCode, headers: answer.headers, body: Buffer.concat(chunks) };
+    } catch (error) {
+      if (error instanceof XroadError) throw error;
+      if (controller.signal.aborted) {
+        throw new XroadError(
+          `${SERVICE_FAILED}.IOError`,
+          `Read timed out: the service did not answer within ${service.timeoutMs / 1000} s`,
+        );
+      }
+      throw translate(error, service);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async close(): Promise<void> {
+    const agents = [...this.agents.values()];
+    this.agents.clear();
+    await Promise.all(agents.map((a) => a.destroy().catch(() => undefined)));
+  }
+}
+
+/** Maps a failed call to the error X-Road's proxy reports for the same cause. */
+function translate(error: unknown, service: CompiledService): XroadError {
+  const err = error as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
+  const code = err.code ?? err.cause?.code ?? "";
+  const message = err.cause?.message ?? err.message ?? String(error);
+  if (TLS_CODES.test(code) || /certificate|handshake|ssl|tls/i.test(message)) {
+    return new XroadError(
+      `${SERVICE_FAILED}.SslAuthenticationFailed`,
+      `TLS connection to ${service.url.origin} failed: ${message}`,
+    );
+  }
+  if (
+    error instanceof undiciErrors.HeadersTimeoutError ||
+    error instanceof undiciErrors.BodyTimeoutError
+  ) {
+    return new XroadError(`${SERVICE_FAILED}.IOError`, `Read timed out: ${message}`);
+  }
+  return new XroadError(
+    `${SERVICE_FAILED}.NetworkError`,
+    `Connect to ${service.url.host} failed: ${message}${code ? ` (${code})` : ""}`,
+  );
+}

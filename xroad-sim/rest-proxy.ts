@@ -1,0 +1,151 @@
+// The REST side of the simulated security server (PR-REST §4): maps
+// `/r1/<INSTANCE>/<CLASS>/<MEMBER>/<SUBSYSTEM>/<serviceCode>/<path>` to `<service URL>/<path>`,
+// passes headers as §4.3 says, sets X-Road's own headers on both directions.
+
+import { createHash, randomUUID } from "node:crypto";
+import type http from "node:http";
+import { lastHeader, passThroughHeaders, responseHeaderList } from "./header-filter";
+import type { ProviderClient } from "./provider-client";
+import { IDENTIFIER_PART, type CompiledService } from "./sim-options";
+import { XroadError } from "./xroad-errors";
+
+/** PR-REST §4.2: the security server MAY limit the request URI; most clients stop at 2000. */
+export const MAX_URI_LENGTH = 2000;
+
+export interface RestTarget {
+  service: CompiledService;
+  /** The rest of the path after the service id, still percent-encoded, "" or starting with "/". */
+  path: string;
+  /** The query string as sent, without "?", or "". */
+  search: string;
+}
+
+/** Splits and decodes `/r1/…`; a part that is not a valid identifier is the caller's mistake. */
+export function resolveRestTarget(
+  url: string,
+  lookup: (id: string) => CompiledService | undefined,
+): RestTarget {
+  if (url.length > MAX_URI_LENGTH) {
+    throw new XroadError(
+      "Client.BadRequest",
+      `Request URI longer than ${MAX_URI_LENGTH} characters`,
+    );
+  }
+  const q = url.indexOf("?");
+  const rawPath = q < 0 ? url : url.slice(0, q);
+  const search = q < 0 ? "" : url.slice(q + 1);
+  const parts = rawPath.slice("/r1/".length).split("/");
+  const decoded: string[] = [];
+  for (const part of parts.slice(0, 5)) {
+    try {
+      decoded.push(decodeURIComponent(part));
+    } catch {
+      decoded.push("");
+    }
+  }
+  // A subsystem's service first (5 parts), then a member's own service (4 parts).
+  for (const size of [5, 4]) {
+    if (decoded.length < size) continue;
+    const id = decoded.slice(0, size);
+    if (!id.every((p) => IDENTIFIER_PART.test(p))) continue;
+    const service = lookup(id.join("/"));
+    if (service) return { service, path: rest(parts, size), search };
+  }
+  if (decoded.length < 4 || !decoded.slice(0, 4).every((p) => IDENTIFIER_PART.test(p))) {
+    throw new XroadError(
+      "Client.BadRequest",
+      "Error parsing the client's REST request: expected /r1/INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICECODE[/path]",
+    );
+  }
+  throw new XroadError(
+    "Server.ServerProxy.UnknownService",
+    `Unknown service: SERVICE:${decoded.filter((p) => IDENTIFIER_PART.test(p)).join("/")}`,
+  );
+}
+
+const rest = (parts: string[], used: number): string =>
+  parts.length > used ? `/${parts.slice(used).join("/")}` : "";
+
+/** Checks `X-Road-Client`: INSTANCE/CLASS/MEMBER[/SUBSYSTEM], percent-decoded, valid characters. */
+export function parseClientHeader(value: string | null): string {
+  if (value === null || value.trim() === "") {
+    throw new XroadError("Client.BadRequest", "Missing X-Road-Client header");
+  }
+  const parts = value.trim().split("/");
+  let decoded: string[] = [];
+  try {
+    decoded = parts.map((p) => decodeURIComponent(p));
+  } catch {
+    decoded = [];
+  }
+  if (decoded.length < 3 || decoded.length > 4 || !decoded.every((p) => IDENTIFIER_PART.test(p))) {
+    throw new XroadError("Client.BadRequest", `Invalid X-Road-Client header "${value}"`);
+  }
+  return decoded.join("/");
+}
+
+/** Base64 SHA-512 over the SHA-512 of the headers and of the body, as PR-REST §4.3 describes. */
+export function restRequestHash(headers: string[], body: Buffer): string {
+  const headerText = [];
+  for (let i = 0; i < headers.length; i += 2)
+    headerText.push(`${headers[i].toLowerCase()}: ${headers[i + 1]}`);
+  const sha = (data: Buffer | string): Buffer => createHash("sha512").update(data).digest();
+  const headerHash = sha(headerText.join("\r\n"));
+  return (body.length > 0 ? sha(Buffer.concat([headerHash, sha(body)])) : headerHash).toString(
+    "base64",
+  );
+}
+
+export interface RestExchange {
+  client: string;
+  xroadId: string;
+  status: number;
+}
+
+/** Forwards one REST call and writes the provider's answer; throws an XroadError before writing. */
+export async function forwardRest(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  target: RestTarget,
+  body: Buffer,
+  client: string,
+  xroadId: string,
+  provider: ProviderClient,
+): Promise<number> {
+  const { service } = target;
+  const requestId = randomUUID();
+  const headers: string[] = [];
+  for (const [name, value] of passThroughHeaders(req.rawHeaders)) headers.push(name, value);
+  headers.push(
+    "X-Road-Client",
+    client,
+    "X-Road-Service",
+    service.id,
+    "X-Road-Id",
+    xroadId,
+    "X-Road-Request-Id",
+    requestId,
+  );
+  const url = `${service.url.href.replace(/\/$/, "")}${target.path}${target.search ? `?${target.search}` : ""}`;
+  const answer = await provider.call(service, {
+    method: req.method ?? "GET",
+    url,
+    headers,
+    body,
+  });
+  const out: Array<[string, string]> = responseHeaderList(answer.headers);
+  out.push(
+    ["x-road-client", client],
+    ["x-road-service", service.id],
+    ["x-road-id", xroadId],
+    ["x-road-request-id", requestId],
+    ["x-road-request-hash", restRequestHash(headers, body)],
+    ["content-length", String(answer.body.length)],
+  );
+  // Node takes a flat list, so repeated headers (Set-Cookie, Link) stay apart.
+  res.writeHead(answer.status, out.flat());
+  res.end(answer.body);
+  return answer.status;
+}
+
+export { lastHeader };

@@ -1,0 +1,97 @@
+// Reads the simulator's configuration file (YAML or JSON): certificate and key entries name PEM
+// files relative to the file, each read and parsed at once so a bad one is named in one line.
+
+import { createPrivateKey, X509Certificate } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import YAML from "yaml";
+import type { Pem, XroadSimOptions, XroadSimServiceOptions } from "./sim-options";
+
+export class SimConfigError extends Error {
+  override name = "SimConfigError";
+}
+
+type Raw = Record<string, unknown>;
+
+const isObject = (v: unknown): v is Raw => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** Reads a PEM file and checks it holds what it should; the error names the file. */
+export function readPemFile(file: string, kind: "certificate" | "key"): Buffer {
+  let pem: Buffer;
+  try {
+    pem = fs.readFileSync(file);
+  } catch (error) {
+    throw new SimConfigError(
+      `cannot read ${kind} file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
+  }
+  try {
+    if (kind === "key") createPrivateKey(pem);
+    else new X509Certificate(pem);
+  } catch {
+    throw new SimConfigError(
+      `${kind} file ${file} does not hold a PEM ${kind === "key" ? "private key" : "certificate"}`,
+    );
+  }
+  return pem;
+}
+
+/** Loads a simulator configuration file into start options. */
+export function loadSimConfig(file: string): XroadSimOptions {
+  let raw: unknown;
+  try {
+    raw = YAML.parse(fs.readFileSync(file, "utf8"));
+  } catch (error) {
+    throw new SimConfigError(`cannot read ${file}: ${(error as Error).message.split("\n")[0]}`);
+  }
+  if (!isObject(raw)) throw new SimConfigError(`${file}: expected a mapping`);
+  const dir = path.dirname(path.resolve(file));
+  const pem = (value: unknown, where: string, kind: "certificate" | "key"): Pem => {
+    if (typeof value !== "string" || value === "") {
+      throw new SimConfigError(`${file}: ${where} must name a PEM file`);
+    }
+    return readPemFile(path.resolve(dir, value), kind);
+  };
+  const pems = (value: unknown, where: string): Pem[] =>
+    (Array.isArray(value) ? value : [value]).map((v, i) => pem(v, `${where}[${i}]`, "certificate"));
+
+  const options: XroadSimOptions = {};
+  if (raw.host !== undefined) options.host = String(raw.host);
+  if (raw.port !== undefined) options.port = Number(raw.port);
+  if (raw.timeout !== undefined) options.timeout = raw.timeout as string;
+  if (raw.maxBodyBytes !== undefined) options.maxBodyBytes = Number(raw.maxBodyBytes);
+  if (isObject(raw.tls)) {
+    options.tls = {
+      cert: pem(raw.tls.cert, "tls.cert", "certificate"),
+      key: pem(raw.tls.key, "tls.key", "key"),
+    };
+    if (raw.tls.clientCa !== undefined)
+      options.tls.clientCa = pems(raw.tls.clientCa, "tls.clientCa");
+  }
+  if (isObject(raw.internalTls)) {
+    options.internalTls = {
+      cert: pem(raw.internalTls.cert, "internalTls.cert", "certificate"),
+      key: pem(raw.internalTls.key, "internalTls.key", "key"),
+    };
+  }
+  options.services = {};
+  for (const [id, value] of Object.entries(isObject(raw.services) ? raw.services : {})) {
+    if (!isObject(value)) throw new SimConfigError(`${file}: services.${id} must be a mapping`);
+    const service: XroadSimServiceOptions = { url: String(value.url ?? "") };
+    if (value.type !== undefined) service.type = value.type as "rest" | "soap";
+    if (value.timeout !== undefined) service.timeout = value.timeout as string;
+    if (Array.isArray(value.allowedClients))
+      service.allowedClients = value.allowedClients.map(String);
+    if (isObject(value.tls)) {
+      const t = value.tls;
+      service.tls = {};
+      if (t.ca !== undefined) service.tls.ca = pems(t.ca, `services.${id}.tls.ca`);
+      if (t.cert !== undefined)
+        service.tls.cert = pem(t.cert, `services.${id}.tls.cert`, "certificate");
+      if (t.key !== undefined) service.tls.key = pem(t.key, `services.${id}.tls.key`, "key");
+      if (t.verify !== undefined) service.tls.verify = t.verify !== false;
+    }
+    options.services[id] = service;
+  }
+  return options;
+}

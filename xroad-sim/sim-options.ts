@@ -1,0 +1,123 @@
+// What a simulated security server is configured with (its clients' connection type, its
+// internal TLS certificate, the registered services) and the check that turns it into one
+// compiled form, listing every problem at once.
+
+import { parseDuration } from "../shared/durations";
+
+/** PEM text (a string starting with "-----BEGIN") or its bytes. */
+export type Pem = string | Buffer;
+
+export type ServiceType = "rest" | "soap";
+
+export interface XroadSimServiceOptions {
+  /**
+   * The service URL registered for this service code: REST calls go to `<url>/<path>`, SOAP
+   * calls are POSTed to it. `https://` makes the connection type HTTPS (ug-ss §9.2).
+   */
+  url: string;
+  /** Default `rest`. A `soap` service is called by `POST /` with the X-Road SOAP header. */
+  type?: ServiceType;
+  /** The service's timeout (ug-ss §6.6 "Timeout (s)"): milliseconds or "30s". Default: the sim's. */
+  timeout?: number | string;
+  /**
+   * Towards the provider: `ca` = the provider's TLS certificate or CA (the "Information System
+   * TLS certificate" list), `cert`/`key` override the security server's internal TLS
+   * certificate presented as client certificate, `verify` is ug-ss' "Verify TLS certificate"
+   * (default true).
+   */
+  tls?: { ca?: Pem | Pem[]; cert?: Pem; key?: Pem; verify?: boolean };
+  /** Access rights: clients (`INSTANCE/CLASS/MEMBER[/SUBSYSTEM]`) allowed to call; default all. */
+  allowedClients?: string[];
+}
+
+export interface XroadSimOptions {
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** 0 (the default) picks a free port. */
+  port?: number;
+  /**
+   * The consumer-facing port's TLS: the security server's own certificate and key. With
+   * `clientCa` (the information systems' TLS certificates or their CA) a client certificate is
+   * required at the handshake: the "HTTPS" connection type. Without `tls` the port speaks HTTP.
+   */
+  tls?: { cert: Pem; key: Pem; clientCa?: Pem | Pem[] };
+  /** The internal TLS certificate presented to `https://` services (ug-ss §10.4). */
+  internalTls?: { cert: Pem; key: Pem };
+  /** Default service timeout; 30 s as a security server's default. */
+  timeout?: number | string;
+  /** Largest request or response body passed through; default 10 MB. */
+  maxBodyBytes?: number;
+  /** Registered services by id `INSTANCE/CLASS/MEMBER/SUBSYSTEM/serviceCode` (SOAP: `[/version]`). */
+  services?: Record<string, XroadSimServiceOptions>;
+}
+
+export interface CompiledService {
+  id: string;
+  /** The service URL without a trailing slash. */
+  url: URL;
+  type: ServiceType;
+  timeoutMs: number;
+  tls: { ca?: Pem[]; cert?: Pem; key?: Pem; verify: boolean };
+  allowedClients: Set<string> | null;
+}
+
+export const DEFAULT_TIMEOUT_MS = 30_000;
+export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
+
+/** PR-REST §4.8: the only characters an X-Road identifier part may hold. */
+export const IDENTIFIER_PART = /^[A-Za-z0-9'()+,\-.=?]+$/;
+
+/** Checks a service id (4 parts for a member's service, 5 with a subsystem, SOAP may add a version). */
+export function serviceIdProblem(id: string): string | null {
+  const parts = id.split("/");
+  if (parts.length < 4 || parts.length > 6) {
+    return `service id "${id}" must be INSTANCE/CLASS/MEMBER/SUBSYSTEM/serviceCode`;
+  }
+  const bad = parts.find((p) => !IDENTIFIER_PART.test(p));
+  return bad === undefined ? null : `service id "${id}" has an invalid part "${bad}"`;
+}
+
+const asList = <T>(value: T | T[] | undefined): T[] | undefined =>
+  value === undefined ? undefined : Array.isArray(value) ? value : [value];
+
+/** Compiles one service; returns the problems instead when there are any. */
+export function compileService(
+  id: string,
+  service: XroadSimServiceOptions,
+  defaultTimeoutMs: number,
+): CompiledService | string[] {
+  const problems: string[] = [];
+  const idProblem = serviceIdProblem(id);
+  if (idProblem) problems.push(idProblem);
+  let url: URL | null = null;
+  try {
+    url = new URL(service.url);
+    if (url.protocol !== "http:" && url.protocol !== "https:") {
+      problems.push(`service ${id}: url must be http:// or https://`);
+    }
+    if (url.search || url.hash) problems.push(`service ${id}: url must not have a query`);
+  } catch {
+    problems.push(`service ${id}: url "${service.url}" is not a URL`);
+  }
+  const type = service.type ?? "rest";
+  if (type !== "rest" && type !== "soap") problems.push(`service ${id}: type must be rest or soap`);
+  const timeoutMs =
+    service.timeout === undefined ? defaultTimeoutMs : parseDuration(service.timeout);
+  if (timeoutMs === undefined || timeoutMs <= 0) {
+    problems.push(`service ${id}: timeout must be a positive duration`);
+  }
+  const { cert, key } = service.tls ?? {};
+  if ((cert === undefined) !== (key === undefined)) {
+    problems.push(`service ${id}: tls.cert and tls.key go together`);
+  }
+  if (problems.length > 0 || url === null) return problems;
+  url.pathname = url.pathname.replace(/\/+$/, "");
+  return {
+    id,
+    url,
+    type,
+    timeoutMs: timeoutMs as number,
+    tls: { ca: asList(service.tls?.ca), cert, key, verify: service.tls?.verify ?? true },
+    allowedClients: service.allowedClients ? new Set(service.allowedClients) : null,
+  };
+}

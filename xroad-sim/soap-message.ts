@@ -1,0 +1,180 @@
+// Reads what a security server needs from an X-Road SOAP 4.0 message (PR-MESS §2): the
+// `client`, `service`, `id` and `protocolVersion` header fields and the single Body element,
+// refusing what a security server refuses with the same codes. Attachments: the SOAP part of
+// a multipart/related message is the first part (PR-MESS §2.4).
+
+import { XMLParser } from "fast-xml-parser";
+import { XroadError } from "./xroad-errors";
+
+export interface SoapMessage {
+  /** `INSTANCE/CLASS/MEMBER[/SUBSYSTEM]`. */
+  client: string | null;
+  /** `INSTANCE/CLASS/MEMBER[/SUBSYSTEM]/serviceCode[/version]`. */
+  service: string | null;
+  serviceCode: string | null;
+  id: string | null;
+  protocolVersion: string | null;
+  /** Local name of the Body's element; "Fault" for a SOAP Fault. */
+  bodyElement: string;
+}
+
+type Node = Record<string, unknown>;
+
+const parser = new XMLParser({
+  preserveOrder: true,
+  removeNSPrefix: true,
+  ignoreAttributes: false,
+  attributeNamePrefix: "",
+  processEntities: false,
+  parseTagValue: false,
+  parseAttributeValue: false,
+  trimValues: true,
+});
+
+const MAX_SOAP_CHARS = 10 * 1024 * 1024;
+
+const nameOf = (node: Node): string | null =>
+  Object.keys(node).find((k) => k !== ":@" && k !== "#text") ?? null;
+
+const childrenOf = (node: Node): Node[] => {
+  const name = nameOf(node);
+  return name ? ((node[name] as Node[]) ?? []) : [];
+};
+
+const elements = (nodes: Node[]): Node[] => nodes.filter((n) => nameOf(n) !== null);
+
+const textOf = (node: Node): string =>
+  childrenOf(node)
+    .map((c) => (typeof c["#text"] === "string" ? c["#text"] : ""))
+    .join("");
+
+/** Joins an identifier's parts in X-Road's order, e.g. EE/GOV/MEMBER1/SUBSYSTEM1. */
+function identifier(node: Node, withService: boolean): string {
+  const fields = [
+    "xRoadInstance",
+    "memberClass",
+    "memberCode",
+    "subsystemCode",
+    ...(withService ? ["serviceCode", "serviceVersion"] : []),
+  ];
+  const values = new Map(elements(childrenOf(node)).map((c) => [nameOf(c), textOf(c)]));
+  return fields
+    .map((f) => values.get(f))
+    .filter((v): v is string => v !== undefined && v !== "")
+    .join("/");
+}
+
+/** The SOAP part of a request: the whole body, or the first part of a multipart/related one. */
+export function soapPart(body: Buffer, contentType: string, prefix: string): string {
+  const type = contentType.split(";")[0].trim().toLowerCase();
+  if (type === "text/xml") return body.toString("utf8");
+  if (type !== "multipart/related") {
+    throw new XroadError(`${prefix}InvalidContentType`, `Invalid content type: ${contentType}`);
+  }
+  const boundary = /boundary="?([^";]+)"?/i.exec(contentType)?.[1];
+  if (!boundary) {
+    throw new XroadError(`${prefix}InvalidContentType`, "multipart/related without a boundary");
+  }
+  const text = body.toString("utf8");
+  const start = text.indexOf(`--${boundary}`);
+  const end = start < 0 ? -1 : text.indexOf(`\r\n--${boundary}`, start + boundary.length + 2);
+  const part = start < 0 || end < 0 ? null : text.slice(start + boundary.length + 2, end);
+  const split = part?.indexOf("\r\n\r\n") ?? -1;
+  if (part === null || split < 0) {
+    throw new XroadError(`${prefix}MimeParsingFailed`, "Could not find the SOAP part");
+  }
+  return part.slice(split + 4);
+}
+
+/**
+ * Parses a SOAP message. `prefix` is `Client.` for a client's request, and
+ * `Server.ServerProxy.ServiceFailed.` for a provider's answer.
+ */
+export function readSoapMessage(xml: string, prefix: string): SoapMessage {
+  if (xml.trim() === "") throw new XroadError(`${prefix}InvalidSoap`, "Empty SOAP message");
+  if (xml.length > MAX_SOAP_CHARS) {
+    throw new XroadError(`${prefix}InvalidSoap`, "SOAP message too large");
+  }
+  if (/<!DOCTYPE/i.test(xml)) throw new XroadError(`${prefix}InvalidXml`, "DOCTYPE is not allowed");
+  let doc: Node[];
+  try {
+    doc = parser.parse(xml, true) as Node[];
+  } catch (error) {
+    throw new XroadError(`${prefix}InvalidXml`, `Malformed XML: ${(error as Error).message}`);
+  }
+  const envelope = elements(doc).find((n) => nameOf(n) === "Envelope");
+  if (!envelope)
+    throw new XroadError(`${prefix}InvalidSoap`, "Malformed SOAP message: no Envelope");
+  const parts = elements(childrenOf(envelope));
+  const header = parts.find((n) => nameOf(n) === "Header");
+  const body = parts.find((n) => nameOf(n) === "Body");
+  if (!body) throw new XroadError(`${prefix}MissingBody`, "Malformed SOAP message: body missing");
+  const bodyElements = elements(childrenOf(body));
+  if (bodyElements.length !== 1) {
+    throw new XroadError(
+      `${prefix}InvalidBody`,
+      "Malformed SOAP message: body must contain exactly one element",
+    );
+  }
+  const bodyElement = nameOf(bodyElements[0]) as string;
+  const message: SoapMessage = {
+    client: null,
+    service: null,
+    serviceCode: null,
+    id: null,
+    protocolVersion: null,
+    bodyElement,
+  };
+  if (!header) return message;
+  for (const field of elements(childrenOf(header))) {
+    const name = nameOf(field);
+    if (name === "client") message.client = identifier(field, false);
+    else if (name === "service") {
+      message.service = identifier(field, true);
+      const code = elements(childrenOf(field)).find((c) => nameOf(c) === "serviceCode");
+      message.serviceCode = code ? textOf(code) : null;
+    } else if (name === "id") message.id = textOf(field);
+    else if (name === "protocolVersion") message.protocolVersion = textOf(field);
+  }
+  return message;
+}
+
+/** Checks a client's request as a consumer security server does; throws the X-Road error. */
+export function checkSoapRequest(xml: string): SoapMessage & { client: string; service: string } {
+  const message = readSoapMessage(xml, "Client.");
+  if (!/<(?:[\w.-]+:)?Header[\s/>]/.test(xml)) {
+    throw new XroadError("Client.MissingHeader", "Malformed SOAP message: header missing");
+  }
+  for (const field of ["client", "service", "id", "protocolVersion"] as const) {
+    if (!message[field]) {
+      throw new XroadError("Client.MissingHeaderField", `Required field '${field}' is missing`);
+    }
+  }
+  if (message.protocolVersion !== "4.0") {
+    throw new XroadError(
+      "Client.InvalidProtocolVersion",
+      `Invalid protocol version: ${message.protocolVersion}`,
+    );
+  }
+  if (message.bodyElement !== message.serviceCode) {
+    throw new XroadError(
+      "Client.InconsistentHeaders",
+      `Name of the service (${message.serviceCode}) does not match the body element (${message.bodyElement})`,
+    );
+  }
+  return message as SoapMessage & { client: string; service: string };
+}
+
+/**
+ * Adds `requestHash` (PR-MESS §2.2: filled in by the provider's security server) to the
+ * answer's header, replacing one the service may have sent.
+ */
+export function withRequestHash(xml: string, hashBase64: string): string {
+  const cleaned = xml.replace(/<([\w.-]+:)?requestHash\b[^>]*>[\s\S]*?<\/\1?requestHash>/, "");
+  const close = /<\/([\w.-]+:)?Header>/.exec(cleaned);
+  if (!close) return cleaned;
+  const field =
+    '<xrd:requestHash xmlns:xrd="http://x-road.eu/xsd/xroad.xsd" ' +
+    `algorithmId="http://www.w3.org/2001/04/xmlenc#sha512">${hashBase64}</xrd:requestHash>`;
+  return cleaned.slice(0, close.index) + field + cleaned.slice(close.index);
+}

@@ -1,0 +1,99 @@
+// The SOAP side of the simulated security server (PR-MESS §2): a client POSTs an X-Road SOAP
+// 4.0 request to `/`; the `service` header picks the registered service, the request goes to
+// its URL with only Content-Type and SOAPAction, and the answer comes back with `requestHash`.
+
+import { createHash } from "node:crypto";
+import type http from "node:http";
+import { soapRequestHeaders } from "./header-filter";
+import type { ProviderClient } from "./provider-client";
+import type { CompiledService } from "./sim-options";
+import { checkSoapRequest, readSoapMessage, soapPart, withRequestHash } from "./soap-message";
+import { XroadError } from "./xroad-errors";
+
+const FAILED = "Server.ServerProxy.ServiceFailed.";
+
+export interface SoapRequest {
+  client: string;
+  xroadId: string;
+  /** Service id as in the header: `INSTANCE/CLASS/MEMBER[/SUBSYSTEM]/serviceCode[/version]`. */
+  serviceId: string;
+}
+
+/** Reads the client's request; throws `Client.*` errors for what breaks PR-MESS. */
+export function readSoapRequest(req: http.IncomingMessage, body: Buffer): SoapRequest {
+  const contentType = req.headers["content-type"];
+  if (!contentType) throw new XroadError("Client.InvalidContentType", "Missing content type");
+  const message = checkSoapRequest(soapPart(body, contentType, "Client."));
+  return { client: message.client, xroadId: message.id as string, serviceId: message.service };
+}
+
+/** The registered service for a SOAP `service` header: with its version, then without. */
+export function findSoapService(
+  serviceId: string,
+  lookup: (id: string) => CompiledService | undefined,
+): CompiledService | undefined {
+  const exact = lookup(serviceId);
+  if (exact) return exact;
+  const parts = serviceId.split("/");
+  // A versioned id (6 parts, or 5 for a member's service) may be registered without its version.
+  return parts.length >= 5 ? lookup(parts.slice(0, -1).join("/")) : undefined;
+}
+
+/** Forwards the request and writes the provider's answer; throws an XroadError before writing. */
+export async function forwardSoap(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  service: CompiledService,
+  request: SoapRequest,
+  body: Buffer,
+  provider: ProviderClient,
+): Promise<number> {
+  const headers = Object.entries(soapRequestHeaders(req.headers)).flat();
+  const answer = await provider.call(service, {
+    method: "POST",
+    url: service.url.href,
+    headers,
+    body,
+  });
+  const contentType = String(answer.headers["content-type"] ?? "");
+  let xml: string;
+  try {
+    xml = soapPart(answer.body, contentType || "missing", FAILED);
+  } catch (error) {
+    if (error instanceof XroadError) {
+      throw new XroadError(
+        `${FAILED}InvalidContentType`,
+        `Invalid content type of the service answer: ${contentType || "none"}`,
+      );
+    }
+    throw error;
+  }
+  const message = readSoapMessage(xml, FAILED);
+  if (message.bodyElement !== "Fault") {
+    // The service must echo the request's header fields (PR-MESS §2.2).
+    if (message.id !== request.xroadId || message.client !== request.client) {
+      throw new XroadError(
+        `${FAILED}InconsistentResponse`,
+        "Response header does not match the request's",
+      );
+    }
+  }
+  const hash = createHash("sha512")
+    .update(soapPartBytes(body, String(req.headers["content-type"])))
+    .digest("base64");
+  const isMultipart = /^multipart\//i.test(contentType);
+  // A multipart answer passes unchanged; a plain one gets requestHash in its header.
+  const out = isMultipart ? answer.body : Buffer.from(withRequestHash(xml, hash), "utf8");
+  res.writeHead(answer.status, {
+    "content-type": contentType,
+    "content-length": out.length,
+  });
+  res.end(out);
+  return answer.status;
+}
+
+/** PR-MESS §2.2: the hash covers the request bytes, or the SOAP part of a multipart request. */
+function soapPartBytes(body: Buffer, contentType: string): Buffer {
+  if (!/^multipart\//i.test(contentType)) return body;
+  return Buffer.from(soapPart(body, contentType, "Client."), "utf8");
+}

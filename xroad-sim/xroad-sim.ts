@@ -1,0 +1,309 @@
+// A simulated X-Road security server on a real port: information systems call registered
+// services through it (REST `/r1/…`, SOAP `POST /`), over HTTP, HTTPS or mTLS, and it calls
+// each service's URL as PR-REST / PR-MESS say, answering its own errors as X-Road does.
+
+import { randomUUID } from "node:crypto";
+import http from "node:http";
+import https from "node:https";
+import type { AddressInfo } from "node:net";
+import tls from "node:tls";
+import getRawBody from "raw-body";
+import { parseDuration } from "../shared/durations";
+import { lastHeader } from "./header-filter";
+import { ProviderClient } from "./provider-client";
+import { forwardRest, parseClientHeader, resolveRestTarget } from "./rest-proxy";
+import {
+  compileService,
+  DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_TIMEOUT_MS,
+  type CompiledService,
+  type XroadSimOptions,
+  type XroadSimServiceOptions,
+} from "./sim-options";
+import { findSoapService, forwardSoap, readSoapRequest } from "./soap-proxy";
+import { sendRestError, sendSoapFault, XroadError } from "./xroad-errors";
+
+export type { XroadSimOptions, XroadSimServiceOptions, Pem } from "./sim-options";
+export { XroadError } from "./xroad-errors";
+
+/** One call the simulator handled, for tests and the demo. */
+export interface XroadSimCall {
+  protocol: "rest" | "soap";
+  /** The service id the call named (null when it could not be read). */
+  service: string | null;
+  client: string | null;
+  xroadId: string;
+  method: string;
+  /** The request path as the client sent it. */
+  path: string;
+  /** The status answered to the client. */
+  status: number;
+  /** The X-Road error type when the security server answered with its own error. */
+  error: string | null;
+  /** Subject of the client certificate, when the client presented one. */
+  clientCertificate: string | null;
+  at: number;
+}
+
+export interface XroadSim {
+  /** Base URL of the consumer-facing port, e.g. `https://127.0.0.1:41234` (no trailing slash). */
+  readonly url: string;
+  readonly port: number;
+  /** Registers (or replaces) a service, e.g. once the provider's port is known. */
+  register(id: string, service: XroadSimServiceOptions): void;
+  /** Removes a service; later calls get `Server.ServerProxy.UnknownService`. */
+  unregister(id: string): void;
+  /** Swaps the consumer-facing certificate, key or client CA for new connections. */
+  setTls(options: NonNullable<XroadSimOptions["tls"]>): void;
+  /** Handled calls, oldest first (at most the last 10000). */
+  calls(): XroadSimCall[];
+  reset(): void;
+  close(): Promise<void>;
+}
+
+const CALL_LOG_LIMIT = 10_000;
+
+function secureOptions(options: NonNullable<XroadSimOptions["tls"]>): tls.SecureContextOptions & {
+  requestCert: boolean;
+  rejectUnauthorized: boolean;
+} {
+  const requireClient = options.clientCa !== undefined;
+  return {
+    cert: options.cert,
+    key: options.key,
+    ...(requireClient ? { ca: options.clientCa } : {}),
+    // HTTPS connection type: no accepted client certificate, no connection (ug-ss §9.1).
+    requestCert: requireClient,
+    rejectUnauthorized: requireClient,
+  };
+}
+
+/** Starts the simulator and resolves once it listens. Throws RangeError listing bad options. */
+export async function startXroadSim(options: XroadSimOptions = {}): Promise<XroadSim> {
+  const problems: string[] = [];
+  const timeoutMs =
+    options.timeout === undefined ? DEFAULT_TIMEOUT_MS : parseDuration(options.timeout);
+  if (timeoutMs === undefined || timeoutMs <= 0)
+    problems.push("timeout must be a positive duration");
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const services = new Map<string, CompiledService>();
+  for (const [id, service] of Object.entries(options.services ?? {})) {
+    const compiled = compileService(id, service, timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    if (Array.isArray(compiled)) problems.push(...compiled);
+    else services.set(id, compiled);
+  }
+  if (problems.length > 0) throw new RangeError(`xroad-sim: ${problems.join("; ")}`);
+
+  const provider = new ProviderClient(options.internalTls, maxBodyBytes);
+  const log: XroadSimCall[] = [];
+  const record = (call: XroadSimCall): void => {
+    log.push(call);
+    if (log.length > CALL_LOG_LIMIT) log.shift();
+  };
+  const lookup = (id: string): CompiledService | undefined => services.get(id);
+
+  const peerSubject = (req: http.IncomingMessage): string | null => {
+    const socket = req.socket as tls.TLSSocket;
+    if (typeof socket.getPeerCertificate !== "function") return null;
+    const cert = socket.getPeerCertificate();
+    if (!cert || !cert.subject) return null;
+    const cn = cert.subject.CN;
+    return Array.isArray(cn) ? cn.join(", ") : (cn ?? JSON.stringify(cert.subject));
+  };
+
+  const readBody = async (req: http.IncomingMessage, protocolPrefix: string): Promise<Buffer> => {
+    try {
+      return await getRawBody(req, {
+        limit: maxBodyBytes,
+        length: req.headers["content-length"] ?? null,
+      });
+    } catch (error) {
+      const tooLarge = (error as { type?: string }).type === "entity.too.large";
+      throw new XroadError(
+        `${protocolPrefix}`,
+        tooLarge
+          ? `Request body larger than ${maxBodyBytes} bytes`
+          : "Could not read the request body",
+      );
+    }
+  };
+
+  const serveRest = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+    const path = req.url ?? "/";
+    const call: XroadSimCall = {
+      protocol: "rest",
+      service: null,
+      client: null,
+      xroadId: req.headers["x-road-id"]
+        ? String(lastHeader(req.rawHeaders, "x-road-id"))
+        : randomUUID(),
+      method: req.method ?? "GET",
+      path,
+      status: 500,
+      error: null,
+      clientCertificate: peerSubject(req),
+      at: Date.now(),
+    };
+    try {
+      const target = resolveRestTarget(path, lookup);
+      call.service = target.service.id;
+      if (target.service.type !== "rest") {
+        throw new XroadError("Client.BadRequest", `Service ${target.service.id} is a SOAP service`);
+      }
+      call.client = parseClientHeader(lastHeader(req.rawHeaders, "x-road-client"));
+      checkAccess(target.service, call.client);
+      const body = await readBody(req, "Client.BadRequest");
+      call.status = await forwardRest(req, res, target, body, call.client, call.xroadId, provider);
+    } catch (error) {
+      const xroad = asXroadError(error);
+      call.status = xroad.status;
+      call.error = xroad.type;
+      sendRestError(req, res, xroad, call.xroadId);
+    } finally {
+      record(call);
+    }
+  };
+
+  const serveSoap = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+    const call: XroadSimCall = {
+      protocol: "soap",
+      service: null,
+      client: null,
+      xroadId: "",
+      method: "POST",
+      path: req.url ?? "/",
+      status: 500,
+      error: null,
+      clientCertificate: peerSubject(req),
+      at: Date.now(),
+    };
+    try {
+      const body = await readBody(req, "Client.InvalidSoap");
+      const request = readSoapRequest(req, body);
+      call.client = request.client;
+      call.xroadId = request.xroadId;
+      call.service = request.serviceId;
+      const service = findSoapService(request.serviceId, lookup);
+      if (!service) {
+        throw new XroadError(
+          "Server.ServerProxy.UnknownService",
+          `Unknown service: SERVICE:${request.serviceId}`,
+        );
+      }
+      if (service.type !== "soap") {
+        throw new XroadError("Client.InvalidSoap", `Service ${service.id} is a REST service`);
+      }
+      checkAccess(service, request.client);
+      call.status = await forwardSoap(req, res, service, request, body, provider);
+    } catch (error) {
+      const xroad = asXroadError(error);
+      call.status = 500;
+      call.error = xroad.type;
+      sendSoapFault(res, xroad, call.xroadId || randomUUID());
+    } finally {
+      record(call);
+    }
+  };
+
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    const url = req.url ?? "/";
+    if (url.startsWith("/r1/")) {
+      void serveRest(req, res);
+      return;
+    }
+    const path = url.split("?")[0];
+    if (path === "/" && req.method === "POST") {
+      void serveSoap(req, res);
+      return;
+    }
+    const error = new XroadError(
+      "Client.BadRequest",
+      "Not an X-Road request: use /r1/INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICECODE[/path] (REST) or POST / (SOAP)",
+    );
+    // Drain what the client sent so the connection stays usable.
+    req.resume();
+    sendRestError(req, res, error, randomUUID());
+  };
+
+  let server: http.Server | https.Server;
+  if (options.tls) {
+    try {
+      server = https.createServer(secureOptions(options.tls), handler);
+    } catch (error) {
+      throw new RangeError(`xroad-sim: tls: ${(error as Error).message}`);
+    }
+  } else {
+    server = http.createServer(handler);
+  }
+  // The services' own timeouts decide how long a call may take, not Node's defaults.
+  server.requestTimeout = 0;
+  server.headersTimeout = 60_000;
+  server.keepAliveTimeout = 65_000;
+  server.on("clientError", (_error, socket) => {
+    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
+    else socket.destroy();
+  });
+  // A refused TLS handshake is the answer; it must not reach the process as an error.
+  server.on("tlsClientError", () => undefined);
+
+  const host = options.host ?? "127.0.0.1";
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 0, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const urlHost = host.includes(":") ? `[${host}]` : host;
+  let closed = false;
+
+  return {
+    url: `${options.tls ? "https" : "http"}://${urlHost}:${port}`,
+    port,
+    register(id, service) {
+      const compiled = compileService(id, service, timeoutMs ?? DEFAULT_TIMEOUT_MS);
+      if (Array.isArray(compiled)) throw new RangeError(`xroad-sim: ${compiled.join("; ")}`);
+      services.set(id, compiled);
+      void provider.forget(id);
+    },
+    unregister(id) {
+      services.delete(id);
+      void provider.forget(id);
+    },
+    setTls(tlsOptions) {
+      if (!(server instanceof https.Server)) throw new Error("xroad-sim: started without tls");
+      server.setSecureContext(secureOptions(tlsOptions));
+    },
+    calls: () => [...log],
+    reset() {
+      log.length = 0;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await provider.close();
+    },
+  };
+}
+
+function checkAccess(service: CompiledService, client: string): void {
+  if (service.allowedClients && !service.allowedClients.has(client)) {
+    throw new XroadError(
+      "Server.ServerProxy.AccessDenied",
+      `Request is not allowed: SERVICE:${service.id} for client SUBSYSTEM:${client}`,
+    );
+  }
+}
+
+function asXroadError(error: unknown): XroadError {
+  if (error instanceof XroadError) return error;
+  return new XroadError(
+    "Server.ServerProxy.InternalError",
+    `Internal error: ${(error as Error)?.message ?? String(error)}`,
+  );
+}
