@@ -2,6 +2,7 @@
 // and graceful draining (stop taking connections; waiting callers get their 202 at once).
 
 import http from "node:http";
+import https from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import { safeAck } from "../shared/amqp";
@@ -11,6 +12,7 @@ import { declareAllBackends } from "../shared/topology";
 import type { WakeMessage } from "../shared/wake-message";
 import { HubListeners } from "../shared/hub-listeners";
 import { StateNotices } from "../shared/state-notice";
+import { ReloadableTls, type TlsMaterial } from "../shared/tls-files";
 import { Backpressure } from "./backpressure";
 import { hubRoutes } from "./hub-route";
 import { Intake } from "./intake";
@@ -92,6 +94,7 @@ export async function startAdapter(
     listeners: new HubListeners(runtime.redis, config.prefix),
     callbackPolicy,
     enabled: config.callbacks.secrets.length > 0,
+    statusService: config.xroad.statusService,
   });
   const app = createApp(
     {
@@ -106,7 +109,18 @@ export async function startAdapter(
     },
     [hub],
   );
-  const server = http.createServer(app.callback());
+  // Read before listening: a bad certificate or key stops the start, naming the file.
+  const tls = config.adapter.tls ? new ReloadableTls(config.adapter.tls, "adapter.tls") : null;
+  const server = tls
+    ? https.createServer(serviceTlsOptions(tls.current), app.callback())
+    : http.createServer(app.callback());
+  if (tls && server instanceof https.Server) {
+    // New handshakes use the new certificates; open connections (a sync caller) are kept.
+    tls.onChange((material) => server.setSecureContext(serviceTlsOptions(material)));
+    server.on("tlsClientError", (error: Error) =>
+      log.debug({ err: error.message }, "TLS handshake refused"),
+    );
+  }
   // Bounded waits everywhere: headers, whole requests (longest sync wait plus slack), idle sockets.
   const longestWait = Math.max(...Object.values(config.services).map((s) => s.reply.maxWaitMs));
   server.headersTimeout = 15_000;
@@ -136,9 +150,26 @@ export async function startAdapter(
       clearInterval(sweep);
     },
     async close() {
+      tls?.dispose();
       server.closeAllConnections();
       await replies.close().catch(() => undefined);
       await publisher.close().catch(() => undefined);
     },
+  };
+}
+
+/**
+ * The service port's TLS: with `clientCa`, the security server's "HTTPS" connection type, where
+ * a connection without an accepted client certificate is refused at the handshake (CONTRACT §8).
+ */
+function serviceTlsOptions(material: TlsMaterial): https.ServerOptions {
+  const requireClient = (material.clientCa?.length ?? 0) > 0;
+  return {
+    cert: material.cert,
+    key: material.key,
+    ...(requireClient ? { ca: material.clientCa } : {}),
+    requestCert: requireClient,
+    rejectUnauthorized: requireClient,
+    minVersion: "TLSv1.2",
   };
 }

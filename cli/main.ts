@@ -8,6 +8,7 @@ import { ConfigError, loadConfig, type SluiceConfig } from "../shared/config";
 import { createLogger } from "../shared/logger";
 import { startRuntime, type Role, type Runtime } from "../shared/runtime";
 import { StartupError } from "../shared/startup-error";
+import { reloadAllTls } from "../shared/tls-files";
 import { SERVICE_ROLES, startRoles, type ServiceRole } from "./roles";
 
 const USAGE = `usage: sluice <role> [--config FILE] [--with-legacy-sim]
@@ -139,6 +140,13 @@ export async function main(argv: string[]): Promise<void> {
   };
   process.on("SIGTERM", () => void stop("SIGTERM"));
   process.on("SIGINT", () => void stop("SIGINT"));
+  // Certificates are read again; new connections use them, open ones are kept (CONTRACT §8).
+  process.on("SIGHUP", () => {
+    const problems = reloadAllTls();
+    if (problems.length > 0) {
+      log.error({ problems }, "certificate reload failed; the previous certificates stay in use");
+    } else log.info("certificates reloaded");
+  });
 
   try {
     if (args.role === "legacy-sim" || args.withLegacySim)

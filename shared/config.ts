@@ -9,6 +9,7 @@ import { parse as parseYaml } from "yaml";
 import { parseDuration } from "./durations";
 import type { ReplyMode } from "./envelope";
 import { compileServiceWindows } from "./service-windows";
+import { tlsFilesOrNull, type TlsFiles } from "./tls-files";
 
 export type Ordering = "none" | "strict" | { key: string; partitions: number };
 
@@ -46,6 +47,8 @@ export interface BackendConfig {
   queue: { highWater: number; maxLength: number };
   windows: unknown[];
   options: Record<string, unknown>;
+  /** Outbound TLS towards the backend: CA to verify it, Sluice's client certificate. */
+  tls?: TlsFiles | null;
 }
 
 export interface CallbackConfig {
@@ -74,6 +77,8 @@ export interface SluiceConfig {
     publishTimeoutMs: number;
     /** Depth of JSON nesting accepted in request bodies. */
     maxJsonDepth: number;
+    /** HTTPS on the service port; with `clientCa` a client certificate is required. */
+    tls: TlsFiles | null;
   };
   admin: { host: string; port: number };
   retentionMs: number;
@@ -81,7 +86,9 @@ export interface SluiceConfig {
   services: Record<string, ServiceConfig>;
   backends: Record<string, BackendConfig>;
   callbacks: CallbackConfig;
-  securityServer: { url: string; client: string } | null;
+  securityServer: { url: string; client: string; tls: TlsFiles | null } | null;
+  /** How Sluice is registered in its security server (CONTRACT §8). */
+  xroad: { statusService: string };
   legacySim: {
     host: string;
     port: number;
@@ -208,6 +215,34 @@ class Reader {
     return bytes;
   }
 
+  /** A `tls: { cert, key, ca, clientCa }` block: file paths resolved against `baseDir`. */
+  tls(baseDir: string, withClientCa: boolean): TlsFiles | null {
+    if (!this.has("tls")) return null;
+    const t = this.at("tls");
+    const file = (key: string): string | null =>
+      t.has(key) ? path.resolve(baseDir, t.string(key)) : null;
+    const files = (key: string): string[] => {
+      const value = t.raw[key];
+      if (value === undefined || value === null) return [];
+      const list = typeof value === "string" ? [value] : t.stringList(key);
+      if (list === null && !Array.isArray(value)) {
+        t.problems.push(`${t.where}.${key}: must be a file path or a list of them`);
+      }
+      return (list ?? []).map((f) => path.resolve(baseDir, f));
+    };
+    const known = ["cert", "key", "ca", ...(withClientCa ? ["clientCa"] : [])];
+    for (const key of Object.keys(t.raw)) {
+      if (!known.includes(key))
+        t.problems.push(`${t.where}.${key}: unknown key (use ${known.join(", ")})`);
+    }
+    const result: TlsFiles = { cert: file("cert"), key: file("key"), ca: files("ca") };
+    if (withClientCa) result.clientCa = files("clientCa");
+    if ((result.cert === null) !== (result.key === null)) {
+      t.problems.push(`${t.where}: cert and key go together`);
+    }
+    return tlsFilesOrNull(result);
+  }
+
   stringList(key: string): string[] | null {
     const value = this.raw[key];
     if (value === undefined || value === null) return null;
@@ -277,7 +312,8 @@ function compileService(r: Reader, code: string, baseDir: string): ServiceConfig
     r.problems.push(`${reply.where}.mode: must be one of ${REPLY_MODES.join(", ")}`);
   }
   const waitMs = reply.duration("wait", 10_000);
-  const maxWaitMs = reply.duration("maxWait", Math.max(waitMs, 30_000));
+  // Under a security server's default 30 s timeout, so a wait that ends still reaches the caller.
+  const maxWaitMs = reply.duration("maxWait", Math.max(waitMs, 25_000));
   if (maxWaitMs < waitMs) r.problems.push(`${reply.where}.maxWait: must not be shorter than wait`);
   if (maxWaitMs > 300_000) r.problems.push(`${reply.where}.maxWait: at most 5m`);
   const allowedClients = r.stringList("allowedClients");
@@ -319,7 +355,7 @@ function compileOrdering(r: Reader): Ordering {
   return "none";
 }
 
-function compileBackend(r: Reader, name: string): BackendConfig {
+function compileBackend(r: Reader, name: string, baseDir: string): BackendConfig {
   if (!NAME.test(name)) r.problems.push(`${r.where}: backend name must match ${NAME}`);
   const url = r.string("url");
   if (url && !/^https?:\/\//.test(url)) r.problems.push(`${r.where}.url: must be an http(s) URL`);
@@ -357,6 +393,7 @@ function compileBackend(r: Reader, name: string): BackendConfig {
     queue: { highWater, maxLength },
     windows: Array.isArray(windows) ? windows : [],
     options: isObject(r.raw.options) ? r.raw.options : {},
+    tls: r.tls(baseDir, false),
   };
 }
 
@@ -385,7 +422,7 @@ export function compileConfig(raw: unknown, baseDir: string, source = "(inline)"
   const backends: Record<string, BackendConfig> = {};
   const rawBackends = root.at("backends");
   for (const name of Object.keys(rawBackends.raw)) {
-    backends[name] = compileBackend(rawBackends.at(name), name);
+    backends[name] = compileBackend(rawBackends.at(name), name, baseDir);
   }
   for (const service of Object.values(services)) {
     if (service.backend && !backends[service.backend]) {
@@ -426,10 +463,29 @@ export function compileConfig(raw: unknown, baseDir: string, source = "(inline)"
   let securityServer: SluiceConfig["securityServer"] = null;
   if (root.has("securityServer")) {
     const ss = root.at("securityServer");
-    securityServer = { url: ss.string("url"), client: ss.string("client") };
+    securityServer = {
+      url: ss.string("url"),
+      client: ss.string("client"),
+      tls: ss.tls(baseDir, false),
+    };
     if (securityServer.client && !CLIENT_ID.test(securityServer.client)) {
       problems.push(`config.securityServer.client: must be INSTANCE/CLASS/MEMBER/SUBSYSTEM`);
     }
+  }
+  const statusService = root.at("xroad").string("statusService", "messages");
+  if (!SERVICE_CODE.test(statusService)) {
+    problems.push(`config.xroad.statusService: must match ${SERVICE_CODE}`);
+  } else if (Object.hasOwn(services, statusService)) {
+    problems.push(
+      `config.xroad.statusService: "${statusService}" is also a configured service; its status resource would hide the service`,
+    );
+  }
+  const adapterTls = adapter.tls(baseDir, true);
+  if (adapterTls && !adapterTls.cert) {
+    problems.push("config.adapter.tls: cert and key are required for HTTPS on the service port");
+  }
+  if (adapterTls && adapterTls.ca.length > 0) {
+    problems.push("config.adapter.tls.ca: use clientCa for the certificates a client must present");
   }
   const sim = root.at("legacySim");
   const prefix = root.string("prefix", "");
@@ -449,6 +505,7 @@ export function compileConfig(raw: unknown, baseDir: string, source = "(inline)"
       maxSyncWaiters: adapter.int("maxSyncWaiters", 10_000, 0),
       publishTimeoutMs: adapter.duration("publishTimeout", 5_000),
       maxJsonDepth: adapter.int("maxJsonDepth", 64, 1, 1000),
+      tls: adapterTls,
     },
     admin: {
       host: admin.string("host", "0.0.0.0"),
@@ -467,6 +524,7 @@ export function compileConfig(raw: unknown, baseDir: string, source = "(inline)"
       timeoutMs: callbacks.duration("timeout", 10_000),
     },
     securityServer,
+    xroad: { statusService },
     legacySim: {
       host: sim.string("host", "127.0.0.1"),
       port: sim.int("port", 8090, 0, 65535),

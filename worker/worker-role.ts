@@ -14,6 +14,7 @@ import { RequestProcessor, type CallGuard } from "./request-processor";
 import { loadTranslator } from "./translators/load-translator";
 import type { Translator } from "./translators/translator";
 import { GatedConsumers } from "./gated-consumers";
+import { ReloadableTls } from "../shared/tls-files";
 import { startWorkerLimits } from "./worker-limits";
 
 /** Builds the guard that enforces a backend's limits (rate, in-flight slots, gate). */
@@ -24,9 +25,13 @@ export async function startWorker(runtime: Runtime, guardFactory?: GuardFactory)
   const log: Logger = runtime.log.child({ component: "worker" });
   const translators = new Map<string, Translator>();
   for (const backend of Object.values(config.backends)) {
+    // A bad certificate or key file stops the start, naming the file (CONTRACT §8).
+    const clientTls = backend.tls
+      ? new ReloadableTls(backend.tls, `backends.${backend.name}.tls`)
+      : undefined;
     translators.set(
       backend.name,
-      await loadTranslator(backend.translator, backend, config.baseDir),
+      await loadTranslator(backend.translator, { ...backend, clientTls }, config.baseDir),
     );
   }
   const publisher = broker.publisherChannel(async (channel) =>

@@ -31,7 +31,7 @@ describe("configuration", () => {
       "/etc/sluice",
     );
     const service = config.services.testQuery;
-    expect(service.reply).to.deep.equal({ mode: "sync", waitMs: 2000, maxWaitMs: 30_000 });
+    expect(service.reply).to.deep.equal({ mode: "sync", waitMs: 2000, maxWaitMs: 25_000 });
     expect(service.expireAfterMs).to.equal(3_600_000);
     expect(service.protocols).to.deep.equal(["rest"]);
     expect(service.maxBodyBytes).to.equal(1024 * 1024);

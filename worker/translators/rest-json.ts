@@ -33,7 +33,7 @@ export function createTranslator(backend: TranslatorBackend): Translator {
 }
 
 class RestJsonTranslator implements Translator {
-  private readonly pool: Pool;
+  private pool: Pool;
   private readonly basePath: string;
   private readonly options: RestJsonOptions;
 
@@ -46,12 +46,24 @@ class RestJsonTranslator implements Translator {
     }
     this.options = readOptions(backend);
     this.basePath = url.pathname.replace(/\/+$/, "");
-    // The pool is bound to one origin, so nothing in a request's path can reach another host.
-    this.pool = new Pool(url.origin, {
+    this.pool = this.newPool(url.origin);
+    // New certificates (SIGHUP): a new pool; calls in flight finish on the old one.
+    backend.clientTls?.onChange(() => {
+      const old = this.pool;
+      this.pool = this.newPool(url.origin);
+      void old.close().catch(() => undefined);
+    });
+  }
+
+  /** The pool is bound to one origin, so nothing in a request's path can reach another host. */
+  private newPool(origin: string): Pool {
+    const tls = this.backend.clientTls?.current;
+    return new Pool(origin, {
       connections: this.options.connections,
       keepAliveTimeout: this.options.keepAliveTimeoutMs,
-      headersTimeout: backend.timeoutMs,
-      bodyTimeout: backend.timeoutMs,
+      headersTimeout: this.backend.timeoutMs,
+      bodyTimeout: this.backend.timeoutMs,
+      ...(tls ? { connect: { ca: tls.ca, cert: tls.cert, key: tls.key } } : {}),
     });
   }
 

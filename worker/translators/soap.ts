@@ -2,6 +2,7 @@
 // caller's Body element and X-Road headers as they came, and maps its answer or Fault onto outcomes.
 
 import { randomUUID } from "node:crypto";
+import https from "node:https";
 import { isAbsolute } from "node:path";
 import * as soap from "soap";
 import { SluiceError } from "../../shared/errors";
@@ -100,9 +101,25 @@ class SoapTranslator implements Translator {
   /** HTTP answers by exchange id, filled by the client's `response` event before its callback. */
   private readonly answers = new Map<string, HttpAnswer | null>();
   private closed = false;
+  /** Only with a configured `tls`: Sluice's client certificate and the backend's CA. */
+  private httpsAgent: https.Agent | undefined;
 
   constructor(private readonly backend: TranslatorBackend) {
     this.options = readOptions(backend);
+    this.httpsAgent = this.newAgent();
+    // New certificates (SIGHUP): new connections use them; open ones finish.
+    backend.clientTls?.onChange(() => {
+      const old = this.httpsAgent;
+      this.httpsAgent = this.newAgent();
+      old?.destroy();
+    });
+  }
+
+  private newAgent(): https.Agent | undefined {
+    const tls = this.backend.clientTls?.current;
+    return tls
+      ? new https.Agent({ keepAlive: true, ca: tls.ca, cert: tls.cert, key: tls.key })
+      : undefined;
   }
 
   async call(request: RequestMessage, call: TranslatorCall): Promise<BackendResponse[]> {
@@ -165,7 +182,11 @@ class SoapTranslator implements Translator {
         disableCache: true,
         endpoint: endpoint ?? undefined,
         wsdl_headers: headers,
-        wsdl_options: { timeout: this.backend.timeoutMs, maxRedirects: 0 },
+        wsdl_options: {
+          timeout: this.backend.timeoutMs,
+          maxRedirects: 0,
+          ...(this.httpsAgent ? { httpsAgent: this.httpsAgent } : {}),
+        },
       });
     } catch (error) {
       throw new BackendUnavailableError(
@@ -235,6 +256,7 @@ class SoapTranslator implements Translator {
               responseType: "arraybuffer",
               maxContentLength: this.options.maxResponseBytes,
               maxRedirects: 0,
+              ...(this.httpsAgent ? { httpsAgent: this.httpsAgent } : {}),
             },
             {
               ...this.options.headers,

@@ -21,6 +21,16 @@ export interface TranslatorBackend {
   timeoutMs: number;
   /** Free-form options from the backend's `options:` block in the configuration. */
   options: Record<string, unknown>;
+  /**
+   * The backend's `tls` (PEM): CAs to verify it, Sluice's client certificate and key. Current
+   * after a SIGHUP reload; new connections should use the new material. Absent when not set.
+   */
+  clientTls?: ClientTls;
+}
+
+export interface ClientTls {
+  readonly current: { ca?: Buffer[]; cert?: Buffer; key?: Buffer };
+  onChange(listener: (material: { ca?: Buffer[]; cert?: Buffer; key?: Buffer }) => void): void;
 }
 
 export interface TranslatorCall {

@@ -1,0 +1,130 @@
+// Certificates and keys named in the configuration (`adapter.tls`, a backend's or the security
+// server's `tls`): read and checked at start, so a bad file stops the start with one line that
+// names it, and read again on SIGHUP, when a bad file keeps the old material and is logged.
+
+import { createPrivateKey, X509Certificate } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { StartupError } from "./startup-error";
+
+/** File paths from the configuration, already resolved against its directory. */
+export interface TlsFiles {
+  cert: string | null;
+  key: string | null;
+  /** CA certificates (or the peer's own certificates) to trust; several files allowed. */
+  ca: string[];
+  /** Service port only: certificates a client's certificate must chain to. */
+  clientCa?: string[];
+}
+
+/** What node:tls and undici take: PEM bytes. */
+export interface TlsMaterial {
+  cert?: Buffer;
+  key?: Buffer;
+  ca?: Buffer[];
+  clientCa?: Buffer[];
+}
+
+function readPem(file: string, where: string, kind: "certificate" | "key"): Buffer {
+  let pem: Buffer;
+  try {
+    pem = readFileSync(file);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new StartupError(`${where}: cannot read ${kind} file ${file} (${code})`);
+  }
+  try {
+    if (kind === "key") createPrivateKey(pem);
+    // A bundle is accepted; its first certificate must parse, node:tls reads the rest.
+    else new X509Certificate(pem);
+  } catch {
+    const what = kind === "key" ? "a PEM private key" : "a PEM certificate";
+    throw new StartupError(`${where}: ${kind} file ${file} does not hold ${what}`);
+  }
+  return pem;
+}
+
+/** Reads and checks every file; throws a StartupError naming the first bad one. */
+export function readTlsFiles(files: TlsFiles, where: string): TlsMaterial {
+  const material: TlsMaterial = {};
+  if (files.cert) material.cert = readPem(files.cert, `${where}.cert`, "certificate");
+  if (files.key) material.key = readPem(files.key, `${where}.key`, "key");
+  if (files.ca.length > 0)
+    material.ca = files.ca.map((f) => readPem(f, `${where}.ca`, "certificate"));
+  if (files.clientCa && files.clientCa.length > 0) {
+    material.clientCa = files.clientCa.map((f) => readPem(f, `${where}.clientCa`, "certificate"));
+  }
+  if (material.cert && material.key) {
+    // A certificate with someone else's key would only fail at the first handshake.
+    const cert = new X509Certificate(material.cert);
+    if (!cert.checkPrivateKey(createPrivateKey(material.key))) {
+      throw new StartupError(
+        `${where}: key file ${files.key} does not belong to certificate ${files.cert}`,
+      );
+    }
+  }
+  return material;
+}
+
+type Listener = (material: TlsMaterial) => void;
+
+/**
+ * One `tls` block of the configuration, current material in hand. `reload()` reads the files
+ * again; listeners get the new material (new connections use it, open ones are kept).
+ */
+export class ReloadableTls {
+  private material: TlsMaterial;
+  private readonly listeners: Listener[] = [];
+
+  constructor(
+    readonly files: TlsFiles,
+    readonly where: string,
+  ) {
+    this.material = readTlsFiles(files, where);
+    reloadables.add(this);
+  }
+
+  get current(): TlsMaterial {
+    return this.material;
+  }
+
+  onChange(listener: Listener): void {
+    this.listeners.push(listener);
+  }
+
+  /** Reads the files again; returns the problem, or null when the new material is in use. */
+  reload(): string | null {
+    let fresh: TlsMaterial;
+    try {
+      fresh = readTlsFiles(this.files, this.where);
+    } catch (error) {
+      return (error as Error).message;
+    }
+    this.material = fresh;
+    for (const listener of this.listeners) listener(fresh);
+    return null;
+  }
+
+  /** Stops taking part in reloads (the owner closed). */
+  dispose(): void {
+    reloadables.delete(this);
+  }
+}
+
+const reloadables = new Set<ReloadableTls>();
+
+/** SIGHUP: every `tls` block of the process reads its files again. Returns the problems. */
+export function reloadAllTls(): string[] {
+  const problems: string[] = [];
+  for (const tls of reloadables) {
+    const problem = tls.reload();
+    if (problem) problems.push(problem);
+  }
+  return problems;
+}
+
+/** The `tls` block as the configuration compiler reads it: null when none is configured. */
+export function tlsFilesOrNull(files: TlsFiles): TlsFiles | null {
+  return files.cert || files.key || files.ca.length > 0 || (files.clientCa?.length ?? 0) > 0
+    ? files
+    : null;
+}
