@@ -11,6 +11,7 @@ import type { Lookup } from "../shared/address-check";
 import { isJsonType, mediaType, readBody } from "./body-reader";
 import { answerError } from "./error-answer";
 import { readClient } from "./xroad-client";
+import { reachablePath } from "./status-location";
 
 export interface HubRouteDeps {
   listeners: HubListeners;
@@ -19,6 +20,11 @@ export interface HubRouteDeps {
   lookup?: Lookup;
   /** False when no callback secret is configured: events could not be signed, so no hub. */
   enabled?: boolean;
+  /**
+   * The status service (CONTRACT §8): the hub is also at `/rest/<statusService>/hub`, where a
+   * caller reaches it through a security server.
+   */
+  statusService?: string;
 }
 
 const MAX_BODY = 16 * 1024;
@@ -52,46 +58,59 @@ async function registration(ctx: Context): Promise<{ callback: unknown; query: u
 /** Registers `POST /hub` and `DELETE /hub/:id` (pass to createApp's extra routes). */
 export function hubRoutes(deps: HubRouteDeps) {
   return (router: Router, log: Logger): void => {
-    router.post("/hub", async (ctx) => {
-      try {
-        if (deps.enabled === false) {
-          throw new SluiceError(
-            "NotFound",
-            "the event hub is off: no callback secret is configured",
-          );
-        }
-        const client = readClient(ctx.req);
-        const { callback, query } = await registration(ctx);
-        const queryText = query === undefined || query === null ? "" : query;
-        parseHubQuery(queryText);
-        const target = await checkCallbackTarget(callback, deps.callbackPolicy, deps.lookup);
-        const listener = await deps.listeners
-          .add(client, target.target, queryText as string)
-          .catch((error: unknown) => {
-            throw error instanceof SluiceError ? error : unavailable(error);
-          });
-        ctx.status = 201;
-        ctx.set("Location", `/hub/${listener.id}`);
-        ctx.body = { id: listener.id, callback: listener.callback, query: listener.query };
-      } catch (error) {
-        answerError(ctx, error, log);
-      }
-    });
-
-    router.delete("/hub/:id", async (ctx) => {
-      try {
-        const client = readClient(ctx.req);
-        const id = ctx.params.id;
-        const removed =
-          UUID.test(id) &&
-          (await deps.listeners.remove(id, client).catch((error: unknown) => {
-            throw unavailable(error);
-          }));
-        if (!removed) throw new SluiceError("NotFound", "no such hub listener");
-        ctx.status = 204;
-      } catch (error) {
-        answerError(ctx, error, log);
-      }
-    });
+    const bases = ["/hub"];
+    if (deps.statusService) bases.push(`/rest/${deps.statusService}/hub`);
+    for (const base of bases) registerHub(router, log, deps, base);
   };
+}
+
+function registerHub(router: Router, log: Logger, deps: HubRouteDeps, base: string): void {
+  router.post(base, async (ctx) => {
+    try {
+      if (deps.enabled === false) {
+        throw new SluiceError("NotFound", "the event hub is off: no callback secret is configured");
+      }
+      const client = readClient(ctx.req);
+      const { callback, query } = await registration(ctx);
+      const queryText = query === undefined || query === null ? "" : query;
+      parseHubQuery(queryText);
+      const target = await checkCallbackTarget(callback, deps.callbackPolicy, deps.lookup);
+      const listener = await deps.listeners
+        .add(client, target.target, queryText as string)
+        .catch((error: unknown) => {
+          throw error instanceof SluiceError ? error : unavailable(error);
+        });
+      ctx.status = 201;
+      const statusService = deps.statusService ?? "";
+      ctx.set(
+        "Location",
+        reachablePath(
+          ctx.get("X-Road-Service") || undefined,
+          statusService,
+          statusService,
+          `hub/${listener.id}`,
+          `${base}/${listener.id}`,
+        ),
+      );
+      ctx.body = { id: listener.id, callback: listener.callback, query: listener.query };
+    } catch (error) {
+      answerError(ctx, error, log);
+    }
+  });
+
+  router.delete(`${base}/:id`, async (ctx) => {
+    try {
+      const client = readClient(ctx.req);
+      const id = ctx.params.id;
+      const removed =
+        UUID.test(id) &&
+        (await deps.listeners.remove(id, client).catch((error: unknown) => {
+          throw unavailable(error);
+        }));
+      if (!removed) throw new SluiceError("NotFound", "no such hub listener");
+      ctx.status = 204;
+    } catch (error) {
+      answerError(ctx, error, log);
+    }
+  });
 }

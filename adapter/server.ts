@@ -1,7 +1,7 @@
 // The adapter's HTTP application: routes of the service port. Protocol routes are small and
 // share the intake; anything not matched is a clear 404/405 in the contract's error shape.
 
-import Koa from "koa";
+import Koa, { type Context } from "koa";
 import Router from "@koa/router";
 import type { Logger } from "pino";
 import { SluiceError } from "../shared/errors";
@@ -9,6 +9,7 @@ import { answerError } from "./error-answer";
 import { restRoute, type RestRouteDeps } from "./rest/rest-route";
 import { registerSoapRoutes } from "./soap/soap-route";
 import { cancelRoute, statusRoute, type StatusRouteDeps } from "./status-route";
+import { restServiceOpenApi, statusServiceOpenApi } from "./openapi";
 
 export type RouteRegistrar = (router: Router, log: Logger) => void;
 
@@ -28,12 +29,26 @@ export function createApp(
     }
   });
   const router = new Router();
+  const statusService = deps.config.xroad.statusService;
+  const status = statusRoute(deps);
+  const cancel = cancelRoute(deps);
+  router.get("/messages/:id", status);
+  router.delete("/messages/:id", cancel);
+  // The status service (CONTRACT §8): what a caller reaches through a security server. These
+  // and the hub come before the business route, so nothing here ever reaches a backend.
+  router.get(`/rest/${statusService}/:id`, status);
+  router.delete(`/rest/${statusService}/:id`, cancel);
+  for (const register of extraRoutes) register(router, deps.log);
+  router.all(new RegExp(`^/rest/${escapeRegExp(statusService)}(?:/.*)?$`), (ctx) =>
+    answerError(ctx, new SluiceError("NotFound", `nothing at ${ctx.method} ${ctx.path}`), deps.log),
+  );
+  router.get("/openapi/:serviceCode", (ctx) => openApi(ctx, deps, ctx.params.serviceCode));
+  router.get(OPENAPI_JSON, (ctx) =>
+    openApi(ctx, deps, safeDecode(OPENAPI_JSON.exec(ctx.path)?.[1] ?? "")),
+  );
   const rest = restRoute(deps);
   router.all(/^\/rest\/.*/, rest);
-  router.get("/messages/:id", statusRoute(deps));
-  router.delete("/messages/:id", cancelRoute(deps));
   registerSoapRoutes(router, deps);
-  for (const register of extraRoutes) register(router, deps.log);
   app.use(router.routes());
   app.use(async (ctx) => {
     answerError(ctx, new SluiceError("NotFound", `nothing at ${ctx.method} ${ctx.path}`), deps.log);
@@ -41,4 +56,41 @@ export function createApp(
   // Koa's own error event would print stacks; errors are answered in the routes already.
   app.on("error", (error: Error) => deps.log.debug({ err: error.message }, "connection error"));
   return app;
+}
+
+/** `GET <service URL>/openapi.json`: the description where a consumer would look for it. */
+const OPENAPI_JSON = /^\/rest\/([^/]+)\/openapi\.json$/;
+
+const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return "";
+  }
+}
+
+/**
+ * `GET /openapi/<serviceCode>` (and `/rest/<serviceCode>/openapi.json`): the OpenAPI document of
+ * a REST service or of the status service, with the service URL as this request reached Sluice.
+ */
+function openApi(ctx: Context, deps: RestRouteDeps, code: string): void {
+  const { services, xroad } = deps.config;
+  const base = `${ctx.protocol}://${ctx.host}/rest/${encodeURIComponent(code)}`;
+  const service = Object.hasOwn(services, code) ? services[code] : undefined;
+  if (code === xroad.statusService) {
+    ctx.body = statusServiceOpenApi(code, base);
+  } else if (service && service.protocols.includes("rest")) {
+    ctx.body = restServiceOpenApi(service, base);
+  } else {
+    answerError(
+      ctx,
+      new SluiceError("UnknownService", `no REST service named "${code.slice(0, 100)}"`),
+      deps.log,
+    );
+    return;
+  }
+  ctx.status = 200;
+  ctx.type = "application/json";
 }

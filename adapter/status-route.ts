@@ -30,7 +30,14 @@ async function ownTransaction(
   deps: StatusRouteDeps,
   id: string,
 ): Promise<Transaction> {
-  const client = readClient(ctx.req);
+  return clientTransaction(deps, readClient(ctx.req), id);
+}
+
+async function clientTransaction(
+  deps: StatusRouteDeps,
+  client: string,
+  id: string,
+): Promise<Transaction> {
   if (!UUID.test(id)) throw new SluiceError("NotFound", "no such message");
   let tx: Transaction | null;
   try {
@@ -46,21 +53,35 @@ async function ownTransaction(
   return tx;
 }
 
+/**
+ * A message's status as its own client reads it (REST and the SOAP status operation):
+ * `retryAfter` while it is not finished; reading a finished one delivers its outcome.
+ */
+export async function readOwnStatus(
+  deps: StatusRouteDeps,
+  client: string,
+  id: string,
+): Promise<{ tx: Transaction; retryAfter: number | null }> {
+  const tx = await clientTransaction(deps, client, id);
+  if (!isTerminal(tx.state)) return { tx, retryAfter: deps.pollAfter(tx) };
+  if (tx.replyMode !== "callback" && tx.delivery === "pending") {
+    // Without a callback (ack mode, or a sync wait that ended in 202) the outcome is
+    // delivered when its owner reads it.
+    if (await deps.store.setDelivery(tx.id, "delivered", ["pending"]).catch(() => false)) {
+      tx.delivery = "delivered";
+      tx.history.push({ state: "delivered", at: Date.now() });
+    }
+  }
+  return { tx, retryAfter: null };
+}
+
 export function statusRoute(deps: StatusRouteDeps) {
   return async (ctx: Context & { params: { id: string } }): Promise<void> => {
     const id = ctx.params.id;
     try {
-      const tx = await ownTransaction(ctx, deps, id);
+      const { tx, retryAfter } = await readOwnStatus(deps, readClient(ctx.req), id);
       ctx.set("X-Sluice-Id", tx.id);
-      if (!isTerminal(tx.state)) ctx.set("Retry-After", String(deps.pollAfter(tx)));
-      else if (tx.replyMode !== "callback" && tx.delivery === "pending") {
-        // Without a callback (ack mode, or a sync wait that ended in 202) the outcome is
-        // delivered when its owner reads it.
-        if (await deps.store.setDelivery(tx.id, "delivered", ["pending"]).catch(() => false)) {
-          tx.delivery = "delivered";
-          tx.history.push({ state: "delivered", at: Date.now() });
-        }
-      }
+      if (retryAfter !== null) ctx.set("Retry-After", String(retryAfter));
       ctx.status = 200;
       ctx.body = statusDocument(tx);
     } catch (error) {

@@ -16,6 +16,7 @@ import type { Intake, IntakeResult } from "../intake";
 import { parseJsonBody, type SchemaValidators } from "../json-body";
 import { parsePrefer } from "../prefer";
 import { checkServiceHeader, headerCount, readClient, xroadHeaders } from "../xroad-client";
+import { statusLocation } from "../status-location";
 
 const SERVICE_PATH = /^\/rest\/([^/?]+)(\/[^?]*)?$/;
 const TEXT_TYPE = /^(text\/|application\/(?:[\w.+-]+\+)?(?:json|xml)$)/;
@@ -48,7 +49,14 @@ export function restRoute(deps: RestRouteDeps) {
         throw new SluiceError("UnknownService", `no REST service named "${serviceCode}"`);
       }
       const result = await handle(ctx, deps, service, match?.[2] ?? "");
-      outcome = answer(ctx, result);
+      // Through a security server, the status is reachable only as another X-Road service.
+      const statusUrl = statusLocation(
+        ctx.get("X-Road-Service") || undefined,
+        service.code,
+        deps.config.xroad.statusService,
+        result.id,
+      );
+      outcome = answer(ctx, result, statusUrl);
     } catch (error) {
       outcome = outcomeOf(answerError(ctx, error, deps.log).code);
     } finally {
@@ -166,17 +174,17 @@ const JSON_ERROR: Record<string, { status: number; type: string; message: string
 };
 
 /** Maps an intake result onto the HTTP answer; returns the metrics outcome label. */
-function answer(ctx: Context, result: IntakeResult): string {
+function answer(ctx: Context, result: IntakeResult, statusUrl: string): string {
   ctx.set("X-Sluice-Id", result.id);
   if (result.kind === "accepted") {
     ctx.status = 202;
-    ctx.set("Location", `/messages/${result.id}`);
+    ctx.set("Location", statusUrl);
     ctx.set("Retry-After", String(result.retryAfter));
     ctx.body = {
       id: result.id,
       xroadId: ctx.get("X-Road-Id") || null,
       state: "accepted",
-      statusUrl: `/messages/${result.id}`,
+      statusUrl,
     };
     return result.duplicate ? "duplicate" : "accepted";
   }

@@ -21,8 +21,10 @@ import { readSoapRequest, soapBodyKind, type SoapRequestWithAttachments } from "
 import { buildSoapAck, buildSoapResponse, soapEnvelope } from "./soap-response";
 import { SoapBodyValidators } from "./soap-validation";
 import { buildWsdl } from "./wsdl";
+import type { StatusRouteDeps } from "../status-route";
+import { soapStatusContent, statusRequestId } from "./soap-status";
 
-export interface SoapRouteDeps {
+export interface SoapRouteDeps extends StatusRouteDeps {
   config: SluiceConfig;
   intake: Intake;
   callbackPolicy: CallbackPolicy;
@@ -41,8 +43,9 @@ export function registerSoapRoutes(router: Router, deps: SoapRouteDeps): void {
   const maxBody =
     services.length === 0 ? NO_SERVICE_MAX_BODY : Math.max(...services.map((s) => s.maxBodyBytes));
   router.post("/soap", soapPost(deps, validators, maxBody));
-  router.get("/soap", wsdlGet(services, null));
-  router.get("/soap/:serviceCode", wsdlGet(services, "serviceCode"));
+  const statusService = deps.config.xroad.statusService;
+  router.get("/soap", wsdlGet(services, null, statusService));
+  router.get("/soap/:serviceCode", wsdlGet(services, "serviceCode", statusService));
 }
 
 function soapPost(deps: SoapRouteDeps, validators: SoapBodyValidators, maxBody: number) {
@@ -56,6 +59,10 @@ function soapPost(deps: SoapRouteDeps, validators: SoapBodyValidators, maxBody: 
       soapBodyKind(contentType);
       const body = await readBody(ctx.req, maxBody);
       request = readSoapRequest(body, contentType);
+      if (request.serviceCode === deps.config.xroad.statusService) {
+        outcome = await answerStatus(ctx, deps, request);
+        return;
+      }
       const { services } = deps.config;
       service = Object.hasOwn(services, request.serviceCode)
         ? services[request.serviceCode]
@@ -150,6 +157,21 @@ const FAILED_STATES: Record<string, { code: string; message: string }> = {
   rejected: { code: "BackendRejected", message: "the backend rejected the message" },
 };
 
+/** The status operation: the caller's own message's state and responses. */
+async function answerStatus(
+  ctx: Context,
+  deps: SoapRouteDeps,
+  request: SoapRequestWithAttachments,
+): Promise<string> {
+  const id = statusRequestId(request.bodyJson);
+  const { innerXml, messageId } = await soapStatusContent(deps, request.clientId, id);
+  ctx.set("X-Sluice-Id", messageId);
+  ctx.type = XML_ANSWER;
+  ctx.status = 200;
+  ctx.body = buildSoapResponse(request, innerXml);
+  return "status";
+}
+
 /** Maps an intake result onto the SOAP answer; returns the metrics outcome label. */
 function answer(ctx: Context, request: SoapRequestWithAttachments, result: IntakeResult): string {
   ctx.set("X-Sluice-Id", result.id);
@@ -162,6 +184,8 @@ function answer(ctx: Context, request: SoapRequestWithAttachments, result: Intak
     ctx.body = buildSoapAck(request, {
       id: result.id,
       state: "accepted",
+      // Through X-Road a SOAP caller polls with the status operation (named in the WSDL):
+      // the REST status service may well sit on another subsystem than the SOAP services.
       statusUrl: `/messages/${result.id}`,
     });
     return result.kind === "accepted" && result.duplicate ? "duplicate" : "accepted";
@@ -217,7 +241,7 @@ function answerFault(
   return error.side === "Client" ? "invalid" : "error";
 }
 
-function wsdlGet(services: ServiceConfig[], param: string | null) {
+function wsdlGet(services: ServiceConfig[], param: string | null, statusService: string) {
   return (ctx: Context): void => {
     if (!("wsdl" in ctx.query)) {
       ctx.status = 405;
@@ -232,10 +256,12 @@ function wsdlGet(services: ServiceConfig[], param: string | null) {
       return;
     }
     let selected = services;
+    let withStatus = true;
     if (param !== null) {
       const code = String(ctx.params[param] ?? "");
       selected = services.filter((s) => s.code === code);
-      if (selected.length === 0) {
+      withStatus = code === statusService;
+      if (selected.length === 0 && !withStatus) {
         ctx.status = 404;
         ctx.type = XML_ANSWER;
         ctx.body = buildSoapFault(
@@ -247,8 +273,14 @@ function wsdlGet(services: ServiceConfig[], param: string | null) {
     ctx.status = 200;
     ctx.type = XML_ANSWER;
     ctx.body = buildWsdl(
-      selected.map((s) => ({ serviceCode: s.code, namespace: s.namespace, schema: s.schema })),
+      selected.map((s) => ({
+        serviceCode: s.code,
+        namespace: s.namespace,
+        schema: s.schema,
+        replyMode: s.reply.mode,
+      })),
       `${ctx.protocol}://${ctx.host}/soap`,
+      withStatus ? { statusService } : {},
     );
   };
 }

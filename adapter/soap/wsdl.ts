@@ -14,12 +14,61 @@ export interface WsdlService {
   schema?: object | null;
   /** X-Road service version, written as `xrd:version` on the operation. */
   version?: string;
+  /**
+   * The service's reply mode: `ack` and `callback` services always answer with the
+   * acknowledgement, so their response element is exactly its shape.
+   */
+  replyMode?: "sync" | "ack" | "callback";
 }
 
 export interface WsdlOptions {
   targetNamespace?: string;
   name?: string;
+  /**
+   * The status service's operation (CONTRACT §8): `<statusService><id>` answered with the
+   * message's status; omitted when not given.
+   */
+  statusService?: string;
 }
+
+/** The acknowledgement of an accepted message (soap-response.ts `buildSoapAck`). */
+const ACK_TYPE =
+  '<xsd:complexType name="acknowledgement"><xsd:annotation><xsd:documentation>' +
+  "The message was received and persisted, not processed. Poll its status with the status " +
+  "operation, or read statusUrl.</xsd:documentation></xsd:annotation><xsd:sequence>" +
+  '<xsd:element name="id" type="xsd:string"/>' +
+  '<xsd:element name="state" type="xsd:string"/>' +
+  '<xsd:element name="statusUrl" type="xsd:string" minOccurs="0"/>' +
+  "</xsd:sequence></xsd:complexType>";
+
+/** The status document of a message as the status operation answers it (soap-status.ts). */
+const STATUS_TYPE =
+  '<xsd:complexType name="messageStatus"><xsd:sequence>' +
+  '<xsd:element name="id" type="xsd:string"/>' +
+  '<xsd:element name="xroadId" type="xsd:string" minOccurs="0"/>' +
+  '<xsd:element name="service" type="xsd:string"/>' +
+  '<xsd:element name="state" type="xsd:string"><xsd:annotation><xsd:documentation>' +
+  "accepted, processing, completed, rejected, failed, expired or cancelled" +
+  "</xsd:documentation></xsd:annotation></xsd:element>" +
+  '<xsd:element name="delivery" type="xsd:string"/>' +
+  '<xsd:element name="createdAt" type="xsd:dateTime"/>' +
+  '<xsd:element name="updatedAt" type="xsd:dateTime"/>' +
+  '<xsd:element name="retryAfter" type="xsd:int" minOccurs="0"/>' +
+  '<xsd:element name="responses"><xsd:complexType><xsd:sequence>' +
+  '<xsd:element name="response" minOccurs="0" maxOccurs="unbounded"><xsd:complexType><xsd:sequence>' +
+  '<xsd:element name="seq" type="xsd:int"/>' +
+  '<xsd:element name="final" type="xsd:boolean"/>' +
+  '<xsd:element name="status" type="xsd:int"/>' +
+  '<xsd:element name="contentType" type="xsd:string"/>' +
+  '<xsd:element name="body" type="xsd:string"/>' +
+  '<xsd:element name="bodyEncoding" type="xsd:string" minOccurs="0"/>' +
+  "</xsd:sequence></xsd:complexType></xsd:element>" +
+  "</xsd:sequence></xsd:complexType></xsd:element>" +
+  '<xsd:element name="error" minOccurs="0"><xsd:complexType><xsd:sequence>' +
+  '<xsd:element name="code" type="xsd:string"/>' +
+  '<xsd:element name="message" type="xsd:string"/>' +
+  "</xsd:sequence></xsd:complexType></xsd:element>" +
+  "</xsd:sequence></xsd:complexType>";
 
 const HEADER_PARTS = ["client", "service", "id", "userId", "issue", "protocolVersion"];
 
@@ -153,16 +202,37 @@ export function buildWsdl(
     (part) => `<soap:header message="tns:requestheader" part="${part}" use="literal"/>`,
   ).join("");
 
-  for (const service of services) {
+  const tns = prefixOf(targetNamespace);
+  // Shared types live in the target namespace; every service schema may refer to them.
+  schemas.set(targetNamespace, ACK_TYPE + STATUS_TYPE);
+  const operations: WsdlService[] = [...services];
+  const statusElements = new Set<string>();
+  if (options.statusService !== undefined) {
+    operations.push({ serviceCode: options.statusService, namespace: targetNamespace });
+    statusElements.add(xmlName(options.statusService));
+  }
+
+  for (const service of operations) {
     const code = xmlName(service.serviceCode);
     const namespace = service.namespace ?? targetNamespace;
     const prefix = prefixOf(namespace);
-    schemas.set(
-      namespace,
-      (schemas.get(namespace) ?? "") +
-        elementXsd(code, service.schema ?? null, "", 0) +
-        `<xsd:element name="${code}Response">${ANY_CONTENT}</xsd:element>`,
-    );
+    let elements: string;
+    if (statusElements.has(code) && namespace === targetNamespace) {
+      elements =
+        `<xsd:element name="${code}"><xsd:complexType><xsd:sequence>` +
+        '<xsd:element name="id" type="xsd:string"/>' +
+        "</xsd:sequence></xsd:complexType></xsd:element>" +
+        `<xsd:element name="${code}Response" type="${tns}:messageStatus"/>`;
+    } else {
+      // A sync service answers with the backend's content, or with the acknowledgement when
+      // its wait ends first; ack and callback services always answer with the acknowledgement.
+      const response =
+        service.replyMode === "ack" || service.replyMode === "callback"
+          ? `<xsd:element name="${code}Response" type="${tns}:acknowledgement"/>`
+          : `<xsd:element name="${code}Response"><xsd:annotation><xsd:documentation>The backend's answer; or, when the wait ends first, an acknowledgement (id, state, statusUrl) as in the type acknowledgement.</xsd:documentation></xsd:annotation>${ANY_CONTENT}</xsd:element>`;
+      elements = elementXsd(code, service.schema ?? null, "", 0) + response;
+    }
+    schemas.set(namespace, (schemas.get(namespace) ?? "") + elements);
     messages +=
       `<wsdl:message name="${code}"><wsdl:part name="body" element="${prefix}:${code}"/></wsdl:message>` +
       `<wsdl:message name="${code}Response"><wsdl:part name="body" element="${prefix}:${code}Response"/></wsdl:message>`;
@@ -185,7 +255,7 @@ export function buildWsdl(
   const serviceSchemas = [...schemas]
     .map(
       ([namespace, elements]) =>
-        `\n    <xsd:schema targetNamespace="${escapeXml(namespace)}" elementFormDefault="unqualified">${elements}</xsd:schema>`,
+        `\n    <xsd:schema targetNamespace="${escapeXml(namespace)}" elementFormDefault="unqualified">${namespace === targetNamespace ? "" : `<xsd:import namespace="${escapeXml(targetNamespace)}"/>`}${elements}</xsd:schema>`,
     )
     .join("");
   const headerParts = HEADER_PARTS.map(

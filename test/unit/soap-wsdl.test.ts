@@ -124,4 +124,60 @@ describe("WSDL", () => {
       "attrs",
     ]);
   });
+
+  it("describes the acknowledgement and the status operation; a soap client reads both", async () => {
+    const services = [
+      {
+        serviceCode: "getState",
+        namespace: "http://x-road.eu/xsd/xroad.xsd",
+        replyMode: "ack" as const,
+      },
+    ];
+    const xml = buildWsdl(services, ENDPOINT, { statusService: "messages" });
+    expect(xml).to.include('<xsd:complexType name="acknowledgement">');
+    expect(xml).to.include('<xsd:element name="getStateResponse" type="tns:acknowledgement"/>');
+    expect(xml).to.include('<xsd:element name="messagesResponse" type="tns:messageStatus"/>');
+    const wsdl = await loadWsdl(xml);
+    const answers = [
+      "<id>9e5b2c1e-0000-4000-8000-000000000001</id><state>accepted</state><statusUrl>/messages/9e5b2c1e-0000-4000-8000-000000000001</statusUrl>",
+      "<id>9e5b2c1e-0000-4000-8000-000000000001</id><service>getState</service><state>completed</state>" +
+        "<delivery>delivered</delivery><createdAt>2026-01-01T00:00:00.000Z</createdAt>" +
+        "<updatedAt>2026-01-01T00:00:01.000Z</updatedAt><responses><response><seq>1</seq>" +
+        "<final>true</final><status>200</status><contentType>text/xml</contentType>" +
+        "<body>&lt;x/&gt;</body></response></responses>",
+    ];
+    const http = memoryHttp((body) => {
+      const request = readSoapRequest(Buffer.from(body), "text/xml; charset=utf-8");
+      return buildSoapResponse(request, answers[request.serviceCode === "messages" ? 1 : 0]);
+    });
+    const client = new soap.Client(wsdl, ENDPOINT, { httpClient: http });
+    const header = (code: string): void => {
+      client.clearSoapHeaders();
+      const xrd = "http://x-road.eu/xsd/xroad.xsd";
+      const id = "http://x-road.eu/xsd/identifiers";
+      client.addSoapHeader(
+        `<xrd:client xmlns:xrd="${xrd}" xmlns:id="${id}" id:objectType="MEMBER"><id:xRoadInstance>EE</id:xRoadInstance><id:memberClass>GOV</id:memberClass><id:memberCode>1</id:memberCode></xrd:client>`,
+      );
+      client.addSoapHeader(
+        `<xrd:service xmlns:xrd="${xrd}" xmlns:id="${id}" id:objectType="SERVICE"><id:xRoadInstance>EE</id:xRoadInstance><id:memberClass>GOV</id:memberClass><id:memberCode>2</id:memberCode><id:serviceCode>${code}</id:serviceCode></xrd:service>`,
+      );
+      client.addSoapHeader(`<xrd:id xmlns:xrd="${xrd}">call-${code}</xrd:id>`);
+      client.addSoapHeader(`<xrd:protocolVersion xmlns:xrd="${xrd}">4.0</xrd:protocolVersion>`);
+    };
+    header("getState");
+    const [ack] = (await client.getStateAsync({})) as [Record<string, unknown>];
+    expect(ack).to.deep.include({ state: "accepted" });
+    header("messages");
+    const [status] = (await client.messagesAsync({
+      id: "9e5b2c1e-0000-4000-8000-000000000001",
+    })) as [{ state: string; responses: { response: unknown } }];
+    expect(status.state).to.equal("completed");
+    expect([status.responses.response].flat()[0]).to.deep.include({
+      seq: 1,
+      final: true,
+      body: "<x/>",
+    });
+    const sent = readSoapRequest(Buffer.from(http.sent[1]), "text/xml");
+    expect(sent.bodyJson).to.deep.equal({ id: "9e5b2c1e-0000-4000-8000-000000000001" });
+  });
 });

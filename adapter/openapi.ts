@@ -1,0 +1,329 @@
+// OpenAPI 3.1 descriptions of the REST services and of the status service (CONTRACT §8,
+// PR-REST §5.1), generated from the configuration and the services' JSON Schemas, so an operator
+// registers each service in the security server by its "OpenAPI 3 description" URL.
+
+import type { ServiceConfig } from "../shared/config";
+
+type Doc = Record<string, unknown>;
+
+const ERROR_REF = { $ref: "#/components/schemas/Error" };
+const JSON_ERROR = { "application/json": { schema: ERROR_REF } };
+
+const ID_HEADERS = {
+  "X-Road-Id": {
+    description: "The caller's X-Road message id, echoed.",
+    schema: { type: "string" },
+  },
+  "X-Sluice-Id": {
+    description: "Sluice's id of the message.",
+    schema: { type: "string", format: "uuid" },
+  },
+};
+
+const RETRY_AFTER = {
+  description: "Seconds to wait before asking again.",
+  schema: { type: "integer", minimum: 1 },
+};
+
+const COMPONENTS = {
+  schemas: {
+    Acknowledgement: {
+      type: "object",
+      description:
+        "The message was received and persisted, not processed: read statusUrl for the outcome.",
+      required: ["id", "state", "statusUrl"],
+      properties: {
+        id: { type: "string", format: "uuid" },
+        xroadId: { type: ["string", "null"] },
+        state: { type: "string", const: "accepted" },
+        statusUrl: {
+          type: "string",
+          description:
+            "The status resource as the caller reaches it: /r1/<provider subsystem>/<status service>/<id> through X-Road.",
+        },
+      },
+    },
+    Error: {
+      type: "object",
+      required: ["type", "message"],
+      properties: {
+        type: { type: "string", description: "A stable error code, e.g. ValidationFailed, Busy." },
+        message: { type: "string" },
+        detail: { type: ["string", "null"], description: "Sluice's message id, where one exists." },
+      },
+    },
+    StatusDocument: {
+      type: "object",
+      required: ["id", "service", "state", "delivery", "createdAt", "updatedAt", "responses"],
+      properties: {
+        id: { type: "string", format: "uuid" },
+        xroadId: { type: ["string", "null"] },
+        service: { type: "string" },
+        state: {
+          type: "string",
+          enum: [
+            "accepted",
+            "processing",
+            "completed",
+            "rejected",
+            "failed",
+            "expired",
+            "cancelled",
+          ],
+        },
+        delivery: { type: "string", enum: ["pending", "delivered", "delivery_failed"] },
+        createdAt: { type: "string", format: "date-time" },
+        updatedAt: { type: "string", format: "date-time" },
+        history: {
+          type: "array",
+          items: {
+            type: "object",
+            properties: { state: { type: "string" }, at: { type: "string", format: "date-time" } },
+          },
+        },
+        responses: {
+          type: "array",
+          items: {
+            type: "object",
+            required: ["seq", "final", "status", "contentType", "body"],
+            properties: {
+              seq: { type: "integer" },
+              final: { type: "boolean" },
+              status: { type: "integer" },
+              contentType: { type: "string" },
+              body: { description: "JSON as JSON, text as a string, bytes as base64." },
+              bodyEncoding: { type: "string", const: "base64" },
+            },
+          },
+        },
+        error: {
+          type: ["object", "null"],
+          properties: { code: { type: "string" }, message: { type: "string" } },
+        },
+      },
+    },
+  },
+};
+
+const errorResponse = (description: string, extraHeaders: Doc = {}): Doc => ({
+  description,
+  headers: { ...ID_HEADERS, ...extraHeaders },
+  content: JSON_ERROR,
+});
+
+/** The answers every business call may get (CONTRACT §3). */
+function businessResponses(service: ServiceConfig): Doc {
+  const sync = service.reply.mode === "sync";
+  return {
+    "200": {
+      description: sync
+        ? "The backend's answer (sync mode): its status, content type, headers and body."
+        : "The backend's answer, when the caller asked to wait (Prefer: wait=N).",
+      headers: ID_HEADERS,
+      content: { "*/*": { schema: {} } },
+    },
+    "202": {
+      description:
+        "Accepted and persisted, not yet processed (ack and callback mode, or a sync wait that ended first).",
+      headers: {
+        ...ID_HEADERS,
+        Location: { description: "The status resource.", schema: { type: "string" } },
+        "Retry-After": RETRY_AFTER,
+        "Preference-Applied": { schema: { type: "string" } },
+      },
+      content: { "application/json": { schema: { $ref: "#/components/schemas/Acknowledgement" } } },
+    },
+    "400": errorResponse("Invalid request: headers, body or JSON Schema validation."),
+    "403": errorResponse("AccessDenied: the client may not use this service."),
+    "413": errorResponse("PayloadTooLarge."),
+    "415": errorResponse("InvalidContentType."),
+    "502": errorResponse("BackendFailed (sync mode)."),
+    "503": errorResponse("Busy or Unavailable: nothing was accepted; try again later.", {
+      "Retry-After": RETRY_AFTER,
+    }),
+    "504": errorResponse("Timeout: the message expired before the backend processed it."),
+  };
+}
+
+const CALLER_HEADERS = [
+  {
+    name: "Prefer",
+    in: "header",
+    required: false,
+    description: "RFC 7240: respond-async (acknowledge at once) or wait=N (wait up to N seconds).",
+    schema: { type: "string" },
+  },
+  {
+    name: "X-Callback-Url",
+    in: "header",
+    required: false,
+    description: "With Prefer: respond-async, where the outcome is POSTed (callback mode).",
+    schema: { type: "string" },
+  },
+];
+
+/** OpenAPI document of a REST service reachable at `serviceUrl` (`…/rest/<serviceCode>`). */
+export function restServiceOpenApi(service: ServiceConfig, serviceUrl: string): Doc {
+  const schema = service.schema ?? {};
+  const bodyTypes: Doc = { "application/json": { schema } };
+  for (const type of service.contentTypes) bodyTypes[type] = { schema: {} };
+  const operation = (method: string, withBody: boolean, suffix: string): Doc => ({
+    operationId: `${method}${suffix}`,
+    summary: `${method.toUpperCase()} to ${service.code}`,
+    parameters: CALLER_HEADERS,
+    ...(withBody ? { requestBody: { required: false, content: bodyTypes } } : {}),
+    responses: businessResponses(service),
+  });
+  const item = (suffix: string): Doc => ({
+    get: operation("get", false, suffix),
+    post: operation("post", true, suffix),
+    put: operation("put", true, suffix),
+    patch: operation("patch", true, suffix),
+    delete: operation("delete", false, suffix),
+  });
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: service.code,
+      version: "1",
+      description:
+        `X-Road REST service ${service.code}, provided through Sluice (reply mode ${service.reply.mode}). ` +
+        "Every method and path below the service URL is passed to the backend; JSON bodies are " +
+        "checked against the schema first. A 202 means received and persisted, not processed.",
+    },
+    servers: [{ url: serviceUrl }],
+    paths: {
+      "/": item("Root"),
+      "/{path}": {
+        parameters: [
+          {
+            name: "path",
+            in: "path",
+            required: true,
+            description: "The backend's path (may hold several segments).",
+            schema: { type: "string" },
+          },
+        ],
+        ...item("Path"),
+      },
+    },
+    components: COMPONENTS,
+  };
+}
+
+const idParameter = (name: string, description: string): Doc => ({
+  name,
+  in: "path",
+  required: true,
+  description,
+  schema: { type: "string", format: "uuid" },
+});
+
+/** OpenAPI document of the status service at `serviceUrl` (`…/rest/<statusService>`). */
+export function statusServiceOpenApi(statusService: string, serviceUrl: string): Doc {
+  const notFound = errorResponse("No such message for this client.");
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: statusService,
+      version: "1",
+      description:
+        "Status, cancel and event-hub registration for messages sent to Sluice's services. " +
+        "Only the client that sent a message sees it; to anyone else it does not exist.",
+    },
+    servers: [{ url: serviceUrl }],
+    paths: {
+      "/{id}": {
+        parameters: [idParameter("id", "Sluice's message id (the 202's id).")],
+        get: {
+          operationId: "getMessage",
+          summary: "A message's state and responses",
+          responses: {
+            "200": {
+              description: "The status document; Retry-After while it is not finished.",
+              headers: { "X-Sluice-Id": ID_HEADERS["X-Sluice-Id"], "Retry-After": RETRY_AFTER },
+              content: {
+                "application/json": { schema: { $ref: "#/components/schemas/StatusDocument" } },
+              },
+            },
+            "404": notFound,
+            "503": errorResponse("Unavailable.", { "Retry-After": RETRY_AFTER }),
+          },
+        },
+        delete: {
+          operationId: "cancelMessage",
+          summary: "Cancel a message that has not reached the backend",
+          responses: {
+            "200": {
+              description: "Cancelled: the status document.",
+              content: {
+                "application/json": { schema: { $ref: "#/components/schemas/StatusDocument" } },
+              },
+            },
+            "404": notFound,
+            "409": errorResponse("Conflict: the message already reached the backend."),
+          },
+        },
+      },
+      "/hub": {
+        post: {
+          operationId: "registerListener",
+          summary: "Register a listener for state changes of the caller's messages (TMF688)",
+          requestBody: {
+            required: true,
+            content: {
+              "application/json": {
+                schema: {
+                  type: "object",
+                  required: ["callback"],
+                  properties: {
+                    callback: {
+                      type: "string",
+                      description:
+                        "https:// URL or xroad:INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICECODE",
+                    },
+                    query: {
+                      type: "string",
+                      description: "e.g. eventType=MessageStateChangeEvent&service=…",
+                    },
+                  },
+                },
+              },
+            },
+          },
+          responses: {
+            "201": {
+              description: "Registered.",
+              headers: { Location: { schema: { type: "string" } } },
+              content: {
+                "application/json": {
+                  schema: {
+                    type: "object",
+                    properties: {
+                      id: { type: "string", format: "uuid" },
+                      callback: { type: "string" },
+                      query: { type: "string" },
+                    },
+                  },
+                },
+              },
+            },
+            "400": errorResponse("Invalid registration or callback target."),
+            "404": errorResponse("The event hub is off."),
+          },
+        },
+      },
+      "/hub/{hubId}": {
+        parameters: [idParameter("hubId", "The listener's id.")],
+        delete: {
+          operationId: "unregisterListener",
+          responses: {
+            "204": { description: "Removed." },
+            "404": errorResponse("No such listener."),
+          },
+        },
+      },
+    },
+    components: COMPONENTS,
+  };
+}

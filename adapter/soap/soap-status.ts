@@ -1,0 +1,60 @@
+// The status operation for SOAP callers (CONTRACT §8): `<messages><id>…</id></messages>`, named
+// like the status service, answered with the message's state and responses in the shape the
+// WSDL's `messageStatus` type describes. Only the client that sent a message may read it.
+
+import { SluiceError } from "../../shared/errors";
+import { statusDocument } from "../../shared/status-document";
+import type { JsonValue } from "./xml-json";
+import { escapeXml } from "./xml-json";
+import { readOwnStatus, type StatusRouteDeps } from "../status-route";
+
+/** The `id` of a status request's Body (`{"id": "…"}` in its JSON form). */
+export function statusRequestId(bodyJson: JsonValue): string {
+  const id =
+    typeof bodyJson === "object" && bodyJson !== null && !Array.isArray(bodyJson)
+      ? bodyJson.id
+      : undefined;
+  if (typeof id !== "string" || id.trim() === "") {
+    throw new SluiceError("ValidationFailed", "the status operation needs <id>: the message id");
+  }
+  return id.trim();
+}
+
+const element = (name: string, value: string | number | boolean): string =>
+  `<${name}>${escapeXml(String(value))}</${name}>`;
+
+/** The inner XML of `<statusServiceResponse>` for the caller's own message. */
+export async function soapStatusContent(
+  deps: StatusRouteDeps,
+  client: string,
+  id: string,
+): Promise<{ innerXml: string; messageId: string }> {
+  const { tx, retryAfter } = await readOwnStatus(deps, client, id);
+  const doc = statusDocument(tx);
+  let xml =
+    element("id", doc.id) +
+    (doc.xroadId === null ? "" : element("xroadId", doc.xroadId)) +
+    element("service", doc.service) +
+    element("state", doc.state) +
+    element("delivery", doc.delivery) +
+    element("createdAt", doc.createdAt) +
+    element("updatedAt", doc.updatedAt) +
+    (retryAfter === null ? "" : element("retryAfter", retryAfter));
+  xml += "<responses>";
+  for (const response of tx.responses) {
+    xml +=
+      "<response>" +
+      element("seq", response.seq) +
+      element("final", response.final) +
+      element("status", response.status) +
+      element("contentType", response.contentType) +
+      // The body as the backend sent it (text), or base64 for bytes.
+      element("body", response.body) +
+      (response.bodyEncoding === "base64" ? element("bodyEncoding", "base64") : "") +
+      "</response>";
+  }
+  xml += "</responses>";
+  if (doc.error)
+    xml += `<error>${element("code", doc.error.code)}${element("message", doc.error.message)}</error>`;
+  return { innerXml: xml, messageId: tx.id };
+}

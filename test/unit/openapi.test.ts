@@ -1,0 +1,89 @@
+// The OpenAPI documents of REST services and of the status service: valid for a real OpenAPI
+// validator, built from the configuration, with the service URL as the security server sees it.
+
+import { expect } from "chai";
+import { assertValidOpenApi } from "../support/openapi-check";
+import path from "node:path";
+import { restServiceOpenApi, statusServiceOpenApi } from "../../adapter/openapi";
+import { providerOf, statusLocation } from "../../adapter/status-location";
+import { loadConfig } from "../../shared/config";
+
+const DEMO = path.resolve(__dirname, "..", "..", "..", "config", "demo.yaml");
+
+describe("OpenAPI descriptions", () => {
+  const config = loadConfig(DEMO);
+
+  for (const service of Object.values(config.services).filter((s) =>
+    s.protocols.includes("rest"),
+  )) {
+    it(`${service.code}: a valid OpenAPI 3.1 document with the service's schema as request body`, async () => {
+      const url = `https://sluice.example:8080/rest/${service.code}`;
+      const doc = restServiceOpenApi(service, url) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+      await assertValidOpenApi(doc);
+      expect(doc.servers).to.deep.equal([{ url }]);
+      const post = doc.paths["/"].post;
+      expect(post.requestBody.content["application/json"].schema).to.deep.equal(
+        service.schema ?? {},
+      );
+      expect(Object.keys(post.responses)).to.include.members(["200", "202", "400", "503"]);
+      expect(post.responses["202"].headers).to.have.keys(
+        "Location",
+        "Retry-After",
+        "Preference-Applied",
+        "X-Road-Id",
+        "X-Sluice-Id",
+      );
+    });
+  }
+
+  it("the status service: a valid document with status, cancel and the hub", async () => {
+    const doc = statusServiceOpenApi("messages", "https://sluice.example/rest/messages") as Record<
+      string,
+      any // eslint-disable-line @typescript-eslint/no-explicit-any
+    >;
+    await assertValidOpenApi(doc);
+    expect(Object.keys(doc.paths)).to.deep.equal(["/{id}", "/hub", "/hub/{hubId}"]);
+    expect(Object.keys(doc.paths["/{id}"])).to.include.members(["get", "delete"]);
+  });
+
+  it("a real validator refuses a broken document (the check can fail)", async () => {
+    const doc = statusServiceOpenApi("messages", "https://sluice.example/rest/messages") as Record<
+      string,
+      any // eslint-disable-line @typescript-eslint/no-explicit-any
+    >;
+    doc.paths["/{id}"].get.parameters = [{ name: "id", in: "nowhere" }];
+    const error = await assertValidOpenApi(doc).then(
+      () => null,
+      (e: Error) => e,
+    );
+    expect(error).to.be.instanceOf(Error);
+  });
+});
+
+describe("status location through X-Road", () => {
+  it("names /r1/<provider subsystem>/<status service>/<id> when X-Road-Service came along", () => {
+    expect(
+      statusLocation("EE/GOV/7000/sluice/personSearch", "personSearch", "messages", "abc"),
+    ).to.equal("/r1/EE/GOV/7000/sluice/messages/abc");
+    // A member's own service, a versioned id, and characters a path must encode.
+    expect(providerOf("EE/GOV/7000/personSearch", "personSearch")).to.deep.equal([
+      "EE",
+      "GOV",
+      "7000",
+    ]);
+    expect(providerOf("EE/GOV/7000/sub/personSearch/v1", "personSearch")).to.deep.equal([
+      "EE",
+      "GOV",
+      "7000",
+      "sub",
+    ]);
+    expect(statusLocation("EE/GOV/70?0/sub/q", "q", "messages", "x")).to.equal(
+      "/r1/EE/GOV/70%3F0/sub/messages/x",
+    );
+  });
+
+  it("stays /messages/<id> without X-Road-Service, or when it names another service", () => {
+    expect(statusLocation(undefined, "q", "messages", "x")).to.equal("/messages/x");
+    expect(statusLocation("EE/GOV/7000/sub/other", "q", "messages", "x")).to.equal("/messages/x");
+  });
+});
