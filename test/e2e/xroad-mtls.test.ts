@@ -1,0 +1,424 @@
+// Sluice behind a security server, as deployed: the project's xroad-sim in front, mutual TLS
+// between them (Sluice accepts only the security server's internal TLS certificate), callers
+// reaching everything through /r1/… — ack, poll, sync, cancel, hub, the SOAP status operation,
+// the OpenAPI descriptions — and certificates rotated by SIGHUP under a waiting caller.
+
+import { expect } from "chai";
+import { assertValidOpenApi } from "../support/openapi-check";
+import { spawnSync } from "node:child_process";
+import { randomBytes, X509Certificate } from "node:crypto";
+import { copyFileSync, writeFileSync } from "node:fs";
+import https from "node:https";
+import path from "node:path";
+import tls from "node:tls";
+import * as soap from "soap";
+import { Agent, request } from "undici";
+import { CallbackReceiver } from "../integration/callback-receiver";
+import { eventually, Harness, type SluiceProcess } from "../support/harness";
+import { createTestPki, type KeyPair, type TestPki } from "../support/test-pki";
+import { startXroadSim, type XroadSim } from "../../xroad-sim/xroad-sim";
+
+const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
+const CLIENT = "EE/GOV/70000001/case-app";
+const OTHER = "EE/COM/70000009/other-app";
+/** The provider subsystems, as registered in the security server (one per service kind). */
+const REST_PROVIDER = "EE/GOV/70000002/sluice";
+const SOAP_PROVIDER = "EE/GOV/70000002/sluice-soap";
+const BIN = path.resolve(__dirname, "..", "..", "..", "bin", "sluice.js");
+const XRD = "http://x-road.eu/xsd/xroad.xsd";
+const IDS = "http://x-road.eu/xsd/identifiers";
+
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+  json: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+describe("behind a security server over mTLS (xroad-sim in front of Sluice)", function () {
+  this.timeout(60_000);
+  const harness = new Harness();
+  let pki: TestPki; // Sluice's server certificates, the information systems, an attacker
+  let ssPki: TestPki; // the security server's internal TLS CA
+  let internal: KeyPair;
+  let receiver: CallbackReceiver;
+  let adapter: SluiceProcess;
+  let sluiceUrl = "";
+  let sim: XroadSim;
+  let consumer: Agent; // an information system with its certificate, calling the security server
+  let sluiceCa = "";
+
+  /** A call through the security server, as a consumer information system makes it. */
+  async function viaXroad(
+    pathAndQuery: string,
+    options: {
+      method?: string;
+      body?: string;
+      client?: string;
+      headers?: Record<string, string>;
+    } = {},
+  ): Promise<Answer> {
+    const answer = await request(`${sim.url}${pathAndQuery}`, {
+      method: (options.method ?? (options.body ? "POST" : "GET")) as "GET",
+      dispatcher: consumer,
+      headers: {
+        "x-road-client": options.client ?? CLIENT,
+        ...(options.body ? { "content-type": "application/json" } : {}),
+        ...(options.headers ?? {}),
+      },
+      body: options.body,
+    });
+    const text = await answer.body.text();
+    let json: unknown = null;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = null;
+    }
+    return { status: answer.statusCode, headers: answer.headers, text, json };
+  }
+
+  /** A direct connection to Sluice's service port with the given client certificate. */
+  const direct = (pair?: { cert: string; key: string }): Agent =>
+    new Agent({ connect: { ca: sluiceCa, ...(pair ? { cert: pair.cert, key: pair.key } : {}) } });
+
+  before(async () => {
+    pki = createTestPki();
+    ssPki = createTestPki();
+    const sluiceCert = pki.ca.issue("sluice", { cn: "localhost" });
+    internal = ssPki.ca.issue("ss-internal", { cn: "security-server-internal" });
+    const simServer = pki.ca.issue("ss-consumer-port", { cn: "localhost" });
+    const isClient = pki.ca.issue("case-app", { cn: "case-app" });
+    sluiceCa = pki.ca.cert;
+    // Sluice reads its certificate from files the test can replace (rotation below).
+    copyFileSync(sluiceCert.certFile, path.join(harness.dir, "sluice.crt"));
+    copyFileSync(sluiceCert.keyFile, path.join(harness.dir, "sluice.key"));
+
+    receiver = await CallbackReceiver.start({ tls: false });
+    await harness.startSim({ latencyMs: 10 });
+    harness.writeConfig({
+      adapter: {
+        port: 0,
+        tls: { cert: "sluice.crt", key: "sluice.key", clientCa: ssPki.ca.certFile },
+      },
+      services: {
+        personSearch: { protocols: ["rest"], reply: { mode: "ack" }, backend: "legacy" },
+        personLookup: {
+          protocols: ["rest"],
+          reply: { mode: "sync", wait: "20s", maxWait: "25s" },
+          backend: "legacy",
+        },
+        getState: {
+          protocols: ["soap"],
+          namespace: XRD,
+          reply: { mode: "ack" },
+          backend: "legacy-soap",
+        },
+      },
+      backends: {
+        legacy: { translator: "rest-json", retry: { attempts: 2, backoff: ["1s"] } },
+        "legacy-soap": { translator: "soap", retry: { attempts: 2, backoff: ["1s"] } },
+      },
+      callbacks: receiver.loopbackCallbacks(SECRET),
+    });
+    await harness.spawn("response-worker");
+    adapter = await harness.spawn("adapter");
+    sluiceUrl = `https://127.0.0.1:${adapter.port}`;
+
+    // The security server: HTTPS with client authentication towards the information systems,
+    // its internal TLS certificate towards Sluice, Sluice's CA in its trust list.
+    const toSluice = { ca: pki.ca.cert };
+    sim = await startXroadSim({
+      tls: { cert: simServer.cert, key: simServer.key, clientCa: pki.ca.cert },
+      internalTls: { cert: internal.cert, key: internal.key },
+      services: {
+        [`${REST_PROVIDER}/personSearch`]: { url: `${sluiceUrl}/rest/personSearch`, tls: toSluice },
+        [`${REST_PROVIDER}/personLookup`]: { url: `${sluiceUrl}/rest/personLookup`, tls: toSluice },
+        [`${REST_PROVIDER}/messages`]: { url: `${sluiceUrl}/rest/messages`, tls: toSluice },
+        [`${SOAP_PROVIDER}/getState`]: { url: `${sluiceUrl}/soap`, type: "soap", tls: toSluice },
+        [`${SOAP_PROVIDER}/messages`]: { url: `${sluiceUrl}/soap`, type: "soap", tls: toSluice },
+      },
+    });
+    consumer = new Agent({
+      connect: { ca: pki.ca.cert, cert: isClient.cert, key: isClient.key },
+    });
+  });
+
+  after(async () => {
+    await sim?.close();
+    await consumer?.close();
+    await receiver?.close();
+    await harness.cleanup();
+    pki?.cleanup();
+    ssPki?.cleanup();
+  });
+
+  it("refuses a connection without the security server's certificate at the handshake", async () => {
+    const expired = ssPki.ca.issue("ss-expired", { cn: "security-server-internal", expired: true });
+    const attacker = pki.otherCa.issue("attacker", { cn: "security-server-internal" });
+    // An information system's own certificate is valid, but not the security server's.
+    const bystander = pki.ca.issue("bystander", { cn: "bystander" });
+    for (const [what, pair] of [
+      ["no certificate", undefined],
+      ["an expired certificate of the right CA", expired],
+      ["a certificate of another CA", attacker],
+      ["another valid certificate", bystander],
+    ] as const) {
+      // A forged X-Road-Client sent straight to the port never reaches a route.
+      const outcome = await request(`${sluiceUrl}/rest/personSearch`, {
+        method: "POST",
+        dispatcher: direct(pair),
+        headers: { "x-road-client": CLIENT, "content-type": "application/json" },
+        body: "{}",
+      }).then(
+        async (answer) => `HTTP ${answer.statusCode}: ${await answer.body.text()}`,
+        (error: Error) => error,
+      );
+      expect(outcome, what).to.be.instanceOf(Error);
+    }
+    // The security server's own certificate is let in.
+    const allowed = await request(`${sluiceUrl}/openapi/messages`, {
+      dispatcher: direct(internal),
+    });
+    expect(allowed.statusCode).to.equal(200);
+    await allowed.body.text();
+    expect(harness.sim.calls()).to.have.length(0);
+  });
+
+  let hubLocation = "";
+
+  it("registers a hub listener through the status service", async () => {
+    const answer = await viaXroad(`/r1/${REST_PROVIDER}/messages/hub`, {
+      body: JSON.stringify({ callback: receiver.url("/events") }),
+    });
+    expect(answer.status, answer.text).to.equal(201);
+    expect(answer.json.id).to.be.a("string");
+    hubLocation = String(answer.headers.location);
+    expect(hubLocation).to.equal(`/r1/${REST_PROVIDER}/messages/hub/${answer.json.id}`);
+  });
+
+  it("cancels through X-Road: ack's Location, GET and DELETE via /r1/…, the listener hears it", async () => {
+    // No worker runs yet, so the message waits in the queue and can be cancelled.
+    const accepted = await viaXroad(`/r1/${REST_PROVIDER}/personSearch`, {
+      body: '{"personalCode":"38002242718"}',
+      headers: { "x-road-id": "cancel-me-1" },
+    });
+    expect(accepted.status, accepted.text).to.equal(202);
+    const id = accepted.json.id as string;
+    const location = `/r1/${REST_PROVIDER}/messages/${id}`;
+    expect(accepted.headers.location).to.equal(location);
+    expect(accepted.json.statusUrl).to.equal(location);
+    expect(accepted.headers["x-road-id"]).to.equal("cancel-me-1");
+
+    const status = await viaXroad(location);
+    expect(status.status).to.equal(200);
+    expect(status.json.state).to.equal("accepted");
+    expect((await viaXroad(location, { client: OTHER })).status).to.equal(404);
+
+    const cancelled = await viaXroad(location, { method: "DELETE" });
+    expect(cancelled.status, cancelled.text).to.equal(200);
+    expect(cancelled.json.state).to.equal("cancelled");
+    await eventually(
+      async () =>
+        receiver.calls.find((c) => c.path === "/events" && JSON.parse(c.body).correlationId === id)
+          ? true
+          : undefined,
+      15_000,
+      "the hub event of the cancel",
+    );
+    const removed = await viaXroad(hubLocation, { method: "DELETE" });
+    expect(removed.status).to.equal(204);
+  });
+
+  it("REST ack: the Location polled through /r1/… reaches completed", async () => {
+    await harness.spawn("worker");
+    const body = { personalCode: "49403136526", purpose: "case-handling" };
+    const accepted = await viaXroad(`/r1/${REST_PROVIDER}/personSearch/v1/search?kind=full`, {
+      body: JSON.stringify(body),
+    });
+    expect(accepted.status, accepted.text).to.equal(202);
+    const location = String(accepted.headers.location);
+    const done = await eventually(
+      async () => {
+        const answer = await viaXroad(location);
+        return answer.json?.state === "completed" ? answer : undefined;
+      },
+      20_000,
+      "completed",
+    );
+    const echo = done.json.responses[0].body;
+    expect(echo.received).to.deep.equal(body);
+    expect(echo.path).to.equal("/v1/search");
+    expect(echo.query).to.deep.equal({ kind: "full" });
+    // The backend saw the client the security server vouched for.
+    const [call] = harness.sim.calls({ id: accepted.json.id });
+    expect(call.xroadClient).to.equal(CLIENT);
+  });
+
+  it("REST sync: the backend's answer through the security server", async () => {
+    const answer = await viaXroad(`/r1/${REST_PROVIDER}/personLookup`, {
+      body: '{"personalCode":"38002242718"}',
+    });
+    expect(answer.status, answer.text).to.equal(200);
+    expect(answer.json.received).to.deep.equal({ personalCode: "38002242718" });
+    expect(answer.headers["x-road-request-hash"]).to.be.a("string");
+  });
+
+  it("SOAP ack, then the SOAP status operation, with a `soap` client built from the WSDL", async () => {
+    // The security server reads the WSDL from Sluice; the caller sends to its security server.
+    const wsdlAgent = new https.Agent({ ca: sluiceCa, cert: internal.cert, key: internal.key });
+    const client = await soap.createClientAsync(`${sluiceUrl}/soap?wsdl`, {
+      wsdl_options: { httpsAgent: wsdlAgent },
+      endpoint: `${sim.url}/`,
+    });
+    wsdlAgent.destroy();
+    const soapApp = pki.ca.issue("soap-app", { cn: "soap-app" });
+    const callerAgent = new https.Agent({ ca: pki.ca.cert, cert: soapApp.cert, key: soapApp.key });
+    const headers = (serviceCode: string, xroadId: string): void => {
+      client.clearSoapHeaders();
+      client.addSoapHeader(
+        `<xrd:client xmlns:xrd="${XRD}" xmlns:id="${IDS}" id:objectType="SUBSYSTEM">` +
+          "<id:xRoadInstance>EE</id:xRoadInstance><id:memberClass>GOV</id:memberClass>" +
+          "<id:memberCode>70000001</id:memberCode><id:subsystemCode>case-app</id:subsystemCode>" +
+          "</xrd:client>",
+      );
+      client.addSoapHeader(
+        `<xrd:service xmlns:xrd="${XRD}" xmlns:id="${IDS}" id:objectType="SERVICE">` +
+          "<id:xRoadInstance>EE</id:xRoadInstance><id:memberClass>GOV</id:memberClass>" +
+          "<id:memberCode>70000002</id:memberCode><id:subsystemCode>sluice-soap</id:subsystemCode>" +
+          `<id:serviceCode>${serviceCode}</id:serviceCode></xrd:service>`,
+      );
+      client.addSoapHeader(`<xrd:id xmlns:xrd="${XRD}">${xroadId}</xrd:id>`);
+      client.addSoapHeader(`<xrd:protocolVersion xmlns:xrd="${XRD}">4.0</xrd:protocolVersion>`);
+    };
+    try {
+      headers("getState", "soap-ack-1");
+      const [ack] = (await client.getStateAsync(
+        { $value: "Õun" },
+        { httpsAgent: callerAgent },
+      )) as [{ id: string; state: string; statusUrl: string }];
+      expect(ack.state).to.equal("accepted");
+      expect(ack.id).to.match(/^[0-9a-f-]{36}$/);
+
+      const status = await eventually(
+        async () => {
+          headers("messages", `soap-poll-${Date.now()}`);
+          const [result] = (await client.messagesAsync(
+            { id: ack.id },
+            { httpsAgent: callerAgent },
+          )) as [
+            { state: string; responses: { response: Array<{ body: string; status: number }> } },
+          ];
+          return result.state === "completed" ? result : undefined;
+        },
+        20_000,
+        "the SOAP status operation to say completed",
+      );
+      const [response] = [status.responses.response].flat();
+      expect(response.status).to.equal(200);
+      expect(response.body).to.contain("Õun");
+    } finally {
+      callerAgent.destroy();
+    }
+  });
+
+  it("serves valid OpenAPI 3 documents; nothing but business calls reaches the backend", async () => {
+    const internalAgent = direct(internal);
+    for (const code of ["personSearch", "personLookup", "messages"]) {
+      const answer = await request(`${sluiceUrl}/openapi/${code}`, { dispatcher: internalAgent });
+      expect(answer.statusCode).to.equal(200);
+      const doc = (await answer.body.json()) as { servers: Array<{ url: string }> };
+      expect(doc.servers[0].url).to.equal(`${sluiceUrl}/rest/${code}`);
+      await assertValidOpenApi(doc);
+    }
+    const before = harness.sim.calls().length;
+    const viaOpenApi = await viaXroad(`/r1/${REST_PROVIDER}/personSearch/openapi.json`);
+    expect(viaOpenApi.status).to.equal(200);
+    expect(viaOpenApi.json.openapi).to.equal("3.1.0");
+    const elsewhere = await viaXroad(`/r1/${REST_PROVIDER}/messages/hub/extra/path`, {
+      body: "{}",
+    });
+    expect(elsewhere.status).to.equal(404);
+    expect(elsewhere.headers["x-road-error"]).to.equal(undefined);
+    expect(harness.sim.calls().length).to.equal(before);
+  });
+
+  it("SIGHUP: a new certificate for new connections while a sync caller keeps its connection", async () => {
+    const first = await serverCertificate(sluiceUrl, internal);
+    harness.sim.update({ paused: true });
+    const before = harness.sim.calls().length;
+    const waiting = viaXroad(`/r1/${REST_PROVIDER}/personLookup`, {
+      body: '{"personalCode":"38002242718"}',
+    });
+    await eventually(
+      async () => (harness.sim.calls().length > before ? true : undefined),
+      15_000,
+      "the sync call to reach the backend",
+    );
+    const next = pki.ca.issue("sluice-next", { cn: "localhost" });
+    writeFileSync(path.join(harness.dir, "sluice.crt"), next.cert);
+    writeFileSync(path.join(harness.dir, "sluice.key"), next.key);
+    adapter.child.kill("SIGHUP");
+    await eventually(
+      async () => (adapter.lines.some((l) => l.msg === "certificates reloaded") ? true : undefined),
+      10_000,
+      "the reload",
+    );
+    const second = await serverCertificate(sluiceUrl, internal);
+    expect(second).to.equal(new X509Certificate(next.cert).fingerprint256);
+    expect(second).to.not.equal(first);
+    harness.sim.update({ paused: false });
+    const answer = await waiting;
+    expect(answer.status, answer.text).to.equal(200);
+    expect(answer.json.received).to.deep.equal({ personalCode: "38002242718" });
+  });
+
+  it("a malformed certificate or key in the configuration stops the start with one line naming the file", () => {
+    const bad = path.join(harness.dir, "broken.crt");
+    writeFileSync(bad, "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n");
+    const file = path.join(harness.dir, "broken.json");
+    writeFileSync(
+      file,
+      JSON.stringify({
+        prefix: harness.prefix,
+        adapter: { port: 0, tls: { cert: bad, key: path.join(harness.dir, "sluice.key") } },
+        admin: { port: 0 },
+        services: { s: { backend: "b" } },
+        backends: { b: { url: harness.sim.url } },
+      }),
+    );
+    const run = spawnSync(process.execPath, [BIN, "adapter", "--config", file], {
+      encoding: "utf8",
+      timeout: 30_000,
+      env: { ...process.env, LOG_LEVEL: "silent" },
+    });
+    expect(run.status).to.not.equal(0);
+    const lines = run.stderr.trim().split("\n");
+    expect(lines, run.stderr).to.have.length(1);
+    expect(lines[0]).to.equal(
+      `sluice: adapter.tls.cert: certificate file ${bad} does not hold a PEM certificate`,
+    );
+  });
+});
+
+/** The SHA-256 fingerprint of the certificate a new TLS connection to `url` is shown. */
+function serverCertificate(url: string, client: KeyPair): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect(
+      {
+        host: hostname,
+        port: Number(port),
+        cert: client.cert,
+        key: client.key,
+        rejectUnauthorized: false,
+      },
+      () => {
+        const fingerprint = socket.getPeerCertificate().fingerprint256;
+        socket.end();
+        resolve(fingerprint);
+      },
+    );
+    socket.on("error", reject);
+  });
+}
