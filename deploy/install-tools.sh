@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the command-line checkers the deployment tests use, from Debian's packages, when they
 # are missing: promtool (package prometheus) and a Compose implementation (docker-compose).
+# Run by `npm test` (its pretest step), so a fresh machine needs nothing installed by hand.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
@@ -10,10 +12,9 @@ if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
-echo "installing ${missing[*]} for the deployment checks"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+bash scripts/apt-install.sh "${missing[@]}"
 # Only promtool is wanted from the prometheus package: never leave its server running (it would
 # take port 9090, Sluice's default admin port).
-if command -v systemctl >/dev/null 2>&1; then systemctl disable --now prometheus >/dev/null 2>&1 || true; fi
+if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null 2>&1; then
+  systemctl disable --now prometheus >/dev/null 2>&1 || true
+fi
