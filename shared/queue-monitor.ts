@@ -49,6 +49,11 @@ export class QueueMonitor {
   private channelClosed = false;
   private sampledOnce = false;
   private sampling = false;
+  /**
+   * Set by the first refresh(), once this process's roles declared their queues: sampling an
+   * empty broker before that would only find the queues missing (and have the channel closed).
+   */
+  private declared = false;
 
   constructor(
     private readonly broker: Broker,
@@ -132,10 +137,12 @@ export class QueueMonitor {
 
   /**
    * Samples now, reopening the channel if a missing queue closed it: for a role that has just
-   * declared the topology, so that its readiness and backpressure see the queues at once.
+   * declared the topology, so that its readiness and backpressure see the queues at once. No
+   * sampling happens before the first call.
    */
   async refresh(): Promise<void> {
     if (!this.timer) return;
+    this.declared = true;
     if (!this.raw) {
       this.open();
       await this.channel?.waitForConnect();
@@ -167,6 +174,7 @@ export class QueueMonitor {
   }
 
   private async sampleOnce(): Promise<void> {
+    if (!this.declared) return;
     if (!this.raw) {
       // A passive declare of a missing queue closes the channel, and the connection manager
       // only reopens channels on reconnect: open a fresh one while the connection is up.
