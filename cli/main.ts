@@ -11,7 +11,7 @@ import { StartupError } from "../shared/startup-error";
 import { reloadAllTls } from "../shared/tls-files";
 import { SERVICE_ROLES, startRoles, type ServiceRole } from "./roles";
 
-const USAGE = `usage: sluice <role> [--config FILE] [--with-legacy-sim]
+const USAGE = `usage: sluice <role> [--config FILE] [--with-legacy-sim] [--with-xroad-sim FILE]
 
 roles:
   adapter           HTTP ingress (X-Road SOAP and REST), status and hub endpoints
@@ -24,6 +24,7 @@ roles:
 options:
   --config FILE       YAML or JSON configuration (default: $SLUICE_CONFIG or config/demo.yaml)
   --with-legacy-sim   also run legacy-sim in this process (used by \`npm start\`)
+  --with-xroad-sim FILE  also run xroad-sim in this process with its configuration FILE
 
 environment: AMQP_URL, REDIS_URL, PORT, ADMIN_PORT, LOG_LEVEL`;
 
@@ -31,6 +32,8 @@ interface Args {
   role: string;
   config: string;
   withLegacySim: boolean;
+  /** Configuration file of an xroad-sim run in the same process, or null. */
+  withXroadSim: string | null;
 }
 
 function parseArgs(argv: string[]): Args | string {
@@ -38,6 +41,7 @@ function parseArgs(argv: string[]): Args | string {
     role: "",
     config: process.env.SLUICE_CONFIG || path.join(__dirname, "..", "..", "config", "demo.yaml"),
     withLegacySim: false,
+    withXroadSim: null,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -46,7 +50,10 @@ function parseArgs(argv: string[]): Args | string {
       args.config = argv[++i];
     } else if (arg.startsWith("--config=")) args.config = arg.slice("--config=".length);
     else if (arg === "--with-legacy-sim") args.withLegacySim = true;
-    else if (arg === "--help" || arg === "-h") return "";
+    else if (arg === "--with-xroad-sim") {
+      if (!argv[i + 1]) return "--with-xroad-sim needs its configuration file";
+      args.withXroadSim = argv[++i];
+    } else if (arg === "--help" || arg === "-h") return "";
     else if (arg.startsWith("-")) return `unknown option ${arg}`;
     else if (!args.role) args.role = arg;
     else return `unexpected argument ${arg}`;
@@ -151,6 +158,11 @@ export async function main(argv: string[]): Promise<void> {
   try {
     if (args.role === "legacy-sim" || args.withLegacySim)
       closers.push(await startLegacySimRole(config, log));
+    if (args.withXroadSim) {
+      const { runXroadSim } = require("../xroad-sim/main") as typeof import("../xroad-sim/main");
+      const sim = await runXroadSim({ configFile: args.withXroadSim, handleSignals: false });
+      closers.push(() => sim.close());
+    }
     if (isServiceRole) {
       runtime = await startRuntime(config, log);
       const monitor = runtime.monitor;
@@ -166,6 +178,7 @@ export async function main(argv: string[]): Promise<void> {
   } catch (error) {
     if (error instanceof StartupError) fail(error.message);
     if (error instanceof Error && error.name === "TranslatorLoadError") fail(error.message, 2);
+    if (error instanceof Error && error.name === "SimConfigError") fail(error.message, 2);
     if ((error as NodeJS.ErrnoException)?.code === "EADDRINUSE") {
       fail(`port already in use: ${(error as Error).message.replace(/^listen /, "")}`);
     }
