@@ -9,6 +9,7 @@ import { HubListeners } from "../shared/hub-listeners";
 import { messageLogger } from "../shared/logger";
 import { metrics } from "../shared/metrics";
 import type { Role, Runtime } from "../shared/runtime";
+import { ReloadableTls } from "../shared/tls-files";
 import { SafeHttp, type Lookup } from "../shared/safe-http";
 import { statusDocument } from "../shared/status-document";
 import { isTerminal, type Transaction } from "../shared/transaction-store";
@@ -61,27 +62,39 @@ export async function startCallbackDelivery(
     lookup: options.lookup,
     userAgent: "Sluice-Webhooks",
   });
-  // The security server is the operator's own, usually on a private address.
-  const xroadHttp = config.securityServer
-    ? new SafeHttp({
-        allowPrivate: true,
-        timeoutMs: config.callbacks.timeoutMs,
-        ca: options.ca,
-        userAgent: "Sluice-Webhooks",
-      })
+  // `securityServer.tls`: its CA, and Sluice's certificate for an "HTTPS" connection type;
+  // read again on SIGHUP (a bad file stops the start here, naming it).
+  const ssTls = config.securityServer?.tls
+    ? new ReloadableTls(config.securityServer.tls, "securityServer.tls")
     : null;
+  // The security server is the operator's own, usually on a private address.
+  const xroadHttpNow = (): SafeHttp =>
+    new SafeHttp({
+      allowPrivate: true,
+      timeoutMs: config.callbacks.timeoutMs,
+      ca: ssTls?.current.ca ?? options.ca,
+      cert: ssTls?.current.cert,
+      key: ssTls?.current.key,
+      userAgent: "Sluice-Webhooks",
+    });
+  const xroad = config.securityServer
+    ? {
+        securityServerUrl: config.securityServer.url,
+        client: config.securityServer.client,
+        http: xroadHttpNow(),
+      }
+    : undefined;
+  ssTls?.onChange(() => {
+    if (!xroad) return;
+    const old = xroad.http;
+    xroad.http = xroadHttpNow();
+    void old.close().catch(() => undefined);
+  });
   const sender = new CallbackSender({
     secrets: config.callbacks.secrets,
     policy: callbackPolicy(runtime),
     http,
-    xroad:
-      config.securityServer && xroadHttp
-        ? {
-            securityServerUrl: config.securityServer.url,
-            client: config.securityServer.client,
-            http: xroadHttp,
-          }
-        : undefined,
+    xroad,
   });
   const listeners = new HubListeners(redis, config.prefix);
 
@@ -178,7 +191,8 @@ export async function startCallbackDelivery(
     async close() {
       await channel.close().catch(() => undefined);
       await http.close();
-      await xroadHttp?.close();
+      ssTls?.dispose();
+      await xroad?.http.close();
     },
   };
 }

@@ -40,6 +40,9 @@ export interface SafeHttpOptions {
   maxResponseBytes?: number;
   /** Extra trusted CA certificates (PEM), e.g. a private CA of a receiver. */
   ca?: string | Buffer | Array<string | Buffer>;
+  /** A client certificate and key (PEM) to present, e.g. to a security server requiring one. */
+  cert?: string | Buffer;
+  key?: string | Buffer;
   lookup?: Lookup;
   userAgent?: string;
 }
@@ -60,6 +63,7 @@ export class SafeHttp {
     const base = buildConnector({
       timeout: options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
       ...(options.ca === undefined ? {} : { ca: options.ca }),
+      ...(options.cert && options.key ? { cert: options.cert, key: options.key } : {}),
     });
     const check = { allowPrivate: options.allowPrivate, lookup: options.lookup };
     this.agent = new Agent({

@@ -5,6 +5,8 @@ import { SafeHttp } from "../../shared/safe-http";
 import { CallbackSender } from "../../response-worker/callback-sender";
 import { verifyWebhook } from "../../response-worker/webhook-signature";
 import { CallbackReceiver } from "./callback-receiver";
+import { createTestPki } from "../support/test-pki";
+import { startXroadSim } from "../../xroad-sim/xroad-sim";
 
 const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
 const OLD_SECRET = `whsec_${randomBytes(32).toString("base64")}`;
@@ -84,5 +86,51 @@ describe("X-Road callback targets through the security server (real HTTP)", () =
     expect(refused.outcome).to.equal("refused");
     expect(refused.failure?.message).to.match(/does not match any allowed callback prefix/);
     expect(securityServer.calls).to.have.length(0);
+  });
+
+  it("reaches a security server that requires Sluice's client certificate (xroad-sim, mTLS)", async () => {
+    const pki = createTestPki();
+    const ssCert = pki.ca.issue("ss", { cn: "localhost" });
+    const sluice = pki.ca.issue("sluice", { cn: "sluice" });
+    const sim = await startXroadSim({
+      tls: { cert: ssCert.cert, key: ssCert.key, clientCa: pki.ca.cert },
+      services: {
+        "EE/GOV/70000001/callbacks/resultReady": { url: securityServer.url("/hooks") },
+      },
+    });
+    const withCert = new SafeHttp({
+      allowPrivate: true,
+      ca: pki.ca.cert,
+      cert: sluice.cert,
+      key: sluice.key,
+    });
+    const withoutCert = new SafeHttp({ allowPrivate: true, ca: pki.ca.cert });
+    const through = (client: SafeHttp) =>
+      new CallbackSender({
+        secrets: [SECRET],
+        policy,
+        http: publicHttp,
+        xroad: { securityServerUrl: sim.url, client: "EE/GOV/70000009/sluice", http: client },
+      });
+    try {
+      expect(await through(withCert).send(request)).to.deep.equal({
+        outcome: "delivered",
+        status: 204,
+      });
+      const [call] = securityServer.calls;
+      expect(call.path).to.equal("/hooks");
+      expect(call.headers["x-road-client"]).to.equal("EE/GOV/70000009/sluice");
+      expect(call.headers["x-road-service"]).to.equal("EE/GOV/70000001/callbacks/resultReady");
+      expect(verifyWebhook(SECRET, call.headers, call.body).valid).to.equal(true);
+
+      const refused = await through(withoutCert).send(request);
+      expect(refused.outcome).to.equal("retry");
+      expect(securityServer.calls).to.have.length(1);
+    } finally {
+      await withCert.close();
+      await withoutCert.close();
+      await sim.close();
+      pki.cleanup();
+    }
   });
 });
