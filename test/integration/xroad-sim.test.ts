@@ -10,6 +10,13 @@ import { fixture } from "../fixtures/xroad-soap/outcomes";
 import { createTestPki, type TestPki } from "../support/test-pki";
 import { startXroadSim, type XroadSim } from "../../xroad-sim/xroad-sim";
 import { loadSimConfig } from "../../xroad-sim/sim-config-file";
+import { spawn, spawnSync } from "node:child_process";
+import { X509Certificate } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import tls from "node:tls";
+
+const BIN = path.resolve(__dirname, "..", "..", "..", "bin", "sluice.js");
 
 interface Seen {
   method: string;
@@ -423,4 +430,74 @@ describe("xroad-sim TLS", function () {
       /key file .*ca\.crt does not hold a PEM private key/,
     );
   });
+
+  it("runs as `sluice xroad-sim --config FILE` and takes a new certificate on SIGHUP", async () => {
+    const first = pki.ca.issue("proc-1", { cn: "localhost" });
+    const second = pki.ca.issue("proc-2", { cn: "localhost" });
+    const dir = fs.mkdtempSync(path.join(pki.dir, "proc-"));
+    fs.copyFileSync(first.certFile, path.join(dir, "ss.crt"));
+    fs.copyFileSync(first.keyFile, path.join(dir, "ss.key"));
+    const file = path.join(dir, "sim.yaml");
+    fs.writeFileSync(
+      file,
+      "port: 0\ntls: { cert: ss.crt, key: ss.key }\nservices:\n  EE/GOV/1/p/s: { url: 'http://127.0.0.1:9/x' }\n",
+    );
+    const child = spawn(process.execPath, [BIN, "xroad-sim", "--config", file], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, LOG_LEVEL: "info" },
+    });
+    const lines: string[] = [];
+    child.stdout.on("data", (chunk: Buffer) => lines.push(...chunk.toString().split("\n")));
+    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    try {
+      const url = await waitFor(() => {
+        const line = lines.find((l) => l.includes("xroad-sim listening on"));
+        return line ? (JSON.parse(line) as { url: string }).url : undefined;
+      });
+      expect(await fingerprint(url)).to.equal(new X509Certificate(first.cert).fingerprint256);
+      fs.copyFileSync(second.certFile, path.join(dir, "ss.crt"));
+      fs.copyFileSync(second.keyFile, path.join(dir, "ss.key"));
+      child.kill("SIGHUP");
+      await waitFor(() =>
+        lines.some((l) => l.includes("reloaded its configuration")) ? true : undefined,
+      );
+      expect(await fingerprint(url)).to.equal(new X509Certificate(second.cert).fingerprint256);
+      child.kill("SIGTERM");
+      expect(await exited).to.equal(0);
+    } finally {
+      child.kill("SIGKILL");
+    }
+
+    fs.writeFileSync(path.join(dir, "ss.key"), "garbage\n");
+    const bad = spawnSync(process.execPath, [BIN, "xroad-sim", "--config", file], {
+      encoding: "utf8",
+    });
+    expect(bad.status).to.equal(2);
+    expect(bad.stderr.trim().split("\n")).to.deep.equal([
+      `sluice: key file ${path.join(dir, "ss.key")} does not hold a PEM private key`,
+    ]);
+  });
 });
+
+async function waitFor<T>(check: () => T | undefined): Promise<T> {
+  for (let i = 0; i < 200; i++) {
+    const value = check();
+    if (value !== undefined) return value;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error("timed out");
+}
+
+function fingerprint(url: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect(
+      { host: hostname, port: Number(port), rejectUnauthorized: false },
+      () => {
+        resolve(socket.getPeerCertificate().fingerprint256);
+        socket.end();
+      },
+    );
+    socket.on("error", reject);
+  });
+}
