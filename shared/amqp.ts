@@ -21,8 +21,10 @@ export interface ConsumerOptions {
   /**
    * Handles one delivery. The handler must settle it with `ack`/`nack` of the given channel:
    * acking on the channel the message came from is the only safe way after reconnects.
+   * `gone` aborts when that channel closes: the broker then hands the message to another
+   * consumer, so work not yet begun for it must not begin.
    */
-  onMessage(message: ConsumeMessage, channel: ConfirmChannel): Promise<void>;
+  onMessage(message: ConsumeMessage, channel: ConfirmChannel, gone: AbortSignal): Promise<void>;
 }
 
 /** A running consumer: `cancel` stops deliveries (unacked ones stay with us until settled). */
@@ -197,12 +199,14 @@ export class Broker extends EventEmitter {
     const wrapper = this.channel(name, async (channel) => {
       if (options.setup) await options.setup(channel);
       if (cancelled) return;
+      const closed = new AbortController();
+      channel.once("close", () => closed.abort(new Error("channel closed")));
       await channel.prefetch(options.prefetch);
       const { consumerTag } = await channel.consume(
         options.queue,
         (message) => {
           if (!message) return; // consumer cancelled by the broker; setup re-runs on reconnect
-          options.onMessage(message, channel).catch((error: unknown) => {
+          options.onMessage(message, channel, closed.signal).catch((error: unknown) => {
             this.log.error(
               { err: (error as Error)?.message, queue: options.queue },
               "consumer failed",

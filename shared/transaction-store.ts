@@ -103,16 +103,29 @@ if ARGV[3] == "1" then
   redis.call("HSET", KEYS[1], "state", ARGV[4], "history", redis.call("HGET", KEYS[1], "history") ..
     ',{"state":"' .. ARGV[4] .. '","at":' .. ARGV[5] .. '}')
   if ARGV[6] ~= "" then redis.call("HSET", KEYS[1], "error", ARGV[6]) end
+  -- The worker's copy of the answer has served its purpose once the outcome is stored.
+  redis.call("HDEL", KEYS[1], "answer")
   -- The outcome stays readable for the whole retention, however long the message waited.
   redis.call("PEXPIRE", KEYS[1], ARGV[7])
   redis.call("PEXPIRE", KEYS[2], ARGV[7])
 end
 return {"ok", cur, redis.call("HGET", KEYS[1], "meta")}`;
 
-// KEYS: tx; ARGV: now. Never recreates a record that expired meanwhile (it would have no TTL).
-const MARK_PROCESSED = `
-if redis.call("EXISTS", KEYS[1]) == 0 then return 0 end
-redis.call("HSET", KEYS[1], "processedAt", ARGV[1])
+// KEYS: tx; ARGV: answer json, now. Keeps the backend's answer (the first one recorded) beside
+// the record until its outcome is stored. Never recreates a record that vanished meanwhile.
+const RECORD_ANSWER = `
+local cur = redis.call("HGET", KEYS[1], "state")
+if not cur then return {"missing", ""} end
+local terminal = {completed=true, rejected=true, failed=true, expired=true, cancelled=true}
+if terminal[cur] then return {"terminal", cur} end
+if redis.call("HEXISTS", KEYS[1], "answer") == 1 then return {"recorded", cur} end
+redis.call("HSET", KEYS[1], "answer", ARGV[1], "processedAt", ARGV[2])
+return {"ok", cur}`;
+
+// KEYS: tx. Notes that the recorded answer's dead-letter copy was confirmed by the broker.
+const NOTE_DEAD_LETTERED = `
+if redis.call("HEXISTS", KEYS[1], "answer") == 0 then return 0 end
+redis.call("HSET", KEYS[1], "deadLettered", "1")
 return 1`;
 
 // KEYS: tx; ARGV: claim-until. Extends the claim of a message still being processed.
@@ -147,11 +160,33 @@ interface ScriptedRedis extends Redis {
     ...args: string[]
   ): Promise<[string, string, string?]>;
   sluiceSetDelivery(tx: string, ...args: string[]): Promise<number>;
-  sluiceMarkProcessed(tx: string, now: string): Promise<number>;
+  sluiceRecordAnswer(tx: string, answer: string, now: string): Promise<[string, string]>;
+  sluiceNoteDeadLettered(tx: string): Promise<number>;
   sluiceRenewClaim(tx: string, until: string): Promise<number>;
 }
 
 export type TransitionResult = "ok" | "missing" | "conflict" | "claimed";
+export type RecordAnswerResult = "ok" | "missing" | "terminal" | "recorded";
+
+/**
+ * What a worker got from the backend, kept in the record before any of it is published: a
+ * later copy of the request (redelivered after a broker or channel loss) publishes this again
+ * instead of calling the backend a second time.
+ */
+export interface RecordedAnswer {
+  responses: ResponseMessage[];
+  /** The dead-letter reason when the outcome also sends the request to the dead-letter queue. */
+  deadLetter: string | null;
+}
+
+/** What the worker reads before it decides anything about a request. */
+export interface RequestView {
+  state: State;
+  processedAt: number | null;
+  answer: RecordedAnswer | null;
+  /** Whether the answer's dead-letter copy was already confirmed. */
+  deadLettered: boolean;
+}
 export type AddResponseResult = "ok" | "missing" | "duplicate" | "late";
 
 export class TransactionStore {
@@ -168,7 +203,8 @@ export class TransactionStore {
       redis.defineCommand("sluiceTransition", { numberOfKeys: 1, lua: TRANSITION });
       redis.defineCommand("sluiceAddResponse", { numberOfKeys: 2, lua: ADD_RESPONSE });
       redis.defineCommand("sluiceSetDelivery", { numberOfKeys: 1, lua: SET_DELIVERY });
-      redis.defineCommand("sluiceMarkProcessed", { numberOfKeys: 1, lua: MARK_PROCESSED });
+      redis.defineCommand("sluiceRecordAnswer", { numberOfKeys: 1, lua: RECORD_ANSWER });
+      redis.defineCommand("sluiceNoteDeadLettered", { numberOfKeys: 1, lua: NOTE_DEAD_LETTERED });
       redis.defineCommand("sluiceRenewClaim", { numberOfKeys: 1, lua: RENEW_CLAIM });
     }
   }
@@ -236,11 +272,22 @@ export class TransactionStore {
     };
   }
 
-  /** State and processed mark only: what the worker needs to decide whether to skip. */
-  async peek(id: string): Promise<{ state: State; processedAt: number | null } | null> {
-    const [state, processedAt] = await this.redis.hmget(this.key(id), "state", "processedAt");
+  /** What the worker needs to decide about a request: state, processed mark, recorded answer. */
+  async peek(id: string): Promise<RequestView | null> {
+    const [state, processedAt, answer, deadLettered] = await this.redis.hmget(
+      this.key(id),
+      "state",
+      "processedAt",
+      "answer",
+      "deadLettered",
+    );
     if (!state) return null;
-    return { state: state as State, processedAt: processedAt ? Number(processedAt) : null };
+    return {
+      state: state as State,
+      processedAt: processedAt ? Number(processedAt) : null,
+      answer: answer ? (JSON.parse(answer) as RecordedAnswer) : null,
+      deadLettered: deadLettered === "1",
+    };
   }
 
   /**
@@ -269,9 +316,22 @@ export class TransactionStore {
     return (await this.redis.sluiceRenewClaim(this.key(id), String(untilMs))) === 1;
   }
 
-  /** Marks that the backend answered and the answer was published: a redelivery is skipped. */
-  async markProcessed(id: string): Promise<void> {
-    await this.redis.sluiceMarkProcessed(this.key(id), String(Date.now()));
+  /**
+   * Keeps the backend's answer in the record and marks the message processed, before anything
+   * is published: from here on no copy of the request calls the backend again.
+   */
+  async recordAnswer(id: string, answer: RecordedAnswer): Promise<RecordAnswerResult> {
+    const [result] = await this.redis.sluiceRecordAnswer(
+      this.key(id),
+      JSON.stringify(answer),
+      String(Date.now()),
+    );
+    return result as RecordAnswerResult;
+  }
+
+  /** Notes that the recorded answer's dead-letter copy is on the broker (not to be sent again). */
+  async noteDeadLettered(id: string): Promise<void> {
+    await this.redis.sluiceNoteDeadLettered(this.key(id));
   }
 
   /** Stores one response; a final one sets the terminal state (once: later ones are "late"). */

@@ -10,16 +10,24 @@ import { metrics } from "../shared/metrics";
 import type { BackendGates } from "./backend-gates";
 import { InflightLeases, type Lease } from "./inflight-leases";
 import { RateLimiter } from "./rate-limiter";
-import type { Translator } from "./translators/translator";
 
 /** Lease time when neither the configuration nor SLUICE_LEASE_TIME sets one. */
 export const DEFAULT_LEASE_MS = 30_000;
 
-/** Waits until the backend may be called; resolves with the function that frees the slot. */
-export type BackendGuard = (
-  request: RequestMessage,
-  signal: AbortSignal,
-) => Promise<() => Promise<void>>;
+/** A taken in-flight slot: the rate token is waited for separately, right before each call. */
+export interface CallPermit {
+  /**
+   * Waits for a rate token and takes it; resolves when the call may start. Each call of an
+   * in-place retry takes its own token. Rejects with a retryable `BackendUnavailableError` when
+   * no token can be had (Redis lost), with the signal's reason when `signal` aborts.
+   */
+  beforeCall(signal: AbortSignal): Promise<void>;
+  /** Frees the slot. */
+  release(): Promise<void>;
+}
+
+/** Waits for an open gate and an in-flight slot; resolves with the permit holding the slot. */
+export type BackendGuard = (request: RequestMessage, signal: AbortSignal) => Promise<CallPermit>;
 
 /**
  * How long a crashed worker's in-flight slot stays taken: the backend's `leaseMs` when the
@@ -42,14 +50,12 @@ export interface GuardDeps {
 }
 
 export interface BackendLimits {
-  /** Gate and in-flight slot, taken before the message is claimed. */
-  guard: BackendGuard;
   /**
-   * The backend's translator with the rate token taken immediately before each call: a token
-   * granted earlier (before the claim's round trip) would reach the backend late, and late
-   * calls bunch together. `shutdown` ends a wait when the worker drains.
+   * Gate and in-flight slot, taken before the message is claimed; the permit's rate token is
+   * taken immediately before each call: a token granted earlier (before the claim's round trip)
+   * would reach the backend late, and late calls bunch together.
    */
-  limitTranslator(translator: Translator, shutdown: AbortSignal): Translator;
+  guard: BackendGuard;
   close(): Promise<void>;
 }
 
@@ -70,9 +76,6 @@ export function createBackendLimits(deps: GuardDeps): BackendLimits {
   const limiter = backend.rate
     ? new RateLimiter(redis, keyPrefix, backend.name, backend.rate)
     : null;
-  /** Time each message waited for its slot, added to its token wait in the metric. */
-  const slotWaits = new Map<string, number>();
-
   const guard: BackendGuard = async (request, signal) => {
     if (!gates.isOpen(backend.name)) throw gateClosed(gates, backend.name);
     const wait = AbortSignal.any([signal, gates.closingSignal(backend.name)]);
@@ -83,32 +86,28 @@ export function createBackendLimits(deps: GuardDeps): BackendLimits {
       if (!signal.aborted && !gates.isOpen(backend.name)) throw gateClosed(gates, backend.name);
       throw error;
     }
-    slotWaits.set(request.id, lease.waitedMs);
-    return async () => {
-      slotWaits.delete(request.id);
-      await lease.release().catch(() => undefined);
+    /** The slot's wait counts toward the first call's wait in the metric. */
+    let slotWaitMs = lease.waitedMs;
+    return {
+      async beforeCall(callSignal) {
+        let tokenWaitMs = 0;
+        if (limiter) {
+          try {
+            tokenWaitMs = await limiter.acquire(callSignal);
+          } catch (error) {
+            if (callSignal.aborted) throw callSignal.reason ?? error;
+            // Redis lost while waiting: nothing reached the backend, so it is safe to try later.
+            throw new BackendUnavailableError("no rate-limit token could be taken", {
+              cause: error,
+            });
+          }
+        }
+        metrics.rateLimitWait.observe({ backend: backend.name }, (slotWaitMs + tokenWaitMs) / 1000);
+        slotWaitMs = 0;
+      },
+      release: () => lease.release().catch(() => undefined),
     };
   };
 
-  const limitTranslator = (translator: Translator, shutdown: AbortSignal): Translator => ({
-    async call(request, call) {
-      let tokenWaitMs = 0;
-      if (limiter) {
-        try {
-          tokenWaitMs = await limiter.acquire(AbortSignal.any([shutdown, call.signal]));
-        } catch (error) {
-          if (shutdown.aborted) throw error;
-          // Redis lost or the call's time used up while waiting: nothing reached the backend,
-          // so it is safe to try again later.
-          throw new BackendUnavailableError("no rate-limit token could be taken", { cause: error });
-        }
-      }
-      const waitedMs = (slotWaits.get(request.id) ?? 0) + tokenWaitMs;
-      metrics.rateLimitWait.observe({ backend: backend.name }, waitedMs / 1000);
-      return translator.call(request, call);
-    },
-    close: translator.close?.bind(translator),
-  });
-
-  return { guard, limitTranslator, close: () => leases.close() };
+  return { guard, close: () => leases.close() };
 }

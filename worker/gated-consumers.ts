@@ -14,7 +14,7 @@ export interface GatedConsumerOptions {
   prefetch: number;
   gates: BackendGates;
   log: Logger;
-  onMessage(message: ConsumeMessage, channel: ConfirmChannel): Promise<void>;
+  onMessage(message: ConsumeMessage, channel: ConfirmChannel, gone: AbortSignal): Promise<void>;
 }
 
 /** One opening of the gate: its consumers and the messages they are still handling. */
@@ -68,8 +68,8 @@ export class GatedConsumers {
       broker.consume(`worker-${queue}`, {
         queue,
         prefetch,
-        onMessage: (message, channel) => {
-          const work = this.options.onMessage(message, channel);
+        onMessage: (message, channel, gone) => {
+          const work = this.options.onMessage(message, channel, gone);
           generation.work.add(work);
           return work.finally(() => generation.work.delete(work));
         },

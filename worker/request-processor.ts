@@ -1,6 +1,7 @@
 // Processing one request message of one backend: skip what was already processed, expire
 // what waited too long, claim it, call the translator, and turn the result into responses,
-// a delayed retry, or a dead letter. The ack is the last step, after every publish confirmed.
+// a delayed retry, or a dead letter. The backend's answer is kept in the transaction record
+// before anything is published, and the ack is the last step, after every publish confirmed.
 
 import type { ChannelWrapper } from "amqp-connection-manager";
 import type { ConsumeMessage } from "amqplib";
@@ -23,10 +24,16 @@ import { messageLogger } from "../shared/logger";
 import { metrics } from "../shared/metrics";
 import { StateNotices, type NoticeState } from "../shared/state-notice";
 import type { TopologyNames } from "../shared/topology";
-import { isTerminal, type TransactionStore } from "../shared/transaction-store";
+import {
+  isTerminal,
+  type RecordedAnswer,
+  type TransactionStore,
+} from "../shared/transaction-store";
+import { systemClock, type Clock } from "../shared/clock";
 import { isOrdered } from "../shared/ordering";
 import { abortableSleep } from "./abortable-sleep";
 import { planRetry } from "./retry-schedule";
+import type { CallPermit } from "./backend-guard";
 import { Deadline } from "./translators/call-deadline";
 import type { Translator } from "./translators/translator";
 
@@ -41,11 +48,11 @@ const CLAIM_SLACK_MS = 5_000;
 
 export type Settlement = "ack" | "requeue";
 
-/** Waits for whatever the backend's limits demand before a call; returns a release function. */
-export type CallGuard = (
-  request: RequestMessage,
-  signal: AbortSignal,
-) => Promise<() => Promise<void>>;
+/** Waits for an open gate and an in-flight slot; the permit gives the rate token per call. */
+export type CallGuard = (request: RequestMessage, signal: AbortSignal) => Promise<CallPermit>;
+
+/** A signal that never aborts: for a delivery whose channel the caller does not watch. */
+const NEVER = new AbortController().signal;
 
 export interface ProcessorDeps {
   backend: BackendConfig;
@@ -63,6 +70,8 @@ export interface ProcessorDeps {
    * handling by the response worker, which queues the message's answer behind it).
    */
   listened?: (client: string) => Promise<boolean>;
+  /** Decides expiry (`expireAfter`); the system clock unless a test sets one. */
+  clock?: Clock;
 }
 
 /**
@@ -85,11 +94,46 @@ function outcomeOf(
   return "poison";
 }
 
-export class RequestProcessor {
-  constructor(private readonly deps: ProcessorDeps) {}
+/**
+ * Aborts when a message's expiry comes, so waits for a slot or a token end then instead of
+ * spending a token on a message that can no longer be sent. The decision itself is always
+ * the clock's, at the last look; the timer only cuts the wait short.
+ */
+class ExpiryAlarm {
+  private readonly controller = new AbortController();
+  private readonly timer: NodeJS.Timeout | undefined;
 
-  async process(message: ConsumeMessage): Promise<Settlement> {
-    const { store, log: rootLog, backend } = this.deps;
+  constructor(expiresAt: number | null, clock: Clock) {
+    if (expiresAt === null) return;
+    const inMs = expiresAt - clock.now() + 1;
+    // Past the largest timer delay the wait ends for other reasons first.
+    if (inMs > 2 ** 31 - 1) return;
+    this.timer = setTimeout(() => this.controller.abort(new Error("expired")), Math.max(0, inMs));
+    this.timer.unref();
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  dispose(): void {
+    clearTimeout(this.timer);
+  }
+}
+
+export class RequestProcessor {
+  private readonly clock: Clock;
+
+  constructor(private readonly deps: ProcessorDeps) {
+    this.clock = deps.clock ?? systemClock;
+  }
+
+  /**
+   * Processes one delivery. `gone` aborts when the channel the message came on closed: the
+   * broker then hands the message to another consumer, so no call may start for it here.
+   */
+  async process(message: ConsumeMessage, gone: AbortSignal = NEVER): Promise<Settlement> {
+    const { store, log: rootLog } = this.deps;
     let request: RequestMessage;
     try {
       request = decodeMessage<RequestMessage>(message.content);
@@ -114,37 +158,66 @@ export class RequestProcessor {
       await this.deadLetter(message.content, "no_transaction", request.id);
       return "ack";
     }
+    if (current.answer && !isTerminal(current.state)) {
+      // The backend already answered an earlier copy, whose worker could not finish publishing
+      // (broker lost, channel closed, crash): publish that answer, never call again.
+      await this.publishAnswer(message.content, request.id, current.answer, current.deadLettered);
+      log.info("answer recorded by an earlier attempt; published again");
+      return "ack";
+    }
     if (isTerminal(current.state) || current.processedAt !== null) {
       // A cancel's own notice may have been lost between Redis and the broker: repeat it.
       if (current.state === "cancelled") this.notice(request.id, "cancelled");
       log.info({ state: current.state }, "already processed; skipped");
       return "ack";
     }
-    // Only a message nobody claimed yet expires: one whose worker died mid-call may have
-    // reached the backend, so it is not "never sent" and takes the normal path.
-    if (
-      request.expiresAt !== null &&
-      Date.now() > request.expiresAt &&
-      current.state === "accepted"
-    ) {
-      const claimed = await store.transition(request.id, ["accepted"], "processing", {
-        claimUntilMs: Date.now() + CLAIM_SLACK_MS,
-      });
-      if (claimed.result === "ok") {
-        if (listened) this.notice(request.id, "processing");
-        await this.publishResponses(request, [], "expired", {
-          code: "Expired",
-          message: "the message expired before it was sent to the backend",
-        });
-      }
-      log.info("expired before it reached the backend");
+    // Checked here too, so a message that expired in the queue does not wait for a slot; the
+    // check that counts is the one right before the call. Only a message nobody claimed yet
+    // expires here: one whose worker died mid-call may have reached the backend.
+    if (this.expired(request) && current.state === "accepted") {
+      await this.expireUnclaimed(message, request, listened, log);
       return "ack";
     }
 
-    const release = await this.deps.guard(request, this.deps.shutdown);
+    // Waits end at the message's expiry: a message past it gives up its place in line.
+    const expiry = new ExpiryAlarm(request.expiresAt, this.clock);
     try {
+      return await this.claimAndCall(message, request, attempt, listened, log, gone, expiry);
+    } finally {
+      expiry.dispose();
+    }
+  }
+
+  private async claimAndCall(
+    message: ConsumeMessage,
+    request: RequestMessage,
+    attempt: number,
+    listened: boolean,
+    log: Logger,
+    gone: AbortSignal,
+    expiry: ExpiryAlarm,
+  ): Promise<Settlement> {
+    const { store } = this.deps;
+    let permit: CallPermit;
+    try {
+      permit = await this.deps.guard(
+        request,
+        AbortSignal.any([this.deps.shutdown, gone, expiry.signal]),
+      );
+    } catch (error) {
+      // The delivery's channel closed while it waited for a slot: the broker has it again.
+      if (gone.aborted) return "requeue";
+      if (expiry.signal.aborted && this.expired(request)) {
+        await this.expireUnclaimed(message, request, listened, log);
+        return "ack";
+      }
+      throw error;
+    }
+    let keeper: NodeJS.Timeout | undefined;
+    try {
+      const claimMs = this.deps.backend.timeoutMs + CLAIM_SLACK_MS;
       const claim = await store.transition(request.id, ["accepted"], "processing", {
-        claimUntilMs: Date.now() + backend.timeoutMs + CLAIM_SLACK_MS,
+        claimUntilMs: Date.now() + claimMs,
       });
       if (claim.result === "claimed") {
         // Another worker holds the claim: a duplicate copy, or the redelivery of a message
@@ -159,11 +232,63 @@ export class RequestProcessor {
         log.info({ state: claim.previous, result: claim.result }, "not claimed; skipped");
         return "ack";
       }
+      // The claim lasts as long as this worker holds the message, however long recording the
+      // answer takes through an outage: another copy may take it over only if this worker died.
+      keeper = setInterval(
+        () => void store.renewClaim(request.id, Date.now() + claimMs).catch(() => undefined),
+        Math.max(1_000, Math.floor(CLAIM_SLACK_MS / 2)),
+      );
+      keeper.unref();
       if (listened) this.notice(request.id, "processing");
-      return await this.call(request, attempt, message, log);
+      // A claim taken over from a worker that died mid-call may have reached the backend:
+      // such a message is not "never sent", so it cannot end `expired`.
+      const mayExpire = claim.previous === "accepted";
+      return await this.call(request, attempt, message, log, permit, gone, mayExpire && expiry);
     } finally {
-      await release();
+      if (keeper) clearInterval(keeper);
+      await permit.release();
     }
+  }
+
+  /** Ends `expired` a message nobody claimed yet. */
+  private async expireUnclaimed(
+    message: ConsumeMessage,
+    request: RequestMessage,
+    listened: boolean,
+    log: Logger,
+  ): Promise<void> {
+    const claimed = await this.deps.store.transition(request.id, ["accepted"], "processing", {
+      claimUntilMs: Date.now() + CLAIM_SLACK_MS,
+    });
+    if (claimed.result !== "ok") return;
+    if (listened) this.notice(request.id, "processing");
+    await this.expire(message, request, log);
+  }
+
+  /** Whether the request is past its service's `expireAfter` by the worker's clock. */
+  private expired(request: RequestMessage): boolean {
+    return request.expiresAt !== null && this.clock.now() > request.expiresAt;
+  }
+
+  /** Ends a claimed request `expired`: it never reached the backend. */
+  private async expire(message: ConsumeMessage, request: RequestMessage, log: Logger) {
+    await this.answer(message, request, log, {
+      responses: this.responses(request, [], "expired", {
+        code: "Expired",
+        message: "the message expired before it was sent to the backend",
+      }),
+      deadLetter: null,
+    });
+    log.info({ expiresAt: request.expiresAt }, "expired before it reached the backend");
+  }
+
+  /**
+   * Gives a claimed message back untouched: its claim is released so that the copy the
+   * broker hands out next (here or on another worker) can be claimed at once.
+   */
+  private async handBack(request: RequestMessage): Promise<Settlement> {
+    await this.deps.store.transition(request.id, ["processing"], "accepted").catch(() => undefined);
+    return "requeue";
   }
 
   private async call(
@@ -171,57 +296,99 @@ export class RequestProcessor {
     attempt: number,
     message: ConsumeMessage,
     log: Logger,
+    permit: CallPermit,
+    gone: AbortSignal,
+    /** The message's expiry, unless it may have reached the backend before (then `false`). */
+    expiry: ExpiryAlarm | false,
   ): Promise<Settlement> {
-    const { backend, translator } = this.deps;
-    const deadline = new Deadline(this.deps.shutdown, backend.timeoutMs);
-    const started = process.hrtime.bigint();
+    const { backend, translator, shutdown } = this.deps;
+    const deadline = new Deadline(shutdown, backend.timeoutMs);
     let answers: BackendResponse[] | null = null;
     let failure: unknown = null;
+    let started: bigint | null = null;
+    /** The worker's clock at the last look: when the call was sent (logged with its outcome). */
+    let sentAt: number | null = null;
     try {
-      answers = await translator.call(request, {
-        signal: deadline.signal,
-        idempotencyKey: request.id,
-        attempt,
-      });
+      // Every wait comes before the last look: a rate token, then expiry, the delivery's
+      // channel and shutdown are checked with nothing left between the check and the call.
+      const waits = [deadline.signal, gone];
+      if (expiry) waits.push(expiry.signal);
+      try {
+        await permit.beforeCall(AbortSignal.any(waits));
+      } catch (error) {
+        // A wait cut short by the expiry is judged at the last look below; any other failure
+        // to get a token means nothing reached the backend: a retry.
+        if (!(expiry && expiry.signal.aborted && this.expired(request))) {
+          failure =
+            error instanceof BackendUnavailableError
+              ? error
+              : new BackendUnavailableError("no rate-limit token in time", { cause: error });
+        }
+      }
+      if (shutdown.aborted || gone.aborted) {
+        log.info(
+          { channelClosed: gone.aborted },
+          "handed back before the call (shutdown or delivery lost)",
+        );
+        return await this.handBack(request);
+      }
+      if (!failure) {
+        sentAt = this.clock.now();
+        if (expiry && request.expiresAt !== null && sentAt > request.expiresAt) {
+          await this.expire(message, request, log);
+          return "ack";
+        }
+        started = process.hrtime.bigint();
+        answers = await translator.call(request, {
+          signal: deadline.signal,
+          idempotencyKey: request.id,
+          attempt,
+        });
+      }
     } catch (error) {
       failure = error;
     } finally {
       deadline.dispose();
     }
-    const outcome = outcomeOf(answers, failure, this.deps.shutdown.aborted);
-    metrics.backendCalls.inc({ backend: backend.name, outcome });
-    metrics.backendCallDuration.observe(
-      { backend: backend.name },
-      Number(process.hrtime.bigint() - started) / 1e9,
-    );
+    const outcome = outcomeOf(answers, failure, shutdown.aborted);
+    if (started !== null) {
+      metrics.backendCalls.inc({ backend: backend.name, outcome });
+      metrics.backendCallDuration.observe(
+        { backend: backend.name },
+        Number(process.hrtime.bigint() - started) / 1e9,
+      );
+    }
 
-    // From here on the backend has spoken: recording its answer must not fail the message.
-    // Broker or Redis trouble is waited out in place, so the backend is not called again.
+    // From here on the backend has spoken: its answer is kept in the record first, so no copy
+    // of the message calls the backend again, then published through any outage.
     switch (outcome) {
       case "completed":
-        await this.untilRecorded(log, async () => {
-          await this.publishResponses(request, answers!, "completed", null);
-          await this.deps.store.markProcessed(request.id);
+        await this.answer(message, request, log, {
+          responses: this.responses(request, answers!, "completed", null),
+          deadLetter: null,
         });
-        log.info({ responses: answers!.length, attempt }, "backend answered");
+        log.info(
+          { responses: answers!.length, attempt, sentAt, expiresAt: request.expiresAt },
+          "backend answered",
+        );
         return "ack";
       case "rejected": {
         const rejection = failure as BackendRejectedError;
-        await this.untilRecorded(log, async () => {
-          await this.publishResponses(request, [rejection.response], "rejected", {
+        await this.answer(message, request, log, {
+          responses: this.responses(request, [rejection.response], "rejected", {
             code: "BackendRejected",
             message: rejection.message,
-          });
-          await this.deps.store.markProcessed(request.id);
+          }),
+          deadLetter: null,
         });
-        log.info({ status: rejection.response.status }, "backend rejected the message");
+        log.info(
+          { status: rejection.response.status, attempt, sentAt, expiresAt: request.expiresAt },
+          "backend rejected the message",
+        );
         return "ack";
       }
       case "interrupted":
-        await this.deps.store
-          .transition(request.id, ["processing"], "accepted")
-          .catch(() => undefined);
-        return "requeue";
+        return await this.handBack(request);
       case "retryable_error":
         return await this.retryOrFail(
           request,
@@ -229,25 +396,58 @@ export class RequestProcessor {
           failure as BackendUnavailableError,
           message,
           log,
+          permit,
+          gone,
+          expiry,
         );
       default:
         log.error(
           { err: (failure as Error)?.message ?? String(failure) },
           "translator failed on the message; dead-lettered",
         );
-        await this.untilRecorded(log, async () => {
-          await this.deadLetter(message.content, "translator_error", request.id);
-          await this.publishResponses(request, [], "failed", {
+        await this.answer(message, request, log, {
+          responses: this.responses(request, [], "failed", {
             code: "BackendFailed",
             message: "the message could not be translated for the backend",
-          });
+          }),
+          deadLetter: "translator_error",
         });
         return "ack";
     }
   }
 
+  /**
+   * Records an outcome in the transaction record, then publishes it. Redis or broker trouble
+   * is waited out in place, so the backend is not called again for it.
+   */
+  private async answer(
+    message: ConsumeMessage,
+    request: RequestMessage,
+    log: Logger,
+    answer: RecordedAnswer,
+  ): Promise<void> {
+    const recorded = await this.untilRecorded(log, () =>
+      this.deps.store.recordAnswer(request.id, answer),
+    );
+    if (recorded === "terminal") return;
+    // An answer recorded before (by a copy of this message) wins: publish that one.
+    const kept =
+      recorded === "recorded"
+        ? await this.untilRecorded(log, () => this.deps.store.peek(request.id))
+        : null;
+    if (kept?.answer) {
+      await this.untilRecorded(log, () =>
+        this.publishAnswer(message.content, request.id, kept.answer!, kept.deadLettered),
+      );
+      return;
+    }
+    await this.untilRecorded(log, () =>
+      this.publishAnswer(message.content, request.id, answer, false),
+    );
+  }
+
   /** Repeats `record` through broker or Redis outages until it succeeds or the worker stops. */
-  private async untilRecorded(log: Logger, record: () => Promise<void>): Promise<void> {
+  private async untilRecorded<T>(log: Logger, record: () => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       try {
         return await record();
@@ -263,12 +463,37 @@ export class RequestProcessor {
     }
   }
 
+  /** Publishes a recorded answer: its dead-letter copy (unless confirmed before), then responses. */
+  private async publishAnswer(
+    content: Buffer,
+    id: string,
+    answer: RecordedAnswer,
+    deadLettered: boolean,
+  ): Promise<void> {
+    if (answer.deadLetter && !deadLettered) {
+      await this.deadLetter(content, answer.deadLetter, id);
+      await this.deps.store.noteDeadLettered(id);
+    }
+    for (const response of answer.responses) {
+      await this.deps.broker.publish(
+        this.deps.publisher,
+        this.deps.names.responsesExchange,
+        "responses",
+        encodeMessage(response),
+        { messageId: `${id}.${response.seq}`, contentType: "application/json" },
+      );
+    }
+  }
+
   private async retryOrFail(
     request: RequestMessage,
     attempt: number,
     error: BackendUnavailableError,
     message: ConsumeMessage,
     log: Logger,
+    permit: CallPermit,
+    gone: AbortSignal,
+    expiry: ExpiryAlarm | false,
   ): Promise<Settlement> {
     const { backend, broker, publisher, names, store } = this.deps;
     const plan = planRetry(backend.retry, attempt, error.retryAfterMs);
@@ -285,12 +510,11 @@ export class RequestProcessor {
           request.id,
           Date.now() + plan.delayMs + backend.timeoutMs + CLAIM_SLACK_MS,
         );
-        await abortableSleep(plan.delayMs, this.deps.shutdown);
+        await abortableSleep(plan.delayMs, AbortSignal.any([this.deps.shutdown, gone]));
       } catch {
-        await store.transition(request.id, ["processing"], "accepted").catch(() => undefined);
-        return "requeue";
+        return await this.handBack(request);
       }
-      return this.call(request, plan.nextAttempt, message, log);
+      return this.call(request, plan.nextAttempt, message, log, permit, gone, expiry);
     }
     if (plan.retry) {
       // Release the claim first: the delayed copy must be claimable when it comes back.
@@ -312,11 +536,12 @@ export class RequestProcessor {
       return "ack";
     }
     log.error({ attempt, err: error.message }, "retries exhausted; dead-lettered");
-    await this.deadLetter(message.content, "retries_exhausted", request.id);
-    const answer = error.response ? [error.response] : [];
-    await this.publishResponses(request, answer, "failed", {
-      code: "BackendFailed",
-      message: `the backend failed ${attempt} times: ${error.message}`,
+    await this.answer(message, request, log, {
+      responses: this.responses(request, error.response ? [error.response] : [], "failed", {
+        code: "BackendFailed",
+        message: `the backend failed ${attempt} times: ${error.message}`,
+      }),
+      deadLetter: "retries_exhausted",
     });
     return "ack";
   }
@@ -349,13 +574,13 @@ export class RequestProcessor {
     );
   }
 
-  /** Publishes the responses in order (the last final); an outcome without one gets a stub. */
-  private async publishResponses(
+  /** The response messages of an outcome, in order (the last final); none gets a stub. */
+  private responses(
     request: RequestMessage,
     answers: BackendResponse[],
     outcome: ResponseMessage["outcome"],
     error: ResponseMessage["error"],
-  ): Promise<void> {
+  ): ResponseMessage[] {
     const list: BackendResponse[] = answers.length
       ? answers
       : [
@@ -365,25 +590,17 @@ export class RequestProcessor {
             body: "",
           },
         ];
-    for (let i = 0; i < list.length; i++) {
-      const response: ResponseMessage = {
-        ...list[i],
-        bodyEncoding: list[i].bodyEncoding ?? "utf8",
-        id: request.id,
-        seq: i + 1,
-        final: i === list.length - 1,
-        outcome,
-        error,
-        producedAt: Date.now(),
-      };
-      await this.deps.broker.publish(
-        this.deps.publisher,
-        this.deps.names.responsesExchange,
-        "responses",
-        encodeMessage(response),
-        { messageId: `${request.id}.${response.seq}`, contentType: "application/json" },
-      );
-    }
+    const producedAt = Date.now();
+    return list.map((answer, i) => ({
+      ...answer,
+      bodyEncoding: answer.bodyEncoding ?? "utf8",
+      id: request.id,
+      seq: i + 1,
+      final: i === list.length - 1,
+      outcome,
+      error,
+      producedAt,
+    }));
   }
 
   private async deadLetter(content: Buffer, reason: string, id: string | null): Promise<void> {

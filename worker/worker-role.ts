@@ -50,7 +50,7 @@ export async function startWorker(runtime: Runtime, guardFactory?: GuardFactory)
     const backendLimits = limits.forBackend(backend);
     const processor = new RequestProcessor({
       backend,
-      translator: backendLimits.limitTranslator(translators.get(backend.name)!, shutdown.signal),
+      translator: translators.get(backend.name)!,
       broker,
       publisher,
       store,
@@ -59,6 +59,7 @@ export async function startWorker(runtime: Runtime, guardFactory?: GuardFactory)
       guard: guardFactory ? guardFactory(backend, runtime) : backendLimits.guard,
       shutdown: shutdown.signal,
       listened: (client) => hubListeners.hasAny(client),
+      clock: runtime.clock,
     });
     const consumer = new GatedConsumers({
       broker,
@@ -67,12 +68,13 @@ export async function startWorker(runtime: Runtime, guardFactory?: GuardFactory)
       prefetch: consumerPrefetch(backend.ordering, backend.maxInFlight),
       gates: limits.gates,
       log,
-      onMessage: async (message, channel) => {
+      onMessage: async (message, channel, gone) => {
         if (!consuming) return safeNack(channel, message, true);
         const work = patiently(
-          () => processor.process(message),
+          () => processor.process(message, gone),
           log,
-          () => consuming,
+          // A delivery whose channel closed is the broker's again: trying on is pointless.
+          () => consuming && !gone.aborted,
         ).then(
           (settlement) =>
             settlement === "ack" ? safeAck(channel, message) : safeNack(channel, message, true),

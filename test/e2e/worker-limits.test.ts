@@ -114,6 +114,7 @@ describe("worker limits end to end (several worker processes)", function () {
         broken: service("broken"),
         picky: service("picky"),
         held: service("held", { expireAfter: "1s" }),
+        timed: service("timed", { expireAfter: "3s" }),
         ordered: service("ordered"),
       },
       backends: {
@@ -135,6 +136,7 @@ describe("worker limits end to end (several worker processes)", function () {
           options: { headers: { "x-sim-status": "422" } },
         }),
         held: backend("held", {}),
+        timed: backend("timed", { rate: { limit: 1, per: "1s", burst: 0 }, maxInFlight: 10 }),
         ordered: backend("ordered", {
           ordering: ORDERING,
           maxInFlight: 4,
@@ -284,6 +286,36 @@ describe("worker limits end to end (several worker processes)", function () {
     expect((await call(`${admin}/admin/backends/nope/pause`, { method: "POST" })).status).to.equal(
       404,
     );
+  });
+
+  it("expireAfter at 1 call/s across three workers: no call is sent after its message expired", async () => {
+    // Ten messages at once against one call a second and a 3 s expiry: the workers take them
+    // all at once and wait for rate tokens; those whose token comes too late must expire.
+    const ids = await Promise.all(Array.from({ length: 10 }, () => submit("timed")));
+    const outcomes = await Promise.all(ids.map((id) => settled(id, 30_000)));
+    const states = outcomes.map((o) => o.state);
+    expect(
+      states.every((s) => s === "completed" || s === "expired"),
+      String(states),
+    ).to.equal(true);
+    expect(states).to.include("completed");
+    expect(states).to.include("expired");
+
+    // Each call the backend saw was sent, by the worker's own clock, before its message's
+    // expiry; and the backend saw exactly the completed ones, once each.
+    const completed = ids.filter((_, i) => states[i] === "completed").sort();
+    expect(
+      callsOf("timed")
+        .map((c) => c.id)
+        .sort(),
+    ).to.deep.equal(completed);
+    const sent = workers
+      .flatMap((w) => w.lines)
+      .filter((l) => l.msg === "backend answered" && ids.includes(String(l.id)));
+    expect(sent.map((l) => String(l.id)).sort()).to.deep.equal(completed);
+    for (const line of sent) {
+      expect(Number(line.sentAt), String(line.id)).to.be.at.most(Number(line.expiresAt));
+    }
   });
 
   it("keeps each client's requests in order under four workers", async () => {

@@ -127,14 +127,14 @@ describe("transaction store (Redis)", () => {
     expect((await store.get(m.id))!.state).to.equal("cancelled");
   });
 
-  it("the outcome renews retention; marking a vanished record processed does not recreate it", async () => {
+  it("the outcome renews retention; recording an answer for a vanished record does not recreate it", async () => {
     const m = meta();
     await store.create(m);
     await redis.pexpire(store.key(m.id), 5_000);
     await store.addResponse(response(m.id, 1, true));
     expect(await redis.pttl(store.key(m.id))).to.be.greaterThan(50_000);
     const gone = randomUUID();
-    await store.markProcessed(gone);
+    await store.recordAnswer(gone, { responses: [], deadLetter: null });
     expect(await redis.exists(store.key(gone))).to.equal(0);
   });
 

@@ -1,0 +1,299 @@
+// The worker's last look before a call, on the real broker and Redis with a clock the test
+// moves: expiry is judged after every wait (slot, rate token), a delivery whose channel closed
+// starts no call, and a copy of a message whose answer is recorded publishes that answer
+// instead of calling the backend again.
+
+import { randomUUID } from "node:crypto";
+import type { ChannelWrapper } from "amqp-connection-manager";
+import type { ConsumeMessage } from "amqplib";
+import * as amqplib from "amqplib";
+import { expect } from "chai";
+import pino from "pino";
+import { Broker } from "../../shared/amqp";
+import { FixedClock } from "../../shared/clock";
+import { compileConfig, type BackendConfig } from "../../shared/config";
+import { encodeMessage, type RequestMessage, type ResponseMessage } from "../../shared/envelope";
+import { BackendUnavailableError, type BackendResponse } from "../../shared/errors";
+import { isStateNotice } from "../../shared/state-notice";
+import { declareAllBackends, topologyNames } from "../../shared/topology";
+import { TransactionStore } from "../../shared/transaction-store";
+import type { CallPermit } from "../../worker/backend-guard";
+import { RequestProcessor, type CallGuard } from "../../worker/request-processor";
+import type { Translator, TranslatorCall } from "../../worker/translators/translator";
+import { createRedis } from "../../shared/redis";
+import { AMQP_URL, deletePrefix, REDIS_URL } from "../support/harness";
+
+const log = pino({ level: "silent" });
+const T0 = Date.parse("2026-03-01T10:00:00Z");
+
+/** A translator that records each call and answers 200 (or what `answer` says). */
+class RecordingTranslator implements Translator {
+  readonly calls: Array<{ id: string; at: number }> = [];
+  answer: (request: RequestMessage, call: TranslatorCall) => Promise<BackendResponse[]> =
+    async () => [{ status: 200, contentType: "application/json", body: "{}" }];
+  constructor(private readonly clock: FixedClock) {}
+  call(request: RequestMessage, call: TranslatorCall): Promise<BackendResponse[]> {
+    this.calls.push({ id: request.id, at: this.clock.now() });
+    return this.answer(request, call);
+  }
+}
+
+/** A guard whose slot and token waits are moves of the test's clock (plus optional hooks). */
+function movingGuard(
+  clock: FixedClock,
+  waits: { slotMs?: number; tokenMs?: number; duringToken?: () => void } = {},
+): CallGuard {
+  return async () => {
+    clock.advance(waits.slotMs ?? 0);
+    const permit: CallPermit = {
+      async beforeCall() {
+        clock.advance(waits.tokenMs ?? 0);
+        waits.duringToken?.();
+      },
+      release: async () => undefined,
+    };
+    return permit;
+  };
+}
+
+describe("request processor: the last look before the call (real broker and Redis)", function () {
+  this.timeout(20_000);
+  const prefix = `t-${randomUUID().slice(0, 8)}.`;
+  const rawConfig = {
+    prefix,
+    services: { svc: { protocols: ["rest"], reply: { mode: "ack" }, backend: "b" } },
+    backends: { b: { url: "http://127.0.0.1:9", translator: "rest-json", timeout: "5s" } },
+  };
+  const names = topologyNames(prefix);
+  const redis = createRedis(REDIS_URL, log, "processor-test");
+  const store = new TransactionStore(redis, prefix, 60_000);
+  let backend: BackendConfig;
+  let broker: Broker;
+  let publisher: ChannelWrapper;
+  let reader: amqplib.ChannelModel;
+  let channel: amqplib.Channel;
+  const shutdown = new AbortController();
+
+  before(async () => {
+    const config = compileConfig(rawConfig, ".");
+    backend = config.backends.b;
+    broker = await Broker.connect(AMQP_URL, log);
+    publisher = broker.publisherChannel((ch) => declareAllBackends(ch, config, names));
+    await publisher.waitForConnect();
+    reader = await amqplib.connect(AMQP_URL);
+    channel = await reader.createChannel();
+  });
+  after(async () => {
+    shutdown.abort();
+    await reader?.close().catch(() => undefined);
+    await broker?.close();
+    redis.disconnect();
+    await deletePrefix(prefix, rawConfig);
+  });
+
+  function processor(clock: FixedClock, translator: Translator, guard: CallGuard) {
+    return new RequestProcessor({
+      backend,
+      translator,
+      broker,
+      publisher,
+      store,
+      names,
+      log,
+      guard,
+      shutdown: shutdown.signal,
+      clock,
+    });
+  }
+
+  /** A request accepted at `createdAt` that expires `expireAfterMs` later, and its record. */
+  async function accepted(createdAt: number, expireAfterMs: number | null) {
+    const id = randomUUID();
+    const expiresAt = expireAfterMs === null ? null : createdAt + expireAfterMs;
+    await store.create({
+      id,
+      xroadId: null,
+      service: "svc",
+      backend: "b",
+      client: "EE/GOV/1/app",
+      protocol: "rest",
+      replyMode: "ack",
+      owner: null,
+      callback: null,
+      createdAt,
+      expiresAt,
+    });
+    const request: RequestMessage = {
+      id,
+      xroadId: null,
+      service: "svc",
+      backend: "b",
+      protocol: "rest",
+      client: "EE/GOV/1/app",
+      replyMode: "ack",
+      method: "POST",
+      path: "",
+      query: "",
+      xroadHeaders: {},
+      contentType: "application/json",
+      body: "{}",
+      bodyEncoding: "utf8",
+      createdAt,
+      expiresAt,
+    };
+    const delivery = {
+      content: encodeMessage(request),
+      fields: {},
+      properties: { headers: {} },
+    } as unknown as ConsumeMessage;
+    return { id, delivery };
+  }
+
+  /** The responses published for `id` so far (read off the responses queue). */
+  const published = new Map<string, ResponseMessage[]>();
+  async function responsesOf(id: string): Promise<ResponseMessage[]> {
+    for (;;) {
+      const message = await channel.get(names.responsesQueue, { noAck: true });
+      if (!message) break;
+      if (isStateNotice(message.properties)) continue;
+      const response = JSON.parse(message.content.toString()) as ResponseMessage;
+      published.set(response.id, [...(published.get(response.id) ?? []), response]);
+    }
+    return published.get(id) ?? [];
+  }
+
+  it("a message that expires while it waits for its rate token is never sent: expired", async () => {
+    const clock = new FixedClock(T0);
+    const translator = new RecordingTranslator(clock);
+    const { id, delivery } = await accepted(T0, 3_000);
+    // Taken at once (well before expiry), the slot takes 1 s, the token 2.5 s more.
+    const settlement = await processor(
+      clock,
+      translator,
+      movingGuard(clock, { slotMs: 1_000, tokenMs: 2_500 }),
+    ).process(delivery);
+    expect(settlement).to.equal("ack");
+    expect(translator.calls).to.deep.equal([]);
+    const [response] = await responsesOf(id);
+    expect(response).to.include({ outcome: "expired", final: true });
+    expect(response.error?.code).to.equal("Expired");
+  });
+
+  it("a message that expires while it waits for its in-flight slot is never sent: expired", async () => {
+    const clock = new FixedClock(T0);
+    const translator = new RecordingTranslator(clock);
+    const { id, delivery } = await accepted(T0, 3_000);
+    await processor(clock, translator, movingGuard(clock, { slotMs: 3_001 })).process(delivery);
+    expect(translator.calls).to.deep.equal([]);
+    expect((await responsesOf(id)).map((r) => r.outcome)).to.deep.equal(["expired"]);
+  });
+
+  it("a message still within expireAfter after every wait is sent, and no call starts after expiry", async () => {
+    const clock = new FixedClock(T0);
+    const translator = new RecordingTranslator(clock);
+    const expiries = new Map<string, number>();
+    // Ten messages, each waiting one more second for its token: the first four are in time.
+    for (let n = 0; n < 10; n++) {
+      const { id, delivery } = await accepted(T0, 3_500);
+      expiries.set(id, T0 + 3_500);
+      await processor(clock, translator, movingGuard(clock, { tokenMs: 1_000 })).process(delivery);
+    }
+    expect(translator.calls).to.have.length(3);
+    for (const call of translator.calls) expect(call.at).to.be.at.most(expiries.get(call.id)!);
+    const outcomes = await Promise.all([...expiries.keys()].map(async (id) => responsesOf(id)));
+    expect(outcomes.map((r) => r[0].outcome)).to.deep.equal([
+      ...Array(3).fill("completed"),
+      ...Array(7).fill("expired"),
+    ]);
+  });
+
+  it("a claim taken over from a worker that died mid-call is not expired (it may have been sent)", async () => {
+    const clock = new FixedClock(T0);
+    const translator = new RecordingTranslator(clock);
+    const { id, delivery } = await accepted(T0, 1_000);
+    // Another worker claimed it and died: its claim has lapsed.
+    await store.transition(id, ["accepted"], "processing", { claimUntilMs: Date.now() - 1 });
+    clock.advance(5_000);
+    await processor(clock, translator, movingGuard(clock)).process(delivery);
+    expect(translator.calls.map((c) => c.id)).to.deep.equal([id]);
+    expect((await responsesOf(id)).map((r) => r.outcome)).to.deep.equal(["completed"]);
+  });
+
+  it("no call starts for a delivery whose channel closed while it waited; its claim is released", async () => {
+    const clock = new FixedClock(T0);
+    const translator = new RecordingTranslator(clock);
+    const { id, delivery } = await accepted(T0, null);
+    const gone = new AbortController();
+    const settlement = await processor(
+      clock,
+      translator,
+      movingGuard(clock, { duringToken: () => gone.abort() }),
+    ).process(delivery, gone.signal);
+    expect(settlement).to.equal("requeue");
+    expect(translator.calls).to.deep.equal([]);
+    expect((await store.peek(id))!.state).to.equal("accepted");
+
+    // The copy the broker hands out next is sent, once.
+    await processor(clock, translator, movingGuard(clock)).process(delivery);
+    expect(translator.calls.map((c) => c.id)).to.deep.equal([id]);
+  });
+
+  it("a delivery whose channel closed before it got a slot is handed back without a claim", async () => {
+    const clock = new FixedClock(T0);
+    const translator = new RecordingTranslator(clock);
+    const { id, delivery } = await accepted(T0, null);
+    const gone = new AbortController();
+    const guard: CallGuard = async (_request, signal) => {
+      gone.abort();
+      throw signal.reason;
+    };
+    expect(await processor(clock, translator, guard).process(delivery, gone.signal)).to.equal(
+      "requeue",
+    );
+    expect(translator.calls).to.deep.equal([]);
+    expect((await store.peek(id))!.state).to.equal("accepted");
+  });
+
+  it("the answer is recorded before it is published: a copy redelivered meanwhile publishes it, never calls", async () => {
+    const clock = new FixedClock(T0);
+    const translator = new RecordingTranslator(clock);
+    const { id, delivery } = await accepted(T0, null);
+    const gone = new AbortController();
+    // The channel closes while the backend works: the broker hands the message out again.
+    translator.answer = async () => {
+      gone.abort();
+      return [{ status: 200, contentType: "text/plain", body: "answered once" }];
+    };
+    await processor(clock, translator, movingGuard(clock)).process(delivery, gone.signal);
+    const view = (await store.peek(id))!;
+    expect(view.answer?.responses.map((r) => r.body)).to.deep.equal(["answered once"]);
+
+    // The redelivered copy (its claim still held, or lapsed through a long outage).
+    await redis.hset(store.key(id), "claimUntil", "0");
+    await processor(clock, translator, movingGuard(clock)).process(delivery);
+    expect(translator.calls).to.have.length(1);
+    const responses = await responsesOf(id);
+    expect(responses.map((r) => r.body)).to.deep.equal(["answered once", "answered once"]);
+    expect(new Set(responses.map((r) => r.seq))).to.deep.equal(new Set([1]));
+  });
+
+  it("a rate token that cannot be had in time is a retry, not a call", async () => {
+    const clock = new FixedClock(T0);
+    const translator = new RecordingTranslator(clock);
+    const { id, delivery } = await accepted(T0, null);
+    const guard: CallGuard = async () => ({
+      async beforeCall() {
+        throw new BackendUnavailableError("no rate-limit token could be taken");
+      },
+      release: async () => undefined,
+    });
+    expect(await processor(clock, translator, guard).process(delivery)).to.equal("ack");
+    expect(translator.calls).to.deep.equal([]);
+    // Claim released, and the copy waits in the first retry tier.
+    expect((await store.peek(id))!.state).to.equal("accepted");
+    const retry = await channel.get(names.retryQueue("b", backend.retry.backoffMs[0]), {
+      noAck: true,
+    });
+    expect(retry && JSON.parse(retry.content.toString()).id).to.equal(id);
+  });
+});
