@@ -1,5 +1,6 @@
-// The RabbitMQ connection of a role: reconnects after broker restarts, re-runs every channel's
-// setup (topology, consumers) on reconnect, and never buffers publishes while disconnected.
+// The RabbitMQ connection of a role: reconnects after broker restarts, fails over between the
+// nodes of a cluster, re-runs every channel's setup (topology, consumers) on reconnect, and
+// never buffers publishes while disconnected.
 
 import { EventEmitter } from "node:events";
 import * as amqpManager from "amqp-connection-manager";
@@ -35,7 +36,8 @@ export interface Consumer {
 }
 
 export class Broker extends EventEmitter {
-  readonly url: string;
+  /** The nodes it may connect to, tried in turn. */
+  readonly urls: readonly string[];
   private readonly connection: AmqpConnectionManager;
   private readonly log: Logger;
   private blockedReason: string | null = null;
@@ -43,13 +45,14 @@ export class Broker extends EventEmitter {
   /** Ids of mandatory messages the broker returned as unroutable, until their publish settles. */
   private readonly returned = new Set<string>();
 
-  private constructor(url: string, connection: AmqpConnectionManager, log: Logger) {
+  private constructor(urls: readonly string[], connection: AmqpConnectionManager, log: Logger) {
     super();
-    this.url = url;
+    this.urls = urls;
     this.connection = connection;
     this.log = log;
-    connection.on("connect", () => {
-      this.log.info({ broker: redactUrl(url) }, "connected to RabbitMQ");
+    connection.on("connect", ({ url }: { url: unknown }) => {
+      const broker = typeof url === "string" ? redactUrl(url) : undefined;
+      this.log.info({ broker }, "connected to RabbitMQ");
       this.emit("connect");
     });
     connection.on("disconnect", ({ err }) => {
@@ -72,25 +75,36 @@ export class Broker extends EventEmitter {
     });
   }
 
-  /** Connects, or fails with one clear line naming the URL when the broker is unreachable. */
-  static async connect(url: string, log: Logger, timeoutMs = 10_000): Promise<Broker> {
-    const connection = amqpManager.connect([url], {
+  /**
+   * Connects to the first node that answers (each is tried in turn), or fails with one clear
+   * line naming the URLs when none is reachable. Later reconnects go round the same list, so a
+   * lost node is replaced by the next one that lives.
+   */
+  static async connect(
+    urls: string | readonly string[],
+    log: Logger,
+    timeoutMs = 10_000,
+  ): Promise<Broker> {
+    const list = typeof urls === "string" ? [urls] : [...urls];
+    const connection = amqpManager.connect(list, {
       heartbeatIntervalInSeconds: 10,
       reconnectTimeInSeconds: 1,
       // Nagle off: a publish waits for its confirm, so batching small frames only adds delay.
       connectionOptions: { timeout: 5_000, noDelay: true },
     });
-    const broker = new Broker(url, connection, log);
+    const broker = new Broker(list, connection, log);
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => fail(new Error("timed out")), timeoutMs);
+      const failures = new Set<unknown>();
       const fail = (err: Error | undefined) => {
         clearTimeout(timer);
         connection.removeListener("connect", ok);
+        connection.removeListener("connectFailed", onFailed);
         void connection.close().catch(() => undefined);
         const why = err?.message ?? "connection failed";
         reject(
           new StartupError(
-            `cannot connect to RabbitMQ at ${redactUrl(url)} (${why}); ${START_SERVICES_HINT}`,
+            `cannot connect to RabbitMQ at ${list.map(redactUrl).join(", ")} (${why}); ${START_SERVICES_HINT}`,
           ),
         );
       };
@@ -99,9 +113,13 @@ export class Broker extends EventEmitter {
         connection.removeListener("connectFailed", onFailed);
         resolve();
       };
-      const onFailed = ({ err }: { err: Error }) => fail(err);
+      // One refusal is not the end while another node may still answer.
+      const onFailed = ({ err, url }: { err: Error; url: unknown }) => {
+        failures.add(url);
+        if (failures.size >= list.length) fail(err);
+      };
       connection.once("connect", ok);
-      connection.once("connectFailed", onFailed);
+      connection.on("connectFailed", onFailed);
     });
     return broker;
   }

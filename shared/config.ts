@@ -6,6 +6,7 @@ import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import path from "node:path";
 import { parse as parseYaml } from "yaml";
+import { amqpUrls, DEFAULT_AMQP_URL, DEFAULT_REDIS_URL, redisTarget } from "./connection-urls";
 import { parseDuration } from "./durations";
 import type { ReplyMode } from "./envelope";
 import { compileServiceWindows } from "./service-windows";
@@ -68,7 +69,9 @@ export interface SluiceConfig {
   instanceId: string;
   /** Namespace for every exchange, queue and Redis key; "" in production, unique in tests. */
   prefix: string;
-  amqpUrl: string;
+  /** The broker's nodes: the connection fails over between them. */
+  amqpUrls: string[];
+  /** `redis://…`, or `redis-sentinel://…` naming the sentinels and the master. */
   redisUrl: string;
   adapter: {
     host: string;
@@ -493,12 +496,25 @@ export function compileConfig(raw: unknown, baseDir: string, source = "(inline)"
     problems.push(`config.prefix: letters, digits and _ . : - only`);
   }
 
+  const brokers = process.env.AMQP_URL
+    ? amqpUrls(process.env.AMQP_URL, "environment AMQP_URL")
+    : amqpUrls(root.raw.amqpUrl ?? DEFAULT_AMQP_URL, "config.amqpUrl");
+  problems.push(...brokers.problems);
+  const redisUrl = process.env.REDIS_URL || root.string("redisUrl", DEFAULT_REDIS_URL);
+  try {
+    redisTarget(redisUrl);
+  } catch (error) {
+    problems.push(
+      `${process.env.REDIS_URL ? "environment REDIS_URL" : "config.redisUrl"}: ${(error as Error).message}`,
+    );
+  }
+
   const config: SluiceConfig = {
     baseDir,
     instanceId: root.string("instance", `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`),
     prefix,
-    amqpUrl: process.env.AMQP_URL || root.string("amqpUrl", "amqp://guest:guest@127.0.0.1:5672"),
-    redisUrl: process.env.REDIS_URL || root.string("redisUrl", "redis://127.0.0.1:6379"),
+    amqpUrls: brokers.urls,
+    redisUrl,
     adapter: {
       host: adapter.string("host", "0.0.0.0"),
       port: envInt("PORT", adapter.int("port", 8080, 0, 65535), problems),

@@ -1,17 +1,27 @@
 // Redis connections: a fast start-up check that names the URL when Redis is unreachable, then
-// a client that reconnects by itself and fails commands fast while disconnected.
+// a client that reconnects by itself (following the master through Sentinel failovers) and
+// fails commands fast while disconnected.
 
-import Redis from "ioredis";
+import Redis, { type RedisOptions } from "ioredis";
 import type { Logger } from "pino";
+import { redisTarget } from "./connection-urls";
 import { redactUrl, StartupError, START_SERVICES_HINT } from "./startup-error";
+
+/** A client for `url` (direct or Sentinel) with `options`. */
+export function redisClient(url: string, options: RedisOptions): Redis {
+  const target = redisTarget(url);
+  if (target.kind === "direct") return new Redis(target.url, options);
+  return new Redis({ ...target.options, ...options });
+}
 
 /** Fails with one clear line when Redis does not answer a PING. */
 export async function checkRedis(url: string, timeoutMs = 5_000): Promise<void> {
-  const probe = new Redis(url, {
+  const probe = redisClient(url, {
     lazyConnect: true,
     connectTimeout: timeoutMs,
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
+    sentinelRetryStrategy: () => null,
     enableOfflineQueue: false,
   });
   probe.on("error", () => undefined);
@@ -32,12 +42,15 @@ export async function checkRedis(url: string, timeoutMs = 5_000): Promise<void> 
  * so the adapter answers 503 instead of piling up requests, and it reconnects in the background.
  */
 export function createRedis(url: string, log: Logger, name: string): Redis {
-  const client = new Redis(url, {
+  const client = redisClient(url, {
     connectionName: name,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     enableAutoPipelining: true,
     retryStrategy: (times) => Math.min(times * 200, 2_000),
+    sentinelRetryStrategy: (times) => Math.min(times * 200, 2_000),
+    // A former master that came back as a replica refuses writes: find the master again.
+    reconnectOnError: (error) => error.message.startsWith("READONLY"),
   });
   let down = false;
   client.on("error", (error: Error) => {

@@ -43,7 +43,7 @@ export async function startRuntime(
   clock: Clock = systemClock,
 ): Promise<Runtime> {
   await checkRedis(config.redisUrl);
-  const broker = await Broker.connect(config.amqpUrl, log);
+  const broker = await Broker.connect(config.amqpUrls, log);
   const redis = createRedis(config.redisUrl, log, `sluice-${config.instanceId}`);
   await whenReady(redis);
   const names = topologyNames(config.prefix);

@@ -10,6 +10,12 @@ export class StartupError extends Error {
 
 /** Hides the password of a connection URL before it is printed or logged. */
 export function redactUrl(url: string): string {
+  if (url.startsWith("redis-sentinel://")) {
+    // Several hosts in one authority: not a URL `new URL` reads.
+    return url
+      .replace(/\/\/([^@/]*:)?[^@/]*@/, "//$1***@")
+      .replace(/(sentinelPassword=)[^&]*/, "$1***");
+  }
   try {
     const parsed = new URL(url);
     if (parsed.password) parsed.password = "***";

@@ -93,7 +93,7 @@ describe("configuration", () => {
       process.env.PORT = "18080";
       process.env.ADMIN_PORT = "19090";
       const config = compileConfig(minimal, "/etc/sluice");
-      expect(config.amqpUrl).to.equal("amqp://u:p@broker:5672");
+      expect(config.amqpUrls).to.deep.equal(["amqp://u:p@broker:5672"]);
       expect(config.redisUrl).to.equal("redis://cache:6379");
       expect(config.adapter.port).to.equal(18080);
       expect(config.admin.port).to.equal(19090);

@@ -1,0 +1,81 @@
+// Where the broker and Redis are: several AMQP URLs (the nodes of one RabbitMQ cluster, tried in
+// turn), and Redis either direct (`redis://`) or through Sentinel (`redis-sentinel://`).
+
+import type { RedisOptions } from "ioredis";
+import { redactUrl } from "./startup-error";
+
+export const DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672";
+export const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";
+
+/**
+ * The broker URLs from `AMQP_URL` or `amqpUrl`: one URL, several separated by commas or
+ * whitespace, or (in the file) a list. Returns the URLs and any problems found.
+ */
+export function amqpUrls(value: unknown, where: string): { urls: string[]; problems: string[] } {
+  const items =
+    typeof value === "string"
+      ? value.split(/[\s,]+/).filter((item) => item !== "")
+      : Array.isArray(value)
+        ? value
+        : null;
+  if (!items || items.length === 0 || items.some((item) => typeof item !== "string")) {
+    return { urls: [], problems: [`${where}: must be an AMQP URL or a list of them`] };
+  }
+  const problems: string[] = [];
+  for (const url of items as string[]) {
+    if (!/^amqps?:\/\/[^\s]+$/.test(url)) {
+      problems.push(`${where}: "${redactUrl(url)}" is not an amqp:// or amqps:// URL`);
+    }
+  }
+  return { urls: items as string[], problems };
+}
+
+/**
+ * How to reach Redis. `redis://` and `rediss://` URLs go to ioredis as they are; a Sentinel URL
+ * `redis-sentinel://[[user]:password@]host:port[,host:port...]/<master name>[/<db>]` names the
+ * sentinels and the master (query: `sentinelPassword`, `sentinelUsername`), and the client
+ * follows the master through failovers.
+ */
+export type RedisTarget =
+  | { kind: "direct"; url: string }
+  | { kind: "sentinel"; options: RedisOptions; sentinels: string[]; master: string };
+
+export function redisTarget(url: string): RedisTarget {
+  if (/^rediss?:\/\//.test(url)) return { kind: "direct", url };
+  const match =
+    /^redis-sentinel:\/\/(?:([^@/]*)@)?([^/?]+)\/([^/?]+)(?:\/(\d+))?\/?(?:\?(.*))?$/.exec(url);
+  if (!match) {
+    throw new Error(
+      `"${redactUrl(url)}" is not a redis://, rediss:// or redis-sentinel://host:port[,host:port]/master URL`,
+    );
+  }
+  const [, auth, hostList, master, db, query] = match;
+  const sentinels = hostList.split(",").map((entry) => {
+    const hostPort = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(entry);
+    if (!hostPort || hostPort[1] === "") throw new Error(`bad sentinel address "${entry}"`);
+    return { host: hostPort[1], port: hostPort[2] ? Number(hostPort[2]) : 26379 };
+  });
+  const options: RedisOptions = {
+    sentinels,
+    name: decodeURIComponent(master),
+    db: db ? Number(db) : 0,
+    // Hears the sentinels announce a new master instead of waiting for the old one to fail.
+    failoverDetector: true,
+  };
+  if (auth) {
+    const colon = auth.indexOf(":");
+    const user = colon < 0 ? "" : decodeURIComponent(auth.slice(0, colon));
+    const password = decodeURIComponent(colon < 0 ? auth : auth.slice(colon + 1));
+    if (user) options.username = user;
+    if (password) options.password = password;
+  }
+  const params = new URLSearchParams(query ?? "");
+  if (params.get("sentinelPassword")) options.sentinelPassword = params.get("sentinelPassword")!;
+  if (params.get("sentinelUsername")) options.sentinelUsername = params.get("sentinelUsername")!;
+  return {
+    kind: "sentinel",
+    options,
+    sentinels: sentinels.map((s) => `${s.host}:${s.port}`),
+    master: options.name!,
+  };
+}

@@ -1,0 +1,119 @@
+// Connection settings: several broker URLs (a cluster's nodes) and Redis through Sentinel, read
+// from the configuration or the environment, with every problem named and no password shown.
+
+import { expect } from "chai";
+import { compileConfig } from "../../shared/config";
+import { amqpUrls, redisTarget } from "../../shared/connection-urls";
+import { redactUrl } from "../../shared/startup-error";
+
+const minimal = {
+  services: { svc: { protocols: ["rest"], reply: { mode: "ack" }, backend: "b" } },
+  backends: { b: { url: "http://127.0.0.1:9", translator: "rest-json" } },
+};
+
+function withEnv<T>(env: Record<string, string | undefined>, run: () => T): T {
+  const saved = { ...process.env };
+  try {
+    for (const [key, value] of Object.entries(env)) {
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    }
+    return run();
+  } finally {
+    process.env = saved;
+  }
+}
+
+function problemsOf(raw: Record<string, unknown>, env: Record<string, string | undefined> = {}) {
+  return withEnv({ AMQP_URL: undefined, REDIS_URL: undefined, ...env }, () => {
+    try {
+      compileConfig(raw, ".");
+      return [];
+    } catch (error) {
+      return ((error as { problems?: string[] }).problems ?? [(error as Error).message]).filter(
+        (p) => /amqp|redis/i.test(p),
+      );
+    }
+  });
+}
+
+describe("broker URLs", () => {
+  it("takes one URL, a comma-separated list, or a list in the file", () => {
+    expect(amqpUrls("amqp://a:5672", "x").urls).to.deep.equal(["amqp://a:5672"]);
+    expect(amqpUrls("amqp://a:5672, amqp://b:5672,amqps://c:5671", "x").urls).to.deep.equal([
+      "amqp://a:5672",
+      "amqp://b:5672",
+      "amqps://c:5671",
+    ]);
+    const config = withEnv({ AMQP_URL: undefined }, () =>
+      compileConfig({ ...minimal, amqpUrl: ["amqp://n1:5672", "amqp://n2:5672"] }, "."),
+    );
+    expect(config.amqpUrls).to.deep.equal(["amqp://n1:5672", "amqp://n2:5672"]);
+  });
+
+  it("AMQP_URL overrides the file and may list the nodes too", () => {
+    const config = withEnv({ AMQP_URL: "amqp://u:p@n1:5672,amqp://u:p@n2:5672" }, () =>
+      compileConfig({ ...minimal, amqpUrl: "amqp://ignored:5672" }, "."),
+    );
+    expect(config.amqpUrls).to.deep.equal(["amqp://u:p@n1:5672", "amqp://u:p@n2:5672"]);
+  });
+
+  it("names each URL that is not an AMQP URL, without its password", () => {
+    expect(
+      problemsOf({ ...minimal, amqpUrl: ["amqp://n1:5672", "http://u:secret@n2"] }),
+    ).to.deep.equal(['config.amqpUrl: "http://u:***@n2" is not an amqp:// or amqps:// URL']);
+    expect(problemsOf({ ...minimal, amqpUrl: [] })).to.deep.equal([
+      "config.amqpUrl: must be an AMQP URL or a list of them",
+    ]);
+    expect(problemsOf(minimal, { AMQP_URL: "nonsense" })).to.deep.equal([
+      'environment AMQP_URL: "nonsense" is not an amqp:// or amqps:// URL',
+    ]);
+  });
+});
+
+describe("Redis through Sentinel", () => {
+  it("reads the sentinels, the master name, the database and the passwords", () => {
+    const target = redisTarget(
+      "redis-sentinel://:s3cret@10.0.0.1:26379,10.0.0.2,[::1]:26380/mymaster/2?sentinelPassword=x",
+    );
+    expect(target.kind).to.equal("sentinel");
+    if (target.kind !== "sentinel") return;
+    expect(target.options).to.deep.include({
+      name: "mymaster",
+      db: 2,
+      password: "s3cret",
+      sentinelPassword: "x",
+      failoverDetector: true,
+    });
+    expect(target.options.sentinels).to.deep.equal([
+      { host: "10.0.0.1", port: 26379 },
+      { host: "10.0.0.2", port: 26379 },
+      { host: "::1", port: 26380 },
+    ]);
+  });
+
+  it("passes redis:// and rediss:// URLs on unchanged", () => {
+    expect(redisTarget("redis://127.0.0.1:6379/1")).to.deep.equal({
+      kind: "direct",
+      url: "redis://127.0.0.1:6379/1",
+    });
+    expect(redisTarget("rediss://cache:6380").kind).to.equal("direct");
+  });
+
+  it("refuses a malformed URL at configuration time, naming where it came from", () => {
+    expect(problemsOf({ ...minimal, redisUrl: "redis-sentinel://h1:26379" })).to.have.length(1);
+    expect(problemsOf({ ...minimal, redisUrl: "memcached://h" })[0]).to.match(
+      /^config\.redisUrl: /,
+    );
+    expect(problemsOf(minimal, { REDIS_URL: "redis-sentinel:///m" })[0]).to.match(
+      /^environment REDIS_URL: /,
+    );
+  });
+
+  it("never shows a password in what it prints", () => {
+    expect(redactUrl("redis-sentinel://user:pw@h1:26379,h2:26379/m?sentinelPassword=sp")).to.equal(
+      "redis-sentinel://user:***@h1:26379,h2:26379/m?sentinelPassword=***",
+    );
+    expect(redactUrl("redis-sentinel://pw@h1/m")).to.equal("redis-sentinel://***@h1/m");
+  });
+});
