@@ -150,6 +150,8 @@ export class Intake {
       replyMode: meta.replyMode,
       createdAt: now,
       expiresAt: meta.expiresAt,
+      owner: meta.owner,
+      callback: meta.callback,
     };
     // Duplicates of this message that arrive before its confirm wait for it (see duplicate()).
     let settle: ((published: boolean) => void) | undefined;

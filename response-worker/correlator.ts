@@ -1,6 +1,6 @@
 // Correlating one response to its transaction by message id: store it once, wake the adapter
 // instance holding a sync caller, and hand it to delivery (callbacks, hub events). A response
-// without a transaction is retried briefly (it may have overtaken the record), then dead-lettered.
+// whose record Redis lost writes the record again from the fixed part it carries.
 // State notices (claimed, cancelled) become state changes for delivery, in order per message.
 
 import type { ChannelWrapper } from "amqp-connection-manager";
@@ -102,11 +102,21 @@ export class Correlator {
     const log = messageLogger(rootLog, { id: response.id });
 
     let stored = await store.addResponse(response);
+    if (stored.result === "missing" && response.meta) {
+      // The worker wrote the record (or wrote it again) before it published: Redis has lost it
+      // since. The response carries the record's fixed part: write it again, then store.
+      if (await store.rebuild(response.meta)) {
+        log.warn("transaction record was missing; rebuilt from the response");
+      }
+      stored = await store.addResponse(response);
+    }
     for (let i = 0; stored.result === "missing" && i < MISSING_RETRIES; i++) {
       await new Promise((resolve) => setTimeout(resolve, MISSING_DELAY_MS));
       stored = await store.addResponse(response);
     }
     if (stored.result === "missing") {
+      // A response of an earlier version without the record's fixed part, or one for a
+      // submission refused to its caller: kept in the dead-letter queue for the operator.
       log.warn("response for an unknown transaction; dead-lettered");
       await this.deadLetter(content, "unknown_transaction", response.id);
       return;

@@ -68,6 +68,13 @@ export interface RequestMessage {
   createdAt: number;
   /** Epoch milliseconds after which the request must not reach the backend. */
   expiresAt: number | null;
+  /**
+   * The adapter instance holding a sync caller, and the callback target: kept in the record,
+   * and carried here so that a record Redis lost can be written again from the request.
+   * Absent in requests of earlier versions.
+   */
+  owner?: string | null;
+  callback?: string | null;
 }
 
 export type Outcome = "completed" | "rejected" | "failed" | "expired" | "cancelled";
@@ -81,6 +88,26 @@ export interface ResponseMessage extends BackendResponse {
   error?: { code: string; message: string } | null;
   /** Epoch milliseconds when the worker produced it. */
   producedAt: number;
+  /**
+   * The transaction's fixed part, so that the response worker can write the record again
+   * should Redis lose it before the response is stored. Absent in earlier versions.
+   */
+  meta?: TransactionMetaFields;
+}
+
+/** The fixed part of a transaction record (see `TransactionMeta` in the store). */
+export interface TransactionMetaFields {
+  id: string;
+  xroadId: string | null;
+  service: string;
+  backend: string;
+  client: string;
+  protocol: Protocol;
+  replyMode: ReplyMode;
+  owner: string | null;
+  callback: string | null;
+  createdAt: number;
+  expiresAt: number | null;
 }
 
 export function encodeMessage(message: RequestMessage | ResponseMessage): Buffer {

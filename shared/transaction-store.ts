@@ -2,7 +2,7 @@
 // history. State changes are Lua scripts, so concurrent roles never make two terminal outcomes.
 
 import type Redis from "ioredis";
-import type { Outcome, Protocol, ReplyMode, ResponseMessage } from "./envelope";
+import type { Outcome, RequestMessage, ResponseMessage, TransactionMetaFields } from "./envelope";
 
 export type State = "accepted" | "processing" | Outcome;
 export type Delivery = "pending" | "delivered" | "delivery_failed";
@@ -19,19 +19,23 @@ export function isTerminal(state: State): boolean {
 }
 
 /** What is fixed when a message is accepted. */
-export interface TransactionMeta {
-  id: string;
-  xroadId: string | null;
-  service: string;
-  backend: string;
-  client: string;
-  protocol: Protocol;
-  replyMode: ReplyMode;
-  /** Adapter instance holding a sync caller, whose reply queue is woken. */
-  owner: string | null;
-  callback: string | null;
-  createdAt: number;
-  expiresAt: number | null;
+export type TransactionMeta = TransactionMetaFields;
+
+/** The record's fixed part as a request message carries it (to rebuild a lost record). */
+export function metaOfRequest(request: RequestMessage): TransactionMeta {
+  return {
+    id: request.id,
+    xroadId: request.xroadId,
+    service: request.service,
+    backend: request.backend,
+    client: request.client,
+    protocol: request.protocol,
+    replyMode: request.replyMode,
+    owner: request.owner ?? null,
+    callback: request.callback ?? null,
+    createdAt: request.createdAt,
+    expiresAt: request.expiresAt,
+  };
 }
 
 export interface StoredResponse {
@@ -66,6 +70,28 @@ redis.call("HSET", KEYS[1], "meta", ARGV[1], "state", "accepted", "delivery", "p
   "updatedAt", ARGV[2], "history", '{"state":"accepted","at":' .. ARGV[2] .. '}')
 redis.call("PEXPIRE", KEYS[1], ARGV[3])
 return false`;
+
+// KEYS: tx, dedup (or ""); ARGV: meta json, now, ttl ms, id, history json
+// Writes a record again from what a request or response message carries, when it is gone
+// (Redis lost its data, or retention passed while the request waited). Never overwrites a
+// record, nor the marker of a submission that was refused to its caller.
+const REBUILD = `
+if redis.call("EXISTS", KEYS[1]) == 1 then return 0 end
+if KEYS[2] ~= "" then redis.call("SET", KEYS[2], ARGV[4], "PX", ARGV[3], "NX") end
+redis.call("HSET", KEYS[1], "meta", ARGV[1], "state", "accepted", "delivery", "pending",
+  "updatedAt", ARGV[2], "history", ARGV[5], "rebuiltAt", ARGV[2])
+redis.call("PEXPIRE", KEYS[1], ARGV[3])
+return 1`;
+
+// KEYS: tx, dedup (or ""); ARGV: ttl ms
+// Undoes a create whose publish failed: the record gives way to a marker saying the message
+// was refused, so a copy the broker took after all is told apart from a record Redis lost.
+const DISCARD = `
+redis.call("DEL", KEYS[1])
+if KEYS[2] ~= "" then redis.call("DEL", KEYS[2]) end
+redis.call("HSET", KEYS[1], "refused", "1")
+redis.call("PEXPIRE", KEYS[1], ARGV[1])
+return 1`;
 
 // KEYS: tx; ARGV: to, now, allowed-from (comma list), error json or "", claim-until or ""
 // Returns {result, previous state}. "processing" may be re-entered once the claim lapsed.
@@ -161,6 +187,8 @@ interface ScriptedRedis extends Redis {
   ): Promise<[string, string, string?]>;
   sluiceSetDelivery(tx: string, ...args: string[]): Promise<number>;
   sluiceRecordAnswer(tx: string, answer: string, now: string): Promise<[string, string]>;
+  sluiceRebuild(tx: string, dedup: string, ...args: string[]): Promise<number>;
+  sluiceDiscard(tx: string, dedup: string, ttl: string): Promise<number>;
   sluiceNoteDeadLettered(tx: string): Promise<number>;
   sluiceRenewClaim(tx: string, until: string): Promise<number>;
 }
@@ -204,6 +232,8 @@ export class TransactionStore {
       redis.defineCommand("sluiceAddResponse", { numberOfKeys: 2, lua: ADD_RESPONSE });
       redis.defineCommand("sluiceSetDelivery", { numberOfKeys: 1, lua: SET_DELIVERY });
       redis.defineCommand("sluiceRecordAnswer", { numberOfKeys: 1, lua: RECORD_ANSWER });
+      redis.defineCommand("sluiceRebuild", { numberOfKeys: 2, lua: REBUILD });
+      redis.defineCommand("sluiceDiscard", { numberOfKeys: 2, lua: DISCARD });
       redis.defineCommand("sluiceNoteDeadLettered", { numberOfKeys: 1, lua: NOTE_DEAD_LETTERED });
       redis.defineCommand("sluiceRenewClaim", { numberOfKeys: 1, lua: RENEW_CLAIM });
     }
@@ -244,11 +274,37 @@ export class TransactionStore {
       : { created: true };
   }
 
-  /** Undoes `create` when the broker did not take the message, so a retry is not deduplicated. */
+  /**
+   * Undoes `create` when the broker did not take the message, so a retry is not deduplicated.
+   * A marker stays for the retention: should the broker have taken the message after all
+   * (its confirm was lost), the worker knows it was refused and never processes it.
+   */
   async discard(meta: TransactionMeta): Promise<void> {
-    const keys = [this.key(meta.id)];
-    if (meta.xroadId) keys.push(this.dedupKey(meta.client, meta.xroadId));
-    await this.redis.del(...keys);
+    await this.redis.sluiceDiscard(
+      this.key(meta.id),
+      meta.xroadId ? this.dedupKey(meta.client, meta.xroadId) : "",
+      String(this.retentionMs),
+    );
+  }
+
+  /**
+   * Writes the record of an accepted message again from what its request (or a response)
+   * carries, when the record is gone: Redis lost its data, or retention passed while the
+   * request waited. Its state starts again at `accepted`; the de-duplication key is restored
+   * unless another submission took it meanwhile. False when a record (or the marker of a
+   * refused submission) exists.
+   */
+  async rebuild(meta: TransactionMeta): Promise<boolean> {
+    const written = await this.redis.sluiceRebuild(
+      this.key(meta.id),
+      meta.xroadId ? this.dedupKey(meta.client, meta.xroadId) : "",
+      JSON.stringify(meta),
+      String(Date.now()),
+      String(this.retentionMs),
+      meta.id,
+      JSON.stringify({ state: "accepted", at: meta.createdAt }),
+    );
+    return written === 1;
   }
 
   async get(id: string): Promise<Transaction | null> {
@@ -272,15 +328,20 @@ export class TransactionStore {
     };
   }
 
-  /** What the worker needs to decide about a request: state, processed mark, recorded answer. */
-  async peek(id: string): Promise<RequestView | null> {
-    const [state, processedAt, answer, deadLettered] = await this.redis.hmget(
+  /**
+   * What the worker needs to decide about a request: state, processed mark, recorded answer;
+   * "refused" for a submission whose publish failed, null when there is no record at all.
+   */
+  async peek(id: string): Promise<RequestView | "refused" | null> {
+    const [state, processedAt, answer, deadLettered, refused] = await this.redis.hmget(
       this.key(id),
       "state",
       "processedAt",
       "answer",
       "deadLettered",
+      "refused",
     );
+    if (refused) return "refused";
     if (!state) return null;
     return {
       state: state as State,

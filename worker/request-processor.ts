@@ -26,6 +26,7 @@ import { StateNotices, type NoticeState } from "../shared/state-notice";
 import type { TopologyNames } from "../shared/topology";
 import {
   isTerminal,
+  metaOfRequest,
   type RecordedAnswer,
   type TransactionStore,
 } from "../shared/transaction-store";
@@ -147,16 +148,25 @@ export class RequestProcessor {
     const attempt = Number(message.properties.headers?.[ATTEMPT_HEADER] ?? 1);
 
     // Asked together: auto-pipelining sends both in one round trip.
-    const [current, listened] = await Promise.all([
+    const [peeked, listened] = await Promise.all([
       store.peek(request.id),
       this.deps.listened ? this.deps.listened(request.client) : Promise.resolve(true),
     ]);
-    if (!current) {
-      // The adapter records before it publishes and discards on a failed publish, so a request
-      // without a record was refused to its caller (or outlived retention): never process it.
-      log.warn("no transaction record; dead-lettered");
+    let current = peeked;
+    if (current === "refused") {
+      // The adapter could not get the broker's confirm in time and told its caller 503: the
+      // broker took the message after all, but the caller will resubmit. Never process it.
+      log.warn("submission refused to its caller; dead-lettered");
       await this.deadLetter(message.content, "no_transaction", request.id);
       return "ack";
+    }
+    if (!current) {
+      // An accepted request whose record is gone (Redis lost its data, or retention passed
+      // while it waited): the request carries what the record needs, so write it again.
+      await store.rebuild(metaOfRequest(request));
+      current = await store.peek(request.id);
+      if (!current || current === "refused") throw new Error("transaction record not rebuilt");
+      log.warn("transaction record was missing; rebuilt from the request");
     }
     if (current.answer && !isTerminal(current.state)) {
       // The backend already answered an earlier copy, whose worker could not finish publishing
@@ -426,16 +436,20 @@ export class RequestProcessor {
     log: Logger,
     answer: RecordedAnswer,
   ): Promise<void> {
-    const recorded = await this.untilRecorded(log, () =>
-      this.deps.store.recordAnswer(request.id, answer),
-    );
+    const { store } = this.deps;
+    const recorded = await this.untilRecorded(log, async () => {
+      const result = await store.recordAnswer(request.id, answer);
+      if (result !== "missing") return result;
+      // Redis lost the record while the backend worked: write it again, then the answer.
+      await store.rebuild(metaOfRequest(request));
+      log.warn("transaction record was missing; rebuilt from the request");
+      return store.recordAnswer(request.id, answer);
+    });
     if (recorded === "terminal") return;
     // An answer recorded before (by a copy of this message) wins: publish that one.
     const kept =
-      recorded === "recorded"
-        ? await this.untilRecorded(log, () => this.deps.store.peek(request.id))
-        : null;
-    if (kept?.answer) {
+      recorded === "recorded" ? await this.untilRecorded(log, () => store.peek(request.id)) : null;
+    if (kept && kept !== "refused" && kept.answer) {
       await this.untilRecorded(log, () =>
         this.publishAnswer(message.content, request.id, kept.answer!, kept.deadLettered),
       );
@@ -591,6 +605,7 @@ export class RequestProcessor {
           },
         ];
     const producedAt = Date.now();
+    const meta = metaOfRequest(request);
     return list.map((answer, i) => ({
       ...answer,
       bodyEncoding: answer.bodyEncoding ?? "utf8",
@@ -600,6 +615,7 @@ export class RequestProcessor {
       outcome,
       error,
       producedAt,
+      meta,
     }));
   }
 

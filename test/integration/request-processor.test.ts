@@ -16,7 +16,7 @@ import { encodeMessage, type RequestMessage, type ResponseMessage } from "../../
 import { BackendUnavailableError, type BackendResponse } from "../../shared/errors";
 import { isStateNotice } from "../../shared/state-notice";
 import { declareAllBackends, topologyNames } from "../../shared/topology";
-import { TransactionStore } from "../../shared/transaction-store";
+import { TransactionStore, type RequestView } from "../../shared/transaction-store";
 import type { CallPermit } from "../../worker/backend-guard";
 import { RequestProcessor, type CallGuard } from "../../worker/request-processor";
 import type { Translator, TranslatorCall } from "../../worker/translators/translator";
@@ -149,6 +149,13 @@ describe("request processor: the last look before the call (real broker and Redi
     return { id, delivery };
   }
 
+  /** The record as the worker sees it. */
+  async function view(id: string): Promise<RequestView> {
+    const seen = await store.peek(id);
+    if (!seen || seen === "refused") throw new Error(`no record for ${id}`);
+    return seen;
+  }
+
   /** The responses published for `id` so far (read off the responses queue). */
   const published = new Map<string, ResponseMessage[]>();
   async function responsesOf(id: string): Promise<ResponseMessage[]> {
@@ -231,7 +238,7 @@ describe("request processor: the last look before the call (real broker and Redi
     ).process(delivery, gone.signal);
     expect(settlement).to.equal("requeue");
     expect(translator.calls).to.deep.equal([]);
-    expect((await store.peek(id))!.state).to.equal("accepted");
+    expect((await view(id)).state).to.equal("accepted");
 
     // The copy the broker hands out next is sent, once.
     await processor(clock, translator, movingGuard(clock)).process(delivery);
@@ -251,7 +258,7 @@ describe("request processor: the last look before the call (real broker and Redi
       "requeue",
     );
     expect(translator.calls).to.deep.equal([]);
-    expect((await store.peek(id))!.state).to.equal("accepted");
+    expect((await view(id)).state).to.equal("accepted");
   });
 
   it("the answer is recorded before it is published: a copy redelivered meanwhile publishes it, never calls", async () => {
@@ -265,8 +272,8 @@ describe("request processor: the last look before the call (real broker and Redi
       return [{ status: 200, contentType: "text/plain", body: "answered once" }];
     };
     await processor(clock, translator, movingGuard(clock)).process(delivery, gone.signal);
-    const view = (await store.peek(id))!;
-    expect(view.answer?.responses.map((r) => r.body)).to.deep.equal(["answered once"]);
+    const recorded = await view(id);
+    expect(recorded.answer?.responses.map((r) => r.body)).to.deep.equal(["answered once"]);
 
     // The redelivered copy (its claim still held, or lapsed through a long outage).
     await redis.hset(store.key(id), "claimUntil", "0");
@@ -290,10 +297,55 @@ describe("request processor: the last look before the call (real broker and Redi
     expect(await processor(clock, translator, guard).process(delivery)).to.equal("ack");
     expect(translator.calls).to.deep.equal([]);
     // Claim released, and the copy waits in the first retry tier.
-    expect((await store.peek(id))!.state).to.equal("accepted");
+    expect((await view(id)).state).to.equal("accepted");
     const retry = await channel.get(names.retryQueue("b", backend.retry.backoffMs[0]), {
       noAck: true,
     });
     expect(retry && JSON.parse(retry.content.toString()).id).to.equal(id);
+  });
+
+  it("a queued request whose record Redis lost is rebuilt from the request and processed", async () => {
+    const clock = new FixedClock(T0);
+    const translator = new RecordingTranslator(clock);
+    const { id, delivery } = await accepted(T0, null);
+    await redis.del(store.key(id));
+    expect(await processor(clock, translator, movingGuard(clock)).process(delivery)).to.equal(
+      "ack",
+    );
+    expect(translator.calls.map((c) => c.id)).to.deep.equal([id]);
+    const [response] = await responsesOf(id);
+    expect(response.outcome).to.equal("completed");
+    // The response carries the record's fixed part, for the response worker should Redis lose
+    // the record again before the response is stored.
+    expect(response.meta).to.deep.include({ id, service: "svc", client: "EE/GOV/1/app" });
+    expect((await view(id)).answer).to.not.equal(null);
+  });
+
+  it("a request refused to its caller (its publish was never confirmed) is dead-lettered, never sent", async () => {
+    const clock = new FixedClock(T0);
+    const translator = new RecordingTranslator(clock);
+    const { id, delivery } = await accepted(T0, null);
+    const record = await store.get(id);
+    await store.discard(record!);
+    expect(await processor(clock, translator, movingGuard(clock)).process(delivery)).to.equal(
+      "ack",
+    );
+    expect(translator.calls).to.deep.equal([]);
+    const dead = await channel.get(names.deadLetterQueue, { noAck: true });
+    expect(dead && dead.properties.messageId).to.equal(id);
+    expect(dead && dead.properties.headers?.["x-sluice-reason"]).to.equal("no_transaction");
+  });
+
+  it("a record lost while the backend worked is written again with the answer", async () => {
+    const clock = new FixedClock(T0);
+    const translator = new RecordingTranslator(clock);
+    const { id, delivery } = await accepted(T0, null);
+    translator.answer = async () => {
+      await redis.del(store.key(id));
+      return [{ status: 200, contentType: "text/plain", body: "late" }];
+    };
+    await processor(clock, translator, movingGuard(clock)).process(delivery);
+    expect((await view(id)).answer?.responses.map((r) => r.body)).to.deep.equal(["late"]);
+    expect((await responsesOf(id)).map((r) => r.body)).to.deep.equal(["late"]);
   });
 });

@@ -145,4 +145,49 @@ describe("transaction store (Redis)", () => {
     expect(await store.get(m.id)).to.equal(null);
     expect(await store.create(meta({ xroadId: "d-1" }))).to.deep.equal({ created: true });
   });
+
+  it("rebuild writes a lost record again, never over a record or a refused submission's marker", async () => {
+    const lost = meta({ xroadId: "r-1", createdAt: 1_000 });
+    expect(await store.rebuild(lost)).to.equal(true);
+    const rebuilt = (await store.get(lost.id))!;
+    expect(rebuilt).to.deep.include({ state: "accepted", delivery: "pending", createdAt: 1_000 });
+    expect(rebuilt.history).to.deep.equal([{ state: "accepted", at: 1_000 }]);
+    expect(await redis.pttl(store.key(lost.id))).to.be.greaterThan(50_000);
+    // The de-duplication key came back with it.
+    expect(await store.create(meta({ xroadId: "r-1" }))).to.deep.equal({
+      created: false,
+      existingId: lost.id,
+    });
+
+    const live = meta();
+    await store.create(live);
+    await store.transition(live.id, ["accepted"], "processing");
+    expect(await store.rebuild(live)).to.equal(false);
+    expect((await store.get(live.id))!.state).to.equal("processing");
+
+    const refused = meta({ xroadId: "r-2" });
+    await store.create(refused);
+    await store.discard(refused);
+    expect(await store.peek(refused.id)).to.equal("refused");
+    expect(await store.rebuild(refused)).to.equal(false);
+    expect(await store.get(refused.id)).to.equal(null);
+  });
+
+  it("a recorded answer stays until the outcome is stored, and the first one recorded wins", async () => {
+    const m = meta();
+    await store.create(m);
+    await store.transition(m.id, ["accepted"], "processing");
+    const first = { responses: [response(m.id, 1, true)], deadLetter: null };
+    expect(await store.recordAnswer(m.id, first)).to.equal("ok");
+    expect(
+      await store.recordAnswer(m.id, { responses: [response(m.id, 1, true)], deadLetter: "x" }),
+    ).to.equal("recorded");
+    const seen = await store.peek(m.id);
+    expect(seen !== "refused" && seen?.answer).to.deep.equal(first);
+    expect(seen !== "refused" && seen?.processedAt).to.be.a("number");
+    await store.addResponse(response(m.id, 1, true));
+    const after = await store.peek(m.id);
+    expect(after !== "refused" && after?.answer).to.equal(null);
+    expect(await store.recordAnswer(m.id, first)).to.equal("terminal");
+  });
 });

@@ -1,0 +1,117 @@
+// The response worker's correlation when Redis has lost a record (real broker and Redis): a
+// response carrying the record's fixed part writes the record again and is stored, never
+// dropped; one of a submission refused to its caller is kept in the dead-letter queue.
+
+import { randomUUID } from "node:crypto";
+import type { ConsumeMessage } from "amqplib";
+import * as amqplib from "amqplib";
+import { expect } from "chai";
+import pino from "pino";
+import { Correlator } from "../../response-worker/correlator";
+import { Broker } from "../../shared/amqp";
+import { compileConfig } from "../../shared/config";
+import { encodeMessage, type ResponseMessage } from "../../shared/envelope";
+import { createRedis } from "../../shared/redis";
+import { declareAllBackends, topologyNames } from "../../shared/topology";
+import { TransactionStore, type TransactionMeta } from "../../shared/transaction-store";
+import { AMQP_URL, deletePrefix, REDIS_URL } from "../support/harness";
+
+const log = pino({ level: "silent" });
+
+describe("correlator: a response whose record Redis lost (real broker and Redis)", function () {
+  this.timeout(20_000);
+  const prefix = `t-${randomUUID().slice(0, 8)}.`;
+  const rawConfig = {
+    prefix,
+    services: { svc: { protocols: ["rest"], reply: { mode: "ack" }, backend: "b" } },
+    backends: { b: { url: "http://127.0.0.1:9", translator: "rest-json" } },
+  };
+  const names = topologyNames(prefix);
+  const redis = createRedis(REDIS_URL, log, "correlator-test");
+  const store = new TransactionStore(redis, prefix, 60_000);
+  let broker: Broker;
+  let correlator: Correlator;
+  const heard: string[] = [];
+
+  before(async () => {
+    const config = compileConfig(rawConfig, ".");
+    broker = await Broker.connect(AMQP_URL, log);
+    const publisher = broker.publisherChannel((ch) => declareAllBackends(ch, config, names));
+    await publisher.waitForConnect();
+    correlator = new Correlator({
+      broker,
+      publisher,
+      store,
+      names,
+      log,
+      listeners: [async (tx) => void heard.push(`${tx.id}:${tx.state}`)],
+    });
+  });
+  after(async () => {
+    await broker?.close();
+    redis.disconnect();
+    await deletePrefix(prefix, rawConfig);
+  });
+
+  function meta(): TransactionMeta {
+    return {
+      id: randomUUID(),
+      xroadId: "x-1",
+      service: "svc",
+      backend: "b",
+      client: "EE/GOV/1/app",
+      protocol: "rest",
+      replyMode: "ack",
+      owner: null,
+      callback: null,
+      createdAt: Date.parse("2026-03-01T10:00:00Z"),
+      expiresAt: null,
+    };
+  }
+
+  function delivery(response: ResponseMessage): ConsumeMessage {
+    return {
+      content: encodeMessage(response),
+      fields: {},
+      properties: { headers: {} },
+    } as unknown as ConsumeMessage;
+  }
+
+  const answer = (m: TransactionMeta, withMeta: boolean): ResponseMessage => ({
+    id: m.id,
+    seq: 1,
+    final: true,
+    outcome: "completed",
+    status: 200,
+    contentType: "text/plain",
+    body: "done",
+    producedAt: m.createdAt + 1_000,
+    ...(withMeta ? { meta: m } : {}),
+  });
+
+  it("writes the record again from the response and stores the outcome", async () => {
+    const m = meta();
+    await correlator.handle(delivery(answer(m, true)));
+    const tx = await store.get(m.id);
+    expect(tx).to.deep.include({ state: "completed", service: "svc", createdAt: m.createdAt });
+    expect(tx!.responses.map((r) => r.body)).to.deep.equal(["done"]);
+    expect(heard).to.include(`${m.id}:completed`);
+  });
+
+  it("keeps a response of a refused submission in the dead-letter queue", async () => {
+    const m = meta();
+    await store.create(m);
+    await store.discard(m);
+    await correlator.handle(delivery(answer(m, true)));
+    expect(await store.get(m.id)).to.equal(null);
+    const connection = await amqplib.connect(AMQP_URL);
+    try {
+      const channel = await connection.createChannel();
+      const dead = await channel.get(names.deadLetterQueue, { noAck: true });
+      expect(dead && dead.properties.messageId).to.equal(m.id);
+      expect(dead && dead.properties.headers?.["x-sluice-reason"]).to.equal("unknown_transaction");
+    } finally {
+      await connection.close();
+    }
+  });
+});
