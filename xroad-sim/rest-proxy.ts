@@ -4,7 +4,7 @@
 
 import { createHash, randomUUID } from "node:crypto";
 import type http from "node:http";
-import { lastHeader, passThroughHeaders, responseHeaderList } from "./header-filter";
+import { passThroughHeaders, responseHeaderList } from "./header-filter";
 import type { ProviderClient } from "./provider-client";
 import { IDENTIFIER_PART, type CompiledService } from "./sim-options";
 import { XroadError } from "./xroad-errors";
@@ -96,12 +96,6 @@ export function restRequestHash(headers: string[], body: Buffer): string {
   );
 }
 
-export interface RestExchange {
-  client: string;
-  xroadId: string;
-  status: number;
-}
-
 /** Forwards one REST call and writes the provider's answer; throws an XroadError before writing. */
 export async function forwardRest(
   req: http.IncomingMessage,
@@ -147,5 +141,3 @@ export async function forwardRest(
   res.end(answer.body);
   return answer.status;
 }
-
-export { lastHeader };

@@ -111,7 +111,8 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
     return Array.isArray(cn) ? cn.join(", ") : (cn ?? JSON.stringify(cert.subject));
   };
 
-  const readBody = async (req: http.IncomingMessage, protocolPrefix: string): Promise<Buffer> => {
+  /** The whole request body, bounded; `errorType` is the X-Road error when it cannot be read. */
+  const readBody = async (req: http.IncomingMessage, errorType: string): Promise<Buffer> => {
     try {
       return await getRawBody(req, {
         limit: maxBodyBytes,
@@ -120,7 +121,7 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
     } catch (error) {
       const tooLarge = (error as { type?: string }).type === "entity.too.large";
       throw new XroadError(
-        `${protocolPrefix}`,
+        errorType,
         tooLarge
           ? `Request body larger than ${maxBodyBytes} bytes`
           : "Could not read the request body",
