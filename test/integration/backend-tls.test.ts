@@ -1,0 +1,136 @@
+// Outbound TLS to a backend (`backends.<name>.tls`): the rest-json translator verifies the
+// backend against the configured CA, presents Sluice's client certificate, and uses a new one
+// for new connections after a reload.
+
+import { expect } from "chai";
+import fs from "node:fs";
+import https from "node:https";
+import type { AddressInfo } from "node:net";
+import path from "node:path";
+import type { TLSSocket } from "node:tls";
+import type { RequestMessage } from "../../shared/envelope";
+import { ReloadableTls } from "../../shared/tls-files";
+import { createTranslator } from "../../worker/translators/rest-json";
+import { BackendUnavailableError } from "../../worker/translators/translator";
+import { createTestPki, type TestPki } from "../support/test-pki";
+
+const message = (id: string): RequestMessage => ({
+  id,
+  xroadId: null,
+  service: "s",
+  backend: "b",
+  protocol: "rest",
+  client: "EE/GOV/1/c",
+  replyMode: "sync",
+  method: "GET",
+  path: "/x",
+  query: "",
+  xroadHeaders: {},
+  contentType: null,
+  body: "",
+  bodyEncoding: "utf8",
+  createdAt: 0,
+  expiresAt: null,
+});
+
+describe("outbound TLS to a backend (rest-json)", function () {
+  this.timeout(20_000);
+  let pki: TestPki;
+  let server: https.Server;
+  let url = "";
+  const seen: string[] = [];
+
+  before(async () => {
+    pki = createTestPki();
+    const backend = pki.ca.issue("backend", { cn: "localhost" });
+    server = https.createServer(
+      {
+        cert: backend.cert,
+        key: backend.key,
+        ca: pki.ca.cert,
+        requestCert: true,
+        rejectUnauthorized: true,
+      },
+      (req, res) => {
+        const peer = (req.socket as TLSSocket).getPeerCertificate();
+        seen.push(String(peer.subject?.CN));
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end('{"ok":true}');
+      },
+    );
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+    pki.cleanup();
+  });
+
+  const call = (translator: ReturnType<typeof createTranslator>, id: string) =>
+    translator.call(message(id), {
+      signal: new AbortController().signal,
+      idempotencyKey: id,
+      attempt: 1,
+    });
+
+  it("presents the client certificate, verifies the backend, and takes a reloaded certificate", async () => {
+    const dir = fs.mkdtempSync(path.join(pki.dir, "sluice-"));
+    const first = pki.ca.issue("sluice-1", { cn: "sluice-1" });
+    const cert = path.join(dir, "c.pem");
+    const key = path.join(dir, "k.pem");
+    fs.copyFileSync(first.certFile, cert);
+    fs.copyFileSync(first.keyFile, key);
+    const clientTls = new ReloadableTls({ cert, key, ca: [pki.ca.certFile] }, "backends.b.tls");
+    const translator = createTranslator({
+      name: "b",
+      url,
+      timeoutMs: 5_000,
+      options: {},
+      clientTls,
+    });
+    try {
+      const [answer] = await call(translator, "a1");
+      expect(answer.status).to.equal(200);
+      expect(seen).to.deep.equal(["sluice-1"]);
+
+      const second = pki.ca.issue("sluice-2", { cn: "sluice-2" });
+      fs.copyFileSync(second.certFile, cert);
+      fs.copyFileSync(second.keyFile, key);
+      expect(clientTls.reload()).to.equal(null);
+      await call(translator, "a2");
+      expect(seen).to.deep.equal(["sluice-1", "sluice-2"]);
+    } finally {
+      clientTls.dispose();
+      await translator.close?.();
+    }
+  });
+
+  it("fails (to be retried) without the client certificate or without the backend's CA", async () => {
+    const noCert = createTranslator({ name: "b", url, timeoutMs: 5_000, options: {} });
+    const caOnly = new ReloadableTls(
+      { cert: null, key: null, ca: [pki.ca.certFile] },
+      "backends.b.tls",
+    );
+    const withoutClientCert = createTranslator({
+      name: "b",
+      url,
+      timeoutMs: 5_000,
+      options: {},
+      clientTls: caOnly,
+    });
+    try {
+      for (const translator of [noCert, withoutClientCert]) {
+        const error = await call(translator, "b1").then(
+          () => null,
+          (e: Error) => e,
+        );
+        expect(error).to.be.instanceOf(BackendUnavailableError);
+      }
+    } finally {
+      caOnly.dispose();
+      await noCert.close?.();
+      await withoutClientCert.close?.();
+    }
+  });
+});
