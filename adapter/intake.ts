@@ -136,7 +136,7 @@ export class Intake {
     const log = () => messageLogger(this.deps.log, meta);
 
     const created = await unavailableOnError(() => store.create(meta));
-    if (!created.created) return this.duplicate(created.existingId, submission.client, backend);
+    if (!created.created) return this.duplicate(created.existingId, submission, backend);
 
     const waiter = sync ? this.registerWaiter(id, submission.waitMs, meta) : null;
     const message: RequestMessage = {
@@ -182,6 +182,11 @@ export class Intake {
       throw error;
     }
     settle?.(true);
+    if (meta.xroadId) {
+      // Only duplicates arriving at other instances read this; until it lands they wait a
+      // moment longer, so the first caller's answer does not wait for it.
+      void store.markPublished(id).catch(() => undefined);
+    }
     if (this.deps.log.isLevelEnabled("debug")) {
       log().debug({ service: meta.service, mode: meta.replyMode }, "message accepted");
     }
@@ -200,11 +205,15 @@ export class Intake {
     submission.gone?.removeEventListener("abort", hangUp);
     if (submission.gone?.aborted) return { kind: "accepted", id, duplicate: false, retryAfter: 1 };
     const result = wake ? answered(wake) : await this.afterWait(id, backend);
-    if (result.kind === "answered" && result.response?.final) {
-      // The sync caller gets the final answer now: that is its delivery.
-      void store.setDelivery(id, "delivered", ["pending"]).catch(() => undefined);
-    }
+    this.noteDelivered(result, meta.replyMode);
     return result;
+  }
+
+  /** A sync caller that gets the final answer has it delivered (callbacks settle their own). */
+  private noteDelivered(result: IntakeResult, replyMode: ReplyMode): void {
+    if (result.kind === "answered" && result.response?.final && replyMode !== "callback") {
+      void this.deps.store.setDelivery(result.id, "delivered", ["pending"]).catch(() => undefined);
+    }
   }
 
   private remember(id: string, published: Promise<boolean>): void {
@@ -244,38 +253,76 @@ export class Intake {
     };
   }
 
+  /**
+   * A resubmission of a persisted message (same client, service and X-Road id), answered in
+   * this caller's reply mode (CONTRACT §2): ack and callback get the same 202 whatever state the
+   * first one reached; sync waits for its outcome as the first caller would, never longer.
+   */
   private async duplicate(
     id: string,
-    client: string,
+    submission: Submission,
     backend: BackendConfig,
   ): Promise<IntakeResult> {
-    // The first submission may still wait for its broker confirm and may yet be refused and
-    // discarded: this caller is told "persisted" only once the first one is.
-    const local = this.recent.get(id)?.published;
-    let tx = await unavailableOnError(() => this.deps.store.get(id));
-    if (local && !(await local)) tx = null;
-    while (
-      !local &&
-      tx &&
-      tx.state === "accepted" &&
-      Date.now() - tx.createdAt < this.unconfirmedMs
-    ) {
-      // Accepted by another adapter instance moments ago: wait out its confirm deadline.
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      tx = await unavailableOnError(() => this.deps.store.get(id));
-    }
-    if (!tx || tx.client !== client) {
+    const tx = await this.firstPersisted(id);
+    if (!tx || tx.client !== submission.client) {
       throw new SluiceError("Busy", "the same message was just refused; retry shortly", {
         retryAfter: 1,
       });
     }
-    if (isTerminal(tx.state)) return fromTransaction(tx);
-    return {
+    const accepted: IntakeResult = {
       kind: "accepted",
       id,
       duplicate: true,
       retryAfter: this.deps.backpressure.retryAfter(backend),
     };
+    if (submission.replyMode !== "sync") return accepted;
+    if (isTerminal(tx.state)) {
+      const result = fromTransaction(tx);
+      this.noteDelivered(result, tx.replyMode);
+      return result;
+    }
+    const waiter = this.deps.waiters.register(id, submission.waitMs);
+    const hangUp = () => waiter.cancel();
+    submission.gone?.addEventListener("abort", hangUp, { once: true });
+    try {
+      // Registered before the state is read: a final response stored after this read wakes us.
+      const state = await this.deps.store.watch(id, this.deps.instanceId);
+      if (state === null || isTerminal(state)) waiter.cancel();
+      const wake = await waiter.promise;
+      if (submission.gone?.aborted) return accepted;
+      const result = wake ? answered(wake) : await this.afterWait(id, backend);
+      if (result.kind === "accepted") return accepted;
+      this.noteDelivered(result, tx.replyMode);
+      return result;
+    } catch {
+      // Redis failed mid-wait; the message is persisted all the same, so this is its 202.
+      waiter.cancel();
+      return accepted;
+    } finally {
+      submission.gone?.removeEventListener("abort", hangUp);
+    }
+  }
+
+  /**
+   * The first submission's record once its publish is settled; null when it was refused. It
+   * may still wait for its broker confirm (and may yet be refused and discarded): this caller
+   * is told "persisted" only once the first one is.
+   */
+  private async firstPersisted(id: string): Promise<Transaction | null> {
+    const local = this.recent.get(id)?.published;
+    if (local) {
+      const published = await local;
+      return published ? unavailableOnError(() => this.deps.store.get(id)) : null;
+    }
+    let tx = await unavailableOnError(() => this.deps.store.get(id));
+    // Accepted by another adapter instance moments ago and not yet confirmed: wait for its
+    // confirm, at most until its confirm deadline (then it was refused, or its note was lost).
+    for (let delayMs = 10; tx && !tx.published; delayMs = Math.min(delayMs * 2, 200)) {
+      if (Date.now() - tx.createdAt >= this.unconfirmedMs) break;
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      tx = await unavailableOnError(() => this.deps.store.get(id));
+    }
+    return tx;
   }
 }
 

@@ -140,14 +140,17 @@ export class Correlator {
     // published together, and an earlier one could only tell it "processing". It is woken
     // from what the store returned, before anything else is read.
     const meta = stored.meta;
-    if (meta?.replyMode === "sync" && meta.owner && response.final) {
+    if (response.final) {
+      // The first caller's instance (sync mode) and those holding sync duplicates, once each.
+      const instances = new Set(stored.watchers);
+      if (meta?.replyMode === "sync" && meta.owner) instances.add(meta.owner);
       const wake: WakeMessage = {
         id: response.id,
         state: response.outcome,
         response: stored.stored,
         error: response.error ?? null,
       };
-      void this.wake(meta.owner, wake);
+      for (const instance of instances) void this.wake(instance, wake);
     }
     const tx = await store.get(response.id);
     if (!tx) return;

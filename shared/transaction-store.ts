@@ -57,6 +57,8 @@ export interface Transaction extends TransactionMeta {
   responses: StoredResponse[];
   error: { code: string; message: string } | null;
   processedAt: number | null;
+  /** The broker confirmed the request (a later state proves it too). */
+  published: boolean;
 }
 
 // KEYS: tx, dedup (or ""); ARGV: meta json, now, ttl ms, id
@@ -115,13 +117,14 @@ if ARGV[5] ~= "" then redis.call("HSET", KEYS[1], "claimUntil", ARGV[5]) end
 return {"ok", cur}`;
 
 // KEYS: tx, responses; ARGV: seq, response json, final "1"/"0", outcome, now, error json or "", ttl ms
-// Stores a response once per seq; a final response sets the terminal state unless one is set.
+// Stores a response once per seq; a final response sets the terminal state. Once terminal, the
+// list is closed: a response arriving after that (final or not) is "late" and changes nothing.
 const ADD_RESPONSE = `
 local cur = redis.call("HGET", KEYS[1], "state")
 if not cur then return {"missing", ""} end
 if redis.call("HEXISTS", KEYS[2], ARGV[1]) == 1 then return {"duplicate", cur} end
 local terminal = {completed=true, rejected=true, failed=true, expired=true, cancelled=true}
-if terminal[cur] and ARGV[3] == "1" then return {"late", cur} end
+if terminal[cur] then return {"late", cur} end
 redis.call("HSET", KEYS[2], ARGV[1], ARGV[2])
 redis.call("PEXPIRE", KEYS[2], redis.call("PTTL", KEYS[1]))
 redis.call("HSET", KEYS[1], "updatedAt", ARGV[5])
@@ -135,7 +138,7 @@ if ARGV[3] == "1" then
   redis.call("PEXPIRE", KEYS[1], ARGV[7])
   redis.call("PEXPIRE", KEYS[2], ARGV[7])
 end
-return {"ok", cur, redis.call("HGET", KEYS[1], "meta")}`;
+return {"ok", cur, redis.call("HGET", KEYS[1], "meta"), redis.call("HGET", KEYS[1], "watchers") or ""}`;
 
 // KEYS: tx; ARGV: answer json, now. Keeps the backend's answer (the first one recorded) beside
 // the record until its outcome is stored. Never recreates a record that vanished meanwhile.
@@ -153,6 +156,24 @@ const NOTE_DEAD_LETTERED = `
 if redis.call("HEXISTS", KEYS[1], "answer") == 0 then return 0 end
 redis.call("HSET", KEYS[1], "deadLettered", "1")
 return 1`;
+
+// KEYS: tx. Marks the broker's confirm; never recreates a record that was discarded meanwhile.
+const MARK_PUBLISHED = `
+if redis.call("EXISTS", KEYS[1]) == 0 then return 0 end
+redis.call("HSET", KEYS[1], "published", "1")
+return 1`;
+
+// KEYS: tx; ARGV: adapter instance. Asks for a wake when the final response is stored (a sync
+// duplicate waiting on another instance than the first caller's); returns the state now.
+const WATCH = `
+local cur = redis.call("HGET", KEYS[1], "state")
+if not cur then return false end
+local watchers = redis.call("HGET", KEYS[1], "watchers") or ""
+if not string.find("," .. watchers .. ",", "," .. ARGV[1] .. ",", 1, true) then
+  if watchers ~= "" then watchers = watchers .. "," end
+  redis.call("HSET", KEYS[1], "watchers", watchers .. ARGV[1])
+end
+return cur`;
 
 // KEYS: tx; ARGV: claim-until. Extends the claim of a message still being processed.
 const RENEW_CLAIM = `
@@ -184,13 +205,15 @@ interface ScriptedRedis extends Redis {
     tx: string,
     responses: string,
     ...args: string[]
-  ): Promise<[string, string, string?]>;
+  ): Promise<[string, string, string?, string?]>;
   sluiceSetDelivery(tx: string, ...args: string[]): Promise<number>;
   sluiceRecordAnswer(tx: string, answer: string, now: string): Promise<[string, string]>;
   sluiceRebuild(tx: string, dedup: string, ...args: string[]): Promise<number>;
   sluiceDiscard(tx: string, dedup: string, ttl: string): Promise<number>;
   sluiceNoteDeadLettered(tx: string): Promise<number>;
   sluiceRenewClaim(tx: string, until: string): Promise<number>;
+  sluiceMarkPublished(tx: string): Promise<number>;
+  sluiceWatch(tx: string, instance: string): Promise<string | null>;
 }
 
 export type TransitionResult = "ok" | "missing" | "conflict" | "claimed";
@@ -236,6 +259,8 @@ export class TransactionStore {
       redis.defineCommand("sluiceDiscard", { numberOfKeys: 2, lua: DISCARD });
       redis.defineCommand("sluiceNoteDeadLettered", { numberOfKeys: 1, lua: NOTE_DEAD_LETTERED });
       redis.defineCommand("sluiceRenewClaim", { numberOfKeys: 1, lua: RENEW_CLAIM });
+      redis.defineCommand("sluiceMarkPublished", { numberOfKeys: 1, lua: MARK_PUBLISHED });
+      redis.defineCommand("sluiceWatch", { numberOfKeys: 1, lua: WATCH });
     }
   }
 
@@ -247,19 +272,21 @@ export class TransactionStore {
     return `${this.prefix}sluice:tx:${id}:responses`;
   }
 
-  private dedupKey(client: string, xroadId: string): string {
-    // Length-prefixed: both parts may contain ":", and no two (client, id) pairs may collide.
-    return `${this.prefix}sluice:dedup:${client.length}:${client}:${xroadId}`;
+  /** Duplicates are keyed by (client, service code, X-Road id): CONTRACT §2. */
+  private dedupKey(meta: Pick<TransactionMeta, "client" | "service" | "xroadId">): string {
+    const { client, service, xroadId } = meta;
+    // Length-prefixed: every part may contain ":", and no two triples may collide.
+    return `${this.prefix}sluice:dedup:${client.length}:${client}:${service.length}:${service}:${xroadId}`;
   }
 
   /**
-   * Records a new transaction. When the same client already sent the same X-Road id, nothing
-   * is written and the existing gateway id is returned instead.
+   * Records a new transaction. When the same client already sent the same X-Road id to the
+   * same service, nothing is written and the existing gateway id is returned instead.
    */
   async create(
     meta: TransactionMeta,
   ): Promise<{ created: true } | { created: false; existingId: string }> {
-    const dedup = meta.xroadId ? this.dedupKey(meta.client, meta.xroadId) : "";
+    const dedup = meta.xroadId ? this.dedupKey(meta) : "";
     const existing = await this.redis.sluiceCreate(
       this.key(meta.id),
       dedup,
@@ -282,7 +309,7 @@ export class TransactionStore {
   async discard(meta: TransactionMeta): Promise<void> {
     await this.redis.sluiceDiscard(
       this.key(meta.id),
-      meta.xroadId ? this.dedupKey(meta.client, meta.xroadId) : "",
+      meta.xroadId ? this.dedupKey(meta) : "",
       String(this.retentionMs),
     );
   }
@@ -297,7 +324,7 @@ export class TransactionStore {
   async rebuild(meta: TransactionMeta): Promise<boolean> {
     const written = await this.redis.sluiceRebuild(
       this.key(meta.id),
-      meta.xroadId ? this.dedupKey(meta.client, meta.xroadId) : "",
+      meta.xroadId ? this.dedupKey(meta) : "",
       JSON.stringify(meta),
       String(Date.now()),
       String(this.retentionMs),
@@ -314,18 +341,37 @@ export class TransactionStore {
     ]);
     if (!fields.meta) return null;
     const meta = JSON.parse(fields.meta) as TransactionMeta;
+    const history = JSON.parse(`[${fields.history ?? ""}]`) as Transaction["history"];
     return {
       ...meta,
       state: fields.state as State,
       delivery: fields.delivery as Delivery,
       updatedAt: Number(fields.updatedAt),
-      history: JSON.parse(`[${fields.history ?? ""}]`),
+      history,
       responses: responses
         .map((text) => JSON.parse(text) as StoredResponse)
         .sort((a, b) => a.seq - b.seq),
       error: fields.error ? JSON.parse(fields.error) : null,
       processedAt: fields.processedAt ? Number(fields.processedAt) : null,
+      // Any state after the first proves the broker had taken it.
+      published: fields.published === "1" || history.length > 1,
     };
+  }
+
+  /**
+   * Notes that the broker confirmed the request, so a duplicate arriving at another adapter
+   * instance knows at once that the first submission is persisted.
+   */
+  async markPublished(id: string): Promise<void> {
+    await this.redis.sluiceMarkPublished(this.key(id));
+  }
+
+  /**
+   * Asks that `instance` be woken when the final response is stored, and returns the state
+   * as it is now (null when the record is gone). Registering before reading closes the gap.
+   */
+  async watch(id: string, instance: string): Promise<State | null> {
+    return (await this.redis.sluiceWatch(this.key(id), instance)) as State | null;
   }
 
   /**
@@ -401,6 +447,8 @@ export class TransactionStore {
     previous: State | null;
     /** The record's fixed part, when stored: enough to wake a sync caller without a read. */
     meta: TransactionMeta | null;
+    /** Adapter instances holding sync duplicates of the message, to be woken as well. */
+    watchers: string[];
     stored: StoredResponse;
   }> {
     const stored: StoredResponse = {
@@ -413,7 +461,7 @@ export class TransactionStore {
       outcome: response.outcome,
       producedAt: response.producedAt,
     };
-    const [result, previous, meta] = await this.redis.sluiceAddResponse(
+    const [result, previous, meta, watchers] = await this.redis.sluiceAddResponse(
       this.key(response.id),
       this.responsesKey(response.id),
       String(response.seq),
@@ -428,6 +476,7 @@ export class TransactionStore {
       result: result as AddResponseResult,
       previous: (previous || null) as State | null,
       meta: meta ? (JSON.parse(meta) as TransactionMeta) : null,
+      watchers: watchers ? watchers.split(",") : [],
       stored,
     };
   }

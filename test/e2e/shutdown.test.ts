@@ -85,5 +85,13 @@ describe("graceful shutdown under load (SIGTERM with sync callers waiting)", fun
       20_000,
       "every message completed after the restart",
     );
+    // The second named window (docs/semantics.md): the calls still running when the grace
+    // ended were cut off and made again, with the same Idempotency-Key; no other message was.
+    const seen = ids.map((id) => harness.sim.calls({ id }).length);
+    expect(seen.filter((n) => n === 2).length, `calls per message: ${seen}`).to.be.at.least(1);
+    expect(
+      seen.every((n) => n === 1 || n === 2),
+      `calls per message: ${seen}`,
+    ).to.equal(true);
   });
 });

@@ -59,7 +59,7 @@ describe("transaction store (Redis)", () => {
     };
   }
 
-  it("deduplicates by client and X-Road id, and a resent create is still its own", async () => {
+  it("deduplicates by client, service and X-Road id, and a resent create is still its own", async () => {
     const first = meta({ xroadId: "x:1" });
     expect(await store.create(first)).to.deep.equal({ created: true });
     // The same command again (as ioredis resends it after a reconnect) is not a duplicate of itself.
@@ -75,6 +75,48 @@ describe("transaction store (Redis)", () => {
     expect(await store.create(meta({ client: "EE/GOV/2/app", xroadId: "x:1" }))).to.deep.equal({
       created: true,
     });
+    // The same client and X-Road id to another service is another message.
+    expect(await store.create(meta({ service: "other", xroadId: "x:1" }))).to.deep.equal({
+      created: true,
+    });
+    // Nor may a service whose name ends where an X-Road id begins collide with another pair.
+    expect(await store.create(meta({ service: "svc:x", xroadId: "2" }))).to.deep.equal({
+      created: true,
+    });
+    expect(await store.create(meta({ service: "svc", xroadId: "x:2" }))).to.deep.equal({
+      created: true,
+    });
+  });
+
+  it("published: unknown until marked (or a later state proves it); marking a vanished record does not recreate it", async () => {
+    const m = meta({ xroadId: "p-1" });
+    await store.create(m);
+    expect((await store.get(m.id))!.published).to.equal(false);
+    await store.markPublished(m.id);
+    expect((await store.get(m.id))!.published).to.equal(true);
+    const claimed = meta();
+    await store.create(claimed);
+    await store.transition(claimed.id, ["accepted"], "processing");
+    await store.transition(claimed.id, ["processing"], "accepted");
+    expect((await store.get(claimed.id))!.published).to.equal(true);
+    const gone = randomUUID();
+    await store.markPublished(gone);
+    expect(await redis.exists(store.key(gone))).to.equal(0);
+  });
+
+  it("watchers: each adapter instance once, handed over with the final response", async () => {
+    const m = meta({ replyMode: "sync", owner: "adapter-a" });
+    await store.create(m);
+    expect(await store.watch(m.id, "adapter-b")).to.equal("accepted");
+    expect(await store.watch(m.id, "adapter-b")).to.equal("accepted");
+    expect(await store.watch(m.id, "adapter-c")).to.equal("accepted");
+    expect(await store.watch(randomUUID(), "adapter-b")).to.equal(null);
+    const partial = await store.addResponse(response(m.id, 1, false));
+    expect(partial.watchers).to.deep.equal(["adapter-b", "adapter-c"]);
+    const final = await store.addResponse(response(m.id, 2, true));
+    expect(final.watchers).to.deep.equal(["adapter-b", "adapter-c"]);
+    expect(final.meta?.owner).to.equal("adapter-a");
+    expect(await store.watch(m.id, "adapter-d")).to.equal("completed");
   });
 
   it("claims once; another claim waits until the lease lapses; renewal extends it", async () => {
@@ -105,16 +147,25 @@ describe("transaction store (Redis)", () => {
     expect((await store.transition(m.id, ["accepted"], "cancelled")).result).to.equal("conflict");
   });
 
-  it("stores each response once; the first final decides the outcome; later finals are late", async () => {
+  it("stores each response once; the first final decides the outcome; after it the list is closed", async () => {
     const m = meta();
     await store.create(m);
     expect((await store.addResponse(response(m.id, 1, false))).result).to.equal("ok");
     expect((await store.addResponse(response(m.id, 1, false))).result).to.equal("duplicate");
     expect((await store.addResponse(response(m.id, 2, true))).result).to.equal("ok");
+    const before = await redis.hgetall(store.key(m.id));
+    // A late final, one more part after the final, and a late duplicate with other content.
     expect((await store.addResponse(response(m.id, 3, true, "failed"))).result).to.equal("late");
+    expect((await store.addResponse(response(m.id, 4, false))).result).to.equal("late");
+    const changed = { ...response(m.id, 2, true, "failed"), body: "other" };
+    expect((await store.addResponse(changed)).result).to.equal("duplicate");
+    expect(await redis.hgetall(store.key(m.id))).to.deep.equal(before);
     const tx = (await store.get(m.id))!;
     expect(tx.state).to.equal("completed");
-    expect(tx.responses.map((r) => r.seq)).to.deep.equal([1, 2]);
+    expect(tx.responses.map((r) => [r.seq, r.body])).to.deep.equal([
+      [1, "r1"],
+      [2, "r2"],
+    ]);
     expect(tx.history.map((h) => h.state)).to.deep.equal(["accepted", "completed"]);
     expect((await store.addResponse(response(randomUUID(), 1, true))).result).to.equal("missing");
   });
@@ -124,7 +175,10 @@ describe("transaction store (Redis)", () => {
     await store.create(m);
     expect((await store.transition(m.id, ["accepted"], "cancelled")).result).to.equal("ok");
     expect((await store.addResponse(response(m.id, 1, true))).result).to.equal("late");
-    expect((await store.get(m.id))!.state).to.equal("cancelled");
+    expect((await store.addResponse(response(m.id, 2, false))).result).to.equal("late");
+    const tx = (await store.get(m.id))!;
+    expect(tx.state).to.equal("cancelled");
+    expect(tx.responses).to.deep.equal([]);
   });
 
   it("the outcome renews retention; recording an answer for a vanished record does not recreate it", async () => {

@@ -37,6 +37,7 @@ function transaction(history: Array<[State | "delivered", number]>, state: State
     ],
     error: null,
     processedAt: 7_000,
+    published: true,
   };
 }
 
