@@ -4,6 +4,7 @@
 import type { Context } from "koa";
 import type { Logger } from "pino";
 import { asSluiceError, type SluiceError } from "../shared/errors";
+import { noteAccess } from "./access-log";
 import { closeUnreadBody } from "./body-reader";
 
 export function answerError(ctx: Context, error: unknown, log: Logger): SluiceError {
@@ -11,6 +12,7 @@ export function answerError(ctx: Context, error: unknown, log: Logger): SluiceEr
   if (err.code === "Internal")
     log.error({ err: (error as Error)?.stack ?? String(error) }, "request failed");
   ctx.status = err.status;
+  noteAccess(ctx, { code: err.code, id: err.messageId });
   closeUnreadBody(ctx.req, ctx.res);
   if (err.retryAfter !== undefined) ctx.set("Retry-After", String(err.retryAfter));
   ctx.type = "application/json";

@@ -5,6 +5,7 @@ import Koa, { type Context } from "koa";
 import Router from "@koa/router";
 import type { Logger } from "pino";
 import { SluiceError } from "../shared/errors";
+import { accessLog } from "./access-log";
 import { answerError } from "./error-answer";
 import { restRoute, type RestRouteDeps } from "./rest/rest-route";
 import { registerSoapRoutes } from "./soap/soap-route";
@@ -19,6 +20,7 @@ export function createApp(
 ): Koa {
   const app = new Koa();
   app.proxy = false;
+  app.use(accessLog(deps.log));
   // Every answer carries the caller's X-Road-Id (CONTRACT §3), whatever route or error made it.
   app.use(async (ctx, next) => {
     try {

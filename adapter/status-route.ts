@@ -8,6 +8,7 @@ import { SluiceError } from "../shared/errors";
 import type { StateNotices } from "../shared/state-notice";
 import { statusDocument } from "../shared/status-document";
 import { isTerminal, type Transaction, type TransactionStore } from "../shared/transaction-store";
+import { noteAccess } from "./access-log";
 import { answerError } from "./error-answer";
 import { readClient } from "./xroad-client";
 
@@ -30,6 +31,8 @@ async function ownTransaction(
   deps: StatusRouteDeps,
   id: string,
 ): Promise<Transaction> {
+  // The id asked for is part of the audit trail, found or not.
+  if (UUID.test(id)) noteAccess(ctx, { id });
   return clientTransaction(deps, readClient(ctx.req), id);
 }
 

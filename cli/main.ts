@@ -5,13 +5,14 @@
 import path from "node:path";
 import type { Logger } from "pino";
 import { ConfigError, loadConfig, type SluiceConfig } from "../shared/config";
-import { createLogger } from "../shared/logger";
+import { createLogger, logProcessWarnings } from "../shared/logger";
 import { startRuntime, type Role, type Runtime } from "../shared/runtime";
 import { StartupError } from "../shared/startup-error";
 import { reloadAllTls } from "../shared/tls-files";
 import { SERVICE_ROLES, startRoles, type ServiceRole } from "./roles";
 
 const USAGE = `usage: sluice <role> [--config FILE] [--with-legacy-sim] [--with-xroad-sim FILE]
+       sluice <role> --help | sluice --version
 
 roles:
   adapter           HTTP ingress (X-Road SOAP and REST), status and hub endpoints
@@ -26,7 +27,35 @@ options:
   --with-legacy-sim   also run legacy-sim in this process (used by \`npm start\`)
   --with-xroad-sim FILE  also run xroad-sim in this process with its configuration FILE
 
-environment: AMQP_URL, REDIS_URL, PORT, ADMIN_PORT, LOG_LEVEL`;
+environment: AMQP_URL, REDIS_URL, PORT, ADMIN_PORT, LOG_LEVEL, LOG_REDACT, SLUICE_INSTANCE`;
+
+const COMMON_HELP = `options:
+  --config FILE   YAML or JSON configuration (default: $SLUICE_CONFIG or config/demo.yaml)
+
+Logs are JSON lines on stdout. The admin port (ADMIN_PORT, config admin.port) serves
+/healthz, /readyz and /metrics.`;
+
+/** What \`sluice <role> --help\` says about each role. */
+const ROLE_HELP: Record<string, string> = {
+  adapter: `sluice adapter: HTTP ingress for X-Road callers.
+Serves POST /soap, /rest/<service>, GET|DELETE /messages/<id> and /hub on the service port
+(PORT, config adapter.port), records each message in Redis, publishes it to requests.<backend>
+and answers in the service's reply mode. Needs RabbitMQ and Redis.`,
+  worker: `sluice worker: calls the legacy systems.
+Consumes requests.<backend> for every configured backend, within the backend's rate,
+in-flight limit and service windows, and publishes the answers. Needs RabbitMQ and Redis.`,
+  "response-worker": `sluice response-worker: finishes messages.
+Correlates answers with their records, wakes waiting sync callers, and delivers callbacks and
+hub events (signed, retried). Needs RabbitMQ and Redis.`,
+  all: `sluice all: the adapter, worker and response worker in one process.`,
+  "legacy-sim": `sluice legacy-sim: the simulated legacy system (REST and SOAP) for the demo, tests and
+benchmarks; settings from the configuration's legacySim block.`,
+};
+
+/** The version of the installed package, from its package.json. */
+export function version(): string {
+  return (require("../../package.json") as { version: string }).version;
+}
 
 interface Args {
   role: string;
@@ -34,6 +63,7 @@ interface Args {
   withLegacySim: boolean;
   /** Configuration file of an xroad-sim run in the same process, or null. */
   withXroadSim: string | null;
+  help: boolean;
 }
 
 function parseArgs(argv: string[]): Args | string {
@@ -42,6 +72,7 @@ function parseArgs(argv: string[]): Args | string {
     config: process.env.SLUICE_CONFIG || path.join(__dirname, "..", "..", "config", "demo.yaml"),
     withLegacySim: false,
     withXroadSim: null,
+    help: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -53,12 +84,12 @@ function parseArgs(argv: string[]): Args | string {
     else if (arg === "--with-xroad-sim") {
       if (!argv[i + 1]) return "--with-xroad-sim needs its configuration file";
       args.withXroadSim = argv[++i];
-    } else if (arg === "--help" || arg === "-h") return "";
+    } else if (arg === "--help" || arg === "-h") args.help = true;
     else if (arg.startsWith("-")) return `unknown option ${arg}`;
     else if (!args.role) args.role = arg;
     else return `unexpected argument ${arg}`;
   }
-  return args.role ? args : "";
+  return args.role || args.help ? args : "";
 }
 
 function fail(message: string, code = 1): never {
@@ -102,7 +133,17 @@ async function startXroadSimRole(configFile: string): Promise<void> {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  if (argv[0] === "--version" || argv[0] === "-V" || argv[0] === "version") {
+    process.stdout.write(`sluice ${version()}\n`);
+    return;
+  }
   const args = parseArgs(argv);
+  if (typeof args !== "string" && args.help) {
+    const help = ROLE_HELP[args.role];
+    if (args.role && !help) fail(`unknown role "${args.role}"\n${USAGE}`, 2);
+    process.stdout.write(help ? `${help}\n\n${COMMON_HELP}\n` : `${USAGE}\n`);
+    return;
+  }
   if (typeof args === "string") {
     if (args) fail(`${args}\n${USAGE}`, 2);
     process.stdout.write(`${USAGE}\n`);
@@ -120,7 +161,8 @@ export async function main(argv: string[]): Promise<void> {
     if (error instanceof ConfigError) fail(error.message, 2);
     throw error;
   }
-  const log = createLogger(args.role, { instance: config.instanceId });
+  const log = createLogger(args.role, { instance: config.instance });
+  logProcessWarnings(log);
   const closers: Array<() => Promise<void>> = [];
   let runtime: Runtime | null = null;
   let roles: Role[] = [];
@@ -170,8 +212,14 @@ export async function main(argv: string[]): Promise<void> {
       runtime.admin.addCheck("topology", () => monitor.topologyProblem());
       roles = await startRoles(args.role as ServiceRole, runtime);
       await monitor.refresh();
+      // `role` and `instance` are on every line already.
       log.info(
-        { role: args.role, port: config.adapter.port, adminPort: runtime.adminPort },
+        {
+          port: config.adapter.port,
+          adminPort: runtime.adminPort,
+          instanceId: config.instanceId,
+          version: version(),
+        },
         "sluice ready",
       );
     }

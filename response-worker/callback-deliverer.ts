@@ -143,7 +143,7 @@ export class CallbackDeliverer {
       this.settleMessage(message, generation, "ack");
     } catch (error) {
       this.options.logger?.error(
-        { messageId: job?.messageId, err: (error as Error).message },
+        { id: job?.messageId ?? null, err: (error as Error).message },
         "callback job not settled; handing it back",
       );
       await new Promise((resolve) => setTimeout(resolve, SETTLE_RETRY_PAUSE_MS).unref());
@@ -191,7 +191,7 @@ export class CallbackDeliverer {
         this.options.onAttempt?.(job, result, "retry");
         this.options.logger?.warn(
           {
-            messageId: job.messageId,
+            id: job.messageId,
             attempt: job.attempt,
             failure: result.failure,
             retryInMs: tier.delayMs,
@@ -233,7 +233,7 @@ export class CallbackDeliverer {
       await this.deadLetter(job, job.payload, settlement);
       this.options.logger?.warn(
         {
-          messageId: job.messageId,
+          id: job.messageId,
           outcome: settlement.outcome,
           failure: settlement.last?.failure,
         },

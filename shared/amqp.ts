@@ -8,7 +8,7 @@ import type { AmqpConnectionManager, ChannelWrapper } from "amqp-connection-mana
 import type { ConfirmChannel, ConsumeMessage, Options } from "amqplib";
 import type { Logger } from "pino";
 import { SluiceError } from "./errors";
-import { redactUrl, StartupError, START_SERVICES_HINT } from "./startup-error";
+import { amqpStartupError, redactUrl } from "./startup-error";
 
 export type ChannelSetup = (channel: ConfirmChannel) => Promise<void>;
 
@@ -101,12 +101,7 @@ export class Broker extends EventEmitter {
         connection.removeListener("connect", ok);
         connection.removeListener("connectFailed", onFailed);
         void connection.close().catch(() => undefined);
-        const why = err?.message ?? "connection failed";
-        reject(
-          new StartupError(
-            `cannot connect to RabbitMQ at ${list.map(redactUrl).join(", ")} (${why}); ${START_SERVICES_HINT}`,
-          ),
-        );
+        reject(amqpStartupError(list, err));
       };
       const ok = () => {
         clearTimeout(timer);

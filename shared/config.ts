@@ -65,7 +65,12 @@ export interface CallbackConfig {
 export interface SluiceConfig {
   /** File the configuration came from; relative paths resolve against its directory. */
   baseDir: string;
-  /** Identifies this process among instances of its role (reply queue, logs). */
+  /**
+   * The instance's name in logs and traces: SLUICE_INSTANCE (Kubernetes sets the pod name),
+   * else the configuration's `instance`, else the host name.
+   */
+  instance: string;
+  /** Unique to this process (reply queue, in-flight leases): the name plus a random suffix. */
   instanceId: string;
   /** Namespace for every exchange, queue and Redis key; "" in production, unique in tests. */
   prefix: string;
@@ -509,9 +514,17 @@ export function compileConfig(raw: unknown, baseDir: string, source = "(inline)"
     );
   }
 
+  const named = process.env.SLUICE_INSTANCE?.trim() || root.string("instance", "");
+  const instance = named || hostname();
+  if (named && !/^[A-Za-z0-9_.:-]{1,128}$/.test(named)) {
+    problems.push(`config.instance (or SLUICE_INSTANCE): up to 128 letters, digits and _ . : -`);
+  }
   const config: SluiceConfig = {
     baseDir,
-    instanceId: root.string("instance", `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`),
+    instance,
+    // Two processes may share a name (a restarted pod, `sluice all` beside a worker on one
+    // host), never a reply queue or a lease holder.
+    instanceId: `${instance}-${randomUUID().slice(0, 8)}`,
     prefix,
     amqpUrls: brokers.urls,
     redisUrl,

@@ -114,6 +114,30 @@ export class BackendUnavailableError extends SluiceError {
   }
 }
 
+/**
+ * The backend did not answer within the backend's timeout. Transient like any unavailability
+ * (retried per the schedule), but counted and reported as a timeout.
+ */
+export class BackendTimeoutError extends BackendUnavailableError {}
+
+/**
+ * The backend answered with a redirect (3xx). Sluice never follows one (the backend url is the
+ * operator's, and following could leave it), and calling again meets the same answer, so the
+ * message fails at once: a configuration problem to fix, not a message that could not be
+ * translated.
+ */
+export class BackendRedirectError extends SluiceError {
+  /** The backend's status, e.g. 302. */
+  readonly backendStatus: number;
+  /** Where the backend pointed, as it said it (for the operator's log). */
+  readonly location: string | null;
+  constructor(message: string, backendStatus: number, location: string | null) {
+    super("BackendFailed", message, { retryable: false, side: "Server", status: 502 });
+    this.backendStatus = backendStatus;
+    this.location = location;
+  }
+}
+
 /** One answer of the legacy system as the translator maps it. */
 export interface BackendResponse {
   status: number;

@@ -60,7 +60,8 @@ function resolveLevel(requested: string | undefined): { level: string; unknown?:
   return { level: "info", unknown: level };
 }
 
-function redactionEnabled(): boolean {
+/** Whether personal data is kept out of the logs (LOG_REDACT, on unless turned off). */
+export function redactionEnabled(): boolean {
   const value = (process.env.LOG_REDACT ?? "").trim().toLowerCase();
   return !["off", "false", "0", "no"].includes(value);
 }
@@ -89,4 +90,15 @@ export function createLogger(role: string, options: LoggerOptions = {}): pino.Lo
 /** A child logger whose every line names the message (gateway id, X-Road id, client). */
 export function messageLogger(log: pino.Logger, ref: MessageRef): pino.Logger {
   return log.child({ id: ref.id, xroadId: ref.xroadId ?? null, client: ref.client ?? null });
+}
+
+/**
+ * Node's own warnings (MaxListenersExceededWarning, deprecations) become log lines of the
+ * process logger instead of plain text on stderr, so every line a role writes is JSON.
+ */
+export function logProcessWarnings(log: pino.Logger): void {
+  process.removeAllListeners("warning");
+  process.on("warning", (warning: Error & { code?: string }) => {
+    log.warn({ warning: warning.name, code: warning.code, err: warning.message }, "node warning");
+  });
 }

@@ -68,8 +68,8 @@ export const endToEnd = new Histogram<"service">({
 
 export const backendCalls = new Counter<"backend" | "outcome">({
   name: "sluice_backend_calls_total",
-  // The alerts read outcome="retryable_error" and outcome="poison" as the backend's errors.
-  help: "Calls of a legacy backend by outcome (completed, rejected, retryable_error, poison, interrupted).",
+  // The alerts read retryable_error, timeout, redirect and poison as the backend's errors.
+  help: "Calls of a legacy backend by outcome (completed, rejected, retryable_error, timeout, redirect, poison, interrupted).",
   labelNames: ["backend", "outcome"],
   registers: [registry],
 });

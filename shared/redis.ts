@@ -5,7 +5,7 @@
 import Redis, { type RedisOptions } from "ioredis";
 import type { Logger } from "pino";
 import { redisTarget } from "./connection-urls";
-import { redactUrl, StartupError, START_SERVICES_HINT } from "./startup-error";
+import { redactUrl, redisStartupError, StartupError } from "./startup-error";
 
 /** A client for `url` (direct or Sentinel) with `options`. */
 export function redisClient(url: string, options: RedisOptions): Redis {
@@ -24,14 +24,16 @@ export async function checkRedis(url: string, timeoutMs = 5_000): Promise<void> 
     sentinelRetryStrategy: () => null,
     enableOfflineQueue: false,
   });
-  probe.on("error", () => undefined);
+  // A refused AUTH arrives as an error event; the connect itself only says "closed".
+  let refused: Error | null = null;
+  probe.on("error", (error: Error) => {
+    if (/NOAUTH|WRONGPASS|ERR/.test(error.message)) refused = error;
+  });
   try {
     await probe.connect();
     await probe.ping();
   } catch (error) {
-    throw new StartupError(
-      `cannot connect to Redis at ${redactUrl(url)} (${(error as Error).message}); ${START_SERVICES_HINT}`,
-    );
+    throw redisStartupError(url, refused ?? (error as Error));
   } finally {
     probe.disconnect();
   }

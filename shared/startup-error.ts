@@ -28,3 +28,62 @@ export function redactUrl(url: string): string {
 export const START_SERVICES_HINT =
   "start it with the local packages (`rabbitmq-server -detached`, `redis-server --daemonize yes`) " +
   "or `docker compose -f deploy/docker-compose.yml up -d rabbitmq redis`";
+
+function userOf(url: string): string {
+  try {
+    return decodeURIComponent(new URL(url).username) || "guest";
+  } catch {
+    return "guest";
+  }
+}
+
+function vhostOf(url: string): string {
+  try {
+    const path = new URL(url).pathname;
+    return path.length > 1 ? decodeURIComponent(path.slice(1)) : "/";
+  } catch {
+    return "/";
+  }
+}
+
+/**
+ * What went wrong connecting to RabbitMQ, in the operator's terms: a broker that answered
+ * but refused the login or the virtual host needs a different fix from one that is not running.
+ */
+export function amqpStartupError(
+  urls: string | readonly string[],
+  error: Error | undefined,
+): StartupError {
+  const list = typeof urls === "string" ? [urls] : urls;
+  const url = list[0] ?? "";
+  const why = error?.message ?? "connection failed";
+  const where = `RabbitMQ at ${list.map(redactUrl).join(", ")}`;
+  if (/ACCESS.REFUSED|authentication mechanism|403/i.test(why)) {
+    return new StartupError(
+      `${where} refused the login of user "${userOf(url)}": check the user name and password in AMQP_URL (${why})`,
+    );
+  }
+  // The broker closes the connection instead of opening it: the vhost is missing or the user
+  // has no permission on it (RabbitMQ answers both the same way during the handshake).
+  if (/Expected ConnectionOpenOk|NOT.ALLOWED|vhost/i.test(why)) {
+    return new StartupError(
+      `${where} refused to open virtual host "${vhostOf(url)}": it does not exist or user "${userOf(url)}" has no permission on it (create it with \`rabbitmqctl add_vhost\` and \`set_permissions\`)`,
+    );
+  }
+  return new StartupError(`cannot connect to ${where} (${why}); ${START_SERVICES_HINT}`);
+}
+
+/** The same for Redis: a refused password or database is not a stopped server. */
+export function redisStartupError(url: string, error: Error): StartupError {
+  const why = error.message;
+  const where = `Redis at ${redactUrl(url)}`;
+  if (/NOAUTH|WRONGPASS|invalid password|invalid username/i.test(why)) {
+    return new StartupError(
+      `${where} refused the credentials: check the user name and password in REDIS_URL (${why})`,
+    );
+  }
+  if (/DB index is out of range/i.test(why)) {
+    return new StartupError(`${where}: the database number in REDIS_URL does not exist (${why})`);
+  }
+  return new StartupError(`cannot connect to ${where} (${why}); ${START_SERVICES_HINT}`);
+}

@@ -1,6 +1,7 @@
 // Whether each backend may be called right now: inside one of its service windows and not
 // paused by an operator. Re-checked every second; workers stop consuming while a gate is shut.
 
+import { setMaxListeners } from "node:events";
 import type { Logger } from "pino";
 import type { BackendPauses } from "./backend-pause";
 import type { ServiceWindows } from "../shared/service-windows";
@@ -35,7 +36,7 @@ export class BackendGates {
         windows: backendWindows,
         paused: false,
         open,
-        closing: new AbortController(),
+        closing: closingController(),
         listeners: [],
       });
     }
@@ -92,7 +93,7 @@ export class BackendGates {
       gate.open = open;
       if (!open) {
         gate.closing.abort(new Error(`backend ${backend} is ${this.closedReason(backend)}`));
-        gate.closing = new AbortController();
+        gate.closing = closingController();
       }
       this.log.info(
         { backend, open, reason: this.closedReason(backend) },
@@ -101,4 +102,11 @@ export class BackendGates {
       for (const listener of gate.listeners) listener(open);
     }
   }
+}
+
+/** Every message waiting at an open gate listens for it to shut: many listeners are normal. */
+function closingController(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
 }

@@ -15,7 +15,9 @@ import {
   type ResponseMessage,
 } from "../shared/envelope";
 import {
+  BackendRedirectError,
   BackendRejectedError,
+  BackendTimeoutError,
   BackendUnavailableError,
   SluiceError,
   type BackendResponse,
@@ -76,9 +78,10 @@ export interface ProcessorDeps {
 }
 
 /**
- * What a backend call came to. The decision reads the error's `retryable` flag: a business
- * refusal (BackendRejected) is final, a retryable error is tried again, anything else is a
- * message the translator cannot handle (poison).
+ * What a backend call came to (also the `outcome` label of sluice_backend_calls_total). The
+ * decision reads the error's `retryable` flag: a business refusal (BackendRejected) is final,
+ * a retryable error is tried again (a timeout is one, named as such), a redirect fails at once,
+ * anything else is a message the translator cannot handle (poison).
  */
 function outcomeOf(
   answers: BackendResponse[] | null,
@@ -88,9 +91,11 @@ function outcomeOf(
   if (answers) return "completed";
   if (shuttingDown) return "interrupted";
   if (failure instanceof SluiceError) {
+    if (failure instanceof BackendTimeoutError) return "timeout";
     if (failure.retryable)
       return failure instanceof BackendUnavailableError ? "retryable_error" : "poison";
     if (failure instanceof BackendRejectedError) return "rejected";
+    if (failure instanceof BackendRedirectError) return "redirect";
   }
   return "poison";
 }
@@ -400,6 +405,7 @@ export class RequestProcessor {
       case "interrupted":
         return await this.handBack(request);
       case "retryable_error":
+      case "timeout":
         return await this.retryOrFail(
           request,
           attempt,
@@ -410,6 +416,21 @@ export class RequestProcessor {
           gone,
           expiry,
         );
+      case "redirect": {
+        const redirect = failure as BackendRedirectError;
+        log.error(
+          { status: redirect.backendStatus, location: redirect.location, err: redirect.message },
+          "backend answered with a redirect, which is not followed; dead-lettered",
+        );
+        await this.answer(message, request, log, {
+          responses: this.responses(request, [], "failed", {
+            code: "BackendFailed",
+            message: `the backend answered ${redirect.backendStatus} (a redirect, which is not followed)`,
+          }),
+          deadLetter: "backend_redirect",
+        });
+        return "ack";
+      }
       default:
         log.error(
           { err: (failure as Error)?.message ?? String(failure) },
@@ -550,9 +571,11 @@ export class RequestProcessor {
       return "ack";
     }
     log.error({ attempt, err: error.message }, "retries exhausted; dead-lettered");
+    // A caller waiting in sync mode is told a timeout as one (504, Server.Timeout).
+    const timedOut = error instanceof BackendTimeoutError;
     await this.answer(message, request, log, {
       responses: this.responses(request, error.response ? [error.response] : [], "failed", {
-        code: "BackendFailed",
+        code: timedOut ? "Timeout" : "BackendFailed",
         message: `the backend failed ${attempt} times: ${error.message}`,
       }),
       deadLetter: "retries_exhausted",

@@ -2,6 +2,7 @@
 // the backend's translator under the backend's limits. Draining stops consuming and lets calls
 // in progress finish (or hands them back when the grace time runs out).
 
+import { setMaxListeners } from "node:events";
 import type { Logger } from "pino";
 import { safeAck, safeNack } from "../shared/amqp";
 import { HubListeners } from "../shared/hub-listeners";
@@ -40,6 +41,8 @@ export async function startWorker(runtime: Runtime, guardFactory?: GuardFactory)
   await publisher.waitForConnect();
 
   const shutdown = new AbortController();
+  // Every call in flight listens to it (up to maxInFlight per backend): no leak to warn about.
+  setMaxListeners(0, shutdown.signal);
   const inProgress = new Set<Promise<unknown>>();
   const consumers: GatedConsumers[] = [];
   let consuming = true;

@@ -8,6 +8,7 @@ import { checkCallbackTarget, type CallbackPolicy } from "../../shared/callback-
 import type { ServiceConfig, SluiceConfig } from "../../shared/config";
 import type { ReplyMode } from "../../shared/envelope";
 import { SluiceError } from "../../shared/errors";
+import { noteAccess } from "../access-log";
 import { observeRequest } from "../request-metrics";
 import { isJsonType, mediaType, readBody } from "../body-reader";
 import { connectionGone } from "../connection-gone";
@@ -44,6 +45,7 @@ export function restRoute(deps: RestRouteDeps) {
       ? deps.config.services[serviceCode]
       : undefined;
     let outcome = "error";
+    noteAccess(ctx, { service: serviceCode || null });
     try {
       if (!service || !service.protocols.includes("rest")) {
         throw new SluiceError("UnknownService", `no REST service named "${serviceCode}"`);
@@ -60,7 +62,7 @@ export function restRoute(deps: RestRouteDeps) {
     } catch (error) {
       outcome = outcomeOf(answerError(ctx, error, deps.log).code);
     } finally {
-      observeRequest("rest", service ? serviceCode : null, outcome, started);
+      observeRequest(ctx, "rest", service ? serviceCode : null, outcome, started);
     }
   };
 }
@@ -171,6 +173,8 @@ const JSON_ERROR: Record<string, { status: number; type: string; message: string
     message: "the message expired before the backend processed it",
   },
   cancelled: { status: 409, type: "Conflict", message: "the message was cancelled" },
+  /** `failed` because the backend's calls timed out. */
+  timeout: { status: 504, type: "Timeout", message: "the backend did not answer in time" },
 };
 
 /** Maps an intake result onto the HTTP answer; returns the metrics outcome label. */
@@ -198,7 +202,9 @@ function answer(ctx: Context, result: IntakeResult, statusUrl: string): string {
     ctx.body = Buffer.from(response.body, response.bodyEncoding === "base64" ? "base64" : "utf8");
     return result.state === "rejected" ? "rejected" : "completed";
   }
-  const error = JSON_ERROR[result.state] ?? JSON_ERROR.failed;
+  const timedOut = result.state === "failed" && result.error?.code === "Timeout";
+  const error = timedOut ? JSON_ERROR.timeout : (JSON_ERROR[result.state] ?? JSON_ERROR.failed);
+  noteAccess(ctx, { code: error.type });
   ctx.status = error.status;
   ctx.body = {
     type: error.type,

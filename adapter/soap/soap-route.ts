@@ -9,6 +9,7 @@ import type { AttachmentRef } from "../../shared/envelope";
 import { checkCallbackTarget, type CallbackPolicy } from "../../shared/callback-target";
 import type { ServiceConfig, SluiceConfig } from "../../shared/config";
 import { asSluiceError, SluiceError } from "../../shared/errors";
+import { noteAccess } from "../access-log";
 import { observeRequest } from "../request-metrics";
 import { closeUnreadBody, readBody } from "../body-reader";
 import { connectionGone } from "../connection-gone";
@@ -59,6 +60,11 @@ function soapPost(deps: SoapRouteDeps, validators: SoapBodyValidators, maxBody: 
       soapBodyKind(contentType);
       const body = await readBody(ctx.req, maxBody);
       request = readSoapRequest(body, contentType);
+      noteAccess(ctx, {
+        service: request.serviceCode,
+        client: request.clientId,
+        xroadId: request.xroadId,
+      });
       if (request.serviceCode === deps.config.xroad.statusService) {
         outcome = await answerStatus(ctx, deps, request);
         return;
@@ -82,7 +88,7 @@ function soapPost(deps: SoapRouteDeps, validators: SoapBodyValidators, maxBody: 
     } catch (error) {
       outcome = answerFault(ctx, deps.log, error, request);
     } finally {
-      observeRequest("soap", service ? service.code : null, outcome, started);
+      observeRequest(ctx, "soap", service ? service.code : null, outcome, started);
     }
   };
 }
@@ -155,6 +161,8 @@ const FAILED_STATES: Record<string, { code: string; message: string }> = {
   expired: { code: "Timeout", message: "the message expired before the backend processed it" },
   cancelled: { code: "Conflict", message: "the message was cancelled" },
   rejected: { code: "BackendRejected", message: "the backend rejected the message" },
+  /** `failed` because the backend's calls timed out. */
+  timeout: { code: "Timeout", message: "the backend did not answer in time" },
 };
 
 /** The status operation: the caller's own message's state and responses. */
@@ -204,7 +212,8 @@ function answer(ctx: Context, request: SoapRequestWithAttachments, result: Intak
     ctx.body = buildSoapResponse(request, content.innerXml);
     return "completed";
   }
-  const failure = FAILED_STATES[state] ?? FAILED_STATES.failed;
+  const timedOut = state === "failed" && result.error?.code === "Timeout";
+  const failure = timedOut ? FAILED_STATES.timeout : (FAILED_STATES[state] ?? FAILED_STATES.failed);
   const error = new SluiceError(failure.code, result.error?.message ?? failure.message, {
     side: "Server",
     status: 500,
@@ -215,6 +224,7 @@ function answer(ctx: Context, request: SoapRequestWithAttachments, result: Intak
     response && content?.kind === "content"
       ? `<status>${response.status}</status><response>${content.innerXml}</response>`
       : undefined;
+  noteAccess(ctx, { code: failure.code });
   ctx.status = 500;
   ctx.body = buildSoapFault(error, request, { detailXml });
   return state;
@@ -231,6 +241,7 @@ function answerFault(
     log.error({ err: (thrown as Error)?.stack ?? String(thrown) }, "SOAP request failed");
   }
   ctx.status = faultHttpStatus(error);
+  noteAccess(ctx, { code: error.code, id: error.messageId });
   closeUnreadBody(ctx.req, ctx.res);
   if (error.retryAfter !== undefined) ctx.set("Retry-After", String(error.retryAfter));
   if (error.messageId) ctx.set("X-Sluice-Id", error.messageId);

@@ -1,7 +1,9 @@
-// The `sluice` command as a user meets it: usage, configuration problems, and a clear line
-// (no stack trace) when RabbitMQ or Redis cannot be reached.
+// The `sluice` command as a user meets it: usage, version, help per role, configuration
+// problems, and a clear line (no stack trace) naming what is wrong when RabbitMQ or Redis
+// cannot be reached, refuses the login, or lacks the virtual host.
 
 import { spawnSync } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { writeFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -33,6 +35,24 @@ describe("the sluice command", function () {
     expect(result.stdout).to.include("usage: sluice <role>");
   });
 
+  it("prints its version", () => {
+    const result = sluice(["--version"]);
+    expect(result.status).to.equal(0);
+    const { version } = require("../../../package.json") as { version: string };
+    expect(result.stdout.trim()).to.equal(`sluice ${version}`);
+  });
+
+  it("prints each role's own help", () => {
+    const worker = sluice(["worker", "--help"]);
+    expect(worker.status).to.equal(0);
+    expect(worker.stdout).to.match(/^sluice worker: /);
+    expect(worker.stdout).to.include("--config FILE");
+    const adapter = sluice(["adapter", "--help"]);
+    expect(adapter.stdout).to.match(/^sluice adapter: /);
+    expect(adapter.stdout).to.include("/rest/<service>");
+    expect(sluice(["nope", "--help"]).status).to.equal(2);
+  });
+
   it("refuses an unknown role", () => {
     const result = sluice(["frobnicate"]);
     expect(result.status).to.equal(2);
@@ -59,6 +79,41 @@ describe("the sluice command", function () {
     expect(lines[0]).to.include("cannot connect to RabbitMQ at amqp://guest:***@127.0.0.1:1");
     expect(lines[0]).to.include("docker compose -f deploy/docker-compose.yml up -d rabbitmq redis");
     expect(result.stderr).to.not.include("secret");
+  });
+
+  it("says RabbitMQ refused the login, not that it is down, on a wrong password", () => {
+    const result = sluice(["worker", "--config", config], {
+      AMQP_URL: "amqp://guest:wrong-password@127.0.0.1:5672",
+    });
+    expect(result.status).to.equal(1);
+    const lines = result.stderr.trim().split("\n");
+    expect(lines).to.have.length(1);
+    expect(lines[0]).to.include('refused the login of user "guest"');
+    expect(lines[0]).to.not.include("start it");
+    expect(lines[0]).to.not.include("wrong-password");
+  });
+
+  it("names a missing virtual host as such", () => {
+    const vhost = `sluice-missing-${randomUUID().slice(0, 8)}`;
+    const result = sluice(["worker", "--config", config], {
+      AMQP_URL: `amqp://guest:guest@127.0.0.1:5672/${vhost}`,
+    });
+    expect(result.status).to.equal(1);
+    const lines = result.stderr.trim().split("\n");
+    expect(lines).to.have.length(1);
+    expect(lines[0]).to.include(`refused to open virtual host "${vhost}"`);
+    expect(lines[0]).to.not.include("start it");
+  });
+
+  it("says Redis refused the credentials on a wrong password", () => {
+    const result = sluice(["worker", "--config", config], {
+      REDIS_URL: "redis://nobody:wrong-password@127.0.0.1:6379",
+    });
+    expect(result.status).to.equal(1);
+    const lines = result.stderr.trim().split("\n");
+    expect(lines).to.have.length(1);
+    expect(lines[0]).to.include("refused the credentials");
+    expect(lines[0]).to.not.include("wrong-password");
   });
 
   it("names the unreachable Redis URL in one line and exits non-zero", () => {

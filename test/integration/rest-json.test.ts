@@ -12,6 +12,8 @@ import { loadTranslator } from "../../worker/translators/load-translator";
 import { createTranslator } from "../../worker/translators/rest-json";
 import {
   BackendRejectedError,
+  BackendRedirectError,
+  BackendTimeoutError,
   BackendUnavailableError,
   type Translator,
   type TranslatorBackend,
@@ -247,12 +249,13 @@ describe("rest-json translator (real HTTP backend)", () => {
     }
   });
 
-  it("maps a backend slower than timeoutMs to BackendUnavailableError", async () => {
+  it("maps a backend slower than timeoutMs to BackendTimeoutError (retryable)", async () => {
     handler = (_req, res) => {
       const timer = setTimeout(() => res.writeHead(200).end("late"), 2000);
       res.on("close", () => clearTimeout(timer));
     };
     const error = await rejectionOf(translator({}, 200).call(request(), callOf()));
+    expect(error).to.be.instanceOf(BackendTimeoutError);
     expect(error).to.be.instanceOf(BackendUnavailableError);
     expect((error as Error).message).to.match(/timed out after 200 ms/);
   });
@@ -333,8 +336,11 @@ describe("rest-json translator (real HTTP backend)", () => {
   it("does not follow redirects and does not retry them", async () => {
     handler = (_req, res) => res.writeHead(302, { location: "http://example.org/" }).end();
     const error = await rejectionOf(translator().call(request(), callOf()));
-    expect(error).to.be.instanceOf(SluiceError);
+    expect(error).to.be.instanceOf(BackendRedirectError);
     expect((error as SluiceError).retryable).to.equal(false);
+    expect((error as BackendRedirectError).backendStatus).to.equal(302);
+    expect((error as BackendRedirectError).location).to.equal("http://example.org/");
+    expect((error as Error).message).to.contain("redirect");
     expect(seen).to.have.length(1);
   });
 

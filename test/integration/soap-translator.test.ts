@@ -15,6 +15,7 @@ import { createTranslator } from "../../worker/translators/soap";
 import { findSoapBody, SOAP11_NS } from "../../worker/translators/soap-xml";
 import {
   BackendRejectedError,
+  BackendTimeoutError,
   BackendUnavailableError,
   type Translator,
   type TranslatorBackend,
@@ -203,6 +204,7 @@ describe("soap translator against the legacy simulator", function () {
       await slow.call(warm, callOf(warm));
       const request = fromFixture("getstate.query", (x) => x.replace("aäõ", "sim-latency=3000 "));
       const error = await failureOf(slow.call(request, callOf(request)));
+      expect(error).to.be.instanceOf(BackendTimeoutError);
       expect(error).to.be.instanceOf(BackendUnavailableError);
       expect((error as Error).message).to.contain("timed out after 300 ms");
     } finally {

@@ -29,6 +29,10 @@ export interface SluiceProcess {
   adminUrl: string;
   /** Every log line so far, parsed. */
   lines: Array<Record<string, unknown>>;
+  /** Every line written to stdout so far, as written (JSON or not). */
+  output: string[];
+  /** Everything written to stderr so far. */
+  stderr(): string;
   exited: Promise<number | null>;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
@@ -69,6 +73,7 @@ export class Harness {
       stdio: ["ignore", "pipe", "pipe"],
     });
     const lines: Array<Record<string, unknown>> = [];
+    const output: string[] = [];
     let stderr = "";
     const exited = new Promise<number | null>((resolve) =>
       child.once("exit", (code) => resolve(code)),
@@ -81,6 +86,8 @@ export class Harness {
       url: "",
       adminUrl: "",
       lines,
+      output,
+      stderr: () => stderr,
       exited,
       stop: async (signal = "SIGTERM") => {
         if (child.exitCode === null && child.signalCode === null) child.kill(signal);
@@ -103,6 +110,7 @@ export class Harness {
         while ((newline = buffer.indexOf("\n")) >= 0) {
           const text = buffer.slice(0, newline);
           buffer = buffer.slice(newline + 1);
+          output.push(text);
           let line: Record<string, unknown>;
           try {
             line = JSON.parse(text);

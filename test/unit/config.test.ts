@@ -103,6 +103,27 @@ describe("configuration", () => {
       process.env = saved;
     }
   });
+
+  it("names the instance by SLUICE_INSTANCE, then `instance`, then the host; each process uniquely", () => {
+    const saved = process.env.SLUICE_INSTANCE;
+    try {
+      process.env.SLUICE_INSTANCE = "sluice-worker-7f9c";
+      const one = compileConfig({ ...minimal, instance: "from-file" }, ".");
+      const two = compileConfig({ ...minimal, instance: "from-file" }, ".");
+      expect(one.instance).to.equal("sluice-worker-7f9c");
+      expect(one.instanceId).to.match(/^sluice-worker-7f9c-[0-9a-f]{8}$/);
+      expect(two.instanceId).to.not.equal(one.instanceId);
+      delete process.env.SLUICE_INSTANCE;
+      expect(compileConfig({ ...minimal, instance: "from-file" }, ".").instance).to.equal(
+        "from-file",
+      );
+      process.env.SLUICE_INSTANCE = "bad name/with slash";
+      expect(problemsOf(minimal)[0]).to.match(/SLUICE_INSTANCE/);
+    } finally {
+      if (saved === undefined) delete process.env.SLUICE_INSTANCE;
+      else process.env.SLUICE_INSTANCE = saved;
+    }
+  });
 });
 
 describe("environment substitution in configuration files", () => {

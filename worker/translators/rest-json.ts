@@ -5,7 +5,9 @@ import { Pool, errors as undiciErrors } from "undici";
 import type { Dispatcher } from "undici";
 import { SluiceError } from "../../shared/errors";
 import {
+  BackendRedirectError,
   BackendRejectedError,
+  BackendTimeoutError,
   BackendUnavailableError,
   type BackendResponse,
   type RequestMessage,
@@ -142,10 +144,17 @@ class RestJsonTranslator implements Translator {
     if (status >= 400 && status < 500) {
       throw new BackendRejectedError(`backend ${this.backend.name} answered ${status}`, response);
     }
-    // 1xx/3xx: redirects are not followed, and retrying would meet the same answer.
+    if (status >= 300 && status < 400) {
+      // Not followed, and retrying would meet the same answer.
+      throw new BackendRedirectError(
+        `backend ${this.backend.name} answered ${status} (a redirect, not followed); point the backend url at the final location`,
+        status,
+        header(answer.headers, "location")?.slice(0, 500) ?? null,
+      );
+    }
     throw new SluiceError(
       "BackendFailed",
-      `backend ${this.backend.name} answered ${status}; redirects are not followed, point the backend url at the final location`,
+      `backend ${this.backend.name} answered ${status}, which is not a final answer`,
       { retryable: false },
     );
   }
@@ -355,6 +364,11 @@ function transportFailure(error: unknown, backend: TranslatorBackend, deadline: 
     why = "call aborted";
   } else if (typeof code === "string") {
     why = `${code}: ${why}`;
+  }
+  if (deadline.timedOut) {
+    return new BackendTimeoutError(`backend ${backend.name} did not answer: ${why}`, {
+      cause: error,
+    });
   }
   return new BackendUnavailableError(`backend ${backend.name} unreachable: ${why}`, {
     cause: error,

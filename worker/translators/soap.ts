@@ -20,6 +20,8 @@ import {
 } from "./soap-xml";
 import {
   BackendRejectedError,
+  BackendRedirectError,
+  BackendTimeoutError,
   BackendUnavailableError,
   type BackendResponse,
   type Translator,
@@ -284,8 +286,13 @@ class SoapTranslator implements Translator {
   }
 
   private failure(why: string, deadline: Deadline, cause?: unknown): BackendUnavailableError {
-    if (deadline.timedOut) why = `timed out after ${this.backend.timeoutMs} ms`;
-    else if (deadline.signal.aborted) why = "call aborted";
+    if (deadline.timedOut) {
+      return new BackendTimeoutError(
+        `backend ${this.backend.name} did not answer: timed out after ${this.backend.timeoutMs} ms`,
+        { cause },
+      );
+    }
+    if (deadline.signal.aborted) why = "call aborted";
     return new BackendUnavailableError(`backend ${this.backend.name} unreachable: ${why}`, {
       cause,
     });
@@ -314,6 +321,14 @@ class SoapTranslator implements Translator {
       unreadable = error.message;
     }
 
+    if (status >= 300 && status < 400) {
+      // Not followed, and retrying would meet the same answer.
+      throw new BackendRedirectError(
+        `backend ${name} answered HTTP ${status} (a redirect, not followed); point the backend url at the final location`,
+        status,
+        headerOf(answer.headers, "location")?.slice(0, 500) ?? null,
+      );
+    }
     if (body === null) {
       if (transient) {
         throw new BackendUnavailableError(`backend ${name} answered HTTP ${status}`, {

@@ -5,12 +5,19 @@
 // - return responses       → `completed` (several responses are delivered in order; the last is final)
 // - throw BackendRejectedError    → `rejected`, never retried
 // - throw BackendUnavailableError → retried per the backend's schedule (honours retryAfterMs), then `failed`
+//   (BackendTimeoutError: the same, counted as a timeout)
+// - throw BackendRedirectError    → `failed` at once (redirects are never followed)
 // - throw anything else    → a poison message: dead-lettered at once, transaction `failed`
 
 import type { BackendResponse } from "../../shared/errors";
 import type { RequestMessage } from "../../shared/envelope";
 
-export { BackendRejectedError, BackendUnavailableError } from "../../shared/errors";
+export {
+  BackendRedirectError,
+  BackendRejectedError,
+  BackendTimeoutError,
+  BackendUnavailableError,
+} from "../../shared/errors";
 export type { BackendResponse } from "../../shared/errors";
 export type { RequestMessage } from "../../shared/envelope";
 

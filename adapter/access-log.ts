@@ -1,0 +1,76 @@
+// One line per request on the service port, refused ones included: who asked for what, what
+// they were answered and how long it took. An audit trail, so never a body, query or user id.
+
+import type { Context, Middleware } from "koa";
+import type { Logger } from "pino";
+import { redactionEnabled } from "../shared/logger";
+
+/** What a route learned about a request; the middleware fills the rest from the wire. */
+export interface AccessNote {
+  service?: string | null;
+  client?: string | null;
+  xroadId?: string | null;
+  /** The gateway message id, when the request concerned one. */
+  id?: string | null;
+  /** The error code answered (`ValidationFailed`, `Busy`, ...), null for a success. */
+  code?: string | null;
+  /** The `outcome` label the request was counted under in sluice_requests_total. */
+  outcome?: string | null;
+}
+
+const NOTE = Symbol("access-note");
+const MAX_FIELD = 255;
+
+/** Adds to what the access line of this request says; null and undefined add nothing. */
+export function noteAccess(ctx: Context, note: AccessNote): void {
+  const state = ctx.state as { [NOTE]?: AccessNote };
+  const known = state[NOTE] ?? (state[NOTE] = {});
+  for (const [key, value] of Object.entries(note) as Array<[keyof AccessNote, string]>) {
+    if (value !== null && value !== undefined) known[key] = value;
+  }
+}
+
+function clip(value: string | null | undefined): string | null {
+  if (!value) return null;
+  return value.length > MAX_FIELD ? `${value.slice(0, MAX_FIELD)}…` : value;
+}
+
+/**
+ * A REST path's tail is the caller's own (`/rest/persons/38001010000`) and may name a person:
+ * with redaction on, only the service part is logged.
+ */
+export function loggedPath(path: string, redact: boolean): string {
+  const match = redact ? /^(\/rest\/[^/]+)\/./.exec(path) : null;
+  return clip(match ? `${match[1]}/[redacted]` : path) ?? "/";
+}
+
+export function accessLog(log: Logger): Middleware {
+  const redact = redactionEnabled();
+  return async (ctx, next) => {
+    const started = process.hrtime.bigint();
+    let failed = false;
+    try {
+      await next();
+    } catch (error) {
+      failed = true;
+      throw error;
+    } finally {
+      const note = (ctx.state as { [NOTE]?: AccessNote })[NOTE] ?? {};
+      log.info(
+        {
+          method: ctx.method,
+          path: loggedPath(ctx.path, redact),
+          status: failed ? 500 : ctx.status,
+          service: clip(note.service),
+          client: clip(note.client ?? ctx.get("X-Road-Client")),
+          xroadId: clip(note.xroadId ?? ctx.get("X-Road-Id")),
+          id: note.id ?? (ctx.response.get("X-Sluice-Id") || null),
+          code: note.code ?? (failed ? "Internal" : null),
+          outcome: note.outcome ?? null,
+          durationMs: Math.round(Number(process.hrtime.bigint() - started) / 1e5) / 10,
+        },
+        "request",
+      );
+    }
+  };
+}

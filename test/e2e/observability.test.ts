@@ -1,0 +1,235 @@
+// What an operator reads about one message, across the three roles as separate processes:
+// the same `id` key on every line of every role, the instance names they were given, one
+// access-log line per request (refused ones included), nothing but JSON on the output even
+// with many calls in flight, and a backend redirect reported as a redirect.
+
+import { expect } from "chai";
+import { randomBytes, randomUUID } from "node:crypto";
+import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { CallbackReceiver } from "../integration/callback-receiver";
+import { call, eventually, Harness, type SluiceProcess } from "../support/harness";
+
+const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
+const CLIENT = "EE/GOV/70000001/case-app";
+
+/** A legacy backend that records what it was sent: `/moved` redirects, `/slow` takes a while. */
+class RecordingBackend {
+  readonly calls: Array<{ path: string; headers: IncomingHttpHeaders }> = [];
+  private constructor(private readonly server: Server) {}
+
+  static async start(): Promise<RecordingBackend> {
+    const server = createServer();
+    const backend = new RecordingBackend(server);
+    server.on("request", (req, res) => {
+      req.resume();
+      req.on("end", () => {
+        backend.calls.push({ path: req.url ?? "", headers: req.headers });
+        if (req.url?.endsWith("/moved")) {
+          res.writeHead(302, { location: "http://elsewhere.example/" }).end();
+          return;
+        }
+        const delay = req.url?.endsWith("/slow") ? 400 : 0;
+        setTimeout(() => {
+          res.writeHead(200, { "content-type": "application/json" });
+          res.end(JSON.stringify({ ok: true }));
+        }, delay);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    return backend;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+/** The lines of a process that mention `text` anywhere. */
+function mentioning(proc: SluiceProcess, text: string): Array<Record<string, unknown>> {
+  return proc.lines.filter((line) => JSON.stringify(line).includes(text));
+}
+
+describe("observability: logs across the roles", function () {
+  this.timeout(60_000);
+  const harness = new Harness();
+  let backend: RecordingBackend;
+  let hooks: CallbackReceiver;
+  let adapter: SluiceProcess;
+  let worker: SluiceProcess;
+  let responder: SluiceProcess;
+  const names = {
+    adapter: `obs-adapter-${randomUUID().slice(0, 4)}`,
+    worker: `obs-worker-${randomUUID().slice(0, 4)}`,
+    responder: `obs-responder-${randomUUID().slice(0, 4)}`,
+  };
+
+  before(async () => {
+    backend = await RecordingBackend.start();
+    hooks = await CallbackReceiver.start({ tls: false });
+    harness.writeConfig({
+      services: {
+        notify: { protocols: ["rest"], reply: { mode: "callback" }, backend: "legacy" },
+        lookup: { protocols: ["rest"], reply: { mode: "sync", wait: "10s" }, backend: "legacy" },
+      },
+      backends: {
+        legacy: {
+          translator: "rest-json",
+          url: backend.url,
+          maxInFlight: 20,
+          retry: { attempts: 1, backoff: ["1s"] },
+        },
+      },
+      callbacks: hooks.loopbackCallbacks(SECRET),
+    });
+    [responder, worker, adapter] = await Promise.all([
+      harness.spawn("response-worker", { SLUICE_INSTANCE: names.responder }),
+      harness.spawn("worker", { SLUICE_INSTANCE: names.worker }),
+      harness.spawn("adapter", { SLUICE_INSTANCE: names.adapter }),
+    ]);
+  });
+  after(async () => {
+    await harness.cleanup();
+    await hooks?.close();
+    await backend?.close();
+  });
+
+  it("names each process by SLUICE_INSTANCE and says its role once on the ready line", () => {
+    for (const [proc, name] of [
+      [adapter, names.adapter],
+      [worker, names.worker],
+      [responder, names.responder],
+    ] as const) {
+      expect(proc.lines.every((line) => line.instance === name)).to.equal(true);
+      const ready = proc.output.find((text) => text.includes('"sluice ready"'));
+      expect(ready?.match(/"role":/g), ready).to.have.length(1);
+      expect(JSON.parse(ready!).instanceId).to.match(new RegExp(`^${name}-[0-9a-f]{8}$`));
+    }
+  });
+
+  it("every line about a message names it by `id`, in every role", async () => {
+    const xroadId = randomUUID();
+    const answer = await call(`${adapter.url}/rest/notify`, {
+      body: JSON.stringify({ case: 1 }),
+      client: CLIENT,
+      headers: { "X-Road-Id": xroadId, "X-Callback-Url": hooks.url("/hooks/one") },
+    });
+    expect(answer.status).to.equal(202);
+    const id = answer.json.id as string;
+    await eventually(
+      async () =>
+        mentioning(responder, id).some((l) => l.msg === "callback delivery settled") || undefined,
+      20_000,
+      "the callback to be settled",
+    );
+    for (const proc of [adapter, worker, responder]) {
+      const about = mentioning(proc, id);
+      expect(about, proc.role).to.have.length.above(0);
+      for (const line of about) expect(line.id, JSON.stringify(line)).to.equal(id);
+    }
+    for (const proc of [adapter, worker, responder]) {
+      expect(proc.lines.filter((line) => "messageId" in line)).to.deep.equal([]);
+    }
+  });
+
+  it("writes one access line per request, a refused one included, with its fault code", async () => {
+    const refusedId = randomUUID();
+    const refused = await call(`${adapter.url}/rest/notify`, {
+      body: "{not json",
+      client: CLIENT,
+      headers: { "X-Road-Id": refusedId, "X-Callback-Url": hooks.url("/hooks/two") },
+    });
+    expect(refused.status).to.equal(400);
+    const unknownId = randomUUID();
+    const unknown = await call(`${adapter.url}/rest/nosuch/person/38001010000?q=secret`, {
+      client: CLIENT,
+      headers: { "X-Road-Id": unknownId },
+    });
+    expect(unknown.status).to.equal(404);
+    const soapId = randomUUID();
+    const soap = await call(`${adapter.url}/soap`, {
+      body: "<not-soap/>",
+      headers: { "Content-Type": "text/xml", "X-Road-Id": soapId },
+      client: null,
+    });
+    expect(soap.status).to.equal(500);
+
+    const accessLines = (xroadId: string) =>
+      eventually(async () => {
+        const found = adapter.lines.filter((l) => l.msg === "request" && l.xroadId === xroadId);
+        return found.length > 0 ? found : undefined;
+      });
+    const [one] = await accessLines(refusedId);
+    expect(
+      adapter.lines.filter((l) => l.msg === "request" && l.xroadId === refusedId),
+    ).to.have.length(1);
+    expect(one).to.include({
+      method: "POST",
+      path: "/rest/notify",
+      status: 400,
+      service: "notify",
+      client: CLIENT,
+      code: "InvalidJson",
+      outcome: "invalid",
+    });
+    expect(one.durationMs).to.be.a("number");
+
+    const [missing] = await accessLines(unknownId);
+    expect(missing).to.include({ status: 404, code: "UnknownService", service: "nosuch" });
+    // The caller's own path and query may name a person: neither is logged.
+    expect(missing.path).to.equal("/rest/nosuch/[redacted]");
+    expect(JSON.stringify(missing)).to.not.include("38001010000");
+    expect(JSON.stringify(missing)).to.not.include("secret");
+
+    const [fault] = await accessLines(soapId);
+    expect(fault).to.include({ method: "POST", path: "/soap", status: 500 });
+    expect(fault.code).to.be.a("string").and.not.equal("");
+  });
+
+  it("an accepted request's access line carries the gateway id", async () => {
+    const xroadId = randomUUID();
+    const answer = await call(`${adapter.url}/rest/notify`, {
+      body: JSON.stringify({ case: 2 }),
+      client: CLIENT,
+      headers: { "X-Road-Id": xroadId, "X-Callback-Url": hooks.url("/hooks/three") },
+    });
+    expect(answer.status).to.equal(202);
+    const line = await eventually(async () =>
+      adapter.lines.find((l) => l.msg === "request" && l.xroadId === xroadId),
+    );
+    expect(line).to.include({ status: 202, id: answer.json.id, outcome: "accepted", code: null });
+  });
+
+  it("reports a backend redirect as a redirect, with its own outcome and dead-letter reason", async () => {
+    const answer = await call(`${adapter.url}/rest/lookup/moved`, { client: CLIENT });
+    expect(answer.status).to.equal(502);
+    expect(answer.json.message).to.match(/redirect/);
+    expect(answer.json.message).to.not.match(/translat/);
+    const metricsText = await (await fetch(`${worker.adminUrl}/metrics`)).text();
+    expect(metricsText).to.match(
+      /sluice_backend_calls_total\{backend="legacy",outcome="redirect"\} 1/,
+    );
+    expect(metricsText).to.match(
+      /sluice_dead_letters_total\{backend="legacy",reason="backend_redirect"\} 1/,
+    );
+    const logged = worker.lines.find((l) => l.id === answer.json.detail && l.level === "error");
+    expect(logged?.msg).to.match(/redirect/);
+    expect(logged?.status).to.equal(302);
+  });
+
+  it("writes nothing but JSON, also with more than ten calls in flight", async () => {
+    const answers = await Promise.all(
+      Array.from({ length: 16 }, () => call(`${adapter.url}/rest/lookup/slow`, { client: CLIENT })),
+    );
+    expect(answers.map((a) => a.status)).to.deep.equal(answers.map(() => 200));
+    for (const proc of [adapter, worker, responder]) {
+      expect(proc.stderr(), proc.role).to.equal("");
+      for (const text of proc.output) expect(() => JSON.parse(text), text).to.not.throw();
+    }
+  });
+});
