@@ -50,6 +50,8 @@ hub events (signed, retried). Needs RabbitMQ and Redis.`,
   all: `sluice all: the adapter, worker and response worker in one process.`,
   "legacy-sim": `sluice legacy-sim: the simulated legacy system (REST and SOAP) for the demo, tests and
 benchmarks; settings from the configuration's legacySim block.`,
+  "xroad-sim": `sluice xroad-sim: a simulated X-Road security server (REST /r1 and SOAP) for the demo
+and tests; --config names its own file (see docs/xroad-sim.md).`,
 };
 
 /** The version of the installed package, from its package.json. */
