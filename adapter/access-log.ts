@@ -3,7 +3,7 @@
 
 import type { Context, Middleware } from "koa";
 import type { Logger } from "pino";
-import { redactionEnabled } from "../shared/logger";
+import { redactionEnabled } from "../shared/observability/logger";
 
 /** What a route learned about a request; the middleware fills the rest from the wire. */
 export interface AccessNote {

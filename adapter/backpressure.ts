@@ -3,10 +3,10 @@
 // Retry-After a refused (or accepted) caller should honour.
 
 import type { Logger } from "pino";
-import type { BackendConfig } from "../shared/config";
-import { SluiceError } from "../shared/errors";
-import { metrics } from "../shared/metrics";
-import type { QueueSample } from "../shared/queue-monitor";
+import type { BackendConfig } from "../shared/config/config";
+import { SluiceError } from "../shared/protocol/errors";
+import { metrics } from "../shared/observability/metrics";
+import type { QueueSample } from "../shared/broker/queue-monitor";
 
 export const MIN_RETRY_AFTER = 1;
 export const MAX_RETRY_AFTER = 300;

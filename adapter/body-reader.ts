@@ -3,7 +3,7 @@
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import getRawBody from "raw-body";
-import { SluiceError } from "../shared/errors";
+import { SluiceError } from "../shared/protocol/errors";
 
 export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = req.headers["content-length"];

@@ -3,7 +3,7 @@
 
 import type { Context } from "koa";
 import type { Logger } from "pino";
-import { asSluiceError, type SluiceError } from "../shared/errors";
+import { asSluiceError, type SluiceError } from "../shared/protocol/errors";
 import { noteAccess } from "./access-log";
 import { closeUnreadBody } from "./body-reader";
 

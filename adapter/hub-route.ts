@@ -4,10 +4,10 @@
 import type Router from "@koa/router";
 import type { Context } from "koa";
 import type { Logger } from "pino";
-import { checkCallbackTarget, type CallbackPolicy } from "../shared/callback-target";
-import { SluiceError } from "../shared/errors";
-import { type HubListeners, parseHubQuery } from "../shared/hub-listeners";
-import type { Lookup } from "../shared/address-check";
+import { checkCallbackTarget, type CallbackPolicy } from "../shared/delivery/callback-target";
+import { SluiceError } from "../shared/protocol/errors";
+import { type HubListeners, parseHubQuery } from "../shared/store/hub-listeners";
+import type { Lookup } from "../shared/delivery/address-check";
 import { isJsonType, mediaType, readBody } from "./body-reader";
 import { answerError } from "./error-answer";
 import { readClient } from "./xroad-client";

@@ -5,27 +5,27 @@
 import { randomUUID } from "node:crypto";
 import type { ChannelWrapper } from "amqp-connection-manager";
 import type { Logger } from "pino";
-import type { Broker } from "../shared/amqp";
-import type { BackendConfig, ServiceConfig } from "../shared/config";
+import type { Broker } from "../shared/broker/amqp";
+import type { BackendConfig, ServiceConfig } from "../shared/config/config";
 import {
   encodeMessage,
   type Protocol,
   type ReplyMode,
   type RequestMessage,
-} from "../shared/envelope";
-import { SluiceError } from "../shared/errors";
-import { messageLogger } from "../shared/logger";
-import { routingKeyFor } from "../shared/ordering";
-import { metrics } from "../shared/metrics";
-import type { TopologyNames } from "../shared/topology";
+} from "../shared/protocol/envelope";
+import { SluiceError } from "../shared/protocol/errors";
+import { messageLogger } from "../shared/observability/logger";
+import { routingKeyFor } from "../shared/broker/ordering";
+import { metrics } from "../shared/observability/metrics";
+import type { TopologyNames } from "../shared/broker/topology";
 import {
   isTerminal,
   type StoredResponse,
   type Transaction,
   type TransactionMeta,
   type TransactionStore,
-} from "../shared/transaction-store";
-import type { WakeMessage } from "../shared/wake-message";
+} from "../shared/store/transaction-store";
+import type { WakeMessage } from "../shared/protocol/wake-message";
 import type { Admission, Backpressure } from "./backpressure";
 import type { SyncWaiters } from "./sync-waiters";
 

@@ -3,8 +3,8 @@
 
 import Ajv, { type ErrorObject, type ValidateFunction } from "ajv";
 import addFormats from "ajv-formats";
-import type { ServiceConfig } from "../shared/config";
-import { SluiceError } from "../shared/errors";
+import type { ServiceConfig } from "../shared/config/config";
+import { SluiceError } from "../shared/protocol/errors";
 
 /** Deepest nesting of objects/arrays in JSON text, counted without building anything. */
 export function jsonDepthExceeds(text: string, maxDepth: number): boolean {

@@ -2,7 +2,7 @@
 // PR-REST §5.1), generated from the configuration and the services' JSON Schemas, so an operator
 // registers each service in the security server by its "OpenAPI 3 description" URL.
 
-import type { ServiceConfig } from "../shared/config";
+import type { ServiceConfig } from "../shared/config/config";
 
 type Doc = Record<string, unknown>;
 

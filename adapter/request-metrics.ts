@@ -3,7 +3,7 @@
 // line of the request gets the same outcome.
 
 import type { Context } from "koa";
-import { metrics } from "../shared/metrics";
+import { metrics } from "../shared/observability/metrics";
 import { noteAccess } from "./access-log";
 
 export function observeRequest(

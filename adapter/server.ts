@@ -4,7 +4,7 @@
 import Koa, { type Context } from "koa";
 import Router from "@koa/router";
 import type { Logger } from "pino";
-import { SluiceError } from "../shared/errors";
+import { SluiceError } from "../shared/protocol/errors";
 import { accessLog } from "./access-log";
 import { answerError } from "./error-answer";
 import { restRoute, type RestRouteDeps } from "./rest/rest-route";

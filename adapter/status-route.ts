@@ -4,10 +4,14 @@
 
 import type { Context } from "koa";
 import type { Logger } from "pino";
-import { SluiceError } from "../shared/errors";
-import type { StateNotices } from "../shared/state-notice";
-import { statusDocument } from "../shared/status-document";
-import { isTerminal, type Transaction, type TransactionStore } from "../shared/transaction-store";
+import { SluiceError } from "../shared/protocol/errors";
+import type { StateNotices } from "../shared/protocol/state-notice";
+import { statusDocument } from "../shared/store/status-document";
+import {
+  isTerminal,
+  type Transaction,
+  type TransactionStore,
+} from "../shared/store/transaction-store";
 import { noteAccess } from "./access-log";
 import { answerError } from "./error-answer";
 import { readClient } from "./xroad-client";

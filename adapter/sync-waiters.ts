@@ -2,9 +2,9 @@
 // of its message id on this instance's reply queue, or for its deadline, whichever comes first.
 // One id may have several waiters here: the first caller and sync duplicates of its message.
 
-import { SluiceError } from "../shared/errors";
-import { metrics } from "../shared/metrics";
-import type { WakeMessage } from "../shared/wake-message";
+import { SluiceError } from "../shared/protocol/errors";
+import { metrics } from "../shared/observability/metrics";
+import type { WakeMessage } from "../shared/protocol/wake-message";
 
 interface Waiter {
   resolve(wake: WakeMessage | null): void;

@@ -2,7 +2,7 @@
 // client, and the service header `INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICECODE[/VERSION]`.
 
 import type { IncomingMessage } from "node:http";
-import { SluiceError } from "../shared/errors";
+import { SluiceError } from "../shared/protocol/errors";
 
 const PART = "[^/\\s]{1,255}";
 const CLIENT = new RegExp(`^${PART}/${PART}/${PART}(/${PART})?$`);

@@ -3,7 +3,7 @@
 
 import { connect, type Channel, type ConfirmChannel, type ChannelModel } from "amqplib";
 import { randomUUID } from "node:crypto";
-import type { RequestMessage } from "../shared/envelope";
+import type { RequestMessage } from "../shared/protocol/envelope";
 import { LatencySamples, round, summarise } from "./bench-result";
 
 /** A request message as the adapter would publish it, carrying `body` (~1 KB on the wire). */

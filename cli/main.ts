@@ -4,11 +4,11 @@
 
 import path from "node:path";
 import type { Logger } from "pino";
-import { ConfigError, loadConfig, type SluiceConfig } from "../shared/config";
-import { createLogger, logProcessWarnings } from "../shared/logger";
-import { startRuntime, type Role, type Runtime } from "../shared/runtime";
-import { StartupError } from "../shared/startup-error";
-import { reloadAllTls } from "../shared/tls-files";
+import { ConfigError, loadConfig, type SluiceConfig } from "../shared/config/config";
+import { createLogger, logProcessWarnings } from "../shared/observability/logger";
+import { startRuntime, type Role, type Runtime } from "../shared/runtime/runtime";
+import { StartupError } from "../shared/runtime/startup-error";
+import { reloadAllTls } from "../shared/config/tls-files";
 import { SERVICE_ROLES, startRoles, type ServiceRole } from "./roles";
 
 const USAGE = `usage: sluice <role> [--config FILE] [--with-legacy-sim] [--with-xroad-sim FILE]

@@ -2,7 +2,7 @@
 // optional parts (delivery listeners) into them. Each role's code is loaded only when the
 // process runs it, so a worker does not carry the adapter's modules and the other way round.
 
-import type { Role, Runtime } from "../shared/runtime";
+import type { Role, Runtime } from "../shared/runtime/runtime";
 
 export const SERVICE_ROLES = ["adapter", "worker", "response-worker", "all"] as const;
 export type ServiceRole = (typeof SERVICE_ROLES)[number];

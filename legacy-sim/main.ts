@@ -2,7 +2,7 @@
 // on SIGTERM or SIGINT. `sluice legacy-sim --config FILE` calls this with parsed numbers.
 
 import type pino from "pino";
-import { createLogger } from "../shared/logger";
+import { createLogger } from "../shared/observability/logger";
 import { startLegacySim, type LegacySim, type LegacySimOptions } from "./legacy-sim";
 
 export interface RunLegacySimOptions extends LegacySimOptions {

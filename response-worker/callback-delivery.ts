@@ -3,16 +3,16 @@
 // for becomes an event, and the final callback's fate becomes the message's delivery state.
 
 import type { Logger } from "pino";
-import type { CallbackPolicy } from "../shared/callback-target";
-import type { ResponseMessage } from "../shared/envelope";
-import { HubListeners } from "../shared/hub-listeners";
-import { messageLogger } from "../shared/logger";
-import { metrics } from "../shared/metrics";
-import type { Role, Runtime } from "../shared/runtime";
-import { ReloadableTls } from "../shared/tls-files";
-import { SafeHttp, type Lookup } from "../shared/safe-http";
-import { statusDocument } from "../shared/status-document";
-import { isTerminal, type Transaction } from "../shared/transaction-store";
+import type { CallbackPolicy } from "../shared/delivery/callback-target";
+import type { ResponseMessage } from "../shared/protocol/envelope";
+import { HubListeners } from "../shared/store/hub-listeners";
+import { messageLogger } from "../shared/observability/logger";
+import { metrics } from "../shared/observability/metrics";
+import type { Role, Runtime } from "../shared/runtime/runtime";
+import { ReloadableTls } from "../shared/config/tls-files";
+import { SafeHttp, type Lookup } from "../shared/delivery/safe-http";
+import { statusDocument } from "../shared/store/status-document";
+import { isTerminal, type Transaction } from "../shared/store/transaction-store";
 import { CallbackDeliverer, type CallbackJob, type Settlement } from "./callback-deliverer";
 import { callbackTopology, declareCallbackTopology } from "./callback-schedule";
 import { CallbackSender } from "./callback-sender";

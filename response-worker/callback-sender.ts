@@ -2,8 +2,8 @@
 // URL, or through the configured security server as an X-Road REST call for xroad: targets.
 
 import { randomUUID } from "node:crypto";
-import { parseCallbackTarget, type CallbackPolicy } from "../shared/callback-target";
-import type { PostResult, SafeHttp } from "../shared/safe-http";
+import { parseCallbackTarget, type CallbackPolicy } from "../shared/delivery/callback-target";
+import type { PostResult, SafeHttp } from "../shared/delivery/safe-http";
 import { signWebhook } from "./webhook-signature";
 
 /** What an attempt came to; "refused" means the target no longer passes the callback policy. */

@@ -7,19 +7,23 @@ import type { ChannelWrapper } from "amqp-connection-manager";
 import type { ConsumeMessage } from "amqplib";
 import type Redis from "ioredis";
 import type { Logger } from "pino";
-import type { Broker } from "../shared/amqp";
-import { decodeMessage, type ResponseMessage } from "../shared/envelope";
-import { messageLogger } from "../shared/logger";
-import { metrics } from "../shared/metrics";
-import type { TopologyNames } from "../shared/topology";
-import { decodeStateNotice, isStateNotice, type StateNotice } from "../shared/state-notice";
+import type { Broker } from "../shared/broker/amqp";
+import { decodeMessage, type ResponseMessage } from "../shared/protocol/envelope";
+import { messageLogger } from "../shared/observability/logger";
+import { metrics } from "../shared/observability/metrics";
+import type { TopologyNames } from "../shared/broker/topology";
+import {
+  decodeStateNotice,
+  isStateNotice,
+  type StateNotice,
+} from "../shared/protocol/state-notice";
 import {
   isTerminal,
   type State,
   type Transaction,
   type TransactionStore,
-} from "../shared/transaction-store";
-import type { WakeMessage } from "../shared/wake-message";
+} from "../shared/store/transaction-store";
+import type { WakeMessage } from "../shared/protocol/wake-message";
 
 /** Called after a response is stored, with the transaction as it is now. */
 export type ResponseListener = (

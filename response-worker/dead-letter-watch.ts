@@ -5,15 +5,15 @@
 import type { ChannelWrapper } from "amqp-connection-manager";
 import type { ConsumeMessage } from "amqplib";
 import type { Logger } from "pino";
-import type { Broker } from "../shared/amqp";
+import type { Broker } from "../shared/broker/amqp";
 import {
   decodeMessage,
   encodeMessage,
   type RequestMessage,
   type ResponseMessage,
-} from "../shared/envelope";
-import { metrics } from "../shared/metrics";
-import type { TopologyNames } from "../shared/topology";
+} from "../shared/protocol/envelope";
+import { metrics } from "../shared/observability/metrics";
+import type { TopologyNames } from "../shared/broker/topology";
 
 /** Set by Sluice's own dead-lettering, which publishes the outcome itself. */
 const SLUICE_REASON = "x-sluice-reason";

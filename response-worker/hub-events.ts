@@ -1,8 +1,8 @@
 // Hub events (TMF688 style): the `MessageStateChangeEvent` a listener receives, and which of a
 // client's listeners receive it. A client's listeners only ever see that client's messages.
 
-import { matchesHubFilter, parseHubQuery, type HubListener } from "../shared/hub-listeners";
-import type { StatusDocument } from "../shared/status-document";
+import { matchesHubFilter, parseHubQuery, type HubListener } from "../shared/store/hub-listeners";
+import type { StatusDocument } from "../shared/store/status-document";
 
 export interface MessageStateChangeEvent {
   eventId: string;

@@ -3,10 +3,10 @@
 
 import type { Logger } from "pino";
 import type { ConfirmChannel, ConsumeMessage } from "amqplib";
-import { safeAck, safeNack } from "../shared/amqp";
-import { patiently } from "../shared/patient-retry";
-import type { Role, Runtime } from "../shared/runtime";
-import { declareAllBackends } from "../shared/topology";
+import { safeAck, safeNack } from "../shared/broker/amqp";
+import { patiently } from "../shared/broker/patient-retry";
+import type { Role, Runtime } from "../shared/runtime/runtime";
+import { declareAllBackends } from "../shared/broker/topology";
 import { DeadLetterWatch } from "./dead-letter-watch";
 import { Correlator, type ResponseListener, type StateChangeListener } from "./correlator";
 

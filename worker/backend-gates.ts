@@ -4,8 +4,8 @@
 import { setMaxListeners } from "node:events";
 import type { Logger } from "pino";
 import type { BackendPauses } from "./backend-pause";
-import type { ServiceWindows } from "../shared/service-windows";
-import { systemClock, type Clock } from "../shared/clock";
+import type { ServiceWindows } from "../shared/config/service-windows";
+import { systemClock, type Clock } from "../shared/runtime/clock";
 
 export type ClosedReason = "paused" | "outside service window";
 

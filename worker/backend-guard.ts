@@ -2,11 +2,11 @@
 // in-flight slot before the message is claimed, then a rate token right before the call.
 
 import type Redis from "ioredis";
-import type { BackendConfig } from "../shared/config";
-import { parseDuration } from "../shared/durations";
-import type { RequestMessage } from "../shared/envelope";
-import { BackendUnavailableError, SluiceError } from "../shared/errors";
-import { metrics } from "../shared/metrics";
+import type { BackendConfig } from "../shared/config/config";
+import { parseDuration } from "../shared/config/durations";
+import type { RequestMessage } from "../shared/protocol/envelope";
+import { BackendUnavailableError, SluiceError } from "../shared/protocol/errors";
+import { metrics } from "../shared/observability/metrics";
 import type { BackendGates } from "./backend-gates";
 import { InflightLeases, type Lease } from "./inflight-leases";
 import { RateLimiter } from "./rate-limiter";

@@ -2,7 +2,7 @@
 // instance obeys it, and the admin endpoints that set it.
 
 import type Redis from "ioredis";
-import type { AdminServer } from "../shared/admin-server";
+import type { AdminServer } from "../shared/observability/admin-server";
 
 export interface PauseState {
   paused: boolean;

@@ -3,7 +3,7 @@
 
 import type { ConfirmChannel, ConsumeMessage } from "amqplib";
 import type { Logger } from "pino";
-import type { Broker, Consumer } from "../shared/amqp";
+import type { Broker, Consumer } from "../shared/broker/amqp";
 import type { BackendGates } from "./backend-gates";
 
 export interface GatedConsumerOptions {

@@ -3,7 +3,7 @@
 
 import { randomUUID } from "node:crypto";
 import type Redis from "ioredis";
-import { SluiceError } from "../shared/errors";
+import { SluiceError } from "../shared/protocol/errors";
 
 export interface InflightOptions {
   /** Most calls in flight at the backend across all workers. */

@@ -2,7 +2,7 @@
 // algorithm) kept in one Redis key and evaluated atomically in Lua against Redis's own clock.
 
 import type Redis from "ioredis";
-import { SluiceError } from "../shared/errors";
+import { SluiceError } from "../shared/protocol/errors";
 import { abortableSleep } from "./abortable-sleep";
 
 /** A backend's agreed rate: `limit` calls per `perMs`, plus at most `burst` extra after idle. */

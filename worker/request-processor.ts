@@ -6,14 +6,14 @@
 import type { ChannelWrapper } from "amqp-connection-manager";
 import type { ConsumeMessage } from "amqplib";
 import type { Logger } from "pino";
-import type { Broker } from "../shared/amqp";
-import type { BackendConfig } from "../shared/config";
+import type { Broker } from "../shared/broker/amqp";
+import type { BackendConfig } from "../shared/config/config";
 import {
   decodeMessage,
   encodeMessage,
   type RequestMessage,
   type ResponseMessage,
-} from "../shared/envelope";
+} from "../shared/protocol/envelope";
 import {
   BackendRedirectError,
   BackendRejectedError,
@@ -21,19 +21,19 @@ import {
   BackendUnavailableError,
   SluiceError,
   type BackendResponse,
-} from "../shared/errors";
-import { messageLogger } from "../shared/logger";
-import { metrics } from "../shared/metrics";
-import { StateNotices, type NoticeState } from "../shared/state-notice";
-import type { TopologyNames } from "../shared/topology";
+} from "../shared/protocol/errors";
+import { messageLogger } from "../shared/observability/logger";
+import { metrics } from "../shared/observability/metrics";
+import { StateNotices, type NoticeState } from "../shared/protocol/state-notice";
+import type { TopologyNames } from "../shared/broker/topology";
 import {
   isTerminal,
   metaOfRequest,
   type RecordedAnswer,
   type TransactionStore,
-} from "../shared/transaction-store";
-import { systemClock, type Clock } from "../shared/clock";
-import { isOrdered } from "../shared/ordering";
+} from "../shared/store/transaction-store";
+import { systemClock, type Clock } from "../shared/runtime/clock";
+import { isOrdered } from "../shared/broker/ordering";
 import { abortableSleep } from "./abortable-sleep";
 import { planRetry } from "./retry-schedule";
 import type { CallPermit } from "./backend-guard";

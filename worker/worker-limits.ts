@@ -2,14 +2,14 @@
 // (service windows, operator pause and its admin endpoints) and one guard per backend.
 
 import type { Logger } from "pino";
-import type { BackendConfig } from "../shared/config";
-import type { Runtime } from "../shared/runtime";
-import { StartupError } from "../shared/startup-error";
+import type { BackendConfig } from "../shared/config/config";
+import type { Runtime } from "../shared/runtime/runtime";
+import { StartupError } from "../shared/runtime/startup-error";
 import { BackendGates } from "./backend-gates";
 import { createBackendLimits, type BackendLimits } from "./backend-guard";
 import { addPauseRoutes, BackendPauses } from "./backend-pause";
 import { warmUpHttpClient } from "./http-warm-up";
-import { compileServiceWindows, type ServiceWindows } from "../shared/service-windows";
+import { compileServiceWindows, type ServiceWindows } from "../shared/config/service-windows";
 
 export interface WorkerLimits {
   gates: BackendGates;

@@ -4,18 +4,18 @@
 
 import { setMaxListeners } from "node:events";
 import type { Logger } from "pino";
-import { safeAck, safeNack } from "../shared/amqp";
-import { HubListeners } from "../shared/hub-listeners";
-import { patiently } from "../shared/patient-retry";
-import type { BackendConfig } from "../shared/config";
-import { consumedQueues, consumerPrefetch } from "../shared/ordering";
-import type { Role, Runtime } from "../shared/runtime";
-import { declareAllBackends } from "../shared/topology";
+import { safeAck, safeNack } from "../shared/broker/amqp";
+import { HubListeners } from "../shared/store/hub-listeners";
+import { patiently } from "../shared/broker/patient-retry";
+import type { BackendConfig } from "../shared/config/config";
+import { consumedQueues, consumerPrefetch } from "../shared/broker/ordering";
+import type { Role, Runtime } from "../shared/runtime/runtime";
+import { declareAllBackends } from "../shared/broker/topology";
 import { RequestProcessor, type CallGuard } from "./request-processor";
 import { loadTranslator } from "./translators/load-translator";
 import type { Translator } from "./translators/translator";
 import { GatedConsumers } from "./gated-consumers";
-import { ReloadableTls } from "../shared/tls-files";
+import { ReloadableTls } from "../shared/config/tls-files";
 import { startWorkerLimits } from "./worker-limits";
 
 /** Builds the guard that enforces a backend's limits (rate, in-flight slots, gate). */

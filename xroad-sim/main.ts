@@ -2,7 +2,7 @@
 // simulator's own configuration, listens, reloads its certificates on SIGHUP, stops on SIGTERM.
 
 import type pino from "pino";
-import { createLogger } from "../shared/logger";
+import { createLogger } from "../shared/observability/logger";
 import { loadSimConfig } from "./sim-config-file";
 import { startXroadSim, type XroadSim, type XroadSimOptions } from "./xroad-sim";
 

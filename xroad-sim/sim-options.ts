@@ -2,7 +2,7 @@
 // internal TLS certificate, the registered services) and the check that turns it into one
 // compiled form, listing every problem at once.
 
-import { parseDuration } from "../shared/durations";
+import { parseDuration } from "../shared/config/durations";
 
 /** PEM text (a string starting with "-----BEGIN") or its bytes. */
 export type Pem = string | Buffer;

@@ -8,7 +8,7 @@ import https from "node:https";
 import type { AddressInfo } from "node:net";
 import tls from "node:tls";
 import getRawBody from "raw-body";
-import { parseDuration } from "../shared/durations";
+import { parseDuration } from "../shared/config/durations";
 import { lastHeader } from "./header-filter";
 import { ProviderClient } from "./provider-client";
 import { forwardRest, parseClientHeader, resolveRestTarget } from "./rest-proxy";

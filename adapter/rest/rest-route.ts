@@ -4,10 +4,10 @@
 
 import type { Context } from "koa";
 import type { Logger } from "pino";
-import { checkCallbackTarget, type CallbackPolicy } from "../../shared/callback-target";
-import type { ServiceConfig, SluiceConfig } from "../../shared/config";
-import type { ReplyMode } from "../../shared/envelope";
-import { SluiceError } from "../../shared/errors";
+import { checkCallbackTarget, type CallbackPolicy } from "../../shared/delivery/callback-target";
+import type { ServiceConfig, SluiceConfig } from "../../shared/config/config";
+import type { ReplyMode } from "../../shared/protocol/envelope";
+import { SluiceError } from "../../shared/protocol/errors";
 import { noteAccess } from "../access-log";
 import { observeRequest } from "../request-metrics";
 import { isJsonType, mediaType, readBody } from "../body-reader";

@@ -1,7 +1,7 @@
 // A small, bounded reader of multipart/related bodies (SOAP with Attachments and MTOM): finds
 // the root part holding the envelope and returns the other parts as attachments, bytes untouched.
 
-import { SluiceError } from "../../shared/errors";
+import { SluiceError } from "../../shared/protocol/errors";
 
 export interface MultipartLimits {
   /** Most parts accepted, root included. */

@@ -2,7 +2,7 @@
 // sits in the source text. DOCTYPE, deep nesting and oversize input are refused before parsing.
 
 import { XMLParser } from "fast-xml-parser";
-import { SluiceError } from "../../shared/errors";
+import { SluiceError } from "../../shared/protocol/errors";
 
 export const XML_NS = "http://www.w3.org/XML/1998/namespace";
 const XMLNS_NS = "http://www.w3.org/2000/xmlns/";

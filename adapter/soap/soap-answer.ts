@@ -1,7 +1,7 @@
 // Turns a backend's stored answer (XML, SOAP, JSON, text or bytes) into what goes inside the
 // `<serviceCode>Response` element, or into the Fault a SOAP backend returned, passed through.
 
-import type { BackendResponse } from "../../shared/errors";
+import type { BackendResponse } from "../../shared/protocol/errors";
 import { parseContentType } from "./multipart-related";
 import { childElements, parseXml, type XmlElement } from "./safe-xml";
 import { SOAP11_NS, SOAP12_NS } from "./soap-envelope";

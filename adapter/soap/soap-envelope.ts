@@ -1,8 +1,8 @@
 // Reads an X-Road SOAP 4.0 request: a SOAP 1.1 envelope whose X-Road headers are checked and
 // kept verbatim for the echo, and whose single Body element is kept as XML and as JSON.
 
-import type { RequestMessage, SoapHeaderField } from "../../shared/envelope";
-import { SluiceError } from "../../shared/errors";
+import type { RequestMessage, SoapHeaderField } from "../../shared/protocol/envelope";
+import { SluiceError } from "../../shared/protocol/errors";
 import {
   childElements,
   DEFAULT_XML_LIMITS,

@@ -1,7 +1,7 @@
 // Writes a SluiceError as a SOAP 1.1 Fault: `Client.<Code>` or `Server.<Code>`, the message
 // in words, and the gateway id in the detail. Internals and stack traces never reach the wire.
 
-import { asSluiceError, SluiceError } from "../../shared/errors";
+import { asSluiceError, SluiceError } from "../../shared/protocol/errors";
 import { soapEnvelope, envelopeStart, qualified, type SoapEcho } from "./soap-response";
 import { escapeXml } from "./xml-json";
 

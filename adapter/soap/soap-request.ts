@@ -1,7 +1,7 @@
 // Reads a whole `POST /soap` body by its Content-Type: plain text/xml, or multipart/related
 // (SwA or MTOM) whose root part holds the envelope and whose other parts become attachments.
 
-import { SluiceError } from "../../shared/errors";
+import { SluiceError } from "../../shared/protocol/errors";
 import {
   DEFAULT_MULTIPART_LIMITS,
   parseContentType,

@@ -1,7 +1,7 @@
 // Builds the SOAP answers Sluice sends: the envelope echoing every request header exactly as
 // received, with a `<serviceCode>Response` Body holding the backend's answer or an acknowledgement.
 
-import type { SoapHeaderField } from "../../shared/envelope";
+import type { SoapHeaderField } from "../../shared/protocol/envelope";
 import { escapeXml } from "./xml-json";
 import { SOAP11_NS } from "./soap-envelope";
 

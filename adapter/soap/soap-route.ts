@@ -5,10 +5,10 @@
 import type Router from "@koa/router";
 import type { Context } from "koa";
 import type { Logger } from "pino";
-import type { AttachmentRef } from "../../shared/envelope";
-import { checkCallbackTarget, type CallbackPolicy } from "../../shared/callback-target";
-import type { ServiceConfig, SluiceConfig } from "../../shared/config";
-import { asSluiceError, SluiceError } from "../../shared/errors";
+import type { AttachmentRef } from "../../shared/protocol/envelope";
+import { checkCallbackTarget, type CallbackPolicy } from "../../shared/delivery/callback-target";
+import type { ServiceConfig, SluiceConfig } from "../../shared/config/config";
+import { asSluiceError, SluiceError } from "../../shared/protocol/errors";
 import { noteAccess } from "../access-log";
 import { observeRequest } from "../request-metrics";
 import { closeUnreadBody, readBody } from "../body-reader";

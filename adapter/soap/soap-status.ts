@@ -2,8 +2,8 @@
 // like the status service, answered with the message's state and responses in the shape the
 // WSDL's `messageStatus` type describes. Only the client that sent a message may read it.
 
-import { SluiceError } from "../../shared/errors";
-import { statusDocument } from "../../shared/status-document";
+import { SluiceError } from "../../shared/protocol/errors";
+import { statusDocument } from "../../shared/store/status-document";
 import type { JsonValue } from "./xml-json";
 import { escapeXml } from "./xml-json";
 import { readOwnStatus, type StatusRouteDeps } from "../status-route";

@@ -4,8 +4,8 @@
 
 import Ajv, { type ErrorObject, type ValidateFunction } from "ajv";
 import addFormats from "ajv-formats";
-import type { ServiceConfig } from "../../shared/config";
-import { SluiceError } from "../../shared/errors";
+import type { ServiceConfig } from "../../shared/config/config";
+import { SluiceError } from "../../shared/protocol/errors";
 import type { JsonValue } from "./xml-json";
 
 export class SoapBodyValidators {

@@ -1,7 +1,7 @@
 // Turns the bytes of an XML message into text: byte-order mark first, then the HTTP charset,
 // then the XML declaration, as RFC 7303 orders them. Unknown charsets are refused, never guessed.
 
-import { SluiceError } from "../../shared/errors";
+import { SluiceError } from "../../shared/protocol/errors";
 
 type Decoder = (bytes: Buffer) => string;
 

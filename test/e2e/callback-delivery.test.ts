@@ -6,7 +6,7 @@ import { expect } from "chai";
 import { randomBytes } from "node:crypto";
 import * as amqplib from "amqplib";
 import { callbackTopology } from "../../response-worker/callback-schedule";
-import { metrics } from "../../shared/metrics";
+import { metrics } from "../../shared/observability/metrics";
 import { verifyWebhook } from "../../response-worker/webhook-signature";
 import { CallbackReceiver, testCertificate } from "../integration/callback-receiver";
 import { AMQP_URL, call, eventually } from "../support/harness";

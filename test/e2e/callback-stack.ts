@@ -8,8 +8,8 @@ import { startAdapter, type AdapterRole } from "../../adapter/adapter-role";
 import { startCallbackDelivery } from "../../response-worker/callback-delivery";
 import { callbackTopology } from "../../response-worker/callback-schedule";
 import { startResponseWorker } from "../../response-worker/response-worker-role";
-import { loadConfig, type SluiceConfig } from "../../shared/config";
-import { startRuntime, type Role, type Runtime } from "../../shared/runtime";
+import { loadConfig, type SluiceConfig } from "../../shared/config/config";
+import { startRuntime, type Role, type Runtime } from "../../shared/runtime/runtime";
 import { startWorker } from "../../worker/worker-role";
 import { AMQP_URL, Harness } from "../support/harness";
 

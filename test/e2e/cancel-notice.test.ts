@@ -12,10 +12,10 @@ import pino from "pino";
 import { cancelRoute } from "../../adapter/status-route";
 import { startCallbackDelivery } from "../../response-worker/callback-delivery";
 import { startResponseWorker } from "../../response-worker/response-worker-role";
-import { loadConfig } from "../../shared/config";
-import { HubListeners } from "../../shared/hub-listeners";
-import { startRuntime, type Role, type Runtime } from "../../shared/runtime";
-import { StateNotices } from "../../shared/state-notice";
+import { loadConfig } from "../../shared/config/config";
+import { HubListeners } from "../../shared/store/hub-listeners";
+import { startRuntime, type Role, type Runtime } from "../../shared/runtime/runtime";
+import { StateNotices } from "../../shared/protocol/state-notice";
 import { CallbackReceiver, type ReceivedCall } from "../integration/callback-receiver";
 import { call, eventually, Harness } from "../support/harness";
 

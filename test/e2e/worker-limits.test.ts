@@ -6,8 +6,8 @@ import * as amqplib from "amqplib";
 import { expect } from "chai";
 import Redis from "ioredis";
 import type { RecordedCall } from "../../legacy-sim/legacy-sim";
-import { partitionBindings } from "../../shared/ordering";
-import { topologyNames } from "../../shared/topology";
+import { partitionBindings } from "../../shared/broker/ordering";
+import { topologyNames } from "../../shared/broker/topology";
 import {
   AMQP_URL,
   call,

@@ -4,8 +4,8 @@
 import { randomUUID } from "node:crypto";
 import { expect } from "chai";
 import pino from "pino";
-import { Broker } from "../../shared/amqp";
-import { SluiceError } from "../../shared/errors";
+import { Broker } from "../../shared/broker/amqp";
+import { SluiceError } from "../../shared/protocol/errors";
 
 const AMQP_URL = process.env.AMQP_URL || "amqp://guest:guest@127.0.0.1:5672";
 

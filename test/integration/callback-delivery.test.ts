@@ -2,8 +2,8 @@ import { expect } from "chai";
 import { randomBytes, randomUUID } from "node:crypto";
 import amqplib from "amqplib";
 import amqp, { type AmqpConnectionManager, type ChannelWrapper } from "amqp-connection-manager";
-import type { CallbackPolicy } from "../../shared/callback-target";
-import { SafeHttp } from "../../shared/safe-http";
+import type { CallbackPolicy } from "../../shared/delivery/callback-target";
+import { SafeHttp } from "../../shared/delivery/safe-http";
 import {
   CallbackDeliverer,
   type CallbackJob,

@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { randomBytes } from "node:crypto";
-import type { CallbackPolicy } from "../../shared/callback-target";
-import { SafeHttp } from "../../shared/safe-http";
+import type { CallbackPolicy } from "../../shared/delivery/callback-target";
+import { SafeHttp } from "../../shared/delivery/safe-http";
 import { CallbackSender } from "../../response-worker/callback-sender";
 import { verifyWebhook } from "../../response-worker/webhook-signature";
 import { CallbackReceiver } from "./callback-receiver";

@@ -8,12 +8,12 @@ import * as amqplib from "amqplib";
 import { expect } from "chai";
 import pino from "pino";
 import { Correlator } from "../../response-worker/correlator";
-import { Broker } from "../../shared/amqp";
-import { compileConfig } from "../../shared/config";
-import { encodeMessage, type ResponseMessage } from "../../shared/envelope";
-import { createRedis } from "../../shared/redis";
-import { declareAllBackends, topologyNames } from "../../shared/topology";
-import { TransactionStore, type TransactionMeta } from "../../shared/transaction-store";
+import { Broker } from "../../shared/broker/amqp";
+import { compileConfig } from "../../shared/config/config";
+import { encodeMessage, type ResponseMessage } from "../../shared/protocol/envelope";
+import { createRedis } from "../../shared/store/redis";
+import { declareAllBackends, topologyNames } from "../../shared/broker/topology";
+import { TransactionStore, type TransactionMeta } from "../../shared/store/transaction-store";
 import { AMQP_URL, deletePrefix, REDIS_URL } from "../support/harness";
 
 const log = pino({ level: "silent" });

@@ -7,14 +7,14 @@ import Router from "@koa/router";
 import Redis from "ioredis";
 import pino from "pino";
 import { hubRoutes } from "../../adapter/hub-route";
-import { SluiceError } from "../../shared/errors";
+import { SluiceError } from "../../shared/protocol/errors";
 import {
   HubListeners,
   matchesHubFilter,
   parseHubQuery,
   type HubListener,
-} from "../../shared/hub-listeners";
-import type { StatusDocument } from "../../shared/status-document";
+} from "../../shared/store/hub-listeners";
+import type { StatusDocument } from "../../shared/store/status-document";
 import { listenersFor, messageStateChangeEvent } from "../../response-worker/hub-events";
 
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";

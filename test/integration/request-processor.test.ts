@@ -9,18 +9,22 @@ import type { ConsumeMessage } from "amqplib";
 import * as amqplib from "amqplib";
 import { expect } from "chai";
 import pino from "pino";
-import { Broker } from "../../shared/amqp";
-import { FixedClock } from "../../shared/clock";
-import { compileConfig, type BackendConfig } from "../../shared/config";
-import { encodeMessage, type RequestMessage, type ResponseMessage } from "../../shared/envelope";
-import { BackendUnavailableError, type BackendResponse } from "../../shared/errors";
-import { isStateNotice } from "../../shared/state-notice";
-import { declareAllBackends, topologyNames } from "../../shared/topology";
-import { TransactionStore, type RequestView } from "../../shared/transaction-store";
+import { Broker } from "../../shared/broker/amqp";
+import { FixedClock } from "../../shared/runtime/clock";
+import { compileConfig, type BackendConfig } from "../../shared/config/config";
+import {
+  encodeMessage,
+  type RequestMessage,
+  type ResponseMessage,
+} from "../../shared/protocol/envelope";
+import { BackendUnavailableError, type BackendResponse } from "../../shared/protocol/errors";
+import { isStateNotice } from "../../shared/protocol/state-notice";
+import { declareAllBackends, topologyNames } from "../../shared/broker/topology";
+import { TransactionStore, type RequestView } from "../../shared/store/transaction-store";
 import type { CallPermit } from "../../worker/backend-guard";
 import { RequestProcessor, type CallGuard } from "../../worker/request-processor";
 import type { Translator, TranslatorCall } from "../../worker/translators/translator";
-import { createRedis } from "../../shared/redis";
+import { createRedis } from "../../shared/store/redis";
 import { AMQP_URL, deletePrefix, REDIS_URL } from "../support/harness";
 
 const log = pino({ level: "silent" });

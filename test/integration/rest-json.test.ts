@@ -6,8 +6,8 @@ import { once } from "node:events";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
-import { SluiceError } from "../../shared/errors";
-import type { RequestMessage } from "../../shared/envelope";
+import { SluiceError } from "../../shared/protocol/errors";
+import type { RequestMessage } from "../../shared/protocol/envelope";
 import { loadTranslator } from "../../worker/translators/load-translator";
 import { createTranslator } from "../../worker/translators/rest-json";
 import {

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { SafeHttp } from "../../shared/safe-http";
+import { SafeHttp } from "../../shared/delivery/safe-http";
 import { CallbackReceiver } from "./callback-receiver";
 
 describe("safe outbound HTTP (real HTTPS receiver)", () => {

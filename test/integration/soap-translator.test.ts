@@ -8,8 +8,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { answerContent, type AnswerContent } from "../../adapter/soap/soap-answer";
-import type { RequestMessage, SoapHeaderField } from "../../shared/envelope";
-import { SluiceError, type BackendResponse } from "../../shared/errors";
+import type { RequestMessage, SoapHeaderField } from "../../shared/protocol/envelope";
+import { SluiceError, type BackendResponse } from "../../shared/protocol/errors";
 import { startLegacySim, type LegacySim } from "../../legacy-sim/legacy-sim";
 import { createTranslator } from "../../worker/translators/soap";
 import { findSoapBody, SOAP11_NS } from "../../worker/translators/soap-xml";

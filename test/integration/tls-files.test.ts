@@ -4,7 +4,7 @@
 import { expect } from "chai";
 import fs from "node:fs";
 import path from "node:path";
-import { ReloadableTls, readTlsFiles } from "../../shared/tls-files";
+import { ReloadableTls, readTlsFiles } from "../../shared/config/tls-files";
 import { createTestPki, type TestPki } from "../support/test-pki";
 
 describe("TLS files from the configuration", () => {

@@ -4,8 +4,8 @@
 import { randomUUID } from "node:crypto";
 import { expect } from "chai";
 import Redis from "ioredis";
-import type { ResponseMessage } from "../../shared/envelope";
-import { TransactionStore, type TransactionMeta } from "../../shared/transaction-store";
+import type { ResponseMessage } from "../../shared/protocol/envelope";
+import { TransactionStore, type TransactionMeta } from "../../shared/store/transaction-store";
 
 const REDIS_URL = process.env.REDIS_URL || "redis://127.0.0.1:6379";
 

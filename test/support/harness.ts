@@ -11,9 +11,9 @@ import * as amqplib from "amqplib";
 import Redis from "ioredis";
 import { startLegacySim, type LegacySim, type LegacySimOptions } from "../../legacy-sim/legacy-sim";
 import { callbackTopology } from "../../response-worker/callback-schedule";
-import { compileConfig } from "../../shared/config";
-import { isPartitioned, partitionQueueName } from "../../shared/ordering";
-import { topologyNames } from "../../shared/topology";
+import { compileConfig } from "../../shared/config/config";
+import { isPartitioned, partitionQueueName } from "../../shared/broker/ordering";
+import { topologyNames } from "../../shared/broker/topology";
 
 export const AMQP_URL = process.env.AMQP_URL || "amqp://guest:guest@127.0.0.1:5672";
 export const REDIS_URL = process.env.REDIS_URL || "redis://127.0.0.1:6379";

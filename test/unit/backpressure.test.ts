@@ -9,9 +9,9 @@ import {
   type BrokerState,
   type DepthSource,
 } from "../../adapter/backpressure";
-import type { BackendConfig } from "../../shared/config";
-import { SluiceError } from "../../shared/errors";
-import type { QueueSample } from "../../shared/queue-monitor";
+import type { BackendConfig } from "../../shared/config/config";
+import { SluiceError } from "../../shared/protocol/errors";
+import type { QueueSample } from "../../shared/broker/queue-monitor";
 
 const QUEUE = "requests.legacy";
 

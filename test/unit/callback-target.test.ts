@@ -4,8 +4,8 @@ import {
   checkCallbackTarget,
   parseCallbackTarget,
   type CallbackPolicy,
-} from "../../shared/callback-target";
-import { SluiceError } from "../../shared/errors";
+} from "../../shared/delivery/callback-target";
+import { SluiceError } from "../../shared/protocol/errors";
 
 const policy: CallbackPolicy = {
   allow: [

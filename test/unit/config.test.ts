@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { compileConfig, ConfigError, substituteEnv } from "../../shared/config";
+import { compileConfig, ConfigError, substituteEnv } from "../../shared/config/config";
 
 const minimal = {
   services: { testQuery: { backend: "legacy" } },

@@ -2,9 +2,9 @@
 // from the configuration or the environment, with every problem named and no password shown.
 
 import { expect } from "chai";
-import { compileConfig } from "../../shared/config";
-import { amqpUrls, redisTarget } from "../../shared/connection-urls";
-import { redactUrl } from "../../shared/startup-error";
+import { compileConfig } from "../../shared/config/config";
+import { amqpUrls, redisTarget } from "../../shared/config/connection-urls";
+import { redactUrl } from "../../shared/runtime/startup-error";
 
 const minimal = {
   services: { svc: { protocols: ["rest"], reply: { mode: "ack" }, backend: "b" } },

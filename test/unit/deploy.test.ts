@@ -3,9 +3,9 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { parse, parseAllDocuments } from "yaml";
-import { compileConfig, loadConfig } from "../../shared/config";
-import { parseDuration } from "../../shared/durations";
-import { registry } from "../../shared/metrics";
+import { compileConfig, loadConfig } from "../../shared/config/config";
+import { parseDuration } from "../../shared/config/durations";
+import { registry } from "../../shared/observability/metrics";
 
 // Runs from dist/test/unit or test/unit alike: the repository root holds package.json.
 function findRoot(start: string): string {
@@ -129,7 +129,7 @@ describe("deployment files", () => {
     }
   });
 
-  it("alerts use only metrics and labels that shared/metrics.ts registers", () => {
+  it("alerts use only metrics and labels that shared/observability/metrics.ts registers", () => {
     const alerts = yamlDoc("prometheus/alerts.yml") as {
       groups: { rules: { alert: string; expr: string }[] }[];
     };

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { parseDuration } from "../../shared/durations";
+import { parseDuration } from "../../shared/config/durations";
 
 describe("parseDuration", () => {
   it("converts every unit to milliseconds", () => {

@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { hostname } from "node:os";
 import { Writable } from "node:stream";
-import { createLogger, messageLogger } from "../../shared/logger";
+import { createLogger, messageLogger } from "../../shared/observability/logger";
 
 /** Collects the JSON lines a logger writes. */
 function capture(): { stream: Writable; lines: () => Record<string, unknown>[] } {

@@ -1,5 +1,10 @@
 import { expect } from "chai";
-import { METRICS_CONTENT_TYPE, metrics, metricsText, registry } from "../../shared/metrics";
+import {
+  METRICS_CONTENT_TYPE,
+  metrics,
+  metricsText,
+  registry,
+} from "../../shared/observability/metrics";
 
 describe("metrics", () => {
   const expected: Record<string, { type: string; labels: string[] }> = {

@@ -6,7 +6,7 @@ import { assertValidOpenApi } from "../support/openapi-check";
 import path from "node:path";
 import { restServiceOpenApi, statusServiceOpenApi } from "../../adapter/openapi";
 import { providerOf, statusLocation } from "../../adapter/status-location";
-import { loadConfig } from "../../shared/config";
+import { loadConfig } from "../../shared/config/config";
 
 const DEMO = path.resolve(__dirname, "..", "..", "..", "config", "demo.yaml");
 

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import type { RequestMessage } from "../../shared/envelope";
+import type { RequestMessage } from "../../shared/protocol/envelope";
 import {
   consumerPrefetch,
   orderedQueueArguments,
@@ -8,7 +8,7 @@ import {
   partitionBindings,
   consumedQueues,
   routingKeyFor,
-} from "../../shared/ordering";
+} from "../../shared/broker/ordering";
 
 function request(overrides: Partial<RequestMessage> = {}): RequestMessage {
   return {

@@ -2,8 +2,8 @@ import { expect } from "chai";
 import pino from "pino";
 import { BackendGates } from "../../worker/backend-gates";
 import type { BackendPauses } from "../../worker/backend-pause";
-import { compileServiceWindows, type ServiceWindows } from "../../shared/service-windows";
-import { FixedClock } from "../../shared/clock";
+import { compileServiceWindows, type ServiceWindows } from "../../shared/config/service-windows";
+import { FixedClock } from "../../shared/runtime/clock";
 
 /** The pause store's one read the gates use, answered from memory. */
 function pausesOf(state: { paused: Set<string>; down?: boolean }): BackendPauses {

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { compileServiceWindows, type ServiceWindows } from "../../shared/service-windows";
+import { compileServiceWindows, type ServiceWindows } from "../../shared/config/service-windows";
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;

@@ -1,6 +1,6 @@
 import { expect } from "chai";
-import type { ServiceConfig } from "../../shared/config";
-import { SluiceError } from "../../shared/errors";
+import type { ServiceConfig } from "../../shared/config/config";
+import { SluiceError } from "../../shared/protocol/errors";
 import { answerContent, standaloneXml } from "../../adapter/soap/soap-answer";
 import { childElements, directText, parseXml } from "../../adapter/soap/safe-xml";
 import { parseSoapEnvelope } from "../../adapter/soap/soap-envelope";

@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { readdirSync } from "node:fs";
-import { SluiceError } from "../../shared/errors";
+import { SluiceError } from "../../shared/protocol/errors";
 import {
   parseSoapEnvelope,
   soapMessageOf,

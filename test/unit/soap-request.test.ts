@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { SluiceError } from "../../shared/errors";
+import { SluiceError } from "../../shared/protocol/errors";
 import { readSoapRequest } from "../../adapter/soap/soap-request";
 import { parseMultipartRelated, parseContentType } from "../../adapter/soap/multipart-related";
 import { charsetOf, decodeXml } from "../../adapter/soap/xml-encoding";

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { SluiceError } from "../../shared/errors";
+import { SluiceError } from "../../shared/protocol/errors";
 import { childElements, directText, parseXml, type XmlElement } from "../../adapter/soap/safe-xml";
 import {
   parseSoapEnvelope,

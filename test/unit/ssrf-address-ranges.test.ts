@@ -5,7 +5,7 @@ import {
   deniedRange,
   parseRetryAfter,
   resolveChecked,
-} from "../../shared/safe-http";
+} from "../../shared/delivery/safe-http";
 
 describe("SSRF address ranges", () => {
   it("denies private, loopback, link-local, metadata and other special IPv4 ranges", () => {

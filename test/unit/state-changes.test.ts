@@ -3,8 +3,8 @@
 
 import { expect } from "chai";
 import { stateChanges } from "../../response-worker/correlator";
-import { decodeStateNotice } from "../../shared/state-notice";
-import type { State, Transaction } from "../../shared/transaction-store";
+import { decodeStateNotice } from "../../shared/protocol/state-notice";
+import type { State, Transaction } from "../../shared/store/transaction-store";
 
 function transaction(history: Array<[State | "delivered", number]>, state: State): Transaction {
   return {

@@ -5,7 +5,7 @@ import { expect } from "chai";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { SluiceError } from "../../shared/errors";
+import { SluiceError } from "../../shared/protocol/errors";
 import { builtInTranslatorNames } from "../../worker/translators/index";
 import { loadTranslator, TranslatorLoadError } from "../../worker/translators/load-translator";
 import {

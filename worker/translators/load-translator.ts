@@ -3,7 +3,7 @@
 
 import { isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { SluiceError } from "../../shared/errors";
+import { SluiceError } from "../../shared/protocol/errors";
 import { builtInTranslator, builtInTranslatorNames, isBuiltInTranslator } from "./index";
 import {
   BackendRejectedError,

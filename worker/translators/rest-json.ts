@@ -3,7 +3,7 @@
 
 import { Pool, errors as undiciErrors } from "undici";
 import type { Dispatcher } from "undici";
-import { SluiceError } from "../../shared/errors";
+import { SluiceError } from "../../shared/protocol/errors";
 import {
   BackendRedirectError,
   BackendRejectedError,

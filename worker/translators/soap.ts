@@ -5,8 +5,8 @@ import { randomUUID } from "node:crypto";
 import https from "node:https";
 import { isAbsolute } from "node:path";
 import * as soap from "soap";
-import { SluiceError } from "../../shared/errors";
-import type { RequestMessage, SoapHeaderField } from "../../shared/envelope";
+import { SluiceError } from "../../shared/protocol/errors";
+import type { RequestMessage, SoapHeaderField } from "../../shared/protocol/envelope";
 import { Deadline } from "./call-deadline";
 import { parseRetryAfter } from "./rest-json";
 import {

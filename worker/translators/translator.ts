@@ -9,17 +9,17 @@
 // - throw BackendRedirectError    → `failed` at once (redirects are never followed)
 // - throw anything else    → a poison message: dead-lettered at once, transaction `failed`
 
-import type { BackendResponse } from "../../shared/errors";
-import type { RequestMessage } from "../../shared/envelope";
+import type { BackendResponse } from "../../shared/protocol/errors";
+import type { RequestMessage } from "../../shared/protocol/envelope";
 
 export {
   BackendRedirectError,
   BackendRejectedError,
   BackendTimeoutError,
   BackendUnavailableError,
-} from "../../shared/errors";
-export type { BackendResponse } from "../../shared/errors";
-export type { RequestMessage } from "../../shared/envelope";
+} from "../../shared/protocol/errors";
+export type { BackendResponse } from "../../shared/protocol/errors";
+export type { RequestMessage } from "../../shared/protocol/envelope";
 
 /** What a translator learns about the backend it serves (from the configuration). */
 export interface TranslatorBackend {

@@ -4,8 +4,8 @@
 
 import Redis, { type RedisOptions } from "ioredis";
 import type { Logger } from "pino";
-import { redisTarget } from "./connection-urls";
-import { redactUrl, redisStartupError, StartupError } from "./startup-error";
+import { redisTarget } from "../config/connection-urls";
+import { redactUrl, redisStartupError, StartupError } from "../runtime/startup-error";
 
 /** A client for `url` (direct or Sentinel) with `options`. */
 export function redisClient(url: string, options: RedisOptions): Redis {

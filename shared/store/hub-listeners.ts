@@ -3,7 +3,7 @@
 
 import { randomUUID } from "node:crypto";
 import type Redis from "ioredis";
-import { SluiceError } from "./errors";
+import { SluiceError } from "../protocol/errors";
 
 export const HUB_EVENT_TYPES = ["MessageStateChangeEvent"] as const;
 export type HubEventType = (typeof HUB_EVENT_TYPES)[number];

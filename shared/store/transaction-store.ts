@@ -2,7 +2,12 @@
 // history. State changes are Lua scripts, so concurrent roles never make two terminal outcomes.
 
 import type Redis from "ioredis";
-import type { Outcome, RequestMessage, ResponseMessage, TransactionMetaFields } from "./envelope";
+import type {
+  Outcome,
+  RequestMessage,
+  ResponseMessage,
+  TransactionMetaFields,
+} from "../protocol/envelope";
 
 export type State = "accepted" | "processing" | Outcome;
 export type Delivery = "pending" | "delivered" | "delivery_failed";

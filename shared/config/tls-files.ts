@@ -4,7 +4,7 @@
 
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { StartupError } from "./startup-error";
+import { StartupError } from "../runtime/startup-error";
 
 /** File paths from the configuration, already resolved against its directory. */
 export interface TlsFiles {

@@ -2,7 +2,7 @@
 // topology it uses on every (re)connect, so a fresh or restarted broker is set up again.
 
 import type { ConfirmChannel } from "amqplib";
-import type { BackendConfig, SluiceConfig } from "./config";
+import type { BackendConfig, SluiceConfig } from "../config/config";
 import { orderedQueueArguments, partitionBindings } from "./ordering";
 
 export interface TopologyNames {

@@ -2,8 +2,8 @@
 // that `strict` keeps one order overall and `{ key, partitions }` keeps order per key in parallel.
 
 import { createHash } from "node:crypto";
-import type { Ordering } from "./config";
-import type { RequestMessage } from "./envelope";
+import type { Ordering } from "../config/config";
+import type { RequestMessage } from "../protocol/envelope";
 
 /** How many partitions a partitioned backend may have (matches the configuration's bound). */
 export const MAX_PARTITIONS = 256;

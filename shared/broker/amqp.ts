@@ -7,8 +7,8 @@ import * as amqpManager from "amqp-connection-manager";
 import type { AmqpConnectionManager, ChannelWrapper } from "amqp-connection-manager";
 import type { ConfirmChannel, ConsumeMessage, Options } from "amqplib";
 import type { Logger } from "pino";
-import { SluiceError } from "./errors";
-import { amqpStartupError, redactUrl } from "./startup-error";
+import { SluiceError } from "../protocol/errors";
+import { amqpStartupError, redactUrl } from "../runtime/startup-error";
 
 export type ChannelSetup = (channel: ConfirmChannel) => Promise<void>;
 

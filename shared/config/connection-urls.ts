@@ -2,7 +2,7 @@
 // turn), and Redis either direct (`redis://`) or through Sentinel (`redis-sentinel://`).
 
 import type { RedisOptions } from "ioredis";
-import { redactUrl } from "./startup-error";
+import { redactUrl } from "../runtime/startup-error";
 
 export const DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672";
 export const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";

@@ -4,8 +4,8 @@
 import type { ChannelWrapper } from "amqp-connection-manager";
 import type { MessageProperties } from "amqplib";
 import type { Logger } from "pino";
-import type { Broker } from "./amqp";
-import type { TopologyNames } from "./topology";
+import type { Broker } from "../broker/amqp";
+import type { TopologyNames } from "../broker/topology";
 
 /** AMQP `type` of a notice; responses carry none, so older consumers still read them. */
 export const STATE_NOTICE_TYPE = "sluice.state";

@@ -3,7 +3,7 @@
 // delivery, since the operator's allowlist may have changed in between.
 
 import { isIP } from "node:net";
-import { SluiceError } from "./errors";
+import { SluiceError } from "../protocol/errors";
 import { deniedRange, type Lookup, systemLookup } from "./address-check";
 
 export interface CallbackPolicy {

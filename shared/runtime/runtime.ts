@@ -4,14 +4,14 @@
 
 import type Redis from "ioredis";
 import type { Logger } from "pino";
-import { AdminServer } from "./admin-server";
+import { AdminServer } from "../observability/admin-server";
 import { systemClock, type Clock } from "./clock";
-import { Broker } from "./amqp";
-import type { SluiceConfig } from "./config";
-import { QueueMonitor } from "./queue-monitor";
-import { checkRedis, createRedis, whenReady } from "./redis";
-import { topologyNames, type TopologyNames } from "./topology";
-import { TransactionStore } from "./transaction-store";
+import { Broker } from "../broker/amqp";
+import type { SluiceConfig } from "../config/config";
+import { QueueMonitor } from "../broker/queue-monitor";
+import { checkRedis, createRedis, whenReady } from "../store/redis";
+import { topologyNames, type TopologyNames } from "../broker/topology";
+import { TransactionStore } from "../store/transaction-store";
 
 export interface Runtime {
   config: SluiceConfig;

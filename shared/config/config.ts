@@ -8,7 +8,7 @@ import path from "node:path";
 import { parse as parseYaml } from "yaml";
 import { amqpUrls, DEFAULT_AMQP_URL, DEFAULT_REDIS_URL, redisTarget } from "./connection-urls";
 import { parseDuration } from "./durations";
-import type { ReplyMode } from "./envelope";
+import type { ReplyMode } from "../protocol/envelope";
 import { compileServiceWindows } from "./service-windows";
 import { tlsFilesOrNull, type TlsFiles } from "./tls-files";
 

@@ -1,7 +1,7 @@
 // What the response worker sends to the adapter instance that holds a waiting sync caller,
 // on that instance's own reply queue: enough to answer without another Redis read.
 
-import type { State, StoredResponse } from "./transaction-store";
+import type { State, StoredResponse } from "../store/transaction-store";
 
 export interface WakeMessage {
   id: string;

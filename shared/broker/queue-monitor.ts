@@ -6,8 +6,8 @@ import type { ChannelWrapper } from "amqp-connection-manager";
 import type { ConfirmChannel } from "amqplib";
 import type { Logger } from "pino";
 import type { Broker } from "./amqp";
-import type { SluiceConfig } from "./config";
-import { metrics } from "./metrics";
+import type { SluiceConfig } from "../config/config";
+import { metrics } from "../observability/metrics";
 import { consumedQueues } from "./ordering";
 import type { TopologyNames } from "./topology";
 
