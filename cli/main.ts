@@ -10,6 +10,7 @@ import { startRuntime, type Role, type Runtime } from "../shared/runtime/runtime
 import { StartupError } from "../shared/runtime/startup-error";
 import { reloadAllTls } from "../shared/config/tls-files";
 import { SERVICE_ROLES, startRoles, type ServiceRole } from "./roles";
+import { startSummary } from "./start-summary";
 
 const USAGE = `usage: sluice <role> [--config FILE] [--with-legacy-sim] [--with-xroad-sim FILE]
        sluice <role> --help | sluice --version
@@ -99,7 +100,10 @@ function fail(message: string, code = 1): never {
   process.exit(code);
 }
 
-async function startLegacySimRole(config: SluiceConfig, log: Logger): Promise<() => Promise<void>> {
+async function startLegacySimRole(
+  config: SluiceConfig,
+  log: Logger,
+): Promise<{ url: string; close: () => Promise<void> }> {
   // Loaded only when the simulator runs: it brings the soap server with it.
   const { runLegacySim } = require("../legacy-sim/main") as typeof import("../legacy-sim/main");
   const sim = await runLegacySim({
@@ -112,10 +116,12 @@ async function startLegacySimRole(config: SluiceConfig, log: Logger): Promise<()
     soapServices: Object.values(config.services)
       .filter((s) => s.protocols.includes("soap"))
       .map((s) => s.code),
+    // The callback receiver on /hooks checks signatures with the secrets Sluice signs with.
+    hookSecrets: config.callbacks.secrets,
     logger: log,
     handleSignals: false,
   });
-  return () => sim.close();
+  return { url: sim.url, close: () => sim.close() };
 }
 
 /** The security-server simulator has its own configuration file, not Sluice's. */
@@ -200,8 +206,12 @@ export async function main(argv: string[]): Promise<void> {
   });
 
   try {
-    if (args.role === "legacy-sim" || args.withLegacySim)
-      closers.push(await startLegacySimRole(config, log));
+    let legacySimUrl: string | null = null;
+    if (args.role === "legacy-sim" || args.withLegacySim) {
+      const sim = await startLegacySimRole(config, log);
+      legacySimUrl = sim.url;
+      closers.push(sim.close);
+    }
     if (args.withXroadSim) {
       const { runXroadSim } = require("../xroad-sim/main") as typeof import("../xroad-sim/main");
       const sim = await runXroadSim({ configFile: args.withXroadSim, handleSignals: false });
@@ -214,14 +224,18 @@ export async function main(argv: string[]): Promise<void> {
       runtime.admin.addCheck("topology", () => monitor.topologyProblem());
       roles = await startRoles(args.role as ServiceRole, runtime);
       await monitor.refresh();
+      const adapter = roles.find((role) => role.name === "adapter") as
+        (Role & { port: number }) | undefined;
+      const { try: urls, ...summary } = startSummary({
+        configFile: args.config,
+        config,
+        adapterPort: adapter?.port ?? null,
+        adminPort: runtime.adminPort,
+        legacySimUrl,
+      });
       // `role` and `instance` are on every line already.
       log.info(
-        {
-          port: config.adapter.port,
-          adminPort: runtime.adminPort,
-          instanceId: config.instanceId,
-          version: version(),
-        },
+        { ...summary, instanceId: config.instanceId, version: version(), try: urls },
         "sluice ready",
       );
     }

@@ -6,6 +6,7 @@ import type { AddressInfo } from "node:net";
 import getRawBody from "raw-body";
 import { planCall, type CallPlan } from "./call-plan";
 import { CallLog, type CallFilter, type CallStats, type RecordedCall } from "./call-log";
+import { HookReceiver, type ReceivedHook } from "./hook-receiver";
 import { applySettingsPatch, DEFAULT_SETTINGS, type LegacySimSettings } from "./sim-settings";
 import {
   createSoapService,
@@ -17,6 +18,7 @@ import {
 
 export type { LegacySimSettings } from "./sim-settings";
 export type { RecordedCall, CallStats, CallFilter } from "./call-log";
+export type { ReceivedHook } from "./hook-receiver";
 export { DEFAULT_SOAP_NAMESPACE } from "./soap-service";
 
 export interface LegacySimOptions {
@@ -36,6 +38,13 @@ export interface LegacySimOptions {
   soapNamespace?: string;
   /** How many calls `/stats` remembers; default 100000. */
   callCapacity?: number;
+  /**
+   * Webhook secrets (`whsec_…`) the callback receiver on `/hooks/...` checks signatures with;
+   * without any it accepts every callback unchecked.
+   */
+  hookSecrets?: readonly string[];
+  /** Called for every callback received on `/hooks/...`. */
+  onHook?: (hook: ReceivedHook) => void;
 }
 
 export interface LegacySim {
@@ -50,7 +59,9 @@ export interface LegacySim {
   calls(filter?: CallFilter): RecordedCall[];
   /** What `GET /stats` answers. */
   stats(filter?: CallFilter): CallStats;
-  /** What `DELETE /stats` does. */
+  /** Callbacks received on `/hooks/...`, oldest first (the latest 100). */
+  hooks(): ReceivedHook[];
+  /** What `DELETE /stats` does (it forgets received callbacks too). */
   reset(): void;
   /** Stops listening and drops open connections; waiting calls are released. */
   close(): Promise<void>;
@@ -129,6 +140,7 @@ export async function startLegacySim(options: LegacySimOptions = {}): Promise<Le
     options.soapNamespace ?? DEFAULT_SOAP_NAMESPACE,
   );
   const log = new CallLog(options.callCapacity);
+  const hooks = new HookReceiver(options.hookSecrets ?? [], options.onHook);
   /** Calls seen per fail key, for X-Sim-Fail-Times. */
   const failCounts = new Map<string, number>();
   /** Calls waiting for `paused` to turn false. */
@@ -344,6 +356,7 @@ export async function startLegacySim(options: LegacySimOptions = {}): Promise<Le
     if (path === "/stats") {
       if (method === "DELETE") {
         log.reset();
+        hooks.reset();
         failCounts.clear();
         res.writeHead(204);
         return void res.end();
@@ -362,6 +375,36 @@ export async function startLegacySim(options: LegacySimOptions = {}): Promise<Le
     return sendJson(res, 404, { error: `no control endpoint ${path}` });
   };
 
+  /** A callback from Sluice: not a call of the legacy system, so never delayed or counted. */
+  const serveHook = async (
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    path: string,
+  ): Promise<void> => {
+    if (req.method === "GET" && (path === "/hooks" || path === "/hooks/")) {
+      return sendJson(res, 200, { received: hooks.list() });
+    }
+    if (req.method !== "POST") {
+      return sendJson(
+        res,
+        405,
+        { error: "POST a callback to /hooks/<anything>, or GET /hooks" },
+        { allow: "GET, POST" },
+      );
+    }
+    let body: Buffer;
+    try {
+      body = await getRawBody(req, {
+        limit: BODY_LIMIT,
+        length: header(req, "content-length") ?? undefined,
+      });
+    } catch {
+      return sendJson(res, 413, { error: "body larger than 1 MB" }, { connection: "close" });
+    }
+    const { status, hook } = hooks.receive(path, req.headers, body, Date.now());
+    sendJson(res, status, { received: status === 200, signature: hook.signature });
+  };
+
   const server = http.createServer((req, res) => {
     const url = req.url ?? "/";
     const q = url.indexOf("?");
@@ -369,6 +412,10 @@ export async function startLegacySim(options: LegacySimOptions = {}): Promise<Le
     const search = q < 0 ? "" : url.slice(q + 1);
     if (path === "/stats" || path === "/sim" || path.startsWith("/sim/")) {
       serveControl(req, res, path, search).catch(() => res.destroy());
+      return;
+    }
+    if (path === "/hooks" || path.startsWith("/hooks/")) {
+      serveHook(req, res, path).catch(() => res.destroy());
       return;
     }
     const isSoap = path === "/soap" || path === "/soap/";
@@ -423,8 +470,10 @@ export async function startLegacySim(options: LegacySimOptions = {}): Promise<Le
     },
     calls: (filter) => log.calls(filter),
     stats: (filter) => log.stats(filter),
+    hooks: () => hooks.list(),
     reset() {
       log.reset();
+      hooks.reset();
       failCounts.clear();
     },
     close() {

@@ -15,8 +15,20 @@ export interface RunLegacySimOptions extends LegacySimOptions {
 export async function runLegacySim(options: RunLegacySimOptions = {}): Promise<LegacySim> {
   const { logger, handleSignals = true, ...simOptions } = options;
   const log = logger ?? createLogger("legacy-sim");
-  const sim = await startLegacySim(simOptions);
-  log.info({ url: sim.url, settings: sim.settings }, `legacy-sim listening on ${sim.url}`);
+  const sim = await startLegacySim({
+    ...simOptions,
+    onHook:
+      simOptions.onHook ??
+      ((hook) => {
+        const line = { path: hook.path, id: hook.id, state: hook.state, signature: hook.signature };
+        if (hook.signature.startsWith("invalid")) log.warn(line, "legacy-sim refused a callback");
+        else log.info(line, "legacy-sim received a callback");
+      }),
+  });
+  log.info(
+    { url: sim.url, hooks: `${sim.url}/hooks/`, settings: sim.settings },
+    `legacy-sim listening on ${sim.url}`,
+  );
   if (!handleSignals) return sim;
 
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -40,6 +52,7 @@ export async function runLegacySim(options: RunLegacySimOptions = {}): Promise<L
     update: sim.update,
     calls: sim.calls,
     stats: sim.stats,
+    hooks: sim.hooks,
     reset: sim.reset,
     close,
   };

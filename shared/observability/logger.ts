@@ -1,5 +1,6 @@
 // Structured JSON logs for every role: one pino logger per process, with message bodies and
-// personal identifiers redacted unless the operator turns redaction off to debug.
+// personal identifiers redacted unless the operator turns redaction off to debug. A person at a
+// terminal gets the same lines pretty-printed, one per event (LOG_FORMAT chooses either).
 
 import { hostname } from "node:os";
 import pino from "pino";
@@ -45,7 +46,13 @@ export interface LoggerOptions {
   level?: string;
   /** The `instance` field; SLUICE_INSTANCE, else the host name, when omitted. */
   instance?: string;
+  /** Overrides LOG_FORMAT: `json`, or `pretty` (one readable line per event). */
+  format?: string;
+  /** Whether the output is a terminal (default: stdout is one and no destination is given). */
+  isTty?: boolean;
 }
+
+export type LogFormat = "json" | "pretty";
 
 /** Identifies the message a log line is about; every line about a message carries these. */
 export interface MessageRef {
@@ -60,6 +67,31 @@ function resolveLevel(requested: string | undefined): { level: string; unknown?:
   return { level: "info", unknown: level };
 }
 
+/** `pretty` for a person at a terminal, `json` for everything else (files, pipes, collectors). */
+export function resolveFormat(
+  requested: string | undefined,
+  isTty: boolean,
+): { format: LogFormat; unknown?: string } {
+  const format = requested?.trim().toLowerCase() || (isTty ? "pretty" : "json");
+  if (format === "json" || format === "pretty") return { format };
+  return { format: "json", unknown: format };
+}
+
+/** pino-pretty, loaded only when used; synchronous so no line is lost at exit. */
+function prettyStream(destination: pino.DestinationStream | undefined, colorize: boolean) {
+  const pretty = require("pino-pretty") as typeof import("pino-pretty");
+  return pretty({
+    destination: destination ?? 1,
+    sync: true,
+    colorize,
+    singleLine: true,
+    translateTime: "SYS:HH:MM:ss.l",
+    // The same on every line of a process: shown once, in the start lines, not on each.
+    ignore: "pid,hostname,instance,role,component",
+    messageFormat: "{if component}{component}: {end}{msg}",
+  });
+}
+
 /** Whether personal data is kept out of the logs (LOG_REDACT, on unless turned off). */
 export function redactionEnabled(): boolean {
   const value = (process.env.LOG_REDACT ?? "").trim().toLowerCase();
@@ -68,7 +100,8 @@ export function redactionEnabled(): boolean {
 
 /**
  * Creates the process logger for a role. Level comes from LOG_LEVEL (default `info`;
- * `silent` for tests); LOG_REDACT=off disables redaction.
+ * `silent` for tests); LOG_REDACT=off disables redaction; LOG_FORMAT=json|pretty chooses the
+ * output (default: pretty on a terminal, JSON otherwise).
  */
 export function createLogger(role: string, options: LoggerOptions = {}): pino.Logger {
   const instance = options.instance || process.env.SLUICE_INSTANCE || hostname();
@@ -81,9 +114,17 @@ export function createLogger(role: string, options: LoggerOptions = {}): pino.Lo
     formatters: { level: (label) => ({ level: label }) },
     redact: redactionEnabled() ? { paths: [...REDACT_PATHS], censor: CENSOR } : undefined,
   };
-  const log = options.destination ? pino(config, options.destination) : pino(config);
-  // A typo in LOG_LEVEL should not stop the gateway; say so once and log at info.
+  // A destination handed in is not the terminal, whatever stdout is.
+  const isTty = options.isTty ?? (!options.destination && process.stdout.isTTY === true);
+  const format = resolveFormat(options.format ?? process.env.LOG_FORMAT, isTty);
+  const destination =
+    format.format === "pretty"
+      ? prettyStream(options.destination, isTty && !options.destination)
+      : options.destination;
+  const log = destination ? pino(config, destination) : pino(config);
+  // A typo in LOG_LEVEL or LOG_FORMAT should not stop the gateway; say so once.
   if (unknown) log.warn({ requested: unknown }, "unknown LOG_LEVEL, using info");
+  if (format.unknown) log.warn({ requested: format.unknown }, "unknown LOG_FORMAT, using json");
   return log;
 }
 

@@ -6,7 +6,13 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import * as soap from "soap";
-import { startLegacySim, type LegacySim, type RecordedCall } from "../../legacy-sim/legacy-sim";
+import {
+  startLegacySim,
+  type LegacySim,
+  type ReceivedHook,
+  type RecordedCall,
+} from "../../legacy-sim/legacy-sim";
+import { signWebhook } from "../../response-worker/webhook-signature";
 
 const REPO = path.resolve(__dirname, "../../..");
 const FIXTURES = [
@@ -483,6 +489,74 @@ describe("legacy-sim", () => {
         expect(await exit).to.equal(0);
       } finally {
         if (child.exitCode === null) child.kill("SIGKILL");
+      }
+    });
+  });
+  describe("callback receiver on /hooks", () => {
+    const SECRET = `whsec_${Buffer.alloc(32, 7).toString("base64")}`;
+    const OTHER = `whsec_${Buffer.alloc(32, 9).toString("base64")}`;
+    let own: LegacySim;
+    const heard: ReceivedHook[] = [];
+    before(async () => {
+      own = await startLegacySim({ hookSecrets: [SECRET], onHook: (hook) => heard.push(hook) });
+    });
+    after(() => own.close());
+    beforeEach(() => {
+      own.reset();
+      heard.length = 0;
+    });
+
+    const deliver = (secret: string, body: string, path = "/hooks/demo") =>
+      fetch(`${own.url}${path}`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          ...signWebhook([secret], "msg_1.completed", body),
+        },
+        body,
+      });
+
+    it("accepts a correctly signed status document and lists it on GET /hooks", async () => {
+      const body = JSON.stringify({ id: "m-1", state: "completed" });
+      const res = await deliver(SECRET, body);
+      expect(res.status).to.equal(200);
+      expect(await res.json()).to.deep.equal({ received: true, signature: "valid" });
+      const listed = (await (await fetch(`${own.url}/hooks`)).json()) as {
+        received: ReceivedHook[];
+      };
+      expect(listed.received).to.have.length(1);
+      expect(listed.received[0]).to.deep.include({
+        path: "/hooks/demo",
+        webhookId: "msg_1.completed",
+        signature: "valid",
+        id: "m-1",
+        state: "completed",
+        bytes: Buffer.byteLength(body),
+      });
+      expect(heard.map((h) => h.id)).to.deep.equal(["m-1"]);
+      // A callback is not a call of the legacy system.
+      expect(own.stats().total).to.equal(0);
+    });
+
+    it("refuses a callback signed with another secret, or not at all, with 401", async () => {
+      const body = JSON.stringify({ id: "m-2", state: "failed" });
+      expect((await deliver(OTHER, body)).status).to.equal(401);
+      const unsigned = await fetch(`${own.url}/hooks/demo`, { method: "POST", body });
+      expect(unsigned.status).to.equal(401);
+      expect(own.hooks().map((h) => h.signature)).to.deep.equal([
+        "invalid: no matching signature",
+        "invalid: missing header",
+      ]);
+    });
+
+    it("accepts any callback unchecked when it was given no secret", async () => {
+      const open = await startLegacySim();
+      try {
+        const res = await fetch(`${open.url}/hooks`, { method: "POST", body: "not json" });
+        expect(res.status).to.equal(200);
+        expect(open.hooks()[0]).to.deep.include({ signature: "not checked", id: null, bytes: 8 });
+      } finally {
+        await open.close();
       }
     });
   });

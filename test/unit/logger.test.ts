@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { hostname } from "node:os";
-import { Writable } from "node:stream";
-import { createLogger, messageLogger } from "../../shared/observability/logger";
+import { PassThrough, Writable } from "node:stream";
+import { createLogger, messageLogger, resolveFormat } from "../../shared/observability/logger";
 
 /** Collects the JSON lines a logger writes. */
 function capture(): { stream: Writable; lines: () => Record<string, unknown>[] } {
@@ -22,16 +22,22 @@ function capture(): { stream: Writable; lines: () => Record<string, unknown>[] }
 }
 
 describe("logger", () => {
-  const saved = { level: process.env.LOG_LEVEL, redact: process.env.LOG_REDACT };
+  const saved = {
+    level: process.env.LOG_LEVEL,
+    redact: process.env.LOG_REDACT,
+    format: process.env.LOG_FORMAT,
+  };
   // Each case starts from the defaults, whatever the shell running the suite exports.
   beforeEach(() => {
     delete process.env.LOG_LEVEL;
     delete process.env.LOG_REDACT;
+    delete process.env.LOG_FORMAT;
   });
   afterEach(() => {
     for (const [key, value] of [
       ["LOG_LEVEL", saved.level],
       ["LOG_REDACT", saved.redact],
+      ["LOG_FORMAT", saved.format],
     ] as const) {
       if (value === undefined) delete process.env[key];
       else process.env[key] = value;
@@ -127,6 +133,40 @@ describe("logger", () => {
     log.info("after");
     const lines = out.lines();
     expect(lines[0]).to.include({ level: "warn", requested: "verbose" });
+    expect(lines[1]).to.include({ msg: "after" });
+  });
+
+  it("prints one readable line per event for a terminal, redacted like JSON", () => {
+    const out = new PassThrough();
+    const log = createLogger("all", { destination: out, isTty: true, format: undefined });
+    log.child({ component: "worker" }).info({ backend: "legacy", body: "secret" }, "consuming");
+    log.warn({ port: 8080 }, "careful");
+    const text = out.read().toString("utf8") as string;
+    const lines = text.trimEnd().split("\n");
+    expect(lines).to.have.length(2);
+    expect(lines[0]).to.match(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: worker: consuming /);
+    expect(lines[0]).to.include('"backend":"legacy"').and.include("[redacted]");
+    expect(lines[0]).not.to.include("secret").and.not.to.include('"pid"');
+    expect(lines[1]).to.match(/WARN: careful \{"port":8080\}$/);
+  });
+
+  it("writes JSON when not on a terminal, or when LOG_FORMAT=json asks for it on one", () => {
+    expect(resolveFormat(undefined, false)).to.deep.equal({ format: "json" });
+    expect(resolveFormat(undefined, true)).to.deep.equal({ format: "pretty" });
+    expect(resolveFormat("json", true)).to.deep.equal({ format: "json" });
+    expect(resolveFormat(" Pretty ", false)).to.deep.equal({ format: "pretty" });
+    process.env.LOG_FORMAT = "json";
+    const out = capture();
+    createLogger("worker", { destination: out.stream, isTty: true }).info("plain");
+    expect(out.lines()[0]).to.include({ msg: "plain", level: "info" });
+  });
+
+  it("falls back to JSON on an unknown LOG_FORMAT and says so", () => {
+    process.env.LOG_FORMAT = "fancy";
+    const out = capture();
+    createLogger("worker", { destination: out.stream, isTty: true }).info("after");
+    const lines = out.lines();
+    expect(lines[0]).to.include({ level: "warn", requested: "fancy" });
     expect(lines[1]).to.include({ msg: "after" });
   });
 
