@@ -2,6 +2,7 @@
 // latency, capacity, error rate and pause settable at runtime, recording every call it gets.
 
 import http from "node:http";
+import https from "node:https";
 import type { AddressInfo } from "node:net";
 import getRawBody from "raw-body";
 import { planCall, type CallPlan } from "./call-plan";
@@ -45,6 +46,11 @@ export interface LegacySimOptions {
   hookSecrets?: readonly string[];
   /** Called for every callback received on `/hooks/...`. */
   onHook?: (hook: ReceivedHook) => void;
+  /**
+   * HTTPS instead of HTTP (for tests of Sluice's outbound TLS); with `ca`, callers must present
+   * a client certificate issued by it.
+   */
+  tls?: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer };
 }
 
 export interface LegacySim {
@@ -405,7 +411,7 @@ export async function startLegacySim(options: LegacySimOptions = {}): Promise<Le
     sendJson(res, status, { received: status === 200, signature: hook.signature });
   };
 
-  const server = http.createServer((req, res) => {
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const url = req.url ?? "/";
     const q = url.indexOf("?");
     const path = q < 0 ? url : url.slice(0, q);
@@ -422,7 +428,7 @@ export async function startLegacySim(options: LegacySimOptions = {}): Promise<Le
     if (isSoap && req.method !== "POST") {
       // Fetching the WSDL is not a call of the legacy system: not recorded, not delayed.
       if (req.method === "GET" && /^wsdl\b/i.test(search)) {
-        const body = soapService.wsdl(`http://${req.headers.host ?? `${host}:${port}`}/soap`);
+        const body = soapService.wsdl(`${scheme}://${req.headers.host ?? `${host}:${port}`}/soap`);
         res.writeHead(200, { "content-type": XML_TYPE, "content-length": Buffer.byteLength(body) });
         res.end(body);
         return;
@@ -436,7 +442,19 @@ export async function startLegacySim(options: LegacySimOptions = {}): Promise<Le
       return;
     }
     void serveCall(req, res, path, search, isSoap);
-  });
+  };
+  const { tls } = options;
+  const scheme = tls ? "https" : "http";
+  const server = tls
+    ? https.createServer(
+        {
+          cert: tls.cert,
+          key: tls.key,
+          ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}),
+        },
+        handler,
+      )
+    : http.createServer(handler);
   // Node's defaults would cut a paused or slow call; the simulator decides when calls end.
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;
@@ -458,7 +476,7 @@ export async function startLegacySim(options: LegacySimOptions = {}): Promise<Le
   const urlHost = host.includes(":") ? `[${host}]` : host;
 
   return {
-    url: `http://${urlHost}:${port}`,
+    url: `${scheme}://${urlHost}:${port}`,
     port,
     get settings() {
       return { ...settings };

@@ -11,6 +11,8 @@ import { answerContent, type AnswerContent } from "../../adapter/soap/soap-answe
 import type { RequestMessage, SoapHeaderField } from "../../shared/protocol/envelope";
 import { SluiceError, type BackendResponse } from "../../shared/protocol/errors";
 import { startLegacySim, type LegacySim } from "../../legacy-sim/legacy-sim";
+import { ReloadableTls } from "../../shared/config/tls-files";
+import { createTestPki } from "../support/test-pki";
 import { createTranslator } from "../../worker/translators/soap";
 import { findSoapBody, SOAP11_NS } from "../../worker/translators/soap-xml";
 import {
@@ -296,6 +298,48 @@ describe("soap translator against the legacy simulator", function () {
       expect(findSoapBody(response.body)?.firstElement?.local).to.equal("getStateResponse");
     } finally {
       await mapped.close?.();
+    }
+  });
+});
+
+describe("soap translator over TLS (backends.<name>.tls)", function () {
+  this.timeout(20_000);
+
+  it("reads the WSDL and calls the backend with Sluice's client certificate; fails retryably without it", async () => {
+    const pki = createTestPki();
+    const backendCert = pki.ca.issue("legacy", { cn: "localhost" });
+    const sluice = pki.ca.issue("sluice", { cn: "sluice" });
+    const sim = await startLegacySim({
+      port: 0,
+      tls: { cert: backendCert.cert, key: backendCert.key, ca: pki.ca.cert },
+    });
+    const clientTls = new ReloadableTls(
+      { cert: sluice.certFile, key: sluice.keyFile, ca: [pki.ca.certFile] },
+      "backends.legacy.tls",
+    );
+    const caOnly = new ReloadableTls(
+      { cert: null, key: null, ca: [pki.ca.certFile] },
+      "backends.legacy.tls",
+    );
+    const translator = createTranslator(backendAt(sim.url, { clientTls }));
+    const refused = createTranslator(backendAt(sim.url, { clientTls: caOnly }));
+    try {
+      expect(sim.url).to.match(/^https:/);
+      const request = fromFixture("simple.query");
+      const [response] = await translator.call(request, callOf(request));
+      expect(adapterView(response, "testQuery")).to.deep.equal({
+        kind: "content",
+        innerXml: "<answer>42</answer><echo>foo</echo>",
+      });
+      const error = await failureOf(refused.call(request, callOf(request)));
+      expect(error).to.be.instanceOf(BackendUnavailableError);
+    } finally {
+      await translator.close?.();
+      await refused.close?.();
+      clientTls.dispose();
+      caOnly.dispose();
+      await sim.close();
+      pki.cleanup();
     }
   });
 });
