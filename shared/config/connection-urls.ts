@@ -59,8 +59,9 @@ export function redisTarget(url: string): RedisTarget {
     sentinels,
     name: decodeURIComponent(master),
     db: db ? Number(db) : 0,
-    // Hears the sentinels announce a new master instead of waiting for the old one to fail.
-    failoverDetector: true,
+    // Not ioredis's `failoverDetector`: it ended clients for good when the switch came while
+    // they were reconnecting. A lost master is noticed by its closed connection, and a
+    // demoted one by its READONLY answers (see shared/redis.ts).
   };
   if (auth) {
     const colon = auth.indexOf(":");

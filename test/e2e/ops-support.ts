@@ -3,7 +3,7 @@
 // from /metrics, and firing bursts of requests at once.
 
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync, chownSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, chownSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -43,28 +43,39 @@ async function waitPort(port: number, open: boolean, timeoutMs: number, what: st
   );
 }
 
-/** A redis-server of this test alone, on a free port, without persistence. */
+export interface PrivateRedisOptions {
+  /** Append-only file on (in a directory of its own): a restart keeps the data. */
+  appendonly?: boolean;
+  /** Starts as a replica of this server. */
+  replicaOf?: PrivateRedis;
+}
+
+/** A redis-server of this test alone, on a free port; without persistence unless asked. */
 export class PrivateRedis {
   private child: ChildProcess | null = null;
-  private constructor(readonly port: number) {}
+  private readonly dir = mkdtempSync(path.join(tmpdir(), "sluice-redis-"));
+  private constructor(
+    readonly port: number,
+    private readonly options: PrivateRedisOptions,
+  ) {}
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
   }
 
-  static async start(): Promise<PrivateRedis> {
-    const redis = new PrivateRedis(await freePort());
+  static async start(options: PrivateRedisOptions = {}): Promise<PrivateRedis> {
+    const redis = new PrivateRedis(await freePort(), options);
     await redis.resume();
     return redis;
   }
 
-  /** Starts (again) on the same port. */
+  /** Starts (again) on the same port, with the data it kept if it keeps any. */
   async resume(): Promise<void> {
-    this.child = spawn(
-      "redis-server",
-      ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-      { stdio: "ignore" },
-    );
+    const args = ["--port", String(this.port), "--bind", "127.0.0.1", "--save", ""];
+    args.push("--dir", this.dir, "--appendonly", this.options.appendonly ? "yes" : "no");
+    if (this.options.replicaOf)
+      args.push("--replicaof", "127.0.0.1", String(this.options.replicaOf.port));
+    this.child = spawn("redis-server", args, { stdio: "ignore" });
     await waitPort(this.port, true, 10_000, `private redis on ${this.port}`);
   }
 
@@ -76,6 +87,71 @@ export class PrivateRedis {
     const exited = new Promise((resolve) => child.once("exit", resolve));
     child.kill("SIGKILL");
     await exited;
+  }
+
+  /** Stops the server and removes its data. */
+  async remove(): Promise<void> {
+    await this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Three Redis Sentinels of this test alone watching `master` (quorum 2, a master is down
+ * after one second without an answer), started with `redis-server --sentinel`.
+ */
+export class PrivateSentinels {
+  private readonly children: ChildProcess[] = [];
+  private readonly dir = mkdtempSync(path.join(tmpdir(), "sluice-sentinel-"));
+  private constructor(
+    readonly ports: number[],
+    readonly masterName: string,
+  ) {}
+
+  /** The `redis-sentinel://` URL Sluice connects with. */
+  get url(): string {
+    return `redis-sentinel://${this.ports.map((p) => `127.0.0.1:${p}`).join(",")}/${this.masterName}`;
+  }
+
+  static async start(master: PrivateRedis, masterName = "sluice"): Promise<PrivateSentinels> {
+    const ports = [await freePort(), await freePort(), await freePort()];
+    const sentinels = new PrivateSentinels(ports, masterName);
+    for (const port of ports) {
+      const file = path.join(sentinels.dir, `sentinel-${port}.conf`);
+      writeFileSync(
+        file,
+        [
+          `port ${port}`,
+          "bind 127.0.0.1",
+          `dir ${sentinels.dir}`,
+          `sentinel monitor ${masterName} 127.0.0.1 ${master.port} 2`,
+          `sentinel down-after-milliseconds ${masterName} 1000`,
+          `sentinel failover-timeout ${masterName} 5000`,
+          `sentinel parallel-syncs ${masterName} 1`,
+          "",
+        ].join("\n"),
+      );
+      sentinels.children.push(spawn("redis-server", [file, "--sentinel"], { stdio: "ignore" }));
+    }
+    for (const port of ports) await waitPort(port, true, 10_000, `sentinel on ${port}`);
+    return sentinels;
+  }
+
+  /** The port of the master the sentinels agree on now. */
+  async masterPort(): Promise<number> {
+    const { stdout } = await run("redis-cli", [
+      "-p",
+      String(this.ports[0]),
+      "sentinel",
+      "get-master-addr-by-name",
+      this.masterName,
+    ]);
+    return Number(stdout.trim().split("\n")[1]);
+  }
+
+  async stop(): Promise<void> {
+    for (const child of this.children) if (child.exitCode === null) child.kill("SIGKILL");
+    rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
@@ -138,14 +214,31 @@ export class PrivateRabbit {
     };
     this.child = spawn("rabbitmq-server", [], { env, stdio: "ignore", detached: true });
     this.child.unref();
-    await waitPort(this.port, true, 40_000, `private RabbitMQ node ${this.node}`);
-    await run("rabbitmqctl", ["-n", this.node, "await_startup", "--timeout", "30"]);
+    // A node boots in seconds on an idle machine, in a minute or more on a loaded one.
+    await waitPort(this.port, true, 150_000, `private RabbitMQ node ${this.node}`);
+    await run("rabbitmqctl", ["-n", this.node, "await_startup", "--timeout", "120"]);
   }
 
   /** Runs rabbitmqctl against this node only. */
   async ctl(...args: string[]): Promise<string> {
     const { stdout } = await run("rabbitmqctl", ["-n", this.node, ...args]);
     return stdout;
+  }
+
+  /** Makes this (fresh) node a member of `seed`'s cluster. */
+  async join(seed: PrivateRabbit): Promise<void> {
+    await this.ctl("stop_app");
+    await this.ctl("join_cluster", seed.node);
+    await this.ctl("start_app");
+    await run("rabbitmqctl", ["-n", this.node, "await_startup", "--timeout", "120"]);
+  }
+
+  /** Kills the node's Erlang VM with SIGKILL, as a crash would, and waits until it is gone. */
+  async kill(): Promise<void> {
+    const pid = Number(readFileSync(path.join(this.dir, "pid"), "utf8").trim());
+    process.kill(pid, "SIGKILL");
+    await waitPort(this.port, false, 20_000, `node ${this.node} to die`);
+    this.child = null;
   }
 
   /** Stops the node and waits until its port is closed. */

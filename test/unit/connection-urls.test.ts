@@ -83,7 +83,6 @@ describe("Redis through Sentinel", () => {
       db: 2,
       password: "s3cret",
       sentinelPassword: "x",
-      failoverDetector: true,
     });
     expect(target.options.sentinels).to.deep.equal([
       { host: "10.0.0.1", port: 26379 },
