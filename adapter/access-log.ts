@@ -30,6 +30,11 @@ export function noteAccess(ctx: Context, note: AccessNote): void {
   }
 }
 
+/** Everything the routes noted about a request so far. */
+export function accessNoteOf(ctx: Context): AccessNote {
+  return (ctx.state as { [NOTE]?: AccessNote })[NOTE] ?? {};
+}
+
 function clip(value: string | null | undefined): string | null {
   if (!value) return null;
   return value.length > MAX_FIELD ? `${value.slice(0, MAX_FIELD)}…` : value;
@@ -44,6 +49,19 @@ export function loggedPath(path: string, redact: boolean): string {
   return clip(match ? `${match[1]}/[redacted]` : path) ?? "/";
 }
 
+/** What is known of a request once answered: the routes' notes, else what the wire says. */
+export function accessFields(ctx: Context): Required<AccessNote> {
+  const note = accessNoteOf(ctx);
+  return {
+    service: clip(note.service),
+    client: clip(note.client ?? ctx.get("X-Road-Client")),
+    xroadId: clip(note.xroadId ?? ctx.get("X-Road-Id")),
+    id: note.id ?? (ctx.response.get("X-Sluice-Id") || null),
+    code: note.code ?? null,
+    outcome: note.outcome ?? null,
+  };
+}
+
 export function accessLog(log: Logger): Middleware {
   const redact = redactionEnabled();
   return async (ctx, next) => {
@@ -55,18 +73,14 @@ export function accessLog(log: Logger): Middleware {
       failed = true;
       throw error;
     } finally {
-      const note = (ctx.state as { [NOTE]?: AccessNote })[NOTE] ?? {};
+      const fields = accessFields(ctx);
       log.info(
         {
           method: ctx.method,
           path: loggedPath(ctx.path, redact),
           status: failed ? 500 : ctx.status,
-          service: clip(note.service),
-          client: clip(note.client ?? ctx.get("X-Road-Client")),
-          xroadId: clip(note.xroadId ?? ctx.get("X-Road-Id")),
-          id: note.id ?? (ctx.response.get("X-Sluice-Id") || null),
-          code: note.code ?? (failed ? "Internal" : null),
-          outcome: note.outcome ?? null,
+          ...fields,
+          code: fields.code ?? (failed ? "Internal" : null),
           durationMs: Math.round(Number(process.hrtime.bigint() - started) / 1e5) / 10,
         },
         "request",

@@ -2,6 +2,17 @@
 // the transaction, publish with a broker confirm, then wait (sync) or acknowledge. Nothing is
 // acknowledged that is not both recorded in Redis and confirmed by RabbitMQ.
 
+import {
+  contextWith,
+  endSpan,
+  ENQUEUED_AT_HEADER,
+  headersOf,
+  messageAttributes,
+  ROOT_CONTEXT,
+  SpanKind,
+  startSpan,
+  type Context,
+} from "../shared/observability/tracing";
 import { randomUUID } from "node:crypto";
 import type { ChannelWrapper } from "amqp-connection-manager";
 import type { Logger } from "pino";
@@ -41,6 +52,8 @@ export interface Submission {
   callback: string | null;
   /** Aborts when the caller's connection closes before its answer (sync waits end then). */
   gone?: AbortSignal;
+  /** The request's trace context: the message's spans on every role descend from it. */
+  trace?: Context;
   request: Omit<
     RequestMessage,
     | "id"
@@ -156,6 +169,8 @@ export class Intake {
     // Duplicates of this message that arrive before its confirm wait for it (see duplicate()).
     let settle: ((published: boolean) => void) | undefined;
     if (meta.xroadId) this.remember(id, new Promise<boolean>((resolve) => (settle = resolve)));
+    const parent = submission.trace ?? ROOT_CONTEXT;
+    const span = startSpan("sluice.publish", SpanKind.PRODUCER, parent, messageAttributes(meta));
     try {
       await admission.publish(() =>
         broker.publish(
@@ -168,10 +183,14 @@ export class Intake {
             contentType: "application/json",
             timestamp: Math.floor(now / 1000),
             mandatory: true,
+            // The worker's spans descend from this publish; the queue wait starts now.
+            headers: { ...headersOf(contextWith(parent, span)), [ENQUEUED_AT_HEADER]: now },
           },
         ),
       );
+      endSpan(span);
     } catch (error) {
+      endSpan(span, error);
       waiter?.cancel();
       // The caller is told 503 and will resubmit; its X-Road id must not find this record.
       await store

@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import { SluiceError } from "../shared/protocol/errors";
 import { accessLog } from "./access-log";
 import { answerError } from "./error-answer";
+import { requestSpan } from "./request-span";
 import { restRoute, type RestRouteDeps } from "./rest/rest-route";
 import { registerSoapRoutes } from "./soap/soap-route";
 import { cancelRoute, statusRoute, type StatusRouteDeps } from "./status-route";
@@ -20,6 +21,7 @@ export function createApp(
 ): Koa {
   const app = new Koa();
   app.proxy = false;
+  app.use(requestSpan());
   app.use(accessLog(deps.log));
   // Every answer carries the caller's X-Road-Id (CONTRACT §3), whatever route or error made it.
   app.use(async (ctx, next) => {

@@ -9,6 +9,7 @@ import { createLogger, logProcessWarnings } from "../shared/observability/logger
 import { startRuntime, type Role, type Runtime } from "../shared/runtime/runtime";
 import { StartupError } from "../shared/runtime/startup-error";
 import { reloadAllTls } from "../shared/config/tls-files";
+import { startTracing } from "../shared/observability/tracing";
 import { SERVICE_ROLES, startRoles, type ServiceRole } from "./roles";
 import { startSummary } from "./start-summary";
 
@@ -25,10 +26,12 @@ roles:
 
 options:
   --config FILE       YAML or JSON configuration (default: $SLUICE_CONFIG or config/demo.yaml)
+  --backends A,B      worker: consume only these backends' queues (a pool per backend)
   --with-legacy-sim   also run legacy-sim in this process (used by \`npm start\`)
   --with-xroad-sim FILE  also run xroad-sim in this process with its configuration FILE
 
-environment: AMQP_URL, REDIS_URL, PORT, ADMIN_PORT, LOG_LEVEL, LOG_REDACT, SLUICE_INSTANCE`;
+environment: AMQP_URL, REDIS_URL, PORT, ADMIN_PORT, LOG_LEVEL, LOG_REDACT, SLUICE_INSTANCE,
+             OTEL_EXPORTER_OTLP_ENDPOINT (traces over OTLP/HTTP; the other OTEL_* variables too)`;
 
 const COMMON_HELP = `options:
   --config FILE   YAML or JSON configuration (default: $SLUICE_CONFIG or config/demo.yaml)
@@ -44,7 +47,9 @@ Serves POST /soap, /rest/<service>, GET|DELETE /messages/<id> and /hub on the se
 and answers in the service's reply mode. Needs RabbitMQ and Redis.`,
   worker: `sluice worker: calls the legacy systems.
 Consumes requests.<backend> for every configured backend, within the backend's rate,
-in-flight limit and service windows, and publishes the answers. Needs RabbitMQ and Redis.`,
+in-flight limit and service windows, and publishes the answers. Needs RabbitMQ and Redis.
+With --backends A,B it consumes only those backends' queues, so each backend can have a pool
+of workers of its own, scaled on its own queue's depth.`,
   "response-worker": `sluice response-worker: finishes messages.
 Correlates answers with their records, wakes waiting sync callers, and delivers callbacks and
 hub events (signed, retried). Needs RabbitMQ and Redis.`,
@@ -67,6 +72,8 @@ interface Args {
   /** Configuration file of an xroad-sim run in the same process, or null. */
   withXroadSim: string | null;
   help: boolean;
+  /** `--backends a,b`: the backends a worker consumes. */
+  backends: string[] | null;
 }
 
 function parseArgs(argv: string[]): Args | string {
@@ -76,6 +83,7 @@ function parseArgs(argv: string[]): Args | string {
     withLegacySim: false,
     withXroadSim: null,
     help: false,
+    backends: null,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -87,6 +95,13 @@ function parseArgs(argv: string[]): Args | string {
     else if (arg === "--with-xroad-sim") {
       if (!argv[i + 1]) return "--with-xroad-sim needs its configuration file";
       args.withXroadSim = argv[++i];
+    } else if (arg === "--backends" || arg.startsWith("--backends=")) {
+      const list = arg === "--backends" ? argv[++i] : arg.slice("--backends=".length);
+      if (!list) return "--backends needs a comma-separated list of backend names";
+      args.backends = list
+        .split(",")
+        .map((name) => name.trim())
+        .filter(Boolean);
     } else if (arg === "--help" || arg === "-h") args.help = true;
     else if (arg.startsWith("-")) return `unknown option ${arg}`;
     else if (!args.role) args.role = arg;
@@ -169,8 +184,20 @@ export async function main(argv: string[]): Promise<void> {
     if (error instanceof ConfigError) fail(error.message, 2);
     throw error;
   }
+  if (args.backends) {
+    const unknown = args.backends.filter((name) => !Object.hasOwn(config.backends, name));
+    if (unknown.length > 0) fail(`--backends: no backend named ${unknown.join(", ")}`, 2);
+    if (args.role !== "worker" && args.role !== "all") fail("--backends is for workers", 2);
+    config.workerBackends = args.backends;
+  }
   const log = createLogger(args.role, { instance: config.instance });
   logProcessWarnings(log);
+  const tracing = startTracing({
+    role: args.role,
+    instanceId: config.instanceId,
+    version: version(),
+    log,
+  });
   const closers: Array<() => Promise<void>> = [];
   let runtime: Runtime | null = null;
   let roles: Role[] = [];
@@ -192,6 +219,7 @@ export async function main(argv: string[]): Promise<void> {
     for (const role of roles) await role.close().catch(() => undefined);
     await runtime?.close().catch(() => undefined);
     for (const close of closers) await close().catch(() => undefined);
+    await tracing.shutdown();
     log.info("stopped");
     process.exit(0);
   };
@@ -235,7 +263,13 @@ export async function main(argv: string[]): Promise<void> {
       });
       // `role` and `instance` are on every line already.
       log.info(
-        { ...summary, instanceId: config.instanceId, version: version(), try: urls },
+        {
+          ...summary,
+          instanceId: config.instanceId,
+          version: version(),
+          tracing: tracing.exporting ? "otlp" : "off",
+          try: urls,
+        },
         "sluice ready",
       );
     }

@@ -21,7 +21,7 @@ export async function startRoles(role: ServiceRole, runtime: Runtime): Promise<R
     roles.push(
       await startResponseWorker(
         runtime,
-        [(tx, response) => callbacks.onResponse(tx, response)],
+        [(tx, response, _previous, trace) => callbacks.onResponse(tx, response, trace)],
         [(tx, eventKey) => callbacks.onStateChange(tx, eventKey)],
       ),
     );

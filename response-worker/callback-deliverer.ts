@@ -4,6 +4,15 @@
 import type { ConsumeMessage } from "amqplib";
 import type { ChannelWrapper } from "amqp-connection-manager";
 import type { AttemptResult, CallbackSend } from "./callback-sender";
+import {
+  contextFrom,
+  contextWith,
+  endSpan,
+  headersOf,
+  messageAttributes,
+  SpanKind,
+  startSpan,
+} from "../shared/observability/tracing";
 import { nextTier, type CallbackTopology } from "./callback-schedule";
 
 /** One delivery on the queues. Everything needed to send it again after a restart. */
@@ -24,6 +33,8 @@ export interface CallbackJob {
   settlesDelivery?: boolean;
   /** Epoch ms of the first enqueue, for end-to-end delivery figures. */
   enqueuedAt: number;
+  /** W3C trace context of what caused the delivery: each attempt's span descends from it. */
+  trace?: Record<string, string>;
 }
 
 export type SettledOutcome =
@@ -166,12 +177,22 @@ export class CallbackDeliverer {
       return;
     }
     let result: AttemptResult;
+    const parent = contextFrom(job.trace);
+    const span = startSpan("sluice.delivery", SpanKind.CLIENT, parent, {
+      ...messageAttributes({ id: job.messageId }),
+      "sluice.delivery.kind": job.listenerId ? "hub_event" : "callback",
+      "sluice.webhook.id": job.webhookId,
+      "sluice.attempt": job.attempt,
+      // The receiver's origin only: a callback URL's path or query may carry the caller's tokens.
+      "server.address": origin ?? "xroad",
+    });
     try {
       result = await sender.send({
         webhookId: job.webhookId,
         messageId: job.messageId,
         target: job.target,
         body,
+        traceHeaders: headersOf(contextWith(parent, span)),
       });
     } catch (error) {
       result = {
@@ -185,6 +206,11 @@ export class CallbackDeliverer {
         else this.busyOrigins.delete(origin);
       }
     }
+    const delivered = result.outcome === "delivered";
+    endSpan(span, delivered ? undefined : { code: result.failure?.kind ?? result.outcome }, {
+      "sluice.outcome": result.outcome,
+      ...(result.status ? { "http.response.status_code": result.status } : {}),
+    });
     if (result.outcome === "retry") {
       const tier = nextTier(topology, job.attempt, result.retryAfterMs);
       if (tier !== null) {

@@ -12,6 +12,7 @@ import type { Role, Runtime } from "../shared/runtime/runtime";
 import { ReloadableTls } from "../shared/config/tls-files";
 import { SafeHttp, type Lookup } from "../shared/delivery/safe-http";
 import { statusDocument } from "../shared/store/status-document";
+import { headersOf, ROOT_CONTEXT, type Context } from "../shared/observability/tracing";
 import { isTerminal, type Transaction } from "../shared/store/transaction-store";
 import { CallbackDeliverer, type CallbackJob, type Settlement } from "./callback-deliverer";
 import { callbackTopology, declareCallbackTopology } from "./callback-schedule";
@@ -26,8 +27,11 @@ export interface CallbackDeliveryOptions {
 }
 
 export interface CallbackDelivery extends Role {
-  /** A ResponseListener for startResponseWorker: callbacks and hub events for one response. */
-  onResponse(tx: Transaction, response: ResponseMessage): Promise<void>;
+  /**
+   * A ResponseListener for startResponseWorker: callbacks and hub events for one response,
+   * their deliveries traced below `trace` (the response's handling).
+   */
+  onResponse(tx: Transaction, response: ResponseMessage, trace?: Context): Promise<void>;
   /**
    * A StateChangeListener: hub events for a state change that came without a response
    * (accepted, processing, cancelled), and the final callback when that change is terminal
@@ -140,7 +144,13 @@ export async function startCallbackDelivery(
 
   const signing = config.callbacks.secrets.length > 0;
   let warnedUnsigned = false;
-  const publish = async (tx: Transaction, eventKey: string, final: boolean, callback: boolean) => {
+  const publish = async (
+    tx: Transaction,
+    eventKey: string,
+    final: boolean,
+    callback: boolean,
+    trace: Context = ROOT_CONTEXT,
+  ) => {
     if (!signing) {
       if (!warnedUnsigned)
         log.warn("no callbacks.secret configured: callbacks and hub events are off");
@@ -152,6 +162,8 @@ export async function startCallbackDelivery(
       return;
     }
     const document = statusDocument(tx);
+    const traceHeaders = headersOf(trace);
+    const withTrace = Object.keys(traceHeaders).length > 0 ? { trace: traceHeaders } : {};
     if (callback && tx.replyMode === "callback" && tx.callback) {
       await deliverer.enqueue({
         webhookId: `msg_${eventKey}`,
@@ -159,6 +171,7 @@ export async function startCallbackDelivery(
         target: tx.callback,
         payload: JSON.stringify(document),
         settlesDelivery: final,
+        ...withTrace,
       });
     }
     const clientListeners = await listeners.forClient(tx.client);
@@ -171,6 +184,7 @@ export async function startCallbackDelivery(
         target: listener.callback,
         payload: JSON.stringify(event),
         listenerId: listener.id,
+        ...withTrace,
       });
     }
   };
@@ -179,7 +193,8 @@ export async function startCallbackDelivery(
     name: "callbacks",
     // Deterministic ids: a response handled twice (redelivery after a crash) yields the same
     // webhook-id, which receivers use to drop the duplicate.
-    onResponse: (tx, response) => publish(tx, `${tx.id}.${response.seq}`, response.final, true),
+    onResponse: (tx, response, trace) =>
+      publish(tx, `${tx.id}.${response.seq}`, response.final, true, trace),
     // A callback target hears of outcomes only: accepted and processing are hub events.
     onStateChange: (tx, eventKey) => {
       const terminal = isTerminal(tx.state);

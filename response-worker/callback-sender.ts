@@ -18,6 +18,8 @@ export interface CallbackSend {
   messageId: string;
   target: string;
   body: string;
+  /** W3C trace context of this attempt, sent along so the receiver can join the trace. */
+  traceHeaders?: Record<string, string>;
 }
 
 export interface XRoadCallbackOptions {
@@ -56,6 +58,7 @@ export class CallbackSender {
     const headers: Record<string, string> = {
       "content-type": "application/json",
       "x-sluice-id": request.messageId,
+      ...request.traceHeaders,
       ...signWebhook(secrets, request.webhookId, request.body, this.options.now?.()),
     };
     if (target.kind === "url") return http.post(target.target, headers, request.body);

@@ -23,13 +23,24 @@ import {
   type Transaction,
   type TransactionStore,
 } from "../shared/store/transaction-store";
+import {
+  contextFrom,
+  inSpan,
+  messageAttributes,
+  SpanKind,
+  type Context,
+} from "../shared/observability/tracing";
 import type { WakeMessage } from "../shared/protocol/wake-message";
 
-/** Called after a response is stored, with the transaction as it is now. */
+/**
+ * Called after a response is stored, with the transaction as it is now; `trace` is the
+ * response's handling, which deliveries of it descend from.
+ */
 export type ResponseListener = (
   tx: Transaction,
   response: ResponseMessage,
   previous: State | null,
+  trace: Context,
 ) => Promise<void>;
 
 /**
@@ -83,7 +94,16 @@ export class Correlator {
       await this.deadLetter(message.content, "unreadable", null);
       return;
     }
-    await this.inOrder(response.id, () => this.handleResponse(message.content, response));
+    const parent = contextFrom(message.properties.headers);
+    await this.inOrder(response.id, () =>
+      inSpan(
+        "sluice.response",
+        SpanKind.CONSUMER,
+        parent,
+        { ...messageAttributes({ id: response.id }), "sluice.response.seq": response.seq },
+        (trace) => this.handleResponse(message.content, response, trace),
+      ),
+    );
   }
 
   /**
@@ -101,7 +121,11 @@ export class Correlator {
     return current;
   }
 
-  private async handleResponse(content: Buffer, response: ResponseMessage): Promise<void> {
+  private async handleResponse(
+    content: Buffer,
+    response: ResponseMessage,
+    trace: Context,
+  ): Promise<void> {
     const { store, log: rootLog } = this.deps;
     const log = messageLogger(rootLog, { id: response.id });
 
@@ -130,7 +154,8 @@ export class Correlator {
       // response was requeued): hand it over again; webhook ids make the repeat harmless.
       const tx = await store.get(response.id);
       if (tx)
-        for (const listener of this.deps.listeners) await listener(tx, response, stored.previous);
+        for (const listener of this.deps.listeners)
+          await listener(tx, response, stored.previous, trace);
       log.debug({ seq: response.seq }, "duplicate response; delivery handed over again");
       return;
     }
@@ -161,7 +186,8 @@ export class Correlator {
     if (response.final) {
       metrics.endToEnd.observe({ service: tx.service }, (Date.now() - tx.createdAt) / 1000);
     }
-    for (const listener of this.deps.listeners) await listener(tx, response, stored.previous);
+    for (const listener of this.deps.listeners)
+      await listener(tx, response, stored.previous, trace);
     messageLogger(rootLog, tx).info(
       { seq: response.seq, final: response.final, state: tx.state },
       "response stored",

@@ -34,6 +34,20 @@ import {
 } from "../shared/store/transaction-store";
 import { systemClock, type Clock } from "../shared/runtime/clock";
 import { isOrdered } from "../shared/broker/ordering";
+import {
+  contextFrom,
+  contextWith,
+  endSpan,
+  ENQUEUED_AT_HEADER,
+  headersOf,
+  inSpan,
+  messageAttributes,
+  ROOT_CONTEXT,
+  SpanKind,
+  startSpan,
+  traceHeadersIn,
+  type Context,
+} from "../shared/observability/tracing";
 import { abortableSleep } from "./abortable-sleep";
 import { planRetry } from "./retry-schedule";
 import type { CallPermit } from "./backend-guard";
@@ -129,6 +143,8 @@ class ExpiryAlarm {
 
 export class RequestProcessor {
   private readonly clock: Clock;
+  /** The trace context of each message in hand, by id: its spans and answers descend from it. */
+  private readonly traces = new Map<string, Context>();
 
   constructor(private readonly deps: ProcessorDeps) {
     this.clock = deps.clock ?? systemClock;
@@ -139,7 +155,7 @@ export class RequestProcessor {
    * broker then hands the message to another consumer, so no call may start for it here.
    */
   async process(message: ConsumeMessage, gone: AbortSignal = NEVER): Promise<Settlement> {
-    const { store, log: rootLog } = this.deps;
+    const { log: rootLog } = this.deps;
     let request: RequestMessage;
     try {
       request = decodeMessage<RequestMessage>(message.content);
@@ -151,7 +167,38 @@ export class RequestProcessor {
     }
     const log = messageLogger(rootLog, request);
     const attempt = Number(message.properties.headers?.[ATTEMPT_HEADER] ?? 1);
+    const headers = message.properties.headers;
+    const parent = contextFrom(headers);
+    const attributes = {
+      ...messageAttributes({ ...request, backend: this.deps.backend.name }),
+      "sluice.attempt": attempt,
+    };
+    const enqueuedAt = Number(headers?.[ENQUEUED_AT_HEADER]);
+    if (enqueuedAt > 0) {
+      endSpan(startSpan("sluice.queue_wait", SpanKind.INTERNAL, parent, attributes, enqueuedAt));
+    }
+    const span = startSpan("sluice.process", SpanKind.CONSUMER, parent, attributes);
+    this.traces.set(request.id, contextWith(parent, span));
+    try {
+      const settlement = await this.processRequest(message, request, attempt, log, gone);
+      endSpan(span, undefined, { "sluice.settlement": settlement });
+      return settlement;
+    } catch (error) {
+      endSpan(span, error);
+      throw error;
+    } finally {
+      this.traces.delete(request.id);
+    }
+  }
 
+  private async processRequest(
+    message: ConsumeMessage,
+    request: RequestMessage,
+    attempt: number,
+    log: Logger,
+    gone: AbortSignal,
+  ): Promise<Settlement> {
+    const { store } = this.deps;
     // Asked together: auto-pipelining sends both in one round trip.
     const [peeked, listened] = await Promise.all([
       store.peek(request.id),
@@ -215,9 +262,13 @@ export class RequestProcessor {
     const { store } = this.deps;
     let permit: CallPermit;
     try {
-      permit = await this.deps.guard(
-        request,
-        AbortSignal.any([this.deps.shutdown, gone, expiry.signal]),
+      // The gate (windows, pause) and an in-flight slot; the rate token comes right before the call.
+      permit = await inSpan(
+        "sluice.limit_wait",
+        SpanKind.INTERNAL,
+        this.traceOf(request.id),
+        messageAttributes({ id: request.id, backend: this.deps.backend.name }),
+        () => this.deps.guard(request, AbortSignal.any([this.deps.shutdown, gone, expiry.signal])),
       );
     } catch (error) {
       // The delivery's channel closed while it waited for a slot: the broker has it again.
@@ -323,13 +374,25 @@ export class RequestProcessor {
     let started: bigint | null = null;
     /** The worker's clock at the last look: when the call was sent (logged with its outcome). */
     let sentAt: number | null = null;
+    const parent = this.traceOf(request.id);
+    const span = startSpan("sluice.backend_call", SpanKind.CLIENT, parent, {
+      ...messageAttributes({ id: request.id, backend: backend.name }),
+      "sluice.attempt": attempt,
+    });
+    const callTrace = contextWith(parent, span);
     try {
       // Every wait comes before the last look: a rate token, then expiry, the delivery's
       // channel and shutdown are checked with nothing left between the check and the call.
       const waits = [deadline.signal, gone];
       if (expiry) waits.push(expiry.signal);
       try {
-        await permit.beforeCall(AbortSignal.any(waits));
+        await inSpan(
+          "sluice.rate_limit_wait",
+          SpanKind.INTERNAL,
+          callTrace,
+          messageAttributes({ id: request.id, backend: backend.name }),
+          () => permit.beforeCall(AbortSignal.any(waits)),
+        );
       } catch (error) {
         // A wait cut short by the expiry is judged at the last look below; any other failure
         // to get a token means nothing reached the backend: a retry.
@@ -358,6 +421,8 @@ export class RequestProcessor {
           signal: deadline.signal,
           idempotencyKey: request.id,
           attempt,
+          traceHeaders: headersOf(callTrace),
+          traceContext: callTrace,
         });
       }
     } catch (error) {
@@ -366,6 +431,14 @@ export class RequestProcessor {
       deadline.dispose();
     }
     const outcome = outcomeOf(answers, failure, shutdown.aborted);
+    const backendStatus =
+      answers?.[0]?.status ??
+      (failure as { response?: BackendResponse } | null)?.response?.status ??
+      (failure as { backendStatus?: number } | null)?.backendStatus;
+    endSpan(span, outcome === "completed" || outcome === "rejected" ? undefined : failure, {
+      "sluice.outcome": outcome,
+      ...(backendStatus ? { "http.response.status_code": backendStatus } : {}),
+    });
     if (started !== null) {
       metrics.backendCalls.inc({ backend: backend.name, outcome });
       metrics.backendCallDuration.observe(
@@ -515,7 +588,12 @@ export class RequestProcessor {
         this.deps.names.responsesExchange,
         "responses",
         encodeMessage(response),
-        { messageId: `${id}.${response.seq}`, contentType: "application/json" },
+        {
+          messageId: `${id}.${response.seq}`,
+          contentType: "application/json",
+          // The response worker's spans descend from this message's processing.
+          headers: headersOf(this.traceOf(id)),
+        },
       );
     }
   }
@@ -561,7 +639,11 @@ export class RequestProcessor {
         message.content,
         {
           messageId: request.id,
-          headers: { [ATTEMPT_HEADER]: plan.nextAttempt },
+          headers: {
+            ...traceHeadersIn(message.properties.headers),
+            [ENQUEUED_AT_HEADER]: Date.now(),
+            [ATTEMPT_HEADER]: plan.nextAttempt,
+          },
         },
       );
       log.warn(
@@ -606,7 +688,11 @@ export class RequestProcessor {
       message.content,
       {
         messageId: request.id,
-        headers: { [ATTEMPT_HEADER]: attempt },
+        headers: {
+          ...traceHeadersIn(message.properties.headers),
+          [ENQUEUED_AT_HEADER]: Date.now(),
+          [ATTEMPT_HEADER]: attempt,
+        },
       },
     );
   }
@@ -640,6 +726,10 @@ export class RequestProcessor {
       producedAt,
       meta,
     }));
+  }
+
+  private traceOf(id: string): Context {
+    return this.traces.get(id) ?? ROOT_CONTEXT;
   }
 
   private async deadLetter(content: Buffer, reason: string, id: string | null): Promise<void> {

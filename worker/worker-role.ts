@@ -25,7 +25,10 @@ export async function startWorker(runtime: Runtime, guardFactory?: GuardFactory)
   const { config, broker, names, store } = runtime;
   const log: Logger = runtime.log.child({ component: "worker" });
   const translators = new Map<string, Translator>();
-  for (const backend of Object.values(config.backends)) {
+  const served = Object.values(config.backends).filter(
+    (backend) => config.workerBackends === null || config.workerBackends.includes(backend.name),
+  );
+  for (const backend of served) {
     // A bad certificate or key file stops the start, naming the file (CONTRACT §8).
     const clientTls = backend.tls
       ? new ReloadableTls(backend.tls, `backends.${backend.name}.tls`)
@@ -49,7 +52,7 @@ export async function startWorker(runtime: Runtime, guardFactory?: GuardFactory)
   const limits = await startWorkerLimits(runtime, log);
   const hubListeners = new HubListeners(runtime.redis, config.prefix);
 
-  for (const backend of Object.values(config.backends)) {
+  for (const backend of served) {
     const backendLimits = limits.forBackend(backend);
     const processor = new RequestProcessor({
       backend,

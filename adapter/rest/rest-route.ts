@@ -10,6 +10,7 @@ import type { ReplyMode } from "../../shared/protocol/envelope";
 import { SluiceError } from "../../shared/protocol/errors";
 import { noteAccess } from "../access-log";
 import { observeRequest } from "../request-metrics";
+import { requestContext } from "../request-span";
 import { isJsonType, mediaType, readBody } from "../body-reader";
 import { connectionGone } from "../connection-gone";
 import { answerError } from "../error-answer";
@@ -117,6 +118,7 @@ async function handle(
   const text = body.length === 0 || (type !== null && TEXT_TYPE.test(type));
   return deps.intake.submit({
     gone: mode === "sync" ? connectionGone(ctx.res) : undefined,
+    trace: requestContext(ctx),
     service,
     protocol: "rest",
     client,
@@ -180,6 +182,7 @@ const JSON_ERROR: Record<string, { status: number; type: string; message: string
 /** Maps an intake result onto the HTTP answer; returns the metrics outcome label. */
 function answer(ctx: Context, result: IntakeResult, statusUrl: string): string {
   ctx.set("X-Sluice-Id", result.id);
+  noteAccess(ctx, { id: result.id });
   if (result.kind === "accepted") {
     ctx.status = 202;
     ctx.set("Location", statusUrl);

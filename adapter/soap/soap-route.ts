@@ -11,6 +11,7 @@ import type { ServiceConfig, SluiceConfig } from "../../shared/config/config";
 import { asSluiceError, SluiceError } from "../../shared/protocol/errors";
 import { noteAccess } from "../access-log";
 import { observeRequest } from "../request-metrics";
+import { requestContext } from "../request-span";
 import { closeUnreadBody, readBody } from "../body-reader";
 import { connectionGone } from "../connection-gone";
 import type { Intake, IntakeResult } from "../intake";
@@ -123,6 +124,7 @@ async function submit(
   const attachments = request.attachments.map(attachmentRef);
   return deps.intake.submit({
     gone: mode === "sync" ? connectionGone(ctx.res) : undefined,
+    trace: requestContext(ctx),
     service,
     protocol: "soap",
     client: request.clientId,
@@ -183,6 +185,7 @@ async function answerStatus(
 /** Maps an intake result onto the SOAP answer; returns the metrics outcome label. */
 function answer(ctx: Context, request: SoapRequestWithAttachments, result: IntakeResult): string {
   ctx.set("X-Sluice-Id", result.id);
+  noteAccess(ctx, { id: result.id });
   ctx.type = XML_ANSWER;
   const unfinished =
     result.kind === "accepted" ||

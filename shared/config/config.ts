@@ -93,6 +93,11 @@ export interface SluiceConfig {
   shutdownGraceMs: number;
   services: Record<string, ServiceConfig>;
   backends: Record<string, BackendConfig>;
+  /**
+   * The backends a worker process consumes (`sluice worker --backends a,b`), so each backend
+   * can have its own pool of workers, scaled on its own queue; null: all of them.
+   */
+  workerBackends: string[] | null;
   callbacks: CallbackConfig;
   securityServer: { url: string; client: string; tls: TlsFiles | null } | null;
   /** How Sluice is registered in its security server (CONTRACT §8). */
@@ -544,6 +549,7 @@ export function compileConfig(raw: unknown, baseDir: string, source = "(inline)"
     shutdownGraceMs: root.at("shutdown").duration("grace", 10_000),
     services,
     backends,
+    workerBackends: null,
     callbacks: {
       allow: callbacks.stringList("allow") ?? [],
       allowPrivate: callbacks.bool("allowPrivate", false),

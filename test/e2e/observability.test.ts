@@ -1,54 +1,17 @@
 // What an operator reads about one message, across the three roles as separate processes:
 // the same `id` key on every line of every role, the instance names they were given, one
 // access-log line per request (refused ones included), nothing but JSON on the output even
-// with many calls in flight, and a backend redirect reported as a redirect.
+// with many calls in flight, a backend redirect reported as a redirect, and (with tracing
+// off) a caller's trace context passed on to the backend.
 
 import { expect } from "chai";
 import { randomBytes, randomUUID } from "node:crypto";
-import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { CallbackReceiver } from "../integration/callback-receiver";
 import { call, eventually, Harness, type SluiceProcess } from "../support/harness";
+import { RecordingBackend } from "./recording-backend";
 
 const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
 const CLIENT = "EE/GOV/70000001/case-app";
-
-/** A legacy backend that records what it was sent: `/moved` redirects, `/slow` takes a while. */
-class RecordingBackend {
-  readonly calls: Array<{ path: string; headers: IncomingHttpHeaders }> = [];
-  private constructor(private readonly server: Server) {}
-
-  static async start(): Promise<RecordingBackend> {
-    const server = createServer();
-    const backend = new RecordingBackend(server);
-    server.on("request", (req, res) => {
-      req.resume();
-      req.on("end", () => {
-        backend.calls.push({ path: req.url ?? "", headers: req.headers });
-        if (req.url?.endsWith("/moved")) {
-          res.writeHead(302, { location: "http://elsewhere.example/" }).end();
-          return;
-        }
-        const delay = req.url?.endsWith("/slow") ? 400 : 0;
-        setTimeout(() => {
-          res.writeHead(200, { "content-type": "application/json" });
-          res.end(JSON.stringify({ ok: true }));
-        }, delay);
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    return backend;
-  }
-
-  get url(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  close(): Promise<void> {
-    this.server.closeAllConnections();
-    return new Promise((resolve) => this.server.close(() => resolve()));
-  }
-}
 
 /** The lines of a process that mention `text` anywhere. */
 function mentioning(proc: SluiceProcess, text: string): Array<Record<string, unknown>> {
@@ -87,11 +50,10 @@ describe("observability: logs across the roles", function () {
       },
       callbacks: hooks.loopbackCallbacks(SECRET),
     });
-    [responder, worker, adapter] = await Promise.all([
-      harness.spawn("response-worker", { SLUICE_INSTANCE: names.responder }),
-      harness.spawn("worker", { SLUICE_INSTANCE: names.worker }),
-      harness.spawn("adapter", { SLUICE_INSTANCE: names.adapter }),
-    ]);
+    // One after the other: three cold starts at once can outlast the start timeout on a busy machine.
+    responder = await harness.spawn("response-worker", { SLUICE_INSTANCE: names.responder });
+    worker = await harness.spawn("worker", { SLUICE_INSTANCE: names.worker });
+    adapter = await harness.spawn("adapter", { SLUICE_INSTANCE: names.adapter });
   });
   after(async () => {
     await harness.cleanup();
@@ -109,6 +71,8 @@ describe("observability: logs across the roles", function () {
       const ready = proc.output.find((text) => text.includes('"sluice ready"'));
       expect(ready?.match(/"role":/g), ready).to.have.length(1);
       expect(JSON.parse(ready!).instanceId).to.match(new RegExp(`^${name}-[0-9a-f]{8}$`));
+      // No OTLP endpoint in this environment: nothing is recorded or exported.
+      expect(JSON.parse(ready!).tracing).to.equal("off");
     }
   });
 
@@ -220,6 +184,18 @@ describe("observability: logs across the roles", function () {
     const logged = worker.lines.find((l) => l.id === answer.json.detail && l.level === "error");
     expect(logged?.msg).to.match(/redirect/);
     expect(logged?.status).to.equal(302);
+  });
+
+  it("passes a caller's trace context on to the backend unchanged while tracing is off", async () => {
+    const traceparent = `00-${randomBytes(16).toString("hex")}-${randomBytes(8).toString("hex")}-01`;
+    const answer = await call(`${adapter.url}/rest/lookup/traced`, {
+      client: CLIENT,
+      headers: { traceparent, tracestate: "vendor=value" },
+    });
+    expect(answer.status).to.equal(200);
+    const seen = backend.calls.find((c) => c.path.endsWith("/traced"));
+    expect(seen?.headers.traceparent).to.equal(traceparent);
+    expect(seen?.headers.tracestate).to.equal("vendor=value");
   });
 
   it("writes nothing but JSON, also with more than ten calls in flight", async () => {

@@ -93,6 +93,7 @@ class RestJsonTranslator implements Translator {
     if (request.contentType && body !== undefined) headers["content-type"] = request.contentType;
     headers["idempotency-key"] = call.idempotencyKey || request.id;
     headers["x-sluice-id"] = request.id;
+    Object.assign(headers, call.traceHeaders);
 
     let answer: Dispatcher.ResponseData;
     try {

@@ -264,6 +264,7 @@ class SoapTranslator implements Translator {
               ...this.options.headers,
               "Idempotency-Key": call.idempotencyKey || request.id,
               "X-Sluice-Id": request.id,
+              ...call.traceHeaders,
             },
           );
         }),

@@ -47,6 +47,13 @@ export interface TranslatorCall {
   idempotencyKey: string;
   /** 1 for the first try, 2 for the first retry, ... */
   attempt: number;
+  /**
+   * W3C trace context of this call (`traceparent`, `tracestate` when there is one): send them
+   * as HTTP headers so the legacy system's traces join the message's. Empty when untraced.
+   */
+  traceHeaders?: Record<string, string>;
+  /** The same context for OpenTelemetry code (spans of the translator's own). */
+  traceContext?: import("@opentelemetry/api").Context;
 }
 
 export interface Translator {
