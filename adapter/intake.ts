@@ -47,7 +47,10 @@ export interface Submission {
   client: string;
   xroadId: string | null;
   replyMode: ReplyMode;
-  /** Sync mode: how long this caller waits before getting a 202. */
+  /**
+   * How long this caller waits for the outcome before getting a 202: sync mode, or callback
+   * mode with `Prefer: wait` (the callback still follows); 0 = no wait.
+   */
   waitMs: number;
   callback: string | null;
   /** Aborts when the caller's connection closes before its answer (sync waits end then). */
@@ -130,7 +133,7 @@ export class Intake {
     const { store, backpressure, names, broker, publisher } = this.deps;
     const now = Date.now();
     const id = randomUUID();
-    const sync = submission.replyMode === "sync";
+    const waits = submission.replyMode === "sync" || submission.waitMs > 0;
     const meta: TransactionMeta = {
       id,
       xroadId: submission.xroadId,
@@ -139,7 +142,7 @@ export class Intake {
       client: submission.client,
       protocol: submission.protocol,
       replyMode: submission.replyMode,
-      owner: sync ? this.deps.instanceId : null,
+      owner: waits ? this.deps.instanceId : null,
       callback: submission.callback,
       createdAt: now,
       expiresAt:
@@ -151,7 +154,7 @@ export class Intake {
     const created = await unavailableOnError(() => store.create(meta));
     if (!created.created) return this.duplicate(created.existingId, submission, backend);
 
-    const waiter = sync ? this.registerWaiter(id, submission.waitMs, meta) : null;
+    const waiter = waits ? this.registerWaiter(id, submission.waitMs, meta) : null;
     const message: RequestMessage = {
       ...submission.request,
       id,

@@ -24,8 +24,45 @@ export function jsonDepthExceeds(text: string, maxDepth: number): boolean {
   return false;
 }
 
-export function parseJsonBody(body: Buffer, maxDepth: number): unknown {
-  const text = body.toString("utf8");
+/** Charset labels that mean UTF-8 for a body (US-ASCII is its 7-bit subset). */
+const UTF8_LABELS = new Set(["utf-8", "utf8", "us-ascii", "ascii"]);
+
+/** True when a body declaring `charset` (lower-case, or none) is meant as UTF-8. */
+export function isUtf8Charset(charset: string | undefined): boolean {
+  return charset === undefined || UTF8_LABELS.has(charset);
+}
+
+/**
+ * The text of a body in its declared charset (UTF-8 when none), decoded strictly: bytes that
+ * are not valid in it are refused (`invalid` names the error code), never replaced by U+FFFD.
+ * A charset nobody knows is 415.
+ */
+export function decodeBody(body: Buffer, charset: string | undefined, invalid: string): string {
+  if (charset === "us-ascii" || charset === "ascii") {
+    if (body.some((byte) => byte > 0x7f)) {
+      throw new SluiceError(invalid, "the body is not valid US-ASCII (it declares that charset)");
+    }
+    return body.toString("latin1");
+  }
+  let decoder: InstanceType<typeof TextDecoder>;
+  try {
+    decoder = new TextDecoder(charset ?? "utf-8", { fatal: true });
+  } catch {
+    throw new SluiceError("InvalidContentType", `the charset "${charset}" is not supported`);
+  }
+  try {
+    return decoder.decode(body);
+  } catch {
+    const name = (charset ?? "utf-8").toUpperCase();
+    throw new SluiceError(
+      invalid,
+      `the body is not valid ${name}${charset ? " (its declared charset)" : ""}`,
+    );
+  }
+}
+
+/** A JSON body from its text (see decodeBody), with the nesting limit checked first. */
+export function parseJsonBody(text: string, maxDepth: number): unknown {
   if (jsonDepthExceeds(text, maxDepth)) {
     throw new SluiceError("InvalidJson", `the JSON body is nested deeper than ${maxDepth} levels`);
   }

@@ -33,14 +33,35 @@ export function readClient(req: IncomingMessage): string {
   return value;
 }
 
-/** `X-Road-Service`, when present, must name the service of the path. */
+const SERVICE_PART = /^[^/\s]{1,255}$/;
+
+/**
+ * `X-Road-Service`, when present, must be well-formed (once, `INSTANCE/CLASS/MEMBER/SUBSYSTEM/
+ * SERVICECODE[/VERSION]`, parts percent-encoded per PR-REST §4.2; member-level services have no
+ * subsystem) and name the service of the path.
+ */
 export function checkServiceHeader(req: IncomingMessage, serviceCode: string): void {
-  const value = req.headers["x-road-service"];
-  if (value === undefined) return;
-  const parts = String(value).trim().split("/");
-  // INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICE[/VERSION]; MEMBER-level services have no subsystem.
+  const count = headerCount(req, "x-road-service");
+  if (count === 0) return;
+  if (count > 1) {
+    throw new SluiceError("DuplicateHeaderField", "the X-Road-Service header must appear once");
+  }
+  const raw = String(req.headers["x-road-service"]).trim().split("/");
+  let parts: string[] = [];
+  try {
+    parts = raw.map((part) => decodeURIComponent(part));
+  } catch {
+    // Malformed percent-encoding: reported as a malformed header below.
+  }
+  if (parts.length < 4 || parts.length > 6 || !raw.every((part) => SERVICE_PART.test(part))) {
+    throw new SluiceError(
+      "InvalidHeader",
+      "X-Road-Service must be INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICECODE[/VERSION]",
+    );
+  }
+  // With a version the service code is the last but one part, else the last.
   const candidates = [parts[parts.length - 1], parts[parts.length - 2]];
-  if (parts.length < 4 || !candidates.includes(serviceCode)) {
+  if (!candidates.includes(serviceCode)) {
     throw new SluiceError(
       "InconsistentHeaders",
       `X-Road-Service names a different service than the path (${serviceCode})`,

@@ -16,6 +16,12 @@ export interface RecordedCall {
   status: number | null;
   /** `X-Road-Client` header, or for SOAP the client id from the X-Road header. */
   xroadClient: string | null;
+  /** With `recordDetails`: the request's headers (names lower-case) as received. */
+  headers?: Record<string, string | string[] | undefined>;
+  /** With `recordDetails`: the request body's bytes (SOAP: each MIME part in `parts` too). */
+  body?: Buffer;
+  /** With `recordDetails`, for a multipart/related SOAP call: each part's headers and bytes. */
+  parts?: Array<{ headers: Record<string, string>; data: Buffer }>;
 }
 
 export interface CallStats {

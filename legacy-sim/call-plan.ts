@@ -15,20 +15,22 @@ export interface CallPlan {
   failTimes: number | null;
   /** REST: answer n responses at once under the `X-Multiple-Responses` convention. */
   responses: number | null;
+  /** Extra headers on the answer, from a JSON object `{"name": "value" | ["v1", "v2"]}`. */
+  headers: Record<string, string | string[]> | null;
 }
 
 /** Most responses one call may ask for, so a typo cannot build a huge answer. */
 export const MAX_SIM_RESPONSES = 100;
 
-type Hook = "status" | "retry-after" | "latency" | "fail-times" | "responses";
+type Hook = "status" | "retry-after" | "latency" | "fail-times" | "responses" | "headers";
 
 const STATUS_PATH = /^\/status\/(\d{3})(?:\/|$)/;
 const NUMBER = /^\s*\d+(\.\d+)?\s*$/;
 
 /**
- * Where a hook's value comes from. Headers are the direct way; query parameters and SOAP body
- * markers (`sim-fail-times=2` anywhere in the text) reach the simulator through Sluice, whose
- * translators forward the query and the body but not arbitrary headers.
+ * Where a hook's value comes from. Headers are the direct way (a REST caller's own headers
+ * reach the backend through Sluice); query parameters and SOAP body markers
+ * (`sim-fail-times=2` anywhere in the text) reach it from SOAP callers too.
  */
 function lookup(headers: IncomingHttpHeaders, search: string, soapXml: string | null) {
   let query: URLSearchParams | null = null;
@@ -79,5 +81,37 @@ export function planCall(
   ) {
     return `X-Sim-Responses must be an integer from 1 to ${MAX_SIM_RESPONSES}`;
   }
-  return { status, latencyMs, failTimes, responses, retryAfter: get("retry-after") };
+  const extra = answerHeaders(get("headers"));
+  if (typeof extra === "string") return extra;
+  return {
+    status,
+    latencyMs,
+    failTimes,
+    responses,
+    retryAfter: get("retry-after"),
+    headers: extra,
+  };
+}
+
+/** `X-Sim-Headers`: a JSON object of header names to a value or a list of values. */
+function answerHeaders(raw: string | null): Record<string, string | string[]> | null | string {
+  if (raw === null) return null;
+  const problem = 'X-Sim-Headers must be a JSON object of header names to "value" or ["values"]';
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    return problem;
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return problem;
+  const headers: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(parsed)) {
+    const ok =
+      /^[!#$%&'*+.^_`|~\w-]+$/.test(name) &&
+      (typeof value === "string" ||
+        (Array.isArray(value) && value.every((v) => typeof v === "string")));
+    if (!ok) return problem;
+    headers[name.toLowerCase()] = value as string | string[];
+  }
+  return headers;
 }

@@ -9,6 +9,7 @@ import { planCall, type CallPlan } from "./call-plan";
 import { CallLog, type CallFilter, type CallStats, type RecordedCall } from "./call-log";
 import { HookReceiver, type ReceivedHook } from "./hook-receiver";
 import { applySettingsPatch, DEFAULT_SETTINGS, type LegacySimSettings } from "./sim-settings";
+import { isMultipart, readMultipart, writeMultipart, type SimMultipart } from "./soap-attachments";
 import {
   createSoapService,
   DEFAULT_SOAP_NAMESPACE,
@@ -51,6 +52,8 @@ export interface LegacySimOptions {
    * a client certificate issued by it.
    */
   tls?: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer };
+  /** Keep each call's headers and body bytes in its record (tests; off for benchmarks). */
+  recordDetails?: boolean;
 }
 
 export interface LegacySim {
@@ -78,7 +81,7 @@ const FAIL_KEYS_LIMIT = 100_000;
 const JSON_TYPE = "application/json; charset=utf-8";
 const XML_TYPE = "text/xml; charset=utf-8";
 
-type Headers = Record<string, string | number>;
+type Headers = Record<string, string | number | string[]>;
 
 function header(req: http.IncomingMessage, name: string): string | null {
   const value = req.headers[name];
@@ -212,6 +215,7 @@ export async function startLegacySim(options: LegacySimOptions = {}): Promise<Le
       status: null,
       xroadClient: header(req, "x-road-client"),
     };
+    if (options.recordDetails) call.headers = { ...req.headers };
     log.begin(call);
     let status = 500;
     try {
@@ -251,7 +255,15 @@ export async function startLegacySim(options: LegacySimOptions = {}): Promise<Le
         );
       }
 
-      const soapXml = isSoap ? raw.toString("utf8") : null;
+      if (options.recordDetails) call.body = raw;
+      let multipart: SimMultipart | null = null;
+      if (isSoap && isMultipart(header(req, "content-type"))) {
+        const read = await readMultipart(raw, header(req, "content-type") as string);
+        if (typeof read === "string") return fail(400, read);
+        multipart = read;
+        if (options.recordDetails) call.parts = read.attachments;
+      }
+      const soapXml = multipart ? multipart.envelope : isSoap ? raw.toString("utf8") : null;
       const plan = planCall(req.headers, path, search, soapXml);
       if (typeof plan === "string") return fail(400, plan);
 
@@ -261,7 +273,8 @@ export async function startLegacySim(options: LegacySimOptions = {}): Promise<Le
       // A 0 ms backend answers in the same tick: no timer at all.
       if (delay > 0 && !closed) await sleep(delay);
 
-      const extra: Headers = plan.retryAfter === null ? {} : { "retry-after": plan.retryAfter };
+      const extra: Headers = { ...plan.headers };
+      if (plan.retryAfter !== null) extra["retry-after"] = plan.retryAfter;
       if (plan.status !== null && plan.status >= 300) {
         return fail(plan.status, `simulated status ${plan.status}`, extra);
       }
@@ -276,6 +289,17 @@ export async function startLegacySim(options: LegacySimOptions = {}): Promise<Le
         const answer = await soapService.process(soapXml ?? "");
         if (call.xroadClient === null) call.xroadClient = answer.xroadClient;
         status = plan.status ?? answer.status;
+        if (multipart && multipart.attachments.length > 0 && status < 300) {
+          // Attachments come back as they came: the answer carries every one, bytes unchanged.
+          const packed = writeMultipart(answer.body, multipart.attachments, multipart.mtom);
+          res.writeHead(status, {
+            ...extra,
+            "content-type": packed.contentType,
+            "content-length": packed.body.length,
+          });
+          res.end(packed.body);
+          return;
+        }
         res.writeHead(status, {
           ...extra,
           "content-type": XML_TYPE,
@@ -376,7 +400,10 @@ export async function startLegacySim(options: LegacySimOptions = {}): Promise<Le
       if (Number.isFinite(since)) filter.since = since;
       const limit = Number(query.get("limit") ?? NaN);
       if (Number.isInteger(limit) && limit >= 0) filter.limit = limit;
-      return sendJson(res, 200, log.stats(filter));
+      // Recorded bytes stay in process (LegacySim.calls()); the JSON keeps the headers only.
+      const stats = log.stats(filter);
+      const calls = stats.calls.map(({ body: _body, parts: _parts, ...call }) => call);
+      return sendJson(res, 200, { ...stats, calls });
     }
     return sendJson(res, 404, { error: `no control endpoint ${path}` });
   };

@@ -172,7 +172,7 @@ export class Correlator {
     if (response.final) {
       // The first caller's instance (sync mode) and those holding sync duplicates, once each.
       const instances = new Set(stored.watchers);
-      if (meta?.replyMode === "sync" && meta.owner) instances.add(meta.owner);
+      if (meta?.owner) instances.add(meta.owner);
       const wake: WakeMessage = {
         id: response.id,
         state: response.outcome,

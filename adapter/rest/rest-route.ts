@@ -2,6 +2,7 @@
 // headers, the body (size, media type, JSON Schema), picks the reply mode from the service and
 // RFC 7240 `Prefer`, hands the message to the intake and maps its result onto HTTP.
 
+import { isUtf8 } from "node:buffer";
 import type { Context } from "koa";
 import type { Logger } from "pino";
 import { checkCallbackTarget, type CallbackPolicy } from "../../shared/delivery/callback-target";
@@ -9,19 +10,35 @@ import type { ServiceConfig, SluiceConfig } from "../../shared/config/config";
 import type { ReplyMode } from "../../shared/protocol/envelope";
 import { SluiceError } from "../../shared/protocol/errors";
 import { noteAccess } from "../access-log";
+import {
+  forwardedResponseHeaders,
+  forwardedRequestHeaders,
+} from "../../shared/protocol/forwarded-headers";
 import { observeRequest } from "../request-metrics";
 import { requestContext } from "../request-span";
 import { isJsonType, mediaType, readBody } from "../body-reader";
 import { connectionGone } from "../connection-gone";
 import { answerError } from "../error-answer";
 import type { Intake, IntakeResult } from "../intake";
-import { parseJsonBody, type SchemaValidators } from "../json-body";
+import { decodeBody, isUtf8Charset, parseJsonBody, type SchemaValidators } from "../json-body";
 import { parsePrefer } from "../prefer";
+import { checkedSubPath } from "../../shared/protocol/rest-path";
 import { checkServiceHeader, headerCount, readClient, xroadHeaders } from "../xroad-client";
 import { statusLocation } from "../status-location";
 
 const SERVICE_PATH = /^\/rest\/([^/?]+)(\/[^?]*)?$/;
 const TEXT_TYPE = /^(text\/|application\/(?:[\w.+-]+\+)?(?:json|xml)$)/;
+
+/** The charset parameter of a Content-Type, lower-case, or undefined. */
+function charsetOf(contentType: string | null): string | undefined {
+  const match = /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(contentType ?? "");
+  return match ? match[1].toLowerCase() : undefined;
+}
+
+/** The Content-Type with its charset parameter set to utf-8. */
+function withUtf8Charset(contentType: string): string {
+  return contentType.replace(/;\s*charset\s*=\s*("[^"]*"|[^;\s]*)/i, "; charset=utf-8");
+}
 
 export interface RestRouteDeps {
   config: SluiceConfig;
@@ -75,6 +92,7 @@ async function handle(
   path: string,
 ): Promise<IntakeResult> {
   const req = ctx.req;
+  const subPath = checkedSubPath(path);
   const client = readClient(req);
   checkServiceHeader(req, service.code);
   if (service.allowedClients && !service.allowedClients.includes(client)) {
@@ -109,15 +127,28 @@ async function handle(
     }
     body = await readBody(req, service.maxBodyBytes);
   }
+  let contentType = body.length ? (ctx.get("Content-Type") ?? null) : null;
+  const charset = charsetOf(contentType);
+  let text = body.length === 0;
   if (body.length > 0 && isJsonType(type)) {
-    const value = parseJsonBody(body, deps.config.adapter.maxJsonDepth);
+    const json = decodeBody(body, charset, "InvalidJson");
+    const value = parseJsonBody(json, deps.config.adapter.maxJsonDepth);
     deps.validators.validate(service.code, value);
+    if (!isUtf8Charset(charset)) {
+      // Transcoded, not passed on in a charset the backend may not expect (RFC 8259: JSON
+      // travels as UTF-8); the content type says so.
+      body = Buffer.from(json, "utf8");
+      contentType = withUtf8Charset(contentType as string);
+    }
+    text = true;
+  } else if (body.length > 0 && type !== null && TEXT_TYPE.test(type) && isUtf8Charset(charset)) {
+    // Other text is kept as text only when it is valid UTF-8; else its bytes travel unchanged.
+    text = isUtf8(body);
   }
   if (applied.length) ctx.set("Preference-Applied", applied.join(", "));
 
-  const text = body.length === 0 || (type !== null && TEXT_TYPE.test(type));
   return deps.intake.submit({
-    gone: mode === "sync" ? connectionGone(ctx.res) : undefined,
+    gone: waitMs > 0 ? connectionGone(ctx.res) : undefined,
     trace: requestContext(ctx),
     service,
     protocol: "rest",
@@ -128,10 +159,11 @@ async function handle(
     callback,
     request: {
       method: ctx.method,
-      path,
+      path: subPath,
       query: ctx.querystring,
       xroadHeaders: xroadHeaders(req),
-      contentType: body.length ? (ctx.get("Content-Type") ?? null) : null,
+      headers: forwardedRequestHeaders(req.headers),
+      contentType,
       body: body.toString(text ? "utf8" : "base64"),
       bodyEncoding: text ? "utf8" : "base64",
     },
@@ -146,17 +178,19 @@ function replyMode(
   const prefer = parsePrefer(ctx.req.headers.prefer);
   const applied: string[] = [];
   let mode = service.reply.mode;
-  let waitMs = service.reply.waitMs;
-  const callbackWanted =
-    ctx.get("X-Callback-Url").trim() !== "" || service.reply.mode === "callback";
+  let waitMs = mode === "sync" ? service.reply.waitMs : 0;
+  const ownTarget = ctx.get("X-Callback-Url").trim() !== "";
+  const callbackWanted = ownTarget || service.reply.mode === "callback";
   if (prefer.respondAsync && (callbackWanted || prefer.wait === null)) {
     mode = callbackWanted ? "callback" : "ack";
+    waitMs = 0;
     applied.push("respond-async");
   } else if (prefer.wait !== null) {
     // `wait=N` alone, or with respond-async (RFC 7240 §4.3): answer within N seconds if the
-    // backend is that fast, else 202 as respond-async asks.
+    // backend is that fast, else 202 as respond-async asks. With a callback target the mode
+    // stays callback: a wait that ends first still has its outcome POSTed there.
     if (prefer.respondAsync) applied.push("respond-async");
-    mode = "sync";
+    mode = ownTarget || (callbackWanted && service.callback) ? "callback" : "sync";
     waitMs = Math.min(prefer.wait * 1000, service.reply.maxWaitMs);
     applied.push(`wait=${Math.round(waitMs / 1000)}`);
   }
@@ -200,6 +234,11 @@ function answer(ctx: Context, result: IntakeResult, statusUrl: string): string {
     response &&
     (result.state === "completed" || result.state === "rejected" || result.state === "processing")
   ) {
+    // The backend's own headers first (filtered again: a stored answer may predate the
+    // filter); Sluice's own headers are set around them and cannot be overridden.
+    for (const [name, value] of Object.entries(forwardedResponseHeaders(response.headers ?? {}))) {
+      ctx.set(name, value);
+    }
     ctx.status = response.status;
     ctx.type = response.contentType || "application/octet-stream";
     ctx.body = Buffer.from(response.body, response.bodyEncoding === "base64" ? "base64" : "utf8");

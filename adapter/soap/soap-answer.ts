@@ -2,14 +2,21 @@
 // `<serviceCode>Response` element, or into the Fault a SOAP backend returned, passed through.
 
 import type { BackendResponse } from "../../shared/protocol/errors";
-import { parseContentType } from "./multipart-related";
+import {
+  parseContentType,
+  parseMultipartRelated,
+  type MimePart,
+} from "../../shared/protocol/multipart-related";
 import { childElements, parseXml, type XmlElement } from "./safe-xml";
 import { SOAP11_NS, SOAP12_NS } from "./soap-envelope";
 import { escapeXml, jsonToXml, type JsonValue } from "./xml-json";
 
 export type AnswerContent =
-  /** XML to place inside `<serviceCode>Response`. */
-  | { kind: "content"; innerXml: string }
+  /**
+   * XML to place inside `<serviceCode>Response`; with the backend's attachments (from a
+   * multipart/related answer) to send beside it, packed as the backend packed them.
+   */
+  | { kind: "content"; innerXml: string; attachments?: MimePart[]; mtom?: boolean }
   /** A SOAP 1.1 Fault element of the backend, self-contained, to place in the Body as it is. */
   | { kind: "fault"; faultXml: string };
 
@@ -97,6 +104,7 @@ export function answerContent(response: BackendResponse, serviceCode: string): A
   const bytes = Buffer.from(response.body, response.bodyEncoding === "base64" ? "base64" : "utf8");
   const type = parseContentType(response.contentType || "application/octet-stream").type;
   if (bytes.length === 0) return { kind: "content", innerXml: "" };
+  if (type === "multipart/related") return fromMultipart(bytes, response.contentType, serviceCode);
   if (XML_TYPE.test(type)) return fromXml(bytes.toString("utf8"), serviceCode);
   if (JSON_TYPE.test(type)) {
     try {
@@ -111,4 +119,17 @@ export function answerContent(response: BackendResponse, serviceCode: string): A
   if (type.startsWith("text/"))
     return { kind: "content", innerXml: escapeXml(bytes.toString("utf8")) };
   return { kind: "content", innerXml: bytes.toString("base64") };
+}
+
+/** A SOAP answer with attachments: the root envelope mapped as any, the parts kept beside it. */
+function fromMultipart(bytes: Buffer, contentType: string, serviceCode: string): AnswerContent {
+  let multipart: ReturnType<typeof parseMultipartRelated>;
+  try {
+    multipart = parseMultipartRelated(bytes, contentType);
+  } catch {
+    return { kind: "content", innerXml: bytes.toString("base64") };
+  }
+  const content = fromXml(multipart.root.data.toString("utf8"), serviceCode);
+  if (content.kind === "fault" || multipart.attachments.length === 0) return content;
+  return { ...content, attachments: multipart.attachments, mtom: multipart.mtom };
 }

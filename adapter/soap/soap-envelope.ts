@@ -83,6 +83,23 @@ function fault(code: string, message: string): SluiceError {
   return new SluiceError(code, message);
 }
 
+/**
+ * A fault found once the X-Road header fields were read (a missing, empty or mismatched Body):
+ * it carries what its answer needs to echo them, as every answer to a readable envelope does.
+ */
+export class EnvelopeFault extends SluiceError {
+  constructor(
+    code: string,
+    message: string,
+    readonly echo: Pick<
+      SoapRequest,
+      "envelopePrefix" | "envelopeDeclarations" | "headerXml" | "headers" | "bodyNamespace"
+    >,
+  ) {
+    super(code, message);
+  }
+}
+
 const XROAD_SINGLE_FIELDS = ["client", "service", "id", "protocolVersion", "userId", "issue"];
 const REQUIRED_FIELDS = ["client", "service", "id", "protocolVersion"];
 
@@ -127,12 +144,20 @@ export function parseSoapEnvelope(
     throw fault("MissingHeader", "the SOAP Header with the X-Road headers is missing");
 
   const fields = readHeaderFields(text, header);
-  if (body === undefined) throw fault("MissingBody", "the SOAP Body is missing");
+  const echo = {
+    envelopePrefix: envelope.prefix,
+    envelopeDeclarations: envelope.declarations,
+    headerXml: text.slice(header.start, header.end),
+    headers: fields.headers,
+    bodyNamespace: null,
+  };
+  const echoed = (code: string, message: string) => new EnvelopeFault(code, message, echo);
+  if (body === undefined) throw echoed("MissingBody", "the SOAP Body is missing");
   const bodyElements = childElements(body);
   if (hasSignificantText(body))
-    throw fault("InvalidBody", "the SOAP Body holds text outside its element");
+    throw echoed("InvalidBody", "the SOAP Body holds text outside its element");
   if (bodyElements.length !== 1) {
-    throw fault(
+    throw echoed(
       "InvalidBody",
       bodyElements.length === 0
         ? "the SOAP Body is empty; it must hold exactly one element"
@@ -141,17 +166,14 @@ export function parseSoapEnvelope(
   }
   const bodyElement = bodyElements[0];
   if (bodyElement.local !== fields.service.serviceCode) {
-    throw fault(
+    throw echoed(
       "InconsistentHeaders",
       `the Body element "${bodyElement.local}" does not match the service code "${fields.service.serviceCode}"`,
     );
   }
 
   return {
-    envelopePrefix: envelope.prefix,
-    envelopeDeclarations: envelope.declarations,
-    headerXml: text.slice(header.start, header.end),
-    headers: fields.headers,
+    ...echo,
     client: fields.client,
     clientId: clientIdString(fields.client),
     service: fields.service,

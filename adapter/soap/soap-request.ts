@@ -8,7 +8,7 @@ import {
   parseMultipartRelated,
   type MimePart,
   type MultipartLimits,
-} from "./multipart-related";
+} from "../../shared/protocol/multipart-related";
 import { DEFAULT_XML_LIMITS, type XmlLimits } from "./safe-xml";
 import { parseSoapEnvelope, type SoapRequest } from "./soap-envelope";
 import { charsetOf, decodeXml } from "./xml-encoding";

@@ -15,12 +15,12 @@ import { requestContext } from "../request-span";
 import { closeUnreadBody, readBody } from "../body-reader";
 import { connectionGone } from "../connection-gone";
 import type { Intake, IntakeResult } from "../intake";
-import type { MimePart } from "./multipart-related";
+import { buildMultipartRelated, type MimePart } from "../../shared/protocol/multipart-related";
 import { answerContent } from "./soap-answer";
-import { soapMessageOf, xroadHeadersOf } from "./soap-envelope";
+import { EnvelopeFault, soapMessageOf, xroadHeadersOf } from "./soap-envelope";
 import { buildSoapFault, faultHttpStatus } from "./soap-fault";
 import { readSoapRequest, soapBodyKind, type SoapRequestWithAttachments } from "./soap-request";
-import { buildSoapAck, buildSoapResponse, soapEnvelope } from "./soap-response";
+import { buildSoapAck, buildSoapResponse } from "./soap-response";
 import { SoapBodyValidators } from "./soap-validation";
 import { buildWsdl } from "./wsdl";
 import type { StatusRouteDeps } from "../status-route";
@@ -120,7 +120,7 @@ async function submit(
     if (!raw) throw new SluiceError("InvalidCallback", `${service.code} has no callback target`);
     callback = (await checkCallbackTarget(raw, deps.callbackPolicy)).target;
   }
-  const soap = soapMessageOf(request);
+  const soap = { ...soapMessageOf(request), ...(request.mtom ? { mtom: true } : {}) };
   const attachments = request.attachments.map(attachmentRef);
   return deps.intake.submit({
     gone: mode === "sync" ? connectionGone(ctx.res) : undefined,
@@ -130,7 +130,7 @@ async function submit(
     client: request.clientId,
     xroadId: request.xroadId,
     replyMode: mode,
-    waitMs: service.reply.waitMs,
+    waitMs: mode === "sync" ? service.reply.waitMs : 0,
     callback,
     request: {
       method: "POST",
@@ -204,15 +204,21 @@ function answer(ctx: Context, request: SoapRequestWithAttachments, result: Intak
   const { state, response } = result;
   const answered = state === "completed" || state === "processing" || state === "rejected";
   const content = response && answered ? answerContent(response, request.serviceCode) : null;
-  if (content?.kind === "fault") {
-    // The backend's own SOAP Fault reaches the caller as it was written.
-    ctx.status = 500;
-    ctx.body = soapEnvelope(request, content.faultXml);
-    return state === "rejected" ? "rejected" : "completed";
-  }
-  if (content && state !== "rejected") {
+  if (content?.kind === "content" && state !== "rejected") {
     ctx.status = 200;
-    ctx.body = buildSoapResponse(request, content.innerXml);
+    const envelope = buildSoapResponse(request, content.innerXml);
+    if (content.attachments?.length) {
+      // The backend's attachments go back beside the answer, headers and bytes as it sent them.
+      const packed = buildMultipartRelated(
+        envelope,
+        content.attachments.map((part) => ({ headers: part.headers, data: part.data })),
+        content.mtom === true,
+      );
+      ctx.type = packed.contentType;
+      ctx.body = packed.body;
+    } else {
+      ctx.body = envelope;
+    }
     return "completed";
   }
   const timedOut = state === "failed" && result.error?.code === "Timeout";
@@ -222,10 +228,13 @@ function answer(ctx: Context, request: SoapRequestWithAttachments, result: Intak
     status: 500,
     messageId: result.id,
   });
-  // A refusal is the backend's business answer, so the caller sees it; a failure is not.
+  // A refusal is the backend's business answer, so the caller sees it (a SOAP backend's own
+  // Fault whole, inside `response`); a failure is not. The faultcode is Sluice's
+  // Server.BackendRejected, so "processed and refused" never reads as a Client.* "not accepted".
+  const inner = content?.kind === "fault" ? content.faultXml : content?.innerXml;
   const detailXml =
-    response && content?.kind === "content"
-      ? `<status>${response.status}</status><response>${content.innerXml}</response>`
+    response && inner !== undefined
+      ? `<status>${response.status}</status><response>${inner}</response>`
       : undefined;
   noteAccess(ctx, { code: failure.code });
   ctx.status = 500;
@@ -249,7 +258,11 @@ function answerFault(
   if (error.retryAfter !== undefined) ctx.set("Retry-After", String(error.retryAfter));
   if (error.messageId) ctx.set("X-Sluice-Id", error.messageId);
   ctx.type = XML_ANSWER;
-  ctx.body = buildSoapFault(error, request);
+  // A fault found after the header fields were read echoes them too.
+  ctx.body = buildSoapFault(
+    error,
+    request ?? (thrown instanceof EnvelopeFault ? thrown.echo : undefined),
+  );
   if (error.code === "Busy") return "busy";
   if (error.code === "Unavailable") return "unavailable";
   return error.side === "Client" ? "invalid" : "error";

@@ -2,6 +2,7 @@
 // `responses`. Both are JSON; bodies travel as UTF-8 text or base64.
 
 import type { BackendResponse } from "./errors";
+import type { HeaderMap } from "./forwarded-headers";
 
 export type Protocol = "rest" | "soap";
 export type ReplyMode = "sync" | "ack" | "callback";
@@ -47,6 +48,8 @@ export interface RequestMessage {
   query: string;
   /** X-Road-* headers as received (lower-case names). */
   xroadHeaders: Record<string, string>;
+  /** REST: the caller's own headers for the backend, Accept included (shared/protocol/forwarded-headers.ts). */
+  headers?: HeaderMap;
   contentType: string | null;
   body: string;
   bodyEncoding: "utf8" | "base64";
@@ -62,6 +65,8 @@ export interface RequestMessage {
     envelopeDeclarations?: Array<[prefix: string, uri: string]>;
     /** The prefix the caller used on the Body element. */
     bodyPrefix?: string;
+    /** The request came as MTOM (application/xop+xml root): its attachments go on that way. */
+    mtom?: boolean;
   };
   attachments?: AttachmentRef[];
   /** Epoch milliseconds. */

@@ -145,4 +145,6 @@ export interface BackendResponse {
   /** UTF-8 text, or base64 when `bodyEncoding` is "base64". */
   body: string;
   bodyEncoding?: "utf8" | "base64";
+  /** The backend's own headers a sync caller gets (names lower-case; shared/protocol/forwarded-headers.ts). */
+  headers?: Record<string, string | string[]>;
 }

@@ -17,6 +17,8 @@ export interface StatusDocument {
     final: boolean;
     status: number;
     contentType: string;
+    /** The backend's own headers (ETag, Location, ...), when it sent any. */
+    headers?: Record<string, string | string[]>;
     body: unknown;
     bodyEncoding?: "base64";
   }>;
@@ -56,6 +58,7 @@ export function statusDocument(tx: Transaction): StatusDocument {
       final: response.final,
       status: response.status,
       contentType: response.contentType,
+      ...(response.headers ? { headers: response.headers } : {}),
       ...responseBody(response),
     })),
     error: tx.error,

@@ -8,6 +8,7 @@ import type {
   ResponseMessage,
   TransactionMetaFields,
 } from "../protocol/envelope";
+import type { HeaderMap } from "../protocol/forwarded-headers";
 
 export type State = "accepted" | "processing" | Outcome;
 export type Delivery = "pending" | "delivered" | "delivery_failed";
@@ -50,6 +51,8 @@ export interface StoredResponse {
   contentType: string;
   body: string;
   bodyEncoding: "utf8" | "base64";
+  /** The backend's own headers, when the translator passed any. */
+  headers?: HeaderMap;
   outcome: Outcome;
   producedAt: number;
 }
@@ -466,6 +469,9 @@ export class TransactionStore {
       outcome: response.outcome,
       producedAt: response.producedAt,
     };
+    if (response.headers && Object.keys(response.headers).length > 0) {
+      stored.headers = response.headers;
+    }
     const [result, previous, meta, watchers] = await this.redis.sluiceAddResponse(
       this.key(response.id),
       this.responsesKey(response.id),

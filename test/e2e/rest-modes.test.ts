@@ -151,6 +151,30 @@ describe("REST end to end (all roles in one process)", function () {
     expect(hit.headers["webhook-signature"]).to.match(/^v1,/);
   });
 
+  it("callback mode with Prefer: wait: the answer within the wait, else 202; the callback follows either way", async () => {
+    const hook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+    const slow = await call(`${sluice.url}/rest/notify?sim-latency=2500`, {
+      body: JSON.stringify({ event: "slow" }),
+      headers: { "X-Callback-Url": hook, Prefer: "wait=1" },
+    });
+    expect(slow.status).to.equal(202);
+    expect(slow.headers.get("preference-applied")).to.equal("wait=1");
+    const fast = await call(`${sluice.url}/rest/notify`, {
+      body: JSON.stringify({ event: "fast" }),
+      headers: { "X-Callback-Url": hook, Prefer: "wait=5" },
+    });
+    expect(fast.status).to.equal(200);
+    expect(fast.json.received).to.deep.equal({ event: "fast" });
+    for (const id of [slow.json.id as string, fast.headers.get("x-sluice-id") as string]) {
+      await eventually(
+        async () =>
+          received.find((r) => r.body.includes(id) && JSON.parse(r.body).state === "completed"),
+        10_000,
+        `the callback of ${id}`,
+      );
+    }
+  });
+
   it("callback mode refuses a target outside the allowlist", async () => {
     const answer = await call(`${sluice.url}/rest/notify`, {
       body: "{}",
@@ -329,6 +353,34 @@ describe("REST end to end (all roles in one process)", function () {
     });
     expect(answer.status).to.equal(400);
     expect(answer.json.type).to.equal("InconsistentHeaders");
+  });
+
+  it("a malformed X-Road-Service → 400 InvalidHeader, not a different service; a well-formed one passes", async () => {
+    for (const value of [
+      "echo",
+      "EE/GOV/echo",
+      "EE//70000009/registry/echo",
+      "EE/GOV/1/a/b/c/echo",
+      "EE/GOV/%zz/registry/echo",
+    ]) {
+      const answer = await call(`${sluice.url}/rest/echo`, {
+        body: JSON.stringify({ name: "x" }),
+        headers: { "X-Road-Service": value },
+      });
+      expect(answer.status, value).to.equal(400);
+      expect(answer.json.type, value).to.equal("InvalidHeader");
+    }
+    for (const value of [
+      "EE/GOV/70000009/registry/echo",
+      "EE/GOV/70000009/registry/echo/v1",
+      "EE/GOV/70000009/echo",
+    ]) {
+      const answer = await call(`${sluice.url}/rest/echo`, {
+        body: JSON.stringify({ name: "x" }),
+        headers: { "X-Road-Service": value },
+      });
+      expect(answer.status, value).to.equal(202);
+    }
   });
 
   it("a rejected message (backend 4xx) is never retried; sync callers get the backend's answer", async () => {

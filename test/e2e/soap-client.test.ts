@@ -123,6 +123,33 @@ describe("SOAP: a `soap` client from the served WSDL, legacy SOAP backend, sync"
     expect(record.xroadClient).to.equal("EE/GOV/70000001/case-app");
   });
 
+  it("a backend's own Client fault reaches the caller as Server.BackendRejected, never as a Client.* refusal", async () => {
+    addXroadHeaders(client, "getState", `client-fault-${Date.now()}`);
+    const error = await client.getStateAsync({ $value: "please FAULT-CLIENT" }).then(
+      () => null,
+      (err: unknown) => err,
+    );
+    expect(error, "a SOAP fault").to.not.equal(null);
+    const body = String(client.lastResponse);
+    // Processed and refused: Sluice's Server.BackendRejected, with the gateway id and the
+    // backend's own Fault whole in the detail.
+    expect(body).to.match(/<faultcode>Server\.BackendRejected<\/faultcode>/);
+    const id = String(client.lastResponseHeaders?.["x-sluice-id"]);
+    expect(body).to.include(`<id>${id}</id>`);
+    expect(body).to.include("<faultcode>soap:Client</faultcode>");
+    expect(body).to.include("<detail>FAULT-CLIENT</detail>");
+    expect(harness.sim.calls({ id })).to.have.length(1);
+    // Never accepted: Sluice's own Client.* fault, without an id.
+    client.clearSoapHeaders();
+    const refused = await client.getStateAsync({ $value: "no headers" }).then(
+      () => null,
+      (err: unknown) => err,
+    );
+    expect(refused).to.not.equal(null);
+    expect(String(client.lastResponse)).to.match(/<faultcode>Client\.MissingHeader<\/faultcode>/);
+    expect(String(client.lastResponse)).to.not.include("<id>");
+  });
+
   it("getState: non-ASCII text travels both ways; the Header comes back byte for byte", async () => {
     addXroadHeaders(client, "getState", `client-gs-${Date.now()}`);
     const text = "Õun ja äädikas — Ühisõppe ŽŠ 😀 <&>";

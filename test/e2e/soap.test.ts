@@ -179,6 +179,22 @@ describe("SOAP end to end (all roles in one process)", function () {
     expect(directText(child(second.body, "id") as XmlElement)).to.equal(firstId);
   });
 
+  it("MissingBody, InvalidBody and InconsistentHeaders faults echo the request's header", async () => {
+    for (const [name, code] of [
+      ["missing-body.query", "Client.MissingBody"],
+      ["malformed-body1.query", "Client.InvalidBody"],
+      ["malformed-body2.query", "Client.InvalidBody"],
+      ["inconsistent-headers.query", "Client.InconsistentHeaders"],
+    ]) {
+      const request = fresh(fixture(name));
+      const answer = await post(sluice.url, request);
+      expect(answer.status, name).to.equal(500);
+      expect(faultCode(answer), name).to.equal(code);
+      expect(headerXml(answer.text), name).to.equal(headerXml(request));
+      expect(headerXml(answer.text), name).to.include("<xroad:protocolVersion>");
+    }
+  });
+
   it("attachments: SwA and MTOM requests are accepted with their parts", async () => {
     for (const [name, type] of MULTIPART_FIXTURES) {
       const answer = await post(sluice.url, fresh(fixture(name)), type);
@@ -394,15 +410,22 @@ describe("SOAP end to end: a SOAP backend behind Sluice", function () {
     expect(record.xroadClient).to.equal("EE/BUSINESS/consumer");
   });
 
-  it("a backend SOAP Fault reaches the caller as the backend wrote it", async () => {
+  it("a backend's SOAP Fault reaches the caller whole, inside Server.BackendRejected", async () => {
     const request = fresh(fixture("simple.query")).replace(
       "<name>foo</name>",
       "<name>FAULT-CLIENT</name>",
     );
     const answer = await post(sluice.url, request);
     expect(answer.status).to.equal(500);
-    expect(faultCode(answer)).to.match(/:Client$/);
-    expect(directText(child(answer.body, "faultstring") as XmlElement)).to.equal(
+    // Processed and refused, never to be read as Sluice's own Client.* "not accepted".
+    expect(faultCode(answer)).to.equal("Server.BackendRejected");
+    const detail = child(answer.body, "detail") as XmlElement;
+    expect(directText(child(detail, "id") as XmlElement)).to.equal(
+      answer.headers.get("x-sluice-id"),
+    );
+    const backendFault = child(child(detail, "response") as XmlElement, "Fault") as XmlElement;
+    expect(directText(child(backendFault, "faultcode") as XmlElement)).to.match(/:Client$/);
+    expect(directText(child(backendFault, "faultstring") as XmlElement)).to.equal(
       "the legacy system rejected the request",
     );
     expect(headerXml(answer.text)).to.equal(headerXml(request));

@@ -126,6 +126,53 @@ describe("rest-json translator (real HTTP backend)", () => {
     await once(server, "close");
   });
 
+  it("never calls the backend with a path that could leave its base path (a replayed message)", async () => {
+    for (const path of ["/../admin", "/a/%2e%2e/%2e%2e/admin", "/a%2fb", "/..;/admin"]) {
+      const error = await rejectionOf(
+        translator({}, 2000, "/api/v1").call(request({ path }), callOf()),
+      );
+      expect(error, path).to.be.instanceOf(SluiceError);
+      expect(error, path).to.not.be.instanceOf(BackendUnavailableError);
+      expect((error as SluiceError).code, path).to.equal("InvalidPath");
+      expect((error as SluiceError).retryable, path).to.equal(false);
+    }
+    expect(seen).to.have.length(0);
+  });
+
+  it("passes the caller's own headers below the operator's and Sluice's; gives back the backend's", async () => {
+    handler = (_req, res) =>
+      res
+        .writeHead(200, {
+          "content-type": "application/json",
+          etag: '"v3"',
+          "x-road-error": "forged",
+          server: "legacy",
+        })
+        .end("{}");
+    const [response] = await translator({ headers: { Authorization: "Basic b3A=" } }).call(
+      request({
+        headers: {
+          accept: "application/xml",
+          "x-trace": "t-1",
+          authorization: "Bearer caller",
+          "idempotency-key": "forged",
+          connection: "x-hop",
+          "x-hop": "1",
+        },
+      }),
+      callOf(),
+    );
+    const [got] = seen;
+    expect(got.headers).to.include({
+      accept: "application/xml",
+      "x-trace": "t-1",
+      authorization: "Basic b3A=",
+      "idempotency-key": "0b6a4c1e-8f5d-4b7a-9e1c-3d2f1a0b9c8d",
+    });
+    expect(got.headers).to.not.have.property("x-hop");
+    expect(response.headers).to.deep.equal({ etag: '"v3"' });
+  });
+
   it("sends method, path, query, body, content type, X-Road headers and the ids", async () => {
     handler = (_req, res) =>
       res.writeHead(201, { "content-type": "application/json" }).end('{"ok":true,"name":"Märt"}');

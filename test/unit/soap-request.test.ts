@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { SluiceError } from "../../shared/protocol/errors";
 import { readSoapRequest } from "../../adapter/soap/soap-request";
-import { parseMultipartRelated, parseContentType } from "../../adapter/soap/multipart-related";
+import { parseMultipartRelated, parseContentType } from "../../shared/protocol/multipart-related";
 import { charsetOf, decodeXml } from "../../adapter/soap/xml-encoding";
 
 import { fixture as bytes, MULTIPART_FIXTURES } from "../fixtures/xroad-soap/outcomes";

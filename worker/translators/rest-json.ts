@@ -4,6 +4,11 @@
 import { Pool, errors as undiciErrors } from "undici";
 import type { Dispatcher } from "undici";
 import { SluiceError } from "../../shared/protocol/errors";
+import { checkedSubPath } from "../../shared/protocol/rest-path";
+import {
+  forwardedResponseHeaders,
+  forwardedRequestHeaders,
+} from "../../shared/protocol/forwarded-headers";
 import {
   BackendRedirectError,
   BackendRejectedError,
@@ -86,7 +91,11 @@ class RestJsonTranslator implements Translator {
   ): Promise<BackendResponse[]> {
     const { signal } = deadline;
     const body = requestBody(request);
-    const headers: Record<string, string> = { ...this.options.headers };
+    // The caller's own headers (PR-REST §4.3), then the operator's, then what Sluice sets.
+    const headers: Record<string, string | string[]> = {
+      ...forwardedRequestHeaders(request.headers ?? {}),
+      ...this.options.headers,
+    };
     for (const [name, value] of Object.entries(request.xroadHeaders)) {
       if (name.toLowerCase().startsWith("x-road-")) headers[name.toLowerCase()] = value;
     }
@@ -95,10 +104,11 @@ class RestJsonTranslator implements Translator {
     headers["x-sluice-id"] = request.id;
     Object.assign(headers, call.traceHeaders);
 
+    const path = this.pathOf(request);
     let answer: Dispatcher.ResponseData;
     try {
       answer = await this.pool.request({
-        path: this.pathOf(request),
+        path,
         method: request.method.toUpperCase() as Dispatcher.HttpMethod,
         headers,
         body,
@@ -129,6 +139,8 @@ class RestJsonTranslator implements Translator {
       throw transportFailure(error, this.backend, deadline);
     }
     const response = toResponse(status, header(answer.headers, "content-type"), bytes);
+    const own = forwardedResponseHeaders(answer.headers);
+    if (Object.keys(own).length > 0) response.headers = own;
 
     if (status >= 200 && status < 300) {
       if (header(answer.headers, MULTIPLE_RESPONSES_HEADER)?.trim().toLowerCase() === "true") {
@@ -165,6 +177,8 @@ class RestJsonTranslator implements Translator {
   }
 
   private pathOf(request: RequestMessage): string {
+    // The adapter refuses such paths; a message from elsewhere (a replay) is held to the same rule.
+    checkedSubPath(request.path);
     let path = request.path === "" ? `/${encodeURIComponent(request.service)}` : request.path;
     if (!path.startsWith("/")) path = `/${path}`;
     return `${this.basePath}${path}${request.query ? `?${request.query}` : ""}`;

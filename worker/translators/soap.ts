@@ -6,7 +6,19 @@ import https from "node:https";
 import { isAbsolute } from "node:path";
 import * as soap from "soap";
 import { SluiceError } from "../../shared/protocol/errors";
-import type { RequestMessage, SoapHeaderField } from "../../shared/protocol/envelope";
+import type {
+  AttachmentRef,
+  RequestMessage,
+  SoapHeaderField,
+} from "../../shared/protocol/envelope";
+import {
+  buildMultipartRelated,
+  DEFAULT_MULTIPART_LIMITS,
+  parseContentType,
+  parseMultipartRelated,
+  type MimePart,
+  type OutgoingPart,
+} from "../../shared/protocol/multipart-related";
 import { Deadline } from "./call-deadline";
 import { parseRetryAfter } from "./rest-json";
 import {
@@ -46,6 +58,45 @@ const XROAD_PREFIXES: Record<string, string> = {
   iden: "http://x-road.eu/xsd/identifiers",
   repr: "http://x-road.eu/xsd/representation.xsd",
 };
+
+/**
+ * The exchange option by which a call asks the HTTP client below the soap package to send its
+ * envelope as the root of a multipart/related body with the request's attachments.
+ */
+const MULTIPART = "sluiceMultipart";
+
+interface MultipartRequest {
+  attachments: OutgoingPart[];
+  mtom: boolean;
+}
+
+/**
+ * The soap package's HTTP client, packing the envelope it built together with the caller's
+ * attachments (SwA, or MTOM with the caller's xop:Include references intact) when asked to.
+ */
+class AttachmentsHttpClient extends soap.HttpClient {
+  override buildRequest(
+    rurl: string,
+    data: unknown,
+    exheaders?: Record<string, unknown>,
+    exoptions: Record<string, unknown> = {},
+  ): { headers: Record<string, unknown>; data: unknown } {
+    const { [MULTIPART]: multipart, ...rest } = exoptions;
+    const options = super.buildRequest(rurl, data, exheaders, rest) as {
+      headers: Record<string, unknown>;
+      data: unknown;
+    };
+    if (multipart === undefined || typeof data !== "string") return options;
+    const { attachments, mtom } = multipart as MultipartRequest;
+    const packed = buildMultipartRelated(data, attachments, mtom);
+    for (const name of Object.keys(options.headers)) {
+      if (/^content-(type|length)$/i.test(name)) delete options.headers[name];
+    }
+    options.headers["Content-Type"] = packed.contentType;
+    options.data = packed.body;
+    return options;
+  }
+}
 
 /** SOAP 1.1 faultcodes (and SOAP 1.2 Codes) that say the request itself is at fault. */
 const REJECTING_FAULTS = new Set(["Client", "Sender", "VersionMismatch", "MustUnderstand"]);
@@ -181,6 +232,7 @@ class SoapTranslator implements Translator {
     let client: soap.Client;
     try {
       client = await soap.createClientAsync(wsdl, {
+        httpClient: new AttachmentsHttpClient(),
         disableCache: true,
         endpoint: endpoint ?? undefined,
         wsdl_headers: headers,
@@ -243,6 +295,7 @@ class SoapTranslator implements Translator {
     // `_xml` is the soap package's raw-XML document: it becomes the Body content verbatim.
     const args = { _xml: parts.body };
     this.headersOf.set(args, parts.headers);
+    const multipart = attachmentsOf(request);
     const exchangeId = randomUUID();
     this.answers.set(exchangeId, null);
     try {
@@ -259,6 +312,7 @@ class SoapTranslator implements Translator {
               maxContentLength: this.options.maxResponseBytes,
               maxRedirects: 0,
               ...(this.httpsAgent ? { httpsAgent: this.httpsAgent } : {}),
+              ...(multipart ? { [MULTIPART]: multipart } : {}),
             },
             {
               ...this.options.headers,
@@ -311,13 +365,30 @@ class SoapTranslator implements Translator {
     let text = "";
     let body: SoapBody | null = null;
     let unreadable: string | null = null;
+    /** A multipart/related answer: the parts beside the envelope, and its packaging. */
+    let attached: { parts: MimePart[]; mtom: boolean } | null = null;
     try {
-      text = decodeXml(bytes, contentType);
+      let xml = bytes;
+      let xmlType = contentType;
+      if (parseContentType(contentType ?? "").type === "multipart/related") {
+        const multipart = parseMultipartRelated(bytes, contentType as string, {
+          ...DEFAULT_MULTIPART_LIMITS,
+          maxPartBytes: this.options.maxResponseBytes,
+        });
+        xml = multipart.root.data;
+        xmlType = multipart.root.contentType;
+        attached = { parts: multipart.attachments, mtom: multipart.mtom };
+      }
+      text = decodeXml(xml, xmlType);
       body = findSoapBody(text);
     } catch (error) {
-      // TypeError: bytes invalid in the charset; RangeError: a charset nobody knows.
+      // TypeError: bytes invalid in the charset; RangeError: a charset nobody knows;
+      // SluiceError: a multipart body that cannot be split.
       const expected =
-        error instanceof XmlScanError || error instanceof TypeError || error instanceof RangeError;
+        error instanceof XmlScanError ||
+        error instanceof TypeError ||
+        error instanceof RangeError ||
+        error instanceof SluiceError;
       if (!expected) throw error;
       unreadable = error.message;
     }
@@ -375,11 +446,10 @@ class SoapTranslator implements Translator {
       throw new BackendUnavailableError(message, { retryAfterMs, response });
     }
 
-    const response: BackendResponse = {
-      status: 200,
-      contentType: SOAP_RESPONSE_CONTENT_TYPE,
-      body: envelope,
-    };
+    const response: BackendResponse =
+      attached !== null && attached.parts.length > 0
+        ? withAttachments(envelope, attached.parts, attached.mtom)
+        : { status: 200, contentType: SOAP_RESPONSE_CONTENT_TYPE, body: envelope };
     if (status >= 200 && status < 300) return response;
     if (transient) {
       throw new BackendUnavailableError(`backend ${name} answered HTTP ${status}`, {
@@ -393,6 +463,50 @@ class SoapTranslator implements Translator {
       { retryable: false },
     );
   }
+}
+
+/**
+ * The answer's envelope (now UTF-8) packed again with the backend's attachments, each with its
+ * own headers and bytes, in the packaging the backend used: the adapter unpacks it for a SOAP
+ * caller, and the status document keeps it whole (base64).
+ */
+function withAttachments(envelope: string, parts: MimePart[], mtom: boolean): BackendResponse {
+  const packed = buildMultipartRelated(
+    envelope,
+    parts.map((part) => ({ headers: part.headers, data: part.data })),
+    mtom,
+  );
+  return {
+    status: 200,
+    contentType: packed.contentType,
+    body: packed.body.toString("base64"),
+    bodyEncoding: "base64",
+  };
+}
+
+/** The caller's attachments to send beside the envelope, or null when it sent none. */
+function attachmentsOf(request: RequestMessage): MultipartRequest | null {
+  const attachments = request.attachments ?? [];
+  if (attachments.length === 0) return null;
+  return {
+    attachments: attachments.map((attachment: AttachmentRef, index): OutgoingPart => {
+      if (attachment.data === undefined) {
+        throw new SluiceError(
+          "InvalidRequest",
+          `attachment ${index + 1} of the request carries no content`,
+          { retryable: false },
+        );
+      }
+      const headers = attachment.headers ?? {
+        "content-type": attachment.contentType,
+        ...(attachment.contentId !== undefined
+          ? { "content-id": `<${attachment.contentId}>` }
+          : {}),
+      };
+      return { headers, data: Buffer.from(attachment.data, "base64") };
+    }),
+    mtom: request.soap?.mtom === true,
+  };
 }
 
 interface RequestParts {

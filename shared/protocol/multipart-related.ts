@@ -1,7 +1,9 @@
-// A small, bounded reader of multipart/related bodies (SOAP with Attachments and MTOM): finds
-// the root part holding the envelope and returns the other parts as attachments, bytes untouched.
+// multipart/related bodies (SOAP with Attachments and MTOM), read and written: the reader is
+// small and bounded, finds the root part holding the envelope and returns the other parts as
+// attachments, bytes untouched; the writer packs an envelope and such parts the same way.
 
-import { SluiceError } from "../../shared/protocol/errors";
+import { randomUUID } from "node:crypto";
+import { SluiceError } from "./errors";
 
 export interface MultipartLimits {
   /** Most parts accepted, root included. */
@@ -197,4 +199,56 @@ function endsDelimiterLine(body: Buffer, at: number): boolean {
   let i = at;
   while (body[i] === 0x20 || body[i] === 0x09) i += 1;
   return lineEnd(body, i) !== -1;
+}
+
+/** A part to write: its headers (any case; Content-Type and Content-ID included) and bytes. */
+export interface OutgoingPart {
+  headers: Record<string, string>;
+  data: Buffer;
+}
+
+const CRLF = "\r\n";
+/** Header values that could end the header block or start another header are refused. */
+const HEADER_VALUE = /^[^\r\n]*$/;
+
+/**
+ * Packs `envelope` (UTF-8 SOAP 1.1) as the root part followed by `attachments`, each with its
+ * own headers and bytes unchanged, as SwA (`text/xml` root) or MTOM (`application/xop+xml`
+ * root). Returns the body and the Content-Type naming its boundary and root part.
+ */
+export function buildMultipartRelated(
+  envelope: string,
+  attachments: OutgoingPart[],
+  mtom: boolean,
+): { contentType: string; body: Buffer } {
+  const rootId = `root.${randomUUID()}@sluice`;
+  const rootType = mtom
+    ? 'application/xop+xml; charset=utf-8; type="text/xml"'
+    : "text/xml; charset=utf-8";
+  const parts: OutgoingPart[] = [
+    {
+      headers: { "Content-Type": rootType, "Content-ID": `<${rootId}>` },
+      data: Buffer.from(envelope, "utf8"),
+    },
+    ...attachments,
+  ];
+  // A boundary that occurs in no part (RFC 2046 §5.1.1); a random one virtually never does.
+  let boundary = `sluice-${randomUUID()}`;
+  while (parts.some((part) => part.data.includes(boundary))) boundary = `sluice-${randomUUID()}`;
+  const chunks: Buffer[] = [];
+  for (const part of parts) {
+    let head = `--${boundary}${CRLF}`;
+    for (const [name, value] of Object.entries(part.headers)) {
+      if (!HEADER_VALUE.test(value) || !/^[!#$%&'*+.^_`|~\w-]+$/.test(name)) {
+        throw new SluiceError("InvalidContentType", `MIME part header ${name} is malformed`);
+      }
+      head += `${name}: ${value}${CRLF}`;
+    }
+    chunks.push(Buffer.from(head + CRLF, "latin1"), part.data, Buffer.from(CRLF, "latin1"));
+  }
+  chunks.push(Buffer.from(`--${boundary}--${CRLF}`, "latin1"));
+  const type = mtom
+    ? `multipart/related; type="application/xop+xml"; start="<${rootId}>"; start-info="text/xml"; boundary="${boundary}"`
+    : `multipart/related; type="text/xml"; start="<${rootId}>"; boundary="${boundary}"`;
+  return { contentType: type, body: Buffer.concat(chunks) };
 }

@@ -1,0 +1,92 @@
+// Which HTTP headers travel between an X-Road REST caller and the backend (PR-REST §4.3): the
+// caller's own headers (Accept included) go to the backend, the backend's own headers come
+// back on a sync answer; hop-by-hop headers, Host and X-Road-* never pass (docs/headers.md).
+
+export type HeaderMap = Record<string, string | string[]>;
+
+/** Hop-by-hop headers (RFC 9110 §7.6.1, PR-REST "Filtered headers"): meant for one connection. */
+export const HOP_BY_HOP = [
+  "connection",
+  "keep-alive",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+];
+
+/**
+ * Request headers that are not the caller's to pass on: framing Sluice redoes (Host,
+ * Content-Length, Expect), the reply-mode controls Sluice itself answers (Prefer,
+ * X-Callback-Url), Accept-Encoding (the answer is stored, so it must arrive uncompressed),
+ * and what Sluice sets itself (Idempotency-Key, X-Sluice-*). X-Road-* travel on their own.
+ */
+export const NOT_FORWARDED_REQUEST = [
+  ...HOP_BY_HOP,
+  "host",
+  "content-length",
+  "content-type",
+  "expect",
+  "prefer",
+  "x-callback-url",
+  "accept-encoding",
+  "idempotency-key",
+];
+
+/**
+ * Response headers a sync caller never gets from the backend: framing the adapter redoes
+ * (Content-Length; Content-Type is carried on its own), Date and Server (they describe the
+ * backend's answer at another time and place), and the headers Sluice and the security server
+ * set on every answer (X-Road-*, X-Sluice-*, Preference-Applied).
+ */
+export const NOT_FORWARDED_RESPONSE = [
+  ...HOP_BY_HOP,
+  "host",
+  "content-length",
+  "content-type",
+  "date",
+  "server",
+  "preference-applied",
+];
+
+const REQUEST_SKIP = new Set(NOT_FORWARDED_REQUEST);
+const RESPONSE_SKIP = new Set(NOT_FORWARDED_RESPONSE);
+
+/** Names a `Connection` header lists are hop-by-hop for this one message (RFC 9110 §7.6.1). */
+function connectionListed(headers: Record<string, unknown>): Set<string> {
+  const value = headers.connection;
+  const text = Array.isArray(value) ? value.join(",") : typeof value === "string" ? value : "";
+  return new Set(
+    text
+      .split(",")
+      .map((name) => name.trim().toLowerCase())
+      .filter(Boolean),
+  );
+}
+
+function pick(headers: Record<string, unknown>, skip: Set<string>): HeaderMap {
+  const listed = connectionListed(headers);
+  const kept: HeaderMap = {};
+  for (const [rawName, value] of Object.entries(headers)) {
+    const name = rawName.toLowerCase();
+    if (skip.has(name) || listed.has(name)) continue;
+    if (name.startsWith("x-road-") || name.startsWith("x-sluice-")) continue;
+    if (typeof value === "string") kept[name] = value;
+    else if (Array.isArray(value) && value.every((v) => typeof v === "string")) {
+      kept[name] = value.length === 1 ? value[0] : [...value];
+    }
+  }
+  return kept;
+}
+
+/** The caller's own headers to pass to the backend (names lower-cased). */
+export function forwardedRequestHeaders(headers: Record<string, unknown>): HeaderMap {
+  return pick(headers, REQUEST_SKIP);
+}
+
+/** The backend's own headers to give a sync caller (names lower-cased). */
+export function forwardedResponseHeaders(headers: Record<string, unknown>): HeaderMap {
+  return pick(headers, RESPONSE_SKIP);
+}

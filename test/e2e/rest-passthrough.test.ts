@@ -1,0 +1,308 @@
+// What passes between an X-Road REST caller and the backend, against a recording legacy-sim
+// under a base path: paths that could leave the base path are refused before any backend call,
+// and headers pass both ways per PR-REST §4.3 with the excluded list asserted.
+
+import http from "node:http";
+import { expect } from "chai";
+import { call, Harness, type SluiceProcess } from "../support/harness";
+
+interface RawAnswer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  json: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+/** An HTTP call whose path and headers go out exactly as given (fetch would resolve `..`). */
+function raw(
+  port: number,
+  method: string,
+  path: string,
+  headers: Record<string, string | string[]> = {},
+  body: string | Buffer = "",
+): Promise<RawAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: "127.0.0.1",
+        port,
+        method,
+        path,
+        headers: {
+          "X-Road-Client": "EE/GOV/70000001/case-app",
+          ...(body ? { "Content-Type": "application/json" } : {}),
+          ...headers,
+        },
+        agent: false,
+      },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk) => (text += chunk));
+        res.on("end", () => {
+          let json: unknown = null;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            json = text;
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, json });
+        });
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+describe("REST pass-through: paths and headers (recording backend under a base path)", function () {
+  this.timeout(30_000);
+  const harness = new Harness();
+  let sluice: SluiceProcess;
+
+  before(async () => {
+    await harness.startSim({ latencyMs: 0, recordDetails: true });
+    harness.writeConfig({
+      services: {
+        records: {
+          protocols: ["rest"],
+          reply: { mode: "sync", wait: "5s" },
+          backend: "api",
+          contentTypes: ["text/plain"],
+        },
+      },
+      backends: { api: { translator: "rest-json", url: `${harness.sim.url}/api/v1` } },
+    });
+    sluice = await harness.spawn("all");
+  });
+
+  after(() => harness.cleanup());
+
+  it("paths that could leave the backend's base path get 400 InvalidPath and never reach the backend", async () => {
+    const forms = [
+      "/../../../admin/secret",
+      "/people/../../../admin/secret",
+      "/%2e%2e/%2e%2e/admin/secret",
+      "/%2E%2E/admin/secret",
+      "/.%2e/admin/secret",
+      "/%2e./admin/secret",
+      "/..%2fadmin%2fsecret",
+      "/..%2Fadmin/secret",
+      "/..%5cadmin%5csecret",
+      "/..\\admin\\secret",
+      "/..;/admin/secret",
+      "/%252e%252e/admin/secret",
+      "/%c0%ae%c0%ae/admin/secret",
+      "/%ef%bc%8e%ef%bc%8e/admin/secret",
+      "/./admin/secret",
+      "//admin/secret",
+      "/people/%00/admin",
+    ];
+    const before = harness.sim.stats().total;
+    for (const form of forms) {
+      for (const method of ["GET", "POST"]) {
+        const answer = await raw(
+          sluice.port,
+          method,
+          `/rest/records${form}`,
+          {},
+          method === "POST" ? "{}" : "",
+        );
+        expect(answer.status, `${method} ${form}`).to.equal(400);
+        expect(answer.json.type, `${method} ${form}`).to.equal("InvalidPath");
+        expect(answer.headers["x-sluice-id"], form).to.equal(undefined);
+      }
+    }
+    expect(harness.sim.stats().total, "backend calls").to.equal(before);
+    expect(harness.sim.calls().some((c) => /admin/.test(c.path))).to.equal(false);
+  });
+
+  it("a sound path reaches the backend below its base path, exactly as sent", async () => {
+    const answer = await raw(sluice.port, "GET", "/rest/records/people/J%C3%BCri/cases/?open=1");
+    expect(answer.status).to.equal(200);
+    const [recorded] = harness.sim.calls({ id: answer.headers["x-sluice-id"] as string });
+    expect(recorded.path).to.equal("/api/v1/people/J%C3%BCri/cases/");
+    expect(answer.json.query).to.deep.equal({ open: "1" });
+  });
+
+  it("request headers: Accept and the caller's own reach the backend; hop-by-hop, Host and Sluice's controls do not", async () => {
+    const answer = await raw(
+      sluice.port,
+      "POST",
+      "/rest/records/people",
+      {
+        Accept: "application/xml;q=0.9, application/json",
+        "Accept-Language": "et, en;q=0.5",
+        "X-Custom-Trace": "abc-123",
+        "Cache-Control": "no-cache",
+        Authorization: "Bearer end-user-token",
+        Cookie: "session=1",
+        "Idempotency-Key": "forged-by-caller",
+        "X-Sluice-Id": "forged-by-caller",
+        Prefer: "wait=5",
+        Connection: "keep-alive, X-Hop-Secret",
+        "X-Hop-Secret": "for-the-next-hop-only",
+        "Keep-Alive": "timeout=5",
+        "Proxy-Authorization": "Basic cHJveHk6c2VjcmV0",
+        TE: "trailers",
+        Upgrade: "websocket",
+        "Accept-Encoding": "gzip",
+        "X-Road-UserId": "EE12345678901",
+      },
+      JSON.stringify({ name: "Mari" }),
+    );
+    expect(answer.status).to.equal(200);
+    const id = answer.headers["x-sluice-id"] as string;
+    const [recorded] = harness.sim.calls({ id });
+    const got = recorded.headers ?? {};
+    expect(got).to.include({
+      accept: "application/xml;q=0.9, application/json",
+      "accept-language": "et, en;q=0.5",
+      "x-custom-trace": "abc-123",
+      "cache-control": "no-cache",
+      authorization: "Bearer end-user-token",
+      cookie: "session=1",
+      "content-type": "application/json",
+      "x-road-client": "EE/GOV/70000001/case-app",
+      "x-road-userid": "EE12345678901",
+      "idempotency-key": id,
+      "x-sluice-id": id,
+    });
+    for (const name of [
+      "x-hop-secret",
+      "keep-alive",
+      "proxy-authorization",
+      "te",
+      "upgrade",
+      "prefer",
+      "accept-encoding",
+    ]) {
+      expect(got, name).to.not.have.property(name);
+    }
+    // Host names the backend, not the adapter the caller reached.
+    expect(got.host).to.equal(new URL(harness.sim.url).host);
+  });
+
+  it("response headers: a sync answer carries the backend's own; hop-by-hop, Server, Date and X-Road-* do not pass", async () => {
+    const backendHeaders = {
+      etag: '"v7"',
+      location: "/api/v1/people/7",
+      "cache-control": "no-cache, no-store, must-revalidate",
+      "content-language": "et",
+      "x-powered-by": "legacy/2.1",
+      "set-cookie": ["a=1; Path=/", "b=2; Path=/"],
+      connection: "X-Hop-Back",
+      "x-hop-back": "1",
+      "keep-alive": "timeout=9",
+      "proxy-authenticate": "Basic",
+      server: "legacy-httpd/1.0",
+      "x-road-error": "Server.ServerProxy.Fake",
+      "x-road-request-hash": "forged",
+      "x-road-id": "forged",
+      "x-sluice-id": "forged",
+      "preference-applied": "forged",
+    };
+    const answer = await raw(
+      sluice.port,
+      "POST",
+      "/rest/records/people",
+      {
+        "X-Road-Id": "hdr-1",
+        Prefer: "wait=5",
+        "X-Sim-Headers": JSON.stringify(backendHeaders),
+      },
+      "{}",
+    );
+    expect(answer.status).to.equal(200);
+    const id = answer.headers["x-sluice-id"];
+    expect(id).to.match(/^[0-9a-f-]{36}$/);
+    expect(answer.headers).to.include({
+      etag: '"v7"',
+      location: "/api/v1/people/7",
+      "cache-control": "no-cache, no-store, must-revalidate",
+      "content-language": "et",
+      "x-powered-by": "legacy/2.1",
+      "x-road-id": "hdr-1",
+      "preference-applied": "wait=5",
+    });
+    expect(answer.headers["set-cookie"]).to.deep.equal(["a=1; Path=/", "b=2; Path=/"]);
+    for (const name of [
+      "x-hop-back",
+      "proxy-authenticate",
+      "x-road-error",
+      "x-road-request-hash",
+    ]) {
+      expect(answer.headers, name).to.not.have.property(name);
+    }
+    expect(answer.headers.server).to.not.equal("legacy-httpd/1.0");
+    expect(answer.headers["keep-alive"]).to.not.equal("timeout=9");
+    expect(String(answer.headers.connection)).to.not.match(/x-hop-back/i);
+
+    // The status document keeps them for callers that read the answer later.
+    const status = await call(`${sluice.url}/messages/${id}`);
+    expect(status.json.responses[0].headers).to.include({
+      etag: '"v7"',
+      location: "/api/v1/people/7",
+    });
+    expect(status.json.responses[0].headers).to.not.have.property("x-road-error");
+  });
+
+  it("encodings: JSON in another declared charset is transcoded to UTF-8; bytes invalid in their charset are refused, never turned into U+FFFD", async () => {
+    const json = (body: Buffer, contentType: string) =>
+      raw(sluice.port, "POST", "/rest/records/people", { "Content-Type": contentType }, body);
+
+    const latin1 = await json(
+      Buffer.from('{"name":"Jüri Õun"}', "latin1"),
+      "application/json; charset=ISO-8859-1",
+    );
+    expect(latin1.status).to.equal(200);
+    expect(latin1.json.received).to.deep.equal({ name: "Jüri Õun" });
+    const [transcoded] = harness.sim.calls({ id: latin1.headers["x-sluice-id"] as string });
+    expect(transcoded.body?.toString("utf8")).to.equal('{"name":"Jüri Õun"}');
+    expect(transcoded.headers?.["content-type"]).to.equal("application/json; charset=utf-8");
+
+    const utf16 = Buffer.concat([
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from('{"name":"Ärni"}', "utf16le"),
+    ]);
+    const sixteen = await json(utf16, "application/json; charset=utf-16le");
+    expect(sixteen.status).to.equal(200);
+    expect(sixteen.json.received).to.deep.equal({ name: "Ärni" });
+
+    const before = harness.sim.stats().total;
+    const broken = await json(
+      Buffer.from([0x7b, 0x22, 0x6e, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d]),
+      "application/json",
+    );
+    expect(broken.status).to.equal(400);
+    expect(broken.json.type).to.equal("InvalidJson");
+    expect(broken.json.message).to.match(/UTF-8/);
+    const lying = await json(
+      Buffer.from('{"name":"Jüri"}', "latin1"),
+      "application/json; charset=utf-8",
+    );
+    expect(lying.status).to.equal(400);
+    expect(lying.json.type).to.equal("InvalidJson");
+    const ascii = await json(
+      Buffer.from('{"name":"Jüri"}', "utf8"),
+      "application/json; charset=us-ascii",
+    );
+    expect(ascii.status).to.equal(400);
+    const unknown = await json(Buffer.from("{}"), "application/json; charset=x-klingon");
+    expect(unknown.status).to.equal(415);
+    expect(unknown.json.type).to.equal("InvalidContentType");
+    expect(harness.sim.stats().total, "refused bodies never reach the backend").to.equal(before);
+
+    // Other text passes through as bytes, in its own charset, exactly as sent.
+    const baltic = Buffer.from([0x4c, 0xe4, 0x62, 0x69, 0x20, 0xf0, 0x61, 0x75]); // windows-1257
+    const text = await json(baltic, "text/plain; charset=windows-1257");
+    expect(text.status).to.equal(200);
+    const [passed] = harness.sim.calls({ id: text.headers["x-sluice-id"] as string });
+    expect(passed.body?.equals(baltic)).to.equal(true);
+    expect(passed.headers?.["content-type"]).to.equal("text/plain; charset=windows-1257");
+    const notUtf8 = Buffer.from([0x61, 0xff, 0x62]);
+    const bare = await json(notUtf8, "text/plain");
+    expect(bare.status).to.equal(200);
+    const [kept] = harness.sim.calls({ id: bare.headers["x-sluice-id"] as string });
+    expect(kept.body?.equals(notUtf8)).to.equal(true);
+  });
+});

@@ -1,0 +1,65 @@
+// Which headers pass between a REST caller and the backend (PR-REST §4.3), both directions.
+
+import { expect } from "chai";
+import {
+  forwardedRequestHeaders,
+  forwardedResponseHeaders,
+  HOP_BY_HOP,
+} from "../../shared/protocol/forwarded-headers";
+
+describe("forwarded headers", () => {
+  it("request: the caller's own headers and Accept pass; hop-by-hop, Host, X-Road-* and Sluice's controls do not", () => {
+    const kept = forwardedRequestHeaders({
+      ...Object.fromEntries(HOP_BY_HOP.map((name) => [name, "v"])),
+      accept: "application/xml",
+      "x-custom": "1",
+      authorization: "Bearer t",
+      connection: "keep-alive, X-Listed",
+      "x-listed": "hop",
+      host: "adapter:8080",
+      "content-length": "2",
+      "content-type": "application/json",
+      expect: "100-continue",
+      prefer: "wait=5",
+      "x-callback-url": "https://cb.example/",
+      "accept-encoding": "gzip",
+      "idempotency-key": "k",
+      "x-sluice-id": "s",
+      "x-road-client": "EE/GOV/1/app",
+    });
+    expect(kept).to.deep.equal({
+      accept: "application/xml",
+      "x-custom": "1",
+      authorization: "Bearer t",
+    });
+  });
+
+  it("response: the backend's own headers pass, lists kept; hop-by-hop, Server, Date, X-Road-* do not", () => {
+    const kept = forwardedResponseHeaders({
+      ETag: '"v1"',
+      location: "/x/1",
+      "cache-control": "no-store",
+      "set-cookie": ["a=1", "b=2"],
+      "x-powered-by": "php",
+      connection: "close, X-Listed",
+      "x-listed": "1",
+      "keep-alive": "timeout=5",
+      "transfer-encoding": "chunked",
+      "content-length": "10",
+      "content-type": "application/json",
+      server: "httpd",
+      date: "Mon, 01 Jan 2024 00:00:00 GMT",
+      "x-road-error": "Server.X",
+      "x-road-request-hash": "h",
+      "x-sluice-id": "s",
+      "preference-applied": "wait=1",
+    });
+    expect(kept).to.deep.equal({
+      etag: '"v1"',
+      location: "/x/1",
+      "cache-control": "no-store",
+      "set-cookie": ["a=1", "b=2"],
+      "x-powered-by": "php",
+    });
+  });
+});
