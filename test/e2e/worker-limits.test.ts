@@ -192,9 +192,10 @@ describe("worker limits end to end (several worker processes)", function () {
       const tokens = await redis.zrange(key, 0, -1);
       return tokens.length === 2 ? tokens : undefined;
     });
-    const victim = workers.find((w) =>
-      holders.some((t) => t.startsWith(`${String(w.lines[0]?.instance)}/`)),
-    );
+    // Lease holders are named by the process's unique instance id, which its ready line carries.
+    const instanceIdOf = (w: SluiceProcess) =>
+      String(w.lines.find((line) => line.instanceId !== undefined)?.instanceId);
+    const victim = workers.find((w) => holders.some((t) => t.startsWith(`${instanceIdOf(w)}/`)));
     expect(victim, "a worker holding a slot").to.not.equal(undefined);
     await victim!.stop("SIGKILL");
     const killedAt = Date.now();
