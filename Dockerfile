@@ -24,4 +24,4 @@ EXPOSE 8080 9090
 # Node handles SIGTERM itself: Sluice drains on it, so no init wrapper is needed.
 ENTRYPOINT ["node", "bin/sluice.js"]
 # Without arguments: the whole gateway plus the simulated legacy system on the bundled demo config.
-CMD ["all", "--with-legacy-sim"]
+CMD ["demo"]

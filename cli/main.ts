@@ -4,16 +4,20 @@
 
 import path from "node:path";
 import type { Logger } from "pino";
-import { ConfigError, loadConfig, type SluiceConfig } from "../shared/config/config";
+import type { SluiceConfig } from "../shared/config/config";
 import { createLogger, logProcessWarnings } from "../shared/observability/logger";
 import { startRuntime, type Role, type Runtime } from "../shared/runtime/runtime";
 import { StartupError } from "../shared/runtime/startup-error";
 import { reloadAllTls } from "../shared/config/tls-files";
 import { startTracing } from "../shared/observability/tracing";
+import { checkConfigFile } from "./config-check";
+import { OPERATOR_USAGE, parseOperatorArgs, runOperatorCommand } from "./operator-commands";
 import { SERVICE_ROLES, startRoles, type ServiceRole } from "./roles";
 import { startSummary } from "./start-summary";
 
-const USAGE = `usage: sluice <role> [--config FILE] [--with-legacy-sim] [--with-xroad-sim FILE]
+const USAGE = `usage: sluice <role> --config FILE [--with-legacy-sim] [--with-xroad-sim FILE]
+       sluice check --config FILE
+       sluice demo
        sluice <role> --help | sluice --version
 
 roles:
@@ -24,17 +28,27 @@ roles:
   legacy-sim        the simulated legacy system (demo, tests, benchmarks)
   xroad-sim         a simulated X-Road security server (--config names its own file)
 
+commands:
+  check             validate a configuration without connecting to anything (exit 0 or 2)
+  demo              all roles, legacy-sim and xroad-sim on the bundled demo configuration (npm start)
+  dead-letters      list | show ID | replay (ID, a filter or --all) --config FILE
+  messages          show (ID, or --client --service --xroad-id) | cancel ID --config FILE
+
 options:
-  --config FILE       YAML or JSON configuration (default: $SLUICE_CONFIG or config/demo.yaml)
+  --config FILE       YAML or JSON configuration (required; $SLUICE_CONFIG names one too)
   --backends A,B      worker: consume only these backends' queues (a pool per backend)
   --with-legacy-sim   also run legacy-sim in this process (used by \`npm start\`)
   --with-xroad-sim FILE  also run xroad-sim in this process with its configuration FILE
 
-environment: AMQP_URL, REDIS_URL, PORT, ADMIN_PORT, LOG_LEVEL, LOG_REDACT, SLUICE_INSTANCE,
+environment: AMQP_URL, REDIS_URL, PORT, ADMIN_PORT, ADMIN_HOST, SLUICE_ADMIN_TOKEN, LOG_LEVEL, LOG_REDACT, SLUICE_INSTANCE,
              OTEL_EXPORTER_OTLP_ENDPOINT (traces over OTLP/HTTP; the other OTEL_* variables too)`;
 
+/** The demo's configurations, kept in the repo; only `sluice demo` uses them. */
+const DEMO_CONFIG = path.join(__dirname, "..", "..", "config", "demo.yaml");
+const DEMO_XROAD_SIM_CONFIG = path.join(__dirname, "..", "..", "config", "xroad-sim.yaml");
+
 const COMMON_HELP = `options:
-  --config FILE   YAML or JSON configuration (default: $SLUICE_CONFIG or config/demo.yaml)
+  --config FILE   YAML or JSON configuration (required; $SLUICE_CONFIG names one too)
 
 Logs are JSON lines on stdout. The admin port (ADMIN_PORT, config admin.port) serves
 /healthz, /readyz and /metrics.`;
@@ -54,6 +68,11 @@ of workers of its own, scaled on its own queue's depth.`,
 Correlates answers with their records, wakes waiting sync callers, and delivers callbacks and
 hub events (signed, retried). Needs RabbitMQ and Redis.`,
   all: `sluice all: the adapter, worker and response worker in one process.`,
+  check: `sluice check: validates a configuration without connecting to anything: its shape
+(config/sluice.schema.json, unknown keys refused), the rules between fields, each backend's
+translator and each service's body schema. Every problem is listed; exit 0 (valid) or 2.`,
+  demo: `sluice demo: all roles plus legacy-sim and xroad-sim on the bundled demo configuration
+(config/demo.yaml, whose secret is public): what npm start runs. Never a deployment.`,
   "legacy-sim": `sluice legacy-sim: the simulated legacy system (REST and SOAP) for the demo, tests and
 benchmarks; settings from the configuration's legacySim block.`,
   "xroad-sim": `sluice xroad-sim: a simulated X-Road security server (REST /r1 and SOAP) for the demo
@@ -67,7 +86,7 @@ export function version(): string {
 
 interface Args {
   role: string;
-  config: string;
+  config: string | null;
   withLegacySim: boolean;
   /** Configuration file of an xroad-sim run in the same process, or null. */
   withXroadSim: string | null;
@@ -79,7 +98,7 @@ interface Args {
 function parseArgs(argv: string[]): Args | string {
   const args: Args = {
     role: "",
-    config: process.env.SLUICE_CONFIG || path.join(__dirname, "..", "..", "config", "demo.yaml"),
+    config: process.env.SLUICE_CONFIG || null,
     withLegacySim: false,
     withXroadSim: null,
     help: false,
@@ -155,7 +174,46 @@ async function startXroadSimRole(configFile: string): Promise<void> {
   }
 }
 
+/** `sluice check`: every problem of the file, or a one-line summary of what it configures. */
+async function runCheck(file: string): Promise<never> {
+  const result = await checkConfigFile(file);
+  if (!result.ok) fail(result.message, 2);
+  const { config } = result;
+  process.stdout.write(
+    `sluice: configuration ${path.resolve(file)} is valid: ${Object.keys(config.services).length} service(s), ${Object.keys(config.backends).length} backend(s)${config.admin.token ? "" : "; no admin token, so the operator endpoints are off"}\n`,
+  );
+  process.exit(0);
+}
+
+/** `sluice dead-letters …` / `sluice messages …`: --config, then the command's own words. */
+async function runOperator(command: "dead-letters" | "messages", argv: string[]): Promise<never> {
+  let config = process.env.SLUICE_CONFIG || null;
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === "--config" || argv[i] === "-c") config = argv[++i] ?? null;
+    else if (argv[i].startsWith("--config=")) config = argv[i].slice("--config=".length);
+    else rest.push(argv[i]);
+  }
+  const parsed = parseOperatorArgs(rest);
+  if (typeof parsed === "string") fail(`${parsed}\n${OPERATOR_USAGE}`, 2);
+  if (!config) fail(`${command} needs --config FILE\n${OPERATOR_USAGE}`, 2);
+  const checked = await checkConfigFile(config);
+  if (!checked.ok) fail(checked.message, 2);
+  try {
+    const code = await runOperatorCommand(command, parsed, checked.config, (text) =>
+      process.stdout.write(`${text}\n`),
+    );
+    process.exit(code);
+  } catch (error) {
+    if (error instanceof StartupError) fail(error.message);
+    fail(`${command} failed: ${(error as Error).message}`);
+  }
+}
+
 export async function main(argv: string[]): Promise<void> {
+  if (argv[0] === "dead-letters" || argv[0] === "messages") {
+    await runOperator(argv[0], argv.slice(1));
+  }
   if (argv[0] === "--version" || argv[0] === "-V" || argv[0] === "version") {
     process.stdout.write(`sluice ${version()}\n`);
     return;
@@ -172,18 +230,34 @@ export async function main(argv: string[]): Promise<void> {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
-  const isServiceRole = (SERVICE_ROLES as readonly string[]).includes(args.role);
-  if (!isServiceRole && args.role !== "legacy-sim" && args.role !== "xroad-sim")
-    fail(`unknown role "${args.role}"\n${USAGE}`, 2);
-  if (args.role === "xroad-sim") return startXroadSimRole(args.config);
-
-  let config: SluiceConfig;
-  try {
-    config = loadConfig(args.config);
-  } catch (error) {
-    if (error instanceof ConfigError) fail(error.message, 2);
-    throw error;
+  if (args.role === "demo") {
+    // The demo is the one start without --config; it names its file like every other.
+    args.role = "all";
+    args.config = DEMO_CONFIG;
+    args.withLegacySim = true;
+    args.withXroadSim = DEMO_XROAD_SIM_CONFIG;
   }
+  const isServiceRole = (SERVICE_ROLES as readonly string[]).includes(args.role);
+  if (
+    !isServiceRole &&
+    args.role !== "legacy-sim" &&
+    args.role !== "xroad-sim" &&
+    args.role !== "check"
+  )
+    fail(`unknown role "${args.role}"\n${USAGE}`, 2);
+  if (!args.config) {
+    fail(
+      `${args.role} needs --config FILE (\`sluice demo\` runs the bundled demo configuration)`,
+      2,
+    );
+  }
+  if (args.role === "xroad-sim") return startXroadSimRole(args.config);
+  if (args.role === "check") await runCheck(args.config);
+
+  // A role refuses to start on exactly what `sluice check` reports.
+  const checked = await checkConfigFile(args.config);
+  if (!checked.ok) fail(checked.message, 2);
+  const config: SluiceConfig = checked.config;
   if (args.backends) {
     const unknown = args.backends.filter((name) => !Object.hasOwn(config.backends, name));
     if (unknown.length > 0) fail(`--backends: no backend named ${unknown.join(", ")}`, 2);

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs the command-line checkers the deployment tests use, from Debian's packages, when they
-# are missing: promtool (package prometheus) and a Compose implementation (docker-compose).
+# Installs the command-line tools the tests use, from Debian's packages, when they are missing:
+# promtool (package prometheus) and a Compose implementation (docker-compose) for the deployment
+# checks, and chromium for the status page's browser test (driven by playwright-core, which
+# downloads no browser of its own).
 # Run by `npm test` (its pretest step), so a fresh machine needs nothing installed by hand.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +12,7 @@ command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null 2>&1; then
   missing+=(docker-compose)
 fi
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 bash scripts/apt-install.sh "${missing[@]}"

@@ -13,6 +13,7 @@ import {
   type ResponseMessage,
 } from "../shared/protocol/envelope";
 import { metrics } from "../shared/observability/metrics";
+import type { DeadLetters } from "../shared/operator/dead-letters";
 import type { TopologyNames } from "../shared/broker/topology";
 
 /** Set by Sluice's own dead-lettering, which publishes the outcome itself. */
@@ -21,6 +22,7 @@ const SLUICE_REASON = "x-sluice-reason";
 interface Death {
   queue?: string;
   reason?: string;
+  count?: number;
 }
 
 export class DeadLetterWatch {
@@ -29,6 +31,7 @@ export class DeadLetterWatch {
     private readonly publisher: ChannelWrapper,
     private readonly names: TopologyNames,
     private readonly log: Logger,
+    private readonly deadLetters?: DeadLetters,
   ) {}
 
   async handle(message: ConsumeMessage): Promise<void> {
@@ -44,6 +47,24 @@ export class DeadLetterWatch {
     } catch {
       return; // unreadable: it stays in the dead-letter queue for the operator
     }
+    const reason =
+      death.reason === "delivery_limit" ? "delivery_limit" : `broker_${death.reason ?? "unknown"}`;
+    // Recorded for the operator before the outcome is published: a replay needs the request.
+    await this.deadLetters?.record(
+      {
+        id: request.id,
+        reason,
+        backend: request.backend ?? "unknown",
+        service: request.service ?? "unknown",
+        client: request.client ?? "unknown",
+        xroadId: request.xroadId ?? null,
+        at: Date.now(),
+        error: `the broker dead-lettered it (${death.reason ?? "unknown reason"}): each delivery ended without an answer, e.g. a worker crashed on it`,
+        // Every delivery reached a worker, which may have called the backend before it failed.
+        attempts: Math.max(1, Number(death.count ?? 1)),
+      },
+      message.content,
+    );
     const response: ResponseMessage = {
       id: request.id,
       seq: 1,

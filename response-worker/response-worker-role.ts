@@ -55,7 +55,7 @@ export async function startResponseWorker(
       inProgress.add(work);
       await work.finally(() => inProgress.delete(work));
     };
-  const watch = new DeadLetterWatch(broker, publisher, names, log);
+  const watch = new DeadLetterWatch(broker, publisher, names, log, runtime.deadLetters);
   const consumers = [
     broker.consume("responses", {
       queue: names.responsesQueue,

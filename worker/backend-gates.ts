@@ -3,7 +3,7 @@
 
 import { setMaxListeners } from "node:events";
 import type { Logger } from "pino";
-import type { BackendPauses } from "./backend-pause";
+import type { BackendPauses } from "../shared/operator/backend-pauses";
 import type { ServiceWindows } from "../shared/config/service-windows";
 import { systemClock, type Clock } from "../shared/runtime/clock";
 

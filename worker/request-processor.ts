@@ -48,6 +48,8 @@ import {
   traceHeadersIn,
   type Context,
 } from "../shared/observability/tracing";
+import type { DeadLetters } from "../shared/operator/dead-letters";
+import type { RecentFailures } from "../shared/operator/recent-failures";
 import { abortableSleep } from "./abortable-sleep";
 import { planRetry } from "./retry-schedule";
 import type { CallPermit } from "./backend-guard";
@@ -89,6 +91,10 @@ export interface ProcessorDeps {
   listened?: (client: string) => Promise<boolean>;
   /** Decides expiry (`expireAfter`); the system clock unless a test sets one. */
   clock?: Clock;
+  /** The operator's record of dead letters (listing, replay). */
+  deadLetters?: DeadLetters;
+  /** The status page's list of recent failed calls. */
+  failures?: RecentFailures;
 }
 
 /**
@@ -209,7 +215,10 @@ export class RequestProcessor {
       // The adapter could not get the broker's confirm in time and told its caller 503: the
       // broker took the message after all, but the caller will resubmit. Never process it.
       log.warn("submission refused to its caller; dead-lettered");
-      await this.deadLetter(message.content, "no_transaction", request.id);
+      await this.deadLetter(message.content, "no_transaction", request.id, {
+        error: "the submission was refused to its caller (no broker confirm in time)",
+        attempts: 0,
+      });
       return "ack";
     }
     if (!current) {
@@ -419,7 +428,7 @@ export class RequestProcessor {
         started = process.hrtime.bigint();
         answers = await translator.call(request, {
           signal: deadline.signal,
-          idempotencyKey: request.id,
+          idempotencyKey: request.idempotencyKey ?? request.id,
           attempt,
           traceHeaders: headersOf(callTrace),
           traceContext: callTrace,
@@ -509,12 +518,17 @@ export class RequestProcessor {
           { err: (failure as Error)?.message ?? String(failure) },
           "translator failed on the message; dead-lettered",
         );
+        this.noteFailure(request, attempt, failure, "dead-lettered (translator error)");
         await this.answer(message, request, log, {
           responses: this.responses(request, [], "failed", {
             code: "BackendFailed",
             message: "the message could not be translated for the backend",
           }),
           deadLetter: "translator_error",
+          deadLetterDetail: {
+            error: (failure as Error)?.message ?? String(failure),
+            attempts: attempt,
+          },
         });
         return "ack";
     }
@@ -579,7 +593,7 @@ export class RequestProcessor {
     deadLettered: boolean,
   ): Promise<void> {
     if (answer.deadLetter && !deadLettered) {
-      await this.deadLetter(content, answer.deadLetter, id);
+      await this.deadLetter(content, answer.deadLetter, id, answer.deadLetterDetail);
       await this.deps.store.noteDeadLettered(id);
     }
     for (const response of answer.responses) {
@@ -610,6 +624,16 @@ export class RequestProcessor {
   ): Promise<Settlement> {
     const { backend, broker, publisher, names, store } = this.deps;
     const plan = planRetry(backend.retry, attempt, error.retryAfterMs);
+    this.noteFailure(
+      request,
+      attempt,
+      error,
+      !plan.retry
+        ? "dead-lettered (retries exhausted)"
+        : isOrdered(backend.ordering)
+          ? `retrying in place in ${plan.delayMs} ms`
+          : `retry in ${plan.delayMs} ms`,
+    );
     if (plan.retry && isOrdered(backend.ordering)) {
       // An ordered backend's message keeps its place: through a delay queue, later messages
       // of the same key would overtake it. It waits here, holding its queue (prefetch 1).
@@ -661,6 +685,7 @@ export class RequestProcessor {
         message: `the backend failed ${attempt} times: ${error.message}`,
       }),
       deadLetter: "retries_exhausted",
+      deadLetterDetail: { error: error.message, attempts: attempt },
     });
     return "ack";
   }
@@ -732,12 +757,62 @@ export class RequestProcessor {
     return this.traces.get(id) ?? ROOT_CONTEXT;
   }
 
-  private async deadLetter(content: Buffer, reason: string, id: string | null): Promise<void> {
-    const { broker, publisher, names, backend } = this.deps;
+  private noteFailure(
+    request: RequestMessage,
+    attempt: number,
+    failure: unknown,
+    outcome: string,
+  ): void {
+    void this.deps.failures?.note(this.deps.backend.name, {
+      id: request.id,
+      at: this.clock.now(),
+      attempt,
+      error: (failure as Error)?.message ?? String(failure),
+      outcome,
+    });
+  }
+
+  /**
+   * Sends the request to the dead-letter queue, recorded first for the operator (reason, error,
+   * the request itself for a replay); an unreadable one only goes to the queue.
+   */
+  private async deadLetter(
+    content: Buffer,
+    reason: string,
+    id: string | null,
+    detail?: { error: string; attempts: number },
+  ): Promise<void> {
+    const { broker, publisher, names, backend, deadLetters } = this.deps;
+    const request = id && deadLetters ? readableRequest(content) : null;
+    if (request && deadLetters) {
+      await deadLetters.record(
+        {
+          id: request.id,
+          reason,
+          backend: backend.name,
+          service: request.service,
+          client: request.client,
+          xroadId: request.xroadId,
+          at: this.clock.now(),
+          error: detail?.error ?? null,
+          attempts: detail?.attempts ?? 1,
+        },
+        content,
+      );
+    }
     await broker.publish(publisher, names.deadLetterExchange, backend.name, content, {
       messageId: id ?? undefined,
       headers: { [REASON_HEADER]: reason, "x-sluice-backend": backend.name },
     });
     metrics.deadLetters.inc({ backend: backend.name, reason });
+  }
+}
+
+function readableRequest(content: Buffer): RequestMessage | null {
+  try {
+    const request = decodeMessage<RequestMessage>(content);
+    return typeof request.id === "string" ? request : null;
+  } catch {
+    return null;
   }
 }

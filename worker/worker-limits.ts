@@ -1,5 +1,5 @@
 // Everything a worker process needs to keep each backend within its agreed limits: the gates
-// (service windows, operator pause and its admin endpoints) and one guard per backend.
+// (service windows, operator pause) and one guard per backend.
 
 import type { Logger } from "pino";
 import type { BackendConfig } from "../shared/config/config";
@@ -7,7 +7,6 @@ import type { Runtime } from "../shared/runtime/runtime";
 import { StartupError } from "../shared/runtime/startup-error";
 import { BackendGates } from "./backend-gates";
 import { createBackendLimits, type BackendLimits } from "./backend-guard";
-import { addPauseRoutes, BackendPauses } from "./backend-pause";
 import { warmUpHttpClient } from "./http-warm-up";
 import { compileServiceWindows, type ServiceWindows } from "../shared/config/service-windows";
 
@@ -30,10 +29,10 @@ export async function startWorkerLimits(runtime: Runtime, log: Logger): Promise<
   if (problems.length > 0) throw new StartupError(`invalid configuration: ${problems.join("; ")}`);
 
   await warmUpHttpClient();
-  const pauses = new BackendPauses(redis, `${config.prefix}sluice:`);
-  const gates = new BackendGates(windows, pauses, log, runtime.clock);
+  const gates = new BackendGates(windows, runtime.pauses, log, runtime.clock);
   await gates.start();
-  addPauseRoutes(runtime.admin, pauses, Object.keys(config.backends), () => gates.refresh());
+  // This process obeys a pause asked on its own admin port at once; the others within their poll.
+  runtime.onPauseChange(() => gates.refresh());
 
   const handles: BackendLimits[] = [];
   return {

@@ -66,6 +66,8 @@ export async function startWorker(runtime: Runtime, guardFactory?: GuardFactory)
       shutdown: shutdown.signal,
       listened: (client) => hubListeners.hasAny(client),
       clock: runtime.clock,
+      deadLetters: runtime.deadLetters,
+      failures: runtime.failures,
     });
     const consumer = new GatedConsumers({
       broker,

@@ -1,25 +1,62 @@
-// The admin port of every role: Prometheus metrics, liveness, readiness, and the few operator
-// endpoints roles register (e.g. pausing a backend). Plain node:http: it must stay up when all
-// else is busy.
+// The admin port of every role: Prometheus metrics, liveness and readiness for anyone who can
+// reach it, and behind the admin token the operator endpoints and the status page. Plain
+// node:http: it must stay up when all else is busy.
 
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import { METRICS_CONTENT_TYPE, metricsText } from "./metrics";
 
 export type ReadinessCheck = () => string | null; // null = ready, else the reason
+
+/** What an operator request carries besides its path: query and (for POST/DELETE) its body. */
+export interface AdminRequest {
+  query: URLSearchParams;
+  /** Parsed JSON body; undefined when none was sent. */
+  body: unknown;
+}
+
+export interface AdminAnswer {
+  status: number;
+  body: unknown;
+  /** Set for non-JSON answers (the status page); `body` is then the text. */
+  contentType?: string;
+  headers?: Record<string, string>;
+}
+
 export type AdminHandler = (
   match: RegExpMatchArray,
   req: http.IncomingMessage,
-) => Promise<{ status: number; body: unknown }>;
+  request: AdminRequest,
+) => Promise<AdminAnswer>;
+
+/** Largest operator request body (filters, a replay selection). */
+const MAX_BODY_BYTES = 64 * 1024;
+const SESSION_COOKIE = "sluice_admin";
+/** Sent by the status page on every change it asks for: a cross-site form cannot send it. */
+export const CSRF_HEADER = "x-sluice-request";
+
+type Credential = "bearer" | "cookie" | null;
 
 export class AdminServer {
   private readonly server: http.Server;
   private readonly checks = new Map<string, ReadinessCheck>();
   private readonly routes: Array<{ method: string; pattern: RegExp; handler: AdminHandler }> = [];
+  private readonly tokenDigest: Buffer | null;
+  private readonly session: string | null;
   private draining = false;
 
-  constructor(private readonly log: Logger) {
+  /** @param token the admin bearer token; null = operator endpoints are not served at all. */
+  constructor(
+    private readonly log: Logger,
+    token: string | null = null,
+  ) {
+    // Digests compare in constant time whatever the lengths; the token itself is never logged.
+    this.tokenDigest = token ? digest(token) : null;
+    this.session = token
+      ? createHmac("sha256", token).update("sluice-admin-session").digest("hex")
+      : null;
     this.server = http.createServer((req, res) => {
       this.handle(req, res).catch((error: unknown) => {
         this.log.error({ err: (error as Error).message }, "admin request failed");
@@ -29,11 +66,17 @@ export class AdminServer {
     });
   }
 
+  /** Whether the operator endpoints are served (a token is configured). */
+  get operatorEnabled(): boolean {
+    return this.tokenDigest !== null;
+  }
+
   /** A named readiness condition; /readyz answers 503 while any returns a reason. */
   addCheck(name: string, check: ReadinessCheck): void {
     this.checks.set(name, check);
   }
 
+  /** An operator endpoint: served only with a token configured, and only to its bearer. */
   addRoute(method: string, pattern: RegExp, handler: AdminHandler): void {
     this.routes.push({ method, pattern, handler });
   }
@@ -51,8 +94,19 @@ export class AdminServer {
     return reasons;
   }
 
+  private credential(req: http.IncomingMessage): Credential {
+    if (!this.tokenDigest || !this.session) return null;
+    const auth = req.headers.authorization;
+    if (auth?.startsWith("Bearer ")) {
+      return timingSafeEqual(digest(auth.slice(7).trim()), this.tokenDigest) ? "bearer" : null;
+    }
+    const cookie = readCookie(req.headers.cookie, SESSION_COOKIE);
+    if (cookie !== null && timingSafeEqual(digest(cookie), digest(this.session))) return "cookie";
+    return null;
+  }
+
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const url = (req.url ?? "/").split("?")[0];
+    const [url, search = ""] = (req.url ?? "/").split("?", 2);
     if (req.method === "GET" && url === "/metrics") {
       const text = await metricsText();
       res.writeHead(200, { "content-type": METRICS_CONTENT_TYPE });
@@ -67,15 +121,74 @@ export class AdminServer {
         reasons,
       });
     }
+    // Without a token nothing else exists: an operator endpoint nobody can guard is not served.
+    if (!this.tokenDigest) {
+      req.resume();
+      return json(res, 404, { type: "NotFound", message: "no such admin endpoint" });
+    }
+    if (req.method === "POST" && url === "/login") return this.login(req, res);
+    const credential = this.credential(req);
+    const unsafe = req.method !== "GET" && req.method !== "HEAD";
+    if (!credential || (credential === "cookie" && unsafe && !req.headers[CSRF_HEADER])) {
+      req.resume();
+      this.log.warn(
+        { method: req.method, path: url, remote: req.socket.remoteAddress },
+        "admin request refused: no valid token",
+      );
+      if (req.method === "GET" && url === "/") return send(res, 401, loginPage(false));
+      res.setHeader("www-authenticate", 'Bearer realm="sluice admin"');
+      return json(res, 401, {
+        type: "Unauthorized",
+        message: "send Authorization: Bearer <admin token>",
+      });
+    }
     for (const route of this.routes) {
       const match = url.match(route.pattern);
       if (match && req.method === route.method) {
-        req.resume();
-        const answer = await route.handler(match, req);
+        let body: unknown;
+        try {
+          body = await readJson(req);
+        } catch (error) {
+          return json(res, 400, { type: "InvalidRequest", message: (error as Error).message });
+        }
+        const answer = await route.handler(match, req, {
+          query: new URLSearchParams(search),
+          body,
+        });
+        for (const [name, value] of Object.entries(answer.headers ?? {}))
+          res.setHeader(name, value);
+        if (answer.contentType) {
+          res.writeHead(answer.status, {
+            "content-type": answer.contentType,
+            "cache-control": "no-store",
+          });
+          res.end(String(answer.body));
+          return;
+        }
         return json(res, answer.status, answer.body);
       }
     }
+    req.resume();
     json(res, 404, { type: "NotFound", message: "no such admin endpoint" });
+  }
+
+  /** The status page's sign-in: the token once, then an HttpOnly same-site session cookie. */
+  private async login(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    let token = "";
+    try {
+      token = new URLSearchParams((await readBody(req)).toString("utf8")).get("token") ?? "";
+    } catch {
+      token = "";
+    }
+    if (!this.tokenDigest || !this.session || !timingSafeEqual(digest(token), this.tokenDigest)) {
+      this.log.warn({ remote: req.socket.remoteAddress }, "admin sign-in refused");
+      return send(res, 401, loginPage(true));
+    }
+    res.writeHead(303, {
+      location: "/",
+      "set-cookie": `${SESSION_COOKIE}=${this.session}; HttpOnly; SameSite=Strict; Path=/`,
+    });
+    res.end();
   }
 
   async listen(port: number, host: string): Promise<number> {
@@ -92,7 +205,62 @@ export class AdminServer {
   }
 }
 
+function digest(text: string): Buffer {
+  return createHash("sha256").update(text, "utf8").digest();
+}
+
+function readCookie(header: string | undefined, name: string): string | null {
+  for (const part of (header ?? "").split(";")) {
+    const [key, ...value] = part.trim().split("=");
+    if (key === name) return value.join("=");
+  }
+  return null;
+}
+
+async function readBody(req: http.IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) throw new Error(`the body is larger than ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+async function readJson(req: http.IncomingMessage): Promise<unknown> {
+  if (req.method === "GET" || req.method === "HEAD") {
+    req.resume();
+    return undefined;
+  }
+  const bytes = await readBody(req);
+  if (bytes.length === 0) return undefined;
+  try {
+    return JSON.parse(bytes.toString("utf8"));
+  } catch {
+    throw new Error("the body is not valid JSON");
+  }
+}
+
 function json(res: http.ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { "content-type": "application/json" });
+  res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store" });
   res.end(JSON.stringify(body));
+}
+
+function send(res: http.ServerResponse, status: number, html: string): void {
+  res.writeHead(status, {
+    "content-type": "text/html; charset=utf-8",
+    "cache-control": "no-store",
+    "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+  });
+  res.end(html);
+}
+
+function loginPage(refused: boolean): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sluice: sign in</title>
+<style>body{font:15px system-ui,sans-serif;margin:4em auto;max-width:24em}input{width:100%;padding:.4em;margin:.5em 0}</style>
+</head><body><h1>Sluice</h1><p>The status page needs the admin token (<code>admin.token</code> or <code>SLUICE_ADMIN_TOKEN</code>).</p>
+${refused ? '<p role="alert"><strong>That token is not the admin token.</strong></p>' : ""}
+<form method="post" action="/login"><label>Admin token <input type="password" name="token" autocomplete="current-password" autofocus></label>
+<button type="submit">Sign in</button></form></body></html>`;
 }

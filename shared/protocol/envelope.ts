@@ -80,6 +80,11 @@ export interface RequestMessage {
    */
   owner?: string | null;
   callback?: string | null;
+  /**
+   * The backend's `Idempotency-Key` when it is not `id`: a replay carries its original's, so
+   * an idempotent backend that did process the original absorbs the replay.
+   */
+  idempotencyKey?: string;
 }
 
 export type Outcome = "completed" | "rejected" | "failed" | "expired" | "cancelled";

@@ -8,6 +8,10 @@ import { AdminServer } from "../observability/admin-server";
 import { systemClock, type Clock } from "./clock";
 import { Broker } from "../broker/amqp";
 import type { SluiceConfig } from "../config/config";
+import { BackendPauses } from "../operator/backend-pauses";
+import { DeadLetters } from "../operator/dead-letters";
+import { addOperatorRoutes } from "../operator/operator-routes";
+import { RecentFailures } from "../operator/recent-failures";
 import { QueueMonitor } from "../broker/queue-monitor";
 import { checkRedis, createRedis, whenReady } from "../store/redis";
 import { topologyNames, type TopologyNames } from "../broker/topology";
@@ -25,6 +29,14 @@ export interface Runtime {
   adminPort: number;
   /** The time source for every decision made by the clock. */
   clock: Clock;
+  /** Operator pauses of backends (Redis): workers obey them, the admin port sets them. */
+  pauses: BackendPauses;
+  /** The operator's record of dead letters. */
+  deadLetters: DeadLetters;
+  /** Recent failed backend calls, for the status page. */
+  failures: RecentFailures;
+  /** Runs `listener` after a pause or resume asked on this process's admin port. */
+  onPauseChange(listener: () => Promise<void>): void;
   close(): Promise<void>;
 }
 
@@ -48,13 +60,41 @@ export async function startRuntime(
   await whenReady(redis);
   const names = topologyNames(config.prefix);
   const store = new TransactionStore(redis, config.prefix, config.retentionMs);
-  const admin = new AdminServer(log);
+  const admin = new AdminServer(log, config.admin.token);
+  const pauses = new BackendPauses(redis, `${config.prefix}sluice:`);
+  const deadLetters = new DeadLetters(redis, config.prefix, config.retentionMs);
+  const failures = new RecentFailures(redis, config.prefix);
+  const pauseListeners: Array<() => Promise<void>> = [];
   admin.addCheck("rabbitmq", () => (broker.isConnected() ? null : "disconnected"));
   admin.addCheck("redis", () => (redis.status === "ready" ? null : redis.status));
   const monitor = new QueueMonitor(broker, config, names, log);
   monitor.start();
+  addOperatorRoutes({
+    admin,
+    config,
+    redis,
+    store,
+    broker,
+    names,
+    monitor,
+    log,
+    pauses,
+    deadLetters,
+    failures,
+    clock,
+    afterPauseChange: async () => {
+      for (const listener of pauseListeners) await listener();
+    },
+  });
   const port = await admin.listen(adminPort, config.admin.host);
-  log.info({ adminPort: port }, "admin port listening");
+  log.info(
+    {
+      adminPort: port,
+      adminHost: config.admin.host,
+      operatorEndpoints: admin.operatorEnabled ? "on (bearer token)" : "off (no admin token)",
+    },
+    "admin port listening",
+  );
   return {
     config,
     log,
@@ -66,6 +106,12 @@ export async function startRuntime(
     monitor,
     adminPort: port,
     clock,
+    pauses,
+    deadLetters,
+    failures,
+    onPauseChange(listener) {
+      pauseListeners.push(listener);
+    },
     async close() {
       monitor.stop();
       await admin.close();

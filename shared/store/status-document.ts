@@ -23,6 +23,10 @@ export interface StatusDocument {
     bodyEncoding?: "base64";
   }>;
   error: { code: string; message: string } | null;
+  /** Set on an operator's replay of a dead letter: the original's id. */
+  replayOf?: string;
+  /** Set on a dead letter an operator replayed: the replay's id. */
+  replayedAs?: string;
 }
 
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\b/i;
@@ -62,5 +66,7 @@ export function statusDocument(tx: Transaction): StatusDocument {
       ...responseBody(response),
     })),
     error: tx.error,
+    ...(tx.replayOf ? { replayOf: tx.replayOf } : {}),
+    ...(tx.replayedAs ? { replayedAs: tx.replayedAs } : {}),
   };
 }

@@ -67,6 +67,10 @@ export interface Transaction extends TransactionMeta {
   processedAt: number | null;
   /** The broker confirmed the request (a later state proves it too). */
   published: boolean;
+  /** Gateway id of the dead letter this message replays. */
+  replayOf?: string | null;
+  /** Gateway id of this message's replay, once an operator replayed it. */
+  replayedAs?: string | null;
 }
 
 // KEYS: tx, dedup (or ""); ARGV: meta json, now, ttl ms, id
@@ -236,6 +240,8 @@ export interface RecordedAnswer {
   responses: ResponseMessage[];
   /** The dead-letter reason when the outcome also sends the request to the dead-letter queue. */
   deadLetter: string | null;
+  /** For the operator's dead-letter record: the last error and the backend calls made. */
+  deadLetterDetail?: { error: string; attempts: number };
 }
 
 /** What the worker reads before it decides anything about a request. */
@@ -363,7 +369,19 @@ export class TransactionStore {
       processedAt: fields.processedAt ? Number(fields.processedAt) : null,
       // Any state after the first proves the broker had taken it.
       published: fields.published === "1" || history.length > 1,
+      replayOf: fields.replayOf || null,
+      replayedAs: fields.replayedAs || null,
     };
+  }
+
+  /** The message a client sent to a service under an X-Road id, as duplicates find it. */
+  async findByXroadId(
+    client: string,
+    service: string,
+    xroadId: string,
+  ): Promise<Transaction | null> {
+    const id = await this.redis.get(this.dedupKey({ client, service, xroadId }));
+    return id ? this.get(id) : null;
   }
 
   /**

@@ -168,10 +168,16 @@ describe("worker limits end to end (several worker processes)", function () {
     const total = 90;
     // Queue everything while the backend is paused, so the test's own burst of submissions
     // (in the process that also runs the simulator and times arrivals) is over before calls start.
-    await call(`${workers[0].adminUrl}/admin/backends/rated/pause`, { method: "POST" });
+    await call(`${workers[0].adminUrl}/admin/backends/rated/pause`, {
+      method: "POST",
+      headers: harness.adminHeaders(),
+    });
     await sleep(1200);
     await Promise.all(Array.from({ length: total }, () => submit("rated")));
-    await call(`${workers[0].adminUrl}/admin/backends/rated/resume`, { method: "POST" });
+    await call(`${workers[0].adminUrl}/admin/backends/rated/resume`, {
+      method: "POST",
+      headers: harness.adminHeaders(),
+    });
     await eventually(
       async () => (callsOf("rated").length >= total ? true : undefined),
       20_000,
@@ -268,7 +274,10 @@ describe("worker limits end to end (several worker processes)", function () {
 
   it("holds calls while a backend is paused, expires what waited too long, resumes on request", async () => {
     const admin = workers[0].adminUrl;
-    const paused = await call(`${admin}/admin/backends/held/pause`, { method: "POST" });
+    const paused = await call(`${admin}/admin/backends/held/pause`, {
+      method: "POST",
+      headers: harness.adminHeaders(),
+    });
     expect(paused.status).to.equal(200);
     expect(paused.json).to.include({ backend: "held", paused: true });
     await sleep(1200); // every worker has seen the pause
@@ -279,14 +288,20 @@ describe("worker limits end to end (several worker processes)", function () {
 
     const resumed = await call(`${workers[1].adminUrl}/admin/backends/held/resume`, {
       method: "POST",
+      headers: harness.adminHeaders(),
     });
     expect(resumed.json).to.include({ paused: false });
     expect((await settled(stale)).state).to.equal("expired");
     expect((await settled(fresh)).state).to.equal("completed");
     expect(callsOf("held").map((c) => c.id)).to.deep.equal([fresh]);
-    expect((await call(`${admin}/admin/backends/nope/pause`, { method: "POST" })).status).to.equal(
-      404,
-    );
+    expect(
+      (
+        await call(`${admin}/admin/backends/nope/pause`, {
+          method: "POST",
+          headers: harness.adminHeaders(),
+        })
+      ).status,
+    ).to.equal(404);
   });
 
   it("expireAfter at 1 call/s across three workers: no call is sent after its message expired", async () => {

@@ -39,6 +39,8 @@ export interface SluiceProcess {
 
 export class Harness {
   readonly prefix = `t-${randomUUID().slice(0, 8)}.`;
+  /** The admin token every process of this harness gets (operator endpoints, status page). */
+  readonly adminToken = `test-admin-${randomUUID()}`;
   readonly dir = mkdtempSync(path.join(tmpdir(), "sluice-test-"));
   sim!: LegacySim;
   private readonly processes = new Set<SluiceProcess>();
@@ -57,13 +59,18 @@ export class Harness {
     this.config = {
       prefix: this.prefix,
       adapter: { port: 0 },
-      admin: { port: 0 },
+      admin: { port: 0, token: this.adminToken },
       shutdown: { grace: "5s" },
       ...config,
     };
     compileConfig(this.config, this.dir); // fail early, in the test, on a bad configuration
     writeFileSync(this.configFile, JSON.stringify(this.config, null, 2));
     return this.configFile;
+  }
+
+  /** Headers of an operator request (the admin bearer token). */
+  adminHeaders(): Record<string, string> {
+    return { authorization: `Bearer ${this.adminToken}` };
   }
 
   /** Spawns `sluice <role>` and resolves once it logged that it is ready. */

@@ -67,17 +67,73 @@ describe("configuration", () => {
     expect(text).to.include('config.services.testQuery.backend: no backend named "legasy"');
     expect(text).to.include("config.services.testQuery.reply.mode");
     expect(text).to.include("config.services.testQuery.reply.wait");
-    expect(text).to.include('"ftp" is neither soap nor rest');
+    expect(text).to.include("config.services.testQuery.protocols[1]: must be one of soap, rest");
     expect(text).to.include(
       "config.services.other.reply.mode: callback needs config.callbacks.secret",
     );
-    expect(text).to.include('"not-a-client" is not INSTANCE/CLASS/MEMBER[/SUBSYSTEM]');
+    expect(text).to.include(
+      "config.services.other.allowedClients[0]: must be an X-Road client id INSTANCE/CLASS/MEMBER[/SUBSYSTEM]",
+    );
     expect(text).to.include("config.backends.legacy.url: must be an http(s) URL");
     expect(text).to.include("config.backends.legacy.rate.limit");
     expect(text).to.include("config.backends.legacy.rate.per");
     expect(text).to.include("config.backends.legacy.queue.maxLength: must be at least highWater");
     expect(text).to.include("config.backends.legacy.ordering");
     expect(problems.length).to.be.at.least(11);
+  });
+
+  it("names unknown keys, with the known key an operator probably meant", () => {
+    const problems = problemsOf({
+      servcies: {},
+      services: {
+        testQuery: { backend: "legacy", reply: { mode: "snyc", wiat: "10s" }, timout: "5s" },
+      },
+      backends: { legacy: { url: "http://x", retyr: { attempts: 2 } } },
+      admn: { port: 9090 },
+    });
+    expect(problems).to.include.members([
+      'config.servcies: unknown key (did you mean "services"?)',
+      'config.services.testQuery.reply.wiat: unknown key (did you mean "wait"?)',
+      'config.services.testQuery.reply.mode: must be one of sync, ack, callback (did you mean "sync"?)',
+      "config.services.testQuery.timout: unknown key",
+      'config.backends.legacy.retyr: unknown key (did you mean "retry"?)',
+      'config.admn: unknown key (did you mean "admin"?)',
+    ]);
+  });
+
+  it("says each problem once, even where a cross-field rule would judge the same value", () => {
+    const problems = problemsOf({
+      ...minimal,
+      backends: { legacy: { url: "http://x", windows: [{ from: "8", extra: 1 }] } },
+    });
+    const paths = problems.map((line) => line.slice(0, line.indexOf(": ")));
+    expect(new Set(paths).size).to.equal(paths.length);
+    expect(problems).to.include("config.backends.legacy.windows[0].extra: unknown key");
+  });
+
+  it("binds the admin port to loopback unless told otherwise; its token comes from the file or the environment", () => {
+    const saved = process.env.SLUICE_ADMIN_TOKEN;
+    try {
+      delete process.env.SLUICE_ADMIN_TOKEN;
+      expect(compileConfig(minimal, "/etc/sluice").admin).to.deep.equal({
+        host: "127.0.0.1",
+        port: 9090,
+        token: null,
+      });
+      const fromFile = compileConfig(
+        { ...minimal, admin: { token: "a-file-token-0123456789" } },
+        "/etc/sluice",
+      );
+      expect(fromFile.admin.token).to.equal("a-file-token-0123456789");
+      process.env.SLUICE_ADMIN_TOKEN = "an-env-token-0123456789";
+      expect(compileConfig(minimal, "/etc/sluice").admin.token).to.equal("an-env-token-0123456789");
+      expect(problemsOf({ ...minimal, admin: { token: "short" } })).to.deep.equal([
+        "config.admin.token: must be at least 16 characters",
+      ]);
+    } finally {
+      if (saved === undefined) delete process.env.SLUICE_ADMIN_TOKEN;
+      else process.env.SLUICE_ADMIN_TOKEN = saved;
+    }
   });
 
   it("refuses an empty configuration clearly", () => {

@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import pino from "pino";
 import { BackendGates } from "../../worker/backend-gates";
-import type { BackendPauses } from "../../worker/backend-pause";
+import type { BackendPauses } from "../../shared/operator/backend-pauses";
 import { compileServiceWindows, type ServiceWindows } from "../../shared/config/service-windows";
 import { FixedClock } from "../../shared/runtime/clock";
 

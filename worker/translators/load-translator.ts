@@ -3,6 +3,8 @@
 
 import { isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
+import Ajv from "ajv";
+import { suggestion } from "../../shared/config/did-you-mean";
 import { SluiceError } from "../../shared/protocol/errors";
 import { builtInTranslator, builtInTranslatorNames, isBuiltInTranslator } from "./index";
 import {
@@ -75,6 +77,62 @@ export async function loadTranslator(
   }
   if (typeof found === "function") return create(found as KitFactory, backend, where);
   return found;
+}
+
+/**
+ * What `sluice check` (and every role before it connects) finds wrong with a backend's
+ * translator without creating it: a name that is neither built in nor installed, a module that
+ * does not load or exports no translator, and options its `optionsSchema` (if it exports one)
+ * refuses. Built-ins' options are part of the configuration's own schema. `where` is the
+ * backend's configuration path, e.g. `config.backends.legacy`.
+ */
+export async function checkTranslator(
+  spec: string,
+  options: Record<string, unknown>,
+  baseDir: string,
+  where: string,
+): Promise<string[]> {
+  if (isBuiltInTranslator(spec)) return [];
+  const pathLike = spec.startsWith(".") || isAbsolute(spec);
+  if (!pathLike) {
+    try {
+      require.resolve(spec, { paths: [baseDir] });
+    } catch {
+      return [
+        `${where}.translator: "${spec}" is neither built in (${builtInTranslatorNames().join(", ")}) nor an installed module${suggestion(spec, builtInTranslatorNames())}; write a path as ./file.js or /abs/file.js`,
+      ];
+    }
+  }
+  let namespace: unknown;
+  try {
+    const file = resolveModule(spec, baseDir, `${where}.translator`);
+    namespace = await import(pathToFileURL(file).href);
+  } catch (error) {
+    const text = messageOf(error);
+    return [text.startsWith(where) ? text : `${where}.translator: ${text}`];
+  }
+  if (pickExport(namespace) === undefined) {
+    return [
+      `${where}.translator: "${spec}" exports no translator (expected a createTranslator function, a default factory, or an object with a call method)`,
+    ];
+  }
+  const exported = namespace as Record<string, unknown>;
+  const inner = isObject(exported.default) ? exported.default : {};
+  const schema = exported.optionsSchema ?? inner.optionsSchema;
+  if (!isObject(schema)) return [];
+  try {
+    const validate = new Ajv({ allErrors: true, strict: false }).compile(schema);
+    if (validate(options)) return [];
+    return (validate.errors ?? []).map((error) => {
+      const key = (error.params as { additionalProperty?: string }).additionalProperty;
+      const at = `${where}.options${error.instancePath.replace(/\//g, ".")}`;
+      return key ? `${at}.${key}: unknown option` : `${at}: ${error.message ?? "is invalid"}`;
+    });
+  } catch (error) {
+    return [
+      `${where}.translator: "${spec}" exports an optionsSchema ajv cannot compile: ${messageOf(error)}`,
+    ];
+  }
 }
 
 function resolveModule(spec: string, baseDir: string, where: string): string {

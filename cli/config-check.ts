@@ -1,0 +1,61 @@
+// What `sluice check` and every role run before connecting to anything: the configuration's
+// schema and cross-field rules, each backend's translator resolved and its options checked, and
+// each service's body schema compiled. Every problem is listed, none stops the search.
+
+import path from "node:path";
+import Ajv from "ajv";
+import addFormats from "ajv-formats";
+import { ConfigError, loadConfig, type SluiceConfig } from "../shared/config/config";
+import { checkTranslator } from "../worker/translators/load-translator";
+
+export type CheckResult =
+  | { ok: true; config: SluiceConfig; file: string }
+  | { ok: false; problems: string[]; message: string };
+
+/** The body schemas as the adapter compiles them: one that ajv refuses is a configuration error. */
+function bodySchemaProblems(config: SluiceConfig): string[] {
+  const ajv = new Ajv({ allErrors: true, strict: false });
+  addFormats(ajv);
+  const problems: string[] = [];
+  for (const service of Object.values(config.services)) {
+    if (!service.schema) continue;
+    try {
+      ajv.compile(service.schema);
+    } catch (error) {
+      problems.push(
+        `config.services.${service.code}.schema: not a usable JSON Schema: ${(error as Error).message}`,
+      );
+    }
+  }
+  return problems;
+}
+
+export async function checkConfigFile(file: string): Promise<CheckResult> {
+  let config: SluiceConfig;
+  const problems: string[] = [];
+  try {
+    config = loadConfig(file);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    // A file that did not parse has nothing more to check; one with a wrong shape does.
+    if (!error.partial) return { ok: false, problems: error.problems, message: error.message };
+    problems.push(...error.problems);
+    config = error.partial;
+  }
+  for (const backend of Object.values(config.backends)) {
+    problems.push(
+      ...(await checkTranslator(
+        backend.translator,
+        backend.options,
+        config.baseDir,
+        `config.backends.${backend.name}`,
+      )),
+    );
+  }
+  problems.push(...bodySchemaProblems(config));
+  if (problems.length > 0) {
+    const error = new ConfigError(path.resolve(file), problems);
+    return { ok: false, problems, message: error.message };
+  }
+  return { ok: true, config, file };
+}

@@ -1,0 +1,238 @@
+// `sluice dead-letters list|show|replay` and `sluice messages show|cancel`: the operator
+// endpoints of the admin port, from a shell, talking to Redis (and, to replay or cancel, to the
+// broker) with the configuration's settings. No admin port is needed.
+
+import pino, { type Logger } from "pino";
+import { Broker } from "../shared/broker/amqp";
+import type { SluiceConfig } from "../shared/config/config";
+import { createLogger } from "../shared/observability/logger";
+import {
+  DeadLetters,
+  type DeadLetter,
+  type DeadLetterFilter,
+} from "../shared/operator/dead-letters";
+import { Replayer } from "../shared/operator/replay";
+import { consumedQueues } from "../shared/broker/ordering";
+import { checkRedis, createRedis, whenReady } from "../shared/store/redis";
+import { StateNotices } from "../shared/protocol/state-notice";
+import { statusDocument } from "../shared/store/status-document";
+import { declareAllBackends, topologyNames } from "../shared/broker/topology";
+import { TransactionStore } from "../shared/store/transaction-store";
+
+export const OPERATOR_USAGE = `usage: sluice dead-letters list [--reason R] [--service S] [--backend B] [--client C] [--limit N] --config FILE
+       sluice dead-letters show ID --config FILE
+       sluice dead-letters replay ID | --all | [--reason R] [--service S] [--backend B] [--client C] --config FILE
+       sluice messages show ID | --client C --service S --xroad-id X --config FILE
+       sluice messages cancel ID --config FILE
+options: --json prints JSON instead of a table`;
+
+interface Parsed {
+  words: string[];
+  flags: Map<string, string>;
+  json: boolean;
+  all: boolean;
+}
+
+const VALUE_FLAGS = ["reason", "service", "backend", "client", "limit", "xroad-id"];
+
+/** The command's words and flags; the caller already took --config out. */
+export function parseOperatorArgs(argv: string[]): Parsed | string {
+  const parsed: Parsed = { words: [], flags: new Map(), json: false, all: false };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === "--json") parsed.json = true;
+    else if (arg === "--all") parsed.all = true;
+    else if (arg.startsWith("--")) {
+      const [name, inline] = arg.slice(2).split("=", 2);
+      if (!VALUE_FLAGS.includes(name)) return `unknown option ${arg}`;
+      const value = inline ?? argv[++i];
+      if (!value) return `${arg} needs a value`;
+      parsed.flags.set(name, value);
+    } else parsed.words.push(arg);
+  }
+  return parsed;
+}
+
+function filterOf(parsed: Parsed): DeadLetterFilter {
+  const filter: DeadLetterFilter = {};
+  for (const key of ["reason", "service", "backend", "client"] as const) {
+    const value = parsed.flags.get(key);
+    if (value) filter[key] = value;
+  }
+  return filter;
+}
+
+function age(at: number): string {
+  const s = Math.max(0, Math.round((Date.now() - at) / 1000));
+  return s < 120 ? `${s}s` : s < 7200 ? `${Math.round(s / 60)}m` : `${Math.round(s / 3600)}h`;
+}
+
+function table(entries: DeadLetter[]): string {
+  const rows = [
+    ["AGE", "REASON", "BACKEND", "SERVICE", "CLIENT", "ID", "REPLAYED AS", "ERROR"],
+    ...entries.map((e) => [
+      age(e.at),
+      e.reason,
+      e.backend,
+      e.service,
+      e.client,
+      e.id,
+      e.replayedAs ?? "-",
+      (e.error ?? "").slice(0, 80),
+    ]),
+  ];
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  return rows
+    .map((r) =>
+      r
+        .map((cell, c) => cell.padEnd(widths[c]))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
+}
+
+/** Runs one operator command; resolves to the exit code. */
+export async function runOperatorCommand(
+  command: "dead-letters" | "messages",
+  parsed: Parsed,
+  config: SluiceConfig,
+  out: (text: string) => void,
+): Promise<number> {
+  // Warnings only, on stderr: stdout is the command's answer.
+  const log: Logger = createLogger("cli", {
+    instance: config.instanceId,
+    level: process.env.LOG_LEVEL ?? "warn",
+    destination: pino.destination(2),
+  });
+  const [verb, id] = parsed.words;
+  await checkRedis(config.redisUrl);
+  const redis = createRedis(config.redisUrl, log, `sluice-cli-${config.instanceId}`);
+  await whenReady(redis);
+  let broker: Broker | null = null;
+  const names = topologyNames(config.prefix);
+  const store = new TransactionStore(redis, config.prefix, config.retentionMs);
+  const deadLetters = new DeadLetters(redis, config.prefix, config.retentionMs);
+  const print = (value: unknown, text: string) =>
+    out(parsed.json ? JSON.stringify(value, null, 2) : text);
+  const connectBroker = async () => (broker ??= await Broker.connect(config.amqpUrls, log));
+  try {
+    if (command === "dead-letters" && verb === "list") {
+      const limit = Number(parsed.flags.get("limit") ?? 100) || 100;
+      const entries = await deadLetters.list(filterOf(parsed), limit);
+      print(entries, entries.length ? table(entries) : "no dead letters");
+      return 0;
+    }
+    if (command === "dead-letters" && verb === "show" && id) {
+      const entry = await deadLetters.get(id);
+      if (!entry) return fail(out, `no dead letter ${id}`);
+      print(
+        entry,
+        JSON.stringify({ ...entry, request: JSON.parse(entry.request || "null") }, null, 2),
+      );
+      return 0;
+    }
+    if (command === "dead-letters" && verb === "replay") {
+      const filter = filterOf(parsed);
+      if (!id && !parsed.all && Object.keys(filter).length === 0) {
+        return fail(
+          out,
+          "name an ID, a filter (--reason, --service, --backend, --client) or --all",
+        );
+      }
+      const b = await connectBroker();
+      const publisher = b.publisherChannel(async (channel) =>
+        declareAllBackends(channel, config, names),
+      );
+      await publisher.waitForConnect();
+      const replayer = new Replayer({
+        config,
+        redis,
+        store,
+        deadLetters,
+        broker: b,
+        publisher,
+        names,
+      });
+      if (id) {
+        const result = await replayer.replay(id);
+        print(
+          result,
+          `${id}: ${result.result}${result.replayedAs ? ` as ${result.replayedAs}` : ""}${result.warning ? `\nwarning: ${result.warning}` : ""}${result.error ? `: ${result.error}` : ""}`,
+        );
+        return result.result === "refused" ? 1 : 0;
+      }
+      const depths = new Map<string, number>();
+      for (const backend of Object.values(config.backends)) {
+        let depth = 0;
+        for (const queue of consumedQueues(
+          backend.name,
+          names.requestsQueue(backend.name),
+          backend.ordering,
+        )) {
+          depth += (await publisher.checkQueue(queue).catch(() => ({ messageCount: 0 })))
+            .messageCount;
+        }
+        depths.set(backend.name, depth);
+      }
+      const entries = (await deadLetters.list(filter, 10_000)).filter((e) => !e.replayedAs);
+      const outcome = await replayer.replayMany(entries, (backend) => depths.get(backend));
+      print(
+        outcome,
+        [
+          ...outcome.replayed.map(
+            (r) =>
+              `${r.id}: ${r.result}${r.replayedAs ? ` as ${r.replayedAs}` : ""}${r.error ? `: ${r.error}` : ""}`,
+          ),
+          ...outcome.skipped.map((s) => `${s.id}: skipped: ${s.reason}`),
+          `${outcome.replayed.filter((r) => r.result === "replayed").length} replayed, ${outcome.skipped.length} skipped`,
+        ].join("\n"),
+      );
+      return 0;
+    }
+    if (command === "messages" && verb === "show") {
+      const client = parsed.flags.get("client");
+      const service = parsed.flags.get("service");
+      const xroadId = parsed.flags.get("xroad-id");
+      const tx = id
+        ? await store.get(id)
+        : client && service && xroadId
+          ? await store.findByXroadId(client, service, xroadId)
+          : undefined;
+      if (tx === undefined) return fail(out, "name an ID, or --client, --service and --xroad-id");
+      if (!tx) return fail(out, "no such message");
+      const doc = {
+        ...statusDocument(tx),
+        client: tx.client,
+        backend: tx.backend,
+        replyMode: tx.replyMode,
+      };
+      print(doc, JSON.stringify(doc, null, 2));
+      return 0;
+    }
+    if (command === "messages" && verb === "cancel" && id) {
+      if (!(await store.get(id))) return fail(out, "no such message");
+      const { result, previous } = await store.transition(id, ["accepted"], "cancelled", {
+        error: { code: "Cancelled", message: "cancelled by the operator" },
+      });
+      if (result !== "ok")
+        return fail(out, `the message is ${previous ?? "gone"} and can no longer be cancelled`);
+      const b = await connectBroker();
+      const publisher = b.publisherChannel(async (channel) =>
+        declareAllBackends(channel, config, names),
+      );
+      await new StateNotices(b, publisher, names, log).publish(id, "cancelled");
+      print({ id, state: "cancelled" }, `${id}: cancelled`);
+      return 0;
+    }
+    return fail(out, OPERATOR_USAGE, 2);
+  } finally {
+    redis.disconnect();
+    await (broker as Broker | null)?.close().catch(() => undefined);
+  }
+}
+
+function fail(_out: (text: string) => void, message: string, code = 1): number {
+  process.stderr.write(`sluice: ${message}\n`);
+  return code;
+}

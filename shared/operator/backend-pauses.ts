@@ -1,0 +1,44 @@
+// Operator pause and resume of a backend at run time, kept in Redis so that every worker
+// instance obeys it (the admin endpoints that set it are in operator-routes.ts).
+
+import type Redis from "ioredis";
+
+export interface PauseState {
+  paused: boolean;
+  /** Epoch ms when the backend was paused; null when running. */
+  since: number | null;
+}
+
+export class BackendPauses {
+  private readonly key: string;
+
+  /** @param keyPrefix isolates deployments and tests sharing one Redis, e.g. "sluice:". */
+  constructor(
+    private readonly redis: Redis,
+    keyPrefix: string,
+  ) {
+    // One hash for all backends: a worker learns every backend's state in one round trip.
+    this.key = `${keyPrefix}paused-backends`;
+  }
+
+  async pause(backend: string): Promise<PauseState> {
+    const since = Date.now();
+    await this.redis.hsetnx(this.key, backend, String(since));
+    return this.state(backend);
+  }
+
+  async resume(backend: string): Promise<PauseState> {
+    await this.redis.hdel(this.key, backend);
+    return { paused: false, since: null };
+  }
+
+  async state(backend: string): Promise<PauseState> {
+    const since = await this.redis.hget(this.key, backend);
+    return since === null ? { paused: false, since: null } : { paused: true, since: Number(since) };
+  }
+
+  /** Names of every paused backend. */
+  async pausedBackends(): Promise<Set<string>> {
+    return new Set(await this.redis.hkeys(this.key));
+  }
+}

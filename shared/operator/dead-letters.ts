@@ -1,0 +1,191 @@
+// The operator's record of dead letters, in Redis beside the transaction records: why each
+// request was dead-lettered, enough to list and filter them, the request itself so it can be
+// replayed, and which replay it became. The broker's dead-letter queue keeps its own copy.
+
+import type Redis from "ioredis";
+
+export interface DeadLetter {
+  /** Gateway id of the dead-lettered request. */
+  id: string;
+  reason: string;
+  backend: string;
+  service: string;
+  client: string;
+  xroadId: string | null;
+  /** Epoch ms when it was dead-lettered. */
+  at: number;
+  /** What went wrong, in words (the last error). */
+  error: string | null;
+  /** Backend calls made for it before it was given up. */
+  attempts: number;
+  /** Gateway id of its replay, once replayed. */
+  replayedAs: string | null;
+}
+
+export interface DeadLetterFilter {
+  reason?: string;
+  service?: string;
+  backend?: string;
+  client?: string;
+  id?: string;
+}
+
+/** Reasons whose message was never handed to the backend: a replay cannot make a second call. */
+const NEVER_CALLED = new Set(["no_transaction", "unreadable", "expired"]);
+
+export function mayHaveReachedBackend(entry: Pick<DeadLetter, "reason" | "attempts">): boolean {
+  return !NEVER_CALLED.has(entry.reason) && entry.attempts !== 0;
+}
+
+// KEYS: entry, index; ARGV: id, now, ttl ms, oldest-kept score, then field/value pairs.
+// Writing twice (a retried dead-lettering) keeps the first replay link.
+const RECORD = `
+local replayed = redis.call("HGET", KEYS[1], "replayedAs")
+redis.call("HSET", KEYS[1], unpack(ARGV, 5))
+if replayed then redis.call("HSET", KEYS[1], "replayedAs", replayed) end
+redis.call("PEXPIRE", KEYS[1], ARGV[3])
+redis.call("ZADD", KEYS[2], ARGV[2], ARGV[1])
+redis.call("ZREMRANGEBYSCORE", KEYS[2], "-inf", ARGV[4])
+return 1`;
+
+interface ScriptedRedis extends Redis {
+  sluiceDeadLetterRecord(entry: string, index: string, ...args: string[]): Promise<number>;
+}
+
+export class DeadLetters {
+  private readonly redis: ScriptedRedis;
+
+  constructor(
+    redis: Redis,
+    private readonly prefix: string,
+    private readonly retentionMs: number,
+  ) {
+    this.redis = redis as ScriptedRedis;
+    if (!("sluiceDeadLetterRecord" in redis)) {
+      redis.defineCommand("sluiceDeadLetterRecord", { numberOfKeys: 2, lua: RECORD });
+    }
+  }
+
+  /** Key of one entry; the replay script claims it atomically. */
+  key(id: string): string {
+    return `${this.prefix}sluice:dead:${id}`;
+  }
+
+  private get index(): string {
+    return `${this.prefix}sluice:dead-letters`;
+  }
+
+  /** Records a dead letter with the request (its broker message body) kept for a replay. */
+  async record(entry: Omit<DeadLetter, "replayedAs">, request: Buffer): Promise<void> {
+    const fields: Record<string, string> = {
+      id: entry.id,
+      reason: entry.reason,
+      backend: entry.backend,
+      service: entry.service,
+      client: entry.client,
+      xroadId: entry.xroadId ?? "",
+      at: String(entry.at),
+      error: entry.error ?? "",
+      attempts: String(entry.attempts),
+      request: request.toString("utf8"),
+    };
+    await this.redis.sluiceDeadLetterRecord(
+      this.key(entry.id),
+      this.index,
+      entry.id,
+      String(entry.at),
+      String(this.retentionMs),
+      String(entry.at - this.retentionMs),
+      ...Object.entries(fields).flat(),
+    );
+  }
+
+  async get(id: string): Promise<(DeadLetter & { request: string }) | null> {
+    const fields = await this.redis.hgetall(this.key(id));
+    if (!fields.id) return null;
+    return { ...fromFields(fields), request: fields.request ?? "" };
+  }
+
+  /**
+   * Dead letters matching `filter`, newest first, at most `limit`. Entries whose record has
+   * outlived retention are dropped from the index as they are met.
+   */
+  async list(filter: DeadLetterFilter = {}, limit = 100, scan = 10_000): Promise<DeadLetter[]> {
+    if (filter.id) {
+      const one = await this.get(filter.id);
+      return one && matches(one, filter) ? [strip(one)] : [];
+    }
+    const ids = await this.redis.zrevrange(this.index, 0, scan - 1);
+    const found: DeadLetter[] = [];
+    const gone: string[] = [];
+    for (let start = 0; start < ids.length && found.length < limit; start += 200) {
+      const batch = ids.slice(start, start + 200);
+      const pipeline = this.redis.pipeline();
+      for (const id of batch) {
+        pipeline.hmget(
+          this.key(id),
+          "id",
+          "reason",
+          "backend",
+          "service",
+          "client",
+          "xroadId",
+          "at",
+          "error",
+          "attempts",
+          "replayedAs",
+        );
+      }
+      const rows = (await pipeline.exec()) ?? [];
+      rows.forEach(([, values], i) => {
+        const v = values as Array<string | null>;
+        if (!v[0]) return void gone.push(batch[i]);
+        const entry = fromFields({
+          id: v[0],
+          reason: v[1] ?? "",
+          backend: v[2] ?? "",
+          service: v[3] ?? "",
+          client: v[4] ?? "",
+          xroadId: v[5] ?? "",
+          at: v[6] ?? "0",
+          error: v[7] ?? "",
+          attempts: v[8] ?? "0",
+          replayedAs: v[9] ?? "",
+        });
+        if (found.length < limit && matches(entry, filter)) found.push(entry);
+      });
+    }
+    if (gone.length) await this.redis.zrem(this.index, ...gone).catch(() => undefined);
+    return found;
+  }
+}
+
+function fromFields(fields: Record<string, string>): DeadLetter {
+  return {
+    id: fields.id,
+    reason: fields.reason ?? "",
+    backend: fields.backend ?? "",
+    service: fields.service ?? "",
+    client: fields.client ?? "",
+    xroadId: fields.xroadId || null,
+    at: Number(fields.at ?? 0),
+    error: fields.error || null,
+    attempts: Number(fields.attempts ?? 0),
+    replayedAs: fields.replayedAs || null,
+  };
+}
+
+function strip(entry: DeadLetter & { request?: string }): DeadLetter {
+  const { request: _request, ...rest } = entry;
+  return rest;
+}
+
+function matches(entry: DeadLetter, filter: DeadLetterFilter): boolean {
+  return (
+    (!filter.reason || entry.reason === filter.reason) &&
+    (!filter.service || entry.service === filter.service) &&
+    (!filter.backend || entry.backend === filter.backend) &&
+    (!filter.client || entry.client === filter.client) &&
+    (!filter.id || entry.id === filter.id)
+  );
+}

@@ -1,0 +1,238 @@
+// The operator endpoints of the admin port (behind the admin token, see admin-server.ts):
+// backends paused and resumed, messages looked up and cancelled, dead letters listed, shown and
+// replayed, the status figures and the status page. Every role serves them: all they need is
+// Redis, the broker and the configuration.
+
+import type { ChannelWrapper } from "amqp-connection-manager";
+import type Redis from "ioredis";
+import type { Logger } from "pino";
+import type { AdminAnswer, AdminServer } from "../observability/admin-server";
+import type { Broker } from "../broker/amqp";
+import type { Clock } from "../runtime/clock";
+import type { SluiceConfig } from "../config/config";
+import type { QueueMonitor } from "../broker/queue-monitor";
+import { StateNotices } from "../protocol/state-notice";
+import { statusDocument } from "../store/status-document";
+import { declareAllBackends, type TopologyNames } from "../broker/topology";
+import type { Transaction, TransactionStore } from "../store/transaction-store";
+import type { BackendPauses, PauseState } from "./backend-pauses";
+import { BackendStatusReader } from "./backend-status";
+import type { DeadLetter, DeadLetterFilter, DeadLetters } from "./dead-letters";
+import type { RecentFailures } from "./recent-failures";
+import { Replayer } from "./replay";
+import { STATUS_PAGE, STATUS_SCRIPT } from "./status-page";
+
+export interface OperatorDeps {
+  admin: AdminServer;
+  config: SluiceConfig;
+  redis: Redis;
+  store: TransactionStore;
+  broker: Broker;
+  names: TopologyNames;
+  monitor: QueueMonitor;
+  log: Logger;
+  pauses: BackendPauses;
+  deadLetters: DeadLetters;
+  failures: RecentFailures;
+  clock: Clock;
+  /** Runs after a pause or resume asked here, so this process's workers obey at once. */
+  afterPauseChange: () => Promise<void>;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const FILTER_KEYS = ["reason", "service", "backend", "client", "id"] as const;
+
+const ok = (body: unknown): AdminAnswer => ({ status: 200, body });
+const notFound = (message: string): AdminAnswer => ({
+  status: 404,
+  body: { type: "NotFound", message },
+});
+const invalid = (message: string): AdminAnswer => ({
+  status: 400,
+  body: { type: "InvalidRequest", message },
+});
+
+/** A dead letter as the operator reads it: with its age, and whether a replay is a second call. */
+function describeDeadLetter(entry: DeadLetter, now: number) {
+  return {
+    ...entry,
+    at: new Date(entry.at).toISOString(),
+    ageSeconds: Math.max(0, Math.round((now - entry.at) / 1000)),
+  };
+}
+
+/** The operator's view of a message: the status document plus what only an operator sees. */
+function operatorDocument(tx: Transaction, dead: DeadLetter | null) {
+  return {
+    ...statusDocument(tx),
+    client: tx.client,
+    backend: tx.backend,
+    protocol: tx.protocol,
+    replyMode: tx.replyMode,
+    callback: tx.callback,
+    deadLetter: dead ? describeDeadLetter(dead, Date.now()) : null,
+  };
+}
+
+export function addOperatorRoutes(deps: OperatorDeps): void {
+  const { admin, config, store, broker, names, monitor, pauses, deadLetters } = deps;
+  const known = new Set(Object.keys(config.backends));
+  let publisher: ChannelWrapper | null = null;
+  // Opened on first use: most admin ports never replay or cancel anything.
+  const publish = () =>
+    (publisher ??= broker.publisherChannel(async (channel) =>
+      declareAllBackends(channel, config, names),
+    ));
+  let replayer: Replayer | null = null;
+  const replay = () => (replayer ??= new Replayer({ ...deps, publisher: publish() }));
+  const status = new BackendStatusReader(deps);
+
+  // Backends: pause, resume, state.
+  const pauseAnswer = (name: string, state: PauseState) =>
+    ok({
+      backend: name,
+      paused: state.paused,
+      since: state.since && new Date(state.since).toISOString(),
+    });
+  admin.addRoute("POST", /^\/admin\/backends\/([^/]+)\/(pause|resume)$/, async (match) => {
+    const name = match[1];
+    if (!known.has(name)) return notFound(`no backend named ${name}`);
+    const state = match[2] === "pause" ? await pauses.pause(name) : await pauses.resume(name);
+    deps.log.info({ backend: name, action: match[2] }, "operator changed a backend");
+    await deps.afterPauseChange();
+    return pauseAnswer(name, state);
+  });
+  admin.addRoute("GET", /^\/admin\/backends\/([^/]+)$/, async (match) => {
+    // Backend names are plain words (the configuration checks them), so no decoding is needed.
+    const name = match[1];
+    if (!known.has(name)) return notFound(`no backend named ${name}`);
+    return pauseAnswer(name, await pauses.state(name));
+  });
+
+  // Status figures and the page that shows them.
+  admin.addRoute("GET", /^\/admin\/status$/, async () => {
+    const figures = await status.read(deps.clock.now());
+    return ok({ generatedAt: new Date().toISOString(), instance: config.instanceId, ...figures });
+  });
+  admin.addRoute("GET", /^\/$/, async () => ({
+    status: 200,
+    body: STATUS_PAGE,
+    contentType: "text/html; charset=utf-8",
+    headers: {
+      // The page's own script and style only: nothing is loaded from anywhere else.
+      "content-security-policy":
+        "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'",
+      "x-frame-options": "DENY",
+    },
+  }));
+  admin.addRoute("GET", /^\/status\.js$/, async () => ({
+    status: 200,
+    body: STATUS_SCRIPT,
+    contentType: "text/javascript; charset=utf-8",
+  }));
+
+  // Messages: by gateway id, or by (client, service, X-Road id); cancel.
+  const lookup = async (id: string) => {
+    const tx = await store.get(id);
+    return tx ? operatorDocument(tx, await deadLetters.get(id)) : null;
+  };
+  admin.addRoute("GET", /^\/admin\/messages\/([^/]+)$/, async (match) => {
+    const id = decodeURIComponent(match[1]);
+    if (!UUID.test(id)) return notFound("no such message");
+    const doc = await lookup(id);
+    return doc ? ok(doc) : notFound("no such message");
+  });
+  admin.addRoute("GET", /^\/admin\/messages$/, async (_match, _req, { query }) => {
+    const client = query.get("client");
+    const service = query.get("service");
+    const xroadId = query.get("xroadId");
+    if (!client || !service || !xroadId)
+      return invalid("give client, service and xroadId, or look up /admin/messages/<id>");
+    const tx = await store.findByXroadId(client, service, xroadId);
+    return tx
+      ? ok(operatorDocument(tx, await deadLetters.get(tx.id)))
+      : notFound("no such message");
+  });
+  const cancel = async (match: RegExpMatchArray): Promise<AdminAnswer> => {
+    const id = decodeURIComponent(match[1]);
+    if (!UUID.test(id) || !(await store.get(id))) return notFound("no such message");
+    const { result, previous } = await store.transition(id, ["accepted"], "cancelled", {
+      error: { code: "Cancelled", message: "cancelled by the operator" },
+    });
+    if (result !== "ok") {
+      return {
+        status: 409,
+        body: {
+          type: "Conflict",
+          message: `the message is ${previous ?? "gone"} and can no longer be cancelled`,
+        },
+      };
+    }
+    deps.log.info({ id }, "operator cancelled a message");
+    // The state is in Redis; the notice only hurries callbacks and hub listeners.
+    await new StateNotices(broker, publish(), names, deps.log).publish(id, "cancelled");
+    return ok(await lookup(id));
+  };
+  admin.addRoute("DELETE", /^\/admin\/messages\/([^/]+)$/, cancel);
+  admin.addRoute("POST", /^\/admin\/messages\/([^/]+)\/cancel$/, cancel);
+
+  // Dead letters: list with filters, show one, replay one or a selection.
+  admin.addRoute("GET", /^\/admin\/dead-letters$/, async (_match, _req, { query }) => {
+    const filter: DeadLetterFilter = {};
+    for (const key of FILTER_KEYS) {
+      const value = query.get(key);
+      if (value) filter[key] = value;
+    }
+    const limit = Math.min(Math.max(Number(query.get("limit") ?? 100) || 100, 1), 1000);
+    const now = Date.now();
+    const entries = await deadLetters.list(filter, limit);
+    const pending = query.get("replayed") === "no" ? entries.filter((e) => !e.replayedAs) : entries;
+    return ok({ deadLetters: pending.map((entry) => describeDeadLetter(entry, now)) });
+  });
+  admin.addRoute("GET", /^\/admin\/dead-letters\/([^/]+)$/, async (match) => {
+    const entry = await deadLetters.get(decodeURIComponent(match[1]));
+    if (!entry) return notFound("no such dead letter");
+    const { request, ...rest } = entry;
+    let parsed: unknown = request;
+    try {
+      parsed = JSON.parse(request);
+    } catch {
+      // shown as stored
+    }
+    return ok({ ...describeDeadLetter(rest, Date.now()), request: parsed });
+  });
+  admin.addRoute("POST", /^\/admin\/dead-letters\/([^/]+)\/replay$/, async (match) => {
+    const result = await replay().replay(decodeURIComponent(match[1]));
+    deps.log.info(
+      { id: result.id, replayedAs: result.replayedAs, result: result.result },
+      "operator replayed a dead letter",
+    );
+    if (result.result === "refused")
+      return { status: result.error === "no such dead letter" ? 404 : 409, body: result };
+    return ok(result);
+  });
+  admin.addRoute("POST", /^\/admin\/dead-letters\/replay$/, async (_match, _req, { body }) => {
+    const selection = (body ?? {}) as Record<string, unknown>;
+    const filter: DeadLetterFilter = {};
+    for (const key of FILTER_KEYS) {
+      if (typeof selection[key] === "string" && selection[key]) filter[key] = selection[key];
+    }
+    // Replaying everything is never the default: it must be asked for by name.
+    if (Object.keys(filter).length === 0 && selection.all !== true) {
+      return invalid('name a filter (reason, service, backend, client, id) or send {"all": true}');
+    }
+    const limit = Math.min(Math.max(Number(selection.limit ?? 1000) || 1000, 1), 10_000);
+    const entries = (await deadLetters.list(filter, 10_000))
+      .filter((e) => !e.replayedAs)
+      .slice(0, limit);
+    const outcome = await replay().replayMany(
+      entries,
+      (backend) => monitor.get(names.requestsQueue(backend))?.depth,
+    );
+    deps.log.info(
+      { filter, replayed: outcome.replayed.length, skipped: outcome.skipped.length },
+      "operator replayed dead letters",
+    );
+    return ok(outcome);
+  });
+}

@@ -1,0 +1,157 @@
+// The status page of the admin port: one HTML page and its script, no build step and nothing
+// loaded from elsewhere (it must work on a machine without internet access). It polls
+// /admin/status every second and changes things through the same operator endpoints as curl.
+
+export const STATUS_PAGE = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sluice status</title>
+<style>
+  body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #1d2330; background: #f6f7f9; }
+  h1 { font-size: 1.4em; margin: 0 0 .2em; }
+  h2 { font-size: 1.1em; margin: 1.5em 0 .5em; }
+  #meta { color: #5b6475; margin-bottom: 1em; }
+  .backends { display: grid; grid-template-columns: repeat(auto-fill, minmax(24em, 1fr)); gap: 1em; }
+  .backend { background: #fff; border: 1px solid #d8dce3; border-radius: 6px; padding: 1em; }
+  .backend h3 { margin: 0 0 .6em; font-size: 1.1em; display: flex; justify-content: space-between; }
+  .badge { font-size: .75em; padding: .15em .5em; border-radius: 3px; background: #e3f4e6; color: #1b6b2a; }
+  .badge.paused, .badge.closed { background: #fdecc8; color: #8a5a00; }
+  .badge.failing { background: #fbe0e0; color: #9b1c1c; }
+  .bar { height: .8em; background: #e8eaef; border-radius: 3px; overflow: hidden; margin: .2em 0 .6em; }
+  .bar > div { height: 100%; background: #3b82f6; }
+  .bar.over > div { background: #dc2626; }
+  dl { display: grid; grid-template-columns: max-content 1fr; gap: .15em 1em; margin: 0 0 .6em; }
+  dt { color: #5b6475; }
+  dd { margin: 0; font-variant-numeric: tabular-nums; }
+  button { font: inherit; padding: .25em .8em; border: 1px solid #9aa3b2; border-radius: 4px; background: #fff; cursor: pointer; }
+  button:hover { background: #eef1f6; }
+  table { border-collapse: collapse; width: 100%; background: #fff; }
+  th, td { text-align: left; padding: .3em .5em; border-bottom: 1px solid #e3e6ec; vertical-align: top; }
+  td.error { color: #9b1c1c; max-width: 40em; overflow-wrap: anywhere; }
+  #notice { min-height: 1.4em; color: #1b6b2a; }
+  #notice.bad { color: #9b1c1c; }
+  ul { margin: .2em 0; padding-left: 1.2em; }
+</style>
+</head>
+<body>
+<h1>Sluice</h1>
+<div id="meta" data-testid="meta">connecting…</div>
+<div id="notice" role="status" data-testid="notice"></div>
+<div class="backends" id="backends" data-testid="backends"></div>
+<h2>Dead letters not yet replayed</h2>
+<table data-testid="dead-letters">
+  <thead><tr><th>age</th><th>reason</th><th>backend</th><th>service</th><th>client</th><th>id</th><th>error</th><th></th></tr></thead>
+  <tbody id="dead"></tbody>
+</table>
+<script src="/status.js"></script>
+</body>
+</html>
+`;
+
+export const STATUS_SCRIPT = `"use strict";
+// Everything from the server is set as text, never as HTML: error texts come from backends.
+const $ = (id) => document.getElementById(id);
+function el(tag, props, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props || {})) {
+    if (key === "dataset") Object.assign(node.dataset, value);
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (value !== undefined && value !== null) node.setAttribute(key, String(value));
+  }
+  for (const child of children) {
+    if (child === null || child === undefined) continue;
+    node.append(typeof child === "string" || typeof child === "number" ? String(child) : child);
+  }
+  return node;
+}
+function notice(text, bad) {
+  $("notice").textContent = text;
+  $("notice").className = bad ? "bad" : "";
+}
+async function api(method, path, body) {
+  const response = await fetch(path, {
+    method,
+    credentials: "same-origin",
+    headers: { "x-sluice-request": "1", ...(body ? { "content-type": "application/json" } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  if (response.status === 401) {
+    location.reload();
+    throw new Error("signed out");
+  }
+  const json = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(json.message || json.error || response.statusText);
+  return json;
+}
+function when(iso) {
+  if (!iso) return "never";
+  const d = new Date(iso);
+  const s = Math.round((d.getTime() - Date.now()) / 1000);
+  const abs = Math.abs(s);
+  if (abs < 2) return "just now (" + d.toISOString().replace(".000Z", "Z") + ")";
+  const span = abs < 90 ? abs + " s" : abs < 5400 ? Math.round(abs / 60) + " min" : Math.round(abs / 3600) + " h";
+  return (s >= 0 ? "in " : "") + span + (s < 0 ? " ago" : "") + " (" + d.toISOString().replace(".000Z", "Z") + ")";
+}
+function rateText(rate) {
+  if (!rate) return "unlimited";
+  return rate.limit + " per " + (rate.perMs >= 1000 ? rate.perMs / 1000 + " s" : rate.perMs + " ms") + ", burst " + rate.burst;
+}
+async function act(label, method, path, body) {
+  try {
+    const result = await api(method, path, body);
+    let text = label + ": done";
+    if (result.replayed) text = label + ": " + result.replayed.length + " replayed, " + result.skipped.length + " skipped";
+    if (result.result) text = label + ": " + result.result + (result.replayedAs ? " as " + result.replayedAs : "") + (result.warning ? " (" + result.warning + ")" : "");
+    notice(text, false);
+  } catch (error) {
+    notice(label + " failed: " + error.message, true);
+  }
+  await refresh();
+}
+function backendCard(b) {
+  const depth = b.queue.depth;
+  const share = depth === null ? 0 : Math.min(100, (depth / b.queue.highWater) * 100);
+  const failing = b.recentFailures.length > 0 && Date.now() - b.recentFailures[0].at < 60000;
+  const badges = el("span", {},
+    el("span", { class: "badge" + (b.paused ? " paused" : ""), "data-testid": "paused-" + b.name }, b.paused ? "paused" : "running"), " ",
+    b.window.configured ? el("span", { class: "badge" + (b.window.open ? "" : " closed") }, b.window.open ? "window open" : "window closed") : null, " ",
+    failing ? el("span", { class: "badge failing" }, "failing") : null);
+  const reasons = Object.entries(b.deadLetters);
+  return el("section", { class: "backend", "data-testid": "backend-" + b.name },
+    el("h3", {}, el("span", {}, b.name), badges),
+    el("div", {}, "queue ", el("strong", { "data-testid": "depth-" + b.name }, depth === null ? "?" : depth), " of high-water mark " + b.queue.highWater + " (max " + b.queue.maxLength + ")"),
+    el("div", { class: "bar" + (depth !== null && depth >= b.queue.highWater ? " over" : "") }, el("div", { style: "width:" + share.toFixed(1) + "%" })),
+    el("dl", {},
+      el("dt", {}, "drain rate"), el("dd", {}, b.queue.drainRate === null ? "–" : b.queue.drainRate.toFixed(1) + " msg/s"),
+      el("dt", {}, "consumers"), el("dd", {}, b.queue.consumers === null ? "?" : b.queue.consumers),
+      el("dt", {}, "in flight"), el("dd", { "data-testid": "inflight-" + b.name }, b.inFlight + " of " + b.maxInFlight),
+      el("dt", {}, "rate limit"), el("dd", {}, rateText(b.rate)),
+      el("dt", {}, "paused"), el("dd", {}, b.paused ? "since " + when(b.pausedSince) : "no"),
+      el("dt", {}, "service window"), el("dd", {}, !b.window.configured ? "always open" : (b.window.open ? "open, closes " : "closed, opens ") + when(b.window.nextChange)),
+      el("dt", {}, "dead letters"), el("dd", {}, reasons.length === 0 ? "none" : el("ul", {}, ...reasons.map(([reason, count]) =>
+        el("li", {}, reason + ": " + count + " ", el("button", { "data-testid": "replay-" + b.name + "-" + reason, onclick: () => act("replay " + reason, "POST", "/admin/dead-letters/replay", { backend: b.name, reason }) }, "replay")))))),
+    el("button", { "data-testid": (b.paused ? "resume-" : "pause-") + b.name, onclick: () => act((b.paused ? "resume " : "pause ") + b.name, "POST", "/admin/backends/" + encodeURIComponent(b.name) + (b.paused ? "/resume" : "/pause")) }, b.paused ? "Resume" : "Pause"),
+    b.recentFailures.length === 0 ? null : el("div", {}, el("h4", {}, "recent failures"), el("ul", {}, ...b.recentFailures.slice(0, 5).map((f) =>
+      el("li", {}, when(new Date(f.at).toISOString()) + ", attempt " + f.attempt + ": " + f.error + " → " + f.outcome)))));
+}
+async function refresh() {
+  try {
+    const [status, dead] = await Promise.all([
+      api("GET", "/admin/status"),
+      api("GET", "/admin/dead-letters?limit=50&replayed=no"),
+    ]);
+    $("meta").textContent = "instance " + status.instance + ", updated " + new Date(status.generatedAt).toLocaleTimeString();
+    $("backends").replaceChildren(...status.backends.map(backendCard));
+    $("dead").replaceChildren(...dead.deadLetters.map((d) => el("tr", { "data-testid": "dead-" + d.id },
+      el("td", {}, d.ageSeconds + " s"), el("td", {}, d.reason), el("td", {}, d.backend), el("td", {}, d.service),
+      el("td", {}, d.client), el("td", {}, d.id), el("td", { class: "error" }, d.error || ""),
+      el("td", {}, el("button", { onclick: () => act("replay " + d.id, "POST", "/admin/dead-letters/" + d.id + "/replay") }, "replay")))));
+  } catch (error) {
+    $("meta").textContent = "not updated: " + error.message;
+  }
+}
+refresh();
+setInterval(refresh, 1000);
+`;

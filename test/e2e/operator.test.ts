@@ -1,0 +1,286 @@
+// The operator's controls end to end, on one `sluice all`: the admin port's token (401 without
+// or with a wrong one, 404 without one configured, loopback by default), dead letters listed,
+// replayed once after the backend recovered and linked both ways, messages looked up by id and
+// by (client, service, X-Road id) and cancelled.
+
+import { spawnSync } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import path from "node:path";
+import { expect } from "chai";
+import { call, eventually, Harness, type SluiceProcess } from "../support/harness";
+
+const CLIENT = "EE/GOV/70000001/case-app";
+const BIN = path.resolve(__dirname, "..", "..", "..", "bin", "sluice.js");
+
+describe("operator controls (admin token, dead letters, replay, lookup)", function () {
+  this.timeout(60_000);
+  const harness = new Harness();
+  let sluice: SluiceProcess;
+
+  before(async () => {
+    await harness.startSim({ latencyMs: 0 });
+    harness.writeConfig({
+      services: {
+        orders: { protocols: ["rest"], reply: { mode: "ack" }, backend: "flaky" },
+        parked: { protocols: ["rest"], reply: { mode: "ack" }, backend: "held" },
+      },
+      backends: {
+        flaky: { retry: { attempts: 2, backoff: ["100ms"] } },
+        held: {},
+      },
+    });
+    sluice = await harness.spawn("all");
+  });
+  after(() => harness.cleanup());
+
+  const admin = (path: string, options: Parameters<typeof call>[1] = {}) =>
+    call(`${sluice.adminUrl}${path}`, {
+      client: null,
+      ...options,
+      headers: { ...harness.adminHeaders(), ...(options.headers ?? {}) },
+    });
+  const submit = async (service: string, xroadId = randomUUID()) => {
+    const answer = await call(`${sluice.url}/rest/${service}/orders`, {
+      body: JSON.stringify({ order: 1 }),
+      headers: { "X-Road-Id": xroadId },
+    });
+    expect(answer.status).to.equal(202);
+    return answer.json.id as string;
+  };
+  const status = (id: string) => call(`${sluice.url}/messages/${id}`);
+  const sluiceCli = (args: string[]) =>
+    spawnSync(process.execPath, [BIN, ...args, "--config", harness.configFile], {
+      env: { ...process.env, LOG_LEVEL: "warn" },
+      encoding: "utf8",
+      timeout: 30_000,
+    });
+  const settled = (id: string) =>
+    eventually(
+      async () => {
+        const doc = (await status(id)).json;
+        return ["completed", "failed", "rejected", "expired", "cancelled"].includes(doc.state)
+          ? doc
+          : undefined;
+      },
+      20_000,
+      `message ${id} to settle`,
+    );
+
+  describe("the admin port", () => {
+    it("binds to loopback unless configured otherwise", () => {
+      const listening = sluice.lines.find((line) => line.msg === "admin port listening");
+      expect(listening).to.include({ adminHost: "127.0.0.1" });
+    });
+
+    it("refuses operator endpoints without the token or with a wrong one (401), keeps metrics and health open", async () => {
+      for (const path of ["/admin/status", "/admin/dead-letters", "/", "/admin/messages/x"]) {
+        const none = await call(`${sluice.adminUrl}${path}`, { client: null });
+        expect(none.status, path).to.equal(401);
+        const wrong = await call(`${sluice.adminUrl}${path}`, {
+          client: null,
+          headers: { authorization: `Bearer ${harness.adminToken}x` },
+        });
+        expect(wrong.status, path).to.equal(401);
+      }
+      const pause = await call(`${sluice.adminUrl}/admin/backends/held/pause`, {
+        method: "POST",
+        client: null,
+      });
+      expect(pause.status).to.equal(401);
+      expect(pause.headers.get("www-authenticate")).to.match(/^Bearer/);
+      for (const path of ["/metrics", "/healthz", "/readyz"]) {
+        expect((await call(`${sluice.adminUrl}${path}`, { client: null })).status, path).to.equal(
+          200,
+        );
+      }
+      expect((await admin("/admin/status")).status).to.equal(200);
+      const never = JSON.stringify(sluice.lines);
+      expect(never).to.not.include(harness.adminToken);
+    });
+  });
+
+  describe("dead letters", () => {
+    let original = "";
+    let replay = "";
+
+    it("lists a message whose retries were exhausted, with its reason", async () => {
+      await harness.sim.update({ errorRate: 1 });
+      original = await submit("orders");
+      expect((await settled(original)).state).to.equal("failed");
+      const listed = await eventually(async () => {
+        const answer = await admin("/admin/dead-letters?service=orders");
+        return answer.json.deadLetters.length ? answer.json.deadLetters : undefined;
+      });
+      expect(listed).to.have.length(1);
+      expect(listed[0]).to.include({
+        id: original,
+        reason: "retries_exhausted",
+        service: "orders",
+        backend: "flaky",
+        client: CLIENT,
+        attempts: 2,
+        replayedAs: null,
+      });
+      expect(listed[0].error).to.include("500");
+      expect(listed[0].ageSeconds).to.be.a("number");
+      for (const filter of ["reason=translator_error", "backend=held", "client=EE/X/Y/Z"]) {
+        expect(
+          (await admin(`/admin/dead-letters?${filter}`)).json.deadLetters,
+          filter,
+        ).to.deep.equal([]);
+      }
+      const one = await admin(`/admin/dead-letters/${original}`);
+      expect(one.json.request).to.include({ id: original, service: "orders" });
+    });
+
+    it("replays it after the backend recovered: a new message, linked both ways, completed", async () => {
+      await harness.sim.update({ errorRate: 0 });
+      const answer = await admin(`/admin/dead-letters/${original}/replay`, { method: "POST" });
+      expect(answer.status).to.equal(200);
+      expect(answer.json).to.include({
+        id: original,
+        result: "replayed",
+        mayHaveReachedBackend: true,
+      });
+      expect(answer.json.warning).to.include("Idempotency-Key");
+      replay = answer.json.replayedAs;
+      expect(replay).to.be.a("string").and.not.equal(original);
+
+      const done = await settled(replay);
+      expect(done.state).to.equal("completed");
+      expect(done.replayOf).to.equal(original);
+      expect(done.history.map((h: { state: string }) => h.state)).to.include.members([
+        "accepted",
+        "processing",
+        "completed",
+      ]);
+      const first = (await status(original)).json;
+      expect(first.state).to.equal("failed");
+      expect(first.replayedAs).to.equal(replay);
+      // Two failed calls and the replay's, which carries the original's Idempotency-Key.
+      const calls = harness.sim.calls({ id: original });
+      expect(calls.map((c) => c.status)).to.deep.equal([500, 500, 200]);
+    });
+
+    it("replays the same dead letter once, however often it is asked", async () => {
+      const again = await admin(`/admin/dead-letters/${original}/replay`, { method: "POST" });
+      expect(again.json).to.include({ result: "already", replayedAs: replay });
+      const bulk = await admin("/admin/dead-letters/replay", {
+        method: "POST",
+        body: JSON.stringify({ service: "orders" }),
+      });
+      expect(bulk.json.replayed).to.deep.equal([]);
+      expect(harness.sim.calls({ id: original })).to.have.length(3);
+      const refused = await admin("/admin/dead-letters/replay", { method: "POST", body: "{}" });
+      expect(refused.status).to.equal(400);
+    });
+
+    it("is listed, shown and (not) replayed again from the command line", () => {
+      const list = sluiceCli(["dead-letters", "list", "--service", "orders", "--json"]);
+      expect(list.status, list.stderr).to.equal(0);
+      const listed = JSON.parse(list.stdout) as Array<{ id: string; replayedAs: string }>;
+      expect(listed.find((e) => e.id === original)).to.include({ replayedAs: replay });
+      const table = sluiceCli(["dead-letters", "list", "--reason", "retries_exhausted"]);
+      expect(table.stdout).to.match(/^AGE\s+REASON\s+BACKEND/);
+      expect(table.stdout).to.include(original);
+      const again = sluiceCli(["dead-letters", "replay", original]);
+      expect(again.status).to.equal(0);
+      expect(again.stdout).to.include(`${original}: already as ${replay}`);
+      const shown = sluiceCli(["messages", "show", replay, "--json"]);
+      expect(JSON.parse(shown.stdout)).to.include({
+        id: replay,
+        replayOf: original,
+        state: "completed",
+      });
+      const nothing = sluiceCli(["dead-letters", "replay"]);
+      expect(nothing.status).to.equal(1);
+      expect(nothing.stderr).to.include("--all");
+    });
+
+    it("replays a filtered set in one request", async () => {
+      await harness.sim.update({ errorRate: 1 });
+      const ids = [await submit("orders"), await submit("orders")];
+      for (const id of ids) expect((await settled(id)).state).to.equal("failed");
+      await harness.sim.update({ errorRate: 0 });
+      await eventually(async () =>
+        (await admin("/admin/dead-letters?reason=retries_exhausted&replayed=no")).json.deadLetters
+          .length === 2
+          ? true
+          : undefined,
+      );
+      const bulk = await admin("/admin/dead-letters/replay", {
+        method: "POST",
+        body: JSON.stringify({ backend: "flaky", reason: "retries_exhausted" }),
+      });
+      expect(bulk.json.skipped).to.deep.equal([]);
+      expect(bulk.json.replayed.map((r: { id: string }) => r.id).sort()).to.deep.equal(ids.sort());
+      for (const r of bulk.json.replayed)
+        expect((await settled(r.replayedAs)).state).to.equal("completed");
+    });
+  });
+
+  describe("messages", () => {
+    it("are found by gateway id and by (client, service, X-Road id), and cancelled by the operator", async () => {
+      expect((await admin("/admin/backends/held/pause", { method: "POST" })).json.paused).to.equal(
+        true,
+      );
+      const xroadId = randomUUID();
+      const id = await submit("parked", xroadId);
+      const byId = await admin(`/admin/messages/${id}`);
+      expect(byId.status).to.equal(200);
+      expect(byId.json).to.include({
+        id,
+        xroadId,
+        service: "parked",
+        client: CLIENT,
+        backend: "held",
+      });
+      const query = new URLSearchParams({ client: CLIENT, service: "parked", xroadId });
+      const byXroad = await admin(`/admin/messages?${query}`);
+      expect(byXroad.json.id).to.equal(id);
+      query.set("service", "orders");
+      expect((await admin(`/admin/messages?${query}`)).status).to.equal(404);
+      expect((await admin(`/admin/messages/${randomUUID()}`)).status).to.equal(404);
+
+      const cancelled = await admin(`/admin/messages/${id}`, { method: "DELETE" });
+      expect(cancelled.status).to.equal(200);
+      expect(cancelled.json).to.include({ state: "cancelled" });
+      expect(cancelled.json.error).to.deep.equal({
+        code: "Cancelled",
+        message: "cancelled by the operator",
+      });
+      expect((await admin(`/admin/messages/${id}/cancel`, { method: "POST" })).status).to.equal(
+        409,
+      );
+      await admin("/admin/backends/held/resume", { method: "POST" });
+      expect(harness.sim.calls({ id })).to.have.length(0);
+    });
+  });
+});
+
+describe("an admin port without a token", function () {
+  this.timeout(30_000);
+  const harness = new Harness();
+  after(() => harness.cleanup());
+
+  it("does not serve the operator endpoints at all (404), only metrics and health", async () => {
+    await harness.startSim();
+    harness.writeConfig({
+      services: { q: { backend: "b" } },
+      backends: { b: {} },
+      admin: { port: 0 },
+    });
+    const sluice = await harness.spawn("worker");
+    for (const path of ["/admin/status", "/", "/admin/dead-letters"]) {
+      const answer = await call(`${sluice.adminUrl}${path}`, {
+        client: null,
+        headers: harness.adminHeaders(),
+      });
+      expect(answer.status, path).to.equal(404);
+    }
+    expect((await call(`${sluice.adminUrl}/healthz`, { client: null })).status).to.equal(200);
+    expect(sluice.lines.find((l) => l.msg === "admin port listening")).to.include({
+      operatorEndpoints: "off (no admin token)",
+    });
+  });
+});

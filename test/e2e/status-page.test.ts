@@ -1,0 +1,135 @@
+// The status page in a real browser (Debian's chromium driven by playwright-core): sign in
+// with the admin token, watch a paused backend's queue depth rise live, pause and resume with
+// the buttons, and replay a dead letter by reason. Set SLUICE_SCREENSHOT=<file.png> to keep a
+// screenshot (docs/status-page.png is made this way).
+
+import { randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
+import { expect } from "chai";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { call, eventually, Harness, type SluiceProcess } from "../support/harness";
+
+const CHROMIUM = "/usr/bin/chromium";
+
+describe("the status page in a browser", function () {
+  this.timeout(90_000);
+  const harness = new Harness();
+  let sluice: SluiceProcess;
+  let browser: Browser;
+  let page: Page;
+
+  before(async function () {
+    if (!existsSync(CHROMIUM)) {
+      throw new Error(`${CHROMIUM} is missing: run deploy/install-tools.sh (npm test does)`);
+    }
+    await harness.startSim({ latencyMs: 0 });
+    harness.writeConfig({
+      services: {
+        orders: { protocols: ["rest"], reply: { mode: "ack" }, backend: "legacy" },
+        notices: { protocols: ["rest"], reply: { mode: "ack" }, backend: "mailer" },
+      },
+      backends: {
+        legacy: { rate: { limit: 50, per: "1s", burst: 10 }, queue: { highWater: 40 } },
+        mailer: {
+          retry: { attempts: 1 },
+          windows: [{ days: ["mon-sun"], from: "00:00", to: "24:00", tz: "UTC" }],
+        },
+      },
+    });
+    sluice = await harness.spawn("all");
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      // Root in a container has no user namespaces for chromium's sandbox.
+      args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+    });
+    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  });
+  after(async () => {
+    await browser?.close();
+    await harness.cleanup();
+  });
+
+  const submit = async (service: string) => {
+    const answer = await call(`${sluice.url}/rest/${service}/x`, {
+      body: JSON.stringify({ n: 1 }),
+      headers: { "X-Road-Id": randomUUID() },
+    });
+    expect(answer.status).to.equal(202);
+    return answer.json.id as string;
+  };
+  const depthShown = async () => Number(await page.getByTestId("depth-legacy").textContent());
+
+  it("asks for the admin token, and signs in with it", async () => {
+    await page.goto(`${sluice.adminUrl}/`);
+    await page.getByLabel("Admin token").fill("not-the-token-at-all");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("alert").waitFor();
+    await page.getByLabel("Admin token").fill(harness.adminToken);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByTestId("backend-legacy").waitFor();
+    expect(await page.getByTestId("paused-legacy").textContent()).to.equal("running");
+  });
+
+  it("pauses with its button, and shows the depth rising live while the worker is paused", async () => {
+    await page.getByTestId("pause-legacy").click();
+    await page.getByTestId("resume-legacy").waitFor();
+    expect(await page.getByTestId("paused-legacy").textContent()).to.equal("paused");
+    const state = await call(`${sluice.adminUrl}/admin/backends/legacy`, {
+      client: null,
+      headers: harness.adminHeaders(),
+    });
+    expect(state.json.paused).to.equal(true);
+
+    const seen: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      for (let k = 0; k < 5; k++) await submit("orders");
+      // The page polls; no reload happens between these readings.
+      seen.push(
+        await eventually(
+          async () => {
+            const depth = await depthShown();
+            return depth >= 5 * (i + 1) ? depth : undefined;
+          },
+          15_000,
+          `the page to show depth ${5 * (i + 1)}`,
+        ),
+      );
+    }
+    expect(seen[0]).to.be.lessThan(seen[2]);
+    expect(harness.sim.calls()).to.have.length(0);
+  });
+
+  it("shows a dead letter by reason and replays it with its button", async () => {
+    await harness.sim.update({ errorRate: 1 });
+    const failed = await submit("notices");
+    await page.getByTestId("replay-mailer-retries_exhausted").waitFor({ timeout: 20_000 });
+    await page.getByTestId(`dead-${failed}`).waitFor();
+    if (process.env.SLUICE_SCREENSHOT) {
+      await page.screenshot({ path: process.env.SLUICE_SCREENSHOT, fullPage: true });
+    }
+    await harness.sim.update({ errorRate: 0 });
+    await page.getByTestId("replay-mailer-retries_exhausted").click();
+    await page.getByText("1 replayed, 0 skipped").waitFor();
+    const original = await call(`${sluice.url}/messages/${failed}`);
+    const replay = original.json.replayedAs as string;
+    expect(replay).to.be.a("string");
+    await eventually(async () =>
+      (await call(`${sluice.url}/messages/${replay}`)).json.state === "completed"
+        ? true
+        : undefined,
+    );
+    await page.getByTestId(`dead-${failed}`).waitFor({ state: "detached" });
+  });
+
+  it("resumes with its button, and the depth falls to zero", async () => {
+    await page.getByTestId("resume-legacy").click();
+    await page.getByTestId("pause-legacy").waitFor();
+    await eventually(
+      async () => ((await depthShown()) === 0 ? true : undefined),
+      30_000,
+      "depth 0",
+    );
+    await eventually(async () => (harness.sim.calls().length >= 16 ? true : undefined), 15_000);
+  });
+});
