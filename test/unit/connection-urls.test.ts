@@ -62,8 +62,9 @@ describe("broker URLs", () => {
     expect(
       problemsOf({ ...minimal, amqpUrl: ["amqp://n1:5672", "http://u:secret@n2"] }),
     ).to.deep.equal(['config.amqpUrl: "http://u:***@n2" is not an amqp:// or amqps:// URL']);
+    // An empty list is a shape error, reported by the configuration's schema.
     expect(problemsOf({ ...minimal, amqpUrl: [] })).to.deep.equal([
-      "config.amqpUrl: must be an AMQP URL or a list of them",
+      "config.amqpUrl: must list at least 1",
     ]);
     expect(problemsOf(minimal, { AMQP_URL: "nonsense" })).to.deep.equal([
       'environment AMQP_URL: "nonsense" is not an amqp:// or amqps:// URL',
