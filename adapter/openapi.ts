@@ -3,6 +3,7 @@
 // registers each service in the security server by its "OpenAPI 3 description" URL.
 
 import type { ServiceConfig } from "../shared/config/config";
+import { MESSAGE_STATES } from "../shared/store/transaction-store";
 
 type Doc = Record<string, unknown>;
 
@@ -61,15 +62,7 @@ const COMPONENTS = {
         service: { type: "string" },
         state: {
           type: "string",
-          enum: [
-            "accepted",
-            "processing",
-            "completed",
-            "rejected",
-            "failed",
-            "expired",
-            "cancelled",
-          ],
+          enum: [...MESSAGE_STATES],
         },
         delivery: { type: "string", enum: ["pending", "delivered", "delivery_failed"] },
         createdAt: { type: "string", format: "date-time" },

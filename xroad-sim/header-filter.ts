@@ -2,18 +2,11 @@
 // filtered ones, X-Road's own set anew) and PR-MESS §2.2 (SOAP: Content-Type and SOAPAction only).
 
 import type { IncomingHttpHeaders } from "node:http";
+import { HOP_BY_HOP } from "../shared/protocol/forwarded-headers";
 
 /** Hop-by-hop headers and those that leak the origin host: never passed on (PR-REST §4.3). */
 const FILTERED = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-authenticate",
-  "proxy-authorization",
-  "proxy-connection",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
+  ...HOP_BY_HOP,
   "host",
   "user-agent",
   "server",

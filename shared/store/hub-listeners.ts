@@ -4,19 +4,10 @@
 import { randomUUID } from "node:crypto";
 import type Redis from "ioredis";
 import { SluiceError } from "../protocol/errors";
+import { MESSAGE_STATES as STATES } from "./transaction-store";
 
 export const HUB_EVENT_TYPES = ["MessageStateChangeEvent"] as const;
 export type HubEventType = (typeof HUB_EVENT_TYPES)[number];
-
-const STATES = [
-  "accepted",
-  "processing",
-  "completed",
-  "rejected",
-  "failed",
-  "expired",
-  "cancelled",
-] as const;
 
 export interface HubListener {
   id: string;

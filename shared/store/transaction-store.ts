@@ -20,6 +20,9 @@ export const TERMINAL_STATES: readonly State[] = [
   "cancelled",
 ];
 
+/** Every state a message can be in, in lifecycle order (status documents, hub filters). */
+export const MESSAGE_STATES: readonly State[] = ["accepted", "processing", ...TERMINAL_STATES];
+
 export function isTerminal(state: State): boolean {
   return TERMINAL_STATES.includes(state);
 }
