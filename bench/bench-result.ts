@@ -70,6 +70,18 @@ export interface TargetCheck {
   met: boolean | null;
 }
 
+/** One row of the cost-per-message table: a figure, what it was, its goal, and this run's. */
+export interface CostCheck {
+  figure: string;
+  /** The figure before the cost work (issue 17), as measured then. */
+  before: string;
+  target: string;
+  measured: string;
+  /** What the figure is divided by (or compared with), measured in the same run. */
+  baseline: string;
+  met: boolean | null;
+}
+
 export interface MachineInfo {
   cpuModel: string;
   cores: number;
@@ -94,6 +106,8 @@ export interface BenchReport {
   runs: RunResult[];
   comparisons: Comparison[];
   targets: TargetCheck[];
+  /** Cost per message against its baselines (older reports have none). */
+  costs?: CostCheck[];
   profiles: ProfileSummary[];
 }
 

@@ -8,6 +8,7 @@ import {
   round,
   type BenchReport,
   type Comparison,
+  type CostCheck,
   type ProfileSummary,
   type RunGroup,
   type RunResult,
@@ -34,6 +35,12 @@ const PAIRS: Array<{ group: RunGroup; subject: string; baseline: string; latency
     subject: "ingest-json.sluice",
     baseline: "baseline.amqp-publisher",
     latency: false,
+  },
+  {
+    group: "ingest-json",
+    subject: "ingest-json.sluice",
+    baseline: "baseline.naive.json",
+    latency: true,
   },
   {
     group: "ingest-soap",
@@ -135,6 +142,161 @@ export function targetsFor(runs: RunResult[], comparisons: Comparison[]): Target
   return targets;
 }
 
+const cpuOf = (run: RunResult | undefined, name: string): number | undefined =>
+  run?.stats?.cpu?.find((c) => c.name === name)?.msPerRequest;
+
+const ms = (value: number): string => `${value.toFixed(3)} ms`;
+
+/** CPU per request of `process` in `subject` divided by `baseProcess`'s in `baseline`. */
+function cpuRatio(
+  runs: RunResult[],
+  figure: string,
+  before: string,
+  limit: number,
+  subject: [run: string, process: string],
+  baseline: [run: string, process: string, label: string],
+): CostCheck {
+  const s = cpuOf(find(runs, subject[0]), subject[1]);
+  const b = cpuOf(find(runs, baseline[0]), baseline[1]);
+  const ok = s !== undefined && b !== undefined && b > 0;
+  return {
+    figure,
+    before,
+    target: `≤ ${limit.toFixed(1)} ×`,
+    measured: ok ? `${(s / b).toFixed(2)} × (${subject[1]} ${ms(s)})` : "not measured",
+    baseline: b !== undefined ? `${baseline[2]}: ${ms(b)}` : "not measured",
+    met: ok ? s / b <= limit : null,
+  };
+}
+
+/** Processes a sync round trip runs through (the load generator and the backend excluded). */
+const ROUND_TRIP_PROCESSES = ["adapter", "worker", "response-worker", "rabbitmq", "redis"];
+
+/**
+ * The cost-per-message table (issue 17): each figure next to the baseline it is divided by or
+ * compared with, both from this run, and the naive design (koa + SET NX + confirmed publish).
+ */
+export function costsFor(runs: RunResult[], comparisons: Comparison[]): CostCheck[] {
+  const rows: CostCheck[] = [];
+  rows.push(
+    cpuRatio(
+      runs,
+      "adapter CPU per REST JSON ack ÷ bare Koa CPU per request",
+      "3.8 ×",
+      2.0,
+      ["ingest-json.sluice", "adapter"],
+      ["baseline.bare-koa.json", "bare koa", "bare Koa read + JSON.parse + 202"],
+    ),
+  );
+  const naive = find(runs, "baseline.naive.json");
+  const naiveCpu = cpuOf(naive, "naive");
+  const adapterCpu = cpuOf(find(runs, "ingest-json.sluice"), "adapter");
+  const bareCpu = cpuOf(find(runs, "baseline.bare-koa.json"), "bare koa");
+  rows.push({
+    figure: "naive design's CPU per ack ÷ bare Koa (reference, not a target)",
+    before: "–",
+    target: "Sluice ahead of it",
+    measured:
+      naiveCpu !== undefined && bareCpu
+        ? `${(naiveCpu / bareCpu).toFixed(2)} × (naive ${ms(naiveCpu)}; Sluice adapter ÷ naive ` +
+          `${adapterCpu !== undefined ? `${(adapterCpu / naiveCpu).toFixed(2)} ×` : "–"})`
+        : "not measured",
+    baseline: bareCpu !== undefined ? `bare Koa: ${ms(bareCpu)}` : "not measured",
+    met: null,
+  });
+  rows.push(
+    cpuRatio(
+      runs,
+      "adapter CPU per SOAP ack ÷ bare Koa (envelope read) CPU per request",
+      "10.8 ×",
+      4.0,
+      ["ingest-soap.sluice", "adapter"],
+      ["baseline.bare-koa.soap", "bare koa", "bare Koa envelope read + fixed answer"],
+    ),
+  );
+  const syncRun = find(runs, "sync.sluice.throughput");
+  const roundTrip = syncRun?.stats?.cpu
+    ?.filter((c) => ROUND_TRIP_PROCESSES.includes(c.name))
+    .reduce((sum, c) => sum + c.msPerRequest, 0);
+  const direct = find(runs, "baseline.direct.throughput");
+  const directCpu = cpuOf(direct, "legacy-sim");
+  rows.push({
+    figure: `CPU per sync round trip (${syncRun?.stats?.connections ?? "N"} connections): Sluice roles + RabbitMQ + Redis`,
+    before: "0.94 ms (machine)",
+    target: "≤ 0.5 ms",
+    measured:
+      roundTrip !== undefined
+        ? `${ms(roundTrip)} (${ROUND_TRIP_PROCESSES.map((n) => `${n} ${cpuOf(syncRun, n)?.toFixed(3) ?? "–"}`).join(", ")}; machine ${cpuOf(syncRun, "machine")?.toFixed(3) ?? "–"})`
+        : "not measured",
+    baseline:
+      directCpu !== undefined
+        ? `backend called directly: legacy-sim ${ms(directCpu)}, machine ${ms(cpuOf(direct, "machine") ?? 0)}`
+        : "not measured",
+    met: roundTrip !== undefined ? roundTrip <= 0.5 : null,
+  });
+  const overhead = comparisons.find(
+    (c) =>
+      c.subject === "sync.sluice.latency" &&
+      c.baseline === "baseline.direct.latency" &&
+      c.metric === "p50",
+  );
+  const directLatency = find(runs, "baseline.direct.latency")?.stats?.latencyMs.p50;
+  rows.push({
+    figure: "sync p50 overhead over calling the backend directly (1 connection)",
+    before: "+1.9 to +8 ms",
+    target: "≤ +1.5 ms, stable across 3 runs",
+    measured: overhead ? `+${overhead.value.toFixed(2)} ms (this run only)` : "not measured",
+    baseline: directLatency !== undefined ? `direct call p50 ${directLatency.toFixed(2)} ms` : "–",
+    met: overhead ? overhead.value <= 1.5 : null,
+  });
+  const waiters = find(runs, "memory.waiters")?.memory?.peakMb;
+  const hold = find(runs, "baseline.bare-koa.hold")?.memory?.peakMb;
+  rows.push({
+    figure: "adapter RSS with the sync callers ÷ bare Koa holding as many requests",
+    before: "1.58 ×",
+    target: "≤ 1.2 ×",
+    measured:
+      waiters !== undefined && hold
+        ? `${(waiters / hold).toFixed(2)} × (adapter ${waiters.toFixed(0)} MB peak)`
+        : "not measured",
+    baseline: hold !== undefined ? `bare Koa: ${hold.toFixed(0)} MB peak` : "not measured",
+    met: waiters !== undefined && hold ? waiters / hold <= 1.2 : null,
+  });
+  const rps = (baseline: string) =>
+    comparisons.find(
+      (c) => c.subject === "ingest-json.sluice" && c.baseline === baseline && c.metric === "rps",
+    );
+  const vsBare = rps("baseline.bare-koa.json");
+  const vsNaive = rps("baseline.naive.json");
+  const naiveVsBare =
+    naive?.stats && find(runs, "baseline.bare-koa.json")?.stats
+      ? naive.stats.okRps / Math.max(find(runs, "baseline.bare-koa.json")?.stats?.okRps ?? 1, 1e-9)
+      : undefined;
+  rows.push({
+    figure: "ack ingest req/s ÷ bare Koa req/s (reported, not a target)",
+    before: "0.23 ×",
+    target: "–",
+    measured: vsBare
+      ? `${vsBare.value.toFixed(2)} ×${vsNaive ? `; ${vsNaive.value.toFixed(2)} × the naive design's` : ""}`
+      : "not measured",
+    baseline:
+      naiveVsBare !== undefined ? `naive design: ${naiveVsBare.toFixed(2)} × bare Koa` : "–",
+    met: null,
+  });
+  return rows;
+}
+
+export function costTable(costs: CostCheck[]): string[] {
+  return [
+    "| figure | before | target | measured | baseline (same run) | met |",
+    "|---|---|---|---|---|---|",
+    ...costs.map(
+      (c) =>
+        `| ${c.figure} | ${c.before} | ${c.target} | ${c.measured} | ${c.baseline} | ${c.met === null ? "–" : c.met ? "yes" : "**no**"} |`,
+    ),
+  ];
+}
+
 // --- markdown ------------------------------------------------------------------------------
 
 const GROUP_TITLES: Record<RunGroup, string> = {
@@ -190,6 +352,7 @@ const CPU_ORDER = [
   "worker",
   "response-worker",
   "bare koa",
+  "naive",
   "publisher",
   "legacy-sim",
   "rabbitmq",
@@ -325,7 +488,9 @@ this file and the plots. The benchmark is never part of \`npm test\`.
    reader, \`JSON.parse\`, 202 with an ack-sized body, nothing else; (b) **raw publisher**:
    amqplib on a confirm channel publishing the same ~1 KB request message to a quorum queue
    with as many unconfirmed messages in flight as the HTTP runs have connections: the
-   broker's ceiling for persisted publishes on this machine.
+   broker's ceiling for persisted publishes on this machine.; (c) **naive design**: what a
+   user would write by hand: Koa, \`JSON.parse\`, one ioredis \`SET NX\` (de-duplication) and one
+   confirmed amqplib publish to a quorum queue per request, then 202.
 2. **Ack ingest, SOAP.** \`POST /soap\` with the X-Road \`simple.query\` envelope (its
    \`xroad:id\` made unique per request) vs bare Koa reading the envelope and answering a fixed
    acknowledgement without parsing it.
@@ -395,6 +560,13 @@ export function renderReport(report: BenchReport, analysis: string): string {
       (t) =>
         `| ${t.name} | ${t.goal} | ${t.actual} | ${t.met === null ? "–" : t.met ? "yes" : "**no**"} |`,
     ),
+    "",
+    "### Cost per message",
+    "",
+    "CPU per message from `/proc`, each next to the baseline it is divided by, both measured in",
+    "this run. The latency row needs three `--only sync` runs to call it stable.",
+    "",
+    ...costTable(report.costs ?? costsFor(runs, comparisons)),
     "",
     "![Throughput per run](benchmarks-throughput.svg)",
     "",

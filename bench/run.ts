@@ -7,7 +7,14 @@ import type { BenchReport } from "./bench-result";
 import { LoadGenerator } from "./load-generator";
 import { backgroundLoad } from "./cpu-usage";
 import { machineInfo, sluiceRevision } from "./machine-info";
-import { comparisonsFor, targetsFor, writeDocs, writeResults } from "./report-writer";
+import {
+  comparisonsFor,
+  costsFor,
+  costTable,
+  targetsFor,
+  writeDocs,
+  writeResults,
+} from "./report-writer";
 import { GROUPS, type BenchContext } from "./scenarios";
 
 const REPO_ROOT = join(__dirname, "..", "..");
@@ -112,6 +119,7 @@ export async function main(argv: string[]): Promise<number> {
     runs: ctx.runs,
     comparisons,
     targets: targetsFor(ctx.runs, comparisons),
+    costs: costsFor(ctx.runs, comparisons),
     profiles: ctx.profiles,
   };
   log(`results: ${writeResults(report, resultsDir)}`);
@@ -122,6 +130,8 @@ export async function main(argv: string[]): Promise<number> {
     const verdict = target.met === null ? "–" : target.met ? "met" : "MISSED";
     log(`target ${target.name}: ${target.actual} (goal ${target.goal}) ${verdict}`);
   }
+  log("cost per message (issue 17):");
+  for (const line of costTable(report.costs ?? [])) process.stdout.write(`${line}\n`);
   const failed = ctx.runs.filter((run) => run.error !== undefined);
   for (const run of failed) log(`FAILED ${run.name}: ${run.error}`);
   return failed.length > 0 ? 1 : 0;

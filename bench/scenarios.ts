@@ -275,6 +275,14 @@ const BARE_KOA_JSON = {
   role: "baseline",
 } as const;
 
+const NAIVE_JSON = {
+  name: "baseline.naive.json",
+  title:
+    "naive design: koa + JSON.parse + one ioredis SET NX + one confirmed amqplib publish + 202",
+  group: "ingest-json",
+  role: "baseline",
+} as const;
+
 async function publisherContender(ctx: BenchContext): Promise<{
   contender: Contender;
   close(): Promise<void>;
@@ -317,42 +325,69 @@ async function publisherContender(ctx: BenchContext): Promise<{
   };
 }
 
+/** The naive design (koa + one `SET NX` + one confirmed publish), in its own process. */
+async function withNaive<T>(
+  ctx: BenchContext,
+  body: (url: string, watch: WatchedProcess[]) => Promise<T>,
+): Promise<T> {
+  const prefix = `${PREFIX_STEM}${randomUUID().slice(0, 8)}.`;
+  const { process, ready } = await forkReady<{ type: "ready"; port: number }>(
+    "naive",
+    join(__dirname, "naive-server.js"),
+    [ctx.options.amqpUrl, ctx.options.redisUrl, prefix],
+  );
+  try {
+    return await body(`http://127.0.0.1:${ready.port}`, [{ name: "naive", pid: process.pid }]);
+  } finally {
+    // It deletes its queue and keys before it exits.
+    await process.stop(30_000);
+  }
+}
+
 async function ingestJsonRuns(ctx: BenchContext, withSluice: boolean): Promise<void> {
-  await withBareKoa(async (bareUrl, bareWatch) => {
-    const publisher = await publisherContender(ctx);
-    try {
-      const contenders: Contender[] = [
-        httpContender(
-          ctx,
-          BARE_KOA_JSON,
-          loadOptions(ctx, { url: `${bareUrl}/rest/${REST_SERVICE}`, expectStatus: 202 }),
-          bareWatch,
-        ),
-        publisher.contender,
-      ];
-      if (!withSluice) return await interleave(ctx, contenders);
-      await withSystem(systemOptions(ctx, {}), async (system) => {
-        const sluice = httpContender(
-          ctx,
-          {
-            name: "ingest-json.sluice",
-            title: "Sluice adapter: REST JSON, ack mode, schema validation",
-            group: "ingest-json",
-            role: "sluice",
-          },
-          loadOptions(ctx, {
-            url: `${system.adapterUrl}/rest/${REST_SERVICE}`,
-            expectStatus: 202,
-          }),
-          system.watch(),
-        );
-        sluice.extra = async () => ({ queued: await queueDepth(ctx, system.requestsQueue) });
-        await interleave(ctx, [...contenders, sluice]);
-      });
-    } finally {
-      await publisher.close();
-    }
-  });
+  await withBareKoa((bareUrl, bareWatch) =>
+    withNaive(ctx, async (naiveUrl, naiveWatch) => {
+      const publisher = await publisherContender(ctx);
+      try {
+        const contenders: Contender[] = [
+          httpContender(
+            ctx,
+            BARE_KOA_JSON,
+            loadOptions(ctx, { url: `${bareUrl}/rest/${REST_SERVICE}`, expectStatus: 202 }),
+            bareWatch,
+          ),
+          publisher.contender,
+          httpContender(
+            ctx,
+            NAIVE_JSON,
+            loadOptions(ctx, { url: `${naiveUrl}/rest/${REST_SERVICE}`, expectStatus: 202 }),
+            naiveWatch,
+          ),
+        ];
+        if (!withSluice) return await interleave(ctx, contenders);
+        await withSystem(systemOptions(ctx, {}), async (system) => {
+          const sluice = httpContender(
+            ctx,
+            {
+              name: "ingest-json.sluice",
+              title: "Sluice adapter: REST JSON, ack mode, schema validation",
+              group: "ingest-json",
+              role: "sluice",
+            },
+            loadOptions(ctx, {
+              url: `${system.adapterUrl}/rest/${REST_SERVICE}`,
+              expectStatus: 202,
+            }),
+            system.watch(),
+          );
+          sluice.extra = async () => ({ queued: await queueDepth(ctx, system.requestsQueue) });
+          await interleave(ctx, [...contenders, sluice]);
+        });
+      } finally {
+        await publisher.close();
+      }
+    }),
+  );
 }
 
 const ingestJson: BenchGroup = {
