@@ -47,25 +47,43 @@ export function callbackTopology(
   };
 }
 
-/** Arguments of a tier queue: hold each job for `delayMs`, then hand it back for delivery. */
+/**
+ * Arguments of a tier queue: hold each job for `delayMs`, then hand it back for delivery. A
+ * quorum queue (replicated like every durable queue of Sluice) that dead-letters at least once:
+ * a job leaves the tier only once the delivery queue has confirmed it.
+ */
 export function tierQueueArguments(
   delayMs: number,
   deliveryQueue: string,
 ): Record<string, unknown> {
   return {
+    "x-queue-type": "quorum",
     "x-message-ttl": delayMs,
+    "x-overflow": "reject-publish",
+    "x-dead-letter-strategy": "at-least-once",
     "x-dead-letter-exchange": "",
     "x-dead-letter-routing-key": deliveryQueue,
   };
 }
+
+/** Arguments of the delivery and dead queues of callback jobs: quorum, like every durable queue. */
+export const CALLBACK_QUEUE_ARGUMENTS: Readonly<Record<string, unknown>> = {
+  "x-queue-type": "quorum",
+};
 
 /** Declares every queue of the topology (idempotent; run as a channel setup function). */
 export async function declareCallbackTopology(
   channel: Pick<Channel, "assertQueue">,
   topology: CallbackTopology,
 ): Promise<void> {
-  await channel.assertQueue(topology.delivery, { durable: true });
-  await channel.assertQueue(topology.dead, { durable: true });
+  await channel.assertQueue(topology.delivery, {
+    durable: true,
+    arguments: { ...CALLBACK_QUEUE_ARGUMENTS },
+  });
+  await channel.assertQueue(topology.dead, {
+    durable: true,
+    arguments: { ...CALLBACK_QUEUE_ARGUMENTS },
+  });
   for (const tier of topology.tiers) {
     await channel.assertQueue(tier.queue, {
       durable: true,

@@ -22,7 +22,10 @@ describe("callback schedule", () => {
       { delayMs: 1000, queue: "t-x.callbacks.delay.1000ms" },
     ]);
     expect(tierQueueArguments(200, topology.delivery)).to.deep.equal({
+      "x-queue-type": "quorum",
       "x-message-ttl": 200,
+      "x-overflow": "reject-publish",
+      "x-dead-letter-strategy": "at-least-once",
       "x-dead-letter-exchange": "",
       "x-dead-letter-routing-key": "t-x.callbacks",
     });
