@@ -1,9 +1,19 @@
 import { expect } from "chai";
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
+import {
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
-import { parse, parseAllDocuments } from "yaml";
-import { compileConfig, loadConfig } from "../../shared/config/config";
+import { parse, parseAllDocuments, stringify } from "yaml";
+import { topologyNames } from "../../shared/broker/topology";
+import { compileConfig, loadConfig, type SluiceConfig } from "../../shared/config/config";
 import { parseDuration } from "../../shared/config/durations";
 import { registry } from "../../shared/observability/metrics";
 
@@ -108,10 +118,65 @@ function checkExpression(expr: string, where: string, known: Map<string, string[
 }
 
 interface Panel {
+  id: number;
   title?: string;
   type?: string;
+  repeat?: string;
   datasource?: { uid?: string };
   targets?: { expr?: string; datasource?: { uid?: string } }[];
+}
+
+interface Variable {
+  name: string;
+  type: string;
+  query: string | { query: string };
+  datasource?: { uid?: string };
+  regex?: string;
+  multi?: boolean;
+  includeAll?: boolean;
+}
+
+interface Dashboard {
+  uid: string;
+  panels: Panel[];
+  templating: { list: Variable[] };
+}
+
+/** Each metric selector of a PromQL expression with its label matchers as written. */
+function metricSelectors(expr: string): { name: string; matchers: string[] }[] {
+  // A matcher's value may hold `${backend:regex}`, whose braces are not the selector's.
+  const selectors = expr.matchAll(
+    /\b((?:sluice|process|nodejs)_[a-z0-9_]+)(?:\{((?:[^{}]|\$\{[^}]*\})*)\})?/g,
+  );
+  return [...selectors].map((m) => ({
+    name: m[1],
+    matchers: (m[2] ?? "").split(/,\s*/).filter(Boolean),
+  }));
+}
+
+/** The metric, selector and label of a `label_values(selector, label)` variable query. */
+function variableQuery(variable: Variable): { metric: string; selector: string; label: string } {
+  const query = typeof variable.query === "string" ? variable.query : variable.query.query;
+  const match = /^label_values\(\s*(([a-z_:][a-z0-9_:]*)[^,]*),\s*([a-zA-Z_]\w*)\s*\)$/.exec(query);
+  expect(match, `${variable.name}: ${query}`).to.not.equal(null);
+  return { selector: match![1], metric: match![2], label: match![3] };
+}
+
+/** A dashboard query with Grafana's variables replaced by values Prometheus would see. */
+function fill(expr: string): string {
+  return expr
+    .replaceAll("$__rate_interval", "1m")
+    .replaceAll("${backend:regex}", "legacy")
+    .replaceAll("$backend", "legacy")
+    .replaceAll("$instance", ".*");
+}
+
+/** The configuration the Kubernetes manifests mount, compiled as a role would. */
+function k8sConfig(): SluiceConfig {
+  const [configMap] = yamlDocs(join(DEPLOY, "k8s/configmap.yaml")) as {
+    data: Record<string, string>;
+  }[];
+  return compileConfig(parse(configMap.data["sluice.yaml"]), "/etc/sluice", "ConfigMap");
 }
 
 describe("deployment files", () => {
@@ -153,38 +218,166 @@ describe("deployment files", () => {
     expect(checkExpression(histogram, "x", known)).to.deep.equal([]);
   });
 
-  it("the dashboard queries only registered metrics, through the provisioned datasource", () => {
+  describe("the Grafana dashboard", () => {
     const dashboard = JSON.parse(
       readFileSync(join(DEPLOY, "grafana/dashboards/sluice.json"), "utf8"),
-    ) as { uid: string; panels: Panel[] };
-    const datasource = yamlDoc("grafana/provisioning/datasources/prometheus.yml") as {
-      datasources: { uid: string; url: string }[];
-    };
-    const uid = datasource.datasources[0].uid;
+    ) as Dashboard;
     const graphs = dashboard.panels.filter((panel) => panel.type !== "row");
     const exprs = graphs.flatMap((panel) =>
       (panel.targets ?? []).map((target) => ({ panel, expr: target.expr ?? "" })),
     );
-    const used = new Set(exprs.flatMap(({ expr }) => expr.match(/\bsluice_[a-z_]+\b/g) ?? []));
-    for (const needed of [
-      "sluice_queue_depth_messages",
-      "sluice_requests_total",
-      "sluice_end_to_end_seconds_bucket",
-      "sluice_backend_calls_total",
-      "sluice_backend_rate_limit",
-      "sluice_callback_deliveries_total",
-      "sluice_dead_letters_total",
-    ]) {
-      expect([...used], needed).to.include(needed);
-    }
-    expect(exprs.some(({ expr }) => expr.startsWith("histogram_quantile("))).to.equal(true);
-    const problems = exprs.flatMap(({ panel, expr }) =>
-      checkExpression(expr, panel.title ?? "", known),
-    );
-    expect(problems).to.deep.equal([]);
-    for (const panel of graphs) expect(panel.datasource?.uid, panel.title).to.equal(uid);
-    const ids = dashboard.panels.map((panel) => (panel as { id: number }).id);
-    expect(new Set(ids).size, "panel ids are unique").to.equal(ids.length);
+    const variable = (name: string) => {
+      const found = dashboard.templating.list.find((v) => v.name === name);
+      expect(found, `template variable ${name}`).to.not.equal(undefined);
+      return found!;
+    };
+
+    it("queries only registered metrics and labels", () => {
+      const used = new Set(exprs.flatMap(({ expr }) => expr.match(/\bsluice_[a-z_]+\b/g) ?? []));
+      for (const needed of [
+        "sluice_queue_depth_messages",
+        "sluice_requests_total",
+        "sluice_end_to_end_seconds_bucket",
+        "sluice_backend_calls_total",
+        "sluice_backend_rate_limit",
+        "sluice_callback_deliveries_total",
+        "sluice_dead_letters_total",
+      ]) {
+        expect([...used], needed).to.include(needed);
+      }
+      expect(exprs.some(({ expr }) => expr.startsWith("histogram_quantile("))).to.equal(true);
+      const problems = exprs.flatMap(({ panel, expr }) =>
+        checkExpression(expr, panel.title ?? "", known),
+      );
+      expect(problems).to.deep.equal([]);
+      const ids = dashboard.panels.map((panel) => panel.id);
+      expect(new Set(ids).size, "panel ids are unique").to.equal(ids.length);
+    });
+
+    it("is valid PromQL to promtool, with its variables filled in", function () {
+      this.timeout(30_000);
+      requireTool("promtool");
+      const dir = mkdtempSync(join(tmpdir(), "sluice-dashboard-"));
+      try {
+        const rules = exprs.map(({ expr }, i) => ({ record: `dashboard:${i}`, expr: fill(expr) }));
+        const file = join(dir, "dashboard-rules.yml");
+        writeFileSync(file, stringify({ groups: [{ name: "dashboard", rules }] }));
+        const result = run("promtool", ["check", "rules", file]);
+        expect(result.status, result.output).to.equal(0);
+        // promtool does see a broken query: the check cannot pass vacuously.
+        writeFileSync(
+          file,
+          stringify({ groups: [{ name: "x", rules: [{ record: "x", expr: "sum(" }] }] }),
+        );
+        expect(run("promtool", ["check", "rules", file]).status).to.not.equal(0);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it("has a datasource variable that every panel and query uses", () => {
+      const datasource = variable("datasource");
+      expect(datasource).to.include({ type: "datasource", query: "prometheus" });
+      for (const panel of graphs) {
+        expect(panel.datasource?.uid, panel.title).to.equal("${datasource}");
+        for (const target of panel.targets ?? []) {
+          expect(target.datasource?.uid, panel.title).to.equal("${datasource}");
+        }
+      }
+      for (const name of ["instance", "backend"]) {
+        expect(variable(name).datasource?.uid, name).to.equal("${datasource}");
+      }
+      // The provisioned datasource is a Prometheus one, so the variable offers it.
+      const provisioned = yamlDoc("grafana/provisioning/datasources/prometheus.yml") as {
+        datasources: { type: string }[];
+      };
+      expect(provisioned.datasources.map((d) => d.type)).to.include("prometheus");
+    });
+
+    it("filters every query by the instance variable, which lists Sluice processes", () => {
+      const instance = variable("instance");
+      expect(instance).to.include({ type: "query", multi: true, includeAll: true });
+      const query = variableQuery(instance);
+      expect(query.label).to.equal("instance");
+      expect(checkExpression(query.selector, "instance variable", known)).to.deep.equal([]);
+      for (const { panel, expr } of exprs) {
+        for (const selector of metricSelectors(expr)) {
+          expect(selector.matchers, `${panel.title}: ${selector.name}`).to.include(
+            'instance=~"$instance"',
+          );
+        }
+      }
+    });
+
+    it("names each configured backend in the backend variable, from the queues Sluice reports", () => {
+      const backend = variable("backend");
+      expect(backend).to.include({ type: "query", multi: true, includeAll: true });
+      const query = variableQuery(backend);
+      expect(checkExpression(query.selector, "backend variable", known)).to.deep.equal([]);
+      expect(known.get(query.metric), query.metric).to.include(query.label);
+      // Grafana keeps the first capture group of the variable's regex, as the backend's name.
+      const regex = new RegExp(/^\/(.*)\/$/.exec(backend.regex ?? "")![1]);
+      const configMap = k8sConfig();
+      for (const config of [loadConfig(join(ROOT, "config/demo.yaml")), configMap]) {
+        // Every role reports each request queue's high water, named by the topology.
+        const names = topologyNames(config.prefix);
+        const queues = [
+          ...Object.keys(config.backends).map((name) => names.requestsQueue(name)),
+          names.responsesQueue,
+          names.deadLetterQueue,
+          names.retryQueue("legacy", 1000),
+        ];
+        expect(queues.map((queue) => regex.exec(queue)?.[1]).filter(Boolean)).to.deep.equal(
+          Object.keys(config.backends),
+        );
+      }
+    });
+
+    it("repeats a row per backend, whose panels all select that backend", () => {
+      const rows = dashboard.panels.filter((panel) => panel.type === "row");
+      const repeated = rows.filter((panel) => panel.repeat === "backend");
+      expect(repeated, "one repeated backend row").to.have.length(1);
+      expect(repeated[0].title).to.include("$backend");
+      // An open row owns the panels below it up to the next row.
+      const start = dashboard.panels.indexOf(repeated[0]);
+      const next = dashboard.panels.findIndex((p, i) => i > start && p.type === "row");
+      const inRow = dashboard.panels.slice(start + 1, next < 0 ? undefined : next);
+      expect(inRow.length).to.be.greaterThan(3);
+      for (const panel of inRow) {
+        for (const target of panel.targets ?? []) {
+          for (const selector of metricSelectors(target.expr ?? "")) {
+            const byBackend = selector.matchers.some(
+              (m) => m === 'backend="$backend"' || /^queue=~".*\$\{backend:regex\}"$/.test(m),
+            );
+            expect(byBackend, `${panel.title}: ${selector.name}`).to.equal(true);
+          }
+        }
+      }
+      const queries = inRow.flatMap((panel) => (panel.targets ?? []).map((t) => t.expr ?? ""));
+      for (const needed of [
+        "sluice_backend_calls_total",
+        "sluice_backend_rate_limit",
+        "sluice_queue_depth_messages",
+        "sluice_dead_letters_total",
+      ]) {
+        expect(
+          queries.some((q) => q.includes(needed)),
+          needed,
+        ).to.equal(true);
+      }
+      // The backend-queue matcher picks exactly that backend's request queue.
+      const [queueMatcher] = queries
+        .flatMap((q) => metricSelectors(q))
+        .flatMap((s) => s.matchers)
+        .filter((m) => m.startsWith("queue=~"));
+      const pattern = new RegExp(
+        `^${JSON.parse(queueMatcher.slice("queue=~".length)).replace("${backend:regex}", "legacy")}$`,
+      );
+      expect(pattern.test("requests.legacy")).to.equal(true);
+      expect(pattern.test("demo.requests.legacy")).to.equal(true);
+      expect(pattern.test("requests.legacy2")).to.equal(false);
+      expect(pattern.test("retry.legacy.1000ms")).to.equal(false);
+    });
   });
 
   it("docker compose accepts the Compose file", function () {
