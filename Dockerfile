@@ -1,7 +1,8 @@
 # One image for every Sluice role: `docker run sluice <role> --config FILE`.
 # Built in two stages so the runtime image holds only the compiled code and production packages.
 
-FROM node:20-slim AS build
+# Node 22 (LTS); the code also runs on Node 20.19 and later (package.json engines).
+FROM node:22-slim AS build
 WORKDIR /app
 # Dependencies first, so editing the source does not invalidate the npm ci layer.
 COPY package.json package-lock.json ./
@@ -11,7 +12,7 @@ RUN npm run build \
   && npm prune --omit=dev --ignore-scripts --no-audit --no-fund \
   && rm -rf dist/test dist/.tsbuildinfo
 
-FROM node:20-slim
+FROM node:22-slim
 ENV NODE_ENV=production
 WORKDIR /app
 RUN groupadd --system --gid 10001 sluice \
@@ -23,5 +24,7 @@ USER 10001:10001
 EXPOSE 8080 9090
 # Node handles SIGTERM itself: Sluice drains on it, so no init wrapper is needed.
 ENTRYPOINT ["node", "bin/sluice.js"]
-# Without arguments: the whole gateway plus the simulated legacy system on the bundled demo config.
-CMD ["demo"]
+# Without arguments: the whole gateway (all roles) on the configuration mounted at
+# /etc/sluice/sluice.yaml; it refuses to start when there is none. The demo, whose secrets are
+# public, only ever runs when asked for by name (`docker run sluice demo`).
+CMD ["all", "--config", "/etc/sluice/sluice.yaml"]

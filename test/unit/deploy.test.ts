@@ -16,6 +16,7 @@ import { topologyNames } from "../../shared/broker/topology";
 import { compileConfig, loadConfig, type SluiceConfig } from "../../shared/config/config";
 import { parseDuration } from "../../shared/config/durations";
 import { registry } from "../../shared/observability/metrics";
+import { manifestProblems } from "../support/kubernetes-schemas";
 
 // Runs from dist/test/unit or test/unit alike: the repository root holds package.json.
 function findRoot(start: string): string {
@@ -177,6 +178,102 @@ function k8sConfig(): SluiceConfig {
     data: Record<string, string>;
   }[];
   return compileConfig(parse(configMap.data["sluice.yaml"]), "/etc/sluice", "ConfigMap");
+}
+
+interface Container {
+  name: string;
+  args: string[];
+  env: {
+    name: string;
+    valueFrom?: {
+      secretKeyRef?: { name: string; key: string };
+      fieldRef?: { fieldPath: string };
+    };
+  }[];
+  ports: { name: string; containerPort: number }[];
+  startupProbe: { httpGet: { path: string; port: string } };
+  readinessProbe: { httpGet: { path: string; port: string } };
+  livenessProbe: { httpGet: { path: string; port: string } };
+  resources: { requests: { cpu?: string } };
+  securityContext: {
+    allowPrivilegeEscalation?: boolean;
+    readOnlyRootFilesystem?: boolean;
+    capabilities: { drop: string[] };
+  };
+  volumeMounts: { name: string; mountPath: string }[];
+}
+
+interface Deployment {
+  metadata: { name: string };
+  spec: {
+    replicas?: number;
+    selector: { matchLabels: Record<string, string> };
+    template: {
+      metadata: { labels: Record<string, string>; annotations: Record<string, string> };
+      spec: {
+        terminationGracePeriodSeconds: number;
+        securityContext: { runAsNonRoot?: boolean; seccompProfile?: { type: string } };
+        containers: Container[];
+        volumes: {
+          name: string;
+          projected?: {
+            sources: {
+              configMap?: { name: string };
+              secret?: { name: string; items?: { key: string; path: string }[] };
+            }[];
+          };
+        }[];
+      };
+    };
+  };
+}
+
+interface ScaledObject {
+  metadata: { name: string };
+  spec: {
+    scaleTargetRef: { name: string };
+    minReplicaCount: number;
+    triggers: {
+      type: string;
+      metadata: { queueName: string };
+      authenticationRef: { name: string };
+    }[];
+  };
+}
+
+interface Hpa {
+  metadata: { name: string };
+  spec: {
+    scaleTargetRef: { apiVersion: string; kind: string; name: string };
+    minReplicas: number;
+    metrics: { resource: { name: string } }[];
+  };
+}
+
+interface Pdb {
+  spec: {
+    minAvailable?: number;
+    maxUnavailable?: number;
+    selector: { matchLabels: Record<string, string> };
+  };
+}
+
+interface Peer {
+  namespaceSelector?: { matchLabels: Record<string, string> };
+  podSelector?: { matchLabels: Record<string, string> };
+}
+
+interface NetworkPolicy {
+  spec: {
+    podSelector: { matchLabels?: Record<string, string> };
+    policyTypes: string[];
+    ingress?: { from?: Peer[]; ports?: { port: string; protocol?: string }[] }[];
+  };
+}
+
+interface Service {
+  metadata: { name: string };
+  spec: { selector: Record<string, string>; ports: { targetPort: string }[] };
 }
 
 describe("deployment files", () => {
@@ -455,89 +552,304 @@ describe("deployment files", () => {
     expect(compose).to.include(`./grafana/dashboards:${provider.providers[0].options.path}:ro`);
   });
 
-  it("the Kubernetes manifests are complete and consistent", () => {
+  describe("the Kubernetes manifests", () => {
     const dir = join(DEPLOY, "k8s");
     const kustomization = yamlDoc("k8s/kustomization.yaml") as { resources: string[] };
-    const docs = kustomization.resources.flatMap((file) => {
+    const applied = kustomization.resources.flatMap((file) => {
       expect(existsSync(join(dir, file)), file).to.equal(true);
       return yamlDocs(join(dir, file));
     });
-    const byKind = (kind: string) => docs.filter((doc) => doc.kind === kind) as Doc[];
-    for (const doc of docs) {
-      expect(doc.apiVersion, JSON.stringify(doc).slice(0, 80)).to.be.a("string");
-      expect((doc.metadata as { name?: string }).name).to.be.a("string");
-    }
-    type Deployment = {
-      metadata: { name: string };
-      spec: {
-        selector: { matchLabels: Record<string, string> };
-        template: {
-          metadata: { labels: Record<string, string> };
-          spec: {
-            terminationGracePeriodSeconds: number;
-            containers: {
-              args: string[];
-              ports: { name: string }[];
-              readinessProbe: { httpGet: { path: string; port: string } };
-              livenessProbe: { httpGet: { path: string; port: string } };
-            }[];
-          };
-        };
-      };
+    const byKind = <T>(kind: string) => applied.filter((doc) => doc.kind === kind) as T[];
+    const deployments = byKind<Deployment>("Deployment");
+    const config = k8sConfig();
+    const named = <T extends { metadata: { name: string } }>(list: T[], name: string) => {
+      const found = list.find((item) => item.metadata.name === name);
+      expect(found, name).to.not.equal(undefined);
+      return found!;
     };
-    const deployments = byKind("Deployment") as unknown as Deployment[];
-    expect(deployments.map((d) => d.metadata.name).sort()).to.deep.equal([
-      "sluice-adapter",
-      "sluice-response-worker",
-      "sluice-worker",
-    ]);
-    for (const deployment of deployments) {
-      const { selector, template } = deployment.spec;
-      expect(template.metadata.labels).to.include(selector.matchLabels);
-      const [container] = template.spec.containers;
-      expect(`sluice-${container.args[0]}`).to.equal(deployment.metadata.name);
-      const ports = container.ports.map((port) => port.name);
-      expect(ports).to.include(container.readinessProbe.httpGet.port);
-      expect(container.readinessProbe.httpGet.path).to.equal("/readyz");
-      expect(container.livenessProbe.httpGet.path).to.equal("/healthz");
-    }
-    const [service] = byKind("Service") as unknown as {
-      spec: { selector: Record<string, string> };
-    }[];
-    const adapter = deployments.find((d) => d.metadata.name === "sluice-adapter")!;
-    expect(adapter.spec.template.metadata.labels).to.include(service.spec.selector);
-    const [scaled] = byKind("ScaledObject") as unknown as {
-      spec: {
-        scaleTargetRef: { name: string };
-        triggers: { type: string; metadata: { queueName: string } }[];
-      };
-    }[];
-    expect(deployments.map((d) => d.metadata.name)).to.include(scaled.spec.scaleTargetRef.name);
-    expect(scaled.spec.triggers[0].type).to.equal("rabbitmq");
-    expect(scaled.spec.triggers[0].metadata.queueName).to.match(/^requests\./);
-    const [configMap] = byKind("ConfigMap") as unknown as { data: Record<string, string> }[];
-    const config = compileConfig(parse(configMap.data["sluice.yaml"]), "/etc/sluice", "ConfigMap");
-    for (const deployment of deployments) {
-      const graceSeconds = deployment.spec.template.spec.terminationGracePeriodSeconds;
-      expect(graceSeconds * 1000, "the pod outlives the drain").to.be.greaterThan(
-        config.shutdownGraceMs,
+
+    it("are accepted by the Kubernetes and KEDA schemas, strictly (unknown fields refused)", () => {
+      const files = readdirSync(dir).filter(
+        (f) => /\.ya?ml$/.test(f) && f !== "kustomization.yaml",
       );
-    }
-    const queues = Object.keys(config.backends).map((name) => `requests.${name}`);
-    expect(queues).to.include(scaled.spec.triggers[0].metadata.queueName);
+      // Every manifest file is applied, except the example of the Secrets created by hand.
+      expect([...kustomization.resources, "secrets.example.yaml"].sort()).to.deep.equal(
+        files.sort(),
+      );
+      const docs = files.flatMap((file) => yamlDocs(join(dir, file)));
+      expect(docs.length).to.be.greaterThan(15);
+      expect(docs.flatMap((doc) => manifestProblems(doc))).to.deep.equal([]);
+    });
+
+    it("the schema check refuses a wrong type, an unknown field and an unknown kind", () => {
+      const adapter = structuredClone(named(deployments, "sluice-adapter")) as Deployment;
+      const container = adapter.spec.template.spec.containers[0] as unknown as Doc;
+      container.ports = [{ name: "https", containerPort: "8443" }];
+      expect(manifestProblems(adapter as unknown as Doc).join()).to.include("must be integer");
+      const typo = structuredClone(named(deployments, "sluice-adapter")) as unknown as Doc;
+      const spec = (typo.spec as { template: { spec: Doc } }).template.spec;
+      spec.securityContext = { seccompProfil: { type: "RuntimeDefault" } };
+      expect(manifestProblems(typo)).to.deep.equal([
+        "Deployment sluice-adapter: unknown field /spec/template/spec/securityContext/seccompProfil",
+      ]);
+      const scaled = structuredClone(byKind<Doc>("ScaledObject")[0]);
+      (scaled.spec as Doc).maxReplicas = 3;
+      expect(manifestProblems(scaled).join()).to.include("unknown field /spec/maxReplicas");
+      expect(manifestProblems({ apiVersion: "policy/v1beta9", kind: "Nope" }).join()).to.include(
+        "no schema",
+      );
+    });
+
+    it("run each role as a non-root user under the runtime's seccomp profile, with startup probes", () => {
+      expect(deployments.length).to.be.greaterThan(3);
+      const namespace = byKind<{ metadata: { labels: Record<string, string> } }>("Namespace")[0];
+      expect(namespace.metadata.labels["pod-security.kubernetes.io/enforce"]).to.equal(
+        "restricted",
+      );
+      for (const deployment of deployments) {
+        const { selector, template } = deployment.spec;
+        const name = deployment.metadata.name;
+        expect(template.metadata.labels, name).to.include(selector.matchLabels);
+        const pod = template.spec;
+        expect(pod.securityContext, name).to.include({ runAsNonRoot: true });
+        expect(pod.securityContext.seccompProfile, name).to.deep.equal({ type: "RuntimeDefault" });
+        const [container] = pod.containers;
+        expect(container.securityContext, name).to.include({
+          allowPrivilegeEscalation: false,
+          readOnlyRootFilesystem: true,
+        });
+        expect(container.securityContext.capabilities.drop, name).to.deep.equal(["ALL"]);
+        expect(container.args.slice(1, 3), name).to.deep.equal([
+          "--config",
+          "/etc/sluice/sluice.yaml",
+        ]);
+        expect(`sluice-${container.args[0]}`, name).to.equal(
+          name.replace(/^(sluice-worker)-.*/, "$1"),
+        );
+        const ports = container.ports.map((port) => port.name);
+        for (const probe of ["startupProbe", "livenessProbe", "readinessProbe"] as const) {
+          expect(container[probe], `${name} ${probe}`).to.not.equal(undefined);
+          expect(ports, `${name} ${probe}`).to.include(container[probe].httpGet.port);
+        }
+        expect(container.startupProbe.httpGet.path).to.equal("/healthz");
+        expect(container.livenessProbe.httpGet.path).to.equal("/healthz");
+        expect(container.readinessProbe.httpGet.path).to.equal("/readyz");
+        const admin = container.ports.find((port) => port.name === "admin");
+        expect(admin?.containerPort, name).to.equal(config.admin.port);
+        expect(template.metadata.annotations["prometheus.io/port"]).to.equal(
+          String(config.admin.port),
+        );
+        // The pod outlives the drain.
+        expect(pod.terminationGracePeriodSeconds * 1000, name).to.be.greaterThan(
+          config.shutdownGraceMs,
+        );
+      }
+    });
+
+    it("give each backend a worker pool of its own, scaled by KEDA on that backend's queue", () => {
+      const names = topologyNames(config.prefix);
+      const workers = deployments.filter((d) => d.metadata.name.startsWith("sluice-worker"));
+      const consumed = workers.flatMap((worker) => {
+        const args = worker.spec.template.spec.containers[0].args;
+        const at = args.indexOf("--backends");
+        expect(at, `${worker.metadata.name} names its backends`).to.be.greaterThan(0);
+        return args[at + 1].split(",").map((backend) => ({ backend, worker }));
+      });
+      // Every backend has exactly one pool; none is named that the configuration lacks.
+      expect(consumed.map((c) => c.backend).sort()).to.deep.equal(
+        Object.keys(config.backends).sort(),
+      );
+      const scaledObjects = byKind<ScaledObject>("ScaledObject");
+      expect(scaledObjects).to.have.length(workers.length);
+      for (const { backend, worker } of consumed) {
+        // KEDA owns the replica count; a Deployment naming one would fight it on each apply.
+        expect(worker.spec.replicas, worker.metadata.name).to.equal(undefined);
+        const scaled = scaledObjects.filter(
+          (s) => s.spec.scaleTargetRef.name === worker.metadata.name,
+        );
+        expect(scaled, worker.metadata.name).to.have.length(1);
+        const [trigger] = scaled[0].spec.triggers;
+        expect(trigger.type).to.equal("rabbitmq");
+        expect(trigger.metadata.queueName).to.equal(names.requestsQueue(backend));
+        expect(scaled[0].spec.minReplicaCount).to.be.at.least(1);
+        const auth = named(
+          byKind<{
+            metadata: { name: string };
+            spec: { secretTargetRef: { name: string; key: string }[] };
+          }>("TriggerAuthentication"),
+          trigger.authenticationRef.name,
+        );
+        const ref = auth.spec.secretTargetRef[0];
+        const secret = named(
+          byKind<{ metadata: { name: string }; stringData: Record<string, string> }>("Secret"),
+          ref.name,
+        );
+        expect(secret.stringData).to.have.property(ref.key);
+      }
+    });
+
+    it("scale the adapter on CPU with an HPA, and keep every role available through node drains", () => {
+      const adapter = named(deployments, "sluice-adapter");
+      expect(adapter.spec.replicas, "the HPA owns the adapter's replicas").to.equal(undefined);
+      const hpa = named(byKind<Hpa>("HorizontalPodAutoscaler"), "sluice-adapter");
+      expect(hpa.spec.scaleTargetRef).to.deep.equal({
+        apiVersion: "apps/v1",
+        kind: "Deployment",
+        name: "sluice-adapter",
+      });
+      expect(hpa.spec.minReplicas).to.be.at.least(2);
+      expect(hpa.spec.metrics[0].resource.name).to.equal("cpu");
+      expect(adapter.spec.template.spec.containers[0].resources.requests.cpu).to.be.a("string");
+      const budgets = byKind<Pdb>("PodDisruptionBudget");
+      const scaled = byKind<ScaledObject>("ScaledObject");
+      for (const deployment of deployments) {
+        const labels = deployment.spec.template.metadata.labels;
+        const matching = budgets.filter((b) =>
+          Object.entries(b.spec.selector.matchLabels).every(([k, v]) => labels[k] === v),
+        );
+        expect(matching, deployment.metadata.name).to.have.length(1);
+        const [budget] = matching;
+        // The fewest replicas the deployment runs with: a budget must still let one pod go.
+        const least =
+          deployment.metadata.name === "sluice-adapter"
+            ? hpa.spec.minReplicas
+            : (scaled.find((s) => s.spec.scaleTargetRef.name === deployment.metadata.name)?.spec
+                .minReplicaCount ?? deployment.spec.replicas!);
+        if (budget.spec.minAvailable !== undefined) {
+          expect(budget.spec.minAvailable, deployment.metadata.name).to.be.within(1, least - 1);
+        } else {
+          expect(budget.spec.maxUnavailable, deployment.metadata.name).to.equal(1);
+        }
+      }
+    });
+
+    it("admit the service port only from the security server and the admin port only from Prometheus", () => {
+      const policies = byKind<NetworkPolicy>("NetworkPolicy");
+      const selects = (policy: NetworkPolicy, labels: Record<string, string>) =>
+        Object.entries(policy.spec.podSelector.matchLabels ?? {}).every(
+          ([k, v]) => labels[k] === v,
+        );
+      const securityServer = {
+        namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "xroad" } },
+        podSelector: { matchLabels: { "app.kubernetes.io/name": "xroad-security-server" } },
+      };
+      const prometheus = {
+        namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring" } },
+        podSelector: { matchLabels: { "app.kubernetes.io/name": "prometheus" } },
+      };
+      for (const deployment of deployments) {
+        const labels = deployment.spec.template.metadata.labels;
+        const mine = policies.filter((p) => selects(p, labels));
+        // Selected by an Ingress policy, so whatever no rule admits is refused.
+        expect(
+          mine.some((p) => p.spec.policyTypes.includes("Ingress")),
+          deployment.metadata.name,
+        ).to.equal(true);
+        const rules = mine.flatMap((p) => p.spec.ingress ?? []);
+        for (const rule of rules) {
+          // No rule open to every peer or every port.
+          expect(rule.from, deployment.metadata.name).to.have.length.above(0);
+          expect(rule.ports, deployment.metadata.name).to.have.length.above(0);
+        }
+        const admitted = (port: string) =>
+          rules.filter((r) => r.ports!.some((p) => p.port === port)).flatMap((r) => r.from!);
+        const container = deployment.spec.template.spec.containers[0];
+        for (const port of container.ports) {
+          const expected = port.name === "admin" ? [prometheus] : [securityServer];
+          expect(admitted(port.name), `${deployment.metadata.name} ${port.name}`).to.deep.equal(
+            expected,
+          );
+        }
+        // Every admitted port is one the container has.
+        for (const rule of rules) {
+          for (const p of rule.ports!)
+            expect(container.ports.map((c) => c.name)).to.include(p.port);
+        }
+      }
+      const service = named(byKind<Service>("Service"), "sluice-adapter");
+      expect(service.spec.ports.map((p) => p.targetPort)).to.deep.equal(["https"]);
+      const adapter = named(deployments, "sluice-adapter");
+      const https = adapter.spec.template.spec.containers[0].ports.find((p) => p.name === "https");
+      expect(https?.containerPort).to.equal(config.adapter.port);
+      expect(adapter.spec.template.metadata.labels).to.include(service.spec.selector);
+      // Probes and Prometheus reach the admin port on the pod's address.
+      expect(config.admin.host).to.equal("0.0.0.0");
+    });
+
+    it("take the admin token and the adapter's certificate from Secrets, where the configuration reads them", () => {
+      const examples = yamlDocs(join(dir, "secrets.example.yaml")) as unknown as {
+        metadata: { name: string };
+        type: string;
+        stringData: Record<string, string>;
+      }[];
+      const admin = named(examples, "sluice-admin");
+      expect(admin.stringData.token.length).to.be.at.least(16);
+      const tls = named(examples, "sluice-tls");
+      expect(tls.type).to.equal("kubernetes.io/tls");
+      for (const deployment of deployments) {
+        const env = deployment.spec.template.spec.containers[0].env;
+        const token = env.find((e) => e.name === "SLUICE_ADMIN_TOKEN");
+        expect(token?.valueFrom?.secretKeyRef, deployment.metadata.name).to.include({
+          name: "sluice-admin",
+          key: "token",
+        });
+        expect(
+          env.find((e) => e.name === "SLUICE_INSTANCE")?.valueFrom?.fieldRef?.fieldPath,
+        ).to.equal("metadata.name");
+      }
+      // The adapter's tls files are where the projected Secret puts them.
+      const adapter = named(deployments, "sluice-adapter");
+      const pod = adapter.spec.template.spec;
+      const mount = pod.containers[0].volumeMounts.find((m) => m.mountPath === "/etc/sluice")!;
+      const volume = pod.volumes.find((v) => v.name === mount.name)!;
+      const sources = volume.projected!.sources;
+      const files = new Map<string, string>();
+      for (const source of sources) {
+        if (source.configMap) files.set("/etc/sluice/sluice.yaml", "config");
+        for (const item of source.secret?.items ?? []) {
+          expect(source.secret!.name).to.equal("sluice-tls");
+          expect(Object.keys(tls.stringData)).to.include(item.key);
+          files.set(`/etc/sluice/${item.path}`, item.key);
+        }
+      }
+      const wanted = [
+        config.adapter.tls!.cert!,
+        config.adapter.tls!.key!,
+        ...(config.adapter.tls!.clientCa ?? []),
+      ];
+      for (const file of wanted) expect([...files.keys()], file).to.include(file);
+      // Only the adapter serves TLS: the other roles do not get its key.
+      for (const deployment of deployments.filter((d) => d !== adapter)) {
+        const volumes = JSON.stringify(deployment.spec.template.spec.volumes);
+        expect(volumes, deployment.metadata.name).to.not.include("sluice-tls");
+      }
+    });
   });
 
-  it("the Dockerfile builds in two stages on node:20-slim and runs as a non-root user", () => {
+  it("the Dockerfile builds in two stages on Node 22 LTS and runs a role on a mounted configuration as a non-root user", () => {
     const dockerfile = readFileSync(join(ROOT, "Dockerfile"), "utf8");
     const froms = dockerfile.match(/^FROM .*$/gm) ?? [];
     expect(froms).to.have.length(2);
-    for (const from of froms) expect(from).to.match(/^FROM node:20-slim\b/);
+    for (const from of froms) expect(from).to.match(/^FROM node:22-slim\b/);
     expect(dockerfile).to.match(/RUN npm ci\b/);
     expect(dockerfile).to.match(/npm prune --omit=dev/);
     const user = /^USER (\S+)$/m.exec(dockerfile);
     expect(user?.[1]).to.not.match(/^(root|0)(:|$)/);
     expect(dockerfile).to.include('ENTRYPOINT ["node", "bin/sluice.js"]');
     expect(existsSync(join(ROOT, "bin/sluice.js"))).to.equal(true);
+    // The default command is a role with a configuration path, never the demo.
+    const cmd = /^CMD (.*)$/m.exec(dockerfile);
+    const args = JSON.parse(cmd?.[1] ?? "null") as string[];
+    expect(["adapter", "worker", "response-worker", "all"]).to.include(args[0]);
+    expect(args.slice(1)).to.deep.equal(["--config", "/etc/sluice/sluice.yaml"]);
+    expect(dockerfile).to.not.match(/^CMD .*demo/m);
+    // The engines range admits the image's Node and this machine's.
+    const engines = (
+      JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
+        engines: { node: string };
+      }
+    ).engines.node;
+    expect(engines).to.match(/^>=20\.\d+$/);
     const ignored = readFileSync(join(ROOT, ".dockerignore"), "utf8").split("\n");
     expect(ignored).to.include.members(["node_modules", "dist", ".git"]);
   });
