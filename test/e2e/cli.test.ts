@@ -69,6 +69,16 @@ describe("the sluice command", function () {
     expect(result.stderr).to.not.match(/\n\s+at /);
   });
 
+  it("refuses --backends naming an unknown backend, or given to a role that is not a worker", () => {
+    const unknown = sluice(["worker", "--config", config, "--backends", "b,nope"]);
+    expect(unknown.status).to.equal(2);
+    expect(unknown.stderr).to.include("--backends: no backend named nope");
+    const adapter = sluice(["adapter", "--config", config, "--backends", "b"]);
+    expect(adapter.status).to.equal(2);
+    expect(adapter.stderr).to.include("--backends is for workers");
+    expect(sluice(["worker", "--config", config, "--backends"]).status).to.equal(2);
+  });
+
   it("names the unreachable RabbitMQ URL in one line and exits non-zero", () => {
     const result = sluice(["adapter", "--config", config], {
       AMQP_URL: "amqp://guest:secret@127.0.0.1:1",

@@ -39,12 +39,20 @@ describe("observability: logs across the roles", function () {
       services: {
         notify: { protocols: ["rest"], reply: { mode: "callback" }, backend: "legacy" },
         lookup: { protocols: ["rest"], reply: { mode: "sync", wait: "10s" }, backend: "legacy" },
+        hasty: { protocols: ["rest"], reply: { mode: "sync", wait: "10s" }, backend: "hasty" },
       },
       backends: {
         legacy: {
           translator: "rest-json",
           url: backend.url,
           maxInFlight: 20,
+          retry: { attempts: 1, backoff: ["1s"] },
+        },
+        // The same backend with a timeout shorter than its `/slow` answer (400 ms).
+        hasty: {
+          translator: "rest-json",
+          url: backend.url,
+          timeout: "100ms",
           retry: { attempts: 1, backoff: ["1s"] },
         },
       },
@@ -184,6 +192,22 @@ describe("observability: logs across the roles", function () {
     const logged = worker.lines.find((l) => l.id === answer.json.detail && l.level === "error");
     expect(logged?.msg).to.match(/redirect/);
     expect(logged?.status).to.equal(302);
+  });
+
+  it("reports a backend timeout as a timeout, with its own outcome, and the sync caller gets 504", async () => {
+    const answer = await call(`${adapter.url}/rest/hasty/slow`, { client: CLIENT });
+    expect(answer.status).to.equal(504);
+    expect(answer.json.message).to.match(/timed out after 100 ms/);
+    const metricsText = await (await fetch(`${worker.adminUrl}/metrics`)).text();
+    expect(metricsText).to.match(
+      /sluice_backend_calls_total\{backend="hasty",outcome="timeout"\} 1/,
+    );
+    expect(metricsText).to.not.match(
+      /sluice_backend_calls_total\{backend="hasty",outcome="poison"\}/,
+    );
+    const logged = worker.lines.find((l) => l.id === answer.json.detail && l.level === "error");
+    expect(logged?.msg, JSON.stringify(logged)).to.equal("retries exhausted; dead-lettered");
+    expect(logged?.err).to.match(/did not answer/);
   });
 
   it("passes a caller's trace context on to the backend unchanged while tracing is off", async () => {

@@ -73,9 +73,13 @@ export class Harness {
     return { authorization: `Bearer ${this.adminToken}` };
   }
 
-  /** Spawns `sluice <role>` and resolves once it logged that it is ready. */
-  async spawn(role: string, env: Record<string, string> = {}): Promise<SluiceProcess> {
-    const child = spawn(process.execPath, [BIN, role, "--config", this.configFile], {
+  /** Spawns `sluice <role> [...args]` and resolves once it logged that it is ready. */
+  async spawn(
+    role: string,
+    env: Record<string, string> = {},
+    args: string[] = [],
+  ): Promise<SluiceProcess> {
+    const child = spawn(process.execPath, [BIN, role, "--config", this.configFile, ...args], {
       env: { ...process.env, LOG_LEVEL: "info", LOG_REDACT: "on", ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });
