@@ -9,6 +9,7 @@ import type {
   TransactionMetaFields,
 } from "../protocol/envelope";
 import type { HeaderMap } from "../protocol/forwarded-headers";
+import { TurnBatch } from "./turn-batch";
 
 export type State = "accepted" | "processing" | Outcome;
 export type Delivery = "pending" | "delivered" | "delivery_failed";
@@ -76,17 +77,29 @@ export interface Transaction extends TransactionMeta {
   replayedAs?: string | null;
 }
 
-// KEYS: tx, dedup (or ""); ARGV: meta json, now, ttl ms, id
-const CREATE = `
-if KEYS[2] ~= "" then
-  local existing = redis.call("GET", KEYS[2])
-  if existing then return existing end
-  redis.call("SET", KEYS[2], ARGV[4], "PX", ARGV[3])
+// KEYS: tx, dedup (or "") of each message; ARGV: ttl ms, then meta json, now, id of each.
+// Creates the messages of one event-loop turn in order (a duplicate later in the same batch
+// finds the earlier one); returns, per message, the existing gateway id or "".
+const CREATE_MANY = `
+local out = {}
+for i = 1, #KEYS / 2 do
+  local tx, dedup = KEYS[2 * i - 1], KEYS[2 * i]
+  local meta, now, id = ARGV[3 * i - 1], ARGV[3 * i], ARGV[3 * i + 1]
+  local existing = false
+  if dedup ~= "" then
+    existing = redis.call("GET", dedup)
+    if not existing then redis.call("SET", dedup, id, "PX", ARGV[1]) end
+  end
+  if existing then
+    out[i] = existing
+  else
+    redis.call("HSET", tx, "meta", meta, "state", "accepted", "delivery", "pending",
+      "updatedAt", now, "history", '{"state":"accepted","at":' .. now .. '}')
+    redis.call("PEXPIRE", tx, ARGV[1])
+    out[i] = ""
+  end
 end
-redis.call("HSET", KEYS[1], "meta", ARGV[1], "state", "accepted", "delivery", "pending",
-  "updatedAt", ARGV[2], "history", '{"state":"accepted","at":' .. ARGV[2] .. '}')
-redis.call("PEXPIRE", KEYS[1], ARGV[3])
-return false`;
+return out`;
 
 // KEYS: tx, dedup (or ""); ARGV: meta json, now, ttl ms, id, history json
 // Writes a record again from what a request or response message carries, when it is gone
@@ -172,11 +185,13 @@ if redis.call("HEXISTS", KEYS[1], "answer") == 0 then return 0 end
 redis.call("HSET", KEYS[1], "deadLettered", "1")
 return 1`;
 
-// KEYS: tx. Marks the broker's confirm; never recreates a record that was discarded meanwhile.
-const MARK_PUBLISHED = `
-if redis.call("EXISTS", KEYS[1]) == 0 then return 0 end
-redis.call("HSET", KEYS[1], "published", "1")
-return 1`;
+// KEYS: tx of each message. Marks the broker's confirms of one event-loop turn; never
+// recreates a record that was discarded meanwhile.
+const MARK_PUBLISHED_MANY = `
+for _, tx in ipairs(KEYS) do
+  if redis.call("EXISTS", tx) == 1 then redis.call("HSET", tx, "published", "1") end
+end
+return #KEYS`;
 
 // KEYS: tx; ARGV: adapter instance. Asks for a wake when the final response is stored (a sync
 // duplicate waiting on another instance than the first caller's); returns the state now.
@@ -207,14 +222,7 @@ redis.call("HSET", KEYS[1], "delivery", ARGV[1], "updatedAt", ARGV[2], "history"
 return 1`;
 
 interface ScriptedRedis extends Redis {
-  sluiceCreate(
-    tx: string,
-    dedup: string,
-    meta: string,
-    now: number,
-    ttl: number,
-    id: string,
-  ): Promise<string | null>;
+  sluiceCreateMany(numKeys: number, ...keysThenArgs: Array<string | number>): Promise<string[]>;
   sluiceTransition(tx: string, ...args: string[]): Promise<[string, string]>;
   sluiceAddResponse(
     tx: string,
@@ -227,7 +235,7 @@ interface ScriptedRedis extends Redis {
   sluiceDiscard(tx: string, dedup: string, ttl: string): Promise<number>;
   sluiceNoteDeadLettered(tx: string): Promise<number>;
   sluiceRenewClaim(tx: string, until: string): Promise<number>;
-  sluiceMarkPublished(tx: string): Promise<number>;
+  sluiceMarkPublishedMany(numKeys: number, ...txs: string[]): Promise<number>;
   sluiceWatch(tx: string, instance: string): Promise<string | null>;
 }
 
@@ -261,13 +269,28 @@ export class TransactionStore {
   private readonly redis: ScriptedRedis;
   private readonly prefix: string;
   readonly retentionMs: number;
+  /**
+   * Creates and confirm marks are gathered per event-loop turn: one script call (one command,
+   * one reply) for all the messages accepted in a turn instead of one each.
+   */
+  private readonly creates = new TurnBatch<TransactionMeta, string>((metas) =>
+    this.createMany(metas),
+  );
+  private readonly publishedMarks = new TurnBatch<string, number>(async (ids) => {
+    const count = await this.redis.sluiceMarkPublishedMany(
+      ids.length,
+      ...ids.map((id) => this.key(id)),
+    );
+    return ids.map(() => count);
+  });
 
   constructor(redis: Redis, prefix: string, retentionMs: number) {
     this.redis = redis as ScriptedRedis;
     this.prefix = prefix;
     this.retentionMs = retentionMs;
-    if (!("sluiceCreate" in redis)) {
-      redis.defineCommand("sluiceCreate", { numberOfKeys: 2, lua: CREATE });
+    if (!("sluiceCreateMany" in redis)) {
+      // Key counts vary with the batch: the first argument gives it.
+      redis.defineCommand("sluiceCreateMany", { lua: CREATE_MANY });
       redis.defineCommand("sluiceTransition", { numberOfKeys: 1, lua: TRANSITION });
       redis.defineCommand("sluiceAddResponse", { numberOfKeys: 2, lua: ADD_RESPONSE });
       redis.defineCommand("sluiceSetDelivery", { numberOfKeys: 1, lua: SET_DELIVERY });
@@ -276,7 +299,7 @@ export class TransactionStore {
       redis.defineCommand("sluiceDiscard", { numberOfKeys: 2, lua: DISCARD });
       redis.defineCommand("sluiceNoteDeadLettered", { numberOfKeys: 1, lua: NOTE_DEAD_LETTERED });
       redis.defineCommand("sluiceRenewClaim", { numberOfKeys: 1, lua: RENEW_CLAIM });
-      redis.defineCommand("sluiceMarkPublished", { numberOfKeys: 1, lua: MARK_PUBLISHED });
+      redis.defineCommand("sluiceMarkPublishedMany", { lua: MARK_PUBLISHED_MANY });
       redis.defineCommand("sluiceWatch", { numberOfKeys: 1, lua: WATCH });
     }
   }
@@ -303,19 +326,21 @@ export class TransactionStore {
   async create(
     meta: TransactionMeta,
   ): Promise<{ created: true } | { created: false; existingId: string }> {
-    const dedup = meta.xroadId ? this.dedupKey(meta) : "";
-    const existing = await this.redis.sluiceCreate(
-      this.key(meta.id),
-      dedup,
-      JSON.stringify(meta),
-      meta.createdAt,
-      this.retentionMs,
-      meta.id,
-    );
+    const existing = await this.creates.add(meta);
     // A command resent after a reconnect finds the key it wrote itself: that is still ours.
     return existing && existing !== meta.id
       ? { created: false, existingId: existing }
       : { created: true };
+  }
+
+  private createMany(metas: TransactionMeta[]): Promise<string[]> {
+    const keys: string[] = [];
+    const args: Array<string | number> = [this.retentionMs];
+    for (const meta of metas) {
+      keys.push(this.key(meta.id), meta.xroadId ? this.dedupKey(meta) : "");
+      args.push(JSON.stringify(meta), meta.createdAt, meta.id);
+    }
+    return this.redis.sluiceCreateMany(keys.length, ...keys, ...args);
   }
 
   /**
@@ -392,7 +417,7 @@ export class TransactionStore {
    * instance knows at once that the first submission is persisted.
    */
   async markPublished(id: string): Promise<void> {
-    await this.redis.sluiceMarkPublished(this.key(id));
+    await this.publishedMarks.add(id);
   }
 
   /**
