@@ -172,8 +172,14 @@ export function parseSoapEnvelope(
     );
   }
 
+  // Every field named (no spread of `echo`): V8 builds a literal of fixed shape at once, where
+  // a spread followed by fifteen more properties took a third of this function's time.
   return {
-    ...echo,
+    envelopePrefix: echo.envelopePrefix,
+    envelopeDeclarations: echo.envelopeDeclarations,
+    headerXml: echo.headerXml,
+    headers: echo.headers,
+    bodyNamespace: bodyElement.namespace,
     client: fields.client,
     clientId: clientIdString(fields.client),
     service: fields.service,
@@ -184,7 +190,6 @@ export function parseSoapEnvelope(
     representedParty: fields.representedParty,
     protocolVersion: fields.protocolVersion,
     bodyLocalName: bodyElement.local,
-    bodyNamespace: bodyElement.namespace,
     bodyPrefix: bodyElement.prefix,
     bodyXml: text.slice(bodyElement.start, bodyElement.end),
     bodyJson: elementToJson(bodyElement),

@@ -1,0 +1,318 @@
+// Reads a whole XML document in one strict pass into the namespace-resolved tree of safe-xml:
+// well-formedness, namespaces, depth and each element's source offsets, with no second walk.
+
+import { SluiceError } from "../../shared/protocol/errors";
+
+export const XML_NS = "http://www.w3.org/XML/1998/namespace";
+const XMLNS_NS = "http://www.w3.org/2000/xmlns/";
+
+// XML 1.0 Name (fifth edition), colons included: prefixes are split off afterwards.
+const NAME =
+  /[:A-Z_a-z\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u02FF\u0370-\u037D\u037F-\u1FFF\u200C-\u200D\u2070-\u218F\u2C00-\u2FEF\u3001-\uD7FF\uF900-\uFDCF\uFDF0-\uFFFD\u{10000}-\u{EFFFF}][-.0-9:A-Z_a-z\u00B7\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u037D\u037F-\u1FFF\u200C-\u200D\u203F\u2040\u2070-\u218F\u2C00-\u2FEF\u3001-\uD7FF\uF900-\uFDCF\uFDF0-\uFFFD\u{10000}-\u{EFFFF}]*/uy;
+
+export interface XmlAttribute {
+  /** The name as written, e.g. "id:objectType". */
+  qname: string;
+  local: string;
+  namespace: string | null;
+  /** Entity references decoded. */
+  value: string;
+}
+
+export interface XmlText {
+  kind: "text";
+  /** Entity references decoded (character data) or verbatim (CDATA). */
+  value: string;
+  cdata: boolean;
+}
+
+export interface XmlElement {
+  kind: "element";
+  /** The name as written, e.g. "SOAP-ENV:Body". */
+  qname: string;
+  prefix: string;
+  local: string;
+  namespace: string | null;
+  /** Attributes other than namespace declarations. */
+  attributes: XmlAttribute[];
+  /** Namespace declarations made on this element, in source order ("" = default namespace). */
+  declarations: Array<[prefix: string, uri: string]>;
+  /** Every binding in scope on this element, including its own declarations. */
+  inScope: ReadonlyMap<string, string>;
+  children: Array<XmlElement | XmlText>;
+  /** Offsets of the element in the source text: `text.slice(start, end)` is its exact XML. */
+  start: number;
+  end: number;
+}
+
+/** Legal XML, but never keys of the JSON form: the JSON a Body becomes must stay plain data. */
+const REFUSED_NAMES = new Set(["__proto__", "constructor", "prototype"]);
+
+const ENTITIES: Record<string, string> = { lt: "<", gt: ">", amp: "&", quot: '"', apos: "'" };
+
+function invalid(message: string): SluiceError {
+  return new SluiceError("InvalidXml", message);
+}
+
+function malformed(what: string, at: number): SluiceError {
+  return invalid(`the XML is not well-formed: ${what} (at character ${at})`);
+}
+
+/** Replaces the five predefined entities and character references; anything else is refused. */
+export function decodeEntities(raw: string): string {
+  if (!raw.includes("&")) return raw;
+  return raw.replace(/&([^;&\s<]{0,32});?/g, (whole, name: string) => {
+    if (!whole.endsWith(";")) throw invalid(`a bare "&" is not allowed in XML text`);
+    const known = ENTITIES[name];
+    if (known !== undefined) return known;
+    const numeric = /^#(?:x([0-9a-fA-F]{1,6})|([0-9]{1,7}))$/.exec(name);
+    if (numeric) {
+      const code = numeric[1] !== undefined ? parseInt(numeric[1], 16) : parseInt(numeric[2], 10);
+      const allowed =
+        code === 0x9 ||
+        code === 0xa ||
+        code === 0xd ||
+        (code >= 0x20 && code <= 0xd7ff) ||
+        (code >= 0xe000 && code <= 0xfffd) ||
+        (code >= 0x10000 && code <= 0x10ffff);
+      if (!allowed) throw invalid(`character reference ${whole} is not allowed in XML`);
+      return String.fromCodePoint(code);
+    }
+    throw invalid(`undefined entity ${whole} (only the predefined XML entities are allowed)`);
+  });
+}
+
+function splitName(qname: string): [prefix: string, local: string] {
+  const colon = qname.indexOf(":");
+  if (colon === -1) return ["", qname];
+  if (colon === 0 || colon === qname.length - 1 || qname.indexOf(":", colon + 1) !== -1) {
+    throw invalid(`"${qname}" is not a valid namespace-qualified name`);
+  }
+  return [qname.slice(0, colon), qname.slice(colon + 1)];
+}
+
+/** XML attribute-value normalisation: literal tabs and line ends read as spaces. */
+function normaliseAttribute(raw: string): string {
+  if (raw.includes("<")) throw invalid(`"<" is not allowed in an attribute value`);
+  return raw.replace(/[\t\n\r]/g, " ");
+}
+
+const isSpace = (c: number): boolean => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
+
+function isBlank(text: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i += 1) if (!isSpace(text.charCodeAt(i))) return false;
+  return true;
+}
+
+/** The element of a start tag whose attributes were read raw: namespaces resolved, checked. */
+function elementOf(
+  qname: string,
+  rawAttributes: Array<[name: string, raw: string]>,
+  parentScope: ReadonlyMap<string, string>,
+  start: number,
+): XmlElement {
+  const declarations: Array<[string, string]> = [];
+  const plain: Array<[string, string]> = [];
+  for (const [name, raw] of rawAttributes) {
+    const value = decodeEntities(normaliseAttribute(raw));
+    if (name === "xmlns") {
+      declarations.push(["", value]);
+    } else if (name.startsWith("xmlns:")) {
+      const prefix = name.slice(6);
+      if (value === "") throw invalid(`namespace prefix "${prefix}" cannot be bound to ""`);
+      if (prefix === "xmlns" || (prefix === "xml") !== (value === XML_NS) || value === XMLNS_NS) {
+        throw invalid(`reserved namespace binding ${name}="${value}"`);
+      }
+      declarations.push([prefix, value]);
+    } else {
+      plain.push([name, value]);
+    }
+  }
+  let inScope = parentScope;
+  if (declarations.length > 0) {
+    const scope = new Map(parentScope);
+    for (const [prefix, uri] of declarations) scope.set(prefix, uri);
+    inScope = scope;
+  }
+  const resolve = (p: string, forAttribute: boolean): string | null => {
+    if (p === "") return forAttribute ? null : (inScope.get("") ?? null) || null;
+    const uri = inScope.get(p);
+    if (uri === undefined) throw invalid(`namespace prefix "${p}" is not declared`);
+    return uri;
+  };
+  const [prefix, local] = splitName(qname);
+  if (REFUSED_NAMES.has(local)) throw malformed(`the name "${qname}" is not accepted`, start);
+  const attributes = plain.map(([name, value]) => {
+    const [attrPrefix, attrLocal] = splitName(name);
+    if (REFUSED_NAMES.has(attrLocal)) {
+      throw malformed(`the name "${name}" is not accepted`, start);
+    }
+    return { qname: name, local: attrLocal, namespace: resolve(attrPrefix, true), value };
+  });
+  if (attributes.length > 1) {
+    const seen = new Set<string>();
+    for (const attribute of attributes) {
+      const key = `${attribute.namespace ?? ""} ${attribute.local}`;
+      if (seen.has(key)) throw invalid(`attribute "${attribute.qname}" is repeated`);
+      seen.add(key);
+    }
+  }
+  return {
+    kind: "element",
+    qname,
+    prefix,
+    local,
+    namespace: resolve(prefix, false),
+    attributes,
+    declarations,
+    inScope,
+    children: [],
+    start,
+    end: start,
+  };
+}
+
+/**
+ * Reads `text` as one XML document and returns its root element. Comments, processing
+ * instructions and the XML declaration are skipped; DOCTYPE and any other `<!` markup is
+ * refused (callers reject DOCTYPE with a clearer message first).
+ */
+export function readXml(
+  text: string,
+  maxDepth: number,
+  rootScope: ReadonlyMap<string, string>,
+): XmlElement {
+  const length = text.length;
+  const stack: XmlElement[] = [];
+  let root: XmlElement | null = null;
+  let pos = text.charCodeAt(0) === 0xfeff ? 1 : 0;
+
+  const skipSpace = (): boolean => {
+    const from = pos;
+    while (pos < length && isSpace(text.charCodeAt(pos))) pos += 1;
+    return pos > from;
+  };
+  const readName = (what: string): string => {
+    NAME.lastIndex = pos;
+    const match = NAME.exec(text);
+    if (!match) {
+      if (pos >= length) throw invalid("the XML ends inside a tag");
+      throw malformed(`${what} without a valid name`, pos);
+    }
+    pos = NAME.lastIndex;
+    return match[0];
+  };
+  const skipPast = (marker: string, from: number, inside: string): number => {
+    const at = text.indexOf(marker, from);
+    if (at === -1) throw invalid(`the XML ends inside ${inside}`);
+    return at + marker.length;
+  };
+
+  while (pos < length) {
+    const lt = text.indexOf("<", pos);
+    const textEnd = lt === -1 ? length : lt;
+    if (textEnd > pos) {
+      const top = stack.at(-1);
+      if (top === undefined) {
+        if (!isBlank(text, pos, textEnd)) {
+          throw invalid(
+            root
+              ? "the XML has content after its root element"
+              : "the XML has text outside its root element",
+          );
+        }
+      } else {
+        const value = decodeEntities(text.slice(pos, textEnd));
+        top.children.push({ kind: "text", value, cdata: false });
+      }
+      pos = textEnd;
+    }
+    if (lt === -1) break;
+    const next = text.charCodeAt(lt + 1);
+    if (next === 0x21 /* ! */) {
+      if (text.startsWith("<!--", lt)) {
+        pos = skipPast("-->", lt + 4, "a comment");
+      } else if (text.startsWith("<![CDATA[", lt)) {
+        const top = stack.at(-1);
+        if (top === undefined) throw malformed("CDATA outside the root element", lt);
+        pos = skipPast("]]>", lt + 9, "a CDATA section");
+        top.children.push({ kind: "text", value: text.slice(lt + 9, pos - 3), cdata: true });
+      } else {
+        throw malformed("markup declarations are not allowed", lt);
+      }
+    } else if (next === 0x3f /* ? */) {
+      pos = skipPast("?>", lt + 2, "a processing instruction");
+    } else if (next === 0x2f /* / */) {
+      pos = lt + 2;
+      const name = readName("an end tag");
+      skipSpace();
+      if (pos >= length) throw invalid("the XML ends inside a tag");
+      if (text.charCodeAt(pos) !== 0x3e) throw malformed(`end tag </${name}> is not closed`, lt);
+      pos += 1;
+      const open = stack.pop();
+      if (open === undefined || open.qname !== name) {
+        throw malformed(
+          open ? `</${name}> closes <${open.qname}>` : `</${name}> closes nothing`,
+          lt,
+        );
+      }
+      open.end = pos;
+    } else {
+      if (root !== null && stack.length === 0) {
+        throw invalid("the XML has content after its root element");
+      }
+      pos = lt + 1;
+      const qname = readName("a tag");
+      const rawAttributes: Array<[string, string]> = [];
+      let empty = false;
+      for (;;) {
+        const spaced = skipSpace();
+        if (pos >= length) throw invalid("the XML ends inside a tag");
+        const c = text.charCodeAt(pos);
+        if (c === 0x3e /* > */) {
+          pos += 1;
+          break;
+        }
+        if (c === 0x2f /* / */) {
+          if (text.charCodeAt(pos + 1) !== 0x3e) {
+            if (pos + 1 >= length) throw invalid("the XML ends inside a tag");
+            throw malformed(`"/" inside the tag <${qname}>`, pos);
+          }
+          pos += 2;
+          empty = true;
+          break;
+        }
+        if (!spaced) throw malformed(`attributes of <${qname}> run together`, pos);
+        const name = readName("an attribute");
+        skipSpace();
+        if (text.charCodeAt(pos) !== 0x3d /* = */) {
+          if (pos >= length) throw invalid("the XML ends inside a tag");
+          throw malformed(`attribute "${name}" has no value`, pos);
+        }
+        pos += 1;
+        skipSpace();
+        const quote = text.charCodeAt(pos);
+        if (quote !== 0x22 && quote !== 0x27) {
+          if (pos >= length) throw invalid("the XML ends inside a tag");
+          throw malformed(`the value of attribute "${name}" is not quoted`, pos);
+        }
+        const close = text.indexOf(quote === 0x22 ? '"' : "'", pos + 1);
+        if (close === -1) throw invalid("the XML ends inside a tag");
+        rawAttributes.push([name, text.slice(pos + 1, close)]);
+        pos = close + 1;
+      }
+      const parent = stack.at(-1);
+      if (stack.length + 1 > maxDepth) {
+        throw invalid(`the XML nests deeper than ${maxDepth} elements`);
+      }
+      const element = elementOf(qname, rawAttributes, parent?.inScope ?? rootScope, lt);
+      if (parent) parent.children.push(element);
+      else root = element;
+      if (empty) element.end = pos;
+      else stack.push(element);
+    }
+  }
+  if (stack.length > 0) throw invalid(`the XML ends inside the element <${stack.at(-1)?.qname}>`);
+  if (root === null) throw invalid("the XML has no root element");
+  return root;
+}
