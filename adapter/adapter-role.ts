@@ -6,10 +6,9 @@ import https from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import { safeAck } from "../shared/broker/amqp";
-import { decodeMessage } from "../shared/protocol/envelope";
+import { wakeCodec } from "../shared/protocol/codec";
 import type { Role, Runtime } from "../shared/runtime/runtime";
 import { declareAllBackends } from "../shared/broker/topology";
-import type { WakeMessage } from "../shared/protocol/wake-message";
 import { HubListeners } from "../shared/store/hub-listeners";
 import { StateNotices } from "../shared/protocol/state-notice";
 import { ReloadableTls, type TlsMaterial } from "../shared/config/tls-files";
@@ -52,11 +51,10 @@ export async function startAdapter(
       (message) => {
         if (!message) return;
         safeAck(channel, message);
-        try {
-          waiters.wake(decodeMessage<WakeMessage>(message.content));
-        } catch (error) {
-          log.warn({ err: (error as Error).message }, "unreadable wake message");
-        }
+        // A wake it cannot read is dropped: the caller's wait then ends in a read of the record.
+        const decoded = wakeCodec.decode(message.content);
+        if (decoded.ok) waiters.wake(decoded.message);
+        else log.warn({ err: decoded.error, reason: decoded.reason }, "wake message not readable");
       },
       { noAck: false },
     );

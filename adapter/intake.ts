@@ -18,17 +18,13 @@ import type { ChannelWrapper } from "amqp-connection-manager";
 import type { Logger } from "pino";
 import type { Broker } from "../shared/broker/amqp";
 import type { BackendConfig, ServiceConfig } from "../shared/config/config";
-import {
-  encodeMessage,
-  type Protocol,
-  type ReplyMode,
-  type RequestMessage,
-} from "../shared/protocol/envelope";
+import type { Protocol, ReplyMode, RequestMessage } from "../shared/protocol/envelope";
+import { requestCodec } from "../shared/protocol/codec";
 import { SluiceError } from "../shared/protocol/errors";
 import { messageLogger } from "../shared/observability/logger";
 import { routingKeyFor } from "../shared/broker/ordering";
 import { metrics } from "../shared/observability/metrics";
-import type { TopologyNames } from "../shared/broker/topology";
+import type { TopologyNames } from "../shared/protocol/names";
 import {
   isTerminal,
   type StoredResponse,
@@ -180,7 +176,7 @@ export class Intake {
           publisher,
           names.requestsExchange,
           routingKeyFor(backend.name, backend.ordering, message),
-          encodeMessage(message),
+          requestCodec.encode(message),
           {
             messageId: id,
             contentType: "application/json",

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { topologyNames } from "../shared/broker/topology";
+import { topologyNames } from "../shared/protocol/names";
 import { freePort, spawnNode, waitForHttp, type ManagedProcess } from "./child-processes";
 import { RawPublisher } from "./amqp-publisher";
 import type { WatchedProcess } from "./cpu-usage";

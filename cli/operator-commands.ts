@@ -16,7 +16,8 @@ import { consumedQueues } from "../shared/broker/ordering";
 import { checkRedis, createRedis, whenReady } from "../shared/store/redis";
 import { StateNotices } from "../shared/protocol/state-notice";
 import { statusDocument } from "../shared/store/status-document";
-import { declareAllBackends, topologyNames } from "../shared/broker/topology";
+import { declareAllBackends } from "../shared/broker/topology";
+import { topologyNames } from "../shared/protocol/names";
 import { TransactionStore } from "../shared/store/transaction-store";
 
 export const OPERATOR_USAGE = `usage: sluice dead-letters list [--reason R] [--service S] [--backend B] [--client C] [--limit N] --config FILE

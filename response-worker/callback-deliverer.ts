@@ -14,28 +14,8 @@ import {
   startSpan,
 } from "../shared/observability/tracing";
 import { nextTier, type CallbackTopology } from "./callback-schedule";
-
-/** One delivery on the queues. Everything needed to send it again after a restart. */
-export interface CallbackJob {
-  /** The `webhook-id`: the same on every attempt of this delivery. */
-  webhookId: string;
-  /** Gateway message id the delivery is about. */
-  messageId: string;
-  /** Canonical callback target (URL or `xroad:` target). */
-  target: string;
-  /** 1-based number of the attempt this job is for. */
-  attempt: number;
-  /** The JSON body; absent when `loadPayload` re-reads it at send time. */
-  payload?: string;
-  /** Set for hub events: the listener this delivery is for. */
-  listenerId?: string;
-  /** Whether settling this job settles the message's delivery state (its final callback). */
-  settlesDelivery?: boolean;
-  /** Epoch ms of the first enqueue, for end-to-end delivery figures. */
-  enqueuedAt: number;
-  /** W3C trace context of what caused the delivery: each attempt's span descends from it. */
-  trace?: Record<string, string>;
-}
+import type { CallbackJob } from "../shared/protocol/callback-job";
+import { callbackJobCodec } from "../shared/protocol/codec";
 
 export type SettledOutcome =
   | "delivered"
@@ -128,7 +108,7 @@ export class CallbackDeliverer {
 
   /** Queues the first attempt of a delivery; resolves when the broker confirmed it. */
   async enqueue(job: Omit<CallbackJob, "attempt" | "enqueuedAt">): Promise<void> {
-    await this.publish(this.options.topology.delivery, {
+    await this.publishJob(this.options.topology.delivery, {
       ...job,
       attempt: 1,
       enqueuedAt: Date.now(),
@@ -173,7 +153,7 @@ export class CallbackDeliverer {
     if (origin !== null && !(await this.slotFor(origin))) {
       // The receiver already holds its share of the slots and none came free: not an attempt;
       // the same job waits its turn in the shortest delay tier without using up its backoff.
-      await this.publish(topology.tiers[0].queue, job);
+      await this.publishJob(topology.tiers[0].queue, job);
       return;
     }
     let result: AttemptResult;
@@ -224,7 +204,7 @@ export class CallbackDeliverer {
           },
           "callback attempt failed; will retry",
         );
-        await this.publish(tier.queue, { ...job, attempt: job.attempt + 1 });
+        await this.publishJob(tier.queue, { ...job, attempt: job.attempt + 1 });
         return;
       }
     }
@@ -274,7 +254,7 @@ export class CallbackDeliverer {
     payload: string | undefined,
     settlement: Settlement,
   ) {
-    await this.publish(this.options.topology.dead, {
+    await this.publishRecord(this.options.topology.dead, {
       job: job === null ? null : { ...job, payload: undefined },
       payload,
       outcome: settlement.outcome,
@@ -285,8 +265,17 @@ export class CallbackDeliverer {
     });
   }
 
-  private async publish(queue: string, content: object): Promise<void> {
-    await this.options.channel.publish("", queue, Buffer.from(JSON.stringify(content)), {
+  private async publishJob(queue: string, job: CallbackJob): Promise<void> {
+    await this.publish(queue, callbackJobCodec.encode(job));
+  }
+
+  /** The operator's record of a delivery given up on (callbacks.dead), not a job. */
+  private async publishRecord(queue: string, record: object): Promise<void> {
+    await this.publish(queue, Buffer.from(JSON.stringify(record)));
+  }
+
+  private async publish(queue: string, content: Buffer): Promise<void> {
+    await this.options.channel.publish("", queue, content, {
       persistent: true,
       contentType: "application/json",
     });
@@ -302,22 +291,8 @@ export class CallbackDeliverer {
 }
 
 function decodeJob(content: Buffer): CallbackJob | null {
-  try {
-    const job = JSON.parse(content.toString("utf8")) as Partial<CallbackJob>;
-    if (
-      typeof job.webhookId === "string" &&
-      typeof job.messageId === "string" &&
-      typeof job.target === "string" &&
-      Number.isInteger(job.attempt) &&
-      (job.attempt as number) >= 1 &&
-      (job.payload === undefined || typeof job.payload === "string")
-    ) {
-      return job as CallbackJob;
-    }
-  } catch {
-    // falls through: not JSON
-  }
-  return null;
+  const decoded = callbackJobCodec.decode(content);
+  return decoded.ok ? decoded.message : null;
 }
 
 /** The receiver a target names: its URL origin; X-Road targets all go through the operator's

@@ -3,6 +3,7 @@
 // so pending deliveries live in RabbitMQ and survive restarts of the response worker.
 
 import type { Channel } from "amqplib";
+import { topologyNames } from "../shared/protocol/names";
 
 /** 5 s, 5 min, 30 min, 2 h, 5 h, 10 h: seven attempts over about 17.5 hours. */
 export const DEFAULT_CALLBACK_BACKOFF_MS: readonly number[] = [
@@ -37,12 +38,12 @@ export function callbackTopology(
   if (!backoffMs.every((ms) => Number.isInteger(ms) && ms > 0)) {
     throw new Error("callback backoff delays must be positive whole milliseconds");
   }
-  const delivery = `${prefix}callbacks`;
+  const names = topologyNames(prefix);
   const delays = [...new Set(backoffMs)].sort((a, b) => a - b);
   return {
-    delivery,
-    dead: `${prefix}callbacks.dead`,
-    tiers: delays.map((delayMs) => ({ delayMs, queue: `${delivery}.delay.${delayMs}ms` })),
+    delivery: names.callbacksQueue,
+    dead: names.callbacksDeadQueue,
+    tiers: delays.map((delayMs) => ({ delayMs, queue: names.callbacksDelayQueue(delayMs) })),
     backoffMs,
   };
 }

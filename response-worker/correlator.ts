@@ -5,18 +5,19 @@
 
 import type { ChannelWrapper } from "amqp-connection-manager";
 import type { ConsumeMessage } from "amqplib";
-import type Redis from "ioredis";
 import type { Logger } from "pino";
 import type { Broker } from "../shared/broker/amqp";
-import { decodeMessage, type ResponseMessage } from "../shared/protocol/envelope";
+import type { ResponseMessage, StateNotice } from "../shared/protocol/envelope";
+import { responseCodec, stateNoticeCodec, wakeCodec } from "../shared/protocol/codec";
+import {
+  HEADERS,
+  RESPONSES_DEAD_LETTER_SOURCE,
+  RESPONSES_ROUTING_KEY,
+} from "../shared/protocol/names";
 import { messageLogger } from "../shared/observability/logger";
 import { metrics } from "../shared/observability/metrics";
-import type { TopologyNames } from "../shared/broker/topology";
-import {
-  decodeStateNotice,
-  isStateNotice,
-  type StateNotice,
-} from "../shared/protocol/state-notice";
+import type { TopologyNames } from "../shared/protocol/names";
+import { isStateNotice } from "../shared/protocol/state-notice";
 import {
   isTerminal,
   type State,
@@ -61,10 +62,10 @@ export interface CorrelatorDeps {
   listeners: ResponseListener[];
   stateListeners?: StateChangeListener[];
   /**
-   * Where to remember that a cancel was told: the adapter and, as a fallback, the worker that
+   * Whether to remember that a cancel was told: the adapter and, as a fallback, the worker that
    * skips the message both send a notice, and listeners should hear of it once.
    */
-  told?: { redis: Redis; prefix: string };
+  tellOnce?: boolean;
 }
 
 export class Correlator {
@@ -75,25 +76,24 @@ export class Correlator {
 
   async handle(message: ConsumeMessage): Promise<void> {
     if (isStateNotice(message.properties)) {
-      const notice = decodeStateNotice(message.content);
-      if (!notice) {
-        this.deps.log.error("unreadable state notice; dead-lettered");
-        await this.deadLetter(message.content, "unreadable", null);
+      const decoded = stateNoticeCodec.decode(message.content);
+      if (!decoded.ok) {
+        this.deps.log.error({ err: decoded.error }, "state notice not readable; dead-lettered");
+        await this.deadLetter(message.content, decoded.reason, null, decoded.error);
         return;
       }
+      const notice = decoded.message;
       await this.inOrder(notice.id, () => this.handleNotice(notice));
       return;
     }
-    let response: ResponseMessage;
-    try {
-      response = decodeMessage<ResponseMessage>(message.content);
-      if (typeof response.id !== "string" || typeof response.seq !== "number")
-        throw new Error("no id or seq");
-    } catch (error) {
-      this.deps.log.error({ err: (error as Error).message }, "unreadable response; dead-lettered");
-      await this.deadLetter(message.content, "unreadable", null);
+    const decoded = responseCodec.decode(message.content);
+    if (!decoded.ok) {
+      // A message this release cannot read is kept for the operator, never retried or thrown.
+      this.deps.log.error({ err: decoded.error }, "response not readable; dead-lettered");
+      await this.deadLetter(message.content, decoded.reason, null, decoded.error);
       return;
     }
+    const response = decoded.message;
     const parent = contextFrom(message.properties.headers);
     await this.inOrder(response.id, () =>
       inSpan(
@@ -203,14 +203,14 @@ export class Correlator {
       this.deps.log.debug({ id: notice.id }, "state notice for an unknown transaction; dropped");
       return;
     }
-    const told = this.deps.told;
-    const mark = told && isTerminal(notice.state) ? `${told.prefix}sluice:tx:${tx.id}:told` : null;
-    if (mark && told && (await told.redis.exists(mark))) return;
+    const { store } = this.deps;
+    const mark = this.deps.tellOnce === true && isTerminal(notice.state);
+    if (mark && (await store.wasTold(tx.id))) return;
     for (const change of stateChanges(tx, notice)) {
       for (const listener of listeners) await listener(change.tx, change.eventKey);
     }
     // Marked only after the hand-over: a crash in between repeats it rather than losing it.
-    if (mark && told) await told.redis.set(mark, notice.state, "PX", this.deps.store.retentionMs);
+    if (mark) await store.markTold(tx.id, notice.state);
   }
 
   /** Wakes the adapter instance holding the caller; transient, since the record has it all. */
@@ -220,7 +220,7 @@ export class Correlator {
         this.deps.publisher,
         this.deps.names.repliesExchange,
         owner,
-        Buffer.from(JSON.stringify(wake)),
+        wakeCodec.encode(wake),
         { persistent: false, expiration: 300_000 },
       )
       .catch((error: Error) =>
@@ -228,18 +228,27 @@ export class Correlator {
       );
   }
 
-  private async deadLetter(content: Buffer, reason: string, id: string | null): Promise<void> {
+  private async deadLetter(
+    content: Buffer,
+    reason: string,
+    id: string | null,
+    error?: string,
+  ): Promise<void> {
     await this.deps.broker.publish(
       this.deps.publisher,
       this.deps.names.deadLetterExchange,
-      "responses",
+      RESPONSES_ROUTING_KEY,
       content,
       {
         messageId: id ?? undefined,
-        headers: { "x-sluice-reason": reason, "x-sluice-backend": "responses" },
+        headers: {
+          [HEADERS.reason]: reason,
+          [HEADERS.backend]: RESPONSES_DEAD_LETTER_SOURCE,
+          ...(error ? { [HEADERS.error]: error } : {}),
+        },
       },
     );
-    metrics.deadLetters.inc({ backend: "responses", reason });
+    metrics.deadLetters.inc({ backend: RESPONSES_DEAD_LETTER_SOURCE, reason });
   }
 }
 

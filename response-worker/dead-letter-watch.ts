@@ -6,18 +6,12 @@ import type { ChannelWrapper } from "amqp-connection-manager";
 import type { ConsumeMessage } from "amqplib";
 import type { Logger } from "pino";
 import type { Broker } from "../shared/broker/amqp";
-import {
-  decodeMessage,
-  encodeMessage,
-  type RequestMessage,
-  type ResponseMessage,
-} from "../shared/protocol/envelope";
+import type { ResponseMessage } from "../shared/protocol/envelope";
+import { requestCodec, responseCodec } from "../shared/protocol/codec";
+import { HEADERS, RESPONSES_ROUTING_KEY } from "../shared/protocol/names";
 import { metrics } from "../shared/observability/metrics";
 import type { DeadLetters } from "../shared/operator/dead-letters";
-import type { TopologyNames } from "../shared/broker/topology";
-
-/** Set by Sluice's own dead-lettering, which publishes the outcome itself. */
-const SLUICE_REASON = "x-sluice-reason";
+import type { TopologyNames } from "../shared/protocol/names";
 
 interface Death {
   queue?: string;
@@ -36,17 +30,15 @@ export class DeadLetterWatch {
 
   async handle(message: ConsumeMessage): Promise<void> {
     const headers = message.properties.headers ?? {};
-    if (headers[SLUICE_REASON] !== undefined) return;
+    // Set by Sluice's own dead-lettering, which publishes the outcome itself.
+    if (headers[HEADERS.reason] !== undefined) return;
     const death = (headers["x-death"] as Death[] | undefined)?.[0];
     const requestQueue = this.names.requestsQueue("");
     if (!death?.queue?.startsWith(requestQueue)) return;
-    let request: RequestMessage;
-    try {
-      request = decodeMessage<RequestMessage>(message.content);
-      if (typeof request.id !== "string") return;
-    } catch {
-      return; // unreadable: it stays in the dead-letter queue for the operator
-    }
+    const decoded = requestCodec.decode(message.content);
+    // Unreadable: it stays in the dead-letter queue for the operator.
+    if (!decoded.ok) return;
+    const request = decoded.message;
     const reason =
       death.reason === "delivery_limit" ? "delivery_limit" : `broker_${death.reason ?? "unknown"}`;
     // Recorded for the operator before the outcome is published: a replay needs the request.
@@ -54,9 +46,9 @@ export class DeadLetterWatch {
       {
         id: request.id,
         reason,
-        backend: request.backend ?? "unknown",
-        service: request.service ?? "unknown",
-        client: request.client ?? "unknown",
+        backend: request.backend,
+        service: request.service,
+        client: request.client,
         xroadId: request.xroadId ?? null,
         at: Date.now(),
         error: `the broker dead-lettered it (${death.reason ?? "unknown reason"}): each delivery ended without an answer, e.g. a worker crashed on it`,
@@ -83,15 +75,15 @@ export class DeadLetterWatch {
     await this.broker.publish(
       this.publisher,
       this.names.responsesExchange,
-      "responses",
-      encodeMessage(response),
+      RESPONSES_ROUTING_KEY,
+      responseCodec.encode(response),
       {
         messageId: `${request.id}.dead`,
         contentType: "application/json",
       },
     );
     metrics.deadLetters.inc({
-      backend: request.backend ?? "unknown",
+      backend: request.backend,
       reason: death.reason ?? "broker",
     });
     this.log.warn(

@@ -33,7 +33,7 @@ export async function startResponseWorker(
     log,
     listeners,
     stateListeners,
-    told: { redis: runtime.redis, prefix: config.prefix },
+    tellOnce: true,
   });
   const inProgress = new Set<Promise<unknown>>();
   let consuming = true;

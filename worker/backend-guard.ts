@@ -67,15 +67,12 @@ function gateClosed(gates: BackendGates, backend: string): SluiceError {
 
 export function createBackendLimits(deps: GuardDeps): BackendLimits {
   const { redis, prefix, backend, gates, holder } = deps;
-  const keyPrefix = `${prefix}sluice:`;
-  const leases = new InflightLeases(redis, keyPrefix, backend.name, {
+  const leases = new InflightLeases(redis, prefix, backend.name, {
     max: backend.maxInFlight,
     leaseMs: leaseTimeMs(backend),
     holder,
   });
-  const limiter = backend.rate
-    ? new RateLimiter(redis, keyPrefix, backend.name, backend.rate)
-    : null;
+  const limiter = backend.rate ? new RateLimiter(redis, prefix, backend.name, backend.rate) : null;
   const guard: BackendGuard = async (request, signal) => {
     if (!gates.isOpen(backend.name)) throw gateClosed(gates, backend.name);
     const wait = AbortSignal.any([signal, gates.closingSignal(backend.name)]);

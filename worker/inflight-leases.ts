@@ -4,6 +4,7 @@
 import { randomUUID } from "node:crypto";
 import type Redis from "ioredis";
 import { SluiceError } from "../shared/protocol/errors";
+import { redisKeys } from "../shared/protocol/redis-keys";
 
 export interface InflightOptions {
   /** Most calls in flight at the backend across all workers. */
@@ -135,11 +136,11 @@ export class InflightLeases {
 
   /**
    * @param redis a command connection; a duplicate of it is opened to hear released slots.
-   * @param keyPrefix isolates deployments and tests sharing one Redis, e.g. "sluice:".
+   * @param prefix the deployment's prefix, isolating deployments and tests on one Redis.
    */
   constructor(
     private readonly redis: Redis,
-    keyPrefix: string,
+    prefix: string,
     readonly backend: string,
     readonly options: InflightOptions,
   ) {
@@ -147,8 +148,8 @@ export class InflightLeases {
       throw new Error(`backends.${backend}.maxInFlight must be a whole number >= 1`);
     if (!(options.leaseMs > 0)) throw new Error("lease time must be positive");
     this.client = defineCommands(redis);
-    this.key = `${keyPrefix}inflight:${backend}`;
-    this.channel = `${keyPrefix}inflight:${backend}:released`;
+    this.key = redisKeys(prefix).inflight(backend);
+    this.channel = redisKeys(prefix).inflightReleased(backend);
     this.renewMs = options.renewMs ?? Math.max(50, Math.floor(options.leaseMs / 3));
     this.pollMs = options.pollMs ?? 1000;
   }

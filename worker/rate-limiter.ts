@@ -4,6 +4,7 @@
 import type Redis from "ioredis";
 import { SluiceError } from "../shared/protocol/errors";
 import { abortableSleep } from "./abortable-sleep";
+import { redisKeys } from "../shared/protocol/redis-keys";
 
 /** A backend's agreed rate: `limit` calls per `perMs`, plus at most `burst` extra after idle. */
 export interface RateLimit {
@@ -103,11 +104,11 @@ export class RateLimiter {
 
   /**
    * @param redis a command connection (not a subscriber); the Lua script is defined on it.
-   * @param keyPrefix isolates deployments and tests sharing one Redis, e.g. "sluice:".
+   * @param prefix the deployment's prefix, isolating deployments and tests on one Redis.
    */
   constructor(
     redis: Redis,
-    keyPrefix: string,
+    prefix: string,
     readonly backend: string,
     readonly rate: RateLimit,
   ) {
@@ -115,7 +116,7 @@ export class RateLimiter {
     if (problems.length > 0) throw new Error(problems.join("; "));
     if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { numberOfKeys: 1, lua: GCRA_LUA });
     this.client = redis as unknown as GcraClient;
-    this.key = `${keyPrefix}rate:${backend}`;
+    this.key = redisKeys(prefix).rate(backend);
     ({ intervalUs: this.intervalUs, toleranceUs: this.toleranceUs } = gcraParameters(rate));
     this.staleMs = staleGrantMs(rate);
   }

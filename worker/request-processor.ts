@@ -8,12 +8,9 @@ import type { ConsumeMessage } from "amqplib";
 import type { Logger } from "pino";
 import type { Broker } from "../shared/broker/amqp";
 import type { BackendConfig } from "../shared/config/config";
-import {
-  decodeMessage,
-  encodeMessage,
-  type RequestMessage,
-  type ResponseMessage,
-} from "../shared/protocol/envelope";
+import type { RequestMessage, ResponseMessage } from "../shared/protocol/envelope";
+import { requestCodec, responseCodec } from "../shared/protocol/codec";
+import { HEADERS, RESPONSES_ROUTING_KEY } from "../shared/protocol/names";
 import {
   BackendRedirectError,
   BackendRejectedError,
@@ -25,7 +22,7 @@ import {
 import { messageLogger } from "../shared/observability/logger";
 import { metrics } from "../shared/observability/metrics";
 import { StateNotices, type NoticeState } from "../shared/protocol/state-notice";
-import type { TopologyNames } from "../shared/broker/topology";
+import type { TopologyNames } from "../shared/protocol/names";
 import {
   isTerminal,
   metaOfRequest,
@@ -55,9 +52,6 @@ import { planRetry } from "./retry-schedule";
 import type { CallPermit } from "./backend-guard";
 import { Deadline } from "./translators/call-deadline";
 import type { Translator } from "./translators/translator";
-
-export const ATTEMPT_HEADER = "x-sluice-attempt";
-export const REASON_HEADER = "x-sluice-reason";
 
 /**
  * How long one worker holds the `processing` claim beyond the backend timeout: long enough to
@@ -162,17 +156,22 @@ export class RequestProcessor {
    */
   async process(message: ConsumeMessage, gone: AbortSignal = NEVER): Promise<Settlement> {
     const { log: rootLog } = this.deps;
-    let request: RequestMessage;
-    try {
-      request = decodeMessage<RequestMessage>(message.content);
-      if (typeof request.id !== "string") throw new Error("no message id");
-    } catch (error) {
-      rootLog.error({ err: (error as Error).message }, "unreadable request message; dead-lettered");
-      await this.deadLetter(message.content, "unreadable", null);
+    const decoded = requestCodec.decode(message.content);
+    if (!decoded.ok) {
+      // A message this release cannot read is kept for the operator, never retried or thrown.
+      rootLog.error(
+        { err: decoded.error, reason: decoded.reason },
+        "request not readable; dead-lettered",
+      );
+      await this.deadLetter(message.content, decoded.reason, null, {
+        error: decoded.error,
+        attempts: 0,
+      });
       return "ack";
     }
+    const request = decoded.message;
     const log = messageLogger(rootLog, request);
-    const attempt = Number(message.properties.headers?.[ATTEMPT_HEADER] ?? 1);
+    const attempt = Number(message.properties.headers?.[HEADERS.attempt] ?? 1);
     const headers = message.properties.headers;
     const parent = contextFrom(headers);
     const attributes = {
@@ -600,8 +599,8 @@ export class RequestProcessor {
       await this.deps.broker.publish(
         this.deps.publisher,
         this.deps.names.responsesExchange,
-        "responses",
-        encodeMessage(response),
+        RESPONSES_ROUTING_KEY,
+        responseCodec.encode(response),
         {
           messageId: `${id}.${response.seq}`,
           contentType: "application/json",
@@ -666,7 +665,7 @@ export class RequestProcessor {
           headers: {
             ...traceHeadersIn(message.properties.headers),
             [ENQUEUED_AT_HEADER]: Date.now(),
-            [ATTEMPT_HEADER]: plan.nextAttempt,
+            [HEADERS.attempt]: plan.nextAttempt,
           },
         },
       );
@@ -716,7 +715,7 @@ export class RequestProcessor {
         headers: {
           ...traceHeadersIn(message.properties.headers),
           [ENQUEUED_AT_HEADER]: Date.now(),
-          [ATTEMPT_HEADER]: attempt,
+          [HEADERS.attempt]: attempt,
         },
       },
     );
@@ -783,7 +782,8 @@ export class RequestProcessor {
     detail?: { error: string; attempts: number },
   ): Promise<void> {
     const { broker, publisher, names, backend, deadLetters } = this.deps;
-    const request = id && deadLetters ? readableRequest(content) : null;
+    const decoded = id && deadLetters ? requestCodec.decode(content) : null;
+    const request = decoded?.ok ? decoded.message : null;
     if (request && deadLetters) {
       await deadLetters.record(
         {
@@ -802,17 +802,12 @@ export class RequestProcessor {
     }
     await broker.publish(publisher, names.deadLetterExchange, backend.name, content, {
       messageId: id ?? undefined,
-      headers: { [REASON_HEADER]: reason, "x-sluice-backend": backend.name },
+      headers: {
+        [HEADERS.reason]: reason,
+        [HEADERS.backend]: backend.name,
+        ...(id === null && detail ? { [HEADERS.error]: detail.error } : {}),
+      },
     });
     metrics.deadLetters.inc({ backend: backend.name, reason });
-  }
-}
-
-function readableRequest(content: Buffer): RequestMessage | null {
-  try {
-    const request = decodeMessage<RequestMessage>(content);
-    return typeof request.id === "string" ? request : null;
-  } catch {
-    return null;
   }
 }

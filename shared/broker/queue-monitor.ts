@@ -9,7 +9,7 @@ import type { Broker } from "./amqp";
 import type { SluiceConfig } from "../config/config";
 import { metrics } from "../observability/metrics";
 import { consumedQueues } from "./ordering";
-import type { TopologyNames } from "./topology";
+import type { TopologyNames } from "../protocol/names";
 
 export interface QueueSample {
   /** Ready messages (not those a consumer holds unacknowledged). */

@@ -1,39 +1,10 @@
-// Names and declarations of every exchange and queue Sluice owns. Each role declares the
-// topology it uses on every (re)connect, so a fresh or restarted broker is set up again.
+// Declarations of every exchange and queue Sluice owns (their names: shared/protocol/names.ts).
+// Each role declares the topology it uses on every (re)connect, so a fresh broker is set up again.
 
 import type { ConfirmChannel } from "amqplib";
 import type { BackendConfig, SluiceConfig } from "../config/config";
+import { RESPONSES_ROUTING_KEY, type TopologyNames } from "../protocol/names";
 import { orderedQueueArguments, partitionBindings } from "./ordering";
-
-export interface TopologyNames {
-  requestsExchange: string;
-  responsesExchange: string;
-  repliesExchange: string;
-  deadLetterExchange: string;
-  responsesQueue: string;
-  deadLetterQueue: string;
-  /** Copies of every dead letter for the response worker: a request the broker itself
-   * dead-lettered (delivery limit) still needs its `failed` outcome. */
-  deadLetterWatchQueue: string;
-  requestsQueue(backend: string): string;
-  retryQueue(backend: string, delayMs: number): string;
-  replyQueue(instanceId: string): string;
-}
-
-export function topologyNames(prefix: string): TopologyNames {
-  return {
-    requestsExchange: `${prefix}sluice.requests`,
-    responsesExchange: `${prefix}sluice.responses`,
-    repliesExchange: `${prefix}sluice.replies`,
-    deadLetterExchange: `${prefix}sluice.dead-letter`,
-    responsesQueue: `${prefix}responses`,
-    deadLetterQueue: `${prefix}dead-letter`,
-    deadLetterWatchQueue: `${prefix}dead-letter.watch`,
-    requestsQueue: (backend) => `${prefix}requests.${backend}`,
-    retryQueue: (backend, delayMs) => `${prefix}retry.${backend}.${delayMs}ms`,
-    replyQueue: (instanceId) => `${prefix}reply.${instanceId}`,
-  };
-}
 
 /** A redelivered message that keeps crashing consumers is dead-lettered after this many tries. */
 export const DELIVERY_LIMIT = 20;
@@ -69,10 +40,10 @@ export async function declareCoreTopology(
       "x-queue-type": "quorum",
       "x-delivery-limit": DELIVERY_LIMIT,
       "x-dead-letter-exchange": names.deadLetterExchange,
-      "x-dead-letter-routing-key": "responses",
+      "x-dead-letter-routing-key": RESPONSES_ROUTING_KEY,
     },
   });
-  await channel.bindQueue(names.responsesQueue, names.responsesExchange, "responses");
+  await channel.bindQueue(names.responsesQueue, names.responsesExchange, RESPONSES_ROUTING_KEY);
   await channel.assertQueue(names.deadLetterQueue, {
     durable: true,
     arguments: { "x-queue-type": "quorum" },

@@ -22,11 +22,12 @@ import {
   type TimeInput,
 } from "@opentelemetry/api";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
+import { HEADERS } from "../protocol/names";
 
 export { ROOT_CONTEXT, SpanKind, type Context, type Span };
 
 /** AMQP header carrying when a message was put on its queue (epoch ms): the queue wait's start. */
-export const ENQUEUED_AT_HEADER = "x-sluice-enqueued-at";
+export const ENQUEUED_AT_HEADER = HEADERS.enqueuedAt;
 /** The W3C trace context headers, the same names on HTTP and in AMQP message headers. */
 export const TRACE_HEADERS = ["traceparent", "tracestate"] as const;
 

@@ -2,6 +2,7 @@
 // instance obeys it (the admin endpoints that set it are in operator-routes.ts).
 
 import type Redis from "ioredis";
+import { redisKeys } from "../protocol/redis-keys";
 
 export interface PauseState {
   paused: boolean;
@@ -12,13 +13,13 @@ export interface PauseState {
 export class BackendPauses {
   private readonly key: string;
 
-  /** @param keyPrefix isolates deployments and tests sharing one Redis, e.g. "sluice:". */
+  /** @param prefix the deployment's prefix, isolating deployments and tests on one Redis. */
   constructor(
     private readonly redis: Redis,
-    keyPrefix: string,
+    prefix: string,
   ) {
     // One hash for all backends: a worker learns every backend's state in one round trip.
-    this.key = `${keyPrefix}paused-backends`;
+    this.key = redisKeys(prefix).pausedBackends;
   }
 
   async pause(backend: string): Promise<PauseState> {

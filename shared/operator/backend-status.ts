@@ -6,10 +6,11 @@ import type Redis from "ioredis";
 import type { BackendConfig, SluiceConfig } from "../config/config";
 import type { QueueMonitor } from "../broker/queue-monitor";
 import { compileServiceWindows, type ServiceWindows } from "../config/service-windows";
-import type { TopologyNames } from "../broker/topology";
+import type { TopologyNames } from "../protocol/names";
 import type { BackendPauses } from "./backend-pauses";
 import type { DeadLetters } from "./dead-letters";
 import type { RecentFailure, RecentFailures } from "./recent-failures";
+import { redisKeys } from "../protocol/redis-keys";
 
 export interface BackendStatus {
   name: string;
@@ -104,7 +105,7 @@ export class BackendStatusReader {
       redisPauses(pauses, backends),
       deadLetters.list({}, 10_000),
       Promise.all(
-        backends.map((b) => redis.zcount(`${config.prefix}sluice:inflight:${b.name}`, now, "+inf")),
+        backends.map((b) => redis.zcount(redisKeys(config.prefix).inflight(b.name), now, "+inf")),
       ),
       Promise.all(backends.map((b) => failures.list(b.name, 10))),
     ]);

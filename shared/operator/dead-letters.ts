@@ -3,6 +3,7 @@
 // replayed, and which replay it became. The broker's dead-letter queue keeps its own copy.
 
 import type Redis from "ioredis";
+import { redisKeys } from "../protocol/redis-keys";
 
 export interface DeadLetter {
   /** Gateway id of the dead-lettered request. */
@@ -68,11 +69,11 @@ export class DeadLetters {
 
   /** Key of one entry; the replay script claims it atomically. */
   key(id: string): string {
-    return `${this.prefix}sluice:dead:${id}`;
+    return redisKeys(this.prefix).deadLetter(id);
   }
 
   private get index(): string {
-    return `${this.prefix}sluice:dead-letters`;
+    return redisKeys(this.prefix).deadLetterIndex;
   }
 
   /** Records a dead letter with the request (its broker message body) kept for a replay. */

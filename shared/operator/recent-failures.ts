@@ -2,6 +2,7 @@
 // the status page: what is failing right now, without a log search.
 
 import type Redis from "ioredis";
+import { redisKeys } from "../protocol/redis-keys";
 
 export interface RecentFailure {
   id: string;
@@ -22,7 +23,7 @@ export class RecentFailures {
   ) {}
 
   private key(backend: string): string {
-    return `${this.prefix}sluice:recent-failures:${backend}`;
+    return redisKeys(this.prefix).recentFailures(backend);
   }
 
   /** Best effort: a failure to note a failure must not change what happens to the message. */

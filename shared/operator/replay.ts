@@ -8,9 +8,10 @@ import { randomUUID } from "node:crypto";
 import type Redis from "ioredis";
 import type { Broker } from "../broker/amqp";
 import type { SluiceConfig } from "../config/config";
-import { encodeMessage, type RequestMessage } from "../protocol/envelope";
+import type { RequestMessage } from "../protocol/envelope";
+import { requestCodec } from "../protocol/codec";
 import { routingKeyFor } from "../broker/ordering";
-import type { TopologyNames } from "../broker/topology";
+import type { TopologyNames } from "../protocol/names";
 import type { TransactionMeta, TransactionStore } from "../store/transaction-store";
 import { mayHaveReachedBackend, type DeadLetter, type DeadLetters } from "./dead-letters";
 
@@ -83,13 +84,11 @@ export class Replayer {
     if (!backend) {
       return refused(id, `backend "${entry.backend}" is not configured any more`);
     }
-    let original: RequestMessage;
-    try {
-      original = JSON.parse(entry.request) as RequestMessage;
-      if (typeof original.id !== "string") throw new Error("no id");
-    } catch {
+    const decoded = requestCodec.decode(Buffer.from(entry.request, "utf8"));
+    if (!decoded.ok) {
       return refused(id, "the dead letter's request cannot be read, so it cannot be replayed");
     }
+    const original = decoded.message;
     const now = Date.now();
     const replayId = randomUUID();
     const service = config.services[original.service];
@@ -141,7 +140,7 @@ export class Replayer {
         publisher,
         names.requestsExchange,
         routingKeyFor(backend.name, backend.ordering, message),
-        encodeMessage(message),
+        requestCodec.encode(message),
         {
           messageId: replayId,
           contentType: "application/json",

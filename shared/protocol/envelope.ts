@@ -1,5 +1,5 @@
-// The messages Sluice keeps on RabbitMQ: a request on `requests.<backend>` and each answer on
-// `responses`. Both are JSON; bodies travel as UTF-8 text or base64.
+// The messages Sluice keeps on RabbitMQ: a request on `requests.<backend>`, each answer and
+// state notice on `responses`. All are JSON (shared/protocol/codec.ts); bodies are UTF-8 or base64.
 
 import type { BackendResponse } from "./errors";
 import type { HeaderMap } from "./forwarded-headers";
@@ -120,10 +120,13 @@ export interface TransactionMetaFields {
   expiresAt: number | null;
 }
 
-export function encodeMessage(message: RequestMessage | ResponseMessage): Buffer {
-  return Buffer.from(JSON.stringify(message));
-}
+/** A state change told without a response (a worker claiming a message, a client cancelling one). */
+export type NoticeState = "processing" | "cancelled";
 
-export function decodeMessage<T>(content: Buffer): T {
-  return JSON.parse(content.toString("utf8")) as T;
+export interface StateNotice {
+  kind: "state";
+  id: string;
+  state: NoticeState;
+  /** Epoch milliseconds, taken after the store recorded the change (same clock as its entry). */
+  at: number;
 }

@@ -14,7 +14,7 @@ import { addOperatorRoutes } from "../operator/operator-routes";
 import { RecentFailures } from "../operator/recent-failures";
 import { QueueMonitor } from "../broker/queue-monitor";
 import { checkRedis, createRedis, whenReady } from "../store/redis";
-import { topologyNames, type TopologyNames } from "../broker/topology";
+import { topologyNames, type TopologyNames } from "../protocol/names";
 import { TransactionStore } from "../store/transaction-store";
 
 export interface Runtime {
@@ -61,7 +61,7 @@ export async function startRuntime(
   const names = topologyNames(config.prefix);
   const store = new TransactionStore(redis, config.prefix, config.retentionMs);
   const admin = new AdminServer(log, config.admin.token);
-  const pauses = new BackendPauses(redis, `${config.prefix}sluice:`);
+  const pauses = new BackendPauses(redis, config.prefix);
   const deadLetters = new DeadLetters(redis, config.prefix, config.retentionMs);
   const failures = new RecentFailures(redis, config.prefix);
   const pauseListeners: Array<() => Promise<void>> = [];

@@ -5,6 +5,7 @@ import { randomUUID } from "node:crypto";
 import type Redis from "ioredis";
 import { SluiceError } from "../protocol/errors";
 import { MESSAGE_STATES as STATES } from "./transaction-store";
+import { redisKeys } from "../protocol/redis-keys";
 
 export const HUB_EVENT_TYPES = ["MessageStateChangeEvent"] as const;
 export type HubEventType = (typeof HUB_EVENT_TYPES)[number];
@@ -92,11 +93,11 @@ export class HubListeners {
   ) {}
 
   private listenerKey(id: string): string {
-    return `${this.prefix}sluice:hub:listener:${id}`;
+    return redisKeys(this.prefix).hubListener(id);
   }
 
   private clientKey(client: string): string {
-    return `${this.prefix}sluice:hub:client:${client}`;
+    return redisKeys(this.prefix).hubClient(client);
   }
 
   /** Registers a listener; the callback must already have passed checkCallbackTarget. */

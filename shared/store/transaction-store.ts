@@ -9,6 +9,7 @@ import type {
   TransactionMetaFields,
 } from "../protocol/envelope";
 import type { HeaderMap } from "../protocol/forwarded-headers";
+import { redisKeys, type RedisKeys } from "../protocol/redis-keys";
 import { TurnBatch } from "./turn-batch";
 
 export type State = "accepted" | "processing" | Outcome;
@@ -267,7 +268,7 @@ export type AddResponseResult = "ok" | "missing" | "duplicate" | "late";
 
 export class TransactionStore {
   private readonly redis: ScriptedRedis;
-  private readonly prefix: string;
+  private readonly keys: RedisKeys;
   readonly retentionMs: number;
   /**
    * Creates and confirm marks are gathered per event-loop turn: one script call (one command,
@@ -286,7 +287,7 @@ export class TransactionStore {
 
   constructor(redis: Redis, prefix: string, retentionMs: number) {
     this.redis = redis as ScriptedRedis;
-    this.prefix = prefix;
+    this.keys = redisKeys(prefix);
     this.retentionMs = retentionMs;
     if (!("sluiceCreateMany" in redis)) {
       // Key counts vary with the batch: the first argument gives it.
@@ -305,18 +306,16 @@ export class TransactionStore {
   }
 
   key(id: string): string {
-    return `${this.prefix}sluice:tx:${id}`;
+    return this.keys.tx(id);
   }
 
   private responsesKey(id: string): string {
-    return `${this.prefix}sluice:tx:${id}:responses`;
+    return this.keys.txResponses(id);
   }
 
   /** Duplicates are keyed by (client, service code, X-Road id): CONTRACT §2. */
   private dedupKey(meta: Pick<TransactionMeta, "client" | "service" | "xroadId">): string {
-    const { client, service, xroadId } = meta;
-    // Length-prefixed: every part may contain ":", and no two triples may collide.
-    return `${this.prefix}sluice:dedup:${client.length}:${client}:${service.length}:${service}:${xroadId}`;
+    return this.keys.dedup(meta.client, meta.service, String(meta.xroadId));
   }
 
   /**
@@ -496,6 +495,19 @@ export class TransactionStore {
   }
 
   /** Stores one response; a final one sets the terminal state (once: later ones are "late"). */
+  /**
+   * Whether a terminal change without a response (a cancel) was told to listeners already:
+   * the adapter and, as a fallback, the worker that skips the message both send a notice.
+   */
+  async wasTold(id: string): Promise<boolean> {
+    return (await this.redis.exists(this.keys.txTold(id))) > 0;
+  }
+
+  /** Remembers, for the record's retention, that `state` was told to listeners. */
+  async markTold(id: string, state: State): Promise<void> {
+    await this.redis.set(this.keys.txTold(id), state, "PX", this.retentionMs);
+  }
+
   async addResponse(response: ResponseMessage): Promise<{
     result: AddResponseResult;
     previous: State | null;

@@ -3,7 +3,8 @@
 
 import { expect } from "chai";
 import * as amqplib from "amqplib";
-import { topologyNames, DELIVERY_LIMIT } from "../../shared/broker/topology";
+import { DELIVERY_LIMIT } from "../../shared/broker/topology";
+import { topologyNames } from "../../shared/protocol/names";
 import { AMQP_URL, call, eventually, Harness, type SluiceProcess } from "../support/harness";
 
 describe("a request dead-lettered by the broker", function () {

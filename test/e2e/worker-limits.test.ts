@@ -7,7 +7,7 @@ import { expect } from "chai";
 import Redis from "ioredis";
 import type { RecordedCall } from "../../legacy-sim/legacy-sim";
 import { partitionBindings } from "../../shared/broker/ordering";
-import { topologyNames } from "../../shared/broker/topology";
+import { topologyNames } from "../../shared/protocol/names";
 import {
   AMQP_URL,
   call,

@@ -4,11 +4,8 @@ import amqplib from "amqplib";
 import amqp, { type AmqpConnectionManager, type ChannelWrapper } from "amqp-connection-manager";
 import type { CallbackPolicy } from "../../shared/delivery/callback-target";
 import { SafeHttp } from "../../shared/delivery/safe-http";
-import {
-  CallbackDeliverer,
-  type CallbackJob,
-  type Settlement,
-} from "../../response-worker/callback-deliverer";
+import { CallbackDeliverer, type Settlement } from "../../response-worker/callback-deliverer";
+import type { CallbackJob } from "../../shared/protocol/callback-job";
 import {
   callbackTopology,
   declareCallbackTopology,

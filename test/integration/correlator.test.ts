@@ -10,9 +10,11 @@ import pino from "pino";
 import { Correlator } from "../../response-worker/correlator";
 import { Broker } from "../../shared/broker/amqp";
 import { compileConfig } from "../../shared/config/config";
-import { encodeMessage, type ResponseMessage } from "../../shared/protocol/envelope";
+import type { ResponseMessage } from "../../shared/protocol/envelope";
+import { responseCodec } from "../../shared/protocol/codec";
 import { createRedis } from "../../shared/store/redis";
-import { declareAllBackends, topologyNames } from "../../shared/broker/topology";
+import { declareAllBackends } from "../../shared/broker/topology";
+import { topologyNames } from "../../shared/protocol/names";
 import { TransactionStore, type TransactionMeta } from "../../shared/store/transaction-store";
 import { AMQP_URL, deletePrefix, REDIS_URL } from "../support/harness";
 
@@ -71,7 +73,7 @@ describe("correlator: a response whose record Redis lost (real broker and Redis)
 
   function delivery(response: ResponseMessage): ConsumeMessage {
     return {
-      content: encodeMessage(response),
+      content: responseCodec.encode(response),
       fields: {},
       properties: { headers: {} },
     } as unknown as ConsumeMessage;

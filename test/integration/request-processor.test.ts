@@ -12,14 +12,12 @@ import pino from "pino";
 import { Broker } from "../../shared/broker/amqp";
 import { FixedClock } from "../../shared/runtime/clock";
 import { compileConfig, type BackendConfig } from "../../shared/config/config";
-import {
-  encodeMessage,
-  type RequestMessage,
-  type ResponseMessage,
-} from "../../shared/protocol/envelope";
+import type { RequestMessage, ResponseMessage } from "../../shared/protocol/envelope";
+import { requestCodec } from "../../shared/protocol/codec";
 import { BackendUnavailableError, type BackendResponse } from "../../shared/protocol/errors";
 import { isStateNotice } from "../../shared/protocol/state-notice";
-import { declareAllBackends, topologyNames } from "../../shared/broker/topology";
+import { declareAllBackends } from "../../shared/broker/topology";
+import { topologyNames } from "../../shared/protocol/names";
 import { TransactionStore, type RequestView } from "../../shared/store/transaction-store";
 import type { CallPermit } from "../../worker/backend-guard";
 import { RequestProcessor, type CallGuard } from "../../worker/request-processor";
@@ -146,7 +144,7 @@ describe("request processor: the last look before the call (real broker and Redi
       expiresAt,
     };
     const delivery = {
-      content: encodeMessage(request),
+      content: requestCodec.encode(request),
       fields: {},
       properties: { headers: {} },
     } as unknown as ConsumeMessage;

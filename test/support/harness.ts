@@ -13,7 +13,7 @@ import { startLegacySim, type LegacySim, type LegacySimOptions } from "../../leg
 import { callbackTopology } from "../../response-worker/callback-schedule";
 import { compileConfig } from "../../shared/config/config";
 import { isPartitioned, partitionQueueName } from "../../shared/broker/ordering";
-import { topologyNames } from "../../shared/broker/topology";
+import { topologyNames } from "../../shared/protocol/names";
 
 export const AMQP_URL = process.env.AMQP_URL || "amqp://guest:guest@127.0.0.1:5672";
 export const REDIS_URL = process.env.REDIS_URL || "redis://127.0.0.1:6379";

@@ -3,7 +3,7 @@
 
 import { expect } from "chai";
 import { stateChanges } from "../../response-worker/correlator";
-import { decodeStateNotice } from "../../shared/protocol/state-notice";
+import { stateNoticeCodec } from "../../shared/protocol/codec";
 import type { State, Transaction } from "../../shared/store/transaction-store";
 
 function transaction(history: Array<[State | "delivered", number]>, state: State): Transaction {
@@ -109,10 +109,11 @@ describe("stateChanges", () => {
   });
 });
 
-describe("decodeStateNotice", () => {
+describe("stateNoticeCodec", () => {
   it("reads a notice and refuses anything else", () => {
     const notice = { kind: "state", id: "x", state: "processing", at: 5 };
-    expect(decodeStateNotice(Buffer.from(JSON.stringify(notice)))).to.deep.equal(notice);
+    const decoded = stateNoticeCodec.decode(Buffer.from(JSON.stringify(notice)));
+    expect(decoded.ok && decoded.message).to.deep.equal(notice);
     for (const bad of [
       "not json",
       "null",
@@ -121,7 +122,7 @@ describe("decodeStateNotice", () => {
       JSON.stringify({ ...notice, at: "5" }),
       JSON.stringify({ id: "x", seq: 1, final: true }),
     ]) {
-      expect(decodeStateNotice(Buffer.from(bad)), bad).to.equal(null);
+      expect(stateNoticeCodec.decode(Buffer.from(bad)).ok, bad).to.equal(false);
     }
   });
 });

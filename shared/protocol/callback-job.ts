@@ -1,0 +1,24 @@
+// One callback or hub event delivery on the callback queues: written by one response worker,
+// sent (and retried) by whichever response worker consumes it, possibly of another release.
+
+/** One delivery on the queues. Everything needed to send it again after a restart. */
+export interface CallbackJob {
+  /** The `webhook-id`: the same on every attempt of this delivery. */
+  webhookId: string;
+  /** Gateway message id the delivery is about. */
+  messageId: string;
+  /** Canonical callback target (URL or `xroad:` target). */
+  target: string;
+  /** 1-based number of the attempt this job is for. */
+  attempt: number;
+  /** The JSON body; absent when `loadPayload` re-reads it at send time. */
+  payload?: string;
+  /** Set for hub events: the listener this delivery is for. */
+  listenerId?: string;
+  /** Whether settling this job settles the message's delivery state (its final callback). */
+  settlesDelivery?: boolean;
+  /** Epoch ms of the first enqueue, for end-to-end delivery figures. */
+  enqueuedAt: number;
+  /** W3C trace context of what caused the delivery: each attempt's span descends from it. */
+  trace?: Record<string, string>;
+}

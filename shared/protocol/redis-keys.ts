@@ -1,0 +1,56 @@
+// Every Redis key (and pub/sub channel) Sluice uses, under `<prefix>sluice:`. Roles of
+// different releases share these keys, so renaming one is a protocol change (docs/architecture.md).
+
+export interface RedisKeys {
+  /** `<prefix>sluice:`, the root every key below starts with. */
+  readonly root: string;
+  /** Hash: a transaction record (meta, state, delivery, history, marks). */
+  tx(id: string): string;
+  /** Hash: a transaction's responses, seq → response. */
+  txResponses(id: string): string;
+  /** Set once a terminal state change without a response (a cancel) was told to listeners. */
+  txTold(id: string): string;
+  /** The gateway id of the first submission of (client, service, X-Road id). */
+  dedup(client: string, service: string, xroadId: string): string;
+  /** String: one hub listener (JSON). */
+  hubListener(id: string): string;
+  /** Set: the hub listener ids of one client. */
+  hubClient(client: string): string;
+  /** Hash: one dead letter recorded for the operator. */
+  deadLetter(id: string): string;
+  /** Sorted set: the ids of recorded dead letters by time. */
+  deadLetterIndex: string;
+  /** List: a backend's most recent failed calls (status page). */
+  recentFailures(backend: string): string;
+  /** Sorted set: a backend's in-flight leases, by expiry. */
+  inflight(backend: string): string;
+  /** Pub/sub channel: a backend's in-flight slot was released. */
+  inflightReleased(backend: string): string;
+  /** The GCRA state of a backend's rate limit. */
+  rate(backend: string): string;
+  /** Hash: backends the operator paused. */
+  pausedBackends: string;
+}
+
+/** The keys of one deployment: `prefix` isolates deployments (and tests) on one Redis. */
+export function redisKeys(prefix: string): RedisKeys {
+  const root = `${prefix}sluice:`;
+  return {
+    root,
+    tx: (id) => `${root}tx:${id}`,
+    txResponses: (id) => `${root}tx:${id}:responses`,
+    txTold: (id) => `${root}tx:${id}:told`,
+    // Length-prefixed: every part may contain ":", and no two triples may collide.
+    dedup: (client, service, xroadId) =>
+      `${root}dedup:${client.length}:${client}:${service.length}:${service}:${xroadId}`,
+    hubListener: (id) => `${root}hub:listener:${id}`,
+    hubClient: (client) => `${root}hub:client:${client}`,
+    deadLetter: (id) => `${root}dead:${id}`,
+    deadLetterIndex: `${root}dead-letters`,
+    recentFailures: (backend) => `${root}recent-failures:${backend}`,
+    inflight: (backend) => `${root}inflight:${backend}`,
+    inflightReleased: (backend) => `${root}inflight:${backend}:released`,
+    rate: (backend) => `${root}rate:${backend}`,
+    pausedBackends: `${root}paused-backends`,
+  };
+}

@@ -1,0 +1,229 @@
+// An upgrade with messages in flight: messages of the previous protocol version (the fixtures
+// captured from Sluice 0.1.0's encoders) waiting in the queues are processed by the roles of
+// this release, and messages it cannot read are dead-lettered with their reason while the
+// consumers keep running.
+
+import { expect } from "chai";
+import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import * as amqplib from "amqplib";
+import Redis from "ioredis";
+import { compileConfig } from "../../shared/config/config";
+import { declareAllBackends } from "../../shared/broker/topology";
+import { topologyNames, HEADERS } from "../../shared/protocol/names";
+import { TransactionStore } from "../../shared/store/transaction-store";
+import { AMQP_URL, eventually, Harness, REDIS_URL, type SluiceProcess } from "../support/harness";
+
+const FIXTURES = path.resolve(__dirname, "..", "..", "..", "test", "fixtures", "protocol");
+
+interface Fixture {
+  exchange: string;
+  routingKey: string;
+  properties: amqplib.Options.Publish;
+  content: string;
+}
+
+function fixture(name: string): Fixture {
+  return JSON.parse(readFileSync(path.join(FIXTURES, name), "utf8")) as Fixture;
+}
+
+/**
+ * The fixture as it was written, with its message ids replaced by fresh ones (so runs never
+ * meet) and, for requests, its clock times moved to now (the fixtures' expiry has passed).
+ * The shape, and the absence of a version, is untouched.
+ */
+function relabel(text: string, ids: Record<string, string>): string {
+  let out = text;
+  for (const [from, to] of Object.entries(ids)) out = out.split(from).join(to);
+  return out
+    .replace(/"createdAt":\d+/, `"createdAt":${Date.now()}`)
+    .replace(/"expiresAt":\d+/, `"expiresAt":${Date.now() + 3_600_000}`);
+}
+
+const FIXTURE_ID = (n: number) => `0b7f1a2e-1111-4c1d-9a2b-00000000000${n}`;
+
+describe("an upgrade with version 1 messages waiting in the queues", function () {
+  this.timeout(90_000);
+  const harness = new Harness();
+  const names = topologyNames(harness.prefix);
+  let connection: amqplib.ChannelModel;
+  let channel: amqplib.ConfirmChannel;
+  let redis: Redis;
+  let store: TransactionStore;
+  let sluice: SluiceProcess;
+  const rest = randomUUID();
+  const retried = randomUUID();
+  const answered = randomUUID();
+  const later = randomUUID();
+
+  const publish = async (
+    exchange: string,
+    routingKey: string,
+    content: string,
+    properties = {},
+  ) => {
+    channel.publish(exchange, routingKey, Buffer.from(content), {
+      persistent: true,
+      ...properties,
+    });
+    await channel.waitForConfirms();
+  };
+
+  before(async () => {
+    await harness.startSim();
+    const registry = { translator: "rest-json", retry: { attempts: 3, backoff: ["1s"] } };
+    const services = {
+      personLookup: { protocols: ["rest"], reply: { mode: "ack" }, backend: "registry" },
+    };
+    harness.writeConfig({ services, backends: { registry } });
+    const config = compileConfig(
+      {
+        services,
+        prefix: harness.prefix,
+        backends: { registry: { ...registry, url: harness.sim.url } },
+      },
+      harness.dir,
+    );
+    connection = await amqplib.connect(AMQP_URL);
+    channel = await connection.createConfirmChannel();
+    // The queues as the previous release left them; declared the same way by every release.
+    await declareAllBackends(channel, config, names);
+    redis = new Redis(REDIS_URL);
+    store = new TransactionStore(redis, harness.prefix, 60_000);
+
+    // Waiting before the new roles start: two requests (one in a retry tier) ...
+    const request = fixture("request-rest-v1.json");
+    await publish(
+      names.requestsExchange,
+      "registry",
+      relabel(request.content, { [FIXTURE_ID(1)]: rest, "rest-1": randomUUID() }),
+      { ...request.properties, messageId: rest },
+    );
+    const retry = fixture("request-retry-v1.json");
+    await publish(
+      "",
+      names.retryQueue("registry", 1_000),
+      relabel(retry.content, { [FIXTURE_ID(3)]: retried }),
+      { ...retry.properties, messageId: retried },
+    );
+    // ... a state notice and the final response of a message the previous worker answered ...
+    await store.rebuild({
+      id: answered,
+      xroadId: null,
+      service: "personLookup",
+      backend: "registry",
+      client: "EE/BUSINESS/consumer/app",
+      protocol: "rest",
+      replyMode: "ack",
+      owner: null,
+      callback: null,
+      createdAt: Date.now(),
+      expiresAt: null,
+    });
+    const notice = fixture("state-notice-v1.json");
+    await publish(
+      names.responsesExchange,
+      notice.routingKey,
+      notice.content.split(FIXTURE_ID(1)).join(answered),
+      notice.properties,
+    );
+    const response = fixture("response-completed-v1.json");
+    await publish(
+      names.responsesExchange,
+      response.routingKey,
+      response.content.split(FIXTURE_ID(1)).join(answered),
+      response.properties,
+    );
+    // ... and messages this release cannot read: not JSON, a request without its service, and
+    // a response of a version newer than it knows.
+    await publish(names.requestsExchange, "registry", "this is not JSON");
+    const partial = JSON.parse(relabel(request.content, { [FIXTURE_ID(1)]: randomUUID() }));
+    delete partial.service;
+    await publish(names.requestsExchange, "registry", JSON.stringify(partial));
+    await publish(
+      names.responsesExchange,
+      "responses",
+      JSON.stringify({ ...JSON.parse(response.content), id: randomUUID(), version: 99 }),
+    );
+
+    sluice = await harness.spawn("all");
+  });
+
+  after(async () => {
+    await connection?.close().catch(() => undefined);
+    redis?.disconnect();
+    await harness.cleanup();
+  });
+
+  it("processes the waiting version 1 requests: the backend is called once for each", async () => {
+    for (const id of [rest, retried]) {
+      const tx = await eventually(
+        async () => {
+          const found = await store.get(id);
+          return found?.state === "completed" ? found : undefined;
+        },
+        30_000,
+        `${id} completed`,
+      );
+      expect(tx.service).to.equal("personLookup");
+      expect(harness.sim.calls().filter((call) => call.id === id)).to.have.length(1);
+    }
+  });
+
+  it("stores the waiting version 1 response", async () => {
+    const tx = await eventually(async () => {
+      const found = await store.get(answered);
+      return found?.state === "completed" ? found : undefined;
+    });
+    expect(tx.responses).to.have.length(1);
+    expect(tx.responses[0].body).to.equal('{"name":"Mari"}');
+  });
+
+  it("dead-letters what it cannot read, with the reason, and keeps consuming", async () => {
+    const reasons: Array<{ reason: unknown; from: unknown; error: unknown }> = [];
+    await eventually(
+      async () => {
+        const message = await channel.get(names.deadLetterQueue, { noAck: true });
+        if (message) {
+          const headers = message.properties.headers ?? {};
+          reasons.push({
+            reason: headers[HEADERS.reason],
+            from: headers[HEADERS.backend],
+            error: headers[HEADERS.error],
+          });
+        }
+        return reasons.length >= 3 ? true : undefined;
+      },
+      30_000,
+      "three dead letters",
+    );
+    expect(reasons).to.deep.include({
+      reason: "unreadable",
+      from: "registry",
+      error: "the request is not JSON",
+    });
+    expect(reasons).to.deep.include({
+      reason: "unreadable",
+      from: "registry",
+      error: "request.service is not a string",
+    });
+    expect(reasons.map((r) => r.reason)).to.include("unsupported_version");
+
+    // The same consumers go on with the next message.
+    const request = fixture("request-rest-v1.json");
+    await publish(
+      names.requestsExchange,
+      "registry",
+      relabel(request.content, { [FIXTURE_ID(1)]: later, "rest-1": randomUUID() }),
+      { messageId: later },
+    );
+    await eventually(
+      async () => ((await store.get(later))?.state === "completed" ? true : undefined),
+      20_000,
+      "a later request completed",
+    );
+    expect(sluice.child.exitCode).to.equal(null);
+    expect(sluice.stderr()).to.equal("");
+  });
+});
