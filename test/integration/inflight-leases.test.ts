@@ -4,6 +4,7 @@ import path from "node:path";
 import { expect } from "chai";
 import Redis from "ioredis";
 import { InflightLeases } from "../../worker/inflight-leases";
+import { redisKeys } from "../../shared/protocol/redis-keys";
 
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -137,7 +138,7 @@ describe("in-flight leases (real Redis)", function () {
     pools.push(pool);
     let lost = false;
     const lease = await pool.acquire(undefined, () => (lost = true));
-    await redis.del(`${prefix}inflight:lost`);
+    await redis.del(redisKeys(prefix).inflight("lost"));
     await sleep(200);
     expect(lost).to.equal(true);
     expect(lease.lost).to.equal(true);
