@@ -20,7 +20,7 @@ import type { Broker } from "../shared/broker/amqp";
 import type { BackendConfig, ServiceConfig } from "../shared/config/config";
 import type { Protocol, ReplyMode, RequestMessage } from "../shared/protocol/envelope";
 import { requestCodec } from "../shared/protocol/codec";
-import { SluiceError } from "../shared/protocol/errors";
+import { SluiceError, type ErrorInfo } from "../shared/protocol/errors";
 import { messageLogger } from "../shared/observability/logger";
 import { routingKeyFor } from "../shared/broker/ordering";
 import { metrics } from "../shared/observability/metrics";
@@ -76,7 +76,7 @@ export type IntakeResult =
       id: string;
       state: Transaction["state"];
       response: StoredResponse | null;
-      error: { code: string; message: string } | null;
+      error: ErrorInfo | null;
     };
 
 export interface IntakeDeps {

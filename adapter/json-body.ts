@@ -4,7 +4,7 @@
 import Ajv, { type ErrorObject, type ValidateFunction } from "ajv";
 import addFormats from "ajv-formats";
 import type { ServiceConfig } from "../shared/config/config";
-import { SluiceError } from "../shared/protocol/errors";
+import { SluiceError, type ErrorCode } from "../shared/protocol/errors";
 
 /** Deepest nesting of objects/arrays in JSON text, counted without building anything. */
 export function jsonDepthExceeds(text: string, maxDepth: number): boolean {
@@ -37,7 +37,7 @@ export function isUtf8Charset(charset: string | undefined): boolean {
  * are not valid in it are refused (`invalid` names the error code), never replaced by U+FFFD.
  * A charset nobody knows is 415.
  */
-export function decodeBody(body: Buffer, charset: string | undefined, invalid: string): string {
+export function decodeBody(body: Buffer, charset: string | undefined, invalid: ErrorCode): string {
   if (charset === "us-ascii" || charset === "ascii") {
     if (body.some((byte) => byte > 0x7f)) {
       throw new SluiceError(invalid, "the body is not valid US-ASCII (it declares that charset)");

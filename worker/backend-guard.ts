@@ -62,7 +62,7 @@ export interface BackendLimits {
 /** The error a message's wait ends with when the gate shuts: the message goes back to its queue. */
 function gateClosed(gates: BackendGates, backend: string): SluiceError {
   const reason = gates.closedReason(backend) ?? "closed";
-  return new SluiceError("Unavailable", `backend ${backend} is ${reason}`, { retryable: true });
+  return new SluiceError("Unavailable", `backend ${backend} is ${reason}`, { retryCall: true });
 }
 
 export function createBackendLimits(deps: GuardDeps): BackendLimits {

@@ -13,10 +13,7 @@ import { requestCodec, responseCodec } from "../shared/protocol/codec";
 import { HEADERS, RESPONSES_ROUTING_KEY } from "../shared/protocol/names";
 import {
   BackendRedirectError,
-  BackendRejectedError,
-  BackendTimeoutError,
   BackendUnavailableError,
-  SluiceError,
   type BackendResponse,
 } from "../shared/protocol/errors";
 import { messageLogger } from "../shared/observability/logger";
@@ -48,7 +45,7 @@ import {
 import type { DeadLetters } from "../shared/operator/dead-letters";
 import type { RecentFailures } from "../shared/operator/recent-failures";
 import { abortableSleep } from "./abortable-sleep";
-import { planRetry } from "./retry-schedule";
+import { decideCall, type CallDecision } from "./call-decision";
 import type { CallPermit } from "./backend-guard";
 import { Deadline } from "./translators/call-deadline";
 import type { Translator } from "./translators/translator";
@@ -89,29 +86,6 @@ export interface ProcessorDeps {
   deadLetters?: DeadLetters;
   /** The status page's list of recent failed calls. */
   failures?: RecentFailures;
-}
-
-/**
- * What a backend call came to (also the `outcome` label of sluice_backend_calls_total). The
- * decision reads the error's `retryable` flag: a business refusal (BackendRejected) is final,
- * a retryable error is tried again (a timeout is one, named as such), a redirect fails at once,
- * anything else is a message the translator cannot handle (poison).
- */
-function outcomeOf(
-  answers: BackendResponse[] | null,
-  failure: unknown,
-  shuttingDown: boolean,
-): string {
-  if (answers) return "completed";
-  if (shuttingDown) return "interrupted";
-  if (failure instanceof SluiceError) {
-    if (failure instanceof BackendTimeoutError) return "timeout";
-    if (failure.retryable)
-      return failure instanceof BackendUnavailableError ? "retryable_error" : "poison";
-    if (failure instanceof BackendRejectedError) return "rejected";
-    if (failure instanceof BackendRedirectError) return "redirect";
-  }
-  return "poison";
 }
 
 /**
@@ -438,7 +412,13 @@ export class RequestProcessor {
     } finally {
       deadline.dispose();
     }
-    const outcome = outcomeOf(answers, failure, shutdown.aborted);
+    const decision = decideCall(answers ? { answers } : { failure }, {
+      attempt,
+      retry: backend.retry,
+      ordered: isOrdered(backend.ordering),
+      shuttingDown: shutdown.aborted,
+    });
+    const outcome = decision.outcome;
     const backendStatus =
       answers?.[0]?.status ??
       (failure as { response?: BackendResponse } | null)?.response?.status ??
@@ -457,77 +437,67 @@ export class RequestProcessor {
 
     // From here on the backend has spoken: its answer is kept in the record first, so no copy
     // of the message calls the backend again, then published through any outage.
-    switch (outcome) {
-      case "completed":
+    switch (decision.action) {
+      case "complete":
         await this.answer(message, request, log, {
-          responses: this.responses(request, answers!, "completed", null),
+          responses: this.responses(request, decision.answers, "completed", null),
           deadLetter: null,
         });
         log.info(
-          { responses: answers!.length, attempt, sentAt, expiresAt: request.expiresAt },
+          { responses: decision.answers.length, attempt, sentAt, expiresAt: request.expiresAt },
           "backend answered",
         );
         return "ack";
-      case "rejected": {
-        const rejection = failure as BackendRejectedError;
+      case "reject":
         await this.answer(message, request, log, {
-          responses: this.responses(request, [rejection.response], "rejected", {
-            code: "BackendRejected",
-            message: rejection.message,
-          }),
+          responses: this.responses(request, [decision.response], "rejected", decision.error),
           deadLetter: null,
         });
         log.info(
-          { status: rejection.response.status, attempt, sentAt, expiresAt: request.expiresAt },
+          { status: decision.response.status, attempt, sentAt, expiresAt: request.expiresAt },
           "backend rejected the message",
         );
         return "ack";
-      }
-      case "interrupted":
+      case "hand-back":
         return await this.handBack(request);
-      case "retryable_error":
-      case "timeout":
-        return await this.retryOrFail(
+      case "retry":
+        this.noteFailure(
           request,
           attempt,
-          failure as BackendUnavailableError,
-          message,
-          log,
-          permit,
-          gone,
-          expiry,
+          failure,
+          decision.inPlace
+            ? `retrying in place in ${decision.delayMs} ms`
+            : `retry in ${decision.delayMs} ms`,
         );
-      case "redirect": {
-        const redirect = failure as BackendRedirectError;
-        log.error(
-          { status: redirect.backendStatus, location: redirect.location, err: redirect.message },
-          "backend answered with a redirect, which is not followed; dead-lettered",
-        );
+        if (decision.inPlace) {
+          return await this.retryInPlace(request, decision, message, log, permit, gone, expiry);
+        }
+        return await this.retryLater(request, attempt, decision, message, log);
+      case "fail":
+        if (decision.reason === "backend_redirect") {
+          const redirect = failure as BackendRedirectError;
+          log.error(
+            { status: redirect.backendStatus, location: redirect.location, err: redirect.message },
+            "backend answered with a redirect, which is not followed; dead-lettered",
+          );
+        } else if (decision.reason === "translator_error") {
+          log.error({ err: decision.cause }, "translator failed on the message; dead-lettered");
+          this.noteFailure(request, attempt, failure, "dead-lettered (translator error)");
+        } else {
+          log.error({ attempt, err: decision.cause }, "retries exhausted; dead-lettered");
+          this.noteFailure(request, attempt, failure, "dead-lettered (retries exhausted)");
+        }
         await this.answer(message, request, log, {
-          responses: this.responses(request, [], "failed", {
-            code: "BackendFailed",
-            message: `the backend answered ${redirect.backendStatus} (a redirect, which is not followed)`,
-          }),
-          deadLetter: "backend_redirect",
-        });
-        return "ack";
-      }
-      default:
-        log.error(
-          { err: (failure as Error)?.message ?? String(failure) },
-          "translator failed on the message; dead-lettered",
-        );
-        this.noteFailure(request, attempt, failure, "dead-lettered (translator error)");
-        await this.answer(message, request, log, {
-          responses: this.responses(request, [], "failed", {
-            code: "BackendFailed",
-            message: "the message could not be translated for the backend",
-          }),
-          deadLetter: "translator_error",
-          deadLetterDetail: {
-            error: (failure as Error)?.message ?? String(failure),
-            attempts: attempt,
-          },
+          responses: this.responses(
+            request,
+            decision.response ? [decision.response] : [],
+            "failed",
+            decision.error,
+          ),
+          deadLetter: decision.reason,
+          ...(decision.reason === "backend_redirect"
+            ? {}
+            : { deadLetterDetail: { error: decision.cause, attempts: attempt } }),
         });
         return "ack";
     }
@@ -611,81 +581,66 @@ export class RequestProcessor {
     }
   }
 
-  private async retryOrFail(
+  /**
+   * An ordered backend's message keeps its place: through a delay queue, later messages of the
+   * same key would overtake it. It waits here, holding its queue (prefetch 1), then calls again.
+   */
+  private async retryInPlace(
     request: RequestMessage,
-    attempt: number,
-    error: BackendUnavailableError,
+    decision: Extract<CallDecision, { action: "retry" }>,
     message: ConsumeMessage,
     log: Logger,
     permit: CallPermit,
     gone: AbortSignal,
     expiry: ExpiryAlarm | false,
   ): Promise<Settlement> {
-    const { backend, broker, publisher, names, store } = this.deps;
-    const plan = planRetry(backend.retry, attempt, error.retryAfterMs);
-    this.noteFailure(
-      request,
-      attempt,
-      error,
-      !plan.retry
-        ? "dead-lettered (retries exhausted)"
-        : isOrdered(backend.ordering)
-          ? `retrying in place in ${plan.delayMs} ms`
-          : `retry in ${plan.delayMs} ms`,
+    const { backend, store } = this.deps;
+    log.warn(
+      { attempt: decision.nextAttempt - 1, delayMs: decision.delayMs, err: decision.cause },
+      "backend unavailable; retrying in place",
     );
-    if (plan.retry && isOrdered(backend.ordering)) {
-      // An ordered backend's message keeps its place: through a delay queue, later messages
-      // of the same key would overtake it. It waits here, holding its queue (prefetch 1).
-      log.warn(
-        { attempt, delayMs: plan.delayMs, err: error.message },
-        "backend unavailable; retrying in place",
+    try {
+      // The claim must outlast the wait and the next call, or another worker could take it.
+      await store.renewClaim(
+        request.id,
+        Date.now() + decision.delayMs + backend.timeoutMs + CLAIM_SLACK_MS,
       );
-      try {
-        // The claim must outlast the wait and the next call, or another worker could take it.
-        await store.renewClaim(
-          request.id,
-          Date.now() + plan.delayMs + backend.timeoutMs + CLAIM_SLACK_MS,
-        );
-        await abortableSleep(plan.delayMs, AbortSignal.any([this.deps.shutdown, gone]));
-      } catch {
-        return await this.handBack(request);
-      }
-      return this.call(request, plan.nextAttempt, message, log, permit, gone, expiry);
+      await abortableSleep(decision.delayMs, AbortSignal.any([this.deps.shutdown, gone]));
+    } catch {
+      return await this.handBack(request);
     }
-    if (plan.retry) {
-      // Release the claim first: the delayed copy must be claimable when it comes back.
-      await store.transition(request.id, ["processing"], "accepted");
-      await broker.publish(
-        publisher,
-        "",
-        names.retryQueue(backend.name, plan.delayMs),
-        message.content,
-        {
-          messageId: request.id,
-          headers: {
-            ...traceHeadersIn(message.properties.headers),
-            [ENQUEUED_AT_HEADER]: Date.now(),
-            [HEADERS.attempt]: plan.nextAttempt,
-          },
+    return this.call(request, decision.nextAttempt, message, log, permit, gone, expiry);
+  }
+
+  /** Parks the message in the delay queue of its tier; it comes back as attempt `nextAttempt`. */
+  private async retryLater(
+    request: RequestMessage,
+    attempt: number,
+    decision: Extract<CallDecision, { action: "retry" }>,
+    message: ConsumeMessage,
+    log: Logger,
+  ): Promise<Settlement> {
+    const { backend, broker, publisher, names, store } = this.deps;
+    // Release the claim first: the delayed copy must be claimable when it comes back.
+    await store.transition(request.id, ["processing"], "accepted");
+    await broker.publish(
+      publisher,
+      "",
+      names.retryQueue(backend.name, decision.delayMs),
+      message.content,
+      {
+        messageId: request.id,
+        headers: {
+          ...traceHeadersIn(message.properties.headers),
+          [ENQUEUED_AT_HEADER]: Date.now(),
+          [HEADERS.attempt]: decision.nextAttempt,
         },
-      );
-      log.warn(
-        { attempt, delayMs: plan.delayMs, err: error.message },
-        "backend unavailable; retry scheduled",
-      );
-      return "ack";
-    }
-    log.error({ attempt, err: error.message }, "retries exhausted; dead-lettered");
-    // A caller waiting in sync mode is told a timeout as one (504, Server.Timeout).
-    const timedOut = error instanceof BackendTimeoutError;
-    await this.answer(message, request, log, {
-      responses: this.responses(request, error.response ? [error.response] : [], "failed", {
-        code: timedOut ? "Timeout" : "BackendFailed",
-        message: `the backend failed ${attempt} times: ${error.message}`,
-      }),
-      deadLetter: "retries_exhausted",
-      deadLetterDetail: { error: error.message, attempts: attempt },
-    });
+      },
+    );
+    log.warn(
+      { attempt, delayMs: decision.delayMs, err: decision.cause },
+      "backend unavailable; retry scheduled",
+    );
     return "ack";
   }
 

@@ -2,7 +2,7 @@
 // kept verbatim for the echo, and whose single Body element is kept as XML and as JSON.
 
 import type { RequestMessage, SoapHeaderField } from "../../shared/protocol/envelope";
-import { SluiceError } from "../../shared/protocol/errors";
+import { SluiceError, type ErrorCode } from "../../shared/protocol/errors";
 import {
   childElements,
   DEFAULT_XML_LIMITS,
@@ -79,7 +79,7 @@ export type SoapMessageParts = NonNullable<RequestMessage["soap"]> & {
   bodyPrefix: string;
 };
 
-function fault(code: string, message: string): SluiceError {
+function fault(code: ErrorCode, message: string): SluiceError {
   return new SluiceError(code, message);
 }
 
@@ -89,7 +89,7 @@ function fault(code: string, message: string): SluiceError {
  */
 export class EnvelopeFault extends SluiceError {
   constructor(
-    code: string,
+    code: ErrorCode,
     message: string,
     readonly echo: Pick<
       SoapRequest,
@@ -151,7 +151,7 @@ export function parseSoapEnvelope(
     headers: fields.headers,
     bodyNamespace: null,
   };
-  const echoed = (code: string, message: string) => new EnvelopeFault(code, message, echo);
+  const echoed = (code: ErrorCode, message: string) => new EnvelopeFault(code, message, echo);
   if (body === undefined) throw echoed("MissingBody", "the SOAP Body is missing");
   const bodyElements = childElements(body);
   if (hasSignificantText(body))

@@ -8,7 +8,7 @@ import type { Logger } from "pino";
 import type { AttachmentRef } from "../../shared/protocol/envelope";
 import { checkCallbackTarget, type CallbackPolicy } from "../../shared/delivery/callback-target";
 import type { ServiceConfig, SluiceConfig } from "../../shared/config/config";
-import { asSluiceError, SluiceError } from "../../shared/protocol/errors";
+import { asSluiceError, SluiceError, type ErrorInfo } from "../../shared/protocol/errors";
 import { noteAccess } from "../access-log";
 import { observeRequest } from "../request-metrics";
 import { requestContext } from "../request-span";
@@ -158,7 +158,7 @@ function attachmentRef(part: MimePart): AttachmentRef {
   return ref;
 }
 
-const FAILED_STATES: Record<string, { code: string; message: string }> = {
+const FAILED_STATES: Record<string, ErrorInfo> = {
   failed: { code: "BackendFailed", message: "the backend failed to process the message" },
   expired: { code: "Timeout", message: "the message expired before the backend processed it" },
   cancelled: { code: "Conflict", message: "the message was cancelled" },

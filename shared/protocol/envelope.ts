@@ -1,7 +1,7 @@
 // The messages Sluice keeps on RabbitMQ: a request on `requests.<backend>`, each answer and
 // state notice on `responses`. All are JSON (shared/protocol/codec.ts); bodies are UTF-8 or base64.
 
-import type { BackendResponse } from "./errors";
+import type { BackendResponse, ErrorInfo } from "./errors";
 import type { HeaderMap } from "./forwarded-headers";
 
 export type Protocol = "rest" | "soap";
@@ -95,7 +95,7 @@ export interface ResponseMessage extends BackendResponse {
   final: boolean;
   outcome: Outcome;
   /** For rejected/failed/expired: a short code and text the caller can read. */
-  error?: { code: string; message: string } | null;
+  error?: ErrorInfo | null;
   /** Epoch milliseconds when the worker produced it. */
   producedAt: number;
   /**

@@ -1,14 +1,80 @@
 // Every error that crosses a boundary carries a stable code, the HTTP status and SOAP
-// faultcode it maps to, and whether retrying may help. Callers and the worker read these
-// fields, never the message text.
+// faultcode it maps to, whether the worker may call again (`retryCall`) and, separately, when
+// the caller should try again (`retryAfter`). Callers and the worker read these, never the text.
 
 export type FaultSide = "Client" | "Server";
+
+/**
+ * Every code an error or a failed outcome may carry: CONTRACT §3's SOAP fault codes, the REST
+ * error types, and the outcome codes of status documents. A closed list: a new code is a
+ * change of the interface (docs/semantics.md).
+ */
+export const ERROR_CODES = [
+  // CONTRACT §3, SOAP faults (Client.<Code>)
+  "InvalidXml",
+  "InvalidSoap",
+  "InvalidContentType",
+  "MissingHeader",
+  "MissingHeaderField",
+  "DuplicateHeaderField",
+  "InvalidProtocolVersion",
+  "MissingBody",
+  "InvalidBody",
+  "InconsistentHeaders",
+  "UnknownService",
+  "ValidationFailed",
+  "AccessDenied",
+  "PayloadTooLarge",
+  // CONTRACT §3, the gateway's conditions (Server.<Code>)
+  "Busy",
+  "Unavailable",
+  "Timeout",
+  "BackendRejected",
+  "BackendFailed",
+  // REST and operator answers where the contract leaves the code to Sluice
+  "InvalidJson",
+  "InvalidRequest",
+  "InvalidHeader",
+  "InvalidPath",
+  "InvalidCallback",
+  "NotFound",
+  "MethodNotAllowed",
+  "Conflict",
+  "Internal",
+  // Outcomes without a backend failure (status documents)
+  "Expired",
+  "Cancelled",
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** The `{code, message}` of a failed outcome, as responses, records and status documents carry it. */
+export interface ErrorInfo {
+  code: ErrorCode;
+  message: string;
+}
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return (ERROR_CODES as readonly unknown[]).includes(value);
+}
+
+/**
+ * Conditions in which calling again later may succeed: by default only these say `retryCall`.
+ * `Internal` is not among them: a bug does not go away by calling again.
+ */
+const CALL_AGAIN: readonly ErrorCode[] = ["Busy", "Unavailable", "Timeout"];
 
 export interface SluiceErrorOptions {
   status?: number;
   side?: FaultSide;
+  /** Whether the worker may call the backend again for this (a transient failure). */
+  retryCall?: boolean;
+  /**
+   * @deprecated the name in Sluice 0.1.0, kept for translator modules written against it:
+   * the same as `retryCall`.
+   */
   retryable?: boolean;
-  /** Seconds the caller should wait before retrying (503 answers). */
+  /** Seconds the caller should wait before trying again (HTTP `Retry-After` of 503 answers). */
   retryAfter?: number;
   /** The gateway message id the error concerns, when there is one. */
   messageId?: string | null;
@@ -17,7 +83,7 @@ export interface SluiceErrorOptions {
   cause?: unknown;
 }
 
-const DEFAULT_STATUS: Record<string, number> = {
+const DEFAULT_STATUS: Partial<Record<ErrorCode, number>> = {
   InvalidJson: 400,
   InvalidXml: 400,
   InvalidSoap: 400,
@@ -45,27 +111,35 @@ const DEFAULT_STATUS: Record<string, number> = {
   BackendFailed: 502,
   Timeout: 504,
   Internal: 500,
+  InvalidPath: 400,
 };
 
 export class SluiceError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly status: number;
   readonly side: FaultSide;
-  readonly retryable: boolean;
+  /** The worker may call the backend again (the ack / retry / dead-letter decision reads it). */
+  readonly retryCall: boolean;
+  /** Seconds after which the caller should try again; set on the answers that say so. */
   readonly retryAfter?: number;
   readonly messageId: string | null;
   readonly details?: unknown;
 
-  constructor(code: string, message: string, options: SluiceErrorOptions = {}) {
+  constructor(code: ErrorCode, message: string, options: SluiceErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "SluiceError";
     this.code = code;
     this.status = options.status ?? DEFAULT_STATUS[code] ?? 500;
     this.side = options.side ?? (this.status < 500 ? "Client" : "Server");
-    this.retryable = options.retryable ?? this.status >= 500;
+    this.retryCall = options.retryCall ?? options.retryable ?? CALL_AGAIN.includes(code);
     this.retryAfter = options.retryAfter;
     this.messageId = options.messageId ?? null;
     this.details = options.details;
+  }
+
+  /** @deprecated the name in Sluice 0.1.0 (translator modules may read it): `retryCall`. */
+  get retryable(): boolean {
+    return this.retryCall;
   }
 
   /** SOAP faultcode, e.g. `Client.MissingHeaderField` or `Server.Busy`. */
@@ -87,7 +161,7 @@ export function asSluiceError(error: unknown): SluiceError {
 export class BackendRejectedError extends SluiceError {
   readonly response: BackendResponse;
   constructor(message: string, response: BackendResponse) {
-    super("BackendRejected", message, { retryable: false, side: "Server", status: 502 });
+    super("BackendRejected", message, { retryCall: false, side: "Server", status: 502 });
     this.response = response;
   }
 }
@@ -104,7 +178,7 @@ export class BackendUnavailableError extends SluiceError {
     options: { retryAfterMs?: number; response?: BackendResponse; cause?: unknown } = {},
   ) {
     super("BackendFailed", message, {
-      retryable: true,
+      retryCall: true,
       side: "Server",
       status: 502,
       cause: options.cause,
@@ -132,7 +206,7 @@ export class BackendRedirectError extends SluiceError {
   /** Where the backend pointed, as it said it (for the operator's log). */
   readonly location: string | null;
   constructor(message: string, backendStatus: number, location: string | null) {
-    super("BackendFailed", message, { retryable: false, side: "Server", status: 502 });
+    super("BackendFailed", message, { retryCall: false, side: "Server", status: 502 });
     this.backendStatus = backendStatus;
     this.location = location;
   }

@@ -2,6 +2,7 @@
 // hub events carry it (CONTRACT §3 "Status and results").
 
 import type { StoredResponse, Transaction } from "./transaction-store";
+import type { ErrorInfo } from "../protocol/errors";
 
 export interface StatusDocument {
   id: string;
@@ -22,7 +23,7 @@ export interface StatusDocument {
     body: unknown;
     bodyEncoding?: "base64";
   }>;
-  error: { code: string; message: string } | null;
+  error: ErrorInfo | null;
   /** Set on an operator's replay of a dead letter: the original's id. */
   replayOf?: string;
   /** Set on a dead letter an operator replayed: the replay's id. */

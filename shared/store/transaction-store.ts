@@ -8,6 +8,7 @@ import type {
   ResponseMessage,
   TransactionMetaFields,
 } from "../protocol/envelope";
+import type { ErrorInfo } from "../protocol/errors";
 import type { HeaderMap } from "../protocol/forwarded-headers";
 import { redisKeys, type RedisKeys } from "../protocol/redis-keys";
 import { TurnBatch } from "./turn-batch";
@@ -68,7 +69,7 @@ export interface Transaction extends TransactionMeta {
   updatedAt: number;
   history: Array<{ state: State | Delivery; at: number }>;
   responses: StoredResponse[];
-  error: { code: string; message: string } | null;
+  error: ErrorInfo | null;
   processedAt: number | null;
   /** The broker confirmed the request (a later state proves it too). */
   published: boolean;
@@ -458,7 +459,7 @@ export class TransactionStore {
     id: string,
     from: readonly State[],
     to: State,
-    options: { error?: { code: string; message: string }; claimUntilMs?: number } = {},
+    options: { error?: ErrorInfo; claimUntilMs?: number } = {},
   ): Promise<{ result: TransitionResult; previous: State | null }> {
     const [result, previous] = await this.redis.sluiceTransition(
       this.key(id),

@@ -133,7 +133,7 @@ class RestJsonTranslator implements Translator {
         throw new SluiceError(
           "BackendFailed",
           `backend ${this.backend.name} answered ${status} with more than ${this.options.maxResponseBytes} bytes (maxResponseBytes)`,
-          { retryable: false },
+          { retryCall: false },
         );
       }
       throw transportFailure(error, this.backend, deadline);
@@ -168,7 +168,7 @@ class RestJsonTranslator implements Translator {
     throw new SluiceError(
       "BackendFailed",
       `backend ${this.backend.name} answered ${status}, which is not a final answer`,
-      { retryable: false },
+      { retryCall: false },
     );
   }
 
@@ -300,7 +300,7 @@ function toResponse(
 function splitResponses(status: number, bytes: Buffer, backend: string): BackendResponse[] {
   const invalid = (why: string) =>
     new SluiceError("BackendFailed", `backend ${backend} sent X-Multiple-Responses but ${why}`, {
-      retryable: false,
+      retryCall: false,
     });
   let parsed: unknown;
   try {

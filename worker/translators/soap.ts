@@ -193,14 +193,14 @@ class SoapTranslator implements Translator {
         throw new SluiceError(
           "BackendFailed",
           `backend ${this.backend.name}: the WSDL has no operation "${operation}" for service ${request.service}; map it with options.operations`,
-          { retryable: false },
+          { retryCall: false },
         );
       }
       if (method.style === "rpc") {
         throw new SluiceError(
           "BackendFailed",
           `backend ${this.backend.name}: operation "${operation}" is rpc style; the soap translator sends document/literal Body elements as they came`,
-          { retryable: false },
+          { retryCall: false },
         );
       }
       const answer = await this.exchange(method.call, parts, request, call, deadline);
@@ -330,7 +330,7 @@ class SoapTranslator implements Translator {
         throw new SluiceError(
           "BackendFailed",
           `backend ${this.backend.name} answered with more than ${this.options.maxResponseBytes} bytes (maxResponseBytes)`,
-          { retryable: false },
+          { retryCall: false },
         );
       }
       throw this.failure(describe(error), deadline, error);
@@ -413,7 +413,7 @@ class SoapTranslator implements Translator {
       throw new SluiceError(
         "BackendFailed",
         `backend ${name} answered HTTP ${status} without a readable SOAP envelope${unreadable ? ` (${unreadable})` : ""}`,
-        { retryable: false },
+        { retryCall: false },
       );
     }
 
@@ -424,7 +424,7 @@ class SoapTranslator implements Translator {
       throw new SluiceError(
         "BackendFailed",
         `backend ${name} answered XML with undeclared namespace prefixes: ${unbound.join(", ")}`,
-        { retryable: false },
+        { retryCall: false },
       );
     }
 
@@ -460,7 +460,7 @@ class SoapTranslator implements Translator {
     throw new SluiceError(
       "BackendFailed",
       `backend ${name} answered HTTP ${status} with a SOAP answer that is not a Fault`,
-      { retryable: false },
+      { retryCall: false },
     );
   }
 }
@@ -494,7 +494,7 @@ function attachmentsOf(request: RequestMessage): MultipartRequest | null {
         throw new SluiceError(
           "InvalidRequest",
           `attachment ${index + 1} of the request carries no content`,
-          { retryable: false },
+          { retryCall: false },
         );
       }
       const headers = attachment.headers ?? {
@@ -529,7 +529,7 @@ function requestParts(request: RequestMessage): RequestParts {
       throw new SluiceError(
         "InvalidRequest",
         `service ${request.service}: the soap translator needs a SOAP request or an XML body, got ${request.contentType ?? "no content type"}`,
-        { retryable: false },
+        { retryCall: false },
       );
     }
     return { headers: "", body: standalone(text, new Map(), null, "the XML body") };
@@ -575,7 +575,7 @@ function standalone(
       throw new SluiceError(
         "InvalidRequest",
         `${what} uses the namespace prefix "${prefix}" without a declaration`,
-        { retryable: false },
+        { retryCall: false },
       );
     }
     extra.set(prefix, uri);

@@ -1,0 +1,172 @@
+// The worker's decision after a backend call, one case per outcome row of CONTRACT §5: what a
+// 2xx, a business refusal, a transient failure (408, 429, 5xx, timeout, refused connection),
+// a redirect, a translator failure and a shutdown come to, with and without attempts left.
+
+import { expect } from "chai";
+import {
+  BackendRedirectError,
+  BackendRejectedError,
+  BackendTimeoutError,
+  BackendUnavailableError,
+  SluiceError,
+  type BackendResponse,
+} from "../../shared/protocol/errors";
+import { decideCall, type DecisionContext } from "../../worker/call-decision";
+
+const retry = { attempts: 3, backoffMs: [1_000, 5_000] };
+const first: DecisionContext = { attempt: 1, retry, ordered: false, shuttingDown: false };
+const last: DecisionContext = { ...first, attempt: 3 };
+const answer = (status: number): BackendResponse => ({
+  status,
+  contentType: "application/json",
+  body: "{}",
+});
+
+describe("the worker's decision after a backend call (CONTRACT §5)", () => {
+  it("2xx: completed with the backend's answers", () => {
+    const answers = [answer(200), answer(201)];
+    expect(decideCall({ answers }, first)).to.deep.equal({
+      action: "complete",
+      outcome: "completed",
+      answers,
+    });
+  });
+
+  it("4xx other than 408/429 (or a SOAP Client fault): rejected, never retried", () => {
+    const refusal = new BackendRejectedError("the backend answered 422", answer(422));
+    for (const context of [first, last]) {
+      expect(decideCall({ failure: refusal }, context)).to.deep.equal({
+        action: "reject",
+        outcome: "rejected",
+        response: refusal.response,
+        error: { code: "BackendRejected", message: "the backend answered 422" },
+      });
+    }
+  });
+
+  it("408, 429, 5xx, refused connection with attempts left: retried after the backoff", () => {
+    const failure = new BackendUnavailableError("503 from the backend", { response: answer(503) });
+    expect(decideCall({ failure }, first)).to.deep.equal({
+      action: "retry",
+      outcome: "retryable_error",
+      inPlace: false,
+      delayMs: 1_000,
+      nextAttempt: 2,
+      cause: "503 from the backend",
+    });
+    expect(decideCall({ failure }, { ...first, attempt: 2 })).to.include({
+      action: "retry",
+      delayMs: 5_000,
+      nextAttempt: 3,
+    });
+  });
+
+  it("honours the backend's Retry-After when it asks for longer than the backoff", () => {
+    const failure = new BackendUnavailableError("429", { retryAfterMs: 4_000 });
+    expect(decideCall({ failure }, first)).to.include({ action: "retry", delayMs: 5_000 });
+  });
+
+  it("a timeout with attempts left: retried, counted as a timeout", () => {
+    const failure = new BackendTimeoutError("no answer in 30 s");
+    expect(decideCall({ failure }, first)).to.include({
+      action: "retry",
+      outcome: "timeout",
+      nextAttempt: 2,
+    });
+  });
+
+  it("an ordered backend retries in place, keeping its place in line", () => {
+    const failure = new BackendUnavailableError("502");
+    expect(decideCall({ failure }, { ...first, ordered: true })).to.include({
+      action: "retry",
+      inPlace: true,
+      delayMs: 1_000,
+    });
+  });
+
+  it("retries exhausted: failed and dead-lettered, with the backend's last answer", () => {
+    const failure = new BackendUnavailableError("500 from the backend", { response: answer(500) });
+    expect(decideCall({ failure }, last)).to.deep.equal({
+      action: "fail",
+      outcome: "retryable_error",
+      reason: "retries_exhausted",
+      error: { code: "BackendFailed", message: "the backend failed 3 times: 500 from the backend" },
+      response: failure.response,
+      cause: "500 from the backend",
+    });
+  });
+
+  it("retries exhausted by timeouts: failed as Timeout, so a sync caller gets 504", () => {
+    const failure = new BackendTimeoutError("no answer in 30 s");
+    expect(decideCall({ failure }, last)).to.deep.include({
+      action: "fail",
+      outcome: "timeout",
+      reason: "retries_exhausted",
+      error: { code: "Timeout", message: "the backend failed 3 times: no answer in 30 s" },
+      response: null,
+    });
+  });
+
+  it("a redirect: failed at once, never followed, never retried", () => {
+    const failure = new BackendRedirectError("302", 302, "http://elsewhere/");
+    expect(decideCall({ failure }, first)).to.deep.include({
+      action: "fail",
+      outcome: "redirect",
+      reason: "backend_redirect",
+      error: {
+        code: "BackendFailed",
+        message: "the backend answered 302 (a redirect, which is not followed)",
+      },
+    });
+  });
+
+  it("anything the translator throws that may not be called again: poison, failed at once", () => {
+    for (const failure of [
+      new Error("cannot map the body"),
+      new SluiceError("BackendFailed", "broken multiple-responses body", { retryCall: false }),
+      new SluiceError("Internal", "a bug"),
+      "a thrown string",
+    ]) {
+      expect(decideCall({ failure }, first), String(failure)).to.deep.include({
+        action: "fail",
+        outcome: "poison",
+        reason: "translator_error",
+        error: {
+          code: "BackendFailed",
+          message: "the message could not be translated for the backend",
+        },
+      });
+    }
+  });
+
+  it("reads retryCall, not the kind: a translator's own transient error is retried", () => {
+    const failure = new SluiceError("Unavailable", "the backend's queue is full");
+    expect(decideCall({ failure }, first)).to.include({
+      action: "retry",
+      outcome: "retryable_error",
+    });
+  });
+
+  it("shutdown: handed back, whatever the call came to (unless it answered)", () => {
+    const shuttingDown = { ...first, shuttingDown: true };
+    expect(decideCall({ failure: new BackendTimeoutError("aborted") }, shuttingDown)).to.deep.equal(
+      { action: "hand-back", outcome: "interrupted" },
+    );
+    expect(decideCall({ answers: [answer(200)] }, shuttingDown)).to.include({
+      action: "complete",
+    });
+  });
+});
+
+describe("error properties", () => {
+  it("keeps 'call again' and 'tell the caller when' apart; Internal is not retried", () => {
+    expect(new SluiceError("Internal", "x").retryCall).to.equal(false);
+    expect(new SluiceError("Internal", "x").retryAfter).to.equal(undefined);
+    expect(new SluiceError("Unavailable", "x").retryCall).to.equal(true);
+    const busy = new SluiceError("Busy", "queue full", { retryAfter: 7 });
+    expect([busy.retryCall, busy.retryAfter, busy.status]).to.deep.equal([true, 7, 503]);
+    // A 0.1.0 translator module's option name still works.
+    expect(new SluiceError("BackendFailed", "x", { retryable: true }).retryCall).to.equal(true);
+    expect(new SluiceError("BackendFailed", "x").retryable).to.equal(false);
+  });
+});

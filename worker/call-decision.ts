@@ -1,0 +1,145 @@
+// What follows a backend call (CONTRACT §5): complete, reject, retry (later through a delay
+// queue, or in place for an ordered backend), dead-letter as failed, or hand the message back.
+// A pure function of the call's result, the attempt and the backend's retry policy.
+
+import {
+  BackendRedirectError,
+  BackendRejectedError,
+  BackendTimeoutError,
+  BackendUnavailableError,
+  SluiceError,
+  type BackendResponse,
+  type ErrorInfo,
+} from "../shared/protocol/errors";
+import { planRetry, type RetryPolicy } from "./retry-schedule";
+
+/** What a call came to: answers, or the failure thrown, or nothing (shutdown came first). */
+export type CallResult =
+  { answers: BackendResponse[]; failure?: undefined } | { answers?: undefined; failure: unknown };
+
+export interface DecisionContext {
+  /** 1-based number of the call that just ended. */
+  attempt: number;
+  retry: RetryPolicy;
+  /** An ordered backend's message retries in place, keeping its place in line. */
+  ordered: boolean;
+  /** The worker is shutting down: whatever the call came to, it was interrupted. */
+  shuttingDown: boolean;
+}
+
+/** The `outcome` label of sluice_backend_calls_total. */
+export type CallOutcome =
+  "completed" | "rejected" | "retryable_error" | "timeout" | "redirect" | "poison" | "interrupted";
+
+/** Why a message went to the dead-letter queue (`x-sluice-reason`). */
+export type FailReason = "retries_exhausted" | "backend_redirect" | "translator_error";
+
+export type CallDecision =
+  /** The backend answered: the message is `completed` with these responses; ack. */
+  | { action: "complete"; outcome: "completed"; answers: BackendResponse[] }
+  /** A business refusal, never retried: `rejected` with the backend's answer; ack. */
+  | {
+      action: "reject";
+      outcome: "rejected";
+      response: BackendResponse;
+      error: ErrorInfo;
+    }
+  /** A transient failure with attempts left: call again after `delayMs`. */
+  | {
+      action: "retry";
+      outcome: "retryable_error" | "timeout";
+      /** Wait in the worker (ordered backend) instead of a delay queue. */
+      inPlace: boolean;
+      delayMs: number;
+      nextAttempt: number;
+      cause: string;
+    }
+  /** `failed` and dead-lettered with `reason`; ack. */
+  | {
+      action: "fail";
+      outcome: "retryable_error" | "timeout" | "redirect" | "poison";
+      reason: FailReason;
+      error: ErrorInfo;
+      /** The backend's own answer, when it gave one (a caller in sync mode sees it). */
+      response: BackendResponse | null;
+      cause: string;
+    }
+  /** Nothing is decided: the claim is released and the message requeued. */
+  | { action: "hand-back"; outcome: "interrupted" };
+
+function describe(failure: unknown): string {
+  return (failure as Error | null)?.message ?? String(failure);
+}
+
+/**
+ * The decision reads the error's `retryCall` flag and its kind, nothing else: a business
+ * refusal (BackendRejected) is final, a failure that may be called again is retried while
+ * attempts are left (a timeout is one, named as such), a redirect fails at once, and anything
+ * else is a message the translator cannot handle (poison), which fails at once too.
+ */
+export function decideCall(result: CallResult, context: DecisionContext): CallDecision {
+  if (result.answers) return { action: "complete", outcome: "completed", answers: result.answers };
+  if (context.shuttingDown) return { action: "hand-back", outcome: "interrupted" };
+  const failure = result.failure;
+  const cause = describe(failure);
+  if (failure instanceof BackendRejectedError) {
+    return {
+      action: "reject",
+      outcome: "rejected",
+      response: failure.response,
+      error: { code: "BackendRejected", message: failure.message },
+    };
+  }
+  if (failure instanceof BackendRedirectError) {
+    return {
+      action: "fail",
+      outcome: "redirect",
+      reason: "backend_redirect",
+      error: {
+        code: "BackendFailed",
+        message: `the backend answered ${failure.backendStatus} (a redirect, which is not followed)`,
+      },
+      response: null,
+      cause,
+    };
+  }
+  if (failure instanceof SluiceError && failure.retryCall) {
+    const timedOut = failure instanceof BackendTimeoutError;
+    const outcome = timedOut ? "timeout" : "retryable_error";
+    const unavailable = failure instanceof BackendUnavailableError ? failure : null;
+    const plan = planRetry(context.retry, context.attempt, unavailable?.retryAfterMs);
+    if (plan.retry) {
+      return {
+        action: "retry",
+        outcome,
+        inPlace: context.ordered,
+        delayMs: plan.delayMs,
+        nextAttempt: plan.nextAttempt,
+        cause,
+      };
+    }
+    // A caller waiting in sync mode is told a timeout as one (504, Server.Timeout).
+    return {
+      action: "fail",
+      outcome,
+      reason: "retries_exhausted",
+      error: {
+        code: timedOut ? "Timeout" : "BackendFailed",
+        message: `the backend failed ${context.attempt} times: ${cause}`,
+      },
+      response: unavailable?.response ?? null,
+      cause,
+    };
+  }
+  return {
+    action: "fail",
+    outcome: "poison",
+    reason: "translator_error",
+    error: {
+      code: "BackendFailed",
+      message: "the message could not be translated for the backend",
+    },
+    response: null,
+    cause,
+  };
+}
