@@ -8,11 +8,8 @@ import { randomUUID } from "node:crypto";
 import { expect } from "chai";
 import amqplib from "amqplib";
 import { compileConfig } from "../../shared/config/config";
-import {
-  declareAllBackends,
-  topologyNames,
-  type TopologyNames,
-} from "../../shared/broker/topology";
+import { declareAllBackends } from "../../shared/broker/topology";
+import { topologyNames, type TopologyNames } from "../../shared/protocol/names";
 import { callbackTopology, declareCallbackTopology } from "../../response-worker/callback-schedule";
 
 const AMQP_URL = process.env.AMQP_URL || "amqp://guest:guest@127.0.0.1:5672";

@@ -12,7 +12,7 @@ import {
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { parse, parseAllDocuments, stringify } from "yaml";
-import { topologyNames } from "../../shared/broker/topology";
+import { topologyNames } from "../../shared/protocol/names";
 import { compileConfig, loadConfig, type SluiceConfig } from "../../shared/config/config";
 import { parseDuration } from "../../shared/config/durations";
 import { registry } from "../../shared/observability/metrics";
