@@ -2,10 +2,14 @@
 # Installs the command-line tools the tests use, from Debian's packages, when they are missing:
 # promtool (package prometheus) and a Compose implementation (docker-compose) for the deployment
 # checks, and chromium for the status page's browser test (driven by playwright-core, which
-# downloads no browser of its own).
+# downloads no browser of its own). Also Node.js 22, the image's runtime, from its npm package
+# (node-linux-<arch>) into a cache folder, for the test that runs Sluice on it beside this
+# machine's Node (test/e2e/node-versions.test.ts; scripts/node22.sh prints its path).
 # Run by `npm test` (its pretest step), so a fresh machine needs nothing installed by hand.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+bash scripts/node22.sh --install >/dev/null
 
 missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)

@@ -46,6 +46,8 @@ export class Harness {
   private readonly processes = new Set<SluiceProcess>();
   private config: Record<string, unknown> = {};
   configFile = path.join(this.dir, "sluice.json");
+  /** The Node.js binary the processes run on: this one unless a test picks another. */
+  node = process.execPath;
 
   async startSim(options: LegacySimOptions = {}): Promise<LegacySim> {
     this.sim = await startLegacySim({ port: 0, latencyMs: 0, ...options });
@@ -79,7 +81,7 @@ export class Harness {
     env: Record<string, string> = {},
     args: string[] = [],
   ): Promise<SluiceProcess> {
-    const child = spawn(process.execPath, [BIN, role, "--config", this.configFile, ...args], {
+    const child = spawn(this.node, [BIN, role, "--config", this.configFile, ...args], {
       env: { ...process.env, LOG_LEVEL: "info", LOG_REDACT: "on", ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });
