@@ -3,6 +3,11 @@
 // broker, cluster node, Redis and Sentinel here is started by this suite on ports of its own;
 // the machine's default RabbitMQ and Redis are never touched. It prints one line per scenario
 // and a Markdown table for docs/reliability.md. CHAOS_MESSAGES sets the messages per run.
+//
+// Its own ports: RabbitMQ nodes on AMQP 5681-5683 (distribution 25681-25683, no management
+// plugin), Redis on 6391-6394, Sentinels on 26391-26393. The SIGKILL-per-role runs use the
+// machine's broker and Redis as an ordinary client (unique prefix), since they fault nothing
+// but Sluice's own processes.
 
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
@@ -15,8 +20,15 @@ const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const MESSAGES = Number(process.env.CHAOS_MESSAGES || 200);
 const services = { order: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" } };
-const backends = { sim: { translator: "rest-json", timeout: "2s", maxInFlight: 8 } };
+/** A fresh copy per run: writeConfig fills in the run's own simulator URL. */
+const backends = () => ({ sim: { translator: "rest-json", timeout: "5s", maxInFlight: 8 } });
 const results: string[] = [];
+const AMQP_PORTS = [5681, 5682, 5683];
+const DIST_PORTS = [25681, 25682, 25683];
+const REDIS_PORTS = { aof: 6391, empty: 6392, master: 6393, replica: 6394 };
+const SENTINEL_PORTS = [26391, 26392, 26393];
+const rabbitNode = (i: number) =>
+  PrivateRabbit.start({ port: AMQP_PORTS[i], distPort: DIST_PORTS[i] });
 
 /** Records the run's row and checks it; `window` lists ids the named windows may repeat. */
 function judge(
@@ -24,12 +36,26 @@ function judge(
   verdict: Verdict,
   window: Set<string> = new Set(),
   redisLostData = false,
+  startedAt = Date.now(),
+  roles?: Roles,
 ): void {
   const outside = verdict.twice.filter((id) => !window.has(id));
-  console.log(`      ${describeVerdict(name, verdict)}`);
+  // Calls the worker retried after a failure (a timeout under load): not a fault's doing,
+  // reported so a repeat they caused is not mistaken for one.
+  const retried = new Set(
+    (roles?.all ?? []).flatMap((p) =>
+      p.lines
+        .filter((l) => String(l.msg).startsWith("backend unavailable"))
+        .map((l) => String(l.id))
+        .filter((id) => verdict.states.has(id)),
+    ),
+  ).size;
+  const seconds = Math.round((Date.now() - startedAt) / 1000);
+  console.log(`      ${describeVerdict(name, verdict)}, ${seconds} s`);
   results.push(
-    `| ${name} | ${verdict.accepted} | ${verdict.lost.length} | ${outside.length} | ` +
-      `${verdict.twice.length - outside.length} | ${verdict.outcomeLost.length} |`,
+    `| ${name} | ${verdict.accepted} | ${verdict.refusals} | ${verdict.lost.length} | ` +
+      `${outside.length} | ${verdict.twice.length - outside.length} | ` +
+      `${verdict.outcomeLost.length} | ${retried} | ${seconds} s |`,
   );
   expect(verdict.lost, "lost").to.deep.equal([]);
   // An outcome may be unreadable only when Redis lost it, for a call that ended before.
@@ -40,6 +66,10 @@ function judge(
   expect(outside, "sent twice outside the named windows").to.deep.equal([]);
   expect(verdict.inconsistent, "more than one outcome").to.deep.equal([]);
   expect(verdict.neverCalled, "completed without a call").to.deep.equal([]);
+  // The backend answers every call: each message readable at the end completed.
+  expect(verdict.outcomes, "outcomes").to.deep.equal({
+    completed: verdict.accepted - verdict.outcomeLost.length,
+  });
 }
 
 /** A harness with the three roles as separate processes on the given broker and Redis. */
@@ -48,15 +78,51 @@ class Roles {
   adapter!: SluiceProcess;
   worker!: SluiceProcess;
   responseWorker!: SluiceProcess;
+  /** Every process started, killed ones too: their log lines explain a finding. */
+  readonly all: SluiceProcess[] = [];
   constructor(private readonly env: Record<string, string>) {}
+
+  private async spawn(role: string): Promise<SluiceProcess> {
+    const proc = await this.harness.spawn(role, this.env);
+    this.all.push(proc);
+    return proc;
+  }
+
+  /** Prints the backend's calls and every log line of the first few messages sent twice. */
+  explain(verdict: Verdict): void {
+    const odd = [...verdict.states.entries()]
+      .filter(([, doc]) => doc.state !== "completed")
+      .map(([id]) => id);
+    for (const id of [...verdict.twice, ...verdict.lost, ...odd.slice(0, 2)].slice(0, 4)) {
+      const calls = this.harness.sim.calls({ id }).map((c) => ({
+        startedAt: c.startedAt - verdict.faultAt,
+        endedAt: c.endedAt === null ? null : c.endedAt - verdict.faultAt,
+        status: c.status,
+      }));
+      const doc = verdict.states.get(id);
+      console.log(
+        `      ${id}: ${doc ? `${String(doc.state)} ${JSON.stringify(doc.error)}` : "unsettled"}, ` +
+          `calls (ms from the fault) ${JSON.stringify(calls)}`,
+      );
+      for (const proc of this.all)
+        for (const line of proc.lines.filter((l) => l.id === id))
+          console.log(
+            `        ${proc.role} ${Date.parse(String(line.time)) - verdict.faultAt} ${line.msg} ` +
+              JSON.stringify({ ...line, msg: undefined, time: undefined, id: undefined }).slice(
+                0,
+                300,
+              ),
+          );
+    }
+  }
 
   async start(latencyMs = 300): Promise<void> {
     await this.harness.startSim({ latencyMs });
-    this.harness.writeConfig({ services, backends });
+    this.harness.writeConfig({ services, backends: backends() });
     [this.adapter, this.worker, this.responseWorker] = await Promise.all([
-      this.harness.spawn("adapter", this.env),
-      this.harness.spawn("worker", this.env),
-      this.harness.spawn("response-worker", this.env),
+      this.spawn("adapter"),
+      this.spawn("worker"),
+      this.spawn("response-worker"),
     ]);
   }
 
@@ -64,11 +130,11 @@ class Roles {
   async kill(role: "adapter" | "worker" | "response-worker"): Promise<void> {
     const key = role === "response-worker" ? "responseWorker" : role;
     await this[key].stop("SIGKILL");
-    this[key] = await this.harness.spawn(role, this.env);
+    this[key] = await this.spawn(role);
   }
 
-  check(fault: () => Promise<void>, faultAfter = Math.floor(MESSAGES / 3)) {
-    return checkExactlyOnce({
+  async check(fault: () => Promise<void>, faultAfter = Math.floor(MESSAGES / 3)) {
+    const verdict = await checkExactlyOnce({
       adapters: () => [this.adapter.url],
       service: "order",
       count: MESSAGES,
@@ -77,6 +143,8 @@ class Roles {
       fault,
       settleMs: 300_000,
     });
+    this.explain(verdict);
+    return verdict;
   }
 }
 
@@ -87,8 +155,11 @@ describe("chaos: exactly once under faults", function () {
     console.log(
       [
         "",
-        "| fault | accepted | lost | sent twice outside the windows | repeated in a named window |",
-        "| --- | --- | --- | --- | --- |",
+        `Messages per scenario: ${MESSAGES}`,
+        "",
+        "| fault | accepted | 503s retried | lost | sent twice outside the windows | " +
+          "sent twice in window 1 | outcome lost with Redis's data | calls retried | run |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ...results,
       ].join("\n"),
     );
@@ -103,11 +174,19 @@ describe("chaos: exactly once under faults", function () {
           // Window 1: a worker killed after the backend answered and before the answer was
           // recorded. Only calls the backend had received by the kill can be in it.
           let calledBeforeKill = new Set<string>();
+          const startedAt = Date.now();
           const verdict = await roles.check(async () => {
             calledBeforeKill = new Set(roles.harness.sim.calls().map((c) => c.id ?? ""));
             await roles.kill(role);
           });
-          judge(`SIGKILL ${role}`, verdict, role === "worker" ? calledBeforeKill : new Set());
+          judge(
+            `SIGKILL ${role}`,
+            verdict,
+            role === "worker" ? calledBeforeKill : new Set(),
+            false,
+            startedAt,
+            roles,
+          );
         } finally {
           await roles.harness.cleanup();
         }
@@ -116,16 +195,31 @@ describe("chaos: exactly once under faults", function () {
   });
 
   it("single broker: kill -9, restart after a claim would have lapsed", async () => {
-    const rabbit = await PrivateRabbit.start();
+    const rabbit = await rabbitNode(0);
     const roles = new Roles({ AMQP_URL: rabbit.url });
     try {
       await roles.start(1_200);
+      const startedAt = Date.now();
       const verdict = await roles.check(async () => {
+        await eventually(
+          async () => (roles.harness.sim.stats().inFlight > 0 ? true : undefined),
+          30_000,
+          "calls in flight",
+        );
         await rabbit.kill();
-        await sleep(9_000);
+        // Longer than a claim lasts without renewal (backend timeout 5 s + 5 s): a worker
+        // that let it lapse would see its redelivered copy claimed and sent again.
+        await sleep(12_000);
         await rabbit.resume();
       });
-      judge("broker kill -9 + restart", verdict);
+      judge(
+        "broker kill -9 with calls in flight, restarted after 12 s",
+        verdict,
+        new Set(),
+        false,
+        startedAt,
+        roles,
+      );
     } finally {
       await roles.harness.cleanup();
       await rabbit.remove();
@@ -133,16 +227,17 @@ describe("chaos: exactly once under faults", function () {
   });
 
   it("single broker: stop_app / start_app", async () => {
-    const rabbit = await PrivateRabbit.start();
+    const rabbit = await rabbitNode(0);
     const roles = new Roles({ AMQP_URL: rabbit.url });
     try {
       await roles.start();
+      const startedAt = Date.now();
       const verdict = await roles.check(async () => {
         await rabbit.ctl("stop_app");
         await sleep(7_000);
         await rabbit.ctl("start_app");
       });
-      judge("broker stop_app + start_app", verdict);
+      judge("broker stop_app, start_app after 7 s", verdict, new Set(), false, startedAt, roles);
     } finally {
       await roles.harness.cleanup();
       await rabbit.remove();
@@ -151,14 +246,26 @@ describe("chaos: exactly once under faults", function () {
 
   it("three-node cluster: each node stopped in turn (and started again)", async () => {
     const nodes: PrivateRabbit[] = [];
-    for (let i = 0; i < 3; i++) nodes.push(await PrivateRabbit.start());
-    await nodes[1].join(nodes[0]);
-    await nodes[2].join(nodes[0]);
-    const roles = new Roles({ AMQP_URL: nodes.map((n) => n.url).join(",") });
+    const roles = new Roles({
+      AMQP_URL: AMQP_PORTS.map((p) => `amqp://guest:guest@127.0.0.1:${p}`).join(","),
+    });
     try {
+      for (let i = 0; i < 3; i++) nodes.push(await rabbitNode(i));
+      await nodes[1].join(nodes[0]);
+      await nodes[2].join(nodes[0]);
       await roles.start();
+      // Sluice's durable queues are quorum queues, replicated on the three nodes.
+      const listed = await nodes[0].ctl("list_queues", "--quiet", "name", "type");
+      const ours = listed
+        .split("\n")
+        .map((line) => line.trim().split(/\s+/))
+        .filter(([name]) => name?.startsWith(roles.harness.prefix));
+      const classic = ours.filter(([name, type]) => type !== "quorum" && !name.includes(".reply."));
+      expect(ours.length, listed).to.be.greaterThan(5);
+      expect(classic, "durable queues that are not quorum queues").to.deep.equal([]);
       for (const [i, node] of nodes.entries()) {
         roles.harness.sim.reset();
+        const startedAt = Date.now();
         const verdict = await roles.check(async () => {
           await node.stop();
           // Intake goes on through the other two nodes while this one is down.
@@ -172,12 +279,19 @@ describe("chaos: exactly once under faults", function () {
               await answer.arrayBuffer();
               return answer.status === 202 ? true : undefined;
             },
-            30_000,
+            60_000,
             "a 202 with one node down",
           );
           await node.resume();
         });
-        judge(`cluster: node ${i + 1} of 3 stopped`, verdict);
+        judge(
+          `cluster: node ${i + 1} of 3 stopped, started again`,
+          verdict,
+          new Set(),
+          false,
+          startedAt,
+          roles,
+        );
       }
     } finally {
       await roles.harness.cleanup();
@@ -185,46 +299,81 @@ describe("chaos: exactly once under faults", function () {
     }
   });
 
-  for (const keepsData of [true, false]) {
-    it(`Redis restarted ${keepsData ? "with its data (AOF)" : "without its data"}`, async () => {
-      const redis = await PrivateRedis.start({ appendonly: keepsData });
-      const roles = new Roles({ REDIS_URL: redis.url });
-      try {
-        await roles.start();
-        const verdict = await roles.check(async () => {
-          await redis.stop();
-          await sleep(2_000);
-          await redis.resume();
-        });
-        judge(
-          `Redis restart ${keepsData ? "with" : "without"} data`,
-          verdict,
-          new Set(),
-          !keepsData,
-        );
-      } finally {
-        await roles.harness.cleanup();
-        await redis.remove();
-      }
+  it("Redis killed and restarted with its data (AOF, appendfsync always)", async () => {
+    const redis = await PrivateRedis.start({
+      appendonly: true,
+      appendfsync: "always",
+      port: REDIS_PORTS.aof,
     });
-  }
+    const roles = new Roles({ REDIS_URL: redis.url });
+    try {
+      await roles.start();
+      const startedAt = Date.now();
+      const verdict = await roles.check(async () => {
+        await redis.stop();
+        await sleep(2_000);
+        await redis.resume();
+      });
+      judge(
+        "Redis kill -9, restarted with its data (AOF)",
+        verdict,
+        new Set(),
+        false,
+        startedAt,
+        roles,
+      );
+    } finally {
+      await roles.harness.cleanup();
+      await redis.remove();
+    }
+  });
+
+  it("Redis killed and restarted without its data", async () => {
+    const redis = await PrivateRedis.start({ port: REDIS_PORTS.empty });
+    const roles = new Roles({ REDIS_URL: redis.url });
+    try {
+      await roles.start();
+      const startedAt = Date.now();
+      const verdict = await roles.check(async () => {
+        await redis.stop();
+        await sleep(2_000);
+        await redis.resume();
+      });
+      judge(
+        "Redis kill -9, restarted without its data",
+        verdict,
+        new Set(),
+        true,
+        startedAt,
+        roles,
+      );
+    } finally {
+      await roles.harness.cleanup();
+      await redis.remove();
+    }
+  });
 
   it("Redis Sentinel failover (master killed)", async () => {
-    const master = await PrivateRedis.start();
-    const replica = await PrivateRedis.start({ replicaOf: master });
-    await eventually(async () => {
-      const { stdout } = await run("redis-cli", [
-        "-p",
-        String(replica.port),
-        "info",
-        "replication",
-      ]);
-      return stdout.includes("master_link_status:up") ? true : undefined;
-    });
-    const sentinels = await PrivateSentinels.start(master);
+    const master = await PrivateRedis.start({ port: REDIS_PORTS.master });
+    const replica = await PrivateRedis.start({ replicaOf: master, port: REDIS_PORTS.replica });
+    await eventually(
+      async () => {
+        const { stdout } = await run("redis-cli", [
+          "-p",
+          String(replica.port),
+          "info",
+          "replication",
+        ]);
+        return stdout.includes("master_link_status:up") ? true : undefined;
+      },
+      20_000,
+      "the replica in sync",
+    );
+    const sentinels = await PrivateSentinels.start(master, "sluice", SENTINEL_PORTS);
     const roles = new Roles({ REDIS_URL: sentinels.url });
     try {
       await roles.start();
+      const startedAt = Date.now();
       const verdict = await roles.check(async () => {
         await master.stop();
         await eventually(
@@ -233,7 +382,7 @@ describe("chaos: exactly once under faults", function () {
           "the promotion",
         );
       });
-      judge("Sentinel failover", verdict, new Set(), true);
+      judge("Sentinel failover (master kill -9)", verdict, new Set(), true, startedAt, roles);
     } finally {
       await roles.harness.cleanup();
       await sentinels.stop();

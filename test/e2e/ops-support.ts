@@ -46,8 +46,12 @@ async function waitPort(port: number, open: boolean, timeoutMs: number, what: st
 export interface PrivateRedisOptions {
   /** Append-only file on (in a directory of its own): a restart keeps the data. */
   appendonly?: boolean;
+  /** `appendfsync` with `appendonly`: "always" keeps every acknowledged write through a crash. */
+  appendfsync?: "always" | "everysec";
   /** Starts as a replica of this server. */
   replicaOf?: PrivateRedis;
+  /** Its port (a suite's own range); a free port when not given. */
+  port?: number;
 }
 
 /** A redis-server of this test alone, on a free port; without persistence unless asked. */
@@ -64,7 +68,7 @@ export class PrivateRedis {
   }
 
   static async start(options: PrivateRedisOptions = {}): Promise<PrivateRedis> {
-    const redis = new PrivateRedis(await freePort(), options);
+    const redis = new PrivateRedis(options.port ?? (await freePort()), options);
     await redis.resume();
     return redis;
   }
@@ -73,6 +77,7 @@ export class PrivateRedis {
   async resume(): Promise<void> {
     const args = ["--port", String(this.port), "--bind", "127.0.0.1", "--save", ""];
     args.push("--dir", this.dir, "--appendonly", this.options.appendonly ? "yes" : "no");
+    if (this.options.appendfsync) args.push("--appendfsync", this.options.appendfsync);
     if (this.options.replicaOf)
       args.push("--replicaof", "127.0.0.1", String(this.options.replicaOf.port));
     this.child = spawn("redis-server", args, { stdio: "ignore" });
@@ -113,8 +118,12 @@ export class PrivateSentinels {
     return `redis-sentinel://${this.ports.map((p) => `127.0.0.1:${p}`).join(",")}/${this.masterName}`;
   }
 
-  static async start(master: PrivateRedis, masterName = "sluice"): Promise<PrivateSentinels> {
-    const ports = [await freePort(), await freePort(), await freePort()];
+  static async start(
+    master: PrivateRedis,
+    masterName = "sluice",
+    givenPorts?: number[],
+  ): Promise<PrivateSentinels> {
+    const ports = givenPorts ?? [await freePort(), await freePort(), await freePort()];
     const sentinels = new PrivateSentinels(ports, masterName);
     for (const port of ports) {
       const file = path.join(sentinels.dir, `sentinel-${port}.conf`);
@@ -173,12 +182,16 @@ export class PrivateRabbit {
     return `amqp://guest:guest@127.0.0.1:${this.port}`;
   }
 
-  static async start(): Promise<PrivateRabbit> {
+  /**
+   * Starts a fresh node; `port` and `distPort` from a suite's own range (free ports when not
+   * given). The node name is new each time, so a port may serve one node after another.
+   */
+  static async start(ports: { port?: number; distPort?: number } = {}): Promise<PrivateRabbit> {
     const dir = mkdtempSync(path.join(tmpdir(), "sluice-rabbit-"));
-    const port = await freePort();
-    let distPort = await freePort();
+    const port = ports.port ?? (await freePort());
+    let distPort = ports.distPort ?? (await freePort());
     while (distPort === port) distPort = await freePort();
-    const node = `sluice-t${process.pid}-${port}@localhost`;
+    const node = `sluice-t${process.pid}-${port}-${Date.now().toString(36)}@localhost`;
     writeFileSync(
       path.join(dir, "rabbitmq.conf"),
       `listeners.tcp.local = 127.0.0.1:${port}\nloopback_users = none\n`,
@@ -233,24 +246,61 @@ export class PrivateRabbit {
     await run("rabbitmqctl", ["-n", this.node, "await_startup", "--timeout", "120"]);
   }
 
+  private pid(): number | null {
+    try {
+      return Number(readFileSync(path.join(this.dir, "pid"), "utf8").trim()) || null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Waits until the node's Erlang VM has exited (its ports and node name are free again). */
+  private async gone(pid: number | null): Promise<void> {
+    if (!pid) return;
+    await eventually(
+      async () => {
+        try {
+          process.kill(pid, 0);
+          return undefined;
+        } catch {
+          return true;
+        }
+      },
+      60_000,
+      `node ${this.node} to exit`,
+    );
+  }
+
   /** Kills the node's Erlang VM with SIGKILL, as a crash would, and waits until it is gone. */
   async kill(): Promise<void> {
-    const pid = Number(readFileSync(path.join(this.dir, "pid"), "utf8").trim());
-    process.kill(pid, "SIGKILL");
+    const pid = this.pid();
+    if (pid) process.kill(pid, "SIGKILL");
     await waitPort(this.port, false, 20_000, `node ${this.node} to die`);
+    await this.gone(pid);
     this.child = null;
   }
 
-  /** Stops the node and waits until its port is closed. */
+  /** Stops the node and waits until its port is closed and its VM has exited. */
   async stop(): Promise<void> {
+    const pid = this.pid();
     await this.ctl("stop", path.join(this.dir, "pid")).catch(() => undefined);
     await waitPort(this.port, false, 20_000, `node ${this.node} to stop`);
+    await this.gone(pid);
     this.child = null;
   }
 
   /** Stops the node (if running) and removes its data. */
   async remove(): Promise<void> {
-    if (await portOpen(this.port)) await this.stop();
+    const pid = this.pid();
+    let alive = false;
+    try {
+      if (pid) process.kill(pid, 0);
+      alive = pid !== null;
+    } catch {
+      alive = false;
+    }
+    if (alive || (await portOpen(this.port)))
+      await this.stop().catch(() => this.kill().catch(() => undefined));
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

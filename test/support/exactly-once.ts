@@ -44,6 +44,8 @@ export interface Verdict {
   strayCalls: number;
   /** When the fault began (epoch ms). */
   faultAt: number;
+  /** The status document read at the end for each settled message, by id. */
+  states: Map<string, Record<string, unknown>>;
 }
 
 const TERMINAL = ["completed", "rejected", "failed", "expired", "cancelled"];
@@ -169,6 +171,7 @@ export async function checkExactlyOnce(run: CheckRun): Promise<Verdict> {
     outcomes,
     strayCalls: [...perId.keys()].filter((id) => !acceptedSet.has(id)).length,
     faultAt,
+    states,
   };
 }
 
