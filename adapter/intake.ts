@@ -287,6 +287,11 @@ export class Intake {
         retryAfter: 1,
       });
     }
+    // Never confirmed by its deadline: the first adapter died between the record and the
+    // broker's confirm, and the broker may not have the message. This resubmission publishes
+    // it under the same id (a second copy, if the broker had it after all, is never processed
+    // twice: the worker skips a claimed or processed id).
+    if (!tx.published && !this.recent.has(id)) await this.adopt(tx, submission, backend);
     const accepted: IntakeResult = {
       kind: "accepted",
       id,
@@ -319,6 +324,35 @@ export class Intake {
     } finally {
       submission.gone?.removeEventListener("abort", hangUp);
     }
+  }
+
+  /** Publishes an orphaned submission's request from its record and this resubmission. */
+  private async adopt(tx: Transaction, submission: Submission, backend: BackendConfig) {
+    const { store, broker, publisher, names, instanceId } = this.deps;
+    if (!(await unavailableOnError(() => store.adopt(tx.id, instanceId, this.unconfirmedMs)))) {
+      return;
+    }
+    const message: RequestMessage = {
+      ...submission.request,
+      ...metaOfTransaction(tx),
+    };
+    await broker.publish(
+      publisher,
+      names.requestsExchange,
+      routingKeyFor(backend.name, backend.ordering, message),
+      requestCodec.encode(message),
+      {
+        messageId: tx.id,
+        contentType: "application/json",
+        timestamp: Math.floor(tx.createdAt / 1000),
+        mandatory: true,
+        headers: { [ENQUEUED_AT_HEADER]: Date.now() },
+      },
+    );
+    await store.markPublished(tx.id).catch(() => undefined);
+    messageLogger(this.deps.log, tx).warn(
+      "a resubmission found its first submission never confirmed (its adapter stopped); published it",
+    );
   }
 
   /**
@@ -370,4 +404,21 @@ async function unavailableOnError<T>(operation: () => Promise<T>): Promise<T> {
       cause: error,
     });
   }
+}
+
+/** The request fields a record keeps, as the first submission published them. */
+function metaOfTransaction(tx: Transaction): TransactionMeta {
+  return {
+    id: tx.id,
+    xroadId: tx.xroadId,
+    service: tx.service,
+    backend: tx.backend,
+    client: tx.client,
+    protocol: tx.protocol,
+    replyMode: tx.replyMode,
+    owner: tx.owner,
+    callback: tx.callback,
+    createdAt: tx.createdAt,
+    expiresAt: tx.expiresAt,
+  };
 }

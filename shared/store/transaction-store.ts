@@ -119,6 +119,7 @@ return 1`;
 // Undoes a create whose publish failed: the record gives way to a marker saying the message
 // was refused, so a copy the broker took after all is told apart from a record Redis lost.
 const DISCARD = `
+if redis.call("HEXISTS", KEYS[1], "adoptedBy") == 1 then return 0 end
 redis.call("DEL", KEYS[1])
 if KEYS[2] ~= "" then redis.call("DEL", KEYS[2]) end
 redis.call("HSET", KEYS[1], "refused", "1")
@@ -195,6 +196,17 @@ for _, tx in ipairs(KEYS) do
 end
 return #KEYS`;
 
+// KEYS: tx; ARGV: instance, now, stale ms. Hands the publish of a submission nobody confirmed
+// (its adapter died between the record and the broker's confirm) to a resubmission's adapter:
+// 1 when this one publishes it now. Once adopted the record is never discarded.
+const ADOPT = `
+if redis.call("HGET", KEYS[1], "state") ~= "accepted" then return 0 end
+if redis.call("HGET", KEYS[1], "published") == "1" then return 0 end
+local since = tonumber(redis.call("HGET", KEYS[1], "adoptedAt") or "0")
+if since > 0 and tonumber(ARGV[2]) - since < tonumber(ARGV[3]) then return 0 end
+redis.call("HSET", KEYS[1], "adoptedBy", ARGV[1], "adoptedAt", ARGV[2])
+return 1`;
+
 // KEYS: tx; ARGV: adapter instance. Asks for a wake when the final response is stored (a sync
 // duplicate waiting on another instance than the first caller's); returns the state now.
 const WATCH = `
@@ -238,6 +250,7 @@ interface ScriptedRedis extends Redis {
   sluiceNoteDeadLettered(tx: string): Promise<number>;
   sluiceRenewClaim(tx: string, until: string): Promise<number>;
   sluiceMarkPublishedMany(numKeys: number, ...txs: string[]): Promise<number>;
+  sluiceAdopt(tx: string, instance: string, now: string, staleMs: string): Promise<number>;
   sluiceWatch(tx: string, instance: string): Promise<string | null>;
 }
 
@@ -302,6 +315,7 @@ export class TransactionStore {
       redis.defineCommand("sluiceNoteDeadLettered", { numberOfKeys: 1, lua: NOTE_DEAD_LETTERED });
       redis.defineCommand("sluiceRenewClaim", { numberOfKeys: 1, lua: RENEW_CLAIM });
       redis.defineCommand("sluiceMarkPublishedMany", { lua: MARK_PUBLISHED_MANY });
+      redis.defineCommand("sluiceAdopt", { numberOfKeys: 1, lua: ADOPT });
       redis.defineCommand("sluiceWatch", { numberOfKeys: 1, lua: WATCH });
     }
   }
@@ -418,6 +432,22 @@ export class TransactionStore {
    */
   async markPublished(id: string): Promise<void> {
     await this.publishedMarks.add(id);
+  }
+
+  /**
+   * Takes over the publish of a submission whose adapter never confirmed it (it died between
+   * writing the record and the broker's confirm): true when the caller must publish it now.
+   * Another adopter's claim counts for `staleMs`; an adopted record is never discarded.
+   */
+  async adopt(id: string, instance: string, staleMs: number): Promise<boolean> {
+    return (
+      (await this.redis.sluiceAdopt(
+        this.key(id),
+        instance,
+        String(Date.now()),
+        String(staleMs),
+      )) === 1
+    );
   }
 
   /**

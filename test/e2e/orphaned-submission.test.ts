@@ -1,0 +1,86 @@
+// An adapter killed between writing a message's record and the broker's confirm leaves a
+// record the broker may never have got. Its caller, told nothing, resubmits with the same
+// X-Road id: the adapter that takes the resubmission publishes the request itself (found by
+// the SIGKILL-adapter run of `npm run chaos`, where such a message was acknowledged and lost).
+
+import { expect } from "chai";
+import { randomUUID } from "node:crypto";
+import Redis from "ioredis";
+import { TransactionStore } from "../../shared/store/transaction-store";
+import { call, eventually, Harness, REDIS_URL, type SluiceProcess } from "../support/harness";
+
+describe("a submission whose adapter died before the broker's confirm", function () {
+  this.timeout(60_000);
+  const harness = new Harness();
+  let sluice: SluiceProcess;
+  let redis: Redis;
+  let store: TransactionStore;
+  const client = "EE/GOV/70000001/case-app";
+
+  before(async () => {
+    await harness.startSim();
+    harness.writeConfig({
+      services: { order: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" } },
+      backends: { sim: { translator: "rest-json" } },
+    });
+    sluice = await harness.spawn("all");
+    redis = new Redis(REDIS_URL);
+    store = new TransactionStore(redis, harness.prefix, 86_400_000);
+  });
+  after(async () => {
+    redis?.disconnect();
+    await harness.cleanup();
+  });
+
+  /** The record a killed adapter leaves: written, never published, older than the confirm deadline. */
+  async function orphan(xroadId: string): Promise<string> {
+    const id = randomUUID();
+    const created = await store.create({
+      id,
+      xroadId,
+      service: "order",
+      backend: "sim",
+      client,
+      protocol: "rest",
+      replyMode: "ack",
+      owner: null,
+      callback: null,
+      createdAt: Date.now() - 60_000,
+      expiresAt: null,
+    });
+    expect(created.created).to.equal(true);
+    return id;
+  }
+
+  it("is published by the resubmission's adapter under the same id and processed once", async () => {
+    const xroadId = `orphan-${randomUUID()}`;
+    const id = await orphan(xroadId);
+    const resubmit = () =>
+      call(`${sluice.url}/rest/order`, {
+        body: JSON.stringify({ n: 1 }),
+        headers: { "X-Road-Id": xroadId },
+        client,
+      });
+    const answer = await resubmit();
+    expect(answer.status, answer.text).to.equal(202);
+    expect(answer.json.id).to.equal(id);
+    await eventually(
+      async () => {
+        const doc = await call(`${sluice.url}/messages/${id}`);
+        return doc.json?.state === "completed" ? true : undefined;
+      },
+      20_000,
+      "the orphaned message to complete",
+    );
+    // Resubmitted again once published: the same 202, no second publish, no second call.
+    const again = await resubmit();
+    expect(again.status).to.equal(202);
+    expect(again.json.id).to.equal(id);
+    expect((await store.get(id))?.published).to.equal(true);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(harness.sim.calls({ id })).to.have.length(1);
+    expect(sluice.lines.some((l) => l.id === id && /never confirmed/.test(String(l.msg)))).to.equal(
+      true,
+    );
+  });
+});
