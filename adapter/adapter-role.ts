@@ -103,6 +103,9 @@ export async function startAdapter(
       callbackPolicy,
       log,
       pollAfter: (tx) => backpressure.retryAfter(config.backends[tx.backend]),
+      ...(Object.values(config.services).some((service) => service.client !== null)
+        ? { defaultClient: (code: string) => config.services[code]?.client ?? null }
+        : {}),
       notices: new StateNotices(broker, publisher, names, log),
     },
     [hub],

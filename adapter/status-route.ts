@@ -14,7 +14,7 @@ import {
 } from "../shared/store/transaction-store";
 import { noteAccess } from "./access-log";
 import { answerError } from "./error-answer";
-import { readClient } from "./xroad-client";
+import { headerCount, readClient } from "./xroad-client";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -28,6 +28,11 @@ export interface StatusRouteDeps {
    * Without it they hear of it when a worker reaches the message and skips it.
    */
   notices?: Pick<StateNotices, "publish">;
+  /**
+   * The client a service takes a caller without `X-Road-Client` for (its `client`, consumer
+   * direction): such a caller reads and cancels that service's messages as that client.
+   */
+  defaultClient?(service: string): string | null;
 }
 
 async function ownTransaction(
@@ -37,12 +42,20 @@ async function ownTransaction(
 ): Promise<Transaction> {
   // The id asked for is part of the audit trail, found or not.
   if (UUID.test(id)) noteAccess(ctx, { id });
-  return clientTransaction(deps, readClient(ctx.req), id);
+  return clientTransaction(deps, callerOf(ctx, deps), id);
+}
+
+/** The caller's client id, or null when it sent none and some service names a default. */
+function callerOf(ctx: Context, deps: StatusRouteDeps): string | null {
+  if (deps.defaultClient === undefined || headerCount(ctx.req, "x-road-client") > 0) {
+    return readClient(ctx.req);
+  }
+  return null;
 }
 
 async function clientTransaction(
   deps: StatusRouteDeps,
-  client: string,
+  caller: string | null,
   id: string,
 ): Promise<Transaction> {
   if (!UUID.test(id)) throw new SluiceError("NotFound", "no such message");
@@ -55,6 +68,8 @@ async function clientTransaction(
       cause: error,
     });
   }
+  const client = caller ?? (tx ? deps.defaultClient?.(tx.service) : null);
+  if (!client && tx) throw new SluiceError("MissingHeader", "the X-Road-Client header is required");
   if (!tx || tx.client !== client)
     throw new SluiceError("NotFound", "no such message", { messageId: null });
   return tx;
@@ -66,7 +81,7 @@ async function clientTransaction(
  */
 export async function readOwnStatus(
   deps: StatusRouteDeps,
-  client: string,
+  client: string | null,
   id: string,
 ): Promise<{ tx: Transaction; retryAfter: number | null }> {
   const tx = await clientTransaction(deps, client, id);
@@ -86,7 +101,7 @@ export function statusRoute(deps: StatusRouteDeps) {
   return async (ctx: Context & { params: { id: string } }): Promise<void> => {
     const id = ctx.params.id;
     try {
-      const { tx, retryAfter } = await readOwnStatus(deps, readClient(ctx.req), id);
+      const { tx, retryAfter } = await readOwnStatus(deps, callerOf(ctx, deps), id);
       ctx.set("X-Sluice-Id", tx.id);
       if (retryAfter !== null) ctx.set("Retry-After", String(retryAfter));
       ctx.status = 200;

@@ -17,9 +17,13 @@ export function headerCount(req: IncomingMessage, name: string): number {
   return count;
 }
 
-/** The caller's X-Road client id from `X-Road-Client`: required, once, well-formed. */
-export function readClient(req: IncomingMessage): string {
+/**
+ * The caller's X-Road client id from `X-Road-Client`: once, well-formed, and required unless
+ * the service names a `client` for local callers that send none (the consumer direction).
+ */
+export function readClient(req: IncomingMessage, fallback: string | null = null): string {
   const count = headerCount(req, "x-road-client");
+  if (count === 0 && fallback !== null) return fallback;
   if (count === 0) throw new SluiceError("MissingHeader", "the X-Road-Client header is required");
   if (count > 1)
     throw new SluiceError("DuplicateHeaderField", "the X-Road-Client header must appear once");

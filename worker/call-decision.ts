@@ -3,6 +3,7 @@
 // A pure function of the call's result, the attempt and the backend's retry policy.
 
 import {
+  BackendAnswerError,
   BackendRedirectError,
   BackendRejectedError,
   BackendTimeoutError,
@@ -99,6 +100,16 @@ export function decideCall(result: CallResult, context: DecisionContext): CallDe
         code: "BackendFailed",
         message: `the backend answered ${failure.backendStatus} (a redirect, which is not followed)`,
       },
+      response: null,
+      cause,
+    };
+  }
+  if (failure instanceof BackendAnswerError) {
+    return {
+      action: "fail",
+      outcome: "poison",
+      reason: "translator_error",
+      error: { code: "BackendFailed", message: failure.message },
       response: null,
       cause,
     };

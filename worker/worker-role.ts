@@ -15,7 +15,7 @@ import { RequestProcessor, type CallGuard } from "./request-processor";
 import { loadTranslator } from "./translators/load-translator";
 import type { Translator } from "./translators/translator";
 import { GatedConsumers } from "./gated-consumers";
-import { ReloadableTls } from "../shared/config/tls-files";
+import { translatorBackend } from "./translator-backend";
 import { startWorkerLimits } from "./worker-limits";
 
 /** Builds the guard that enforces a backend's limits (rate, in-flight slots, gate). */
@@ -29,13 +29,9 @@ export async function startWorker(runtime: Runtime, guardFactory?: GuardFactory)
     (backend) => config.workerBackends === null || config.workerBackends.includes(backend.name),
   );
   for (const backend of served) {
-    // A bad certificate or key file stops the start, naming the file (CONTRACT §8).
-    const clientTls = backend.tls
-      ? new ReloadableTls(backend.tls, `backends.${backend.name}.tls`)
-      : undefined;
     translators.set(
       backend.name,
-      await loadTranslator(backend.translator, { ...backend, clientTls }, config.baseDir),
+      await loadTranslator(backend.translator, translatorBackend(backend, config), config.baseDir),
     );
   }
   const publisher = broker.publisherChannel(async (channel) =>

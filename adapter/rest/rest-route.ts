@@ -93,7 +93,7 @@ async function handle(
 ): Promise<IntakeResult> {
   const req = ctx.req;
   const subPath = checkedSubPath(path);
-  const client = readClient(req);
+  const client = readClient(req, service.client);
   checkServiceHeader(req, service.code);
   if (service.allowedClients && !service.allowedClients.includes(client)) {
     throw new SluiceError("AccessDenied", `client ${client} may not use ${service.code}`);

@@ -34,12 +34,19 @@ export interface ServiceConfig {
   attachments: boolean;
   /** SOAP: target namespace used in the WSDL. */
   namespace: string | null;
+  /**
+   * Consumer direction (CONTRACT §9): the X-Road client a local caller without `X-Road-Client`
+   * is taken for, and the one named towards a remote service; null: securityServer.client.
+   */
+  client: string | null;
 }
 
 export interface BackendConfig {
   name: string;
   translator: string;
   url: string;
+  /** xroad-rest / xroad-soap: the remote service `INSTANCE/CLASS/MEMBER/SUBSYSTEM/CODE[/VERSION]`. */
+  service?: string | null;
   rate: { limit: number; perMs: number; burst: number } | null;
   maxInFlight: number;
   /** How long a crashed worker's in-flight slot stays taken (null: SLUICE_LEASE_TIME or 30 s). */
@@ -278,6 +285,7 @@ function compileService(r: Reader, code: string, baseDir: string): ServiceConfig
     contentTypes: (r.stringList("contentTypes") ?? []).map((type) => type.toLowerCase()),
     attachments: r.bool("attachments", false),
     namespace: r.has("namespace") ? r.string("namespace") : null,
+    client: r.has("client") ? r.string("client") : null,
   };
 }
 
@@ -316,6 +324,7 @@ function compileBackend(r: Reader, name: string, baseDir: string): BackendConfig
     name,
     translator: r.string("translator", "rest-json"),
     url: r.string("url"),
+    service: r.has("service") ? r.string("service") : null,
     rate,
     maxInFlight: r.int("maxInFlight", 8),
     leaseMs: r.optionalDuration("leaseTime"),
@@ -327,6 +336,41 @@ function compileBackend(r: Reader, name: string, baseDir: string): BackendConfig
     options: isObject(r.raw.options) ? r.raw.options : {},
     tls: r.tls(baseDir, false),
   };
+}
+
+/** Translators that call a remote X-Road service through the local security server (§9). */
+export const XROAD_TRANSLATORS = ["xroad-rest", "xroad-soap"];
+
+/** Cross-field rules of the consumer direction: a remote service needs the security server. */
+function consumerDirectionProblems(
+  services: Record<string, ServiceConfig>,
+  backends: Record<string, BackendConfig>,
+  securityServer: SluiceConfig["securityServer"],
+): string[] {
+  const problems: string[] = [];
+  for (const backend of Object.values(backends)) {
+    const xroad = XROAD_TRANSLATORS.includes(backend.translator);
+    if (xroad && securityServer === null) {
+      problems.push(
+        `config.backends.${backend.name}.translator: ${backend.translator} calls a remote service through the local security server; set config.securityServer (url, client)`,
+      );
+    }
+    if (!xroad && backend.service) {
+      problems.push(
+        `config.backends.${backend.name}.service: only the xroad-rest and xroad-soap translators call a remote X-Road service`,
+      );
+    }
+  }
+  for (const service of Object.values(services)) {
+    const backend = backends[service.backend];
+    if (!backend || service.client === null) continue;
+    if (!XROAD_TRANSLATORS.includes(backend.translator)) {
+      problems.push(
+        `config.services.${service.code}.client: only services of an xroad-rest or xroad-soap backend name a client`,
+      );
+    }
+  }
+  return problems;
 }
 
 function envInt(name: string, fallback: number, problems: string[]): number {
@@ -381,10 +425,11 @@ export function compileConfig(raw: unknown, baseDir: string, source = "(inline)"
   for (const service of Object.values(services)) {
     const backend = backends[service.backend];
     const xml = service.contentTypes.some((type) => /[/+]xml$/.test(type));
-    if (backend?.translator === "soap" && service.protocols.includes("rest") && !xml) {
+    const soapBackend = backend?.translator === "soap" || backend?.translator === "xroad-soap";
+    if (soapBackend && service.protocols.includes("rest") && !xml) {
       // Every JSON body would reach the soap translator and fail as untranslatable.
       problems.push(
-        `config.services.${service.code}: REST callers send JSON, which the soap translator of backend "${backend.name}" cannot send; use protocols [soap], or allow an XML media type in contentTypes`,
+        `config.services.${service.code}: REST callers send JSON, which the ${backend.translator} translator of backend "${backend.name}" cannot send; use protocols [soap], or allow an XML media type in contentTypes`,
       );
     }
   }
@@ -411,6 +456,7 @@ export function compileConfig(raw: unknown, baseDir: string, source = "(inline)"
       tls: ss.tls(baseDir, false),
     };
   }
+  problems.push(...consumerDirectionProblems(services, backends, securityServer));
   const statusService = root.at("xroad").string("statusService", "messages");
   if (Object.hasOwn(services, statusService)) {
     problems.push(

@@ -212,6 +212,18 @@ export class BackendRedirectError extends SluiceError {
   }
 }
 
+/**
+ * The backend answered, but not with an answer to this message: an X-Road answer whose header
+ * does not echo the request's, or a security server reporting the provider's answer unusable.
+ * Calling again would repeat a call the provider already served, so the message fails at once,
+ * and its caller reads why (unlike a message the translator could not handle).
+ */
+export class BackendAnswerError extends SluiceError {
+  constructor(message: string) {
+    super("BackendFailed", message, { retryCall: false, side: "Server", status: 502 });
+  }
+}
+
 /** One answer of the legacy system as the translator maps it. */
 export interface BackendResponse {
   status: number;

@@ -11,6 +11,8 @@ type FactoryModule = { createTranslator: TranslatorFactory };
 const BUILT_INS: Record<string, () => TranslatorFactory> = {
   "rest-json": () => (require("./rest-json") as typeof import("./rest-json")).createTranslator,
   soap: () => requireSibling("soap"),
+  "xroad-rest": () => requireSibling("xroad-rest"),
+  "xroad-soap": () => requireSibling("xroad-soap"),
 };
 
 export function builtInTranslatorNames(): string[] {

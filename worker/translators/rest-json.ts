@@ -39,12 +39,13 @@ export function createTranslator(backend: TranslatorBackend): Translator {
   return new RestJsonTranslator(backend);
 }
 
-class RestJsonTranslator implements Translator {
+/** Exported so xroad-rest can call through a security server with the same handling. */
+export class RestJsonTranslator implements Translator {
   private pool: Pool;
-  private readonly basePath: string;
+  protected readonly basePath: string;
   private readonly options: RestJsonOptions;
 
-  constructor(private readonly backend: TranslatorBackend) {
+  constructor(protected readonly backend: TranslatorBackend) {
     const url = new URL(backend.url);
     if (url.protocol !== "http:" && url.protocol !== "https:") {
       throw new Error(
@@ -95,10 +96,8 @@ class RestJsonTranslator implements Translator {
     const headers: Record<string, string | string[]> = {
       ...forwardedRequestHeaders(request.headers ?? {}),
       ...this.options.headers,
+      ...this.xroadHeadersOf(request),
     };
-    for (const [name, value] of Object.entries(request.xroadHeaders)) {
-      if (name.toLowerCase().startsWith("x-road-")) headers[name.toLowerCase()] = value;
-    }
     if (request.contentType && body !== undefined) headers["content-type"] = request.contentType;
     headers["idempotency-key"] = call.idempotencyKey || request.id;
     headers["x-sluice-id"] = request.id;
@@ -141,6 +140,7 @@ class RestJsonTranslator implements Translator {
     const response = toResponse(status, header(answer.headers, "content-type"), bytes);
     const own = forwardedResponseHeaders(answer.headers);
     if (Object.keys(own).length > 0) response.headers = own;
+    this.inspect(answer.headers, response, retryAfterMs);
 
     if (status >= 200 && status < 300) {
       if (header(answer.headers, MULTIPLE_RESPONSES_HEADER)?.trim().toLowerCase() === "true") {
@@ -176,7 +176,23 @@ class RestJsonTranslator implements Translator {
     await this.pool.close();
   }
 
-  private pathOf(request: RequestMessage): string {
+  /** The X-Road headers sent to the backend: the caller's, as they came. */
+  protected xroadHeadersOf(request: RequestMessage): Record<string, string> {
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(request.xroadHeaders)) {
+      if (name.toLowerCase().startsWith("x-road-")) headers[name.toLowerCase()] = value;
+    }
+    return headers;
+  }
+
+  /** A look at a whole answer before its status is judged; may throw the outcome instead. */
+  protected inspect(
+    _headers: Dispatcher.ResponseData["headers"],
+    _response: BackendResponse,
+    _retryAfterMs: number | undefined,
+  ): void {}
+
+  protected pathOf(request: RequestMessage): string {
     // The adapter refuses such paths; a message from elsewhere (a replay) is held to the same rule.
     checkedSubPath(request.path);
     let path = request.path === "" ? `/${encodeURIComponent(request.service)}` : request.path;
@@ -243,9 +259,9 @@ export function parseRetryAfter(value: string | undefined, now = Date.now()): nu
   return Math.max(0, at - now);
 }
 
-class ResponseTooLarge extends Error {}
+export class ResponseTooLarge extends Error {}
 
-async function readBounded(
+export async function readBounded(
   body: Dispatcher.ResponseData["body"],
   limit: number,
   headers: Dispatcher.ResponseData["headers"],

@@ -65,7 +65,7 @@ const XROAD_PREFIXES: Record<string, string> = {
  */
 const MULTIPART = "sluiceMultipart";
 
-interface MultipartRequest {
+export interface MultipartRequest {
   attachments: OutgoingPart[];
   mtom: boolean;
 }
@@ -133,7 +133,7 @@ interface ReadyClient {
 }
 
 /** What the backend's HTTP answer was, captured per call through the client's exchange id. */
-interface HttpAnswer {
+export interface HttpAnswer {
   status: number;
   headers: Record<string, unknown>;
   data: unknown;
@@ -204,7 +204,7 @@ class SoapTranslator implements Translator {
         );
       }
       const answer = await this.exchange(method.call, parts, request, call, deadline);
-      return [this.interpret(answer)];
+      return [interpretSoapAnswer(answer, this.backend.name, this.options)];
     } finally {
       deadline.dispose();
     }
@@ -352,117 +352,139 @@ class SoapTranslator implements Translator {
       cause,
     });
   }
+}
 
-  /** The outcome of one HTTP answer; see docs/translators.md, section "soap". */
-  private interpret(answer: HttpAnswer): BackendResponse {
-    const name = this.backend.name;
-    const { status } = answer;
-    const transient = status === 408 || status === 429 || status >= 500;
-    const retryAfterMs = parseRetryAfter(headerOf(answer.headers, "retry-after"));
-    const bytes = toBuffer(answer.data);
-    const contentType = headerOf(answer.headers, "content-type");
+/** Hooks by which xroad-soap reads the security server's faults and the header echo. */
+export interface SoapAnswerHooks {
+  /** The error for a Fault's code and text, or undefined to map it as any backend's. */
+  fault?(
+    code: string,
+    text: string,
+    response: BackendResponse,
+    retryAfterMs?: number,
+  ): Error | undefined;
+  /** Sees every readable envelope (its text from the Envelope on) before it is judged. */
+  envelope?(envelope: string, isFault: boolean): void;
+}
 
-    let text = "";
-    let body: SoapBody | null = null;
-    let unreadable: string | null = null;
-    /** A multipart/related answer: the parts beside the envelope, and its packaging. */
-    let attached: { parts: MimePart[]; mtom: boolean } | null = null;
-    try {
-      let xml = bytes;
-      let xmlType = contentType;
-      if (parseContentType(contentType ?? "").type === "multipart/related") {
-        const multipart = parseMultipartRelated(bytes, contentType as string, {
-          ...DEFAULT_MULTIPART_LIMITS,
-          maxPartBytes: this.options.maxResponseBytes,
-        });
-        xml = multipart.root.data;
-        xmlType = multipart.root.contentType;
-        attached = { parts: multipart.attachments, mtom: multipart.mtom };
-      }
-      text = decodeXml(xml, xmlType);
-      body = findSoapBody(text);
-    } catch (error) {
-      // TypeError: bytes invalid in the charset; RangeError: a charset nobody knows;
-      // SluiceError: a multipart body that cannot be split.
-      const expected =
-        error instanceof XmlScanError ||
-        error instanceof TypeError ||
-        error instanceof RangeError ||
-        error instanceof SluiceError;
-      if (!expected) throw error;
-      unreadable = error.message;
+/** The outcome of one HTTP answer; see docs/translators.md, section "soap". */
+export function interpretSoapAnswer(
+  answer: HttpAnswer,
+  name: string,
+  options: Pick<SoapOptions, "maxResponseBytes" | "rejectFaultCodes">,
+  hooks: SoapAnswerHooks = {},
+): BackendResponse {
+  const { status } = answer;
+  const transient = status === 408 || status === 429 || status >= 500;
+  const retryAfterMs = parseRetryAfter(headerOf(answer.headers, "retry-after"));
+  const bytes = toBuffer(answer.data);
+  const contentType = headerOf(answer.headers, "content-type");
+
+  let text = "";
+  let body: SoapBody | null = null;
+  let unreadable: string | null = null;
+  /** A multipart/related answer: the parts beside the envelope, and its packaging. */
+  let attached: { parts: MimePart[]; mtom: boolean } | null = null;
+  try {
+    let xml = bytes;
+    let xmlType = contentType;
+    if (parseContentType(contentType ?? "").type === "multipart/related") {
+      const multipart = parseMultipartRelated(bytes, contentType as string, {
+        ...DEFAULT_MULTIPART_LIMITS,
+        maxPartBytes: options.maxResponseBytes,
+      });
+      xml = multipart.root.data;
+      xmlType = multipart.root.contentType;
+      attached = { parts: multipart.attachments, mtom: multipart.mtom };
     }
+    text = decodeXml(xml, xmlType);
+    body = findSoapBody(text);
+  } catch (error) {
+    // TypeError: bytes invalid in the charset; RangeError: a charset nobody knows;
+    // SluiceError: a multipart body that cannot be split.
+    const expected =
+      error instanceof XmlScanError ||
+      error instanceof TypeError ||
+      error instanceof RangeError ||
+      error instanceof SluiceError;
+    if (!expected) throw error;
+    unreadable = error.message;
+  }
 
-    if (status >= 300 && status < 400) {
-      // Not followed, and retrying would meet the same answer.
-      throw new BackendRedirectError(
-        `backend ${name} answered HTTP ${status} (a redirect, not followed); point the backend url at the final location`,
-        status,
-        headerOf(answer.headers, "location")?.slice(0, 500) ?? null,
-      );
-    }
-    if (body === null) {
-      if (transient) {
-        throw new BackendUnavailableError(`backend ${name} answered HTTP ${status}`, {
-          retryAfterMs,
-        });
-      }
-      if (status >= 200 && status < 300 && bytes.length === 0) {
-        return { status: 200, contentType: SOAP_RESPONSE_CONTENT_TYPE, body: "" };
-      }
-      throw new SluiceError(
-        "BackendFailed",
-        `backend ${name} answered HTTP ${status} without a readable SOAP envelope${unreadable ? ` (${unreadable})` : ""}`,
-        { retryCall: false },
-      );
-    }
-
-    // The answer from its Envelope on: the XML declaration goes, as the text is now UTF-8.
-    const envelope = text.slice(body.envelopeStart).trimEnd();
-    const unbound = undeclaredPrefixes(envelope);
-    if (unbound.length > 0) {
-      throw new SluiceError(
-        "BackendFailed",
-        `backend ${name} answered XML with undeclared namespace prefixes: ${unbound.join(", ")}`,
-        { retryCall: false },
-      );
-    }
-
-    const first = body.firstElement;
-    if (first !== null && first.local === "Fault" && first.namespace === body.envelopeNamespace) {
-      const response: BackendResponse = {
-        status: 500,
-        contentType: SOAP_RESPONSE_CONTENT_TYPE,
-        body: envelope,
-      };
-      const code = childText(first.xml, "faultcode") ?? childText(first.xml, "Value") ?? "";
-      const text = childText(first.xml, "faultstring") ?? childText(first.xml, "Text") ?? "";
-      const message = `backend ${name} answered a SOAP Fault ${code}: ${text}`.slice(0, 500);
-      // "SOAP-ENV:Client.Validation" → "Client": the prefix and any dotted refinement go.
-      const kind = code.slice(code.indexOf(":") + 1).split(".")[0];
-      if (REJECTING_FAULTS.has(kind) || this.options.rejectFaultCodes.has(kind)) {
-        throw new BackendRejectedError(message, response);
-      }
-      throw new BackendUnavailableError(message, { retryAfterMs, response });
-    }
-
-    const response: BackendResponse =
-      attached !== null && attached.parts.length > 0
-        ? withAttachments(envelope, attached.parts, attached.mtom)
-        : { status: 200, contentType: SOAP_RESPONSE_CONTENT_TYPE, body: envelope };
-    if (status >= 200 && status < 300) return response;
+  if (status >= 300 && status < 400) {
+    // Not followed, and retrying would meet the same answer.
+    throw new BackendRedirectError(
+      `backend ${name} answered HTTP ${status} (a redirect, not followed); point the backend url at the final location`,
+      status,
+      headerOf(answer.headers, "location")?.slice(0, 500) ?? null,
+    );
+  }
+  if (body === null) {
     if (transient) {
       throw new BackendUnavailableError(`backend ${name} answered HTTP ${status}`, {
         retryAfterMs,
-        response: { ...response, status },
       });
+    }
+    if (status >= 200 && status < 300 && bytes.length === 0) {
+      return { status: 200, contentType: SOAP_RESPONSE_CONTENT_TYPE, body: "" };
     }
     throw new SluiceError(
       "BackendFailed",
-      `backend ${name} answered HTTP ${status} with a SOAP answer that is not a Fault`,
+      `backend ${name} answered HTTP ${status} without a readable SOAP envelope${unreadable ? ` (${unreadable})` : ""}`,
       { retryCall: false },
     );
   }
+
+  // The answer from its Envelope on: the XML declaration goes, as the text is now UTF-8.
+  const envelope = text.slice(body.envelopeStart).trimEnd();
+  const unbound = undeclaredPrefixes(envelope);
+  if (unbound.length > 0) {
+    throw new SluiceError(
+      "BackendFailed",
+      `backend ${name} answered XML with undeclared namespace prefixes: ${unbound.join(", ")}`,
+      { retryCall: false },
+    );
+  }
+
+  const first = body.firstElement;
+  const isFault =
+    first !== null && first.local === "Fault" && first.namespace === body.envelopeNamespace;
+  hooks.envelope?.(envelope, isFault);
+  if (first !== null && isFault) {
+    const response: BackendResponse = {
+      status: 500,
+      contentType: SOAP_RESPONSE_CONTENT_TYPE,
+      body: envelope,
+    };
+    const code = childText(first.xml, "faultcode") ?? childText(first.xml, "Value") ?? "";
+    const text = childText(first.xml, "faultstring") ?? childText(first.xml, "Text") ?? "";
+    const mapped = hooks.fault?.(code, text, response, retryAfterMs);
+    if (mapped !== undefined) throw mapped;
+    const message = `backend ${name} answered a SOAP Fault ${code}: ${text}`.slice(0, 500);
+    // "SOAP-ENV:Client.Validation" → "Client": the prefix and any dotted refinement go.
+    const kind = code.slice(code.indexOf(":") + 1).split(".")[0];
+    if (REJECTING_FAULTS.has(kind) || options.rejectFaultCodes.has(kind)) {
+      throw new BackendRejectedError(message, response);
+    }
+    throw new BackendUnavailableError(message, { retryAfterMs, response });
+  }
+
+  const response: BackendResponse =
+    attached !== null && attached.parts.length > 0
+      ? withAttachments(envelope, attached.parts, attached.mtom)
+      : { status: 200, contentType: SOAP_RESPONSE_CONTENT_TYPE, body: envelope };
+  if (status >= 200 && status < 300) return response;
+  if (transient) {
+    throw new BackendUnavailableError(`backend ${name} answered HTTP ${status}`, {
+      retryAfterMs,
+      response: { ...response, status },
+    });
+  }
+  throw new SluiceError(
+    "BackendFailed",
+    `backend ${name} answered HTTP ${status} with a SOAP answer that is not a Fault`,
+    { retryCall: false },
+  );
 }
 
 /**
@@ -485,7 +507,7 @@ function withAttachments(envelope: string, parts: MimePart[], mtom: boolean): Ba
 }
 
 /** The caller's attachments to send beside the envelope, or null when it sent none. */
-function attachmentsOf(request: RequestMessage): MultipartRequest | null {
+export function attachmentsOf(request: RequestMessage): MultipartRequest | null {
   const attachments = request.attachments ?? [];
   if (attachments.length === 0) return null;
   return {
@@ -509,7 +531,7 @@ function attachmentsOf(request: RequestMessage): MultipartRequest | null {
   };
 }
 
-interface RequestParts {
+export interface RequestParts {
   /** The X-Road header fields in order, each carrying its namespace declarations. */
   headers: string;
   /** The Body element, carrying its namespace declarations. */
@@ -517,7 +539,7 @@ interface RequestParts {
 }
 
 /** The request's header fields and Body element, each standing on its own as XML. */
-function requestParts(request: RequestMessage): RequestParts {
+export function requestParts(request: RequestMessage): RequestParts {
   const soapPart = request.soap;
   if (soapPart === undefined) {
     // A REST caller's XML document can be sent as the Body element; it has no X-Road headers.

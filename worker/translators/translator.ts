@@ -7,12 +7,15 @@
 // - throw BackendUnavailableError → retried per the backend's schedule (honours retryAfterMs), then `failed`
 //   (BackendTimeoutError: the same, counted as a timeout)
 // - throw BackendRedirectError    → `failed` at once (redirects are never followed)
+// - throw BackendAnswerError      → `failed` at once, its message in the status document (an
+//                                   answer that is not this message's, e.g. a header echo mismatch)
 // - throw anything else    → a poison message: dead-lettered at once, transaction `failed`
 
 import type { BackendResponse } from "../../shared/protocol/errors";
 import type { RequestMessage } from "../../shared/protocol/envelope";
 
 export {
+  BackendAnswerError,
   BackendRedirectError,
   BackendRejectedError,
   BackendTimeoutError,
@@ -33,6 +36,18 @@ export interface TranslatorBackend {
    * after a SIGHUP reload; new connections should use the new material. Absent when not set.
    */
   clientTls?: ClientTls;
+  /** xroad-rest and xroad-soap only: whom to call through the security server at `url`. */
+  xroad?: XroadConsumer;
+}
+
+/** The consumer direction (CONTRACT §9): a remote X-Road service called as an X-Road client. */
+export interface XroadConsumer {
+  /** The remote service, `INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICECODE[/VERSION]`. */
+  service: string;
+  /** The X-Road client Sluice names (`securityServer.client`). */
+  client: string;
+  /** Sluice services (by code) that name a client of their own, which then counts instead. */
+  serviceClients: Record<string, string>;
 }
 
 export interface ClientTls {

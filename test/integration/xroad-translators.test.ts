@@ -1,0 +1,390 @@
+// The consumer direction's translators against the security-server simulator and a recording
+// provider behind it: what Sluice sends as an X-Road client (REST and SOAP), what comes back,
+// and how each error of the security server itself maps onto an outcome.
+
+import { expect } from "chai";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { startXroadSim, type XroadSim } from "../../xroad-sim/xroad-sim";
+import { createTranslator as createRest } from "../../worker/translators/xroad-rest";
+import { createTranslator as createSoap } from "../../worker/translators/xroad-soap";
+import {
+  BackendRejectedError,
+  BackendTimeoutError,
+  BackendUnavailableError,
+  type RequestMessage,
+  type Translator,
+  type TranslatorBackend,
+  type TranslatorCall,
+} from "../../worker/translators/translator";
+import { SluiceError } from "../../shared/protocol/errors";
+
+const CLIENT = "EE/GOV/70000001/sluice-consumer";
+const OWN_CLIENT = "EE/GOV/70000001/case-app";
+const REST_SERVICE = "EE/GOV/70000002/registry/personLookup";
+const SOAP_SERVICE = "EE/GOV/70000002/registry/getState";
+const XRD = "http://x-road.eu/xsd/xroad.xsd";
+const IDS = "http://x-road.eu/xsd/identifiers";
+
+interface Seen {
+  method: string;
+  url: string;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+type Answer = (req: http.IncomingMessage, res: http.ServerResponse, body: string) => void;
+
+/** A provider information system behind the security server, recording what reaches it. */
+async function startProvider() {
+  const seen: Seen[] = [];
+  const state: { answer: Answer } = {
+    answer: (_req, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end('{"found":true}');
+    },
+  };
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const body = Buffer.concat(chunks).toString("utf8");
+      seen.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers, body });
+      state.answer(req, res, body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    url,
+    seen,
+    state,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+function request(overrides: Partial<RequestMessage> = {}): RequestMessage {
+  return {
+    id: "0b6a4c1e-8f5d-4b7a-9e1c-3d2f1a0b9c8d",
+    xroadId: "local-1",
+    service: "personLookup",
+    backend: "registry",
+    protocol: "rest",
+    client: OWN_CLIENT,
+    replyMode: "sync",
+    method: "POST",
+    path: "/persons/42",
+    query: "full=true",
+    xroadHeaders: {
+      "x-road-client": OWN_CLIENT,
+      "x-road-id": "local-1",
+      "x-road-userid": "EE12345678901",
+      "x-road-issue": "CASE-7",
+      "x-road-represented-party": "COM/12345",
+    },
+    headers: { accept: "application/json" },
+    contentType: "application/json",
+    body: '{"name":"Mari"}',
+    bodyEncoding: "utf8",
+    createdAt: Date.now(),
+    expiresAt: null,
+    ...overrides,
+  };
+}
+
+/** A SOAP caller's request as the adapter keeps it. */
+function soapRequest(overrides: Partial<RequestMessage> = {}): RequestMessage {
+  return request({
+    service: "getState",
+    protocol: "soap",
+    path: "",
+    query: "",
+    headers: undefined,
+    contentType: "application/json",
+    body: "{}",
+    soap: {
+      headers: [],
+      bodyNamespace: "http://example.org/state",
+      bodyXml:
+        '<st:getState xmlns:st="http://example.org/state"><st:case>42</st:case></st:getState>',
+      envelopePrefix: "SOAP-ENV",
+    },
+    ...overrides,
+  });
+}
+
+const call = (): TranslatorCall => ({
+  signal: new AbortController().signal,
+  idempotencyKey: "0b6a4c1e-8f5d-4b7a-9e1c-3d2f1a0b9c8d",
+  attempt: 1,
+});
+
+function backend(url: string, service: string, serviceClients = {}): TranslatorBackend {
+  return {
+    name: "registry",
+    url,
+    timeoutMs: 10_000,
+    options: {},
+    xroad: { service, client: CLIENT, serviceClients },
+  };
+}
+
+/** The security server's SOAP answer for the provider: the request's header echoed. */
+function echoAnswer(body: string, tweak: (header: string) => string = (h) => h): string {
+  const header = /<SOAP-ENV:Header>([\s\S]*)<\/SOAP-ENV:Header>/.exec(body)?.[1] ?? "";
+  return (
+    `<?xml version="1.0" encoding="UTF-8"?><SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xrd="${XRD}" xmlns:id="${IDS}">` +
+    `<SOAP-ENV:Header>${tweak(header)}</SOAP-ENV:Header><SOAP-ENV:Body>` +
+    '<st:getStateResponse xmlns:st="http://example.org/state"><st:state>open</st:state></st:getStateResponse>' +
+    "</SOAP-ENV:Body></SOAP-ENV:Envelope>"
+  );
+}
+
+async function failure(translator: Translator, message: RequestMessage): Promise<unknown> {
+  return translator.call(message, call()).then(
+    (answers) => new Error(`expected a failure, got ${JSON.stringify(answers)}`),
+    (error: unknown) => error,
+  );
+}
+
+describe("xroad-rest and xroad-soap translators (consumer direction, through xroad-sim)", function () {
+  this.timeout(30_000);
+  let provider: Awaited<ReturnType<typeof startProvider>>;
+  let sim: XroadSim;
+  let rest: Translator;
+  let soap: Translator;
+  /** A port nothing listens on: the provider is down. */
+  let deadUrl = "";
+
+  before(async () => {
+    provider = await startProvider();
+    const spare = http.createServer();
+    await new Promise<void>((resolve) => spare.listen(0, "127.0.0.1", resolve));
+    deadUrl = `http://127.0.0.1:${(spare.address() as AddressInfo).port}`;
+    await new Promise<void>((resolve) => spare.close(() => resolve()));
+    sim = await startXroadSim({
+      services: {
+        [REST_SERVICE]: { url: `${provider.url}/api` },
+        [SOAP_SERVICE]: { url: `${provider.url}/soap`, type: "soap" },
+      },
+    });
+    rest = createRest(backend(sim.url, REST_SERVICE, { ownClient: OWN_CLIENT }));
+    soap = createSoap(backend(sim.url, SOAP_SERVICE));
+  });
+
+  after(async () => {
+    await rest?.close?.();
+    await soap?.close?.();
+    await sim?.close();
+    await provider?.close();
+  });
+
+  beforeEach(() => {
+    provider.seen.length = 0;
+    sim.reset();
+    provider.state.answer = (_req, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end('{"found":true}');
+    };
+    sim.register(REST_SERVICE, { url: `${provider.url}/api` });
+    sim.register(SOAP_SERVICE, { url: `${provider.url}/soap`, type: "soap" });
+  });
+
+  describe("xroad-rest", () => {
+    it("calls /r1/<service>/<path> as Sluice's client, keeping method, path, query, body and type", async () => {
+      const [answer] = await rest.call(request(), call());
+      expect(answer.status).to.equal(200);
+      expect(answer.body).to.equal('{"found":true}');
+      const [seen] = provider.seen;
+      expect(seen.method).to.equal("POST");
+      expect(seen.url).to.equal("/api/persons/42?full=true");
+      expect(seen.body).to.equal('{"name":"Mari"}');
+      expect(seen.headers["content-type"]).to.equal("application/json");
+      expect(seen.headers.accept).to.equal("application/json");
+      // The security server names the client Sluice is registered as and the gateway id.
+      expect(seen.headers["x-road-client"]).to.equal(CLIENT);
+      expect(seen.headers["x-road-service"]).to.equal(REST_SERVICE);
+      expect(seen.headers["x-road-id"]).to.equal("0b6a4c1e-8f5d-4b7a-9e1c-3d2f1a0b9c8d");
+      expect(seen.headers["x-road-userid"]).to.equal("EE12345678901");
+      expect(seen.headers["x-road-issue"]).to.equal("CASE-7");
+      expect(seen.headers["x-road-represented-party"]).to.equal("COM/12345");
+      expect(sim.calls()[0].client).to.equal(CLIENT);
+    });
+
+    it("names a service's own client when the service has one", async () => {
+      await rest.call(request({ service: "ownClient", path: "" }), call());
+      expect(provider.seen[0].headers["x-road-client"]).to.equal(OWN_CLIENT);
+      expect(provider.seen[0].url).to.equal("/api?full=true");
+    });
+
+    it("judges the provider's own answers as any backend's (no X-Road-Error)", async () => {
+      provider.state.answer = (_req, res) => {
+        res.writeHead(404, { "content-type": "application/json" });
+        res.end('{"error":"no such person"}');
+      };
+      const rejected = await failure(rest, request());
+      expect(rejected).to.be.instanceOf(BackendRejectedError);
+      expect((rejected as BackendRejectedError).response.status).to.equal(404);
+      provider.state.answer = (_req, res) => {
+        res.writeHead(503, { "retry-after": "7" });
+        res.end();
+      };
+      const unavailable = await failure(rest, request());
+      expect(unavailable).to.be.instanceOf(BackendUnavailableError);
+      expect((unavailable as BackendUnavailableError).retryAfterMs).to.equal(7000);
+    });
+
+    it("maps the security server's errors: unknown service and access denied are rejected", async () => {
+      sim.unregister(REST_SERVICE);
+      const unknown = await failure(rest, request());
+      expect(unknown).to.be.instanceOf(BackendRejectedError);
+      expect((unknown as Error).message).to.match(/^Server\.ServerProxy\.UnknownService: /);
+      sim.register(REST_SERVICE, {
+        url: `${provider.url}/api`,
+        allowedClients: ["EE/GOV/1/other"],
+      });
+      const denied = await failure(rest, request());
+      expect(denied).to.be.instanceOf(BackendRejectedError);
+      expect((denied as Error).message).to.match(/^Server\.ServerProxy\.AccessDenied: /);
+      expect(provider.seen).to.have.length(0);
+    });
+
+    it("maps the security server's errors: network error and timeout are retried", async () => {
+      sim.register(REST_SERVICE, { url: deadUrl });
+      const network = await failure(rest, request());
+      expect(network).to.be.instanceOf(BackendUnavailableError);
+      expect(network).not.to.be.instanceOf(BackendTimeoutError);
+      expect((network as Error).message).to.match(
+        /^Server\.ServerProxy\.ServiceFailed\.NetworkError: /,
+      );
+
+      sim.register(REST_SERVICE, { url: `${provider.url}/api`, timeout: "300ms" });
+      provider.state.answer = (_req, res) => {
+        setTimeout(() => res.end("late"), 2000);
+      };
+      const timeout = await failure(rest, request());
+      expect(timeout).to.be.instanceOf(BackendTimeoutError);
+      expect((timeout as Error).message).to.match(/^Server\.ServerProxy\.ServiceFailed\.IOError: /);
+    });
+  });
+
+  describe("xroad-soap", () => {
+    beforeEach(() => {
+      provider.state.answer = (_req, res, body) => {
+        res.writeHead(200, { "content-type": "text/xml; charset=utf-8" });
+        res.end(echoAnswer(body));
+      };
+    });
+
+    it("sends an X-Road 4.0 envelope of its own around the Body and takes the echoed answer", async () => {
+      const [answer] = await soap.call(soapRequest(), call());
+      expect(answer.status).to.equal(200);
+      expect(answer.body).to.contain("<st:state>open</st:state>");
+      const sent = provider.seen[0].body;
+      expect(sent).to.contain(
+        '<xrd:client id:objectType="SUBSYSTEM"><id:xRoadInstance>EE</id:xRoadInstance><id:memberClass>GOV</id:memberClass><id:memberCode>70000001</id:memberCode><id:subsystemCode>sluice-consumer</id:subsystemCode></xrd:client>',
+      );
+      expect(sent).to.contain("<id:serviceCode>getState</id:serviceCode>");
+      expect(sent).to.contain("<xrd:id>0b6a4c1e-8f5d-4b7a-9e1c-3d2f1a0b9c8d</xrd:id>");
+      expect(sent).to.contain("<xrd:userId>EE12345678901</xrd:userId>");
+      expect(sent).to.contain("<xrd:issue>CASE-7</xrd:issue>");
+      expect(sent).to.contain("<xrd:protocolVersion>4.0</xrd:protocolVersion>");
+      expect(sent).to.contain("<repr:partyClass>COM</repr:partyClass>");
+      expect(sent).to.contain(
+        '<st:getState xmlns:st="http://example.org/state"><st:case>42</st:case></st:getState>',
+      );
+      expect(sim.calls()[0]).to.include({ client: CLIENT, service: SOAP_SERVICE });
+    });
+
+    it("names the Body element after the remote service code", async () => {
+      await soap.call(
+        soapRequest({
+          service: "localState",
+          soap: {
+            headers: [],
+            bodyNamespace: "http://example.org/state",
+            bodyXml:
+              '<st:localState xmlns:st="http://example.org/state"><st:case>42</st:case></st:localState>',
+            envelopePrefix: "SOAP-ENV",
+          },
+        }),
+        call(),
+      );
+      expect(provider.seen[0].body).to.contain(
+        '<st:getState xmlns:st="http://example.org/state"><st:case>42</st:case></st:getState>',
+      );
+    });
+
+    it("fails, never completes, an answer whose header does not echo the request's", async () => {
+      provider.state.answer = (_req, res, body) => {
+        res.writeHead(200, { "content-type": "text/xml; charset=utf-8" });
+        // Someone else's user: the security server checks only client and id.
+        res.end(echoAnswer(body, (h) => h.replace("EE12345678901", "EE99999999999")));
+      };
+      const mismatch = await failure(soap, soapRequest());
+      expect(mismatch).to.be.instanceOf(SluiceError);
+      expect(mismatch).not.to.be.instanceOf(BackendUnavailableError);
+      expect((mismatch as SluiceError).retryCall).to.equal(false);
+      expect((mismatch as Error).message).to.contain("does not echo the request's X-Road header");
+      expect((mismatch as Error).message).to.contain(
+        'userId is "EE99999999999", sent "EE12345678901"',
+      );
+
+      provider.state.answer = (_req, res, body) => {
+        res.writeHead(200, { "content-type": "text/xml; charset=utf-8" });
+        res.end(
+          echoAnswer(body, (h) => h.replace("<id:serviceCode>getState<", "<id:serviceCode>other<")),
+        );
+      };
+      const otherService = await failure(soap, soapRequest());
+      expect((otherService as Error).message).to.contain('service/serviceCode is "other"');
+    });
+
+    it("maps the security server's faults: unknown service and access denied are rejected", async () => {
+      sim.unregister(SOAP_SERVICE);
+      const unknown = await failure(soap, soapRequest());
+      expect(unknown).to.be.instanceOf(BackendRejectedError);
+      expect((unknown as Error).message).to.match(/^Server\.ServerProxy\.UnknownService: /);
+      sim.register(SOAP_SERVICE, {
+        url: `${provider.url}/soap`,
+        type: "soap",
+        allowedClients: ["EE/GOV/1/other"],
+      });
+      const denied = await failure(soap, soapRequest());
+      expect(denied).to.be.instanceOf(BackendRejectedError);
+      expect((denied as Error).message).to.match(/^Server\.ServerProxy\.AccessDenied: /);
+    });
+
+    it("maps the security server's faults: network error and timeout are retried", async () => {
+      sim.register(SOAP_SERVICE, { url: deadUrl, type: "soap" });
+      const network = await failure(soap, soapRequest());
+      expect(network).to.be.instanceOf(BackendUnavailableError);
+      expect((network as Error).message).to.match(
+        /^Server\.ServerProxy\.ServiceFailed\.NetworkError: /,
+      );
+      sim.register(SOAP_SERVICE, { url: `${provider.url}/soap`, type: "soap", timeout: "300ms" });
+      provider.state.answer = (_req, res) => {
+        setTimeout(() => res.end("late"), 2000);
+      };
+      const timeout = await failure(soap, soapRequest());
+      expect(timeout).to.be.instanceOf(BackendTimeoutError);
+      expect((timeout as Error).message).to.match(/^Server\.ServerProxy\.ServiceFailed\.IOError: /);
+    });
+
+    it("passes the provider's own Fault on as any SOAP backend's", async () => {
+      provider.state.answer = (_req, res) => {
+        res.writeHead(500, { "content-type": "text/xml; charset=utf-8" });
+        res.end(
+          '<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/"><SOAP-ENV:Body><SOAP-ENV:Fault><faultcode>SOAP-ENV:Server</faultcode><faultstring>database down</faultstring></SOAP-ENV:Fault></SOAP-ENV:Body></SOAP-ENV:Envelope>',
+        );
+      };
+      const fault = await failure(soap, soapRequest());
+      expect(fault).to.be.instanceOf(BackendUnavailableError);
+      expect((fault as Error).message).to.contain("database down");
+    });
+  });
+});

@@ -1,0 +1,88 @@
+// The consumer direction's reading of X-Road's own error codes (PR-REST §4.6, PR-MESS Annex D,
+// X-Road's ErrorCodes in both spellings), the header echo check and the Body's renaming.
+
+import { expect } from "chai";
+import { classifyXroadError, isXroadTimeout } from "../../worker/translators/xroad-fault";
+import { echoMismatch, requestEnvelope } from "../../worker/translators/xroad-soap-header";
+import { withLocalName } from "../../worker/translators/xroad-soap";
+import { parseClientId, parseServiceId } from "../../worker/translators/xroad-ids";
+
+describe("X-Road error codes in the consumer direction", () => {
+  const cases: Array<[string, string]> = [
+    ["Server.ServerProxy.ServiceFailed.NetworkError", "retry"],
+    ["Server.ServerProxy.NetworkError", "retry"],
+    ["Server.ClientProxy.NetworkError", "retry"],
+    ["Server.ServerProxy.ServiceFailed.IOError", "retry"],
+    ["Server.ServerProxy.ServiceFailed.SslAuthenticationFailed", "retry"],
+    ["Server.ServerProxy.ServiceDisabled", "retry"],
+    ["Server.ClientProxy.OutdatedGlobalConf", "retry"],
+    ["Server.ServerProxy.DatabaseError", "retry"],
+    ["server.clientproxy.network_error", "retry"],
+    ["Server.ServerProxy.AccessDenied", "reject"],
+    ["server.serverproxy.access_denied", "reject"],
+    ["Server.ServerProxy.UnknownService", "reject"],
+    ["Server.ClientProxy.UnknownMember", "reject"],
+    ["Client.BadRequest", "reject"],
+    ["Client.InvalidSoap", "reject"],
+    ["Client.SomethingNew", "reject"],
+    ["SOAP-ENV:Client.MissingHeaderField", "reject"],
+    ["Server.ServerProxy.ServiceFailed.InvalidSoap", "fail"],
+    ["Server.ServerProxy.ServiceFailed.InconsistentResponse", "fail"],
+    ["Server.ClientProxy.ServiceFailed.MissingBody", "fail"],
+  ];
+  for (const [code, expected] of cases) {
+    it(`${code} → ${expected}`, () => {
+      expect(classifyXroadError(code)).to.equal(expected);
+    });
+  }
+
+  it("tells a timeout by its code", () => {
+    expect(isXroadTimeout("Server.ServerProxy.ServiceFailed.IOError")).to.equal(true);
+    expect(isXroadTimeout("server.serverproxy.service_failed.io_error")).to.equal(true);
+    expect(isXroadTimeout("Server.ServerProxy.ServiceFailed.NetworkError")).to.equal(false);
+  });
+});
+
+describe("X-Road SOAP header echo", () => {
+  const sent = {
+    client: parseClientId("EE/GOV/1/consumer"),
+    service: parseServiceId("EE/GOV/2/provider/getState/v1"),
+    id: "id-1",
+    userId: "EE1",
+  };
+
+  it("accepts the header sent, echoed with requestHash added", () => {
+    const envelope = requestEnvelope(sent, "<x/>").replace(
+      "</SOAP-ENV:Header>",
+      '<xrd:requestHash algorithmId="sha512">abc</xrd:requestHash></SOAP-ENV:Header>',
+    );
+    expect(echoMismatch(envelope, sent)).to.equal("");
+  });
+
+  it("names the first field that differs, or is missing", () => {
+    expect(echoMismatch(requestEnvelope({ ...sent, id: "id-2" }, "<x/>"), sent)).to.equal(
+      'id is "id-2", sent "id-1"',
+    );
+    expect(echoMismatch(requestEnvelope({ ...sent, userId: undefined }, "<x/>"), sent)).to.equal(
+      'userId is missing (sent "EE1")',
+    );
+    const otherVersion = { ...sent, service: parseServiceId("EE/GOV/2/provider/getState/v2") };
+    expect(echoMismatch(requestEnvelope(otherVersion, "<x/>"), sent)).to.equal(
+      'service/serviceVersion is "v2", sent "v1"',
+    );
+    expect(
+      echoMismatch(
+        '<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Body/></e:Envelope>',
+        sent,
+      ),
+    ).to.equal("the answer has no X-Road header");
+  });
+
+  it("renames the Body element to the remote service code, keeping prefix and content", () => {
+    expect(withLocalName('<a:local xmlns:a="u"><a:x/></a:local>', "remote")).to.equal(
+      '<a:remote xmlns:a="u"><a:x/></a:remote>',
+    );
+    expect(withLocalName('<local xmlns="u"/>', "remote")).to.equal('<remote xmlns="u"/>');
+    expect(withLocalName("<same/>", "same")).to.equal("<same/>");
+  });
+});

@@ -1,0 +1,34 @@
+// What a backend's translator is told about it: the backend's settings, its outbound TLS
+// (reloaded on SIGHUP), and for a remote X-Road service the security server and client to use.
+
+import type { BackendConfig, SluiceConfig } from "../shared/config/config";
+import { XROAD_TRANSLATORS } from "../shared/config/config";
+import { ReloadableTls } from "../shared/config/tls-files";
+import type { TranslatorBackend } from "./translators/translator";
+
+export function translatorBackend(backend: BackendConfig, config: SluiceConfig): TranslatorBackend {
+  const ss = config.securityServer;
+  if (!XROAD_TRANSLATORS.includes(backend.translator) || ss === null) {
+    // A bad certificate or key file stops the start, naming the file (CONTRACT §8).
+    const clientTls = backend.tls
+      ? new ReloadableTls(backend.tls, `backends.${backend.name}.tls`)
+      : undefined;
+    return { ...backend, clientTls };
+  }
+  // A remote service goes through the security server: its URL and TLS, unless the backend
+  // names another security server of its own.
+  const tls = backend.tls ?? ss.tls;
+  const where = backend.tls ? `backends.${backend.name}.tls` : "securityServer.tls";
+  const serviceClients: Record<string, string> = {};
+  for (const service of Object.values(config.services)) {
+    if (service.backend === backend.name && service.client) {
+      serviceClients[service.code] = service.client;
+    }
+  }
+  return {
+    ...backend,
+    url: backend.url || ss.url,
+    clientTls: tls ? new ReloadableTls(tls, where) : undefined,
+    xroad: { service: backend.service ?? "", client: ss.client, serviceClients },
+  };
+}

@@ -1,0 +1,79 @@
+// The built-in `xroad-rest` translator (CONTRACT §9): calls a remote X-Road REST service as an
+// X-Road client through the local security server (PR-REST `/r1/…`), telling the security
+// server's own errors (`X-Road-Error`) from the remote provider's answers.
+
+import type { Dispatcher } from "undici";
+import { checkedSubPath } from "../../shared/protocol/rest-path";
+import { RestJsonTranslator } from "./rest-json";
+import { childText } from "./soap-xml";
+import type { BackendResponse, RequestMessage, Translator, TranslatorBackend } from "./translator";
+import { xroadFailure } from "./xroad-fault";
+import { consumerOf, xroadClientFor, type XroadConsumer } from "./xroad-ids";
+
+/** Request headers a caller may send that X-Road passes on (PR-REST §4.3), by our name. */
+const PASSED_ON = ["x-road-userid", "x-road-issue", "x-road-represented-party"];
+
+export function createTranslator(backend: TranslatorBackend): Translator {
+  return new XroadRestTranslator(backend, consumerOf(backend));
+}
+
+class XroadRestTranslator extends RestJsonTranslator {
+  /** `/r1/<service id>` with each identifier part percent-encoded (PR-REST §4.1). */
+  private readonly servicePath: string;
+
+  constructor(
+    backend: TranslatorBackend,
+    private readonly consumer: XroadConsumer,
+  ) {
+    super(backend);
+    this.servicePath = `/r1/${consumer.service.split("/").map(encodeURIComponent).join("/")}`;
+  }
+
+  /** Sluice is the X-Road client here: its own client id, the gateway id as message id. */
+  protected override xroadHeadersOf(request: RequestMessage): Record<string, string> {
+    const headers: Record<string, string> = {
+      "x-road-client": xroadClientFor(this.consumer, request)
+        .split("/")
+        .map(encodeURIComponent)
+        .join("/"),
+      "x-road-id": request.id,
+    };
+    for (const name of PASSED_ON) {
+      const value = request.xroadHeaders[name];
+      if (value !== undefined && value !== "") headers[name] = value;
+    }
+    return headers;
+  }
+
+  protected override pathOf(request: RequestMessage): string {
+    // The adapter refuses paths that could leave the service; a replay is held to the same rule.
+    checkedSubPath(request.path);
+    const path =
+      request.path === "" || request.path.startsWith("/") ? request.path : `/${request.path}`;
+    return `${this.basePath}${this.servicePath}${path}${request.query ? `?${request.query}` : ""}`;
+  }
+
+  /** PR-REST §4.6: an answer with `X-Road-Error` is the security server's, not the provider's. */
+  protected override inspect(
+    headers: Dispatcher.ResponseData["headers"],
+    response: BackendResponse,
+    retryAfterMs: number | undefined,
+  ): void {
+    const raw = headers["x-road-error"];
+    const code = (Array.isArray(raw) ? raw[raw.length - 1] : raw)?.trim();
+    if (!code) return;
+    throw xroadFailure(this.backend.name, code, errorText(response), response, retryAfterMs);
+  }
+}
+
+/** The `message` of an X-Road REST error body (JSON, or XML when the caller asked for it). */
+function errorText(response: BackendResponse): string {
+  if (response.bodyEncoding === "base64") return "";
+  try {
+    const parsed = JSON.parse(response.body) as { message?: unknown };
+    if (typeof parsed?.message === "string") return parsed.message;
+  } catch {
+    // Not JSON: XML, or text.
+  }
+  return childText(response.body, "message") ?? response.body.slice(0, 200);
+}

@@ -1,0 +1,153 @@
+// The X-Road SOAP 4.0 header Sluice sends as a consumer (PR-MESS §2.2, Annex E), and the check
+// that an answer echoes it: field by field, so another message's answer is never taken for ours.
+
+import { XMLParser } from "fast-xml-parser";
+import type { ClientId, ServiceId } from "./xroad-ids";
+
+export const XROAD_NS = "http://x-road.eu/xsd/xroad.xsd";
+export const IDENTIFIERS_NS = "http://x-road.eu/xsd/identifiers";
+export const REPRESENTATION_NS = "http://x-road.eu/xsd/representation.xsd";
+
+export interface XroadSoapHeader {
+  client: ClientId;
+  service: ServiceId;
+  id: string;
+  userId?: string;
+  issue?: string;
+  /** PR-MESS Annex H extension: `CLASS/CODE` or a bare code. */
+  representedParty?: string;
+}
+
+const escapeXml = (text: string): string =>
+  text.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+const field = (name: string, value: string): string => `<${name}>${escapeXml(value)}</${name}>`;
+
+/** The identifier parts of a client or service, in X-Road's order. */
+function idFields(id: ClientId | ServiceId): Array<[string, string]> {
+  const service = id as Partial<ServiceId>;
+  const list: Array<[string, string | undefined]> = [
+    ["xRoadInstance", id.instance],
+    ["memberClass", id.memberClass],
+    ["memberCode", id.member],
+    ["subsystemCode", id.subsystem],
+    ["serviceCode", service.code],
+    ["serviceVersion", service.version],
+  ];
+  return list.filter((entry): entry is [string, string] => entry[1] !== undefined);
+}
+
+function partyOf(value: string): Array<[string, string]> {
+  const slash = value.indexOf("/");
+  return slash < 0
+    ? [["partyCode", value]]
+    : [
+        ["partyClass", value.slice(0, slash)],
+        ["partyCode", value.slice(slash + 1)],
+      ];
+}
+
+/** The header fields in the order of PR-MESS Annex E; prefixes `xrd`, `id`, `repr`. */
+export function headerFieldsXml(header: XroadSoapHeader): string {
+  const objectType = header.client.subsystem === undefined ? "MEMBER" : "SUBSYSTEM";
+  const ids = (id: ClientId | ServiceId) =>
+    idFields(id)
+      .map(([name, value]) => field(`id:${name}`, value))
+      .join("");
+  let xml =
+    `<xrd:client id:objectType="${objectType}">${ids(header.client)}</xrd:client>` +
+    `<xrd:service id:objectType="SERVICE">${ids(header.service)}</xrd:service>` +
+    field("xrd:id", header.id);
+  if (header.userId !== undefined) xml += field("xrd:userId", header.userId);
+  if (header.issue !== undefined) xml += field("xrd:issue", header.issue);
+  xml += field("xrd:protocolVersion", "4.0");
+  if (header.representedParty !== undefined) {
+    const parts = partyOf(header.representedParty)
+      .map(([name, value]) => field(`repr:${name}`, value))
+      .join("");
+    xml += `<repr:representedParty xmlns:repr="${REPRESENTATION_NS}">${parts}</repr:representedParty>`;
+  }
+  return xml;
+}
+
+/** A whole X-Road SOAP 1.1 request around `bodyXml` (a self-contained element). */
+export function requestEnvelope(header: XroadSoapHeader, bodyXml: string): string {
+  return (
+    '<?xml version="1.0" encoding="UTF-8"?>' +
+    `<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xrd="${XROAD_NS}" xmlns:id="${IDENTIFIERS_NS}">` +
+    `<SOAP-ENV:Header>${headerFieldsXml(header)}</SOAP-ENV:Header>` +
+    `<SOAP-ENV:Body>${bodyXml}</SOAP-ENV:Body></SOAP-ENV:Envelope>`
+  );
+}
+
+// The envelope was already scanned (no DOCTYPE, balanced); values are compared as text.
+const parser = new XMLParser({
+  removeNSPrefix: true,
+  ignoreAttributes: true,
+  processEntities: false,
+  parseTagValue: false,
+  trimValues: true,
+});
+
+type Node = Record<string, unknown>;
+const NAMED: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" };
+
+function text(value: unknown): string | null {
+  if (typeof value !== "string") return null;
+  return value.replace(/&(?:#x([0-9a-fA-F]+)|#(\d+)|(amp|lt|gt|quot|apos));/g, (_m, hex, dec, n) =>
+    n ? NAMED[n as string] : String.fromCodePoint(hex ? parseInt(hex as string, 16) : Number(dec)),
+  );
+}
+
+const asNode = (value: unknown): Node | null =>
+  typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Node) : null;
+
+/**
+ * What in `envelope` (an answer, from its Envelope on) differs from the header sent: "" when
+ * every field sent comes back with the same value (PR-MESS §2.2), else the first difference.
+ */
+export function echoMismatch(envelope: string, sent: XroadSoapHeader): string {
+  let parsed: Node;
+  try {
+    parsed = parser.parse(envelope) as Node;
+  } catch (error) {
+    return `the answer cannot be read (${(error as Error).message.split("\n")[0]})`;
+  }
+  const header = asNode(asNode(parsed.Envelope)?.Header);
+  if (header === null) return "the answer has no X-Road header";
+  const expect = (where: string, node: Node | null, name: string, value: string): string => {
+    const got = node === null ? undefined : node[name];
+    if (Array.isArray(got)) return `${where}${name} appears more than once`;
+    const actual = text(got);
+    if (actual === null) return `${where}${name} is missing (sent "${value}")`;
+    return actual === value ? "" : `${where}${name} is "${actual}", sent "${value}"`;
+  };
+  const checks: Array<() => string> = [
+    ...idFields(sent.client).map(
+      ([name, value]) =>
+        () =>
+          expect("client/", asNode(header.client), name, value),
+    ),
+    ...idFields(sent.service).map(
+      ([name, value]) =>
+        () =>
+          expect("service/", asNode(header.service), name, value),
+    ),
+    () => expect("", header, "id", sent.id),
+    () => expect("", header, "protocolVersion", "4.0"),
+    ...(sent.userId !== undefined ? [() => expect("", header, "userId", sent.userId!)] : []),
+    ...(sent.issue !== undefined ? [() => expect("", header, "issue", sent.issue!)] : []),
+    ...(sent.representedParty !== undefined
+      ? partyOf(sent.representedParty).map(
+          ([name, value]) =>
+            () =>
+              expect("representedParty/", asNode(header.representedParty), name, value),
+        )
+      : []),
+  ];
+  for (const check of checks) {
+    const difference = check();
+    if (difference) return difference;
+  }
+  return "";
+}

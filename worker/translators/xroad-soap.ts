@@ -1,0 +1,220 @@
+// The built-in `xroad-soap` translator (CONTRACT §9): sends the request's Body element to a
+// remote X-Road SOAP service in an X-Road 4.0 envelope of Sluice's own, through the local
+// security server, and accepts only an answer that echoes that header.
+
+import { Pool, type Dispatcher } from "undici";
+import { SluiceError } from "../../shared/protocol/errors";
+import { buildMultipartRelated } from "../../shared/protocol/multipart-related";
+import { Deadline } from "./call-deadline";
+import { readBounded, ResponseTooLarge } from "./rest-json";
+import {
+  attachmentsOf,
+  DEFAULT_MAX_RESPONSE_BYTES,
+  interpretSoapAnswer,
+  requestParts,
+} from "./soap";
+import {
+  BackendAnswerError,
+  BackendTimeoutError,
+  BackendUnavailableError,
+  type BackendResponse,
+  type RequestMessage,
+  type Translator,
+  type TranslatorBackend,
+  type TranslatorCall,
+} from "./translator";
+import { xroadFailure } from "./xroad-fault";
+import {
+  consumerOf,
+  parseClientId,
+  parseServiceId,
+  xroadClientFor,
+  type ServiceId,
+  type XroadConsumer,
+} from "./xroad-ids";
+import { echoMismatch, requestEnvelope, type XroadSoapHeader } from "./xroad-soap-header";
+
+/** PR-MESS §2.5: faultcodes the security servers raise themselves (CONTRACT §9). */
+const XROAD_FAULT = /^(?:[\w.-]+:)?(?:Client\.|Server\.ClientProxy\.|Server\.ServerProxy\.)/i;
+
+export function createTranslator(backend: TranslatorBackend): Translator {
+  return new XroadSoapTranslator(backend, consumerOf(backend));
+}
+
+class XroadSoapTranslator implements Translator {
+  private pool: Pool;
+  private readonly path: string;
+  private readonly service: ServiceId;
+  private readonly maxResponseBytes: number;
+
+  constructor(
+    private readonly backend: TranslatorBackend,
+    private readonly consumer: XroadConsumer,
+  ) {
+    const url = new URL(backend.url);
+    if (url.protocol !== "http:" && url.protocol !== "https:") {
+      throw new Error(`backend ${backend.name}: the security server url must be http(s)://`);
+    }
+    this.service = parseServiceId(consumer.service, `backend ${backend.name}: service`);
+    const max = backend.options.maxResponseBytes;
+    this.maxResponseBytes = typeof max === "number" && max > 0 ? max : DEFAULT_MAX_RESPONSE_BYTES;
+    // PR-MESS: a SOAP request is POSTed to the security server's root.
+    this.path = url.pathname.replace(/\/*$/, "/");
+    this.pool = this.newPool(url.origin);
+    backend.clientTls?.onChange(() => {
+      const old = this.pool;
+      this.pool = this.newPool(url.origin);
+      void old.close().catch(() => undefined);
+    });
+  }
+
+  private newPool(origin: string): Pool {
+    const tls = this.backend.clientTls?.current;
+    const { connections, keepAliveTimeoutMs } = this.backend.options;
+    return new Pool(origin, {
+      connections: typeof connections === "number" ? connections : null,
+      keepAliveTimeout: typeof keepAliveTimeoutMs === "number" ? keepAliveTimeoutMs : 4000,
+      headersTimeout: this.backend.timeoutMs,
+      bodyTimeout: this.backend.timeoutMs,
+      ...(tls ? { connect: { ca: tls.ca, cert: tls.cert, key: tls.key } } : {}),
+    });
+  }
+
+  async call(request: RequestMessage, call: TranslatorCall): Promise<BackendResponse[]> {
+    const header = this.headerFor(request);
+    const body = withLocalName(requestParts(request).body, this.service.code);
+    const envelope = requestEnvelope(header, body);
+    const attachments = attachmentsOf(request);
+    const packed = attachments
+      ? buildMultipartRelated(envelope, attachments.attachments, attachments.mtom)
+      : { contentType: "text/xml; charset=utf-8", body: Buffer.from(envelope, "utf8") };
+
+    const deadline = new Deadline(call.signal, this.backend.timeoutMs);
+    try {
+      const answer = await this.exchange(packed, request, call, deadline);
+      const name = this.backend.name;
+      return [
+        interpretSoapAnswer(
+          answer,
+          name,
+          { maxResponseBytes: this.maxResponseBytes, rejectFaultCodes: new Set() },
+          {
+            fault: (code, text, response, retryAfterMs) =>
+              XROAD_FAULT.test(code)
+                ? xroadFailure(name, code.replace(/^[\w.-]+:/, ""), text, response, retryAfterMs)
+                : undefined,
+            envelope: (xml, isFault) => {
+              // A Fault of a security server carries no header (PR-MESS Annex D.1).
+              if (isFault && !/<(?:[\w.-]+:)?Header[\s>/]/.test(xml)) return;
+              const mismatch = echoMismatch(xml, header);
+              if (mismatch) {
+                throw new BackendAnswerError(
+                  `the answer of ${this.consumer.service} does not echo the request's X-Road header (${mismatch}); it is not taken as the answer to message ${request.id}`,
+                );
+              }
+            },
+          },
+        ),
+      ];
+    } finally {
+      deadline.dispose();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+
+  /** Sluice's header: its client, the remote service, the gateway id, the caller's user and issue. */
+  private headerFor(request: RequestMessage): XroadSoapHeader {
+    const passed = (name: string): string | undefined => {
+      const value = request.xroadHeaders[name];
+      return value === undefined || value === "" ? undefined : value;
+    };
+    return {
+      client: parseClientId(xroadClientFor(this.consumer, request)),
+      service: this.service,
+      id: request.id,
+      userId: passed("x-road-userid"),
+      issue: passed("x-road-issue"),
+      representedParty: passed("x-road-represented-party"),
+    };
+  }
+
+  private async exchange(
+    packed: { contentType: string; body: Buffer },
+    request: RequestMessage,
+    call: TranslatorCall,
+    deadline: Deadline,
+  ): Promise<{ status: number; headers: Record<string, unknown>; data: Buffer }> {
+    const name = this.backend.name;
+    let answer: Dispatcher.ResponseData;
+    try {
+      answer = await this.pool.request({
+        path: this.path,
+        method: "POST",
+        headers: {
+          "content-type": packed.contentType,
+          soapaction: '""',
+          "idempotency-key": call.idempotencyKey || request.id,
+          ...call.traceHeaders,
+        },
+        body: packed.body,
+        signal: deadline.signal,
+      });
+    } catch (error) {
+      throw this.transportFailure(error, deadline);
+    }
+    try {
+      const data = await readBounded(answer.body, this.maxResponseBytes, answer.headers);
+      return { status: answer.statusCode, headers: answer.headers, data };
+    } catch (error) {
+      if (error instanceof ResponseTooLarge) {
+        throw new SluiceError(
+          "BackendFailed",
+          `backend ${name} answered with more than ${this.maxResponseBytes} bytes (maxResponseBytes)`,
+          { retryCall: false },
+        );
+      }
+      throw this.transportFailure(error, deadline);
+    }
+  }
+
+  private transportFailure(error: unknown, deadline: Deadline): Error {
+    const name = this.backend.name;
+    if (deadline.timedOut) {
+      return new BackendTimeoutError(
+        `backend ${name}: the security server did not answer: timed out after ${this.backend.timeoutMs} ms`,
+        { cause: error },
+      );
+    }
+    const code = (error as { code?: unknown } | null)?.code;
+    const why = deadline.signal.aborted
+      ? "call aborted"
+      : `${typeof code === "string" ? `${code}: ` : ""}${(error as Error)?.message ?? String(error)}`;
+    return new BackendUnavailableError(
+      `backend ${name}: the security server is unreachable: ${why}`,
+      {
+        cause: error,
+      },
+    );
+  }
+}
+
+/**
+ * `element` renamed to `local` (prefix and attributes kept) when its name differs: PR-MESS §2.3
+ * wants the wrapper element named as the remote serviceCode, which a local service may not share.
+ */
+export function withLocalName(element: string, local: string): string {
+  const start = /^(\s*<)((?:[\w.-]+:)?)([\w.-]+)/.exec(element);
+  if (start === null || start[3] === local) return element;
+  const [whole, open, prefix, name] = start;
+  const renamed = open + prefix + local + element.slice(whole.length);
+  // An element with content ends with its end tag; a self-closing one has none.
+  const end = new RegExp(`</${escapeRegExp(prefix + name)}(\\s*>\\s*)$`);
+  return renamed.replace(end, `</${prefix}${local}$1`);
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
