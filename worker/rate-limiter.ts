@@ -11,6 +11,12 @@ export interface RateLimit {
   limit: number;
   perMs: number;
   burst: number;
+  /**
+   * How much later than its grant a call may reach the backend and still be within the promise
+   * (`rate.guard`); default 25 ms, at most a fortieth of the period. A remote X-Road service is
+   * reached through two security servers, whose delays vary more: its operator sets more.
+   */
+  guardMs?: number;
 }
 
 export type RateDecision = { granted: true } | { granted: false; retryInMs: number };
@@ -60,7 +66,7 @@ const JITTER_GUARD_MS = 25;
  * reach the backend together; a wasted token costs a little throughput, never the backend's limit.
  */
 export function staleGrantMs(rate: RateLimit): number {
-  return Math.max(JITTER_GUARD_MS, rate.perMs / rate.limit / 2);
+  return Math.max(rate.guardMs ?? JITTER_GUARD_MS, rate.perMs / rate.limit / 2);
 }
 
 /** Longest single sleep between attempts, so a changed limit or an abort is noticed soon. */
@@ -74,7 +80,11 @@ const MAX_SLEEP_MS = 1000;
  */
 export function gcraParameters(rate: RateLimit): { intervalUs: number; toleranceUs: number } {
   const baseUs = (rate.perMs * 1000) / rate.limit;
-  const guardUs = Math.min(JITTER_GUARD_MS * 1000, (rate.perMs * 1000) / 40);
+  // A configured guard is the operator's (up to half the period); the default stays small.
+  const guardUs =
+    rate.guardMs === undefined
+      ? Math.min(JITTER_GUARD_MS * 1000, (rate.perMs * 1000) / 40)
+      : Math.min(rate.guardMs * 1000, (rate.perMs * 1000) / 2);
   const fromBurstUs = Math.min(guardUs, rate.burst * baseUs);
   const remainderUs = guardUs - fromBurstUs;
   return {

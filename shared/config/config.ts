@@ -47,7 +47,8 @@ export interface BackendConfig {
   url: string;
   /** xroad-rest / xroad-soap: the remote service `INSTANCE/CLASS/MEMBER/SUBSYSTEM/CODE[/VERSION]`. */
   service?: string | null;
-  rate: { limit: number; perMs: number; burst: number } | null;
+  /** `guardMs`: how late after its grant a call may reach the backend (default 25 ms). */
+  rate: { limit: number; perMs: number; burst: number; guardMs?: number } | null;
   maxInFlight: number;
   /** How long a crashed worker's in-flight slot stays taken (null: SLUICE_LEASE_TIME or 30 s). */
   leaseMs?: number | null;
@@ -307,8 +308,12 @@ function compileBackend(r: Reader, name: string, baseDir: string): BackendConfig
       limit: rr.number("limit", 1),
       perMs: rr.duration("per", 1000),
       burst: rr.int("burst", 0),
+      ...(rr.has("guard") ? { guardMs: rr.duration("guard", 25) } : {}),
     };
     if (rate.perMs <= 0) rr.problems.push(`${rr.where}.per: must be longer than 0`);
+    if (rate.guardMs !== undefined && rate.guardMs > rate.perMs / 2) {
+      rr.problems.push(`${rr.where}.guard: at most half of per`);
+    }
   }
   const retry = r.at("retry");
   const attempts = retry.int("attempts", 5);

@@ -36,6 +36,20 @@ describe("rate limiter parameters", () => {
     });
   });
 
+  it("takes a configured guard (rate.guard) out of the burst first, up to half the period", () => {
+    // 2/s with a burst of 1 and a 300 ms guard: the burst's 500 ms tolerance keeps 200 ms.
+    expect(gcraParameters({ limit: 2, perMs: 1000, burst: 1, guardMs: 300 })).to.deep.equal({
+      intervalUs: 500_000,
+      toleranceUs: 200_000,
+    });
+    // Without a burst the guard lengthens the interval: 10/s becomes 100 ms + 100 ms / 10.
+    expect(gcraParameters({ limit: 10, perMs: 1000, burst: 0, guardMs: 100 })).to.deep.equal({
+      intervalUs: 110_000,
+      toleranceUs: 0,
+    });
+    expect(staleGrantMs({ limit: 20, perMs: 1000, burst: 5, guardMs: 200 })).to.equal(200);
+  });
+
   it("drops a grant that took longer than half an interval (at least 25 ms) to arrive", () => {
     expect(staleGrantMs({ limit: 20, perMs: 1000, burst: 5 })).to.equal(25);
     expect(staleGrantMs({ limit: 1, perMs: 1000, burst: 0 })).to.equal(500);

@@ -1,0 +1,370 @@
+// The consumer direction end to end, on real processes: a local caller → Sluice (consumer side,
+// xroad-rest / xroad-soap backends) → xroad-sim → Sluice (provider side) → legacy-sim, and the
+// answer all the way back; a rate limit towards the remote service held by two workers; each
+// error class of the security server ending in its documented outcome.
+
+import { expect } from "chai";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { maxInWindow } from "../../legacy-sim/arrival-windows";
+import { DEFAULT_SOAP_NAMESPACE } from "../../legacy-sim/legacy-sim";
+import { startXroadSim, type XroadSim } from "../../xroad-sim/xroad-sim";
+import { call, eventually, Harness, type SluiceProcess } from "../support/harness";
+
+const CONSUMER = "EE/GOV/70000001/sluice-consumer";
+const LOCAL_APP = "EE/GOV/70000001/case-app";
+/** The client a service of its own names: taken for callers without X-Road-Client, and sent on. */
+const REGISTRY_CLIENT = "EE/GOV/70000001/case-registry";
+const REST_PROVIDER = "EE/GOV/70000002/registry";
+const SOAP_PROVIDER = "EE/GOV/70000002/registry-soap";
+const XRD = "http://x-road.eu/xsd/xroad.xsd";
+const IDS = "http://x-road.eu/xsd/identifiers";
+const NS = DEFAULT_SOAP_NAMESPACE;
+/** The parts of a status document these tests read. */
+interface StatusDocument {
+  state: string;
+  error: { code: string; message: string } | null;
+  responses: Array<{ status: number; body: string; bodyEncoding?: string }>;
+}
+
+const TERMINAL = ["completed", "rejected", "failed", "expired", "cancelled"];
+
+/** A local SOAP caller's request; the Body element is named after the local service code. */
+function soapCall(serviceCode: string, id: string): string {
+  return `<?xml version="1.0" encoding="UTF-8"?>
+<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xrd="${XRD}" xmlns:id="${IDS}" xmlns:st="${NS}">
+  <SOAP-ENV:Header>
+    <xrd:client id:objectType="SUBSYSTEM"><id:xRoadInstance>EE</id:xRoadInstance><id:memberClass>GOV</id:memberClass><id:memberCode>70000001</id:memberCode><id:subsystemCode>case-app</id:subsystemCode></xrd:client>
+    <xrd:service id:objectType="SERVICE"><id:xRoadInstance>EE</id:xRoadInstance><id:memberClass>GOV</id:memberClass><id:memberCode>70000001</id:memberCode><id:subsystemCode>sluice-consumer</id:subsystemCode><id:serviceCode>${serviceCode}</id:serviceCode></xrd:service>
+    <xrd:id>${id}</xrd:id>
+    <xrd:userId>EE12345678901</xrd:userId>
+    <xrd:protocolVersion>4.0</xrd:protocolVersion>
+  </SOAP-ENV:Header>
+  <SOAP-ENV:Body><st:${serviceCode}><st:case>42</st:case></st:${serviceCode}></SOAP-ENV:Body>
+</SOAP-ENV:Envelope>`;
+}
+
+describe("consumer direction end to end (local caller → Sluice → xroad-sim → Sluice → legacy-sim)", function () {
+  this.timeout(90_000);
+  const provider = new Harness();
+  const consumer = new Harness();
+  let providerSluice: SluiceProcess;
+  let local: SluiceProcess; // the consumer side's adapter (and response worker, worker)
+  let sim: XroadSim;
+  let echoStub: http.Server;
+
+  async function status(id: string): Promise<StatusDocument> {
+    const answer = await call(`${local.url}/messages/${id}`, { client: LOCAL_APP });
+    expect(answer.status, answer.text).to.equal(200);
+    return answer.json as StatusDocument;
+  }
+
+  async function settled(id: string, timeoutMs = 30_000): Promise<StatusDocument> {
+    return eventually(
+      async () => {
+        const doc = await status(id);
+        return TERMINAL.includes(doc.state) ? doc : undefined;
+      },
+      timeoutMs,
+      `message ${id} to settle`,
+    );
+  }
+
+  const simCalls = (service: string) =>
+    sim.calls().filter((c) => c.path === `/r1/${service}` || c.path.startsWith(`/r1/${service}/`));
+
+  before(async () => {
+    // The provider organisation: Sluice in front of its legacy system.
+    await provider.startSim({ recordDetails: true });
+    provider.writeConfig({
+      services: {
+        lookup: { protocols: ["rest"], reply: { mode: "sync", wait: "20s" }, backend: "legacy" },
+        getState: {
+          protocols: ["soap"],
+          namespace: NS,
+          reply: { mode: "sync" },
+          backend: "legacy-soap",
+        },
+      },
+      backends: {
+        legacy: { translator: "rest-json" },
+        "legacy-soap": { translator: "soap" },
+      },
+    });
+    providerSluice = await provider.spawn("all");
+
+    // A provider that answers SOAP with someone else's header (another user id).
+    echoStub = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        const body = Buffer.concat(chunks).toString("utf8");
+        const header = /<SOAP-ENV:Header>([\s\S]*)<\/SOAP-ENV:Header>/.exec(body)?.[1] ?? "";
+        res.writeHead(200, { "content-type": "text/xml; charset=utf-8" });
+        res.end(
+          `<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xrd="${XRD}" xmlns:id="${IDS}"><SOAP-ENV:Header>${header.replace("EE12345678901", "EE00000000000")}</SOAP-ENV:Header><SOAP-ENV:Body><st:getStateResponse xmlns:st="${NS}"><st:state>someone else's</st:state></st:getStateResponse></SOAP-ENV:Body></SOAP-ENV:Envelope>`,
+        );
+      });
+    });
+    await new Promise<void>((resolve) => echoStub.listen(0, "127.0.0.1", resolve));
+    const stubUrl = `http://127.0.0.1:${(echoStub.address() as AddressInfo).port}`;
+    const spare = http.createServer();
+    await new Promise<void>((resolve) => spare.listen(0, "127.0.0.1", resolve));
+    const deadUrl = `http://127.0.0.1:${(spare.address() as AddressInfo).port}`;
+    await new Promise<void>((resolve) => spare.close(() => resolve()));
+
+    // The security server, in both roles (the consumer's and the provider's).
+    const sluiceUrl = providerSluice.url;
+    sim = await startXroadSim({
+      services: {
+        [`${REST_PROVIDER}/lookup`]: { url: `${sluiceUrl}/rest/lookup` },
+        [`${SOAP_PROVIDER}/getState`]: { url: `${sluiceUrl}/soap`, type: "soap" },
+        [`${REST_PROVIDER}/limited`]: { url: `${provider.sim.url}/limited` },
+        [`${REST_PROVIDER}/denied`]: {
+          url: `${sluiceUrl}/rest/lookup`,
+          allowedClients: ["EE/GOV/70000009/someone-else"],
+        },
+        [`${REST_PROVIDER}/down`]: { url: deadUrl },
+        [`${REST_PROVIDER}/slow`]: { url: `${provider.sim.url}/slow`, timeout: "300ms" },
+        [`${SOAP_PROVIDER}/echoed`]: { url: stubUrl, type: "soap" },
+      },
+    });
+
+    // The consumer organisation: Sluice in front of its security server.
+    const remote = (service: string, extra: Record<string, unknown> = {}) => ({
+      translator: "xroad-rest",
+      service,
+      timeout: "10s",
+      retry: { attempts: 2, backoff: ["200ms"] },
+      ...extra,
+    });
+    const rest = (backend: string, mode = "ack", extra: Record<string, unknown> = {}) => ({
+      protocols: ["rest"],
+      reply: { mode, wait: "20s" },
+      backend,
+      ...extra,
+    });
+    consumer.writeConfig({
+      securityServer: { url: sim.url, client: CONSUMER },
+      services: {
+        lookup: rest("registry", "sync", { client: REGISTRY_CLIENT }),
+        lookupLater: rest("registry", "ack", { client: REGISTRY_CLIENT }),
+        getState: {
+          protocols: ["soap"],
+          namespace: NS,
+          reply: { mode: "sync" },
+          backend: "registry-soap",
+        },
+        getStateLater: {
+          protocols: ["soap"],
+          namespace: NS,
+          reply: { mode: "ack" },
+          backend: "registry-soap",
+        },
+        echoed: { protocols: ["soap"], namespace: NS, reply: { mode: "ack" }, backend: "echoed" },
+        limited: rest("limited"),
+        denied: rest("denied"),
+        ghost: rest("ghost"),
+        down: rest("down"),
+        slow: rest("slow"),
+      },
+      backends: {
+        registry: remote(`${REST_PROVIDER}/lookup`),
+        "registry-soap": { ...remote(`${SOAP_PROVIDER}/getState`), translator: "xroad-soap" },
+        echoed: { ...remote(`${SOAP_PROVIDER}/echoed`), translator: "xroad-soap" },
+        limited: remote(`${REST_PROVIDER}/limited`, {
+          // Through two security servers a call's delay varies more than on a LAN: a wider guard.
+          rate: { limit: 2, per: "1s", burst: 1, guard: "300ms" },
+          maxInFlight: 4,
+        }),
+        denied: remote(`${REST_PROVIDER}/denied`),
+        ghost: remote(`${REST_PROVIDER}/ghost`),
+        down: remote(`${REST_PROVIDER}/down`),
+        slow: remote(`${REST_PROVIDER}/slow`, {
+          options: { headers: { "x-sim-latency": "2000" } },
+        }),
+      },
+    });
+    local = await consumer.spawn("all");
+  });
+
+  after(async () => {
+    await consumer.cleanup();
+    await sim?.close();
+    await new Promise<void>((resolve) => (echoStub ? echoStub.close(() => resolve()) : resolve()));
+    await provider.cleanup();
+  });
+
+  it("REST sync: the answer comes back; the provider side sees the service's client, the service and the gateway id", async () => {
+    // The local caller sends no X-Road-Client: the service's own client is taken.
+    const answer = await call(`${local.url}/rest/lookup/persons/42?full=true`, {
+      client: null,
+      body: '{"name":"Mari"}',
+      headers: { "X-Road-UserId": "EE12345678901" },
+    });
+    expect(answer.status, answer.text).to.equal(200);
+    const gatewayId = answer.headers.get("x-sluice-id");
+    const seen = provider.sim.calls().filter((c) => c.path === "/persons/42");
+    expect(seen).to.have.length(1);
+    const headers = seen[0].headers!;
+    expect(headers["x-road-client"]).to.equal(REGISTRY_CLIENT);
+    expect(headers["x-road-service"]).to.equal(`${REST_PROVIDER}/lookup`);
+    expect(headers["x-road-id"]).to.equal(gatewayId);
+    expect(headers["x-road-userid"]).to.equal("EE12345678901");
+    expect(seen[0].body!.toString("utf8")).to.equal('{"name":"Mari"}');
+    // The local caller reads its message as the service's client, without naming it.
+    const doc = await call(`${local.url}/messages/${gatewayId}`, { client: null });
+    expect(doc.status, doc.text).to.equal(200);
+    expect(doc.json.state).to.equal("completed");
+  });
+
+  it("REST ack: 202 at once, then the provider's answer in the status document", async () => {
+    const answer = await call(`${local.url}/rest/lookupLater/persons/7`, {
+      client: LOCAL_APP,
+      body: '{"name":"Jaan"}',
+    });
+    expect(answer.status, answer.text).to.equal(202);
+    const doc = await settled(answer.json.id);
+    expect(doc.state).to.equal("completed");
+    expect(doc.responses[0].status).to.equal(200);
+    const seen = provider.sim.calls().find((c) => c.path === "/persons/7");
+    expect(seen?.headers?.["x-road-id"]).to.equal(answer.json.id);
+    // A local caller's own client is not sent on: Sluice calls as the client it is registered as.
+    expect(seen?.headers?.["x-road-client"]).to.equal(REGISTRY_CLIENT);
+  });
+
+  it("SOAP sync and ack: an X-Road envelope of Sluice's own reaches the provider, the answer comes back", async () => {
+    const sync = await fetch(`${local.url}/soap`, {
+      method: "POST",
+      headers: { "content-type": "text/xml; charset=utf-8" },
+      body: soapCall("getState", "local-soap-1"),
+    });
+    const text = await sync.text();
+    expect(sync.status, text).to.equal(200);
+    // The local caller's own header is echoed to it, the provider's answer inside.
+    expect(text).to.contain("<xrd:id>local-soap-1</xrd:id>");
+    expect(text).to.match(/getStateResponse/);
+    const gatewayId = sync.headers.get("x-sluice-id");
+    const soapCalls = provider.sim.calls().filter((c) => c.path.startsWith("/soap"));
+    const sent = soapCalls[soapCalls.length - 1];
+    expect(sent.xroadClient).to.equal(CONSUMER);
+    const body = sent.body!.toString("utf8");
+    // Header fields reach the legacy system each with its declarations (<xrd:id xmlns:…>).
+    const field = (name: string, value: string) =>
+      new RegExp(`<${name}(?:\\s[^>]*)?>${value}</${name}>`);
+    expect(body).to.match(field("xrd:id", String(gatewayId)));
+    expect(body).to.match(field("id:subsystemCode", "registry-soap"));
+    expect(body).to.match(field("id:subsystemCode", "sluice-consumer"));
+    expect(body).to.match(field("xrd:userId", "EE12345678901"));
+
+    const ack = await fetch(`${local.url}/soap`, {
+      method: "POST",
+      headers: { "content-type": "text/xml; charset=utf-8" },
+      body: soapCall("getStateLater", "local-soap-2"),
+    });
+    const ackText = await ack.text();
+    expect(ack.status, ackText).to.equal(200);
+    const id = /<id>([0-9a-f-]{36})<\/id>/.exec(ackText)?.[1] ?? ack.headers.get("x-sluice-id");
+    const doc = await settled(String(id));
+    expect(doc.state).to.equal("completed");
+    expect(
+      Buffer.from(
+        doc.responses[0].body,
+        doc.responses[0].bodyEncoding === "base64" ? "base64" : "utf8",
+      ).toString(),
+    ).to.match(/getStateResponse/);
+    // The Body element was renamed to the remote service code on the way.
+    const last = provider.sim
+      .calls()
+      .filter((c) => c.path.startsWith("/soap"))
+      .pop();
+    const lastBody = last!.body!.toString("utf8");
+    expect(lastBody).to.match(/<st:getState[\s>]/);
+    expect(lastBody).not.to.contain("getStateLater");
+  });
+
+  it("holds the remote service's rate limit across two workers", async () => {
+    const extra = await consumer.spawn("worker");
+    const total = 12;
+    // The simulated security server opens its connection to a service on the first call (a real
+    // one keeps it open): made before the count, and the limit left to recover for 2 s.
+    const warmUp = await call(`${local.url}/rest/limited`, { client: LOCAL_APP, body: "{}" });
+    expect((await settled(warmUp.json.id)).state).to.equal("completed");
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const before = provider.sim.calls().filter((c) => c.path === "/limited").length;
+    await call(`${local.adminUrl}/admin/backends/limited/pause`, {
+      method: "POST",
+      headers: consumer.adminHeaders(),
+    });
+    const ids: string[] = [];
+    for (let i = 0; i < total; i++) {
+      const answer = await call(`${local.url}/rest/limited`, { client: LOCAL_APP, body: "{}" });
+      expect(answer.status, answer.text).to.equal(202);
+      ids.push(answer.json.id);
+    }
+    await call(`${local.adminUrl}/admin/backends/limited/resume`, {
+      method: "POST",
+      headers: consumer.adminHeaders(),
+    });
+    // Counted where the remote provider receives them; nothing else runs here meanwhile.
+    const limitedCalls = () =>
+      provider.sim
+        .calls()
+        .filter((c) => c.path === "/limited")
+        .slice(before);
+    await eventually(
+      async () => (limitedCalls().length >= total ? true : undefined),
+      30_000,
+      "every limited call at the provider",
+    );
+    const arrivals = limitedCalls().map((c) => c.startedAt);
+    const atSim = simCalls(`${REST_PROVIDER}/limited`)
+      .slice(before)
+      .map((c) => c.at);
+    const first = Math.min(...arrivals);
+    const shown = `arrivals ${arrivals.map((a) => a - first).join(",")}; at the security server ${atSim.map((a) => a - first).join(",")}`;
+    expect(arrivals, shown).to.have.length(total);
+    // limit 2 per second plus a burst of 1: never more than 3 in any 1 s window.
+    expect(maxInWindow(arrivals, 1000), shown).to.be.at.most(3);
+    for (const id of ids) expect((await settled(id)).state).to.equal("completed");
+    const answeredBy = (p: SluiceProcess) =>
+      p.lines.filter((l) => l.msg === "backend answered" && l.backend === "limited").length;
+    expect(answeredBy(local) + answeredBy(extra)).to.equal(total + 1);
+    expect(answeredBy(extra), "the second worker took part").to.be.greaterThan(0);
+    expect(answeredBy(local), "the first worker took part").to.be.greaterThan(0);
+    await extra.stop();
+  });
+
+  for (const [service, code, state, calls] of [
+    ["denied", "Server.ServerProxy.AccessDenied", "rejected", 1],
+    ["ghost", "Server.ServerProxy.UnknownService", "rejected", 1],
+    ["down", "Server.ServerProxy.ServiceFailed.NetworkError", "failed", 2],
+    ["slow", "Server.ServerProxy.ServiceFailed.IOError", "failed", 2],
+  ] as const) {
+    it(`the security server's ${code} ends ${state} (${calls === 1 ? "not retried" : "retried"}), its code in the status document`, async () => {
+      const answer = await call(`${local.url}/rest/${service}`, { client: LOCAL_APP, body: "{}" });
+      expect(answer.status, answer.text).to.equal(202);
+      const doc = await settled(answer.json.id);
+      expect(doc.state).to.equal(state);
+      expect(doc.error!.message).to.contain(code);
+      expect(simCalls(`${REST_PROVIDER}/${service}`).every((c) => c.error === code)).to.equal(true);
+      expect(simCalls(`${REST_PROVIDER}/${service}`)).to.have.length(calls);
+      if (service === "slow") expect(doc.error!.code).to.equal("Timeout");
+    });
+  }
+
+  it("fails, never completes, a SOAP answer whose header does not echo the request's", async () => {
+    // The security server checks client and id only; the stub answers for another user.
+    const ack = await fetch(`${local.url}/soap`, {
+      method: "POST",
+      headers: { "content-type": "text/xml; charset=utf-8" },
+      body: soapCall("echoed", "local-soap-3"),
+    });
+    expect(ack.status).to.equal(200);
+    const doc = await settled(String(ack.headers.get("x-sluice-id")));
+    expect(doc.state).to.equal("failed");
+    expect(doc.error!.message).to.contain("does not echo the request's X-Road header");
+    expect(doc.error!.message).to.contain('userId is "EE00000000000"');
+    expect(JSON.stringify(doc.responses)).not.to.contain("someone else");
+  });
+});
