@@ -54,7 +54,7 @@ const EXPECTED = [
   "config.services.caseNotify.timout: unknown key",
   "config.services.caseNotify.reply.maxWait: must not be shorter than wait",
   "config.services.caseNotify.reply.mode: callback needs config.callbacks.secret",
-  'config.backends.legacy.translator: "rest-jsn" is neither built in (rest-json, soap) nor an installed module (did you mean "rest-json"?)',
+  'config.backends.legacy.translator: "rest-jsn" is neither built in (rest-json, soap, xroad-rest, xroad-soap) nor an installed module (did you mean "rest-json"?)',
   "config.backends.legacy.url: must be an http(s) URL",
   'config.backends.legacy.rate.per: must be a duration such as "500ms", "30s", "2m", "1h"',
   'config.backends.other.options.maxResponseByte: unknown key (did you mean "maxResponseBytes"?)',
