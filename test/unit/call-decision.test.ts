@@ -4,6 +4,7 @@
 
 import { expect } from "chai";
 import {
+  BackendAnswerError,
   BackendRedirectError,
   BackendRejectedError,
   BackendTimeoutError,
@@ -137,6 +138,16 @@ describe("the worker's decision after a backend call (CONTRACT §5)", () => {
         },
       });
     }
+  });
+
+  it("an answer that is not the message's (BackendAnswerError): failed at once, its reason kept", () => {
+    const failure = new BackendAnswerError("the answer does not echo the request's X-Road header");
+    expect(decideCall({ failure }, first)).to.deep.include({
+      action: "fail",
+      outcome: "poison",
+      reason: "translator_error",
+      error: { code: "BackendFailed", message: failure.message },
+    });
   });
 
   it("reads retryCall, not the kind: a translator's own transient error is retried", () => {
