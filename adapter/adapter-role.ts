@@ -112,9 +112,17 @@ export async function startAdapter(
   );
   // Read before listening: a bad certificate or key stops the start, naming the file.
   const tls = config.adapter.tls ? new ReloadableTls(config.adapter.tls, "adapter.tls") : null;
+  // Slow senders are checked every second, not Node's default 30 s, so a deadline holds.
+  const limits = config.adapter;
+  const serverOptions = {
+    connectionsCheckingInterval: Math.max(
+      250,
+      Math.min(1_000, limits.headersTimeoutMs || 1_000, limits.requestTimeoutMs || 1_000),
+    ),
+  };
   const server = tls
-    ? https.createServer(serviceTlsOptions(tls.current), app.callback())
-    : http.createServer(app.callback());
+    ? https.createServer({ ...serverOptions, ...serviceTlsOptions(tls.current) }, app.callback())
+    : http.createServer(serverOptions, app.callback());
   if (tls && server instanceof https.Server) {
     // New handshakes use the new certificates; open connections (a sync caller) are kept.
     tls.onChange((material) => server.setSecureContext(serviceTlsOptions(material)));
@@ -122,12 +130,29 @@ export async function startAdapter(
       log.debug({ err: error.message }, "TLS handshake refused"),
     );
   }
-  // Bounded waits everywhere: headers, whole requests (longest sync wait plus slack), idle sockets.
-  const longestWait = Math.max(...Object.values(config.services).map((s) => s.reply.maxWaitMs));
-  server.headersTimeout = 15_000;
-  server.requestTimeout = longestWait + 30_000;
+  // Bounded waits everywhere: headers, the whole request as it is sent (a slow body ends in
+  // 408; waiting for a sync answer is not counted), idle sockets; and bounded connections.
+  server.headersTimeout = limits.headersTimeoutMs;
+  server.requestTimeout = limits.requestTimeoutMs;
   server.keepAliveTimeout = 5_000;
-  server.maxHeadersCount = 200;
+  server.maxConnections = limits.maxConnections;
+  // One more than accepted: a request that fills it had more, and gets 431 (createApp), where
+  // Node would silently drop the rest (an X-Road-Service as header 201 would escape its checks).
+  server.maxHeadersCount = limits.maxHeaders + 1;
+  let droppedSince = 0;
+  let dropped = 0;
+  server.on("drop", () => {
+    // One line per 10 s at most: a connection flood must not become a log flood.
+    dropped += 1;
+    const now = Date.now();
+    if (now - droppedSince < 10_000) return;
+    log.warn(
+      { dropped, maxConnections: limits.maxConnections },
+      "connections refused: adapter.maxConnections reached",
+    );
+    droppedSince = now;
+    dropped = 0;
+  });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, config.adapter.host, () => resolve());

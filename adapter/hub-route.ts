@@ -44,9 +44,9 @@ async function registration(ctx: Context): Promise<{ callback: unknown; query: u
   const body = await readBody(ctx.req, MAX_BODY);
   let parsed: unknown;
   try {
-    parsed = JSON.parse(body.toString("utf8"));
+    parsed = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(body));
   } catch {
-    throw new SluiceError("InvalidJson", "the body is not valid JSON");
+    throw new SluiceError("InvalidJson", "the body is not valid UTF-8 JSON");
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
     throw new SluiceError("InvalidRequest", 'the body must be {"callback": "...", "query": "..."}');

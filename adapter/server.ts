@@ -5,7 +5,9 @@ import Koa, { type Context } from "koa";
 import Router from "@koa/router";
 import type { Logger } from "pino";
 import { SluiceError } from "../shared/protocol/errors";
-import { accessLog } from "./access-log";
+import { accessLog, noteAccess } from "./access-log";
+import { closeUnreadBody } from "./body-reader";
+import { buildSoapFault } from "./soap/soap-fault";
 import { answerError } from "./error-answer";
 import { requestSpan } from "./request-span";
 import { restRoute, type RestRouteDeps } from "./rest/rest-route";
@@ -32,6 +34,7 @@ export function createApp(
       if (xroadId) ctx.set("X-Road-Id", xroadId);
     }
   });
+  app.use(tooManyHeaders(deps.config.adapter.maxHeaders, deps.log));
   const router = new Router();
   const statusService = deps.config.xroad.statusService;
   const status = statusRoute(deps);
@@ -60,6 +63,36 @@ export function createApp(
   // Koa's own error event would print stacks; errors are answered in the routes already.
   app.on("error", (error: Error) => deps.log.debug({ err: error.message }, "connection error"));
   return app;
+}
+
+/**
+ * A request with more than `maxHeaders` header lines is refused with 431 before any route sees
+ * it: Node keeps only the first lines (the server's maxHeadersCount is one more than accepted),
+ * so an `X-Road-Service` or a second `X-Road-Client` further down would escape their checks.
+ */
+function tooManyHeaders(maxHeaders: number, log: Logger): Koa.Middleware {
+  return async (ctx, next) => {
+    if (ctx.req.rawHeaders.length / 2 <= maxHeaders) {
+      await next();
+      return;
+    }
+    const error = new SluiceError(
+      "InvalidHeader",
+      `the request has more than ${maxHeaders} header lines`,
+      { status: 431 },
+    );
+    if (ctx.path === "/soap" || ctx.path.startsWith("/soap/")) {
+      noteAccess(ctx, { code: error.code });
+      closeUnreadBody(ctx.req, ctx.res);
+      ctx.status = 431;
+      ctx.type = "text/xml; charset=utf-8";
+      ctx.body = buildSoapFault(error);
+    } else {
+      answerError(ctx, error, log);
+    }
+    // Whatever else the connection carries comes after a refused request: not worth reading.
+    ctx.set("Connection", "close");
+  };
 }
 
 /** `GET <service URL>/openapi.json`: the description where a consumer would look for it. */

@@ -23,7 +23,13 @@ import type { Intake, IntakeResult } from "../intake";
 import { decodeBody, isUtf8Charset, parseJsonBody, type SchemaValidators } from "../json-body";
 import { parsePrefer } from "../prefer";
 import { checkedSubPath } from "../../shared/protocol/rest-path";
-import { checkServiceHeader, headerCount, readClient, xroadHeaders } from "../xroad-client";
+import {
+  checkServiceHeader,
+  checkXroadId,
+  headerCount,
+  readClient,
+  xroadHeaders,
+} from "../xroad-client";
 import { statusLocation } from "../status-location";
 
 const SERVICE_PATH = /^\/rest\/([^/?]+)(\/[^?]*)?$/;
@@ -102,8 +108,7 @@ async function handle(
     throw new SluiceError("DuplicateHeaderField", "the X-Road-Id header must appear once");
   }
   const xroadId = ctx.get("X-Road-Id").trim() || null;
-  if (xroadId && xroadId.length > 255)
-    throw new SluiceError("InvalidHeader", "X-Road-Id is longer than 255 characters");
+  if (xroadId) checkXroadId(xroadId, "InvalidHeader");
 
   const { mode, waitMs, applied } = replyMode(ctx, service);
   const callbackHeader = ctx.get("X-Callback-Url").trim();

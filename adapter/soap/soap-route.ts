@@ -10,6 +10,7 @@ import { checkCallbackTarget, type CallbackPolicy } from "../../shared/delivery/
 import type { ServiceConfig, SluiceConfig } from "../../shared/config/config";
 import { asSluiceError, SluiceError, type ErrorInfo } from "../../shared/protocol/errors";
 import { noteAccess } from "../access-log";
+import { checkXroadId } from "../xroad-client";
 import { observeRequest } from "../request-metrics";
 import { requestContext } from "../request-span";
 import { closeUnreadBody, readBody } from "../body-reader";
@@ -19,7 +20,13 @@ import { buildMultipartRelated, type MimePart } from "../../shared/protocol/mult
 import { answerContent } from "./soap-answer";
 import { EnvelopeFault, soapMessageOf, xroadHeadersOf } from "./soap-envelope";
 import { buildSoapFault, faultHttpStatus } from "./soap-fault";
-import { readSoapRequest, soapBodyKind, type SoapRequestWithAttachments } from "./soap-request";
+import {
+  DEFAULT_SOAP_REQUEST_LIMITS,
+  readSoapRequest,
+  soapBodyKind,
+  type SoapRequestLimits,
+  type SoapRequestWithAttachments,
+} from "./soap-request";
 import { buildSoapAck, buildSoapResponse } from "./soap-response";
 import { SoapBodyValidators } from "./soap-validation";
 import { buildWsdl } from "./wsdl";
@@ -44,13 +51,22 @@ export function registerSoapRoutes(router: Router, deps: SoapRouteDeps): void {
   // The service is known only after parsing, so the read limit is the largest of them.
   const maxBody =
     services.length === 0 ? NO_SERVICE_MAX_BODY : Math.max(...services.map((s) => s.maxBodyBytes));
-  router.post("/soap", soapPost(deps, validators, maxBody));
+  const limits: SoapRequestLimits = {
+    ...DEFAULT_SOAP_REQUEST_LIMITS,
+    xml: { ...DEFAULT_SOAP_REQUEST_LIMITS.xml, ...deps.config.adapter.xml },
+  };
+  router.post("/soap", soapPost(deps, validators, maxBody, limits));
   const statusService = deps.config.xroad.statusService;
   router.get("/soap", wsdlGet(services, null, statusService));
   router.get("/soap/:serviceCode", wsdlGet(services, "serviceCode", statusService));
 }
 
-function soapPost(deps: SoapRouteDeps, validators: SoapBodyValidators, maxBody: number) {
+function soapPost(
+  deps: SoapRouteDeps,
+  validators: SoapBodyValidators,
+  maxBody: number,
+  limits: SoapRequestLimits,
+) {
   return async (ctx: Context): Promise<void> => {
     const started = process.hrtime.bigint();
     let request: SoapRequestWithAttachments | undefined;
@@ -60,7 +76,7 @@ function soapPost(deps: SoapRouteDeps, validators: SoapBodyValidators, maxBody: 
       const contentType = ctx.get("Content-Type") || undefined;
       soapBodyKind(contentType);
       const body = await readBody(ctx.req, maxBody);
-      request = readSoapRequest(body, contentType);
+      request = readSoapRequest(body, contentType, limits);
       noteAccess(ctx, {
         service: request.serviceCode,
         client: request.clientId,
@@ -107,9 +123,7 @@ async function submit(
   if (request.attachments.length > 0 && !service.attachments) {
     throw new SluiceError("InvalidContentType", `${service.code} does not accept attachments`);
   }
-  if (request.xroadId.length > 255) {
-    throw new SluiceError("InvalidSoap", "the X-Road id is longer than 255 characters");
-  }
+  checkXroadId(request.xroadId, "InvalidSoap");
   const body = validators.validate(service.code, request.bodyJson);
 
   // SOAP callers get the service's configured mode; a callback target may come as a header.

@@ -95,6 +95,24 @@ export interface SluiceConfig {
     publishTimeoutMs: number;
     /** Depth of JSON nesting accepted in request bodies. */
     maxJsonDepth: number;
+    /** Limits of SOAP (XML) request bodies, checked before the parser builds anything. */
+    xml: {
+      maxDepth: number;
+      /** Attributes (namespace declarations included) on one element. */
+      maxAttributesPerElement: number;
+      /** Attributes in the whole document. */
+      maxAttributes: number;
+      /** Namespace declarations in the whole document. */
+      maxNamespaceDeclarations: number;
+    };
+    /** Request header lines accepted; more is 431 (Node would silently drop them). */
+    maxHeaders: number;
+    /** How long a client may take to send its request headers. */
+    headersTimeoutMs: number;
+    /** How long a client may take to send its whole request (headers and body); then 408. */
+    requestTimeoutMs: number;
+    /** Open connections on the service port; more are closed at once. */
+    maxConnections: number;
     /** HTTPS on the service port; with `clientCa` a client certificate is required. */
     tls: TlsFiles | null;
   };
@@ -469,6 +487,11 @@ export function compileConfig(raw: unknown, baseDir: string, source = "(inline)"
     );
   }
   const adapterTls = adapter.tls(baseDir, true);
+  const adapterXml = adapter.at("xml");
+  const requestTimeout = adapter.duration("requestTimeout", 30_000);
+  if (requestTimeout > 0 && adapter.duration("headersTimeout", 10_000) > requestTimeout) {
+    problems.push("config.adapter.headersTimeout: must not be longer than adapter.requestTimeout");
+  }
   if (adapterTls && !adapterTls.cert) {
     problems.push("config.adapter.tls: cert and key are required for HTTPS on the service port");
   }
@@ -510,6 +533,16 @@ export function compileConfig(raw: unknown, baseDir: string, source = "(inline)"
       maxSyncWaiters: adapter.int("maxSyncWaiters", 10_000),
       publishTimeoutMs: adapter.duration("publishTimeout", 5_000),
       maxJsonDepth: adapter.int("maxJsonDepth", 64),
+      xml: {
+        maxDepth: adapterXml.int("maxDepth", 64),
+        maxAttributesPerElement: adapterXml.int("maxAttributesPerElement", 256),
+        maxAttributes: adapterXml.int("maxAttributes", 50_000),
+        maxNamespaceDeclarations: adapterXml.int("maxNamespaceDeclarations", 256),
+      },
+      maxHeaders: adapter.int("maxHeaders", 200),
+      headersTimeoutMs: adapter.duration("headersTimeout", 10_000),
+      requestTimeoutMs: adapter.duration("requestTimeout", 30_000),
+      maxConnections: adapter.int("maxConnections", 10_000),
       tls: adapterTls,
     },
     admin: {

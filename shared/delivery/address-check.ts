@@ -45,6 +45,9 @@ const DENIED_RANGES: ReadonlyArray<[string, number, "ipv4" | "ipv6", string]> = 
   ["::1", 128, "ipv6", "loopback"],
   // IPv4-compatible (deprecated) addresses; IPv4-mapped ones are unwrapped below.
   ["::", 96, "ipv6", "IPv4-compatible"],
+  // IPv4-translated (SIIT, RFC 7915: ::ffff:0:a.b.c.d, beside the mapped ::ffff:a.b.c.d): through
+  // a translator it reaches any IPv4 address, private ones included; nothing a callback needs.
+  ["::ffff:0:0:0", 96, "ipv6", "IPv4-translated (SIIT)"],
   ["64:ff9b:1::", 48, "ipv6", "local-use NAT64"],
   ["100::", 64, "ipv6", "discard-only"],
   ["2001::", 32, "ipv6", "Teredo"],

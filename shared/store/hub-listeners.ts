@@ -47,7 +47,8 @@ export function parseHubQuery(query: unknown): HubFilter {
   if (query.length > 2048) throw invalid("query is longer than 2048 characters");
   const filter: HubFilter = {};
   for (const [rawKey, rawValue] of new URLSearchParams(query)) {
-    const key = KEYS[rawKey];
+    // Own keys only: "__proto__" or "constructor" must be unknown keys, not Object's.
+    const key = Object.hasOwn(KEYS, rawKey) ? KEYS[rawKey] : undefined;
     if (key === undefined) {
       throw invalid(`query key "${rawKey}" is not one of eventType, service, state`);
     }

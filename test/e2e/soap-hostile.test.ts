@@ -142,12 +142,12 @@ function hostilePayloads(): Hostile[] {
       "Client.ValidationFailed",
     ),
     xml(
-      "50 000 attributes",
+      "50 000 attributes (adapter.xml.maxAttributesPerElement)",
       simpleQuery().replace(
         "<name>",
         `<name ${Array.from({ length: 50_000 }, (_, i) => `a${i}="1"`).join(" ")}>`,
       ),
-      "Client.ValidationFailed",
+      "Client.InvalidXml",
     ),
     xml(
       "__proto__ element",

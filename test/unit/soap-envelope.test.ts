@@ -1,6 +1,7 @@
 import { expect } from "chai";
 import { readdirSync } from "node:fs";
 import { SluiceError } from "../../shared/protocol/errors";
+import { DEFAULT_XML_LIMITS, parseXml } from "../../adapter/soap/safe-xml";
 import {
   parseSoapEnvelope,
   soapMessageOf,
@@ -449,10 +450,40 @@ describe("SOAP envelope: hostile input fails fast and cleanly", () => {
   it("an oversize document is PayloadTooLarge", () => {
     let error: unknown;
     try {
-      parseSoapEnvelope(envelope(), { maxDepth: 64, maxLength: 100 });
+      parseSoapEnvelope(envelope(), { ...DEFAULT_XML_LIMITS, maxLength: 100 });
     } catch (caught) {
       error = caught;
     }
     expect((error as SluiceError).faultCode).to.equal("Client.PayloadTooLarge");
+  });
+
+  it("attributes and namespace declarations are counted before parsing, per element and in all", () => {
+    const limits = {
+      ...DEFAULT_XML_LIMITS,
+      maxAttributesPerElement: 4,
+      maxAttributes: 6,
+      maxNamespaceDeclarations: 5,
+    };
+    const faultWith = (text: string): string => {
+      try {
+        parseXml(text, limits);
+        return "none";
+      } catch (caught) {
+        return `${(caught as SluiceError).faultCode}: ${(caught as Error).message}`;
+      }
+    };
+    expect(faultWith('<a x="1" y=\'2\' z = "3" w="=4>"/>')).to.equal("none");
+    expect(faultWith('<a v="1" w="2" x="3" y="4" z="5"/>')).to.match(
+      /InvalidXml: an element has more than 4/,
+    );
+    expect(
+      faultWith('<a><b x="1" y="2" z="3"/><c x="1" y="2" z="3" w="4"/><!-- a="1" --></a>'),
+    ).to.match(/more than 6 attributes/);
+    expect(
+      faultWith('<a x="1" y="2" z="3"/>'.replace("/>", "><![CDATA[ q=1 r=2 s=3 t=4 ]]></a>")),
+    ).to.equal("none");
+    const declarations = Array.from({ length: 6 }, (_, i) => `<p:e xmlns:p="u${i}"/>`).join("");
+    expect(faultWith(`<a>${declarations}</a>`)).to.match(/more than 5 namespace declarations/);
+    expect(faultWith('<a xmlns="u" xmlns:p="v"><p:b xmlns:q = "w"/></a>')).to.equal("none");
   });
 });

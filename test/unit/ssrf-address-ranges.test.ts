@@ -47,6 +47,19 @@ describe("SSRF address ranges", () => {
       "2002:c0a8:0101::1",
       "::127.0.0.1",
       "2001:db8::1",
+      // IPv4-translated (SIIT): denied whatever it embeds, in every spelling.
+      "::ffff:0:127.0.0.1",
+      "::ffff:0:7f00:1",
+      "0:0:0:0:ffff:0:a00:1",
+      "::ffff:0:8.8.8.8",
+      "::ffff:0:0:0",
+      // NAT64 and 6to4 embedding private, link-local or loopback IPv4 in other spellings.
+      "64:ff9b::a9fe:a9fe",
+      "64:ff9b::127.0.0.1",
+      "64:ff9b:1::8.8.8.8",
+      "2002:7f00:1::",
+      "2002:a9fe:a9fe::1",
+      "2002:ac10::1",
     ]) {
       expect(deniedRange(address), address).to.not.equal(null);
     }

@@ -1,0 +1,552 @@
+// Hostile input of the issue-14 audit against running adapters over real HTTP: XML with huge
+// numbers of attributes or namespace declarations, bodies sliced into 100 000 chunks, invalid
+// UTF-8, X-Road ids with line breaks, header 201, prototype keys in hub queries, IPv4-translated
+// callback addresses, slow senders and connection floods. Each gets its own 4xx or SOAP Client
+// fault and the adapter answers afterwards. Time and memory (the adapter's RSS and heap) are
+// printed for every case, never asserted as thresholds; only a crash or runaway memory fails.
+
+import { expect } from "chai";
+import { readFileSync } from "node:fs";
+import net from "node:net";
+import { Harness, type SluiceProcess } from "../support/harness";
+import { fixture, TEST_QUERY_SCHEMA } from "../fixtures/xroad-soap/outcomes";
+
+const XML = "text/xml; charset=utf-8";
+const CLIENT = "EE/BUSINESS/consumer";
+const MB = 2 ** 20;
+
+interface Raw {
+  status: number;
+  head: string;
+  body: string;
+  ms: number;
+}
+
+let counter = 0;
+const freshId = (): string => `hostile-${Date.now()}-${++counter}`;
+
+/** simple.query with a fresh X-Road id (or `id` as given). */
+function simpleQuery(id = freshId()): string {
+  return fixture("simple.query")
+    .toString("utf8")
+    .replace(/<xroad:id>[^<]*<\/xroad:id>/, `<xroad:id>${id}</xroad:id>`);
+}
+
+/** Resident memory of a process, in bytes. */
+function rss(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1]) * 1024;
+}
+
+/** The process's V8 heap in use, from its own metrics. */
+async function heapUsed(proc: SluiceProcess): Promise<number> {
+  const text = await (await fetch(`${proc.adminUrl}/metrics`)).text();
+  return Number(/^nodejs_heap_size_used_bytes (\d+(?:\.\d+)?)/m.exec(text)?.[1] ?? NaN);
+}
+
+const mb = (bytes: number): string => `${(bytes / MB).toFixed(0)} MB`;
+
+/** Runs `work` and prints its time and the adapter's memory before and after. */
+async function measured<T>(proc: SluiceProcess, name: string, work: () => Promise<T>): Promise<T> {
+  const pid = proc.child.pid as number;
+  const rssBefore = rss(pid);
+  const heapBefore = await heapUsed(proc);
+  let peak = rssBefore;
+  const sampler = setInterval(() => {
+    try {
+      peak = Math.max(peak, rss(pid));
+    } catch {
+      // The process is gone: the test's own checks say so.
+    }
+  }, 20);
+  const started = performance.now();
+  try {
+    return await work();
+  } finally {
+    const ms = performance.now() - started;
+    clearInterval(sampler);
+    const rssAfter = proc.child.exitCode === null ? rss(pid) : NaN;
+    const heapAfter = proc.child.exitCode === null ? await heapUsed(proc) : NaN;
+    console.log(
+      `      [hostile] ${name}: ${ms.toFixed(0)} ms; adapter RSS ${mb(rssBefore)} -> peak ${mb(peak)} -> ${mb(rssAfter)}, heap used ${mb(heapBefore)} -> ${mb(heapAfter)}`,
+    );
+  }
+}
+
+/**
+ * Sends `head` (request line and headers, without the blank line) and `body` over a raw socket
+ * and reads the answer until its Content-Length is in or the connection closes.
+ */
+function rawRequest(
+  port: number,
+  head: string,
+  body: Buffer | string = "",
+  options: { slow?: { piece: string; everyMs: number }; unfinished?: boolean } = {},
+): Promise<Raw> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    const socket = net.connect({ port, host: "127.0.0.1" });
+    let received = Buffer.alloc(0);
+    let done = false;
+    let drip: NodeJS.Timeout | undefined;
+    const finish = (): void => {
+      if (done) return;
+      done = true;
+      clearInterval(drip);
+      socket.destroy();
+      const text = received.toString("latin1");
+      const split = text.indexOf("\r\n\r\n");
+      resolve({
+        status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0),
+        head: split >= 0 ? text.slice(0, split) : text,
+        body: split >= 0 ? received.subarray(split + 4).toString("utf8") : "",
+        ms: performance.now() - started,
+      });
+    };
+    socket.on("data", (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk]);
+      const text = received.toString("latin1");
+      const split = text.indexOf("\r\n\r\n");
+      const length = /\r\ncontent-length: *(\d+)/i.exec(text.slice(0, Math.max(split, 0)));
+      if (split >= 0 && length && received.length >= split + 4 + Number(length[1])) finish();
+    });
+    socket.on("error", finish);
+    socket.on("close", finish);
+    socket.once("connect", () => {
+      // Unfinished: the header lines go on (slowly) and never end.
+      socket.write(options.unfinished ? `${head}\r\n` : `${head}\r\n\r\n`);
+      if (options.slow) {
+        const { piece, everyMs } = options.slow;
+        drip = setInterval(() => {
+          if (!socket.destroyed) socket.write(piece);
+        }, everyMs);
+      } else if (body.length > 0) {
+        socket.write(body);
+      }
+    });
+  });
+}
+
+/** A JSON body of about `size` bytes, HTTP-chunked into pieces of `piece` bytes. */
+function chunkedJson(size: number, piece: number): Buffer {
+  const json = Buffer.from(JSON.stringify({ data: "x".repeat(size - 11) }));
+  const frames: Buffer[] = [];
+  for (let at = 0; at < json.length; at += piece) {
+    const part = json.subarray(at, at + piece);
+    frames.push(Buffer.from(`${part.length.toString(16)}\r\n`), part, Buffer.from("\r\n"));
+  }
+  frames.push(Buffer.from("0\r\n\r\n"));
+  return Buffer.concat(frames);
+}
+
+function faultcodeOf(text: string): string {
+  return /<faultcode>([^<]*)<\/faultcode>/.exec(text)?.[1] ?? `none in: ${text.slice(0, 300)}`;
+}
+
+async function soapPost(
+  url: string,
+  body: string | Buffer,
+): Promise<{ status: number; text: string; id: string | null }> {
+  const response = await fetch(`${url}/soap`, {
+    method: "POST",
+    headers: { "Content-Type": XML },
+    body,
+  });
+  return {
+    status: response.status,
+    text: await response.text(),
+    id: response.headers.get("x-sluice-id"),
+  };
+}
+
+async function restPost(
+  url: string,
+  body: string | Buffer,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; json: Record<string, unknown> }> {
+  const response = await fetch(`${url}/rest/echo`, {
+    method: "POST",
+    headers: {
+      "Content-Type": "application/json",
+      "X-Road-Client": CLIENT,
+      "X-Road-Id": freshId(),
+      ...headers,
+    },
+    body,
+  });
+  const text = await response.text();
+  let json: Record<string, unknown> = {};
+  try {
+    json = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    json = { text };
+  }
+  return { status: response.status, json };
+}
+
+describe("Hostile input (issue 14 audit): each case refused alone, memory bounded", function () {
+  this.timeout(180_000);
+  const harness = new Harness();
+  let sluice: SluiceProcess;
+  /** A second adapter with short request deadlines and a small connection cap. */
+  let strict: SluiceProcess;
+
+  const services = {
+    testQuery: {
+      protocols: ["soap"],
+      namespace: "http://cosumer.ee.xroad.net",
+      schema: TEST_QUERY_SCHEMA,
+      reply: { mode: "sync", wait: "10s" },
+      backend: "sim",
+    },
+    echo: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" },
+  };
+
+  before(async () => {
+    await harness.startSim();
+    const base = {
+      services,
+      backends: { sim: { translator: "rest-json" } },
+      callbacks: {
+        allow: ["https://callbacks.example.org/"],
+        secret: `whsec_${Buffer.from("hostile-input-test-secret").toString("base64")}`,
+      },
+    };
+    harness.writeConfig(base);
+    // The heap the audit's adapter died with (384 MB), so a per-request blow-up shows as a crash.
+    sluice = await harness.spawn("all", { NODE_OPTIONS: "--max-old-space-size=384" });
+    harness.writeConfig({
+      ...base,
+      adapter: {
+        port: 0,
+        headersTimeout: "1s",
+        requestTimeout: "2s",
+        maxConnections: 20,
+      },
+    });
+    strict = await harness.spawn("adapter");
+  });
+
+  after(async () => {
+    await harness.cleanup();
+  });
+
+  async function stillServes(proc: SluiceProcess = sluice): Promise<void> {
+    expect(proc.child.exitCode, "the adapter is still running").to.equal(null);
+    if (proc === sluice) {
+      const answer = await soapPost(proc.url, simpleQuery());
+      expect(answer.status, answer.text).to.equal(200);
+      expect(answer.text).to.include("testQueryResponse");
+    }
+    const rest = await restPost(proc.url, JSON.stringify({ ok: true }));
+    expect(rest.status, JSON.stringify(rest.json)).to.equal(202);
+  }
+
+  /** The one check every SOAP case shares: its fault, and no message created. */
+  async function soapFault(name: string, body: string, faultcode: string): Promise<void> {
+    const answer = await measured(sluice, name, () => soapPost(sluice.url, body));
+    expect(`${answer.status} ${faultcodeOf(answer.text)}`, name).to.equal(`500 ${faultcode}`);
+    expect(answer.text).to.not.match(/at .*\.js:\d+/);
+    expect(answer.id, "no message was created").to.equal(null);
+  }
+
+  it("a SOAP Body element with 90 000 attributes is Client.InvalidXml", async () => {
+    const attributes = Array.from({ length: 90_000 }, (_, i) => `a${i}="1"`).join(" ");
+    const body = simpleQuery().replace("<name>", `<name ${attributes}>`);
+    await soapFault("90 000 attributes on one element", body, "Client.InvalidXml");
+    await stillServes();
+  });
+
+  it("90 000 attributes spread over many elements are Client.InvalidXml (document limit)", async () => {
+    const tags = Array.from(
+      { length: 900 },
+      (_, i) => `<t${i} ${Array.from({ length: 100 }, (_, j) => `a${j}="1"`).join(" ")}/>`,
+    ).join("");
+    const body = simpleQuery().replace("<age>35</age>", `<age>35</age>${tags}`);
+    await soapFault("90 000 attributes over 900 elements", body, "Client.InvalidXml");
+    await stillServes();
+  });
+
+  it("40 000 namespace declarations are Client.InvalidXml", async () => {
+    const declarations = Array.from({ length: 40_000 }, (_, i) => `xmlns:p${i}="u:${i}"`).join(" ");
+    const onOne = simpleQuery().replace("<request>", `<request ${declarations}>`);
+    await soapFault("40 000 namespace declarations on one element", onOne, "Client.InvalidXml");
+    // Spread one per element, each under the per-element limit.
+    const nested = Array.from({ length: 40_000 }, () => `<n xmlns:q="q"/>`).join("");
+    const spread = simpleQuery().replace("<age>35</age>", `<age>35</age>${nested}`);
+    await soapFault("40 000 namespace declarations, one per element", spread, "Client.InvalidXml");
+    await stillServes();
+  });
+
+  it("an xroad:id with CR/LF or a control character is refused at intake", async () => {
+    for (const [name, id] of [
+      ["CR/LF as character references", "abc&#13;&#10;Injected: yes"],
+      ["a literal line break", "abc\nInjected: yes"],
+      ["a C1 control character", "abc\u0085def"],
+      ["a character no header can carry", "abc\u20acdef"],
+    ]) {
+      await soapFault(`xroad:id with ${name}`, simpleQuery(id), "Client.InvalidSoap");
+    }
+    await stillServes();
+  });
+
+  it("an X-Road-Id header with a control character is 400", async () => {
+    // Bytes a header value may not hold are refused by the HTTP parser itself; a C1 control
+    // (valid obs-text on the wire) by Sluice's own check.
+    for (const [name, value] of [
+      ["a control character", "abc\u0001def"],
+      ["a C1 control character", "abc\u0085def"],
+    ]) {
+      const body = JSON.stringify({ ok: true });
+      const answer = await measured(sluice, `X-Road-Id with ${name}`, () =>
+        rawRequest(
+          sluice.port,
+          [
+            "POST /rest/echo HTTP/1.1",
+            "Host: 127.0.0.1",
+            "Content-Type: application/json",
+            `Content-Length: ${body.length}`,
+            `X-Road-Client: ${CLIENT}`,
+            `X-Road-Id: ${value}`,
+          ].join("\r\n"),
+          Buffer.from(body, "latin1"),
+        ),
+      );
+      expect(answer.status, `${name}: ${answer.head}`).to.equal(400);
+      expect(answer.body).to.not.match(/at .*\.js:\d+/);
+    }
+    await stillServes();
+  });
+
+  it("a JSON body with invalid UTF-8 is 400 InvalidJson, never rewritten to U+FFFD", async () => {
+    for (const [name, bytes] of [
+      [
+        "a lone continuation byte",
+        Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0x80, 0x22, 0x7d]),
+      ],
+      [
+        "an overlong encoding",
+        Buffer.concat([Buffer.from('{"a":"'), Buffer.from([0xc0, 0xaf]), Buffer.from('"}')]),
+      ],
+      [
+        "a truncated sequence",
+        Buffer.concat([Buffer.from('{"a":"'), Buffer.from([0xe2, 0x82]), Buffer.from('"}')]),
+      ],
+      [
+        "a UTF-16 surrogate in UTF-8",
+        Buffer.concat([Buffer.from('{"a":"'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('"}')]),
+      ],
+    ] as Array<[string, Buffer]>) {
+      const answer = await measured(sluice, `JSON with ${name}`, () => restPost(sluice.url, bytes));
+      expect(answer.status, name).to.equal(400);
+      expect(answer.json.type, name).to.equal("InvalidJson");
+    }
+    await stillServes();
+  });
+
+  it("more than 200 headers are 431, so an X-Road-Service as header 201 cannot escape its check", async () => {
+    const filler = Array.from({ length: 200 }, (_, i) => `X-Filler-${i}: ${i}`);
+    const body = JSON.stringify({ ok: true });
+    const rest = await measured(sluice, "REST with X-Road-Service as header 201", () =>
+      rawRequest(
+        sluice.port,
+        [
+          "POST /rest/echo HTTP/1.1",
+          "Host: 127.0.0.1",
+          "Content-Type: application/json",
+          `Content-Length: ${body.length}`,
+          `X-Road-Client: ${CLIENT}`,
+          ...filler,
+          "X-Road-Service: EE/BUSINESS/producer/sub/otherService",
+        ].join("\r\n"),
+        body,
+      ),
+    );
+    expect(rest.status, rest.head).to.equal(431);
+    expect(JSON.parse(rest.body).type).to.equal("InvalidHeader");
+    expect(rest.head).to.not.match(/x-sluice-id/i);
+
+    const soap = Buffer.from(simpleQuery());
+    const soapAnswer = await measured(sluice, "SOAP with 201 headers", () =>
+      rawRequest(
+        sluice.port,
+        [
+          "POST /soap HTTP/1.1",
+          "Host: 127.0.0.1",
+          `Content-Type: ${XML}`,
+          `Content-Length: ${soap.length}`,
+          ...filler,
+        ].join("\r\n"),
+        soap,
+      ),
+    );
+    expect(soapAnswer.status, soapAnswer.head).to.equal(431);
+    expect(faultcodeOf(soapAnswer.body)).to.equal("Client.InvalidHeader");
+
+    // 200 lines in all are still fine.
+    const fine = await rawRequest(
+      sluice.port,
+      [
+        "POST /rest/echo HTTP/1.1",
+        "Host: 127.0.0.1",
+        "Content-Type: application/json",
+        `Content-Length: ${body.length}`,
+        `X-Road-Client: ${CLIENT}`,
+        `X-Road-Id: ${freshId()}`,
+        ...filler.slice(0, 194),
+      ].join("\r\n"),
+      body,
+    );
+    expect(fine.status, fine.head).to.equal(202);
+    await stillServes();
+  });
+
+  it("hub queries with __proto__ or constructor keys are 400, never 201", async () => {
+    for (const query of [
+      "__proto__=x",
+      "constructor=x",
+      "eventType=MessageStateChangeEvent&__proto__=completed",
+      "constructor[prototype]=1",
+      "toString=x",
+      "hasOwnProperty=state",
+    ]) {
+      const response = await measured(sluice, `hub query ${query}`, () =>
+        fetch(`${sluice.url}/hub`, {
+          method: "POST",
+          headers: { "Content-Type": "application/json", "X-Road-Client": CLIENT },
+          body: JSON.stringify({ callback: "https://callbacks.example.org/hub", query }),
+        }),
+      );
+      const json = (await response.json()) as Record<string, unknown>;
+      expect(response.status, query).to.equal(400);
+      expect(json.type, query).to.equal("InvalidRequest");
+    }
+    // A JSON body with a __proto__ member is just a body: its callback and query are read.
+    const proto = await fetch(`${sluice.url}/hub`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-Road-Client": CLIENT },
+      body: '{"__proto__": {"query": "state=completed"}, "callback": "https://callbacks.example.org/hub", "query": "__proto__=1"}',
+    });
+    expect(proto.status).to.equal(400);
+    await stillServes();
+  });
+
+  it("callback targets at IPv4-translated, NAT64 or 6to4 addresses embedding private IPv4 are refused", async () => {
+    for (const host of [
+      "[::ffff:0:7f00:1]", // SIIT, 127.0.0.1
+      "[::ffff:0:a00:1]", // SIIT, 10.0.0.1
+      "[::ffff:0:808:808]", // SIIT, even a public address: no callback needs a translator
+      "[::ffff:7f00:1]", // mapped, 127.0.0.1
+      "[64:ff9b::a9fe:a9fe]", // NAT64, 169.254.169.254
+      "[2002:c0a8:101::1]", // 6to4, 192.168.1.1
+    ]) {
+      const response = await fetch(`${sluice.url}/hub`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "X-Road-Client": CLIENT },
+        body: JSON.stringify({ callback: `https://${host}/hub` }),
+      });
+      const json = (await response.json()) as Record<string, unknown>;
+      expect(response.status, host).to.equal(400);
+      expect(json.type, host).to.equal("InvalidCallback");
+      expect(String(json.message), host).to.match(/address/);
+    }
+    await stillServes();
+  });
+
+  it("a 600 KB body in 100 000 chunks costs about its size, also 30 at once (384 MB heap)", async () => {
+    const framed = chunkedJson(600 * 1024, 6);
+    const head = [
+      "POST /rest/echo HTTP/1.1",
+      "Host: 127.0.0.1",
+      "Content-Type: application/json",
+      "Transfer-Encoding: chunked",
+      `X-Road-Client: ${CLIENT}`,
+    ].join("\r\n");
+    const one = await measured(sluice, "600 KB body in 102 400 chunks, one request", () =>
+      rawRequest(sluice.port, `${head}\r\nX-Road-Id: ${freshId()}`, framed),
+    );
+    expect(one.status, one.body).to.equal(202);
+    const pid = sluice.child.pid as number;
+    const baseline = rss(pid);
+    let peak = 0;
+    const sampler = setInterval(() => {
+      if (sluice.child.exitCode === null) peak = Math.max(peak, rss(pid));
+    }, 20);
+    const answers = await measured(sluice, "600 KB body in 102 400 chunks, 30 at once", () =>
+      Promise.all(
+        Array.from({ length: 30 }, () =>
+          rawRequest(sluice.port, `${head}\r\nX-Road-Id: ${freshId()}`, framed),
+        ),
+      ),
+    );
+    clearInterval(sampler);
+    expect(sluice.child.exitCode, "the adapter survived").to.equal(null);
+    expect(answers.map((a) => a.status)).to.deep.equal(new Array(30).fill(202));
+    // 30 × 600 KB is 18 MB of bodies: measured +70 MB of RSS at the peak, where collecting the
+    // chunks in a list (raw-body) cost +350 MB. Loose, for a loaded machine.
+    expect(peak - baseline, `RSS ${mb(baseline)} -> peak ${mb(peak)}`).to.be.below(250 * MB);
+    await stillServes();
+  });
+
+  it("a slow body ends in 408 at the request deadline (adapter.requestTimeout)", async () => {
+    const answer = await measured(strict, "slow body, 1 byte per 200 ms, requestTimeout 2s", () =>
+      rawRequest(
+        strict.port,
+        [
+          "POST /rest/echo HTTP/1.1",
+          "Host: 127.0.0.1",
+          "Content-Type: application/json",
+          "Content-Length: 100000",
+          `X-Road-Client: ${CLIENT}`,
+          `X-Road-Id: ${freshId()}`,
+        ].join("\r\n"),
+        "",
+        { slow: { piece: " ", everyMs: 200 } },
+      ),
+    );
+    expect(answer.status, answer.head).to.equal(408);
+    // Reported, not asserted: the deadline is 2 s, checked every 250 ms.
+    const slowHeaders = await measured(strict, "slow headers, headersTimeout 1s", () =>
+      rawRequest(strict.port, "POST /rest/echo HTTP/1.1\r\nHost: 127.0.0.1", "", {
+        unfinished: true,
+        slow: { piece: "X-Slow: 1\r\n", everyMs: 200 },
+      }),
+    );
+    expect(slowHeaders.status, slowHeaders.head).to.equal(408);
+    await stillServes(strict);
+  });
+
+  it("connections beyond adapter.maxConnections are closed at once; the adapter serves again", async () => {
+    const sockets: net.Socket[] = [];
+    const closedEarly = await measured(
+      strict,
+      "40 connections against maxConnections 20",
+      async () => {
+        let closed = 0;
+        await Promise.all(
+          Array.from(
+            { length: 40 },
+            () =>
+              new Promise<void>((resolve) => {
+                const socket = net.connect({ port: strict.port, host: "127.0.0.1" });
+                sockets.push(socket);
+                socket.on("error", () => undefined);
+                socket.once("close", () => {
+                  closed += 1;
+                  resolve();
+                });
+                // Open ones stay open (idle, before their headers) for the next half second.
+                setTimeout(resolve, 500);
+              }),
+          ),
+        );
+        return closed;
+      },
+    );
+    expect(closedEarly, "connections over the cap were closed").to.be.at.least(20);
+    for (const socket of sockets) socket.destroy();
+    // The cap frees as connections go.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await stillServes(strict);
+  });
+});
