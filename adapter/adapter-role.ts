@@ -30,10 +30,14 @@ export async function startAdapter(
   const { config, broker, names, store, log: rootLog } = runtime;
   const log: Logger = rootLog.child({ component: "adapter" });
   let topologyReady = false;
-  const publisher = broker.publisherChannel(async (channel) => {
-    await declareAllBackends(channel, config, names);
-    topologyReady = true;
-  }, config.adapter.publishTimeoutMs);
+  const publisher = broker.channel(
+    "adapter.publisher",
+    async (channel) => {
+      await declareAllBackends(channel, config, names);
+      topologyReady = true;
+    },
+    config.adapter.publishTimeoutMs,
+  );
   await publisher.waitForConnect();
 
   const waiters = new SyncWaiters(config.adapter.maxSyncWaiters);
@@ -163,7 +167,7 @@ export async function startAdapter(
   return {
     name: "adapter",
     port: actualPort,
-    async drain() {
+    async drain(deadline) {
       // Requests still arriving on open connections get 503 instead of a new wait.
       backpressure.stopIntake();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -172,7 +176,8 @@ export async function startAdapter(
       // timeout: the drain (and the grace time after it) must not wait for idle clients.
       server.closeIdleConnections();
       const sweep = setInterval(() => server.closeIdleConnections(), 50);
-      await closed;
+      // Connections still busy at the deadline are cut by close().
+      await deadline.within(closed);
       clearInterval(sweep);
     },
     async close() {

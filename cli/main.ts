@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import type { SluiceConfig } from "../shared/config/config";
 import { createLogger, logProcessWarnings } from "../shared/observability/logger";
 import { startRuntime, type Role, type Runtime } from "../shared/runtime/runtime";
+import { drainRoles } from "../shared/runtime/shutdown-deadline";
 import { StartupError } from "../shared/runtime/startup-error";
 import { reloadAllTls } from "../shared/config/tls-files";
 import { startTracing } from "../shared/observability/tracing";
@@ -287,10 +288,9 @@ export async function main(argv: string[]): Promise<void> {
     }, config.shutdownGraceMs + 5_000);
     force.unref();
     runtime?.admin.setDraining();
-    // Intake stops first (the adapter was started last), then workers finish what they hold.
-    for (const role of [...roles].reverse())
-      await role.drain().catch((e: Error) => log.warn({ err: e.message }, "drain failed"));
-    for (const role of roles) await role.close().catch(() => undefined);
+    // Intake stops first (the adapter was started last), then workers finish what they hold,
+    // all roles within one grace time.
+    await drainRoles(roles, config.shutdownGraceMs, log);
     await runtime?.close().catch(() => undefined);
     for (const close of closers) await close().catch(() => undefined);
     await tracing.shutdown();

@@ -142,7 +142,7 @@ export async function runOperatorCommand(
         );
       }
       const b = await connectBroker();
-      const publisher = b.publisherChannel(async (channel) =>
+      const publisher = b.channel("publisher", async (channel) =>
         declareAllBackends(channel, config, names),
       );
       await publisher.waitForConnect();
@@ -219,7 +219,7 @@ export async function runOperatorCommand(
       if (result !== "ok")
         return fail(out, `the message is ${previous ?? "gone"} and can no longer be cancelled`);
       const b = await connectBroker();
-      const publisher = b.publisherChannel(async (channel) =>
+      const publisher = b.channel("publisher", async (channel) =>
         declareAllBackends(channel, config, names),
       );
       await new StateNotices(b, publisher, names, log).publish(id, "cancelled");

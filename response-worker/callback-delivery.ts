@@ -201,14 +201,17 @@ export async function startCallbackDelivery(
       const terminal = isTerminal(tx.state);
       return publish(tx, `${tx.id}.${eventKey}`, terminal, terminal);
     },
-    async drain() {
-      await deliverer.stop();
+    async drain(deadline) {
+      // An attempt still under way at the deadline is dropped unsettled: its job stays on the
+      // queue and is sent again (same webhook-id) by the next response worker.
+      await deadline.within(deliverer.stop());
     },
     async close() {
       await channel.close().catch(() => undefined);
-      await http.close();
+      // After the drain: an attempt still under way has run out of grace time and is aborted.
+      await http.destroy();
       ssTls?.dispose();
-      await xroad?.http.close();
+      await xroad?.http.destroy();
     },
   };
 }

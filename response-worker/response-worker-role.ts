@@ -2,9 +2,7 @@
 // to its transaction and delivers it. Draining stops consuming and lets the work in hand finish.
 
 import type { Logger } from "pino";
-import type { ConfirmChannel, ConsumeMessage } from "amqplib";
-import { safeAck, safeNack } from "../shared/broker/amqp";
-import { patiently } from "../shared/broker/patient-retry";
+import { SettlingConsumer } from "../shared/broker/settling-consumer";
 import type { Role, Runtime } from "../shared/runtime/runtime";
 import { declareAllBackends } from "../shared/broker/topology";
 import { DeadLetterWatch } from "./dead-letter-watch";
@@ -21,7 +19,7 @@ export async function startResponseWorker(
 ): Promise<Role> {
   const { config, broker, names, store } = runtime;
   const log: Logger = runtime.log.child({ component: "response-worker" });
-  const publisher = broker.publisherChannel(async (channel) =>
+  const publisher = broker.channel("response-worker.publisher", async (channel) =>
     declareAllBackends(channel, config, names),
   );
   await publisher.waitForConnect();
@@ -35,51 +33,34 @@ export async function startResponseWorker(
     stateListeners,
     tellOnce: true,
   });
-  const inProgress = new Set<Promise<unknown>>();
-  let consuming = true;
-  /** Handles a delivery patiently, acks it when done, hands it back if it cannot be done. */
-  const settled =
-    (handle: (message: ConsumeMessage) => Promise<void>) =>
-    async (message: ConsumeMessage, channel: ConfirmChannel) => {
-      const work = patiently(
-        () => handle(message),
-        log,
-        () => consuming,
-      ).then(
-        () => safeAck(channel, message),
-        (error: Error) => {
-          log.warn({ err: error.message }, "response handling interrupted; requeued");
-          setTimeout(() => safeNack(channel, message, true), 1_000);
-        },
-      );
-      inProgress.add(work);
-      await work.finally(() => inProgress.delete(work));
-    };
+  // Each delivery is handled patiently, acked when done, handed back if it cannot be done.
+  const settling = new SettlingConsumer(log, "response handling interrupted; requeued");
   const watch = new DeadLetterWatch(broker, publisher, names, log, runtime.deadLetters);
   const consumers = [
     broker.consume("responses", {
       queue: names.responsesQueue,
       prefetch: 64,
-      onMessage: settled((message) => correlator.handle(message)),
+      onMessage: settling.handler((message) => correlator.handle(message)),
     }),
     broker.consume("dead-letter-watch", {
       queue: names.deadLetterWatchQueue,
       prefetch: 16,
-      onMessage: settled((message) => watch.handle(message)),
+      onMessage: settling.handler((message) => watch.handle(message)),
     }),
   ];
   await Promise.all(consumers.map((consumer) => consumer.waitForConnect()));
   log.info("response worker consuming");
   return {
     name: "response-worker",
-    async drain() {
-      consuming = false;
+    async drain(deadline) {
+      settling.stop();
       await Promise.all(consumers.map((consumer) => consumer.cancel()));
-      const grace = new Promise((resolve) => setTimeout(resolve, config.shutdownGraceMs).unref());
-      await Promise.race([Promise.allSettled([...inProgress]), grace]);
+      // Unfinished at the deadline: unacked, so the broker hands it out again after the close.
+      await settling.drain(deadline);
     },
     async close() {
       await Promise.all(consumers.map((consumer) => consumer.close().catch(() => undefined)));
+      await publisher.close().catch(() => undefined);
     },
   };
 }

@@ -4,9 +4,8 @@
 
 import { setMaxListeners } from "node:events";
 import type { Logger } from "pino";
-import { safeAck, safeNack } from "../shared/broker/amqp";
 import { HubListeners } from "../shared/store/hub-listeners";
-import { patiently } from "../shared/broker/patient-retry";
+import { SettlingConsumer } from "../shared/broker/settling-consumer";
 import type { BackendConfig } from "../shared/config/config";
 import { consumedQueues, consumerPrefetch } from "../shared/broker/ordering";
 import type { Role, Runtime } from "../shared/runtime/runtime";
@@ -34,7 +33,7 @@ export async function startWorker(runtime: Runtime, guardFactory?: GuardFactory)
       await loadTranslator(backend.translator, translatorBackend(backend, config), config.baseDir),
     );
   }
-  const publisher = broker.publisherChannel(async (channel) =>
+  const publisher = broker.channel("worker.publisher", async (channel) =>
     declareAllBackends(channel, config, names),
   );
   await publisher.waitForConnect();
@@ -42,9 +41,8 @@ export async function startWorker(runtime: Runtime, guardFactory?: GuardFactory)
   const shutdown = new AbortController();
   // Every call in flight listens to it (up to maxInFlight per backend): no leak to warn about.
   setMaxListeners(0, shutdown.signal);
-  const inProgress = new Set<Promise<unknown>>();
+  const settling = new SettlingConsumer(log, "processing interrupted; message requeued");
   const consumers: GatedConsumers[] = [];
-  let consuming = true;
   const limits = await startWorkerLimits(runtime, log);
   const hubListeners = new HubListeners(runtime.redis, config.prefix);
 
@@ -72,29 +70,11 @@ export async function startWorker(runtime: Runtime, guardFactory?: GuardFactory)
       prefetch: consumerPrefetch(backend.ordering, backend.maxInFlight),
       gates: limits.gates,
       log,
-      onMessage: async (message, channel, gone) => {
-        if (!consuming) return safeNack(channel, message, true);
-        const work = patiently(
-          () => processor.process(message, gone),
-          log,
-          // A delivery whose channel closed is the broker's again: trying on is pointless.
-          () => consuming && !gone.aborted,
-        ).then(
-          (settlement) =>
-            settlement === "ack" ? safeAck(channel, message) : safeNack(channel, message, true),
-          (error: Error) => {
-            // Redis or broker trouble that outlasted the patient retries: hand the message back;
-            // the claim lapses and another attempt (here or elsewhere) picks it up.
-            log.warn(
-              { err: error.message, backend: backend.name },
-              "processing interrupted; message requeued",
-            );
-            setTimeout(() => safeNack(channel, message, true), 1_000);
-          },
-        );
-        inProgress.add(work);
-        await work.finally(() => inProgress.delete(work));
-      },
+      // Redis or broker trouble that outlasts the patient retries hands the message back; its
+      // claim lapses and another attempt (here or elsewhere) picks it up.
+      onMessage: settling.handler((message, gone) => processor.process(message, gone), {
+        backend: backend.name,
+      }),
     });
     consumers.push(consumer);
   }
@@ -103,16 +83,17 @@ export async function startWorker(runtime: Runtime, guardFactory?: GuardFactory)
 
   return {
     name: "worker",
-    async drain() {
-      consuming = false;
+    async drain(deadline) {
+      settling.stop();
       await Promise.all(consumers.map((c) => c.cancel()));
-      const grace = new Promise((resolve) => setTimeout(resolve, config.shutdownGraceMs).unref());
-      await Promise.race([Promise.allSettled([...inProgress]), grace]);
+      // Calls still running when the process's grace time is over are given up and handed back.
+      await settling.drain(deadline);
       shutdown.abort();
-      await Promise.allSettled([...inProgress]);
+      await settling.settled();
     },
     async close() {
       await Promise.all(consumers.map((c) => c.close().catch(() => undefined)));
+      await publisher.close().catch(() => undefined);
       await limits.close();
       for (const translator of translators.values()) await translator.close?.();
     },

@@ -41,7 +41,8 @@ export class Broker extends EventEmitter {
   private readonly connection: AmqpConnectionManager;
   private readonly log: Logger;
   private blockedReason: string | null = null;
-  private publisher: ChannelWrapper | null = null;
+  /** Each channel's confirm timeout, by channel name (a role's own settings, never shared). */
+  private readonly publishTimeouts = new Map<string, number>();
   /** Ids of mandatory messages the broker returned as unroutable, until their publish settles. */
   private readonly returned = new Set<string>();
 
@@ -128,8 +129,12 @@ export class Broker extends EventEmitter {
     return this.blockedReason;
   }
 
-  /** A confirm channel whose setup runs on every (re)connect. */
+  /**
+   * A confirm channel whose setup runs on every (re)connect. Each role opens its own, with its
+   * own confirm timeout: in `sluice all` no role's settings depend on which started first.
+   */
   channel(name: string, setup?: ChannelSetup, publishTimeoutMs = 5_000): ChannelWrapper {
+    this.publishTimeouts.set(name, publishTimeoutMs);
     const wrapper = this.connection.createChannel({
       name,
       json: false,
@@ -195,11 +200,9 @@ export class Broker extends EventEmitter {
     }
   }
 
-  /** The shared publisher channel of this process; each role's setup is added to it. */
-  publisherChannel(setup?: ChannelSetup, publishTimeoutMs = 5_000): ChannelWrapper {
-    if (!this.publisher) this.publisher = this.channel("publisher", setup, publishTimeoutMs);
-    else if (setup) void this.publisher.addSetup(setup).catch(() => undefined);
-    return this.publisher;
+  /** The confirm timeout of each channel opened, by name (what `/readyz` and tests can check). */
+  channelPublishTimeouts(): Record<string, number> {
+    return Object.fromEntries(this.publishTimeouts);
   }
 
   /**

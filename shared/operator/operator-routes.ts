@@ -81,7 +81,7 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
   let publisher: ChannelWrapper | null = null;
   // Opened on first use: most admin ports never replay or cancel anything.
   const publish = () =>
-    (publisher ??= broker.publisherChannel(async (channel) =>
+    (publisher ??= broker.channel("operator.publisher", async (channel) =>
       declareAllBackends(channel, config, names),
     ));
   let replayer: Replayer | null = null;

@@ -16,6 +16,7 @@ import { QueueMonitor } from "../broker/queue-monitor";
 import { checkRedis, createRedis, whenReady } from "../store/redis";
 import { topologyNames, type TopologyNames } from "../protocol/names";
 import { TransactionStore } from "../store/transaction-store";
+import type { DrainingRole } from "./shutdown-deadline";
 
 export interface Runtime {
   config: SluiceConfig;
@@ -41,11 +42,7 @@ export interface Runtime {
 }
 
 /** A role running on a runtime: it drains (stops intake, finishes work) and then closes. */
-export interface Role {
-  name: string;
-  drain(): Promise<void>;
-  close(): Promise<void>;
-}
+export type Role = DrainingRole;
 
 /** Connects to Redis and RabbitMQ (failing with one clear line) and opens the admin port. */
 export async function startRuntime(

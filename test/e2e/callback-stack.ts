@@ -12,6 +12,7 @@ import { loadConfig, type SluiceConfig } from "../../shared/config/config";
 import { startRuntime, type Role, type Runtime } from "../../shared/runtime/runtime";
 import { startWorker } from "../../worker/worker-role";
 import { AMQP_URL, Harness } from "../support/harness";
+import { drainRoles } from "../../shared/runtime/shutdown-deadline";
 
 interface Stage {
   runtime: Runtime;
@@ -81,7 +82,6 @@ export class CallbackStack {
 }
 
 async function stop(stage: Stage): Promise<void> {
-  for (const role of [...stage.roles].reverse()) await role.drain().catch(() => undefined);
-  for (const role of stage.roles) await role.close().catch(() => undefined);
+  await drainRoles(stage.roles, 5_000);
   await stage.runtime.close();
 }

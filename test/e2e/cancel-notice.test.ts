@@ -18,6 +18,7 @@ import { startRuntime, type Role, type Runtime } from "../../shared/runtime/runt
 import { StateNotices } from "../../shared/protocol/state-notice";
 import { CallbackReceiver, type ReceivedCall } from "../integration/callback-receiver";
 import { call, eventually, Harness } from "../support/harness";
+import { drainRoles } from "../../shared/runtime/shutdown-deadline";
 
 const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
 const ALICE = "EE/GOV/70000001/alice";
@@ -57,7 +58,7 @@ describe("cancel notice from the cancel route (no worker running)", function () 
     );
     notices = new StateNotices(
       runtime.broker,
-      runtime.broker.publisherChannel(),
+      runtime.broker.channel("publisher"),
       runtime.names,
       log,
     );
@@ -75,8 +76,7 @@ describe("cancel notice from the cancel route (no worker running)", function () 
   after(async () => {
     server?.closeAllConnections();
     await new Promise((resolve) => server?.close(resolve));
-    for (const role of [...roles].reverse()) await role.drain().catch(() => undefined);
-    for (const role of roles) await role.close().catch(() => undefined);
+    await drainRoles(roles, 5_000);
     await runtime?.close();
     await receiver.close();
     await harness.cleanup();

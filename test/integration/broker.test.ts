@@ -29,7 +29,7 @@ describe("broker publishes (RabbitMQ)", () => {
   });
 
   it("confirms a routed message and refuses an unroutable mandatory one", async () => {
-    const publisher = broker.publisherChannel(async (channel) => {
+    const publisher = broker.channel("publisher", async (channel) => {
       await channel.assertExchange(exchange, "direct", { durable: false, autoDelete: false });
       await channel.assertQueue(queue, { durable: false });
       await channel.bindQueue(queue, exchange, "routed");

@@ -38,7 +38,7 @@ describe("correlator: a response whose record Redis lost (real broker and Redis)
   before(async () => {
     const config = compileConfig(rawConfig, ".");
     broker = await Broker.connect(AMQP_URL, log);
-    const publisher = broker.publisherChannel((ch) => declareAllBackends(ch, config, names));
+    const publisher = broker.channel("publisher", (ch) => declareAllBackends(ch, config, names));
     await publisher.waitForConnect();
     correlator = new Correlator({
       broker,

@@ -80,7 +80,7 @@ describe("request processor: the last look before the call (real broker and Redi
     const config = compileConfig(rawConfig, ".");
     backend = config.backends.b;
     broker = await Broker.connect(AMQP_URL, log);
-    publisher = broker.publisherChannel((ch) => declareAllBackends(ch, config, names));
+    publisher = broker.channel("publisher", (ch) => declareAllBackends(ch, config, names));
     await publisher.waitForConnect();
     reader = await amqplib.connect(AMQP_URL);
     channel = await reader.createChannel();
