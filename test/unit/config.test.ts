@@ -82,6 +82,53 @@ describe("configuration", () => {
     expect(problems.length).to.be.at.least(11);
   });
 
+  it("checks the consumer direction: a remote service needs its id and the security server", () => {
+    const problems = problemsOf({
+      services: {
+        remote: { backend: "remote", client: "EE/GOV/1/consumer" },
+        local: { backend: "legacy", client: "EE/GOV/1/consumer" },
+      },
+      backends: {
+        remote: { translator: "xroad-rest", service: "EE/GOV/2/provider/lookup" },
+        nameless: { translator: "xroad-soap" },
+        legacy: { url: "http://127.0.0.1:8090", service: "EE/GOV/2/provider/lookup" },
+        urlless: { translator: "rest-json" },
+      },
+    });
+    expect(problems).to.include.members([
+      "config.backends.remote.translator: xroad-rest calls a remote service through the local security server; set config.securityServer (url, client)",
+      "config.backends.legacy.service: only the xroad-rest and xroad-soap translators call a remote X-Road service",
+      "config.services.local.client: only services of an xroad-rest or xroad-soap backend name a client",
+    ]);
+    const text = problems.join("\n");
+    expect(text).to.match(/config\.backends\.nameless.*service/);
+    expect(text).to.match(/config\.backends\.urlless.*url/);
+    const config = compileConfig(
+      {
+        securityServer: { url: "http://127.0.0.1:8081", client: "EE/GOV/1/sluice" },
+        services: {
+          remote: { protocols: ["soap"], backend: "remote", client: "EE/GOV/1/consumer" },
+        },
+        backends: {
+          remote: {
+            translator: "xroad-soap",
+            service: "EE/GOV/2/provider/getState/v1",
+            rate: { limit: 2, per: "1s", burst: 1, guard: "300ms" },
+          },
+        },
+      },
+      "/etc/sluice",
+    );
+    expect(config.backends.remote.service).to.equal("EE/GOV/2/provider/getState/v1");
+    expect(config.backends.remote.rate).to.deep.equal({
+      limit: 2,
+      perMs: 1000,
+      burst: 1,
+      guardMs: 300,
+    });
+    expect(config.services.remote.client).to.equal("EE/GOV/1/consumer");
+  });
+
   it("names unknown keys, with the known key an operator probably meant", () => {
     const problems = problemsOf({
       servcies: {},
