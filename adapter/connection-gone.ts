@@ -3,11 +3,44 @@
 
 import type { ServerResponse } from "node:http";
 
-/** A signal that aborts when the caller's connection closes before the answer was sent. */
-export function connectionGone(res: ServerResponse): AbortSignal {
-  const controller = new AbortController();
-  res.once("close", () => {
-    if (!res.writableFinished) controller.abort();
-  });
-  return controller.signal;
+/** Whether a waiting caller's connection closed before its answer, and one hook for when it does. */
+export interface CallerGone {
+  readonly aborted: boolean;
+  /** `hangUp` runs once when the connection closes before the answer (at once if it has); null removes it. */
+  onAbort(hangUp: (() => void) | null): void;
+}
+
+const GONE = Symbol("sluice.caller-gone");
+
+// Per waiting caller only this small object: no AbortController, EventTarget or listener
+// closure (10 000 sync callers each held those for their whole wait).
+class ConnectionGone implements CallerGone {
+  aborted = false;
+  private hangUp: (() => void) | null = null;
+
+  onAbort(hangUp: (() => void) | null): void {
+    // Gone already (while its message was being persisted): its slot is freed at once too.
+    if (this.aborted && hangUp) hangUp();
+    else this.hangUp = hangUp;
+  }
+
+  closed(): void {
+    this.aborted = true;
+    const hangUp = this.hangUp;
+    this.hangUp = null;
+    hangUp?.();
+  }
+}
+
+/** One listener function for every response; the state hangs on the response itself. */
+function onClose(this: ServerResponse & { [GONE]?: ConnectionGone }): void {
+  if (!this.writableFinished) this[GONE]?.closed();
+}
+
+/** The hang-up state of the caller answered through `res`. */
+export function connectionGone(res: ServerResponse): CallerGone {
+  const gone = new ConnectionGone();
+  (res as ServerResponse & { [GONE]?: ConnectionGone })[GONE] = gone;
+  res.once("close", onClose);
+  return gone;
 }

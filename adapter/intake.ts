@@ -34,6 +34,7 @@ import {
 } from "../shared/store/transaction-store";
 import type { WakeMessage } from "../shared/protocol/wake-message";
 import type { Admission, Backpressure } from "./backpressure";
+import type { CallerGone } from "./connection-gone";
 import type { SyncWaiters } from "./sync-waiters";
 
 /** What a protocol route hands over after parsing and validating the request. */
@@ -49,8 +50,8 @@ export interface Submission {
    */
   waitMs: number;
   callback: string | null;
-  /** Aborts when the caller's connection closes before its answer (sync waits end then). */
-  gone?: AbortSignal;
+  /** Says when the caller's connection closes before its answer (sync waits end then). */
+  gone?: CallerGone;
   /** The request's trace context: the message's spans on every role descend from it. */
   trace?: Context;
   request: Omit<
@@ -114,11 +115,9 @@ export class Intake {
     // Admitted messages count toward the queue's depth until confirmed, so a burst stops at
     // the high-water mark even before the next depth sample.
     const admission = this.deps.backpressure.admit(backend);
-    try {
-      return await this.persist(submission, backend, admission);
-    } finally {
-      admission.release();
-    }
+    // Not awaited here: a sync caller's wait must not keep this frame, and with it the whole
+    // submission (body, headers), alive until the answer comes.
+    return this.persist(submission, backend, admission).finally(admission.release);
   }
 
   private async persist(
@@ -216,14 +215,25 @@ export class Intake {
         duplicate: false,
         retryAfter: backpressure.retryAfter(backend),
       };
+    // Returned, not awaited: this frame (the message, its body and headers) ends here, and
+    // the wait holds only what the answer needs.
+    return this.waitForAnswer(id, waiter, submission.gone, meta.replyMode, backend);
+  }
+
+  private async waitForAnswer(
+    id: string,
+    waiter: { promise: Promise<WakeMessage | null>; cancel(): void },
+    gone: CallerGone | undefined,
+    replyMode: ReplyMode,
+    backend: BackendConfig,
+  ): Promise<IntakeResult> {
     // A caller that hangs up frees its waiter slot at once instead of holding it to the deadline.
-    const hangUp = () => waiter.cancel();
-    submission.gone?.addEventListener("abort", hangUp, { once: true });
+    gone?.onAbort(waiter.cancel);
     const wake = await waiter.promise;
-    submission.gone?.removeEventListener("abort", hangUp);
-    if (submission.gone?.aborted) return { kind: "accepted", id, duplicate: false, retryAfter: 1 };
+    gone?.onAbort(null);
+    if (gone?.aborted) return { kind: "accepted", id, duplicate: false, retryAfter: 1 };
     const result = wake ? answered(wake) : await this.afterWait(id, backend);
-    this.noteDelivered(result, meta.replyMode);
+    this.noteDelivered(result, replyMode);
     return result;
   }
 
@@ -305,8 +315,7 @@ export class Intake {
       return result;
     }
     const waiter = this.deps.waiters.register(id, submission.waitMs);
-    const hangUp = () => waiter.cancel();
-    submission.gone?.addEventListener("abort", hangUp, { once: true });
+    submission.gone?.onAbort(waiter.cancel);
     try {
       // Registered before the state is read: a final response stored after this read wakes us.
       const state = await this.deps.store.watch(id, this.deps.instanceId);
@@ -322,7 +331,7 @@ export class Intake {
       waiter.cancel();
       return accepted;
     } finally {
-      submission.gone?.removeEventListener("abort", hangUp);
+      submission.gone?.onAbort(null);
     }
   }
 
