@@ -1,0 +1,231 @@
+// The adapter's former XML reading, on fast-xml-parser (validation pass, ordered parse with
+// offsets, tree rebuilt): the oracle the one-pass reader (adapter/soap/xml-reader.ts) is
+// checked against in test/unit/xml-reader.test.ts. Not used by Sluice itself.
+
+import { XMLParser } from "fast-xml-parser";
+import { SluiceError } from "../../shared/protocol/errors";
+import type { XmlAttribute, XmlElement, XmlLimits } from "../../adapter/soap/safe-xml";
+import { checkDepth, DEFAULT_XML_LIMITS } from "../../adapter/soap/safe-xml";
+
+const XML_NS = "http://www.w3.org/XML/1998/namespace";
+const XMLNS_NS = "http://www.w3.org/2000/xmlns/";
+
+const META = XMLParser.getMetaDataSymbol();
+
+const parser = new XMLParser({
+  preserveOrder: true,
+  ignoreAttributes: false,
+  attributeNamePrefix: "",
+  allowBooleanAttributes: false,
+  parseTagValue: false,
+  parseAttributeValue: false,
+  processEntities: false,
+  htmlEntities: false,
+  trimValues: false,
+  cdataPropName: "#cdata",
+  commentPropName: false,
+  ignoreDeclaration: true,
+  ignorePiTags: true,
+  removeNSPrefix: false,
+  captureMetaData: true,
+  maxNestedTags: DEFAULT_XML_LIMITS.maxDepth + 1,
+  // Names such as "toString" are legal XML; the parser marks them and buildElement restores
+  // them (it keeps names as data only). "__proto__", "constructor" and "prototype" it refuses.
+  onDangerousProperty: (name) => `${MARK}${name}`,
+});
+
+const MARK = "\u0001";
+
+function unmark(name: string): string {
+  return name.startsWith(MARK) ? name.slice(MARK.length) : name;
+}
+
+function invalid(message: string): SluiceError {
+  return new SluiceError("InvalidXml", message);
+}
+
+const ENTITIES: Record<string, string> = { lt: "<", gt: ">", amp: "&", quot: '"', apos: "'" };
+
+/** Replaces the five predefined entities and character references; anything else is refused. */
+function decodeEntities(raw: string): string {
+  if (!raw.includes("&")) return raw;
+  return raw.replace(/&([^;&\s<]{0,32});?/g, (whole, name: string) => {
+    if (!whole.endsWith(";")) throw invalid(`a bare "&" is not allowed in XML text`);
+    const known = ENTITIES[name];
+    if (known !== undefined) return known;
+    const numeric = /^#(?:x([0-9a-fA-F]{1,6})|([0-9]{1,7}))$/.exec(name);
+    if (numeric) {
+      const code = numeric[1] !== undefined ? parseInt(numeric[1], 16) : parseInt(numeric[2], 10);
+      const allowed =
+        code === 0x9 ||
+        code === 0xa ||
+        code === 0xd ||
+        (code >= 0x20 && code <= 0xd7ff) ||
+        (code >= 0xe000 && code <= 0xfffd) ||
+        (code >= 0x10000 && code <= 0x10ffff);
+      if (!allowed) throw invalid(`character reference ${whole} is not allowed in XML`);
+      return String.fromCodePoint(code);
+    }
+    throw invalid(`undefined entity ${whole} (only the predefined XML entities are allowed)`);
+  });
+}
+
+function splitName(qname: string): [prefix: string, local: string] {
+  const colon = qname.indexOf(":");
+  if (colon === -1) return ["", qname];
+  if (colon === 0 || colon === qname.length - 1 || qname.indexOf(":", colon + 1) !== -1) {
+    throw invalid(`"${qname}" is not a valid namespace-qualified name`);
+  }
+  return [qname.slice(0, colon), qname.slice(colon + 1)];
+}
+
+type FxpNode = Record<string, unknown>;
+
+function nameOf(node: FxpNode): string | undefined {
+  return Object.keys(node).find((key) => key !== ":@");
+}
+
+function textOf(nodes: unknown): string {
+  if (!Array.isArray(nodes)) return "";
+  return nodes.map((n: FxpNode) => (typeof n["#text"] === "string" ? n["#text"] : "")).join("");
+}
+
+function buildElement(
+  node: FxpNode,
+  key: string,
+  parentScope: ReadonlyMap<string, string>,
+): XmlElement {
+  const qname = unmark(key);
+  const rawAttributes = (node[":@"] ?? {}) as Record<string, unknown>;
+  const declarations: Array<[string, string]> = [];
+  const plain: Array<[string, string]> = [];
+  for (const [markedName, rawValue] of Object.entries(rawAttributes)) {
+    const name = unmark(markedName);
+    const value = decodeEntities(normaliseAttribute(String(rawValue)));
+    if (name === "xmlns") {
+      declarations.push(["", value]);
+    } else if (name.startsWith("xmlns:")) {
+      const prefix = name.slice(6);
+      if (value === "") throw invalid(`namespace prefix "${prefix}" cannot be bound to ""`);
+      if (prefix === "xmlns" || (prefix === "xml") !== (value === XML_NS) || value === XMLNS_NS) {
+        throw invalid(`reserved namespace binding ${name}="${value}"`);
+      }
+      declarations.push([prefix, value]);
+    } else {
+      plain.push([name, value]);
+    }
+  }
+  let inScope = parentScope;
+  if (declarations.length > 0) {
+    const scope = new Map(parentScope);
+    for (const [prefix, uri] of declarations) scope.set(prefix, uri);
+    inScope = scope;
+  }
+  const [prefix, local] = splitName(qname);
+  const resolve = (p: string, forAttribute: boolean): string | null => {
+    if (p === "") return forAttribute ? null : (inScope.get("") ?? null) || null;
+    const uri = inScope.get(p);
+    if (uri === undefined) throw invalid(`namespace prefix "${p}" is not declared`);
+    return uri;
+  };
+  const attributes: XmlAttribute[] = plain.map(([attrName, value]) => {
+    const [attrPrefix, attrLocal] = splitName(attrName);
+    return { qname: attrName, local: attrLocal, namespace: resolve(attrPrefix, true), value };
+  });
+  const seen = new Set<string>();
+  for (const attribute of attributes) {
+    const key = `${attribute.namespace ?? ""} ${attribute.local}`;
+    if (seen.has(key)) throw invalid(`attribute "${attribute.qname}" is repeated`);
+    seen.add(key);
+  }
+  const meta = node[META as unknown as string] as { startIndex: number; endIndex: number };
+  const element: XmlElement = {
+    kind: "element",
+    qname,
+    prefix,
+    local,
+    namespace: resolve(prefix, false),
+    attributes,
+    declarations,
+    inScope,
+    children: [],
+    start: meta.startIndex,
+    end: meta.endIndex,
+  };
+  for (const child of (node[key] ?? []) as FxpNode[]) {
+    const childName = nameOf(child);
+    if (childName === undefined || childName.startsWith("?")) continue;
+    if (childName === "#text") {
+      element.children.push({
+        kind: "text",
+        value: decodeEntities(String(child["#text"])),
+        cdata: false,
+      });
+    } else if (childName === "#cdata") {
+      element.children.push({ kind: "text", value: textOf(child["#cdata"]), cdata: true });
+    } else {
+      element.children.push(buildElement(child, childName, inScope));
+    }
+  }
+  return element;
+}
+
+/** XML attribute-value normalisation: literal tabs and line ends read as spaces. */
+function normaliseAttribute(raw: string): string {
+  if (raw.includes("<")) throw invalid(`"<" is not allowed in an attribute value`);
+  return raw.replace(/[\t\n\r]/g, " ");
+}
+
+// Control characters other than tab and line ends, U+FFFE/U+FFFF, and lone surrogates.
+const ILLEGAL_CHARACTER =
+  // eslint-disable-next-line no-control-regex -- finding control characters is the point
+  /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+const ROOT_SCOPE: ReadonlyMap<string, string> = new Map([["xml", XML_NS]]);
+
+/**
+ * Parses a whole XML document and returns its root element. Every failure is a
+ * Client.InvalidXml (PayloadTooLarge for oversize input) with a message fit for the caller.
+ */
+export function parseXmlWithFastXmlParser(
+  text: string,
+  limits: XmlLimits = DEFAULT_XML_LIMITS,
+): XmlElement {
+  if (text.length > limits.maxLength) {
+    throw new SluiceError(
+      "PayloadTooLarge",
+      `the XML is larger than ${limits.maxLength} characters`,
+    );
+  }
+  if (/<!DOCTYPE/i.test(text)) throw invalid("a DOCTYPE declaration is not allowed");
+  if (ILLEGAL_CHARACTER.test(text)) throw invalid("the XML holds a character XML does not allow");
+  if (/<!ENTITY/i.test(text)) throw invalid("entity declarations are not allowed");
+  checkDepth(text, limits.maxDepth);
+  let document: FxpNode[];
+  try {
+    document = parser.parse(text, true) as FxpNode[];
+  } catch (error) {
+    throw invalid(`the XML is not well-formed: ${describe(error)}`);
+  }
+  for (const node of document) {
+    if (typeof node["#text"] === "string" && node["#text"].trim() !== "") {
+      throw invalid("the XML has text outside its root element");
+    }
+  }
+  const roots = document.filter((node) => {
+    const name = nameOf(node);
+    return name !== undefined && !name.startsWith("?") && name !== "#text";
+  });
+  if (roots.length !== 1) throw invalid("the XML has no root element");
+  const root = buildElement(roots[0], nameOf(roots[0]) as string, ROOT_SCOPE);
+  // The parser drops what follows the root; only comments, instructions and space may.
+  const tail = text.slice(root.end).replace(/<!--[\s\S]*?-->|<\?[\s\S]*?\?>/g, "");
+  if (tail.trim() !== "") throw invalid("the XML has content after its root element");
+  return root;
+}
+
+function describe(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  // Parser messages are short and positional; keep the first line only.
+  return text.split("\n")[0].slice(0, 200);
+}
