@@ -1,7 +1,7 @@
 // The built-in `rest-json` translator: forwards a request to an HTTP backend over a keep-alive
 // pool and maps the backend's status onto the outcome rules of the translator interface.
 
-import { Pool, errors as undiciErrors } from "undici";
+import { errors as undiciErrors } from "undici";
 import type { Dispatcher } from "undici";
 import { SluiceError } from "../../shared/protocol/errors";
 import { checkedSubPath } from "../../shared/protocol/rest-path";
@@ -20,6 +20,7 @@ import {
   type TranslatorBackend,
   type TranslatorCall,
 } from "./translator";
+import { BackendPool } from "./backend-pool";
 import { Deadline } from "./call-deadline";
 
 /** Default bound on a response body; a larger answer is never buffered. */
@@ -41,7 +42,7 @@ export function createTranslator(backend: TranslatorBackend): Translator {
 
 /** Exported so xroad-rest can call through a security server with the same handling. */
 export class RestJsonTranslator implements Translator {
-  private pool: Pool;
+  private readonly pool: BackendPool;
   protected readonly basePath: string;
   private readonly options: RestJsonOptions;
 
@@ -54,25 +55,7 @@ export class RestJsonTranslator implements Translator {
     }
     this.options = readOptions(backend);
     this.basePath = url.pathname.replace(/\/+$/, "");
-    this.pool = this.newPool(url.origin);
-    // New certificates (SIGHUP): a new pool; calls in flight finish on the old one.
-    backend.clientTls?.onChange(() => {
-      const old = this.pool;
-      this.pool = this.newPool(url.origin);
-      void old.close().catch(() => undefined);
-    });
-  }
-
-  /** The pool is bound to one origin, so nothing in a request's path can reach another host. */
-  private newPool(origin: string): Pool {
-    const tls = this.backend.clientTls?.current;
-    return new Pool(origin, {
-      connections: this.options.connections,
-      keepAliveTimeout: this.options.keepAliveTimeoutMs,
-      headersTimeout: this.backend.timeoutMs,
-      bodyTimeout: this.backend.timeoutMs,
-      ...(tls ? { connect: { ca: tls.ca, cert: tls.cert, key: tls.key } } : {}),
-    });
+    this.pool = new BackendPool(backend, url.origin, this.options);
   }
 
   async call(request: RequestMessage, call: TranslatorCall): Promise<BackendResponse[]> {
@@ -106,7 +89,7 @@ export class RestJsonTranslator implements Translator {
     const path = this.pathOf(request);
     let answer: Dispatcher.ResponseData;
     try {
-      answer = await this.pool.request({
+      answer = await this.pool.current.request({
         path,
         method: request.method.toUpperCase() as Dispatcher.HttpMethod,
         headers,

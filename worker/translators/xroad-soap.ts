@@ -2,9 +2,10 @@
 // remote X-Road SOAP service in an X-Road 4.0 envelope of Sluice's own, through the local
 // security server, and accepts only an answer that echoes that header.
 
-import { Pool, type Dispatcher } from "undici";
+import type { Dispatcher } from "undici";
 import { SluiceError } from "../../shared/protocol/errors";
 import { buildMultipartRelated } from "../../shared/protocol/multipart-related";
+import { BackendPool } from "./backend-pool";
 import { Deadline } from "./call-deadline";
 import { readBounded, ResponseTooLarge } from "./rest-json";
 import {
@@ -42,7 +43,7 @@ export function createTranslator(backend: TranslatorBackend): Translator {
 }
 
 class XroadSoapTranslator implements Translator {
-  private pool: Pool;
+  private readonly pool: BackendPool;
   private readonly path: string;
   private readonly service: ServiceId;
   private readonly maxResponseBytes: number;
@@ -60,23 +61,10 @@ class XroadSoapTranslator implements Translator {
     this.maxResponseBytes = typeof max === "number" && max > 0 ? max : DEFAULT_MAX_RESPONSE_BYTES;
     // PR-MESS: a SOAP request is POSTed to the security server's root.
     this.path = url.pathname.replace(/\/*$/, "/");
-    this.pool = this.newPool(url.origin);
-    backend.clientTls?.onChange(() => {
-      const old = this.pool;
-      this.pool = this.newPool(url.origin);
-      void old.close().catch(() => undefined);
-    });
-  }
-
-  private newPool(origin: string): Pool {
-    const tls = this.backend.clientTls?.current;
-    const { connections, keepAliveTimeoutMs } = this.backend.options;
-    return new Pool(origin, {
+    const { connections, keepAliveTimeoutMs } = backend.options;
+    this.pool = new BackendPool(backend, url.origin, {
       connections: typeof connections === "number" ? connections : null,
-      keepAliveTimeout: typeof keepAliveTimeoutMs === "number" ? keepAliveTimeoutMs : 4000,
-      headersTimeout: this.backend.timeoutMs,
-      bodyTimeout: this.backend.timeoutMs,
-      ...(tls ? { connect: { ca: tls.ca, cert: tls.cert, key: tls.key } } : {}),
+      keepAliveTimeoutMs: typeof keepAliveTimeoutMs === "number" ? keepAliveTimeoutMs : 4000,
     });
   }
 
@@ -150,7 +138,7 @@ class XroadSoapTranslator implements Translator {
     const name = this.backend.name;
     let answer: Dispatcher.ResponseData;
     try {
-      answer = await this.pool.request({
+      answer = await this.pool.current.request({
         path: this.path,
         method: "POST",
         headers: {
