@@ -2,7 +2,7 @@
 // client, and the service header `INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICECODE[/VERSION]`.
 
 import type { IncomingMessage } from "node:http";
-import { SluiceError, type ErrorCode } from "../shared/protocol/errors";
+import { SluiceError } from "../shared/protocol/errors";
 
 const PART = "[^/\\s]{1,255}";
 const CLIENT = new RegExp(`^${PART}/${PART}/${PART}(/${PART})?$`);
@@ -69,26 +69,6 @@ export function checkServiceHeader(req: IncomingMessage, serviceCode: string): v
     throw new SluiceError(
       "InconsistentHeaders",
       `X-Road-Service names a different service than the path (${serviceCode})`,
-    );
-  }
-}
-
-// Control characters (C0 with tab, CR and LF, DEL, C1) and anything an HTTP header cannot carry.
-// eslint-disable-next-line no-control-regex -- finding control characters is the point
-const NOT_IN_AN_ID = /[\u0000-\u001f\u007f-\u009f\u0100-\uffff]/;
-
-/**
- * The caller's X-Road message id, as `X-Road-Id` or the SOAP `id` header field: at most 255
- * characters a header can carry. It travels on as a header to the backend, so one with CR/LF or
- * other control characters is refused here (`code`: InvalidHeader or InvalidSoap), not
- * acknowledged and then failed in the worker.
- */
-export function checkXroadId(id: string, code: ErrorCode): void {
-  if (id.length > 255) throw new SluiceError(code, "the X-Road id is longer than 255 characters");
-  if (NOT_IN_AN_ID.test(id)) {
-    throw new SluiceError(
-      code,
-      "the X-Road id holds a line break, a control character or a character outside ISO-8859-1",
     );
   }
 }

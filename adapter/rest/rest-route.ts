@@ -5,7 +5,7 @@
 import { isUtf8 } from "node:buffer";
 import type { Context } from "koa";
 import type { Logger } from "pino";
-import { checkCallbackTarget, type CallbackPolicy } from "../../shared/delivery/callback-target";
+import type { CallbackPolicy } from "../../shared/delivery/callback-target";
 import type { ServiceConfig, SluiceConfig } from "../../shared/config/config";
 import type { ReplyMode } from "../../shared/protocol/envelope";
 import { SluiceError } from "../../shared/protocol/errors";
@@ -15,21 +15,22 @@ import {
   forwardedRequestHeaders,
 } from "../../shared/protocol/forwarded-headers";
 import { observeRequest } from "../request-metrics";
-import { requestContext } from "../request-span";
 import { isJsonType, mediaType, readBody } from "../body-reader";
-import { connectionGone } from "../connection-gone";
 import { answerError } from "../error-answer";
 import type { Intake, IntakeResult } from "../intake";
 import { decodeBody, isUtf8Charset, parseJsonBody, type SchemaValidators } from "../json-body";
 import { parsePrefer } from "../prefer";
 import { checkedSubPath } from "../../shared/protocol/rest-path";
+import { checkServiceHeader, headerCount, readClient, xroadHeaders } from "../xroad-client";
 import {
-  checkServiceHeader,
-  checkXroadId,
-  headerCount,
-  readClient,
-  xroadHeaders,
-} from "../xroad-client";
+  acceptedOutcome,
+  admitCaller,
+  errorOutcome,
+  failureOf,
+  markMessage,
+  offeredService,
+  submitMessage,
+} from "../route-intake";
 import { statusLocation } from "../status-location";
 
 const SERVICE_PATH = /^\/rest\/([^/?]+)(\/[^?]*)?$/;
@@ -64,16 +65,11 @@ export function restRoute(deps: RestRouteDeps) {
     } catch {
       // Malformed percent-encoding names no service.
     }
-    // Own properties only: "/rest/toString" must be an unknown service, not Object.prototype's.
-    const service = Object.hasOwn(deps.config.services, serviceCode)
-      ? deps.config.services[serviceCode]
-      : undefined;
+    let service: ServiceConfig | undefined;
     let outcome = "error";
     noteAccess(ctx, { service: serviceCode || null });
     try {
-      if (!service || !service.protocols.includes("rest")) {
-        throw new SluiceError("UnknownService", `no REST service named "${serviceCode}"`);
-      }
+      service = offeredService(deps.config.services, serviceCode, "rest");
       const result = await handle(ctx, deps, service, match?.[2] ?? "");
       // Through a security server, the status is reachable only as another X-Road service.
       const statusUrl = statusLocation(
@@ -84,9 +80,9 @@ export function restRoute(deps: RestRouteDeps) {
       );
       outcome = answer(ctx, result, statusUrl);
     } catch (error) {
-      outcome = outcomeOf(answerError(ctx, error, deps.log).code);
+      outcome = errorOutcome(answerError(ctx, error, deps.log));
     } finally {
-      observeRequest(ctx, "rest", service ? serviceCode : null, outcome, started);
+      observeRequest(ctx, "rest", service?.code ?? null, outcome, started);
     }
   };
 }
@@ -101,24 +97,20 @@ async function handle(
   const subPath = checkedSubPath(path);
   const client = readClient(req, service.client);
   checkServiceHeader(req, service.code);
-  if (service.allowedClients && !service.allowedClients.includes(client)) {
-    throw new SluiceError("AccessDenied", `client ${client} may not use ${service.code}`);
-  }
   if (headerCount(req, "x-road-id") > 1) {
     throw new SluiceError("DuplicateHeaderField", "the X-Road-Id header must appear once");
   }
   const xroadId = ctx.get("X-Road-Id").trim() || null;
-  if (xroadId) checkXroadId(xroadId, "InvalidHeader");
-
   const { mode, waitMs, applied } = replyMode(ctx, service);
-  const callbackHeader = ctx.get("X-Callback-Url").trim();
-  let callback: string | null = null;
-  if (mode === "callback") {
-    const raw = callbackHeader || service.callback;
-    if (!raw)
-      throw new SluiceError("InvalidCallback", "callback mode needs an X-Callback-Url header");
-    callback = (await checkCallbackTarget(raw, deps.callbackPolicy)).target;
-  }
+  const caller = {
+    service,
+    protocol: "rest" as const,
+    client,
+    xroadId,
+    replyMode: mode,
+    callbackHeader: ctx.get("X-Callback-Url").trim(),
+  };
+  const callback = await admitCaller(caller, deps);
 
   const type = mediaType(ctx.get("Content-Type") || undefined);
   const hasBody =
@@ -152,9 +144,7 @@ async function handle(
   }
   if (applied.length) ctx.set("Preference-Applied", applied.join(", "));
 
-  return deps.intake.submit({
-    gone: waitMs > 0 ? connectionGone(ctx.res) : undefined,
-    trace: requestContext(ctx),
+  return submitMessage(ctx, deps.intake, {
     service,
     protocol: "rest",
     client,
@@ -202,26 +192,9 @@ function replyMode(
   return { mode, waitMs, applied };
 }
 
-const JSON_ERROR: Record<string, { status: number; type: string; message: string }> = {
-  failed: {
-    status: 502,
-    type: "BackendFailed",
-    message: "the backend failed to process the message",
-  },
-  expired: {
-    status: 504,
-    type: "Timeout",
-    message: "the message expired before the backend processed it",
-  },
-  cancelled: { status: 409, type: "Conflict", message: "the message was cancelled" },
-  /** `failed` because the backend's calls timed out. */
-  timeout: { status: 504, type: "Timeout", message: "the backend did not answer in time" },
-};
-
 /** Maps an intake result onto the HTTP answer; returns the metrics outcome label. */
 function answer(ctx: Context, result: IntakeResult, statusUrl: string): string {
-  ctx.set("X-Sluice-Id", result.id);
-  noteAccess(ctx, { id: result.id });
+  markMessage(ctx, result.id);
   if (result.kind === "accepted") {
     ctx.status = 202;
     ctx.set("Location", statusUrl);
@@ -232,7 +205,7 @@ function answer(ctx: Context, result: IntakeResult, statusUrl: string): string {
       state: "accepted",
       statusUrl,
     };
-    return result.duplicate ? "duplicate" : "accepted";
+    return acceptedOutcome(result);
   }
   const response = result.response;
   if (
@@ -249,20 +222,13 @@ function answer(ctx: Context, result: IntakeResult, statusUrl: string): string {
     ctx.body = Buffer.from(response.body, response.bodyEncoding === "base64" ? "base64" : "utf8");
     return result.state === "rejected" ? "rejected" : "completed";
   }
-  const timedOut = result.state === "failed" && result.error?.code === "Timeout";
-  const error = timedOut ? JSON_ERROR.timeout : (JSON_ERROR[result.state] ?? JSON_ERROR.failed);
-  noteAccess(ctx, { code: error.type });
-  ctx.status = error.status;
+  const failure = failureOf(result);
+  noteAccess(ctx, { code: failure.code });
+  ctx.status = failure.status;
   ctx.body = {
-    type: error.type,
-    message: result.error?.message ?? error.message,
+    type: failure.code,
+    message: result.error?.message ?? failure.message,
     detail: result.id,
   };
   return result.state;
-}
-
-function outcomeOf(code: string): string {
-  if (code === "Busy") return "busy";
-  if (code === "Unavailable") return "unavailable";
-  return "invalid";
 }

@@ -6,15 +6,21 @@ import type Router from "@koa/router";
 import type { Context } from "koa";
 import type { Logger } from "pino";
 import type { AttachmentRef } from "../../shared/protocol/envelope";
-import { checkCallbackTarget, type CallbackPolicy } from "../../shared/delivery/callback-target";
+import type { CallbackPolicy } from "../../shared/delivery/callback-target";
 import type { ServiceConfig, SluiceConfig } from "../../shared/config/config";
-import { asSluiceError, SluiceError, type ErrorInfo } from "../../shared/protocol/errors";
+import { asSluiceError, SluiceError } from "../../shared/protocol/errors";
 import { noteAccess } from "../access-log";
-import { checkXroadId } from "../xroad-client";
+import {
+  acceptedOutcome,
+  admitCaller,
+  errorOutcome,
+  failureOf,
+  markMessage,
+  offeredService,
+  submitMessage,
+} from "../route-intake";
 import { observeRequest } from "../request-metrics";
-import { requestContext } from "../request-span";
 import { closeUnreadBody, readBody } from "../body-reader";
-import { connectionGone } from "../connection-gone";
 import type { Intake, IntakeResult } from "../intake";
 import { buildMultipartRelated, type MimePart } from "../../shared/protocol/multipart-related";
 import { answerContent } from "./soap-answer";
@@ -86,14 +92,7 @@ function soapPost(
         outcome = await answerStatus(ctx, deps, request);
         return;
       }
-      const { services } = deps.config;
-      service = Object.hasOwn(services, request.serviceCode)
-        ? services[request.serviceCode]
-        : undefined;
-      if (!service || !service.protocols.includes("soap")) {
-        service = undefined;
-        throw new SluiceError("UnknownService", `no SOAP service named "${request.serviceCode}"`);
-      }
+      service = offeredService(deps.config.services, request.serviceCode, "soap");
       if (body.length > service.maxBodyBytes) {
         throw new SluiceError(
           "PayloadTooLarge",
@@ -117,28 +116,24 @@ async function submit(
   service: ServiceConfig,
   request: SoapRequestWithAttachments,
 ): Promise<IntakeResult> {
-  if (service.allowedClients && !service.allowedClients.includes(request.clientId)) {
-    throw new SluiceError("AccessDenied", `client ${request.clientId} may not use ${service.code}`);
-  }
+  // SOAP callers get the service's configured mode; a callback target may come as a header.
+  const mode = service.reply.mode;
+  const caller = {
+    service,
+    protocol: "soap" as const,
+    client: request.clientId,
+    xroadId: request.xroadId,
+    replyMode: mode,
+    callbackHeader: ctx.get("X-Callback-Url").trim(),
+  };
+  const callback = await admitCaller(caller, deps);
   if (request.attachments.length > 0 && !service.attachments) {
     throw new SluiceError("InvalidContentType", `${service.code} does not accept attachments`);
   }
-  checkXroadId(request.xroadId, "InvalidSoap");
   const body = validators.validate(service.code, request.bodyJson);
-
-  // SOAP callers get the service's configured mode; a callback target may come as a header.
-  const mode = service.reply.mode;
-  let callback: string | null = null;
-  if (mode === "callback") {
-    const raw = ctx.get("X-Callback-Url").trim() || service.callback;
-    if (!raw) throw new SluiceError("InvalidCallback", `${service.code} has no callback target`);
-    callback = (await checkCallbackTarget(raw, deps.callbackPolicy)).target;
-  }
   const soap = { ...soapMessageOf(request), ...(request.mtom ? { mtom: true } : {}) };
   const attachments = request.attachments.map(attachmentRef);
-  return deps.intake.submit({
-    gone: mode === "sync" ? connectionGone(ctx.res) : undefined,
-    trace: requestContext(ctx),
+  return submitMessage(ctx, deps.intake, {
     service,
     protocol: "soap",
     client: request.clientId,
@@ -172,15 +167,6 @@ function attachmentRef(part: MimePart): AttachmentRef {
   return ref;
 }
 
-const FAILED_STATES: Record<string, ErrorInfo> = {
-  failed: { code: "BackendFailed", message: "the backend failed to process the message" },
-  expired: { code: "Timeout", message: "the message expired before the backend processed it" },
-  cancelled: { code: "Conflict", message: "the message was cancelled" },
-  rejected: { code: "BackendRejected", message: "the backend rejected the message" },
-  /** `failed` because the backend's calls timed out. */
-  timeout: { code: "Timeout", message: "the backend did not answer in time" },
-};
-
 /** The status operation: the caller's own message's state and responses. */
 async function answerStatus(
   ctx: Context,
@@ -198,8 +184,7 @@ async function answerStatus(
 
 /** Maps an intake result onto the SOAP answer; returns the metrics outcome label. */
 function answer(ctx: Context, request: SoapRequestWithAttachments, result: IntakeResult): string {
-  ctx.set("X-Sluice-Id", result.id);
-  noteAccess(ctx, { id: result.id });
+  markMessage(ctx, result.id);
   ctx.type = XML_ANSWER;
   const unfinished =
     result.kind === "accepted" ||
@@ -213,7 +198,7 @@ function answer(ctx: Context, request: SoapRequestWithAttachments, result: Intak
       // the REST status service may well sit on another subsystem than the SOAP services.
       statusUrl: `/messages/${result.id}`,
     });
-    return result.kind === "accepted" && result.duplicate ? "duplicate" : "accepted";
+    return acceptedOutcome(result);
   }
   const { state, response } = result;
   const answered = state === "completed" || state === "processing" || state === "rejected";
@@ -235,8 +220,7 @@ function answer(ctx: Context, request: SoapRequestWithAttachments, result: Intak
     }
     return "completed";
   }
-  const timedOut = state === "failed" && result.error?.code === "Timeout";
-  const failure = timedOut ? FAILED_STATES.timeout : (FAILED_STATES[state] ?? FAILED_STATES.failed);
+  const failure = failureOf(result);
   const error = new SluiceError(failure.code, result.error?.message ?? failure.message, {
     side: "Server",
     status: 500,
@@ -277,9 +261,7 @@ function answerFault(
     error,
     request ?? (thrown instanceof EnvelopeFault ? thrown.echo : undefined),
   );
-  if (error.code === "Busy") return "busy";
-  if (error.code === "Unavailable") return "unavailable";
-  return error.side === "Client" ? "invalid" : "error";
+  return errorOutcome(error);
 }
 
 function wsdlGet(services: ServiceConfig[], param: string | null, statusService: string) {
