@@ -10,7 +10,7 @@ import type { Broker } from "../shared/broker/amqp";
 import type { ResponseMessage, StateNotice } from "../shared/protocol/envelope";
 import { responseCodec, stateNoticeCodec, wakeCodec } from "../shared/protocol/codec";
 import {
-  HEADERS,
+  deadLetterHeaders,
   RESPONSES_DEAD_LETTER_SOURCE,
   RESPONSES_ROUTING_KEY,
 } from "../shared/protocol/names";
@@ -241,11 +241,7 @@ export class Correlator {
       content,
       {
         messageId: id ?? undefined,
-        headers: {
-          [HEADERS.reason]: reason,
-          [HEADERS.backend]: RESPONSES_DEAD_LETTER_SOURCE,
-          ...(error ? { [HEADERS.error]: error } : {}),
-        },
+        headers: deadLetterHeaders(reason, RESPONSES_DEAD_LETTER_SOURCE, error),
       },
     );
     metrics.deadLetters.inc({ backend: RESPONSES_DEAD_LETTER_SOURCE, reason });

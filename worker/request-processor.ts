@@ -10,7 +10,7 @@ import type { Broker } from "../shared/broker/amqp";
 import type { BackendConfig } from "../shared/config/config";
 import type { RequestMessage, ResponseMessage } from "../shared/protocol/envelope";
 import { requestCodec, responseCodec } from "../shared/protocol/codec";
-import { HEADERS, RESPONSES_ROUTING_KEY } from "../shared/protocol/names";
+import { deadLetterHeaders, HEADERS, RESPONSES_ROUTING_KEY } from "../shared/protocol/names";
 import {
   BackendRedirectError,
   BackendUnavailableError,
@@ -44,6 +44,7 @@ import {
 } from "../shared/observability/tracing";
 import type { DeadLetters } from "../shared/operator/dead-letters";
 import type { RecentFailures } from "../shared/operator/recent-failures";
+import type { Settlement } from "../shared/broker/settling-consumer";
 import { abortableSleep } from "./abortable-sleep";
 import { decideCall, type CallDecision } from "./call-decision";
 import type { CallPermit } from "./backend-guard";
@@ -55,8 +56,6 @@ import type { Translator } from "./translators/translator";
  * publish the answer, short enough that a crashed worker's message is taken over soon.
  */
 const CLAIM_SLACK_MS = 5_000;
-
-export type Settlement = "ack" | "requeue";
 
 /** Waits for an open gate and an in-flight slot; the permit gives the rate token per call. */
 export type CallGuard = (request: RequestMessage, signal: AbortSignal) => Promise<CallPermit>;
@@ -757,11 +756,7 @@ export class RequestProcessor {
     }
     await broker.publish(publisher, names.deadLetterExchange, backend.name, content, {
       messageId: id ?? undefined,
-      headers: {
-        [HEADERS.reason]: reason,
-        [HEADERS.backend]: backend.name,
-        ...(id === null && detail ? { [HEADERS.error]: detail.error } : {}),
-      },
+      headers: deadLetterHeaders(reason, backend.name, id === null ? detail?.error : undefined),
     });
     metrics.deadLetters.inc({ backend: backend.name, reason });
   }

@@ -21,6 +21,22 @@ export const HEADERS = {
 /** `x-sluice-backend` of dead letters the response worker sends. */
 export const RESPONSES_DEAD_LETTER_SOURCE = "responses";
 
+/**
+ * The headers of a message Sluice dead-letters itself: why, where from (a backend, or
+ * `responses`), and for a message it could not read, what was wrong with it.
+ */
+export function deadLetterHeaders(
+  reason: string,
+  source: string,
+  error?: string,
+): Record<string, string> {
+  return {
+    [HEADERS.reason]: reason,
+    [HEADERS.backend]: source,
+    ...(error ? { [HEADERS.error]: error } : {}),
+  };
+}
+
 /** AMQP `type` of a state notice; responses carry none, so older consumers still read them. */
 export const STATE_NOTICE_TYPE = "sluice.state";
 

@@ -6,11 +6,14 @@
 import { expect } from "chai";
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import path from "node:path";
 import * as amqplib from "amqplib";
 import Redis from "ioredis";
 import { compileConfig } from "../../shared/config/config";
 import { declareAllBackends } from "../../shared/broker/topology";
+import { callbackTopology, declareCallbackTopology } from "../../response-worker/callback-schedule";
 import { topologyNames, HEADERS } from "../../shared/protocol/names";
 import { TransactionStore } from "../../shared/store/transaction-store";
 import { AMQP_URL, eventually, Harness, REDIS_URL, type SluiceProcess } from "../support/harness";
@@ -56,6 +59,9 @@ describe("an upgrade with version 1 messages waiting in the queues", function ()
   const retried = randomUUID();
   const answered = randomUUID();
   const later = randomUUID();
+  const notified = randomUUID();
+  let receiver: http.Server;
+  const hooks: Array<{ webhookId: string; body: string }> = [];
 
   const publish = async (
     exchange: string,
@@ -76,10 +82,28 @@ describe("an upgrade with version 1 messages waiting in the queues", function ()
     const services = {
       personLookup: { protocols: ["rest"], reply: { mode: "ack" }, backend: "registry" },
     };
-    harness.writeConfig({ services, backends: { registry } });
+    // A callback receiver that records what it gets.
+    receiver = http.createServer((req, res) => {
+      let body = "";
+      req.on("data", (chunk: Buffer) => (body += chunk.toString()));
+      req.on("end", () => {
+        hooks.push({ webhookId: String(req.headers["webhook-id"]), body });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", () => resolve()));
+    const receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks/`;
+    const callbacks = {
+      allow: [receiverUrl],
+      allowHttp: true,
+      allowPrivate: true,
+      secret: "whsec_dXBncmFkZS13aXRoLW1lc3NhZ2VzLWluLWZsaWdodA==",
+    };
+    harness.writeConfig({ services, backends: { registry }, callbacks });
     const config = compileConfig(
       {
         services,
+        callbacks,
         prefix: harness.prefix,
         backends: { registry: { ...registry, url: harness.sim.url } },
       },
@@ -89,6 +113,8 @@ describe("an upgrade with version 1 messages waiting in the queues", function ()
     channel = await connection.createConfirmChannel();
     // The queues as the previous release left them; declared the same way by every release.
     await declareAllBackends(channel, config, names);
+    const callbackQueues = callbackTopology(harness.prefix, config.callbacks.backoffMs);
+    await declareCallbackTopology(channel, callbackQueues);
     redis = new Redis(REDIS_URL);
     store = new TransactionStore(redis, harness.prefix, 60_000);
 
@@ -135,6 +161,17 @@ describe("an upgrade with version 1 messages waiting in the queues", function ()
       response.content.split(FIXTURE_ID(1)).join(answered),
       response.properties,
     );
+    // ... a callback job ...
+    const job = fixture("callback-job-v1.json");
+    await publish(
+      "",
+      callbackQueues.delivery,
+      job.content
+        .split(FIXTURE_ID(1))
+        .join(notified)
+        .replace("https://receiver.example/hook", `${receiverUrl}hook`),
+      job.properties,
+    );
     // ... and messages this release cannot read: not JSON, a request without its service, and
     // a response of a version newer than it knows.
     await publish(names.requestsExchange, "registry", "this is not JSON");
@@ -151,6 +188,8 @@ describe("an upgrade with version 1 messages waiting in the queues", function ()
   });
 
   after(async () => {
+    receiver?.closeAllConnections();
+    await new Promise((resolve) => receiver?.close(resolve));
     await connection?.close().catch(() => undefined);
     redis?.disconnect();
     await harness.cleanup();
@@ -178,6 +217,11 @@ describe("an upgrade with version 1 messages waiting in the queues", function ()
     });
     expect(tx.responses).to.have.length(1);
     expect(tx.responses[0].body).to.equal('{"name":"Mari"}');
+  });
+
+  it("delivers the waiting version 1 callback job", async () => {
+    await eventually(async () => (hooks.length > 0 ? true : undefined), 20_000, "the callback");
+    expect(hooks[0]).to.deep.equal({ webhookId: `msg_${notified}.1`, body: '{"id":"x"}' });
   });
 
   it("dead-letters what it cannot read, with the reason, and keeps consuming", async () => {

@@ -87,7 +87,6 @@ describe("sluice all under SIGTERM with slow work in every role", function () {
 
     sluice.child.kill("SIGTERM");
     const code = await sluice.exited;
-    if (process.env.DEBUG_SHUTDOWN) console.log(sluice.output.slice(-25).join("\n"));
     expect(code).to.equal(0);
     const messages = sluice.lines.map((line) => line.msg);
     expect(messages).to.include("stopped");
