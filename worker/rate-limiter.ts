@@ -19,7 +19,12 @@ export interface RateLimit {
   guardMs?: number;
 }
 
-export type RateDecision = { granted: true } | { granted: false; retryInMs: number };
+/**
+ * A decision, with the Redis time it was taken at (`atUs`, microseconds since the epoch): the
+ * limiter's own clock, the one the rate is kept by.
+ */
+export type RateDecision =
+  { granted: true; atUs: number } | { granted: false; retryInMs: number; atUs: number };
 
 /**
  * GCRA keeps one number per backend: the theoretical arrival time (TAT) of the next call, in
@@ -28,7 +33,7 @@ export type RateDecision = { granted: true } | { granted: false; retryInMs: numb
  * costs one round trip and needs no agreement between worker clocks.
  *
  * KEYS[1] the TAT key; ARGV[1] emission interval (µs); ARGV[2] burst tolerance (µs).
- * Returns {1, 0} when granted, {0, µs until a call would be granted} otherwise.
+ * Returns {1, 0, now} when granted, {0, µs until a call would be granted, now} otherwise.
  */
 const GCRA_LUA = `
 local t = redis.call('TIME')
@@ -39,18 +44,22 @@ local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
 local allowAt = tat - tolerance
 if now < allowAt then
-  return {0, allowAt - now}
+  return {0, allowAt - now, now}
 end
 local nextTat = tat + interval
 local ttlMs = math.floor((nextTat - now) / 1000) + 1000
 redis.call('SET', KEYS[1], string.format('%d', nextTat), 'PX', ttlMs)
-return {1, 0}
+return {1, 0, now}
 `;
 
 const COMMAND = "sluiceGcraAcquire";
 
 interface GcraClient {
-  [COMMAND](key: string, intervalUs: number, toleranceUs: number): Promise<[number, number]>;
+  [COMMAND](
+    key: string,
+    intervalUs: number,
+    toleranceUs: number,
+  ): Promise<[number, number, number]>;
 }
 
 /**
@@ -133,13 +142,14 @@ export class RateLimiter {
 
   /** One atomic attempt: granted now, or how long until a token is due. */
   async tryAcquire(): Promise<RateDecision> {
-    const [granted, waitUs] = await this.client[COMMAND](
+    const [granted, waitUs, nowUs] = await this.client[COMMAND](
       this.key,
       this.intervalUs,
       this.toleranceUs,
     );
-    if (granted === 1) return { granted: true };
-    return { granted: false, retryInMs: Math.max(1, Math.ceil(Number(waitUs) / 1000)) };
+    const atUs = Number(nowUs);
+    if (granted === 1) return { granted: true, atUs };
+    return { granted: false, retryInMs: Math.max(1, Math.ceil(Number(waitUs) / 1000)), atUs };
   }
 
   /**
