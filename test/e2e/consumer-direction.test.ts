@@ -4,12 +4,14 @@
 // error class of the security server ending in its documented outcome.
 
 import { expect } from "chai";
+import { randomBytes } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { maxInWindow } from "../../legacy-sim/arrival-windows";
 import { DEFAULT_SOAP_NAMESPACE } from "../../legacy-sim/legacy-sim";
 import { startXroadSim, type XroadSim } from "../../xroad-sim/xroad-sim";
 import { call, eventually, Harness, type SluiceProcess } from "../support/harness";
+import { CallbackReceiver } from "../integration/callback-receiver";
 
 const CONSUMER = "EE/GOV/70000001/sluice-consumer";
 const LOCAL_APP = "EE/GOV/70000001/case-app";
@@ -27,6 +29,7 @@ interface StatusDocument {
   responses: Array<{ status: number; body: string; bodyEncoding?: string }>;
 }
 
+const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
 const TERMINAL = ["completed", "rejected", "failed", "expired", "cancelled"];
 
 /** A local SOAP caller's request; the Body element is named after the local service code. */
@@ -52,6 +55,7 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
   let local: SluiceProcess; // the consumer side's adapter (and response worker, worker)
   let sim: XroadSim;
   let echoStub: http.Server;
+  let receiver: CallbackReceiver;
 
   async function status(id: string): Promise<StatusDocument> {
     const answer = await call(`${local.url}/messages/${id}`, { client: LOCAL_APP });
@@ -130,6 +134,7 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
       },
     });
 
+    receiver = await CallbackReceiver.start({ tls: false });
     // The consumer organisation: Sluice in front of its security server.
     const remote = (service: string, extra: Record<string, unknown> = {}) => ({
       translator: "xroad-rest",
@@ -145,6 +150,7 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
       ...extra,
     });
     consumer.writeConfig({
+      callbacks: receiver.loopbackCallbacks(SECRET),
       securityServer: { url: sim.url, client: CONSUMER },
       services: {
         lookup: rest("registry", "sync", { client: REGISTRY_CLIENT }),
@@ -193,6 +199,7 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
     await sim?.close();
     await new Promise<void>((resolve) => (echoStub ? echoStub.close(() => resolve()) : resolve()));
     await provider.cleanup();
+    await receiver?.close();
   });
 
   it("REST sync: the answer comes back; the provider side sees the service's client, the service and the gateway id", async () => {
@@ -231,6 +238,55 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
     expect(seen?.headers?.["x-road-id"]).to.equal(answer.json.id);
     // A local caller's own client is not sent on: Sluice calls as the client it is registered as.
     expect(seen?.headers?.["x-road-client"]).to.equal(REGISTRY_CLIENT);
+  });
+
+  it("callbacks and cancel work as in the provider direction, for a caller without X-Road-Client", async () => {
+    // Callback: the outcome is POSTed, signed, to the caller's target.
+    const submitted = await call(`${local.url}/rest/lookupLater/persons/8`, {
+      client: null,
+      body: "{}",
+      headers: { Prefer: "respond-async", "X-Callback-Url": receiver.url("/hooks/lookup") },
+    });
+    expect(submitted.status, submitted.text).to.equal(202);
+    const delivery = await eventually(
+      async () =>
+        receiver.calls.find(
+          (c) => c.path === "/hooks/lookup" && JSON.parse(c.body).id === submitted.json.id,
+        ),
+      20_000,
+      "the callback",
+    );
+    expect(JSON.parse(delivery.body).state).to.equal("completed");
+    expect(delivery.headers["webhook-signature"]).to.match(/^v1,/);
+
+    // Cancel: a message the remote service has not seen is withdrawn, and never sent.
+    await call(`${local.adminUrl}/admin/backends/registry/pause`, {
+      method: "POST",
+      headers: consumer.adminHeaders(),
+    });
+    try {
+      const held = await call(`${local.url}/rest/lookupLater/persons/9`, {
+        client: null,
+        body: "{}",
+      });
+      expect(held.status, held.text).to.equal(202);
+      const cancelled = await call(`${local.url}/messages/${held.json.id}`, {
+        method: "DELETE",
+        client: null,
+      });
+      expect(cancelled.status, cancelled.text).to.equal(200);
+      expect(cancelled.json.state).to.equal("cancelled");
+      // Another client cannot see it.
+      const other = await call(`${local.url}/messages/${held.json.id}`, { client: LOCAL_APP });
+      expect(other.status).to.equal(404);
+    } finally {
+      await call(`${local.adminUrl}/admin/backends/registry/resume`, {
+        method: "POST",
+        headers: consumer.adminHeaders(),
+      });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(provider.sim.calls().some((c) => c.path === "/persons/9")).to.equal(false);
   });
 
   it("SOAP sync and ack: an X-Road envelope of Sluice's own reaches the provider, the answer comes back", async () => {
