@@ -59,7 +59,27 @@ export async function startCallbackDelivery(
   const { config, broker, store, redis } = runtime;
   const log: Logger = runtime.log.child({ component: "callbacks" });
   const topology = callbackTopology(config.prefix, config.callbacks.backoffMs);
-  const channel = broker.channel("callbacks", (ch) => declareCallbackTopology(ch, topology));
+  // A broker where an earlier release declared the callback queues as classic queues keeps
+  // them (with jobs in flight) instead of refusing the response worker: one warning says how to
+  // move them to quorum queues (docs/operations.md, Queue type).
+  let warned = false;
+  const channel = broker.channel("callbacks", (ch) =>
+    declareCallbackTopology(ch, topology, {
+      probe: () => broker.probeChannel(),
+      onClassic: (queues) => {
+        if (warned) return;
+        warned = true;
+        log.warn(
+          { queues },
+          "callback queues left by an earlier release are classic queues; using them as they are. " +
+            "To make them quorum queues: stop the response workers, move each queue's messages " +
+            "to a holding queue (shovel), delete the queue, start a response worker (it declares " +
+            "the quorum queue), move the messages back to the callbacks queue; see " +
+            "docs/operations.md 'Queue type'",
+        );
+      },
+    }),
+  );
   const http = new SafeHttp({
     allowPrivate: config.callbacks.allowPrivate,
     timeoutMs: config.callbacks.timeoutMs,

@@ -72,25 +72,118 @@ export const CALLBACK_QUEUE_ARGUMENTS: Readonly<Record<string, unknown>> = {
   "x-queue-type": "quorum",
 };
 
-/** Declares every queue of the topology (idempotent; run as a channel setup function). */
+/**
+ * Arguments of a tier queue as releases before the quorum callback queues declared it (a
+ * classic queue): kept for a broker that still holds such a queue.
+ */
+export function classicTierQueueArguments(
+  delayMs: number,
+  deliveryQueue: string,
+): Record<string, unknown> {
+  return {
+    "x-message-ttl": delayMs,
+    "x-dead-letter-exchange": "",
+    "x-dead-letter-routing-key": deliveryQueue,
+  };
+}
+
+/** A channel the broker may close, to find out how an existing queue was declared. */
+export type ProbeChannel = Pick<Channel, "assertQueue" | "close">;
+
+export interface DeclareCallbackOptions {
+  /**
+   * Opens a throwaway channel. With it, a callback queue that an earlier release declared as a
+   * classic queue (the broker refuses its quorum declaration: 406 inequivalent arg) is kept as
+   * it is, with the arguments that release gave it, instead of failing the declaration.
+   */
+  probe?: () => Promise<ProbeChannel>;
+  /** Told the queues kept as classic queues (when there are any), once per declaration. */
+  onClassic?: (queues: string[]) => void;
+}
+
+/** The broker refused a declaration because the existing queue was declared otherwise. */
+export function isInequivalentDeclaration(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  return (
+    e !== null &&
+    typeof e === "object" &&
+    (e.code === 406 || /PRECONDITION/.test(String(e.message))) &&
+    /inequivalent arg/.test(String(e.message))
+  );
+}
+
+/** Tries a declaration on a probe channel of its own: the broker's error, or null. */
+async function tryDeclare(
+  probe: () => Promise<ProbeChannel>,
+  queue: string,
+  args: Record<string, unknown> | undefined,
+): Promise<unknown> {
+  const channel = await probe();
+  try {
+    await channel.assertQueue(queue, { durable: true, arguments: args });
+  } catch (err) {
+    // The broker closed the probe channel.
+    return err;
+  }
+  await channel.close().catch(() => undefined);
+  return null;
+}
+
+/**
+ * Declares `queue` as a quorum queue on a probe channel: "quorum" when the broker took it
+ * (declared, or already quorum), "classic" when it refused it and took the earlier release's
+ * classic declaration instead (the broker names whichever argument it compares first:
+ * x-queue-type, or x-overflow for a tier). Any other refusal is thrown.
+ */
+async function queueKind(
+  probe: () => Promise<ProbeChannel>,
+  queue: string,
+  quorumArguments: Record<string, unknown>,
+  classicArguments: Record<string, unknown> | undefined,
+): Promise<"quorum" | "classic"> {
+  const refused = await tryDeclare(probe, queue, quorumArguments);
+  if (refused === null) return "quorum";
+  if (!isInequivalentDeclaration(refused)) throw refused;
+  if ((await tryDeclare(probe, queue, classicArguments)) === null) return "classic";
+  throw refused;
+}
+
+/**
+ * Declares every queue of the topology (idempotent; run as a channel setup function). Each is a
+ * quorum queue, except, given `options.probe`, a queue an earlier release left as a classic
+ * queue: that one is used as it is (nothing in it is lost, the service keeps running) and
+ * reported to `options.onClassic`; docs/operations.md says how to move it to quorum.
+ */
 export async function declareCallbackTopology(
   channel: Pick<Channel, "assertQueue">,
   topology: CallbackTopology,
+  options: DeclareCallbackOptions = {},
 ): Promise<void> {
-  await channel.assertQueue(topology.delivery, {
-    durable: true,
-    arguments: { ...CALLBACK_QUEUE_ARGUMENTS },
-  });
-  await channel.assertQueue(topology.dead, {
-    durable: true,
-    arguments: { ...CALLBACK_QUEUE_ARGUMENTS },
-  });
-  for (const tier of topology.tiers) {
-    await channel.assertQueue(tier.queue, {
+  const classic: string[] = [];
+  const declare = async (
+    queue: string,
+    quorumArguments: Record<string, unknown>,
+    classicArguments: Record<string, unknown> | undefined,
+  ) => {
+    const kind = options.probe
+      ? await queueKind(options.probe, queue, quorumArguments, classicArguments)
+      : "quorum";
+    if (kind === "classic") classic.push(queue);
+    await channel.assertQueue(queue, {
       durable: true,
-      arguments: tierQueueArguments(tier.delayMs, topology.delivery),
+      arguments: kind === "quorum" ? quorumArguments : classicArguments,
     });
+  };
+  await declare(topology.delivery, { ...CALLBACK_QUEUE_ARGUMENTS }, undefined);
+  await declare(topology.dead, { ...CALLBACK_QUEUE_ARGUMENTS }, undefined);
+  for (const tier of topology.tiers) {
+    await declare(
+      tier.queue,
+      tierQueueArguments(tier.delayMs, topology.delivery),
+      classicTierQueueArguments(tier.delayMs, topology.delivery),
+    );
   }
+  if (classic.length > 0) options.onClassic?.(classic);
 }
 
 /**

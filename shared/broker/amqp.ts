@@ -5,7 +5,7 @@
 import { EventEmitter } from "node:events";
 import * as amqpManager from "amqp-connection-manager";
 import type { AmqpConnectionManager, ChannelWrapper } from "amqp-connection-manager";
-import type { ConfirmChannel, ConsumeMessage, Options } from "amqplib";
+import type { Channel, ConfirmChannel, ConsumeMessage, Options } from "amqplib";
 import type { Logger } from "pino";
 import { SluiceError } from "../protocol/errors";
 import { amqpStartupError, redactUrl } from "../runtime/startup-error";
@@ -157,6 +157,19 @@ export class Broker extends EventEmitter {
       this.log.warn({ err: err.message, channel: name }, "channel error"),
     );
     return wrapper;
+  }
+
+  /**
+   * A plain channel of the current connection for a check the broker may refuse by closing
+   * the channel (e.g. a declaration that tells how an existing queue was declared). The caller
+   * closes it; an error the broker closes it with is expected and only ends this channel.
+   */
+  async probeChannel(): Promise<Channel> {
+    const model = this.connection.connection;
+    if (!model) throw new Error("not connected to RabbitMQ");
+    const channel = await model.createChannel();
+    channel.on("error", () => undefined);
+    return channel;
   }
 
   /**
