@@ -14,6 +14,7 @@ import {
   eventually,
   Harness,
   REDIS_URL,
+  START_TIMEOUT_MS,
   type SluiceProcess,
 } from "../support/harness";
 import { maxInWindow } from "../../legacy-sim/arrival-windows";
@@ -104,7 +105,9 @@ describe("worker limits end to end (several worker processes)", function () {
     return worker;
   }
 
-  before(async () => {
+  before(async function () {
+    // Five roles start at once; under load that alone took longer than the harness allowed.
+    this.timeout(START_TIMEOUT_MS + 30_000);
     await harness.startSim();
     harness.writeConfig({
       services: {

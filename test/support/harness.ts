@@ -112,9 +112,12 @@ export class Harness {
     this.processes.add(proc);
     await new Promise<void>((resolve, reject) => {
       let buffer = "";
+      // How long a role may take to start is no property under test: on the shared 2-core
+      // machine at load ~20 several roles starting together (module loading, first connects)
+      // took over 20 s. Suites that start several roles at once give their hook the time.
       const timer = setTimeout(
         () => reject(new Error(`${role} did not start:\n${stderr}`)),
-        20_000,
+        START_TIMEOUT_MS,
       );
       child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
       child.stdout!.on("data", (chunk: Buffer) => {
@@ -225,6 +228,9 @@ export async function deletePrefix(
     redis.disconnect();
   }
 }
+
+/** Longest wait for a spawned role's ready line. */
+export const START_TIMEOUT_MS = 90_000;
 
 /** Polls until `check` returns a value other than undefined, or fails after `timeoutMs`. */
 export async function eventually<T>(
