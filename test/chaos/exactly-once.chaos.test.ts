@@ -9,14 +9,11 @@
 // machine's broker and Redis as an ordinary client (unique prefix), since they fault nothing
 // but Sluice's own processes.
 
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { expect } from "chai";
 import { checkExactlyOnce, describeVerdict, type Verdict } from "../support/exactly-once";
 import { eventually, Harness, type SluiceProcess } from "../support/harness";
 import { PrivateRabbit, PrivateRedis, PrivateSentinels } from "../e2e/ops-support";
 
-const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const MESSAGES = Number(process.env.CHAOS_MESSAGES || 300);
 const services = { order: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" } };
@@ -360,19 +357,7 @@ describe("chaos: exactly once under faults", function () {
   it("Redis Sentinel failover (master killed)", async () => {
     const master = await PrivateRedis.start({ port: REDIS_PORTS.master });
     const replica = await PrivateRedis.start({ replicaOf: master, port: REDIS_PORTS.replica });
-    await eventually(
-      async () => {
-        const { stdout } = await run("redis-cli", [
-          "-p",
-          String(replica.port),
-          "info",
-          "replication",
-        ]);
-        return stdout.includes("master_link_status:up") ? true : undefined;
-      },
-      20_000,
-      "the replica in sync",
-    );
+    await replica.untilInSync();
     const sentinels = await PrivateSentinels.start(master, "sluice", SENTINEL_PORTS);
     const roles = new Roles({ REDIS_URL: sentinels.url });
     try {

@@ -6,8 +6,6 @@
 
 import { expect } from "chai";
 import { readFileSync } from "node:fs";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import path from "node:path";
 import * as amqplib from "amqplib";
 import {
@@ -16,6 +14,7 @@ import {
   declareCallbackTopology,
   tierQueueArguments,
 } from "../../response-worker/callback-schedule";
+import { CallbackReceiver } from "../integration/callback-receiver";
 import { AMQP_URL, call, eventually, Harness, type SluiceProcess } from "../support/harness";
 
 const FIXTURES = path.resolve(__dirname, "..", "..", "..", "test", "fixtures", "protocol");
@@ -28,22 +27,16 @@ describe("an upgrade with callback jobs waiting in classic callback queues", fun
   const topology = callbackTopology(harness.prefix, [1_000, 60_000]);
   const queues = [topology.delivery, topology.dead, ...topology.tiers.map((t) => t.queue)];
   let connection: amqplib.ChannelModel;
-  let receiver: http.Server;
+  let receiver: CallbackReceiver;
   let sluice: SluiceProcess;
-  const hooks: Array<{ webhookId: string; body: string }> = [];
+  // What the receiver got, as webhook id and body.
+  const hooks = () =>
+    receiver.calls.map((c) => ({ webhookId: String(c.headers["webhook-id"]), body: c.body }));
   const messageId = "0b7f1a2e-2222-4c1d-9a2b-0000000000c1";
 
   before(async () => {
-    receiver = http.createServer((req, res) => {
-      let body = "";
-      req.on("data", (chunk: Buffer) => (body += chunk.toString()));
-      req.on("end", () => {
-        hooks.push({ webhookId: String(req.headers["webhook-id"]), body });
-        res.writeHead(204).end();
-      });
-    });
-    await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", () => resolve()));
-    const receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks/`;
+    receiver = await CallbackReceiver.start({ tls: false });
+    const receiverUrl = receiver.url("/hooks/");
     harness.writeConfig({
       services: { s: { protocols: ["rest"], backend: "b" } },
       backends: { b: { translator: "rest-json", url: "http://127.0.0.1:1" } },
@@ -88,8 +81,7 @@ describe("an upgrade with callback jobs waiting in classic callback queues", fun
   });
 
   after(async () => {
-    receiver?.closeAllConnections();
-    await new Promise((resolve) => receiver?.close(resolve));
+    await receiver?.close();
     const channel = await connection.createChannel();
     for (const queue of queues) await channel.deleteQueue(queue).catch(() => undefined);
     await channel.close().catch(() => undefined);
@@ -99,10 +91,10 @@ describe("an upgrade with callback jobs waiting in classic callback queues", fun
 
   it("is ready and delivers the waiting job once", async () => {
     expect((await call(`${sluice.adminUrl}/readyz`, { client: null })).status).to.equal(200);
-    await eventually(async () => (hooks.length > 0 ? true : undefined), 20_000, "the callback");
+    await eventually(async () => (hooks().length > 0 ? true : undefined), 20_000, "the callback");
     // Time for a second delivery, were there one.
     await new Promise((resolve) => setTimeout(resolve, 2_000));
-    expect(hooks).to.deep.equal([{ webhookId: `msg_${messageId}.1`, body: '{"id":"x"}' }]);
+    expect(hooks()).to.deep.equal([{ webhookId: `msg_${messageId}.1`, body: '{"id":"x"}' }]);
   });
 
   it("keeps the classic queues and warns once how to move them to quorum", async () => {

@@ -152,19 +152,7 @@ describe("exactly once: Redis Sentinel failover mid-run", function () {
   before(async () => {
     master = await PrivateRedis.start();
     replica = await PrivateRedis.start({ replicaOf: master });
-    await eventually(
-      async () => {
-        const { stdout } = await run("redis-cli", [
-          "-p",
-          String(replica.port),
-          "info",
-          "replication",
-        ]);
-        return stdout.includes("master_link_status:up") ? true : undefined;
-      },
-      20_000,
-      "the replica in sync",
-    );
+    await replica.untilInSync();
     sentinels = await PrivateSentinels.start(master);
     await harness.startSim({ latencyMs: 200 });
     harness.writeConfig({

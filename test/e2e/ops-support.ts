@@ -84,6 +84,18 @@ export class PrivateRedis {
     await waitPort(this.port, true, 10_000, `private redis on ${this.port}`);
   }
 
+  /** Resolves once this replica's link to its master is up, so it holds the master's data. */
+  async untilInSync(): Promise<void> {
+    await eventually(
+      async () => {
+        const { stdout } = await run("redis-cli", ["-p", String(this.port), "info", "replication"]);
+        return stdout.includes("master_link_status:up") ? true : undefined;
+      },
+      20_000,
+      "the replica in sync",
+    );
+  }
+
   /** Kills the server, as a crash or an outage would. */
   async stop(): Promise<void> {
     const child = this.child;

@@ -6,8 +6,6 @@
 import { expect } from "chai";
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import path from "node:path";
 import * as amqplib from "amqplib";
 import Redis from "ioredis";
@@ -16,6 +14,7 @@ import { declareAllBackends } from "../../shared/broker/topology";
 import { callbackTopology, declareCallbackTopology } from "../../response-worker/callback-schedule";
 import { topologyNames, HEADERS } from "../../shared/protocol/names";
 import { TransactionStore } from "../../shared/store/transaction-store";
+import { CallbackReceiver } from "../integration/callback-receiver";
 import { AMQP_URL, eventually, Harness, REDIS_URL, type SluiceProcess } from "../support/harness";
 
 const FIXTURES = path.resolve(__dirname, "..", "..", "..", "test", "fixtures", "protocol");
@@ -60,8 +59,10 @@ describe("an upgrade with version 1 messages waiting in the queues", function ()
   const answered = randomUUID();
   const later = randomUUID();
   const notified = randomUUID();
-  let receiver: http.Server;
-  const hooks: Array<{ webhookId: string; body: string }> = [];
+  let receiver: CallbackReceiver;
+  // What the receiver got, as webhook id and body.
+  const hooks = () =>
+    receiver.calls.map((c) => ({ webhookId: String(c.headers["webhook-id"]), body: c.body }));
 
   const publish = async (
     exchange: string,
@@ -83,16 +84,8 @@ describe("an upgrade with version 1 messages waiting in the queues", function ()
       personLookup: { protocols: ["rest"], reply: { mode: "ack" }, backend: "registry" },
     };
     // A callback receiver that records what it gets.
-    receiver = http.createServer((req, res) => {
-      let body = "";
-      req.on("data", (chunk: Buffer) => (body += chunk.toString()));
-      req.on("end", () => {
-        hooks.push({ webhookId: String(req.headers["webhook-id"]), body });
-        res.writeHead(204).end();
-      });
-    });
-    await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", () => resolve()));
-    const receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks/`;
+    receiver = await CallbackReceiver.start({ tls: false });
+    const receiverUrl = receiver.url("/hooks/");
     const callbacks = {
       allow: [receiverUrl],
       allowHttp: true,
@@ -188,8 +181,7 @@ describe("an upgrade with version 1 messages waiting in the queues", function ()
   });
 
   after(async () => {
-    receiver?.closeAllConnections();
-    await new Promise((resolve) => receiver?.close(resolve));
+    await receiver?.close();
     await connection?.close().catch(() => undefined);
     redis?.disconnect();
     await harness.cleanup();
@@ -220,8 +212,8 @@ describe("an upgrade with version 1 messages waiting in the queues", function ()
   });
 
   it("delivers the waiting version 1 callback job", async () => {
-    await eventually(async () => (hooks.length > 0 ? true : undefined), 20_000, "the callback");
-    expect(hooks[0]).to.deep.equal({ webhookId: `msg_${notified}.1`, body: '{"id":"x"}' });
+    await eventually(async () => (hooks().length > 0 ? true : undefined), 20_000, "the callback");
+    expect(hooks()[0]).to.deep.equal({ webhookId: `msg_${notified}.1`, body: '{"id":"x"}' });
   });
 
   it("dead-letters what it cannot read, with the reason, and keeps consuming", async () => {
