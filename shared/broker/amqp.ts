@@ -3,12 +3,14 @@
 // never buffers publishes while disconnected.
 
 import { EventEmitter } from "node:events";
+import type { Writable } from "node:stream";
 import * as amqpManager from "amqp-connection-manager";
 import type { AmqpConnectionManager, ChannelWrapper } from "amqp-connection-manager";
 import type { Channel, ConfirmChannel, ConsumeMessage, Options } from "amqplib";
 import type { Logger } from "pino";
 import { SluiceError } from "../protocol/errors";
 import { amqpStartupError, redactUrl } from "../runtime/startup-error";
+import { corkPerTurn } from "../runtime/turn-corked-socket";
 
 export type ChannelSetup = (channel: ConfirmChannel) => Promise<void>;
 
@@ -51,11 +53,16 @@ export class Broker extends EventEmitter {
     this.urls = urls;
     this.connection = connection;
     this.log = log;
-    connection.on("connect", ({ url }: { url: unknown }) => {
-      const broker = typeof url === "string" ? redactUrl(url) : undefined;
-      this.log.info({ broker }, "connected to RabbitMQ");
-      this.emit("connect");
-    });
+    connection.on(
+      "connect",
+      ({ connection: model, url }: { connection: unknown; url: unknown }) => {
+        const socket = (model as { connection?: { stream?: Writable } }).connection?.stream;
+        if (socket) corkPerTurn(socket);
+        const broker = typeof url === "string" ? redactUrl(url) : undefined;
+        this.log.info({ broker }, "connected to RabbitMQ");
+        this.emit("connect");
+      },
+    );
     connection.on("disconnect", ({ err }) => {
       this.log.warn({ err: err?.message }, "disconnected from RabbitMQ; reconnecting");
       // A new connection starts unblocked; the broker repeats `blocked` if its alarm persists.

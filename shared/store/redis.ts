@@ -3,9 +3,11 @@
 // fails commands fast while disconnected.
 
 import Redis, { type RedisOptions } from "ioredis";
+import type { Writable } from "node:stream";
 import type { Logger } from "pino";
 import { redisTarget } from "../config/connection-urls";
 import { redactUrl, redisStartupError, StartupError } from "../runtime/startup-error";
+import { corkPerTurn } from "../runtime/turn-corked-socket";
 
 /** A client for `url` (direct or Sentinel) with `options`. */
 export function redisClient(url: string, options: RedisOptions): Redis {
@@ -53,6 +55,11 @@ export function createRedis(url: string, log: Logger, name: string): Redis {
     sentinelRetryStrategy: (times) => Math.min(times * 200, 2_000),
     // A former master that came back as a replica refuses writes: find the master again.
     reconnectOnError: (error) => error.message.startsWith("READONLY"),
+  });
+  // Each (re)connect brings a new socket; ioredis only exposes it on `connect`.
+  client.on("connect", () => {
+    const socket = (client as unknown as { stream?: Writable }).stream;
+    if (socket) corkPerTurn(socket);
   });
   let down = false;
   client.on("error", (error: Error) => {
