@@ -8,7 +8,8 @@ import type { RequestMessage } from "../shared/protocol/envelope";
 import { BackendUnavailableError, SluiceError } from "../shared/protocol/errors";
 import { metrics } from "../shared/observability/metrics";
 import type { BackendGates } from "./backend-gates";
-import { InflightLeases, type Lease } from "./inflight-leases";
+import type { SlotAsk, SlotRef } from "../shared/store/inflight-slot";
+import { InflightLeases, type Lease, type SlotTry } from "./inflight-leases";
 import { RateLimiter } from "./rate-limiter";
 
 /** Lease time when neither the configuration nor SLUICE_LEASE_TIME sets one. */
@@ -19,15 +20,39 @@ export interface CallPermit {
   /**
    * Waits for a rate token and takes it; resolves when the call may start. Each call of an
    * in-place retry takes its own token. Rejects with a retryable `BackendUnavailableError` when
-   * no token can be had (Redis lost), with the signal's reason when `signal` aborts.
+   * no token can be had (Redis lost), with the signal's reason when the signal aborts. The
+   * signal is asked for only when there is something to wait for (a rate limit).
    */
-  beforeCall(signal: AbortSignal): Promise<void>;
+  beforeCall(signal: () => AbortSignal): Promise<void>;
   /** Frees the slot. */
   release(): Promise<void>;
+  /** Where the slot is in Redis, for a script that frees it with other work (then `freed`). */
+  readonly slot?: SlotRef;
+  /** Notes that a script freed the slot: `release` has nothing left to do. */
+  freed?(): void;
 }
 
-/** Waits for an open gate and an in-flight slot; resolves with the permit holding the slot. */
-export type BackendGuard = (request: RequestMessage, signal: AbortSignal) => Promise<CallPermit>;
+/**
+ * Waits for an open gate, then takes an in-flight slot through `attempt`, a script that claims
+ * the message in the same round trip (or finds it is not to be claimed: `settled`, no permit).
+ * `waits` is asked for only when a wait begins.
+ */
+export type ClaimingGuard = <T>(
+  request: RequestMessage,
+  attempt: (slot: SlotAsk) => Promise<SlotTry<T>>,
+  waits: () => AbortSignal,
+) => Promise<{ permit: CallPermit | null; value: T }>;
+
+/**
+ * Waits for an open gate and an in-flight slot; resolves with the permit holding the slot.
+ * `claiming`, when there, does the same with the claim in the slot's round trip.
+ */
+export type BackendGuard = ((
+  request: RequestMessage,
+  signal: AbortSignal,
+) => Promise<CallPermit>) & {
+  claiming?: ClaimingGuard;
+};
 
 /**
  * How long a crashed worker's in-flight slot stays taken: the backend's `leaseMs` when the
@@ -73,26 +98,19 @@ export function createBackendLimits(deps: GuardDeps): BackendLimits {
     holder,
   });
   const limiter = backend.rate ? new RateLimiter(redis, prefix, backend.name, backend.rate) : null;
-  const guard: BackendGuard = async (request, signal) => {
-    if (!gates.isOpen(backend.name)) throw gateClosed(gates, backend.name);
-    const wait = AbortSignal.any([signal, gates.closingSignal(backend.name)]);
-    let lease: Lease;
-    try {
-      lease = await leases.acquire(wait);
-    } catch (error) {
-      if (!signal.aborted && !gates.isOpen(backend.name)) throw gateClosed(gates, backend.name);
-      throw error;
-    }
+  /** The permit of a taken slot: the rate token is waited for right before each call. */
+  const permitOf = (lease: Lease): CallPermit => {
     /** The slot's wait counts toward the first call's wait in the metric. */
     let slotWaitMs = lease.waitedMs;
     return {
       async beforeCall(callSignal) {
         let tokenWaitMs = 0;
         if (limiter) {
+          const signal = callSignal();
           try {
-            tokenWaitMs = await limiter.acquire(callSignal);
+            tokenWaitMs = await limiter.acquire(signal);
           } catch (error) {
-            if (callSignal.aborted) throw callSignal.reason ?? error;
+            if (signal.aborted) throw signal.reason ?? error;
             // Redis lost while waiting: nothing reached the backend, so it is safe to try later.
             throw new BackendUnavailableError("no rate-limit token could be taken", {
               cause: error,
@@ -103,7 +121,36 @@ export function createBackendLimits(deps: GuardDeps): BackendLimits {
         slotWaitMs = 0;
       },
       release: () => lease.release().catch(() => undefined),
+      slot: lease.slot,
+      freed: () => lease.freed(),
     };
+  };
+  const guard: BackendGuard = async (request, signal) => {
+    if (!gates.isOpen(backend.name)) throw gateClosed(gates, backend.name);
+    const wait = AbortSignal.any([signal, gates.closingSignal(backend.name)]);
+    let lease: Lease;
+    try {
+      lease = await leases.acquire(wait);
+    } catch (error) {
+      if (!signal.aborted && !gates.isOpen(backend.name)) throw gateClosed(gates, backend.name);
+      throw error;
+    }
+    return permitOf(lease);
+  };
+  guard.claiming = async (request, attempt, waits) => {
+    if (!gates.isOpen(backend.name)) throw gateClosed(gates, backend.name);
+    // Built only when a wait begins: most messages find a slot at once.
+    let signal: AbortSignal | undefined;
+    try {
+      const { lease, value } = await leases.acquireWith(attempt, () => {
+        signal = waits();
+        return AbortSignal.any([signal, gates.closingSignal(backend.name)]);
+      });
+      return { permit: lease && permitOf(lease), value };
+    } catch (error) {
+      if (!signal?.aborted && !gates.isOpen(backend.name)) throw gateClosed(gates, backend.name);
+      throw error;
+    }
   };
 
   return { guard, close: () => leases.close() };

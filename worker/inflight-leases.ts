@@ -5,6 +5,7 @@ import { randomUUID } from "node:crypto";
 import type Redis from "ioredis";
 import { SluiceError } from "../shared/protocol/errors";
 import { redisKeys } from "../shared/protocol/redis-keys";
+import { SLOT_LUA, type SlotAsk, type SlotRef } from "../shared/store/inflight-slot";
 
 export interface InflightOptions {
   /** Most calls in flight at the backend across all workers. */
@@ -19,47 +20,21 @@ export interface InflightOptions {
   holder?: string;
 }
 
-/**
- * KEYS[1] the holders set; ARGV[1] token, ARGV[2] max, ARGV[3] lease ms.
- * Drops expired holders, then admits when fewer than max remain. A token already present keeps
- * its one slot, so a command resent after a reconnect cannot take two.
- * Returns {1, 0} when admitted, {0, ms until the earliest lease expires} otherwise.
- */
-const ACQUIRE_LUA = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local lease = tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZSCORE', KEYS[1], ARGV[1]) or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
-  redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
-  redis.call('PEXPIRE', KEYS[1], lease + 1000)
-  return {1, 0}
-end
-local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return {0, tonumber(first[2]) - now}
-`;
+// KEYS[1] the holders set; ARGV[1] token, ARGV[2] max, ARGV[3] lease ms.
+// Returns {1, 0} when admitted, {0, ms until the earliest lease expires} otherwise.
+const ACQUIRE_LUA = `${SLOT_LUA}
+local admitted, wait = acquire_slot(KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]))
+return {admitted, wait}`;
 
-/**
- * KEYS[1] the holders set; ARGV[1] token, ARGV[2] lease ms. Extends a lease still held (even if
- * just past expiry but not yet dropped: it was still counted, so no one took its place).
- * Returns 1 when renewed, 0 when the slot was lost.
- */
-const RENEW_LUA = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local lease = tonumber(ARGV[2])
-if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
-redis.call('ZADD', KEYS[1], 'XX', now + lease, ARGV[1])
-redis.call('PEXPIRE', KEYS[1], lease + 1000)
-return 1
-`;
+// KEYS[1] the holders set; ARGV[1] token, ARGV[2] lease ms. Extends a lease still held (even
+// if just past expiry but not yet dropped: it was still counted, so no one took its place).
+// Returns 1 when renewed, 0 when the slot was lost.
+const RENEW_LUA = `${SLOT_LUA}
+return renew_slot(KEYS[1], ARGV[1], tonumber(ARGV[2]))`;
 
-/** KEYS[1] the holders set; ARGV[1] token, ARGV[2] channel. Announces the freed slot. */
-const RELEASE_LUA = `
-local removed = redis.call('ZREM', KEYS[1], ARGV[1])
-if removed == 1 then redis.call('PUBLISH', ARGV[2], '1') end
-return removed
-`;
+// KEYS[1] the holders set; ARGV[1] token, ARGV[2] channel. Announces the freed slot.
+const RELEASE_LUA = `${SLOT_LUA}
+return release_slot(KEYS[1], ARGV[1], ARGV[2])`;
 
 interface LeaseClient {
   sluiceLeaseAcquire(
@@ -89,7 +64,8 @@ export class Lease {
 
   constructor(
     private readonly owner: InflightLeases,
-    readonly token: string,
+    /** Where the slot is in Redis: a script may free it together with other work (`freed`). */
+    readonly slot: SlotRef,
     /** Milliseconds spent waiting for the slot. */
     readonly waitedMs: number,
     renewMs: number,
@@ -97,6 +73,10 @@ export class Lease {
   ) {
     this.timer = setInterval(() => void this.renew(), renewMs);
     this.timer.unref();
+  }
+
+  get token(): string {
+    return this.slot.token;
   }
 
   private async renew(): Promise<void> {
@@ -115,6 +95,12 @@ export class Lease {
     this.timer = undefined;
   }
 
+  /** Notes that a script freed the slot (see `slot`): nothing is left for `release` to do. */
+  freed(): void {
+    this.released = true;
+    this.stopRenewing();
+  }
+
   /** Frees the slot and wakes waiting workers. Safe to call more than once. */
   async release(): Promise<void> {
     if (this.released) return;
@@ -131,7 +117,10 @@ export class InflightLeases {
   private readonly renewMs: number;
   private readonly pollMs: number;
   private subscriber: Redis | undefined;
-  private wakeAll: Array<() => void> = [];
+  /** Callers waiting for the next release. */
+  private readonly waiters = new Set<() => void>();
+  /** Releases heard so far: a try that saw a release meanwhile asks again at once. */
+  private releases = 0;
   private closed = false;
 
   /**
@@ -159,35 +148,71 @@ export class InflightLeases {
    * retryable `Unavailable` error when Redis fails. `onLost` runs if the lease expires while held.
    */
   async acquire(signal?: AbortSignal, onLost?: () => void): Promise<Lease> {
+    signal?.throwIfAborted();
+    const { lease } = await this.acquireWith<undefined>(
+      async (slot) => {
+        const [admitted, expiresInMs] = await this.client.sluiceLeaseAcquire(
+          slot.key,
+          slot.token,
+          slot.max,
+          slot.leaseMs,
+        );
+        return admitted === 1
+          ? { outcome: "admitted", value: undefined }
+          : { outcome: "busy", retryInMs: Number(expiresInMs) };
+      },
+      () => signal,
+      onLost,
+    );
+    return lease!;
+  }
+
+  /**
+   * Waits for a free slot like `acquire`, but each try is `attempt`: a script that takes the
+   * slot and may do more in the same round trip (the worker claims its message with it), or
+   * finds there is nothing to take a slot for (`settled`: no lease, no wait). `signal` is asked
+   * for only when a wait begins, so a slot free at once costs no signal. The caller checks for
+   * an abort before the first try.
+   */
+  async acquireWith<T>(
+    attempt: (slot: SlotAsk) => Promise<SlotTry<T>>,
+    signal: () => AbortSignal | undefined,
+    onLost?: () => void,
+  ): Promise<{ lease: Lease | null; value: T }> {
     const token = this.options.holder ? `${this.options.holder}/${randomUUID()}` : randomUUID();
+    const slot: SlotAsk = {
+      key: this.key,
+      token,
+      channel: this.channel,
+      max: this.options.max,
+      leaseMs: this.options.leaseMs,
+    };
     const started = Date.now();
     this.listenForReleases();
-    for (;;) {
-      signal?.throwIfAborted();
-      // Registered before asking, so a release between the answer and the wait is not missed.
-      const woken = this.nextRelease();
-      let admitted: number;
-      let expiresInMs: number;
+    let waitSignal: AbortSignal | undefined;
+    for (let waited = false; ; waited = true) {
+      if (waited) waitSignal?.throwIfAborted();
+      // Noted before asking, so a release between the answer and the wait is not missed.
+      const releasesSeen = this.releases;
+      let found: SlotTry<T>;
       try {
-        [admitted, expiresInMs] = await this.client.sluiceLeaseAcquire(
-          this.key,
-          token,
-          this.options.max,
-          this.options.leaseMs,
-        );
+        found = await attempt(slot);
       } catch (error) {
-        woken.cancel();
         // The script may have run even though the answer was lost: give the slot back.
         this.releaseToken(token).catch(() => undefined);
         throw new SluiceError("Unavailable", "in-flight leases in Redis are unreachable", {
           cause: error,
         });
       }
-      if (admitted === 1) {
-        woken.cancel();
-        return new Lease(this, token, Date.now() - started, this.renewMs, onLost);
+      if (found.outcome === "settled") return { lease: null, value: found.value };
+      if (found.outcome === "admitted") {
+        const lease = new Lease(this, slot, Date.now() - started, this.renewMs, onLost);
+        return { lease, value: found.value };
       }
-      await woken.wait(Math.min(Math.max(1, Number(expiresInMs)), this.pollMs), signal);
+      waitSignal ??= signal();
+      waitSignal?.throwIfAborted();
+      if (this.releases !== releasesSeen) continue;
+      await this.nextRelease(Math.min(Math.max(1, found.retryInMs), this.pollMs), waitSignal);
     }
   }
 
@@ -231,37 +256,38 @@ export class InflightLeases {
   }
 
   private wake(): void {
-    const waiters = this.wakeAll;
-    this.wakeAll = [];
+    this.releases++;
+    const waiters = [...this.waiters];
+    this.waiters.clear();
     for (const resolve of waiters) resolve();
   }
 
-  private nextRelease(): { wait(ms: number, signal?: AbortSignal): Promise<void>; cancel(): void } {
-    let resolveWake!: () => void;
-    const woken = new Promise<void>((resolve) => (resolveWake = resolve));
-    this.wakeAll.push(resolveWake);
-    return {
-      cancel: () => {
-        this.wakeAll = this.wakeAll.filter((w) => w !== resolveWake);
-      },
-      wait: (ms, signal) =>
-        new Promise<void>((resolve, reject) => {
-          const done = (): void => {
-            clearTimeout(timer);
-            signal?.removeEventListener("abort", onAbort);
-            this.wakeAll = this.wakeAll.filter((w) => w !== resolveWake);
-            resolve();
-          };
-          const onAbort = (): void => {
-            clearTimeout(timer);
-            this.wakeAll = this.wakeAll.filter((w) => w !== resolveWake);
-            reject(signal?.reason);
-          };
-          const timer = setTimeout(done, ms);
-          if (signal?.aborted) return onAbort();
-          signal?.addEventListener("abort", onAbort, { once: true });
-          void woken.then(done);
-        }),
-    };
+  /** Resolves at the next release or after `ms`; rejects with the signal's reason on abort. */
+  private nextRelease(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+        this.waiters.delete(done);
+        resolve();
+      };
+      const onAbort = (): void => {
+        clearTimeout(timer);
+        this.waiters.delete(done);
+        reject(signal?.reason);
+      };
+      const timer = setTimeout(done, ms);
+      this.waiters.add(done);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
   }
 }
+
+/**
+ * One try at a slot: taken (with the try's own result), none free yet (the earliest lease
+ * ends in `retryInMs`), or nothing to take one for (the try's result, and no wait).
+ */
+export type SlotTry<T> =
+  | { outcome: "admitted"; value: T }
+  | { outcome: "busy"; retryInMs: number }
+  | { outcome: "settled"; value: T };

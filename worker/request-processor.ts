@@ -6,6 +6,7 @@
 import type { ChannelWrapper } from "amqp-connection-manager";
 import type { ConsumeMessage } from "amqplib";
 import type { Logger } from "pino";
+import type { SlotAsk } from "../shared/store/inflight-slot";
 import type { Broker } from "../shared/broker/amqp";
 import type { BackendConfig } from "../shared/config/config";
 import type { RequestMessage, ResponseMessage } from "../shared/protocol/envelope";
@@ -16,7 +17,6 @@ import {
   BackendUnavailableError,
   type BackendResponse,
 } from "../shared/protocol/errors";
-import { messageLogger } from "../shared/observability/logger";
 import { metrics } from "../shared/observability/metrics";
 import { StateNotices, type NoticeState } from "../shared/protocol/state-notice";
 import type { TopologyNames } from "../shared/protocol/names";
@@ -24,6 +24,9 @@ import {
   isTerminal,
   metaOfRequest,
   type RecordedAnswer,
+  type RequestView,
+  type State,
+  type SlotClaim,
   type TransactionStore,
 } from "../shared/store/transaction-store";
 import { systemClock, type Clock } from "../shared/runtime/clock";
@@ -47,7 +50,10 @@ import type { RecentFailures } from "../shared/operator/recent-failures";
 import type { Settlement } from "../shared/broker/settling-consumer";
 import { abortableSleep } from "./abortable-sleep";
 import { decideCall, type CallDecision } from "./call-decision";
-import type { CallPermit } from "./backend-guard";
+import type { BackendGuard, CallPermit } from "./backend-guard";
+import type { SlotTry } from "./inflight-leases";
+import { MessageLog } from "./message-log";
+import { MessageWaits } from "./message-waits";
 import { Deadline } from "./translators/call-deadline";
 import type { Translator } from "./translators/translator";
 
@@ -57,8 +63,11 @@ import type { Translator } from "./translators/translator";
  */
 const CLAIM_SLACK_MS = 5_000;
 
-/** Waits for an open gate and an in-flight slot; the permit gives the rate token per call. */
-export type CallGuard = (request: RequestMessage, signal: AbortSignal) => Promise<CallPermit>;
+/**
+ * Waits for an open gate and an in-flight slot; the permit gives the rate token per call. A
+ * guard with `claiming` takes the slot and the message's claim in one round trip.
+ */
+export type CallGuard = BackendGuard;
 
 /** A signal that never aborts: for a delivery whose channel the caller does not watch. */
 const NEVER = new AbortController().signal;
@@ -85,33 +94,6 @@ export interface ProcessorDeps {
   deadLetters?: DeadLetters;
   /** The status page's list of recent failed calls. */
   failures?: RecentFailures;
-}
-
-/**
- * Aborts when a message's expiry comes, so waits for a slot or a token end then instead of
- * spending a token on a message that can no longer be sent. The decision itself is always
- * the clock's, at the last look; the timer only cuts the wait short.
- */
-class ExpiryAlarm {
-  private readonly controller = new AbortController();
-  private readonly timer: NodeJS.Timeout | undefined;
-
-  constructor(expiresAt: number | null, clock: Clock) {
-    if (expiresAt === null) return;
-    const inMs = expiresAt - clock.now() + 1;
-    // Past the largest timer delay the wait ends for other reasons first.
-    if (inMs > 2 ** 31 - 1) return;
-    this.timer = setTimeout(() => this.controller.abort(new Error("expired")), Math.max(0, inMs));
-    this.timer.unref();
-  }
-
-  get signal(): AbortSignal {
-    return this.controller.signal;
-  }
-
-  dispose(): void {
-    clearTimeout(this.timer);
-  }
 }
 
 export class RequestProcessor {
@@ -143,7 +125,7 @@ export class RequestProcessor {
       return "ack";
     }
     const request = decoded.message;
-    const log = messageLogger(rootLog, request);
+    const log = new MessageLog(rootLog, request);
     const attempt = Number(message.properties.headers?.[HEADERS.attempt] ?? 1);
     const headers = message.properties.headers;
     const parent = contextFrom(headers);
@@ -173,15 +155,102 @@ export class RequestProcessor {
     message: ConsumeMessage,
     request: RequestMessage,
     attempt: number,
-    log: Logger,
+    log: MessageLog,
     gone: AbortSignal,
   ): Promise<Settlement> {
+    // Waits end at the message's expiry: a message past it gives up its place in line.
+    const waits = new MessageWaits(this.deps.shutdown, gone, request.expiresAt, this.clock);
+    try {
+      const { claiming } = this.deps.guard;
+      // A message past its expiry, or one not to be called by this worker now, takes the
+      // long way: a first look, then the decisions below one by one.
+      if (claiming && !this.expired(request) && !gone.aborted && !this.deps.shutdown.aborted) {
+        return await this.claimAtOnce(claiming, message, request, attempt, log, gone, waits);
+      }
+      // Asked together: auto-pipelining sends both in one round trip.
+      const [peeked, listened] = await Promise.all([
+        this.deps.store.peek(request.id),
+        this.deps.listened ? this.deps.listened(request.client) : Promise.resolve(true),
+      ]);
+      return await this.decide(message, request, attempt, log, gone, waits, peeked, listened);
+    } finally {
+      waits.dispose();
+    }
+  }
+
+  /**
+   * The common case in one round trip: the first look at the record, an in-flight slot and the
+   * claim (the guard waits for the gate and, if none is free, for a slot). A message the look
+   * finds not to be claimed (processed, terminal, refused, missing) is decided as the long way
+   * would; nothing was taken for it.
+   */
+  private async claimAtOnce(
+    claiming: NonNullable<CallGuard["claiming"]>,
+    message: ConsumeMessage,
+    request: RequestMessage,
+    attempt: number,
+    log: MessageLog,
+    gone: AbortSignal,
+    waits: MessageWaits,
+  ): Promise<Settlement> {
     const { store } = this.deps;
-    // Asked together: auto-pipelining sends both in one round trip.
-    const [peeked, listened] = await Promise.all([
-      store.peek(request.id),
-      this.deps.listened ? this.deps.listened(request.client) : Promise.resolve(true),
-    ]);
+    const claimMs = this.deps.backend.timeoutMs + CLAIM_SLACK_MS;
+    const tryClaim = async (slot: SlotAsk): Promise<SlotTry<SlotClaim>> => {
+      const claim = await store.claimWithSlot(request.id, Date.now() + claimMs, slot);
+      if (claim.result === "ok") return { outcome: "admitted", value: claim };
+      if (claim.result === "busy") return { outcome: "busy", retryInMs: claim.retryInMs };
+      return { outcome: "settled", value: claim };
+    };
+    // Asked in the same turn as the claim: auto-pipelining sends both in one round trip.
+    const listening = this.deps.listened
+      ? this.deps.listened(request.client)
+      : Promise.resolve(true);
+    listening.catch(() => undefined);
+    let taken: { permit: CallPermit | null; value: SlotClaim };
+    try {
+      taken = await inSpan(
+        "sluice.limit_wait",
+        SpanKind.INTERNAL,
+        this.traceOf(request.id),
+        messageAttributes({ id: request.id, backend: this.deps.backend.name }),
+        () => claiming(request, tryClaim, () => waits.signal()),
+      );
+    } catch (error) {
+      // The delivery's channel closed while it waited for a slot: the broker has it again.
+      if (gone.aborted) return "requeue";
+      if (waits.expiryFired && this.expired(request)) {
+        await this.expireUnclaimed(message, request, await listening, log);
+        return "ack";
+      }
+      throw error;
+    }
+    const listened = await listening;
+    const { permit, value: claim } = taken;
+    if (permit && claim.result === "ok") {
+      return this.callClaimed(request, attempt, message, listened, log, gone, waits, permit, claim);
+    }
+    await permit?.release();
+    if (claim.result === "claimed") {
+      await this.park(request, attempt, message);
+      log.info("claimed by another worker; parked until its claim ends");
+      return "ack";
+    }
+    if (claim.result !== "view") throw new Error(`unexpected claim result ${claim.result}`);
+    return this.decide(message, request, attempt, log, gone, waits, claim.view, listened);
+  }
+
+  /** What the long way decides from the first look at the record, up to the claim. */
+  private async decide(
+    message: ConsumeMessage,
+    request: RequestMessage,
+    attempt: number,
+    log: MessageLog,
+    gone: AbortSignal,
+    waits: MessageWaits,
+    peeked: RequestView | "refused" | null,
+    listened: boolean,
+  ): Promise<Settlement> {
+    const { store } = this.deps;
     let current = peeked;
     if (current === "refused") {
       // The adapter could not get the broker's confirm in time and told its caller 503: the
@@ -221,14 +290,7 @@ export class RequestProcessor {
       await this.expireUnclaimed(message, request, listened, log);
       return "ack";
     }
-
-    // Waits end at the message's expiry: a message past it gives up its place in line.
-    const expiry = new ExpiryAlarm(request.expiresAt, this.clock);
-    try {
-      return await this.claimAndCall(message, request, attempt, listened, log, gone, expiry);
-    } finally {
-      expiry.dispose();
-    }
+    return this.claimAndCall(message, request, attempt, listened, log, gone, waits);
   }
 
   private async claimAndCall(
@@ -236,9 +298,9 @@ export class RequestProcessor {
     request: RequestMessage,
     attempt: number,
     listened: boolean,
-    log: Logger,
+    log: MessageLog,
     gone: AbortSignal,
-    expiry: ExpiryAlarm,
+    waits: MessageWaits,
   ): Promise<Settlement> {
     const { store } = this.deps;
     let permit: CallPermit;
@@ -249,50 +311,77 @@ export class RequestProcessor {
         SpanKind.INTERNAL,
         this.traceOf(request.id),
         messageAttributes({ id: request.id, backend: this.deps.backend.name }),
-        () => this.deps.guard(request, AbortSignal.any([this.deps.shutdown, gone, expiry.signal])),
+        () => this.deps.guard(request, waits.signal()),
       );
     } catch (error) {
       // The delivery's channel closed while it waited for a slot: the broker has it again.
       if (gone.aborted) return "requeue";
-      if (expiry.signal.aborted && this.expired(request)) {
+      if (waits.expiryFired && this.expired(request)) {
         await this.expireUnclaimed(message, request, listened, log);
         return "ack";
       }
       throw error;
     }
-    let keeper: NodeJS.Timeout | undefined;
+    let claim: Awaited<ReturnType<TransactionStore["transition"]>>;
     try {
       const claimMs = this.deps.backend.timeoutMs + CLAIM_SLACK_MS;
-      const claim = await store.transition(request.id, ["accepted"], "processing", {
+      claim = await store.transition(request.id, ["accepted"], "processing", {
         claimUntilMs: Date.now() + claimMs,
       });
-      if (claim.result === "claimed") {
-        // Another worker holds the claim: a duplicate copy, or the redelivery of a message
-        // whose worker died mid-call. Park it until that claim is finished or has lapsed.
-        await this.park(request, attempt, message);
-        log.info("claimed by another worker; parked until its claim ends");
-        return "ack";
-      }
-      if (claim.result !== "ok") {
-        // Cancelled meanwhile, or already finished.
-        if (claim.previous === "cancelled") this.notice(request.id, "cancelled");
-        log.info({ state: claim.previous, result: claim.result }, "not claimed; skipped");
-        return "ack";
-      }
-      // The claim lasts as long as this worker holds the message, however long recording the
-      // answer takes through an outage: another copy may take it over only if this worker died.
-      keeper = setInterval(
-        () => void store.renewClaim(request.id, Date.now() + claimMs).catch(() => undefined),
-        Math.max(1_000, Math.floor(CLAIM_SLACK_MS / 2)),
-      );
-      keeper.unref();
+    } catch (error) {
+      await permit.release();
+      throw error;
+    }
+    if (claim.result === "claimed") {
+      await permit.release();
+      // Another worker holds the claim: a duplicate copy, or the redelivery of a message
+      // whose worker died mid-call. Park it until that claim is finished or has lapsed.
+      await this.park(request, attempt, message);
+      log.info("claimed by another worker; parked until its claim ends");
+      return "ack";
+    }
+    if (claim.result !== "ok") {
+      await permit.release();
+      // Cancelled meanwhile, or already finished.
+      if (claim.previous === "cancelled") this.notice(request.id, "cancelled");
+      log.info({ state: claim.previous, result: claim.result }, "not claimed; skipped");
+      return "ack";
+    }
+    const previous = claim.previous ?? "accepted";
+    return this.callClaimed(request, attempt, message, listened, log, gone, waits, permit, {
+      previous,
+    });
+  }
+
+  /** Calls the backend for a message this worker holds the slot and the claim of. */
+  private async callClaimed(
+    request: RequestMessage,
+    attempt: number,
+    message: ConsumeMessage,
+    listened: boolean,
+    log: MessageLog,
+    gone: AbortSignal,
+    waits: MessageWaits,
+    permit: CallPermit,
+    claim: { previous: State },
+  ): Promise<Settlement> {
+    const { store } = this.deps;
+    const claimMs = this.deps.backend.timeoutMs + CLAIM_SLACK_MS;
+    // The claim lasts as long as this worker holds the message, however long recording the
+    // answer takes through an outage: another copy may take it over only if this worker died.
+    const keeper = setInterval(
+      () => void store.renewClaim(request.id, Date.now() + claimMs).catch(() => undefined),
+      Math.max(1_000, Math.floor(CLAIM_SLACK_MS / 2)),
+    );
+    keeper.unref();
+    try {
       if (listened) this.notice(request.id, "processing");
       // A claim taken over from a worker that died mid-call may have reached the backend:
       // such a message is not "never sent", so it cannot end `expired`.
       const mayExpire = claim.previous === "accepted";
-      return await this.call(request, attempt, message, log, permit, gone, mayExpire && expiry);
+      return await this.call(request, attempt, message, log, permit, gone, mayExpire && waits);
     } finally {
-      if (keeper) clearInterval(keeper);
+      clearInterval(keeper);
       await permit.release();
     }
   }
@@ -302,7 +391,7 @@ export class RequestProcessor {
     message: ConsumeMessage,
     request: RequestMessage,
     listened: boolean,
-    log: Logger,
+    log: MessageLog,
   ): Promise<void> {
     const claimed = await this.deps.store.transition(request.id, ["accepted"], "processing", {
       claimUntilMs: Date.now() + CLAIM_SLACK_MS,
@@ -318,14 +407,25 @@ export class RequestProcessor {
   }
 
   /** Ends a claimed request `expired`: it never reached the backend. */
-  private async expire(message: ConsumeMessage, request: RequestMessage, log: Logger) {
-    await this.answer(message, request, log, {
-      responses: this.responses(request, [], "expired", {
-        code: "Expired",
-        message: "the message expired before it was sent to the backend",
-      }),
-      deadLetter: null,
-    });
+  private async expire(
+    message: ConsumeMessage,
+    request: RequestMessage,
+    log: MessageLog,
+    permit?: CallPermit,
+  ) {
+    await this.answer(
+      message,
+      request,
+      log,
+      {
+        responses: this.responses(request, [], "expired", {
+          code: "Expired",
+          message: "the message expired before it was sent to the backend",
+        }),
+        deadLetter: null,
+      },
+      permit,
+    );
     log.info({ expiresAt: request.expiresAt }, "expired before it reached the backend");
   }
 
@@ -342,11 +442,11 @@ export class RequestProcessor {
     request: RequestMessage,
     attempt: number,
     message: ConsumeMessage,
-    log: Logger,
+    log: MessageLog,
     permit: CallPermit,
     gone: AbortSignal,
     /** The message's expiry, unless it may have reached the backend before (then `false`). */
-    expiry: ExpiryAlarm | false,
+    expiry: MessageWaits | false,
   ): Promise<Settlement> {
     const { backend, translator, shutdown } = this.deps;
     const deadline = new Deadline(shutdown, backend.timeoutMs);
@@ -364,20 +464,23 @@ export class RequestProcessor {
     try {
       // Every wait comes before the last look: a rate token, then expiry, the delivery's
       // channel and shutdown are checked with nothing left between the check and the call.
-      const waits = [deadline.signal, gone];
-      if (expiry) waits.push(expiry.signal);
+      // Combined only when there is a wait (a rate limit): most calls have none.
+      const waits = () =>
+        AbortSignal.any(
+          expiry ? [deadline.signal, gone, expiry.expiry()] : [deadline.signal, gone],
+        );
       try {
         await inSpan(
           "sluice.rate_limit_wait",
           SpanKind.INTERNAL,
           callTrace,
           messageAttributes({ id: request.id, backend: backend.name }),
-          () => permit.beforeCall(AbortSignal.any(waits)),
+          () => permit.beforeCall(waits),
         );
       } catch (error) {
         // A wait cut short by the expiry is judged at the last look below; any other failure
         // to get a token means nothing reached the backend: a retry.
-        if (!(expiry && expiry.signal.aborted && this.expired(request))) {
+        if (!(expiry && expiry.expiryFired && this.expired(request))) {
           failure =
             error instanceof BackendUnavailableError
               ? error
@@ -394,7 +497,7 @@ export class RequestProcessor {
       if (!failure) {
         sentAt = this.clock.now();
         if (expiry && request.expiresAt !== null && sentAt > request.expiresAt) {
-          await this.expire(message, request, log);
+          await this.expire(message, request, log, permit);
           return "ack";
         }
         started = process.hrtime.bigint();
@@ -438,20 +541,32 @@ export class RequestProcessor {
     // of the message calls the backend again, then published through any outage.
     switch (decision.action) {
       case "complete":
-        await this.answer(message, request, log, {
-          responses: this.responses(request, decision.answers, "completed", null),
-          deadLetter: null,
-        });
+        await this.answer(
+          message,
+          request,
+          log,
+          {
+            responses: this.responses(request, decision.answers, "completed", null),
+            deadLetter: null,
+          },
+          permit,
+        );
         log.info(
           { responses: decision.answers.length, attempt, sentAt, expiresAt: request.expiresAt },
           "backend answered",
         );
         return "ack";
       case "reject":
-        await this.answer(message, request, log, {
-          responses: this.responses(request, [decision.response], "rejected", decision.error),
-          deadLetter: null,
-        });
+        await this.answer(
+          message,
+          request,
+          log,
+          {
+            responses: this.responses(request, [decision.response], "rejected", decision.error),
+            deadLetter: null,
+          },
+          permit,
+        );
         log.info(
           { status: decision.response.status, attempt, sentAt, expiresAt: request.expiresAt },
           "backend rejected the message",
@@ -486,18 +601,24 @@ export class RequestProcessor {
           log.error({ attempt, err: decision.cause }, "retries exhausted; dead-lettered");
           this.noteFailure(request, attempt, failure, "dead-lettered (retries exhausted)");
         }
-        await this.answer(message, request, log, {
-          responses: this.responses(
-            request,
-            decision.response ? [decision.response] : [],
-            "failed",
-            decision.error,
-          ),
-          deadLetter: decision.reason,
-          ...(decision.reason === "backend_redirect"
-            ? {}
-            : { deadLetterDetail: { error: decision.cause, attempts: attempt } }),
-        });
+        await this.answer(
+          message,
+          request,
+          log,
+          {
+            responses: this.responses(
+              request,
+              decision.response ? [decision.response] : [],
+              "failed",
+              decision.error,
+            ),
+            deadLetter: decision.reason,
+            ...(decision.reason === "backend_redirect"
+              ? {}
+              : { deadLetterDetail: { error: decision.cause, attempts: attempt } }),
+          },
+          permit,
+        );
         return "ack";
     }
   }
@@ -509,12 +630,16 @@ export class RequestProcessor {
   private async answer(
     message: ConsumeMessage,
     request: RequestMessage,
-    log: Logger,
+    log: MessageLog,
     answer: RecordedAnswer,
+    /** The call's slot: the backend is done with it, so the record's round trip frees it. */
+    permit?: CallPermit,
   ): Promise<void> {
     const { store } = this.deps;
+    const slot = permit?.slot;
     const recorded = await this.untilRecorded(log, async () => {
-      const result = await store.recordAnswer(request.id, answer);
+      const result = await store.recordAnswer(request.id, answer, slot);
+      if (slot) permit?.freed?.();
       if (result !== "missing") return result;
       // Redis lost the record while the backend worked: write it again, then the answer.
       await store.rebuild(metaOfRequest(request));
@@ -537,7 +662,7 @@ export class RequestProcessor {
   }
 
   /** Repeats `record` through broker or Redis outages until it succeeds or the worker stops. */
-  private async untilRecorded<T>(log: Logger, record: () => Promise<T>): Promise<T> {
+  private async untilRecorded<T>(log: MessageLog, record: () => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       try {
         return await record();
@@ -588,10 +713,10 @@ export class RequestProcessor {
     request: RequestMessage,
     decision: Extract<CallDecision, { action: "retry" }>,
     message: ConsumeMessage,
-    log: Logger,
+    log: MessageLog,
     permit: CallPermit,
     gone: AbortSignal,
-    expiry: ExpiryAlarm | false,
+    expiry: MessageWaits | false,
   ): Promise<Settlement> {
     const { backend, store } = this.deps;
     log.warn(
@@ -617,7 +742,7 @@ export class RequestProcessor {
     attempt: number,
     decision: Extract<CallDecision, { action: "retry" }>,
     message: ConsumeMessage,
-    log: Logger,
+    log: MessageLog,
   ): Promise<Settlement> {
     const { backend, broker, publisher, names, store } = this.deps;
     // Release the claim first: the delayed copy must be claimable when it comes back.

@@ -11,6 +11,7 @@ import type {
 import type { ErrorInfo } from "../protocol/errors";
 import type { HeaderMap } from "../protocol/forwarded-headers";
 import { redisKeys, type RedisKeys } from "../protocol/redis-keys";
+import { SLOT_LUA, type SlotAsk, type SlotRef } from "./inflight-slot";
 import { TurnBatch } from "./turn-batch";
 
 export type State = "accepted" | "processing" | Outcome;
@@ -171,15 +172,43 @@ if ARGV[3] == "1" then
 end
 return {"ok", cur, redis.call("HGET", KEYS[1], "meta"), redis.call("HGET", KEYS[1], "watchers") or ""}`;
 
-// KEYS: tx; ARGV: answer json, now. Keeps the backend's answer (the first one recorded) beside
-// the record until its outcome is stored. Never recreates a record that vanished meanwhile.
-const RECORD_ANSWER = `
+// KEYS: tx, in-flight set (or ""); ARGV: answer json, now, slot token, slot channel. Keeps the
+// backend's answer (the first one recorded) beside the record until its outcome is stored.
+// Never recreates a record that vanished meanwhile. The call is over whatever the result, so
+// its in-flight slot, when given, is freed in the same round trip.
+const RECORD_ANSWER = `${SLOT_LUA}
+if KEYS[2] ~= "" then release_slot(KEYS[2], ARGV[3], ARGV[4]) end
 local cur = redis.call("HGET", KEYS[1], "state")
 if not cur then return {"missing", ""} end
 local terminal = {completed=true, rejected=true, failed=true, expired=true, cancelled=true}
 if terminal[cur] then return {"terminal", cur} end
 if redis.call("HEXISTS", KEYS[1], "answer") == 1 then return {"recorded", cur} end
 redis.call("HSET", KEYS[1], "answer", ARGV[1], "processedAt", ARGV[2])
+return {"ok", cur}`;
+
+// KEYS: tx, in-flight set; ARGV: now, claim-until, slot token, slot max, slot lease ms.
+// The worker's first look at a request and, when it may be called, its slot and claim in one
+// round trip: "refused" / "missing" / "view" (state, processedAt, answer, deadLettered) when
+// it is not to be claimed (what a peek would show), "claimed" while another worker's claim
+// lasts, "busy" (ms until the earliest lease expires) when no slot is free, else "ok" with
+// the previous state: the slot is taken and the message claimed as TRANSITION would.
+const CLAIM_WITH_SLOT = `${SLOT_LUA}
+local f = redis.call("HMGET", KEYS[1], "state", "processedAt", "answer", "deadLettered",
+  "refused", "claimUntil")
+local cur = f[1]
+if f[5] then return {"refused"} end
+if not cur then return {"missing"} end
+if f[2] or f[3] or (cur ~= "accepted" and cur ~= "processing") then
+  return {"view", cur, f[2] or "", f[3] or "", f[4] or ""}
+end
+if cur == "processing" and tonumber(f[6] or "0") > tonumber(ARGV[1]) then return {"claimed"} end
+local admitted, wait = acquire_slot(KEYS[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]))
+if admitted == 0 then return {"busy", wait} end
+redis.call("HSET", KEYS[1], "state", "processing", "updatedAt", ARGV[1], "claimUntil", ARGV[2])
+if cur ~= "processing" then
+  redis.call("HSET", KEYS[1], "history", redis.call("HGET", KEYS[1], "history") ..
+    ',{"state":"processing","at":' .. ARGV[1] .. '}')
+end
 return {"ok", cur}`;
 
 // KEYS: tx. Notes that the recorded answer's dead-letter copy was confirmed by the broker.
@@ -244,7 +273,19 @@ interface ScriptedRedis extends Redis {
     ...args: string[]
   ): Promise<[string, string, string?, string?]>;
   sluiceSetDelivery(tx: string, ...args: string[]): Promise<number>;
-  sluiceRecordAnswer(tx: string, answer: string, now: string): Promise<[string, string]>;
+  sluiceRecordAnswer(
+    tx: string,
+    slots: string,
+    answer: string,
+    now: string,
+    token: string,
+    channel: string,
+  ): Promise<[string, string]>;
+  sluiceClaimWithSlot(
+    tx: string,
+    slots: string,
+    ...args: string[]
+  ): Promise<Array<string | number>>;
   sluiceRebuild(tx: string, dedup: string, ...args: string[]): Promise<number>;
   sluiceDiscard(tx: string, dedup: string, ttl: string): Promise<number>;
   sluiceNoteDeadLettered(tx: string): Promise<number>;
@@ -280,6 +321,17 @@ export interface RequestView {
 }
 export type AddResponseResult = "ok" | "missing" | "duplicate" | "late";
 
+/** What `claimWithSlot` did. */
+export type SlotClaim =
+  /** The slot is taken and the message claimed (`processing`), from `previous`. */
+  | { result: "ok"; previous: State }
+  /** No slot is free (the earliest lease ends in `retryInMs`); nothing was changed. */
+  | { result: "busy"; retryInMs: number }
+  /** Another worker's claim on the message lasts; nothing was taken. */
+  | { result: "claimed" }
+  /** Not to be claimed: the record as `peek` shows it (refused, missing, processed, terminal). */
+  | { result: "view"; view: RequestView | "refused" | null };
+
 export class TransactionStore {
   private readonly redis: ScriptedRedis;
   private readonly keys: RedisKeys;
@@ -309,7 +361,8 @@ export class TransactionStore {
       redis.defineCommand("sluiceTransition", { numberOfKeys: 1, lua: TRANSITION });
       redis.defineCommand("sluiceAddResponse", { numberOfKeys: 2, lua: ADD_RESPONSE });
       redis.defineCommand("sluiceSetDelivery", { numberOfKeys: 1, lua: SET_DELIVERY });
-      redis.defineCommand("sluiceRecordAnswer", { numberOfKeys: 1, lua: RECORD_ANSWER });
+      redis.defineCommand("sluiceRecordAnswer", { numberOfKeys: 2, lua: RECORD_ANSWER });
+      redis.defineCommand("sluiceClaimWithSlot", { numberOfKeys: 2, lua: CLAIM_WITH_SLOT });
       redis.defineCommand("sluiceRebuild", { numberOfKeys: 2, lua: REBUILD });
       redis.defineCommand("sluiceDiscard", { numberOfKeys: 2, lua: DISCARD });
       redis.defineCommand("sluiceNoteDeadLettered", { numberOfKeys: 1, lua: NOTE_DEAD_LETTERED });
@@ -482,6 +535,46 @@ export class TransactionStore {
   }
 
   /**
+   * The first look at a request and, when it may be called now, its in-flight slot and its
+   * claim until `claimUntilMs`, all in one round trip: what `peek`, taking the slot and
+   * `transition(id, ["accepted"], "processing")` would do one after another.
+   */
+  async claimWithSlot(id: string, claimUntilMs: number, slot: SlotAsk): Promise<SlotClaim> {
+    const reply = await this.redis.sluiceClaimWithSlot(
+      this.key(id),
+      slot.key,
+      String(Date.now()),
+      String(claimUntilMs),
+      slot.token,
+      String(slot.max),
+      String(slot.leaseMs),
+    );
+    const [result, state, processedAt, answer, deadLettered] = reply as string[];
+    switch (result) {
+      case "ok":
+        return { result, previous: state as State };
+      case "busy":
+        return { result, retryInMs: Math.max(1, Number(reply[1])) };
+      case "claimed":
+        return { result };
+      case "refused":
+        return { result: "view", view: "refused" };
+      case "missing":
+        return { result: "view", view: null };
+      default:
+        return {
+          result: "view",
+          view: {
+            state: state as State,
+            processedAt: processedAt ? Number(processedAt) : null,
+            answer: answer ? (JSON.parse(answer) as RecordedAnswer) : null,
+            deadLettered: deadLettered === "1",
+          },
+        };
+    }
+  }
+
+  /**
    * Moves the state to `to` when the current state is one of `from`. `claimUntilMs` leases
    * `processing` to one worker: another may take it over only after the lease lapsed.
    */
@@ -511,11 +604,19 @@ export class TransactionStore {
    * Keeps the backend's answer in the record and marks the message processed, before anything
    * is published: from here on no copy of the request calls the backend again.
    */
-  async recordAnswer(id: string, answer: RecordedAnswer): Promise<RecordAnswerResult> {
+  async recordAnswer(
+    id: string,
+    answer: RecordedAnswer,
+    /** The call's in-flight slot, freed in the same round trip (whatever the result). */
+    slot?: SlotRef,
+  ): Promise<RecordAnswerResult> {
     const [result] = await this.redis.sluiceRecordAnswer(
       this.key(id),
+      slot?.key ?? "",
       JSON.stringify(answer),
       String(Date.now()),
+      slot?.token ?? "",
+      slot?.channel ?? "",
     );
     return result as RecordAnswerResult;
   }

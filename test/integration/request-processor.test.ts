@@ -19,7 +19,15 @@ import { isStateNotice } from "../../shared/protocol/state-notice";
 import { declareAllBackends } from "../../shared/broker/topology";
 import { topologyNames } from "../../shared/protocol/names";
 import { TransactionStore, type RequestView } from "../../shared/store/transaction-store";
-import type { CallPermit } from "../../worker/backend-guard";
+import {
+  createBackendLimits,
+  type BackendLimits,
+  type CallPermit,
+} from "../../worker/backend-guard";
+import { BackendGates } from "../../worker/backend-gates";
+import { BackendPauses } from "../../shared/operator/backend-pauses";
+import { compileServiceWindows } from "../../shared/config/service-windows";
+import { redisKeys } from "../../shared/protocol/redis-keys";
 import { RequestProcessor, type CallGuard } from "../../worker/request-processor";
 import type { Translator, TranslatorCall } from "../../worker/translators/translator";
 import { createRedis } from "../../shared/store/redis";
@@ -349,5 +357,72 @@ describe("request processor: the last look before the call (real broker and Redi
     await processor(clock, translator, movingGuard(clock)).process(delivery);
     expect((await view(id)).answer?.responses.map((r) => r.body)).to.deep.equal(["late"]);
     expect((await responsesOf(id)).map((r) => r.body)).to.deep.equal(["late"]);
+  });
+
+  describe("with the worker's own limits: first look, slot and claim in one script", () => {
+    let limits: BackendLimits;
+    before(() => {
+      const { windows } = compileServiceWindows([], "backends.b.windows");
+      const gates = new BackendGates(
+        new Map([["b", windows]]),
+        new BackendPauses(redis, prefix),
+        log,
+      );
+      limits = createBackendLimits({ redis, prefix, backend, gates });
+    });
+    after(() => limits.close());
+    const slotsHeld = () => redis.zcard(redisKeys(prefix).inflight("b"));
+
+    it("calls once, and the answer's record frees the slot", async () => {
+      const clock = new FixedClock(T0);
+      const translator = new RecordingTranslator(clock);
+      const { id, delivery } = await accepted(T0, null);
+      let heldDuringCall = 0;
+      translator.answer = async () => {
+        heldDuringCall = await slotsHeld();
+        return [{ status: 200, contentType: "text/plain", body: "once" }];
+      };
+      expect(await processor(clock, translator, limits.guard).process(delivery)).to.equal("ack");
+      expect(heldDuringCall).to.equal(1);
+      expect(translator.calls.map((c) => c.id)).to.deep.equal([id]);
+      expect(await slotsHeld()).to.equal(0);
+      expect((await view(id)).answer?.responses.map((r) => r.body)).to.deep.equal(["once"]);
+      expect((await responsesOf(id)).map((r) => r.body)).to.deep.equal(["once"]);
+
+      // A copy redelivered after its claim lapsed publishes the recorded answer: no slot, no call.
+      await redis.hset(store.key(id), "claimUntil", "0");
+      expect(await processor(clock, translator, limits.guard).process(delivery)).to.equal("ack");
+      expect(translator.calls).to.have.length(1);
+      expect(await slotsHeld()).to.equal(0);
+      expect((await responsesOf(id)).map((r) => r.body)).to.deep.equal(["once", "once"]);
+    });
+
+    it("a copy another worker holds the claim of is parked without a slot or a call", async () => {
+      const clock = new FixedClock(T0);
+      const translator = new RecordingTranslator(clock);
+      const { id, delivery } = await accepted(T0, null);
+      await store.transition(id, ["accepted"], "processing", { claimUntilMs: Date.now() + 60_000 });
+      expect(await processor(clock, translator, limits.guard).process(delivery)).to.equal("ack");
+      expect(translator.calls).to.deep.equal([]);
+      expect(await slotsHeld()).to.equal(0);
+      const parked = await channel.get(
+        names.retryQueue("b", Math.min(...backend.retry.backoffMs)),
+        {
+          noAck: true,
+        },
+      );
+      expect(parked && parked.properties.messageId).to.equal(id);
+    });
+
+    it("a cancelled message is skipped without a slot or a call", async () => {
+      const clock = new FixedClock(T0);
+      const translator = new RecordingTranslator(clock);
+      const { id, delivery } = await accepted(T0, null);
+      await store.transition(id, ["accepted"], "cancelled");
+      expect(await processor(clock, translator, limits.guard).process(delivery)).to.equal("ack");
+      expect(translator.calls).to.deep.equal([]);
+      expect(await slotsHeld()).to.equal(0);
+      expect((await view(id)).state).to.equal("cancelled");
+    });
   });
 });

@@ -147,6 +147,70 @@ describe("transaction store (Redis)", () => {
     expect((await store.transition(m.id, ["accepted"], "cancelled")).result).to.equal("conflict");
   });
 
+  it("claims with an in-flight slot in one script: the record as a transition leaves it, the slot as a lease", async () => {
+    const slots = `${prefix}slots`;
+    const slot = (token: string) => ({
+      key: slots,
+      token,
+      channel: `${prefix}freed`,
+      max: 1,
+      leaseMs: 60_000,
+    });
+    const m = meta();
+    await store.create(m);
+    const claimed = await store.claimWithSlot(m.id, Date.now() + 60_000, slot("a"));
+    expect(claimed).to.deep.equal({ result: "ok", previous: "accepted" });
+    const record = await store.get(m.id);
+    expect(record?.state).to.equal("processing");
+    expect(record?.history.map((h) => h.state)).to.deep.equal(["accepted", "processing"]);
+    expect(await redis.zrange(slots, 0, -1)).to.deep.equal(["a"]);
+    // A second copy neither takes a slot nor the claim while the claim lasts.
+    expect(await store.claimWithSlot(m.id, Date.now() + 60_000, slot("b"))).to.deep.equal({
+      result: "claimed",
+    });
+    // Another message finds no slot free (max 1) and changes nothing.
+    const other = meta();
+    await store.create(other);
+    const busy = await store.claimWithSlot(other.id, Date.now() + 60_000, slot("c"));
+    expect(busy.result).to.equal("busy");
+    expect((await store.get(other.id))?.state).to.equal("accepted");
+    // Recording the answer frees the slot in the same round trip.
+    const answer = { responses: [response(m.id, 1, true)], deadLetter: null };
+    expect(await store.recordAnswer(m.id, answer, slot("a"))).to.equal("ok");
+    expect(await redis.zcard(slots)).to.equal(0);
+    // A processed message is shown, not claimed; so is a refused or a missing one.
+    const seen = await store.claimWithSlot(m.id, Date.now() + 60_000, slot("d"));
+    expect(seen.result).to.equal("view");
+    expect(seen.result === "view" && seen.view !== "refused" && seen.view?.answer).to.deep.equal(
+      answer,
+    );
+    expect(await redis.zcard(slots)).to.equal(0);
+    expect(await store.claimWithSlot(randomUUID(), Date.now(), slot("e"))).to.deep.equal({
+      result: "view",
+      view: null,
+    });
+    await store.discard(other);
+    expect(await store.claimWithSlot(other.id, Date.now(), slot("f"))).to.deep.equal({
+      result: "view",
+      view: "refused",
+    });
+    expect(await redis.zcard(slots)).to.equal(0);
+  });
+
+  it("a lapsed claim is taken over through the slot script, keeping one history entry", async () => {
+    const slots = `${prefix}slots-lapsed`;
+    const slot = { key: slots, token: "t", channel: `${prefix}freed`, max: 5, leaseMs: 60_000 };
+    const m = meta();
+    await store.create(m);
+    await store.transition(m.id, ["accepted"], "processing", { claimUntilMs: Date.now() - 1 });
+    const taken = await store.claimWithSlot(m.id, Date.now() + 60_000, slot);
+    expect(taken).to.deep.equal({ result: "ok", previous: "processing" });
+    expect((await store.get(m.id))?.history.map((h) => h.state)).to.deep.equal([
+      "accepted",
+      "processing",
+    ]);
+  });
+
   it("stores each response once; the first final decides the outcome; after it the list is closed", async () => {
     const m = meta();
     await store.create(m);

@@ -1,0 +1,60 @@
+// A backend's in-flight slots in Redis, as Lua functions: the worker's lease scripts use them
+// alone, and the transaction store's claim and answer scripts use them together with the
+// message's record, so taking a slot and claiming, or recording an answer and freeing the slot,
+// is one round trip. One definition, so every script keeps the set's shape the same.
+
+/**
+ * The sorted set `inflight(backend)` holds one member per held slot (a token), scored by the
+ * lease's expiry in Redis time (ms). Freeing a slot is announced on `inflightReleased(backend)`.
+ */
+export interface SlotRef {
+  /** The backend's in-flight set. */
+  key: string;
+  /** This holder's member. */
+  token: string;
+  /** Pub/sub channel announcing a freed slot. */
+  channel: string;
+}
+
+/** A slot to take: at most `max` live members, each leased for `leaseMs`. */
+export interface SlotAsk extends SlotRef {
+  max: number;
+  leaseMs: number;
+}
+
+/**
+ * `acquire_slot(key, token, max, lease)` drops expired holders, then admits when fewer than
+ * `max` remain (a token already present keeps its one slot, so a command resent after a
+ * reconnect cannot take two): returns 1, 0 when admitted, else 0 and the ms until the earliest
+ * lease expires. `renew_slot(key, token, lease)` extends a lease still held (1) or says it was
+ * lost (0). `release_slot(key, token, channel)` frees the slot and announces it.
+ * Times are Redis's own clock, the same for every worker.
+ */
+export const SLOT_LUA = `
+local function slot_now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function acquire_slot(key, token, max, lease)
+  local now = slot_now_ms()
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  if redis.call('ZSCORE', key, token) or redis.call('ZCARD', key) < max then
+    redis.call('ZADD', key, now + lease, token)
+    redis.call('PEXPIRE', key, lease + 1000)
+    return 1, 0
+  end
+  local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  return 0, tonumber(first[2]) - now
+end
+local function renew_slot(key, token, lease)
+  if not redis.call('ZSCORE', key, token) then return 0 end
+  redis.call('ZADD', key, 'XX', slot_now_ms() + lease, token)
+  redis.call('PEXPIRE', key, lease + 1000)
+  return 1
+end
+local function release_slot(key, token, channel)
+  local removed = redis.call('ZREM', key, token)
+  if removed == 1 then redis.call('PUBLISH', channel, '1') end
+  return removed
+end
+`;

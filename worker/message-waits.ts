@@ -1,0 +1,65 @@
+// What ends a message's waits for a slot or a rate token: the worker's shutdown, the delivery's
+// channel closing, the message's expiry. Made on the first wait only: most messages find a
+// slot and a token at once, and a timer and a combined signal for each would be spent for nothing.
+
+import type { Clock } from "../shared/runtime/clock";
+
+/**
+ * Aborts when a message's expiry comes, so waits for a slot or a token end then instead of
+ * spending a token on a message that can no longer be sent. The decision itself is always
+ * the clock's, at the last look; the timer only cuts the wait short.
+ */
+class ExpiryAlarm {
+  private readonly controller = new AbortController();
+  private readonly timer: NodeJS.Timeout | undefined;
+
+  constructor(expiresAt: number | null, clock: Clock) {
+    if (expiresAt === null) return;
+    const inMs = expiresAt - clock.now() + 1;
+    // Past the largest timer delay the wait ends for other reasons first.
+    if (inMs > 2 ** 31 - 1) return;
+    this.timer = setTimeout(() => this.controller.abort(new Error("expired")), Math.max(0, inMs));
+    this.timer.unref();
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  dispose(): void {
+    clearTimeout(this.timer);
+  }
+}
+
+export class MessageWaits {
+  private alarm: ExpiryAlarm | undefined;
+  private combined: AbortSignal | undefined;
+
+  constructor(
+    private readonly shutdown: AbortSignal,
+    private readonly gone: AbortSignal,
+    private readonly expiresAt: number | null,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Aborts at shutdown, when the delivery's channel closes, or at the message's expiry. */
+  signal(): AbortSignal {
+    this.combined ??= AbortSignal.any([this.shutdown, this.gone, this.expiry()]);
+    return this.combined;
+  }
+
+  /** Aborts at the message's expiry (never, when it has none). */
+  expiry(): AbortSignal {
+    this.alarm ??= new ExpiryAlarm(this.expiresAt, this.clock);
+    return this.alarm.signal;
+  }
+
+  /** Whether a wait was cut short by the expiry. */
+  get expiryFired(): boolean {
+    return this.alarm?.signal.aborted ?? false;
+  }
+
+  dispose(): void {
+    this.alarm?.dispose();
+  }
+}
