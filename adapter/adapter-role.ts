@@ -7,6 +7,7 @@ import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import { safeAck } from "../shared/broker/amqp";
 import { wakeCodec } from "../shared/protocol/codec";
+import { redisKeys } from "../shared/protocol/redis-keys";
 import type { Role, Runtime } from "../shared/runtime/runtime";
 import { declareAllBackends } from "../shared/broker/topology";
 import { HubListeners } from "../shared/store/hub-listeners";
@@ -18,6 +19,7 @@ import { Intake } from "./intake";
 import { SchemaValidators } from "./json-body";
 import { createApp } from "./server";
 import { SyncWaiters } from "./sync-waiters";
+import { WakeSubscriber } from "./wake-subscriber";
 
 export interface AdapterRole extends Role {
   port: number;
@@ -41,8 +43,19 @@ export async function startAdapter(
   await publisher.waitForConnect();
 
   const waiters = new SyncWaiters(config.adapter.maxSyncWaiters);
+  // Wakes come over Redis pub/sub; the reply queue takes those of a response worker of an
+  // earlier release, and those no subscription heard. Either way a wake is transient: a lost
+  // one is found by reading the records when its path is back, or at the caller's deadline.
+  const wakes = await WakeSubscriber.start({
+    redis: runtime.redis,
+    channel: redisKeys(config.prefix).wake(config.instanceId),
+    connectionName: `sluice-${config.instanceId}-wakes`,
+    waiters,
+    store,
+    log,
+  });
   const replyQueue = names.replyQueue(config.instanceId);
-  // Wake messages are transient: a missed one only means the caller's wait ends in a Redis read.
+  let repliesSetUp = false;
   const replies = broker.channel("replies", async (channel) => {
     await channel.assertQueue(replyQueue, {
       exclusive: true,
@@ -62,6 +75,9 @@ export async function startAdapter(
       },
       { noAck: false },
     );
+    // Set up again after a reconnect: the exclusive queue was gone meanwhile.
+    if (repliesSetUp) void wakes.recheck();
+    repliesSetUp = true;
   });
   await replies.waitForConnect();
   await runtime.monitor.refresh();
@@ -184,6 +200,7 @@ export async function startAdapter(
       tls?.dispose();
       server.closeAllConnections();
       await replies.close().catch(() => undefined);
+      wakes.close();
       await publisher.close().catch(() => undefined);
     },
   };

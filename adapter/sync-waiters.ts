@@ -1,5 +1,5 @@
 // Callers waiting in sync mode, held by this adapter instance: each waits for the wake message
-// of its message id on this instance's reply queue, or for its deadline, whichever comes first.
+// of its message id (Redis pub/sub or the reply queue), or for its deadline, whichever is first.
 // One id may have several waiters here: the first caller and sync duplicates of its message.
 
 import { SluiceError } from "../shared/protocol/errors";
@@ -57,6 +57,11 @@ export class SyncWaiters {
       this.settleOne(message.id, waiter, message);
     }
     return true;
+  }
+
+  /** The ids waited for now (a snapshot). */
+  ids(): string[] {
+    return [...this.waiters.keys()];
   }
 
   /** Ends every wait at once (shutdown): each caller gets its 202 instead of a reset. */

@@ -8,13 +8,12 @@ import type { ConsumeMessage } from "amqplib";
 import type { Logger } from "pino";
 import type { Broker } from "../shared/broker/amqp";
 import type { ResponseMessage, StateNotice } from "../shared/protocol/envelope";
-import { responseCodec, stateNoticeCodec, wakeCodec } from "../shared/protocol/codec";
+import { responseCodec, stateNoticeCodec, wakeCodec, wakeHead } from "../shared/protocol/codec";
 import {
   deadLetterHeaders,
   RESPONSES_DEAD_LETTER_SOURCE,
   RESPONSES_ROUTING_KEY,
 } from "../shared/protocol/names";
-import { messageLogger } from "../shared/observability/logger";
 import { metrics } from "../shared/observability/metrics";
 import type { TopologyNames } from "../shared/protocol/names";
 import { isStateNotice } from "../shared/protocol/state-notice";
@@ -126,72 +125,85 @@ export class Correlator {
     response: ResponseMessage,
     trace: Context,
   ): Promise<void> {
-    const { store, log: rootLog } = this.deps;
-    const log = messageLogger(rootLog, { id: response.id });
-
-    let stored = await store.addResponse(response);
+    const { store, log } = this.deps;
+    // No child logger per message: pino builds (and redacts) a child's bindings when it is
+    // made, whatever the level. Each line names the message in its own fields instead.
+    const ref = { id: response.id };
+    // A sync caller gets the final response, the outcome: all of a call's responses are
+    // published together, and an earlier one could only tell it "processing". The store wakes
+    // it in the round trip that stores the outcome.
+    const head = response.final
+      ? wakeHead({ id: response.id, state: response.outcome, error: response.error ?? null })
+      : "";
+    let stored = await store.addResponse(response, head);
     if (stored.result === "missing" && response.meta) {
       // The worker wrote the record (or wrote it again) before it published: Redis has lost it
       // since. The response carries the record's fixed part: write it again, then store.
       if (await store.rebuild(response.meta)) {
-        log.warn("transaction record was missing; rebuilt from the response");
+        log.warn(ref, "transaction record was missing; rebuilt from the response");
       }
-      stored = await store.addResponse(response);
+      stored = await store.addResponse(response, head);
     }
     for (let i = 0; stored.result === "missing" && i < MISSING_RETRIES; i++) {
       await new Promise((resolve) => setTimeout(resolve, MISSING_DELAY_MS));
-      stored = await store.addResponse(response);
+      stored = await store.addResponse(response, head);
     }
     if (stored.result === "missing") {
       // A response of an earlier version without the record's fixed part, or one for a
       // submission refused to its caller: kept in the dead-letter queue for the operator.
-      log.warn("response for an unknown transaction; dead-lettered");
+      log.warn(ref, "response for an unknown transaction; dead-lettered");
       await this.deadLetter(content, "unknown_transaction", response.id);
       return;
     }
-    if (stored.result === "duplicate") {
-      // Stored before, but delivery may not have been handed over (a listener failed and the
-      // response was requeued): hand it over again; webhook ids make the repeat harmless.
-      const tx = await store.get(response.id);
-      if (tx)
-        for (const listener of this.deps.listeners)
-          await listener(tx, response, stored.previous, trace);
-      log.debug({ seq: response.seq }, "duplicate response; delivery handed over again");
-      return;
-    }
     if (stored.result === "late") {
-      log.warn({ state: stored.previous }, "response for a finished transaction; dead-lettered");
+      log.warn(
+        { ...ref, state: stored.previous },
+        "response for a finished transaction; dead-lettered",
+      );
       await this.deadLetter(content, `transaction_${stored.previous}`, response.id);
       return;
     }
-
-    // A sync caller gets the final response, the outcome: all of a call's responses are
-    // published together, and an earlier one could only tell it "processing". It is woken
-    // from what the store returned, before anything else is read.
-    const meta = stored.meta;
-    if (response.final) {
-      // The first caller's instance (sync mode) and those holding sync duplicates, once each.
-      const instances = new Set(stored.watchers);
-      if (meta?.owner) instances.add(meta.owner);
+    const tx = stored.tx;
+    // Instances no pub/sub subscriber heard (an adapter of an earlier release, or one whose
+    // subscription is down) are woken through their reply queue, as before.
+    if (stored.unreached.length > 0 && tx) {
       const wake: WakeMessage = {
         id: response.id,
-        state: response.outcome,
-        response: stored.stored,
-        error: response.error ?? null,
+        state: tx.state,
+        response: tx.responses.find((r) => r.seq === response.seq) ?? stored.stored,
+        error: tx.error,
       };
-      for (const instance of instances) void this.wake(instance, wake);
+      for (const instance of stored.unreached) void this.wake(instance, wake);
     }
-    const tx = await store.get(response.id);
     if (!tx) return;
+    if (stored.result === "duplicate") {
+      // Stored before, but delivery may not have been handed over (a listener failed and the
+      // response was requeued): hand it over again; webhook ids make the repeat harmless.
+      for (const listener of this.deps.listeners)
+        await listener(tx, response, stored.previous, trace);
+      if (log.isLevelEnabled("debug")) {
+        log.debug({ ...ref, seq: response.seq }, "duplicate response; delivery handed over again");
+      }
+      return;
+    }
     if (response.final) {
       metrics.endToEnd.observe({ service: tx.service }, (Date.now() - tx.createdAt) / 1000);
     }
     for (const listener of this.deps.listeners)
       await listener(tx, response, stored.previous, trace);
-    messageLogger(rootLog, tx).info(
-      { seq: response.seq, final: response.final, state: tx.state },
-      "response stored",
-    );
+    if (log.isLevelEnabled("info")) {
+      log.info(
+        {
+          id: tx.id,
+          xroadId: tx.xroadId ?? null,
+          client: tx.client ?? null,
+          seq: response.seq,
+          final: response.final,
+          state: tx.state,
+        },
+        "response stored",
+      );
+    }
   }
 
   /** Hands the changes a notice stands for to the state listeners, oldest first. */
@@ -213,7 +225,10 @@ export class Correlator {
     if (mark) await store.markTold(tx.id, notice.state);
   }
 
-  /** Wakes the adapter instance holding the caller; transient, since the record has it all. */
+  /**
+   * Wakes the adapter instance holding the caller through its reply queue, when its Redis
+   * subscription did not hear the wake; transient, since the record has it all.
+   */
   private async wake(owner: string, wake: WakeMessage): Promise<void> {
     await this.deps.broker
       .publish(

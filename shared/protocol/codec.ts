@@ -241,3 +241,18 @@ export const responseCodec = codec<ResponseMessage>("response", 2, responseShape
 export const stateNoticeCodec = codec<StateNotice>("state notice", 2, stateNoticeShape);
 export const wakeCodec = codec<WakeMessage>("wake", 2, wakeShape);
 export const callbackJobCodec = codec<CallbackJob>("callback job", 2, callbackJobShape);
+
+/**
+ * The encoded wake message up to its response: the store appends the response's JSON and "}"
+ * in the script that stores it, so a response body travels to Redis once, not twice.
+ * `wakeHead(w) + JSON.stringify(w.response) + "}"` decodes as `wakeCodec.encode(w)` does.
+ */
+export function wakeHead(wake: Omit<WakeMessage, "response">): string {
+  const head = JSON.stringify({
+    id: wake.id,
+    state: wake.state,
+    error: wake.error,
+    [VERSION_FIELD]: wakeCodec.version,
+  });
+  return `${head.slice(0, -1)},"response":`;
+}

@@ -26,6 +26,8 @@ export interface RedisKeys {
   inflight(backend: string): string;
   /** Pub/sub channel: a backend's in-flight slot was released. */
   inflightReleased(backend: string): string;
+  /** Pub/sub channel: wake messages for the sync callers one adapter instance holds. */
+  wake(instance: string): string;
   /** The GCRA state of a backend's rate limit. */
   rate(backend: string): string;
   /** Hash: backends the operator paused. */
@@ -50,6 +52,7 @@ export function redisKeys(prefix: string): RedisKeys {
     recentFailures: (backend) => `${root}recent-failures:${backend}`,
     inflight: (backend) => `${root}inflight:${backend}`,
     inflightReleased: (backend) => `${root}inflight:${backend}:released`,
+    wake: (instance) => `${root}wake:${instance}`,
     rate: (backend) => `${root}rate:${backend}`,
     pausedBackends: `${root}paused-backends`,
   };

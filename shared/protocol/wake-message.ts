@@ -1,5 +1,6 @@
-// What the response worker sends to the adapter instance that holds a waiting sync caller,
-// on that instance's own reply queue: enough to answer without another Redis read.
+// What the response worker sends to the adapter instance that holds a waiting sync caller:
+// enough to answer without another Redis read. It goes over the instance's Redis pub/sub
+// channel (`RedisKeys.wake`) or, when no subscriber heard it there, to its reply queue.
 
 import type { State, StoredResponse } from "../store/transaction-store";
 import type { ErrorInfo } from "./errors";

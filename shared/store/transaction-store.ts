@@ -148,29 +148,64 @@ if ARGV[4] ~= "" then redis.call("HSET", KEYS[1], "error", ARGV[4]) end
 if ARGV[5] ~= "" then redis.call("HSET", KEYS[1], "claimUntil", ARGV[5]) end
 return {"ok", cur}`;
 
-// KEYS: tx, responses; ARGV: seq, response json, final "1"/"0", outcome, now, error json or "", ttl ms
+// KEYS: tx, responses; ARGV: seq, response json, final "1"/"0", outcome, now, error json or "",
+// ttl ms, wake head (the wake message's JSON up to its response; "" for no wake), wake channel
+// root, then the record's field names (RECORD_FIELDS, in its order).
 // Stores a response once per seq; a final response sets the terminal state. Once terminal, the
 // list is closed: a response arriving after that (final or not) is "late" and changes nothing.
+// In the same round trip it returns the record as it is now (no read after it), and a final
+// response wakes the adapter instances holding its sync callers over pub/sub (owner and
+// watchers); the instances no subscriber heard (an adapter of an earlier release, or one whose
+// subscription is down) are returned, to be woken through the broker as before. A duplicate of
+// the final response wakes them again: the first handling may have stopped before its wake.
 const ADD_RESPONSE = `
 local cur = redis.call("HGET", KEYS[1], "state")
 if not cur then return {"missing", ""} end
-if redis.call("HEXISTS", KEYS[2], ARGV[1]) == 1 then return {"duplicate", cur} end
-local terminal = {completed=true, rejected=true, failed=true, expired=true, cancelled=true}
-if terminal[cur] then return {"late", cur} end
-redis.call("HSET", KEYS[2], ARGV[1], ARGV[2])
-redis.call("PEXPIRE", KEYS[2], redis.call("PTTL", KEYS[1]))
-redis.call("HSET", KEYS[1], "updatedAt", ARGV[5])
-if ARGV[3] == "1" then
-  redis.call("HSET", KEYS[1], "state", ARGV[4], "history", redis.call("HGET", KEYS[1], "history") ..
-    ',{"state":"' .. ARGV[4] .. '","at":' .. ARGV[5] .. '}')
-  if ARGV[6] ~= "" then redis.call("HSET", KEYS[1], "error", ARGV[6]) end
-  -- The worker's copy of the answer has served its purpose once the outcome is stored.
-  redis.call("HDEL", KEYS[1], "answer")
-  -- The outcome stays readable for the whole retention, however long the message waited.
-  redis.call("PEXPIRE", KEYS[1], ARGV[7])
-  redis.call("PEXPIRE", KEYS[2], ARGV[7])
+local result = "ok"
+local response = ARGV[2]
+if redis.call("HEXISTS", KEYS[2], ARGV[1]) == 1 then
+  result = "duplicate"
+  response = redis.call("HGET", KEYS[2], ARGV[1])
+else
+  local terminal = {completed=true, rejected=true, failed=true, expired=true, cancelled=true}
+  if terminal[cur] then return {"late", cur} end
+  redis.call("HSET", KEYS[2], ARGV[1], ARGV[2])
+  redis.call("PEXPIRE", KEYS[2], redis.call("PTTL", KEYS[1]))
+  redis.call("HSET", KEYS[1], "updatedAt", ARGV[5])
+  if ARGV[3] == "1" then
+    redis.call("HSET", KEYS[1], "state", ARGV[4], "history", redis.call("HGET", KEYS[1], "history") ..
+      ',{"state":"' .. ARGV[4] .. '","at":' .. ARGV[5] .. '}')
+    if ARGV[6] ~= "" then redis.call("HSET", KEYS[1], "error", ARGV[6]) end
+    -- The worker's copy of the answer has served its purpose once the outcome is stored.
+    redis.call("HDEL", KEYS[1], "answer")
+    -- The outcome stays readable for the whole retention, however long the message waited.
+    redis.call("PEXPIRE", KEYS[1], ARGV[7])
+    redis.call("PEXPIRE", KEYS[2], ARGV[7])
+  end
 end
-return {"ok", cur, redis.call("HGET", KEYS[1], "meta"), redis.call("HGET", KEYS[1], "watchers") or ""}`;
+local fields = redis.call("HMGET", KEYS[1], unpack(ARGV, 10))
+local unreached = {}
+if ARGV[8] ~= "" and ARGV[3] == "1" and (result == "ok" or fields[2] == ARGV[4]) then
+  local targets, seen = {}, {}
+  local ok, meta = pcall(cjson.decode, fields[1])
+  if ok and type(meta) == "table" and type(meta.owner) == "string" and meta.owner ~= "" then
+    targets[1] = meta.owner
+    seen[meta.owner] = true
+  end
+  for watcher in string.gmatch(fields[11] or "", "[^,]+") do
+    if not seen[watcher] then
+      targets[#targets + 1] = watcher
+      seen[watcher] = true
+    end
+  end
+  local wake = ARGV[8] .. response .. "}"
+  for _, instance in ipairs(targets) do
+    if redis.call("PUBLISH", ARGV[9] .. instance, wake) == 0 then
+      unreached[#unreached + 1] = instance
+    end
+  end
+end
+return {result, cur, fields, redis.call("HVALS", KEYS[2]), unreached}`;
 
 // KEYS: tx, in-flight set (or ""); ARGV: answer json, now, slot token, slot channel. Keeps the
 // backend's answer (the first one recorded) beside the record until its outcome is stored.
@@ -271,7 +306,7 @@ interface ScriptedRedis extends Redis {
     tx: string,
     responses: string,
     ...args: string[]
-  ): Promise<[string, string, string?, string?]>;
+  ): Promise<[string, string, Array<string | null>?, string[]?, string[]?]>;
   sluiceSetDelivery(tx: string, ...args: string[]): Promise<number>;
   sluiceRecordAnswer(
     tx: string,
@@ -448,25 +483,7 @@ export class TransactionStore {
       this.redis.hgetall(this.key(id)),
       this.redis.hvals(this.responsesKey(id)),
     ]);
-    if (!fields.meta) return null;
-    const meta = JSON.parse(fields.meta) as TransactionMeta;
-    const history = JSON.parse(`[${fields.history ?? ""}]`) as Transaction["history"];
-    return {
-      ...meta,
-      state: fields.state as State,
-      delivery: fields.delivery as Delivery,
-      updatedAt: Number(fields.updatedAt),
-      history,
-      responses: responses
-        .map((text) => JSON.parse(text) as StoredResponse)
-        .sort((a, b) => a.seq - b.seq),
-      error: fields.error ? JSON.parse(fields.error) : null,
-      processedAt: fields.processedAt ? Number(fields.processedAt) : null,
-      // Any state after the first proves the broker had taken it.
-      published: fields.published === "1" || history.length > 1,
-      replayOf: fields.replayOf || null,
-      replayedAs: fields.replayedAs || null,
-    };
+    return transactionOf(fields, responses);
   }
 
   /** The message a client sent to a service under an X-Road id, as duplicates find it. */
@@ -626,7 +643,6 @@ export class TransactionStore {
     await this.redis.sluiceNoteDeadLettered(this.key(id));
   }
 
-  /** Stores one response; a final one sets the terminal state (once: later ones are "late"). */
   /**
    * Whether a terminal change without a response (a cancel) was told to listeners already:
    * the adapter and, as a fallback, the worker that skips the message both send a notice.
@@ -640,13 +656,26 @@ export class TransactionStore {
     await this.redis.set(this.keys.txTold(id), state, "PX", this.retentionMs);
   }
 
-  async addResponse(response: ResponseMessage): Promise<{
+  /**
+   * Stores one response; a final one sets the terminal state (once: later ones are "late") and
+   * wakes the adapter instances holding its sync callers over Redis pub/sub, all in one round
+   * trip that also returns the record as it is now. `wakeHead` is the encoded wake message up
+   * to its response (codec's `wakeHead`): the wake is `wakeHead` + the stored response + "}".
+   */
+  async addResponse(
+    response: ResponseMessage,
+    wakeHead = "",
+  ): Promise<{
     result: AddResponseResult;
     previous: State | null;
-    /** The record's fixed part, when stored: enough to wake a sync caller without a read. */
-    meta: TransactionMeta | null;
-    /** Adapter instances holding sync duplicates of the message, to be woken as well. */
-    watchers: string[];
+    /** The record right after the response was stored ("ok", "duplicate"), else null. */
+    tx: Transaction | null;
+    /**
+     * Adapter instances to wake that no pub/sub subscriber heard (an adapter of an earlier
+     * release, or one whose subscription is down): the caller wakes them through the broker.
+     */
+    unreached: string[];
+    /** The response as stored, which is also what a wake carries. */
     stored: StoredResponse;
   }> {
     const stored: StoredResponse = {
@@ -662,7 +691,8 @@ export class TransactionStore {
     if (response.headers && Object.keys(response.headers).length > 0) {
       stored.headers = response.headers;
     }
-    const [result, previous, meta, watchers] = await this.redis.sluiceAddResponse(
+    const error = response.error ?? null;
+    const [result, previous, fields, responses, unreached] = await this.redis.sluiceAddResponse(
       this.key(response.id),
       this.responsesKey(response.id),
       String(response.seq),
@@ -670,14 +700,26 @@ export class TransactionStore {
       response.final ? "1" : "0",
       response.outcome,
       String(Date.now()),
-      response.error ? JSON.stringify(response.error) : "",
+      error ? JSON.stringify(error) : "",
       String(this.retentionMs),
+      response.final ? wakeHead : "",
+      this.keys.wake(""),
+      ...RECORD_FIELDS,
     );
+    let tx: Transaction | null = null;
+    if (fields && responses) {
+      const record: Record<string, string> = {};
+      RECORD_FIELDS.forEach((name, i) => {
+        const value = fields[i];
+        if (value !== null && value !== undefined) record[name] = value;
+      });
+      tx = transactionOf(record, responses);
+    }
     return {
       result: result as AddResponseResult,
       previous: (previous || null) as State | null,
-      meta: meta ? (JSON.parse(meta) as TransactionMeta) : null,
-      watchers: watchers ? watchers.split(",") : [],
+      tx,
+      unreached: unreached ?? [],
       stored,
     };
   }
@@ -696,4 +738,48 @@ export class TransactionStore {
     );
     return changed === 1;
   }
+}
+
+/**
+ * The record's fields a Transaction is made of, as ADD_RESPONSE reads them (HMGET, in this
+ * order: the script finds `meta` first, `state` second and `watchers` eleventh).
+ */
+const RECORD_FIELDS = [
+  "meta",
+  "state",
+  "delivery",
+  "updatedAt",
+  "history",
+  "error",
+  "processedAt",
+  "published",
+  "replayOf",
+  "replayedAs",
+  "watchers",
+] as const;
+
+/** A Transaction from the record's fields and its stored responses; null without a record. */
+function transactionOf(
+  fields: Partial<Record<string, string>>,
+  responses: string[],
+): Transaction | null {
+  if (!fields.meta) return null;
+  const meta = JSON.parse(fields.meta) as TransactionMeta;
+  const history = JSON.parse(`[${fields.history ?? ""}]`) as Transaction["history"];
+  return {
+    ...meta,
+    state: fields.state as State,
+    delivery: fields.delivery as Delivery,
+    updatedAt: Number(fields.updatedAt),
+    history,
+    responses: responses
+      .map((text) => JSON.parse(text) as StoredResponse)
+      .sort((a, b) => a.seq - b.seq),
+    error: fields.error ? (JSON.parse(fields.error) as ErrorInfo) : null,
+    processedAt: fields.processedAt ? Number(fields.processedAt) : null,
+    // Any state after the first proves the broker had taken it.
+    published: fields.published === "1" || history.length > 1,
+    replayOf: fields.replayOf || null,
+    replayedAs: fields.replayedAs || null,
+  };
 }

@@ -1,6 +1,7 @@
-// The response worker's correlation when Redis has lost a record (real broker and Redis): a
-// response carrying the record's fixed part writes the record again and is stored, never
-// dropped; one of a submission refused to its caller is kept in the dead-letter queue.
+// The response worker's correlation (real broker and Redis): a response whose record Redis
+// lost, when it carries the record's fixed part, writes the record again and is stored, never
+// dropped; one of a submission refused to its caller is kept in the dead-letter queue. The
+// wake reaches an adapter over Redis, or through its reply queue when it does not listen there.
 
 import { randomUUID } from "node:crypto";
 import type { ConsumeMessage } from "amqplib";
@@ -11,16 +12,17 @@ import { Correlator } from "../../response-worker/correlator";
 import { Broker } from "../../shared/broker/amqp";
 import { compileConfig } from "../../shared/config/config";
 import type { ResponseMessage } from "../../shared/protocol/envelope";
-import { responseCodec } from "../../shared/protocol/codec";
+import { responseCodec, wakeCodec } from "../../shared/protocol/codec";
+import { redisKeys } from "../../shared/protocol/redis-keys";
 import { createRedis } from "../../shared/store/redis";
 import { declareAllBackends } from "../../shared/broker/topology";
 import { topologyNames } from "../../shared/protocol/names";
 import { TransactionStore, type TransactionMeta } from "../../shared/store/transaction-store";
-import { AMQP_URL, deletePrefix, REDIS_URL } from "../support/harness";
+import { AMQP_URL, deletePrefix, eventually, REDIS_URL } from "../support/harness";
 
 const log = pino({ level: "silent" });
 
-describe("correlator: a response whose record Redis lost (real broker and Redis)", function () {
+describe("correlator (real broker and Redis)", function () {
   this.timeout(20_000);
   const prefix = `t-${randomUUID().slice(0, 8)}.`;
   const rawConfig = {
@@ -113,6 +115,50 @@ describe("correlator: a response whose record Redis lost (real broker and Redis)
       expect(dead && dead.properties.messageId).to.equal(m.id);
       expect(dead && dead.properties.headers?.["x-sluice-reason"]).to.equal("unknown_transaction");
     } finally {
+      await connection.close();
+    }
+  });
+
+  it("wakes a subscribed adapter over Redis only, and one of the previous release (no subscription) through its reply queue", async () => {
+    const subscribed = `adapter-new-${randomUUID().slice(0, 8)}`;
+    const previous = `adapter-old-${randomUUID().slice(0, 8)}`;
+    const subscriber = redis.duplicate({ enableOfflineQueue: true });
+    const overRedis: string[] = [];
+    subscriber.on("message", (_channel: string, text: string) => overRedis.push(text));
+    await subscriber.subscribe(redisKeys(prefix).wake(subscribed));
+    const connection = await amqplib.connect(AMQP_URL);
+    try {
+      const channel = await connection.createChannel();
+      const queues: Record<string, string> = {};
+      for (const instance of [subscribed, previous]) {
+        const { queue } = await channel.assertQueue("", { exclusive: true });
+        await channel.bindQueue(queue, names.repliesExchange, instance);
+        queues[instance] = queue;
+      }
+      const first = { ...meta(), xroadId: null, replyMode: "sync" as const, owner: subscribed };
+      const second = { ...meta(), xroadId: null, replyMode: "sync" as const, owner: previous };
+      for (const m of [first, second]) {
+        expect(await store.create(m)).to.deep.equal({ created: true });
+        await correlator.handle(delivery(answer(m, false)));
+      }
+      const queued = await eventually(async () => {
+        const message = await channel.get(queues[previous], { noAck: true });
+        return message || undefined;
+      });
+      const fromQueue = wakeCodec.decode(queued.content);
+      expect(fromQueue.ok && fromQueue.message).to.deep.include({
+        id: second.id,
+        state: "completed",
+      });
+      await eventually(async () => (overRedis.length > 0 ? true : undefined));
+      const fromRedis = wakeCodec.decode(Buffer.from(overRedis[0]));
+      expect(fromRedis.ok && fromRedis.message.response?.body).to.equal("done");
+      expect(fromRedis.ok && fromRedis.message.id).to.equal(first.id);
+      // The subscribed one was not woken twice: its reply queue stays empty.
+      expect(await channel.get(queues[subscribed], { noAck: true })).to.equal(false);
+      expect(overRedis).to.have.length(1);
+    } finally {
+      subscriber.disconnect();
       await connection.close();
     }
   });

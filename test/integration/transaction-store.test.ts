@@ -4,7 +4,9 @@
 import { randomUUID } from "node:crypto";
 import { expect } from "chai";
 import Redis from "ioredis";
+import { wakeCodec, wakeHead } from "../../shared/protocol/codec";
 import type { ResponseMessage } from "../../shared/protocol/envelope";
+import { redisKeys } from "../../shared/protocol/redis-keys";
 import { TransactionStore, type TransactionMeta } from "../../shared/store/transaction-store";
 
 const REDIS_URL = process.env.REDIS_URL || "redis://127.0.0.1:6379";
@@ -104,18 +106,47 @@ describe("transaction store (Redis)", () => {
     expect(await redis.exists(store.key(gone))).to.equal(0);
   });
 
-  it("watchers: each adapter instance once, handed over with the final response", async () => {
+  it("the final response wakes the owner and each watcher once: over pub/sub where one listens, else named as unreached", async () => {
     const m = meta({ replyMode: "sync", owner: "adapter-a" });
     await store.create(m);
     expect(await store.watch(m.id, "adapter-b")).to.equal("accepted");
     expect(await store.watch(m.id, "adapter-b")).to.equal("accepted");
     expect(await store.watch(m.id, "adapter-c")).to.equal("accepted");
     expect(await store.watch(randomUUID(), "adapter-b")).to.equal(null);
-    const partial = await store.addResponse(response(m.id, 1, false));
-    expect(partial.watchers).to.deep.equal(["adapter-b", "adapter-c"]);
-    const final = await store.addResponse(response(m.id, 2, true));
-    expect(final.watchers).to.deep.equal(["adapter-b", "adapter-c"]);
-    expect(final.meta?.owner).to.equal("adapter-a");
+    const subscriber = redis.duplicate();
+    const heard: Buffer[] = [];
+    subscriber.on("messageBuffer", (_channel: Buffer, message: Buffer) => heard.push(message));
+    await subscriber.subscribe(redisKeys(prefix).wake("adapter-b"));
+    try {
+      const head = (r: ResponseMessage) =>
+        wakeHead({ id: r.id, state: r.outcome, error: r.error ?? null });
+      const partial = await store.addResponse(response(m.id, 1, false));
+      expect(partial.unreached).to.deep.equal([]);
+      expect(partial.tx?.state).to.equal("accepted");
+      const last = response(m.id, 2, true);
+      const final = await store.addResponse(last, head(last));
+      expect(final.unreached).to.deep.equal(["adapter-a", "adapter-c"]);
+      expect(final.tx?.owner).to.equal("adapter-a");
+      expect(final.tx?.state).to.equal("completed");
+      expect(final.tx?.responses.map((r) => r.seq)).to.deep.equal([1, 2]);
+      expect(final.tx).to.deep.equal(await store.get(m.id));
+      // The response worker may stop between storing and waking: a redelivery wakes again.
+      const again = await store.addResponse(last, head(last));
+      expect(again.result).to.equal("duplicate");
+      expect(again.unreached).to.deep.equal(["adapter-a", "adapter-c"]);
+      while (heard.length < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+      for (const message of heard) {
+        const decoded = wakeCodec.decode(message);
+        expect(decoded.ok && decoded.message).to.deep.equal({
+          id: m.id,
+          state: "completed",
+          response: final.stored,
+          error: null,
+        });
+      }
+    } finally {
+      subscriber.disconnect();
+    }
     expect(await store.watch(m.id, "adapter-d")).to.equal("completed");
   });
 

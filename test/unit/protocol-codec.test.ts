@@ -10,8 +10,10 @@ import {
   responseCodec,
   stateNoticeCodec,
   wakeCodec,
+  wakeHead,
   type Codec,
 } from "../../shared/protocol/codec";
+import type { WakeMessage } from "../../shared/protocol/wake-message";
 
 const FIXTURES = path.resolve(__dirname, "..", "..", "..", "test", "fixtures", "protocol");
 
@@ -104,5 +106,28 @@ describe("protocol codec", () => {
     const notice = { kind: "state", id: "x", state: "cancelled", at: 5, extra: { a: 1 } };
     const decoded = stateNoticeCodec.decode(Buffer.from(JSON.stringify({ ...notice, version: 2 })));
     expect(decoded.ok && decoded.message).to.deep.equal(notice);
+  });
+
+  it("a wake written as its head, the stored response and a brace reads as the encoded wake", () => {
+    const wake: WakeMessage = {
+      id: "m-1",
+      state: "failed",
+      response: {
+        seq: 1,
+        final: true,
+        status: 502,
+        contentType: "application/json",
+        body: '{"a":"\\u00e4 \\"q\\""}',
+        bodyEncoding: "utf8",
+        outcome: "failed",
+        producedAt: 7,
+      },
+      error: { code: "BackendFailed", message: "no" },
+    };
+    const assembled = wakeHead(wake) + JSON.stringify(wake.response) + "}";
+    expect(wakeCodec.decode(Buffer.from(assembled))).to.deep.equal(
+      wakeCodec.decode(wakeCodec.encode(wake)),
+    );
+    expect(wakeCodec.decode(Buffer.from(assembled)).ok).to.equal(true);
   });
 });

@@ -1,0 +1,125 @@
+// Wake messages for the sync callers this adapter instance holds, on its Redis pub/sub channel
+// (the response worker publishes there in the script that stores the outcome). A wake lost
+// while the subscription was down is made good by reading the waiters' records once it is back.
+
+import type Redis from "ioredis";
+import type { Logger } from "pino";
+import { wakeCodec } from "../shared/protocol/codec";
+import type { WakeMessage } from "../shared/protocol/wake-message";
+import { isTerminal, type TransactionStore } from "../shared/store/transaction-store";
+import type { SyncWaiters } from "./sync-waiters";
+
+/** Records read at once when waiters are checked again after a reconnect. */
+const RECHECK_BATCH = 100;
+
+export interface WakeSubscriberDeps {
+  redis: Redis;
+  /** This instance's wake channel (`RedisKeys.wake`). */
+  channel: string;
+  /** The connection's name in Redis (CLIENT LIST), for the operator. */
+  connectionName: string;
+  waiters: SyncWaiters;
+  store: TransactionStore;
+  log: Logger;
+}
+
+export class WakeSubscriber {
+  private readonly subscriber: Redis;
+  private subscribed = false;
+  private rechecking: Promise<void> | null = null;
+  private recheckAgain = false;
+
+  private constructor(private readonly deps: WakeSubscriberDeps) {
+    // Its own connection: one in subscriber mode takes no other commands. It queues commands
+    // while disconnected and keeps reconnecting, whatever the command connection does.
+    this.subscriber = deps.redis.duplicate({
+      connectionName: deps.connectionName,
+      enableOfflineQueue: true,
+      maxRetriesPerRequest: null,
+      // Subscribed again by hand on every ready, so that the records are read after it.
+      autoResubscribe: false,
+      lazyConnect: true,
+    });
+    // Connection errors are the command connection's to report; this one reconnects.
+    this.subscriber.on("error", () => undefined);
+    this.subscriber.on("messageBuffer", (_channel: Buffer, message: Buffer) =>
+      this.onWake(message),
+    );
+    this.subscriber.on("ready", () => void this.subscribe());
+  }
+
+  /** Subscribes before the adapter takes its first caller. */
+  static async start(deps: WakeSubscriberDeps): Promise<WakeSubscriber> {
+    const wakes = new WakeSubscriber(deps);
+    await wakes.subscriber.connect();
+    await wakes.subscriber.subscribe(deps.channel);
+    wakes.subscribed = true;
+    return wakes;
+  }
+
+  /**
+   * Answers every waiter whose outcome is stored: a wake may have been lost (the subscription
+   * or the reply queue was down when it was sent). The caller's wait otherwise ends only at
+   * its deadline, in the same read.
+   */
+  recheck(): Promise<void> {
+    if (this.rechecking) {
+      this.recheckAgain = true;
+      return this.rechecking;
+    }
+    this.rechecking = (async () => {
+      do {
+        this.recheckAgain = false;
+        await this.readWaiters();
+      } while (this.recheckAgain);
+    })().finally(() => (this.rechecking = null));
+    return this.rechecking;
+  }
+
+  close(): void {
+    this.subscriber.disconnect();
+  }
+
+  private onWake(message: Buffer): void {
+    // A wake it cannot read is dropped: the caller's wait then ends in a read of the record.
+    const decoded = wakeCodec.decode(message);
+    if (decoded.ok) this.deps.waiters.wake(decoded.message);
+    else
+      this.deps.log.warn(
+        { err: decoded.error, reason: decoded.reason },
+        "wake message not readable",
+      );
+  }
+
+  /** On every ready after the first: subscribe again, then read what was missed meanwhile. */
+  private async subscribe(): Promise<void> {
+    if (!this.subscribed) return;
+    try {
+      await this.subscriber.subscribe(this.deps.channel);
+    } catch {
+      return; // Down again: the next ready tries again.
+    }
+    this.deps.log.info("wake subscription restored; checking waiting callers");
+    await this.recheck();
+  }
+
+  private async readWaiters(): Promise<void> {
+    const { waiters, store } = this.deps;
+    const ids = waiters.ids();
+    for (let i = 0; i < ids.length; i += RECHECK_BATCH) {
+      await Promise.all(
+        ids.slice(i, i + RECHECK_BATCH).map(async (id) => {
+          const tx = await store.get(id).catch(() => null);
+          if (!tx || !isTerminal(tx.state)) return;
+          const wake: WakeMessage = {
+            id,
+            state: tx.state,
+            response: tx.responses.find((r) => r.final) ?? tx.responses[0] ?? null,
+            error: tx.error,
+          };
+          waiters.wake(wake);
+        }),
+      );
+    }
+  }
+}
