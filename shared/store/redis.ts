@@ -50,7 +50,9 @@ export function createRedis(url: string, log: Logger, name: string): Redis {
     connectionName: name,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
-    enableAutoPipelining: true,
+    // Off: the socket is corked per event-loop turn (corkPerTurn below), which already sends a
+    // turn's commands in one write; auto-pipelining only added a Pipeline object per batch.
+    enableAutoPipelining: false,
     retryStrategy: (times) => Math.min(times * 200, 2_000),
     sentinelRetryStrategy: (times) => Math.min(times * 200, 2_000),
     // A former master that came back as a replica refuses writes: find the master again.

@@ -504,6 +504,11 @@ export class TransactionStore {
     await this.publishedMarks.add(id);
   }
 
+  /** `markPublished` for a caller that does not wait for it (a lost mark only delays duplicates). */
+  notePublished(id: string): void {
+    this.publishedMarks.send(id);
+  }
+
   /**
    * Takes over the publish of a submission whose adapter never confirmed it (it died between
    * writing the record and the broker's confirm): true when the caller must publish it now.
