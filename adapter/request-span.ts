@@ -10,6 +10,7 @@ import {
   messageAttributes,
   SpanKind,
   startSpan,
+  tracingRecords,
   type Context,
 } from "../shared/observability/tracing";
 import { accessFields, loggedPath } from "./access-log";
@@ -23,6 +24,19 @@ export function requestContext(ctx: KoaContext): Context | undefined {
 
 export function requestSpan(): Middleware {
   const redact = redactionEnabled();
+  const recorded = recordedSpan(redact);
+  return (ctx, next) => {
+    if (tracingRecords()) return recorded(ctx, next);
+    // No spans are recorded: only a caller's trace context is passed on, and a request without
+    // one costs nothing here (no span, context or attributes made per request).
+    if (ctx.req.headers.traceparent !== undefined) {
+      (ctx.state as { [TRACE]?: Context })[TRACE] = contextFrom(ctx.req.headers);
+    }
+    return next();
+  };
+}
+
+function recordedSpan(redact: boolean): Middleware {
   return async (ctx, next) => {
     const intake = ctx.path.startsWith("/rest/") || ctx.path === "/soap";
     const parent = contextFrom(ctx.req.headers);

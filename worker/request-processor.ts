@@ -133,7 +133,8 @@ export class RequestProcessor {
       ...messageAttributes({ ...request, backend: this.deps.backend.name }),
       "sluice.attempt": attempt,
     };
-    const enqueuedAt = Number(headers?.[ENQUEUED_AT_HEADER]);
+    // An adapter that carries no trace sends no headers: its publish is the request's creation.
+    const enqueuedAt = Number(headers?.[ENQUEUED_AT_HEADER]) || request.createdAt;
     if (enqueuedAt > 0) {
       endSpan(startSpan("sluice.queue_wait", SpanKind.INTERNAL, parent, attributes, enqueuedAt));
     }

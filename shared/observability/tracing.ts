@@ -53,6 +53,16 @@ export interface Tracing {
 
 const propagator = new W3CTraceContextPropagator();
 let propagatorSet = false;
+/** Set once the SDK is installed: until then every span is a no-op and need not be made. */
+let recording = false;
+
+/**
+ * Whether spans are recorded in this process. When not, a hot path skips making spans and their
+ * attributes altogether and only passes on a caller's trace context.
+ */
+export function tracingRecords(): boolean {
+  return recording;
+}
 
 function usePropagator(): void {
   if (propagatorSet) return;
@@ -106,6 +116,7 @@ export function startTracing(options: TracingOptions): Tracing {
     spanProcessors: [new sdk.BatchSpanProcessor(new OTLPTraceExporter())],
   });
   trace.setGlobalTracerProvider(provider);
+  recording = true;
   return {
     exporting: true,
     shutdown: () => provider.shutdown().catch(() => undefined),
