@@ -94,34 +94,32 @@ export class Backpressure {
     this.check(backend);
     const queue = this.names.requestsQueue(backend.name);
     this.admitted.set(queue, (this.admitted.get(queue) ?? 0) + 1);
-    let open = true;
-    const close = () => {
-      if (!open) return false;
-      open = false;
-      const left = (this.admitted.get(queue) ?? 1) - 1;
-      if (left > 0) this.admitted.set(queue, left);
-      else this.admitted.delete(queue);
-      return true;
-    };
-    return {
-      publish: async <T>(send: () => Promise<T>): Promise<T> => {
-        this.inFlightPublishes++;
-        try {
-          const result = await send();
-          if (close()) this.monitor.notePublished(queue);
-          return result;
-        } catch (error) {
-          // The broker refused the message (a full queue, no confirm in time) or went away.
-          const code = error instanceof SluiceError ? error.code : "";
-          if (code === "Busy") metrics.backpressureRejections.inc({ reason: "broker_refused" });
-          if (code === "Unavailable") metrics.backpressureRejections.inc({ reason: "broker_down" });
-          throw error;
-        } finally {
-          this.inFlightPublishes--;
-        }
-      },
-      release: () => void close(),
-    };
+    return new QueueAdmission(this, queue);
+  }
+
+  /** Runs an admitted message's publish, counted against `maxInFlightPublishes`. */
+  async publishing<T>(admission: QueueAdmission, send: () => Promise<T>): Promise<T> {
+    this.inFlightPublishes++;
+    try {
+      const result = await send();
+      if (admission.close()) this.monitor.notePublished(admission.queue);
+      return result;
+    } catch (error) {
+      // The broker refused the message (a full queue, no confirm in time) or went away.
+      const code = error instanceof SluiceError ? error.code : "";
+      if (code === "Busy") metrics.backpressureRejections.inc({ reason: "broker_refused" });
+      if (code === "Unavailable") metrics.backpressureRejections.inc({ reason: "broker_down" });
+      throw error;
+    } finally {
+      this.inFlightPublishes--;
+    }
+  }
+
+  /** An admission ended: its message no longer counts toward its queue's depth here. */
+  ended(queue: string): void {
+    const left = (this.admitted.get(queue) ?? 1) - 1;
+    if (left > 0) this.admitted.set(queue, left);
+    else this.admitted.delete(queue);
   }
 
   /** Messages the adapter believes wait in the backend's queue, its own unconfirmed ones included. */
@@ -201,6 +199,32 @@ export class Backpressure {
   ): never {
     metrics.backpressureRejections.inc({ reason });
     throw new SluiceError(code, message, { retryAfter: clampRetryAfter(retryAfter) });
+  }
+}
+
+/** One object per admitted message (no closures made per request). */
+class QueueAdmission implements Admission {
+  private open = true;
+
+  constructor(
+    private readonly backpressure: Backpressure,
+    readonly queue: string,
+  ) {}
+
+  publish<T>(send: () => Promise<T>): Promise<T> {
+    return this.backpressure.publishing(this, send);
+  }
+
+  release(): void {
+    this.close();
+  }
+
+  /** Ends the admission once; true the first time. */
+  close(): boolean {
+    if (!this.open) return false;
+    this.open = false;
+    this.backpressure.ended(this.queue);
+    return true;
   }
 }
 

@@ -11,7 +11,9 @@ import {
   ROOT_CONTEXT,
   SpanKind,
   startSpan,
+  tracingRecords,
   type Context,
+  type Span,
 } from "../shared/observability/tracing";
 import { randomUUID } from "node:crypto";
 import type { ChannelWrapper } from "amqp-connection-manager";
@@ -94,16 +96,25 @@ export interface IntakeDeps {
   log: Logger;
 }
 
+/**
+ * A recent submission of this instance with an X-Road id, kept for `unconfirmedMs`: whether the
+ * broker took it (null while its confirm is pending) and the duplicates waiting to know.
+ */
+interface RecentSubmission {
+  id: string;
+  at: number;
+  published: boolean | null;
+  /** Made only when a duplicate arrives before the confirm (rare): no promise per message. */
+  waiting: Array<(published: boolean) => void> | null;
+}
+
 export class Intake {
   /** How long a new record may still be waiting for its publish to be confirmed (or refused). */
   private readonly unconfirmedMs: number;
-  /**
-   * This instance's recent messages with an X-Road id: id → whether the broker took it (a
-   * promise while the confirm is pending). Kept for `unconfirmedMs`, in insertion order.
-   */
-  private readonly recent = new Map<string, { at: number; published: Promise<boolean> }>();
-  /** `recent`'s ids in insertion order; `head` is the oldest not yet pruned. */
-  private readonly order: Array<{ id: string; at: number }> = [];
+  /** This instance's recent messages with an X-Road id, by id (see RecentSubmission). */
+  private readonly recent = new Map<string, RecentSubmission>();
+  /** `recent`'s entries in insertion order; `head` is the oldest not yet pruned. */
+  private readonly order: RecentSubmission[] = [];
   private head = 0;
 
   constructor(private readonly deps: IntakeDeps) {
@@ -117,7 +128,7 @@ export class Intake {
     const admission = this.deps.backpressure.admit(backend);
     // Not awaited here: a sync caller's wait must not keep this frame, and with it the whole
     // submission (body, headers), alive until the answer comes.
-    return this.persist(submission, backend, admission).finally(admission.release);
+    return this.persist(submission, backend, admission);
   }
 
   private async persist(
@@ -143,81 +154,79 @@ export class Intake {
       expiresAt:
         submission.service.expireAfterMs === null ? null : now + submission.service.expireAfterMs,
     };
-    // Child loggers cost (bindings are redacted when made): only made when a line is written.
-    const log = () => messageLogger(this.deps.log, meta);
-
-    const created = await unavailableOnError(() => store.create(meta));
-    if (!created.created) return this.duplicate(created.existingId, submission, backend);
-
-    const waiter = waits ? this.registerWaiter(id, submission.waitMs, meta) : null;
-    const message: RequestMessage = {
-      ...submission.request,
-      id,
-      xroadId: meta.xroadId,
-      service: meta.service,
-      backend: backend.name,
-      protocol: meta.protocol,
-      client: meta.client,
-      replyMode: meta.replyMode,
-      createdAt: now,
-      expiresAt: meta.expiresAt,
-      owner: meta.owner,
-      callback: meta.callback,
-    };
-    // Duplicates of this message that arrive before its confirm wait for it (see duplicate()).
-    let settle: ((published: boolean) => void) | undefined;
-    if (meta.xroadId) this.remember(id, new Promise<boolean>((resolve) => (settle = resolve)));
-    const parent = submission.trace ?? ROOT_CONTEXT;
-    const span = startSpan("sluice.publish", SpanKind.PRODUCER, parent, messageAttributes(meta));
+    let recent: RecentSubmission | null = null;
+    let waiter: { promise: Promise<WakeMessage | null>; cancel(): void } | null = null;
     try {
-      await admission.publish(() =>
-        broker.publish(
-          publisher,
-          names.requestsExchange,
-          routingKeyFor(backend.name, backend.ordering, message),
-          requestCodec.encode(message),
-          {
-            messageId: id,
-            contentType: "application/json",
-            timestamp: Math.floor(now / 1000),
-            mandatory: true,
-            // The worker's spans descend from this publish; the queue wait starts now.
-            headers: { ...headersOf(contextWith(parent, span)), [ENQUEUED_AT_HEADER]: now },
-          },
-        ),
-      );
-      endSpan(span);
-    } catch (error) {
-      endSpan(span, error);
-      waiter?.cancel();
-      // The caller is told 503 and will resubmit; its X-Road id must not find this record.
-      await store
-        .discard(meta)
-        .catch((err: Error) => log().warn({ err: err.message }, "could not discard record"));
-      log().warn({ err: (error as Error).message }, "publish failed; message refused");
-      settle?.(false);
-      throw error;
-    }
-    settle?.(true);
-    if (meta.xroadId) {
-      // Only duplicates arriving at other instances read this; until it lands they wait a
-      // moment longer, so the first caller's answer does not wait for it.
-      void store.markPublished(id).catch(() => undefined);
-    }
-    if (this.deps.log.isLevelEnabled("debug")) {
-      log().debug({ service: meta.service, mode: meta.replyMode }, "message accepted");
-    }
+      let created: Awaited<ReturnType<TransactionStore["create"]>>;
+      try {
+        created = await store.create(meta);
+      } catch (error) {
+        throw storeUnavailable(error);
+      }
+      // Returned, not awaited: the admission ends now (finally), not after a sync duplicate's wait.
+      if (!created.created) return this.duplicate(created.existingId, submission, backend);
 
-    if (!waiter)
-      return {
-        kind: "accepted",
-        id,
-        duplicate: false,
-        retryAfter: backpressure.retryAfter(backend),
-      };
-    // Returned, not awaited: this frame (the message, its body and headers) ends here, and
-    // the wait holds only what the answer needs.
-    return this.waitForAnswer(id, waiter, submission.gone, meta.replyMode, backend);
+      if (waits) waiter = this.registerWaiter(id, submission.waitMs, meta);
+      // Duplicates of this message that arrive before its confirm wait for it (see duplicate()).
+      if (meta.xroadId) recent = this.remember(id);
+      const message = requestMessage(submission.request, meta);
+      const publish = publishTrace(submission.trace, meta, now);
+      try {
+        await admission.publish(() =>
+          broker.publish(
+            publisher,
+            names.requestsExchange,
+            routingKeyFor(backend.name, backend.ordering, message),
+            requestCodec.encode(message),
+            {
+              messageId: id,
+              contentType: "application/json",
+              timestamp: Math.floor(now / 1000),
+              mandatory: true,
+              persistent: true,
+              headers: publish.headers,
+            },
+          ),
+        );
+        if (publish.span) endSpan(publish.span);
+      } catch (error) {
+        if (publish.span) endSpan(publish.span, error);
+        waiter?.cancel();
+        // The caller is told 503 and will resubmit; its X-Road id must not find this record.
+        const log = messageLogger(this.deps.log, meta);
+        await store
+          .discard(meta)
+          .catch((err: Error) => log.warn({ err: err.message }, "could not discard record"));
+        log.warn({ err: (error as Error).message }, "publish failed; message refused");
+        if (recent) settle(recent, false);
+        throw error;
+      }
+      if (recent) {
+        settle(recent, true);
+        // Only duplicates arriving at other instances read this; until it lands they wait a
+        // moment longer, so the first caller's answer does not wait for it.
+        store.notePublished(id);
+      }
+      if (this.deps.log.isLevelEnabled("debug")) {
+        messageLogger(this.deps.log, meta).debug(
+          { service: meta.service, mode: meta.replyMode },
+          "message accepted",
+        );
+      }
+
+      if (!waiter)
+        return {
+          kind: "accepted",
+          id,
+          duplicate: false,
+          retryAfter: backpressure.retryAfter(backend),
+        };
+      // Returned, not awaited: this frame (the message, its body and headers) ends here, and
+      // the wait holds only what the answer needs.
+      return this.waitForAnswer(id, waiter, submission.gone, meta.replyMode, backend);
+    } finally {
+      admission.release();
+    }
   }
 
   private async waitForAnswer(
@@ -244,7 +253,7 @@ export class Intake {
     }
   }
 
-  private remember(id: string, published: Promise<boolean>): void {
+  private remember(id: string): RecentSubmission {
     // Pruned from a FIFO beside the Map: walking a Map from its oldest entry also walks
     // every entry deleted since its last rehash, thousands per call at high rates.
     const now = Date.now();
@@ -255,8 +264,10 @@ export class Intake {
       this.order.splice(0, this.head);
       this.head = 0;
     }
-    this.recent.set(id, { at: now, published });
-    this.order.push({ id, at: now });
+    const entry: RecentSubmission = { id, at: now, published: null, waiting: null };
+    this.recent.set(id, entry);
+    this.order.push(entry);
+    return entry;
   }
 
   private registerWaiter(id: string, waitMs: number, meta: TransactionMeta) {
@@ -370,9 +381,11 @@ export class Intake {
    * is told "persisted" only once the first one is.
    */
   private async firstPersisted(id: string): Promise<Transaction | null> {
-    const local = this.recent.get(id)?.published;
+    const local = this.recent.get(id);
     if (local) {
-      const published = await local;
+      const published =
+        local.published ??
+        (await new Promise<boolean>((resolve) => (local.waiting ??= []).push(resolve)));
       return published ? unavailableOnError(() => this.deps.store.get(id)) : null;
     }
     let tx = await unavailableOnError(() => this.deps.store.get(id));
@@ -402,16 +415,105 @@ function fromTransaction(tx: Transaction): IntakeResult {
   return { kind: "answered", id: tx.id, state: tx.state, response, error: tx.error };
 }
 
+/**
+ * Every field a route hands over, listed so that one added to the request type later cannot be
+ * left out of `requestMessage` unnoticed (this stops compiling until it is added there too).
+ */
+const ROUTE_FIELDS = {
+  method: true,
+  path: true,
+  query: true,
+  xroadHeaders: true,
+  headers: true,
+  contentType: true,
+  body: true,
+  bodyEncoding: true,
+  soap: true,
+  attachments: true,
+  idempotencyKey: true,
+  owner: true,
+  callback: true,
+} as const satisfies Record<keyof Submission["request"], true>;
+void ROUTE_FIELDS;
+
+/**
+ * The request message: what the route read and what the record fixed. Written out field by
+ * field, not spread: a spread object is slower to make and to serialise, once per message.
+ */
+function requestMessage(request: Submission["request"], meta: TransactionMeta): RequestMessage {
+  const message: RequestMessage = {
+    id: meta.id,
+    xroadId: meta.xroadId,
+    service: meta.service,
+    backend: meta.backend,
+    protocol: meta.protocol,
+    client: meta.client,
+    replyMode: meta.replyMode,
+    method: request.method,
+    path: request.path,
+    query: request.query,
+    xroadHeaders: request.xroadHeaders,
+    headers: request.headers,
+    contentType: request.contentType,
+    body: request.body,
+    bodyEncoding: request.bodyEncoding,
+    createdAt: meta.createdAt,
+    expiresAt: meta.expiresAt,
+    owner: meta.owner,
+    callback: meta.callback,
+  };
+  if (request.soap !== undefined) message.soap = request.soap;
+  if (request.attachments !== undefined) message.attachments = request.attachments;
+  if (request.idempotencyKey !== undefined) message.idempotencyKey = request.idempotencyKey;
+  return message;
+}
+
+/** The broker's confirm is known: duplicates waiting for it go on. */
+function settle(entry: RecentSubmission, published: boolean): void {
+  entry.published = published;
+  const waiting = entry.waiting;
+  entry.waiting = null;
+  if (waiting) for (const resume of waiting) resume(published);
+}
+
+/**
+ * The publish's span and the AMQP headers that carry the trace on. When this process records
+ * no spans and the caller sent no trace context, there is nothing to carry: no span, and no
+ * header table for amqplib to encode per message (the worker takes the queue wait's start
+ * from the request's `createdAt` then).
+ */
+function publishTrace(
+  trace: Context | undefined,
+  meta: TransactionMeta,
+  now: number,
+): { span: Span | null; headers: Record<string, unknown> | undefined } {
+  if (tracingRecords()) {
+    const parent = trace ?? ROOT_CONTEXT;
+    const span = startSpan("sluice.publish", SpanKind.PRODUCER, parent, messageAttributes(meta));
+    // The worker's spans descend from this publish; the queue wait starts now.
+    return {
+      span,
+      headers: { ...headersOf(contextWith(parent, span)), [ENQUEUED_AT_HEADER]: now },
+    };
+  }
+  if (!trace) return { span: null, headers: undefined };
+  return { span: null, headers: { ...headersOf(trace), [ENQUEUED_AT_HEADER]: now } };
+}
+
 /** Redis being unreachable means no transaction record can be written: 503, never a 202. */
+function storeUnavailable(error: unknown): SluiceError {
+  if (error instanceof SluiceError) return error;
+  return new SluiceError("Unavailable", "transaction store unavailable", {
+    retryAfter: 5,
+    cause: error,
+  });
+}
+
 async function unavailableOnError<T>(operation: () => Promise<T>): Promise<T> {
   try {
     return await operation();
   } catch (error) {
-    if (error instanceof SluiceError) throw error;
-    throw new SluiceError("Unavailable", "transaction store unavailable", {
-      retryAfter: 5,
-      cause: error,
-    });
+    throw storeUnavailable(error);
   }
 }
 

@@ -44,12 +44,7 @@ export function decodeBody(body: Buffer, charset: string | undefined, invalid: E
     }
     return body.toString("latin1");
   }
-  let decoder: InstanceType<typeof TextDecoder>;
-  try {
-    decoder = new TextDecoder(charset ?? "utf-8", { fatal: true });
-  } catch {
-    throw new SluiceError("InvalidContentType", `the charset "${charset}" is not supported`);
-  }
+  const decoder = decoderFor(charset);
   try {
     return decoder.decode(body);
   } catch {
@@ -58,6 +53,23 @@ export function decodeBody(body: Buffer, charset: string | undefined, invalid: E
       invalid,
       `the body is not valid ${name}${charset ? " (its declared charset)" : ""}`,
     );
+  }
+}
+
+/**
+ * The strict UTF-8 decoder, made once: a non-streaming UTF-8 decode keeps no state between
+ * calls (a failed one included), and making a decoder per request cost more than decoding a
+ * small body. Other charsets get a new decoder each time: an ICU-backed one keeps the state of
+ * a failed decode and would misread the next body.
+ */
+const UTF8_DECODER = new TextDecoder("utf-8", { fatal: true });
+
+function decoderFor(charset: string | undefined): InstanceType<typeof TextDecoder> {
+  if (charset === undefined || charset === "utf-8" || charset === "utf8") return UTF8_DECODER;
+  try {
+    return new TextDecoder(charset, { fatal: true });
+  } catch {
+    throw new SluiceError("InvalidContentType", `the charset "${charset}" is not supported`);
   }
 }
 

@@ -109,11 +109,11 @@ export function submitMessage(
   submission: Omit<Submission, "gone" | "trace">,
 ): Promise<IntakeResult> {
   const waits = submission.replyMode === "sync" || submission.waitMs > 0;
-  return intake.submit({
-    ...submission,
-    gone: waits ? connectionGone(ctx.res) : undefined,
-    trace: requestContext(ctx),
-  });
+  // Completed in place, not copied with a spread: the route made it for this call alone.
+  const full = submission as Submission;
+  full.gone = waits ? connectionGone(ctx.res) : undefined;
+  full.trace = requestContext(ctx);
+  return intake.submit(full);
 }
 
 /** The gateway id on an answer: `X-Sluice-Id` and the access log line. */

@@ -56,6 +56,11 @@ export function createApp(
   const rest = restRoute(deps);
   router.all(/^\/rest\/.*/, rest);
   registerSoapRoutes(router, deps);
+  // A business call, the hot path, goes to its route directly: matching it against every
+  // route above (and building the router's middleware chain) costs more than the bare
+  // request. Anything the routes above could claim still goes through the router.
+  const businessCall = businessCallMatcher(statusService);
+  app.use((ctx, next) => (businessCall(ctx.path) ? rest(ctx) : next()));
   app.use(router.routes());
   app.use(async (ctx) => {
     answerError(ctx, new SluiceError("NotFound", `nothing at ${ctx.method} ${ctx.path}`), deps.log);
@@ -71,11 +76,8 @@ export function createApp(
  * so an `X-Road-Service` or a second `X-Road-Client` further down would escape their checks.
  */
 function tooManyHeaders(maxHeaders: number, log: Logger): Koa.Middleware {
-  return async (ctx, next) => {
-    if (ctx.req.rawHeaders.length / 2 <= maxHeaders) {
-      await next();
-      return;
-    }
+  return (ctx, next) => {
+    if (ctx.req.rawHeaders.length / 2 <= maxHeaders) return next();
     const error = new SluiceError(
       "InvalidHeader",
       `the request has more than ${maxHeaders} header lines`,
@@ -92,6 +94,22 @@ function tooManyHeaders(maxHeaders: number, log: Logger): Koa.Middleware {
     }
     // Whatever else the connection carries comes after a refused request: not worth reading.
     ctx.set("Connection", "close");
+    return Promise.resolve();
+  };
+}
+
+/**
+ * Whether a path can only be a business call (`/rest/<serviceCode>...`): not the status
+ * service's own paths (the router matches those case-insensitively, so this does too) and not
+ * an `openapi.json`, which the router serves for GET.
+ */
+function businessCallMatcher(statusService: string): (path: string) => boolean {
+  const status = statusService.toLowerCase();
+  return (path) => {
+    if (!path.startsWith("/rest/") || path.endsWith("/openapi.json")) return false;
+    const end = path.indexOf("/", 6);
+    const code = end === -1 ? path.slice(6) : path.slice(6, end);
+    return code.toLowerCase() !== status;
   };
 }
 

@@ -34,6 +34,8 @@ import {
 import { statusLocation } from "../status-location";
 
 const SERVICE_PATH = /^\/rest\/([^/?]+)(\/[^?]*)?$/;
+/** The body of a request without one (never written to). */
+const NO_BODY = Buffer.alloc(0);
 const TEXT_TYPE = /^(text\/|application\/(?:[\w.+-]+\+)?(?:json|xml)$)/;
 
 /** The charset parameter of a Content-Type, lower-case, or undefined. */
@@ -116,7 +118,7 @@ async function handle(
   const hasBody =
     (req.headers["content-length"] ?? "0") !== "0" ||
     req.headers["transfer-encoding"] !== undefined;
-  let body: Buffer = Buffer.alloc(0);
+  let body: Buffer = NO_BODY;
   if (hasBody) {
     if (!type) throw new SluiceError("InvalidContentType", "a body needs a Content-Type");
     if (!isJsonType(type) && !service.contentTypes.includes(type)) {
@@ -199,12 +201,14 @@ function answer(ctx: Context, result: IntakeResult, statusUrl: string): string {
     ctx.status = 202;
     ctx.set("Location", statusUrl);
     ctx.set("Retry-After", String(result.retryAfter));
-    ctx.body = {
+    // Serialised here with its type set, as Koa would for an object, minus its type lookup.
+    ctx.set("Content-Type", "application/json; charset=utf-8");
+    ctx.body = JSON.stringify({
       id: result.id,
       xroadId: ctx.get("X-Road-Id") || null,
       state: "accepted",
       statusUrl,
-    };
+    });
     return acceptedOutcome(result);
   }
   const response = result.response;

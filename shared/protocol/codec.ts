@@ -201,7 +201,13 @@ function codec<T extends object>(kind: string, version: number, shape: Check): C
     version,
     oldestRead,
     encode(message) {
-      return Buffer.from(JSON.stringify({ ...message, [VERSION_FIELD]: version }));
+      // The version is appended to the serialised message rather than copied in with a
+      // spread: a request is encoded per accepted message, and the copy cost more than this.
+      const text = JSON.stringify(message);
+      if (VERSION_FIELD in message || text.length < 3) {
+        return Buffer.from(JSON.stringify({ ...message, [VERSION_FIELD]: version }));
+      }
+      return Buffer.from(`${text.slice(0, -1)},"${VERSION_FIELD}":${version}}`);
     },
     decode(content) {
       let value: unknown;
