@@ -80,14 +80,17 @@ export interface Transaction extends TransactionMeta {
   replayedAs?: string | null;
 }
 
-// KEYS: tx, dedup (or "") of each message; ARGV: ttl ms, then meta json, now, id of each.
+// KEYS: tx, dedup (or "") of each message, then the tx of each confirm mark; ARGV: ttl ms,
+// number of messages, then meta json, now, id of each.
 // Creates the messages of one event-loop turn in order (a duplicate later in the same batch
-// finds the earlier one); returns, per message, the existing gateway id or "".
+// finds the earlier one) and sets the confirm marks noted meanwhile (as MARK_PUBLISHED_MANY);
+// returns, per message, the existing gateway id or "".
 const CREATE_MANY = `
 local out = {}
-for i = 1, #KEYS / 2 do
+local n = tonumber(ARGV[2])
+for i = 1, n do
   local tx, dedup = KEYS[2 * i - 1], KEYS[2 * i]
-  local meta, now, id = ARGV[3 * i - 1], ARGV[3 * i], ARGV[3 * i + 1]
+  local meta, now, id = ARGV[3 * i], ARGV[3 * i + 1], ARGV[3 * i + 2]
   local existing = false
   if dedup ~= "" then
     existing = redis.call("GET", dedup)
@@ -101,6 +104,9 @@ for i = 1, #KEYS / 2 do
     redis.call("PEXPIRE", tx, ARGV[1])
     out[i] = ""
   end
+end
+for j = 2 * n + 1, #KEYS do
+  if redis.call("EXISTS", KEYS[j]) == 1 then redis.call("HSET", KEYS[j], "published", "1") end
 end
 return out`;
 
@@ -378,6 +384,11 @@ export class TransactionStore {
   private readonly creates = new TurnBatch<TransactionMeta, string>((metas) =>
     this.createMany(metas),
   );
+  /**
+   * Confirm marks nobody waits for (`notePublished`), as record keys: they travel with the
+   * creates of the same turn when there are any, else alone at its end, one command either way.
+   */
+  private notedMarks: string[] = [];
   private readonly publishedMarks = new TurnBatch<string, number>(async (ids) => {
     const count = await this.redis.sluiceMarkPublishedMany(
       ids.length,
@@ -437,10 +448,15 @@ export class TransactionStore {
 
   private createMany(metas: TransactionMeta[]): Promise<string[]> {
     const keys: string[] = [];
-    const args: Array<string | number> = [this.retentionMs];
+    const args: Array<string | number> = [this.retentionMs, metas.length];
     for (const meta of metas) {
       keys.push(this.key(meta.id), meta.xroadId ? this.dedupKey(meta) : "");
       args.push(JSON.stringify(meta), meta.createdAt, meta.id);
+    }
+    const marks = this.notedMarks;
+    if (marks.length > 0) {
+      this.notedMarks = [];
+      keys.push(...marks);
     }
     return this.redis.sluiceCreateMany(keys.length, ...keys, ...args);
   }
@@ -504,9 +520,22 @@ export class TransactionStore {
     await this.publishedMarks.add(id);
   }
 
-  /** `markPublished` for a caller that does not wait for it (a lost mark only delays duplicates). */
+  /**
+   * `markPublished` for a caller that does not wait for it (a lost mark only delays
+   * duplicates). Under load creates are made in the same turns as confirms arrive, so the mark
+   * rides on their script call instead of costing a command of its own.
+   */
   notePublished(id: string): void {
-    this.publishedMarks.send(id);
+    if (this.notedMarks.length === 0) setImmediate(() => this.sendNotedMarks());
+    this.notedMarks.push(this.key(id));
+  }
+
+  private sendNotedMarks(): void {
+    // Creates of this turn not yet sent take the marks along (createMany); none, they go alone.
+    if (this.creates.size > 0 || this.notedMarks.length === 0) return;
+    const marks = this.notedMarks;
+    this.notedMarks = [];
+    this.redis.sluiceMarkPublishedMany(marks.length, ...marks).catch(() => undefined);
   }
 
   /**

@@ -4,8 +4,7 @@
 /** Runs `run` once per turn over everything added during it, in chunks of at most `max`. */
 export class TurnBatch<I, O> {
   private items: I[] = [];
-  /** Per item, who waits for its outcome; null for an item added with `send`. */
-  private settles: Array<{ resolve(out: O): void; reject(error: unknown): void } | null> = [];
+  private settles: Array<{ resolve(out: O): void; reject(error: unknown): void }> = [];
 
   constructor(
     private readonly run: (items: I[]) => Promise<O[]>,
@@ -19,11 +18,9 @@ export class TurnBatch<I, O> {
     return new Promise<O>((resolve, reject) => this.settles.push({ resolve, reject }));
   }
 
-  /** Adds an item nobody waits for (its failure is dropped): no promise made per item. */
-  send(item: I): void {
-    if (this.items.length === 0) setImmediate(() => this.flush());
-    this.items.push(item);
-    this.settles.push(null);
+  /** Items added this turn and not yet run. */
+  get size(): number {
+    return this.items.length;
   }
 
   private flush(): void {
@@ -39,8 +36,8 @@ export class TurnBatch<I, O> {
         running = Promise.reject(error);
       }
       running.then(
-        (outs) => chunk.forEach((settle, i) => settle?.resolve(outs[i])),
-        (error: unknown) => chunk.forEach((settle) => settle?.reject(error)),
+        (outs) => chunk.forEach((settle, i) => settle.resolve(outs[i])),
+        (error: unknown) => chunk.forEach((settle) => settle.reject(error)),
       );
     }
   }

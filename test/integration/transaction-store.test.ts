@@ -106,6 +106,25 @@ describe("transaction store (Redis)", () => {
     expect(await redis.exists(store.key(gone))).to.equal(0);
   });
 
+  it("a noted confirm mark lands with the creates of its turn, or alone; never recreates a record", async () => {
+    const first = meta({ xroadId: "n-1" });
+    await store.create(first);
+    // Noted in the same turn as another message's create: both go in one script call.
+    const second = meta({ xroadId: "n-2" });
+    const gone = randomUUID();
+    store.notePublished(first.id);
+    store.notePublished(gone);
+    await store.create(second);
+    expect((await store.get(first.id))!.published).to.equal(true);
+    expect((await store.get(second.id))!.published).to.equal(false);
+    expect(await redis.exists(store.key(gone))).to.equal(0);
+    // Noted with no create to ride on: sent alone at the end of the turn.
+    store.notePublished(second.id);
+    await new Promise((resolve) => setImmediate(resolve));
+    await redis.ping();
+    expect((await store.get(second.id))!.published).to.equal(true);
+  });
+
   it("the final response wakes the owner and each watcher once: over pub/sub where one listens, else named as unreached", async () => {
     const m = meta({ replyMode: "sync", owner: "adapter-a" });
     await store.create(m);
