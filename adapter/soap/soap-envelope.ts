@@ -72,11 +72,9 @@ export interface SoapRequest {
   bodyJson: JsonValue;
 }
 
-/** The part of a SoapRequest that travels with the request message and rebuilds the echo. */
+/** The part of a SoapRequest that travels with the request message (`RequestMessage.soap`). */
 export type SoapMessageParts = NonNullable<RequestMessage["soap"]> & {
-  headerXml: string;
   envelopeDeclarations: Array<[prefix: string, uri: string]>;
-  bodyPrefix: string;
 };
 
 function fault(code: ErrorCode, message: string): SluiceError {
@@ -360,17 +358,23 @@ export function serviceIdString(service: XRoadServiceId): string {
   return owner.join("/");
 }
 
-/** The SOAP part of a RequestMessage, with what the answer needs to echo the headers. */
-export function soapMessageOf(request: SoapRequest): SoapMessageParts {
-  return {
+/**
+ * The SOAP part of a RequestMessage: what a translator needs to send the call on (each header
+ * field's XML, the Body element's XML and namespace, the Envelope's declarations those rely
+ * on). The answer is built by the adapter that holds the request, so the Header's own text and
+ * the Body's prefix, which only the echo needs, stay out of the message: the Header's text was
+ * its fields a second time over.
+ */
+export function soapMessageOf(request: SoapRequest, mtom = false): SoapMessageParts {
+  const parts: SoapMessageParts = {
     headers: request.headers,
     bodyNamespace: request.bodyNamespace,
     bodyXml: request.bodyXml,
     envelopePrefix: request.envelopePrefix,
-    headerXml: request.headerXml,
     envelopeDeclarations: request.envelopeDeclarations,
-    bodyPrefix: request.bodyPrefix,
   };
+  if (mtom) parts.mtom = true;
+  return parts;
 }
 
 /** X-Road-* headers equivalent to the SOAP headers, as REST requests carry them. */

@@ -131,7 +131,7 @@ async function submit(
     throw new SluiceError("InvalidContentType", `${service.code} does not accept attachments`);
   }
   const body = validators.validate(service.code, request.bodyJson);
-  const soap = { ...soapMessageOf(request), ...(request.mtom ? { mtom: true } : {}) };
+  const soap = soapMessageOf(request, request.mtom);
   const attachments = request.attachments.map(attachmentRef);
   return submitMessage(ctx, deps.intake, {
     service,

@@ -59,11 +59,14 @@ export interface RequestMessage {
     bodyNamespace: string | null;
     bodyXml: string;
     envelopePrefix: string;
-    /** The request's Header element content, verbatim, for the echo in the answer. */
+    /**
+     * The request's Header element, verbatim: written by releases before the request message
+     * was slimmed (issue 17), never read (the adapter holding the request builds the echo).
+     */
     headerXml?: string;
     /** Namespace declarations of the request's Envelope, so cut-out elements stay well-formed. */
     envelopeDeclarations?: Array<[prefix: string, uri: string]>;
-    /** The prefix the caller used on the Body element. */
+    /** The prefix the caller used on the Body element: as `headerXml`, no longer written. */
     bodyPrefix?: string;
     /** The request came as MTOM (application/xop+xml root): its attachments go on that way. */
     mtom?: boolean;
