@@ -1,5 +1,6 @@
 // Reads a whole XML document in one strict pass into the namespace-resolved tree of safe-xml:
-// well-formedness, namespaces, depth and each element's source offsets, with no second walk.
+// well-formedness, namespaces, the structure limits and each element's source offsets, with no
+// second walk.
 
 import { SluiceError } from "../../shared/protocol/errors";
 
@@ -9,6 +10,37 @@ const XMLNS_NS = "http://www.w3.org/2000/xmlns/";
 // XML 1.0 Name (fifth edition), colons included: prefixes are split off afterwards.
 const NAME =
   /[:A-Z_a-z\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u02FF\u0370-\u037D\u037F-\u1FFF\u200C-\u200D\u2070-\u218F\u2C00-\u2FEF\u3001-\uD7FF\uF900-\uFDCF\uFDF0-\uFFFD\u{10000}-\u{EFFFF}][-.0-9:A-Z_a-z\u00B7\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u037D\u037F-\u1FFF\u200C-\u200D\u203F\u2040\u2070-\u218F\u2C00-\u2FEF\u3001-\uD7FF\uF900-\uFDCF\uFDF0-\uFFFD\u{10000}-\u{EFFFF}]*/uy;
+
+/**
+ * The limits the reader enforces as it goes, each the moment it is crossed: a 10 000-deep
+ * document, an element with 90 000 attributes or 40 000 namespace declarations fail after at
+ * most the limit's worth of work, before anything beyond the limit is built.
+ */
+export interface ReaderLimits {
+  /** Deepest element nesting accepted (root = 1). */
+  maxDepth: number;
+  /** Attributes on one element, namespace declarations included. */
+  maxAttributesPerElement: number;
+  /** Attributes in the whole document, namespace declarations included. */
+  maxAttributes: number;
+  /** Namespace declarations (`xmlns`, `xmlns:p`) in the whole document. */
+  maxNamespaceDeclarations: number;
+}
+
+// ASCII name characters, so that the common name is scanned without running NAME:
+// bit 1 = may start a name, bit 2 = may continue one (NAME's ASCII classes exactly).
+const ASCII_NAME = new Uint8Array(128);
+for (let c = 0; c < 128; c += 1) {
+  const ch = String.fromCharCode(c);
+  if (/[:A-Z_a-z]/.test(ch)) ASCII_NAME[c] |= 1;
+  if (/[-.0-9:A-Z_a-z]/.test(ch)) ASCII_NAME[c] |= 2;
+}
+
+/** Shared by every element without attributes or declarations; never written to. */
+const NO_ATTRIBUTES: XmlAttribute[] = Object.freeze([]) as unknown as XmlAttribute[];
+const NO_DECLARATIONS: Array<[string, string]> = Object.freeze([]) as unknown as Array<
+  [string, string]
+>;
 
 export interface XmlAttribute {
   /** The name as written, e.g. "id:objectType". */
@@ -97,6 +129,17 @@ function normaliseAttribute(raw: string): string {
   return raw.replace(/[\t\n\r]/g, " ");
 }
 
+/** An attribute's value: normalised, entities decoded; most values need neither. */
+function attributeValue(raw: string): string {
+  for (let i = 0; i < raw.length; i += 1) {
+    const c = raw.charCodeAt(i);
+    if (c === 0x3c || c === 0x26 || c === 0x09 || c === 0x0a || c === 0x0d) {
+      return decodeEntities(normaliseAttribute(raw));
+    }
+  }
+  return raw;
+}
+
 const isSpace = (c: number): boolean => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
 
 function isBlank(text: string, from: number, to: number): boolean {
@@ -104,28 +147,49 @@ function isBlank(text: string, from: number, to: number): boolean {
   return true;
 }
 
-/** The element of a start tag whose attributes were read raw: namespaces resolved, checked. */
+/** The namespace of `prefix` in `scope`; unprefixed attributes have none. */
+function resolve(
+  scope: ReadonlyMap<string, string>,
+  prefix: string,
+  forAttribute: boolean,
+): string | null {
+  if (prefix === "") return forAttribute ? null : (scope.get("") ?? null) || null;
+  const uri = scope.get(prefix);
+  if (uri === undefined) throw invalid(`namespace prefix "${prefix}" is not declared`);
+  return uri;
+}
+
+/**
+ * The element of a start tag whose attributes were read raw (`raw` alternates name and raw
+ * value, null when there are none): namespaces resolved, checked.
+ */
 function elementOf(
   qname: string,
-  rawAttributes: Array<[name: string, raw: string]>,
+  raw: string[] | null,
   parentScope: ReadonlyMap<string, string>,
   start: number,
 ): XmlElement {
-  const declarations: Array<[string, string]> = [];
-  const plain: Array<[string, string]> = [];
-  for (const [name, raw] of rawAttributes) {
-    const value = decodeEntities(normaliseAttribute(raw));
-    if (name === "xmlns") {
-      declarations.push(["", value]);
-    } else if (name.startsWith("xmlns:")) {
-      const prefix = name.slice(6);
-      if (value === "") throw invalid(`namespace prefix "${prefix}" cannot be bound to ""`);
-      if (prefix === "xmlns" || (prefix === "xml") !== (value === XML_NS) || value === XMLNS_NS) {
-        throw invalid(`reserved namespace binding ${name}="${value}"`);
+  let declarations = NO_DECLARATIONS;
+  let plain: string[] | null = null;
+  if (raw !== null) {
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i];
+      const value = attributeValue(raw[i + 1]);
+      if (name === "xmlns" || name.startsWith("xmlns:")) {
+        if (declarations === NO_DECLARATIONS) declarations = [];
+        if (name === "xmlns") {
+          declarations.push(["", value]);
+          continue;
+        }
+        const prefix = name.slice(6);
+        if (value === "") throw invalid(`namespace prefix "${prefix}" cannot be bound to ""`);
+        if (prefix === "xmlns" || (prefix === "xml") !== (value === XML_NS) || value === XMLNS_NS) {
+          throw invalid(`reserved namespace binding ${name}="${value}"`);
+        }
+        declarations.push([prefix, value]);
+      } else {
+        (plain ??= []).push(name, value);
       }
-      declarations.push([prefix, value]);
-    } else {
-      plain.push([name, value]);
     }
   }
   let inScope = parentScope;
@@ -134,21 +198,25 @@ function elementOf(
     for (const [prefix, uri] of declarations) scope.set(prefix, uri);
     inScope = scope;
   }
-  const resolve = (p: string, forAttribute: boolean): string | null => {
-    if (p === "") return forAttribute ? null : (inScope.get("") ?? null) || null;
-    const uri = inScope.get(p);
-    if (uri === undefined) throw invalid(`namespace prefix "${p}" is not declared`);
-    return uri;
-  };
   const [prefix, local] = splitName(qname);
   if (REFUSED_NAMES.has(local)) throw malformed(`the name "${qname}" is not accepted`, start);
-  const attributes = plain.map(([name, value]) => {
-    const [attrPrefix, attrLocal] = splitName(name);
-    if (REFUSED_NAMES.has(attrLocal)) {
-      throw malformed(`the name "${name}" is not accepted`, start);
+  let attributes = NO_ATTRIBUTES;
+  if (plain !== null) {
+    attributes = [];
+    for (let i = 0; i < plain.length; i += 2) {
+      const name = plain[i];
+      const [attrPrefix, attrLocal] = splitName(name);
+      if (REFUSED_NAMES.has(attrLocal)) {
+        throw malformed(`the name "${name}" is not accepted`, start);
+      }
+      attributes.push({
+        qname: name,
+        local: attrLocal,
+        namespace: resolve(inScope, attrPrefix, true),
+        value: plain[i + 1],
+      });
     }
-    return { qname: name, local: attrLocal, namespace: resolve(attrPrefix, true), value };
-  });
+  }
   if (attributes.length > 1) {
     const seen = new Set<string>();
     for (const attribute of attributes) {
@@ -162,7 +230,7 @@ function elementOf(
     qname,
     prefix,
     local,
-    namespace: resolve(prefix, false),
+    namespace: resolve(inScope, prefix, false),
     attributes,
     declarations,
     inScope,
@@ -179,13 +247,16 @@ function elementOf(
  */
 export function readXml(
   text: string,
-  maxDepth: number,
+  limits: ReaderLimits,
   rootScope: ReadonlyMap<string, string>,
 ): XmlElement {
+  const { maxDepth, maxAttributesPerElement, maxAttributes, maxNamespaceDeclarations } = limits;
   const length = text.length;
   const stack: XmlElement[] = [];
   let root: XmlElement | null = null;
   let pos = text.charCodeAt(0) === 0xfeff ? 1 : 0;
+  let attributeCount = 0;
+  let declarationCount = 0;
 
   const skipSpace = (): boolean => {
     const from = pos;
@@ -193,6 +264,20 @@ export function readXml(
     return pos > from;
   };
   const readName = (what: string): string => {
+    const from = pos;
+    if (from < length && (ASCII_NAME[text.charCodeAt(from)] & 1) !== 0) {
+      let end = from + 1;
+      while (end < length) {
+        const c = text.charCodeAt(end);
+        if (c >= 0x80) break;
+        if ((ASCII_NAME[c] & 2) === 0) {
+          pos = end;
+          return text.slice(from, end);
+        }
+        end += 1;
+      }
+      // At the end of the text, or at a character NAME must judge.
+    }
     NAME.lastIndex = pos;
     const match = NAME.exec(text);
     if (!match) {
@@ -212,7 +297,7 @@ export function readXml(
     const lt = text.indexOf("<", pos);
     const textEnd = lt === -1 ? length : lt;
     if (textEnd > pos) {
-      const top = stack.at(-1);
+      const top = stack.length === 0 ? undefined : stack[stack.length - 1];
       if (top === undefined) {
         if (!isBlank(text, pos, textEnd)) {
           throw invalid(
@@ -233,7 +318,7 @@ export function readXml(
       if (text.startsWith("<!--", lt)) {
         pos = skipPast("-->", lt + 4, "a comment");
       } else if (text.startsWith("<![CDATA[", lt)) {
-        const top = stack.at(-1);
+        const top = stack.length === 0 ? undefined : stack[stack.length - 1];
         if (top === undefined) throw malformed("CDATA outside the root element", lt);
         pos = skipPast("]]>", lt + 9, "a CDATA section");
         top.children.push({ kind: "text", value: text.slice(lt + 9, pos - 3), cdata: true });
@@ -243,13 +328,24 @@ export function readXml(
     } else if (next === 0x3f /* ? */) {
       pos = skipPast("?>", lt + 2, "a processing instruction");
     } else if (next === 0x2f /* / */) {
+      const open = stack.pop();
       pos = lt + 2;
+      // The usual end tag names the open element exactly and ends at once: no name to read.
+      const after = open === undefined ? -1 : pos + open.qname.length;
+      if (
+        open !== undefined &&
+        text.charCodeAt(after) === 0x3e &&
+        text.startsWith(open.qname, pos)
+      ) {
+        pos = after + 1;
+        open.end = pos;
+        continue;
+      }
       const name = readName("an end tag");
       skipSpace();
       if (pos >= length) throw invalid("the XML ends inside a tag");
       if (text.charCodeAt(pos) !== 0x3e) throw malformed(`end tag </${name}> is not closed`, lt);
       pos += 1;
-      const open = stack.pop();
       if (open === undefined || open.qname !== name) {
         throw malformed(
           open ? `</${name}> closes <${open.qname}>` : `</${name}> closes nothing`,
@@ -263,7 +359,8 @@ export function readXml(
       }
       pos = lt + 1;
       const qname = readName("a tag");
-      const rawAttributes: Array<[string, string]> = [];
+      // Names and raw values alternating; counted against the limits as they are read.
+      let rawAttributes: string[] | null = null;
       let empty = false;
       for (;;) {
         const spaced = skipSpace();
@@ -298,10 +395,23 @@ export function readXml(
         }
         const close = text.indexOf(quote === 0x22 ? '"' : "'", pos + 1);
         if (close === -1) throw invalid("the XML ends inside a tag");
-        rawAttributes.push([name, text.slice(pos + 1, close)]);
+        rawAttributes ??= [];
+        if (rawAttributes.length >= maxAttributesPerElement * 2) {
+          throw invalid(`an element has more than ${maxAttributesPerElement} attributes`);
+        }
+        if (++attributeCount > maxAttributes) {
+          throw invalid(`the XML has more than ${maxAttributes} attributes`);
+        }
+        if (
+          (name === "xmlns" || name.startsWith("xmlns:")) &&
+          ++declarationCount > maxNamespaceDeclarations
+        ) {
+          throw invalid(`the XML has more than ${maxNamespaceDeclarations} namespace declarations`);
+        }
+        rawAttributes.push(name, text.slice(pos + 1, close));
         pos = close + 1;
       }
-      const parent = stack.at(-1);
+      const parent = stack.length === 0 ? undefined : stack[stack.length - 1];
       if (stack.length + 1 > maxDepth) {
         throw invalid(`the XML nests deeper than ${maxDepth} elements`);
       }
@@ -312,7 +422,9 @@ export function readXml(
       else stack.push(element);
     }
   }
-  if (stack.length > 0) throw invalid(`the XML ends inside the element <${stack.at(-1)?.qname}>`);
+  if (stack.length > 0) {
+    throw invalid(`the XML ends inside the element <${stack[stack.length - 1].qname}>`);
+  }
   if (root === null) throw invalid("the XML has no root element");
   return root;
 }

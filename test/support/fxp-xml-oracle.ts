@@ -5,7 +5,7 @@
 import { XMLParser } from "fast-xml-parser";
 import { SluiceError } from "../../shared/protocol/errors";
 import type { XmlAttribute, XmlElement, XmlLimits } from "../../adapter/soap/safe-xml";
-import { checkDepth, DEFAULT_XML_LIMITS } from "../../adapter/soap/safe-xml";
+import { DEFAULT_XML_LIMITS } from "../../adapter/soap/safe-xml";
 
 const XML_NS = "http://www.w3.org/XML/1998/namespace";
 const XMLNS_NS = "http://www.w3.org/2000/xmlns/";
@@ -177,6 +177,53 @@ function normaliseAttribute(raw: string): string {
 }
 
 // Control characters other than tab and line ends, U+FFFE/U+FFFF, and lone surrogates.
+/**
+ * The linear nesting pre-scan the adapter ran before its one-pass reader took the limits over:
+ * fast-xml-parser recurses, so a 10 000-deep document must fail before it is parsed.
+ */
+function checkDepth(text: string, maxDepth: number): void {
+  let depth = 0;
+  let i = text.indexOf("<");
+  const skipPast = (marker: string, from: number): number => {
+    const at = text.indexOf(marker, from);
+    return at === -1 ? -1 : at + marker.length;
+  };
+  while (i !== -1 && i < text.length) {
+    if (text.startsWith("<!--", i)) {
+      i = skipPast("-->", i + 4);
+    } else if (text.startsWith("<![CDATA[", i)) {
+      i = skipPast("]]>", i + 9);
+    } else if (text.startsWith("<?", i)) {
+      i = skipPast("?>", i + 2);
+    } else if (text.startsWith("</", i)) {
+      depth -= 1;
+      i = skipPast(">", i + 2);
+    } else {
+      // A start tag: its ">" is the first one outside quoted attribute values.
+      let j = i + 1;
+      let quote = 0;
+      for (; j < text.length; j += 1) {
+        const c = text.charCodeAt(j);
+        if (quote !== 0) {
+          if (c === quote) quote = 0;
+        } else if (c === 34 || c === 39) {
+          quote = c;
+        } else if (c === 62) {
+          break;
+        }
+      }
+      if (j >= text.length) throw invalid("the XML ends inside a tag");
+      if (text[j - 1] !== "/") {
+        depth += 1;
+        if (depth > maxDepth) throw invalid(`the XML nests deeper than ${maxDepth} elements`);
+      }
+      i = j + 1;
+    }
+    if (i === -1) throw invalid("the XML ends inside a comment, CDATA section or instruction");
+    i = text.indexOf("<", i);
+  }
+}
+
 const ILLEGAL_CHARACTER =
   // eslint-disable-next-line no-control-regex -- finding control characters is the point
   /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;

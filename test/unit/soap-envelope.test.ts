@@ -407,7 +407,7 @@ describe("SOAP envelope: hostile input fails fast and cleanly", () => {
       error = caught;
     }
     expect((error as SluiceError).faultCode).to.equal("Client.InvalidXml");
-    // The linear pre-scan refuses it, before the parser builds or walks any tree.
+    // The reader refuses it at the 65th level, without walking the rest.
     expect((error as SluiceError).message).to.match(/deeper than 64/);
   });
 
@@ -460,7 +460,7 @@ describe("SOAP envelope: hostile input fails fast and cleanly", () => {
     expect((error as SluiceError).faultCode).to.equal("Client.PayloadTooLarge");
   });
 
-  it("attributes and namespace declarations are counted before parsing, per element and in all", () => {
+  it("attributes and namespace declarations are counted as they are read, per element and in all", () => {
     const limits = {
       ...DEFAULT_XML_LIMITS,
       maxAttributesPerElement: 4,
