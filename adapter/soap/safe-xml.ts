@@ -53,18 +53,38 @@ export function parseXml(text: string, limits: XmlLimits = DEFAULT_XML_LIMITS): 
 
 /** Element children only, skipping text. */
 export function childElements(element: XmlElement): XmlElement[] {
-  return element.children.filter((child): child is XmlElement => child.kind === "element");
+  const elements: XmlElement[] = [];
+  for (const child of element.children) if (child.kind === "element") elements.push(child);
+  return elements;
+}
+
+/** True when the element has a child element. */
+export function hasChildElements(element: XmlElement): boolean {
+  for (const child of element.children) if (child.kind === "element") return true;
+  return false;
 }
 
 /** The concatenated text content of an element's direct text children. */
 export function directText(element: XmlElement): string {
-  return element.children
-    .filter((child): child is XmlText => child.kind === "text")
-    .map((child) => child.value)
-    .join("");
+  let text = "";
+  for (const child of element.children) if (child.kind === "text") text += child.value;
+  return text;
 }
 
 /** True when the element has non-whitespace text beside its child elements. */
 export function hasSignificantText(element: XmlElement): boolean {
-  return element.children.some((child) => child.kind === "text" && child.value.trim() !== "");
+  for (const child of element.children) {
+    if (child.kind === "text" && !isLayout(child.value)) return true;
+  }
+  return false;
+}
+
+/** True for text that is only white space (what `trim()` removes, without building a string). */
+export function isLayout(text: string): boolean {
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text.charCodeAt(i);
+    if (c === 0x20 || c === 0x0a || c === 0x09 || c === 0x0d) continue;
+    return text.trim() === "";
+  }
+  return true;
 }

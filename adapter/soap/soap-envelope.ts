@@ -7,6 +7,7 @@ import {
   childElements,
   DEFAULT_XML_LIMITS,
   directText,
+  hasChildElements,
   hasSignificantText,
   parseXml,
   type XmlElement,
@@ -254,7 +255,7 @@ function readHeaderFields(text: string, header: XmlElement): HeaderFields {
 }
 
 function simpleText(element: XmlElement): string {
-  if (childElements(element).length > 0) {
+  if (hasChildElements(element)) {
     throw fault("InvalidSoap", `the X-Road header field "${element.local}" must hold text only`);
   }
   return directText(element);

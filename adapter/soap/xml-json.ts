@@ -1,7 +1,7 @@
 // The one mapping between an XML element and JSON that Sluice uses for SOAP bodies: JSON Schema
 // validates a SOAP Body through it, and JSON answers of REST backends become XML through it.
 
-import { childElements, type XmlElement } from "./safe-xml";
+import { isLayout, type XmlElement } from "./safe-xml";
 
 export type JsonValue =
   string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
@@ -18,27 +18,37 @@ export type JsonValue =
  * CDATA sections read as text; entity references are already decoded.
  */
 export function elementToJson(element: XmlElement): JsonValue {
-  const children = childElements(element);
   let text = "";
-  for (const child of element.children) if (child.kind === "text") text += child.value;
-  if (children.length === 0 && element.attributes.length === 0) return text;
+  let hasElements = false;
+  for (const child of element.children) {
+    if (child.kind === "text") text += child.value;
+    else hasElements = true;
+  }
+  if (!hasElements && element.attributes.length === 0) return text;
 
-  const result: { [key: string]: JsonValue } = Object.create(null) as { [key: string]: JsonValue };
+  // A plain object keeps JSON.stringify and ajv on familiar ground. Its keys cannot reach the
+  // prototype: the reader refuses the names __proto__, constructor and prototype, and
+  // attribute keys start with "@".
+  const result: { [key: string]: JsonValue } = {};
   for (const attribute of element.attributes) result[`@${attribute.local}`] = attribute.value;
-  for (const child of children) {
+  for (const child of element.children) {
+    if (child.kind !== "element") continue;
     const value = elementToJson(child);
-    if (!Object.prototype.hasOwnProperty.call(result, child.local)) {
+    // Own keys only: an element named "toString" is data, not Object.prototype's.
+    if (!Object.hasOwn(result, child.local)) {
       result[child.local] = value;
-    } else {
+      continue;
+    }
+    const existing = result[child.local];
+    if (Array.isArray(existing)) {
       // elementToJson never returns an array, so an array here is one of repeated names.
-      const existing = result[child.local];
-      if (Array.isArray(existing)) existing.push(value);
-      else result[child.local] = [existing, value];
+      existing.push(value);
+    } else {
+      result[child.local] = [existing, value];
     }
   }
-  if (text.trim() !== "") result["#text"] = text;
-  // A plain object keeps JSON.stringify and ajv on familiar ground.
-  return { ...result };
+  if (!isLayout(text)) result["#text"] = text;
+  return result;
 }
 
 const NAME_START = /[A-Za-z_\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u02FF\u0370-\u037D\u037F-\u1FFF]/;

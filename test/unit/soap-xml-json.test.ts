@@ -46,6 +46,9 @@ describe("SOAP body ⇄ JSON mapping", () => {
     >;
     expect(Object.getPrototypeOf(value)).to.equal(Object.prototype);
     expect(value).to.deep.equal({ "@toString": "1", toString: "z", valueOf: "" });
+    expect(
+      json(`<a><hasOwnProperty>1</hasOwnProperty><hasOwnProperty>2</hasOwnProperty></a>`),
+    ).to.deep.equal({ hasOwnProperty: ["1", "2"] });
     for (const name of ["__proto__", "constructor", "prototype"]) {
       expect(() => json(`<a><${name}>x</${name}></a>`), name).to.throw(/not well-formed/);
     }
