@@ -3,7 +3,7 @@
 // enforces the structure limits (nesting, attributes, declarations) as it goes.
 
 import { SluiceError } from "../../shared/protocol/errors";
-import { readXml, XML_NS, type ReaderLimits, type XmlElement, type XmlText } from "./xml-reader";
+import { readXml, XML_NS, type ReaderLimits, type XmlElement } from "./xml-reader";
 
 export { decodeEntities, XML_NS } from "./xml-reader";
 

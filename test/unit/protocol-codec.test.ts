@@ -56,6 +56,16 @@ describe("protocol codec", () => {
     });
   }
 
+  it("writes its own version even over a version field the message object still carries", () => {
+    const fixture = JSON.parse(readFileSync(path.join(FIXTURES, "wake-v1.json"), "utf8"));
+    const message = { ...JSON.parse(fixture.content), version: 1 };
+    const decoded = wakeCodec.decode(wakeCodec.encode(message));
+    expect(decoded.ok && decoded.version).to.equal(wakeCodec.version);
+    expect(JSON.parse(wakeCodec.encode({} as never).toString())).to.deep.equal({
+      version: wakeCodec.version,
+    });
+  });
+
   it("refuses what is not JSON, not an object, or not the kind's shape, saying where", () => {
     const request = JSON.parse(
       JSON.parse(readFileSync(path.join(FIXTURES, "request-rest-v1.json"), "utf8")).content,
