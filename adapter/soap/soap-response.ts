@@ -24,12 +24,29 @@ export function envelopeStart(
   echo: Pick<SoapEcho, "envelopePrefix" | "envelopeDeclarations">,
 ): string {
   const prefix = echo.envelopePrefix;
-  const declarations = new Map<string, string>(echo.envelopeDeclarations);
-  declarations.set(prefix, SOAP11_NS);
-  const attributes = [...declarations]
-    .map(([p, uri]) => ` ${p === "" ? "xmlns" : `xmlns:${p}`}="${escapeXml(uri)}"`)
-    .join("");
+  // A checked request's Envelope declares its own prefix as SOAP 1.1, once, and each prefix
+  // once: its declarations are written as they came. Anything else goes through the map.
+  let declaresOwn = false;
+  let attributes = "";
+  for (const [p, uri] of echo.envelopeDeclarations) {
+    if (p === prefix && uri === SOAP11_NS) declaresOwn = true;
+    attributes += ` ${p === "" ? "xmlns" : `xmlns:${p}`}="${escapeXml(uri)}"`;
+  }
+  if (!declaresOwn || hasRepeatedPrefix(echo.envelopeDeclarations)) {
+    const declarations = new Map<string, string>(echo.envelopeDeclarations);
+    declarations.set(prefix, SOAP11_NS);
+    attributes = [...declarations]
+      .map(([p, uri]) => ` ${p === "" ? "xmlns" : `xmlns:${p}`}="${escapeXml(uri)}"`)
+      .join("");
+  }
   return `<${qualified(prefix, "Envelope")}${attributes}>`;
+}
+
+function hasRepeatedPrefix(declarations: Array<[prefix: string, uri: string]>): boolean {
+  for (let i = 1; i < declarations.length; i += 1) {
+    for (let j = 0; j < i; j += 1) if (declarations[i][0] === declarations[j][0]) return true;
+  }
+  return false;
 }
 
 export function qualified(prefix: string, local: string): string {

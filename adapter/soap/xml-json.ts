@@ -62,8 +62,12 @@ export function xmlName(key: string): string {
   return name;
 }
 
+const NEEDS_ESCAPE = /[&<>"\r]/;
+
 /** Escapes text for an XML element or a double-quoted attribute value. */
 export function escapeXml(text: string): string {
+  // Most text (ids, namespace URIs) needs nothing: a test is cheaper than a replace.
+  if (!NEEDS_ESCAPE.test(text)) return text;
   return text.replace(/[&<>"\r]/g, (c) =>
     c === "&" ? "&amp;" : c === "<" ? "&lt;" : c === ">" ? "&gt;" : c === '"' ? "&quot;" : "&#13;",
   );

@@ -7,7 +7,7 @@ import {
   soapMessageOf,
   type SoapRequest,
 } from "../../adapter/soap/soap-envelope";
-import { buildSoapAck, buildSoapResponse } from "../../adapter/soap/soap-response";
+import { buildSoapAck, buildSoapResponse, envelopeStart } from "../../adapter/soap/soap-response";
 import { buildSoapFault, faultHttpStatus } from "../../adapter/soap/soap-fault";
 import { ACCEPTED_FIXTURES, fixture } from "../fixtures/xroad-soap/outcomes";
 
@@ -77,6 +77,44 @@ describe("SOAP response: headers echoed byte for byte", () => {
     expect(headerText(answer)).to.include(parsed.headers.map((h) => h.xml).join(""));
     expect(directText(childElements(bodyElement(answer))[0])).to.equal("aäõ");
     expect(bodyElement(answer).qname).to.equal("xroad:getStateResponse");
+  });
+
+  it("the Envelope start tag declares the caller's prefix as SOAP 1.1 once, beside its other declarations", () => {
+    const X = "http://x-road.eu/xsd/xroad.xsd";
+    const start = (prefix: string, declarations: Array<[string, string]>): string =>
+      envelopeStart({ envelopePrefix: prefix, envelopeDeclarations: declarations });
+    expect(
+      start("s", [
+        ["s", SOAP11_NS],
+        ["x", X],
+      ]),
+    ).to.equal(`<s:Envelope xmlns:s="${SOAP11_NS}" xmlns:x="${X}">`);
+    expect(
+      start("", [
+        ["x", X],
+        ["", SOAP11_NS],
+      ]),
+    ).to.equal(`<Envelope xmlns:x="${X}" xmlns="${SOAP11_NS}">`);
+    expect(start("s", [])).to.equal(`<s:Envelope xmlns:s="${SOAP11_NS}">`);
+    expect(
+      start("s", [
+        ["x", X],
+        ["s", "urn:other"],
+      ]),
+    ).to.equal(`<s:Envelope xmlns:x="${X}" xmlns:s="${SOAP11_NS}">`);
+    expect(
+      start("s", [
+        ["s", SOAP11_NS],
+        ["x", "urn:a&b"],
+        ["x", X],
+      ]),
+    ).to.equal(`<s:Envelope xmlns:s="${SOAP11_NS}" xmlns:x="${X}">`);
+    expect(
+      start("s", [
+        ["s", SOAP11_NS],
+        ["q", 'urn:"q"&<r>'],
+      ]),
+    ).to.equal(`<s:Envelope xmlns:s="${SOAP11_NS}" xmlns:q="urn:&quot;q&quot;&amp;&lt;r&gt;">`);
   });
 
   it("mirrors a default-namespace body and an unqualified body", () => {
