@@ -30,6 +30,12 @@ export interface SoapRequestWithAttachments extends SoapRequest {
   mtom: boolean;
 }
 
+/** The last accepted Content-Type value and its kind (soapBodyKind). */
+let lastKind: { contentType: string | undefined; kind: "xml" | "multipart" } = {
+  contentType: undefined,
+  kind: "xml",
+};
+
 const XOP_INCLUDE = /<([A-Za-z_][\w.-]*:)?Include\b[^>]*\bhref\s*=\s*["']cid:([^"']+)["']/g;
 
 /**
@@ -37,9 +43,14 @@ const XOP_INCLUDE = /<([A-Za-z_][\w.-]*:)?Include\b[^>]*\bhref\s*=\s*["']cid:([^
  * anything else (SOAP 1.2's application/soap+xml included), so a refused body is never read.
  */
 export function soapBodyKind(contentType: string | undefined): "xml" | "multipart" {
+  // Callers send the same header value request after request: it is parsed once.
+  if (contentType !== undefined && contentType === lastKind.contentType) return lastKind.kind;
   const type = contentType === undefined ? "" : parseContentType(contentType).type;
-  if (type === "text/xml") return "xml";
-  if (type === "multipart/related") return "multipart";
+  if (type === "text/xml" || type === "multipart/related") {
+    const kind = type === "text/xml" ? "xml" : "multipart";
+    if (contentType !== undefined) lastKind = { contentType, kind };
+    return kind;
+  }
   if (type === "application/soap+xml") {
     throw new SluiceError(
       "InvalidContentType",
@@ -60,7 +71,7 @@ export function readSoapRequest(
 ): SoapRequestWithAttachments {
   if (soapBodyKind(contentType) === "xml") {
     // Completed in place: a spread copy of the request's twenty fields cost more than parsing.
-    const request = parseSoapEnvelope(decodeXml(body, charsetOf(contentType)), limits.xml);
+    const request = parseSoapEnvelope(decodeXml(body, xmlCharsetOf(contentType)), limits.xml);
     return Object.assign(request, { attachments: [], mtom: false });
   }
   const multipart = parseMultipartRelated(body, contentType as string, limits.multipart);
@@ -68,6 +79,19 @@ export function readSoapRequest(
   const request = parseSoapEnvelope(text, limits.xml);
   if (multipart.mtom) checkXopReferences(request.bodyXml, multipart.attachments);
   return { ...request, attachments: multipart.attachments, mtom: multipart.mtom };
+}
+
+/** The last text/xml Content-Type value and its charset, as soapBodyKind keeps its kind. */
+let lastCharset: { contentType: string | undefined; charset: string | undefined } = {
+  contentType: undefined,
+  charset: undefined,
+};
+
+function xmlCharsetOf(contentType: string | undefined): string | undefined {
+  if (contentType !== lastCharset.contentType) {
+    lastCharset = { contentType, charset: charsetOf(contentType) };
+  }
+  return lastCharset.charset;
 }
 
 /** Every `xop:Include href="cid:..."` in the Body must name an attachment that came with it. */

@@ -154,6 +154,24 @@ describe("SOAP request: content types and character encodings", () => {
     }
   });
 
+  it("each Content-Type decides its own request, whatever the one before said", () => {
+    const text = bytes("getstate.query").toString("utf8");
+    const latin = Buffer.from(text.replace("aäõ", "aäü"), "latin1");
+    // The same bytes, read as the charset each request names (one-entry caches keyed by value).
+    for (let round = 0; round < 2; round += 1) {
+      expect(readSoapRequest(latin, "text/xml; charset=iso-8859-1").bodyJson).to.equal("aäü");
+      expect(faultOf(() => readSoapRequest(latin, "text/xml; charset=utf-8"))).to.equal(
+        "Client.InvalidXml",
+      );
+      expect(faultOf(() => readSoapRequest(latin, "application/soap+xml"))).to.equal(
+        "Client.InvalidContentType",
+      );
+      expect(faultOf(() => readSoapRequest(latin, "multipart/related"))).to.equal(
+        "Client.InvalidContentType",
+      );
+    }
+  });
+
   it("UTF-8 with a byte-order mark", () => {
     const withBom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), bytes("getstate.query")]);
     expect(readSoapRequest(withBom, "text/xml").bodyJson).to.equal("aäõ");
