@@ -43,7 +43,9 @@ import {
   SpanKind,
   startSpan,
   traceHeadersIn,
+  tracingRecords,
   type Context,
+  type TraceHeaders,
 } from "../shared/observability/tracing";
 import type { DeadLetters } from "../shared/operator/dead-letters";
 import type { RecentFailures } from "../shared/operator/recent-failures";
@@ -96,10 +98,21 @@ export interface ProcessorDeps {
   failures?: RecentFailures;
 }
 
+/** A message's trace context in the worker, and whether its spans are recorded. */
+interface MessageTrace {
+  context: Context;
+  recording: boolean;
+  /** Its trace headers, once asked for. */
+  headers?: TraceHeaders;
+}
+
+/** The trace of a message not in hand (a dead letter of an unreadable one): a new trace. */
+const UNTRACED: MessageTrace = { context: ROOT_CONTEXT, recording: false };
+
 export class RequestProcessor {
   private readonly clock: Clock;
   /** The trace context of each message in hand, by id: its spans and answers descend from it. */
-  private readonly traces = new Map<string, Context>();
+  private readonly traces = new Map<string, MessageTrace>();
 
   constructor(private readonly deps: ProcessorDeps) {
     this.clock = deps.clock ?? systemClock;
@@ -129,23 +142,29 @@ export class RequestProcessor {
     const attempt = Number(message.properties.headers?.[HEADERS.attempt] ?? 1);
     const headers = message.properties.headers;
     const parent = contextFrom(headers);
-    const attributes = {
-      ...messageAttributes({ ...request, backend: this.deps.backend.name }),
-      "sluice.attempt": attempt,
-    };
-    // An adapter that carries no trace sends no headers: its publish is the request's creation.
-    const enqueuedAt = Number(headers?.[ENQUEUED_AT_HEADER]) || request.createdAt;
-    if (enqueuedAt > 0) {
-      endSpan(startSpan("sluice.queue_wait", SpanKind.INTERNAL, parent, attributes, enqueuedAt));
+    // Nothing recorded in this process (no exporter): no span is made, and the caller's trace
+    // context is passed on as it came. A span the SDK does not sample has no children either.
+    const span = tracingRecords() ? startSpan("sluice.process", SpanKind.CONSUMER, parent) : null;
+    const recording = span?.isRecording() ?? false;
+    if (span && recording) {
+      const attributes = {
+        ...messageAttributes({ ...request, backend: this.deps.backend.name }),
+        "sluice.attempt": attempt,
+      };
+      span.setAttributes(attributes);
+      // An adapter that carries no trace sends no headers: its publish is the request's creation.
+      const enqueuedAt = Number(headers?.[ENQUEUED_AT_HEADER]) || request.createdAt;
+      if (enqueuedAt > 0) {
+        endSpan(startSpan("sluice.queue_wait", SpanKind.INTERNAL, parent, attributes, enqueuedAt));
+      }
     }
-    const span = startSpan("sluice.process", SpanKind.CONSUMER, parent, attributes);
-    this.traces.set(request.id, contextWith(parent, span));
+    this.traces.set(request.id, { context: span ? contextWith(parent, span) : parent, recording });
     try {
       const settlement = await this.processRequest(message, request, attempt, log, gone);
-      endSpan(span, undefined, { "sluice.settlement": settlement });
+      if (span) endSpan(span, undefined, { "sluice.settlement": settlement });
       return settlement;
     } catch (error) {
-      endSpan(span, error);
+      if (span) endSpan(span, error);
       throw error;
     } finally {
       this.traces.delete(request.id);
@@ -168,7 +187,7 @@ export class RequestProcessor {
       if (claiming && !this.expired(request) && !gone.aborted && !this.deps.shutdown.aborted) {
         return await this.claimAtOnce(claiming, message, request, attempt, log, gone, waits);
       }
-      // Asked together: auto-pipelining sends both in one round trip.
+      // Asked together: both go out in one write, one round trip.
       const [peeked, listened] = await Promise.all([
         this.deps.store.peek(request.id),
         this.deps.listened ? this.deps.listened(request.client) : Promise.resolve(true),
@@ -202,19 +221,15 @@ export class RequestProcessor {
       if (claim.result === "busy") return { outcome: "busy", retryInMs: claim.retryInMs };
       return { outcome: "settled", value: claim };
     };
-    // Asked in the same turn as the claim: auto-pipelining sends both in one round trip.
+    // Asked in the same turn as the claim: both go out in one write, one round trip.
     const listening = this.deps.listened
       ? this.deps.listened(request.client)
       : Promise.resolve(true);
     listening.catch(() => undefined);
     let taken: { permit: CallPermit | null; value: SlotClaim };
     try {
-      taken = await inSpan(
-        "sluice.limit_wait",
-        SpanKind.INTERNAL,
-        this.traceOf(request.id),
-        messageAttributes({ id: request.id, backend: this.deps.backend.name }),
-        () => claiming(request, tryClaim, () => waits.signal()),
+      taken = await this.step(request.id, "sluice.limit_wait", () =>
+        claiming(request, tryClaim, () => waits.signal()),
       );
     } catch (error) {
       // The delivery's channel closed while it waited for a slot: the broker has it again.
@@ -307,12 +322,8 @@ export class RequestProcessor {
     let permit: CallPermit;
     try {
       // The gate (windows, pause) and an in-flight slot; the rate token comes right before the call.
-      permit = await inSpan(
-        "sluice.limit_wait",
-        SpanKind.INTERNAL,
-        this.traceOf(request.id),
-        messageAttributes({ id: request.id, backend: this.deps.backend.name }),
-        () => this.deps.guard(request, waits.signal()),
+      permit = await this.step(request.id, "sluice.limit_wait", () =>
+        this.deps.guard(request, waits.signal()),
       );
     } catch (error) {
       // The delivery's channel closed while it waited for a slot: the broker has it again.
@@ -456,12 +467,14 @@ export class RequestProcessor {
     let started: bigint | null = null;
     /** The worker's clock at the last look: when the call was sent (logged with its outcome). */
     let sentAt: number | null = null;
-    const parent = this.traceOf(request.id);
-    const span = startSpan("sluice.backend_call", SpanKind.CLIENT, parent, {
-      ...messageAttributes({ id: request.id, backend: backend.name }),
-      "sluice.attempt": attempt,
-    });
-    const callTrace = contextWith(parent, span);
+    const trace = this.traceOf(request.id);
+    const span = trace.recording
+      ? startSpan("sluice.backend_call", SpanKind.CLIENT, trace.context, {
+          ...messageAttributes({ id: request.id, backend: backend.name }),
+          "sluice.attempt": attempt,
+        })
+      : null;
+    const callTrace = span ? contextWith(trace.context, span) : trace.context;
     try {
       // Every wait comes before the last look: a rate token, then expiry, the delivery's
       // channel and shutdown are checked with nothing left between the check and the call.
@@ -471,13 +484,17 @@ export class RequestProcessor {
           expiry ? [deadline.signal, gone, expiry.expiry()] : [deadline.signal, gone],
         );
       try {
-        await inSpan(
-          "sluice.rate_limit_wait",
-          SpanKind.INTERNAL,
-          callTrace,
-          messageAttributes({ id: request.id, backend: backend.name }),
-          () => permit.beforeCall(waits),
-        );
+        if (span) {
+          await inSpan(
+            "sluice.rate_limit_wait",
+            SpanKind.INTERNAL,
+            callTrace,
+            messageAttributes({ id: request.id, backend: backend.name }),
+            () => permit.beforeCall(waits),
+          );
+        } else {
+          await permit.beforeCall(waits);
+        }
       } catch (error) {
         // A wait cut short by the expiry is judged at the last look below; any other failure
         // to get a token means nothing reached the backend: a retry.
@@ -506,7 +523,7 @@ export class RequestProcessor {
           signal: deadline.signal,
           idempotencyKey: request.idempotencyKey ?? request.id,
           attempt,
-          traceHeaders: headersOf(callTrace),
+          traceHeaders: span ? headersOf(callTrace) : { ...this.traceHeadersOf(request.id) },
           traceContext: callTrace,
         });
       }
@@ -526,10 +543,12 @@ export class RequestProcessor {
       answers?.[0]?.status ??
       (failure as { response?: BackendResponse } | null)?.response?.status ??
       (failure as { backendStatus?: number } | null)?.backendStatus;
-    endSpan(span, outcome === "completed" || outcome === "rejected" ? undefined : failure, {
-      "sluice.outcome": outcome,
-      ...(backendStatus ? { "http.response.status_code": backendStatus } : {}),
-    });
+    if (span) {
+      endSpan(span, outcome === "completed" || outcome === "rejected" ? undefined : failure, {
+        "sluice.outcome": outcome,
+        ...(backendStatus ? { "http.response.status_code": backendStatus } : {}),
+      });
+    }
     if (started !== null) {
       metrics.backendCalls.inc({ backend: backend.name, outcome });
       metrics.backendCallDuration.observe(
@@ -700,7 +719,7 @@ export class RequestProcessor {
           messageId: `${id}.${response.seq}`,
           contentType: "application/json",
           // The response worker's spans descend from this message's processing.
-          headers: headersOf(this.traceOf(id)),
+          headers: this.traceHeadersOf(id),
         },
       );
     }
@@ -832,8 +851,29 @@ export class RequestProcessor {
     }));
   }
 
-  private traceOf(id: string): Context {
-    return this.traces.get(id) ?? ROOT_CONTEXT;
+  private traceOf(id: string): MessageTrace {
+    return this.traces.get(id) ?? UNTRACED;
+  }
+
+  /** The trace context headers the message's calls and responses carry on (made once). */
+  private traceHeadersOf(id: string): TraceHeaders {
+    const trace = this.traceOf(id);
+    if (trace === UNTRACED) return {};
+    trace.headers ??= headersOf(trace.context);
+    return trace.headers;
+  }
+
+  /** Runs one step of the message's processing in its own span, when the message's is recorded. */
+  private step<T>(id: string, name: string, work: () => Promise<T>): Promise<T> {
+    const trace = this.traceOf(id);
+    if (!trace.recording) return work();
+    return inSpan(
+      name,
+      SpanKind.INTERNAL,
+      trace.context,
+      messageAttributes({ id, backend: this.deps.backend.name }),
+      work,
+    );
   }
 
   private noteFailure(
