@@ -26,13 +26,16 @@ export function createApp(
   app.use(requestSpan());
   app.use(accessLog(deps.log));
   // Every answer carries the caller's X-Road-Id (CONTRACT §3), whatever route or error made it.
-  app.use(async (ctx, next) => {
-    try {
-      await next();
-    } finally {
+  // A promise chain, not an async function: no suspended frame held for a sync caller's wait.
+  app.use((ctx, next) => {
+    const echo = (): void => {
       const xroadId = ctx.get("X-Road-Id");
       if (xroadId) ctx.set("X-Road-Id", xroadId);
-    }
+    };
+    return next().then(echo, (error: unknown) => {
+      echo();
+      throw error;
+    });
   });
   app.use(tooManyHeaders(deps.config.adapter.maxHeaders, deps.log));
   const router = new Router();
