@@ -21,6 +21,7 @@ export function corkPerTurn(socket: Writable): void {
   target[CORKED] = true;
   const write = target.write.bind(target) as (...args: unknown[]) => boolean;
   let corked = false;
+  let flush: NodeJS.Immediate | undefined;
   const uncork = () => {
     corked = false;
     // A socket destroyed meanwhile drops its buffered writes either way.
@@ -32,8 +33,15 @@ export function corkPerTurn(socket: Writable): void {
       target.cork();
       // setImmediate, not nextTick: writes made from later promise callbacks and socket reads
       // of this same turn join the batch.
-      setImmediate(uncork);
+      flush = setImmediate(uncork);
     }
-    return write(...args);
+    const accepted = write(...args);
+    // A batch as large as the stream's buffer goes out at once: a big message body arrives in
+    // many frames, and a writer waiting for `drain` would otherwise move one buffer per turn.
+    if (corked && target.writableLength >= target.writableHighWaterMark) {
+      clearImmediate(flush);
+      uncork();
+    }
+    return accepted;
   }) as Writable["write"];
 }

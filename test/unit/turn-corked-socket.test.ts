@@ -61,6 +61,22 @@ describe("per-turn corked socket", () => {
     expect(stream.writableCorked).to.equal(0);
   });
 
+  it("sends a batch as large as the stream's buffer at once, without waiting for the turn's end", async () => {
+    const { stream, batches } = recordingStream();
+    corkPerTurn(stream);
+    stream.write("small");
+    expect(batches).to.deep.equal([]);
+    const big = "x".repeat(stream.writableHighWaterMark);
+    const accepted = stream.write(big);
+    expect(accepted, "the writer is told to wait for drain").to.equal(false);
+    expect(batches, "flushed within the same turn").to.deep.equal([["small", big]]);
+    const drained = new Promise((resolve) => stream.once("drain", resolve));
+    stream.write("after");
+    await drained;
+    await endOfTurn();
+    expect(batches).to.deep.equal([["small", big], ["after"]]);
+  });
+
   it("does not fail when the socket is destroyed while corked", async () => {
     const { stream } = recordingStream();
     stream.on("error", () => undefined);
