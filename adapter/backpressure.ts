@@ -81,6 +81,18 @@ export class Backpressure {
     this.log = options.log;
   }
 
+  /** Request queue names by backend, made once: every admission asks several times. */
+  private readonly queues = new Map<string, string>();
+
+  private queueOf(backend: string): string {
+    let queue = this.queues.get(backend);
+    if (queue === undefined) {
+      queue = this.names.requestsQueue(backend);
+      this.queues.set(backend, queue);
+    }
+    return queue;
+  }
+
   /** From now on every new message is refused: the adapter is shutting down. */
   stopIntake(): void {
     this.draining = true;
@@ -92,7 +104,7 @@ export class Backpressure {
    */
   admit(backend: BackendConfig): Admission {
     this.check(backend);
-    const queue = this.names.requestsQueue(backend.name);
+    const queue = this.queueOf(backend.name);
     this.admitted.set(queue, (this.admitted.get(queue) ?? 0) + 1);
     return new QueueAdmission(this, queue);
   }
@@ -124,13 +136,13 @@ export class Backpressure {
 
   /** Messages the adapter believes wait in the backend's queue, its own unconfirmed ones included. */
   depth(backend: BackendConfig): number {
-    const queue = this.names.requestsQueue(backend.name);
+    const queue = this.queueOf(backend.name);
     return (this.monitor.estimatedDepth(queue) ?? 0) + (this.admitted.get(queue) ?? 0);
   }
 
   /** Seconds until `ahead` messages of the backend's queue are likely drained (1..300). */
   retryAfter(backend: BackendConfig, ahead?: number): number {
-    const queue = this.names.requestsQueue(backend.name);
+    const queue = this.queueOf(backend.name);
     const waiting = ahead ?? this.depth(backend);
     const sample = this.monitor.get(queue);
     const measured = sample?.drainRate ?? 0;
@@ -160,7 +172,7 @@ export class Backpressure {
     if (this.inFlightPublishes >= this.maxInFlightPublishes) {
       this.refuse("publishes_full", "Busy", "too many messages being persisted", 1);
     }
-    const queue = this.names.requestsQueue(backend.name);
+    const queue = this.queueOf(backend.name);
     if (this.monitor.isMissing(queue)) {
       // An unroutable publish is confirmed and dropped: never acknowledge into nowhere.
       this.refuse("queue_missing", "Unavailable", "the request queue is not declared", 5);

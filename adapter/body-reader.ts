@@ -4,6 +4,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { SluiceError } from "../shared/protocol/errors";
 
+const EMPTY = Buffer.alloc(0);
+
 /** First allocation for a body of unknown (chunked) or not yet proven length. */
 const INITIAL_CAPACITY = 16 * 1024;
 
@@ -65,13 +67,15 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
         return;
       }
       settled = true;
-      cleanup();
-      // A copy of the exact length when the buffer grew well past it.
-      resolve(
+      // The listeners stay: the request has ended, so they never run again (each checks
+      // `settled`) and go with it, and removing four per request cost more than reading a
+      // small body. The buffer is let go so a waiting caller's listeners do not hold it.
+      const body =
         length * 2 < buffer.length
-          ? Buffer.from(buffer.subarray(0, length))
-          : buffer.subarray(0, length),
-      );
+          ? Buffer.from(buffer.subarray(0, length)) // the exact length when it grew well past it
+          : buffer.subarray(0, length);
+      buffer = EMPTY;
+      resolve(body);
     };
     const onError = (error: Error): void =>
       fail(
