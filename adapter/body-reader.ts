@@ -26,7 +26,10 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
   if (req.readableEnded) return Buffer.alloc(0);
   return new Promise<Buffer>((resolve, reject) => {
     // A declared length is only an announcement: memory follows what really arrives.
-    let buffer = Buffer.allocUnsafe(Math.min(declared ?? INITIAL_CAPACITY, INITIAL_CAPACITY));
+    // Not from Node's shared 8 KB pool: a small body would be a slice pinning a whole pool
+    // chunk for as long as the request lives (a sync caller waits up to maxWait), 8 KB
+    // instead of its own few hundred bytes; 10 000 waiters pinned ~26 MB that way.
+    let buffer = Buffer.allocUnsafeSlow(Math.min(declared ?? INITIAL_CAPACITY, INITIAL_CAPACITY));
     let length = 0;
     let settled = false;
     const cleanup = (): void => {
@@ -72,7 +75,7 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
       // small body. The buffer is let go so a waiting caller's listeners do not hold it.
       const body =
         length * 2 < buffer.length
-          ? Buffer.from(buffer.subarray(0, length)) // the exact length when it grew well past it
+          ? copyUnpooled(buffer, length) // the exact length when it grew well past it
           : buffer.subarray(0, length);
       buffer = EMPTY;
       resolve(body);
@@ -98,6 +101,13 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
     req.on("error", onError);
     req.on("close", onClose);
   });
+}
+
+/** The first `length` bytes in a buffer of their own (not a slice of Node's shared pool). */
+function copyUnpooled(buffer: Buffer, length: number): Buffer {
+  const copy = Buffer.allocUnsafeSlow(length);
+  buffer.copy(copy, 0, 0, length);
+  return copy;
 }
 
 /** True when Node ended the connection at adapter.requestTimeout (it has answered 408 itself). */
