@@ -24,7 +24,14 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
   }
   // Nothing more will come (an empty body already read to its end).
   if (req.readableEnded) return Buffer.alloc(0);
-  return new Promise<Buffer>((resolve, reject) => {
+  return new Promise<Buffer>((resolvePromise, rejectPromise) => {
+    // The listeners stay on the request after it ends, and a promise's resolve function holds
+    // the promise and so its value: let go of both once settled, or the body lives as long as
+    // the request (a sync caller's whole wait).
+    let outcome: { resolve(body: Buffer): void; reject(error: Error): void } | null = {
+      resolve: resolvePromise,
+      reject: rejectPromise,
+    };
     // A declared length is only an announcement: memory follows what really arrives.
     // Not from Node's shared 8 KB pool: a small body would be a slice pinning a whole pool
     // chunk for as long as the request lives (a sync caller waits up to maxWait), 8 KB
@@ -44,7 +51,8 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
       cleanup();
       req.pause(); // closeUnreadBody decides what happens to the rest
       buffer = Buffer.alloc(0);
-      reject(error);
+      outcome?.reject(error);
+      outcome = null;
     };
     const onData = (chunk: Buffer): void => {
       if (settled) return;
@@ -78,7 +86,8 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
           ? copyUnpooled(buffer, length) // the exact length when it grew well past it
           : buffer.subarray(0, length);
       buffer = EMPTY;
-      resolve(body);
+      outcome?.resolve(body);
+      outcome = null;
     };
     const onError = (error: Error): void =>
       fail(
