@@ -22,29 +22,8 @@ const DURATION_HINT = 'must be a duration such as "500ms", "30s", "2m", "1h"';
 const SIZE_HINT = 'must be a size such as "1mb", "512kb" or a byte count';
 let compiled: { schema: Schema; validate: ValidateFunction; hints: Map<string, string> } | null =
   null;
-/**
- * A role validates its configuration once, at start: keeping the compiled validator (about
- * 1 MB of heap: ajv's generated code, the schema, its verbose error data) for the life of the
- * process is idle footprint. It is kept while validations follow one another (tests, tools)
- * and let go once none has come for this long.
- */
-const KEEP_COMPILED_MS = 10_000;
-let release: NodeJS.Timeout | null = null;
-
-function keepCompiledForAWhile(): void {
-  if (release) {
-    release.refresh();
-    return;
-  }
-  release = setTimeout(() => {
-    compiled = null;
-    release = null;
-  }, KEEP_COMPILED_MS);
-  release.unref();
-}
 
 function load(): NonNullable<typeof compiled> {
-  keepCompiledForAWhile();
   if (compiled) return compiled;
   const schema = JSON.parse(readFileSync(CONFIG_SCHEMA_FILE, "utf8")) as Schema;
   // verbose: errors carry the schema they failed, so an unknown key can be matched to known ones.
