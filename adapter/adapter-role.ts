@@ -6,7 +6,6 @@ import https from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import { safeAck } from "../shared/broker/amqp";
-import { wakeCodec } from "../shared/protocol/codec";
 import { redisKeys } from "../shared/protocol/redis-keys";
 import type { Role, Runtime } from "../shared/runtime/runtime";
 import { declareAllBackends } from "../shared/broker/topology";
@@ -68,10 +67,7 @@ export async function startAdapter(
       (message) => {
         if (!message) return;
         safeAck(channel, message);
-        // A wake it cannot read is dropped: the caller's wait then ends in a read of the record.
-        const decoded = wakeCodec.decode(message.content);
-        if (decoded.ok) waiters.wake(decoded.message);
-        else log.warn({ err: decoded.error, reason: decoded.reason }, "wake message not readable");
+        wakes.deliver(message.content);
       },
       { noAck: false },
     );

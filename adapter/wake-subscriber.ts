@@ -43,7 +43,7 @@ export class WakeSubscriber {
     // Connection errors are the command connection's to report; this one reconnects.
     this.subscriber.on("error", () => undefined);
     this.subscriber.on("messageBuffer", (_channel: Buffer, message: Buffer) =>
-      this.onWake(message),
+      this.deliver(message),
     );
     this.subscriber.on("ready", () => void this.subscribe());
   }
@@ -80,7 +80,12 @@ export class WakeSubscriber {
     this.subscriber.disconnect();
   }
 
-  private onWake(message: Buffer): void {
+  /**
+   * Wakes the caller a wake message names, whichever way it came (this subscription, or the
+   * reply queue a response worker of an earlier release sends to). A wake it cannot read is
+   * dropped: the caller's wait then ends in a read of the record.
+   */
+  deliver(message: Buffer): void {
     // A wake it cannot read is dropped: the caller's wait then ends in a read of the record.
     const decoded = wakeCodec.decode(message);
     if (decoded.ok) this.deps.waiters.wake(decoded.message);
