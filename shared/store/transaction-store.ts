@@ -80,6 +80,16 @@ export interface Transaction extends TransactionMeta {
   replayedAs?: string | null;
 }
 
+/**
+ * Lua that sets the confirm mark on each record key from KEYS[first] to the last one. It
+ * never recreates a record that was discarded meanwhile.
+ */
+function markPublishedLua(first: string): string {
+  return `for j = ${first}, #KEYS do
+  if redis.call("EXISTS", KEYS[j]) == 1 then redis.call("HSET", KEYS[j], "published", "1") end
+end`;
+}
+
 // KEYS: tx, dedup (or "") of each message, then the tx of each confirm mark; ARGV: ttl ms,
 // number of messages, then meta json, now, id of each.
 // Creates the messages of one event-loop turn in order (a duplicate later in the same batch
@@ -105,9 +115,7 @@ for i = 1, n do
     out[i] = ""
   end
 end
-for j = 2 * n + 1, #KEYS do
-  if redis.call("EXISTS", KEYS[j]) == 1 then redis.call("HSET", KEYS[j], "published", "1") end
-end
+${markPublishedLua("2 * n + 1")}
 return out`;
 
 // KEYS: tx, dedup (or ""); ARGV: meta json, now, ttl ms, id, history json
@@ -258,12 +266,8 @@ if redis.call("HEXISTS", KEYS[1], "answer") == 0 then return 0 end
 redis.call("HSET", KEYS[1], "deadLettered", "1")
 return 1`;
 
-// KEYS: tx of each message. Marks the broker's confirms of one event-loop turn; never
-// recreates a record that was discarded meanwhile.
-const MARK_PUBLISHED_MANY = `
-for _, tx in ipairs(KEYS) do
-  if redis.call("EXISTS", tx) == 1 then redis.call("HSET", tx, "published", "1") end
-end
+// KEYS: tx of each message. Marks the broker's confirms of one event-loop turn.
+const MARK_PUBLISHED_MANY = `${markPublishedLua("1")}
 return #KEYS`;
 
 // KEYS: tx; ARGV: instance, now, stale ms. Hands the publish of a submission nobody confirmed
