@@ -23,11 +23,11 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
     throw new SluiceError("PayloadTooLarge", `the body is larger than ${limit} bytes`);
   }
   // Nothing more will come (an empty body already read to its end).
-  if (req.readableEnded) return Buffer.alloc(0);
+  if (req.readableEnded) return EMPTY;
   return new Promise<Buffer>((resolvePromise, rejectPromise) => {
     // The listeners stay on the request after it ends, and a promise's resolve function holds
     // the promise and so its value: let go of both once settled, or the body lives as long as
-    // the request (a sync caller's whole wait).
+    // the request (a sync caller's whole wait). Null once settled.
     let outcome: { resolve(body: Buffer): void; reject(error: Error): void } | null = {
       resolve: resolvePromise,
       reject: rejectPromise,
@@ -38,7 +38,6 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
     // instead of its own few hundred bytes; 10 000 waiters pinned ~26 MB that way.
     let buffer = Buffer.allocUnsafeSlow(Math.min(declared ?? INITIAL_CAPACITY, INITIAL_CAPACITY));
     let length = 0;
-    let settled = false;
     const cleanup = (): void => {
       req.off("data", onData);
       req.off("end", onEnd);
@@ -46,16 +45,16 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
       req.off("close", onClose);
     };
     const fail = (error: SluiceError): void => {
-      if (settled) return;
-      settled = true;
+      if (!outcome) return;
+      const { reject } = outcome;
+      outcome = null;
       cleanup();
       req.pause(); // closeUnreadBody decides what happens to the rest
-      buffer = Buffer.alloc(0);
-      outcome?.reject(error);
-      outcome = null;
+      buffer = EMPTY;
+      reject(error);
     };
     const onData = (chunk: Buffer): void => {
-      if (settled) return;
+      if (!outcome) return;
       const needed = length + chunk.length;
       if (needed > limit) {
         fail(new SluiceError("PayloadTooLarge", `the body is larger than ${limit} bytes`));
@@ -72,22 +71,22 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
       length = needed;
     };
     const onEnd = (): void => {
-      if (settled) return;
+      if (!outcome) return;
       if (declared !== null && length !== declared) {
         fail(new SluiceError("InvalidRequest", "the body is shorter than its Content-Length"));
         return;
       }
-      settled = true;
+      const { resolve } = outcome;
+      outcome = null;
       // The listeners stay: the request has ended, so they never run again (each checks
-      // `settled`) and go with it, and removing four per request cost more than reading a
+      // `outcome`) and go with it, and removing four per request cost more than reading a
       // small body. The buffer is let go so a waiting caller's listeners do not hold it.
       const body =
         length * 2 < buffer.length
           ? copyUnpooled(buffer, length) // the exact length when it grew well past it
           : buffer.subarray(0, length);
       buffer = EMPTY;
-      outcome?.resolve(body);
-      outcome = null;
+      resolve(body);
     };
     const onError = (error: Error): void =>
       fail(
