@@ -1,7 +1,7 @@
 // The benchmark runs, one group per question, each measured next to its baselines in the same
 // invocation: ack ingest (JSON, SOAP), the sync round trip, ingest behind a backlog, memory.
 
-import { copyFileSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomUUID } from "node:crypto";
@@ -875,6 +875,8 @@ async function profiled(
     if (!file) throw new Error("the adapter wrote no CPU profile (did it exit cleanly?)");
     const summary = summariseProfile(join(dir, file), label, profileWindow);
     const kept = join(ctx.resultsDir, `adapter-${label}.cpuprofile`);
+    // A clean clone has no results directory until the first results file is written.
+    mkdirSync(ctx.resultsDir, { recursive: true });
     rmSync(kept, { force: true });
     copyFileSync(join(dir, file), kept);
     ctx.profiles.push({ ...summary, file: kept });
