@@ -142,8 +142,11 @@ export async function runOperatorCommand(
         );
       }
       const b = await connectBroker();
-      const publisher = b.channel("publisher", async (channel) =>
-        declareAllBackends(channel, config, names),
+      const publishTimeoutMs = config.adapter.publishTimeoutMs;
+      const publisher = b.channel(
+        "publisher",
+        async (channel) => declareAllBackends(channel, config, names),
+        publishTimeoutMs,
       );
       await publisher.waitForConnect();
       const replayer = new Replayer({
@@ -154,6 +157,7 @@ export async function runOperatorCommand(
         broker: b,
         publisher,
         names,
+        publishTimeoutMs,
       });
       if (id) {
         const result = await replayer.replay(id);

@@ -81,11 +81,18 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
   let publisher: ChannelWrapper | null = null;
   // Opened on first use: most admin ports never replay or cancel anything.
   const publish = () =>
-    (publisher ??= broker.channel("operator.publisher", async (channel) =>
-      declareAllBackends(channel, config, names),
+    (publisher ??= broker.channel(
+      "operator.publisher",
+      async (channel) => declareAllBackends(channel, config, names),
+      config.adapter.publishTimeoutMs,
     ));
   let replayer: Replayer | null = null;
-  const replay = () => (replayer ??= new Replayer({ ...deps, publisher: publish() }));
+  const replay = () =>
+    (replayer ??= new Replayer({
+      ...deps,
+      publisher: publish(),
+      publishTimeoutMs: config.adapter.publishTimeoutMs,
+    }));
   const status = new BackendStatusReader(deps);
 
   // Backends: pause, resume, state.

@@ -2,6 +2,8 @@
 // (`replayOf` / `replayedAs`), published onto its backend's request queue so it is processed
 // with all the backend's limits like any other. The link is claimed atomically first, so the
 // same dead letter is replayed once however often (or from however many places) it is asked.
+// A replay whose publisher stopped between the claim and the broker's confirm (a crash, a
+// Ctrl-C of the CLI) is sent again under the same id by the next request to replay it.
 
 import type { ChannelWrapper } from "amqp-connection-manager";
 import { randomUUID } from "node:crypto";
@@ -12,10 +14,15 @@ import type { RequestMessage } from "../protocol/envelope";
 import { requestCodec } from "../protocol/codec";
 import { routingKeyFor } from "../broker/ordering";
 import type { TopologyNames } from "../protocol/names";
+import { redisKeys } from "../protocol/redis-keys";
 import type { TransactionMeta, TransactionStore } from "../store/transaction-store";
 import { mayHaveReachedBackend, type DeadLetter, type DeadLetters } from "./dead-letters";
 
-// KEYS: dead-letter entry, original tx, replay tx; ARGV: replay id, meta json, now, ttl, original id
+/** How long past its publish timeout a replay's publisher may still be undoing its claim. */
+const PUBLISHING_GRACE_MS = 5_000;
+
+// KEYS: dead-letter entry, original tx, replay tx, publishing mark; ARGV: replay id, meta
+// json, now, ttl, original id, publishing mark ttl
 const CLAIM = `
 if redis.call("EXISTS", KEYS[1]) == 0 then return {"missing", ""} end
 local done = redis.call("HGET", KEYS[1], "replayedAs")
@@ -24,19 +31,39 @@ redis.call("HSET", KEYS[1], "replayedAs", ARGV[1])
 redis.call("HSET", KEYS[3], "meta", ARGV[2], "state", "accepted", "delivery", "pending",
   "updatedAt", ARGV[3], "history", '{"state":"accepted","at":' .. ARGV[3] .. '}', "replayOf", ARGV[5])
 redis.call("PEXPIRE", KEYS[3], ARGV[4])
+redis.call("SET", KEYS[4], "1", "PX", ARGV[6])
 if redis.call("EXISTS", KEYS[2]) == 1 then redis.call("HSET", KEYS[2], "replayedAs", ARGV[1]) end
 return {"ok", ARGV[1]}`;
 
-// KEYS: dead-letter entry, original tx, replay tx; ARGV: replay id. Undoes CLAIM after a refused publish.
+// KEYS: dead-letter entry, original tx, replay tx, publishing mark; ARGV: replay id. Undoes
+// CLAIM after a refused publish.
 const UNCLAIM = `
 if redis.call("HGET", KEYS[1], "replayedAs") == ARGV[1] then redis.call("HDEL", KEYS[1], "replayedAs") end
 if redis.call("HGET", KEYS[2], "replayedAs") == ARGV[1] then redis.call("HDEL", KEYS[2], "replayedAs") end
-redis.call("DEL", KEYS[3])
+redis.call("DEL", KEYS[3], KEYS[4])
 return 1`;
 
+// KEYS: replay tx, publishing mark. The broker confirmed the replay: it is never sent again.
+const CONFIRMED = `
+if redis.call("EXISTS", KEYS[1]) == 1 then redis.call("HSET", KEYS[1], "published", "1") end
+redis.call("DEL", KEYS[2])
+return 1`;
+
+// KEYS: replay tx, publishing mark; ARGV: publishing mark ttl. A replay still \`accepted\`,
+// never confirmed and with nobody publishing it (the mark expired) is taken over: its meta.
+const RESUME = `
+local fields = redis.call("HMGET", KEYS[1], "state", "published", "meta")
+if fields[1] ~= "accepted" or fields[2] == "1" or not fields[3] then return false end
+if redis.call("SET", KEYS[2], "1", "PX", ARGV[1], "NX") == false then return false end
+return fields[3]`;
+
+type ClaimKeys = readonly [entry: string, original: string, replay: string, publishing: string];
+
 interface ScriptedRedis extends Redis {
-  sluiceReplayClaim(a: string, b: string, c: string, ...args: string[]): Promise<[string, string]>;
-  sluiceReplayUnclaim(a: string, b: string, c: string, id: string): Promise<number>;
+  sluiceReplayClaim(...keysAndArgs: string[]): Promise<[string, string]>;
+  sluiceReplayUnclaim(...keysAndArgs: string[]): Promise<number>;
+  sluiceReplayConfirmed(replay: string, publishing: string): Promise<number>;
+  sluiceReplayResume(replay: string, publishing: string, ttl: string): Promise<string | null>;
 }
 
 export interface ReplayResult {
@@ -45,6 +72,11 @@ export interface ReplayResult {
   replayedAs: string | null;
   /** replayed now; already = an earlier replay exists (nothing new was sent); refused = see error. */
   result: "replayed" | "already" | "refused";
+  /**
+   * The replay had been claimed earlier but its publisher stopped before the broker confirmed
+   * it; it was sent now, under the id it was claimed with.
+   */
+  resumed?: boolean;
   mayHaveReachedBackend?: boolean;
   warning?: string;
   error?: string;
@@ -58,24 +90,44 @@ export interface ReplayDeps {
   broker: Broker;
   publisher: ChannelWrapper;
   names: TopologyNames;
+  /** The publisher channel's confirm timeout (`adapter.publishTimeout`). */
+  publishTimeoutMs: number;
 }
 
 export class Replayer {
   private readonly redis: ScriptedRedis;
+  /**
+   * How long a claim keeps others from sending its replay: longer than its publisher can still
+   * be waiting for the confirm or undoing the claim after a refusal.
+   */
+  private readonly publishingMs: number;
 
   constructor(private readonly deps: ReplayDeps) {
     this.redis = deps.redis as ScriptedRedis;
+    this.publishingMs = deps.publishTimeoutMs + PUBLISHING_GRACE_MS;
     if (!("sluiceReplayClaim" in deps.redis)) {
-      deps.redis.defineCommand("sluiceReplayClaim", { numberOfKeys: 3, lua: CLAIM });
-      deps.redis.defineCommand("sluiceReplayUnclaim", { numberOfKeys: 3, lua: UNCLAIM });
+      deps.redis.defineCommand("sluiceReplayClaim", { numberOfKeys: 4, lua: CLAIM });
+      deps.redis.defineCommand("sluiceReplayUnclaim", { numberOfKeys: 4, lua: UNCLAIM });
+      deps.redis.defineCommand("sluiceReplayConfirmed", { numberOfKeys: 2, lua: CONFIRMED });
+      deps.redis.defineCommand("sluiceReplayResume", { numberOfKeys: 2, lua: RESUME });
     }
   }
 
+  private claimKeys(id: string, replayId: string): ClaimKeys {
+    const { store, deadLetters, config } = this.deps;
+    return [
+      deadLetters.key(id),
+      store.key(id),
+      store.key(replayId),
+      redisKeys(config.prefix).replayPublishing(replayId),
+    ];
+  }
+
   async replay(id: string): Promise<ReplayResult> {
-    const { config, store, deadLetters, broker, publisher, names } = this.deps;
+    const { config, store, deadLetters } = this.deps;
     const entry = await deadLetters.get(id);
     if (!entry) return { id, replayedAs: null, result: "refused", error: "no such dead letter" };
-    if (entry.replayedAs) return { id, replayedAs: entry.replayedAs, result: "already" };
+    if (entry.replayedAs) return this.resume(entry, entry.replayedAs);
     if (entry.reason === "no_transaction") {
       // Its caller was answered 503 and submits it again: a replay would process it twice.
       return refused(id, "its caller was told it was not accepted and resubmits it; not replayed");
@@ -112,7 +164,7 @@ export class Replayer {
       createdAt: now,
       expiresAt,
     };
-    const keys = [deadLetters.key(id), store.key(id), store.key(replayId)] as const;
+    const keys = this.claimKeys(id, replayId);
     const [claim, existing] = await this.redis.sluiceReplayClaim(
       ...keys,
       replayId,
@@ -120,19 +172,36 @@ export class Replayer {
       String(now),
       String(store.retentionMs),
       id,
+      String(this.publishingMs),
     );
     if (claim === "missing") return refused(id, "no such dead letter");
-    if (claim === "replayed") return { id, replayedAs: existing, result: "already" };
+    if (claim === "replayed") return this.resume(entry, existing);
+    return this.publish(entry, original, meta, keys, false);
+  }
 
+  /**
+   * Sends the claimed replay `meta` of the dead letter and marks it confirmed; a refusal
+   * undoes a new claim (the replay can be asked again) and leaves a resumed one as it was.
+   */
+  private async publish(
+    entry: DeadLetter,
+    original: RequestMessage,
+    meta: TransactionMeta,
+    keys: ClaimKeys,
+    resumed: boolean,
+  ): Promise<ReplayResult> {
+    const { id } = entry;
+    const { broker, publisher, names, config } = this.deps;
+    const backend = config.backends[meta.backend];
     const message: RequestMessage = {
       ...original,
-      id: replayId,
-      backend: backend.name,
-      replyMode,
+      id: meta.id,
+      backend: meta.backend,
+      replyMode: meta.replyMode,
       owner: null,
       callback: meta.callback,
-      createdAt: now,
-      expiresAt,
+      createdAt: meta.createdAt,
+      expiresAt: meta.expiresAt,
       idempotencyKey: original.idempotencyKey ?? original.id,
     };
     try {
@@ -142,21 +211,26 @@ export class Replayer {
         routingKeyFor(backend.name, backend.ordering, message),
         requestCodec.encode(message),
         {
-          messageId: replayId,
+          messageId: meta.id,
           contentType: "application/json",
-          timestamp: Math.floor(now / 1000),
+          timestamp: Math.floor(meta.createdAt / 1000),
           mandatory: true,
         },
       );
     } catch (error) {
-      await this.redis.sluiceReplayUnclaim(...keys, replayId).catch(() => undefined);
+      // A resumed replay stays claimed: its mark expires and the next request tries again.
+      if (!resumed) await this.redis.sluiceReplayUnclaim(...keys, meta.id).catch(() => undefined);
       return refused(id, `the broker did not take the replay: ${(error as Error).message}`);
     }
+    // Lost, this mark only lets a later request send the replay again (the worker processes an
+    // id once, so a second copy changes nothing).
+    await this.redis.sluiceReplayConfirmed(keys[2], keys[3]).catch(() => undefined);
     const reached = mayHaveReachedBackend(entry);
     return {
       id,
-      replayedAs: replayId,
+      replayedAs: meta.id,
       result: "replayed",
+      ...(resumed ? { resumed: true } : {}),
       mayHaveReachedBackend: reached,
       ...(reached
         ? {
@@ -164,6 +238,34 @@ export class Replayer {
           }
         : {}),
     };
+  }
+
+  /**
+   * The dead letter was claimed for replay `replayId` before. Normally that replay was sent
+   * (`already`); one still `accepted`, never confirmed and no longer being published (its
+   * publisher stopped between the claim and the confirm) is sent now under the same id.
+   */
+  private async resume(
+    entry: DeadLetter & { request: string },
+    replayId: string,
+  ): Promise<ReplayResult> {
+    const { id } = entry;
+    const already: ReplayResult = { id, replayedAs: replayId, result: "already" };
+    const keys = this.claimKeys(id, replayId);
+    const metaJson = await this.redis.sluiceReplayResume(
+      keys[2],
+      keys[3],
+      String(this.publishingMs),
+    );
+    if (!metaJson) return already;
+    const decoded = requestCodec.decode(Buffer.from(entry.request, "utf8"));
+    const meta = JSON.parse(metaJson) as TransactionMeta;
+    if (!decoded.ok || !this.deps.config.backends[meta.backend]) {
+      // It was readable and configured when claimed; a configuration change since is the
+      // operator's to see, not a reason to drop the claim.
+      return refused(id, `replay ${replayId} was claimed but never sent, and cannot be sent now`);
+    }
+    return this.publish(entry, decoded.message, meta, keys, true);
   }
 
   /**

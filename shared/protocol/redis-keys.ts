@@ -18,6 +18,11 @@ export interface RedisKeys {
   hubClient(client: string): string;
   /** Hash: one dead letter recorded for the operator. */
   deadLetter(id: string): string;
+  /**
+   * String with an expiry: held while a dead letter's replay is being published. A replay
+   * claimed but never confirmed (its publisher stopped) is sent again only once this is gone.
+   */
+  replayPublishing(replayId: string): string;
   /** Sorted set: the ids of recorded dead letters by time. */
   deadLetterIndex: string;
   /** List: a backend's most recent failed calls (status page). */
@@ -48,6 +53,7 @@ export function redisKeys(prefix: string): RedisKeys {
     hubListener: (id) => `${root}hub:listener:${id}`,
     hubClient: (client) => `${root}hub:client:${client}`,
     deadLetter: (id) => `${root}dead:${id}`,
+    replayPublishing: (replayId) => `${root}replay-publishing:${replayId}`,
     deadLetterIndex: `${root}dead-letters`,
     recentFailures: (backend) => `${root}recent-failures:${backend}`,
     inflight: (backend) => `${root}inflight:${backend}`,
