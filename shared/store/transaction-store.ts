@@ -241,19 +241,24 @@ return {"ok", cur}`;
 // it is not to be claimed (what a peek would show), "claimed" while another worker's claim
 // lasts, "busy" (ms until the earliest lease expires) when no slot is free, else "ok" with
 // the previous state: the slot is taken and the message claimed as TRANSITION would.
+// The claim keeps the slot's token (and the state it came from): ioredis sends a command
+// again after a reconnect when its reply was lost, and that second run must find the claim
+// its own, not another worker's (which would park the message and strand the slot).
 const CLAIM_WITH_SLOT = `${SLOT_LUA}
 local f = redis.call("HMGET", KEYS[1], "state", "processedAt", "answer", "deadLettered",
-  "refused", "claimUntil")
+  "refused", "claimUntil", "claimToken", "claimFrom")
 local cur = f[1]
 if f[5] then return {"refused"} end
 if not cur then return {"missing"} end
 if f[2] or f[3] or (cur ~= "accepted" and cur ~= "processing") then
   return {"view", cur, f[2] or "", f[3] or "", f[4] or ""}
 end
+if cur == "processing" and f[7] == ARGV[3] then return {"ok", f[8] or cur} end
 if cur == "processing" and tonumber(f[6] or "0") > tonumber(ARGV[1]) then return {"claimed"} end
 local admitted, wait = acquire_slot(KEYS[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]))
 if admitted == 0 then return {"busy", wait} end
-redis.call("HSET", KEYS[1], "state", "processing", "updatedAt", ARGV[1], "claimUntil", ARGV[2])
+redis.call("HSET", KEYS[1], "state", "processing", "updatedAt", ARGV[1], "claimUntil", ARGV[2],
+  "claimToken", ARGV[3], "claimFrom", cur)
 if cur ~= "processing" then
   redis.call("HSET", KEYS[1], "history", redis.call("HGET", KEYS[1], "history") ..
     ',{"state":"processing","at":' .. ARGV[1] .. '}')

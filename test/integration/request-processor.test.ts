@@ -4,6 +4,7 @@
 // instead of calling the backend again.
 
 import { randomUUID } from "node:crypto";
+import { connect, createServer, type AddressInfo, type Socket } from "node:net";
 import type { ChannelWrapper } from "amqp-connection-manager";
 import type { ConsumeMessage } from "amqplib";
 import * as amqplib from "amqplib";
@@ -30,7 +31,7 @@ import { compileServiceWindows } from "../../shared/config/service-windows";
 import { redisKeys } from "../../shared/protocol/redis-keys";
 import { RequestProcessor, type CallGuard } from "../../worker/request-processor";
 import type { Translator, TranslatorCall } from "../../worker/translators/translator";
-import { createRedis } from "../../shared/store/redis";
+import { createRedis, whenReady } from "../../shared/store/redis";
 import { AMQP_URL, deletePrefix, REDIS_URL } from "../support/harness";
 
 const log = pino({ level: "silent" });
@@ -63,6 +64,60 @@ function movingGuard(
       release: async () => undefined,
     };
     return permit;
+  };
+}
+
+/**
+ * A TCP proxy in front of Redis that, once armed, closes the client's connection instead of
+ * passing on the reply to the first command naming `marker`: the command ran, its answer is lost.
+ */
+async function replyCuttingProxy(target: URL) {
+  let marker: string | null = null;
+  const state = { dropped: 0 };
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(Number(target.port || 6379), target.hostname);
+    sockets.add(client).add(upstream);
+    let cutNextReply = false;
+    client.on("data", (chunk: Buffer) => {
+      if (marker && chunk.includes(marker)) {
+        marker = null;
+        cutNextReply = true;
+      }
+      upstream.write(chunk);
+    });
+    upstream.on("data", (chunk: Buffer) => {
+      // A script not yet in Redis's cache is sent again in full: that reply passes.
+      if (cutNextReply && !chunk.toString("latin1").startsWith("-NOSCRIPT")) {
+        cutNextReply = false;
+        state.dropped += 1;
+        client.destroy();
+        upstream.destroy();
+        return;
+      }
+      client.write(chunk);
+    });
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on("error", end).on("close", end);
+    upstream.on("error", end).on("close", end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    get dropped() {
+      return state.dropped;
+    },
+    dropReplyTo(text: string) {
+      marker = text;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -412,6 +467,52 @@ describe("request processor: the last look before the call (real broker and Redi
         },
       );
       expect(parked && parked.properties.messageId).to.equal(id);
+    });
+
+    it("a claim whose reply was lost is still this worker's when ioredis sends it again", async () => {
+      // The connection drops after Redis ran the claim and before its reply arrived; ioredis
+      // sends the unanswered command again on the new connection. The second run must find
+      // the claim its own: no park, one call, and the slot the first run took is freed.
+      const cut = await replyCuttingProxy(new URL(REDIS_URL));
+      const proxied = createRedis(`redis://127.0.0.1:${cut.port}`, log, "claim-resend-test");
+      const proxiedLimits = createBackendLimits({
+        redis: proxied,
+        prefix,
+        backend,
+        gates: new BackendGates(
+          new Map([["b", compileServiceWindows([], "backends.b.windows").windows]]),
+          new BackendPauses(proxied, prefix),
+          log,
+        ),
+      });
+      try {
+        await whenReady(proxied);
+        const clock = new FixedClock(T0);
+        const translator = new RecordingTranslator(clock);
+        const { id, delivery } = await accepted(T0, null);
+        cut.dropReplyTo(store.key(id));
+        const settlement = await new RequestProcessor({
+          backend,
+          translator,
+          broker,
+          publisher,
+          store: new TransactionStore(proxied, prefix, 60_000),
+          names,
+          log,
+          guard: proxiedLimits.guard,
+          shutdown: shutdown.signal,
+          clock,
+        }).process(delivery);
+        expect(cut.dropped, "the claim's reply was cut").to.equal(1);
+        expect(settlement).to.equal("ack");
+        expect(translator.calls.map((c) => c.id)).to.deep.equal([id]);
+        expect(await slotsHeld()).to.equal(0);
+        expect((await responsesOf(id)).map((r) => r.outcome)).to.deep.equal(["completed"]);
+      } finally {
+        await proxiedLimits.close();
+        proxied.disconnect();
+        await cut.close();
+      }
     });
 
     it("a cancelled message is skipped without a slot or a call", async () => {

@@ -214,6 +214,10 @@ describe("transaction store (Redis)", () => {
     expect(record?.state).to.equal("processing");
     expect(record?.history.map((h) => h.state)).to.deep.equal(["accepted", "processing"]);
     expect(await redis.zrange(slots, 0, -1)).to.deep.equal(["a"]);
+    // The same claim run again (ioredis resends a command whose reply a reconnect lost) is
+    // still this holder's, from the state it first came from, with its one slot.
+    expect(await store.claimWithSlot(m.id, Date.now() + 60_000, slot("a"))).to.deep.equal(claimed);
+    expect(await redis.zrange(slots, 0, -1)).to.deep.equal(["a"]);
     // A second copy neither takes a slot nor the claim while the claim lasts.
     expect(await store.claimWithSlot(m.id, Date.now() + 60_000, slot("b"))).to.deep.equal({
       result: "claimed",
