@@ -1,6 +1,7 @@
 // The transaction record of every accepted message, in Redis: state, delivery, responses and
 // history. State changes are Lua scripts, so concurrent roles never make two terminal outcomes.
 
+import { randomUUID } from "node:crypto";
 import type Redis from "ioredis";
 import type {
   Outcome,
@@ -141,11 +142,16 @@ redis.call("HSET", KEYS[1], "refused", "1")
 redis.call("PEXPIRE", KEYS[1], ARGV[1])
 return 1`;
 
-// KEYS: tx; ARGV: to, now, allowed-from (comma list), error json or "", claim-until or ""
-// Returns {result, previous state}. "processing" may be re-entered once the claim lapsed.
+// KEYS: tx; ARGV: to, now, allowed-from (comma list), error json or "", claim-until or "",
+// claim token or "". Returns {result, previous state}. "processing" may be re-entered once the
+// claim lapsed. A claim keeps its token and the state it came from: the same claim run again
+// (ioredis resends a command whose reply a reconnect lost) is still its holder's, not "claimed".
 const TRANSITION = `
 local cur = redis.call("HGET", KEYS[1], "state")
 if not cur then return {"missing", ""} end
+if cur == "processing" and ARGV[6] ~= "" and redis.call("HGET", KEYS[1], "claimToken") == ARGV[6] then
+  return {"ok", redis.call("HGET", KEYS[1], "claimFrom") or cur}
+end
 local allowed = string.find("," .. ARGV[3] .. ",", "," .. cur .. ",", 1, true)
 if cur == "processing" and ARGV[1] == "processing" then
   local claim = tonumber(redis.call("HGET", KEYS[1], "claimUntil") or "0")
@@ -160,6 +166,7 @@ if cur ~= ARGV[1] then
 end
 if ARGV[4] ~= "" then redis.call("HSET", KEYS[1], "error", ARGV[4]) end
 if ARGV[5] ~= "" then redis.call("HSET", KEYS[1], "claimUntil", ARGV[5]) end
+if ARGV[6] ~= "" then redis.call("HSET", KEYS[1], "claimToken", ARGV[6], "claimFrom", cur) end
 return {"ok", cur}`;
 
 // KEYS: tx, responses; ARGV: seq, response json, final "1"/"0", outcome, now, error json or "",
@@ -651,6 +658,8 @@ export class TransactionStore {
       from.join(","),
       options.error ? JSON.stringify(options.error) : "",
       options.claimUntilMs ? String(options.claimUntilMs) : "",
+      // Each claim its own token, the same in a resend of this command.
+      to === "processing" && options.claimUntilMs ? randomUUID() : "",
     );
     return { result: result as TransitionResult, previous: (previous || null) as State | null };
   }

@@ -69,10 +69,10 @@ function movingGuard(
 
 /**
  * A TCP proxy in front of Redis that, once armed, closes the client's connection instead of
- * passing on the reply to the first command naming `marker`: the command ran, its answer is lost.
+ * passing on the reply to the first command `marker` matches: the command ran, its answer is lost.
  */
 async function replyCuttingProxy(target: URL) {
-  let marker: string | null = null;
+  let marker: ((command: string) => boolean) | null = null;
   const state = { dropped: 0 };
   const sockets = new Set<Socket>();
   const server = createServer((client) => {
@@ -80,7 +80,7 @@ async function replyCuttingProxy(target: URL) {
     sockets.add(client).add(upstream);
     let cutNextReply = false;
     client.on("data", (chunk: Buffer) => {
-      if (marker && chunk.includes(marker)) {
+      if (marker && marker(chunk.toString("latin1"))) {
         marker = null;
         cutNextReply = true;
       }
@@ -110,8 +110,8 @@ async function replyCuttingProxy(target: URL) {
     get dropped() {
       return state.dropped;
     },
-    dropReplyTo(text: string) {
-      marker = text;
+    dropReplyTo(matches: (command: string) => boolean) {
+      marker = matches;
     },
     close: () =>
       new Promise<void>((resolve) => {
@@ -469,12 +469,19 @@ describe("request processor: the last look before the call (real broker and Redi
       expect(parked && parked.properties.messageId).to.equal(id);
     });
 
-    it("a claim whose reply was lost is still this worker's when ioredis sends it again", async () => {
-      // The connection drops after Redis ran the claim and before its reply arrived; ioredis
-      // sends the unanswered command again on the new connection. The second run must find
-      // the claim its own: no park, one call, and the slot the first run took is freed.
+    /**
+     * Runs `work` with a processor whose Redis connection passes through `replyCuttingProxy`:
+     * the connection drops after Redis ran a command and before its reply arrived, and ioredis
+     * sends the unanswered command again on its new connection.
+     */
+    async function throughCuttingProxy(
+      work: (
+        cut: Awaited<ReturnType<typeof replyCuttingProxy>>,
+        processorOf: (clock: FixedClock, translator: Translator) => RequestProcessor,
+      ) => Promise<void>,
+    ): Promise<void> {
       const cut = await replyCuttingProxy(new URL(REDIS_URL));
-      const proxied = createRedis(`redis://127.0.0.1:${cut.port}`, log, "claim-resend-test");
+      const proxied = createRedis(`redis://127.0.0.1:${cut.port}`, log, "resend-test");
       const proxiedLimits = createBackendLimits({
         redis: proxied,
         prefix,
@@ -487,32 +494,61 @@ describe("request processor: the last look before the call (real broker and Redi
       });
       try {
         await whenReady(proxied);
-        const clock = new FixedClock(T0);
-        const translator = new RecordingTranslator(clock);
-        const { id, delivery } = await accepted(T0, null);
-        cut.dropReplyTo(store.key(id));
-        const settlement = await new RequestProcessor({
-          backend,
-          translator,
-          broker,
-          publisher,
-          store: new TransactionStore(proxied, prefix, 60_000),
-          names,
-          log,
-          guard: proxiedLimits.guard,
-          shutdown: shutdown.signal,
-          clock,
-        }).process(delivery);
-        expect(cut.dropped, "the claim's reply was cut").to.equal(1);
-        expect(settlement).to.equal("ack");
-        expect(translator.calls.map((c) => c.id)).to.deep.equal([id]);
-        expect(await slotsHeld()).to.equal(0);
-        expect((await responsesOf(id)).map((r) => r.outcome)).to.deep.equal(["completed"]);
+        await work(
+          cut,
+          (clock, translator) =>
+            new RequestProcessor({
+              backend,
+              translator,
+              broker,
+              publisher,
+              store: new TransactionStore(proxied, prefix, 60_000),
+              names,
+              log,
+              guard: proxiedLimits.guard,
+              shutdown: shutdown.signal,
+              clock,
+            }),
+        );
       } finally {
         await proxiedLimits.close();
         proxied.disconnect();
         await cut.close();
       }
+    }
+
+    it("a claim whose reply was lost is still this worker's when ioredis sends it again", async () => {
+      // The second run must find the claim its own: no park, one call, and the slot the first
+      // run took is freed by the answer's record.
+      await throughCuttingProxy(async (cut, processorOf) => {
+        const clock = new FixedClock(T0);
+        const translator = new RecordingTranslator(clock);
+        const { id, delivery } = await accepted(T0, null);
+        cut.dropReplyTo((command) => command.includes(store.key(id)));
+        expect(await processorOf(clock, translator).process(delivery)).to.equal("ack");
+        expect(cut.dropped, "the claim's reply was cut").to.equal(1);
+        expect(translator.calls.map((c) => c.id)).to.deep.equal([id]);
+        expect(await slotsHeld()).to.equal(0);
+        expect((await responsesOf(id)).map((r) => r.outcome)).to.deep.equal(["completed"]);
+      });
+    });
+
+    it("an expiring message whose claim's reply was lost still ends expired", async () => {
+      // Expired in the queue: the worker claims it only to end it `expired`. A resent claim
+      // taken for another worker's would ack the delivery with the record left `processing`.
+      await throughCuttingProxy(async (cut, processorOf) => {
+        const clock = new FixedClock(T0);
+        const translator = new RecordingTranslator(clock);
+        const { id, delivery } = await accepted(T0, 1_000);
+        clock.advance(2_000);
+        cut.dropReplyTo(
+          (command) => command.includes(store.key(id)) && command.includes("processing"),
+        );
+        expect(await processorOf(clock, translator).process(delivery)).to.equal("ack");
+        expect(cut.dropped, "the claim's reply was cut").to.equal(1);
+        expect(translator.calls).to.deep.equal([]);
+        expect((await responsesOf(id)).map((r) => r.outcome)).to.deep.equal(["expired"]);
+      });
     });
 
     it("a cancelled message is skipped without a slot or a call", async () => {
