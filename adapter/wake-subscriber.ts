@@ -11,6 +11,9 @@ import type { SyncWaiters } from "./sync-waiters";
 
 /** Records read at once when waiters are checked again after a reconnect. */
 const RECHECK_BATCH = 100;
+/** A check whose reads failed is made again after this, doubling up to the maximum. */
+const RECHECK_RETRY_MS = 500;
+const RECHECK_RETRY_MAX_MS = 5_000;
 
 export interface WakeSubscriberDeps {
   redis: Redis;
@@ -28,6 +31,9 @@ export class WakeSubscriber {
   private subscribed = false;
   private rechecking: Promise<void> | null = null;
   private recheckAgain = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryMs = RECHECK_RETRY_MS;
+  private closed = false;
 
   private constructor(private readonly deps: WakeSubscriberDeps) {
     // Its own connection: one in subscriber mode takes no other commands. It queues commands
@@ -68,16 +74,33 @@ export class WakeSubscriber {
       return this.rechecking;
     }
     this.rechecking = (async () => {
+      let unread: boolean;
       do {
         this.recheckAgain = false;
-        await this.readWaiters();
+        unread = await this.readWaiters();
       } while (this.recheckAgain);
+      // The subscription often comes back before the command connection does, and the wakes
+      // lost meanwhile are only in the records: read them again until the reads succeed.
+      if (unread) this.retryLater();
+      else this.retryMs = RECHECK_RETRY_MS;
     })().finally(() => (this.rechecking = null));
     return this.rechecking;
   }
 
   close(): void {
+    this.closed = true;
+    clearTimeout(this.retryTimer);
     this.subscriber.disconnect();
+  }
+
+  private retryLater(): void {
+    if (this.closed || this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.recheck();
+    }, this.retryMs);
+    this.retryTimer.unref();
+    this.retryMs = Math.min(this.retryMs * 2, RECHECK_RETRY_MAX_MS);
   }
 
   /**
@@ -108,13 +131,18 @@ export class WakeSubscriber {
     await this.recheck();
   }
 
-  private async readWaiters(): Promise<void> {
+  /** Wakes the waiters whose outcome is stored; true when some record could not be read. */
+  private async readWaiters(): Promise<boolean> {
     const { waiters, store } = this.deps;
     const ids = waiters.ids();
+    let unread = false;
     for (let i = 0; i < ids.length; i += RECHECK_BATCH) {
       await Promise.all(
         ids.slice(i, i + RECHECK_BATCH).map(async (id) => {
-          const tx = await store.get(id).catch(() => null);
+          const tx = await store.get(id).catch(() => {
+            unread = true;
+            return null;
+          });
           if (!tx || !isTerminal(tx.state)) return;
           const wake: WakeMessage = {
             id,
@@ -126,5 +154,6 @@ export class WakeSubscriber {
         }),
       );
     }
+    return unread;
   }
 }

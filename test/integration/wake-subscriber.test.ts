@@ -1,0 +1,152 @@
+// The adapter's wake subscription on the real Redis: when it comes back after a loss, the
+// records of the waiting callers are read, and a read that fails (the command connection is
+// not back yet) is made again until it succeeds, so a wake lost meanwhile is never waited out.
+
+import { randomUUID } from "node:crypto";
+import { connect, createServer, type AddressInfo, type Server, type Socket } from "node:net";
+import { expect } from "chai";
+import Redis from "ioredis";
+import pino from "pino";
+import { WakeSubscriber } from "../../adapter/wake-subscriber";
+import { SyncWaiters } from "../../adapter/sync-waiters";
+import type { ResponseMessage } from "../../shared/protocol/envelope";
+import { redisKeys } from "../../shared/protocol/redis-keys";
+import { createRedis, whenReady } from "../../shared/store/redis";
+import { TransactionStore } from "../../shared/store/transaction-store";
+import { eventually, REDIS_URL } from "../support/harness";
+
+/** A TCP proxy in front of Redis that can be taken down (every connection cut and refused). */
+async function switchableProxy(target: URL) {
+  let up = true;
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((client) => {
+    if (!up) {
+      client.destroy();
+      return;
+    }
+    const upstream = connect(Number(target.port || 6379), target.hostname);
+    sockets.add(client).add(upstream);
+    client.pipe(upstream).pipe(client);
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on("error", end).on("close", end);
+    upstream.on("error", end).on("close", end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    down() {
+      up = false;
+      for (const socket of sockets) socket.destroy();
+    },
+    up() {
+      up = true;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+describe("wake subscription (real Redis)", function () {
+  this.timeout(20_000);
+  const prefix = `t-${randomUUID().slice(0, 8)}.`;
+  const instance = `wakes-${randomUUID().slice(0, 8)}`;
+  const channel = redisKeys(prefix).wake(instance);
+  const connectionName = `${prefix}wakes`.replace(/[^A-Za-z0-9_.-]/g, "-");
+  let direct: Redis;
+
+  before(() => {
+    direct = new Redis(REDIS_URL);
+  });
+  after(async () => {
+    const keys = await direct.keys(`${prefix}*`);
+    if (keys.length) await direct.del(...keys);
+    direct.disconnect();
+  });
+
+  it("reads a waiting caller's record again once the command connection is back, if the first read failed", async () => {
+    const lines: string[] = [];
+    const log = pino({ level: "info" }, { write: (line: string) => void lines.push(line) });
+    const proxy = await switchableProxy(new URL(REDIS_URL));
+    const commands = createRedis(`redis://127.0.0.1:${proxy.port}`, log, "wake-recheck-test");
+    commands.on("error", () => undefined);
+    const store = new TransactionStore(commands, prefix, 60_000);
+    const waiters = new SyncWaiters(10);
+
+    // The subscription reaches Redis directly: it comes back while the commands cannot.
+    const wakes = await WakeSubscriber.start({
+      redis: direct,
+      channel,
+      connectionName,
+      waiters,
+      store,
+      log,
+    });
+    try {
+      await whenReady(commands);
+      const id = randomUUID();
+      await new TransactionStore(direct, prefix, 60_000).create({
+        id,
+        xroadId: null,
+        service: "svc",
+        backend: "b",
+        client: "EE/GOV/1/app",
+        protocol: "rest",
+        replyMode: "sync",
+        owner: null,
+        callback: null,
+        createdAt: Date.now(),
+        expiresAt: null,
+      });
+      // Its deadline ends the wait empty (null) long after the connection is back: an answer
+      // before it came from a read of the record.
+      const waiter = waiters.register(id, 15_000);
+      let answered = false;
+      void waiter.promise.then(() => (answered = true));
+
+      proxy.down();
+      // The outcome is stored while the subscription is down too: its wake is lost.
+      const response: ResponseMessage = {
+        id,
+        seq: 1,
+        final: true,
+        outcome: "completed",
+        status: 200,
+        contentType: "application/json",
+        body: "{}",
+        producedAt: Date.now(),
+      };
+      const stored = new TransactionStore(direct, prefix, 60_000);
+      const clients = String(await direct.client("LIST"));
+      const line = clients.split("\n").find((entry) => entry.includes(` name=${connectionName} `));
+      expect(line, "the wake subscription").to.not.equal(undefined);
+      await direct.client("KILL", "ID", /(?:^| )id=(\d+)/.exec(line!)![1]);
+      expect((await stored.addResponse(response)).result).to.equal("ok");
+      // Back on its own; its read of the waiting caller's record fails (the commands are down).
+      await eventually(
+        async () =>
+          lines.some((l) => l.includes("wake subscription restored")) ? true : undefined,
+        10_000,
+        "the subscription restored",
+      );
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(answered, "nothing to answer with while the record cannot be read").to.equal(false);
+
+      proxy.up();
+      const wake = await waiter.promise;
+      expect(wake?.state).to.equal("completed");
+      expect(wake?.response?.status).to.equal(200);
+    } finally {
+      wakes.close();
+      commands.disconnect();
+      await proxy.close();
+    }
+  });
+});
