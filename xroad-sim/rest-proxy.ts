@@ -96,6 +96,52 @@ export function restRequestHash(headers: string[], body: Buffer): string {
   );
 }
 
+/** The ids one REST call carries through the security server (§4.3). */
+export interface XroadCallIds {
+  client: string;
+  serviceId: string;
+  xroadId: string;
+  /** Generated per call; unlike `X-Road-Id` never taken from the caller. */
+  requestId: string;
+}
+
+/**
+ * The headers the provider side gets (§4.3): the caller's, filtered, plus X-Road's own. Also
+ * what `X-Road-Request-Hash` is computed over, for forwarded calls and metaservices alike.
+ */
+export function providerRequestHeaders(req: http.IncomingMessage, ids: XroadCallIds): string[] {
+  const headers: string[] = [];
+  for (const [name, value] of passThroughHeaders(req.rawHeaders)) headers.push(name, value);
+  headers.push(
+    "X-Road-Client",
+    ids.client,
+    "X-Road-Service",
+    ids.serviceId,
+    "X-Road-Id",
+    ids.xroadId,
+    "X-Road-Request-Id",
+    ids.requestId,
+  );
+  return headers;
+}
+
+/** X-Road's headers on every answer the security server passes back (§4.3). */
+export function xroadAnswerHeaders(
+  ids: XroadCallIds,
+  requestHeaders: string[],
+  body: Buffer,
+  answerLength: number,
+): Array<[string, string]> {
+  return [
+    ["x-road-client", ids.client],
+    ["x-road-service", ids.serviceId],
+    ["x-road-id", ids.xroadId],
+    ["x-road-request-id", ids.requestId],
+    ["x-road-request-hash", restRequestHash(requestHeaders, body)],
+    ["content-length", String(answerLength)],
+  ];
+}
+
 /** Forwards one REST call and writes the provider's answer; throws an XroadError before writing. */
 export async function forwardRest(
   req: http.IncomingMessage,
@@ -107,19 +153,8 @@ export async function forwardRest(
   provider: ProviderClient,
 ): Promise<number> {
   const { service } = target;
-  const requestId = randomUUID();
-  const headers: string[] = [];
-  for (const [name, value] of passThroughHeaders(req.rawHeaders)) headers.push(name, value);
-  headers.push(
-    "X-Road-Client",
-    client,
-    "X-Road-Service",
-    service.id,
-    "X-Road-Id",
-    xroadId,
-    "X-Road-Request-Id",
-    requestId,
-  );
+  const ids = { client, serviceId: service.id, xroadId, requestId: randomUUID() };
+  const headers = providerRequestHeaders(req, ids);
   const url = `${service.url.href.replace(/\/$/, "")}${target.path}${target.search ? `?${target.search}` : ""}`;
   const answer = await provider.call(service, {
     method: req.method ?? "GET",
@@ -128,14 +163,7 @@ export async function forwardRest(
     body,
   });
   const out: Array<[string, string]> = responseHeaderList(answer.headers);
-  out.push(
-    ["x-road-client", client],
-    ["x-road-service", service.id],
-    ["x-road-id", xroadId],
-    ["x-road-request-id", requestId],
-    ["x-road-request-hash", restRequestHash(headers, body)],
-    ["content-length", String(answer.body.length)],
-  );
+  out.push(...xroadAnswerHeaders(ids, headers, body, answer.body.length));
   // Node takes a flat list, so repeated headers (Set-Cookie, Link) stay apart.
   res.writeHead(answer.status, out.flat());
   res.end(answer.body);

@@ -80,6 +80,7 @@ export function loadSimConfig(file: string): XroadSimOptions {
     const service: XroadSimServiceOptions = { url: String(value.url ?? "") };
     if (value.type !== undefined) service.type = value.type as "rest" | "soap";
     if (value.timeout !== undefined) service.timeout = value.timeout as string;
+    if (value.descriptionUrl !== undefined) service.descriptionUrl = String(value.descriptionUrl);
     if (Array.isArray(value.allowedClients))
       service.allowedClients = value.allowedClients.map(String);
     if (isObject(value.tls)) {

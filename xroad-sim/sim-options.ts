@@ -28,6 +28,12 @@ export interface XroadSimServiceOptions {
   tls?: { ca?: Pem | Pem[]; cert?: Pem; key?: Pem; verify?: boolean };
   /** Access rights: clients (`INSTANCE/CLASS/MEMBER[/SUBSYSTEM]`) allowed to call; default all. */
   allowedClients?: string[];
+  /**
+   * REST only: the URL of the service's OpenAPI 3 description, as an "OpenAPI 3 Description"
+   * service description is registered (ug-ss §6.1). Read by `getOpenAPI` (PR-MREST §5) with
+   * the service's TLS settings. Without it the service is one added by "REST API Base Path".
+   */
+  descriptionUrl?: string;
 }
 
 export interface XroadSimOptions {
@@ -59,6 +65,8 @@ export interface CompiledService {
   timeoutMs: number;
   tls: { ca?: Pem[]; cert?: Pem; key?: Pem; verify: boolean };
   allowedClients: Set<string> | null;
+  /** The OpenAPI 3 description's URL; null for a service without one. */
+  descriptionUrl: URL | null;
 }
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
@@ -89,22 +97,21 @@ export function compileService(
   const problems: string[] = [];
   const idProblem = serviceIdProblem(id);
   if (idProblem) problems.push(idProblem);
-  let url: URL | null = null;
-  try {
-    url = new URL(service.url);
-    if (url.protocol !== "http:" && url.protocol !== "https:") {
-      problems.push(`service ${id}: url must be http:// or https://`);
-    }
-    if (url.search || url.hash) problems.push(`service ${id}: url must not have a query`);
-  } catch {
-    problems.push(`service ${id}: url "${service.url}" is not a URL`);
-  }
+  const url = httpUrl(service.url, `service ${id}: url`, problems);
+  if (url && (url.search || url.hash)) problems.push(`service ${id}: url must not have a query`);
   const type = service.type ?? "rest";
   if (type !== "rest" && type !== "soap") problems.push(`service ${id}: type must be rest or soap`);
   const timeoutMs =
     service.timeout === undefined ? defaultTimeoutMs : parseDuration(service.timeout);
   if (timeoutMs === undefined || timeoutMs <= 0) {
     problems.push(`service ${id}: timeout must be a positive duration`);
+  }
+  const descriptionUrl =
+    service.descriptionUrl === undefined
+      ? null
+      : httpUrl(service.descriptionUrl, `service ${id}: descriptionUrl`, problems);
+  if (service.descriptionUrl !== undefined && type === "soap") {
+    problems.push(`service ${id}: descriptionUrl is an OpenAPI description, for REST services`);
   }
   const { cert, key } = service.tls ?? {};
   if ((cert === undefined) !== (key === undefined)) {
@@ -119,5 +126,22 @@ export function compileService(
     timeoutMs: timeoutMs as number,
     tls: { ca: asList(service.tls?.ca), cert, key, verify: service.tls?.verify ?? true },
     allowedClients: service.allowedClients ? new Set(service.allowedClients) : null,
+    descriptionUrl,
   };
+}
+
+/** An http(s) URL, or null with the problem noted (a query is allowed: `…?format=json`). */
+function httpUrl(text: string, where: string, problems: string[]): URL | null {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    problems.push(`${where} "${text}" is not a URL`);
+    return null;
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    problems.push(`${where} must be http:// or https://`);
+    return null;
+  }
+  return url;
 }

@@ -1,6 +1,7 @@
 // A simulated X-Road security server on a real port: information systems call registered
 // services through it (REST `/r1/…`, SOAP `POST /`), over HTTP, HTTPS or mTLS, and it calls
-// each service's URL as PR-REST / PR-MESS say, answering its own errors as X-Road does.
+// each service's URL as PR-REST / PR-MESS say, answering its own errors as X-Road does. The
+// REST metaservices (PR-MREST) it answers itself.
 
 import { randomUUID } from "node:crypto";
 import http from "node:http";
@@ -11,7 +12,8 @@ import getRawBody from "raw-body";
 import { parseDuration } from "../shared/config/durations";
 import { lastHeader } from "./header-filter";
 import { ProviderClient } from "./provider-client";
-import { forwardRest, parseClientHeader, resolveRestTarget } from "./rest-proxy";
+import { answerRestMetaservice, matchRestMetaservice } from "./rest-metaservices";
+import { forwardRest, MAX_URI_LENGTH, parseClientHeader, resolveRestTarget } from "./rest-proxy";
 import {
   compileService,
   DEFAULT_MAX_BODY_BYTES,
@@ -146,6 +148,17 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
       at: Date.now(),
     };
     try {
+      const meta = path.length <= MAX_URI_LENGTH ? matchRestMetaservice(call.method, path) : null;
+      if (meta) {
+        call.service = `${meta.provider}/${meta.code}`;
+        const client = parseClientHeader(lastHeader(req.rawHeaders, "x-road-client"));
+        call.client = client;
+        const body = await readBody(req, "Client.BadRequest");
+        const ids = { client, xroadId: call.xroadId };
+        const deps = { services: [...services.values()], provider };
+        call.status = await answerRestMetaservice(req, res, meta, body, ids, deps);
+        return;
+      }
       const target = resolveRestTarget(path, lookup);
       call.service = target.service.id;
       if (target.service.type !== "rest") {

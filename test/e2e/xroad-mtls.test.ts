@@ -132,9 +132,18 @@ describe("behind a security server over mTLS (xroad-sim in front of Sluice)", fu
       tls: { cert: simServer.cert, key: simServer.key, clientCa: pki.ca.cert },
       internalTls: { cert: internal.cert, key: internal.key },
       services: {
-        [`${REST_PROVIDER}/personSearch`]: { url: `${sluiceUrl}/rest/personSearch`, tls: toSluice },
+        // Registered as "OpenAPI 3 Description" services, with both of Sluice's description URLs.
+        [`${REST_PROVIDER}/personSearch`]: {
+          url: `${sluiceUrl}/rest/personSearch`,
+          descriptionUrl: `${sluiceUrl}/rest/personSearch/openapi.json`,
+          tls: toSluice,
+        },
         [`${REST_PROVIDER}/personLookup`]: { url: `${sluiceUrl}/rest/personLookup`, tls: toSluice },
-        [`${REST_PROVIDER}/messages`]: { url: `${sluiceUrl}/rest/messages`, tls: toSluice },
+        [`${REST_PROVIDER}/messages`]: {
+          url: `${sluiceUrl}/rest/messages`,
+          descriptionUrl: `${sluiceUrl}/openapi/messages`,
+          tls: toSluice,
+        },
         [`${SOAP_PROVIDER}/getState`]: { url: `${sluiceUrl}/soap`, type: "soap", tls: toSluice },
         [`${SOAP_PROVIDER}/messages`]: { url: `${sluiceUrl}/soap`, type: "soap", tls: toSluice },
       },
@@ -340,6 +349,48 @@ describe("behind a security server over mTLS (xroad-sim in front of Sluice)", fu
     });
     expect(elsewhere.status).to.equal(404);
     expect(elsewhere.headers["x-road-error"]).to.equal(undefined);
+    expect(harness.sim.calls().length).to.equal(before);
+  });
+
+  it("a consumer discovers the services and their OpenAPI descriptions through the security server's metaservices", async () => {
+    const before = harness.sim.calls().length;
+    const listed = await viaXroad(`/r1/${REST_PROVIDER}/listMethods`);
+    expect(listed.status, listed.text).to.equal(200);
+    const services = listed.json.service as Array<{ service_code: string; service_type: string }>;
+    expect(services.map((s) => [s.service_code, s.service_type])).to.deep.equal([
+      ["personSearch", "OPENAPI"],
+      ["personLookup", "REST"],
+      ["messages", "OPENAPI"],
+    ]);
+
+    // The description the security server reads from Sluice over mTLS, with the service URL's
+    // host taken out: everything else is Sluice's own document.
+    const viaMeta = await viaXroad(`/r1/${REST_PROVIDER}/getOpenAPI?serviceCode=personSearch`);
+    expect(viaMeta.status, viaMeta.text).to.equal(200);
+    expect(viaMeta.headers["content-type"]).to.match(/^application\/json/);
+    const doc = viaMeta.json as { openapi: string; servers: unknown; paths: object };
+    expect(doc.openapi).to.equal("3.1.0");
+    expect(doc.servers).to.deep.equal([{ url: "/rest/personSearch" }]);
+    expect(doc.paths).to.have.keys(["/", "/{path}"]);
+    await assertValidOpenApi(doc);
+    const direct_ = await request(`${sluiceUrl}/openapi/personSearch`, {
+      dispatcher: direct(internal),
+    });
+    const own = (await direct_.body.json()) as Record<string, unknown>;
+    expect({ ...own, servers: doc.servers }).to.deep.equal(doc);
+
+    const status = await viaXroad(`/r1/${REST_PROVIDER}/getOpenAPI?serviceCode=messages`);
+    expect(status.status, status.text).to.equal(200);
+    expect(status.json.servers).to.deep.equal([{ url: "/rest/messages" }]);
+    expect(status.json.paths).to.have.property("/{id}");
+
+    const unknown = await viaXroad(`/r1/${REST_PROVIDER}/getOpenAPI?serviceCode=nothing`);
+    expect(unknown.status).to.equal(500);
+    expect(unknown.headers["x-road-error"]).to.equal("Server.ServerProxy.InternalError");
+    const nobody = await viaXroad(`/r1/EE/GOV/70000002/nobody/listMethods`);
+    expect(nobody.status).to.equal(500);
+    expect(nobody.headers["x-road-error"]).to.equal("Server.ServerProxy.UnknownMember");
+    // Discovery never reaches a backend.
     expect(harness.sim.calls().length).to.equal(before);
   });
 

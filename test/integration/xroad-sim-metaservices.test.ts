@@ -1,0 +1,347 @@
+// The security-server simulator's REST metaservices (PR-MREST): listMethods and allowedMethods
+// from the registered services, getOpenAPI from a description URL served by a real HTTP server.
+
+import { expect } from "chai";
+import fs from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { request } from "undici";
+import YAML from "yaml";
+import { loadSimConfig } from "../../xroad-sim/sim-config-file";
+import { startXroadSim, type XroadSim } from "../../xroad-sim/xroad-sim";
+
+const PROVIDER = "EE/GOV/1234/prov";
+const CLIENT = "EE/GOV/5678/cons";
+const OTHER = "EE/GOV/9/other";
+
+/** A provider's description server: each path answers what `pages` holds for it. */
+interface DescriptionServer {
+  url: string;
+  seen: Array<{ method: string; url: string; headers: http.IncomingHttpHeaders }>;
+  close(): Promise<void>;
+}
+
+const JSON_DOC = {
+  openapi: "3.0.3",
+  info: { title: "svc", version: "1" },
+  servers: [
+    { url: "https://provider.internal:8443/base/svc?x=1" },
+    { url: "https://{host}/base/svc", variables: { host: { default: "a.example" } } },
+  ],
+  paths: { "/things/{id}": { get: { responses: { "200": { description: "a thing" } } } } },
+};
+
+const YAML_TEXT = `openapi: 3.1.0
+info: { title: yamlsvc, version: "2" }
+servers:
+  - url: http://10.0.0.7/api/v2
+paths:
+  /items:
+    post:
+      responses: { "201": { description: created } }
+`;
+
+async function startDescriptionServer(): Promise<DescriptionServer> {
+  const pages: Record<string, [number, Record<string, string>, string]> = {
+    "/openapi.json": [200, { "content-type": "application/json" }, JSON.stringify(JSON_DOC)],
+    "/docs/yamlsvc": [200, { "content-type": "application/x-yaml" }, YAML_TEXT],
+    "/swagger.json": [200, {}, JSON.stringify({ openapi: "2.0", paths: {} })],
+  };
+  const seen: DescriptionServer["seen"] = [];
+  const server = http.createServer((req, res) => {
+    seen.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers });
+    const page = pages[req.url ?? ""];
+    req.resume();
+    if (!page) {
+      res.writeHead(404, { "content-type": "text/plain" });
+      res.end("no such page");
+      return;
+    }
+    res.writeHead(page[0], page[1]);
+    res.end(page[2]);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    seen,
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** A port nothing listens on: bound, then closed. */
+async function closedPort(): Promise<number> {
+  const server = http.createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+describe("xroad-sim REST metaservices (PR-MREST)", function () {
+  this.timeout(20_000);
+  let docs: DescriptionServer;
+  let sim: XroadSim;
+
+  const get = async (
+    pathAndQuery: string,
+    client: string | null = CLIENT,
+  ): Promise<{
+    status: number;
+    headers: Record<string, string | string[] | undefined>;
+    text: string;
+  }> => {
+    const answer = await request(`${sim.url}${pathAndQuery}`, {
+      headers: client === null ? {} : { "x-road-client": client, "x-road-id": "meta-1" },
+    });
+    return { status: answer.statusCode, headers: answer.headers, text: await answer.body.text() };
+  };
+
+  beforeEach(async () => {
+    docs = await startDescriptionServer();
+    const down = await closedPort();
+    sim = await startXroadSim({
+      services: {
+        [`${PROVIDER}/svc`]: {
+          url: `${docs.url}/base/svc`,
+          descriptionUrl: `${docs.url}/openapi.json`,
+        },
+        [`${PROVIDER}/yamlsvc`]: {
+          url: `${docs.url}/api`,
+          descriptionUrl: `${docs.url}/docs/yamlsvc`,
+        },
+        [`${PROVIDER}/plain`]: { url: `${docs.url}/plain` },
+        [`${PROVIDER}/closed`]: { url: `${docs.url}/x`, allowedClients: [OTHER] },
+        [`${PROVIDER}/soapy`]: { url: `${docs.url}/soap`, type: "soap" },
+        [`${PROVIDER}/gone`]: { url: `${docs.url}/g`, descriptionUrl: `${docs.url}/missing` },
+        [`${PROVIDER}/old`]: { url: `${docs.url}/o`, descriptionUrl: `${docs.url}/swagger.json` },
+        [`${PROVIDER}/down`]: {
+          url: `${docs.url}/d`,
+          descriptionUrl: `http://127.0.0.1:${down}/openapi.json`,
+        },
+        "EE/GOV/1234/prov2/elsewhere": { url: `${docs.url}/e` },
+        "EE/GOV/1234/own": { url: `${docs.url}/own` },
+        "EE/COM/42/soap-only/q/v1": { url: `${docs.url}/soap`, type: "soap" },
+      },
+    });
+  });
+  afterEach(async () => {
+    await sim.close();
+    await docs.close();
+  });
+
+  const entry = (code: string, type: "REST" | "OPENAPI"): Record<string, unknown> => ({
+    member_class: "GOV",
+    member_code: "1234",
+    object_type: "SERVICE",
+    service_code: code,
+    service_type: type,
+    subsystem_code: "prov",
+    xroad_instance: "EE",
+    endpoint_list: [],
+  });
+
+  it("listMethods lists the provider's REST services in the shape of Annex B.1, nothing else", async () => {
+    const answer = await get(`/r1/${PROVIDER}/listMethods`);
+    expect(answer.status, answer.text).to.equal(200);
+    expect(answer.headers["content-type"]).to.equal("application/json");
+    expect(JSON.parse(answer.text)).to.deep.equal({
+      service: [
+        entry("svc", "OPENAPI"),
+        entry("yamlsvc", "OPENAPI"),
+        entry("plain", "REST"),
+        entry("closed", "REST"),
+        entry("gone", "OPENAPI"),
+        entry("old", "OPENAPI"),
+        entry("down", "OPENAPI"),
+      ],
+    });
+    // Answered as any X-Road REST service is: X-Road's headers, the caller's X-Road-Id.
+    expect(answer.headers["x-road-service"]).to.equal(`${PROVIDER}/listMethods`);
+    expect(answer.headers["x-road-client"]).to.equal(CLIENT);
+    expect(answer.headers["x-road-id"]).to.equal("meta-1");
+    expect(answer.headers["x-road-request-hash"]).to.be.a("string").and.not.equal("");
+    expect(answer.headers["x-road-error"]).to.equal(undefined);
+    // The security server answers from its configuration; nothing is fetched.
+    expect(docs.seen).to.have.length(0);
+    const [call] = sim.calls();
+    expect(call).to.include({ service: `${PROVIDER}/listMethods`, client: CLIENT, status: 200 });
+  });
+
+  it("lists a member's own services without subsystem_code, and an empty list for a SOAP-only provider", async () => {
+    const member = await get("/r1/EE/GOV/1234/listMethods");
+    expect(member.status, member.text).to.equal(200);
+    const own = { ...entry("own", "REST") };
+    delete own.subsystem_code;
+    expect(JSON.parse(member.text)).to.deep.equal({ service: [own] });
+
+    const soapOnly = await get("/r1/EE/COM/42/soap-only/listMethods");
+    expect(soapOnly.status, soapOnly.text).to.equal(200);
+    expect(JSON.parse(soapOnly.text)).to.deep.equal({ service: [] });
+  });
+
+  it("allowedMethods lists only the services the calling client may use", async () => {
+    const codes = async (client: string): Promise<string[]> => {
+      const answer = await get(`/r1/${PROVIDER}/allowedMethods`, client);
+      expect(answer.status, answer.text).to.equal(200);
+      expect(answer.headers["x-road-service"]).to.equal(`${PROVIDER}/allowedMethods`);
+      const list = JSON.parse(answer.text) as { service: Array<{ service_code: string }> };
+      return list.service.map((s) => s.service_code);
+    };
+    expect(await codes(CLIENT)).to.deep.equal(["svc", "yamlsvc", "plain", "gone", "old", "down"]);
+    expect(await codes(OTHER)).to.include("closed");
+  });
+
+  it("getOpenAPI answers a JSON description as JSON, its fixed server URLs cut to their path", async () => {
+    // Every client may read it: metaservices are not behind the service's access rights.
+    const answer = await get(`/r1/${PROVIDER}/getOpenAPI?serviceCode=svc`, OTHER);
+    expect(answer.status, answer.text).to.equal(200);
+    expect(answer.headers["content-type"]).to.equal("application/json");
+    expect(answer.headers["x-road-service"]).to.equal(`${PROVIDER}/getOpenAPI`);
+    const doc = JSON.parse(answer.text) as typeof JSON_DOC;
+    expect(doc.servers).to.deep.equal([{ url: "/base/svc" }, JSON_DOC.servers[1]]);
+    expect(doc.paths).to.deep.equal(JSON_DOC.paths);
+    expect(doc.openapi).to.equal("3.0.3");
+    // A plain GET of the registered URL: no X-Road headers reach the description server.
+    expect(docs.seen).to.have.length(1);
+    expect(docs.seen[0]).to.include({ method: "GET", url: "/openapi.json" });
+    expect(docs.seen[0].headers["x-road-client"]).to.equal(undefined);
+  });
+
+  it("getOpenAPI answers a YAML description as YAML; the parameter name is read in any case", async () => {
+    const answer = await get(`/r1/${PROVIDER}/getOpenAPI?servicecode=plain&SERVICECODE=yamlsvc`);
+    expect(answer.status, answer.text).to.equal(200);
+    expect(answer.headers["content-type"]).to.equal("application/x-yaml");
+    expect(() => JSON.parse(answer.text)).to.throw();
+    const doc = YAML.parse(answer.text) as { servers: unknown; paths: unknown; openapi: string };
+    expect(doc.openapi).to.equal("3.1.0");
+    expect(doc.servers).to.deep.equal([{ url: "/api/v2" }]);
+    expect(doc.paths).to.deep.equal((YAML.parse(YAML_TEXT) as { paths: unknown }).paths);
+  });
+
+  it("answers X-Road's errors: unknown provider, missing or unknown serviceCode, no OpenAPI description, a failed read", async () => {
+    const cases: Array<[string, number, string, RegExp]> = [
+      [
+        "/r1/EE/GOV/1234/nobody/listMethods",
+        500,
+        "Server.ServerProxy.UnknownMember",
+        /Client 'SUBSYSTEM:EE\/GOV\/1234\/nobody' not found/,
+      ],
+      [
+        "/r1/EE/GOV/1234/nobody/getOpenAPI?serviceCode=svc",
+        500,
+        "Server.ServerProxy.UnknownMember",
+        /nobody/,
+      ],
+      [
+        `/r1/${PROVIDER}/getOpenAPI`,
+        500,
+        "Server.ServerProxy.InvalidRequest",
+        /Missing serviceCode/,
+      ],
+      [
+        `/r1/${PROVIDER}/getOpenAPI?serviceCode=nothing`,
+        500,
+        "Server.ServerProxy.InternalError",
+        /Service not found: SERVICE:EE\/GOV\/1234\/prov\/nothing/,
+      ],
+      [
+        `/r1/${PROVIDER}/getOpenAPI?serviceCode=plain`,
+        500,
+        "Server.ServerProxy.InternalError",
+        /Invalid service type: REST/,
+      ],
+      [
+        `/r1/${PROVIDER}/getOpenAPI?serviceCode=soapy`,
+        500,
+        "Server.ServerProxy.InternalError",
+        /Invalid service type: WSDL/,
+      ],
+      [
+        `/r1/${PROVIDER}/getOpenAPI?serviceCode=gone`,
+        500,
+        "Server.ServerProxy.InternalError",
+        /Failed reading service description from .*\/missing\. Status: 404/,
+      ],
+      [
+        `/r1/${PROVIDER}/getOpenAPI?serviceCode=old`,
+        500,
+        "Server.ServerProxy.InternalError",
+        /Incompatible openapi version/,
+      ],
+      [
+        `/r1/${PROVIDER}/getOpenAPI?serviceCode=down`,
+        500,
+        "Server.ServerProxy.NetworkError",
+        /127\.0\.0\.1/,
+      ],
+    ];
+    for (const [url, status, type, message] of cases) {
+      const answer = await get(url);
+      expect(answer.status, url).to.equal(status);
+      expect(answer.headers["x-road-error"], url).to.equal(type);
+      const body = JSON.parse(answer.text) as Record<string, string>;
+      expect(body.type, url).to.equal(type);
+      expect(body.message, url).to.match(message);
+      expect(body.detail, url).to.equal("meta-1");
+    }
+    const noClient = await get(`/r1/${PROVIDER}/listMethods`, null);
+    expect(noClient.status).to.equal(400);
+    expect(noClient.headers["x-road-error"]).to.equal("Client.BadRequest");
+  });
+
+  it("only GET is a metaservice: another method goes to a service of that code", async () => {
+    const answer = await request(`${sim.url}/r1/${PROVIDER}/listMethods`, {
+      method: "POST",
+      headers: { "x-road-client": CLIENT, "content-type": "application/json" },
+      body: "{}",
+    });
+    expect(answer.statusCode).to.equal(500);
+    expect(answer.headers["x-road-error"]).to.equal("Server.ServerProxy.UnknownService");
+    await answer.body.text();
+  });
+
+  it("checks descriptionUrl like the other service fields, and reads it from the config file", async () => {
+    const bad = (service: Record<string, unknown>): Promise<unknown> =>
+      startXroadSim({ services: { [`${PROVIDER}/x`]: { url: docs.url, ...service } } }).then(
+        async (started) => {
+          await started.close();
+          return null;
+        },
+        (error: Error) => error,
+      );
+    expect(await bad({ descriptionUrl: "ftp://h/openapi.json" }))
+      .to.be.instanceOf(RangeError)
+      .with.property("message")
+      .that.contains(`service ${PROVIDER}/x: descriptionUrl must be http:// or https://`);
+    expect(await bad({ descriptionUrl: "not a url" }))
+      .to.be.instanceOf(RangeError)
+      .with.property("message")
+      .that.contains("is not a URL");
+    expect(await bad({ descriptionUrl: `${docs.url}/a.wsdl`, type: "soap" }))
+      .to.be.instanceOf(RangeError)
+      .with.property("message")
+      .that.contains("for REST services");
+
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "xroad-sim-meta-"));
+    try {
+      const file = path.join(dir, "sim.yaml");
+      fs.writeFileSync(
+        file,
+        `services:\n  ${PROVIDER}/svc:\n    url: ${docs.url}/base/svc\n    descriptionUrl: ${docs.url}/openapi.json\n`,
+      );
+      const options = loadSimConfig(file);
+      expect(options.services?.[`${PROVIDER}/svc`]?.descriptionUrl).to.equal(
+        `${docs.url}/openapi.json`,
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

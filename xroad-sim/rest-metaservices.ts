@@ -1,0 +1,196 @@
+// The security server's REST metaservices (PR-MREST §4, §5): `listMethods` and `allowedMethods`
+// answer from the services registered for a provider, `getOpenAPI` from the OpenAPI description
+// registered for one of them. Called like any REST service: GET /r1/<provider>/<metaservice>.
+
+import { randomUUID } from "node:crypto";
+import type http from "node:http";
+import { readOpenApiDescription, type DescriptionAnswer } from "./openapi-description";
+import type { ProviderClient } from "./provider-client";
+import { providerRequestHeaders, xroadAnswerHeaders } from "./rest-proxy";
+import { IDENTIFIER_PART, type CompiledService } from "./sim-options";
+import { XroadError } from "./xroad-errors";
+
+const REST_METASERVICES = ["listMethods", "allowedMethods", "getOpenAPI"] as const;
+type RestMetaservice = (typeof REST_METASERVICES)[number];
+
+export interface MetaserviceTarget {
+  /** The service provider: INSTANCE/CLASS/MEMBER[/SUBSYSTEM]. */
+  provider: string;
+  code: RestMetaservice;
+  /** The query string as sent, without "?", or "". */
+  search: string;
+}
+
+const isMetaservice = (code: string): code is RestMetaservice =>
+  (REST_METASERVICES as readonly string[]).includes(code);
+
+/**
+ * A metaservice call, or null. Only GET is one: X-Road hands any other method to the
+ * provider's own service of that code. A subsystem's metaservice is tried before a member's.
+ */
+export function matchRestMetaservice(method: string, url: string): MetaserviceTarget | null {
+  if (method !== "GET" || !url.startsWith("/r1/")) return null;
+  const q = url.indexOf("?");
+  const rawPath = q < 0 ? url : url.slice(0, q);
+  const parts = rawPath
+    .slice("/r1/".length)
+    .split("/")
+    .slice(0, 5)
+    .map((part) => {
+      try {
+        return decodeURIComponent(part);
+      } catch {
+        return "";
+      }
+    });
+  for (const size of [4, 3]) {
+    const code = parts[size];
+    if (code === undefined || !isMetaservice(code)) continue;
+    const provider = parts.slice(0, size);
+    if (!provider.every((p) => IDENTIFIER_PART.test(p))) continue;
+    return { provider: provider.join("/"), code, search: q < 0 ? "" : url.slice(q + 1) };
+  }
+  return null;
+}
+
+/** One entry of the answer's `service` list, in the shape of PR-MREST Annex B.1. */
+interface RestServiceDetails {
+  member_class: string;
+  member_code: string;
+  object_type: "SERVICE";
+  service_code: string;
+  service_type: "REST" | "OPENAPI";
+  subsystem_code?: string;
+  xroad_instance: string;
+  /** The endpoints registered beyond the whole-service one; the simulator registers none. */
+  endpoint_list: Array<{ method: string; path: string }>;
+}
+
+const providerOf = (serviceId: string): string => serviceId.split("/").slice(0, -1).join("/");
+
+/** Client ids the way X-Road's messages print them. */
+const clientText = (id: string): string =>
+  `${id.split("/").length === 4 ? "SUBSYSTEM" : "MEMBER"}:${id}`;
+
+function restServiceDetails(service: CompiledService): RestServiceDetails {
+  const parts = service.id.split("/");
+  const [instance, memberClass, memberCode] = parts;
+  return {
+    member_class: memberClass,
+    member_code: memberCode,
+    object_type: "SERVICE",
+    service_code: parts[parts.length - 1],
+    // An OpenAPI 3 description makes it an OPENAPI service, a bare base path a REST one.
+    service_type: service.descriptionUrl ? "OPENAPI" : "REST",
+    ...(parts.length === 5 ? { subsystem_code: parts[3] } : {}),
+    xroad_instance: instance,
+    endpoint_list: [],
+  };
+}
+
+/** `listMethods` (client null) or `allowedMethods` (the services `client` may call). */
+function restServiceList(
+  services: CompiledService[],
+  provider: string,
+  client: string | null,
+): { service: RestServiceDetails[] } {
+  return {
+    service: services
+      .filter((s) => s.type === "rest" && providerOf(s.id) === provider)
+      .filter((s) => client === null || !s.allowedClients || s.allowedClients.has(client))
+      .map(restServiceDetails),
+  };
+}
+
+/**
+ * Whether the security server has the provider as a client. The simulator knows its clients
+ * only through their services, so a provider is known once a service is registered under it
+ * (a SOAP service id may end in a version).
+ */
+function isKnownProvider(services: CompiledService[], provider: string): boolean {
+  return services.some((s) => {
+    const parts = s.id.split("/");
+    const versioned = s.type === "soap" && parts.length >= 5;
+    return (
+      providerOf(s.id) === provider || (versioned && parts.slice(0, -2).join("/") === provider)
+    );
+  });
+}
+
+/** The service `getOpenAPI?serviceCode=…` names; the errors are X-Road's (InternalError). */
+function describedService(
+  services: CompiledService[],
+  target: MetaserviceTarget,
+): CompiledService & { descriptionUrl: URL } {
+  let code = "";
+  // X-Road takes the parameter name in any case, the last one counting.
+  for (const [name, value] of new URLSearchParams(target.search)) {
+    if (name.toLowerCase() === "servicecode") code = value;
+  }
+  if (code === "") {
+    throw new XroadError(
+      "Server.ServerProxy.InvalidRequest",
+      "Missing serviceCode in message body",
+    );
+  }
+  const id = `${target.provider}/${code}`;
+  const service = services.find((s) => s.id === id);
+  if (!service) {
+    throw new XroadError("Server.ServerProxy.InternalError", `Service not found: SERVICE:${id}`);
+  }
+  if (service.type !== "rest" || !service.descriptionUrl) {
+    throw new XroadError(
+      "Server.ServerProxy.InternalError",
+      `Invalid service type: ${service.type === "soap" ? "WSDL" : "REST"}`,
+    );
+  }
+  return service as CompiledService & { descriptionUrl: URL };
+}
+
+/**
+ * Answers one metaservice call; throws an XroadError before writing. Access rights are not
+ * checked: every client may call the metaservices, as in X-Road.
+ */
+export async function answerRestMetaservice(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  target: MetaserviceTarget,
+  body: Buffer,
+  call: { client: string; xroadId: string },
+  deps: { services: CompiledService[]; provider: ProviderClient },
+): Promise<number> {
+  const { services } = deps;
+  if (!isKnownProvider(services, target.provider)) {
+    throw new XroadError(
+      "Server.ServerProxy.UnknownMember",
+      `Client '${clientText(target.provider)}' not found`,
+    );
+  }
+  let answer: DescriptionAnswer;
+  if (target.code === "getOpenAPI") {
+    answer = await readOpenApiDescription(describedService(services, target), deps.provider);
+  } else {
+    const list = restServiceList(
+      services,
+      target.provider,
+      target.code === "allowedMethods" ? call.client : null,
+    );
+    answer = { contentType: "application/json", body: Buffer.from(JSON.stringify(list)) };
+  }
+  const ids = {
+    client: call.client,
+    serviceId: `${target.provider}/${target.code}`,
+    xroadId: call.xroadId,
+    requestId: randomUUID(),
+  };
+  const headers = providerRequestHeaders(req, ids);
+  res.writeHead(
+    200,
+    [
+      ["content-type", answer.contentType],
+      ...xroadAnswerHeaders(ids, headers, body, answer.body.length),
+    ].flat(),
+  );
+  res.end(answer.body);
+  return 200;
+}
