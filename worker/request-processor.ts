@@ -216,7 +216,7 @@ export class RequestProcessor {
     const { store } = this.deps;
     const claimMs = this.deps.backend.timeoutMs + CLAIM_SLACK_MS;
     const tryClaim = async (slot: SlotAsk): Promise<SlotTry<SlotClaim>> => {
-      const claim = await store.claimWithSlot(request.id, Date.now() + claimMs, slot);
+      const claim = await store.claimWithSlot(request.id, claimMs, slot);
       if (claim.result === "ok") return { outcome: "admitted", value: claim };
       if (claim.result === "busy") return { outcome: "busy", retryInMs: claim.retryInMs };
       return { outcome: "settled", value: claim };
@@ -337,9 +337,7 @@ export class RequestProcessor {
     let claim: Awaited<ReturnType<TransactionStore["transition"]>>;
     try {
       const claimMs = this.deps.backend.timeoutMs + CLAIM_SLACK_MS;
-      claim = await store.transition(request.id, ["accepted"], "processing", {
-        claimUntilMs: Date.now() + claimMs,
-      });
+      claim = await store.transition(request.id, ["accepted"], "processing", { claimMs });
     } catch (error) {
       await permit.release();
       throw error;
@@ -382,7 +380,7 @@ export class RequestProcessor {
     // The claim lasts as long as this worker holds the message, however long recording the
     // answer takes through an outage: another copy may take it over only if this worker died.
     const keeper = setInterval(
-      () => void store.renewClaim(request.id, Date.now() + claimMs).catch(() => undefined),
+      () => void store.renewClaim(request.id, claimMs).catch(() => undefined),
       Math.max(1_000, Math.floor(CLAIM_SLACK_MS / 2)),
     );
     keeper.unref();
@@ -406,7 +404,7 @@ export class RequestProcessor {
     log: MessageLog,
   ): Promise<void> {
     const claimed = await this.deps.store.transition(request.id, ["accepted"], "processing", {
-      claimUntilMs: Date.now() + CLAIM_SLACK_MS,
+      claimMs: CLAIM_SLACK_MS,
     });
     if (claimed.result !== "ok") return;
     if (listened) this.notice(request.id, "processing");
@@ -745,10 +743,7 @@ export class RequestProcessor {
     );
     try {
       // The claim must outlast the wait and the next call, or another worker could take it.
-      await store.renewClaim(
-        request.id,
-        Date.now() + decision.delayMs + backend.timeoutMs + CLAIM_SLACK_MS,
-      );
+      await store.renewClaim(request.id, decision.delayMs + backend.timeoutMs + CLAIM_SLACK_MS);
       await abortableSleep(decision.delayMs, AbortSignal.any([this.deps.shutdown, gone]));
     } catch {
       return await this.handBack(request);

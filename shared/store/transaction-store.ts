@@ -142,11 +142,22 @@ redis.call("HSET", KEYS[1], "refused", "1")
 redis.call("PEXPIRE", KEYS[1], ARGV[1])
 return 1`;
 
-// KEYS: tx; ARGV: to, now, allowed-from (comma list), error json or "", claim-until or "",
+/**
+ * Redis's clock in epoch ms, for claims: every worker's claim is set and read against the
+ * same clock, so a worker machine whose clock is ahead cannot take over a live claim.
+ */
+const REDIS_NOW_LUA = `
+local function redis_now_ms()
+  local t = redis.call("TIME")
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end`;
+
+// KEYS: tx; ARGV: to, now, allowed-from (comma list), error json or "", claim ms or "",
 // claim token or "". Returns {result, previous state}. "processing" may be re-entered once the
-// claim lapsed. A claim keeps its token and the state it came from: the same claim run again
-// (ioredis resends a command whose reply a reconnect lost) is still its holder's, not "claimed".
-const TRANSITION = `
+// claim lapsed (by Redis's clock). A claim keeps its token and the state it came from: the same
+// claim run again (ioredis resends a command whose reply a reconnect lost) is still its
+// holder's, not "claimed".
+const TRANSITION = `${REDIS_NOW_LUA}
 local cur = redis.call("HGET", KEYS[1], "state")
 if not cur then return {"missing", ""} end
 if cur == "processing" and ARGV[6] ~= "" and redis.call("HGET", KEYS[1], "claimToken") == ARGV[6] then
@@ -155,7 +166,7 @@ end
 local allowed = string.find("," .. ARGV[3] .. ",", "," .. cur .. ",", 1, true)
 if cur == "processing" and ARGV[1] == "processing" then
   local claim = tonumber(redis.call("HGET", KEYS[1], "claimUntil") or "0")
-  if claim > tonumber(ARGV[2]) then return {"claimed", cur} end
+  if claim > redis_now_ms() then return {"claimed", cur} end
   allowed = true
 end
 if not allowed then return {"conflict", cur} end
@@ -165,7 +176,7 @@ if cur ~= ARGV[1] then
     ',{"state":"' .. ARGV[1] .. '","at":' .. ARGV[2] .. '}')
 end
 if ARGV[4] ~= "" then redis.call("HSET", KEYS[1], "error", ARGV[4]) end
-if ARGV[5] ~= "" then redis.call("HSET", KEYS[1], "claimUntil", ARGV[5]) end
+if ARGV[5] ~= "" then redis.call("HSET", KEYS[1], "claimUntil", redis_now_ms() + tonumber(ARGV[5])) end
 if ARGV[6] ~= "" then redis.call("HSET", KEYS[1], "claimToken", ARGV[6], "claimFrom", cur) end
 return {"ok", cur}`;
 
@@ -251,7 +262,7 @@ return {"ok", cur}`;
 // The claim keeps the slot's token (and the state it came from): ioredis sends a command
 // again after a reconnect when its reply was lost, and that second run must find the claim
 // its own, not another worker's (which would park the message and strand the slot).
-const CLAIM_WITH_SLOT = `${SLOT_LUA}
+const CLAIM_WITH_SLOT = `${SLOT_LUA}${REDIS_NOW_LUA}
 local f = redis.call("HMGET", KEYS[1], "state", "processedAt", "answer", "deadLettered",
   "refused", "claimUntil", "claimToken", "claimFrom")
 local cur = f[1]
@@ -261,11 +272,11 @@ if f[2] or f[3] or (cur ~= "accepted" and cur ~= "processing") then
   return {"view", cur, f[2] or "", f[3] or "", f[4] or ""}
 end
 if cur == "processing" and f[7] == ARGV[3] then return {"ok", f[8] or cur} end
-if cur == "processing" and tonumber(f[6] or "0") > tonumber(ARGV[1]) then return {"claimed"} end
+if cur == "processing" and tonumber(f[6] or "0") > redis_now_ms() then return {"claimed"} end
 local admitted, wait = acquire_slot(KEYS[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]))
 if admitted == 0 then return {"busy", wait} end
-redis.call("HSET", KEYS[1], "state", "processing", "updatedAt", ARGV[1], "claimUntil", ARGV[2],
-  "claimToken", ARGV[3], "claimFrom", cur)
+redis.call("HSET", KEYS[1], "state", "processing", "updatedAt", ARGV[1],
+  "claimUntil", redis_now_ms() + tonumber(ARGV[2]), "claimToken", ARGV[3], "claimFrom", cur)
 if cur ~= "processing" then
   redis.call("HSET", KEYS[1], "history", redis.call("HGET", KEYS[1], "history") ..
     ',{"state":"processing","at":' .. ARGV[1] .. '}')
@@ -282,15 +293,16 @@ return 1`;
 const MARK_PUBLISHED_MANY = `${markPublishedLua("1")}
 return #KEYS`;
 
-// KEYS: tx; ARGV: instance, now, stale ms. Hands the publish of a submission nobody confirmed
+// KEYS: tx; ARGV: instance, stale ms. Hands the publish of a submission nobody confirmed
 // (its adapter died between the record and the broker's confirm) to a resubmission's adapter:
 // 1 when this one publishes it now. Once adopted the record is never discarded.
-const ADOPT = `
+const ADOPT = `${REDIS_NOW_LUA}
 if redis.call("HGET", KEYS[1], "state") ~= "accepted" then return 0 end
 if redis.call("HGET", KEYS[1], "published") == "1" then return 0 end
+local now = redis_now_ms()
 local since = tonumber(redis.call("HGET", KEYS[1], "adoptedAt") or "0")
-if since > 0 and tonumber(ARGV[2]) - since < tonumber(ARGV[3]) then return 0 end
-redis.call("HSET", KEYS[1], "adoptedBy", ARGV[1], "adoptedAt", ARGV[2])
+if since > 0 and now - since < tonumber(ARGV[2]) then return 0 end
+redis.call("HSET", KEYS[1], "adoptedBy", ARGV[1], "adoptedAt", now)
 return 1`;
 
 // KEYS: tx; ARGV: adapter instance. Asks for a wake when the final response is stored (a sync
@@ -305,10 +317,10 @@ if not string.find("," .. watchers .. ",", "," .. ARGV[1] .. ",", 1, true) then
 end
 return cur`;
 
-// KEYS: tx; ARGV: claim-until. Extends the claim of a message still being processed.
-const RENEW_CLAIM = `
+// KEYS: tx; ARGV: claim ms. Extends the claim of a message still being processed.
+const RENEW_CLAIM = `${REDIS_NOW_LUA}
 if redis.call("HGET", KEYS[1], "state") ~= "processing" then return 0 end
-redis.call("HSET", KEYS[1], "claimUntil", ARGV[1])
+redis.call("HSET", KEYS[1], "claimUntil", redis_now_ms() + tonumber(ARGV[1]))
 return 1`;
 
 // KEYS: tx; ARGV: delivery, now, only-from (comma list or "")
@@ -348,7 +360,7 @@ interface ScriptedRedis extends Redis {
   sluiceNoteDeadLettered(tx: string): Promise<number>;
   sluiceRenewClaim(tx: string, until: string): Promise<number>;
   sluiceMarkPublishedMany(numKeys: number, ...txs: string[]): Promise<number>;
-  sluiceAdopt(tx: string, instance: string, now: string, staleMs: string): Promise<number>;
+  sluiceAdopt(tx: string, instance: string, staleMs: string): Promise<number>;
   sluiceWatch(tx: string, instance: string): Promise<string | null>;
 }
 
@@ -560,14 +572,7 @@ export class TransactionStore {
    * Another adopter's claim counts for `staleMs`; an adopted record is never discarded.
    */
   async adopt(id: string, instance: string, staleMs: number): Promise<boolean> {
-    return (
-      (await this.redis.sluiceAdopt(
-        this.key(id),
-        instance,
-        String(Date.now()),
-        String(staleMs),
-      )) === 1
-    );
+    return (await this.redis.sluiceAdopt(this.key(id), instance, String(staleMs))) === 1;
   }
 
   /**
@@ -603,15 +608,15 @@ export class TransactionStore {
 
   /**
    * The first look at a request and, when it may be called now, its in-flight slot and its
-   * claim until `claimUntilMs`, all in one round trip: what `peek`, taking the slot and
+   * claim for `claimMs` (by Redis's clock), all in one round trip: what `peek`, taking the slot and
    * `transition(id, ["accepted"], "processing")` would do one after another.
    */
-  async claimWithSlot(id: string, claimUntilMs: number, slot: SlotAsk): Promise<SlotClaim> {
+  async claimWithSlot(id: string, claimMs: number, slot: SlotAsk): Promise<SlotClaim> {
     const reply = await this.redis.sluiceClaimWithSlot(
       this.key(id),
       slot.key,
       String(Date.now()),
-      String(claimUntilMs),
+      String(claimMs),
       slot.token,
       String(slot.max),
       String(slot.leaseMs),
@@ -642,14 +647,15 @@ export class TransactionStore {
   }
 
   /**
-   * Moves the state to `to` when the current state is one of `from`. `claimUntilMs` leases
-   * `processing` to one worker: another may take it over only after the lease lapsed.
+   * Moves the state to `to` when the current state is one of `from`. `claimMs` leases
+   * `processing` to one worker for that long by Redis's clock: another may take it over only
+   * after the lease lapsed.
    */
   async transition(
     id: string,
     from: readonly State[],
     to: State,
-    options: { error?: ErrorInfo; claimUntilMs?: number } = {},
+    options: { error?: ErrorInfo; claimMs?: number } = {},
   ): Promise<{ result: TransitionResult; previous: State | null }> {
     const [result, previous] = await this.redis.sluiceTransition(
       this.key(id),
@@ -657,16 +663,19 @@ export class TransactionStore {
       String(Date.now()),
       from.join(","),
       options.error ? JSON.stringify(options.error) : "",
-      options.claimUntilMs ? String(options.claimUntilMs) : "",
+      options.claimMs !== undefined ? String(options.claimMs) : "",
       // Each claim its own token, the same in a resend of this command.
-      to === "processing" && options.claimUntilMs ? randomUUID() : "",
+      to === "processing" && options.claimMs !== undefined ? randomUUID() : "",
     );
     return { result: result as TransitionResult, previous: (previous || null) as State | null };
   }
 
-  /** Extends this worker's `processing` claim (a long in-place retry); false if not processing. */
-  async renewClaim(id: string, untilMs: number): Promise<boolean> {
-    return (await this.redis.sluiceRenewClaim(this.key(id), String(untilMs))) === 1;
+  /**
+   * Extends this worker's `processing` claim to `claimMs` from now by Redis's clock (a long
+   * in-place retry); false if not processing.
+   */
+  async renewClaim(id: string, claimMs: number): Promise<boolean> {
+    return (await this.redis.sluiceRenewClaim(this.key(id), String(claimMs))) === 1;
   }
 
   /**

@@ -7,82 +7,61 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import path from "node:path";
 import { expect } from "chai";
 import { AMQP_URL, call, eventually, Harness, type SluiceProcess } from "../support/harness";
+import { TcpProxy, viaProxy, type ClientFilter } from "../support/tcp-proxy";
 
 const BIN = path.resolve(__dirname, "..", "..", "..", "bin", "sluice.js");
 
 /**
- * Passes a client's AMQP connection through to the broker until the client sends its first
- * `basic.publish`; from then on nothing more of that connection reaches the broker.
+ * Passes an AMQP client's frames through until its first `basic.publish`; from then on nothing
+ * more of that connection reaches the broker. Counts what it swallowed in `seen.publishes`.
  */
-class PublishSwallowingProxy {
-  swallowed = 0;
-  private readonly server: net.Server;
-  private readonly sockets = new Set<net.Socket>();
-
-  constructor(target: URL) {
-    this.server = net.createServer((client) => {
-      const upstream = net.connect(Number(target.port || 5672), target.hostname);
-      this.sockets.add(client).add(upstream);
-      upstream.pipe(client);
-      let pending = Buffer.alloc(0);
-      let headerSeen = false;
-      let cut = false;
-      client.on("data", (chunk: Buffer) => {
-        if (cut) return;
-        pending = Buffer.concat([pending, chunk]);
-        // Forward whole frames only, so a publish is recognised before any of it is sent.
-        if (!headerSeen) {
-          if (pending.length < 8) return;
-          upstream.write(pending.subarray(0, 8));
-          pending = pending.subarray(8);
-          headerSeen = true;
-        }
-        while (pending.length >= 7) {
-          const size = pending.readUInt32BE(3);
-          if (pending.length < size + 8) return;
-          const frame = pending.subarray(0, size + 8);
-          const isPublish =
-            frame[0] === 1 &&
-            size >= 4 &&
-            frame.readUInt16BE(7) === 60 &&
-            frame.readUInt16BE(9) === 40;
-          if (isPublish) {
-            cut = true;
-            this.swallowed += 1;
-            return;
-          }
-          upstream.write(frame);
-          pending = pending.subarray(size + 8);
-        }
-      });
-      const close = () => {
-        client.destroy();
-        upstream.destroy();
-      };
-      client.on("error", close).on("close", close);
-      upstream.on("error", close).on("close", close);
-    });
-  }
-
-  async listen(): Promise<number> {
-    await new Promise<void>((resolve) => this.server.listen(0, "127.0.0.1", resolve));
-    return (this.server.address() as net.AddressInfo).port;
-  }
-
-  async close(): Promise<void> {
-    for (const socket of this.sockets) socket.destroy();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
+function publishSwallower(seen: { publishes: number }): ClientFilter {
+  let pending = Buffer.alloc(0);
+  let headerSeen = false;
+  let cut = false;
+  return (chunk) => {
+    if (cut) return Buffer.alloc(0);
+    pending = Buffer.concat([pending, chunk]);
+    const pass: Buffer[] = [];
+    // Whole frames only, so a publish is recognised before any of it is passed on.
+    if (!headerSeen) {
+      if (pending.length < 8) return Buffer.alloc(0);
+      pass.push(pending.subarray(0, 8));
+      pending = pending.subarray(8);
+      headerSeen = true;
+    }
+    while (pending.length >= 7) {
+      const size = pending.readUInt32BE(3);
+      if (pending.length < size + 8) break;
+      const frame = pending.subarray(0, size + 8);
+      if (
+        frame[0] === 1 &&
+        size >= 4 &&
+        frame.readUInt16BE(7) === 60 &&
+        frame.readUInt16BE(9) === 40
+      ) {
+        cut = true;
+        seen.publishes += 1;
+        break;
+      }
+      pass.push(frame);
+      pending = pending.subarray(size + 8);
+    }
+    return Buffer.concat(pass);
+  };
 }
 
 describe("a replay whose publisher was killed before the broker's confirm", function () {
   this.timeout(90_000);
   const harness = new Harness();
-  const proxy = new PublishSwallowingProxy(new URL(AMQP_URL));
+  const broker = new URL(AMQP_URL);
+  const swallowed = { publishes: 0 };
+  const proxy = new TcpProxy({ host: broker.hostname, port: Number(broker.port || 5672) }, () =>
+    publishSwallower(swallowed),
+  );
   let sluice: SluiceProcess;
   let cli: ChildProcess | null = null;
   let cliConfig = "";
@@ -95,12 +74,10 @@ describe("a replay whose publisher was killed before the broker's confirm", func
     };
     harness.writeConfig(config);
     // The CLI reaches the broker through the proxy; everything else is the same deployment.
-    const proxyPort = await proxy.listen();
-    const viaProxy = new URL(AMQP_URL);
-    viaProxy.port = String(proxyPort);
+    const amqpUrl = viaProxy(AMQP_URL, await proxy.listen());
     cliConfig = path.join(harness.dir, "cli.json");
     const shared = JSON.parse(readFileSync(harness.configFile, "utf8")) as Record<string, unknown>;
-    writeFileSync(cliConfig, JSON.stringify({ ...shared, amqpUrl: viaProxy.toString() }));
+    writeFileSync(cliConfig, JSON.stringify({ ...shared, amqpUrl }));
     sluice = await harness.spawn("all");
   });
   after(async () => {
@@ -153,7 +130,9 @@ describe("a replay whose publisher was killed before the broker's confirm", func
       eventually(
         async () => {
           const entry = (await admin(`/admin/dead-letters/${original}`)).json;
-          return entry.replayedAs && proxy.swallowed > 0 ? (entry.replayedAs as string) : undefined;
+          return entry.replayedAs && swallowed.publishes > 0
+            ? (entry.replayedAs as string)
+            : undefined;
         },
         30_000,
         "the CLI to claim the replay and publish it",

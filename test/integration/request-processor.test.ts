@@ -284,7 +284,7 @@ describe("request processor: the last look before the call (real broker and Redi
     const translator = new RecordingTranslator(clock);
     const { id, delivery } = await accepted(T0, 1_000);
     // Another worker claimed it and died: its claim has lapsed.
-    await store.transition(id, ["accepted"], "processing", { claimUntilMs: Date.now() - 1 });
+    await store.transition(id, ["accepted"], "processing", { claimMs: -1 });
     clock.advance(5_000);
     await processor(clock, translator, movingGuard(clock)).process(delivery);
     expect(translator.calls.map((c) => c.id)).to.deep.equal([id]);
@@ -456,7 +456,7 @@ describe("request processor: the last look before the call (real broker and Redi
       const clock = new FixedClock(T0);
       const translator = new RecordingTranslator(clock);
       const { id, delivery } = await accepted(T0, null);
-      await store.transition(id, ["accepted"], "processing", { claimUntilMs: Date.now() + 60_000 });
+      await store.transition(id, ["accepted"], "processing", { claimMs: 60_000 });
       expect(await processor(clock, translator, limits.guard).process(delivery)).to.equal("ack");
       expect(translator.calls).to.deep.equal([]);
       expect(await slotsHeld()).to.equal(0);

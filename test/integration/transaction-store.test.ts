@@ -175,22 +175,22 @@ describe("transaction store (Redis)", () => {
     expect(
       (
         await store.transition(m.id, ["accepted"], "processing", {
-          claimUntilMs: Date.now() + 60_000,
+          claimMs: 60_000,
         })
       ).result,
     ).to.equal("ok");
     expect(
       (
         await store.transition(m.id, ["accepted"], "processing", {
-          claimUntilMs: Date.now() + 60_000,
+          claimMs: 60_000,
         })
       ).result,
     ).to.equal("claimed");
-    expect(await store.renewClaim(m.id, Date.now() - 1)).to.equal(true);
+    expect(await store.renewClaim(m.id, -1)).to.equal(true);
     expect(
       (
         await store.transition(m.id, ["accepted"], "processing", {
-          claimUntilMs: Date.now() + 60_000,
+          claimMs: 60_000,
         })
       ).result,
     ).to.equal("ok");
@@ -208,7 +208,7 @@ describe("transaction store (Redis)", () => {
     });
     const m = meta();
     await store.create(m);
-    const claimed = await store.claimWithSlot(m.id, Date.now() + 60_000, slot("a"));
+    const claimed = await store.claimWithSlot(m.id, 60_000, slot("a"));
     expect(claimed).to.deep.equal({ result: "ok", previous: "accepted" });
     const record = await store.get(m.id);
     expect(record?.state).to.equal("processing");
@@ -216,16 +216,16 @@ describe("transaction store (Redis)", () => {
     expect(await redis.zrange(slots, 0, -1)).to.deep.equal(["a"]);
     // The same claim run again (ioredis resends a command whose reply a reconnect lost) is
     // still this holder's, from the state it first came from, with its one slot.
-    expect(await store.claimWithSlot(m.id, Date.now() + 60_000, slot("a"))).to.deep.equal(claimed);
+    expect(await store.claimWithSlot(m.id, 60_000, slot("a"))).to.deep.equal(claimed);
     expect(await redis.zrange(slots, 0, -1)).to.deep.equal(["a"]);
     // A second copy neither takes a slot nor the claim while the claim lasts.
-    expect(await store.claimWithSlot(m.id, Date.now() + 60_000, slot("b"))).to.deep.equal({
+    expect(await store.claimWithSlot(m.id, 60_000, slot("b"))).to.deep.equal({
       result: "claimed",
     });
     // Another message finds no slot free (max 1) and changes nothing.
     const other = meta();
     await store.create(other);
-    const busy = await store.claimWithSlot(other.id, Date.now() + 60_000, slot("c"));
+    const busy = await store.claimWithSlot(other.id, 60_000, slot("c"));
     expect(busy.result).to.equal("busy");
     expect((await store.get(other.id))?.state).to.equal("accepted");
     // Recording the answer frees the slot in the same round trip.
@@ -233,18 +233,18 @@ describe("transaction store (Redis)", () => {
     expect(await store.recordAnswer(m.id, answer, slot("a"))).to.equal("ok");
     expect(await redis.zcard(slots)).to.equal(0);
     // A processed message is shown, not claimed; so is a refused or a missing one.
-    const seen = await store.claimWithSlot(m.id, Date.now() + 60_000, slot("d"));
+    const seen = await store.claimWithSlot(m.id, 60_000, slot("d"));
     expect(seen.result).to.equal("view");
     expect(seen.result === "view" && seen.view !== "refused" && seen.view?.answer).to.deep.equal(
       answer,
     );
     expect(await redis.zcard(slots)).to.equal(0);
-    expect(await store.claimWithSlot(randomUUID(), Date.now(), slot("e"))).to.deep.equal({
+    expect(await store.claimWithSlot(randomUUID(), 0, slot("e"))).to.deep.equal({
       result: "view",
       view: null,
     });
     await store.discard(other);
-    expect(await store.claimWithSlot(other.id, Date.now(), slot("f"))).to.deep.equal({
+    expect(await store.claimWithSlot(other.id, 0, slot("f"))).to.deep.equal({
       result: "view",
       view: "refused",
     });
@@ -256,8 +256,8 @@ describe("transaction store (Redis)", () => {
     const slot = { key: slots, token: "t", channel: `${prefix}freed`, max: 5, leaseMs: 60_000 };
     const m = meta();
     await store.create(m);
-    await store.transition(m.id, ["accepted"], "processing", { claimUntilMs: Date.now() - 1 });
-    const taken = await store.claimWithSlot(m.id, Date.now() + 60_000, slot);
+    await store.transition(m.id, ["accepted"], "processing", { claimMs: -1 });
+    const taken = await store.claimWithSlot(m.id, 60_000, slot);
     expect(taken).to.deep.equal({ result: "ok", previous: "processing" });
     expect((await store.get(m.id))?.history.map((h) => h.state)).to.deep.equal([
       "accepted",
