@@ -221,11 +221,13 @@ export class RequestProcessor {
       if (claim.result === "busy") return { outcome: "busy", retryInMs: claim.retryInMs };
       return { outcome: "settled", value: claim };
     };
-    // Asked in the same turn as the claim: both go out in one write, one round trip.
-    const listening = this.deps.listened
-      ? this.deps.listened(request.client)
-      : Promise.resolve(true);
-    listening.catch(() => undefined);
+    // Asked in the same turn as the claim: both go out in one write, one round trip. It only
+    // decides whether a `processing` notice is sent, so a look-up that failed sends one: read
+    // after the claim, its failure would otherwise fail a message whose slot and claim are
+    // taken, and the slot's lease would be renewed for as long as the worker lives.
+    const listening = (
+      this.deps.listened ? this.deps.listened(request.client) : Promise.resolve(true)
+    ).catch(() => true);
     let taken: { permit: CallPermit | null; value: SlotClaim };
     try {
       taken = await this.step(request.id, "sluice.limit_wait", () =>

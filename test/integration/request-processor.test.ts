@@ -551,6 +551,32 @@ describe("request processor: the last look before the call (real broker and Redi
       });
     });
 
+    it("a failed look-up of hub listeners neither fails a claimed message nor strands its slot", async () => {
+      // Asked beside the claim, it only decides whether a `processing` notice is sent.
+      const clock = new FixedClock(T0);
+      const translator = new RecordingTranslator(clock);
+      const { id, delivery } = await accepted(T0, null);
+      const settlement = await new RequestProcessor({
+        backend,
+        translator,
+        broker,
+        publisher,
+        store,
+        names,
+        log,
+        guard: limits.guard,
+        shutdown: shutdown.signal,
+        clock,
+        listened: () => Promise.reject(new Error("hub listeners unreadable")),
+      })
+        .process(delivery)
+        .catch((error: Error) => error.message);
+      expect(settlement).to.equal("ack");
+      expect(translator.calls.map((c) => c.id)).to.deep.equal([id]);
+      expect(await slotsHeld()).to.equal(0);
+      expect((await responsesOf(id)).map((r) => r.outcome)).to.deep.equal(["completed"]);
+    });
+
     it("a cancelled message is skipped without a slot or a call", async () => {
       const clock = new FixedClock(T0);
       const translator = new RecordingTranslator(clock);
