@@ -42,6 +42,12 @@ export function createApp(
   const statusService = deps.config.xroad.statusService;
   const status = statusRoute(deps);
   const cancel = cancelRoute(deps);
+  // The descriptions first: `/rest/<statusService>/openapi.json` is the status service's own,
+  // not a status resource named "openapi.json".
+  router.get("/openapi/:serviceCode", (ctx) => openApi(ctx, deps, ctx.params.serviceCode));
+  router.get(OPENAPI_JSON, (ctx) =>
+    openApi(ctx, deps, safeDecode(OPENAPI_JSON.exec(ctx.path)?.[1] ?? "")),
+  );
   router.get("/messages/:id", status);
   router.delete("/messages/:id", cancel);
   // The status service (CONTRACT §8): what a caller reaches through a security server. These
@@ -51,10 +57,6 @@ export function createApp(
   for (const register of extraRoutes) register(router, deps.log);
   router.all(new RegExp(`^/rest/${escapeRegExp(statusService)}(?:/.*)?$`), (ctx) =>
     answerError(ctx, new SluiceError("NotFound", `nothing at ${ctx.method} ${ctx.path}`), deps.log),
-  );
-  router.get("/openapi/:serviceCode", (ctx) => openApi(ctx, deps, ctx.params.serviceCode));
-  router.get(OPENAPI_JSON, (ctx) =>
-    openApi(ctx, deps, safeDecode(OPENAPI_JSON.exec(ctx.path)?.[1] ?? "")),
   );
   const rest = restRoute(deps);
   router.all(/^\/rest\/.*/, rest);

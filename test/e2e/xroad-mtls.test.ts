@@ -339,6 +339,12 @@ describe("behind a security server over mTLS (xroad-sim in front of Sluice)", fu
       const doc = (await answer.body.json()) as { servers: Array<{ url: string }> };
       expect(doc.servers[0].url).to.equal(`${sluiceUrl}/rest/${code}`);
       await assertValidOpenApi(doc);
+      // Where a consumer (or a security server's getOpenAPI) looks for it: the same document.
+      const beside = await request(`${sluiceUrl}/rest/${code}/openapi.json`, {
+        dispatcher: internalAgent,
+      });
+      expect(beside.statusCode, code).to.equal(200);
+      expect(await beside.body.json()).to.deep.equal(doc);
     }
     const before = harness.sim.calls().length;
     const viaOpenApi = await viaXroad(`/r1/${REST_PROVIDER}/personSearch/openapi.json`);
