@@ -77,6 +77,19 @@ describe("per-turn corked socket", () => {
     expect(batches).to.deep.equal([["small", big], ["after"]]);
   });
 
+  it("sends what a turn wrote before an end() in the same turn (a client's disconnect), then finishes", async () => {
+    const { stream, batches } = recordingStream();
+    corkPerTurn(stream);
+    const finished = new Promise((resolve) => stream.once("finish", resolve));
+    stream.write("last command");
+    stream.end();
+    await finished;
+    expect(batches).to.deep.equal([["last command"]]);
+    // The turn's own flush comes after: it finds nothing corked and leaves the stream alone.
+    await endOfTurn();
+    expect(stream.writableCorked).to.equal(0);
+  });
+
   it("does not fail when the socket is destroyed while corked", async () => {
     const { stream } = recordingStream();
     stream.on("error", () => undefined);
