@@ -293,16 +293,19 @@ return 1`;
 const MARK_PUBLISHED_MANY = `${markPublishedLua("1")}
 return #KEYS`;
 
-// KEYS: tx; ARGV: instance, stale ms. Hands the publish of a submission nobody confirmed
-// (its adapter died between the record and the broker's confirm) to a resubmission's adapter:
-// 1 when this one publishes it now. Once adopted the record is never discarded.
+// KEYS: tx; ARGV: instance, stale ms, adoption token. Hands the publish of a submission nobody
+// confirmed (its adapter died between the record and the broker's confirm) to a resubmission's
+// adapter: 1 when this one publishes it now. Once adopted the record is never discarded. The
+// same adoption run again (ioredis resends a command whose reply a reconnect lost) is still
+// its adopter's: told 0, that adapter would publish nothing and the submission would be lost.
 const ADOPT = `${REDIS_NOW_LUA}
 if redis.call("HGET", KEYS[1], "state") ~= "accepted" then return 0 end
 if redis.call("HGET", KEYS[1], "published") == "1" then return 0 end
+if redis.call("HGET", KEYS[1], "adoptToken") == ARGV[3] then return 1 end
 local now = redis_now_ms()
 local since = tonumber(redis.call("HGET", KEYS[1], "adoptedAt") or "0")
 if since > 0 and now - since < tonumber(ARGV[2]) then return 0 end
-redis.call("HSET", KEYS[1], "adoptedBy", ARGV[1], "adoptedAt", now)
+redis.call("HSET", KEYS[1], "adoptedBy", ARGV[1], "adoptedAt", now, "adoptToken", ARGV[3])
 return 1`;
 
 // KEYS: tx; ARGV: adapter instance. Asks for a wake when the final response is stored (a sync
@@ -360,7 +363,7 @@ interface ScriptedRedis extends Redis {
   sluiceNoteDeadLettered(tx: string): Promise<number>;
   sluiceRenewClaim(tx: string, until: string): Promise<number>;
   sluiceMarkPublishedMany(numKeys: number, ...txs: string[]): Promise<number>;
-  sluiceAdopt(tx: string, instance: string, staleMs: string): Promise<number>;
+  sluiceAdopt(tx: string, instance: string, staleMs: string, token: string): Promise<number>;
   sluiceWatch(tx: string, instance: string): Promise<string | null>;
 }
 
@@ -572,7 +575,9 @@ export class TransactionStore {
    * Another adopter's claim counts for `staleMs`; an adopted record is never discarded.
    */
   async adopt(id: string, instance: string, staleMs: number): Promise<boolean> {
-    return (await this.redis.sluiceAdopt(this.key(id), instance, String(staleMs))) === 1;
+    return (
+      (await this.redis.sluiceAdopt(this.key(id), instance, String(staleMs), randomUUID())) === 1
+    );
   }
 
   /**

@@ -4,7 +4,6 @@
 // instead of calling the backend again.
 
 import { randomUUID } from "node:crypto";
-import { connect, createServer, type AddressInfo, type Socket } from "node:net";
 import type { ChannelWrapper } from "amqp-connection-manager";
 import type { ConsumeMessage } from "amqplib";
 import * as amqplib from "amqplib";
@@ -33,6 +32,7 @@ import { RequestProcessor, type CallGuard } from "../../worker/request-processor
 import type { Translator, TranslatorCall } from "../../worker/translators/translator";
 import { createRedis, whenReady } from "../../shared/store/redis";
 import { AMQP_URL, deletePrefix, REDIS_URL } from "../support/harness";
+import { answerCutter, TcpProxy, viaProxy } from "../support/tcp-proxy";
 
 const log = pino({ level: "silent" });
 const T0 = Date.parse("2026-03-01T10:00:00Z");
@@ -64,60 +64,6 @@ function movingGuard(
       release: async () => undefined,
     };
     return permit;
-  };
-}
-
-/**
- * A TCP proxy in front of Redis that, once armed, closes the client's connection instead of
- * passing on the reply to the first command `marker` matches: the command ran, its answer is lost.
- */
-async function replyCuttingProxy(target: URL) {
-  let marker: ((command: string) => boolean) | null = null;
-  const state = { dropped: 0 };
-  const sockets = new Set<Socket>();
-  const server = createServer((client) => {
-    const upstream = connect(Number(target.port || 6379), target.hostname);
-    sockets.add(client).add(upstream);
-    let cutNextReply = false;
-    client.on("data", (chunk: Buffer) => {
-      if (marker && marker(chunk.toString("latin1"))) {
-        marker = null;
-        cutNextReply = true;
-      }
-      upstream.write(chunk);
-    });
-    upstream.on("data", (chunk: Buffer) => {
-      // A script not yet in Redis's cache is sent again in full: that reply passes.
-      if (cutNextReply && !chunk.toString("latin1").startsWith("-NOSCRIPT")) {
-        cutNextReply = false;
-        state.dropped += 1;
-        client.destroy();
-        upstream.destroy();
-        return;
-      }
-      client.write(chunk);
-    });
-    const end = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on("error", end).on("close", end);
-    upstream.on("error", end).on("close", end);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    get dropped() {
-      return state.dropped;
-    },
-    dropReplyTo(matches: (command: string) => boolean) {
-      marker = matches;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
   };
 }
 
@@ -470,18 +416,23 @@ describe("request processor: the last look before the call (real broker and Redi
     });
 
     /**
-     * Runs `work` with a processor whose Redis connection passes through `replyCuttingProxy`:
-     * the connection drops after Redis ran a command and before its reply arrived, and ioredis
-     * sends the unanswered command again on its new connection.
+     * Runs `work` with a processor whose Redis connection passes through a proxy that can cut
+     * an answer: the connection drops after Redis ran a command and before its reply arrived,
+     * and ioredis sends the unanswered command again on its new connection.
      */
     async function throughCuttingProxy(
       work: (
-        cut: Awaited<ReturnType<typeof replyCuttingProxy>>,
+        cut: ReturnType<typeof answerCutter>,
         processorOf: (clock: FixedClock, translator: Translator) => RequestProcessor,
       ) => Promise<void>,
     ): Promise<void> {
-      const cut = await replyCuttingProxy(new URL(REDIS_URL));
-      const proxied = createRedis(`redis://127.0.0.1:${cut.port}`, log, "resend-test");
+      const cut = answerCutter();
+      const target = new URL(REDIS_URL);
+      const proxy = new TcpProxy(
+        { host: target.hostname, port: Number(target.port || 6379) },
+        cut.filters,
+      );
+      const proxied = createRedis(viaProxy(REDIS_URL, await proxy.listen()), log, "resend-test");
       const proxiedLimits = createBackendLimits({
         redis: proxied,
         prefix,
@@ -513,7 +464,7 @@ describe("request processor: the last look before the call (real broker and Redi
       } finally {
         await proxiedLimits.close();
         proxied.disconnect();
-        await cut.close();
+        await proxy.close();
       }
     }
 
@@ -524,7 +475,7 @@ describe("request processor: the last look before the call (real broker and Redi
         const clock = new FixedClock(T0);
         const translator = new RecordingTranslator(clock);
         const { id, delivery } = await accepted(T0, null);
-        cut.dropReplyTo((command) => command.includes(store.key(id)));
+        cut.arm((command) => command.includes(store.key(id)));
         expect(await processorOf(clock, translator).process(delivery)).to.equal("ack");
         expect(cut.dropped, "the claim's reply was cut").to.equal(1);
         expect(translator.calls.map((c) => c.id)).to.deep.equal([id]);
@@ -541,9 +492,7 @@ describe("request processor: the last look before the call (real broker and Redi
         const translator = new RecordingTranslator(clock);
         const { id, delivery } = await accepted(T0, 1_000);
         clock.advance(2_000);
-        cut.dropReplyTo(
-          (command) => command.includes(store.key(id)) && command.includes("processing"),
-        );
+        cut.arm((command) => command.includes(store.key(id)) && command.includes("processing"));
         expect(await processorOf(clock, translator).process(delivery)).to.equal("ack");
         expect(cut.dropped, "the claim's reply was cut").to.equal(1);
         expect(translator.calls).to.deep.equal([]);

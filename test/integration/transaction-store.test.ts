@@ -4,10 +4,13 @@
 import { randomUUID } from "node:crypto";
 import { expect } from "chai";
 import Redis from "ioredis";
+import pino from "pino";
 import { wakeCodec, wakeHead } from "../../shared/protocol/codec";
 import type { ResponseMessage } from "../../shared/protocol/envelope";
 import { redisKeys } from "../../shared/protocol/redis-keys";
+import { createRedis, whenReady } from "../../shared/store/redis";
 import { TransactionStore, type TransactionMeta } from "../../shared/store/transaction-store";
+import { answerCutter, TcpProxy, viaProxy } from "../support/tcp-proxy";
 
 const REDIS_URL = process.env.REDIS_URL || "redis://127.0.0.1:6379";
 
@@ -263,6 +266,34 @@ describe("transaction store (Redis)", () => {
       "accepted",
       "processing",
     ]);
+  });
+
+  it("an adoption whose reply was lost is still the adopter's when the command is sent again", async () => {
+    // The connection drops after Redis ran the adoption and before its reply arrived; ioredis
+    // sends the command again. Told "adopted by another", the adapter would publish nothing,
+    // and the orphaned submission would never reach the broker.
+    const cut = answerCutter();
+    const target = new URL(REDIS_URL);
+    const proxy = new TcpProxy(
+      { host: target.hostname, port: Number(target.port || 6379) },
+      cut.filters,
+    );
+    const log = pino({ level: "silent" });
+    const proxied = createRedis(viaProxy(REDIS_URL, await proxy.listen()), log, "adopt-resend");
+    try {
+      await whenReady(proxied);
+      const m = meta({ xroadId: `x-${randomUUID()}` });
+      await store.create(m);
+      cut.arm((command) => command.includes(store.key(m.id)));
+      const adopter = new TransactionStore(proxied, prefix, 60_000);
+      expect(await adopter.adopt(m.id, "adapter-1", 60_000)).to.equal(true);
+      expect(cut.dropped, "the adoption's reply was cut").to.equal(1);
+      // Another adopter meanwhile still finds it taken.
+      expect(await store.adopt(m.id, "adapter-2", 60_000)).to.equal(false);
+    } finally {
+      proxied.disconnect();
+      await proxy.close();
+    }
   });
 
   it("stores each response once; the first final decides the outcome; after it the list is closed", async () => {

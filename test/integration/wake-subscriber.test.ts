@@ -3,7 +3,6 @@
 // not back yet) is made again until it succeeds, so a wake lost meanwhile is never waited out.
 
 import { randomUUID } from "node:crypto";
-import { connect, createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { expect } from "chai";
 import Redis from "ioredis";
 import pino from "pino";
@@ -14,45 +13,7 @@ import { redisKeys } from "../../shared/protocol/redis-keys";
 import { createRedis, whenReady } from "../../shared/store/redis";
 import { TransactionStore } from "../../shared/store/transaction-store";
 import { eventually, REDIS_URL } from "../support/harness";
-
-/** A TCP proxy in front of Redis that can be taken down (every connection cut and refused). */
-async function switchableProxy(target: URL) {
-  let up = true;
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((client) => {
-    if (!up) {
-      client.destroy();
-      return;
-    }
-    const upstream = connect(Number(target.port || 6379), target.hostname);
-    sockets.add(client).add(upstream);
-    client.pipe(upstream).pipe(client);
-    const end = () => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    client.on("error", end).on("close", end);
-    upstream.on("error", end).on("close", end);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    down() {
-      up = false;
-      for (const socket of sockets) socket.destroy();
-    },
-    up() {
-      up = true;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
+import { TcpProxy, viaProxy } from "../support/tcp-proxy";
 
 describe("wake subscription (real Redis)", function () {
   this.timeout(20_000);
@@ -74,8 +35,9 @@ describe("wake subscription (real Redis)", function () {
   it("reads a waiting caller's record again once the command connection is back, if the first read failed", async () => {
     const lines: string[] = [];
     const log = pino({ level: "info" }, { write: (line: string) => void lines.push(line) });
-    const proxy = await switchableProxy(new URL(REDIS_URL));
-    const commands = createRedis(`redis://127.0.0.1:${proxy.port}`, log, "wake-recheck-test");
+    const target = new URL(REDIS_URL);
+    const proxy = new TcpProxy({ host: target.hostname, port: Number(target.port || 6379) });
+    const commands = createRedis(viaProxy(REDIS_URL, await proxy.listen()), log, "wake-recheck");
     commands.on("error", () => undefined);
     const store = new TransactionStore(commands, prefix, 60_000);
     const waiters = new SyncWaiters(10);
@@ -111,7 +73,8 @@ describe("wake subscription (real Redis)", function () {
       let answered = false;
       void waiter.promise.then(() => (answered = true));
 
-      proxy.down();
+      proxy.refuse(true);
+      proxy.cut();
       // The outcome is stored while the subscription is down too: its wake is lost.
       const response: ResponseMessage = {
         id,
@@ -139,7 +102,7 @@ describe("wake subscription (real Redis)", function () {
       await new Promise((resolve) => setTimeout(resolve, 200));
       expect(answered, "nothing to answer with while the record cannot be read").to.equal(false);
 
-      proxy.up();
+      proxy.refuse(false);
       const wake = await waiter.promise;
       expect(wake?.state).to.equal("completed");
       expect(wake?.response?.status).to.equal(200);

@@ -1,11 +1,20 @@
 // A TCP proxy a test puts between one process and the broker (or any server) to break that
 // process's connections on purpose, without touching the server others use: cut every
-// connection, refuse new ones for a while, or decide per chunk what reaches the server.
+// connection, refuse new ones for a while, or decide per chunk what reaches either side.
 
 import net from "node:net";
 
 /** Sees what a client sends; returns the bytes to pass on now (empty: none yet or never). */
 export type ClientFilter = (chunk: Buffer) => Buffer;
+
+/** Sees what the server answers; returns the bytes to pass on, or null to break the connection. */
+export type ServerFilter = (chunk: Buffer) => Buffer | null;
+
+/** Both directions of one connection, for a filter whose answer depends on what was sent. */
+export interface ConnectionFilters {
+  client?: ClientFilter;
+  server?: ServerFilter;
+}
 
 export class TcpProxy {
   private readonly server: net.Server;
@@ -14,8 +23,8 @@ export class TcpProxy {
 
   constructor(
     private readonly target: { host: string; port: number },
-    /** Made once per connection; without one, everything passes. */
-    newFilter?: () => ClientFilter,
+    /** Made once per connection (the client's side, or both); without one, everything passes. */
+    newFilter?: () => ClientFilter | ConnectionFilters,
   ) {
     this.server = net.createServer((client) => {
       if (this.refusing) {
@@ -24,22 +33,33 @@ export class TcpProxy {
       }
       const upstream = net.connect(this.target.port, this.target.host);
       this.sockets.add(client).add(upstream);
-      const filter = newFilter?.();
-      upstream.pipe(client);
-      if (filter) {
-        client.on("data", (chunk: Buffer) => {
-          const pass = filter(chunk);
-          if (pass.length > 0) upstream.write(pass);
-        });
-      } else {
-        client.pipe(upstream);
-      }
+      const made = newFilter?.();
+      const filters: ConnectionFilters =
+        typeof made === "function" ? { client: made } : (made ?? {});
       const close = () => {
         client.destroy();
         upstream.destroy();
         this.sockets.delete(client);
         this.sockets.delete(upstream);
       };
+      const { client: sent, server: answered } = filters;
+      if (answered) {
+        upstream.on("data", (chunk: Buffer) => {
+          const pass = answered(chunk);
+          if (pass === null) close();
+          else if (pass.length > 0) client.write(pass);
+        });
+      } else {
+        upstream.pipe(client);
+      }
+      if (sent) {
+        client.on("data", (chunk: Buffer) => {
+          const pass = sent(chunk);
+          if (pass.length > 0) upstream.write(pass);
+        });
+      } else {
+        client.pipe(upstream);
+      }
       client.on("error", close).on("close", close);
       upstream.on("error", close).on("close", close);
     });
@@ -74,4 +94,42 @@ export function viaProxy(url: string, port: number): string {
   proxied.hostname = "127.0.0.1";
   proxied.port = String(port);
   return proxied.toString();
+}
+
+/**
+ * Connection filters that, once armed, break the connection instead of passing on the answer
+ * to the first request `matches`: the request reached the server and ran, its answer is lost.
+ * A Redis NOSCRIPT error passes, since the client then sends the script in full.
+ */
+export function answerCutter() {
+  let matches: ((request: string) => boolean) | null = null;
+  let dropped = 0;
+  return {
+    filters: (): ConnectionFilters => {
+      let cutNext = false;
+      return {
+        client: (chunk) => {
+          if (matches?.(chunk.toString("latin1"))) {
+            matches = null;
+            cutNext = true;
+          }
+          return chunk;
+        },
+        server: (chunk) => {
+          if (!cutNext || chunk.toString("latin1").startsWith("-NOSCRIPT")) return chunk;
+          cutNext = false;
+          dropped += 1;
+          return null;
+        },
+      };
+    },
+    /** Cuts the answer to the next request `matcher` matches. */
+    arm(matcher: (request: string) => boolean): void {
+      matches = matcher;
+    },
+    /** How many answers were cut. */
+    get dropped(): number {
+      return dropped;
+    },
+  };
 }
