@@ -3,6 +3,7 @@
 // document answered in its own format (JSON or YAML), each fixed `servers[].url` cut to its path.
 
 import YAML from "yaml";
+import { fetchDescription } from "./description-fetch";
 import type { ProviderClient } from "./provider-client";
 import type { CompiledService } from "./sim-options";
 import { XroadError } from "./xroad-errors";
@@ -23,12 +24,7 @@ export async function readOpenApiDescription(
   provider: ProviderClient,
 ): Promise<DescriptionAnswer> {
   const url = service.descriptionUrl.href;
-  let answer;
-  try {
-    answer = await provider.call(service, { method: "GET", url, headers: [], body: null });
-  } catch (error) {
-    throw asFetchError(error);
-  }
+  const answer = await fetchDescription(service, service.descriptionUrl, provider);
   if (answer.status !== 200) {
     throw new XroadError(
       INTERNAL_ERROR,
@@ -97,18 +93,4 @@ function pathOf(uri: string): string {
   } catch {
     throw new XroadError(INTERNAL_ERROR, `Can't parse url string: ${uri}`);
   }
-}
-
-/**
- * A failed fetch of the description is the server proxy's own failure, not the service's:
- * X-Road reports a refused or unresolvable host as NetworkError and any other I/O failure (TLS
- * included) as IOError, without the `ServiceFailed` of a forwarded call.
- */
-function asFetchError(error: unknown): unknown {
-  if (!(error instanceof XroadError)) return error;
-  const network = error.type.endsWith(".NetworkError");
-  return new XroadError(
-    network ? "Server.ServerProxy.NetworkError" : "Server.ServerProxy.IOError",
-    error.message,
-  );
 }

@@ -8,6 +8,13 @@ import { readOpenApiDescription, type DescriptionAnswer } from "./openapi-descri
 import type { ProviderClient } from "./provider-client";
 import { providerRequestHeaders, xroadAnswerHeaders } from "./rest-proxy";
 import { IDENTIFIER_PART, type CompiledService } from "./sim-options";
+import {
+  clientText,
+  isKnownProvider,
+  mayCall,
+  serviceIdFields,
+  servicesOf,
+} from "./provider-services";
 import { XroadError } from "./xroad-errors";
 
 const REST_METASERVICES = ["listMethods", "allowedMethods", "getOpenAPI"] as const;
@@ -66,24 +73,17 @@ interface RestServiceDetails {
   endpoint_list: Array<{ method: string; path: string }>;
 }
 
-const providerOf = (serviceId: string): string => serviceId.split("/").slice(0, -1).join("/");
-
-/** Client ids the way X-Road's messages print them. */
-const clientText = (id: string): string =>
-  `${id.split("/").length === 4 ? "SUBSYSTEM" : "MEMBER"}:${id}`;
-
 function restServiceDetails(service: CompiledService): RestServiceDetails {
-  const parts = service.id.split("/");
-  const [instance, memberClass, memberCode] = parts;
+  const id = serviceIdFields(service);
   return {
-    member_class: memberClass,
-    member_code: memberCode,
+    member_class: id.memberClass,
+    member_code: id.memberCode,
     object_type: "SERVICE",
-    service_code: parts[parts.length - 1],
+    service_code: id.serviceCode,
     // An OpenAPI 3 description makes it an OPENAPI service, a bare base path a REST one.
     service_type: service.descriptionUrl ? "OPENAPI" : "REST",
-    ...(parts.length === 5 ? { subsystem_code: parts[3] } : {}),
-    xroad_instance: instance,
+    ...(id.subsystemCode !== undefined ? { subsystem_code: id.subsystemCode } : {}),
+    xroad_instance: id.xRoadInstance,
     endpoint_list: [],
   };
 }
@@ -95,26 +95,10 @@ function restServiceList(
   client: string | null,
 ): { service: RestServiceDetails[] } {
   return {
-    service: services
-      .filter((s) => s.type === "rest" && providerOf(s.id) === provider)
-      .filter((s) => client === null || !s.allowedClients || s.allowedClients.has(client))
+    service: servicesOf(services, provider, "rest")
+      .filter((s) => client === null || mayCall(s, client))
       .map(restServiceDetails),
   };
-}
-
-/**
- * Whether the security server has the provider as a client. The simulator knows its clients
- * only through their services, so a provider is known once a service is registered under it
- * (a SOAP service id may end in a version).
- */
-function isKnownProvider(services: CompiledService[], provider: string): boolean {
-  return services.some((s) => {
-    const parts = s.id.split("/");
-    const versioned = s.type === "soap" && parts.length >= 5;
-    return (
-      providerOf(s.id) === provider || (versioned && parts.slice(0, -2).join("/") === provider)
-    );
-  });
 }
 
 /** The service `getOpenAPI?serviceCode=…` names; the errors are X-Road's (InternalError). */

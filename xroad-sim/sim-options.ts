@@ -29,9 +29,10 @@ export interface XroadSimServiceOptions {
   /** Access rights: clients (`INSTANCE/CLASS/MEMBER[/SUBSYSTEM]`) allowed to call; default all. */
   allowedClients?: string[];
   /**
-   * REST only: the URL of the service's OpenAPI 3 description, as an "OpenAPI 3 Description"
-   * service description is registered (ug-ss §6.1). Read by `getOpenAPI` (PR-MREST §5) with
-   * the service's TLS settings. Without it the service is one added by "REST API Base Path".
+   * The URL of the service's description, as a service description is registered (ug-ss
+   * §6.1): for REST an "OpenAPI 3 Description", read by `getOpenAPI` (PR-MREST §5) — without it
+   * the service is one added by "REST API Base Path"; for SOAP the WSDL, read by `getWsdl`
+   * (PR-META §4). Both are read with the service's TLS settings.
    */
   descriptionUrl?: string;
 }
@@ -65,7 +66,7 @@ export interface CompiledService {
   timeoutMs: number;
   tls: { ca?: Pem[]; cert?: Pem; key?: Pem; verify: boolean };
   allowedClients: Set<string> | null;
-  /** The OpenAPI 3 description's URL; null for a service without one. */
+  /** The OpenAPI 3 description's or the WSDL's URL; null for a service without one. */
   descriptionUrl: URL | null;
 }
 
@@ -110,9 +111,6 @@ export function compileService(
     service.descriptionUrl === undefined
       ? null
       : httpUrl(service.descriptionUrl, `service ${id}: descriptionUrl`, problems);
-  if (service.descriptionUrl !== undefined && type === "soap") {
-    problems.push(`service ${id}: descriptionUrl is an OpenAPI description, for REST services`);
-  }
   const { cert, key } = service.tls ?? {};
   if ((cert === undefined) !== (key === undefined)) {
     problems.push(`service ${id}: tls.cert and tls.key go together`);

@@ -12,10 +12,14 @@ export interface SoapMessage {
   /** `INSTANCE/CLASS/MEMBER[/SUBSYSTEM]/serviceCode[/version]`. */
   service: string | null;
   serviceCode: string | null;
+  /** The `service` header's provider: `INSTANCE/CLASS/MEMBER[/SUBSYSTEM]`. */
+  provider: string | null;
   id: string | null;
   protocolVersion: string | null;
   /** Local name of the Body's element; "Fault" for a SOAP Fault. */
   bodyElement: string;
+  /** The text of the Body element's child elements by local name (a metaservice's arguments). */
+  bodyFields: Record<string, string>;
 }
 
 type Node = Record<string, unknown>;
@@ -117,13 +121,19 @@ export function readSoapMessage(xml: string, prefix: string): SoapMessage {
     );
   }
   const bodyElement = nameOf(bodyElements[0]) as string;
+  const bodyFields: Record<string, string> = {};
+  for (const field of elements(childrenOf(bodyElements[0]))) {
+    bodyFields[nameOf(field) as string] = textOf(field);
+  }
   const message: SoapMessage = {
     client: null,
     service: null,
     serviceCode: null,
+    provider: null,
     id: null,
     protocolVersion: null,
     bodyElement,
+    bodyFields,
   };
   if (!header) return message;
   for (const field of elements(childrenOf(header))) {
@@ -131,6 +141,7 @@ export function readSoapMessage(xml: string, prefix: string): SoapMessage {
     if (name === "client") message.client = identifier(field, false);
     else if (name === "service") {
       message.service = identifier(field, true);
+      message.provider = identifier(field, false);
       const code = elements(childrenOf(field)).find((c) => nameOf(c) === "serviceCode");
       message.serviceCode = code ? textOf(code) : null;
     } else if (name === "id") message.id = textOf(field);

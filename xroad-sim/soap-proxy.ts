@@ -17,14 +17,29 @@ export interface SoapRequest {
   xroadId: string;
   /** Service id as in the header: `INSTANCE/CLASS/MEMBER[/SUBSYSTEM]/serviceCode[/version]`. */
   serviceId: string;
+  serviceCode: string;
+  /** The service's provider: `INSTANCE/CLASS/MEMBER[/SUBSYSTEM]`. */
+  provider: string;
+  /** The SOAP message as sent (the first part of a multipart request). */
+  xml: string;
+  bodyFields: Record<string, string>;
 }
 
 /** Reads the client's request; throws `Client.*` errors for what breaks PR-MESS. */
 export function readSoapRequest(req: http.IncomingMessage, body: Buffer): SoapRequest {
   const contentType = req.headers["content-type"];
   if (!contentType) throw new XroadError("Client.InvalidContentType", "Missing content type");
-  const message = checkSoapRequest(soapPart(body, contentType, "Client."));
-  return { client: message.client, xroadId: message.id as string, serviceId: message.service };
+  const xml = soapPart(body, contentType, "Client.");
+  const message = checkSoapRequest(xml);
+  return {
+    client: message.client,
+    xroadId: message.id as string,
+    serviceId: message.service,
+    serviceCode: message.serviceCode as string,
+    provider: message.provider as string,
+    xml,
+    bodyFields: message.bodyFields,
+  };
 }
 
 /** The registered service for a SOAP `service` header: with its version, then without. */
@@ -78,9 +93,7 @@ export async function forwardSoap(
       );
     }
   }
-  const hash = createHash("sha512")
-    .update(soapPartBytes(body, String(req.headers["content-type"])))
-    .digest("base64");
+  const hash = soapRequestHash(req, body);
   const isMultipart = /^multipart\//i.test(contentType);
   // A multipart answer passes unchanged; a plain one gets requestHash in its header.
   const out = isMultipart ? answer.body : Buffer.from(withRequestHash(xml, hash), "utf8");
@@ -93,7 +106,10 @@ export async function forwardSoap(
 }
 
 /** PR-MESS §2.2: the hash covers the request bytes, or the SOAP part of a multipart request. */
-function soapPartBytes(body: Buffer, contentType: string): Buffer {
-  if (!/^multipart\//i.test(contentType)) return body;
-  return Buffer.from(soapPart(body, contentType, "Client."), "utf8");
+export function soapRequestHash(req: http.IncomingMessage, body: Buffer): string {
+  const contentType = String(req.headers["content-type"]);
+  const bytes = /^multipart\//i.test(contentType)
+    ? Buffer.from(soapPart(body, contentType, "Client."), "utf8")
+    : body;
+  return createHash("sha512").update(bytes).digest("base64");
 }

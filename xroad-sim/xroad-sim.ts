@@ -1,7 +1,7 @@
 // A simulated X-Road security server on a real port: information systems call registered
 // services through it (REST `/r1/…`, SOAP `POST /`), over HTTP, HTTPS or mTLS, and it calls
 // each service's URL as PR-REST / PR-MESS say, answering its own errors as X-Road does. The
-// REST metaservices (PR-MREST) it answers itself.
+// metaservices (PR-MREST, PR-META) it answers itself.
 
 import { randomUUID } from "node:crypto";
 import http from "node:http";
@@ -12,6 +12,7 @@ import getRawBody from "raw-body";
 import { parseDuration } from "../shared/config/durations";
 import { lastHeader } from "./header-filter";
 import { ProviderClient } from "./provider-client";
+import { mayCall } from "./provider-services";
 import { answerRestMetaservice, matchRestMetaservice } from "./rest-metaservices";
 import { forwardRest, MAX_URI_LENGTH, parseClientHeader, resolveRestTarget } from "./rest-proxy";
 import {
@@ -22,6 +23,7 @@ import {
   type XroadSimOptions,
   type XroadSimServiceOptions,
 } from "./sim-options";
+import { answerSoapMetaservice, isSoapMetaservice } from "./soap-metaservices";
 import { findSoapService, forwardSoap, readSoapRequest } from "./soap-proxy";
 import { sendRestError, sendSoapFault, XroadError } from "./xroad-errors";
 
@@ -197,6 +199,11 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
       call.client = request.client;
       call.xroadId = request.xroadId;
       call.service = request.serviceId;
+      if (isSoapMetaservice(request)) {
+        const deps = { services: [...services.values()], provider };
+        call.status = await answerSoapMetaservice(req, res, request, body, deps);
+        return;
+      }
       const service = findSoapService(request.serviceId, lookup);
       if (!service) {
         throw new XroadError(
@@ -306,7 +313,7 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
 }
 
 function checkAccess(service: CompiledService, client: string): void {
-  if (service.allowedClients && !service.allowedClients.has(client)) {
+  if (!mayCall(service, client)) {
     throw new XroadError(
       "Server.ServerProxy.AccessDenied",
       `Request is not allowed: SERVICE:${service.id} for client SUBSYSTEM:${client}`,

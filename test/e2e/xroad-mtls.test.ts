@@ -141,11 +141,22 @@ describe("behind a security server over mTLS (xroad-sim in front of Sluice)", fu
         [`${REST_PROVIDER}/personLookup`]: { url: `${sluiceUrl}/rest/personLookup`, tls: toSluice },
         [`${REST_PROVIDER}/messages`]: {
           url: `${sluiceUrl}/rest/messages`,
-          descriptionUrl: `${sluiceUrl}/openapi/messages`,
+          descriptionUrl: `${sluiceUrl}/rest/messages/openapi.json`,
           tls: toSluice,
         },
-        [`${SOAP_PROVIDER}/getState`]: { url: `${sluiceUrl}/soap`, type: "soap", tls: toSluice },
-        [`${SOAP_PROVIDER}/messages`]: { url: `${sluiceUrl}/soap`, type: "soap", tls: toSluice },
+        // The WSDL, as "ADD WSDL" registers it for each of its services.
+        [`${SOAP_PROVIDER}/getState`]: {
+          url: `${sluiceUrl}/soap`,
+          type: "soap",
+          descriptionUrl: `${sluiceUrl}/soap?wsdl`,
+          tls: toSluice,
+        },
+        [`${SOAP_PROVIDER}/messages`]: {
+          url: `${sluiceUrl}/soap`,
+          type: "soap",
+          descriptionUrl: `${sluiceUrl}/soap?wsdl`,
+          tls: toSluice,
+        },
       },
     });
     consumer = new Agent({
@@ -397,6 +408,60 @@ describe("behind a security server over mTLS (xroad-sim in front of Sluice)", fu
     expect(nobody.status).to.equal(500);
     expect(nobody.headers["x-road-error"]).to.equal("Server.ServerProxy.UnknownMember");
     // Discovery never reaches a backend.
+    expect(harness.sim.calls().length).to.equal(before);
+  });
+
+  it("a SOAP consumer lists the services and builds a `soap` client from the WSDL getWsdl answers", async () => {
+    const before = harness.sim.calls().length;
+    const header = (id: string, serviceCode: string): string =>
+      `<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/" ` +
+      `xmlns:xrd="${XRD}" xmlns:id="${IDS}"><SOAP-ENV:Header>` +
+      '<xrd:client id:objectType="SUBSYSTEM"><id:xRoadInstance>EE</id:xRoadInstance>' +
+      "<id:memberClass>GOV</id:memberClass><id:memberCode>70000001</id:memberCode>" +
+      "<id:subsystemCode>case-app</id:subsystemCode></xrd:client>" +
+      '<xrd:service id:objectType="SERVICE"><id:xRoadInstance>EE</id:xRoadInstance>' +
+      "<id:memberClass>GOV</id:memberClass><id:memberCode>70000002</id:memberCode>" +
+      `<id:subsystemCode>sluice-soap</id:subsystemCode><id:serviceCode>${serviceCode}</id:serviceCode>` +
+      `</xrd:service><xrd:id>${id}</xrd:id><xrd:protocolVersion>4.0</xrd:protocolVersion>` +
+      "</SOAP-ENV:Header><SOAP-ENV:Body>";
+    const post = async (xml: string): Promise<{ type: string; text: string }> => {
+      const answer = await request(`${sim.url}/`, {
+        method: "POST",
+        dispatcher: consumer,
+        headers: { "content-type": "text/xml; charset=utf-8" },
+        body: xml,
+      });
+      expect(answer.statusCode).to.equal(200);
+      return { type: String(answer.headers["content-type"]), text: await answer.body.text() };
+    };
+
+    const listed = await post(
+      `${header("meta-1", "listMethods")}<xrd:listMethods/></SOAP-ENV:Body></SOAP-ENV:Envelope>`,
+    );
+    const codes = [...listed.text.matchAll(/<id:serviceCode>([^<]+)<\/id:serviceCode>/g)].map(
+      (m) => m[1],
+    );
+    // The header's own serviceCode first, then the listed services.
+    expect(codes).to.deep.equal(["listMethods", "getState", "messages"]);
+
+    const wsdlAnswer = await post(
+      `${header("meta-2", "getWsdl")}<xrd:getWsdl><xrd:serviceCode>getState</xrd:serviceCode>` +
+        "</xrd:getWsdl></SOAP-ENV:Body></SOAP-ENV:Envelope>",
+    );
+    const boundary = /boundary=([^;\s]+)/.exec(wsdlAnswer.type)?.[1];
+    expect(boundary, wsdlAnswer.type).to.be.a("string");
+    const attachment = wsdlAnswer.text.split(`--${boundary}`)[2];
+    const wsdl = attachment.slice(attachment.indexOf("\r\n\r\n") + 4, -2);
+    // Sluice's WSDL, its endpoint hidden: a consumer sends to its own security server.
+    expect(wsdl).to.contain('location="http://example.org/xroad-endpoint"');
+    expect(wsdl).to.not.contain(sluiceUrl);
+    const file = path.join(harness.dir, "getState.wsdl");
+    writeFileSync(file, wsdl);
+    const client = await soap.createClientAsync(file, { endpoint: `${sim.url}/` });
+    const operations = Object.values(client.describe() as Record<string, Record<string, object>>)
+      .flatMap((service) => Object.values(service))
+      .flatMap((port) => Object.keys(port));
+    expect(operations).to.include.members(["getState", "messages"]);
     expect(harness.sim.calls().length).to.equal(before);
   });
 

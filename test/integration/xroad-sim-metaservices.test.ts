@@ -324,11 +324,6 @@ describe("xroad-sim REST metaservices (PR-MREST)", function () {
       .to.be.instanceOf(RangeError)
       .with.property("message")
       .that.contains("is not a URL");
-    expect(await bad({ descriptionUrl: `${docs.url}/a.wsdl`, type: "soap" }))
-      .to.be.instanceOf(RangeError)
-      .with.property("message")
-      .that.contains("for REST services");
-
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "xroad-sim-meta-"));
     try {
       const file = path.join(dir, "sim.yaml");
