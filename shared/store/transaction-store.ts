@@ -153,15 +153,15 @@ local function redis_now_ms()
 end`;
 
 // KEYS: tx; ARGV: to, now, allowed-from (comma list), error json or "", claim ms or "",
-// claim token or "". Returns {result, previous state}. "processing" may be re-entered once the
-// claim lapsed (by Redis's clock). A claim keeps its token and the state it came from: the same
-// claim run again (ioredis resends a command whose reply a reconnect lost) is still its
-// holder's, not "claimed".
+// change token. Returns {result, previous state}. "processing" may be re-entered once the
+// claim lapsed (by Redis's clock). A change keeps its token and the state it came from: the
+// same change run again (ioredis resends a command whose reply a reconnect lost) is still its
+// caller's, not "claimed" (a claim) or "conflict" (a cancel).
 const TRANSITION = `${REDIS_NOW_LUA}
 local cur = redis.call("HGET", KEYS[1], "state")
 if not cur then return {"missing", ""} end
-if cur == "processing" and ARGV[6] ~= "" and redis.call("HGET", KEYS[1], "claimToken") == ARGV[6] then
-  return {"ok", redis.call("HGET", KEYS[1], "claimFrom") or cur}
+if cur == ARGV[1] and ARGV[6] ~= "" and redis.call("HGET", KEYS[1], "changeToken") == ARGV[6] then
+  return {"ok", redis.call("HGET", KEYS[1], "changeFrom") or cur}
 end
 local allowed = string.find("," .. ARGV[3] .. ",", "," .. cur .. ",", 1, true)
 if cur == "processing" and ARGV[1] == "processing" then
@@ -177,7 +177,7 @@ if cur ~= ARGV[1] then
 end
 if ARGV[4] ~= "" then redis.call("HSET", KEYS[1], "error", ARGV[4]) end
 if ARGV[5] ~= "" then redis.call("HSET", KEYS[1], "claimUntil", redis_now_ms() + tonumber(ARGV[5])) end
-if ARGV[6] ~= "" then redis.call("HSET", KEYS[1], "claimToken", ARGV[6], "claimFrom", cur) end
+redis.call("HSET", KEYS[1], "changeToken", ARGV[6], "changeFrom", cur)
 return {"ok", cur}`;
 
 // KEYS: tx, responses; ARGV: seq, response json, final "1"/"0", outcome, now, error json or "",
@@ -259,12 +259,13 @@ return {"ok", cur}`;
 // it is not to be claimed (what a peek would show), "claimed" while another worker's claim
 // lasts, "busy" (ms until the earliest lease expires) when no slot is free, else "ok" with
 // the previous state: the slot is taken and the message claimed as TRANSITION would.
-// The claim keeps the slot's token (and the state it came from): ioredis sends a command
-// again after a reconnect when its reply was lost, and that second run must find the claim
-// its own, not another worker's (which would park the message and strand the slot).
+// The claim keeps the slot's token as its change token (and the state it came from): ioredis
+// sends a command again after a reconnect when its reply was lost, and that second run must
+// find the claim its own, not another worker's (which would park the message and strand the
+// slot).
 const CLAIM_WITH_SLOT = `${SLOT_LUA}${REDIS_NOW_LUA}
 local f = redis.call("HMGET", KEYS[1], "state", "processedAt", "answer", "deadLettered",
-  "refused", "claimUntil", "claimToken", "claimFrom")
+  "refused", "claimUntil", "changeToken", "changeFrom")
 local cur = f[1]
 if f[5] then return {"refused"} end
 if not cur then return {"missing"} end
@@ -276,7 +277,7 @@ if cur == "processing" and tonumber(f[6] or "0") > redis_now_ms() then return {"
 local admitted, wait = acquire_slot(KEYS[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]))
 if admitted == 0 then return {"busy", wait} end
 redis.call("HSET", KEYS[1], "state", "processing", "updatedAt", ARGV[1],
-  "claimUntil", redis_now_ms() + tonumber(ARGV[2]), "claimToken", ARGV[3], "claimFrom", cur)
+  "claimUntil", redis_now_ms() + tonumber(ARGV[2]), "changeToken", ARGV[3], "changeFrom", cur)
 if cur ~= "processing" then
   redis.call("HSET", KEYS[1], "history", redis.call("HGET", KEYS[1], "history") ..
     ',{"state":"processing","at":' .. ARGV[1] .. '}')
@@ -669,8 +670,8 @@ export class TransactionStore {
       from.join(","),
       options.error ? JSON.stringify(options.error) : "",
       options.claimMs !== undefined ? String(options.claimMs) : "",
-      // Each claim its own token, the same in a resend of this command.
-      to === "processing" && options.claimMs !== undefined ? randomUUID() : "",
+      // Each change its own token, the same in a resend of this command.
+      randomUUID(),
     );
     return { result: result as TransitionResult, previous: (previous || null) as State | null };
   }

@@ -268,10 +268,14 @@ describe("transaction store (Redis)", () => {
     ]);
   });
 
-  it("an adoption whose reply was lost is still the adopter's when the command is sent again", async () => {
-    // The connection drops after Redis ran the adoption and before its reply arrived; ioredis
-    // sends the command again. Told "adopted by another", the adapter would publish nothing,
-    // and the orphaned submission would never reach the broker.
+  /**
+   * Runs `work` with a store whose connection passes through a proxy that can cut an answer:
+   * the connection drops after Redis ran a command and before its reply arrived, and ioredis
+   * sends the unanswered command again on its new connection.
+   */
+  async function withAnswersCut(
+    work: (cut: ReturnType<typeof answerCutter>, proxied: TransactionStore) => Promise<void>,
+  ): Promise<void> {
     const cut = answerCutter();
     const target = new URL(REDIS_URL);
     const proxy = new TcpProxy(
@@ -279,21 +283,44 @@ describe("transaction store (Redis)", () => {
       cut.filters,
     );
     const log = pino({ level: "silent" });
-    const proxied = createRedis(viaProxy(REDIS_URL, await proxy.listen()), log, "adopt-resend");
+    const client = createRedis(viaProxy(REDIS_URL, await proxy.listen()), log, "resend-test");
     try {
-      await whenReady(proxied);
+      await whenReady(client);
+      await work(cut, new TransactionStore(client, prefix, 60_000));
+    } finally {
+      client.disconnect();
+      await proxy.close();
+    }
+  }
+
+  it("an adoption whose reply was lost is still the adopter's when the command is sent again", async () => {
+    // Told "adopted by another", the adapter would publish nothing, and the orphaned
+    // submission would never reach the broker.
+    await withAnswersCut(async (cut, proxied) => {
       const m = meta({ xroadId: `x-${randomUUID()}` });
       await store.create(m);
       cut.arm((command) => command.includes(store.key(m.id)));
-      const adopter = new TransactionStore(proxied, prefix, 60_000);
-      expect(await adopter.adopt(m.id, "adapter-1", 60_000)).to.equal(true);
+      expect(await proxied.adopt(m.id, "adapter-1", 60_000)).to.equal(true);
       expect(cut.dropped, "the adoption's reply was cut").to.equal(1);
       // Another adopter meanwhile still finds it taken.
       expect(await store.adopt(m.id, "adapter-2", 60_000)).to.equal(false);
-    } finally {
-      proxied.disconnect();
-      await proxy.close();
-    }
+    });
+  });
+
+  it("a transition whose reply was lost is still its caller's when the command is sent again", async () => {
+    // A cancel told "conflict" would answer its caller 409 for a message it did cancel.
+    await withAnswersCut(async (cut, proxied) => {
+      const m = meta();
+      await store.create(m);
+      cut.arm((command) => command.includes(store.key(m.id)));
+      expect(await proxied.transition(m.id, ["accepted"], "cancelled")).to.deep.equal({
+        result: "ok",
+        previous: "accepted",
+      });
+      expect(cut.dropped, "the transition's reply was cut").to.equal(1);
+      // A second cancel is one: too late.
+      expect((await store.transition(m.id, ["accepted"], "cancelled")).result).to.equal("conflict");
+    });
   });
 
   it("stores each response once; the first final decides the outcome; after it the list is closed", async () => {
