@@ -184,7 +184,11 @@ return {"ok", cur}`;
 // ttl ms, wake head (the wake message's JSON up to its response; "" for no wake), wake channel
 // root, then the record's field names (RECORD_FIELDS, in its order).
 // Stores a response once per seq; a final response sets the terminal state. Once terminal, the
-// list is closed: a response arriving after that (final or not) is "late" and changes nothing.
+// list is closed: a response arriving after that is "late" and changes nothing, except one of
+// the final's own predecessors (a seq below it): responses 1..n of an answer are published in
+// order but may be stored out of it (two response workers, a requeue after a Redis error), and
+// one stored after the final still belongs to the outcome, so it is added without a change of
+// state (finalSeq, kept with the final, tells them apart).
 // In the same round trip it returns the record as it is now (no read after it), and a final
 // response wakes the adapter instances holding its sync callers over pub/sub (owner and
 // watchers); the instances no subscriber heard (an adapter of an earlier release, or one whose
@@ -200,19 +204,24 @@ if redis.call("HEXISTS", KEYS[2], ARGV[1]) == 1 then
   response = redis.call("HGET", KEYS[2], ARGV[1])
 else
   local terminal = {completed=true, rejected=true, failed=true, expired=true, cancelled=true}
-  if terminal[cur] then return {"late", cur} end
-  redis.call("HSET", KEYS[2], ARGV[1], ARGV[2])
-  redis.call("PEXPIRE", KEYS[2], redis.call("PTTL", KEYS[1]))
-  redis.call("HSET", KEYS[1], "updatedAt", ARGV[5])
-  if ARGV[3] == "1" then
-    redis.call("HSET", KEYS[1], "state", ARGV[4], "history", redis.call("HGET", KEYS[1], "history") ..
-      ',{"state":"' .. ARGV[4] .. '","at":' .. ARGV[5] .. '}')
-    if ARGV[6] ~= "" then redis.call("HSET", KEYS[1], "error", ARGV[6]) end
-    -- The worker's copy of the answer has served its purpose once the outcome is stored.
-    redis.call("HDEL", KEYS[1], "answer")
-    -- The outcome stays readable for the whole retention, however long the message waited.
-    redis.call("PEXPIRE", KEYS[1], ARGV[7])
-    redis.call("PEXPIRE", KEYS[2], ARGV[7])
+  if terminal[cur] then
+    local last = tonumber(redis.call("HGET", KEYS[1], "finalSeq") or "0")
+    if ARGV[3] == "1" or tonumber(ARGV[1]) >= last then return {"late", cur} end
+    redis.call("HSET", KEYS[2], ARGV[1], ARGV[2])
+  else
+    redis.call("HSET", KEYS[2], ARGV[1], ARGV[2])
+    redis.call("PEXPIRE", KEYS[2], redis.call("PTTL", KEYS[1]))
+    redis.call("HSET", KEYS[1], "updatedAt", ARGV[5])
+    if ARGV[3] == "1" then
+      redis.call("HSET", KEYS[1], "state", ARGV[4], "finalSeq", ARGV[1], "history",
+        redis.call("HGET", KEYS[1], "history") .. ',{"state":"' .. ARGV[4] .. '","at":' .. ARGV[5] .. '}')
+      if ARGV[6] ~= "" then redis.call("HSET", KEYS[1], "error", ARGV[6]) end
+      -- The worker's copy of the answer has served its purpose once the outcome is stored.
+      redis.call("HDEL", KEYS[1], "answer")
+      -- The outcome stays readable for the whole retention, however long the message waited.
+      redis.call("PEXPIRE", KEYS[1], ARGV[7])
+      redis.call("PEXPIRE", KEYS[2], ARGV[7])
+    end
   end
 end
 local fields = redis.call("HMGET", KEYS[1], unpack(ARGV, 10))

@@ -102,6 +102,19 @@ describe("correlator (real broker and Redis)", function () {
     expect(heard).to.include(`${m.id}:completed`);
   });
 
+  it("hands over a response that reaches it after the final it precedes, not as late", async () => {
+    const m = { ...meta(), xroadId: randomUUID() };
+    await store.create(m);
+    const first = { ...answer(m, false), seq: 1, final: false, body: "part" };
+    const final = { ...answer(m, false), seq: 2 };
+    await correlator.handle(delivery(final));
+    await correlator.handle(delivery(first));
+    const tx = await store.get(m.id);
+    expect(tx!.state).to.equal("completed");
+    expect(tx!.responses.map((r) => r.body)).to.deep.equal(["part", "done"]);
+    expect(heard.filter((h) => h === `${m.id}:completed`)).to.have.length(2);
+  });
+
   it("keeps a response of a refused submission in the dead-letter queue", async () => {
     const m = meta();
     await store.create(m);

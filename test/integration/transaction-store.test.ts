@@ -346,6 +346,29 @@ describe("transaction store (Redis)", () => {
     expect((await store.addResponse(response(randomUUID(), 1, true))).result).to.equal("missing");
   });
 
+  it("a response stored after the final it precedes still belongs to the outcome; nothing after the final does", async () => {
+    const m = meta();
+    await store.create(m);
+    // Two response workers (or a requeue after a Redis error) may store seq 3 before 1 and 2.
+    expect((await store.addResponse(response(m.id, 3, true))).result).to.equal("ok");
+    const filled = await store.addResponse(response(m.id, 1, false));
+    expect(filled).to.deep.include({ result: "ok", previous: "completed" });
+    expect((await store.addResponse(response(m.id, 1, false))).result).to.equal("duplicate");
+    expect((await store.addResponse(response(m.id, 2, false))).result).to.equal("ok");
+    expect((await store.addResponse(response(m.id, 4, false))).result).to.equal("late");
+    expect((await store.addResponse(response(m.id, 2, true, "failed"))).result).to.equal(
+      "duplicate",
+    );
+    const tx = (await store.get(m.id))!;
+    expect(tx.state).to.equal("completed");
+    expect(tx.responses.map((r) => [r.seq, r.body])).to.deep.equal([
+      [1, "r1"],
+      [2, "r2"],
+      [3, "r3"],
+    ]);
+    expect(tx.history.map((h) => h.state)).to.deep.equal(["accepted", "completed"]);
+  });
+
   it("a cancelled message takes no outcome from a late response", async () => {
     const m = meta();
     await store.create(m);
