@@ -3,7 +3,7 @@
 
 import http from "node:http";
 import https from "node:https";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import type { Logger } from "pino";
 import { safeAck } from "../shared/broker/amqp";
 import { redisKeys } from "../shared/protocol/redis-keys";
@@ -135,6 +135,9 @@ export async function startAdapter(
       250,
       Math.min(1_000, limits.headersTimeoutMs || 1_000, limits.requestTimeoutMs || 1_000),
     ),
+    // A TLS handshake never finished is a connection that sent no request: the same bound
+    // (Node's own default is 120 s, each such connection holding an adapter.maxConnections slot).
+    ...(limits.headersTimeoutMs > 0 ? { handshakeTimeout: limits.headersTimeoutMs } : {}),
   };
   const server = tls
     ? https.createServer({ ...serverOptions, ...serviceTlsOptions(tls.current) }, app.callback())
@@ -152,6 +155,16 @@ export async function startAdapter(
   server.requestTimeout = limits.requestTimeoutMs;
   server.keepAliveTimeout = 5_000;
   server.maxConnections = limits.maxConnections;
+  // Node's headersTimeout starts at a request's first byte: a connection that never sends one
+  // would stay open for ever, and adapter.maxConnections of them shut everyone else out. Until
+  // its first request arrives a connection may be silent for headersTimeout at most; from then
+  // on Node's own deadlines and keepAliveTimeout hold (a sync caller's wait is silent too).
+  if (limits.headersTimeoutMs > 0) {
+    server.on(tls ? "secureConnection" : "connection", (socket: Socket) =>
+      socket.setTimeout(limits.headersTimeoutMs),
+    );
+    server.on("request", (req: http.IncomingMessage) => req.socket.setTimeout(0));
+  }
   // One more than accepted: a request that fills it had more, and gets 431 (createApp), where
   // Node would silently drop the rest (an X-Road-Service as header 201 would escape its checks).
   server.maxHeadersCount = limits.maxHeaders + 1;

@@ -516,6 +516,34 @@ describe("Hostile input (issue 14 audit): each case refused alone, memory bounde
     await stillServes(strict);
   });
 
+  it("connections that never send a request are closed, so they cannot hold every slot (adapter.maxConnections)", async () => {
+    // As many silent connections as the cap allows: Node times out headers only from a
+    // request's first byte, so without a bound of its own the adapter kept these for ever.
+    const sockets = Array.from({ length: 20 }, () => {
+      const socket = net.connect({ port: strict.port, host: "127.0.0.1" });
+      socket.on("error", () => undefined);
+      return socket;
+    });
+    try {
+      const allClosed = Promise.all(
+        sockets.map((socket) => new Promise((resolve) => socket.once("close", resolve))),
+      );
+      // Generous: the bound is headersTimeout (1 s); a kept connection never closes at all.
+      const gaveUp = new Promise<"open">((resolve) => setTimeout(() => resolve("open"), 20_000));
+      expect(await Promise.race([allClosed.then(() => "closed"), gaveUp])).to.equal("closed");
+      await stillServes(strict);
+      // A sync caller is silent while it waits, longer than headersTimeout: it keeps its
+      // connection and gets the backend's answer (the sim takes 2.5 s, the wait allows 10 s).
+      const waited = await restPost(strict.url, JSON.stringify({ slow: true }), {
+        Prefer: "wait=10",
+        "X-Sim-Latency": "2500",
+      });
+      expect(waited.status, JSON.stringify(waited.json)).to.equal(200);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+    }
+  });
+
   it("connections beyond adapter.maxConnections are closed at once; the adapter serves again", async () => {
     const sockets: net.Socket[] = [];
     const closedEarly = await measured(
