@@ -248,8 +248,8 @@ function readHeaderFields(text: string, header: XmlElement): HeaderFields {
     service: readService(known.get("service") as XmlElement),
     id,
     protocolVersion,
-    userId: userId ? simpleText(userId) : null,
-    issue: issue ? simpleText(issue) : null,
+    userId: userId ? headerValue(simpleText(userId), 'the X-Road header field "userId"') : null,
+    issue: issue ? headerValue(simpleText(issue), 'the X-Road header field "issue"') : null,
     representedParty: party ? readRepresentedParty(party) : null,
   };
 }
@@ -259,6 +259,22 @@ function simpleText(element: XmlElement): string {
     throw fault("InvalidSoap", `the X-Road header field "${element.local}" must hold text only`);
   }
   return directText(element);
+}
+
+// Control characters: C0 (tab and line ends included), DEL and C1.
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+/**
+ * Header field values travel on as HTTP headers (X-Road-Client, X-Road-UserId, ... to a REST
+ * backend or a security server), where a line break or other control character cannot go: such
+ * a value is refused here, not accepted and then dead-lettered as untranslatable in the worker.
+ */
+function headerValue(value: string, what: string): string {
+  if (CONTROL.test(value)) {
+    throw fault("InvalidSoap", `${what} holds a line break or another control character`);
+  }
+  return value;
 }
 
 /** Child values in one namespace, by local name; each name at most once. */
@@ -272,7 +288,10 @@ function parts(element: XmlElement, namespace: string, field: string): Map<strin
         `"${child.local}" appears more than once in the "${field}" header`,
       );
     }
-    values.set(child.local, simpleText(child).trim());
+    values.set(
+      child.local,
+      headerValue(simpleText(child).trim(), `"${child.local}" in the "${field}" header`),
+    );
   }
   return values;
 }

@@ -290,6 +290,42 @@ describe("Hostile input (issue 14 audit): each case refused alone, memory bounde
     await stillServes();
   });
 
+  it("a client, service, userId or issue header field with CR/LF or a control character is refused at intake", async () => {
+    // They travel on as X-Road-* HTTP headers: accepted, each became a dead letter in the worker.
+    const query = simpleQuery();
+    for (const [name, from, to] of [
+      [
+        "client memberCode with CR/LF",
+        "consumer</id:memberCode>",
+        "con&#13;&#10;X: 1</id:memberCode>",
+      ],
+      [
+        "service memberCode with a NUL-free C0",
+        "producer</id:memberCode>",
+        "pro&#9;ducer</id:memberCode>",
+      ],
+      ["userId with a line break", "<xroad:userId>EE37702211234", "<xroad:userId>EE3&#10;X: 1"],
+      [
+        "userId with a C1 control character",
+        "<xroad:userId>EE37702211234",
+        "<xroad:userId>EE3\u0085",
+      ],
+      [
+        "issue with CR/LF",
+        "<xroad:userId>",
+        "<xroad:issue>a&#13;&#10;X: 1</xroad:issue><xroad:userId>",
+      ],
+    ]) {
+      expect(query, name).to.include(from);
+      await soapFault(
+        name,
+        query.replace(from, to).replace(/<xroad:id>[^<]*</, `<xroad:id>${freshId()}<`),
+        "Client.InvalidSoap",
+      );
+    }
+    await stillServes();
+  });
+
   it("an X-Road-Id header with a control character is 400", async () => {
     // Bytes a header value may not hold are refused by the HTTP parser itself; a C1 control
     // (valid obs-text on the wire) by Sluice's own check.
