@@ -191,15 +191,22 @@ export class Intake {
         if (publish.span) endSpan(publish.span);
       } catch (error) {
         if (publish.span) endSpan(publish.span, error);
-        waiter?.cancel();
         // The caller is told 503 and will resubmit; its X-Road id must not find this record.
         const log = messageLogger(this.deps.log, meta);
-        await store
-          .discard(meta)
-          .catch((err: Error) => log.warn({ err: err.message }, "could not discard record"));
-        log.warn({ err: (error as Error).message }, "publish failed; message refused");
-        if (recent) settle(recent, false);
-        throw error;
+        const discarded = await store.discard(meta).catch((err: Error) => {
+          log.warn({ err: err.message }, "could not discard record");
+          return null;
+        });
+        if (discarded !== "taken") {
+          waiter?.cancel();
+          log.warn({ err: (error as Error).message }, "publish failed; message refused");
+          if (recent) settle(recent, false);
+          throw error;
+        }
+        // Only the confirm was lost (the channel closed, or it came too late): a worker has
+        // claimed the message, so the broker had it. Refusing it now would have the caller
+        // submit it again while this copy is processed: it is accepted like any other.
+        log.warn({ err: (error as Error).message }, "publish unconfirmed, but a worker took it");
       }
       if (recent) {
         settle(recent, true);

@@ -131,13 +131,24 @@ redis.call("HSET", KEYS[1], "meta", ARGV[1], "state", "accepted", "delivery", "p
 redis.call("PEXPIRE", KEYS[1], ARGV[3])
 return 1`;
 
-// KEYS: tx, dedup (or ""); ARGV: ttl ms
+// KEYS: tx, dedup (or ""); ARGV: ttl ms, id
 // Undoes a create whose publish failed: the record gives way to a marker saying the message
 // was refused, so a copy the broker took after all is told apart from a record Redis lost.
+// Returns 1 when discarded, 0 when adopted (another adapter publishes it), 2 when a worker
+// has already claimed it: the broker had the message although its confirm was lost, and
+// discarding then would leave the processed copy without a record while the caller, told 503,
+// submits it again. A run again by ioredis after a reconnect finds its own marker (1) and
+// leaves alone the de-duplication key a new submission may have taken meanwhile.
 const DISCARD = `
+if redis.call("HGET", KEYS[1], "refused") == "1" then return 1 end
 if redis.call("HEXISTS", KEYS[1], "adoptedBy") == 1 then return 0 end
+local state = redis.call("HGET", KEYS[1], "state")
+if state and (state ~= "accepted" or
+    string.find(redis.call("HGET", KEYS[1], "history") or "", "},{", 1, true)) then
+  return 2
+end
 redis.call("DEL", KEYS[1])
-if KEYS[2] ~= "" then redis.call("DEL", KEYS[2]) end
+if KEYS[2] ~= "" and redis.call("GET", KEYS[2]) == ARGV[2] then redis.call("DEL", KEYS[2]) end
 redis.call("HSET", KEYS[1], "refused", "1")
 redis.call("PEXPIRE", KEYS[1], ARGV[1])
 return 1`;
@@ -369,7 +380,7 @@ interface ScriptedRedis extends Redis {
     ...args: string[]
   ): Promise<Array<string | number>>;
   sluiceRebuild(tx: string, dedup: string, ...args: string[]): Promise<number>;
-  sluiceDiscard(tx: string, dedup: string, ttl: string): Promise<number>;
+  sluiceDiscard(tx: string, dedup: string, ttl: string, id: string): Promise<number>;
   sluiceNoteDeadLettered(tx: string): Promise<number>;
   sluiceRenewClaim(tx: string, until: string): Promise<number>;
   sluiceMarkPublishedMany(numKeys: number, ...txs: string[]): Promise<number>;
@@ -506,13 +517,17 @@ export class TransactionStore {
    * Undoes `create` when the broker did not take the message, so a retry is not deduplicated.
    * A marker stays for the retention: should the broker have taken the message after all
    * (its confirm was lost), the worker knows it was refused and never processes it.
+   * "adopted": another adapter publishes it; "taken": a worker already took the message, so
+   * the broker has it whatever the publish said, and the record stays.
    */
-  async discard(meta: TransactionMeta): Promise<void> {
-    await this.redis.sluiceDiscard(
+  async discard(meta: TransactionMeta): Promise<"discarded" | "adopted" | "taken"> {
+    const result = await this.redis.sluiceDiscard(
       this.key(meta.id),
       meta.xroadId ? this.dedupKey(meta) : "",
       String(this.retentionMs),
+      meta.id,
     );
+    return result === 1 ? "discarded" : result === 2 ? "taken" : "adopted";
   }
 
   /**

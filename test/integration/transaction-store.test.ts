@@ -274,19 +274,36 @@ describe("transaction store (Redis)", () => {
    * sends the unanswered command again on its new connection.
    */
   async function withAnswersCut(
-    work: (cut: ReturnType<typeof answerCutter>, proxied: TransactionStore) => Promise<void>,
+    work: (
+      cut: ReturnType<typeof answerCutter>,
+      proxied: TransactionStore,
+      /** Lets the client reconnect (and resend) when `held` kept it out after the cut. */
+      release: () => void,
+    ) => Promise<void>,
+    /** Refuses the client's reconnects after a cut until `release`: others act meanwhile. */
+    held = false,
   ): Promise<void> {
     const cut = answerCutter();
     const target = new URL(REDIS_URL);
-    const proxy = new TcpProxy(
+    const proxy: TcpProxy = new TcpProxy(
       { host: target.hostname, port: Number(target.port || 6379) },
-      cut.filters,
+      () => {
+        const filters = cut.filters();
+        return {
+          client: filters.client,
+          server: (chunk) => {
+            const pass = filters.server!(chunk);
+            if (pass === null && held) proxy.refuse(true);
+            return pass;
+          },
+        };
+      },
     );
     const log = pino({ level: "silent" });
     const client = createRedis(viaProxy(REDIS_URL, await proxy.listen()), log, "resend-test");
     try {
       await whenReady(client);
-      await work(cut, new TransactionStore(client, prefix, 60_000));
+      await work(cut, new TransactionStore(client, prefix, 60_000), () => proxy.refuse(false));
     } finally {
       client.disconnect();
       await proxy.close();
@@ -394,9 +411,53 @@ describe("transaction store (Redis)", () => {
   it("discard removes the record and its de-duplication key", async () => {
     const m = meta({ xroadId: "d-1" });
     await store.create(m);
-    await store.discard(m);
+    expect(await store.discard(m)).to.equal("discarded");
     expect(await store.get(m.id)).to.equal(null);
     expect(await store.create(meta({ xroadId: "d-1" }))).to.deep.equal({ created: true });
+  });
+
+  it("discard keeps a record a worker took: the broker had the message, only its confirm was lost", async () => {
+    // Discarded, the processed copy would have no record while its caller, told 503, submits
+    // it again: the backend would see it twice.
+    const claimed = meta({ xroadId: `d-${randomUUID()}` });
+    await store.create(claimed);
+    await store.transition(claimed.id, ["accepted"], "processing", { claimMs: 60_000 });
+    expect(await store.discard(claimed)).to.equal("taken");
+    expect((await store.get(claimed.id))?.state).to.equal("processing");
+    expect(await store.create(meta({ xroadId: claimed.xroadId }))).to.deep.equal({
+      created: false,
+      existingId: claimed.id,
+    });
+    // Claimed and handed back (its worker stopped): still a message the broker has.
+    const handedBack = meta();
+    await store.create(handedBack);
+    await store.transition(handedBack.id, ["accepted"], "processing", { claimMs: 60_000 });
+    await store.transition(handedBack.id, ["processing"], "accepted");
+    expect(await store.discard(handedBack)).to.equal("taken");
+    expect((await store.get(handedBack.id))?.state).to.equal("accepted");
+  });
+
+  it("a discard whose reply was lost, sent again after a new submission took the X-Road id, leaves that one's key", async () => {
+    // Deleting the new submission's key would let a third one with the same X-Road id through
+    // as a new message: the backend would see it twice.
+    await withAnswersCut(async (cut, proxied, release) => {
+      const xroadId = `d-${randomUUID()}`;
+      const refused = meta({ xroadId });
+      await store.create(refused);
+      cut.arm((command) => command.includes(store.key(refused.id)));
+      const discarding = proxied.discard(refused);
+      await waitFor(() => cut.dropped === 1);
+      // The caller's resubmission, at another adapter, while this one reconnects.
+      const resubmitted = meta({ xroadId });
+      expect(await store.create(resubmitted)).to.deep.equal({ created: true });
+      release();
+      expect(await discarding).to.equal("discarded");
+      expect(await store.create(meta({ xroadId }))).to.deep.equal({
+        created: false,
+        existingId: resubmitted.id,
+      });
+      expect((await store.peek(refused.id)) as unknown).to.equal("refused");
+    }, true);
   });
 
   it("rebuild writes a lost record again, never over a record or a refused submission's marker", async () => {
@@ -444,3 +505,8 @@ describe("transaction store (Redis)", () => {
     expect(await store.recordAnswer(m.id, first)).to.equal("terminal");
   });
 });
+
+/** Resolves once `done` holds (the test's timeout bounds the wait). */
+async function waitFor(done: () => boolean): Promise<void> {
+  while (!done()) await new Promise((resolve) => setTimeout(resolve, 5));
+}
