@@ -23,9 +23,12 @@ const PUBLISHING_GRACE_MS = 5_000;
 
 // KEYS: dead-letter entry, original tx, replay tx, publishing mark; ARGV: replay id, meta
 // json, now, ttl, original id, publishing mark ttl
+// The same claim run again (ioredis resends a command whose reply a reconnect lost) finds its
+// own replay id: still "ok", or its caller would report "already" and send nothing.
 const CLAIM = `
 if redis.call("EXISTS", KEYS[1]) == 0 then return {"missing", ""} end
 local done = redis.call("HGET", KEYS[1], "replayedAs")
+if done == ARGV[1] then return {"ok", done} end
 if done then return {"replayed", done} end
 redis.call("HSET", KEYS[1], "replayedAs", ARGV[1])
 redis.call("HSET", KEYS[3], "meta", ARGV[2], "state", "accepted", "delivery", "pending",
@@ -49,12 +52,17 @@ if redis.call("EXISTS", KEYS[1]) == 1 then redis.call("HSET", KEYS[1], "publishe
 redis.call("DEL", KEYS[2])
 return 1`;
 
-// KEYS: replay tx, publishing mark; ARGV: publishing mark ttl. A replay still \`accepted\`,
-// never confirmed and with nobody publishing it (the mark expired) is taken over: its meta.
+// KEYS: replay tx, publishing mark; ARGV: publishing mark ttl, resume token. A replay still
+// \`accepted\`, never confirmed and with nobody publishing it (the mark expired) is taken over:
+// its meta. The mark holds the taker's token, so the same take-over run again by ioredis after
+// a reconnect is still its own (told nothing, its caller would send nothing).
 const RESUME = `
 local fields = redis.call("HMGET", KEYS[1], "state", "published", "meta")
 if fields[1] ~= "accepted" or fields[2] == "1" or not fields[3] then return false end
-if redis.call("SET", KEYS[2], "1", "PX", ARGV[1], "NX") == false then return false end
+if redis.call("SET", KEYS[2], ARGV[2], "PX", ARGV[1], "NX") == false and
+    redis.call("GET", KEYS[2]) ~= ARGV[2] then
+  return false
+end
 return fields[3]`;
 
 type ClaimKeys = readonly [entry: string, original: string, replay: string, publishing: string];
@@ -63,7 +71,12 @@ interface ScriptedRedis extends Redis {
   sluiceReplayClaim(...keysAndArgs: string[]): Promise<[string, string]>;
   sluiceReplayUnclaim(...keysAndArgs: string[]): Promise<number>;
   sluiceReplayConfirmed(replay: string, publishing: string): Promise<number>;
-  sluiceReplayResume(replay: string, publishing: string, ttl: string): Promise<string | null>;
+  sluiceReplayResume(
+    replay: string,
+    publishing: string,
+    ttl: string,
+    token: string,
+  ): Promise<string | null>;
 }
 
 export interface ReplayResult {
@@ -256,6 +269,7 @@ export class Replayer {
       keys[2],
       keys[3],
       String(this.publishingMs),
+      randomUUID(),
     );
     if (!metaJson) return already;
     const decoded = requestCodec.decode(Buffer.from(entry.request, "utf8"));
