@@ -356,8 +356,16 @@ export class Intake {
   /** Publishes an orphaned submission's request from its record and this resubmission. */
   private async adopt(tx: Transaction, submission: Submission, backend: BackendConfig) {
     const { store, broker, publisher, names, instanceId } = this.deps;
-    if (!(await unavailableOnError(() => store.adopt(tx.id, instanceId, this.unconfirmedMs)))) {
-      return;
+    for (let delayMs = 10; ; delayMs = Math.min(delayMs * 2, 200)) {
+      if (await unavailableOnError(() => store.adopt(tx.id, instanceId, this.unconfirmedMs))) {
+        break;
+      }
+      // Another adapter is publishing it, and its publish may yet fail (its caller told 503):
+      // this caller gets its 202 only once the broker has the message, or this adapter takes
+      // the publish over when that adoption is stale.
+      const current = await unavailableOnError(() => store.get(tx.id));
+      if (!current || current.published || current.state !== "accepted") return;
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
     }
     const message: RequestMessage = {
       ...submission.request,

@@ -83,4 +83,30 @@ describe("a submission whose adapter died before the broker's confirm", function
       true,
     );
   });
+
+  it("is published by a resubmission that finds another adapter's adoption unconfirmed", async () => {
+    // Another adapter took the publish over, and its publish failed (its caller was told 503):
+    // a resubmission answered 202 at once would have its caller stop resubmitting a message
+    // the broker never got.
+    const xroadId = `orphan-${randomUUID()}`;
+    const id = await orphan(xroadId);
+    expect(await store.adopt(id, "an-adapter-whose-publish-failed", 60_000)).to.equal(true);
+    const answer = await call(`${sluice.url}/rest/order`, {
+      body: JSON.stringify({ n: 2 }),
+      headers: { "X-Road-Id": xroadId },
+      client,
+    });
+    expect(answer.status, answer.text).to.equal(202);
+    expect(answer.json.id).to.equal(id);
+    expect((await store.get(id))?.published, "published before the 202").to.equal(true);
+    await eventually(
+      async () => {
+        const doc = await call(`${sluice.url}/messages/${id}`);
+        return doc.json?.state === "completed" ? true : undefined;
+      },
+      20_000,
+      "the orphaned message to complete",
+    );
+    expect(harness.sim.calls({ id })).to.have.length(1);
+  });
 });
