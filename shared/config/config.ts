@@ -422,7 +422,12 @@ function adminToken(admin: Reader, problems: string[]): string | null {
  * Validates and compiles a parsed configuration; throws ConfigError listing every problem: the
  * schema's (shape, unknown keys) and the cross-field rules below, one line per path.
  */
-export function compileConfig(raw: unknown, baseDir: string, source = "(inline)"): SluiceConfig {
+export function compileConfig(
+  raw: unknown,
+  baseDir: string,
+  source = "(inline)",
+  options: { demo?: boolean } = {},
+): SluiceConfig {
   if (!isObject(raw)) throw new ConfigError(source, ["the configuration must be a mapping"]);
   const shape = schemaProblems(raw);
   const problems: string[] = [];
@@ -463,6 +468,15 @@ export function compileConfig(raw: unknown, baseDir: string, source = "(inline)"
   const secrets =
     callbacks.stringList("secrets") ??
     (callbacks.has("secret") ? [callbacks.string("secret")] : []);
+  if (!options.demo) {
+    secrets.forEach((secret, i) => {
+      if (!PUBLIC_SECRETS.includes(secret)) return;
+      const where = callbacks.has("secrets") ? `secrets[${i}]` : "secret";
+      problems.push(
+        `config.callbacks.${where}: this secret is published (the demo's or the docs' example), so anyone could sign callbacks with it; make your own: echo "whsec_$(openssl rand -base64 32)"`,
+      );
+    });
+  }
   for (const service of Object.values(services)) {
     if (service.reply.mode === "callback" && secrets.length === 0) {
       problems.push(
@@ -596,6 +610,28 @@ export function substituteEnv(text: string, env: NodeJS.ProcessEnv = process.env
   );
 }
 
+/**
+ * Webhook secrets anyone can read: the demo configuration's and the example in docs/callbacks.md
+ * (Standard Webhooks' own). Receivers trust a signature only as far as the secret is secret, so
+ * these sign nothing outside the demo.
+ */
+const PUBLIC_SECRETS = [
+  "whsec_c2x1aWNlLWRlbW8tc2VjcmV0LWtleQ==",
+  "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+];
+
+/** The bundled demo configuration (`sluice demo`), from dist/shared/config. */
+const DEMO_CONFIG = path.join(__dirname, "..", "..", "..", "config", "demo.yaml");
+
+/** Whether `text` is the bundled demo configuration, unchanged (a copy of it mounted elsewhere included). */
+function isBundledDemo(text: string): boolean {
+  try {
+    return readFileSync(DEMO_CONFIG, "utf8") === text;
+  } catch {
+    return false;
+  }
+}
+
 /** Reads, validates and compiles a configuration file (YAML or JSON). */
 export function loadConfig(file: string): SluiceConfig {
   const resolved = path.resolve(file);
@@ -615,5 +651,7 @@ export function loadConfig(file: string): SluiceConfig {
       `not valid YAML/JSON: ${(error as Error).message.split("\n")[0]}`,
     ]);
   }
-  return compileConfig(raw, path.dirname(resolved), resolved);
+  // The demo's published secret is accepted in the demo's own file only: an edited copy of it
+  // is someone's deployment.
+  return compileConfig(raw, path.dirname(resolved), resolved, { demo: isBundledDemo(text) });
 }

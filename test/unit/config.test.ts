@@ -1,5 +1,8 @@
 import { expect } from "chai";
-import { compileConfig, ConfigError, substituteEnv } from "../../shared/config/config";
+import { copyFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { compileConfig, ConfigError, loadConfig, substituteEnv } from "../../shared/config/config";
 
 const minimal = {
   services: { testQuery: { backend: "legacy" } },
@@ -256,5 +259,64 @@ describe("services and their backends' translators", () => {
     expect(
       problemsOf({ ...raw(), services: { q: { protocols: ["soap"], backend: "legacy" } } }),
     ).to.deep.equal([]);
+  });
+});
+
+describe("published webhook secrets", () => {
+  const DEMO = path.resolve(__dirname, "..", "..", "..", "config", "demo.yaml");
+  const DEMO_SECRET = "whsec_c2x1aWNlLWRlbW8tc2VjcmV0LWtleQ==";
+  let dir = "";
+  before(() => {
+    dir = mkdtempSync(path.join(tmpdir(), "sluice-secret-"));
+    cpSync(path.join(path.dirname(DEMO), "schemas"), path.join(dir, "schemas"), {
+      recursive: true,
+    });
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  const loadProblems = (file: string): string[] => {
+    try {
+      loadConfig(file);
+    } catch (error) {
+      if (error instanceof ConfigError) return error.problems;
+      throw error;
+    }
+    return [];
+  };
+
+  it("accepts the demo's secret in the bundled demo configuration, and in an unchanged copy", () => {
+    expect(readFileSync(DEMO, "utf8")).to.include(DEMO_SECRET);
+    expect(loadProblems(DEMO)).to.deep.equal([]);
+    const copy = path.join(dir, "demo.yaml");
+    copyFileSync(DEMO, copy);
+    expect(loadProblems(copy)).to.deep.equal([]);
+  });
+
+  it("refuses it (and the docs' example) anywhere else, an edited copy of the demo included", () => {
+    const edited = path.join(dir, "edited.yaml");
+    writeFileSync(edited, `${readFileSync(DEMO, "utf8")}\n# our production settings\n`);
+    const problems = loadProblems(edited);
+    expect(problems.filter((line) => line.startsWith("config.callbacks.secret:"))).to.have.length(
+      1,
+    );
+    expect(problems.join("\n")).to.include("this secret is published");
+
+    const own = path.join(dir, "own.yaml");
+    writeFileSync(
+      own,
+      JSON.stringify({
+        ...minimal,
+        callbacks: {
+          secrets: [
+            `whsec_${Buffer.alloc(32, 9).toString("base64")}`,
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+          ],
+        },
+      }),
+    );
+    expect(loadProblems(own)).to.deep.equal([
+      "config.callbacks.secrets[1]: this secret is published (the demo's or the docs' example), so anyone could sign callbacks with it; make your own: echo \"whsec_$(openssl rand -base64 32)\"",
+    ]);
+    expect(problemsOf({ ...minimal, callbacks: { secret: DEMO_SECRET } })).to.have.length(1);
   });
 });
