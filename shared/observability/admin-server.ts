@@ -4,7 +4,7 @@
 
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import type { Logger } from "pino";
 import { METRICS_CONTENT_TYPE, metricsText } from "./metrics";
 
@@ -47,10 +47,14 @@ export class AdminServer {
   private readonly session: string | null;
   private draining = false;
 
-  /** @param token the admin bearer token; null = operator endpoints are not served at all. */
+  /**
+   * @param token the admin bearer token; null = operator endpoints are not served at all.
+   * @param silentMs how long a connection may send nothing before its first request.
+   */
   constructor(
     private readonly log: Logger,
     token: string | null = null,
+    silentMs = 10_000,
   ) {
     // Digests compare in constant time whatever the lengths; the token itself is never logged.
     this.tokenDigest = token ? digest(token) : null;
@@ -64,6 +68,15 @@ export class AdminServer {
         res.end('{"type":"Internal","message":"internal error"}');
       });
     });
+    // Node's headersTimeout starts at a request's first byte, so a connection that never sends
+    // one stayed open for ever: where the port is open beyond loopback (containers), enough of
+    // them exhaust the process's file descriptors, the service port's included. Slow senders
+    // get Node's deadlines, shorter than its defaults (60 s, 300 s): these requests are small.
+    this.server.headersTimeout = silentMs;
+    this.server.requestTimeout = 3 * silentMs;
+    this.server.on("connection", (socket: Socket) => socket.setTimeout(silentMs));
+    // From the first request on, a long operator request (a replay of many) may run silent.
+    this.server.on("request", (req: http.IncomingMessage) => req.socket.setTimeout(0));
   }
 
   /** Whether the operator endpoints are served (a token is configured). */

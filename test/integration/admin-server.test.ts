@@ -1,0 +1,40 @@
+// The admin port's own bounds, against a real AdminServer on a loopback port.
+
+import { expect } from "chai";
+import net from "node:net";
+import pino from "pino";
+import { AdminServer } from "../../shared/observability/admin-server";
+
+describe("admin port connections", () => {
+  let admin: AdminServer;
+  let port = 0;
+
+  before(async () => {
+    admin = new AdminServer(pino({ level: "silent" }), "a-test-admin-token-0123456789", 500);
+    port = await admin.listen(0, "127.0.0.1");
+  });
+
+  after(async () => {
+    await admin.close();
+  });
+
+  it("closes connections that never send a request, and still serves", async () => {
+    const sockets = Array.from({ length: 5 }, () => {
+      const socket = net.connect({ port, host: "127.0.0.1" });
+      socket.on("error", () => undefined);
+      return socket;
+    });
+    try {
+      const allClosed = Promise.all(
+        sockets.map((socket) => new Promise((resolve) => socket.once("close", resolve))),
+      );
+      // Generous: the bound is 500 ms here; a kept connection never closes at all.
+      const gaveUp = new Promise<"open">((resolve) => setTimeout(() => resolve("open"), 15_000));
+      expect(await Promise.race([allClosed.then(() => "closed"), gaveUp])).to.equal("closed");
+      const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+      expect(health.status).to.equal(200);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+    }
+  });
+});
