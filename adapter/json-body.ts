@@ -1,7 +1,7 @@
 // JSON request bodies: parsed with a nesting limit (checked without recursion before parsing),
 // then validated against the service's JSON Schema, compiled once at start with ajv.
 
-import Ajv, { type ErrorObject, type ValidateFunction } from "ajv";
+import Ajv, { type ErrorObject, type Options, type ValidateFunction } from "ajv";
 import addFormats from "ajv-formats";
 import type { ServiceConfig } from "../shared/config/config";
 import { SluiceError, type ErrorCode } from "../shared/protocol/errors";
@@ -105,26 +105,92 @@ export interface ValidationProblem {
   message: string;
 }
 
-/** One compiled validator per service; services without a schema accept any JSON. */
-export class SchemaValidators {
-  private readonly validators = new Map<string, ValidateFunction>();
+/**
+ * Values (objects, arrays, scalars) a body may hold for all its schema problems to be listed.
+ * ajv's allErrors makes an error object per problem, unbounded: a 1 MB array of `{}` against
+ * items with four required properties made 1.3 million of them (200 MB, half a second).
+ */
+export const LIST_ALL_PROBLEMS_UP_TO = 2_000;
 
-  constructor(services: Iterable<ServiceConfig>) {
-    const ajv = new Ajv({ allErrors: true, strict: false });
-    addFormats(ajv);
-    for (const service of services) {
-      if (service.schema) this.validators.set(service.code, ajv.compile(service.schema));
+/** Whether a JSON value holds at most `limit` values, counted without recursion. */
+export function hasAtMostValues(value: unknown, limit: number): boolean {
+  const stack: unknown[] = [value];
+  let count = 1;
+  while (stack.length > 0) {
+    const next = stack.pop();
+    if (next === null || typeof next !== "object") continue;
+    const children = Array.isArray(next) ? next : Object.values(next as object);
+    count += children.length;
+    if (count > limit) return false;
+    for (const child of children) stack.push(child);
+  }
+  return true;
+}
+
+/** A service's schema compiled twice: to the first problem (cheap), and to all of them. */
+export interface SchemaCheck {
+  first: ValidateFunction;
+  all: ValidateFunction;
+}
+
+/** Compiles every service's schema both ways (`options` for both, e.g. type coercion). */
+export function compileSchemaChecks(
+  services: Iterable<ServiceConfig>,
+  options: Options = {},
+): Map<string, SchemaCheck> {
+  const first = new Ajv({ ...options, allErrors: false, strict: false });
+  const all = new Ajv({ ...options, allErrors: true, strict: false });
+  addFormats(first);
+  addFormats(all);
+  const checks = new Map<string, SchemaCheck>();
+  for (const service of services) {
+    if (service.schema) {
+      checks.set(service.code, {
+        first: first.compile(service.schema),
+        all: all.compile(service.schema),
+      });
     }
   }
+  return checks;
+}
 
-  /** Throws ValidationFailed listing every ajv error with its JSON pointer path. */
+/**
+ * The problems of a value its schema refused (`first` already failed on it): all of them for
+ * a small value, else only the first, so that no body can make the adapter build an error per
+ * item. `fresh()` gives the value as received, for a schema that coerces types in place.
+ */
+export function schemaProblems(
+  check: SchemaCheck,
+  value: unknown,
+  fresh: () => unknown = () => value,
+): { problems: ValidationProblem[]; complete: boolean } {
+  if (hasAtMostValues(value, LIST_ALL_PROBLEMS_UP_TO) && !check.all(fresh())) {
+    return { problems: (check.all.errors ?? []).slice(0, 50).map(describe), complete: true };
+  }
+  return { problems: (check.first.errors ?? []).slice(0, 1).map(describe), complete: false };
+}
+
+/** The words after a list of problems that is not complete. */
+export function problemsNote(complete: boolean): string {
+  return complete ? "" : " (the first problem found; a body this large is not searched for more)";
+}
+
+/** One compiled validator per service; services without a schema accept any JSON. */
+export class SchemaValidators {
+  private readonly validators: Map<string, SchemaCheck>;
+
+  constructor(services: Iterable<ServiceConfig>) {
+    this.validators = compileSchemaChecks(services);
+  }
+
+  /** Throws ValidationFailed listing the ajv errors with their JSON pointer paths. */
   validate(serviceCode: string, value: unknown): void {
-    const validate = this.validators.get(serviceCode);
-    if (!validate || validate(value)) return;
-    const problems = (validate.errors ?? []).slice(0, 50).map(describe);
+    const check = this.validators.get(serviceCode);
+    if (!check || check.first(value)) return;
+    const { problems, complete } = schemaProblems(check, value);
     throw new SluiceError(
       "ValidationFailed",
-      `the body does not match the schema of ${serviceCode}: ${problems.map((p) => `${p.path} ${p.message}`).join("; ")}`,
+      `the body does not match the schema of ${serviceCode}: ${problems.map((p) => `${p.path} ${p.message}`).join("; ")}${problemsNote(complete)}`,
       { details: problems },
     );
   }
