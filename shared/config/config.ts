@@ -468,6 +468,17 @@ export function compileConfig(
   const secrets =
     callbacks.stringList("secrets") ??
     (callbacks.has("secret") ? [callbacks.string("secret")] : []);
+  secrets.forEach((secret, i) => {
+    const where = `config.callbacks.${callbacks.has("secrets") ? `secrets[${i}]` : "secret"}`;
+    // The schema checks the form; the strength is checked here. A short key can be found from
+    // one signed callback by trying them all, and then anyone signs as Sluice.
+    const bytes = Buffer.from(secret.slice("whsec_".length), "base64").length;
+    if (bytes < 24 || bytes > 64) {
+      problems.push(
+        `${where}: must hold 24 to 64 random bytes (base64 after whsec_), not ${bytes}; make one: echo "whsec_$(openssl rand -base64 32)"`,
+      );
+    }
+  });
   if (!options.demo) {
     secrets.forEach((secret, i) => {
       if (!PUBLIC_SECRETS.includes(secret)) return;
@@ -616,6 +627,8 @@ export function substituteEnv(text: string, env: NodeJS.ProcessEnv = process.env
  * these sign nothing outside the demo.
  */
 const PUBLIC_SECRETS = [
+  "whsec_c2x1aWNlLWRlbW8tc2VjcmV0LWtleTogcHVibGljLCBuZXZlciBkZXBsb3k=",
+  // The demo's secret in earlier releases.
   "whsec_c2x1aWNlLWRlbW8tc2VjcmV0LWtleQ==",
   "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
 ];

@@ -51,7 +51,7 @@ describe("REST end to end (all roles in one process)", function () {
         allow: [receiverUrl],
         allowHttp: true,
         allowPrivate: true,
-        secret: "whsec_dGVzdC1zZWNyZXQta2V5LTEyMzQ=",
+        secret: "whsec_cmVzdC1tb2Rlcy10ZXN0LXNlY3JldC1rZXktMTIzNA==",
       },
     });
     sluice = await harness.spawn("all");

@@ -262,9 +262,25 @@ describe("services and their backends' translators", () => {
   });
 });
 
+describe("webhook secret strength", () => {
+  it("refuses a secret of fewer than 24 bytes (or more than 64), as docs/callbacks.md says", () => {
+    const secret = (bytes: number) => `whsec_${Buffer.alloc(bytes, 5).toString("base64")}`;
+    expect(problemsOf({ ...minimal, callbacks: { secret: secret(6) } })).to.deep.equal([
+      'config.callbacks.secret: must hold 24 to 64 random bytes (base64 after whsec_), not 6; make one: echo "whsec_$(openssl rand -base64 32)"',
+    ]);
+    expect(
+      problemsOf({ ...minimal, callbacks: { secrets: [secret(32), secret(23)] } }),
+    ).to.have.length(1);
+    expect(problemsOf({ ...minimal, callbacks: { secret: secret(65) } })).to.have.length(1);
+    expect(
+      problemsOf({ ...minimal, callbacks: { secrets: [secret(24), secret(64)] } }),
+    ).to.deep.equal([]);
+  });
+});
+
 describe("published webhook secrets", () => {
   const DEMO = path.resolve(__dirname, "..", "..", "..", "config", "demo.yaml");
-  const DEMO_SECRET = "whsec_c2x1aWNlLWRlbW8tc2VjcmV0LWtleQ==";
+  const DEMO_SECRET = "whsec_c2x1aWNlLWRlbW8tc2VjcmV0LWtleTogcHVibGljLCBuZXZlciBkZXBsb3k=";
   let dir = "";
   before(() => {
     dir = mkdtempSync(path.join(tmpdir(), "sluice-secret-"));
