@@ -11,14 +11,31 @@ import type { Clock } from "../shared/runtime/clock";
  */
 class ExpiryAlarm {
   private readonly controller = new AbortController();
-  private readonly timer: NodeJS.Timeout | undefined;
+  private timer: NodeJS.Timeout | undefined;
 
-  constructor(expiresAt: number | null, clock: Clock) {
-    if (expiresAt === null) return;
-    const inMs = expiresAt - clock.now() + 1;
+  constructor(
+    private readonly expiresAt: number | null,
+    private readonly clock: Clock,
+  ) {
+    this.arm();
+  }
+
+  /**
+   * A timer can fire a little before the clock has passed the expiry (Node measures its delay
+   * from the loop's cached time, and the clock is the wall clock): it only aborts once the
+   * clock agrees, and otherwise waits the rest. Aborted too early, the wait it cut short would
+   * be judged not expired, and the message failed instead of expired.
+   */
+  private arm(): void {
+    if (this.expiresAt === null) return;
+    const inMs = this.expiresAt - this.clock.now() + 1;
     // Past the largest timer delay the wait ends for other reasons first.
     if (inMs > 2 ** 31 - 1) return;
-    this.timer = setTimeout(() => this.controller.abort(new Error("expired")), Math.max(0, inMs));
+    if (inMs <= 0) {
+      this.controller.abort(new Error("expired"));
+      return;
+    }
+    this.timer = setTimeout(() => this.arm(), inMs);
     this.timer.unref();
   }
 
