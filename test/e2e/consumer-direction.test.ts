@@ -55,6 +55,9 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
   let local: SluiceProcess; // the consumer side's adapter (and response worker, worker)
   let sim: XroadSim;
   let echoStub: http.Server;
+  /** A "security server" that answers every SOAP call 200 with no body; counts its calls. */
+  let hollowStub: http.Server;
+  let hollowCalls = 0;
   let receiver: CallbackReceiver;
 
   async function status(id: string): Promise<StatusDocument> {
@@ -112,6 +115,13 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
     });
     await new Promise<void>((resolve) => echoStub.listen(0, "127.0.0.1", resolve));
     const stubUrl = `http://127.0.0.1:${(echoStub.address() as AddressInfo).port}`;
+    hollowStub = http.createServer((req, res) => {
+      hollowCalls += 1;
+      req.resume();
+      req.on("end", () => res.writeHead(200, { "content-length": "0" }).end());
+    });
+    await new Promise<void>((resolve) => hollowStub.listen(0, "127.0.0.1", resolve));
+    const hollowUrl = `http://127.0.0.1:${(hollowStub.address() as AddressInfo).port}`;
     const spare = http.createServer();
     await new Promise<void>((resolve) => spare.listen(0, "127.0.0.1", resolve));
     const deadUrl = `http://127.0.0.1:${(spare.address() as AddressInfo).port}`;
@@ -168,6 +178,7 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
           backend: "registry-soap",
         },
         echoed: { protocols: ["soap"], namespace: NS, reply: { mode: "ack" }, backend: "echoed" },
+        hollow: { protocols: ["soap"], namespace: NS, reply: { mode: "ack" }, backend: "hollow" },
         limited: rest("limited"),
         denied: rest("denied"),
         ghost: rest("ghost"),
@@ -178,6 +189,8 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
         registry: remote(`${REST_PROVIDER}/lookup`),
         "registry-soap": { ...remote(`${SOAP_PROVIDER}/getState`), translator: "xroad-soap" },
         echoed: { ...remote(`${SOAP_PROVIDER}/echoed`), translator: "xroad-soap" },
+        // Its own security server (a backend's url): one that answers 200 with nothing.
+        hollow: { ...remote(`${SOAP_PROVIDER}/hollow`), translator: "xroad-soap", url: hollowUrl },
         limited: remote(`${REST_PROVIDER}/limited`, {
           // Through two security servers a call's delay varies more than on a LAN: a wider guard.
           rate: { limit: 2, per: "1s", burst: 1, guard: "300ms" },
@@ -198,6 +211,9 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
     await consumer.cleanup();
     await sim?.close();
     await new Promise<void>((resolve) => (echoStub ? echoStub.close(() => resolve()) : resolve()));
+    await new Promise<void>((resolve) =>
+      hollowStub ? hollowStub.close(() => resolve()) : resolve(),
+    );
     await provider.cleanup();
     await receiver?.close();
   });
@@ -422,5 +438,22 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
     expect(doc.error!.message).to.contain("does not echo the request's X-Road header");
     expect(doc.error!.message).to.contain('userId is "EE00000000000"');
     expect(JSON.stringify(doc.responses)).not.to.contain("someone else");
+  });
+
+  it("fails, never completes, an empty 2xx SOAP answer: it echoes no X-Road header", async () => {
+    const ack = await fetch(`${local.url}/soap`, {
+      method: "POST",
+      headers: { "content-type": "text/xml; charset=utf-8" },
+      body: soapCall("hollow", "local-soap-4"),
+    });
+    expect(ack.status).to.equal(200);
+    const doc = await settled(String(ack.headers.get("x-sluice-id")));
+    expect(doc.state).to.equal("failed");
+    expect(doc.error!.message).to.contain("does not echo the request's X-Road header");
+    expect(doc.error!.message).to.contain("the answer is empty");
+    // Its one response is Sluice's error, not an empty success.
+    expect(doc.responses.every((r) => r.status >= 500)).to.equal(true);
+    // Not retried: the call may have been served.
+    expect(hollowCalls).to.equal(1);
   });
 });

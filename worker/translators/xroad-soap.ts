@@ -81,6 +81,14 @@ class XroadSoapTranslator implements Translator {
     try {
       const answer = await this.exchange(packed, request, call, deadline);
       const name = this.backend.name;
+      // A 2xx without a body would pass interpretSoapAnswer as an empty answer (a plain SOAP
+      // backend may answer a one-way operation so), but it carries no X-Road header to check
+      // against ours: PR-MESS §2.2 wants every answer to echo it, so it is not taken as ours.
+      if (answer.status >= 200 && answer.status < 300 && answer.data.length === 0) {
+        throw new BackendAnswerError(
+          `the answer of ${this.consumer.service} does not echo the request's X-Road header (the answer is empty); it is not taken as the answer to message ${request.id}`,
+        );
+      }
       return [
         interpretSoapAnswer(
           answer,
