@@ -23,6 +23,7 @@ export function createApp(
 ): Koa {
   const app = new Koa();
   app.proxy = false;
+  app.use(answerDeadline(deps.config.adapter.requestTimeoutMs));
   app.use(requestSpan());
   app.use(accessLog(deps.log));
   // Every answer carries the caller's X-Road-Id (CONTRACT §3), whatever route or error made it.
@@ -73,6 +74,29 @@ export function createApp(
   // Koa's own error event would print stacks; errors are answered in the routes already.
   app.on("error", (error: Error) => deps.log.debug({ err: error.message }, "connection error"));
   return app;
+}
+
+/**
+ * Once the answer is ready, a caller must take it: a connection whose writes make no progress
+ * for `ms` (adapter.requestTimeout) is closed. Node bounds how long a request may take to
+ * arrive, not how long its answer may take to leave, so a client that never read (a sync answer
+ * of a megabyte, say) kept the answer in memory and its connection open for ever. Set after the
+ * routes: waiting for a sync answer stays unbounded here (maxWait bounds it). After the answer
+ * Node's keepAliveTimeout takes over.
+ */
+function answerDeadline(ms: number): Koa.Middleware {
+  if (ms <= 0) return (_ctx, next) => next();
+  const arm = (ctx: Context): void => {
+    if (!ctx.res.writableEnded) ctx.req.socket?.setTimeout(ms);
+  };
+  return (ctx, next) =>
+    next().then(
+      () => arm(ctx),
+      (error: unknown) => {
+        arm(ctx);
+        throw error;
+      },
+    );
 }
 
 /**

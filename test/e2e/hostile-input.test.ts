@@ -7,6 +7,7 @@
 
 import { expect } from "chai";
 import { readFileSync } from "node:fs";
+import http from "node:http";
 import net from "node:net";
 import { Harness, type SluiceProcess } from "../support/harness";
 import { fixture, TEST_QUERY_SCHEMA } from "../fixtures/xroad-soap/outcomes";
@@ -200,6 +201,8 @@ describe("Hostile input (issue 14 audit): each case refused alone, memory bounde
       backend: "sim",
     },
     echo: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" },
+    // Answers larger than the kernel's socket buffers take in.
+    bulky: { protocols: ["rest"], reply: { mode: "sync", wait: "10s" }, backend: "bulky" },
     records: {
       protocols: ["rest"],
       reply: { mode: "ack" },
@@ -213,11 +216,24 @@ describe("Hostile input (issue 14 audit): each case refused alone, memory bounde
     },
   };
 
+  /** A backend whose every answer is 8 MB. */
+  let bulkyBackend: http.Server;
+
   before(async () => {
     await harness.startSim();
+    const eightMb = Buffer.alloc(8_000_000, "x");
+    bulkyBackend = http.createServer((req, res) => {
+      req.resume();
+      res.writeHead(200, { "content-type": "text/plain" }).end(eightMb);
+    });
+    await new Promise<void>((resolve) => bulkyBackend.listen(0, "127.0.0.1", resolve));
+    const bulkyUrl = `http://127.0.0.1:${(bulkyBackend.address() as net.AddressInfo).port}`;
     const base = {
       services,
-      backends: { sim: { translator: "rest-json" } },
+      backends: {
+        sim: { translator: "rest-json" },
+        bulky: { translator: "rest-json", url: bulkyUrl },
+      },
       callbacks: {
         allow: ["https://callbacks.example.org/"],
         secret: `whsec_${Buffer.from("hostile-input-test-secret").toString("base64")}`,
@@ -240,6 +256,8 @@ describe("Hostile input (issue 14 audit): each case refused alone, memory bounde
 
   after(async () => {
     await harness.cleanup();
+    bulkyBackend?.closeAllConnections();
+    await new Promise((resolve) => bulkyBackend?.close(resolve));
   });
 
   async function stillServes(proc: SluiceProcess = sluice): Promise<void> {
@@ -625,6 +643,49 @@ describe("Hostile input (issue 14 audit): each case refused alone, memory bounde
       expect(waited.status, JSON.stringify(waited.json)).to.equal(200);
     } finally {
       for (const socket of sockets) socket.destroy();
+    }
+  });
+
+  it("a caller that never reads its answer is cut off at adapter.requestTimeout, not held for ever", async () => {
+    // A sync answer of 8 MB to a caller that reads none of it: what the kernel does not take
+    // in stayed in the adapter's memory, its connection open, for as long as the caller liked
+    // (Node bounds how long a request takes to arrive, not how long its answer takes to leave).
+    const body = JSON.stringify({ any: "thing" });
+    const socket = net.connect({ port: strict.port, host: "127.0.0.1" });
+    socket.on("error", () => undefined);
+    socket.pause(); // reads nothing, for now
+    socket.write(
+      [
+        "POST /rest/bulky HTTP/1.1",
+        "Host: 127.0.0.1",
+        "Content-Type: application/json",
+        `Content-Length: ${Buffer.byteLength(body)}`,
+        `X-Road-Client: ${CLIENT}`,
+        `X-Road-Id: ${freshId()}`,
+        "",
+        "",
+      ].join("\r\n"),
+    );
+    socket.write(body);
+    try {
+      // Well past the bound (requestTimeout 2 s once the answer is ready), then read it all.
+      await new Promise((resolve) => setTimeout(resolve, 10_000));
+      let received = 0;
+      let head = "";
+      socket.on("data", (chunk: Buffer) => {
+        if (received === 0) head = chunk.subarray(0, 12).toString("latin1");
+        received += chunk.length;
+      });
+      const ended = new Promise((resolve) => socket.once("close", resolve));
+      socket.resume();
+      const gaveUp = new Promise<"open">((resolve) => setTimeout(() => resolve("open"), 20_000));
+      expect(await Promise.race([ended.then(() => "closed"), gaveUp])).to.equal("closed");
+      // Cut off: the backend's answer began, but less than all of it (8 MB) ever came.
+      expect(head).to.equal("HTTP/1.1 200");
+      expect(received).to.be.below(8_000_000);
+      await stillServes(strict);
+    } finally {
+      socket.destroy();
     }
   });
 
