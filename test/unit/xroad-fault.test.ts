@@ -5,6 +5,7 @@ import { expect } from "chai";
 import { classifyXroadError, isXroadTimeout } from "../../worker/translators/xroad-fault";
 import { echoMismatch, requestEnvelope } from "../../worker/translators/xroad-soap-header";
 import { withLocalName } from "../../worker/translators/xroad-soap";
+import { childText } from "../../worker/translators/soap-xml";
 import { parseClientId, parseServiceId } from "../../worker/translators/xroad-ids";
 
 describe("X-Road error codes in the consumer direction", () => {
@@ -84,5 +85,12 @@ describe("X-Road SOAP header echo", () => {
     );
     expect(withLocalName('<local xmlns="u"/>', "remote")).to.equal('<remote xmlns="u"/>');
     expect(withLocalName("<same/>", "same")).to.equal("<same/>");
+  });
+});
+
+describe("fault texts from remote providers", () => {
+  it("reads a character reference past U+10FFFF as written, not as an error", () => {
+    const fault = "<faultstring>bad &#x110000; and &#99999999999; but &#x41;</faultstring>";
+    expect(childText(fault, "faultstring")).to.equal("bad &#x110000; and &#99999999999; but A");
   });
 });

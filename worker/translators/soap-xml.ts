@@ -44,9 +44,12 @@ const ENTITY = /&(?:#x([0-9a-fA-F]+)|#(\d+)|(amp|lt|gt|quot|apos));/g;
 const NAMED: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" };
 
 function decodeEntities(value: string): string {
-  return value.replace(ENTITY, (_m, hex?: string, dec?: string, named?: string) => {
+  return value.replace(ENTITY, (reference, hex?: string, dec?: string, named?: string) => {
     if (named !== undefined) return NAMED[named];
-    return String.fromCodePoint(hex !== undefined ? parseInt(hex, 16) : Number(dec));
+    const code = hex !== undefined ? parseInt(hex, 16) : Number(dec);
+    // Past U+10FFFF fromCodePoint throws: a fault's text from a remote provider then failed the
+    // message as untranslatable instead of being read as the fault it is. Kept as written.
+    return code <= 0x10ffff ? String.fromCodePoint(code) : reference;
   });
 }
 
