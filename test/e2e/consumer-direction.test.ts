@@ -141,6 +141,7 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
         [`${REST_PROVIDER}/down`]: { url: deadUrl },
         [`${REST_PROVIDER}/slow`]: { url: `${provider.sim.url}/slow`, timeout: "300ms" },
         [`${SOAP_PROVIDER}/echoed`]: { url: stubUrl, type: "soap" },
+        [`${SOAP_PROVIDER}/unreachable`]: { url: deadUrl, type: "soap" },
       },
     });
 
@@ -179,6 +180,12 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
         },
         echoed: { protocols: ["soap"], namespace: NS, reply: { mode: "ack" }, backend: "echoed" },
         hollow: { protocols: ["soap"], namespace: NS, reply: { mode: "ack" }, backend: "hollow" },
+        unreachable: {
+          protocols: ["soap"],
+          namespace: NS,
+          reply: { mode: "ack" },
+          backend: "unreachable",
+        },
         limited: rest("limited"),
         denied: rest("denied"),
         ghost: rest("ghost"),
@@ -189,6 +196,7 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
         registry: remote(`${REST_PROVIDER}/lookup`),
         "registry-soap": { ...remote(`${SOAP_PROVIDER}/getState`), translator: "xroad-soap" },
         echoed: { ...remote(`${SOAP_PROVIDER}/echoed`), translator: "xroad-soap" },
+        unreachable: { ...remote(`${SOAP_PROVIDER}/unreachable`), translator: "xroad-soap" },
         // Its own security server (a backend's url): one that answers 200 with nothing.
         hollow: { ...remote(`${SOAP_PROVIDER}/hollow`), translator: "xroad-soap", url: hollowUrl },
         limited: remote(`${REST_PROVIDER}/limited`, {
@@ -455,5 +463,39 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
     expect(doc.responses.every((r) => r.status >= 500)).to.equal(true);
     // Not retried: the call may have been served.
     expect(hollowCalls).to.equal(1);
+  });
+
+  it("a replay calls the remote service with its original's X-Road id, as its Idempotency-Key", async () => {
+    // Through a security server a SOAP provider sees no HTTP header of ours: the X-Road id is
+    // the one key by which it can recognise a message it served before the original failed.
+    const ack = await fetch(`${local.url}/soap`, {
+      method: "POST",
+      headers: { "content-type": "text/xml; charset=utf-8" },
+      body: soapCall("unreachable", "local-soap-5"),
+    });
+    expect(ack.status).to.equal(200);
+    const original = String(ack.headers.get("x-sluice-id"));
+    expect((await settled(original)).state).to.equal("failed");
+    const admin = (path: string) =>
+      call(`${local.adminUrl}${path}`, {
+        client: null,
+        method: "POST",
+        headers: consumer.adminHeaders(),
+      });
+    const replayed = await eventually(async () => {
+      const answer = await admin(`/admin/dead-letters/${original}/replay`);
+      return answer.status === 200 ? answer : undefined;
+    });
+    expect(replayed.json.result, replayed.text).to.equal("replayed");
+    const replay = replayed.json.replayedAs as string;
+    expect(replay).to.be.a("string").and.not.equal(original);
+    expect((await settled(replay)).state).to.equal("failed");
+    const ids = sim
+      .calls()
+      .filter((c) => c.service === `${SOAP_PROVIDER}/unreachable`)
+      .map((c) => c.xroadId);
+    // Two calls of the original, two of the replay: one X-Road id.
+    expect(ids).to.have.length(4);
+    expect(new Set(ids)).to.deep.equal(new Set([original]));
   });
 });

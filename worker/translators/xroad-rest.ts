@@ -36,7 +36,9 @@ class XroadRestTranslator extends RestJsonTranslator {
         .split("/")
         .map(encodeURIComponent)
         .join("/"),
-      "x-road-id": request.id,
+      // The Idempotency-Key's value: a replay is the same message to the remote provider,
+      // which may have served the original before it failed, and X-Road ids are its key.
+      "x-road-id": request.idempotencyKey ?? request.id,
     };
     for (const name of PASSED_ON) {
       const value = request.xroadHeaders[name];

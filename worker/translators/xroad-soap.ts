@@ -130,7 +130,10 @@ class XroadSoapTranslator implements Translator {
     return {
       client: parseClientId(xroadClientFor(this.consumer, request)),
       service: this.service,
-      id: request.id,
+      // The Idempotency-Key's value: through a security server a SOAP provider sees no HTTP
+      // header of ours, so the X-Road id is the one key by which it can recognise a replay of
+      // a message it served before the original failed.
+      id: request.idempotencyKey ?? request.id,
       userId: passed("x-road-userid"),
       issue: passed("x-road-issue"),
       representedParty: passed("x-road-represented-party"),
