@@ -195,7 +195,17 @@ function elementOf(
   let inScope = parentScope;
   if (declarations.length > 0) {
     const scope = new Map(parentScope);
-    for (const [prefix, uri] of declarations) scope.set(prefix, uri);
+    const own = new Set<string>();
+    for (const [prefix, uri] of declarations) {
+      // A repeated declaration is a repeated attribute (not well-formed): parsers that keep the
+      // first binding and those that keep the last would read the same element in different
+      // namespaces, an X-Road header field included.
+      if (own.has(prefix)) {
+        throw invalid(`attribute "${prefix === "" ? "xmlns" : `xmlns:${prefix}`}" is repeated`);
+      }
+      own.add(prefix);
+      scope.set(prefix, uri);
+    }
     inScope = scope;
   }
   const [prefix, local] = splitName(qname);

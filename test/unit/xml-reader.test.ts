@@ -94,3 +94,16 @@ describe("one-pass XML reader vs fast-xml-parser", () => {
     walk(root);
   });
 });
+
+describe("XML reader: repeated namespace declarations", () => {
+  it("refuses an element that declares one prefix (or the default namespace) twice", () => {
+    for (const xml of [
+      '<p:a xmlns:p="urn:x" xmlns:p="http://x-road.eu/xsd/xroad.xsd"/>',
+      '<a xmlns="urn:x" xmlns="urn:y"/>',
+    ]) {
+      expect(() => parseXml(xml), xml).to.throw(/is repeated/);
+    }
+    // The same prefix declared again on a child is an ordinary redeclaration.
+    expect(parseXml('<p:a xmlns:p="urn:x"><p:b xmlns:p="urn:y"/></p:a>').local).to.equal("a");
+  });
+});
