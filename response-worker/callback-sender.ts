@@ -1,7 +1,6 @@
 // Sends one callback attempt: signs the body per Standard Webhooks and POSTs it to a checked
 // URL, or through the configured security server as an X-Road REST call for xroad: targets.
 
-import { randomUUID } from "node:crypto";
 import { parseCallbackTarget, type CallbackPolicy } from "../shared/delivery/callback-target";
 import type { PostResult, SafeHttp } from "../shared/delivery/safe-http";
 import { signWebhook } from "./webhook-signature";
@@ -80,7 +79,9 @@ export class CallbackSender {
     const url = `${xroad.securityServerUrl.replace(/\/+$/, "")}/r1/${service}`;
     return xroad.http.post(
       url,
-      { ...headers, "x-road-client": xroad.client, "x-road-id": randomUUID() },
+      // The webhook id as X-Road id: every attempt of one delivery is the same message to the
+      // receiving service, which may have taken an attempt whose answer we never got.
+      { ...headers, "x-road-client": xroad.client, "x-road-id": request.webhookId },
       request.body,
     );
   }

@@ -60,12 +60,15 @@ describe("X-Road callback targets through the security server (real HTTP)", () =
     expect(call.method).to.equal("POST");
     expect(call.path).to.equal("/r1/EE/GOV/70000001/callbacks/resultReady");
     expect(call.headers["x-road-client"]).to.equal("EE/GOV/70000009/sluice");
-    expect(call.headers["x-road-id"]).to.match(/^[0-9a-f-]{36}$/);
+    // The same on every attempt of the delivery, as its webhook-id.
+    expect(call.headers["x-road-id"]).to.equal(request.webhookId);
     expect(call.headers["x-sluice-id"]).to.equal(request.messageId);
     expect(call.headers["content-type"]).to.equal("application/json");
     expect(call.body).to.equal(request.body);
     expect(verifyWebhook(SECRET, call.headers, call.body).valid).to.equal(true);
     expect(verifyWebhook(OLD_SECRET, call.headers, call.body).valid).to.equal(true);
+    expect((await sender.send(request)).outcome).to.equal("delivered");
+    expect(securityServer.calls[1].headers["x-road-id"]).to.equal(request.webhookId);
   });
 
   it("refuses an X-Road target when no security server is configured or the allowlist lacks it", async () => {
