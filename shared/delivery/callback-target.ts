@@ -4,6 +4,7 @@
 
 import { isIP } from "node:net";
 import { SluiceError } from "../protocol/errors";
+import { pathProblem } from "../protocol/rest-path";
 import { deniedRange, type Lookup, systemLookup } from "./address-check";
 
 export interface CallbackPolicy {
@@ -79,6 +80,10 @@ export function parseCallbackTarget(raw: unknown, policy: CallbackPolicy): Callb
     throw invalid("the callback URL must not contain user information");
   }
   if (url.hash !== "") throw invalid("the callback URL must not contain a fragment");
+  // The allowlist admits a path prefix: a path that a receiver (or a proxy before it) decodes
+  // into another one (`/hooks/..%2f..%2fadmin`) would take a signed POST outside it.
+  const pathProblemText = pathProblem(url.pathname);
+  if (pathProblemText !== null) throw invalid(`the callback URL's path ${pathProblemText}`);
   const host = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
   if (!policy.allowPrivate && isIP(host) !== 0) {
     const range = deniedRange(host);

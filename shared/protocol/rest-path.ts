@@ -9,12 +9,6 @@ const FORBIDDEN = /[\u0000-\u001f\u007f/\\]/;
 /** A percent-encoded dot, slash, backslash or percent left after one decoding (double encoding). */
 const STILL_ENCODED = /%(?:2e|2f|5c|25|00)/i;
 
-function refuse(why: string): never {
-  throw new SluiceError("InvalidPath", `the path ${why}; it is refused and never forwarded`, {
-    status: 400,
-  });
-}
-
 /**
  * The sub-path as received when it is safe, else `400 InvalidPath`. Refused: dot segments in
  * any spelling (`..`, `%2e%2e`, `.%2E`, `..;param`), encoded or raw separators inside a segment
@@ -22,29 +16,41 @@ function refuse(why: string): never {
  * overlong percent-encoding, and empty segments (`//`) except a trailing slash.
  */
 export function checkedSubPath(raw: string): string {
-  if (raw === "") return raw;
-  if (!raw.startsWith("/")) refuse("must start with /");
+  const problem = pathProblem(raw);
+  if (problem !== null) {
+    throw new SluiceError("InvalidPath", `the path ${problem}; it is refused and never forwarded`, {
+      status: 400,
+    });
+  }
+  return raw;
+}
+
+/** What makes a path unsafe (see checkedSubPath), in words after "the path", or null. */
+export function pathProblem(raw: string): string | null {
+  if (raw === "") return null;
+  if (!raw.startsWith("/")) return "must start with /";
   const segments = raw.slice(1).split("/");
-  segments.forEach((segment, index) => {
+  for (let index = 0; index < segments.length; index++) {
+    const segment = segments[index];
     if (segment === "") {
-      if (index === segments.length - 1) return;
-      refuse("has an empty segment (//)");
+      if (index === segments.length - 1) continue;
+      return "has an empty segment (//)";
     }
     let decoded: string;
     try {
       decoded = decodeURIComponent(segment);
     } catch {
-      refuse("has malformed percent-encoding");
+      return "has malformed percent-encoding";
     }
     // Compatibility forms too: a backend that folds Unicode reads "\uff0e\uff0e" as "..".
     const folded = decoded.normalize("NFKC");
     if (FORBIDDEN.test(decoded) || FORBIDDEN.test(folded)) {
-      refuse("has a control character or an encoded separator");
+      return "has a control character or an encoded separator";
     }
-    if (STILL_ENCODED.test(decoded)) refuse("is encoded twice");
+    if (STILL_ENCODED.test(decoded)) return "is encoded twice";
     // `..;jsessionid=x` is `..` to servers that strip path parameters.
     const name = folded.split(";")[0];
-    if (name === "." || name === "..") refuse("has a . or .. segment");
-  });
-  return raw;
+    if (name === "." || name === "..") return "has a . or .. segment";
+  }
+  return null;
 }

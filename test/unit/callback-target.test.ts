@@ -58,6 +58,23 @@ describe("callback targets", () => {
     refusal(() => parseCallbackTarget("https://callbacks.example.org/hooks/%2e%2e/admin", policy));
   });
 
+  it("refuses paths a receiver could decode out of the prefix: encoded separators, double encoding, //", () => {
+    for (const [path, why] of [
+      ["/hooks/..%2f..%2fadmin", /encoded separator/],
+      ["/hooks/..%5cadmin", /encoded separator/],
+      ["/hooks/%252e%252e/admin", /encoded twice/],
+      ["/hooks//admin", /empty segment/],
+    ] as const) {
+      const error = refusal(() =>
+        parseCallbackTarget(`https://callbacks.example.org${path}`, policy),
+      );
+      expect(error.message, path).to.match(why);
+    }
+    expect(
+      parseCallbackTarget("https://callbacks.example.org/hooks/a/?q=%2f", policy).kind,
+    ).to.equal("url");
+  });
+
   it("compares host and effective port exactly", () => {
     refusal(() => parseCallbackTarget("https://callbacks.example.org.evil.com/hooks", policy));
     refusal(() => parseCallbackTarget("https://callbacks.example.org:8443/hooks", policy));
