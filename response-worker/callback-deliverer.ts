@@ -172,6 +172,7 @@ export class CallbackDeliverer {
         messageId: job.messageId,
         target: job.target,
         body,
+        ...(job.listenerId ? { listenerId: job.listenerId } : {}),
         traceHeaders: headersOf(contextWith(parent, span)),
       });
     } catch (error) {

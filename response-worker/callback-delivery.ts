@@ -17,7 +17,7 @@ import { isTerminal, type Transaction } from "../shared/store/transaction-store"
 import { CallbackDeliverer, type Settlement } from "./callback-deliverer";
 import type { CallbackJob } from "../shared/protocol/callback-job";
 import { callbackTopology, declareCallbackTopology } from "./callback-schedule";
-import { CallbackSender } from "./callback-sender";
+import { CallbackSender, type AttemptResult, type CallbackSend } from "./callback-sender";
 import { listenersFor, messageStateChangeEvent } from "./hub-events";
 
 export interface CallbackDeliveryOptions {
@@ -137,10 +137,28 @@ export async function startCallbackDelivery(
     }
   };
 
+  // An event's job outlives its listener's removal (retries run for hours): one whose client
+  // removed it (DELETE /hub/<id>) is no longer sent, as the client asked. When the look-up
+  // fails the event is sent: a listener is only dropped when Redis says it is gone.
+  const unlessRemoved = {
+    async send(request: CallbackSend): Promise<AttemptResult> {
+      if (request.listenerId !== undefined) {
+        const listener = await listeners.get(request.listenerId).catch(() => undefined);
+        if (listener === null) {
+          return {
+            outcome: "refused",
+            failure: { kind: "refused", message: "the hub listener was removed" },
+          };
+        }
+      }
+      return sender.send(request);
+    },
+  };
+
   const deliverer = new CallbackDeliverer({
     channel,
     topology,
-    sender,
+    sender: unlessRemoved,
     prefetch: 16,
     logger: log,
     onAttempt: (_job, result, next) => {

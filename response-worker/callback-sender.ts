@@ -17,6 +17,8 @@ export interface CallbackSend {
   messageId: string;
   target: string;
   body: string;
+  /** The hub listener an event is for (none for a callback). */
+  listenerId?: string;
   /** W3C trace context of this attempt, sent along so the receiver can join the trace. */
   traceHeaders?: Record<string, string>;
 }

@@ -2,14 +2,16 @@
 // each hears only of its own messages, and a removed listener hears nothing more.
 
 import { expect } from "chai";
+import * as amqplib from "amqplib";
 import { randomBytes } from "node:crypto";
+import { callbackTopology } from "../../response-worker/callback-schedule";
 import { verifyWebhook } from "../../response-worker/webhook-signature";
 import {
   CallbackReceiver,
   testCertificate,
   type ReceivedCall,
 } from "../integration/callback-receiver";
-import { call, eventually } from "../support/harness";
+import { AMQP_URL, call, eventually } from "../support/harness";
 import { CallbackStack } from "./callback-stack";
 
 const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
@@ -35,6 +37,7 @@ describe("event hub end to end (two clients)", function () {
         allowPrivate: true,
         secret: SECRET,
         backoff: ["300ms", "600ms"],
+        timeout: "2s", // an attempt left hanging by the receiver ends soon
       },
     });
   });
@@ -127,5 +130,47 @@ describe("event hub end to end (two clients)", function () {
     await eventually(async () => (correlations("bob").includes(bobId) ? true : undefined));
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(eventsAt("alice")).to.have.length(aliceEvents);
+  });
+
+  it("stops retrying the events of a listener removed meanwhile", async () => {
+    const registered = await call(`${stack.adapterUrl}/hub`, {
+      client: ALICE,
+      body: JSON.stringify({
+        callback: `https://127.0.0.1:${receiver.port}/events/retried`,
+        query: "eventType=MessageStateChangeEvent&service=other&state=completed",
+      }),
+    });
+    expect(registered.status).to.equal(201);
+    const listenerId = registered.json.id as string;
+    // The first attempt hangs until it times out, so the listener goes while it is retried.
+    receiver.respond = (c) => (c.path === "/events/retried" ? "hang" : { status: 204 });
+    await send(ALICE, "other");
+    await eventually(async () => (eventsAt("retried").length >= 1 ? true : undefined));
+    const removed = await call(`${stack.adapterUrl}/hub/${listenerId}`, {
+      method: "DELETE",
+      client: ALICE,
+    });
+    expect(removed.status).to.equal(204);
+
+    // The event's delivery ends for good (callbacks.dead says why) without another attempt.
+    const topology = callbackTopology(stack.config.prefix, stack.config.callbacks.backoffMs);
+    const connection = await amqplib.connect(AMQP_URL);
+    try {
+      const channel = await connection.createChannel();
+      const record = await eventually(async () => {
+        for (;;) {
+          const message = await channel.get(topology.dead, { noAck: true });
+          if (message === false) return undefined;
+          const dead = JSON.parse(message.content.toString("utf8"));
+          if (dead.job?.listenerId === listenerId) return dead;
+        }
+      }, 20_000);
+      expect(record.outcome).to.equal("refused");
+      expect(record.failure.message).to.contain("listener was removed");
+      expect(record.attempts).to.equal(2);
+    } finally {
+      await connection.close();
+    }
+    expect(eventsAt("retried")).to.have.length(1);
   });
 });
