@@ -69,6 +69,7 @@ const SLOT_WAIT_MS = 250;
 export class CallbackDeliverer {
   private readonly inFlight = new Set<Promise<void>>();
   private generation = 0;
+  private stopping = false;
   private consumerTag: string | null = null;
   private readonly onConnect = () => {
     this.generation += 1;
@@ -86,6 +87,7 @@ export class CallbackDeliverer {
   /** Declares nothing: the topology is declared by the channel's setup (declareCallbackTopology). */
   async start(): Promise<void> {
     const { channel, topology } = this.options;
+    this.stopping = false;
     channel.on("connect", this.onConnect);
     const { consumerTag } = await channel.consume(
       topology.delivery,
@@ -98,6 +100,7 @@ export class CallbackDeliverer {
   /** Stops taking jobs and waits for the attempts under way; unsent jobs stay on the queue. */
   async stop(): Promise<void> {
     const { channel } = this.options;
+    this.stopping = true;
     if (this.consumerTag !== null) {
       await channel.cancel(this.consumerTag).catch(() => undefined);
       this.consumerTag = null;
@@ -129,7 +132,7 @@ export class CallbackDeliverer {
           attempts: 0,
         });
       } else {
-        await this.attempt(job);
+        await this.attempt(job, generation);
       }
       this.settleMessage(message, generation, "ack");
     } catch (error) {
@@ -142,11 +145,11 @@ export class CallbackDeliverer {
     }
   }
 
-  private async attempt(job: CallbackJob): Promise<void> {
+  private async attempt(job: CallbackJob, generation: number): Promise<void> {
     const { sender, topology, loadPayload } = this.options;
     const body = job.payload ?? (loadPayload ? await loadPayload(job) : null);
     if (body === null) {
-      await this.settle(job, { outcome: "lost", attempts: job.attempt - 1 });
+      await this.settle(job, { outcome: "lost", attempts: job.attempt - 1 }, generation);
       return;
     }
     const origin = originOf(job.target);
@@ -218,7 +221,7 @@ export class CallbackDeliverer {
           : result.outcome === "refused"
             ? "refused"
             : "exhausted";
-    await this.settle(job, { outcome, attempts: job.attempt, last: result });
+    await this.settle(job, { outcome, attempts: job.attempt, last: result }, generation);
   }
 
   /**
@@ -235,7 +238,11 @@ export class CallbackDeliverer {
     return true;
   }
 
-  private async settle(job: CallbackJob, settlement: Settlement): Promise<void> {
+  private async settle(
+    job: CallbackJob,
+    settlement: Settlement,
+    generation: number,
+  ): Promise<void> {
     if (settlement.outcome !== "delivered") {
       await this.deadLetter(job, job.payload, settlement);
       this.options.logger?.warn(
@@ -247,7 +254,24 @@ export class CallbackDeliverer {
         "callback delivery failed for good",
       );
     }
-    await this.options.onSettled?.(job, settlement);
+    // The attempt is made and its outcome final: only recording it (Redis) is left. That is
+    // tried again here, not by handing the job back, which made the attempt again: a delivered
+    // callback was POSTed anew every second for as long as Redis could not record it. Once the
+    // channel is gone (the broker hands the job out again) or the deliverer stops, it is
+    // handed back as before.
+    for (;;) {
+      try {
+        await this.options.onSettled?.(job, settlement);
+        return;
+      } catch (error) {
+        if (this.stopping || generation !== this.generation) throw error;
+        this.options.logger?.error(
+          { id: job.messageId, err: (error as Error).message },
+          "callback delivery settled but not recorded; trying again",
+        );
+        await new Promise((resolve) => setTimeout(resolve, SETTLE_RETRY_PAUSE_MS).unref());
+      }
+    }
   }
 
   private async deadLetter(

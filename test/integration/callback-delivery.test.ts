@@ -42,7 +42,12 @@ describe("callback delivery over RabbitMQ (real broker, real HTTPS receiver)", (
     ...overrides,
   });
 
-  async function harness(backoffMs: number[], senderPolicy = policy()): Promise<Harness> {
+  /** `unrecorded`: how many settlements fail first, as when Redis cannot record them. */
+  async function harness(
+    backoffMs: number[],
+    senderPolicy = policy(),
+    unrecorded = 0,
+  ): Promise<Harness> {
     const topology = callbackTopology(`t-${randomUUID().slice(0, 8)}.`, backoffMs);
     const channel = connection.createChannel({
       confirm: true,
@@ -56,6 +61,10 @@ describe("callback delivery over RabbitMQ (real broker, real HTTPS receiver)", (
       topology,
       sender: new CallbackSender({ secrets: [SECRET], policy: senderPolicy, http }),
       onSettled: (job, settlement) => {
+        if (unrecorded > 0) {
+          unrecorded -= 1;
+          throw new Error("Redis is down");
+        }
         settled.push({ job, settlement });
         wake();
       },
@@ -141,6 +150,15 @@ describe("callback delivery over RabbitMQ (real broker, real HTTPS receiver)", (
     expect(
       verifyWebhook(`whsec_${randomBytes(32).toString("base64")}`, call.headers, call.body).valid,
     ).to.equal(false);
+  });
+
+  it("records a delivered callback whose settlement failed without sending it again", async () => {
+    const h = await harness([200], policy(), 2);
+    const sent = job(receiver.url("/hooks/unrecorded"));
+    await h.deliverer.enqueue(sent);
+    await h.waitSettled(1);
+    expect(h.settled[0].settlement).to.deep.include({ outcome: "delivered", attempts: 1 });
+    expect(receiver.calls).to.have.length(1);
   });
 
   it("retries through the delay queues with the same webhook id until the receiver takes it", async () => {
