@@ -79,6 +79,12 @@ describe("X-Road SOAP header echo", () => {
     ).to.equal("the answer has no X-Road header");
   });
 
+  it("reports a field with a character reference past U+10FFFF as not echoed, not as an error", () => {
+    const envelope = requestEnvelope(sent, "<x/>").replace(">id-1<", ">id-&#x110000;<");
+    expect(envelope).to.include("id-&#x110000;");
+    expect(echoMismatch(envelope, sent)).to.equal('id is "id-&#x110000;", sent "id-1"');
+  });
+
   it("renames the Body element to the remote service code, keeping prefix and content", () => {
     expect(withLocalName('<a:local xmlns:a="u"><a:x/></a:local>', "remote")).to.equal(
       '<a:remote xmlns:a="u"><a:x/></a:remote>',

@@ -94,9 +94,13 @@ const NAMED: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', a
 
 function text(value: unknown): string | null {
   if (typeof value !== "string") return null;
-  return value.replace(/&(?:#x([0-9a-fA-F]+)|#(\d+)|(amp|lt|gt|quot|apos));/g, (_m, hex, dec, n) =>
-    n ? NAMED[n as string] : String.fromCodePoint(hex ? parseInt(hex as string, 16) : Number(dec)),
-  );
+  return value.replace(/&(?:#x([0-9a-fA-F]+)|#(\d+)|(amp|lt|gt|quot|apos));/g, (m, hex, dec, n) => {
+    if (n) return NAMED[n as string];
+    const code = hex ? parseInt(hex as string, 16) : Number(dec);
+    // Past U+10FFFF fromCodePoint throws, and a remote answer's header failed the message as
+    // untranslatable; kept as written, the field is then reported as not echoed.
+    return code <= 0x10ffff ? String.fromCodePoint(code) : m;
+  });
 }
 
 const asNode = (value: unknown): Node | null =>
