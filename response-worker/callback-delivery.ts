@@ -127,7 +127,15 @@ export async function startCallbackDelivery(
     const jobLog = messageLogger(log, { id: job.messageId });
     if (job.settlesDelivery) {
       const delivery = settlement.outcome === "delivered" ? "delivered" : "delivery_failed";
-      await store.setDelivery(job.messageId, delivery, ["pending"]);
+      // A delivered copy of the same delivery settles it even after another copy gave up:
+      // the broker hands a job out again after a reconnect, and a response handed over again
+      // enqueues its callback again, so two copies of one webhook-id can run side by side.
+      // What the receiver took is the truth.
+      await store.setDelivery(
+        job.messageId,
+        delivery,
+        delivery === "delivered" ? ["pending", "delivery_failed"] : ["pending"],
+      );
       jobLog.info({ delivery, attempts: settlement.attempts }, "callback delivery settled");
     }
     if (job.listenerId && settlement.outcome === "gone") {

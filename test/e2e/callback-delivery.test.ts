@@ -6,6 +6,7 @@ import { expect } from "chai";
 import { randomBytes } from "node:crypto";
 import * as amqplib from "amqplib";
 import { callbackTopology } from "../../response-worker/callback-schedule";
+import { callbackJobCodec } from "../../shared/protocol/codec";
 import { metrics } from "../../shared/observability/metrics";
 import { verifyWebhook } from "../../response-worker/webhook-signature";
 import { CallbackReceiver, testCertificate } from "../integration/callback-receiver";
@@ -131,5 +132,43 @@ describe("callbacks end to end (receiver down across a response-worker restart)"
     await new Promise((resolve) => setTimeout(resolve, 800));
     expect(receiver!.calls.filter((c) => c.path === "/hooks/gone")).to.have.length(1);
     expect((await status(id)).json.state).to.equal("completed");
+  });
+
+  it("settles delivered when another copy of the final callback is delivered after one gave up", async () => {
+    receiver!.calls.length = 0;
+    receiver!.respond = () => ({ status: 410 });
+    const id = (await submit("copies")).json.id as string;
+    await eventually(async () =>
+      (await status(id)).json.delivery === "delivery_failed" ? true : undefined,
+    );
+    const [first] = receiver!.calls.filter((c) => c.path === "/hooks/copies");
+    // A second copy of the same job, as the broker hands out again after a reconnect: the
+    // receiver takes it.
+    receiver!.respond = () => ({ status: 204 });
+    const topology = callbackTopology(stack.config.prefix, stack.config.callbacks.backoffMs);
+    const connection = await amqplib.connect(AMQP_URL);
+    try {
+      const channel = await connection.createConfirmChannel();
+      channel.sendToQueue(
+        topology.delivery,
+        callbackJobCodec.encode({
+          webhookId: String(first.headers["webhook-id"]),
+          messageId: id,
+          target: `https://127.0.0.1:${port}/hooks/copies`,
+          attempt: 1,
+          payload: first.body,
+          settlesDelivery: true,
+          enqueuedAt: Date.now(),
+        }),
+        { persistent: true },
+      );
+      await channel.waitForConfirms();
+    } finally {
+      await connection.close();
+    }
+    await eventually(async () =>
+      (await status(id)).json.delivery === "delivered" ? true : undefined,
+    );
+    expect(receiver!.calls.filter((c) => c.path === "/hooks/copies")).to.have.length(2);
   });
 });
