@@ -106,7 +106,10 @@ export class SafeHttp {
         body,
         signal,
       });
-      await drain(response.body, this.maxResponseBytes);
+      // The status is the receiver's answer: a body that breaks off or never ends (it is
+      // discarded anyway) must not turn a 2xx into a failed attempt, which sent the callback
+      // again for hours and could end it delivery_failed although the receiver had it.
+      await drain(response.body, this.maxResponseBytes).catch(() => undefined);
       return classifyStatus(response.statusCode, response.headers["retry-after"]);
     } catch (error) {
       return { outcome: "retry", failure: classifyError(error, signal) };

@@ -1,4 +1,6 @@
 import { expect } from "chai";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { SafeHttp } from "../../shared/delivery/safe-http";
 import { CallbackReceiver } from "./callback-receiver";
 
@@ -124,6 +126,24 @@ describe("safe outbound HTTP (real HTTPS receiver)", () => {
     const result = await client({ timeoutMs: 300 }).post(receiver.url(), {}, "{}");
     expect(result.outcome).to.equal("retry");
     expect(result.failure?.kind).to.equal("timeout");
+  });
+
+  it("reports the status of a receiver that answers but never finishes its body", async () => {
+    // The receiver took the callback (2xx); the body it trickles is discarded anyway.
+    const stalling = http.createServer((req, res) => {
+      req.resume();
+      res.writeHead(200, { "content-type": "text/plain" });
+      res.write("accepted, still talking");
+    });
+    await new Promise<void>((resolve) => stalling.listen(0, "127.0.0.1", resolve));
+    try {
+      const { port } = stalling.address() as AddressInfo;
+      const result = await client({ timeoutMs: 300 }).post(`http://127.0.0.1:${port}/`, {}, "{}");
+      expect(result).to.deep.equal({ outcome: "delivered", status: 200 });
+    } finally {
+      stalling.closeAllConnections();
+      await new Promise<void>((resolve) => stalling.close(() => resolve()));
+    }
   });
 
   it("refuses a certificate it does not trust", async () => {
