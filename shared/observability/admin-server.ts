@@ -46,6 +46,8 @@ export class AdminServer {
   private readonly tokenDigest: Buffer | null;
   private readonly session: string | null;
   private draining = false;
+  /** Listening on a loopback address: only requests naming a loopback host are served. */
+  private loopbackOnly = false;
 
   /**
    * @param token the admin bearer token; null = operator endpoints are not served at all.
@@ -120,6 +122,17 @@ export class AdminServer {
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const [url, search = ""] = (req.url ?? "/").split("?", 2);
+    // DNS rebinding: a page of evil.example that re-points its name to 127.0.0.1 reaches a
+    // loopback admin port from the operator's browser as its own origin. Such requests name
+    // that page's host, never a loopback one.
+    if (this.loopbackOnly && !isLoopbackHost(req.headers.host)) {
+      req.resume();
+      return json(res, 403, {
+        type: "Forbidden",
+        message:
+          "the admin port listens on loopback only; address it as 127.0.0.1, [::1] or localhost",
+      });
+    }
     if (req.method === "GET" && url === "/metrics") {
       const text = await metricsText();
       res.writeHead(200, { "content-type": METRICS_CONTENT_TYPE });
@@ -205,6 +218,9 @@ export class AdminServer {
   }
 
   async listen(port: number, host: string): Promise<number> {
+    this.loopbackOnly = isLoopbackHost(
+      host.includes(":") && !host.startsWith("[") ? `[${host}]` : host,
+    );
     await new Promise<void>((resolve, reject) => {
       this.server.once("error", reject);
       this.server.listen(port, host, () => resolve());
@@ -216,6 +232,14 @@ export class AdminServer {
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
+}
+
+/** Whether a Host header (or a bind address) names this machine's loopback: 127.x, ::1, localhost. */
+function isLoopbackHost(host: string | undefined): boolean {
+  if (!host) return false;
+  const name = host.startsWith("[") ? host.slice(1, host.indexOf("]")) : host.split(":")[0];
+  const lower = name.toLowerCase();
+  return lower === "localhost" || lower === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(lower);
 }
 
 function digest(text: string): Buffer {

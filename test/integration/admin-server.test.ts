@@ -1,6 +1,7 @@
 // The admin port's own bounds, against a real AdminServer on a loopback port.
 
 import { expect } from "chai";
+import http from "node:http";
 import net from "node:net";
 import pino from "pino";
 import { AdminServer } from "../../shared/observability/admin-server";
@@ -16,6 +17,23 @@ describe("admin port connections", () => {
 
   after(async () => {
     await admin.close();
+  });
+
+  it("on loopback, serves only requests that name a loopback host (DNS rebinding)", async () => {
+    const get = (host: string) =>
+      new Promise<number>((resolve, reject) => {
+        http
+          .get({ host: "127.0.0.1", port, path: "/metrics", headers: { host } }, (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          })
+          .on("error", reject);
+      });
+    expect(await get("evil.example:9090")).to.equal(403);
+    expect(await get("127.0.0.1.nip.io")).to.equal(403);
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`, "127.0.0.1"]) {
+      expect(await get(host), host).to.equal(200);
+    }
   });
 
   it("closes connections that never send a request, and still serves", async () => {
