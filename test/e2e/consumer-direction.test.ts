@@ -58,6 +58,9 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
   /** A "security server" that answers every SOAP call 200 with no body; counts its calls. */
   let hollowStub: http.Server;
   let hollowCalls = 0;
+  /** A "security server" that answers REST calls for another X-Road id; counts its calls. */
+  let strayStub: http.Server;
+  let strayCalls = 0;
   let receiver: CallbackReceiver;
 
   async function status(id: string): Promise<StatusDocument> {
@@ -122,6 +125,22 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
     });
     await new Promise<void>((resolve) => hollowStub.listen(0, "127.0.0.1", resolve));
     const hollowUrl = `http://127.0.0.1:${(hollowStub.address() as AddressInfo).port}`;
+    strayStub = http.createServer((req, res) => {
+      strayCalls += 1;
+      req.resume();
+      req.on("end", () =>
+        res
+          .writeHead(200, {
+            "content-type": "application/json",
+            "x-road-client": String(req.headers["x-road-client"]),
+            "x-road-service": `${REST_PROVIDER}/stray`,
+            "x-road-id": "someone-elses-call",
+          })
+          .end('{"person":"someone else"}'),
+      );
+    });
+    await new Promise<void>((resolve) => strayStub.listen(0, "127.0.0.1", resolve));
+    const strayUrl = `http://127.0.0.1:${(strayStub.address() as AddressInfo).port}`;
     const spare = http.createServer();
     await new Promise<void>((resolve) => spare.listen(0, "127.0.0.1", resolve));
     const deadUrl = `http://127.0.0.1:${(spare.address() as AddressInfo).port}`;
@@ -190,6 +209,7 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
         denied: rest("denied"),
         ghost: rest("ghost"),
         down: rest("down"),
+        stray: rest("stray"),
         slow: rest("slow"),
       },
       backends: {
@@ -207,6 +227,7 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
         denied: remote(`${REST_PROVIDER}/denied`),
         ghost: remote(`${REST_PROVIDER}/ghost`),
         down: remote(`${REST_PROVIDER}/down`),
+        stray: remote(`${REST_PROVIDER}/stray`, { url: strayUrl }),
         slow: remote(`${REST_PROVIDER}/slow`, {
           options: { headers: { "x-sim-latency": "2000" } },
         }),
@@ -221,6 +242,10 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
     await new Promise<void>((resolve) => (echoStub ? echoStub.close(() => resolve()) : resolve()));
     await new Promise<void>((resolve) =>
       hollowStub ? hollowStub.close(() => resolve()) : resolve(),
+    );
+    strayStub?.closeAllConnections();
+    await new Promise<void>((resolve) =>
+      strayStub ? strayStub.close(() => resolve()) : resolve(),
     );
     await provider.cleanup();
     await receiver?.close();
@@ -497,5 +522,16 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
     // Two calls of the original, two of the replay: one X-Road id.
     expect(ids).to.have.length(4);
     expect(new Set(ids)).to.deep.equal(new Set([original]));
+  });
+
+  it("fails, never completes, a REST answer whose X-Road headers name another call", async () => {
+    const answer = await call(`${local.url}/rest/stray`, { client: LOCAL_APP, body: "{}" });
+    expect(answer.status, answer.text).to.equal(202);
+    const doc = await settled(answer.json.id as string);
+    expect(doc.state).to.equal("failed");
+    expect(doc.error!.message).to.contain("does not echo the request's X-Road headers");
+    expect(doc.error!.message).to.contain('x-road-id is "someone-elses-call"');
+    expect(JSON.stringify(doc.responses)).not.to.contain("someone else");
+    expect(strayCalls).to.equal(1);
   });
 });

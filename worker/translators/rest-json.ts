@@ -123,7 +123,7 @@ export class RestJsonTranslator implements Translator {
     const response = toResponse(status, header(answer.headers, "content-type"), bytes);
     const own = forwardedResponseHeaders(answer.headers);
     if (Object.keys(own).length > 0) response.headers = own;
-    this.inspect(answer.headers, response, retryAfterMs);
+    this.inspect(answer.headers, response, retryAfterMs, request);
 
     if (status >= 200 && status < 300) {
       if (header(answer.headers, MULTIPLE_RESPONSES_HEADER)?.trim().toLowerCase() === "true") {
@@ -173,6 +173,7 @@ export class RestJsonTranslator implements Translator {
     _headers: Dispatcher.ResponseData["headers"],
     _response: BackendResponse,
     _retryAfterMs: number | undefined,
+    _request: RequestMessage,
   ): void {}
 
   protected pathOf(request: RequestMessage): string {

@@ -6,7 +6,13 @@ import type { Dispatcher } from "undici";
 import { checkedSubPath } from "../../shared/protocol/rest-path";
 import { RestJsonTranslator } from "./rest-json";
 import { childText } from "./soap-xml";
-import type { BackendResponse, RequestMessage, Translator, TranslatorBackend } from "./translator";
+import {
+  BackendAnswerError,
+  type BackendResponse,
+  type RequestMessage,
+  type Translator,
+  type TranslatorBackend,
+} from "./translator";
 import { xroadFailure } from "./xroad-fault";
 import { consumerOf, xroadClientFor, type XroadConsumer } from "./xroad-ids";
 
@@ -60,12 +66,57 @@ class XroadRestTranslator extends RestJsonTranslator {
     headers: Dispatcher.ResponseData["headers"],
     response: BackendResponse,
     retryAfterMs: number | undefined,
+    request: RequestMessage,
   ): void {
+    // PR-REST §4.3: the security server's answer names the call it answers. One naming another
+    // call (id, client or service) is not taken as this message's answer, as for SOAP.
+    const mismatch = echoMismatch(headers, {
+      "x-road-id": request.idempotencyKey ?? request.id,
+      "x-road-client": xroadClientFor(this.consumer, request),
+      "x-road-service": this.consumer.service,
+    });
+    if (mismatch) {
+      throw new BackendAnswerError(
+        `the answer of ${this.consumer.service} does not echo the request's X-Road headers (${mismatch}); it is not taken as the answer to message ${request.id}`,
+      );
+    }
     const raw = headers["x-road-error"];
     const code = (Array.isArray(raw) ? raw[raw.length - 1] : raw)?.trim();
     if (!code) return;
     throw xroadFailure(this.backend.name, code, errorText(response), response, retryAfterMs);
   }
+}
+
+/**
+ * The first X-Road header of an answer that names something other than what was sent, or "".
+ * A header the answer lacks is not a difference: only a security server's answer carries them.
+ * Identifiers are compared part by part, percent-decoded.
+ */
+function echoMismatch(
+  headers: Dispatcher.ResponseData["headers"],
+  sent: Record<string, string>,
+): string {
+  const parts = (value: string) =>
+    value
+      .trim()
+      .split("/")
+      .map((part) => {
+        try {
+          return decodeURIComponent(part);
+        } catch {
+          return part;
+        }
+      })
+      .join("/");
+  for (const [name, value] of Object.entries(sent)) {
+    const raw = headers[name];
+    if (raw === undefined) continue;
+    const got = Array.isArray(raw) ? raw.join(", ") : raw;
+    if (parts(got) !== parts(value)) {
+      return `${name} is "${got.slice(0, 200)}", sent "${value}"`;
+    }
+  }
+  return "";
 }
 
 /** The `message` of an X-Road REST error body (JSON, or XML when the caller asked for it). */
