@@ -3,7 +3,7 @@
 // while the first is still calling the backend (the first's broker connection was cut), and
 // must leave it alone, not take the claim over and call the backend a second time.
 
-import { chmodSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { randomUUID } from "node:crypto";
 import { expect } from "chai";
@@ -31,16 +31,17 @@ describe("a claim and a worker whose clock is an hour ahead", function () {
     await harness.cleanup();
   });
 
-  /** Spawns a worker with another configuration file or Node command, then restores both. */
-  async function spawnWorker(configFile: string, node: string): Promise<SluiceProcess> {
-    const [ownConfig, ownNode] = [harness.configFile, harness.node];
+  /** Spawns a worker with another configuration file, then restores the harness's own. */
+  async function spawnWorker(
+    configFile: string,
+    env: Record<string, string> = {},
+  ): Promise<SluiceProcess> {
+    const ownConfig = harness.configFile;
     harness.configFile = configFile;
-    harness.node = node;
     try {
-      return await harness.spawn("worker");
+      return await harness.spawn("worker", env);
     } finally {
       harness.configFile = ownConfig;
-      harness.node = ownNode;
     }
   }
 
@@ -52,7 +53,7 @@ describe("a claim and a worker whose clock is an hour ahead", function () {
       firstConfig,
       JSON.stringify({ ...shared, amqpUrl: viaProxy(AMQP_URL, await proxy.listen()) }),
     );
-    await spawnWorker(firstConfig, process.execPath);
+    await spawnWorker(firstConfig);
 
     harness.sim.update({ paused: true });
     const submitted = await call(`${adapter.url}/rest/orders/orders`, {
@@ -65,10 +66,12 @@ describe("a claim and a worker whose clock is an hour ahead", function () {
     // Claimed by the first worker, whose call now waits in the paused backend.
     await eventually(async () => ((await status()).state === "processing" ? true : undefined));
 
-    const ahead = path.join(harness.dir, "node-an-hour-ahead");
-    writeFileSync(ahead, `#!/bin/sh\nexec faketime -f "+3600s" "${process.execPath}" "$@"\n`);
-    chmodSync(ahead, 0o755);
-    const second = await spawnWorker(harness.configFile, ahead);
+    // libfaketime preloaded into the worker itself, not the faketime command: that one runs
+    // the program as its child, which would outlive the harness's kill of faketime.
+    const second = await spawnWorker(harness.configFile, {
+      LD_PRELOAD: libfaketime(),
+      FAKETIME: "+3600s",
+    });
     const itsClock = Date.parse(String(second.lines.find((line) => line.time)?.time));
     expect(itsClock - Date.now(), "the second worker's clock").to.be.greaterThan(3_000_000);
 
@@ -101,3 +104,13 @@ describe("a claim and a worker whose clock is an hour ahead", function () {
     expect(harness.sim.calls({ id }).length).to.equal(1);
   });
 });
+
+/** Debian's libfaketime (package faketime, installed by deploy/install-tools.sh). */
+function libfaketime(): string {
+  const found = readdirSync("/usr/lib")
+    .map((dir) => path.join("/usr/lib", dir, "faketime", "libfaketime.so.1"))
+    .find((file) => existsSync(file));
+  if (!found)
+    throw new Error("libfaketime is missing: run deploy/install-tools.sh (npm test does)");
+  return found;
+}
