@@ -23,6 +23,17 @@ export interface SlotAsk extends SlotRef {
 }
 
 /**
+ * `redis_now_ms()`: Redis's clock in epoch ms. Leases, slots and claims are set and read
+ * against it, the same for every worker, so a worker machine whose clock runs ahead cannot
+ * take over what another still holds.
+ */
+export const REDIS_NOW_LUA = `
+local function redis_now_ms()
+  local t = redis.call("TIME")
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end`;
+
+/**
  * `acquire_slot(key, token, max, lease)` drops expired holders, then admits when fewer than
  * `max` remain (a token already present keeps its one slot, so a command resent after a
  * reconnect cannot take two): returns 1, 0 when admitted, else 0 and the ms until the earliest
@@ -30,13 +41,9 @@ export interface SlotAsk extends SlotRef {
  * lost (0). `release_slot(key, token, channel)` frees the slot and announces it.
  * Times are Redis's own clock, the same for every worker.
  */
-export const SLOT_LUA = `
-local function slot_now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
+export const SLOT_LUA = `${REDIS_NOW_LUA}
 local function acquire_slot(key, token, max, lease)
-  local now = slot_now_ms()
+  local now = redis_now_ms()
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
   if redis.call('ZSCORE', key, token) or redis.call('ZCARD', key) < max then
     redis.call('ZADD', key, now + lease, token)
@@ -48,7 +55,7 @@ local function acquire_slot(key, token, max, lease)
 end
 local function renew_slot(key, token, lease)
   if not redis.call('ZSCORE', key, token) then return 0 end
-  redis.call('ZADD', key, 'XX', slot_now_ms() + lease, token)
+  redis.call('ZADD', key, 'XX', redis_now_ms() + lease, token)
   redis.call('PEXPIRE', key, lease + 1000)
   return 1
 end

@@ -12,7 +12,7 @@ import type {
 import type { ErrorInfo } from "../protocol/errors";
 import type { HeaderMap } from "../protocol/forwarded-headers";
 import { redisKeys, type RedisKeys } from "../protocol/redis-keys";
-import { SLOT_LUA, type SlotAsk, type SlotRef } from "./inflight-slot";
+import { REDIS_NOW_LUA, SLOT_LUA, type SlotAsk, type SlotRef } from "./inflight-slot";
 import { TurnBatch } from "./turn-batch";
 
 export type State = "accepted" | "processing" | Outcome;
@@ -153,16 +153,6 @@ redis.call("HSET", KEYS[1], "refused", "1")
 redis.call("PEXPIRE", KEYS[1], ARGV[1])
 return 1`;
 
-/**
- * Redis's clock in epoch ms, for claims: every worker's claim is set and read against the
- * same clock, so a worker machine whose clock is ahead cannot take over a live claim.
- */
-const REDIS_NOW_LUA = `
-local function redis_now_ms()
-  local t = redis.call("TIME")
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end`;
-
 // KEYS: tx; ARGV: to, now, allowed-from (comma list), error json or "", claim ms or "",
 // change token. Returns {result, previous state}. "processing" may be re-entered once the
 // claim lapsed (by Redis's clock). A change keeps its token and the state it came from: the
@@ -283,7 +273,7 @@ return {"ok", cur}`;
 // sends a command again after a reconnect when its reply was lost, and that second run must
 // find the claim its own, not another worker's (which would park the message and strand the
 // slot).
-const CLAIM_WITH_SLOT = `${SLOT_LUA}${REDIS_NOW_LUA}
+const CLAIM_WITH_SLOT = `${SLOT_LUA}
 local f = redis.call("HMGET", KEYS[1], "state", "processedAt", "answer", "deadLettered",
   "refused", "claimUntil", "changeToken", "changeFrom")
 local cur = f[1]
