@@ -461,7 +461,8 @@ export class RequestProcessor {
     expiry: MessageWaits | false,
   ): Promise<Settlement> {
     const { backend, translator, shutdown } = this.deps;
-    const deadline = new Deadline(shutdown, backend.timeoutMs);
+    /** The backend's `timeout`, counted from the call's start: no wait before it eats into it. */
+    let deadline: Deadline | null = null;
     let answers: BackendResponse[] | null = null;
     let failure: unknown = null;
     let started: bigint | null = null;
@@ -478,11 +479,11 @@ export class RequestProcessor {
     try {
       // Every wait comes before the last look: a rate token, then expiry, the delivery's
       // channel and shutdown are checked with nothing left between the check and the call.
-      // Combined only when there is a wait (a rate limit): most calls have none.
+      // Combined only when there is a wait (a rate limit): most calls have none. The backend's
+      // timeout bounds the call alone: a token that came late must still leave the call all
+      // of it, or the call is cut short after the backend got it and is then made again.
       const waits = () =>
-        AbortSignal.any(
-          expiry ? [deadline.signal, gone, expiry.expiry()] : [deadline.signal, gone],
-        );
+        AbortSignal.any(expiry ? [shutdown, gone, expiry.expiry()] : [shutdown, gone]);
       try {
         if (span) {
           await inSpan(
@@ -519,6 +520,7 @@ export class RequestProcessor {
           return "ack";
         }
         started = process.hrtime.bigint();
+        deadline = new Deadline(shutdown, backend.timeoutMs);
         answers = await translator.call(request, {
           signal: deadline.signal,
           idempotencyKey: request.idempotencyKey ?? request.id,
@@ -530,7 +532,7 @@ export class RequestProcessor {
     } catch (error) {
       failure = error;
     } finally {
-      deadline.dispose();
+      deadline?.dispose();
     }
     const decision = decideCall(answers ? { answers } : { failure }, {
       attempt,

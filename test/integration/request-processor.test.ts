@@ -73,7 +73,18 @@ describe("request processor: the last look before the call (real broker and Redi
   const rawConfig = {
     prefix,
     services: { svc: { protocols: ["rest"], reply: { mode: "ack" }, backend: "b" } },
-    backends: { b: { url: "http://127.0.0.1:9", translator: "rest-json", timeout: "5s" } },
+    backends: {
+      b: { url: "http://127.0.0.1:9", translator: "rest-json", timeout: "5s" },
+      // One call a second, calls of 400 ms at most: a second message waits longer for its
+      // token than its call may take.
+      slow: {
+        url: "http://127.0.0.1:9",
+        translator: "rest-json",
+        timeout: "400ms",
+        maxInFlight: 2,
+        rate: { limit: 1, per: "1s", burst: 0 },
+      },
+    },
   };
   const names = topologyNames(prefix);
   const redis = createRedis(REDIS_URL, log, "processor-test");
@@ -358,6 +369,52 @@ describe("request processor: the last look before the call (real broker and Redi
     await processor(clock, translator, movingGuard(clock)).process(delivery);
     expect((await view(id)).answer?.responses.map((r) => r.body)).to.deep.equal(["late"]);
     expect((await responsesOf(id)).map((r) => r.body)).to.deep.equal(["late"]);
+  });
+
+  it("the wait for a rate token is not taken out of the call's timeout", async () => {
+    // The timeout bounds the call; a token wait longer than it must neither stop the call
+    // from being made (a retry spent without a call) nor cut a call short (a timeout after
+    // the backend got it, then a second call).
+    const slow = compileConfig(rawConfig, ".").backends.slow;
+    const gates = new BackendGates(
+      new Map([["slow", compileServiceWindows([], "backends.slow.windows").windows]]),
+      new BackendPauses(redis, prefix),
+      log,
+    );
+    const limits = createBackendLimits({ redis, prefix, backend: slow, gates });
+    try {
+      const clock = new FixedClock(T0);
+      const translator = new RecordingTranslator(clock);
+      const signals: boolean[] = [];
+      translator.answer = async (_request, call) => {
+        signals.push(call.signal.aborted);
+        return [{ status: 200, contentType: "text/plain", body: "in time" }];
+      };
+      const run = new RequestProcessor({
+        backend: slow,
+        translator,
+        broker,
+        publisher,
+        store,
+        names,
+        log,
+        guard: limits.guard,
+        shutdown: shutdown.signal,
+        clock,
+      });
+      const messages = [await accepted(T0, null), await accepted(T0, null)];
+      const settlements = await Promise.all(messages.map((m) => run.process(m.delivery)));
+      expect(settlements).to.deep.equal(["ack", "ack"]);
+      expect(translator.calls.map((c) => c.id).sort()).to.deep.equal(
+        messages.map((m) => m.id).sort(),
+      );
+      expect(signals).to.deep.equal([false, false]);
+      for (const { id } of messages) {
+        expect((await responsesOf(id)).map((r) => r.outcome)).to.deep.equal(["completed"]);
+      }
+    } finally {
+      await limits.close();
+    }
   });
 
   describe("with the worker's own limits: first look, slot and claim in one script", () => {
