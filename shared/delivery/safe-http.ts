@@ -77,7 +77,7 @@ export class SafeHttp {
               {
                 ...connectOptions,
                 hostname: address,
-                servername: isIP(name) ? undefined : (connectOptions.servername ?? name),
+                servername: tlsServerName(name, connectOptions.servername),
               },
               callback,
             ),
@@ -124,6 +124,20 @@ export class SafeHttp {
   async destroy(): Promise<void> {
     await this.agent.destroy();
   }
+}
+
+/**
+ * The TLS server name (SNI, and the name the certificate is checked against) for a connection
+ * to `hostname`: none for an IP literal, v4 or v6, bracketed or not. RFC 6066 §3 allows only DNS
+ * names, and without one Node checks the certificate against the address connected to (an IP
+ * SAN). undici strips an IPv6 literal's brackets before calling the connector today; a
+ * bracketed one reaching it must not become the name `[::1]`, which no certificate holds.
+ */
+export function tlsServerName(hostname: string, requested?: string | null): string | undefined {
+  const bare =
+    hostname.startsWith("[") && hostname.endsWith("]") ? hostname.slice(1, -1) : hostname;
+  if (isIP(bare) !== 0) return undefined;
+  return requested || hostname;
 }
 
 function pathOf(url: string): string {

@@ -4,7 +4,12 @@
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer as createHttpsServer } from "node:https";
-import { createServer as createHttpServer, type IncomingMessage, type Server } from "node:http";
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -31,11 +36,20 @@ export interface Answer {
 /** `hang` never answers (for timeouts). */
 export type Responder = (call: ReceivedCall) => Answer | "hang";
 
-let certificate: { key: string; cert: string } | null = null;
+/** The names the shared test certificate is for. */
+export const DEFAULT_SUBJECT_ALT_NAME = "DNS:localhost,DNS:receiver.test,IP:127.0.0.1";
+const certificates = new Map<string, { key: string; cert: string }>();
 
-/** A self-signed certificate for localhost, receiver.test and 127.0.0.1, made once per run. */
-export function testCertificate(): { key: string; cert: string } {
-  if (certificate !== null) return certificate;
+/**
+ * A self-signed certificate for `subjectAltName` (by default localhost, receiver.test and
+ * 127.0.0.1), made once per run and name list.
+ */
+export function testCertificate(subjectAltName = DEFAULT_SUBJECT_ALT_NAME): {
+  key: string;
+  cert: string;
+} {
+  const made = certificates.get(subjectAltName);
+  if (made !== undefined) return made;
   const dir = mkdtempSync(join(tmpdir(), "sluice-cert-"));
   try {
     execFileSync(
@@ -57,14 +71,15 @@ export function testCertificate(): { key: string; cert: string } {
         "-subj",
         "/CN=localhost",
         "-addext",
-        "subjectAltName=DNS:localhost,DNS:receiver.test,IP:127.0.0.1",
+        `subjectAltName=${subjectAltName}`,
       ],
       { stdio: "ignore" },
     );
-    certificate = {
+    const certificate = {
       key: readFileSync(join(dir, "key.pem"), "utf8"),
       cert: readFileSync(join(dir, "cert.pem"), "utf8"),
     };
+    certificates.set(subjectAltName, certificate);
     return certificate;
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -75,19 +90,30 @@ export class CallbackReceiver {
   readonly calls: ReceivedCall[] = [];
   respond: Responder = () => ({ status: 204 });
   private waiters: Array<() => void> = [];
-  private readonly hanging = new Set<IncomingMessage>();
+  /** Requests answered "hang", each with its response, until released or closed. */
+  private readonly hanging = new Map<IncomingMessage, ServerResponse>();
 
   private constructor(
     private readonly server: Server,
     readonly tls: boolean,
     private fixedPort: number,
+    /** The address it listens on. */
+    readonly host: string,
+    private readonly certificate: { key: string; cert: string },
   ) {}
 
-  /** Starts on `port` (0 picks a free one; a fixed one lets a test restart "the same" receiver). */
-  static async start(options: { tls?: boolean; port?: number } = {}): Promise<CallbackReceiver> {
+  /**
+   * Starts on `port` (0 picks a free one; a fixed one lets a test restart "the same" receiver)
+   * of `host` (default 127.0.0.1), with a certificate for `subjectAltName` when over TLS.
+   */
+  static async start(
+    options: { tls?: boolean; port?: number; host?: string; subjectAltName?: string } = {},
+  ): Promise<CallbackReceiver> {
     const tls = options.tls ?? true;
-    const server = tls ? createHttpsServer(testCertificate()) : createHttpServer();
-    const receiver = new CallbackReceiver(server, tls, 0);
+    const host = options.host ?? "127.0.0.1";
+    const certificate = testCertificate(options.subjectAltName);
+    const server = tls ? createHttpsServer(certificate) : createHttpServer();
+    const receiver = new CallbackReceiver(server, tls, 0, host, certificate);
     server.on("request", (request: IncomingMessage, response) => {
       const chunks: Buffer[] = [];
       request.on("data", (chunk: Buffer) => chunks.push(chunk));
@@ -105,7 +131,7 @@ export class CallbackReceiver {
         const answer = receiver.respond(call);
         receiver.notify();
         if (answer === "hang") {
-          receiver.hanging.add(request);
+          receiver.hanging.set(request, response);
           return;
         }
         response.writeHead(answer.status, answer.headers ?? {});
@@ -114,7 +140,7 @@ export class CallbackReceiver {
     });
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
-      server.listen(options.port ?? 0, "127.0.0.1", () => resolve());
+      server.listen(options.port ?? 0, host, () => resolve());
     });
     receiver.fixedPort = (server.address() as AddressInfo).port;
     return receiver;
@@ -125,11 +151,26 @@ export class CallbackReceiver {
   }
 
   get ca(): string {
-    return testCertificate().cert;
+    return this.certificate.cert;
   }
 
-  url(path = "/cb", host = "127.0.0.1"): string {
+  /** A URL of this receiver; `host` defaults to its own address (an IPv6 one in brackets). */
+  url(path = "/cb", host = this.host.includes(":") ? `[${this.host}]` : this.host): string {
     return `${this.tls ? "https" : "http"}://${host}:${this.port}${path}`;
+  }
+
+  /** Requests left hanging so far, still unanswered. */
+  get held(): number {
+    return this.hanging.size;
+  }
+
+  /** Answers every request left hanging so far with `answer` (default 204). */
+  release(answer: Answer = { status: 204 }): void {
+    for (const [request, response] of this.hanging) {
+      this.hanging.delete(request);
+      response.writeHead(answer.status, answer.headers ?? {});
+      response.end(answer.body ?? "");
+    }
   }
 
   /** Sluice's `callbacks` configuration for delivering to this receiver on loopback, retrying fast. */
@@ -167,7 +208,7 @@ export class CallbackReceiver {
   }
 
   async close(): Promise<void> {
-    for (const request of this.hanging) request.socket.destroy();
+    for (const request of this.hanging.keys()) request.socket.destroy();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }

@@ -58,6 +58,37 @@ describe("safe outbound HTTP (real HTTPS receiver)", () => {
     expect(asked.every((name) => name === "receiver.test")).to.equal(true);
   });
 
+  it("sends no server name to an IPv4 literal and verifies the certificate against the address", async () => {
+    expect((await client().post(receiver.url("/v4"), {}, "{}")).outcome).to.equal("delivered");
+    expect(receiver.calls[0].servername).to.equal(null);
+  });
+
+  // RFC 6066 §3: an IP literal is not a server name. `https://[::1]:port/` must not send the
+  // bracketed literal as SNI, nor check the certificate against it as a DNS name.
+  it("sends no server name to an IPv6 literal and verifies the certificate against the address", async () => {
+    const v6 = await CallbackReceiver.start({ host: "::1", subjectAltName: "IP:::1" });
+    try {
+      const result = await client({ ca: v6.ca }).post(v6.url("/v6"), {}, "{}");
+      expect(result).to.deep.equal({ outcome: "delivered", status: 204 });
+      expect(v6.calls[0].servername).to.equal(null);
+      expect(v6.calls[0].headers.host).to.equal(`[::1]:${v6.port}`);
+    } finally {
+      await v6.close();
+    }
+  });
+
+  it("refuses an IPv6 literal whose certificate does not name that address", async () => {
+    const v6 = await CallbackReceiver.start({ host: "::1", subjectAltName: "IP:127.0.0.1" });
+    try {
+      const result = await client({ ca: v6.ca }).post(v6.url("/v6"), {}, "{}");
+      expect(result.outcome).to.equal("retry");
+      expect(result.failure?.kind).to.equal("tls");
+      expect(v6.calls).to.have.length(0);
+    } finally {
+      await v6.close();
+    }
+  });
+
   it("refuses a name that resolves to loopback when private addresses are not allowed", async () => {
     const result = await client({ allowPrivate: false }).post(
       receiver.url("/cb", "localhost"),

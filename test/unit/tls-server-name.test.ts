@@ -1,0 +1,16 @@
+import { expect } from "chai";
+import { tlsServerName } from "../../shared/delivery/safe-http";
+
+describe("TLS server name of an outbound connection", () => {
+  it("is none for IP literals, IPv6 ones in brackets included", () => {
+    for (const host of ["127.0.0.1", "::1", "[::1]", "[2001:db8::7]", "2001:db8::7"]) {
+      expect(tlsServerName(host), host).to.equal(undefined);
+    }
+  });
+
+  it("is the host name otherwise, or the name undici asked for", () => {
+    expect(tlsServerName("receiver.test")).to.equal("receiver.test");
+    expect(tlsServerName("receiver.test", null)).to.equal("receiver.test");
+    expect(tlsServerName("receiver.test", "other.test")).to.equal("other.test");
+  });
+});
