@@ -246,15 +246,24 @@ export function statusServiceOpenApi(statusService: string, serviceUrl: string):
         delete: {
           operationId: "cancelMessage",
           summary: "Cancel a message that has not reached the backend",
+          description:
+            "Idempotent: repeating the cancel of a message this client cancelled answers as " +
+            "the cancel did (200 with the status document), so a retry after a lost answer " +
+            "is safe.",
           responses: {
             "200": {
-              description: "Cancelled: the status document.",
+              description:
+                "Cancelled (now, or by an earlier cancel of this client): the status document.",
               content: {
                 "application/json": { schema: { $ref: "#/components/schemas/StatusDocument" } },
               },
             },
             "404": notFound,
-            "409": errorResponse("Conflict: the message already reached the backend."),
+            "409": errorResponse(
+              "Conflict: the message already reached the backend, is finished, or the " +
+                "operator cancelled it.",
+            ),
+            "503": errorResponse("Unavailable.", { "Retry-After": RETRY_AFTER }),
           },
         },
       },

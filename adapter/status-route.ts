@@ -113,15 +113,26 @@ export function statusRoute(deps: StatusRouteDeps) {
   };
 }
 
+/** Who a cancel through this route is made by, as the record keeps it. */
+const CLIENT = "client";
+
 export function cancelRoute(deps: StatusRouteDeps) {
   return async (ctx: Context & { params: { id: string } }): Promise<void> => {
     try {
       const tx = await ownTransaction(ctx, deps, ctx.params.id);
       ctx.set("X-Sluice-Id", tx.id);
-      const { result, previous } = await deps.store.transition(tx.id, ["accepted"], "cancelled", {
-        error: { code: "Cancelled", message: "cancelled by the client" },
-      });
-      if (result !== "ok") {
+      const { result, previous, changedBy } = await deps.store.transition(
+        tx.id,
+        ["accepted"],
+        "cancelled",
+        { error: { code: "Cancelled", message: "cancelled by the client" }, by: CLIENT },
+      );
+      // A cancel is idempotent: the client retrying one whose answer it lost (a cut
+      // connection, a 503 after Redis ran it) is told it is cancelled, as it asked. Only the
+      // message's own client cancels through this route, so "by the client" is this client;
+      // a cancel by the operator, or any other state, stays a conflict.
+      const repeated = result === "conflict" && previous === "cancelled" && changedBy === CLIENT;
+      if (result !== "ok" && !repeated) {
         throw new SluiceError(
           "Conflict",
           `the message is ${previous ?? "gone"} and can no longer be cancelled`,
@@ -130,7 +141,8 @@ export function cancelRoute(deps: StatusRouteDeps) {
           },
         );
       }
-      // Never fails the cancel: the state is in Redis, and a worker repeats a lost notice.
+      // Never fails the cancel: the state is in Redis, and a worker repeats a lost notice. A
+      // repeat sends it again (the first may have stopped before it); listeners hear it once.
       await deps.notices?.publish(tx.id, "cancelled");
       const updated = await deps.store.get(tx.id);
       ctx.status = 200;

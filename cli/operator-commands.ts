@@ -219,6 +219,7 @@ export async function runOperatorCommand(
       if (!(await store.get(id))) return fail(out, "no such message");
       const { result, previous } = await store.transition(id, ["accepted"], "cancelled", {
         error: { code: "Cancelled", message: "cancelled by the operator" },
+        by: "operator",
       });
       if (result !== "ok")
         return fail(out, `the message is ${previous ?? "gone"} and can no longer be cancelled`);

@@ -166,6 +166,7 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
     if (!UUID.test(id) || !(await store.get(id))) return notFound("no such message");
     const { result, previous } = await store.transition(id, ["accepted"], "cancelled", {
       error: { code: "Cancelled", message: "cancelled by the operator" },
+      by: "operator",
     });
     if (result !== "ok") {
       return {

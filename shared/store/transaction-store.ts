@@ -154,23 +154,25 @@ redis.call("PEXPIRE", KEYS[1], ARGV[1])
 return 1`;
 
 // KEYS: tx; ARGV: to, now, allowed-from (comma list), error json or "", claim ms or "",
-// change token. Returns {result, previous state}. "processing" may be re-entered once the
-// claim lapsed (by Redis's clock). A change keeps its token and the state it came from: the
-// same change run again (ioredis resends a command whose reply a reconnect lost) is still its
-// caller's, not "claimed" (a claim) or "conflict" (a cancel).
+// change token, who changes it (or ""). Returns {result, previous state, who made the state
+// as it is}. "processing" may be re-entered once the claim lapsed (by Redis's clock). A change
+// keeps its token and the state it came from: the same change run again (ioredis resends a
+// command whose reply a reconnect lost) is still its caller's, not "claimed" (a claim) or
+// "conflict" (a cancel). A conflict names who made the current state, so the same party's
+// repeat of a change it made before (a client retrying a cancel) can be told apart.
 const TRANSITION = `${REDIS_NOW_LUA}
 local cur = redis.call("HGET", KEYS[1], "state")
-if not cur then return {"missing", ""} end
+if not cur then return {"missing", "", ""} end
 if cur == ARGV[1] and ARGV[6] ~= "" and redis.call("HGET", KEYS[1], "changeToken") == ARGV[6] then
-  return {"ok", redis.call("HGET", KEYS[1], "changeFrom") or cur}
+  return {"ok", redis.call("HGET", KEYS[1], "changeFrom") or cur, ARGV[7]}
 end
 local allowed = string.find("," .. ARGV[3] .. ",", "," .. cur .. ",", 1, true)
 if cur == "processing" and ARGV[1] == "processing" then
   local claim = tonumber(redis.call("HGET", KEYS[1], "claimUntil") or "0")
-  if claim > redis_now_ms() then return {"claimed", cur} end
+  if claim > redis_now_ms() then return {"claimed", cur, ""} end
   allowed = true
 end
-if not allowed then return {"conflict", cur} end
+if not allowed then return {"conflict", cur, redis.call("HGET", KEYS[1], "changedBy") or ""} end
 redis.call("HSET", KEYS[1], "state", ARGV[1], "updatedAt", ARGV[2])
 if cur ~= ARGV[1] then
   redis.call("HSET", KEYS[1], "history", redis.call("HGET", KEYS[1], "history") ..
@@ -178,8 +180,8 @@ if cur ~= ARGV[1] then
 end
 if ARGV[4] ~= "" then redis.call("HSET", KEYS[1], "error", ARGV[4]) end
 if ARGV[5] ~= "" then redis.call("HSET", KEYS[1], "claimUntil", redis_now_ms() + tonumber(ARGV[5])) end
-redis.call("HSET", KEYS[1], "changeToken", ARGV[6], "changeFrom", cur)
-return {"ok", cur}`;
+redis.call("HSET", KEYS[1], "changeToken", ARGV[6], "changeFrom", cur, "changedBy", ARGV[7])
+return {"ok", cur, ARGV[7]}`;
 
 // KEYS: tx, responses; ARGV: seq, response json, final "1"/"0", outcome, now, error json or "",
 // ttl ms, wake head (the wake message's JSON up to its response; "" for no wake), wake channel
@@ -287,7 +289,8 @@ if cur == "processing" and tonumber(f[6] or "0") > redis_now_ms() then return {"
 local admitted, wait = acquire_slot(KEYS[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]))
 if admitted == 0 then return {"busy", wait} end
 redis.call("HSET", KEYS[1], "state", "processing", "updatedAt", ARGV[1],
-  "claimUntil", redis_now_ms() + tonumber(ARGV[2]), "changeToken", ARGV[3], "changeFrom", cur)
+  "claimUntil", redis_now_ms() + tonumber(ARGV[2]), "changeToken", ARGV[3], "changeFrom", cur,
+  "changedBy", "")
 if cur ~= "processing" then
   redis.call("HSET", KEYS[1], "history", redis.call("HGET", KEYS[1], "history") ..
     ',{"state":"processing","at":' .. ARGV[1] .. '}')
@@ -349,7 +352,7 @@ return 1`;
 
 interface ScriptedRedis extends Redis {
   sluiceCreateMany(numKeys: number, ...keysThenArgs: Array<string | number>): Promise<string[]>;
-  sluiceTransition(tx: string, ...args: string[]): Promise<[string, string]>;
+  sluiceTransition(tx: string, ...args: string[]): Promise<[string, string, string]>;
   sluiceAddResponse(
     tx: string,
     responses: string,
@@ -675,9 +678,19 @@ export class TransactionStore {
     id: string,
     from: readonly State[],
     to: State,
-    options: { error?: ErrorInfo; claimMs?: number } = {},
-  ): Promise<{ result: TransitionResult; previous: State | null }> {
-    const [result, previous] = await this.redis.sluiceTransition(
+    options: {
+      error?: ErrorInfo;
+      claimMs?: number;
+      /** Who makes the change (a cancel's `client` or `operator`), kept with the state. */
+      by?: string;
+    } = {},
+  ): Promise<{
+    result: TransitionResult;
+    previous: State | null;
+    /** Who made the state as it is now: this change's `by`, or on a conflict the earlier one's. */
+    changedBy: string | null;
+  }> {
+    const [result, previous, changedBy] = await this.redis.sluiceTransition(
       this.key(id),
       to,
       String(Date.now()),
@@ -686,8 +699,13 @@ export class TransactionStore {
       options.claimMs !== undefined ? String(options.claimMs) : "",
       // Each change its own token, the same in a resend of this command.
       randomUUID(),
+      options.by ?? "",
     );
-    return { result: result as TransitionResult, previous: (previous || null) as State | null };
+    return {
+      result: result as TransitionResult,
+      previous: (previous || null) as State | null,
+      changedBy: changedBy || null,
+    };
   }
 
   /**

@@ -1,6 +1,7 @@
 // Cancelling end to end with separate adapter, response-worker and worker processes: a message
 // cancelled before any worker took it never reaches the backend, its callback and the client's
-// hub listener hear of the cancel, and a message the backend has or had cannot be cancelled.
+// hub listener hear of the cancel (once, however often the client repeats it), and a message
+// the backend has or had, or the operator cancelled, cannot be cancelled.
 
 import { expect } from "chai";
 import { randomBytes } from "node:crypto";
@@ -78,9 +79,39 @@ describe("cancel end to end (adapter, response worker, then a worker)", function
     ]);
     expect(await stateOf(cancelledId)).to.equal("cancelled");
 
-    const again = await cancel(cancelledId);
-    expect(again.status).to.equal(409);
-    expect(again.json.type).to.equal("Conflict");
+    // The client retries, as after a lost answer: the cancel it asked for is what it is told,
+    // on either path (CONTRACT §8), not a conflict with itself.
+    for (const again of [
+      await cancel(cancelledId),
+      await call(`${adapter.url}/rest/messages/${cancelledId}`, {
+        method: "DELETE",
+        client: ALICE,
+      }),
+    ]) {
+      expect(again.status).to.equal(200);
+      expect(again.headers.get("x-sluice-id")).to.equal(cancelledId);
+      expect(again.json).to.deep.include({ id: cancelledId, state: "cancelled" });
+      expect(again.json.error).to.deep.equal(answer.json.error);
+      expect(again.json.history.slice(0, 2)).to.deep.equal(answer.json.history);
+    }
+    expect((await cancel(cancelledId, BOB)).status).to.equal(404);
+  });
+
+  it("a message the operator cancelled is a conflict to its client, first time or not", async () => {
+    const submitted = await call(`${adapter.url}/rest/lookup`, { client: ALICE, body: "{}" });
+    expect(submitted.status).to.equal(202);
+    const id = submitted.json.id as string;
+    const operator = await fetch(`${adapter.adminUrl}/admin/messages/${id}`, {
+      method: "DELETE",
+      headers: harness.adminHeaders(),
+    });
+    expect(operator.status).to.equal(200);
+    for (let i = 0; i < 2; i++) {
+      const answer = await cancel(id);
+      expect(answer.status).to.equal(409);
+      expect(answer.json.type).to.equal("Conflict");
+      expect(answer.json.message).to.match(/cancelled/);
+    }
   });
 
   it("never sends it to the backend once a worker starts, and the state stays cancelled", async () => {

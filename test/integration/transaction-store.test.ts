@@ -330,13 +330,37 @@ describe("transaction store (Redis)", () => {
       const m = meta();
       await store.create(m);
       cut.arm((command) => command.includes(store.key(m.id)));
-      expect(await proxied.transition(m.id, ["accepted"], "cancelled")).to.deep.equal({
-        result: "ok",
-        previous: "accepted",
-      });
+      expect(
+        await proxied.transition(m.id, ["accepted"], "cancelled", { by: "client" }),
+      ).to.deep.equal({ result: "ok", previous: "accepted", changedBy: "client" });
       expect(cut.dropped, "the transition's reply was cut").to.equal(1);
-      // A second cancel is one: too late.
-      expect((await store.transition(m.id, ["accepted"], "cancelled")).result).to.equal("conflict");
+      // A second cancel is another change: a conflict, which names who made the state, so
+      // the adapter can tell its client's repeat from a cancel by the operator.
+      expect(
+        await store.transition(m.id, ["accepted"], "cancelled", { by: "operator" }),
+      ).to.deep.equal({ result: "conflict", previous: "cancelled", changedBy: "client" });
+    });
+  });
+
+  it("a conflict names who made the state, never an earlier state's maker", async () => {
+    const m = meta();
+    await store.create(m);
+    const slot = {
+      key: `${prefix}slots-by`,
+      token: "t",
+      channel: `${prefix}freed`,
+      max: 5,
+      leaseMs: 60_000,
+    };
+    await store.transition(m.id, ["accepted"], "processing", { claimMs: -1, by: "w1" });
+    expect(await store.claimWithSlot(m.id, 60_000, slot)).to.deep.equal({
+      result: "ok",
+      previous: "processing",
+    });
+    expect(await store.transition(m.id, ["accepted"], "cancelled", { by: "x" })).to.deep.equal({
+      result: "conflict",
+      previous: "processing",
+      changedBy: null,
     });
   });
 
