@@ -12,6 +12,7 @@ import {
   type BackendResponse,
   type ErrorInfo,
 } from "../shared/protocol/errors";
+import { answerProblem } from "../shared/protocol/codec";
 import { planRetry, type RetryPolicy } from "./retry-schedule";
 
 /** What a call came to: answers, or the failure thrown, or nothing (shutdown came first). */
@@ -79,6 +80,8 @@ function describe(failure: unknown): string {
  * else is a message the translator cannot handle (poison), which fails at once too.
  */
 export function decideCall(result: CallResult, context: DecisionContext): CallDecision {
+  const broken = brokenAnswer(result);
+  if (broken) return translatorFailure(`the translator broke its interface: ${broken}`);
   if (result.answers) return { action: "complete", outcome: "completed", answers: result.answers };
   if (context.shuttingDown) return { action: "hand-back", outcome: "interrupted" };
   const failure = result.failure;
@@ -142,6 +145,11 @@ export function decideCall(result: CallResult, context: DecisionContext): CallDe
       cause,
     };
   }
+  return translatorFailure(cause);
+}
+
+/** A message the translator cannot handle: `failed` at once, dead-lettered for the operator. */
+function translatorFailure(cause: string): CallDecision {
   return {
     action: "fail",
     outcome: "poison",
@@ -153,4 +161,27 @@ export function decideCall(result: CallResult, context: DecisionContext): CallDe
     response: null,
     cause,
   };
+}
+
+/**
+ * What is wrong with the answers a translator returned, or with the answer its rejection or
+ * transient failure carries, or "". They become the message's responses: one the response
+ * worker cannot read is dead-lettered there, and the message would stay `processing` for ever.
+ */
+function brokenAnswer(result: CallResult): string {
+  if (result.answers) {
+    if (!Array.isArray(result.answers)) return "call() resolved to something other than a list";
+    for (let i = 0; i < result.answers.length; i++) {
+      const problem = answerProblem(result.answers[i], `answer[${i}]`);
+      if (problem) return problem;
+    }
+    return "";
+  }
+  if (result.failure instanceof BackendRejectedError) {
+    return answerProblem(result.failure.response, "the rejection's response") ?? "";
+  }
+  if (result.failure instanceof BackendUnavailableError && result.failure.response != null) {
+    return answerProblem(result.failure.response, "the failure's response") ?? "";
+  }
+  return "";
 }

@@ -152,6 +152,18 @@ const answerFields = {
   headers: optional(headerMap),
 };
 
+/**
+ * What is wrong with a backend answer as a translator hands it over, or null: the fields every
+ * response carries, with a status an HTTP answer can have. A translator module is plain
+ * JavaScript as often as not; the worker checks what it returns before anyone relies on it.
+ */
+export function answerProblem(value: unknown, at: string): string | null {
+  const problem = obj(answerFields)(value, at);
+  if (problem) return problem;
+  const status = (value as { status: number }).status;
+  return status >= 100 && status <= 599 ? null : `${at}.status ${status} is not an HTTP status`;
+}
+
 const responseShape = obj({
   ...answerFields,
   id: str,

@@ -13,8 +13,12 @@ import { Broker } from "../../shared/broker/amqp";
 import { FixedClock } from "../../shared/runtime/clock";
 import { compileConfig, type BackendConfig } from "../../shared/config/config";
 import type { RequestMessage, ResponseMessage } from "../../shared/protocol/envelope";
-import { requestCodec } from "../../shared/protocol/codec";
-import { BackendUnavailableError, type BackendResponse } from "../../shared/protocol/errors";
+import { requestCodec, responseCodec } from "../../shared/protocol/codec";
+import {
+  BackendRejectedError,
+  BackendUnavailableError,
+  type BackendResponse,
+} from "../../shared/protocol/errors";
 import { isStateNotice } from "../../shared/protocol/state-notice";
 import { declareAllBackends } from "../../shared/broker/topology";
 import { topologyNames } from "../../shared/protocol/names";
@@ -176,6 +180,18 @@ describe("request processor: the last look before the call (real broker and Redi
     const seen = await store.peek(id);
     if (!seen || seen === "refused") throw new Error(`no record for ${id}`);
     return seen;
+  }
+
+  /** The responses published for `id` so far, as published (read off the responses queue). */
+  async function rawResponsesOf(id: string): Promise<Buffer[]> {
+    const raw: Buffer[] = [];
+    for (;;) {
+      const message = await channel.get(names.responsesQueue, { noAck: true });
+      if (!message) break;
+      if (isStateNotice(message.properties)) continue;
+      if (message.properties.messageId?.startsWith(`${id}.`)) raw.push(message.content);
+    }
+    return raw;
   }
 
   /** The responses published for `id` so far (read off the responses queue). */
@@ -369,6 +385,37 @@ describe("request processor: the last look before the call (real broker and Redi
     await processor(clock, translator, movingGuard(clock)).process(delivery);
     expect((await view(id)).answer?.responses.map((r) => r.body)).to.deep.equal(["late"]);
     expect((await responsesOf(id)).map((r) => r.body)).to.deep.equal(["late"]);
+  });
+
+  it("a translator's answer that is not a list of responses fails the message, readable to the response worker", async () => {
+    // A translator module in plain JavaScript can return anything. What it returns is what the
+    // response worker must read to end the message: one it cannot read (dead-lettered there)
+    // would leave the message `processing` for ever.
+    const broken: Array<() => unknown> = [
+      () => [{ status: 200, body: { not: "a string" } }],
+      () => ({ status: 200, contentType: "text/plain", body: "not in a list" }),
+      () => [{ status: "200", contentType: "text/plain", body: "" }],
+      () => [{ status: 42, contentType: "text/plain", body: "" }],
+      () => {
+        // A rejection without the answer the caller is to read.
+        throw new BackendRejectedError("no", undefined as unknown as BackendResponse);
+      },
+    ];
+    for (const answer of broken) {
+      const clock = new FixedClock(T0);
+      const translator = new RecordingTranslator(clock);
+      translator.answer = async () => answer() as BackendResponse[];
+      const { id, delivery } = await accepted(T0, null);
+      expect(await processor(clock, translator, movingGuard(clock)).process(delivery)).to.equal(
+        "ack",
+      );
+      const published = await rawResponsesOf(id);
+      expect(published, String(answer)).to.have.length(1);
+      const decoded = responseCodec.decode(published[0]);
+      expect(decoded.ok, String(answer)).to.equal(true);
+      expect(decoded.ok && decoded.message).to.include({ outcome: "failed", final: true });
+      expect((await view(id)).deadLettered, String(answer)).to.equal(true);
+    }
   });
 
   it("the wait for a rate token is not taken out of the call's timeout", async () => {

@@ -33,6 +33,23 @@ describe("the worker's decision after a backend call (CONTRACT §5)", () => {
     });
   });
 
+  it("answers that break the translator interface: failed at once as a translator error", () => {
+    const broken: unknown[] = [
+      { answers: [{ status: 200, body: {} }] },
+      { answers: { status: 200, contentType: "text/plain", body: "" } },
+      { answers: [answer(200), { ...answer(200), status: 1000 }] },
+      { failure: new BackendRejectedError("no", undefined as unknown as BackendResponse) },
+      { failure: new BackendUnavailableError("busy", { response: { status: 503 } as never }) },
+    ];
+    for (const result of broken) {
+      expect(decideCall(result as never, first), JSON.stringify(result)).to.include({
+        action: "fail",
+        outcome: "poison",
+        reason: "translator_error",
+      });
+    }
+  });
+
   it("4xx other than 408/429 (or a SOAP Client fault): rejected, never retried", () => {
     const refusal = new BackendRejectedError("the backend answered 422", answer(422));
     for (const context of [first, last]) {
