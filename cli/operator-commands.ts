@@ -180,7 +180,7 @@ export async function runOperatorCommand(
         }
         depths.set(backend.name, depth);
       }
-      const entries = (await deadLetters.list(filter, 10_000)).filter((e) => !e.replayedAs);
+      const entries = await deadLetters.list({ ...filter, replayed: false }, 10_000);
       const outcome = await replayer.replayMany(entries, (backend) => depths.get(backend));
       print(
         outcome,

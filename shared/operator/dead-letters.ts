@@ -29,6 +29,12 @@ export interface DeadLetterFilter {
   backend?: string;
   client?: string;
   id?: string;
+  /**
+   * false: only those not replayed yet; true: only replayed ones. Applied while scanning, before
+   * the limit: replayed entries stay in the index for their retention, and filtered out after
+   * the limit they hid every older one still waiting for its replay.
+   */
+  replayed?: boolean;
 }
 
 /** Reasons whose message was never handed to the backend: a replay cannot make a second call. */
@@ -187,6 +193,7 @@ function matches(entry: DeadLetter, filter: DeadLetterFilter): boolean {
     (!filter.service || entry.service === filter.service) &&
     (!filter.backend || entry.backend === filter.backend) &&
     (!filter.client || entry.client === filter.client) &&
-    (!filter.id || entry.id === filter.id)
+    (!filter.id || entry.id === filter.id) &&
+    (filter.replayed === undefined || filter.replayed === (entry.replayedAs !== null))
   );
 }

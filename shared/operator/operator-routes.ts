@@ -192,11 +192,13 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
       const value = query.get(key);
       if (value) filter[key] = value;
     }
+    const replayed = query.get("replayed");
+    if (replayed === "no" || replayed === "yes") filter.replayed = replayed === "yes";
+    else if (replayed !== null) return invalid('replayed is "no" or "yes"');
     const limit = Math.min(Math.max(Number(query.get("limit") ?? 100) || 100, 1), 1000);
     const now = Date.now();
     const entries = await deadLetters.list(filter, limit);
-    const pending = query.get("replayed") === "no" ? entries.filter((e) => !e.replayedAs) : entries;
-    return ok({ deadLetters: pending.map((entry) => describeDeadLetter(entry, now)) });
+    return ok({ deadLetters: entries.map((entry) => describeDeadLetter(entry, now)) });
   });
   admin.addRoute("GET", /^\/admin\/dead-letters\/([^/]+)$/, async (match) => {
     const entry = await deadLetters.get(decodeURIComponent(match[1]));
@@ -231,9 +233,7 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
       return invalid('name a filter (reason, service, backend, client, id) or send {"all": true}');
     }
     const limit = Math.min(Math.max(Number(selection.limit ?? 1000) || 1000, 1), 10_000);
-    const entries = (await deadLetters.list(filter, 10_000))
-      .filter((e) => !e.replayedAs)
-      .slice(0, limit);
+    const entries = await deadLetters.list({ ...filter, replayed: false }, limit);
     const outcome = await replay().replayMany(
       entries,
       (backend) => monitor.get(names.requestsQueue(backend))?.depth,

@@ -1,0 +1,106 @@
+// Which dead letters the operator's lists and bulk replays pick, on a real role's admin port
+// and the CLI: entries are seeded in Redis with chosen times, so the order is known.
+
+import { randomUUID } from "node:crypto";
+import { expect } from "chai";
+import Redis from "ioredis";
+import { DeadLetters } from "../../shared/operator/dead-letters";
+import { requestCodec } from "../../shared/protocol/codec";
+import type { RequestMessage } from "../../shared/protocol/envelope";
+import { call, Harness, REDIS_URL, type SluiceProcess } from "../support/harness";
+
+const CLIENT = "EE/GOV/70000001/case-app";
+const HOUR_MS = 3_600_000;
+
+describe("dead letters the operator selects (lists, bulk replay, CLI)", function () {
+  this.timeout(60_000);
+  const harness = new Harness();
+  const redis = new Redis(REDIS_URL);
+  const deadLetters = new DeadLetters(redis, harness.prefix, 24 * HOUR_MS);
+  let sluice: SluiceProcess;
+  /** A time all seeded entries are placed before, an hour apart. */
+  const base = Date.now() - 12 * HOUR_MS;
+  let seeded = 0;
+
+  before(async () => {
+    await harness.startSim();
+    harness.writeConfig({
+      services: { orders: { protocols: ["rest"], reply: { mode: "ack" }, backend: "b" } },
+      backends: { b: {} },
+    });
+    // Serves the operator endpoints like every role, and consumes no request queue.
+    sluice = await harness.spawn("response-worker");
+  });
+  after(async () => {
+    redis.disconnect();
+    await harness.cleanup();
+  });
+
+  const admin = (url: string, options: Parameters<typeof call>[1] = {}) =>
+    call(`${sluice.adminUrl}${url}`, {
+      client: null,
+      ...options,
+      headers: { ...harness.adminHeaders(), ...(options.headers ?? {}) },
+    });
+  /** Records a dead letter of backend b, each seeded one an hour after the one before. */
+  async function seed(options: { replayedAs?: string; client?: string } = {}): Promise<string> {
+    const id = randomUUID();
+    const at = base + seeded++ * HOUR_MS;
+    const request: RequestMessage = {
+      id,
+      xroadId: `x-${seeded}`,
+      service: "orders",
+      backend: "b",
+      protocol: "rest",
+      client: options.client ?? CLIENT,
+      replyMode: "ack",
+      method: "POST",
+      path: "/",
+      query: "",
+      xroadHeaders: {},
+      headers: {},
+      contentType: "application/json",
+      body: "{}",
+      bodyEncoding: "utf8",
+      createdAt: at,
+      expiresAt: null,
+      owner: null,
+      callback: null,
+    };
+    await deadLetters.record(
+      {
+        id,
+        reason: "retries_exhausted",
+        backend: "b",
+        service: "orders",
+        client: request.client,
+        xroadId: request.xroadId,
+        at,
+        error: "HTTP 500",
+        attempts: 1,
+      },
+      requestCodec.encode(request),
+    );
+    if (options.replayedAs) await redis.hset(deadLetters.key(id), "replayedAs", options.replayedAs);
+    return id;
+  }
+
+  it("lists those not replayed yet however many newer ones were replayed (replayed=no before the limit)", async () => {
+    const client = "EE/GOV/1/listing";
+    const waiting = [await seed({ client }), await seed({ client }), await seed({ client })];
+    for (let i = 0; i < 4; i++) await seed({ client, replayedAs: randomUUID() });
+    const listed = await admin(
+      `/admin/dead-letters?client=${encodeURIComponent(client)}&replayed=no&limit=2`,
+    );
+    expect(listed.status).to.equal(200);
+    expect(listed.json.deadLetters.map((e: { id: string }) => e.id)).to.deep.equal([
+      waiting[2],
+      waiting[1],
+    ]);
+    const replayed = await admin(
+      `/admin/dead-letters?client=${encodeURIComponent(client)}&replayed=yes`,
+    );
+    expect(replayed.json.deadLetters).to.have.length(4);
+    expect((await admin("/admin/dead-letters?replayed=maybe")).status).to.equal(400);
+  });
+});
