@@ -14,6 +14,7 @@ import { restRoute, type RestRouteDeps } from "./rest/rest-route";
 import { registerSoapRoutes } from "./soap/soap-route";
 import { cancelRoute, statusRoute, type StatusRouteDeps } from "./status-route";
 import { restServiceOpenApi, statusServiceOpenApi } from "./openapi";
+import { publicUrl } from "./public-url";
 
 export type RouteRegistrar = (router: Router, log: Logger) => void;
 
@@ -157,11 +158,13 @@ function safeDecode(text: string): string {
 
 /**
  * `GET /openapi/<serviceCode>` (and `/rest/<serviceCode>/openapi.json`): the OpenAPI document of
- * a REST service or of the status service, with the service URL as this request reached Sluice.
+ * a REST service or of the status service. Its service URL is `adapter.publicUrl`'s, or relative
+ * (a security server resolves it against the description URL it registered); the same document
+ * whatever Host the request named.
  */
 function openApi(ctx: Context, deps: RestRouteDeps, code: string): void {
-  const { services, xroad } = deps.config;
-  const base = `${ctx.protocol}://${ctx.host}/rest/${encodeURIComponent(code)}`;
+  const { services, xroad, adapter } = deps.config;
+  const base = publicUrl(adapter.publicUrl, `/rest/${encodeURIComponent(code)}`);
   const service = Object.hasOwn(services, code) ? services[code] : undefined;
   if (code === xroad.statusService) {
     ctx.body = statusServiceOpenApi(code, base);

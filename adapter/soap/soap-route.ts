@@ -36,6 +36,7 @@ import {
 import { buildSoapAck, buildSoapResponse } from "./soap-response";
 import { SoapBodyValidators } from "./soap-validation";
 import { buildWsdl } from "./wsdl";
+import { publicUrl } from "../public-url";
 import type { StatusRouteDeps } from "../status-route";
 import { soapStatusContent, statusRequestId } from "./soap-status";
 
@@ -63,8 +64,10 @@ export function registerSoapRoutes(router: Router, deps: SoapRouteDeps): void {
   };
   router.post("/soap", soapPost(deps, validators, maxBody, limits));
   const statusService = deps.config.xroad.statusService;
-  router.get("/soap", wsdlGet(services, null, statusService));
-  router.get("/soap/:serviceCode", wsdlGet(services, "serviceCode", statusService));
+  // The endpoint is the configured one, or relative: never the Host the request named.
+  const endpoint = publicUrl(deps.config.adapter.publicUrl, "/soap");
+  router.get("/soap", wsdlGet(services, null, statusService, endpoint));
+  router.get("/soap/:serviceCode", wsdlGet(services, "serviceCode", statusService, endpoint));
 }
 
 function soapPost(
@@ -264,7 +267,12 @@ function answerFault(
   return errorOutcome(error);
 }
 
-function wsdlGet(services: ServiceConfig[], param: string | null, statusService: string) {
+function wsdlGet(
+  services: ServiceConfig[],
+  param: string | null,
+  statusService: string,
+  endpoint: string,
+) {
   return (ctx: Context): void => {
     if (!("wsdl" in ctx.query)) {
       ctx.status = 405;
@@ -302,7 +310,7 @@ function wsdlGet(services: ServiceConfig[], param: string | null, statusService:
         schema: s.schema,
         replyMode: s.reply.mode,
       })),
-      `${ctx.protocol}://${ctx.host}/soap`,
+      endpoint,
       withStatus ? { statusService } : {},
     );
   };

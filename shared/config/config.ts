@@ -115,6 +115,12 @@ export interface SluiceConfig {
     maxConnections: number;
     /** HTTPS on the service port; with `clientCa` a client certificate is required. */
     tls: TlsFiles | null;
+    /**
+     * Where the security server reaches the service port (`https://sluice.internal:8443`, no
+     * trailing slash): the base of the service URLs in the OpenAPI and WSDL documents. null:
+     * the documents name relative URLs (docs/xroad-deployment.md §2).
+     */
+    publicUrl: string | null;
   };
   admin: {
     host: string;
@@ -408,6 +414,32 @@ function envInt(name: string, fallback: number, problems: string[]): number {
 }
 
 /** The admin token: the environment's (kept out of files) or the configuration's; null = none. */
+/**
+ * `adapter.publicUrl`, checked and without its trailing slash (the documents append
+ * `/rest/<serviceCode>` or `/soap`): an absolute http(s) URL, no credentials, query or fragment,
+ * which would end up inside every service URL a security server registers.
+ */
+function compilePublicUrl(value: string, problems: string[]): string | null {
+  const where = "config.adapter.publicUrl";
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    problems.push(`${where}: must be an absolute http(s) URL such as https://sluice.internal:8443`);
+    return null;
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    problems.push(`${where}: must be an http(s) URL`);
+  } else if (url.username || url.password) {
+    problems.push(`${where}: must not hold a user name or password`);
+  } else if (/[?#]/.test(value)) {
+    problems.push(`${where}: must not hold a query or fragment`);
+  } else {
+    return url.href.replace(/\/+$/, "");
+  }
+  return null;
+}
+
 function adminToken(admin: Reader, problems: string[]): string | null {
   const fromEnv = process.env.SLUICE_ADMIN_TOKEN;
   if (fromEnv !== undefined && fromEnv !== "") {
@@ -569,6 +601,9 @@ export function compileConfig(
       requestTimeoutMs: adapter.duration("requestTimeout", 30_000),
       maxConnections: adapter.int("maxConnections", 10_000),
       tls: adapterTls,
+      publicUrl: adapter.has("publicUrl")
+        ? compilePublicUrl(adapter.string("publicUrl"), problems)
+        : null,
     },
     admin: {
       // Loopback unless the operator opens it: the operator endpoints can stop a backend.

@@ -126,6 +126,7 @@ describe("SOAP attachments through the soap translator (SwA and MTOM, both ways)
 
   it("a `soap` package client's binary MTOM attachments arrive and return byte for byte", async () => {
     const client = await soap.createClientAsync(`${sluice.url}/soap?wsdl`, {
+      endpoint: `${sluice.url}/soap`,
       parseResponseAttachments: true,
     });
     const xroadId = `att-client-${process.pid}`;

@@ -85,7 +85,10 @@ describe("SOAP: a `soap` client from the served WSDL, legacy SOAP backend, sync"
       backends: { legacy: { translator: "soap", retry: { attempts: 2, backoff: ["1s"] } } },
     });
     sluice = await harness.spawn("all");
-    client = await soap.createClientAsync(`${sluice.url}/soap?wsdl`);
+    // The WSDL's address is relative without adapter.publicUrl: the client names the endpoint.
+    client = await soap.createClientAsync(`${sluice.url}/soap?wsdl`, {
+      endpoint: `${sluice.url}/soap`,
+    });
   });
 
   after(async () => {

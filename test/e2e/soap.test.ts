@@ -276,7 +276,10 @@ describe("SOAP end to end (all roles in one process)", function () {
     expect(one).to.not.include('<wsdl:operation name="testQuery">');
     expect((await fetch(`${sluice.url}/soap/nothing?wsdl`)).status).to.equal(404);
 
-    const client = await soap.createClientAsync(`${sluice.url}/soap?wsdl`);
+    // The WSDL's address is relative without adapter.publicUrl: the client names the endpoint.
+    const client = await soap.createClientAsync(`${sluice.url}/soap?wsdl`, {
+      endpoint: `${sluice.url}/soap`,
+    });
     const xrd = "http://x-road.eu/xsd/xroad.xsd";
     const ids = "http://x-road.eu/xsd/identifiers";
     client.addSoapHeader(

@@ -348,7 +348,8 @@ describe("behind a security server over mTLS (xroad-sim in front of Sluice)", fu
       const answer = await request(`${sluiceUrl}/openapi/${code}`, { dispatcher: internalAgent });
       expect(answer.statusCode).to.equal(200);
       const doc = (await answer.body.json()) as { servers: Array<{ url: string }> };
-      expect(doc.servers[0].url).to.equal(`${sluiceUrl}/rest/${code}`);
+      // Relative (no adapter.publicUrl): resolved against the description URL by its reader.
+      expect(doc.servers[0].url).to.equal(`/rest/${code}`);
       await assertValidOpenApi(doc);
       // Where a consumer (or a security server's getOpenAPI) looks for it: the same document.
       const beside = await request(`${sluiceUrl}/rest/${code}/openapi.json`, {

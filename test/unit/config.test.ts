@@ -186,6 +186,22 @@ describe("configuration", () => {
     }
   });
 
+  it("takes adapter.publicUrl as an absolute http(s) URL without credentials, query or fragment", () => {
+    const publicUrl = (value?: string) =>
+      compileConfig(
+        value === undefined ? minimal : { ...minimal, adapter: { publicUrl: value } },
+        "/etc/sluice",
+      ).adapter.publicUrl;
+    expect(publicUrl()).to.equal(null);
+    expect(publicUrl("https://Sluice.internal:8443/")).to.equal("https://sluice.internal:8443");
+    expect(publicUrl("http://10.0.0.5:8080/gw//")).to.equal("http://10.0.0.5:8080/gw");
+    for (const bad of ["/relative", "ftp://x", "https://u:p@x", "https://x/?a=1", "https://x/#f"]) {
+      const problems = problemsOf({ ...minimal, adapter: { publicUrl: bad } });
+      expect(problems, bad).to.have.length(1);
+      expect(problems[0], bad).to.match(/^config\.adapter\.publicUrl: /);
+    }
+  });
+
   it("refuses an empty configuration clearly", () => {
     expect(problemsOf({})).to.deep.equal(["config.services: at least one service is required"]);
     expect(problemsOf("services")).to.deep.equal(["the configuration must be a mapping"]);
