@@ -22,6 +22,7 @@ export type SettledOutcome =
   | "gone" // the receiver answered 410: stop
   | "exhausted" // the backoff is used up
   | "refused" // the target no longer passes the callback policy
+  | "rejected" // the security server refused it for good (access denied, unknown service, ...)
   | "lost" // the payload could not be loaded any more (e.g. the record expired)
   | "malformed"; // not a job at all
 
@@ -213,14 +214,8 @@ export class CallbackDeliverer {
       }
     }
     this.options.onAttempt?.(job, result, "settled");
-    const outcome: SettledOutcome =
-      result.outcome === "delivered"
-        ? "delivered"
-        : result.outcome === "gone"
-          ? "gone"
-          : result.outcome === "refused"
-            ? "refused"
-            : "exhausted";
+    // Every outcome but a retry with backoff left ends the delivery as itself.
+    const outcome: SettledOutcome = result.outcome === "retry" ? "exhausted" : result.outcome;
     await this.settle(job, { outcome, attempts: job.attempt, last: result }, generation);
   }
 

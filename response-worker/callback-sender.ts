@@ -2,7 +2,13 @@
 // URL, or through the configured security server as an X-Road REST call for xroad: targets.
 
 import { parseCallbackTarget, type CallbackPolicy } from "../shared/delivery/callback-target";
-import type { PostResult, SafeHttp } from "../shared/delivery/safe-http";
+import {
+  classifyStatus,
+  type Answer,
+  type PostResult,
+  type SafeHttp,
+} from "../shared/delivery/safe-http";
+import { classifyXroadError } from "../shared/protocol/xroad-error-code";
 import { signWebhook } from "./webhook-signature";
 
 /** What an attempt came to; "refused" means the target no longer passes the callback policy. */
@@ -85,6 +91,47 @@ export class CallbackSender {
       // receiving service, which may have taken an attempt whose answer we never got.
       { ...headers, "x-road-client": xroad.client, "x-road-id": request.webhookId },
       request.body,
+      readXroadError,
     );
   }
+}
+
+/**
+ * An error of the security servers themselves (PR-REST §4.6: `X-Road-Error`), read as for the
+ * consumer direction (CONTRACT §9). Access denied, an unknown service, member or client, and a
+ * request X-Road cannot take will not pass on any retry: the delivery stops (`rejected`), with
+ * the code and X-Road's message as its reason. Network errors, timeouts, a service failure or
+ * a security server that cannot serve now are tried again. An answer without the header is the
+ * receiving service's own and counts by its status, as for any receiver.
+ */
+export function readXroadError(answer: Answer): PostResult | null {
+  const raw = answer.headers["x-road-error"];
+  const code = (Array.isArray(raw) ? raw[raw.length - 1] : raw)?.trim();
+  if (!code) return null;
+  const text = xroadErrorMessage(answer.text);
+  const failure = {
+    kind: "xroad" as const,
+    message: `the security server answered ${code}${text ? `: ${text}` : ""}`.slice(0, 500),
+  };
+  if (classifyXroadError(code) === "reject") {
+    return { outcome: "rejected", status: answer.status, failure };
+  }
+  const { retryAfterMs } = classifyStatus(answer.status, answer.headers["retry-after"]);
+  return {
+    outcome: "retry",
+    status: answer.status,
+    failure,
+    ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+  };
+}
+
+/** The `message` of an X-Road REST error body (JSON; XML only if asked for, which Sluice is not). */
+function xroadErrorMessage(body: string): string {
+  try {
+    const parsed = JSON.parse(body) as { message?: unknown };
+    if (typeof parsed?.message === "string") return parsed.message.replace(/\s+/g, " ").trim();
+  } catch {
+    // Not JSON: the code says enough.
+  }
+  return "";
 }

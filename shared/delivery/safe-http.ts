@@ -15,11 +15,12 @@ export {
   type Lookup,
 } from "./address-check";
 
-export type DeliveryOutcome = "delivered" | "gone" | "retry";
+/** `rejected`: the answer says the call will never succeed as it is (do not try again). */
+export type DeliveryOutcome = "delivered" | "gone" | "rejected" | "retry";
 
 /** Why an attempt did not get a 2xx; each kind is a different thing for an operator to fix. */
 export type FailureKind =
-  "blocked" | "dns" | "connect" | "tls" | "timeout" | "redirect" | "status" | "network";
+  "blocked" | "dns" | "connect" | "tls" | "timeout" | "redirect" | "status" | "network" | "xroad";
 
 export interface PostResult {
   outcome: DeliveryOutcome;
@@ -47,7 +48,20 @@ export interface SafeHttpOptions {
   userAgent?: string;
 }
 
+/** A non-2xx answer as a caller who knows the other side can read it (see SafeHttp.post). */
+export interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  /** The start of the body (at most ANSWER_TEXT_BYTES), as UTF-8. */
+  text: string;
+}
+
+/** Reads an answer itself, or leaves it to the status (null). */
+export type AnswerReader = (answer: Answer) => PostResult | null;
+
 const DEFAULTS = { connectTimeoutMs: 5_000, timeoutMs: 15_000, maxResponseBytes: 64 * 1024 };
+/** How much of a non-2xx body an AnswerReader sees: enough for an error document. */
+const ANSWER_TEXT_BYTES = 4 * 1024;
 
 /** An HTTP client for POSTs to untrusted destinations. One instance keeps one connection pool. */
 export class SafeHttp {
@@ -90,11 +104,16 @@ export class SafeHttp {
     });
   }
 
-  /** POSTs a body and classifies the answer; never throws for network or HTTP failures. */
+  /**
+   * POSTs a body and classifies the answer; never throws for network or HTTP failures. A
+   * non-2xx answer goes to `read` first, when given, for a destination whose error answers say
+   * more than their status (a security server's `X-Road-Error`).
+   */
   async post(
     url: string,
     headers: Record<string, string>,
     body: string | Buffer,
+    read?: AnswerReader,
   ): Promise<PostResult> {
     const signal = AbortSignal.timeout(this.timeoutMs);
     try {
@@ -109,8 +128,15 @@ export class SafeHttp {
       // The status is the receiver's answer: a body that breaks off or never ends (it is
       // discarded anyway) must not turn a 2xx into a failed attempt, which sent the callback
       // again for hours and could end it delivery_failed although the receiver had it.
-      await drain(response.body, this.maxResponseBytes).catch(() => undefined);
-      return classifyStatus(response.statusCode, response.headers["retry-after"]);
+      const ok = response.statusCode >= 200 && response.statusCode < 300;
+      const keep = read && !ok ? ANSWER_TEXT_BYTES : 0;
+      const start = await drain(response.body, this.maxResponseBytes, keep).catch(() => "");
+      const classified = classifyStatus(response.statusCode, response.headers["retry-after"]);
+      if (keep === 0) return classified;
+      return (
+        read?.({ status: response.statusCode, headers: response.headers, text: start }) ??
+        classified
+      );
     } catch (error) {
       return { outcome: "retry", failure: classifyError(error, signal) };
     }
@@ -146,20 +172,27 @@ function pathOf(url: string): string {
 }
 
 // Reads at most `limit` bytes so a receiver cannot make Sluice buffer an endless answer, then
-// destroys the stream, which also frees the connection.
-async function drain(body: AsyncIterable<Buffer> & { destroy(): void }, limit: number) {
+// destroys the stream, which also frees the connection. Returns the first `keep` bytes as text.
+async function drain(
+  body: AsyncIterable<Buffer> & { destroy(): void },
+  limit: number,
+  keep = 0,
+): Promise<string> {
   let read = 0;
   let complete = false;
+  const kept: Buffer[] = [];
   try {
     for await (const chunk of body) {
+      if (read < keep) kept.push(chunk.subarray(0, keep - read));
       read += chunk.length;
-      if (read >= limit) return;
+      if (read >= limit) break;
     }
-    complete = true;
+    complete = read < limit;
   } finally {
     // A fully read body leaves the connection reusable; a partly read one must be cut off.
     if (!complete) body.destroy();
   }
+  return Buffer.concat(kept).toString("utf8");
 }
 
 export function classifyStatus(

@@ -12,6 +12,7 @@ import { verifyWebhook } from "../../response-worker/webhook-signature";
 import { CallbackReceiver, testCertificate } from "../integration/callback-receiver";
 import { AMQP_URL, call, eventually } from "../support/harness";
 import { CallbackStack } from "./callback-stack";
+import { startXroadSim, type XroadSim } from "../../xroad-sim/xroad-sim";
 
 const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
 const CLIENT = "EE/GOV/70000001/case-app";
@@ -170,5 +171,88 @@ describe("callbacks end to end (receiver down across a response-worker restart)"
       (await status(id)).json.delivery === "delivered" ? true : undefined,
     );
     expect(receiver!.calls.filter((c) => c.path === "/hooks/copies")).to.have.length(2);
+  });
+});
+
+describe("callbacks end to end to an X-Road service (xroad-sim as the security server)", function () {
+  this.timeout(30_000);
+  const stack = new CallbackStack(testCertificate().cert);
+  let sim: XroadSim;
+  let receiver: CallbackReceiver;
+  const DENIED = "EE/GOV/70000001/callbacks/denied";
+  const DOWN = "EE/GOV/70000001/callbacks/down";
+
+  before(async () => {
+    receiver = await CallbackReceiver.start({ tls: false });
+    const closed = await CallbackReceiver.start({ tls: false });
+    const nowhere = closed.url("/down");
+    await closed.close();
+    sim = await startXroadSim({
+      services: {
+        [DENIED]: { url: receiver.url("/hooks"), allowedClients: ["EE/GOV/70000002/other"] },
+        [DOWN]: { url: nowhere },
+      },
+    });
+    await stack.start({
+      services: {
+        notify: { protocols: ["rest"], reply: { mode: "callback" }, backend: "sim" },
+      },
+      backends: { sim: { translator: "rest-json" } },
+      securityServer: { url: sim.url, client: "EE/GOV/70000009/sluice" },
+      callbacks: {
+        allow: ["xroad:EE/GOV/"],
+        allowPrivate: true,
+        secret: SECRET,
+        backoff: ["300ms", "300ms", "300ms", "300ms", "300ms", "300ms"],
+      },
+    });
+  });
+  after(async () => {
+    await stack.cleanup();
+    await sim.close();
+    await receiver.close();
+  });
+
+  const submit = (target: string) =>
+    call(`${stack.adapterUrl}/rest/notify`, {
+      body: JSON.stringify({ case: 7 }),
+      client: CLIENT,
+      headers: { Prefer: "respond-async", "X-Callback-Url": `xroad:${target}` },
+    });
+  const status = (id: string) => call(`${stack.adapterUrl}/messages/${id}`, { client: CLIENT });
+  const callsTo = (service: string) => sim.calls().filter((c) => c.service === service);
+
+  it("stops at the security server's access denied: delivery_failed after one attempt, the reason recorded", async () => {
+    const answer = await submit(DENIED);
+    expect(answer.status).to.equal(202);
+    const id = answer.json.id as string;
+    await eventually(async () =>
+      (await status(id)).json.delivery === "delivery_failed" ? true : undefined,
+    );
+    expect((await status(id)).json.state).to.equal("completed");
+    expect(callsTo(DENIED).map((c) => c.error)).to.deep.equal(["Server.ServerProxy.AccessDenied"]);
+    expect(receiver.calls).to.have.length(0);
+
+    const topology = callbackTopology(stack.config.prefix, stack.config.callbacks.backoffMs);
+    const connection = await amqplib.connect(AMQP_URL);
+    try {
+      const channel = await connection.createChannel();
+      const dead = await channel.get(topology.dead, { noAck: true });
+      expect(dead, "a record in callbacks.dead").to.not.equal(false);
+      const record = JSON.parse((dead as amqplib.GetMessage).content.toString("utf8"));
+      expect(record).to.deep.include({ outcome: "rejected", attempts: 1 });
+      expect(record.job).to.include({ messageId: id, target: `xroad:${DENIED}` });
+      expect(record.failure.kind).to.equal("xroad");
+      expect(record.failure.message).to.match(/Server\.ServerProxy\.AccessDenied/);
+    } finally {
+      await connection.close();
+    }
+  });
+
+  it("keeps trying a service the security server cannot reach", async () => {
+    const id = (await submit(DOWN)).json.id as string;
+    await eventually(async () => (callsTo(DOWN).length >= 3 ? true : undefined));
+    expect(callsTo(DOWN).every((c) => /NetworkError/.test(c.error ?? ""))).to.equal(true);
+    expect((await status(id)).json.delivery).to.equal("pending");
   });
 });

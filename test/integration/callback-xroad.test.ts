@@ -136,4 +136,58 @@ describe("X-Road callback targets through the security server (real HTTP)", () =
       pki.cleanup();
     }
   });
+
+  // X-Road errors of the security servers themselves (X-Road-Error), as xroad-sim raises them.
+  describe("when the security server answers with an X-Road error", () => {
+    let sim: Awaited<ReturnType<typeof startXroadSim>>;
+    const sender = () =>
+      new CallbackSender({
+        secrets: [SECRET],
+        policy,
+        http: publicHttp,
+        xroad: { securityServerUrl: sim.url, client: "EE/GOV/70000009/sluice", http },
+      });
+    const to = (service: string) => ({ ...request, target: `xroad:${service}` });
+
+    before(async () => {
+      const closed = await CallbackReceiver.start({ tls: false });
+      const nowhere = closed.url("/gone");
+      await closed.close();
+      sim = await startXroadSim({
+        services: {
+          "EE/GOV/70000001/callbacks/resultReady": {
+            url: securityServer.url("/hooks"),
+            allowedClients: ["EE/GOV/70000002/someoneElse"],
+          },
+          "EE/GOV/70000001/callbacks/down": { url: nowhere },
+        },
+      });
+    });
+    after(async () => {
+      await sim.close();
+    });
+
+    it("stops at access denied, naming the X-Road error", async () => {
+      const result = await sender().send(to("EE/GOV/70000001/callbacks/resultReady"));
+      expect(result.outcome).to.equal("rejected");
+      expect(result.failure?.kind).to.equal("xroad");
+      expect(result.failure?.message).to.match(
+        /^the security server answered Server\.ServerProxy\.AccessDenied: Request is not allowed/,
+      );
+      expect(securityServer.calls).to.have.length(0);
+    });
+
+    it("stops at an unknown service", async () => {
+      const result = await sender().send(to("EE/GOV/70000001/callbacks/noSuchService"));
+      expect(result.outcome).to.equal("rejected");
+      expect(result.failure?.message).to.match(/Server\.ServerProxy\.UnknownService/);
+    });
+
+    it("tries again when the receiving service cannot be reached", async () => {
+      const result = await sender().send(to("EE/GOV/70000001/callbacks/down"));
+      expect(result.outcome).to.equal("retry");
+      expect(result.failure?.kind).to.equal("xroad");
+      expect(result.failure?.message).to.match(/ServiceFailed\.NetworkError/);
+    });
+  });
 });

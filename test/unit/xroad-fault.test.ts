@@ -2,7 +2,7 @@
 // X-Road's ErrorCodes in both spellings), the header echo check and the Body's renaming.
 
 import { expect } from "chai";
-import { classifyXroadError, isXroadTimeout } from "../../worker/translators/xroad-fault";
+import { classifyXroadError, isXroadTimeout } from "../../shared/protocol/xroad-error-code";
 import { echoMismatch, requestEnvelope } from "../../worker/translators/xroad-soap-header";
 import { withLocalName } from "../../worker/translators/xroad-soap";
 import { childText } from "../../worker/translators/soap-xml";

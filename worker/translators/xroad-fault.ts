@@ -8,76 +8,7 @@ import {
   BackendUnavailableError,
   type BackendResponse,
 } from "./translator";
-
-/** `retry`: may pass; `reject`: the request itself is refused; `fail`: the answer is unusable. */
-export type XroadFaultClass = "retry" | "reject" | "fail";
-
-/**
- * Parts of a code that say the request will never be served as it is: access rights, an unknown
- * service or client, a request X-Road cannot read. X-Road 7 writes them CamelCase
- * (`AccessDenied`), X-Road 8 snake_case (`access_denied`); both are compared without case or "_".
- */
-const REFUSALS = new Set(
-  [
-    "AccessDenied",
-    "UnknownService",
-    "UnknownMember",
-    "InvalidClientIdentifier",
-    "ServiceType",
-    "InvalidServiceType",
-    "BadRequest",
-    "InvalidRequest",
-    "InvalidMessage",
-    "InvalidSoap",
-    "MissingSoap",
-    "MissingRest",
-    "InvalidXml",
-    "InvalidContentType",
-    "InvalidSoapAction",
-    "InvalidHttpMethod",
-    "MimeParsingFailed",
-    "MissingHeader",
-    "MissingHeaderField",
-    "DuplicateHeaderField",
-    "InvalidProtocolVersion",
-    "MissingBody",
-    "InvalidBody",
-    "InconsistentHeaders",
-    "InconsistentResponse",
-  ].map(normal),
-);
-
-/** Parts that name a timeout, so the message's failure is reported as one. */
-const TIMEOUTS = new Set(["IOError", "Timeout", "TimedOut"].map(normal));
-
-function normal(part: string): string {
-  return part.replace(/_/g, "").toLowerCase();
-}
-
-/**
- * The class of an X-Road error code (`type` of a REST error, `faultcode` of a SOAP Fault):
- * - a refusal part (above) under `ServiceFailed`: the provider's answer was unusable → `fail`;
- * - any other refusal part, or a `Client.*` code: the request is refused → `reject`;
- * - everything else (`NetworkError`, `IOError`, `ServiceFailed`, `ServiceDisabled`,
- *   `OutdatedGlobalConf`, `InternalError`, `DatabaseError`, `SslAuthenticationFailed`,
- *   `MaintenanceMode`, …): the security servers or the provider cannot serve now → `retry`.
- */
-export function classifyXroadError(code: string): XroadFaultClass {
-  const parts = code
-    .trim()
-    .replace(/^[\w.-]*:(?=\w)/, "") // a faultcode's namespace prefix (SOAP-ENV:Server…)
-    .split(".")
-    .map(normal);
-  const refused = parts.some((part) => REFUSALS.has(part));
-  if (refused) return parts.includes("servicefailed") ? "fail" : "reject";
-  if (parts[0] === "client") return "reject";
-  return "retry";
-}
-
-/** Whether a code names a timeout (`Server.ServerProxy.ServiceFailed.IOError` and the like). */
-export function isXroadTimeout(code: string): boolean {
-  return code.split(".").some((part) => TIMEOUTS.has(normal(part)));
-}
+import { classifyXroadError, isXroadTimeout } from "../../shared/protocol/xroad-error-code";
 
 /**
  * The error the worker acts on for an error answer of the security server. Its message starts
