@@ -71,6 +71,12 @@ const CLAIM_SLACK_MS = 5_000;
  */
 export type CallGuard = BackendGuard;
 
+/** How many calls of the message earlier attempts made, by the header its retry copy carries. */
+function callsBefore(message: ConsumeMessage): number {
+  const calls = Number(message.properties.headers?.[HEADERS.calls] ?? 0);
+  return Number.isInteger(calls) && calls > 0 ? calls : 0;
+}
+
 /** A signal that never aborts: for a delivery whose channel the caller does not watch. */
 const NEVER = new AbortController().signal;
 
@@ -391,7 +397,16 @@ export class RequestProcessor {
       // A claim taken over from a worker that died mid-call may have reached the backend:
       // such a message is not "never sent", so it cannot end `expired`.
       const mayExpire = claim.previous === "accepted";
-      return await this.call(request, attempt, message, log, permit, gone, mayExpire && waits);
+      return await this.call(
+        request,
+        attempt,
+        message,
+        log,
+        permit,
+        gone,
+        mayExpire && waits,
+        callsBefore(message),
+      );
     } finally {
       clearInterval(keeper);
       await permit.release();
@@ -418,13 +433,38 @@ export class RequestProcessor {
     return request.expiresAt !== null && this.clock.now() > request.expiresAt;
   }
 
-  /** Ends a claimed request `expired`: it never reached the backend. */
+  /**
+   * Ends a claimed request past its expiry: `expired` when it never reached the backend. One
+   * whose earlier call failed transiently (`calls` made) may have reached it, a timed-out call
+   * above all: `expired` would tell its caller the backend never saw it, so the expiry ends its
+   * retries instead, as `failed`.
+   */
   private async expire(
     message: ConsumeMessage,
     request: RequestMessage,
     log: MessageLog,
     permit?: CallPermit,
+    calls = callsBefore(message),
   ) {
+    if (calls > 0) {
+      const error = `the message's expireAfter passed before it could be tried again, after ${calls} failed call${calls === 1 ? "" : "s"} that may have reached the backend`;
+      await this.answer(
+        message,
+        request,
+        log,
+        {
+          responses: this.responses(request, [], "failed", {
+            code: "BackendFailed",
+            message: error,
+          }),
+          deadLetter: "retries_exhausted",
+          deadLetterDetail: { error, attempts: calls },
+        },
+        permit,
+      );
+      log.error({ expiresAt: request.expiresAt, calls }, "expired between retries; dead-lettered");
+      return;
+    }
     await this.answer(
       message,
       request,
@@ -459,6 +499,8 @@ export class RequestProcessor {
     gone: AbortSignal,
     /** The message's expiry, unless it may have reached the backend before (then `false`). */
     expiry: MessageWaits | false,
+    /** Calls of this message made before this one (by earlier attempts). */
+    calls: number,
   ): Promise<Settlement> {
     const { backend, translator, shutdown } = this.deps;
     /** The backend's `timeout`, counted from the call's start: no wait before it eats into it. */
@@ -516,7 +558,7 @@ export class RequestProcessor {
       if (!failure) {
         sentAt = this.clock.now();
         if (expiry && request.expiresAt !== null && sentAt > request.expiresAt) {
-          await this.expire(message, request, log, permit);
+          await this.expire(message, request, log, permit, calls);
           return "ack";
         }
         started = process.hrtime.bigint();
@@ -605,10 +647,22 @@ export class RequestProcessor {
             ? `retrying in place in ${decision.delayMs} ms`
             : `retry in ${decision.delayMs} ms`,
         );
-        if (decision.inPlace) {
-          return await this.retryInPlace(request, decision, message, log, permit, gone, expiry);
+        {
+          const made = calls + (started === null ? 0 : 1);
+          if (decision.inPlace) {
+            return await this.retryInPlace(
+              request,
+              decision,
+              message,
+              log,
+              permit,
+              gone,
+              expiry,
+              made,
+            );
+          }
+          return await this.retryLater(request, attempt, decision, message, log, made);
         }
-        return await this.retryLater(request, attempt, decision, message, log);
       case "fail":
         if (decision.reason === "backend_redirect") {
           const redirect = failure as BackendRedirectError;
@@ -739,6 +793,8 @@ export class RequestProcessor {
     permit: CallPermit,
     gone: AbortSignal,
     expiry: MessageWaits | false,
+    /** Calls of the message made so far. */
+    calls: number,
   ): Promise<Settlement> {
     const { backend, store } = this.deps;
     log.warn(
@@ -752,7 +808,7 @@ export class RequestProcessor {
     } catch {
       return await this.handBack(request);
     }
-    return this.call(request, decision.nextAttempt, message, log, permit, gone, expiry);
+    return this.call(request, decision.nextAttempt, message, log, permit, gone, expiry, calls);
   }
 
   /** Parks the message in the delay queue of its tier; it comes back as attempt `nextAttempt`. */
@@ -762,6 +818,8 @@ export class RequestProcessor {
     decision: Extract<CallDecision, { action: "retry" }>,
     message: ConsumeMessage,
     log: MessageLog,
+    /** Calls of the message made so far. */
+    calls: number,
   ): Promise<Settlement> {
     const { backend, broker, publisher, names, store } = this.deps;
     // Release the claim first: the delayed copy must be claimable when it comes back.
@@ -777,6 +835,7 @@ export class RequestProcessor {
           ...traceHeadersIn(message.properties.headers),
           [ENQUEUED_AT_HEADER]: Date.now(),
           [HEADERS.attempt]: decision.nextAttempt,
+          [HEADERS.calls]: calls,
         },
       },
     );
@@ -814,6 +873,7 @@ export class RequestProcessor {
           ...traceHeadersIn(message.properties.headers),
           [ENQUEUED_AT_HEADER]: Date.now(),
           [HEADERS.attempt]: attempt,
+          [HEADERS.calls]: callsBefore(message),
         },
       },
     );

@@ -14,6 +14,11 @@ export const HEADERS = {
   backend: "x-sluice-backend",
   /** What the protocol codec could not read in a dead-lettered message. */
   error: "x-sluice-error",
+  /**
+   * How many calls of a request were made before it went to a retry delay queue: a request
+   * that may have reached the backend never ends `expired` ("never sent").
+   */
+  calls: "x-sluice-calls",
   /** Epoch ms a request was put on a queue, for the queue-wait span. */
   enqueuedAt: "x-sluice-enqueued-at",
 } as const;

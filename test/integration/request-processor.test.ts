@@ -88,6 +88,14 @@ describe("request processor: the last look before the call (real broker and Redi
         maxInFlight: 2,
         rate: { limit: 1, per: "1s", burst: 0 },
       },
+      // Retries in place, in line.
+      ordered: {
+        url: "http://127.0.0.1:9",
+        translator: "rest-json",
+        timeout: "5s",
+        ordering: "strict",
+        retry: { attempts: 3, backoff: ["50ms"] },
+      },
     },
   };
   const names = topologyNames(prefix);
@@ -416,6 +424,75 @@ describe("request processor: the last look before the call (real broker and Redi
       expect(decoded.ok && decoded.message).to.include({ outcome: "failed", final: true });
       expect((await view(id)).deadLettered, String(answer)).to.equal(true);
     }
+  });
+
+  describe("a message whose expiry passes after a call was made is failed, not expired", () => {
+    // `expired` tells the caller the backend never saw the message. After a call that failed
+    // transiently (a timeout above all) the backend may have processed it: the expiry ends
+    // the retries, and the outcome is `failed`.
+    const unavailable = async (): Promise<BackendResponse[]> => {
+      throw new BackendUnavailableError("backend b answered 503");
+    };
+
+    it("through a delay queue", async () => {
+      const clock = new FixedClock(T0);
+      const translator = new RecordingTranslator(clock);
+      translator.answer = unavailable;
+      const { id, delivery } = await accepted(T0, 3_000);
+      expect(await processor(clock, translator, movingGuard(clock)).process(delivery)).to.equal(
+        "ack",
+      );
+      const parked = await channel.get(names.retryQueue("b", backend.retry.backoffMs[0]), {
+        noAck: true,
+      });
+      expect(parked && parked.properties.messageId).to.equal(id);
+      // It comes back from the delay queue after its expiry.
+      clock.advance(5_000);
+      const again = { ...parked, fields: {} } as unknown as ConsumeMessage;
+      expect(await processor(clock, translator, movingGuard(clock)).process(again)).to.equal("ack");
+      expect(translator.calls).to.have.length(1);
+      const [response] = await responsesOf(id);
+      expect(response).to.include({ outcome: "failed", final: true });
+      expect(response.error?.code).to.equal("BackendFailed");
+      expect((await view(id)).deadLettered).to.equal(true);
+    });
+
+    it("in place, for an ordered backend", async () => {
+      const ordered = compileConfig(rawConfig, ".").backends.ordered;
+      const clock = new FixedClock(T0);
+      const translator = new RecordingTranslator(clock);
+      translator.answer = async () => {
+        clock.advance(5_000);
+        return unavailable();
+      };
+      const { id, delivery } = await accepted(T0, 3_000);
+      const run = new RequestProcessor({
+        backend: ordered,
+        translator,
+        broker,
+        publisher,
+        store,
+        names,
+        log,
+        guard: movingGuard(clock),
+        shutdown: shutdown.signal,
+        clock,
+      });
+      expect(await run.process(delivery)).to.equal("ack");
+      expect(translator.calls).to.have.length(1);
+      const [response] = await responsesOf(id);
+      expect(response).to.include({ outcome: "failed", final: true });
+      expect(response.error?.code).to.equal("BackendFailed");
+    });
+
+    it("while a message never called before still expires", async () => {
+      const clock = new FixedClock(T0);
+      const translator = new RecordingTranslator(clock);
+      const { id, delivery } = await accepted(T0, 3_000);
+      clock.advance(5_000);
+      await processor(clock, translator, movingGuard(clock)).process(delivery);
+      expect((await responsesOf(id)).map((r) => r.outcome)).to.deep.equal(["expired"]);
+    });
   });
 
   it("the wait for a rate token is not taken out of the call's timeout", async () => {
