@@ -22,7 +22,7 @@ import { TransactionStore } from "../shared/store/transaction-store";
 
 export const OPERATOR_USAGE = `usage: sluice dead-letters list [--reason R] [--service S] [--backend B] [--client C] [--limit N] --config FILE
        sluice dead-letters show ID --config FILE
-       sluice dead-letters replay ID | --all | [--reason R] [--service S] [--backend B] [--client C] --config FILE
+       sluice dead-letters replay ID | --all | [--reason R] [--service S] [--backend B] [--client C] [--limit N] --config FILE
        sluice messages show ID | --client C --service S --xroad-id X --config FILE
        sluice messages cancel ID --config FILE
 options: --json prints JSON instead of a table`;
@@ -180,7 +180,9 @@ export async function runOperatorCommand(
         }
         depths.set(backend.name, depth);
       }
-      const entries = await deadLetters.list({ ...filter, replayed: false }, 10_000);
+      // As the admin port's bulk replay: the oldest first, at most --limit (1000) per run.
+      const limit = Math.max(Number(parsed.flags.get("limit") ?? 1000) || 1000, 1);
+      const entries = await deadLetters.list({ ...filter, replayed: false }, limit, "oldest");
       const outcome = await replayer.replayMany(entries, (backend) => depths.get(backend));
       print(
         outcome,

@@ -233,7 +233,9 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
       return invalid('name a filter (reason, service, backend, client, id) or send {"all": true}');
     }
     const limit = Math.min(Math.max(Number(selection.limit ?? 1000) || 1000, 1), 10_000);
-    const entries = await deadLetters.list({ ...filter, replayed: false }, limit);
+    // The oldest first, as documented: they have waited longest, and the newest `limit` would
+    // leave older ones behind for ever while new failures keep coming.
+    const entries = await deadLetters.list({ ...filter, replayed: false }, limit, "oldest");
     const outcome = await replay().replayMany(
       entries,
       (backend) => monitor.get(names.requestsQueue(backend))?.depth,

@@ -1,15 +1,22 @@
 // Which dead letters the operator's lists and bulk replays pick, on a real role's admin port
-// and the CLI: entries are seeded in Redis with chosen times, so the order is known.
+// and the CLI: entries are seeded in Redis with chosen times, so the order is known, and no
+// worker runs, so each replay stays in its request queue where the test reads it.
 
+import { spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import path from "node:path";
+import * as amqplib from "amqplib";
 import { expect } from "chai";
 import Redis from "ioredis";
 import { DeadLetters } from "../../shared/operator/dead-letters";
 import { requestCodec } from "../../shared/protocol/codec";
+import { topologyNames } from "../../shared/protocol/names";
+import { redisKeys } from "../../shared/protocol/redis-keys";
 import type { RequestMessage } from "../../shared/protocol/envelope";
-import { call, Harness, REDIS_URL, type SluiceProcess } from "../support/harness";
+import { AMQP_URL, call, Harness, REDIS_URL, type SluiceProcess } from "../support/harness";
 
 const CLIENT = "EE/GOV/70000001/case-app";
+const BIN = path.resolve(__dirname, "..", "..", "..", "bin", "sluice.js");
 const HOUR_MS = 3_600_000;
 
 describe("dead letters the operator selects (lists, bulk replay, CLI)", function () {
@@ -17,7 +24,10 @@ describe("dead letters the operator selects (lists, bulk replay, CLI)", function
   const harness = new Harness();
   const redis = new Redis(REDIS_URL);
   const deadLetters = new DeadLetters(redis, harness.prefix, 24 * HOUR_MS);
+  const names = topologyNames(harness.prefix);
   let sluice: SluiceProcess;
+  let connection: amqplib.ChannelModel;
+  let channel: amqplib.Channel;
   /** A time all seeded entries are placed before, an hour apart. */
   const base = Date.now() - 12 * HOUR_MS;
   let seeded = 0;
@@ -30,8 +40,11 @@ describe("dead letters the operator selects (lists, bulk replay, CLI)", function
     });
     // Serves the operator endpoints like every role, and consumes no request queue.
     sluice = await harness.spawn("response-worker");
+    connection = await amqplib.connect(AMQP_URL);
+    channel = await connection.createChannel();
   });
   after(async () => {
+    await connection?.close().catch(() => undefined);
     redis.disconnect();
     await harness.cleanup();
   });
@@ -42,6 +55,13 @@ describe("dead letters the operator selects (lists, bulk replay, CLI)", function
       ...options,
       headers: { ...harness.adminHeaders(), ...(options.headers ?? {}) },
     });
+  const cli = (args: string[]) =>
+    spawnSync(process.execPath, [BIN, ...args, "--config", harness.configFile], {
+      env: { ...process.env, LOG_LEVEL: "warn" },
+      encoding: "utf8",
+      timeout: 30_000,
+    });
+
   /** Records a dead letter of backend b, each seeded one an hour after the one before. */
   async function seed(options: { replayedAs?: string; client?: string } = {}): Promise<string> {
     const id = randomUUID();
@@ -85,6 +105,17 @@ describe("dead letters the operator selects (lists, bulk replay, CLI)", function
     return id;
   }
 
+  /** The originals of the replays now queued for backend b, in queue order (taken off it). */
+  async function queuedReplays(): Promise<string[]> {
+    const originals: string[] = [];
+    for (;;) {
+      const message = await channel.get(names.requestsQueue("b"), { noAck: true });
+      if (!message) return originals;
+      const replayId = String(message.properties.messageId);
+      originals.push(String(await redis.hget(redisKeys(harness.prefix).tx(replayId), "replayOf")));
+    }
+  }
+
   it("lists those not replayed yet however many newer ones were replayed (replayed=no before the limit)", async () => {
     const client = "EE/GOV/1/listing";
     const waiting = [await seed({ client }), await seed({ client }), await seed({ client })];
@@ -102,5 +133,27 @@ describe("dead letters the operator selects (lists, bulk replay, CLI)", function
     );
     expect(replayed.json.deadLetters).to.have.length(4);
     expect((await admin("/admin/dead-letters?replayed=maybe")).status).to.equal(400);
+  });
+
+  it("bulk replay takes the oldest first and stops at its limit", async () => {
+    const client = "EE/GOV/1/bulk";
+    const ids = [await seed({ client }), await seed({ client }), await seed({ client })];
+    const bulk = await admin("/admin/dead-letters/replay", {
+      method: "POST",
+      body: JSON.stringify({ client, limit: 2 }),
+    });
+    expect(bulk.status).to.equal(200);
+    expect(bulk.json.replayed.map((r: { id: string }) => r.id)).to.deep.equal(ids.slice(0, 2));
+    expect(await queuedReplays()).to.deep.equal(ids.slice(0, 2));
+  });
+
+  it("bulk replay from the command line does too, with --limit", async () => {
+    const client = "EE/GOV/1/cli";
+    const ids = [await seed({ client }), await seed({ client }), await seed({ client })];
+    const run = cli(["dead-letters", "replay", "--client", client, "--limit", "2", "--json"]);
+    expect(run.status, run.stderr).to.equal(0);
+    const outcome = JSON.parse(run.stdout) as { replayed: Array<{ id: string }> };
+    expect(outcome.replayed.map((r) => r.id)).to.deep.equal(ids.slice(0, 2));
+    expect(await queuedReplays()).to.deep.equal(ids.slice(0, 2));
   });
 });
