@@ -14,6 +14,7 @@ import { requestCodec, responseCodec } from "../shared/protocol/codec";
 import { deadLetterHeaders, HEADERS, RESPONSES_ROUTING_KEY } from "../shared/protocol/names";
 import {
   BackendRedirectError,
+  BackendTimeoutError,
   BackendUnavailableError,
   type BackendResponse,
 } from "../shared/protocol/errors";
@@ -76,6 +77,12 @@ function callsBefore(message: ConsumeMessage): number {
   const calls = Number(message.properties.headers?.[HEADERS.calls] ?? 0);
   return Number.isInteger(calls) && calls > 0 ? calls : 0;
 }
+
+/**
+ * How long a translator may take to settle once its call's signal aborted (the timeout, or
+ * shutdown), before the worker gives the call up as timed out: built-in translators settle at once.
+ */
+const TRANSLATOR_GRACE_MS = 1_000;
 
 /** A signal that never aborts: for a delivery whose channel the caller does not watch. */
 const NEVER = new AbortController().signal;
@@ -562,14 +569,22 @@ export class RequestProcessor {
           return "ack";
         }
         started = process.hrtime.bigint();
-        deadline = new Deadline(shutdown, backend.timeoutMs);
-        answers = await translator.call(request, {
-          signal: deadline.signal,
-          idempotencyKey: request.idempotencyKey ?? request.id,
-          attempt,
-          traceHeaders: span ? headersOf(callTrace) : { ...this.traceHeadersOf(request.id) },
-          traceContext: callTrace,
-        });
+        const callDeadline = new Deadline(shutdown, backend.timeoutMs);
+        deadline = callDeadline;
+        answers = await callDeadline.within(
+          translator.call(request, {
+            signal: callDeadline.signal,
+            idempotencyKey: request.idempotencyKey ?? request.id,
+            attempt,
+            traceHeaders: span ? headersOf(callTrace) : { ...this.traceHeadersOf(request.id) },
+            traceContext: callTrace,
+          }),
+          TRANSLATOR_GRACE_MS,
+          () =>
+            new BackendTimeoutError(
+              `backend ${backend.name} did not answer: timed out after ${backend.timeoutMs} ms, and the translator did not give up the call`,
+            ),
+        );
       }
     } catch (error) {
       failure = error;

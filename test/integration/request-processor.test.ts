@@ -495,6 +495,41 @@ describe("request processor: the last look before the call (real broker and Redi
     });
   });
 
+  it("a translator that ignores its call's signal is given up at the deadline: a timeout, not a hang", async () => {
+    // Its slot and claim would otherwise be held for as long as the worker lives.
+    const slow = compileConfig(rawConfig, ".").backends.slow;
+    const clock = new FixedClock(T0);
+    const translator = new RecordingTranslator(clock);
+    translator.answer = () => new Promise<BackendResponse[]>(() => undefined);
+    const released: string[] = [];
+    const guard: CallGuard = async (request) => ({
+      async beforeCall() {},
+      release: async () => void released.push(request.id),
+    });
+    const { id, delivery } = await accepted(T0, null);
+    const run = new RequestProcessor({
+      backend: slow,
+      translator,
+      broker,
+      publisher,
+      store,
+      names,
+      log,
+      guard,
+      shutdown: shutdown.signal,
+      clock,
+    });
+    const hung = new Promise<string>((resolve) => setTimeout(() => resolve("hung"), 10_000));
+    expect(await Promise.race([run.process(delivery), hung])).to.equal("ack");
+    expect(translator.calls).to.have.length(1);
+    expect(released).to.deep.equal([id]);
+    expect((await view(id)).state).to.equal("accepted");
+    const retry = await channel.get(names.retryQueue("slow", slow.retry.backoffMs[0]), {
+      noAck: true,
+    });
+    expect(retry && retry.properties.messageId).to.equal(id);
+  });
+
   it("the wait for a rate token is not taken out of the call's timeout", async () => {
     // The timeout bounds the call; a token wait longer than it must neither stop the call
     // from being made (a retry spent without a call) nor cut a call short (a timeout after

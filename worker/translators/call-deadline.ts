@@ -50,6 +50,26 @@ export class Deadline {
     });
   }
 
+  /**
+   * `work`, given up `graceMs` after the deadline passed when it has not settled by then:
+   * `giveUp()` is thrown instead. A translator that ignores its signal would otherwise hold
+   * the message, its in-flight slot and its claim for as long as the worker lives.
+   */
+  within<T>(work: Promise<T>, graceMs: number, giveUp: () => Error): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const abandon = () => {
+        timer = setTimeout(() => reject(giveUp()), graceMs);
+      };
+      if (this.signal.aborted) abandon();
+      else this.signal.addEventListener("abort", abandon, { once: true });
+      void work.then(resolve, reject).finally(() => {
+        clearTimeout(timer);
+        this.signal.removeEventListener("abort", abandon);
+      });
+    });
+  }
+
   dispose(): void {
     clearTimeout(this.timer);
     this.parent.removeEventListener("abort", this.onParentAbort);
