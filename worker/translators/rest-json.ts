@@ -9,6 +9,7 @@ import {
   forwardedResponseHeaders,
   forwardedRequestHeaders,
 } from "../../shared/protocol/forwarded-headers";
+import { httpHeaderValues } from "../../shared/protocol/header-value";
 import {
   BackendRedirectError,
   BackendRejectedError,
@@ -79,7 +80,8 @@ export class RestJsonTranslator implements Translator {
     const headers: Record<string, string | string[]> = {
       ...forwardedRequestHeaders(request.headers ?? {}),
       ...this.options.headers,
-      ...this.xroadHeadersOf(request),
+      // From a SOAP caller they are XML text: what HTTP cannot carry goes encoded, not refused.
+      ...httpHeaderValues(this.xroadHeadersOf(request)),
     };
     if (request.contentType && body !== undefined) headers["content-type"] = request.contentType;
     headers["idempotency-key"] = call.idempotencyKey || request.id;
