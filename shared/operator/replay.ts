@@ -15,6 +15,7 @@ import { requestCodec } from "../protocol/codec";
 import { routingKeyFor } from "../broker/ordering";
 import type { TopologyNames } from "../protocol/names";
 import { redisKeys } from "../protocol/redis-keys";
+import { REDIS_NOW_LUA } from "../store/inflight-slot";
 import type { TransactionMeta, TransactionStore } from "../store/transaction-store";
 import { mayHaveReachedBackend, type DeadLetter, type DeadLetters } from "./dead-letters";
 
@@ -25,11 +26,31 @@ const PUBLISHING_GRACE_MS = 5_000;
 // json, now, ttl, original id, publishing mark ttl
 // The same claim run again (ioredis resends a command whose reply a reconnect lost) finds its
 // own replay id: still "ok", or its caller would report "already" and send nothing.
-const CLAIM = `
+// A dead letter is not proof that its original failed: the broker dead-letters a message past
+// its delivery limit while a worker whose channel it lost may still be calling the backend,
+// and that call's answer then completes the original. So the original's record decides
+// ("original", why) when it has another outcome, holds a backend answer that is not a dead
+// letter's, or is still claimed by a worker; a record gone with its retention does not.
+const CLAIM = `${REDIS_NOW_LUA}
 if redis.call("EXISTS", KEYS[1]) == 0 then return {"missing", ""} end
 local done = redis.call("HGET", KEYS[1], "replayedAs")
 if done == ARGV[1] then return {"ok", done} end
 if done then return {"replayed", done} end
+local original = redis.call("HMGET", KEYS[2], "state", "answer", "claimUntil")
+local state = original[1]
+if state == "completed" or state == "rejected" or state == "cancelled" then
+  return {"original", state}
+end
+if state == "accepted" or state == "processing" then
+  if original[2] then
+    local ok, answer = pcall(cjson.decode, original[2])
+    if ok and type(answer) == "table" and type(answer.deadLetter) ~= "string" then
+      return {"original", "answered"}
+    end
+  elseif tonumber(original[3] or "0") > redis_now_ms() then
+    return {"original", "processing"}
+  end
+end
 redis.call("HSET", KEYS[1], "replayedAs", ARGV[1])
 redis.call("HSET", KEYS[3], "meta", ARGV[2], "state", "accepted", "delivery", "pending",
   "updatedAt", ARGV[3], "history", '{"state":"accepted","at":' .. ARGV[3] .. '}', "replayOf", ARGV[5])
@@ -188,6 +209,7 @@ export class Replayer {
       String(this.publishingMs),
     );
     if (claim === "missing") return refused(id, "no such dead letter");
+    if (claim === "original") return refused(id, ORIGINAL_REFUSALS[existing] ?? existing);
     if (claim === "replayed") return this.resume(entry, existing);
     return this.publish(entry, original, meta, keys, false);
   }
@@ -315,6 +337,18 @@ export class Replayer {
     return { replayed, skipped };
   }
 }
+
+/** Why the original's record forbids a replay now (CLAIM's "original" answers). */
+const ORIGINAL_REFUSALS: Record<string, string> = {
+  completed:
+    "the original completed after it was dead-lettered (its backend answered); a replay would call the backend again",
+  rejected:
+    "the original was rejected by its backend after it was dead-lettered; a replay would call the backend again",
+  cancelled: "the original was cancelled; not replayed",
+  answered:
+    "the original's backend answer is being recorded; a replay would call the backend again",
+  processing: "the original is still being processed by a worker; replay it once it has failed",
+};
 
 function refused(id: string, error: string): ReplayResult {
   return { id, replayedAs: null, result: "refused", error };
