@@ -271,6 +271,10 @@ export function statusServiceOpenApi(statusService: string, serviceUrl: string):
         post: {
           operationId: "registerListener",
           summary: "Register a listener for state changes of the caller's messages (TMF688)",
+          description:
+            "Idempotent: registering the same callback and query again answers with the " +
+            "listener already registered (the same 201, Location and body), so a retry after " +
+            "a lost answer is safe and never makes a second listener.",
           requestBody: {
             required: true,
             content: {
@@ -295,7 +299,7 @@ export function statusServiceOpenApi(statusService: string, serviceUrl: string):
           },
           responses: {
             "201": {
-              description: "Registered.",
+              description: "Registered (now, or by an identical earlier registration).",
               headers: { Location: { schema: { type: "string" } } },
               content: {
                 "application/json": {
@@ -312,6 +316,8 @@ export function statusServiceOpenApi(statusService: string, serviceUrl: string):
             },
             "400": errorResponse("Invalid registration or callback target."),
             "404": errorResponse("The event hub is off."),
+            "409": errorResponse("Conflict: the client holds as many listeners as it may."),
+            "503": errorResponse("Unavailable.", { "Retry-After": RETRY_AFTER }),
           },
         },
       },

@@ -1,6 +1,8 @@
 // Every Redis key (and pub/sub channel) Sluice uses, under `<prefix>sluice:`. Roles of
 // different releases share these keys, so renaming one is a protocol change (docs/architecture.md).
 
+import { createHash } from "node:crypto";
+
 export interface RedisKeys {
   /** `<prefix>sluice:`, the root every key below starts with. */
   readonly root: string;
@@ -16,6 +18,11 @@ export interface RedisKeys {
   hubListener(id: string): string;
   /** Set: the hub listener ids of one client. */
   hubClient(client: string): string;
+  /**
+   * String: the listener (JSON, as `hubListener` holds it) registered by one client for one
+   * callback and query, so the same registration again finds it instead of adding another.
+   */
+  hubRegistration(client: string, callback: string, query: string): string;
   /** Hash: one dead letter recorded for the operator. */
   deadLetter(id: string): string;
   /**
@@ -52,6 +59,11 @@ export function redisKeys(prefix: string): RedisKeys {
       `${root}dedup:${client.length}:${client}:${service.length}:${service}:${xroadId}`,
     hubListener: (id) => `${root}hub:listener:${id}`,
     hubClient: (client) => `${root}hub:client:${client}`,
+    // The callback and query are hashed: a URL may be long, and the key stays one line.
+    hubRegistration: (client, callback, query) =>
+      `${root}hub:registration:${client.length}:${client}:${createHash("sha256")
+        .update(JSON.stringify([callback, query]))
+        .digest("hex")}`,
     deadLetter: (id) => `${root}dead:${id}`,
     replayPublishing: (replayId) => `${root}replay-publishing:${replayId}`,
     deadLetterIndex: `${root}dead-letters`,

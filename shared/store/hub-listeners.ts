@@ -85,13 +85,72 @@ function invalid(message: string): SluiceError {
   return new SluiceError("InvalidRequest", message);
 }
 
+// KEYS: registration, new listener, client set; ARGV: new id, new listener json, max per client.
+// Adds a listener unless the client registered the same callback and query before: then that
+// one is returned, so a registration repeated after its answer was lost (or a command ioredis
+// sends again after a reconnect) leaves one listener, not two that each hear every event. A
+// registration whose listener is gone from the client's set (removed by a release that kept no
+// registration) is stale and replaced. Returns {"added" | "existing", listener json} or
+// {"full"} when the client holds its limit already.
+const ADD = `
+local known = redis.call("GET", KEYS[1])
+if known then
+  local ok, listener = pcall(cjson.decode, known)
+  if ok and type(listener) == "table" and type(listener.id) == "string"
+      and redis.call("SISMEMBER", KEYS[3], listener.id) == 1 then
+    return {"existing", known}
+  end
+end
+if redis.call("SCARD", KEYS[3]) >= tonumber(ARGV[3]) then return {"full", ""} end
+redis.call("SET", KEYS[2], ARGV[2])
+redis.call("SADD", KEYS[3], ARGV[1])
+redis.call("SET", KEYS[1], ARGV[2])
+return {"added", ARGV[2]}`;
+
+// KEYS: listener, client set, registration; ARGV: id. Removes a listener and its registration,
+// unless the registration names another listener (one added after a stale registration).
+const REMOVE = `
+redis.call("DEL", KEYS[1])
+redis.call("SREM", KEYS[2], ARGV[1])
+local known = redis.call("GET", KEYS[3])
+if known then
+  local ok, listener = pcall(cjson.decode, known)
+  if not ok or type(listener) ~= "table" or listener.id == ARGV[1] then redis.call("DEL", KEYS[3]) end
+end
+return 1`;
+
+interface ScriptedRedis extends Redis {
+  sluiceHubAdd(
+    registration: string,
+    listener: string,
+    client: string,
+    id: string,
+    json: string,
+    max: string,
+  ): Promise<[string, string]>;
+  sluiceHubRemove(
+    listener: string,
+    client: string,
+    registration: string,
+    id: string,
+  ): Promise<number>;
+}
+
 export class HubListeners {
+  private readonly redis: ScriptedRedis;
+
   constructor(
-    private readonly redis: Redis,
+    redis: Redis,
     private readonly prefix: string,
     /** Listeners one client may hold; more is refused with 409. */
     private readonly maxPerClient = 100,
-  ) {}
+  ) {
+    this.redis = redis as ScriptedRedis;
+    if (!("sluiceHubAdd" in redis)) {
+      redis.defineCommand("sluiceHubAdd", { numberOfKeys: 3, lua: ADD });
+      redis.defineCommand("sluiceHubRemove", { numberOfKeys: 3, lua: REMOVE });
+    }
+  }
 
   private listenerKey(id: string): string {
     return redisKeys(this.prefix).hubListener(id);
@@ -101,7 +160,19 @@ export class HubListeners {
     return redisKeys(this.prefix).hubClient(client);
   }
 
-  /** Registers a listener; the callback must already have passed checkCallbackTarget. */
+  private registrationKey(listener: Pick<HubListener, "client" | "callback" | "query">): string {
+    return redisKeys(this.prefix).hubRegistration(
+      listener.client,
+      listener.callback,
+      listener.query,
+    );
+  }
+
+  /**
+   * Registers a listener; the callback must already have passed checkCallbackTarget. The same
+   * client registering the same callback and query again gets the listener it has: one
+   * registration, however often it is sent.
+   */
   async add(client: string, callback: string, query: string): Promise<HubListener> {
     parseHubQuery(query);
     const listener: HubListener = {
@@ -111,27 +182,23 @@ export class HubListeners {
       query,
       createdAt: Date.now(),
     };
-    // Added first and counted in the same transaction, so concurrent registrations cannot
-    // together pass the limit; one over it is taken back.
-    const results = await this.redis
-      .multi()
-      .set(this.listenerKey(listener.id), JSON.stringify(listener))
-      .sadd(this.clientKey(client), listener.id)
-      .scard(this.clientKey(client))
-      .exec();
-    const count = Number(results?.[2]?.[1] ?? 0);
-    if (count > this.maxPerClient) {
-      await this.redis
-        .multi()
-        .srem(this.clientKey(client), listener.id)
-        .del(this.listenerKey(listener.id))
-        .exec();
+    // One script: two identical registrations at once (a retry overtaking its original) still
+    // make one listener, and the limit is counted where the listener is added.
+    const [result, json] = await this.redis.sluiceHubAdd(
+      this.registrationKey(listener),
+      this.listenerKey(listener.id),
+      this.clientKey(client),
+      listener.id,
+      JSON.stringify(listener),
+      String(this.maxPerClient),
+    );
+    if (result === "full") {
       throw new SluiceError(
         "Conflict",
         `a client may register at most ${this.maxPerClient} hub listeners`,
       );
     }
-    return listener;
+    return JSON.parse(json) as HubListener;
   }
 
   /** Whether the client has any listener (one cheap EXISTS, for the worker's hot path). */
@@ -151,7 +218,12 @@ export class HubListeners {
   async remove(id: string, client: string): Promise<boolean> {
     const listener = await this.get(id);
     if (listener === null || listener.client !== client) return false;
-    await this.redis.multi().del(this.listenerKey(id)).srem(this.clientKey(client), id).exec();
+    await this.redis.sluiceHubRemove(
+      this.listenerKey(id),
+      this.clientKey(client),
+      this.registrationKey(listener),
+      id,
+    );
     return true;
   }
 

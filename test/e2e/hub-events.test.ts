@@ -1,5 +1,6 @@
-// The event hub end to end on the real broker, Redis and HTTPS: two clients register listeners,
-// each hears only of its own messages, and a removed listener hears nothing more.
+// The event hub end to end on the real broker, Redis and HTTPS: two clients register listeners
+// (a registration sent again is the same listener), each hears only of its own messages, once,
+// and a removed listener hears nothing more.
 
 import { expect } from "chai";
 import * as amqplib from "amqplib";
@@ -61,22 +62,49 @@ describe("event hub end to end (two clients)", function () {
   const correlations = (path: string) =>
     eventsAt(path).map((c) => JSON.parse(c.body).correlationId as string);
 
+  const register = (client: string, path: string, hub = "/hub") =>
+    call(`${stack.adapterUrl}${hub}`, {
+      client,
+      body: JSON.stringify({
+        callback: `https://127.0.0.1:${receiver.port}/events/${path}`,
+        query: "eventType=MessageStateChangeEvent&service=lookup",
+      }),
+    });
+
   it("registers one listener per client", async () => {
     for (const [client, path] of [
       [ALICE, "alice"],
       [BOB, "bob"],
     ]) {
-      const answer = await call(`${stack.adapterUrl}/hub`, {
-        client,
-        body: JSON.stringify({
-          callback: `https://127.0.0.1:${receiver.port}/events/${path}`,
-          query: "eventType=MessageStateChangeEvent&service=lookup",
-        }),
-      });
+      const answer = await register(client, path);
       expect(answer.status).to.equal(201);
       expect(answer.json.query).to.equal("eventType=MessageStateChangeEvent&service=lookup");
       listenerIds[path] = answer.json.id;
     }
+  });
+
+  it("answers a registration sent again (its answer lost) with the same listener, on either path", async () => {
+    // A second listener would hear every event a second time.
+    for (const hub of ["/hub", "/rest/messages/hub"]) {
+      const again = await register(ALICE, "alice", hub);
+      expect(again.status).to.equal(201);
+      expect(again.json).to.deep.equal({
+        id: listenerIds.alice,
+        callback: `https://127.0.0.1:${receiver.port}/events/alice`,
+        query: "eventType=MessageStateChangeEvent&service=lookup",
+      });
+      expect(again.headers.get("location")).to.equal(`${hub}/${listenerIds.alice}`);
+    }
+    // Another client's identical callback and query is a listener of its own (removed again,
+    // so Bob's events do not reach Alice's receiver below).
+    const bobs = await register(BOB, "alice");
+    expect(bobs.status).to.equal(201);
+    expect(bobs.json.id).to.not.be.oneOf([listenerIds.alice, listenerIds.bob]);
+    const removed = await call(`${stack.adapterUrl}/hub/${bobs.json.id}`, {
+      method: "DELETE",
+      client: BOB,
+    });
+    expect(removed.status).to.equal(204);
   });
 
   it("sends each client signed events about its own messages only", async () => {

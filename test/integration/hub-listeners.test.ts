@@ -16,6 +16,10 @@ import {
 } from "../../shared/store/hub-listeners";
 import type { StatusDocument } from "../../shared/store/status-document";
 import { listenersFor, messageStateChangeEvent } from "../../response-worker/hub-events";
+import { redisKeys } from "../../shared/protocol/redis-keys";
+import { createRedis, whenReady } from "../../shared/store/redis";
+import { eventually } from "../support/harness";
+import { answerCutter, TcpProxy, viaProxy } from "../support/tcp-proxy";
 
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const ALICE = "EE/GOV/70000001/alice";
@@ -104,62 +108,83 @@ describe("hub queries", () => {
   });
 });
 
+/** The hub routes on a real HTTP server, over `listeners`. */
+async function hubServer(
+  listeners: HubListeners,
+  lookups: string[] = [],
+): Promise<{ base: string; close(): Promise<void> }> {
+  const app = new Koa();
+  const router = new Router();
+  hubRoutes({
+    listeners,
+    callbackPolicy: {
+      allow: ["https://hooks.example.org/", "https://localhost/"],
+      allowHttp: false,
+      allowPrivate: false,
+      xroad: false,
+    },
+    lookup: async (host) => {
+      lookups.push(host);
+      return host === "localhost" ? ["127.0.0.1"] : ["93.184.216.34"];
+    },
+  })(router, pino({ level: "silent" }));
+  app.use(router.routes());
+  const server = http.createServer(app.callback());
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+async function hubRequest(
+  base: string,
+  method: string,
+  path: string,
+  client: string | null,
+  body?: unknown,
+  contentType = "application/json",
+) {
+  const headers: Record<string, string> = {};
+  if (client !== null) headers["X-Road-Client"] = client;
+  if (body !== undefined) headers["Content-Type"] = contentType;
+  const res = await fetch(base + path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : null };
+}
+
 describe("hub listeners in Redis and the hub routes (real Redis, real HTTP)", () => {
   const prefix = `t-${randomUUID().slice(0, 8)}.`;
   let redis: Redis;
   let listeners: HubListeners;
-  let server: http.Server;
-  let base: string;
+  let hub: Awaited<ReturnType<typeof hubServer>>;
   const lookups: string[] = [];
 
-  const request = async (
+  const request = (
     method: string,
     path: string,
     client: string | null,
     body?: unknown,
-    contentType = "application/json",
-  ) => {
-    const headers: Record<string, string> = {};
-    if (client !== null) headers["X-Road-Client"] = client;
-    if (body !== undefined) headers["Content-Type"] = contentType;
-    const res = await fetch(base + path, {
-      method,
-      headers,
-      body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
-    });
-    const text = await res.text();
-    return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : null };
-  };
+    contentType?: string,
+  ) => hubRequest(hub.base, method, path, client, body, contentType);
 
   before(async () => {
     redis = new Redis(REDIS_URL);
     listeners = new HubListeners(redis, prefix, 3);
-    const app = new Koa();
-    const router = new Router();
-    hubRoutes({
-      listeners,
-      callbackPolicy: {
-        allow: ["https://hooks.example.org/", "https://localhost/"],
-        allowHttp: false,
-        allowPrivate: false,
-        xroad: false,
-      },
-      lookup: async (host) => {
-        lookups.push(host);
-        return host === "localhost" ? ["127.0.0.1"] : ["93.184.216.34"];
-      },
-    })(router, pino({ level: "silent" }));
-    app.use(router.routes());
-    server = http.createServer(app.callback());
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    hub = await hubServer(listeners, lookups);
   });
   after(async () => {
     const keys = await redis.keys(`${prefix}*`);
     if (keys.length > 0) await redis.del(...keys);
     redis.disconnect();
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
+    await hub.close();
   });
 
   it("registers a listener: 201 with id, callback and query, stored for the client", async () => {
@@ -232,27 +257,193 @@ describe("hub listeners in Redis and the hub routes (real Redis, real HTTP)", ()
     expect(huge.status).to.equal(413);
   });
 
-  it("limits the listeners of one client", async () => {
+  it("limits the listeners of one client; the same registration again is not another", async () => {
     const client = "EE/GOV/70000009/many";
+    const ids: string[] = [];
     for (let i = 0; i < 3; i++) {
-      expect(
-        (await request("POST", "/hub", client, { callback: "https://hooks.example.org/" })).status,
-      ).to.equal(201);
+      const answer = await request("POST", "/hub", client, {
+        callback: `https://hooks.example.org/${i}`,
+      });
+      expect(answer.status).to.equal(201);
+      ids.push(answer.body.id);
     }
     const over = await request("POST", "/hub", client, { callback: "https://hooks.example.org/" });
     expect(over.status).to.equal(409);
     expect(over.body.type).to.equal("Conflict");
+    // At the limit, a registration it holds is still answered as when it was made.
+    const again = await request("POST", "/hub", client, {
+      callback: "https://hooks.example.org/1",
+    });
+    expect(again.status).to.equal(201);
+    expect(again.body.id).to.equal(ids[1]);
   });
 
   it("holds the limit under concurrent registrations", async () => {
     const client = "EE/GOV/70000010/burst";
     const answers = await Promise.all(
-      Array.from({ length: 12 }, () =>
-        request("POST", "/hub", client, { callback: "https://hooks.example.org/" }),
+      Array.from({ length: 12 }, (_, i) =>
+        request("POST", "/hub", client, { callback: `https://hooks.example.org/${i}` }),
       ),
     );
     expect(answers.filter((a) => a.status === 201)).to.have.length.at.most(3);
     expect(answers.filter((a) => a.status === 201)).to.have.length.at.least(1);
     expect(await listeners.forClient(client)).to.have.length.at.most(3);
+  });
+
+  it("answers the same registration, sent again or at once, with one listener and its id", async () => {
+    const client = "EE/GOV/70000011/retry";
+    const registration = {
+      callback: "https://hooks.example.org/retry",
+      query: "eventType=MessageStateChangeEvent&state=completed",
+    };
+    const answers = await Promise.all(
+      Array.from({ length: 5 }, () => request("POST", "/hub", client, registration)),
+    );
+    const again = await request("POST", "/hub", client, registration);
+    const [first] = answers;
+    for (const answer of [...answers, again]) {
+      expect(answer.status).to.equal(201);
+      expect(answer.body).to.deep.equal(first.body);
+      expect(answer.headers.get("location")).to.equal(`/hub/${first.body.id}`);
+    }
+    expect((await listeners.forClient(client)).map((l) => l.id)).to.deep.equal([first.body.id]);
+
+    // Another query, or another callback, is another listener.
+    const otherQuery = await request("POST", "/hub", client, { ...registration, query: "" });
+    const otherCallback = await request("POST", "/hub", client, {
+      ...registration,
+      callback: "https://hooks.example.org/retry2",
+    });
+    expect(new Set([first.body.id, otherQuery.body.id, otherCallback.body.id]).size).to.equal(3);
+
+    // Once removed, the registration is a new listener again.
+    expect((await request("DELETE", `/hub/${first.body.id}`, client)).status).to.equal(204);
+    const renewed = await request("POST", "/hub", client, registration);
+    expect(renewed.status).to.equal(201);
+    expect(renewed.body.id).to.not.equal(first.body.id);
+    expect(await listeners.get(renewed.body.id)).to.deep.include(registration);
+  });
+
+  it("replaces a registration whose listener went without it (removed by an earlier release)", async () => {
+    const client = "EE/GOV/70000012/stale";
+    const first = await listeners.add(client, "https://hooks.example.org/stale", "");
+    const keys = redisKeys(prefix);
+    await redis
+      .multi()
+      .del(keys.hubListener(first.id))
+      .srem(keys.hubClient(client), first.id)
+      .exec();
+    const second = await listeners.add(client, "https://hooks.example.org/stale", "");
+    expect(second.id).to.not.equal(first.id);
+    expect((await listeners.forClient(client)).map((l) => l.id)).to.deep.equal([second.id]);
+    // Removing the old id (an event job's 410, say) leaves the new registration alone.
+    await listeners.remove(first.id, client);
+    expect((await listeners.add(client, "https://hooks.example.org/stale", "")).id).to.equal(
+      second.id,
+    );
+  });
+});
+
+describe("hub registration whose answer was lost (real Redis through a proxy)", () => {
+  const prefix = `t-${randomUUID().slice(0, 8)}.`;
+  const registration = { callback: "https://hooks.example.org/lost", query: "" };
+  let redis: Redis;
+
+  before(() => {
+    redis = new Redis(REDIS_URL);
+  });
+  after(async () => {
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length > 0) await redis.del(...keys);
+    redis.disconnect();
+  });
+
+  /**
+   * The hub routes over a Redis connection through a proxy that cuts the reply to the next
+   * registration: Redis ran it, the adapter did not hear. ioredis sends the command again once
+   * it has reconnected; with `held` it cannot reconnect until `release`.
+   */
+  async function withLostReply(
+    client: string,
+    held: boolean,
+    work: (
+      base: string,
+      release: () => void,
+      cut: ReturnType<typeof answerCutter>,
+    ) => Promise<void>,
+  ): Promise<void> {
+    const cut = answerCutter();
+    const target = new URL(REDIS_URL);
+    const proxy: TcpProxy = new TcpProxy(
+      { host: target.hostname, port: Number(target.port || 6379) },
+      () => {
+        const filters = cut.filters();
+        return {
+          client: filters.client,
+          server: (chunk) => {
+            const pass = filters.server!(chunk);
+            if (pass === null && held) proxy.refuse(true);
+            return pass;
+          },
+        };
+      },
+    );
+    const proxied = createRedis(
+      viaProxy(REDIS_URL, await proxy.listen()),
+      pino({ level: "silent" }),
+      "hub-lost",
+    );
+    const hub = await hubServer(new HubListeners(proxied, prefix));
+    try {
+      await whenReady(proxied);
+      // The client's set is written by every registration, however it is made.
+      const clientKey = redisKeys(prefix).hubClient(client);
+      cut.arm((command) => command.includes(clientKey));
+      await work(hub.base, () => proxy.refuse(false), cut);
+    } finally {
+      await hub.close();
+      proxied.disconnect();
+      await proxy.close();
+    }
+  }
+
+  it("a registration retried after its answer was lost (Redis ran it, the caller gave up) is the same listener", async () => {
+    const client = "EE/GOV/70000013/lost";
+    await withLostReply(client, true, async (base, release, cut) => {
+      // The caller (a security server at its timeout, say) gives up while the adapter waits
+      // for Redis's reply: it never learns the id, and sends the registration again.
+      const gaveUp = new AbortController();
+      const lost = fetch(`${base}/hub`, {
+        method: "POST",
+        headers: { "X-Road-Client": client, "Content-Type": "application/json" },
+        body: JSON.stringify(registration),
+        signal: gaveUp.signal,
+      }).catch((error: unknown) => error);
+      await eventually(async () => (cut.dropped === 1 ? true : undefined), 10_000, "the cut");
+      gaveUp.abort();
+      expect(await lost).to.be.instanceOf(Error);
+      const [made] = await new HubListeners(redis, prefix).forClient(client);
+      expect(made, "Redis ran the registration").to.not.equal(undefined);
+      release();
+      const retried = await eventually(async () => {
+        const answer = await hubRequest(base, "POST", "/hub", client, registration);
+        return answer.status === 503 ? undefined : answer;
+      });
+      expect(retried.status).to.equal(201);
+      expect(retried.body.id).to.equal(made.id);
+      const all = await new HubListeners(redis, prefix).forClient(client);
+      expect(all.map((l) => l.id)).to.deep.equal([made.id]);
+    });
+  });
+
+  it("a registration the Redis client sends again after a reconnect is still one listener", async () => {
+    const client = "EE/GOV/70000014/resent";
+    await withLostReply(client, false, async (base, _release, cut) => {
+      const answer = await hubRequest(base, "POST", "/hub", client, registration);
+      expect(cut.dropped, "the registration's reply was cut").to.equal(1);
+      expect(answer.status).to.equal(201);
+      const all = await new HubListeners(redis, prefix).forClient(client);
+      expect(all.map((l) => l.id)).to.deep.equal([answer.body.id]);
+    });
   });
 });
