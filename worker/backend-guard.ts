@@ -85,9 +85,15 @@ export interface BackendLimits {
 }
 
 /** The error a message's wait ends with when the gate shuts: the message goes back to its queue. */
+export class GateShutError extends SluiceError {
+  constructor(gates: BackendGates, backend: string) {
+    const reason = gates.closedReason(backend) ?? "closed";
+    super("Unavailable", `backend ${backend} is ${reason}`, { retryCall: true });
+  }
+}
+
 function gateClosed(gates: BackendGates, backend: string): SluiceError {
-  const reason = gates.closedReason(backend) ?? "closed";
-  return new SluiceError("Unavailable", `backend ${backend} is ${reason}`, { retryCall: true });
+  return new GateShutError(gates, backend);
 }
 
 export function createBackendLimits(deps: GuardDeps): BackendLimits {
@@ -104,18 +110,25 @@ export function createBackendLimits(deps: GuardDeps): BackendLimits {
     let slotWaitMs = lease.waitedMs;
     return {
       async beforeCall(callSignal) {
+        // A gate that shut since the slot was taken (a pause, a window's end) stops the call:
+        // the message waited for its token, or for an in-place retry, past the gate's closing.
+        if (!gates.isOpen(backend.name)) throw gateClosed(gates, backend.name);
         let tokenWaitMs = 0;
         if (limiter) {
           const signal = callSignal();
           try {
-            tokenWaitMs = await limiter.acquire(signal);
+            tokenWaitMs = await limiter.acquire(
+              AbortSignal.any([signal, gates.closingSignal(backend.name)]),
+            );
           } catch (error) {
             if (signal.aborted) throw signal.reason ?? error;
+            if (!gates.isOpen(backend.name)) throw gateClosed(gates, backend.name);
             // Redis lost while waiting: nothing reached the backend, so it is safe to try later.
             throw new BackendUnavailableError("no rate-limit token could be taken", {
               cause: error,
             });
           }
+          if (!gates.isOpen(backend.name)) throw gateClosed(gates, backend.name);
         }
         metrics.rateLimitWait.observe({ backend: backend.name }, (slotWaitMs + tokenWaitMs) / 1000);
         slotWaitMs = 0;

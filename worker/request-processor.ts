@@ -53,7 +53,7 @@ import type { RecentFailures } from "../shared/operator/recent-failures";
 import type { Settlement } from "../shared/broker/settling-consumer";
 import { abortableSleep } from "./abortable-sleep";
 import { decideCall, type CallDecision } from "./call-decision";
-import type { BackendGuard, CallPermit } from "./backend-guard";
+import { GateShutError, type BackendGuard, type CallPermit } from "./backend-guard";
 import type { SlotTry } from "./inflight-leases";
 import { MessageLog } from "./message-log";
 import { MessageWaits } from "./message-waits";
@@ -546,6 +546,12 @@ export class RequestProcessor {
           await permit.beforeCall(waits);
         }
       } catch (error) {
+        if (error instanceof GateShutError) {
+          // Paused, or its window closed, while it waited: its consumers are cancelled, and the
+          // message goes back to its queue untouched, as one waiting for a slot does.
+          log.info({ reason: error.message }, "handed back before the call (backend gate shut)");
+          return await this.handBack(request);
+        }
         // A wait cut short by the expiry is judged at the last look below; any other failure
         // to get a token means nothing reached the backend: a retry.
         if (!(expiry && expiry.expiryFired && this.expired(request))) {

@@ -530,6 +530,95 @@ describe("request processor: the last look before the call (real broker and Redi
     expect(retry && retry.properties.messageId).to.equal(id);
   });
 
+  describe("a backend paused while a message waits at its last look: no call, handed back", () => {
+    // Pause and a closed window mean no calls: a message waiting for its rate token or for an
+    // in-place retry when the gate shuts goes back to its queue.
+    async function gated(name: "slow" | "ordered") {
+      const config = compileConfig(rawConfig, ".").backends[name];
+      const pauses = new BackendPauses(redis, prefix);
+      const gates = new BackendGates(
+        new Map([[name, compileServiceWindows([], `backends.${name}.windows`).windows]]),
+        pauses,
+        log,
+      );
+      const limits = createBackendLimits({ redis, prefix, backend: config, gates });
+      const pause = async () => {
+        await pauses.pause(name);
+        await gates.refresh();
+      };
+      return { config, limits, pause, resume: () => pauses.resume(name) };
+    }
+
+    it("while it waits for its rate token", async () => {
+      const { config, limits, pause, resume } = await gated("slow");
+      try {
+        const clock = new FixedClock(T0);
+        const translator = new RecordingTranslator(clock);
+        let paused: Promise<void> | null = null;
+        translator.answer = async () => {
+          // The first call is made; the second message now waits for its token.
+          paused ??= pause();
+          return [{ status: 200, contentType: "text/plain", body: "first" }];
+        };
+        const run = new RequestProcessor({
+          backend: config,
+          translator,
+          broker,
+          publisher,
+          store,
+          names,
+          log,
+          guard: limits.guard,
+          shutdown: shutdown.signal,
+          clock,
+        });
+        const first = await accepted(T0, null);
+        const second = await accepted(T0, null);
+        const settlements = await Promise.all([
+          run.process(first.delivery),
+          run.process(second.delivery),
+        ]);
+        expect(translator.calls.map((c) => c.id)).to.deep.equal([first.id]);
+        expect(settlements).to.deep.equal(["ack", "requeue"]);
+        expect((await view(second.id)).state).to.equal("accepted");
+      } finally {
+        await resume();
+        await limits.close();
+      }
+    });
+
+    it("while an ordered backend's message waits to be retried in place", async () => {
+      const { config, limits, pause, resume } = await gated("ordered");
+      try {
+        const clock = new FixedClock(T0);
+        const translator = new RecordingTranslator(clock);
+        translator.answer = async () => {
+          await pause();
+          throw new BackendUnavailableError("backend ordered answered 503");
+        };
+        const { id, delivery } = await accepted(T0, null);
+        const run = new RequestProcessor({
+          backend: config,
+          translator,
+          broker,
+          publisher,
+          store,
+          names,
+          log,
+          guard: limits.guard,
+          shutdown: shutdown.signal,
+          clock,
+        });
+        expect(await run.process(delivery)).to.equal("requeue");
+        expect(translator.calls).to.have.length(1);
+        expect((await view(id)).state).to.equal("accepted");
+      } finally {
+        await resume();
+        await limits.close();
+      }
+    });
+  });
+
   it("the wait for a rate token is not taken out of the call's timeout", async () => {
     // The timeout bounds the call; a token wait longer than it must neither stop the call
     // from being made (a retry spent without a call) nor cut a call short (a timeout after
