@@ -53,6 +53,14 @@ function callerOf(ctx: Context, deps: StatusRouteDeps): string | null {
   return null;
 }
 
+/** Redis failed under a status or cancel request: 503, which the caller may try again. */
+function storeUnavailable(error: unknown): SluiceError {
+  return new SluiceError("Unavailable", "transaction store unavailable", {
+    retryAfter: 5,
+    cause: error,
+  });
+}
+
 async function clientTransaction(
   deps: StatusRouteDeps,
   caller: string | null,
@@ -63,10 +71,7 @@ async function clientTransaction(
   try {
     tx = await deps.store.get(id);
   } catch (error) {
-    throw new SluiceError("Unavailable", "transaction store unavailable", {
-      retryAfter: 5,
-      cause: error,
-    });
+    throw storeUnavailable(error);
   }
   // Without the header, only a message of a service that names a client is the caller's: any
   // other id is as unknown as a missing one, so ids cannot be probed this way either.
@@ -121,12 +126,16 @@ export function cancelRoute(deps: StatusRouteDeps) {
     try {
       const tx = await ownTransaction(ctx, deps, ctx.params.id);
       ctx.set("X-Sluice-Id", tx.id);
-      const { result, previous, changedBy } = await deps.store.transition(
-        tx.id,
-        ["accepted"],
-        "cancelled",
-        { error: { code: "Cancelled", message: "cancelled by the client" }, by: CLIENT },
-      );
+      // A Redis failure from here on is a 503, not an internal error: the cancel may or may
+      // not have run, and the client's retry (idempotent, below) finds out which.
+      const { result, previous, changedBy } = await deps.store
+        .transition(tx.id, ["accepted"], "cancelled", {
+          error: { code: "Cancelled", message: "cancelled by the client" },
+          by: CLIENT,
+        })
+        .catch((error: unknown) => {
+          throw storeUnavailable(error);
+        });
       // A cancel is idempotent: the client retrying one whose answer it lost (a cut
       // connection, a 503 after Redis ran it) is told it is cancelled, as it asked. Only the
       // message's own client cancels through this route, so "by the client" is this client;
@@ -144,7 +153,9 @@ export function cancelRoute(deps: StatusRouteDeps) {
       // Never fails the cancel: the state is in Redis, and a worker repeats a lost notice. A
       // repeat sends it again (the first may have stopped before it); listeners hear it once.
       await deps.notices?.publish(tx.id, "cancelled");
-      const updated = await deps.store.get(tx.id);
+      const updated = await deps.store.get(tx.id).catch((error: unknown) => {
+        throw storeUnavailable(error);
+      });
       ctx.status = 200;
       ctx.body = updated ? statusDocument(updated) : { id: tx.id, state: "cancelled" };
     } catch (error) {
