@@ -12,6 +12,7 @@ import {
   type DeadLetterFilter,
 } from "../shared/operator/dead-letters";
 import { Replayer } from "../shared/operator/replay";
+import { ambiguity, findByCaller } from "../shared/operator/message-lookup";
 import { consumedQueues } from "../shared/broker/ordering";
 import { checkRedis, createRedis, whenReady } from "../shared/store/redis";
 import { StateNotices } from "../shared/protocol/state-notice";
@@ -23,7 +24,7 @@ import { TransactionStore } from "../shared/store/transaction-store";
 export const OPERATOR_USAGE = `usage: sluice dead-letters list [--reason R] [--service S] [--backend B] [--client C] [--limit N] --config FILE
        sluice dead-letters show ID --config FILE
        sluice dead-letters replay ID | --all | [--reason R] [--service S] [--backend B] [--client C] [--limit N] --config FILE
-       sluice messages show ID | --client C --service S --xroad-id X --config FILE
+       sluice messages show ID | --client C --xroad-id X [--service S] --config FILE
        sluice messages cancel ID --config FILE
 options: --json prints JSON instead of a table`;
 
@@ -201,12 +202,23 @@ export async function runOperatorCommand(
       const client = parsed.flags.get("client");
       const service = parsed.flags.get("service");
       const xroadId = parsed.flags.get("xroad-id");
-      const tx = id
-        ? await store.get(id)
-        : client && service && xroadId
-          ? await store.findByXroadId(client, service, xroadId)
-          : undefined;
-      if (tx === undefined) return fail(out, "name an ID, or --client, --service and --xroad-id");
+      const found = id
+        ? [await store.get(id)].filter((tx) => tx !== null)
+        : client && xroadId
+          ? await findByCaller(store, Object.keys(config.services), { client, xroadId, service })
+          : null;
+      if (!found) {
+        return fail(out, "name an ID, or --client and --xroad-id (and --service to narrow it)");
+      }
+      if (found.length > 1) {
+        const { message, matches } = ambiguity(found);
+        print(
+          ambiguity(found),
+          [message, ...matches.map((m) => `${m.id}  ${m.service}  ${m.state}`)].join("\n"),
+        );
+        return 1;
+      }
+      const [tx] = found;
       if (!tx) return fail(out, "no such message");
       const doc = {
         ...statusDocument(tx),

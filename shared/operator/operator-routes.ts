@@ -19,6 +19,7 @@ import type { Transaction, TransactionStore } from "../store/transaction-store";
 import type { BackendPauses, PauseState } from "./backend-pauses";
 import { BackendStatusReader } from "./backend-status";
 import type { DeadLetter, DeadLetterFilter, DeadLetters } from "./dead-letters";
+import { ambiguity, findByCaller } from "./message-lookup";
 import type { RecentFailures } from "./recent-failures";
 import { Replayer } from "./replay";
 import { STATUS_PAGE, STATUS_SCRIPT } from "./status-page";
@@ -152,11 +153,19 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
   });
   admin.addRoute("GET", /^\/admin\/messages$/, async (_match, _req, { query }) => {
     const client = query.get("client");
-    const service = query.get("service");
     const xroadId = query.get("xroadId");
-    if (!client || !service || !xroadId)
-      return invalid("give client, service and xroadId, or look up /admin/messages/<id>");
-    const tx = await store.findByXroadId(client, service, xroadId);
+    if (!client || !xroadId) {
+      return invalid(
+        "give client and xroadId (and service to narrow it), or look up /admin/messages/<id>",
+      );
+    }
+    const found = await findByCaller(store, Object.keys(config.services), {
+      client,
+      xroadId,
+      service: query.get("service"),
+    });
+    if (found.length > 1) return { status: 409, body: ambiguity(found) };
+    const [tx] = found;
     return tx
       ? ok(operatorDocument(tx, await deadLetters.get(tx.id)))
       : notFound("no such message");

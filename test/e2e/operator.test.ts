@@ -255,6 +255,39 @@ describe("operator controls (admin token, dead letters, replay, lookup)", functi
       await admin("/admin/backends/held/resume", { method: "POST" });
       expect(harness.sim.calls({ id })).to.have.length(0);
     });
+
+    it("are found by (client, X-Road id) alone, across services, or told ambiguous", async () => {
+      const xroadId = randomUUID();
+      const first = await submit("parked", xroadId);
+      const query = new URLSearchParams({ client: CLIENT, xroadId });
+      const found = await admin(`/admin/messages?${query}`);
+      expect(found.status, found.text).to.equal(200);
+      expect(found.json).to.include({ id: first, service: "parked" });
+      const shown = sluiceCli([
+        "messages",
+        "show",
+        "--client",
+        CLIENT,
+        "--xroad-id",
+        xroadId,
+        "--json",
+      ]);
+      expect(shown.status, shown.stderr).to.equal(0);
+      expect(JSON.parse(shown.stdout)).to.include({ id: first });
+
+      // The same X-Road id sent to another service is another message (CONTRACT §2).
+      const second = await submit("orders", xroadId);
+      const both = await admin(`/admin/messages?${query}`);
+      expect(both.status).to.equal(409);
+      expect(both.json.type).to.equal("Ambiguous");
+      expect(both.json.matches.map((m: { id: string }) => m.id).sort()).to.deep.equal(
+        [first, second].sort(),
+      );
+      query.set("service", "orders");
+      expect((await admin(`/admin/messages?${query}`)).json.id).to.equal(second);
+      query.delete("xroadId");
+      expect((await admin(`/admin/messages?${query}`)).status).to.equal(400);
+    });
   });
 });
 
