@@ -16,6 +16,8 @@ import {
 import { nextTier, type CallbackTopology } from "./callback-schedule";
 import type { CallbackJob } from "../shared/protocol/callback-job";
 import { callbackJobCodec } from "../shared/protocol/codec";
+import { receiverOf, TargetSlots } from "./target-slots";
+import { DEFAULT_CALLBACK_MAX_PER_TARGET } from "../shared/config/config";
 
 export type SettledOutcome =
   | "delivered"
@@ -55,16 +57,19 @@ export interface CallbackDelivererOptions {
   /** Deliveries sent at once by this instance. */
   prefetch?: number;
   /**
-   * Attempts to one receiver (URL origin) at once. A job that finds its receiver's slots
-   * taken for a moment waits in the shortest delay tier instead, so a hanging receiver cannot
-   * take every slot from the others. Default: prefetch / 4.
+   * Attempts to one receiver (a URL origin, or an X-Road service) at once. A job whose
+   * receiver's slots are taken waits in the shortest delay tier instead (not counted as an
+   * attempt), so a hanging receiver holds neither every slot nor the prefetch. Default 4.
    */
-  maxPerOrigin?: number;
+  maxPerTarget?: number;
   logger?: DeliveryLogger;
 }
 
 const SETTLE_RETRY_PAUSE_MS = 1_000;
-/** How long a job waits for its receiver's slot before stepping aside (see maxPerOrigin). */
+/**
+ * How long a job may wait here for a slot of a receiver that is answering, before stepping
+ * aside: a healthy receiver at its limit frees a slot within that and keeps its pace.
+ */
 const SLOT_WAIT_MS = 250;
 
 export class CallbackDeliverer {
@@ -76,13 +81,13 @@ export class CallbackDeliverer {
     this.generation += 1;
   };
 
-  /** Attempts under way per receiver origin. */
-  private readonly busyOrigins = new Map<string, number>();
-  private readonly maxPerOrigin: number;
+  private readonly slots: TargetSlots;
 
   constructor(private readonly options: CallbackDelivererOptions) {
-    this.maxPerOrigin =
-      options.maxPerOrigin ?? Math.max(1, Math.floor((options.prefetch ?? 8) / 4));
+    this.slots = new TargetSlots({
+      perTarget: options.maxPerTarget ?? DEFAULT_CALLBACK_MAX_PER_TARGET,
+      waitMs: SLOT_WAIT_MS,
+    });
   }
 
   /** Declares nothing: the topology is declared by the channel's setup (declareCallbackTopology). */
@@ -153,10 +158,18 @@ export class CallbackDeliverer {
       await this.settle(job, { outcome: "lost", attempts: job.attempt - 1 }, generation);
       return;
     }
-    const origin = originOf(job.target);
-    if (origin !== null && !(await this.slotFor(origin))) {
-      // The receiver already holds its share of the slots and none came free: not an attempt;
-      // the same job waits its turn in the shortest delay tier without using up its backoff.
+    const receiver = receiverOf(job.target);
+    const release = receiver === null ? () => undefined : await this.slots.take(receiver);
+    if (generation !== this.generation) {
+      // The channel went away while the job waited for a slot: the broker hands it out again,
+      // so neither an attempt nor a rescheduled copy of it is made here.
+      release?.();
+      return;
+    }
+    if (release === null) {
+      // The receiver holds all its slots and none comes free soon: not an attempt. The same
+      // job (same attempt number) waits its turn in the shortest delay tier, and leaves the
+      // prefetch to other receivers' jobs meanwhile; acknowledged only once that queue has it.
       await this.publishJob(topology.tiers[0].queue, job);
       return;
     }
@@ -168,7 +181,7 @@ export class CallbackDeliverer {
       "sluice.webhook.id": job.webhookId,
       "sluice.attempt": job.attempt,
       // The receiver's origin only: a callback URL's path or query may carry the caller's tokens.
-      "server.address": origin ?? "xroad",
+      "server.address": receiver === null || receiver.startsWith("xroad:") ? "xroad" : receiver,
     });
     try {
       result = await sender.send({
@@ -185,11 +198,7 @@ export class CallbackDeliverer {
         failure: { kind: "network", message: (error as Error).message },
       };
     } finally {
-      if (origin !== null) {
-        const left = (this.busyOrigins.get(origin) ?? 1) - 1;
-        if (left > 0) this.busyOrigins.set(origin, left);
-        else this.busyOrigins.delete(origin);
-      }
+      release();
     }
     const delivered = result.outcome === "delivered";
     endSpan(span, delivered ? undefined : { code: result.failure?.kind ?? result.outcome }, {
@@ -217,20 +226,6 @@ export class CallbackDeliverer {
     // Every outcome but a retry with backoff left ends the delivery as itself.
     const outcome: SettledOutcome = result.outcome === "retry" ? "exhausted" : result.outcome;
     await this.settle(job, { outcome, attempts: job.attempt, last: result }, generation);
-  }
-
-  /**
-   * Takes one of the origin's slots, waiting briefly for one to come free: a healthy receiver
-   * answers within that and keeps its pace; a hanging one does not, and its jobs step aside.
-   */
-  private async slotFor(origin: string): Promise<boolean> {
-    const deadline = Date.now() + SLOT_WAIT_MS;
-    while ((this.busyOrigins.get(origin) ?? 0) >= this.maxPerOrigin) {
-      if (Date.now() >= deadline) return false;
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    this.busyOrigins.set(origin, (this.busyOrigins.get(origin) ?? 0) + 1);
-    return true;
   }
 
   private async settle(
@@ -313,15 +308,4 @@ export class CallbackDeliverer {
 function decodeJob(content: Buffer): CallbackJob | null {
   const decoded = callbackJobCodec.decode(content);
   return decoded.ok ? decoded.message : null;
-}
-
-/** The receiver a target names: its URL origin; X-Road targets all go through the operator's
- * own security server, which is not limited here. */
-function originOf(target: string): string | null {
-  if (target.startsWith("xroad:")) return null;
-  try {
-    return new URL(target).origin;
-  } catch {
-    return null;
-  }
 }

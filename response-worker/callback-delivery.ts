@@ -41,6 +41,9 @@ export interface CallbackDelivery extends Role {
   onStateChange(tx: Transaction, eventKey: string): Promise<void>;
 }
 
+/** Deliveries one response worker makes at once (its prefetch of callback jobs). */
+const DELIVERY_SLOTS = 16;
+
 export function callbackPolicy(runtime: Runtime): CallbackPolicy {
   const { callbacks, securityServer } = runtime.config;
   return {
@@ -167,7 +170,8 @@ export async function startCallbackDelivery(
     channel,
     topology,
     sender: unlessRemoved,
-    prefetch: 16,
+    prefetch: DELIVERY_SLOTS,
+    maxPerTarget: config.callbacks.maxPerTarget,
     logger: log,
     onAttempt: (_job, result, next) => {
       const outcome =

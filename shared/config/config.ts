@@ -70,6 +70,8 @@ export interface CallbackConfig {
   secrets: string[];
   backoffMs: number[];
   timeoutMs: number;
+  /** Delivery attempts one response worker makes at once to one receiver. */
+  maxPerTarget: number;
 }
 
 export interface SluiceConfig {
@@ -268,6 +270,11 @@ const REPLY_MODES: ReplyMode[] = ["sync", "ack", "callback"];
 export const DEFAULT_CALLBACK_BACKOFF_MS = [
   5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000,
 ];
+/**
+ * Delivery attempts at once to one receiver, of a response worker's 16: a hanging receiver
+ * holds a quarter of them, a healthy one still gets several in parallel.
+ */
+export const DEFAULT_CALLBACK_MAX_PER_TARGET = 4;
 
 function readSchema(r: Reader, baseDir: string): object | null {
   const value = r.raw.schema;
@@ -623,6 +630,7 @@ export function compileConfig(
       secrets,
       backoffMs: callbacks.durationList("backoff", DEFAULT_CALLBACK_BACKOFF_MS),
       timeoutMs: callbacks.duration("timeout", 10_000),
+      maxPerTarget: callbacks.int("maxPerTarget", DEFAULT_CALLBACK_MAX_PER_TARGET),
     },
     securityServer,
     xroad: { statusService },

@@ -14,6 +14,7 @@ import {
 import { CallbackSender } from "../../response-worker/callback-sender";
 import { verifyWebhook } from "../../response-worker/webhook-signature";
 import { CallbackReceiver } from "./callback-receiver";
+import { startXroadSim } from "../../xroad-sim/xroad-sim";
 
 const AMQP_URL = process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
 const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
@@ -261,56 +262,111 @@ describe("callback delivery over RabbitMQ (real broker, real HTTPS receiver)", (
     }
   });
 
-  it("a hanging receiver holds only its share of the slots; others are delivered meanwhile", async () => {
-    const slow = await CallbackReceiver.start({ tls: true });
+  /**
+   * Ten jobs to a receiver that hangs (until released), then three to a healthy one, on a
+   * deliverer with 8 slots, 2 per receiver. The healthy receiver's must arrive while the other
+   * still hangs, the hanging one must have had no more than its 2 attempts meanwhile, and once
+   * released it gets every one of its jobs, each once, none counted as a failed attempt.
+   */
+  async function hangingReceiverCase(
+    slow: CallbackReceiver,
+    healthy: CallbackReceiver,
+    targets: { slow: (i: number) => string; healthy: (i: number) => string },
+    sender: CallbackSender,
+  ) {
     slow.respond = () => "hang";
-    const patient = new SafeHttp({
-      allowPrivate: true,
-      ca: [receiver.ca, slow.ca],
-      timeoutMs: 8_000,
+    healthy.respond = () => ({ status: 204 });
+    const topology = callbackTopology(`t-${randomUUID().slice(0, 8)}.`, [200]);
+    const channel = connection.createChannel({
+      confirm: true,
+      setup: (ch: amqplib.ConfirmChannel) => declareCallbackTopology(ch, topology),
     });
+    await channel.waitForConnect();
+    const settled: Array<{ job: CallbackJob; settlement: Settlement }> = [];
+    const deliverer = new CallbackDeliverer({
+      channel,
+      topology,
+      prefetch: 8,
+      maxPerTarget: 2,
+      sender,
+      onSettled: (settledJob, settlement) => void settled.push({ job: settledJob, settlement }),
+    });
+    await deliverer.start();
+    harnesses.push({ topology, channel, deliverer, settled, waitSettled: async () => undefined });
+    const waitFor = async (what: string, done: () => boolean) => {
+      for (let i = 0; i < 300 && !done(); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(done(), what).to.equal(true);
+    };
+
+    // Without a limit per receiver, the first eight would take every slot and hang there.
+    for (let i = 0; i < 10; i++) await deliverer.enqueue(job(targets.slow(i)));
+    for (let i = 0; i < 3; i++) await deliverer.enqueue(job(targets.healthy(i)));
+    await waitFor("the healthy receiver's deliveries settled", () => settled.length === 3);
+    await waitFor("two attempts hanging at the slow receiver", () => slow.held === 2);
+    expect(settled.map((s) => s.settlement.outcome)).to.deep.equal(Array(3).fill("delivered"));
+    expect(healthy.calls).to.have.length(3);
+    expect(slow.calls, "attempts made to the slow receiver").to.have.length(2);
+
+    slow.respond = () => ({ status: 204 });
+    slow.release();
+    await waitFor("every delivery settled", () => settled.length === 13);
+    expect(settled.every((s) => s.settlement.outcome === "delivered")).to.equal(true);
+    expect(settled.every((s) => s.settlement.attempts === 1)).to.equal(true);
+    const sent = slow.calls.map((c) => c.headers["webhook-id"]);
+    expect(sent, "each of the slow receiver's deliveries sent once").to.have.length(10);
+    expect(new Set(sent).size).to.equal(10);
+  }
+
+  it("a hanging receiver holds only its slots; others are delivered meanwhile, and its own once it answers", async () => {
+    const slow = await CallbackReceiver.start({ tls: true });
+    const patient = new SafeHttp({ allowPrivate: true, ca: receiver.ca, timeoutMs: 60_000 });
     try {
-      const topology = callbackTopology(`t-${randomUUID().slice(0, 8)}.`, [5_000]);
-      const channel = connection.createChannel({
-        confirm: true,
-        setup: (ch: amqplib.ConfirmChannel) => declareCallbackTopology(ch, topology),
-      });
-      await channel.waitForConnect();
-      const delivered: string[] = [];
-      const deliverer = new CallbackDeliverer({
-        channel,
-        topology,
-        prefetch: 8,
-        sender: new CallbackSender({
+      await hangingReceiverCase(
+        slow,
+        receiver,
+        { slow: (i) => slow.url(`/slow/${i}`), healthy: (i) => receiver.url(`/fast/${i}`) },
+        new CallbackSender({
           secrets: [SECRET],
           policy: policy({ allow: [receiver.url("/"), slow.url("/")] }),
           http: patient,
         }),
-        onSettled: (settledJob, settlement) => {
-          if (settlement.outcome === "delivered") delivered.push(settledJob.target);
-        },
-      });
-      await deliverer.start();
-      harnesses.push({
-        topology,
-        channel,
-        deliverer,
-        settled: [],
-        waitSettled: async () => undefined,
-      });
-      // Ten jobs to the hanging receiver first: without a limit they would take all 8 slots.
-      for (let i = 0; i < 10; i++) await deliverer.enqueue(job(slow.url(`/slow/${i}`)));
-      const started = Date.now();
-      for (let i = 0; i < 3; i++) await deliverer.enqueue(job(receiver.url(`/fast/${i}`)));
-      while (delivered.length < 3 && Date.now() - started < 6_000) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-      expect(delivered, "deliveries to the healthy receiver").to.have.length(3);
-      expect(Date.now() - started).to.be.below(6_000);
-      expect(slow.calls.length).to.be.at.most(2);
+      );
     } finally {
       await slow.close();
       await patient.close();
+    }
+  });
+
+  it("a hanging X-Road service holds only its slots; other services behind the same security server are delivered meanwhile", async () => {
+    const slow = await CallbackReceiver.start({ tls: false });
+    const healthy = await CallbackReceiver.start({ tls: false });
+    const sim = await startXroadSim({
+      services: {
+        "EE/GOV/70000001/callbacks/slow": { url: slow.url("/slow"), timeout: "120s" },
+        "EE/GOV/70000001/callbacks/fast": { url: healthy.url("/fast") },
+      },
+    });
+    const patient = new SafeHttp({ allowPrivate: true, timeoutMs: 60_000 });
+    try {
+      await hangingReceiverCase(
+        slow,
+        healthy,
+        {
+          slow: () => "xroad:EE/GOV/70000001/callbacks/slow",
+          healthy: () => "xroad:EE/GOV/70000001/callbacks/fast",
+        },
+        new CallbackSender({
+          secrets: [SECRET],
+          policy: policy({ allow: ["xroad:EE/GOV/"], xroad: true }),
+          http,
+          xroad: { securityServerUrl: sim.url, client: "EE/GOV/70000009/sluice", http: patient },
+        }),
+      );
+    } finally {
+      await slow.close();
+      await healthy.close();
+      await patient.close();
+      await sim.close();
     }
   });
 

@@ -294,6 +294,22 @@ describe("webhook secret strength", () => {
   });
 });
 
+describe("callback attempts per receiver", () => {
+  it("defaults to 4 and takes 1 to 16 (a response worker's slots)", () => {
+    expect(compileConfig(minimal, "/etc/sluice").callbacks.maxPerTarget).to.equal(4);
+    const set = (value: unknown) => ({ ...minimal, callbacks: { maxPerTarget: value } });
+    expect(compileConfig(set(1), "/etc/sluice").callbacks.maxPerTarget).to.equal(1);
+    expect(problemsOf(set(16))).to.deep.equal([]);
+    expect(problemsOf(set(0))).to.deep.equal(["config.callbacks.maxPerTarget: must be at least 1"]);
+    expect(problemsOf(set(17))).to.deep.equal([
+      "config.callbacks.maxPerTarget: must be at most 16",
+    ]);
+    expect(problemsOf(set(2.5))).to.deep.equal([
+      "config.callbacks.maxPerTarget: must be a whole number",
+    ]);
+  });
+});
+
 describe("published webhook secrets", () => {
   const DEMO = path.resolve(__dirname, "..", "..", "..", "config", "demo.yaml");
   const DEMO_SECRET = "whsec_c2x1aWNlLWRlbW8tc2VjcmV0LWtleTogcHVibGljLCBuZXZlciBkZXBsb3k=";
