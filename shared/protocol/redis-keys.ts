@@ -14,6 +14,11 @@ export interface RedisKeys {
   txTold(id: string): string;
   /** The gateway id of the first submission of (client, service, X-Road id). */
   dedup(client: string, service: string, xroadId: string): string;
+  /**
+   * Sluice 0.1.0's de-duplication key, by (client, X-Road id) alone: still read, never
+   * written, until the last one written before an upgrade has expired (docs/operations.md).
+   */
+  dedupV1(client: string, xroadId: string): string;
   /** String: one hub listener (JSON). */
   hubListener(id: string): string;
   /** Set: the hub listener ids of one client. */
@@ -57,6 +62,7 @@ export function redisKeys(prefix: string): RedisKeys {
     // Length-prefixed: every part may contain ":", and no two triples may collide.
     dedup: (client, service, xroadId) =>
       `${root}dedup:${client.length}:${client}:${service.length}:${service}:${xroadId}`,
+    dedupV1: (client, xroadId) => `${root}dedup:${client.length}:${client}:${xroadId}`,
     hubListener: (id) => `${root}hub:listener:${id}`,
     hubClient: (client) => `${root}hub:client:${client}`,
     // The callback and query are hashed: a URL may be long, and the key stays one line.

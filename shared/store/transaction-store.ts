@@ -91,20 +91,41 @@ function markPublishedLua(first: string): string {
 end`;
 }
 
-// KEYS: tx, dedup (or "") of each message, then the tx of each confirm mark; ARGV: ttl ms,
-// number of messages, then meta json, now, id of each.
+// KEYS: tx, dedup, dedup v1 (both "" without an X-Road id) of each message, then the tx of
+// each confirm mark; ARGV: ttl ms, number of messages, then meta json, now, id of each.
 // Creates the messages of one event-loop turn in order (a duplicate later in the same batch
 // finds the earlier one) and sets the confirm marks noted meanwhile (as MARK_PUBLISHED_MANY);
 // returns, per message, the existing gateway id or "".
+// Sluice 0.1.0 keyed duplicates by (client, X-Road id): a message it accepted shortly before an
+// upgrade is still found by that key, read only when the current one is missing. Such a key
+// names this message's duplicate only if its record was sent by the same client to the same
+// service under the same X-Road id (the record says so; two key formats can spell the same
+// string). A match is copied to the current key, with the old key's remaining lifetime.
 const CREATE_MANY = `
+local function same_message(tx_prefix, old_id, meta)
+  local old = redis.call("HGET", tx_prefix .. old_id, "meta")
+  if not old then return false end
+  local ok_old, a = pcall(cjson.decode, old)
+  local ok_new, b = pcall(cjson.decode, meta)
+  return ok_old and ok_new and type(a) == "table" and type(b) == "table" and
+    a.client == b.client and a.service == b.service and a.xroadId == b.xroadId
+end
 local out = {}
 local n = tonumber(ARGV[2])
 for i = 1, n do
-  local tx, dedup = KEYS[2 * i - 1], KEYS[2 * i]
+  local tx, dedup, dedup_v1 = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
   local meta, now, id = ARGV[3 * i], ARGV[3 * i + 1], ARGV[3 * i + 2]
   local existing = false
   if dedup ~= "" then
     existing = redis.call("GET", dedup)
+    if not existing and dedup_v1 ~= "" then
+      local old_id = redis.call("GET", dedup_v1)
+      if old_id and same_message(string.sub(tx, 1, #tx - #id), old_id, meta) then
+        existing = old_id
+        local left = redis.call("PTTL", dedup_v1)
+        redis.call("SET", dedup, old_id, "PX", left > 0 and left or ARGV[1])
+      end
+    end
     if not existing then redis.call("SET", dedup, id, "PX", ARGV[1]) end
   end
   if existing then
@@ -116,7 +137,7 @@ for i = 1, n do
     out[i] = ""
   end
 end
-${markPublishedLua("2 * n + 1")}
+${markPublishedLua("3 * n + 1")}
 return out`;
 
 // KEYS: tx, dedup (or ""); ARGV: meta json, now, ttl ms, id, history json
@@ -495,7 +516,11 @@ export class TransactionStore {
     const keys: string[] = [];
     const args: Array<string | number> = [this.retentionMs, metas.length];
     for (const meta of metas) {
-      keys.push(this.key(meta.id), meta.xroadId ? this.dedupKey(meta) : "");
+      keys.push(
+        this.key(meta.id),
+        meta.xroadId ? this.dedupKey(meta) : "",
+        meta.xroadId ? this.keys.dedupV1(meta.client, meta.xroadId) : "",
+      );
       args.push(JSON.stringify(meta), meta.createdAt, meta.id);
     }
     const marks = this.notedMarks;
@@ -551,14 +576,22 @@ export class TransactionStore {
     return transactionOf(fields, responses);
   }
 
-  /** The message a client sent to a service under an X-Road id, as duplicates find it. */
+  /**
+   * The message a client sent to a service under an X-Road id, as duplicates find it: by the
+   * current key, else by Sluice 0.1.0's (client, X-Road id) key when its record is that message.
+   */
   async findByXroadId(
     client: string,
     service: string,
     xroadId: string,
   ): Promise<Transaction | null> {
     const id = await this.redis.get(this.dedupKey({ client, service, xroadId }));
-    return id ? this.get(id) : null;
+    if (id) return this.get(id);
+    const oldId = await this.redis.get(this.keys.dedupV1(client, xroadId));
+    const tx = oldId ? await this.get(oldId) : null;
+    return tx && tx.client === client && tx.service === service && tx.xroadId === xroadId
+      ? tx
+      : null;
   }
 
   /**

@@ -13,9 +13,17 @@ import { compileConfig } from "../../shared/config/config";
 import { declareAllBackends } from "../../shared/broker/topology";
 import { callbackTopology, declareCallbackTopology } from "../../response-worker/callback-schedule";
 import { topologyNames, HEADERS } from "../../shared/protocol/names";
+import { redisKeys } from "../../shared/protocol/redis-keys";
 import { TransactionStore } from "../../shared/store/transaction-store";
 import { CallbackReceiver } from "../integration/callback-receiver";
-import { AMQP_URL, eventually, Harness, REDIS_URL, type SluiceProcess } from "../support/harness";
+import {
+  AMQP_URL,
+  call,
+  eventually,
+  Harness,
+  REDIS_URL,
+  type SluiceProcess,
+} from "../support/harness";
 
 const FIXTURES = path.resolve(__dirname, "..", "..", "..", "test", "fixtures", "protocol");
 
@@ -59,6 +67,8 @@ describe("an upgrade with version 1 messages waiting in the queues", function ()
   const answered = randomUUID();
   const later = randomUUID();
   const notified = randomUUID();
+  const v1Accepted = randomUUID();
+  const beforeXroadId = `upgrade-${randomUUID()}`;
   let receiver: CallbackReceiver;
   // What the receiver got, as webhook id and body.
   const hooks = () =>
@@ -177,6 +187,35 @@ describe("an upgrade with version 1 messages waiting in the queues", function ()
       JSON.stringify({ ...JSON.parse(response.content), id: randomUUID(), version: 99 }),
     );
 
+    // ... and a message 0.1.0 accepted and completed, as its create script wrote it: the record
+    // and a de-duplication key of (client, X-Road id), without the service.
+    const keys = redisKeys(harness.prefix);
+    const now = Date.now();
+    const v1Client = "EE/BUSINESS/consumer/app";
+    await redis.hset(keys.tx(v1Accepted), {
+      meta: JSON.stringify({
+        id: v1Accepted,
+        xroadId: beforeXroadId,
+        service: "personLookup",
+        backend: "registry",
+        client: v1Client,
+        protocol: "rest",
+        replyMode: "ack",
+        owner: null,
+        callback: null,
+        createdAt: now,
+        expiresAt: null,
+      }),
+      state: "completed",
+      delivery: "pending",
+      updatedAt: String(now),
+      history: ["accepted", "processing", "completed"]
+        .map((state) => JSON.stringify({ state, at: now }))
+        .join(","),
+    });
+    await redis.pexpire(keys.tx(v1Accepted), 60_000);
+    await redis.set(keys.dedupV1(v1Client, beforeXroadId), v1Accepted, "PX", 60_000);
+
     sluice = await harness.spawn("all");
   });
 
@@ -200,6 +239,23 @@ describe("an upgrade with version 1 messages waiting in the queues", function ()
       expect(tx.service).to.equal("personLookup");
       expect(harness.sim.calls().filter((call) => call.id === id)).to.have.length(1);
     }
+  });
+
+  it("answers a resubmission of a message 0.1.0 accepted as its duplicate (same id), not anew", async () => {
+    const resubmit = () =>
+      call(`${sluice.url}/rest/personLookup`, {
+        client: "EE/BUSINESS/consumer/app",
+        headers: { "X-Road-Id": beforeXroadId },
+        body: JSON.stringify({ personCode: "37702211234" }),
+      });
+    for (const answer of [await resubmit(), await resubmit()]) {
+      expect(answer.status, answer.text).to.equal(202);
+      expect(answer.headers.get("x-sluice-id")).to.equal(v1Accepted);
+      expect(answer.headers.get("location")).to.equal(`/messages/${v1Accepted}`);
+    }
+    expect(
+      harness.sim.calls().filter((c) => c.path === "/persons" && c.id === v1Accepted),
+    ).to.have.length(0);
   });
 
   it("stores the waiting version 1 response", async () => {

@@ -93,6 +93,41 @@ describe("transaction store (Redis)", () => {
     });
   });
 
+  it("finds a duplicate of a message Sluice 0.1.0 accepted, by its (client, X-Road id) key", async () => {
+    const keys = redisKeys(prefix);
+    const client = "EE/GOV/1/app";
+    // What 0.1.0 left: the record, and a de-duplication key without the service.
+    const asV1 = async (first: TransactionMeta) => {
+      expect(await store.create(first)).to.deep.equal({ created: true });
+      const xroadId = first.xroadId as string;
+      await redis.rename(keys.dedup(client, first.service, xroadId), keys.dedupV1(client, xroadId));
+    };
+    const first = meta({ xroadId: "v1:1" });
+    await asV1(first);
+    const ttl = await redis.pttl(keys.dedupV1(client, "v1:1"));
+    expect(await store.create(meta({ xroadId: "v1:1" }))).to.deep.equal({
+      created: false,
+      existingId: first.id,
+    });
+    // Copied to the current key, no longer lived than the old one.
+    expect(await redis.get(keys.dedup(client, "svc", "v1:1"))).to.equal(first.id);
+    expect(await redis.pttl(keys.dedup(client, "svc", "v1:1"))).to.be.within(1, ttl);
+    expect((await store.findByXroadId(client, "svc", "v1:1"))?.id).to.equal(first.id);
+
+    // The old key names a message to another service: that is another message.
+    const elsewhere = meta({ service: "other", xroadId: "v1:2" });
+    await asV1(elsewhere);
+    expect((await store.create(meta({ xroadId: "v1:2" }))).created).to.equal(true);
+    expect((await store.findByXroadId(client, "other", "v1:2"))?.id).to.equal(elsewhere.id);
+
+    // A current key can spell an old one ("svc", "1" and X-Road id "3:svc:1"): not a duplicate.
+    const current = meta({ xroadId: "1" });
+    expect(await store.create(current)).to.deep.equal({ created: true });
+    expect(await redis.get(keys.dedupV1(client, "3:svc:1"))).to.equal(current.id);
+    expect(await store.findByXroadId(client, "svc", "3:svc:1")).to.equal(null);
+    expect((await store.create(meta({ xroadId: "3:svc:1" }))).created).to.equal(true);
+  });
+
   it("published: unknown until marked (or a later state proves it); marking a vanished record does not recreate it", async () => {
     const m = meta({ xroadId: "p-1" });
     await store.create(m);
