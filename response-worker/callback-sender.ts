@@ -8,7 +8,7 @@ import {
   type PostResult,
   type SafeHttp,
 } from "../shared/delivery/safe-http";
-import { classifyXroadError } from "../shared/protocol/xroad-error-code";
+import { classifyXroadError, xroadJsonErrorMessage } from "../shared/protocol/xroad-error-code";
 import { signWebhook } from "./webhook-signature";
 
 /** What an attempt came to; "refused" means the target no longer passes the callback policy. */
@@ -108,7 +108,8 @@ export function readXroadError(answer: Answer): PostResult | null {
   const raw = answer.headers["x-road-error"];
   const code = (Array.isArray(raw) ? raw[raw.length - 1] : raw)?.trim();
   if (!code) return null;
-  const text = xroadErrorMessage(answer.text);
+  // JSON, the default without an Accept header; the code alone says enough otherwise.
+  const text = xroadJsonErrorMessage(answer.text)?.replace(/\s+/g, " ").trim();
   const failure = {
     kind: "xroad" as const,
     message: `the security server answered ${code}${text ? `: ${text}` : ""}`.slice(0, 500),
@@ -123,15 +124,4 @@ export function readXroadError(answer: Answer): PostResult | null {
     failure,
     ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
   };
-}
-
-/** The `message` of an X-Road REST error body (JSON; XML only if asked for, which Sluice is not). */
-function xroadErrorMessage(body: string): string {
-  try {
-    const parsed = JSON.parse(body) as { message?: unknown };
-    if (typeof parsed?.message === "string") return parsed.message.replace(/\s+/g, " ").trim();
-  } catch {
-    // Not JSON: the code says enough.
-  }
-  return "";
 }

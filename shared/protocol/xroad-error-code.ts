@@ -1,5 +1,6 @@
 // X-Road's own error codes (`X-Road-Error` of a REST answer, `faultcode` of a SOAP Fault; PR-REST
-// §4.6, PR-MESS §2.5) read as what they mean for a call: may pass later, refused, or unusable.
+// §4.6, PR-MESS §2.5) read as what they mean for a call: may pass later, refused, or unusable;
+// and the message of a REST error document.
 
 /** `retry`: may pass; `reject`: the request itself is refused; `fail`: the answer is unusable. */
 export type XroadFaultClass = "retry" | "reject" | "fail";
@@ -69,4 +70,15 @@ export function classifyXroadError(code: string): XroadFaultClass {
 /** Whether a code names a timeout (`Server.ServerProxy.ServiceFailed.IOError` and the like). */
 export function isXroadTimeout(code: string): boolean {
   return code.split(".").some((part) => TIMEOUTS.has(normal(part)));
+}
+
+/** The `message` of an X-Road REST error document in JSON (PR-REST §4.6), or null. */
+export function xroadJsonErrorMessage(body: string): string | null {
+  try {
+    const parsed = JSON.parse(body) as { message?: unknown } | null;
+    if (typeof parsed?.message === "string") return parsed.message;
+  } catch {
+    // Not JSON.
+  }
+  return null;
 }

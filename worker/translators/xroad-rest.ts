@@ -14,6 +14,7 @@ import {
   type TranslatorBackend,
 } from "./translator";
 import { xroadFailure } from "./xroad-fault";
+import { xroadJsonErrorMessage } from "../../shared/protocol/xroad-error-code";
 import { consumerOf, xroadClientFor, type XroadConsumer } from "./xroad-ids";
 
 /** Request headers a caller may send that X-Road passes on (PR-REST §4.3), by our name. */
@@ -122,11 +123,10 @@ function echoMismatch(
 /** The `message` of an X-Road REST error body (JSON, or XML when the caller asked for it). */
 function errorText(response: BackendResponse): string {
   if (response.bodyEncoding === "base64") return "";
-  try {
-    const parsed = JSON.parse(response.body) as { message?: unknown };
-    if (typeof parsed?.message === "string") return parsed.message;
-  } catch {
+  return (
+    xroadJsonErrorMessage(response.body) ??
     // Not JSON: XML, or text.
-  }
-  return childText(response.body, "message") ?? response.body.slice(0, 200);
+    childText(response.body, "message") ??
+    response.body.slice(0, 200)
+  );
 }
