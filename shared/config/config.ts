@@ -447,14 +447,31 @@ function compilePublicUrl(value: string, problems: string[]): string | null {
   return null;
 }
 
+/**
+ * The admin token, without surrounding white space: the admin port trims the token a request
+ * presents, and a token kept with the newline of the file it came from (a Kubernetes Secret made
+ * with --from-file, `echo` into a file) could never be matched, locking the operator out.
+ */
 function adminToken(admin: Reader, problems: string[]): string | null {
   const fromEnv = process.env.SLUICE_ADMIN_TOKEN;
   if (fromEnv !== undefined && fromEnv !== "") {
-    if (fromEnv.length < 16)
-      problems.push("environment SLUICE_ADMIN_TOKEN: must be at least 16 characters");
-    return fromEnv;
+    const token = fromEnv.trim();
+    if (token.length < 16) {
+      problems.push(
+        "environment SLUICE_ADMIN_TOKEN: must be at least 16 characters (surrounding white space does not count)",
+      );
+    }
+    return token;
   }
-  return admin.has("token") ? admin.string("token") || null : null;
+  const raw = admin.has("token") ? admin.string("token") : "";
+  const token = raw.trim();
+  // Shorter than 16 as written is the schema's problem already; this one only white space padded.
+  if (raw.length >= 16 && token.length < 16) {
+    problems.push(
+      "config.admin.token: must be at least 16 characters (surrounding white space does not count)",
+    );
+  }
+  return token || null;
 }
 
 /**
