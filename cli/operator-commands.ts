@@ -13,6 +13,7 @@ import {
 } from "../shared/operator/dead-letters";
 import { Replayer } from "../shared/operator/replay";
 import { ambiguity, findByCaller } from "../shared/operator/message-lookup";
+import { cancelByOperator, conflictMessage } from "../shared/operator/operator-cancel";
 import { consumedQueues } from "../shared/broker/ordering";
 import { checkRedis, createRedis, whenReady } from "../shared/store/redis";
 import { StateNotices } from "../shared/protocol/state-notice";
@@ -230,19 +231,20 @@ export async function runOperatorCommand(
       return 0;
     }
     if (command === "messages" && verb === "cancel" && id) {
-      if (!(await store.get(id))) return fail(out, "no such message");
-      const { result, previous } = await store.transition(id, ["accepted"], "cancelled", {
-        error: { code: "Cancelled", message: "cancelled by the operator" },
-        by: "operator",
-      });
-      if (result !== "ok")
-        return fail(out, `the message is ${previous ?? "gone"} and can no longer be cancelled`);
+      const cancelled = await cancelByOperator(store, id);
+      if (cancelled.result === "missing") return fail(out, "no such message");
+      if (cancelled.result === "conflict") return fail(out, conflictMessage(cancelled.state));
       const b = await connectBroker();
       const publisher = b.channel("publisher", async (channel) =>
         declareAllBackends(channel, config, names),
       );
+      // A repeat sends the notice again (the first run may have stopped before it).
       await new StateNotices(b, publisher, names, log).publish(id, "cancelled");
-      print({ id, state: "cancelled" }, `${id}: cancelled`);
+      const repeated = cancelled.result === "repeated";
+      print(
+        { id, state: "cancelled", ...(repeated ? { already: true } : {}) },
+        repeated ? `${id}: cancelled (already, by the operator)` : `${id}: cancelled`,
+      );
       return 0;
     }
     return fail(out, OPERATOR_USAGE, 2);

@@ -20,6 +20,7 @@ import type { BackendPauses, PauseState } from "./backend-pauses";
 import { BackendStatusReader } from "./backend-status";
 import type { DeadLetter, DeadLetterFilter, DeadLetters } from "./dead-letters";
 import { ambiguity, findByCaller } from "./message-lookup";
+import { cancelByOperator, conflictMessage } from "./operator-cancel";
 import type { RecentFailures } from "./recent-failures";
 import { Replayer } from "./replay";
 import { STATUS_PAGE, STATUS_SCRIPT } from "./status-page";
@@ -172,22 +173,15 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
   });
   const cancel = async (match: RegExpMatchArray): Promise<AdminAnswer> => {
     const id = decodeURIComponent(match[1]);
-    if (!UUID.test(id) || !(await store.get(id))) return notFound("no such message");
-    const { result, previous } = await store.transition(id, ["accepted"], "cancelled", {
-      error: { code: "Cancelled", message: "cancelled by the operator" },
-      by: "operator",
-    });
-    if (result !== "ok") {
-      return {
-        status: 409,
-        body: {
-          type: "Conflict",
-          message: `the message is ${previous ?? "gone"} and can no longer be cancelled`,
-        },
-      };
+    if (!UUID.test(id)) return notFound("no such message");
+    const cancelled = await cancelByOperator(store, id);
+    if (cancelled.result === "missing") return notFound("no such message");
+    if (cancelled.result === "conflict") {
+      return { status: 409, body: { type: "Conflict", message: conflictMessage(cancelled.state) } };
     }
-    deps.log.info({ id }, "operator cancelled a message");
-    // The state is in Redis; the notice only hurries callbacks and hub listeners.
+    if (cancelled.result === "cancelled") deps.log.info({ id }, "operator cancelled a message");
+    // The state is in Redis; the notice only hurries callbacks and hub listeners. A repeat
+    // sends it again (the first may have stopped before it); listeners hear it once.
     await new StateNotices(broker, publish(), names, deps.log).publish(id, "cancelled");
     return ok(await lookup(id));
   };

@@ -3,7 +3,7 @@
 // replayed once after the backend recovered and linked both ways, messages looked up by id and
 // by (client, service, X-Road id) and cancelled.
 
-import { spawnSync } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import path from "node:path";
 import { expect } from "chai";
@@ -53,6 +53,19 @@ describe("operator controls (admin token, dead letters, replay, lookup)", functi
       env: { ...process.env, LOG_LEVEL: "warn" },
       encoding: "utf8",
       timeout: 30_000,
+    });
+  /** As sluiceCli, without blocking this process: its HTTP connections stay answered. */
+  const sluiceCliLater = (args: string[]) =>
+    new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        [BIN, ...args, "--config", harness.configFile],
+        { env: { ...process.env, LOG_LEVEL: "warn" }, encoding: "utf8", timeout: 30_000 },
+        (error, stdout, stderr) => {
+          const code = (error as { code?: unknown } | null)?.code;
+          resolve({ status: error ? (typeof code === "number" ? code : -1) : 0, stdout, stderr });
+        },
+      );
     });
   const settled = (id: string) =>
     eventually(
@@ -249,11 +262,61 @@ describe("operator controls (admin token, dead letters, replay, lookup)", functi
         code: "Cancelled",
         message: "cancelled by the operator",
       });
-      expect((await admin(`/admin/messages/${id}/cancel`, { method: "POST" })).status).to.equal(
-        409,
-      );
+      // Repeated (its answer lost, or to be sure), the operator's cancel answers as it did.
+      for (const [path, method] of [
+        [`/admin/messages/${id}`, "DELETE"],
+        [`/admin/messages/${id}/cancel`, "POST"],
+      ]) {
+        const again = await admin(path, { method });
+        expect(again.status, `${method} ${path}: ${again.text}`).to.equal(200);
+        expect(again.json).to.include({ id, state: "cancelled" });
+        expect(again.json.error).to.deep.equal(cancelled.json.error);
+      }
+
+      // A message its client cancelled is not the operator's cancel: that stays a conflict.
+      const byClient = await submit("parked");
+      expect(
+        (await call(`${sluice.url}/messages/${byClient}`, { method: "DELETE" })).status,
+      ).to.equal(200);
+      const refused = await admin(`/admin/messages/${byClient}`, { method: "DELETE" });
+      expect(refused.status).to.equal(409);
+      expect(refused.json).to.deep.equal({
+        type: "Conflict",
+        message: "the message is cancelled and can no longer be cancelled",
+      });
       await admin("/admin/backends/held/resume", { method: "POST" });
       expect(harness.sim.calls({ id })).to.have.length(0);
+    });
+
+    it("are cancelled from the command line, and a repeated cancel is told it is done", async () => {
+      expect((await admin("/admin/backends/held/pause", { method: "POST" })).status).to.equal(200);
+      try {
+        const id = await submit("parked");
+        const first = await sluiceCliLater(["messages", "cancel", id]);
+        expect(first.status, first.stderr).to.equal(0);
+        expect(first.stdout.trim()).to.equal(`${id}: cancelled`);
+        const again = await sluiceCliLater(["messages", "cancel", id]);
+        expect(again.status, again.stderr).to.equal(0);
+        expect(again.stdout.trim()).to.equal(`${id}: cancelled (already, by the operator)`);
+        const json = await sluiceCliLater(["messages", "cancel", id, "--json"]);
+        expect(json.status, json.stderr).to.equal(0);
+        expect(JSON.parse(json.stdout)).to.deep.equal({ id, state: "cancelled", already: true });
+        expect((await status(id)).json).to.include({ state: "cancelled" });
+
+        // Cancelled by its client: the operator's cancel is refused, exit 1 with the reason.
+        const byClient = await submit("parked");
+        expect(
+          (await call(`${sluice.url}/messages/${byClient}`, { method: "DELETE" })).status,
+        ).to.equal(200);
+        const refused = await sluiceCliLater(["messages", "cancel", byClient]);
+        expect(refused.status).to.equal(1);
+        expect(refused.stderr).to.include(
+          "the message is cancelled and can no longer be cancelled",
+        );
+        expect(harness.sim.calls({ id })).to.have.length(0);
+      } finally {
+        await admin("/admin/backends/held/resume", { method: "POST" });
+      }
     });
 
     it("are found by (client, X-Road id) alone, across services, or told ambiguous", async () => {

@@ -1,0 +1,44 @@
+// The operator's cancel of one message, the same from the admin port and from `sluice messages
+// cancel`: idempotent for the operator, a conflict for every other state (a client's cancel).
+
+import type { State, TransactionStore } from "../store/transaction-store";
+
+/** Who the record says made an operator's change. */
+export const OPERATOR = "operator";
+
+export type OperatorCancel =
+  /** Cancelled now. */
+  | { result: "cancelled" }
+  /** The operator had cancelled it already: a repeat answers as the cancel did. */
+  | { result: "repeated" }
+  /** No such message. */
+  | { result: "missing" }
+  /** It is in `state` (processing, finished, or cancelled by its client): not cancelled. */
+  | { result: "conflict"; state: State | null };
+
+/**
+ * Cancels `id` when no worker has taken it. An operator repeating a cancel whose answer was
+ * lost (a cut connection, a CLI run killed at its timeout, a second look to be sure) is told it
+ * is cancelled, as a client repeating its own cancel is (docs/semantics.md).
+ */
+export async function cancelByOperator(
+  store: TransactionStore,
+  id: string,
+): Promise<OperatorCancel> {
+  if (!(await store.get(id))) return { result: "missing" };
+  const { result, previous, changedBy } = await store.transition(id, ["accepted"], "cancelled", {
+    error: { code: "Cancelled", message: "cancelled by the operator" },
+    by: OPERATOR,
+  });
+  if (result === "ok") return { result: "cancelled" };
+  if (result === "missing") return { result: "missing" };
+  if (result === "conflict" && previous === "cancelled" && changedBy === OPERATOR) {
+    return { result: "repeated" };
+  }
+  return { result: "conflict", state: previous };
+}
+
+/** The words of a refused cancel, as both the admin port and the CLI say them. */
+export function conflictMessage(state: State | null): string {
+  return `the message is ${state ?? "gone"} and can no longer be cancelled`;
+}
