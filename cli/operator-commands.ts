@@ -234,12 +234,21 @@ export async function runOperatorCommand(
       const cancelled = await cancelByOperator(store, id);
       if (cancelled.result === "missing") return fail(out, "no such message");
       if (cancelled.result === "conflict") return fail(out, conflictMessage(cancelled.state));
-      const b = await connectBroker();
-      const publisher = b.channel("publisher", async (channel) =>
-        declareAllBackends(channel, config, names),
-      );
-      // A repeat sends the notice again (the first run may have stopped before it).
-      await new StateNotices(b, publisher, names, log).publish(id, "cancelled");
+      // The cancel is done (it lives in Redis). The notice only hurries callbacks and hub
+      // listeners, which a worker meeting the message tells as well: a broker out of reach is
+      // a warning, not a failure of a cancel that happened. A repeat sends the notice again
+      // (the first run may have stopped before it).
+      try {
+        const b = await connectBroker();
+        const publisher = b.channel("publisher", async (channel) =>
+          declareAllBackends(channel, config, names),
+        );
+        await new StateNotices(b, publisher, names, log).publish(id, "cancelled");
+      } catch (error) {
+        process.stderr.write(
+          `sluice: warning: the message is cancelled, but the broker was not told (${(error as Error).message}); callbacks and hub listeners hear of it once a worker meets the message\n`,
+        );
+      }
       const repeated = cancelled.result === "repeated";
       print(
         { id, state: "cancelled", ...(repeated ? { already: true } : {}) },

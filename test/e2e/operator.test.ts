@@ -55,12 +55,12 @@ describe("operator controls (admin token, dead letters, replay, lookup)", functi
       timeout: 30_000,
     });
   /** As sluiceCli, without blocking this process: its HTTP connections stay answered. */
-  const sluiceCliLater = (args: string[]) =>
+  const sluiceCliLater = (args: string[], env: Record<string, string> = {}) =>
     new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
       execFile(
         process.execPath,
         [BIN, ...args, "--config", harness.configFile],
-        { env: { ...process.env, LOG_LEVEL: "warn" }, encoding: "utf8", timeout: 30_000 },
+        { env: { ...process.env, LOG_LEVEL: "warn", ...env }, encoding: "utf8", timeout: 30_000 },
         (error, stdout, stderr) => {
           const code = (error as { code?: unknown } | null)?.code;
           resolve({ status: error ? (typeof code === "number" ? code : -1) : 0, stdout, stderr });
@@ -319,6 +319,23 @@ describe("operator controls (admin token, dead letters, replay, lookup)", functi
       }
     });
 
+    it("are cancelled from the command line with the broker out of reach: done, exit 0, a warning", async () => {
+      expect((await admin("/admin/backends/held/pause", { method: "POST" })).status).to.equal(200);
+      try {
+        const id = await submit("parked");
+        // Nothing listens on port 9: only the notice to callbacks and hub listeners needs it.
+        const cancelled = await sluiceCliLater(["messages", "cancel", id], {
+          AMQP_URL: "amqp://guest:guest@127.0.0.1:9",
+        });
+        expect(cancelled.status, cancelled.stderr).to.equal(0);
+        expect(cancelled.stdout.trim()).to.equal(`${id}: cancelled`);
+        expect(cancelled.stderr).to.include("warning: the message is cancelled");
+        expect((await admin(`/admin/messages/${id}`)).json.state).to.equal("cancelled");
+      } finally {
+        await admin("/admin/backends/held/resume", { method: "POST" });
+      }
+    });
+
     it("are found by (client, X-Road id) alone, across services, or told ambiguous", async () => {
       const xroadId = randomUUID();
       const first = await submit("parked", xroadId);
@@ -326,7 +343,7 @@ describe("operator controls (admin token, dead letters, replay, lookup)", functi
       const found = await admin(`/admin/messages?${query}`);
       expect(found.status, found.text).to.equal(200);
       expect(found.json).to.include({ id: first, service: "parked" });
-      const shown = sluiceCli([
+      const shown = await sluiceCliLater([
         "messages",
         "show",
         "--client",
