@@ -384,3 +384,13 @@ describe("published webhook secrets", () => {
     expect(problemsOf({ ...minimal, callbacks: { secret: DEMO_SECRET } })).to.have.length(1);
   });
 });
+
+describe("the legacySim block", () => {
+  it("takes maxConcurrency 0 as unlimited, as the simulator does", () => {
+    const config = compileConfig({ ...minimal, legacySim: { maxConcurrency: 0 } }, "/etc/sluice");
+    expect(config.legacySim.maxConcurrency).to.equal(0);
+    expect(problemsOf({ ...minimal, legacySim: { maxConcurrency: -1 } })).to.deep.equal([
+      "config.legacySim.maxConcurrency: must be at least 0",
+    ]);
+  });
+});

@@ -1,0 +1,194 @@
+// docs/configuration.md against the configuration schema: every key the schema accepts is
+// named in the page's tables, and every key the tables name is one the schema accepts.
+
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { readdirSync } from "node:fs";
+import { expect } from "chai";
+import { parse as parseYaml } from "yaml";
+import { CONFIG_SCHEMA_FILE, schemaProblems } from "../../shared/config/config-schema";
+
+const ROOT = path.resolve(__dirname, "..", "..", "..");
+
+type Schema = {
+  $ref?: string;
+  properties?: Record<string, Schema>;
+  additionalProperties?: Schema | boolean;
+  then?: Schema;
+};
+
+/**
+ * Every key path the schema accepts (`adapter.xml.maxDepth`, `services.*.reply.wait`), `*` for
+ * the names an operator chooses. Translator options and service windows are their own pages'
+ * (docs/translators.md, docs/worker-limits.md); `$schema` is for editors.
+ */
+function schemaKeyPaths(root: Schema & { definitions?: Record<string, Schema> }): string[] {
+  const paths: string[] = [];
+  const resolve = (node: Schema): Schema =>
+    node.$ref ? resolve(root.definitions![node.$ref.replace("#/definitions/", "")]) : node;
+  const walk = (node: Schema, prefix: string) => {
+    const schema = resolve(node);
+    const properties = { ...schema.properties, ...schema.then?.properties };
+    for (const [key, child] of Object.entries(properties)) {
+      if (key === "$schema") continue;
+      const at = prefix ? `${prefix}.${key}` : key;
+      paths.push(at);
+      if (key === "options" || key === "windows") continue;
+      walk(child, at);
+    }
+    if (!schema.properties && typeof schema.additionalProperties === "object") {
+      walk(schema.additionalProperties, `${prefix}.*`);
+    }
+  };
+  walk(root, "");
+  return [...new Set(paths)];
+}
+
+/** Splits `a: 1, b: [x, y], c` at its top-level commas. */
+function topLevelParts(text: string): string[] {
+  const parts: string[] = [];
+  let depth = 0;
+  let current = "";
+  for (const char of text) {
+    if (char === "[" || char === "{") depth++;
+    if (char === "]" || char === "}") depth--;
+    if (char === "," && depth === 0) {
+      parts.push(current);
+      current = "";
+    } else current += char;
+  }
+  return [...parts, current].map((part) => part.trim()).filter(Boolean);
+}
+
+/**
+ * The key paths docs/configuration.md's tables name: the backticked keys of each row's first
+ * column, under the section's prefix, and the keys of a `{ a, b: default }` block elsewhere in
+ * the row (`tls` → `{ cert, key, clientCa }`).
+ */
+function documentedKeyPaths(markdown: string): string[] {
+  const paths: string[] = [];
+  let prefix = "";
+  for (const line of markdown.split("\n")) {
+    const heading = /^## (.*)$/.exec(line);
+    if (heading) {
+      const name = /`([^`]+)`/.exec(heading[1])?.[1];
+      prefix = name ? `${name.replace(/<[^>]+>/g, "*")}.` : "";
+      continue;
+    }
+    if (!line.startsWith("| `")) continue;
+    const [first, ...rest] = line.split("|").slice(1, -1);
+    const keys = [...first.matchAll(/`([^`]+)`/g)].map((m) => prefix + m[1]);
+    paths.push(...keys);
+    // `{ a, b }` lists the row's own keys, `tls: { a, b }` those of its `tls`.
+    for (const block of rest.join("|").matchAll(/`(?:([A-Za-z][A-Za-z0-9]*): )?\{([^`]*)\}`/g)) {
+      const under = block[1] ? `.${block[1]}` : "";
+      for (const part of topLevelParts(block[2])) {
+        const name = /^([A-Za-z][A-Za-z0-9]*)\s*(:|$)/.exec(part)?.[1];
+        if (name) paths.push(...keys.map((key) => `${key}${under}.${name}`));
+      }
+    }
+  }
+  return [...new Set(paths)];
+}
+
+type Raw = Record<string, unknown>;
+const isObject = (value: unknown): value is Raw =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+
+/** `over` laid on `base`, mappings merged key by key. */
+function merged(base: Raw, over: Raw): Raw {
+  const out: Raw = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    out[key] = isObject(value) && isObject(base[key]) ? merged(base[key], value) : value;
+  }
+  return out;
+}
+
+/** The YAML and JSON blocks of a Markdown page, with the line each starts on. */
+function codeBlocks(markdown: string): Array<{ line: number; text: string }> {
+  return [...markdown.matchAll(/```(?:ya?ml|json)\n([\s\S]*?)```/g)].map((m) => ({
+    line: markdown.slice(0, m.index).split("\n").length,
+    text: m[1],
+  }));
+}
+
+describe("docs/configuration.md", () => {
+  const schema = JSON.parse(readFileSync(CONFIG_SCHEMA_FILE, "utf8")) as Schema;
+  const page = readFileSync(path.join(ROOT, "docs", "configuration.md"), "utf8");
+  const accepted = schemaKeyPaths(schema);
+  const documented = documentedKeyPaths(page);
+
+  it("names every key the schema accepts", () => {
+    expect(accepted).to.include.members(["adapter.xml.maxDepth", "services.*.reply.wait"]);
+    // A block is named by its keys (`adapter.xml` by `adapter.xml.maxDepth`).
+    const named = (key: string) =>
+      documented.some((doc) => doc === key || doc.startsWith(`${key}.`));
+    expect(accepted.filter((key) => !named(key))).to.deep.equal([]);
+  });
+
+  it("names no key the schema refuses", () => {
+    expect(documented.filter((key) => !accepted.includes(key))).to.deep.equal([]);
+  });
+
+  it("reads keys from a row's first column and from a { … } block in it", () => {
+    const rows = [
+      "## Top level",
+      "| `admin.host` / `admin.port` | x | y |",
+      "| `tls` | none | `{ cert, key: file, ca: [a, b] }` then |",
+      "| `ss` | none | `{ url }`; `tls: { ca }` as above |",
+      "## `backends.<name>`",
+      "| `retry` | `{ attempts: 5, backoff: [1s, 5s] }` | z |",
+    ].join("\n");
+    expect(documentedKeyPaths(rows)).to.deep.equal([
+      "admin.host",
+      "admin.port",
+      "tls",
+      "tls.cert",
+      "tls.key",
+      "tls.ca",
+      "ss",
+      "ss.url",
+      "ss.tls.ca",
+      "backends.*.retry",
+      "backends.*.retry.attempts",
+      "backends.*.retry.backoff",
+    ]);
+  });
+});
+
+describe("configuration examples in the docs", () => {
+  const schema = JSON.parse(readFileSync(CONFIG_SCHEMA_FILE, "utf8")) as { properties: Raw };
+  const topLevel = Object.keys(schema.properties);
+  // A fragment (one backend's windows) is checked inside a configuration that needs nothing else.
+  const minimal = {
+    services: { testQuery: { backend: "legacy" } },
+    backends: { legacy: { url: "http://127.0.0.1:8090" } },
+  };
+  const pages = [
+    "README.md",
+    ...readdirSync(path.join(ROOT, "docs"))
+      .filter((name) => name.endsWith(".md"))
+      .map((name) => `docs/${name}`),
+  ];
+
+  it("are accepted by the schema, as written", () => {
+    const problems: string[] = [];
+    let checked = 0;
+    for (const page of pages) {
+      for (const block of codeBlocks(readFileSync(path.join(ROOT, page), "utf8"))) {
+        const raw: unknown = parseYaml(block.text);
+        // Other YAML or JSON (a log line, xroad-sim's own file, an answer) is mostly keys that
+        // are not Sluice's; an example with a misspelt key still has half of them right.
+        if (!isObject(raw)) continue;
+        const keys = Object.keys(raw);
+        if (keys.filter((key) => topLevel.includes(key)).length * 2 < keys.length) continue;
+        checked++;
+        for (const line of schemaProblems(merged(minimal, raw))) {
+          problems.push(`${page}:${block.line}: ${line}`);
+        }
+      }
+    }
+    expect(checked).to.be.greaterThan(5);
+    expect(problems).to.deep.equal([]);
+  });
+});
