@@ -156,6 +156,29 @@ describe("docs/configuration.md", () => {
   });
 });
 
+/** The TypeScript files of the roles and the command, outside tests. */
+function sourceFiles(dir: string): string[] {
+  return readdirSync(path.join(ROOT, dir), { withFileTypes: true }).flatMap((entry) => {
+    const at = `${dir}/${entry.name}`;
+    if (entry.isDirectory()) return sourceFiles(at);
+    return entry.name.endsWith(".ts") ? [at] : [];
+  });
+}
+
+describe("environment variables", () => {
+  it("every one the code reads is named in docs/configuration.md", () => {
+    const page = readFileSync(path.join(ROOT, "docs", "configuration.md"), "utf8");
+    const read = new Set<string>();
+    const dirs = ["adapter", "worker", "response-worker", "shared", "cli", "legacy-sim"];
+    for (const file of dirs.flatMap(sourceFiles)) {
+      const text = readFileSync(path.join(ROOT, file), "utf8");
+      for (const m of text.matchAll(/\benv\.([A-Z][A-Z0-9_]+)\b/g)) read.add(m[1]);
+    }
+    expect([...read]).to.include.members(["AMQP_URL", "SLUICE_LEASE_TIME", "OTEL_SDK_DISABLED"]);
+    expect([...read].filter((name) => !page.includes(`\`${name}`))).to.deep.equal([]);
+  });
+});
+
 describe("configuration examples in the docs", () => {
   const schema = JSON.parse(readFileSync(CONFIG_SCHEMA_FILE, "utf8")) as { properties: Raw };
   const topLevel = Object.keys(schema.properties);
