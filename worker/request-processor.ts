@@ -578,13 +578,16 @@ export class RequestProcessor {
         const callDeadline = new Deadline(shutdown, backend.timeoutMs);
         deadline = callDeadline;
         answers = await callDeadline.within(
-          translator.call(request, {
-            signal: callDeadline.signal,
-            idempotencyKey: request.idempotencyKey ?? request.id,
-            attempt,
-            traceHeaders: span ? headersOf(callTrace) : { ...this.traceHeadersOf(request.id) },
-            traceContext: callTrace,
-          }),
+          // A translator module's `call` may answer without a promise.
+          Promise.resolve(
+            translator.call(request, {
+              signal: callDeadline.signal,
+              idempotencyKey: request.idempotencyKey ?? request.id,
+              attempt,
+              traceHeaders: span ? headersOf(callTrace) : { ...this.traceHeadersOf(request.id) },
+              traceContext: callTrace,
+            }),
+          ),
           TRANSLATOR_GRACE_MS,
           () =>
             new BackendTimeoutError(
