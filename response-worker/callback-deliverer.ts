@@ -13,7 +13,12 @@ import {
   SpanKind,
   startSpan,
 } from "../shared/observability/tracing";
-import { nextTier, type CallbackTopology } from "./callback-schedule";
+import {
+  asideTier,
+  nextTier,
+  STEPPED_ASIDE_HEADER,
+  type CallbackTopology,
+} from "./callback-schedule";
 import type { CallbackJob } from "../shared/protocol/callback-job";
 import { callbackJobCodec } from "../shared/protocol/codec";
 import { receiverOf, TargetSlots } from "./target-slots";
@@ -58,7 +63,7 @@ export interface CallbackDelivererOptions {
   prefetch?: number;
   /**
    * Attempts to one receiver (a URL origin, or an X-Road service) at once. A job whose
-   * receiver's slots are taken waits in the shortest delay tier instead (not counted as an
+   * receiver's slots are taken steps aside into a step-aside queue instead (not counted as an
    * attempt), so a hanging receiver holds neither every slot nor the prefetch. Default 4.
    */
   maxPerTarget?: number;
@@ -138,7 +143,7 @@ export class CallbackDeliverer {
           attempts: 0,
         });
       } else {
-        await this.attempt(job, generation);
+        await this.attempt(job, generation, steppedAside(message));
       }
       this.settleMessage(message, generation, "ack");
     } catch (error) {
@@ -151,7 +156,8 @@ export class CallbackDeliverer {
     }
   }
 
-  private async attempt(job: CallbackJob, generation: number): Promise<void> {
+  /** `aside`: how often this job stepped aside from its busy receiver so far. */
+  private async attempt(job: CallbackJob, generation: number, aside: number): Promise<void> {
     const { sender, topology, loadPayload } = this.options;
     const body = job.payload ?? (loadPayload ? await loadPayload(job) : null);
     if (body === null) {
@@ -168,9 +174,12 @@ export class CallbackDeliverer {
     }
     if (release === null) {
       // The receiver holds all its slots and none comes free soon: not an attempt. The same
-      // job (same attempt number) waits its turn in the shortest delay tier, and leaves the
-      // prefetch to other receivers' jobs meanwhile; acknowledged only once that queue has it.
-      await this.publishJob(topology.tiers[0].queue, job);
+      // job (same attempt number and webhook-id) waits its turn in a step-aside queue, longer
+      // each time it comes back to a receiver still busy, and leaves the prefetch to other
+      // receivers' jobs meanwhile; acknowledged only once that queue has it.
+      await this.publishJob(asideTier(topology, aside).queue, job, {
+        [STEPPED_ASIDE_HEADER]: aside + 1,
+      });
       return;
     }
     let result: AttemptResult;
@@ -280,8 +289,12 @@ export class CallbackDeliverer {
     });
   }
 
-  private async publishJob(queue: string, job: CallbackJob): Promise<void> {
-    await this.publish(queue, callbackJobCodec.encode(job));
+  private async publishJob(
+    queue: string,
+    job: CallbackJob,
+    headers?: Record<string, number>,
+  ): Promise<void> {
+    await this.publish(queue, callbackJobCodec.encode(job), headers);
   }
 
   /** The operator's record of a delivery given up on (callbacks.dead), not a job. */
@@ -289,10 +302,15 @@ export class CallbackDeliverer {
     await this.publish(queue, Buffer.from(JSON.stringify(record)));
   }
 
-  private async publish(queue: string, content: Buffer): Promise<void> {
+  private async publish(
+    queue: string,
+    content: Buffer,
+    headers?: Record<string, number>,
+  ): Promise<void> {
     await this.options.channel.publish("", queue, content, {
       persistent: true,
       contentType: "application/json",
+      ...(headers ? { headers } : {}),
     });
   }
 
@@ -303,6 +321,12 @@ export class CallbackDeliverer {
     if (how === "ack") this.options.channel.ack(message);
     else this.options.channel.nack(message, false, true);
   }
+}
+
+/** How often the job stepped aside so far: its header, kept by the step-aside queue's expiry. */
+function steppedAside(message: ConsumeMessage): number {
+  const value: unknown = message.properties.headers?.[STEPPED_ASIDE_HEADER];
+  return typeof value === "number" && Number.isFinite(value) && value > 0 ? value : 0;
 }
 
 function decodeJob(content: Buffer): CallbackJob | null {

@@ -16,7 +16,7 @@ import { headersOf, ROOT_CONTEXT, type Context } from "../shared/observability/t
 import { isTerminal, type Transaction } from "../shared/store/transaction-store";
 import { CallbackDeliverer, type Settlement } from "./callback-deliverer";
 import type { CallbackJob } from "../shared/protocol/callback-job";
-import { callbackTopology, declareCallbackTopology } from "./callback-schedule";
+import { callbackQueues, callbackTopology, declareCallbackTopology } from "./callback-schedule";
 import { CallbackSender, type AttemptResult, type CallbackSend } from "./callback-sender";
 import { listenersFor, messageStateChangeEvent } from "./hub-events";
 
@@ -186,11 +186,7 @@ export async function startCallbackDelivery(
   });
   await channel.waitForConnect();
   // Declared by the channel's setup now: their depths go on /metrics with the others'.
-  runtime.monitor.watch([
-    topology.delivery,
-    topology.dead,
-    ...topology.tiers.map((tier) => tier.queue),
-  ]);
+  runtime.monitor.watch(callbackQueues(topology));
   await deliverer.start();
 
   const signing = config.callbacks.secrets.length > 0;

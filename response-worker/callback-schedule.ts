@@ -10,6 +10,19 @@ export const DEFAULT_CALLBACK_BACKOFF_MS: readonly number[] = [
   5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000,
 ];
 
+/**
+ * Waits of a job whose receiver had no free slot, by how often it stepped aside before: 1 s,
+ * 2 s, 5 s, 10 s, then 30 s each time. Apart from the backoff (an operator's `[1h, ...]` would
+ * park a job that merely found its receiver busy for an hour), and growing, so the jobs of a
+ * receiver that hangs pass through the shared delivery queue ever more rarely (a thousand of
+ * them, at most about 33 a second once they all wait 30 s) instead of every few seconds ahead
+ * of other receivers' jobs. The cap bounds how long a job waits after its receiver recovered.
+ */
+export const STEP_ASIDE_DELAYS_MS: readonly number[] = [1_000, 2_000, 5_000, 10_000, 30_000];
+
+/** AMQP header of a job that stepped aside: how many times it did so far (absent: none). */
+export const STEPPED_ASIDE_HEADER = "x-sluice-stepped-aside";
+
 export interface DelayTier {
   delayMs: number;
   queue: string;
@@ -24,6 +37,8 @@ export interface CallbackTopology {
   tiers: DelayTier[];
   /** The backoff as configured: the delay after the n-th failed attempt is backoffMs[n-1]. */
   backoffMs: readonly number[];
+  /** Where a job whose receiver is busy waits its turn, by how often it stepped aside. */
+  aside: DelayTier[];
 }
 
 /**
@@ -34,9 +49,13 @@ export interface CallbackTopology {
 export function callbackTopology(
   prefix: string,
   backoffMs: readonly number[] = DEFAULT_CALLBACK_BACKOFF_MS,
+  asideMs: readonly number[] = STEP_ASIDE_DELAYS_MS,
 ): CallbackTopology {
   if (!backoffMs.every((ms) => Number.isInteger(ms) && ms > 0)) {
     throw new Error("callback backoff delays must be positive whole milliseconds");
+  }
+  if (asideMs.length === 0 || !asideMs.every((ms) => Number.isInteger(ms) && ms > 0)) {
+    throw new Error("step-aside delays must be positive whole milliseconds");
   }
   const names = topologyNames(prefix);
   const delays = [...new Set(backoffMs)].sort((a, b) => a - b);
@@ -45,7 +64,24 @@ export function callbackTopology(
     dead: names.callbacksDeadQueue,
     tiers: delays.map((delayMs) => ({ delayMs, queue: names.callbacksDelayQueue(delayMs) })),
     backoffMs,
+    aside: asideMs.map((delayMs) => ({ delayMs, queue: names.callbacksAsideQueue(delayMs) })),
   };
+}
+
+/** Every queue of the topology: to watch their depths, or to delete them (tests). */
+export function callbackQueues(topology: CallbackTopology): string[] {
+  return [
+    topology.delivery,
+    topology.dead,
+    ...topology.tiers.map((tier) => tier.queue),
+    ...topology.aside.map((tier) => tier.queue),
+  ];
+}
+
+/** Where a job whose receiver is busy waits, having stepped aside `before` times already. */
+export function asideTier(topology: CallbackTopology, before: number): DelayTier {
+  const { aside } = topology;
+  return aside[Math.min(Math.max(0, Math.floor(before)), aside.length - 1)];
 }
 
 /**
@@ -176,7 +212,7 @@ export async function declareCallbackTopology(
   };
   await declare(topology.delivery, { ...CALLBACK_QUEUE_ARGUMENTS }, undefined);
   await declare(topology.dead, { ...CALLBACK_QUEUE_ARGUMENTS }, undefined);
-  for (const tier of topology.tiers) {
+  for (const tier of [...topology.tiers, ...topology.aside]) {
     await declare(
       tier.queue,
       tierQueueArguments(tier.delayMs, topology.delivery),

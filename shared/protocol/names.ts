@@ -64,6 +64,8 @@ export interface TopologyNames {
   callbacksDeadQueue: string;
   /** The delay tier holding a delivery for `delayMs` before it is sent again. */
   callbacksDelayQueue(delayMs: number): string;
+  /** Where a delivery whose receiver was busy waits `delayMs` for its turn (not an attempt). */
+  callbacksAsideQueue(delayMs: number): string;
 }
 
 /** The names of one deployment: `prefix` isolates deployments (and tests) on one broker. */
@@ -82,5 +84,6 @@ export function topologyNames(prefix: string): TopologyNames {
     callbacksQueue: `${prefix}callbacks`,
     callbacksDeadQueue: `${prefix}callbacks.dead`,
     callbacksDelayQueue: (delayMs) => `${prefix}callbacks.delay.${delayMs}ms`,
+    callbacksAsideQueue: (delayMs) => `${prefix}callbacks.aside.${delayMs}ms`,
   };
 }

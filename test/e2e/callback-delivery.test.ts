@@ -5,7 +5,7 @@
 import { expect } from "chai";
 import { randomBytes } from "node:crypto";
 import * as amqplib from "amqplib";
-import { callbackTopology } from "../../response-worker/callback-schedule";
+import { callbackQueues, callbackTopology } from "../../response-worker/callback-schedule";
 import { callbackJobCodec } from "../../shared/protocol/codec";
 import { metrics } from "../../shared/observability/metrics";
 import { verifyWebhook } from "../../response-worker/webhook-signature";
@@ -58,14 +58,14 @@ describe("callbacks end to end (receiver down across a response-worker restart)"
   const retries = async () =>
     (await metrics.callbackDeliveries.get()).values.find((v) => v.labels.outcome === "retry")
       ?.value ?? 0;
-  /** Callback jobs waiting in the delivery queue or a delay queue. */
+  /** Callback jobs waiting in the delivery queue, a delay queue or a step-aside queue. */
   const jobsInBroker = async () => {
     const topology = callbackTopology(stack.config.prefix, stack.config.callbacks.backoffMs);
     const connection = await amqplib.connect(AMQP_URL);
     try {
       const channel = await connection.createChannel();
       let count = 0;
-      for (const queue of [topology.delivery, ...topology.tiers.map((t) => t.queue)]) {
+      for (const queue of callbackQueues(topology).filter((q) => q !== topology.dead)) {
         count += (await channel.checkQueue(queue)).messageCount;
       }
       return count;

@@ -6,7 +6,7 @@ import * as amqplib from "amqplib";
 import pino from "pino";
 import { startAdapter, type AdapterRole } from "../../adapter/adapter-role";
 import { startCallbackDelivery } from "../../response-worker/callback-delivery";
-import { callbackTopology } from "../../response-worker/callback-schedule";
+import { callbackQueues, callbackTopology } from "../../response-worker/callback-schedule";
 import { startResponseWorker } from "../../response-worker/response-worker-role";
 import { loadConfig, type SluiceConfig } from "../../shared/config/config";
 import { startRuntime, type Role, type Runtime } from "../../shared/runtime/runtime";
@@ -68,11 +68,7 @@ export class CallbackStack {
     const connection = await amqplib.connect(AMQP_URL);
     try {
       const channel = await connection.createChannel();
-      for (const queue of [
-        topology.delivery,
-        topology.dead,
-        ...topology.tiers.map((t) => t.queue),
-      ]) {
+      for (const queue of callbackQueues(topology)) {
         await channel.deleteQueue(queue).catch(() => undefined);
       }
     } finally {

@@ -13,6 +13,7 @@ import {
   classicTierQueueArguments,
   declareCallbackTopology,
   tierQueueArguments,
+  callbackQueues,
 } from "../../response-worker/callback-schedule";
 import { CallbackReceiver } from "../integration/callback-receiver";
 import { AMQP_URL, call, eventually, Harness, type SluiceProcess } from "../support/harness";
@@ -83,7 +84,8 @@ describe("an upgrade with callback jobs waiting in classic callback queues", fun
   after(async () => {
     await receiver?.close();
     const channel = await connection.createChannel();
-    for (const queue of queues) await channel.deleteQueue(queue).catch(() => undefined);
+    for (const queue of callbackQueues(topology))
+      await channel.deleteQueue(queue).catch(() => undefined);
     await channel.close().catch(() => undefined);
     await connection?.close().catch(() => undefined);
     await harness.cleanup();
@@ -114,7 +116,6 @@ describe("an upgrade with callback jobs waiting in classic callback queues", fun
 
   it("declares quorum queues on a broker without them, and classic ones it finds", async () => {
     const fresh = callbackTopology(`${harness.prefix}fresh.`, [1_000]);
-    const freshQueues = [fresh.delivery, fresh.dead, fresh.tiers[0].queue];
     const channel = await connection.createConfirmChannel();
     const reported: string[][] = [];
     try {
@@ -151,7 +152,8 @@ describe("an upgrade with callback jobs waiting in classic callback queues", fun
     } finally {
       await channel.close().catch(() => undefined);
       const cleanup = await connection.createChannel();
-      for (const queue of freshQueues) await cleanup.deleteQueue(queue).catch(() => undefined);
+      for (const queue of callbackQueues(fresh))
+        await cleanup.deleteQueue(queue).catch(() => undefined);
       await cleanup.close().catch(() => undefined);
     }
   });

@@ -10,6 +10,7 @@ import {
   callbackTopology,
   declareCallbackTopology,
   type CallbackTopology,
+  callbackQueues,
 } from "../../response-worker/callback-schedule";
 import { CallbackSender } from "../../response-worker/callback-sender";
 import { verifyWebhook } from "../../response-worker/webhook-signature";
@@ -122,8 +123,7 @@ describe("callback delivery over RabbitMQ (real broker, real HTTPS receiver)", (
     for (const h of harnesses.splice(0)) {
       await h.deliverer.stop();
       await h.channel.close();
-      const { delivery, dead, tiers } = h.topology;
-      for (const queue of [delivery, dead, ...tiers.map((t) => t.queue)]) {
+      for (const queue of callbackQueues(h.topology)) {
         await adminChannel.deleteQueue(queue);
       }
     }
@@ -367,6 +367,62 @@ describe("callback delivery over RabbitMQ (real broker, real HTTPS receiver)", (
       await healthy.close();
       await patient.close();
       await sim.close();
+    }
+  });
+
+  it("a job that found its receiver busy waits its turn apart from a long backoff, and is delivered once the receiver frees up", async () => {
+    // An operator's backoff of an hour: stepping aside into it parked a job that had made no
+    // attempt yet for that hour.
+    const topology = callbackTopology(`t-${randomUUID().slice(0, 8)}.`, [3_600_000]);
+    const channel = connection.createChannel({
+      confirm: true,
+      setup: (ch: amqplib.ConfirmChannel) => declareCallbackTopology(ch, topology),
+    });
+    await channel.waitForConnect();
+    const patient = new SafeHttp({ allowPrivate: true, ca: receiver.ca, timeoutMs: 60_000 });
+    const settled: Array<{ job: CallbackJob; settlement: Settlement }> = [];
+    const deliverer = new CallbackDeliverer({
+      channel,
+      topology,
+      maxPerTarget: 1,
+      sender: new CallbackSender({ secrets: [SECRET], policy: policy(), http: patient }),
+      onSettled: (settledJob, settlement) => void settled.push({ job: settledJob, settlement }),
+    });
+    await deliverer.start();
+    harnesses.push({ topology, channel, deliverer, settled, waitSettled: async () => undefined });
+    const waitFor = async (what: string, done: () => boolean | Promise<boolean>) => {
+      for (let i = 0; i < 300 && !(await done()); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(await done(), what).to.equal(true);
+    };
+    const depth = async (queue: string) => (await adminChannel.checkQueue(queue)).messageCount;
+    try {
+      receiver.respond = () => "hang";
+      const first = job(receiver.url("/busy/1"));
+      const second = job(receiver.url("/busy/2"));
+      await deliverer.enqueue(first);
+      await waitFor("the first attempt holds the receiver's only slot", () => receiver.held === 1);
+      await deliverer.enqueue(second);
+      const waiting = [...topology.tiers, ...topology.aside].map((tier) => tier.queue);
+      await waitFor("the second job stepped aside", async () => {
+        for (const queue of waiting) if ((await depth(queue)) > 0) return true;
+        return false;
+      });
+      expect(await depth(topology.tiers[0].queue), "jobs in the 1 h backoff queue").to.equal(0);
+
+      receiver.respond = () => ({ status: 204 });
+      receiver.release();
+      await waitFor("both delivered", () => settled.length === 2);
+      for (const { settlement } of settled)
+        expect(settlement).to.deep.include({ outcome: "delivered", attempts: 1 });
+      const ids = receiver.calls.map((c) => c.headers["webhook-id"]);
+      expect(
+        ids.filter((id) => id === second.webhookId),
+        "the second sent once",
+      ).to.have.length(1);
+      expect(settled.find((s) => s.job.webhookId === second.webhookId)?.job.attempt).to.equal(1);
+    } finally {
+      receiver.release();
+      await patient.close();
     }
   });
 

@@ -10,7 +10,11 @@ import amqplib from "amqplib";
 import { compileConfig } from "../../shared/config/config";
 import { declareAllBackends } from "../../shared/broker/topology";
 import { topologyNames, type TopologyNames } from "../../shared/protocol/names";
-import { callbackTopology, declareCallbackTopology } from "../../response-worker/callback-schedule";
+import {
+  callbackQueues,
+  callbackTopology,
+  declareCallbackTopology,
+} from "../../response-worker/callback-schedule";
 
 const AMQP_URL = process.env.AMQP_URL || "amqp://guest:guest@127.0.0.1:5672";
 
@@ -35,9 +39,7 @@ describe("queue types (RabbitMQ): every durable queue is a quorum queue", () => 
     names.responsesQueue,
     names.deadLetterQueue,
     names.deadLetterWatchQueue,
-    callbacks.delivery,
-    callbacks.dead,
-    ...callbacks.tiers.map((t) => t.queue),
+    ...callbackQueues(callbacks),
   ];
   let connection: amqplib.ChannelModel;
   const declared = new Map<string, amqplib.Options.AssertQueue>();
@@ -88,7 +90,7 @@ describe("queue types (RabbitMQ): every durable queue is a quorum queue", () => 
   });
 
   it("the broker holds each as a quorum queue: redeclared as classic, it is refused", async () => {
-    expect(queues).to.have.length(10);
+    expect(queues).to.have.length(15);
     for (const queue of queues) {
       const channel = await connection.createChannel();
       let refusal: Error | null = null;

@@ -10,7 +10,7 @@ import path from "node:path";
 import * as amqplib from "amqplib";
 import Redis from "ioredis";
 import { startLegacySim, type LegacySim, type LegacySimOptions } from "../../legacy-sim/legacy-sim";
-import { callbackTopology } from "../../response-worker/callback-schedule";
+import { callbackQueues, callbackTopology } from "../../response-worker/callback-schedule";
 import { compileConfig } from "../../shared/config/config";
 import { isPartitioned, partitionQueueName } from "../../shared/broker/ordering";
 import { topologyNames } from "../../shared/protocol/names";
@@ -197,11 +197,7 @@ export async function deletePrefix(
       }
     }
     const callbacks = callbackTopology(prefix, compiled.callbacks.backoffMs);
-    for (const queue of [
-      callbacks.delivery,
-      callbacks.dead,
-      ...callbacks.tiers.map((t) => t.queue),
-    ]) {
+    for (const queue of callbackQueues(callbacks)) {
       await channel.deleteQueue(queue).catch(() => undefined);
     }
     for (const exchange of [

@@ -1,8 +1,10 @@
 import { expect } from "chai";
 import {
   DEFAULT_CALLBACK_BACKOFF_MS,
+  asideTier,
   callbackTopology,
   nextTier,
+  STEP_ASIDE_DELAYS_MS,
   tierQueueArguments,
 } from "../../response-worker/callback-schedule";
 
@@ -29,6 +31,15 @@ describe("callback schedule", () => {
       "x-dead-letter-exchange": "",
       "x-dead-letter-routing-key": "t-x.callbacks",
     });
+  });
+
+  it("keeps a busy receiver's jobs apart from the backoff, waiting longer each time, up to a cap", () => {
+    const topology = callbackTopology("t-x.", [3_600_000]);
+    expect(topology.aside.map((tier) => tier.queue)).to.deep.equal(
+      STEP_ASIDE_DELAYS_MS.map((ms) => `t-x.callbacks.aside.${ms}ms`),
+    );
+    const waits = [0, 1, 2, 3, 4, 5, 50].map((before) => asideTier(topology, before).delayMs);
+    expect(waits).to.deep.equal([1_000, 2_000, 5_000, 10_000, 30_000, 30_000, 30_000]);
   });
 
   it("follows the backoff per failed attempt and stops after the last step", () => {
