@@ -45,7 +45,7 @@ export const queueConsumers = new Gauge<"queue">({
 export const requests = new Counter<"protocol" | "service" | "outcome">({
   name: "sluice_requests_total",
   // The alerts read outcome="busy" and outcome="unavailable" as the 503 answers.
-  help: "Requests answered by the adapter, by protocol, service and outcome (accepted, duplicate, completed, rejected, failed, expired, invalid, busy, unavailable).",
+  help: "Requests answered by the adapter, by protocol, service and outcome (accepted, duplicate, completed, rejected, failed, expired, cancelled, status, invalid, error, busy, unavailable).",
   labelNames: ["protocol", "service", "outcome"],
   registers: [registry],
 });
