@@ -98,11 +98,20 @@ function rateText(rate) {
   if (!rate) return "unlimited";
   return rate.limit + " per " + (rate.perMs >= 1000 ? rate.perMs / 1000 + " s" : rate.perMs + " ms") + ", burst " + rate.burst;
 }
+// A bulk replay's answer lists every dead letter it tried, refused ones too (their original is
+// not over, or the broker did not take them): only those actually sent count as replayed.
+function bulkSummary(result) {
+  const sent = result.replayed.filter((r) => r.result === "replayed").length;
+  const refused = result.replayed.filter((r) => r.result === "refused");
+  return sent + " replayed, " +
+    (refused.length ? refused.length + " refused (" + refused[0].error + "), " : "") +
+    result.skipped.length + " skipped";
+}
 async function act(label, method, path, body) {
   try {
     const result = await api(method, path, body);
     let text = label + ": done";
-    if (result.replayed) text = label + ": " + result.replayed.length + " replayed, " + result.skipped.length + " skipped";
+    if (result.replayed) text = label + ": " + bulkSummary(result);
     if (result.result) text = label + ": " + result.result + (result.replayedAs ? " as " + result.replayedAs : "") + (result.warning ? " (" + result.warning + ")" : "");
     notice(text, false);
   } catch (error) {

@@ -6,8 +6,12 @@
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { expect } from "chai";
+import Redis from "ioredis";
 import { chromium, type Browser, type Page } from "playwright-core";
-import { call, eventually, Harness, type SluiceProcess } from "../support/harness";
+import { DeadLetters } from "../../shared/operator/dead-letters";
+import { requestCodec } from "../../shared/protocol/codec";
+import type { RequestMessage } from "../../shared/protocol/envelope";
+import { call, eventually, Harness, REDIS_URL, type SluiceProcess } from "../support/harness";
 
 const CHROMIUM = "/usr/bin/chromium";
 
@@ -120,6 +124,59 @@ describe("the status page in a browser", function () {
         : undefined,
     );
     await page.getByTestId(`dead-${failed}`).waitFor({ state: "detached" });
+  });
+
+  it("counts a bulk replay that was refused as refused, not replayed", async () => {
+    // A message that completed, with a dead letter as the broker's delivery limit leaves when
+    // a worker that lost its channel still got the backend's answer: its replay is refused.
+    const id = await submit("notices");
+    await eventually(async () =>
+      (await call(`${sluice.url}/messages/${id}`)).json.state === "completed" ? true : undefined,
+    );
+    const request: RequestMessage = {
+      id,
+      xroadId: null,
+      service: "notices",
+      backend: "mailer",
+      protocol: "rest",
+      client: "EE/GOV/70000001/case-app",
+      replyMode: "ack",
+      method: "POST",
+      path: "/x",
+      query: "",
+      xroadHeaders: {},
+      headers: {},
+      contentType: "application/json",
+      body: "{}",
+      bodyEncoding: "utf8",
+      createdAt: Date.now(),
+      expiresAt: null,
+      owner: null,
+      callback: null,
+    };
+    const redis = new Redis(REDIS_URL);
+    try {
+      await new DeadLetters(redis, harness.prefix, 3_600_000).record(
+        {
+          id,
+          reason: "delivery_limit",
+          backend: "mailer",
+          service: "notices",
+          client: request.client,
+          xroadId: null,
+          at: Date.now(),
+          error: "the broker dead-lettered it",
+          attempts: 3,
+        },
+        requestCodec.encode(request),
+      );
+    } finally {
+      redis.disconnect();
+    }
+    await page.getByTestId("replay-mailer-delivery_limit").click();
+    await page
+      .getByText(/delivery_limit: 0 replayed, 1 refused \(the original completed/)
+      .waitFor();
   });
 
   it("resumes with its button, and the depth falls to zero", async () => {
