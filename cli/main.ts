@@ -33,7 +33,7 @@ commands:
   check             validate a configuration without connecting to anything (exit 0 or 2)
   demo              all roles, legacy-sim and xroad-sim on the bundled demo configuration (npm start)
   dead-letters      list | show ID | replay (ID, a filter or --all) --config FILE
-  messages          show (ID, or --client --service --xroad-id) | cancel ID --config FILE
+  messages          show (ID, or --client --xroad-id [--service]) | cancel ID --config FILE
 
 options:
   --config FILE       YAML or JSON configuration (required; $SLUICE_CONFIG names one too)
@@ -41,8 +41,10 @@ options:
   --with-legacy-sim   also run legacy-sim in this process (used by \`npm start\`)
   --with-xroad-sim FILE  also run xroad-sim in this process with its configuration FILE
 
-environment: AMQP_URL, REDIS_URL, PORT, ADMIN_PORT, ADMIN_HOST, SLUICE_ADMIN_TOKEN, LOG_LEVEL, LOG_REDACT, SLUICE_INSTANCE,
-             OTEL_EXPORTER_OTLP_ENDPOINT (traces over OTLP/HTTP; the other OTEL_* variables too)`;
+environment: AMQP_URL, REDIS_URL, PORT, ADMIN_PORT, ADMIN_HOST, SLUICE_ADMIN_TOKEN, SLUICE_CONFIG,
+             SLUICE_INSTANCE, SLUICE_LEASE_TIME, LOG_LEVEL, LOG_FORMAT, LOG_REDACT,
+             OTEL_EXPORTER_OTLP_ENDPOINT (traces over OTLP/HTTP; the other OTEL_* variables too)
+             (docs/configuration.md)`;
 
 /** The demo's configurations, kept in the repo; only `sluice demo` uses them. */
 const DEMO_CONFIG = path.join(__dirname, "..", "..", "config", "demo.yaml");
@@ -51,7 +53,8 @@ const DEMO_XROAD_SIM_CONFIG = path.join(__dirname, "..", "..", "config", "xroad-
 const COMMON_HELP = `options:
   --config FILE   YAML or JSON configuration (required; $SLUICE_CONFIG names one too)
 
-Logs are JSON lines on stdout. The admin port (ADMIN_PORT, config admin.port) serves
+Logs go to stdout: one readable line per event on a terminal, JSON lines otherwise
+(LOG_FORMAT=json|pretty chooses). The admin port (ADMIN_PORT, config admin.port) serves
 /healthz, /readyz and /metrics.`;
 
 /** What \`sluice <role> --help\` says about each role. */
