@@ -78,6 +78,32 @@ export function staleGrantMs(rate: RateLimit): number {
   return Math.max(rate.guardMs ?? JITTER_GUARD_MS, rate.perMs / rate.limit / 2);
 }
 
+/**
+ * Whether a grant reached the worker too late to use. What bunches calls at the backend is a
+ * grant later than the others (a stall of the process), not a delay every grant has alike (a
+ * Redis some way off, a process always a little behind): that one shifts every call and keeps
+ * their spacing. So a grant is late by its round trip beyond the shortest of the recent ones,
+ * which never counts a grant's delay short (the way out to Redis is part of the round trip
+ * too). Until a few round trips are known there is no usual one, and the whole round trip counts.
+ */
+export class LateGrants {
+  private readonly recent: number[] = [];
+
+  constructor(
+    private readonly staleMs: number,
+    private readonly window = 32,
+    private readonly known = 4,
+  ) {}
+
+  /** Notes one ask's round trip (granted or not); true when a grant that took it is late. */
+  late(roundTripMs: number): boolean {
+    const usual = this.recent.length >= this.known ? Math.min(...this.recent) : 0;
+    this.recent.push(roundTripMs);
+    if (this.recent.length > this.window) this.recent.shift();
+    return roundTripMs - usual > this.staleMs;
+  }
+}
+
 /** Longest single sleep between attempts, so a changed limit or an abort is noticed soon. */
 const MAX_SLEEP_MS = 1000;
 
@@ -119,7 +145,7 @@ export class RateLimiter {
   private readonly client: GcraClient;
   private readonly intervalUs: number;
   private readonly toleranceUs: number;
-  private readonly staleMs: number;
+  private readonly lateGrants: LateGrants;
 
   /**
    * @param redis a command connection (not a subscriber); the Lua script is defined on it.
@@ -137,7 +163,7 @@ export class RateLimiter {
     this.client = redis as unknown as GcraClient;
     this.key = redisKeys(prefix).rate(backend);
     ({ intervalUs: this.intervalUs, toleranceUs: this.toleranceUs } = gcraParameters(rate));
-    this.staleMs = staleGrantMs(rate);
+    this.lateGrants = new LateGrants(staleGrantMs(rate));
   }
 
   /** One atomic attempt: granted now, or how long until a token is due. */
@@ -169,8 +195,9 @@ export class RateLimiter {
           cause: error,
         });
       }
+      const late = this.lateGrants.late(performance.now() - asked);
       if (decision.granted) {
-        if (performance.now() - asked <= this.staleMs) return Date.now() - started;
+        if (!late) return Date.now() - started;
         continue;
       }
       await abortableSleep(Math.min(decision.retryInMs, MAX_SLEEP_MS), signal);

@@ -1,5 +1,12 @@
 import { expect } from "chai";
-import { gcraParameters, rateProblems, staleGrantMs } from "../../worker/rate-limiter";
+import type Redis from "ioredis";
+import {
+  gcraParameters,
+  LateGrants,
+  RateLimiter,
+  rateProblems,
+  staleGrantMs,
+} from "../../worker/rate-limiter";
 
 describe("rate limiter parameters", () => {
   it("spaces calls by per/limit and takes a 25 ms jitter guard out of the burst", () => {
@@ -54,6 +61,44 @@ describe("rate limiter parameters", () => {
     expect(staleGrantMs({ limit: 20, perMs: 1000, burst: 5 })).to.equal(25);
     expect(staleGrantMs({ limit: 1, perMs: 1000, burst: 0 })).to.equal(500);
     expect(staleGrantMs({ limit: 1000, perMs: 1000, burst: 0 })).to.equal(25);
+  });
+
+  it("judges a grant late by its round trip beyond the usual one, not by the whole round trip", () => {
+    // A Redis 30 ms away (or a process that is always a little behind) delays every grant
+    // alike: the calls keep their spacing, so none is late. A stall on top of it is.
+    const late = new LateGrants(25);
+    const judged = [30, 31, 30, 32, 30, 31].map((ms) => late.late(ms));
+    expect(judged.slice(4)).to.deep.equal([false, false]);
+    expect(late.late(120), "a stall of 90 ms more").to.equal(true);
+    expect(late.late(31)).to.equal(false);
+  });
+
+  it("knows no usual round trip from its first asks: until then the whole round trip counts", () => {
+    // A process stalled from its start would otherwise take its stall for the usual delay.
+    const late = new LateGrants(25);
+    expect([200, 200, 200].map((ms) => late.late(ms))).to.deep.equal([true, true, true]);
+    expect(new LateGrants(25).late(10)).to.equal(false);
+  });
+
+  it("a limiter whose every answer takes longer than the stale bound still grants", async () => {
+    // Each ask takes 60 ms (a Redis farther away): dropping every such grant spent all tokens
+    // and made no call at all.
+    let asks = 0;
+    const fake = {
+      sluiceGcraAcquire: async () => {
+        asks++;
+        await new Promise((resolve) => setTimeout(resolve, 60));
+        return [1, 0, 0];
+      },
+    } as unknown as Redis;
+    const limiter = new RateLimiter(fake, "unit.", "far", { limit: 20, perMs: 1000, burst: 0 });
+    const gaveUp = new AbortController();
+    const tooMany = setInterval(() => asks >= 40 && gaveUp.abort(new Error("no grant used")), 5);
+    try {
+      await limiter.acquire(gaveUp.signal);
+    } finally {
+      clearInterval(tooMany);
+    }
   });
 
   it("lists the problems of an unusable rate", () => {
