@@ -111,9 +111,10 @@ export class AdminServer {
 
   private credential(req: http.IncomingMessage): Credential {
     if (!this.tokenDigest || !this.session) return null;
-    const auth = req.headers.authorization;
-    if (auth?.startsWith("Bearer ")) {
-      return timingSafeEqual(digest(auth.slice(7).trim()), this.tokenDigest) ? "bearer" : null;
+    // The scheme is case-insensitive (RFC 9110 §11.1): "bearer x" is the same credential.
+    const bearer = /^bearer +(.*)$/is.exec(req.headers.authorization ?? "");
+    if (bearer) {
+      return timingSafeEqual(digest(bearer[1].trim()), this.tokenDigest) ? "bearer" : null;
     }
     const cookie = readCookie(req.headers.cookie, SESSION_COOKIE);
     if (cookie !== null && timingSafeEqual(digest(cookie), digest(this.session))) return "cookie";

@@ -55,4 +55,16 @@ describe("admin port connections", () => {
       for (const socket of sockets) socket.destroy();
     }
   });
+
+  it("takes the bearer scheme in any case, and the token only whole", async () => {
+    admin.addRoute("GET", /^\/admin\/echo$/, async () => ({ status: 200, body: { ok: true } }));
+    const status = async (authorization: string) =>
+      (await fetch(`http://127.0.0.1:${port}/admin/echo`, { headers: { authorization } })).status;
+    for (const scheme of ["Bearer", "bearer", "BEARER"]) {
+      expect(await status(`${scheme} a-test-admin-token-0123456789`), scheme).to.equal(200);
+    }
+    expect(await status("Bearer a-test-admin-token-012345678")).to.equal(401);
+    expect(await status("Basic a-test-admin-token-0123456789")).to.equal(401);
+    expect(await status("Bearera-test-admin-token-0123456789")).to.equal(401);
+  });
 });
