@@ -169,6 +169,14 @@ export class AdminServer {
         message: "send Authorization: Bearer <admin token>",
       });
     }
+    // Routes decode their path segments; a malformed escape is the caller's mistake, not a 500.
+    if (!decodes(url)) {
+      req.resume();
+      return json(res, 400, {
+        type: "InvalidRequest",
+        message: "the path is not valid percent-encoding",
+      });
+    }
     for (const route of this.routes) {
       const match = url.match(route.pattern);
       if (match && req.method === route.method) {
@@ -241,6 +249,15 @@ function isLoopbackHost(host: string | undefined): boolean {
   const name = host.startsWith("[") ? host.slice(1, host.indexOf("]")) : host.split(":")[0];
   const lower = name.toLowerCase();
   return lower === "localhost" || lower === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(lower);
+}
+
+function decodes(path: string): boolean {
+  try {
+    decodeURIComponent(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function digest(text: string): Buffer {

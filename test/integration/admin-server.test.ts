@@ -67,4 +67,21 @@ describe("admin port connections", () => {
     expect(await status("Basic a-test-admin-token-0123456789")).to.equal(401);
     expect(await status("Bearera-test-admin-token-0123456789")).to.equal(401);
   });
+
+  it("answers 400, not 500, to a path that is not valid percent-encoding", async () => {
+    // As the operator routes do with an id taken from the path.
+    admin.addRoute("GET", /^\/admin\/items\/([^/]+)$/, async (match) => ({
+      status: 200,
+      body: { id: decodeURIComponent(match[1]) },
+    }));
+    const get = (path: string) =>
+      fetch(`http://127.0.0.1:${port}${path}`, {
+        headers: { authorization: "Bearer a-test-admin-token-0123456789" },
+      });
+    const bad = await get("/admin/items/%E0%A4%A");
+    expect(bad.status).to.equal(400);
+    expect(((await bad.json()) as { type: string }).type).to.equal("InvalidRequest");
+    const good = await get("/admin/items/caf%C3%A9");
+    expect(await good.json()).to.deep.equal({ id: "café" });
+  });
 });
