@@ -253,6 +253,7 @@ export class RequestProcessor {
         await this.expireUnclaimed(message, request, await listening, log);
         return "ack";
       }
+      if (error instanceof GateShutError) return this.gateShut(log, error);
       throw error;
     }
     const listened = await listening;
@@ -347,6 +348,7 @@ export class RequestProcessor {
         await this.expireUnclaimed(message, request, listened, log);
         return "ack";
       }
+      if (error instanceof GateShutError) return this.gateShut(log, error);
       throw error;
     }
     let claim: Awaited<ReturnType<TransactionStore["transition"]>>;
@@ -418,6 +420,16 @@ export class RequestProcessor {
       clearInterval(keeper);
       await permit.release();
     }
+  }
+
+  /**
+   * A message that waited while its backend was paused or its window closed goes back to its
+   * queue untouched, at once: its consumers are being cancelled, so the broker keeps it for
+   * when the gate opens. Thrown on as a failure, it would be tried again for about a minute.
+   */
+  private gateShut(log: MessageLog, error: GateShutError): Settlement {
+    log.info({ reason: error.message }, "handed back before the call (backend gate shut)");
+    return "requeue";
   }
 
   /** Ends `expired` a message nobody claimed yet. */
@@ -547,10 +559,8 @@ export class RequestProcessor {
         }
       } catch (error) {
         if (error instanceof GateShutError) {
-          // Paused, or its window closed, while it waited: its consumers are cancelled, and the
-          // message goes back to its queue untouched, as one waiting for a slot does.
-          log.info({ reason: error.message }, "handed back before the call (backend gate shut)");
-          return await this.handBack(request);
+          await this.handBack(request);
+          return this.gateShut(log, error);
         }
         // A wait cut short by the expiry is judged at the last look below; any other failure
         // to get a token means nothing reached the backend: a retry.

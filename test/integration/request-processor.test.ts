@@ -29,6 +29,7 @@ import {
   type CallPermit,
 } from "../../worker/backend-guard";
 import { BackendGates } from "../../worker/backend-gates";
+import { InflightLeases } from "../../worker/inflight-leases";
 import { BackendPauses } from "../../shared/operator/backend-pauses";
 import { compileServiceWindows } from "../../shared/config/service-windows";
 import { redisKeys } from "../../shared/protocol/redis-keys";
@@ -584,6 +585,42 @@ describe("request processor: the last look before the call (real broker and Redi
         expect(settlements).to.deep.equal(calledFirst ? ["ack", "requeue"] : ["requeue", "ack"]);
         expect((await view(calledFirst ? second.id : first.id)).state).to.equal("accepted");
       } finally {
+        await resume();
+        await limits.close();
+      }
+    });
+
+    it("while it waits for an in-flight slot: handed back at once, not held as a failure", async () => {
+      // A failure would be tried again for about a minute (with a warning each time) before
+      // the message went back to its queue.
+      const { config, limits, pause, resume } = await gated("slow");
+      const holder = new InflightLeases(redis, prefix, "slow", { max: 2, leaseMs: 30_000 });
+      const held = [await holder.acquire(), await holder.acquire()];
+      try {
+        const clock = new FixedClock(T0);
+        const translator = new RecordingTranslator(clock);
+        const { id, delivery } = await accepted(T0, null);
+        const run = new RequestProcessor({
+          backend: config,
+          translator,
+          broker,
+          publisher,
+          store,
+          names,
+          log,
+          guard: limits.guard,
+          shutdown: shutdown.signal,
+          clock,
+        });
+        const settled = run.process(delivery);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        await pause();
+        expect(await settled).to.equal("requeue");
+        expect(translator.calls).to.deep.equal([]);
+        expect((await view(id)).state).to.equal("accepted");
+      } finally {
+        await Promise.all(held.map((lease) => lease.release()));
+        await holder.close();
         await resume();
         await limits.close();
       }
