@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { readdirSync } from "node:fs";
 import { expect } from "chai";
-import { parse as parseYaml } from "yaml";
+import { parse as parseYaml, parseAllDocuments } from "yaml";
 import { CONFIG_SCHEMA_FILE, schemaProblems } from "../../shared/config/config-schema";
 
 const ROOT = path.resolve(__dirname, "..", "..", "..");
@@ -165,17 +165,72 @@ function sourceFiles(dir: string): string[] {
   });
 }
 
+/** Every variable the roles and the command read (`env.NAME`, `envInt("NAME", …)`). */
+function variablesRead(): Set<string> {
+  const read = new Set<string>();
+  const dirs = ["adapter", "worker", "response-worker", "shared", "cli", "legacy-sim"];
+  for (const file of dirs.flatMap(sourceFiles)) {
+    const text = readFileSync(path.join(ROOT, file), "utf8");
+    for (const m of text.matchAll(/\benv\.([A-Z][A-Z0-9_]+)\b/g)) read.add(m[1]);
+    // Ports are read by name: envInt("PORT", …).
+    for (const m of text.matchAll(/\benvInt\("([A-Z][A-Z0-9_]+)"/g)) read.add(m[1]);
+  }
+  return read;
+}
+
+/** The variables deploy/ sets for Sluice's own containers (Compose services and Kubernetes pods). */
+function variablesDeployed(): string[] {
+  const set: string[] = [];
+  const compose = parseYaml(readFileSync(path.join(ROOT, "deploy", "docker-compose.yml"), "utf8"), {
+    merge: true,
+  }) as { services: Record<string, { image?: string; environment?: Raw }> };
+  for (const [name, service] of Object.entries(compose.services)) {
+    if (!service.image?.startsWith("sluice")) continue;
+    set.push(...Object.keys(service.environment ?? {}).map((v) => `compose ${name}: ${v}`));
+  }
+  const k8s = path.join(ROOT, "deploy", "k8s");
+  for (const file of readdirSync(k8s).filter((name) => name.endsWith(".yaml"))) {
+    for (const doc of parseAllDocuments(readFileSync(path.join(k8s, file), "utf8"))) {
+      const containers = (doc.toJSON() as { spec?: { template?: { spec?: { containers?: [] } } } })
+        ?.spec?.template?.spec?.containers;
+      for (const c of (containers ?? []) as Array<{
+        image: string;
+        env?: Array<{ name: string }>;
+      }>) {
+        if (!c.image.startsWith("sluice")) continue;
+        set.push(...(c.env ?? []).map((v) => `k8s ${file}: ${v.name}`));
+      }
+    }
+  }
+  return set;
+}
+
 describe("environment variables", () => {
   it("every one the code reads is named in docs/configuration.md", () => {
     const page = readFileSync(path.join(ROOT, "docs", "configuration.md"), "utf8");
-    const read = new Set<string>();
-    const dirs = ["adapter", "worker", "response-worker", "shared", "cli", "legacy-sim"];
-    for (const file of dirs.flatMap(sourceFiles)) {
-      const text = readFileSync(path.join(ROOT, file), "utf8");
-      for (const m of text.matchAll(/\benv\.([A-Z][A-Z0-9_]+)\b/g)) read.add(m[1]);
-    }
-    expect([...read]).to.include.members(["AMQP_URL", "SLUICE_LEASE_TIME", "OTEL_SDK_DISABLED"]);
+    const read = variablesRead();
+    expect([...read]).to.include.members([
+      "AMQP_URL",
+      "PORT",
+      "SLUICE_LEASE_TIME",
+      "OTEL_SDK_DISABLED",
+    ]);
     expect([...read].filter((name) => !page.includes(`\`${name}`))).to.deep.equal([]);
+  });
+
+  it("every one deploy/ sets for Sluice is read by the code or by the configuration it mounts", () => {
+    const read = variablesRead();
+    // `${NAME}` in a configuration file is filled from the environment (substituteEnv).
+    const configs = [
+      readFileSync(path.join(ROOT, "config", "demo.yaml"), "utf8"),
+      readFileSync(path.join(ROOT, "deploy", "k8s", "configmap.yaml"), "utf8"),
+    ];
+    for (const text of configs) {
+      for (const m of text.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)/g)) read.add(m[1]);
+    }
+    const deployed = variablesDeployed();
+    expect(deployed).to.include("compose sluice-adapter: AMQP_URL");
+    expect(deployed.filter((entry) => !read.has(entry.split(": ")[1]))).to.deep.equal([]);
   });
 });
 
