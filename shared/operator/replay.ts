@@ -59,12 +59,24 @@ redis.call("SET", KEYS[4], "1", "PX", ARGV[6])
 if redis.call("EXISTS", KEYS[2]) == 1 then redis.call("HSET", KEYS[2], "replayedAs", ARGV[1]) end
 return {"ok", ARGV[1]}`;
 
-// KEYS: dead-letter entry, original tx, replay tx, publishing mark; ARGV: replay id. Undoes
-// CLAIM after a refused publish.
+// KEYS: dead-letter entry, original tx, replay tx, publishing mark; ARGV: replay id, ttl.
+// Undoes CLAIM after a refused publish (1). A publish whose confirm did not come in time may
+// still have reached the broker (the confirm was lost, or came late from a blocked broker): the
+// replay's record becomes the marker of a refused submission, as an adapter's discard leaves,
+// so a worker that gets the message dead-letters it instead of processing it beside the replay
+// asked next. A replay a worker already took is in the broker whatever the publish said: it
+// stays claimed (2).
 const UNCLAIM = `
+local state = redis.call("HGET", KEYS[3], "state")
+if state and (state ~= "accepted" or
+    string.find(redis.call("HGET", KEYS[3], "history") or "", "},{", 1, true)) then
+  return 2
+end
 if redis.call("HGET", KEYS[1], "replayedAs") == ARGV[1] then redis.call("HDEL", KEYS[1], "replayedAs") end
 if redis.call("HGET", KEYS[2], "replayedAs") == ARGV[1] then redis.call("HDEL", KEYS[2], "replayedAs") end
 redis.call("DEL", KEYS[3], KEYS[4])
+redis.call("HSET", KEYS[3], "refused", "1")
+redis.call("PEXPIRE", KEYS[3], ARGV[2])
 return 1`;
 
 // KEYS: replay tx, publishing mark. The broker confirmed the replay: it is never sent again.
@@ -254,8 +266,15 @@ export class Replayer {
       );
     } catch (error) {
       // A resumed replay stays claimed: its mark expires and the next request tries again.
-      if (!resumed) await this.redis.sluiceReplayUnclaim(...keys, meta.id).catch(() => undefined);
-      return refused(id, `the broker did not take the replay: ${(error as Error).message}`);
+      const undone = resumed
+        ? 0
+        : await this.redis
+            .sluiceReplayUnclaim(...keys, meta.id, String(this.deps.store.retentionMs))
+            .catch(() => 0);
+      if (undone !== 2) {
+        return refused(id, `the broker did not take the replay: ${(error as Error).message}`);
+      }
+      // A worker already took it: the broker had it after all.
     }
     // Lost, this mark only lets a later request send the replay again (the worker processes an
     // id once, so a second copy changes nothing).

@@ -8,46 +8,7 @@ import { randomUUID } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { AMQP_URL, call, eventually, Harness, type SluiceProcess } from "../support/harness";
-import { TcpProxy, viaProxy } from "../support/tcp-proxy";
-
-/** AMQP 0-9-1 basic.ack (class 60, method 80): from the broker, a publisher confirm. */
-const BASIC_ACK = [0, 60, 0, 80];
-
-/**
- * A broker-to-client filter that, once armed, drops the next publisher confirm and passes
- * every other frame. Frames are reassembled across chunks (type, channel, size, payload, end).
- */
-function confirmDropper() {
-  let armed = false;
-  let dropped = 0;
-  return {
-    arm: () => (armed = true),
-    get dropped() {
-      return dropped;
-    },
-    server: () => {
-      let pending = Buffer.alloc(0);
-      return (chunk: Buffer): Buffer => {
-        pending = Buffer.concat([pending, chunk]);
-        const out: Buffer[] = [];
-        while (pending.length >= 7) {
-          const end = 7 + pending.readUInt32BE(3) + 1;
-          if (pending.length < end) break;
-          const frame = pending.subarray(0, end);
-          pending = pending.subarray(end);
-          const isConfirm = frame[0] === 1 && BASIC_ACK.every((byte, i) => frame[7 + i] === byte);
-          if (armed && isConfirm) {
-            armed = false;
-            dropped += 1;
-          } else {
-            out.push(frame);
-          }
-        }
-        return Buffer.concat(out);
-      };
-    },
-  };
-}
+import { confirmDropper, TcpProxy, viaProxy } from "../support/tcp-proxy";
 
 describe("a publish whose confirm was lost after the broker took it", function () {
   this.timeout(60_000);

@@ -133,3 +133,42 @@ export function answerCutter() {
     },
   };
 }
+
+/** AMQP 0-9-1 basic.ack (class 60, method 80): from the broker, a publisher confirm. */
+const BASIC_ACK = [0, 60, 0, 80];
+
+/**
+ * A broker-to-client filter that, once armed, drops the next publisher confirm and passes
+ * every other frame. Frames are reassembled across chunks (type, channel, size, payload, end).
+ */
+export function confirmDropper() {
+  let armed = false;
+  let dropped = 0;
+  return {
+    arm: () => (armed = true),
+    get dropped() {
+      return dropped;
+    },
+    server: () => {
+      let pending = Buffer.alloc(0);
+      return (chunk: Buffer): Buffer => {
+        pending = Buffer.concat([pending, chunk]);
+        const out: Buffer[] = [];
+        while (pending.length >= 7) {
+          const end = 7 + pending.readUInt32BE(3) + 1;
+          if (pending.length < end) break;
+          const frame = pending.subarray(0, end);
+          pending = pending.subarray(end);
+          const isConfirm = frame[0] === 1 && BASIC_ACK.every((byte, i) => frame[7 + i] === byte);
+          if (armed && isConfirm) {
+            armed = false;
+            dropped += 1;
+          } else {
+            out.push(frame);
+          }
+        }
+        return Buffer.concat(out);
+      };
+    },
+  };
+}
