@@ -84,6 +84,13 @@ function callsBefore(message: ConsumeMessage): number {
  */
 const TRANSLATOR_GRACE_MS = 1_000;
 
+/** How often an ordered backend's message whose claim another worker holds looks again. */
+const CLAIM_POLL_MS = 1_000;
+
+/** A look that found the claim held by another worker, for an ordered backend: look again. */
+const CLAIM_HELD = "claim-held";
+type Look = Settlement | typeof CLAIM_HELD;
+
 /** A signal that never aborts: for a delivery whose channel the caller does not watch. */
 const NEVER = new AbortController().signal;
 
@@ -191,6 +198,27 @@ export class RequestProcessor {
     log: MessageLog,
     gone: AbortSignal,
   ): Promise<Settlement> {
+    for (;;) {
+      const settlement = await this.look(message, request, attempt, log, gone);
+      if (settlement !== CLAIM_HELD) return settlement;
+      // An ordered backend's message whose claim another worker holds keeps its place in line
+      // (see `parkOrWait`): it is looked at again when that claim may have ended.
+      try {
+        await abortableSleep(CLAIM_POLL_MS, AbortSignal.any([this.deps.shutdown, gone]));
+      } catch {
+        return "requeue";
+      }
+    }
+  }
+
+  /** One look at a message, up to its settlement, or `CLAIM_HELD` to look again. */
+  private async look(
+    message: ConsumeMessage,
+    request: RequestMessage,
+    attempt: number,
+    log: MessageLog,
+    gone: AbortSignal,
+  ): Promise<Look> {
     // Waits end at the message's expiry: a message past it gives up its place in line.
     const waits = new MessageWaits(this.deps.shutdown, gone, request.expiresAt, this.clock);
     try {
@@ -225,7 +253,7 @@ export class RequestProcessor {
     log: MessageLog,
     gone: AbortSignal,
     waits: MessageWaits,
-  ): Promise<Settlement> {
+  ): Promise<Look> {
     const { store } = this.deps;
     const claimMs = this.deps.backend.timeoutMs + CLAIM_SLACK_MS;
     const tryClaim = async (slot: SlotAsk): Promise<SlotTry<SlotClaim>> => {
@@ -262,11 +290,7 @@ export class RequestProcessor {
       return this.callClaimed(request, attempt, message, listened, log, gone, waits, permit, claim);
     }
     await permit?.release();
-    if (claim.result === "claimed") {
-      await this.park(request, attempt, message);
-      log.info("claimed by another worker; parked until its claim ends");
-      return "ack";
-    }
+    if (claim.result === "claimed") return this.parkOrWait(request, attempt, message, log);
     if (claim.result !== "view") throw new Error(`unexpected claim result ${claim.result}`);
     return this.decide(message, request, attempt, log, gone, waits, claim.view, listened);
   }
@@ -281,7 +305,7 @@ export class RequestProcessor {
     waits: MessageWaits,
     peeked: RequestView | "refused" | null,
     listened: boolean,
-  ): Promise<Settlement> {
+  ): Promise<Look> {
     const { store } = this.deps;
     let current = peeked;
     if (current === "refused") {
@@ -333,7 +357,7 @@ export class RequestProcessor {
     log: MessageLog,
     gone: AbortSignal,
     waits: MessageWaits,
-  ): Promise<Settlement> {
+  ): Promise<Look> {
     const { store } = this.deps;
     let permit: CallPermit;
     try {
@@ -361,11 +385,7 @@ export class RequestProcessor {
     }
     if (claim.result === "claimed") {
       await permit.release();
-      // Another worker holds the claim: a duplicate copy, or the redelivery of a message
-      // whose worker died mid-call. Park it until that claim is finished or has lapsed.
-      await this.park(request, attempt, message);
-      log.info("claimed by another worker; parked until its claim ends");
-      return "ack";
+      return this.parkOrWait(request, attempt, message, log);
     }
     if (claim.result !== "ok") {
       await permit.release();
@@ -887,6 +907,28 @@ export class RequestProcessor {
   private notice(id: string, state: NoticeState): void {
     const { broker, publisher, names, log } = this.deps;
     void new StateNotices(broker, publisher, names, log).publish(id, state);
+  }
+
+  /**
+   * Another worker holds the claim: a duplicate copy, or the redelivery of a message whose
+   * worker died mid-call. It is parked until that claim is finished or has lapsed. An ordered
+   * backend's message waits here instead, holding its queue: a delay queue returns it to the
+   * backend's plain queue, behind the messages of its key accepted after it (the standby that
+   * takes over an ordered queue from a dead worker gets that worker's message first).
+   */
+  private async parkOrWait(
+    request: RequestMessage,
+    attempt: number,
+    message: ConsumeMessage,
+    log: MessageLog,
+  ): Promise<Look> {
+    if (isOrdered(this.deps.backend.ordering)) {
+      log.info("claimed by another worker; waiting in line until its claim ends");
+      return CLAIM_HELD;
+    }
+    await this.park(request, attempt, message);
+    log.info("claimed by another worker; parked until its claim ends");
+    return "ack";
   }
 
   /** Puts a message back through the shortest retry delay queue, keeping its attempt count. */

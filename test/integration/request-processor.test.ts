@@ -673,6 +673,36 @@ describe("request processor: the last look before the call (real broker and Redi
     expect(response).to.include({ outcome: "completed", body: "at once" });
   });
 
+  it("an ordered backend's message claimed by a worker that died waits in line for the claim to lapse", async () => {
+    // The standby that takes over an ordered queue gets the dead worker's message first. Parked
+    // in a delay queue, it would come back to the backend's plain queue behind the messages of
+    // its key that were accepted after it: out of order.
+    const ordered = compileConfig(rawConfig, ".").backends.ordered;
+    const clock = new FixedClock(T0);
+    const translator = new RecordingTranslator(clock);
+    const { id, delivery } = await accepted(T0, null);
+    await store.transition(id, ["accepted"], "processing", { claimMs: 1_500 });
+    const run = new RequestProcessor({
+      backend: ordered,
+      translator,
+      broker,
+      publisher,
+      store,
+      names,
+      log,
+      guard: movingGuard(clock),
+      shutdown: shutdown.signal,
+      clock,
+    });
+    expect(await run.process(delivery)).to.equal("ack");
+    expect(translator.calls.map((c) => c.id)).to.deep.equal([id]);
+    expect((await responsesOf(id)).map((r) => r.outcome)).to.deep.equal(["completed"]);
+    const parked = await channel.get(names.retryQueue("ordered", ordered.retry.backoffMs[0]), {
+      noAck: true,
+    });
+    expect(parked).to.equal(false);
+  });
+
   it("the wait for a rate token is not taken out of the call's timeout", async () => {
     // The timeout bounds the call; a token wait longer than it must neither stop the call
     // from being made (a retry spent without a call) nor cut a call short (a timeout after
