@@ -6,6 +6,7 @@ import path from "node:path";
 import { readdirSync } from "node:fs";
 import { expect } from "chai";
 import { parse as parseYaml, parseAllDocuments } from "yaml";
+import { compileConfig } from "../../shared/config/config";
 import { CONFIG_SCHEMA_FILE, schemaProblems } from "../../shared/config/config-schema";
 
 const ROOT = path.resolve(__dirname, "..", "..", "..");
@@ -112,6 +113,48 @@ function codeBlocks(markdown: string): Array<{ line: number; text: string }> {
   }));
 }
 
+/**
+ * The defaults docs/configuration.md gives as one plain value (`` `30s` ``, or
+ * `` `a` / `b` `` for a pair of keys): key path (`services.*.reply.wait`) → the value as YAML.
+ */
+function documentedDefaults(markdown: string): Array<{ key: string; value: string }> {
+  const defaults: Array<{ key: string; value: string }> = [];
+  let prefix = "";
+  for (const line of markdown.split("\n")) {
+    const heading = /^## (.*)$/.exec(line);
+    if (heading) {
+      const name = /`([^`]+)`/.exec(heading[1])?.[1];
+      prefix = name ? `${name.replace(/<[^>]+>/g, "*")}.` : "";
+      continue;
+    }
+    if (!line.startsWith("| `")) continue;
+    const [first, cell] = line.split("|").slice(1, 3);
+    const keys = [...first.matchAll(/`([^`]+)`/g)].map((m) => prefix + m[1]);
+    const values = cell.trim().split(" / ");
+    if (values.length !== keys.length) continue;
+    values.forEach((value, i) => {
+      // A formula such as `max(wait, 25s)` is no value to set.
+      const plain = /^`([^`(]*)`$/.exec(value.trim());
+      if (plain) defaults.push({ key: keys[i], value: plain[1] });
+    });
+  }
+  return defaults;
+}
+
+/** `raw` with `value` set at `key` (`*` is the one service or backend of `raw`). */
+function withValue(raw: Raw, key: string, value: unknown): Raw {
+  const copy = structuredClone(raw);
+  let at: Raw = copy;
+  const parts = key.split(".");
+  for (const part of parts.slice(0, -1)) {
+    const name = part === "*" ? Object.keys(at)[0] : part;
+    at[name] ??= {};
+    at = at[name] as Raw;
+  }
+  at[parts[parts.length - 1]] = value;
+  return copy;
+}
+
 describe("docs/configuration.md", () => {
   const schema = JSON.parse(readFileSync(CONFIG_SCHEMA_FILE, "utf8")) as Schema;
   const page = readFileSync(path.join(ROOT, "docs", "configuration.md"), "utf8");
@@ -128,6 +171,36 @@ describe("docs/configuration.md", () => {
 
   it("names no key the schema refuses", () => {
     expect(documented.filter((key) => !accepted.includes(key))).to.deep.equal([]);
+  });
+
+  it("gives the defaults the code fills in", () => {
+    const minimal = {
+      services: { testQuery: { backend: "legacy" } },
+      backends: { legacy: { url: "http://127.0.0.1:8090" } },
+    };
+    // The environment overrides some of these; the defaults are the file's own.
+    const names = ["AMQP_URL", "REDIS_URL", "PORT", "ADMIN_PORT", "ADMIN_HOST", "SLUICE_INSTANCE"];
+    const saved = names.map((name) => [name, process.env[name]] as const);
+    names.forEach((name) => delete process.env[name]);
+    try {
+      const compiled = (raw: Raw) => ({ ...compileConfig(raw, "/etc/sluice"), instanceId: "" });
+      const base = compiled(minimal);
+      const defaults = documentedDefaults(page);
+      expect(defaults.map((d) => d.key)).to.include.members([
+        "retention",
+        "admin.port",
+        "services.*.reply.wait",
+        "backends.*.retry",
+        "callbacks.backoff",
+      ]);
+      const wrong = defaults.filter(({ key, value }) => {
+        const explicit = compiled(withValue(minimal, key, parseYaml(value)));
+        return JSON.stringify(explicit) !== JSON.stringify(base);
+      });
+      expect(wrong).to.deep.equal([]);
+    } finally {
+      for (const [name, value] of saved) if (value !== undefined) process.env[name] = value;
+    }
   });
 
   it("reads keys from a row's first column and from a { … } block in it", () => {
