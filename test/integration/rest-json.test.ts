@@ -368,6 +368,18 @@ describe("rest-json translator (real HTTP backend)", () => {
     expect((error as Error).message).to.match(/maxResponseBytes/);
   });
 
+  it("fails without retry when the answer's headers are too large to read", async () => {
+    // The backend answered (and did the work): calling again would do it again, and meet the
+    // same answer, as for a body over maxResponseBytes.
+    handler = (_req, res) =>
+      res.writeHead(200, { "content-type": "text/plain", "x-debug": "z".repeat(20_000) }).end("ok");
+    const error = await rejectionOf(translator().call(request(), callOf()));
+    expect(error).to.be.instanceOf(SluiceError);
+    expect(error).not.to.be.instanceOf(BackendUnavailableError);
+    expect((error as SluiceError).retryCall).to.equal(false);
+    expect((error as Error).message).to.match(/headers/);
+  });
+
   it("bounds a chunked answer without Content-Length too", async () => {
     handler = (_req, res) => {
       res.writeHead(200, { "content-type": "text/plain" });

@@ -1,6 +1,7 @@
 // The built-in `rest-json` translator: forwards a request to an HTTP backend over a keep-alive
 // pool and maps the backend's status onto the outcome rules of the translator interface.
 
+import { maxHeaderSize } from "node:http";
 import { errors as undiciErrors } from "undici";
 import type { Dispatcher } from "undici";
 import { SluiceError } from "../../shared/protocol/errors";
@@ -372,10 +373,27 @@ function splitResponses(status: number, bytes: Buffer, backend: string): Backend
 }
 
 /**
+ * An answer whose headers are over Node's limit (`maxHeaderSize`, 16 KiB by default) came from
+ * a backend that got the request and probably did the work: like a body over
+ * `maxResponseBytes`, it fails the message at once, since calling again would do the work again
+ * and meet the same answer. Null for any other failure.
+ */
+export function unreadableAnswer(error: unknown, backend: string): SluiceError | null {
+  if (!(error instanceof undiciErrors.HeadersOverflowError)) return null;
+  return new SluiceError(
+    "BackendFailed",
+    `backend ${backend} answered with headers over ${maxHeaderSize} bytes, which cannot be read`,
+    { retryCall: false },
+  );
+}
+
+/**
  * Transport failures (refused, reset, timed out, aborted, DNS, TLS) may pass: retry them.
  * An invalid argument is a defect in the request itself: let it poison the message.
  */
 function transportFailure(error: unknown, backend: TranslatorBackend, deadline: Deadline): unknown {
+  const unreadable = unreadableAnswer(error, backend.name);
+  if (unreadable) return unreadable;
   if (
     error instanceof undiciErrors.InvalidArgumentError ||
     error instanceof undiciErrors.NotSupportedError ||

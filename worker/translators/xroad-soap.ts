@@ -7,7 +7,7 @@ import { SluiceError } from "../../shared/protocol/errors";
 import { buildMultipartRelated } from "../../shared/protocol/multipart-related";
 import { BackendPool } from "./backend-pool";
 import { Deadline } from "./call-deadline";
-import { readBounded, ResponseTooLarge } from "./rest-json";
+import { readBounded, ResponseTooLarge, unreadableAnswer } from "./rest-json";
 import {
   attachmentsOf,
   DEFAULT_MAX_RESPONSE_BYTES,
@@ -181,6 +181,8 @@ class XroadSoapTranslator implements Translator {
 
   private transportFailure(error: unknown, deadline: Deadline): Error {
     const name = this.backend.name;
+    const unreadable = unreadableAnswer(error, name);
+    if (unreadable) return unreadable;
     if (deadline.timedOut) {
       return new BackendTimeoutError(
         `backend ${name}: the security server did not answer: timed out after ${this.backend.timeoutMs} ms`,
