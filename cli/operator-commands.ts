@@ -184,7 +184,7 @@ export async function runOperatorCommand(
       }
       // As the admin port's bulk replay: the oldest first, at most --limit (1000) per run.
       const limit = Math.max(Number(parsed.flags.get("limit") ?? 1000) || 1000, 1);
-      const entries = await deadLetters.list({ ...filter, replayed: false }, limit, "oldest");
+      const entries = await deadLetters.oldestPending(filter, limit);
       const outcome = await replayer.replayMany(entries, (backend) => depths.get(backend));
       print(
         outcome,

@@ -114,24 +114,16 @@ export class DeadLetters {
   }
 
   /**
-   * Dead letters matching `filter`, newest first (or `oldest` first, as a bulk replay takes
-   * them), at most `limit`, among the `scan` newest (or oldest) of the index. Entries whose
-   * record has outlived retention are dropped from the index as they are met.
+   * Dead letters matching `filter`, newest first, at most `limit`, among the `scan` newest of
+   * the index. Entries whose record has outlived retention are dropped from the index as they
+   * are met.
    */
-  async list(
-    filter: DeadLetterFilter = {},
-    limit = 100,
-    order: "newest" | "oldest" = "newest",
-    scan = 10_000,
-  ): Promise<DeadLetter[]> {
+  async list(filter: DeadLetterFilter = {}, limit = 100, scan = 10_000): Promise<DeadLetter[]> {
     if (filter.id) {
       const one = await this.get(filter.id);
       return one && matches(one, filter) ? [strip(one)] : [];
     }
-    const ids =
-      order === "oldest"
-        ? await this.redis.zrange(this.index, 0, scan - 1)
-        : await this.redis.zrevrange(this.index, 0, scan - 1);
+    const ids = await this.redis.zrevrange(this.index, 0, scan - 1);
     const found: DeadLetter[] = [];
     const gone: string[] = [];
     for (let start = 0; start < ids.length && found.length < limit; start += 200) {
@@ -173,6 +165,20 @@ export class DeadLetters {
     }
     if (gone.length) await this.redis.zrem(this.index, ...gone).catch(() => undefined);
     return found;
+  }
+
+  /**
+   * What a bulk replay takes: those matching `filter` not replayed yet, the oldest first, at
+   * most `limit`. They are picked among the `scan` newest of the index, as every list is: the
+   * oldest `scan` would, once replayed, hide every newer one still waiting.
+   */
+  async oldestPending(
+    filter: DeadLetterFilter,
+    limit: number,
+    scan = 10_000,
+  ): Promise<DeadLetter[]> {
+    const pending = await this.list({ ...filter, replayed: false }, scan, scan);
+    return pending.sort((a, b) => a.at - b.at).slice(0, limit);
   }
 }
 

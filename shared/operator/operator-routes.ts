@@ -238,7 +238,7 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
     const limit = Math.min(Math.max(Number(selection.limit ?? 1000) || 1000, 1), 10_000);
     // The oldest first, as documented: they have waited longest, and the newest `limit` would
     // leave older ones behind for ever while new failures keep coming.
-    const entries = await deadLetters.list({ ...filter, replayed: false }, limit, "oldest");
+    const entries = await deadLetters.oldestPending(filter, limit);
     const outcome = await replay().replayMany(
       entries,
       (backend) => monitor.get(names.requestsQueue(backend))?.depth,

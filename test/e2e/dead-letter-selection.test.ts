@@ -147,6 +147,36 @@ describe("dead letters the operator selects (lists, bulk replay, CLI)", function
     expect(await queuedReplays()).to.deep.equal(ids.slice(0, 2));
   });
 
+  it("bulk replay still finds those waiting once more than a scan's worth of older ones were replayed", async () => {
+    const client = "EE/GOV/1/many";
+    // 10 000 dead letters (a list's scan) older than the one waiting, all replayed already.
+    const pipeline = redis.pipeline();
+    for (let i = 0; i < 10_000; i++) {
+      const id = randomUUID();
+      const at = base - 2 * HOUR_MS + i;
+      pipeline.hset(deadLetters.key(id), {
+        id,
+        reason: "retries_exhausted",
+        backend: "b",
+        service: "orders",
+        client,
+        at: String(at),
+        attempts: "1",
+        replayedAs: randomUUID(),
+      });
+      pipeline.zadd(redisKeys(harness.prefix).deadLetterIndex, at, id);
+    }
+    await pipeline.exec();
+    const waiting = await seed({ client });
+    const bulk = await admin("/admin/dead-letters/replay", {
+      method: "POST",
+      body: JSON.stringify({ client, limit: 5 }),
+    });
+    expect(bulk.status).to.equal(200);
+    expect(bulk.json.replayed.map((r: { id: string }) => r.id)).to.deep.equal([waiting]);
+    expect(await queuedReplays()).to.deep.equal([waiting]);
+  });
+
   it("bulk replay from the command line does too, with --limit", async () => {
     const client = "EE/GOV/1/cli";
     const ids = [await seed({ client }), await seed({ client }), await seed({ client })];
