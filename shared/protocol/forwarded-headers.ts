@@ -1,6 +1,6 @@
 // Which HTTP headers travel between an X-Road REST caller and the backend (PR-REST §4.3): the
 // caller's own headers (Accept included) go to the backend, the backend's own headers come
-// back on a sync answer; hop-by-hop headers, Host and X-Road-* never pass (docs/headers.md).
+// back on a sync answer; hop-by-hop headers, Host and X-Road-* never pass (docs/rest.md).
 
 export type HeaderMap = Record<string, string | string[]>;
 

@@ -1,0 +1,63 @@
+// The docs point readers somewhere real: every relative link of README and docs/ reaches a file
+// of the repository, every `docs/<page>.md` that the code, deploy/ or the docs name exists,
+// and no page cites a document the repository does not hold.
+
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { expect } from "chai";
+
+const ROOT = path.resolve(__dirname, "..", "..", "..");
+const PAGES = [
+  "README.md",
+  ...readdirSync(path.join(ROOT, "docs"))
+    .filter((name) => name.endsWith(".md"))
+    .map((name) => `docs/${name}`),
+];
+
+/** Files under `dir` (relative to the repository) whose name ends with one of `endings`. */
+function filesUnder(dir: string, endings: string[]): string[] {
+  return readdirSync(path.join(ROOT, dir), { withFileTypes: true }).flatMap((entry) => {
+    const at = `${dir}/${entry.name}`;
+    if (entry.isDirectory()) return filesUnder(at, endings);
+    return endings.some((ending) => entry.name.endsWith(ending)) ? [at] : [];
+  });
+}
+
+describe("links in the docs", () => {
+  it("every relative Markdown link reaches a file", () => {
+    const broken: string[] = [];
+    for (const page of PAGES) {
+      const text = readFileSync(path.join(ROOT, page), "utf8");
+      for (const m of text.matchAll(/\]\(([^)\s#]+)(?:#[^)]*)?\)/g)) {
+        if (/^[a-z]+:/.test(m[1])) continue;
+        if (!existsSync(path.join(ROOT, path.dirname(page), m[1]))) broken.push(`${page}: ${m[1]}`);
+      }
+    }
+    expect(broken).to.deep.equal([]);
+  });
+
+  it("every docs/<page>.md named in code, deploy/ or the docs exists", () => {
+    const sources = [
+      ...PAGES,
+      ...["adapter", "worker", "response-worker", "shared", "cli", "deploy", "config"].flatMap(
+        (dir) => filesUnder(dir, [".ts", ".yaml", ".yml", ".json"]),
+      ),
+    ];
+    const missing: string[] = [];
+    for (const file of sources) {
+      const text = readFileSync(path.join(ROOT, file), "utf8");
+      for (const m of text.matchAll(/\bdocs\/([a-z0-9-]+\.md)/g)) {
+        if (!existsSync(path.join(ROOT, "docs", m[1]))) missing.push(`${file}: docs/${m[1]}`);
+      }
+    }
+    expect(sources.length).to.be.greaterThan(50);
+    expect(missing).to.deep.equal([]);
+  });
+
+  it("no page cites a contract document the repository does not hold", () => {
+    const cites = PAGES.filter((page) =>
+      /\bCONTRACT\b/.test(readFileSync(path.join(ROOT, page), "utf8")),
+    );
+    expect(existsSync(path.join(ROOT, "CONTRACT.md")) ? [] : cites).to.deep.equal([]);
+  });
+});
