@@ -29,7 +29,8 @@ export type RateDecision =
 /**
  * GCRA keeps one number per backend: the theoretical arrival time (TAT) of the next call, in
  * microseconds of Redis time. A call is granted when TAT - tolerance <= now, and then moves TAT
- * on by one emission interval. The state is one key, so the limit is smooth (no window edges),
+ * on by one emission interval, so TAT is never more than tolerance + interval ahead of now; a
+ * TAT further ahead (left by another rate) is brought back to that. The state is one key, so the limit is smooth (no window edges),
  * costs one round trip and needs no agreement between worker clocks.
  *
  * KEYS[1] the TAT key; ARGV[1] emission interval (µs); ARGV[2] burst tolerance (µs).
@@ -42,6 +43,14 @@ local interval = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
+-- No grant of this rate leaves the next due time further ahead than this: one further ahead was
+-- set by another rate (a slower one before the configuration changed) or before Redis's clock
+-- went back, and would hold this rate's calls back until then.
+-- Kept so, or every ask would be told to wait one interval more.
+if tat > now + tolerance + interval then
+  tat = now + tolerance + interval
+  redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', math.floor((tat - now) / 1000) + 1000)
+end
 local allowAt = tat - tolerance
 if now < allowAt then
   return {0, allowAt - now, now}

@@ -110,6 +110,27 @@ describe("rate limiter (real Redis)", function () {
     if (!again.granted) expect(again.retryInMs).to.be.within(59_000, 60_025);
   });
 
+  it("a faster rate applies at once, not after the slower rate's next due time", async () => {
+    // The agreement changed from one call an hour to ten a second: the key still holds the
+    // old rate's next due time, an hour away, which no decision of the new rate can reach.
+    const redis = connect();
+    const hourly = new RateLimiter(redis, prefix, "renegotiated", {
+      limit: 1,
+      perMs: 3_600_000,
+      burst: 0,
+    });
+    expect(await hourly.tryAcquire()).to.include({ granted: true });
+    const rate = { limit: 10, perMs: 1000, burst: 0 };
+    const faster = new RateLimiter(redis, prefix, "renegotiated", rate);
+    const next = await faster.tryAcquire();
+    // At most one interval of the new rate (and its guard) away.
+    if (!next.granted) expect(next.retryInMs).to.be.at.most(rate.perMs / rate.limit + 25);
+    // And the new rate holds from there: the one after is an interval later.
+    const [first, second] = [await faster.acquire(), await faster.tryAcquire()];
+    expect(first).to.be.a("number");
+    expect(second.granted).to.equal(false);
+  });
+
   it("stops waiting as soon as the signal aborts", async () => {
     const limiter = new RateLimiter(connect(), prefix, "slow", {
       limit: 1,
