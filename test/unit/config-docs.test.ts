@@ -155,6 +155,38 @@ function withValue(raw: Raw, key: string, value: unknown): Raw {
   return copy;
 }
 
+/**
+ * The ranges docs/configuration.md states (`1 to 16`, `` `partitions` 1 to 256 ``): key path →
+ * [minimum, maximum]. A range belongs to the nearest key named before it in the row's text, or
+ * to the row's key.
+ */
+function documentedRanges(markdown: string): Array<{ key: string; range: [number, number] }> {
+  const ranges: Array<{ key: string; range: [number, number] }> = [];
+  let prefix = "";
+  for (const line of markdown.split("\n")) {
+    const heading = /^## (.*)$/.exec(line);
+    if (heading) {
+      const name = /`([^`]+)`/.exec(heading[1])?.[1];
+      prefix = name ? `${name.replace(/<[^>]+>/g, "*")}.` : "";
+      continue;
+    }
+    if (!line.startsWith("| `")) continue;
+    const [first, ...rest] = line.split("|").slice(1, -1);
+    const keys = [...first.matchAll(/`([^`]+)`/g)].map((m) => prefix + m[1]);
+    if (keys.length !== 1) continue;
+    const text = rest.join("|");
+    for (const m of text.matchAll(/(\d+) to (\d+)(?=[),;]| \()/g)) {
+      const before = [...text.slice(0, m.index).matchAll(/`([A-Za-z]+)`/g)].map((b) => b[1]);
+      const sub = before.at(-1);
+      ranges.push({
+        key: sub ? `${keys[0]}.${sub}` : keys[0],
+        range: [Number(m[1]), Number(m[2])],
+      });
+    }
+  }
+  return ranges;
+}
+
 describe("docs/configuration.md", () => {
   const schema = JSON.parse(readFileSync(CONFIG_SCHEMA_FILE, "utf8")) as Schema;
   const page = readFileSync(path.join(ROOT, "docs", "configuration.md"), "utf8");
@@ -201,6 +233,34 @@ describe("docs/configuration.md", () => {
     } finally {
       for (const [name, value] of saved) if (value !== undefined) process.env[name] = value;
     }
+  });
+
+  it("states the ranges the schema enforces", () => {
+    type Node = Schema & { minimum?: number; maximum?: number };
+    const root = schema as Node & { definitions: Record<string, Node> };
+    const resolve = (node: Node): Node =>
+      node.$ref ? resolve(root.definitions[node.$ref.replace("#/definitions/", "")]) : node;
+    const at = (key: string): Node | undefined =>
+      key.split(".").reduce<Node | undefined>((node, part) => {
+        if (!node) return undefined;
+        const n = resolve(node);
+        const child =
+          part === "*"
+            ? (n.additionalProperties as Node)
+            : (n.properties?.[part] ?? n.then?.properties?.[part]);
+        return child && resolve(child);
+      }, root);
+    const ranges = documentedRanges(page);
+    expect(ranges.map((r) => r.key)).to.include.members([
+      "callbacks.maxPerTarget",
+      "backends.*.ordering.partitions",
+      "backends.*.retry.attempts",
+    ]);
+    const wrong = ranges.filter(({ key, range }) => {
+      const node = at(key);
+      return node?.minimum !== range[0] || node?.maximum !== range[1];
+    });
+    expect(wrong).to.deep.equal([]);
   });
 
   it("reads keys from a row's first column and from a { … } block in it", () => {
