@@ -38,6 +38,7 @@ import type { WakeMessage } from "../shared/protocol/wake-message";
 import type { Admission, Backpressure } from "./backpressure";
 import type { CallerGone } from "./connection-gone";
 import type { SyncWaiters } from "./sync-waiters";
+import { UnansweredCreates } from "./unanswered-creates";
 
 /** What a protocol route hands over after parsing and validating the request. */
 export interface Submission {
@@ -117,8 +118,12 @@ export class Intake {
   private readonly order: RecentSubmission[] = [];
   private head = 0;
 
+  /** Creates Redis did not answer, undone behind them. */
+  private readonly unanswered: UnansweredCreates;
+
   constructor(private readonly deps: IntakeDeps) {
     this.unconfirmedMs = deps.publishTimeoutMs + 1_000;
+    this.unanswered = new UnansweredCreates(deps.store, deps.log, this.unconfirmedMs);
   }
 
   async submit(submission: Submission): Promise<IntakeResult> {
@@ -161,6 +166,9 @@ export class Intake {
       try {
         created = await store.create(meta);
       } catch (error) {
+        // Unanswered is not undone: the create may still run. Its undo follows it, so the
+        // caller's retry (told 503) is a new message, not a duplicate of an unpublished one.
+        void this.unanswered.undo(meta);
         throw storeUnavailable(error);
       }
       // Returned, not awaited: the admission ends now (finally), not after a sync duplicate's wait.
@@ -310,11 +318,7 @@ export class Intake {
     backend: BackendConfig,
   ): Promise<IntakeResult> {
     const tx = await this.firstPersisted(id);
-    if (!tx || tx.client !== submission.client) {
-      throw new SluiceError("Busy", "the same message was just refused; retry shortly", {
-        retryAfter: 1,
-      });
-    }
+    if (!tx || tx.client !== submission.client) throw justRefused();
     // Never confirmed by its deadline: the first adapter died between the record and the
     // broker's confirm, and the broker may not have the message. This resubmission publishes
     // it under the same id (a second copy, if the broker had it after all, is never processed
@@ -364,7 +368,10 @@ export class Intake {
       // this caller gets its 202 only once the broker has the message, or this adapter takes
       // the publish over when that adoption is stale.
       const current = await unavailableOnError(() => store.get(tx.id));
-      if (!current || current.published || current.state !== "accepted") return;
+      // Discarded meanwhile (its publish failed, or its create went unanswered): its caller
+      // was told 503, and a 202 here would acknowledge a message nobody will publish.
+      if (!current) throw justRefused();
+      if (current.published || current.state !== "accepted") return;
       await new Promise((resolve) => setTimeout(resolve, delayMs));
     }
     const message: RequestMessage = {
@@ -513,6 +520,13 @@ function publishTrace(
   }
   if (!trace) return { span: null, headers: undefined };
   return { span: null, headers: { ...headersOf(trace), [ENQUEUED_AT_HEADER]: now } };
+}
+
+/** A resubmission whose first submission was refused to its caller a moment ago. */
+function justRefused(): SluiceError {
+  return new SluiceError("Busy", "the same message was just refused; retry shortly", {
+    retryAfter: 1,
+  });
 }
 
 /** Redis being unreachable means no transaction record can be written: 503, never a 202. */

@@ -110,7 +110,12 @@ export async function runOperatorCommand(
   });
   const [verb, id] = parsed.words;
   await checkRedis(config.redisUrl);
-  const redis = createRedis(config.redisUrl, log, `sluice-cli-${config.instanceId}`);
+  const redis = createRedis(
+    config.redisUrl,
+    log,
+    `sluice-cli-${config.instanceId}`,
+    config.redisCommandTimeoutMs,
+  );
   await whenReady(redis);
   let broker: Broker | null = null;
   const names = topologyNames(config.prefix);

@@ -6,7 +6,13 @@ import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import path from "node:path";
 import { parse as parseYaml } from "yaml";
-import { amqpUrls, DEFAULT_AMQP_URL, DEFAULT_REDIS_URL, redisTarget } from "./connection-urls";
+import {
+  amqpUrls,
+  DEFAULT_AMQP_URL,
+  DEFAULT_REDIS_COMMAND_TIMEOUT_MS,
+  DEFAULT_REDIS_URL,
+  redisTarget,
+} from "./connection-urls";
 import { parseDuration } from "./durations";
 import type { ReplyMode } from "../protocol/envelope";
 import { problemPath, schemaProblems } from "./config-schema";
@@ -90,6 +96,11 @@ export interface SluiceConfig {
   amqpUrls: string[];
   /** `redis://…`, or `redis-sentinel://…` naming the sentinels and the master. */
   redisUrl: string;
+  /**
+   * How long a Redis command may wait for its answer (subscriptions excepted): a silent Redis
+   * (a partition, a frozen server) fails requests with 503 instead of holding them.
+   */
+  redisCommandTimeoutMs: number;
   adapter: {
     host: string;
     port: number;
@@ -594,6 +605,14 @@ export function compileConfig(
     );
   }
 
+  const redisCommandTimeoutMs = root.duration(
+    "redisCommandTimeout",
+    DEFAULT_REDIS_COMMAND_TIMEOUT_MS,
+  );
+  if (redisCommandTimeoutMs < 100 || redisCommandTimeoutMs > 60_000) {
+    problems.push("config.redisCommandTimeout: must be between 100ms and 1m");
+  }
+
   const named = process.env.SLUICE_INSTANCE?.trim() || root.string("instance", "");
   const instance = named || hostname();
   if (named && !/^[A-Za-z0-9_.:-]{1,128}$/.test(named)) {
@@ -608,6 +627,7 @@ export function compileConfig(
     prefix: root.string("prefix", ""),
     amqpUrls: brokers.urls,
     redisUrl,
+    redisCommandTimeoutMs,
     adapter: {
       host: adapter.string("host", "0.0.0.0"),
       port: envInt("PORT", adapter.int("port", 8080), problems),

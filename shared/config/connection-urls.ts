@@ -6,6 +6,11 @@ import { redactUrl } from "../runtime/startup-error";
 
 export const DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672";
 export const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";
+/**
+ * How long a Redis command may go unanswered (`redisCommandTimeout`): Redis answers in well
+ * under a millisecond, and even a fork or an fsync stall rarely holds it for a second.
+ */
+export const DEFAULT_REDIS_COMMAND_TIMEOUT_MS = 2_000;
 
 /**
  * The broker URLs from `AMQP_URL` or `amqpUrl`: one URL, several separated by commas or

@@ -53,7 +53,12 @@ export async function startRuntime(
 ): Promise<Runtime> {
   await checkRedis(config.redisUrl);
   const broker = await Broker.connect(config.amqpUrls, log);
-  const redis = createRedis(config.redisUrl, log, `sluice-${config.instanceId}`);
+  const redis = createRedis(
+    config.redisUrl,
+    log,
+    `sluice-${config.instanceId}`,
+    config.redisCommandTimeoutMs,
+  );
   await whenReady(redis);
   const names = topologyNames(config.prefix);
   const store = new TransactionStore(redis, config.prefix, config.retentionMs);

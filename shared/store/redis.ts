@@ -5,7 +5,7 @@
 import Redis, { type RedisOptions } from "ioredis";
 import type { Writable } from "node:stream";
 import type { Logger } from "pino";
-import { redisTarget } from "../config/connection-urls";
+import { DEFAULT_REDIS_COMMAND_TIMEOUT_MS, redisTarget } from "../config/connection-urls";
 import { redactUrl, redisStartupError, StartupError } from "../runtime/startup-error";
 import { corkPerTurn } from "../runtime/turn-corked-socket";
 
@@ -25,6 +25,8 @@ export async function checkRedis(url: string, timeoutMs = 5_000): Promise<void> 
     retryStrategy: () => null,
     sentinelRetryStrategy: () => null,
     enableOfflineQueue: false,
+    // A server that accepts the connection but never answers is as unreachable as one that refuses it.
+    commandTimeout: timeoutMs,
   });
   // A refused AUTH arrives as an error event; the connect itself only says "closed".
   let refused: Error | null = null;
@@ -44,12 +46,25 @@ export async function checkRedis(url: string, timeoutMs = 5_000): Promise<void> 
 /**
  * A client for request paths: commands fail at once while Redis is down (no offline queue),
  * so the adapter answers 503 instead of piling up requests, and it reconnects in the background.
+ * A command Redis does not answer (a silent connection: a partition without resets, a frozen
+ * server; or a command ioredis sends again after a reconnect) fails after `commandTimeoutMs`.
+ * It may still run later: every state change it makes recognises its own run (see
+ * docs/reliability.md, "A Redis that does not answer"). Subscriber connections made from this
+ * client with `subscriberOptions` wait without a deadline, as a subscription must.
  */
-export function createRedis(url: string, log: Logger, name: string): Redis {
+export function createRedis(
+  url: string,
+  log: Logger,
+  name: string,
+  commandTimeoutMs = DEFAULT_REDIS_COMMAND_TIMEOUT_MS,
+): Redis {
   const client = redisClient(url, {
     connectionName: name,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
+    commandTimeout: commandTimeoutMs,
+    // The sentinels are asked where the master is on every reconnect: not for ever either.
+    sentinelCommandTimeout: commandTimeoutMs,
     // Off: the socket is corked per event-loop turn (corkPerTurn below), which already sends a
     // turn's commands in one write; auto-pipelining only added a Pipeline object per batch.
     enableAutoPipelining: false,
@@ -74,6 +89,13 @@ export function createRedis(url: string, log: Logger, name: string): Redis {
   });
   return client;
 }
+
+/**
+ * Options of a subscriber connection duplicated from a `createRedis` client: a subscription
+ * waits for messages as long as it lives, so it has no command deadline (a SUBSCRIBE it queued
+ * while disconnected waits for the connection too).
+ */
+export const subscriberOptions: RedisOptions = { commandTimeout: undefined };
 
 /** Waits until a client is ready (it was checked at start, so this is short). */
 export async function whenReady(client: Redis, timeoutMs = 10_000): Promise<void> {

@@ -91,11 +91,16 @@ function markPublishedLua(first: string): string {
 end`;
 }
 
+/** What CREATE_MANY answers for a message whose submission was refused before it ran. */
+const REFUSED_CREATE = "refused";
+
 // KEYS: tx, dedup, dedup v1 (both "" without an X-Road id) of each message, then the tx of
 // each confirm mark; ARGV: ttl ms, number of messages, then meta json, now, id of each.
 // Creates the messages of one event-loop turn in order (a duplicate later in the same batch
 // finds the earlier one) and sets the confirm marks noted meanwhile (as MARK_PUBLISHED_MANY);
-// returns, per message, the existing gateway id or "".
+// returns, per message, the existing gateway id or "". A create that runs after its own
+// discard (it was sent again after a reconnect, behind the discard its adapter sent when the
+// create went unanswered) finds the refused marker and writes nothing.
 // Sluice 0.1.0 keyed duplicates by (client, X-Road id): a message it accepted shortly before an
 // upgrade is still found by that key, read only when the current one is missing. Such a key
 // names this message's duplicate only if its record was sent by the same client to the same
@@ -116,7 +121,9 @@ for i = 1, n do
   local tx, dedup, dedup_v1 = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
   local meta, now, id = ARGV[3 * i], ARGV[3 * i + 1], ARGV[3 * i + 2]
   local existing = false
-  if dedup ~= "" then
+  if redis.call("HGET", tx, "refused") == "1" then
+    existing = "${REFUSED_CREATE}"
+  elseif dedup ~= "" then
     existing = redis.call("GET", dedup)
     if not existing and dedup_v1 ~= "" then
       local old_id = redis.call("GET", dedup_v1)
@@ -153,8 +160,10 @@ redis.call("PEXPIRE", KEYS[1], ARGV[3])
 return 1`;
 
 // KEYS: tx, dedup (or ""); ARGV: ttl ms, id
-// Undoes a create whose publish failed: the record gives way to a marker saying the message
-// was refused, so a copy the broker took after all is told apart from a record Redis lost.
+// Undoes a create whose publish failed, or which Redis did not answer in time (it may have
+// run, and ioredis may send it, and this, again after a reconnect: CREATE_MANY respects the
+// marker this leaves): the record gives way to a marker saying the message was refused, so a
+// copy the broker took after all is told apart from a record Redis lost.
 // Returns 1 when discarded, 0 when adopted (another adapter publishes it), 2 when a worker
 // has already claimed it: the broker had the message although its confirm was lost, and
 // discarding then would leave the processed copy without a record while the caller, told 503,
@@ -506,6 +515,9 @@ export class TransactionStore {
     meta: TransactionMeta,
   ): Promise<{ created: true } | { created: false; existingId: string }> {
     const existing = await this.creates.add(meta);
+    if (existing === REFUSED_CREATE) {
+      throw new Error("the submission was refused before its record was written");
+    }
     // A command resent after a reconnect finds the key it wrote itself: that is still ours.
     return existing && existing !== meta.id
       ? { created: false, existingId: existing }

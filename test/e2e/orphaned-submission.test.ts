@@ -109,4 +109,25 @@ describe("a submission whose adapter died before the broker's confirm", function
     );
     expect(harness.sim.calls({ id })).to.have.length(1);
   });
+
+  it("is refused (503), not acknowledged, when its record goes while another adapter's adoption is awaited", async () => {
+    // The first submission was refused to its caller meanwhile (its undo ran late, after its
+    // create went unanswered, or its record otherwise went): nobody will publish it, so a 202
+    // for its id would acknowledge a message that is lost.
+    const xroadId = `orphan-${randomUUID()}`;
+    const id = await orphan(xroadId);
+    expect(await store.adopt(id, "an-adapter-still-publishing", 60_000)).to.equal(true);
+    const answering = call(`${sluice.url}/rest/order`, {
+      body: JSON.stringify({ n: 3 }),
+      headers: { "X-Road-Id": xroadId },
+      client,
+    });
+    // The resubmission now waits for that adoption's publish (until it is stale).
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await redis.del(store.key(id));
+    const answer = await answering;
+    expect(answer.status, answer.text).to.equal(503);
+    expect(answer.json.type).to.equal("Busy");
+    expect(harness.sim.calls({ id })).to.have.length(0);
+  });
 });

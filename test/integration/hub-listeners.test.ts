@@ -436,6 +436,31 @@ describe("hub registration whose answer was lost (real Redis through a proxy)", 
     });
   });
 
+  it("a registration Redis does not answer in time is a 503 with Retry-After, not a wait for as long as Redis is away", async () => {
+    const client = "EE/GOV/70000015/unanswered";
+    await withLostReply(client, true, async (base, release, cut) => {
+      // The reply is lost and the client cannot reconnect: ioredis would hold the command
+      // (to send it again) for as long as that lasts.
+      const answer = await hubRequest(base, "POST", "/hub", client, registration);
+      expect(cut.dropped, "the registration's reply was cut").to.equal(1);
+      expect(answer.status).to.equal(503);
+      expect(answer.body.type).to.equal("Unavailable");
+      expect(Number(answer.headers.get("retry-after"))).to.be.greaterThan(0);
+      const [made] = await new HubListeners(redis, prefix).forClient(client);
+      expect(made, "Redis ran the registration").to.not.equal(undefined);
+      release();
+      // Sent again after the reconnect, the registration finds itself; the retry finds it too.
+      const retried = await eventually(async () => {
+        const again = await hubRequest(base, "POST", "/hub", client, registration);
+        return again.status === 503 ? undefined : again;
+      });
+      expect(retried.status).to.equal(201);
+      expect(retried.body.id).to.equal(made.id);
+      const all = await new HubListeners(redis, prefix).forClient(client);
+      expect(all.map((l) => l.id)).to.deep.equal([made.id]);
+    });
+  });
+
   it("a registration the Redis client sends again after a reconnect is still one listener", async () => {
     const client = "EE/GOV/70000014/resent";
     await withLostReply(client, false, async (base, _release, cut) => {

@@ -475,6 +475,22 @@ describe("transaction store (Redis)", () => {
     expect(await store.create(meta({ xroadId: "d-1" }))).to.deep.equal({ created: true });
   });
 
+  it("a create that runs after its own discard (sent again behind it after a reconnect) writes nothing", async () => {
+    // The adapter told its caller 503 when the create went unanswered, and discarded it: a
+    // record written now would make the caller's resubmission a duplicate of a message nobody
+    // published (and the worker would refuse it, as the marker says).
+    const xroadId = `d-${randomUUID()}`;
+    const unanswered = meta({ xroadId });
+    expect(await store.discard(unanswered)).to.equal("discarded");
+    let refused: unknown = null;
+    await store.create(unanswered).catch((error: unknown) => (refused = error));
+    expect(refused).to.be.instanceOf(Error);
+    expect((await store.peek(unanswered.id)) as unknown).to.equal("refused");
+    expect(await store.get(unanswered.id)).to.equal(null);
+    const resubmitted = meta({ xroadId });
+    expect(await store.create(resubmitted)).to.deep.equal({ created: true });
+  });
+
   it("discard keeps a record a worker took: the broker had the message, only its confirm was lost", async () => {
     // Discarded, the processed copy would have no record while its caller, told 503, submits
     // it again: the backend would see it twice.

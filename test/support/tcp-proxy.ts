@@ -1,6 +1,7 @@
 // A TCP proxy a test puts between one process and the broker (or any server) to break that
 // process's connections on purpose, without touching the server others use: cut every
-// connection, refuse new ones for a while, or decide per chunk what reaches either side.
+// connection, refuse new ones for a while, stall them (silent, not closed), or decide per
+// chunk what reaches either side.
 
 import net from "node:net";
 
@@ -20,6 +21,9 @@ export class TcpProxy {
   private readonly server: net.Server;
   private readonly sockets = new Set<net.Socket>();
   private refusing = false;
+  private stalled = false;
+  /** Per open connection: passes on what it held while the proxy was stalled. */
+  private readonly resumes = new Set<() => void>();
 
   constructor(
     private readonly target: { host: string; port: number },
@@ -43,23 +47,30 @@ export class TcpProxy {
         this.sockets.delete(upstream);
       };
       const { client: sent, server: answered } = filters;
-      if (answered) {
-        upstream.on("data", (chunk: Buffer) => {
-          const pass = answered(chunk);
+      // Bytes that arrive while the proxy is stalled wait here, in order, until it heals.
+      const held: Array<() => void> = [];
+      const relay = (deliver: () => void) => {
+        if (this.stalled || held.length > 0) held.push(deliver);
+        else deliver();
+      };
+      const resume = () => {
+        while (held.length > 0 && !this.stalled) held.shift()!();
+      };
+      this.resumes.add(resume);
+      client.once("close", () => this.resumes.delete(resume));
+      upstream.on("data", (chunk: Buffer) =>
+        relay(() => {
+          const pass = answered ? answered(chunk) : chunk;
           if (pass === null) close();
           else if (pass.length > 0) client.write(pass);
-        });
-      } else {
-        upstream.pipe(client);
-      }
-      if (sent) {
-        client.on("data", (chunk: Buffer) => {
-          const pass = sent(chunk);
+        }),
+      );
+      client.on("data", (chunk: Buffer) =>
+        relay(() => {
+          const pass = sent ? sent(chunk) : chunk;
           if (pass.length > 0) upstream.write(pass);
-        });
-      } else {
-        client.pipe(upstream);
-      }
+        }),
+      );
       client.on("error", close).on("close", close);
       upstream.on("error", close).on("close", close);
     });
@@ -80,6 +91,21 @@ export class TcpProxy {
   /** While true, new connections are closed as soon as they are accepted. */
   refuse(refusing: boolean): void {
     this.refusing = refusing;
+  }
+
+  /**
+   * While stalled nothing passes either way and nothing is closed: the server looks alive but
+   * silent (a network partition without resets, a frozen server). Bytes sent meanwhile are
+   * held, as TCP would hold them, and passed on in order by `heal`.
+   */
+  stall(): void {
+    this.stalled = true;
+  }
+
+  /** Ends a stall: what was held is passed on, then everything flows again. */
+  heal(): void {
+    this.stalled = false;
+    for (const resume of [...this.resumes]) resume();
   }
 
   async close(): Promise<void> {

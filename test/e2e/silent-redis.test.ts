@@ -1,0 +1,188 @@
+// A Redis that stops answering without closing the connection (a partition without resets, a
+// frozen server), seen by the adapter through a stalled proxy: a status read, a submission and
+// a cancel each get 503 with Retry-After instead of waiting for as long as Redis is silent, and
+// once Redis answers again the commands it was sent meanwhile run late without leaving anything
+// wrong behind: the caller's retry of the submission is one new message, called once.
+
+import { expect } from "chai";
+import { randomUUID } from "node:crypto";
+import Redis from "ioredis";
+import { redisKeys } from "../../shared/protocol/redis-keys";
+import { call, eventually, Harness, REDIS_URL, type SluiceProcess } from "../support/harness";
+import { TcpProxy, viaProxy } from "../support/tcp-proxy";
+
+const CLIENT = "EE/GOV/70000001/case-app";
+
+describe("a silent Redis (adapter's connection stalled, not closed)", function () {
+  this.timeout(60_000);
+  const harness = new Harness();
+  const target = new URL(REDIS_URL);
+  const proxy = new TcpProxy({ host: target.hostname, port: Number(target.port || 6379) });
+  const keys = redisKeys(harness.prefix);
+  let adapter: SluiceProcess;
+  let redis: Redis;
+
+  before(async () => {
+    await harness.startSim({ latencyMs: 0 });
+    harness.writeConfig({
+      // Short, so the test does not wait long; the default is documented in configuration.md.
+      redisCommandTimeout: "300ms",
+      services: {
+        order: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" },
+        parked: { protocols: ["rest"], reply: { mode: "ack" }, backend: "held" },
+      },
+      backends: { sim: { translator: "rest-json" }, held: {} },
+    });
+    redis = new Redis(REDIS_URL);
+    // No worker for "held": its messages stay accepted, to be cancelled.
+    await harness.spawn("worker", {}, ["--backends", "sim"]);
+    await harness.spawn("response-worker");
+    adapter = await harness.spawn("adapter", {
+      REDIS_URL: viaProxy(REDIS_URL, await proxy.listen()),
+    });
+  });
+  afterEach(() => proxy.heal());
+  after(async () => {
+    await harness.cleanup();
+    await proxy.close();
+    redis.disconnect();
+  });
+
+  const submit = (service: string, xroadId: string) =>
+    call(`${adapter.url}/rest/${service}/orders`, {
+      body: JSON.stringify({ order: 1 }),
+      headers: { "X-Road-Id": xroadId },
+    });
+  const status = (id: string) => call(`${adapter.url}/messages/${id}`);
+  const settled = (id: string) =>
+    eventually(
+      async () => {
+        const answer = await status(id);
+        return answer.status === 200 && answer.json.state === "completed" ? answer : undefined;
+      },
+      20_000,
+      `message ${id} to complete`,
+    );
+  const unavailable = (answer: Awaited<ReturnType<typeof call>>) => {
+    expect(answer.status, answer.text).to.equal(503);
+    expect(answer.json.type).to.equal("Unavailable");
+    expect(Number(answer.headers.get("retry-after"))).to.be.greaterThan(0);
+  };
+
+  /** The records (not refused markers) Redis holds for this client's X-Road id. */
+  async function recordsOf(xroadId: string): Promise<Array<Record<string, string>>> {
+    const found: Array<Record<string, string>> = [];
+    for (const key of await redis.keys(keys.tx("*"))) {
+      if (key.endsWith(":responses")) continue;
+      const record = await redis.hgetall(key);
+      if (record.meta && (JSON.parse(record.meta) as { xroadId: string }).xroadId === xroadId) {
+        found.push(record);
+      }
+    }
+    return found;
+  }
+
+  it("a status read answers 503 with Retry-After, and the status once Redis answers", async () => {
+    const accepted = await submit("order", randomUUID());
+    expect(accepted.status).to.equal(202);
+    const id = accepted.json.id as string;
+    await settled(id);
+
+    proxy.stall();
+    unavailable(await status(id));
+    proxy.heal();
+    expect((await settled(id)).json.id).to.equal(id);
+  });
+
+  it("a submission answers 503, and its retry once Redis answers is one new message, called once", async () => {
+    const xroadId = randomUUID();
+    proxy.stall();
+    unavailable(await submit("order", xroadId));
+    // Redis now gets the create it was sent, late, and what the adapter sent after it.
+    proxy.heal();
+
+    const retried = await submit("order", xroadId);
+    expect(retried.status, retried.text).to.equal(202);
+    const id = retried.json.id as string;
+    await settled(id);
+    const calls = harness.sim.calls().filter((c) => c.id === id);
+    expect(calls).to.have.length(1);
+    // The refused submission left no record behind: not one its retry was a duplicate of
+    // (published by adoption, under the refused id), and none left accepted for ever.
+    const records = await recordsOf(xroadId);
+    expect(records).to.have.length(1);
+    expect(JSON.parse(records[0].meta).id).to.equal(id);
+    expect(records[0]).to.not.have.property("adoptedBy");
+    expect(await redis.get(keys.dedup(CLIENT, "order", xroadId))).to.equal(id);
+  });
+
+  it("a cancel answers 503, and its retry once Redis answers cancels", async () => {
+    const accepted = await submit("parked", randomUUID());
+    expect(accepted.status).to.equal(202);
+    const id = accepted.json.id as string;
+
+    proxy.stall();
+    unavailable(await call(`${adapter.url}/messages/${id}`, { method: "DELETE" }));
+    proxy.heal();
+    const cancelled = await eventually(async () => {
+      const answer = await call(`${adapter.url}/messages/${id}`, { method: "DELETE" });
+      return answer.status === 503 ? undefined : answer;
+    });
+    expect(cancelled.status, cancelled.text).to.equal(200);
+    expect(cancelled.json).to.include({ id, state: "cancelled" });
+    expect(harness.sim.calls().filter((c) => c.id === id)).to.have.length(0);
+  });
+});
+
+describe("a silent Redis (a worker's connection stalled, not closed)", function () {
+  this.timeout(60_000);
+  const harness = new Harness();
+  const target = new URL(REDIS_URL);
+  const proxy = new TcpProxy({ host: target.hostname, port: Number(target.port || 6379) });
+  let adapter: SluiceProcess;
+  let worker: SluiceProcess;
+
+  before(async () => {
+    await harness.startSim({ latencyMs: 0 });
+    harness.writeConfig({
+      redisCommandTimeout: "300ms",
+      services: { order: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" } },
+      // A short backend timeout: a claim that Redis runs late lapses soon after.
+      backends: { sim: { translator: "rest-json", timeout: "1s", retry: { backoff: ["200ms"] } } },
+    });
+    adapter = await harness.spawn("adapter");
+    await harness.spawn("response-worker");
+    worker = await harness.spawn("worker", {
+      REDIS_URL: viaProxy(REDIS_URL, await proxy.listen()),
+    });
+  });
+  after(async () => {
+    proxy.heal();
+    await harness.cleanup();
+    await proxy.close();
+  });
+
+  it("does not hold a message for as long as Redis is silent: its wait fails and it tries again, and the message is called once", async () => {
+    proxy.stall();
+    const accepted = await call(`${adapter.url}/rest/order/orders`, { body: "{}" });
+    expect(accepted.status).to.equal(202);
+    const id = accepted.json.id as string;
+    // Its wait for Redis (the claim, with an in-flight slot) fails, and it tries again.
+    await eventually(
+      async () =>
+        worker.lines.some((line) => line.msg === "work interrupted; trying again") || undefined,
+      20_000,
+      "the worker's Redis wait to fail",
+    );
+    proxy.heal();
+    await eventually(
+      async () => {
+        const answer = await call(`${adapter.url}/messages/${id}`);
+        return answer.json.state === "completed" || undefined;
+      },
+      40_000,
+      `message ${id} to complete`,
+    );
+    expect(harness.sim.calls().filter((c) => c.id === id)).to.have.length(1);
+  });
+});
