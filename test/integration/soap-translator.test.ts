@@ -600,6 +600,20 @@ describe("soap translator against a recording SOAP backend", function () {
     expect((error as Error).message).to.contain("HTTP 502");
   });
 
+  it("an answer whose headers are too large to read is not retried", async () => {
+    // The backend did the work: calling again would do it again and meet the same answer.
+    answer = (_r, res) => {
+      res.writeHead(200, { "content-type": "text/xml", "x-debug": "z".repeat(20_000) });
+      res.end(envelope("<tns:getStateResponse/>"));
+    };
+    const request = fromFixture("getstate.query");
+    const error = await failureOf(translator.call(request, callOf(request)));
+    expect(error).to.be.instanceOf(SluiceError);
+    expect(error).not.to.be.instanceOf(BackendUnavailableError);
+    expect((error as SluiceError).retryCall).to.equal(false);
+    expect((error as Error).message).to.match(/headers/);
+  });
+
   it("a 200 answer that is not SOAP is neither completed nor retried", async () => {
     answer = (_r, res) => send(res, 200, "text/html", "<html><body>login</body></html>");
     const request = fromFixture("getstate.query");

@@ -379,7 +379,11 @@ function splitResponses(status: number, bytes: Buffer, backend: string): Backend
  * and meet the same answer. Null for any other failure.
  */
 export function unreadableAnswer(error: unknown, backend: string): SluiceError | null {
-  if (!(error instanceof undiciErrors.HeadersOverflowError)) return null;
+  // undici's error, or Node's own HTTP client's (the soap translator's, through axios).
+  const overflow =
+    error instanceof undiciErrors.HeadersOverflowError ||
+    (error as { code?: unknown } | null)?.code === "HPE_HEADER_OVERFLOW";
+  if (!overflow) return null;
   return new SluiceError(
     "BackendFailed",
     `backend ${backend} answered with headers over ${maxHeaderSize} bytes, which cannot be read`,

@@ -20,7 +20,7 @@ import {
   type OutgoingPart,
 } from "../../shared/protocol/multipart-related";
 import { Deadline } from "./call-deadline";
-import { parseRetryAfter } from "./rest-json";
+import { parseRetryAfter, unreadableAnswer } from "./rest-json";
 import {
   childText,
   findSoapBody,
@@ -333,6 +333,8 @@ class SoapTranslator implements Translator {
           { retryCall: false },
         );
       }
+      const unreadable = unreadableAnswer(error, this.backend.name);
+      if (unreadable) throw unreadable;
       throw this.failure(describe(error), deadline, error);
     } finally {
       this.answers.delete(exchangeId);
