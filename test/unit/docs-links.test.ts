@@ -54,6 +54,16 @@ describe("links in the docs", () => {
     expect(missing).to.deep.equal([]);
   });
 
+  it("README's table of documentation lists every page of docs/", () => {
+    const readme = readFileSync(path.join(ROOT, "README.md"), "utf8");
+    const listed = new Set(
+      [...readme.matchAll(/^\| \[docs\/([a-z0-9-]+\.md)\]/gm)].map((m) => m[1]),
+    );
+    const pages = PAGES.filter((page) => page.startsWith("docs/")).map((page) => page.slice(5));
+    expect(listed.size).to.be.greaterThan(5);
+    expect(pages.filter((page) => !listed.has(page))).to.deep.equal([]);
+  });
+
   it("no page cites a contract document the repository does not hold", () => {
     const cites = PAGES.filter((page) =>
       /\bCONTRACT\b/.test(readFileSync(path.join(ROOT, page), "utf8")),
