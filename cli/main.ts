@@ -12,7 +12,13 @@ import { StartupError } from "../shared/runtime/startup-error";
 import { reloadAllTls } from "../shared/config/tls-files";
 import { startTracing } from "../shared/observability/tracing";
 import { checkConfigFile } from "./config-check";
-import { OPERATOR_USAGE, parseOperatorArgs, runOperatorCommand } from "./operator-commands";
+import {
+  isOperatorCommand,
+  OPERATOR_USAGE,
+  parseOperatorArgs,
+  runOperatorCommand,
+  type OperatorCommand,
+} from "./operator-commands";
 import { SERVICE_ROLES, startRoles, type ServiceRole } from "./roles";
 import { startSummary } from "./start-summary";
 
@@ -33,6 +39,7 @@ commands:
   check             validate a configuration without connecting to anything (exit 0 or 2)
   demo              all roles, legacy-sim and xroad-sim on the bundled demo configuration (npm start)
   dead-letters      list | show ID | replay (ID, a filter or --all) --config FILE
+  dead-callbacks    list | show ID | redeliver (ID, a filter or --all) --config FILE
   messages          show (ID, or --client --xroad-id [--service]) | cancel ID --config FILE
 
 options:
@@ -190,7 +197,7 @@ async function runCheck(file: string): Promise<never> {
 }
 
 /** `sluice dead-letters …` / `sluice messages …`: --config, then the command's own words. */
-async function runOperator(command: "dead-letters" | "messages", argv: string[]): Promise<never> {
+async function runOperator(command: OperatorCommand, argv: string[]): Promise<never> {
   let config = process.env.SLUICE_CONFIG || null;
   const rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -215,9 +222,7 @@ async function runOperator(command: "dead-letters" | "messages", argv: string[])
 }
 
 export async function main(argv: string[]): Promise<void> {
-  if (argv[0] === "dead-letters" || argv[0] === "messages") {
-    await runOperator(argv[0], argv.slice(1));
-  }
+  if (isOperatorCommand(argv[0])) await runOperator(argv[0], argv.slice(1));
   if (argv[0] === "--version" || argv[0] === "-V" || argv[0] === "version") {
     process.stdout.write(`sluice ${version()}\n`);
     return;

@@ -1,4 +1,5 @@
-// `sluice dead-letters list|show|replay` and `sluice messages show|cancel`: the operator
+// `sluice dead-letters list|show|replay`, `sluice dead-callbacks list|show|redeliver` and
+// `sluice messages show|cancel`: the operator
 // endpoints of the admin port, from a shell, talking to Redis (and, to replay or cancel, to the
 // broker) with the configuration's settings. No admin port is needed.
 
@@ -12,6 +13,13 @@ import {
   type DeadLetterFilter,
 } from "../shared/operator/dead-letters";
 import { Replayer } from "../shared/operator/replay";
+import {
+  DeadCallbacks,
+  deadCallbackFilter,
+  type DeadCallback,
+  type DeadCallbackFilter,
+} from "../shared/operator/dead-callbacks";
+import { CallbackRedeliverer, type RedeliveryResult } from "../shared/operator/callback-redelivery";
 import { ambiguity, findByCaller } from "../shared/operator/message-lookup";
 import { cancelByOperator, conflictMessage } from "../shared/operator/operator-cancel";
 import { consumedQueues } from "../shared/broker/ordering";
@@ -25,6 +33,9 @@ import { TransactionStore } from "../shared/store/transaction-store";
 export const OPERATOR_USAGE = `usage: sluice dead-letters list [--reason R] [--service S] [--backend B] [--client C] [--limit N] --config FILE
        sluice dead-letters show ID --config FILE
        sluice dead-letters replay ID | --all | [--reason R] [--service S] [--backend B] [--client C] [--limit N] --config FILE
+       sluice dead-callbacks list [--reason R] [--receiver ORIGIN] [--target T] [--limit N] --config FILE
+       sluice dead-callbacks show ID --config FILE
+       sluice dead-callbacks redeliver ID | --all | [--reason R] [--receiver ORIGIN] [--target T] [--limit N] --config FILE
        sluice messages show ID | --client C --xroad-id X [--service S] --config FILE
        sluice messages cancel ID --config FILE
 options: --json prints JSON instead of a table`;
@@ -36,7 +47,23 @@ interface Parsed {
   all: boolean;
 }
 
-const VALUE_FLAGS = ["reason", "service", "backend", "client", "limit", "xroad-id"];
+const VALUE_FLAGS = [
+  "reason",
+  "service",
+  "backend",
+  "client",
+  "limit",
+  "xroad-id",
+  "receiver",
+  "target",
+];
+
+const OPERATOR_COMMANDS = ["dead-letters", "dead-callbacks", "messages"] as const;
+export type OperatorCommand = (typeof OPERATOR_COMMANDS)[number];
+
+export function isOperatorCommand(word: string | undefined): word is OperatorCommand {
+  return (OPERATOR_COMMANDS as readonly unknown[]).includes(word);
+}
 
 /** The command's words and flags; the caller already took --config out. */
 export function parseOperatorArgs(argv: string[]): Parsed | string {
@@ -65,13 +92,17 @@ function filterOf(parsed: Parsed): DeadLetterFilter {
   return filter;
 }
 
+function callbackFilterOf(parsed: Parsed): DeadCallbackFilter {
+  return deadCallbackFilter((key) => parsed.flags.get(key));
+}
+
 function age(at: number): string {
   const s = Math.max(0, Math.round((Date.now() - at) / 1000));
   return s < 120 ? `${s}s` : s < 7200 ? `${Math.round(s / 60)}m` : `${Math.round(s / 3600)}h`;
 }
 
 function table(entries: DeadLetter[]): string {
-  const rows = [
+  return columns([
     ["AGE", "REASON", "BACKEND", "SERVICE", "CLIENT", "ID", "REPLAYED AS", "ERROR"],
     ...entries.map((e) => [
       age(e.at),
@@ -83,7 +114,10 @@ function table(entries: DeadLetter[]): string {
       e.replayedAs ?? "-",
       (e.error ?? "").slice(0, 80),
     ]),
-  ];
+  ]);
+}
+
+function columns(rows: string[][]): string {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   return rows
     .map((r) =>
@@ -95,9 +129,28 @@ function table(entries: DeadLetter[]): string {
     .join("\n");
 }
 
+function callbackTable(entries: DeadCallback[]): string {
+  return columns([
+    ["AGE", "REASON", "ATTEMPTS", "DELIVERY", "ID", "TARGET", "FAILURE"],
+    ...entries.map((e) => [
+      age(e.at),
+      e.reason,
+      String(e.attempts),
+      e.delivery,
+      e.id,
+      e.target,
+      (e.failure ?? "").slice(0, 80),
+    ]),
+  ]);
+}
+
+function redeliveryLine(r: RedeliveryResult): string {
+  return `${r.id}: ${r.result}${r.delivery ? ` (delivery ${r.delivery})` : ""}${r.error ? `: ${r.error}` : ""}`;
+}
+
 /** Runs one operator command; resolves to the exit code. */
 export async function runOperatorCommand(
-  command: "dead-letters" | "messages",
+  command: OperatorCommand,
   parsed: Parsed,
   config: SluiceConfig,
   out: (text: string) => void,
@@ -121,6 +174,7 @@ export async function runOperatorCommand(
   const names = topologyNames(config.prefix);
   const store = new TransactionStore(redis, config.prefix, config.retentionMs);
   const deadLetters = new DeadLetters(redis, config.prefix, config.retentionMs);
+  const deadCallbacks = new DeadCallbacks(redis, config.prefix, config.retentionMs);
   const print = (value: unknown, text: string) =>
     out(parsed.json ? JSON.stringify(value, null, 2) : text);
   const connectBroker = async () => (broker ??= await Broker.connect(config.amqpUrls, log));
@@ -203,6 +257,57 @@ export async function runOperatorCommand(
         ].join("\n"),
       );
       return 0;
+    }
+    if (command === "dead-callbacks" && verb === "list") {
+      const limit = Number(parsed.flags.get("limit") ?? 100) || 100;
+      const entries = await deadCallbacks.list(callbackFilterOf(parsed), limit);
+      print(entries, entries.length ? callbackTable(entries) : "no dead callbacks");
+      return 0;
+    }
+    if (command === "dead-callbacks" && verb === "show" && id) {
+      const entry = await deadCallbacks.get(id);
+      if (!entry) return fail(out, `no dead callback ${id}`);
+      print(entry, JSON.stringify(entry, null, 2));
+      return 0;
+    }
+    if (command === "dead-callbacks" && verb === "redeliver") {
+      const filter = callbackFilterOf(parsed);
+      if (!id && !parsed.all && Object.keys(filter).length === 0) {
+        return fail(out, "name an ID, a filter (--reason, --receiver, --target) or --all");
+      }
+      const b = await connectBroker();
+      const publishTimeoutMs = config.adapter.publishTimeoutMs;
+      const publisher = b.channel("publisher", async () => undefined, publishTimeoutMs);
+      await publisher.waitForConnect();
+      const redeliverer = new CallbackRedeliverer({
+        store,
+        deadCallbacks,
+        broker: b,
+        publisher,
+        names,
+        publishTimeoutMs,
+      });
+      if (id) {
+        const result = await redeliverer.redeliver(id);
+        print(result, redeliveryLine(result));
+        return result.result === "refused" ? 1 : 0;
+      }
+      // As the admin port's: the oldest first, at most --limit (1000) per run.
+      const limit = Math.max(Number(parsed.flags.get("limit") ?? 1000) || 1000, 1);
+      const entries = await deadCallbacks.list(
+        { ...filter, delivery: "delivery_failed" },
+        limit,
+        "oldest",
+      );
+      const redelivered = await redeliverer.redeliverMany(entries);
+      print(
+        { redelivered },
+        [
+          ...redelivered.map(redeliveryLine),
+          `${redelivered.filter((r) => r.result === "redelivered").length} redelivered`,
+        ].join("\n"),
+      );
+      return redelivered.some((r) => r.result === "refused") ? 1 : 0;
     }
     if (command === "messages" && verb === "show") {
       const client = parsed.flags.get("client");

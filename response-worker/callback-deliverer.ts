@@ -21,7 +21,8 @@ import {
 } from "./callback-schedule";
 import type { CallbackJob } from "../shared/protocol/callback-job";
 import { callbackJobCodec } from "../shared/protocol/codec";
-import { receiverOf, TargetSlots } from "./target-slots";
+import { TargetSlots } from "./target-slots";
+import { receiverOf } from "../shared/delivery/callback-target";
 import { DEFAULT_CALLBACK_MAX_PER_TARGET } from "../shared/config/config";
 
 export type SettledOutcome =

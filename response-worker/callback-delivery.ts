@@ -3,9 +3,10 @@
 // for becomes an event, and the final callback's fate becomes the message's delivery state.
 
 import type { Logger } from "pino";
-import type { CallbackPolicy } from "../shared/delivery/callback-target";
+import { receiverOf, type CallbackPolicy } from "../shared/delivery/callback-target";
 import type { ResponseMessage } from "../shared/protocol/envelope";
 import { HubListeners } from "../shared/store/hub-listeners";
+import { DeadCallbacks } from "../shared/operator/dead-callbacks";
 import { messageLogger } from "../shared/observability/logger";
 import { metrics } from "../shared/observability/metrics";
 import type { Role, Runtime } from "../shared/runtime/runtime";
@@ -125,21 +126,38 @@ export async function startCallbackDelivery(
     xroad,
   });
   const listeners = new HubListeners(redis, config.prefix);
+  const deadCallbacks = new DeadCallbacks(redis, config.prefix, config.retentionMs);
 
   const settle = async (job: CallbackJob, settlement: Settlement) => {
     const jobLog = messageLogger(log, { id: job.messageId });
-    if (job.settlesDelivery) {
-      const delivery = settlement.outcome === "delivered" ? "delivered" : "delivery_failed";
+    if (job.settlesDelivery && settlement.outcome === "delivered") {
       // A delivered copy of the same delivery settles it even after another copy gave up:
       // the broker hands a job out again after a reconnect, and a response handed over again
       // enqueues its callback again, so two copies of one webhook-id can run side by side.
       // What the receiver took is the truth.
-      await store.setDelivery(
-        job.messageId,
-        delivery,
-        delivery === "delivered" ? ["pending", "delivery_failed"] : ["pending"],
+      await store.setDelivery(job.messageId, "delivered", ["pending", "delivery_failed"]);
+      jobLog.info(
+        { delivery: "delivered", attempts: settlement.attempts },
+        "callback delivery settled",
       );
-      jobLog.info({ delivery, attempts: settlement.attempts }, "callback delivery settled");
+    } else if (job.settlesDelivery) {
+      // delivery_failed together with the operator's record of it, which lets them send it
+      // again once the receiver is mended (docs/operator.md, Dead callbacks).
+      await deadCallbacks.record({
+        id: job.messageId,
+        webhookId: job.webhookId,
+        target: job.target,
+        receiver: receiverOf(job.target) ?? "",
+        reason: settlement.outcome,
+        attempts: settlement.attempts,
+        failure: settlement.last?.failure?.message ?? null,
+        status: settlement.last?.status ?? null,
+        at: Date.now(),
+      });
+      jobLog.info(
+        { delivery: "delivery_failed", attempts: settlement.attempts },
+        "callback delivery settled",
+      );
     }
     if (job.listenerId && settlement.outcome === "gone") {
       const listener = await listeners.get(job.listenerId);

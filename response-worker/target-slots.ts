@@ -1,7 +1,8 @@
 // How many delivery attempts a response worker makes to one receiver at once: a few slots per
 // receiver, so one that hangs holds only its own and the others' callbacks keep flowing.
 
-import { parseXRoadTarget } from "../shared/delivery/callback-target";
+// What one receiver is (its key here) is receiverOf in shared/delivery/callback-target.ts: the
+// operator picks dead callbacks by it too.
 
 /** Gives a slot back; call it exactly once. */
 export type SlotRelease = () => void;
@@ -84,20 +85,5 @@ export class TargetSlots {
 
   private forgetIdle(key: string, receiver: Receiver) {
     if (receiver.busy === 0 && receiver.waiting.length === 0) this.receivers.delete(key);
-  }
-}
-
-/**
- * The receiver a callback target names, whose slots it uses: the URL's origin (scheme, host and
- * port) for a URL, the service for an `xroad:` target (each service is its own receiver behind
- * the security servers). Null for a target that is neither; it is refused when sent.
- */
-export function receiverOf(target: string): string | null {
-  if (target.toLowerCase().startsWith("xroad:")) return parseXRoadTarget(target)?.target ?? null;
-  try {
-    const { origin } = new URL(target);
-    return origin === "null" ? null : origin;
-  } catch {
-    return null;
   }
 }

@@ -238,3 +238,19 @@ export function allowlistProblems(allow: unknown): string[] {
     ];
   });
 }
+
+/**
+ * The receiver a callback target names (whose delivery slots it uses, and by which an operator
+ * picks dead callbacks): the URL's origin (scheme, host and port) for a URL, the service for an
+ * `xroad:` target (each service is its own receiver behind the security servers). Null for a
+ * target that is neither; it is refused when sent.
+ */
+export function receiverOf(target: string): string | null {
+  if (target.toLowerCase().startsWith("xroad:")) return parseXRoadTarget(target)?.target ?? null;
+  try {
+    const { origin } = new URL(target);
+    return origin === "null" ? null : origin;
+  } catch {
+    return null;
+  }
+}

@@ -23,6 +23,8 @@ import { ambiguity, findByCaller } from "./message-lookup";
 import { cancelByOperator, conflictMessage } from "./operator-cancel";
 import type { RecentFailures } from "./recent-failures";
 import { Replayer } from "./replay";
+import { DeadCallbacks, deadCallbackFilter, type DeadCallback } from "./dead-callbacks";
+import { CallbackRedeliverer } from "./callback-redelivery";
 import { STATUS_PAGE, STATUS_SCRIPT } from "./status-page";
 
 export interface OperatorDeps {
@@ -64,6 +66,15 @@ function describeDeadLetter(entry: DeadLetter, now: number) {
   };
 }
 
+/** A dead callback as the operator reads it: with its age. */
+function describeDeadCallback(entry: DeadCallback, now: number) {
+  return {
+    ...entry,
+    at: new Date(entry.at).toISOString(),
+    ageSeconds: Math.max(0, Math.round((now - entry.at) / 1000)),
+  };
+}
+
 /** The operator's view of a message: the status document plus what only an operator sees. */
 function operatorDocument(tx: Transaction, dead: DeadLetter | null) {
   return {
@@ -96,6 +107,17 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
       publishTimeoutMs: config.adapter.publishTimeoutMs,
     }));
   const status = new BackendStatusReader(deps);
+  const deadCallbacks = new DeadCallbacks(deps.redis, config.prefix, config.retentionMs);
+  let redeliverer: CallbackRedeliverer | null = null;
+  const redeliver = () =>
+    (redeliverer ??= new CallbackRedeliverer({
+      store,
+      deadCallbacks,
+      broker,
+      publisher: publish(),
+      names,
+      publishTimeoutMs: config.adapter.publishTimeoutMs,
+    }));
 
   // Backends: pause, resume, state.
   const pauseAnswer = (name: string, state: PauseState) =>
@@ -121,8 +143,20 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
 
   // Status figures and the page that shows them.
   admin.addRoute("GET", /^\/admin\/status$/, async () => {
-    const figures = await status.read(deps.clock.now());
-    return ok({ generatedAt: new Date().toISOString(), instance: config.instanceId, ...figures });
+    const [figures, dead] = await Promise.all([
+      status.read(deps.clock.now()),
+      deadCallbacks.list({ delivery: "delivery_failed" }, 10_000),
+    ]);
+    // Dead callbacks not redelivered yet, by reason, as dead letters are.
+    const callbacksByReason: Record<string, number> = {};
+    for (const entry of dead)
+      callbacksByReason[entry.reason] = (callbacksByReason[entry.reason] ?? 0) + 1;
+    return ok({
+      generatedAt: new Date().toISOString(),
+      instance: config.instanceId,
+      ...figures,
+      deadCallbacks: callbacksByReason,
+    });
   });
   admin.addRoute("GET", /^\/$/, async () => ({
     status: 200,
@@ -248,5 +282,46 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
       "operator replayed dead letters",
     );
     return ok(outcome);
+  });
+
+  // Dead callbacks: list with filters, redeliver one or a selection.
+  admin.addRoute("GET", /^\/admin\/dead-callbacks$/, async (_match, _req, { query }) => {
+    const filter = deadCallbackFilter((key) => query.get(key));
+    const limit = Math.min(Math.max(Number(query.get("limit") ?? 100) || 100, 1), 1000);
+    const now = Date.now();
+    const entries = await deadCallbacks.list(filter, limit);
+    return ok({ deadCallbacks: entries.map((entry) => describeDeadCallback(entry, now)) });
+  });
+  admin.addRoute("GET", /^\/admin\/dead-callbacks\/([^/]+)$/, async (match) => {
+    const entry = await deadCallbacks.get(decodeURIComponent(match[1]));
+    return entry ? ok(describeDeadCallback(entry, Date.now())) : notFound("no such dead callback");
+  });
+  admin.addRoute("POST", /^\/admin\/dead-callbacks\/([^/]+)\/redeliver$/, async (match) => {
+    const result = await redeliver().redeliver(decodeURIComponent(match[1]));
+    deps.log.info({ id: result.id, result: result.result }, "operator redelivered a callback");
+    if (result.result === "refused")
+      return { status: result.error === "no such dead callback" ? 404 : 409, body: result };
+    return ok(result);
+  });
+  admin.addRoute("POST", /^\/admin\/dead-callbacks\/redeliver$/, async (_match, _req, { body }) => {
+    const selection = (body ?? {}) as Record<string, unknown>;
+    const filter = deadCallbackFilter((key) => selection[key]);
+    // Redelivering everything is never the default: it must be asked for by name.
+    if (Object.keys(filter).length === 0 && selection.all !== true) {
+      return invalid('name a filter (reason, receiver, target, id) or send {"all": true}');
+    }
+    const limit = Math.min(Math.max(Number(selection.limit ?? 1000) || 1000, 1), 10_000);
+    // The oldest first: they have waited longest.
+    const entries = await deadCallbacks.list(
+      { ...filter, delivery: "delivery_failed" },
+      limit,
+      "oldest",
+    );
+    const redelivered = await redeliver().redeliverMany(entries);
+    deps.log.info(
+      { filter, redelivered: redelivered.filter((r) => r.result === "redelivered").length },
+      "operator redelivered callbacks",
+    );
+    return ok({ redelivered });
   });
 }

@@ -45,6 +45,8 @@ export const STATUS_PAGE = `<!doctype html>
   <thead><tr><th>age</th><th>reason</th><th>backend</th><th>service</th><th>client</th><th>id</th><th>error</th><th></th></tr></thead>
   <tbody id="dead"></tbody>
 </table>
+<h2>Dead callbacks not yet redelivered</h2>
+<div id="dead-callbacks" data-testid="dead-callbacks"></div>
 <script src="/status.js"></script>
 </body>
 </html>
@@ -112,6 +114,7 @@ async function act(label, method, path, body) {
     const result = await api(method, path, body);
     let text = label + ": done";
     if (result.replayed) text = label + ": " + bulkSummary(result);
+    if (result.redelivered) text = label + ": " + result.redelivered.filter((r) => r.result === "redelivered").length + " redelivered";
     if (result.result) text = label + ": " + result.result + (result.replayedAs ? " as " + result.replayedAs : "") + (result.warning ? " (" + result.warning + ")" : "");
     notice(text, false);
   } catch (error) {
@@ -153,6 +156,11 @@ async function refresh() {
     ]);
     $("meta").textContent = "instance " + status.instance + ", updated " + new Date(status.generatedAt).toLocaleTimeString();
     $("backends").replaceChildren(...status.backends.map(backendCard));
+    const callbacks = Object.entries(status.deadCallbacks || {});
+    $("dead-callbacks").replaceChildren(callbacks.length === 0 ? "none" : el("ul", {},
+      ...callbacks.map(([reason, count]) => el("li", {}, reason + ": " + count + " ",
+        el("button", { "data-testid": "redeliver-callbacks-" + reason, onclick: () => act("redeliver " + reason, "POST", "/admin/dead-callbacks/redeliver", { reason }) }, "redeliver"))),
+      el("li", {}, el("button", { "data-testid": "redeliver-callbacks-all", onclick: () => act("redeliver all", "POST", "/admin/dead-callbacks/redeliver", { all: true }) }, "redeliver all"))));
     $("dead").replaceChildren(...dead.deadLetters.map((d) => el("tr", { "data-testid": "dead-" + d.id },
       el("td", {}, d.ageSeconds + " s"), el("td", {}, d.reason), el("td", {}, d.backend), el("td", {}, d.service),
       el("td", {}, d.client), el("td", {}, d.id), el("td", { class: "error" }, d.error || ""),

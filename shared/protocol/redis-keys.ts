@@ -37,6 +37,15 @@ export interface RedisKeys {
   replayPublishing(replayId: string): string;
   /** Sorted set: the ids of recorded dead letters by time. */
   deadLetterIndex: string;
+  /** Hash: a message whose final callback ended without success, for the operator. */
+  deadCallback(id: string): string;
+  /** Sorted set: the message ids of recorded dead callbacks by time. */
+  deadCallbackIndex: string;
+  /**
+   * String with an expiry: held while an operator's redelivery of a dead callback is being
+   * published; one claimed but never confirmed is sent again only once this is gone.
+   */
+  redeliveryPublishing(id: string): string;
   /** List: a backend's most recent failed calls (status page). */
   recentFailures(backend: string): string;
   /** Sorted set: a backend's in-flight leases, by expiry. */
@@ -73,6 +82,9 @@ export function redisKeys(prefix: string): RedisKeys {
     deadLetter: (id) => `${root}dead:${id}`,
     replayPublishing: (replayId) => `${root}replay-publishing:${replayId}`,
     deadLetterIndex: `${root}dead-letters`,
+    deadCallback: (id) => `${root}dead-callback:${id}`,
+    deadCallbackIndex: `${root}dead-callbacks`,
+    redeliveryPublishing: (id) => `${root}redelivery-publishing:${id}`,
     recentFailures: (backend) => `${root}recent-failures:${backend}`,
     inflight: (backend) => `${root}inflight:${backend}`,
     inflightReleased: (backend) => `${root}inflight:${backend}:released`,

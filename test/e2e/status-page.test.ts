@@ -12,6 +12,7 @@ import { DeadLetters } from "../../shared/operator/dead-letters";
 import { requestCodec } from "../../shared/protocol/codec";
 import type { RequestMessage } from "../../shared/protocol/envelope";
 import { call, eventually, Harness, REDIS_URL, type SluiceProcess } from "../support/harness";
+import { CallbackReceiver } from "../integration/callback-receiver";
 
 const CHROMIUM = "/usr/bin/chromium";
 
@@ -21,17 +22,21 @@ describe("the status page in a browser", function () {
   let sluice: SluiceProcess;
   let browser: Browser;
   let page: Page;
+  let receiver: CallbackReceiver;
 
   before(async function () {
     if (!existsSync(CHROMIUM)) {
       throw new Error(`${CHROMIUM} is missing: run deploy/install-tools.sh (npm test does)`);
     }
     await harness.startSim({ latencyMs: 0 });
+    receiver = await CallbackReceiver.start({ tls: false });
     harness.writeConfig({
       services: {
         orders: { protocols: ["rest"], reply: { mode: "ack" }, backend: "legacy" },
         notices: { protocols: ["rest"], reply: { mode: "ack" }, backend: "mailer" },
+        hooks: { protocols: ["rest"], reply: { mode: "callback" }, backend: "mailer" },
       },
+      callbacks: receiver.loopbackCallbacks(`whsec_${Buffer.alloc(32, 7).toString("base64")}`),
       backends: {
         legacy: { rate: { limit: 50, per: "1s", burst: 10 }, queue: { highWater: 40 } },
         mailer: {
@@ -52,6 +57,7 @@ describe("the status page in a browser", function () {
   after(async () => {
     await browser?.close();
     await harness.cleanup();
+    await receiver?.close();
   });
 
   const submit = async (service: string) => {
@@ -177,6 +183,31 @@ describe("the status page in a browser", function () {
     await page
       .getByText(/delivery_limit: 0 replayed, 1 refused \(the original completed/)
       .waitFor();
+  });
+
+  it("counts dead callbacks by reason and redelivers them with its button", async () => {
+    receiver.respond = () => ({ status: 500 });
+    const answer = await call(`${sluice.url}/rest/hooks/x`, {
+      body: JSON.stringify({ n: 1 }),
+      headers: {
+        "X-Road-Id": randomUUID(),
+        Prefer: "respond-async",
+        "X-Callback-Url": receiver.url("/hooks/page"),
+      },
+    });
+    expect(answer.status).to.equal(202);
+    const id = answer.json.id as string;
+    await page.getByTestId("redeliver-callbacks-exhausted").waitFor({ timeout: 20_000 });
+    expect(await page.getByTestId("dead-callbacks").textContent()).to.include("exhausted: 1");
+    const failedCalls = receiver.calls.length;
+    receiver.respond = () => ({ status: 204 });
+    await page.getByTestId("redeliver-callbacks-exhausted").click();
+    await page.getByText("redeliver exhausted: 1 redelivered").waitFor();
+    await eventually(async () =>
+      (await call(`${sluice.url}/messages/${id}`)).json.delivery === "delivered" ? true : undefined,
+    );
+    expect(receiver.calls.slice(failedCalls), "redelivered once").to.have.length(1);
+    await page.getByTestId("redeliver-callbacks-exhausted").waitFor({ state: "detached" });
   });
 
   it("resumes with its button, and the depth falls to zero", async () => {

@@ -1,5 +1,6 @@
 import { expect } from "chai";
-import { receiverOf, TargetSlots, type SlotRelease } from "../../response-worker/target-slots";
+import { TargetSlots, type SlotRelease } from "../../response-worker/target-slots";
+import { receiverOf } from "../../shared/delivery/callback-target";
 
 describe("delivery slots per receiver", () => {
   let clock = 1_000_000;

@@ -1,0 +1,112 @@
+// Sending a dead callback again, at the operator's request: the message's delivery goes back to
+// pending (claimed in Redis, so it is sent once however many ask at once), and its current
+// status document goes onto the callback queue as a fresh delivery with the same webhook-id.
+// The response workers then deliver and settle it like any callback.
+
+import type { ChannelWrapper } from "amqp-connection-manager";
+import { randomUUID } from "node:crypto";
+import type { Broker } from "../broker/amqp";
+import { callbackJobCodec } from "../protocol/codec";
+import type { TopologyNames } from "../protocol/names";
+import { statusDocument } from "../store/status-document";
+import type { TransactionStore } from "../store/transaction-store";
+import type { DeadCallback, DeadCallbacks } from "./dead-callbacks";
+
+/** How long past its publish timeout a redelivery's publisher may still be undoing its claim. */
+const PUBLISHING_GRACE_MS = 5_000;
+
+export interface RedeliveryResult {
+  id: string;
+  /**
+   * redelivered: sent now; already: not sent, its delivery is not delivery_failed (a
+   * redelivery is under way, or the callback got through); refused: see error.
+   */
+  result: "redelivered" | "already" | "refused";
+  /** The message's delivery state when the redelivery was not made. */
+  delivery?: string;
+  webhookId?: string;
+  /** A redelivery claimed earlier whose publisher stopped before the broker took it. */
+  resumed?: boolean;
+  error?: string;
+}
+
+export interface RedeliveryDeps {
+  store: TransactionStore;
+  deadCallbacks: DeadCallbacks;
+  broker: Broker;
+  publisher: ChannelWrapper;
+  names: TopologyNames;
+  /** The publisher channel's confirm timeout. */
+  publishTimeoutMs: number;
+}
+
+export class CallbackRedeliverer {
+  private readonly markMs: number;
+
+  constructor(private readonly deps: RedeliveryDeps) {
+    this.markMs = deps.publishTimeoutMs + PUBLISHING_GRACE_MS;
+  }
+
+  async redeliver(id: string): Promise<RedeliveryResult> {
+    const { store, deadCallbacks, broker, publisher, names } = this.deps;
+    const entry = await deadCallbacks.get(id);
+    if (!entry) return { id, result: "refused", error: "no such dead callback" };
+    const token = randomUUID();
+    const claim = await deadCallbacks.claim(id, token, this.markMs);
+    if (claim === "missing") return { id, result: "refused", error: "no such dead callback" };
+    if (claim === "gone") {
+      return { id, result: "refused", error: "the message's record is gone (past its retention)" };
+    }
+    if (claim === "already") return { id, result: "already", delivery: entry.delivery };
+    // Read after the claim: the document the receiver gets says `delivery: pending`, as the
+    // first delivery's did, and holds everything the message has now.
+    const tx = await store.get(id);
+    if (!tx) {
+      await deadCallbacks.unclaim(id, token).catch(() => undefined);
+      return { id, result: "refused", error: "the message's record is gone (past its retention)" };
+    }
+    const job = callbackJobCodec.encode({
+      webhookId: entry.webhookId,
+      messageId: id,
+      target: entry.target,
+      attempt: 1,
+      payload: JSON.stringify(statusDocument(tx)),
+      settlesDelivery: true,
+      enqueuedAt: Date.now(),
+    });
+    try {
+      // Mandatory: a callback queue missing (no response worker ever declared it) is an error,
+      // not a silently dropped redelivery.
+      await broker.publish(publisher, "", names.callbacksQueue, job, {
+        messageId: `${entry.webhookId}.redelivery.${token}`,
+        contentType: "application/json",
+        mandatory: true,
+      });
+    } catch (error) {
+      await deadCallbacks.unclaim(id, token).catch(() => undefined);
+      return {
+        id,
+        result: "refused",
+        error: `the broker did not take the redelivery: ${(error as Error).message}`,
+      };
+    }
+    // Lost, this mark only lets a later request send it again once the claim's mark expired:
+    // the same webhook-id, which the receiver drops as a duplicate.
+    await deadCallbacks.confirmed(id, token).catch(() => undefined);
+    return {
+      id,
+      result: "redelivered",
+      webhookId: entry.webhookId,
+      ...(claim === "resumed" ? { resumed: true } : {}),
+    };
+  }
+
+  /** Redelivers each entry still delivery_failed, oldest first. */
+  async redeliverMany(entries: DeadCallback[]): Promise<RedeliveryResult[]> {
+    const results: RedeliveryResult[] = [];
+    for (const entry of [...entries].sort((a, b) => a.at - b.at)) {
+      results.push(await this.redeliver(entry.id));
+    }
+    return results;
+  }
+}

@@ -1,0 +1,309 @@
+// The operator's record of callbacks that died: a message whose final callback ended without
+// success (retries used up, 410, an X-Road refusal, a target no longer allowed), kept in Redis
+// beside its transaction record so it can be listed and sent again (callback-redelivery.ts).
+
+import type Redis from "ioredis";
+import { receiverOf } from "../delivery/callback-target";
+import { redisKeys } from "../protocol/redis-keys";
+
+export interface DeadCallback {
+  /** Gateway id of the message. */
+  id: string;
+  /** The delivery's `webhook-id`; a redelivery sends the same one. */
+  webhookId: string;
+  target: string;
+  /** The target's receiver: a URL origin, or an X-Road service (`receiverOf`). */
+  receiver: string;
+  /** How the delivery ended: exhausted, gone, rejected, refused or lost. */
+  reason: string;
+  /** Attempts made by the delivery that died. */
+  attempts: number;
+  /** What the last attempt came to, in words. */
+  failure: string | null;
+  /** HTTP status of the last attempt, when there was an answer. */
+  status: number | null;
+  /** Epoch ms when the delivery died. */
+  at: number;
+  /** Redeliveries an operator asked for so far. */
+  redeliveries: number;
+  /** The message's delivery state now: delivery_failed, or pending while redelivered. */
+  delivery: string;
+}
+
+export interface DeadCallbackFilter {
+  id?: string;
+  reason?: string;
+  /** A URL origin or an X-Road service, as `receiverOf` gives it. */
+  receiver?: string;
+  target?: string;
+  /** Only entries whose message's delivery is this (e.g. delivery_failed, to redeliver). */
+  delivery?: string;
+}
+
+// The delivery-state change every script below makes, with its history entry.
+const SET_DELIVERY_LUA = `
+local function set_delivery(tx, delivery, now)
+  redis.call("HSET", tx, "delivery", delivery, "updatedAt", now, "history",
+    redis.call("HGET", tx, "history") .. ',{"state":"' .. delivery .. '","at":' .. now .. '}')
+end`;
+
+// KEYS: tx, entry, index; ARGV: now, ttl ms, oldest-kept score, id, then field/value pairs.
+// The final callback died: delivery pending → delivery_failed, and the record, in one step, so
+// every delivery_failed of a callback has its record. A delivery no longer pending (another
+// copy got through, or this settlement ran before, resent after a reconnect) changes nothing.
+const RECORD = `${SET_DELIVERY_LUA}
+if redis.call("HGET", KEYS[1], "delivery") ~= "pending" then return 0 end
+set_delivery(KEYS[1], "delivery_failed", ARGV[1])
+redis.call("HDEL", KEYS[2], "claim", "published")
+redis.call("HSET", KEYS[2], unpack(ARGV, 5))
+redis.call("PEXPIRE", KEYS[2], ARGV[2])
+redis.call("ZADD", KEYS[3], ARGV[1], ARGV[4])
+redis.call("ZREMRANGEBYSCORE", KEYS[3], "-inf", ARGV[3])
+return 1`;
+
+// KEYS: tx, entry, publishing mark; ARGV: now, token, mark ttl ms.
+// The one place a redelivery is decided: delivery_failed → pending, so of two operators (or
+// one bulk run and one single) asking at once exactly one gets "ok". A redelivery claimed but
+// never confirmed by the broker (its publisher stopped) is taken over once its mark expired
+// ("resumed"); the same claim resent by ioredis after a reconnect finds its own token.
+const CLAIM = `${SET_DELIVERY_LUA}
+if redis.call("EXISTS", KEYS[2]) == 0 then return {"missing", ""} end
+local delivery = redis.call("HGET", KEYS[1], "delivery")
+if not delivery then return {"gone", ""} end
+if delivery == "delivery_failed" then
+  set_delivery(KEYS[1], "pending", ARGV[1])
+  redis.call("HSET", KEYS[2], "claim", ARGV[2], "published", "0", "redeliveredAt", ARGV[1])
+  redis.call("HINCRBY", KEYS[2], "redeliveries", 1)
+  redis.call("SET", KEYS[3], ARGV[2], "PX", ARGV[3])
+  return {"ok", delivery}
+end
+if delivery == "pending" and redis.call("HGET", KEYS[2], "published") == "0" then
+  if redis.call("SET", KEYS[3], ARGV[2], "PX", ARGV[3], "NX") or
+      redis.call("GET", KEYS[3]) == ARGV[2] then
+    redis.call("HSET", KEYS[2], "claim", ARGV[2])
+    return {"resumed", delivery}
+  end
+end
+return {"already", delivery}`;
+
+// KEYS: entry, publishing mark; ARGV: token. The broker confirmed the redelivery.
+const CONFIRMED = `
+if redis.call("HGET", KEYS[1], "claim") == ARGV[1] then
+  redis.call("HSET", KEYS[1], "published", "1")
+end
+if redis.call("GET", KEYS[2]) == ARGV[1] then redis.call("DEL", KEYS[2]) end
+return 1`;
+
+// KEYS: tx, entry, publishing mark; ARGV: now, token. The broker did not take the redelivery:
+// back to delivery_failed, so it can be asked again.
+const UNCLAIM = `${SET_DELIVERY_LUA}
+if redis.call("HGET", KEYS[2], "claim") ~= ARGV[2] then return 0 end
+if redis.call("HGET", KEYS[2], "published") ~= "0" then return 0 end
+if redis.call("HGET", KEYS[1], "delivery") == "pending" then
+  set_delivery(KEYS[1], "delivery_failed", ARGV[1])
+end
+redis.call("HDEL", KEYS[2], "claim", "published")
+redis.call("HINCRBY", KEYS[2], "redeliveries", -1)
+if redis.call("GET", KEYS[3]) == ARGV[2] then redis.call("DEL", KEYS[3]) end
+return 1`;
+
+interface ScriptedRedis extends Redis {
+  sluiceDeadCallbackRecord(...keysAndArgs: string[]): Promise<number>;
+  sluiceDeadCallbackClaim(...keysAndArgs: string[]): Promise<[string, string]>;
+  sluiceDeadCallbackConfirmed(...keysAndArgs: string[]): Promise<number>;
+  sluiceDeadCallbackUnclaim(...keysAndArgs: string[]): Promise<number>;
+}
+
+export type ClaimResult = "ok" | "resumed" | "already" | "missing" | "gone";
+
+const FIELDS = [
+  "id",
+  "webhookId",
+  "target",
+  "receiver",
+  "reason",
+  "attempts",
+  "failure",
+  "status",
+  "at",
+  "redeliveries",
+] as const;
+
+export class DeadCallbacks {
+  private readonly redis: ScriptedRedis;
+  private readonly keys: ReturnType<typeof redisKeys>;
+
+  constructor(
+    redis: Redis,
+    prefix: string,
+    private readonly retentionMs: number,
+  ) {
+    this.redis = redis as ScriptedRedis;
+    this.keys = redisKeys(prefix);
+    if (!("sluiceDeadCallbackRecord" in redis)) {
+      redis.defineCommand("sluiceDeadCallbackRecord", { numberOfKeys: 3, lua: RECORD });
+      redis.defineCommand("sluiceDeadCallbackClaim", { numberOfKeys: 3, lua: CLAIM });
+      redis.defineCommand("sluiceDeadCallbackConfirmed", { numberOfKeys: 2, lua: CONFIRMED });
+      redis.defineCommand("sluiceDeadCallbackUnclaim", { numberOfKeys: 3, lua: UNCLAIM });
+    }
+  }
+
+  /**
+   * The message's final callback died: its delivery becomes delivery_failed and the record is
+   * kept for the retention. False when the delivery was no longer pending (nothing changed).
+   */
+  async record(
+    entry: Omit<DeadCallback, "redeliveries" | "delivery">,
+    now = entry.at,
+  ): Promise<boolean> {
+    const fields: Record<string, string> = {
+      id: entry.id,
+      webhookId: entry.webhookId,
+      target: entry.target,
+      receiver: entry.receiver,
+      reason: entry.reason,
+      attempts: String(entry.attempts),
+      failure: entry.failure ?? "",
+      status: entry.status === null ? "" : String(entry.status),
+      at: String(entry.at),
+    };
+    const changed = await this.redis.sluiceDeadCallbackRecord(
+      this.keys.tx(entry.id),
+      this.keys.deadCallback(entry.id),
+      this.keys.deadCallbackIndex,
+      String(now),
+      String(this.retentionMs),
+      String(now - this.retentionMs),
+      entry.id,
+      ...Object.entries(fields).flat(),
+    );
+    return changed === 1;
+  }
+
+  async get(id: string): Promise<DeadCallback | null> {
+    const pipeline = this.redis.pipeline();
+    pipeline.hmget(this.keys.deadCallback(id), ...FIELDS);
+    pipeline.hget(this.keys.tx(id), "delivery");
+    const [[, values], [, delivery]] = (await pipeline.exec()) as Array<[unknown, unknown]>;
+    return entryOf(values as Array<string | null>, delivery as string | null);
+  }
+
+  /**
+   * Dead callbacks matching `filter`, newest first (or `oldest` first, as a bulk redelivery
+   * takes them), at most `limit`, among the `scan` newest (or oldest) of the index. One whose
+   * callback got through since (another copy of it, or a redelivery) is left out; one whose
+   * record outlived the retention is dropped from the index as it is met.
+   */
+  async list(
+    filter: DeadCallbackFilter = {},
+    limit = 100,
+    order: "newest" | "oldest" = "newest",
+    scan = 10_000,
+  ): Promise<DeadCallback[]> {
+    const index = this.keys.deadCallbackIndex;
+    const ids = filter.id
+      ? [filter.id]
+      : order === "oldest"
+        ? await this.redis.zrange(index, 0, scan - 1)
+        : await this.redis.zrevrange(index, 0, scan - 1);
+    const found: DeadCallback[] = [];
+    const gone: string[] = [];
+    for (let start = 0; start < ids.length && found.length < limit; start += 200) {
+      const batch = ids.slice(start, start + 200);
+      const pipeline = this.redis.pipeline();
+      for (const id of batch) {
+        pipeline.hmget(this.keys.deadCallback(id), ...FIELDS);
+        pipeline.hget(this.keys.tx(id), "delivery");
+      }
+      const rows = ((await pipeline.exec()) ?? []) as Array<[unknown, unknown]>;
+      batch.forEach((id, i) => {
+        const entry = entryOf(
+          rows[2 * i][1] as Array<string | null>,
+          rows[2 * i + 1][1] as string | null,
+        );
+        // Delivered since (another copy got through, or a redelivery): nothing is dead.
+        if (entry === null || entry.delivery === "delivered") return void gone.push(id);
+        if (found.length < limit && matches(entry, filter)) found.push(entry);
+      });
+    }
+    if (gone.length && !filter.id) await this.redis.zrem(index, ...gone).catch(() => undefined);
+    return found;
+  }
+
+  /** Claims the redelivery of `id` (see CLAIM): `token` names this claim. */
+  async claim(id: string, token: string, markMs: number, now = Date.now()): Promise<ClaimResult> {
+    const [result] = await this.redis.sluiceDeadCallbackClaim(
+      this.keys.tx(id),
+      this.keys.deadCallback(id),
+      this.keys.redeliveryPublishing(id),
+      String(now),
+      token,
+      String(markMs),
+    );
+    return result as ClaimResult;
+  }
+
+  async confirmed(id: string, token: string): Promise<void> {
+    await this.redis.sluiceDeadCallbackConfirmed(
+      this.keys.deadCallback(id),
+      this.keys.redeliveryPublishing(id),
+      token,
+    );
+  }
+
+  async unclaim(id: string, token: string, now = Date.now()): Promise<void> {
+    await this.redis.sluiceDeadCallbackUnclaim(
+      this.keys.tx(id),
+      this.keys.deadCallback(id),
+      this.keys.redeliveryPublishing(id),
+      String(now),
+      token,
+    );
+  }
+}
+
+/** The entry from its record's fields and its message's delivery state; null when either is gone. */
+function entryOf(values: Array<string | null>, delivery: string | null): DeadCallback | null {
+  const [id, webhookId, target, receiver, reason, attempts, failure, status, at, redeliveries] =
+    values;
+  if (!id || !webhookId || !target || !delivery) return null;
+  return {
+    id,
+    webhookId,
+    target,
+    receiver: receiver ?? "",
+    reason: reason ?? "",
+    attempts: Number(attempts ?? 0),
+    failure: failure || null,
+    status: status ? Number(status) : null,
+    at: Number(at ?? 0),
+    redeliveries: Number(redeliveries ?? 0),
+    delivery,
+  };
+}
+
+function matches(entry: DeadCallback, filter: DeadCallbackFilter): boolean {
+  return (
+    (!filter.id || entry.id === filter.id) &&
+    (!filter.reason || entry.reason === filter.reason) &&
+    (!filter.receiver || entry.receiver === filter.receiver) &&
+    (!filter.target || entry.target === filter.target) &&
+    (!filter.delivery || entry.delivery === filter.delivery)
+  );
+}
+
+const CALLBACK_FILTER_KEYS = ["reason", "receiver", "target", "id"] as const;
+
+/**
+ * The dead-callback filter of a query or a request body. `receiver` may be given as any URL
+ * of the receiver (or an X-Road target): it is compared as the receiver it names.
+ */
+export function deadCallbackFilter(get: (key: string) => unknown): DeadCallbackFilter {
+  const filter: DeadCallbackFilter = {};
+  for (const key of CALLBACK_FILTER_KEYS) {
+    const value = get(key);
+    if (typeof value === "string" && value) filter[key] = value;
+  }
+  if (filter.receiver) filter.receiver = receiverOf(filter.receiver) ?? filter.receiver;
+  return filter;
+}

@@ -1,0 +1,159 @@
+// The claim behind an operator's redelivery of a dead callback (real broker and Redis): the
+// record is written only with the delivery's move to delivery_failed, a redelivery claimed but
+// never confirmed is sent by a later request once its publisher's mark expired (and not
+// before), and a redelivery the broker did not take leaves the delivery failed, to be asked again.
+
+import { randomUUID } from "node:crypto";
+import type { ChannelWrapper } from "amqp-connection-manager";
+import * as amqplib from "amqplib";
+import { expect } from "chai";
+import pino from "pino";
+import { Broker } from "../../shared/broker/amqp";
+import { CallbackRedeliverer } from "../../shared/operator/callback-redelivery";
+import { DeadCallbacks } from "../../shared/operator/dead-callbacks";
+import { callbackJobCodec } from "../../shared/protocol/codec";
+import { topologyNames } from "../../shared/protocol/names";
+import { createRedis, whenReady } from "../../shared/store/redis";
+import { TransactionStore } from "../../shared/store/transaction-store";
+import { AMQP_URL, deletePrefix, eventually, REDIS_URL } from "../support/harness";
+
+const log = pino({ level: "silent" });
+
+describe("dead callbacks: record and redelivery claim (real broker and Redis)", function () {
+  this.timeout(20_000);
+  const prefix = `t-${randomUUID().slice(0, 8)}.`;
+  const rawConfig = {
+    prefix,
+    services: { svc: { protocols: ["rest"], reply: { mode: "ack" }, backend: "b" } },
+    backends: { b: { url: "http://127.0.0.1:9", translator: "rest-json" } },
+  };
+  const names = topologyNames(prefix);
+  const redis = createRedis(REDIS_URL, log, "callback-redelivery-test");
+  const store = new TransactionStore(redis, prefix, 60_000);
+  const deadCallbacks = new DeadCallbacks(redis, prefix, 60_000);
+  let broker: Broker;
+  let publisher: ChannelWrapper;
+  let reader: amqplib.ChannelModel;
+  let channel: amqplib.Channel;
+
+  const redeliverer = (queueNames = names) =>
+    new CallbackRedeliverer({
+      store,
+      deadCallbacks,
+      broker,
+      publisher,
+      names: queueNames,
+      publishTimeoutMs: 5_000,
+    });
+
+  before(async () => {
+    await whenReady(redis);
+    broker = await Broker.connect(AMQP_URL, log);
+    publisher = broker.channel("publisher", async () => undefined);
+    await publisher.waitForConnect();
+    reader = await amqplib.connect(AMQP_URL);
+    channel = await reader.createChannel();
+    await channel.assertQueue(names.callbacksQueue, {
+      durable: true,
+      arguments: { "x-queue-type": "quorum" },
+    });
+  });
+  after(async () => {
+    await reader?.close().catch(() => undefined);
+    await broker?.close();
+    redis.disconnect();
+    await deletePrefix(prefix, rawConfig);
+  });
+
+  /** A callback-mode message whose final callback died. */
+  async function dead(): Promise<string> {
+    const id = randomUUID();
+    const now = Date.now();
+    await store.create({
+      id,
+      xroadId: null,
+      service: "svc",
+      backend: "b",
+      client: "EE/GOV/1/app",
+      protocol: "rest",
+      replyMode: "callback",
+      owner: null,
+      callback: "https://cb.example.org/hooks/1",
+      createdAt: now,
+      expiresAt: null,
+    });
+    const entry = {
+      id,
+      webhookId: `msg_${id}.1`,
+      target: "https://cb.example.org/hooks/1",
+      receiver: "https://cb.example.org",
+      reason: "exhausted",
+      attempts: 7,
+      failure: "the receiver answered 500",
+      status: 500,
+      at: now,
+    };
+    expect(await deadCallbacks.record(entry)).to.equal(true);
+    // Once only: a settlement run again (resent after a reconnect) changes nothing.
+    expect(await deadCallbacks.record(entry)).to.equal(false);
+    return id;
+  }
+
+  async function jobs(): Promise<Array<Record<string, unknown>>> {
+    const found = [];
+    for (;;) {
+      const message = await channel.get(names.callbacksQueue, { noAck: true });
+      if (message === false) return found;
+      const decoded = callbackJobCodec.decode(message.content);
+      if (decoded.ok) found.push(decoded.message as unknown as Record<string, unknown>);
+    }
+  }
+
+  it("records a dead callback together with delivery_failed, and lists it", async () => {
+    const id = await dead();
+    expect((await store.get(id))?.delivery).to.equal("delivery_failed");
+    const [entry] = await deadCallbacks.list({ id });
+    expect(entry).to.deep.include({ id, reason: "exhausted", attempts: 7, redeliveries: 0 });
+    expect(await deadCallbacks.list({ receiver: "https://other.example.org" })).to.deep.equal([]);
+  });
+
+  it("sends a redelivery whose publisher stopped after its claim once its mark expired, not before", async () => {
+    const id = await dead();
+    // A publisher that claimed it and stopped before publishing.
+    expect(await deadCallbacks.claim(id, randomUUID(), 300)).to.equal("ok");
+    expect((await store.get(id))?.delivery).to.equal("pending");
+    const held = await redeliverer().redeliver(id);
+    expect(held).to.deep.include({ result: "already", delivery: "pending" });
+    expect(await jobs()).to.deep.equal([]);
+
+    const resumed = await eventually(async () => {
+      const result = await redeliverer().redeliver(id);
+      return result.result === "redelivered" ? result : undefined;
+    });
+    expect(resumed).to.deep.include({ resumed: true, webhookId: `msg_${id}.1` });
+    const sent = await jobs();
+    expect(sent).to.have.length(1);
+    expect(sent[0]).to.deep.include({
+      webhookId: `msg_${id}.1`,
+      messageId: id,
+      attempt: 1,
+      settlesDelivery: true,
+    });
+    expect(JSON.parse(sent[0].payload as string)).to.deep.include({ id, delivery: "pending" });
+    // Confirmed: nobody sends it again.
+    expect(await redeliverer().redeliver(id)).to.deep.include({ result: "already" });
+    expect(await jobs()).to.deep.equal([]);
+  });
+
+  it("leaves the delivery failed when the broker does not take the redelivery", async () => {
+    const id = await dead();
+    const nowhere = topologyNames(`${prefix}missing.`);
+    const refused = await redeliverer(nowhere).redeliver(id);
+    expect(refused.result).to.equal("refused");
+    expect(refused.error).to.match(/broker did not take/);
+    expect((await store.get(id))?.delivery).to.equal("delivery_failed");
+    expect((await deadCallbacks.get(id))?.redeliveries).to.equal(0);
+    expect(await redeliverer().redeliver(id)).to.deep.include({ result: "redelivered" });
+    expect(await jobs()).to.have.length(1);
+  });
+});
