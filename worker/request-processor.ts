@@ -855,14 +855,47 @@ export class RequestProcessor {
       { attempt: decision.nextAttempt - 1, delayMs: decision.delayMs, err: decision.cause },
       "backend unavailable; retrying in place",
     );
+    const { shutdown } = this.deps;
     try {
       // The claim must outlast the wait and the next call, or another worker could take it.
       await store.renewClaim(request.id, decision.delayMs + backend.timeoutMs + CLAIM_SLACK_MS);
-      await abortableSleep(decision.delayMs, AbortSignal.any([this.deps.shutdown, gone]));
+      // The slot bounds the calls open at the backend, and none is open while this one waits:
+      // held, it would stop the other partitions (maxInFlight below partitions) as long.
+      await permit.release();
+      await abortableSleep(decision.delayMs, AbortSignal.any([shutdown, gone]));
     } catch {
       return await this.handBack(request);
     }
-    return this.call(request, decision.nextAttempt, message, log, permit, gone, expiry, calls);
+    let next: CallPermit;
+    try {
+      next = await this.deps.guard(
+        request,
+        AbortSignal.any(expiry ? [shutdown, gone, expiry.expiry()] : [shutdown, gone]),
+      );
+    } catch (error) {
+      if (expiry && expiry.expiryFired && this.expired(request)) {
+        await this.expire(message, request, log, undefined, calls);
+        return "ack";
+      }
+      await this.handBack(request);
+      if (error instanceof GateShutError) return this.gateShut(log, error);
+      // Shutdown, the delivery lost, or Redis out of reach: nothing was called for this try.
+      return "requeue";
+    }
+    try {
+      return await this.call(
+        request,
+        decision.nextAttempt,
+        message,
+        log,
+        next,
+        gone,
+        expiry,
+        calls,
+      );
+    } finally {
+      await next.release();
+    }
   }
 
   /** Parks the message in the delay queue of its tier; it comes back as attempt `nextAttempt`. */

@@ -89,6 +89,15 @@ describe("request processor: the last look before the call (real broker and Redi
         maxInFlight: 2,
         rate: { limit: 1, per: "1s", burst: 0 },
       },
+      // Retries in place, one call at a time, after a long delay.
+      orderedNarrow: {
+        url: "http://127.0.0.1:9",
+        translator: "rest-json",
+        timeout: "5s",
+        ordering: { key: "client", partitions: 4 },
+        maxInFlight: 1,
+        retry: { attempts: 2, backoff: ["2s"] },
+      },
       // Retries in place, in line.
       ordered: {
         url: "http://127.0.0.1:9",
@@ -701,6 +710,51 @@ describe("request processor: the last look before the call (real broker and Redi
       noAck: true,
     });
     expect(parked).to.equal(false);
+  });
+
+  it("an in-place retry does not hold the in-flight slot while it waits", async () => {
+    // The slot bounds calls open at the backend. Held through a retry's delay, it would stop
+    // every other partition of an ordered backend (maxInFlight below partitions) for as long.
+    const narrow = compileConfig(rawConfig, ".").backends.orderedNarrow;
+    const gates = new BackendGates(
+      new Map([["orderedNarrow", compileServiceWindows([], "w").windows]]),
+      new BackendPauses(redis, prefix),
+      log,
+    );
+    const limits = createBackendLimits({ redis, prefix, backend: narrow, gates });
+    const inflight = redisKeys(prefix).inflight("orderedNarrow");
+    try {
+      const clock = new FixedClock(T0);
+      const translator = new RecordingTranslator(clock);
+      let heldDuringDelay: Promise<number> | null = null;
+      translator.answer = async () => {
+        if (heldDuringDelay) return [{ status: 200, contentType: "text/plain", body: "second" }];
+        heldDuringDelay = new Promise((resolve) =>
+          setTimeout(() => resolve(redis.zcard(inflight)), 500),
+        );
+        throw new BackendUnavailableError("backend orderedNarrow answered 503");
+      };
+      const { id, delivery } = await accepted(T0, null);
+      const run = new RequestProcessor({
+        backend: narrow,
+        translator,
+        broker,
+        publisher,
+        store,
+        names,
+        log,
+        guard: limits.guard,
+        shutdown: shutdown.signal,
+        clock,
+      });
+      expect(await run.process(delivery)).to.equal("ack");
+      expect(translator.calls).to.have.length(2);
+      expect(await heldDuringDelay).to.equal(0);
+      expect(await redis.zcard(inflight)).to.equal(0);
+      expect((await responsesOf(id)).map((r) => r.outcome)).to.deep.equal(["completed"]);
+    } finally {
+      await limits.close();
+    }
   });
 
   it("the wait for a rate token is not taken out of the call's timeout", async () => {
