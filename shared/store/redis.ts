@@ -25,20 +25,28 @@ export async function checkRedis(url: string, timeoutMs = 5_000): Promise<void> 
     retryStrategy: () => null,
     sentinelRetryStrategy: () => null,
     enableOfflineQueue: false,
-    // A server that accepts the connection but never answers is as unreachable as one that refuses it.
+    // A server that takes the connection and never answers (a partition, a frozen server)
+    // is as unreachable as one that refuses it: without this the start waits for ever.
     commandTimeout: timeoutMs,
   });
-  // A refused AUTH arrives as an error event; the connect itself only says "closed".
+  // A refused AUTH, or a ready check nobody answered, arrives as an error event; the connect
+  // itself only says "closed".
   let refused: Error | null = null;
   probe.on("error", (error: Error) => {
-    if (/NOAUTH|WRONGPASS|ERR/.test(error.message)) refused = error;
+    if (/timed out/.test(error.message)) refused = new Error(`no answer within ${timeoutMs} ms`);
+    else if (/NOAUTH|WRONGPASS|ERR/.test(error.message)) refused = error;
+  });
+  // The ready check and the PING each have the command deadline: together, one deadline too.
+  let timer: NodeJS.Timeout | undefined;
+  const silent = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
   });
   try {
-    await probe.connect();
-    await probe.ping();
+    await Promise.race([probe.connect().then(() => probe.ping()), silent]);
   } catch (error) {
     throw redisStartupError(url, refused ?? (error as Error));
   } finally {
+    clearTimeout(timer);
     probe.disconnect();
   }
 }

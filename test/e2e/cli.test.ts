@@ -4,6 +4,7 @@
 
 import { spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import net from "node:net";
 import { writeFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -124,6 +125,25 @@ describe("the sluice command", function () {
     expect(lines).to.have.length(1);
     expect(lines[0]).to.include("refused the credentials");
     expect(lines[0]).to.not.include("wrong-password");
+  });
+
+  it("names a Redis that takes the connection but never answers, in one line, and exits non-zero", async () => {
+    // Connections wait in the listen backlog, unanswered, while this process waits for sluice.
+    const silent = net.createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const port = (silent.address() as net.AddressInfo).port;
+    try {
+      const result = sluice(["worker", "--config", config], {
+        REDIS_URL: `redis://127.0.0.1:${port}`,
+      });
+      expect(result.status, result.stderr).to.equal(1);
+      const lines = result.stderr.trim().split("\n");
+      expect(lines).to.have.length(1);
+      expect(lines[0]).to.include(`cannot connect to Redis at redis://127.0.0.1:${port}`);
+      expect(lines[0]).to.include("no answer within");
+    } finally {
+      silent.close();
+    }
   });
 
   it("names the unreachable Redis URL in one line and exits non-zero", () => {
