@@ -46,6 +46,8 @@ export class AdminServer {
   private readonly tokenDigest: Buffer | null;
   private readonly session: string | null;
   private draining = false;
+  /** Requests being answered: closing waits for them, so an operator gets the answer. */
+  private readonly handling = new Set<Promise<void>>();
   /** Listening on a loopback address: only requests naming a loopback host are served. */
   private loopbackOnly = false;
 
@@ -64,11 +66,13 @@ export class AdminServer {
       ? createHmac("sha256", token).update("sluice-admin-session").digest("hex")
       : null;
     this.server = http.createServer((req, res) => {
-      this.handle(req, res).catch((error: unknown) => {
+      const handled = this.handle(req, res).catch((error: unknown) => {
         this.log.error({ err: (error as Error).message }, "admin request failed");
         if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
         res.end('{"type":"Internal","message":"internal error"}');
       });
+      this.handling.add(handled);
+      void handled.finally(() => this.handling.delete(handled));
     });
     // Node's headersTimeout starts at a request's first byte, so a connection that never sends
     // one stayed open for ever: where the port is open beyond loopback (containers), enough of
@@ -98,6 +102,11 @@ export class AdminServer {
 
   setDraining(): void {
     this.draining = true;
+  }
+
+  /** The process is shutting down: long operator work (a bulk replay) stops where it is. */
+  get isDraining(): boolean {
+    return this.draining;
   }
 
   notReady(): string[] {
@@ -237,9 +246,17 @@ export class AdminServer {
     return (this.server.address() as AddressInfo).port;
   }
 
+  /**
+   * Stops listening and lets the requests being answered finish (a bulk replay stops at its
+   * next dead letter once draining), then closes every connection. Cutting them answered an
+   * operator's replay with a reset connection, whatever it had already sent.
+   */
   async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    await Promise.allSettled([...this.handling]);
     this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await closed;
   }
 }
 

@@ -276,6 +276,7 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
     const outcome = await replay().replayMany(
       entries,
       (backend) => monitor.get(names.requestsQueue(backend))?.depth,
+      () => admin.isDraining,
     );
     deps.log.info(
       { filter, replayed: outcome.replayed.length, skipped: outcome.skipped.length },

@@ -331,12 +331,18 @@ export class Replayer {
   async replayMany(
     entries: DeadLetter[],
     depthOf: (backend: string) => number | undefined,
+    /** True once the process shuts down: the rest are skipped, to be asked for again. */
+    stopping: () => boolean = () => false,
   ): Promise<{ replayed: ReplayResult[]; skipped: Array<{ id: string; reason: string }> }> {
     const replayed: ReplayResult[] = [];
     const skipped: Array<{ id: string; reason: string }> = [];
     const room = new Map<string, number>();
     for (const entry of [...entries].sort((a, b) => a.at - b.at)) {
       if (entry.replayedAs) continue;
+      if (stopping()) {
+        skipped.push({ id: entry.id, reason: "the process is shutting down; ask again" });
+        continue;
+      }
       const backend = this.deps.config.backends[entry.backend];
       if (backend && !room.has(backend.name)) {
         room.set(backend.name, backend.queue.highWater - (depthOf(backend.name) ?? 0));

@@ -13,7 +13,14 @@ import { requestCodec } from "../../shared/protocol/codec";
 import { topologyNames } from "../../shared/protocol/names";
 import { redisKeys } from "../../shared/protocol/redis-keys";
 import type { RequestMessage } from "../../shared/protocol/envelope";
-import { AMQP_URL, call, Harness, REDIS_URL, type SluiceProcess } from "../support/harness";
+import {
+  AMQP_URL,
+  call,
+  eventually,
+  Harness,
+  REDIS_URL,
+  type SluiceProcess,
+} from "../support/harness";
 
 const CLIENT = "EE/GOV/70000001/case-app";
 const BIN = path.resolve(__dirname, "..", "..", "..", "bin", "sluice.js");
@@ -28,7 +35,7 @@ describe("dead letters the operator selects (lists, bulk replay, CLI)", function
   let sluice: SluiceProcess;
   let connection: amqplib.ChannelModel;
   let channel: amqplib.Channel;
-  /** A time all seeded entries are placed before, an hour apart. */
+  /** A time all seeded entries are placed after, a second apart. */
   const base = Date.now() - 12 * HOUR_MS;
   let seeded = 0;
 
@@ -62,10 +69,10 @@ describe("dead letters the operator selects (lists, bulk replay, CLI)", function
       timeout: 30_000,
     });
 
-  /** Records a dead letter of backend b, each seeded one an hour after the one before. */
+  /** Records a dead letter of backend b, each seeded one a second after the one before. */
   async function seed(options: { replayedAs?: string; client?: string } = {}): Promise<string> {
     const id = randomUUID();
-    const at = base + seeded++ * HOUR_MS;
+    const at = base + seeded++ * 1000;
     const request: RequestMessage = {
       id,
       xroadId: `x-${seeded}`,
@@ -185,5 +192,39 @@ describe("dead letters the operator selects (lists, bulk replay, CLI)", function
     const outcome = JSON.parse(run.stdout) as { replayed: Array<{ id: string }> };
     expect(outcome.replayed.map((r) => r.id)).to.deep.equal(ids.slice(0, 2));
     expect(await queuedReplays()).to.deep.equal(ids.slice(0, 2));
+  });
+
+  it("a bulk replay under way when SIGTERM comes stops and answers what it did; the rest is skipped", async () => {
+    const client = "EE/GOV/1/draining";
+    const ids: string[] = [];
+    for (let i = 0; i < 3000; i += 100) {
+      ids.push(...(await Promise.all(Array.from({ length: 100 }, () => seed({ client })))));
+    }
+    // A role of its own, stopped by the test; the suite's keeps serving.
+    const stopping = await harness.spawn("response-worker");
+    const answer = call(`${stopping.adminUrl}/admin/dead-letters/replay`, {
+      client: null,
+      method: "POST",
+      headers: harness.adminHeaders(),
+      body: JSON.stringify({ client, limit: 3000 }),
+    });
+    await eventually(async () =>
+      (await redis.hget(deadLetters.key(ids[0]), "replayedAs")) ? true : undefined,
+    );
+    stopping.child.kill("SIGTERM");
+    const bulk = await answer;
+    expect(bulk.status).to.equal(200);
+    const { replayed, skipped } = bulk.json as {
+      replayed: Array<{ id: string; result: string }>;
+      skipped: Array<{ id: string; reason: string }>;
+    };
+    expect(replayed.length).to.be.greaterThan(0);
+    expect(skipped.length).to.be.greaterThan(0);
+    expect(replayed.length + skipped.length).to.equal(ids.length);
+    expect(new Set(replayed.map((r) => r.result))).to.deep.equal(new Set(["replayed"]));
+    expect(skipped[0].reason).to.include("shutting down");
+    expect(await stopping.exited).to.equal(0);
+    // Exactly what it answered was sent.
+    expect((await queuedReplays()).sort()).to.deep.equal(replayed.map((r) => r.id).sort());
   });
 });
