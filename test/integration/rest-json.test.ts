@@ -368,6 +368,16 @@ describe("rest-json translator (real HTTP backend)", () => {
     expect((error as Error).message).to.match(/maxResponseBytes/);
   });
 
+  it("fails without retry on a status outside HTTP's classes (600 and up)", async () => {
+    // Not a 5xx: the backend answered something no rule maps, and calling again would repeat it.
+    handler = (_req, res) => res.writeHead(600, { "content-type": "text/plain" }).end("odd");
+    const error = await rejectionOf(translator().call(request(), callOf()));
+    expect(error).to.be.instanceOf(SluiceError);
+    expect(error).not.to.be.instanceOf(BackendUnavailableError);
+    expect((error as SluiceError).retryCall).to.equal(false);
+    expect((error as Error).message).to.match(/600/);
+  });
+
   it("fails without retry when the answer's headers are too large to read", async () => {
     // The backend answered (and did the work): calling again would do it again, and meet the
     // same answer, as for a body over maxResponseBytes.

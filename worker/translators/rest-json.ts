@@ -226,7 +226,8 @@ function requestBody(request: RequestMessage): Buffer | undefined {
 }
 
 function isTransient(status: number): boolean {
-  return status === 408 || status === 429 || status >= 500;
+  // 600 and up is no HTTP class: not a final answer (below), never a 5xx.
+  return status === 408 || status === 429 || (status >= 500 && status < 600);
 }
 
 function header(headers: Dispatcher.ResponseData["headers"], name: string): string | undefined {
