@@ -1,8 +1,9 @@
 // A Redis that stops answering without closing the connection (a partition without resets, a
-// frozen server), seen by the adapter through a stalled proxy: a status read, a submission and
-// a cancel each get 503 with Retry-After instead of waiting for as long as Redis is silent, and
-// once Redis answers again the commands it was sent meanwhile run late without leaving anything
-// wrong behind: the caller's retry of the submission is one new message, called once.
+// frozen server), seen by one role through a stalled proxy. The adapter: a status read, a
+// submission and a cancel each get 503 with Retry-After instead of waiting for as long as Redis
+// is silent, and once Redis answers again the commands it was sent meanwhile run late without
+// leaving anything wrong behind: the caller's retry of the submission is one new message,
+// called once. A worker and a response worker: the wait fails and the message is tried again.
 
 import { expect } from "chai";
 import { randomUUID } from "node:crypto";
@@ -173,6 +174,58 @@ describe("a silent Redis (a worker's connection stalled, not closed)", function 
         worker.lines.some((line) => line.msg === "work interrupted; trying again") || undefined,
       20_000,
       "the worker's Redis wait to fail",
+    );
+    proxy.heal();
+    await eventually(
+      async () => {
+        const answer = await call(`${adapter.url}/messages/${id}`);
+        return answer.json.state === "completed" || undefined;
+      },
+      40_000,
+      `message ${id} to complete`,
+    );
+    expect(harness.sim.calls().filter((c) => c.id === id)).to.have.length(1);
+  });
+});
+
+describe("a silent Redis (a response worker's connection stalled, not closed)", function () {
+  this.timeout(60_000);
+  const harness = new Harness();
+  const target = new URL(REDIS_URL);
+  const proxy = new TcpProxy({ host: target.hostname, port: Number(target.port || 6379) });
+  let adapter: SluiceProcess;
+  let responses: SluiceProcess;
+
+  before(async () => {
+    await harness.startSim({ latencyMs: 0 });
+    harness.writeConfig({
+      redisCommandTimeout: "300ms",
+      services: { order: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" } },
+      backends: { sim: { translator: "rest-json" } },
+    });
+    adapter = await harness.spawn("adapter");
+    await harness.spawn("worker");
+    responses = await harness.spawn("response-worker", {
+      REDIS_URL: viaProxy(REDIS_URL, await proxy.listen()),
+    });
+  });
+  after(async () => {
+    proxy.heal();
+    await harness.cleanup();
+    await proxy.close();
+  });
+
+  it("does not hold a response for as long as Redis is silent: its wait fails and it tries again, and the outcome is stored", async () => {
+    proxy.stall();
+    const accepted = await call(`${adapter.url}/rest/order/orders`, { body: "{}" });
+    expect(accepted.status).to.equal(202);
+    const id = accepted.json.id as string;
+    // Its wait for Redis (storing the response) fails, and it tries again.
+    await eventually(
+      async () =>
+        responses.lines.some((line) => line.msg === "work interrupted; trying again") || undefined,
+      20_000,
+      "the response worker's Redis wait to fail",
     );
     proxy.heal();
     await eventually(
