@@ -244,7 +244,20 @@ export async function runOperatorCommand(
       // As the admin port's bulk replay: the oldest first, at most --limit (1000) per run.
       const limit = Math.max(Number(parsed.flags.get("limit") ?? 1000) || 1000, 1);
       const entries = await deadLetters.oldestPending(filter, limit);
-      const outcome = await replayer.replayMany(entries, (backend) => depths.get(backend));
+      // Ctrl-C (or SIGTERM) stops the run at its next dead letter and still prints what was
+      // sent; a second one ends the process as usual.
+      let interrupted = false;
+      const interrupt = () => {
+        interrupted = true;
+      };
+      process.once("SIGINT", interrupt).once("SIGTERM", interrupt);
+      const outcome = await replayer
+        .replayMany(
+          entries,
+          (backend) => depths.get(backend),
+          () => interrupted,
+        )
+        .finally(() => process.off("SIGINT", interrupt).off("SIGTERM", interrupt));
       print(
         outcome,
         [

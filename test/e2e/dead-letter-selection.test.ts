@@ -2,7 +2,7 @@
 // and the CLI: entries are seeded in Redis with chosen times, so the order is known, and no
 // worker runs, so each replay stays in its request queue where the test reads it.
 
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import path from "node:path";
 import * as amqplib from "amqplib";
@@ -225,6 +225,38 @@ describe("dead letters the operator selects (lists, bulk replay, CLI)", function
     expect(skipped[0].reason).to.include("shutting down");
     expect(await stopping.exited).to.equal(0);
     // Exactly what it answered was sent.
+    expect((await queuedReplays()).sort()).to.deep.equal(replayed.map((r) => r.id).sort());
+  });
+
+  it("a bulk replay from the command line stopped by Ctrl-C prints what it did, exit 0", async () => {
+    const client = "EE/GOV/1/interrupted";
+    const ids: string[] = [];
+    for (let i = 0; i < 3000; i += 100) {
+      ids.push(...(await Promise.all(Array.from({ length: 100 }, () => seed({ client })))));
+    }
+    const child = spawn(
+      process.execPath,
+      [BIN, "dead-letters", "replay", "--client", client, "--limit", "3000", "--json"].concat([
+        "--config",
+        harness.configFile,
+      ]),
+      { env: { ...process.env, LOG_LEVEL: "warn" }, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let stdout = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    await eventually(async () =>
+      (await redis.hget(deadLetters.key(ids[0]), "replayedAs")) ? true : undefined,
+    );
+    child.kill("SIGINT");
+    expect(await exited).to.equal(0);
+    const { replayed, skipped } = JSON.parse(stdout) as {
+      replayed: Array<{ id: string; result: string }>;
+      skipped: Array<{ id: string; reason: string }>;
+    };
+    expect(replayed.length).to.be.greaterThan(0);
+    expect(skipped.length).to.be.greaterThan(0);
+    expect(replayed.length + skipped.length).to.equal(ids.length);
     expect((await queuedReplays()).sort()).to.deep.equal(replayed.map((r) => r.id).sort());
   });
 });
