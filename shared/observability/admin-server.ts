@@ -220,7 +220,10 @@ export class AdminServer {
   private async login(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     let token = "";
     try {
-      token = new URLSearchParams((await readBody(req)).toString("utf8")).get("token") ?? "";
+      // Trimmed as a bearer token is: a token pasted with a space or a line end is still it.
+      token = (
+        new URLSearchParams((await readBody(req)).toString("utf8")).get("token") ?? ""
+      ).trim();
     } catch {
       token = "";
     }

@@ -84,4 +84,16 @@ describe("admin port connections", () => {
     const good = await get("/admin/items/caf%C3%A9");
     expect(await good.json()).to.deep.equal({ id: "café" });
   });
+
+  it("signs the status page in with the token pasted with surrounding white space", async () => {
+    const login = (token: string) =>
+      fetch(`http://127.0.0.1:${port}/login`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ token }).toString(),
+        redirect: "manual",
+      });
+    expect((await login(" a-test-admin-token-0123456789\n")).status).to.equal(303);
+    expect((await login("a-test-admin-token-012345678")).status).to.equal(401);
+  });
 });
