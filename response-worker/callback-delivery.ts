@@ -21,6 +21,9 @@ import { callbackQueues, callbackTopology, declareCallbackTopology } from "./cal
 import { CallbackSender, type AttemptResult, type CallbackSend } from "./callback-sender";
 import { listenersFor, messageStateChangeEvent } from "./hub-events";
 
+/** Why a hub event is not sent: its client removed the listener (DELETE /hub/<id>). */
+const LISTENER_REMOVED = "the hub listener was removed";
+
 export interface CallbackDeliveryOptions {
   /** Extra trusted CA certificates (PEM) for receivers and the security server. */
   ca?: string | Buffer | Array<string | Buffer>;
@@ -176,7 +179,7 @@ export async function startCallbackDelivery(
         if (listener === null) {
           return {
             outcome: "refused",
-            failure: { kind: "refused", message: "the hub listener was removed" },
+            failure: { kind: "refused", message: LISTENER_REMOVED },
           };
         }
       }
@@ -192,12 +195,17 @@ export async function startCallbackDelivery(
     maxPerTarget: config.callbacks.maxPerTarget,
     logger: log,
     onAttempt: (_job, result, next) => {
+      // An event whose client removed its listener is no receiver's failure: counted with
+      // the 410s as gone, or every unsubscribe would raise the failing-deliveries alert.
+      const gone = result.outcome === "gone" || result.failure?.message === LISTENER_REMOVED;
       const outcome =
-        result.outcome === "delivered" || result.outcome === "gone"
-          ? result.outcome
-          : next === "retry"
-            ? "retry"
-            : "failed";
+        result.outcome === "delivered"
+          ? "delivered"
+          : gone
+            ? "gone"
+            : next === "retry"
+              ? "retry"
+              : "failed";
       metrics.callbackDeliveries.inc({ outcome });
     },
     onSettled: settle,

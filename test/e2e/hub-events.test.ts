@@ -13,11 +13,18 @@ import {
   type ReceivedCall,
 } from "../integration/callback-receiver";
 import { AMQP_URL, call, eventually } from "../support/harness";
+import { metrics } from "../../shared/observability/metrics";
 import { CallbackStack } from "./callback-stack";
 
 const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
 const ALICE = "EE/GOV/70000001/alice";
 const BOB = "EE/COM/70000002/bob";
+
+/** sluice_callback_deliveries_total{outcome} of this process (the stack runs in it). */
+async function deliveries(outcome: string): Promise<number> {
+  const { values } = await metrics.callbackDeliveries.get();
+  return values.find((v) => v.labels.outcome === outcome)?.value ?? 0;
+}
 
 describe("event hub end to end (two clients)", function () {
   this.timeout(30_000);
@@ -179,6 +186,8 @@ describe("event hub end to end (two clients)", function () {
       client: ALICE,
     });
     expect(removed.status).to.equal(204);
+    const failedBefore = await deliveries("failed");
+    const goneBefore = await deliveries("gone");
 
     // The event's delivery ends for good (callbacks.dead says why) without another attempt.
     const topology = callbackTopology(stack.config.prefix, stack.config.callbacks.backoffMs);
@@ -200,5 +209,9 @@ describe("event hub end to end (two clients)", function () {
       await connection.close();
     }
     expect(eventsAt("retried")).to.have.length(1);
+    // Its client unsubscribed; no receiver failed: counted as gone, as a 410 is, so the
+    // failing-deliveries alert (docs/operations.md) does not fire.
+    expect(await deliveries("failed")).to.equal(failedBefore);
+    expect(await deliveries("gone")).to.equal(goneBefore + 1);
   });
 });
