@@ -692,7 +692,19 @@ export class RequestProcessor {
         return "ack";
       case "hand-back":
         return await this.handBack(request);
-      case "retry":
+      case "retry": {
+        const made = calls + (started === null ? 0 : 1);
+        if (
+          expiry &&
+          request.expiresAt !== null &&
+          this.clock.now() + decision.delayMs > request.expiresAt
+        ) {
+          // The next try would come after the expiry, when the message may not be sent: it ends
+          // now as it would then (parked, or holding an ordered queue, only to end so).
+          this.noteFailure(request, attempt, failure, "no retry before its expireAfter");
+          await this.expire(message, request, log, permit, made);
+          return "ack";
+        }
         this.noteFailure(
           request,
           attempt,
@@ -701,22 +713,20 @@ export class RequestProcessor {
             ? `retrying in place in ${decision.delayMs} ms`
             : `retry in ${decision.delayMs} ms`,
         );
-        {
-          const made = calls + (started === null ? 0 : 1);
-          if (decision.inPlace) {
-            return await this.retryInPlace(
-              request,
-              decision,
-              message,
-              log,
-              permit,
-              gone,
-              expiry,
-              made,
-            );
-          }
-          return await this.retryLater(request, attempt, decision, message, log, made);
+        if (decision.inPlace) {
+          return await this.retryInPlace(
+            request,
+            decision,
+            message,
+            log,
+            permit,
+            gone,
+            expiry,
+            made,
+          );
         }
+        return await this.retryLater(request, attempt, decision, message, log, made);
+      }
       case "fail":
         if (decision.reason === "backend_redirect") {
           const redirect = failure as BackendRedirectError;

@@ -495,6 +495,25 @@ describe("request processor: the last look before the call (real broker and Redi
       expect(response.error?.code).to.equal("BackendFailed");
     });
 
+    it("at once, when its next try would come after its expiry", async () => {
+      // Parked (or, for an ordered backend, holding its queue) it would wait only to end so.
+      const clock = new FixedClock(T0);
+      const translator = new RecordingTranslator(clock);
+      translator.answer = async () => {
+        clock.advance(2_500);
+        return unavailable();
+      };
+      // Expires at T0 + 3 s; the first retry is due 1 s after the failure at T0 + 2.5 s.
+      const { id, delivery } = await accepted(T0, 3_000);
+      expect(await processor(clock, translator, movingGuard(clock)).process(delivery)).to.equal(
+        "ack",
+      );
+      expect(translator.calls).to.have.length(1);
+      const [response] = await responsesOf(id);
+      expect(response).to.include({ outcome: "failed", final: true });
+      expect((await view(id)).deadLettered).to.equal(true);
+    });
+
     it("while a message never called before still expires", async () => {
       const clock = new FixedClock(T0);
       const translator = new RecordingTranslator(clock);
