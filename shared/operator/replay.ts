@@ -206,7 +206,12 @@ export class Replayer {
       protocol: original.protocol,
       replyMode,
       owner: null,
-      callback: replyMode === "callback" ? ((await store.get(id))?.callback ?? null) : null,
+      // The request carries its callback target (the record may be gone with its retention
+      // while the later dead letter is kept); requests of earlier releases only had the record.
+      callback:
+        replyMode === "callback"
+          ? (original.callback ?? (await store.get(id))?.callback ?? null)
+          : null,
       createdAt: now,
       expiresAt,
     };

@@ -1,6 +1,7 @@
 // A dead letter is replayed only when its original has no other outcome and no worker holds it:
 // the broker dead-letters a message past its delivery limit while a worker may still be
 // calling the backend for it, and a replay then would call the backend a second time.
+// A callback original's replay keeps its target even when the original's record is gone.
 // Real broker and Redis; the original's record is put in each state by the store itself.
 
 import { randomUUID } from "node:crypto";
@@ -68,7 +69,7 @@ describe("dead-letter replay and the original's own state (real broker and Redis
   });
 
   /** An original in `accepted` (its record kept unless `recorded` is false) and its dead letter. */
-  async function original(recorded = true): Promise<string> {
+  async function original(recorded = true, callback: string | null = null): Promise<string> {
     const id = randomUUID();
     const now = Date.now();
     const request: RequestMessage = {
@@ -78,7 +79,7 @@ describe("dead-letter replay and the original's own state (real broker and Redis
       backend: "b",
       protocol: "rest",
       client: "EE/GOV/1/app",
-      replyMode: "ack",
+      replyMode: callback ? "callback" : "ack",
       method: "POST",
       path: "/",
       query: "",
@@ -90,7 +91,7 @@ describe("dead-letter replay and the original's own state (real broker and Redis
       createdAt: now,
       expiresAt: null,
       owner: null,
-      callback: null,
+      callback,
     };
     if (recorded) {
       await store.create({
@@ -184,5 +185,17 @@ describe("dead-letter replay and the original's own state (real broker and Redis
       replays.push(result.replayedAs!);
     }
     expect((await queued()).sort()).to.deep.equal(replays.sort());
+  });
+
+  it("keeps a callback original's target when its record is gone", async () => {
+    const target = "https://callbacks.example.org/hook";
+    const id = await original(false, target);
+    const result = await replayer.replay(id);
+    expect(result).to.include({ result: "replayed" });
+    expect(await queued()).to.deep.equal([result.replayedAs]);
+    expect(await store.get(result.replayedAs!)).to.include({
+      replyMode: "callback",
+      callback: target,
+    });
   });
 });
