@@ -600,6 +600,15 @@ describe("soap translator against a recording SOAP backend", function () {
     expect((error as Error).message).to.contain("HTTP 502");
   });
 
+  it("a status of 600 or more is not a 5xx: not retried", async () => {
+    answer = (_r, res) => send(res, 600, "text/xml", envelope("<tns:getStateResponse/>"));
+    const request = fromFixture("getstate.query");
+    const error = await failureOf(translator.call(request, callOf(request)));
+    expect(error).to.be.instanceOf(SluiceError);
+    expect(error).not.to.be.instanceOf(BackendUnavailableError);
+    expect((error as SluiceError).retryCall).to.equal(false);
+  });
+
   it("an answer whose headers are too large to read is not retried", async () => {
     // The backend did the work: calling again would do it again and meet the same answer.
     answer = (_r, res) => {

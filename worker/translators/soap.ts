@@ -377,7 +377,8 @@ export function interpretSoapAnswer(
   hooks: SoapAnswerHooks = {},
 ): BackendResponse {
   const { status } = answer;
-  const transient = status === 408 || status === 429 || status >= 500;
+  // 600 and up is no HTTP class, never a 5xx: not retried.
+  const transient = status === 408 || status === 429 || (status >= 500 && status < 600);
   const retryAfterMs = parseRetryAfter(headerOf(answer.headers, "retry-after"));
   const bytes = toBuffer(answer.data);
   const contentType = headerOf(answer.headers, "content-type");
