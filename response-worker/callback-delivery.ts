@@ -17,7 +17,13 @@ import { headersOf, ROOT_CONTEXT, type Context } from "../shared/observability/t
 import { isTerminal, type Transaction } from "../shared/store/transaction-store";
 import { CallbackDeliverer, type Settlement } from "./callback-deliverer";
 import type { CallbackJob } from "../shared/protocol/callback-job";
-import { callbackQueues, callbackTopology, declareCallbackTopology } from "./callback-schedule";
+import {
+  callbackQueues,
+  callbackTopology,
+  deadQueuePolicyCommand,
+  declareCallbackTopology,
+  type DeadQueueBound,
+} from "./callback-schedule";
 import { CallbackSender, type AttemptResult, type CallbackSend } from "./callback-sender";
 import { listenersFor, messageStateChangeEvent } from "./hub-events";
 
@@ -70,9 +76,30 @@ export async function startCallbackDelivery(
   // them (with jobs in flight) instead of refusing the response worker: one warning says how to
   // move them to quorum queues (docs/operations.md, Queue type).
   let warned = false;
+  // Likewise a callbacks.dead declared without the bound (an earlier release's): used as it is,
+  // with one warning giving the policy that bounds it (docs/operations.md, Changing queue
+  // settings); refusing it would stop callback delivery over an audit copy.
+  const deadBound: DeadQueueBound = {
+    maxLength: config.callbacks.deadMaxLength,
+    ttlMs: config.retentionMs,
+  };
+  let warnedUnbounded = false;
   const channel = broker.channel("callbacks", (ch) =>
     declareCallbackTopology(ch, topology, {
       probe: () => broker.probeChannel(),
+      deadBound,
+      onUnboundedDead: (queue) => {
+        if (warnedUnbounded) return;
+        warnedUnbounded = true;
+        log.warn(
+          { queue, maxLength: deadBound.maxLength, ttlMs: deadBound.ttlMs },
+          `${queue} exists without the bound this configuration gives it (an earlier release ` +
+            "declared it, or deadMaxLength or retention changed since); using it as it is, and " +
+            "nothing removes its records. Bound it with a policy: " +
+            `${deadQueuePolicyCommand(queue, deadBound)}; see docs/operations.md ` +
+            "'Changing queue settings'",
+        );
+      },
       onClassic: (queues) => {
         if (warned) return;
         warned = true;

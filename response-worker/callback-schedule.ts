@@ -3,6 +3,7 @@
 // so pending deliveries live in RabbitMQ and survive restarts of the response worker.
 
 import type { Channel } from "amqplib";
+import { DEFAULT_CALLBACK_DEAD_MAX_LENGTH, DEFAULT_RETENTION_MS } from "../shared/config/config";
 import { topologyNames } from "../shared/protocol/names";
 
 /** 5 s, 5 min, 30 min, 2 h, 5 h, 10 h: seven attempts over about 17.5 hours. */
@@ -103,10 +104,56 @@ export function tierQueueArguments(
   };
 }
 
-/** Arguments of the delivery and dead queues of callback jobs: quorum, like every durable queue. */
+/** Arguments of the delivery queue of callback jobs: quorum, like every durable queue. */
 export const CALLBACK_QUEUE_ARGUMENTS: Readonly<Record<string, unknown>> = {
   "x-queue-type": "quorum",
 };
+
+/**
+ * How much of `callbacks.dead` the broker keeps. Nothing consumes that queue: it is the audit
+ * copy of deliveries given up on (the operator redelivers from the Redis record, which expires
+ * with `retention`), so unbounded it would only grow.
+ */
+export interface DeadQueueBound {
+  /** Records kept; the oldest is dropped for a new one (`callbacks.deadMaxLength`). */
+  maxLength: number;
+  /** How long a record is kept: `retention`, as long as its Redis record. */
+  ttlMs: number;
+}
+
+/** The bound with the configuration's defaults (`deadMaxLength` 100 000, `retention` 7 days). */
+export const DEFAULT_DEAD_QUEUE_BOUND: DeadQueueBound = {
+  maxLength: DEFAULT_CALLBACK_DEAD_MAX_LENGTH,
+  ttlMs: DEFAULT_RETENTION_MS,
+};
+
+/**
+ * Arguments of `callbacks.dead`: quorum and bounded, dropping the oldest records (`drop-head`)
+ * so the newest failures, the ones an operator looks into, are kept.
+ */
+export function deadQueueArguments(bound: DeadQueueBound): Record<string, unknown> {
+  return {
+    "x-queue-type": "quorum",
+    "x-max-length": bound.maxLength,
+    "x-message-ttl": bound.ttlMs,
+    "x-overflow": "drop-head",
+  };
+}
+
+/**
+ * The operator's fix for a `callbacks.dead` an earlier release declared without a bound (the
+ * broker refuses to add arguments to an existing queue): a policy with the same bound, which
+ * the broker applies to the live queue without a redeclaration.
+ */
+export function deadQueuePolicyCommand(queue: string, bound: DeadQueueBound): string {
+  const pattern = `^${queue.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`;
+  const definition = JSON.stringify({
+    "max-length": bound.maxLength,
+    overflow: "drop-head",
+    "message-ttl": bound.ttlMs,
+  });
+  return `rabbitmqctl set_policy --apply-to queues sluice-callbacks-dead '${pattern}' '${definition}'`;
+}
 
 /**
  * Arguments of a tier queue as releases before the quorum callback queues declared it (a
@@ -124,7 +171,7 @@ export function classicTierQueueArguments(
 }
 
 /** A channel the broker may close, to find out how an existing queue was declared. */
-export type ProbeChannel = Pick<Channel, "assertQueue" | "close">;
+export type ProbeChannel = Pick<Channel, "assertQueue" | "checkQueue" | "close">;
 
 export interface DeclareCallbackOptions {
   /**
@@ -135,6 +182,13 @@ export interface DeclareCallbackOptions {
   probe?: () => Promise<ProbeChannel>;
   /** Told the queues kept as classic queues (when there are any), once per declaration. */
   onClassic?: (queues: string[]) => void;
+  /** The bound of `callbacks.dead`; DEFAULT_DEAD_QUEUE_BOUND unless given. */
+  deadBound?: DeadQueueBound;
+  /**
+   * Told, given `probe`, when `callbacks.dead` already exists without this bound (an earlier
+   * release's declaration, classic or quorum, or another bound): it is used as it is.
+   */
+  onUnboundedDead?: (queue: string) => void;
 }
 
 /** The broker refused a declaration because the existing queue was declared otherwise. */
@@ -165,22 +219,37 @@ async function tryDeclare(
   return null;
 }
 
+/** Whether `queue` exists, asked on a probe channel (a passive declaration). */
+async function exists(probe: () => Promise<ProbeChannel>, queue: string): Promise<boolean> {
+  const channel = await probe();
+  try {
+    await channel.checkQueue(queue);
+  } catch {
+    return false;
+  }
+  await channel.close().catch(() => undefined);
+  return true;
+}
+
 /**
  * Declares `queue` as a quorum queue on a probe channel: "quorum" when the broker took it
  * (declared, or already quorum), "classic" when it refused it and took the earlier release's
  * classic declaration instead (the broker names whichever argument it compares first:
- * x-queue-type, or x-overflow for a tier). Any other refusal is thrown.
+ * x-queue-type, or x-overflow for a tier), and, given `keepAny`, "existing" when it refused
+ * both but the queue exists (declared with other arguments). Any other refusal is thrown.
  */
 async function queueKind(
   probe: () => Promise<ProbeChannel>,
   queue: string,
   quorumArguments: Record<string, unknown>,
   classicArguments: Record<string, unknown> | undefined,
-): Promise<"quorum" | "classic"> {
+  keepAny: boolean,
+): Promise<"quorum" | "classic" | "existing"> {
   const refused = await tryDeclare(probe, queue, quorumArguments);
   if (refused === null) return "quorum";
   if (!isInequivalentDeclaration(refused)) throw refused;
   if ((await tryDeclare(probe, queue, classicArguments)) === null) return "classic";
+  if (keepAny && (await exists(probe, queue))) return "existing";
   throw refused;
 }
 
@@ -188,10 +257,12 @@ async function queueKind(
  * Declares every queue of the topology (idempotent; run as a channel setup function). Each is a
  * quorum queue, except, given `options.probe`, a queue an earlier release left as a classic
  * queue: that one is used as it is (nothing in it is lost, the service keeps running) and
- * reported to `options.onClassic`; docs/operations.md says how to move it to quorum.
+ * reported to `options.onClassic`; docs/operations.md says how to move it to quorum. Likewise
+ * a `callbacks.dead` declared without `options.deadBound` is used as it is and reported to
+ * `options.onUnboundedDead` (the operator bounds it with a policy), never refused.
  */
 export async function declareCallbackTopology(
-  channel: Pick<Channel, "assertQueue">,
+  channel: Pick<Channel, "assertQueue" | "checkQueue">,
   topology: CallbackTopology,
   options: DeclareCallbackOptions = {},
 ): Promise<void> {
@@ -200,18 +271,25 @@ export async function declareCallbackTopology(
     queue: string,
     quorumArguments: Record<string, unknown>,
     classicArguments: Record<string, unknown> | undefined,
+    keepAny = false,
   ) => {
     const kind = options.probe
-      ? await queueKind(options.probe, queue, quorumArguments, classicArguments)
+      ? await queueKind(options.probe, queue, quorumArguments, classicArguments, keepAny)
       : "quorum";
     if (kind === "classic") classic.push(queue);
-    await channel.assertQueue(queue, {
-      durable: true,
-      arguments: kind === "quorum" ? quorumArguments : classicArguments,
-    });
+    if (kind === "existing") await channel.checkQueue(queue);
+    else
+      await channel.assertQueue(queue, {
+        durable: true,
+        arguments: kind === "quorum" ? quorumArguments : classicArguments,
+      });
+    return kind;
   };
   await declare(topology.delivery, { ...CALLBACK_QUEUE_ARGUMENTS }, undefined);
-  await declare(topology.dead, { ...CALLBACK_QUEUE_ARGUMENTS }, undefined);
+  const deadArguments = deadQueueArguments(options.deadBound ?? DEFAULT_DEAD_QUEUE_BOUND);
+  if ((await declare(topology.dead, deadArguments, undefined, true)) !== "quorum") {
+    options.onUnboundedDead?.(topology.dead);
+  }
   for (const tier of [...topology.tiers, ...topology.aside]) {
     await declare(
       tier.queue,

@@ -78,6 +78,8 @@ export interface CallbackConfig {
   timeoutMs: number;
   /** Delivery attempts one response worker makes at once to one receiver. */
   maxPerTarget: number;
+  /** Records `callbacks.dead` keeps, the newest (its records also expire with `retention`). */
+  deadMaxLength: number;
 }
 
 export interface SluiceConfig {
@@ -286,6 +288,10 @@ export const DEFAULT_CALLBACK_BACKOFF_MS = [
  * holds a quarter of them, a healthy one still gets several in parallel.
  */
 export const DEFAULT_CALLBACK_MAX_PER_TARGET = 4;
+/** Records `callbacks.dead` keeps: the newest, enough for a long outage's failures. */
+export const DEFAULT_CALLBACK_DEAD_MAX_LENGTH = 100_000;
+/** How long transaction records (and dead-callback records) are kept. */
+export const DEFAULT_RETENTION_MS = 7 * 86_400_000;
 
 function readSchema(r: Reader, baseDir: string): object | null {
   const value = r.raw.schema;
@@ -655,7 +661,7 @@ export function compileConfig(
       port: envInt("ADMIN_PORT", admin.int("port", 9090), problems),
       token: adminToken(admin, problems),
     },
-    retentionMs: root.duration("retention", 7 * 86_400_000),
+    retentionMs: root.duration("retention", DEFAULT_RETENTION_MS),
     shutdownGraceMs: root.at("shutdown").duration("grace", 10_000),
     services,
     backends,
@@ -668,6 +674,7 @@ export function compileConfig(
       backoffMs: callbacks.durationList("backoff", DEFAULT_CALLBACK_BACKOFF_MS),
       timeoutMs: callbacks.duration("timeout", 10_000),
       maxPerTarget: callbacks.int("maxPerTarget", DEFAULT_CALLBACK_MAX_PER_TARGET),
+      deadMaxLength: callbacks.int("deadMaxLength", DEFAULT_CALLBACK_DEAD_MAX_LENGTH),
     },
     securityServer,
     xroad: { statusService },

@@ -14,6 +14,8 @@ import {
   declareCallbackTopology,
   tierQueueArguments,
   callbackQueues,
+  deadQueueArguments,
+  DEFAULT_DEAD_QUEUE_BOUND,
 } from "../../response-worker/callback-schedule";
 import { CallbackReceiver } from "../integration/callback-receiver";
 import { AMQP_URL, call, eventually, Harness, type SluiceProcess } from "../support/harness";
@@ -105,6 +107,11 @@ describe("an upgrade with callback jobs waiting in classic callback queues", fun
     );
     expect(warnings).to.have.length(1);
     expect(warnings[0].queues).to.have.members(queues);
+    // The classic callbacks.dead has no bound either: one warning gives the policy for it.
+    const unbounded = sluice.lines.filter((line) =>
+      String(line.msg).includes("exists without the bound"),
+    );
+    expect(unbounded.map((line) => line.queue)).to.deep.equal([topology.dead]);
     // Still classic: the previous release's declaration is still accepted.
     const channel = await connection.createChannel();
     await channel.assertQueue(topology.delivery, { durable: true });
@@ -133,7 +140,7 @@ describe("an upgrade with callback jobs waiting in classic callback queues", fun
       // Each fresh queue is quorum: redeclared with its arguments but as classic, refused.
       const freshArgs: Array<[string, Record<string, unknown>]> = [
         [fresh.delivery, {}],
-        [fresh.dead, {}],
+        [fresh.dead, deadQueueArguments(DEFAULT_DEAD_QUEUE_BOUND)],
         [fresh.tiers[0].queue, tierQueueArguments(1_000, fresh.delivery)],
       ];
       for (const [queue, args] of freshArgs) {

@@ -3,6 +3,9 @@ import {
   DEFAULT_CALLBACK_BACKOFF_MS,
   asideTier,
   callbackTopology,
+  deadQueueArguments,
+  deadQueuePolicyCommand,
+  DEFAULT_DEAD_QUEUE_BOUND,
   nextTier,
   STEP_ASIDE_DELAYS_MS,
   tierQueueArguments,
@@ -61,5 +64,27 @@ describe("callback schedule", () => {
   it("refuses delays that are not positive whole milliseconds", () => {
     expect(() => callbackTopology("", [0])).to.throw(/positive/);
     expect(() => callbackTopology("", [1.5])).to.throw(/positive/);
+  });
+
+  it("bounds callbacks.dead to the newest records, for retention, by default 100 000 and 7 days", () => {
+    expect(deadQueueArguments(DEFAULT_DEAD_QUEUE_BOUND)).to.deep.equal({
+      "x-queue-type": "quorum",
+      "x-max-length": 100_000,
+      "x-message-ttl": 604_800_000,
+      "x-overflow": "drop-head",
+    });
+  });
+
+  it("gives the policy for an unbounded callbacks.dead, matching that queue only", () => {
+    const bound = { maxLength: 5, ttlMs: 60_000 };
+    expect(deadQueuePolicyCommand("callbacks.dead", DEFAULT_DEAD_QUEUE_BOUND)).to.equal(
+      "rabbitmqctl set_policy --apply-to queues sluice-callbacks-dead '^callbacks\\.dead$' " +
+        '\'{"max-length":100000,"overflow":"drop-head","message-ttl":604800000}\'',
+    );
+    const command = deadQueuePolicyCommand("t-1a2b+c.callbacks.dead", bound);
+    const pattern = new RegExp(/'(\^[^']+)'/.exec(command)![1]);
+    expect(pattern.test("t-1a2b+c.callbacks.dead")).to.equal(true);
+    expect(pattern.test("t-1a2bbc.callbacks.dead")).to.equal(false);
+    expect(pattern.test("t-1a2b+c.callbacks.dead.old")).to.equal(false);
   });
 });

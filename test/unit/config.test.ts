@@ -326,6 +326,21 @@ describe("callback attempts per receiver", () => {
   });
 });
 
+describe("records callbacks.dead keeps", () => {
+  it("defaults to 100 000 and takes 1 to 100 000 000", () => {
+    expect(compileConfig(minimal, "/etc/sluice").callbacks.deadMaxLength).to.equal(100_000);
+    const set = (value: unknown) => ({ ...minimal, callbacks: { deadMaxLength: value } });
+    expect(compileConfig(set(3), "/etc/sluice").callbacks.deadMaxLength).to.equal(3);
+    expect(problemsOf(set(100_000_000))).to.deep.equal([]);
+    expect(problemsOf(set(0))).to.deep.equal([
+      "config.callbacks.deadMaxLength: must be at least 1",
+    ]);
+    expect(problemsOf(set(1.5))).to.deep.equal([
+      "config.callbacks.deadMaxLength: must be a whole number",
+    ]);
+  });
+});
+
 describe("published webhook secrets", () => {
   const DEMO = path.resolve(__dirname, "..", "..", "..", "config", "demo.yaml");
   const DEMO_SECRET = "whsec_c2x1aWNlLWRlbW8tc2VjcmV0LWtleTogcHVibGljLCBuZXZlciBkZXBsb3k=";
