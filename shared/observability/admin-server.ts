@@ -6,6 +6,7 @@ import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import type { Logger } from "pino";
+import { asSluiceError } from "../protocol/errors";
 import { METRICS_CONTENT_TYPE, metricsText } from "./metrics";
 
 export type ReadinessCheck = () => string | null; // null = ready, else the reason
@@ -67,9 +68,18 @@ export class AdminServer {
       : null;
     this.server = http.createServer((req, res) => {
       const handled = this.handle(req, res).catch((error: unknown) => {
-        this.log.error({ err: (error as Error).message }, "admin request failed");
-        if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
-        res.end('{"type":"Internal","message":"internal error"}');
+        // A route's SluiceError (Redis unavailable: 503 with Retry-After) is answered as such;
+        // anything else is an internal error.
+        const err = asSluiceError(error);
+        if (err.code === "Internal") {
+          this.log.error({ err: (error as Error).message }, "admin request failed");
+        }
+        if (!res.headersSent) {
+          const headers: Record<string, string> = { "content-type": "application/json" };
+          if (err.retryAfter !== undefined) headers["retry-after"] = String(err.retryAfter);
+          res.writeHead(err.status, headers);
+        }
+        res.end(JSON.stringify({ type: err.code, message: err.message }));
       });
       this.handling.add(handled);
       void handled.finally(() => this.handling.delete(handled));

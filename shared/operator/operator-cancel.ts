@@ -1,6 +1,7 @@
 // The operator's cancel of one message, the same from the admin port and from `sluice messages
 // cancel`: idempotent for the operator, a conflict for every other state (a client's cancel).
 
+import { SluiceError } from "../protocol/errors";
 import type { State, TransactionStore } from "../store/transaction-store";
 
 /** Who the record says made an operator's change. */
@@ -25,10 +26,12 @@ export async function cancelByOperator(
   store: TransactionStore,
   id: string,
 ): Promise<OperatorCancel> {
-  if (!(await store.get(id))) return { result: "missing" };
-  const { result, previous, changedBy } = await store.transition(id, ["accepted"], "cancelled", {
-    error: { code: "Cancelled", message: "cancelled by the operator" },
-    by: OPERATOR,
+  const { result, previous, changedBy } = await unavailableOnError(async () => {
+    if (!(await store.get(id))) return { result: "missing", previous: null, changedBy: null };
+    return store.transition(id, ["accepted"], "cancelled", {
+      error: { code: "Cancelled", message: "cancelled by the operator" },
+      by: OPERATOR,
+    });
   });
   if (result === "ok") return { result: "cancelled" };
   if (result === "missing") return { result: "missing" };
@@ -36,6 +39,21 @@ export async function cancelByOperator(
     return { result: "repeated" };
   }
   return { result: "conflict", state: previous };
+}
+
+/**
+ * Redis failed or did not answer: 503 with Retry-After. The cancel may or may not have run; a
+ * repeat (idempotent, above) tells which.
+ */
+export async function unavailableOnError<T>(operation: () => Promise<T>): Promise<T> {
+  try {
+    return await operation();
+  } catch (error) {
+    throw new SluiceError("Unavailable", `Redis unavailable (${(error as Error).message})`, {
+      retryAfter: 5,
+      cause: error,
+    });
+  }
 }
 
 /** The words of a refused cancel, as both the admin port and the CLI say them. */

@@ -20,7 +20,7 @@ import type { BackendPauses, PauseState } from "./backend-pauses";
 import { BackendStatusReader } from "./backend-status";
 import type { DeadLetter, DeadLetterFilter, DeadLetters } from "./dead-letters";
 import { ambiguity, findByCaller } from "./message-lookup";
-import { cancelByOperator, conflictMessage } from "./operator-cancel";
+import { cancelByOperator, conflictMessage, unavailableOnError } from "./operator-cancel";
 import type { RecentFailures } from "./recent-failures";
 import { Replayer } from "./replay";
 import { DeadCallbacks, deadCallbackFilter, type DeadCallback } from "./dead-callbacks";
@@ -217,7 +217,7 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
     // The state is in Redis; the notice only hurries callbacks and hub listeners. A repeat
     // sends it again (the first may have stopped before it); listeners hear it once.
     await new StateNotices(broker, publish(), names, deps.log).publish(id, "cancelled");
-    return ok(await lookup(id));
+    return ok(await unavailableOnError(() => lookup(id)));
   };
   admin.addRoute("DELETE", /^\/admin\/messages\/([^/]+)$/, cancel);
   admin.addRoute("POST", /^\/admin\/messages\/([^/]+)\/cancel$/, cancel);

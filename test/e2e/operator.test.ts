@@ -23,10 +23,13 @@ describe("operator controls (admin token, dead letters, replay, lookup)", functi
       services: {
         orders: { protocols: ["rest"], reply: { mode: "ack" }, backend: "flaky" },
         parked: { protocols: ["rest"], reply: { mode: "ack" }, backend: "held" },
+        // Its backend is paused once and never resumed: its messages stay accepted.
+        frozen: { protocols: ["rest"], reply: { mode: "ack" }, backend: "stopped" },
       },
       backends: {
         flaky: { retry: { attempts: 2, backoff: ["100ms"] } },
         held: {},
+        stopped: {},
       },
     });
     sluice = await harness.spawn("all");
@@ -289,34 +292,33 @@ describe("operator controls (admin token, dead letters, replay, lookup)", functi
     });
 
     it("are cancelled from the command line, and a repeated cancel is told it is done", async () => {
-      expect((await admin("/admin/backends/held/pause", { method: "POST" })).status).to.equal(200);
-      try {
-        const id = await submit("parked");
-        const first = await sluiceCliLater(["messages", "cancel", id]);
-        expect(first.status, first.stderr).to.equal(0);
-        expect(first.stdout.trim()).to.equal(`${id}: cancelled`);
-        const again = await sluiceCliLater(["messages", "cancel", id]);
-        expect(again.status, again.stderr).to.equal(0);
-        expect(again.stdout.trim()).to.equal(`${id}: cancelled (already, by the operator)`);
-        const json = await sluiceCliLater(["messages", "cancel", id, "--json"]);
-        expect(json.status, json.stderr).to.equal(0);
-        expect(JSON.parse(json.stdout)).to.deep.equal({ id, state: "cancelled", already: true });
-        expect((await status(id)).json).to.include({ state: "cancelled" });
+      // Not "held": paused right after the test before resumed it, its consumers could still
+      // be attaching, and such a consumer kept handing the message back until the broker
+      // dead-lettered it (delivery_limit). A backend paused once stays clear of that.
+      expect((await admin("/admin/backends/stopped/pause", { method: "POST" })).status).to.equal(
+        200,
+      );
+      const id = await submit("frozen");
+      const first = await sluiceCliLater(["messages", "cancel", id]);
+      expect(first.status, first.stderr).to.equal(0);
+      expect(first.stdout.trim()).to.equal(`${id}: cancelled`);
+      const again = await sluiceCliLater(["messages", "cancel", id]);
+      expect(again.status, again.stderr).to.equal(0);
+      expect(again.stdout.trim()).to.equal(`${id}: cancelled (already, by the operator)`);
+      const json = await sluiceCliLater(["messages", "cancel", id, "--json"]);
+      expect(json.status, json.stderr).to.equal(0);
+      expect(JSON.parse(json.stdout)).to.deep.equal({ id, state: "cancelled", already: true });
+      expect((await status(id)).json).to.include({ state: "cancelled" });
 
-        // Cancelled by its client: the operator's cancel is refused, exit 1 with the reason.
-        const byClient = await submit("parked");
-        expect(
-          (await call(`${sluice.url}/messages/${byClient}`, { method: "DELETE" })).status,
-        ).to.equal(200);
-        const refused = await sluiceCliLater(["messages", "cancel", byClient]);
-        expect(refused.status).to.equal(1);
-        expect(refused.stderr).to.include(
-          "the message is cancelled and can no longer be cancelled",
-        );
-        expect(harness.sim.calls({ id })).to.have.length(0);
-      } finally {
-        await admin("/admin/backends/held/resume", { method: "POST" });
-      }
+      // Cancelled by its client: the operator's cancel is refused, exit 1 with the reason.
+      const byClient = await submit("frozen");
+      expect(
+        (await call(`${sluice.url}/messages/${byClient}`, { method: "DELETE" })).status,
+      ).to.equal(200);
+      const refused = await sluiceCliLater(["messages", "cancel", byClient]);
+      expect(refused.status).to.equal(1);
+      expect(refused.stderr).to.include("the message is cancelled and can no longer be cancelled");
+      expect(harness.sim.calls({ id })).to.have.length(0);
     });
 
     it("are cancelled from the command line with the broker out of reach: done, exit 0, a warning", async () => {

@@ -133,6 +133,31 @@ describe("a silent Redis (adapter's connection stalled, not closed)", function (
     expect(cancelled.json).to.include({ id, state: "cancelled" });
     expect(harness.sim.calls().filter((c) => c.id === id)).to.have.length(0);
   });
+
+  it("the operator's cancel answers 503 with Retry-After, and its retry once Redis answers cancels", async () => {
+    const accepted = await submit("parked", randomUUID());
+    expect(accepted.status).to.equal(202);
+    const id = accepted.json.id as string;
+    const operatorCancel = () =>
+      call(`${adapter.adminUrl}/admin/messages/${id}`, {
+        method: "DELETE",
+        client: null,
+        headers: harness.adminHeaders(),
+      });
+
+    proxy.stall();
+    const refused = await operatorCancel();
+    expect(refused.status, refused.text).to.equal(503);
+    expect(refused.json.type).to.equal("Unavailable");
+    expect(Number(refused.headers.get("retry-after"))).to.be.greaterThan(0);
+    proxy.heal();
+    const cancelled = await eventually(async () => {
+      const answer = await operatorCancel();
+      return answer.status === 503 ? undefined : answer;
+    });
+    expect(cancelled.status, cancelled.text).to.equal(200);
+    expect(cancelled.json).to.include({ id, state: "cancelled" });
+  });
 });
 
 describe("a silent Redis (a worker's connection stalled, not closed)", function () {
