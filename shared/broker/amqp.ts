@@ -252,6 +252,13 @@ export class Broker extends EventEmitter {
         },
         { noAck: false, arguments: options.arguments },
       );
+      // Cancelled while prefetch or basic.consume was on its way: `cancel` found no tag to
+      // cancel, so it is done here. Left running, a gated consumer kept taking messages while
+      // its backend was paused, each handed back at once until the delivery limit failed it.
+      if (cancelled) {
+        await channel.cancel(consumerTag).catch(() => undefined);
+        return;
+      }
       current = { channel, tag: consumerTag };
     });
     return {

@@ -1,10 +1,11 @@
 // The broker wrapper on the real RabbitMQ: a confirmed publish resolves, and a mandatory
-// publish that no queue takes is refused instead of being reported as persisted.
+// publish that no queue takes is refused instead of being reported as persisted; a consumer
+// cancelled while it is being set up stays cancelled.
 
 import { randomUUID } from "node:crypto";
 import { expect } from "chai";
 import pino from "pino";
-import { Broker } from "../../shared/broker/amqp";
+import { Broker, type Consumer } from "../../shared/broker/amqp";
 import { SluiceError } from "../../shared/protocol/errors";
 
 const AMQP_URL = process.env.AMQP_URL || "amqp://guest:guest@127.0.0.1:5672";
@@ -55,5 +56,34 @@ describe("broker publishes (RabbitMQ)", () => {
       mandatory: true,
       messageId: "m-2",
     });
+  });
+
+  it("leaves no consumer behind when cancelled while its basic.consume is on its way", async () => {
+    const own = `${prefix}early`;
+    const consumer: Consumer = broker.consume("cancelled-early", {
+      queue: own,
+      prefetch: 1,
+      setup: async (channel) => {
+        await channel.assertQueue(own, { durable: false });
+        // Cancelled right after prefetch and basic.consume are sent: their replies cannot
+        // arrive before the next check phase, so the cancel lands while both are on their way.
+        setImmediate(() => void consumer.cancel());
+      },
+      onMessage: async (message, channel) => channel.nack(message, false, true),
+    });
+    await consumer.waitForConnect();
+    const consumers = await new Promise<number>((resolve, reject) => {
+      const check = broker.channel("check", async (channel) => {
+        try {
+          resolve((await channel.checkQueue(own)).consumerCount);
+          await channel.deleteQueue(own);
+        } catch (error) {
+          reject(error as Error);
+        }
+      });
+      void check.waitForConnect().then(() => check.close());
+    });
+    await consumer.close();
+    expect(consumers).to.equal(0);
   });
 });
