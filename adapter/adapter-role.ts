@@ -83,7 +83,8 @@ export async function startAdapter(
   );
 
   const backpressure = new Backpressure(broker, runtime.monitor, names, {
-    storeReady: () => runtime.redis.status === "ready",
+    // Not "ready" alone: a silent Redis is refused at once, not after a create's timeout.
+    storeReady: () => runtime.redisProblem() === null,
     log,
   });
   const intake = new Intake({

@@ -14,6 +14,7 @@ import { addOperatorRoutes } from "../operator/operator-routes";
 import { RecentFailures } from "../operator/recent-failures";
 import { QueueMonitor } from "../broker/queue-monitor";
 import { checkRedis, createRedis, whenReady } from "../store/redis";
+import { RedisHeartbeat } from "../store/redis-heartbeat";
 import { topologyNames, type TopologyNames } from "../protocol/names";
 import { TransactionStore } from "../store/transaction-store";
 import type { DrainingRole } from "./shutdown-deadline";
@@ -36,6 +37,8 @@ export interface Runtime {
   deadLetters: DeadLetters;
   /** Recent failed backend calls, for the status page. */
   failures: RecentFailures;
+  /** Why Redis cannot be used now (down, or connected but not answering), or null. */
+  redisProblem(): string | null;
   /** Runs `listener` after a pause or resume asked on this process's admin port. */
   onPauseChange(listener: () => Promise<void>): void;
   close(): Promise<void>;
@@ -68,7 +71,10 @@ export async function startRuntime(
   const failures = new RecentFailures(redis, config.prefix);
   const pauseListeners: Array<() => Promise<void>> = [];
   admin.addCheck("rabbitmq", () => (broker.isConnected() ? null : "disconnected"));
-  admin.addCheck("redis", () => (redis.status === "ready" ? null : redis.status));
+  // A silent Redis keeps its connection "ready": the heartbeat tells (redisCommandTimeout).
+  const heartbeat = new RedisHeartbeat(redis);
+  heartbeat.start();
+  admin.addCheck("redis", () => heartbeat.problem());
   const monitor = new QueueMonitor(broker, config, names, log);
   monitor.start();
   addOperatorRoutes({
@@ -111,11 +117,13 @@ export async function startRuntime(
     pauses,
     deadLetters,
     failures,
+    redisProblem: () => heartbeat.problem(),
     onPauseChange(listener) {
       pauseListeners.push(listener);
     },
     async close() {
       monitor.stop();
+      heartbeat.stop();
       await admin.close();
       await broker.close().catch(() => undefined);
       redis.disconnect();

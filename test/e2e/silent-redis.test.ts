@@ -83,6 +83,32 @@ describe("a silent Redis (adapter's connection stalled, not closed)", function (
     return found;
   }
 
+  it("readiness says Redis is not answering, and submissions are refused before any wait, until it answers", async () => {
+    const readiness = () => call(`${adapter.adminUrl}/readyz`, { client: null });
+    expect((await readiness()).status).to.equal(200);
+    proxy.stall();
+    // The connection still says "ready": a PING that goes unanswered tells.
+    const notReady = await eventually(
+      async () => {
+        const answer = await readiness();
+        return answer.status === 503 ? answer : undefined;
+      },
+      20_000,
+      "readiness to fail",
+    );
+    expect(JSON.stringify(notReady.json.reasons)).to.include("not answering");
+    // Refused by the intake's admission, with no create sent to the silent Redis.
+    const sent = proxy.held;
+    unavailable(await submit("order", randomUUID()));
+    expect(proxy.held, "nothing sent to Redis for the refused submission").to.equal(sent);
+    proxy.heal();
+    await eventually(
+      async () => ((await readiness()).status === 200 ? true : undefined),
+      20_000,
+      "readiness once Redis answers",
+    );
+  });
+
   it("a status read answers 503 with Retry-After, and the status once Redis answers", async () => {
     const accepted = await submit("order", randomUUID());
     expect(accepted.status).to.equal(202);

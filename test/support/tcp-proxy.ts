@@ -22,6 +22,7 @@ export class TcpProxy {
   private readonly sockets = new Set<net.Socket>();
   private refusing = false;
   private stalled = false;
+  private heldCount = 0;
   /** Per open connection: passes on what it held while the proxy was stalled. */
   private readonly resumes = new Set<() => void>();
 
@@ -50,8 +51,10 @@ export class TcpProxy {
       // Bytes that arrive while the proxy is stalled wait here, in order, until it heals.
       const held: Array<() => void> = [];
       const relay = (deliver: () => void) => {
-        if (this.stalled || held.length > 0) held.push(deliver);
-        else deliver();
+        if (this.stalled || held.length > 0) {
+          held.push(deliver);
+          this.heldCount += 1;
+        } else deliver();
       };
       const resume = () => {
         while (held.length > 0 && !this.stalled) held.shift()!();
@@ -100,6 +103,11 @@ export class TcpProxy {
    */
   stall(): void {
     this.stalled = true;
+  }
+
+  /** Chunks held by the stall so far (either direction), to tell whether anything was sent. */
+  get held(): number {
+    return this.heldCount;
   }
 
   /** Ends a stall: what was held is passed on, then everything flows again. */
