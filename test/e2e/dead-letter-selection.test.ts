@@ -244,7 +244,8 @@ describe("dead letters the operator selects (lists, bulk replay, CLI)", function
     );
     let stdout = "";
     child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    // "close", not "exit": the exit can come before the parent has read all the piped output.
+    const exited = new Promise<number | null>((resolve) => child.once("close", resolve));
     await eventually(async () =>
       (await redis.hget(deadLetters.key(ids[0]), "replayedAs")) ? true : undefined,
     );
