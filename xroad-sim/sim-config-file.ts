@@ -5,6 +5,7 @@ import { createPrivateKey, X509Certificate } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import YAML from "yaml";
+import { substituteEnv } from "../shared/config/config";
 import type { Pem, XroadSimOptions, XroadSimServiceOptions } from "./sim-options";
 
 export class SimConfigError extends Error {
@@ -36,11 +37,15 @@ export function readPemFile(file: string, kind: "certificate" | "key"): Buffer {
   return pem;
 }
 
-/** Loads a simulator configuration file into start options. */
-export function loadSimConfig(file: string): XroadSimOptions {
+/**
+ * Loads a simulator configuration file into start options. `${NAME:-default}` is filled from
+ * the environment as in Sluice's own file, so the demo's one file serves a laptop (loopback)
+ * and Compose (service names).
+ */
+export function loadSimConfig(file: string, env: NodeJS.ProcessEnv = process.env): XroadSimOptions {
   let raw: unknown;
   try {
-    raw = YAML.parse(fs.readFileSync(file, "utf8"));
+    raw = YAML.parse(substituteEnv(fs.readFileSync(file, "utf8"), env));
   } catch (error) {
     throw new SimConfigError(`cannot read ${file}: ${(error as Error).message.split("\n")[0]}`);
   }

@@ -13,7 +13,13 @@ import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { parse, parseAllDocuments, stringify } from "yaml";
 import { topologyNames } from "../../shared/protocol/names";
-import { compileConfig, loadConfig, type SluiceConfig } from "../../shared/config/config";
+import {
+  compileConfig,
+  loadConfig,
+  substituteEnv,
+  type SluiceConfig,
+} from "../../shared/config/config";
+import { loadSimConfig } from "../../xroad-sim/sim-config-file";
 import { parseDuration } from "../../shared/config/durations";
 import { registry } from "../../shared/observability/metrics";
 import { manifestProblems } from "../support/kubernetes-schemas";
@@ -529,6 +535,58 @@ describe("deployment files", () => {
       "sluice-worker:9090",
       "sluice-response-worker:9090",
     ]);
+  });
+
+  it("every URL the Compose demo's configuration points at names a Compose service", () => {
+    interface ComposeService {
+      command?: string[];
+      environment?: Record<string, string>;
+      ports?: string[];
+    }
+    const compose = yamlDoc("docker-compose.yml") as { services: Record<string, ComposeService> };
+    /** The configuration file a service runs with, as seen from the repository. */
+    const configOf = (spec: ComposeService): string | undefined => {
+      const file = spec.command?.[spec.command.indexOf("--config") + 1];
+      return file?.startsWith("/etc/sluice/") ? join(ROOT, "config", file.slice(12)) : undefined;
+    };
+    const pointsAt: { where: string; url: string }[] = [];
+    for (const [name, spec] of Object.entries(compose.services)) {
+      const file = configOf(spec);
+      // legacy-sim reads the demo's file for its own section only; it calls none of these URLs.
+      if (!file || !spec.command || spec.command[0] === "legacy-sim") continue;
+      // Only the service's own environment fills `${NAME}`: the host's must not make it pass.
+      const env = { ...spec.environment };
+      if (spec.command[0] === "xroad-sim") {
+        for (const [id, service] of Object.entries(loadSimConfig(file, env).services ?? {})) {
+          pointsAt.push({ where: `${name}: services.${id}.url`, url: service.url });
+          if (service.descriptionUrl) {
+            pointsAt.push({
+              where: `${name}: services.${id}.descriptionUrl`,
+              url: service.descriptionUrl,
+            });
+          }
+        }
+        continue;
+      }
+      const demo = parse(substituteEnv(readFileSync(file, "utf8"), env)) as {
+        backends: Record<string, { url?: string }>;
+        securityServer?: { url: string };
+      };
+      for (const [backend, spec] of Object.entries(demo.backends)) {
+        if (spec.url) pointsAt.push({ where: `${name}: backends.${backend}.url`, url: spec.url });
+      }
+      if (demo.securityServer) {
+        pointsAt.push({ where: `${name}: securityServer.url`, url: demo.securityServer.url });
+      }
+    }
+    expect(pointsAt.map((p) => p.where)).to.include.members([
+      "sluice-worker: securityServer.url",
+      "xroad-sim: services.EE/GOV/70000002/sluice/personLookup.url",
+    ]);
+    for (const { where, url } of pointsAt) {
+      const { hostname } = new URL(url);
+      expect(compose.services, `${where} = ${url}`).to.have.property(hostname);
+    }
   });
 
   it("promtool accepts the Prometheus configuration and rules, and the alert unit tests pass", function () {
