@@ -14,7 +14,7 @@ import { startLegacySim, type LegacySim } from "../../legacy-sim/legacy-sim";
 import { ReloadableTls } from "../../shared/config/tls-files";
 import { createTestPki } from "../support/test-pki";
 import { createTranslator } from "../../worker/translators/soap";
-import { findSoapBody, SOAP11_NS } from "../../worker/translators/soap-xml";
+import { findSoapBody, SOAP11_NS, SOAP12_NS } from "../../worker/translators/soap-xml";
 import {
   BackendRejectedError,
   BackendTimeoutError,
@@ -539,6 +539,31 @@ describe("soap translator against a recording SOAP backend", function () {
     const error = await failureOf(translator.call(request, callOf(request)));
     expect(error).to.be.instanceOf(BackendRejectedError);
     expect((error as Error).message).to.contain("bad age");
+  });
+
+  it("a Client faultcode written in CDATA is a rejection too (SOAP 1.1 and 1.2)", async () => {
+    const request = fromFixture("getstate.query");
+    answer = (_r, res) =>
+      send(
+        res,
+        500,
+        "text/xml",
+        `<SOAP-ENV:Envelope xmlns:SOAP-ENV="${SOAP11_NS}"><SOAP-ENV:Body><SOAP-ENV:Fault><faultcode><![CDATA[SOAP-ENV:Client.Validation]]></faultcode><faultstring><![CDATA[bad <age>]]></faultstring></SOAP-ENV:Fault></SOAP-ENV:Body></SOAP-ENV:Envelope>`,
+      );
+    const error = await failureOf(translator.call(request, callOf(request)));
+    expect(error).to.be.instanceOf(BackendRejectedError);
+    expect((error as Error).message).to.contain("bad <age>");
+
+    answer = (_r, res) =>
+      send(
+        res,
+        500,
+        "application/soap+xml",
+        `<env:Envelope xmlns:env="${SOAP12_NS}"><env:Body><env:Fault><env:Code><env:Value><![CDATA[env:Sender]]></env:Value></env:Code><env:Reason><env:Text xml:lang="en"><![CDATA[no such person]]></env:Text></env:Reason></env:Fault></env:Body></env:Envelope>`,
+      );
+    const error12 = await failureOf(translator.call(request, callOf(request)));
+    expect(error12).to.be.instanceOf(BackendRejectedError);
+    expect((error12 as Error).message).to.contain("no such person");
   });
 
   it("passes the answer on exactly, from its Envelope on, whatever the Body holds", async () => {

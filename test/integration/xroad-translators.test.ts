@@ -359,6 +359,29 @@ describe("xroad-rest and xroad-soap translators (consumer direction, through xro
       expect((denied as Error).message).to.match(/^Server\.ServerProxy\.AccessDenied: /);
     });
 
+    it("reads a security server's fault written in CDATA: access denied is rejected, not retried", async () => {
+      // The provider stands in for the security server: its answer is the Fault itself.
+      const securityServer = createSoap(backend(provider.url, SOAP_SERVICE));
+      try {
+        provider.state.answer = (_req, res) => {
+          res.writeHead(500, { "content-type": "text/xml; charset=utf-8" });
+          res.end(
+            `<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/"><SOAP-ENV:Body><SOAP-ENV:Fault>` +
+              `<faultcode><![CDATA[Server.ServerProxy.AccessDenied]]></faultcode>` +
+              `<faultstring>Request is <![CDATA[not allowed]]></faultstring>` +
+              `</SOAP-ENV:Fault></SOAP-ENV:Body></SOAP-ENV:Envelope>`,
+          );
+        };
+        const denied = await failure(securityServer, soapRequest());
+        expect(denied).to.be.instanceOf(BackendRejectedError);
+        expect((denied as Error).message).to.match(
+          /^Server\.ServerProxy\.AccessDenied: .*Request is not allowed/,
+        );
+      } finally {
+        await securityServer.close?.();
+      }
+    });
+
     it("maps the security server's faults: network error and timeout are retried", async () => {
       sim.register(SOAP_SERVICE, { url: deadUrl, type: "soap" });
       const network = await failure(soap, soapRequest());

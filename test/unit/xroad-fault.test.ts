@@ -106,4 +106,39 @@ describe("fault texts from remote providers", () => {
     expect(childText("<message ".repeat(220_000), "message")).to.equal(null);
     expect(childText(`<x:message a="1">the text</x:message>`, "message")).to.equal("the text");
   });
+
+  it("reads CDATA sections as the character data they are, alone or beside text", () => {
+    const code = "Server.ServerProxy.AccessDenied";
+    expect(childText(`<faultcode><![CDATA[${code}]]></faultcode>`, "faultcode")).to.equal(code);
+    expect(childText(`<faultcode>\n  <![CDATA[${code}]]>\n</faultcode>`, "faultcode")).to.equal(
+      code,
+    );
+    // Mixed: entities decoded in the text, CDATA kept as written ("<", "&amp;" stay).
+    expect(
+      childText(
+        "<faultstring>a &amp; <![CDATA[<b> &amp; ]]>c<!-- why -->d</faultstring>",
+        "faultstring",
+      ),
+    ).to.equal("a & <b> &amp; cd");
+    // SOAP 1.2: Code/Value and Reason/Text; X-Road's REST error `message` in XML.
+    const fault12 =
+      "<env:Fault><env:Code><env:Value><![CDATA[env:Sender]]></env:Value></env:Code>" +
+      '<env:Reason><env:Text xml:lang="en"><![CDATA[no such person]]></env:Text></env:Reason></env:Fault>';
+    expect(childText(fault12, "Value")).to.equal("env:Sender");
+    expect(childText(fault12, "Text")).to.equal("no such person");
+    expect(childText("<error><message><![CDATA[denied]]></message></error>", "message")).to.equal(
+      "denied",
+    );
+  });
+
+  it("skips elements that hold elements, and reads a nested one of the same name", () => {
+    expect(childText("<a><b/></a><a>second</a>", "a")).to.equal("second");
+    expect(childText("<a/><a>x</a>", "a")).to.equal("x");
+    expect(childText("<a><a><![CDATA[inner]]></a></a>", "a")).to.equal("inner");
+  });
+
+  it("reads 2 MB of unterminated CDATA sections and comments in one pass", () => {
+    expect(childText("<message><![CDATA[".repeat(110_000), "message")).to.equal(null);
+    expect(childText("<message><!--".repeat(150_000), "message")).to.equal(null);
+  });
 });

@@ -282,13 +282,45 @@ export function selfContained(
   return { xml: pieces.join(""), unbound: undeclaredPrefixes(content, scope) };
 }
 
-/** Text content of the first `<[p:]name>` child found in `xml` (entities decoded), or null. */
+/**
+ * Text content of the first `<[p:]name>` element in `xml` that holds only text, or null: entity
+ * references decoded, CDATA sections taken as written (they are character data too: a fault's
+ * `<faultcode><![CDATA[Server.ServerProxy.AccessDenied]]></faultcode>` went unread, and an
+ * access-denied answer was retried as transient), comments dropped.
+ */
 export function childText(xml: string, local: string): string | null {
   // `[^<>]*`, not `[^>]*`: a start tag holds no "<", and with `[^>]*` every unterminated
   // `<name` read on to the end of the text, once per occurrence. A security server's error
   // body of 144 KB of `<message ` took 2 s; 10 MB (maxResponseBytes) would have taken hours.
-  const match = new RegExp(
-    `<(?:[\\w.-]+:)?${local}\\b[^<>]*>([^<]*)</(?:[\\w.-]+:)?${local}\\s*>`,
-  ).exec(xml);
-  return match ? decodeEntities(match[1]).trim() : null;
+  const start = new RegExp(`<(?:[\\w.-]+:)?${local}\\b[^<>]*>`, "g");
+  const end = new RegExp(`</(?:[\\w.-]+:)?${local}\\s*>`, "y");
+  // Each character is read once: a candidate whose content is not plain text is left where its
+  // content stopped, and the search goes on from there (a nested element may be the one).
+  for (let match = start.exec(xml); match !== null; match = start.exec(xml)) {
+    if (match[0].endsWith("/>")) continue;
+    let text = "";
+    let at = start.lastIndex;
+    for (;;) {
+      const lt = xml.indexOf("<", at);
+      if (lt < 0) return null;
+      text += decodeEntities(xml.slice(at, lt));
+      if (xml.startsWith("<![CDATA[", lt)) {
+        const close = xml.indexOf("]]>", lt + 9);
+        // No later section can close either: stop here rather than scan the rest once per `<name>`.
+        if (close < 0) return null;
+        text += xml.slice(lt + 9, close);
+        at = close + 3;
+      } else if (xml.startsWith("<!--", lt)) {
+        const close = xml.indexOf("-->", lt + 4);
+        if (close < 0) return null;
+        at = close + 3;
+      } else {
+        end.lastIndex = lt;
+        if (end.test(xml)) return text.trim();
+        start.lastIndex = lt;
+        break;
+      }
+    }
+  }
+  return null;
 }
