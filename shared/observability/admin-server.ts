@@ -73,6 +73,12 @@ export class AdminServer {
         const err = asSluiceError(error);
         if (err.code === "Internal") {
           this.log.error({ err: (error as Error).message }, "admin request failed");
+        } else if (err.status >= 500) {
+          // A dependency out (Redis, the broker): one line, no stack; the answer says retry.
+          this.log.warn(
+            { url: req.url?.split("?")[0], code: err.code, err: err.message },
+            "admin request unavailable",
+          );
         }
         if (!res.headersSent) {
           const headers: Record<string, string> = { "content-type": "application/json" };

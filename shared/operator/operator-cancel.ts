@@ -1,8 +1,8 @@
 // The operator's cancel of one message, the same from the admin port and from `sluice messages
 // cancel`: idempotent for the operator, a conflict for every other state (a client's cancel).
 
-import { SluiceError } from "../protocol/errors";
 import type { State, TransactionStore } from "../store/transaction-store";
+import { unavailableOnError } from "./store-unavailable";
 
 /** Who the record says made an operator's change. */
 export const OPERATOR = "operator";
@@ -26,6 +26,7 @@ export async function cancelByOperator(
   store: TransactionStore,
   id: string,
 ): Promise<OperatorCancel> {
+  // Redis failing: 503. The cancel may or may not have run; a repeat (idempotent) tells which.
   const { result, previous, changedBy } = await unavailableOnError(async () => {
     if (!(await store.get(id))) return { result: "missing", previous: null, changedBy: null };
     return store.transition(id, ["accepted"], "cancelled", {
@@ -39,21 +40,6 @@ export async function cancelByOperator(
     return { result: "repeated" };
   }
   return { result: "conflict", state: previous };
-}
-
-/**
- * Redis failed or did not answer: 503 with Retry-After. The cancel may or may not have run; a
- * repeat (idempotent, above) tells which.
- */
-export async function unavailableOnError<T>(operation: () => Promise<T>): Promise<T> {
-  try {
-    return await operation();
-  } catch (error) {
-    throw new SluiceError("Unavailable", `Redis unavailable (${(error as Error).message})`, {
-      retryAfter: 5,
-      cause: error,
-    });
-  }
 }
 
 /** The words of a refused cancel, as both the admin port and the CLI say them. */

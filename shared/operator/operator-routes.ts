@@ -6,7 +6,7 @@
 import type { ChannelWrapper } from "amqp-connection-manager";
 import type Redis from "ioredis";
 import type { Logger } from "pino";
-import type { AdminAnswer, AdminServer } from "../observability/admin-server";
+import type { AdminAnswer, AdminHandler, AdminServer } from "../observability/admin-server";
 import type { Broker } from "../broker/amqp";
 import type { Clock } from "../runtime/clock";
 import type { SluiceConfig } from "../config/config";
@@ -20,7 +20,8 @@ import type { BackendPauses, PauseState } from "./backend-pauses";
 import { BackendStatusReader } from "./backend-status";
 import type { DeadLetter, DeadLetterFilter, DeadLetters } from "./dead-letters";
 import { ambiguity, findByCaller } from "./message-lookup";
-import { cancelByOperator, conflictMessage, unavailableOnError } from "./operator-cancel";
+import { cancelByOperator, conflictMessage } from "./operator-cancel";
+import { unavailableOnError } from "./store-unavailable";
 import type { RecentFailures } from "./recent-failures";
 import { Replayer } from "./replay";
 import { DeadCallbacks, deadCallbackFilter, type DeadCallback } from "./dead-callbacks";
@@ -90,6 +91,10 @@ function operatorDocument(tx: Transaction, dead: DeadLetter | null) {
 
 export function addOperatorRoutes(deps: OperatorDeps): void {
   const { admin, config, store, broker, names, monitor, pauses, deadLetters } = deps;
+  // Every operator route reads Redis: one that fails or is silent answers 503 with
+  // Retry-After, whichever route met it, not 500 Internal.
+  const route = (method: string, pattern: RegExp, handler: AdminHandler) =>
+    admin.addRoute(method, pattern, (...args) => unavailableOnError(() => handler(...args)));
   const known = new Set(Object.keys(config.backends));
   let publisher: ChannelWrapper | null = null;
   // Opened on first use: most admin ports never replay or cancel anything.
@@ -126,7 +131,7 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
       paused: state.paused,
       since: state.since && new Date(state.since).toISOString(),
     });
-  admin.addRoute("POST", /^\/admin\/backends\/([^/]+)\/(pause|resume)$/, async (match) => {
+  route("POST", /^\/admin\/backends\/([^/]+)\/(pause|resume)$/, async (match) => {
     const name = match[1];
     if (!known.has(name)) return notFound(`no backend named ${name}`);
     const state = match[2] === "pause" ? await pauses.pause(name) : await pauses.resume(name);
@@ -134,7 +139,7 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
     await deps.afterPauseChange();
     return pauseAnswer(name, state);
   });
-  admin.addRoute("GET", /^\/admin\/backends\/([^/]+)$/, async (match) => {
+  route("GET", /^\/admin\/backends\/([^/]+)$/, async (match) => {
     // Backend names are plain words (the configuration checks them), so no decoding is needed.
     const name = match[1];
     if (!known.has(name)) return notFound(`no backend named ${name}`);
@@ -142,7 +147,7 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
   });
 
   // Status figures and the page that shows them.
-  admin.addRoute("GET", /^\/admin\/status$/, async () => {
+  route("GET", /^\/admin\/status$/, async () => {
     const [figures, dead] = await Promise.all([
       status.read(deps.clock.now()),
       deadCallbacks.list({ delivery: "delivery_failed" }, 10_000),
@@ -158,7 +163,7 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
       deadCallbacks: callbacksByReason,
     });
   });
-  admin.addRoute("GET", /^\/$/, async () => ({
+  route("GET", /^\/$/, async () => ({
     status: 200,
     body: STATUS_PAGE,
     contentType: "text/html; charset=utf-8",
@@ -169,7 +174,7 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
       "x-frame-options": "DENY",
     },
   }));
-  admin.addRoute("GET", /^\/status\.js$/, async () => ({
+  route("GET", /^\/status\.js$/, async () => ({
     status: 200,
     body: STATUS_SCRIPT,
     contentType: "text/javascript; charset=utf-8",
@@ -180,13 +185,13 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
     const tx = await store.get(id);
     return tx ? operatorDocument(tx, await deadLetters.get(id)) : null;
   };
-  admin.addRoute("GET", /^\/admin\/messages\/([^/]+)$/, async (match) => {
+  route("GET", /^\/admin\/messages\/([^/]+)$/, async (match) => {
     const id = decodeURIComponent(match[1]);
     if (!UUID.test(id)) return notFound("no such message");
     const doc = await lookup(id);
     return doc ? ok(doc) : notFound("no such message");
   });
-  admin.addRoute("GET", /^\/admin\/messages$/, async (_match, _req, { query }) => {
+  route("GET", /^\/admin\/messages$/, async (_match, _req, { query }) => {
     const client = query.get("client");
     const xroadId = query.get("xroadId");
     if (!client || !xroadId) {
@@ -217,13 +222,13 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
     // The state is in Redis; the notice only hurries callbacks and hub listeners. A repeat
     // sends it again (the first may have stopped before it); listeners hear it once.
     await new StateNotices(broker, publish(), names, deps.log).publish(id, "cancelled");
-    return ok(await unavailableOnError(() => lookup(id)));
+    return ok(await lookup(id));
   };
-  admin.addRoute("DELETE", /^\/admin\/messages\/([^/]+)$/, cancel);
-  admin.addRoute("POST", /^\/admin\/messages\/([^/]+)\/cancel$/, cancel);
+  route("DELETE", /^\/admin\/messages\/([^/]+)$/, cancel);
+  route("POST", /^\/admin\/messages\/([^/]+)\/cancel$/, cancel);
 
   // Dead letters: list with filters, show one, replay one or a selection.
-  admin.addRoute("GET", /^\/admin\/dead-letters$/, async (_match, _req, { query }) => {
+  route("GET", /^\/admin\/dead-letters$/, async (_match, _req, { query }) => {
     const filter: DeadLetterFilter = {};
     for (const key of FILTER_KEYS) {
       const value = query.get(key);
@@ -237,7 +242,7 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
     const entries = await deadLetters.list(filter, limit);
     return ok({ deadLetters: entries.map((entry) => describeDeadLetter(entry, now)) });
   });
-  admin.addRoute("GET", /^\/admin\/dead-letters\/([^/]+)$/, async (match) => {
+  route("GET", /^\/admin\/dead-letters\/([^/]+)$/, async (match) => {
     const entry = await deadLetters.get(decodeURIComponent(match[1]));
     if (!entry) return notFound("no such dead letter");
     const { request, ...rest } = entry;
@@ -249,7 +254,7 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
     }
     return ok({ ...describeDeadLetter(rest, Date.now()), request: parsed });
   });
-  admin.addRoute("POST", /^\/admin\/dead-letters\/([^/]+)\/replay$/, async (match) => {
+  route("POST", /^\/admin\/dead-letters\/([^/]+)\/replay$/, async (match) => {
     const result = await replay().replay(decodeURIComponent(match[1]));
     deps.log.info(
       { id: result.id, replayedAs: result.replayedAs, result: result.result },
@@ -259,7 +264,7 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
       return { status: result.error === "no such dead letter" ? 404 : 409, body: result };
     return ok(result);
   });
-  admin.addRoute("POST", /^\/admin\/dead-letters\/replay$/, async (_match, _req, { body }) => {
+  route("POST", /^\/admin\/dead-letters\/replay$/, async (_match, _req, { body }) => {
     const selection = (body ?? {}) as Record<string, unknown>;
     const filter: DeadLetterFilter = {};
     for (const key of FILTER_KEYS) {
@@ -286,25 +291,25 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
   });
 
   // Dead callbacks: list with filters, redeliver one or a selection.
-  admin.addRoute("GET", /^\/admin\/dead-callbacks$/, async (_match, _req, { query }) => {
+  route("GET", /^\/admin\/dead-callbacks$/, async (_match, _req, { query }) => {
     const filter = deadCallbackFilter((key) => query.get(key));
     const limit = Math.min(Math.max(Number(query.get("limit") ?? 100) || 100, 1), 1000);
     const now = Date.now();
     const entries = await deadCallbacks.list(filter, limit);
     return ok({ deadCallbacks: entries.map((entry) => describeDeadCallback(entry, now)) });
   });
-  admin.addRoute("GET", /^\/admin\/dead-callbacks\/([^/]+)$/, async (match) => {
+  route("GET", /^\/admin\/dead-callbacks\/([^/]+)$/, async (match) => {
     const entry = await deadCallbacks.get(decodeURIComponent(match[1]));
     return entry ? ok(describeDeadCallback(entry, Date.now())) : notFound("no such dead callback");
   });
-  admin.addRoute("POST", /^\/admin\/dead-callbacks\/([^/]+)\/redeliver$/, async (match) => {
+  route("POST", /^\/admin\/dead-callbacks\/([^/]+)\/redeliver$/, async (match) => {
     const result = await redeliver().redeliver(decodeURIComponent(match[1]));
     deps.log.info({ id: result.id, result: result.result }, "operator redelivered a callback");
     if (result.result === "refused")
       return { status: result.error === "no such dead callback" ? 404 : 409, body: result };
     return ok(result);
   });
-  admin.addRoute("POST", /^\/admin\/dead-callbacks\/redeliver$/, async (_match, _req, { body }) => {
+  route("POST", /^\/admin\/dead-callbacks\/redeliver$/, async (_match, _req, { body }) => {
     const selection = (body ?? {}) as Record<string, unknown>;
     const filter = deadCallbackFilter((key) => selection[key]);
     // Redelivering everything is never the default: it must be asked for by name.

@@ -42,7 +42,10 @@ describe("a silent Redis (adapter's connection stalled, not closed)", function (
       REDIS_URL: viaProxy(REDIS_URL, await proxy.listen()),
     });
   });
-  afterEach(() => proxy.heal());
+  afterEach(() => {
+    proxy.refuse(false);
+    proxy.heal();
+  });
   after(async () => {
     await harness.cleanup();
     await proxy.close();
@@ -183,6 +186,46 @@ describe("a silent Redis (adapter's connection stalled, not closed)", function (
     });
     expect(cancelled.status, cancelled.text).to.equal(200);
     expect(cancelled.json).to.include({ id, state: "cancelled" });
+  });
+
+  it("the operator's lookup and dead-letter list answer 503 with Retry-After, not 500, and again once Redis answers", async () => {
+    const accepted = await submit("parked", randomUUID());
+    expect(accepted.status).to.equal(202);
+    const id = accepted.json.id as string;
+    const operator = (path: string) =>
+      call(`${adapter.adminUrl}${path}`, { client: null, headers: harness.adminHeaders() });
+    const paths = [`/admin/messages/${id}`, "/admin/dead-letters?limit=5"];
+    const refusedAs503 = async (path: string) => {
+      const logged = adapter.output.length;
+      const refused = await operator(path);
+      expect(refused.status, `${path}: ${refused.text}`).to.equal(503);
+      expect(refused.json.type).to.equal("Unavailable");
+      expect(refused.text).not.to.match(/\n\s+at /);
+      expect(Number(refused.headers.get("retry-after"))).to.be.greaterThan(0);
+      // One warning, no error and no stack. The line may reach the pipe after the answer; a
+      // line logged before the warning (an error) would reach it before.
+      const linesOf = () =>
+        adapter.output.slice(logged).filter((line) => line.includes(path.split("?")[0]));
+      const lines = await eventually(async () => (linesOf().length > 0 ? linesOf() : undefined));
+      expect(lines, lines.join("\n")).to.have.length(1);
+      expect(JSON.parse(lines[0])).to.include({ level: "warn", msg: "admin request unavailable" });
+    };
+
+    proxy.stall();
+    for (const path of paths) await refusedAs503(path);
+    proxy.heal();
+    // A cut connection (ioredis reconnecting, no offline queue) is refused the same way.
+    proxy.refuse(true);
+    proxy.cut();
+    for (const path of paths) await refusedAs503(path);
+    proxy.refuse(false);
+    for (const path of paths) {
+      const answered = await eventually(async () => {
+        const answer = await operator(path);
+        return answer.status === 503 ? undefined : answer;
+      });
+      expect(answered.status, `${path}: ${answered.text}`).to.equal(200);
+    }
   });
 });
 

@@ -7,9 +7,12 @@ import { expect } from "chai";
 
 const ROOT = path.resolve(__dirname, "..", "..", "..");
 
-/** The operator routes as registered: `admin.addRoute("GET", /^\/admin\/status$/, …)`. */
+/**
+ * The operator routes as registered: `route("GET", /^\/admin\/status$/, …)` (or
+ * `admin.addRoute(…)` straight).
+ */
 function registeredRoutes(source: string): Array<{ method: string; pattern: RegExp }> {
-  return [...source.matchAll(/addRoute\("([A-Z]+)", \/(.+?)\/, /g)].map((m) => ({
+  return [...source.matchAll(/\b(?:addRoute|route)\("([A-Z]+)", \/(.+?)\/, /g)].map((m) => ({
     method: m[1],
     pattern: new RegExp(m[2]),
   }));
