@@ -455,7 +455,10 @@ export async function startLegacySim(options: LegacySimOptions = {}): Promise<Le
     if (isSoap && req.method !== "POST") {
       // Fetching the WSDL is not a call of the legacy system: not recorded, not delayed.
       if (req.method === "GET" && /^wsdl\b/i.test(search)) {
-        const body = soapService.wsdl(`${scheme}://${req.headers.host ?? `${host}:${port}`}/soap`);
+        // A relative address, resolved by the reader against where it read the WSDL: never the
+        // request's Host, which is whatever the caller wrote (and the listening host may be
+        // 0.0.0.0, an address no client can call).
+        const body = soapService.wsdl("/soap");
         res.writeHead(200, { "content-type": XML_TYPE, "content-length": Buffer.byteLength(body) });
         res.end(body);
         return;

@@ -4,6 +4,7 @@
 import { expect } from "chai";
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
+import http from "node:http";
 import path from "node:path";
 import * as soap from "soap";
 import {
@@ -341,7 +342,31 @@ describe("legacy-sim", () => {
   describe("SOAP", () => {
     let client: soap.Client;
     before(async () => {
-      client = await soap.createClientAsync(`${sim.url}/soap?wsdl`);
+      // The WSDL's address is relative: the client names the endpoint.
+      client = await soap.createClientAsync(`${sim.url}/soap?wsdl`, {
+        endpoint: `${sim.url}/soap`,
+      });
+    });
+
+    it("serves the WSDL with a relative address, whatever Host the request names", async () => {
+      const { port } = new URL(sim.url);
+      // fetch() sets Host itself; a raw request writes the caller's own.
+      const wsdl = await new Promise<string>((resolve, reject) => {
+        const req = http.get(
+          { host: "127.0.0.1", port, path: "/soap?wsdl", headers: { host: "evil.example:666" } },
+          (res) => {
+            let text = "";
+            res.setEncoding("utf8");
+            res.on("data", (chunk: string) => (text += chunk));
+            res.on("end", () => resolve(text));
+          },
+        );
+        req.on("error", reject);
+      });
+      expect(wsdl).to.not.include("evil.example");
+      expect(
+        [...wsdl.matchAll(/<soap:address location="([^"]*)"/g)].map((m) => m[1]),
+      ).to.deep.equal(["/soap"]);
     });
 
     it("answers testQuery through a soap client and records the call", async () => {

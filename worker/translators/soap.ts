@@ -248,6 +248,8 @@ class SoapTranslator implements Translator {
         { cause: error },
       );
     }
+    if (endpoint === null)
+      resolveRelativeAddresses(client, /^https?:/i.test(wsdl) ? wsdl : this.backend.url);
     client.addSoapHeader(
       (_method: unknown, _location: unknown, _action: unknown, args: unknown): string =>
         (typeof args === "object" && args !== null && this.headersOf.get(args)) || "",
@@ -673,6 +675,25 @@ function readOptions(backend: TranslatorBackend): SoapOptions {
   };
   if (problems.length > 0) throw new Error(`${where} (soap): ${problems.join("; ")}`);
   return options;
+}
+
+/**
+ * A WSDL may give its soap:address relative (Sluice's own without adapter.publicUrl, legacy-sim's):
+ * resolved as any reference is, against the URL the WSDL was read from (the backend's URL for a
+ * WSDL file). The soap package would otherwise post to the bare path and fail every call.
+ */
+function resolveRelativeAddresses(client: soap.Client, base: string): void {
+  let changed = false;
+  for (const service of Object.values(client.wsdl.definitions.services)) {
+    for (const port of Object.values(service.ports) as { location?: unknown }[]) {
+      if (typeof port.location === "string" && !/^[a-z][a-z0-9+.-]*:/i.test(port.location)) {
+        port.location = new URL(port.location, base).href;
+        changed = true;
+      }
+    }
+  }
+  // No endpoint: each port's methods are bound again to its (now absolute) location.
+  if (changed) client.setEndpoint("");
 }
 
 function headerOf(headers: Record<string, unknown>, name: string): string | undefined {
