@@ -85,6 +85,11 @@ export async function declareBackendTopology(
       arguments: {
         "x-queue-type": "quorum",
         "x-message-ttl": delayMs,
+        // Not a bound (there is no x-max-length, so nothing is ever rejected): a quorum queue
+        // dead-letters at least once only with overflow reject-publish; with the default
+        // drop-head the broker falls back to at-most-once and an expiring retry could be lost.
+        // Kept as declared: changing a queue's arguments fails its redeclaration on a broker
+        // that holds it (PRECONDITION_FAILED).
         "x-overflow": "reject-publish",
         "x-dead-letter-strategy": "at-least-once",
         "x-dead-letter-exchange": names.requestsExchange,
