@@ -19,6 +19,10 @@ import { problemPath, schemaProblems } from "./config-schema";
 import { suggestion } from "./did-you-mean";
 import { compileServiceWindows } from "./service-windows";
 import { tlsFilesOrNull, type TlsFiles } from "./tls-files";
+import {
+  DEFAULT_AMQP_CONSUMER_TIMEOUT_MS,
+  unacknowledgedHoldProblems,
+} from "./unacknowledged-hold";
 
 export type Ordering = "none" | "strict" | { key: string; partitions: number };
 
@@ -96,6 +100,11 @@ export interface SluiceConfig {
   prefix: string;
   /** The broker's nodes: the connection fails over between them. */
   amqpUrls: string[];
+  /**
+   * The broker's `consumer_timeout`: no backend's configuration may let a worker hold a message
+   * unacknowledged that long (shared/config/unacknowledged-hold.ts).
+   */
+  amqpConsumerTimeoutMs: number;
   /** `redis://…`, or `redis-sentinel://…` naming the sentinels and the master. */
   redisUrl: string;
   /**
@@ -602,6 +611,11 @@ export function compileConfig(
     ? amqpUrls(process.env.AMQP_URL, "environment AMQP_URL")
     : amqpUrls(root.raw.amqpUrl ?? DEFAULT_AMQP_URL, "config.amqpUrl");
   problems.push(...brokers.problems);
+  const amqpConsumerTimeoutMs = root.duration(
+    "amqpConsumerTimeout",
+    DEFAULT_AMQP_CONSUMER_TIMEOUT_MS,
+  );
+  problems.push(...unacknowledgedHoldProblems(backends, amqpConsumerTimeoutMs));
   const redisUrl = process.env.REDIS_URL || root.string("redisUrl", DEFAULT_REDIS_URL);
   try {
     redisTarget(redisUrl);
@@ -632,6 +646,7 @@ export function compileConfig(
     instanceId: `${instance}-${randomUUID().slice(0, 8)}`,
     prefix: root.string("prefix", ""),
     amqpUrls: brokers.urls,
+    amqpConsumerTimeoutMs,
     redisUrl,
     redisCommandTimeoutMs,
     adapter: {

@@ -1,0 +1,86 @@
+// The longest a worker may hold a message unacknowledged, and the configuration rule that keeps it
+// under the broker's consumer_timeout (past it the broker closes the channel and redelivers).
+
+import { expect } from "chai";
+import { compileConfig, ConfigError } from "../../shared/config/config";
+import { longestHoldMs } from "../../shared/config/unacknowledged-hold";
+
+const service = { services: { q: { backend: "slow" } } };
+
+function problemsOf(raw: Record<string, unknown>): string[] {
+  try {
+    compileConfig({ ...service, ...raw }, "/etc/sluice");
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  return [];
+}
+
+const backend = (settings: Record<string, unknown>) => ({
+  backends: { slow: { url: "http://127.0.0.1:8090", ...settings } },
+});
+
+describe("unacknowledged hold", () => {
+  it("counts one rate interval per message a worker holds, then the call's timeout", () => {
+    const config = compileConfig(
+      { ...service, ...backend({ rate: { limit: 1, per: "1m" }, maxInFlight: 4 }) },
+      "/etc/sluice",
+    );
+    expect(config.amqpConsumerTimeoutMs).to.equal(1_800_000);
+    expect(longestHoldMs(config.backends.slow)).to.equal(4 * 60_000 + 30_000);
+  });
+
+  it("holds an ordered backend's message through every retry in place and slot wait", () => {
+    const config = compileConfig(
+      {
+        ...service,
+        ...backend({
+          rate: { limit: 1, per: "1m" },
+          maxInFlight: 2,
+          ordering: { key: "client", partitions: 3 },
+          retry: { attempts: 3, backoff: ["1m", "2m"] },
+        }),
+      },
+      "/etc/sluice",
+    );
+    // Four queues of prefetch 1: a slot wait of one call, four tokens, the call; three times.
+    const oneCall = 30_000 + 4 * 60_000 + 30_000;
+    expect(longestHoldMs(config.backends.slow)).to.equal(3 * oneCall + 60_000 + 120_000);
+  });
+
+  it("refuses a slow rate whose prefetch outwaits the broker's consumer_timeout", () => {
+    const problems = problemsOf(backend({ rate: { limit: 1, per: "5m" }, maxInFlight: 8 }));
+    expect(problems).to.have.length(1);
+    expect(problems[0]).to.match(/^config\.backends\.slow: .* for 40\.5m \(8 held per worker/);
+    expect(problems[0]).to.include("lower maxInFlight");
+    expect(problems[0]).to.include("config.amqpConsumerTimeout");
+  });
+
+  it("accepts it with a smaller prefetch, or once the broker's timeout is raised and named", () => {
+    expect(problemsOf(backend({ rate: { limit: 1, per: "5m" }, maxInFlight: 4 }))).to.deep.equal(
+      [],
+    );
+    expect(
+      problemsOf({
+        ...backend({ rate: { limit: 1, per: "5m" }, maxInFlight: 8 }),
+        amqpConsumerTimeout: "1h",
+      }),
+    ).to.deep.equal([]);
+  });
+
+  it("refuses an ordered backend whose in-place retries outlast the consumer_timeout", () => {
+    const problems = problemsOf(
+      backend({ ordering: "strict", retry: { attempts: 3, backoff: ["10m", "30m"] } }),
+    );
+    expect(problems).to.have.length(1);
+    expect(problems[0]).to.include("for 41.5m (1 held per worker, 3 attempts retried in place)");
+    expect(problems[0]).to.include("shorter retry.backoff");
+  });
+
+  it("accepts the defaults, ordered or not", () => {
+    expect(problemsOf(backend({}))).to.deep.equal([]);
+    expect(problemsOf(backend({ ordering: "strict" }))).to.deep.equal([]);
+    expect(problemsOf(backend({ ordering: { key: "client", partitions: 8 } }))).to.deep.equal([]);
+  });
+});
