@@ -72,9 +72,10 @@ function notice(text, bad) {
   $("notice").textContent = text;
   $("notice").className = bad ? "bad" : "";
 }
-async function api(method, path, body) {
+async function api(method, path, body, signal) {
   const response = await fetch(path, {
     method,
+    signal,
     credentials: "same-origin",
     headers: { "x-sluice-request": "1", ...(body ? { "content-type": "application/json" } : {}) },
     body: body ? JSON.stringify(body) : undefined,
@@ -83,7 +84,11 @@ async function api(method, path, body) {
     location.reload();
     throw new Error("signed out");
   }
-  const json = await response.json().catch(() => ({}));
+  const json = await response.json().catch(() => {
+    // A body cut off by the poll's timeout is that timeout, not an empty answer.
+    if (signal && signal.aborted) throw signal.reason;
+    return {};
+  });
   if (!response.ok) throw new Error(json.message || json.error || response.statusText);
   return json;
 }
@@ -120,7 +125,9 @@ async function act(label, method, path, body) {
   } catch (error) {
     notice(label + " failed: " + error.message, true);
   }
-  await refresh();
+  // After the poll that may be under way (it may have read the state from before the action).
+  await polling;
+  await poll();
 }
 function backendCard(b) {
   const depth = b.queue.depth;
@@ -149,10 +156,12 @@ function backendCard(b) {
       el("li", {}, when(new Date(f.at).toISOString()) + ", attempt " + f.attempt + ": " + f.error + " → " + f.outcome)))));
 }
 async function refresh() {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new Error("no answer in " + POLL_TIMEOUT_MS / 1000 + " s")), POLL_TIMEOUT_MS);
   try {
     const [status, dead] = await Promise.all([
-      api("GET", "/admin/status"),
-      api("GET", "/admin/dead-letters?limit=50&replayed=no"),
+      api("GET", "/admin/status", undefined, controller.signal),
+      api("GET", "/admin/dead-letters?limit=50&replayed=no", undefined, controller.signal),
     ]);
     $("meta").textContent = "instance " + status.instance + ", updated " + new Date(status.generatedAt).toLocaleTimeString();
     $("backends").replaceChildren(...status.backends.map(backendCard));
@@ -167,8 +176,26 @@ async function refresh() {
       el("td", {}, el("button", { onclick: () => act("replay " + d.id, "POST", "/admin/dead-letters/" + d.id + "/replay") }, "replay")))));
   } catch (error) {
     $("meta").textContent = "not updated: " + error.message;
+  } finally {
+    clearTimeout(timer);
   }
 }
-refresh();
-setInterval(refresh, 1000);
+// One poll at a time, the next a second after the last one ended: a fixed interval sent a new
+// pair of requests each second whatever the admin port's pace, and a slow port (a busy Redis or
+// broker behind /admin/status) had them pile up, each adding to what made it slow.
+const POLL_EVERY_MS = 1000;
+const POLL_TIMEOUT_MS = 10000;
+let polling = null;
+let nextPoll;
+function poll() {
+  clearTimeout(nextPoll);
+  if (polling === null) {
+    polling = refresh().finally(() => {
+      polling = null;
+      nextPoll = setTimeout(poll, POLL_EVERY_MS);
+    });
+  }
+  return polling;
+}
+poll();
 `;

@@ -220,4 +220,42 @@ describe("the status page in a browser", function () {
     );
     await eventually(async () => (harness.sim.calls().length >= 16 ? true : undefined), 15_000);
   });
+
+  it("polls a slow admin port one request at a time, never piling requests up", async () => {
+    // Each status answer is held for longer than the page's poll period: a page polling on a
+    // fixed interval has a second request out before the first is answered.
+    const isStatus = (url: string) => new URL(url).pathname === "/admin/status";
+    let inFlight = 0;
+    let most = 0;
+    let answered = 0;
+    const started = () => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+    };
+    const ended = () => {
+      inFlight--;
+      answered++;
+    };
+    const onRequest = (r: { url(): string }) => isStatus(r.url()) && started();
+    const onEnd = (r: { url(): string }) => isStatus(r.url()) && ended();
+    page.on("request", onRequest);
+    page.on("requestfinished", onEnd);
+    page.on("requestfailed", onEnd);
+    await page.route("**/admin/status", async (route) => {
+      const answer = await route.fetch();
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      await route.fulfill({ response: answer }).catch(() => undefined);
+    });
+    try {
+      await eventually(async () => (answered >= 3 ? true : undefined), 45_000, "3 slow polls");
+      expect(most, "status requests in flight at once").to.equal(1);
+      // Still showing what the slow answers said.
+      expect(await page.getByTestId("paused-legacy").textContent()).to.equal("running");
+    } finally {
+      await page.unroute("**/admin/status");
+      page.off("request", onRequest);
+      page.off("requestfinished", onEnd);
+      page.off("requestfailed", onEnd);
+    }
+  });
 });
