@@ -357,6 +357,8 @@ describe("environment variables", () => {
     const configs = [
       readFileSync(path.join(ROOT, "config", "demo.yaml"), "utf8"),
       readFileSync(path.join(ROOT, "deploy", "k8s", "configmap.yaml"), "utf8"),
+      // xroad-sim's own file fills `${NAME}` the same way (loadSimConfig).
+      readFileSync(path.join(ROOT, "config", "xroad-sim.yaml"), "utf8"),
     ];
     for (const text of configs) {
       for (const m of text.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)/g)) read.add(m[1]);

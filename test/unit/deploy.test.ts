@@ -571,7 +571,14 @@ describe("deployment files", () => {
       const demo = parse(substituteEnv(readFileSync(file, "utf8"), env)) as {
         backends: Record<string, { url?: string }>;
         securityServer?: { url: string };
+        callbacks?: { allow?: string[] };
       };
+      // The simulator's callback receiver, which the demo calls back (README).
+      for (const prefix of demo.callbacks?.allow ?? []) {
+        if (new URL(prefix).pathname === "/hooks/") {
+          pointsAt.push({ where: `${name}: callbacks.allow ${prefix}`, url: prefix });
+        }
+      }
       for (const [backend, spec] of Object.entries(demo.backends)) {
         if (spec.url) pointsAt.push({ where: `${name}: backends.${backend}.url`, url: spec.url });
       }
@@ -581,6 +588,7 @@ describe("deployment files", () => {
     }
     expect(pointsAt.map((p) => p.where)).to.include.members([
       "sluice-worker: securityServer.url",
+      "sluice-response-worker: callbacks.allow http://legacy-sim:8090/hooks/",
       "xroad-sim: services.EE/GOV/70000002/sluice/personLookup.url",
     ]);
     for (const { where, url } of pointsAt) {
