@@ -205,7 +205,7 @@ async function runOperator(command: OperatorCommand, argv: string[]): Promise<ne
     else if (argv[i].startsWith("--config=")) config = argv[i].slice("--config=".length);
     else rest.push(argv[i]);
   }
-  const parsed = parseOperatorArgs(rest);
+  const parsed = parseOperatorArgs(command, rest);
   if (typeof parsed === "string") fail(`${parsed}\n${OPERATOR_USAGE}`, 2);
   if (!config) fail(`${command} needs --config FILE\n${OPERATOR_USAGE}`, 2);
   const checked = await checkConfigFile(config);

@@ -43,6 +43,8 @@ options: --json prints JSON instead of a table`;
 interface Parsed {
   words: string[];
   flags: Map<string, string>;
+  /** --limit, checked: a whole number of 1 or more; null when not given. */
+  limit: number | null;
   json: boolean;
   all: boolean;
 }
@@ -65,9 +67,13 @@ export function isOperatorCommand(word: string | undefined): word is OperatorCom
   return (OPERATOR_COMMANDS as readonly unknown[]).includes(word);
 }
 
-/** The command's words and flags; the caller already took --config out. */
-export function parseOperatorArgs(argv: string[]): Parsed | string {
-  const parsed: Parsed = { words: [], flags: new Map(), json: false, all: false };
+/**
+ * The command's words and flags, or the one-line usage problem (exit 2) found before anything
+ * is connected: an unknown option, a --limit that is not a count, a replay, redelivery or
+ * look-up that names nothing. The caller already took --config out.
+ */
+export function parseOperatorArgs(command: OperatorCommand, argv: string[]): Parsed | string {
+  const parsed: Parsed = { words: [], flags: new Map(), limit: null, json: false, all: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === "--json") parsed.json = true;
@@ -80,8 +86,39 @@ export function parseOperatorArgs(argv: string[]): Parsed | string {
       parsed.flags.set(name, value);
     } else parsed.words.push(arg);
   }
-  return parsed;
+  const limit = parsed.flags.get("limit");
+  if (limit !== undefined) {
+    // Silently read as the default, "abc" or "0" listed or replayed something else than asked.
+    const count = /^\d+$/.test(limit) ? Number(limit) : NaN;
+    if (!Number.isSafeInteger(count) || count < 1) {
+      return `--limit takes a whole number of 1 or more, not "${limit}"`;
+    }
+    parsed.limit = count;
+  }
+  return selectionProblem(command, parsed) ?? parsed;
 }
+
+/** A command that acts on a selection but was given none: a usage error, not a failed run. */
+function selectionProblem(command: OperatorCommand, parsed: Parsed): string | null {
+  const [verb, id] = parsed.words;
+  if (id || parsed.all) return null;
+  if (command === "dead-letters" && verb === "replay" && isEmpty(filterOf(parsed))) {
+    return "dead-letters replay needs an ID, a filter (--reason, --service, --backend, --client) or --all";
+  }
+  if (command === "dead-callbacks" && verb === "redeliver" && isEmpty(callbackFilterOf(parsed))) {
+    return "dead-callbacks redeliver needs an ID, a filter (--reason, --receiver, --target) or --all";
+  }
+  if (
+    command === "messages" &&
+    verb === "show" &&
+    !(parsed.flags.get("client") && parsed.flags.get("xroad-id"))
+  ) {
+    return "messages show needs an ID, or --client and --xroad-id (and --service to narrow it)";
+  }
+  return null;
+}
+
+const isEmpty = (filter: object) => Object.keys(filter).length === 0;
 
 function filterOf(parsed: Parsed): DeadLetterFilter {
   const filter: DeadLetterFilter = {};
@@ -180,8 +217,7 @@ export async function runOperatorCommand(
   const connectBroker = async () => (broker ??= await Broker.connect(config.amqpUrls, log));
   try {
     if (command === "dead-letters" && verb === "list") {
-      const limit = Number(parsed.flags.get("limit") ?? 100) || 100;
-      const entries = await deadLetters.list(filterOf(parsed), limit);
+      const entries = await deadLetters.list(filterOf(parsed), parsed.limit ?? 100);
       print(entries, entries.length ? table(entries) : "no dead letters");
       return 0;
     }
@@ -195,13 +231,8 @@ export async function runOperatorCommand(
       return 0;
     }
     if (command === "dead-letters" && verb === "replay") {
+      // parseOperatorArgs made sure an ID, a filter or --all is named.
       const filter = filterOf(parsed);
-      if (!id && !parsed.all && Object.keys(filter).length === 0) {
-        return fail(
-          out,
-          "name an ID, a filter (--reason, --service, --backend, --client) or --all",
-        );
-      }
       const b = await connectBroker();
       const publishTimeoutMs = config.adapter.publishTimeoutMs;
       const publisher = b.channel(
@@ -242,7 +273,7 @@ export async function runOperatorCommand(
         depths.set(backend.name, depth);
       }
       // As the admin port's bulk replay: the oldest first, at most --limit (1000) per run.
-      const limit = Math.max(Number(parsed.flags.get("limit") ?? 1000) || 1000, 1);
+      const limit = parsed.limit ?? 1000;
       const entries = await deadLetters.oldestPending(filter, limit);
       // Ctrl-C (or SIGTERM) stops the run at its next dead letter and still prints what was
       // sent; a second one ends the process as usual.
@@ -272,8 +303,7 @@ export async function runOperatorCommand(
       return 0;
     }
     if (command === "dead-callbacks" && verb === "list") {
-      const limit = Number(parsed.flags.get("limit") ?? 100) || 100;
-      const entries = await deadCallbacks.list(callbackFilterOf(parsed), limit);
+      const entries = await deadCallbacks.list(callbackFilterOf(parsed), parsed.limit ?? 100);
       print(entries, entries.length ? callbackTable(entries) : "no dead callbacks");
       return 0;
     }
@@ -284,10 +314,8 @@ export async function runOperatorCommand(
       return 0;
     }
     if (command === "dead-callbacks" && verb === "redeliver") {
+      // parseOperatorArgs made sure an ID, a filter or --all is named.
       const filter = callbackFilterOf(parsed);
-      if (!id && !parsed.all && Object.keys(filter).length === 0) {
-        return fail(out, "name an ID, a filter (--reason, --receiver, --target) or --all");
-      }
       const b = await connectBroker();
       const publishTimeoutMs = config.adapter.publishTimeoutMs;
       const publisher = b.channel("publisher", async () => undefined, publishTimeoutMs);
@@ -306,7 +334,7 @@ export async function runOperatorCommand(
         return result.result === "refused" ? 1 : 0;
       }
       // As the admin port's: the oldest first, at most --limit (1000) per run.
-      const limit = Math.max(Number(parsed.flags.get("limit") ?? 1000) || 1000, 1);
+      const limit = parsed.limit ?? 1000;
       const entries = await deadCallbacks.list(
         { ...filter, delivery: "delivery_failed" },
         limit,
@@ -331,9 +359,8 @@ export async function runOperatorCommand(
         : client && xroadId
           ? await findByCaller(store, Object.keys(config.services), { client, xroadId, service })
           : null;
-      if (!found) {
-        return fail(out, "name an ID, or --client and --xroad-id (and --service to narrow it)");
-      }
+      // Not reached: parseOperatorArgs refuses a show that names neither.
+      if (!found) return fail(out, OPERATOR_USAGE, 2);
       if (found.length > 1) {
         const { message, matches } = ambiguity(found);
         print(

@@ -54,6 +54,36 @@ describe("the sluice command", function () {
     expect(sluice(["nope", "--help"]).status).to.equal(2);
   });
 
+  it("names an operator command's usage mistake in one line and exits 2, before connecting", () => {
+    for (const [argv, line] of [
+      [
+        ["dead-letters", "list", "--limit", "abc"],
+        '--limit takes a whole number of 1 or more, not "abc"',
+      ],
+      [
+        ["dead-callbacks", "list", "--limit", "0"],
+        '--limit takes a whole number of 1 or more, not "0"',
+      ],
+      [
+        ["dead-letters", "replay", "--limit=-5", "--all"],
+        '--limit takes a whole number of 1 or more, not "-5"',
+      ],
+      [["dead-letters", "replay"], "dead-letters replay needs an ID, a filter"],
+      [["dead-callbacks", "redeliver"], "dead-callbacks redeliver needs an ID, a filter"],
+      [["messages", "show"], "messages show needs an ID, or --client and --xroad-id"],
+    ] as const) {
+      // Unreachable Redis and broker: a usage error must not wait for either.
+      const result = sluice([...argv, "--config", config], {
+        REDIS_URL: "redis://127.0.0.1:1",
+        AMQP_URL: "amqp://127.0.0.1:1",
+      });
+      expect(result.status, `${argv.join(" ")}: ${result.stderr}`).to.equal(2);
+      expect(result.stderr.split("\n")[0]).to.satisfy((first: string) =>
+        first.startsWith(`sluice: ${line}`),
+      );
+    }
+  });
+
   it("refuses an unknown role", () => {
     const result = sluice(["frobnicate"]);
     expect(result.status).to.equal(2);

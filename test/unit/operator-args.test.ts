@@ -1,0 +1,47 @@
+// The operator commands' arguments (`sluice dead-letters …`, `dead-callbacks …`, `messages …`):
+// a usage mistake is named in one line before anything is connected, never run as a default.
+
+import { expect } from "chai";
+import { parseOperatorArgs, type OperatorCommand } from "../../cli/operator-commands";
+
+const parse = (command: OperatorCommand, ...argv: string[]) => parseOperatorArgs(command, argv);
+
+describe("operator command arguments", () => {
+  it("refuses a --limit that is not a whole number of 1 or more, naming it", () => {
+    for (const bad of ["abc", "0", "-5", "2.5", "1e3", " 7", "99999999999999999999"]) {
+      for (const argv of [
+        ["list", "--limit", bad],
+        ["list", `--limit=${bad}`],
+      ]) {
+        const problem = parse("dead-letters", ...argv);
+        expect(problem, argv.join(" ")).to.be.a("string");
+        expect(problem).to.equal(`--limit takes a whole number of 1 or more, not "${bad}"`);
+      }
+    }
+    expect(parse("dead-callbacks", "list", "--limit", "0")).to.be.a("string");
+    expect(parse("dead-letters", "replay", "--all", "--limit", "x")).to.be.a("string");
+  });
+
+  it("reads a good --limit as a number, and none as null", () => {
+    const given = parse("dead-letters", "list", "--limit", "25");
+    expect(given).to.be.an("object").and.to.include({ limit: 25 });
+    const none = parse("dead-letters", "list");
+    expect(none).to.be.an("object").and.to.include({ limit: null });
+  });
+
+  it("refuses a replay, a redelivery or a look-up that names nothing", () => {
+    expect(parse("dead-letters", "replay")).to.equal(
+      "dead-letters replay needs an ID, a filter (--reason, --service, --backend, --client) or --all",
+    );
+    expect(parse("dead-callbacks", "redeliver", "--json")).to.equal(
+      "dead-callbacks redeliver needs an ID, a filter (--reason, --receiver, --target) or --all",
+    );
+    expect(parse("messages", "show", "--client", "C")).to.equal(
+      "messages show needs an ID, or --client and --xroad-id (and --service to narrow it)",
+    );
+    expect(parse("dead-letters", "replay", "--reason", "failed")).to.be.an("object");
+    expect(parse("dead-letters", "replay", "--all")).to.be.an("object");
+    expect(parse("dead-callbacks", "redeliver", "some-id")).to.be.an("object");
+    expect(parse("messages", "show", "--client", "C", "--xroad-id", "X")).to.be.an("object");
+  });
+});
