@@ -11,6 +11,7 @@ import type { Broker } from "../broker/amqp";
 import type { Clock } from "../runtime/clock";
 import type { SluiceConfig } from "../config/config";
 import type { QueueMonitor } from "../broker/queue-monitor";
+import { SluiceError } from "../protocol/errors";
 import { StateNotices } from "../protocol/state-notice";
 import { statusDocument } from "../store/status-document";
 import { declareAllBackends } from "../broker/topology";
@@ -256,6 +257,12 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
   });
   route("POST", /^\/admin\/dead-letters\/([^/]+)\/replay$/, async (match) => {
     const result = await replay().replay(decodeURIComponent(match[1]));
+    if (result.result === "refused" && result.retryAfter !== undefined) {
+      // The broker is out of reach: nothing was queued, asking again is safe.
+      throw new SluiceError("Unavailable", result.error ?? "message broker unavailable", {
+        retryAfter: result.retryAfter,
+      });
+    }
     deps.log.info(
       { id: result.id, replayedAs: result.replayedAs, result: result.result },
       "operator replayed a dead letter",

@@ -12,6 +12,7 @@ import type { Broker } from "../broker/amqp";
 import type { SluiceConfig } from "../config/config";
 import type { RequestMessage } from "../protocol/envelope";
 import { requestCodec } from "../protocol/codec";
+import { SluiceError } from "../protocol/errors";
 import { routingKeyFor } from "../broker/ordering";
 import type { TopologyNames } from "../protocol/names";
 import { redisKeys } from "../protocol/redis-keys";
@@ -126,6 +127,12 @@ export interface ReplayResult {
   mayHaveReachedBackend?: boolean;
   warning?: string;
   error?: string;
+  /**
+   * Refused because the broker was out of reach or did not confirm in time: nothing was
+   * queued that a repeat would double (the claim was undone, or lapses), so ask again after
+   * this many seconds. The admin port answers it as 503 Unavailable with Retry-After.
+   */
+  retryAfter?: number;
 }
 
 export interface ReplayDeps {
@@ -277,7 +284,11 @@ export class Replayer {
             .sluiceReplayUnclaim(...keys, meta.id, String(this.deps.store.retentionMs))
             .catch(() => 0);
       if (undone !== 2) {
-        return refused(id, `the broker did not take the replay: ${(error as Error).message}`);
+        const retryAfter = error instanceof SluiceError ? error.retryAfter : undefined;
+        return {
+          ...refused(id, `the broker did not take the replay: ${(error as Error).message}`),
+          ...(retryAfter !== undefined ? { retryAfter } : {}),
+        };
       }
       // A worker already took it: the broker had it after all.
     }

@@ -19,7 +19,7 @@ import { topologyNames } from "../../shared/protocol/names";
 import { redisKeys } from "../../shared/protocol/redis-keys";
 import { createRedis, whenReady } from "../../shared/store/redis";
 import { TransactionStore } from "../../shared/store/transaction-store";
-import { AMQP_URL, deletePrefix, REDIS_URL } from "../support/harness";
+import { AMQP_URL, deletePrefix, eventually, REDIS_URL } from "../support/harness";
 import { answerCutter, TcpProxy, viaProxy } from "../support/tcp-proxy";
 
 const log = pino({ level: "silent" });
@@ -142,6 +142,46 @@ describe("dead-letter replay whose Redis reply was lost (real broker and Redis)"
     expect(cut.dropped).to.equal(1);
     expect(result).to.include({ result: "replayed" });
     expect(await queued()).to.deep.equal([result.replayedAs]);
+  });
+
+  it("a broker out of reach refuses the replay with retryAfter, and asking again replays it", async () => {
+    const amqp = new URL(AMQP_URL);
+    const brokerProxy = new TcpProxy({ host: amqp.hostname, port: Number(amqp.port || 5672) });
+    const cutBroker = await Broker.connect(viaProxy(AMQP_URL, await brokerProxy.listen()), log);
+    try {
+      const cutPublisher = cutBroker.channel("publisher", (ch) =>
+        declareAllBackends(ch, config, names),
+      );
+      await cutPublisher.waitForConnect();
+      const replayerOf = () =>
+        new Replayer({
+          config,
+          redis,
+          store,
+          deadLetters,
+          broker: cutBroker,
+          publisher: cutPublisher,
+          names,
+          publishTimeoutMs: 5_000,
+        });
+      const id = await deadLetter();
+      brokerProxy.refuse(true);
+      brokerProxy.cut();
+      await eventually(async () => (cutBroker.isConnected() ? undefined : true));
+      const refused = await replayerOf().replay(id);
+      expect(refused).to.include({ result: "refused" });
+      expect(refused.retryAfter).to.be.greaterThan(0);
+      expect(await queued()).to.deep.equal([]);
+
+      brokerProxy.refuse(false);
+      await eventually(async () => (cutBroker.isConnected() ? true : undefined));
+      const replayed = await replayerOf().replay(id);
+      expect(replayed).to.include({ result: "replayed" });
+      expect(await queued()).to.deep.equal([replayed.replayedAs]);
+    } finally {
+      await cutBroker.close().catch(() => undefined);
+      await brokerProxy.close();
+    }
   });
 
   it("a take-over run twice is still the replayer's: the replay is sent", async () => {
