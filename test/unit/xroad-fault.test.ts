@@ -137,6 +137,17 @@ describe("fault texts from remote providers", () => {
     expect(childText("<a><a><![CDATA[inner]]></a></a>", "a")).to.equal("inner");
   });
 
+  it("reads only elements of the whole name, which it takes literally", () => {
+    const fault =
+      "<faultcode-x>Server</faultcode-x><faultcode.y>S</faultcode.y><faultcode>Client</faultcode>";
+    expect(childText(fault, "faultcode")).to.equal("Client");
+    expect(childText(`<faultcode\n  a="1">Client</faultcode>`, "faultcode")).to.equal("Client");
+    expect(childText("<x:faultcode/><x:faultcode >Client</x:faultcode>", "faultcode")).to.equal(
+      "Client",
+    );
+    expect(childText("<aXb>no</aXb><a.b>yes</a.b>", "a.b")).to.equal("yes");
+  });
+
   it("reads 2 MB of unterminated CDATA sections and comments in one pass", () => {
     expect(childText("<message><![CDATA[".repeat(110_000), "message")).to.equal(null);
     expect(childText("<message><!--".repeat(150_000), "message")).to.equal(null);

@@ -282,6 +282,11 @@ export function selfContained(
   return { xml: pieces.join(""), unbound: undeclaredPrefixes(content, scope) };
 }
 
+/** `text` matched literally inside a RegExp. */
+export function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
 /**
  * Text content of the first `<[p:]name>` element in `xml` that holds only text, or null: entity
  * references decoded, CDATA sections taken as written (they are character data too: a fault's
@@ -292,8 +297,11 @@ export function childText(xml: string, local: string): string | null {
   // `[^<>]*`, not `[^>]*`: a start tag holds no "<", and with `[^>]*` every unterminated
   // `<name` read on to the end of the text, once per occurrence. A security server's error
   // body of 144 KB of `<message ` took 2 s; 10 MB (maxResponseBytes) would have taken hours.
-  const start = new RegExp(`<(?:[\\w.-]+:)?${local}\\b[^<>]*>`, "g");
-  const end = new RegExp(`</(?:[\\w.-]+:)?${local}\\s*>`, "y");
+  // The name ends where whitespace, `>` or `/` follows: `\b` also ended it before `-` and
+  // `.`, so `<faultcode-x>` was read as a `<faultcode>`.
+  const name = escapeRegExp(local);
+  const start = new RegExp(`<(?:[\\w.-]+:)?${name}(?=[\\s/>])[^<>]*>`, "g");
+  const end = new RegExp(`</(?:[\\w.-]+:)?${name}\\s*>`, "y");
   // Each character is read once: a candidate whose content is not plain text is left where its
   // content stopped, and the search goes on from there (a nested element may be the one).
   for (let match = start.exec(xml); match !== null; match = start.exec(xml)) {

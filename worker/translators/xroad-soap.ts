@@ -14,6 +14,7 @@ import {
   interpretSoapAnswer,
   requestParts,
 } from "./soap";
+import { escapeRegExp } from "./soap-xml";
 import {
   BackendAnswerError,
   BackendTimeoutError,
@@ -214,8 +215,4 @@ export function withLocalName(element: string, local: string): string {
   // An element with content ends with its end tag; a self-closing one has none.
   const end = new RegExp(`</${escapeRegExp(prefix + name)}(\\s*>\\s*)$`);
   return renamed.replace(end, `</${prefix}${local}$1`);
-}
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
