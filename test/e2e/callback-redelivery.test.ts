@@ -154,7 +154,7 @@ describe("dead callbacks redelivered by the operator (admin port and CLI)", func
     const origin = new URL(receiver.url("/")).origin;
 
     const refused = await sluiceCli(["dead-callbacks", "redeliver"]);
-    expect(refused.status).to.equal(1);
+    expect(refused.status).to.equal(2); // a usage mistake
     expect(refused.stderr).to.match(/--all/);
     const [cli, bulk] = await Promise.all([
       sluiceCli(["dead-callbacks", "redeliver", "--receiver", origin, "--json"]),
