@@ -24,13 +24,6 @@ export interface QueueSample {
 const DRAIN_SMOOTHING = 0.3;
 
 /**
- * Rounds between two looks for an optional queue the broker did not have: each look at a missing
- * queue costs the monitor its channel, so a role with no response worker yet does not reopen it
- * every round.
- */
-const OPTIONAL_RECHECK_ROUNDS = 30;
-
-/**
  * Queues sampled as one: a backend's request queue and its partition queues, whose summed depth
  * is what backpressure compares with the backend's high-water mark. Other queues stand alone.
  */
@@ -38,11 +31,6 @@ interface QueueGroup {
   /** The name samples and publishes are kept under (`requests.<backend>` for a backend). */
   key: string;
   queues: string[];
-  /**
-   * Declared by another role (`callbacks`, by response workers): sampled last, and its absence
-   * is no topology problem of this role, only a gauge not yet there.
-   */
-  optional?: boolean;
 }
 
 export class QueueMonitor {
@@ -56,9 +44,6 @@ export class QueueMonitor {
   private readonly published = new Map<string, number>();
   /** Queues the broker said do not exist at the last attempt. */
   private readonly missing = new Set<string>();
-  /** Sampling rounds so far, and the round from which a missing optional queue is looked for again. */
-  private round = 0;
-  private readonly optionalRecheck = new Map<string, number>();
   private raw: ConfirmChannel | null = null;
   /** The current channel was closed while the connection stayed up (e.g. by a 404). */
   private channelClosed = false;
@@ -84,9 +69,6 @@ export class QueueMonitor {
       names.deadLetterQueue,
       names.deadLetterWatchQueue,
     ].map(alone);
-    // Every role reports the callbacks queue, not only the response workers that consume it:
-    // with none of them running, its SluiceNoConsumers alert needs someone to say 0 consumers.
-    const callbacks: QueueGroup = { ...alone(names.callbacksQueue), optional: true };
     for (const backend of Object.values(config.backends)) {
       const queue = names.requestsQueue(backend.name);
       requests.push({ key: queue, queues: consumedQueues(backend.name, queue, backend.ordering) });
@@ -104,18 +86,14 @@ export class QueueMonitor {
         );
       }
     }
-    this.groups = [...requests, ...others, callbacks];
+    this.groups = [...requests, ...others];
     for (const group of this.groups) this.groupOf.set(group.key, group);
   }
 
   /** Also samples a role's own queues (declared before it calls this), e.g. callback delivery's. */
   watch(queues: readonly string[]): void {
     for (const queue of queues) {
-      const known = this.groupOf.get(queue);
-      if (known) {
-        known.optional = false;
-        continue;
-      }
+      if (this.groupOf.has(queue)) continue;
       const group = alone(queue);
       this.groups.push(group);
       this.groupOf.set(queue, group);
@@ -235,14 +213,7 @@ export class QueueMonitor {
   }
 
   private async readAll(channel: ConfirmChannel): Promise<void> {
-    this.round++;
-    // Optional queues last: a missing one closes the channel, ending the round.
-    const order = [
-      ...this.groups.filter((group) => !group.optional),
-      ...this.groups.filter((group) => group.optional),
-    ];
-    for (const { key, queues, optional } of order) {
-      if (optional && (this.optionalRecheck.get(key) ?? 0) > this.round) continue;
+    for (const { key, queues } of this.groups) {
       // Publishes confirmed while the declares are on their way stay counted: they may or may
       // not be in this sample, and over-counting only makes backpressure a little earlier.
       const publishedBefore = this.published.get(key) ?? 0;
@@ -253,12 +224,7 @@ export class QueueMonitor {
         try {
           info = await channel.checkQueue(queue);
         } catch (error) {
-          const notFound = /NOT_FOUND|404/.test((error as Error).message);
-          if (notFound && optional) {
-            this.optionalRecheck.set(key, this.round + OPTIONAL_RECHECK_ROUNDS);
-            return;
-          }
-          if (notFound) this.missing.add(queue);
+          if (/NOT_FOUND|404/.test((error as Error).message)) this.missing.add(queue);
           throw error;
         }
         this.missing.delete(queue);

@@ -4,7 +4,7 @@
 
 import { expect } from "chai";
 import { call, eventually, Harness, type SluiceProcess } from "../support/harness";
-import { metricValue, readyz, untilDepth, untilReadiness } from "./ops-support";
+import { metricValue, untilDepth, untilReadiness } from "./ops-support";
 
 const BATCHES = 4;
 const PER_BATCH = 5;
@@ -88,48 +88,5 @@ describe("metrics for ops dashboards (queue depth up and down)", function () {
     expect(falling.some((v) => v > 0 && v < BATCHES * PER_BATCH)).to.equal(true);
     for (let i = 1; i < falling.length; i++) expect(falling[i]).to.be.at.most(falling[i - 1]);
     expect(await metricValue(adapter.adminUrl, "sluice_queue_consumers", { queue })).to.equal(1);
-  });
-});
-
-describe("the callbacks queue's gauges without a response worker", function () {
-  this.timeout(3 * 60_000);
-  const config = {
-    services: { report: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" } },
-    backends: { sim: { translator: "rest-json" } },
-  };
-  const harnesses: Harness[] = [];
-  after(() => Promise.all(harnesses.map((harness) => harness.cleanup())));
-
-  it("the adapter reports callbacks with 0 consumers once the response worker is gone", async () => {
-    const harness = new Harness();
-    harnesses.push(harness);
-    await harness.startSim();
-    harness.writeConfig(config);
-    const queue = `${harness.prefix}callbacks`;
-    const responseWorker = await harness.spawn("response-worker");
-    const adapter = await harness.spawn("adapter");
-    const consumers = () => metricValue(adapter.adminUrl, "sluice_queue_consumers", { queue });
-    await eventually(async () => ((await consumers()) === 1 ? true : undefined), 10_000);
-    await responseWorker.stop();
-    await eventually(async () => ((await consumers()) === 0 ? true : undefined), 10_000);
-    expect(await metricValue(adapter.adminUrl, "sluice_queue_depth_messages", { queue })).to.equal(
-      0,
-    );
-  });
-
-  it("an adapter alone, before any response worker declared callbacks, is ready", async () => {
-    const harness = new Harness();
-    harnesses.push(harness);
-    await harness.startSim();
-    harness.writeConfig(config);
-    const adapter = await harness.spawn("adapter");
-    await untilReadiness(adapter.adminUrl, 200);
-    const queue = `${harness.prefix}requests.sim`;
-    await untilDepth(adapter.adminUrl, queue, (depth) => depth === 0);
-    const callbacks = `${harness.prefix}callbacks`;
-    expect(
-      await metricValue(adapter.adminUrl, "sluice_queue_depth_messages", { queue: callbacks }),
-    ).to.equal(undefined);
-    expect((await readyz(adapter.adminUrl)).status).to.equal(200);
   });
 });
