@@ -124,9 +124,11 @@ class Roles {
   }
 
   /** Kills a role with SIGKILL and starts a new one in its place. */
-  async kill(role: "adapter" | "worker" | "response-worker"): Promise<void> {
+  /** SIGKILLs the role's process; `dead` runs once it has exited, before its replacement starts. */
+  async kill(role: "adapter" | "worker" | "response-worker", dead = () => {}): Promise<void> {
     const key = role === "response-worker" ? "responseWorker" : role;
     await this[key].stop("SIGKILL");
+    dead();
     this[key] = await this.spawn(role);
   }
 
@@ -169,12 +171,14 @@ describe("chaos: exactly once under faults", function () {
         try {
           await roles.start();
           // Window 1: a worker killed after the backend answered and before the answer was
-          // recorded. Only calls the backend had received by the kill can be in it.
+          // recorded. Only calls the backend had received by the kill can be in it: taken once
+          // the killed process has exited, since it goes on calling until the signal lands.
           let calledBeforeKill = new Set<string>();
           const startedAt = Date.now();
           const verdict = await roles.check(async () => {
-            calledBeforeKill = new Set(roles.harness.sim.calls().map((c) => c.id ?? ""));
-            await roles.kill(role);
+            await roles.kill(role, () => {
+              calledBeforeKill = new Set(roles.harness.sim.calls().map((c) => c.id ?? ""));
+            });
           });
           judge(
             `SIGKILL ${role}`,
