@@ -410,9 +410,11 @@ describe("SOAP: hostile input against a running adapter", function () {
       await round(10);
       samples.push(rss(pid));
     }
-    // A leak grows with every round; a heap settling does not. Compare the two halves' peaks.
-    const firstHalf = Math.max(...samples.slice(0, 10));
-    const secondHalf = Math.max(...samples.slice(10));
+    // A leak grows with every round; a heap settling does not. Compare the two halves' medians:
+    // a peak is one collection's timing (one run rose to 282 MB and fell back to 165 MB).
+    const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1];
+    const firstHalf = median(samples.slice(0, 10));
+    const secondHalf = median(samples.slice(10));
     const trace = `RSS per round (MB): ${samples.map((b) => Math.round(b / 2 ** 20)).join(" ")}`;
     expect(secondHalf - firstHalf, trace).to.be.below(64 * 1024 * 1024);
     expect(Math.max(...samples), trace).to.be.below(512 * 1024 * 1024);
