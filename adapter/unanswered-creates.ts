@@ -4,9 +4,7 @@
 import type { Logger } from "pino";
 import { messageLogger } from "../shared/observability/logger";
 import type { TransactionMeta, TransactionStore } from "../shared/store/transaction-store";
-
-/** ioredis's error for a command that was sent but not answered within `commandTimeout`. */
-const TIMED_OUT = "Command timed out";
+import { isCommandTimeout } from "../shared/store/redis";
 
 /** Undos waiting for Redis at once; beyond it a resubmission's adoption keeps things right. */
 const MAX_PENDING = 10_000;
@@ -45,7 +43,7 @@ export class UnansweredCreates {
         return;
       } catch (error) {
         // Sent and unanswered: it runs after the create, in the same order, or neither runs.
-        if ((error as Error).message === TIMED_OUT) return;
+        if (isCommandTimeout(error)) return;
         if (Date.now() + delayMs > until) {
           messageLogger(this.log, meta).warn(
             { err: (error as Error).message },

@@ -3,9 +3,7 @@
 // every second and readiness and the adapter's intake follow whether it was answered in time.
 
 import type Redis from "ioredis";
-
-/** ioredis's error for a command not answered within `commandTimeout`. */
-const TIMED_OUT = "Command timed out";
+import { isCommandTimeout } from "./redis";
 
 export class RedisHeartbeat {
   private timer: NodeJS.Timeout | undefined;
@@ -44,7 +42,7 @@ export class RedisHeartbeat {
       await this.redis.ping();
       this.silent = false;
     } catch (error) {
-      if ((error as Error).message === TIMED_OUT) this.silent = true;
+      if (isCommandTimeout(error)) this.silent = true;
     } finally {
       this.pinging = false;
     }

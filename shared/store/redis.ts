@@ -10,6 +10,14 @@ import { redactUrl, redisStartupError, StartupError } from "../runtime/startup-e
 import { corkPerTurn } from "../runtime/turn-corked-socket";
 
 /** A client for `url` (direct or Sentinel) with `options`. */
+/**
+ * Whether a command failed because Redis did not answer it within `commandTimeout`: it was sent,
+ * so it may still run (in order, after everything sent before it).
+ */
+export function isCommandTimeout(error: unknown): boolean {
+  return (error as Error | undefined)?.message === "Command timed out";
+}
+
 export function redisClient(url: string, options: RedisOptions): Redis {
   const target = redisTarget(url);
   if (target.kind === "direct") return new Redis(target.url, options);
