@@ -20,6 +20,7 @@ import {
   type DeadCallbackFilter,
 } from "../shared/operator/dead-callbacks";
 import { CallbackRedeliverer, type RedeliveryResult } from "../shared/operator/callback-redelivery";
+import { BULK_LIMIT, LIST_LIMIT, parseLimit } from "../shared/operator/selection-limit";
 import { ambiguity, findByCaller } from "../shared/operator/message-lookup";
 import { cancelByOperator, conflictMessage } from "../shared/operator/operator-cancel";
 import { consumedQueues } from "../shared/broker/ordering";
@@ -86,15 +87,9 @@ export function parseOperatorArgs(command: OperatorCommand, argv: string[]): Par
       parsed.flags.set(name, value);
     } else parsed.words.push(arg);
   }
-  const limit = parsed.flags.get("limit");
-  if (limit !== undefined) {
-    // Silently read as the default, "abc" or "0" listed or replayed something else than asked.
-    const count = /^\d+$/.test(limit) ? Number(limit) : NaN;
-    if (!Number.isSafeInteger(count) || count < 1) {
-      return `--limit takes a whole number of 1 or more, not "${limit}"`;
-    }
-    parsed.limit = count;
-  }
+  const limit = parseLimit(parsed.flags.get("limit"), "--limit");
+  if ("problem" in limit) return limit.problem;
+  parsed.limit = limit.limit;
   return selectionProblem(command, parsed) ?? parsed;
 }
 
@@ -217,7 +212,7 @@ export async function runOperatorCommand(
   const connectBroker = async () => (broker ??= await Broker.connect(config.amqpUrls, log));
   try {
     if (command === "dead-letters" && verb === "list") {
-      const entries = await deadLetters.list(filterOf(parsed), parsed.limit ?? 100);
+      const entries = await deadLetters.list(filterOf(parsed), parsed.limit ?? LIST_LIMIT.fallback);
       print(entries, entries.length ? table(entries) : "no dead letters");
       return 0;
     }
@@ -273,7 +268,7 @@ export async function runOperatorCommand(
         depths.set(backend.name, depth);
       }
       // As the admin port's bulk replay: the oldest first, at most --limit (1000) per run.
-      const limit = parsed.limit ?? 1000;
+      const limit = parsed.limit ?? BULK_LIMIT.fallback;
       const entries = await deadLetters.oldestPending(filter, limit);
       // Ctrl-C (or SIGTERM) stops the run at its next dead letter and still prints what was
       // sent; a second one ends the process as usual.
@@ -303,7 +298,10 @@ export async function runOperatorCommand(
       return 0;
     }
     if (command === "dead-callbacks" && verb === "list") {
-      const entries = await deadCallbacks.list(callbackFilterOf(parsed), parsed.limit ?? 100);
+      const entries = await deadCallbacks.list(
+        callbackFilterOf(parsed),
+        parsed.limit ?? LIST_LIMIT.fallback,
+      );
       print(entries, entries.length ? callbackTable(entries) : "no dead callbacks");
       return 0;
     }
@@ -334,7 +332,7 @@ export async function runOperatorCommand(
         return result.result === "refused" ? 1 : 0;
       }
       // As the admin port's: the oldest first, at most --limit (1000) per run.
-      const limit = parsed.limit ?? 1000;
+      const limit = parsed.limit ?? BULK_LIMIT.fallback;
       const entries = await deadCallbacks.list(
         { ...filter, delivery: "delivery_failed" },
         limit,

@@ -28,6 +28,7 @@ import { Replayer } from "./replay";
 import { DeadCallbacks, deadCallbackFilter, type DeadCallback } from "./dead-callbacks";
 import { CallbackRedeliverer } from "./callback-redelivery";
 import { STATUS_PAGE, STATUS_SCRIPT } from "./status-page";
+import { BULK_LIMIT, LIST_LIMIT, parseLimit, type LimitBounds } from "./selection-limit";
 
 export interface OperatorDeps {
   admin: AdminServer;
@@ -238,8 +239,8 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
     const replayed = query.get("replayed");
     if (replayed === "no" || replayed === "yes") filter.replayed = replayed === "yes";
     else if (replayed !== null) return invalid('replayed is "no" or "yes"');
-    const limit = limitOf(query.get("limit"), 100, 1000);
-    if (typeof limit === "string") return invalid(limit);
+    const limit = limitOf(query.get("limit"), LIST_LIMIT);
+    if (typeof limit !== "number") return limit;
     const now = Date.now();
     const entries = await deadLetters.list(filter, limit);
     return ok({ deadLetters: entries.map((entry) => describeDeadLetter(entry, now)) });
@@ -282,8 +283,8 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
     if (Object.keys(filter).length === 0 && selection.all !== true) {
       return invalid('name a filter (reason, service, backend, client, id) or send {"all": true}');
     }
-    const limit = limitOf(selection.limit, 1000, 10_000);
-    if (typeof limit === "string") return invalid(limit);
+    const limit = limitOf(selection.limit, BULK_LIMIT);
+    if (typeof limit !== "number") return limit;
     // The oldest first, as documented: they have waited longest, and the newest `limit` would
     // leave older ones behind for ever while new failures keep coming.
     const entries = await deadLetters.oldestPending(filter, limit);
@@ -302,8 +303,8 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
   // Dead callbacks: list with filters, redeliver one or a selection.
   route("GET", /^\/admin\/dead-callbacks$/, async (_match, _req, { query }) => {
     const filter = deadCallbackFilter((key) => query.get(key));
-    const limit = limitOf(query.get("limit"), 100, 1000);
-    if (typeof limit === "string") return invalid(limit);
+    const limit = limitOf(query.get("limit"), LIST_LIMIT);
+    if (typeof limit !== "number") return limit;
     const now = Date.now();
     const entries = await deadCallbacks.list(filter, limit);
     return ok({ deadCallbacks: entries.map((entry) => describeDeadCallback(entry, now)) });
@@ -326,8 +327,8 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
     if (Object.keys(filter).length === 0 && selection.all !== true) {
       return invalid('name a filter (reason, receiver, target, id) or send {"all": true}');
     }
-    const limit = limitOf(selection.limit, 1000, 10_000);
-    if (typeof limit === "string") return invalid(limit);
+    const limit = limitOf(selection.limit, BULK_LIMIT);
+    if (typeof limit !== "number") return limit;
     // The oldest first: they have waited longest.
     const entries = await deadCallbacks.list(
       { ...filter, delivery: "delivery_failed" },
@@ -343,15 +344,9 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
   });
 }
 
-/**
- * A list's or a bulk action's `limit`: absent (or empty) is the default, a whole number of 1
- * or more is taken up to `max`, anything else is refused. `abc`, 0 or -5 used to be read as the
- * default, so an operator's mistyped limit ran on up to 10 000 entries.
- */
-function limitOf(raw: unknown, fallback: number, max: number): number | string {
-  if (raw === undefined || raw === null || raw === "") return fallback;
-  const text = typeof raw === "number" || typeof raw === "string" ? String(raw) : "";
-  if (!/^[1-9][0-9]*$/.test(text))
-    return `limit takes a whole number of 1 or more, not ${JSON.stringify(raw)}`;
-  return Math.min(Number(text), max);
+/** A list's or a bulk action's `limit`, taken up to the bounds' maximum; or the 400 answer. */
+function limitOf(raw: unknown, bounds: LimitBounds): number | AdminAnswer {
+  const read = parseLimit(raw);
+  if ("problem" in read) return invalid(read.problem);
+  return Math.min(read.limit ?? bounds.fallback, bounds.max);
 }
