@@ -148,6 +148,9 @@ export class AdminServer {
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const [url, search = ""] = (req.url ?? "/").split("?", 2);
+    // Every answer, errors and the sign-in page included: a browser neither guesses another
+    // type than the one sent nor shows any of it inside another site's frame (clickjacking).
+    for (const [name, value] of Object.entries(BROWSER_HEADERS)) res.setHeader(name, value);
     // DNS rebinding: a page of evil.example that re-points its name to 127.0.0.1 reaches a
     // loopback admin port from the operator's browser as its own origin. Such requests name
     // that page's host, never a loopback one.
@@ -338,11 +341,19 @@ function json(res: http.ServerResponse, status: number, body: unknown): void {
   res.end(JSON.stringify(body));
 }
 
+/** Headers of every admin answer, for the browsers that show the status page. */
+const BROWSER_HEADERS = {
+  "x-content-type-options": "nosniff",
+  "x-frame-options": "DENY",
+  "referrer-policy": "no-referrer",
+};
+
 function send(res: http.ServerResponse, status: number, html: string): void {
   res.writeHead(status, {
     "content-type": "text/html; charset=utf-8",
     "cache-control": "no-store",
-    "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+    "content-security-policy":
+      "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
   });
   res.end(html);
 }

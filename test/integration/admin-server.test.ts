@@ -96,4 +96,33 @@ describe("admin port connections", () => {
     expect((await login(" a-test-admin-token-0123456789\n")).status).to.equal(303);
     expect((await login("a-test-admin-token-012345678")).status).to.equal(401);
   });
+
+  it("forbids framing and content sniffing on every answer, the sign-in page included", async () => {
+    admin.addRoute("GET", /^\/admin\/framed$/, async () => ({ status: 200, body: { ok: true } }));
+    const signIn = await fetch(`http://127.0.0.1:${port}/`);
+    const signInRefused = await fetch(`http://127.0.0.1:${port}/login`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: "token=wrong",
+    });
+    for (const page of [signIn, signInRefused]) {
+      expect(page.headers.get("content-type")).to.match(/^text\/html/);
+      // A page of another site framing the sign-in form (clickjacking) is refused by the browser.
+      expect(page.headers.get("content-security-policy")).to.include("frame-ancestors 'none'");
+      expect(page.headers.get("x-frame-options")).to.equal("DENY");
+    }
+    const answers = [
+      signIn,
+      await fetch(`http://127.0.0.1:${port}/metrics`),
+      await fetch(`http://127.0.0.1:${port}/healthz`),
+      await fetch(`http://127.0.0.1:${port}/admin/framed`, {
+        headers: { authorization: "Bearer a-test-admin-token-0123456789" },
+      }),
+      await fetch(`http://127.0.0.1:${port}/admin/nothing`),
+    ];
+    for (const answer of answers) {
+      expect(answer.headers.get("x-content-type-options"), answer.url).to.equal("nosniff");
+      await answer.arrayBuffer();
+    }
+  });
 });
