@@ -3,7 +3,7 @@
 // reads its figures instead of asking the broker on every request.
 
 import type { ChannelWrapper } from "amqp-connection-manager";
-import type { ConfirmChannel } from "amqplib";
+import type { Channel, ConfirmChannel } from "amqplib";
 import type { Logger } from "pino";
 import type { Broker } from "./amqp";
 import type { SluiceConfig } from "../config/config";
@@ -24,6 +24,12 @@ export interface QueueSample {
 const DRAIN_SMOOTHING = 0.3;
 
 /**
+ * Rounds between two looks for an optional queue the broker did not have: each look at a
+ * missing queue costs a channel (and a line in the broker's log).
+ */
+const OPTIONAL_RECHECK_ROUNDS = 30;
+
+/**
  * Queues sampled as one: a backend's request queue and its partition queues, whose summed depth
  * is what backpressure compares with the backend's high-water mark. Other queues stand alone.
  */
@@ -31,6 +37,11 @@ interface QueueGroup {
   /** The name samples and publishes are kept under (`requests.<backend>` for a backend). */
   key: string;
   queues: string[];
+  /**
+   * Declared by another role (`callbacks`, by response workers): looked at on a channel of its
+   * own, and its absence is no topology problem of this role, only gauges not there yet.
+   */
+  optional?: boolean;
 }
 
 export class QueueMonitor {
@@ -45,6 +56,11 @@ export class QueueMonitor {
   /** Queues the broker said do not exist at the last attempt. */
   private readonly missing = new Set<string>();
   private raw: ConfirmChannel | null = null;
+  /** The plain channel optional queues are looked at on, opened when needed. */
+  private probe: Channel | null = null;
+  private round = 0;
+  /** The round from which a missing optional queue is looked for again. */
+  private readonly optionalRecheck = new Map<string, number>();
   /** The current channel was closed while the connection stayed up (e.g. by a 404). */
   private channelClosed = false;
   private sampledOnce = false;
@@ -69,6 +85,9 @@ export class QueueMonitor {
       names.deadLetterQueue,
       names.deadLetterWatchQueue,
     ].map(alone);
+    // Every role reports the callbacks queue, not only the response workers that consume it:
+    // with none of them running, its SluiceNoConsumers alert needs someone to say 0 consumers.
+    others.push({ ...alone(names.callbacksQueue), optional: true });
     for (const backend of Object.values(config.backends)) {
       const queue = names.requestsQueue(backend.name);
       requests.push({ key: queue, queues: consumedQueues(backend.name, queue, backend.ordering) });
@@ -93,7 +112,12 @@ export class QueueMonitor {
   /** Also samples a role's own queues (declared before it calls this), e.g. callback delivery's. */
   watch(queues: readonly string[]): void {
     for (const queue of queues) {
-      if (this.groupOf.has(queue)) continue;
+      const known = this.groupOf.get(queue);
+      if (known) {
+        // Declared by this role after all: missing, it is now a topology problem.
+        known.optional = false;
+        continue;
+      }
       const group = alone(queue);
       this.groups.push(group);
       this.groupOf.set(queue, group);
@@ -116,6 +140,7 @@ export class QueueMonitor {
     void this.channel?.close().catch(() => undefined);
     this.channel = null;
     this.raw = null;
+    this.dropProbe();
   }
 
   /** Latest sample of a queue (with its partitions), or undefined before the first one. */
@@ -175,6 +200,8 @@ export class QueueMonitor {
 
   private async sampleOnce(): Promise<void> {
     if (!this.declared) return;
+    this.round++;
+    await this.sampleOptional();
     if (!this.raw) {
       // A passive declare of a missing queue closes the channel, and the connection manager
       // only reopens channels on reconnect: open a fresh one while the connection is up.
@@ -187,6 +214,50 @@ export class QueueMonitor {
     } catch (error) {
       this.log.debug({ err: (error as Error).message }, "queue sampling failed");
     }
+  }
+
+  /**
+   * Looks at the queues other roles declare on a plain channel of their own: the broker closes
+   * it when such a queue is not declared yet (a first start before any response worker), which
+   * is expected, so it is neither logged nor allowed to close the channel the others use.
+   */
+  private async sampleOptional(): Promise<void> {
+    for (const group of this.groups) {
+      if (!group.optional || (this.optionalRecheck.get(group.key) ?? 0) > this.round) continue;
+      if (!this.broker.isConnected()) return;
+      try {
+        this.probe ??= await this.openProbe();
+        await this.readGroup(this.probe, group);
+      } catch (error) {
+        this.dropProbe();
+        if (!/NOT_FOUND|404/.test((error as Error).message)) {
+          this.log.debug({ err: (error as Error).message }, "queue sampling failed");
+          return;
+        }
+        this.optionalRecheck.set(group.key, this.round + OPTIONAL_RECHECK_ROUNDS);
+        // A queue deleted since its last sample has no depth and no consumers to report.
+        for (const queue of group.queues) {
+          metrics.queueDepth.remove({ queue });
+          metrics.queueConsumers.remove({ queue });
+        }
+      }
+    }
+    // Stopped while a look was on its way: the channel would outlive the monitor.
+    if (!this.timer) this.dropProbe();
+  }
+
+  private async openProbe(): Promise<Channel> {
+    const channel = await this.broker.probeChannel();
+    channel.on("close", () => {
+      if (this.probe === channel) this.probe = null;
+    });
+    return channel;
+  }
+
+  private dropProbe(): void {
+    const channel = this.probe;
+    this.probe = null;
+    void channel?.close().catch(() => undefined);
   }
 
   private open(): void {
@@ -213,38 +284,42 @@ export class QueueMonitor {
   }
 
   private async readAll(channel: ConfirmChannel): Promise<void> {
-    for (const { key, queues } of this.groups) {
-      // Publishes confirmed while the declares are on their way stay counted: they may or may
-      // not be in this sample, and over-counting only makes backpressure a little earlier.
-      const publishedBefore = this.published.get(key) ?? 0;
-      let depth = 0;
-      let consumers = 0;
-      for (const queue of queues) {
-        let info: { messageCount: number; consumerCount: number };
-        try {
-          info = await channel.checkQueue(queue);
-        } catch (error) {
-          if (/NOT_FOUND|404/.test((error as Error).message)) this.missing.add(queue);
-          throw error;
-        }
-        this.missing.delete(queue);
-        depth += info.messageCount;
-        consumers += info.consumerCount;
-        metrics.queueDepth.set({ queue }, info.messageCount);
-        metrics.queueConsumers.set({ queue }, info.consumerCount);
-      }
-      const now = Date.now();
-      this.published.set(key, Math.max(0, (this.published.get(key) ?? 0) - publishedBefore));
-      const previous = this.samples.get(key);
-      let drainRate = previous?.drainRate ?? null;
-      if (previous && now > previous.at) {
-        const drained = previous.depth + publishedBefore - depth;
-        const rate = Math.max(0, (drained * 1000) / (now - previous.at));
-        drainRate =
-          drainRate === null ? rate : drainRate * (1 - DRAIN_SMOOTHING) + rate * DRAIN_SMOOTHING;
-      }
-      this.samples.set(key, { depth, consumers, at: now, drainRate });
+    for (const group of this.groups) {
+      if (!group.optional) await this.readGroup(channel, group);
     }
+  }
+
+  private async readGroup(channel: Channel, { key, queues, optional }: QueueGroup): Promise<void> {
+    // Publishes confirmed while the declares are on their way stay counted: they may or may
+    // not be in this sample, and over-counting only makes backpressure a little earlier.
+    const publishedBefore = this.published.get(key) ?? 0;
+    let depth = 0;
+    let consumers = 0;
+    for (const queue of queues) {
+      let info: { messageCount: number; consumerCount: number };
+      try {
+        info = await channel.checkQueue(queue);
+      } catch (error) {
+        if (!optional && /NOT_FOUND|404/.test((error as Error).message)) this.missing.add(queue);
+        throw error;
+      }
+      this.missing.delete(queue);
+      depth += info.messageCount;
+      consumers += info.consumerCount;
+      metrics.queueDepth.set({ queue }, info.messageCount);
+      metrics.queueConsumers.set({ queue }, info.consumerCount);
+    }
+    const now = Date.now();
+    this.published.set(key, Math.max(0, (this.published.get(key) ?? 0) - publishedBefore));
+    const previous = this.samples.get(key);
+    let drainRate = previous?.drainRate ?? null;
+    if (previous && now > previous.at) {
+      const drained = previous.depth + publishedBefore - depth;
+      const rate = Math.max(0, (drained * 1000) / (now - previous.at));
+      drainRate =
+        drainRate === null ? rate : drainRate * (1 - DRAIN_SMOOTHING) + rate * DRAIN_SMOOTHING;
+    }
+    this.samples.set(key, { depth, consumers, at: now, drainRate });
   }
 }
 

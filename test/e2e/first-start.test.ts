@@ -16,7 +16,7 @@ const complaints = (lines: Array<Record<string, unknown>>) =>
 describe("first start on an empty broker", function () {
   this.timeout(60_000);
 
-  for (const role of ["worker", "response-worker", "all"]) {
+  for (const role of ["adapter", "worker", "response-worker", "all"]) {
     it(`${role}: logs no warning`, async () => {
       const harness = new Harness();
       try {

@@ -90,3 +90,33 @@ describe("metrics for ops dashboards (queue depth up and down)", function () {
     expect(await metricValue(adapter.adminUrl, "sluice_queue_consumers", { queue })).to.equal(1);
   });
 });
+
+describe("the callbacks queue's gauges without a response worker", function () {
+  this.timeout(60_000);
+  const harness = new Harness();
+  after(() => harness.cleanup());
+
+  it("an adapter and a worker report callbacks with 0 consumers once the response worker is gone", async () => {
+    await harness.startSim();
+    harness.writeConfig({
+      services: { report: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" } },
+      backends: { sim: { translator: "rest-json" } },
+    });
+    const queue = `${harness.prefix}callbacks`;
+    const responseWorker = await harness.spawn("response-worker");
+    const others = [await harness.spawn("adapter"), await harness.spawn("worker")];
+    const consumers = (role: SluiceProcess) =>
+      metricValue(role.adminUrl, "sluice_queue_consumers", { queue });
+    for (const role of others) {
+      await eventually(async () => ((await consumers(role)) === 1 ? true : undefined), 10_000);
+    }
+    // With no response worker left, the others are what SluiceNoConsumers reads.
+    await responseWorker.stop();
+    for (const role of others) {
+      await eventually(async () => ((await consumers(role)) === 0 ? true : undefined), 10_000);
+      expect(await metricValue(role.adminUrl, "sluice_queue_depth_messages", { queue })).to.equal(
+        0,
+      );
+    }
+  });
+});
