@@ -537,6 +537,23 @@ describe("deployment files", () => {
     ]);
   });
 
+  it("Compose publishes every port on the host's loopback only", () => {
+    // The demo's RabbitMQ (sluice / sluice) and Grafana (admin / admin) have known passwords, and
+    // its adapter and simulators take any caller: on every host interface they were open to
+    // anyone on the same network (a laptop on a shared Wi-Fi, a build server).
+    const compose = yamlDoc("docker-compose.yml") as {
+      services: Record<string, { ports?: Array<string | Record<string, unknown>> }>;
+    };
+    const published = Object.entries(compose.services).flatMap(([name, spec]) =>
+      (spec.ports ?? []).map((port) => ({ name, port })),
+    );
+    expect(published.length).to.be.greaterThan(0);
+    for (const { name, port } of published) {
+      expect(typeof port, `${name}: ${JSON.stringify(port)}`).to.equal("string");
+      expect(port as string, name).to.match(/^127\.0\.0\.1:\d+:\d+$/);
+    }
+  });
+
   it("every URL the Compose demo's configuration points at names a Compose service", () => {
     interface ComposeService {
       command?: string[];
