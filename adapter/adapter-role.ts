@@ -110,6 +110,7 @@ export async function startAdapter(
     callbackPolicy,
     enabled: config.callbacks.secrets.length > 0,
     statusService: config.xroad.statusService,
+    provider: config.xroad.provider,
   });
   const app = createApp(
     {

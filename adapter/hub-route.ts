@@ -13,7 +13,7 @@ import type { Lookup } from "../shared/delivery/address-check";
 import { isJsonType, mediaType, readBody } from "./body-reader";
 import { answerError } from "./error-answer";
 import { readClient } from "./xroad-client";
-import { reachablePath } from "./status-location";
+import { arrivalOf, reachablePath } from "./status-location";
 
 export interface HubRouteDeps {
   listeners: HubListeners;
@@ -27,6 +27,8 @@ export interface HubRouteDeps {
    * caller reaches it through a security server.
    */
   statusService?: string;
+  /** `xroad.provider`: the subsystem the status service is registered under, when set. */
+  provider?: string | null;
 }
 
 const MAX_BODY = 16 * 1024;
@@ -87,11 +89,12 @@ function registerHub(router: Router, log: Logger, deps: HubRouteDeps, base: stri
       ctx.set(
         "Location",
         reachablePath(
-          ctx.get("X-Road-Service") || undefined,
+          arrivalOf((name) => ctx.get(name)),
           statusService,
           statusService,
           `hub/${listener.id}`,
           `${base}/${listener.id}`,
+          deps.provider ?? null,
         ),
       );
       ctx.body = { id: listener.id, callback: listener.callback, query: listener.query };

@@ -2,6 +2,14 @@
 // came through a security server, since a consumer reaches Sluice only as
 // `/r1/<provider subsystem>/<serviceCode>/<path>` (CONTRACT §8, PR-REST §4.1).
 
+/** What a request says about the way it came: its X-Road headers, as received. */
+export interface ArrivalHeaders {
+  /** `X-Road-Service`: sent by some security servers and simulators, not by X-Road's own. */
+  service?: string;
+  /** `X-Road-Request-Id`: set by every security server on the calls it forwards. */
+  requestId?: string;
+}
+
 /**
  * The provider subsystem (or member) of an `X-Road-Service` value
  * (`INSTANCE/CLASS/MEMBER[/SUBSYSTEM]/SERVICECODE[/VERSION]`) whose service code is `serviceCode`,
@@ -18,17 +26,34 @@ export function providerOf(xroadService: string | undefined, serviceCode: string
 }
 
 /**
+ * The provider a caller reached: the one `X-Road-Service` names, else `configured`
+ * (`xroad.provider`) when the call came through a security server. X-Road's security server
+ * puts `X-Road-Service` on answers only (PR-REST §4.3), never on the request it forwards, so
+ * without the setting Sluice cannot know under which subsystem it was called.
+ */
+function reachedProvider(
+  arrival: ArrivalHeaders,
+  serviceCode: string,
+  configured: string | null,
+): string[] | null {
+  if (arrival.service) return providerOf(arrival.service, serviceCode);
+  if (configured && arrival.requestId?.trim()) return configured.split("/");
+  return null;
+}
+
+/**
  * The path of a status resource as the caller reaches it: `/r1/<provider>/<statusService>/<rest>`
  * when the request came through a security server, else the direct path.
  */
 export function reachablePath(
-  xroadService: string | undefined,
+  arrival: ArrivalHeaders,
   serviceCode: string,
   statusService: string,
   rest: string,
   direct: string,
+  configured: string | null = null,
 ): string {
-  const provider = providerOf(xroadService, serviceCode);
+  const provider = reachedProvider(arrival, serviceCode, configured);
   if (!provider) return direct;
   const encoded = [...provider, statusService].map((part) => encodeURIComponent(part)).join("/");
   return `/r1/${encoded}/${rest}`;
@@ -36,10 +61,19 @@ export function reachablePath(
 
 /** `Location`/`statusUrl` of an accepted message. */
 export function statusLocation(
-  xroadService: string | undefined,
+  arrival: ArrivalHeaders,
   serviceCode: string,
   statusService: string,
   id: string,
+  configured: string | null = null,
 ): string {
-  return reachablePath(xroadService, serviceCode, statusService, id, `/messages/${id}`);
+  return reachablePath(arrival, serviceCode, statusService, id, `/messages/${id}`, configured);
+}
+
+/** The arrival headers of a request, read through Koa's `ctx.get`. */
+export function arrivalOf(get: (name: string) => string): ArrivalHeaders {
+  return {
+    service: get("X-Road-Service") || undefined,
+    requestId: get("X-Road-Request-Id") || undefined,
+  };
 }

@@ -108,6 +108,9 @@ export interface XroadCallIds {
 /**
  * The headers the provider side gets (§4.3): the caller's, filtered, plus X-Road's own. Also
  * what `X-Road-Request-Hash` is computed over, for forwarded calls and metaservices alike.
+ * `X-Road-Service` is not among them: X-Road's security server puts it on the answer only
+ * (§4.3 lists it under "returned in the response"; its request to the provider carries the
+ * client's headers, `X-Road-Id` and `X-Road-Request-Id`), so a provider never learns it here.
  */
 export function providerRequestHeaders(req: http.IncomingMessage, ids: XroadCallIds): string[] {
   const headers: string[] = [];
@@ -115,8 +118,6 @@ export function providerRequestHeaders(req: http.IncomingMessage, ids: XroadCall
   headers.push(
     "X-Road-Client",
     ids.client,
-    "X-Road-Service",
-    ids.serviceId,
     "X-Road-Id",
     ids.xroadId,
     "X-Road-Request-Id",

@@ -31,7 +31,7 @@ import {
   offeredService,
   submitMessage,
 } from "../route-intake";
-import { statusLocation } from "../status-location";
+import { arrivalOf, statusLocation } from "../status-location";
 
 const SERVICE_PATH = /^\/rest\/([^/?]+)(\/[^?]*)?$/;
 /** The body of a request without one (never written to). */
@@ -75,10 +75,11 @@ export function restRoute(deps: RestRouteDeps) {
       const result = await handle(ctx, deps, service, match?.[2] ?? "");
       // Through a security server, the status is reachable only as another X-Road service.
       const statusUrl = statusLocation(
-        ctx.get("X-Road-Service") || undefined,
+        arrivalOf((name) => ctx.get(name)),
         service.code,
         deps.config.xroad.statusService,
         result.id,
+        deps.config.xroad.provider,
       );
       outcome = answer(ctx, result, statusUrl);
     } catch (error) {

@@ -164,7 +164,11 @@ export interface SluiceConfig {
   callbacks: CallbackConfig;
   securityServer: { url: string; client: string; tls: TlsFiles | null } | null;
   /** How Sluice is registered in its security server (CONTRACT §8). */
-  xroad: { statusService: string };
+  xroad: {
+    statusService: string;
+    /** The provider subsystem (or member) the REST services are registered under, or null. */
+    provider: string | null;
+  };
   legacySim: {
     host: string;
     port: number;
@@ -588,6 +592,9 @@ export function compileConfig(
   }
   problems.push(...consumerDirectionProblems(services, backends, securityServer));
   const statusService = root.at("xroad").string("statusService", "messages");
+  const xroadProvider = root.at("xroad").has("provider")
+    ? root.at("xroad").string("provider")
+    : null;
   if (Object.hasOwn(services, statusService)) {
     problems.push(
       `config.xroad.statusService: "${statusService}" is also a configured service; its status resource would hide the service`,
@@ -692,7 +699,7 @@ export function compileConfig(
       deadMaxLength: callbacks.int("deadMaxLength", DEFAULT_CALLBACK_DEAD_MAX_LENGTH),
     },
     securityServer,
-    xroad: { statusService },
+    xroad: { statusService, provider: xroadProvider },
     legacySim: {
       host: sim.string("host", "127.0.0.1"),
       port: sim.int("port", 8090),

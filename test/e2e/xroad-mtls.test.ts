@@ -120,6 +120,9 @@ describe("behind a security server over mTLS (xroad-sim in front of Sluice)", fu
         "legacy-soap": { translator: "soap", retry: { attempts: 2, backoff: ["1s"] } },
       },
       callbacks: receiver.loopbackCallbacks(SECRET),
+      // A security server never tells the provider under which subsystem it was called
+      // (X-Road-Service travels on answers only): the operator names it.
+      xroad: { provider: REST_PROVIDER },
     });
     await harness.spawn("response-worker");
     adapter = await harness.spawn("adapter");

@@ -123,7 +123,7 @@ describe("X-Road callback targets through the security server (real HTTP)", () =
       const [call] = securityServer.calls;
       expect(call.path).to.equal("/hooks");
       expect(call.headers["x-road-client"]).to.equal("EE/GOV/70000009/sluice");
-      expect(call.headers["x-road-service"]).to.equal("EE/GOV/70000001/callbacks/resultReady");
+      expect(sim.calls()[0].service).to.equal("EE/GOV/70000001/callbacks/resultReady");
       expect(verifyWebhook(SECRET, call.headers, call.body).valid).to.equal(true);
 
       const refused = await through(withoutCert).send(request);

@@ -125,7 +125,9 @@ describe("xroad-sim", function () {
       const [seen] = provider.seen;
       expect(seen.url).to.equal("/base/a/b%20c?x=1&x=2");
       expect(seen.headers["x-road-client"]).to.equal(CLIENT);
-      expect(seen.headers["x-road-service"]).to.equal(SERVICE);
+      // As X-Road's security server: X-Road-Service is on the answer only (PR-REST §4.3).
+      expect(seen.headers["x-road-service"]).to.equal(undefined);
+      expect(seen.headers["x-road-request-id"]).to.match(/^[0-9a-f-]{36}$/);
       expect(seen.headers["x-road-id"]).to.match(/^[0-9a-f-]{36}$/);
       expect(seen.headers["x-road-userid"]).to.equal("EE12345678901");
       expect(seen.headers["x-road-request-hash"]).to.equal(undefined);

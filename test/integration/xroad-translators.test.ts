@@ -207,7 +207,7 @@ describe("xroad-rest and xroad-soap translators (consumer direction, through xro
       expect(seen.headers.accept).to.equal("application/json");
       // The security server names the client Sluice is registered as and the gateway id.
       expect(seen.headers["x-road-client"]).to.equal(CLIENT);
-      expect(seen.headers["x-road-service"]).to.equal(REST_SERVICE);
+      expect(sim.calls()[0].service).to.equal(REST_SERVICE);
       expect(seen.headers["x-road-id"]).to.equal("0b6a4c1e-8f5d-4b7a-9e1c-3d2f1a0b9c8d");
       expect(seen.headers["x-road-userid"]).to.equal("EE12345678901");
       expect(seen.headers["x-road-issue"]).to.equal("CASE-7");

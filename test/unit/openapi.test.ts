@@ -63,7 +63,12 @@ describe("OpenAPI descriptions", () => {
 describe("status location through X-Road", () => {
   it("names /r1/<provider subsystem>/<status service>/<id> when X-Road-Service came along", () => {
     expect(
-      statusLocation("EE/GOV/7000/sluice/personSearch", "personSearch", "messages", "abc"),
+      statusLocation(
+        { service: "EE/GOV/7000/sluice/personSearch" },
+        "personSearch",
+        "messages",
+        "abc",
+      ),
     ).to.equal("/r1/EE/GOV/7000/sluice/messages/abc");
     // A member's own service, a versioned id, and characters a path must encode.
     expect(providerOf("EE/GOV/7000/personSearch", "personSearch")).to.deep.equal([
@@ -77,13 +82,35 @@ describe("status location through X-Road", () => {
       "7000",
       "sub",
     ]);
-    expect(statusLocation("EE/GOV/70?0/sub/q", "q", "messages", "x")).to.equal(
+    expect(statusLocation({ service: "EE/GOV/70?0/sub/q" }, "q", "messages", "x")).to.equal(
       "/r1/EE/GOV/70%3F0/sub/messages/x",
     );
   });
 
+  it("names xroad.provider for a call a security server forwarded without X-Road-Service", () => {
+    // X-Road's security server sends the provider X-Road-Request-Id, never X-Road-Service.
+    const forwarded = { requestId: "f92591a3-6bf0-49b1-987b-0dd78c034cc3" };
+    expect(statusLocation(forwarded, "q", "messages", "x", "EE/GOV/70?0/sluice")).to.equal(
+      "/r1/EE/GOV/70%3F0/sluice/messages/x",
+    );
+    // A direct caller (no security server in between) keeps the direct path.
+    expect(statusLocation({}, "q", "messages", "x", "EE/GOV/7000/sluice")).to.equal("/messages/x");
+    // X-Road-Service, when a security server does send it, names the provider it was called as.
+    expect(
+      statusLocation(
+        { service: "EE/GOV/7000/other-sub/q", ...forwarded },
+        "q",
+        "messages",
+        "x",
+        "EE/GOV/7000/sluice",
+      ),
+    ).to.equal("/r1/EE/GOV/7000/other-sub/messages/x");
+  });
+
   it("stays /messages/<id> without X-Road-Service, or when it names another service", () => {
-    expect(statusLocation(undefined, "q", "messages", "x")).to.equal("/messages/x");
-    expect(statusLocation("EE/GOV/7000/sub/other", "q", "messages", "x")).to.equal("/messages/x");
+    expect(statusLocation({}, "q", "messages", "x")).to.equal("/messages/x");
+    expect(statusLocation({ service: "EE/GOV/7000/sub/other" }, "q", "messages", "x")).to.equal(
+      "/messages/x",
+    );
   });
 });
