@@ -421,6 +421,13 @@ function consumerDirectionProblems(
         `config.backends.${backend.name}.translator: ${backend.translator} calls a remote service through the local security server; set config.securityServer (url, client)`,
       );
     }
+    // PR-REST §4.1: a REST service id ends with its code. Sent as /r1/<id>/<version>/…, a
+    // security server takes the version for the start of the path and answers for another id.
+    if (backend.translator === "xroad-rest" && backend.service?.split("/").length === 6) {
+      problems.push(
+        `config.backends.${backend.name}.service: an X-Road REST service id has no version (INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICECODE); put a version into the path of the calls instead`,
+      );
+    }
     if (!xroad && backend.service) {
       problems.push(
         `config.backends.${backend.name}.service: only the xroad-rest and xroad-soap translators call a remote X-Road service`,

@@ -132,6 +132,21 @@ describe("configuration", () => {
     expect(config.services.remote.client).to.equal("EE/GOV/1/consumer");
   });
 
+  it("refuses a version on an xroad-rest service: REST service ids have none (PR-REST §4.1)", () => {
+    // Sent as /r1/<id>/v1/…, a security server reads v1 as the start of the path and answers
+    // for the five-part id: every call would reach the provider and then fail as not ours.
+    const problems = problemsOf({
+      securityServer: { url: "http://127.0.0.1:8081", client: "EE/GOV/1/sluice" },
+      services: { remote: { backend: "remote" } },
+      backends: {
+        remote: { translator: "xroad-rest", service: "EE/GOV/2/provider/lookup/v1" },
+      },
+    });
+    expect(problems).to.include(
+      "config.backends.remote.service: an X-Road REST service id has no version (INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICECODE); put a version into the path of the calls instead",
+    );
+  });
+
   it("names unknown keys, with the known key an operator probably meant", () => {
     const problems = problemsOf({
       servcies: {},
