@@ -97,6 +97,11 @@ async function handle(
   path: string,
 ): Promise<IntakeResult> {
   const req = ctx.req;
+  // A TRACE is looped back by the backend that answers it: its answer would show the caller
+  // every header Sluice sent, the operator's own (a translator's options.headers) included.
+  if (req.method === "TRACE") {
+    throw new SluiceError("MethodNotAllowed", "TRACE is not passed to backends", { status: 405 });
+  }
   const subPath = checkedSubPath(path);
   const client = readClient(req, service.client);
   checkServiceHeader(req, service.code);

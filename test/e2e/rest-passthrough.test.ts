@@ -116,6 +116,19 @@ describe("REST pass-through: paths and headers (recording backend under a base p
     expect(harness.sim.calls().some((c) => /admin/.test(c.path))).to.equal(false);
   });
 
+  it("TRACE is refused with 405 MethodNotAllowed and never reaches the backend", async () => {
+    // A backend that loops a TRACE back (its purpose) would show the caller every header Sluice
+    // sent it, the operator's own credentials in the translator's options.headers among them.
+    const before = harness.sim.stats().total;
+    for (const path of ["/rest/records", "/rest/records/people"]) {
+      const answer = await raw(sluice.port, "TRACE", path, { "X-Road-Id": "trace-1" });
+      expect(answer.status, path).to.equal(405);
+      expect(answer.json.type, path).to.equal("MethodNotAllowed");
+      expect(answer.headers["x-sluice-id"], path).to.equal(undefined);
+    }
+    expect(harness.sim.stats().total, "backend calls").to.equal(before);
+  });
+
   it("a sound path reaches the backend below its base path, exactly as sent", async () => {
     const answer = await raw(sluice.port, "GET", "/rest/records/people/J%C3%BCri/cases/?open=1");
     expect(answer.status).to.equal(200);
