@@ -8,6 +8,7 @@ import type { Context } from "koa";
 import type { Logger } from "pino";
 import { checkCallbackTarget, type CallbackPolicy } from "../shared/delivery/callback-target";
 import { SluiceError } from "../shared/protocol/errors";
+import { outageAnswer } from "../shared/runtime/outage";
 import { type HubListeners, parseHubQuery } from "../shared/store/hub-listeners";
 import type { Lookup } from "../shared/delivery/address-check";
 import { isJsonType, mediaType, readBody } from "./body-reader";
@@ -34,11 +35,9 @@ export interface HubRouteDeps {
 const MAX_BODY = 16 * 1024;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-function unavailable(error: unknown): SluiceError {
-  return new SluiceError("Unavailable", "listener store unavailable", {
-    retryAfter: 5,
-    cause: error,
-  });
+/** Redis out of reach or silent: 503; any other error is a bug (500 Internal, logged). */
+function unavailable(error: unknown): unknown {
+  return outageAnswer(error, () => "listener store unavailable");
 }
 
 async function registration(ctx: Context): Promise<{ callback: unknown; query: unknown }> {
@@ -82,7 +81,7 @@ function registerHub(router: Router, log: Logger, deps: HubRouteDeps, base: stri
       const listener = await deps.listeners
         .add(client, target.target, queryText as string)
         .catch((error: unknown) => {
-          throw error instanceof SluiceError ? error : unavailable(error);
+          throw unavailable(error);
         });
       ctx.status = 201;
       const statusService = deps.statusService ?? "";

@@ -23,6 +23,7 @@ import type { BackendConfig, ServiceConfig } from "../shared/config/config";
 import type { Protocol, ReplyMode, RequestMessage } from "../shared/protocol/envelope";
 import { requestCodec } from "../shared/protocol/codec";
 import { SluiceError, type ErrorInfo } from "../shared/protocol/errors";
+import { outageAnswer } from "../shared/runtime/outage";
 import { messageLogger } from "../shared/observability/logger";
 import { routingKeyFor } from "../shared/broker/ordering";
 import { metrics } from "../shared/observability/metrics";
@@ -361,13 +362,13 @@ export class Intake {
   private async adopt(tx: Transaction, submission: Submission, backend: BackendConfig) {
     const { store, broker, publisher, names, instanceId } = this.deps;
     for (let delayMs = 10; ; delayMs = Math.min(delayMs * 2, 200)) {
-      if (await unavailableOnError(() => store.adopt(tx.id, instanceId, this.unconfirmedMs))) {
+      if (await unavailableOnOutage(() => store.adopt(tx.id, instanceId, this.unconfirmedMs))) {
         break;
       }
       // Another adapter is publishing it, and its publish may yet fail (its caller told 503):
       // this caller gets its 202 only once the broker has the message, or this adapter takes
       // the publish over when that adoption is stale.
-      const current = await unavailableOnError(() => store.get(tx.id));
+      const current = await unavailableOnOutage(() => store.get(tx.id));
       // Discarded meanwhile (its publish failed, or its create went unanswered): its caller
       // was told 503, and a 202 here would acknowledge a message nobody will publish.
       if (!current) throw justRefused();
@@ -408,15 +409,15 @@ export class Intake {
       const published =
         local.published ??
         (await new Promise<boolean>((resolve) => (local.waiting ??= []).push(resolve)));
-      return published ? unavailableOnError(() => this.deps.store.get(id)) : null;
+      return published ? unavailableOnOutage(() => this.deps.store.get(id)) : null;
     }
-    let tx = await unavailableOnError(() => this.deps.store.get(id));
+    let tx = await unavailableOnOutage(() => this.deps.store.get(id));
     // Accepted by another adapter instance moments ago and not yet confirmed: wait for its
     // confirm, at most until its confirm deadline (then it was refused, or its note was lost).
     for (let delayMs = 10; tx && !tx.published; delayMs = Math.min(delayMs * 2, 200)) {
       if (Date.now() - tx.createdAt >= this.unconfirmedMs) break;
       await new Promise((resolve) => setTimeout(resolve, delayMs));
-      tx = await unavailableOnError(() => this.deps.store.get(id));
+      tx = await unavailableOnOutage(() => this.deps.store.get(id));
     }
     return tx;
   }
@@ -529,16 +530,15 @@ function justRefused(): SluiceError {
   });
 }
 
-/** Redis being unreachable means no transaction record can be written: 503, never a 202. */
-function storeUnavailable(error: unknown): SluiceError {
-  if (error instanceof SluiceError) return error;
-  return new SluiceError("Unavailable", "transaction store unavailable", {
-    retryAfter: 5,
-    cause: error,
-  });
+/**
+ * Redis being unreachable means no transaction record can be written: 503, never a 202. Any
+ * other error is a bug, answered 500 Internal (and logged with its stack) where it arrives.
+ */
+function storeUnavailable(error: unknown): unknown {
+  return outageAnswer(error, () => "transaction store unavailable");
 }
 
-async function unavailableOnError<T>(operation: () => Promise<T>): Promise<T> {
+async function unavailableOnOutage<T>(operation: () => Promise<T>): Promise<T> {
   try {
     return await operation();
   } catch (error) {

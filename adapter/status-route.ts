@@ -5,6 +5,7 @@
 import type { Context } from "koa";
 import type { Logger } from "pino";
 import { SluiceError } from "../shared/protocol/errors";
+import { outageAnswer } from "../shared/runtime/outage";
 import type { StateNotices } from "../shared/protocol/state-notice";
 import { statusDocument } from "../shared/store/status-document";
 import {
@@ -53,12 +54,12 @@ function callerOf(ctx: Context, deps: StatusRouteDeps): string | null {
   return null;
 }
 
-/** Redis failed under a status or cancel request: 503, which the caller may try again. */
-function storeUnavailable(error: unknown): SluiceError {
-  return new SluiceError("Unavailable", "transaction store unavailable", {
-    retryAfter: 5,
-    cause: error,
-  });
+/**
+ * Redis failed or went silent under a status or cancel request: 503, which the caller may try
+ * again. Any other error is a bug: answerError answers 500 Internal and logs its stack.
+ */
+function storeUnavailable(error: unknown): unknown {
+  return outageAnswer(error, () => "transaction store unavailable");
 }
 
 async function clientTransaction(

@@ -69,10 +69,13 @@ export class AdminServer {
     this.server = http.createServer((req, res) => {
       const handled = this.handle(req, res).catch((error: unknown) => {
         // A route's SluiceError (Redis unavailable: 503 with Retry-After) is answered as such;
-        // anything else is an internal error.
+        // anything else is a bug: 500 with the generic body, its stack in the log only.
         const err = asSluiceError(error);
         if (err.code === "Internal") {
-          this.log.error({ err: (error as Error).message }, "admin request failed");
+          this.log.error(
+            { url: req.url?.split("?")[0], err: (error as Error)?.stack ?? String(error) },
+            "admin request failed",
+          );
         } else if (err.status >= 500) {
           // A dependency out (Redis, the broker): one line, no stack; the answer says retry.
           this.log.warn(
@@ -85,7 +88,8 @@ export class AdminServer {
           if (err.retryAfter !== undefined) headers["retry-after"] = String(err.retryAfter);
           res.writeHead(err.status, headers);
         }
-        res.end(JSON.stringify({ type: err.code, message: err.message }));
+        // The service port's error shape (CONTRACT §3): for a bug, `internal error` and no more.
+        res.end(JSON.stringify({ type: err.code, message: err.message, detail: err.messageId }));
       });
       this.handling.add(handled);
       void handled.finally(() => this.handling.delete(handled));

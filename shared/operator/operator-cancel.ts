@@ -2,7 +2,7 @@
 // cancel`: idempotent for the operator, a conflict for every other state (a client's cancel).
 
 import type { State, TransactionStore } from "../store/transaction-store";
-import { unavailableOnError } from "./store-unavailable";
+import { unavailableOnOutage } from "./store-unavailable";
 
 /** Who the record says made an operator's change. */
 export const OPERATOR = "operator";
@@ -26,8 +26,9 @@ export async function cancelByOperator(
   store: TransactionStore,
   id: string,
 ): Promise<OperatorCancel> {
-  // Redis failing: 503. The cancel may or may not have run; a repeat (idempotent) tells which.
-  const { result, previous, changedBy } = await unavailableOnError(async () => {
+  // Redis failing or silent: 503. The cancel may or may not have run; a repeat (idempotent)
+  // tells which.
+  const { result, previous, changedBy } = await unavailableOnOutage(async () => {
     if (!(await store.get(id))) return { result: "missing", previous: null, changedBy: null };
     return store.transition(id, ["accepted"], "cancelled", {
       error: { code: "Cancelled", message: "cancelled by the operator" },

@@ -22,7 +22,7 @@ import { BackendStatusReader } from "./backend-status";
 import type { DeadLetter, DeadLetterFilter, DeadLetters } from "./dead-letters";
 import { ambiguity, findByCaller } from "./message-lookup";
 import { cancelByOperator, conflictMessage } from "./operator-cancel";
-import { unavailableOnError } from "./store-unavailable";
+import { unavailableOnOutage } from "./store-unavailable";
 import type { RecentFailures } from "./recent-failures";
 import { Replayer } from "./replay";
 import { DeadCallbacks, deadCallbackFilter, type DeadCallback } from "./dead-callbacks";
@@ -94,9 +94,9 @@ function operatorDocument(tx: Transaction, dead: DeadLetter | null) {
 export function addOperatorRoutes(deps: OperatorDeps): void {
   const { admin, config, store, broker, names, monitor, pauses, deadLetters } = deps;
   // Every operator route reads Redis: one that fails or is silent answers 503 with
-  // Retry-After, whichever route met it, not 500 Internal.
+  // Retry-After, whichever route met it. Any other error is a bug: 500 Internal, logged.
   const route = (method: string, pattern: RegExp, handler: AdminHandler) =>
-    admin.addRoute(method, pattern, (...args) => unavailableOnError(() => handler(...args)));
+    admin.addRoute(method, pattern, (...args) => unavailableOnOutage(() => handler(...args)));
   const known = new Set(Object.keys(config.backends));
   let publisher: ChannelWrapper | null = null;
   // Opened on first use: most admin ports never replay or cancel anything.

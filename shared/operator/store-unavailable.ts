@@ -1,24 +1,21 @@
-// The operator's answer when Redis fails or does not answer within redisCommandTimeout: 503
-// Unavailable with Retry-After (try again soon), never 500 Internal, which says a bug.
+// The operator's answer when Redis or the broker fails or does not answer within its timeout:
+// 503 Unavailable with Retry-After (try again soon). Any other error is a bug, which the admin
+// port answers 500 Internal and logs with its stack (shared/runtime/outage.ts tells them apart).
 
-import { SluiceError } from "../protocol/errors";
-
-/** Seconds an operator (or the CLI) is told to wait before asking again. */
-const RETRY_AFTER_S = 5;
+import { outageAnswer } from "../runtime/outage";
 
 /**
- * Runs `operation`; an error from it (a Redis command failed, timed out, or found no
- * connection) becomes 503 Unavailable with Retry-After. A SluiceError keeps its own status:
- * the broker's Unavailable and Busy already say what to do.
+ * Runs `operation`; an outage it meets (a Redis command failed for want of a connection, or
+ * timed out; the broker's connection gone) becomes 503 Unavailable naming the error. A
+ * SluiceError keeps its own status: the broker's Unavailable and Busy already say what to do.
  */
-export async function unavailableOnError<T>(operation: () => Promise<T>): Promise<T> {
+export async function unavailableOnOutage<T>(operation: () => Promise<T>): Promise<T> {
   try {
     return await operation();
   } catch (error) {
-    if (error instanceof SluiceError) throw error;
-    throw new SluiceError("Unavailable", `Redis unavailable (${(error as Error).message})`, {
-      retryAfter: RETRY_AFTER_S,
-      cause: error,
-    });
+    throw outageAnswer(
+      error,
+      (dependency, cause) => `${dependency} unavailable (${cause.message})`,
+    );
   }
 }
