@@ -78,7 +78,9 @@ export function sendSoapFault(res: http.ServerResponse, error: XroadError, detai
     return;
   }
   const body = soapFaultXml(error, detail);
-  res.writeHead(500, {
+  // X-Road's security server answers its own SOAP faults with 200 OK (HandlerBase
+  // sendErrorResponse), not SOAP 1.1's 500: a client must read the body, not the status.
+  res.writeHead(200, {
     "content-type": "text/xml; charset=utf-8",
     "content-length": Buffer.byteLength(body),
   });

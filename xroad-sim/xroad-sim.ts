@@ -218,7 +218,7 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
       call.status = await forwardSoap(req, res, service, request, body, provider);
     } catch (error) {
       const xroad = asXroadError(error);
-      call.status = 500;
+      call.status = 200;
       call.error = xroad.type;
       sendSoapFault(res, xroad, call.xroadId || randomUUID());
     } finally {
