@@ -38,7 +38,11 @@ function load(): NonNullable<typeof compiled> {
   };
   hint("duration", DURATION_HINT);
   hint("size", SIZE_HINT);
-  hint("httpUrl", "must be an http(s) URL");
+  // Error texts, and the status documents and logs they reach, name a backend's URL.
+  hint(
+    "httpUrl",
+    "must be an http(s) URL without a user name or password (give credentials as a header, e.g. the translator's options.headers)",
+  );
   hint("clientId", "must be an X-Road client id INSTANCE/CLASS/MEMBER[/SUBSYSTEM]");
   hint("subsystemId", "must be an X-Road subsystem id INSTANCE/CLASS/MEMBER/SUBSYSTEM");
   hint("webhookSecret", 'must be "whsec_" followed by base64');

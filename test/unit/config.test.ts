@@ -233,6 +233,30 @@ describe("configuration", () => {
     }
   });
 
+  it("refuses a user name or password in a backend's or the security server's URL, without repeating it", () => {
+    // Error texts name the URL (a WSDL that cannot be read), and they reach the caller's status
+    // document, dead letters and logs: credentials belong in a header (options.headers).
+    for (const url of [
+      "http://svc:S3cretPw@127.0.0.1:8090",
+      "https://svc@legacy.internal/api",
+      "https://:S3cretPw@legacy.internal",
+    ]) {
+      const problems = problemsOf({ ...minimal, backends: { legacy: { url } } });
+      expect(problems, url).to.have.length(1);
+      expect(problems[0], url).to.match(/^config\.backends\.legacy\.url: .*user name or password/);
+      expect(problems[0], url).to.not.include("S3cretPw");
+      const viaSecurityServer = problemsOf({
+        ...minimal,
+        securityServer: { url, client: "EE/GOV/1/sub" },
+      });
+      expect(viaSecurityServer, url).to.have.length(1);
+      expect(viaSecurityServer[0], url).to.match(/^config\.securityServer\.url: /);
+    }
+    // An @ further on is part of the path or query, not credentials.
+    const at = "http://legacy.internal/people/a@b?mail=x@y";
+    expect(problemsOf({ ...minimal, backends: { legacy: { url: at } } })).to.deep.equal([]);
+  });
+
   it("refuses an empty configuration clearly", () => {
     expect(problemsOf({})).to.deep.equal(["config.services: at least one service is required"]);
     expect(problemsOf("services")).to.deep.equal(["the configuration must be a mapping"]);
