@@ -498,6 +498,7 @@ function adminToken(admin: Reader, problems: string[]): string | null {
         "environment SLUICE_ADMIN_TOKEN: must be at least 16 characters (surrounding white space does not count)",
       );
     }
+    publishedTokenProblem(token, "environment SLUICE_ADMIN_TOKEN", problems);
     return token;
   }
   const raw = admin.has("token") ? admin.string("token") : "";
@@ -508,6 +509,7 @@ function adminToken(admin: Reader, problems: string[]): string | null {
       "config.admin.token: must be at least 16 characters (surrounding white space does not count)",
     );
   }
+  publishedTokenProblem(token, "config.admin.token", problems);
   return token || null;
 }
 
@@ -748,6 +750,20 @@ const PUBLIC_SECRETS = [
   "whsec_c2x1aWNlLWRlbW8tc2VjcmV0LWtleQ==",
   "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
 ];
+
+/**
+ * Admin tokens anyone can read: the placeholder of deploy/k8s/secrets.example.yaml, long enough
+ * to pass the length check, so a Secret applied as the example has it would open the operator
+ * endpoints to everyone who read the repository.
+ */
+const PUBLIC_ADMIN_TOKENS = ["replace-with-at-least-16-random-characters"];
+
+function publishedTokenProblem(token: string, where: string, problems: string[]): void {
+  if (!PUBLIC_ADMIN_TOKENS.includes(token)) return;
+  problems.push(
+    `${where}: this token is the published example (deploy/k8s/secrets.example.yaml), so anyone could use the operator endpoints with it; make your own: openssl rand -hex 32`,
+  );
+}
 
 /** The bundled demo configuration (`sluice demo`), from dist/shared/config. */
 const DEMO_CONFIG = path.join(__dirname, "..", "..", "..", "config", "demo.yaml");

@@ -380,6 +380,34 @@ describe("records callbacks.dead keeps", () => {
   });
 });
 
+describe("the published admin token", () => {
+  it("is refused from the file and from SLUICE_ADMIN_TOKEN, as deploy/k8s/secrets.example.yaml has it", () => {
+    // The example Secret's placeholder is long enough to pass the length check; applied as it
+    // is, anyone who read the repository held the operator endpoints of the deployment.
+    const example = readFileSync(
+      path.join(__dirname, "..", "..", "..", "deploy", "k8s", "secrets.example.yaml"),
+      "utf8",
+    );
+    const token = /^\s+token: (\S+)$/m.exec(example)?.[1] ?? "";
+    expect(token.length).to.be.at.least(16);
+    const expected = [
+      "config.admin.token: this token is the published example (deploy/k8s/secrets.example.yaml), so anyone could use the operator endpoints with it; make your own: openssl rand -hex 32",
+    ];
+    expect(problemsOf({ ...minimal, admin: { token } })).to.deep.equal(expected);
+    expect(problemsOf({ ...minimal, admin: { token: ` ${token}\n` } })).to.deep.equal(expected);
+    const saved = process.env.SLUICE_ADMIN_TOKEN;
+    try {
+      process.env.SLUICE_ADMIN_TOKEN = `${token}\n`;
+      expect(problemsOf(minimal)).to.deep.equal([
+        "environment SLUICE_ADMIN_TOKEN: this token is the published example (deploy/k8s/secrets.example.yaml), so anyone could use the operator endpoints with it; make your own: openssl rand -hex 32",
+      ]);
+    } finally {
+      if (saved === undefined) delete process.env.SLUICE_ADMIN_TOKEN;
+      else process.env.SLUICE_ADMIN_TOKEN = saved;
+    }
+  });
+});
+
 describe("published webhook secrets", () => {
   const DEMO = path.resolve(__dirname, "..", "..", "..", "config", "demo.yaml");
   const DEMO_SECRET = "whsec_c2x1aWNlLWRlbW8tc2VjcmV0LWtleTogcHVibGljLCBuZXZlciBkZXBsb3k=";
