@@ -3,8 +3,11 @@
 // beside its transaction record so it can be listed and sent again (callback-redelivery.ts).
 
 import type Redis from "ioredis";
+import type { ChainableCommander } from "ioredis";
 import { receiverOf } from "../delivery/callback-target";
 import { redisKeys } from "../protocol/redis-keys";
+import { pipelineReplies } from "../store/redis";
+import { scanIndex } from "./index-scan";
 
 export interface DeadCallback {
   /** Gateway id of the message. */
@@ -181,11 +184,7 @@ export class DeadCallbacks {
   }
 
   async get(id: string): Promise<DeadCallback | null> {
-    const pipeline = this.redis.pipeline();
-    pipeline.hmget(this.keys.deadCallback(id), ...FIELDS);
-    pipeline.hget(this.keys.tx(id), "delivery");
-    const [[, values], [, delivery]] = (await pipeline.exec()) as Array<[unknown, unknown]>;
-    return entryOf(values as Array<string | null>, delivery as string | null);
+    return entryOf(await pipelineReplies(this.read(this.redis.pipeline(), id)));
   }
 
   /**
@@ -206,28 +205,22 @@ export class DeadCallbacks {
       : order === "oldest"
         ? await this.redis.zrange(index, 0, scan - 1)
         : await this.redis.zrevrange(index, 0, scan - 1);
-    const found: DeadCallback[] = [];
-    const gone: string[] = [];
-    for (let start = 0; start < ids.length && found.length < limit; start += 200) {
-      const batch = ids.slice(start, start + 200);
-      const pipeline = this.redis.pipeline();
-      for (const id of batch) {
-        pipeline.hmget(this.keys.deadCallback(id), ...FIELDS);
-        pipeline.hget(this.keys.tx(id), "delivery");
-      }
-      const rows = ((await pipeline.exec()) ?? []) as Array<[unknown, unknown]>;
-      batch.forEach((id, i) => {
-        const entry = entryOf(
-          rows[2 * i][1] as Array<string | null>,
-          rows[2 * i + 1][1] as string | null,
-        );
+    const { found, gone } = await scanIndex(this.redis, ids, limit, {
+      read: (pipeline, id) => this.read(pipeline, id),
+      decode: (replies) => {
+        const entry = entryOf(replies);
         // Delivered since (another copy got through, or a redelivery): nothing is dead.
-        if (entry === null || entry.delivery === "delivered") return void gone.push(id);
-        if (found.length < limit && matches(entry, filter)) found.push(entry);
-      });
-    }
+        return entry?.delivery === "delivered" ? null : entry;
+      },
+      keep: (entry) => matches(entry, filter),
+    });
     if (gone.length && !filter.id) await this.redis.zrem(index, ...gone).catch(() => undefined);
     return found;
+  }
+
+  /** Queues the reads of one entry: its record and its message's delivery state. */
+  private read(pipeline: ChainableCommander, id: string): ChainableCommander {
+    return pipeline.hmget(this.keys.deadCallback(id), ...FIELDS).hget(this.keys.tx(id), "delivery");
   }
 
   /** Claims the redelivery of `id` (see CLAIM): `token` names this claim. */
@@ -262,10 +255,14 @@ export class DeadCallbacks {
   }
 }
 
-/** The entry from its record's fields and its message's delivery state; null when either is gone. */
-function entryOf(values: Array<string | null>, delivery: string | null): DeadCallback | null {
+/**
+ * The entry from the replies of `read`: its record's fields and its message's delivery state;
+ * null when either is gone.
+ */
+function entryOf([values, state]: unknown[]): DeadCallback | null {
+  const delivery = state as string | null;
   const [id, webhookId, target, receiver, reason, attempts, failure, status, at, redeliveries] =
-    values;
+    values as Array<string | null>;
   if (!id || !webhookId || !target || !delivery) return null;
   return {
     id,

@@ -4,6 +4,7 @@
 
 import type Redis from "ioredis";
 import { redisKeys } from "../protocol/redis-keys";
+import { scanIndex } from "./index-scan";
 
 export interface DeadLetter {
   /** Gateway id of the dead-lettered request. */
@@ -54,6 +55,20 @@ redis.call("PEXPIRE", KEYS[1], ARGV[3])
 redis.call("ZADD", KEYS[2], ARGV[2], ARGV[1])
 redis.call("ZREMRANGEBYSCORE", KEYS[2], "-inf", ARGV[4])
 return 1`;
+
+/** The fields a listing reads (all but the request, which can be large). */
+const LISTED = [
+  "id",
+  "reason",
+  "backend",
+  "service",
+  "client",
+  "xroadId",
+  "at",
+  "error",
+  "attempts",
+  "replayedAs",
+] as const;
 
 interface ScriptedRedis extends Redis {
   sluiceDeadLetterRecord(entry: string, index: string, ...args: string[]): Promise<number>;
@@ -124,45 +139,15 @@ export class DeadLetters {
       return one && matches(one, filter) ? [strip(one)] : [];
     }
     const ids = await this.redis.zrevrange(this.index, 0, scan - 1);
-    const found: DeadLetter[] = [];
-    const gone: string[] = [];
-    for (let start = 0; start < ids.length && found.length < limit; start += 200) {
-      const batch = ids.slice(start, start + 200);
-      const pipeline = this.redis.pipeline();
-      for (const id of batch) {
-        pipeline.hmget(
-          this.key(id),
-          "id",
-          "reason",
-          "backend",
-          "service",
-          "client",
-          "xroadId",
-          "at",
-          "error",
-          "attempts",
-          "replayedAs",
-        );
-      }
-      const rows = (await pipeline.exec()) ?? [];
-      rows.forEach(([, values], i) => {
-        const v = values as Array<string | null>;
-        if (!v[0]) return void gone.push(batch[i]);
-        const entry = fromFields({
-          id: v[0],
-          reason: v[1] ?? "",
-          backend: v[2] ?? "",
-          service: v[3] ?? "",
-          client: v[4] ?? "",
-          xroadId: v[5] ?? "",
-          at: v[6] ?? "0",
-          error: v[7] ?? "",
-          attempts: v[8] ?? "0",
-          replayedAs: v[9] ?? "",
-        });
-        if (found.length < limit && matches(entry, filter)) found.push(entry);
-      });
-    }
+    const { found, gone } = await scanIndex(this.redis, ids, limit, {
+      read: (pipeline, id) => pipeline.hmget(this.key(id), ...LISTED),
+      decode: ([values]) => {
+        const fields = values as Array<string | null>;
+        if (!fields[0]) return null;
+        return fromFields(Object.fromEntries(LISTED.map((name, i) => [name, fields[i] ?? ""])));
+      },
+      keep: (entry) => matches(entry, filter),
+    });
     if (gone.length) await this.redis.zrem(this.index, ...gone).catch(() => undefined);
     return found;
   }

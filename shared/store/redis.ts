@@ -2,14 +2,13 @@
 // a client that reconnects by itself (following the master through Sentinel failovers) and
 // fails commands fast while disconnected.
 
-import Redis, { type RedisOptions } from "ioredis";
+import Redis, { type ChainableCommander, type RedisOptions } from "ioredis";
 import type { Writable } from "node:stream";
 import type { Logger } from "pino";
 import { DEFAULT_REDIS_COMMAND_TIMEOUT_MS, redisTarget } from "../config/connection-urls";
 import { redactUrl, redisStartupError, StartupError } from "../runtime/startup-error";
 import { corkPerTurn } from "../runtime/turn-corked-socket";
 
-/** A client for `url` (direct or Sentinel) with `options`. */
 /**
  * Whether a command failed because Redis did not answer it within `commandTimeout`: it was sent,
  * so it may still run (in order, after everything sent before it).
@@ -18,6 +17,20 @@ export function isCommandTimeout(error: unknown): boolean {
   return (error as Error | undefined)?.message === "Command timed out";
 }
 
+/**
+ * A pipeline's replies, in order. ioredis resolves a pipeline whose commands failed (no
+ * connection, a command timeout, an error reply) with the errors among the replies: the first
+ * one is thrown here, as the command alone would have thrown it, so a caller never reads a
+ * failed command's missing reply as data.
+ */
+export async function pipelineReplies(pipeline: ChainableCommander): Promise<unknown[]> {
+  const rows = (await pipeline.exec()) ?? [];
+  const failed = rows.find(([error]) => error);
+  if (failed) throw failed[0];
+  return rows.map(([, reply]) => reply);
+}
+
+/** A client for `url` (direct or Sentinel) with `options`. */
 export function redisClient(url: string, options: RedisOptions): Redis {
   const target = redisTarget(url);
   if (target.kind === "direct") return new Redis(target.url, options);

@@ -176,11 +176,15 @@ describe("outage or bug: 503 for Redis out of reach, 500 for a bug (real Redis)"
     it("answer Redis out of reach 503 with Retry-After, one warning and no error", async () => {
       const { log, lines } = capturingLog();
       const operator = await adminPort(down, new TransactionStore(down, prefix, 60_000), log);
-      for (const path of [`/admin/messages/${randomUUID()}`, "/admin/dead-letters?limit=5"]) {
-        expectOutage(await operator(path), /^Redis unavailable \(/);
-      }
+      const paths = [
+        `/admin/messages/${randomUUID()}`,
+        "/admin/dead-letters?limit=5",
+        // A pipeline: ioredis resolves it with the errors among the replies.
+        `/admin/dead-callbacks/${randomUUID()}`,
+      ];
+      for (const path of paths) expectOutage(await operator(path), /^Redis unavailable \(/);
       expect(lines.filter((line) => line.level === 50)).to.deep.equal([]);
-      expect(lines.filter((line) => line.msg === "admin request unavailable")).to.have.length(2);
+      expect(lines.filter((line) => line.msg === "admin request unavailable")).to.have.length(3);
     });
   });
 
