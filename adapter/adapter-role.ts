@@ -82,11 +82,10 @@ export async function startAdapter(
     topologyReady ? runtime.monitor.topologyProblem() : "not declared",
   );
 
-  const backpressure = new Backpressure(broker, runtime.monitor, names, {
-    // Not "ready" alone: a silent Redis is refused at once, not after a create's timeout.
-    storeReady: () => runtime.redisProblem() === null,
-    log,
-  });
+  // Not "ready" alone: while Redis is silent, submissions, status reads, cancels and the hub
+  // are refused at once, not after a command's timeout.
+  const storeReady = (): boolean => runtime.redisProblem() === null;
+  const backpressure = new Backpressure(broker, runtime.monitor, names, { storeReady, log });
   const intake = new Intake({
     broker,
     publisher,
@@ -111,6 +110,7 @@ export async function startAdapter(
     enabled: config.callbacks.secrets.length > 0,
     statusService: config.xroad.statusService,
     provider: config.xroad.provider,
+    storeReady,
   });
   const app = createApp(
     {
@@ -125,6 +125,7 @@ export async function startAdapter(
         ? { defaultClient: (code: string) => config.services[code]?.client ?? null }
         : {}),
       notices: new StateNotices(broker, publisher, names, log),
+      storeReady,
     },
     [hub],
   );

@@ -7,6 +7,7 @@ import type { BackendConfig } from "../shared/config/config";
 import { SluiceError } from "../shared/protocol/errors";
 import { metrics } from "../shared/observability/metrics";
 import type { QueueSample } from "../shared/broker/queue-monitor";
+import { STORE_RETRY_AFTER_S, STORE_UNAVAILABLE } from "./store-unavailable";
 
 export const MIN_RETRY_AFTER = 1;
 export const MAX_RETRY_AFTER = 300;
@@ -167,7 +168,7 @@ export class Backpressure {
       this.refuse("broker_blocked", "Busy", "message broker is refusing publishes", 30);
     }
     if (!this.storeReady()) {
-      this.refuse("redis_down", "Unavailable", "transaction store unavailable", 5);
+      this.refuse("redis_down", "Unavailable", STORE_UNAVAILABLE, STORE_RETRY_AFTER_S);
     }
     if (this.inFlightPublishes >= this.maxInFlightPublishes) {
       this.refuse("publishes_full", "Busy", "too many messages being persisted", 1);

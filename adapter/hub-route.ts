@@ -13,6 +13,7 @@ import { type HubListeners, parseHubQuery } from "../shared/store/hub-listeners"
 import type { Lookup } from "../shared/delivery/address-check";
 import { isJsonType, mediaType, readBody } from "./body-reader";
 import { answerError } from "./error-answer";
+import { refuseWhileStoreDown } from "./store-unavailable";
 import { readClient } from "./xroad-client";
 import { arrivalOf, reachablePath } from "./status-location";
 
@@ -30,6 +31,8 @@ export interface HubRouteDeps {
   statusService?: string;
   /** `xroad.provider`: the subsystem the status service is registered under, when set. */
   provider?: string | null;
+  /** False while Redis is disconnected or silent: the hub then refuses at once, like intake. */
+  storeReady?(): boolean;
 }
 
 const MAX_BODY = 16 * 1024;
@@ -77,6 +80,7 @@ function registerHub(router: Router, log: Logger, deps: HubRouteDeps, base: stri
       const { callback, query } = await registration(ctx);
       const queryText = query === undefined || query === null ? "" : query;
       parseHubQuery(queryText);
+      refuseWhileStoreDown(deps.storeReady);
       const target = await checkCallbackTarget(callback, deps.callbackPolicy, deps.lookup);
       const listener = await deps.listeners
         .add(client, target.target, queryText as string)
@@ -106,6 +110,7 @@ function registerHub(router: Router, log: Logger, deps: HubRouteDeps, base: stri
     try {
       const client = readClient(ctx.req);
       const id = ctx.params.id;
+      if (UUID.test(id)) refuseWhileStoreDown(deps.storeReady);
       const removed =
         UUID.test(id) &&
         (await deps.listeners.remove(id, client).catch((error: unknown) => {

@@ -15,6 +15,7 @@ import {
 } from "../shared/store/transaction-store";
 import { noteAccess } from "./access-log";
 import { answerError } from "./error-answer";
+import { refuseWhileStoreDown, STORE_UNAVAILABLE } from "./store-unavailable";
 import { headerCount, readClient } from "./xroad-client";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -34,6 +35,11 @@ export interface StatusRouteDeps {
    * direction): such a caller reads and cancels that service's messages as that client.
    */
   defaultClient?(service: string): string | null;
+  /**
+   * False while Redis is disconnected or silent (the heartbeat): reads and cancels are then
+   * refused at once, as submissions are, not after redisCommandTimeout.
+   */
+  storeReady?(): boolean;
 }
 
 async function ownTransaction(
@@ -59,7 +65,7 @@ function callerOf(ctx: Context, deps: StatusRouteDeps): string | null {
  * again. Any other error is a bug: answerError answers 500 Internal and logs its stack.
  */
 function storeUnavailable(error: unknown): unknown {
-  return outageAnswer(error, () => "transaction store unavailable");
+  return outageAnswer(error, () => STORE_UNAVAILABLE);
 }
 
 async function clientTransaction(
@@ -68,6 +74,7 @@ async function clientTransaction(
   id: string,
 ): Promise<Transaction> {
   if (!UUID.test(id)) throw new SluiceError("NotFound", "no such message");
+  refuseWhileStoreDown(deps.storeReady);
   let tx: Transaction | null;
   try {
     tx = await deps.store.get(id);

@@ -6,7 +6,7 @@
 // called once. A worker and a response worker: the wait fails and the message is tried again.
 
 import { expect } from "chai";
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import Redis from "ioredis";
 import { redisKeys } from "../../shared/protocol/redis-keys";
 import { call, eventually, Harness, REDIS_URL, type SluiceProcess } from "../support/harness";
@@ -33,6 +33,12 @@ describe("a silent Redis (adapter's connection stalled, not closed)", function (
         parked: { protocols: ["rest"], reply: { mode: "ack" }, backend: "held" },
       },
       backends: { sim: { translator: "rest-json" }, held: {} },
+      // A secret turns the event hub on; nothing here is ever delivered.
+      callbacks: {
+        allow: ["https://127.0.0.1:9/events/"],
+        allowPrivate: true,
+        secret: `whsec_${randomBytes(32).toString("base64")}`,
+      },
     });
     redis = new Redis(REDIS_URL);
     // No worker for "held": its messages stay accepted, to be cancelled.
@@ -77,7 +83,8 @@ describe("a silent Redis (adapter's connection stalled, not closed)", function (
   async function recordsOf(xroadId: string): Promise<Array<Record<string, string>>> {
     const found: Array<Record<string, string>> = [];
     for (const key of await redis.keys(keys.tx("*"))) {
-      if (key.endsWith(":responses")) continue;
+      // A record's companions (`:responses`, `:told`) are not records.
+      if (key.slice(keys.tx("").length).includes(":")) continue;
       const record = await redis.hgetall(key);
       if (record.meta && (JSON.parse(record.meta) as { xroadId: string }).xroadId === xroadId) {
         found.push(record);
@@ -110,6 +117,59 @@ describe("a silent Redis (adapter's connection stalled, not closed)", function (
       20_000,
       "readiness once Redis answers",
     );
+  });
+
+  it("once the heartbeat finds Redis silent, status reads, cancels and the hub are refused as submissions are, with nothing sent to Redis", async () => {
+    const accepted = await submit("parked", randomUUID());
+    expect(accepted.status).to.equal(202);
+    const id = accepted.json.id as string;
+    const hubBody = (path: string) =>
+      JSON.stringify({ callback: `https://127.0.0.1:9/events/${path}`, query: "" });
+    const registered = await call(`${adapter.url}/hub`, { body: hubBody("kept") });
+    expect(registered.status, registered.text).to.equal(201);
+    const hubId = registered.json.id as string;
+
+    proxy.stall();
+    await eventually(
+      async () => {
+        const answer = await call(`${adapter.adminUrl}/readyz`, { client: null });
+        return answer.status === 503 ? true : undefined;
+      },
+      20_000,
+      "the heartbeat to find Redis silent",
+    );
+    const refusedSubmission = await submit("order", randomUUID());
+    unavailable(refusedSubmission);
+    const asSubmissions = (what: string, answer: Awaited<ReturnType<typeof call>>) => {
+      unavailable(answer);
+      expect(answer.json, what).to.deep.equal(refusedSubmission.json);
+      expect(answer.headers.get("retry-after"), what).to.equal(
+        refusedSubmission.headers.get("retry-after"),
+      );
+    };
+    asSubmissions("status read", await status(id));
+    asSubmissions("status read (status service)", await call(`${adapter.url}/rest/messages/${id}`));
+    asSubmissions("cancel", await call(`${adapter.url}/messages/${id}`, { method: "DELETE" }));
+    asSubmissions(
+      "cancel (status service)",
+      await call(`${adapter.url}/rest/messages/${id}`, { method: "DELETE" }),
+    );
+    asSubmissions("hub registration", await call(`${adapter.url}/hub`, { body: hubBody("new") }));
+    asSubmissions("hub removal", await call(`${adapter.url}/hub/${hubId}`, { method: "DELETE" }));
+    // Refused before any command: none of them reached the stalled connection.
+    expect(proxy.heldIncludes(id), "a command about the message sent to Redis").to.equal(false);
+    expect(proxy.heldIncludes(hubId), "a command about the listener sent to Redis").to.equal(false);
+    expect(proxy.heldIncludes("events/new"), "a registration sent to Redis").to.equal(false);
+
+    proxy.heal();
+    const cancelled = await eventually(async () => {
+      const answer = await call(`${adapter.url}/messages/${id}`, { method: "DELETE" });
+      return answer.status === 503 ? undefined : answer;
+    });
+    expect(cancelled.status, cancelled.text).to.equal(200);
+    expect(cancelled.json).to.include({ id, state: "cancelled" });
+    const removed = await call(`${adapter.url}/hub/${hubId}`, { method: "DELETE" });
+    expect(removed.status, removed.text).to.equal(204);
   });
 
   it("a status read answers 503 with Retry-After, and the status once Redis answers", async () => {

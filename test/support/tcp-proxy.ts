@@ -23,6 +23,8 @@ export class TcpProxy {
   private refusing = false;
   private stalled = false;
   private heldCount = 0;
+  /** What each connection's client sent while stalled, as text (one entry per connection). */
+  private readonly heldSent: string[] = [];
   /** Per open connection: passes on what it held while the proxy was stalled. */
   private readonly resumes = new Set<() => void>();
 
@@ -50,6 +52,7 @@ export class TcpProxy {
       const { client: sent, server: answered } = filters;
       // Bytes that arrive while the proxy is stalled wait here, in order, until it heals.
       const held: Array<() => void> = [];
+      const sentIndex = this.heldSent.push("") - 1;
       const relay = (deliver: () => void) => {
         if (this.stalled || held.length > 0) {
           held.push(deliver);
@@ -68,12 +71,13 @@ export class TcpProxy {
           else if (pass.length > 0) client.write(pass);
         }),
       );
-      client.on("data", (chunk: Buffer) =>
+      client.on("data", (chunk: Buffer) => {
+        if (this.stalled || held.length > 0) this.heldSent[sentIndex] += chunk.toString("latin1");
         relay(() => {
           const pass = sent ? sent(chunk) : chunk;
           if (pass.length > 0) upstream.write(pass);
-        }),
-      );
+        });
+      });
       client.on("error", close).on("close", close);
       upstream.on("error", close).on("close", close);
     });
@@ -108,6 +112,14 @@ export class TcpProxy {
   /** Chunks held by the stall so far (either direction), to tell whether anything was sent. */
   get held(): number {
     return this.heldCount;
+  }
+
+  /**
+   * Whether a client sent `text` while the proxy was stalled (in what it held): tells whether a
+   * request reached the server's side at all, whatever else (a heartbeat) was sent meanwhile.
+   */
+  heldIncludes(text: string): boolean {
+    return this.heldSent.some((sent) => sent.includes(text));
   }
 
   /** Ends a stall: what was held is passed on, then everything flows again. */
