@@ -28,13 +28,35 @@ export function readClient(req: IncomingMessage, fallback: string | null = null)
   if (count > 1)
     throw new SluiceError("DuplicateHeaderField", "the X-Road-Client header must appear once");
   const value = String(req.headers["x-road-client"]).trim();
-  if (!CLIENT.test(value)) {
+  const client = CLIENT.test(value) ? decodedId(value) : null;
+  if (client === null) {
     throw new SluiceError(
       "InvalidHeader",
-      "X-Road-Client must be INSTANCE/CLASS/MEMBER[/SUBSYSTEM]",
+      "X-Road-Client must be INSTANCE/CLASS/MEMBER[/SUBSYSTEM], each part percent-encoded",
     );
   }
-  return value;
+  return client;
+}
+
+/**
+ * An identifier with each part percent-decoded (PR-REST §4.3: parts are sent encoded), so one
+ * client is one id however its caller encoded it, and the same id a SOAP caller names in its
+ * header. Null when a part's encoding is malformed or decodes to a separator or whitespace.
+ */
+function decodedId(value: string): string | null {
+  const parts: string[] = [];
+  for (const part of value.split("/")) {
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(part);
+    } catch {
+      return null;
+    }
+    // eslint-disable-next-line no-control-regex
+    if (decoded === "" || /[/\s\u0000-\u001f\u007f]/.test(decoded)) return null;
+    parts.push(decoded);
+  }
+  return parts.join("/");
 }
 
 const SERVICE_PART = /^[^/\s]{1,255}$/;

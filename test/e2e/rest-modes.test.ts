@@ -44,7 +44,11 @@ describe("REST end to end (all roles in one process)", function () {
           backend: "sim",
         },
         notify: { protocols: ["rest"], reply: { mode: "callback" }, backend: "sim" },
-        restricted: { protocols: ["rest"], backend: "sim", allowedClients: ["EE/GOV/1/other"] },
+        restricted: {
+          protocols: ["rest"],
+          backend: "sim",
+          allowedClients: ["EE/GOV/1/other", "EE/GOV/70+1/app"],
+        },
       },
       backends: { sim: { translator: "rest-json", retry: { attempts: 2, backoff: ["1s"] } } },
       callbacks: {
@@ -344,6 +348,26 @@ describe("REST end to end (all roles in one process)", function () {
     const denied = await call(`${sluice.url}/rest/restricted`, { body: "{}" });
     expect(denied.status).to.equal(403);
     expect(denied.json.type).to.equal("AccessDenied");
+  });
+
+  it("X-Road-Client is read part by part percent-decoded (PR-REST §4.3), as a SOAP caller's client is", async () => {
+    // A client whose member code holds "+" (PR-REST §4.8), its parts encoded as PR-REST asks.
+    const encoded = "EE/GOV/70%2B1/app";
+    const accepted = await call(`${sluice.url}/rest/restricted`, { body: "{}", client: encoded });
+    expect(accepted.status, accepted.text).to.equal(202);
+    const id = accepted.json.id as string;
+    // The same client, written without encoding, owns the message; another does not.
+    const own = await call(`${sluice.url}/messages/${id}`, { client: "EE/GOV/70+1/app" });
+    expect(own.status, own.text).to.equal(200);
+    expect(
+      (await call(`${sluice.url}/messages/${id}`, { client: "EE/GOV/7001/app" })).status,
+    ).to.equal(404);
+    // Malformed encoding, or an encoded separator, names no client.
+    for (const client of ["EE/GOV/70%2/app", "EE/GOV/70%2F1/app"]) {
+      const refused = await call(`${sluice.url}/rest/restricted`, { body: "{}", client });
+      expect(refused.status, client).to.equal(400);
+      expect(refused.json.type, client).to.equal("InvalidHeader");
+    }
   });
 
   it("X-Road-Service naming another service → 400 InconsistentHeaders", async () => {
