@@ -8,16 +8,13 @@ import { randomUUID } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { AMQP_URL, call, eventually, Harness, type SluiceProcess } from "../support/harness";
-import { confirmDropper, TcpProxy, viaProxy } from "../support/tcp-proxy";
+import { confirmDropper, proxyTo, viaProxy } from "../support/tcp-proxy";
 
 describe("a publish whose confirm was lost after the broker took it", function () {
   this.timeout(60_000);
   const harness = new Harness();
-  const broker = new URL(AMQP_URL);
   const confirms = confirmDropper();
-  const proxy = new TcpProxy({ host: broker.hostname, port: Number(broker.port || 5672) }, () => ({
-    server: confirms.server(),
-  }));
+  const proxy = proxyTo(AMQP_URL, () => ({ server: confirms.server() }));
   let adapter: SluiceProcess;
 
   before(async () => {

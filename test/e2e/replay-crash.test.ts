@@ -10,7 +10,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { expect } from "chai";
 import { AMQP_URL, call, eventually, Harness, type SluiceProcess } from "../support/harness";
-import { TcpProxy, viaProxy, type ClientFilter } from "../support/tcp-proxy";
+import { proxyTo, viaProxy, type ClientFilter } from "../support/tcp-proxy";
 
 const BIN = path.resolve(__dirname, "..", "..", "..", "bin", "sluice.js");
 
@@ -57,11 +57,8 @@ function publishSwallower(seen: { publishes: number }): ClientFilter {
 describe("a replay whose publisher was killed before the broker's confirm", function () {
   this.timeout(90_000);
   const harness = new Harness();
-  const broker = new URL(AMQP_URL);
   const swallowed = { publishes: 0 };
-  const proxy = new TcpProxy({ host: broker.hostname, port: Number(broker.port || 5672) }, () =>
-    publishSwallower(swallowed),
-  );
+  const proxy = proxyTo(AMQP_URL, () => publishSwallower(swallowed));
   let sluice: SluiceProcess;
   let cli: ChildProcess | null = null;
   let cliConfig = "";

@@ -10,15 +10,14 @@ import { randomBytes, randomUUID } from "node:crypto";
 import Redis from "ioredis";
 import { redisKeys } from "../../shared/protocol/redis-keys";
 import { call, eventually, Harness, REDIS_URL, type SluiceProcess } from "../support/harness";
-import { TcpProxy, viaProxy } from "../support/tcp-proxy";
+import { proxyTo, viaProxy } from "../support/tcp-proxy";
 
 const CLIENT = "EE/GOV/70000001/case-app";
 
 describe("a silent Redis (adapter's connection stalled, not closed)", function () {
   this.timeout(60_000);
   const harness = new Harness();
-  const target = new URL(REDIS_URL);
-  const proxy = new TcpProxy({ host: target.hostname, port: Number(target.port || 6379) });
+  const proxy = proxyTo(REDIS_URL);
   const keys = redisKeys(harness.prefix);
   let adapter: SluiceProcess;
   let redis: Redis;
@@ -289,107 +288,85 @@ describe("a silent Redis (adapter's connection stalled, not closed)", function (
   });
 });
 
-describe("a silent Redis (a worker's connection stalled, not closed)", function () {
-  this.timeout(60_000);
-  const harness = new Harness();
-  const target = new URL(REDIS_URL);
-  const proxy = new TcpProxy({ host: target.hostname, port: Number(target.port || 6379) });
-  let adapter: SluiceProcess;
-  let worker: SluiceProcess;
+/**
+ * A role behind the stalled proxy (the other roles reach Redis directly): a message's wait for
+ * Redis there fails and the message is tried again, and it completes, called once.
+ */
+function stalledRole(
+  role: "worker" | "response-worker",
+  backend: Record<string, unknown>,
+  test: { title: string; waited: string },
+) {
+  describe(`a silent Redis (a ${role.replace("-", " ")}'s connection stalled, not closed)`, function () {
+    this.timeout(60_000);
+    const harness = new Harness();
+    const proxy = proxyTo(REDIS_URL);
+    let adapter: SluiceProcess;
+    let stalled: SluiceProcess;
 
-  before(async () => {
-    await harness.startSim({ latencyMs: 0 });
-    harness.writeConfig({
-      redisCommandTimeout: "300ms",
-      services: { order: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" } },
-      // A short backend timeout: a claim that Redis runs late lapses soon after.
-      backends: { sim: { translator: "rest-json", timeout: "1s", retry: { backoff: ["200ms"] } } },
+    before(async () => {
+      await harness.startSim({ latencyMs: 0 });
+      harness.writeConfig({
+        redisCommandTimeout: "300ms",
+        services: { order: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" } },
+        backends: { sim: backend },
+      });
+      adapter = await harness.spawn("adapter");
+      await harness.spawn(role === "worker" ? "response-worker" : "worker");
+      stalled = await harness.spawn(role, {
+        REDIS_URL: viaProxy(REDIS_URL, await proxy.listen()),
+      });
     });
-    adapter = await harness.spawn("adapter");
-    await harness.spawn("response-worker");
-    worker = await harness.spawn("worker", {
-      REDIS_URL: viaProxy(REDIS_URL, await proxy.listen()),
+    after(async () => {
+      proxy.heal();
+      await harness.cleanup();
+      await proxy.close();
     });
-  });
-  after(async () => {
-    proxy.heal();
-    await harness.cleanup();
-    await proxy.close();
-  });
 
-  it("does not hold a message for as long as Redis is silent: its wait fails and it tries again, and the message is called once", async () => {
-    proxy.stall();
-    const accepted = await call(`${adapter.url}/rest/order/orders`, { body: "{}" });
-    expect(accepted.status).to.equal(202);
-    const id = accepted.json.id as string;
-    // Its wait for Redis (the claim, with an in-flight slot) fails, and it tries again.
-    await eventually(
-      async () =>
-        worker.lines.some((line) => line.msg === "work interrupted; trying again") || undefined,
-      20_000,
-      "the worker's Redis wait to fail",
-    );
-    proxy.heal();
-    await eventually(
-      async () => {
-        const answer = await call(`${adapter.url}/messages/${id}`);
-        return answer.json.state === "completed" || undefined;
-      },
-      40_000,
-      `message ${id} to complete`,
-    );
-    expect(harness.sim.calls().filter((c) => c.id === id)).to.have.length(1);
-  });
-});
-
-describe("a silent Redis (a response worker's connection stalled, not closed)", function () {
-  this.timeout(60_000);
-  const harness = new Harness();
-  const target = new URL(REDIS_URL);
-  const proxy = new TcpProxy({ host: target.hostname, port: Number(target.port || 6379) });
-  let adapter: SluiceProcess;
-  let responses: SluiceProcess;
-
-  before(async () => {
-    await harness.startSim({ latencyMs: 0 });
-    harness.writeConfig({
-      redisCommandTimeout: "300ms",
-      services: { order: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" } },
-      backends: { sim: { translator: "rest-json" } },
-    });
-    adapter = await harness.spawn("adapter");
-    await harness.spawn("worker");
-    responses = await harness.spawn("response-worker", {
-      REDIS_URL: viaProxy(REDIS_URL, await proxy.listen()),
+    it(test.title, async () => {
+      proxy.stall();
+      const accepted = await call(`${adapter.url}/rest/order/orders`, { body: "{}" });
+      expect(accepted.status).to.equal(202);
+      const id = accepted.json.id as string;
+      await eventually(
+        async () =>
+          stalled.lines.some((line) => line.msg === "work interrupted; trying again") || undefined,
+        20_000,
+        test.waited,
+      );
+      proxy.heal();
+      await eventually(
+        async () => {
+          const answer = await call(`${adapter.url}/messages/${id}`);
+          return answer.json.state === "completed" || undefined;
+        },
+        40_000,
+        `message ${id} to complete`,
+      );
+      expect(harness.sim.calls().filter((c) => c.id === id)).to.have.length(1);
     });
   });
-  after(async () => {
-    proxy.heal();
-    await harness.cleanup();
-    await proxy.close();
-  });
+}
 
-  it("does not hold a response for as long as Redis is silent: its wait fails and it tries again, and the outcome is stored", async () => {
-    proxy.stall();
-    const accepted = await call(`${adapter.url}/rest/order/orders`, { body: "{}" });
-    expect(accepted.status).to.equal(202);
-    const id = accepted.json.id as string;
-    // Its wait for Redis (storing the response) fails, and it tries again.
-    await eventually(
-      async () =>
-        responses.lines.some((line) => line.msg === "work interrupted; trying again") || undefined,
-      20_000,
-      "the response worker's Redis wait to fail",
-    );
-    proxy.heal();
-    await eventually(
-      async () => {
-        const answer = await call(`${adapter.url}/messages/${id}`);
-        return answer.json.state === "completed" || undefined;
-      },
-      40_000,
-      `message ${id} to complete`,
-    );
-    expect(harness.sim.calls().filter((c) => c.id === id)).to.have.length(1);
-  });
-});
+// Its wait for Redis (the claim, with an in-flight slot) fails, and it tries again. A short
+// backend timeout: a claim that Redis runs late lapses soon after.
+stalledRole(
+  "worker",
+  { translator: "rest-json", timeout: "1s", retry: { backoff: ["200ms"] } },
+  {
+    title:
+      "does not hold a message for as long as Redis is silent: its wait fails and it tries again, and the message is called once",
+    waited: "the worker's Redis wait to fail",
+  },
+);
+
+// Its wait for Redis (storing the response) fails, and it tries again.
+stalledRole(
+  "response-worker",
+  { translator: "rest-json" },
+  {
+    title:
+      "does not hold a response for as long as Redis is silent: its wait fails and it tries again, and the outcome is stored",
+    waited: "the response worker's Redis wait to fail",
+  },
+);

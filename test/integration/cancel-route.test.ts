@@ -15,7 +15,7 @@ import { cancelRoute } from "../../adapter/status-route";
 import { createRedis, whenReady } from "../../shared/store/redis";
 import { TransactionStore, type TransactionMeta } from "../../shared/store/transaction-store";
 import { call } from "../support/harness";
-import { TcpProxy, viaProxy } from "../support/tcp-proxy";
+import { proxyTo, type TcpProxy, viaProxy } from "../support/tcp-proxy";
 
 const REDIS_URL = process.env.REDIS_URL || "redis://127.0.0.1:6379";
 const CLIENT = "EE/GOV/70000001/alice";
@@ -64,8 +64,7 @@ describe("cancel route when Redis fails mid-request (real Redis through a proxy)
   before(async () => {
     redis = new Redis(REDIS_URL);
     store = new TransactionStore(redis, prefix, 60_000);
-    const target = new URL(REDIS_URL);
-    proxy = new TcpProxy({ host: target.hostname, port: Number(target.port || 6379) });
+    proxy = proxyTo(REDIS_URL);
     proxied = createRedis(
       viaProxy(REDIS_URL, await proxy.listen()),
       pino({ level: "silent" }),

@@ -17,11 +17,10 @@ import {
 import type { StatusDocument } from "../../shared/store/status-document";
 import { listenersFor, messageStateChangeEvent } from "../../response-worker/hub-events";
 import { redisKeys } from "../../shared/protocol/redis-keys";
-import { createRedis, whenReady } from "../../shared/store/redis";
-import { eventually } from "../support/harness";
-import { answerCutter, TcpProxy, viaProxy } from "../support/tcp-proxy";
+import { withCutRedis } from "../support/cut-redis";
+import { eventually, REDIS_URL } from "../support/harness";
+import type { AnswerCutter } from "../support/tcp-proxy";
 
-const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const ALICE = "EE/GOV/70000001/alice";
 const BOB = "EE/COM/70000002/bob";
 
@@ -366,45 +365,37 @@ describe("hub registration whose answer was lost (real Redis through a proxy)", 
   async function withLostReply(
     client: string,
     held: boolean,
-    work: (
-      base: string,
-      release: () => void,
-      cut: ReturnType<typeof answerCutter>,
-    ) => Promise<void>,
+    work: (base: string, release: () => void, cut: AnswerCutter) => Promise<void>,
   ): Promise<void> {
-    const cut = answerCutter();
-    const target = new URL(REDIS_URL);
-    const proxy: TcpProxy = new TcpProxy(
-      { host: target.hostname, port: Number(target.port || 6379) },
-      () => {
-        const filters = cut.filters();
-        return {
-          client: filters.client,
-          server: (chunk) => {
-            const pass = filters.server!(chunk);
-            if (pass === null && held) proxy.refuse(true);
-            return pass;
-          },
-        };
-      },
-    );
-    const proxied = createRedis(
-      viaProxy(REDIS_URL, await proxy.listen()),
-      pino({ level: "silent" }),
-      "hub-lost",
-    );
-    const hub = await hubServer(new HubListeners(proxied, prefix));
-    try {
-      await whenReady(proxied);
-      // The client's set is written by every registration, however it is made.
-      const clientKey = redisKeys(prefix).hubClient(client);
-      cut.arm((command) => command.includes(clientKey));
-      await work(hub.base, () => proxy.refuse(false), cut);
-    } finally {
-      await hub.close();
-      proxied.disconnect();
-      await proxy.close();
-    }
+    await withCutRedis("hub-lost", { held }, async ({ redis: proxied, cut, release }) => {
+      const hub = await hubServer(new HubListeners(proxied, prefix));
+      try {
+        // The client's set is written by every registration, however it is made.
+        const clientKey = redisKeys(prefix).hubClient(client);
+        cut.arm((command) => command.includes(clientKey));
+        await work(hub.base, release, cut);
+      } finally {
+        await hub.close();
+      }
+    });
+  }
+
+  /**
+   * Redis ran the registration whose reply was lost; once `release`d, the caller's retry is
+   * answered with that listener, and there is no other.
+   */
+  async function expectRetryFindsIt(base: string, client: string, release: () => void) {
+    const [made] = await new HubListeners(redis, prefix).forClient(client);
+    expect(made, "Redis ran the registration").to.not.equal(undefined);
+    release();
+    const retried = await eventually(async () => {
+      const answer = await hubRequest(base, "POST", "/hub", client, registration);
+      return answer.status === 503 ? undefined : answer;
+    });
+    expect(retried.status).to.equal(201);
+    expect(retried.body.id).to.equal(made.id);
+    const all = await new HubListeners(redis, prefix).forClient(client);
+    expect(all.map((l) => l.id)).to.deep.equal([made.id]);
   }
 
   it("a registration retried after its answer was lost (Redis ran it, the caller gave up) is the same listener", async () => {
@@ -422,17 +413,7 @@ describe("hub registration whose answer was lost (real Redis through a proxy)", 
       await eventually(async () => (cut.dropped === 1 ? true : undefined), 10_000, "the cut");
       gaveUp.abort();
       expect(await lost).to.be.instanceOf(Error);
-      const [made] = await new HubListeners(redis, prefix).forClient(client);
-      expect(made, "Redis ran the registration").to.not.equal(undefined);
-      release();
-      const retried = await eventually(async () => {
-        const answer = await hubRequest(base, "POST", "/hub", client, registration);
-        return answer.status === 503 ? undefined : answer;
-      });
-      expect(retried.status).to.equal(201);
-      expect(retried.body.id).to.equal(made.id);
-      const all = await new HubListeners(redis, prefix).forClient(client);
-      expect(all.map((l) => l.id)).to.deep.equal([made.id]);
+      await expectRetryFindsIt(base, client, release);
     });
   });
 
@@ -446,18 +427,8 @@ describe("hub registration whose answer was lost (real Redis through a proxy)", 
       expect(answer.status).to.equal(503);
       expect(answer.body.type).to.equal("Unavailable");
       expect(Number(answer.headers.get("retry-after"))).to.be.greaterThan(0);
-      const [made] = await new HubListeners(redis, prefix).forClient(client);
-      expect(made, "Redis ran the registration").to.not.equal(undefined);
-      release();
       // Sent again after the reconnect, the registration finds itself; the retry finds it too.
-      const retried = await eventually(async () => {
-        const again = await hubRequest(base, "POST", "/hub", client, registration);
-        return again.status === 503 ? undefined : again;
-      });
-      expect(retried.status).to.equal(201);
-      expect(retried.body.id).to.equal(made.id);
-      const all = await new HubListeners(redis, prefix).forClient(client);
-      expect(all.map((l) => l.id)).to.deep.equal([made.id]);
+      await expectRetryFindsIt(base, client, release);
     });
   });
 

@@ -19,7 +19,7 @@ import { topologyNames } from "../../shared/protocol/names";
 import { createRedis, whenReady } from "../../shared/store/redis";
 import { TransactionStore } from "../../shared/store/transaction-store";
 import { AMQP_URL, deletePrefix, eventually, REDIS_URL } from "../support/harness";
-import { confirmDropper, TcpProxy, viaProxy } from "../support/tcp-proxy";
+import { confirmDropper, proxyTo, viaProxy } from "../support/tcp-proxy";
 
 const log = pino({ level: "silent" });
 /** Short, so the lost confirm is given up on quickly; no timing is asserted. */
@@ -38,10 +38,7 @@ describe("dead-letter replay whose broker confirm was lost (real broker and Redi
   const store = new TransactionStore(redis, prefix, 60_000);
   const deadLetters = new DeadLetters(redis, prefix, 60_000);
   const confirms = confirmDropper();
-  const target = new URL(AMQP_URL);
-  const proxy = new TcpProxy({ host: target.hostname, port: Number(target.port || 5672) }, () => ({
-    server: confirms.server(),
-  }));
+  const proxy = proxyTo(AMQP_URL, () => ({ server: confirms.server() }));
   let config: SluiceConfig;
   let broker: Broker;
   let publisher: ChannelWrapper;

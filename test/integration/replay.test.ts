@@ -6,7 +6,6 @@ import { randomUUID } from "node:crypto";
 import type { ChannelWrapper } from "amqp-connection-manager";
 import * as amqplib from "amqplib";
 import { expect } from "chai";
-import type Redis from "ioredis";
 import pino from "pino";
 import { Broker } from "../../shared/broker/amqp";
 import { declareAllBackends } from "../../shared/broker/topology";
@@ -17,10 +16,11 @@ import { requestCodec } from "../../shared/protocol/codec";
 import type { RequestMessage } from "../../shared/protocol/envelope";
 import { topologyNames } from "../../shared/protocol/names";
 import { redisKeys } from "../../shared/protocol/redis-keys";
-import { createRedis, whenReady } from "../../shared/store/redis";
+import { createRedis } from "../../shared/store/redis";
 import { TransactionStore } from "../../shared/store/transaction-store";
 import { AMQP_URL, deletePrefix, eventually, REDIS_URL } from "../support/harness";
-import { answerCutter, TcpProxy, viaProxy } from "../support/tcp-proxy";
+import { connectCutRedis, type CutRedis } from "../support/cut-redis";
+import { proxyTo, viaProxy } from "../support/tcp-proxy";
 
 const log = pino({ level: "silent" });
 
@@ -36,13 +36,7 @@ describe("dead-letter replay whose Redis reply was lost (real broker and Redis)"
   const redis = createRedis(REDIS_URL, log, "replay-test");
   const store = new TransactionStore(redis, prefix, 60_000);
   const deadLetters = new DeadLetters(redis, prefix, 60_000);
-  const cut = answerCutter();
-  const target = new URL(REDIS_URL);
-  const proxy = new TcpProxy(
-    { host: target.hostname, port: Number(target.port || 6379) },
-    cut.filters,
-  );
-  let proxied: Redis;
+  let cutRedis: CutRedis;
   let config: SluiceConfig;
   let broker: Broker;
   let publisher: ChannelWrapper;
@@ -56,12 +50,10 @@ describe("dead-letter replay whose Redis reply was lost (real broker and Redis)"
     await publisher.waitForConnect();
     reader = await amqplib.connect(AMQP_URL);
     channel = await reader.createChannel();
-    proxied = createRedis(viaProxy(REDIS_URL, await proxy.listen()), log, "replay-test-cut");
-    await whenReady(proxied);
+    cutRedis = await connectCutRedis("replay-test-cut");
   });
   after(async () => {
-    proxied?.disconnect();
-    await proxy.close();
+    await cutRedis?.close();
     await reader?.close().catch(() => undefined);
     await broker?.close();
     redis.disconnect();
@@ -72,7 +64,7 @@ describe("dead-letter replay whose Redis reply was lost (real broker and Redis)"
   function replayer(): Replayer {
     return new Replayer({
       config,
-      redis: proxied,
+      redis: cutRedis.redis,
       store,
       deadLetters,
       broker,
@@ -137,16 +129,15 @@ describe("dead-letter replay whose Redis reply was lost (real broker and Redis)"
 
   it("a claim run twice is still the replayer's: the replay is sent", async () => {
     const id = await deadLetter();
-    cut.arm((command) => isScript(command) && command.includes(deadLetters.key(id)));
+    cutRedis.cut.arm((command) => isScript(command) && command.includes(deadLetters.key(id)));
     const result = await replayer().replay(id);
-    expect(cut.dropped).to.equal(1);
+    expect(cutRedis.cut.dropped).to.equal(1);
     expect(result).to.include({ result: "replayed" });
     expect(await queued()).to.deep.equal([result.replayedAs]);
   });
 
   it("a broker out of reach refuses the replay with retryAfter, and asking again replays it", async () => {
-    const amqp = new URL(AMQP_URL);
-    const brokerProxy = new TcpProxy({ host: amqp.hostname, port: Number(amqp.port || 5672) });
+    const brokerProxy = proxyTo(AMQP_URL);
     const cutBroker = await Broker.connect(viaProxy(AMQP_URL, await brokerProxy.listen()), log);
     try {
       const cutPublisher = cutBroker.channel("publisher", (ch) =>
@@ -217,10 +208,10 @@ describe("dead-letter replay whose Redis reply was lost (real broker and Redis)"
       id,
     );
     expect(await redis.exists(redisKeys(prefix).replayPublishing(replayId))).to.equal(0);
-    const before = cut.dropped;
-    cut.arm((command) => isScript(command) && command.includes(store.key(replayId)));
+    const before = cutRedis.cut.dropped;
+    cutRedis.cut.arm((command) => isScript(command) && command.includes(store.key(replayId)));
     const result = await replayer().replay(id);
-    expect(cut.dropped).to.equal(before + 1);
+    expect(cutRedis.cut.dropped).to.equal(before + 1);
     expect(result).to.include({ result: "replayed", replayedAs: replayId, resumed: true });
     expect(await queued()).to.deep.equal([replayId]);
   });

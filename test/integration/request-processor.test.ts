@@ -35,9 +35,10 @@ import { compileServiceWindows } from "../../shared/config/service-windows";
 import { redisKeys } from "../../shared/protocol/redis-keys";
 import { RequestProcessor, type CallGuard } from "../../worker/request-processor";
 import type { Translator, TranslatorCall } from "../../worker/translators/translator";
-import { createRedis, whenReady } from "../../shared/store/redis";
+import { createRedis } from "../../shared/store/redis";
 import { AMQP_URL, deletePrefix, REDIS_URL } from "../support/harness";
-import { answerCutter, TcpProxy, viaProxy } from "../support/tcp-proxy";
+import { withCutRedis } from "../support/cut-redis";
+import type { AnswerCutter } from "../support/tcp-proxy";
 
 const log = pino({ level: "silent" });
 const T0 = Date.parse("2026-03-01T10:00:00Z");
@@ -884,50 +885,42 @@ describe("request processor: the last look before the call (real broker and Redi
      */
     async function throughCuttingProxy(
       work: (
-        cut: ReturnType<typeof answerCutter>,
+        cut: AnswerCutter,
         processorOf: (clock: FixedClock, translator: Translator) => RequestProcessor,
       ) => Promise<void>,
     ): Promise<void> {
-      const cut = answerCutter();
-      const target = new URL(REDIS_URL);
-      const proxy = new TcpProxy(
-        { host: target.hostname, port: Number(target.port || 6379) },
-        cut.filters,
-      );
-      const proxied = createRedis(viaProxy(REDIS_URL, await proxy.listen()), log, "resend-test");
-      const proxiedLimits = createBackendLimits({
-        redis: proxied,
-        prefix,
-        backend,
-        gates: new BackendGates(
-          new Map([["b", compileServiceWindows([], "backends.b.windows").windows]]),
-          new BackendPauses(proxied, prefix),
-          log,
-        ),
+      await withCutRedis("resend-test", {}, async ({ redis: proxied, cut }) => {
+        const proxiedLimits = createBackendLimits({
+          redis: proxied,
+          prefix,
+          backend,
+          gates: new BackendGates(
+            new Map([["b", compileServiceWindows([], "backends.b.windows").windows]]),
+            new BackendPauses(proxied, prefix),
+            log,
+          ),
+        });
+        try {
+          await work(
+            cut,
+            (clock, translator) =>
+              new RequestProcessor({
+                backend,
+                translator,
+                broker,
+                publisher,
+                store: new TransactionStore(proxied, prefix, 60_000),
+                names,
+                log,
+                guard: proxiedLimits.guard,
+                shutdown: shutdown.signal,
+                clock,
+              }),
+          );
+        } finally {
+          await proxiedLimits.close();
+        }
       });
-      try {
-        await whenReady(proxied);
-        await work(
-          cut,
-          (clock, translator) =>
-            new RequestProcessor({
-              backend,
-              translator,
-              broker,
-              publisher,
-              store: new TransactionStore(proxied, prefix, 60_000),
-              names,
-              log,
-              guard: proxiedLimits.guard,
-              shutdown: shutdown.signal,
-              clock,
-            }),
-        );
-      } finally {
-        await proxiedLimits.close();
-        proxied.disconnect();
-        await proxy.close();
-      }
     }
 
     it("a claim whose reply was lost is still this worker's when ioredis sends it again", async () => {

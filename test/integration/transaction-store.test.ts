@@ -4,15 +4,13 @@
 import { randomUUID } from "node:crypto";
 import { expect } from "chai";
 import Redis from "ioredis";
-import pino from "pino";
 import { wakeCodec, wakeHead } from "../../shared/protocol/codec";
 import type { ResponseMessage } from "../../shared/protocol/envelope";
 import { redisKeys } from "../../shared/protocol/redis-keys";
-import { createRedis, whenReady } from "../../shared/store/redis";
 import { TransactionStore, type TransactionMeta } from "../../shared/store/transaction-store";
-import { answerCutter, TcpProxy, viaProxy } from "../support/tcp-proxy";
-
-const REDIS_URL = process.env.REDIS_URL || "redis://127.0.0.1:6379";
+import { withCutRedis } from "../support/cut-redis";
+import { REDIS_URL } from "../support/harness";
+import type { AnswerCutter } from "../support/tcp-proxy";
 
 describe("transaction store (Redis)", () => {
   const prefix = `t-${randomUUID().slice(0, 8)}.`;
@@ -303,14 +301,10 @@ describe("transaction store (Redis)", () => {
     ]);
   });
 
-  /**
-   * Runs `work` with a store whose connection passes through a proxy that can cut an answer:
-   * the connection drops after Redis ran a command and before its reply arrived, and ioredis
-   * sends the unanswered command again on its new connection.
-   */
+  /** Runs `work` with a store whose Redis connection can lose an answer (see cut-redis.ts). */
   async function withAnswersCut(
     work: (
-      cut: ReturnType<typeof answerCutter>,
+      cut: AnswerCutter,
       proxied: TransactionStore,
       /** Lets the client reconnect (and resend) when `held` kept it out after the cut. */
       release: () => void,
@@ -318,31 +312,9 @@ describe("transaction store (Redis)", () => {
     /** Refuses the client's reconnects after a cut until `release`: others act meanwhile. */
     held = false,
   ): Promise<void> {
-    const cut = answerCutter();
-    const target = new URL(REDIS_URL);
-    const proxy: TcpProxy = new TcpProxy(
-      { host: target.hostname, port: Number(target.port || 6379) },
-      () => {
-        const filters = cut.filters();
-        return {
-          client: filters.client,
-          server: (chunk) => {
-            const pass = filters.server!(chunk);
-            if (pass === null && held) proxy.refuse(true);
-            return pass;
-          },
-        };
-      },
+    await withCutRedis("resend-test", { held }, ({ redis: client, cut, release }) =>
+      work(cut, new TransactionStore(client, prefix, 60_000), release),
     );
-    const log = pino({ level: "silent" });
-    const client = createRedis(viaProxy(REDIS_URL, await proxy.listen()), log, "resend-test");
-    try {
-      await whenReady(client);
-      await work(cut, new TransactionStore(client, prefix, 60_000), () => proxy.refuse(false));
-    } finally {
-      client.disconnect();
-      await proxy.close();
-    }
   }
 
   it("an adoption whose reply was lost is still the adopter's when the command is sent again", async () => {

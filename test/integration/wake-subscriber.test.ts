@@ -13,7 +13,7 @@ import { redisKeys } from "../../shared/protocol/redis-keys";
 import { createRedis, whenReady } from "../../shared/store/redis";
 import { TransactionStore } from "../../shared/store/transaction-store";
 import { eventually, REDIS_URL } from "../support/harness";
-import { TcpProxy, viaProxy } from "../support/tcp-proxy";
+import { proxyTo, viaProxy } from "../support/tcp-proxy";
 
 describe("wake subscription (real Redis)", function () {
   this.timeout(20_000);
@@ -35,8 +35,7 @@ describe("wake subscription (real Redis)", function () {
   it("reads a waiting caller's record again once the command connection is back, if the first read failed", async () => {
     const lines: string[] = [];
     const log = pino({ level: "info" }, { write: (line: string) => void lines.push(line) });
-    const target = new URL(REDIS_URL);
-    const proxy = new TcpProxy({ host: target.hostname, port: Number(target.port || 6379) });
+    const proxy = proxyTo(REDIS_URL);
     const commands = createRedis(viaProxy(REDIS_URL, await proxy.listen()), log, "wake-recheck");
     commands.on("error", () => undefined);
     const store = new TransactionStore(commands, prefix, 60_000);

@@ -134,6 +134,20 @@ export class TcpProxy {
   }
 }
 
+/** Each scheme's port when a URL names none. */
+const DEFAULT_PORTS: Record<string, number> = { "redis:": 6379, "amqp:": 5672 };
+
+/** A proxy to the server `url` names (Redis or the broker): pass it on with `viaProxy`. */
+export function proxyTo(
+  url: string,
+  newFilter?: ConstructorParameters<typeof TcpProxy>[1],
+): TcpProxy {
+  const target = new URL(url);
+  const port = target.port ? Number(target.port) : DEFAULT_PORTS[target.protocol];
+  if (!port) throw new Error(`no port for ${target.protocol} URLs`);
+  return new TcpProxy({ host: target.hostname, port }, newFilter);
+}
+
 /** The same URL with its host and port replaced by the proxy's. */
 export function viaProxy(url: string, port: number): string {
   const proxied = new URL(url);
@@ -147,7 +161,7 @@ export function viaProxy(url: string, port: number): string {
  * to the first request `matches`: the request reached the server and ran, its answer is lost.
  * A Redis NOSCRIPT error passes, since the client then sends the script in full.
  */
-export function answerCutter() {
+export function answerCutter(): AnswerCutter {
   let matches: ((request: string) => boolean) | null = null;
   let dropped = 0;
   return {
@@ -178,6 +192,15 @@ export function answerCutter() {
       return dropped;
     },
   };
+}
+
+export interface AnswerCutter {
+  /** Made once per connection, for the proxy. */
+  filters(): ConnectionFilters;
+  /** Cuts the answer to the next request `matcher` matches. */
+  arm(matcher: (request: string) => boolean): void;
+  /** How many answers were cut. */
+  readonly dropped: number;
 }
 
 /** AMQP 0-9-1 basic.ack (class 60, method 80): from the broker, a publisher confirm. */
