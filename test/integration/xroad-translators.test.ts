@@ -300,6 +300,19 @@ describe("xroad-rest and xroad-soap translators (consumer direction, through xro
       expect(sim.calls()[0]).to.include({ client: CLIENT, service: SOAP_SERVICE });
     });
 
+    it("takes an answer that echoes a userId or issue with spaces around it verbatim", async () => {
+      // A local SOAP caller's header fields keep their spaces; the provider echoes them as sent.
+      const padded = soapRequest();
+      padded.xroadHeaders = {
+        ...padded.xroadHeaders,
+        "x-road-userid": " EE12345678901 ",
+        "x-road-issue": "CASE-7\u00a0",
+      };
+      const [answer] = await soap.call(padded, call());
+      expect(answer.status).to.equal(200);
+      expect(provider.seen[0].body).to.contain("<xrd:userId> EE12345678901 </xrd:userId>");
+    });
+
     it("names the Body element after the remote service code", async () => {
       await soap.call(
         soapRequest({

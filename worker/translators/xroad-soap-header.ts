@@ -124,7 +124,9 @@ export function echoMismatch(envelope: string, sent: XroadSoapHeader): string {
     if (Array.isArray(got)) return `${where}${name} appears more than once`;
     const actual = text(got);
     if (actual === null) return `${where}${name} is missing (sent "${value}")`;
-    return actual === value ? "" : `${where}${name} is "${actual}", sent "${value}"`;
+    // The parser trims what it reads, so what was sent is compared trimmed too: a field sent
+    // with spaces around it (a local caller's userId, say) and echoed verbatim is the same.
+    return actual === value.trim() ? "" : `${where}${name} is "${actual}", sent "${value}"`;
   };
   const checks: Array<() => string> = [
     ...idFields(sent.client).map(
