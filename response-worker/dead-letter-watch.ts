@@ -1,6 +1,7 @@
-// Watches dead letters for requests the broker dead-lettered on its own (a message redelivered
-// past its delivery limit, e.g. one whose every attempt crashed its worker): their callers
-// still need an outcome, so each gets a final `failed` response like any other failure.
+// Watches dead letters for messages the broker dead-lettered on its own (redelivered past the
+// delivery limit, e.g. one whose every attempt crashed its consumer): a request's caller still
+// needs an outcome, so it gets a final `failed` response like any other failure; a response
+// (or state notice) still carries the outcome the backend gave, so it is stored after all.
 
 import type { ChannelWrapper } from "amqp-connection-manager";
 import type { ConsumeMessage } from "amqplib";
@@ -26,6 +27,12 @@ export class DeadLetterWatch {
     private readonly names: TopologyNames,
     private readonly log: Logger,
     private readonly deadLetters?: DeadLetters,
+    /**
+     * Handles a response or state notice as the responses queue's consumer does. A response
+     * is published once the worker has acknowledged its request: dropped here, the message
+     * would stay `processing` for good with its answer known.
+     */
+    private readonly responses?: (message: ConsumeMessage) => Promise<void>,
   ) {}
 
   async handle(message: ConsumeMessage): Promise<void> {
@@ -33,6 +40,16 @@ export class DeadLetterWatch {
     // Set by Sluice's own dead-lettering, which publishes the outcome itself.
     if (headers[HEADERS.reason] !== undefined) return;
     const death = (headers["x-death"] as Death[] | undefined)?.[0];
+    if (death?.queue === this.names.responsesQueue && this.responses) {
+      this.log.warn(
+        { id: message.properties.messageId, reason: death.reason },
+        "broker dead-lettered a response; storing it",
+      );
+      // Stored once per seq, so a copy handled before changes nothing; one the correlator
+      // cannot place it dead-letters itself, with its own reason (skipped above).
+      await this.responses(message);
+      return;
+    }
     const requestQueue = this.names.requestsQueue("");
     if (!death?.queue?.startsWith(requestQueue)) return;
     const decoded = requestCodec.decode(message.content);

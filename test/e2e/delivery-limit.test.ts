@@ -71,3 +71,62 @@ describe("a request dead-lettered by the broker", function () {
     }
   });
 });
+
+describe("a response dead-lettered by the broker", function () {
+  this.timeout(60_000);
+  const harness = new Harness();
+  let adapter: SluiceProcess;
+
+  before(async () => {
+    await harness.startSim();
+    harness.writeConfig({
+      services: { file: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" } },
+      backends: { sim: { translator: "rest-json" } },
+    });
+    adapter = await harness.spawn("adapter");
+    await harness.spawn("worker");
+  });
+
+  after(() => harness.cleanup());
+
+  it("is stored all the same: the message ends with the backend's answer", async () => {
+    // Response handling that never finishes (a response worker crashing on it, or a long Redis
+    // outage handing it back): every delivery of the responses queue is handed back.
+    const connection = await amqplib.connect(AMQP_URL);
+    let deliveries = 0;
+    let id = "";
+    try {
+      const channel = await connection.createChannel();
+      await channel.consume(topologyNames(harness.prefix).responsesQueue, (message) => {
+        if (!message) return;
+        deliveries++;
+        channel.nack(message, false, true);
+      });
+      const answer = await call(`${adapter.url}/rest/file`, { body: "{}" });
+      expect(answer.status).to.equal(202);
+      id = answer.json.id as string;
+      await eventually(
+        async () => {
+          const queue = await channel.checkQueue(topologyNames(harness.prefix).responsesQueue);
+          return deliveries > DELIVERY_LIMIT && queue.messageCount === 0 ? true : undefined;
+        },
+        30_000,
+        "the response dead-lettered",
+      );
+    } finally {
+      await connection.close();
+    }
+    // Nothing the backend answered is lost with it: a response worker stores the outcome.
+    await harness.spawn("response-worker");
+    const status = await eventually(
+      async () => {
+        const s = await call(`${adapter.url}/messages/${id}`);
+        return s.json.state === "completed" ? s : undefined;
+      },
+      30_000,
+      "completed",
+    );
+    expect(status.json.responses).to.have.length(1);
+    expect(status.json.responses[0].final).to.equal(true);
+  });
+});
