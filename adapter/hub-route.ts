@@ -1,7 +1,8 @@
 // The event hub (TMF688 style): `POST /hub` registers a listener for the caller's own messages,
 // `DELETE /hub/<id>` removes it. Only the X-Road client that registered a listener may remove it.
 // A registration sent again (its answer lost) is answered with the listener it made, as the
-// first time: the store keeps one listener per client, callback and query.
+// first time: the store keeps one listener per client, callback and query. A removal sent again
+// by its client is answered 204 again, for a day.
 
 import type Router from "@koa/router";
 import type { Context } from "koa";

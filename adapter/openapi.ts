@@ -326,7 +326,10 @@ export function statusServiceOpenApi(statusService: string, serviceUrl: string):
         delete: {
           operationId: "unregisterListener",
           responses: {
-            "204": { description: "Removed." },
+            "204": {
+              description:
+                "Removed (also when its client repeats the removal within a day of the first).",
+            },
             "404": errorResponse("No such listener."),
           },
         },

@@ -28,6 +28,11 @@ export interface RedisKeys {
    * callback and query, so the same registration again finds it instead of adding another.
    */
   hubRegistration(client: string, callback: string, query: string): string;
+  /**
+   * String: the client whose hub listener was removed, kept a day, so that client's repeated
+   * `DELETE /hub/<id>` answers as the first one did.
+   */
+  hubRemoved(id: string): string;
   /** Hash: one dead letter recorded for the operator. */
   deadLetter(id: string): string;
   /**
@@ -79,6 +84,7 @@ export function redisKeys(prefix: string): RedisKeys {
       `${root}hub:registration:${client.length}:${client}:${createHash("sha256")
         .update(JSON.stringify([callback, query]))
         .digest("hex")}`,
+    hubRemoved: (id) => `${root}hub:removed:${id}`,
     deadLetter: (id) => `${root}dead:${id}`,
     replayPublishing: (replayId) => `${root}replay-publishing:${replayId}`,
     deadLetterIndex: `${root}dead-letters`,

@@ -107,17 +107,22 @@ redis.call("SADD", KEYS[3], ARGV[1])
 redis.call("SET", KEYS[1], ARGV[2])
 return {"added", ARGV[2]}`;
 
-// KEYS: listener, client set, registration; ARGV: id. Removes a listener and its registration,
-// unless the registration names another listener (one added after a stale registration).
+// KEYS: listener, client set, registration, removed mark; ARGV: id, client, mark's lifetime (ms).
+// Removes a listener and its registration, unless the registration names another listener (one
+// added after a stale registration), and marks it removed for its client.
 const REMOVE = `
 redis.call("DEL", KEYS[1])
 redis.call("SREM", KEYS[2], ARGV[1])
+redis.call("SET", KEYS[4], ARGV[2], "PX", ARGV[3])
 local known = redis.call("GET", KEYS[3])
 if known then
   local ok, listener = pcall(cjson.decode, known)
   if not ok or type(listener) ~= "table" or listener.id == ARGV[1] then redis.call("DEL", KEYS[3]) end
 end
 return 1`;
+
+/** How long a removed listener's client is kept: longer than any client retries a DELETE. */
+const REMOVED_KEEP_MS = 24 * 3600 * 1000;
 
 interface ScriptedRedis extends Redis {
   sluiceHubAdd(
@@ -130,9 +135,12 @@ interface ScriptedRedis extends Redis {
   ): Promise<[string, string]>;
   sluiceHubRemove(
     listener: string,
-    client: string,
+    clientSet: string,
     registration: string,
+    removed: string,
     id: string,
+    client: string,
+    keepMs: string,
   ): Promise<number>;
 }
 
@@ -148,7 +156,7 @@ export class HubListeners {
     this.redis = redis as ScriptedRedis;
     if (!("sluiceHubAdd" in redis)) {
       redis.defineCommand("sluiceHubAdd", { numberOfKeys: 3, lua: ADD });
-      redis.defineCommand("sluiceHubRemove", { numberOfKeys: 3, lua: REMOVE });
+      redis.defineCommand("sluiceHubRemove", { numberOfKeys: 4, lua: REMOVE });
     }
   }
 
@@ -212,17 +220,25 @@ export class HubListeners {
   }
 
   /**
-   * Removes a listener when `client` owns it. False when there is no such listener or another
-   * client owns it: the two are not told apart, so ids of others cannot be probed.
+   * Removes a listener when `client` owns it. True too when it was `client`'s and removed
+   * within the last day (by this client, or after a 410): a removal repeated because its answer
+   * was lost learns it is done. False when there is no such listener or another client owns it:
+   * the two are not told apart, so ids of others cannot be probed.
    */
   async remove(id: string, client: string): Promise<boolean> {
     const listener = await this.get(id);
-    if (listener === null || listener.client !== client) return false;
+    if (listener === null) {
+      return (await this.redis.get(redisKeys(this.prefix).hubRemoved(id))) === client;
+    }
+    if (listener.client !== client) return false;
     await this.redis.sluiceHubRemove(
       this.listenerKey(id),
       this.clientKey(client),
       this.registrationKey(listener),
+      redisKeys(this.prefix).hubRemoved(id),
       id,
+      client,
+      String(REMOVED_KEEP_MS),
     );
     return true;
   }

@@ -216,8 +216,26 @@ describe("hub listeners in Redis and the hub routes (real Redis, real HTTP)", ()
     expect((await listeners.get(id))?.client).to.equal(ALICE);
     expect((await request("DELETE", `/hub/${id}`, ALICE)).status).to.equal(204);
     expect(await listeners.get(id)).to.equal(null);
-    expect((await request("DELETE", `/hub/${id}`, ALICE)).status).to.equal(404);
+    // Repeated by its client (the first answer lost): done, as the first said. To anyone else
+    // it is still an id that does not exist.
+    expect((await request("DELETE", `/hub/${id}`, ALICE)).status).to.equal(204);
+    const againByBob = await request("DELETE", `/hub/${id}`, BOB);
+    expect(againByBob.status).to.equal(404);
+    expect(againByBob.body).to.deep.equal(byBob.body);
+    expect((await request("DELETE", `/hub/${randomUUID()}`, ALICE)).status).to.equal(404);
     expect((await request("DELETE", "/hub/not-a-uuid", ALICE)).status).to.equal(404);
+  });
+
+  it("answers its client's DELETE of a listener removed after a 410 with 204", async () => {
+    const created = await request("POST", "/hub", ALICE, {
+      callback: "https://hooks.example.org/gone",
+    });
+    expect(created.status).to.equal(201);
+    const id = created.body.id as string;
+    // What callback delivery does when the receiver answers 410.
+    expect(await listeners.remove(id, ALICE)).to.equal(true);
+    expect((await request("DELETE", `/hub/${id}`, BOB)).status).to.equal(404);
+    expect((await request("DELETE", `/hub/${id}`, ALICE)).status).to.equal(204);
   });
 
   it("refuses callbacks outside the allowlist or resolving to private addresses", async () => {
