@@ -4,6 +4,7 @@
 
 import type { ServiceConfig } from "../shared/config/config";
 import { MESSAGE_STATES } from "../shared/store/transaction-store";
+import { OUTCOME_FAILURES } from "./route-intake";
 
 type Doc = Record<string, unknown>;
 
@@ -130,12 +131,43 @@ function businessResponses(service: ServiceConfig): Doc {
     "403": errorResponse("AccessDenied: the client may not use this service."),
     "413": errorResponse("PayloadTooLarge."),
     "415": errorResponse("InvalidContentType."),
-    "502": errorResponse("BackendFailed (sync mode)."),
     "503": errorResponse("Busy or Unavailable: nothing was accepted; try again later.", {
       "Retry-After": RETRY_AFTER,
     }),
-    "504": errorResponse("Timeout: the message expired before the backend processed it."),
+    ...outcomeResponses(),
   };
+}
+
+/**
+ * What a waiting caller may conclude from each outcome that is not the backend's answer
+ * (docs/semantics.md). One 504 stands for two outcomes, and one of them may have reached the
+ * backend: a caller told only "expired" would resubmit under a new X-Road id.
+ */
+const OUTCOME_MEANINGS: Readonly<Record<string, string>> = {
+  failed: "BackendFailed: the retries were exhausted (state failed, dead-lettered).",
+  rejected:
+    "BackendRejected: the backend refused it on business grounds and it is never retried (state rejected).",
+  expired:
+    "Timeout: the message waited longer than expireAfter and was never sent to the backend (state expired).",
+  timeout:
+    "Timeout: the retries ended with a call that timed out, so the backend may have received it (state failed).",
+  cancelled: "Conflict: the message was cancelled before it reached the backend (state cancelled).",
+};
+
+/** The error answers of a wait that ended with an outcome other than the backend's answer. */
+function outcomeResponses(): Doc {
+  const byStatus = new Map<number, string[]>();
+  for (const [outcome, failure] of Object.entries(OUTCOME_FAILURES)) {
+    const meaning = OUTCOME_MEANINGS[outcome] ?? `${failure.code}: ${failure.message}.`;
+    byStatus.set(failure.status, [...(byStatus.get(failure.status) ?? []), meaning]);
+  }
+  const responses: Doc = {};
+  for (const [status, meanings] of [...byStatus].sort(([a], [b]) => a - b)) {
+    responses[String(status)] = errorResponse(
+      `When waiting (sync mode or Prefer: wait=N), the message ended without a backend answer. ${meanings.join(" Or ")} The status document's state says which; detail holds the id.`,
+    );
+  }
+  return responses;
 }
 
 const CALLER_HEADERS = [

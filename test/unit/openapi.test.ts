@@ -5,6 +5,7 @@ import { expect } from "chai";
 import { assertValidOpenApi } from "../support/openapi-check";
 import path from "node:path";
 import { restServiceOpenApi, statusServiceOpenApi } from "../../adapter/openapi";
+import { OUTCOME_FAILURES } from "../../adapter/route-intake";
 import { providerOf, statusLocation } from "../../adapter/status-location";
 import { loadConfig } from "../../shared/config/config";
 
@@ -35,6 +36,18 @@ describe("OpenAPI descriptions", () => {
       );
     });
   }
+
+  it("describes every error a waiting caller can get for an outcome, with what it means", () => {
+    const service = config.services.personLookup;
+    const doc = restServiceOpenApi(service, "https://sluice.example:8080/rest/personLookup");
+    const responses = (doc as Record<string, any>).paths["/"].post.responses; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const missing = Object.entries(OUTCOME_FAILURES)
+      .filter(([, f]) => !String(responses[f.status]?.description ?? "").includes(f.code))
+      .map(([outcome, f]) => `${outcome}: ${f.status} ${f.code}`);
+    expect(missing).to.deep.equal([]);
+    // A 504 may follow a call the backend received (docs/semantics.md): never "not sent" alone.
+    expect(responses["504"].description).to.match(/may have received/);
+  });
 
   it("the status service: a valid document with status, cancel and the hub", async () => {
     const doc = statusServiceOpenApi("messages", "https://sluice.example/rest/messages") as Record<
