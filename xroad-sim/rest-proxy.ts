@@ -35,6 +35,12 @@ export function resolveRestTarget(
   const rawPath = q < 0 ? url : url.slice(0, q);
   const search = q < 0 ? "" : url.slice(q + 1);
   const parts = rawPath.slice("/r1/".length).split("/");
+  if (parts.some(isDotSegment)) {
+    // Appended to the service URL, `..` would climb out of it to another service's URL (the
+    // provider's HTTP client resolves it) past this service's access rights. X-Road's server
+    // (Jetty) resolves raw dot segments before reading the service id and refuses encoded ones.
+    throw new XroadError("Client.BadRequest", "Request URI with a . or .. path segment");
+  }
   const decoded: string[] = [];
   for (const part of parts.slice(0, 5)) {
     try {
@@ -61,6 +67,17 @@ export function resolveRestTarget(
     "Server.ServerProxy.UnknownService",
     `Unknown service: SERVICE:${decoded.filter((p) => IDENTIFIER_PART.test(p)).join("/")}`,
   );
+}
+
+/** `.` or `..`, in any spelling (`%2e`, `.%2E`), or with a `;param` after it. */
+function isDotSegment(segment: string): boolean {
+  let name = segment.split(";")[0];
+  try {
+    name = decodeURIComponent(name);
+  } catch {
+    return false;
+  }
+  return name === "." || name === "..";
 }
 
 const rest = (parts: string[], used: number): string =>

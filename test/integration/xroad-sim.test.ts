@@ -225,6 +225,37 @@ describe("xroad-sim", function () {
       expect(provider.seen).to.have.length(0);
     });
 
+    it("refuses dot segments: a call of one service never reaches another's URL", async () => {
+      // CLIENT may call SERVICE (…/base/) but not closed (…/x); `..` would climb from one to the other.
+      for (const path of [
+        `/r1/${SERVICE}/../x`,
+        `/r1/${SERVICE}/%2e%2e/x`,
+        `/r1/${SERVICE}/a/.%2E/..;p/x`,
+        `/r1/${SERVICE}/./x`,
+      ]) {
+        const status = await new Promise<{ status: number; error: string | undefined }>(
+          (resolve, reject) => {
+            // node:http sends the path as written; undici's URL parsing would resolve it first.
+            const req = http.request(
+              `${sim.url}/`,
+              { path, headers: { "x-road-client": CLIENT } },
+              (res) => {
+                res.resume();
+                resolve({
+                  status: res.statusCode ?? 0,
+                  error: res.headers["x-road-error"] as string | undefined,
+                });
+              },
+            );
+            req.on("error", reject);
+            req.end();
+          },
+        );
+        expect(status, path).to.deep.equal({ status: 400, error: "Client.BadRequest" });
+      }
+      expect(provider.seen).to.have.length(0);
+    });
+
     it("passes the provider's own errors as they are, without X-Road-Error", async () => {
       provider.answer = (_req, res) => {
         res.writeHead(404, { "content-type": "application/json" });
