@@ -9,6 +9,7 @@ import type { SluiceConfig } from "../shared/config/config";
 import { createLogger } from "../shared/observability/logger";
 import {
   DeadLetters,
+  deadLetterFilter,
   type DeadLetter,
   type DeadLetterFilter,
 } from "../shared/operator/dead-letters";
@@ -116,12 +117,7 @@ function selectionProblem(command: OperatorCommand, parsed: Parsed): string | nu
 const isEmpty = (filter: object) => Object.keys(filter).length === 0;
 
 function filterOf(parsed: Parsed): DeadLetterFilter {
-  const filter: DeadLetterFilter = {};
-  for (const key of ["reason", "service", "backend", "client"] as const) {
-    const value = parsed.flags.get(key);
-    if (value) filter[key] = value;
-  }
-  return filter;
+  return deadLetterFilter((key) => parsed.flags.get(key));
 }
 
 function callbackFilterOf(parsed: Parsed): DeadCallbackFilter {

@@ -38,6 +38,18 @@ export interface DeadLetterFilter {
   replayed?: boolean;
 }
 
+const FILTER_KEYS = ["reason", "service", "backend", "client", "id"] as const;
+
+/** The dead-letter filter of a query, a request body or the CLI's options (`replayed` aside). */
+export function deadLetterFilter(get: (key: string) => unknown): DeadLetterFilter {
+  const filter: DeadLetterFilter = {};
+  for (const key of FILTER_KEYS) {
+    const value = get(key);
+    if (typeof value === "string" && value) filter[key] = value;
+  }
+  return filter;
+}
+
 /** Reasons whose message was never handed to the backend: a replay cannot make a second call. */
 const NEVER_CALLED = new Set(["no_transaction", "unreadable", "expired"]);
 

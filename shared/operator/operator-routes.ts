@@ -11,7 +11,6 @@ import type { Broker } from "../broker/amqp";
 import type { Clock } from "../runtime/clock";
 import type { SluiceConfig } from "../config/config";
 import type { QueueMonitor } from "../broker/queue-monitor";
-import { SluiceError } from "../protocol/errors";
 import { StateNotices } from "../protocol/state-notice";
 import { statusDocument } from "../store/status-document";
 import { declareAllBackends } from "../broker/topology";
@@ -19,16 +18,25 @@ import { type TopologyNames } from "../protocol/names";
 import type { Transaction, TransactionStore } from "../store/transaction-store";
 import type { BackendPauses, PauseState } from "./backend-pauses";
 import { BackendStatusReader } from "./backend-status";
-import type { DeadLetter, DeadLetterFilter, DeadLetters } from "./dead-letters";
+import { deadLetterFilter, type DeadLetter, type DeadLetters } from "./dead-letters";
 import { ambiguity, findByCaller } from "./message-lookup";
 import { cancelByOperator, conflictMessage } from "./operator-cancel";
 import { unavailableOnOutage } from "./store-unavailable";
 import type { RecentFailures } from "./recent-failures";
 import { Replayer } from "./replay";
-import { DeadCallbacks, deadCallbackFilter, type DeadCallback } from "./dead-callbacks";
+import { DeadCallbacks, deadCallbackFilter } from "./dead-callbacks";
 import { CallbackRedeliverer } from "./callback-redelivery";
 import { STATUS_PAGE, STATUS_SCRIPT } from "./status-page";
-import { BULK_LIMIT, LIST_LIMIT, parseLimit, type LimitBounds } from "./selection-limit";
+import {
+  actionAnswer,
+  bulkSelection,
+  describeDead,
+  invalid,
+  limitOf,
+  notFound,
+  ok,
+} from "./operator-answers";
+import { LIST_LIMIT } from "./selection-limit";
 
 export interface OperatorDeps {
   admin: AdminServer;
@@ -48,35 +56,6 @@ export interface OperatorDeps {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const FILTER_KEYS = ["reason", "service", "backend", "client", "id"] as const;
-
-const ok = (body: unknown): AdminAnswer => ({ status: 200, body });
-const notFound = (message: string): AdminAnswer => ({
-  status: 404,
-  body: { type: "NotFound", message },
-});
-const invalid = (message: string): AdminAnswer => ({
-  status: 400,
-  body: { type: "InvalidRequest", message },
-});
-
-/** A dead letter as the operator reads it: with its age, and whether a replay is a second call. */
-function describeDeadLetter(entry: DeadLetter, now: number) {
-  return {
-    ...entry,
-    at: new Date(entry.at).toISOString(),
-    ageSeconds: Math.max(0, Math.round((now - entry.at) / 1000)),
-  };
-}
-
-/** A dead callback as the operator reads it: with its age. */
-function describeDeadCallback(entry: DeadCallback, now: number) {
-  return {
-    ...entry,
-    at: new Date(entry.at).toISOString(),
-    ageSeconds: Math.max(0, Math.round((now - entry.at) / 1000)),
-  };
-}
 
 /** The operator's view of a message: the status document plus what only an operator sees. */
 function operatorDocument(tx: Transaction, dead: DeadLetter | null) {
@@ -87,7 +66,7 @@ function operatorDocument(tx: Transaction, dead: DeadLetter | null) {
     protocol: tx.protocol,
     replyMode: tx.replyMode,
     callback: tx.callback,
-    deadLetter: dead ? describeDeadLetter(dead, Date.now()) : null,
+    deadLetter: dead ? describeDead(dead, Date.now()) : null,
   };
 }
 
@@ -231,11 +210,7 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
 
   // Dead letters: list with filters, show one, replay one or a selection.
   route("GET", /^\/admin\/dead-letters$/, async (_match, _req, { query }) => {
-    const filter: DeadLetterFilter = {};
-    for (const key of FILTER_KEYS) {
-      const value = query.get(key);
-      if (value) filter[key] = value;
-    }
+    const filter = deadLetterFilter((key) => query.get(key));
     const replayed = query.get("replayed");
     if (replayed === "no" || replayed === "yes") filter.replayed = replayed === "yes";
     else if (replayed !== null) return invalid('replayed is "no" or "yes"');
@@ -243,7 +218,7 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
     if (typeof limit !== "number") return limit;
     const now = Date.now();
     const entries = await deadLetters.list(filter, limit);
-    return ok({ deadLetters: entries.map((entry) => describeDeadLetter(entry, now)) });
+    return ok({ deadLetters: entries.map((entry) => describeDead(entry, now)) });
   });
   route("GET", /^\/admin\/dead-letters\/([^/]+)$/, async (match) => {
     const entry = await deadLetters.get(decodeURIComponent(match[1]));
@@ -255,36 +230,20 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
     } catch {
       // shown as stored
     }
-    return ok({ ...describeDeadLetter(rest, Date.now()), request: parsed });
+    return ok({ ...describeDead(rest, Date.now()), request: parsed });
   });
   route("POST", /^\/admin\/dead-letters\/([^/]+)\/replay$/, async (match) => {
     const result = await replay().replay(decodeURIComponent(match[1]));
-    if (result.result === "refused" && result.retryAfter !== undefined) {
-      // The broker is out of reach: nothing was queued, asking again is safe.
-      throw new SluiceError("Unavailable", result.error ?? "message broker unavailable", {
-        retryAfter: result.retryAfter,
-      });
-    }
     deps.log.info(
       { id: result.id, replayedAs: result.replayedAs, result: result.result },
       "operator replayed a dead letter",
     );
-    if (result.result === "refused")
-      return { status: result.error === "no such dead letter" ? 404 : 409, body: result };
-    return ok(result);
+    return actionAnswer(result, "no such dead letter");
   });
   route("POST", /^\/admin\/dead-letters\/replay$/, async (_match, _req, { body }) => {
-    const selection = (body ?? {}) as Record<string, unknown>;
-    const filter: DeadLetterFilter = {};
-    for (const key of FILTER_KEYS) {
-      if (typeof selection[key] === "string" && selection[key]) filter[key] = selection[key];
-    }
-    // Replaying everything is never the default: it must be asked for by name.
-    if (Object.keys(filter).length === 0 && selection.all !== true) {
-      return invalid('name a filter (reason, service, backend, client, id) or send {"all": true}');
-    }
-    const limit = limitOf(selection.limit, BULK_LIMIT);
-    if (typeof limit !== "number") return limit;
+    const selection = bulkSelection(body, deadLetterFilter, "reason, service, backend, client, id");
+    if (!("filter" in selection)) return selection;
+    const { filter, limit } = selection;
     // The oldest first, as documented: they have waited longest, and the newest `limit` would
     // leave older ones behind for ever while new failures keep coming.
     const entries = await deadLetters.oldestPending(filter, limit);
@@ -307,28 +266,21 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
     if (typeof limit !== "number") return limit;
     const now = Date.now();
     const entries = await deadCallbacks.list(filter, limit);
-    return ok({ deadCallbacks: entries.map((entry) => describeDeadCallback(entry, now)) });
+    return ok({ deadCallbacks: entries.map((entry) => describeDead(entry, now)) });
   });
   route("GET", /^\/admin\/dead-callbacks\/([^/]+)$/, async (match) => {
     const entry = await deadCallbacks.get(decodeURIComponent(match[1]));
-    return entry ? ok(describeDeadCallback(entry, Date.now())) : notFound("no such dead callback");
+    return entry ? ok(describeDead(entry, Date.now())) : notFound("no such dead callback");
   });
   route("POST", /^\/admin\/dead-callbacks\/([^/]+)\/redeliver$/, async (match) => {
     const result = await redeliver().redeliver(decodeURIComponent(match[1]));
     deps.log.info({ id: result.id, result: result.result }, "operator redelivered a callback");
-    if (result.result === "refused")
-      return { status: result.error === "no such dead callback" ? 404 : 409, body: result };
-    return ok(result);
+    return actionAnswer(result, "no such dead callback");
   });
   route("POST", /^\/admin\/dead-callbacks\/redeliver$/, async (_match, _req, { body }) => {
-    const selection = (body ?? {}) as Record<string, unknown>;
-    const filter = deadCallbackFilter((key) => selection[key]);
-    // Redelivering everything is never the default: it must be asked for by name.
-    if (Object.keys(filter).length === 0 && selection.all !== true) {
-      return invalid('name a filter (reason, receiver, target, id) or send {"all": true}');
-    }
-    const limit = limitOf(selection.limit, BULK_LIMIT);
-    if (typeof limit !== "number") return limit;
+    const selection = bulkSelection(body, deadCallbackFilter, "reason, receiver, target, id");
+    if (!("filter" in selection)) return selection;
+    const { filter, limit } = selection;
     // The oldest first: they have waited longest.
     const entries = await deadCallbacks.list(
       { ...filter, delivery: "delivery_failed" },
@@ -342,11 +294,4 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
     );
     return ok({ redelivered });
   });
-}
-
-/** A list's or a bulk action's `limit`, taken up to the bounds' maximum; or the 400 answer. */
-function limitOf(raw: unknown, bounds: LimitBounds): number | AdminAnswer {
-  const read = parseLimit(raw);
-  if ("problem" in read) return invalid(read.problem);
-  return Math.min(read.limit ?? bounds.fallback, bounds.max);
 }

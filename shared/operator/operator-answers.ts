@@ -1,0 +1,77 @@
+// The answers the operator routes share: the JSON error shapes, a list's or bulk action's limit
+// and selection, a dead entry with its age, and the answer to an action on one entry (a replay,
+// a redelivery), so dead letters and dead callbacks answer alike.
+
+import type { AdminAnswer } from "../observability/admin-server";
+import { SluiceError } from "../protocol/errors";
+import { BULK_LIMIT, parseLimit, type LimitBounds } from "./selection-limit";
+
+export const ok = (body: unknown): AdminAnswer => ({ status: 200, body });
+export const notFound = (message: string): AdminAnswer => ({
+  status: 404,
+  body: { type: "NotFound", message },
+});
+export const invalid = (message: string): AdminAnswer => ({
+  status: 400,
+  body: { type: "InvalidRequest", message },
+});
+
+/** A list's or a bulk action's `limit`, taken up to the bounds' maximum; or the 400 answer. */
+export function limitOf(raw: unknown, bounds: LimitBounds): number | AdminAnswer {
+  const read = parseLimit(raw);
+  if ("problem" in read) return invalid(read.problem);
+  return Math.min(read.limit ?? bounds.fallback, bounds.max);
+}
+
+/**
+ * What a bulk replay or redelivery acts on, from its request body: the filter `filterOf` reads
+ * from it, and its limit; or the 400 answer. Acting on everything is never the default: it
+ * must be asked for by name (`"all": true`). `keys` names the filter's keys for that answer.
+ */
+export function bulkSelection<F extends object>(
+  body: unknown,
+  filterOf: (get: (key: string) => unknown) => F,
+  keys: string,
+): { filter: F; limit: number } | AdminAnswer {
+  const selection = (body ?? {}) as Record<string, unknown>;
+  const filter = filterOf((key) => selection[key]);
+  if (Object.keys(filter).length === 0 && selection.all !== true) {
+    return invalid(`name a filter (${keys}) or send {"all": true}`);
+  }
+  const limit = limitOf(selection.limit, BULK_LIMIT);
+  return typeof limit === "number" ? { filter, limit } : limit;
+}
+
+/** A dead letter or dead callback as the operator reads it: its time in words, and its age. */
+export function describeDead<T extends { at: number }>(entry: T, now: number) {
+  return {
+    ...entry,
+    at: new Date(entry.at).toISOString(),
+    ageSeconds: Math.max(0, Math.round((now - entry.at) / 1000)),
+  };
+}
+
+/** What a replay or redelivery of one entry came to. */
+interface ActionResult {
+  result: string;
+  error?: string;
+  /** Set when the broker was out of reach: nothing was sent, ask again after this long. */
+  retryAfter?: number;
+}
+
+/**
+ * The answer to a replay or redelivery of one entry: 503 Unavailable with Retry-After when the
+ * broker was out of reach (nothing was queued, asking again is safe), 404 when there is no such
+ * entry (`missing` is that refusal's error), 409 for any other refusal, else 200.
+ */
+export function actionAnswer(result: ActionResult, missing: string): AdminAnswer {
+  if (result.result === "refused" && result.retryAfter !== undefined) {
+    throw new SluiceError("Unavailable", result.error ?? "message broker unavailable", {
+      retryAfter: result.retryAfter,
+    });
+  }
+  if (result.result === "refused") {
+    return { status: result.error === missing ? 404 : 409, body: result };
+  }
+  return ok(result);
+}

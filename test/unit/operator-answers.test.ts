@@ -1,0 +1,80 @@
+// The answers dead letters and dead callbacks share on the admin port: a bulk action's
+// selection, a dead entry's age, and the answer to an action on one entry.
+
+import { expect } from "chai";
+import { SluiceError } from "../../shared/protocol/errors";
+import { deadCallbackFilter } from "../../shared/operator/dead-callbacks";
+import { deadLetterFilter } from "../../shared/operator/dead-letters";
+import {
+  actionAnswer,
+  bulkSelection,
+  describeDead,
+  limitOf,
+} from "../../shared/operator/operator-answers";
+import { LIST_LIMIT } from "../../shared/operator/selection-limit";
+
+const invalid = (message: string) => ({ status: 400, body: { type: "InvalidRequest", message } });
+
+describe("operator answers", () => {
+  it("takes a bulk action's filter and limit from its body, up to the bulk maximum", () => {
+    expect(bulkSelection({ reason: "exhausted", limit: 20 }, deadLetterFilter, "k")).to.deep.equal({
+      filter: { reason: "exhausted" },
+      limit: 20,
+    });
+    expect(bulkSelection({ all: true }, deadCallbackFilter, "k")).to.deep.equal({
+      filter: {},
+      limit: 1000,
+    });
+    expect(bulkSelection({ all: true, limit: "50000" }, deadLetterFilter, "k")).to.deep.equal({
+      filter: {},
+      limit: 10_000,
+    });
+  });
+
+  it("refuses a bulk action that names no filter and not all, or has a bad limit", () => {
+    for (const body of [undefined, {}, { all: "yes" }, { reason: "" }, { replayed: "no" }]) {
+      expect(
+        bulkSelection(body, deadLetterFilter, "reason, service"),
+        JSON.stringify(body),
+      ).to.deep.equal(invalid('name a filter (reason, service) or send {"all": true}'));
+    }
+    expect(bulkSelection({ all: true, limit: 0 }, deadLetterFilter, "k")).to.deep.equal(
+      invalid("limit takes a whole number of 1 or more, not 0"),
+    );
+  });
+
+  it("takes a list's limit up to its maximum, its default when none is given", () => {
+    expect(limitOf(null, LIST_LIMIT)).to.equal(100);
+    expect(limitOf("5000", LIST_LIMIT)).to.equal(1000);
+    expect(limitOf("abc", LIST_LIMIT)).to.deep.equal(
+      invalid('limit takes a whole number of 1 or more, not "abc"'),
+    );
+  });
+
+  it("describes a dead entry with its time in words and its age, never a negative one", () => {
+    const at = Date.UTC(2026, 0, 2, 3, 4, 5);
+    expect(describeDead({ id: "x", at }, at + 90_400)).to.deep.equal({
+      id: "x",
+      at: "2026-01-02T03:04:05.000Z",
+      ageSeconds: 90,
+    });
+    expect(describeDead({ id: "x", at }, at - 5_000).ageSeconds).to.equal(0);
+  });
+
+  it("answers an action on one entry: 200 done, 404 no such entry, 409 refused, 503 broker out", () => {
+    const missing = "no such dead letter";
+    expect(actionAnswer({ result: "replayed" }, missing)).to.deep.equal({
+      status: 200,
+      body: { result: "replayed" },
+    });
+    expect(actionAnswer({ result: "already" }, missing).status).to.equal(200);
+    expect(actionAnswer({ result: "refused", error: missing }, missing).status).to.equal(404);
+    expect(
+      actionAnswer({ result: "refused", error: "its record is gone" }, missing).status,
+    ).to.equal(409);
+    const out = { result: "refused", error: "the broker did not take it", retryAfter: 5 };
+    expect(() => actionAnswer(out, missing))
+      .to.throw(SluiceError)
+      .that.includes({ code: "Unavailable", status: 503, retryAfter: 5 });
+  });
+});
