@@ -31,6 +31,7 @@ import { statusDocument } from "../shared/store/status-document";
 import { declareAllBackends } from "../shared/broker/topology";
 import { topologyNames } from "../shared/protocol/names";
 import { TransactionStore } from "../shared/store/transaction-store";
+import { terminalLine, terminalText } from "./terminal-text";
 
 export const OPERATOR_USAGE = `usage: sluice dead-letters list [--reason R] [--service S] [--backend B] [--client C] [--limit N] --config FILE
        sluice dead-letters show ID --config FILE
@@ -145,7 +146,8 @@ function table(entries: DeadLetter[]): string {
   ]);
 }
 
-function columns(rows: string[][]): string {
+function columns(table: string[][]): string {
+  const rows = table.map((row) => row.map(terminalLine));
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   return rows
     .map((r) =>
@@ -173,7 +175,7 @@ function callbackTable(entries: DeadCallback[]): string {
 }
 
 function redeliveryLine(r: RedeliveryResult): string {
-  return `${r.id}: ${r.result}${r.delivery ? ` (delivery ${r.delivery})` : ""}${r.error ? `: ${r.error}` : ""}`;
+  return `${r.id}: ${r.result}${r.delivery ? ` (delivery ${r.delivery})` : ""}${r.error ? `: ${terminalLine(r.error)}` : ""}`;
 }
 
 /** Runs one operator command; resolves to the exit code. */
@@ -204,7 +206,7 @@ export async function runOperatorCommand(
   const deadLetters = new DeadLetters(redis, config.prefix, config.retentionMs);
   const deadCallbacks = new DeadCallbacks(redis, config.prefix, config.retentionMs);
   const print = (value: unknown, text: string) =>
-    out(parsed.json ? JSON.stringify(value, null, 2) : text);
+    out(terminalText(parsed.json ? JSON.stringify(value, null, 2) : text));
   const connectBroker = async () => (broker ??= await Broker.connect(config.amqpUrls, log));
   try {
     if (command === "dead-letters" && verb === "list") {
@@ -246,7 +248,7 @@ export async function runOperatorCommand(
         const result = await replayer.replay(id);
         print(
           result,
-          `${id}: ${result.result}${result.replayedAs ? ` as ${result.replayedAs}` : ""}${result.warning ? `\nwarning: ${result.warning}` : ""}${result.error ? `: ${result.error}` : ""}`,
+          `${id}: ${result.result}${result.replayedAs ? ` as ${result.replayedAs}` : ""}${result.warning ? `\nwarning: ${terminalLine(result.warning)}` : ""}${result.error ? `: ${terminalLine(result.error)}` : ""}`,
         );
         return result.result === "refused" ? 1 : 0;
       }
@@ -285,7 +287,7 @@ export async function runOperatorCommand(
         [
           ...outcome.replayed.map(
             (r) =>
-              `${r.id}: ${r.result}${r.replayedAs ? ` as ${r.replayedAs}` : ""}${r.error ? `: ${r.error}` : ""}`,
+              `${r.id}: ${r.result}${r.replayedAs ? ` as ${r.replayedAs}` : ""}${r.error ? `: ${terminalLine(r.error)}` : ""}`,
           ),
           ...outcome.skipped.map((s) => `${s.id}: skipped: ${s.reason}`),
           `${outcome.replayed.filter((r) => r.result === "replayed").length} replayed, ${outcome.skipped.length} skipped`,
