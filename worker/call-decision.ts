@@ -148,16 +148,24 @@ export function decideCall(result: CallResult, context: DecisionContext): CallDe
   return translatorFailure(cause);
 }
 
+/**
+ * What the caller reads when the translator failed on its message. The translator's own words
+ * stay with the operator (the dead letter, the log): they are any module's error text, which
+ * may name hosts, paths or credentials, and the status document goes to another organisation.
+ * The caller is told what it may conclude instead, and where the reason is.
+ */
+export const TRANSLATOR_FAILED =
+  "the message could not be translated for the backend, or the backend's answer for you: " +
+  "not retried, and the backend may or may not have received it; the provider's operator " +
+  "has the reason under this message's id";
+
 /** A message the translator cannot handle: `failed` at once, dead-lettered for the operator. */
 function translatorFailure(cause: string): CallDecision {
   return {
     action: "fail",
     outcome: "poison",
     reason: "translator_error",
-    error: {
-      code: "BackendFailed",
-      message: "the message could not be translated for the backend",
-    },
+    error: { code: "BackendFailed", message: TRANSLATOR_FAILED },
     response: null,
     cause,
   };

@@ -151,7 +151,10 @@ describe("the worker's decision after a backend call (CONTRACT §5)", () => {
         reason: "translator_error",
         error: {
           code: "BackendFailed",
-          message: "the message could not be translated for the backend",
+          message:
+            "the message could not be translated for the backend, or the backend's answer for " +
+            "you: not retried, and the backend may or may not have received it; the provider's " +
+            "operator has the reason under this message's id",
         },
       });
     }
