@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import { SluiceError } from "../shared/protocol/errors";
 import { outageAnswer } from "../shared/runtime/outage";
 import type { StateNotices } from "../shared/protocol/state-notice";
+import { conflictMessage } from "../shared/operator/operator-cancel";
 import { statusDocument } from "../shared/store/status-document";
 import {
   isTerminal,
@@ -150,13 +151,9 @@ export function cancelRoute(deps: StatusRouteDeps) {
       // a cancel by the operator, or any other state, stays a conflict.
       const repeated = result === "conflict" && previous === "cancelled" && changedBy === CLIENT;
       if (result !== "ok" && !repeated) {
-        throw new SluiceError(
-          "Conflict",
-          `the message is ${previous ?? "gone"} and can no longer be cancelled`,
-          {
-            messageId: tx.id,
-          },
-        );
+        throw new SluiceError("Conflict", conflictMessage(previous), {
+          messageId: tx.id,
+        });
       }
       // Never fails the cancel: the state is in Redis, and a worker repeats a lost notice. A
       // repeat sends it again (the first may have stopped before it); listeners hear it once.

@@ -522,10 +522,13 @@ export class RequestProcessor {
 
   /**
    * Gives a claimed message back untouched: its claim is released so that the copy the
-   * broker hands out next (here or on another worker) can be claimed at once.
+   * broker hands out next (here or on another worker) can be claimed at once. `called`: a
+   * call of it (this one or an earlier attempt's) may have reached the backend.
    */
-  private async handBack(request: RequestMessage): Promise<Settlement> {
-    await this.deps.store.transition(request.id, ["processing"], "accepted").catch(() => undefined);
+  private async handBack(request: RequestMessage, called = false): Promise<Settlement> {
+    await this.deps.store
+      .transition(request.id, ["processing"], "accepted", { called })
+      .catch(() => undefined);
     return "requeue";
   }
 
@@ -579,7 +582,7 @@ export class RequestProcessor {
         }
       } catch (error) {
         if (error instanceof GateShutError) {
-          await this.handBack(request);
+          await this.handBack(request, calls > 0);
           return this.gateShut(log, error);
         }
         // A wait cut short by the expiry is judged at the last look below; any other failure
@@ -596,7 +599,7 @@ export class RequestProcessor {
           { channelClosed: gone.aborted },
           "handed back before the call (shutdown or delivery lost)",
         );
-        return await this.handBack(request);
+        return await this.handBack(request, calls > 0);
       }
       if (!failure) {
         sentAt = this.clock.now();
@@ -691,7 +694,8 @@ export class RequestProcessor {
         );
         return "ack";
       case "hand-back":
-        return await this.handBack(request);
+        // Shutdown cut the call short: the backend may have it (window 2).
+        return await this.handBack(request, calls > 0 || started !== null);
       case "retry": {
         const made = calls + (started === null ? 0 : 1);
         if (
@@ -874,7 +878,7 @@ export class RequestProcessor {
       await permit.release();
       await abortableSleep(decision.delayMs, AbortSignal.any([shutdown, gone]));
     } catch {
-      return await this.handBack(request);
+      return await this.handBack(request, calls > 0);
     }
     let next: CallPermit;
     try {
@@ -887,7 +891,7 @@ export class RequestProcessor {
         await this.expire(message, request, log, undefined, calls);
         return "ack";
       }
-      await this.handBack(request);
+      await this.handBack(request, calls > 0);
       if (error instanceof GateShutError) return this.gateShut(log, error);
       // Shutdown, the delivery lost, or Redis out of reach: nothing was called for this try.
       return "requeue";
@@ -919,8 +923,9 @@ export class RequestProcessor {
     calls: number,
   ): Promise<Settlement> {
     const { backend, broker, publisher, names, store } = this.deps;
-    // Release the claim first: the delayed copy must be claimable when it comes back.
-    await store.transition(request.id, ["processing"], "accepted");
+    // Release the claim first: the delayed copy must be claimable when it comes back. A call
+    // made so far may have reached the backend, so the message is no longer cancellable.
+    await store.transition(request.id, ["processing"], "accepted", { called: calls > 0 });
     await broker.publish(
       publisher,
       "",

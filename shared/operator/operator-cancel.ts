@@ -14,7 +14,10 @@ export type OperatorCancel =
   | { result: "repeated" }
   /** No such message. */
   | { result: "missing" }
-  /** It is in `state` (processing, finished, or cancelled by its client): not cancelled. */
+  /**
+   * It is in `state` (processing, finished, cancelled by its client, or `accepted` again after
+   * a call that may have reached the backend): not cancelled.
+   */
   | { result: "conflict"; state: State | null };
 
 /**
@@ -43,7 +46,12 @@ export async function cancelByOperator(
   return { result: "conflict", state: previous };
 }
 
-/** The words of a refused cancel, as both the admin port and the CLI say them. */
+/** The words of a refused cancel, as the service port, the admin port and the CLI say them. */
 export function conflictMessage(state: State | null): string {
+  // Refused while `accepted`: a call of an earlier attempt may have reached the backend, and
+  // the message waits for its retry.
+  if (state === "accepted") {
+    return "the message was sent to the backend before (it waits for a retry) and can no longer be cancelled";
+  }
   return `the message is ${state ?? "gone"} and can no longer be cancelled`;
 }

@@ -184,8 +184,10 @@ redis.call("PEXPIRE", KEYS[1], ARGV[1])
 return 1`;
 
 // KEYS: tx; ARGV: to, now, allowed-from (comma list), error json or "", claim ms or "",
-// change token, who changes it (or ""). Returns {result, previous state, who made the state
-// as it is}. "processing" may be re-entered once the claim lapsed (by Redis's clock). A change
+// change token, who changes it (or ""), "1" when a worker gives the message back after a call
+// that may have reached the backend (or ""). Returns {result, previous state, who made the
+// state as it is}. "processing" may be re-entered once the claim lapsed (by Redis's clock).
+// A message marked called is never cancelled: `cancelled` says the backend never saw it. A change
 // keeps its token and the state it came from: the same change run again (ioredis resends a
 // command whose reply a reconnect lost) is still its caller's, not "claimed" (a claim) or
 // "conflict" (a cancel). A conflict names who made the current state, so the same party's
@@ -195,6 +197,9 @@ local cur = redis.call("HGET", KEYS[1], "state")
 if not cur then return {"missing", "", ""} end
 if cur == ARGV[1] and ARGV[6] ~= "" and redis.call("HGET", KEYS[1], "changeToken") == ARGV[6] then
   return {"ok", redis.call("HGET", KEYS[1], "changeFrom") or cur, ARGV[7]}
+end
+if ARGV[1] == "cancelled" and redis.call("HEXISTS", KEYS[1], "called") == 1 then
+  return {"conflict", cur, redis.call("HGET", KEYS[1], "changedBy") or ""}
 end
 local allowed = string.find("," .. ARGV[3] .. ",", "," .. cur .. ",", 1, true)
 if cur == "processing" and ARGV[1] == "processing" then
@@ -210,6 +215,7 @@ if cur ~= ARGV[1] then
 end
 if ARGV[4] ~= "" then redis.call("HSET", KEYS[1], "error", ARGV[4]) end
 if ARGV[5] ~= "" then redis.call("HSET", KEYS[1], "claimUntil", redis_now_ms() + tonumber(ARGV[5])) end
+if ARGV[8] == "1" then redis.call("HSET", KEYS[1], "called", "1") end
 redis.call("HSET", KEYS[1], "changeToken", ARGV[6], "changeFrom", cur, "changedBy", ARGV[7])
 return {"ok", cur, ARGV[7]}`;
 
@@ -728,6 +734,11 @@ export class TransactionStore {
       claimMs?: number;
       /** Who makes the change (a cancel's `client` or `operator`), kept with the state. */
       by?: string;
+      /**
+       * A worker gives the message back after a call that may have reached the backend: from
+       * now on it cannot be cancelled (a cancel is a conflict).
+       */
+      called?: boolean;
     } = {},
   ): Promise<{
     result: TransitionResult;
@@ -745,6 +756,7 @@ export class TransactionStore {
       // Each change its own token, the same in a resend of this command.
       randomUUID(),
       options.by ?? "",
+      options.called ? "1" : "",
     );
     return {
       result: result as TransitionResult,

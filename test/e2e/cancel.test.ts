@@ -191,3 +191,42 @@ describe("cancel end to end (adapter, response worker, then a worker)", function
     }
   });
 });
+
+describe("cancel of a message whose earlier call failed", function () {
+  this.timeout(40_000);
+  const harness = new Harness();
+  let adapter: SluiceProcess;
+
+  before(async () => {
+    // Every call fails (500) after the backend received it; the retry waits long enough to
+    // cancel meanwhile.
+    await harness.startSim({ errorRate: 1 });
+    harness.writeConfig({
+      services: { lookup: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" } },
+      backends: { sim: { translator: "rest-json", retry: { attempts: 3, backoff: ["30s"] } } },
+    });
+    adapter = await harness.spawn("adapter");
+    await harness.spawn("worker");
+  });
+  after(() => harness.cleanup());
+
+  it("is refused (409): the backend has seen it, so it cannot be withdrawn unsent", async () => {
+    const submitted = await call(`${adapter.url}/rest/lookup`, { client: ALICE, body: "{}" });
+    expect(submitted.status).to.equal(202);
+    const id = submitted.json.id as string;
+    // Back to `accepted` in the retry delay queue, after one call the backend received.
+    await eventually(async () => {
+      const s = await call(`${adapter.url}/messages/${id}`, { client: ALICE });
+      const handedBack = s.json.history?.filter((h: { state: string }) => h.state === "accepted");
+      return s.json.state === "accepted" && handedBack?.length === 2 ? true : undefined;
+    });
+    expect(harness.sim.stats({ id }).calls).to.have.length(1);
+
+    const answer = await call(`${adapter.url}/messages/${id}`, { method: "DELETE", client: ALICE });
+    expect(answer.status).to.equal(409);
+    expect(answer.json.type).to.equal("Conflict");
+    expect(answer.json.message).to.match(/sent to the backend before/);
+    const after = await call(`${adapter.url}/messages/${id}`, { client: ALICE });
+    expect(after.json.state).to.equal("accepted");
+  });
+});
