@@ -9,10 +9,8 @@ import * as amqplib from "amqplib";
 import { expect } from "chai";
 import Redis from "ioredis";
 import { DeadLetters } from "../../shared/operator/dead-letters";
-import { requestCodec } from "../../shared/protocol/codec";
 import { topologyNames } from "../../shared/protocol/names";
 import { redisKeys } from "../../shared/protocol/redis-keys";
-import type { RequestMessage } from "../../shared/protocol/envelope";
 import {
   AMQP_URL,
   call,
@@ -21,6 +19,8 @@ import {
   REDIS_URL,
   type SluiceProcess,
 } from "../support/harness";
+import { takeQueued } from "../support/broker-scope";
+import { recordDeadLetter, requestMessage } from "../support/messages";
 
 const CLIENT = "EE/GOV/70000001/case-app";
 const BIN = path.resolve(__dirname, "..", "..", "..", "bin", "sluice.js");
@@ -71,43 +71,14 @@ describe("dead letters the operator selects (lists, bulk replay, CLI)", function
 
   /** Records a dead letter of backend b, each seeded one a second after the one before. */
   async function seed(options: { replayedAs?: string; client?: string } = {}): Promise<string> {
-    const id = randomUUID();
     const at = base + seeded++ * 1000;
-    const request: RequestMessage = {
-      id,
+    const request = requestMessage({
       xroadId: `x-${seeded}`,
       service: "orders",
-      backend: "b",
-      protocol: "rest",
       client: options.client ?? CLIENT,
-      replyMode: "ack",
-      method: "POST",
-      path: "/",
-      query: "",
-      xroadHeaders: {},
-      headers: {},
-      contentType: "application/json",
-      body: "{}",
-      bodyEncoding: "utf8",
       createdAt: at,
-      expiresAt: null,
-      owner: null,
-      callback: null,
-    };
-    await deadLetters.record(
-      {
-        id,
-        reason: "retries_exhausted",
-        backend: "b",
-        service: "orders",
-        client: request.client,
-        xroadId: request.xroadId,
-        at,
-        error: "HTTP 500",
-        attempts: 1,
-      },
-      requestCodec.encode(request),
-    );
+    });
+    const id = await recordDeadLetter(deadLetters, request, { at });
     if (options.replayedAs) await redis.hset(deadLetters.key(id), "replayedAs", options.replayedAs);
     return id;
   }
@@ -115,12 +86,10 @@ describe("dead letters the operator selects (lists, bulk replay, CLI)", function
   /** The originals of the replays now queued for backend b, in queue order (taken off it). */
   async function queuedReplays(): Promise<string[]> {
     const originals: string[] = [];
-    for (;;) {
-      const message = await channel.get(names.requestsQueue("b"), { noAck: true });
-      if (!message) return originals;
-      const replayId = String(message.properties.messageId);
+    for (const replayId of await takeQueued(channel, names.requestsQueue("b"))) {
       originals.push(String(await redis.hget(redisKeys(harness.prefix).tx(replayId), "replayOf")));
     }
+    return originals;
   }
 
   it("lists those not replayed yet however many newer ones were replayed (replayed=no before the limit)", async () => {

@@ -4,84 +4,56 @@
 // before), and a redelivery the broker did not take leaves the delivery failed, to be asked again.
 
 import { randomUUID } from "node:crypto";
-import type { ChannelWrapper } from "amqp-connection-manager";
-import * as amqplib from "amqplib";
 import { expect } from "chai";
-import pino from "pino";
-import { Broker } from "../../shared/broker/amqp";
 import { CallbackRedeliverer } from "../../shared/operator/callback-redelivery";
 import { DeadCallbacks } from "../../shared/operator/dead-callbacks";
 import { callbackJobCodec } from "../../shared/protocol/codec";
 import { topologyNames } from "../../shared/protocol/names";
-import { createRedis, whenReady } from "../../shared/store/redis";
-import { TransactionStore } from "../../shared/store/transaction-store";
-import { AMQP_URL, deletePrefix, eventually, REDIS_URL } from "../support/harness";
-
-const log = pino({ level: "silent" });
+import { whenReady } from "../../shared/store/redis";
+import { type BrokerSide, connectBroker, testScope } from "../support/broker-scope";
+import { eventually } from "../support/harness";
+import { transactionMeta } from "../support/messages";
 
 describe("dead callbacks: record and redelivery claim (real broker and Redis)", function () {
   this.timeout(20_000);
-  const prefix = `t-${randomUUID().slice(0, 8)}.`;
-  const rawConfig = {
-    prefix,
-    services: { svc: { protocols: ["rest"], reply: { mode: "ack" }, backend: "b" } },
-    backends: { b: { url: "http://127.0.0.1:9", translator: "rest-json" } },
-  };
-  const names = topologyNames(prefix);
-  const redis = createRedis(REDIS_URL, log, "callback-redelivery-test");
-  const store = new TransactionStore(redis, prefix, 60_000);
+  const scope = testScope("callback-redelivery-test");
+  const { prefix, names, redis, store } = scope;
   const deadCallbacks = new DeadCallbacks(redis, prefix, 60_000);
-  let broker: Broker;
-  let publisher: ChannelWrapper;
-  let reader: amqplib.ChannelModel;
-  let channel: amqplib.Channel;
+  let amqp: BrokerSide;
 
   const redeliverer = (queueNames = names) =>
     new CallbackRedeliverer({
       store,
       deadCallbacks,
-      broker,
-      publisher,
+      broker: amqp.broker,
+      publisher: amqp.publisher,
       names: queueNames,
       publishTimeoutMs: 5_000,
     });
 
   before(async () => {
     await whenReady(redis);
-    broker = await Broker.connect(AMQP_URL, log);
-    publisher = broker.channel("publisher", async () => undefined);
-    await publisher.waitForConnect();
-    reader = await amqplib.connect(AMQP_URL);
-    channel = await reader.createChannel();
-    await channel.assertQueue(names.callbacksQueue, {
+    amqp = await connectBroker(scope, { declare: false });
+    await amqp.channel.assertQueue(names.callbacksQueue, {
       durable: true,
       arguments: { "x-queue-type": "quorum" },
     });
   });
   after(async () => {
-    await reader?.close().catch(() => undefined);
-    await broker?.close();
-    redis.disconnect();
-    await deletePrefix(prefix, rawConfig);
+    await amqp?.close();
+    await scope.close();
   });
 
   /** A callback-mode message whose final callback died. */
   async function dead(): Promise<string> {
-    const id = randomUUID();
     const now = Date.now();
-    await store.create({
-      id,
-      xroadId: null,
-      service: "svc",
-      backend: "b",
-      client: "EE/GOV/1/app",
-      protocol: "rest",
+    const meta = transactionMeta({
       replyMode: "callback",
-      owner: null,
       callback: "https://cb.example.org/hooks/1",
       createdAt: now,
-      expiresAt: null,
     });
+    const { id } = meta;
+    await store.create(meta);
     const entry = {
       id,
       webhookId: `msg_${id}.1`,
@@ -102,7 +74,7 @@ describe("dead callbacks: record and redelivery claim (real broker and Redis)", 
   async function jobs(): Promise<Array<Record<string, unknown>>> {
     const found = [];
     for (;;) {
-      const message = await channel.get(names.callbacksQueue, { noAck: true });
+      const message = await amqp.channel.get(names.callbacksQueue, { noAck: true });
       if (message === false) return found;
       const decoded = callbackJobCodec.decode(message.content);
       if (decoded.ok) found.push(decoded.message as unknown as Record<string, unknown>);

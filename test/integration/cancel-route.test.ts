@@ -13,8 +13,9 @@ import Koa from "koa";
 import pino from "pino";
 import { cancelRoute } from "../../adapter/status-route";
 import { createRedis, whenReady } from "../../shared/store/redis";
-import { TransactionStore, type TransactionMeta } from "../../shared/store/transaction-store";
+import { TransactionStore } from "../../shared/store/transaction-store";
 import { call } from "../support/harness";
+import { transactionMeta } from "../support/messages";
 import { proxyTo, type TcpProxy, viaProxy } from "../support/tcp-proxy";
 
 const REDIS_URL = process.env.REDIS_URL || "redis://127.0.0.1:6379";
@@ -100,19 +101,7 @@ describe("cancel route when Redis fails mid-request (real Redis through a proxy)
   });
 
   async function accepted(): Promise<string> {
-    const meta: TransactionMeta = {
-      id: randomUUID(),
-      xroadId: null,
-      service: "svc",
-      backend: "b",
-      client: CLIENT,
-      protocol: "rest",
-      replyMode: "ack",
-      owner: null,
-      callback: null,
-      createdAt: Date.now(),
-      expiresAt: null,
-    };
+    const meta = transactionMeta({ client: CLIENT });
     await store.create(meta);
     return meta.id;
   }

@@ -9,42 +9,29 @@ import * as amqplib from "amqplib";
 import { expect } from "chai";
 import pino from "pino";
 import { Correlator } from "../../response-worker/correlator";
-import { Broker } from "../../shared/broker/amqp";
-import { compileConfig } from "../../shared/config/config";
 import type { ResponseMessage } from "../../shared/protocol/envelope";
 import { responseCodec, wakeCodec } from "../../shared/protocol/codec";
 import { redisKeys } from "../../shared/protocol/redis-keys";
-import { createRedis } from "../../shared/store/redis";
-import { declareAllBackends } from "../../shared/broker/topology";
-import { topologyNames } from "../../shared/protocol/names";
-import { TransactionStore, type TransactionMeta } from "../../shared/store/transaction-store";
-import { AMQP_URL, deletePrefix, eventually, REDIS_URL } from "../support/harness";
+import type { TransactionMeta } from "../../shared/store/transaction-store";
+import { type BrokerSide, connectBroker, testScope } from "../support/broker-scope";
+import { AMQP_URL, eventually } from "../support/harness";
+import { transactionMeta } from "../support/messages";
 
 const log = pino({ level: "silent" });
 
 describe("correlator (real broker and Redis)", function () {
   this.timeout(20_000);
-  const prefix = `t-${randomUUID().slice(0, 8)}.`;
-  const rawConfig = {
-    prefix,
-    services: { svc: { protocols: ["rest"], reply: { mode: "ack" }, backend: "b" } },
-    backends: { b: { url: "http://127.0.0.1:9", translator: "rest-json" } },
-  };
-  const names = topologyNames(prefix);
-  const redis = createRedis(REDIS_URL, log, "correlator-test");
-  const store = new TransactionStore(redis, prefix, 60_000);
-  let broker: Broker;
+  const scope = testScope("correlator-test");
+  const { prefix, names, redis, store } = scope;
+  let amqp: BrokerSide;
   let correlator: Correlator;
   const heard: string[] = [];
 
   before(async () => {
-    const config = compileConfig(rawConfig, ".");
-    broker = await Broker.connect(AMQP_URL, log);
-    const publisher = broker.channel("publisher", (ch) => declareAllBackends(ch, config, names));
-    await publisher.waitForConnect();
+    amqp = await connectBroker(scope);
     correlator = new Correlator({
-      broker,
-      publisher,
+      broker: amqp.broker,
+      publisher: amqp.publisher,
       store,
       names,
       log,
@@ -52,26 +39,12 @@ describe("correlator (real broker and Redis)", function () {
     });
   });
   after(async () => {
-    await broker?.close();
-    redis.disconnect();
-    await deletePrefix(prefix, rawConfig);
+    await amqp?.close();
+    await scope.close();
   });
 
-  function meta(): TransactionMeta {
-    return {
-      id: randomUUID(),
-      xroadId: "x-1",
-      service: "svc",
-      backend: "b",
-      client: "EE/GOV/1/app",
-      protocol: "rest",
-      replyMode: "ack",
-      owner: null,
-      callback: null,
-      createdAt: Date.parse("2026-03-01T10:00:00Z"),
-      expiresAt: null,
-    };
-  }
+  const meta = (): TransactionMeta =>
+    transactionMeta({ xroadId: "x-1", createdAt: Date.parse("2026-03-01T10:00:00Z") });
 
   function delivery(response: ResponseMessage): ConsumeMessage {
     return {

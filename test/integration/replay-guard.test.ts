@@ -4,136 +4,54 @@
 // A callback original's replay keeps its target even when the original's record is gone.
 // Real broker and Redis; the original's record is put in each state by the store itself.
 
-import { randomUUID } from "node:crypto";
-import type { ChannelWrapper } from "amqp-connection-manager";
-import * as amqplib from "amqplib";
 import { expect } from "chai";
-import pino from "pino";
-import { Broker } from "../../shared/broker/amqp";
-import { declareAllBackends } from "../../shared/broker/topology";
-import { compileConfig, type SluiceConfig } from "../../shared/config/config";
-import { DeadLetters } from "../../shared/operator/dead-letters";
-import { Replayer } from "../../shared/operator/replay";
-import { requestCodec } from "../../shared/protocol/codec";
-import type { RequestMessage } from "../../shared/protocol/envelope";
-import { topologyNames } from "../../shared/protocol/names";
-import { createRedis, whenReady } from "../../shared/store/redis";
-import { TransactionStore } from "../../shared/store/transaction-store";
-import { AMQP_URL, deletePrefix, REDIS_URL } from "../support/harness";
-
-const log = pino({ level: "silent" });
+import type { Replayer } from "../../shared/operator/replay";
+import { whenReady } from "../../shared/store/redis";
+import {
+  type BrokerSide,
+  connectBroker,
+  replayerFor,
+  takeQueued,
+  testScope,
+} from "../support/broker-scope";
+import { recordDeadLetter, requestMessage, transactionMeta } from "../support/messages";
 
 describe("dead-letter replay and the original's own state (real broker and Redis)", function () {
   this.timeout(20_000);
-  const prefix = `t-${randomUUID().slice(0, 8)}.`;
-  const rawConfig = {
-    prefix,
-    services: { svc: { protocols: ["rest"], reply: { mode: "ack" }, backend: "b" } },
-    backends: { b: { url: "http://127.0.0.1:9", translator: "rest-json" } },
-  };
-  const names = topologyNames(prefix);
-  const redis = createRedis(REDIS_URL, log, "replay-guard-test");
-  const store = new TransactionStore(redis, prefix, 60_000);
-  const deadLetters = new DeadLetters(redis, prefix, 60_000);
-  let config: SluiceConfig;
-  let broker: Broker;
-  let publisher: ChannelWrapper;
-  let reader: amqplib.ChannelModel;
-  let channel: amqplib.Channel;
+  const scope = testScope("replay-guard-test");
+  const { names, redis, store, deadLetters } = scope;
+  let amqp: BrokerSide;
   let replayer: Replayer;
 
   before(async () => {
     await whenReady(redis);
-    config = compileConfig(rawConfig, ".");
-    broker = await Broker.connect(AMQP_URL, log);
-    publisher = broker.channel("publisher", (ch) => declareAllBackends(ch, config, names));
-    await publisher.waitForConnect();
-    reader = await amqplib.connect(AMQP_URL);
-    channel = await reader.createChannel();
-    replayer = new Replayer({
-      config,
-      redis,
-      store,
-      deadLetters,
-      broker,
-      publisher,
-      names,
-      publishTimeoutMs: 5_000,
-    });
+    amqp = await connectBroker(scope);
+    replayer = replayerFor(scope, amqp);
   });
   after(async () => {
-    await reader?.close().catch(() => undefined);
-    await broker?.close();
-    redis.disconnect();
-    await deletePrefix(prefix, rawConfig);
+    await amqp?.close();
+    await scope.close();
   });
 
   /** An original in `accepted` (its record kept unless `recorded` is false) and its dead letter. */
   async function original(recorded = true, callback: string | null = null): Promise<string> {
-    const id = randomUUID();
     const now = Date.now();
-    const request: RequestMessage = {
-      id,
-      xroadId: null,
-      service: "svc",
-      backend: "b",
-      protocol: "rest",
-      client: "EE/GOV/1/app",
+    const request = requestMessage({
       replyMode: callback ? "callback" : "ack",
-      method: "POST",
-      path: "/",
-      query: "",
-      xroadHeaders: {},
-      headers: {},
-      contentType: "application/json",
-      body: "{}",
-      bodyEncoding: "utf8",
       createdAt: now,
-      expiresAt: null,
-      owner: null,
       callback,
-    };
-    if (recorded) {
-      await store.create({
-        id,
-        xroadId: null,
-        service: "svc",
-        backend: "b",
-        client: request.client,
-        protocol: "rest",
-        replyMode: "ack",
-        owner: null,
-        callback: null,
-        createdAt: now,
-        expiresAt: null,
-      });
-    }
-    await deadLetters.record(
-      {
-        id,
-        reason: "delivery_limit",
-        backend: "b",
-        service: "svc",
-        client: request.client,
-        xroadId: null,
-        at: now,
-        error: "the broker dead-lettered it",
-        attempts: 3,
-      },
-      requestCodec.encode(request),
-    );
-    return id;
+    });
+    if (recorded) await store.create(transactionMeta({ id: request.id, createdAt: now }));
+    return recordDeadLetter(deadLetters, request, {
+      reason: "delivery_limit",
+      at: now,
+      error: "the broker dead-lettered it",
+      attempts: 3,
+    });
   }
 
   /** The ids of the requests now queued for backend b (taken off the queue). */
-  async function queued(): Promise<string[]> {
-    const ids: string[] = [];
-    for (;;) {
-      const message = await channel.get(names.requestsQueue("b"), { noAck: true });
-      if (!message) return ids;
-      ids.push(String(message.properties.messageId));
-    }
-  }
+  const queued = () => takeQueued(amqp.channel, names.requestsQueue("b"));
 
   const processing = (id: string) =>
     store.transition(id, ["accepted"], "processing", { claimMs: 60_000 });

@@ -3,15 +3,11 @@
 // starts no call, and a copy of a message whose answer is recorded publishes that answer
 // instead of calling the backend again.
 
-import { randomUUID } from "node:crypto";
-import type { ChannelWrapper } from "amqp-connection-manager";
 import type { ConsumeMessage } from "amqplib";
-import * as amqplib from "amqplib";
 import { expect } from "chai";
 import pino from "pino";
-import { Broker } from "../../shared/broker/amqp";
 import { FixedClock } from "../../shared/runtime/clock";
-import { compileConfig, type BackendConfig } from "../../shared/config/config";
+import { compileConfig } from "../../shared/config/config";
 import type { RequestMessage, ResponseMessage } from "../../shared/protocol/envelope";
 import { requestCodec, responseCodec } from "../../shared/protocol/codec";
 import {
@@ -20,8 +16,6 @@ import {
   type BackendResponse,
 } from "../../shared/protocol/errors";
 import { isStateNotice } from "../../shared/protocol/state-notice";
-import { declareAllBackends } from "../../shared/broker/topology";
-import { topologyNames } from "../../shared/protocol/names";
 import { TransactionStore, type RequestView } from "../../shared/store/transaction-store";
 import {
   createBackendLimits,
@@ -33,11 +27,15 @@ import { InflightLeases } from "../../worker/inflight-leases";
 import { BackendPauses } from "../../shared/operator/backend-pauses";
 import { compileServiceWindows } from "../../shared/config/service-windows";
 import { redisKeys } from "../../shared/protocol/redis-keys";
-import { RequestProcessor, type CallGuard } from "../../worker/request-processor";
+import {
+  RequestProcessor,
+  type CallGuard,
+  type ProcessorDeps,
+} from "../../worker/request-processor";
 import type { Translator, TranslatorCall } from "../../worker/translators/translator";
-import { createRedis } from "../../shared/store/redis";
-import { AMQP_URL, deletePrefix, REDIS_URL } from "../support/harness";
+import { type BrokerSide, connectBroker, testScope } from "../support/broker-scope";
 import { withCutRedis } from "../support/cut-redis";
+import { requestMessage, transactionMeta } from "../support/messages";
 import type { AnswerCutter } from "../support/tcp-proxy";
 
 const log = pino({ level: "silent" });
@@ -75,8 +73,7 @@ function movingGuard(
 
 describe("request processor: the last look before the call (real broker and Redis)", function () {
   this.timeout(20_000);
-  const prefix = `t-${randomUUID().slice(0, 8)}.`;
-  const rawConfig = {
+  const scope = testScope("processor-test", (prefix) => ({
     prefix,
     services: { svc: { protocols: ["rest"], reply: { mode: "ack" }, backend: "b" } },
     backends: {
@@ -108,84 +105,79 @@ describe("request processor: the last look before the call (real broker and Redi
         retry: { attempts: 3, backoff: ["50ms"] },
       },
     },
-  };
-  const names = topologyNames(prefix);
-  const redis = createRedis(REDIS_URL, log, "processor-test");
-  const store = new TransactionStore(redis, prefix, 60_000);
-  let backend: BackendConfig;
-  let broker: Broker;
-  let publisher: ChannelWrapper;
-  let reader: amqplib.ChannelModel;
-  let channel: amqplib.Channel;
+  }));
+  const { prefix, rawConfig, config, names, redis, store } = scope;
+  const backend = config.backends.b;
+  let amqp: BrokerSide;
   const shutdown = new AbortController();
 
   before(async () => {
-    const config = compileConfig(rawConfig, ".");
-    backend = config.backends.b;
-    broker = await Broker.connect(AMQP_URL, log);
-    publisher = broker.channel("publisher", (ch) => declareAllBackends(ch, config, names));
-    await publisher.waitForConnect();
-    reader = await amqplib.connect(AMQP_URL);
-    channel = await reader.createChannel();
+    amqp = await connectBroker(scope);
   });
   after(async () => {
     shutdown.abort();
-    await reader?.close().catch(() => undefined);
-    await broker?.close();
-    redis.disconnect();
-    await deletePrefix(prefix, rawConfig);
+    await amqp?.close();
+    await scope.close();
   });
 
-  function processor(clock: FixedClock, translator: Translator, guard: CallGuard) {
+  /** A processor of backend b (unless `deps` says otherwise) on the test's broker and store. */
+  function processor(
+    clock: FixedClock,
+    translator: Translator,
+    guard: CallGuard,
+    deps: Partial<ProcessorDeps> = {},
+  ) {
     return new RequestProcessor({
       backend,
       translator,
-      broker,
-      publisher,
+      broker: amqp.broker,
+      publisher: amqp.publisher,
       store,
       names,
       log,
       guard,
       shutdown: shutdown.signal,
       clock,
+      ...deps,
     });
+  }
+
+  /**
+   * Backend `name`'s own limits over `client` (no service windows, not paused), and switches
+   * to pause and resume it.
+   */
+  function limitsOf(name: string, client = redis) {
+    const config = compileConfig(rawConfig, ".").backends[name];
+    const pauses = new BackendPauses(client, prefix);
+    const gates = new BackendGates(
+      new Map([[name, compileServiceWindows([], `backends.${name}.windows`).windows]]),
+      pauses,
+      log,
+    );
+    const limits = createBackendLimits({ redis: client, prefix, backend: config, gates });
+    const pause = async () => {
+      await pauses.pause(name);
+      await gates.refresh();
+    };
+    return { config, limits, pause, resume: () => pauses.resume(name) };
   }
 
   /** A request accepted at `createdAt` that expires `expireAfterMs` later, and its record. */
   async function accepted(createdAt: number, expireAfterMs: number | null) {
-    const id = randomUUID();
     const expiresAt = expireAfterMs === null ? null : createdAt + expireAfterMs;
-    await store.create({
+    const meta = transactionMeta({ createdAt, expiresAt });
+    const { id } = meta;
+    await store.create(meta);
+    // Without the optional headers, owner and callback: the message this test always sent.
+    const request = requestMessage({
       id,
-      xroadId: null,
-      service: "svc",
-      backend: "b",
-      client: "EE/GOV/1/app",
-      protocol: "rest",
-      replyMode: "ack",
-      owner: null,
-      callback: null,
-      createdAt,
-      expiresAt,
-    });
-    const request: RequestMessage = {
-      id,
-      xroadId: null,
-      service: "svc",
-      backend: "b",
-      protocol: "rest",
-      client: "EE/GOV/1/app",
-      replyMode: "ack",
-      method: "POST",
       path: "",
-      query: "",
-      xroadHeaders: {},
-      contentType: "application/json",
-      body: "{}",
-      bodyEncoding: "utf8",
       createdAt,
       expiresAt,
-    };
+      headers: undefined,
+      owner: undefined,
+      callback: undefined,
+    });
     const delivery = {
       content: requestCodec.encode(request),
       fields: {},
@@ -205,7 +197,7 @@ describe("request processor: the last look before the call (real broker and Redi
   async function rawResponsesOf(id: string): Promise<Buffer[]> {
     const raw: Buffer[] = [];
     for (;;) {
-      const message = await channel.get(names.responsesQueue, { noAck: true });
+      const message = await amqp.channel.get(names.responsesQueue, { noAck: true });
       if (!message) break;
       if (isStateNotice(message.properties)) continue;
       if (message.properties.messageId?.startsWith(`${id}.`)) raw.push(message.content);
@@ -217,7 +209,7 @@ describe("request processor: the last look before the call (real broker and Redi
   const published = new Map<string, ResponseMessage[]>();
   async function responsesOf(id: string): Promise<ResponseMessage[]> {
     for (;;) {
-      const message = await channel.get(names.responsesQueue, { noAck: true });
+      const message = await amqp.channel.get(names.responsesQueue, { noAck: true });
       if (!message) break;
       if (isStateNotice(message.properties)) continue;
       const response = JSON.parse(message.content.toString()) as ResponseMessage;
@@ -355,7 +347,7 @@ describe("request processor: the last look before the call (real broker and Redi
     expect(translator.calls).to.deep.equal([]);
     // Claim released, and the copy waits in the first retry tier.
     expect((await view(id)).state).to.equal("accepted");
-    const retry = await channel.get(names.retryQueue("b", backend.retry.backoffMs[0]), {
+    const retry = await amqp.channel.get(names.retryQueue("b", backend.retry.backoffMs[0]), {
       noAck: true,
     });
     expect(retry && JSON.parse(retry.content.toString()).id).to.equal(id);
@@ -388,7 +380,7 @@ describe("request processor: the last look before the call (real broker and Redi
       "ack",
     );
     expect(translator.calls).to.deep.equal([]);
-    const dead = await channel.get(names.deadLetterQueue, { noAck: true });
+    const dead = await amqp.channel.get(names.deadLetterQueue, { noAck: true });
     expect(dead && dead.properties.messageId).to.equal(id);
     expect(dead && dead.properties.headers?.["x-sluice-reason"]).to.equal("no_transaction");
   });
@@ -453,7 +445,7 @@ describe("request processor: the last look before the call (real broker and Redi
       expect(await processor(clock, translator, movingGuard(clock)).process(delivery)).to.equal(
         "ack",
       );
-      const parked = await channel.get(names.retryQueue("b", backend.retry.backoffMs[0]), {
+      const parked = await amqp.channel.get(names.retryQueue("b", backend.retry.backoffMs[0]), {
         noAck: true,
       });
       expect(parked && parked.properties.messageId).to.equal(id);
@@ -477,18 +469,7 @@ describe("request processor: the last look before the call (real broker and Redi
         return unavailable();
       };
       const { id, delivery } = await accepted(T0, 3_000);
-      const run = new RequestProcessor({
-        backend: ordered,
-        translator,
-        broker,
-        publisher,
-        store,
-        names,
-        log,
-        guard: movingGuard(clock),
-        shutdown: shutdown.signal,
-        clock,
-      });
+      const run = processor(clock, translator, movingGuard(clock), { backend: ordered });
       expect(await run.process(delivery)).to.equal("ack");
       expect(translator.calls).to.have.length(1);
       const [response] = await responsesOf(id);
@@ -537,24 +518,13 @@ describe("request processor: the last look before the call (real broker and Redi
       release: async () => void released.push(request.id),
     });
     const { id, delivery } = await accepted(T0, null);
-    const run = new RequestProcessor({
-      backend: slow,
-      translator,
-      broker,
-      publisher,
-      store,
-      names,
-      log,
-      guard,
-      shutdown: shutdown.signal,
-      clock,
-    });
+    const run = processor(clock, translator, guard, { backend: slow });
     const hung = new Promise<string>((resolve) => setTimeout(() => resolve("hung"), 10_000));
     expect(await Promise.race([run.process(delivery), hung])).to.equal("ack");
     expect(translator.calls).to.have.length(1);
     expect(released).to.deep.equal([id]);
     expect((await view(id)).state).to.equal("accepted");
-    const retry = await channel.get(names.retryQueue("slow", slow.retry.backoffMs[0]), {
+    const retry = await amqp.channel.get(names.retryQueue("slow", slow.retry.backoffMs[0]), {
       noAck: true,
     });
     expect(retry && retry.properties.messageId).to.equal(id);
@@ -563,24 +533,8 @@ describe("request processor: the last look before the call (real broker and Redi
   describe("a backend paused while a message waits at its last look: no call, handed back", () => {
     // Pause and a closed window mean no calls: a message waiting for its rate token or for an
     // in-place retry when the gate shuts goes back to its queue.
-    async function gated(name: "slow" | "ordered") {
-      const config = compileConfig(rawConfig, ".").backends[name];
-      const pauses = new BackendPauses(redis, prefix);
-      const gates = new BackendGates(
-        new Map([[name, compileServiceWindows([], `backends.${name}.windows`).windows]]),
-        pauses,
-        log,
-      );
-      const limits = createBackendLimits({ redis, prefix, backend: config, gates });
-      const pause = async () => {
-        await pauses.pause(name);
-        await gates.refresh();
-      };
-      return { config, limits, pause, resume: () => pauses.resume(name) };
-    }
-
     it("while it waits for its rate token", async () => {
-      const { config, limits, pause, resume } = await gated("slow");
+      const { config, limits, pause, resume } = limitsOf("slow");
       try {
         const clock = new FixedClock(T0);
         const translator = new RecordingTranslator(clock);
@@ -590,18 +544,7 @@ describe("request processor: the last look before the call (real broker and Redi
           paused ??= pause();
           return [{ status: 200, contentType: "text/plain", body: "first" }];
         };
-        const run = new RequestProcessor({
-          backend: config,
-          translator,
-          broker,
-          publisher,
-          store,
-          names,
-          log,
-          guard: limits.guard,
-          shutdown: shutdown.signal,
-          clock,
-        });
+        const run = processor(clock, translator, limits.guard, { backend: config });
         const first = await accepted(T0, null);
         const second = await accepted(T0, null);
         const settlements = await Promise.all([
@@ -622,25 +565,14 @@ describe("request processor: the last look before the call (real broker and Redi
     it("while it waits for an in-flight slot: handed back at once, not held as a failure", async () => {
       // A failure would be tried again for about a minute (with a warning each time) before
       // the message went back to its queue.
-      const { config, limits, pause, resume } = await gated("slow");
+      const { config, limits, pause, resume } = limitsOf("slow");
       const holder = new InflightLeases(redis, prefix, "slow", { max: 2, leaseMs: 30_000 });
       const held = [await holder.acquire(), await holder.acquire()];
       try {
         const clock = new FixedClock(T0);
         const translator = new RecordingTranslator(clock);
         const { id, delivery } = await accepted(T0, null);
-        const run = new RequestProcessor({
-          backend: config,
-          translator,
-          broker,
-          publisher,
-          store,
-          names,
-          log,
-          guard: limits.guard,
-          shutdown: shutdown.signal,
-          clock,
-        });
+        const run = processor(clock, translator, limits.guard, { backend: config });
         const settled = run.process(delivery);
         await new Promise((resolve) => setTimeout(resolve, 100));
         await pause();
@@ -656,7 +588,7 @@ describe("request processor: the last look before the call (real broker and Redi
     });
 
     it("while an ordered backend's message waits to be retried in place", async () => {
-      const { config, limits, pause, resume } = await gated("ordered");
+      const { config, limits, pause, resume } = limitsOf("ordered");
       try {
         const clock = new FixedClock(T0);
         const translator = new RecordingTranslator(clock);
@@ -665,18 +597,7 @@ describe("request processor: the last look before the call (real broker and Redi
           throw new BackendUnavailableError("backend ordered answered 503");
         };
         const { id, delivery } = await accepted(T0, null);
-        const run = new RequestProcessor({
-          backend: config,
-          translator,
-          broker,
-          publisher,
-          store,
-          names,
-          log,
-          guard: limits.guard,
-          shutdown: shutdown.signal,
-          clock,
-        });
+        const run = processor(clock, translator, limits.guard, { backend: config });
         expect(await run.process(delivery)).to.equal("requeue");
         expect(translator.calls).to.have.length(1);
         expect((await view(id)).state).to.equal("accepted");
@@ -711,22 +632,11 @@ describe("request processor: the last look before the call (real broker and Redi
     const translator = new RecordingTranslator(clock);
     const { id, delivery } = await accepted(T0, null);
     await store.transition(id, ["accepted"], "processing", { claimMs: 1_500 });
-    const run = new RequestProcessor({
-      backend: ordered,
-      translator,
-      broker,
-      publisher,
-      store,
-      names,
-      log,
-      guard: movingGuard(clock),
-      shutdown: shutdown.signal,
-      clock,
-    });
+    const run = processor(clock, translator, movingGuard(clock), { backend: ordered });
     expect(await run.process(delivery)).to.equal("ack");
     expect(translator.calls.map((c) => c.id)).to.deep.equal([id]);
     expect((await responsesOf(id)).map((r) => r.outcome)).to.deep.equal(["completed"]);
-    const parked = await channel.get(names.retryQueue("ordered", ordered.retry.backoffMs[0]), {
+    const parked = await amqp.channel.get(names.retryQueue("ordered", ordered.retry.backoffMs[0]), {
       noAck: true,
     });
     expect(parked).to.equal(false);
@@ -735,13 +645,7 @@ describe("request processor: the last look before the call (real broker and Redi
   it("an in-place retry does not hold the in-flight slot while it waits", async () => {
     // The slot bounds calls open at the backend. Held through a retry's delay, it would stop
     // every other partition of an ordered backend (maxInFlight below partitions) for as long.
-    const narrow = compileConfig(rawConfig, ".").backends.orderedNarrow;
-    const gates = new BackendGates(
-      new Map([["orderedNarrow", compileServiceWindows([], "w").windows]]),
-      new BackendPauses(redis, prefix),
-      log,
-    );
-    const limits = createBackendLimits({ redis, prefix, backend: narrow, gates });
+    const { config: narrow, limits } = limitsOf("orderedNarrow");
     const inflight = redisKeys(prefix).inflight("orderedNarrow");
     try {
       const clock = new FixedClock(T0);
@@ -755,18 +659,7 @@ describe("request processor: the last look before the call (real broker and Redi
         throw new BackendUnavailableError("backend orderedNarrow answered 503");
       };
       const { id, delivery } = await accepted(T0, null);
-      const run = new RequestProcessor({
-        backend: narrow,
-        translator,
-        broker,
-        publisher,
-        store,
-        names,
-        log,
-        guard: limits.guard,
-        shutdown: shutdown.signal,
-        clock,
-      });
+      const run = processor(clock, translator, limits.guard, { backend: narrow });
       expect(await run.process(delivery)).to.equal("ack");
       expect(translator.calls).to.have.length(2);
       expect(await heldDuringDelay).to.equal(0);
@@ -781,13 +674,7 @@ describe("request processor: the last look before the call (real broker and Redi
     // The timeout bounds the call; a token wait longer than it must neither stop the call
     // from being made (a retry spent without a call) nor cut a call short (a timeout after
     // the backend got it, then a second call).
-    const slow = compileConfig(rawConfig, ".").backends.slow;
-    const gates = new BackendGates(
-      new Map([["slow", compileServiceWindows([], "backends.slow.windows").windows]]),
-      new BackendPauses(redis, prefix),
-      log,
-    );
-    const limits = createBackendLimits({ redis, prefix, backend: slow, gates });
+    const { config: slow, limits } = limitsOf("slow");
     try {
       const clock = new FixedClock(T0);
       const translator = new RecordingTranslator(clock);
@@ -796,18 +683,7 @@ describe("request processor: the last look before the call (real broker and Redi
         signals.push(call.signal.aborted);
         return [{ status: 200, contentType: "text/plain", body: "in time" }];
       };
-      const run = new RequestProcessor({
-        backend: slow,
-        translator,
-        broker,
-        publisher,
-        store,
-        names,
-        log,
-        guard: limits.guard,
-        shutdown: shutdown.signal,
-        clock,
-      });
+      const run = processor(clock, translator, limits.guard, { backend: slow });
       const messages = [await accepted(T0, null), await accepted(T0, null)];
       const settlements = await Promise.all(messages.map((m) => run.process(m.delivery)));
       expect(settlements).to.deep.equal(["ack", "ack"]);
@@ -826,13 +702,7 @@ describe("request processor: the last look before the call (real broker and Redi
   describe("with the worker's own limits: first look, slot and claim in one script", () => {
     let limits: BackendLimits;
     before(() => {
-      const { windows } = compileServiceWindows([], "backends.b.windows");
-      const gates = new BackendGates(
-        new Map([["b", windows]]),
-        new BackendPauses(redis, prefix),
-        log,
-      );
-      limits = createBackendLimits({ redis, prefix, backend, gates });
+      limits = limitsOf("b").limits;
     });
     after(() => limits.close());
     const slotsHeld = () => redis.zcard(redisKeys(prefix).inflight("b"));
@@ -869,7 +739,7 @@ describe("request processor: the last look before the call (real broker and Redi
       expect(await processor(clock, translator, limits.guard).process(delivery)).to.equal("ack");
       expect(translator.calls).to.deep.equal([]);
       expect(await slotsHeld()).to.equal(0);
-      const parked = await channel.get(
+      const parked = await amqp.channel.get(
         names.retryQueue("b", Math.min(...backend.retry.backoffMs)),
         {
           noAck: true,
@@ -890,32 +760,12 @@ describe("request processor: the last look before the call (real broker and Redi
       ) => Promise<void>,
     ): Promise<void> {
       await withCutRedis("resend-test", {}, async ({ redis: proxied, cut }) => {
-        const proxiedLimits = createBackendLimits({
-          redis: proxied,
-          prefix,
-          backend,
-          gates: new BackendGates(
-            new Map([["b", compileServiceWindows([], "backends.b.windows").windows]]),
-            new BackendPauses(proxied, prefix),
-            log,
-          ),
-        });
+        const proxiedLimits = limitsOf("b", proxied).limits;
         try {
-          await work(
-            cut,
-            (clock, translator) =>
-              new RequestProcessor({
-                backend,
-                translator,
-                broker,
-                publisher,
-                store: new TransactionStore(proxied, prefix, 60_000),
-                names,
-                log,
-                guard: proxiedLimits.guard,
-                shutdown: shutdown.signal,
-                clock,
-              }),
+          await work(cut, (clock, translator) =>
+            processor(clock, translator, proxiedLimits.guard, {
+              store: new TransactionStore(proxied, prefix, 60_000),
+            }),
           );
         } finally {
           await proxiedLimits.close();
@@ -960,17 +810,7 @@ describe("request processor: the last look before the call (real broker and Redi
       const clock = new FixedClock(T0);
       const translator = new RecordingTranslator(clock);
       const { id, delivery } = await accepted(T0, null);
-      const settlement = await new RequestProcessor({
-        backend,
-        translator,
-        broker,
-        publisher,
-        store,
-        names,
-        log,
-        guard: limits.guard,
-        shutdown: shutdown.signal,
-        clock,
+      const settlement = await processor(clock, translator, limits.guard, {
         listened: () => Promise.reject(new Error("hub listeners unreadable")),
       })
         .process(delivery)

@@ -10,6 +10,7 @@ import { redisKeys } from "../../shared/protocol/redis-keys";
 import { TransactionStore, type TransactionMeta } from "../../shared/store/transaction-store";
 import { withCutRedis } from "../support/cut-redis";
 import { REDIS_URL } from "../support/harness";
+import { transactionMeta } from "../support/messages";
 import type { AnswerCutter } from "../support/tcp-proxy";
 
 describe("transaction store (Redis)", () => {
@@ -27,22 +28,7 @@ describe("transaction store (Redis)", () => {
     redis.disconnect();
   });
 
-  function meta(overrides: Partial<TransactionMeta> = {}): TransactionMeta {
-    return {
-      id: randomUUID(),
-      xroadId: null,
-      service: "svc",
-      backend: "b",
-      client: "EE/GOV/1/app",
-      protocol: "rest",
-      replyMode: "ack",
-      owner: null,
-      callback: null,
-      createdAt: Date.now(),
-      expiresAt: null,
-      ...overrides,
-    };
-  }
+  const meta = transactionMeta;
 
   function response(
     id: string,

@@ -13,6 +13,7 @@ import { redisKeys } from "../../shared/protocol/redis-keys";
 import { createRedis, whenReady } from "../../shared/store/redis";
 import { TransactionStore } from "../../shared/store/transaction-store";
 import { eventually, REDIS_URL } from "../support/harness";
+import { transactionMeta } from "../support/messages";
 import { proxyTo, viaProxy } from "../support/tcp-proxy";
 
 describe("wake subscription (real Redis)", function () {
@@ -53,19 +54,9 @@ describe("wake subscription (real Redis)", function () {
     try {
       await whenReady(commands);
       const id = randomUUID();
-      await new TransactionStore(direct, prefix, 60_000).create({
-        id,
-        xroadId: null,
-        service: "svc",
-        backend: "b",
-        client: "EE/GOV/1/app",
-        protocol: "rest",
-        replyMode: "sync",
-        owner: null,
-        callback: null,
-        createdAt: Date.now(),
-        expiresAt: null,
-      });
+      await new TransactionStore(direct, prefix, 60_000).create(
+        transactionMeta({ id, replyMode: "sync" }),
+      );
       // Its deadline ends the wait empty (null) long after the connection is back: an answer
       // before it came from a read of the record.
       const waiter = waiters.register(id, 15_000);

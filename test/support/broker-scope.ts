@@ -1,0 +1,133 @@
+// What a test of one part of a role sets up on the real broker and Redis when it runs that
+// part in its own process: a unique prefix with a one-backend configuration, a Redis client
+// with the stores on it, and a broker connection with a publisher and a channel to read queues.
+
+import { randomUUID } from "node:crypto";
+import type { ChannelWrapper } from "amqp-connection-manager";
+import * as amqplib from "amqplib";
+import type Redis from "ioredis";
+import pino from "pino";
+import { Broker } from "../../shared/broker/amqp";
+import { declareAllBackends } from "../../shared/broker/topology";
+import { compileConfig, type SluiceConfig } from "../../shared/config/config";
+import { DeadLetters } from "../../shared/operator/dead-letters";
+import { Replayer, type ReplayDeps } from "../../shared/operator/replay";
+import { topologyNames, type TopologyNames } from "../../shared/protocol/names";
+import { createRedis } from "../../shared/store/redis";
+import { TransactionStore } from "../../shared/store/transaction-store";
+import { AMQP_URL, deletePrefix, REDIS_URL } from "./harness";
+
+const silent = pino({ level: "silent" });
+
+/** Service svc (REST, answered by ack) on backend b, whose URL nothing listens on. */
+export function oneBackendConfig(prefix: string): Record<string, unknown> {
+  return {
+    prefix,
+    services: { svc: { protocols: ["rest"], reply: { mode: "ack" }, backend: "b" } },
+    backends: { b: { url: "http://127.0.0.1:9", translator: "rest-json" } },
+  };
+}
+
+export interface TestScope {
+  prefix: string;
+  rawConfig: Record<string, unknown>;
+  config: SluiceConfig;
+  names: TopologyNames;
+  /** A request-path client (commands fail rather than wait while Redis is away). */
+  redis: Redis;
+  store: TransactionStore;
+  deadLetters: DeadLetters;
+  /** Disconnects the client and deletes what the prefix created on the broker and in Redis. */
+  close(): Promise<void>;
+}
+
+/** A scope whose Redis client is named `name`; `oneBackendConfig` unless `rawConfig` says. */
+export function testScope(
+  name: string,
+  rawConfig: (prefix: string) => Record<string, unknown> = oneBackendConfig,
+): TestScope {
+  const prefix = `t-${randomUUID().slice(0, 8)}.`;
+  const raw = rawConfig(prefix);
+  const redis = createRedis(REDIS_URL, silent, name);
+  return {
+    prefix,
+    rawConfig: raw,
+    config: compileConfig(raw, "."),
+    names: topologyNames(prefix),
+    redis,
+    store: new TransactionStore(redis, prefix, 60_000),
+    deadLetters: new DeadLetters(redis, prefix, 60_000),
+    close: async () => {
+      redis.disconnect();
+      await deletePrefix(prefix, raw);
+    },
+  };
+}
+
+export interface BrokerSide {
+  broker: Broker;
+  /** Declares the scope's topology (every backend's queues) unless asked not to. */
+  publisher: ChannelWrapper;
+  /** A plain channel on its own connection, to read queues as a role would not. */
+  channel: amqplib.Channel;
+  close(): Promise<void>;
+}
+
+/** Connects to the broker (through `url`, a proxy say, when given) for `scope`. */
+export async function connectBroker(
+  scope: Pick<TestScope, "config" | "names">,
+  options: { url?: string; publishTimeoutMs?: number; declare?: boolean } = {},
+): Promise<BrokerSide> {
+  const broker = await Broker.connect(options.url ?? AMQP_URL, silent);
+  const reader = await amqplib.connect(AMQP_URL).catch(async (error: unknown) => {
+    await broker.close();
+    throw error;
+  });
+  const close = async () => {
+    await reader.close().catch(() => undefined);
+    await broker.close();
+  };
+  try {
+    const publisher = broker.channel(
+      "publisher",
+      options.declare === false
+        ? async () => undefined
+        : (ch) => declareAllBackends(ch, scope.config, scope.names),
+      options.publishTimeoutMs,
+    );
+    await publisher.waitForConnect();
+    return { broker, publisher, channel: await reader.createChannel(), close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+/** A dead-letter replayer on the scope's Redis and broker; `deps` replaces any of its parts. */
+export function replayerFor(
+  scope: TestScope,
+  amqp: BrokerSide,
+  deps: Partial<ReplayDeps> = {},
+): Replayer {
+  return new Replayer({
+    config: scope.config,
+    redis: scope.redis,
+    store: scope.store,
+    deadLetters: scope.deadLetters,
+    broker: amqp.broker,
+    publisher: amqp.publisher,
+    names: scope.names,
+    publishTimeoutMs: 5_000,
+    ...deps,
+  });
+}
+
+/** Takes every message now in `queue` off it: their message ids, in queue order. */
+export async function takeQueued(channel: amqplib.Channel, queue: string): Promise<string[]> {
+  const ids: string[] = [];
+  for (;;) {
+    const message = await channel.get(queue, { noAck: true });
+    if (!message) return ids;
+    ids.push(String(message.properties.messageId));
+  }
+}

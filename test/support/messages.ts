@@ -1,0 +1,82 @@
+// Requests, records and dead letters as Sluice's roles write them, for tests that seed the
+// broker and Redis themselves: a REST request of client TEST_CLIENT to service svc on
+// backend b (as in oneBackendConfig), answered by ack, unless a test says otherwise.
+
+import { randomUUID } from "node:crypto";
+import type { DeadLetter, DeadLetters } from "../../shared/operator/dead-letters";
+import { requestCodec } from "../../shared/protocol/codec";
+import type { RequestMessage } from "../../shared/protocol/envelope";
+import type { TransactionMeta } from "../../shared/store/transaction-store";
+
+export const TEST_CLIENT = "EE/GOV/1/app";
+
+/** A request message (a new id, created now, never expiring) with `fields` laid over. */
+export function requestMessage(fields: Partial<RequestMessage> = {}): RequestMessage {
+  return {
+    id: randomUUID(),
+    xroadId: null,
+    service: "svc",
+    backend: "b",
+    protocol: "rest",
+    client: TEST_CLIENT,
+    replyMode: "ack",
+    method: "POST",
+    path: "/",
+    query: "",
+    xroadHeaders: {},
+    headers: {},
+    contentType: "application/json",
+    body: "{}",
+    bodyEncoding: "utf8",
+    createdAt: Date.now(),
+    expiresAt: null,
+    owner: null,
+    callback: null,
+    ...fields,
+  };
+}
+
+/** A record's fixed part, as the adapter creates it, with `fields` laid over. */
+export function transactionMeta(fields: Partial<TransactionMeta> = {}): TransactionMeta {
+  return {
+    id: randomUUID(),
+    xroadId: null,
+    service: "svc",
+    backend: "b",
+    client: TEST_CLIENT,
+    protocol: "rest",
+    replyMode: "ack",
+    owner: null,
+    callback: null,
+    createdAt: Date.now(),
+    expiresAt: null,
+    ...fields,
+  };
+}
+
+/**
+ * Records `request` as dead-lettered (retries exhausted after one call, now, unless `entry`
+ * says otherwise) and returns its id.
+ */
+export async function recordDeadLetter(
+  deadLetters: DeadLetters,
+  request: RequestMessage,
+  entry: Partial<Omit<DeadLetter, "replayedAs">> = {},
+): Promise<string> {
+  await deadLetters.record(
+    {
+      id: request.id,
+      reason: "retries_exhausted",
+      backend: request.backend,
+      service: request.service,
+      client: request.client,
+      xroadId: request.xroadId,
+      at: Date.now(),
+      error: "HTTP 500",
+      attempts: 1,
+      ...entry,
+    },
+    requestCodec.encode(request),
+  );
+  return request.id;
+}
