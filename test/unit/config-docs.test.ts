@@ -62,12 +62,10 @@ function topLevelParts(text: string): string[] {
 }
 
 /**
- * The key paths docs/configuration.md's tables name: the backticked keys of each row's first
- * column, under the section's prefix, and the keys of a `{ a, b: default }` block elsewhere in
- * the row (`tls` → `{ cert, key, clientCa }`).
+ * The rows of docs/configuration.md's key tables: the cells, and the backticked keys of the
+ * first as key paths under the section's prefix (a heading `` `backends.<name>` `` → `backends.*.`).
  */
-function documentedKeyPaths(markdown: string): string[] {
-  const paths: string[] = [];
+function* keyRows(markdown: string): Generator<{ keys: string[]; cells: string[] }> {
   let prefix = "";
   for (const line of markdown.split("\n")) {
     const heading = /^## (.*)$/.exec(line);
@@ -77,8 +75,20 @@ function documentedKeyPaths(markdown: string): string[] {
       continue;
     }
     if (!line.startsWith("| `")) continue;
-    const [first, ...rest] = line.split("|").slice(1, -1);
-    const keys = [...first.matchAll(/`([^`]+)`/g)].map((m) => prefix + m[1]);
+    const cells = line.split("|").slice(1, -1);
+    yield { keys: [...cells[0].matchAll(/`([^`]+)`/g)].map((m) => prefix + m[1]), cells };
+  }
+}
+
+/**
+ * The key paths docs/configuration.md's tables name: the backticked keys of each row's first
+ * column, under the section's prefix, and the keys of a `{ a, b: default }` block elsewhere in
+ * the row (`tls` → `{ cert, key, clientCa }`).
+ */
+function documentedKeyPaths(markdown: string): string[] {
+  const paths: string[] = [];
+  for (const { keys, cells } of keyRows(markdown)) {
+    const rest = cells.slice(1);
     paths.push(...keys);
     // `{ a, b }` lists the row's own keys, `tls: { a, b }` those of its `tls`.
     for (const block of rest.join("|").matchAll(/`(?:([A-Za-z][A-Za-z0-9]*): )?\{([^`]*)\}`/g)) {
@@ -119,18 +129,8 @@ function codeBlocks(markdown: string): Array<{ line: number; text: string }> {
  */
 function documentedDefaults(markdown: string): Array<{ key: string; value: string }> {
   const defaults: Array<{ key: string; value: string }> = [];
-  let prefix = "";
-  for (const line of markdown.split("\n")) {
-    const heading = /^## (.*)$/.exec(line);
-    if (heading) {
-      const name = /`([^`]+)`/.exec(heading[1])?.[1];
-      prefix = name ? `${name.replace(/<[^>]+>/g, "*")}.` : "";
-      continue;
-    }
-    if (!line.startsWith("| `")) continue;
-    const [first, cell] = line.split("|").slice(1, 3);
-    const keys = [...first.matchAll(/`([^`]+)`/g)].map((m) => prefix + m[1]);
-    const values = cell.trim().split(" / ");
+  for (const { keys, cells } of keyRows(markdown)) {
+    const values = (cells[1] ?? "").trim().split(" / ");
     if (values.length !== keys.length) continue;
     values.forEach((value, i) => {
       // A formula such as `max(wait, 25s)` is no value to set.
@@ -162,19 +162,9 @@ function withValue(raw: Raw, key: string, value: unknown): Raw {
  */
 function documentedRanges(markdown: string): Array<{ key: string; range: [number, number] }> {
   const ranges: Array<{ key: string; range: [number, number] }> = [];
-  let prefix = "";
-  for (const line of markdown.split("\n")) {
-    const heading = /^## (.*)$/.exec(line);
-    if (heading) {
-      const name = /`([^`]+)`/.exec(heading[1])?.[1];
-      prefix = name ? `${name.replace(/<[^>]+>/g, "*")}.` : "";
-      continue;
-    }
-    if (!line.startsWith("| `")) continue;
-    const [first, ...rest] = line.split("|").slice(1, -1);
-    const keys = [...first.matchAll(/`([^`]+)`/g)].map((m) => prefix + m[1]);
+  for (const { keys, cells } of keyRows(markdown)) {
     if (keys.length !== 1) continue;
-    const text = rest.join("|");
+    const text = cells.slice(1).join("|");
     for (const m of text.matchAll(/(\d+) to (\d+)(?=[),;]| \()/g)) {
       const before = [...text.slice(0, m.index).matchAll(/`([A-Za-z]+)`/g)].map((b) => b[1]);
       const sub = before.at(-1);
