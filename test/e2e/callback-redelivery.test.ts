@@ -9,7 +9,13 @@ import path from "node:path";
 import { expect } from "chai";
 import { verifyWebhook } from "../../response-worker/webhook-signature";
 import { CallbackReceiver } from "../integration/callback-receiver";
-import { call, eventually, Harness, type SluiceProcess } from "../support/harness";
+import {
+  call,
+  eventually,
+  Harness,
+  type SluiceProcess,
+  type CallOptions,
+} from "../support/harness";
 
 const CLIENT = "EE/GOV/70000001/case-app";
 const BIN = path.resolve(__dirname, "..", "..", "..", "bin", "sluice.js");
@@ -36,12 +42,7 @@ describe("dead callbacks redelivered by the operator (admin port and CLI)", func
     await receiver.close();
   });
 
-  const admin = (urlPath: string, options: Parameters<typeof call>[1] = {}) =>
-    call(`${sluice.adminUrl}${urlPath}`, {
-      client: null,
-      ...options,
-      headers: { ...harness.adminHeaders(), ...(options.headers ?? {}) },
-    });
+  const admin = (route: string, options?: CallOptions) => harness.admin(sluice, route, options);
   const status = (id: string) => call(`${sluice.url}/messages/${id}`, { client: CLIENT });
   const sluiceCli = (args: string[]) =>
     new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {

@@ -18,6 +18,7 @@ import {
   Harness,
   REDIS_URL,
   type SluiceProcess,
+  type CallOptions,
 } from "../support/harness";
 import { takeQueued } from "../support/broker-scope";
 import { recordDeadLetter, requestMessage } from "../support/messages";
@@ -56,12 +57,7 @@ describe("dead letters the operator selects (lists, bulk replay, CLI)", function
     await harness.cleanup();
   });
 
-  const admin = (url: string, options: Parameters<typeof call>[1] = {}) =>
-    call(`${sluice.adminUrl}${url}`, {
-      client: null,
-      ...options,
-      headers: { ...harness.adminHeaders(), ...(options.headers ?? {}) },
-    });
+  const admin = (route: string, options?: CallOptions) => harness.admin(sluice, route, options);
   const cli = (args: string[]) =>
     spawnSync(process.execPath, [BIN, ...args, "--config", harness.configFile], {
       env: { ...process.env, LOG_LEVEL: "warn" },

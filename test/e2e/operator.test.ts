@@ -7,7 +7,13 @@ import { execFile, spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import path from "node:path";
 import { expect } from "chai";
-import { call, eventually, Harness, type SluiceProcess } from "../support/harness";
+import {
+  call,
+  eventually,
+  Harness,
+  type SluiceProcess,
+  type CallOptions,
+} from "../support/harness";
 
 const CLIENT = "EE/GOV/70000001/case-app";
 const BIN = path.resolve(__dirname, "..", "..", "..", "bin", "sluice.js");
@@ -36,12 +42,7 @@ describe("operator controls (admin token, dead letters, replay, lookup)", functi
   });
   after(() => harness.cleanup());
 
-  const admin = (path: string, options: Parameters<typeof call>[1] = {}) =>
-    call(`${sluice.adminUrl}${path}`, {
-      client: null,
-      ...options,
-      headers: { ...harness.adminHeaders(), ...(options.headers ?? {}) },
-    });
+  const admin = (route: string, options?: CallOptions) => harness.admin(sluice, route, options);
   const submit = async (service: string, xroadId = randomUUID()) => {
     const answer = await call(`${sluice.url}/rest/${service}/orders`, {
       body: JSON.stringify({ order: 1 }),

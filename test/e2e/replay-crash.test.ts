@@ -9,7 +9,14 @@ import { randomUUID } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { expect } from "chai";
-import { AMQP_URL, call, eventually, Harness, type SluiceProcess } from "../support/harness";
+import {
+  AMQP_URL,
+  call,
+  eventually,
+  Harness,
+  type SluiceProcess,
+  type CallOptions,
+} from "../support/harness";
 import { proxyTo, viaProxy, type ClientFilter } from "../support/tcp-proxy";
 
 const BIN = path.resolve(__dirname, "..", "..", "..", "bin", "sluice.js");
@@ -83,12 +90,7 @@ describe("a replay whose publisher was killed before the broker's confirm", func
     await harness.cleanup();
   });
 
-  const admin = (route: string, options: Parameters<typeof call>[1] = {}) =>
-    call(`${sluice.adminUrl}${route}`, {
-      client: null,
-      ...options,
-      headers: { ...harness.adminHeaders(), ...(options.headers ?? {}) },
-    });
+  const admin = (route: string, options?: CallOptions) => harness.admin(sluice, route, options);
   const status = async (id: string) => (await call(`${sluice.url}/messages/${id}`)).json;
 
   it("is sent again under the same id by the next replay, once, and completes", async () => {

@@ -75,6 +75,15 @@ export class Harness {
     return { authorization: `Bearer ${this.adminToken}` };
   }
 
+  /** An operator request to `proc`'s admin port: the admin token, and no X-Road client. */
+  admin(proc: SluiceProcess, route: string, options: CallOptions = {}): Promise<HttpAnswer> {
+    return call(`${proc.adminUrl}${route}`, {
+      client: null,
+      ...options,
+      headers: { ...this.adminHeaders(), ...(options.headers ?? {}) },
+    });
+  }
+
   /** Spawns `sluice <role> [...args]` and resolves once it logged that it is ready. */
   async spawn(
     role: string,
@@ -156,7 +165,8 @@ export class Harness {
   async cleanup(): Promise<void> {
     await Promise.all([...this.processes].map((p) => p.stop("SIGKILL")));
     await this.sim?.close();
-    await deletePrefix(this.prefix, this.config);
+    // Without a configuration nothing ran under the prefix, and there is none to read it from.
+    if (Object.keys(this.config).length > 0) await deletePrefix(this.prefix, this.config);
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
@@ -255,16 +265,16 @@ export interface HttpAnswer {
   json: any; // eslint-disable-line @typescript-eslint/no-explicit-any
 }
 
+export interface CallOptions {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string | Buffer;
+  /** The X-Road-Client header (a test client unless given); null sends none. */
+  client?: string | null;
+}
+
 /** A plain HTTP call with the X-Road client header most tests need. */
-export async function call(
-  url: string,
-  options: {
-    method?: string;
-    headers?: Record<string, string>;
-    body?: string | Buffer;
-    client?: string | null;
-  } = {},
-): Promise<HttpAnswer> {
+export async function call(url: string, options: CallOptions = {}): Promise<HttpAnswer> {
   const headers: Record<string, string> = { ...(options.headers ?? {}) };
   if (options.client !== null)
     headers["X-Road-Client"] ??= options.client ?? "EE/GOV/70000001/case-app";
