@@ -32,6 +32,8 @@ import {
   submitMessage,
 } from "../route-intake";
 import { arrivalOf, statusLocation } from "../status-location";
+import { XROAD_TRANSLATORS } from "../../shared/config/config";
+import { XROAD_ERROR_HEADER } from "../../shared/protocol/xroad-error-code";
 
 const SERVICE_PATH = /^\/rest\/([^/?]+)(\/[^?]*)?$/;
 /** The body of a request without one (never written to). */
@@ -81,7 +83,9 @@ export function restRoute(deps: RestRouteDeps) {
         result.id,
         deps.config.xroad.provider,
       );
-      outcome = answer(ctx, result, statusUrl);
+      // A remote X-Road service's answer may be X-Road's own error, which its header marks.
+      const translator = deps.config.backends[service.backend]?.translator ?? "";
+      outcome = answer(ctx, result, statusUrl, XROAD_TRANSLATORS.includes(translator));
     } catch (error) {
       outcome = errorOutcome(answerError(ctx, error, deps.log));
     } finally {
@@ -201,7 +205,12 @@ function replyMode(
 }
 
 /** Maps an intake result onto the HTTP answer; returns the metrics outcome label. */
-function answer(ctx: Context, result: IntakeResult, statusUrl: string): string {
+function answer(
+  ctx: Context,
+  result: IntakeResult,
+  statusUrl: string,
+  remoteXroad: boolean,
+): string {
   markMessage(ctx, result.id);
   if (result.kind === "accepted") {
     ctx.status = 202;
@@ -226,6 +235,12 @@ function answer(ctx: Context, result: IntakeResult, statusUrl: string): string {
     // filter); Sluice's own headers are set around them and cannot be overridden.
     for (const [name, value] of Object.entries(forwardedResponseHeaders(response.headers ?? {}))) {
       ctx.set(name, value);
+    }
+    // The consumer direction: PR-REST §4.6 has a caller tell the security server's errors from
+    // the provider's by X-Road-Error alone; it is not among the backend's own headers above.
+    const xroadError = response.headers?.[XROAD_ERROR_HEADER];
+    if (remoteXroad && typeof xroadError === "string" && xroadError !== "") {
+      ctx.set("X-Road-Error", xroadError);
     }
     ctx.status = response.status;
     ctx.type = response.contentType || "application/octet-stream";

@@ -2,6 +2,9 @@
 // §4.6, PR-MESS §2.5) read as what they mean for a call: may pass later, refused, or unusable;
 // and the message of a REST error document.
 
+/** PR-REST §4.6: the header by which an answer says X-Road itself raised the error. */
+export const XROAD_ERROR_HEADER = "x-road-error";
+
 /** `retry`: may pass; `reject`: the request itself is refused; `fail`: the answer is unusable. */
 export type XroadFaultClass = "retry" | "reject" | "fail";
 

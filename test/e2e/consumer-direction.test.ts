@@ -460,6 +460,22 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
     });
   }
 
+  it("a sync caller can tell the security server's refusal from the remote provider's answer (X-Road-Error)", async () => {
+    // PR-REST §4.6: only X-Road-Error says an error came from X-Road, not from the provider.
+    const answer = await call(`${local.url}/rest/denied`, {
+      client: LOCAL_APP,
+      body: "{}",
+      headers: { Prefer: "wait=10" },
+    });
+    expect(answer.status, answer.text).to.equal(500);
+    expect(answer.json.type).to.equal("Server.ServerProxy.AccessDenied");
+    expect(answer.headers.get("x-road-error")).to.equal("Server.ServerProxy.AccessDenied");
+    // The remote provider's own answer carries none (the sync lookup above passes its 200).
+    const own = await call(`${local.url}/rest/lookup/persons/1`, { client: null, body: "{}" });
+    expect(own.status, own.text).to.equal(200);
+    expect(own.headers.get("x-road-error")).to.equal(null);
+  });
+
   it("fails, never completes, a SOAP answer whose header does not echo the request's", async () => {
     // The security server checks client and id only; the stub answers for another user.
     const ack = await fetch(`${local.url}/soap`, {

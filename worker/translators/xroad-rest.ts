@@ -14,7 +14,7 @@ import {
   type TranslatorBackend,
 } from "./translator";
 import { xroadFailure } from "./xroad-fault";
-import { xroadJsonErrorMessage } from "../../shared/protocol/xroad-error-code";
+import { XROAD_ERROR_HEADER, xroadJsonErrorMessage } from "../../shared/protocol/xroad-error-code";
 import { consumerOf, xroadClientFor, type XroadConsumer } from "./xroad-ids";
 
 /** Request headers a caller may send that X-Road passes on (PR-REST §4.3), by our name. */
@@ -84,6 +84,8 @@ class XroadRestTranslator extends RestJsonTranslator {
     const raw = headers["x-road-error"];
     const code = (Array.isArray(raw) ? raw[raw.length - 1] : raw)?.trim();
     if (!code) return;
+    // Kept with the answer: a sync caller tells X-Road's errors from the provider's by it alone.
+    response.headers = { ...response.headers, [XROAD_ERROR_HEADER]: code };
     throw xroadFailure(this.backend.name, code, errorText(response), response, retryAfterMs);
   }
 }
