@@ -537,6 +537,23 @@ describe("deployment files", () => {
     ]);
   });
 
+  it("the demo's adapter listens on loopback, except in its Compose container", () => {
+    // npm start runs the demo with published secrets, private callback targets allowed and a
+    // consumer-direction service: on every interface, anyone on the network could use them.
+    const saved = process.env.DEMO_ADAPTER_HOST;
+    delete process.env.DEMO_ADAPTER_HOST;
+    try {
+      expect(loadConfig(join(ROOT, "config/demo.yaml")).adapter.host).to.equal("127.0.0.1");
+    } finally {
+      if (saved !== undefined) process.env.DEMO_ADAPTER_HOST = saved;
+    }
+    const compose = yamlDoc("docker-compose.yml") as {
+      services: Record<string, { environment?: Record<string, string> }>;
+    };
+    // Compose publishes the port on the host's loopback; inside, xroad-sim reaches it by name.
+    expect(compose.services["sluice-adapter"].environment?.DEMO_ADAPTER_HOST).to.equal("0.0.0.0");
+  });
+
   it("Compose publishes every port on the host's loopback only", () => {
     // The demo's RabbitMQ (sluice / sluice) and Grafana (admin / admin) have known passwords, and
     // its adapter and simulators take any caller: on every host interface they were open to
