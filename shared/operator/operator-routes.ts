@@ -22,6 +22,8 @@ import { deadLetterFilter, type DeadLetter, type DeadLetters } from "./dead-lett
 import { ambiguity, findByCaller } from "./message-lookup";
 import { cancelByOperator, conflictMessage } from "./operator-cancel";
 import { unavailableOnOutage } from "./store-unavailable";
+import { SluiceError } from "../protocol/errors";
+import { OUTAGE_RETRY_AFTER_S } from "../runtime/outage";
 import type { RecentFailures } from "./recent-failures";
 import { Replayer } from "./replay";
 import { DeadCallbacks, deadCallbackFilter } from "./dead-callbacks";
@@ -53,6 +55,11 @@ export interface OperatorDeps {
   clock: Clock;
   /** Runs after a pause or resume asked here, so this process's workers obey at once. */
   afterPauseChange: () => Promise<void>;
+  /**
+   * Why Redis cannot be used now (disconnected, or silent by the heartbeat), or null: routes
+   * that read it are then refused at once instead of after redisCommandTimeout.
+   */
+  redisProblem?: () => string | null;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -74,8 +81,19 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
   const { admin, config, store, broker, names, monitor, pauses, deadLetters } = deps;
   // Every operator route reads Redis: one that fails or is silent answers 503 with
   // Retry-After, whichever route met it. Any other error is a bug: 500 Internal, logged.
+  // While Redis is known to be out, they answer the same 503 at once, sending it nothing.
   const route = (method: string, pattern: RegExp, handler: AdminHandler) =>
-    admin.addRoute(method, pattern, (...args) => unavailableOnOutage(() => handler(...args)));
+    admin.addRoute(method, pattern, (...args) =>
+      unavailableOnOutage(() => {
+        const problem = deps.redisProblem?.() ?? null;
+        if (problem !== null) {
+          throw new SluiceError("Unavailable", `Redis unavailable (${problem})`, {
+            retryAfter: OUTAGE_RETRY_AFTER_S,
+          });
+        }
+        return handler(...args);
+      }),
+    );
   const known = new Set(Object.keys(config.backends));
   let publisher: ChannelWrapper | null = null;
   // Opened on first use: most admin ports never replay or cancel anything.
@@ -144,7 +162,8 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
       deadCallbacks: callbacksByReason,
     });
   });
-  route("GET", /^\/$/, async () => ({
+  // The page and its script read nothing: served even while Redis is out.
+  admin.addRoute("GET", /^\/$/, async () => ({
     status: 200,
     body: STATUS_PAGE,
     contentType: "text/html; charset=utf-8",
@@ -155,7 +174,7 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
       "x-frame-options": "DENY",
     },
   }));
-  route("GET", /^\/status\.js$/, async () => ({
+  admin.addRoute("GET", /^\/status\.js$/, async () => ({
     status: 200,
     body: STATUS_SCRIPT,
     contentType: "text/javascript; charset=utf-8",

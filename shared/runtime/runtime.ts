@@ -93,6 +93,7 @@ export async function startRuntime(
     afterPauseChange: async () => {
       for (const listener of pauseListeners) await listener();
     },
+    redisProblem: () => heartbeat.problem(),
   });
   const port = await admin.listen(adminPort, config.admin.host);
   log.info(

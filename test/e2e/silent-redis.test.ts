@@ -118,7 +118,7 @@ describe("a silent Redis (adapter's connection stalled, not closed)", function (
     );
   });
 
-  it("once the heartbeat finds Redis silent, status reads, cancels and the hub are refused as submissions are, with nothing sent to Redis", async () => {
+  it("once the heartbeat finds Redis silent, status reads, cancels and the hub are refused as submissions are, and the operator's lookup and cancel too, with nothing sent to Redis", async () => {
     const accepted = await submit("parked", randomUUID());
     expect(accepted.status).to.equal(202);
     const id = accepted.json.id as string;
@@ -155,6 +155,18 @@ describe("a silent Redis (adapter's connection stalled, not closed)", function (
     );
     asSubmissions("hub registration", await call(`${adapter.url}/hub`, { body: hubBody("new") }));
     asSubmissions("hub removal", await call(`${adapter.url}/hub/${hubId}`, { method: "DELETE" }));
+    // The operator's lookup and cancel of the message likewise (in the admin port's words).
+    for (const method of ["GET", "DELETE"]) {
+      const operator = await call(`${adapter.adminUrl}/admin/messages/${id}`, {
+        method,
+        client: null,
+        headers: harness.adminHeaders(),
+      });
+      expect(operator.status, `operator ${method}: ${operator.text}`).to.equal(503);
+      expect(operator.json).to.include({ type: "Unavailable" });
+      expect(operator.json.message).to.include("not answering");
+      expect(Number(operator.headers.get("retry-after"))).to.be.greaterThan(0);
+    }
     // Refused before any command: none of them reached the stalled connection.
     expect(proxy.heldIncludes(id), "a command about the message sent to Redis").to.equal(false);
     expect(proxy.heldIncludes(hubId), "a command about the listener sent to Redis").to.equal(false);
