@@ -485,6 +485,9 @@ export class RequestProcessor {
     permit?: CallPermit,
     calls = callsBefore(message),
   ) {
+    // A delivery handed back as it came (a shutdown during a call or an in-place retry) carries
+    // no count of the calls made: the record's mark says so instead.
+    if (calls === 0 && (await this.deps.store.wasCalled(request.id))) calls = 1;
     if (calls > 0) {
       const error = `the message's expireAfter passed before it could be tried again, after ${calls} failed call${calls === 1 ? "" : "s"} that may have reached the backend`;
       await this.answer(

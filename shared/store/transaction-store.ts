@@ -766,6 +766,14 @@ export class TransactionStore {
   }
 
   /**
+   * Whether a worker gave the message back after a call that may have reached the backend
+   * (`transition`'s `called`): its next copy may carry no count of that call.
+   */
+  async wasCalled(id: string): Promise<boolean> {
+    return (await this.redis.hexists(this.key(id), "called")) === 1;
+  }
+
+  /**
    * Extends this worker's `processing` claim to `claimMs` from now by Redis's clock (a long
    * in-place retry); false if not processing.
    */
