@@ -4,7 +4,7 @@
 
 /** What a request says about the way it came: its X-Road headers, as received. */
 export interface ArrivalHeaders {
-  /** `X-Road-Service`: sent by some security servers and simulators, not by X-Road's own. */
+  /** `X-Road-Service`: never set by X-Road's security server on a request; a consumer may send one. */
   service?: string;
   /** `X-Road-Request-Id`: set by every security server on the calls it forwards. */
   requestId?: string;
@@ -26,18 +26,18 @@ export function providerOf(xroadService: string | undefined, serviceCode: string
 }
 
 /**
- * The provider a caller reached: the one `X-Road-Service` names, else `configured`
- * (`xroad.provider`) when the call came through a security server. X-Road's security server
- * puts `X-Road-Service` on answers only (PR-REST §4.3), never on the request it forwards, so
- * without the setting Sluice cannot know under which subsystem it was called.
+ * The provider a caller reached: `configured` (`xroad.provider`) when the call came through a
+ * security server, else the one an `X-Road-Service` header names. X-Road's security server
+ * puts `X-Road-Service` on answers only (PR-REST §4.3); on a request it forwards, one is the
+ * consumer's own header passed on unchecked, so the operator's setting comes first.
  */
 function reachedProvider(
   arrival: ArrivalHeaders,
   serviceCode: string,
   configured: string | null,
 ): string[] | null {
-  if (arrival.service) return providerOf(arrival.service, serviceCode);
   if (configured && arrival.requestId?.trim()) return configured.split("/");
+  if (arrival.service) return providerOf(arrival.service, serviceCode);
   return null;
 }
 

@@ -108,7 +108,8 @@ describe("status location through X-Road", () => {
     );
     // A direct caller (no security server in between) keeps the direct path.
     expect(statusLocation({}, "q", "messages", "x", "EE/GOV/7000/sluice")).to.equal("/messages/x");
-    // X-Road-Service, when a security server does send it, names the provider it was called as.
+    // An X-Road-Service on a forwarded request is the consumer's own (a security server passes
+    // it on unchecked): the configured provider comes first.
     expect(
       statusLocation(
         { service: "EE/GOV/7000/other-sub/q", ...forwarded },
@@ -117,7 +118,7 @@ describe("status location through X-Road", () => {
         "x",
         "EE/GOV/7000/sluice",
       ),
-    ).to.equal("/r1/EE/GOV/7000/other-sub/messages/x");
+    ).to.equal("/r1/EE/GOV/7000/sluice/messages/x");
   });
 
   it("stays /messages/<id> without X-Road-Service, or when it names another service", () => {
