@@ -4,7 +4,7 @@
 import { expect } from "chai";
 import * as soap from "soap";
 import { Harness, type SluiceProcess } from "../support/harness";
-import { TEST_QUERY_SCHEMA } from "../fixtures/xroad-soap/outcomes";
+import { testQueryService } from "../fixtures/xroad-soap/outcomes";
 
 const XRD = "http://x-road.eu/xsd/xroad.xsd";
 const IDS = "http://x-road.eu/xsd/identifiers";
@@ -68,13 +68,7 @@ describe("SOAP: a `soap` client from the served WSDL, legacy SOAP backend, sync"
     await harness.startSim();
     harness.writeConfig({
       services: {
-        testQuery: {
-          protocols: ["soap"],
-          namespace: "http://cosumer.ee.xroad.net",
-          schema: TEST_QUERY_SCHEMA,
-          reply: { mode: "sync", wait: "10s" },
-          backend: "legacy",
-        },
+        testQuery: testQueryService("legacy", { mode: "sync", wait: "10s" }),
         getState: {
           protocols: ["soap"],
           namespace: "http://x-road.eu/xsd/xroad.xsd",

@@ -6,7 +6,7 @@ import { expect } from "chai";
 import { readFileSync } from "node:fs";
 import net from "node:net";
 import { Harness, type SluiceProcess } from "../support/harness";
-import { fixture, TEST_QUERY_SCHEMA } from "../fixtures/xroad-soap/outcomes";
+import { fixture, testQueryService } from "../fixtures/xroad-soap/outcomes";
 
 const XML = "text/xml; charset=utf-8";
 const HUGE = 50 * 1024 * 1024;
@@ -293,13 +293,7 @@ describe("SOAP: hostile input against a running adapter", function () {
     await harness.startSim();
     harness.writeConfig({
       services: {
-        testQuery: {
-          protocols: ["soap"],
-          namespace: "http://cosumer.ee.xroad.net",
-          schema: TEST_QUERY_SCHEMA,
-          reply: { mode: "sync", wait: "10s" },
-          backend: "sim",
-        },
+        testQuery: testQueryService("sim", { mode: "sync", wait: "10s" }),
       },
       backends: { sim: { translator: "rest-json" } },
     });

@@ -7,7 +7,7 @@
 import { expect } from "chai";
 import { Harness, type SluiceProcess } from "../support/harness";
 import { childElements, directText, parseXml } from "../../adapter/soap/safe-xml";
-import { fixture, TEST_QUERY_SCHEMA } from "../fixtures/xroad-soap/outcomes";
+import { fixture, testQueryService } from "../fixtures/xroad-soap/outcomes";
 import { decodeHttpHeaderValue, httpHeaderValue } from "../../shared/protocol/header-value";
 
 const USER_ID = "EE:PIN:Šimon Žemaitis";
@@ -35,13 +35,7 @@ describe("SOAP header fields beyond ISO-8859-1 to a rest-json backend (e2e)", fu
     await harness.startSim({ recordDetails: true });
     harness.writeConfig({
       services: {
-        testQuery: {
-          protocols: ["soap"],
-          namespace: "http://cosumer.ee.xroad.net",
-          schema: TEST_QUERY_SCHEMA,
-          reply: { mode: "sync", wait: "20s", maxWait: "20s" },
-          backend: "sim",
-        },
+        testQuery: testQueryService("sim", { mode: "sync", wait: "20s", maxWait: "20s" }),
       },
       backends: { sim: { translator: "rest-json", retry: { attempts: 1, backoff: ["1s"] } } },
     });
