@@ -79,6 +79,26 @@ describe("X-Road SOAP header echo", () => {
     ).to.equal("the answer has no X-Road header");
   });
 
+  it("reads the header alone: a Body of any depth is no reason to refuse an answer", () => {
+    // The remote provider's Body is passed on as it is; parsing it too refused an answer whose
+    // Body nested deeper than the parser's limit (100) as one that could not be read.
+    const deep = `${"<x>".repeat(150)}1${"</x>".repeat(150)}`;
+    expect(echoMismatch(requestEnvelope(sent, deep), sent)).to.equal("");
+  });
+
+  it("refuses a header over 64 KiB as not echoed, without reading it whole", () => {
+    // An X-Road header is a few hundred bytes: megabytes of elements in one, from another
+    // member's service, only cost the worker's event loop.
+    const padded = requestEnvelope(sent, "<x/>").replace(
+      "</SOAP-ENV:Header>",
+      `${"<pad>x</pad>".repeat(6000)}</SOAP-ENV:Header>`,
+    );
+    expect(padded.length).to.be.greaterThan(64 * 1024);
+    expect(echoMismatch(padded, sent)).to.equal(
+      "the answer cannot be read (its header is larger than 65536 bytes)",
+    );
+  });
+
   it("reports a field with a character reference past U+10FFFF as not echoed, not as an error", () => {
     const envelope = requestEnvelope(sent, "<x/>").replace(">id-1<", ">id-&#x110000;<");
     expect(envelope).to.include("id-&#x110000;");

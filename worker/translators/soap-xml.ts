@@ -212,6 +212,43 @@ export function findSoapBody(text: string): SoapBody | null {
   throw new XmlScanError(body === null ? "the envelope has no Body" : "the Body is not closed");
 }
 
+/**
+ * The Header element of a SOAP envelope as written (start tag to end tag), or null when none
+ * comes before the Body. Scans no further than the Header: the Body, however large, is not
+ * read. Throws XmlScanError for a Header over `maxBytes` or markup too broken to read.
+ */
+export function soapHeaderXml(text: string, maxBytes: number): string | null {
+  let depth = 0;
+  let header: StartTag | null = null;
+  for (const token of tokens(text)) {
+    const at = token.kind === "start" ? token.tag.start : token.start;
+    if (header !== null && at - header.start > maxBytes) {
+      throw new XmlScanError(`its header is larger than ${maxBytes} bytes`);
+    }
+    if (token.kind === "start") {
+      const { tag } = token;
+      if (depth === 1 && header === null) {
+        if (tag.local === "Body") return null;
+        if (tag.local === "Header") {
+          if (tag.selfClosing) return text.slice(tag.start, tag.end);
+          header = tag;
+        }
+      }
+      if (!tag.selfClosing) depth++;
+    } else {
+      depth--;
+      if (header !== null && depth === 1) {
+        if (token.end - header.start > maxBytes) {
+          throw new XmlScanError(`its header is larger than ${maxBytes} bytes`);
+        }
+        return text.slice(header.start, token.end);
+      }
+      if (depth <= 0) return null;
+    }
+  }
+  return null;
+}
+
 /** Prefixes used in element and attribute names of `xml` that nothing in it declares. */
 export function undeclaredPrefixes(xml: string, outer: NamespaceScope = new Map()): string[] {
   const declared = new Set<string>(outer.keys());
