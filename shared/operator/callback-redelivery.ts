@@ -7,6 +7,7 @@ import type { ChannelWrapper } from "amqp-connection-manager";
 import { randomUUID } from "node:crypto";
 import type { Broker } from "../broker/amqp";
 import { callbackJobCodec } from "../protocol/codec";
+import { SluiceError } from "../protocol/errors";
 import type { TopologyNames } from "../protocol/names";
 import { statusDocument } from "../store/status-document";
 import type { TransactionStore } from "../store/transaction-store";
@@ -28,6 +29,12 @@ export interface RedeliveryResult {
   /** A redelivery claimed earlier whose publisher stopped before the broker took it. */
   resumed?: boolean;
   error?: string;
+  /**
+   * Refused because the broker was out of reach or did not confirm in time: the claim was
+   * undone, so ask again after this many seconds. The admin port answers it as 503
+   * Unavailable with Retry-After, as a replay's.
+   */
+  retryAfter?: number;
 }
 
 export interface RedeliveryDeps {
@@ -84,10 +91,12 @@ export class CallbackRedeliverer {
       });
     } catch (error) {
       await deadCallbacks.unclaim(id, token).catch(() => undefined);
+      const retryAfter = error instanceof SluiceError ? error.retryAfter : undefined;
       return {
         id,
         result: "refused",
         error: `the broker did not take the redelivery: ${(error as Error).message}`,
+        ...(retryAfter !== undefined ? { retryAfter } : {}),
       };
     }
     // Lost, this mark only lets a later request send it again once the claim's mark expired:

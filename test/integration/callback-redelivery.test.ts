@@ -123,6 +123,8 @@ describe("dead callbacks: record and redelivery claim (real broker and Redis)", 
     const refused = await redeliverer(nowhere).redeliver(id);
     expect(refused.result).to.equal("refused");
     expect(refused.error).to.match(/broker did not take/);
+    // Nothing was sent: the admin port answers 503 with this Retry-After, as for a replay.
+    expect(refused.retryAfter).to.be.greaterThan(0);
     expect((await store.get(id))?.delivery).to.equal("delivery_failed");
     expect((await deadCallbacks.get(id))?.redeliveries).to.equal(0);
     expect(await redeliverer().redeliver(id)).to.deep.include({ result: "redelivered" });

@@ -1,5 +1,5 @@
-// An error under an operator request (admin port) or a status request (service port): Redis out
-// of reach is 503 Unavailable with Retry-After, asking again later works; a bug (a TypeError, a
+// An error under an operator request (admin port) or a status request (service port): Redis or
+// the broker out of reach is 503 Unavailable with Retry-After, asking again later works; a bug (a TypeError, a
 // command Redis refuses as malformed) is 500 Internal with the generic body, nothing of it on
 // the wire, and one error line in the log with its stack.
 
@@ -17,9 +17,11 @@ import type { QueueMonitor } from "../../shared/broker/queue-monitor";
 import { compileConfig } from "../../shared/config/config";
 import { AdminServer } from "../../shared/observability/admin-server";
 import { BackendPauses } from "../../shared/operator/backend-pauses";
+import { DeadCallbacks } from "../../shared/operator/dead-callbacks";
 import { DeadLetters } from "../../shared/operator/dead-letters";
 import { addOperatorRoutes } from "../../shared/operator/operator-routes";
 import { RecentFailures } from "../../shared/operator/recent-failures";
+import { SluiceError } from "../../shared/protocol/errors";
 import { topologyNames } from "../../shared/protocol/names";
 import { systemClock } from "../../shared/runtime/clock";
 import { createRedis } from "../../shared/store/redis";
@@ -90,14 +92,19 @@ describe("outage or bug: 503 for Redis out of reach, 500 for a bug (real Redis)"
   });
 
   /** An admin port with the operator routes over `storeOf(redis)` and `redis`. */
-  async function adminPort(redisOf: Redis, storeOf: TransactionStore, log: Logger) {
+  async function adminPort(
+    redisOf: Redis,
+    storeOf: TransactionStore,
+    log: Logger,
+    broker = {} as Broker,
+  ) {
     const admin = new AdminServer(log, TOKEN);
     addOperatorRoutes({
       admin,
       config,
       redis: redisOf,
       store: storeOf,
-      broker: {} as Broker,
+      broker,
       names: topologyNames(prefix),
       monitor: { get: () => undefined } as unknown as QueueMonitor,
       log,
@@ -109,8 +116,9 @@ describe("outage or bug: 503 for Redis out of reach, 500 for a bug (real Redis)"
     });
     const port = await admin.listen(0, "127.0.0.1");
     closers.push(() => admin.close());
-    return (path: string) =>
+    return (path: string, method = "GET") =>
       call(`http://127.0.0.1:${port}${path}`, {
+        method,
         client: null,
         headers: { authorization: `Bearer ${TOKEN}` },
       });
@@ -186,6 +194,49 @@ describe("outage or bug: 503 for Redis out of reach, 500 for a bug (real Redis)"
       expect(lines.filter((line) => line.level === 50)).to.deep.equal([]);
       expect(lines.filter((line) => line.msg === "admin request unavailable")).to.have.length(3);
     });
+  });
+
+  it("a redelivery the broker does not take answers 503 with Retry-After, as a replay's", async () => {
+    const id = randomUUID();
+    await store.create({
+      id,
+      xroadId: null,
+      service: "svc",
+      backend: "b",
+      client: CLIENT,
+      protocol: "rest",
+      replyMode: "callback",
+      owner: null,
+      callback: "https://cb.example.org/hooks/1",
+      createdAt: Date.now(),
+      expiresAt: null,
+    });
+    const deadCallbacks = new DeadCallbacks(redis, prefix, 60_000);
+    await deadCallbacks.record({
+      id,
+      webhookId: `msg_${id}.1`,
+      target: "https://cb.example.org/hooks/1",
+      receiver: "https://cb.example.org",
+      reason: "exhausted",
+      attempts: 7,
+      failure: "the receiver answered 500",
+      status: 500,
+      at: Date.now(),
+    });
+    // What Broker.publish throws while disconnected.
+    const brokerDown = {
+      channel: () => ({}),
+      publish: async () => {
+        throw new SluiceError("Unavailable", "message broker unavailable", { retryAfter: 5 });
+      },
+    } as unknown as Broker;
+    const { log } = capturingLog();
+    const operator = await adminPort(redis, store, log, brokerDown);
+    const answer = await operator(`/admin/dead-callbacks/${id}/redeliver`, "POST");
+    expectOutage(answer, /^the broker did not take the redelivery: message broker unavailable$/);
+    expect((await deadCallbacks.get(id))?.delivery, "asking again is possible").to.equal(
+      "delivery_failed",
+    );
   });
 
   describe("status route (service port)", () => {
