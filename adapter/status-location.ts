@@ -17,7 +17,17 @@ export interface ArrivalHeaders {
  */
 export function providerOf(xroadService: string | undefined, serviceCode: string): string[] | null {
   if (!xroadService) return null;
-  const parts = xroadService.trim().split("/");
+  // Each part is sent percent-encoded (PR-REST §4.2); it is encoded again, once, in the path.
+  const parts = xroadService
+    .trim()
+    .split("/")
+    .map((part) => {
+      try {
+        return decodeURIComponent(part);
+      } catch {
+        return part;
+      }
+    });
   // The service code is last, or second to last when a version follows it.
   for (const at of [parts.length - 1, parts.length - 2]) {
     if (at >= 3 && parts[at] === serviceCode) return parts.slice(0, at);

@@ -121,6 +121,13 @@ describe("status location through X-Road", () => {
     ).to.equal("/r1/EE/GOV/7000/sluice/messages/x");
   });
 
+  it("reads X-Road-Service part by part percent-decoded, and encodes each part once", () => {
+    // PR-REST §4.2: each identifier part is sent percent-encoded (here "70+1" and "q?").
+    expect(statusLocation({ service: "EE/GOV/70%2B1/sub/q%3F" }, "q?", "messages", "x")).to.equal(
+      "/r1/EE/GOV/70%2B1/sub/messages/x",
+    );
+  });
+
   it("stays /messages/<id> without X-Road-Service, or when it names another service", () => {
     expect(statusLocation({}, "q", "messages", "x")).to.equal("/messages/x");
     expect(statusLocation({ service: "EE/GOV/7000/sub/other" }, "q", "messages", "x")).to.equal(
