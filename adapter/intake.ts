@@ -414,8 +414,12 @@ export class Intake {
     let tx = await unavailableOnOutage(() => this.deps.store.get(id));
     // Accepted by another adapter instance moments ago and not yet confirmed: wait for its
     // confirm, at most until its confirm deadline (then it was refused, or its note was lost).
+    // The record's age is Redis's to tell: the other adapter's clock may run ahead or behind.
     for (let delayMs = 10; tx && !tx.published; delayMs = Math.min(delayMs * 2, 200)) {
-      if (Date.now() - tx.createdAt >= this.unconfirmedMs) break;
+      const made = tx;
+      if ((await unavailableOnOutage(() => this.deps.store.ageMs(made))) >= this.unconfirmedMs) {
+        break;
+      }
       await new Promise((resolve) => setTimeout(resolve, delayMs));
       tx = await unavailableOnOutage(() => this.deps.store.get(id));
     }

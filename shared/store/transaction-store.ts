@@ -98,7 +98,9 @@ const REFUSED_CREATE = "refused";
 // each confirm mark; ARGV: ttl ms, number of messages, then meta json, now, id of each.
 // Creates the messages of one event-loop turn in order (a duplicate later in the same batch
 // finds the earlier one) and sets the confirm marks noted meanwhile (as MARK_PUBLISHED_MANY);
-// returns, per message, the existing gateway id or "". A create that runs after its own
+// returns, per message, the existing gateway id or "". Each record keeps when it was made by
+// Redis's clock (createdMs): how long its confirm has been awaited is never the adapters' clocks'
+// to tell. A create that runs after its own
 // discard (it was sent again after a reconnect, behind the discard its adapter sent when the
 // create went unanswered) finds the refused marker and writes nothing.
 // Sluice 0.1.0 keyed duplicates by (client, X-Road id): a message it accepted shortly before an
@@ -106,7 +108,7 @@ const REFUSED_CREATE = "refused";
 // names this message's duplicate only if its record was sent by the same client to the same
 // service under the same X-Road id (the record says so; two key formats can spell the same
 // string). A match is copied to the current key, with the old key's remaining lifetime.
-const CREATE_MANY = `
+const CREATE_MANY = `${REDIS_NOW_LUA}
 local function same_message(tx_prefix, old_id, meta)
   local old = redis.call("HGET", tx_prefix .. old_id, "meta")
   if not old then return false end
@@ -117,6 +119,7 @@ local function same_message(tx_prefix, old_id, meta)
 end
 local out = {}
 local n = tonumber(ARGV[2])
+local created_ms = redis_now_ms()
 for i = 1, n do
   local tx, dedup, dedup_v1 = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
   local meta, now, id = ARGV[3 * i], ARGV[3 * i + 1], ARGV[3 * i + 2]
@@ -139,7 +142,8 @@ for i = 1, n do
     out[i] = existing
   else
     redis.call("HSET", tx, "meta", meta, "state", "accepted", "delivery", "pending",
-      "updatedAt", now, "history", '{"state":"accepted","at":' .. now .. '}')
+      "updatedAt", now, "history", '{"state":"accepted","at":' .. now .. '}',
+      "createdMs", created_ms)
     redis.call("PEXPIRE", tx, ARGV[1])
     out[i] = ""
   end
@@ -358,6 +362,13 @@ if since > 0 and now - since < tonumber(ARGV[2]) then return 0 end
 redis.call("HSET", KEYS[1], "adoptedBy", ARGV[1], "adoptedAt", now, "adoptToken", ARGV[3])
 return 1`;
 
+// KEYS: tx. How long ago the record was made, by Redis's clock; -1 when it does not say (made
+// by an earlier release, or rebuilt).
+const AGE = `${REDIS_NOW_LUA}
+local made = redis.call("HGET", KEYS[1], "createdMs")
+if not made then return -1 end
+return redis_now_ms() - tonumber(made)`;
+
 // KEYS: tx; ARGV: adapter instance. Asks for a wake when the final response is stored (a sync
 // duplicate waiting on another instance than the first caller's); returns the state now.
 const WATCH = `
@@ -415,6 +426,7 @@ interface ScriptedRedis extends Redis {
   sluiceMarkPublishedMany(numKeys: number, ...txs: string[]): Promise<number>;
   sluiceAdopt(tx: string, instance: string, staleMs: string, token: string): Promise<number>;
   sluiceWatch(tx: string, instance: string): Promise<string | null>;
+  sluiceAge(tx: string): Promise<number>;
 }
 
 export type TransitionResult = "ok" | "missing" | "conflict" | "claimed";
@@ -497,6 +509,7 @@ export class TransactionStore {
       redis.defineCommand("sluiceMarkPublishedMany", { lua: MARK_PUBLISHED_MANY });
       redis.defineCommand("sluiceAdopt", { numberOfKeys: 1, lua: ADOPT });
       redis.defineCommand("sluiceWatch", { numberOfKeys: 1, lua: WATCH });
+      redis.defineCommand("sluiceAge", { numberOfKeys: 1, lua: AGE });
     }
   }
 
@@ -647,6 +660,16 @@ export class TransactionStore {
     return (
       (await this.redis.sluiceAdopt(this.key(id), instance, String(staleMs), randomUUID())) === 1
     );
+  }
+
+  /**
+   * How long ago the record of `tx` was made, by Redis's clock: the adapter that wrote it may
+   * run on a clock far from this one's. A record that does not say (an earlier release's, or
+   * rebuilt) is judged by its `createdAt` and this process's clock.
+   */
+  async ageMs(tx: Pick<Transaction, "id" | "createdAt">): Promise<number> {
+    const age = await this.redis.sluiceAge(this.key(tx.id));
+    return age >= 0 ? age : Date.now() - tx.createdAt;
   }
 
   /**

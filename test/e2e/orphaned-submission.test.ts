@@ -33,7 +33,7 @@ describe("a submission whose adapter died before the broker's confirm", function
   });
 
   /** The record a killed adapter leaves: written, never published, older than the confirm deadline. */
-  async function orphan(xroadId: string): Promise<string> {
+  async function orphan(xroadId: string, createdAt = Date.now() - 60_000): Promise<string> {
     const id = randomUUID();
     const created = await store.create({
       id,
@@ -45,7 +45,7 @@ describe("a submission whose adapter died before the broker's confirm", function
       replyMode: "ack",
       owner: null,
       callback: null,
-      createdAt: Date.now() - 60_000,
+      createdAt,
       expiresAt: null,
     });
     expect(created.created).to.equal(true);
@@ -82,6 +82,31 @@ describe("a submission whose adapter died before the broker's confirm", function
     expect(sluice.lines.some((l) => l.id === id && /never confirmed/.test(String(l.msg)))).to.equal(
       true,
     );
+  });
+
+  it("is published by the resubmission's adapter when the dead adapter's clock ran ahead", async () => {
+    // Its record says it was made an hour from now. Its age is Redis's to tell: judged by the
+    // record's time, a resubmission would wait that hour for a confirm that never comes.
+    const xroadId = `orphan-${randomUUID()}`;
+    const id = await orphan(xroadId, Date.now() + 3_600_000);
+    // Older than the confirm deadline (adapter.publishTimeout 5 s + 1 s) by Redis's clock.
+    await new Promise((resolve) => setTimeout(resolve, 6_500));
+    const answer = await call(`${sluice.url}/rest/order`, {
+      body: JSON.stringify({ n: 4 }),
+      headers: { "X-Road-Id": xroadId },
+      client,
+    });
+    expect(answer.status, answer.text).to.equal(202);
+    expect(answer.json.id).to.equal(id);
+    await eventually(
+      async () => {
+        const doc = await call(`${sluice.url}/messages/${id}`);
+        return doc.json?.state === "completed" ? true : undefined;
+      },
+      20_000,
+      "the orphaned message to complete",
+    );
+    expect(harness.sim.calls({ id })).to.have.length(1);
   });
 
   it("is published by a resubmission that finds another adapter's adoption unconfirmed", async () => {
