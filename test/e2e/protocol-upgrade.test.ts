@@ -24,6 +24,7 @@ import {
   REDIS_URL,
   type SluiceProcess,
 } from "../support/harness";
+import { transactionMeta } from "../support/messages";
 
 const FIXTURES = path.resolve(__dirname, "..", "..", "..", "test", "fixtures", "protocol");
 
@@ -137,19 +138,14 @@ describe("an upgrade with version 1 messages waiting in the queues", function ()
       { ...retry.properties, messageId: retried },
     );
     // ... a state notice and the final response of a message the previous worker answered ...
-    await store.rebuild({
-      id: answered,
-      xroadId: null,
-      service: "personLookup",
-      backend: "registry",
-      client: "EE/BUSINESS/consumer/app",
-      protocol: "rest",
-      replyMode: "ack",
-      owner: null,
-      callback: null,
-      createdAt: Date.now(),
-      expiresAt: null,
-    });
+    await store.rebuild(
+      transactionMeta({
+        id: answered,
+        service: "personLookup",
+        backend: "registry",
+        client: "EE/BUSINESS/consumer/app",
+      }),
+    );
     const notice = fixture("state-notice-v1.json");
     await publish(
       names.responsesExchange,
