@@ -12,7 +12,7 @@ import { topologyNames } from "../../shared/protocol/names";
 import { whenReady } from "../../shared/store/redis";
 import { type BrokerSide, connectBroker, testScope } from "../support/broker-scope";
 import { eventually } from "../support/harness";
-import { transactionMeta } from "../support/messages";
+import { deadCallbackEntry, transactionMeta } from "../support/messages";
 
 describe("dead callbacks: record and redelivery claim (real broker and Redis)", function () {
   this.timeout(20_000);
@@ -54,17 +54,7 @@ describe("dead callbacks: record and redelivery claim (real broker and Redis)", 
     });
     const { id } = meta;
     await store.create(meta);
-    const entry = {
-      id,
-      webhookId: `msg_${id}.1`,
-      target: "https://cb.example.org/hooks/1",
-      receiver: "https://cb.example.org",
-      reason: "exhausted",
-      attempts: 7,
-      failure: "the receiver answered 500",
-      status: 500,
-      at: now,
-    };
+    const entry = deadCallbackEntry(id, { at: now });
     expect(await deadCallbacks.record(entry)).to.equal(true);
     // Once only: a settlement run again (resent after a reconnect) changes nothing.
     expect(await deadCallbacks.record(entry)).to.equal(false);

@@ -27,6 +27,7 @@ import { systemClock } from "../../shared/runtime/clock";
 import { createRedis } from "../../shared/store/redis";
 import { TransactionStore } from "../../shared/store/transaction-store";
 import { call, REDIS_URL } from "../support/harness";
+import { deadCallbackEntry, transactionMeta } from "../support/messages";
 
 const TOKEN = "an-outage-test-admin-token-0123456789";
 const CLIENT = "EE/GOV/70000001/case-app";
@@ -198,31 +199,11 @@ describe("outage or bug: 503 for Redis out of reach, 500 for a bug (real Redis)"
 
   it("a redelivery the broker does not take answers 503 with Retry-After, as a replay's", async () => {
     const id = randomUUID();
-    await store.create({
-      id,
-      xroadId: null,
-      service: "svc",
-      backend: "b",
-      client: CLIENT,
-      protocol: "rest",
-      replyMode: "callback",
-      owner: null,
-      callback: "https://cb.example.org/hooks/1",
-      createdAt: Date.now(),
-      expiresAt: null,
-    });
+    await store.create(
+      transactionMeta({ id, replyMode: "callback", callback: "https://cb.example.org/hooks/1" }),
+    );
     const deadCallbacks = new DeadCallbacks(redis, prefix, 60_000);
-    await deadCallbacks.record({
-      id,
-      webhookId: `msg_${id}.1`,
-      target: "https://cb.example.org/hooks/1",
-      receiver: "https://cb.example.org",
-      reason: "exhausted",
-      attempts: 7,
-      failure: "the receiver answered 500",
-      status: 500,
-      at: Date.now(),
-    });
+    await deadCallbacks.record(deadCallbackEntry(id));
     // What Broker.publish throws while disconnected.
     const brokerDown = {
       channel: () => ({}),

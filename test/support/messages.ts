@@ -3,6 +3,7 @@
 // backend b (as in oneBackendConfig), answered by ack, unless a test says otherwise.
 
 import { randomUUID } from "node:crypto";
+import type { DeadCallbacks } from "../../shared/operator/dead-callbacks";
 import type { DeadLetter, DeadLetters } from "../../shared/operator/dead-letters";
 import { requestCodec } from "../../shared/protocol/codec";
 import type { RequestMessage } from "../../shared/protocol/envelope";
@@ -79,4 +80,26 @@ export async function recordDeadLetter(
     requestCodec.encode(request),
   );
   return request.id;
+}
+
+/**
+ * What the response worker records when message `id`'s final callback died (retries used up,
+ * now, unless `fields` say otherwise), for DeadCallbacks.record.
+ */
+export function deadCallbackEntry(
+  id: string,
+  fields: Partial<Parameters<DeadCallbacks["record"]>[0]> = {},
+): Parameters<DeadCallbacks["record"]>[0] {
+  return {
+    id,
+    webhookId: `msg_${id}.1`,
+    target: "https://cb.example.org/hooks/1",
+    receiver: "https://cb.example.org",
+    reason: "exhausted",
+    attempts: 7,
+    failure: "the receiver answered 500",
+    status: 500,
+    at: Date.now(),
+    ...fields,
+  };
 }
