@@ -227,7 +227,12 @@ export function buildMultipartRelated(
     : "text/xml; charset=utf-8";
   const parts: OutgoingPart[] = [
     {
-      headers: { "Content-Type": rootType, "Content-ID": `<${rootId}>` },
+      // PR-MESS §2.4: the SOAP part's Content-Transfer-Encoding MUST be 8bit (UTF-8 as is).
+      headers: {
+        "Content-Type": rootType,
+        "Content-Transfer-Encoding": "8bit",
+        "Content-ID": `<${rootId}>`,
+      },
       data: Buffer.from(envelope, "utf8"),
     },
     ...attachments,

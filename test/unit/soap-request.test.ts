@@ -1,7 +1,11 @@
 import { expect } from "chai";
 import { SluiceError } from "../../shared/protocol/errors";
 import { readSoapRequest } from "../../adapter/soap/soap-request";
-import { parseMultipartRelated, parseContentType } from "../../shared/protocol/multipart-related";
+import {
+  buildMultipartRelated,
+  parseMultipartRelated,
+  parseContentType,
+} from "../../shared/protocol/multipart-related";
 import { charsetOf, decodeXml } from "../../adapter/soap/xml-encoding";
 
 import { fixture as bytes, MULTIPART_FIXTURES } from "../fixtures/xroad-soap/outcomes";
@@ -134,6 +138,22 @@ describe("SOAP request: multipart/related (SwA and MTOM)", () => {
     const request = readSoapRequest(body, "multipart/related; boundary=b");
     expect(request.attachments[0].data).to.deep.equal(binary);
     expect(request.attachments[0].contentId).to.equal("bin");
+  });
+});
+
+describe("SOAP message with attachments, as Sluice sends it", () => {
+  it("marks the SOAP part 8bit (PR-MESS §2.4 MUST), for SwA and MTOM", () => {
+    const attachment = {
+      headers: { "Content-Type": "application/octet-stream", "Content-ID": "<data.bin>" },
+      data: Buffer.from([0, 1, 2]),
+    };
+    for (const mtom of [false, true]) {
+      const packed = buildMultipartRelated("<Envelope/>", [attachment], mtom);
+      const parsed = parseMultipartRelated(packed.body, packed.contentType);
+      expect(parsed.root.headers["content-transfer-encoding"], `mtom ${mtom}`).to.equal("8bit");
+      expect(parsed.root.data.toString("utf8")).to.equal("<Envelope/>");
+      expect(parsed.attachments[0].data).to.deep.equal(attachment.data);
+    }
   });
 });
 
