@@ -69,8 +69,16 @@ export type CallDecision =
   /** Nothing is decided: the claim is released and the message requeued. */
   | { action: "hand-back"; outcome: "interrupted" };
 
+/**
+ * The failure in words for the operator (log, dead letter): its message, and its cause's when
+ * that says more (the network error under a transport failure, whose addresses the caller's
+ * status document leaves out).
+ */
 function describe(failure: unknown): string {
-  return (failure as Error | null)?.message ?? String(failure);
+  const message = (failure as Error | null)?.message ?? String(failure);
+  const cause = (failure as { cause?: unknown } | null)?.cause;
+  const detail = cause instanceof Error ? cause.message.split("\n")[0].slice(0, 300) : "";
+  return detail && !message.includes(detail) ? `${message} (${detail})` : message;
 }
 
 /**
@@ -139,7 +147,7 @@ export function decideCall(result: CallResult, context: DecisionContext): CallDe
       reason: "retries_exhausted",
       error: {
         code: timedOut ? "Timeout" : "BackendFailed",
-        message: `the backend failed ${context.attempt} times: ${cause}`,
+        message: `the backend failed ${context.attempt} times: ${failure.message}`,
       },
       response: unavailable?.response ?? null,
       cause,

@@ -347,6 +347,9 @@ describe("rest-json translator (real HTTP backend)", () => {
     const error = await rejectionOf(t.call(request(), callOf()));
     expect(error).to.be.instanceOf(BackendUnavailableError);
     expect((error as Error).message).to.match(/ECONNREFUSED/);
+    // Its words reach the caller's status document; the address stays in its cause.
+    expect((error as Error).message).to.not.include(`127.0.0.1:${port}`);
+    expect(((error as Error).cause as Error).message).to.include(`127.0.0.1:${port}`);
   });
 
   it("maps a connection reset mid-answer to BackendUnavailableError", async () => {

@@ -114,6 +114,24 @@ describe("the worker's decision after a backend call (CONTRACT §5)", () => {
     });
   });
 
+  it("retries exhausted: the caller reads the failure's words, the operator its cause too", () => {
+    // The status document goes to another organisation: the network error under a failure
+    // names internal addresses, which only the operator's log and dead letter need.
+    const cause = Object.assign(new Error("connect ECONNREFUSED 10.20.30.40:8443"), {
+      code: "ECONNREFUSED",
+    });
+    const failure = new BackendUnavailableError("backend b unreachable: ECONNREFUSED", { cause });
+    const decision = decideCall({ failure }, last);
+    expect(decision).to.deep.include({
+      action: "fail",
+      error: {
+        code: "BackendFailed",
+        message: "the backend failed 3 times: backend b unreachable: ECONNREFUSED",
+      },
+      cause: "backend b unreachable: ECONNREFUSED (connect ECONNREFUSED 10.20.30.40:8443)",
+    });
+  });
+
   it("retries exhausted by timeouts: failed as Timeout, so a sync caller gets 504", () => {
     const failure = new BackendTimeoutError("no answer in 30 s");
     expect(decideCall({ failure }, last)).to.deep.include({

@@ -10,6 +10,7 @@ import {
   forwardedResponseHeaders,
   forwardedRequestHeaders,
 } from "../../shared/protocol/forwarded-headers";
+import { transportReason } from "./transport-reason";
 import { httpHeaderValues } from "../../shared/protocol/header-value";
 import {
   BackendRedirectError,
@@ -406,14 +407,11 @@ function transportFailure(error: unknown, backend: TranslatorBackend, deadline: 
   ) {
     return error;
   }
-  const code = (error as { code?: unknown } | null)?.code;
-  let why = error instanceof Error ? error.message : String(error);
+  let why = transportReason(error);
   if (deadline.timedOut) {
     why = `timed out after ${backend.timeoutMs} ms`;
   } else if (deadline.signal.aborted) {
     why = "call aborted";
-  } else if (typeof code === "string") {
-    why = `${code}: ${why}`;
   }
   if (deadline.timedOut) {
     return new BackendTimeoutError(`backend ${backend.name} did not answer: ${why}`, {

@@ -40,6 +40,7 @@ import {
   type TranslatorBackend,
   type TranslatorCall,
 } from "./translator";
+import { transportReason } from "./transport-reason";
 
 /** Default bound on a backend's answer; a larger one is never buffered. */
 export const DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024;
@@ -244,7 +245,7 @@ class SoapTranslator implements Translator {
       });
     } catch (error) {
       throw new BackendUnavailableError(
-        `backend ${this.backend.name}: could not read the WSDL from ${wsdl}: ${firstLine(error)}`,
+        `backend ${this.backend.name}: could not read its WSDL: ${transportReason(error)}`,
         { cause: error },
       );
     }
@@ -337,7 +338,7 @@ class SoapTranslator implements Translator {
       }
       const unreadable = unreadableAnswer(error, this.backend.name);
       if (unreadable) throw unreadable;
-      throw this.failure(describe(error), deadline, error);
+      throw this.failure(transportReason(error), deadline, error);
     } finally {
       this.answers.delete(exchangeId);
       this.headersOf.delete(args);
@@ -729,15 +730,4 @@ function decodeXml(bytes: Buffer, contentType: string | undefined): string {
 
 function isTooLarge(error: unknown): boolean {
   return error instanceof Error && /maxContentLength/.test(error.message);
-}
-
-function describe(error: unknown): string {
-  const code = (error as { code?: unknown } | null)?.code;
-  const message = firstLine(error);
-  return typeof code === "string" && !message.includes(code) ? `${code}: ${message}` : message;
-}
-
-function firstLine(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  return (message.split("\n")[0] || "unknown error").slice(0, 200);
 }

@@ -35,6 +35,7 @@ import {
   type XroadConsumer,
 } from "./xroad-ids";
 import { echoMismatch, requestEnvelope, type XroadSoapHeader } from "./xroad-soap-header";
+import { transportReason } from "./transport-reason";
 
 /** PR-MESS §2.5: faultcodes the security servers raise themselves (CONTRACT §9). */
 const XROAD_FAULT = /^(?:[\w.-]+:)?(?:Client\.|Server\.ClientProxy\.|Server\.ServerProxy\.)/i;
@@ -190,10 +191,7 @@ class XroadSoapTranslator implements Translator {
         { cause: error },
       );
     }
-    const code = (error as { code?: unknown } | null)?.code;
-    const why = deadline.signal.aborted
-      ? "call aborted"
-      : `${typeof code === "string" ? `${code}: ` : ""}${(error as Error)?.message ?? String(error)}`;
+    const why = deadline.signal.aborted ? "call aborted" : transportReason(error);
     return new BackendUnavailableError(
       `backend ${name}: the security server is unreachable: ${why}`,
       {
