@@ -554,6 +554,28 @@ describe("deployment files", () => {
     expect(compose.services["sluice-adapter"].environment?.DEMO_ADAPTER_HOST).to.equal("0.0.0.0");
   });
 
+  it("the docs' docker run lines of the demo open its adapter to the port they publish, on loopback", () => {
+    // In a container the demo's loopback-only adapter is out of reach of a published port, so
+    // each such line must set DEMO_ADAPTER_HOST; and it publishes on the host's loopback, as
+    // Compose does, since the demo takes any caller.
+    const runs = ["README.md", ...readdirSync(join(ROOT, "docs")).map((page) => `docs/${page}`)]
+      .filter((page) => page.endsWith(".md"))
+      .flatMap((page) =>
+        readFileSync(join(ROOT, page), "utf8")
+          .replace(/\\\n\s*/g, " ")
+          .split("\n")
+          .flatMap((line) => line.match(/docker run [^`\n]*/g) ?? [])
+          .filter((run) => / sluice demo\b|demo\.yaml/.test(run) && / -p /.test(run))
+          .map((run) => ({ page, run })),
+      );
+    expect(runs.length).to.be.greaterThan(0);
+    for (const { page, run } of runs) {
+      expect(run, page).to.include("-e DEMO_ADAPTER_HOST=0.0.0.0");
+      for (const m of run.matchAll(/ -p (\S+)/g))
+        expect(m[1], `${page}: ${run}`).to.match(/^127\.0\.0\.1:/);
+    }
+  });
+
   it("Compose publishes every port on the host's loopback only", () => {
     // The demo's RabbitMQ (sluice / sluice) and Grafana (admin / admin) have known passwords, and
     // its adapter and simulators take any caller: on every host interface they were open to
