@@ -8,6 +8,21 @@ import pino from "pino";
 const CENSOR = "[redacted]";
 
 /**
+ * Fields that may carry credentials: redacted always, LOG_REDACT=off included, which is for
+ * reading bodies and user ids while debugging, never the tokens and secrets beside them.
+ */
+export const CREDENTIAL_PATHS: readonly string[] = [
+  "headers.authorization",
+  "*.headers.authorization",
+  'headers["proxy-authorization"]',
+  '*.headers["proxy-authorization"]',
+  "headers.cookie",
+  "*.headers.cookie",
+  "secret",
+  "*.secret",
+];
+
+/**
  * Fields that may carry a caller's payload or personal data (X-Road userId). Redacted at the top
  * level and one level down, which covers `log.info({ body })` and `log.info({ req: { body } })`.
  */
@@ -33,10 +48,7 @@ export const REDACT_PATHS: readonly string[] = [
   '*.headers["x-road-userid"]',
   'xroadHeaders["x-road-userid"]',
   '*.xroadHeaders["x-road-userid"]',
-  "headers.authorization",
-  "*.headers.authorization",
-  "secret",
-  "*.secret",
+  ...CREDENTIAL_PATHS,
 ];
 
 export interface LoggerOptions {
@@ -112,7 +124,7 @@ export function createLogger(role: string, options: LoggerOptions = {}): pino.Lo
     base,
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
-    redact: redactionEnabled() ? { paths: [...REDACT_PATHS], censor: CENSOR } : undefined,
+    redact: { paths: [...(redactionEnabled() ? REDACT_PATHS : CREDENTIAL_PATHS)], censor: CENSOR },
   };
   // A destination handed in is not the terminal, whatever stdout is.
   const isTty = options.isTty ?? (!options.destination && process.stdout.isTTY === true);

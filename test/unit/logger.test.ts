@@ -112,6 +112,26 @@ describe("logger", () => {
     expect(out.lines()[0].body).to.equal("visible");
   });
 
+  it("keeps credentials out whatever LOG_REDACT says: it is for bodies and user ids", () => {
+    process.env.LOG_REDACT = "off";
+    const out = capture();
+    createLogger("adapter", { destination: out.stream }).info(
+      {
+        body: "visible",
+        headers: { authorization: "Bearer tok-123", accept: "application/json" },
+        req: { headers: { authorization: "Basic dXNlcjpwdw==" } },
+        secret: "whsec_bG9nZ2VyLXRlc3Qtc2VjcmV0LTMyLWJ5dGVzLWxvbmc=",
+      },
+      "debug",
+    );
+    const text = JSON.stringify(out.lines()[0]);
+    expect(out.lines()[0].body).to.equal("visible");
+    expect(text).to.include("application/json");
+    expect(text).not.to.include("tok-123");
+    expect(text).not.to.include("dXNlcjpwdw==");
+    expect(text).not.to.include("whsec_bG9nZ2VyLXRlc3Qtc2VjcmV0LTMyLWJ5dGVzLWxvbmc=");
+  });
+
   it("honours LOG_LEVEL, including silent", () => {
     process.env.LOG_LEVEL = "silent";
     const out = capture();
