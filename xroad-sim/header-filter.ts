@@ -53,6 +53,25 @@ export function passThroughHeaders(raw: string[]): HeaderList {
   return kept;
 }
 
+/** X-Road's own headers a caller may not set: the security server makes them for each call. */
+const PER_CALL = new Set(["x-road-request-id", "x-road-request-hash"]);
+
+/**
+ * A caller's headers as X-Road's security server passes them to the provider: all but the
+ * hop-by-hop and host-leaking ones, and `X-Road-Request-Id`/`-Hash`. Its other X-Road-*
+ * headers pass as written (RestRequest), a repeated `X-Road-Client` included.
+ */
+export function callerHeaders(raw: string[]): HeaderList {
+  const listed = connectionListed(raw);
+  const kept: HeaderList = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i].toLowerCase();
+    if (FILTERED.has(name) || PER_CALL.has(name) || listed.has(name)) continue;
+    kept.push([raw[i], raw[i + 1]]);
+  }
+  return kept;
+}
+
 /** The last value of a header that may be repeated (PR-REST §4.3: the last X-Road-Client counts). */
 export function lastHeader(raw: string[], name: string): string | null {
   let value: string | null = null;

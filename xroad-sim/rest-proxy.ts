@@ -4,7 +4,7 @@
 
 import { createHash, randomUUID } from "node:crypto";
 import type http from "node:http";
-import { passThroughHeaders, responseHeaderList } from "./header-filter";
+import { callerHeaders, responseHeaderList } from "./header-filter";
 import type { ProviderClient } from "./provider-client";
 import { IDENTIFIER_PART, type CompiledService } from "./sim-options";
 import { XroadError } from "./xroad-errors";
@@ -123,23 +123,23 @@ export interface XroadCallIds {
 }
 
 /**
- * The headers the provider side gets (§4.3): the caller's, filtered, plus X-Road's own. Also
- * what `X-Road-Request-Hash` is computed over, for forwarded calls and metaservices alike.
- * `X-Road-Service` is not among them: X-Road's security server puts it on the answer only
- * (§4.3 lists it under "returned in the response"; its request to the provider carries the
- * client's headers, `X-Road-Id` and `X-Road-Request-Id`), so a provider never learns it here.
+ * The headers the provider side gets, as X-Road's security server sends them: every header of
+ * the caller's as written (RestRequest keeps them all, its X-Road-* headers included, every
+ * repeated `X-Road-Client` line too), less the hop-by-hop and host-leaking ones (§4.3
+ * "Filtered headers") and a caller's `X-Road-Request-Id` and `X-Road-Request-Hash`; then
+ * `X-Road-Id` when the caller sent none, and `X-Road-Request-Id`. `X-Road-Service` is set on
+ * the answer only (§4.3 "returned in the response"). Also what `X-Road-Request-Hash` is
+ * computed over, for forwarded calls and metaservices alike.
  */
 export function providerRequestHeaders(req: http.IncomingMessage, ids: XroadCallIds): string[] {
   const headers: string[] = [];
-  for (const [name, value] of passThroughHeaders(req.rawHeaders)) headers.push(name, value);
-  headers.push(
-    "X-Road-Client",
-    ids.client,
-    "X-Road-Id",
-    ids.xroadId,
-    "X-Road-Request-Id",
-    ids.requestId,
-  );
+  let sentId = false;
+  for (const [name, value] of callerHeaders(req.rawHeaders)) {
+    headers.push(name, value);
+    if (name.toLowerCase() === "x-road-id") sentId = true;
+  }
+  if (!sentId) headers.push("X-Road-Id", ids.xroadId);
+  headers.push("X-Road-Request-Id", ids.requestId);
   return headers;
 }
 

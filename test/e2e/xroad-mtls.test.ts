@@ -287,6 +287,28 @@ describe("behind a security server over mTLS (xroad-sim in front of Sluice)", fu
     expect(answer.headers["x-road-request-hash"]).to.be.a("string");
   });
 
+  it("a forged X-Road-Client before the caller's own: the security server passes both, Sluice refuses", async () => {
+    // The security server authorises the last line and passes every line on (PR-REST §4.3).
+    const answer = await request(`${sim.url}/r1/${REST_PROVIDER}/personLookup`, {
+      method: "POST",
+      dispatcher: consumer,
+      headers: [
+        "x-road-client",
+        OTHER,
+        "x-road-client",
+        CLIENT,
+        "content-type",
+        "application/json",
+      ],
+      body: '{"personalCode":"38002242718"}',
+    });
+    const body = (await answer.body.json()) as { type: string };
+    expect(answer.statusCode).to.equal(400);
+    expect(body.type).to.equal("DuplicateHeaderField");
+    // Sluice's own refusal, passed on as the provider's answer, not an X-Road error.
+    expect(answer.headers["x-road-error"]).to.equal(undefined);
+  });
+
   it("SOAP ack, then the SOAP status operation, with a `soap` client built from the WSDL", async () => {
     // The security server reads the WSDL from Sluice; the caller sends to its security server.
     const wsdlAgent = new https.Agent({ ca: sluiceCa, cert: internal.cert, key: internal.key });

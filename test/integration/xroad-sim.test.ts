@@ -180,10 +180,14 @@ describe("xroad-sim", function () {
       expect(seen.url).to.equal("/base");
       expect(seen.method).to.equal("POST");
       expect(seen.body).to.equal('{"q":1}');
-      expect(seen.headers["x-road-client"]).to.equal(CLIENT);
+      // As X-Road's security server: it authorises the last line, but passes every line on
+      // (RestRequest keeps the caller's headers), so a provider must not read the first.
+      expect(seen.headers["x-road-client"]).to.equal(`EE/GOV/1/first, ${CLIENT}`);
+      expect(sim.calls().at(-1)?.client).to.equal(CLIENT);
       expect(seen.headers["x-road-id"]).to.equal("my-id-1");
       expect(seen.headers["content-type"]).to.equal("application/json");
       expect(res.headers["x-road-id"]).to.equal("my-id-1");
+      expect(res.headers["x-road-client"]).to.equal(CLIENT);
     });
 
     it("answers its own errors with type, message, detail and X-Road-Error", async () => {
