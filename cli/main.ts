@@ -205,6 +205,10 @@ async function runOperator(command: OperatorCommand, argv: string[]): Promise<ne
     else if (argv[i].startsWith("--config=")) config = argv[i].slice("--config=".length);
     else rest.push(argv[i]);
   }
+  if (rest.includes("--help") || rest.includes("-h")) {
+    process.stdout.write(`${OPERATOR_USAGE}\n`);
+    process.exit(0);
+  }
   const parsed = parseOperatorArgs(command, rest);
   if (typeof parsed === "string") fail(`${parsed}\n${OPERATOR_USAGE}`, 2);
   if (!config) fail(`${command} needs --config FILE\n${OPERATOR_USAGE}`, 2);

@@ -95,9 +95,24 @@ export function parseOperatorArgs(command: OperatorCommand, argv: string[]): Par
   return selectionProblem(command, parsed) ?? parsed;
 }
 
-/** A command that acts on a selection but was given none: a usage error, not a failed run. */
+/** What each operator command can do; `show` and `cancel` name one ID (but `messages show`). */
+const VERBS: Readonly<Record<OperatorCommand, readonly string[]>> = {
+  "dead-letters": ["list", "show", "replay"],
+  "dead-callbacks": ["list", "show", "redeliver"],
+  messages: ["show", "cancel"],
+};
+
+/**
+ * A command missing, unknown, or acting on a selection it was not given: a usage error, not a
+ * failed run, so it is found here rather than after Redis was reached.
+ */
 function selectionProblem(command: OperatorCommand, parsed: Parsed): string | null {
   const [verb, id] = parsed.words;
+  const verbs = VERBS[command];
+  if (!verb) return `${command} needs a command: ${verbs.join(", ")}`;
+  if (!verbs.includes(verb)) return `unknown ${command} command "${verb}" (${verbs.join(", ")})`;
+  const needsId = verb === "cancel" || (verb === "show" && command !== "messages");
+  if (needsId && !id) return `${command} ${verb} needs an ID`;
   if (id || parsed.all) return null;
   if (command === "dead-letters" && verb === "replay" && isEmpty(filterOf(parsed))) {
     return "dead-letters replay needs an ID, a filter (--reason, --service, --backend, --client) or --all";

@@ -71,6 +71,11 @@ describe("the sluice command", function () {
       [["dead-letters", "replay"], "dead-letters replay needs an ID, a filter"],
       [["dead-callbacks", "redeliver"], "dead-callbacks redeliver needs an ID, a filter"],
       [["messages", "show"], "messages show needs an ID, or --client and --xroad-id"],
+      [["dead-letters"], "dead-letters needs a command: list, show, replay"],
+      [["dead-callbacks", "replay"], 'unknown dead-callbacks command "replay"'],
+      [["dead-letters", "show"], "dead-letters show needs an ID"],
+      [["dead-callbacks", "show"], "dead-callbacks show needs an ID"],
+      [["messages", "cancel"], "messages cancel needs an ID"],
     ] as const) {
       // Unreachable Redis and broker: a usage error must not wait for either.
       const result = sluice([...argv, "--config", config], {
@@ -81,6 +86,17 @@ describe("the sluice command", function () {
       expect(result.stderr.split("\n")[0]).to.satisfy((first: string) =>
         first.startsWith(`sluice: ${line}`),
       );
+    }
+  });
+
+  it("prints an operator command's usage on --help, without a configuration", () => {
+    for (const argv of [
+      ["dead-letters", "--help"],
+      ["messages", "cancel", "-h"],
+    ]) {
+      const result = sluice(argv, { SLUICE_CONFIG: "" });
+      expect(result.status, argv.join(" ")).to.equal(0);
+      expect(result.stdout).to.include("usage: sluice dead-letters list");
     }
   });
 
