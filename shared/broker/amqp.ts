@@ -11,6 +11,7 @@ import type { Logger } from "pino";
 import { SluiceError } from "../protocol/errors";
 import { amqpStartupError, redactUrl } from "../runtime/startup-error";
 import { corkPerTurn } from "../runtime/turn-corked-socket";
+import { ChannelReopener } from "./channel-reopen";
 
 export type ChannelSetup = (channel: ConfirmChannel) => Promise<void>;
 
@@ -142,24 +143,29 @@ export class Broker extends EventEmitter {
    */
   channel(name: string, setup?: ChannelSetup, publishTimeoutMs = 5_000): ChannelWrapper {
     this.publishTimeouts.set(name, publishTimeoutMs);
+    let reopener: ChannelReopener | null = null;
     const wrapper = this.connection.createChannel({
       name,
       json: false,
       confirm: true,
       publishTimeout: publishTimeoutMs,
       setup: async (channel: ConfirmChannel) => {
-        // A channel error (a failed passive declare, a refused redeclare) must close only
-        // this channel, which the wrapper reopens; unheard, it would take the connection down.
+        // A channel error (a failed passive declare, a refused redeclare, a delivery held past
+        // consumer_timeout) must close only this channel, which is opened again (the wrapper
+        // alone would wait for a reconnect); unheard, it would take the connection down.
         channel.on("error", (err: Error) =>
           this.log.warn({ err: err.message, channel: name }, "channel closed by the broker"),
         );
+        reopener?.watch(channel, this.connection.connection);
         // A mandatory message no queue took comes back before its confirm: remember its id.
         channel.on("return", (message: { properties: { messageId?: string } }) => {
           if (message.properties.messageId) this.returned.add(message.properties.messageId);
         });
         if (setup) await setup(channel);
+        reopener?.settled();
       },
     });
+    reopener = new ChannelReopener(wrapper, () => this.connection.connection, this.log, name);
     wrapper.on("error", (err: Error) =>
       this.log.warn({ err: err.message, channel: name }, "channel error"),
     );
@@ -241,7 +247,13 @@ export class Broker extends EventEmitter {
       const { consumerTag } = await channel.consume(
         options.queue,
         (message) => {
-          if (!message) return; // consumer cancelled by the broker; setup re-runs on reconnect
+          if (!message) {
+            // Cancelled by the broker (its queue was deleted): a new channel runs the setup
+            // again, declaring and consuming, instead of waiting for a reconnect that may never
+            // come. Its unacknowledged deliveries go back to the broker as on any channel loss.
+            void channel.close().catch(() => undefined);
+            return;
+          }
           options.onMessage(message, channel, closed.signal).catch((error: unknown) => {
             this.log.error(
               { err: (error as Error)?.message, queue: options.queue },

@@ -1,6 +1,7 @@
 // The broker wrapper on the real RabbitMQ: a confirmed publish resolves, and a mandatory
 // publish that no queue takes is refused instead of being reported as persisted; a consumer
-// cancelled while it is being set up stays cancelled.
+// cancelled while it is being set up stays cancelled; one whose channel the broker closed
+// consumes again.
 
 import { randomUUID } from "node:crypto";
 import { expect } from "chai";
@@ -86,4 +87,98 @@ describe("broker publishes (RabbitMQ)", () => {
     await consumer.close();
     expect(consumers).to.equal(0);
   });
+
+  it("consumes again after the broker closed the consumer's channel", async () => {
+    // RabbitMQ closes a channel on its own for a delivery held past consumer_timeout, or an ack
+    // it does not know (here: one ack too many). The connection stays up, so no reconnect
+    // re-runs the setup: the consumer's channel must be opened again by itself.
+    const own = `${prefix}closed`;
+    const got: string[] = [];
+    let closed: Promise<void> | null = null;
+    const consumer: Consumer = broker.consume("closed-by-broker", {
+      queue: own,
+      prefetch: 1,
+      setup: async (channel) => {
+        await channel.assertQueue(own, { durable: false });
+      },
+      onMessage: async (message, channel) => {
+        got.push(message.content.toString());
+        if (got.length === 1) closed = new Promise((resolve) => channel.once("close", resolve));
+        channel.ack(message);
+        if (got.length === 1) channel.ack(message);
+      },
+    });
+    await consumer.waitForConnect();
+    const publisher = broker.channel("closed-publisher", async (channel) => {
+      await channel.assertQueue(own, { durable: false });
+    });
+    await publisher.waitForConnect();
+    try {
+      await broker.publish(publisher, "", own, Buffer.from("first"));
+      for (let i = 0; i < 100 && got.length < 1; i++) await sleep(50);
+      await closed;
+      await broker.publish(publisher, "", own, Buffer.from("second"));
+      for (let i = 0; i < 200 && got.length < 2; i++) await sleep(50);
+      expect(got).to.deep.equal(["first", "second"]);
+    } finally {
+      await consumer.close();
+      const check = broker.channel("closed-cleanup", async (channel) => {
+        await channel.deleteQueue(own);
+      });
+      await check.waitForConnect();
+      await check.close();
+      await publisher.close();
+    }
+  });
+
+  it("consumes again after the broker cancelled the consumer (its queue deleted)", async () => {
+    const own = `${prefix}cancelled`;
+    const got: string[] = [];
+    const consumer: Consumer = broker.consume("cancelled-by-broker", {
+      queue: own,
+      prefetch: 1,
+      // Declares the queue again, as every role's setup declares its topology.
+      setup: async (channel) => {
+        await channel.assertQueue(own, { durable: false });
+      },
+      onMessage: async (message, channel) => {
+        got.push(message.content.toString());
+        channel.ack(message);
+      },
+    });
+    await consumer.waitForConnect();
+    const admin = await broker.probeChannel();
+    const publisher = broker.channel("cancelled-publisher");
+    await publisher.waitForConnect();
+    try {
+      await admin.deleteQueue(own);
+      await admin.close();
+      // Declared again by the consumer's setup, once the cancel has reached it (a look at a
+      // missing queue costs the looking channel: one each).
+      let consumers = 0;
+      for (let i = 0; i < 200 && consumers === 0; i++) {
+        await sleep(50);
+        const look = await broker.probeChannel();
+        consumers = await look
+          .checkQueue(own)
+          .then((q) => q.consumerCount)
+          .catch(() => 0);
+        await look.close().catch(() => undefined);
+      }
+      expect(consumers, "consumers of the queue declared again").to.equal(1);
+      await broker.publish(publisher, "", own, Buffer.from("after"));
+      for (let i = 0; i < 200 && got.length < 1; i++) await sleep(50);
+      expect(got).to.deep.equal(["after"]);
+    } finally {
+      await consumer.close();
+      const cleanup = await broker.probeChannel();
+      await cleanup.deleteQueue(own).catch(() => undefined);
+      await cleanup.close().catch(() => undefined);
+      await publisher.close();
+    }
+  });
 });
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
