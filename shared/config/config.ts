@@ -404,6 +404,28 @@ function compileBackend(r: Reader, name: string, baseDir: string): BackendConfig
   };
 }
 
+/**
+ * Certificates given for a destination reached over plain HTTP would never be used: the
+ * operator meant TLS (a client certificate, a private CA), and the calls went out in clear.
+ */
+function unusedTlsProblems(
+  backends: Record<string, BackendConfig>,
+  securityServer: SluiceConfig["securityServer"],
+): string[] {
+  const unused = (where: string, url: string, tls: TlsFiles | null | undefined): string[] =>
+    tls && /^http:\/\//i.test(url)
+      ? [
+          `${where}.tls: the url is http://, so these certificates would never be used; use https://`,
+        ]
+      : [];
+  return [
+    ...Object.values(backends).flatMap((b) => unused(`config.backends.${b.name}`, b.url, b.tls)),
+    ...(securityServer === null
+      ? []
+      : unused("config.securityServer", securityServer.url, securityServer.tls)),
+  ];
+}
+
 /** Translators that call a remote X-Road service through the local security server (§9). */
 export const XROAD_TRANSLATORS = ["xroad-rest", "xroad-soap"];
 
@@ -600,6 +622,7 @@ export function compileConfig(
     };
   }
   problems.push(...consumerDirectionProblems(services, backends, securityServer));
+  problems.push(...unusedTlsProblems(backends, securityServer));
   const statusService = root.at("xroad").string("statusService", "messages");
   const xroadProvider = root.at("xroad").has("provider")
     ? root.at("xroad").string("provider")

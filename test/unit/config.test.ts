@@ -257,6 +257,27 @@ describe("configuration", () => {
     expect(problemsOf({ ...minimal, backends: { legacy: { url: at } } })).to.deep.equal([]);
   });
 
+  it("refuses TLS settings on an http:// backend or security server, which would never use them", () => {
+    // The operator who wrote the certificates meant TLS; the calls went out as plain HTTP.
+    const tls = { ca: "ca.pem", cert: "sluice.crt", key: "sluice.key" };
+    expect(
+      problemsOf({ ...minimal, backends: { legacy: { url: "http://legacy.internal", tls } } }),
+    ).to.deep.equal([
+      "config.backends.legacy.tls: the url is http://, so these certificates would never be used; use https://",
+    ]);
+    expect(
+      problemsOf({
+        ...minimal,
+        securityServer: { url: "HTTP://ss.internal:8080", client: "EE/GOV/1/sub", tls },
+      }),
+    ).to.deep.equal([
+      "config.securityServer.tls: the url is http://, so these certificates would never be used; use https://",
+    ]);
+    expect(
+      problemsOf({ ...minimal, backends: { legacy: { url: "https://legacy.internal", tls } } }),
+    ).to.deep.equal([]);
+  });
+
   it("refuses an empty configuration clearly", () => {
     expect(problemsOf({})).to.deep.equal(["config.services: at least one service is required"]);
     expect(problemsOf("services")).to.deep.equal(["the configuration must be a mapping"]);
