@@ -89,7 +89,13 @@ export class CallbackSender {
       url,
       // The webhook id as X-Road id: every attempt of one delivery is the same message to the
       // receiving service, which may have taken an attempt whose answer we never got.
-      { ...headers, "x-road-client": xroad.client, "x-road-id": request.webhookId },
+      {
+        ...headers,
+        // PR-REST §4.3: each part percent-encoded; a security server decodes it as a URI
+        // segment and refuses what a segment cannot hold raw (an identifier's "?").
+        "x-road-client": xroad.client.split("/").map(encodeURIComponent).join("/"),
+        "x-road-id": request.webhookId,
+      },
       request.body,
       readXroadError,
     );

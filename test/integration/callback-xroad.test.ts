@@ -71,6 +71,22 @@ describe("X-Road callback targets through the security server (real HTTP)", () =
     expect(securityServer.calls[1].headers["x-road-id"]).to.equal(request.webhookId);
   });
 
+  it("sends X-Road-Client with each part percent-encoded, as a security server decodes it (PR-REST §4.3)", async () => {
+    // "?" is an identifier character (§4.8) but no URI segment's: sent raw, X-Road refuses it.
+    const sender = new CallbackSender({
+      secrets: [SECRET],
+      policy,
+      http: publicHttp,
+      xroad: {
+        securityServerUrl: `http://127.0.0.1:${securityServer.port}/`,
+        client: "EE/GOV/70?9/sluice",
+        http,
+      },
+    });
+    expect((await sender.send(request)).outcome).to.equal("delivered");
+    expect(securityServer.calls[0].headers["x-road-client"]).to.equal("EE/GOV/70%3F9/sluice");
+  });
+
   it("refuses an X-Road target when no security server is configured or the allowlist lacks it", async () => {
     const withoutServer = new CallbackSender({ secrets: [SECRET], policy, http });
     expect((await withoutServer.send(request)).outcome).to.equal("refused");
