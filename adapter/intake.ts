@@ -23,7 +23,7 @@ import type { BackendConfig, ServiceConfig } from "../shared/config/config";
 import type { Protocol, ReplyMode, RequestMessage } from "../shared/protocol/envelope";
 import { requestCodec } from "../shared/protocol/codec";
 import { SluiceError, type ErrorInfo } from "../shared/protocol/errors";
-import { outageAnswer } from "../shared/runtime/outage";
+import { logUnlessOutage, outageAnswer } from "../shared/runtime/outage";
 import { messageLogger } from "../shared/observability/logger";
 import { routingKeyFor } from "../shared/broker/ordering";
 import { metrics } from "../shared/observability/metrics";
@@ -349,8 +349,9 @@ export class Intake {
       if (result.kind === "accepted") return accepted;
       this.noteDelivered(result, tx.replyMode);
       return result;
-    } catch {
+    } catch (error) {
       // Redis failed mid-wait; the message is persisted all the same, so this is its 202.
+      logUnlessOutage(this.deps.log, error, "sync wait failed; the caller gets its 202");
       waiter.cancel();
       return accepted;
     } finally {

@@ -5,7 +5,7 @@
 import type { Context } from "koa";
 import type { Logger } from "pino";
 import { SluiceError } from "../shared/protocol/errors";
-import { outageAnswer } from "../shared/runtime/outage";
+import { logUnlessOutage, outageAnswer } from "../shared/runtime/outage";
 import type { StateNotices } from "../shared/protocol/state-notice";
 import { conflictMessage } from "../shared/operator/operator-cancel";
 import { statusDocument } from "../shared/store/status-document";
@@ -104,7 +104,13 @@ export async function readOwnStatus(
   if (tx.replyMode !== "callback" && tx.delivery === "pending") {
     // Without a callback (ack mode, or a sync wait that ended in 202) the outcome is
     // delivered when its owner reads it.
-    if (await deps.store.setDelivery(tx.id, "delivered", ["pending"]).catch(() => false)) {
+    const marked = await deps.store
+      .setDelivery(tx.id, "delivered", ["pending"])
+      .catch((error: unknown) => {
+        logUnlessOutage(deps.log, error, "could not mark an outcome delivered");
+        return false;
+      });
+    if (marked) {
       tx.delivery = "delivered";
       tx.history.push({ state: "delivered", at: Date.now() });
     }

@@ -2,6 +2,7 @@
 // 503 Unavailable with Retry-After (asking again later may work), or a bug, which it answers
 // 500 Internal and logs with its stack: calling again would meet it again.
 
+import type { Logger } from "pino";
 import { SluiceError } from "../protocol/errors";
 import { isCommandTimeout } from "../store/redis";
 
@@ -56,4 +57,13 @@ export function outageAnswer(
     retryAfter: OUTAGE_RETRY_AFTER_S,
     cause: error,
   });
+}
+
+/**
+ * Logs an error of work a request goes on without (its answer stands either way): an outage is
+ * expected and the readiness checks report it; anything else is a bug, logged with its stack so
+ * it does not pass unseen behind an answer that looks right.
+ */
+export function logUnlessOutage(log: Logger, error: unknown, what: string): void {
+  if (outageOf(error) === null) log.error({ err: (error as Error)?.stack ?? String(error) }, what);
 }

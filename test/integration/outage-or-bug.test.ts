@@ -227,6 +227,26 @@ describe("outage or bug: 503 for Redis out of reach, 500 for a bug (real Redis)"
       expectBug(await status(randomUUID()), lines, /^TypeError: Cannot read/);
     });
 
+    it("answers a finished message 200 when marking it delivered meets a bug, and logs the bug", async () => {
+      const id = randomUUID();
+      await store.create(transactionMeta({ id, client: CLIENT, replyMode: "ack" }));
+      await store.transition(id, ["accepted"], "failed", {
+        error: { code: "BackendFailed", message: "not taken" },
+      });
+      const markBug = Object.assign(Object.create(store) as TransactionStore, {
+        setDelivery: async () => {
+          throw new TypeError("Cannot read properties of undefined (reading 'delivery')");
+        },
+      });
+      const { log, lines } = capturingLog();
+      const status = await statusPort(markBug, log);
+      const answer = await status(id);
+      expect(answer.status, answer.text).to.equal(200);
+      const errors = lines.filter((line) => line.level === 50);
+      expect(errors, JSON.stringify(lines)).to.have.length(1);
+      expect(String(errors[0].err)).to.match(/^TypeError: Cannot read/);
+    });
+
     it("answers Redis out of reach 503 with Retry-After", async () => {
       const { log, lines } = capturingLog();
       const status = await statusPort(new TransactionStore(down, prefix, 60_000), log);

@@ -4,7 +4,13 @@
 import { expect } from "chai";
 import { ReplyError } from "ioredis";
 import { SluiceError } from "../../shared/protocol/errors";
-import { outageAnswer, outageOf, type Dependency } from "../../shared/runtime/outage";
+import pino from "pino";
+import {
+  logUnlessOutage,
+  outageAnswer,
+  outageOf,
+  type Dependency,
+} from "../../shared/runtime/outage";
 
 const named = (name: string, message: string) => Object.assign(new Error(message), { name });
 
@@ -80,5 +86,15 @@ describe("outage or bug", () => {
     expect(outageAnswer(busy, () => "x")).to.equal(busy);
     const bug = new TypeError("x is not a function");
     expect(outageAnswer(bug, () => "x")).to.equal(bug);
+  });
+  it("logs a bug behind a best-effort step with its stack, and an outage not at all", () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const log = pino({ level: "info" }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    logUnlessOutage(log, new Error("Command timed out"), "could not mark");
+    expect(lines, "an outage is the readiness checks' to report").to.deep.equal([]);
+    logUnlessOutage(log, new TypeError("x is undefined"), "could not mark");
+    expect(lines).to.have.length(1);
+    expect(lines[0]).to.include({ level: 50, msg: "could not mark" });
+    expect(String(lines[0].err)).to.match(/^TypeError: x is undefined\n\s+at /);
   });
 });
