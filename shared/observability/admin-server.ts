@@ -32,6 +32,8 @@ export type AdminHandler = (
   request: AdminRequest,
 ) => Promise<AdminAnswer>;
 
+/** Connections the admin port keeps open at once (scrapes, probes, operators). */
+const MAX_CONNECTIONS = 256;
 /** Largest operator request body (filters, a replay selection). */
 const MAX_BODY_BYTES = 64 * 1024;
 const SESSION_COOKIE = "sluice_admin";
@@ -55,11 +57,13 @@ export class AdminServer {
   /**
    * @param token the admin bearer token; null = operator endpoints are not served at all.
    * @param silentMs how long a connection may send nothing before its first request.
+   * @param maxConnections connections open at once; one more is closed as it arrives.
    */
   constructor(
     private readonly log: Logger,
     token: string | null = null,
     silentMs = 10_000,
+    maxConnections = MAX_CONNECTIONS,
   ) {
     // Digests compare in constant time whatever the lengths; the token itself is never logged.
     this.tokenDigest = token ? digest(token) : null;
@@ -98,6 +102,10 @@ export class AdminServer {
     // one stayed open for ever: where the port is open beyond loopback (containers), enough of
     // them exhaust the process's file descriptors, the service port's included. Slow senders
     // get Node's deadlines, shorter than its defaults (60 s, 300 s): these requests are small.
+    // Where the port listens beyond loopback, anyone reaching it could otherwise hold open as
+    // many connections as the process has file descriptors, the service port's included.
+    // Prometheus, probes and an operator need a handful.
+    this.server.maxConnections = maxConnections;
     this.server.headersTimeout = silentMs;
     this.server.requestTimeout = 3 * silentMs;
     this.server.on("connection", (socket: Socket) => socket.setTimeout(silentMs));

@@ -126,3 +126,41 @@ describe("admin port connections", () => {
     }
   });
 });
+
+describe("admin port connection bound", () => {
+  it("closes connections beyond its bound at once, and serves again once some have gone", async () => {
+    // Beyond loopback (containers) anyone who reaches the port could otherwise hold open as
+    // many connections as the process has file descriptors, the service port's included.
+    const admin = new AdminServer(pino({ level: "silent" }), null, 60_000, 3);
+    const port = await admin.listen(0, "127.0.0.1");
+    const open = (): Promise<net.Socket> =>
+      new Promise((resolve, reject) => {
+        const socket = net.connect({ port, host: "127.0.0.1" }, () => resolve(socket));
+        socket.on("error", reject);
+      });
+    const held = [await open(), await open(), await open()];
+    try {
+      // Node accepts and then closes a connection over the bound: it is closed, not served.
+      const extra = await open();
+      const closed = await new Promise<boolean>((resolve) => {
+        extra.once("close", () => resolve(true));
+        extra.write("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+        setTimeout(() => resolve(false), 15_000);
+      });
+      expect(closed).to.equal(true);
+    } finally {
+      for (const socket of held) socket.destroy();
+    }
+    // The server hears of the closes a moment later.
+    let status = 0;
+    for (let i = 0; i < 50 && status !== 200; i++) {
+      status = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+        (answer) => answer.status,
+        () => 0,
+      );
+      if (status !== 200) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(status).to.equal(200);
+    await admin.close();
+  });
+});
