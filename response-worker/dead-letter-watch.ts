@@ -13,6 +13,7 @@ import { HEADERS, RESPONSES_ROUTING_KEY } from "../shared/protocol/names";
 import { metrics } from "../shared/observability/metrics";
 import type { DeadLetters } from "../shared/operator/dead-letters";
 import type { TopologyNames } from "../shared/protocol/names";
+import { isTerminal, type TransactionStore } from "../shared/store/transaction-store";
 
 interface Death {
   queue?: string;
@@ -27,6 +28,8 @@ export class DeadLetterWatch {
     private readonly names: TopologyNames,
     private readonly log: Logger,
     private readonly deadLetters?: DeadLetters,
+    /** The records: a request the broker gave up on may still be answered by its worker. */
+    private readonly store?: TransactionStore,
     /**
      * Handles a response or state notice as the responses queue's consumer does. A response
      * is published once the worker has acknowledged its request: dropped here, the message
@@ -56,6 +59,7 @@ export class DeadLetterWatch {
     // Unreadable: it stays in the dead-letter queue for the operator.
     if (!decoded.ok) return;
     const request = decoded.message;
+    if (await this.answeredElsewhere(request.id)) return;
     const reason =
       death.reason === "delivery_limit" ? "delivery_limit" : `broker_${death.reason ?? "unknown"}`;
     // Recorded for the operator before the outcome is published: a replay needs the request.
@@ -107,5 +111,40 @@ export class DeadLetterWatch {
       { id: request.id, reason: death.reason, queue: death.queue },
       "broker dead-lettered a request; marked failed",
     );
+  }
+
+  /**
+   * Whether the message's outcome comes from elsewhere: the broker dead-letters a request past
+   * its delivery limit while a worker that lost its channel may still be calling the backend
+   * (its claim lasts while it lives), or has the backend's answer recorded. `failed` stored
+   * first would drop that answer as late and tell the caller the backend did nothing. Throws
+   * while the claim lasts: the copy is handed back and looked at again.
+   */
+  private async answeredElsewhere(id: string): Promise<boolean> {
+    if (!this.store) return false;
+    const view = await this.store.peek(id);
+    if (view === null || view === "refused") return false;
+    if (isTerminal(view.state)) return true;
+    if (view.answer) {
+      // The backend's answer, as its worker publishes it (stored once per seq).
+      for (const response of view.answer.responses) {
+        await this.broker.publish(
+          this.publisher,
+          this.names.responsesExchange,
+          RESPONSES_ROUTING_KEY,
+          responseCodec.encode(response),
+          { messageId: `${id}.${response.seq}`, contentType: "application/json" },
+        );
+      }
+      this.log.warn(
+        { id },
+        "broker dead-lettered a request its worker had answered; answer published",
+      );
+      return true;
+    }
+    if (view.state === "processing" && (await this.store.claimHeld(id))) {
+      throw new Error("dead-lettered by the broker while a worker still holds its claim");
+    }
+    return false;
   }
 }

@@ -35,8 +35,14 @@ export async function startResponseWorker(
   });
   // Each delivery is handled patiently, acked when done, handed back if it cannot be done.
   const settling = new SettlingConsumer(log, "response handling interrupted; requeued");
-  const watch = new DeadLetterWatch(broker, publisher, names, log, runtime.deadLetters, (message) =>
-    correlator.handle(message),
+  const watch = new DeadLetterWatch(
+    broker,
+    publisher,
+    names,
+    log,
+    runtime.deadLetters,
+    store,
+    (message) => correlator.handle(message),
   );
   const consumers = [
     broker.consume("responses", {

@@ -381,6 +381,13 @@ if not string.find("," .. watchers .. ",", "," .. ARGV[1] .. ",", 1, true) then
 end
 return cur`;
 
+// KEYS: tx. 1 while a worker's claim on the message lasts (by Redis's clock), else 0.
+const CLAIM_HELD = `${REDIS_NOW_LUA}
+if redis.call("HGET", KEYS[1], "state") ~= "processing" then return 0 end
+local claim = tonumber(redis.call("HGET", KEYS[1], "claimUntil") or "0")
+if claim > redis_now_ms() then return 1 end
+return 0`;
+
 // KEYS: tx; ARGV: claim ms. Extends the claim of a message still being processed.
 const RENEW_CLAIM = `${REDIS_NOW_LUA}
 if redis.call("HGET", KEYS[1], "state") ~= "processing" then return 0 end
@@ -427,6 +434,7 @@ interface ScriptedRedis extends Redis {
   sluiceAdopt(tx: string, instance: string, staleMs: string, token: string): Promise<number>;
   sluiceWatch(tx: string, instance: string): Promise<string | null>;
   sluiceAge(tx: string): Promise<number>;
+  sluiceClaimHeld(tx: string): Promise<number>;
 }
 
 export type TransitionResult = "ok" | "missing" | "conflict" | "claimed";
@@ -510,6 +518,7 @@ export class TransactionStore {
       redis.defineCommand("sluiceAdopt", { numberOfKeys: 1, lua: ADOPT });
       redis.defineCommand("sluiceWatch", { numberOfKeys: 1, lua: WATCH });
       redis.defineCommand("sluiceAge", { numberOfKeys: 1, lua: AGE });
+      redis.defineCommand("sluiceClaimHeld", { numberOfKeys: 1, lua: CLAIM_HELD });
     }
   }
 
@@ -794,6 +803,11 @@ export class TransactionStore {
    */
   async wasCalled(id: string): Promise<boolean> {
     return (await this.redis.hexists(this.key(id), "called")) === 1;
+  }
+
+  /** Whether a worker's claim on the message lasts (by Redis's clock): its worker lives. */
+  async claimHeld(id: string): Promise<boolean> {
+    return (await this.redis.sluiceClaimHeld(this.key(id))) === 1;
   }
 
   /**

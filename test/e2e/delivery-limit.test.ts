@@ -5,7 +5,19 @@ import { expect } from "chai";
 import * as amqplib from "amqplib";
 import { DELIVERY_LIMIT } from "../../shared/broker/topology";
 import { topologyNames } from "../../shared/protocol/names";
-import { AMQP_URL, call, eventually, Harness, type SluiceProcess } from "../support/harness";
+import Redis from "ioredis";
+import { requestCodec, responseCodec } from "../../shared/protocol/codec";
+import type { ResponseMessage } from "../../shared/protocol/envelope";
+import { RESPONSES_ROUTING_KEY } from "../../shared/protocol/names";
+import { metaOfRequest, TransactionStore } from "../../shared/store/transaction-store";
+import {
+  AMQP_URL,
+  call,
+  eventually,
+  Harness,
+  REDIS_URL,
+  type SluiceProcess,
+} from "../support/harness";
 
 describe("a request dead-lettered by the broker", function () {
   this.timeout(40_000);
@@ -68,6 +80,81 @@ describe("a request dead-lettered by the broker", function () {
       expect(status.json.responses).to.have.length(1);
     } finally {
       await connection.close();
+    }
+  });
+
+  it("is answered by the worker still calling for it, not failed over its head", async () => {
+    // The broker gave up on the request (its deliveries kept being handed back, the channel
+    // of the worker calling for it lost) while that worker lives, holds the claim and is
+    // about to record the backend's answer.
+    const answer = await call(`${adapter.url}/rest/file`, { body: "{}" });
+    expect(answer.status).to.equal(202);
+    const id = answer.json.id as string;
+    const names = topologyNames(harness.prefix);
+    const redis = new Redis(REDIS_URL);
+    const store = new TransactionStore(redis, harness.prefix, 86_400_000);
+    const connection = await amqplib.connect(AMQP_URL);
+    try {
+      const claim = await store.transition(id, ["accepted"], "processing", { claimMs: 60_000 });
+      expect(claim.result).to.equal("ok");
+      const channel = await connection.createConfirmChannel();
+      const delivery = await eventually(async () => {
+        const got = await channel.get(names.requestsQueue("sim"));
+        return got === false ? undefined : got;
+      });
+      // The copy the broker dead-letters: what it carries, with the broker's x-death.
+      channel.publish(names.deadLetterExchange, "sim", delivery.content, {
+        ...delivery.properties,
+        headers: {
+          "x-death": [{ queue: names.requestsQueue("sim"), reason: "delivery_limit", count: 1 }],
+        },
+      });
+      await channel.waitForConfirms();
+      channel.ack(delivery);
+      // The watch has it in hand, then the worker's answer comes.
+      await eventually(async () => {
+        const queue = await channel.checkQueue(names.deadLetterWatchQueue);
+        return queue.messageCount === 0 || undefined;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      const request = requestCodec.decode(delivery.content);
+      if (!request.ok) throw new Error("request not readable");
+      const response: ResponseMessage = {
+        id,
+        seq: 1,
+        final: true,
+        outcome: "completed",
+        status: 200,
+        contentType: "application/json",
+        body: '{"done":true}',
+        bodyEncoding: "utf8",
+        error: null,
+        producedAt: Date.now(),
+        meta: metaOfRequest(request.message),
+      };
+      expect(await store.recordAnswer(id, { responses: [response], deadLetter: null })).to.equal(
+        "ok",
+      );
+      channel.publish(
+        names.responsesExchange,
+        RESPONSES_ROUTING_KEY,
+        responseCodec.encode(response),
+        { messageId: `${id}.1`, contentType: "application/json", persistent: true },
+      );
+      await channel.waitForConfirms();
+      const status = await eventually(
+        async () => {
+          const s = await call(`${adapter.url}/messages/${id}`);
+          return s.json.state === "completed" || s.json.state === "failed" ? s : undefined;
+        },
+        30_000,
+        "an outcome",
+      );
+      expect(status.json.state).to.equal("completed");
+      expect(status.json.responses[0].body).to.deep.equal({ done: true });
+    } finally {
+      await connection.close();
+      redis.disconnect();
     }
   });
 });
