@@ -11,7 +11,7 @@ export interface ReceivedHook {
   webhookId: string | null;
   /** "valid", "invalid: <reason>", or "not checked" (no secret given to the simulator). */
   signature: string;
-  /** The status document's message id and state, when the body is one. */
+  /** The status document's message id and state, when the body is one or a hub event's. */
   id: string | null;
   state: string | null;
   bytes: number;
@@ -42,7 +42,7 @@ export class HookReceiver {
     }
     let document: { id?: unknown; state?: unknown } = {};
     try {
-      document = JSON.parse(body.toString("utf8")) ?? {};
+      document = statusDocumentOf(JSON.parse(body.toString("utf8")));
     } catch {
       // Not JSON: recorded with its size only.
     }
@@ -70,4 +70,11 @@ export class HookReceiver {
   reset(): void {
     this.received.length = 0;
   }
+}
+
+/** A callback's body is the status document; a hub event carries it as `event.message`. */
+function statusDocumentOf(body: unknown): { id?: unknown; state?: unknown } {
+  if (typeof body !== "object" || body === null) return {};
+  const message = (body as { event?: { message?: unknown } }).event?.message;
+  return typeof message === "object" && message !== null ? message : body;
 }

@@ -563,6 +563,18 @@ describe("legacy-sim", () => {
       expect(own.stats().total).to.equal(0);
     });
 
+    it("lists a hub event by the message it is about", async () => {
+      // An event wraps the status document: {eventId, …, event: {message: {id, state, …}}}.
+      const body = JSON.stringify({
+        eventId: "m-3.1",
+        eventType: "MessageStateChangeEvent",
+        correlationId: "m-3",
+        event: { message: { id: "m-3", state: "completed" } },
+      });
+      expect((await deliver(SECRET, body)).status).to.equal(200);
+      expect(own.hooks()[0]).to.deep.include({ id: "m-3", state: "completed" });
+    });
+
     it("refuses a callback signed with another secret, or not at all, with 401", async () => {
       const body = JSON.stringify({ id: "m-2", state: "failed" });
       expect((await deliver(OTHER, body)).status).to.equal(401);
