@@ -215,6 +215,17 @@ describe("xroad-rest and xroad-soap translators (consumer direction, through xro
       expect(sim.calls()[0].client).to.equal(CLIENT);
     });
 
+    it("sends X-Road-Represented-Party with each part percent-encoded once (PR-REST §4.3)", async () => {
+      // From a SOAP caller's header the parts come as written; from a REST caller, encoded.
+      for (const party of ["COM/12?45", "COM/12%3F45"]) {
+        provider.seen.length = 0;
+        const message = request();
+        message.xroadHeaders = { ...message.xroadHeaders, "x-road-represented-party": party };
+        await rest.call(message, call());
+        expect(provider.seen[0].headers["x-road-represented-party"], party).to.equal("COM/12%3F45");
+      }
+    });
+
     it("names a service's own client when the service has one", async () => {
       await rest.call(request({ service: "ownClient", path: "" }), call());
       expect(provider.seen[0].headers["x-road-client"]).to.equal(OWN_CLIENT);

@@ -51,6 +51,10 @@ class XroadRestTranslator extends RestJsonTranslator {
       const value = request.xroadHeaders[name];
       if (value !== undefined && value !== "") headers[name] = value;
     }
+    // An identifier, read by the security server part by part as URI segments (PR-REST §4.3):
+    // a SOAP caller's parts come as written, a REST caller's encoded; each is sent encoded once.
+    const party = headers["x-road-represented-party"];
+    if (party !== undefined) headers["x-road-represented-party"] = encodedParts(party);
     return headers;
   }
 
@@ -88,6 +92,20 @@ class XroadRestTranslator extends RestJsonTranslator {
     response.headers = { ...response.headers, [XROAD_ERROR_HEADER]: code };
     throw xroadFailure(this.backend.name, code, errorText(response), response, retryAfterMs);
   }
+}
+
+/** An identifier with each part percent-encoded once, however it was encoded before. */
+function encodedParts(id: string): string {
+  return id
+    .split("/")
+    .map((part) => {
+      try {
+        return encodeURIComponent(decodeURIComponent(part));
+      } catch {
+        return encodeURIComponent(part);
+      }
+    })
+    .join("/");
 }
 
 /**
