@@ -148,9 +148,22 @@ export async function startAdapter(
   if (tls && server instanceof https.Server) {
     // New handshakes use the new certificates; open connections (a sync caller) are kept.
     tls.onChange((material) => server.setSecureContext(serviceTlsOptions(material)));
-    server.on("tlsClientError", (error: Error) =>
-      log.debug({ err: error.message }, "TLS handshake refused"),
-    );
+    // A refused handshake (no client certificate, another CA's, an expired one) is someone
+    // other than the security server knocking: a warning, one line per 10 s at most with the
+    // count and the latest, so a flood of them does not become a flood of lines.
+    let refusedSince = 0;
+    let refused = 0;
+    server.on("tlsClientError", (error: Error, socket: Socket) => {
+      refused += 1;
+      const now = Date.now();
+      if (now - refusedSince < 10_000) return;
+      log.warn(
+        { refused, remote: socket.remoteAddress ?? null, err: error.message },
+        "TLS handshakes refused",
+      );
+      refusedSince = now;
+      refused = 0;
+    });
   }
   // Bounded waits everywhere: headers, the whole request as it is sent (a slow body ends in
   // 408; waiting for a sync answer is not counted), idle sockets; and bounded connections.

@@ -199,6 +199,15 @@ describe("behind a security server over mTLS (xroad-sim in front of Sluice)", fu
       );
       expect(outcome, what).to.be.instanceOf(Error);
     }
+    // Someone other than the security server knocked: the operator hears of it.
+    const warned = await eventually(
+      async () => adapter.lines.find((line) => line.msg === "TLS handshakes refused"),
+      10_000,
+      "a warning of the refused handshakes",
+    );
+    expect(warned).to.include({ level: "warn" });
+    expect(warned.refused).to.be.at.least(1);
+    expect(warned.remote).to.be.a("string");
     // The security server's own certificate is let in.
     const allowed = await request(`${sluiceUrl}/openapi/messages`, {
       dispatcher: direct(internal),
