@@ -2,12 +2,16 @@
 // every accepted export shape, and a clear message for each way a module can be unusable.
 
 import { expect } from "chai";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { SluiceError } from "../../shared/protocol/errors";
 import { builtInTranslatorNames } from "../../worker/translators/index";
-import { loadTranslator, TranslatorLoadError } from "../../worker/translators/load-translator";
+import {
+  checkTranslator,
+  loadTranslator,
+  TranslatorLoadError,
+} from "../../worker/translators/load-translator";
 import {
   BackendRejectedError,
   BackendUnavailableError,
@@ -120,6 +124,18 @@ describe("translator loader", () => {
     expect(error.message).to.contain("backend legacy");
     expect(error.message).to.contain(join(dir, "translators/missing.js"));
     expect(error.message).to.match(/module not found/);
+  });
+
+  it("words a missing module as docs/translators.md shows it", async () => {
+    // Every role runs `sluice check`'s checks first, so this is the line an operator reads.
+    const [problem] = await checkTranslator(
+      "./translators/my-backend.js",
+      {},
+      "/etc/sluice",
+      "config.backends.registry",
+    );
+    const page = readFileSync(join(REPO_ROOT, "docs", "translators.md"), "utf8");
+    expect(page).to.include(`\n  - ${problem}\n`);
   });
 
   it("says so when a name is neither built in nor installed", async () => {
