@@ -13,7 +13,11 @@ import { HEADERS, RESPONSES_ROUTING_KEY } from "../shared/protocol/names";
 import { metrics } from "../shared/observability/metrics";
 import type { DeadLetters } from "../shared/operator/dead-letters";
 import type { TopologyNames } from "../shared/protocol/names";
-import { isTerminal, type TransactionStore } from "../shared/store/transaction-store";
+import {
+  isTerminal,
+  metaOfRequest,
+  type TransactionStore,
+} from "../shared/store/transaction-store";
 
 interface Death {
   queue?: string;
@@ -92,6 +96,9 @@ export class DeadLetterWatch {
         message: `the message was dead-lettered by the broker (${death.reason ?? "unknown reason"})`,
       },
       producedAt: Date.now(),
+      // The record's fixed part, as a worker's responses carry it: should Redis have lost the
+      // record, the response writes it again instead of being dropped as unknown.
+      meta: metaOfRequest(request),
     };
     await this.broker.publish(
       this.publisher,

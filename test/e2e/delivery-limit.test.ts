@@ -83,6 +83,36 @@ describe("a request dead-lettered by the broker", function () {
     }
   });
 
+  it("becomes failed after its delivery limit when Redis lost its record meanwhile", async () => {
+    const answer = await call(`${adapter.url}/rest/file`, { body: "{}" });
+    expect(answer.status).to.equal(202);
+    const id = answer.json.id as string;
+    // Redis restarted without its data: this message's record is gone.
+    const redis = new Redis(REDIS_URL);
+    const store = new TransactionStore(redis, harness.prefix, 86_400_000);
+    await redis.del(store.key(id));
+    const connection = await amqplib.connect(AMQP_URL);
+    try {
+      const channel = await connection.createChannel();
+      await channel.consume(topologyNames(harness.prefix).requestsQueue("sim"), (message) => {
+        if (message) channel.nack(message, false, true);
+      });
+      // The request carries what the record needs: its outcome writes it again.
+      const status = await eventually(
+        async () => {
+          const s = await call(`${adapter.url}/messages/${id}`);
+          return s.json.state === "failed" ? s : undefined;
+        },
+        30_000,
+        "failed",
+      );
+      expect(status.json.error.message).to.include("delivery_limit");
+    } finally {
+      await connection.close();
+      redis.disconnect();
+    }
+  });
+
   it("is answered by the worker still calling for it, not failed over its head", async () => {
     // The broker gave up on the request (its deliveries kept being handed back, the channel
     // of the worker calling for it lost) while that worker lives, holds the claim and is
