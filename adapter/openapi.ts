@@ -363,6 +363,8 @@ export function statusServiceOpenApi(statusService: string, serviceUrl: string):
                 "Removed (also when its client repeats the removal within a day of the first).",
             },
             "404": errorResponse("No such listener."),
+            // Redis out of reach or silent: the removal may be asked again (it is idempotent).
+            "503": errorResponse("Unavailable.", { "Retry-After": RETRY_AFTER }),
           },
         },
       },

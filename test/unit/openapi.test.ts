@@ -57,6 +57,15 @@ describe("OpenAPI descriptions", () => {
     await assertValidOpenApi(doc);
     expect(Object.keys(doc.paths)).to.deep.equal(["/{id}", "/hub", "/hub/{hubId}"]);
     expect(Object.keys(doc.paths["/{id}"])).to.include.members(["get", "delete"]);
+    // Every route that reads Redis answers 503 with Retry-After while it is out of reach.
+    for (const [path, method] of [
+      ["/{id}", "get"],
+      ["/{id}", "delete"],
+      ["/hub", "post"],
+      ["/hub/{hubId}", "delete"],
+    ]) {
+      expect(Object.keys(doc.paths[path][method].responses), `${method} ${path}`).to.include("503");
+    }
   });
 
   it("a real validator refuses a broken document (the check can fail)", async () => {
