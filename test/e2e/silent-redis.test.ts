@@ -1,18 +1,62 @@
 // A Redis that stops answering without closing the connection (a partition without resets, a
 // frozen server), seen by one role through a stalled proxy. The adapter: a status read, a
 // submission and a cancel each get 503 with Retry-After instead of waiting for as long as Redis
-// is silent, and once Redis answers again the commands it was sent meanwhile run late without
-// leaving anything wrong behind: the caller's retry of the submission is one new message,
-// called once. A worker and a response worker: the wait fails and the message is tried again.
+// is silent (SOAP: the Server.Unavailable fault), at once and with nothing sent to Redis once
+// the heartbeat noticed, after their own command's deadline before it did; and once Redis
+// answers again the commands it was sent meanwhile run late without leaving anything wrong
+// behind: the caller's retry of the submission is one new message, called once. A worker and a
+// response worker: the wait fails and the message is tried again.
 
 import { expect } from "chai";
 import { randomBytes, randomUUID } from "node:crypto";
 import Redis from "ioredis";
+import { childElements, directText, parseXml, type XmlElement } from "../../adapter/soap/safe-xml";
 import { redisKeys } from "../../shared/protocol/redis-keys";
+import { fixture, testQueryService } from "../fixtures/xroad-soap/outcomes";
 import { call, eventually, Harness, REDIS_URL, type SluiceProcess } from "../support/harness";
 import { proxyTo, viaProxy } from "../support/tcp-proxy";
 
 const CLIENT = "EE/GOV/70000001/case-app";
+
+/** simple.query of the X-Road fixtures (testQuery, from EE/BUSINESS/consumer) as `xroadId`. */
+const soapQuery = (xroadId: string): string =>
+  fixture("simple.query")
+    .toString("utf8")
+    .replace(/<xroad:id>[^<]*<\/xroad:id>/, `<xroad:id>${xroadId}</xroad:id>`);
+
+/** The SOAP status operation (the status service's code, `messages`) for message `id`. */
+const soapStatusQuery = (xroadId: string, id: string): string =>
+  soapQuery(xroadId)
+    .replace(
+      "<id:serviceCode>testQuery</id:serviceCode>",
+      "<id:serviceCode>messages</id:serviceCode>",
+    )
+    .replace(/<ns1:testQuery[\s\S]*<\/ns1:testQuery>/, `<messages><id>${id}</id></messages>`);
+
+interface SoapAnswer {
+  status: number;
+  headers: Headers;
+  text: string;
+  /** The single Body element. */
+  body: XmlElement;
+}
+
+async function postSoap(url: string, envelope: string): Promise<SoapAnswer> {
+  const response = await fetch(`${url}/soap`, {
+    method: "POST",
+    headers: { "Content-Type": "text/xml; charset=utf-8" },
+    body: envelope,
+  });
+  const text = await response.text();
+  const body = childElements(parseXml(text)).find((e) => e.local === "Body") as XmlElement;
+  return { status: response.status, headers: response.headers, text, body: childElements(body)[0] };
+}
+
+/** The text of `element`'s child `local`, or undefined when it has none. */
+function childText(element: XmlElement, local: string): string | undefined {
+  const found = childElements(element).find((e) => e.local === local);
+  return found && directText(found);
+}
 
 describe("a silent Redis (adapter's connection stalled, not closed)", function () {
   this.timeout(60_000);
@@ -30,6 +74,8 @@ describe("a silent Redis (adapter's connection stalled, not closed)", function (
       services: {
         order: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" },
         parked: { protocols: ["rest"], reply: { mode: "ack" }, backend: "held" },
+        // SOAP, parked too: its messages stay accepted, for the status operation to read.
+        testQuery: testQueryService("held", { mode: "ack" }),
       },
       backends: { sim: { translator: "rest-json" }, held: {} },
       // A secret turns the event hub on; nothing here is ever delivered.
@@ -47,9 +93,12 @@ describe("a silent Redis (adapter's connection stalled, not closed)", function (
       REDIS_URL: viaProxy(REDIS_URL, await proxy.listen()),
     });
   });
-  afterEach(() => {
+  // Each test starts from a heartbeat that says Redis answers: one still silent from a test
+  // before would refuse its set-up, or pass for the moment a test means to ask in.
+  afterEach(async () => {
     proxy.refuse(false);
     proxy.heal();
+    await readinessTurns(200, "the heartbeat to find Redis answering again");
   });
   after(async () => {
     await harness.cleanup();
@@ -72,6 +121,28 @@ describe("a silent Redis (adapter's connection stalled, not closed)", function (
       20_000,
       `message ${id} to complete`,
     );
+  const readiness = () => call(`${adapter.adminUrl}/readyz`, { client: null });
+  /** Waits for /readyz to answer `status`: the heartbeat's word on Redis, as an operator sees it. */
+  const readinessTurns = (status: 200 | 503, what: string) =>
+    eventually(
+      async () => {
+        const answer = await readiness();
+        return answer.status === status ? answer : undefined;
+      },
+      20_000,
+      what,
+    );
+  /**
+   * Waits for the adapter's last write about an accepted message, its confirm mark (sent after
+   * the answer, not waited for): caught by a stall, it would pass for a command of the request
+   * under test.
+   */
+  const confirmMarked = (id: string) =>
+    eventually(
+      async () => ((await redis.hget(keys.tx(id), "published")) === "1" ? true : undefined),
+      20_000,
+      `message ${id}'s confirm mark`,
+    );
   const unavailable = (answer: Awaited<ReturnType<typeof call>>) => {
     expect(answer.status, answer.text).to.equal(503);
     expect(answer.json.type).to.equal("Unavailable");
@@ -93,18 +164,10 @@ describe("a silent Redis (adapter's connection stalled, not closed)", function (
   }
 
   it("readiness says Redis is not answering, and submissions are refused before any wait, until it answers", async () => {
-    const readiness = () => call(`${adapter.adminUrl}/readyz`, { client: null });
     expect((await readiness()).status).to.equal(200);
     proxy.stall();
     // The connection still says "ready": a PING that goes unanswered tells.
-    const notReady = await eventually(
-      async () => {
-        const answer = await readiness();
-        return answer.status === 503 ? answer : undefined;
-      },
-      20_000,
-      "readiness to fail",
-    );
+    const notReady = await readinessTurns(503, "readiness to fail");
     expect(JSON.stringify(notReady.json.reasons)).to.include("not answering");
     // Refused by the intake's admission, with no create sent to the silent Redis.
     // Judged by the submission's own X-Road id, not a count of what was held: the heartbeat's
@@ -116,11 +179,7 @@ describe("a silent Redis (adapter's connection stalled, not closed)", function (
       "a create sent to Redis for the refused submission",
     ).to.equal(false);
     proxy.heal();
-    await eventually(
-      async () => ((await readiness()).status === 200 ? true : undefined),
-      20_000,
-      "readiness once Redis answers",
-    );
+    await readinessTurns(200, "readiness once Redis answers");
   });
 
   it("once the heartbeat finds Redis silent, status reads, cancels and the hub are refused as submissions are, and the operator's lookup and cancel too, with nothing sent to Redis", async () => {
@@ -132,16 +191,10 @@ describe("a silent Redis (adapter's connection stalled, not closed)", function (
     const registered = await call(`${adapter.url}/hub`, { body: hubBody("kept") });
     expect(registered.status, registered.text).to.equal(201);
     const hubId = registered.json.id as string;
+    await confirmMarked(id);
 
     proxy.stall();
-    await eventually(
-      async () => {
-        const answer = await call(`${adapter.adminUrl}/readyz`, { client: null });
-        return answer.status === 503 ? true : undefined;
-      },
-      20_000,
-      "the heartbeat to find Redis silent",
-    );
+    await readinessTurns(503, "the heartbeat to find Redis silent");
     const refusedSubmission = await submit("order", randomUUID());
     unavailable(refusedSubmission);
     const asSubmissions = (what: string, answer: Awaited<ReturnType<typeof call>>) => {
@@ -186,6 +239,49 @@ describe("a silent Redis (adapter's connection stalled, not closed)", function (
     expect(cancelled.json).to.include({ id, state: "cancelled" });
     const removed = await call(`${adapter.url}/hub/${hubId}`, { method: "DELETE" });
     expect(removed.status, removed.text).to.equal(204);
+  });
+
+  it("once the heartbeat finds Redis silent, a SOAP submission and the SOAP status operation get the Server.Unavailable fault at once, with nothing sent to Redis", async () => {
+    const accepted = await postSoap(adapter.url, soapQuery(randomUUID()));
+    expect(accepted.status, accepted.text).to.equal(200);
+    const id = childText(accepted.body, "id") as string;
+    expect(id).to.be.a("string");
+    await confirmMarked(id);
+
+    proxy.stall();
+    await readinessTurns(503, "the heartbeat to find Redis silent");
+    // The contract's fault for a gateway that cannot reach its store: 503, Retry-After both as
+    // a header and in the detail.
+    const storeUnavailable = (what: string, answer: SoapAnswer) => {
+      expect(answer.status, `${what}: ${answer.text}`).to.equal(503);
+      expect(answer.body.local, what).to.equal("Fault");
+      expect(childText(answer.body, "faultcode"), what).to.equal("Server.Unavailable");
+      expect(childText(answer.body, "faultstring"), what).to.equal("transaction store unavailable");
+      const retryAfter = answer.headers.get("retry-after");
+      expect(Number(retryAfter), what).to.be.greaterThan(0);
+      const detail = childElements(answer.body).find((e) => e.local === "detail") as XmlElement;
+      expect(childText(detail, "retryAfter"), what).to.equal(retryAfter);
+    };
+    const xroadId = randomUUID();
+    storeUnavailable("SOAP submission", await postSoap(adapter.url, soapQuery(xroadId)));
+    expect(
+      proxy.heldIncludes(xroadId),
+      "a create sent to Redis for the refused SOAP submission",
+    ).to.equal(false);
+    const statusQuery = () => postSoap(adapter.url, soapStatusQuery(randomUUID(), id));
+    storeUnavailable("SOAP status operation", await statusQuery());
+    expect(proxy.heldIncludes(id), "a read of the message sent to Redis").to.equal(false);
+
+    proxy.heal();
+    // The same operation reads the message once Redis answers: it was refused for the store alone.
+    const answered = await eventually(async () => {
+      const answer = await statusQuery();
+      return answer.status === 503 ? undefined : answer;
+    });
+    expect(answered.status, answered.text).to.equal(200);
+    expect(answered.body.local).to.equal("messagesResponse");
+    expect(childText(answered.body, "id")).to.equal(id);
+    expect(childText(answered.body, "state")).to.equal("accepted");
   });
 
   it("a status read answers 503 with Retry-After, and the status once Redis answers", async () => {
