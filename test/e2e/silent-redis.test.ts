@@ -284,17 +284,92 @@ describe("a silent Redis (adapter's connection stalled, not closed)", function (
     expect(childText(answered.body, "state")).to.equal("accepted");
   });
 
-  it("a status read answers 503 with Retry-After, and the status once Redis answers", async () => {
-    const accepted = await submit("order", randomUUID());
-    expect(accepted.status).to.equal(202);
-    const id = accepted.json.id as string;
-    await settled(id);
-
+  /**
+   * Two moments of a silence, each tested on purpose. Straight after Redis fell silent the
+   * heartbeat does not know yet (a PING must go unanswered for redisCommandTimeout first): a
+   * request sends its command and waits out that deadline. Once /readyz says Redis is not
+   * answering, a request is refused at once and sends nothing.
+   */
+  const MOMENTS = [
+    {
+      title: "asked before the heartbeat notices (its command waits out redisCommandTimeout)",
+      noticed: false,
+    },
+    { title: "asked once the heartbeat noticed (/readyz 503: refused at once)", noticed: true },
+  ];
+  async function fallSilent(id: string, noticed: boolean): Promise<void> {
+    await confirmMarked(id);
     proxy.stall();
-    unavailable(await status(id));
-    proxy.heal();
-    expect((await settled(id)).json.id).to.equal(id);
-  });
+    if (noticed) await readinessTurns(503, "the heartbeat to find Redis silent");
+  }
+  /** Which path the request took: its command about `id` reached Redis only before the notice. */
+  function sentToRedis(id: string, noticed: boolean): void {
+    expect(
+      proxy.heldIncludes(id),
+      noticed
+        ? "a command about the message sent to Redis once the heartbeat had noticed"
+        : "nothing sent to Redis: the heartbeat had noticed already, so this was not the window before",
+    ).to.equal(!noticed);
+  }
+
+  for (const { title, noticed } of MOMENTS) {
+    it(`a status read ${title}: 503 with Retry-After, and the status once Redis answers`, async () => {
+      const accepted = await submit("order", randomUUID());
+      expect(accepted.status).to.equal(202);
+      const id = accepted.json.id as string;
+      await settled(id);
+
+      await fallSilent(id, noticed);
+      unavailable(await status(id));
+      sentToRedis(id, noticed);
+      proxy.heal();
+      expect((await settled(id)).json.id).to.equal(id);
+    });
+
+    it(`a cancel ${title}: 503, and its retry once Redis answers cancels`, async () => {
+      const accepted = await submit("parked", randomUUID());
+      expect(accepted.status).to.equal(202);
+      const id = accepted.json.id as string;
+
+      await fallSilent(id, noticed);
+      unavailable(await call(`${adapter.url}/messages/${id}`, { method: "DELETE" }));
+      sentToRedis(id, noticed);
+      proxy.heal();
+      const cancelled = await eventually(async () => {
+        const answer = await call(`${adapter.url}/messages/${id}`, { method: "DELETE" });
+        return answer.status === 503 ? undefined : answer;
+      });
+      expect(cancelled.status, cancelled.text).to.equal(200);
+      expect(cancelled.json).to.include({ id, state: "cancelled" });
+      expect(harness.sim.calls().filter((c) => c.id === id)).to.have.length(0);
+    });
+
+    it(`the operator's cancel ${title}: 503 with Retry-After, and its retry once Redis answers cancels`, async () => {
+      const accepted = await submit("parked", randomUUID());
+      expect(accepted.status).to.equal(202);
+      const id = accepted.json.id as string;
+      const operatorCancel = () =>
+        call(`${adapter.adminUrl}/admin/messages/${id}`, {
+          method: "DELETE",
+          client: null,
+          headers: harness.adminHeaders(),
+        });
+
+      await fallSilent(id, noticed);
+      const refused = await operatorCancel();
+      expect(refused.status, refused.text).to.equal(503);
+      expect(refused.json.type).to.equal("Unavailable");
+      expect(Number(refused.headers.get("retry-after"))).to.be.greaterThan(0);
+      sentToRedis(id, noticed);
+      proxy.heal();
+      const cancelled = await eventually(async () => {
+        const answer = await operatorCancel();
+        return answer.status === 503 ? undefined : answer;
+      });
+      expect(cancelled.status, cancelled.text).to.equal(200);
+      expect(cancelled.json).to.include({ id, state: "cancelled" });
+    });
+  }
 
   it("a submission answers 503, and its retry once Redis answers is one new message, called once", async () => {
     const xroadId = randomUUID();
@@ -316,48 +391,6 @@ describe("a silent Redis (adapter's connection stalled, not closed)", function (
     expect(JSON.parse(records[0].meta).id).to.equal(id);
     expect(records[0]).to.not.have.property("adoptedBy");
     expect(await redis.get(keys.dedup(CLIENT, "order", xroadId))).to.equal(id);
-  });
-
-  it("a cancel answers 503, and its retry once Redis answers cancels", async () => {
-    const accepted = await submit("parked", randomUUID());
-    expect(accepted.status).to.equal(202);
-    const id = accepted.json.id as string;
-
-    proxy.stall();
-    unavailable(await call(`${adapter.url}/messages/${id}`, { method: "DELETE" }));
-    proxy.heal();
-    const cancelled = await eventually(async () => {
-      const answer = await call(`${adapter.url}/messages/${id}`, { method: "DELETE" });
-      return answer.status === 503 ? undefined : answer;
-    });
-    expect(cancelled.status, cancelled.text).to.equal(200);
-    expect(cancelled.json).to.include({ id, state: "cancelled" });
-    expect(harness.sim.calls().filter((c) => c.id === id)).to.have.length(0);
-  });
-
-  it("the operator's cancel answers 503 with Retry-After, and its retry once Redis answers cancels", async () => {
-    const accepted = await submit("parked", randomUUID());
-    expect(accepted.status).to.equal(202);
-    const id = accepted.json.id as string;
-    const operatorCancel = () =>
-      call(`${adapter.adminUrl}/admin/messages/${id}`, {
-        method: "DELETE",
-        client: null,
-        headers: harness.adminHeaders(),
-      });
-
-    proxy.stall();
-    const refused = await operatorCancel();
-    expect(refused.status, refused.text).to.equal(503);
-    expect(refused.json.type).to.equal("Unavailable");
-    expect(Number(refused.headers.get("retry-after"))).to.be.greaterThan(0);
-    proxy.heal();
-    const cancelled = await eventually(async () => {
-      const answer = await operatorCancel();
-      return answer.status === 503 ? undefined : answer;
-    });
-    expect(cancelled.status, cancelled.text).to.equal(200);
-    expect(cancelled.json).to.include({ id, state: "cancelled" });
   });
 
   it("the operator's lookup and dead-letter list answer 503 with Retry-After, not 500, and again once Redis answers", async () => {
