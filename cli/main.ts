@@ -12,6 +12,7 @@ import { StartupError } from "../shared/runtime/startup-error";
 import { reloadAllTls } from "../shared/config/tls-files";
 import { startTracing } from "../shared/observability/tracing";
 import { checkConfigFile } from "./config-check";
+import { exitAfterOutput, printOut } from "./output";
 import {
   isOperatorCommand,
   OPERATOR_USAGE,
@@ -190,10 +191,10 @@ async function runCheck(file: string): Promise<never> {
   const result = await checkConfigFile(file);
   if (!result.ok) fail(result.message, 2);
   const { config } = result;
-  process.stdout.write(
+  printOut(
     `sluice: configuration ${path.resolve(file)} is valid: ${Object.keys(config.services).length} service(s), ${Object.keys(config.backends).length} backend(s)${config.admin.token ? "" : "; no admin token, so the operator endpoints are off"}\n`,
   );
-  process.exit(0);
+  return exitAfterOutput(0);
 }
 
 /** `sluice dead-letters …` / `sluice messages …`: --config, then the command's own words. */
@@ -206,8 +207,8 @@ async function runOperator(command: OperatorCommand, argv: string[]): Promise<ne
     else rest.push(argv[i]);
   }
   if (rest.includes("--help") || rest.includes("-h")) {
-    process.stdout.write(`${OPERATOR_USAGE}\n`);
-    process.exit(0);
+    printOut(`${OPERATOR_USAGE}\n`);
+    return exitAfterOutput(0);
   }
   const parsed = parseOperatorArgs(command, rest);
   if (typeof parsed === "string") fail(`${parsed}\n${OPERATOR_USAGE}`, 2);
@@ -216,9 +217,10 @@ async function runOperator(command: OperatorCommand, argv: string[]): Promise<ne
   if (!checked.ok) fail(checked.message, 2);
   try {
     const code = await runOperatorCommand(command, parsed, checked.config, (text) =>
-      process.stdout.write(`${text}\n`),
+      printOut(`${text}\n`),
     );
-    process.exit(code);
+    // A --json answer can be megabytes: all of it reaches the reader before the exit.
+    return await exitAfterOutput(code);
   } catch (error) {
     if (error instanceof StartupError) fail(error.message);
     fail(`${command} failed: ${(error as Error).message}`);

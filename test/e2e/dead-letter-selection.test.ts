@@ -5,6 +5,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import path from "node:path";
+import type { Readable } from "node:stream";
 import * as amqplib from "amqplib";
 import { expect } from "chai";
 import Redis from "ioredis";
@@ -64,6 +65,24 @@ describe("dead letters the operator selects (lists, bulk replay, CLI)", function
       encoding: "utf8",
       timeout: 30_000,
     });
+
+  /**
+   * All a child prints, read a chunk at a time with a pause after each, as a busy machine's
+   * reader does: the CLI must not exit before the last chunk left it. Kept as bytes until the
+   * end, so a character split between two chunks stays whole.
+   */
+  function readSlowly(stream: Readable): Promise<string> {
+    const chunks: Buffer[] = [];
+    stream.on("data", (chunk: Buffer) => {
+      chunks.push(chunk);
+      stream.pause();
+      setTimeout(() => stream.resume(), 10);
+    });
+    return new Promise((resolve, reject) => {
+      stream.once("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+      stream.once("error", reject);
+    });
+  }
 
   /** Records a dead letter of backend b, each seeded one a second after the one before. */
   async function seed(options: { replayedAs?: string; client?: string } = {}): Promise<string> {
@@ -207,8 +226,7 @@ describe("dead letters the operator selects (lists, bulk replay, CLI)", function
       ]),
       { env: { ...process.env, LOG_LEVEL: "warn" }, stdio: ["ignore", "pipe", "pipe"] },
     );
-    let stdout = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    const output = readSlowly(child.stdout);
     // "close", not "exit": the exit can come before the parent has read all the piped output.
     const exited = new Promise<number | null>((resolve) => child.once("close", resolve));
     await eventually(async () =>
@@ -216,7 +234,7 @@ describe("dead letters the operator selects (lists, bulk replay, CLI)", function
     );
     child.kill("SIGINT");
     expect(await exited).to.equal(0);
-    const { replayed, skipped } = JSON.parse(stdout) as {
+    const { replayed, skipped } = JSON.parse(await output) as {
       replayed: Array<{ id: string; result: string }>;
       skipped: Array<{ id: string; reason: string }>;
     };
@@ -224,5 +242,44 @@ describe("dead letters the operator selects (lists, bulk replay, CLI)", function
     expect(skipped.length).to.be.greaterThan(0);
     expect(replayed.length + skipped.length).to.equal(ids.length);
     expect((await queuedReplays()).sort()).to.deep.equal(replayed.map((r) => r.id).sort());
+  });
+
+  it("prints a --json answer larger than a pipe holds whole to a slow reader, then exits", async () => {
+    // About 1.5 MB of output, several times what the pipe and the socket buffers hold.
+    const body = JSON.stringify({ note: "Sluice – tõrge ".repeat(80_000) });
+    const id = await recordDeadLetter(
+      deadLetters,
+      requestMessage({ service: "orders", client: "EE/GOV/1/large", body }),
+    );
+    const child = spawn(
+      process.execPath,
+      [BIN, "dead-letters", "show", id, "--json", "--config", harness.configFile],
+      { env: { ...process.env, LOG_LEVEL: "warn" }, stdio: ["ignore", "pipe", "inherit"] },
+    );
+    const output = readSlowly(child.stdout);
+    const exited = new Promise<number | null>((resolve) => child.once("close", resolve));
+    expect(await exited).to.equal(0);
+    const shown = JSON.parse(await output) as { id: string; request: string };
+    expect(shown.id).to.equal(id);
+    expect((JSON.parse(shown.request) as { body: string }).body).to.equal(body);
+  });
+
+  it("takes a reader that stops reading early (| head) as the end of the output, not a failure", async () => {
+    const body = JSON.stringify({ note: "x".repeat(1_500_000) });
+    const id = await recordDeadLetter(
+      deadLetters,
+      requestMessage({ service: "orders", client: "EE/GOV/1/head", body }),
+    );
+    const child = spawn(
+      process.execPath,
+      [BIN, "dead-letters", "show", id, "--json", "--config", harness.configFile],
+      { env: { ...process.env, LOG_LEVEL: "warn" }, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let stderr = "";
+    child.stderr.setEncoding("utf8").on("data", (text: string) => (stderr += text));
+    child.stdout.once("data", () => child.stdout.destroy());
+    const exited = new Promise<number | null>((resolve) => child.once("close", resolve));
+    expect(await exited, stderr).to.equal(0);
+    expect(stderr).to.equal("");
   });
 });

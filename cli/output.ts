@@ -1,0 +1,32 @@
+// What a command prints on stdout, and its exit once that has left the process: Node writes to
+// a pipe asynchronously on Linux, and process.exit drops whatever a slow reader has not taken.
+
+let writeFailure: NodeJS.ErrnoException | null = null;
+
+/** Writes `text` to stdout. A write that fails is remembered for the exit code, not thrown. */
+export function printOut(text: string): void {
+  if (process.stdout.listenerCount("error") === 0) {
+    // Unheard, an EPIPE (the reader went away, as `| head` does) ends the process with a trace.
+    process.stdout.on("error", (error: NodeJS.ErrnoException) => (writeFailure ??= error));
+  }
+  process.stdout.write(text);
+}
+
+/**
+ * Exits with `code` once stdout has written all it holds. A reader that stopped reading keeps
+ * the code (the command did its work); any other failure to write its answer is exit 1.
+ */
+export async function exitAfterOutput(code: number): Promise<never> {
+  await drained(process.stdout);
+  if (writeFailure && writeFailure.code !== "EPIPE") {
+    process.stderr.write(`sluice: could not write the output: ${writeFailure.message}\n`);
+    process.exit(1);
+  }
+  process.exit(code);
+}
+
+function drained(stream: NodeJS.WriteStream): Promise<void> {
+  if (stream.writableLength === 0 || stream.destroyed) return Promise.resolve();
+  // Writes complete in order: this callback comes after every earlier one, failed or not.
+  return new Promise((resolve) => stream.write("", () => resolve()));
+}
