@@ -241,9 +241,9 @@ export async function main(argv: string[]): Promise<void> {
     return;
   }
   if (typeof args === "string") {
-    if (args) fail(`${args}\n${USAGE}`, 2);
-    process.stdout.write(`${USAGE}\n`);
-    return;
+    // No role is a usage mistake like any other: exit 0 would tell a script or an orchestrator
+    // (a container given `--config FILE` alone) that a role ran and finished.
+    fail(`${args || "no role given"}\n${USAGE}`, 2);
   }
   if (args.role === "demo") {
     // The demo is the one start without --config; it names its file like every other.

@@ -100,6 +100,15 @@ describe("the sluice command", function () {
     }
   });
 
+  it("refuses to run without a role, as a usage mistake", () => {
+    for (const argv of [[], ["--config", config]]) {
+      const result = sluice(argv);
+      expect(result.status, argv.join(" ")).to.equal(2);
+      expect(result.stderr.split("\n")[0]).to.equal("sluice: no role given");
+      expect(result.stderr).to.include("usage: sluice <role>");
+    }
+  });
+
   it("refuses an unknown role", () => {
     const result = sluice(["frobnicate"]);
     expect(result.status).to.equal(2);
