@@ -144,7 +144,10 @@ function businessResponses(service: ServiceConfig): Doc {
  * backend: a caller told only "expired" would resubmit under a new X-Road id.
  */
 const OUTCOME_MEANINGS: Readonly<Record<string, string>> = {
-  failed: "BackendFailed: the retries were exhausted (state failed, dead-lettered).",
+  failed:
+    "BackendFailed: nothing more is tried, as the retries were exhausted or the translator " +
+    "failed on it, and the backend may have received it (state failed, dead-lettered; the " +
+    "message says which).",
   rejected:
     "BackendRejected: the backend refused it on business grounds and it is never retried (state rejected).",
   expired:

@@ -47,6 +47,10 @@ describe("OpenAPI descriptions", () => {
     expect(missing).to.deep.equal([]);
     // A 504 may follow a call the backend received (docs/semantics.md): never "not sent" alone.
     expect(responses["504"].description).to.match(/may have received/);
+    // A 502 BackendFailed also ends a message its translator failed on, never retried, which
+    // the backend may have received (docs/semantics.md, docs/translators.md).
+    expect(responses["502"].description).to.match(/translator failed/);
+    expect(responses["502"].description).to.match(/may have received/);
   });
 
   it("the status service: a valid document with status, cancel and the hub", async () => {
