@@ -302,14 +302,18 @@ describe("a silent Redis (adapter's connection stalled, not closed)", function (
     proxy.stall();
     if (noticed) await readinessTurns(503, "the heartbeat to find Redis silent");
   }
-  /** Which path the request took: its command about `id` reached Redis only before the notice. */
+  /**
+   * Once the heartbeat noticed, nothing about `id` may reach Redis. Before it notices, the
+   * request's command is sent if the adapter takes it within redisCommandTimeout of the
+   * silence; on a loaded machine it may take longer and be refused at once like the noticed
+   * case, with the same answer, so which of the two paths it took is not asserted.
+   */
   function sentToRedis(id: string, noticed: boolean): void {
+    if (!noticed) return;
     expect(
       proxy.heldIncludes(id),
-      noticed
-        ? "a command about the message sent to Redis once the heartbeat had noticed"
-        : "nothing sent to Redis: the heartbeat had noticed already, so this was not the window before",
-    ).to.equal(!noticed);
+      "a command about the message sent to Redis once the heartbeat had noticed",
+    ).to.equal(false);
   }
 
   for (const { title, noticed } of MOMENTS) {
