@@ -809,17 +809,18 @@ export class RequestProcessor {
   }
 
   /** Repeats `record` through broker or Redis outages until it succeeds or the worker stops. */
-  private async untilRecorded<T>(log: MessageLog, record: () => Promise<T>): Promise<T> {
+  private async untilRecorded<T>(
+    log: MessageLog,
+    record: () => Promise<T>,
+    retrying = "could not record the backend's answer; retrying",
+  ): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       try {
         return await record();
       } catch (error) {
         if (this.deps.shutdown.aborted) throw error;
         const delayMs = Math.min(500 * 2 ** attempt, 10_000);
-        log.warn(
-          { err: (error as Error).message, delayMs },
-          "could not record the backend's answer; retrying",
-        );
+        log.warn({ err: (error as Error).message, delayMs }, retrying);
         await abortableSleep(delayMs, this.deps.shutdown).catch(() => undefined);
       }
     }
@@ -926,24 +927,45 @@ export class RequestProcessor {
     calls: number,
   ): Promise<Settlement> {
     const { backend, broker, publisher, names, store } = this.deps;
-    // Release the claim first: the delayed copy must be claimable when it comes back. A call
-    // made so far may have reached the backend, so the message is no longer cancellable.
-    await store.transition(request.id, ["processing"], "accepted", { called: calls > 0 });
-    await broker.publish(
-      publisher,
-      "",
-      names.retryQueue(backend.name, decision.delayMs),
-      message.content,
-      {
-        messageId: request.id,
-        headers: {
-          ...traceHeadersIn(message.properties.headers),
-          [ENQUEUED_AT_HEADER]: Date.now(),
-          [HEADERS.attempt]: decision.nextAttempt,
-          [HEADERS.calls]: calls,
-        },
-      },
-    );
+    // The copy is parked while this worker still holds the claim and the delivery. A publish
+    // the broker did not confirm (a confirm timeout, a refused publish) is sent again here:
+    // thrown, the delivery would be handled again from the start and the backend called at
+    // once, before the delay and without this call counted against `retry.attempts`.
+    try {
+      await this.untilRecorded(
+        log,
+        () =>
+          broker.publish(
+            publisher,
+            "",
+            names.retryQueue(backend.name, decision.delayMs),
+            message.content,
+            {
+              messageId: request.id,
+              headers: {
+                ...traceHeadersIn(message.properties.headers),
+                [ENQUEUED_AT_HEADER]: Date.now(),
+                [HEADERS.attempt]: decision.nextAttempt,
+                [HEADERS.calls]: calls,
+              },
+            },
+          ),
+        "could not park the message for its retry; retrying the publish",
+      );
+    } catch {
+      // Shutdown before the broker took the copy: the delivery goes back with the claim held
+      // for the delay, so the copy redelivered meanwhile is parked until then, not called.
+      await store.renewClaim(request.id, decision.delayMs + CLAIM_SLACK_MS).catch(() => undefined);
+      return "requeue";
+    }
+    // Then the claim is released, so the copy is claimable when it comes back (one back before
+    // that is parked once more). A call made so far may have reached the backend, so the
+    // message is no longer cancellable. Should this never succeed (shutdown), the claim lapses.
+    await this.untilRecorded(
+      log,
+      () => store.transition(request.id, ["processing"], "accepted", { called: calls > 0 }),
+      "could not release the claim after parking the message; retrying",
+    ).catch(() => undefined);
     log.warn(
       { attempt, delayMs: decision.delayMs, err: decision.cause },
       "backend unavailable; retry scheduled",
