@@ -24,6 +24,9 @@ import {
   unacknowledgedHoldProblems,
 } from "./unacknowledged-hold";
 
+/** The shortest in-flight slot lease (a backend's leaseTime, SLUICE_LEASE_TIME). */
+const MIN_LEASE_MS = 1_000;
+
 export type Ordering = "none" | "strict" | { key: string; partitions: number };
 
 export interface ServiceConfig {
@@ -386,6 +389,14 @@ function compileBackend(r: Reader, name: string, baseDir: string): BackendConfig
     queue.problems.push(`${queue.where}.maxLength: must be at least highWater`);
   const windows = r.raw.windows;
   r.problems.push(...compileServiceWindows(windows, `${r.where}.windows`).problems);
+  const leaseMs = r.optionalDuration("leaseTime");
+  // Renewed every third of the lease (at most every 50 ms): a shorter one lapses between
+  // renewals, and another worker takes the slot past maxInFlight.
+  if (leaseMs !== null && leaseMs < MIN_LEASE_MS) {
+    r.problems.push(
+      `${r.where}.leaseTime: must be at least 1s (a live worker renews its slot every third of it)`,
+    );
+  }
   return {
     name,
     translator: r.string("translator", "rest-json"),
@@ -393,7 +404,7 @@ function compileBackend(r: Reader, name: string, baseDir: string): BackendConfig
     service: r.has("service") ? r.string("service") : null,
     rate,
     maxInFlight: r.int("maxInFlight", 8),
-    leaseMs: r.optionalDuration("leaseTime"),
+    leaseMs,
     timeoutMs: r.duration("timeout", 30_000),
     retry: { attempts, backoffMs },
     ordering: compileOrdering(r),
@@ -670,6 +681,15 @@ export function compileConfig(
   );
   if (redisCommandTimeoutMs < 100 || redisCommandTimeoutMs > 60_000) {
     problems.push("config.redisCommandTimeout: must be between 100ms and 1m");
+  }
+
+  // Read by workers for every backend without a leaseTime: checked here, so a mistyped one is
+  // reported by `sluice check` and refuses the start instead of being replaced by 30 s.
+  const leaseEnv = process.env.SLUICE_LEASE_TIME?.trim();
+  if (leaseEnv && !((parseDuration(leaseEnv) ?? 0) >= MIN_LEASE_MS)) {
+    problems.push(
+      `SLUICE_LEASE_TIME: must be a duration of at least 1s such as "30s", not "${leaseEnv.slice(0, 40)}"`,
+    );
   }
 
   const named = process.env.SLUICE_INSTANCE?.trim() || root.string("instance", "");

@@ -497,3 +497,41 @@ describe("the legacySim block", () => {
     ]);
   });
 });
+
+describe("in-flight slot lease time", () => {
+  // A live worker renews its slot every third of the lease, at most every 50 ms: a shorter lease
+  // lapses between renewals and another worker takes the slot, past the backend's maxInFlight.
+  const withLease = (leaseTime: string) => ({
+    ...minimal,
+    backends: { legacy: { ...minimal.backends.legacy, leaseTime } },
+  });
+  const withEnv = (value: string, run: () => string[]): string[] => {
+    const saved = process.env.SLUICE_LEASE_TIME;
+    process.env.SLUICE_LEASE_TIME = value;
+    try {
+      return run();
+    } finally {
+      if (saved === undefined) delete process.env.SLUICE_LEASE_TIME;
+      else process.env.SLUICE_LEASE_TIME = saved;
+    }
+  };
+
+  it("refuses a backend's leaseTime under 1s", () => {
+    expect(problemsOf(withLease("100ms"))).to.deep.equal([
+      "config.backends.legacy.leaseTime: must be at least 1s (a live worker renews its slot every third of it)",
+    ]);
+    expect(problemsOf(withLease("1s"))).to.deep.equal([]);
+  });
+
+  it("refuses a SLUICE_LEASE_TIME that is no duration of 1s or more, as sluice check does", () => {
+    for (const bad of ["banana", "100ms", "0s"]) {
+      expect(
+        withEnv(bad, () => problemsOf(minimal)),
+        bad,
+      ).to.deep.equal([
+        `SLUICE_LEASE_TIME: must be a duration of at least 1s such as "30s", not "${bad}"`,
+      ]);
+    }
+    expect(withEnv("10s", () => problemsOf(minimal))).to.deep.equal([]);
+  });
+});
