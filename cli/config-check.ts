@@ -1,15 +1,17 @@
 // What `sluice check` and every role run before connecting to anything: the configuration's
 // schema and cross-field rules, each backend's translator resolved and its options checked, and
-// each service's body schema compiled. Every problem is listed, none stops the search.
+// each service's body schema compiled. Every problem is listed, none stops the search; what is
+// allowed but likely a mistake comes back as warnings, which stop nothing.
 
 import path from "node:path";
 import Ajv from "ajv";
 import addFormats from "ajv-formats";
 import { ConfigError, loadConfig, type SluiceConfig } from "../shared/config/config";
+import { configWarnings } from "../shared/config/config-warnings";
 import { checkTranslator } from "../worker/translators/load-translator";
 
 export type CheckResult =
-  | { ok: true; config: SluiceConfig; file: string }
+  | { ok: true; config: SluiceConfig; file: string; warnings: string[] }
   | { ok: false; problems: string[]; message: string };
 
 /** The body schemas as the adapter compiles them: one that ajv refuses is a configuration error. */
@@ -57,5 +59,5 @@ export async function checkConfigFile(file: string): Promise<CheckResult> {
     const error = new ConfigError(path.resolve(file), problems);
     return { ok: false, problems, message: error.message };
   }
-  return { ok: true, config, file };
+  return { ok: true, config, file, warnings: configWarnings(config) };
 }

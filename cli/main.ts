@@ -191,6 +191,9 @@ async function runCheck(file: string): Promise<never> {
   const result = await checkConfigFile(file);
   if (!result.ok) fail(result.message, 2);
   const { config } = result;
+  for (const warning of result.warnings) {
+    process.stderr.write(`sluice: warning: ${warning}\n`);
+  }
   printOut(
     `sluice: configuration ${path.resolve(file)} is valid: ${Object.keys(config.services).length} service(s), ${Object.keys(config.backends).length} backend(s)${config.admin.token ? "" : "; no admin token, so the operator endpoints are off"}\n`,
   );
@@ -281,6 +284,7 @@ export async function main(argv: string[]): Promise<void> {
   }
   const log = createLogger(args.role, { instance: config.instance });
   logProcessWarnings(log);
+  for (const warning of checked.warnings) log.warn(warning);
   const tracing = startTracing({
     role: args.role,
     instanceId: config.instanceId,

@@ -1,7 +1,7 @@
 // `sluice check --config FILE` as an operator uses it before a deploy: every mistake of a file
 // at once, each with its path; a clean file passes; a role refuses to start on the same file.
 
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -113,6 +113,87 @@ exports.createTranslator = () => ({ call: async () => [] });`,
       expect(result.status, role).to.equal(2);
       expect(result.stderr, role).to.equal(check.stderr);
     }
+  });
+
+  describe("behind a security server without xroad.provider", () => {
+    const WARNING =
+      "config.xroad.provider: not set, while adapter.tls.clientCa admits a security server";
+    /** mTLS from a security server (clientCa); `extra` is appended at the top level. */
+    function behindSecurityServer(name: string, services: string, extra = ""): string {
+      const file = path.join(dir, `${name}.yaml`);
+      writeFileSync(
+        file,
+        `adapter:\n  tls: { cert: ss.crt, key: ss.key, clientCa: ss-internal.crt }\ncallbacks: { secret: "whsec_${"k".repeat(40)}" }\nservices:\n${services}backends:\n  b: { url: "http://127.0.0.1:1" }\n  remote: { translator: xroad-rest, service: EE/GOV/1/other/svc }\nsecurityServer: { url: "http://127.0.0.1:1", client: EE/GOV/1/sluice }\n${extra}`,
+      );
+      return file;
+    }
+    const PROVIDER_SERVICES =
+      "  notify: { backend: b, reply: { mode: callback } }\n  search: { backend: b, protocols: [rest], reply: { mode: ack } }\n";
+
+    it("warns that no X-Road caller can reach the Location, and still passes (exit 0)", () => {
+      const result = sluice([
+        "check",
+        "--config",
+        behindSecurityServer("noprovider", PROVIDER_SERVICES),
+      ]);
+      expect(result.status).to.equal(0);
+      const lines = result.stderr.trim().split("\n");
+      expect(lines).to.have.length(1);
+      expect(lines[0]).to.include(`sluice: warning: ${WARNING}`);
+      expect(lines[0]).to.include("(service notify, search)");
+      expect(lines[0]).to.include("/messages/<id>");
+      expect(result.stdout).to.include("is valid");
+    });
+
+    it("does not warn with xroad.provider set, nor for consumer-direction or SOAP-only services", () => {
+      const files = [
+        behindSecurityServer(
+          "provider",
+          PROVIDER_SERVICES,
+          "xroad: { provider: EE/GOV/1/sluice }\n",
+        ),
+        behindSecurityServer("consumer", "  ask: { backend: remote, reply: { mode: ack } }\n"),
+        behindSecurityServer(
+          "soaponly",
+          "  q: { backend: b, protocols: [soap], reply: { mode: ack } }\n",
+        ),
+      ];
+      for (const file of files) {
+        const result = sluice(["check", "--config", file]);
+        expect(result.status, file).to.equal(0);
+        expect(result.stderr, file).to.equal("");
+      }
+    });
+
+    it("makes a role log the same warning at start", async function () {
+      this.timeout(30_000);
+      const file = behindSecurityServer("role", PROVIDER_SERVICES);
+      const child = spawn(process.execPath, [BIN, "worker", "--config", file], {
+        env: {
+          ...process.env,
+          LOG_LEVEL: "warn",
+          SLUICE_CONFIG: "",
+          AMQP_URL: "amqp://127.0.0.1:1",
+        },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let output = "";
+      try {
+        const line = await new Promise<string>((resolve, reject) => {
+          const look = (chunk: Buffer) => {
+            output += chunk.toString();
+            const found = output.split("\n").find((l) => l.includes(WARNING));
+            if (found) resolve(found);
+          };
+          child.stdout.on("data", look);
+          child.stderr.on("data", look);
+          child.on("exit", () => reject(new Error(`exited without the warning:\n${output}`)));
+        });
+        expect(JSON.parse(line)).to.include({ level: "warn" });
+      } finally {
+        if (child.exitCode === null) child.kill("SIGKILL");
+      }
+    });
   });
 
   it("starts no role without --config, and says how to run the demo", () => {

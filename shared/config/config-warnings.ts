@@ -1,0 +1,29 @@
+// What a configuration allows but most likely does not mean: `sluice check` prints these and
+// every role logs them at start, and neither refuses the file for them.
+
+import { XROAD_TRANSLATORS, type SluiceConfig } from "./config";
+
+/**
+ * REST services offered to X-Road callers (mutual TLS from a security server) without
+ * `xroad.provider`: their 202s and hub registrations name `/messages/<id>`, which a caller
+ * behind X-Road cannot reach. Consumer-direction services are left out: their local callers
+ * reach Sluice directly.
+ */
+function unreachableLocationWarnings(config: SluiceConfig): string[] {
+  if (!config.adapter.tls?.clientCa?.length || config.xroad.provider !== null) return [];
+  const offered = Object.values(config.services).filter((service) => {
+    const backend = config.backends[service.backend];
+    return (
+      service.protocols.includes("rest") &&
+      !(backend && XROAD_TRANSLATORS.includes(backend.translator))
+    );
+  });
+  if (offered.length === 0) return [];
+  return [
+    `config.xroad.provider: not set, while adapter.tls.clientCa admits a security server; the Location of a 202 (service ${offered.map((s) => s.code).join(", ")}) and of a hub registration then names /messages/<id>, which no X-Road caller can reach: set it to the subsystem the REST services are registered under (docs/xroad-deployment.md)`,
+  ];
+}
+
+export function configWarnings(config: SluiceConfig): string[] {
+  return unreachableLocationWarnings(config);
+}
