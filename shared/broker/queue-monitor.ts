@@ -203,8 +203,8 @@ export class QueueMonitor {
     this.round++;
     await this.sampleOptional();
     if (!this.raw) {
-      // A passive declare of a missing queue closes the channel, and the connection manager
-      // only reopens channels on reconnect: open a fresh one while the connection is up.
+      // A passive declare of a missing queue closes the channel, which the broker wrapper
+      // opens again only after a pause: open a fresh one at once while the connection is up.
       if (this.channelClosed && this.broker.isConnected()) this.open();
       return;
     }

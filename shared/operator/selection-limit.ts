@@ -14,9 +14,9 @@ export const BULK_LIMIT: LimitBounds = { fallback: 1000, max: 10_000 };
 
 /**
  * `raw` read as a limit: null when absent (or empty), a whole number of 1 or more, or the
- * problem, naming the option as the operator wrote it (`limit`, `--limit`). `abc`, 0 or -5 were
- * once read as the default, so a mistyped limit ran on up to 10 000 entries; a number past
- * 2^53 cannot be read exactly, so it is refused too.
+ * problem, naming the option as the operator wrote it (`limit`, `--limit`). `abc`, 0 or -5 are
+ * refused, not read as the default: a mistyped limit would act on up to 10 000 entries; a
+ * number past 2^53 cannot be read exactly, so it is refused too.
  */
 export function parseLimit(
   raw: unknown,
