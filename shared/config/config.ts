@@ -11,6 +11,7 @@ import {
   DEFAULT_AMQP_URL,
   DEFAULT_REDIS_COMMAND_TIMEOUT_MS,
   DEFAULT_REDIS_URL,
+  publishedPasswordProblems,
   redisTarget,
 } from "./connection-urls";
 import { parseDuration } from "./durations";
@@ -661,12 +662,24 @@ export function compileConfig(
     ? amqpUrls(process.env.AMQP_URL, "environment AMQP_URL")
     : amqpUrls(root.raw.amqpUrl ?? DEFAULT_AMQP_URL, "config.amqpUrl");
   problems.push(...brokers.problems);
+  problems.push(
+    ...publishedPasswordProblems(
+      brokers.urls,
+      process.env.AMQP_URL ? "environment AMQP_URL" : "config.amqpUrl",
+    ),
+  );
   const amqpConsumerTimeoutMs = root.duration(
     "amqpConsumerTimeout",
     DEFAULT_AMQP_CONSUMER_TIMEOUT_MS,
   );
   problems.push(...unacknowledgedHoldProblems(backends, amqpConsumerTimeoutMs));
   const redisUrl = process.env.REDIS_URL || root.string("redisUrl", DEFAULT_REDIS_URL);
+  problems.push(
+    ...publishedPasswordProblems(
+      [redisUrl],
+      process.env.REDIS_URL ? "environment REDIS_URL" : "config.redisUrl",
+    ),
+  );
   try {
     redisTarget(redisUrl);
   } catch (error) {

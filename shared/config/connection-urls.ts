@@ -36,6 +36,33 @@ export function amqpUrls(value: unknown, where: string): { urls: string[]; probl
 }
 
 /**
+ * Passwords anyone can read: the placeholder of deploy/k8s/secrets.example.yaml. A broker or Redis
+ * set up from that example would take it, and so would anyone who read the repository.
+ */
+const PUBLISHED_PASSWORDS = ["change-me"];
+
+/** A problem for each URL whose password is a published example (any scheme, `user:pw@`/`pw@`). */
+export function publishedPasswordProblems(urls: string[], where: string): string[] {
+  const problems: string[] = [];
+  for (const url of urls) {
+    const auth = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^@/]*)@/.exec(url)?.[1];
+    if (auth === undefined) continue;
+    const colon = auth.indexOf(":");
+    let password = colon < 0 ? auth : auth.slice(colon + 1);
+    try {
+      password = decodeURIComponent(password);
+    } catch {
+      // Not percent-encoded as it should be: compare it as written.
+    }
+    if (!PUBLISHED_PASSWORDS.includes(password)) continue;
+    problems.push(
+      `${where}: "${redactUrl(url)}" has the published example password (deploy/k8s/secrets.example.yaml), which anyone could use; set your own: openssl rand -hex 32`,
+    );
+  }
+  return problems;
+}
+
+/**
  * How to reach Redis. `redis://` and `rediss://` URLs go to ioredis as they are; a Sentinel URL
  * `redis-sentinel://[[user]:password@]host:port[,host:port...]/<master name>[/<db>]` names the
  * sentinels and the master (query: `sentinelPassword`, `sentinelUsername`), and the client

@@ -429,6 +429,47 @@ describe("the published admin token", () => {
   });
 });
 
+describe("the published connection password", () => {
+  it("is refused in AMQP_URL, REDIS_URL, amqpUrl and redisUrl, whatever the scheme or user", () => {
+    // deploy/k8s/secrets.example.yaml shows the connection URLs with change-me as password: a
+    // broker or Redis set up from it would be open to anyone who read the repository.
+    const saved = { amqp: process.env.AMQP_URL, redis: process.env.REDIS_URL };
+    try {
+      process.env.AMQP_URL = "amqp://a:b@one:5672, amqps://sluice:change-me@two:5671/v";
+      process.env.REDIS_URL = "rediss://:change%2Dme@redis:6380";
+      expect(problemsOf(minimal)).to.deep.equal([
+        'environment AMQP_URL: "amqps://sluice:***@two:5671/v" has the published example password (deploy/k8s/secrets.example.yaml), which anyone could use; set your own: openssl rand -hex 32',
+        'environment REDIS_URL: "rediss://:***@redis:6380" has the published example password (deploy/k8s/secrets.example.yaml), which anyone could use; set your own: openssl rand -hex 32',
+      ]);
+      delete process.env.AMQP_URL;
+      delete process.env.REDIS_URL;
+      expect(
+        problemsOf({
+          ...minimal,
+          amqpUrl: ["amqp://sluice:change-me@one"],
+          redisUrl: "redis-sentinel://change-me@s1:26379/master",
+        }).map((p) => p.split(":")[0]),
+      ).to.deep.equal(["config.amqpUrl", "config.redisUrl"]);
+      // Other passwords, and the name change-me as a user, are no concern of this check.
+      expect(
+        problemsOf({
+          ...minimal,
+          amqpUrl: "amqp://change-me:s3cret@one",
+          redisUrl: "redis://:change-me-now@r:6379",
+        }),
+      ).to.deep.equal([]);
+    } finally {
+      for (const [name, value] of [
+        ["AMQP_URL", saved.amqp],
+        ["REDIS_URL", saved.redis],
+      ] as const) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    }
+  });
+});
+
 describe("published webhook secrets", () => {
   const DEMO = path.resolve(__dirname, "..", "..", "..", "config", "demo.yaml");
   const DEMO_SECRET = "whsec_c2x1aWNlLWRlbW8tc2VjcmV0LWtleTogcHVibGljLCBuZXZlciBkZXBsb3k=";

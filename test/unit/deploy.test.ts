@@ -15,6 +15,7 @@ import { parse, parseAllDocuments, stringify } from "yaml";
 import { topologyNames } from "../../shared/protocol/names";
 import {
   compileConfig,
+  ConfigError,
   loadConfig,
   substituteEnv,
   type SluiceConfig,
@@ -703,6 +704,45 @@ describe("deployment files", () => {
       expect(docs.flatMap((doc) => manifestProblems(doc))).to.deep.equal([]);
     });
 
+    it("apply no Secret: every password, token and key is the operator's own", () => {
+      // A Secret in the resources would deploy a password anyone can read in this repository.
+      expect(
+        applied.filter((doc) => doc.kind === "Secret").map((doc) => doc.metadata),
+      ).to.deep.equal([]);
+      const examples = yamlDocs(join(dir, "secrets.example.yaml"));
+      expect(examples.map((doc) => (doc.metadata as { name: string }).name).sort()).to.deep.equal([
+        "sluice-admin",
+        "sluice-connections",
+        "sluice-tls",
+      ]);
+      // The example's connection URLs, applied as written, are refused at start.
+      const connections = named(
+        examples as unknown as { metadata: { name: string }; stringData: Record<string, string> }[],
+        "sluice-connections",
+      );
+      const saved = { amqp: process.env.AMQP_URL, redis: process.env.REDIS_URL };
+      try {
+        process.env.AMQP_URL = connections.stringData["amqp-url"];
+        process.env.REDIS_URL = connections.stringData["redis-url"];
+        let problems: string[] = [];
+        try {
+          k8sConfig();
+        } catch (error) {
+          problems = (error as ConfigError).problems;
+        }
+        expect(problems.filter((p) => p.startsWith("environment AMQP_URL"))).to.have.length(1);
+        expect(problems.filter((p) => p.startsWith("environment REDIS_URL"))).to.have.length(1);
+      } finally {
+        for (const [name, value] of [
+          ["AMQP_URL", saved.amqp],
+          ["REDIS_URL", saved.redis],
+        ] as const) {
+          if (value === undefined) delete process.env[name];
+          else process.env[name] = value;
+        }
+      }
+    });
+
     it("the schema check refuses a wrong type, an unknown field and an unknown kind", () => {
       const adapter = structuredClone(named(deployments, "sluice-adapter")) as Deployment;
       const container = adapter.spec.template.spec.containers[0] as unknown as Doc;
@@ -803,7 +843,10 @@ describe("deployment files", () => {
         );
         const ref = auth.spec.secretTargetRef[0];
         const secret = named(
-          byKind<{ metadata: { name: string }; stringData: Record<string, string> }>("Secret"),
+          yamlDocs(join(dir, "secrets.example.yaml")) as unknown as {
+            metadata: { name: string };
+            stringData: Record<string, string>;
+          }[],
           ref.name,
         );
         expect(secret.stringData).to.have.property(ref.key);
