@@ -1,6 +1,10 @@
 // Turns a backend's stored answer (XML, SOAP, JSON, text or bytes) into what goes inside the
 // `<serviceCode>Response` element, or into the Fault a SOAP backend returned, passed through.
+// The caller called the local service, so it gets that service's Response element whatever the
+// backend's is named: a remote X-Road service's `<remoteCode>Response` is unwrapped as a local
+// backend's `<serviceCode>Response` is.
 
+import type { ServiceConfig, SluiceConfig } from "../../shared/config/config";
 import type { BackendResponse } from "../../shared/protocol/errors";
 import {
   parseContentType,
@@ -71,7 +75,8 @@ function innerXml(text: string, element: XmlElement): string {
     .join("");
 }
 
-function fromXml(text: string, serviceCode: string): AnswerContent {
+/** `answerCode`: the service code the backend answers for, whose `<answerCode>Response` is unwrapped. */
+function fromXml(text: string, answerCode: string): AnswerContent {
   let root: XmlElement;
   try {
     root = parseXml(text);
@@ -88,24 +93,25 @@ function fromXml(text: string, serviceCode: string): AnswerContent {
   if (elements.length === 1 && elements[0].local === "Fault" && root.namespace === SOAP11_NS) {
     return { kind: "fault", faultXml: standaloneXml(text, elements[0]) };
   }
-  if (elements.length === 1 && elements[0].local === `${serviceCode}Response`) {
+  if (elements.length === 1 && elements[0].local === `${answerCode}Response`) {
     return { kind: "content", innerXml: innerXml(text, elements[0]) };
   }
   return { kind: "content", innerXml: elements.map((e) => standaloneXml(text, e)).join("") };
 }
 
 /**
- * Maps a backend answer for the SOAP caller: a SOAP envelope gives its `<serviceCode>Response`
+ * Maps a backend answer for the SOAP caller: a SOAP envelope gives its `<answerCode>Response`
  * content (or its other Body elements whole) and a SOAP 1.1 Fault passes through; other XML is
  * embedded whole; JSON becomes XML by the mapping of xml-json.ts; text is escaped; anything
- * else travels as base64 text.
+ * else travels as base64 text. `answerCode` is the code the backend was called with: the
+ * remote service's for a remote X-Road service (`remoteServiceCode`), else the local one.
  */
-export function answerContent(response: BackendResponse, serviceCode: string): AnswerContent {
+export function answerContent(response: BackendResponse, answerCode: string): AnswerContent {
   const bytes = Buffer.from(response.body, response.bodyEncoding === "base64" ? "base64" : "utf8");
   const type = parseContentType(response.contentType || "application/octet-stream").type;
   if (bytes.length === 0) return { kind: "content", innerXml: "" };
-  if (type === "multipart/related") return fromMultipart(bytes, response.contentType, serviceCode);
-  if (XML_TYPE.test(type)) return fromXml(bytes.toString("utf8"), serviceCode);
+  if (type === "multipart/related") return fromMultipart(bytes, response.contentType, answerCode);
+  if (XML_TYPE.test(type)) return fromXml(bytes.toString("utf8"), answerCode);
   if (JSON_TYPE.test(type)) {
     try {
       return {
@@ -122,14 +128,25 @@ export function answerContent(response: BackendResponse, serviceCode: string): A
 }
 
 /** A SOAP answer with attachments: the root envelope mapped as any, the parts kept beside it. */
-function fromMultipart(bytes: Buffer, contentType: string, serviceCode: string): AnswerContent {
+function fromMultipart(bytes: Buffer, contentType: string, answerCode: string): AnswerContent {
   let multipart: ReturnType<typeof parseMultipartRelated>;
   try {
     multipart = parseMultipartRelated(bytes, contentType);
   } catch {
     return { kind: "content", innerXml: bytes.toString("base64") };
   }
-  const content = fromXml(multipart.root.data.toString("utf8"), serviceCode);
+  const content = fromXml(multipart.root.data.toString("utf8"), answerCode);
   if (content.kind === "fault" || multipart.attachments.length === 0) return content;
   return { ...content, attachments: multipart.attachments, mtom: multipart.mtom };
+}
+
+/**
+ * The service code a service's backend answers for: a remote X-Road SOAP service's own code
+ * (the worker renamed the request's Body element to it, PR-MESS §2.3), else the local one.
+ */
+export function remoteServiceCode(config: SluiceConfig, service: ServiceConfig): string {
+  const backend = config.backends[service.backend];
+  if (backend?.translator !== "xroad-soap" || !backend.service) return service.code;
+  // INSTANCE/CLASS/MEMBER/SUBSYSTEM/CODE[/VERSION], as the configuration check requires.
+  return backend.service.split("/")[4] || service.code;
 }

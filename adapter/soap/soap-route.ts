@@ -23,7 +23,7 @@ import { observeRequest } from "../request-metrics";
 import { closeUnreadBody, readBody } from "../body-reader";
 import type { Intake, IntakeResult } from "../intake";
 import { buildMultipartRelated, type MimePart } from "../../shared/protocol/multipart-related";
-import { answerContent } from "./soap-answer";
+import { answerContent, remoteServiceCode } from "./soap-answer";
 import { EnvelopeFault, soapMessageOf, xroadHeadersOf } from "./soap-envelope";
 import { buildSoapFault, faultHttpStatus } from "./soap-fault";
 import {
@@ -103,7 +103,7 @@ function soapPost(
         );
       }
       const result = await submit(ctx, deps, validators, service, request);
-      outcome = answer(ctx, request, result);
+      outcome = answer(ctx, request, result, remoteServiceCode(deps.config, service));
     } catch (error) {
       outcome = answerFault(ctx, deps.log, error, request);
     } finally {
@@ -186,7 +186,12 @@ async function answerStatus(
 }
 
 /** Maps an intake result onto the SOAP answer; returns the metrics outcome label. */
-function answer(ctx: Context, request: SoapRequestWithAttachments, result: IntakeResult): string {
+function answer(
+  ctx: Context,
+  request: SoapRequestWithAttachments,
+  result: IntakeResult,
+  answerCode: string,
+): string {
   markMessage(ctx, result.id);
   ctx.type = XML_ANSWER;
   const unfinished =
@@ -205,7 +210,7 @@ function answer(ctx: Context, request: SoapRequestWithAttachments, result: Intak
   }
   const { state, response } = result;
   const answered = state === "completed" || state === "processing" || state === "rejected";
-  const content = response && answered ? answerContent(response, request.serviceCode) : null;
+  const content = response && answered ? answerContent(response, answerCode) : null;
   if (content?.kind === "content" && state !== "rejected") {
     ctx.status = 200;
     const envelope = buildSoapResponse(request, content.innerXml);

@@ -12,6 +12,7 @@ import { DEFAULT_SOAP_NAMESPACE } from "../../legacy-sim/legacy-sim";
 import { startXroadSim, type XroadSim } from "../../xroad-sim/xroad-sim";
 import { call, eventually, Harness, type SluiceProcess } from "../support/harness";
 import { CallbackReceiver } from "../integration/callback-receiver";
+import { childElements, parseXml } from "../../adapter/soap/safe-xml";
 
 const CONSUMER = "EE/GOV/70000001/sluice-consumer";
 const LOCAL_APP = "EE/GOV/70000001/case-app";
@@ -186,6 +187,13 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
         lookup: rest("registry", "sync", { client: REGISTRY_CLIENT }),
         lookupLater: rest("registry", "ack", { client: REGISTRY_CLIENT }),
         getState: {
+          protocols: ["soap"],
+          namespace: NS,
+          reply: { mode: "sync" },
+          backend: "registry-soap",
+        },
+        // The same remote service under another local name.
+        askState: {
           protocols: ["soap"],
           namespace: NS,
           reply: { mode: "sync" },
@@ -388,6 +396,32 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
     const lastBody = last!.body!.toString("utf8");
     expect(lastBody).to.match(/<st:getState[\s>]/);
     expect(lastBody).not.to.contain("getStateLater");
+  });
+
+  it("SOAP sync: the local service's Response element holds the remote answer's content, whatever the local name", async () => {
+    const shapes: string[][] = [];
+    for (const [code, id] of [
+      ["getState", "local-soap-same"],
+      ["askState", "local-soap-other"],
+    ]) {
+      const answer = await fetch(`${local.url}/soap`, {
+        method: "POST",
+        headers: { "content-type": "text/xml; charset=utf-8" },
+        body: soapCall(code, id),
+      });
+      const text = await answer.text();
+      expect(answer.status, text).to.equal(200);
+      const envelope = parseXml(text);
+      const body = childElements(envelope).find((e) => e.local === "Body")!;
+      const [response] = childElements(body);
+      expect(response.local, text).to.equal(`${code}Response`);
+      expect(response.namespace).to.equal(NS);
+      shapes.push(childElements(response).map((e) => `${e.namespace} ${e.local}`));
+    }
+    // No <getStateResponse> inside <askStateResponse>: both hold the same elements.
+    expect(shapes[0]).to.have.length.greaterThan(0);
+    expect(shapes[1]).to.deep.equal(shapes[0]);
+    expect(shapes[0].some((name) => name.endsWith("Response"))).to.equal(false);
   });
 
   it("holds the remote service's rate limit across two workers", async () => {
