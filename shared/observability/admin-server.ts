@@ -2,12 +2,13 @@
 // reach it, and behind the admin token the operator endpoints and the status page. Plain
 // node:http: it must stay up when all else is busy.
 
-import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import { createHash, timingSafeEqual } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import type { Logger } from "pino";
 import { asSluiceError } from "../protocol/errors";
 import { METRICS_CONTENT_TYPE, metricsText } from "./metrics";
+import { AdminSessions } from "./admin-sessions";
 
 export type ReadinessCheck = () => string | null; // null = ready, else the reason
 
@@ -36,7 +37,6 @@ export type AdminHandler = (
 const MAX_CONNECTIONS = 256;
 /** Largest operator request body (filters, a replay selection). */
 const MAX_BODY_BYTES = 64 * 1024;
-const SESSION_COOKIE = "sluice_admin";
 /** Sent by the status page on every change it asks for: a cross-site form cannot send it. */
 export const CSRF_HEADER = "x-sluice-request";
 
@@ -47,7 +47,12 @@ export class AdminServer {
   private readonly checks = new Map<string, ReadinessCheck>();
   private readonly routes: Array<{ method: string; pattern: RegExp; handler: AdminHandler }> = [];
   private readonly tokenDigest: Buffer | null;
-  private readonly session: string | null;
+  private readonly sessions: AdminSessions;
+  /**
+   * Browsers send a cookie to every port of a host: named after the port, each admin port on
+   * 127.0.0.1 (one per role) keeps its own sign-in instead of overwriting another's.
+   */
+  private sessionCookie = "sluice_admin";
   private draining = false;
   /** Requests being answered: closing waits for them, so an operator gets the answer. */
   private readonly handling = new Set<Promise<void>>();
@@ -64,12 +69,11 @@ export class AdminServer {
     token: string | null = null,
     silentMs = 10_000,
     maxConnections = MAX_CONNECTIONS,
+    sessions = new AdminSessions(),
   ) {
     // Digests compare in constant time whatever the lengths; the token itself is never logged.
     this.tokenDigest = token ? digest(token) : null;
-    this.session = token
-      ? createHmac("sha256", token).update("sluice-admin-session").digest("hex")
-      : null;
+    this.sessions = sessions;
     this.server = http.createServer((req, res) => {
       const handled = this.handle(req, res).catch((error: unknown) => {
         // A route's SluiceError (Redis unavailable: 503 with Retry-After) is answered as such;
@@ -147,14 +151,14 @@ export class AdminServer {
   }
 
   private credential(req: http.IncomingMessage): Credential {
-    if (!this.tokenDigest || !this.session) return null;
+    if (!this.tokenDigest) return null;
     // The scheme is case-insensitive (RFC 9110 §11.1): "bearer x" is the same credential.
     const bearer = /^bearer +(.*)$/is.exec(req.headers.authorization ?? "");
     if (bearer) {
       return timingSafeEqual(digest(bearer[1].trim()), this.tokenDigest) ? "bearer" : null;
     }
-    const cookie = readCookie(req.headers.cookie, SESSION_COOKIE);
-    if (cookie !== null && timingSafeEqual(digest(cookie), digest(this.session))) return "cookie";
+    const cookie = readCookie(req.headers.cookie, this.sessionCookie);
+    if (cookie !== null && this.sessions.valid(cookie)) return "cookie";
     return null;
   }
 
@@ -194,6 +198,7 @@ export class AdminServer {
       return json(res, 404, { type: "NotFound", message: "no such admin endpoint" });
     }
     if (req.method === "POST" && url === "/login") return this.login(req, res);
+    if (req.method === "POST" && url === "/logout") return this.logout(req, res);
     const credential = this.credential(req);
     const unsafe = req.method !== "GET" && req.method !== "HEAD";
     if (!credential || (credential === "cookie" && unsafe && !req.headers[CSRF_HEADER])) {
@@ -258,13 +263,28 @@ export class AdminServer {
     } catch {
       token = "";
     }
-    if (!this.tokenDigest || !this.session || !timingSafeEqual(digest(token), this.tokenDigest)) {
+    if (!this.tokenDigest || !timingSafeEqual(digest(token), this.tokenDigest)) {
       this.log.warn({ remote: req.socket.remoteAddress }, "admin sign-in refused");
       return send(res, 401, loginPage(true));
     }
     res.writeHead(303, {
       location: "/",
-      "set-cookie": `${SESSION_COOKIE}=${this.session}; HttpOnly; SameSite=Strict; Path=/`,
+      "set-cookie": `${this.sessionCookie}=${this.sessions.start()}; Max-Age=${Math.floor(
+        this.sessions.ttlMs / 1000,
+      )}; HttpOnly; SameSite=Strict; Path=/`,
+    });
+    res.end();
+  }
+
+  /** Ends the sign-in of the cookie sent (if any) and drops the cookie; back to the sign-in page. */
+  private logout(req: http.IncomingMessage, res: http.ServerResponse): void {
+    req.resume();
+    const cookie = readCookie(req.headers.cookie, this.sessionCookie);
+    if (cookie !== null) this.sessions.end(cookie);
+    res.writeHead(303, {
+      location: "/",
+      "set-cookie": `${this.sessionCookie}=; Max-Age=0; HttpOnly; SameSite=Strict; Path=/`,
+      "cache-control": "no-store",
     });
     res.end();
   }
@@ -277,7 +297,9 @@ export class AdminServer {
       this.server.once("error", reject);
       this.server.listen(port, host, () => resolve());
     });
-    return (this.server.address() as AddressInfo).port;
+    const bound = (this.server.address() as AddressInfo).port;
+    this.sessionCookie = `sluice_admin_${bound}`;
+    return bound;
   }
 
   /**

@@ -37,6 +37,7 @@ export const STATUS_PAGE = `<!doctype html>
 </head>
 <body>
 <h1>Sluice</h1>
+<form method="post" action="/logout"><button type="submit">Sign out</button></form>
 <div id="meta" data-testid="meta">connecting…</div>
 <div id="notice" role="status" data-testid="notice"></div>
 <div class="backends" id="backends" data-testid="backends"></div>

@@ -5,6 +5,7 @@ import http from "node:http";
 import net from "node:net";
 import pino from "pino";
 import { AdminServer } from "../../shared/observability/admin-server";
+import { AdminSessions } from "../../shared/observability/admin-sessions";
 
 describe("admin port connections", () => {
   let admin: AdminServer;
@@ -162,5 +163,94 @@ describe("admin port connection bound", () => {
     }
     expect(status).to.equal(200);
     await admin.close();
+  });
+});
+
+describe("status page sessions", () => {
+  const TOKEN = "a-test-admin-token-0123456789";
+  let now = 1_000_000;
+  let admin: AdminServer;
+  let port = 0;
+
+  const start = async (): Promise<void> => {
+    const sessions = new AdminSessions(() => now);
+    admin = new AdminServer(pino({ level: "silent" }), TOKEN, 10_000, 256, sessions);
+    admin.addRoute("GET", /^\/admin\/whoami$/, async () => ({ status: 200, body: { ok: true } }));
+    port = await admin.listen(0, "127.0.0.1");
+  };
+  const signIn = async (): Promise<string> => {
+    const answer = await fetch(`http://127.0.0.1:${port}/login`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ token: TOKEN }).toString(),
+      redirect: "manual",
+    });
+    expect(answer.status).to.equal(303);
+    return answer.headers.get("set-cookie") ?? "";
+  };
+  const pair = (setCookie: string) => setCookie.split(";")[0];
+  // A connection of its own each time: a pooled one could outlive a restarted server.
+  const statusWith = (cookie: string) =>
+    new Promise<number>((resolve, reject) => {
+      http
+        .get(
+          { host: "127.0.0.1", port, path: "/admin/whoami", headers: { cookie }, agent: false },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        )
+        .on("error", reject);
+    });
+
+  beforeEach(start);
+  afterEach(async () => admin.close());
+
+  it("gives each sign-in a random session cookie, named after the port, that lasts 12 hours", async () => {
+    const first = await signIn();
+    const second = await signIn();
+    const attributes = first.split(";").map((part) => part.trim());
+    expect(attributes[0]).to.match(new RegExp(`^sluice_admin_${port}=[A-Za-z0-9_-]{43}$`));
+    expect(attributes.slice(1)).to.have.members([
+      "Max-Age=43200",
+      "HttpOnly",
+      "SameSite=Strict",
+      "Path=/",
+    ]);
+    // Nothing derived from the token: another sign-in, another value.
+    expect(pair(second)).to.not.equal(pair(first));
+    expect(pair(first)).to.not.include(TOKEN);
+    expect(await statusWith(pair(first))).to.equal(200);
+    expect(await statusWith(pair(second))).to.equal(200);
+    expect(await statusWith(`${pair(first)}x`)).to.equal(401);
+    // The same value under another port's name is not this port's session.
+    expect(await statusWith(pair(first).replace(`_${port}=`, "_1="))).to.equal(401);
+    now += 12 * 60 * 60 * 1000 - 1;
+    expect(await statusWith(pair(first))).to.equal(200);
+    now += 1;
+    expect(await statusWith(pair(first))).to.equal(401);
+  });
+
+  it("ends a session on sign-out, and every session when the process restarts", async () => {
+    const first = pair(await signIn());
+    const second = pair(await signIn());
+    const out = await fetch(`http://127.0.0.1:${port}/logout`, {
+      method: "POST",
+      headers: { cookie: first },
+      redirect: "manual",
+    });
+    expect(out.status).to.equal(303);
+    expect(out.headers.get("location")).to.equal("/");
+    expect(out.headers.get("set-cookie")).to.match(new RegExp(`^sluice_admin_${port}=; Max-Age=0`));
+    expect(await statusWith(first)).to.equal(401);
+    expect(await statusWith(second)).to.equal(200);
+    // A new process (a restart) knows none of the old sessions, on the same port too.
+    const oldPort = port;
+    await admin.close();
+    const sessions = new AdminSessions(() => now);
+    admin = new AdminServer(pino({ level: "silent" }), TOKEN, 10_000, 256, sessions);
+    admin.addRoute("GET", /^\/admin\/whoami$/, async () => ({ status: 200, body: { ok: true } }));
+    port = await admin.listen(oldPort, "127.0.0.1");
+    expect(await statusWith(second)).to.equal(401);
   });
 });

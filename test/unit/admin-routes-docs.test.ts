@@ -39,7 +39,7 @@ describe("the admin port's endpoints in docs/operator.md", () => {
   );
   const requests = documentedRequests(readFileSync(path.join(ROOT, "docs", "operator.md"), "utf8"));
   // Served by the admin server itself, before any operator route.
-  const builtIn = ["GET /metrics", "GET /healthz", "GET /readyz", "POST /login"];
+  const builtIn = ["GET /metrics", "GET /healthz", "GET /readyz", "POST /login", "POST /logout"];
 
   it("lists every operator route", () => {
     expect(routes.length).to.be.greaterThan(10);
