@@ -9,6 +9,7 @@ import type { Logger } from "pino";
 import { asSluiceError } from "../protocol/errors";
 import { METRICS_CONTENT_TYPE, metricsText } from "./metrics";
 import { AdminSessions } from "./admin-sessions";
+import { SignInThrottle } from "./sign-in-throttle";
 
 export type ReadinessCheck = () => string | null; // null = ready, else the reason
 
@@ -70,6 +71,7 @@ export class AdminServer {
     silentMs = 10_000,
     maxConnections = MAX_CONNECTIONS,
     sessions = new AdminSessions(),
+    private readonly throttle = new SignInThrottle(),
   ) {
     // Digests compare in constant time whatever the lengths; the token itself is never logged.
     this.tokenDigest = token ? digest(token) : null;
@@ -207,7 +209,7 @@ export class AdminServer {
         { method: req.method, path: url, remote: req.socket.remoteAddress },
         "admin request refused: no valid token",
       );
-      if (req.method === "GET" && url === "/") return send(res, 401, loginPage(false));
+      if (req.method === "GET" && url === "/") return send(res, 401, loginPage(null));
       res.setHeader("www-authenticate", 'Bearer realm="sluice admin"');
       return json(res, 401, {
         type: "Unauthorized",
@@ -254,6 +256,15 @@ export class AdminServer {
 
   /** The status page's sign-in: the token once, then an HttpOnly same-site session cookie. */
   private async login(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const remote = req.socket.remoteAddress ?? "";
+    // Checked before the token: a waiting address learns nothing, right or wrong.
+    const wait = this.throttle.waitSeconds(remote);
+    if (wait > 0) {
+      req.resume();
+      this.log.warn({ remote }, "admin sign-in refused: too many failed attempts");
+      res.setHeader("retry-after", String(wait));
+      return send(res, 429, loginPage("throttled"));
+    }
     let token = "";
     try {
       // Trimmed as a bearer token is: a token pasted with a space or a line end is still it.
@@ -264,8 +275,9 @@ export class AdminServer {
       token = "";
     }
     if (!this.tokenDigest || !timingSafeEqual(digest(token), this.tokenDigest)) {
-      this.log.warn({ remote: req.socket.remoteAddress }, "admin sign-in refused");
-      return send(res, 401, loginPage(true));
+      this.throttle.failed(remote);
+      this.log.warn({ remote }, "admin sign-in refused");
+      return send(res, 401, loginPage("refused"));
     }
     res.writeHead(303, {
       location: "/",
@@ -382,6 +394,11 @@ const BROWSER_HEADERS = {
   "referrer-policy": "no-referrer",
 };
 
+const SIGN_IN_PROBLEMS = {
+  refused: "That token is not the admin token.",
+  throttled: "Too many failed sign-ins from this address: wait a minute, then try again.",
+};
+
 function send(res: http.ServerResponse, status: number, html: string): void {
   res.writeHead(status, {
     "content-type": "text/html; charset=utf-8",
@@ -392,11 +409,11 @@ function send(res: http.ServerResponse, status: number, html: string): void {
   res.end(html);
 }
 
-function loginPage(refused: boolean): string {
+function loginPage(problem: "refused" | "throttled" | null): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sluice: sign in</title>
 <style>body{font:15px system-ui,sans-serif;margin:4em auto;max-width:24em}input{width:100%;padding:.4em;margin:.5em 0}</style>
 </head><body><h1>Sluice</h1><p>The status page needs the admin token (<code>admin.token</code> or <code>SLUICE_ADMIN_TOKEN</code>).</p>
-${refused ? '<p role="alert"><strong>That token is not the admin token.</strong></p>' : ""}
+${problem ? `<p role="alert"><strong>${SIGN_IN_PROBLEMS[problem]}</strong></p>` : ""}
 <form method="post" action="/login"><label>Admin token <input type="password" name="token" autocomplete="current-password" autofocus></label>
 <button type="submit">Sign in</button></form></body></html>`;
 }

@@ -6,6 +6,7 @@ import net from "node:net";
 import pino from "pino";
 import { AdminServer } from "../../shared/observability/admin-server";
 import { AdminSessions } from "../../shared/observability/admin-sessions";
+import { SignInThrottle } from "../../shared/observability/sign-in-throttle";
 
 describe("admin port connections", () => {
   let admin: AdminServer;
@@ -252,5 +253,66 @@ describe("status page sessions", () => {
     admin.addRoute("GET", /^\/admin\/whoami$/, async () => ({ status: 200, body: { ok: true } }));
     port = await admin.listen(oldPort, "127.0.0.1");
     expect(await statusWith(second)).to.equal(401);
+  });
+});
+
+describe("sign-in throttling", () => {
+  const TOKEN = "a-test-admin-token-0123456789";
+  let now = 5_000_000;
+  let admin: AdminServer;
+  let port = 0;
+
+  before(async () => {
+    const clock = () => now;
+    admin = new AdminServer(
+      pino({ level: "silent" }),
+      TOKEN,
+      10_000,
+      256,
+      new AdminSessions(clock),
+      new SignInThrottle(clock),
+    );
+    port = await admin.listen(0, "127.0.0.1");
+  });
+  after(async () => admin.close());
+
+  /** A sign-in from a chosen loopback address (all of 127/8 reaches the port on Linux). */
+  const signIn = (token: string, from = "127.0.0.1") =>
+    new Promise<{ status: number; retryAfter?: string }>((resolve, reject) => {
+      const body = new URLSearchParams({ token }).toString();
+      const req = http.request(
+        {
+          host: "127.0.0.1",
+          port,
+          path: "/login",
+          method: "POST",
+          localAddress: from,
+          agent: false,
+          headers: { "content-type": "application/x-www-form-urlencoded" },
+        },
+        (res) => {
+          res.resume();
+          resolve({
+            status: res.statusCode ?? 0,
+            retryAfter: res.headers["retry-after"] as string | undefined,
+          });
+        },
+      );
+      req.on("error", reject);
+      req.end(body);
+    });
+
+  it("answers 429 with Retry-After after 10 failures a minute from one address, the right token too", async () => {
+    for (let i = 0; i < 10; i += 1)
+      expect((await signIn("wrong-token-0123456789")).status).to.equal(401);
+    const refused = await signIn(TOKEN);
+    expect(refused.status).to.equal(429);
+    expect(refused.retryAfter).to.equal("60");
+    now += 30_000;
+    expect(await signIn(TOKEN)).to.deep.equal({ status: 429, retryAfter: "30" });
+    // Another address is not held by this one's failures.
+    expect((await signIn(TOKEN, "127.0.0.2")).status).to.equal(303);
+    now += 30_000;
+    expect((await signIn(TOKEN)).status).to.equal(303);
   });
 });
