@@ -1,7 +1,8 @@
 // Reads what a security server needs from an X-Road SOAP 4.0 message (PR-MESS §2): the
-// `client`, `service`, `id` and `protocolVersion` header fields and the single Body element,
-// refusing what a security server refuses with the same codes. Attachments: the SOAP part of
-// a multipart/related message is the first part (PR-MESS §2.4).
+// `client`, `service`, `id`, `protocolVersion`, `userId`, `issue` and `representedParty` header
+// fields and the single Body element, refusing what a security server refuses with the same
+// codes. Attachments: the SOAP part of a multipart/related message is the first part (PR-MESS
+// §2.4).
 
 import { XMLParser } from "fast-xml-parser";
 import { XroadError } from "./xroad-errors";
@@ -16,6 +17,10 @@ export interface SoapMessage {
   provider: string | null;
   id: string | null;
   protocolVersion: string | null;
+  userId: string | null;
+  issue: string | null;
+  /** PR-MESS Annex H `representedParty`: `partyClass/partyCode` (the class may be absent). */
+  representedParty: string | null;
   /** Local name of the Body's element; "Fault" for a SOAP Fault. */
   bodyElement: string;
   /** The text of the Body element's child elements by local name (a metaservice's arguments). */
@@ -66,6 +71,11 @@ function identifier(node: Node, withService: boolean): string {
     .map((f) => values.get(f))
     .filter((v): v is string => v !== undefined && v !== "")
     .join("/");
+}
+
+function representedParty(node: Node): string {
+  const values = new Map(elements(childrenOf(node)).map((c) => [nameOf(c), textOf(c)]));
+  return [values.get("partyClass") ?? "", values.get("partyCode") ?? ""].join("/");
 }
 
 /** The SOAP part of a request: the whole body, or the first part of a multipart/related one. */
@@ -132,6 +142,9 @@ export function readSoapMessage(xml: string, prefix: string): SoapMessage {
     provider: null,
     id: null,
     protocolVersion: null,
+    userId: null,
+    issue: null,
+    representedParty: null,
     bodyElement,
     bodyFields,
   };
@@ -146,6 +159,9 @@ export function readSoapMessage(xml: string, prefix: string): SoapMessage {
       message.serviceCode = code ? textOf(code) : null;
     } else if (name === "id") message.id = textOf(field);
     else if (name === "protocolVersion") message.protocolVersion = textOf(field);
+    else if (name === "userId") message.userId = textOf(field);
+    else if (name === "issue") message.issue = textOf(field);
+    else if (name === "representedParty") message.representedParty = representedParty(field);
   }
   return message;
 }

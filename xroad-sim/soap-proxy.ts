@@ -7,10 +7,31 @@ import type http from "node:http";
 import { soapRequestHeaders } from "./header-filter";
 import type { ProviderClient } from "./provider-client";
 import type { CompiledService } from "./sim-options";
-import { checkSoapRequest, readSoapMessage, soapPart, withRequestHash } from "./soap-message";
+import {
+  checkSoapRequest,
+  readSoapMessage,
+  soapPart,
+  withRequestHash,
+  type SoapMessage,
+} from "./soap-message";
 import { XroadError } from "./xroad-errors";
 
 const FAILED = "Server.ServerProxy.ServiceFailed.";
+
+/**
+ * The header fields X-Road marks @CheckConsistency (SoapHeader): an answer must carry each as
+ * the request did, or both leave it out (SoapUtils.checkConsistency).
+ */
+const CONSISTENT_FIELDS = [
+  "client",
+  "service",
+  "userId",
+  "representedParty",
+  "issue",
+  "id",
+] as const satisfies ReadonlyArray<keyof SoapMessage>;
+
+export type ConsistentHeader = Pick<SoapMessage, (typeof CONSISTENT_FIELDS)[number]>;
 
 export interface SoapRequest {
   client: string;
@@ -23,6 +44,8 @@ export interface SoapRequest {
   /** The SOAP message as sent (the first part of a multipart request). */
   xml: string;
   bodyFields: Record<string, string>;
+  /** The request's header fields an answer must echo. */
+  header: ConsistentHeader;
 }
 
 /** Reads the client's request; throws `Client.*` errors for what breaks PR-MESS. */
@@ -39,6 +62,9 @@ export function readSoapRequest(req: http.IncomingMessage, body: Buffer): SoapRe
     provider: message.provider as string,
     xml,
     bodyFields: message.bodyFields,
+    header: Object.fromEntries(
+      CONSISTENT_FIELDS.map((field) => [field, message[field]]),
+    ) as ConsistentHeader,
   };
 }
 
@@ -85,11 +111,13 @@ export async function forwardSoap(
   }
   const message = readSoapMessage(xml, FAILED);
   if (message.bodyElement !== "Fault") {
-    // The service must echo the request's header fields (PR-MESS §2.2).
-    if (message.id !== request.xroadId || message.client !== request.client) {
+    // The service must echo the request's header fields (PR-MESS §2.2). X-Road's consumer
+    // side checks it (ClientMessageProcessor.checkConsistency) and answers this fault.
+    const differs = CONSISTENT_FIELDS.find((field) => message[field] !== request.header[field]);
+    if (differs) {
       throw new XroadError(
-        `${FAILED}InconsistentResponse`,
-        "Response header does not match the request's",
+        "Server.ClientProxy.ServiceFailed.InconsistentResponse",
+        "Response from server proxy is not consistent with request",
       );
     }
   }

@@ -160,7 +160,6 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
         },
         [`${REST_PROVIDER}/down`]: { url: deadUrl },
         [`${REST_PROVIDER}/slow`]: { url: `${provider.sim.url}/slow`, timeout: "300ms" },
-        [`${SOAP_PROVIDER}/echoed`]: { url: stubUrl, type: "soap" },
         [`${SOAP_PROVIDER}/unreachable`]: { url: deadUrl, type: "soap" },
       },
     });
@@ -223,7 +222,9 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
       backends: {
         registry: remote(`${REST_PROVIDER}/lookup`),
         "registry-soap": { ...remote(`${SOAP_PROVIDER}/getState`), translator: "xroad-soap" },
-        echoed: { ...remote(`${SOAP_PROVIDER}/echoed`), translator: "xroad-soap" },
+        // Its own security server (a backend's url): one that does not check the answer's
+        // header as X-Road's does, so Sluice's own check is what stops the stray answer.
+        echoed: { ...remote(`${SOAP_PROVIDER}/echoed`), translator: "xroad-soap", url: stubUrl },
         unreachable: { ...remote(`${SOAP_PROVIDER}/unreachable`), translator: "xroad-soap" },
         // Its own security server (a backend's url): one that answers 200 with nothing.
         hollow: { ...remote(`${SOAP_PROVIDER}/hollow`), translator: "xroad-soap", url: hollowUrl },
@@ -511,7 +512,7 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
   });
 
   it("fails, never completes, a SOAP answer whose header does not echo the request's", async () => {
-    // The security server checks client and id only; the stub answers for another user.
+    // The stub stands in for the security server and answers for another user.
     const ack = await fetch(`${local.url}/soap`, {
       method: "POST",
       headers: { "content-type": "text/xml; charset=utf-8" },

@@ -359,6 +359,68 @@ describe("xroad-sim", function () {
       });
     }
 
+    // X-Road's consumer side compares the header fields marked @CheckConsistency (client,
+    // service, userId, representedParty, issue, id); protocolVersion and requestHash are not.
+    const answer = fixture("simple.answer").toString("utf8");
+    const header = "<xroad:protocolVersion>4.0</xroad:protocolVersion>";
+    for (const [what, changed] of [
+      ["another client", answer.replace("<id:memberCode>consumer<", "<id:memberCode>other<")],
+      ["another service", answer.replace(">testQuery<", ">otherQuery<")],
+      [
+        "a service version the request did not name",
+        answer.replace(
+          "<id:serviceCode>testQuery</id:serviceCode>",
+          "<id:serviceCode>testQuery</id:serviceCode><id:serviceVersion>v2</id:serviceVersion>",
+        ),
+      ],
+      ["another userId", answer.replace("EE37702211234", "EE00000000000")],
+      ["no userId", answer.replace("<xroad:userId>EE37702211234</xroad:userId>", "")],
+      [
+        "an issue the request had not",
+        answer.replace(header, `<xroad:issue>T-1</xroad:issue>${header}`),
+      ],
+      [
+        "a representedParty the request had not",
+        answer.replace(
+          header,
+          `<repr:representedParty xmlns:repr="http://x-road.eu/xsd/representation.xsd"><repr:partyCode>EE1</repr:partyCode></repr:representedParty>${header}`,
+        ),
+      ],
+      ["another id", answer.replace(">1234567890<", ">1234567891<")],
+    ] as const) {
+      it(`answers Server.ClientProxy.ServiceFailed.InconsistentResponse for an answer with ${what}`, async () => {
+        provider.answer = (_req, res) => {
+          res.writeHead(200, { "content-type": "text/xml; charset=utf-8" });
+          res.end(changed);
+        };
+        const res = await request(`${sim.url}/`, {
+          method: "POST",
+          headers: { "content-type": "text/xml" },
+          body: fixture("simple.query"),
+        });
+        expect(res.statusCode).to.equal(200);
+        const text = await res.body.text();
+        expect(text).to.contain(
+          "<faultcode>Server.ClientProxy.ServiceFailed.InconsistentResponse</faultcode>",
+        );
+        expect(text).to.contain("Response from server proxy is not consistent with request");
+        expect(text).not.to.contain("<answer>42</answer>");
+      });
+    }
+
+    it("takes an answer that echoes the consistency fields, whatever its protocolVersion", async () => {
+      provider.answer = (_req, res) => {
+        res.writeHead(200, { "content-type": "text/xml; charset=utf-8" });
+        res.end(answer.replace(">4.0<", ">4.x<"));
+      };
+      const res = await request(`${sim.url}/`, {
+        method: "POST",
+        headers: { "content-type": "text/xml" },
+        body: fixture("simple.query"),
+      });
+      expect(await res.body.text()).to.contain("<answer>42</answer>");
+    });
+
     it("answers Server.ServerProxy faults for the provider side", async () => {
       provider.answer = (_req, res) => {
         res.writeHead(200, { "content-type": "application/json" });

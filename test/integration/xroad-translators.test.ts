@@ -344,28 +344,44 @@ describe("xroad-rest and xroad-soap translators (consumer direction, through xro
     });
 
     it("fails, never completes, an answer whose header does not echo the request's", async () => {
+      // The provider stands in for a security server that does not check the answer's header.
+      const securityServer = createSoap(backend(provider.url, SOAP_SERVICE));
+      try {
+        provider.state.answer = (_req, res, body) => {
+          res.writeHead(200, { "content-type": "text/xml; charset=utf-8" });
+          res.end(echoAnswer(body, (h) => h.replace("EE12345678901", "EE99999999999")));
+        };
+        const mismatch = await failure(securityServer, soapRequest());
+        expect(mismatch).to.be.instanceOf(SluiceError);
+        expect(mismatch).not.to.be.instanceOf(BackendUnavailableError);
+        expect((mismatch as SluiceError).retryCall).to.equal(false);
+        expect((mismatch as Error).message).to.contain("does not echo the request's X-Road header");
+        expect((mismatch as Error).message).to.contain(
+          'userId is "EE99999999999", sent "EE12345678901"',
+        );
+        provider.state.answer = (_req, res, body) => {
+          res.writeHead(200, { "content-type": "text/xml; charset=utf-8" });
+          res.end(
+            echoAnswer(body, (h) =>
+              h.replace("<id:serviceCode>getState<", "<id:serviceCode>other<"),
+            ),
+          );
+        };
+        const otherService = await failure(securityServer, soapRequest());
+        expect((otherService as Error).message).to.contain('service/serviceCode is "other"');
+      } finally {
+        await securityServer.close?.();
+      }
+      // Through a security server that checks, as X-Road's does, its fault: failed, not retried.
       provider.state.answer = (_req, res, body) => {
         res.writeHead(200, { "content-type": "text/xml; charset=utf-8" });
-        // Someone else's user: the security server checks only client and id.
         res.end(echoAnswer(body, (h) => h.replace("EE12345678901", "EE99999999999")));
       };
-      const mismatch = await failure(soap, soapRequest());
-      expect(mismatch).to.be.instanceOf(SluiceError);
-      expect(mismatch).not.to.be.instanceOf(BackendUnavailableError);
-      expect((mismatch as SluiceError).retryCall).to.equal(false);
-      expect((mismatch as Error).message).to.contain("does not echo the request's X-Road header");
-      expect((mismatch as Error).message).to.contain(
-        'userId is "EE99999999999", sent "EE12345678901"',
+      const checked = await failure(soap, soapRequest());
+      expect((checked as SluiceError).retryCall).to.equal(false);
+      expect((checked as Error).message).to.match(
+        /^Server\.ClientProxy\.ServiceFailed\.InconsistentResponse: /,
       );
-
-      provider.state.answer = (_req, res, body) => {
-        res.writeHead(200, { "content-type": "text/xml; charset=utf-8" });
-        res.end(
-          echoAnswer(body, (h) => h.replace("<id:serviceCode>getState<", "<id:serviceCode>other<")),
-        );
-      };
-      const otherService = await failure(soap, soapRequest());
-      expect((otherService as Error).message).to.contain('service/serviceCode is "other"');
     });
 
     it("maps the security server's faults: unknown service and access denied are rejected", async () => {
