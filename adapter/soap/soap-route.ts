@@ -279,7 +279,8 @@ function wsdlGet(
   endpoint: string,
 ) {
   return (ctx: Context): void => {
-    if (!("wsdl" in ctx.query)) {
+    // Any case of the name: many SOAP tools and clients ask for `?WSDL`.
+    if (!Object.keys(ctx.query).some((key) => key.toLowerCase() === "wsdl")) {
       ctx.status = 405;
       ctx.set("Allow", "POST");
       ctx.type = XML_ANSWER;

@@ -275,6 +275,13 @@ describe("SOAP end to end (all roles in one process)", function () {
     expect(one).to.include('<wsdl:operation name="getState">');
     expect(one).to.not.include('<wsdl:operation name="testQuery">');
     expect((await fetch(`${sluice.url}/soap/nothing?wsdl`)).status).to.equal(404);
+    // The query name is matched in any case: many SOAP tools ask for ?WSDL.
+    const upper = await fetch(`${sluice.url}/soap?WSDL`);
+    expect(upper.status).to.equal(200);
+    expect(await upper.text()).to.equal(wsdl);
+    const upperOne = await fetch(`${sluice.url}/soap/getState?Wsdl`);
+    expect(upperOne.status).to.equal(200);
+    expect(await upperOne.text()).to.equal(one);
 
     // The WSDL's address is relative without adapter.publicUrl: the client names the endpoint.
     const client = await soap.createClientAsync(`${sluice.url}/soap?wsdl`, {
