@@ -4,6 +4,7 @@
 
 import type { ServiceConfig } from "../shared/config/config";
 import { MESSAGE_STATES } from "../shared/store/transaction-store";
+import { REQUEST_REFUSALS } from "./request-refusals";
 import { OUTCOME_FAILURES } from "./route-intake";
 
 type Doc = Record<string, unknown>;
@@ -135,7 +136,17 @@ function businessResponses(service: ServiceConfig): Doc {
       "Retry-After": RETRY_AFTER,
     }),
     ...outcomeResponses(),
+    ...refusalResponses(),
   };
+}
+
+/** The refusals of the request as such, and Sluice's own fault (request-refusals.ts). */
+function refusalResponses(): Doc {
+  const responses: Doc = {};
+  for (const refusal of Object.values(REQUEST_REFUSALS)) {
+    responses[String(refusal.status)] = errorResponse(`${refusal.code}: ${refusal.meaning}`);
+  }
+  return responses;
 }
 
 /**

@@ -15,6 +15,7 @@ import { registerSoapRoutes } from "./soap/soap-route";
 import { cancelRoute, statusRoute, type StatusRouteDeps } from "./status-route";
 import { restServiceOpenApi, statusServiceOpenApi } from "./openapi";
 import { publicUrl } from "./public-url";
+import { REQUEST_REFUSALS } from "./request-refusals";
 
 export type RouteRegistrar = (router: Router, log: Logger) => void;
 
@@ -108,15 +109,14 @@ function answerDeadline(ms: number): Koa.Middleware {
 function tooManyHeaders(maxHeaders: number, log: Logger): Koa.Middleware {
   return (ctx, next) => {
     if (ctx.req.rawHeaders.length / 2 <= maxHeaders) return next();
-    const error = new SluiceError(
-      "InvalidHeader",
-      `the request has more than ${maxHeaders} header lines`,
-      { status: 431 },
-    );
+    const { code, status } = REQUEST_REFUSALS.headerLines;
+    const error = new SluiceError(code, `the request has more than ${maxHeaders} header lines`, {
+      status,
+    });
     if (ctx.path === "/soap" || ctx.path.startsWith("/soap/")) {
       noteAccess(ctx, { code: error.code });
       closeUnreadBody(ctx.req, ctx.res);
-      ctx.status = 431;
+      ctx.status = status;
       ctx.type = "text/xml; charset=utf-8";
       ctx.body = buildSoapFault(error);
     } else {

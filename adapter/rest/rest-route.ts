@@ -20,6 +20,7 @@ import { answerError } from "../error-answer";
 import type { Intake, IntakeResult } from "../intake";
 import { decodeBody, isUtf8Charset, parseJsonBody, type SchemaValidators } from "../json-body";
 import { parsePrefer } from "../prefer";
+import { REQUEST_REFUSALS } from "../request-refusals";
 import { checkedSubPath } from "../../shared/protocol/rest-path";
 import { checkServiceHeader, headerCount, readClient, xroadHeaders } from "../xroad-client";
 import {
@@ -104,7 +105,8 @@ async function handle(
   // A TRACE is looped back by the backend that answers it: its answer would show the caller
   // every header Sluice sent, the operator's own (a translator's options.headers) included.
   if (req.method === "TRACE") {
-    throw new SluiceError("MethodNotAllowed", "TRACE is not passed to backends", { status: 405 });
+    const { code, status } = REQUEST_REFUSALS.trace;
+    throw new SluiceError(code, "TRACE is not passed to backends", { status });
   }
   const subPath = checkedSubPath(path);
   const client = readClient(req, service.client);

@@ -5,7 +5,9 @@ import { expect } from "chai";
 import { assertValidOpenApi } from "../support/openapi-check";
 import path from "node:path";
 import { restServiceOpenApi, statusServiceOpenApi } from "../../adapter/openapi";
+import { REQUEST_REFUSALS } from "../../adapter/request-refusals";
 import { OUTCOME_FAILURES } from "../../adapter/route-intake";
+import { asSluiceError } from "../../shared/protocol/errors";
 import { providerOf, statusLocation } from "../../adapter/status-location";
 import { loadConfig } from "../../shared/config/config";
 
@@ -51,6 +53,28 @@ describe("OpenAPI descriptions", () => {
     // the backend may have received (docs/semantics.md, docs/translators.md).
     expect(responses["502"].description).to.match(/translator failed/);
     expect(responses["502"].description).to.match(/may have received/);
+  });
+
+  it("describes the refusals of the request itself and Sluice's own fault, from their table", () => {
+    const service = config.services.personLookup;
+    const doc = restServiceOpenApi(service, "https://sluice.example:8080/rest/personLookup");
+    const responses = (doc as Record<string, any>).paths["/"].post.responses; // eslint-disable-line @typescript-eslint/no-explicit-any
+    for (const [status, code] of [
+      [405, "MethodNotAllowed"],
+      [431, "InvalidHeader"],
+      [500, "Internal"],
+    ] as const) {
+      expect(responses[status]?.description, String(status)).to.include(code);
+      expect(responses[status].content["application/json"].schema).to.deep.equal({
+        $ref: "#/components/schemas/Error",
+      });
+    }
+    // The table is what the adapter answers: the generic wrap of a fault is its 500 row.
+    const fault = asSluiceError(new Error("boom"));
+    expect([fault.code, fault.status]).to.deep.equal([
+      REQUEST_REFUSALS.internal.code,
+      REQUEST_REFUSALS.internal.status,
+    ]);
   });
 
   it("the status service: a valid document with status, cancel and the hub", async () => {

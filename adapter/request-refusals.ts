@@ -1,0 +1,33 @@
+// Refusals of a business request as such, answered before its service looks at it, and the
+// answer when Sluice itself fails. The routes that refuse and the OpenAPI documents read this
+// one table, so a served document lists every answer a caller can get.
+
+import type { ErrorCode } from "../shared/protocol/errors";
+
+export interface RequestRefusal {
+  code: ErrorCode;
+  status: number;
+  /** What the answer means to a caller (the OpenAPI response's description). */
+  meaning: string;
+}
+
+export const REQUEST_REFUSALS = {
+  /** A TRACE would loop every header Sluice sends back to the caller (rest/rest-route.ts). */
+  trace: {
+    code: "MethodNotAllowed",
+    status: 405,
+    meaning: "TRACE is not passed to backends; nothing was accepted.",
+  },
+  /** Checked before any route (server.ts): Node would drop the lines past the limit unseen. */
+  headerLines: {
+    code: "InvalidHeader",
+    status: 431,
+    meaning: "The request has more header lines than adapter.maxHeaders; nothing was accepted.",
+  },
+  /** Anything thrown that is not a SluiceError (shared/protocol/errors.ts asSluiceError). */
+  internal: {
+    code: "Internal",
+    status: 500,
+    meaning: "A fault of Sluice itself; the answer names none of its details.",
+  },
+} as const satisfies Record<string, RequestRefusal>;
