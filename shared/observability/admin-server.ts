@@ -157,7 +157,10 @@ export class AdminServer {
     // The scheme is case-insensitive (RFC 9110 §11.1): "bearer x" is the same credential.
     const bearer = /^bearer +(.*)$/is.exec(req.headers.authorization ?? "");
     if (bearer) {
-      return timingSafeEqual(digest(bearer[1].trim()), this.tokenDigest) ? "bearer" : null;
+      if (timingSafeEqual(digest(bearer[1].trim()), this.tokenDigest)) return "bearer";
+      // Counted with failed sign-ins: the header is a way to guess the same token.
+      this.throttle.failed(req.socket.remoteAddress ?? "");
+      return null;
     }
     const cookie = readCookie(req.headers.cookie, this.sessionCookie);
     if (cookie !== null && this.sessions.valid(cookie)) return "cookie";
@@ -201,6 +204,20 @@ export class AdminServer {
     }
     if (req.method === "POST" && url === "/login") return this.login(req, res);
     if (req.method === "POST" && url === "/logout") return this.logout(req, res);
+    if (req.headers.authorization !== undefined) {
+      // Checked before the token, as at sign-in: a waiting address learns nothing from it.
+      const remote = req.socket.remoteAddress ?? "";
+      const wait = this.throttle.waitSeconds(remote);
+      if (wait > 0) {
+        req.resume();
+        this.log.warn({ remote }, "admin request refused: too many failed attempts");
+        res.setHeader("retry-after", String(wait));
+        return json(res, 429, {
+          type: "TooManyRequests",
+          message: "too many failed attempts from this address; retry after Retry-After seconds",
+        });
+      }
+    }
     const credential = this.credential(req);
     const unsafe = req.method !== "GET" && req.method !== "HEAD";
     if (!credential || (credential === "cookie" && unsafe && !req.headers[CSRF_HEADER])) {

@@ -315,4 +315,42 @@ describe("sign-in throttling", () => {
     now += 30_000;
     expect((await signIn(TOKEN)).status).to.equal(303);
   });
+
+  /** An operator request with a bearer token, from a chosen loopback address. */
+  const withBearer = (token: string, from: string) =>
+    new Promise<{ status: number; retryAfter?: string }>((resolve, reject) => {
+      const req = http.request(
+        {
+          host: "127.0.0.1",
+          port,
+          path: "/dead-letters",
+          localAddress: from,
+          agent: false,
+          headers: { authorization: `Bearer ${token}` },
+        },
+        (res) => {
+          res.resume();
+          resolve({
+            status: res.statusCode ?? 0,
+            retryAfter: res.headers["retry-after"] as string | undefined,
+          });
+        },
+      );
+      req.on("error", reject);
+      req.end();
+    });
+
+  it("counts wrong bearer tokens with failed sign-ins: 429 after 10 a minute, the right token too", async () => {
+    const from = "127.0.0.3";
+    // No route is added here: the right token gets past the check to 404.
+    expect((await withBearer(TOKEN, from)).status).to.equal(404);
+    for (let i = 0; i < 10; i += 1)
+      expect((await withBearer("wrong-token-0123456789", from)).status).to.equal(401);
+    expect(await withBearer(TOKEN, from)).to.deep.equal({ status: 429, retryAfter: "60" });
+    // One count: the sign-in from that address waits too, another address does not.
+    expect((await signIn(TOKEN, from)).status).to.equal(429);
+    expect((await withBearer(TOKEN, "127.0.0.4")).status).to.equal(404);
+    now += 60_000;
+    expect((await withBearer(TOKEN, from)).status).to.equal(404);
+  });
 });
