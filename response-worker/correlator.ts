@@ -255,6 +255,8 @@ export class Correlator {
       RESPONSES_ROUTING_KEY,
       content,
       {
+        // A dead letter no queue takes is a failed publish (only one with an id can be told).
+        mandatory: true,
         messageId: id ?? undefined,
         headers: deadLetterHeaders(reason, RESPONSES_DEAD_LETTER_SOURCE, error),
       },

@@ -106,6 +106,8 @@ export class DeadLetterWatch {
       RESPONSES_ROUTING_KEY,
       responseCodec.encode(response),
       {
+        // Unroutable (the responses queue deleted) is a failed publish, not a lost outcome.
+        mandatory: true,
         messageId: `${request.id}.dead`,
         contentType: "application/json",
       },
@@ -140,7 +142,7 @@ export class DeadLetterWatch {
           this.names.responsesExchange,
           RESPONSES_ROUTING_KEY,
           responseCodec.encode(response),
-          { messageId: `${id}.${response.seq}`, contentType: "application/json" },
+          { mandatory: true, messageId: `${id}.${response.seq}`, contentType: "application/json" },
         );
       }
       this.log.warn(

@@ -844,6 +844,8 @@ export class RequestProcessor {
         RESPONSES_ROUTING_KEY,
         responseCodec.encode(response),
         {
+          // Unroutable (the responses queue deleted) is a failed publish, retried, not lost.
+          mandatory: true,
           messageId: `${id}.${response.seq}`,
           contentType: "application/json",
           // The response worker's spans descend from this message's processing.
@@ -941,6 +943,9 @@ export class RequestProcessor {
             names.retryQueue(backend.name, decision.delayMs),
             message.content,
             {
+              // Routed to no queue (the delay queue deleted), the copy would be dropped yet
+              // confirmed and the message lost once acked: unroutable is a failed publish.
+              mandatory: true,
               messageId: request.id,
               headers: {
                 ...traceHeadersIn(message.properties.headers),
@@ -1017,6 +1022,8 @@ export class RequestProcessor {
       names.retryQueue(backend.name, Math.min(...backend.retry.backoffMs)),
       message.content,
       {
+        // A copy no queue takes fails the publish, so the delivery is not acked and lost.
+        mandatory: true,
         messageId: request.id,
         headers: {
           ...traceHeadersIn(message.properties.headers),
@@ -1129,6 +1136,8 @@ export class RequestProcessor {
       );
     }
     await broker.publish(publisher, names.deadLetterExchange, backend.name, content, {
+      // A dead letter no queue takes is a failed publish (only one with an id can be told).
+      mandatory: true,
       messageId: id ?? undefined,
       headers: deadLetterHeaders(reason, backend.name, id === null ? detail?.error : undefined),
     });
