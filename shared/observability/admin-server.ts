@@ -36,6 +36,8 @@ export type AdminHandler = (
 
 /** Connections the admin port keeps open at once (scrapes, probes, operators). */
 const MAX_CONNECTIONS = 256;
+/** Connections one remote address may hold: below the total, so probes from elsewhere get in. */
+const MAX_CONNECTIONS_PER_ADDRESS = 32;
 /** Largest operator request body (filters, a replay selection). */
 const MAX_BODY_BYTES = 64 * 1024;
 /** Sent by the status page on every change it asks for: a cross-site form cannot send it. */
@@ -59,11 +61,14 @@ export class AdminServer {
   private readonly handling = new Set<Promise<void>>();
   /** Listening on a loopback address: only requests naming a loopback host are served. */
   private loopbackOnly = false;
+  /** Open connections per remote address. */
+  private readonly perAddress = new Map<string, number>();
 
   /**
    * @param token the admin bearer token; null = operator endpoints are not served at all.
    * @param silentMs how long a connection may send nothing before its first request.
    * @param maxConnections connections open at once; one more is closed as it arrives.
+   * @param maxPerAddress connections one remote address may hold; one more is closed likewise.
    */
   constructor(
     private readonly log: Logger,
@@ -72,6 +77,7 @@ export class AdminServer {
     maxConnections = MAX_CONNECTIONS,
     sessions = new AdminSessions(),
     private readonly throttle = new SignInThrottle(),
+    maxPerAddress = MAX_CONNECTIONS_PER_ADDRESS,
   ) {
     // Digests compare in constant time whatever the lengths; the token itself is never logged.
     this.tokenDigest = token ? digest(token) : null;
@@ -104,17 +110,31 @@ export class AdminServer {
       this.handling.add(handled);
       void handled.finally(() => this.handling.delete(handled));
     });
-    // Node's headersTimeout starts at a request's first byte, so a connection that never sends
-    // one stayed open for ever: where the port is open beyond loopback (containers), enough of
-    // them exhaust the process's file descriptors, the service port's included. Slow senders
-    // get Node's deadlines, shorter than its defaults (60 s, 300 s): these requests are small.
-    // Where the port listens beyond loopback, anyone reaching it could otherwise hold open as
-    // many connections as the process has file descriptors, the service port's included.
-    // Prometheus, probes and an operator need a handful.
+    // Where the port is open beyond loopback (containers), anyone reaching it could otherwise
+    // hold open as many connections as the process has file descriptors, the service port's
+    // included: Node's headersTimeout starts at a request's first byte, so a connection that
+    // never sends one stayed open for ever. Prometheus, probes and an operator need a handful,
+    // so the count is bounded, and slow senders get deadlines shorter than Node's defaults
+    // (60 s, 300 s): these requests are small.
     this.server.maxConnections = maxConnections;
     this.server.headersTimeout = silentMs;
     this.server.requestTimeout = 3 * silentMs;
-    this.server.on("connection", (socket: Socket) => socket.setTimeout(silentMs));
+    this.server.on("connection", (socket: Socket) => {
+      // One address holding every slot would fail the kubelet's probes: the pod would restart.
+      const remote = socket.remoteAddress ?? "";
+      const held = this.perAddress.get(remote) ?? 0;
+      if (held >= maxPerAddress) {
+        socket.destroy();
+        return;
+      }
+      this.perAddress.set(remote, held + 1);
+      socket.once("close", () => {
+        const left = (this.perAddress.get(remote) ?? 1) - 1;
+        if (left > 0) this.perAddress.set(remote, left);
+        else this.perAddress.delete(remote);
+      });
+      socket.setTimeout(silentMs);
+    });
     // From the first request on, a long operator request (a replay of many) may run silent.
     this.server.on("request", (req: http.IncomingMessage) => req.socket.setTimeout(0));
   }

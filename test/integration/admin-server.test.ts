@@ -167,6 +167,61 @@ describe("admin port connection bound", () => {
   });
 });
 
+describe("admin port connections per address", () => {
+  it("closes one address's connections beyond its share, and still serves another address", async () => {
+    // Probes come from the kubelet's address: one address holding every slot would fail them.
+    const admin = new AdminServer(
+      pino({ level: "silent" }),
+      null,
+      60_000,
+      8,
+      new AdminSessions(),
+      new SignInThrottle(),
+      3,
+    );
+    const port = await admin.listen(0, "127.0.0.1");
+    const open = (from: string): Promise<net.Socket> =>
+      new Promise((resolve, reject) => {
+        const socket = net.connect({ port, host: "127.0.0.1", localAddress: from }, () =>
+          resolve(socket),
+        );
+        socket.on("error", reject);
+      });
+    const held = [await open("127.0.0.1"), await open("127.0.0.1"), await open("127.0.0.1")];
+    try {
+      // The address tries for every slot of the total (8): those past its share are closed.
+      const extras = await Promise.all([1, 2, 3, 4, 5].map(() => open("127.0.0.1")));
+      const closed = await Promise.all(
+        extras.map(
+          (extra) =>
+            new Promise<boolean>((resolve) => {
+              extra.once("close", () => resolve(true));
+              extra.write("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+              setTimeout(() => resolve(false), 15_000);
+            }),
+        ),
+      );
+      expect(closed).to.deep.equal([true, true, true, true, true]);
+      held.push(...extras);
+      const status = await new Promise<number>((resolve, reject) => {
+        http
+          .get(
+            { host: "127.0.0.1", port, path: "/healthz", localAddress: "127.0.0.2", agent: false },
+            (res) => {
+              res.resume();
+              resolve(res.statusCode ?? 0);
+            },
+          )
+          .on("error", reject);
+      });
+      expect(status).to.equal(200);
+    } finally {
+      for (const socket of held) socket.destroy();
+      await admin.close();
+    }
+  });
+});
+
 describe("status page sessions", () => {
   const TOKEN = "a-test-admin-token-0123456789";
   let now = 1_000_000;
