@@ -2,6 +2,8 @@
 // came through a security server, since a consumer reaches Sluice only as
 // `/r1/<provider subsystem>/<serviceCode>/<path>` (CONTRACT §8, PR-REST §4.1).
 
+import { decodeXroadIdLeniently, encodeXroadId } from "../shared/protocol/xroad-id";
+
 /** What a request says about the way it came: its X-Road headers, as received. */
 export interface ArrivalHeaders {
   /** `X-Road-Service`: never set by X-Road's security server on a request; a consumer may send one. */
@@ -18,16 +20,7 @@ export interface ArrivalHeaders {
 export function providerOf(xroadService: string | undefined, serviceCode: string): string[] | null {
   if (!xroadService) return null;
   // Each part is sent percent-encoded (PR-REST §4.2); it is encoded again, once, in the path.
-  const parts = xroadService
-    .trim()
-    .split("/")
-    .map((part) => {
-      try {
-        return decodeURIComponent(part);
-      } catch {
-        return part;
-      }
-    });
+  const parts = decodeXroadIdLeniently(xroadService.trim());
   // The service code is last, or second to last when a version follows it.
   for (const at of [parts.length - 1, parts.length - 2]) {
     if (at >= 3 && parts[at] === serviceCode) return parts.slice(0, at);
@@ -65,8 +58,7 @@ export function reachablePath(
 ): string {
   const provider = reachedProvider(arrival, serviceCode, configured);
   if (!provider) return direct;
-  const encoded = [...provider, statusService].map((part) => encodeURIComponent(part)).join("/");
-  return `/r1/${encoded}/${rest}`;
+  return `/r1/${encodeXroadId([...provider, statusService])}/${rest}`;
 }
 
 /** `Location`/`statusUrl` of an accepted message. */

@@ -3,6 +3,7 @@
 
 import type { IncomingMessage } from "node:http";
 import { SluiceError } from "../shared/protocol/errors";
+import { decodeXroadId } from "../shared/protocol/xroad-id";
 
 const PART = "[^/\\s]{1,255}";
 const CLIENT = new RegExp(`^${PART}/${PART}/${PART}(/${PART})?$`);
@@ -44,18 +45,10 @@ export function readClient(req: IncomingMessage, fallback: string | null = null)
  * header. Null when a part's encoding is malformed or decodes to a separator or whitespace.
  */
 function decodedId(value: string): string | null {
-  const parts: string[] = [];
-  for (const part of value.split("/")) {
-    let decoded: string;
-    try {
-      decoded = decodeURIComponent(part);
-    } catch {
-      return null;
-    }
-    // eslint-disable-next-line no-control-regex
-    if (decoded === "" || /[/\s\u0000-\u001f\u007f]/.test(decoded)) return null;
-    parts.push(decoded);
-  }
+  const parts = decodeXroadId(value);
+  // eslint-disable-next-line no-control-regex
+  if (parts === null || parts.some((part) => part === "" || /[/\s\u0000-\u001f\u007f]/.test(part)))
+    return null;
   return parts.join("/");
 }
 
@@ -72,13 +65,10 @@ export function checkServiceHeader(req: IncomingMessage, serviceCode: string): v
   if (count > 1) {
     throw new SluiceError("DuplicateHeaderField", "the X-Road-Service header must appear once");
   }
-  const raw = String(req.headers["x-road-service"]).trim().split("/");
-  let parts: string[] = [];
-  try {
-    parts = raw.map((part) => decodeURIComponent(part));
-  } catch {
-    // Malformed percent-encoding: reported as a malformed header below.
-  }
+  const value = String(req.headers["x-road-service"]).trim();
+  const raw = value.split("/");
+  // Malformed percent-encoding: reported as a malformed header below.
+  const parts = decodeXroadId(value) ?? [];
   if (parts.length < 4 || parts.length > 6 || !raw.every((part) => SERVICE_PART.test(part))) {
     throw new SluiceError(
       "InvalidHeader",

@@ -9,6 +9,7 @@ import {
   type SafeHttp,
 } from "../shared/delivery/safe-http";
 import { classifyXroadError, xroadJsonErrorMessage } from "../shared/protocol/xroad-error-code";
+import { encodeXroadId } from "../shared/protocol/xroad-id";
 import { signWebhook } from "./webhook-signature";
 
 /** What an attempt came to; "refused" means the target no longer passes the callback policy. */
@@ -75,15 +76,13 @@ export class CallbackSender {
         failure: { kind: "refused", message: "X-Road callback targets are not configured" },
       };
     }
-    const service = [
+    const service = encodeXroadId([
       target.instance,
       target.memberClass,
       target.memberCode,
       target.subsystemCode,
       target.serviceCode,
-    ]
-      .map(encodeURIComponent)
-      .join("/");
+    ]);
     const url = `${xroad.securityServerUrl.replace(/\/+$/, "")}/r1/${service}`;
     return xroad.http.post(
       url,
@@ -93,7 +92,7 @@ export class CallbackSender {
         ...headers,
         // PR-REST §4.3: each part percent-encoded; a security server decodes it as a URI
         // segment and refuses what a segment cannot hold raw (an identifier's "?").
-        "x-road-client": xroad.client.split("/").map(encodeURIComponent).join("/"),
+        "x-road-client": encodeXroadId(xroad.client),
         "x-road-id": request.webhookId,
       },
       request.body,

@@ -15,6 +15,7 @@ import {
 } from "./translator";
 import { xroadFailure } from "./xroad-fault";
 import { XROAD_ERROR_HEADER, xroadJsonErrorMessage } from "../../shared/protocol/xroad-error-code";
+import { decodeXroadIdLeniently, encodeXroadId } from "../../shared/protocol/xroad-id";
 import { consumerOf, xroadClientFor, type XroadConsumer } from "./xroad-ids";
 
 /** Request headers a caller may send that X-Road passes on (PR-REST §4.3), by our name. */
@@ -33,16 +34,13 @@ class XroadRestTranslator extends RestJsonTranslator {
     private readonly consumer: XroadConsumer,
   ) {
     super(backend);
-    this.servicePath = `/r1/${consumer.service.split("/").map(encodeURIComponent).join("/")}`;
+    this.servicePath = `/r1/${encodeXroadId(consumer.service)}`;
   }
 
   /** Sluice is the X-Road client here: its own client id, the gateway id as message id. */
   protected override xroadHeadersOf(request: RequestMessage): Record<string, string> {
     const headers: Record<string, string> = {
-      "x-road-client": xroadClientFor(this.consumer, request)
-        .split("/")
-        .map(encodeURIComponent)
-        .join("/"),
+      "x-road-client": encodeXroadId(xroadClientFor(this.consumer, request)),
       // The Idempotency-Key's value: a replay is the same message to the remote provider,
       // which may have served the original before it failed, and X-Road ids are its key.
       "x-road-id": request.idempotencyKey ?? request.id,
@@ -54,7 +52,9 @@ class XroadRestTranslator extends RestJsonTranslator {
     // An identifier, read by the security server part by part as URI segments (PR-REST §4.3):
     // a SOAP caller's parts come as written, a REST caller's encoded; each is sent encoded once.
     const party = headers["x-road-represented-party"];
-    if (party !== undefined) headers["x-road-represented-party"] = encodedParts(party);
+    if (party !== undefined) {
+      headers["x-road-represented-party"] = encodeXroadId(decodeXroadIdLeniently(party));
+    }
     return headers;
   }
 
@@ -94,20 +94,6 @@ class XroadRestTranslator extends RestJsonTranslator {
   }
 }
 
-/** An identifier with each part percent-encoded once, however it was encoded before. */
-function encodedParts(id: string): string {
-  return id
-    .split("/")
-    .map((part) => {
-      try {
-        return encodeURIComponent(decodeURIComponent(part));
-      } catch {
-        return encodeURIComponent(part);
-      }
-    })
-    .join("/");
-}
-
 /**
  * The first X-Road header of an answer that names something other than what was sent, or "".
  * A header the answer lacks is not a difference: only a security server's answer carries them.
@@ -117,18 +103,7 @@ function echoMismatch(
   headers: Dispatcher.ResponseData["headers"],
   sent: Record<string, string>,
 ): string {
-  const parts = (value: string) =>
-    value
-      .trim()
-      .split("/")
-      .map((part) => {
-        try {
-          return decodeURIComponent(part);
-        } catch {
-          return part;
-        }
-      })
-      .join("/");
+  const parts = (value: string) => decodeXroadIdLeniently(value.trim()).join("/");
   for (const [name, value] of Object.entries(sent)) {
     const raw = headers[name];
     if (raw === undefined) continue;

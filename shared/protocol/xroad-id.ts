@@ -1,0 +1,38 @@
+// X-Road identifiers (`INSTANCE/CLASS/MEMBER[/SUBSYSTEM][/SERVICECODE[/VERSION]]`) as they travel
+// in REST headers and `/r1/` paths: each part percent-encoded on its own (PR-REST §4.3).
+
+/**
+ * An identifier with each part percent-encoded, joined by `/`. A string is split on `/` first;
+ * give the parts when one may hold a `/` of its own (it is then sent as `%2F`).
+ */
+export function encodeXroadId(id: string | readonly string[]): string {
+  const parts = typeof id === "string" ? id.split("/") : id;
+  return parts.map((part) => encodeURIComponent(part)).join("/");
+}
+
+/** The parts of an encoded identifier, each percent-decoded; null when one is malformed. */
+export function decodeXroadId(value: string): string[] | null {
+  const parts: string[] = [];
+  for (const part of value.split("/")) {
+    const decoded = decodedPart(part);
+    if (decoded === null) return null;
+    parts.push(decoded);
+  }
+  return parts;
+}
+
+/**
+ * The parts of an identifier, each percent-decoded, a malformed part kept as written: for
+ * values read only to compare or pass on, which are never refused for their encoding.
+ */
+export function decodeXroadIdLeniently(value: string): string[] {
+  return value.split("/").map((part) => decodedPart(part) ?? part);
+}
+
+function decodedPart(part: string): string | null {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return null;
+  }
+}
