@@ -104,4 +104,38 @@ describe("a retry whose delay queue is missing (real broker and Redis)", functio
     const seen = await store.peek(request.id);
     expect(seen && seen !== "refused" && seen.state).to.equal("accepted");
   });
+
+  it("hands back a copy claimed by another worker when its parking queue is missing, instead of acking it", async () => {
+    const parkQueue = names.retryQueue("b", Math.min(...backend.retry.backoffMs));
+    await amqp.channel.deleteQueue(parkQueue);
+    const meta = transactionMeta();
+    await store.create(meta);
+    // Another worker holds the claim: the copy is to be parked until that claim ends.
+    await store.transition(meta.id, ["accepted"], "processing", { claimMs: 60_000 });
+    const request = requestMessage({ id: meta.id, createdAt: meta.createdAt });
+    const delivery = {
+      content: requestCodec.encode(request),
+      fields: {},
+      properties: { headers: {} },
+    } as unknown as ConsumeMessage;
+    const processor = new RequestProcessor({
+      backend,
+      translator: { call: async () => [] },
+      broker: amqp.broker,
+      publisher: amqp.publisher,
+      store,
+      names,
+      log: pino({ level: "silent" }),
+      guard: freeGuard,
+      shutdown: shutdown.signal,
+      listened: async () => false,
+    });
+    // Thrown, the consumer keeps the delivery and handles it again; acked, it would be gone.
+    const outcome = await processor.process(delivery).then(
+      (settlement) => `settled ${String(settlement)}`,
+      (error: Error) => `failed: ${error.message}`,
+    );
+    expect(outcome).to.equal("failed: no queue took the message (topology missing)");
+    await declareBackendTopology(amqp.channel as unknown as ConfirmChannel, names, backend);
+  });
 });
