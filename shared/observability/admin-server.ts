@@ -55,7 +55,7 @@ export class AdminServer {
    * Browsers send a cookie to every port of a host: named after the port, each admin port on
    * 127.0.0.1 (one per role) keeps its own sign-in instead of overwriting another's.
    */
-  private sessionCookie = "sluice_admin";
+  private sessionCookie = "sluice-admin";
   private draining = false;
   /** Requests being answered: closing waits for them, so an operator gets the answer. */
   private readonly handling = new Set<Promise<void>>();
@@ -347,7 +347,7 @@ export class AdminServer {
       this.server.listen(port, host, () => resolve());
     });
     const bound = (this.server.address() as AddressInfo).port;
-    this.sessionCookie = `sluice_admin_${bound}`;
+    this.sessionCookie = `sluice-admin-${bound}`;
     return bound;
   }
 

@@ -266,7 +266,7 @@ describe("status page sessions", () => {
     const first = await signIn();
     const second = await signIn();
     const attributes = first.split(";").map((part) => part.trim());
-    expect(attributes[0]).to.match(new RegExp(`^sluice_admin_${port}=[A-Za-z0-9_-]{43}$`));
+    expect(attributes[0]).to.match(new RegExp(`^sluice-admin-${port}=[A-Za-z0-9_-]{43}$`));
     expect(attributes.slice(1)).to.have.members([
       "Max-Age=43200",
       "HttpOnly",
@@ -280,7 +280,7 @@ describe("status page sessions", () => {
     expect(await statusWith(pair(second))).to.equal(200);
     expect(await statusWith(`${pair(first)}x`)).to.equal(401);
     // The same value under another port's name is not this port's session.
-    expect(await statusWith(pair(first).replace(`_${port}=`, "_1="))).to.equal(401);
+    expect(await statusWith(pair(first).replace(`-${port}=`, "-1="))).to.equal(401);
     now += 12 * 60 * 60 * 1000 - 1;
     expect(await statusWith(pair(first))).to.equal(200);
     now += 1;
@@ -297,7 +297,7 @@ describe("status page sessions", () => {
     });
     expect(out.status).to.equal(303);
     expect(out.headers.get("location")).to.equal("/");
-    expect(out.headers.get("set-cookie")).to.match(new RegExp(`^sluice_admin_${port}=; Max-Age=0`));
+    expect(out.headers.get("set-cookie")).to.match(new RegExp(`^sluice-admin-${port}=; Max-Age=0`));
     expect(await statusWith(first)).to.equal(401);
     expect(await statusWith(second)).to.equal(200);
     // A new process (a restart) knows none of the old sessions, on the same port too.
