@@ -23,7 +23,8 @@ import type { BackendConfig, ServiceConfig } from "../shared/config/config";
 import type { Protocol, ReplyMode, RequestMessage } from "../shared/protocol/envelope";
 import { requestCodec } from "../shared/protocol/codec";
 import { SluiceError, type ErrorInfo } from "../shared/protocol/errors";
-import { logUnlessOutage, outageAnswer } from "../shared/runtime/outage";
+import { logUnlessOutage } from "../shared/runtime/outage";
+import { unavailableOnOutage } from "../shared/operator/store-unavailable";
 import { messageLogger } from "../shared/observability/logger";
 import { routingKeyFor } from "../shared/broker/ordering";
 import { metrics } from "../shared/observability/metrics";
@@ -39,6 +40,7 @@ import type { WakeMessage } from "../shared/protocol/wake-message";
 import type { Admission, Backpressure } from "./backpressure";
 import type { CallerGone } from "./connection-gone";
 import type { SyncWaiters } from "./sync-waiters";
+import { storeOutageMessage, storeUnavailable } from "./store-unavailable";
 import { UnansweredCreates } from "./unanswered-creates";
 
 /** What a protocol route hands over after parsing and validating the request. */
@@ -363,13 +365,18 @@ export class Intake {
   private async adopt(tx: Transaction, submission: Submission, backend: BackendConfig) {
     const { store, broker, publisher, names, instanceId } = this.deps;
     for (let delayMs = 10; ; delayMs = Math.min(delayMs * 2, 200)) {
-      if (await unavailableOnOutage(() => store.adopt(tx.id, instanceId, this.unconfirmedMs))) {
+      if (
+        await unavailableOnOutage(
+          () => store.adopt(tx.id, instanceId, this.unconfirmedMs),
+          storeOutageMessage,
+        )
+      ) {
         break;
       }
       // Another adapter is publishing it, and its publish may yet fail (its caller told 503):
       // this caller gets its 202 only once the broker has the message, or this adapter takes
       // the publish over when that adoption is stale.
-      const current = await unavailableOnOutage(() => store.get(tx.id));
+      const current = await unavailableOnOutage(() => store.get(tx.id), storeOutageMessage);
       // Discarded meanwhile (its publish failed, or its create went unanswered): its caller
       // was told 503, and a 202 here would acknowledge a message nobody will publish.
       if (!current) throw justRefused();
@@ -410,19 +417,24 @@ export class Intake {
       const published =
         local.published ??
         (await new Promise<boolean>((resolve) => (local.waiting ??= []).push(resolve)));
-      return published ? unavailableOnOutage(() => this.deps.store.get(id)) : null;
+      return published
+        ? unavailableOnOutage(() => this.deps.store.get(id), storeOutageMessage)
+        : null;
     }
-    let tx = await unavailableOnOutage(() => this.deps.store.get(id));
+    let tx = await unavailableOnOutage(() => this.deps.store.get(id), storeOutageMessage);
     // Accepted by another adapter instance moments ago and not yet confirmed: wait for its
     // confirm, at most until its confirm deadline (then it was refused, or its note was lost).
     // The record's age is Redis's to tell: the other adapter's clock may run ahead or behind.
     for (let delayMs = 10; tx && !tx.published; delayMs = Math.min(delayMs * 2, 200)) {
       const made = tx;
-      if ((await unavailableOnOutage(() => this.deps.store.ageMs(made))) >= this.unconfirmedMs) {
+      if (
+        (await unavailableOnOutage(() => this.deps.store.ageMs(made), storeOutageMessage)) >=
+        this.unconfirmedMs
+      ) {
         break;
       }
       await new Promise((resolve) => setTimeout(resolve, delayMs));
-      tx = await unavailableOnOutage(() => this.deps.store.get(id));
+      tx = await unavailableOnOutage(() => this.deps.store.get(id), storeOutageMessage);
     }
     return tx;
   }
@@ -533,22 +545,6 @@ function justRefused(): SluiceError {
   return new SluiceError("Busy", "the same message was just refused; retry shortly", {
     retryAfter: 1,
   });
-}
-
-/**
- * Redis being unreachable means no transaction record can be written: 503, never a 202. Any
- * other error is a bug, answered 500 Internal (and logged with its stack) where it arrives.
- */
-function storeUnavailable(error: unknown): unknown {
-  return outageAnswer(error, () => "transaction store unavailable");
-}
-
-async function unavailableOnOutage<T>(operation: () => Promise<T>): Promise<T> {
-  try {
-    return await operation();
-  } catch (error) {
-    throw storeUnavailable(error);
-  }
 }
 
 /** The request fields a record keeps, as the first submission published them. */

@@ -5,7 +5,7 @@
 import type { Context } from "koa";
 import type { Logger } from "pino";
 import { SluiceError } from "../shared/protocol/errors";
-import { logUnlessOutage, outageAnswer } from "../shared/runtime/outage";
+import { logUnlessOutage } from "../shared/runtime/outage";
 import type { StateNotices } from "../shared/protocol/state-notice";
 import { conflictMessage } from "../shared/operator/operator-cancel";
 import { statusDocument } from "../shared/store/status-document";
@@ -16,7 +16,7 @@ import {
 } from "../shared/store/transaction-store";
 import { noteAccess } from "./access-log";
 import { answerError } from "./error-answer";
-import { refuseWhileStoreDown, STORE_UNAVAILABLE } from "./store-unavailable";
+import { refuseWhileStoreDown, storeUnavailable } from "./store-unavailable";
 import { headerCount, readClient } from "./xroad-client";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -59,14 +59,6 @@ function callerOf(ctx: Context, deps: StatusRouteDeps): string | null {
     return readClient(ctx.req);
   }
   return null;
-}
-
-/**
- * Redis failed or went silent under a status or cancel request: 503, which the caller may try
- * again. Any other error is a bug: answerError answers 500 Internal and logs its stack.
- */
-function storeUnavailable(error: unknown): unknown {
-  return outageAnswer(error, () => STORE_UNAVAILABLE);
 }
 
 async function clientTransaction(

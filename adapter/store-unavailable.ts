@@ -3,9 +3,22 @@
 // and the event hub alike, given before any command is sent.
 
 import { SluiceError } from "../shared/protocol/errors";
-import { OUTAGE_RETRY_AFTER_S } from "../shared/runtime/outage";
+import { OUTAGE_RETRY_AFTER_S, outageAnswer } from "../shared/runtime/outage";
 
 export const STORE_UNAVAILABLE = "transaction store unavailable";
+
+/** A caller of the service port is told the store is unavailable, never Redis's own words. */
+export function storeOutageMessage(): string {
+  return STORE_UNAVAILABLE;
+}
+
+/**
+ * Redis failed or went silent under a caller's request: 503, which the caller may try again.
+ * Any other error is a bug, answered 500 Internal (and logged with its stack) where it arrives.
+ */
+export function storeUnavailable(error: unknown): unknown {
+  return outageAnswer(error, storeOutageMessage);
+}
 
 /** Seconds a caller is told to wait: the heartbeat looks again every second. */
 export const STORE_RETRY_AFTER_S = OUTAGE_RETRY_AFTER_S;
