@@ -1,8 +1,10 @@
 // Consumes the callback delivery queue: sends each job, parks failed ones in the delay tier of
 // their next attempt, and settles each delivery exactly once (delivered, or dead-lettered).
 
+import { randomUUID } from "node:crypto";
 import type { ConsumeMessage } from "amqplib";
 import type { ChannelWrapper } from "amqp-connection-manager";
+import type { Broker } from "../shared/broker/amqp";
 import type { AttemptResult, CallbackSend } from "./callback-sender";
 import {
   contextFrom,
@@ -47,7 +49,9 @@ export interface DeliveryLogger {
 }
 
 export interface CallbackDelivererOptions {
-  /** A confirm channel wrapper created without `json: true` (jobs travel as Buffers). */
+  /** Publishes on `channel` and fails a publish the broker returned as unroutable. */
+  broker: Pick<Broker, "publish">;
+  /** A confirm channel of that broker (`Broker.channel`, so returns are heard). */
   channel: ChannelWrapper;
   topology: CallbackTopology;
   sender: { send(request: CallbackSend): Promise<AttemptResult> };
@@ -121,7 +125,7 @@ export class CallbackDeliverer {
     channel.removeListener("connect", this.onConnect);
   }
 
-  /** Queues the first attempt of a delivery; resolves when the broker confirmed it. */
+  /** Queues the first attempt of a delivery; resolves when a queue took it and it is confirmed. */
   async enqueue(job: Omit<CallbackJob, "attempt" | "enqueuedAt">): Promise<void> {
     await this.publishJob(this.options.topology.delivery, {
       ...job,
@@ -308,8 +312,12 @@ export class CallbackDeliverer {
     content: Buffer,
     headers?: Record<string, number>,
   ): Promise<void> {
-    await this.options.channel.publish("", queue, content, {
-      persistent: true,
+    // Mandatory: a job or record no queue takes (its queue deleted by hand, a policy) comes
+    // back and fails the publish; taken as confirmed, the job would be acked and lost. The id,
+    // new for each publish, tells which publish came back.
+    await this.options.broker.publish(this.options.channel, "", queue, content, {
+      mandatory: true,
+      messageId: randomUUID(),
       contentType: "application/json",
       ...(headers ? { headers } : {}),
     });

@@ -215,6 +215,7 @@ export async function startCallbackDelivery(
   };
 
   const deliverer = new CallbackDeliverer({
+    broker,
     channel,
     topology,
     sender: unlessRemoved,

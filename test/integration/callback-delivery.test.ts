@@ -1,7 +1,9 @@
 import { expect } from "chai";
 import { randomBytes, randomUUID } from "node:crypto";
 import amqplib from "amqplib";
-import amqp, { type AmqpConnectionManager, type ChannelWrapper } from "amqp-connection-manager";
+import type { ChannelWrapper } from "amqp-connection-manager";
+import pino from "pino";
+import { Broker } from "../../shared/broker/amqp";
 import type { CallbackPolicy } from "../../shared/delivery/callback-target";
 import { SafeHttp } from "../../shared/delivery/safe-http";
 import { CallbackDeliverer, type Settlement } from "../../response-worker/callback-deliverer";
@@ -29,7 +31,7 @@ interface Harness {
 }
 
 describe("callback delivery over RabbitMQ (real broker, real HTTPS receiver)", () => {
-  let connection: AmqpConnectionManager;
+  let broker: Broker;
   let admin: amqplib.ChannelModel;
   let adminChannel: amqplib.Channel;
   let receiver: CallbackReceiver;
@@ -51,14 +53,14 @@ describe("callback delivery over RabbitMQ (real broker, real HTTPS receiver)", (
     unrecorded = 0,
   ): Promise<Harness> {
     const topology = callbackTopology(`t-${randomUUID().slice(0, 8)}.`, backoffMs);
-    const channel = connection.createChannel({
-      confirm: true,
-      setup: (ch: amqplib.ConfirmChannel) => declareCallbackTopology(ch, topology),
-    });
+    const channel = broker.channel(topology.delivery, (ch) =>
+      declareCallbackTopology(ch, topology),
+    );
     await channel.waitForConnect();
     const settled: Harness["settled"] = [];
     let wake: () => void = () => undefined;
     const deliverer = new CallbackDeliverer({
+      broker,
       channel,
       topology,
       sender: new CallbackSender({ secrets: [SECRET], policy: senderPolicy, http }),
@@ -111,7 +113,7 @@ describe("callback delivery over RabbitMQ (real broker, real HTTPS receiver)", (
   before(async () => {
     receiver = await CallbackReceiver.start({ tls: true });
     http = new SafeHttp({ allowPrivate: true, ca: receiver.ca, timeoutMs: 2_000 });
-    connection = amqp.connect([AMQP_URL]);
+    broker = await Broker.connect(AMQP_URL, pino({ level: "silent" }));
     admin = await amqplib.connect(AMQP_URL);
     adminChannel = await admin.createChannel();
   });
@@ -130,7 +132,7 @@ describe("callback delivery over RabbitMQ (real broker, real HTTPS receiver)", (
   });
   after(async () => {
     await admin.close();
-    await connection.close();
+    await broker.close();
     await http.close();
     await receiver.close();
   });
@@ -231,12 +233,12 @@ describe("callback delivery over RabbitMQ (real broker, real HTTPS receiver)", (
     const strict = new SafeHttp({ allowPrivate: false, ca: receiver.ca });
     try {
       const topology = callbackTopology(`t-${randomUUID().slice(0, 8)}.`, [100]);
-      const channel = connection.createChannel({
-        confirm: true,
-        setup: (ch: amqplib.ConfirmChannel) => declareCallbackTopology(ch, topology),
-      });
+      const channel = broker.channel(topology.delivery, (ch) =>
+        declareCallbackTopology(ch, topology),
+      );
       const settled: Settlement[] = [];
       const deliverer = new CallbackDeliverer({
+        broker,
         channel,
         topology,
         sender: new CallbackSender({ secrets: [SECRET], policy: policy(), http: strict }),
@@ -277,13 +279,13 @@ describe("callback delivery over RabbitMQ (real broker, real HTTPS receiver)", (
     slow.respond = () => "hang";
     healthy.respond = () => ({ status: 204 });
     const topology = callbackTopology(`t-${randomUUID().slice(0, 8)}.`, [200]);
-    const channel = connection.createChannel({
-      confirm: true,
-      setup: (ch: amqplib.ConfirmChannel) => declareCallbackTopology(ch, topology),
-    });
+    const channel = broker.channel(topology.delivery, (ch) =>
+      declareCallbackTopology(ch, topology),
+    );
     await channel.waitForConnect();
     const settled: Array<{ job: CallbackJob; settlement: Settlement }> = [];
     const deliverer = new CallbackDeliverer({
+      broker,
       channel,
       topology,
       prefetch: 8,
@@ -374,14 +376,14 @@ describe("callback delivery over RabbitMQ (real broker, real HTTPS receiver)", (
     // An operator's backoff of an hour: stepping aside into it parked a job that had made no
     // attempt yet for that hour.
     const topology = callbackTopology(`t-${randomUUID().slice(0, 8)}.`, [3_600_000]);
-    const channel = connection.createChannel({
-      confirm: true,
-      setup: (ch: amqplib.ConfirmChannel) => declareCallbackTopology(ch, topology),
-    });
+    const channel = broker.channel(topology.delivery, (ch) =>
+      declareCallbackTopology(ch, topology),
+    );
     await channel.waitForConnect();
     const patient = new SafeHttp({ allowPrivate: true, ca: receiver.ca, timeoutMs: 60_000 });
     const settled: Array<{ job: CallbackJob; settlement: Settlement }> = [];
     const deliverer = new CallbackDeliverer({
+      broker,
       channel,
       topology,
       maxPerTarget: 1,
@@ -453,6 +455,7 @@ describe("callback delivery over RabbitMQ (real broker, real HTTPS receiver)", (
     receiver.respond = () => ({ status: 200 });
     const settled: Settlement[] = [];
     const second = new CallbackDeliverer({
+      broker,
       channel: h.channel,
       topology: h.topology,
       sender: new CallbackSender({ secrets: [SECRET], policy: policy(), http }),
@@ -464,5 +467,30 @@ describe("callback delivery over RabbitMQ (real broker, real HTTPS receiver)", (
     for (let i = 0; i < 20 && settled.length === 0; i++)
       await new Promise((r) => setTimeout(r, 50));
     expect(settled[0]).to.deep.include({ outcome: "delivered", attempts: 2 });
+  });
+  // A callback queue deleted by hand (or by a policy): the broker drops what is routed to it yet
+  // confirms it, so a confirm alone must not count as the job being queued.
+  it("refuses to queue a job when its delivery queue is missing, instead of losing it", async () => {
+    const h = await harness([100]);
+    await adminChannel.deleteQueue(h.topology.delivery);
+    const outcome = await h.deliverer.enqueue(job(receiver.url())).then(
+      () => "confirmed",
+      (error: Error) => error.message,
+    );
+    expect(outcome).to.match(/no queue took the message/);
+  });
+
+  it("hands a job back when its retry queue is missing, and parks it once the queue is back", async () => {
+    const h = await harness([100, 100]);
+    await adminChannel.deleteQueue(h.topology.tiers[0].queue);
+    receiver.respond = () => ({ status: 503 });
+    await h.deliverer.enqueue(job(receiver.url()));
+    // Acked on the confirm of a dropped retry copy, the job would be gone after one attempt.
+    await receiver.waitForCalls(2, 10_000);
+    expect(h.settled).to.have.length(0);
+    await declareCallbackTopology(adminChannel as amqplib.ConfirmChannel, h.topology);
+    receiver.respond = () => ({ status: 204 });
+    await h.waitSettled(1);
+    expect(h.settled[0].settlement.outcome).to.equal("delivered");
   });
 });
