@@ -928,7 +928,7 @@ export class RequestProcessor {
     /** Calls of the message made so far. */
     calls: number,
   ): Promise<Settlement> {
-    const { backend, broker, publisher, names, store } = this.deps;
+    const { store } = this.deps;
     // The copy is parked while this worker still holds the claim and the delivery. A publish
     // the broker did not confirm (a confirm timeout, a refused publish) is sent again here:
     // thrown, the delivery would be handled again from the start and the backend called at
@@ -937,24 +937,7 @@ export class RequestProcessor {
       await this.untilRecorded(
         log,
         () =>
-          broker.publish(
-            publisher,
-            "",
-            names.retryQueue(backend.name, decision.delayMs),
-            message.content,
-            {
-              // Routed to no queue (the delay queue deleted), the copy would be dropped yet
-              // confirmed and the message lost once acked: unroutable is a failed publish.
-              mandatory: true,
-              messageId: request.id,
-              headers: {
-                ...traceHeadersIn(message.properties.headers),
-                [ENQUEUED_AT_HEADER]: Date.now(),
-                [HEADERS.attempt]: decision.nextAttempt,
-                [HEADERS.calls]: calls,
-              },
-            },
-          ),
+          this.publishRetryCopy(request, message, decision.delayMs, decision.nextAttempt, calls),
         "could not park the message for its retry; retrying the publish",
       );
     } catch {
@@ -1015,24 +998,33 @@ export class RequestProcessor {
     attempt: number,
     message: ConsumeMessage,
   ): Promise<void> {
+    const shortest = Math.min(...this.deps.backend.retry.backoffMs);
+    await this.publishRetryCopy(request, message, shortest, attempt, callsBefore(message));
+  }
+
+  /**
+   * A copy of the delivery into the delay queue of `delayMs`, coming back as `attempt` with
+   * `calls` made so far. Mandatory: routed to no queue (the delay queue deleted), the copy would
+   * be dropped yet confirmed and the message lost once acked, so unroutable is a failed publish.
+   */
+  private publishRetryCopy(
+    request: RequestMessage,
+    message: ConsumeMessage,
+    delayMs: number,
+    attempt: number,
+    calls: number,
+  ): Promise<void> {
     const { backend, broker, publisher, names } = this.deps;
-    await broker.publish(
-      publisher,
-      "",
-      names.retryQueue(backend.name, Math.min(...backend.retry.backoffMs)),
-      message.content,
-      {
-        // A copy no queue takes fails the publish, so the delivery is not acked and lost.
-        mandatory: true,
-        messageId: request.id,
-        headers: {
-          ...traceHeadersIn(message.properties.headers),
-          [ENQUEUED_AT_HEADER]: Date.now(),
-          [HEADERS.attempt]: attempt,
-          [HEADERS.calls]: callsBefore(message),
-        },
+    return broker.publish(publisher, "", names.retryQueue(backend.name, delayMs), message.content, {
+      mandatory: true,
+      messageId: request.id,
+      headers: {
+        ...traceHeadersIn(message.properties.headers),
+        [ENQUEUED_AT_HEADER]: Date.now(),
+        [HEADERS.attempt]: attempt,
+        [HEADERS.calls]: calls,
       },
-    );
+    });
   }
 
   /** The response messages of an outcome, in order (the last final); none gets a stub. */
