@@ -9,7 +9,7 @@ import pino from "pino";
 import { FixedClock } from "../../shared/runtime/clock";
 import { compileConfig } from "../../shared/config/config";
 import type { RequestMessage, ResponseMessage } from "../../shared/protocol/envelope";
-import { requestCodec, responseCodec } from "../../shared/protocol/codec";
+import { responseCodec } from "../../shared/protocol/codec";
 import {
   BackendRejectedError,
   BackendUnavailableError,
@@ -35,7 +35,7 @@ import {
 import type { Translator, TranslatorCall } from "../../worker/translators/translator";
 import { type BrokerSide, connectBroker, testScope } from "../support/broker-scope";
 import { withCutRedis } from "../support/cut-redis";
-import { requestMessage, transactionMeta } from "../support/messages";
+import { deliveryOf, requestMessage, transactionMeta } from "../support/messages";
 import type { AnswerCutter } from "../support/tcp-proxy";
 
 const log = pino({ level: "silent" });
@@ -178,11 +178,7 @@ describe("request processor: the last look before the call (real broker and Redi
       owner: undefined,
       callback: undefined,
     });
-    const delivery = {
-      content: requestCodec.encode(request),
-      fields: {},
-      properties: { headers: {} },
-    } as unknown as ConsumeMessage;
+    const delivery = deliveryOf(request);
     return { id, delivery };
   }
 

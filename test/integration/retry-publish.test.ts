@@ -2,11 +2,9 @@
 // worker must not call the backend again at once. Real broker and Redis, the confirm of the
 // retry copy dropped by a proxy, the delivery handled as the worker's consumer handles it.
 
-import type { ConsumeMessage } from "amqplib";
 import { expect } from "chai";
 import pino from "pino";
 import { patiently } from "../../shared/broker/patient-retry";
-import { requestCodec } from "../../shared/protocol/codec";
 import { HEADERS } from "../../shared/protocol/names";
 import { BackendUnavailableError, type BackendResponse } from "../../shared/protocol/errors";
 import { whenReady } from "../../shared/store/redis";
@@ -14,7 +12,7 @@ import { RequestProcessor, type CallGuard } from "../../worker/request-processor
 import type { Translator } from "../../worker/translators/translator";
 import { type BrokerSide, connectBroker, testScope } from "../support/broker-scope";
 import { AMQP_URL } from "../support/harness";
-import { requestMessage, transactionMeta } from "../support/messages";
+import { deliveryOf, requestMessage, transactionMeta } from "../support/messages";
 import { confirmDropper, proxyTo, viaProxy } from "../support/tcp-proxy";
 
 const log = pino({ level: "silent" });
@@ -56,11 +54,7 @@ describe("a retry whose publish the broker did not confirm (real broker and Redi
     const meta = transactionMeta();
     await store.create(meta);
     const request = requestMessage({ id: meta.id, createdAt: meta.createdAt });
-    const delivery = {
-      content: requestCodec.encode(request),
-      fields: {},
-      properties: { headers: {} },
-    } as unknown as ConsumeMessage;
+    const delivery = deliveryOf(request);
     const calls: string[] = [];
     // The backend is down; the confirm of the first retry copy is lost.
     const translator: Translator = {

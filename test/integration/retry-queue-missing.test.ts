@@ -2,19 +2,18 @@
 // the broker drops an unroutable copy yet confirms it, so the worker must not ack the delivery
 // on that confirm. Real broker and Redis, the backend answering 503.
 
-import type { ConfirmChannel, ConsumeMessage } from "amqplib";
+import type { ConfirmChannel } from "amqplib";
 import { expect } from "chai";
 import pino from "pino";
 import { Writable } from "node:stream";
 import { declareBackendTopology } from "../../shared/broker/topology";
-import { requestCodec } from "../../shared/protocol/codec";
 import { HEADERS } from "../../shared/protocol/names";
 import { BackendUnavailableError, type BackendResponse } from "../../shared/protocol/errors";
 import { whenReady } from "../../shared/store/redis";
 import { RequestProcessor, type CallGuard } from "../../worker/request-processor";
 import type { Translator } from "../../worker/translators/translator";
 import { type BrokerSide, connectBroker, testScope } from "../support/broker-scope";
-import { requestMessage, transactionMeta } from "../support/messages";
+import { deliveryOf, requestMessage, transactionMeta } from "../support/messages";
 
 const PARK_RETRYING = "could not park the message for its retry; retrying the publish";
 
@@ -61,11 +60,7 @@ describe("a retry whose delay queue is missing (real broker and Redis)", functio
     const meta = transactionMeta();
     await store.create(meta);
     const request = requestMessage({ id: meta.id, createdAt: meta.createdAt });
-    const delivery = {
-      content: requestCodec.encode(request),
-      fields: {},
-      properties: { headers: {} },
-    } as unknown as ConsumeMessage;
+    const delivery = deliveryOf(request);
     const calls: string[] = [];
     const translator: Translator = {
       call: async (): Promise<BackendResponse[]> => {
@@ -113,11 +108,7 @@ describe("a retry whose delay queue is missing (real broker and Redis)", functio
     // Another worker holds the claim: the copy is to be parked until that claim ends.
     await store.transition(meta.id, ["accepted"], "processing", { claimMs: 60_000 });
     const request = requestMessage({ id: meta.id, createdAt: meta.createdAt });
-    const delivery = {
-      content: requestCodec.encode(request),
-      fields: {},
-      properties: { headers: {} },
-    } as unknown as ConsumeMessage;
+    const delivery = deliveryOf(request);
     const processor = new RequestProcessor({
       backend,
       translator: { call: async () => [] },

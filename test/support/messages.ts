@@ -3,6 +3,7 @@
 // backend b (as in oneBackendConfig), answered by ack, unless a test says otherwise.
 
 import { randomUUID } from "node:crypto";
+import type { ConsumeMessage } from "amqplib";
 import type { DeadCallbacks } from "../../shared/operator/dead-callbacks";
 import type { DeadLetter, DeadLetters } from "../../shared/operator/dead-letters";
 import { requestCodec } from "../../shared/protocol/codec";
@@ -35,6 +36,15 @@ export function requestMessage(fields: Partial<RequestMessage> = {}): RequestMes
     callback: null,
     ...fields,
   };
+}
+
+/** `request` as a worker's consumer first gets it from the broker (no retry headers yet). */
+export function deliveryOf(request: RequestMessage): ConsumeMessage {
+  return {
+    content: requestCodec.encode(request),
+    fields: {},
+    properties: { headers: {} },
+  } as unknown as ConsumeMessage;
 }
 
 /** A record's fixed part, as the adapter creates it, with `fields` laid over. */
