@@ -226,12 +226,7 @@ export class AdminServer {
     if (req.method === "POST" && url === "/logout") return this.logout(req, res);
     if (req.headers.authorization !== undefined) {
       // Checked before the token, as at sign-in: a waiting address learns nothing from it.
-      const remote = req.socket.remoteAddress ?? "";
-      const wait = this.throttle.waitSeconds(remote);
-      if (wait > 0) {
-        req.resume();
-        this.log.warn({ remote }, "admin request refused: too many failed attempts");
-        res.setHeader("retry-after", String(wait));
+      if (this.throttled(req, res, "admin request")) {
         return json(res, 429, {
           type: "TooManyRequests",
           message: "too many failed attempts from this address; retry after Retry-After seconds",
@@ -295,13 +290,7 @@ export class AdminServer {
   private async login(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const remote = req.socket.remoteAddress ?? "";
     // Checked before the token: a waiting address learns nothing, right or wrong.
-    const wait = this.throttle.waitSeconds(remote);
-    if (wait > 0) {
-      req.resume();
-      this.log.warn({ remote }, "admin sign-in refused: too many failed attempts");
-      res.setHeader("retry-after", String(wait));
-      return send(res, 429, loginPage("throttled"));
-    }
+    if (this.throttled(req, res, "admin sign-in")) return send(res, 429, loginPage("throttled"));
     let token = "";
     try {
       // Trimmed as a bearer token is: a token pasted with a space or a line end is still it.
@@ -323,6 +312,20 @@ export class AdminServer {
       )}; HttpOnly; SameSite=Strict; Path=/`,
     });
     res.end();
+  }
+
+  /**
+   * Whether the request's address is waiting out its failed attempts: if so the request is
+   * drained, the refusal logged and Retry-After set, for the caller to answer 429.
+   */
+  private throttled(req: http.IncomingMessage, res: http.ServerResponse, what: string): boolean {
+    const remote = req.socket.remoteAddress ?? "";
+    const wait = this.throttle.waitSeconds(remote);
+    if (wait <= 0) return false;
+    req.resume();
+    this.log.warn({ remote }, `${what} refused: too many failed attempts`);
+    res.setHeader("retry-after", String(wait));
+    return true;
   }
 
   /** Ends the sign-in of the cookie sent (if any) and drops the cookie; back to the sign-in page. */
