@@ -41,25 +41,50 @@ export function amqpUrls(value: unknown, where: string): { urls: string[]; probl
  */
 const PUBLISHED_PASSWORDS = ["change-me"];
 
-/** A problem for each URL whose password is a published example (any scheme, `user:pw@`/`pw@`). */
+/**
+ * A problem for each URL that carries a published example password: in its authority
+ * (`user:pw@`/`pw@`, any scheme) or in a query parameter a client takes a password from
+ * (`sentinelPassword` of a Sentinel URL; `password`, which ioredis reads from a redis:// query).
+ */
 export function publishedPasswordProblems(urls: string[], where: string): string[] {
   const problems: string[] = [];
   for (const url of urls) {
-    const auth = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^@/]*)@/.exec(url)?.[1];
-    if (auth === undefined) continue;
-    const colon = auth.indexOf(":");
-    let password = colon < 0 ? auth : auth.slice(colon + 1);
-    try {
-      password = decodeURIComponent(password);
-    } catch {
-      // Not percent-encoded as it should be: compare it as written.
-    }
-    if (!PUBLISHED_PASSWORDS.includes(password)) continue;
+    if (!passwordsOf(url).some((password) => PUBLISHED_PASSWORDS.includes(password))) continue;
     problems.push(
       `${where}: "${redactUrl(url)}" has the published example password (deploy/k8s/secrets.example.yaml), which anyone could use; set your own: openssl rand -hex 32`,
     );
   }
   return problems;
+}
+
+/** Every password a URL holds, decoded as its client decodes it. */
+function passwordsOf(url: string): string[] {
+  const passwords: string[] = [];
+  const auth = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^@/]*)@/.exec(url)?.[1];
+  if (auth !== undefined) {
+    const colon = auth.indexOf(":");
+    passwords.push(decoded(colon < 0 ? auth : auth.slice(colon + 1)));
+  }
+  const query = /\?([^#]*)/.exec(url)?.[1];
+  if (query !== undefined) {
+    // URLSearchParams decodes as ioredis and redisTarget do (`+` is a space, %XX a byte).
+    for (const [name, value] of new URLSearchParams(query)) {
+      if (PASSWORD_PARAMETERS.includes(name)) passwords.push(value);
+    }
+  }
+  return passwords;
+}
+
+/** Query parameters a Redis client reads a password from. */
+const PASSWORD_PARAMETERS = ["password", "sentinelPassword"];
+
+function decoded(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    // Not percent-encoded as it should be: compare it as written.
+    return text;
+  }
 }
 
 /**

@@ -10,18 +10,19 @@ export class StartupError extends Error {
 
 /** Hides the password of a connection URL before it is printed or logged. */
 export function redactUrl(url: string): string {
-  if (url.startsWith("redis-sentinel://")) {
+  // ioredis takes a password from a redis:// URL's query too, and redis-sentinel:// has its
+  // sentinels' password there: hidden before the URL is printed in any form.
+  const query = url.replace(/([?&](?:password|sentinelPassword)=)[^&#]*/g, "$1***");
+  if (query.startsWith("redis-sentinel://")) {
     // Several hosts in one authority: not a URL `new URL` reads.
-    return url
-      .replace(/\/\/([^@/]*:)?[^@/]*@/, "//$1***@")
-      .replace(/(sentinelPassword=)[^&]*/, "$1***");
+    return query.replace(/\/\/([^@/]*:)?[^@/]*@/, "//$1***@");
   }
   try {
-    const parsed = new URL(url);
+    const parsed = new URL(query);
     if (parsed.password) parsed.password = "***";
     return parsed.toString().replace(/\/$/, "");
   } catch {
-    return url;
+    return query;
   }
 }
 

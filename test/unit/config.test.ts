@@ -3,6 +3,7 @@ import { copyFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { compileConfig, ConfigError, loadConfig, substituteEnv } from "../../shared/config/config";
+import { redactUrl } from "../../shared/runtime/startup-error";
 
 const minimal = {
   services: { testQuery: { backend: "legacy" } },
@@ -450,12 +451,25 @@ describe("the published connection password", () => {
           redisUrl: "redis-sentinel://change-me@s1:26379/master",
         }).map((p) => p.split(":")[0]),
       ).to.deep.equal(["config.amqpUrl", "config.redisUrl"]);
+      // Where a client takes a password from the query: a Sentinel URL's sentinelPassword (the
+      // sentinels'), and the password ioredis reads from a redis:// URL's query.
+      for (const redisUrl of [
+        "redis-sentinel://s3cret@s1:26379,s2:26379/master?sentinelPassword=change-me",
+        "redis-sentinel://s1:26379/master/0?sentinelUsername=u&sentinelPassword=change%2Dme",
+        "redis://r:6379?password=change-me",
+        "rediss://r:6380/1?db=1&password=change%2Dme",
+      ]) {
+        expect(problemsOf({ ...minimal, redisUrl }), redisUrl).to.deep.equal([
+          `config.redisUrl: "${redactUrl(redisUrl)}" has the published example password (deploy/k8s/secrets.example.yaml), which anyone could use; set your own: openssl rand -hex 32`,
+        ]);
+        expect(redactUrl(redisUrl)).to.not.include("change");
+      }
       // Other passwords, and the name change-me as a user, are no concern of this check.
       expect(
         problemsOf({
           ...minimal,
           amqpUrl: "amqp://change-me:s3cret@one",
-          redisUrl: "redis://:change-me-now@r:6379",
+          redisUrl: "redis://:change-me-now@r:6379?sentinelUsername=change-me&password=other",
         }),
       ).to.deep.equal([]);
     } finally {

@@ -115,5 +115,12 @@ describe("Redis through Sentinel", () => {
       "redis-sentinel://user:***@h1:26379,h2:26379/m?sentinelPassword=***",
     );
     expect(redactUrl("redis-sentinel://pw@h1/m")).to.equal("redis-sentinel://***@h1/m");
+    // ioredis reads a password from a redis:// query as well.
+    expect(redactUrl("redis://r:6379/2?db=2&password=s3cret")).to.equal(
+      "redis://r:6379/2?db=2&password=***",
+    );
+    expect(redactUrl("rediss://:pw@r:6380?password=s3cret")).to.equal(
+      "rediss://:***@r:6380?password=***",
+    );
   });
 });
