@@ -4,6 +4,7 @@
 import type { ConfirmChannel, ConsumeMessage } from "amqplib";
 import type { Logger } from "pino";
 import type { Broker, Consumer } from "../shared/broker/amqp";
+import { metrics } from "../shared/observability/metrics";
 import type { BackendGates } from "./backend-gates";
 
 export interface GatedConsumerOptions {
@@ -30,9 +31,11 @@ export class GatedConsumers {
 
   constructor(private readonly options: GatedConsumerOptions) {
     options.gates.onChange(options.backend, (open) => {
+      this.reportGate(open);
       if (open) this.attach();
       else void this.detach();
     });
+    this.reportGate(options.gates.isOpen(options.backend));
     if (options.gates.isOpen(options.backend)) this.attach();
     else
       options.log.info(
@@ -58,6 +61,14 @@ export class GatedConsumers {
     this.generations.clear();
     this.current = null;
     await Promise.all(all.flatMap((g) => g.consumers.map((c) => c.close().catch(() => undefined))));
+  }
+
+  /**
+   * A shut gate leaves the queues without consumers on purpose: the gauge lets the
+   * SluiceNoConsumers alert tell a paused backend or a closed window from workers that are gone.
+   */
+  private reportGate(open: boolean): void {
+    for (const queue of this.options.queues) metrics.queueGateOpen.set({ queue }, open ? 1 : 0);
   }
 
   private attach(): void {

@@ -42,6 +42,14 @@ export const queueConsumers = new Gauge<"queue">({
   registers: [registry],
 });
 
+export const queueGateOpen = new Gauge<"queue">({
+  name: "sluice_queue_gate_open",
+  // SluiceNoConsumers reads 0 as "no consumer by design", not as workers gone.
+  help: "1 while workers consume a request queue, 0 while its backend is paused or outside its service windows (reported by workers).",
+  labelNames: ["queue"],
+  registers: [registry],
+});
+
 export const requests = new Counter<"protocol" | "service" | "outcome">({
   name: "sluice_requests_total",
   // The alerts read outcome="busy" and outcome="unavailable" as the 503 answers.
@@ -129,6 +137,7 @@ export const metrics = {
   queueDepth,
   queueHighWater,
   queueConsumers,
+  queueGateOpen,
   requests,
   requestDuration,
   endToEnd,

@@ -1,6 +1,9 @@
 import { expect } from "chai";
 import pino from "pino";
 import { BackendGates } from "../../worker/backend-gates";
+import { GatedConsumers } from "../../worker/gated-consumers";
+import type { Broker, Consumer } from "../../shared/broker/amqp";
+import { queueGateOpen } from "../../shared/observability/metrics";
 import type { BackendPauses } from "../../shared/operator/backend-pauses";
 import { compileServiceWindows, type ServiceWindows } from "../../shared/config/service-windows";
 import { FixedClock } from "../../shared/runtime/clock";
@@ -204,5 +207,45 @@ describe("backend gates (service windows and pause)", () => {
     await gates.refresh();
     await gates.refresh();
     expect(calls).to.equal(0);
+  });
+
+  it("reports each request queue's gate for the SluiceNoConsumers alert: 0 while shut, 1 while open", async () => {
+    const state = { paused: new Set(["legacy"]) };
+    const gates = new BackendGates(
+      new Map([["legacy", office]]),
+      pausesOf(state),
+      silent,
+      new FixedClock(Date.parse("2026-11-23T12:00:00Z")),
+    );
+    await gates.refresh();
+    const consumer: Consumer = {
+      waitForConnect: async () => undefined,
+      cancel: async () => undefined,
+      close: async () => undefined,
+    };
+    const broker = { consume: () => consumer } as unknown as Broker;
+    const queues = ["t.requests.legacy", "t.requests.legacy.p0"];
+    const consumers = new GatedConsumers({
+      broker,
+      backend: "legacy",
+      queues,
+      prefetch: 1,
+      gates,
+      log: silent,
+      onMessage: async () => undefined,
+    });
+    const gauge = async () => {
+      const { values } = await queueGateOpen.get();
+      return Object.fromEntries(
+        values
+          .filter((v) => queues.includes(String(v.labels.queue)))
+          .map((v) => [v.labels.queue, v.value]),
+      );
+    };
+    expect(await gauge()).to.deep.equal({ "t.requests.legacy": 0, "t.requests.legacy.p0": 0 });
+    state.paused.clear();
+    await gates.refresh();
+    expect(await gauge()).to.deep.equal({ "t.requests.legacy": 1, "t.requests.legacy.p0": 1 });
+    await consumers.close();
   });
 });
