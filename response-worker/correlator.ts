@@ -11,6 +11,7 @@ import type { ResponseMessage, StateNotice } from "../shared/protocol/envelope";
 import { responseCodec, stateNoticeCodec, wakeCodec, wakeHead } from "../shared/protocol/codec";
 import {
   deadLetterHeaders,
+  deadLetterIdentity,
   RESPONSES_DEAD_LETTER_SOURCE,
   RESPONSES_ROUTING_KEY,
 } from "../shared/protocol/names";
@@ -255,10 +256,9 @@ export class Correlator {
       RESPONSES_ROUTING_KEY,
       content,
       {
-        // A dead letter no queue takes is a failed publish (only one with an id can be told).
+        // A dead letter no queue takes is a failed publish: the delivery is not acked.
         mandatory: true,
-        messageId: id ?? undefined,
-        headers: deadLetterHeaders(reason, RESPONSES_DEAD_LETTER_SOURCE, error),
+        ...deadLetterIdentity(id, deadLetterHeaders(reason, RESPONSES_DEAD_LETTER_SOURCE, error)),
       },
     );
     metrics.deadLetters.inc({ backend: RESPONSES_DEAD_LETTER_SOURCE, reason });

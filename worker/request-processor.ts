@@ -11,7 +11,12 @@ import type { Broker } from "../shared/broker/amqp";
 import type { BackendConfig } from "../shared/config/config";
 import type { RequestMessage, ResponseMessage } from "../shared/protocol/envelope";
 import { requestCodec, responseCodec } from "../shared/protocol/codec";
-import { deadLetterHeaders, HEADERS, RESPONSES_ROUTING_KEY } from "../shared/protocol/names";
+import {
+  deadLetterHeaders,
+  deadLetterIdentity,
+  HEADERS,
+  RESPONSES_ROUTING_KEY,
+} from "../shared/protocol/names";
 import {
   BackendRedirectError,
   BackendTimeoutError,
@@ -1128,10 +1133,12 @@ export class RequestProcessor {
       );
     }
     await broker.publish(publisher, names.deadLetterExchange, backend.name, content, {
-      // A dead letter no queue takes is a failed publish (only one with an id can be told).
+      // A dead letter no queue takes is a failed publish: the delivery is not acked.
       mandatory: true,
-      messageId: id ?? undefined,
-      headers: deadLetterHeaders(reason, backend.name, id === null ? detail?.error : undefined),
+      ...deadLetterIdentity(
+        id,
+        deadLetterHeaders(reason, backend.name, id === null ? detail?.error : undefined),
+      ),
     });
     metrics.deadLetters.inc({ backend: backend.name, reason });
   }

@@ -46,8 +46,13 @@ export class Broker extends EventEmitter {
   private blockedReason: string | null = null;
   /** Each channel's confirm timeout, by channel name (a role's own settings, never shared). */
   private readonly publishTimeouts = new Map<string, number>();
-  /** Ids of mandatory messages the broker returned as unroutable, until their publish settles. */
-  private readonly returned = new Set<string>();
+  /**
+   * The mandatory publishes awaiting their confirm, by message id: the broker returns an
+   * unroutable one before confirming it. An entry lives exactly as long as its publish, however
+   * that ends (confirm, nack, timeout, closed channel), so a return that comes late (after a
+   * timeout) is dropped and the map never holds more than the publishes in flight.
+   */
+  private readonly pendingMandatory = new Map<string, Set<{ returned: boolean }>>();
 
   private constructor(urls: readonly string[], connection: AmqpConnectionManager, log: Logger) {
     super();
@@ -157,9 +162,13 @@ export class Broker extends EventEmitter {
           this.log.warn({ err: err.message, channel: name }, "channel closed by the broker"),
         );
         reopener?.watch(channel, this.connection.connection);
-        // A mandatory message no queue took comes back before its confirm: remember its id.
+        // A mandatory message no queue took comes back before its confirm. Publishes of one id
+        // in flight together cannot be told apart: each is counted as returned (a failed publish
+        // is published again; a copy reported as persisted that the broker dropped is lost).
         channel.on("return", (message: { properties: { messageId?: string } }) => {
-          if (message.properties.messageId) this.returned.add(message.properties.messageId);
+          const id = message.properties.messageId;
+          for (const publish of (id && this.pendingMandatory.get(id)) || [])
+            publish.returned = true;
         });
         if (setup) await setup(channel);
         reopener?.settled();
@@ -196,12 +205,17 @@ export class Broker extends EventEmitter {
     content: Buffer,
     options: Options.Publish = {},
   ): Promise<void> {
+    if (options.mandatory && !options.messageId) {
+      // Its return could not be tied to it: an unroutable copy would be reported as persisted.
+      throw new Error("a mandatory publish needs a message id");
+    }
     if (!this.connection.isConnected()) {
       throw new SluiceError("Unavailable", "message broker unavailable", { retryAfter: 5 });
     }
+    const tracked = options.mandatory ? this.track(options.messageId!) : null;
     try {
       await channel.publish(exchange, routingKey, content, { persistent: true, ...options });
-      if (options.mandatory && options.messageId && this.returned.delete(options.messageId)) {
+      if (tracked?.returned) {
         // Confirmed, but routed to no queue: the broker dropped it. Never report it as persisted.
         throw new SluiceError("Unavailable", "no queue took the message (topology missing)", {
           retryAfter: 5,
@@ -223,7 +237,24 @@ export class Broker extends EventEmitter {
           : `broker did not confirm the message: ${message}`,
         { retryAfter: timedOut ? 5 : 2, cause: error },
       );
+    } finally {
+      if (tracked) this.untrack(options.messageId!, tracked);
     }
+  }
+
+  /** Notes a mandatory publish of `id` as in flight; its return marks it returned. */
+  private track(id: string): { returned: boolean } {
+    const publish = { returned: false };
+    const inFlight = this.pendingMandatory.get(id);
+    if (inFlight) inFlight.add(publish);
+    else this.pendingMandatory.set(id, new Set([publish]));
+    return publish;
+  }
+
+  private untrack(id: string, publish: { returned: boolean }): void {
+    const inFlight = this.pendingMandatory.get(id);
+    inFlight?.delete(publish);
+    if (inFlight?.size === 0) this.pendingMandatory.delete(id);
   }
 
   /** The confirm timeout of each channel opened, by name (what `/readyz` and tests can check). */

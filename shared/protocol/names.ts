@@ -1,6 +1,8 @@
 // Every name two Sluice processes must agree on in RabbitMQ: exchanges, queues, routing keys,
 // AMQP headers and message types. Renaming one is a protocol change (docs/architecture.md).
 
+import { randomUUID } from "node:crypto";
+
 /** Routing key of every answer and state notice on the responses exchange. */
 export const RESPONSES_ROUTING_KEY = "responses";
 
@@ -21,6 +23,11 @@ export const HEADERS = {
   calls: "x-sluice-calls",
   /** Epoch ms a request was put on a queue, for the queue-wait span. */
   enqueuedAt: "x-sluice-enqueued-at",
+  /**
+   * `true` on a dead letter whose message id Sluice made up: the message it could not read
+   * named no gateway id, and a mandatory publish needs one to tell its return apart.
+   */
+  generatedId: "x-sluice-generated-id",
 } as const;
 
 /** `x-sluice-backend` of dead letters the response worker sends. */
@@ -40,6 +47,19 @@ export function deadLetterHeaders(
     [HEADERS.backend]: source,
     ...(error ? { [HEADERS.error]: error } : {}),
   };
+}
+
+/**
+ * The message id and headers of a dead letter Sluice sends itself (see deadLetterHeaders): its
+ * gateway id, or for a message that named none a new one, marked HEADERS.generatedId so the
+ * operator does not take it for a gateway id.
+ */
+export function deadLetterIdentity(
+  id: string | null,
+  headers: Record<string, string>,
+): { messageId: string; headers: Record<string, string | boolean> } {
+  if (id !== null) return { messageId: id, headers };
+  return { messageId: randomUUID(), headers: { ...headers, [HEADERS.generatedId]: true } };
 }
 
 /** AMQP `type` of a state notice; responses carry none, so older consumers still read them. */

@@ -1,5 +1,6 @@
 // The broker wrapper on the real RabbitMQ: a confirmed publish resolves, and a mandatory
-// publish that no queue takes is refused instead of being reported as persisted; a consumer
+// publish that no queue takes is refused instead of being reported as persisted (and a return
+// that comes after its publish gave up is forgotten, not held against a later publish); a consumer
 // cancelled while it is being set up stays cancelled; one whose channel the broker closed
 // consumes again.
 
@@ -8,6 +9,7 @@ import { expect } from "chai";
 import pino from "pino";
 import { Broker, type Consumer } from "../../shared/broker/amqp";
 import { SluiceError } from "../../shared/protocol/errors";
+import { proxyTo, viaProxy } from "../support/tcp-proxy";
 
 const AMQP_URL = process.env.AMQP_URL || "amqp://guest:guest@127.0.0.1:5672";
 
@@ -57,6 +59,52 @@ describe("broker publishes (RabbitMQ)", () => {
       mandatory: true,
       messageId: "m-2",
     });
+  });
+
+  it("forgets a return that comes after its publish timed out: a later publish of that id is not refused", async () => {
+    // The proxy holds what the broker sends (and what it is sent) while stalled: the publish
+    // times out with no confirm, and its return reaches the client only after that.
+    const proxy = proxyTo(AMQP_URL);
+    const proxied = await Broker.connect(
+      viaProxy(AMQP_URL, await proxy.listen()),
+      pino({ level: "silent" }),
+    );
+    try {
+      const publisher = proxied.channel(
+        "late-return",
+        async (channel) => {
+          await channel.assertExchange(exchange, "direct", { durable: false, autoDelete: false });
+          await channel.assertQueue(queue, { durable: false });
+          await channel.bindQueue(queue, exchange, "routed");
+        },
+        500,
+      );
+      await publisher.waitForConnect();
+      proxy.stall();
+      const timedOut = await proxied
+        .publish(publisher, exchange, "nowhere", Buffer.from("late"), {
+          mandatory: true,
+          messageId: "m-late",
+        })
+        .then(
+          () => "confirmed",
+          (error: SluiceError) => error.code,
+        );
+      expect(timedOut).to.equal("Busy");
+      proxy.heal();
+      // Confirmed after the return of the timed-out publish (the broker answers in order).
+      await proxied.publish(publisher, exchange, "routed", Buffer.from("marker"), {
+        mandatory: true,
+        messageId: "m-marker",
+      });
+      await proxied.publish(publisher, exchange, "routed", Buffer.from("again"), {
+        mandatory: true,
+        messageId: "m-late",
+      });
+    } finally {
+      await proxied.close();
+      await proxy.close();
+    }
   });
 
   it("leaves no consumer behind when cancelled while its basic.consume is on its way", async () => {
