@@ -1,5 +1,5 @@
-// `sluice dead-letters list|show|replay`, `sluice dead-callbacks list|show|redeliver` and
-// `sluice messages show|cancel`: the operator
+// `sluice dead-letters list|show|replay`, `sluice dead-callbacks list|show|redeliver`,
+// `sluice messages show|cancel` and `sluice backends list|pause|resume`: the operator
 // endpoints of the admin port, from a shell, talking to Redis (and, to replay or cancel, to the
 // broker) with the configuration's settings. No admin port is needed.
 
@@ -31,7 +31,9 @@ import { statusDocument } from "../shared/store/status-document";
 import { declareAllBackends } from "../shared/broker/topology";
 import { topologyNames } from "../shared/protocol/names";
 import { TransactionStore } from "../shared/store/transaction-store";
+import { BackendPauses } from "../shared/operator/backend-pauses";
 import { terminalLine, terminalText } from "./terminal-text";
+import { backendRows, unknownBackend, type BackendRow } from "./backend-commands";
 
 export const OPERATOR_USAGE = `usage: sluice dead-letters list [--reason R] [--service S] [--backend B] [--client C] [--limit N] --config FILE
        sluice dead-letters show ID --config FILE
@@ -41,6 +43,7 @@ export const OPERATOR_USAGE = `usage: sluice dead-letters list [--reason R] [--s
        sluice dead-callbacks redeliver ID | --all | [--reason R] [--receiver ORIGIN] [--target T] [--limit N] --config FILE
        sluice messages show ID | --client C --xroad-id X [--service S] --config FILE
        sluice messages cancel ID --config FILE
+       sluice backends list | pause NAME | resume NAME --config FILE
 options: --json prints JSON instead of a table`;
 
 interface Parsed {
@@ -63,7 +66,7 @@ const VALUE_FLAGS = [
   "target",
 ];
 
-const OPERATOR_COMMANDS = ["dead-letters", "dead-callbacks", "messages"] as const;
+const OPERATOR_COMMANDS = ["dead-letters", "dead-callbacks", "messages", "backends"] as const;
 export type OperatorCommand = (typeof OPERATOR_COMMANDS)[number];
 
 export function isOperatorCommand(word: string | undefined): word is OperatorCommand {
@@ -100,6 +103,7 @@ const VERBS: Readonly<Record<OperatorCommand, readonly string[]>> = {
   "dead-letters": ["list", "show", "replay"],
   "dead-callbacks": ["list", "show", "redeliver"],
   messages: ["show", "cancel"],
+  backends: ["list", "pause", "resume"],
 };
 
 /**
@@ -113,6 +117,8 @@ function selectionProblem(command: OperatorCommand, parsed: Parsed): string | nu
   if (!verbs.includes(verb)) return `unknown ${command} command "${verb}" (${verbs.join(", ")})`;
   const needsId = verb === "cancel" || (verb === "show" && command !== "messages");
   if (needsId && !id) return `${command} ${verb} needs an ID`;
+  if (command === "backends" && verb !== "list" && !id)
+    return `backends ${verb} needs a backend name`;
   if (id || parsed.all) return null;
   if (command === "dead-letters" && verb === "replay" && isEmpty(filterOf(parsed))) {
     return "dead-letters replay needs an ID, a filter (--reason, --service, --backend, --client) or --all";
@@ -174,6 +180,21 @@ function columns(table: string[][]): string {
     .join("\n");
 }
 
+function backendTable(rows: BackendRow[]): string {
+  const count = (n: number | null) => (n === null ? "?" : String(n));
+  return columns([
+    ["BACKEND", "STATE", "SINCE", "QUEUED", "HIGH WATER", "CONSUMERS"],
+    ...rows.map((r) => [
+      r.backend,
+      r.state,
+      r.pausedSince ? `${r.pausedSince} (${age(Date.parse(r.pausedSince))} ago)` : "-",
+      count(r.queued),
+      String(r.highWater),
+      count(r.consumers),
+    ]),
+  ]);
+}
+
 function callbackTable(entries: DeadCallback[]): string {
   return columns([
     ["AGE", "REASON", "ATTEMPTS", "DELIVERY", "ID", "TARGET", "FAILURE"],
@@ -207,6 +228,9 @@ export async function runOperatorCommand(
     destination: pino.destination(2),
   });
   const [verb, id] = parsed.words;
+  // A name the configuration does not know is a usage mistake: refused before connecting.
+  const unknown = command === "backends" && verb !== "list" ? unknownBackend(config, id) : null;
+  if (unknown) return fail(out, unknown, 2);
   await checkRedis(config.redisUrl);
   const redis = createRedis(
     config.redisUrl,
@@ -224,6 +248,23 @@ export async function runOperatorCommand(
     out(terminalText(parsed.json ? JSON.stringify(value, null, 2) : text));
   const connectBroker = async () => (broker ??= await Broker.connect(config.amqpUrls, log));
   try {
+    if (command === "backends") {
+      const pauses = new BackendPauses(redis, config.prefix);
+      if (verb === "list") {
+        const rows = await backendRows(config, pauses, await connectBroker(), names);
+        print(rows, backendTable(rows));
+        return 0;
+      }
+      const state = verb === "pause" ? await pauses.pause(id) : await pauses.resume(id);
+      const since = state.since === null ? null : new Date(state.since).toISOString();
+      print(
+        { backend: id, paused: state.paused, since },
+        since
+          ? `${id}: paused since ${since}; workers stop taking its messages within a second`
+          : `${id}: running; workers take its messages again within a second`,
+      );
+      return 0;
+    }
     if (command === "dead-letters" && verb === "list") {
       const entries = await deadLetters.list(filterOf(parsed), parsed.limit ?? LIST_LIMIT.fallback);
       print(entries, entries.length ? table(entries) : "no dead letters");

@@ -1,4 +1,4 @@
-// The operator commands' arguments (`sluice dead-letters …`, `dead-callbacks …`, `messages …`):
+// The operator commands' arguments (`sluice dead-letters …`, `dead-callbacks …`, `messages …`, `backends …`):
 // a usage mistake is named in one line before anything is connected, never run as a default.
 
 import { expect } from "chai";
@@ -43,5 +43,15 @@ describe("operator command arguments", () => {
     expect(parse("dead-letters", "replay", "--all")).to.be.an("object");
     expect(parse("dead-callbacks", "redeliver", "some-id")).to.be.an("object");
     expect(parse("messages", "show", "--client", "C", "--xroad-id", "X")).to.be.an("object");
+  });
+
+  it("reads backends list, and refuses a pause or resume that names no backend", () => {
+    expect(parse("backends", "list")).to.be.an("object");
+    expect(parse("backends", "pause", "legacy")).to.be.an("object");
+    expect(parse("backends", "pause")).to.equal("backends pause needs a backend name");
+    expect(parse("backends", "resume", "--json")).to.equal("backends resume needs a backend name");
+    expect(parse("backends", "stop", "legacy")).to.equal(
+      'unknown backends command "stop" (list, pause, resume)',
+    );
   });
 });
