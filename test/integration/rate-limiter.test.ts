@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { expect } from "chai";
 import Redis from "ioredis";
-import { RateLimiter } from "../../worker/rate-limiter";
+import { RateLimiter, gcraParameters } from "../../worker/rate-limiter";
 import { maxInWindow } from "../../legacy-sim/arrival-windows";
 
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
@@ -32,14 +32,17 @@ describe("rate limiter (real Redis)", function () {
     const rate = { limit: 20, perMs: 1000, burst: 5 };
     const intervalMs = rate.perMs / rate.limit;
     const decisions: { granted: boolean; atUs: number; retryInMs: number }[] = [];
-    const started = Date.now();
+    // Enough grants for the limit to have been reached twice over, however long they take.
+    const wanted = 3 * rate.limit;
+    let granted = 0;
     // Four acquirers, each on its own connection, stand in for four worker instances; each
     // comes back when it was told a token is due, as the worker's acquire loop does.
     const acquirers = Array.from({ length: 4 }, async () => {
       const limiter = new RateLimiter(connect(), prefix, "legacy", rate);
-      while (Date.now() - started < 3000) {
+      while (granted < wanted) {
         const decision = await limiter.tryAcquire();
         if (decision.granted) {
+          granted++;
           decisions.push({ granted: true, atUs: decision.atUs, retryInMs: 0 });
         } else {
           decisions.push({ granted: false, atUs: decision.atUs, retryInMs: decision.retryInMs });
@@ -51,7 +54,7 @@ describe("rate limiter (real Redis)", function () {
     // Redis runs the script atomically: Redis time orders the decisions as they were taken.
     decisions.sort((a, b) => a.atUs - b.atUs);
     const grants = decisions.filter((d) => d.granted).map((d) => d.atUs / 1000);
-    expect(grants.length).to.be.above(rate.limit + rate.burst);
+    expect(grants.length).to.be.at.least(wanted);
     expect(maxInWindow(grants, rate.perMs)).to.be.at.most(rate.limit + rate.burst);
     // Nearly the full rate: a refusal names a wait of at most one emission interval (the
     // guard may lengthen it by 2.5 %), and when a caller comes back after that wait, it is
@@ -101,13 +104,18 @@ describe("rate limiter (real Redis)", function () {
 
   it("keeps backends apart", async () => {
     const redis = connect();
-    const a = new RateLimiter(redis, prefix, "a", { limit: 1, perMs: 60_000, burst: 0 });
-    const b = new RateLimiter(redis, prefix, "b", { limit: 1, perMs: 60_000, burst: 0 });
-    expect(await a.tryAcquire()).to.include({ granted: true });
+    const rate = { limit: 1, perMs: 60_000, burst: 0 };
+    const a = new RateLimiter(redis, prefix, "a", rate);
+    const b = new RateLimiter(redis, prefix, "b", rate);
+    const first = await a.tryAcquire();
+    expect(first).to.include({ granted: true });
     expect(await b.tryAcquire()).to.include({ granted: true });
     const again = await a.tryAcquire();
     expect(again.granted).to.equal(false);
-    if (!again.granted) expect(again.retryInMs).to.be.within(59_000, 60_025);
+    // Due one emission interval after a's grant, by Redis time: b's grant took nothing of it.
+    const dueUs = first.atUs + gcraParameters(rate).intervalUs;
+    if (!again.granted)
+      expect(again.retryInMs).to.equal(Math.max(1, Math.ceil((dueUs - again.atUs) / 1000)));
   });
 
   it("a faster rate applies at once, not after the slower rate's next due time", async () => {
@@ -138,16 +146,28 @@ describe("rate limiter (real Redis)", function () {
       burst: 0,
     });
     await limiter.acquire();
+    // Told to wait, the limiter sleeps (a second at most, then asks again); the abort comes
+    // once that sleep has begun.
+    let refused!: () => void;
+    const toldToWait = new Promise<void>((resolve) => (refused = resolve));
+    const ask = limiter.tryAcquire.bind(limiter);
+    limiter.tryAcquire = async () => {
+      const decision = await ask();
+      if (!decision.granted) refused();
+      return decision;
+    };
     const controller = new AbortController();
-    const waiting = limiter.acquire(controller.signal);
-    setTimeout(() => controller.abort(new Error("draining")), 50);
-    const began = Date.now();
-    const error = await waiting.then(
-      () => null,
-      (e: Error) => e,
+    const waiting = limiter.acquire(controller.signal).then(
+      () => "granted",
+      (e: Error) => e.message,
     );
-    expect(error?.message).to.equal("draining");
-    expect(Date.now() - began).to.be.below(1000);
+    await toldToWait;
+    await new Promise((resolve) => setImmediate(resolve));
+    controller.abort(new Error("draining"));
+    // An abortable sleep rejects in the abort's own turn, before any timer, however loaded the
+    // machine; a sleep that ignored it would end no earlier than its second, after this mark.
+    const mark = new Promise((resolve) => setTimeout(() => resolve("still sleeping"), 500));
+    expect(await Promise.race([waiting, mark])).to.equal("draining");
   });
 
   it("reports an unreachable Redis as a retryable Unavailable error", async () => {
