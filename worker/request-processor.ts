@@ -3,6 +3,8 @@
 // a delayed retry, or a dead letter. The backend's answer is kept in the transaction record
 // before anything is published, and the ack is the last step, after every publish confirmed.
 
+import { randomUUID } from "node:crypto";
+import { performance } from "node:perf_hooks";
 import type { ChannelWrapper } from "amqp-connection-manager";
 import type { ConsumeMessage } from "amqplib";
 import type { Logger } from "pino";
@@ -57,6 +59,7 @@ import type { DeadLetters } from "../shared/operator/dead-letters";
 import type { RecentFailures } from "../shared/operator/recent-failures";
 import type { Settlement } from "../shared/broker/settling-consumer";
 import { abortableSleep } from "./abortable-sleep";
+import { ClaimHold } from "./claim-hold";
 import { decideCall, type CallDecision } from "./call-decision";
 import { GateShutError, type BackendGuard, type CallPermit } from "./backend-guard";
 import type { SlotTry } from "./inflight-leases";
@@ -261,9 +264,15 @@ export class RequestProcessor {
   ): Promise<Look> {
     const { store } = this.deps;
     const claimMs = this.deps.backend.timeoutMs + CLAIM_SLACK_MS;
+    // The claim's token is its slot's: the hold fences every later change by it.
+    let hold: ClaimHold | null = null;
     const tryClaim = async (slot: SlotAsk): Promise<SlotTry<SlotClaim>> => {
+      const sentAt = performance.now();
       const claim = await store.claimWithSlot(request.id, claimMs, slot);
-      if (claim.result === "ok") return { outcome: "admitted", value: claim };
+      if (claim.result === "ok") {
+        hold = new ClaimHold(store, request.id, slot.token, claimMs, sentAt);
+        return { outcome: "admitted", value: claim };
+      }
       if (claim.result === "busy") return { outcome: "busy", retryInMs: claim.retryInMs };
       return { outcome: "settled", value: claim };
     };
@@ -291,8 +300,19 @@ export class RequestProcessor {
     }
     const listened = await listening;
     const { permit, value: claim } = taken;
-    if (permit && claim.result === "ok") {
-      return this.callClaimed(request, attempt, message, listened, log, gone, waits, permit, claim);
+    if (permit && claim.result === "ok" && hold) {
+      return this.callClaimed(
+        request,
+        attempt,
+        message,
+        listened,
+        log,
+        gone,
+        waits,
+        permit,
+        claim,
+        hold,
+      );
     }
     await permit?.release();
     if (claim.result === "claimed") return this.parkOrWait(request, attempt, message, log);
@@ -381,9 +401,13 @@ export class RequestProcessor {
       throw error;
     }
     let claim: Awaited<ReturnType<TransactionStore["transition"]>>;
+    const claimMs = this.deps.backend.timeoutMs + CLAIM_SLACK_MS;
+    const hold = new ClaimHold(store, request.id, randomUUID(), claimMs, performance.now());
     try {
-      const claimMs = this.deps.backend.timeoutMs + CLAIM_SLACK_MS;
-      claim = await store.transition(request.id, ["accepted"], "processing", { claimMs });
+      claim = await store.transition(request.id, ["accepted"], "processing", {
+        claimMs,
+        token: hold.token,
+      });
     } catch (error) {
       await permit.release();
       throw error;
@@ -400,9 +424,18 @@ export class RequestProcessor {
       return "ack";
     }
     const previous = claim.previous ?? "accepted";
-    return this.callClaimed(request, attempt, message, listened, log, gone, waits, permit, {
-      previous,
-    });
+    return this.callClaimed(
+      request,
+      attempt,
+      message,
+      listened,
+      log,
+      gone,
+      waits,
+      permit,
+      { previous },
+      hold,
+    );
   }
 
   /** Calls the backend for a message this worker holds the slot and the claim of. */
@@ -416,13 +449,18 @@ export class RequestProcessor {
     waits: MessageWaits,
     permit: CallPermit,
     claim: { previous: State },
+    hold: ClaimHold,
   ): Promise<Settlement> {
-    const { store } = this.deps;
     const claimMs = this.deps.backend.timeoutMs + CLAIM_SLACK_MS;
     // The claim lasts as long as this worker holds the message, however long recording the
-    // answer takes through an outage: another copy may take it over only if this worker died.
+    // answer takes through an outage: another copy may take it over only if this worker died
+    // (or stopped long enough for it to lapse: then the renewal finds it lost and stops).
     const keeper = setInterval(
-      () => void store.renewClaim(request.id, claimMs).catch(() => undefined),
+      () =>
+        void hold.renew(claimMs).then(
+          (held) => held || clearInterval(keeper),
+          () => undefined,
+        ),
       Math.max(1_000, Math.floor(CLAIM_SLACK_MS / 2)),
     );
     keeper.unref();
@@ -440,6 +478,7 @@ export class RequestProcessor {
         gone,
         mayExpire && waits,
         callsBefore(message),
+        hold,
       );
     } finally {
       clearInterval(keeper);
@@ -464,12 +503,15 @@ export class RequestProcessor {
     listened: boolean,
     log: MessageLog,
   ): Promise<void> {
-    const claimed = await this.deps.store.transition(request.id, ["accepted"], "processing", {
+    const { store } = this.deps;
+    const hold = new ClaimHold(store, request.id, randomUUID(), CLAIM_SLACK_MS, performance.now());
+    const claimed = await store.transition(request.id, ["accepted"], "processing", {
       claimMs: CLAIM_SLACK_MS,
+      token: hold.token,
     });
     if (claimed.result !== "ok") return;
     if (listened) this.notice(request.id, "processing");
-    await this.expire(message, request, log);
+    await this.expire(message, request, log, hold);
   }
 
   /** Whether the request is past its service's `expireAfter` by the worker's clock. */
@@ -487,6 +529,8 @@ export class RequestProcessor {
     message: ConsumeMessage,
     request: RequestMessage,
     log: MessageLog,
+    /** This worker's claim on the message: the outcome is recorded only under it. */
+    hold: ClaimHold,
     permit?: CallPermit,
     calls = callsBefore(message),
   ) {
@@ -507,6 +551,8 @@ export class RequestProcessor {
           deadLetter: "retries_exhausted",
           deadLetterDetail: { error, attempts: calls },
         },
+        hold,
+        true,
         permit,
       );
       log.error({ expiresAt: request.expiresAt, calls }, "expired between retries; dead-lettered");
@@ -523,6 +569,8 @@ export class RequestProcessor {
         }),
         deadLetter: null,
       },
+      hold,
+      false,
       permit,
     );
     log.info({ expiresAt: request.expiresAt }, "expired before it reached the backend");
@@ -533,9 +581,14 @@ export class RequestProcessor {
    * broker hands out next (here or on another worker) can be claimed at once. `called`: a
    * call of it (this one or an earlier attempt's) may have reached the backend.
    */
-  private async handBack(request: RequestMessage, called = false): Promise<Settlement> {
+  private async handBack(
+    request: RequestMessage,
+    hold: ClaimHold,
+    called = false,
+  ): Promise<Settlement> {
+    // Fenced by the claim: one taken over by another worker meanwhile stays that worker's.
     await this.deps.store
-      .transition(request.id, ["processing"], "accepted", { called })
+      .transition(request.id, ["processing"], "accepted", { called, holding: hold.token })
       .catch(() => undefined);
     return "requeue";
   }
@@ -551,6 +604,7 @@ export class RequestProcessor {
     expiry: MessageWaits | false,
     /** Calls of this message made before this one (by earlier attempts). */
     calls: number,
+    hold: ClaimHold,
   ): Promise<Settlement> {
     const { backend, translator, shutdown } = this.deps;
     /** The backend's `timeout`, counted from the call's start: no wait before it eats into it. */
@@ -590,7 +644,7 @@ export class RequestProcessor {
         }
       } catch (error) {
         if (error instanceof GateShutError) {
-          await this.handBack(request, calls > 0);
+          await this.handBack(request, hold, calls > 0);
           return this.gateShut(log, error);
         }
         // A wait cut short by the expiry is judged at the last look below; any other failure
@@ -607,12 +661,24 @@ export class RequestProcessor {
           { channelClosed: gone.aborted },
           "handed back before the call (shutdown or delivery lost)",
         );
-        return await this.handBack(request, calls > 0);
+        return await this.handBack(request, hold, calls > 0);
       }
       if (!failure) {
+        // The claim may have lapsed while this worker waited or stood still (paused, starved,
+        // Redis out of reach) and another worker taken the message over: then that one calls.
+        const held = await hold.stillHeld().catch(() => null);
+        if (held === false) {
+          log.warn("claim taken over by another worker before the call; this copy is dropped");
+          return "ack";
+        }
+        if (held === null) {
+          // Whether it still holds the claim cannot be told: nothing was called, so hand back.
+          log.warn("claim could not be confirmed before the call (Redis); handed back");
+          return await this.handBack(request, hold, calls > 0);
+        }
         sentAt = this.clock.now();
         if (expiry && request.expiresAt !== null && sentAt > request.expiresAt) {
-          await this.expire(message, request, log, permit, calls);
+          await this.expire(message, request, log, hold, permit, calls);
           return "ack";
         }
         started = process.hrtime.bigint();
@@ -678,6 +744,8 @@ export class RequestProcessor {
             responses: this.responses(request, decision.answers, "completed", null),
             deadLetter: null,
           },
+          hold,
+          true,
           permit,
         );
         log.info(
@@ -694,6 +762,8 @@ export class RequestProcessor {
             responses: this.responses(request, [decision.response], "rejected", decision.error),
             deadLetter: null,
           },
+          hold,
+          true,
           permit,
         );
         log.info(
@@ -703,7 +773,7 @@ export class RequestProcessor {
         return "ack";
       case "hand-back":
         // Shutdown cut the call short: the backend may have it (window 2).
-        return await this.handBack(request, calls > 0 || started !== null);
+        return await this.handBack(request, hold, calls > 0 || started !== null);
       case "retry": {
         const made = calls + (started === null ? 0 : 1);
         if (
@@ -714,7 +784,7 @@ export class RequestProcessor {
           // The next try would come after the expiry, when the message may not be sent: it ends
           // now as it would then (parked, or holding an ordered queue, only to end so).
           this.noteFailure(request, attempt, failure, "no retry before its expireAfter");
-          await this.expire(message, request, log, permit, made);
+          await this.expire(message, request, log, hold, permit, made);
           return "ack";
         }
         this.noteFailure(
@@ -735,9 +805,10 @@ export class RequestProcessor {
             gone,
             expiry,
             made,
+            hold,
           );
         }
-        return await this.retryLater(request, attempt, decision, message, log, made);
+        return await this.retryLater(request, attempt, decision, message, log, made, hold);
       }
       case "fail":
         if (decision.reason === "backend_redirect") {
@@ -769,6 +840,8 @@ export class RequestProcessor {
               ? {}
               : { deadLetterDetail: { error: decision.cause, attempts: attempt } }),
           },
+          hold,
+          calls > 0 || started !== null,
           permit,
         );
         return "ack";
@@ -784,21 +857,33 @@ export class RequestProcessor {
     request: RequestMessage,
     log: MessageLog,
     answer: RecordedAnswer,
+    /** The claim the answer was made under: it is kept only while the claim is this one. */
+    hold: ClaimHold,
+    /** Whether the answer comes of a call that may have reached the backend. */
+    called: boolean,
     /** The call's slot: the backend is done with it, so the record's round trip frees it. */
     permit?: CallPermit,
   ): Promise<void> {
     const { store } = this.deps;
     const slot = permit?.slot;
+    const claim = { token: hold.token, called };
     const recorded = await this.untilRecorded(log, async () => {
-      const result = await store.recordAnswer(request.id, answer, slot);
+      const result = await store.recordAnswer(request.id, answer, slot, claim);
       if (slot) permit?.freed?.();
       if (result !== "missing") return result;
       // Redis lost the record while the backend worked: write it again, then the answer.
       await store.rebuild(metaOfRequest(request));
       log.warn("transaction record was missing; rebuilt from the request");
-      return store.recordAnswer(request.id, answer);
+      return store.recordAnswer(request.id, answer, undefined, claim);
     });
     if (recorded === "terminal") return;
+    if (recorded === "lost") {
+      // This worker's claim lapsed and another took the message over: that one's call decides
+      // the outcome. Publishing this answer would make a second one.
+      hold.lost = true;
+      log.warn("claim taken over by another worker; this answer is not recorded");
+      return;
+    }
     // An answer recorded before (by a copy of this message) wins: publish that one.
     const kept =
       recorded === "recorded" ? await this.untilRecorded(log, () => store.peek(request.id)) : null;
@@ -874,8 +959,9 @@ export class RequestProcessor {
     expiry: MessageWaits | false,
     /** Calls of the message made so far. */
     calls: number,
+    hold: ClaimHold,
   ): Promise<Settlement> {
-    const { backend, store } = this.deps;
+    const { backend } = this.deps;
     log.warn(
       { attempt: decision.nextAttempt - 1, delayMs: decision.delayMs, err: decision.cause },
       "backend unavailable; retrying in place",
@@ -883,13 +969,18 @@ export class RequestProcessor {
     const { shutdown } = this.deps;
     try {
       // The claim must outlast the wait and the next call, or another worker could take it.
-      await store.renewClaim(request.id, decision.delayMs + backend.timeoutMs + CLAIM_SLACK_MS);
+      const held = await hold.renew(decision.delayMs + backend.timeoutMs + CLAIM_SLACK_MS);
       // The slot bounds the calls open at the backend, and none is open while this one waits:
       // held, it would stop the other partitions (maxInFlight below partitions) as long.
       await permit.release();
+      if (!held) {
+        // Taken over by another worker while this call ran: that one goes on with it.
+        log.warn("claim taken over by another worker; no retry here");
+        return "ack";
+      }
       await abortableSleep(decision.delayMs, AbortSignal.any([shutdown, gone]));
     } catch {
-      return await this.handBack(request, calls > 0);
+      return await this.handBack(request, hold, calls > 0);
     }
     let next: CallPermit;
     try {
@@ -899,10 +990,10 @@ export class RequestProcessor {
       );
     } catch (error) {
       if (expiry && expiry.expiryFired && this.expired(request)) {
-        await this.expire(message, request, log, undefined, calls);
+        await this.expire(message, request, log, hold, undefined, calls);
         return "ack";
       }
-      await this.handBack(request, calls > 0);
+      await this.handBack(request, hold, calls > 0);
       if (error instanceof GateShutError) return this.gateShut(log, error);
       // Shutdown, the delivery lost, or Redis out of reach: nothing was called for this try.
       return "requeue";
@@ -917,6 +1008,7 @@ export class RequestProcessor {
         gone,
         expiry,
         calls,
+        hold,
       );
     } finally {
       await next.release();
@@ -932,8 +1024,24 @@ export class RequestProcessor {
     log: MessageLog,
     /** Calls of the message made so far. */
     calls: number,
+    hold: ClaimHold,
   ): Promise<Settlement> {
     const { store } = this.deps;
+    // The claim is released under its token: one another worker took over is left alone.
+    const release = () =>
+      store.transition(request.id, ["processing"], "accepted", {
+        called: calls > 0,
+        holding: hold.token,
+      });
+    // A claim taken over while this call ran is the other worker's to go on with: a retry copy
+    // parked from here would be called beside it. Redis out of reach: parked as before.
+    const held = await hold.renew(this.deps.backend.timeoutMs + CLAIM_SLACK_MS).catch(() => true);
+    if (!held) {
+      // Still notes the call this worker made (the fenced release does, and changes nothing else).
+      await release().catch(() => undefined);
+      log.warn({ attempt, err: decision.cause }, "claim taken over by another worker; no retry");
+      return "ack";
+    }
     // The copy is parked while this worker still holds the claim and the delivery. A publish
     // the broker did not confirm (a confirm timeout, a refused publish) is sent again here:
     // thrown, the delivery would be handled again from the start and the backend called at
@@ -948,7 +1056,7 @@ export class RequestProcessor {
     } catch {
       // Shutdown before the broker took the copy: the delivery goes back with the claim held
       // for the delay, so the copy redelivered meanwhile is parked until then, not called.
-      await store.renewClaim(request.id, decision.delayMs + CLAIM_SLACK_MS).catch(() => undefined);
+      await hold.renew(decision.delayMs + CLAIM_SLACK_MS).catch(() => undefined);
       return "requeue";
     }
     // Then the claim is released, so the copy is claimable when it comes back (one back before
@@ -956,7 +1064,7 @@ export class RequestProcessor {
     // message is no longer cancellable. Should this never succeed (shutdown), the claim lapses.
     await this.untilRecorded(
       log,
-      () => store.transition(request.id, ["processing"], "accepted", { called: calls > 0 }),
+      release,
       "could not release the claim after parking the message; retrying",
     ).catch(() => undefined);
     log.warn(

@@ -189,18 +189,29 @@ return 1`;
 
 // KEYS: tx; ARGV: to, now, allowed-from (comma list), error json or "", claim ms or "",
 // change token, who changes it (or ""), "1" when a worker gives the message back after a call
-// that may have reached the backend (or ""). Returns {result, previous state, who made the
-// state as it is}. "processing" may be re-entered once the claim lapsed (by Redis's clock).
+// that may have reached the backend (or ""), the claim token the change is fenced by (or "").
+// Returns {result, previous state, who made the state as it is}. "processing" may be re-entered once the claim lapsed (by Redis's clock).
 // A message marked called is never cancelled: `cancelled` says the backend never saw it. A change
 // keeps its token and the state it came from: the same change run again (ioredis resends a
 // command whose reply a reconnect lost) is still its caller's, not "claimed" (a claim) or
 // "conflict" (a cancel). A conflict names who made the current state, so the same party's
 // repeat of a change it made before (a client retrying a cancel) can be told apart.
+// A worker's release of its claim is fenced by the claim's token: a worker whose claim lapsed
+// and was taken over (it was paused, or cut off from Redis) is told "lost" and changes nothing,
+// or it would end the other worker's claim and let a third copy be called beside that one's
+// call. A call of its that may have reached the backend is still noted (`called`): that is a
+// fact about the message, whoever holds it now.
 const TRANSITION = `${REDIS_NOW_LUA}
 local cur = redis.call("HGET", KEYS[1], "state")
 if not cur then return {"missing", "", ""} end
-if cur == ARGV[1] and ARGV[6] ~= "" and redis.call("HGET", KEYS[1], "changeToken") == ARGV[6] then
+local token = redis.call("HGET", KEYS[1], "changeToken")
+if cur == ARGV[1] and ARGV[6] ~= "" and token == ARGV[6] then
   return {"ok", redis.call("HGET", KEYS[1], "changeFrom") or cur, ARGV[7]}
+end
+if ARGV[9] ~= "" and token ~= ARGV[9] then
+  local terminal = {completed=true, rejected=true, failed=true, expired=true, cancelled=true}
+  if ARGV[8] == "1" and not terminal[cur] then redis.call("HSET", KEYS[1], "called", "1") end
+  return {"lost", cur, redis.call("HGET", KEYS[1], "changedBy") or ""}
 end
 if ARGV[1] == "cancelled" and redis.call("HEXISTS", KEYS[1], "called") == 1 then
   return {"conflict", cur, redis.call("HGET", KEYS[1], "changedBy") or ""}
@@ -291,16 +302,25 @@ if ARGV[8] ~= "" and ARGV[3] == "1" and (result == "ok" or fields[2] == ARGV[4])
 end
 return {result, cur, fields, redis.call("HVALS", KEYS[2]), unreached}`;
 
-// KEYS: tx, in-flight set (or ""); ARGV: answer json, now, slot token, slot channel. Keeps the
-// backend's answer (the first one recorded) beside the record until its outcome is stored.
-// Never recreates a record that vanished meanwhile. The call is over whatever the result, so
-// its in-flight slot, when given, is freed in the same round trip.
+// KEYS: tx, in-flight set (or ""); ARGV: answer json, now, slot token, slot channel, claim
+// token (or ""), "1" when the answer comes of a call that may have reached the backend. Keeps the backend's answer (the first one recorded) beside the record until
+// its outcome is stored. Never recreates a record that vanished meanwhile. The call is over
+// whatever the result, so its in-flight slot, when given, is freed in the same round trip.
+// With a claim token, only the claim's holder records: a worker whose claim lapsed and was
+// taken over is told "lost" (the holder's own call decides the outcome), and its call, if it
+// made one, is noted (`called`): the message is no longer one the backend never saw. A record with no claim token
+// (rebuilt after Redis lost its data) was claimed by nobody since: the answer is kept.
 const RECORD_ANSWER = `${SLOT_LUA}
 if KEYS[2] ~= "" then release_slot(KEYS[2], ARGV[3], ARGV[4]) end
 local cur = redis.call("HGET", KEYS[1], "state")
 if not cur then return {"missing", ""} end
 local terminal = {completed=true, rejected=true, failed=true, expired=true, cancelled=true}
 if terminal[cur] then return {"terminal", cur} end
+local holder = redis.call("HGET", KEYS[1], "changeToken")
+if ARGV[5] ~= "" and holder and holder ~= ARGV[5] then
+  if ARGV[6] == "1" then redis.call("HSET", KEYS[1], "called", "1") end
+  return {"lost", cur}
+end
 if redis.call("HEXISTS", KEYS[1], "answer") == 1 then return {"recorded", cur} end
 redis.call("HSET", KEYS[1], "answer", ARGV[1], "processedAt", ARGV[2])
 return {"ok", cur}`;
@@ -388,9 +408,16 @@ local claim = tonumber(redis.call("HGET", KEYS[1], "claimUntil") or "0")
 if claim > redis_now_ms() then return 1 end
 return 0`;
 
-// KEYS: tx; ARGV: claim ms. Extends the claim of a message still being processed.
+// KEYS: tx; ARGV: claim ms, claim token (or ""). Extends the claim of a message still being
+// processed: 1 when extended, 0 when the claim is no longer this holder's (another worker took
+// it over once it lapsed, or the message moved on), -1 when the record is gone (Redis lost its
+// data: nobody else holds it). Without the token check a worker whose claim was taken over
+// would extend the other worker's claim.
 const RENEW_CLAIM = `${REDIS_NOW_LUA}
-if redis.call("HGET", KEYS[1], "state") ~= "processing" then return 0 end
+local f = redis.call("HMGET", KEYS[1], "state", "changeToken")
+if not f[1] then return -1 end
+if f[1] ~= "processing" then return 0 end
+if ARGV[2] ~= "" and f[2] ~= ARGV[2] then return 0 end
 redis.call("HSET", KEYS[1], "claimUntil", redis_now_ms() + tonumber(ARGV[1]))
 return 1`;
 
@@ -420,6 +447,8 @@ interface ScriptedRedis extends Redis {
     now: string,
     token: string,
     channel: string,
+    claimToken: string,
+    called: string,
   ): Promise<[string, string]>;
   sluiceClaimWithSlot(
     tx: string,
@@ -429,7 +458,7 @@ interface ScriptedRedis extends Redis {
   sluiceRebuild(tx: string, dedup: string, ...args: string[]): Promise<number>;
   sluiceDiscard(tx: string, dedup: string, ttl: string, id: string): Promise<number>;
   sluiceNoteDeadLettered(tx: string): Promise<number>;
-  sluiceRenewClaim(tx: string, until: string): Promise<number>;
+  sluiceRenewClaim(tx: string, until: string, token: string): Promise<number>;
   sluiceMarkPublishedMany(numKeys: number, ...txs: string[]): Promise<number>;
   sluiceAdopt(tx: string, instance: string, staleMs: string, token: string): Promise<number>;
   sluiceWatch(tx: string, instance: string): Promise<string | null>;
@@ -437,8 +466,15 @@ interface ScriptedRedis extends Redis {
   sluiceClaimHeld(tx: string): Promise<number>;
 }
 
-export type TransitionResult = "ok" | "missing" | "conflict" | "claimed";
-export type RecordAnswerResult = "ok" | "missing" | "terminal" | "recorded";
+/** "lost": the change was fenced by a claim (`holding`) that is no longer its caller's. */
+export type TransitionResult = "ok" | "missing" | "conflict" | "claimed" | "lost";
+/** "lost": the claim the answer was recorded under is another worker's now; nothing was kept. */
+export type RecordAnswerResult = "ok" | "missing" | "terminal" | "recorded" | "lost";
+/**
+ * What renewing a claim found: extended ("held"), no longer the caller's ("lost": taken over
+ * after it lapsed, or the message moved on), or no record at all ("missing").
+ */
+export type ClaimRenewal = "held" | "lost" | "missing";
 
 /**
  * What a worker got from the backend, kept in the record before any of it is published: a
@@ -755,7 +791,8 @@ export class TransactionStore {
   /**
    * Moves the state to `to` when the current state is one of `from`. `claimMs` leases
    * `processing` to one worker for that long by Redis's clock: another may take it over only
-   * after the lease lapsed.
+   * after the lease lapsed. A claim made with `token` is known by it: `holding` fences a later
+   * change (the release of the claim) to that claim, "lost" once another worker took it over.
    */
   async transition(
     id: string,
@@ -771,6 +808,10 @@ export class TransactionStore {
        * now on it cannot be cancelled (a cancel is a conflict).
        */
       called?: boolean;
+      /** This change's token (a claim's, to fence its later changes); a new one by default. */
+      token?: string;
+      /** The claim token the change is fenced by: "lost" unless the claim is still this one. */
+      holding?: string;
     } = {},
   ): Promise<{
     result: TransitionResult;
@@ -786,9 +827,10 @@ export class TransactionStore {
       options.error ? JSON.stringify(options.error) : "",
       options.claimMs !== undefined ? String(options.claimMs) : "",
       // Each change its own token, the same in a resend of this command.
-      randomUUID(),
+      options.token ?? randomUUID(),
       options.by ?? "",
       options.called ? "1" : "",
+      options.holding ?? "",
     );
     return {
       result: result as TransitionResult,
@@ -812,10 +854,12 @@ export class TransactionStore {
 
   /**
    * Extends this worker's `processing` claim to `claimMs` from now by Redis's clock (a long
-   * in-place retry); false if not processing.
+   * in-place retry). With the claim's `token`, only while the claim is still that one: a worker
+   * whose claim lapsed and was taken over learns it ("lost") instead of extending the other's.
    */
-  async renewClaim(id: string, claimMs: number): Promise<boolean> {
-    return (await this.redis.sluiceRenewClaim(this.key(id), String(claimMs))) === 1;
+  async renewClaim(id: string, claimMs: number, token = ""): Promise<ClaimRenewal> {
+    const renewed = await this.redis.sluiceRenewClaim(this.key(id), String(claimMs), token);
+    return renewed === 1 ? "held" : renewed === 0 ? "lost" : "missing";
   }
 
   /**
@@ -827,6 +871,8 @@ export class TransactionStore {
     answer: RecordedAnswer,
     /** The call's in-flight slot, freed in the same round trip (whatever the result). */
     slot?: SlotRef,
+    /** The claim the answer was made under: recorded only while it is still this one. */
+    claim: { token: string; called: boolean } | null = null,
   ): Promise<RecordAnswerResult> {
     const [result] = await this.redis.sluiceRecordAnswer(
       this.key(id),
@@ -835,6 +881,8 @@ export class TransactionStore {
       String(Date.now()),
       slot?.token ?? "",
       slot?.channel ?? "",
+      claim?.token ?? "",
+      claim?.called ? "1" : "",
     );
     return result as RecordAnswerResult;
   }

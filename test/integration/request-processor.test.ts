@@ -727,6 +727,66 @@ describe("request processor: the last look before the call (real broker and Redi
       expect((await responsesOf(id)).map((r) => r.body)).to.deep.equal(["once", "once"]);
     });
 
+    /**
+     * What another worker does to a message whose claim this one held while this one stood
+     * still past its lease (a paused process, a long GC, Redis out of reach): it takes the
+     * lapsed claim over through its own slot and claim script, and calls the backend itself.
+     */
+    async function takenOverBy(token: string, id: string): Promise<void> {
+      await redis.hset(store.key(id), "claimUntil", "0");
+      const slot = {
+        key: `${prefix}other-slots`,
+        token,
+        channel: `${prefix}x`,
+        max: 9,
+        leaseMs: 60_000,
+      };
+      const claim = await store.claimWithSlot(id, 60_000, slot);
+      expect(claim).to.deep.equal({ result: "ok", previous: "processing" });
+    }
+
+    it("a worker whose claim was taken over during its call keeps and publishes nothing of its answer", async () => {
+      const clock = new FixedClock(T0);
+      const translator = new RecordingTranslator(clock);
+      const { id, delivery } = await accepted(T0, null);
+      translator.answer = async () => {
+        await takenOverBy("other-worker", id);
+        return [{ status: 200, contentType: "text/plain", body: "stale" }];
+      };
+      expect(await processor(clock, translator, limits.guard).process(delivery)).to.equal("ack");
+      expect(translator.calls).to.have.length(1);
+      // The other worker's call decides the outcome; its claim is untouched.
+      expect((await view(id)).answer).to.equal(null);
+      expect(await responsesOf(id)).to.deep.equal([]);
+      expect(await store.claimHeld(id)).to.equal(true);
+      expect(await store.renewClaim(id, 60_000, "other-worker")).to.equal("held");
+      // The call this worker made is noted: the message can no longer be cancelled or expire.
+      expect(await store.wasCalled(id)).to.equal(true);
+      expect(await slotsHeld()).to.equal(0);
+    });
+
+    it("a worker whose claim was taken over during a call that failed neither parks a retry nor releases the other's claim", async () => {
+      const clock = new FixedClock(T0);
+      const translator = new RecordingTranslator(clock);
+      const { id, delivery } = await accepted(T0, null);
+      translator.answer = async () => {
+        await takenOverBy("other-worker", id);
+        throw new BackendUnavailableError("backend b answered 503");
+      };
+      expect(await processor(clock, translator, limits.guard).process(delivery)).to.equal("ack");
+      expect(translator.calls).to.have.length(1);
+      // Released, the claim would let a third copy (this retry copy, back) be called beside the
+      // other worker's call.
+      expect((await store.get(id))?.state).to.equal("processing");
+      expect(await store.claimHeld(id)).to.equal(true);
+      for (const delayMs of new Set(backend.retry.backoffMs)) {
+        const parked = await amqp.channel.get(names.retryQueue("b", delayMs), { noAck: true });
+        expect(parked, `a retry copy in the ${delayMs} ms delay queue`).to.equal(false);
+      }
+      expect(await store.wasCalled(id)).to.equal(true);
+      expect(await slotsHeld()).to.equal(0);
+    });
+
     it("a copy another worker holds the claim of is parked without a slot or a call", async () => {
       const clock = new FixedClock(T0);
       const translator = new RecordingTranslator(clock);

@@ -208,7 +208,7 @@ describe("transaction store (Redis)", () => {
         })
       ).result,
     ).to.equal("claimed");
-    expect(await store.renewClaim(m.id, -1)).to.equal(true);
+    expect(await store.renewClaim(m.id, -1)).to.equal("held");
     expect(
       (
         await store.transition(m.id, ["accepted"], "processing", {
@@ -285,6 +285,81 @@ describe("transaction store (Redis)", () => {
       "accepted",
       "processing",
     ]);
+  });
+
+  it("a claim taken over after it lapsed is fenced: its first holder can neither renew it, release it nor answer under it", async () => {
+    // Two claimants on one message: A's lease lapses (a paused process, a long GC, Redis out
+    // of reach), B takes the message over. A, back, must learn that it lost the claim and touch
+    // nothing of B's: extended or released by A, B's claim would end when A's worker says so.
+    const slots = `${prefix}slots-fenced`;
+    const slot = (token: string) => ({
+      key: slots,
+      token,
+      channel: `${prefix}freed`,
+      max: 5,
+      leaseMs: 60_000,
+    });
+    const m = meta();
+    await store.create(m);
+    const a = await store.transition(m.id, ["accepted"], "processing", { claimMs: -1, token: "A" });
+    expect(a.result).to.equal("ok");
+    expect(await store.claimWithSlot(m.id, 60_000, slot("B"))).to.deep.equal({
+      result: "ok",
+      previous: "processing",
+    });
+
+    expect(await store.renewClaim(m.id, 60_000, "A")).to.equal("lost");
+    const released = await store.transition(m.id, ["processing"], "accepted", {
+      holding: "A",
+      called: true,
+    });
+    expect(released.result).to.equal("lost");
+    expect((await store.get(m.id))?.state).to.equal("processing");
+    expect(await store.claimHeld(m.id)).to.equal(true);
+    // So a third copy (A's retry copy coming back, say) is not claimed beside B's call.
+    expect((await store.claimWithSlot(m.id, 60_000, slot("C"))).result).to.equal("claimed");
+    // A's answer is not kept (B's call decides the outcome); the call it made is noted.
+    const answerOf = (body: string) => ({
+      responses: [{ ...response(m.id, 1, true), body }],
+      deadLetter: null,
+    });
+    expect(
+      await store.recordAnswer(m.id, answerOf("A"), undefined, { token: "A", called: true }),
+    ).to.equal("lost");
+    const seen = await store.peek(m.id);
+    expect(seen !== "refused" && seen?.answer).to.equal(null);
+    expect(await store.wasCalled(m.id)).to.equal(true);
+
+    // B holds on and answers.
+    expect(await store.renewClaim(m.id, 60_000, "B")).to.equal("held");
+    expect(
+      await store.recordAnswer(m.id, answerOf("B"), slot("B"), { token: "B", called: true }),
+    ).to.equal("ok");
+    const kept = await store.peek(m.id);
+    expect(kept !== "refused" && kept?.answer?.responses[0].body).to.equal("B");
+    // B's release is its own: the fence lets it through.
+    expect(
+      (await store.transition(m.id, ["processing"], "accepted", { holding: "B" })).result,
+    ).to.equal("ok");
+    expect(await store.renewClaim(m.id, 60_000, "B")).to.equal("lost");
+    expect(await store.renewClaim(randomUUID(), 60_000, "B")).to.equal("missing");
+  });
+
+  it("an answer under a claim that lapsed but nobody took over is kept, and a rebuilt record takes one", async () => {
+    const m = meta();
+    await store.create(m);
+    await store.transition(m.id, ["accepted"], "processing", { claimMs: -1, token: "A" });
+    expect(await store.renewClaim(m.id, 60_000, "A")).to.equal("held");
+    const answer = { responses: [response(m.id, 1, true)], deadLetter: null };
+    expect(
+      await store.recordAnswer(m.id, answer, undefined, { token: "A", called: true }),
+    ).to.equal("ok");
+    // Redis lost the record while the backend worked: rebuilt, it was claimed by nobody since.
+    const lost = meta();
+    await store.rebuild(lost);
+    expect(
+      await store.recordAnswer(lost.id, answer, undefined, { token: "A", called: true }),
+    ).to.equal("ok");
   });
 
   /** Runs `work` with a store whose Redis connection can lose an answer (see cut-redis.ts). */
