@@ -139,6 +139,7 @@ export function cancelRoute(deps: StatusRouteDeps) {
         .transition(tx.id, ["accepted"], "cancelled", {
           error: { code: "Cancelled", message: "cancelled by the client" },
           by: CLIENT,
+          wake: true,
         })
         .catch((error: unknown) => {
           throw storeUnavailable(error);

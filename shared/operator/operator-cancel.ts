@@ -36,6 +36,7 @@ export async function cancelByOperator(
     return store.transition(id, ["accepted"], "cancelled", {
       error: { code: "Cancelled", message: "cancelled by the operator" },
       by: OPERATOR,
+      wake: true,
     });
   });
   if (result === "ok") return { result: "cancelled" };

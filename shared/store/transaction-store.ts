@@ -12,6 +12,7 @@ import type {
 import type { ErrorInfo } from "../protocol/errors";
 import type { HeaderMap } from "../protocol/forwarded-headers";
 import { redisKeys, type RedisKeys } from "../protocol/redis-keys";
+import { wakeCodec } from "../protocol/codec";
 import { REDIS_NOW_LUA, SLOT_LUA, type SlotAsk, type SlotRef } from "./inflight-slot";
 import { TurnBatch } from "./turn-batch";
 
@@ -189,8 +190,9 @@ return 1`;
 
 // KEYS: tx; ARGV: to, now, allowed-from (comma list), error json or "", claim ms or "",
 // change token, who changes it (or ""), "1" when a worker gives the message back after a call
-// that may have reached the backend (or ""), the claim token the change is fenced by (or "").
-// Returns {result, previous state, who made the state as it is}. "processing" may be re-entered once the claim lapsed (by Redis's clock).
+// that may have reached the backend (or ""), the claim token the change is fenced by (or ""),
+// a wake message (or ""), the wake channel root. Returns {result, previous state, who made the
+// state as it is}. "processing" may be re-entered once the claim lapsed (by Redis's clock).
 // A message marked called is never cancelled: `cancelled` says the backend never saw it. A change
 // keeps its token and the state it came from: the same change run again (ioredis resends a
 // command whose reply a reconnect lost) is still its caller's, not "claimed" (a claim) or
@@ -201,6 +203,11 @@ return 1`;
 // or it would end the other worker's claim and let a third copy be called beside that one's
 // call. A call of its that may have reached the backend is still noted (`called`): that is a
 // fact about the message, whoever holds it now.
+// A terminal change with no response (a cancel) wakes the sync callers waiting on the message,
+// as the response worker's storing of an outcome does (owner and watchers, over pub/sub), in the
+// same script: nothing else would, and they would wait out their whole wait for an answer
+// that is already there. An instance no subscriber heard reads its callers' records when its
+// subscription is back, and each caller reads its record at its deadline.
 const TRANSITION = `${REDIS_NOW_LUA}
 local cur = redis.call("HGET", KEYS[1], "state")
 if not cur then return {"missing", "", ""} end
@@ -232,6 +239,22 @@ if ARGV[4] ~= "" then redis.call("HSET", KEYS[1], "error", ARGV[4]) end
 if ARGV[5] ~= "" then redis.call("HSET", KEYS[1], "claimUntil", redis_now_ms() + tonumber(ARGV[5])) end
 if ARGV[8] == "1" then redis.call("HSET", KEYS[1], "called", "1") end
 redis.call("HSET", KEYS[1], "changeToken", ARGV[6], "changeFrom", cur, "changedBy", ARGV[7])
+if ARGV[10] ~= "" then
+  local f = redis.call("HMGET", KEYS[1], "meta", "watchers")
+  local targets, seen = {}, {}
+  local ok, meta = pcall(cjson.decode, f[1] or "")
+  if ok and type(meta) == "table" and type(meta.owner) == "string" and meta.owner ~= "" then
+    targets[1] = meta.owner
+    seen[meta.owner] = true
+  end
+  for watcher in string.gmatch(f[2] or "", "[^,]+") do
+    if not seen[watcher] then
+      targets[#targets + 1] = watcher
+      seen[watcher] = true
+    end
+  end
+  for _, instance in ipairs(targets) do redis.call("PUBLISH", ARGV[11] .. instance, ARGV[10]) end
+end
 return {"ok", cur, ARGV[7]}`;
 
 // KEYS: tx, responses; ARGV: seq, response json, final "1"/"0", outcome, now, error json or "",
@@ -812,6 +835,11 @@ export class TransactionStore {
       token?: string;
       /** The claim token the change is fenced by: "lost" unless the claim is still this one. */
       holding?: string;
+      /**
+       * Wake the sync callers waiting on the message (owner and watchers) when the change is
+       * made: a terminal change without a response, which no response worker stores (a cancel).
+       */
+      wake?: boolean;
     } = {},
   ): Promise<{
     result: TransitionResult;
@@ -831,6 +859,12 @@ export class TransactionStore {
       options.by ?? "",
       options.called ? "1" : "",
       options.holding ?? "",
+      options.wake
+        ? wakeCodec
+            .encode({ id, state: to, response: null, error: options.error ?? null })
+            .toString()
+        : "",
+      this.keys.wake(""),
     );
     return {
       result: result as TransitionResult,
