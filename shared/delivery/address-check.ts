@@ -3,6 +3,7 @@
 
 import { BlockList, isIP, isIPv4, isIPv6 } from "node:net";
 import { promises as dns } from "node:dns";
+import { ipv6Bytes } from "../protocol/ip-address";
 
 /** Resolves a host name to every address it has (IPv4 and IPv6). */
 export type Lookup = (hostname: string) => Promise<string[]>;
@@ -98,31 +99,6 @@ function embeddedIPv4(ip: string): string | null {
   }
   if (bytes[0] === 0x20 && bytes[1] === 0x02) return quad(2);
   return null;
-}
-
-function ipv6Bytes(ip: string): Uint8Array | null {
-  let text = ip;
-  // A trailing dotted quad (`::ffff:1.2.3.4`) becomes two hex words first.
-  const lastColon = text.lastIndexOf(":");
-  const last = text.slice(lastColon + 1);
-  if (last.includes(".")) {
-    const [a, b, c, d] = last.split(".").map(Number);
-    text = `${text.slice(0, lastColon + 1)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
-  }
-  const halves = text.split("::");
-  if (halves.length > 2) return null;
-  const words = (part: string) => (part === "" ? [] : part.split(":").map((h) => parseInt(h, 16)));
-  const front = words(halves[0]);
-  const back = halves.length === 2 ? words(halves[1]) : [];
-  const fill = 8 - front.length - back.length;
-  if (fill < 0 || (halves.length === 1 && fill !== 0)) return null;
-  const all = [...front, ...new Array<number>(fill).fill(0), ...back];
-  const bytes = new Uint8Array(16);
-  all.forEach((word, i) => {
-    bytes[i * 2] = (word >> 8) & 0xff;
-    bytes[i * 2 + 1] = word & 0xff;
-  });
-  return bytes;
 }
 
 export const systemLookup: Lookup = async (hostname) => {

@@ -1,43 +1,112 @@
-// Failed sign-ins on the admin port, counted per remote address: beyond a few a minute the
-// address waits, so the token cannot be guessed at the speed of a loop.
+// Failed sign-ins on the admin port, counted per client (an IPv4 address or an IPv6 /64): beyond
+// a few a minute the client waits, so the token cannot be guessed at the speed of a loop.
 
-/** Failed sign-ins an address may make in one window before it must wait. */
+import { clientOf } from "../protocol/ip-address";
+
+/** Failed sign-ins a client may make in one window before it must wait. */
 export const SIGN_IN_FAILURES = 10;
 export const SIGN_IN_WINDOW_MS = 60_000;
-/** Addresses tracked at once; the oldest goes first, so a flood of addresses cannot grow the heap. */
-const MAX_ADDRESSES = 10_000;
+/** Clients tracked at once, so a flood of addresses cannot grow the heap. */
+const MAX_CLIENTS = 10_000;
 
+interface Window {
+  start: number;
+  failures: number;
+}
+
+/**
+ * A waiting client is never dropped to make room before its window ends: dropping it would
+ * give it its guesses back, and making room takes the attacker only new addresses. Clients
+ * still below the limit go first (the oldest first); when every tracked client is waiting, the
+ * failures of all others share one count, so an attacker with more addresses than the table
+ * holds makes the others wait, instead of getting more guesses.
+ */
 export class SignInThrottle {
-  /** Per address: failures in the window that started with the first of them. */
-  private readonly windows = new Map<string, { start: number; failures: number }>();
+  /** Clients below the limit, in the order of their first failure. */
+  private readonly counting = new Map<string, Window>();
+  /** Clients at the limit, waiting for their window to end, in the order they reached it. */
+  private readonly waiting = new Map<string, Window>();
+  /** The shared count of clients that found no room. */
+  private overflow: Window | undefined;
+  /** No waiting window started before this: until it ends, none of them has ended. */
+  private earliestWaiting = Infinity;
 
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly now: () => number = Date.now,
+    private readonly maxClients = MAX_CLIENTS,
+  ) {}
 
-  /** Seconds the address must wait before trying again, or 0 if it may try now. */
+  /** Seconds a client must wait before trying again, or 0 if it may try now. */
   waitSeconds(address: string): number {
-    const window = this.current(address);
+    const client = clientOf(address);
+    const window = this.current(client) ?? (this.tracks(client) ? undefined : this.shared());
     if (!window || window.failures < SIGN_IN_FAILURES) return 0;
     return Math.max(1, Math.ceil((window.start + SIGN_IN_WINDOW_MS - this.now()) / 1000));
   }
 
   failed(address: string): void {
-    const window = this.current(address);
+    const client = clientOf(address);
+    const window = this.current(client);
     if (window) {
       window.failures += 1;
+      if (window.failures >= SIGN_IN_FAILURES && this.counting.delete(client)) {
+        this.waiting.set(client, window);
+        this.earliestWaiting = Math.min(this.earliestWaiting, window.start);
+      }
       return;
     }
-    while (this.windows.size >= MAX_ADDRESSES) {
-      this.windows.delete(this.windows.keys().next().value as string);
+    if (this.makeRoom()) {
+      this.counting.set(client, { start: this.now(), failures: 1 });
+      return;
     }
-    this.windows.set(address, { start: this.now(), failures: 1 });
+    const shared = this.shared() ?? { start: this.now(), failures: 0 };
+    shared.failures += 1;
+    this.overflow = shared;
   }
 
-  private current(address: string): { start: number; failures: number } | undefined {
-    const window = this.windows.get(address);
-    if (window && this.now() - window.start >= SIGN_IN_WINDOW_MS) {
-      this.windows.delete(address);
+  private tracks(client: string): boolean {
+    return this.counting.has(client) || this.waiting.has(client);
+  }
+
+  /** The client's window, dropped if it has ended. */
+  private current(client: string): Window | undefined {
+    const map = this.counting.has(client) ? this.counting : this.waiting;
+    const window = map.get(client);
+    if (window && this.ended(window)) {
+      map.delete(client);
       return undefined;
     }
     return window;
+  }
+
+  private shared(): Window | undefined {
+    if (this.overflow && this.ended(this.overflow)) this.overflow = undefined;
+    return this.overflow;
+  }
+
+  /** Whether one more client fits: ended windows go first, then the oldest client still counting. */
+  private makeRoom(): boolean {
+    if (this.counting.size + this.waiting.size < this.maxClients) return true;
+    // Counting windows are in the order they started; waiting ones in the order they filled.
+    for (const [client, window] of this.counting) {
+      if (!this.ended(window)) break;
+      this.counting.delete(client);
+    }
+    if (this.now() - this.earliestWaiting >= SIGN_IN_WINDOW_MS) {
+      this.earliestWaiting = Infinity;
+      for (const [client, window] of this.waiting) {
+        if (this.ended(window)) this.waiting.delete(client);
+        else this.earliestWaiting = Math.min(this.earliestWaiting, window.start);
+      }
+    }
+    if (this.counting.size + this.waiting.size < this.maxClients) return true;
+    const oldest = this.counting.keys().next();
+    if (oldest.done) return false;
+    this.counting.delete(oldest.value);
+    return true;
+  }
+
+  private ended(window: Window): boolean {
+    return this.now() - window.start >= SIGN_IN_WINDOW_MS;
   }
 }
