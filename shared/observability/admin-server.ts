@@ -8,6 +8,7 @@ import type { AddressInfo, Socket } from "node:net";
 import type { Logger } from "pino";
 import { asSluiceError } from "../protocol/errors";
 import { METRICS_CONTENT_TYPE, metricsText } from "./metrics";
+import { clientOf } from "../protocol/ip-address";
 import { AdminSessions } from "./admin-sessions";
 import { SignInThrottle } from "./sign-in-throttle";
 
@@ -36,7 +37,7 @@ export type AdminHandler = (
 
 /** Connections the admin port keeps open at once (scrapes, probes, operators). */
 const MAX_CONNECTIONS = 256;
-/** Connections one remote address may hold: below the total, so probes from elsewhere get in. */
+/** Connections one client (address, or IPv6 /64) may hold: below the total, so others get in. */
 const MAX_CONNECTIONS_PER_ADDRESS = 32;
 /** Largest operator request body (filters, a replay selection). */
 const MAX_BODY_BYTES = 64 * 1024;
@@ -61,14 +62,19 @@ export class AdminServer {
   private readonly handling = new Set<Promise<void>>();
   /** Listening on a loopback address: only requests naming a loopback host are served. */
   private loopbackOnly = false;
-  /** Open connections per remote address. */
-  private readonly perAddress = new Map<string, number>();
+  /** Open connections per client (`clientOf` their remote address), oldest first. */
+  private readonly perClient = new Map<string, Set<Socket>>();
+  private openConnections = 0;
+  /** Connections with a request being answered: shed only when a client has no idle one. */
+  private readonly answering = new Set<Socket>();
 
   /**
    * @param token the admin bearer token; null = operator endpoints are not served at all.
    * @param silentMs how long a connection may send nothing before its first request.
-   * @param maxConnections connections open at once; one more is closed as it arrives.
-   * @param maxPerAddress connections one remote address may hold; one more is closed likewise.
+   * @param maxConnections connections open at once; one more is closed as it arrives, unless
+   *   another client holds more than its share (see `makeRoomFor`).
+   * @param maxPerAddress connections one client (an IPv4 address or an IPv6 /64) may hold; one
+   *   more is closed as it arrives.
    */
   constructor(
     private readonly log: Logger,
@@ -116,27 +122,67 @@ export class AdminServer {
     // never sends one stayed open for ever. Prometheus, probes and an operator need a handful,
     // so the count is bounded, and slow senders get deadlines shorter than Node's defaults
     // (60 s, 300 s): these requests are small.
-    this.server.maxConnections = maxConnections;
     this.server.headersTimeout = silentMs;
     this.server.requestTimeout = 3 * silentMs;
     this.server.on("connection", (socket: Socket) => {
-      // One address holding every slot would fail the kubelet's probes: the pod would restart.
-      const remote = socket.remoteAddress ?? "";
-      const held = this.perAddress.get(remote) ?? 0;
-      if (held >= maxPerAddress) {
+      // One client holding every slot would fail the kubelet's probes: the pod would restart.
+      // An IPv6 host is given a whole /64, so its addresses count as one client.
+      const client = clientOf(socket.remoteAddress ?? "");
+      const held = this.perClient.get(client) ?? new Set<Socket>();
+      if (
+        held.size >= maxPerAddress ||
+        (this.openConnections >= maxConnections && !this.makeRoomFor(held.size))
+      ) {
         socket.destroy();
         return;
       }
-      this.perAddress.set(remote, held + 1);
-      socket.once("close", () => {
-        const left = (this.perAddress.get(remote) ?? 1) - 1;
-        if (left > 0) this.perAddress.set(remote, left);
-        else this.perAddress.delete(remote);
-      });
+      held.add(socket);
+      this.perClient.set(client, held);
+      this.openConnections += 1;
+      socket.once("close", () => this.forget(client, held, socket));
       socket.setTimeout(silentMs);
     });
-    // From the first request on, a long operator request (a replay of many) may run silent.
-    this.server.on("request", (req: http.IncomingMessage) => req.socket.setTimeout(0));
+    this.server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
+      // From the first request on, a long operator request (a replay of many) may run silent.
+      req.socket.setTimeout(0);
+      this.answering.add(req.socket);
+      res.once("close", () => this.answering.delete(req.socket));
+    });
+  }
+
+  /**
+   * All slots are taken and a client holding `held` connections asks for one more: it gets the
+   * slot of the client holding the most (that client's oldest idle connection, else its oldest)
+   * when that one would still hold at least as many, so no client keeps a newcomer out with
+   * more than its share. With 8 addresses of 32 connections filling the 256, a probe or a
+   * scrape from a ninth address is served; only as many clients as slots, one each, keep
+   * everyone else out.
+   */
+  private makeRoomFor(held: number): boolean {
+    let most: Set<Socket> | undefined;
+    let mostClient = "";
+    for (const [client, sockets] of this.perClient) {
+      if (!most || sockets.size > most.size) [most, mostClient] = [sockets, client];
+    }
+    if (!most || most.size <= held + 1) return false;
+    let shed: Socket | undefined;
+    for (const socket of most) {
+      if (!this.answering.has(socket)) {
+        shed = socket;
+        break;
+      }
+    }
+    shed ??= most.values().next().value as Socket;
+    // Counted out now, not at its close event: the newcomer takes the slot at once.
+    this.forget(mostClient, most, shed);
+    shed.destroy();
+    return true;
+  }
+
+  private forget(client: string, sockets: Set<Socket>, socket: Socket): void {
+    if (!sockets.delete(socket)) return;
+    this.openConnections -= 1;
+    if (sockets.size === 0 && this.perClient.get(client) === sockets) this.perClient.delete(client);
   }
 
   /** Whether the operator endpoints are served (a token is configured). */

@@ -222,6 +222,136 @@ describe("admin port connections per address", () => {
   });
 });
 
+describe("admin port connections when all are taken", () => {
+  /**
+   * A connection from a chosen loopback address that has begun a request and sends no more:
+   * idle to the server, and held open by the headers timeout (a minute here) alone.
+   */
+  const connect = (port: number, from: string): Promise<net.Socket> =>
+    new Promise((resolve, reject) => {
+      const socket = net.connect({ port, host: "127.0.0.1", localAddress: from }, () => {
+        socket.write("GET /healthz HTTP/1.1\r\n");
+        resolve(socket);
+      });
+      socket.on("error", reject);
+    });
+  const healthFrom = (port: number, from: string) =>
+    new Promise<number>((resolve) => {
+      http
+        .get(
+          { host: "127.0.0.1", port, path: "/healthz", localAddress: from, agent: false },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        )
+        .on("error", () => resolve(0));
+    });
+  /**
+   * Whether the server still holds a connection: it answers the request begun on it (or closes
+   * it). The next request is begun at once, so the connection stays as it was.
+   */
+  const answers = (socket: net.Socket) =>
+    new Promise<boolean>((resolve) => {
+      if (socket.destroyed) return resolve(false);
+      socket.once("data", () => resolve(true));
+      socket.once("close", () => resolve(false));
+      socket.write("Host: 127.0.0.1\r\n\r\nGET /healthz HTTP/1.1\r\n");
+    });
+
+  it("gives a newcomer the slot of the client holding the most, never one of its own size", async () => {
+    // Two addresses, each at its share (3), fill the port (6): a probe from a third still gets in.
+    const admin = new AdminServer(
+      pino({ level: "silent" }),
+      null,
+      60_000,
+      6,
+      new AdminSessions(),
+      new SignInThrottle(),
+      3,
+    );
+    const port = await admin.listen(0, "127.0.0.1");
+    const held: net.Socket[] = [];
+    try {
+      for (const from of ["127.0.0.1", "127.0.0.2"]) {
+        for (let i = 0; i < 3; i += 1) held.push(await connect(port, from));
+      }
+      // A probe, which here stays connected: all six slots stay taken.
+      held.push(await connect(port, "127.0.0.9"));
+      expect(await answers(held[6])).to.equal(true);
+      // One connection of a client holding the most was closed for it, the oldest of them.
+      expect(await answers(held[0])).to.equal(false);
+      for (const socket of held.slice(1)) expect(await answers(socket)).to.equal(true);
+      // Now 127.0.0.1 holds 2 and 127.0.0.2 holds 3: 127.0.0.1 taking one of 127.0.0.2's would
+      // only swap who holds more, so its new connection is closed instead.
+      const again = await connect(port, "127.0.0.1");
+      expect(await answers(again)).to.equal(false);
+      for (const socket of held.slice(1)) expect(await answers(socket)).to.equal(true);
+    } finally {
+      for (const socket of held) socket.destroy();
+      await admin.close();
+    }
+  });
+
+  it("closes an idle connection of that client before one whose request is being answered", async () => {
+    const TOKEN = "a-test-admin-token-0123456789";
+    const admin = new AdminServer(
+      pino({ level: "silent" }),
+      TOKEN,
+      60_000,
+      5,
+      new AdminSessions(),
+      new SignInThrottle(),
+      3,
+    );
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let started: () => void = () => undefined;
+    const running = new Promise<void>((resolve) => (started = resolve));
+    admin.addRoute("POST", /^\/admin\/slow$/, async () => {
+      started();
+      await released;
+      return { status: 200, body: { done: true } };
+    });
+    const port = await admin.listen(0, "127.0.0.1");
+    const held: net.Socket[] = [];
+    try {
+      // An operator's long request (a bulk replay, say) on the oldest connection of 127.0.0.1.
+      const slow = new Promise<number>((resolve) => {
+        const req = http.request(
+          {
+            host: "127.0.0.1",
+            port,
+            path: "/admin/slow",
+            method: "POST",
+            localAddress: "127.0.0.1",
+            agent: false,
+            headers: { authorization: `Bearer ${TOKEN}` },
+          },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        );
+        req.on("error", () => resolve(0));
+        req.end();
+      });
+      await running;
+      held.push(await connect(port, "127.0.0.1"), await connect(port, "127.0.0.1"));
+      held.push(await connect(port, "127.0.0.2"), await connect(port, "127.0.0.2"));
+      expect(await healthFrom(port, "127.0.0.9")).to.equal(200);
+      // The idle connection went, not the one being answered.
+      expect(await answers(held[0])).to.equal(false);
+      release();
+      expect(await slow).to.equal(200);
+    } finally {
+      release();
+      for (const socket of held) socket.destroy();
+      await admin.close();
+    }
+  });
+});
+
 describe("status page sessions", () => {
   const TOKEN = "a-test-admin-token-0123456789";
   let now = 1_000_000;
