@@ -8,7 +8,7 @@ import type { Logger } from "pino";
 import { safeAck } from "../shared/broker/amqp";
 import { redisKeys } from "../shared/protocol/redis-keys";
 import type { Role, Runtime } from "../shared/runtime/runtime";
-import { declareAllBackends } from "../shared/broker/topology";
+import { declareAllBackends, roleTopologyOptions } from "../shared/broker/topology";
 import { HubListeners } from "../shared/store/hub-listeners";
 import { StateNotices } from "../shared/protocol/state-notice";
 import { ReloadableTls, type TlsMaterial } from "../shared/config/tls-files";
@@ -34,7 +34,7 @@ export async function startAdapter(
   const publisher = broker.channel(
     "adapter.publisher",
     async (channel) => {
-      await declareAllBackends(channel, config, names);
+      await declareAllBackends(channel, config, names, roleTopologyOptions(broker, log));
       topologyReady = true;
     },
     config.adapter.publishTimeoutMs,

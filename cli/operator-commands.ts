@@ -28,7 +28,7 @@ import { consumedQueues } from "../shared/broker/ordering";
 import { checkRedis, createRedis, whenReady } from "../shared/store/redis";
 import { StateNotices } from "../shared/protocol/state-notice";
 import { statusDocument } from "../shared/store/status-document";
-import { declareAllBackends } from "../shared/broker/topology";
+import { declareAllBackends, roleTopologyOptions } from "../shared/broker/topology";
 import { topologyNames } from "../shared/protocol/names";
 import { TransactionStore } from "../shared/store/transaction-store";
 import { BackendPauses } from "../shared/operator/backend-pauses";
@@ -286,7 +286,7 @@ export async function runOperatorCommand(
       const publishTimeoutMs = config.adapter.publishTimeoutMs;
       const publisher = b.channel(
         "publisher",
-        async (channel) => declareAllBackends(channel, config, names),
+        async (channel) => declareAllBackends(channel, config, names, roleTopologyOptions(b, log)),
         publishTimeoutMs,
       );
       await publisher.waitForConnect();
@@ -443,7 +443,7 @@ export async function runOperatorCommand(
       try {
         const b = await connectBroker();
         const publisher = b.channel("publisher", async (channel) =>
-          declareAllBackends(channel, config, names),
+          declareAllBackends(channel, config, names, roleTopologyOptions(b, log)),
         );
         await new StateNotices(b, publisher, names, log).publish(id, "cancelled");
       } catch (error) {

@@ -5,6 +5,12 @@
 import type { Channel } from "amqplib";
 import { DEFAULT_CALLBACK_DEAD_MAX_LENGTH, DEFAULT_RETENTION_MS } from "../shared/config/config";
 import { topologyNames } from "../shared/protocol/names";
+import {
+  isInequivalentDeclaration,
+  type ProbeChannel,
+  queueExists,
+  tryDeclare,
+} from "../shared/broker/queue-probe";
 
 /** 5 s, 5 min, 30 min, 2 h, 5 h, 10 h: seven attempts over about 17.5 hours. */
 export const DEFAULT_CALLBACK_BACKOFF_MS: readonly number[] = [
@@ -174,9 +180,6 @@ export function classicTierQueueArguments(
   };
 }
 
-/** A channel the broker may close, to find out how an existing queue was declared. */
-export type ProbeChannel = Pick<Channel, "assertQueue" | "checkQueue" | "close">;
-
 export interface DeclareCallbackOptions {
   /**
    * Opens a throwaway channel. With it, a callback queue that an earlier release declared as a
@@ -193,46 +196,6 @@ export interface DeclareCallbackOptions {
    * release's declaration, classic or quorum, or another bound): it is used as it is.
    */
   onUnboundedDead?: (queue: string) => void;
-}
-
-/** The broker refused a declaration because the existing queue was declared otherwise. */
-export function isInequivalentDeclaration(err: unknown): boolean {
-  const e = err as { code?: unknown; message?: unknown } | null;
-  return (
-    e !== null &&
-    typeof e === "object" &&
-    (e.code === 406 || /PRECONDITION/.test(String(e.message))) &&
-    /inequivalent arg/.test(String(e.message))
-  );
-}
-
-/** Tries a declaration on a probe channel of its own: the broker's error, or null. */
-async function tryDeclare(
-  probe: () => Promise<ProbeChannel>,
-  queue: string,
-  args: Record<string, unknown> | undefined,
-): Promise<unknown> {
-  const channel = await probe();
-  try {
-    await channel.assertQueue(queue, { durable: true, arguments: args });
-  } catch (err) {
-    // The broker closed the probe channel.
-    return err;
-  }
-  await channel.close().catch(() => undefined);
-  return null;
-}
-
-/** Whether `queue` exists, asked on a probe channel (a passive declaration). */
-async function exists(probe: () => Promise<ProbeChannel>, queue: string): Promise<boolean> {
-  const channel = await probe();
-  try {
-    await channel.checkQueue(queue);
-  } catch {
-    return false;
-  }
-  await channel.close().catch(() => undefined);
-  return true;
 }
 
 /**
@@ -253,7 +216,7 @@ async function queueKind(
   if (refused === null) return "quorum";
   if (!isInequivalentDeclaration(refused)) throw refused;
   if ((await tryDeclare(probe, queue, classicArguments)) === null) return "classic";
-  if (keepAny && (await exists(probe, queue))) return "existing";
+  if (keepAny && (await queueExists(probe, queue))) return "existing";
   throw refused;
 }
 

@@ -4,7 +4,7 @@
 import type { Logger } from "pino";
 import { SettlingConsumer } from "../shared/broker/settling-consumer";
 import type { Role, Runtime } from "../shared/runtime/runtime";
-import { declareAllBackends } from "../shared/broker/topology";
+import { declareAllBackends, roleTopologyOptions } from "../shared/broker/topology";
 import { DeadLetterWatch } from "./dead-letter-watch";
 import { Correlator, type ResponseListener, type StateChangeListener } from "./correlator";
 
@@ -20,7 +20,7 @@ export async function startResponseWorker(
   const { config, broker, names, store } = runtime;
   const log: Logger = runtime.log.child({ component: "response-worker" });
   const publisher = broker.channel("response-worker.publisher", async (channel) =>
-    declareAllBackends(channel, config, names),
+    declareAllBackends(channel, config, names, roleTopologyOptions(broker, log)),
   );
   await publisher.waitForConnect();
   const correlator = new Correlator({

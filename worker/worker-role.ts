@@ -9,7 +9,7 @@ import { SettlingConsumer } from "../shared/broker/settling-consumer";
 import type { BackendConfig } from "../shared/config/config";
 import { consumedQueues, consumerPrefetch } from "../shared/broker/ordering";
 import type { Role, Runtime } from "../shared/runtime/runtime";
-import { declareAllBackends } from "../shared/broker/topology";
+import { declareAllBackends, roleTopologyOptions } from "../shared/broker/topology";
 import { RequestProcessor, type CallGuard } from "./request-processor";
 import { loadTranslator } from "./translators/load-translator";
 import type { Translator } from "./translators/translator";
@@ -34,7 +34,7 @@ export async function startWorker(runtime: Runtime, guardFactory?: GuardFactory)
     );
   }
   const publisher = broker.channel("worker.publisher", async (channel) =>
-    declareAllBackends(channel, config, names),
+    declareAllBackends(channel, config, names, roleTopologyOptions(broker, log)),
   );
   await publisher.waitForConnect();
 

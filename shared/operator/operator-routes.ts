@@ -13,7 +13,7 @@ import type { SluiceConfig } from "../config/config";
 import type { QueueMonitor } from "../broker/queue-monitor";
 import { StateNotices } from "../protocol/state-notice";
 import { statusDocument } from "../store/status-document";
-import { declareAllBackends } from "../broker/topology";
+import { declareAllBackends, roleTopologyOptions } from "../broker/topology";
 import { type TopologyNames } from "../protocol/names";
 import type { Transaction, TransactionStore } from "../store/transaction-store";
 import type { BackendPauses, PauseState } from "./backend-pauses";
@@ -100,7 +100,8 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
   const publish = () =>
     (publisher ??= broker.channel(
       "operator.publisher",
-      async (channel) => declareAllBackends(channel, config, names),
+      async (channel) =>
+        declareAllBackends(channel, config, names, roleTopologyOptions(broker, deps.log)),
       config.adapter.publishTimeoutMs,
     ));
   let replayer: Replayer | null = null;
