@@ -213,12 +213,11 @@ describe("callback targets", () => {
 
   it("lets a target through when the resolver is too slow at submission", async () => {
     const open: CallbackPolicy = { ...policy, allow: ["https://slow.example/"] };
+    // The resolver never answers: only the check's own bound on the lookup ends the wait.
     const hanging = () => new Promise<string[]>(() => undefined);
-    const started = Date.now();
     expect((await checkCallbackTarget("https://slow.example/cb", open, hanging)).kind).to.equal(
       "url",
     );
-    expect(Date.now() - started).to.be.lessThan(5_000);
   }).timeout(10_000);
 
   it("lists every bad allowlist entry", () => {
