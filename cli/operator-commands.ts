@@ -167,6 +167,11 @@ function table(entries: DeadLetter[]): string {
   ]);
 }
 
+/** A full page may not be all: the table says so, or the operator takes it for the count. */
+function moreLine(shown: number, limit: number): string {
+  return shown < limit ? "" : `\n(the newest ${limit} shown; there may be more: --limit N)`;
+}
+
 function columns(table: string[][]): string {
   const rows = table.map((row) => row.map(terminalLine));
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
@@ -266,8 +271,12 @@ export async function runOperatorCommand(
       return 0;
     }
     if (command === "dead-letters" && verb === "list") {
-      const entries = await deadLetters.list(filterOf(parsed), parsed.limit ?? LIST_LIMIT.fallback);
-      print(entries, entries.length ? table(entries) : "no dead letters");
+      const limit = parsed.limit ?? LIST_LIMIT.fallback;
+      const entries = await deadLetters.list(filterOf(parsed), limit);
+      print(
+        entries,
+        entries.length ? table(entries) + moreLine(entries.length, limit) : "no dead letters",
+      );
       return 0;
     }
     if (command === "dead-letters" && verb === "show" && id) {
@@ -352,11 +361,14 @@ export async function runOperatorCommand(
       return 0;
     }
     if (command === "dead-callbacks" && verb === "list") {
-      const entries = await deadCallbacks.list(
-        callbackFilterOf(parsed),
-        parsed.limit ?? LIST_LIMIT.fallback,
+      const limit = parsed.limit ?? LIST_LIMIT.fallback;
+      const entries = await deadCallbacks.list(callbackFilterOf(parsed), limit);
+      print(
+        entries,
+        entries.length
+          ? callbackTable(entries) + moreLine(entries.length, limit)
+          : "no dead callbacks",
       );
-      print(entries, entries.length ? callbackTable(entries) : "no dead callbacks");
       return 0;
     }
     if (command === "dead-callbacks" && verb === "show" && id) {

@@ -90,4 +90,28 @@ describe("operator commands' output to a terminal (real Redis)", function () {
       );
     }
   });
+
+  it("says when a list may hold more than it shows, and not when it is all", async () => {
+    const second = randomUUID();
+    await deadLetters.record(
+      {
+        id: second,
+        reason: "failed",
+        backend: "b",
+        service: "svc",
+        client: "EE/GOV/1/sub",
+        xroadId: "x-2",
+        at: Date.now(),
+        error: "boom",
+        attempts: 1,
+      },
+      Buffer.from("{}"),
+    );
+    const one = (await run(["list", "--limit", "1"])).split("\n");
+    expect(one).to.have.length(3);
+    expect(one[2]).to.equal("(the newest 1 shown; there may be more: --limit N)");
+    const all = (await run(["list", "--limit", "5"])).split("\n");
+    expect(all).to.have.length(3);
+    expect(all.join("\n")).to.not.include("may be more");
+  });
 });
