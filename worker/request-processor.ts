@@ -573,6 +573,9 @@ export class RequestProcessor {
       false,
       permit,
     );
+    // Not a dead letter, so nothing else counts it: the operator's only sign of requests that
+    // waited too long to be sent (SluiceMessagesExpired).
+    metrics.messagesExpired.inc({ backend: this.deps.backend.name });
     log.info({ expiresAt: request.expiresAt }, "expired before it reached the backend");
   }
 

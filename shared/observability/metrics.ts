@@ -125,6 +125,13 @@ export const deadLetters = new Counter<"backend" | "reason">({
   registers: [registry],
 });
 
+export const messagesExpired = new Counter<"backend">({
+  name: "sluice_messages_expired_total",
+  help: "Messages a worker ended expired: past their service's expireAfter before any call of the backend.",
+  labelNames: ["backend"],
+  registers: [registry],
+});
+
 export const backpressureRejections = new Counter<"reason">({
   name: "sluice_backpressure_rejections_total",
   help: "Requests refused with 503 by the adapter, by reason (high_water, broker_blocked, broker_down, broker_refused, publishes_full, queue_missing, redis_down, waiters_full, draining).",
@@ -148,6 +155,7 @@ export const metrics = {
   syncWaiters,
   callbackDeliveries,
   deadLetters,
+  messagesExpired,
   backpressureRejections,
 };
 

@@ -7,6 +7,7 @@ import type { ConsumeMessage } from "amqplib";
 import { expect } from "chai";
 import pino from "pino";
 import { FixedClock } from "../../shared/runtime/clock";
+import { messagesExpired } from "../../shared/observability/metrics";
 import { compileConfig } from "../../shared/config/config";
 import type { RequestMessage, ResponseMessage } from "../../shared/protocol/envelope";
 import { responseCodec } from "../../shared/protocol/codec";
@@ -108,6 +109,9 @@ describe("request processor: the last look before the call (real broker and Redi
   }));
   const { prefix, rawConfig, config, names, redis, store } = scope;
   const backend = config.backends.b;
+  /** sluice_messages_expired_total of this suite's backend. */
+  const expiredCount = async () =>
+    (await messagesExpired.get()).values.find((v) => v.labels.backend === backend.name)?.value ?? 0;
   let amqp: BrokerSide;
   const shutdown = new AbortController();
 
@@ -492,13 +496,15 @@ describe("request processor: the last look before the call (real broker and Redi
       expect((await view(id)).deadLettered).to.equal(true);
     });
 
-    it("while a message never called before still expires", async () => {
+    it("while a message never called before still expires, counted for the alert", async () => {
       const clock = new FixedClock(T0);
       const translator = new RecordingTranslator(clock);
       const { id, delivery } = await accepted(T0, 3_000);
       clock.advance(5_000);
+      const expiredBefore = await expiredCount();
       await processor(clock, translator, movingGuard(clock)).process(delivery);
       expect((await responsesOf(id)).map((r) => r.outcome)).to.deep.equal(["expired"]);
+      expect(await expiredCount()).to.equal(expiredBefore + 1);
     });
   });
 
