@@ -22,6 +22,7 @@ import {
 } from "../shared/operator/dead-callbacks";
 import { CallbackRedeliverer, type RedeliveryResult } from "../shared/operator/callback-redelivery";
 import { BULK_LIMIT, LIST_LIMIT, parseLimit } from "../shared/operator/selection-limit";
+import { describeDead } from "../shared/operator/operator-answers";
 import { ambiguity, findByCaller } from "../shared/operator/message-lookup";
 import { cancelByOperator, conflictMessage } from "../shared/operator/operator-cancel";
 import { consumedQueues } from "../shared/broker/ordering";
@@ -35,7 +36,7 @@ import { BackendPauses } from "../shared/operator/backend-pauses";
 import { terminalLine, terminalText } from "./terminal-text";
 import { backendRows, unknownBackend, type BackendRow } from "./backend-commands";
 
-export const OPERATOR_USAGE = `usage: sluice dead-letters list [--reason R] [--service S] [--backend B] [--client C] [--limit N] --config FILE
+export const OPERATOR_USAGE = `usage: sluice dead-letters list [--reason R] [--service S] [--backend B] [--client C] [--replayed no|yes] [--limit N] --config FILE
        sluice dead-letters show ID --config FILE
        sluice dead-letters replay ID | --all | [--reason R] [--service S] [--backend B] [--client C] [--limit N] --config FILE
        sluice dead-callbacks list [--reason R] [--receiver ORIGIN] [--target T] [--limit N] --config FILE
@@ -64,6 +65,7 @@ const VALUE_FLAGS = [
   "xroad-id",
   "receiver",
   "target",
+  "replayed",
 ];
 
 const OPERATOR_COMMANDS = ["dead-letters", "dead-callbacks", "messages", "backends"] as const;
@@ -91,6 +93,10 @@ export function parseOperatorArgs(command: OperatorCommand, argv: string[]): Par
       if (!value) return `${arg} needs a value`;
       parsed.flags.set(name, value);
     } else parsed.words.push(arg);
+  }
+  const replayed = parsed.flags.get("replayed");
+  if (replayed !== undefined && replayed !== "no" && replayed !== "yes") {
+    return `--replayed takes no or yes, not "${replayed}"`;
   }
   const limit = parseLimit(parsed.flags.get("limit"), "--limit");
   if ("problem" in limit) return limit.problem;
@@ -272,7 +278,11 @@ export async function runOperatorCommand(
     }
     if (command === "dead-letters" && verb === "list") {
       const limit = parsed.limit ?? LIST_LIMIT.fallback;
-      const entries = await deadLetters.list(filterOf(parsed), limit);
+      const replayed = parsed.flags.get("replayed");
+      const entries = await deadLetters.list(
+        replayed ? { ...filterOf(parsed), replayed: replayed === "yes" } : filterOf(parsed),
+        limit,
+      );
       print(
         entries,
         entries.length ? table(entries) + moreLine(entries.length, limit) : "no dead letters",
@@ -282,9 +292,14 @@ export async function runOperatorCommand(
     if (command === "dead-letters" && verb === "show" && id) {
       const entry = await deadLetters.get(id);
       if (!entry) return fail(out, `no dead letter ${id}`);
+      // For a person: the time in words and the age, as the admin port answers it.
       print(
         entry,
-        JSON.stringify({ ...entry, request: JSON.parse(entry.request || "null") }, null, 2),
+        JSON.stringify(
+          { ...describeDead(entry, Date.now()), request: JSON.parse(entry.request || "null") },
+          null,
+          2,
+        ),
       );
       return 0;
     }
@@ -374,7 +389,7 @@ export async function runOperatorCommand(
     if (command === "dead-callbacks" && verb === "show" && id) {
       const entry = await deadCallbacks.get(id);
       if (!entry) return fail(out, `no dead callback ${id}`);
-      print(entry, JSON.stringify(entry, null, 2));
+      print(entry, JSON.stringify(describeDead(entry, Date.now()), null, 2));
       return 0;
     }
     if (command === "dead-callbacks" && verb === "redeliver") {

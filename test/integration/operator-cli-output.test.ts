@@ -114,4 +114,12 @@ describe("operator commands' output to a terminal (real Redis)", function () {
     expect(all).to.have.length(3);
     expect(all.join("\n")).to.not.include("may be more");
   });
+
+  it("lists only those not replayed (or replayed) with --replayed, and shows the time in words", async () => {
+    expect(await run(["list", "--replayed", "no"])).to.include(id);
+    expect(await run(["list", "--replayed", "yes"])).to.equal("no dead letters");
+    const shown = JSON.parse(await run(["show", id])) as { at: string; ageSeconds: number };
+    expect(shown.at).to.match(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    expect(shown.ageSeconds).to.be.a("number");
+  });
 });

@@ -54,4 +54,12 @@ describe("operator command arguments", () => {
       'unknown backends command "stop" (list, pause, resume)',
     );
   });
+
+  it("takes --replayed no or yes only", () => {
+    expect(parse("dead-letters", "list", "--replayed", "no")).to.be.an("object");
+    expect(parse("dead-letters", "list", "--replayed=yes")).to.be.an("object");
+    expect(parse("dead-letters", "list", "--replayed", "maybe")).to.equal(
+      '--replayed takes no or yes, not "maybe"',
+    );
+  });
 });
