@@ -65,8 +65,11 @@ export class AdminServer {
   /** Open connections per client (`clientOf` their remote address), oldest first. */
   private readonly perClient = new Map<string, Set<Socket>>();
   private openConnections = 0;
-  /** Connections with a request being answered: shed only when a client has no idle one. */
-  private readonly answering = new Set<Socket>();
+  /**
+   * Requests being answered per connection (pipelined ones count each): such a connection is
+   * shed only when its client has no idle one.
+   */
+  private readonly answering = new Map<Socket, number>();
 
   /**
    * @param token the admin bearer token; null = operator endpoints are not served at all.
@@ -145,8 +148,13 @@ export class AdminServer {
     this.server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
       // From the first request on, a long operator request (a replay of many) may run silent.
       req.socket.setTimeout(0);
-      this.answering.add(req.socket);
-      res.once("close", () => this.answering.delete(req.socket));
+      const socket = req.socket;
+      this.answering.set(socket, (this.answering.get(socket) ?? 0) + 1);
+      res.once("close", () => {
+        const left = (this.answering.get(socket) ?? 1) - 1;
+        if (left > 0) this.answering.set(socket, left);
+        else this.answering.delete(socket);
+      });
     });
   }
 
