@@ -21,9 +21,11 @@ export interface CallPermit {
    * Waits for a rate token and takes it; resolves when the call may start. Each call of an
    * in-place retry takes its own token. Rejects with a retryable `BackendUnavailableError` when
    * no token can be had (Redis lost), with the signal's reason when the signal aborts. The
-   * signal is asked for only when there is something to wait for (a rate limit).
+   * signal is asked for only when there is something to wait for (a rate limit). Resolves
+   * with the token's grant time on the limiter's clock (epoch ms, Redis time), for the call's
+   * log line; null when the backend has no rate limit.
    */
-  beforeCall(signal: () => AbortSignal): Promise<void>;
+  beforeCall(signal: () => AbortSignal): Promise<number | null>;
   /** Frees the slot. */
   release(): Promise<void>;
   /** Where the slot is in Redis, for a script that frees it with other work (then `freed`). */
@@ -114,12 +116,15 @@ export function createBackendLimits(deps: GuardDeps): BackendLimits {
         // the message waited for its token, or for an in-place retry, past the gate's closing.
         if (!gates.isOpen(backend.name)) throw gateClosed(gates, backend.name);
         let tokenWaitMs = 0;
+        let grantedAt: number | null = null;
         if (limiter) {
           const signal = callSignal();
           try {
-            tokenWaitMs = await limiter.acquire(
+            const token = await limiter.acquire(
               AbortSignal.any([signal, gates.closingSignal(backend.name)]),
             );
+            tokenWaitMs = token.waitedMs;
+            grantedAt = token.grantedAtUs / 1000;
           } catch (error) {
             if (signal.aborted) throw signal.reason ?? error;
             if (!gates.isOpen(backend.name)) throw gateClosed(gates, backend.name);
@@ -132,6 +137,7 @@ export function createBackendLimits(deps: GuardDeps): BackendLimits {
         }
         metrics.rateLimitWait.observe({ backend: backend.name }, (slotWaitMs + tokenWaitMs) / 1000);
         slotWaitMs = 0;
+        return grantedAt;
       },
       release: () => lease.release().catch(() => undefined),
       slot: lease.slot,

@@ -19,6 +19,17 @@ export interface RateLimit {
   guardMs?: number;
 }
 
+/** A token taken by `acquire`. */
+export interface RateToken {
+  /** Milliseconds spent waiting for it. */
+  waitedMs: number;
+  /**
+   * When it was granted, on the limiter's own clock (Redis time, microseconds since the epoch):
+   * the instant the rate is kept by, whatever the way to the backend adds after it.
+   */
+  grantedAtUs: number;
+}
+
 /**
  * A decision, with the Redis time it was taken at (`atUs`, microseconds since the epoch): the
  * limiter's own clock, the one the rate is kept by.
@@ -188,11 +199,12 @@ export class RateLimiter {
   }
 
   /**
-   * Waits for a token and takes it; resolves with the milliseconds spent waiting. Rejects with
-   * the signal's reason when aborted, and with a retryable `Unavailable` error when Redis fails.
+   * Waits for a token and takes it. Rejects with the signal's reason when aborted, and with a
+   * retryable `Unavailable` error when Redis fails.
    */
-  async acquire(signal?: AbortSignal): Promise<number> {
-    const started = Date.now();
+  async acquire(signal?: AbortSignal): Promise<RateToken> {
+    // Monotonic: a wall clock stepped meanwhile must not make the wait negative or huge.
+    const started = performance.now();
     for (;;) {
       signal?.throwIfAborted();
       let decision: RateDecision;
@@ -206,7 +218,7 @@ export class RateLimiter {
       }
       const late = this.lateGrants.late(performance.now() - asked);
       if (decision.granted) {
-        if (!late) return Date.now() - started;
+        if (!late) return { waitedMs: performance.now() - started, grantedAtUs: decision.atUs };
         continue;
       }
       await abortableSleep(Math.min(decision.retryInMs, MAX_SLEEP_MS), signal);

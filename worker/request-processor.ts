@@ -617,6 +617,8 @@ export class RequestProcessor {
     let started: bigint | null = null;
     /** The worker's clock at the last look: when the call was sent (logged with its outcome). */
     let sentAt: number | null = null;
+    /** The call's rate token's grant time on the limiter's clock (logged with its outcome). */
+    let tokenAt: number | null = null;
     const trace = this.traceOf(request.id);
     const span = trace.recording
       ? startSpan("sluice.backend_call", SpanKind.CLIENT, trace.context, {
@@ -635,7 +637,7 @@ export class RequestProcessor {
         AbortSignal.any(expiry ? [shutdown, gone, expiry.expiry()] : [shutdown, gone]);
       try {
         if (span) {
-          await inSpan(
+          tokenAt = await inSpan(
             "sluice.rate_limit_wait",
             SpanKind.INTERNAL,
             callTrace,
@@ -643,7 +645,7 @@ export class RequestProcessor {
             () => permit.beforeCall(waits),
           );
         } else {
-          await permit.beforeCall(waits);
+          tokenAt = await permit.beforeCall(waits);
         }
       } catch (error) {
         if (error instanceof GateShutError) {
@@ -752,7 +754,13 @@ export class RequestProcessor {
           permit,
         );
         log.info(
-          { responses: decision.answers.length, attempt, sentAt, expiresAt: request.expiresAt },
+          {
+            responses: decision.answers.length,
+            attempt,
+            sentAt,
+            tokenAt,
+            expiresAt: request.expiresAt,
+          },
           "backend answered",
         );
         return "ack";
@@ -770,7 +778,13 @@ export class RequestProcessor {
           permit,
         );
         log.info(
-          { status: decision.response.status, attempt, sentAt, expiresAt: request.expiresAt },
+          {
+            status: decision.response.status,
+            attempt,
+            sentAt,
+            tokenAt,
+            expiresAt: request.expiresAt,
+          },
           "backend rejected the message",
         );
         return "ack";

@@ -17,7 +17,9 @@ const log = pino({ level: "silent" });
 
 /** A guard with a slot always free and no rate limit. */
 const freeGuard: CallGuard = async () => ({
-  async beforeCall() {},
+  async beforeCall() {
+    return null;
+  },
   release: async () => undefined,
 });
 

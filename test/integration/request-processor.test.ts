@@ -65,6 +65,7 @@ function movingGuard(
       async beforeCall() {
         clock.advance(waits.tokenMs ?? 0);
         waits.duringToken?.();
+        return null;
       },
       release: async () => undefined,
     };
@@ -516,7 +517,9 @@ describe("request processor: the last look before the call (real broker and Redi
     translator.answer = () => new Promise<BackendResponse[]>(() => undefined);
     const released: string[] = [];
     const guard: CallGuard = async (request) => ({
-      async beforeCall() {},
+      async beforeCall() {
+        return null;
+      },
       release: async () => void released.push(request.id),
     });
     const { id, delivery } = await accepted(T0, null);

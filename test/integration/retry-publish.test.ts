@@ -22,7 +22,9 @@ const PUBLISH_TIMEOUT_MS = 1_000;
 
 /** A guard with a slot always free and no rate limit. */
 const freeGuard: CallGuard = async () => ({
-  async beforeCall() {},
+  async beforeCall() {
+    return null;
+  },
   release: async () => undefined,
 });
 

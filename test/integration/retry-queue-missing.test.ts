@@ -19,7 +19,9 @@ const PARK_RETRYING = "could not park the message for its retry; retrying the pu
 
 /** A guard with a slot always free and no rate limit. */
 const freeGuard: CallGuard = async () => ({
-  async beforeCall() {},
+  async beforeCall() {
+    return null;
+  },
   release: async () => undefined,
 });
 
