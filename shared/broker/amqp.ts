@@ -53,6 +53,12 @@ export class Broker extends EventEmitter {
    * timeout) is dropped and the map never holds more than the publishes in flight.
    */
   private readonly pendingMandatory = new Map<string, Set<{ returned: boolean }>>();
+  /**
+   * Why each channel's last setup failed, by channel name, until one succeeds: a declaration
+   * the broker refused (PRECONDITION_FAILED after a queue setting changed) leaves the role
+   * waiting for that channel, and readiness says why instead of "not checked yet".
+   */
+  private readonly setupFailures = new Map<string, string>();
 
   private constructor(urls: readonly string[], connection: AmqpConnectionManager, log: Logger) {
     super();
@@ -137,6 +143,12 @@ export class Broker extends EventEmitter {
     return this.connection.isConnected();
   }
 
+  /** The last failed setup of a channel that has not set up since (`<channel>: <error>`), or null. */
+  setupFailure(): string | null {
+    const [first] = this.setupFailures;
+    return first ? `${first[0]}: ${first[1]}` : null;
+  }
+
   /** Why the broker refuses publishes right now, or null. */
   get blocked(): string | null {
     return this.blockedReason;
@@ -170,7 +182,13 @@ export class Broker extends EventEmitter {
           for (const publish of (id && this.pendingMandatory.get(id)) || [])
             publish.returned = true;
         });
-        if (setup) await setup(channel);
+        try {
+          if (setup) await setup(channel);
+        } catch (error) {
+          this.setupFailures.set(name, (error as Error).message);
+          throw error;
+        }
+        this.setupFailures.delete(name);
         reopener?.settled();
       },
     });

@@ -183,6 +183,8 @@ export class QueueMonitor {
 
   /** Why the topology is not known to be declared (a readiness reason), or null. */
   topologyProblem(): string | null {
+    const failure = this.broker.setupFailure();
+    if (failure) return `declaring the topology failed on ${failure}`;
     if (this.missing.size > 0) return `missing queue ${[...this.missing][0]}`;
     if (!this.sampledOnce) return "not checked yet";
     return null;
