@@ -377,7 +377,12 @@ export class AdminServer {
     const wait = this.throttle.waitSeconds(remote);
     if (wait <= 0) return false;
     req.resume();
-    this.log.warn({ remote }, `${what} refused: too many failed attempts`);
+    if (this.throttle.firstRefusal(remote)) {
+      this.log.warn(
+        { remote, retryAfter: wait },
+        `${what} refused: too many failed attempts (further refusals until then are not logged)`,
+      );
+    }
     res.setHeader("retry-after", String(wait));
     return true;
   }

@@ -12,6 +12,8 @@ const MAX_CLIENTS = 10_000;
 interface Window {
   start: number;
   failures: number;
+  /** Whether a refusal in this window was logged: one line per window, not one per request. */
+  logged?: boolean;
 }
 
 /**
@@ -42,6 +44,18 @@ export class SignInThrottle {
     const window = this.current(client) ?? (this.tracks(client) ? undefined : this.shared());
     if (!window || window.failures < SIGN_IN_FAILURES) return 0;
     return Math.max(1, Math.ceil((window.start + SIGN_IN_WINDOW_MS - this.now()) / 1000));
+  }
+
+  /**
+   * Whether a refusal of a waiting client is the first of its window, the one worth a log line:
+   * a client that keeps asking while it waits would otherwise write a line per request.
+   */
+  firstRefusal(address: string): boolean {
+    const client = clientOf(address);
+    const window = this.current(client) ?? (this.tracks(client) ? undefined : this.shared());
+    if (!window || window.logged) return false;
+    window.logged = true;
+    return true;
   }
 
   failed(address: string): void {

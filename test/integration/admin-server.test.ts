@@ -529,6 +529,39 @@ describe("sign-in throttling", () => {
       req.end();
     });
 
+  it("logs one refusal per waiting client and minute, not one per request", async () => {
+    const lines: Array<{ msg: string }> = [];
+    const log = pino({ level: "info" }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    const clock = () => now;
+    const logged = new AdminServer(
+      log,
+      TOKEN,
+      10_000,
+      256,
+      new AdminSessions(clock),
+      new SignInThrottle(clock),
+    );
+    const loggedPort = await logged.listen(0, "127.0.0.1");
+    const attempt = (token: string) =>
+      fetch(`http://127.0.0.1:${loggedPort}/dead-letters`, {
+        headers: { authorization: `Bearer ${token}` },
+      }).then((answer) => answer.status);
+    const waiting = () => lines.filter((line) => /too many failed attempts/.test(line.msg));
+    try {
+      for (let i = 0; i < 10; i += 1) expect(await attempt("wrong-token-0123456789")).to.equal(401);
+      for (let i = 0; i < 25; i += 1) expect(await attempt("wrong-token-0123456789")).to.equal(429);
+      expect(waiting()).to.have.length(1);
+      // The next minute's refusals get their line again.
+      now += 60_000;
+      for (let i = 0; i < 10; i += 1) expect(await attempt("wrong-token-0123456789")).to.equal(401);
+      for (let i = 0; i < 5; i += 1) expect(await attempt(TOKEN)).to.equal(429);
+      expect(waiting()).to.have.length(2);
+    } finally {
+      await logged.close();
+      now += 60_000;
+    }
+  });
+
   it("counts wrong bearer tokens with failed sign-ins: 429 after 10 a minute, the right token too", async () => {
     const from = "127.0.0.3";
     // No route is added here: the right token gets past the check to 404.
