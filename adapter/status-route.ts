@@ -4,7 +4,8 @@
 
 import type { Context } from "koa";
 import type { Logger } from "pino";
-import { SluiceError } from "../shared/protocol/errors";
+import { terminalWake } from "../shared/protocol/codec";
+import { SluiceError, type ErrorInfo } from "../shared/protocol/errors";
 import { logUnlessOutage } from "../shared/runtime/outage";
 import type { StateNotices } from "../shared/protocol/state-notice";
 import { conflictMessage } from "../shared/operator/operator-cancel";
@@ -127,6 +128,7 @@ export function statusRoute(deps: StatusRouteDeps) {
 
 /** Who a cancel through this route is made by, as the record keeps it. */
 const CLIENT = "client";
+const CANCELLED: ErrorInfo = { code: "Cancelled", message: "cancelled by the client" };
 
 export function cancelRoute(deps: StatusRouteDeps) {
   return async (ctx: Context & { params: { id: string } }): Promise<void> => {
@@ -137,9 +139,9 @@ export function cancelRoute(deps: StatusRouteDeps) {
       // not have run, and the client's retry (idempotent, below) finds out which.
       const { result, previous, changedBy } = await deps.store
         .transition(tx.id, ["accepted"], "cancelled", {
-          error: { code: "Cancelled", message: "cancelled by the client" },
+          error: CANCELLED,
           by: CLIENT,
-          wake: true,
+          wake: terminalWake({ id: tx.id, state: "cancelled", error: CANCELLED }),
         })
         .catch((error: unknown) => {
           throw storeUnavailable(error);

@@ -1,6 +1,8 @@
 // The operator's cancel of one message, the same from the admin port and from `sluice messages
 // cancel`: idempotent for the operator, a conflict for every other state (a client's cancel).
 
+import type { ErrorInfo } from "../protocol/errors";
+import { terminalWake } from "../protocol/codec";
 import type { State, TransactionStore } from "../store/transaction-store";
 import { unavailableOnOutage } from "./store-unavailable";
 
@@ -33,10 +35,11 @@ export async function cancelByOperator(
   // tells which.
   const { result, previous, changedBy } = await unavailableOnOutage(async () => {
     if (!(await store.get(id))) return { result: "missing", previous: null, changedBy: null };
+    const error: ErrorInfo = { code: "Cancelled", message: "cancelled by the operator" };
     return store.transition(id, ["accepted"], "cancelled", {
-      error: { code: "Cancelled", message: "cancelled by the operator" },
+      error,
       by: OPERATOR,
-      wake: true,
+      wake: terminalWake({ id, state: "cancelled", error }),
     });
   });
   if (result === "ok") return { result: "cancelled" };

@@ -260,6 +260,11 @@ export const stateNoticeCodec = codec<StateNotice>("state notice", 2, stateNotic
 export const wakeCodec = codec<WakeMessage>("wake", 2, wakeShape);
 export const callbackJobCodec = codec<CallbackJob>("callback job", 2, callbackJobShape);
 
+/** The wake of a terminal change that stores no response (a cancel), as the store sends it. */
+export function terminalWake(wake: Omit<WakeMessage, "response">): string {
+  return wakeCodec.encode({ ...wake, response: null }).toString();
+}
+
 /**
  * The encoded wake message up to its response: the store appends the response's JSON and "}"
  * in the script that stores it, so a response body travels to Redis once, not twice.

@@ -12,7 +12,6 @@ import type {
 import type { ErrorInfo } from "../protocol/errors";
 import type { HeaderMap } from "../protocol/forwarded-headers";
 import { redisKeys, type RedisKeys } from "../protocol/redis-keys";
-import { wakeCodec } from "../protocol/codec";
 import { REDIS_NOW_LUA, SLOT_LUA, type SlotAsk, type SlotRef } from "./inflight-slot";
 import { TurnBatch } from "./turn-batch";
 
@@ -836,10 +835,11 @@ export class TransactionStore {
       /** The claim token the change is fenced by: "lost" unless the claim is still this one. */
       holding?: string;
       /**
-       * Wake the sync callers waiting on the message (owner and watchers) when the change is
-       * made: a terminal change without a response, which no response worker stores (a cancel).
+       * The wake (`terminalWake`) to publish to the sync callers waiting on the message (owner
+       * and watchers) when the change is made: a terminal change without a response, which no
+       * response worker stores (a cancel).
        */
-      wake?: boolean;
+      wake?: string;
     } = {},
   ): Promise<{
     result: TransitionResult;
@@ -859,11 +859,7 @@ export class TransactionStore {
       options.by ?? "",
       options.called ? "1" : "",
       options.holding ?? "",
-      options.wake
-        ? wakeCodec
-            .encode({ id, state: to, response: null, error: options.error ?? null })
-            .toString()
-        : "",
+      options.wake ?? "",
       this.keys.wake(""),
     );
     return {
