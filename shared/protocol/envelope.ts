@@ -92,6 +92,22 @@ export interface RequestMessage {
 
 export type Outcome = "completed" | "rejected" | "failed" | "expired" | "cancelled";
 
+/** A message's state in its transaction record. */
+export type State = "accepted" | "processing" | Outcome;
+
+export interface StoredResponse {
+  seq: number;
+  final: boolean;
+  status: number;
+  contentType: string;
+  body: string;
+  bodyEncoding: "utf8" | "base64";
+  /** The backend's own headers, when the translator passed any. */
+  headers?: HeaderMap;
+  outcome: Outcome;
+  producedAt: number;
+}
+
 export interface ResponseMessage extends BackendResponse {
   id: string;
   seq: number;

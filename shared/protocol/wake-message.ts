@@ -2,7 +2,7 @@
 // enough to answer without another Redis read. It goes over the instance's Redis pub/sub
 // channel (`RedisKeys.wake`) or, when no subscriber heard it there, to its reply queue.
 
-import type { State, StoredResponse } from "../store/transaction-store";
+import type { State, StoredResponse } from "./envelope";
 import type { ErrorInfo } from "./errors";
 
 export interface WakeMessage {

@@ -4,18 +4,20 @@
 import { randomUUID } from "node:crypto";
 import type Redis from "ioredis";
 import type {
-  Outcome,
   RequestMessage,
   ResponseMessage,
+  State,
+  StoredResponse,
   TransactionMetaFields,
 } from "../protocol/envelope";
 import type { ErrorInfo } from "../protocol/errors";
-import type { HeaderMap } from "../protocol/forwarded-headers";
 import { redisKeys, type RedisKeys } from "../protocol/redis-keys";
 import { REDIS_NOW_LUA, SLOT_LUA, type SlotAsk, type SlotRef } from "./inflight-slot";
 import { TurnBatch } from "./turn-batch";
 
-export type State = "accepted" | "processing" | Outcome;
+// The record's state and stored response are protocol shapes (a wake message carries them).
+export type { State, StoredResponse };
+
 export type Delivery = "pending" | "delivered" | "delivery_failed";
 export const TERMINAL_STATES: readonly State[] = [
   "completed",
@@ -50,19 +52,6 @@ export function metaOfRequest(request: RequestMessage): TransactionMeta {
     createdAt: request.createdAt,
     expiresAt: request.expiresAt,
   };
-}
-
-export interface StoredResponse {
-  seq: number;
-  final: boolean;
-  status: number;
-  contentType: string;
-  body: string;
-  bodyEncoding: "utf8" | "base64";
-  /** The backend's own headers, when the translator passed any. */
-  headers?: HeaderMap;
-  outcome: Outcome;
-  producedAt: number;
 }
 
 export interface Transaction extends TransactionMeta {
