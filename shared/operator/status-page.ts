@@ -164,7 +164,8 @@ async function refresh() {
       api("GET", "/admin/status", undefined, controller.signal),
       api("GET", "/admin/dead-letters?limit=50&replayed=no", undefined, controller.signal),
     ]);
-    $("meta").textContent = "instance " + status.instance + ", updated " + new Date(status.generatedAt).toLocaleTimeString();
+    // UTC like every other time on the page and in the logs, whatever the viewer's zone.
+    $("meta").textContent = "instance " + status.instance + ", updated " + new Date(status.generatedAt).toISOString().slice(11, 19) + " UTC";
     $("backends").replaceChildren(...status.backends.map(backendCard));
     const callbacks = Object.entries(status.deadCallbacks || {});
     $("dead-callbacks").replaceChildren(callbacks.length === 0 ? "none" : el("ul", {},

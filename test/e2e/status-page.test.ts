@@ -52,7 +52,12 @@ describe("the status page in a browser", function () {
       // Root in a container has no user namespaces for chromium's sandbox.
       args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
     });
-    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    // A viewer far from UTC, with another language: the page's times must not follow either.
+    page = await browser.newPage({
+      viewport: { width: 1280, height: 900 },
+      timezoneId: "Pacific/Kiritimati",
+      locale: "de-DE",
+    });
   });
   after(async () => {
     await browser?.close();
@@ -79,6 +84,9 @@ describe("the status page in a browser", function () {
     await page.getByRole("button", { name: "Sign in" }).click();
     await page.getByTestId("backend-legacy").waitFor();
     expect(await page.getByTestId("paused-legacy").textContent()).to.equal("running");
+    const meta = page.getByTestId("meta").filter({ hasText: "updated" });
+    await meta.waitFor();
+    expect(await meta.textContent()).to.match(/, updated \d\d:\d\d:\d\d UTC$/);
   });
 
   it("pauses with its button, and shows the depth rising live while the worker is paused", async () => {
