@@ -2,9 +2,9 @@
 // their next attempt, and settles each delivery exactly once (delivered, or dead-lettered).
 
 import { randomUUID } from "node:crypto";
-import type { ConsumeMessage } from "amqplib";
+import type { ConfirmChannel, ConsumeMessage } from "amqplib";
 import type { ChannelWrapper } from "amqp-connection-manager";
-import type { Broker } from "../shared/broker/amqp";
+import { type Broker, safeAck, safeNack } from "../shared/broker/amqp";
 import type { AttemptResult, CallbackSend } from "./callback-sender";
 import {
   contextFrom,
@@ -84,11 +84,22 @@ const SLOT_WAIT_MS = 250;
 
 export class CallbackDeliverer {
   private readonly inFlight = new Set<Promise<void>>();
+  /**
+   * Counts the channels the wrapper opened: a delivery is settled only on the channel it came
+   * on, the one of its generation. Counted in the channel's setup, which runs before its
+   * consumer is set up again: the wrapper's `connect` event comes after the new channel's
+   * first deliveries, which then belonged to the closed channel's generation and were never
+   * acknowledged (delivery stopped once they filled the prefetch, until the broker's
+   * consumer_timeout closed the channel).
+   */
   private generation = 0;
+  /** The channel of the current generation. */
+  private current: ConfirmChannel | null = null;
   private stopping = false;
   private consumerTag: string | null = null;
-  private readonly onConnect = () => {
+  private readonly onChannel = async (channel: ConfirmChannel) => {
     this.generation += 1;
+    this.current = channel;
   };
 
   private readonly slots: TargetSlots;
@@ -104,7 +115,7 @@ export class CallbackDeliverer {
   async start(): Promise<void> {
     const { channel, topology } = this.options;
     this.stopping = false;
-    channel.on("connect", this.onConnect);
+    await channel.addSetup(this.onChannel);
     const { consumerTag } = await channel.consume(
       topology.delivery,
       (message) => this.track(this.handle(message, this.generation)),
@@ -122,7 +133,7 @@ export class CallbackDeliverer {
       this.consumerTag = null;
     }
     await Promise.allSettled([...this.inFlight]);
-    channel.removeListener("connect", this.onConnect);
+    await channel.removeSetup(this.onChannel);
   }
 
   /** Queues the first attempt of a delivery; resolves when a queue took it and it is confirmed. */
@@ -324,11 +335,13 @@ export class CallbackDeliverer {
   }
 
   // A delivery tag belongs to the channel that delivered it: after a reconnect the broker has
-  // already handed the message back, and acknowledging it on the new channel would close that.
+  // already handed the message back, and acknowledging it on the new channel would close that,
+  // or acknowledge another job that the new channel delivered under the same tag.
   private settleMessage(message: ConsumeMessage, generation: number, how: "ack" | "requeue") {
-    if (generation !== this.generation) return;
-    if (how === "ack") this.options.channel.ack(message);
-    else this.options.channel.nack(message, false, true);
+    const channel = this.current;
+    if (generation !== this.generation || channel === null) return;
+    if (how === "ack") safeAck(channel, message);
+    else safeNack(channel, message, true);
   }
 }
 
