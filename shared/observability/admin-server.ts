@@ -10,6 +10,7 @@ import { asSluiceError } from "../protocol/errors";
 import { METRICS_CONTENT_TYPE, metricsText } from "./metrics";
 import { clientOf } from "../protocol/ip-address";
 import { AdminSessions } from "./admin-sessions";
+import { RefusalLog } from "./refusal-log";
 import { SignInThrottle } from "./sign-in-throttle";
 
 export type ReadinessCheck = () => string | null; // null = ready, else the reason
@@ -78,6 +79,7 @@ export class AdminServer {
    *   another client holds more than its share (see `makeRoomFor`).
    * @param maxPerAddress connections one client (an IPv4 address or an IPv6 /64) may hold; one
    *   more is closed as it arrives.
+   * @param refusals which refusals of requests without a token are logged.
    */
   constructor(
     private readonly log: Logger,
@@ -87,6 +89,7 @@ export class AdminServer {
     sessions = new AdminSessions(),
     private readonly throttle = new SignInThrottle(),
     maxPerAddress = MAX_CONNECTIONS_PER_ADDRESS,
+    private readonly refusals = new RefusalLog(),
   ) {
     // Digests compare in constant time whatever the lengths; the token itself is never logged.
     this.tokenDigest = token ? digest(token) : null;
@@ -291,10 +294,15 @@ export class AdminServer {
     const unsafe = req.method !== "GET" && req.method !== "HEAD";
     if (!credential || (credential === "cookie" && unsafe && !req.headers[CSRF_HEADER])) {
       req.resume();
-      this.log.warn(
-        { method: req.method, path: url, remote: req.socket.remoteAddress },
-        "admin request refused: no valid token",
-      );
+      // A wrong token is a guess, logged each time (the throttle bounds them); a request with
+      // none is logged once a minute per client.
+      const remote = req.socket.remoteAddress ?? "";
+      if (req.headers.authorization !== undefined || this.refusals.first(remote)) {
+        this.log.warn(
+          { method: req.method, path: url, remote },
+          "admin request refused: no valid token",
+        );
+      }
       if (req.method === "GET" && url === "/") return send(res, 401, loginPage(null));
       res.setHeader("www-authenticate", 'Bearer realm="sluice admin"');
       return json(res, 401, {

@@ -6,6 +6,7 @@ import net from "node:net";
 import pino from "pino";
 import { AdminServer } from "../../shared/observability/admin-server";
 import { AdminSessions } from "../../shared/observability/admin-sessions";
+import { RefusalLog } from "../../shared/observability/refusal-log";
 import { SignInThrottle } from "../../shared/observability/sign-in-throttle";
 
 describe("admin port connections", () => {
@@ -556,6 +557,68 @@ describe("sign-in throttling", () => {
       for (let i = 0; i < 10; i += 1) expect(await attempt("wrong-token-0123456789")).to.equal(401);
       for (let i = 0; i < 5; i += 1) expect(await attempt(TOKEN)).to.equal(429);
       expect(waiting()).to.have.length(2);
+    } finally {
+      await logged.close();
+      now += 60_000;
+    }
+  });
+
+  it("logs a request without a token once a minute per client, and every wrong token", async () => {
+    const lines: Array<{ msg: string; remote?: string }> = [];
+    const log = pino({ level: "info" }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    const clock = () => now;
+    const logged = new AdminServer(
+      log,
+      TOKEN,
+      10_000,
+      256,
+      new AdminSessions(clock),
+      new SignInThrottle(clock),
+      32,
+      new RefusalLog(clock),
+    );
+    const loggedPort = await logged.listen(0, "127.0.0.1");
+    const status = (from: string, headers: Record<string, string> = {}) =>
+      new Promise<number>((resolve, reject) => {
+        http
+          .get(
+            {
+              host: "127.0.0.1",
+              port: loggedPort,
+              path: "/admin/status",
+              localAddress: from,
+              agent: false,
+              headers,
+            },
+            (res) => {
+              res.resume();
+              resolve(res.statusCode ?? 0);
+            },
+          )
+          .on("error", reject);
+      });
+    const refusals = () =>
+      lines.filter((line) => line.msg === "admin request refused: no valid token");
+    try {
+      for (let i = 0; i < 30; i += 1) expect(await status("127.0.0.5")).to.equal(401);
+      expect(refusals()).to.have.length(1);
+      // A session cookie no sign-in gave is no token either.
+      expect(await status("127.0.0.5", { cookie: `sluice-admin-${loggedPort}=forged` })).to.equal(
+        401,
+      );
+      expect(refusals()).to.have.length(1);
+      expect(await status("127.0.0.6")).to.equal(401);
+      expect(refusals().map((line) => line.remote)).to.deep.equal(["127.0.0.5", "127.0.0.6"]);
+      // A wrong token is a guess: each is logged (the throttle bounds how many there are).
+      for (let i = 0; i < 3; i += 1) {
+        expect(await status("127.0.0.5", { authorization: "Bearer wrong-token-0123" })).to.equal(
+          401,
+        );
+      }
+      expect(refusals()).to.have.length(5);
+      now += 60_000;
+      expect(await status("127.0.0.5")).to.equal(401);
+      expect(refusals()).to.have.length(6);
     } finally {
       await logged.close();
       now += 60_000;

@@ -1,0 +1,30 @@
+// Which refusals of requests without a token get a log line: the first of each client's minute.
+// Nothing is guessed there, so nothing is throttled, and a client that keeps asking would
+// otherwise write a line per request, as fast as it can send them.
+
+import { clientOf } from "../protocol/ip-address";
+
+const MINUTE_MS = 60_000;
+/** Clients remembered at once; forgetting the oldest costs at most one more line. */
+const MAX_CLIENTS = 10_000;
+
+export class RefusalLog {
+  /** Per client (an IPv4 address or IPv6 /64): when its logged minute started. */
+  private readonly minutes = new Map<string, number>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  /** Whether this refusal is the client's first in a minute, to be logged. */
+  first(address: string): boolean {
+    const client = clientOf(address);
+    const now = this.now();
+    const start = this.minutes.get(client);
+    if (start !== undefined && now - start < MINUTE_MS) return false;
+    this.minutes.delete(client);
+    while (this.minutes.size >= MAX_CLIENTS) {
+      this.minutes.delete(this.minutes.keys().next().value as string);
+    }
+    this.minutes.set(client, now);
+    return true;
+  }
+}
