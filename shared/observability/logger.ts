@@ -97,7 +97,8 @@ function prettyStream(destination: pino.DestinationStream | undefined, colorize:
     sync: true,
     colorize,
     singleLine: true,
-    translateTime: "SYS:HH:MM:ss.l",
+    // UTC like the JSON lines, marked so: lines read beside other machines' logs must agree.
+    translateTime: "UTC:HH:MM:ss.l'Z'",
     // The same on every line of a process: shown once, in the start lines, not on each.
     ignore: "pid,hostname,instance,role,component",
     messageFormat: "{if component}{component}: {end}{msg}",

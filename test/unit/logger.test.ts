@@ -164,10 +164,27 @@ describe("logger", () => {
     const text = out.read().toString("utf8") as string;
     const lines = text.trimEnd().split("\n");
     expect(lines).to.have.length(2);
-    expect(lines[0]).to.match(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: worker: consuming /);
+    expect(lines[0]).to.match(/^\[\d\d:\d\d:\d\d\.\d{3}Z\] INFO: worker: consuming /);
     expect(lines[0]).to.include('"backend":"legacy"').and.include("[redacted]");
     expect(lines[0]).not.to.include("secret").and.not.to.include('"pid"');
     expect(lines[1]).to.match(/WARN: careful \{"port":8080\}$/);
+  });
+
+  it("prints a terminal line's time in UTC, whatever the process's time zone", () => {
+    const zone = process.env.TZ;
+    const now = Date.now;
+    // A zone 14 hours ahead, at an instant that is already the next day (and year) there.
+    process.env.TZ = "Pacific/Kiritimati";
+    Date.now = () => Date.parse("2027-12-31T23:59:58.123Z");
+    try {
+      const out = new PassThrough();
+      createLogger("all", { destination: out, isTty: true }).info("tick");
+      expect(out.read().toString("utf8")).to.match(/^\[23:59:58\.123Z\] INFO: tick/);
+    } finally {
+      Date.now = now;
+      if (zone === undefined) delete process.env.TZ;
+      else process.env.TZ = zone;
+    }
   });
 
   it("writes JSON when not on a terminal, or when LOG_FORMAT=json asks for it on one", () => {
