@@ -100,6 +100,8 @@ function checkExpression(expr: string, where: string, known: Map<string, string[
   const problems: string[] = [];
   const names = expr.match(/\b(?:sluice|process|nodejs)_[a-z0-9_]+\b/g) ?? [];
   const allowed = new Set([...TARGET_LABELS, "le"]);
+  // label_replace(v, "dst", …) gives the expression a label of its own.
+  for (const made of expr.matchAll(/label_replace\([^"]*"(\w+)"/g)) allowed.add(made[1]);
   for (const name of names) {
     const labels = known.get(name);
     if (!labels) {
@@ -451,7 +453,7 @@ describe("deployment files", () => {
         for (const target of panel.targets ?? []) {
           for (const selector of metricSelectors(target.expr ?? "")) {
             const byBackend = selector.matchers.some(
-              (m) => m === 'backend="$backend"' || /^queue=~".*\$\{backend:regex\}"$/.test(m),
+              (m) => m === 'backend="$backend"' || /^queue=~".*\$\{backend:regex\}[^"]*"$/.test(m),
             );
             expect(byBackend, `${panel.title}: ${selector.name}`).to.equal(true);
           }
@@ -469,7 +471,8 @@ describe("deployment files", () => {
           needed,
         ).to.equal(true);
       }
-      // The backend-queue matcher picks exactly that backend's request queue.
+      // The backend-queue matcher picks exactly that backend's request queue, and the partitions
+      // of an ordered one (requests.<backend>.p<k>), which hold its messages.
       const [queueMatcher] = queries
         .flatMap((q) => metricSelectors(q))
         .flatMap((s) => s.matchers)
@@ -481,6 +484,8 @@ describe("deployment files", () => {
       expect(pattern.test("demo.requests.legacy")).to.equal(true);
       expect(pattern.test("requests.legacy2")).to.equal(false);
       expect(pattern.test("retry.legacy.1000ms")).to.equal(false);
+      expect(pattern.test("demo.requests.legacy.p3")).to.equal(true);
+      expect(pattern.test("requests.legacy2.p0")).to.equal(false);
     });
   });
 
