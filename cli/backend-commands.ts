@@ -8,6 +8,7 @@ import type { Broker } from "../shared/broker/amqp";
 import { consumedQueues } from "../shared/broker/ordering";
 import { compileServiceWindows } from "../shared/config/service-windows";
 import type { BackendPauses } from "../shared/operator/backend-pauses";
+import type { DeadLetters } from "../shared/operator/dead-letters";
 import type { TopologyNames } from "../shared/protocol/names";
 
 export interface BackendRow {
@@ -20,6 +21,8 @@ export interface BackendRow {
   queued: number | null;
   highWater: number;
   consumers: number | null;
+  /** Its dead letters not replayed yet, among the newest 10 000 (as the status page counts). */
+  deadLetters: number;
 }
 
 /** The names `pause` and `resume` accept, or the one-line problem (exit 2) for another. */
@@ -28,10 +31,14 @@ export function unknownBackend(config: SluiceConfig, name: string): string | nul
   return names.includes(name) ? null : `no backend named ${name} (${names.join(", ")})`;
 }
 
-/** Every configured backend's pause, window and queue, as `sluice backends list` prints them. */
+/**
+ * Every configured backend's pause, window, queue and dead letters, as `sluice backends list`
+ * prints them.
+ */
 export async function backendRows(
   config: SluiceConfig,
   pauses: BackendPauses,
+  deadLetters: DeadLetters,
   broker: Broker,
   names: TopologyNames,
   now = Date.now(),
@@ -49,6 +56,10 @@ export async function backendRows(
       return null;
     }
   };
+  const dead = new Map<string, number>();
+  for (const entry of await deadLetters.list({ replayed: false }, 10_000)) {
+    dead.set(entry.backend, (dead.get(entry.backend) ?? 0) + 1);
+  }
   const rows: BackendRow[] = [];
   try {
     for (const backend of Object.values(config.backends)) {
@@ -72,6 +83,7 @@ export async function backendRows(
         queued,
         highWater: backend.queue.highWater,
         consumers,
+        deadLetters: dead.get(backend.name) ?? 0,
       });
     }
   } finally {

@@ -194,7 +194,7 @@ function columns(table: string[][]): string {
 function backendTable(rows: BackendRow[]): string {
   const count = (n: number | null) => (n === null ? "?" : String(n));
   return columns([
-    ["BACKEND", "STATE", "SINCE", "QUEUED", "HIGH WATER", "CONSUMERS"],
+    ["BACKEND", "STATE", "SINCE", "QUEUED", "HIGH WATER", "CONSUMERS", "DEAD LETTERS"],
     ...rows.map((r) => [
       r.backend,
       r.state,
@@ -202,6 +202,7 @@ function backendTable(rows: BackendRow[]): string {
       count(r.queued),
       String(r.highWater),
       count(r.consumers),
+      String(r.deadLetters),
     ]),
   ]);
 }
@@ -262,7 +263,7 @@ export async function runOperatorCommand(
     if (command === "backends") {
       const pauses = new BackendPauses(redis, config.prefix);
       if (verb === "list") {
-        const rows = await backendRows(config, pauses, await connectBroker(), names);
+        const rows = await backendRows(config, pauses, deadLetters, await connectBroker(), names);
         print(rows, backendTable(rows));
         return 0;
       }

@@ -9,6 +9,8 @@ import pino from "pino";
 import { parseOperatorArgs, runOperatorCommand } from "../../cli/operator-commands";
 import { compileConfig, type SluiceConfig } from "../../shared/config/config";
 import { BackendPauses } from "../../shared/operator/backend-pauses";
+import { DeadLetters } from "../../shared/operator/dead-letters";
+import { redisKeys } from "../../shared/protocol/redis-keys";
 import { createRedis, whenReady } from "../../shared/store/redis";
 import { AMQP_URL, deletePrefix, REDIS_URL } from "../support/harness";
 
@@ -34,6 +36,7 @@ describe("sluice backends (real Redis and RabbitMQ)", function () {
   };
   const redis = createRedis(REDIS_URL, log, "backends-command-test");
   let config: SluiceConfig;
+  let replayedOne: string | undefined;
 
   before(async () => {
     await whenReady(redis);
@@ -45,6 +48,27 @@ describe("sluice backends (real Redis and RabbitMQ)", function () {
     for (let i = 0; i < 3; i++) channel.sendToQueue(`${prefix}requests.legacy`, Buffer.from("{}"));
     await channel.close();
     await connection.close();
+    // One dead letter of legacy not replayed, one replayed (not counted).
+    const deadLetters = new DeadLetters(redis, prefix, 60_000);
+    for (const id of [randomUUID(), randomUUID()]) {
+      await deadLetters.record(
+        {
+          id,
+          reason: "retries_exhausted",
+          backend: "legacy",
+          service: "a",
+          client: "EE/GOV/1/sub",
+          xroadId: id,
+          at: Date.now(),
+          error: "backend legacy answered 503",
+          attempts: 2,
+        },
+        Buffer.from("{}"),
+      );
+      replayedOne ??= id;
+    }
+    // As a replay's claim links it.
+    await redis.hset(redisKeys(prefix).deadLetter(replayedOne!), "replayedAs", randomUUID());
   });
 
   after(async () => {
@@ -83,6 +107,7 @@ describe("sluice backends (real Redis and RabbitMQ)", function () {
         queued: 3,
         highWater: 50,
         consumers: 0,
+        deadLetters: 1,
       },
       // Its queue does not exist: the broker said nothing, and the list says so.
       {
@@ -92,11 +117,14 @@ describe("sluice backends (real Redis and RabbitMQ)", function () {
         queued: null,
         highWater: config.backends.other.queue.highWater,
         consumers: null,
+        deadLetters: 0,
       },
     ]);
     const table = (await run("list")).text.split("\n");
-    expect(table[0]).to.match(/^BACKEND +STATE +SINCE +QUEUED +HIGH WATER +CONSUMERS$/);
-    expect(table[1]).to.match(/^legacy +paused +\S+Z \(\d+s ago\) +3 +50 +0$/);
+    expect(table[0]).to.match(
+      /^BACKEND +STATE +SINCE +QUEUED +HIGH WATER +CONSUMERS +DEAD LETTERS$/,
+    );
+    expect(table[1]).to.match(/^legacy +paused +\S+Z \(\d+s ago\) +3 +50 +0 +1$/);
   });
 
   it("resumes it", async () => {
