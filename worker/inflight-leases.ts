@@ -188,7 +188,8 @@ export class InflightLeases {
       max: this.options.max,
       leaseMs: this.options.leaseMs,
     };
-    const started = Date.now();
+    // Monotonic: a wall clock stepped meanwhile must not make the wait negative or huge.
+    const started = performance.now();
     this.listenForReleases();
     let waitSignal: AbortSignal | undefined;
     for (let waited = false; ; waited = true) {
@@ -207,7 +208,7 @@ export class InflightLeases {
       }
       if (found.outcome === "settled") return { lease: null, value: found.value };
       if (found.outcome === "admitted") {
-        const lease = new Lease(this, slot, Date.now() - started, this.renewMs, onLost);
+        const lease = new Lease(this, slot, performance.now() - started, this.renewMs, onLost);
         return { lease, value: found.value };
       }
       waitSignal ??= signal();

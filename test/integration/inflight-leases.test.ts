@@ -179,6 +179,28 @@ describe("in-flight leases (real Redis)", function () {
     await lease.release();
   });
 
+  it("measures the wait on the monotonic clock: a wall clock stepped back meanwhile leaves it positive", async () => {
+    const pool = await leases("stepped", 1);
+    const wall = Date.now;
+    let tries = 0;
+    try {
+      const { lease } = await pool.acquireWith(
+        async () => {
+          if (++tries > 1) return { outcome: "admitted", value: undefined };
+          // The machine's clock is set back an hour (NTP, an operator) while the slot is busy.
+          const stepped = wall() - 3_600_000;
+          Date.now = () => stepped;
+          return { outcome: "busy", retryInMs: 1 };
+        },
+        () => undefined,
+      );
+      expect(lease!.waitedMs).to.be.at.least(0);
+      lease!.freed();
+    } finally {
+      Date.now = wall;
+    }
+  });
+
   it("tells the holder when its lease was lost", async () => {
     const redis = await connect();
     const pool = new InflightLeases(redis, prefix, "lost", { max: 1, leaseMs: 300, renewMs: 50 });

@@ -144,15 +144,17 @@ describe("legacy-sim", () => {
     });
 
     it("honours latency from settings and from X-Sim-Latency", async () => {
+      // A floor, on the monotonic clock: a loaded machine only lengthens the wait, and a wall
+      // clock stepped meanwhile cannot shorten it.
       expect((await putSettings({ latencyMs: 150 })).status).to.equal(200);
-      let started = Date.now();
+      let started = performance.now();
       expect((await call("/slow")).status).to.equal(200);
-      expect(Date.now() - started).to.be.at.least(140);
+      expect(performance.now() - started).to.be.at.least(140);
 
       await putSettings({ latencyMs: 0 });
-      started = Date.now();
+      started = performance.now();
       expect((await call("/slow", { headers: { "x-sim-latency": "150" } })).status).to.equal(200);
-      expect(Date.now() - started).to.be.at.least(140);
+      expect(performance.now() - started).to.be.at.least(140);
     });
 
     it("answers 503 with Retry-After beyond maxConcurrency and counts concurrency", async () => {

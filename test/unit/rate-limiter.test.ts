@@ -101,6 +101,28 @@ describe("rate limiter parameters", () => {
     }
   });
 
+  it("measures its wait on the monotonic clock, and names the grant's Redis time", async () => {
+    const wall = Date.now;
+    let asks = 0;
+    const fake = {
+      sluiceGcraAcquire: async () => {
+        if (++asks > 1) return [1, 0, 7_000_000];
+        // The machine's clock is set back an hour (NTP, an operator) while the token is due.
+        const stepped = wall() - 3_600_000;
+        Date.now = () => stepped;
+        return [0, 1000, 5_000_000];
+      },
+    } as unknown as Redis;
+    const limiter = new RateLimiter(fake, "unit.", "stepped", { limit: 10, perMs: 1000, burst: 0 });
+    try {
+      const token = await limiter.acquire();
+      expect(token.grantedAtUs).to.equal(7_000_000);
+      expect(token.waitedMs).to.be.at.least(0);
+    } finally {
+      Date.now = wall;
+    }
+  });
+
   it("lists the problems of an unusable rate", () => {
     expect(rateProblems({ limit: 10, perMs: 1000, burst: 0 }, "r")).to.deep.equal([]);
     expect(rateProblems({ limit: 0, perMs: 0, burst: 1.5 }, "r")).to.deep.equal([
