@@ -7,6 +7,7 @@ import Redis from "ioredis";
 import { wakeCodec, wakeHead } from "../../shared/protocol/codec";
 import type { ResponseMessage } from "../../shared/protocol/envelope";
 import { redisKeys } from "../../shared/protocol/redis-keys";
+import { cancelByOperator } from "../../shared/operator/operator-cancel";
 import { TransactionStore, type TransactionMeta } from "../../shared/store/transaction-store";
 import { withCutRedis } from "../support/cut-redis";
 import { REDIS_URL } from "../support/harness";
@@ -189,6 +190,34 @@ describe("transaction store (Redis)", () => {
       subscriber.disconnect();
     }
     expect(await store.watch(m.id, "adapter-d")).to.equal("completed");
+  });
+
+  it("a cancel wakes the owner and each watcher with the cancelled outcome, as a final response does", async () => {
+    // No response is stored for a cancel: without its own wake, a sync caller waiting on the
+    // message would wait out its whole wait for an outcome already in the record.
+    const m = meta({ replyMode: "sync", owner: "adapter-a" });
+    await store.create(m);
+    await store.watch(m.id, "adapter-b");
+    const subscriber = redis.duplicate();
+    const heard: Buffer[] = [];
+    subscriber.on("messageBuffer", (_channel: Buffer, message: Buffer) => heard.push(message));
+    const keys = redisKeys(prefix);
+    await subscriber.subscribe(keys.wake("adapter-a"), keys.wake("adapter-b"));
+    try {
+      expect(await cancelByOperator(store, m.id)).to.deep.equal({ result: "cancelled" });
+      while (heard.length < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+      for (const message of heard) {
+        const decoded = wakeCodec.decode(message);
+        expect(decoded.ok && decoded.message).to.deep.equal({
+          id: m.id,
+          state: "cancelled",
+          response: null,
+          error: { code: "Cancelled", message: "cancelled by the operator" },
+        });
+      }
+    } finally {
+      subscriber.disconnect();
+    }
   });
 
   it("claims once; another claim waits until the lease lapses; renewal extends it", async () => {
