@@ -351,6 +351,14 @@ export class AdminServer {
   /** The status page's sign-in: the token once, then an HttpOnly same-site session cookie. */
   private async login(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const remote = req.socket.remoteAddress ?? "";
+    // Any web page the operator opens can post this form to a loopback admin port: its wrong
+    // tokens would count against the operator's own address and lock the operator out. Only
+    // the sign-in page itself may post it; tools that are no browser send neither header.
+    if (crossSite(req)) {
+      req.resume();
+      this.log.warn({ remote, origin: req.headers.origin }, "admin sign-in refused: cross-site");
+      return send(res, 403, loginPage("crossSite"));
+    }
     // Checked before the token: a waiting address learns nothing, right or wrong.
     if (this.throttled(req, res, "admin sign-in")) return send(res, 429, loginPage("throttled"));
     let token = "";
@@ -443,6 +451,23 @@ function isLoopbackHost(host: string | undefined): boolean {
   return lower === "localhost" || lower === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(lower);
 }
 
+/**
+ * Whether a browser sent the request from another site's page: by `Sec-Fetch-Site`, or, from a
+ * browser without it, by an `Origin` other than the host the request names.
+ */
+function crossSite(req: http.IncomingMessage): boolean {
+  const site = req.headers["sec-fetch-site"];
+  if (site !== undefined) return site !== "same-origin" && site !== "none";
+  const origin = req.headers.origin;
+  if (origin === undefined) return false;
+  try {
+    return new URL(origin).host !== (req.headers.host ?? "").toLowerCase();
+  } catch {
+    // "null" (a sandboxed frame, a redirect across sites) or junk: not the sign-in page.
+    return true;
+  }
+}
+
 function decodes(path: string): boolean {
   try {
     decodeURIComponent(path);
@@ -503,6 +528,7 @@ const BROWSER_HEADERS = {
 
 const SIGN_IN_PROBLEMS = {
   refused: "That token is not the admin token.",
+  crossSite: "Sign in from this page, not from another site.",
   throttled: "Too many failed sign-ins from this address: wait a minute, then try again.",
 };
 
@@ -516,7 +542,7 @@ function send(res: http.ServerResponse, status: number, html: string): void {
   res.end(html);
 }
 
-function loginPage(problem: "refused" | "throttled" | null): string {
+function loginPage(problem: keyof typeof SIGN_IN_PROBLEMS | null): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sluice: sign in</title>
 <style>body{font:15px system-ui,sans-serif;margin:4em auto;max-width:24em}input{width:100%;padding:.4em;margin:.5em 0}</style>
 </head><body><h1>Sluice</h1><p>The status page needs the admin token (<code>admin.token</code> or <code>SLUICE_ADMIN_TOKEN</code>).</p>

@@ -467,7 +467,7 @@ describe("sign-in throttling", () => {
   after(async () => admin.close());
 
   /** A sign-in from a chosen loopback address (all of 127/8 reaches the port on Linux). */
-  const signIn = (token: string, from = "127.0.0.1") =>
+  const signIn = (token: string, from = "127.0.0.1", headers: Record<string, string> = {}) =>
     new Promise<{ status: number; retryAfter?: string }>((resolve, reject) => {
       const body = new URLSearchParams({ token }).toString();
       const req = http.request(
@@ -478,7 +478,7 @@ describe("sign-in throttling", () => {
           method: "POST",
           localAddress: from,
           agent: false,
-          headers: { "content-type": "application/x-www-form-urlencoded" },
+          headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
         },
         (res) => {
           res.resume();
@@ -529,6 +529,36 @@ describe("sign-in throttling", () => {
       req.on("error", reject);
       req.end();
     });
+
+  it("refuses sign-ins posted from another site's page, without counting them", async () => {
+    // Any page the operator opens can post the sign-in form to a loopback admin port: counted,
+    // its wrong tokens would lock the operator's own address out, minute after minute.
+    const from = "127.0.0.7";
+    const self = { origin: `http://127.0.0.1:${port}` };
+    const crossSite: Array<Record<string, string>> = [
+      { origin: "https://evil.example" },
+      { origin: "null" },
+      { origin: `http://localhost:${port}` },
+      { "sec-fetch-site": "cross-site", origin: "https://evil.example" },
+      { "sec-fetch-site": "same-site", ...self },
+    ];
+    for (const headers of crossSite) {
+      for (let i = 0; i < 4; i += 1) {
+        expect((await signIn("wrong-token-0123456789", from, headers)).status).to.equal(403);
+      }
+    }
+    // The sign-in page's own form, and tools that are no browser, are served as before.
+    expect(
+      (await signIn(TOKEN, from, { "sec-fetch-site": "same-origin", ...self })).status,
+    ).to.equal(303);
+    expect((await signIn(TOKEN, from, self)).status).to.equal(303);
+    expect((await signIn(TOKEN, from)).status).to.equal(303);
+    for (let i = 0; i < 10; i += 1) {
+      expect((await signIn("wrong-token-0123456789", from, self)).status).to.equal(401);
+    }
+    expect((await signIn(TOKEN, from)).status).to.equal(429);
+    now += 60_000;
+  });
 
   it("logs one refusal per waiting client and minute, not one per request", async () => {
     const lines: Array<{ msg: string }> = [];
