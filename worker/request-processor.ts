@@ -268,7 +268,7 @@ export class RequestProcessor {
     let hold: ClaimHold | null = null;
     const tryClaim = async (slot: SlotAsk): Promise<SlotTry<SlotClaim>> => {
       const sentAt = performance.now();
-      const claim = await store.claimWithSlot(request.id, claimMs, slot);
+      const claim = await store.claimWithSlot(request.id, claimMs, slot, attempt);
       if (claim.result === "ok") {
         hold = new ClaimHold(store, request.id, slot.token, claimMs, sentAt);
         return { outcome: "admitted", value: claim };
@@ -316,6 +316,7 @@ export class RequestProcessor {
     }
     await permit?.release();
     if (claim.result === "claimed") return this.parkOrWait(request, attempt, message, log);
+    if (claim.result === "stale") return this.dropStale(attempt, log);
     if (claim.result !== "view") throw new Error(`unexpected claim result ${claim.result}`);
     return this.decide(message, request, attempt, log, gone, waits, claim.view, listened);
   }
@@ -407,6 +408,7 @@ export class RequestProcessor {
       claim = await store.transition(request.id, ["accepted"], "processing", {
         claimMs,
         token: hold.token,
+        attempt,
       });
     } catch (error) {
       await permit.release();
@@ -415,6 +417,10 @@ export class RequestProcessor {
     if (claim.result === "claimed") {
       await permit.release();
       return this.parkOrWait(request, attempt, message, log);
+    }
+    if (claim.result === "stale") {
+      await permit.release();
+      return this.dropStale(attempt, log);
     }
     if (claim.result !== "ok") {
       await permit.release();
@@ -494,6 +500,17 @@ export class RequestProcessor {
   private gateShut(log: MessageLog, error: GateShutError): Settlement {
     log.info({ reason: error.message }, "handed back before the call (backend gate shut)");
     return "requeue";
+  }
+
+  /**
+   * A delivery older than the retry copy parked since (see `retryLater`): the original, back
+   * because its channel closed before its ack, or a copy parked beside another worker's claim.
+   * The parked copy carries the message on, after its backoff; called here, this one would
+   * skip the backoff and count no attempt.
+   */
+  private dropStale(attempt: number, log: MessageLog): Settlement {
+    log.info({ attempt }, "a later attempt of the message is parked; this copy is dropped");
+    return "ack";
   }
 
   /** Ends `expired` a message nobody claimed yet. */
@@ -1044,11 +1061,15 @@ export class RequestProcessor {
     hold: ClaimHold,
   ): Promise<Settlement> {
     const { store } = this.deps;
-    // The claim is released under its token: one another worker took over is left alone.
+    // The claim is released under its token: one another worker took over is left alone. With
+    // it, the parked copy's attempt: the broker confirmed that copy, so a delivery of this
+    // attempt or an earlier one (this delivery, back if its channel closes before the ack, or a
+    // copy parked meanwhile beside the claim) is dropped, not called before the backoff.
     const release = () =>
       store.transition(request.id, ["processing"], "accepted", {
         called: calls > 0,
         holding: hold.token,
+        parkedAttempt: decision.nextAttempt,
       });
     // A claim taken over while this call ran is the other worker's to go on with: a retry copy
     // parked from here would be called beside it. Redis out of reach: parked as before.

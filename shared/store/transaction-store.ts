@@ -179,8 +179,9 @@ return 1`;
 // KEYS: tx; ARGV: to, now, allowed-from (comma list), error json or "", claim ms or "",
 // change token, who changes it (or ""), "1" when a worker gives the message back after a call
 // that may have reached the backend (or ""), the claim token the change is fenced by (or ""),
-// a wake message (or ""), the wake channel root. Returns {result, previous state, who made the
-// state as it is}. "processing" may be re-entered once the claim lapsed (by Redis's clock).
+// a wake message (or ""), the wake channel root, the attempt of the delivery a claim is made
+// for (or ""), the attempt of the retry copy parked before this release (or ""). Returns
+// {result, previous state, who made the state as it is}. "processing" may be re-entered once the claim lapsed (by Redis's clock).
 // A message marked called is never cancelled: `cancelled` says the backend never saw it. A change
 // keeps its token and the state it came from: the same change run again (ioredis resends a
 // command whose reply a reconnect lost) is still its caller's, not "claimed" (a claim) or
@@ -196,6 +197,10 @@ return 1`;
 // same script: nothing else would, and they would wait out their whole wait for an answer
 // that is already there. An instance no subscriber heard reads its callers' records when its
 // subscription is back, and each caller reads its record at its deadline.
+// A worker that parked a retry copy records the copy's attempt (parkedAttempt) with the release
+// of its claim: a delivery of an earlier attempt (the original, back because the channel closed
+// before its ack, or a copy parked beside a claim) is "stale" and never claimed again, or it
+// would be called at once, before the backoff and past `retry.attempts`.
 const TRANSITION = `${REDIS_NOW_LUA}
 local cur = redis.call("HGET", KEYS[1], "state")
 if not cur then return {"missing", "", ""} end
@@ -207,6 +212,10 @@ if ARGV[9] ~= "" and token ~= ARGV[9] then
   local terminal = {completed=true, rejected=true, failed=true, expired=true, cancelled=true}
   if ARGV[8] == "1" and not terminal[cur] then redis.call("HSET", KEYS[1], "called", "1") end
   return {"lost", cur, redis.call("HGET", KEYS[1], "changedBy") or ""}
+end
+if ARGV[1] == "processing" and ARGV[12] ~= "" and (cur == "accepted" or cur == "processing") and
+    tonumber(ARGV[12]) < tonumber(redis.call("HGET", KEYS[1], "parkedAttempt") or "0") then
+  return {"stale", cur, ""}
 end
 if ARGV[1] == "cancelled" and redis.call("HEXISTS", KEYS[1], "called") == 1 then
   return {"conflict", cur, redis.call("HGET", KEYS[1], "changedBy") or ""}
@@ -226,6 +235,10 @@ end
 if ARGV[4] ~= "" then redis.call("HSET", KEYS[1], "error", ARGV[4]) end
 if ARGV[5] ~= "" then redis.call("HSET", KEYS[1], "claimUntil", redis_now_ms() + tonumber(ARGV[5])) end
 if ARGV[8] == "1" then redis.call("HSET", KEYS[1], "called", "1") end
+if ARGV[13] ~= "" and
+    tonumber(ARGV[13]) > tonumber(redis.call("HGET", KEYS[1], "parkedAttempt") or "0") then
+  redis.call("HSET", KEYS[1], "parkedAttempt", ARGV[13])
+end
 redis.call("HSET", KEYS[1], "changeToken", ARGV[6], "changeFrom", cur, "changedBy", ARGV[7])
 if ARGV[10] ~= "" then
   local f = redis.call("HMGET", KEYS[1], "meta", "watchers")
@@ -336,7 +349,8 @@ if redis.call("HEXISTS", KEYS[1], "answer") == 1 then return {"recorded", cur} e
 redis.call("HSET", KEYS[1], "answer", ARGV[1], "processedAt", ARGV[2])
 return {"ok", cur}`;
 
-// KEYS: tx, in-flight set; ARGV: now, claim-until, slot token, slot max, slot lease ms.
+// KEYS: tx, in-flight set; ARGV: now, claim-until, slot token, slot max, slot lease ms, the
+// delivery's attempt (or "").
 // The worker's first look at a request and, when it may be called, its slot and claim in one
 // round trip: "refused" / "missing" / "view" (state, processedAt, answer, deadLettered) when
 // it is not to be claimed (what a peek would show), "claimed" while another worker's claim
@@ -345,10 +359,11 @@ return {"ok", cur}`;
 // The claim keeps the slot's token as its change token (and the state it came from): ioredis
 // sends a command again after a reconnect when its reply was lost, and that second run must
 // find the claim its own, not another worker's (which would park the message and strand the
-// slot).
+// slot). A delivery of an attempt below the retry copy parked last is "stale" (see TRANSITION):
+// that copy is the message now, so this one is dropped, whoever holds the claim.
 const CLAIM_WITH_SLOT = `${SLOT_LUA}
 local f = redis.call("HMGET", KEYS[1], "state", "processedAt", "answer", "deadLettered",
-  "refused", "claimUntil", "changeToken", "changeFrom")
+  "refused", "claimUntil", "changeToken", "changeFrom", "parkedAttempt")
 local cur = f[1]
 if f[5] then return {"refused"} end
 if not cur then return {"missing"} end
@@ -356,6 +371,7 @@ if f[2] or f[3] or (cur ~= "accepted" and cur ~= "processing") then
   return {"view", cur, f[2] or "", f[3] or "", f[4] or ""}
 end
 if cur == "processing" and f[7] == ARGV[3] then return {"ok", f[8] or cur} end
+if ARGV[6] ~= "" and tonumber(ARGV[6]) < tonumber(f[9] or "0") then return {"stale"} end
 if cur == "processing" and tonumber(f[6] or "0") > redis_now_ms() then return {"claimed"} end
 local admitted, wait = acquire_slot(KEYS[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]))
 if admitted == 0 then return {"busy", wait} end
@@ -477,8 +493,11 @@ interface ScriptedRedis extends Redis {
   sluiceClaimHeld(tx: string): Promise<number>;
 }
 
-/** "lost": the change was fenced by a claim (`holding`) that is no longer its caller's. */
-export type TransitionResult = "ok" | "missing" | "conflict" | "claimed" | "lost";
+/**
+ * "lost": the change was fenced by a claim (`holding`) that is no longer its caller's.
+ * "stale": a claim for a delivery (`attempt`) older than the retry copy parked since.
+ */
+export type TransitionResult = "ok" | "missing" | "conflict" | "claimed" | "lost" | "stale";
 /** "lost": the claim the answer was recorded under is another worker's now; nothing was kept. */
 export type RecordAnswerResult = "ok" | "missing" | "terminal" | "recorded" | "lost";
 /**
@@ -518,6 +537,8 @@ export type SlotClaim =
   | { result: "busy"; retryInMs: number }
   /** Another worker's claim on the message lasts; nothing was taken. */
   | { result: "claimed" }
+  /** A later attempt's retry copy was parked: this delivery is left over; nothing was taken. */
+  | { result: "stale" }
   /** Not to be claimed: the record as `peek` shows it (refused, missing, processed, terminal). */
   | { result: "view"; view: RequestView | "refused" | null };
 
@@ -762,9 +783,15 @@ export class TransactionStore {
   /**
    * The first look at a request and, when it may be called now, its in-flight slot and its
    * claim for `claimMs` (by Redis's clock), all in one round trip: what `peek`, taking the slot and
-   * `transition(id, ["accepted"], "processing")` would do one after another.
+   * `transition(id, ["accepted"], "processing", { attempt })` would do one after another.
    */
-  async claimWithSlot(id: string, claimMs: number, slot: SlotAsk): Promise<SlotClaim> {
+  async claimWithSlot(
+    id: string,
+    claimMs: number,
+    slot: SlotAsk,
+    /** The delivery's attempt: one below the retry copy parked last is "stale". */
+    attempt?: number,
+  ): Promise<SlotClaim> {
     const reply = await this.redis.sluiceClaimWithSlot(
       this.key(id),
       slot.key,
@@ -773,6 +800,7 @@ export class TransactionStore {
       slot.token,
       String(slot.max),
       String(slot.leaseMs),
+      Number.isInteger(attempt) ? String(attempt) : "",
     );
     const [result, state, processedAt, answer, deadLettered] = reply as string[];
     switch (result) {
@@ -781,6 +809,7 @@ export class TransactionStore {
       case "busy":
         return { result, retryInMs: Math.max(1, Number(reply[1])) };
       case "claimed":
+      case "stale":
         return { result };
       case "refused":
         return { result: "view", view: "refused" };
@@ -824,6 +853,16 @@ export class TransactionStore {
       /** The claim token the change is fenced by: "lost" unless the claim is still this one. */
       holding?: string;
       /**
+       * A claim's delivery attempt: "stale" when a retry copy of a later attempt was parked
+       * since (`parkedAttempt`), so that copy, not this delivery, is the message now.
+       */
+      attempt?: number;
+      /**
+       * The attempt of the retry copy the broker confirmed before this release of the claim:
+       * from now on every delivery of an earlier attempt is stale.
+       */
+      parkedAttempt?: number;
+      /**
        * The wake (`terminalWake`) to publish to the sync callers waiting on the message (owner
        * and watchers) when the change is made: a terminal change without a response, which no
        * response worker stores (a cancel).
@@ -850,6 +889,8 @@ export class TransactionStore {
       options.holding ?? "",
       options.wake ?? "",
       this.keys.wake(""),
+      Number.isInteger(options.attempt) ? String(options.attempt) : "",
+      Number.isInteger(options.parkedAttempt) ? String(options.parkedAttempt) : "",
     );
     return {
       result: result as TransitionResult,
