@@ -11,6 +11,7 @@ import type { ServiceConfig } from "../shared/config/config";
 import type { Protocol, ReplyMode } from "../shared/protocol/envelope";
 import { SluiceError, type ErrorCode } from "../shared/protocol/errors";
 import { noteAccess } from "./access-log";
+import { setAnswerHeader } from "./answer-header";
 import { connectionGone } from "./connection-gone";
 import type { Intake, IntakeResult, Submission } from "./intake";
 import { requestContext } from "./request-span";
@@ -118,7 +119,7 @@ export function submitMessage(
 
 /** The gateway id on an answer: `X-Sluice-Id` and the access log line. */
 export function markMessage(ctx: Context, id: string): void {
-  ctx.set("X-Sluice-Id", id);
+  setAnswerHeader(ctx, "X-Sluice-Id", id);
   noteAccess(ctx, { id });
 }
 

@@ -9,6 +9,7 @@ import { accessLog, noteAccess } from "./access-log";
 import { closeUnreadBody } from "./body-reader";
 import { buildSoapFault } from "./soap/soap-fault";
 import { answerError } from "./error-answer";
+import { setAnswerHeader } from "./answer-header";
 import { requestSpan } from "./request-span";
 import { restRoute, type RestRouteDeps } from "./rest/rest-route";
 import { registerSoapRoutes } from "./soap/soap-route";
@@ -25,22 +26,6 @@ export function createApp(
 ): Koa {
   const app = new Koa();
   app.proxy = false;
-  app.use(answerDeadline(deps.config.adapter.requestTimeoutMs));
-  app.use(requestSpan());
-  app.use(accessLog(deps.log));
-  // Every answer carries the caller's X-Road-Id (CONTRACT §3), whatever route or error made it.
-  // A promise chain, not an async function: no suspended frame held for a sync caller's wait.
-  app.use((ctx, next) => {
-    const echo = (): void => {
-      const xroadId = ctx.get("X-Road-Id");
-      if (xroadId) ctx.set("X-Road-Id", xroadId);
-    };
-    return next().then(echo, (error: unknown) => {
-      echo();
-      throw error;
-    });
-  });
-  app.use(tooManyHeaders(deps.config.adapter.maxHeaders, deps.log));
   const router = new Router();
   const statusService = deps.config.xroad.statusService;
   const status = statusRoute(deps);
@@ -64,11 +49,15 @@ export function createApp(
   const rest = restRoute(deps);
   router.all(/^\/rest\/.*/, rest);
   registerSoapRoutes(router, deps);
-  // A business call, the hot path, goes to its route directly: matching it against every
-  // route above (and building the router's middleware chain) costs more than the bare
-  // request. Anything the routes above could claim still goes through the router.
   const businessCall = businessCallMatcher(statusService);
-  app.use((ctx, next) => (businessCall(ctx.path) ? rest(ctx) : next()));
+  app.use(
+    requestFrame(deps, (ctx, next) =>
+      // A business call, the hot path, goes to its route directly: matching it against every
+      // route above (and building the router's middleware chain) costs more than the bare
+      // request. Anything the routes above could claim still goes through the router.
+      businessCall(ctx.path) ? rest(ctx) : next(),
+    ),
+  );
   app.use(router.routes());
   app.use(async (ctx) => {
     answerError(ctx, new SluiceError("NotFound", `nothing at ${ctx.method} ${ctx.path}`), deps.log);
@@ -79,6 +68,45 @@ export function createApp(
 }
 
 /**
+ * What every request on the service port passes through before its route, outermost first:
+ * its span, its access line, the header-line limit; and once answered, the caller's X-Road-Id
+ * echoed (CONTRACT §3, whatever route or error made the answer) and the answer's deadline.
+ * One Koa middleware whose parts call each other, not one middleware each: a span or an access
+ * log that records nothing then costs a function call, not a dispatch and promise of Koa's per
+ * part, and the answer's two finishing steps share one promise.
+ */
+function requestFrame(deps: RestRouteDeps, route: Koa.Middleware): Koa.Middleware {
+  const span = requestSpan();
+  const access = accessLog(deps.log);
+  const headerLines = tooManyHeaders(deps.config.adapter.maxHeaders, deps.log);
+  const deadline = answerDeadline(deps.config.adapter.requestTimeoutMs);
+  return (ctx, next) => {
+    const routed = (): Promise<unknown> => headerLines(ctx, () => route(ctx, next));
+    let done: Promise<unknown>;
+    try {
+      done = span(ctx, () => access(ctx, routed));
+    } catch (error) {
+      done = Promise.reject(error);
+    }
+    // A promise chain, not an async function: no suspended frame held for a sync caller's wait.
+    return done.then(
+      () => answered(ctx, deadline),
+      (error: unknown) => {
+        answered(ctx, deadline);
+        throw error;
+      },
+    );
+  };
+}
+
+/** The answer is made: the caller's X-Road-Id goes back on it, and its deadline starts. */
+function answered(ctx: Context, deadline: (ctx: Context) => void): void {
+  const xroadId = ctx.get("X-Road-Id");
+  if (xroadId) setAnswerHeader(ctx, "X-Road-Id", xroadId);
+  deadline(ctx);
+}
+
+/**
  * Once the answer is ready, a caller must take it: a connection whose writes make no progress
  * for `ms` (adapter.requestTimeout) is closed. Node bounds how long a request may take to
  * arrive, not how long its answer may take to leave, so a client that never read (a sync answer
@@ -86,19 +114,11 @@ export function createApp(
  * routes: waiting for a sync answer stays unbounded here (maxWait bounds it). After the answer
  * Node's keepAliveTimeout takes over.
  */
-function answerDeadline(ms: number): Koa.Middleware {
-  if (ms <= 0) return (_ctx, next) => next();
-  const arm = (ctx: Context): void => {
+function answerDeadline(ms: number): (ctx: Context) => void {
+  if (ms <= 0) return () => undefined;
+  return (ctx) => {
     if (!ctx.res.writableEnded) ctx.req.socket?.setTimeout(ms);
   };
-  return (ctx, next) =>
-    next().then(
-      () => arm(ctx),
-      (error: unknown) => {
-        arm(ctx);
-        throw error;
-      },
-    );
 }
 
 /**
@@ -106,7 +126,10 @@ function answerDeadline(ms: number): Koa.Middleware {
  * it: Node keeps only the first lines (the server's maxHeadersCount is one more than accepted),
  * so an `X-Road-Service` or a second `X-Road-Client` further down would escape their checks.
  */
-function tooManyHeaders(maxHeaders: number, log: Logger): Koa.Middleware {
+function tooManyHeaders(
+  maxHeaders: number,
+  log: Logger,
+): (ctx: Context, next: () => Promise<unknown>) => Promise<unknown> {
   return (ctx, next) => {
     if (ctx.req.rawHeaders.length / 2 <= maxHeaders) return next();
     const { code, status } = REQUEST_REFUSALS.headerLines;

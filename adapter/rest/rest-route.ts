@@ -17,6 +17,7 @@ import {
 import { observeRequest } from "../request-metrics";
 import { isJsonType, mediaType, readBody } from "../body-reader";
 import { answerError } from "../error-answer";
+import { setAnswerHeader } from "../answer-header";
 import type { Intake, IntakeResult } from "../intake";
 import { decodeBody, isUtf8Charset, parseJsonBody, type SchemaValidators } from "../json-body";
 import { parsePrefer } from "../prefer";
@@ -216,10 +217,10 @@ function answer(
   markMessage(ctx, result.id);
   if (result.kind === "accepted") {
     ctx.status = 202;
-    ctx.set("Location", statusUrl);
-    ctx.set("Retry-After", String(result.retryAfter));
+    setAnswerHeader(ctx, "Location", statusUrl);
+    setAnswerHeader(ctx, "Retry-After", String(result.retryAfter));
     // Serialised here with its type set, as Koa would for an object, minus its type lookup.
-    ctx.set("Content-Type", "application/json; charset=utf-8");
+    setAnswerHeader(ctx, "Content-Type", "application/json; charset=utf-8");
     ctx.body = JSON.stringify({
       id: result.id,
       xroadId: ctx.get("X-Road-Id") || null,

@@ -9,6 +9,7 @@ import type { AttachmentRef } from "../../shared/protocol/envelope";
 import type { CallbackPolicy } from "../../shared/delivery/callback-target";
 import type { ServiceConfig, SluiceConfig } from "../../shared/config/config";
 import { asSluiceError, SluiceError } from "../../shared/protocol/errors";
+import { setAnswerHeader } from "../answer-header";
 import { noteAccess } from "../access-log";
 import {
   acceptedOutcome,
@@ -193,7 +194,8 @@ function answer(
   answerCode: string,
 ): string {
   markMessage(ctx, result.id);
-  ctx.type = XML_ANSWER;
+  // Koa's `ctx.type` would look the type up and set it with Koa's `set`: it is written as is.
+  setAnswerHeader(ctx, "Content-Type", XML_ANSWER);
   const unfinished =
     result.kind === "accepted" ||
     ((result.state === "accepted" || result.state === "processing") && !result.response);
