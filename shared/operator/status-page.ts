@@ -93,10 +93,16 @@ async function api(method, path, body, signal) {
   if (!response.ok) throw new Error(json.message || json.error || response.statusText);
   return json;
 }
+// The server's clock less the browser's, from each status document: "5 min ago" and the failing
+// badge compare the server's instants with the server's now, however wrong the viewer's clock.
+let serverAhead = 0;
+function serverNow() {
+  return Date.now() + serverAhead;
+}
 function when(iso) {
   if (!iso) return "never";
   const d = new Date(iso);
-  const s = Math.round((d.getTime() - Date.now()) / 1000);
+  const s = Math.round((d.getTime() - serverNow()) / 1000);
   const abs = Math.abs(s);
   if (abs < 2) return "just now (" + d.toISOString().replace(".000Z", "Z") + ")";
   const span = abs < 90 ? abs + " s" : abs < 5400 ? Math.round(abs / 60) + " min" : Math.round(abs / 3600) + " h";
@@ -133,7 +139,7 @@ async function act(label, method, path, body) {
 function backendCard(b) {
   const depth = b.queue.depth;
   const share = depth === null ? 0 : Math.min(100, (depth / b.queue.highWater) * 100);
-  const failing = b.recentFailures.length > 0 && Date.now() - b.recentFailures[0].at < 60000;
+  const failing = b.recentFailures.length > 0 && serverNow() - b.recentFailures[0].at < 60000;
   const badges = el("span", {},
     el("span", { class: "badge" + (b.paused ? " paused" : ""), "data-testid": "paused-" + b.name }, b.paused ? "paused" : "running"), " ",
     b.window.configured ? el("span", { class: "badge" + (b.window.open ? "" : " closed") }, b.window.open ? "window open" : "window closed") : null, " ",
@@ -164,6 +170,7 @@ async function refresh() {
       api("GET", "/admin/status", undefined, controller.signal),
       api("GET", "/admin/dead-letters?limit=50&replayed=no", undefined, controller.signal),
     ]);
+    serverAhead = Date.parse(status.generatedAt) - Date.now();
     // UTC like every other time on the page and in the logs, whatever the viewer's zone.
     $("meta").textContent = "instance " + status.instance + ", updated " + new Date(status.generatedAt).toISOString().slice(11, 19) + " UTC";
     $("backends").replaceChildren(...status.backends.map(backendCard));

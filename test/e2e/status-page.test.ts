@@ -118,6 +118,30 @@ describe("the status page in a browser", function () {
     expect(harness.sim.calls()).to.have.length(0);
   });
 
+  it("tells how long ago by the server's clock, not by a viewer's clock that is hours ahead", async () => {
+    const admin = (action: string) =>
+      call(`${sluice.adminUrl}/admin/backends/mailer/${action}`, {
+        method: "POST",
+        client: null,
+        headers: harness.adminHeaders(),
+      });
+    expect((await admin("pause")).status).to.equal(200);
+    const skewed = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    try {
+      await skewed.clock.install({ time: Date.now() + 3 * 3_600_000 });
+      await skewed.goto(`${sluice.adminUrl}/`);
+      await skewed.getByLabel("Admin token").fill(harness.adminToken);
+      await skewed.getByRole("button", { name: "Sign in" }).click();
+      // Paused moments ago by the server's clock.
+      const since = skewed.getByTestId("backend-mailer").getByText(/^since /);
+      await since.waitFor();
+      expect(await since.textContent()).to.match(/^since (just now|\d+ s ago|\d+ min ago) \(/);
+    } finally {
+      await skewed.close();
+      await admin("resume");
+    }
+  });
+
   it("shows a dead letter by reason and replays it with its button", async () => {
     await harness.sim.update({ errorRate: 1 });
     const failed = await submit("notices");
