@@ -11,6 +11,7 @@ describe("metrics", () => {
     sluice_queue_depth_messages: { type: "gauge", labels: ["queue"] },
     sluice_queue_high_water: { type: "gauge", labels: ["queue"] },
     sluice_queue_consumers: { type: "gauge", labels: ["queue"] },
+    sluice_queue_gate_open: { type: "gauge", labels: ["queue"] },
     sluice_requests_total: { type: "counter", labels: ["protocol", "service", "outcome"] },
     sluice_request_duration_seconds: { type: "histogram", labels: ["protocol", "service"] },
     sluice_end_to_end_seconds: { type: "histogram", labels: ["service"] },
@@ -21,6 +22,7 @@ describe("metrics", () => {
     sluice_sync_waiters: { type: "gauge", labels: [] },
     sluice_callback_deliveries_total: { type: "counter", labels: ["outcome"] },
     sluice_dead_letters_total: { type: "counter", labels: ["backend", "reason"] },
+    sluice_messages_expired_total: { type: "counter", labels: ["backend"] },
     sluice_backpressure_rejections_total: { type: "counter", labels: ["reason"] },
   };
 
