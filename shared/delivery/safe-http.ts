@@ -5,6 +5,7 @@
 import { isIP } from "node:net";
 import { Agent, buildConnector } from "undici";
 import { BlockedAddressError, resolveChecked, type Lookup } from "./address-check";
+import { parseHttpDate } from "../protocol/http-date";
 
 // The address checks live apart so the adapter can use them without loading undici.
 export {
@@ -225,8 +226,8 @@ export function parseRetryAfter(
   let ms: number;
   if (/^\d+$/.test(text)) ms = Number(text) * 1000;
   else {
-    const at = Date.parse(text);
-    if (Number.isNaN(at)) return undefined;
+    const at = parseHttpDate(text);
+    if (at === undefined) return undefined;
     ms = Math.max(0, at - now);
   }
   return Math.min(ms, 86_400_000);

@@ -12,6 +12,7 @@ import {
 } from "../../shared/protocol/forwarded-headers";
 import { transportReason } from "./transport-reason";
 import { httpHeaderValues } from "../../shared/protocol/header-value";
+import { parseHttpDate } from "../../shared/protocol/http-date";
 import {
   BackendRedirectError,
   BackendRejectedError,
@@ -241,10 +242,8 @@ export function parseRetryAfter(value: string | undefined, now = Date.now()): nu
   if (value === undefined) return undefined;
   const text = value.trim();
   if (/^\d+$/.test(text)) return Number(text) * 1000;
-  // Only an HTTP-date has letters; a bare "1.5" or "-3" is not a valid value.
-  if (!/[a-z]/i.test(text)) return undefined;
-  const at = Date.parse(text);
-  if (Number.isNaN(at)) return undefined;
+  const at = parseHttpDate(text);
+  if (at === undefined) return undefined;
   return Math.max(0, at - now);
 }
 
