@@ -21,7 +21,10 @@ function sluice(args: string[], env: Record<string, string> = {}) {
 }
 
 describe("the sluice command", function () {
-  this.timeout(30_000);
+  // Some tests run a dozen commands one after another, each a fresh Node process: on a loaded
+  // machine that alone takes tens of seconds. Each command's own bound (spawnSync's timeout) is
+  // what says a usage mistake did not wait for Redis or the broker.
+  this.timeout(180_000);
   const dir = mkdtempSync(path.join(tmpdir(), "sluice-cli-"));
   const config = path.join(dir, "sluice.yaml");
   writeFileSync(
