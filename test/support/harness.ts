@@ -1,6 +1,7 @@
 // Test harness for end-to-end tests: a unique prefix per test file (queues, exchanges, Redis
 // keys), a legacy-sim, a generated configuration, Sluice roles as real child processes, and
-// a cleanup that removes everything the prefix created.
+// a cleanup that removes everything the prefix created. Harness.suite sets all of it up in a
+// describe block's hooks.
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -11,9 +12,10 @@ import * as amqplib from "amqplib";
 import Redis from "ioredis";
 import { startLegacySim, type LegacySim, type LegacySimOptions } from "../../legacy-sim/legacy-sim";
 import { callbackQueues, callbackTopology } from "../../response-worker/callback-schedule";
-import { compileConfig } from "../../shared/config/config";
+import { compileConfig, type SluiceConfig } from "../../shared/config/config";
 import { isPartitioned, partitionQueueName } from "../../shared/broker/ordering";
 import { topologyNames } from "../../shared/protocol/names";
+import { TransactionStore } from "../../shared/store/transaction-store";
 
 export const AMQP_URL = process.env.AMQP_URL || "amqp://guest:guest@127.0.0.1:5672";
 export const REDIS_URL = process.env.REDIS_URL || "redis://127.0.0.1:6379";
@@ -37,6 +39,29 @@ export interface SluiceProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/** A role a suite starts: `sluice <role> [...args]` with `env` in its environment. */
+export interface RoleStart {
+  role: string;
+  /** Its key in `harness.roles` (the role's name unless given). */
+  as?: string;
+  args?: string[];
+  /** The environment, or a function making it when the role starts (a proxy's address, say). */
+  env?: Record<string, string> | (() => Promise<Record<string, string>>);
+}
+
+/** What a suite runs, in this order: the sim, the configuration, `seed`, then `roles`. */
+export interface SuiteSetup {
+  /** The legacy-sim's options; `false` for a suite that runs none. */
+  sim?: LegacySimOptions | false;
+  /** The configuration for writeConfig, or a function making it once the sim runs. */
+  config:
+    | Record<string, unknown>
+    | ((harness: Harness) => Record<string, unknown> | Promise<Record<string, unknown>>);
+  /** What the suite puts in the queues and Redis before any role starts. */
+  seed?: (harness: Harness) => Promise<void>;
+  roles?: Array<string | RoleStart>;
+}
+
 export class Harness {
   readonly prefix = `t-${randomUUID().slice(0, 8)}.`;
   /** The admin token every process of this harness gets (operator endpoints, status page). */
@@ -48,6 +73,54 @@ export class Harness {
   configFile = path.join(this.dir, "sluice.json");
   /** The Node.js binary the processes run on: this one unless a test picks another. */
   node = process.execPath;
+  /** The roles `start` started, by name (`RoleStart.as`). */
+  readonly roles: Record<string, SluiceProcess> = {};
+  private redisClient?: Redis;
+  /** The configuration as the roles read it (compiled), once writeConfig wrote it. */
+  compiledConfig!: SluiceConfig;
+
+  /**
+   * A harness for the enclosing describe block: its `before` hook runs `setup` (see start), its
+   * `after` hook cleans up. Roles are in `harness.roles` from the first test on.
+   */
+  static suite(setup: SuiteSetup): Harness {
+    const harness = new Harness();
+    before(() => harness.start(setup));
+    after(() => harness.cleanup());
+    return harness;
+  }
+
+  /** Starts the sim (unless `sim: false`), writes the configuration, seeds, starts the roles. */
+  async start(setup: SuiteSetup): Promise<void> {
+    if (setup.sim !== false) await this.startSim(setup.sim);
+    const config = typeof setup.config === "function" ? await setup.config(this) : setup.config;
+    // A copy: writeConfig fills in the sim's URL, and suites may share one configuration.
+    this.writeConfig(structuredClone(config));
+    await setup.seed?.(this);
+    for (const entry of setup.roles ?? []) {
+      const {
+        role,
+        as = role,
+        args = [],
+        env = {},
+      } = typeof entry === "string" ? { role: entry } : entry;
+      this.roles[as] = await this.spawn(role, typeof env === "function" ? await env() : env, args);
+    }
+  }
+
+  /**
+   * A Redis client of the test's own (one per harness, disconnected by cleanup). It connects
+   * at its first command: a suite may make it, and stores on it, while mocha collects tests.
+   */
+  redis(): Redis {
+    this.redisClient ??= new Redis(REDIS_URL, { lazyConnect: true });
+    return this.redisClient;
+  }
+
+  /** The transaction store under the prefix, on `redis()`, keeping what it writes `ttlMs`. */
+  store(ttlMs: number): TransactionStore {
+    return new TransactionStore(this.redis(), this.prefix, ttlMs);
+  }
 
   async startSim(options: LegacySimOptions = {}): Promise<LegacySim> {
     this.sim = await startLegacySim({ port: 0, latencyMs: 0, ...options });
@@ -65,7 +138,8 @@ export class Harness {
       shutdown: { grace: "5s" },
       ...config,
     };
-    compileConfig(this.config, this.dir); // fail early, in the test, on a bad configuration
+    // Compiled here too, to fail early, in the test, on a bad configuration.
+    this.compiledConfig = compileConfig(this.config, this.dir);
     writeFileSync(this.configFile, JSON.stringify(this.config, null, 2));
     return this.configFile;
   }
@@ -161,12 +235,16 @@ export class Harness {
     return proc;
   }
 
-  /** Stops every process, the sim, and deletes the prefix's queues, exchanges and keys. */
+  /**
+   * Stops every process, the sim, and deletes the prefix's queues, exchanges and keys; closes
+   * the test's Redis client.
+   */
   async cleanup(): Promise<void> {
     await Promise.all([...this.processes].map((p) => p.stop("SIGKILL")));
     await this.sim?.close();
     // Without a configuration nothing ran under the prefix, and there is none to read it from.
     if (Object.keys(this.config).length > 0) await deletePrefix(this.prefix, this.config);
+    this.redisClient?.disconnect();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
@@ -256,6 +334,27 @@ export async function eventually<T>(
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
+}
+
+/**
+ * Reads message `id`'s status from `adapter` until its state is one of `states`; returns that
+ * answer (or fails after `timeoutMs`, naming `what`).
+ */
+export function untilState(
+  adapter: SluiceProcess,
+  id: string,
+  states: string[],
+  timeoutMs = 10_000,
+  what = `message ${id} ${states.join(" or ")}`,
+): Promise<HttpAnswer> {
+  return eventually(
+    async () => {
+      const answer = await call(`${adapter.url}/messages/${id}`);
+      return states.includes(answer.json?.state) ? answer : undefined;
+    },
+    timeoutMs,
+    what,
+  );
 }
 
 export interface HttpAnswer {

@@ -7,7 +7,7 @@ import type { ConsumeMessage } from "amqplib";
 import type { DeadCallbacks } from "../../shared/operator/dead-callbacks";
 import type { DeadLetter, DeadLetters } from "../../shared/operator/dead-letters";
 import { requestCodec } from "../../shared/protocol/codec";
-import type { RequestMessage } from "../../shared/protocol/envelope";
+import type { RequestMessage, ResponseMessage } from "../../shared/protocol/envelope";
 import type { TransactionMeta } from "../../shared/store/transaction-store";
 
 export const TEST_CLIENT = "EE/GOV/1/app";
@@ -45,6 +45,24 @@ export function deliveryOf(request: RequestMessage): ConsumeMessage {
     fields: {},
     properties: { headers: {} },
   } as unknown as ConsumeMessage;
+}
+
+/** Message `id`'s final response, a backend's JSON 200 produced now, with `fields` laid over. */
+export function responseMessage(
+  id: string,
+  fields: Partial<ResponseMessage> = {},
+): ResponseMessage {
+  return {
+    id,
+    seq: 1,
+    final: true,
+    outcome: "completed",
+    status: 200,
+    contentType: "application/json",
+    body: "{}",
+    producedAt: Date.now(),
+    ...fields,
+  };
 }
 
 /** A record's fixed part, as the adapter creates it, with `fields` laid over. */
