@@ -5,41 +5,54 @@ import { expect } from "chai";
 import * as amqplib from "amqplib";
 import { DELIVERY_LIMIT } from "../../shared/broker/topology";
 import { topologyNames } from "../../shared/protocol/names";
-import Redis from "ioredis";
 import { requestCodec, responseCodec } from "../../shared/protocol/codec";
-import type { ResponseMessage } from "../../shared/protocol/envelope";
 import { RESPONSES_ROUTING_KEY } from "../../shared/protocol/names";
-import { metaOfRequest, TransactionStore } from "../../shared/store/transaction-store";
+import { metaOfRequest } from "../../shared/store/transaction-store";
 import {
   AMQP_URL,
   call,
   eventually,
   Harness,
-  REDIS_URL,
   type SluiceProcess,
+  untilState,
 } from "../support/harness";
+import { responseMessage } from "../support/messages";
+
+/** Service file (REST, answered by ack) on the sim. */
+const CONFIG = {
+  services: { file: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" } },
+  backends: { sim: { translator: "rest-json" } },
+};
+
+/** A submission to service file that `adapter` accepted: its message id. */
+async function accepted(adapter: SluiceProcess): Promise<string> {
+  const answer = await call(`${adapter.url}/rest/file`, { body: "{}" });
+  expect(answer.status).to.equal(202);
+  return answer.json.id as string;
+}
+
+/** Consumes `queue` and never finishes a message: every delivery is handed back, and counted. */
+async function handingBack(
+  channel: amqplib.Channel,
+  queue: string,
+): Promise<{ deliveries: number }> {
+  const seen = { deliveries: 0 };
+  await channel.consume(queue, (message) => {
+    if (!message) return;
+    seen.deliveries++;
+    channel.nack(message, false, true);
+  });
+  return seen;
+}
 
 describe("a request dead-lettered by the broker", function () {
   this.timeout(40_000);
-  const harness = new Harness();
-  let adapter: SluiceProcess;
-  let responseWorker: SluiceProcess;
-
-  before(async () => {
-    await harness.startSim();
-    harness.writeConfig({
-      services: { file: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" } },
-      backends: { sim: { translator: "rest-json" } },
-    });
-    responseWorker = await harness.spawn("response-worker");
-    adapter = await harness.spawn("adapter");
-  });
-
-  after(() => harness.cleanup());
+  const harness = Harness.suite({ config: CONFIG, roles: ["response-worker", "adapter"] });
+  const { roles } = harness;
 
   it("the watch queue and the callback queues have depth gauges on /metrics", async () => {
     const text = await eventually(async () => {
-      const body = await (await fetch(`${responseWorker.adminUrl}/metrics`)).text();
+      const body = await (await fetch(`${roles["response-worker"].adminUrl}/metrics`)).text();
       return body.includes(`queue="${harness.prefix}callbacks"`) ? body : undefined;
     });
     for (const queue of [
@@ -53,29 +66,15 @@ describe("a request dead-lettered by the broker", function () {
   });
 
   it("becomes failed after its delivery limit", async () => {
-    const answer = await call(`${adapter.url}/rest/file`, { body: "{}" });
-    expect(answer.status).to.equal(202);
-    const id = answer.json.id as string;
+    const id = await accepted(roles.adapter);
 
     // A consumer that never finishes the message: every delivery is handed back.
     const connection = await amqplib.connect(AMQP_URL);
     try {
       const channel = await connection.createChannel();
-      let deliveries = 0;
-      await channel.consume(topologyNames(harness.prefix).requestsQueue("sim"), (message) => {
-        if (!message) return;
-        deliveries++;
-        channel.nack(message, false, true);
-      });
-      const status = await eventually(
-        async () => {
-          const s = await call(`${adapter.url}/messages/${id}`);
-          return s.json.state === "failed" ? s : undefined;
-        },
-        30_000,
-        "failed",
-      );
-      expect(deliveries).to.be.greaterThan(DELIVERY_LIMIT);
+      const seen = await handingBack(channel, topologyNames(harness.prefix).requestsQueue("sim"));
+      const status = await untilState(roles.adapter, id, ["failed"], 30_000, "failed");
+      expect(seen.deliveries).to.be.greaterThan(DELIVERY_LIMIT);
       expect(status.json.error.message).to.include("delivery_limit");
       expect(status.json.responses).to.have.length(1);
     } finally {
@@ -84,32 +83,19 @@ describe("a request dead-lettered by the broker", function () {
   });
 
   it("becomes failed after its delivery limit when Redis lost its record meanwhile", async () => {
-    const answer = await call(`${adapter.url}/rest/file`, { body: "{}" });
-    expect(answer.status).to.equal(202);
-    const id = answer.json.id as string;
+    const id = await accepted(roles.adapter);
     // Redis restarted without its data: this message's record is gone.
-    const redis = new Redis(REDIS_URL);
-    const store = new TransactionStore(redis, harness.prefix, 86_400_000);
-    await redis.del(store.key(id));
+    const store = harness.store(86_400_000);
+    await harness.redis().del(store.key(id));
     const connection = await amqplib.connect(AMQP_URL);
     try {
       const channel = await connection.createChannel();
-      await channel.consume(topologyNames(harness.prefix).requestsQueue("sim"), (message) => {
-        if (message) channel.nack(message, false, true);
-      });
+      await handingBack(channel, topologyNames(harness.prefix).requestsQueue("sim"));
       // The request carries what the record needs: its outcome writes it again.
-      const status = await eventually(
-        async () => {
-          const s = await call(`${adapter.url}/messages/${id}`);
-          return s.json.state === "failed" ? s : undefined;
-        },
-        30_000,
-        "failed",
-      );
+      const status = await untilState(roles.adapter, id, ["failed"], 30_000, "failed");
       expect(status.json.error.message).to.include("delivery_limit");
     } finally {
       await connection.close();
-      redis.disconnect();
     }
   });
 
@@ -117,12 +103,9 @@ describe("a request dead-lettered by the broker", function () {
     // The broker gave up on the request (its deliveries kept being handed back, the channel
     // of the worker calling for it lost) while that worker lives, holds the claim and is
     // about to record the backend's answer.
-    const answer = await call(`${adapter.url}/rest/file`, { body: "{}" });
-    expect(answer.status).to.equal(202);
-    const id = answer.json.id as string;
+    const id = await accepted(roles.adapter);
     const names = topologyNames(harness.prefix);
-    const redis = new Redis(REDIS_URL);
-    const store = new TransactionStore(redis, harness.prefix, 86_400_000);
+    const store = harness.store(86_400_000);
     const connection = await amqplib.connect(AMQP_URL);
     try {
       const claim = await store.transition(id, ["accepted"], "processing", { claimMs: 60_000 });
@@ -149,19 +132,12 @@ describe("a request dead-lettered by the broker", function () {
       await new Promise((resolve) => setTimeout(resolve, 1_000));
       const request = requestCodec.decode(delivery.content);
       if (!request.ok) throw new Error("request not readable");
-      const response: ResponseMessage = {
-        id,
-        seq: 1,
-        final: true,
-        outcome: "completed",
-        status: 200,
-        contentType: "application/json",
+      const response = responseMessage(id, {
         body: '{"done":true}',
         bodyEncoding: "utf8",
         error: null,
-        producedAt: Date.now(),
         meta: metaOfRequest(request.message),
-      };
+      });
       expect(await store.recordAnswer(id, { responses: [response], deadLetter: null })).to.equal(
         "ok",
       );
@@ -172,11 +148,10 @@ describe("a request dead-lettered by the broker", function () {
         { messageId: `${id}.1`, contentType: "application/json", persistent: true },
       );
       await channel.waitForConfirms();
-      const status = await eventually(
-        async () => {
-          const s = await call(`${adapter.url}/messages/${id}`);
-          return s.json.state === "completed" || s.json.state === "failed" ? s : undefined;
-        },
+      const status = await untilState(
+        roles.adapter,
+        id,
+        ["completed", "failed"],
         30_000,
         "an outcome",
       );
@@ -184,48 +159,28 @@ describe("a request dead-lettered by the broker", function () {
       expect(status.json.responses[0].body).to.deep.equal({ done: true });
     } finally {
       await connection.close();
-      redis.disconnect();
     }
   });
 });
 
 describe("a response dead-lettered by the broker", function () {
   this.timeout(60_000);
-  const harness = new Harness();
-  let adapter: SluiceProcess;
-
-  before(async () => {
-    await harness.startSim();
-    harness.writeConfig({
-      services: { file: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" } },
-      backends: { sim: { translator: "rest-json" } },
-    });
-    adapter = await harness.spawn("adapter");
-    await harness.spawn("worker");
-  });
-
-  after(() => harness.cleanup());
+  const harness = Harness.suite({ config: CONFIG, roles: ["adapter", "worker"] });
+  const { roles } = harness;
 
   it("is stored all the same: the message ends with the backend's answer", async () => {
     // Response handling that never finishes (a response worker crashing on it, or a long Redis
     // outage handing it back): every delivery of the responses queue is handed back.
     const connection = await amqplib.connect(AMQP_URL);
-    let deliveries = 0;
     let id = "";
     try {
       const channel = await connection.createChannel();
-      await channel.consume(topologyNames(harness.prefix).responsesQueue, (message) => {
-        if (!message) return;
-        deliveries++;
-        channel.nack(message, false, true);
-      });
-      const answer = await call(`${adapter.url}/rest/file`, { body: "{}" });
-      expect(answer.status).to.equal(202);
-      id = answer.json.id as string;
+      const seen = await handingBack(channel, topologyNames(harness.prefix).responsesQueue);
+      id = await accepted(roles.adapter);
       await eventually(
         async () => {
           const queue = await channel.checkQueue(topologyNames(harness.prefix).responsesQueue);
-          return deliveries > DELIVERY_LIMIT && queue.messageCount === 0 ? true : undefined;
+          return seen.deliveries > DELIVERY_LIMIT && queue.messageCount === 0 ? true : undefined;
         },
         30_000,
         "the response dead-lettered",
@@ -235,14 +190,7 @@ describe("a response dead-lettered by the broker", function () {
     }
     // Nothing the backend answered is lost with it: a response worker stores the outcome.
     await harness.spawn("response-worker");
-    const status = await eventually(
-      async () => {
-        const s = await call(`${adapter.url}/messages/${id}`);
-        return s.json.state === "completed" ? s : undefined;
-      },
-      30_000,
-      "completed",
-    );
+    const status = await untilState(roles.adapter, id, ["completed"], 30_000, "completed");
     expect(status.json.responses).to.have.length(1);
     expect(status.json.responses[0].final).to.equal(true);
   });
