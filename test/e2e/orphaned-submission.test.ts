@@ -5,83 +5,57 @@
 
 import { expect } from "chai";
 import { randomUUID } from "node:crypto";
-import Redis from "ioredis";
-import { TransactionStore } from "../../shared/store/transaction-store";
-import { call, eventually, Harness, REDIS_URL, type SluiceProcess } from "../support/harness";
+import { call, Harness, untilState } from "../support/harness";
+import { transactionMeta } from "../support/messages";
 
 describe("a submission whose adapter died before the broker's confirm", function () {
   this.timeout(60_000);
-  const harness = new Harness();
-  let sluice: SluiceProcess;
-  let redis: Redis;
-  let store: TransactionStore;
-  const client = "EE/GOV/70000001/case-app";
-
-  before(async () => {
-    await harness.startSim();
-    harness.writeConfig({
+  const harness = Harness.suite({
+    config: {
       services: { order: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" } },
       backends: { sim: { translator: "rest-json" } },
+    },
+    roles: [{ role: "all", as: "sluice" }],
+  });
+  const store = harness.store(86_400_000);
+  const client = "EE/GOV/70000001/case-app";
+  const { roles } = harness;
+
+  /** The caller's resubmission of `xroadId` (body `{ n }`). */
+  const resubmit = (xroadId: string, n: number) =>
+    call(`${roles.sluice.url}/rest/order`, {
+      body: JSON.stringify({ n }),
+      headers: { "X-Road-Id": xroadId },
+      client,
     });
-    sluice = await harness.spawn("all");
-    redis = new Redis(REDIS_URL);
-    store = new TransactionStore(redis, harness.prefix, 86_400_000);
-  });
-  after(async () => {
-    redis?.disconnect();
-    await harness.cleanup();
-  });
+  const completed = (id: string) =>
+    untilState(roles.sluice, id, ["completed"], 20_000, "the orphaned message to complete");
 
   /** The record a killed adapter leaves: written, never published, older than the confirm deadline. */
   async function orphan(xroadId: string, createdAt = Date.now() - 60_000): Promise<string> {
-    const id = randomUUID();
-    const created = await store.create({
-      id,
-      xroadId,
-      service: "order",
-      backend: "sim",
-      client,
-      protocol: "rest",
-      replyMode: "ack",
-      owner: null,
-      callback: null,
-      createdAt,
-      expiresAt: null,
-    });
+    const meta = transactionMeta({ xroadId, service: "order", backend: "sim", client, createdAt });
+    const created = await store.create(meta);
     expect(created.created).to.equal(true);
-    return id;
+    return meta.id;
   }
 
   it("is published by the resubmission's adapter under the same id and processed once", async () => {
     const xroadId = `orphan-${randomUUID()}`;
     const id = await orphan(xroadId);
-    const resubmit = () =>
-      call(`${sluice.url}/rest/order`, {
-        body: JSON.stringify({ n: 1 }),
-        headers: { "X-Road-Id": xroadId },
-        client,
-      });
-    const answer = await resubmit();
+    const answer = await resubmit(xroadId, 1);
     expect(answer.status, answer.text).to.equal(202);
     expect(answer.json.id).to.equal(id);
-    await eventually(
-      async () => {
-        const doc = await call(`${sluice.url}/messages/${id}`);
-        return doc.json?.state === "completed" ? true : undefined;
-      },
-      20_000,
-      "the orphaned message to complete",
-    );
+    await completed(id);
     // Resubmitted again once published: the same 202, no second publish, no second call.
-    const again = await resubmit();
+    const again = await resubmit(xroadId, 1);
     expect(again.status).to.equal(202);
     expect(again.json.id).to.equal(id);
     expect((await store.get(id))?.published).to.equal(true);
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(harness.sim.calls({ id })).to.have.length(1);
-    expect(sluice.lines.some((l) => l.id === id && /never confirmed/.test(String(l.msg)))).to.equal(
-      true,
-    );
+    expect(
+      roles.sluice.lines.some((l) => l.id === id && /never confirmed/.test(String(l.msg))),
+    ).to.equal(true);
   });
 
   it("is published by the resubmission's adapter when the dead adapter's clock ran ahead", async () => {
@@ -91,21 +65,10 @@ describe("a submission whose adapter died before the broker's confirm", function
     const id = await orphan(xroadId, Date.now() + 3_600_000);
     // Older than the confirm deadline (adapter.publishTimeout 5 s + 1 s) by Redis's clock.
     await new Promise((resolve) => setTimeout(resolve, 6_500));
-    const answer = await call(`${sluice.url}/rest/order`, {
-      body: JSON.stringify({ n: 4 }),
-      headers: { "X-Road-Id": xroadId },
-      client,
-    });
+    const answer = await resubmit(xroadId, 4);
     expect(answer.status, answer.text).to.equal(202);
     expect(answer.json.id).to.equal(id);
-    await eventually(
-      async () => {
-        const doc = await call(`${sluice.url}/messages/${id}`);
-        return doc.json?.state === "completed" ? true : undefined;
-      },
-      20_000,
-      "the orphaned message to complete",
-    );
+    await completed(id);
     expect(harness.sim.calls({ id })).to.have.length(1);
   });
 
@@ -116,22 +79,11 @@ describe("a submission whose adapter died before the broker's confirm", function
     const xroadId = `orphan-${randomUUID()}`;
     const id = await orphan(xroadId);
     expect(await store.adopt(id, "an-adapter-whose-publish-failed", 60_000)).to.equal(true);
-    const answer = await call(`${sluice.url}/rest/order`, {
-      body: JSON.stringify({ n: 2 }),
-      headers: { "X-Road-Id": xroadId },
-      client,
-    });
+    const answer = await resubmit(xroadId, 2);
     expect(answer.status, answer.text).to.equal(202);
     expect(answer.json.id).to.equal(id);
     expect((await store.get(id))?.published, "published before the 202").to.equal(true);
-    await eventually(
-      async () => {
-        const doc = await call(`${sluice.url}/messages/${id}`);
-        return doc.json?.state === "completed" ? true : undefined;
-      },
-      20_000,
-      "the orphaned message to complete",
-    );
+    await completed(id);
     expect(harness.sim.calls({ id })).to.have.length(1);
   });
 
@@ -142,14 +94,10 @@ describe("a submission whose adapter died before the broker's confirm", function
     const xroadId = `orphan-${randomUUID()}`;
     const id = await orphan(xroadId);
     expect(await store.adopt(id, "an-adapter-still-publishing", 60_000)).to.equal(true);
-    const answering = call(`${sluice.url}/rest/order`, {
-      body: JSON.stringify({ n: 3 }),
-      headers: { "X-Road-Id": xroadId },
-      client,
-    });
+    const answering = resubmit(xroadId, 3);
     // The resubmission now waits for that adoption's publish (until it is stale).
     await new Promise((resolve) => setTimeout(resolve, 500));
-    await redis.del(store.key(id));
+    await harness.redis().del(store.key(id));
     const answer = await answering;
     expect(answer.status, answer.text).to.equal(503);
     expect(answer.json.type).to.equal("Busy");
