@@ -5,32 +5,19 @@
 
 import { expect } from "chai";
 import * as amqplib from "amqplib";
-import Redis from "ioredis";
-import type { ResponseMessage } from "../../shared/protocol/envelope";
 import { topologyNames } from "../../shared/protocol/names";
-import { TransactionStore, type Transaction } from "../../shared/store/transaction-store";
-import {
-  AMQP_URL,
-  call,
-  eventually,
-  Harness,
-  REDIS_URL,
-  type SluiceProcess,
-} from "../support/harness";
+import type { Transaction } from "../../shared/store/transaction-store";
+import { AMQP_URL, call, eventually, Harness } from "../support/harness";
+import { responseMessage } from "../support/messages";
 
 const CLIENT = "EE/GOV/70000001/case-app";
 
 describe("waking a sync caller without the Redis wake", function () {
   // Callers wait up to 60 s: an answer within the test's time came from a wake, not the deadline.
   this.timeout(30_000);
-  const harness = new Harness();
-  const names = topologyNames(harness.prefix);
-  let adapter: SluiceProcess;
-  let redis: Redis;
-  let store: TransactionStore;
-
-  before(async () => {
-    harness.writeConfig({
+  const harness = Harness.suite({
+    sim: false,
+    config: {
       services: {
         lookup: {
           protocols: ["rest"],
@@ -39,20 +26,17 @@ describe("waking a sync caller without the Redis wake", function () {
         },
       },
       backends: { sim: { translator: "rest-json", url: "http://127.0.0.1:9" } },
-    });
-    adapter = await harness.spawn("adapter");
-    redis = new Redis(REDIS_URL);
-    store = new TransactionStore(redis, harness.prefix, 60_000);
+    },
+    roles: ["adapter"],
   });
-
-  after(async () => {
-    redis?.disconnect();
-    await harness.cleanup();
-  });
+  const { roles } = harness;
+  const names = topologyNames(harness.prefix);
+  const redis = harness.redis();
+  const store = harness.store(60_000);
 
   /** Sends a sync call and returns it with its record, once the adapter holds it. */
   async function waitingCall(xroadId: string) {
-    const answer = call(`${adapter.url}/rest/lookup`, {
+    const answer = call(`${roles.adapter.url}/rest/lookup`, {
       body: JSON.stringify({ q: xroadId }),
       headers: { "X-Road-Id": xroadId },
       client: CLIENT,
@@ -67,17 +51,7 @@ describe("waking a sync caller without the Redis wake", function () {
 
   /** Stores the outcome as a response worker does, without waking anyone. */
   async function storeOutcome(tx: Transaction, body: string): Promise<void> {
-    const response: ResponseMessage = {
-      id: tx.id,
-      seq: 1,
-      final: true,
-      outcome: "completed",
-      status: 200,
-      contentType: "application/json",
-      body,
-      producedAt: Date.now(),
-    };
-    expect((await store.addResponse(response)).result).to.equal("ok");
+    expect((await store.addResponse(responseMessage(tx.id, { body }))).result).to.equal("ok");
   }
 
   it("a wake on the reply queue (a response worker of the previous release) answers the caller", async () => {
