@@ -8,12 +8,11 @@ import Redis from "ioredis";
 import pino from "pino";
 import { WakeSubscriber } from "../../adapter/wake-subscriber";
 import { SyncWaiters } from "../../adapter/sync-waiters";
-import type { ResponseMessage } from "../../shared/protocol/envelope";
 import { redisKeys } from "../../shared/protocol/redis-keys";
 import { createRedis, whenReady } from "../../shared/store/redis";
 import { TransactionStore } from "../../shared/store/transaction-store";
 import { eventually, REDIS_URL } from "../support/harness";
-import { transactionMeta } from "../support/messages";
+import { responseMessage, transactionMeta } from "../support/messages";
 import { proxyTo, viaProxy } from "../support/tcp-proxy";
 
 describe("wake subscription (real Redis)", function () {
@@ -66,16 +65,7 @@ describe("wake subscription (real Redis)", function () {
       proxy.refuse(true);
       proxy.cut();
       // The outcome is stored while the subscription is down too: its wake is lost.
-      const response: ResponseMessage = {
-        id,
-        seq: 1,
-        final: true,
-        outcome: "completed",
-        status: 200,
-        contentType: "application/json",
-        body: "{}",
-        producedAt: Date.now(),
-      };
+      const response = responseMessage(id);
       const stored = new TransactionStore(direct, prefix, 60_000);
       const clients = String(await direct.client("LIST"));
       const line = clients.split("\n").find((entry) => entry.includes(` name=${connectionName} `));
