@@ -8,22 +8,12 @@ import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import * as amqplib from "amqplib";
-import Redis from "ioredis";
-import { compileConfig } from "../../shared/config/config";
 import { declareAllBackends } from "../../shared/broker/topology";
 import { callbackTopology, declareCallbackTopology } from "../../response-worker/callback-schedule";
 import { topologyNames, HEADERS } from "../../shared/protocol/names";
 import { redisKeys } from "../../shared/protocol/redis-keys";
-import { TransactionStore } from "../../shared/store/transaction-store";
 import { CallbackReceiver } from "../integration/callback-receiver";
-import {
-  AMQP_URL,
-  call,
-  eventually,
-  Harness,
-  REDIS_URL,
-  type SluiceProcess,
-} from "../support/harness";
+import { AMQP_URL, call, eventually, Harness } from "../support/harness";
 import { transactionMeta } from "../support/messages";
 
 const FIXTURES = path.resolve(__dirname, "..", "..", "..", "test", "fixtures", "protocol");
@@ -56,13 +46,37 @@ const FIXTURE_ID = (n: number) => `0b7f1a2e-1111-4c1d-9a2b-00000000000${n}`;
 
 describe("an upgrade with version 1 messages waiting in the queues", function () {
   this.timeout(90_000);
-  const harness = new Harness();
+  let receiver: CallbackReceiver;
+  let receiverUrl: string;
+  const harness = Harness.suite({
+    config: async () => {
+      // A callback receiver that records what it gets.
+      receiver = await CallbackReceiver.start({ tls: false });
+      receiverUrl = receiver.url("/hooks/");
+      return {
+        services: {
+          personLookup: { protocols: ["rest"], reply: { mode: "ack" }, backend: "registry" },
+        },
+        backends: {
+          registry: { translator: "rest-json", retry: { attempts: 3, backoff: ["1s"] } },
+        },
+        callbacks: {
+          allow: [receiverUrl],
+          allowHttp: true,
+          allowPrivate: true,
+          secret: "whsec_dXBncmFkZS13aXRoLW1lc3NhZ2VzLWluLWZsaWdodA==",
+        },
+      };
+    },
+    seed: seedPreviousRelease,
+    roles: [{ role: "all", as: "sluice" }],
+  });
+  const { roles } = harness;
   const names = topologyNames(harness.prefix);
+  const redis = harness.redis();
+  const store = harness.store(60_000);
   let connection: amqplib.ChannelModel;
   let channel: amqplib.ConfirmChannel;
-  let redis: Redis;
-  let store: TransactionStore;
-  let sluice: SluiceProcess;
   const rest = randomUUID();
   const retried = randomUUID();
   const answered = randomUUID();
@@ -70,7 +84,6 @@ describe("an upgrade with version 1 messages waiting in the queues", function ()
   const notified = randomUUID();
   const v1Accepted = randomUUID();
   const beforeXroadId = `upgrade-${randomUUID()}`;
-  let receiver: CallbackReceiver;
   // What the receiver got, as webhook id and body.
   const hooks = () =>
     receiver.calls.map((c) => ({ webhookId: String(c.headers["webhook-id"]), body: c.body }));
@@ -88,39 +101,17 @@ describe("an upgrade with version 1 messages waiting in the queues", function ()
     await channel.waitForConfirms();
   };
 
-  before(async () => {
-    await harness.startSim();
-    const registry = { translator: "rest-json", retry: { attempts: 3, backoff: ["1s"] } };
-    const services = {
-      personLookup: { protocols: ["rest"], reply: { mode: "ack" }, backend: "registry" },
-    };
-    // A callback receiver that records what it gets.
-    receiver = await CallbackReceiver.start({ tls: false });
-    const receiverUrl = receiver.url("/hooks/");
-    const callbacks = {
-      allow: [receiverUrl],
-      allowHttp: true,
-      allowPrivate: true,
-      secret: "whsec_dXBncmFkZS13aXRoLW1lc3NhZ2VzLWluLWZsaWdodA==",
-    };
-    harness.writeConfig({ services, backends: { registry }, callbacks });
-    const config = compileConfig(
-      {
-        services,
-        callbacks,
-        prefix: harness.prefix,
-        backends: { registry: { ...registry, url: harness.sim.url } },
-      },
-      harness.dir,
-    );
+  /** What the previous release left: its queues, and messages and records in them. */
+  async function seedPreviousRelease(): Promise<void> {
     connection = await amqplib.connect(AMQP_URL);
     channel = await connection.createConfirmChannel();
     // The queues as the previous release left them; declared the same way by every release.
-    await declareAllBackends(channel, config, names);
-    const callbackQueues = callbackTopology(harness.prefix, config.callbacks.backoffMs);
+    await declareAllBackends(channel, harness.compiledConfig, names);
+    const callbackQueues = callbackTopology(
+      harness.prefix,
+      harness.compiledConfig.callbacks.backoffMs,
+    );
     await declareCallbackTopology(channel, callbackQueues);
-    redis = new Redis(REDIS_URL);
-    store = new TransactionStore(redis, harness.prefix, 60_000);
 
     // Waiting before the new roles start: two requests (one in a retry tier) ...
     const request = fixture("request-rest-v1.json");
@@ -146,20 +137,15 @@ describe("an upgrade with version 1 messages waiting in the queues", function ()
         client: "EE/BUSINESS/consumer/app",
       }),
     );
-    const notice = fixture("state-notice-v1.json");
-    await publish(
-      names.responsesExchange,
-      notice.routingKey,
-      notice.content.split(FIXTURE_ID(1)).join(answered),
-      notice.properties,
-    );
-    const response = fixture("response-completed-v1.json");
-    await publish(
-      names.responsesExchange,
-      response.routingKey,
-      response.content.split(FIXTURE_ID(1)).join(answered),
-      response.properties,
-    );
+    for (const name of ["state-notice-v1.json", "response-completed-v1.json"]) {
+      const { routingKey, content, properties } = fixture(name);
+      await publish(
+        names.responsesExchange,
+        routingKey,
+        content.split(FIXTURE_ID(1)).join(answered),
+        properties,
+      );
+    }
     // ... a callback job ...
     const job = fixture("callback-job-v1.json");
     await publish(
@@ -180,7 +166,11 @@ describe("an upgrade with version 1 messages waiting in the queues", function ()
     await publish(
       names.responsesExchange,
       "responses",
-      JSON.stringify({ ...JSON.parse(response.content), id: randomUUID(), version: 99 }),
+      JSON.stringify({
+        ...JSON.parse(fixture("response-completed-v1.json").content),
+        id: randomUUID(),
+        version: 99,
+      }),
     );
 
     // ... and a message 0.1.0 accepted and completed, as its create script wrote it: the record
@@ -189,19 +179,16 @@ describe("an upgrade with version 1 messages waiting in the queues", function ()
     const now = Date.now();
     const v1Client = "EE/BUSINESS/consumer/app";
     await redis.hset(keys.tx(v1Accepted), {
-      meta: JSON.stringify({
-        id: v1Accepted,
-        xroadId: beforeXroadId,
-        service: "personLookup",
-        backend: "registry",
-        client: v1Client,
-        protocol: "rest",
-        replyMode: "ack",
-        owner: null,
-        callback: null,
-        createdAt: now,
-        expiresAt: null,
-      }),
+      meta: JSON.stringify(
+        transactionMeta({
+          id: v1Accepted,
+          xroadId: beforeXroadId,
+          service: "personLookup",
+          backend: "registry",
+          client: v1Client,
+          createdAt: now,
+        }),
+      ),
       state: "completed",
       delivery: "pending",
       updatedAt: String(now),
@@ -211,15 +198,11 @@ describe("an upgrade with version 1 messages waiting in the queues", function ()
     });
     await redis.pexpire(keys.tx(v1Accepted), 60_000);
     await redis.set(keys.dedupV1(v1Client, beforeXroadId), v1Accepted, "PX", 60_000);
-
-    sluice = await harness.spawn("all");
-  });
+  }
 
   after(async () => {
     await receiver?.close();
     await connection?.close().catch(() => undefined);
-    redis?.disconnect();
-    await harness.cleanup();
   });
 
   it("processes the waiting version 1 requests: the backend is called once for each", async () => {
@@ -239,7 +222,7 @@ describe("an upgrade with version 1 messages waiting in the queues", function ()
 
   it("answers a resubmission of a message 0.1.0 accepted as its duplicate (same id), not anew", async () => {
     const resubmit = () =>
-      call(`${sluice.url}/rest/personLookup`, {
+      call(`${roles.sluice.url}/rest/personLookup`, {
         client: "EE/BUSINESS/consumer/app",
         headers: { "X-Road-Id": beforeXroadId },
         body: JSON.stringify({ personCode: "37702211234" }),
@@ -311,7 +294,7 @@ describe("an upgrade with version 1 messages waiting in the queues", function ()
       20_000,
       "a later request completed",
     );
-    expect(sluice.child.exitCode).to.equal(null);
-    expect(sluice.stderr()).to.equal("");
+    expect(roles.sluice.child.exitCode).to.equal(null);
+    expect(roles.sluice.stderr()).to.equal("");
   });
 });
