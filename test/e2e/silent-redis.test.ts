@@ -9,11 +9,10 @@
 
 import { expect } from "chai";
 import { randomBytes, randomUUID } from "node:crypto";
-import Redis from "ioredis";
 import { childElements, directText, parseXml, type XmlElement } from "../../adapter/soap/safe-xml";
 import { redisKeys } from "../../shared/protocol/redis-keys";
 import { fixture, testQueryService } from "../fixtures/xroad-soap/outcomes";
-import { call, eventually, Harness, REDIS_URL, type SluiceProcess } from "../support/harness";
+import { call, eventually, Harness, REDIS_URL } from "../support/harness";
 import { proxyTo, viaProxy } from "../support/tcp-proxy";
 
 const CLIENT = "EE/GOV/70000001/case-app";
@@ -60,15 +59,10 @@ function childText(element: XmlElement, local: string): string | undefined {
 
 describe("a silent Redis (adapter's connection stalled, not closed)", function () {
   this.timeout(60_000);
-  const harness = new Harness();
   const proxy = proxyTo(REDIS_URL);
-  const keys = redisKeys(harness.prefix);
-  let adapter: SluiceProcess;
-  let redis: Redis;
-
-  before(async () => {
-    await harness.startSim({ latencyMs: 0 });
-    harness.writeConfig({
+  const harness = Harness.suite({
+    sim: { latencyMs: 0 },
+    config: {
       // Short, so the test does not wait long; the default is documented in configuration.md.
       redisCommandTimeout: "300ms",
       services: {
@@ -84,15 +78,20 @@ describe("a silent Redis (adapter's connection stalled, not closed)", function (
         allowPrivate: true,
         secret: `whsec_${randomBytes(32).toString("base64")}`,
       },
-    });
-    redis = new Redis(REDIS_URL);
-    // No worker for "held": its messages stay accepted, to be cancelled.
-    await harness.spawn("worker", {}, ["--backends", "sim"]);
-    await harness.spawn("response-worker");
-    adapter = await harness.spawn("adapter", {
-      REDIS_URL: viaProxy(REDIS_URL, await proxy.listen()),
-    });
+    },
+    roles: [
+      // No worker for "held": its messages stay accepted, to be cancelled.
+      { role: "worker", args: ["--backends", "sim"] },
+      "response-worker",
+      {
+        role: "adapter",
+        env: async () => ({ REDIS_URL: viaProxy(REDIS_URL, await proxy.listen()) }),
+      },
+    ],
   });
+  const { roles } = harness;
+  const keys = redisKeys(harness.prefix);
+  const redis = harness.redis();
   // Each test starts from a heartbeat that says Redis answers: one still silent from a test
   // before would refuse its set-up, or pass for the moment a test means to ask in.
   afterEach(async () => {
@@ -100,18 +99,14 @@ describe("a silent Redis (adapter's connection stalled, not closed)", function (
     proxy.heal();
     await readinessTurns(200, "the heartbeat to find Redis answering again");
   });
-  after(async () => {
-    await harness.cleanup();
-    await proxy.close();
-    redis.disconnect();
-  });
+  after(() => proxy.close());
 
   const submit = (service: string, xroadId: string) =>
-    call(`${adapter.url}/rest/${service}/orders`, {
+    call(`${roles.adapter.url}/rest/${service}/orders`, {
       body: JSON.stringify({ order: 1 }),
       headers: { "X-Road-Id": xroadId },
     });
-  const status = (id: string) => call(`${adapter.url}/messages/${id}`);
+  const status = (id: string) => call(`${roles.adapter.url}/messages/${id}`);
   const settled = (id: string) =>
     eventually(
       async () => {
@@ -121,7 +116,7 @@ describe("a silent Redis (adapter's connection stalled, not closed)", function (
       20_000,
       `message ${id} to complete`,
     );
-  const readiness = () => call(`${adapter.adminUrl}/readyz`, { client: null });
+  const readiness = () => call(`${roles.adapter.adminUrl}/readyz`, { client: null });
   /** Waits for /readyz to answer `status`: the heartbeat's word on Redis, as an operator sees it. */
   const readinessTurns = (status: 200 | 503, what: string) =>
     eventually(
@@ -188,7 +183,7 @@ describe("a silent Redis (adapter's connection stalled, not closed)", function (
     const id = accepted.json.id as string;
     const hubBody = (path: string) =>
       JSON.stringify({ callback: `https://127.0.0.1:9/events/${path}`, query: "" });
-    const registered = await call(`${adapter.url}/hub`, { body: hubBody("kept") });
+    const registered = await call(`${roles.adapter.url}/hub`, { body: hubBody("kept") });
     expect(registered.status, registered.text).to.equal(201);
     const hubId = registered.json.id as string;
     await confirmMarked(id);
@@ -205,17 +200,29 @@ describe("a silent Redis (adapter's connection stalled, not closed)", function (
       );
     };
     asSubmissions("status read", await status(id));
-    asSubmissions("status read (status service)", await call(`${adapter.url}/rest/messages/${id}`));
-    asSubmissions("cancel", await call(`${adapter.url}/messages/${id}`, { method: "DELETE" }));
+    asSubmissions(
+      "status read (status service)",
+      await call(`${roles.adapter.url}/rest/messages/${id}`),
+    );
+    asSubmissions(
+      "cancel",
+      await call(`${roles.adapter.url}/messages/${id}`, { method: "DELETE" }),
+    );
     asSubmissions(
       "cancel (status service)",
-      await call(`${adapter.url}/rest/messages/${id}`, { method: "DELETE" }),
+      await call(`${roles.adapter.url}/rest/messages/${id}`, { method: "DELETE" }),
     );
-    asSubmissions("hub registration", await call(`${adapter.url}/hub`, { body: hubBody("new") }));
-    asSubmissions("hub removal", await call(`${adapter.url}/hub/${hubId}`, { method: "DELETE" }));
+    asSubmissions(
+      "hub registration",
+      await call(`${roles.adapter.url}/hub`, { body: hubBody("new") }),
+    );
+    asSubmissions(
+      "hub removal",
+      await call(`${roles.adapter.url}/hub/${hubId}`, { method: "DELETE" }),
+    );
     // The operator's lookup and cancel of the message likewise (in the admin port's words).
     for (const method of ["GET", "DELETE"]) {
-      const operator = await call(`${adapter.adminUrl}/admin/messages/${id}`, {
+      const operator = await call(`${roles.adapter.adminUrl}/admin/messages/${id}`, {
         method,
         client: null,
         headers: harness.adminHeaders(),
@@ -232,17 +239,17 @@ describe("a silent Redis (adapter's connection stalled, not closed)", function (
 
     proxy.heal();
     const cancelled = await eventually(async () => {
-      const answer = await call(`${adapter.url}/messages/${id}`, { method: "DELETE" });
+      const answer = await call(`${roles.adapter.url}/messages/${id}`, { method: "DELETE" });
       return answer.status === 503 ? undefined : answer;
     });
     expect(cancelled.status, cancelled.text).to.equal(200);
     expect(cancelled.json).to.include({ id, state: "cancelled" });
-    const removed = await call(`${adapter.url}/hub/${hubId}`, { method: "DELETE" });
+    const removed = await call(`${roles.adapter.url}/hub/${hubId}`, { method: "DELETE" });
     expect(removed.status, removed.text).to.equal(204);
   });
 
   it("once the heartbeat finds Redis silent, a SOAP submission and the SOAP status operation get the Server.Unavailable fault at once, with nothing sent to Redis", async () => {
-    const accepted = await postSoap(adapter.url, soapQuery(randomUUID()));
+    const accepted = await postSoap(roles.adapter.url, soapQuery(randomUUID()));
     expect(accepted.status, accepted.text).to.equal(200);
     const id = childText(accepted.body, "id") as string;
     expect(id).to.be.a("string");
@@ -263,12 +270,12 @@ describe("a silent Redis (adapter's connection stalled, not closed)", function (
       expect(childText(detail, "retryAfter"), what).to.equal(retryAfter);
     };
     const xroadId = randomUUID();
-    storeUnavailable("SOAP submission", await postSoap(adapter.url, soapQuery(xroadId)));
+    storeUnavailable("SOAP submission", await postSoap(roles.adapter.url, soapQuery(xroadId)));
     expect(
       proxy.heldIncludes(xroadId),
       "a create sent to Redis for the refused SOAP submission",
     ).to.equal(false);
-    const statusQuery = () => postSoap(adapter.url, soapStatusQuery(randomUUID(), id));
+    const statusQuery = () => postSoap(roles.adapter.url, soapStatusQuery(randomUUID(), id));
     storeUnavailable("SOAP status operation", await statusQuery());
     expect(proxy.heldIncludes(id), "a read of the message sent to Redis").to.equal(false);
 
@@ -336,11 +343,11 @@ describe("a silent Redis (adapter's connection stalled, not closed)", function (
       const id = accepted.json.id as string;
 
       await fallSilent(id, noticed);
-      unavailable(await call(`${adapter.url}/messages/${id}`, { method: "DELETE" }));
+      unavailable(await call(`${roles.adapter.url}/messages/${id}`, { method: "DELETE" }));
       sentToRedis(id, noticed);
       proxy.heal();
       const cancelled = await eventually(async () => {
-        const answer = await call(`${adapter.url}/messages/${id}`, { method: "DELETE" });
+        const answer = await call(`${roles.adapter.url}/messages/${id}`, { method: "DELETE" });
         return answer.status === 503 ? undefined : answer;
       });
       expect(cancelled.status, cancelled.text).to.equal(200);
@@ -353,7 +360,7 @@ describe("a silent Redis (adapter's connection stalled, not closed)", function (
       expect(accepted.status).to.equal(202);
       const id = accepted.json.id as string;
       const operatorCancel = () =>
-        call(`${adapter.adminUrl}/admin/messages/${id}`, {
+        call(`${roles.adapter.adminUrl}/admin/messages/${id}`, {
           method: "DELETE",
           client: null,
           headers: harness.adminHeaders(),
@@ -402,10 +409,10 @@ describe("a silent Redis (adapter's connection stalled, not closed)", function (
     expect(accepted.status).to.equal(202);
     const id = accepted.json.id as string;
     const operator = (path: string) =>
-      call(`${adapter.adminUrl}${path}`, { client: null, headers: harness.adminHeaders() });
+      call(`${roles.adapter.adminUrl}${path}`, { client: null, headers: harness.adminHeaders() });
     const paths = [`/admin/messages/${id}`, "/admin/dead-letters?limit=5"];
     const refusedAs503 = async (path: string) => {
-      const logged = adapter.output.length;
+      const logged = roles.adapter.output.length;
       const refused = await operator(path);
       expect(refused.status, `${path}: ${refused.text}`).to.equal(503);
       expect(refused.json.type).to.equal("Unavailable");
@@ -414,7 +421,7 @@ describe("a silent Redis (adapter's connection stalled, not closed)", function (
       // One warning, no error and no stack. The line may reach the pipe after the answer; a
       // line logged before the warning (an error) would reach it before.
       const linesOf = () =>
-        adapter.output.slice(logged).filter((line) => line.includes(path.split("?")[0]));
+        roles.adapter.output.slice(logged).filter((line) => line.includes(path.split("?")[0]));
       const lines = await eventually(async () => (linesOf().length > 0 ? linesOf() : undefined));
       expect(lines, lines.join("\n")).to.have.length(1);
       expect(JSON.parse(lines[0])).to.include({ level: "warn", msg: "admin request unavailable" });
@@ -449,45 +456,46 @@ function stalledRole(
 ) {
   describe(`a silent Redis (a ${role.replace("-", " ")}'s connection stalled, not closed)`, function () {
     this.timeout(60_000);
-    const harness = new Harness();
     const proxy = proxyTo(REDIS_URL);
-    let adapter: SluiceProcess;
-    let stalled: SluiceProcess;
-
-    before(async () => {
-      await harness.startSim({ latencyMs: 0 });
-      harness.writeConfig({
+    const harness = Harness.suite({
+      sim: { latencyMs: 0 },
+      config: {
         redisCommandTimeout: "300ms",
         services: { order: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" } },
         backends: { sim: backend },
-      });
-      adapter = await harness.spawn("adapter");
-      await harness.spawn(role === "worker" ? "response-worker" : "worker");
-      stalled = await harness.spawn(role, {
-        REDIS_URL: viaProxy(REDIS_URL, await proxy.listen()),
-      });
+      },
+      roles: [
+        "adapter",
+        role === "worker" ? "response-worker" : "worker",
+        {
+          role,
+          as: "stalled",
+          env: async () => ({ REDIS_URL: viaProxy(REDIS_URL, await proxy.listen()) }),
+        },
+      ],
     });
+    const { roles } = harness;
     after(async () => {
       proxy.heal();
-      await harness.cleanup();
       await proxy.close();
     });
 
     it(test.title, async () => {
       proxy.stall();
-      const accepted = await call(`${adapter.url}/rest/order/orders`, { body: "{}" });
+      const accepted = await call(`${roles.adapter.url}/rest/order/orders`, { body: "{}" });
       expect(accepted.status).to.equal(202);
       const id = accepted.json.id as string;
       await eventually(
         async () =>
-          stalled.lines.some((line) => line.msg === "work interrupted; trying again") || undefined,
+          roles.stalled.lines.some((line) => line.msg === "work interrupted; trying again") ||
+          undefined,
         20_000,
         test.waited,
       );
       proxy.heal();
       await eventually(
         async () => {
-          const answer = await call(`${adapter.url}/messages/${id}`);
+          const answer = await call(`${roles.adapter.url}/messages/${id}`);
           return answer.json.state === "completed" || undefined;
         },
         40_000,
