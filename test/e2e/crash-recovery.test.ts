@@ -2,29 +2,26 @@
 // flight is replaced, and every accepted message still reaches exactly one outcome.
 
 import { expect } from "chai";
-import { call, eventually, Harness, type SluiceProcess } from "../support/harness";
+import { call, eventually, Harness } from "../support/harness";
 
 describe("worker crash with messages queued", function () {
   this.timeout(60_000);
-  const harness = new Harness();
-  let adapter: SluiceProcess;
-
-  before(async () => {
-    await harness.startSim({ latencyMs: 150 });
-    harness.writeConfig({
+  const harness = Harness.suite({
+    sim: { latencyMs: 150 },
+    config: {
       services: { file: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" } },
       backends: { sim: { translator: "rest-json", maxInFlight: 2, timeout: "2s" } },
-    });
-    await harness.spawn("response-worker");
-    adapter = await harness.spawn("adapter");
+    },
+    roles: ["response-worker", "adapter"],
   });
-
-  after(() => harness.cleanup());
+  const { roles } = harness;
 
   it("every accepted message completes exactly once after SIGKILL and restart of the worker", async () => {
     const ids: string[] = [];
     for (let i = 0; i < 30; i++) {
-      const answer = await call(`${adapter.url}/rest/file`, { body: JSON.stringify({ n: i }) });
+      const answer = await call(`${roles.adapter.url}/rest/file`, {
+        body: JSON.stringify({ n: i }),
+      });
       expect(answer.status).to.equal(202);
       ids.push(answer.json.id);
     }
@@ -41,7 +38,9 @@ describe("worker crash with messages queued", function () {
     await harness.spawn("worker");
     const states = await eventually(
       async () => {
-        const docs = await Promise.all(ids.map((id) => call(`${adapter.url}/messages/${id}`)));
+        const docs = await Promise.all(
+          ids.map((id) => call(`${roles.adapter.url}/messages/${id}`)),
+        );
         return docs.every((d) => d.json.state === "completed") ? docs : undefined;
       },
       40_000,
