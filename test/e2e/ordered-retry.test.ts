@@ -2,16 +2,13 @@
 // again in place, and the messages behind it wait instead of overtaking it.
 
 import { expect } from "chai";
-import { call, eventually, Harness, type SluiceProcess } from "../support/harness";
+import { call, eventually, Harness } from "../support/harness";
 
 describe("ordered backend with a transient failure", function () {
   this.timeout(40_000);
-  const harness = new Harness();
-  let sluice: SluiceProcess;
-
-  before(async () => {
-    await harness.startSim({ latencyMs: 20 });
-    harness.writeConfig({
+  const harness = Harness.suite({
+    sim: { latencyMs: 20 },
+    config: {
       services: { book: { protocols: ["rest"], reply: { mode: "ack" }, backend: "ledger" } },
       backends: {
         ledger: {
@@ -20,11 +17,10 @@ describe("ordered backend with a transient failure", function () {
           retry: { attempts: 3, backoff: ["500ms"] },
         },
       },
-    });
-    sluice = await harness.spawn("all");
+    },
+    roles: [{ role: "all", as: "sluice" }],
   });
-
-  after(() => harness.cleanup());
+  const { roles } = harness;
 
   it("calls the backend in arrival order, the failed message first again", async () => {
     await harness.sim.update({ paused: true });
@@ -32,7 +28,7 @@ describe("ordered backend with a transient failure", function () {
     for (let i = 0; i < 4; i++) {
       // The first message fails once at the backend, then succeeds.
       const query = i === 0 ? "?sim-fail-times=1" : "";
-      const answer = await call(`${sluice.url}/rest/book${query}`, {
+      const answer = await call(`${roles.sluice.url}/rest/book${query}`, {
         body: JSON.stringify({ n: i }),
       });
       expect(answer.status).to.equal(202);
@@ -41,7 +37,7 @@ describe("ordered backend with a transient failure", function () {
     await harness.sim.update({ paused: false });
     await eventually(
       async () => {
-        const docs = await Promise.all(ids.map((id) => call(`${sluice.url}/messages/${id}`)));
+        const docs = await Promise.all(ids.map((id) => call(`${roles.sluice.url}/messages/${id}`)));
         return docs.every((d) => d.json.state === "completed") ? true : undefined;
       },
       20_000,
