@@ -4,17 +4,14 @@
 // as it came.
 
 import { expect } from "chai";
-import { call, eventually, Harness, type SluiceProcess } from "../support/harness";
+import { call, eventually, Harness } from "../support/harness";
 
 describe("expiry of a message handed back after a call", function () {
   this.timeout(60_000);
-  const harness = new Harness();
-  let adapter: SluiceProcess;
-
-  before(async () => {
+  const harness = Harness.suite({
     // Every call fails after the backend received it (500).
-    await harness.startSim({ errorRate: 1 });
-    harness.writeConfig({
+    sim: { errorRate: 1 },
+    config: {
       services: {
         book: {
           protocols: ["rest"],
@@ -30,16 +27,14 @@ describe("expiry of a message handed back after a call", function () {
           retry: { attempts: 3, backoff: ["8s"] },
         },
       },
-    });
-    adapter = await harness.spawn("adapter");
-    await harness.spawn("response-worker");
+    },
+    roles: ["adapter", "response-worker"],
   });
-
-  after(() => harness.cleanup());
+  const { roles } = harness;
 
   it("ends failed, not expired, once its expireAfter passed", async () => {
     const worker = await harness.spawn("worker");
-    const answer = await call(`${adapter.url}/rest/book`, { body: "{}" });
+    const answer = await call(`${roles.adapter.url}/rest/book`, { body: "{}" });
     expect(answer.status).to.equal(202);
     const id = answer.json.id as string;
     // Called once; the worker now waits in place for the retry, holding the message.
@@ -54,7 +49,7 @@ describe("expiry of a message handed back after a call", function () {
     await harness.spawn("worker");
     const status = await eventually(
       async () => {
-        const s = await call(`${adapter.url}/messages/${id}`);
+        const s = await call(`${roles.adapter.url}/messages/${id}`);
         return s.json.state === "failed" || s.json.state === "expired" ? s : undefined;
       },
       30_000,
