@@ -3,35 +3,31 @@
 
 import http from "node:http";
 import { expect } from "chai";
-import { call, eventually, Harness, type SluiceProcess } from "../support/harness";
+import { call, eventually, Harness } from "../support/harness";
 
 describe("sync callers that hang up", function () {
   this.timeout(40_000);
-  const harness = new Harness();
-  let sluice: SluiceProcess;
-
-  before(async () => {
-    await harness.startSim({ latencyMs: 20_000 });
-    harness.writeConfig({
+  const harness = Harness.suite({
+    sim: { latencyMs: 20_000 },
+    config: {
       adapter: { port: 0, maxSyncWaiters: 5 },
       services: {
         slow: { protocols: ["rest"], reply: { mode: "sync", wait: "30s" }, backend: "sim" },
       },
       backends: { sim: { translator: "rest-json", maxInFlight: 20, timeout: "30s" } },
-    });
-    sluice = await harness.spawn("all");
+    },
+    roles: [{ role: "all", as: "sluice" }],
   });
-
-  after(() => harness.cleanup());
+  const { roles } = harness;
 
   async function waiters(): Promise<number> {
-    const text = await (await fetch(`${sluice.adminUrl}/metrics`)).text();
+    const text = await (await fetch(`${roles.sluice.adminUrl}/metrics`)).text();
     return Number(/^sluice_sync_waiters (\d+)/m.exec(text)?.[1] ?? -1);
   }
 
   it("releases the slot when the connection closes", async () => {
     const requests = Array.from({ length: 5 }, () => {
-      const req = http.request(`${sluice.url}/rest/slow`, {
+      const req = http.request(`${roles.sluice.url}/rest/slow`, {
         method: "POST",
         headers: { "X-Road-Client": "EE/GOV/1/app", "Content-Type": "application/json" },
       });
@@ -44,12 +40,12 @@ describe("sync callers that hang up", function () {
       10_000,
       "five waiters",
     );
-    const full = await call(`${sluice.url}/rest/slow`, { body: "{}" });
+    const full = await call(`${roles.sluice.url}/rest/slow`, { body: "{}" });
     expect(full.status).to.equal(503);
     expect(full.json.type).to.equal("Busy");
     for (const req of requests) req.destroy();
     await eventually(async () => ((await waiters()) === 0 ? true : undefined), 5_000, "no waiters");
-    const again = await call(`${sluice.url}/rest/slow`, {
+    const again = await call(`${roles.sluice.url}/rest/slow`, {
       body: "{}",
       headers: { Prefer: "wait=1" },
     });
