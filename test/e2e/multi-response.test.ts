@@ -6,7 +6,7 @@ import { expect } from "chai";
 import { randomBytes } from "node:crypto";
 import { verifyWebhook } from "../../response-worker/webhook-signature";
 import { CallbackReceiver, type ReceivedCall } from "../integration/callback-receiver";
-import { call, eventually, Harness, type SluiceProcess } from "../support/harness";
+import { call, eventually, Harness } from "../support/harness";
 
 const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
 const ALICE = "EE/GOV/70000001/alice";
@@ -38,44 +38,42 @@ const partOf = (response: StatusResponse): number => response.body.part;
 
 describe("several responses per request end to end (adapter, worker, response worker)", function () {
   this.timeout(40_000);
-  const harness = new Harness();
   let receiver: CallbackReceiver;
-  let adapter: SluiceProcess;
+  const harness = Harness.suite({
+    sim: { latencyMs: 20 },
+    config: async () => {
+      receiver = await CallbackReceiver.start({ tls: false });
+      return {
+        services: {
+          lookup: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" },
+          notify: { protocols: ["rest"], reply: { mode: "callback" }, backend: "sim" },
+          ask: { protocols: ["rest"], reply: { mode: "sync", wait: "10s" }, backend: "sim" },
+        },
+        backends: { sim: { translator: "rest-json", retry: { attempts: 2, backoff: ["1s"] } } },
+        callbacks: receiver.loopbackCallbacks(SECRET),
+      };
+    },
+    roles: ["response-worker", "worker", "adapter"],
+  });
+  const { roles } = harness;
 
   before(async () => {
-    receiver = await CallbackReceiver.start({ tls: false });
-    await harness.startSim({ latencyMs: 20 });
-    harness.writeConfig({
-      services: {
-        lookup: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" },
-        notify: { protocols: ["rest"], reply: { mode: "callback" }, backend: "sim" },
-        ask: { protocols: ["rest"], reply: { mode: "sync", wait: "10s" }, backend: "sim" },
-      },
-      backends: { sim: { translator: "rest-json", retry: { attempts: 2, backoff: ["1s"] } } },
-      callbacks: receiver.loopbackCallbacks(SECRET),
-    });
-    await harness.spawn("response-worker");
-    await harness.spawn("worker");
-    adapter = await harness.spawn("adapter");
-    const listener = await call(`${adapter.url}/hub`, {
+    const listener = await call(`${roles.adapter.url}/hub`, {
       client: ALICE,
       body: JSON.stringify({ callback: receiver.url("/events/alice") }),
     });
     expect(listener.status).to.equal(201);
   });
-  after(async () => {
-    await receiver.close();
-    await harness.cleanup();
-  });
+  after(() => receiver?.close());
 
   const send = (service: string, headers: Record<string, string> = {}, responses = 3) =>
-    call(`${adapter.url}/rest/${service}?sim-responses=${responses}`, {
+    call(`${roles.adapter.url}/rest/${service}?sim-responses=${responses}`, {
       body: JSON.stringify({ case: 1 }),
       client: ALICE,
       headers,
     });
   const status = async (id: string): Promise<StatusDocument> =>
-    (await call(`${adapter.url}/messages/${id}`, { client: ALICE })).json as StatusDocument;
+    (await call(`${roles.adapter.url}/messages/${id}`, { client: ALICE })).json as StatusDocument;
   const completed = (id: string) =>
     eventually(
       async () => {
@@ -237,7 +235,7 @@ describe("several responses per request end to end (adapter, worker, response wo
     await eventually(async () => ((await status(id)).delivery === "delivered" ? true : undefined));
 
     // A resubmission of the finished message answers the same response, not the first.
-    const again = await call(`${adapter.url}/rest/ask?sim-responses=3`, {
+    const again = await call(`${roles.adapter.url}/rest/ask?sim-responses=3`, {
       body: JSON.stringify({ case: 1 }),
       client: ALICE,
       headers: { "X-Road-Id": answer.headers.get("x-road-id")! },
