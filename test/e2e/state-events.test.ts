@@ -6,7 +6,7 @@ import { expect } from "chai";
 import { randomBytes } from "node:crypto";
 import { verifyWebhook } from "../../response-worker/webhook-signature";
 import { CallbackReceiver, type ReceivedCall } from "../integration/callback-receiver";
-import { call, eventually, Harness, type SluiceProcess } from "../support/harness";
+import { call, eventually, Harness } from "../support/harness";
 
 const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
 const ALICE = "EE/GOV/70000001/alice";
@@ -21,44 +21,46 @@ interface EventBody {
 
 describe("state-change events end to end (adapter, worker, response worker)", function () {
   this.timeout(40_000);
-  const harness = new Harness();
   let receiver: CallbackReceiver;
-  let adapter: SluiceProcess;
+  const harness = Harness.suite({
+    sim: { latencyMs: 50 },
+    config: async () => {
+      receiver = await CallbackReceiver.start({ tls: false });
+      return {
+        services: {
+          lookup: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" },
+          notify: { protocols: ["rest"], reply: { mode: "callback" }, backend: "sim" },
+        },
+        backends: { sim: { translator: "rest-json", retry: { attempts: 2, backoff: ["1s"] } } },
+        callbacks: receiver.loopbackCallbacks(SECRET),
+      };
+    },
+    roles: ["response-worker", "worker", "adapter"],
+  });
+  const { roles } = harness;
 
   before(async () => {
-    receiver = await CallbackReceiver.start({ tls: false });
-    await harness.startSim({ latencyMs: 50 });
-    harness.writeConfig({
-      services: {
-        lookup: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" },
-        notify: { protocols: ["rest"], reply: { mode: "callback" }, backend: "sim" },
-      },
-      backends: { sim: { translator: "rest-json", retry: { attempts: 2, backoff: ["1s"] } } },
-      callbacks: receiver.loopbackCallbacks(SECRET),
-    });
-    await harness.spawn("response-worker");
-    await harness.spawn("worker");
-    adapter = await harness.spawn("adapter");
     const listeners: Array<[string, string, string]> = [
       [ALICE, "alice", ""],
       [BOB, "bob", ""],
       [ALICE, "alice-processing", "state=processing"],
     ];
     for (const [client, path, query] of listeners) {
-      const answer = await call(`${adapter.url}/hub`, {
+      const answer = await call(`${roles.adapter.url}/hub`, {
         client,
         body: JSON.stringify({ callback: receiver.url(`/events/${path}`), query }),
       });
       expect(answer.status).to.equal(201);
     }
   });
-  after(async () => {
-    await receiver.close();
-    await harness.cleanup();
-  });
+  after(() => receiver?.close());
 
   const send = async (client: string, service = "lookup", headers: Record<string, string> = {}) => {
-    const answer = await call(`${adapter.url}/rest/${service}`, { body: "{}", client, headers });
+    const answer = await call(`${roles.adapter.url}/rest/${service}`, {
+      body: "{}",
+      client,
+      headers,
+    });
     expect(answer.status).to.equal(202);
     return answer.json.id as string;
   };
