@@ -7,7 +7,7 @@ import { expect } from "chai";
 import { randomBytes } from "node:crypto";
 import { verifyWebhook } from "../../response-worker/webhook-signature";
 import { CallbackReceiver, type ReceivedCall } from "../integration/callback-receiver";
-import { call, eventually, Harness, type SluiceProcess } from "../support/harness";
+import { call, eventually, Harness } from "../support/harness";
 
 const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
 const ALICE = "EE/GOV/70000001/alice";
@@ -15,43 +15,43 @@ const BOB = "EE/COM/70000002/bob";
 
 describe("cancel end to end (adapter, response worker, then a worker)", function () {
   this.timeout(40_000);
-  const harness = new Harness();
   let receiver: CallbackReceiver;
-  let adapter: SluiceProcess;
+  const harness = Harness.suite({
+    sim: { latencyMs: 20 },
+    config: async () => {
+      receiver = await CallbackReceiver.start({ tls: false });
+      return {
+        services: {
+          notify: { protocols: ["rest"], reply: { mode: "callback" }, backend: "sim" },
+          lookup: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" },
+        },
+        backends: { sim: { translator: "rest-json", retry: { attempts: 2, backoff: ["1s"] } } },
+        callbacks: receiver.loopbackCallbacks(SECRET),
+      };
+    },
+    roles: ["response-worker", "adapter"],
+  });
+  const { roles } = harness;
   let cancelledId = "";
 
   before(async () => {
-    receiver = await CallbackReceiver.start({ tls: false });
-    await harness.startSim({ latencyMs: 20 });
-    harness.writeConfig({
-      services: {
-        notify: { protocols: ["rest"], reply: { mode: "callback" }, backend: "sim" },
-        lookup: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" },
-      },
-      backends: { sim: { translator: "rest-json", retry: { attempts: 2, backoff: ["1s"] } } },
-      callbacks: receiver.loopbackCallbacks(SECRET),
-    });
-    await harness.spawn("response-worker");
-    adapter = await harness.spawn("adapter");
     for (const [client, path] of [
       [ALICE, "alice"],
       [BOB, "bob"],
     ]) {
-      const answer = await call(`${adapter.url}/hub`, {
+      const answer = await call(`${roles.adapter.url}/hub`, {
         client,
         body: JSON.stringify({ callback: receiver.url(`/events/${path}`) }),
       });
       expect(answer.status).to.equal(201);
     }
   });
-  after(async () => {
-    await receiver.close();
-    await harness.cleanup();
-  });
+  after(() => receiver?.close());
 
-  const status = (id: string, client = ALICE) => call(`${adapter.url}/messages/${id}`, { client });
+  const status = (id: string, client = ALICE) =>
+    call(`${roles.adapter.url}/messages/${id}`, { client });
   const cancel = (id: string, client = ALICE) =>
-    call(`${adapter.url}/messages/${id}`, { method: "DELETE", client });
+    call(`${roles.adapter.url}/messages/${id}`, { method: "DELETE", client });
   const stateOf = async (id: string) => (await status(id)).json.state as string;
   const eventsAt = (path: string, id: string): ReceivedCall[] =>
     receiver.calls.filter(
@@ -60,7 +60,7 @@ describe("cancel end to end (adapter, response worker, then a worker)", function
   const callbacksFor = (id: string) => receiver.calls.filter((c) => c.path === `/hooks/${id}`);
 
   it("cancels a message no worker has taken: 200 with the cancelled status document", async () => {
-    const submitted = await call(`${adapter.url}/rest/notify`, {
+    const submitted = await call(`${roles.adapter.url}/rest/notify`, {
       client: ALICE,
       body: JSON.stringify({ case: 7 }),
       headers: { Prefer: "respond-async", "X-Callback-Url": receiver.url("/hooks/cancelled") },
@@ -83,7 +83,7 @@ describe("cancel end to end (adapter, response worker, then a worker)", function
     // on either path (CONTRACT §8), not a conflict with itself.
     for (const again of [
       await cancel(cancelledId),
-      await call(`${adapter.url}/rest/messages/${cancelledId}`, {
+      await call(`${roles.adapter.url}/rest/messages/${cancelledId}`, {
         method: "DELETE",
         client: ALICE,
       }),
@@ -98,10 +98,10 @@ describe("cancel end to end (adapter, response worker, then a worker)", function
   });
 
   it("a message the operator cancelled is a conflict to its client, first time or not", async () => {
-    const submitted = await call(`${adapter.url}/rest/lookup`, { client: ALICE, body: "{}" });
+    const submitted = await call(`${roles.adapter.url}/rest/lookup`, { client: ALICE, body: "{}" });
     expect(submitted.status).to.equal(202);
     const id = submitted.json.id as string;
-    const operator = await fetch(`${adapter.adminUrl}/admin/messages/${id}`, {
+    const operator = await fetch(`${roles.adapter.adminUrl}/admin/messages/${id}`, {
       method: "DELETE",
       headers: harness.adminHeaders(),
     });
@@ -117,7 +117,7 @@ describe("cancel end to end (adapter, response worker, then a worker)", function
   it("never sends it to the backend once a worker starts, and the state stays cancelled", async () => {
     await harness.spawn("worker");
     // The queue is first in, first out: once a later message is done, the worker is past it.
-    const later = await call(`${adapter.url}/rest/lookup`, { client: ALICE, body: "{}" });
+    const later = await call(`${roles.adapter.url}/rest/lookup`, { client: ALICE, body: "{}" });
     expect(later.status).to.equal(202);
     await eventually(async () => (await stateOf(later.json.id)) === "completed" || undefined);
     expect(harness.sim.stats({ id: later.json.id }).calls).to.have.length(1);
@@ -173,7 +173,10 @@ describe("cancel end to end (adapter, response worker, then a worker)", function
   it("refuses to cancel a message the backend is working on, or has answered: 409", async () => {
     harness.sim.update({ latencyMs: 1_500 });
     try {
-      const submitted = await call(`${adapter.url}/rest/lookup`, { client: ALICE, body: "{}" });
+      const submitted = await call(`${roles.adapter.url}/rest/lookup`, {
+        client: ALICE,
+        body: "{}",
+      });
       const id = submitted.json.id as string;
       await eventually(async () => (await stateOf(id)) === "processing" || undefined);
       const during = await cancel(id);
@@ -194,39 +197,38 @@ describe("cancel end to end (adapter, response worker, then a worker)", function
 
 describe("cancel of a message whose earlier call failed", function () {
   this.timeout(40_000);
-  const harness = new Harness();
-  let adapter: SluiceProcess;
-
-  before(async () => {
+  const harness = Harness.suite({
     // Every call fails (500) after the backend received it; the retry waits long enough to
     // cancel meanwhile.
-    await harness.startSim({ errorRate: 1 });
-    harness.writeConfig({
+    sim: { errorRate: 1 },
+    config: {
       services: { lookup: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" } },
       backends: { sim: { translator: "rest-json", retry: { attempts: 3, backoff: ["30s"] } } },
-    });
-    adapter = await harness.spawn("adapter");
-    await harness.spawn("worker");
+    },
+    roles: ["adapter", "worker"],
   });
-  after(() => harness.cleanup());
+  const { roles } = harness;
 
   it("is refused (409): the backend has seen it, so it cannot be withdrawn unsent", async () => {
-    const submitted = await call(`${adapter.url}/rest/lookup`, { client: ALICE, body: "{}" });
+    const submitted = await call(`${roles.adapter.url}/rest/lookup`, { client: ALICE, body: "{}" });
     expect(submitted.status).to.equal(202);
     const id = submitted.json.id as string;
     // Back to `accepted` in the retry delay queue, after one call the backend received.
     await eventually(async () => {
-      const s = await call(`${adapter.url}/messages/${id}`, { client: ALICE });
+      const s = await call(`${roles.adapter.url}/messages/${id}`, { client: ALICE });
       const handedBack = s.json.history?.filter((h: { state: string }) => h.state === "accepted");
       return s.json.state === "accepted" && handedBack?.length === 2 ? true : undefined;
     });
     expect(harness.sim.stats({ id }).calls).to.have.length(1);
 
-    const answer = await call(`${adapter.url}/messages/${id}`, { method: "DELETE", client: ALICE });
+    const answer = await call(`${roles.adapter.url}/messages/${id}`, {
+      method: "DELETE",
+      client: ALICE,
+    });
     expect(answer.status).to.equal(409);
     expect(answer.json.type).to.equal("Conflict");
     expect(answer.json.message).to.match(/sent to the backend before/);
-    const after = await call(`${adapter.url}/messages/${id}`, { client: ALICE });
+    const after = await call(`${roles.adapter.url}/messages/${id}`, { client: ALICE });
     expect(after.json.state).to.equal("accepted");
   });
 });
