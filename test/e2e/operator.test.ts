@@ -7,25 +7,16 @@ import { execFile, spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import path from "node:path";
 import { expect } from "chai";
-import {
-  call,
-  eventually,
-  Harness,
-  type SluiceProcess,
-  type CallOptions,
-} from "../support/harness";
+import { call, eventually, Harness, type CallOptions } from "../support/harness";
 
 const CLIENT = "EE/GOV/70000001/case-app";
 const BIN = path.resolve(__dirname, "..", "..", "..", "bin", "sluice.js");
 
 describe("operator controls (admin token, dead letters, replay, lookup)", function () {
   this.timeout(60_000);
-  const harness = new Harness();
-  let sluice: SluiceProcess;
-
-  before(async () => {
-    await harness.startSim({ latencyMs: 0 });
-    harness.writeConfig({
+  const harness = Harness.suite({
+    sim: { latencyMs: 0 },
+    config: {
       services: {
         orders: { protocols: ["rest"], reply: { mode: "ack" }, backend: "flaky" },
         parked: { protocols: ["rest"], reply: { mode: "ack" }, backend: "held" },
@@ -37,21 +28,22 @@ describe("operator controls (admin token, dead letters, replay, lookup)", functi
         held: {},
         stopped: {},
       },
-    });
-    sluice = await harness.spawn("all");
+    },
+    roles: [{ role: "all", as: "sluice" }],
   });
-  after(() => harness.cleanup());
+  const { roles } = harness;
 
-  const admin = (route: string, options?: CallOptions) => harness.admin(sluice, route, options);
+  const admin = (route: string, options?: CallOptions) =>
+    harness.admin(roles.sluice, route, options);
   const submit = async (service: string, xroadId = randomUUID()) => {
-    const answer = await call(`${sluice.url}/rest/${service}/orders`, {
+    const answer = await call(`${roles.sluice.url}/rest/${service}/orders`, {
       body: JSON.stringify({ order: 1 }),
       headers: { "X-Road-Id": xroadId },
     });
     expect(answer.status).to.equal(202);
     return answer.json.id as string;
   };
-  const status = (id: string) => call(`${sluice.url}/messages/${id}`);
+  const status = (id: string) => call(`${roles.sluice.url}/messages/${id}`);
   const sluiceCli = (args: string[]) =>
     spawnSync(process.execPath, [BIN, ...args, "--config", harness.configFile], {
       env: { ...process.env, LOG_LEVEL: "warn" },
@@ -85,33 +77,34 @@ describe("operator controls (admin token, dead letters, replay, lookup)", functi
 
   describe("the admin port", () => {
     it("binds to loopback unless configured otherwise", () => {
-      const listening = sluice.lines.find((line) => line.msg === "admin port listening");
+      const listening = roles.sluice.lines.find((line) => line.msg === "admin port listening");
       expect(listening).to.include({ adminHost: "127.0.0.1" });
     });
 
     it("refuses operator endpoints without the token or with a wrong one (401), keeps metrics and health open", async () => {
       for (const path of ["/admin/status", "/admin/dead-letters", "/", "/admin/messages/x"]) {
-        const none = await call(`${sluice.adminUrl}${path}`, { client: null });
+        const none = await call(`${roles.sluice.adminUrl}${path}`, { client: null });
         expect(none.status, path).to.equal(401);
-        const wrong = await call(`${sluice.adminUrl}${path}`, {
+        const wrong = await call(`${roles.sluice.adminUrl}${path}`, {
           client: null,
           headers: { authorization: `Bearer ${harness.adminToken}x` },
         });
         expect(wrong.status, path).to.equal(401);
       }
-      const pause = await call(`${sluice.adminUrl}/admin/backends/held/pause`, {
+      const pause = await call(`${roles.sluice.adminUrl}/admin/backends/held/pause`, {
         method: "POST",
         client: null,
       });
       expect(pause.status).to.equal(401);
       expect(pause.headers.get("www-authenticate")).to.match(/^Bearer/);
       for (const path of ["/metrics", "/healthz", "/readyz"]) {
-        expect((await call(`${sluice.adminUrl}${path}`, { client: null })).status, path).to.equal(
-          200,
-        );
+        expect(
+          (await call(`${roles.sluice.adminUrl}${path}`, { client: null })).status,
+          path,
+        ).to.equal(200);
       }
       expect((await admin("/admin/status")).status).to.equal(200);
-      const never = JSON.stringify(sluice.lines);
+      const never = JSON.stringify(roles.sluice.lines);
       expect(never).to.not.include(harness.adminToken);
     });
   });
@@ -300,7 +293,7 @@ describe("operator controls (admin token, dead letters, replay, lookup)", functi
       // A message its client cancelled is not the operator's cancel: that stays a conflict.
       const byClient = await submit("parked");
       expect(
-        (await call(`${sluice.url}/messages/${byClient}`, { method: "DELETE" })).status,
+        (await call(`${roles.sluice.url}/messages/${byClient}`, { method: "DELETE" })).status,
       ).to.equal(200);
       const refused = await admin(`/admin/messages/${byClient}`, { method: "DELETE" });
       expect(refused.status).to.equal(409);
@@ -334,7 +327,7 @@ describe("operator controls (admin token, dead letters, replay, lookup)", functi
       // Cancelled by its client: the operator's cancel is refused, exit 1 with the reason.
       const byClient = await submit("frozen");
       expect(
-        (await call(`${sluice.url}/messages/${byClient}`, { method: "DELETE" })).status,
+        (await call(`${roles.sluice.url}/messages/${byClient}`, { method: "DELETE" })).status,
       ).to.equal(200);
       const refused = await sluiceCliLater(["messages", "cancel", byClient]);
       expect(refused.status).to.equal(1);
