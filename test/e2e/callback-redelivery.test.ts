@@ -9,13 +9,7 @@ import path from "node:path";
 import { expect } from "chai";
 import { verifyWebhook } from "../../response-worker/webhook-signature";
 import { CallbackReceiver } from "../integration/callback-receiver";
-import {
-  call,
-  eventually,
-  Harness,
-  type SluiceProcess,
-  type CallOptions,
-} from "../support/harness";
+import { call, eventually, Harness, type CallOptions } from "../support/harness";
 
 const CLIENT = "EE/GOV/70000001/case-app";
 const BIN = path.resolve(__dirname, "..", "..", "..", "bin", "sluice.js");
@@ -23,27 +17,25 @@ const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
 
 describe("dead callbacks redelivered by the operator (admin port and CLI)", function () {
   this.timeout(60_000);
-  const harness = new Harness();
   let receiver: CallbackReceiver;
-  let sluice: SluiceProcess;
-
-  before(async () => {
-    receiver = await CallbackReceiver.start({ tls: false });
-    await harness.startSim({ latencyMs: 0 });
-    harness.writeConfig({
-      services: { notify: { protocols: ["rest"], reply: { mode: "callback" }, backend: "sim" } },
-      backends: { sim: {} },
-      callbacks: receiver.loopbackCallbacks(SECRET),
-    });
-    sluice = await harness.spawn("all");
+  const harness = Harness.suite({
+    sim: { latencyMs: 0 },
+    config: async () => {
+      receiver = await CallbackReceiver.start({ tls: false });
+      return {
+        services: { notify: { protocols: ["rest"], reply: { mode: "callback" }, backend: "sim" } },
+        backends: { sim: {} },
+        callbacks: receiver.loopbackCallbacks(SECRET),
+      };
+    },
+    roles: [{ role: "all", as: "sluice" }],
   });
-  after(async () => {
-    await harness.cleanup();
-    await receiver.close();
-  });
+  const { roles } = harness;
+  after(() => receiver?.close());
 
-  const admin = (route: string, options?: CallOptions) => harness.admin(sluice, route, options);
-  const status = (id: string) => call(`${sluice.url}/messages/${id}`, { client: CLIENT });
+  const admin = (route: string, options?: CallOptions) =>
+    harness.admin(roles.sluice, route, options);
+  const status = (id: string) => call(`${roles.sluice.url}/messages/${id}`, { client: CLIENT });
   const sluiceCli = (args: string[]) =>
     new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
       execFile(
@@ -67,7 +59,7 @@ describe("dead callbacks redelivered by the operator (admin port and CLI)", func
   /** A callback-mode message whose final callback dies at a receiver answering 500. */
   async function deadCallback(hookPath: string): Promise<string> {
     receiver.respond = (c) => (c.path === hookPath ? { status: 500 } : { status: 204 });
-    const answer = await call(`${sluice.url}/rest/notify`, {
+    const answer = await call(`${roles.sluice.url}/rest/notify`, {
       body: JSON.stringify({ case: 7 }),
       client: CLIENT,
       headers: { Prefer: "respond-async", "X-Callback-Url": receiver.url(hookPath) },
@@ -102,7 +94,7 @@ describe("dead callbacks redelivered by the operator (admin port and CLI)", func
     const byReason = await admin("/admin/dead-callbacks?reason=gone");
     expect(byReason.json.deadCallbacks.map((e: { id: string }) => e.id)).to.not.include(id);
     // Behind the token like every operator endpoint.
-    const anonymous = await call(`${sluice.adminUrl}/admin/dead-callbacks`, { client: null });
+    const anonymous = await call(`${roles.sluice.adminUrl}/admin/dead-callbacks`, { client: null });
     expect(anonymous.status).to.equal(401);
     const cli = await sluiceCli(["dead-callbacks", "list", "--json"]);
     expect(cli.status, cli.stderr).to.equal(0);
