@@ -39,18 +39,26 @@ function connectionListed(raw: string[]): Set<string> {
 }
 
 /**
- * The end-to-end headers of a message as a list of name/value pairs, in order, repeated ones
- * kept apart: everything but hop-by-hop, host-leaking and X-Road's own headers.
+ * `raw`'s headers as a list of name/value pairs, in order, repeated ones kept apart: all but
+ * the hop-by-hop and host-leaking ones and those named in `dropped`.
  */
-export function passThroughHeaders(raw: string[]): HeaderList {
+function keptHeaders(raw: string[], dropped: ReadonlySet<string>): HeaderList {
   const listed = connectionListed(raw);
   const kept: HeaderList = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i].toLowerCase();
-    if (FILTERED.has(name) || XROAD_OWN.has(name) || listed.has(name)) continue;
+    if (FILTERED.has(name) || dropped.has(name) || listed.has(name)) continue;
     kept.push([raw[i], raw[i + 1]]);
   }
   return kept;
+}
+
+/**
+ * The end-to-end headers of a message as a list of name/value pairs, in order, repeated ones
+ * kept apart: everything but hop-by-hop, host-leaking and X-Road's own headers.
+ */
+export function passThroughHeaders(raw: string[]): HeaderList {
+  return keptHeaders(raw, XROAD_OWN);
 }
 
 /** X-Road's own headers a caller may not set: the security server makes them for each call. */
@@ -62,14 +70,7 @@ const PER_CALL = new Set(["x-road-request-id", "x-road-request-hash"]);
  * headers pass as written (RestRequest), a repeated `X-Road-Client` included.
  */
 export function callerHeaders(raw: string[]): HeaderList {
-  const listed = connectionListed(raw);
-  const kept: HeaderList = [];
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i].toLowerCase();
-    if (FILTERED.has(name) || PER_CALL.has(name) || listed.has(name)) continue;
-    kept.push([raw[i], raw[i + 1]]);
-  }
-  return kept;
+  return keptHeaders(raw, PER_CALL);
 }
 
 /** The last value of a header that may be repeated (PR-REST §4.3: the last X-Road-Client counts). */
