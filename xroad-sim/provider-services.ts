@@ -3,6 +3,7 @@
 // client of this security server at all.
 
 import type { CompiledService, ServiceType } from "./sim-options";
+import { XroadError } from "./xroad-errors";
 
 export interface ServiceIdFields {
   xRoadInstance: string;
@@ -49,8 +50,18 @@ export function servicesOf(
  * Whether the security server has the provider as a client. The simulator knows its clients
  * only through their services, so a provider is known once a service is registered under it.
  */
-export function isKnownProvider(services: CompiledService[], provider: string): boolean {
+function isKnownProvider(services: CompiledService[], provider: string): boolean {
   return services.some((s) => serviceIdFields(s).provider === provider);
+}
+
+/** Refuses a call to a provider the security server does not have as a client, as X-Road does. */
+export function requireKnownProvider(services: CompiledService[], provider: string): void {
+  if (!isKnownProvider(services, provider)) {
+    throw new XroadError(
+      "Server.ServerProxy.UnknownMember",
+      `Client '${clientText(provider)}' not found`,
+    );
+  }
 }
 
 /** The simulator's access rights: per service, every client unless `allowedClients` is set. */

@@ -8,13 +8,7 @@ import { readOpenApiDescription, type DescriptionAnswer } from "./openapi-descri
 import type { ProviderClient } from "./provider-client";
 import { providerRequestHeaders, xroadAnswerHeaders } from "./rest-proxy";
 import { IDENTIFIER_PART, type CompiledService } from "./sim-options";
-import {
-  clientText,
-  isKnownProvider,
-  mayCall,
-  serviceIdFields,
-  servicesOf,
-} from "./provider-services";
+import { requireKnownProvider, mayCall, serviceIdFields, servicesOf } from "./provider-services";
 import { XroadError } from "./xroad-errors";
 
 const REST_METASERVICES = ["listMethods", "allowedMethods", "getOpenAPI"] as const;
@@ -144,12 +138,7 @@ export async function answerRestMetaservice(
   deps: { services: CompiledService[]; provider: ProviderClient },
 ): Promise<number> {
   const { services } = deps;
-  if (!isKnownProvider(services, target.provider)) {
-    throw new XroadError(
-      "Server.ServerProxy.UnknownMember",
-      `Client '${clientText(target.provider)}' not found`,
-    );
-  }
+  requireKnownProvider(services, target.provider);
   let answer: DescriptionAnswer;
   if (target.code === "getOpenAPI") {
     answer = await readOpenApiDescription(describedService(services, target), deps.provider);

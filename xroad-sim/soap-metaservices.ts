@@ -5,13 +5,7 @@
 import { randomUUID } from "node:crypto";
 import type http from "node:http";
 import type { ProviderClient } from "./provider-client";
-import {
-  clientText,
-  isKnownProvider,
-  mayCall,
-  serviceIdFields,
-  servicesOf,
-} from "./provider-services";
+import { requireKnownProvider, mayCall, serviceIdFields, servicesOf } from "./provider-services";
 import type { CompiledService } from "./sim-options";
 import { withRequestHash } from "./soap-message";
 import { soapRequestHash, type SoapRequest } from "./soap-proxy";
@@ -120,12 +114,7 @@ export async function answerSoapMetaservice(
   deps: { services: CompiledService[]; provider: ProviderClient },
 ): Promise<number> {
   const { services } = deps;
-  if (!isKnownProvider(services, request.provider)) {
-    throw new XroadError(
-      "Server.ServerProxy.UnknownMember",
-      `Client '${clientText(request.provider)}' not found`,
-    );
-  }
+  requireKnownProvider(services, request.provider);
   const hash = soapRequestHash(req, body);
   let contentType: string;
   let out: Buffer;
