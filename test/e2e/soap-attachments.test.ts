@@ -9,9 +9,12 @@ import * as soap from "soap";
 import { parseMTOMResp } from "soap/lib/utils";
 import { Harness, type SluiceProcess } from "../support/harness";
 import { fixture, MULTIPART_FIXTURES } from "../fixtures/xroad-soap/outcomes";
-
-const XRD = "http://x-road.eu/xsd/xroad.xsd";
-const IDS = "http://x-road.eu/xsd/identifiers";
+import {
+  CLIENT_HEADER,
+  idHeader,
+  PROTOCOL_VERSION_HEADER,
+  serviceHeader,
+} from "../support/xroad-soap-headers";
 
 interface Part {
   headers: Record<string, string>;
@@ -130,20 +133,10 @@ describe("SOAP attachments through the soap translator (SwA and MTOM, both ways)
       parseResponseAttachments: true,
     });
     const xroadId = `att-client-${process.pid}`;
-    client.addSoapHeader(
-      `<xrd:client xmlns:xrd="${XRD}" xmlns:id="${IDS}" id:objectType="SUBSYSTEM">` +
-        "<id:xRoadInstance>EE</id:xRoadInstance><id:memberClass>GOV</id:memberClass>" +
-        "<id:memberCode>70000001</id:memberCode><id:subsystemCode>case-app</id:subsystemCode>" +
-        "</xrd:client>",
-    );
-    client.addSoapHeader(
-      `<xrd:service xmlns:xrd="${XRD}" xmlns:id="${IDS}" id:objectType="SERVICE">` +
-        "<id:xRoadInstance>EE</id:xRoadInstance><id:memberClass>GOV</id:memberClass>" +
-        "<id:memberCode>70000002</id:memberCode><id:subsystemCode>legacy</id:subsystemCode>" +
-        "<id:serviceCode>test</id:serviceCode></xrd:service>",
-    );
-    client.addSoapHeader(`<xrd:id xmlns:xrd="${XRD}">${xroadId}</xrd:id>`);
-    client.addSoapHeader(`<xrd:protocolVersion xmlns:xrd="${XRD}">4.0</xrd:protocolVersion>`);
+    client.addSoapHeader(CLIENT_HEADER);
+    client.addSoapHeader(serviceHeader("legacy", "test"));
+    client.addSoapHeader(idHeader(xroadId));
+    client.addSoapHeader(PROTOCOL_VERSION_HEADER);
     // Bytes a careless MIME writer would break: CR LF pairs, a fake boundary, NULs, high bytes.
     const pdf = Buffer.concat([
       Buffer.from("%PDF-1.7\r\n--sluice-fake-boundary\r\n\r\n"),

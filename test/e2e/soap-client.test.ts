@@ -5,9 +5,13 @@ import { expect } from "chai";
 import * as soap from "soap";
 import { Harness, type SluiceProcess } from "../support/harness";
 import { testQueryService } from "../fixtures/xroad-soap/outcomes";
-
-const XRD = "http://x-road.eu/xsd/xroad.xsd";
-const IDS = "http://x-road.eu/xsd/identifiers";
+import {
+  CLIENT_HEADER,
+  idHeader,
+  PROTOCOL_VERSION_HEADER,
+  serviceHeader,
+  XRD,
+} from "../support/xroad-soap-headers";
 const EXT = "urn:example:trace";
 
 /**
@@ -37,22 +41,11 @@ function headerFields(inner: string): string[] {
 /** The X-Road header fields of a call to `serviceCode`, plus a custom one Sluice must keep. */
 function addXroadHeaders(client: soap.Client, serviceCode: string, xroadId: string): void {
   client.clearSoapHeaders();
-  client.addSoapHeader(
-    `<xrd:client xmlns:xrd="${XRD}" xmlns:id="${IDS}" id:objectType="SUBSYSTEM">` +
-      "<id:xRoadInstance>EE</id:xRoadInstance><id:memberClass>GOV</id:memberClass>" +
-      "<id:memberCode>70000001</id:memberCode><id:subsystemCode>case-app</id:subsystemCode>" +
-      "</xrd:client>",
-  );
-  client.addSoapHeader(
-    `<xrd:service xmlns:xrd="${XRD}" xmlns:id="${IDS}" id:objectType="SERVICE">` +
-      "<id:xRoadInstance>EE</id:xRoadInstance><id:memberClass>GOV</id:memberClass>" +
-      "<id:memberCode>70000002</id:memberCode><id:subsystemCode>legacy</id:subsystemCode>" +
-      `<id:serviceCode>${serviceCode}</id:serviceCode><id:serviceVersion>v1</id:serviceVersion>` +
-      "</xrd:service>",
-  );
+  client.addSoapHeader(CLIENT_HEADER);
+  client.addSoapHeader(serviceHeader("legacy", serviceCode, "v1"));
   client.addSoapHeader(`<xrd:userId xmlns:xrd="${XRD}">EE:PIN:38002242718</xrd:userId>`);
-  client.addSoapHeader(`<xrd:id xmlns:xrd="${XRD}">${xroadId}</xrd:id>`);
-  client.addSoapHeader(`<xrd:protocolVersion xmlns:xrd="${XRD}">4.0</xrd:protocolVersion>`);
+  client.addSoapHeader(idHeader(xroadId));
+  client.addSoapHeader(PROTOCOL_VERSION_HEADER);
   client.addSoapHeader(
     `<ext:trace xmlns:ext="${EXT}" ext:hop="1">Tõnu &amp; Jüri  <ext:span>äö 😀</ext:span></ext:trace>`,
   );

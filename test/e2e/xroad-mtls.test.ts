@@ -16,6 +16,14 @@ import { Agent, request } from "undici";
 import { CallbackReceiver } from "../integration/callback-receiver";
 import { eventually, Harness, type SluiceProcess } from "../support/harness";
 import { createTestPki, type KeyPair, type TestPki } from "../support/test-pki";
+import {
+  CLIENT_HEADER,
+  IDS,
+  idHeader,
+  PROTOCOL_VERSION_HEADER,
+  serviceHeader,
+  XRD,
+} from "../support/xroad-soap-headers";
 import { startXroadSim, type XroadSim } from "../../xroad-sim/xroad-sim";
 
 const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
@@ -25,8 +33,6 @@ const OTHER = "EE/COM/70000009/other-app";
 const REST_PROVIDER = "EE/GOV/70000002/sluice";
 const SOAP_PROVIDER = "EE/GOV/70000002/sluice-soap";
 const BIN = path.resolve(__dirname, "..", "..", "..", "bin", "sluice.js");
-const XRD = "http://x-road.eu/xsd/xroad.xsd";
-const IDS = "http://x-road.eu/xsd/identifiers";
 
 interface Answer {
   status: number;
@@ -330,20 +336,10 @@ describe("behind a security server over mTLS (xroad-sim in front of Sluice)", fu
     const callerAgent = new https.Agent({ ca: pki.ca.cert, cert: soapApp.cert, key: soapApp.key });
     const headers = (serviceCode: string, xroadId: string): void => {
       client.clearSoapHeaders();
-      client.addSoapHeader(
-        `<xrd:client xmlns:xrd="${XRD}" xmlns:id="${IDS}" id:objectType="SUBSYSTEM">` +
-          "<id:xRoadInstance>EE</id:xRoadInstance><id:memberClass>GOV</id:memberClass>" +
-          "<id:memberCode>70000001</id:memberCode><id:subsystemCode>case-app</id:subsystemCode>" +
-          "</xrd:client>",
-      );
-      client.addSoapHeader(
-        `<xrd:service xmlns:xrd="${XRD}" xmlns:id="${IDS}" id:objectType="SERVICE">` +
-          "<id:xRoadInstance>EE</id:xRoadInstance><id:memberClass>GOV</id:memberClass>" +
-          "<id:memberCode>70000002</id:memberCode><id:subsystemCode>sluice-soap</id:subsystemCode>" +
-          `<id:serviceCode>${serviceCode}</id:serviceCode></xrd:service>`,
-      );
-      client.addSoapHeader(`<xrd:id xmlns:xrd="${XRD}">${xroadId}</xrd:id>`);
-      client.addSoapHeader(`<xrd:protocolVersion xmlns:xrd="${XRD}">4.0</xrd:protocolVersion>`);
+      client.addSoapHeader(CLIENT_HEADER);
+      client.addSoapHeader(serviceHeader("sluice-soap", serviceCode));
+      client.addSoapHeader(idHeader(xroadId));
+      client.addSoapHeader(PROTOCOL_VERSION_HEADER);
     };
     try {
       headers("getState", "soap-ack-1");
