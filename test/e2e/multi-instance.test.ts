@@ -2,33 +2,30 @@
 // and every waiting sync caller is answered on the instance that holds its connection.
 
 import { expect } from "chai";
-import { call, Harness, type SluiceProcess } from "../support/harness";
+import { call, Harness } from "../support/harness";
 
 describe("several adapter instances", function () {
   this.timeout(40_000);
-  const harness = new Harness();
-  let adapterA: SluiceProcess;
-  let adapterB: SluiceProcess;
-
-  before(async () => {
-    await harness.startSim({ latencyMs: 100 });
-    harness.writeConfig({
+  const harness = Harness.suite({
+    sim: { latencyMs: 100 },
+    config: {
       services: {
         lookup: { protocols: ["rest"], reply: { mode: "sync", wait: "10s" }, backend: "sim" },
       },
       backends: { sim: { translator: "rest-json", maxInFlight: 16 } },
-    });
-    await harness.spawn("response-worker");
-    await harness.spawn("worker");
-    adapterA = await harness.spawn("adapter");
-    adapterB = await harness.spawn("adapter");
+    },
+    roles: [
+      "response-worker",
+      "worker",
+      { role: "adapter", as: "adapterA" },
+      { role: "adapter", as: "adapterB" },
+    ],
   });
-
-  after(() => harness.cleanup());
+  const { roles } = harness;
 
   it("a response reaches the caller waiting on the instance that holds its connection", async () => {
     const calls = Array.from({ length: 20 }, (_, i) => {
-      const adapter = i % 2 === 0 ? adapterA : adapterB;
+      const adapter = i % 2 === 0 ? roles.adapterA : roles.adapterB;
       return call(`${adapter.url}/rest/lookup`, {
         body: JSON.stringify({ n: i }),
         headers: { "X-Road-Id": `multi-${i}` },
