@@ -4,7 +4,7 @@
 
 import http from "node:http";
 import { expect } from "chai";
-import { call, Harness, type SluiceProcess } from "../support/harness";
+import { call, Harness } from "../support/harness";
 
 interface RawAnswer {
   status: number;
@@ -56,12 +56,9 @@ function raw(
 
 describe("REST pass-through: paths and headers (recording backend under a base path)", function () {
   this.timeout(30_000);
-  const harness = new Harness();
-  let sluice: SluiceProcess;
-
-  before(async () => {
-    await harness.startSim({ latencyMs: 0, recordDetails: true });
-    harness.writeConfig({
+  const harness = Harness.suite({
+    sim: { latencyMs: 0, recordDetails: true },
+    config: (harness) => ({
       services: {
         records: {
           protocols: ["rest"],
@@ -71,11 +68,10 @@ describe("REST pass-through: paths and headers (recording backend under a base p
         },
       },
       backends: { api: { translator: "rest-json", url: `${harness.sim.url}/api/v1` } },
-    });
-    sluice = await harness.spawn("all");
+    }),
+    roles: [{ role: "all", as: "sluice" }],
   });
-
-  after(() => harness.cleanup());
+  const { roles } = harness;
 
   it("paths that could leave the backend's base path get 400 InvalidPath and never reach the backend", async () => {
     const forms = [
@@ -101,7 +97,7 @@ describe("REST pass-through: paths and headers (recording backend under a base p
     for (const form of forms) {
       for (const method of ["GET", "POST"]) {
         const answer = await raw(
-          sluice.port,
+          roles.sluice.port,
           method,
           `/rest/records${form}`,
           {},
@@ -121,7 +117,7 @@ describe("REST pass-through: paths and headers (recording backend under a base p
     // sent it, the operator's own credentials in the translator's options.headers among them.
     const before = harness.sim.stats().total;
     for (const path of ["/rest/records", "/rest/records/people"]) {
-      const answer = await raw(sluice.port, "TRACE", path, { "X-Road-Id": "trace-1" });
+      const answer = await raw(roles.sluice.port, "TRACE", path, { "X-Road-Id": "trace-1" });
       expect(answer.status, path).to.equal(405);
       expect(answer.json.type, path).to.equal("MethodNotAllowed");
       expect(answer.headers["x-sluice-id"], path).to.equal(undefined);
@@ -130,7 +126,11 @@ describe("REST pass-through: paths and headers (recording backend under a base p
   });
 
   it("a sound path reaches the backend below its base path, exactly as sent", async () => {
-    const answer = await raw(sluice.port, "GET", "/rest/records/people/J%C3%BCri/cases/?open=1");
+    const answer = await raw(
+      roles.sluice.port,
+      "GET",
+      "/rest/records/people/J%C3%BCri/cases/?open=1",
+    );
     expect(answer.status).to.equal(200);
     const [recorded] = harness.sim.calls({ id: answer.headers["x-sluice-id"] as string });
     expect(recorded.path).to.equal("/api/v1/people/J%C3%BCri/cases/");
@@ -139,7 +139,7 @@ describe("REST pass-through: paths and headers (recording backend under a base p
 
   it("request headers: Accept and the caller's own reach the backend; hop-by-hop, Host and Sluice's controls do not", async () => {
     const answer = await raw(
-      sluice.port,
+      roles.sluice.port,
       "POST",
       "/rest/records/people",
       {
@@ -215,7 +215,7 @@ describe("REST pass-through: paths and headers (recording backend under a base p
       "preference-applied": "forged",
     };
     const answer = await raw(
-      sluice.port,
+      roles.sluice.port,
       "POST",
       "/rest/records/people",
       {
@@ -251,7 +251,7 @@ describe("REST pass-through: paths and headers (recording backend under a base p
     expect(String(answer.headers.connection)).to.not.match(/x-hop-back/i);
 
     // The status document keeps them for callers that read the answer later.
-    const status = await call(`${sluice.url}/messages/${id}`);
+    const status = await call(`${roles.sluice.url}/messages/${id}`);
     expect(status.json.responses[0].headers).to.include({
       etag: '"v7"',
       location: "/api/v1/people/7",
@@ -261,7 +261,7 @@ describe("REST pass-through: paths and headers (recording backend under a base p
 
   it("encodings: JSON in another declared charset is transcoded to UTF-8; bytes invalid in their charset are refused, never turned into U+FFFD", async () => {
     const json = (body: Buffer, contentType: string) =>
-      raw(sluice.port, "POST", "/rest/records/people", { "Content-Type": contentType }, body);
+      raw(roles.sluice.port, "POST", "/rest/records/people", { "Content-Type": contentType }, body);
 
     const latin1 = await json(
       Buffer.from('{"name":"Jüri Õun"}', "latin1"),
