@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { expect } from "chai";
 import * as soap from "soap";
 import { parseMTOMResp } from "soap/lib/utils";
-import { Harness, type SluiceProcess } from "../support/harness";
+import { Harness } from "../support/harness";
 import { fixture, MULTIPART_FIXTURES } from "../fixtures/xroad-soap/outcomes";
 import {
   CLIENT_HEADER,
@@ -55,13 +55,9 @@ async function answerParts(body: Buffer, contentType: string): Promise<Part[]> {
 
 describe("SOAP attachments through the soap translator (SwA and MTOM, both ways)", function () {
   this.timeout(30_000);
-  const harness = new Harness();
-  let sluice: SluiceProcess;
-  let counter = 0;
-
-  before(async () => {
-    await harness.startSim({ soapServices: ["testQuery", "test"], recordDetails: true });
-    harness.writeConfig({
+  const harness = Harness.suite({
+    sim: { soapServices: ["testQuery", "test"], recordDetails: true },
+    config: {
       services: {
         test: {
           protocols: ["soap"],
@@ -71,11 +67,11 @@ describe("SOAP attachments through the soap translator (SwA and MTOM, both ways)
         },
       },
       backends: { legacy: { translator: "soap", retry: { attempts: 2, backoff: ["1s"] } } },
-    });
-    sluice = await harness.spawn("all");
+    },
+    roles: [{ role: "all", as: "sluice" }],
   });
-
-  after(() => harness.cleanup());
+  const { roles } = harness;
+  let counter = 0;
 
   for (const [name, contentType] of MULTIPART_FIXTURES) {
     it(`${name}: every part reaches the backend and comes back, bytes unchanged`, async () => {
@@ -85,7 +81,7 @@ describe("SOAP attachments through the soap translator (SwA and MTOM, both ways)
       const request = fixture(name)
         .toString("utf8")
         .replace(/<xroad:id>[^<]*<\/xroad:id>/, `<xroad:id>${xroadId}</xroad:id>`);
-      const response = await fetch(`${sluice.url}/soap`, {
+      const response = await fetch(`${roles.sluice.url}/soap`, {
         method: "POST",
         headers: { "Content-Type": contentType },
         body: request,
@@ -128,8 +124,8 @@ describe("SOAP attachments through the soap translator (SwA and MTOM, both ways)
   }
 
   it("a `soap` package client's binary MTOM attachments arrive and return byte for byte", async () => {
-    const client = await soap.createClientAsync(`${sluice.url}/soap?wsdl`, {
-      endpoint: `${sluice.url}/soap`,
+    const client = await soap.createClientAsync(`${roles.sluice.url}/soap?wsdl`, {
+      endpoint: `${roles.sluice.url}/soap`,
       parseResponseAttachments: true,
     });
     const xroadId = `att-client-${process.pid}`;
