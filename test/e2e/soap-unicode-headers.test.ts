@@ -5,7 +5,7 @@
 // itself is refused at intake in that case: docs/soap.md.)
 
 import { expect } from "chai";
-import { Harness, type SluiceProcess } from "../support/harness";
+import { Harness } from "../support/harness";
 import { childElements, directText, parseXml } from "../../adapter/soap/safe-xml";
 import { fixture, testQueryService } from "../fixtures/xroad-soap/outcomes";
 import { decodeHttpHeaderValue, httpHeaderValue } from "../../shared/protocol/header-value";
@@ -28,26 +28,22 @@ function request(xroadId: string): string {
 
 describe("SOAP header fields beyond ISO-8859-1 to a rest-json backend (e2e)", function () {
   this.timeout(60_000);
-  const harness = new Harness();
-  let sluice: SluiceProcess;
-
-  before(async () => {
-    await harness.startSim({ recordDetails: true });
-    harness.writeConfig({
+  const harness = Harness.suite({
+    sim: { recordDetails: true },
+    config: {
       services: {
         testQuery: testQueryService("sim", { mode: "sync", wait: "20s", maxWait: "20s" }),
       },
       backends: { sim: { translator: "rest-json", retry: { attempts: 1, backoff: ["1s"] } } },
-    });
-    sluice = await harness.spawn("all");
+    },
+    roles: [{ role: "all", as: "sluice" }],
   });
-
-  after(() => harness.cleanup());
+  const { roles } = harness;
 
   it("the backend records userId, issue and service encoded, decoding to the caller's text; the message completes", async () => {
     const xroadId = `unicode-${process.pid}-${Date.now()}`;
     const sent = request(xroadId);
-    const answer = await fetch(`${sluice.url}/soap`, {
+    const answer = await fetch(`${roles.sluice.url}/soap`, {
       method: "POST",
       headers: { "Content-Type": "text/xml; charset=utf-8" },
       body: sent,
@@ -72,7 +68,7 @@ describe("SOAP header fields beyond ISO-8859-1 to a rest-json backend (e2e)", fu
     );
     expect(headers["x-road-id"]).to.equal(xroadId);
 
-    const status = await fetch(`${sluice.url}/messages/${id}`, {
+    const status = await fetch(`${roles.sluice.url}/messages/${id}`, {
       headers: { "X-Road-Client": "EE/BUSINESS/consumer" },
     });
     const document = (await status.json()) as { state: string };
