@@ -4,7 +4,7 @@
 
 import { expect } from "chai";
 import * as soap from "soap";
-import { call, eventually, Harness, type SluiceProcess } from "../support/harness";
+import { call, eventually, Harness } from "../support/harness";
 import { parseXml, childElements, directText, type XmlElement } from "../../adapter/soap/safe-xml";
 import { untilDepth } from "./ops-support";
 
@@ -87,12 +87,9 @@ function faultCode(answer: SoapAnswer): string {
 
 describe("SOAP end to end (all roles in one process)", function () {
   this.timeout(30_000);
-  const harness = new Harness();
-  let sluice: SluiceProcess;
-
-  before(async () => {
-    await harness.startSim({ latencyMs: 20 });
-    harness.writeConfig({
+  const harness = Harness.suite({
+    sim: { latencyMs: 20 },
+    config: {
       services: {
         testQuery: {
           protocols: ["soap", "rest"],
@@ -109,17 +106,14 @@ describe("SOAP end to end (all roles in one process)", function () {
       backends: {
         sim: { translator: "rest-json", retry: { attempts: 2, backoff: ["1s"] } },
       },
-    });
-    sluice = await harness.spawn("all");
+    },
+    roles: [{ role: "all", as: "sluice" }],
   });
-
-  after(async () => {
-    await harness.cleanup();
-  });
+  const { roles } = harness;
 
   it("sync: simple.query gets the backend's answer, every header echoed byte for byte", async () => {
     const request = fresh(fixture("simple.query"));
-    const answer = await post(sluice.url, request);
+    const answer = await post(roles.sluice.url, request);
     expect(answer.status).to.equal(200);
     expect(answer.headers.get("content-type")).to.match(/^text\/xml/);
     expect(headerXml(answer.text)).to.equal(headerXml(request));
@@ -137,7 +131,7 @@ describe("SOAP end to end (all roles in one process)", function () {
   });
 
   it("sync: the JSON backend got the typed body and the X-Road headers", async () => {
-    const answer = await post(sluice.url, fresh(fixture("simple-representedparty.query")));
+    const answer = await post(roles.sluice.url, fresh(fixture("simple-representedparty.query")));
     expect(answer.status).to.equal(200);
     const id = answer.headers.get("x-sluice-id") as string;
     const [record] = harness.sim.calls({ id });
@@ -148,7 +142,7 @@ describe("SOAP end to end (all roles in one process)", function () {
 
   it("ack: getstate-subsystem.query is acknowledged with the id; the status is readable", async () => {
     const request = fresh(fixture("getstate-subsystem.query"));
-    const answer = await post(sluice.url, request);
+    const answer = await post(roles.sluice.url, request);
     expect(answer.status).to.equal(200);
     expect(headerXml(answer.text)).to.equal(headerXml(request));
     expect(answer.body.local).to.equal("getStateResponse");
@@ -157,14 +151,16 @@ describe("SOAP end to end (all roles in one process)", function () {
     expect(directText(child(answer.body, "state") as XmlElement)).to.equal("accepted");
     expect(answer.headers.get("x-sluice-id")).to.equal(id);
     const status = await eventually(async () => {
-      const s = await call(`${sluice.url}/messages/${id}`, {
+      const s = await call(`${roles.sluice.url}/messages/${id}`, {
         client: "EE/BUSINESS/consumer/subsys1",
       });
       return s.json?.state === "completed" ? s : undefined;
     });
     expect(status.json.xroadId).to.equal(/<xroad:id>([^<]*)</.exec(request)?.[1]);
     expect(status.json.responses[0].body.received).to.equal("aäõ");
-    const stranger = await call(`${sluice.url}/messages/${id}`, { client: "EE/BUSINESS/consumer" });
+    const stranger = await call(`${roles.sluice.url}/messages/${id}`, {
+      client: "EE/BUSINESS/consumer",
+    });
     expect(stranger.status).to.equal(404);
   });
 
@@ -174,8 +170,8 @@ describe("SOAP end to end (all roles in one process)", function () {
       /411d6755661409fed365ad8135f8210be07613da/g,
       `dup-${Date.now()}`,
     );
-    const first = await post(sluice.url, unique);
-    const second = await post(sluice.url, unique);
+    const first = await post(roles.sluice.url, unique);
+    const second = await post(roles.sluice.url, unique);
     const firstId = directText(child(first.body, "id") as XmlElement);
     expect(directText(child(second.body, "id") as XmlElement)).to.equal(firstId);
   });
@@ -188,7 +184,7 @@ describe("SOAP end to end (all roles in one process)", function () {
       ["inconsistent-headers.query", "Client.InconsistentHeaders"],
     ]) {
       const request = fresh(fixture(name));
-      const answer = await post(sluice.url, request);
+      const answer = await post(roles.sluice.url, request);
       expect(answer.status, name).to.equal(500);
       expect(faultCode(answer), name).to.equal(code);
       expect(headerXml(answer.text), name).to.equal(headerXml(request));
@@ -198,7 +194,7 @@ describe("SOAP end to end (all roles in one process)", function () {
 
   it("attachments: SwA and MTOM requests are accepted with their parts", async () => {
     for (const [name, type] of MULTIPART_FIXTURES) {
-      const answer = await post(sluice.url, fresh(fixture(name)), type);
+      const answer = await post(roles.sluice.url, fresh(fixture(name)), type);
       expect(answer.status, name).to.equal(200);
       expect(answer.body.local, name).to.equal("testResponse");
       expect(directText(child(answer.body, "state") as XmlElement)).to.equal("accepted");
@@ -207,7 +203,7 @@ describe("SOAP end to end (all roles in one process)", function () {
 
   it("attachments to a service that takes none are refused", async () => {
     const answer = await post(
-      sluice.url,
+      roles.sluice.url,
       fresh(asService("attachments.query", "test", "getState")),
       MULTIPART,
     );
@@ -217,7 +213,7 @@ describe("SOAP end to end (all roles in one process)", function () {
 
   it("each faulty fixture gets HTTP 500 and its SOAP fault, and no message is created", async () => {
     for (const [name, code] of FAULT_FIXTURES) {
-      const answer = await post(sluice.url, fixture(name));
+      const answer = await post(roles.sluice.url, fixture(name));
       expect(answer.status, name).to.equal(500);
       expect(faultCode(answer), name).to.equal(code);
       expect(directText(child(answer.body, "faultstring") as XmlElement)).to.not.equal("");
@@ -234,31 +230,31 @@ describe("SOAP end to end (all roles in one process)", function () {
     )
       .toString("utf8")
       .replace(/^<\?xml[^>]*>/, "")}`;
-    expect(faultCode(await post(sluice.url, doctype))).to.equal("Client.InvalidXml");
+    expect(faultCode(await post(roles.sluice.url, doctype))).to.equal("Client.InvalidXml");
     expect(
-      faultCode(await post(sluice.url, fixture("simple.query"), "application/soap+xml")),
+      faultCode(await post(roles.sluice.url, fixture("simple.query"), "application/soap+xml")),
     ).to.equal("Client.InvalidContentType");
-    expect(faultCode(await post(sluice.url, fixture("simple.query"), "application/json"))).to.equal(
-      "Client.InvalidContentType",
-    );
     expect(
-      faultCode(await post(sluice.url, asService("simple.query", "testQuery", "nothing"))),
+      faultCode(await post(roles.sluice.url, fixture("simple.query"), "application/json")),
+    ).to.equal("Client.InvalidContentType");
+    expect(
+      faultCode(await post(roles.sluice.url, asService("simple.query", "testQuery", "nothing"))),
     ).to.equal("Client.UnknownService");
     expect(
-      faultCode(await post(sluice.url, asService("simple.query", "testQuery", "restOnly"))),
+      faultCode(await post(roles.sluice.url, asService("simple.query", "testQuery", "restOnly"))),
     ).to.equal("Client.UnknownService");
     // A name every JavaScript object has is no service either.
     expect(
-      faultCode(await post(sluice.url, asService("simple.query", "testQuery", "toString"))),
+      faultCode(await post(roles.sluice.url, asService("simple.query", "testQuery", "toString"))),
     ).to.equal("Client.UnknownService");
     expect(
-      faultCode(await post(sluice.url, asService("simple.query", "testQuery", "private"))),
+      faultCode(await post(roles.sluice.url, asService("simple.query", "testQuery", "private"))),
     ).to.equal("Client.AccessDenied");
   });
 
   it("a Body that breaks the schema is Client.ValidationFailed", async () => {
     const bad = fresh(fixture("simple.query")).replace("<age>35</age>", "<age>old</age>");
-    const answer = await post(sluice.url, bad);
+    const answer = await post(roles.sluice.url, bad);
     expect(answer.status).to.equal(500);
     expect(faultCode(answer)).to.equal("Client.ValidationFailed");
     expect(directText(child(answer.body, "faultstring") as XmlElement)).to.include("/request/age");
@@ -266,27 +262,27 @@ describe("SOAP end to end (all roles in one process)", function () {
   });
 
   it("GET /soap?wsdl describes the services; the soap package calls through it", async () => {
-    const wsdlAnswer = await fetch(`${sluice.url}/soap?wsdl`);
+    const wsdlAnswer = await fetch(`${roles.sluice.url}/soap?wsdl`);
     expect(wsdlAnswer.status).to.equal(200);
     const wsdl = await wsdlAnswer.text();
     expect(wsdl).to.include('<wsdl:operation name="testQuery">');
     expect(wsdl).to.include('<wsdl:operation name="getState">');
     expect(wsdl).to.not.include('name="restOnly"');
-    const one = await (await fetch(`${sluice.url}/soap/getState?wsdl`)).text();
+    const one = await (await fetch(`${roles.sluice.url}/soap/getState?wsdl`)).text();
     expect(one).to.include('<wsdl:operation name="getState">');
     expect(one).to.not.include('<wsdl:operation name="testQuery">');
-    expect((await fetch(`${sluice.url}/soap/nothing?wsdl`)).status).to.equal(404);
+    expect((await fetch(`${roles.sluice.url}/soap/nothing?wsdl`)).status).to.equal(404);
     // The query name is matched in any case: many SOAP tools ask for ?WSDL.
-    const upper = await fetch(`${sluice.url}/soap?WSDL`);
+    const upper = await fetch(`${roles.sluice.url}/soap?WSDL`);
     expect(upper.status).to.equal(200);
     expect(await upper.text()).to.equal(wsdl);
-    const upperOne = await fetch(`${sluice.url}/soap/getState?Wsdl`);
+    const upperOne = await fetch(`${roles.sluice.url}/soap/getState?Wsdl`);
     expect(upperOne.status).to.equal(200);
     expect(await upperOne.text()).to.equal(one);
 
     // The WSDL's address is relative without adapter.publicUrl: the client names the endpoint.
-    const client = await soap.createClientAsync(`${sluice.url}/soap?wsdl`, {
-      endpoint: `${sluice.url}/soap`,
+    const client = await soap.createClientAsync(`${roles.sluice.url}/soap?wsdl`, {
+      endpoint: `${roles.sluice.url}/soap`,
     });
     const xrd = "http://x-road.eu/xsd/xroad.xsd";
     const ids = "http://x-road.eu/xsd/identifiers";
@@ -307,29 +303,22 @@ describe("SOAP end to end (all roles in one process)", function () {
   });
 
   it("GET /soap without ?wsdl is refused", async () => {
-    const answer = await fetch(`${sluice.url}/soap`);
+    const answer = await fetch(`${roles.sluice.url}/soap`);
     expect(answer.status).to.equal(405);
   });
 });
 
 describe("SOAP end to end: backpressure", function () {
   this.timeout(30_000);
-  const harness = new Harness();
-  let adapter: SluiceProcess;
-
-  before(async () => {
-    await harness.startSim();
-    harness.writeConfig({
+  const harness = Harness.suite({
+    config: {
       services: { getState: { protocols: ["soap"], reply: { mode: "ack" }, backend: "held" } },
       backends: { held: { translator: "rest-json", queue: { highWater: 2, maxLength: 100 } } },
-    });
+    },
     // The adapter alone: nothing drains the queue, so it fills up to its high-water mark.
-    adapter = await harness.spawn("adapter");
+    roles: ["adapter"],
   });
-
-  after(async () => {
-    await harness.cleanup();
-  });
+  const { roles } = harness;
 
   it("a full backlog answers 503 with Retry-After and Server.Busy, never an acknowledgement", async () => {
     const request = (i: number) =>
@@ -337,11 +326,16 @@ describe("SOAP end to end: backpressure", function () {
         .toString("utf8")
         .replace("411d6755661409fed365ad8135f8210be07613da", `bp-${i}-${Date.now()}`);
     // Up to the high-water mark: acknowledged.
-    for (let i = 0; i < 2; i++) expect((await post(adapter.url, request(i))).status).to.equal(200);
+    for (let i = 0; i < 2; i++)
+      expect((await post(roles.adapter.url, request(i))).status).to.equal(200);
     // Once the adapter's queue monitor has seen the mark reached (however late a loaded machine
     // makes its sample), the next request is refused.
-    await untilDepth(adapter.adminUrl, `${harness.prefix}requests.held`, (depth) => depth >= 2);
-    const answer = await post(adapter.url, request(2));
+    await untilDepth(
+      roles.adapter.adminUrl,
+      `${harness.prefix}requests.held`,
+      (depth) => depth >= 2,
+    );
+    const answer = await post(roles.adapter.url, request(2));
     expect(answer.status, answer.text).to.equal(503);
     expect(faultCode(answer)).to.equal("Server.Busy");
     expect(Number(answer.headers.get("retry-after"))).to.be.within(1, 300);
@@ -351,27 +345,23 @@ describe("SOAP end to end: backpressure", function () {
 
 describe("SOAP end to end: a backend that refuses", function () {
   this.timeout(30_000);
-  const harness = new Harness();
-  let sluice: SluiceProcess;
-
-  before(async () => {
-    const sim = await harness.startSim();
-    harness.writeConfig({
+  const harness = Harness.suite({
+    config: ({ sim }) => ({
       services: {
         refused: { protocols: ["soap"], reply: { mode: "sync", wait: "5s" }, backend: "rejecting" },
       },
       // The sim answers 404 to every call under /status/404: a business "no", never retried.
       backends: { rejecting: { translator: "rest-json", url: `${sim.url}/status/404` } },
-    });
-    sluice = await harness.spawn("all");
+    }),
+    roles: [{ role: "all", as: "sluice" }],
   });
-
-  after(async () => {
-    await harness.cleanup();
-  });
+  const { roles } = harness;
 
   it("a backend's business refusal is Server.BackendRejected with the gateway id", async () => {
-    const answer = await post(sluice.url, fresh(asService("simple.query", "testQuery", "refused")));
+    const answer = await post(
+      roles.sluice.url,
+      fresh(asService("simple.query", "testQuery", "refused")),
+    );
     expect(answer.status).to.equal(500);
     expect(faultCode(answer)).to.equal("Server.BackendRejected");
     const detail = child(answer.body, "detail") as XmlElement;
@@ -384,27 +374,20 @@ describe("SOAP end to end: a backend that refuses", function () {
 
 describe("SOAP end to end: a SOAP backend behind Sluice", function () {
   this.timeout(30_000);
-  const harness = new Harness();
-  let sluice: SluiceProcess;
-
-  before(async () => {
-    await harness.startSim();
-    harness.writeConfig({
+  const harness = Harness.suite({
+    config: {
       services: {
         testQuery: { protocols: ["soap"], reply: { mode: "sync", wait: "5s" }, backend: "legacy" },
       },
       backends: { legacy: { translator: "soap", retry: { attempts: 2, backoff: ["1s"] } } },
-    });
-    sluice = await harness.spawn("all");
+    },
+    roles: [{ role: "all", as: "sluice" }],
   });
-
-  after(async () => {
-    await harness.cleanup();
-  });
+  const { roles } = harness;
 
   it("sync: the backend's testQueryResponse content comes back under the caller's headers", async () => {
     const request = fresh(fixture("simple.query"));
-    const answer = await post(sluice.url, request);
+    const answer = await post(roles.sluice.url, request);
     expect(answer.status).to.equal(200);
     expect(headerXml(answer.text)).to.equal(headerXml(request));
     expect(answer.body.qname).to.equal("ns1:testQueryResponse");
@@ -420,7 +403,7 @@ describe("SOAP end to end: a SOAP backend behind Sluice", function () {
       "<name>foo</name>",
       "<name>FAULT-CLIENT</name>",
     );
-    const answer = await post(sluice.url, request);
+    const answer = await post(roles.sluice.url, request);
     expect(answer.status).to.equal(500);
     // Processed and refused, never to be read as Sluice's own Client.* "not accepted".
     expect(faultCode(answer)).to.equal("Server.BackendRejected");
