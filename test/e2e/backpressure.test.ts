@@ -19,13 +19,8 @@ const IN_FLIGHT = 4;
 
 describe("backpressure end to end (paused backend, high water 50)", function () {
   this.timeout(60_000);
-  const harness = new Harness();
-  let sluice: SluiceProcess;
-  let queue: string;
-
-  before(async () => {
-    await harness.startSim();
-    harness.writeConfig({
+  const harness = Harness.suite({
+    config: {
       services: { intake: { protocols: ["rest"], reply: { mode: "ack" }, backend: "slow" } },
       backends: {
         slow: {
@@ -35,19 +30,18 @@ describe("backpressure end to end (paused backend, high water 50)", function () 
           queue: { highWater: HIGH_WATER, maxLength: 1000 },
         },
       },
-    });
-    queue = `${harness.prefix}requests.slow`;
-    sluice = await harness.spawn("all");
+    },
+    roles: [{ role: "all", as: "sluice" }],
   });
-
-  after(() => harness.cleanup());
+  const { roles } = harness;
+  const queue = `${harness.prefix}requests.slow`;
 
   it("a burst of 200 stops near 50 accepted; the rest get 503 Busy with Retry-After; all accepted complete", async () => {
     await simSettings(harness.sim.url, { paused: true });
     // The monitor has sampled the empty queue before the burst.
-    await untilDepth(sluice.adminUrl, queue, (depth) => depth === 0);
+    await untilDepth(roles.sluice.adminUrl, queue, (depth) => depth === 0);
 
-    const answers = await burst(`${sluice.url}/rest/intake`, 200);
+    const answers = await burst(`${roles.sluice.url}/rest/intake`, 200);
     const accepted = answers.filter((a) => a.status === 202);
     const refused = answers.filter((a) => a.status !== 202);
     // Admissions count before the broker confirms, so a burst faster than the 1 s sampling
@@ -57,23 +51,28 @@ describe("backpressure end to end (paused backend, high water 50)", function () 
     for (const answer of refused) expectBusy(answer);
 
     // The depth gauge shows the backlog the backend has not taken.
-    await untilDepth(sluice.adminUrl, queue, (depth) => depth >= HIGH_WATER - IN_FLIGHT, 5_000);
+    await untilDepth(
+      roles.sluice.adminUrl,
+      queue,
+      (depth) => depth >= HIGH_WATER - IN_FLIGHT,
+      5_000,
+    );
     // Ready messages count, not those the worker holds: once it has taken its maxInFlight,
     // a few more fit, then intake stays closed while the backend is paused.
-    let next = await call(`${sluice.url}/rest/intake`, { body: "{}" });
+    let next = await call(`${roles.sluice.url}/rest/intake`, { body: "{}" });
     while (next.status === 202 && accepted.length < HIGH_WATER + IN_FLIGHT) {
       accepted.push(next);
-      next = await call(`${sluice.url}/rest/intake`, { body: "{}" });
+      next = await call(`${roles.sluice.url}/rest/intake`, { body: "{}" });
     }
     expectBusy(next);
     refused.push(next);
     expect(accepted.length).to.be.at.most(HIGH_WATER + IN_FLIGHT);
 
     await simSettings(harness.sim.url, { paused: false });
-    await untilDepth(sluice.adminUrl, queue, (depth) => depth === 0, 20_000);
+    await untilDepth(roles.sluice.adminUrl, queue, (depth) => depth === 0, 20_000);
     const after = await eventually(
       async () => {
-        const answer = await call(`${sluice.url}/rest/intake`, { body: '{"late":true}' });
+        const answer = await call(`${roles.sluice.url}/rest/intake`, { body: '{"late":true}' });
         return answer.status === 202 ? answer : undefined;
       },
       10_000,
@@ -81,7 +80,9 @@ describe("backpressure end to end (paused backend, high water 50)", function () 
     );
     accepted.push(after);
     // The operator's log: one line when intake closed, one when it reopened, not one per 503.
-    const intakeLines = sluice.lines.filter((l) => /^intake (closed|reopened)/.test(String(l.msg)));
+    const intakeLines = roles.sluice.lines.filter((l) =>
+      /^intake (closed|reopened)/.test(String(l.msg)),
+    );
     expect(intakeLines.map((l) => [l.level, String(l.msg).split(":")[0], l.backend])).to.deep.equal(
       [
         ["warn", "intake closed", "slow"],
@@ -92,7 +93,7 @@ describe("backpressure end to end (paused backend, high water 50)", function () 
     const ids = accepted.map((a) => a.json.id as string);
     await eventually(
       async () => {
-        const docs = await Promise.all(ids.map((id) => call(`${sluice.url}/messages/${id}`)));
+        const docs = await Promise.all(ids.map((id) => call(`${roles.sluice.url}/messages/${id}`)));
         const open = docs.filter((d) => d.json?.state !== "completed");
         return open.length === 0 ? true : undefined;
       },
@@ -180,31 +181,26 @@ describe("backpressure end to end (queue maxLength is the hard stop)", function 
 
 describe("backpressure end to end (sync waiter limit of one adapter)", function () {
   this.timeout(30_000);
-  const harness = new Harness();
-  let sluice: SluiceProcess;
-
-  before(async () => {
-    await harness.startSim();
-    harness.writeConfig({
+  const harness = Harness.suite({
+    config: {
       adapter: { port: 0, maxSyncWaiters: 2 },
       services: {
         ask: { protocols: ["rest"], reply: { mode: "sync", wait: "2s" }, backend: "sim" },
       },
       backends: { sim: { translator: "rest-json" } },
-    });
-    sluice = await harness.spawn("all");
+    },
+    roles: [{ role: "all", as: "sluice" }],
   });
-
-  after(() => harness.cleanup());
+  const { roles } = harness;
 
   it("callers beyond maxSyncWaiters get 503 Busy; those waiting get their 202 when the wait ends", async () => {
     await simSettings(harness.sim.url, { paused: true });
-    const answers = await burst(`${sluice.url}/rest/ask`, 5);
+    const answers = await burst(`${roles.sluice.url}/rest/ask`, 5);
     const waited = answers.filter((a) => a.status === 202);
     expect(waited).to.have.length(2);
     for (const answer of answers.filter((a) => a.status !== 202)) expectBusy(answer);
     expect(
-      await metricValue(sluice.adminUrl, "sluice_backpressure_rejections_total", {
+      await metricValue(roles.sluice.adminUrl, "sluice_backpressure_rejections_total", {
         reason: "waiters_full",
       }),
     ).to.equal(3);
