@@ -11,32 +11,28 @@ const PER_BATCH = 5;
 
 describe("metrics for ops dashboards (queue depth up and down)", function () {
   this.timeout(60_000);
-  const harness = new Harness();
-  let adapter: SluiceProcess;
-  let queue: string;
-
-  const depth = () => metricValue(adapter.adminUrl, "sluice_queue_depth_messages", { queue });
-
-  before(async () => {
+  const harness = Harness.suite({
     // One call at a time, 150 ms each: the drain takes a few seconds and can be watched.
-    await harness.startSim({ latencyMs: 150 });
-    harness.writeConfig({
+    sim: { latencyMs: 150 },
+    config: {
       services: { report: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" } },
       backends: {
         sim: { translator: "rest-json", maxInFlight: 1, queue: { highWater: 100, maxLength: 200 } },
       },
-    });
-    queue = `${harness.prefix}requests.sim`;
-    await harness.spawn("response-worker");
-    adapter = await harness.spawn("adapter");
+    },
+    roles: ["response-worker", "adapter"],
   });
+  const { roles } = harness;
+  const queue = `${harness.prefix}requests.sim`;
 
-  after(() => harness.cleanup());
+  const depth = () => metricValue(roles.adapter.adminUrl, "sluice_queue_depth_messages", { queue });
 
   it("serves /healthz, /readyz and the Prometheus text with the contract's metrics", async () => {
-    expect((await call(`${adapter.adminUrl}/healthz`, { client: null })).status).to.equal(200);
-    await untilReadiness(adapter.adminUrl, 200);
-    const answer = await fetch(`${adapter.adminUrl}/metrics`);
+    expect((await call(`${roles.adapter.adminUrl}/healthz`, { client: null })).status).to.equal(
+      200,
+    );
+    await untilReadiness(roles.adapter.adminUrl, 200);
+    const answer = await fetch(`${roles.adapter.adminUrl}/metrics`);
     expect(answer.headers.get("content-type")).to.match(/^text\/plain/);
     const text = await answer.text();
     for (const name of [
@@ -50,22 +46,30 @@ describe("metrics for ops dashboards (queue depth up and down)", function () {
     ]) {
       expect(text, name).to.include(`# TYPE ${name} `);
     }
-    expect(await metricValue(adapter.adminUrl, "sluice_queue_high_water", { queue })).to.equal(100);
+    expect(
+      await metricValue(roles.adapter.adminUrl, "sluice_queue_high_water", { queue }),
+    ).to.equal(100);
   });
 
   it("sluice_queue_depth_messages rises while messages wait and falls to 0 as they drain", async () => {
     const rising: number[] = [];
     for (let batch = 1; batch <= BATCHES; batch++) {
       for (let i = 0; i < PER_BATCH; i++) {
-        const answer = await call(`${adapter.url}/rest/report`, { body: JSON.stringify({ i }) });
+        const answer = await call(`${roles.adapter.url}/rest/report`, {
+          body: JSON.stringify({ i }),
+        });
         expect(answer.status).to.equal(202);
       }
-      rising.push(await untilDepth(adapter.adminUrl, queue, (d) => d === batch * PER_BATCH, 5_000));
+      rising.push(
+        await untilDepth(roles.adapter.adminUrl, queue, (d) => d === batch * PER_BATCH, 5_000),
+      );
     }
     expect(rising).to.deep.equal([5, 10, 15, 20]);
-    expect(await metricValue(adapter.adminUrl, "sluice_queue_consumers", { queue })).to.equal(0);
+    expect(await metricValue(roles.adapter.adminUrl, "sluice_queue_consumers", { queue })).to.equal(
+      0,
+    );
     expect(
-      await metricValue(adapter.adminUrl, "sluice_requests_total", {
+      await metricValue(roles.adapter.adminUrl, "sluice_requests_total", {
         protocol: "rest",
         service: "report",
         outcome: "accepted",
@@ -87,7 +91,9 @@ describe("metrics for ops dashboards (queue depth up and down)", function () {
     expect(falling[falling.length - 1]).to.equal(0);
     expect(falling.some((v) => v > 0 && v < BATCHES * PER_BATCH)).to.equal(true);
     for (let i = 1; i < falling.length; i++) expect(falling[i]).to.be.at.most(falling[i - 1]);
-    expect(await metricValue(adapter.adminUrl, "sluice_queue_consumers", { queue })).to.equal(1);
+    expect(await metricValue(roles.adapter.adminUrl, "sluice_queue_consumers", { queue })).to.equal(
+      1,
+    );
   });
 });
 
