@@ -3,7 +3,7 @@
 // pool (on Kubernetes, a Deployment and a KEDA ScaledObject per backend queue).
 
 import { expect } from "chai";
-import { call, eventually, Harness, type SluiceProcess } from "../support/harness";
+import { call, eventually, Harness } from "../support/harness";
 import { RecordingBackend } from "./recording-backend";
 
 const CLIENT = "EE/GOV/70000001/case-app";
@@ -16,40 +16,39 @@ function sample(text: string, series: string): number | undefined {
 
 describe("worker pools per backend (--backends)", function () {
   this.timeout(60_000);
-  const harness = new Harness();
   let alpha: RecordingBackend;
   let beta: RecordingBackend;
-  let adapter: SluiceProcess;
-
-  before(async () => {
-    alpha = await RecordingBackend.start();
-    beta = await RecordingBackend.start();
-    harness.writeConfig({
-      services: {
-        toAlpha: { protocols: ["rest"], reply: { mode: "ack" }, backend: "alpha" },
-        toBeta: { protocols: ["rest"], reply: { mode: "ack" }, backend: "beta" },
-      },
-      backends: {
-        alpha: { translator: "rest-json", url: alpha.url },
-        beta: { translator: "rest-json", url: beta.url },
-      },
-    });
-    await harness.spawn("response-worker");
-    adapter = await harness.spawn("adapter");
+  const harness = Harness.suite({
+    sim: false,
+    config: async () => {
+      alpha = await RecordingBackend.start();
+      beta = await RecordingBackend.start();
+      return {
+        services: {
+          toAlpha: { protocols: ["rest"], reply: { mode: "ack" }, backend: "alpha" },
+          toBeta: { protocols: ["rest"], reply: { mode: "ack" }, backend: "beta" },
+        },
+        backends: {
+          alpha: { translator: "rest-json", url: alpha.url },
+          beta: { translator: "rest-json", url: beta.url },
+        },
+      };
+    },
+    roles: ["response-worker", "adapter"],
   });
+  const { roles } = harness;
   after(async () => {
-    await harness.cleanup();
     await alpha?.close();
     await beta?.close();
   });
 
   it("consumes only the named backend's queue; the other's messages wait for their own pool", async () => {
     const alphaWorker = await harness.spawn("worker", {}, ["--backends", "alpha"]);
-    const toAlpha = await call(`${adapter.url}/rest/toAlpha/one`, { client: CLIENT });
-    const toBeta = await call(`${adapter.url}/rest/toBeta/one`, { client: CLIENT });
+    const toAlpha = await call(`${roles.adapter.url}/rest/toAlpha/one`, { client: CLIENT });
+    const toBeta = await call(`${roles.adapter.url}/rest/toBeta/one`, { client: CLIENT });
     expect([toAlpha.status, toBeta.status]).to.deep.equal([202, 202]);
     const status = async (id: string) =>
-      (await call(`${adapter.url}/messages/${id}`, { client: CLIENT })).json.state;
+      (await call(`${roles.adapter.url}/messages/${id}`, { client: CLIENT })).json.state;
     await eventually(
       async () => (await status(toAlpha.json.id as string)) === "completed" || undefined,
       20_000,
