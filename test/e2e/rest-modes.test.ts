@@ -4,70 +4,66 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { expect } from "chai";
-import { call, eventually, Harness, type SluiceProcess } from "../support/harness";
+import { call, eventually, Harness, untilState } from "../support/harness";
 
 describe("REST end to end (all roles in one process)", function () {
   this.timeout(30_000);
-  const harness = new Harness();
-  let sluice: SluiceProcess;
   let receiver: http.Server;
   const received: Array<{ headers: http.IncomingHttpHeaders; body: string }> = [];
-
-  before(async () => {
-    await harness.startSim({ latencyMs: 50 });
-    receiver = http.createServer((req, res) => {
-      let body = "";
-      req.on("data", (chunk) => (body += chunk));
-      req.on("end", () => {
-        received.push({ headers: req.headers, body });
-        res.writeHead(204).end();
+  const harness = Harness.suite({
+    sim: { latencyMs: 50 },
+    config: async () => {
+      receiver = http.createServer((req, res) => {
+        let body = "";
+        req.on("data", (chunk) => (body += chunk));
+        req.on("end", () => {
+          received.push({ headers: req.headers, body });
+          res.writeHead(204).end();
+        });
       });
-    });
-    await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
-    const receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/`;
-    harness.writeConfig({
-      services: {
-        echo: {
-          protocols: ["rest"],
-          schema: {
-            type: "object",
-            properties: { name: { type: "string" }, age: { type: "integer", minimum: 0 } },
-            required: ["name"],
+      await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+      const receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/`;
+      return {
+        services: {
+          echo: {
+            protocols: ["rest"],
+            schema: {
+              type: "object",
+              properties: { name: { type: "string" }, age: { type: "integer", minimum: 0 } },
+              required: ["name"],
+            },
+            reply: { mode: "ack" },
+            backend: "sim",
+            maxBodySize: "4kb",
           },
-          reply: { mode: "ack" },
-          backend: "sim",
-          maxBodySize: "4kb",
+          lookup: {
+            protocols: ["rest"],
+            reply: { mode: "sync", wait: "5s", maxWait: "10s" },
+            backend: "sim",
+          },
+          notify: { protocols: ["rest"], reply: { mode: "callback" }, backend: "sim" },
+          restricted: {
+            protocols: ["rest"],
+            backend: "sim",
+            allowedClients: ["EE/GOV/1/other", "EE/GOV/70+1/app"],
+          },
         },
-        lookup: {
-          protocols: ["rest"],
-          reply: { mode: "sync", wait: "5s", maxWait: "10s" },
-          backend: "sim",
+        backends: { sim: { translator: "rest-json", retry: { attempts: 2, backoff: ["1s"] } } },
+        callbacks: {
+          allow: [receiverUrl],
+          allowHttp: true,
+          allowPrivate: true,
+          secret: "whsec_cmVzdC1tb2Rlcy10ZXN0LXNlY3JldC1rZXktMTIzNA==",
         },
-        notify: { protocols: ["rest"], reply: { mode: "callback" }, backend: "sim" },
-        restricted: {
-          protocols: ["rest"],
-          backend: "sim",
-          allowedClients: ["EE/GOV/1/other", "EE/GOV/70+1/app"],
-        },
-      },
-      backends: { sim: { translator: "rest-json", retry: { attempts: 2, backoff: ["1s"] } } },
-      callbacks: {
-        allow: [receiverUrl],
-        allowHttp: true,
-        allowPrivate: true,
-        secret: "whsec_cmVzdC1tb2Rlcy10ZXN0LXNlY3JldC1rZXktMTIzNA==",
-      },
-    });
-    sluice = await harness.spawn("all");
+      };
+    },
+    roles: [{ role: "all", as: "sluice" }],
   });
-
-  after(async () => {
-    await harness.cleanup();
-    receiver?.close();
-  });
+  const { roles } = harness;
+  after(() => receiver?.close());
 
   it("ack mode: 202 with Location, Retry-After and the id; the status document gets the answer", async () => {
-    const answer = await call(`${sluice.url}/rest/echo/people?x=1`, {
+    const answer = await call(`${roles.sluice.url}/rest/echo/people?x=1`, {
       body: JSON.stringify({ name: "Mari", age: 41 }),
       headers: { "X-Road-Id": "ack-1" },
     });
@@ -84,10 +80,7 @@ describe("REST end to end (all roles in one process)", function () {
       statusUrl: `/messages/${id}`,
     });
 
-    const status = await eventually(async () => {
-      const s = await call(`${sluice.url}/messages/${id}`);
-      return s.json.state === "completed" ? s : undefined;
-    });
+    const status = await untilState(roles.sluice, id, ["completed"]);
     expect(status.json.responses).to.have.length(1);
     expect(status.json.responses[0]).to.include({ seq: 1, final: true, status: 200 });
     expect(status.json.responses[0].body.received).to.deep.equal({ name: "Mari", age: 41 });
@@ -101,7 +94,7 @@ describe("REST end to end (all roles in one process)", function () {
   });
 
   it("sync mode: the backend's answer in the same call", async () => {
-    const answer = await call(`${sluice.url}/rest/lookup`, {
+    const answer = await call(`${roles.sluice.url}/rest/lookup`, {
       body: JSON.stringify({ q: 1 }),
       headers: { "X-Road-Id": "sync-1" },
     });
@@ -113,17 +106,14 @@ describe("REST end to end (all roles in one process)", function () {
   });
 
   it("sync mode falls back to 202 when the backend is slower than the wait", async () => {
-    const answer = await call(`${sluice.url}/rest/lookup?sim-latency=2500`, {
+    const answer = await call(`${roles.sluice.url}/rest/lookup?sim-latency=2500`, {
       body: "{}",
       headers: { Prefer: "wait=1" },
     });
     expect(answer.status).to.equal(202);
     expect(answer.headers.get("preference-applied")).to.equal("wait=1");
     const id = answer.json.id as string;
-    const done = await eventually(async () => {
-      const s = await call(`${sluice.url}/messages/${id}`);
-      return s.json.state === "completed" ? s : undefined;
-    });
+    const done = await untilState(roles.sluice, id, ["completed"]);
     expect(done.json.responses[0].status).to.equal(200);
     // The caller read the outcome it could not wait for: that is its delivery.
     expect(done.json.delivery).to.equal("delivered");
@@ -131,7 +121,7 @@ describe("REST end to end (all roles in one process)", function () {
   });
 
   it("Prefer: respond-async turns a sync service into ack mode", async () => {
-    const answer = await call(`${sluice.url}/rest/lookup`, {
+    const answer = await call(`${roles.sluice.url}/rest/lookup`, {
       body: "{}",
       headers: { Prefer: "respond-async" },
     });
@@ -140,7 +130,7 @@ describe("REST end to end (all roles in one process)", function () {
   });
 
   it("callback mode: the status document is POSTed to the allowlisted URL", async () => {
-    const answer = await call(`${sluice.url}/rest/notify`, {
+    const answer = await call(`${roles.sluice.url}/rest/notify`, {
       body: JSON.stringify({ event: "x" }),
       headers: {
         "X-Callback-Url": `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`,
@@ -157,13 +147,13 @@ describe("REST end to end (all roles in one process)", function () {
 
   it("callback mode with Prefer: wait: the answer within the wait, else 202; the callback follows either way", async () => {
     const hook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
-    const slow = await call(`${sluice.url}/rest/notify?sim-latency=2500`, {
+    const slow = await call(`${roles.sluice.url}/rest/notify?sim-latency=2500`, {
       body: JSON.stringify({ event: "slow" }),
       headers: { "X-Callback-Url": hook, Prefer: "wait=1" },
     });
     expect(slow.status).to.equal(202);
     expect(slow.headers.get("preference-applied")).to.equal("wait=1");
-    const fast = await call(`${sluice.url}/rest/notify`, {
+    const fast = await call(`${roles.sluice.url}/rest/notify`, {
       body: JSON.stringify({ event: "fast" }),
       headers: { "X-Callback-Url": hook, Prefer: "wait=5" },
     });
@@ -180,7 +170,7 @@ describe("REST end to end (all roles in one process)", function () {
   });
 
   it("callback mode refuses a target outside the allowlist", async () => {
-    const answer = await call(`${sluice.url}/rest/notify`, {
+    const answer = await call(`${roles.sluice.url}/rest/notify`, {
       body: "{}",
       headers: { "X-Callback-Url": "https://elsewhere.example.org/hook" },
     });
@@ -189,45 +179,44 @@ describe("REST end to end (all roles in one process)", function () {
   });
 
   it("a message's status is readable only by the client that sent it", async () => {
-    const answer = await call(`${sluice.url}/rest/echo`, { body: JSON.stringify({ name: "a" }) });
+    const answer = await call(`${roles.sluice.url}/rest/echo`, {
+      body: JSON.stringify({ name: "a" }),
+    });
     const id = answer.json.id as string;
-    const other = await call(`${sluice.url}/messages/${id}`, {
+    const other = await call(`${roles.sluice.url}/messages/${id}`, {
       client: "EE/GOV/99999999/intruder",
     });
     expect(other.status).to.equal(404);
     expect(other.json.type).to.equal("NotFound");
-    const unknown = await call(`${sluice.url}/messages/00000000-0000-4000-8000-000000000000`);
+    const unknown = await call(`${roles.sluice.url}/messages/00000000-0000-4000-8000-000000000000`);
     expect(unknown.status).to.equal(404);
-    const own = await call(`${sluice.url}/messages/${id}`);
+    const own = await call(`${roles.sluice.url}/messages/${id}`);
     expect(own.status).to.equal(200);
     expect(own.json.id).to.equal(id);
   });
 
   it("a duplicate submission (same client and X-Road-Id) returns the same id and calls the backend once", async () => {
     const xroadId = `dup-${Date.now()}`;
-    const first = await call(`${sluice.url}/rest/echo`, {
+    const first = await call(`${roles.sluice.url}/rest/echo`, {
       body: JSON.stringify({ name: "d" }),
       headers: { "X-Road-Id": xroadId },
     });
-    const second = await call(`${sluice.url}/rest/echo`, {
+    const second = await call(`${roles.sluice.url}/rest/echo`, {
       body: JSON.stringify({ name: "d" }),
       headers: { "X-Road-Id": xroadId },
     });
     expect(first.status).to.equal(202);
     expect(second.status).to.equal(202);
     expect(second.json.id).to.equal(first.json.id);
-    await eventually(async () => {
-      const s = await call(`${sluice.url}/messages/${first.json.id}`);
-      return s.json.state === "completed" ? s : undefined;
-    });
-    const third = await call(`${sluice.url}/rest/echo`, {
+    await untilState(roles.sluice, first.json.id, ["completed"]);
+    const third = await call(`${roles.sluice.url}/rest/echo`, {
       body: JSON.stringify({ name: "d" }),
       headers: { "X-Road-Id": xroadId },
     });
     expect(third.json.id ?? third.headers.get("x-sluice-id")).to.equal(first.json.id);
     expect(harness.sim.calls({ id: first.json.id })).to.have.length(1);
     // Another client may use the same X-Road id: it is a different message.
-    const other = await call(`${sluice.url}/rest/echo`, {
+    const other = await call(`${roles.sluice.url}/rest/echo`, {
       body: JSON.stringify({ name: "d" }),
       headers: { "X-Road-Id": xroadId },
       client: "EE/GOV/70000002/other-app",
@@ -236,7 +225,7 @@ describe("REST end to end (all roles in one process)", function () {
   });
 
   it("invalid JSON → 400 InvalidJson", async () => {
-    const answer = await call(`${sluice.url}/rest/echo`, { body: '{"name": ' });
+    const answer = await call(`${roles.sluice.url}/rest/echo`, { body: '{"name": ' });
     expect(answer.status).to.equal(400);
     expect(answer.json.type).to.equal("InvalidJson");
     expect(answer.json.detail).to.equal(null);
@@ -244,7 +233,9 @@ describe("REST end to end (all roles in one process)", function () {
   });
 
   it("schema violations → 400 ValidationFailed with the ajv error paths", async () => {
-    const answer = await call(`${sluice.url}/rest/echo`, { body: JSON.stringify({ age: -1 }) });
+    const answer = await call(`${roles.sluice.url}/rest/echo`, {
+      body: JSON.stringify({ age: -1 }),
+    });
     expect(answer.status).to.equal(400);
     expect(answer.json.type).to.equal("ValidationFailed");
     const paths = (answer.json.errors as Array<{ path: string }>).map((e) => e.path);
@@ -252,7 +243,7 @@ describe("REST end to end (all roles in one process)", function () {
   });
 
   it("JSON nested deeper than the limit → 400, and the adapter keeps serving", async () => {
-    const answer = await call(`${sluice.url}/rest/lookup`, {
+    const answer = await call(`${roles.sluice.url}/rest/lookup`, {
       body: "[".repeat(2000) + "]".repeat(2000),
     });
     expect(answer.status).to.equal(400);
@@ -260,21 +251,21 @@ describe("REST end to end (all roles in one process)", function () {
   });
 
   it("unknown service → 404 UnknownService", async () => {
-    const answer = await call(`${sluice.url}/rest/noSuchService`, { body: "{}" });
+    const answer = await call(`${roles.sluice.url}/rest/noSuchService`, { body: "{}" });
     expect(answer.status).to.equal(404);
     expect(answer.json.type).to.equal("UnknownService");
   });
 
   it("a name that is not a configured service (even Object.prototype's) → 404", async () => {
     for (const name of ["toString", "__proto__", "constructor"]) {
-      const answer = await call(`${sluice.url}/rest/${name}`, { body: "{}" });
+      const answer = await call(`${roles.sluice.url}/rest/${name}`, { body: "{}" });
       expect(answer.status, name).to.equal(404);
       expect(answer.json.type).to.equal("UnknownService");
     }
   });
 
   it("malformed percent-encoding in the path → 404, with the caller's X-Road-Id echoed", async () => {
-    const answer = await call(`${sluice.url}/rest/%E0%A4%A`, {
+    const answer = await call(`${roles.sluice.url}/rest/%E0%A4%A`, {
       body: "{}",
       headers: { "X-Road-Id": "bad-path" },
     });
@@ -284,15 +275,15 @@ describe("REST end to end (all roles in one process)", function () {
   });
 
   it("status reads and errors echo the caller's own X-Road-Id", async () => {
-    const sent = await call(`${sluice.url}/rest/echo`, {
+    const sent = await call(`${roles.sluice.url}/rest/echo`, {
       body: JSON.stringify({ name: "e" }),
       headers: { "X-Road-Id": "orig" },
     });
-    const read = await call(`${sluice.url}/messages/${sent.json.id}`, {
+    const read = await call(`${roles.sluice.url}/messages/${sent.json.id}`, {
       headers: { "X-Road-Id": "poll-1" },
     });
     expect(read.headers.get("x-road-id")).to.equal("poll-1");
-    const missing = await call(`${sluice.url}/messages/nope`, {
+    const missing = await call(`${roles.sluice.url}/messages/nope`, {
       headers: { "X-Road-Id": "poll-2" },
     });
     expect(missing.status).to.equal(404);
@@ -300,13 +291,13 @@ describe("REST end to end (all roles in one process)", function () {
   });
 
   it("Prefer: respond-async, wait=N answers within N seconds when the backend is fast", async () => {
-    const fast = await call(`${sluice.url}/rest/echo`, {
+    const fast = await call(`${roles.sluice.url}/rest/echo`, {
       body: JSON.stringify({ name: "w" }),
       headers: { Prefer: "respond-async, wait=5" },
     });
     expect(fast.status).to.equal(200);
     expect(fast.headers.get("preference-applied")).to.equal("respond-async, wait=5");
-    const slow = await call(`${sluice.url}/rest/echo?sim-latency=2000`, {
+    const slow = await call(`${roles.sluice.url}/rest/echo?sim-latency=2000`, {
       body: JSON.stringify({ name: "w" }),
       headers: { Prefer: "respond-async, wait=1" },
     });
@@ -314,7 +305,7 @@ describe("REST end to end (all roles in one process)", function () {
   });
 
   it("body over the service's limit → 413", async () => {
-    const answer = await call(`${sluice.url}/rest/echo`, {
+    const answer = await call(`${roles.sluice.url}/rest/echo`, {
       body: JSON.stringify({ name: "x".repeat(10_000) }),
     });
     expect(answer.status).to.equal(413);
@@ -322,7 +313,7 @@ describe("REST end to end (all roles in one process)", function () {
   });
 
   it("a media type the service does not take → 415", async () => {
-    const answer = await call(`${sluice.url}/rest/echo`, {
+    const answer = await call(`${roles.sluice.url}/rest/echo`, {
       body: "<a/>",
       headers: { "Content-Type": "application/xml" },
     });
@@ -331,11 +322,11 @@ describe("REST end to end (all roles in one process)", function () {
   });
 
   it("missing or repeated X-Road-Client → 400; a client not allowed → 403", async () => {
-    const missing = await call(`${sluice.url}/rest/echo`, { body: "{}", client: null });
+    const missing = await call(`${roles.sluice.url}/rest/echo`, { body: "{}", client: null });
     expect(missing.status).to.equal(400);
     expect(missing.json.type).to.equal("MissingHeader");
     const repeated = await new Promise<number>((resolve, reject) => {
-      const req = http.request(`${sluice.url}/rest/echo`, { method: "POST" }, (res) => {
+      const req = http.request(`${roles.sluice.url}/rest/echo`, { method: "POST" }, (res) => {
         res.resume();
         resolve(res.statusCode ?? 0);
       });
@@ -345,7 +336,7 @@ describe("REST end to end (all roles in one process)", function () {
       req.end('{"name":"x"}');
     });
     expect(repeated).to.equal(400);
-    const denied = await call(`${sluice.url}/rest/restricted`, { body: "{}" });
+    const denied = await call(`${roles.sluice.url}/rest/restricted`, { body: "{}" });
     expect(denied.status).to.equal(403);
     expect(denied.json.type).to.equal("AccessDenied");
   });
@@ -353,25 +344,28 @@ describe("REST end to end (all roles in one process)", function () {
   it("X-Road-Client is read part by part percent-decoded (PR-REST §4.3), as a SOAP caller's client is", async () => {
     // A client whose member code holds "+" (PR-REST §4.8), its parts encoded as PR-REST asks.
     const encoded = "EE/GOV/70%2B1/app";
-    const accepted = await call(`${sluice.url}/rest/restricted`, { body: "{}", client: encoded });
+    const accepted = await call(`${roles.sluice.url}/rest/restricted`, {
+      body: "{}",
+      client: encoded,
+    });
     expect(accepted.status, accepted.text).to.equal(202);
     const id = accepted.json.id as string;
     // The same client, written without encoding, owns the message; another does not.
-    const own = await call(`${sluice.url}/messages/${id}`, { client: "EE/GOV/70+1/app" });
+    const own = await call(`${roles.sluice.url}/messages/${id}`, { client: "EE/GOV/70+1/app" });
     expect(own.status, own.text).to.equal(200);
     expect(
-      (await call(`${sluice.url}/messages/${id}`, { client: "EE/GOV/7001/app" })).status,
+      (await call(`${roles.sluice.url}/messages/${id}`, { client: "EE/GOV/7001/app" })).status,
     ).to.equal(404);
     // Malformed encoding, or an encoded separator, names no client.
     for (const client of ["EE/GOV/70%2/app", "EE/GOV/70%2F1/app"]) {
-      const refused = await call(`${sluice.url}/rest/restricted`, { body: "{}", client });
+      const refused = await call(`${roles.sluice.url}/rest/restricted`, { body: "{}", client });
       expect(refused.status, client).to.equal(400);
       expect(refused.json.type, client).to.equal("InvalidHeader");
     }
   });
 
   it("X-Road-Service naming another service → 400 InconsistentHeaders", async () => {
-    const answer = await call(`${sluice.url}/rest/echo`, {
+    const answer = await call(`${roles.sluice.url}/rest/echo`, {
       body: JSON.stringify({ name: "x" }),
       headers: { "X-Road-Service": "EE/GOV/70000009/registry/otherService" },
     });
@@ -387,7 +381,7 @@ describe("REST end to end (all roles in one process)", function () {
       "EE/GOV/1/a/b/c/echo",
       "EE/GOV/%zz/registry/echo",
     ]) {
-      const answer = await call(`${sluice.url}/rest/echo`, {
+      const answer = await call(`${roles.sluice.url}/rest/echo`, {
         body: JSON.stringify({ name: "x" }),
         headers: { "X-Road-Service": value },
       });
@@ -399,7 +393,7 @@ describe("REST end to end (all roles in one process)", function () {
       "EE/GOV/70000009/registry/echo/v1",
       "EE/GOV/70000009/echo",
     ]) {
-      const answer = await call(`${sluice.url}/rest/echo`, {
+      const answer = await call(`${roles.sluice.url}/rest/echo`, {
         body: JSON.stringify({ name: "x" }),
         headers: { "X-Road-Service": value },
       });
@@ -408,36 +402,32 @@ describe("REST end to end (all roles in one process)", function () {
   });
 
   it("a rejected message (backend 4xx) is never retried; sync callers get the backend's answer", async () => {
-    const answer = await call(`${sluice.url}/rest/lookup?sim-status=404`, { body: "{}" });
+    const answer = await call(`${roles.sluice.url}/rest/lookup?sim-status=404`, { body: "{}" });
     expect(answer.status).to.equal(404);
     const id = answer.headers.get("x-sluice-id")!;
-    const status = await call(`${sluice.url}/messages/${id}`);
+    const status = await call(`${roles.sluice.url}/messages/${id}`);
     expect(status.json.state).to.equal("rejected");
     expect(harness.sim.calls({ id })).to.have.length(1);
   });
 
   it("a transient failure is retried and then succeeds", async () => {
-    const answer = await call(`${sluice.url}/rest/echo?sim-fail-times=1`, {
+    const answer = await call(`${roles.sluice.url}/rest/echo?sim-fail-times=1`, {
       body: JSON.stringify({ name: "r" }),
     });
     const id = answer.json.id as string;
-    const done = await eventually(async () => {
-      const s = await call(`${sluice.url}/messages/${id}`);
-      return s.json.state === "completed" ? s : undefined;
-    }, 15_000);
+    const done = await untilState(roles.sluice, id, ["completed"], 15_000);
     expect(done.json.responses[0].status).to.equal(200);
     expect(harness.sim.calls({ id })).to.have.length(2);
   });
 
   it("DELETE of a message the backend already processed → 409 Conflict", async () => {
-    const answer = await call(`${sluice.url}/rest/echo`, { body: JSON.stringify({ name: "c" }) });
-    const id = answer.json.id as string;
-    const done = await eventually(async () => {
-      const s = await call(`${sluice.url}/messages/${id}`);
-      return s.json.state === "completed" ? s : undefined;
+    const answer = await call(`${roles.sluice.url}/rest/echo`, {
+      body: JSON.stringify({ name: "c" }),
     });
+    const id = answer.json.id as string;
+    const done = await untilState(roles.sluice, id, ["completed"]);
     expect(done.status).to.equal(200);
-    const late = await call(`${sluice.url}/messages/${id}`, { method: "DELETE" });
+    const late = await call(`${roles.sluice.url}/messages/${id}`, { method: "DELETE" });
     expect(late.status).to.equal(409);
     expect(late.json.type).to.equal("Conflict");
   });
