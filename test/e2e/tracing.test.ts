@@ -8,7 +8,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { gunzipSync } from "node:zlib";
 import { CallbackReceiver } from "../integration/callback-receiver";
-import { call, eventually, Harness, type SluiceProcess } from "../support/harness";
+import { call, eventually, Harness } from "../support/harness";
 import { RecordingBackend } from "./recording-backend";
 
 const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
@@ -106,52 +106,53 @@ const MESSAGE_SPANS = [
 
 describe("tracing: one trace per message over OTLP", function () {
   this.timeout(60_000);
-  const harness = new Harness();
   let otlp: OtlpReceiver;
   let backend: RecordingBackend;
   let hooks: CallbackReceiver;
-  let adapter: SluiceProcess;
-
-  before(async () => {
-    otlp = await OtlpReceiver.start();
-    backend = await RecordingBackend.start();
-    hooks = await CallbackReceiver.start({ tls: false });
-    harness.writeConfig({
-      services: {
-        notify: { protocols: ["rest"], reply: { mode: "callback" }, backend: "legacy" },
-      },
-      backends: {
-        legacy: {
-          translator: "rest-json",
-          url: backend.url,
-          rate: { limit: 50, per: "1s" },
-          retry: { attempts: 1, backoff: ["1s"] },
+  // The standard OTel variables: the endpoint, and a short batch delay for the test.
+  const env = async () => ({
+    OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
+    OTEL_BSP_SCHEDULE_DELAY: "100",
+  });
+  const harness = Harness.suite({
+    sim: false,
+    config: async () => {
+      otlp = await OtlpReceiver.start();
+      backend = await RecordingBackend.start();
+      hooks = await CallbackReceiver.start({ tls: false });
+      return {
+        services: {
+          notify: { protocols: ["rest"], reply: { mode: "callback" }, backend: "legacy" },
         },
-      },
-      callbacks: hooks.loopbackCallbacks(SECRET),
-    });
-    // The standard OTel variables: the endpoint, and a short batch delay for the test.
-    const env = { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_BSP_SCHEDULE_DELAY: "100" };
+        backends: {
+          legacy: {
+            translator: "rest-json",
+            url: backend.url,
+            rate: { limit: 50, per: "1s" },
+            retry: { attempts: 1, backoff: ["1s"] },
+          },
+        },
+        callbacks: hooks.loopbackCallbacks(SECRET),
+      };
+    },
     // One after the other: three cold starts at once can outlast the start timeout on a busy machine.
-    const started = [
-      await harness.spawn("response-worker", env),
-      await harness.spawn("worker", env),
-      await harness.spawn("adapter", env),
-    ];
-    adapter = started[2];
-    for (const proc of started) {
+    roles: ["response-worker", "worker", "adapter"].map((role) => ({ role, env })),
+  });
+  const { roles } = harness;
+
+  before(() => {
+    for (const proc of Object.values(roles)) {
       expect(proc.lines.find((l) => l.msg === "sluice ready")?.tracing).to.equal("otlp");
     }
   });
   after(async () => {
-    await harness.cleanup();
     await hooks?.close();
     await backend?.close();
     await otlp?.close();
   });
 
   const submit = (headers: Record<string, string>, marker: string) =>
-    call(`${adapter.url}/rest/notify/cases`, {
+    call(`${roles.adapter.url}/rest/notify/cases`, {
       body: JSON.stringify({ secret: marker }),
       client: CLIENT,
       headers: { "X-Callback-Url": hooks.url("/hooks/traced"), ...headers },
