@@ -22,13 +22,14 @@ import {
 } from "../shared/operator/dead-callbacks";
 import { CallbackRedeliverer, type RedeliveryResult } from "../shared/operator/callback-redelivery";
 import { BULK_LIMIT, LIST_LIMIT, parseLimit } from "../shared/operator/selection-limit";
-import { describeDead } from "../shared/operator/operator-answers";
+import { deadLetterDocument, describeDead } from "../shared/operator/operator-answers";
 import { ambiguity, findByCaller } from "../shared/operator/message-lookup";
 import { cancelByOperator, conflictMessage } from "../shared/operator/operator-cancel";
 import { consumedQueues } from "../shared/broker/ordering";
 import { checkRedis, createRedis, whenReady } from "../shared/store/redis";
 import { StateNotices } from "../shared/protocol/state-notice";
 import { statusDocument } from "../shared/store/status-document";
+import { withCredentialsRedacted } from "../shared/protocol/credential-headers";
 import { declareAllBackends, roleTopologyOptions } from "../shared/broker/topology";
 import { topologyNames } from "../shared/protocol/names";
 import { TransactionStore } from "../shared/store/transaction-store";
@@ -293,15 +294,9 @@ export async function runOperatorCommand(
     if (command === "dead-letters" && verb === "show" && id) {
       const entry = await deadLetters.get(id);
       if (!entry) return fail(out, `no dead letter ${id}`);
-      // For a person: the time in words and the age, as the admin port answers it.
-      print(
-        entry,
-        JSON.stringify(
-          { ...describeDead(entry, Date.now()), request: JSON.parse(entry.request || "null") },
-          null,
-          2,
-        ),
-      );
+      // As the admin port answers it: the time in words, the age, credentials redacted.
+      const doc = deadLetterDocument(entry, Date.now());
+      print(doc, JSON.stringify(doc, null, 2));
       return 0;
     }
     if (command === "dead-letters" && verb === "replay") {
@@ -452,7 +447,7 @@ export async function runOperatorCommand(
       const [tx] = found;
       if (!tx) return fail(out, "no such message");
       const doc = {
-        ...statusDocument(tx),
+        ...withCredentialsRedacted(statusDocument(tx)),
         client: tx.client,
         backend: tx.backend,
         replyMode: tx.replyMode,

@@ -4,20 +4,16 @@
 
 import { hostname } from "node:os";
 import pino from "pino";
+import { CREDENTIAL_HEADERS, REDACTED } from "../protocol/credential-headers";
 
-const CENSOR = "[redacted]";
+const CENSOR = REDACTED;
 
 /**
  * Fields that may carry credentials: redacted always, LOG_REDACT=off included, which is for
  * reading bodies and user ids while debugging, never the tokens and secrets beside them.
  */
 export const CREDENTIAL_PATHS: readonly string[] = [
-  "headers.authorization",
-  "*.headers.authorization",
-  'headers["proxy-authorization"]',
-  '*.headers["proxy-authorization"]',
-  "headers.cookie",
-  "*.headers.cookie",
+  ...CREDENTIAL_HEADERS.flatMap((name) => [`headers["${name}"]`, `*.headers["${name}"]`]),
   "secret",
   "*.secret",
 ];

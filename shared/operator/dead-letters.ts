@@ -194,7 +194,8 @@ function fromFields(fields: Record<string, string>): DeadLetter {
   };
 }
 
-function strip(entry: DeadLetter & { request?: string }): DeadLetter {
+/** The entry without its request (large, and holding the caller's credentials). */
+export function strip(entry: DeadLetter & { request?: string }): DeadLetter {
   const { request: _request, ...rest } = entry;
   return rest;
 }

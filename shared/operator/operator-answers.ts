@@ -3,6 +3,7 @@
 // a redelivery), so dead letters and dead callbacks answer alike.
 
 import type { AdminAnswer } from "../observability/admin-server";
+import { withCredentialsRedacted } from "../protocol/credential-headers";
 import { SluiceError } from "../protocol/errors";
 import { BULK_LIMIT, parseLimit, type LimitBounds } from "./selection-limit";
 
@@ -49,6 +50,24 @@ export function describeDead<T extends { at: number }>(entry: T, now: number) {
     at: new Date(entry.at).toISOString(),
     ageSeconds: Math.max(0, Math.round((now - entry.at) / 1000)),
   };
+}
+
+/**
+ * One dead letter as the admin port and `sluice dead-letters show` give it: its request parsed
+ * (as stored when it is not JSON), with the caller's credential headers redacted.
+ */
+export function deadLetterDocument<T extends { at: number; request: string }>(
+  entry: T,
+  now: number,
+) {
+  const { request, ...rest } = entry;
+  let parsed: unknown = request;
+  try {
+    parsed = JSON.parse(request);
+  } catch {
+    // shown as stored
+  }
+  return { ...describeDead(rest, now), request: withCredentialsRedacted(parsed) };
 }
 
 /** What a replay or redelivery of one entry came to. */

@@ -13,12 +13,13 @@ import type { SluiceConfig } from "../config/config";
 import type { QueueMonitor } from "../broker/queue-monitor";
 import { StateNotices } from "../protocol/state-notice";
 import { statusDocument } from "../store/status-document";
+import { withCredentialsRedacted } from "../protocol/credential-headers";
 import { declareAllBackends, roleTopologyOptions } from "../broker/topology";
 import { type TopologyNames } from "../protocol/names";
 import type { Transaction, TransactionStore } from "../store/transaction-store";
 import type { BackendPauses, PauseState } from "./backend-pauses";
 import { BackendStatusReader } from "./backend-status";
-import { deadLetterFilter, type DeadLetter, type DeadLetters } from "./dead-letters";
+import { deadLetterFilter, strip, type DeadLetter, type DeadLetters } from "./dead-letters";
 import { ambiguity, findByCaller } from "./message-lookup";
 import { cancelByOperator, conflictMessage } from "./operator-cancel";
 import { unavailableOnOutage } from "./store-unavailable";
@@ -32,6 +33,7 @@ import { STATUS_PAGE, STATUS_SCRIPT } from "./status-page";
 import {
   actionAnswer,
   bulkSelection,
+  deadLetterDocument,
   describeDead,
   invalid,
   limitOf,
@@ -67,13 +69,14 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** The operator's view of a message: the status document plus what only an operator sees. */
 function operatorDocument(tx: Transaction, dead: DeadLetter | null) {
   return {
-    ...statusDocument(tx),
+    ...withCredentialsRedacted(statusDocument(tx)),
     client: tx.client,
     backend: tx.backend,
     protocol: tx.protocol,
     replyMode: tx.replyMode,
     callback: tx.callback,
-    deadLetter: dead ? describeDead(dead, Date.now()) : null,
+    // Its request is shown by /admin/dead-letters/<id>, redacted: not here, whole.
+    deadLetter: dead ? describeDead(strip(dead), Date.now()) : null,
   };
 }
 
@@ -243,14 +246,7 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
   route("GET", /^\/admin\/dead-letters\/([^/]+)$/, async (match) => {
     const entry = await deadLetters.get(decodeURIComponent(match[1]));
     if (!entry) return notFound("no such dead letter");
-    const { request, ...rest } = entry;
-    let parsed: unknown = request;
-    try {
-      parsed = JSON.parse(request);
-    } catch {
-      // shown as stored
-    }
-    return ok({ ...describeDead(rest, Date.now()), request: parsed });
+    return ok(deadLetterDocument(entry, Date.now()));
   });
   route("POST", /^\/admin\/dead-letters\/([^/]+)\/replay$/, async (match) => {
     const result = await replay().replay(decodeURIComponent(match[1]));

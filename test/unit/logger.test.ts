@@ -119,7 +119,8 @@ describe("logger", () => {
       {
         body: "visible",
         headers: { authorization: "Bearer tok-123", accept: "application/json" },
-        req: { headers: { authorization: "Basic dXNlcjpwdw==" } },
+        req: { headers: { authorization: "Basic dXNlcjpwdw==", "x-api-key": "key-456" } },
+        answer: { headers: { "set-cookie": "session=ck-789" } },
         secret: "whsec_bG9nZ2VyLXRlc3Qtc2VjcmV0LTMyLWJ5dGVzLWxvbmc=",
       },
       "debug",
@@ -129,6 +130,8 @@ describe("logger", () => {
     expect(text).to.include("application/json");
     expect(text).not.to.include("tok-123");
     expect(text).not.to.include("dXNlcjpwdw==");
+    expect(text).not.to.include("key-456");
+    expect(text).not.to.include("ck-789");
     expect(text).not.to.include("whsec_bG9nZ2VyLXRlc3Qtc2VjcmV0LTMyLWJ5dGVzLWxvbmc=");
   });
 
