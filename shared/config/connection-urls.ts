@@ -28,8 +28,10 @@ export function amqpUrls(value: unknown, where: string): { urls: string[]; probl
   }
   const problems: string[] = [];
   for (const url of items as string[]) {
-    if (!/^amqps?:\/\/[^\s]+$/.test(url)) {
-      problems.push(`${where}: "${redactUrl(url)}" is not an amqp:// or amqps:// URL`);
+    if (!/^amqps?:\/\/[^\s]+$/.test(url) || addressProblem(url)) {
+      problems.push(
+        `${where}: "${redactUrl(url)}" is not an amqp:// or amqps:// URL${addressNote(url)}`,
+      );
     }
   }
   return { urls: items as string[], problems };
@@ -98,7 +100,13 @@ export type RedisTarget =
   | { kind: "sentinel"; options: RedisOptions; sentinels: string[]; master: string };
 
 export function redisTarget(url: string): RedisTarget {
-  if (/^rediss?:\/\//.test(url)) return { kind: "direct", url };
+  if (/^rediss?:\/\//.test(url)) {
+    // Checked here, not by the client: it would take `h:notaport` as port NaN, the default.
+    const problem = addressProblem(url) ?? dbProblem(url);
+    if (problem)
+      throw new Error(`"${redactUrl(url)}" is not a redis:// or rediss:// URL: ${problem}`);
+    return { kind: "direct", url };
+  }
   const match =
     /^redis-sentinel:\/\/(?:([^@/]*)@)?([^/?]+)\/([^/?]+)(?:\/(\d+))?\/?(?:\?(.*))?$/.exec(url);
   if (!match) {
@@ -136,4 +144,33 @@ export function redisTarget(url: string): RedisTarget {
     sentinels: sentinels.map((s) => `${s.host}:${s.port}`),
     master: options.name!,
   };
+}
+
+/**
+ * Why a URL names no host to connect to (no host, a port that is not 1-65535), or null. The
+ * WHATWG parser refuses a port that is not a number up to 65535 for any scheme.
+ */
+function addressProblem(url: string): string | null {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return "its host or port cannot be read (host[:port], the port a number from 1 to 65535)";
+  }
+  if (parsed.hostname === "") return "it names no host";
+  if (parsed.port === "0") return "port 0 is no port to connect to";
+  return null;
+}
+
+function addressNote(url: string): string {
+  const problem = /^amqps?:\/\/[^\s]+$/.test(url) ? addressProblem(url) : null;
+  return problem ? `: ${problem}` : "";
+}
+
+/** A redis:// path is the database number, or nothing. */
+function dbProblem(url: string): string | null {
+  const path = new URL(url).pathname;
+  return path === "" || path === "/" || /^\/\d+$/.test(path)
+    ? null
+    : `the path "${path}" is not a database number`;
 }

@@ -13,16 +13,16 @@ export function redactUrl(url: string): string {
   // ioredis takes a password from a redis:// URL's query too, and redis-sentinel:// has its
   // sentinels' password there: hidden before the URL is printed in any form.
   const query = url.replace(/([?&](?:password|sentinelPassword)=)[^&#]*/g, "$1***");
-  if (query.startsWith("redis-sentinel://")) {
-    // Several hosts in one authority: not a URL `new URL` reads.
-    return query.replace(/\/\/([^@/]*:)?[^@/]*@/, "//$1***@");
-  }
+  // Several hosts in one authority, or a URL `new URL` cannot read (a bad port): the password
+  // is whatever stands between the last ":" and the "@" of the authority.
+  const byPattern = () => query.replace(/\/\/([^@/]*:)?[^@/]*@/, "//$1***@");
+  if (query.startsWith("redis-sentinel://")) return byPattern();
   try {
     const parsed = new URL(query);
     if (parsed.password) parsed.password = "***";
     return parsed.toString().replace(/\/$/, "");
   } catch {
-    return query;
+    return byPattern();
   }
 }
 

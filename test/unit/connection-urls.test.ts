@@ -70,6 +70,18 @@ describe("broker URLs", () => {
       'environment AMQP_URL: "nonsense" is not an amqp:// or amqps:// URL',
     ]);
   });
+
+  it("names an AMQP URL whose host or port cannot be used", () => {
+    const problems = problemsOf({
+      ...minimal,
+      amqpUrl: ["amqp://u:pw@n1:notaport", "amqp://n2:0"],
+    });
+    expect(problems).to.have.length(2);
+    expect(problems[0]).to.match(
+      /"amqp:\/\/u:\*\*\*@n1:notaport" is not an amqp:\/\/ or amqps:\/\/ URL: its host or port/,
+    );
+    expect(problems[1]).to.include("port 0");
+  });
 });
 
 describe("Redis through Sentinel", () => {
@@ -108,6 +120,29 @@ describe("Redis through Sentinel", () => {
     expect(problemsOf(minimal, { REDIS_URL: "redis-sentinel:///m" })[0]).to.match(
       /^environment REDIS_URL: /,
     );
+  });
+
+  it("refuses a redis:// or rediss:// URL whose host, port or database cannot be used", () => {
+    for (const url of [
+      "redis://h:notaport",
+      "rediss://h:70000",
+      "redis://h:0",
+      "redis://:pw@:6379",
+      "redis://",
+      "redis://h:6379/cache",
+    ]) {
+      const problems = problemsOf({ ...minimal, redisUrl: url });
+      expect(problems, url).to.have.length(1);
+      expect(problems[0], url).to.match(
+        /^config\.redisUrl: ".*" is not a redis:\/\/ or rediss:\/\/ URL: /,
+      );
+    }
+    expect(problemsOf({ ...minimal, redisUrl: "redis://:secret@h:notaport" })[0]).to.not.include(
+      "secret",
+    );
+    for (const url of ["redis://h", "redis://h:6379/", "rediss://u:p@[::1]:6380/2?db=2"]) {
+      expect(problemsOf({ ...minimal, redisUrl: url }), url).to.deep.equal([]);
+    }
   });
 
   it("never shows a password in what it prints", () => {
