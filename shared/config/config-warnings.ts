@@ -1,6 +1,7 @@
 // What a configuration allows but most likely does not mean: `sluice check` prints these and
 // every role logs them at start, and neither refuses the file for them.
 
+import { deniedRange } from "../delivery/address-check";
 import { XROAD_TRANSLATORS, type SluiceConfig } from "./config";
 
 /**
@@ -24,6 +25,25 @@ function unreachableLocationWarnings(config: SluiceConfig): string[] {
   ];
 }
 
+/**
+ * An admin port open beyond loopback: it speaks plain HTTP, so the admin token and the status
+ * page's session cookie cross the network readable by anyone on the path. Warned whether or not
+ * a token is set: `sluice check` often runs without the SLUICE_ADMIN_TOKEN the roles get.
+ */
+function plainAdminPortWarnings(config: SluiceConfig): string[] {
+  const { host } = config.admin;
+  if (isLoopback(host)) return [];
+  const where = process.env.ADMIN_HOST ? "environment ADMIN_HOST" : "config.admin.host";
+  return [
+    `${where}: "${host}" is not a loopback address, and the admin port speaks plain HTTP: the admin token and the status page's session cookie cross the network unencrypted; keep it on 127.0.0.1 and reach it through ssh or kubectl port-forward, or put a TLS-terminating proxy in front of it, and let a network policy admit only probes and Prometheus otherwise (docs/operator.md)`,
+  ];
+}
+
+function isLoopback(host: string): boolean {
+  const bare = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
+  return bare.toLowerCase() === "localhost" || deniedRange(bare) === "loopback";
+}
+
 export function configWarnings(config: SluiceConfig): string[] {
-  return unreachableLocationWarnings(config);
+  return [...unreachableLocationWarnings(config), ...plainAdminPortWarnings(config)];
 }

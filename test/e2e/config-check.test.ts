@@ -196,6 +196,20 @@ exports.createTranslator = () => ({ call: async () => [] });`,
     });
   });
 
+  it("warns that an admin port beyond loopback speaks plain HTTP, and still passes (exit 0)", () => {
+    const file = path.join(dir, "open-admin.yaml");
+    writeFileSync(
+      file,
+      `admin: { host: 0.0.0.0 }\nservices:\n  s: { backend: b, reply: { mode: ack } }\nbackends:\n  b: { url: "http://127.0.0.1:1" }\n`,
+    );
+    const result = sluice(["check", "--config", file], { ADMIN_HOST: "" });
+    expect(result.status).to.equal(0);
+    expect(result.stderr).to.include(
+      'sluice: warning: config.admin.host: "0.0.0.0" is not a loopback address, and the admin port speaks plain HTTP',
+    );
+    expect(result.stdout).to.include("is valid");
+  });
+
   it("starts no role without --config, and says how to run the demo", () => {
     for (const role of ["worker", "legacy-sim", "check"]) {
       const result = sluice([role]);

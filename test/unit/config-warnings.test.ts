@@ -1,0 +1,56 @@
+// Warnings a configuration earns without being refused: an admin port opened beyond loopback,
+// which speaks plain HTTP, so its token and session cookie would cross the network readable.
+
+import { expect } from "chai";
+import { compileConfig } from "../../shared/config/config";
+import { configWarnings } from "../../shared/config/config-warnings";
+
+const minimal = {
+  services: { svc: { protocols: ["rest"], reply: { mode: "ack" }, backend: "b" } },
+  backends: { b: { url: "http://127.0.0.1:9", translator: "rest-json" } },
+};
+
+function warningsFor(admin: Record<string, unknown>, env: Record<string, string> = {}): string[] {
+  const saved = { ...process.env };
+  try {
+    delete process.env.ADMIN_HOST;
+    Object.assign(process.env, env);
+    return configWarnings(compileConfig({ ...minimal, admin }, "."));
+  } finally {
+    process.env = saved;
+  }
+}
+
+describe("the admin port beyond loopback", () => {
+  it("warns that it speaks plain HTTP when admin.host is not a loopback address", () => {
+    for (const host of ["0.0.0.0", "::", "10.1.2.3", "sluice-admin.internal"]) {
+      const warnings = warningsFor({ host, token: "t".repeat(32) });
+      expect(warnings, host).to.have.length(1);
+      expect(warnings[0], host).to.include(
+        `config.admin.host: "${host}" is not a loopback address`,
+      );
+      expect(warnings[0]).to.include("plain HTTP");
+      expect(warnings[0]).to.include("kubectl port-forward");
+      expect(warnings[0]).to.include("TLS-terminating proxy");
+    }
+  });
+
+  it("names ADMIN_HOST when the environment opened it, with or without a token", () => {
+    const [warning] = warningsFor({}, { ADMIN_HOST: "0.0.0.0" });
+    expect(warning).to.match(/^environment ADMIN_HOST: "0\.0\.0\.0" is not a loopback address/);
+  });
+
+  it("stays quiet on loopback, the default", () => {
+    for (const host of [
+      "127.0.0.1",
+      "127.0.0.2",
+      "::1",
+      "[::1]",
+      "localhost",
+      "::ffff:127.0.0.1",
+    ]) {
+      expect(warningsFor({ host, token: "t".repeat(32) }), host).to.deep.equal([]);
+    }
+    expect(warningsFor({})).to.deep.equal([]);
+  });
+});
