@@ -20,60 +20,60 @@ function mentioning(proc: SluiceProcess, text: string): Array<Record<string, unk
 
 describe("observability: logs across the roles", function () {
   this.timeout(60_000);
-  const harness = new Harness();
   let backend: RecordingBackend;
   let hooks: CallbackReceiver;
-  let adapter: SluiceProcess;
-  let worker: SluiceProcess;
-  let responder: SluiceProcess;
   const names = {
     adapter: `obs-adapter-${randomUUID().slice(0, 4)}`,
     worker: `obs-worker-${randomUUID().slice(0, 4)}`,
     responder: `obs-responder-${randomUUID().slice(0, 4)}`,
   };
-
-  before(async () => {
-    backend = await RecordingBackend.start();
-    hooks = await CallbackReceiver.start({ tls: false });
-    harness.writeConfig({
-      services: {
-        notify: { protocols: ["rest"], reply: { mode: "callback" }, backend: "legacy" },
-        lookup: { protocols: ["rest"], reply: { mode: "sync", wait: "10s" }, backend: "legacy" },
-        hasty: { protocols: ["rest"], reply: { mode: "sync", wait: "10s" }, backend: "hasty" },
-      },
-      backends: {
-        legacy: {
-          translator: "rest-json",
-          url: backend.url,
-          maxInFlight: 20,
-          retry: { attempts: 1, backoff: ["1s"] },
+  const harness = Harness.suite({
+    sim: false,
+    config: async () => {
+      backend = await RecordingBackend.start();
+      hooks = await CallbackReceiver.start({ tls: false });
+      return {
+        services: {
+          notify: { protocols: ["rest"], reply: { mode: "callback" }, backend: "legacy" },
+          lookup: { protocols: ["rest"], reply: { mode: "sync", wait: "10s" }, backend: "legacy" },
+          hasty: { protocols: ["rest"], reply: { mode: "sync", wait: "10s" }, backend: "hasty" },
         },
-        // The same backend with a timeout shorter than its `/slow` answer (400 ms).
-        hasty: {
-          translator: "rest-json",
-          url: backend.url,
-          timeout: "100ms",
-          retry: { attempts: 1, backoff: ["1s"] },
+        backends: {
+          legacy: {
+            translator: "rest-json",
+            url: backend.url,
+            maxInFlight: 20,
+            retry: { attempts: 1, backoff: ["1s"] },
+          },
+          // The same backend with a timeout shorter than its `/slow` answer (400 ms).
+          hasty: {
+            translator: "rest-json",
+            url: backend.url,
+            timeout: "100ms",
+            retry: { attempts: 1, backoff: ["1s"] },
+          },
         },
-      },
-      callbacks: hooks.loopbackCallbacks(SECRET),
-    });
+        callbacks: hooks.loopbackCallbacks(SECRET),
+      };
+    },
     // One after the other: three cold starts at once can outlast the start timeout on a busy machine.
-    responder = await harness.spawn("response-worker", { SLUICE_INSTANCE: names.responder });
-    worker = await harness.spawn("worker", { SLUICE_INSTANCE: names.worker });
-    adapter = await harness.spawn("adapter", { SLUICE_INSTANCE: names.adapter });
+    roles: [
+      { role: "response-worker", as: "responder", env: { SLUICE_INSTANCE: names.responder } },
+      { role: "worker", env: { SLUICE_INSTANCE: names.worker } },
+      { role: "adapter", env: { SLUICE_INSTANCE: names.adapter } },
+    ],
   });
+  const { roles } = harness;
   after(async () => {
-    await harness.cleanup();
     await hooks?.close();
     await backend?.close();
   });
 
   it("names each process by SLUICE_INSTANCE and says its role once on the ready line", () => {
     for (const [proc, name] of [
-      [adapter, names.adapter],
-      [worker, names.worker],
-      [responder, names.responder],
+      [roles.adapter, names.adapter],
+      [roles.worker, names.worker],
+      [roles.responder, names.responder],
     ] as const) {
       expect(proc.lines.every((line) => line.instance === name)).to.equal(true);
       const ready = proc.output.find((text) => text.includes('"sluice ready"'));
@@ -86,7 +86,7 @@ describe("observability: logs across the roles", function () {
 
   it("every line about a message names it by `id`, in every role", async () => {
     const xroadId = randomUUID();
-    const answer = await call(`${adapter.url}/rest/notify`, {
+    const answer = await call(`${roles.adapter.url}/rest/notify`, {
       body: JSON.stringify({ case: 1 }),
       client: CLIENT,
       headers: { "X-Road-Id": xroadId, "X-Callback-Url": hooks.url("/hooks/one") },
@@ -95,36 +95,37 @@ describe("observability: logs across the roles", function () {
     const id = answer.json.id as string;
     await eventually(
       async () =>
-        mentioning(responder, id).some((l) => l.msg === "callback delivery settled") || undefined,
+        mentioning(roles.responder, id).some((l) => l.msg === "callback delivery settled") ||
+        undefined,
       20_000,
       "the callback to be settled",
     );
-    for (const proc of [adapter, worker, responder]) {
+    for (const proc of [roles.adapter, roles.worker, roles.responder]) {
       const about = mentioning(proc, id);
       expect(about, proc.role).to.have.length.above(0);
       for (const line of about) expect(line.id, JSON.stringify(line)).to.equal(id);
     }
-    for (const proc of [adapter, worker, responder]) {
+    for (const proc of [roles.adapter, roles.worker, roles.responder]) {
       expect(proc.lines.filter((line) => "messageId" in line)).to.deep.equal([]);
     }
   });
 
   it("writes one access line per request, a refused one included, with its fault code", async () => {
     const refusedId = randomUUID();
-    const refused = await call(`${adapter.url}/rest/notify`, {
+    const refused = await call(`${roles.adapter.url}/rest/notify`, {
       body: "{not json",
       client: CLIENT,
       headers: { "X-Road-Id": refusedId, "X-Callback-Url": hooks.url("/hooks/two") },
     });
     expect(refused.status).to.equal(400);
     const unknownId = randomUUID();
-    const unknown = await call(`${adapter.url}/rest/nosuch/person/38001010000?q=secret`, {
+    const unknown = await call(`${roles.adapter.url}/rest/nosuch/person/38001010000?q=secret`, {
       client: CLIENT,
       headers: { "X-Road-Id": unknownId },
     });
     expect(unknown.status).to.equal(404);
     const soapId = randomUUID();
-    const soap = await call(`${adapter.url}/soap`, {
+    const soap = await call(`${roles.adapter.url}/soap`, {
       body: "<not-soap/>",
       headers: { "Content-Type": "text/xml", "X-Road-Id": soapId },
       client: null,
@@ -133,12 +134,14 @@ describe("observability: logs across the roles", function () {
 
     const accessLines = (xroadId: string) =>
       eventually(async () => {
-        const found = adapter.lines.filter((l) => l.msg === "request" && l.xroadId === xroadId);
+        const found = roles.adapter.lines.filter(
+          (l) => l.msg === "request" && l.xroadId === xroadId,
+        );
         return found.length > 0 ? found : undefined;
       });
     const [one] = await accessLines(refusedId);
     expect(
-      adapter.lines.filter((l) => l.msg === "request" && l.xroadId === refusedId),
+      roles.adapter.lines.filter((l) => l.msg === "request" && l.xroadId === refusedId),
     ).to.have.length(1);
     expect(one).to.include({
       method: "POST",
@@ -165,54 +168,58 @@ describe("observability: logs across the roles", function () {
 
   it("an accepted request's access line carries the gateway id", async () => {
     const xroadId = randomUUID();
-    const answer = await call(`${adapter.url}/rest/notify`, {
+    const answer = await call(`${roles.adapter.url}/rest/notify`, {
       body: JSON.stringify({ case: 2 }),
       client: CLIENT,
       headers: { "X-Road-Id": xroadId, "X-Callback-Url": hooks.url("/hooks/three") },
     });
     expect(answer.status).to.equal(202);
     const line = await eventually(async () =>
-      adapter.lines.find((l) => l.msg === "request" && l.xroadId === xroadId),
+      roles.adapter.lines.find((l) => l.msg === "request" && l.xroadId === xroadId),
     );
     expect(line).to.include({ status: 202, id: answer.json.id, outcome: "accepted", code: null });
   });
 
   it("reports a backend redirect as a redirect, with its own outcome and dead-letter reason", async () => {
-    const answer = await call(`${adapter.url}/rest/lookup/moved`, { client: CLIENT });
+    const answer = await call(`${roles.adapter.url}/rest/lookup/moved`, { client: CLIENT });
     expect(answer.status).to.equal(502);
     expect(answer.json.message).to.match(/redirect/);
     expect(answer.json.message).to.not.match(/translat/);
-    const metricsText = await (await fetch(`${worker.adminUrl}/metrics`)).text();
+    const metricsText = await (await fetch(`${roles.worker.adminUrl}/metrics`)).text();
     expect(metricsText).to.match(
       /sluice_backend_calls_total\{backend="legacy",outcome="redirect"\} 1/,
     );
     expect(metricsText).to.match(
       /sluice_dead_letters_total\{backend="legacy",reason="backend_redirect"\} 1/,
     );
-    const logged = worker.lines.find((l) => l.id === answer.json.detail && l.level === "error");
+    const logged = roles.worker.lines.find(
+      (l) => l.id === answer.json.detail && l.level === "error",
+    );
     expect(logged?.msg).to.match(/redirect/);
     expect(logged?.status).to.equal(302);
   });
 
   it("reports a backend timeout as a timeout, with its own outcome, and the sync caller gets 504", async () => {
-    const answer = await call(`${adapter.url}/rest/hasty/slow`, { client: CLIENT });
+    const answer = await call(`${roles.adapter.url}/rest/hasty/slow`, { client: CLIENT });
     expect(answer.status).to.equal(504);
     expect(answer.json.message).to.match(/timed out after 100 ms/);
-    const metricsText = await (await fetch(`${worker.adminUrl}/metrics`)).text();
+    const metricsText = await (await fetch(`${roles.worker.adminUrl}/metrics`)).text();
     expect(metricsText).to.match(
       /sluice_backend_calls_total\{backend="hasty",outcome="timeout"\} 1/,
     );
     expect(metricsText).to.not.match(
       /sluice_backend_calls_total\{backend="hasty",outcome="poison"\}/,
     );
-    const logged = worker.lines.find((l) => l.id === answer.json.detail && l.level === "error");
+    const logged = roles.worker.lines.find(
+      (l) => l.id === answer.json.detail && l.level === "error",
+    );
     expect(logged?.msg, JSON.stringify(logged)).to.equal("retries exhausted; dead-lettered");
     expect(logged?.err).to.match(/did not answer/);
   });
 
   it("passes a caller's trace context on to the backend unchanged while tracing is off", async () => {
     const traceparent = `00-${randomBytes(16).toString("hex")}-${randomBytes(8).toString("hex")}-01`;
-    const answer = await call(`${adapter.url}/rest/lookup/traced`, {
+    const answer = await call(`${roles.adapter.url}/rest/lookup/traced`, {
       client: CLIENT,
       headers: { traceparent, tracestate: "vendor=value" },
     });
@@ -224,10 +231,12 @@ describe("observability: logs across the roles", function () {
 
   it("writes nothing but JSON, also with more than ten calls in flight", async () => {
     const answers = await Promise.all(
-      Array.from({ length: 16 }, () => call(`${adapter.url}/rest/lookup/slow`, { client: CLIENT })),
+      Array.from({ length: 16 }, () =>
+        call(`${roles.adapter.url}/rest/lookup/slow`, { client: CLIENT }),
+      ),
     );
     expect(answers.map((a) => a.status)).to.deep.equal(answers.map(() => 200));
-    for (const proc of [adapter, worker, responder]) {
+    for (const proc of [roles.adapter, roles.worker, roles.responder]) {
       expect(proc.stderr(), proc.role).to.equal("");
       for (const text of proc.output) expect(() => JSON.parse(text), text).to.not.throw();
     }
