@@ -34,7 +34,8 @@ export interface BackendStatus {
     nextChange: string | null;
   };
   deadLetters: Record<string, number>;
-  recentFailures: RecentFailure[];
+  /** Newest first; `at` in epoch milliseconds as stored, `failedAt` the same instant in ISO. */
+  recentFailures: Array<RecentFailure & { failedAt: string }>;
 }
 
 const MINUTE_MS = 60_000;
@@ -158,7 +159,7 @@ export class BackendStatusReader {
           pausedSince: pause === undefined ? null : new Date(pause).toISOString(),
           window: this.window(backend, now),
           deadLetters: byReason,
-          recentFailures: recent[i],
+          recentFailures: recent[i].map((f) => ({ ...f, failedAt: new Date(f.at).toISOString() })),
         };
       }),
     };

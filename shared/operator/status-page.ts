@@ -19,6 +19,7 @@ export const STATUS_PAGE = `<!doctype html>
   .badge { font-size: .75em; padding: .15em .5em; border-radius: 3px; background: #e3f4e6; color: #1b6b2a; }
   .badge.paused, .badge.closed { background: #fdecc8; color: #8a5a00; }
   .badge.failing { background: #fbe0e0; color: #9b1c1c; }
+  .unserved { background: #fbe0e0; color: #9b1c1c; border: 1px solid #dc2626; border-radius: 4px; padding: .5em .7em; margin: 0 0 .6em; }
   .bar { height: .8em; background: #e8eaef; border-radius: 3px; overflow: hidden; margin: .2em 0 .6em; }
   .bar > div { height: 100%; background: #3b82f6; }
   .bar.over > div { background: #dc2626; }
@@ -145,13 +146,21 @@ function backendCard(b) {
     b.window.configured ? el("span", { class: "badge" + (b.window.open ? "" : " closed") }, b.window.open ? "window open" : "window closed") : null, " ",
     failing ? el("span", { class: "badge failing" }, "failing") : null);
   const reasons = Object.entries(b.deadLetters);
+  // What the SluiceNoConsumers alert pages for: workers let go of a paused backend's queue, or
+  // one outside its service windows, on purpose; a running one nobody consumes only fills up.
+  const unserved = !b.paused && (!b.window.configured || b.window.open) && b.queue.consumers === 0;
   return el("section", { class: "backend", "data-testid": "backend-" + b.name },
     el("h3", {}, el("span", {}, b.name), badges),
+    unserved ? el("div", { class: "unserved", "data-testid": "no-consumers-" + b.name },
+      el("strong", {}, "No worker consumes " + b.name + "'s queue."),
+      " It is running and its window is open, yet nothing takes its messages: they wait until the adapter answers 503 at the high-water mark. " +
+      "Start a worker that serves it (sluice worker --config FILE, or sluice worker --backends " + b.name + " --config FILE) or find why it is not ready (its /readyz and log). " +
+      "Runbook: docs/operations.md, SluiceNoConsumers.") : null,
     el("div", {}, "queue ", el("strong", { "data-testid": "depth-" + b.name }, depth === null ? "?" : depth), " of high-water mark " + b.queue.highWater + " (max " + b.queue.maxLength + ")"),
     el("div", { class: "bar" + (depth !== null && depth >= b.queue.highWater ? " over" : "") }, el("div", { style: "width:" + share.toFixed(1) + "%" })),
     el("dl", {},
       el("dt", {}, "drain rate"), el("dd", {}, b.queue.drainRate === null ? "–" : b.queue.drainRate.toFixed(1) + " msg/s"),
-      el("dt", {}, "consumers"), el("dd", {}, b.queue.consumers === null ? "?" : b.queue.consumers),
+      el("dt", {}, "consumers"), el("dd", { "data-testid": "consumers-" + b.name }, b.queue.consumers === null ? "?" : b.queue.consumers),
       el("dt", {}, "in flight"), el("dd", { "data-testid": "inflight-" + b.name }, b.inFlight + " of " + b.maxInFlight),
       el("dt", {}, "rate limit"), el("dd", {}, rateText(b.rate)),
       el("dt", {}, "paused"), el("dd", {}, b.paused ? "since " + when(b.pausedSince) : "no"),
@@ -160,7 +169,7 @@ function backendCard(b) {
         el("li", {}, reason + ": " + count + " ", el("button", { "data-testid": "replay-" + b.name + "-" + reason, onclick: () => act("replay " + reason, "POST", "/admin/dead-letters/replay", { backend: b.name, reason }) }, "replay")))))),
     el("button", { "data-testid": (b.paused ? "resume-" : "pause-") + b.name, onclick: () => act((b.paused ? "resume " : "pause ") + b.name, "POST", "/admin/backends/" + encodeURIComponent(b.name) + (b.paused ? "/resume" : "/pause")) }, b.paused ? "Resume" : "Pause"),
     b.recentFailures.length === 0 ? null : el("div", {}, el("h4", {}, "recent failures"), el("ul", {}, ...b.recentFailures.slice(0, 5).map((f) =>
-      el("li", {}, when(new Date(f.at).toISOString()) + ", attempt " + f.attempt + ": " + f.error + " → " + f.outcome)))));
+      el("li", {}, when(f.failedAt) + ", attempt " + f.attempt + ": " + f.error + " → " + f.outcome)))));
 }
 async function refresh() {
   const controller = new AbortController();

@@ -35,6 +35,7 @@ describe("the status page in a browser", function () {
         orders: { protocols: ["rest"], reply: { mode: "ack" }, backend: "legacy" },
         notices: { protocols: ["rest"], reply: { mode: "ack" }, backend: "mailer" },
         hooks: { protocols: ["rest"], reply: { mode: "callback" }, backend: "mailer" },
+        strays: { protocols: ["rest"], reply: { mode: "ack" }, backend: "orphan" },
       },
       callbacks: receiver.loopbackCallbacks(`whsec_${Buffer.alloc(32, 7).toString("base64")}`),
       backends: {
@@ -43,9 +44,11 @@ describe("the status page in a browser", function () {
           retry: { attempts: 1 },
           windows: [{ days: ["mon-sun"], from: "00:00", to: "24:00", tz: "UTC" }],
         },
+        // Running, always open, and served by no worker: what SluiceNoConsumers pages for.
+        orphan: {},
       },
     });
-    sluice = await harness.spawn("all");
+    sluice = await harness.spawn("all", {}, ["--backends", "legacy,mailer"]);
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
@@ -89,6 +92,50 @@ describe("the status page in a browser", function () {
     expect(await meta.textContent()).to.match(/, updated \d\d:\d\d:\d\d UTC$/);
   });
 
+  it("refuses a sign-in form posted from another site's page, token and all", async () => {
+    // Another site's page, as the operator's browser would load it, posting the right token.
+    const context = await browser.newContext();
+    try {
+      const other = await context.newPage();
+      await other.route("http://elsewhere.example/**", (route) =>
+        route.fulfill({
+          contentType: "text/html",
+          body: `<form method="post" action="${sluice.adminUrl}/login">
+            <input name="token" value="${harness.adminToken}"><button>go</button></form>`,
+        }),
+      );
+      await other.goto("http://elsewhere.example/");
+      const [answer] = await Promise.all([
+        other.waitForResponse((r) => new URL(r.url()).pathname === "/login"),
+        other.getByRole("button", { name: "go" }).click(),
+      ]);
+      expect(answer.status()).to.equal(403);
+      expect(await context.cookies(sluice.adminUrl), "no session cookie").to.have.length(0);
+      // Still not signed in: the status page asks for the token.
+      await other.goto(`${sluice.adminUrl}/`);
+      await other.getByLabel("Admin token").waitFor();
+      expect(await other.getByTestId("backends").count()).to.equal(0);
+    } finally {
+      await context.close();
+    }
+    // The operator's own sign-in was not counted against the address either.
+    await page.reload();
+    await page.getByTestId("backend-legacy").waitFor();
+  });
+
+  it("warns plainly of a running backend no worker consumes, and names the runbook", async () => {
+    const warning = page.getByTestId("no-consumers-orphan");
+    await warning.waitFor();
+    const text = await warning.textContent();
+    expect(text).to.include("No worker consumes orphan's queue");
+    expect(text).to.include("sluice worker --backends orphan");
+    expect(text).to.include("docs/operations.md, SluiceNoConsumers");
+    expect(await page.getByTestId("consumers-orphan").textContent()).to.equal("0");
+    // Served backends raise nothing.
+    expect(await page.getByTestId("no-consumers-legacy").count()).to.equal(0);
+    expect(await page.getByTestId("no-consumers-mailer").count()).to.equal(0);
+  });
+
   it("pauses with its button, and shows the depth rising live while the worker is paused", async () => {
     await page.getByTestId("pause-legacy").click();
     await page.getByTestId("resume-legacy").waitFor();
@@ -116,6 +163,11 @@ describe("the status page in a browser", function () {
     }
     expect(seen[0]).to.be.lessThan(seen[2]);
     expect(harness.sim.calls()).to.have.length(0);
+    // The worker let go of the paused queue on purpose: no consumer, and no warning of it.
+    await eventually(async () =>
+      (await page.getByTestId("consumers-legacy").textContent()) === "0" ? true : undefined,
+    );
+    expect(await page.getByTestId("no-consumers-legacy").count()).to.equal(0);
   });
 
   it("tells how long ago by the server's clock, not by a viewer's clock that is hours ahead", async () => {
@@ -147,6 +199,24 @@ describe("the status page in a browser", function () {
     const failed = await submit("notices");
     await page.getByTestId("replay-mailer-retries_exhausted").waitFor({ timeout: 20_000 });
     await page.getByTestId(`dead-${failed}`).waitFor();
+    // The failed call, with its time in ISO beside the stored epoch milliseconds.
+    const status = await call(`${sluice.adminUrl}/admin/status`, {
+      client: null,
+      headers: harness.adminHeaders(),
+    });
+    type Failure = { id: string; at: number; failedAt: string };
+    const backends = status.json.backends as Array<{ name: string; recentFailures: Failure[] }>;
+    const failure = backends
+      .find((b) => b.name === "mailer")!
+      .recentFailures.find((f) => f.id === failed)!;
+    expect(failure.at).to.be.a("number");
+    expect(failure.failedAt).to.equal(new Date(failure.at).toISOString());
+    // The page shows that instant as the server said it, in UTC.
+    await page
+      .getByTestId("backend-mailer")
+      .locator("li", { hasText: `(${failure.failedAt.replace(".000Z", "Z")}), attempt` })
+      .first()
+      .waitFor();
     if (process.env.SLUICE_SCREENSHOT) {
       await page.screenshot({ path: process.env.SLUICE_SCREENSHOT, fullPage: true });
     }
