@@ -118,7 +118,12 @@ export function redisTarget(url: string): RedisTarget {
   const sentinels = hostList.split(",").map((entry) => {
     const hostPort = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(entry);
     if (!hostPort || hostPort[1] === "") throw new Error(`bad sentinel address "${entry}"`);
-    return { host: hostPort[1], port: hostPort[2] ? Number(hostPort[2]) : 26379 };
+    const port = hostPort[2] ? Number(hostPort[2]) : 26379;
+    // As for the other URLs: the client would try port 0 or 99999 and never reach a sentinel.
+    if (port < 1 || port > 65535) {
+      throw new Error(`bad sentinel address "${entry}": the port must be a number from 1 to 65535`);
+    }
+    return { host: hostPort[1], port };
   });
   const options: RedisOptions = {
     sentinels,

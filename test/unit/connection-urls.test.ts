@@ -122,6 +122,23 @@ describe("Redis through Sentinel", () => {
     );
   });
 
+  it("refuses a sentinel whose port is no port", () => {
+    for (const url of [
+      "redis-sentinel://h1:99999/m",
+      "redis-sentinel://h1:26379,h2:0/m",
+      "redis-sentinel://:pw@[::1]:65536/m",
+    ]) {
+      const problems = problemsOf({ ...minimal, redisUrl: url });
+      expect(problems, url).to.have.length(1);
+      expect(problems[0], url).to.match(
+        /^config\.redisUrl: .*port must be a number from 1 to 65535/,
+      );
+    }
+    expect(problemsOf({ ...minimal, redisUrl: "redis-sentinel://h1:65535,h2:1/m" })).to.deep.equal(
+      [],
+    );
+  });
+
   it("refuses a redis:// or rediss:// URL whose host, port or database cannot be used", () => {
     for (const url of [
       "redis://h:notaport",
