@@ -13,6 +13,8 @@ export const STATUS_PAGE = `<!doctype html>
   h1 { font-size: 1.4em; margin: 0 0 .2em; }
   h2 { font-size: 1.1em; margin: 1.5em 0 .5em; }
   #meta { color: #5b6475; margin-bottom: 1em; }
+  #meta.stale { color: #9b1c1c; font-weight: bold; }
+  .stale-figures { opacity: .45; }
   .backends { display: grid; grid-template-columns: repeat(auto-fill, minmax(24em, 1fr)); gap: 1em; }
   .backend { background: #fff; border: 1px solid #d8dce3; border-radius: 6px; padding: 1em; }
   .backend h3 { margin: 0 0 .6em; font-size: 1.1em; display: flex; justify-content: space-between; }
@@ -42,13 +44,15 @@ export const STATUS_PAGE = `<!doctype html>
 <div id="meta" data-testid="meta">connecting…</div>
 <div id="notice" role="status" data-testid="notice"></div>
 <div class="backends" id="backends" data-testid="backends"></div>
-<h2>Dead letters not yet replayed</h2>
+<div id="figures">
+<h2>Dead letters not yet replayed <small id="dead-shown" data-testid="dead-shown"></small></h2>
 <table data-testid="dead-letters">
   <thead><tr><th>age</th><th>reason</th><th>backend</th><th>service</th><th>client</th><th>id</th><th>error</th><th></th></tr></thead>
   <tbody id="dead"></tbody>
 </table>
 <h2>Dead callbacks not yet redelivered</h2>
 <div id="dead-callbacks" data-testid="dead-callbacks"></div>
+</div>
 <script src="/status.js"></script>
 </body>
 </html>
@@ -181,19 +185,35 @@ async function refresh() {
     ]);
     serverAhead = Date.parse(status.generatedAt) - Date.now();
     // UTC like every other time on the page and in the logs, whatever the viewer's zone.
-    $("meta").textContent = "instance " + status.instance + ", updated " + new Date(status.generatedAt).toISOString().slice(11, 19) + " UTC";
+    lastUpdated = new Date(status.generatedAt).toISOString().slice(11, 19) + " UTC";
+    $("meta").textContent = "instance " + status.instance + ", updated " + lastUpdated;
+    $("meta").className = "";
+    $("backends").className = "backends";
+    $("figures").className = "";
     $("backends").replaceChildren(...status.backends.map(backendCard));
     const callbacks = Object.entries(status.deadCallbacks || {});
     $("dead-callbacks").replaceChildren(callbacks.length === 0 ? "none" : el("ul", {},
       ...callbacks.map(([reason, count]) => el("li", {}, reason + ": " + count + " ",
         el("button", { "data-testid": "redeliver-callbacks-" + reason, onclick: () => act("redeliver " + reason, "POST", "/admin/dead-callbacks/redeliver", { reason }) }, "redeliver"))),
       el("li", {}, el("button", { "data-testid": "redeliver-callbacks-all", onclick: () => act("redeliver all", "POST", "/admin/dead-callbacks/redeliver", { all: true }) }, "redeliver all"))));
+    // The list is the newest 50; the counts by reason cover the newest 10 000.
+    const deadTotal = Object.values(status.deadLetters || {}).reduce((sum, n) => sum + n, 0);
+    $("dead-shown").textContent = deadTotal > dead.deadLetters.length
+      ? "(newest " + dead.deadLetters.length + " of " + deadTotal + " shown: replay by reason on each backend, or sluice dead-letters list)"
+      : "";
     $("dead").replaceChildren(...dead.deadLetters.map((d) => el("tr", { "data-testid": "dead-" + d.id },
       el("td", {}, d.ageSeconds + " s"), el("td", {}, d.reason), el("td", {}, d.backend), el("td", {}, d.service),
       el("td", {}, d.client), el("td", {}, d.id), el("td", { class: "error" }, d.error || ""),
       el("td", {}, el("button", { onclick: () => act("replay " + d.id, "POST", "/admin/dead-letters/" + d.id + "/replay") }, "replay")))));
   } catch (error) {
-    $("meta").textContent = "not updated: " + error.message;
+    // The figures still on the page are as old as the last answer: say so, and since when, so
+    // a stuck depth or an empty list is not read as the present.
+    $("meta").textContent = lastUpdated === null
+      ? "not updated: " + error.message
+      : "not updated since " + lastUpdated + " (" + error.message + "): the figures below are from then";
+    $("meta").className = "stale";
+    $("backends").className = "backends stale-figures";
+    $("figures").className = "stale-figures";
   } finally {
     clearTimeout(timer);
   }
@@ -204,6 +224,8 @@ async function refresh() {
 const POLL_EVERY_MS = 1000;
 const POLL_TIMEOUT_MS = 10000;
 let polling = null;
+/** The server's time of the last status answer shown (HH:MM:SS UTC); null before the first. */
+let lastUpdated = null;
 let nextPoll;
 function poll() {
   clearTimeout(nextPoll);

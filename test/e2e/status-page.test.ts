@@ -360,4 +360,78 @@ describe("the status page in a browser", function () {
       page.off("requestfailed", onEnd);
     }
   });
+  it("says since when its figures are old when the admin port stops answering", async () => {
+    // As when Redis stalls behind /admin/status: the last figures stay, marked as old.
+    await page.route("**/admin/status", (route) =>
+      route.fulfill({
+        status: 503,
+        contentType: "application/json",
+        body: JSON.stringify({ error: "Unavailable", message: "Redis did not answer" }),
+      }),
+    );
+    const meta = page.getByTestId("meta");
+    try {
+      await meta.filter({ hasText: "not updated" }).waitFor({ timeout: 15_000 });
+      expect(await meta.textContent()).to.match(
+        /^not updated since \d\d:\d\d:\d\d UTC \(Redis did not answer\): the figures below are from then$/,
+      );
+      expect(await page.getByTestId("backends").getAttribute("class")).to.include("stale-figures");
+    } finally {
+      await page.unroute("**/admin/status");
+    }
+    await meta.filter({ hasText: "updated" }).filter({ hasNotText: "not updated" }).waitFor();
+    expect(await page.getByTestId("backends").getAttribute("class")).to.equal("backends");
+  });
+
+  it("says its dead-letter list is the newest 50 when more wait", async () => {
+    const redis = new Redis(REDIS_URL);
+    try {
+      const deadLetters = new DeadLetters(redis, harness.prefix, 3_600_000);
+      for (let i = 0; i < 51; i++) {
+        const id = randomUUID();
+        const request: RequestMessage = {
+          id,
+          xroadId: null,
+          service: "strays",
+          backend: "orphan",
+          protocol: "rest",
+          client: "EE/GOV/70000001/case-app",
+          replyMode: "ack",
+          method: "POST",
+          path: "/x",
+          query: "",
+          xroadHeaders: {},
+          headers: {},
+          contentType: "application/json",
+          body: "{}",
+          bodyEncoding: "utf8",
+          createdAt: Date.now(),
+          expiresAt: null,
+          owner: null,
+          callback: null,
+        };
+        await deadLetters.record(
+          {
+            id,
+            reason: "retries_exhausted",
+            backend: "orphan",
+            service: "strays",
+            client: request.client,
+            xroadId: null,
+            at: Date.now(),
+            error: "503 from the backend",
+            attempts: 1,
+          },
+          requestCodec.encode(request),
+        );
+      }
+    } finally {
+      redis.disconnect();
+    }
+    const shown = page.getByTestId("dead-shown").filter({ hasText: "newest 50 of" });
+    await shown.waitFor({ timeout: 15_000 });
+    const total = Number(/newest 50 of (\d+) shown/.exec((await shown.textContent()) ?? "")?.[1]);
+    expect(total).to.be.at.least(51);
+    expect(await page.locator("#dead tr").count()).to.equal(50);
+  });
 });
