@@ -10,7 +10,12 @@
 // but Sluice's own processes.
 
 import { expect } from "chai";
-import { checkExactlyOnce, describeVerdict, type Verdict } from "../support/exactly-once";
+import {
+  checkExactlyOnce,
+  describeVerdict,
+  explainVerdict,
+  type Verdict,
+} from "../support/exactly-once";
 import { eventually, Harness, type SluiceProcess } from "../support/harness";
 import { PrivateRabbit, PrivateRedis, PrivateSentinels } from "../e2e/ops-support";
 
@@ -87,30 +92,7 @@ class Roles {
 
   /** Prints the backend's calls and every log line of the first few messages sent twice. */
   explain(verdict: Verdict): void {
-    const odd = [...verdict.states.entries()]
-      .filter(([, doc]) => doc.state !== "completed")
-      .map(([id]) => id);
-    for (const id of [...verdict.twice, ...verdict.lost, ...odd.slice(0, 2)].slice(0, 4)) {
-      const calls = this.harness.sim.calls({ id }).map((c) => ({
-        startedAt: c.startedAt - verdict.faultAt,
-        endedAt: c.endedAt === null ? null : c.endedAt - verdict.faultAt,
-        status: c.status,
-      }));
-      const doc = verdict.states.get(id);
-      console.log(
-        `      ${id}: ${doc ? `${String(doc.state)} ${JSON.stringify(doc.error)}` : "unsettled"}, ` +
-          `calls (ms from the fault) ${JSON.stringify(calls)}`,
-      );
-      for (const proc of this.all)
-        for (const line of proc.lines.filter((l) => l.id === id && l.msg !== "request"))
-          console.log(
-            `        ${proc.role} ${Date.parse(String(line.time)) - verdict.faultAt} ${line.msg} ` +
-              JSON.stringify({ ...line, msg: undefined, time: undefined, id: undefined }).slice(
-                0,
-                300,
-              ),
-          );
-    }
+    explainVerdict(verdict, this.harness.sim, this.all);
   }
 
   async start(latencyMs = 300): Promise<void> {

@@ -35,6 +35,8 @@ export interface Verdict {
   outcomeLost: Array<{ id: string; callEndedAt: number | null }>;
   /** Accepted messages the backend saw more than once. */
   twice: string[];
+  /** Backend calls per message id. */
+  calls: Map<string, number>;
   /** Accepted messages the backend never saw (only right for an outcome other than completed). */
   neverCalled: string[];
   /** Messages whose status shows more than one terminal outcome or response. */
@@ -164,6 +166,7 @@ export async function checkExactlyOnce(run: CheckRun): Promise<Verdict> {
       .filter((id) => !states.has(id) && perId.has(id))
       .map((id) => ({ id, callEndedAt: run.sim.calls({ id })[0]?.endedAt ?? null })),
     twice: accepted.filter((id) => (perId.get(id) ?? 0) > 1),
+    calls: perId,
     neverCalled: accepted.filter(
       (id) => (perId.get(id) ?? 0) === 0 && states.get(id)?.state === "completed",
     ),
@@ -183,4 +186,61 @@ export function describeVerdict(name: string, verdict: Verdict): string {
     `outcome unreadable ${verdict.outcomeLost.length}, ` +
     `outcomes ${JSON.stringify(verdict.outcomes)}`
   );
+}
+
+/** What the explanations read of a role process: its role and its parsed log lines. */
+export interface LoggedProcess {
+  role: string;
+  lines: Array<Record<string, unknown>>;
+}
+
+/**
+ * Messages whose every call beyond the first is one the worker itself retried after a backend
+ * failure ("backend unavailable", a timeout on a loaded machine): Sluice's retry policy at
+ * work, not a fault's doing. A message called more often than its retries explain is not here.
+ */
+export function retriedByWorker(verdict: Verdict, processes: LoggedProcess[]): Set<string> {
+  const retries = new Map<string, number>();
+  for (const proc of processes)
+    for (const line of proc.lines)
+      if (String(line.msg).startsWith("backend unavailable")) {
+        const id = String(line.id);
+        retries.set(id, (retries.get(id) ?? 0) + 1);
+      }
+  return new Set(
+    verdict.twice.filter((id) => (verdict.calls.get(id) ?? 0) <= 1 + (retries.get(id) ?? 0)),
+  );
+}
+
+/** Prints the backend's calls and every log line of the first few messages sent twice or lost. */
+export function explainVerdict(
+  verdict: Verdict,
+  sim: LegacySim,
+  processes: LoggedProcess[],
+  limit = 4,
+): void {
+  const odd = [...verdict.states.entries()]
+    .filter(([, doc]) => doc.state !== "completed")
+    .map(([id]) => id);
+  for (const id of [...verdict.twice, ...verdict.lost, ...odd.slice(0, 2)].slice(0, limit)) {
+    const calls = sim.calls({ id }).map((c) => ({
+      startedAt: c.startedAt - verdict.faultAt,
+      endedAt: c.endedAt === null ? null : c.endedAt - verdict.faultAt,
+      status: c.status,
+    }));
+    const doc = verdict.states.get(id);
+    console.log(
+      `      ${id}: ${doc ? `${String(doc.state)} ${JSON.stringify(doc.error)}` : "unsettled"}, ` +
+        `calls (ms from the fault) ${JSON.stringify(calls)}`,
+    );
+    for (const proc of processes)
+      for (const line of proc.lines.filter((l) => l.id === id && l.msg !== "request"))
+        console.log(
+          `        ${proc.role} ${Date.parse(String(line.time)) - verdict.faultAt} ${line.msg} ` +
+            JSON.stringify({ ...line, msg: undefined, time: undefined, id: undefined }).slice(
+              0,
+              300,
+            ),
+        );
+  }
 }
