@@ -162,6 +162,10 @@ function backendCard(b) {
       "Runbook: docs/operations.md, SluiceNoConsumers.") : null,
     el("div", {}, "queue ", el("strong", { "data-testid": "depth-" + b.name }, depth === null ? "?" : depth), " of high-water mark " + b.queue.highWater + " (max " + b.queue.maxLength + ")"),
     el("div", { class: "bar" + (depth !== null && depth >= b.queue.highWater ? " over" : "") }, el("div", { style: "width:" + share.toFixed(1) + "%" })),
+    // A red bar alone does not say that callers are being turned away.
+    depth !== null && depth >= b.queue.highWater ? el("div", { class: "unserved", "data-testid": "high-water-" + b.name },
+      el("strong", {}, "New requests for " + b.name + " are refused (503 Busy)"),
+      ": its queue is at its high-water mark; the adapter takes them again as soon as it is below the mark. Runbook: docs/operations.md, SluiceQueueAboveHighWater.") : null,
     el("dl", {},
       el("dt", {}, "drain rate"), el("dd", {}, b.queue.drainRate === null ? "–" : b.queue.drainRate.toFixed(1) + " msg/s"),
       el("dt", {}, "consumers"), el("dd", { "data-testid": "consumers-" + b.name }, b.queue.consumers === null ? "?" : b.queue.consumers),

@@ -45,7 +45,7 @@ describe("the status page in a browser", function () {
           windows: [{ days: ["mon-sun"], from: "00:00", to: "24:00", tz: "UTC" }],
         },
         // Running, always open, and served by no worker: what SluiceNoConsumers pages for.
-        orphan: {},
+        orphan: { queue: { highWater: 3 } },
       },
     });
     sluice = await harness.spawn("all", {}, ["--backends", "legacy,mailer"]);
@@ -433,5 +433,23 @@ describe("the status page in a browser", function () {
     const total = Number(/newest 50 of (\d+) shown/.exec((await shown.textContent()) ?? "")?.[1]);
     expect(total).to.be.at.least(51);
     expect(await page.locator("#dead tr").count()).to.equal(50);
+  });
+  it("says plainly that a backend at its high-water mark has its new requests refused", async () => {
+    // Nothing consumes orphan's queue: three messages reach its mark.
+    for (let k = 0; k < 3; k++) await submit("strays");
+    const refused = page.getByTestId("high-water-orphan");
+    await refused.waitFor({ timeout: 15_000 });
+    expect(await refused.textContent()).to.include(
+      "New requests for orphan are refused (503 Busy)",
+    );
+    expect(await page.getByTestId("high-water-legacy").count()).to.equal(0);
+    // As the adapter does.
+    await eventually(async () => {
+      const answer = await call(`${sluice.url}/rest/strays/x`, {
+        body: "{}",
+        headers: { "X-Road-Id": randomUUID() },
+      });
+      return answer.status === 503 ? true : undefined;
+    });
   });
 });
