@@ -22,7 +22,7 @@ import {
 } from "../shared/operator/dead-callbacks";
 import { CallbackRedeliverer, type RedeliveryResult } from "../shared/operator/callback-redelivery";
 import { BULK_LIMIT, LIST_LIMIT, parseLimit } from "../shared/operator/selection-limit";
-import { deadLetterDocument, describeDead } from "../shared/operator/operator-answers";
+import { deadCallbackDocument, deadLetterDocument } from "../shared/operator/operator-answers";
 import { ambiguity, findByCaller } from "../shared/operator/message-lookup";
 import { cancelByOperator, conflictMessage } from "../shared/operator/operator-cancel";
 import { consumedQueues } from "../shared/broker/ordering";
@@ -34,6 +34,7 @@ import { declareAllBackends, roleTopologyOptions } from "../shared/broker/topolo
 import { topologyNames } from "../shared/protocol/names";
 import { TransactionStore } from "../shared/store/transaction-store";
 import { BackendPauses } from "../shared/operator/backend-pauses";
+import { shownCallbackTarget } from "../shared/delivery/callback-target";
 import { terminalLine, terminalText } from "./terminal-text";
 import { backendRows, unknownBackend, type BackendRow } from "./backend-commands";
 
@@ -217,7 +218,7 @@ function callbackTable(entries: DeadCallback[]): string {
       String(e.attempts),
       e.delivery,
       e.id,
-      e.target,
+      shownCallbackTarget(e.target),
       (e.failure ?? "").slice(0, 80),
     ]),
   ]);
@@ -375,7 +376,7 @@ export async function runOperatorCommand(
       const limit = parsed.limit ?? LIST_LIMIT.fallback;
       const entries = await deadCallbacks.list(callbackFilterOf(parsed), limit);
       print(
-        entries,
+        entries.map((entry) => ({ ...entry, target: shownCallbackTarget(entry.target) })),
         entries.length
           ? callbackTable(entries) + moreLine(entries.length, limit)
           : "no dead callbacks",
@@ -385,7 +386,8 @@ export async function runOperatorCommand(
     if (command === "dead-callbacks" && verb === "show" && id) {
       const entry = await deadCallbacks.get(id);
       if (!entry) return fail(out, `no dead callback ${id}`);
-      print(entry, JSON.stringify(describeDead(entry, Date.now()), null, 2));
+      const document = deadCallbackDocument(entry, Date.now());
+      print(document, JSON.stringify(document, null, 2));
       return 0;
     }
     if (command === "dead-callbacks" && verb === "redeliver") {

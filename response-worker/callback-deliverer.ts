@@ -24,7 +24,7 @@ import {
 import type { CallbackJob } from "../shared/protocol/callback-job";
 import { callbackJobCodec } from "../shared/protocol/codec";
 import { TargetSlots } from "./target-slots";
-import { receiverOf } from "../shared/delivery/callback-target";
+import { receiverOf, shownCallbackTarget } from "../shared/delivery/callback-target";
 import { DEFAULT_CALLBACK_MAX_PER_TARGET } from "../shared/config/config";
 
 export type SettledOutcome =
@@ -295,7 +295,12 @@ export class CallbackDeliverer {
     settlement: Settlement,
   ) {
     await this.publishRecord(this.options.topology.dead, {
-      job: job === null ? null : { ...job, payload: undefined },
+      // An audit copy operators read (nothing redelivers from it): the target as they see it,
+      // as the caller's token in its query is not theirs to read (shownCallbackTarget).
+      job:
+        job === null
+          ? null
+          : { ...job, payload: undefined, target: shownCallbackTarget(job.target) },
       payload,
       outcome: settlement.outcome,
       attempts: settlement.attempts,

@@ -254,3 +254,40 @@ export function receiverOf(target: string): string | null {
     return null;
   }
 }
+
+/** What stands for a query value (or a bare query part) in `shownCallbackTarget`. */
+export const REDACTED_QUERY_VALUE = "[redacted]";
+
+/**
+ * A callback target as operators see it (dead-callback lists, the message view): the URL's
+ * origin and path, with each query value replaced by `[redacted]` and a query part without a
+ * name (`?<token>`) replaced whole. Callers put capability tokens in the query (`?token=`,
+ * `?sig=`); the receiver and its path are enough to recognise where a callback went. The
+ * callback itself is sent to the full target, and filters compare the full one too.
+ * An `xroad:` target names a service and holds no secret: shown as it is.
+ */
+export function shownCallbackTarget(target: string): string {
+  if (target.toLowerCase().startsWith("xroad:")) return target;
+  const queryAt = target.indexOf("?");
+  const hashAt = target.indexOf("#");
+  // Parsed targets have neither a fragment nor user information; a stored one is not trusted.
+  let base = target.slice(0, queryAt < 0 ? (hashAt < 0 ? target.length : hashAt) : queryAt);
+  try {
+    const url = new URL(base);
+    base = url.origin === "null" ? base : url.origin + url.pathname;
+  } catch {
+    return queryAt < 0 && hashAt < 0 ? target : `${base}?${REDACTED_QUERY_VALUE}`;
+  }
+  if (queryAt < 0) return base;
+  const query = target.slice(queryAt + 1, hashAt > queryAt ? hashAt : target.length);
+  const parts = query
+    .split("&")
+    .filter((part) => part !== "")
+    .map((part) => {
+      const equals = part.indexOf("=");
+      return equals <= 0
+        ? REDACTED_QUERY_VALUE
+        : `${part.slice(0, equals)}=${REDACTED_QUERY_VALUE}`;
+    });
+  return parts.length === 0 ? base : `${base}?${parts.join("&")}`;
+}

@@ -4,7 +4,7 @@
 
 import type Redis from "ioredis";
 import type { ChainableCommander } from "ioredis";
-import { receiverOf } from "../delivery/callback-target";
+import { receiverOf, shownCallbackTarget } from "../delivery/callback-target";
 import { redisKeys } from "../protocol/redis-keys";
 import { pipelineReplies } from "../store/redis";
 import { scanIndex } from "./index-scan";
@@ -14,6 +14,10 @@ export interface DeadCallback {
   id: string;
   /** The delivery's `webhook-id`; a redelivery sends the same one. */
   webhookId: string;
+  /**
+   * The callback target as sent (its query may hold the caller's tokens): operator views show
+   * it through `deadCallbackDocument` (shownCallbackTarget).
+   */
   target: string;
   /** The target's receiver: a URL origin, or an X-Road service (`receiverOf`). */
   receiver: string;
@@ -38,6 +42,7 @@ export interface DeadCallbackFilter {
   reason?: string;
   /** A URL origin or an X-Road service, as `receiverOf` gives it. */
   receiver?: string;
+  /** The full target, or the target as operator views show it. */
   target?: string;
   /** Only entries whose message's delivery is this (e.g. delivery_failed, to redeliver). */
   delivery?: string;
@@ -284,7 +289,10 @@ function matches(entry: DeadCallback, filter: DeadCallbackFilter): boolean {
     (!filter.id || entry.id === filter.id) &&
     (!filter.reason || entry.reason === filter.reason) &&
     (!filter.receiver || entry.receiver === filter.receiver) &&
-    (!filter.target || entry.target === filter.target) &&
+    // The full target, or the target as operators are shown it (which names no query value).
+    (!filter.target ||
+      entry.target === filter.target ||
+      shownCallbackTarget(entry.target) === filter.target) &&
     (!filter.delivery || entry.delivery === filter.delivery)
   );
 }

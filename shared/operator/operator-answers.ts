@@ -3,6 +3,7 @@
 // a redelivery), so dead letters and dead callbacks answer alike.
 
 import type { AdminAnswer } from "../observability/admin-server";
+import { shownCallbackTarget } from "../delivery/callback-target";
 import { withCredentialsRedacted } from "../protocol/credential-headers";
 import { SluiceError } from "../protocol/errors";
 import { BULK_LIMIT, parseLimit, type LimitBounds } from "./selection-limit";
@@ -50,6 +51,17 @@ export function describeDead<T extends { at: number }>(entry: T, now: number) {
     at: new Date(entry.at).toISOString(),
     ageSeconds: Math.max(0, Math.round((now - entry.at) / 1000)),
   };
+}
+
+/**
+ * One dead callback as the admin port and `sluice dead-callbacks list|show` give it: its target
+ * without the query's values (`shownCallbackTarget`), which may be the caller's tokens.
+ */
+export function deadCallbackDocument<T extends { at: number; target: string }>(
+  entry: T,
+  now: number,
+) {
+  return describeDead({ ...entry, target: shownCallbackTarget(entry.target) }, now);
 }
 
 /**

@@ -27,6 +27,7 @@ import { SluiceError } from "../protocol/errors";
 import { OUTAGE_RETRY_AFTER_S } from "../runtime/outage";
 import type { RecentFailures } from "./recent-failures";
 import { Replayer } from "./replay";
+import { shownCallbackTarget } from "../delivery/callback-target";
 import { DeadCallbacks, deadCallbackFilter } from "./dead-callbacks";
 import { CallbackRedeliverer } from "./callback-redelivery";
 import { STATUS_PAGE, STATUS_SCRIPT } from "./status-page";
@@ -34,6 +35,7 @@ import {
   actionAnswer,
   bulkSelection,
   deadLetterDocument,
+  deadCallbackDocument,
   describeDead,
   invalid,
   limitOf,
@@ -74,7 +76,7 @@ function operatorDocument(tx: Transaction, dead: DeadLetter | null) {
     backend: tx.backend,
     protocol: tx.protocol,
     replyMode: tx.replyMode,
-    callback: tx.callback,
+    callback: tx.callback ? shownCallbackTarget(tx.callback) : tx.callback,
     // Its request is shown by /admin/dead-letters/<id>, redacted: not here, whole.
     deadLetter: dead ? describeDead(strip(dead), Date.now()) : null,
   };
@@ -282,11 +284,11 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
     if (typeof limit !== "number") return limit;
     const now = Date.now();
     const entries = await deadCallbacks.list(filter, limit);
-    return ok({ deadCallbacks: entries.map((entry) => describeDead(entry, now)) });
+    return ok({ deadCallbacks: entries.map((entry) => deadCallbackDocument(entry, now)) });
   });
   route("GET", /^\/admin\/dead-callbacks\/([^/]+)$/, async (match) => {
     const entry = await deadCallbacks.get(decodeURIComponent(match[1]));
-    return entry ? ok(describeDead(entry, Date.now())) : notFound("no such dead callback");
+    return entry ? ok(deadCallbackDocument(entry, Date.now())) : notFound("no such dead callback");
   });
   route("POST", /^\/admin\/dead-callbacks\/([^/]+)\/redeliver$/, async (match) => {
     const result = await redeliver().redeliver(decodeURIComponent(match[1]));

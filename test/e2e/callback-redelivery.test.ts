@@ -72,8 +72,10 @@ describe("dead callbacks redelivered by the operator (admin port and CLI)", func
     return id;
   }
 
-  it("lists a dead callback with its target, reason, attempts and age", async () => {
-    const id = await deadCallback("/hooks/listed");
+  it("lists a dead callback with its target (no query value), reason, attempts and age", async () => {
+    // The caller's token in its callback URL reaches the receiver, never the operator.
+    const id = await deadCallback("/hooks/listed?token=s3cret");
+    const shown = receiver.url("/hooks/listed?token=[redacted]");
     const list = await admin("/admin/dead-callbacks");
     expect(list.status).to.equal(200);
     const entry = (list.json.deadCallbacks as Array<Record<string, unknown>>).find(
@@ -81,7 +83,7 @@ describe("dead callbacks redelivered by the operator (admin port and CLI)", func
     );
     expect(entry).to.deep.include({
       id,
-      target: receiver.url("/hooks/listed"),
+      target: shown,
       receiver: new URL(receiver.url("/")).origin,
       reason: "exhausted",
       attempts: 3,
@@ -99,6 +101,15 @@ describe("dead callbacks redelivered by the operator (admin port and CLI)", func
     const cli = await sluiceCli(["dead-callbacks", "list", "--json"]);
     expect(cli.status, cli.stderr).to.equal(0);
     expect((JSON.parse(cli.stdout) as Array<{ id: string }>).map((e) => e.id)).to.include(id);
+    const table = await sluiceCli(["dead-callbacks", "list", "--target", shown]);
+    expect(table.stdout).to.include(id).and.include(shown);
+    const show = await sluiceCli(["dead-callbacks", "show", id, "--json"]);
+    expect(JSON.parse(show.stdout)).to.deep.include({ id, target: shown });
+    const message = await admin(`/admin/messages/${id}`);
+    expect(message.json.callback).to.equal(shown);
+    for (const text of [list.text, cli.stdout, table.stdout, show.stdout, message.text]) {
+      expect(text).to.not.include("s3cret");
+    }
   });
 
   it("redelivers one from the admin port once, however many ask at once, with the same webhook-id", async () => {

@@ -197,15 +197,19 @@ describe("callback delivery over RabbitMQ (real broker, real HTTPS receiver)", (
   it("stops at 410 Gone and dead-letters the delivery", async () => {
     const h = await harness([100, 100]);
     receiver.respond = () => ({ status: 410 });
-    const sent = job(receiver.url());
+    const sent = job(receiver.url("/cb?token=s3cret"));
     await h.deliverer.enqueue(sent);
     await h.waitSettled(1);
     expect(h.settled[0].settlement).to.deep.include({ outcome: "gone", attempts: 1 });
     await new Promise((resolve) => setTimeout(resolve, 400));
-    expect(receiver.calls).to.have.length(1);
+    expect(receiver.calls.map((call) => call.path)).to.deep.equal(["/cb?token=s3cret"]);
     const dead = await deadLetters(h.topology);
     expect(dead).to.have.length(1);
     expect(dead[0]).to.deep.include({ outcome: "gone", status: 410, payload: sent.payload });
+    // The operator's copy names the receiver, not the caller's token.
+    expect((dead[0].job as { target: string }).target).to.equal(
+      receiver.url("/cb?token=[redacted]"),
+    );
   });
 
   it("gives up after the last backoff step and dead-letters the delivery", async () => {

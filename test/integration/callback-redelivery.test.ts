@@ -79,6 +79,29 @@ describe("dead callbacks: record and redelivery claim (real broker and Redis)", 
     expect(await deadCallbacks.list({ receiver: "https://other.example.org" })).to.deep.equal([]);
   });
 
+  it("finds a dead callback by its full target or the target operators see, and redelivers to the full one", async () => {
+    const target = "https://cb.example.org/hooks/1?token=s3cret";
+    const meta = transactionMeta({
+      replyMode: "callback",
+      callback: target,
+      createdAt: Date.now(),
+    });
+    await store.create(meta);
+    expect(await deadCallbacks.record(deadCallbackEntry(meta.id, { target }))).to.equal(true);
+    for (const filter of [target, "https://cb.example.org/hooks/1?token=[redacted]"]) {
+      const found = await deadCallbacks.list({ id: meta.id, target: filter });
+      expect(
+        found.map((entry) => entry.target),
+        filter,
+      ).to.deep.equal([target]);
+    }
+    expect(
+      await deadCallbacks.list({ id: meta.id, target: "https://cb.example.org/hooks/1" }),
+    ).to.deep.equal([]);
+    expect(await redeliverer().redeliver(meta.id)).to.deep.include({ result: "redelivered" });
+    expect((await jobs()).map((job) => job.target)).to.deep.equal([target]);
+  });
+
   it("sends a redelivery whose publisher stopped after its claim once its mark expired, not before", async () => {
     const id = await dead();
     // A publisher that claimed it and stopped before publishing.

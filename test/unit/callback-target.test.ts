@@ -3,6 +3,7 @@ import {
   allowlistProblems,
   checkCallbackTarget,
   parseCallbackTarget,
+  shownCallbackTarget,
   type CallbackPolicy,
 } from "../../shared/delivery/callback-target";
 import { SluiceError } from "../../shared/protocol/errors";
@@ -226,5 +227,50 @@ describe("callback targets", () => {
     expect(problems).to.have.length(5);
     expect(problems[0]).to.match(/^callbacks\.allow\[0\]/);
     expect(allowlistProblems("https://x/")).to.deep.equal(["callbacks.allow must be a list"]);
+  });
+});
+
+describe("callback target as operators see it", () => {
+  it("keeps the origin, the path and the query's names, never a query value", () => {
+    expect(
+      shownCallbackTarget("https://cb.example.org/hooks/1?token=s3cret&sig=abc%2Fdef"),
+    ).to.equal("https://cb.example.org/hooks/1?token=[redacted]&sig=[redacted]");
+    // A query part without a name may be the token itself.
+    expect(shownCallbackTarget("https://cb.example.org:8443/h?s3cret&a=")).to.equal(
+      "https://cb.example.org:8443/h?[redacted]&a=[redacted]",
+    );
+    expect(shownCallbackTarget("https://cb.example.org/h?=s3cret")).to.equal(
+      "https://cb.example.org/h?[redacted]",
+    );
+  });
+
+  it("shows a target without a query, and an X-Road target, as they are", () => {
+    expect(shownCallbackTarget("https://cb.example.org/hooks/1")).to.equal(
+      "https://cb.example.org/hooks/1",
+    );
+    expect(shownCallbackTarget("https://cb.example.org/hooks/1?")).to.equal(
+      "https://cb.example.org/hooks/1",
+    );
+    expect(shownCallbackTarget("xroad:EE/GOV/123/sub/hook/v1")).to.equal(
+      "xroad:EE/GOV/123/sub/hook/v1",
+    );
+  });
+
+  it("shows no user information or fragment of a stored target, nor the query of one it cannot read", () => {
+    expect(shownCallbackTarget("https://u:pw@cb.example.org/h#frag")).to.equal(
+      "https://cb.example.org/h",
+    );
+    expect(shownCallbackTarget("not a url?token=s3cret")).to.equal("not a url?[redacted]");
+  });
+
+  it("shows what the parser keeps as the target", () => {
+    const { target } = parseCallbackTarget(
+      "https://callbacks.example.org/hooks/x?token=s3cret",
+      policy,
+    );
+    expect(target).to.include("s3cret");
+    expect(shownCallbackTarget(target)).to.equal(
+      "https://callbacks.example.org/hooks/x?token=[redacted]",
+    );
   });
 });

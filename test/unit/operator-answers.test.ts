@@ -8,6 +8,7 @@ import { deadLetterFilter } from "../../shared/operator/dead-letters";
 import {
   actionAnswer,
   bulkSelection,
+  deadCallbackDocument,
   describeDead,
   limitOf,
 } from "../../shared/operator/operator-answers";
@@ -76,5 +77,18 @@ describe("operator answers", () => {
     expect(() => actionAnswer(out, missing))
       .to.throw(SluiceError)
       .that.includes({ code: "Unavailable", status: 503, retryAfter: 5 });
+  });
+
+  it("shows a dead callback's target without its query's values", () => {
+    const document = deadCallbackDocument(
+      { id: "m", target: "https://cb.example.org/hooks/1?token=s3cret", at: 0 },
+      1000,
+    );
+    expect(document).to.deep.equal({
+      id: "m",
+      target: "https://cb.example.org/hooks/1?token=[redacted]",
+      at: "1970-01-01T00:00:00.000Z",
+      ageSeconds: 1,
+    });
   });
 });
