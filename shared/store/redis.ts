@@ -8,6 +8,7 @@ import type { Logger } from "pino";
 import { DEFAULT_REDIS_COMMAND_TIMEOUT_MS, redisTarget } from "../config/connection-urls";
 import { redactUrl, redisStartupError, StartupError } from "../runtime/startup-error";
 import { corkPerTurn } from "../runtime/turn-corked-socket";
+import { lagTolerantDeadlines } from "./reply-deadline";
 
 /**
  * Whether a command failed because Redis did not answer it within `commandTimeout`: it was sent,
@@ -76,7 +77,8 @@ export async function checkRedis(url: string, timeoutMs = 5_000): Promise<void> 
  * A client for request paths: commands fail at once while Redis is down (no offline queue),
  * so the adapter answers 503 instead of piling up requests, and it reconnects in the background.
  * A command Redis does not answer (a silent connection: a partition without resets, a frozen
- * server; or a command ioredis sends again after a reconnect) fails after `commandTimeoutMs`.
+ * server; or a command ioredis sends again after a reconnect) fails after `commandTimeoutMs`
+ * (counted so that the process's own event-loop lag does not count as silence).
  * It may still run later: every state change it makes recognises its own run (see
  * docs/reliability.md, "A Redis that does not answer"). Subscriber connections made from this
  * client with `subscriberOptions` wait without a deadline, as a subscription must.
@@ -91,7 +93,7 @@ export function createRedis(
     connectionName: name,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
-    commandTimeout: commandTimeoutMs,
+    // Not ioredis's commandTimeout: lagTolerantDeadlines below (an answer read late is no silence).
     // The sentinels are asked where the master is on every reconnect: not for ever either.
     sentinelCommandTimeout: commandTimeoutMs,
     // Off: the socket is corked per event-loop turn (corkPerTurn below), which already sends a
@@ -102,6 +104,7 @@ export function createRedis(
     // A former master that came back as a replica refuses writes: find the master again.
     reconnectOnError: (error) => error.message.startsWith("READONLY"),
   });
+  lagTolerantDeadlines(client, commandTimeoutMs);
   // Each (re)connect brings a new socket; ioredis only exposes it on `connect`.
   client.on("connect", () => {
     const socket = (client as unknown as { stream?: Writable }).stream;

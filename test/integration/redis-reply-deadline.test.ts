@@ -1,0 +1,67 @@
+// redisCommandTimeout against the process's own event-loop lag: a command whose reply Redis sent
+// in time succeeds however long the process was busy before reading it; a Redis that is truly
+// silent (a stalled proxy) still fails the command at its deadline.
+
+import { expect } from "chai";
+import pino from "pino";
+import type Redis from "ioredis";
+import { createRedis, isCommandTimeout, whenReady } from "../../shared/store/redis";
+import { REDIS_URL } from "../support/harness";
+import { proxyTo, viaProxy, type TcpProxy } from "../support/tcp-proxy";
+
+const log = pino({ level: "silent" });
+const DEADLINE_MS = 1_000;
+
+/** Keeps the event loop busy (as parsing many request bodies does) for well past the deadline. */
+function busy(ms = 2.5 * DEADLINE_MS): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    // nothing: the loop is blocked
+  }
+}
+
+describe("Redis command deadline and event-loop lag (redisCommandTimeout)", function () {
+  this.timeout(30_000);
+  let redis: Redis;
+  let proxy: TcpProxy | undefined;
+
+  beforeEach(async () => {
+    redis = createRedis(REDIS_URL, log, "reply-deadline-test", DEADLINE_MS);
+    await whenReady(redis);
+  });
+
+  afterEach(async () => {
+    redis.disconnect();
+    await proxy?.close();
+    proxy = undefined;
+  });
+
+  it("a reply already waiting when the deadline passes is read, not counted as silence", async () => {
+    const ping = redis.ping();
+    // This turn's writes have left (the socket is corked per turn); Redis answers meanwhile.
+    await new Promise((resolve) => setImmediate(resolve));
+    busy();
+    expect(await ping).to.equal("PONG");
+  });
+
+  it("a command the busy process had not yet sent gets its whole deadline once sent", async () => {
+    const ping = redis.ping();
+    busy();
+    expect(await ping).to.equal("PONG");
+  });
+
+  it("a silent Redis still fails the command at its deadline", async () => {
+    proxy = proxyTo(REDIS_URL);
+    const port = await proxy.listen();
+    redis.disconnect();
+    redis = createRedis(viaProxy(REDIS_URL, port), log, "reply-deadline-test", DEADLINE_MS);
+    await whenReady(redis);
+    proxy.stall();
+    const error = await redis.ping().then(
+      () => null,
+      (err: unknown) => err,
+    );
+    expect(isCommandTimeout(error), String(error)).to.equal(true);
+    proxy.heal();
+  });
+});
