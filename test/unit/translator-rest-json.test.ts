@@ -30,6 +30,10 @@ describe("rest-json translator: configuration", () => {
     expect(() => createTranslator({ ...backend, url: "ftp://legacy/" })).to.throw(
       /http:\/\/ or https:\/\//,
     );
+    // Named by its scheme only: neither its password nor its query's key is shown.
+    expect(() =>
+      createTranslator({ ...backend, url: "ftp://u:pw-s3cret@legacy/x?key=k-s3cret" }),
+    ).to.throw(/^backend legacy: url must be http:\/\/ or https:\/\/, got ftp:\/\/$/);
   });
 
   it("refuses malformed options with the option's name", () => {

@@ -54,7 +54,8 @@ export class RestJsonTranslator implements Translator {
     const url = new URL(backend.url);
     if (url.protocol !== "http:" && url.protocol !== "https:") {
       throw new Error(
-        `backend ${backend.name}: url must be http:// or https://, got ${backend.url}`,
+        // The scheme only: the url may hold a password or a key in its query.
+        `backend ${backend.name}: url must be http:// or https://, got ${url.protocol}//`,
       );
     }
     this.options = readOptions(backend);
