@@ -1,5 +1,5 @@
 // The HTTP headers whose values are credentials: they travel to the backend as the caller sent
-// them (X-Road passes them on), but no operator view or log line shows their values (docs/security.md).
+// them (X-Road passes them on), but no operator view or log line shows their values (docs/rest.md, "Credential headers").
 
 import type { HeaderMap } from "./forwarded-headers";
 
