@@ -137,6 +137,22 @@ interface MessageTrace {
 /** The trace of a message not in hand (a dead letter of an unreadable one): a new trace. */
 const UNTRACED: MessageTrace = { context: ROOT_CONTEXT, recording: false };
 
+/** A message this worker holds the in-flight slot and the claim of, ready for its call. */
+interface ClaimedMessage {
+  message: ConsumeMessage;
+  request: RequestMessage;
+  attempt: number;
+  /** Whether the client has hub listeners (a `processing` notice is sent). */
+  listened: boolean;
+  log: MessageLog;
+  gone: AbortSignal;
+  waits: MessageWaits;
+  permit: CallPermit;
+  /** The state the claim took the record from. */
+  previous: State;
+  hold: ClaimHold;
+}
+
 export class RequestProcessor {
   private readonly clock: Clock;
   /** The trace context of each message in hand, by id: its spans and answers descend from it. */
@@ -301,18 +317,19 @@ export class RequestProcessor {
     const listened = await listening;
     const { permit, value: claim } = taken;
     if (permit && claim.result === "ok" && hold) {
-      return this.callClaimed(
+      const { previous } = claim;
+      return this.callClaimed({
+        message,
         request,
         attempt,
-        message,
         listened,
         log,
         gone,
         waits,
         permit,
-        claim,
+        previous,
         hold,
-      );
+      });
     }
     await permit?.release();
     if (claim.result === "claimed") return this.parkOrWait(request, attempt, message, log);
@@ -430,33 +447,24 @@ export class RequestProcessor {
       return "ack";
     }
     const previous = claim.previous ?? "accepted";
-    return this.callClaimed(
+    return this.callClaimed({
+      message,
       request,
       attempt,
-      message,
       listened,
       log,
       gone,
       waits,
       permit,
-      { previous },
+      previous,
       hold,
-    );
+    });
   }
 
   /** Calls the backend for a message this worker holds the slot and the claim of. */
-  private async callClaimed(
-    request: RequestMessage,
-    attempt: number,
-    message: ConsumeMessage,
-    listened: boolean,
-    log: MessageLog,
-    gone: AbortSignal,
-    waits: MessageWaits,
-    permit: CallPermit,
-    claim: { previous: State },
-    hold: ClaimHold,
-  ): Promise<Settlement> {
+  private async callClaimed(claimed: ClaimedMessage): Promise<Settlement> {
+    const { message, request, attempt, listened, log, gone, waits, permit, previous, hold } =
+      claimed;
     const claimMs = this.deps.backend.timeoutMs + CLAIM_SLACK_MS;
     // The claim lasts as long as this worker holds the message, however long recording the
     // answer takes through an outage: another copy may take it over only if this worker died
@@ -474,7 +482,7 @@ export class RequestProcessor {
       if (listened) this.notice(request.id, "processing");
       // A claim taken over from a worker that died mid-call may have reached the backend:
       // such a message is not "never sent", so it cannot end `expired`.
-      const mayExpire = claim.previous === "accepted";
+      const mayExpire = previous === "accepted";
       return await this.call(
         request,
         attempt,
