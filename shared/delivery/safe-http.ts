@@ -5,7 +5,7 @@
 import { isIP } from "node:net";
 import { Agent, buildConnector } from "undici";
 import { BlockedAddressError, resolveChecked, type Lookup } from "./address-check";
-import { parseHttpDate } from "../protocol/http-date";
+import { parseRetryAfter } from "../protocol/retry-after";
 
 // The address checks live apart so the adapter can use them without loading undici.
 export {
@@ -214,23 +214,6 @@ export function classifyStatus(
     failure,
     ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
   };
-}
-
-/** Retry-After as delta-seconds or an HTTP date, in milliseconds from now; capped at one day. */
-export function parseRetryAfter(
-  value: string | string[] | undefined,
-  now: number = Date.now(),
-): number | undefined {
-  const text = (Array.isArray(value) ? value[0] : value)?.trim();
-  if (!text) return undefined;
-  let ms: number;
-  if (/^\d+$/.test(text)) ms = Number(text) * 1000;
-  else {
-    const at = parseHttpDate(text);
-    if (at === undefined) return undefined;
-    ms = Math.max(0, at - now);
-  }
-  return Math.min(ms, 86_400_000);
 }
 
 function classifyError(

@@ -3,7 +3,6 @@ import {
   BlockedAddressError,
   classifyStatus,
   deniedRange,
-  parseRetryAfter,
   resolveChecked,
 } from "../../shared/delivery/safe-http";
 
@@ -131,12 +130,8 @@ describe("delivery answers", () => {
     expect(redirect.failure?.kind).to.equal("redirect");
   });
 
-  it("reads Retry-After as seconds or an HTTP date, capped at a day", () => {
+  it("passes a receiver's Retry-After on with a retry", () => {
     expect(classifyStatus(503, "120", now).retryAfterMs).to.equal(120_000);
-    expect(parseRetryAfter("Thu, 01 Jan 2026 00:00:30 GMT", now)).to.equal(30_000);
-    expect(parseRetryAfter("999999", now)).to.equal(86_400_000);
-    expect(parseRetryAfter("soon", now)).to.equal(undefined);
-    expect(parseRetryAfter(undefined, now)).to.equal(undefined);
-    expect(parseRetryAfter(["7", "9"], now)).to.equal(7_000);
+    expect(classifyStatus(503, "soon", now)).to.not.have.property("retryAfterMs");
   });
 });

@@ -1,27 +1,7 @@
-// Pure parts of the rest-json translator: Retry-After parsing and option checks.
+// Pure parts of the rest-json translator: option checks.
 
 import { expect } from "chai";
-import { createTranslator, parseRetryAfter } from "../../worker/translators/rest-json";
-
-describe("rest-json translator: parseRetryAfter", () => {
-  const now = Date.parse("2026-01-01T00:00:00Z");
-
-  it("reads delta-seconds", () => {
-    expect(parseRetryAfter("0", now)).to.equal(0);
-    expect(parseRetryAfter(" 120 ", now)).to.equal(120_000);
-  });
-
-  it("reads an HTTP-date as the time left, never negative", () => {
-    expect(parseRetryAfter("Thu, 01 Jan 2026 00:00:30 GMT", now)).to.equal(30_000);
-    expect(parseRetryAfter("Wed, 31 Dec 2025 23:00:00 GMT", now)).to.equal(0);
-  });
-
-  it("ignores absent and malformed values", () => {
-    for (const value of [undefined, "", "soon", "-5", "1.5", "12abc"]) {
-      expect(parseRetryAfter(value, now), String(value)).to.equal(undefined);
-    }
-  });
-});
+import { createTranslator } from "../../worker/translators/rest-json";
 
 describe("rest-json translator: configuration", () => {
   const backend = { name: "legacy", url: "http://127.0.0.1:1", timeoutMs: 1000, options: {} };

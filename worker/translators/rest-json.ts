@@ -12,7 +12,7 @@ import {
 } from "../../shared/protocol/forwarded-headers";
 import { transportReason } from "./transport-reason";
 import { httpHeaderValues } from "../../shared/protocol/header-value";
-import { parseHttpDate } from "../../shared/protocol/http-date";
+import { parseRetryAfter } from "../../shared/protocol/retry-after";
 import {
   BackendRedirectError,
   BackendRejectedError,
@@ -236,16 +236,6 @@ function isTransient(status: number): boolean {
 function header(headers: Dispatcher.ResponseData["headers"], name: string): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value[0] : value;
-}
-
-/** Milliseconds to wait from a `Retry-After` value (delta-seconds or HTTP-date); undefined if unusable. */
-export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
-  if (value === undefined) return undefined;
-  const text = value.trim();
-  if (/^\d+$/.test(text)) return Number(text) * 1000;
-  const at = parseHttpDate(text);
-  if (at === undefined) return undefined;
-  return Math.max(0, at - now);
 }
 
 export class ResponseTooLarge extends Error {}

@@ -20,7 +20,8 @@ import {
   type OutgoingPart,
 } from "../../shared/protocol/multipart-related";
 import { Deadline } from "./call-deadline";
-import { parseRetryAfter, unreadableAnswer } from "./rest-json";
+import { parseRetryAfter } from "../../shared/protocol/retry-after";
+import { unreadableAnswer } from "./rest-json";
 import {
   childText,
   findSoapBody,
