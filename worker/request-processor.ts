@@ -564,7 +564,7 @@ export class RequestProcessor {
     if (calls === 0 && (await this.deps.store.wasCalled(request.id))) calls = 1;
     if (calls > 0) {
       const error = `the message's expireAfter passed before it could be tried again, after ${calls} failed call${calls === 1 ? "" : "s"} that may have reached the backend`;
-      await this.answer(
+      const ended = await this.answer(
         message,
         request,
         log,
@@ -580,10 +580,15 @@ export class RequestProcessor {
         true,
         permit,
       );
-      log.error({ expiresAt: request.expiresAt, calls }, "expired between retries; dead-lettered");
+      if (ended) {
+        log.error(
+          { expiresAt: request.expiresAt, calls },
+          "expired between retries; dead-lettered",
+        );
+      }
       return;
     }
-    await this.answer(
+    const ended = await this.answer(
       message,
       request,
       log,
@@ -598,6 +603,8 @@ export class RequestProcessor {
       false,
       permit,
     );
+    // Taken over by another worker, or ended meanwhile: not this worker's outcome to count.
+    if (!ended) return;
     // Not a dead letter, so nothing else counts it: the operator's only sign of requests that
     // waited too long to be sent (SluiceMessagesExpired).
     metrics.messagesExpired.inc({ backend: this.deps.backend.name });
@@ -892,7 +899,8 @@ export class RequestProcessor {
 
   /**
    * Records an outcome in the transaction record, then publishes it. Redis or broker trouble
-   * is waited out in place, so the backend is not called again for it.
+   * is waited out in place, so the backend is not called again for it. False when nothing was
+   * recorded or published: the message had ended, or another worker took its claim over.
    */
   private async answer(
     message: ConsumeMessage,
@@ -905,7 +913,7 @@ export class RequestProcessor {
     called: boolean,
     /** The call's slot: the backend is done with it, so the record's round trip frees it. */
     permit?: CallPermit,
-  ): Promise<void> {
+  ): Promise<boolean> {
     const { store } = this.deps;
     const slot = permit?.slot;
     const claim = { token: hold.token, called };
@@ -918,13 +926,13 @@ export class RequestProcessor {
       log.warn("transaction record was missing; rebuilt from the request");
       return store.recordAnswer(request.id, answer, undefined, claim);
     });
-    if (recorded === "terminal") return;
+    if (recorded === "terminal") return false;
     if (recorded === "lost") {
       // This worker's claim lapsed and another took the message over: that one's call decides
       // the outcome. Publishing this answer would make a second one.
       hold.lost = true;
       log.warn("claim taken over by another worker; this answer is not recorded");
-      return;
+      return false;
     }
     // An answer recorded before (by a copy of this message) wins: publish that one.
     const kept =
@@ -933,11 +941,12 @@ export class RequestProcessor {
       await this.untilRecorded(log, () =>
         this.publishAnswer(message.content, request.id, kept.answer!, kept.deadLettered),
       );
-      return;
+      return true;
     }
     await this.untilRecorded(log, () =>
       this.publishAnswer(message.content, request.id, answer, false),
     );
+    return true;
   }
 
   /** Repeats `record` through broker or Redis outages until it succeeds or the worker stops. */

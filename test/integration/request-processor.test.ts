@@ -236,6 +236,31 @@ describe("request processor: the last look before the call (real broker and Redi
     expect(response.error?.code).to.equal("Expired");
   });
 
+  it("a worker whose claim was taken over while its message expired neither ends it nor counts it expired", async () => {
+    const clock = new FixedClock(T0);
+    const translator = new RecordingTranslator(clock);
+    const { id, delivery } = await accepted(T0, 3_000);
+    const expiredBefore = await expiredCount();
+    // While this worker waits for its token, past the expiry, its claim lapses and another
+    // worker takes the message over.
+    const guard: CallGuard = async () => ({
+      async beforeCall() {
+        clock.advance(5_000);
+        await redis.hset(store.key(id), "claimUntil", "0");
+        await store.transition(id, ["accepted"], "processing", { claimMs: 60_000, token: "other" });
+        return null;
+      },
+      release: async () => undefined,
+    });
+    const settled = processor(clock, translator, guard).process(delivery);
+    expect(await settled).to.equal("ack");
+    expect(translator.calls).to.deep.equal([]);
+    expect(await responsesOf(id)).to.deep.equal([]);
+    expect((await store.get(id))?.state).to.equal("processing");
+    expect(await store.renewClaim(id, 60_000, "other")).to.equal("held");
+    expect(await expiredCount()).to.equal(expiredBefore);
+  });
+
   it("a message that expires while it waits for its in-flight slot is never sent: expired", async () => {
     const clock = new FixedClock(T0);
     const translator = new RecordingTranslator(clock);
