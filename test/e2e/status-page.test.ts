@@ -211,12 +211,12 @@ describe("the status page in a browser", function () {
       .recentFailures.find((f) => f.id === failed)!;
     expect(failure.at).to.be.a("number");
     expect(failure.failedAt).to.equal(new Date(failure.at).toISOString());
-    // The page shows that instant as the server said it, in UTC.
-    await page
-      .getByTestId("backend-mailer")
-      .locator("li", { hasText: `(${failure.failedAt.replace(".000Z", "Z")}), attempt` })
-      .first()
-      .waitFor();
+    // The page shows that instant as the server said it, in UTC, and the message's id, which
+    // the operator looks up with `sluice messages show`.
+    const shown = await page.getByTestId(`failure-${failed}`).first().textContent();
+    expect(shown).to.contain(
+      `(${failure.failedAt.replace(".000Z", "Z")}), message ${failed}, attempt`,
+    );
     if (process.env.SLUICE_SCREENSHOT) {
       await page.screenshot({ path: process.env.SLUICE_SCREENSHOT, fullPage: true });
     }
