@@ -8,7 +8,6 @@ import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { expect } from "chai";
 import { verifyWebhook } from "../../response-worker/webhook-signature";
-import { CallbackReceiver } from "../integration/callback-receiver";
 import { call, eventually, Harness, type CallOptions } from "../support/harness";
 
 const CLIENT = "EE/GOV/70000001/case-app";
@@ -17,21 +16,16 @@ const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
 
 describe("dead callbacks redelivered by the operator (admin port and CLI)", function () {
   this.timeout(60_000);
-  let receiver: CallbackReceiver;
   const harness = Harness.suite({
     sim: { latencyMs: 0 },
-    config: async () => {
-      receiver = await CallbackReceiver.start({ tls: false });
-      return {
-        services: { notify: { protocols: ["rest"], reply: { mode: "callback" }, backend: "sim" } },
-        backends: { sim: {} },
-        callbacks: receiver.loopbackCallbacks(SECRET),
-      };
+    receiver: { secret: SECRET },
+    config: {
+      services: { notify: { protocols: ["rest"], reply: { mode: "callback" }, backend: "sim" } },
+      backends: { sim: {} },
     },
     roles: [{ role: "all", as: "sluice" }],
   });
   const { roles } = harness;
-  after(() => receiver?.close());
 
   const admin = (route: string, options?: CallOptions) =>
     harness.admin(roles.sluice, route, options);
@@ -54,15 +48,15 @@ describe("dead callbacks redelivered by the operator (admin port and CLI)", func
       20_000,
       `delivery of ${id} to become ${wanted}`,
     );
-  const callsTo = (hookPath: string) => receiver.calls.filter((c) => c.path === hookPath);
+  const callsTo = (hookPath: string) => harness.receiver.calls.filter((c) => c.path === hookPath);
 
   /** A callback-mode message whose final callback dies at a receiver answering 500. */
   async function deadCallback(hookPath: string): Promise<string> {
-    receiver.respond = (c) => (c.path === hookPath ? { status: 500 } : { status: 204 });
+    harness.receiver.respond = (c) => (c.path === hookPath ? { status: 500 } : { status: 204 });
     const answer = await call(`${roles.sluice.url}/rest/notify`, {
       body: JSON.stringify({ case: 7 }),
       client: CLIENT,
-      headers: { Prefer: "respond-async", "X-Callback-Url": receiver.url(hookPath) },
+      headers: { Prefer: "respond-async", "X-Callback-Url": harness.receiver.url(hookPath) },
     });
     expect(answer.status).to.equal(202);
     const id = answer.json.id as string;
@@ -75,7 +69,7 @@ describe("dead callbacks redelivered by the operator (admin port and CLI)", func
   it("lists a dead callback with its target (no query value), reason, attempts and age", async () => {
     // The caller's token in its callback URL reaches the receiver, never the operator.
     const id = await deadCallback("/hooks/listed?token=s3cret");
-    const shown = receiver.url("/hooks/listed?token=[redacted]");
+    const shown = harness.receiver.url("/hooks/listed?token=[redacted]");
     const list = await admin("/admin/dead-callbacks");
     expect(list.status).to.equal(200);
     const entry = (list.json.deadCallbacks as Array<Record<string, unknown>>).find(
@@ -84,7 +78,7 @@ describe("dead callbacks redelivered by the operator (admin port and CLI)", func
     expect(entry).to.deep.include({
       id,
       target: shown,
-      receiver: new URL(receiver.url("/")).origin,
+      receiver: new URL(harness.receiver.url("/")).origin,
       reason: "exhausted",
       attempts: 3,
       status: 500,
@@ -115,7 +109,7 @@ describe("dead callbacks redelivered by the operator (admin port and CLI)", func
   it("redelivers one from the admin port once, however many ask at once, with the same webhook-id", async () => {
     const id = await deadCallback("/hooks/admin");
     const [dead] = callsTo("/hooks/admin");
-    receiver.respond = () => ({ status: 204 });
+    harness.receiver.respond = () => ({ status: 204 });
 
     const answers = await Promise.all([
       admin(`/admin/dead-callbacks/${id}/redeliver`, { method: "POST" }),
@@ -154,8 +148,8 @@ describe("dead callbacks redelivered by the operator (admin port and CLI)", func
   it("redelivers a filtered set from the CLI, at once with the admin port's bulk redelivery, each once", async () => {
     const first = await deadCallback("/hooks/cli-1");
     const second = await deadCallback("/hooks/cli-2");
-    receiver.respond = () => ({ status: 204 });
-    const origin = new URL(receiver.url("/")).origin;
+    harness.receiver.respond = () => ({ status: 204 });
+    const origin = new URL(harness.receiver.url("/")).origin;
 
     const refused = await sluiceCli(["dead-callbacks", "redeliver"]);
     expect(refused.status).to.equal(2); // a usage mistake

@@ -6,7 +6,7 @@
 import { expect } from "chai";
 import { randomBytes } from "node:crypto";
 import { verifyWebhook } from "../../response-worker/webhook-signature";
-import { CallbackReceiver, type ReceivedCall } from "../integration/callback-receiver";
+import type { ReceivedCall } from "../integration/callback-receiver";
 import { call, eventually, Harness } from "../support/harness";
 
 const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
@@ -15,38 +15,26 @@ const BOB = "EE/COM/70000002/bob";
 
 describe("cancel end to end (adapter, response worker, then a worker)", function () {
   this.timeout(40_000);
-  let receiver: CallbackReceiver;
   const harness = Harness.suite({
     sim: { latencyMs: 20 },
-    config: async () => {
-      receiver = await CallbackReceiver.start({ tls: false });
-      return {
-        services: {
-          notify: { protocols: ["rest"], reply: { mode: "callback" }, backend: "sim" },
-          lookup: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" },
-        },
-        backends: { sim: { translator: "rest-json", retry: { attempts: 2, backoff: ["1s"] } } },
-        callbacks: receiver.loopbackCallbacks(SECRET),
-      };
+    receiver: {
+      secret: SECRET,
+      listeners: [
+        { client: ALICE, path: "/events/alice" },
+        { client: BOB, path: "/events/bob" },
+      ],
+    },
+    config: {
+      services: {
+        notify: { protocols: ["rest"], reply: { mode: "callback" }, backend: "sim" },
+        lookup: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" },
+      },
+      backends: { sim: { translator: "rest-json", retry: { attempts: 2, backoff: ["1s"] } } },
     },
     roles: ["response-worker", "adapter"],
   });
   const { roles } = harness;
   let cancelledId = "";
-
-  before(async () => {
-    for (const [client, path] of [
-      [ALICE, "alice"],
-      [BOB, "bob"],
-    ]) {
-      const answer = await call(`${roles.adapter.url}/hub`, {
-        client,
-        body: JSON.stringify({ callback: receiver.url(`/events/${path}`) }),
-      });
-      expect(answer.status).to.equal(201);
-    }
-  });
-  after(() => receiver?.close());
 
   const status = (id: string, client = ALICE) =>
     call(`${roles.adapter.url}/messages/${id}`, { client });
@@ -54,16 +42,20 @@ describe("cancel end to end (adapter, response worker, then a worker)", function
     call(`${roles.adapter.url}/messages/${id}`, { method: "DELETE", client });
   const stateOf = async (id: string) => (await status(id)).json.state as string;
   const eventsAt = (path: string, id: string): ReceivedCall[] =>
-    receiver.calls.filter(
+    harness.receiver.calls.filter(
       (c) => c.path === `/events/${path}` && JSON.parse(c.body).correlationId === id,
     );
-  const callbacksFor = (id: string) => receiver.calls.filter((c) => c.path === `/hooks/${id}`);
+  const callbacksFor = (id: string) =>
+    harness.receiver.calls.filter((c) => c.path === `/hooks/${id}`);
 
   it("cancels a message no worker has taken: 200 with the cancelled status document", async () => {
     const submitted = await call(`${roles.adapter.url}/rest/notify`, {
       client: ALICE,
       body: JSON.stringify({ case: 7 }),
-      headers: { Prefer: "respond-async", "X-Callback-Url": receiver.url("/hooks/cancelled") },
+      headers: {
+        Prefer: "respond-async",
+        "X-Callback-Url": harness.receiver.url("/hooks/cancelled"),
+      },
     });
     expect(submitted.status).to.equal(202);
     cancelledId = submitted.json.id;

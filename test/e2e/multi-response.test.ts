@@ -5,7 +5,7 @@
 import { expect } from "chai";
 import { randomBytes } from "node:crypto";
 import { verifyWebhook } from "../../response-worker/webhook-signature";
-import { CallbackReceiver, type ReceivedCall } from "../integration/callback-receiver";
+import type { ReceivedCall } from "../integration/callback-receiver";
 import { call, eventually, Harness } from "../support/harness";
 
 const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
@@ -38,33 +38,20 @@ const partOf = (response: StatusResponse): number => response.body.part;
 
 describe("several responses per request end to end (adapter, worker, response worker)", function () {
   this.timeout(40_000);
-  let receiver: CallbackReceiver;
   const harness = Harness.suite({
     sim: { latencyMs: 20 },
-    config: async () => {
-      receiver = await CallbackReceiver.start({ tls: false });
-      return {
-        services: {
-          lookup: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" },
-          notify: { protocols: ["rest"], reply: { mode: "callback" }, backend: "sim" },
-          ask: { protocols: ["rest"], reply: { mode: "sync", wait: "10s" }, backend: "sim" },
-        },
-        backends: { sim: { translator: "rest-json", retry: { attempts: 2, backoff: ["1s"] } } },
-        callbacks: receiver.loopbackCallbacks(SECRET),
-      };
+    receiver: { secret: SECRET, listeners: [{ client: ALICE, path: "/events/alice" }] },
+    config: {
+      services: {
+        lookup: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" },
+        notify: { protocols: ["rest"], reply: { mode: "callback" }, backend: "sim" },
+        ask: { protocols: ["rest"], reply: { mode: "sync", wait: "10s" }, backend: "sim" },
+      },
+      backends: { sim: { translator: "rest-json", retry: { attempts: 2, backoff: ["1s"] } } },
     },
     roles: ["response-worker", "worker", "adapter"],
   });
   const { roles } = harness;
-
-  before(async () => {
-    const listener = await call(`${roles.adapter.url}/hub`, {
-      client: ALICE,
-      body: JSON.stringify({ callback: receiver.url("/events/alice") }),
-    });
-    expect(listener.status).to.equal(201);
-  });
-  after(() => receiver?.close());
 
   const send = (service: string, headers: Record<string, string> = {}, responses = 3) =>
     call(`${roles.adapter.url}/rest/${service}?sim-responses=${responses}`, {
@@ -83,12 +70,12 @@ describe("several responses per request end to end (adapter, worker, response wo
       15_000,
       `${id} completed`,
     );
-  const callbacksAt = (path: string) => receiver.calls.filter((c) => c.path === path);
+  const callbacksAt = (path: string) => harness.receiver.calls.filter((c) => c.path === path);
   /** Sends a callback-mode message with three responses; resolves once `count` calls arrived. */
   const sendForCallbacks = async (path: string, count: number): Promise<string> => {
     const answer = await send("notify", {
       Prefer: "respond-async",
-      "X-Callback-Url": receiver.url(path),
+      "X-Callback-Url": harness.receiver.url(path),
     });
     expect(answer.status).to.equal(202);
     await eventually(
@@ -159,7 +146,7 @@ describe("several responses per request end to end (adapter, worker, response wo
   it("callback mode: a retried earlier callback may arrive after the final one; seq tells the order", async () => {
     // The receiver refuses the first attempt of seq 1 only; its retry waits out Retry-After.
     let refused = 0;
-    receiver.respond = (c) => {
+    harness.receiver.respond = (c) => {
       if (c.path === "/hooks/retry" && /\.1$/.test(String(c.headers["webhook-id"])) && !refused) {
         refused++;
         return { status: 503, headers: { "retry-after": "1" } };
@@ -181,7 +168,7 @@ describe("several responses per request end to end (adapter, worker, response wo
       // The final callback was delivered at once, so delivery is settled meanwhile.
       expect((await status(id)).delivery).to.equal("delivered");
     } finally {
-      receiver.respond = () => ({ status: 204 });
+      harness.receiver.respond = () => ({ status: 204 });
     }
   });
 
@@ -190,7 +177,7 @@ describe("several responses per request end to end (adapter, worker, response wo
     expect(accepted.status).to.equal(202);
     const id = accepted.json.id as string;
     const eventsOf = () =>
-      receiver.calls
+      harness.receiver.calls
         .filter((c) => c.path === "/events/alice")
         .map((c) => ({ call: c, body: JSON.parse(c.body) as EventBody }))
         .filter((e) => e.body.correlationId === id);

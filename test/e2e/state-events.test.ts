@@ -5,7 +5,7 @@
 import { expect } from "chai";
 import { randomBytes } from "node:crypto";
 import { verifyWebhook } from "../../response-worker/webhook-signature";
-import { CallbackReceiver, type ReceivedCall } from "../integration/callback-receiver";
+import type { ReceivedCall } from "../integration/callback-receiver";
 import { call, eventually, Harness } from "../support/harness";
 
 const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
@@ -21,39 +21,26 @@ interface EventBody {
 
 describe("state-change events end to end (adapter, worker, response worker)", function () {
   this.timeout(40_000);
-  let receiver: CallbackReceiver;
   const harness = Harness.suite({
     sim: { latencyMs: 50 },
-    config: async () => {
-      receiver = await CallbackReceiver.start({ tls: false });
-      return {
-        services: {
-          lookup: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" },
-          notify: { protocols: ["rest"], reply: { mode: "callback" }, backend: "sim" },
-        },
-        backends: { sim: { translator: "rest-json", retry: { attempts: 2, backoff: ["1s"] } } },
-        callbacks: receiver.loopbackCallbacks(SECRET),
-      };
+    receiver: {
+      secret: SECRET,
+      listeners: [
+        { client: ALICE, path: "/events/alice" },
+        { client: BOB, path: "/events/bob" },
+        { client: ALICE, path: "/events/alice-processing", query: "state=processing" },
+      ],
+    },
+    config: {
+      services: {
+        lookup: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" },
+        notify: { protocols: ["rest"], reply: { mode: "callback" }, backend: "sim" },
+      },
+      backends: { sim: { translator: "rest-json", retry: { attempts: 2, backoff: ["1s"] } } },
     },
     roles: ["response-worker", "worker", "adapter"],
   });
   const { roles } = harness;
-
-  before(async () => {
-    const listeners: Array<[string, string, string]> = [
-      [ALICE, "alice", ""],
-      [BOB, "bob", ""],
-      [ALICE, "alice-processing", "state=processing"],
-    ];
-    for (const [client, path, query] of listeners) {
-      const answer = await call(`${roles.adapter.url}/hub`, {
-        client,
-        body: JSON.stringify({ callback: receiver.url(`/events/${path}`), query }),
-      });
-      expect(answer.status).to.equal(201);
-    }
-  });
-  after(() => receiver?.close());
 
   const send = async (client: string, service = "lookup", headers: Record<string, string> = {}) => {
     const answer = await call(`${roles.adapter.url}/rest/${service}`, {
@@ -65,7 +52,7 @@ describe("state-change events end to end (adapter, worker, response worker)", fu
     return answer.json.id as string;
   };
   const eventsAt = (path: string, id?: string): ReceivedCall[] =>
-    receiver.calls.filter(
+    harness.receiver.calls.filter(
       (c) =>
         c.path === `/events/${path}` &&
         (id === undefined || (JSON.parse(c.body) as EventBody).correlationId === id),
@@ -138,15 +125,15 @@ describe("state-change events end to end (adapter, worker, response worker)", fu
   it("sends a callback-mode message's callback its outcome only, and the hub every change", async () => {
     const id = await send(ALICE, "notify", {
       Prefer: "respond-async",
-      "X-Callback-Url": receiver.url("/hooks/notify"),
+      "X-Callback-Url": harness.receiver.url("/hooks/notify"),
     });
     await waitForState("alice", id, "completed");
     await waitForState("alice", id, "processing");
     await eventually(
-      async () => receiver.calls.some((c) => c.path === "/hooks/notify") || undefined,
+      async () => harness.receiver.calls.some((c) => c.path === "/hooks/notify") || undefined,
     );
     await new Promise((resolve) => setTimeout(resolve, 300));
-    const callbacks = receiver.calls.filter((c) => c.path === "/hooks/notify");
+    const callbacks = harness.receiver.calls.filter((c) => c.path === "/hooks/notify");
     expect(callbacks).to.have.length(1);
     expect(callbacks[0].headers["webhook-id"]).to.equal(`msg_${id}.1`);
     expect(JSON.parse(callbacks[0].body).state).to.equal("completed");

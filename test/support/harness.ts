@@ -1,7 +1,7 @@
 // Test harness for end-to-end tests: a unique prefix per test file (queues, exchanges, Redis
-// keys), a legacy-sim, a generated configuration, Sluice roles as real child processes, and
-// a cleanup that removes everything the prefix created. Harness.suite sets all of it up in a
-// describe block's hooks.
+// keys), a legacy-sim, a callback receiver, a generated configuration, Sluice roles as real
+// child processes, and a cleanup that removes everything the prefix created. Harness.suite sets
+// all of it up in a describe block's hooks.
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -16,6 +16,7 @@ import { compileConfig, type SluiceConfig } from "../../shared/config/config";
 import { isPartitioned, partitionQueueName } from "../../shared/broker/ordering";
 import { topologyNames } from "../../shared/protocol/names";
 import { TransactionStore } from "../../shared/store/transaction-store";
+import { CallbackReceiver } from "../integration/callback-receiver";
 
 export const AMQP_URL = process.env.AMQP_URL || "amqp://guest:guest@127.0.0.1:5672";
 export const REDIS_URL = process.env.REDIS_URL || "redis://127.0.0.1:6379";
@@ -49,10 +50,26 @@ export interface RoleStart {
   env?: Record<string, string> | (() => Promise<Record<string, string>>);
 }
 
-/** What a suite runs, in this order: the sim, the configuration, `seed`, then `roles`. */
+/** A callback receiver a suite's callbacks and hub listeners go to. */
+export interface ReceiverSetup {
+  /** The secret the configuration's `callbacks` sign with. */
+  secret: string;
+  /** Hub listeners registered at the `adapter` once the roles run, at `path` on the receiver. */
+  listeners?: Array<{ client: string; path: string; query?: string }>;
+}
+
+/**
+ * What a suite runs, in this order: the sim, the receiver, the configuration, `seed`, `roles`,
+ * then the receiver's hub listeners.
+ */
 export interface SuiteSetup {
   /** The legacy-sim's options; `false` for a suite that runs none. */
   sim?: LegacySimOptions | false;
+  /**
+   * A callback receiver (plain HTTP on loopback), in `harness.receiver`: the configuration's
+   * `callbacks` (unless it has its own) allow it and sign with `secret`; cleanup closes it.
+   */
+  receiver?: ReceiverSetup;
   /** The configuration for writeConfig, or a function making it once the sim runs. */
   config:
     | Record<string, unknown>
@@ -68,6 +85,8 @@ export class Harness {
   readonly adminToken = `test-admin-${randomUUID()}`;
   readonly dir = mkdtempSync(path.join(tmpdir(), "sluice-test-"));
   sim!: LegacySim;
+  /** The suite's callback receiver, when its setup asks for one (`SuiteSetup.receiver`). */
+  receiver!: CallbackReceiver;
   private readonly processes = new Set<SluiceProcess>();
   private config: Record<string, unknown> = {};
   configFile = path.join(this.dir, "sluice.json");
@@ -90,12 +109,18 @@ export class Harness {
     return harness;
   }
 
-  /** Starts the sim (unless `sim: false`), writes the configuration, seeds, starts the roles. */
+  /**
+   * Starts the sim (unless `sim: false`) and the receiver (if asked), writes the configuration,
+   * seeds, starts the roles, registers the receiver's hub listeners.
+   */
   async start(setup: SuiteSetup): Promise<void> {
     if (setup.sim !== false) await this.startSim(setup.sim);
-    const config = typeof setup.config === "function" ? await setup.config(this) : setup.config;
+    if (setup.receiver) this.receiver = await CallbackReceiver.start({ tls: false });
+    const made = typeof setup.config === "function" ? await setup.config(this) : setup.config;
     // A copy: writeConfig fills in the sim's URL, and suites may share one configuration.
-    this.writeConfig(structuredClone(config));
+    const config = structuredClone(made);
+    if (setup.receiver) config.callbacks ??= this.receiver.loopbackCallbacks(setup.receiver.secret);
+    this.writeConfig(config);
     await setup.seed?.(this);
     for (const entry of setup.roles ?? []) {
       const {
@@ -105,6 +130,15 @@ export class Harness {
         env = {},
       } = typeof entry === "string" ? { role: entry } : entry;
       this.roles[as] = await this.spawn(role, typeof env === "function" ? await env() : env, args);
+    }
+    for (const { client, path: at, query } of setup.receiver?.listeners ?? []) {
+      const answer = await call(`${this.roles.adapter.url}/hub`, {
+        client,
+        body: JSON.stringify({ callback: this.receiver.url(at), query }),
+      });
+      if (answer.status !== 201) {
+        throw new Error(`hub listener ${at} of ${client}: ${answer.status} ${answer.text}`);
+      }
     }
   }
 
@@ -242,6 +276,7 @@ export class Harness {
   async cleanup(): Promise<void> {
     await Promise.all([...this.processes].map((p) => p.stop("SIGKILL")));
     await this.sim?.close();
+    await this.receiver?.close();
     // Without a configuration nothing ran under the prefix, and there is none to read it from.
     if (Object.keys(this.config).length > 0) await deletePrefix(this.prefix, this.config);
     this.redisClient?.disconnect();
