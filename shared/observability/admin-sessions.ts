@@ -3,6 +3,7 @@
 // sign-out, and every session ends when the process restarts (a new token needs no more).
 
 import { createHash, randomBytes } from "node:crypto";
+import { monotonicNow } from "../runtime/clock";
 
 /** How long a sign-in lasts, however busy: an operator signs in again after a working day. */
 export const SESSION_TTL_MS = 12 * 60 * 60 * 1000;
@@ -14,7 +15,7 @@ export class AdminSessions {
   private readonly expiries = new Map<string, number>();
 
   constructor(
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number = monotonicNow,
     readonly ttlMs = SESSION_TTL_MS,
   ) {}
 

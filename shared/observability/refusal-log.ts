@@ -3,6 +3,7 @@
 // otherwise write a line per request, as fast as it can send them.
 
 import { clientOf } from "../protocol/ip-address";
+import { monotonicNow } from "../runtime/clock";
 
 const MINUTE_MS = 60_000;
 /** Clients remembered at once; forgetting the oldest costs at most one more line. */
@@ -12,7 +13,7 @@ export class RefusalLog {
   /** Per client (an IPv4 address or IPv6 /64): when its logged minute started. */
   private readonly minutes = new Map<string, number>();
 
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(private readonly now: () => number = monotonicNow) {}
 
   /** Whether this refusal is the client's first in a minute, to be logged. */
   first(address: string): boolean {

@@ -2,6 +2,7 @@
 // a few a minute the client waits, so the token cannot be guessed at the speed of a loop.
 
 import { clientOf } from "../protocol/ip-address";
+import { monotonicNow } from "../runtime/clock";
 
 /** Failed sign-ins a client may make in one window before it must wait. */
 export const SIGN_IN_FAILURES = 10;
@@ -34,7 +35,7 @@ export class SignInThrottle {
   private earliestWaiting = Infinity;
 
   constructor(
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number = monotonicNow,
     private readonly maxClients = MAX_CLIENTS,
   ) {}
 

@@ -24,3 +24,10 @@ export class FixedClock implements Clock {
     this.at += ms;
   }
 }
+
+/**
+ * Milliseconds on the monotonic clock (`performance.now()`, from an arbitrary start): for how
+ * long something lasts within this process (a wait, a session), which a wall clock set back or
+ * forward meanwhile (NTP, a resumed VM) must not lengthen or cut short.
+ */
+export const monotonicNow = (): number => performance.now();
