@@ -6,15 +6,15 @@
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { expect } from "chai";
-import Redis from "ioredis";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { DeadLetters } from "../../shared/operator/dead-letters";
-import { requestCodec } from "../../shared/protocol/codec";
-import type { RequestMessage } from "../../shared/protocol/envelope";
-import { call, eventually, Harness, REDIS_URL, type SluiceProcess } from "../support/harness";
+import { call, eventually, Harness, type SluiceProcess } from "../support/harness";
+import { recordDeadLetter, requestMessage } from "../support/messages";
 import { CallbackReceiver } from "../integration/callback-receiver";
 
 const CHROMIUM = "/usr/bin/chromium";
+/** The client `call` sends as unless told otherwise. */
+const CLIENT = "EE/GOV/70000001/case-app";
 
 describe("the status page in a browser", function () {
   this.timeout(90_000);
@@ -76,6 +76,18 @@ describe("the status page in a browser", function () {
     expect(answer.status).to.equal(202);
     return answer.json.id as string;
   };
+  /** Records a dead letter of a request of the default client to `service` at `backend`. */
+  const deadLetter = (
+    service: string,
+    backend: string,
+    id: string,
+    entry: Parameters<typeof recordDeadLetter>[2],
+  ) =>
+    recordDeadLetter(
+      new DeadLetters(harness.redis(), harness.prefix, 3_600_000),
+      requestMessage({ id, service, backend, client: CLIENT, path: "/x" }),
+      entry,
+    );
   const depthShown = async () => Number(await page.getByTestId("depth-legacy").textContent());
 
   it("asks for the admin token, and signs in with it", async () => {
@@ -241,46 +253,11 @@ describe("the status page in a browser", function () {
     await eventually(async () =>
       (await call(`${sluice.url}/messages/${id}`)).json.state === "completed" ? true : undefined,
     );
-    const request: RequestMessage = {
-      id,
-      xroadId: null,
-      service: "notices",
-      backend: "mailer",
-      protocol: "rest",
-      client: "EE/GOV/70000001/case-app",
-      replyMode: "ack",
-      method: "POST",
-      path: "/x",
-      query: "",
-      xroadHeaders: {},
-      headers: {},
-      contentType: "application/json",
-      body: "{}",
-      bodyEncoding: "utf8",
-      createdAt: Date.now(),
-      expiresAt: null,
-      owner: null,
-      callback: null,
-    };
-    const redis = new Redis(REDIS_URL);
-    try {
-      await new DeadLetters(redis, harness.prefix, 3_600_000).record(
-        {
-          id,
-          reason: "delivery_limit",
-          backend: "mailer",
-          service: "notices",
-          client: request.client,
-          xroadId: null,
-          at: Date.now(),
-          error: "the broker dead-lettered it",
-          attempts: 3,
-        },
-        requestCodec.encode(request),
-      );
-    } finally {
-      redis.disconnect();
-    }
+    await deadLetter("notices", "mailer", id, {
+      reason: "delivery_limit",
+      error: "the broker dead-lettered it",
+      attempts: 3,
+    });
     await page.getByTestId("replay-mailer-delivery_limit").click();
     await page
       .getByText(/delivery_limit: 0 replayed, 1 refused \(the original completed/)
@@ -384,49 +361,8 @@ describe("the status page in a browser", function () {
   });
 
   it("says its dead-letter list is the newest 50 when more wait", async () => {
-    const redis = new Redis(REDIS_URL);
-    try {
-      const deadLetters = new DeadLetters(redis, harness.prefix, 3_600_000);
-      for (let i = 0; i < 51; i++) {
-        const id = randomUUID();
-        const request: RequestMessage = {
-          id,
-          xroadId: null,
-          service: "strays",
-          backend: "orphan",
-          protocol: "rest",
-          client: "EE/GOV/70000001/case-app",
-          replyMode: "ack",
-          method: "POST",
-          path: "/x",
-          query: "",
-          xroadHeaders: {},
-          headers: {},
-          contentType: "application/json",
-          body: "{}",
-          bodyEncoding: "utf8",
-          createdAt: Date.now(),
-          expiresAt: null,
-          owner: null,
-          callback: null,
-        };
-        await deadLetters.record(
-          {
-            id,
-            reason: "retries_exhausted",
-            backend: "orphan",
-            service: "strays",
-            client: request.client,
-            xroadId: null,
-            at: Date.now(),
-            error: "503 from the backend",
-            attempts: 1,
-          },
-          requestCodec.encode(request),
-        );
-      }
-    } finally {
-      redis.disconnect();
+    for (let i = 0; i < 51; i++) {
+      await deadLetter("strays", "orphan", randomUUID(), { error: "503 from the backend" });
     }
     const shown = page.getByTestId("dead-shown").filter({ hasText: "newest 50 of" });
     await shown.waitFor({ timeout: 15_000 });
