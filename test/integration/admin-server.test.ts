@@ -130,6 +130,37 @@ describe("admin port connections", () => {
   });
 });
 
+/**
+ * An admin server for the connection-bound tests: `total` connections at most, 3 from one
+ * address, a minute before an idle connection is closed.
+ */
+function boundedAdmin(total: number, token: string | null = null): AdminServer {
+  const log = pino({ level: "silent" });
+  return new AdminServer(log, token, 60_000, total, new AdminSessions(), new SignInThrottle(), 3);
+}
+
+/** Whether the server closes `socket` rather than answer the request sent on it. */
+const closedUnanswered = (socket: net.Socket): Promise<boolean> =>
+  new Promise<boolean>((resolve) => {
+    socket.once("close", () => resolve(true));
+    socket.write("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    setTimeout(() => resolve(false), 15_000);
+  });
+
+/** The status of /healthz asked on a new connection from loopback address `from` (0: none). */
+const healthFrom = (port: number, from: string) =>
+  new Promise<number>((resolve) => {
+    http
+      .get(
+        { host: "127.0.0.1", port, path: "/healthz", localAddress: from, agent: false },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      )
+      .on("error", () => resolve(0));
+  });
+
 describe("admin port connection bound", () => {
   it("closes connections beyond its bound at once, and serves again once some have gone", async () => {
     // Beyond loopback (containers) anyone who reaches the port could otherwise hold open as
@@ -144,13 +175,7 @@ describe("admin port connection bound", () => {
     const held = [await open(), await open(), await open()];
     try {
       // Node accepts and then closes a connection over the bound: it is closed, not served.
-      const extra = await open();
-      const closed = await new Promise<boolean>((resolve) => {
-        extra.once("close", () => resolve(true));
-        extra.write("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
-        setTimeout(() => resolve(false), 15_000);
-      });
-      expect(closed).to.equal(true);
+      expect(await closedUnanswered(await open())).to.equal(true);
     } finally {
       for (const socket of held) socket.destroy();
     }
@@ -171,15 +196,7 @@ describe("admin port connection bound", () => {
 describe("admin port connections per address", () => {
   it("closes one address's connections beyond its share, and still serves another address", async () => {
     // Probes come from the kubelet's address: one address holding every slot would fail them.
-    const admin = new AdminServer(
-      pino({ level: "silent" }),
-      null,
-      60_000,
-      8,
-      new AdminSessions(),
-      new SignInThrottle(),
-      3,
-    );
+    const admin = boundedAdmin(8);
     const port = await admin.listen(0, "127.0.0.1");
     const open = (from: string): Promise<net.Socket> =>
       new Promise((resolve, reject) => {
@@ -192,30 +209,10 @@ describe("admin port connections per address", () => {
     try {
       // The address tries for every slot of the total (8): those past its share are closed.
       const extras = await Promise.all([1, 2, 3, 4, 5].map(() => open("127.0.0.1")));
-      const closed = await Promise.all(
-        extras.map(
-          (extra) =>
-            new Promise<boolean>((resolve) => {
-              extra.once("close", () => resolve(true));
-              extra.write("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
-              setTimeout(() => resolve(false), 15_000);
-            }),
-        ),
-      );
+      const closed = await Promise.all(extras.map(closedUnanswered));
       expect(closed).to.deep.equal([true, true, true, true, true]);
       held.push(...extras);
-      const status = await new Promise<number>((resolve, reject) => {
-        http
-          .get(
-            { host: "127.0.0.1", port, path: "/healthz", localAddress: "127.0.0.2", agent: false },
-            (res) => {
-              res.resume();
-              resolve(res.statusCode ?? 0);
-            },
-          )
-          .on("error", reject);
-      });
-      expect(status).to.equal(200);
+      expect(await healthFrom(port, "127.0.0.2")).to.equal(200);
     } finally {
       for (const socket of held) socket.destroy();
       await admin.close();
@@ -236,18 +233,6 @@ describe("admin port connections when all are taken", () => {
       });
       socket.on("error", reject);
     });
-  const healthFrom = (port: number, from: string) =>
-    new Promise<number>((resolve) => {
-      http
-        .get(
-          { host: "127.0.0.1", port, path: "/healthz", localAddress: from, agent: false },
-          (res) => {
-            res.resume();
-            resolve(res.statusCode ?? 0);
-          },
-        )
-        .on("error", () => resolve(0));
-    });
   /**
    * Whether the server still holds a connection: it answers the request begun on it (or closes
    * it). The next request is begun at once, so the connection stays as it was.
@@ -262,15 +247,7 @@ describe("admin port connections when all are taken", () => {
 
   it("gives a newcomer the slot of the client holding the most, never one of its own size", async () => {
     // Two addresses, each at its share (3), fill the port (6): a probe from a third still gets in.
-    const admin = new AdminServer(
-      pino({ level: "silent" }),
-      null,
-      60_000,
-      6,
-      new AdminSessions(),
-      new SignInThrottle(),
-      3,
-    );
+    const admin = boundedAdmin(6);
     const port = await admin.listen(0, "127.0.0.1");
     const held: net.Socket[] = [];
     try {
@@ -296,15 +273,7 @@ describe("admin port connections when all are taken", () => {
 
   it("closes an idle connection of that client before one whose request is being answered", async () => {
     const TOKEN = "a-test-admin-token-0123456789";
-    const admin = new AdminServer(
-      pino({ level: "silent" }),
-      TOKEN,
-      60_000,
-      5,
-      new AdminSessions(),
-      new SignInThrottle(),
-      3,
-    );
+    const admin = boundedAdmin(5, TOKEN);
     let release: () => void = () => undefined;
     const released = new Promise<void>((resolve) => (release = resolve));
     let started: () => void = () => undefined;
