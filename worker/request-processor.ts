@@ -693,6 +693,11 @@ export class RequestProcessor {
               : new BackendUnavailableError("no rate-limit token in time", { cause: error });
         }
       }
+      // The claim may have lapsed while this worker waited or stood still (paused, starved,
+      // Redis out of reach) and another worker taken the message over: then that one calls.
+      // Asked before the look at the channel and shutdown below: it may wait for Redis, and the
+      // channel may close meanwhile.
+      const held = failure ? true : await hold.stillHeld().catch(() => null);
       if (shutdown.aborted || gone.aborted) {
         log.info(
           { channelClosed: gone.aborted },
@@ -701,9 +706,6 @@ export class RequestProcessor {
         return await this.handBack(request, hold, calls > 0);
       }
       if (!failure) {
-        // The claim may have lapsed while this worker waited or stood still (paused, starved,
-        // Redis out of reach) and another worker taken the message over: then that one calls.
-        const held = await hold.stillHeld().catch(() => null);
         if (held === false) {
           log.warn("claim taken over by another worker before the call; this copy is dropped");
           return "ack";

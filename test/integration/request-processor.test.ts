@@ -320,6 +320,39 @@ describe("request processor: the last look before the call (real broker and Redi
     expect(translator.calls.map((c) => c.id)).to.deep.equal([id]);
   });
 
+  it("no call starts for a delivery whose channel closed while its claim was confirmed before the call", async () => {
+    const slow = config.backends.slow;
+    const clock = new FixedClock(T0);
+    const translator = new RecordingTranslator(clock);
+    const { id, delivery } = await accepted(T0, null);
+    const channel = new AbortController();
+    let waited = false;
+    // Renewals while the token is awaited answer as if the record were gone, so the claim is
+    // not confirmed meanwhile and the last look asks Redis; the channel closes as it does.
+    const renewing: TransactionStore = Object.create(store);
+    renewing.renewClaim = async (...args: Parameters<TransactionStore["renewClaim"]>) => {
+      if (!waited) return "missing";
+      channel.abort();
+      return store.renewClaim(...args);
+    };
+    const guard: CallGuard = async () => ({
+      async beforeCall() {
+        // Past half the claim's lease (the backend's timeout + 5 s), on the monotonic clock.
+        await new Promise((resolve) => setTimeout(resolve, (slow.timeoutMs + 5_000) / 2 + 200));
+        waited = true;
+        return null;
+      },
+      release: async () => undefined,
+    });
+    const settled = await processor(clock, translator, guard, {
+      backend: slow,
+      store: renewing,
+    }).process(delivery, channel.signal);
+    expect(settled).to.equal("requeue");
+    expect(translator.calls).to.deep.equal([]);
+    expect((await store.get(id))?.state).to.equal("accepted");
+  });
+
   it("a delivery whose channel closed before it got a slot is handed back without a claim", async () => {
     const clock = new FixedClock(T0);
     const translator = new RecordingTranslator(clock);
