@@ -12,6 +12,7 @@ import { SluiceError } from "../protocol/errors";
 import { amqpStartupError, redactUrl } from "../runtime/startup-error";
 import { corkPerTurn } from "../runtime/turn-corked-socket";
 import { ChannelReopener } from "./channel-reopen";
+import { lagTolerantConfirmDeadlines } from "./confirm-deadline";
 
 export type ChannelSetup = (channel: ConfirmChannel) => Promise<void>;
 
@@ -165,7 +166,8 @@ export class Broker extends EventEmitter {
       name,
       json: false,
       confirm: true,
-      publishTimeout: publishTimeoutMs,
+      // Not the library's publishTimeout: lagTolerantConfirmDeadlines below (a confirm read late
+      // is no slow broker).
       setup: async (channel: ConfirmChannel) => {
         // A channel error (a failed passive declare, a refused redeclare, a delivery held past
         // consumer_timeout) must close only this channel, which is opened again (the wrapper
@@ -192,6 +194,7 @@ export class Broker extends EventEmitter {
         reopener?.settled();
       },
     });
+    lagTolerantConfirmDeadlines(wrapper, publishTimeoutMs);
     reopener = new ChannelReopener(wrapper, () => this.connection.connection, this.log, name);
     wrapper.on("error", (err: Error) =>
       this.log.warn({ err: err.message, channel: name }, "channel error"),
