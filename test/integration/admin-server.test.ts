@@ -420,35 +420,27 @@ describe("sign-in throttling", () => {
   let now = 5_000_000;
   let admin: AdminServer;
   let port = 0;
+  /** An admin server whose sessions, throttle and refusal log all read the test's clock. */
+  const clockedAdmin = (log = pino({ level: "silent" })) => {
+    const clock = () => now;
+    const [sessions, throttle] = [new AdminSessions(clock), new SignInThrottle(clock)];
+    return new AdminServer(log, TOKEN, 10_000, 256, sessions, throttle, 32, new RefusalLog(clock));
+  };
 
   before(async () => {
-    const clock = () => now;
-    admin = new AdminServer(
-      pino({ level: "silent" }),
-      TOKEN,
-      10_000,
-      256,
-      new AdminSessions(clock),
-      new SignInThrottle(clock),
-    );
+    admin = clockedAdmin();
     port = await admin.listen(0, "127.0.0.1");
   });
   after(async () => admin.close());
 
-  /** A sign-in from a chosen loopback address (all of 127/8 reaches the port on Linux). */
-  const signIn = (token: string, from = "127.0.0.1", headers: Record<string, string> = {}) =>
+  /**
+   * A request from a chosen loopback address (all of 127/8 reaches the port on Linux): its
+   * status and Retry-After.
+   */
+  const requestFrom = (from: string, options: http.RequestOptions, body?: string) =>
     new Promise<{ status: number; retryAfter?: string }>((resolve, reject) => {
-      const body = new URLSearchParams({ token }).toString();
       const req = http.request(
-        {
-          host: "127.0.0.1",
-          port,
-          path: "/login",
-          method: "POST",
-          localAddress: from,
-          agent: false,
-          headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
-        },
+        { host: "127.0.0.1", port, localAddress: from, agent: false, ...options },
         (res) => {
           res.resume();
           resolve({
@@ -460,6 +452,20 @@ describe("sign-in throttling", () => {
       req.on("error", reject);
       req.end(body);
     });
+  /** A sign-in from a chosen loopback address. */
+  const signIn = (token: string, from = "127.0.0.1", headers: Record<string, string> = {}) =>
+    requestFrom(
+      from,
+      {
+        path: "/login",
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
+      },
+      new URLSearchParams({ token }).toString(),
+    );
+  /** An operator request with a bearer token, from a chosen loopback address. */
+  const withBearer = (token: string, from: string) =>
+    requestFrom(from, { path: "/dead-letters", headers: { authorization: `Bearer ${token}` } });
 
   it("answers 429 with Retry-After after 10 failures a minute from one address, the right token too", async () => {
     for (let i = 0; i < 10; i += 1)
@@ -474,30 +480,6 @@ describe("sign-in throttling", () => {
     now += 30_000;
     expect((await signIn(TOKEN)).status).to.equal(303);
   });
-
-  /** An operator request with a bearer token, from a chosen loopback address. */
-  const withBearer = (token: string, from: string) =>
-    new Promise<{ status: number; retryAfter?: string }>((resolve, reject) => {
-      const req = http.request(
-        {
-          host: "127.0.0.1",
-          port,
-          path: "/dead-letters",
-          localAddress: from,
-          agent: false,
-          headers: { authorization: `Bearer ${token}` },
-        },
-        (res) => {
-          res.resume();
-          resolve({
-            status: res.statusCode ?? 0,
-            retryAfter: res.headers["retry-after"] as string | undefined,
-          });
-        },
-      );
-      req.on("error", reject);
-      req.end();
-    });
 
   it("refuses sign-ins posted from another site's page, without counting them", async () => {
     // Any page the operator opens can post the sign-in form to a loopback admin port: counted,
@@ -532,15 +514,7 @@ describe("sign-in throttling", () => {
   it("logs one refusal per waiting client and minute, not one per request", async () => {
     const lines: Array<{ msg: string }> = [];
     const log = pino({ level: "info" }, { write: (line: string) => lines.push(JSON.parse(line)) });
-    const clock = () => now;
-    const logged = new AdminServer(
-      log,
-      TOKEN,
-      10_000,
-      256,
-      new AdminSessions(clock),
-      new SignInThrottle(clock),
-    );
+    const logged = clockedAdmin(log);
     const loggedPort = await logged.listen(0, "127.0.0.1");
     const attempt = (token: string) =>
       fetch(`http://127.0.0.1:${loggedPort}/dead-letters`, {
@@ -565,17 +539,7 @@ describe("sign-in throttling", () => {
   it("logs a request without a token once a minute per client, and every wrong token", async () => {
     const lines: Array<{ msg: string; remote?: string }> = [];
     const log = pino({ level: "info" }, { write: (line: string) => lines.push(JSON.parse(line)) });
-    const clock = () => now;
-    const logged = new AdminServer(
-      log,
-      TOKEN,
-      10_000,
-      256,
-      new AdminSessions(clock),
-      new SignInThrottle(clock),
-      32,
-      new RefusalLog(clock),
-    );
+    const logged = clockedAdmin(log);
     const loggedPort = await logged.listen(0, "127.0.0.1");
     const status = (from: string, headers: Record<string, string> = {}) =>
       new Promise<number>((resolve, reject) => {
