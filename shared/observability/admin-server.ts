@@ -231,8 +231,7 @@ export class AdminServer {
 
   private credential(req: http.IncomingMessage): Credential {
     if (!this.tokenDigest) return null;
-    // The scheme is case-insensitive (RFC 9110 §11.1): "bearer x" is the same credential.
-    const bearer = /^bearer +(.*)$/is.exec(req.headers.authorization ?? "");
+    const bearer = BEARER.exec(req.headers.authorization ?? "");
     if (bearer) {
       if (timingSafeEqual(digest(bearer[1].trim()), this.tokenDigest)) return "bearer";
       // Counted with failed sign-ins: the header is a way to guess the same token.
@@ -295,9 +294,10 @@ export class AdminServer {
     if (!credential || (credential === "cookie" && unsafe && !req.headers[CSRF_HEADER])) {
       req.resume();
       // A wrong token is a guess, logged each time (the throttle bounds them); a request with
-      // none is logged once a minute per client.
+      // none (or an Authorization of another scheme, which the throttle does not count) is
+      // logged once a minute per client.
       const remote = req.socket.remoteAddress ?? "";
-      if (req.headers.authorization !== undefined || this.refusals.first(remote)) {
+      if (BEARER.test(req.headers.authorization ?? "") || this.refusals.first(remote)) {
         this.log.warn(
           { method: req.method, path: url, remote },
           "admin request refused: no valid token",
@@ -450,6 +450,9 @@ function isLoopbackHost(host: string | undefined): boolean {
   const lower = name.toLowerCase();
   return lower === "localhost" || lower === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(lower);
 }
+
+/** A bearer credential; the scheme is case-insensitive (RFC 9110 §11.1): "bearer x" is one. */
+const BEARER = /^bearer +(.*)$/is;
 
 /**
  * Whether a browser sent the request from another site's page: by `Sec-Fetch-Site`, or, from a

@@ -582,6 +582,14 @@ describe("sign-in throttling", () => {
       now += 60_000;
       expect(await status("127.0.0.5")).to.equal(401);
       expect(refusals()).to.have.length(6);
+      // An Authorization header that holds no bearer token is no guess of the token (the
+      // throttle never counts it): logged as a request without one, not once per request.
+      for (let i = 0; i < 30; i += 1) {
+        expect(await status("127.0.0.7", { authorization: "Basic YWRtaW46YWRtaW4=" })).to.equal(
+          401,
+        );
+      }
+      expect(refusals()).to.have.length(7);
     } finally {
       await logged.close();
       now += 60_000;
