@@ -369,9 +369,11 @@ export class RequestProcessor {
       if (!current || current === "refused") throw new Error("transaction record not rebuilt");
       log.warn("transaction record was missing; rebuilt from the request");
     }
-    if (current.answer && !isTerminal(current.state)) {
+    if (current.answer) {
       // The backend already answered an earlier copy, whose worker could not finish publishing
-      // (broker lost, channel closed, crash): publish that answer, never call again.
+      // (broker lost, channel closed, crash): publish that answer, never call again. Its
+      // outcome may be stored already (a sync caller's, stored with the answer): the answer
+      // stays beside it until the response worker has stored the final response.
       await this.publishAnswer(message.content, request.id, current.answer, current.deadLettered);
       log.info("answer recorded by an earlier attempt; published again");
       return "ack";
@@ -919,14 +921,16 @@ export class RequestProcessor {
     const { store } = this.deps;
     const slot = permit?.slot;
     const claim = { token: hold.token, called };
+    // A sync caller waits: the outcome is stored and the caller woken in the same round trip.
+    const finish = Boolean(request.owner);
     const recorded = await this.untilRecorded(log, async () => {
-      const result = await store.recordAnswer(request.id, answer, slot, claim);
+      const result = await store.recordAnswer(request.id, answer, slot, claim, finish);
       if (slot) permit?.freed?.();
       if (result !== "missing") return result;
       // Redis lost the record while the backend worked: write it again, then the answer.
       await store.rebuild(metaOfRequest(request));
       log.warn("transaction record was missing; rebuilt from the request");
-      return store.recordAnswer(request.id, answer, undefined, claim);
+      return store.recordAnswer(request.id, answer, undefined, claim, finish);
     });
     if (recorded === "terminal") return false;
     if (recorded === "lost") {

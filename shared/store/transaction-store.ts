@@ -11,6 +11,7 @@ import type {
   TransactionMetaFields,
 } from "../protocol/envelope";
 import type { ErrorInfo } from "../protocol/errors";
+import { wakeCodec } from "../protocol/codec";
 import { redisKeys, type RedisKeys } from "../protocol/redis-keys";
 import { REDIS_NOW_LUA, SLOT_LUA, type SlotAsk, type SlotRef } from "./inflight-slot";
 import { TurnBatch } from "./turn-batch";
@@ -176,6 +177,25 @@ redis.call("HSET", KEYS[1], "refused", "1")
 redis.call("PEXPIRE", KEYS[1], ARGV[1])
 return 1`;
 
+// The adapter instances holding a message's sync callers: its owner, then its watchers (sync
+// duplicates waiting on other instances), each once. `meta` is the record's meta JSON.
+const WAKE_TARGETS_LUA = `
+local function wake_targets(meta_json, watchers)
+  local targets, seen = {}, {}
+  local ok, meta = pcall(cjson.decode, meta_json or "")
+  if ok and type(meta) == "table" and type(meta.owner) == "string" and meta.owner ~= "" then
+    targets[1] = meta.owner
+    seen[meta.owner] = true
+  end
+  for watcher in string.gmatch(watchers or "", "[^,]+") do
+    if not seen[watcher] then
+      targets[#targets + 1] = watcher
+      seen[watcher] = true
+    end
+  end
+  return targets
+end`;
+
 // KEYS: tx; ARGV: to, now, allowed-from (comma list), error json or "", claim ms or "",
 // change token, who changes it (or ""), "1" when a worker gives the message back after a call
 // that may have reached the backend (or ""), the claim token the change is fenced by (or ""),
@@ -201,7 +221,7 @@ return 1`;
 // of its claim: a delivery of an earlier attempt (the original, back because the channel closed
 // before its ack, or a copy parked beside a claim) is "stale" and never claimed again, or it
 // would be called at once, before the backoff and past `retry.attempts`.
-const TRANSITION = `${REDIS_NOW_LUA}
+const TRANSITION = `${REDIS_NOW_LUA}${WAKE_TARGETS_LUA}
 local cur = redis.call("HGET", KEYS[1], "state")
 if not cur then return {"missing", "", ""} end
 local token = redis.call("HGET", KEYS[1], "changeToken")
@@ -242,19 +262,9 @@ end
 redis.call("HSET", KEYS[1], "changeToken", ARGV[6], "changeFrom", cur, "changedBy", ARGV[7])
 if ARGV[10] ~= "" then
   local f = redis.call("HMGET", KEYS[1], "meta", "watchers")
-  local targets, seen = {}, {}
-  local ok, meta = pcall(cjson.decode, f[1] or "")
-  if ok and type(meta) == "table" and type(meta.owner) == "string" and meta.owner ~= "" then
-    targets[1] = meta.owner
-    seen[meta.owner] = true
+  for _, instance in ipairs(wake_targets(f[1], f[2])) do
+    redis.call("PUBLISH", ARGV[11] .. instance, ARGV[10])
   end
-  for watcher in string.gmatch(f[2] or "", "[^,]+") do
-    if not seen[watcher] then
-      targets[#targets + 1] = watcher
-      seen[watcher] = true
-    end
-  end
-  for _, instance in ipairs(targets) do redis.call("PUBLISH", ARGV[11] .. instance, ARGV[10]) end
 end
 return {"ok", cur, ARGV[7]}`;
 
@@ -272,14 +282,25 @@ return {"ok", cur, ARGV[7]}`;
 // watchers); the instances no subscriber heard (an adapter of an earlier release, or one whose
 // subscription is down) are returned, to be woken through the broker as before. A duplicate of
 // the final response wakes them again: the first handling may have stopped before its wake.
-const ADD_RESPONSE = `
+const ADD_RESPONSE = `${WAKE_TARGETS_LUA}
 local cur = redis.call("HGET", KEYS[1], "state")
 if not cur then return {"missing", ""} end
 local result = "ok"
 local response = ARGV[2]
+local unwoken = nil
 if redis.call("HEXISTS", KEYS[2], ARGV[1]) == 1 then
   result = "duplicate"
   response = redis.call("HGET", KEYS[2], ARGV[1])
+  -- The outcome the worker stored with the answer (RECORD_ANSWER), seen here for the first
+  -- time: its responses are on the broker now, so the answer kept for a redelivered copy has
+  -- served its purpose, and this handling is the first one (listeners, metrics), not a repeat.
+  -- The worker woke the sync callers then: only those no subscriber heard are woken again.
+  if ARGV[3] == "1" and redis.call("HEXISTS", KEYS[1], "answer") == 1 and
+      redis.call("HGET", KEYS[1], "finalSeq") == ARGV[1] then
+    unwoken = redis.call("HGET", KEYS[1], "unwoken") or ""
+    redis.call("HDEL", KEYS[1], "answer", "unwoken")
+    result = "ok"
+  end
 else
   local terminal = {completed=true, rejected=true, failed=true, expired=true, cancelled=true}
   if terminal[cur] then
@@ -305,21 +326,10 @@ end
 local fields = redis.call("HMGET", KEYS[1], unpack(ARGV, 10))
 local unreached = {}
 if ARGV[8] ~= "" and ARGV[3] == "1" and (result == "ok" or fields[2] == ARGV[4]) then
-  local targets, seen = {}, {}
-  local ok, meta = pcall(cjson.decode, fields[1])
-  if ok and type(meta) == "table" and type(meta.owner) == "string" and meta.owner ~= "" then
-    targets[1] = meta.owner
-    seen[meta.owner] = true
-  end
-  for watcher in string.gmatch(fields[11] or "", "[^,]+") do
-    if not seen[watcher] then
-      targets[#targets + 1] = watcher
-      seen[watcher] = true
-    end
-  end
   local wake = ARGV[8] .. response .. "}"
-  for _, instance in ipairs(targets) do
-    if redis.call("PUBLISH", ARGV[9] .. instance, wake) == 0 then
+  for _, instance in ipairs(wake_targets(fields[1], fields[11])) do
+    if (not unwoken or string.find("," .. unwoken .. ",", "," .. instance .. ",", 1, true)) and
+        redis.call("PUBLISH", ARGV[9] .. instance, wake) == 0 then
       unreached[#unreached + 1] = instance
     end
   end
@@ -334,7 +344,18 @@ return {result, cur, fields, redis.call("HVALS", KEYS[2]), unreached}`;
 // taken over is told "lost" (the holder's own call decides the outcome), and its call, if it
 // made one, is noted (`called`): the message is no longer one the backend never saw. A record with no claim token
 // (rebuilt after Redis lost its data) was claimed by nobody since: the answer is kept.
-const RECORD_ANSWER = `${SLOT_LUA}
+// Finishing (ARGV 7.., given for an answer whose sync caller waits): the outcome is stored as
+// ADD_RESPONSE stores it (responses, terminal state, retention) and the adapter instances
+// holding the message's sync callers are woken, in this same round trip, so a caller is
+// answered without waiting for the responses queue and the response worker. The answer stays
+// beside the outcome until the response worker has stored the final response (ADD_RESPONSE
+// drops it then): a redelivered copy of the request still publishes it (see the worker's look).
+// The instances no subscriber heard are kept (unwoken): the response worker wakes only those,
+// through the broker when pub/sub still does not reach them.
+// ARGV 7: retention ms (or "" not to finish), 8: final seq, 9: outcome, 10: error json or "",
+// 11: wake message (or "" for no wake), 12: wake channel root, then seq and stored response
+// json of each response.
+const RECORD_ANSWER = `${SLOT_LUA}${WAKE_TARGETS_LUA}
 if KEYS[2] ~= "" then release_slot(KEYS[2], ARGV[3], ARGV[4]) end
 local cur = redis.call("HGET", KEYS[1], "state")
 if not cur then return {"missing", ""} end
@@ -347,6 +368,26 @@ if ARGV[5] ~= "" and holder and holder ~= ARGV[5] then
 end
 if redis.call("HEXISTS", KEYS[1], "answer") == 1 then return {"recorded", cur} end
 redis.call("HSET", KEYS[1], "answer", ARGV[1], "processedAt", ARGV[2])
+if ARGV[7] and ARGV[7] ~= "" then
+  for i = 13, #ARGV, 2 do redis.call("HSET", KEYS[3], ARGV[i], ARGV[i + 1]) end
+  redis.call("HSET", KEYS[1], "state", ARGV[9], "finalSeq", ARGV[8], "updatedAt", ARGV[2],
+    "history", redis.call("HGET", KEYS[1], "history") ..
+      ',{"state":"' .. ARGV[9] .. '","at":' .. ARGV[2] .. '}')
+  if ARGV[10] ~= "" then redis.call("HSET", KEYS[1], "error", ARGV[10]) end
+  redis.call("PEXPIRE", KEYS[1], ARGV[7])
+  redis.call("PEXPIRE", KEYS[3], ARGV[7])
+  if ARGV[11] ~= "" then
+    local f = redis.call("HMGET", KEYS[1], "meta", "watchers")
+    local unwoken = {}
+    for _, instance in ipairs(wake_targets(f[1], f[2])) do
+      if redis.call("PUBLISH", ARGV[12] .. instance, ARGV[11]) == 0 then
+        unwoken[#unwoken + 1] = instance
+      end
+    end
+    if #unwoken > 0 then redis.call("HSET", KEYS[1], "unwoken", table.concat(unwoken, ",")) end
+  end
+  return {"finished", cur}
+end
 return {"ok", cur}`;
 
 // KEYS: tx, in-flight set; ARGV: now, claim-until, slot token, slot max, slot lease ms, the
@@ -470,12 +511,14 @@ interface ScriptedRedis extends Redis {
   sluiceRecordAnswer(
     tx: string,
     slots: string,
+    responses: string,
     answer: string,
     now: string,
     token: string,
     channel: string,
     claimToken: string,
     called: string,
+    ...finish: string[]
   ): Promise<[string, string]>;
   sluiceClaimWithSlot(
     tx: string,
@@ -499,7 +542,8 @@ interface ScriptedRedis extends Redis {
  */
 export type TransitionResult = "ok" | "missing" | "conflict" | "claimed" | "lost" | "stale";
 /** "lost": the claim the answer was recorded under is another worker's now; nothing was kept. */
-export type RecordAnswerResult = "ok" | "missing" | "terminal" | "recorded" | "lost";
+/** "finished": recorded, and the outcome stored with it (`recordAnswer`'s `finish`). */
+export type RecordAnswerResult = "ok" | "finished" | "missing" | "terminal" | "recorded" | "lost";
 /**
  * What renewing a claim found: extended ("held"), no longer the caller's ("lost": taken over
  * after it lapsed, or the message moved on), or no record at all ("missing").
@@ -542,6 +586,33 @@ export type SlotClaim =
   /** Not to be claimed: the record as `peek` shows it (refused, missing, processed, terminal). */
   | { result: "view"; view: RequestView | "refused" | null };
 
+/** A response as the record keeps it, and as a wake message carries it. */
+function storedResponseOf(response: ResponseMessage): StoredResponse {
+  const stored: StoredResponse = {
+    seq: response.seq,
+    final: response.final,
+    status: response.status,
+    contentType: response.contentType,
+    body: response.body,
+    bodyEncoding: response.bodyEncoding ?? "utf8",
+    outcome: response.outcome,
+    producedAt: response.producedAt,
+  };
+  if (response.headers && Object.keys(response.headers).length > 0) {
+    stored.headers = response.headers;
+  }
+  return stored;
+}
+
+/**
+ * Whether the worker may store an answer's outcome itself when it records the answer: it ends
+ * in a final response, and sends nothing to the dead-letter queue (whose copy must be confirmed
+ * before the outcome is told).
+ */
+export function finishable(answer: RecordedAnswer): boolean {
+  return !answer.deadLetter && answer.responses.at(-1)?.final === true;
+}
+
 export class TransactionStore {
   private readonly redis: ScriptedRedis;
   private readonly keys: RedisKeys;
@@ -576,7 +647,7 @@ export class TransactionStore {
       redis.defineCommand("sluiceTransition", { numberOfKeys: 1, lua: TRANSITION });
       redis.defineCommand("sluiceAddResponse", { numberOfKeys: 2, lua: ADD_RESPONSE });
       redis.defineCommand("sluiceSetDelivery", { numberOfKeys: 1, lua: SET_DELIVERY });
-      redis.defineCommand("sluiceRecordAnswer", { numberOfKeys: 2, lua: RECORD_ANSWER });
+      redis.defineCommand("sluiceRecordAnswer", { numberOfKeys: 3, lua: RECORD_ANSWER });
       redis.defineCommand("sluiceClaimWithSlot", { numberOfKeys: 2, lua: CLAIM_WITH_SLOT });
       redis.defineCommand("sluiceRebuild", { numberOfKeys: 2, lua: REBUILD });
       redis.defineCommand("sluiceDiscard", { numberOfKeys: 2, lua: DISCARD });
@@ -933,18 +1004,43 @@ export class TransactionStore {
     slot?: SlotRef,
     /** The claim the answer was made under: recorded only while it is still this one. */
     claim: { token: string; called: boolean } | null = null,
+    /**
+     * Store the outcome too and wake the message's sync callers ("finished"), when the answer
+     * allows it (see `finishable`): a caller waiting for it is answered at once.
+     */
+    finish = false,
   ): Promise<RecordAnswerResult> {
+    const now = Date.now();
+    const final = finish && finishable(answer) ? answer.responses.at(-1)! : null;
     const [result] = await this.redis.sluiceRecordAnswer(
       this.key(id),
       slot?.key ?? "",
+      this.responsesKey(id),
       JSON.stringify(answer),
-      String(Date.now()),
+      String(now),
       slot?.token ?? "",
       slot?.channel ?? "",
       claim?.token ?? "",
       claim?.called ? "1" : "",
+      ...(final ? this.finishArgs(id, answer.responses, final) : []),
     );
     return result as RecordAnswerResult;
+  }
+
+  /** RECORD_ANSWER's arguments that store the outcome of `responses` and wake its callers. */
+  private finishArgs(id: string, responses: ResponseMessage[], final: ResponseMessage): string[] {
+    const error = final.error ?? null;
+    const stored = responses.map(storedResponseOf);
+    const wake = wakeCodec.encode({ id, state: final.outcome, response: stored.at(-1)!, error });
+    return [
+      String(this.retentionMs),
+      String(final.seq),
+      final.outcome,
+      error ? JSON.stringify(error) : "",
+      wake.toString(),
+      this.keys.wake(""),
+      ...responses.flatMap((response, i) => [String(response.seq), JSON.stringify(stored[i])]),
+    ];
   }
 
   /** Notes that the recorded answer's dead-letter copy is on the broker (not to be sent again). */
@@ -987,19 +1083,7 @@ export class TransactionStore {
     /** The response as stored, which is also what a wake carries. */
     stored: StoredResponse;
   }> {
-    const stored: StoredResponse = {
-      seq: response.seq,
-      final: response.final,
-      status: response.status,
-      contentType: response.contentType,
-      body: response.body,
-      bodyEncoding: response.bodyEncoding ?? "utf8",
-      outcome: response.outcome,
-      producedAt: response.producedAt,
-    };
-    if (response.headers && Object.keys(response.headers).length > 0) {
-      stored.headers = response.headers;
-    }
+    const stored = storedResponseOf(response);
     const error = response.error ?? null;
     const [result, previous, fields, responses, unreached] = await this.redis.sluiceAddResponse(
       this.key(response.id),

@@ -168,9 +168,9 @@ describe("request processor: the last look before the call (real broker and Redi
   }
 
   /** A request accepted at `createdAt` that expires `expireAfterMs` later, and its record. */
-  async function accepted(createdAt: number, expireAfterMs: number | null) {
+  async function accepted(createdAt: number, expireAfterMs: number | null, owner?: string) {
     const expiresAt = expireAfterMs === null ? null : createdAt + expireAfterMs;
-    const meta = transactionMeta({ createdAt, expiresAt });
+    const meta = transactionMeta({ createdAt, expiresAt, owner: owner ?? null });
     const { id } = meta;
     await store.create(meta);
     // Without the optional headers, owner and callback: the message this test always sent.
@@ -180,7 +180,7 @@ describe("request processor: the last look before the call (real broker and Redi
       createdAt,
       expiresAt,
       headers: undefined,
-      owner: undefined,
+      owner,
       callback: undefined,
     });
     const delivery = deliveryOf(request);
@@ -390,6 +390,27 @@ describe("request processor: the last look before the call (real broker and Redi
     const responses = await responsesOf(id);
     expect(responses.map((r) => r.body)).to.deep.equal(["answered once", "answered once"]);
     expect(new Set(responses.map((r) => r.seq))).to.deep.equal(new Set([1]));
+  });
+
+  it("a sync caller's outcome is stored with the answer; a copy redelivered before the publish still publishes it, never calls", async () => {
+    const clock = new FixedClock(T0);
+    const translator = new RecordingTranslator(clock);
+    const { id, delivery } = await accepted(T0, null, "adapter-a");
+    const gone = new AbortController();
+    translator.answer = async () => {
+      gone.abort();
+      return [{ status: 200, contentType: "text/plain", body: "answered once" }];
+    };
+    await processor(clock, translator, movingGuard(clock)).process(delivery, gone.signal);
+    // The caller could be answered: the outcome is stored, and the answer kept beside it.
+    expect((await store.get(id))?.state).to.equal("completed");
+    expect((await view(id)).answer?.responses.map((r) => r.body)).to.deep.equal(["answered once"]);
+
+    await redis.hset(store.key(id), "claimUntil", "0");
+    await processor(clock, translator, movingGuard(clock)).process(delivery);
+    expect(translator.calls).to.have.length(1);
+    const responses = await responsesOf(id);
+    expect(responses.map((r) => r.body)).to.deep.equal(["answered once", "answered once"]);
   });
 
   it("a rate token that cannot be had in time is a retry, not a call", async () => {

@@ -192,6 +192,82 @@ describe("transaction store (Redis)", () => {
     expect(await store.watch(m.id, "adapter-d")).to.equal("completed");
   });
 
+  it("an answer recorded with finish stores the outcome and wakes the sync callers at once; the answer stays until the response worker stores the final", async () => {
+    const m = meta({ replyMode: "sync", owner: "adapter-a" });
+    await store.create(m);
+    await store.watch(m.id, "adapter-b");
+    await store.watch(m.id, "adapter-c");
+    await store.transition(m.id, ["accepted"], "processing");
+    const subscriber = redis.duplicate();
+    const heard: Buffer[] = [];
+    subscriber.on("messageBuffer", (_channel: Buffer, message: Buffer) => heard.push(message));
+    const keys = redisKeys(prefix);
+    // adapter-c has no subscription (an adapter of an earlier release, or one reconnecting).
+    await subscriber.subscribe(keys.wake("adapter-a"), keys.wake("adapter-b"));
+    const last = response(m.id, 2, true);
+    const answer = { responses: [response(m.id, 1, false), last], deadLetter: null };
+    try {
+      expect(await store.recordAnswer(m.id, answer, undefined, null, true)).to.equal("finished");
+      const tx = await store.get(m.id);
+      expect(tx?.state).to.equal("completed");
+      expect(tx?.history.map((h) => h.state)).to.deep.equal([
+        "accepted",
+        "processing",
+        "completed",
+      ]);
+      expect(tx?.responses.map((r) => r.seq)).to.deep.equal([1, 2]);
+      while (heard.length < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+      for (const message of heard) {
+        const decoded = wakeCodec.decode(message);
+        expect(decoded.ok && decoded.message).to.deep.equal({
+          id: m.id,
+          state: "completed",
+          response: tx?.responses[1],
+          error: null,
+        });
+      }
+      // A redelivered copy of the request still finds the answer to publish.
+      const kept = await store.peek(m.id);
+      expect(kept !== "refused" && kept?.answer).to.deep.equal(answer);
+      // The response worker's first store of the final response is its first handling of it.
+      expect((await store.addResponse(response(m.id, 1, false))).result).to.equal("duplicate");
+      const head = wakeHead({ id: m.id, state: "completed", error: null });
+      const stored = await store.addResponse(last, head);
+      expect(stored.result).to.equal("ok");
+      expect(stored.tx?.state).to.equal("completed");
+      // Woken again: only the instance the worker's wake did not reach (through the broker).
+      expect(stored.unreached).to.deep.equal(["adapter-c"]);
+      const after = await store.peek(m.id);
+      expect(after !== "refused" && after?.answer).to.equal(null);
+      // A repeat (the response requeued) wakes every one again, as before.
+      const again = await store.addResponse(last, head);
+      expect(again.result).to.equal("duplicate");
+      expect(again.unreached).to.deep.equal(["adapter-c"]);
+      while (heard.length < 4) await new Promise((resolve) => setTimeout(resolve, 10));
+      // Pub/sub keeps order per connection: a wake the first store had sent would come before this.
+      await redis.publish(keys.wake("adapter-a"), "end");
+      while (heard.length < 5) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(heard.at(-1)?.toString()).to.equal("end");
+      expect(heard).to.have.length(5);
+    } finally {
+      subscriber.disconnect();
+    }
+    expect((await store.get(m.id))?.history.map((h) => h.state)).to.deep.equal([
+      "accepted",
+      "processing",
+      "completed",
+    ]);
+  });
+
+  it("an answer with a dead-letter copy is recorded without its outcome, even with finish", async () => {
+    const m = meta({ replyMode: "sync", owner: "adapter-a" });
+    await store.create(m);
+    await store.transition(m.id, ["accepted"], "processing");
+    const answer = { responses: [response(m.id, 1, true, "failed")], deadLetter: "x" };
+    expect(await store.recordAnswer(m.id, answer, undefined, null, true)).to.equal("ok");
+    expect((await store.get(m.id))?.state).to.equal("processing");
+  });
+
   it("a cancel wakes the owner and each watcher with the cancelled outcome, as a final response does", async () => {
     // No response is stored for a cancel: without its own wake, a sync caller waiting on the
     // message would wait out its whole wait for an outcome already in the record.
