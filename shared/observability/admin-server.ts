@@ -356,7 +356,11 @@ export class AdminServer {
     // the sign-in page itself may post it; tools that are no browser send neither header.
     if (crossSite(req)) {
       req.resume();
-      this.log.warn({ remote, origin: req.headers.origin }, "admin sign-in refused: cross-site");
+      // Not counted, so not throttled either: logged once a minute per client, or a page could
+      // post it in a loop and write a line per request.
+      if (this.refusals.first(remote)) {
+        this.log.warn({ remote, origin: req.headers.origin }, "admin sign-in refused: cross-site");
+      }
       return send(res, 403, loginPage("crossSite"));
     }
     // Checked before the token: a waiting address learns nothing, right or wrong.

@@ -596,6 +596,38 @@ describe("sign-in throttling", () => {
     }
   });
 
+  it("logs sign-ins refused as cross-site once a minute per client", async () => {
+    const lines: Array<{ msg: string; remote?: string }> = [];
+    const log = pino({ level: "info" }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    const logged = clockedAdmin(log);
+    const loggedPort = await logged.listen(0, "127.0.0.1");
+    // Neither counted nor throttled: a page open in the operator's browser (or anyone setting
+    // the header) may post as fast as it likes.
+    const crossSiteSignIn = () =>
+      fetch(`http://127.0.0.1:${loggedPort}/login`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/x-www-form-urlencoded",
+          origin: "https://evil.example",
+        },
+        body: "token=wrong",
+      }).then(async (answer) => {
+        await answer.arrayBuffer();
+        return answer.status;
+      });
+    const refusals = () => lines.filter((line) => line.msg === "admin sign-in refused: cross-site");
+    try {
+      for (let i = 0; i < 30; i += 1) expect(await crossSiteSignIn()).to.equal(403);
+      expect(refusals()).to.have.length(1);
+      now += 60_000;
+      expect(await crossSiteSignIn()).to.equal(403);
+      expect(refusals()).to.have.length(2);
+    } finally {
+      await logged.close();
+      now += 60_000;
+    }
+  });
+
   it("counts wrong bearer tokens with failed sign-ins: 429 after 10 a minute, the right token too", async () => {
     const from = "127.0.0.3";
     // No route is added here: the right token gets past the check to 404.
