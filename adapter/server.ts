@@ -48,15 +48,18 @@ export function createApp(
   );
   const rest = restRoute(deps);
   router.all(/^\/rest\/.*/, rest);
-  registerSoapRoutes(router, deps);
+  const soap = registerSoapRoutes(router, deps);
   const businessCall = businessCallMatcher(statusService);
   app.use(
-    requestFrame(deps, (ctx, next) =>
+    requestFrame(deps, (ctx, next) => {
       // A business call, the hot path, goes to its route directly: matching it against every
       // route above (and building the router's middleware chain) costs more than the bare
       // request. Anything the routes above could claim still goes through the router.
-      businessCall(ctx.path) ? rest(ctx) : next(),
-    ),
+      if (businessCall(ctx.path)) return rest(ctx);
+      // `POST /soap` exactly (other spellings the router takes still go through it).
+      if (ctx.method === "POST" && ctx.path === "/soap") return soap(ctx);
+      return next();
+    }),
   );
   app.use(router.routes());
   app.use(async (ctx) => {

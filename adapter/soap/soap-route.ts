@@ -52,8 +52,14 @@ const XML_ANSWER = "text/xml; charset=utf-8";
 /** Read limit when no service is offered over SOAP: enough to answer UnknownService. */
 const NO_SERVICE_MAX_BODY = 64 * 1024;
 
-/** Registers `POST /soap`, `GET /soap?wsdl` and `GET /soap/<serviceCode>?wsdl`. */
-export function registerSoapRoutes(router: Router, deps: SoapRouteDeps): void {
+/**
+ * Registers `POST /soap`, `GET /soap?wsdl` and `GET /soap/<serviceCode>?wsdl`; returns the
+ * `POST /soap` handler, which the server calls without the router for the exact path.
+ */
+export function registerSoapRoutes(
+  router: Router,
+  deps: SoapRouteDeps,
+): (ctx: Context) => Promise<void> {
   const services = Object.values(deps.config.services).filter((s) => s.protocols.includes("soap"));
   const validators = new SoapBodyValidators(services);
   // The service is known only after parsing, so the read limit is the largest of them.
@@ -63,12 +69,14 @@ export function registerSoapRoutes(router: Router, deps: SoapRouteDeps): void {
     ...DEFAULT_SOAP_REQUEST_LIMITS,
     xml: { ...DEFAULT_SOAP_REQUEST_LIMITS.xml, ...deps.config.adapter.xml },
   };
-  router.post("/soap", soapPost(deps, validators, maxBody, limits));
+  const post = soapPost(deps, validators, maxBody, limits);
+  router.post("/soap", post);
   const statusService = deps.config.xroad.statusService;
   // The endpoint is the configured one, or relative: never the Host the request named.
   const endpoint = publicUrl(deps.config.adapter.publicUrl, "/soap");
   router.get("/soap", wsdlGet(services, null, statusService, endpoint));
   router.get("/soap/:serviceCode", wsdlGet(services, "serviceCode", statusService, endpoint));
+  return post;
 }
 
 function soapPost(
