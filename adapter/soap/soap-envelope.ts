@@ -371,11 +371,12 @@ export function clientIdString(client: XRoadClientId): string {
 
 /** `INSTANCE/CLASS/MEMBER[/SUBSYSTEM]/SERVICE[/VERSION]`, the form of `X-Road-Service`. */
 export function serviceIdString(service: XRoadServiceId): string {
-  const owner = [service.xRoadInstance, service.memberClass, service.memberCode];
-  if (service.subsystemCode !== undefined) owner.push(service.subsystemCode);
-  owner.push(service.serviceCode);
-  if (service.serviceVersion !== undefined) owner.push(service.serviceVersion);
-  return owner.join("/");
+  // Concatenated, not an array joined: this runs for every SOAP request.
+  let id = `${service.xRoadInstance}/${service.memberClass}/${service.memberCode}`;
+  if (service.subsystemCode !== undefined) id += `/${service.subsystemCode}`;
+  id += `/${service.serviceCode}`;
+  if (service.serviceVersion !== undefined) id += `/${service.serviceVersion}`;
+  return id;
 }
 
 /**

@@ -80,6 +80,11 @@ export interface XmlElement {
 /** Legal XML, but never keys of the JSON form: the JSON a Body becomes must stay plain data. */
 const REFUSED_NAMES = new Set(["__proto__", "constructor", "prototype"]);
 
+/** One of REFUSED_NAMES; their lengths (9, 11) spare every other name the hashing. */
+function refused(local: string): boolean {
+  return (local.length === 9 || local.length === 11) && REFUSED_NAMES.has(local);
+}
+
 const ENTITIES: Record<string, string> = { lt: "<", gt: ">", amp: "&", quot: '"', apos: "'" };
 
 function invalid(message: string): SluiceError {
@@ -209,14 +214,14 @@ function elementOf(
     inScope = scope;
   }
   const [prefix, local] = splitName(qname);
-  if (REFUSED_NAMES.has(local)) throw malformed(`the name "${qname}" is not accepted`, start);
+  if (refused(local)) throw malformed(`the name "${qname}" is not accepted`, start);
   let attributes = NO_ATTRIBUTES;
   if (plain !== null) {
     attributes = [];
     for (let i = 0; i < plain.length; i += 2) {
       const name = plain[i];
       const [attrPrefix, attrLocal] = splitName(name);
-      if (REFUSED_NAMES.has(attrLocal)) {
+      if (refused(attrLocal)) {
         throw malformed(`the name "${name}" is not accepted`, start);
       }
       attributes.push({
@@ -341,11 +346,13 @@ export function readXml(
       const open = stack.pop();
       pos = lt + 2;
       // The usual end tag names the open element exactly and ends at once: no name to read.
+      // (indexOf, not startsWith: it is about twice as fast here, and with the ">" seen a
+      // miss is a mismatched end tag, so it searches on at most once per document.)
       const after = open === undefined ? -1 : pos + open.qname.length;
       if (
         open !== undefined &&
         text.charCodeAt(after) === 0x3e &&
-        text.startsWith(open.qname, pos)
+        text.indexOf(open.qname, pos) === pos
       ) {
         pos = after + 1;
         open.end = pos;
