@@ -66,7 +66,8 @@ export function deadCallbackDocument<T extends { at: number; target: string }>(
 
 /**
  * One dead letter as the admin port and `sluice dead-letters show` give it: its request parsed
- * (as stored when it is not JSON), with the caller's credential headers redacted.
+ * (as stored when it is not JSON), with the caller's credential headers redacted and its
+ * callback target shown as dead callbacks' are (`shownCallbackTarget`).
  */
 export function deadLetterDocument<T extends { at: number; request: string }>(
   entry: T,
@@ -79,7 +80,16 @@ export function deadLetterDocument<T extends { at: number; request: string }>(
   } catch {
     // shown as stored
   }
-  return { ...describeDead(rest, now), request: withCredentialsRedacted(parsed) };
+  const shown = withCredentialsRedacted(parsed);
+  // The target a callback of it goes to: its query may hold the caller's token.
+  const callback = (shown as { callback?: unknown } | null)?.callback;
+  if (typeof callback === "string") {
+    return {
+      ...describeDead(rest, now),
+      request: { ...(shown as object), callback: shownCallbackTarget(callback) },
+    };
+  }
+  return { ...describeDead(rest, now), request: shown };
 }
 
 /** What a replay or redelivery of one entry came to. */

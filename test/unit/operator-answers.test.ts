@@ -9,6 +9,7 @@ import {
   actionAnswer,
   bulkSelection,
   deadCallbackDocument,
+  deadLetterDocument,
   describeDead,
   limitOf,
 } from "../../shared/operator/operator-answers";
@@ -89,6 +90,20 @@ describe("operator answers", () => {
       target: "https://cb.example.org/hooks/1?token=[redacted]",
       at: "1970-01-01T00:00:00.000Z",
       ageSeconds: 1,
+    });
+  });
+
+  it("shows a dead letter's request with its callback target as a dead callback's is shown", () => {
+    const request = {
+      id: "m",
+      headers: { authorization: "Bearer caller-secret" },
+      callback: "https://cb.example.org/hooks/1?token=s3cret",
+    };
+    const document = deadLetterDocument({ id: "m", at: 0, request: JSON.stringify(request) }, 0);
+    expect(document.request).to.deep.equal({
+      id: "m",
+      headers: { authorization: "[redacted]" },
+      callback: "https://cb.example.org/hooks/1?token=[redacted]",
     });
   });
 });
