@@ -39,8 +39,8 @@ export const TURNS_BEFORE_COUNT = 3;
  * from when the frames left the process and is declared missed only by a check phase after the
  * timer fired, once the loop has read what the sockets hold. A publish that misses it ends as
  * the library's own timeout ended it, so what follows is unchanged: it is taken off the
- * wrapper's queues (never sent, or sent again after a reconnect, behind a caller told it
- * failed), a confirm that comes later is ignored, and it fails with "timeout".
+ * wrapper's queues (a channel opened again sends what they hold: never behind a caller told it
+ * failed), a confirm or a closed channel that comes later is ignored, and it fails "timeout".
  */
 export function lagTolerantConfirmDeadlines(wrapper: ChannelWrapper, ms: number): void {
   const internals = wrapper as unknown as WrapperInternals;
