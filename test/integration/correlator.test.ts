@@ -7,17 +7,14 @@ import { randomUUID } from "node:crypto";
 import type { ConsumeMessage } from "amqplib";
 import * as amqplib from "amqplib";
 import { expect } from "chai";
-import pino from "pino";
-import { Correlator } from "../../response-worker/correlator";
+import type { Correlator } from "../../response-worker/correlator";
 import type { ResponseMessage } from "../../shared/protocol/envelope";
 import { responseCodec, wakeCodec } from "../../shared/protocol/codec";
 import { redisKeys } from "../../shared/protocol/redis-keys";
 import type { TransactionMeta } from "../../shared/store/transaction-store";
-import { type BrokerSide, connectBroker, testScope } from "../support/broker-scope";
+import { type BrokerSide, connectBroker, correlatorFor, testScope } from "../support/broker-scope";
 import { AMQP_URL, eventually } from "../support/harness";
 import { transactionMeta } from "../support/messages";
-
-const log = pino({ level: "silent" });
 
 describe("correlator (real broker and Redis)", function () {
   this.timeout(20_000);
@@ -29,12 +26,7 @@ describe("correlator (real broker and Redis)", function () {
 
   before(async () => {
     amqp = await connectBroker(scope);
-    correlator = new Correlator({
-      broker: amqp.broker,
-      publisher: amqp.publisher,
-      store,
-      names,
-      log,
+    correlator = correlatorFor(scope, amqp, {
       listeners: [async (tx) => void heard.push(`${tx.id}:${tx.state}`)],
     });
   });

@@ -5,23 +5,18 @@
 
 import type { ConfirmChannel, ConsumeMessage } from "amqplib";
 import { expect } from "chai";
-import pino from "pino";
-import { Correlator } from "../../response-worker/correlator";
+import type { Correlator } from "../../response-worker/correlator";
 import { declareCoreTopology } from "../../shared/broker/topology";
 import { HEADERS } from "../../shared/protocol/names";
 import { whenReady } from "../../shared/store/redis";
-import { RequestProcessor, type CallGuard } from "../../worker/request-processor";
-import { type BrokerSide, connectBroker, testScope } from "../support/broker-scope";
-
-const log = pino({ level: "silent" });
-
-/** A guard with a slot always free and no rate limit. */
-const freeGuard: CallGuard = async () => ({
-  async beforeCall() {
-    return null;
-  },
-  release: async () => undefined,
-});
+import type { RequestProcessor } from "../../worker/request-processor";
+import {
+  type BrokerSide,
+  connectBroker,
+  correlatorFor,
+  processorFor,
+  testScope,
+} from "../support/broker-scope";
 
 /** A delivery whose body is not JSON and which carries no message id. */
 function unreadable(): ConsumeMessage {
@@ -35,7 +30,7 @@ function unreadable(): ConsumeMessage {
 describe("the dead letter of an unreadable message (real broker and Redis)", function () {
   this.timeout(30_000);
   const scope = testScope("dead-letter-unroutable-test");
-  const { config, names, redis, store } = scope;
+  const { names, redis } = scope;
   const shutdown = new AbortController();
   let amqp: BrokerSide;
   let processor: RequestProcessor;
@@ -44,26 +39,11 @@ describe("the dead letter of an unreadable message (real broker and Redis)", fun
   before(async () => {
     await whenReady(redis);
     amqp = await connectBroker(scope);
-    processor = new RequestProcessor({
-      backend: config.backends.b,
+    processor = processorFor(scope, amqp, {
       translator: { call: async () => [] },
-      broker: amqp.broker,
-      publisher: amqp.publisher,
-      store,
-      names,
-      log,
-      guard: freeGuard,
       shutdown: shutdown.signal,
-      listened: async () => false,
     });
-    correlator = new Correlator({
-      broker: amqp.broker,
-      publisher: amqp.publisher,
-      store,
-      names,
-      log,
-      listeners: [],
-    });
+    correlator = correlatorFor(scope, amqp);
   });
   after(async () => {
     shutdown.abort();

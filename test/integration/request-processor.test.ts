@@ -34,7 +34,7 @@ import {
   type ProcessorDeps,
 } from "../../worker/request-processor";
 import type { Translator, TranslatorCall } from "../../worker/translators/translator";
-import { type BrokerSide, connectBroker, testScope } from "../support/broker-scope";
+import { type BrokerSide, connectBroker, processorFor, testScope } from "../support/broker-scope";
 import { withCutRedis } from "../support/cut-redis";
 import { deliveryOf, requestMessage, transactionMeta } from "../support/messages";
 import type { AnswerCutter } from "../support/tcp-proxy";
@@ -132,17 +132,13 @@ describe("request processor: the last look before the call (real broker and Redi
     guard: CallGuard,
     deps: Partial<ProcessorDeps> = {},
   ) {
-    return new RequestProcessor({
-      backend,
+    return processorFor(scope, amqp, {
       translator,
-      broker: amqp.broker,
-      publisher: amqp.publisher,
-      store,
-      names,
-      log,
       guard,
       shutdown: shutdown.signal,
       clock,
+      // Every client counts as listened to: each claim sends its `processing` notice.
+      listened: undefined,
       ...deps,
     });
   }

@@ -8,25 +8,16 @@ import { patiently } from "../../shared/broker/patient-retry";
 import { HEADERS } from "../../shared/protocol/names";
 import { BackendUnavailableError, type BackendResponse } from "../../shared/protocol/errors";
 import { whenReady } from "../../shared/store/redis";
-import { RequestProcessor, type CallGuard } from "../../worker/request-processor";
 import type { Translator } from "../../worker/translators/translator";
-import { type BrokerSide, connectBroker, testScope } from "../support/broker-scope";
+import { type BrokerSide, connectBroker, processorFor, testScope } from "../support/broker-scope";
 import { AMQP_URL } from "../support/harness";
-import { deliveryOf, requestMessage, transactionMeta } from "../support/messages";
+import { acceptedRequest } from "../support/messages";
 import { confirmDropper, proxyTo, viaProxy } from "../support/tcp-proxy";
 
 const log = pino({ level: "silent" });
 
 /** Short, so the lost confirm is given up on quickly; no timing is asserted. */
 const PUBLISH_TIMEOUT_MS = 1_000;
-
-/** A guard with a slot always free and no rate limit. */
-const freeGuard: CallGuard = async () => ({
-  async beforeCall() {
-    return null;
-  },
-  release: async () => undefined,
-});
 
 describe("a retry whose publish the broker did not confirm (real broker and Redis)", function () {
   this.timeout(30_000);
@@ -53,10 +44,7 @@ describe("a retry whose publish the broker did not confirm (real broker and Redi
   });
 
   it("calls the backend once: the copy is parked with the call counted, not handled again at once", async () => {
-    const meta = transactionMeta();
-    await store.create(meta);
-    const request = requestMessage({ id: meta.id, createdAt: meta.createdAt });
-    const delivery = deliveryOf(request);
+    const { request, delivery } = await acceptedRequest(store);
     const calls: string[] = [];
     // The backend is down; the confirm of the first retry copy is lost.
     const translator: Translator = {
@@ -66,19 +54,8 @@ describe("a retry whose publish the broker did not confirm (real broker and Redi
         throw new BackendUnavailableError("backend b answered 503");
       },
     };
-    const processor = new RequestProcessor({
-      backend,
-      translator,
-      broker: amqp.broker,
-      publisher: amqp.publisher,
-      store,
-      names,
-      log,
-      guard: freeGuard,
-      shutdown: shutdown.signal,
-      // No hub listeners: no `processing` notice, whose confirm would be the one dropped.
-      listened: async () => false,
-    });
+    // No hub listeners: no `processing` notice, whose confirm would be the one dropped.
+    const processor = processorFor(scope, amqp, { translator, shutdown: shutdown.signal });
     // As the worker's consumer runs it: trouble thrown is tried again while holding the delivery.
     const settlement = await patiently(
       () => processor.process(delivery),

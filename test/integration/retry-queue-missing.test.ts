@@ -10,20 +10,11 @@ import { declareBackendTopology } from "../../shared/broker/topology";
 import { HEADERS } from "../../shared/protocol/names";
 import { BackendUnavailableError, type BackendResponse } from "../../shared/protocol/errors";
 import { whenReady } from "../../shared/store/redis";
-import { RequestProcessor, type CallGuard } from "../../worker/request-processor";
 import type { Translator } from "../../worker/translators/translator";
-import { type BrokerSide, connectBroker, testScope } from "../support/broker-scope";
-import { deliveryOf, requestMessage, transactionMeta } from "../support/messages";
+import { type BrokerSide, connectBroker, processorFor, testScope } from "../support/broker-scope";
+import { acceptedRequest, transactionMeta, requestMessage, deliveryOf } from "../support/messages";
 
 const PARK_RETRYING = "could not park the message for its retry; retrying the publish";
-
-/** A guard with a slot always free and no rate limit. */
-const freeGuard: CallGuard = async () => ({
-  async beforeCall() {
-    return null;
-  },
-  release: async () => undefined,
-});
 
 /** A logger that resolves `heard` once a line with the given message is written. */
 function listeningLog(msg: string) {
@@ -59,10 +50,7 @@ describe("a retry whose delay queue is missing (real broker and Redis)", functio
   it("keeps the delivery and parks the copy once the queue is back, instead of acking a dropped copy", async () => {
     const retryQueue = names.retryQueue("b", backend.retry.backoffMs[0]);
     await amqp.channel.deleteQueue(retryQueue);
-    const meta = transactionMeta();
-    await store.create(meta);
-    const request = requestMessage({ id: meta.id, createdAt: meta.createdAt });
-    const delivery = deliveryOf(request);
+    const { request, delivery } = await acceptedRequest(store);
     const calls: string[] = [];
     const translator: Translator = {
       call: async (): Promise<BackendResponse[]> => {
@@ -71,18 +59,7 @@ describe("a retry whose delay queue is missing (real broker and Redis)", functio
       },
     };
     const { log, heard } = listeningLog(PARK_RETRYING);
-    const processor = new RequestProcessor({
-      backend,
-      translator,
-      broker: amqp.broker,
-      publisher: amqp.publisher,
-      store,
-      names,
-      log,
-      guard: freeGuard,
-      shutdown: shutdown.signal,
-      listened: async () => false,
-    });
+    const processor = processorFor(scope, amqp, { translator, log, shutdown: shutdown.signal });
     const settling = processor.process(delivery);
     // Acked on the confirm of a dropped copy, the message would be gone: the record back at
     // accepted and nothing queued anywhere to bring it back.
@@ -111,17 +88,9 @@ describe("a retry whose delay queue is missing (real broker and Redis)", functio
     await store.transition(meta.id, ["accepted"], "processing", { claimMs: 60_000 });
     const request = requestMessage({ id: meta.id, createdAt: meta.createdAt });
     const delivery = deliveryOf(request);
-    const processor = new RequestProcessor({
-      backend,
+    const processor = processorFor(scope, amqp, {
       translator: { call: async () => [] },
-      broker: amqp.broker,
-      publisher: amqp.publisher,
-      store,
-      names,
-      log: pino({ level: "silent" }),
-      guard: freeGuard,
       shutdown: shutdown.signal,
-      listened: async () => false,
     });
     // Thrown, the consumer keeps the delivery and handles it again; acked, it would be gone.
     const outcome = await processor.process(delivery).then(

@@ -10,26 +10,23 @@ import { expect } from "chai";
 import pino from "pino";
 import { compileServiceWindows } from "../../shared/config/service-windows";
 import { BackendPauses } from "../../shared/operator/backend-pauses";
-import type { RequestMessage } from "../../shared/protocol/envelope";
 import { BackendUnavailableError, type BackendResponse } from "../../shared/protocol/errors";
 import { HEADERS } from "../../shared/protocol/names";
 import { whenReady } from "../../shared/store/redis";
 import { BackendGates } from "../../worker/backend-gates";
 import { createBackendLimits } from "../../worker/backend-guard";
-import { RequestProcessor, type CallGuard } from "../../worker/request-processor";
+import type { CallGuard } from "../../worker/request-processor";
 import type { Translator } from "../../worker/translators/translator";
-import { type BrokerSide, connectBroker, testScope } from "../support/broker-scope";
-import { deliveryOf, requestMessage, transactionMeta } from "../support/messages";
+import {
+  type BrokerSide,
+  connectBroker,
+  freeGuard,
+  processorFor,
+  testScope,
+} from "../support/broker-scope";
+import { acceptedRequest } from "../support/messages";
 
 const log = pino({ level: "silent" });
-
-/** A guard with a slot always free and no rate limit, and no claim in its round trip. */
-const plainGuard: CallGuard = async () => ({
-  async beforeCall() {
-    return null;
-  },
-  release: async () => undefined,
-});
 
 /** A backend whose calls fail with 503 (each after `hold`, when set), counted. */
 class DownBackend implements Translator {
@@ -103,27 +100,9 @@ describe("a delivery older than the parked retry copy (real broker and Redis)", 
     return limits.guard;
   }
 
-  function processorOf(translator: Translator, guard: CallGuard): RequestProcessor {
-    return new RequestProcessor({
-      backend,
-      translator,
-      broker: amqp.broker,
-      publisher: amqp.publisher,
-      store,
-      names,
-      log,
-      guard,
-      shutdown: shutdown.signal,
-      listened: async () => false,
-    });
-  }
-
-  async function accepted(): Promise<{ request: RequestMessage; delivery: ConsumeMessage }> {
-    const meta = transactionMeta();
-    await store.create(meta);
-    const request = requestMessage({ id: meta.id, createdAt: meta.createdAt });
-    return { request, delivery: deliveryOf(request) };
-  }
+  const processorOf = (translator: Translator, guard: CallGuard) =>
+    processorFor(scope, amqp, { translator, guard, shutdown: shutdown.signal });
+  const accepted = () => acceptedRequest(store);
 
   /** The copies of `id` in the delay queue, as the broker would deliver them back. */
   async function parkedCopies(id: string): Promise<ConsumeMessage[]> {
@@ -139,7 +118,7 @@ describe("a delivery older than the parked retry copy (real broker and Redis)", 
 
   for (const [path, guardOf] of [
     ["claim in the slot's round trip", claimingGuard],
-    ["claim after the slot", () => plainGuard],
+    ["claim after the slot", () => freeGuard],
   ] as const) {
     describe(path, () => {
       it("drops the original redelivered after its retry copy was parked: no call before the backoff", async () => {

@@ -1,6 +1,7 @@
 // What a test of one part of a role sets up on the real broker and Redis when it runs that
 // part in its own process: a unique prefix with a one-backend configuration, a Redis client
-// with the stores on it, and a broker connection with a publisher and a channel to read queues.
+// with the stores on it, a broker connection with a publisher and a channel to read queues, and
+// the parts (request processor, correlator, replayer) wired to them.
 
 import { randomUUID } from "node:crypto";
 import type { ChannelWrapper } from "amqp-connection-manager";
@@ -15,6 +16,12 @@ import { Replayer, type ReplayDeps } from "../../shared/operator/replay";
 import { topologyNames, type TopologyNames } from "../../shared/protocol/names";
 import { createRedis } from "../../shared/store/redis";
 import { TransactionStore } from "../../shared/store/transaction-store";
+import { Correlator, type CorrelatorDeps } from "../../response-worker/correlator";
+import {
+  RequestProcessor,
+  type CallGuard,
+  type ProcessorDeps,
+} from "../../worker/request-processor";
 import { AMQP_URL, deletePrefix, REDIS_URL } from "./harness";
 
 const silent = pino({ level: "silent" });
@@ -103,6 +110,48 @@ export async function connectBroker(
   }
 }
 
+/** What each part of a role takes from the scope and its broker connection. */
+function wiring(scope: Pick<TestScope, "names" | "store">, amqp: BrokerSide) {
+  const { broker, publisher } = amqp;
+  return { broker, publisher, store: scope.store, names: scope.names };
+}
+
+/** A guard with a slot always free and no rate limit, and no claim in its round trip. */
+export const freeGuard: CallGuard = async () => ({
+  async beforeCall() {
+    return null;
+  },
+  release: async () => undefined,
+});
+
+/**
+ * A request processor of backend b on the scope's Redis and broker, with `freeGuard`, logging
+ * nothing, and no client with hub listeners (no `processing` notices); `deps` replaces any part.
+ */
+export function processorFor(
+  scope: Pick<TestScope, "config" | "names" | "store">,
+  amqp: BrokerSide,
+  deps: Pick<ProcessorDeps, "translator" | "shutdown"> & Partial<ProcessorDeps>,
+): RequestProcessor {
+  return new RequestProcessor({
+    ...wiring(scope, amqp),
+    log: silent,
+    backend: scope.config.backends.b,
+    guard: freeGuard,
+    listened: async () => false,
+    ...deps,
+  });
+}
+
+/** A correlator on the scope's Redis and broker, logging nothing; `deps` replaces any part. */
+export function correlatorFor(
+  scope: Pick<TestScope, "names" | "store">,
+  amqp: BrokerSide,
+  deps: Partial<CorrelatorDeps> = {},
+): Correlator {
+  return new Correlator({ ...wiring(scope, amqp), log: silent, listeners: [], ...deps });
+}
+
 /** A dead-letter replayer on the scope's Redis and broker; `deps` replaces any of its parts. */
 export function replayerFor(
   scope: TestScope,
@@ -110,13 +159,10 @@ export function replayerFor(
   deps: Partial<ReplayDeps> = {},
 ): Replayer {
   return new Replayer({
+    ...wiring(scope, amqp),
     config: scope.config,
     redis: scope.redis,
-    store: scope.store,
     deadLetters: scope.deadLetters,
-    broker: amqp.broker,
-    publisher: amqp.publisher,
-    names: scope.names,
     publishTimeoutMs: 5_000,
     ...deps,
   });

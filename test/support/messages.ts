@@ -8,7 +8,7 @@ import type { DeadCallbacks } from "../../shared/operator/dead-callbacks";
 import type { DeadLetter, DeadLetters } from "../../shared/operator/dead-letters";
 import { requestCodec } from "../../shared/protocol/codec";
 import type { RequestMessage, ResponseMessage } from "../../shared/protocol/envelope";
-import type { TransactionMeta } from "../../shared/store/transaction-store";
+import type { TransactionMeta, TransactionStore } from "../../shared/store/transaction-store";
 
 export const TEST_CLIENT = "EE/GOV/1/app";
 
@@ -81,6 +81,19 @@ export function transactionMeta(fields: Partial<TransactionMeta> = {}): Transact
     expiresAt: null,
     ...fields,
   };
+}
+
+/**
+ * A request whose record `store` holds as the adapter leaves it (accepted, created now), and its
+ * delivery as a worker's consumer first gets it.
+ */
+export async function acceptedRequest(
+  store: TransactionStore,
+): Promise<{ request: RequestMessage; delivery: ConsumeMessage }> {
+  const meta = transactionMeta();
+  await store.create(meta);
+  const request = requestMessage({ id: meta.id, createdAt: meta.createdAt });
+  return { request, delivery: deliveryOf(request) };
 }
 
 /**
