@@ -3,6 +3,8 @@
 // is confirmed however long the process was busy before sending it or reading its confirm; a
 // broker that stays silent (a stalled proxy) still fails the publish at its deadline. A publish
 // that failed so is never sent afterwards; one waiting for its channel to open again still is.
+// And what the caller sees: the adapter answers 202, not 503 Busy, for a message the broker
+// confirmed while the adapter's loop was blocked past the deadline.
 
 import { randomUUID } from "node:crypto";
 import { expect } from "chai";
@@ -12,9 +14,13 @@ import pino from "pino";
 import { Broker } from "../../shared/broker/amqp";
 import { TURNS_BEFORE_COUNT } from "../../shared/broker/confirm-deadline";
 import { SluiceError } from "../../shared/protocol/errors";
-import { AMQP_URL } from "../support/harness";
+import { startAdapter, type AdapterRole } from "../../adapter/adapter-role";
+import { loadConfig } from "../../shared/config/config";
+import { startRuntime, type Runtime } from "../../shared/runtime/runtime";
+import { drainRoles } from "../../shared/runtime/shutdown-deadline";
+import { AMQP_URL, call, Harness } from "../support/harness";
 import { proxyTo, viaProxy, type TcpProxy } from "../support/tcp-proxy";
-import { threadedProxyTo } from "../support/threaded-proxy";
+import { threadedProxyTo, type ThreadedProxy } from "../support/threaded-proxy";
 
 const log = pino({ level: "silent" });
 const DEADLINE_MS = 1_000;
@@ -227,5 +233,59 @@ describe("broker confirm deadline and event-loop lag (adapter.publishTimeout)", 
       expect(await drained(), "messages in the queue").to.equal(1);
       await channel.close();
     });
+  });
+});
+
+describe("the adapter's answer when its loop was busy past the confirm deadline", function () {
+  this.timeout(60_000);
+  const harness = new Harness();
+  let threaded: ThreadedProxy;
+  let runtime: Runtime | null = null;
+  let adapter: AdapterRole | null = null;
+
+  before(async () => {
+    threaded = await threadedProxyTo(AMQP_URL);
+    const config = loadConfig(
+      harness.writeConfig({
+        adapter: { port: 0, publishTimeout: "1s" },
+        services: { order: { protocols: ["rest"], reply: { mode: "ack" }, backend: "b" } },
+        backends: { b: { url: "http://127.0.0.1:9", translator: "rest-json" } },
+      }),
+    );
+    // The adapter alone reaches the broker through the proxy on its own thread.
+    config.amqpUrls = [viaProxy(AMQP_URL, threaded.port)];
+    runtime = await startRuntime(config, log, 0);
+    adapter = await startAdapter(runtime);
+  });
+  after(async () => {
+    if (adapter) await drainRoles([adapter], 2_000);
+    await runtime?.close();
+    await threaded.close();
+    await harness.cleanup();
+  });
+
+  it("is 202 for a message the broker confirmed while the adapter was busy, not 503 Busy", async () => {
+    const broker = runtime!.broker;
+    const publish = broker.publish.bind(broker);
+    let armed = true;
+    // Once the submission's publish has left and its deadline's count started, the confirm is
+    // let through while the adapter's loop is blocked for longer than the deadline.
+    broker.publish = (...args) => {
+      const published = publish(...args);
+      if (armed) {
+        armed = false;
+        void turns(TURNS_BEFORE_COUNT + 1).then(() => {
+          threaded.heal();
+          busy();
+        });
+      }
+      return published;
+    };
+    await threaded.stall();
+    const answer = await call(`http://127.0.0.1:${adapter!.port}/rest/order`, {
+      body: JSON.stringify({ n: 1 }),
+    });
+    expect(answer.status, answer.text).to.equal(202);
+    expect(armed, "the submission was published").to.equal(false);
   });
 });
