@@ -133,9 +133,11 @@ export class DeadLetterWatch {
     if (!this.store) return false;
     const view = await this.store.peek(id);
     if (view === null || view === "refused") return false;
-    if (isTerminal(view.state)) return true;
     if (view.answer) {
-      // The backend's answer, as its worker publishes it (stored once per seq).
+      // The backend's answer, as its worker publishes it (stored once per seq). Its outcome
+      // may be stored already (a sync caller's, stored with the answer by the worker): the
+      // answer is kept until the response worker has stored the final response, and published
+      // here it still is, or that response's handling (hub events, metrics) would never come.
       for (const response of view.answer.responses) {
         await this.broker.publish(
           this.publisher,
@@ -151,6 +153,7 @@ export class DeadLetterWatch {
       );
       return true;
     }
+    if (isTerminal(view.state)) return true;
     if (view.state === "processing" && (await this.store.claimHeld(id))) {
       throw new Error("dead-lettered by the broker while a worker still holds its claim");
     }

@@ -36,6 +36,7 @@ import {
 import type { Translator, TranslatorCall } from "../../worker/translators/translator";
 import { type BrokerSide, connectBroker, processorFor, testScope } from "../support/broker-scope";
 import { withCutRedis } from "../support/cut-redis";
+import { DeadLetterWatch } from "../../response-worker/dead-letter-watch";
 import { deliveryOf, requestMessage, transactionMeta } from "../support/messages";
 import type { AnswerCutter } from "../support/tcp-proxy";
 
@@ -407,6 +408,56 @@ describe("request processor: the last look before the call (real broker and Redi
     expect(translator.calls).to.have.length(1);
     const responses = await responsesOf(id);
     expect(responses.map((r) => r.body)).to.deep.equal(["answered once", "answered once"]);
+  });
+
+  it("a sync caller's outcome stored with the answer: a request the broker dead-letters before the publish still has its answer published", async () => {
+    const clock = new FixedClock(T0);
+    const translator = new RecordingTranslator(clock);
+    const { id, delivery } = await accepted(T0, null, "adapter-a");
+    translator.answer = async () => [
+      { status: 200, contentType: "text/plain", body: "answered once" },
+    ];
+    // The worker dies before its publish of the answer is confirmed.
+    const dying = Object.create(amqp.broker) as typeof amqp.broker;
+    const died = new AbortController();
+    dying.publish = async (...args: Parameters<typeof amqp.broker.publish>) => {
+      if (args[4]?.messageId !== `${id}.1`) return amqp.broker.publish(...args);
+      died.abort();
+      throw new Error("the worker died");
+    };
+    await processor(clock, translator, movingGuard(clock), { broker: dying, shutdown: died.signal })
+      .process(delivery)
+      .catch(() => undefined);
+    expect((await store.get(id))?.state).to.equal("completed");
+    expect(await responsesOf(id)).to.deep.equal([]);
+    // The broker dead-letters the request (past its delivery limit) instead of handing it out
+    // again: the watch is what publishes the answer, or the response is never handled.
+    const handled: ConsumeMessage[] = [];
+    const watch = new DeadLetterWatch(
+      amqp.broker,
+      amqp.publisher,
+      names,
+      log,
+      undefined,
+      store,
+      async (message) => void handled.push(message),
+    );
+    const dead = {
+      ...delivery,
+      properties: {
+        ...delivery.properties,
+        headers: {
+          "x-death": [
+            { queue: names.requestsQueue(backend.name), reason: "delivery_limit", count: 20 },
+          ],
+        },
+      },
+    } as unknown as ConsumeMessage;
+    await watch.handle(dead);
+    expect(translator.calls).to.have.length(1);
+    const responses = await responsesOf(id);
+    expect(responses.map((r) => r.body)).to.deep.equal(["answered once"]);
+    expect(responses[0]).to.include({ outcome: "completed", final: true });
   });
 
   it("a rate token that cannot be had in time is a retry, not a call", async () => {
