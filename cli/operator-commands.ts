@@ -127,6 +127,10 @@ function selectionProblem(command: OperatorCommand, parsed: Parsed): string | nu
   if (needsId && !id) return `${command} ${verb} needs an ID`;
   if (command === "backends" && verb !== "list" && !id)
     return `backends ${verb} needs a backend name`;
+  // A replay always takes the dead letters not replayed yet; only a list chooses between them.
+  if (parsed.flags.has("replayed") && !(command === "dead-letters" && verb === "list")) {
+    return `--replayed applies to dead-letters list only (${command} ${verb} does not take it)`;
+  }
   if (id || parsed.all) return null;
   if (command === "dead-letters" && verb === "replay" && isEmpty(filterOf(parsed))) {
     return "dead-letters replay needs an ID, a filter (--reason, --service, --backend, --client) or --all";

@@ -79,6 +79,14 @@ describe("the sluice command", function () {
       [["dead-letters", "show"], "dead-letters show needs an ID"],
       [["dead-callbacks", "show"], "dead-callbacks show needs an ID"],
       [["messages", "cancel"], "messages cancel needs an ID"],
+      [
+        ["dead-letters", "replay", "--replayed", "yes", "--all"],
+        "--replayed applies to dead-letters list only (dead-letters replay does not take it)",
+      ],
+      [
+        ["dead-letters", "replay", "--replayed=no", "--backend", "b"],
+        "--replayed applies to dead-letters list only",
+      ],
     ] as const) {
       // Unreachable Redis and broker: a usage error must not wait for either.
       const result = sluice([...argv, "--config", config], {
