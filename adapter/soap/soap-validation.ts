@@ -5,7 +5,7 @@
 import type { ServiceConfig } from "../../shared/config/config";
 import { SluiceError } from "../../shared/protocol/errors";
 import { compileSchemaChecks, problemsNote, schemaProblems, type SchemaCheck } from "../json-body";
-import type { JsonValue } from "./xml-json";
+import { copyJsonValue, type JsonValue } from "./xml-json";
 
 export class SoapBodyValidators {
   private readonly validators: Map<string, SchemaCheck>;
@@ -23,9 +23,9 @@ export class SoapBodyValidators {
     const check = this.validators.get(serviceCode);
     if (!check) return body;
     // ajv coerces in place (a copy here); a scalar root is checked but stays a string.
-    const copy = structuredClone(body);
+    const copy = copyJsonValue(body);
     if (check.first(copy)) return copy;
-    const { problems, complete } = schemaProblems(check, body, () => structuredClone(body));
+    const { problems, complete } = schemaProblems(check, body, () => copyJsonValue(body));
     throw new SluiceError(
       "ValidationFailed",
       `the Body of ${serviceCode} does not match its schema: ${problems.map((p) => `${p.path} ${p.message}`).join("; ")}${problemsNote(complete)}`,

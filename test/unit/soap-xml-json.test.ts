@@ -1,6 +1,12 @@
 import { expect } from "chai";
 import { parseXml } from "../../adapter/soap/safe-xml";
-import { elementToJson, jsonToXml, xmlName } from "../../adapter/soap/xml-json";
+import {
+  copyJsonValue,
+  elementToJson,
+  jsonToXml,
+  xmlName,
+  type JsonValue,
+} from "../../adapter/soap/xml-json";
 
 function json(xml: string): unknown {
   return elementToJson(parseXml(xml));
@@ -74,5 +80,24 @@ describe("SOAP body ⇄ JSON mapping", () => {
     expect(xmlName("xmlThing")).to.equal("_xmlThing");
     expect(xmlName("")).to.equal("_");
     expect(() => parseXml(`<r>${jsonToXml({ "a b": 1, "9": 2, "<x>": 3 })}</r>`)).to.not.throw();
+  });
+
+  it("copyJsonValue copies deeply: the copy can be coerced in place, the value stays", () => {
+    const value = JSON.parse(
+      '{"request": {"name": "foo", "tags": ["a", {"b": "c"}], "empty": null}, "n": 1}',
+    ) as JsonValue;
+    const copy = copyJsonValue(value) as { request: { tags: Array<{ b?: string }> } };
+    expect(copy).to.deep.equal(value);
+    copy.request.tags[1].b = "changed";
+    expect(JSON.stringify(value)).to.include('"b":"c"');
+  });
+
+  it('copyJsonValue keeps a "__proto__" key as data, never as the copy\'s prototype', () => {
+    const value = JSON.parse('{"__proto__": {"polluted": "yes"}, "a": "b"}') as JsonValue;
+    const copy = copyJsonValue(value) as Record<string, unknown>;
+    expect(Object.getPrototypeOf(copy)).to.equal(Object.prototype);
+    expect(Object.keys(copy)).to.deep.equal(["__proto__", "a"]);
+    expect((copy as { polluted?: string }).polluted).to.equal(undefined);
+    expect(JSON.stringify(copy)).to.equal(JSON.stringify(value));
   });
 });
