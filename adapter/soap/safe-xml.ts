@@ -31,6 +31,8 @@ const ILLEGAL_CHARACTER =
   // eslint-disable-next-line no-control-regex -- finding control characters is the point
   /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
+const MARKUP_DECLARATION = /<!(?:DOCTYPE|ENTITY)/i;
+
 const ROOT_SCOPE: ReadonlyMap<string, string> = new Map([["xml", XML_NS]]);
 
 /**
@@ -44,9 +46,11 @@ export function parseXml(text: string, limits: XmlLimits = DEFAULT_XML_LIMITS): 
       `the XML is larger than ${limits.maxLength} characters`,
     );
   }
-  if (/<!DOCTYPE/i.test(text)) throw invalid("a DOCTYPE declaration is not allowed");
+  // One scan finds either declaration; which one decides the message only when there is one.
+  const declares = MARKUP_DECLARATION.test(text);
+  if (declares && /<!DOCTYPE/i.test(text)) throw invalid("a DOCTYPE declaration is not allowed");
   if (ILLEGAL_CHARACTER.test(text)) throw invalid("the XML holds a character XML does not allow");
-  if (/<!ENTITY/i.test(text)) throw invalid("entity declarations are not allowed");
+  if (declares) throw invalid("entity declarations are not allowed");
   // One strict pass: well-formedness, namespaces, limits and offsets together (xml-reader.ts).
   return readXml(text, limits, ROOT_SCOPE);
 }

@@ -390,6 +390,22 @@ describe("SOAP envelope: hostile input fails fast and cleanly", () => {
     expect(faultOf(`<!doctype x>${envelope()}`)).to.equal("Client.InvalidXml");
   });
 
+  it("names the first refused thing: a DOCTYPE, then a character XML forbids, then an entity declaration", () => {
+    const refusal = (text: string): string => {
+      try {
+        parse(text);
+      } catch (caught) {
+        return (caught as Error).message;
+      }
+      return "accepted";
+    };
+    const entityInComment = envelope({ extraHeader: "<!-- <!ENTITY x 'y'> -->" });
+    expect(refusal(entityInComment)).to.match(/entity declarations are not allowed/);
+    expect(refusal(`${entityInComment}\u0001`)).to.match(/a character XML does not allow/);
+    expect(refusal(`<!DOCTYPE x>${entityInComment}\u0001`)).to.match(/DOCTYPE/);
+    expect(refusal(envelope({ extraHeader: "<!-- fine -->" }))).to.equal("accepted");
+  });
+
   it("an undefined entity is refused, not kept", () => {
     expect(faultOf(envelope({ extraHeader: "<xroad:userId>&xxe;</xroad:userId>" }))).to.equal(
       "Client.InvalidXml",
