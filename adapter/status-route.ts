@@ -150,6 +150,10 @@ export function cancelRoute(deps: StatusRouteDeps) {
       // connection, a 503 after Redis ran it) is told it is cancelled, as it asked. Only the
       // message's own client cancels through this route, so "by the client" is this client;
       // a cancel by the operator, or any other state, stays a conflict.
+      // Expired (its retention ran out) since it was read: as unknown as a missing one.
+      if (result === "missing") {
+        throw new SluiceError("NotFound", "no such message", { messageId: null });
+      }
       const repeated = result === "conflict" && previous === "cancelled" && changedBy === CLIENT;
       if (result !== "ok" && !repeated) {
         throw new SluiceError("Conflict", conflictMessage(previous), {

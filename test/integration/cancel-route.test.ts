@@ -1,6 +1,7 @@
 // The cancel route over a real Redis whose connection fails at the worst moments: before the
 // cancel ran (503, nothing changed) and after it ran but before it was answered (503, yet
 // cancelled). Either way the client's retry is told the truth: 200 with the cancelled document.
+// A record expiring between its read and the cancel is a 404, as any unknown message.
 
 import { expect } from "chai";
 import { once } from "node:events";
@@ -21,12 +22,17 @@ import { proxyTo, type TcpProxy, viaProxy } from "../support/tcp-proxy";
 const REDIS_URL = process.env.REDIS_URL || "redis://127.0.0.1:6379";
 const CLIENT = "EE/GOV/70000001/alice";
 
-/** A store whose Redis connection goes down just before the step a test names. */
+type Step = "transition" | "read after the cancel" | "record gone before the transition";
+
+/**
+ * A store whose Redis connection goes down (or whose record expires) just before the step a
+ * test names.
+ */
 class FailingStore extends TransactionStore {
-  private failBefore: "transition" | "read after the cancel" | null = null;
+  private failBefore: Step | null = null;
   private cancelled = false;
 
-  failAt(step: "transition" | "read after the cancel" | null): void {
+  failAt(step: Step | null): void {
     this.failBefore = step;
     this.cancelled = false;
   }
@@ -35,12 +41,16 @@ class FailingStore extends TransactionStore {
     redis: Redis,
     prefix: string,
     private readonly outage: () => Promise<void>,
+    private readonly direct: Redis,
   ) {
     super(redis, prefix, 60_000);
   }
 
   override async transition(...args: Parameters<TransactionStore["transition"]>) {
     if (this.failBefore === "transition") await this.outage();
+    if (this.failBefore === "record gone before the transition") {
+      await this.direct.del(this.key(args[0]));
+    }
     const done = await super.transition(...args);
     this.cancelled = done.result === "ok";
     return done;
@@ -73,12 +83,17 @@ describe("cancel route when Redis fails mid-request (real Redis through a proxy)
     );
     await whenReady(proxied);
     // The connection breaks and stays down: the route's next command fails at once.
-    failing = new FailingStore(proxied, prefix, async () => {
-      proxy.refuse(true);
-      const closed = once(proxied, "close");
-      proxy.cut();
-      await closed;
-    });
+    failing = new FailingStore(
+      proxied,
+      prefix,
+      async () => {
+        proxy.refuse(true);
+        const closed = once(proxied, "close");
+        proxy.cut();
+        await closed;
+      },
+      redis,
+    );
     const app = new Koa();
     const router = new Router();
     router.delete(
@@ -150,5 +165,15 @@ describe("cancel route when Redis fails mid-request (real Redis through a proxy)
       "accepted",
       "cancelled",
     ]);
+  });
+
+  it("the record expiring between its read and the cancel: 404, as any unknown message", async () => {
+    const id = await accepted();
+    failing.failAt("record gone before the transition");
+    const gone = await cancel(id);
+    failing.failAt(null);
+    expect(gone.status).to.equal(404);
+    expect(gone.json.type).to.equal("NotFound");
+    expect(gone.json.message).to.equal("no such message");
   });
 });
