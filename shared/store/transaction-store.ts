@@ -177,6 +177,14 @@ redis.call("HSET", KEYS[1], "refused", "1")
 redis.call("PEXPIRE", KEYS[1], ARGV[1])
 return 1`;
 
+// The record's history with a change to `state` at `at` (ms) appended: the entries are kept as
+// JSON objects joined by commas (read back as one array), one per state or delivery change.
+const HISTORY_LUA = `
+local function history_with(key, state, at)
+  return redis.call("HGET", key, "history") .. ',{"state":"' .. state .. '","at":' .. at .. '}'
+end
+`;
+
 // The adapter instances holding a message's sync callers: its owner, then its watchers (sync
 // duplicates waiting on other instances), each once. `meta` is the record's meta JSON.
 const WAKE_TARGETS_LUA = `
@@ -221,7 +229,7 @@ end`;
 // of its claim: a delivery of an earlier attempt (the original, back because the channel closed
 // before its ack, or a copy parked beside a claim) is "stale" and never claimed again, or it
 // would be called at once, before the backoff and past `retry.attempts`.
-const TRANSITION = `${REDIS_NOW_LUA}${WAKE_TARGETS_LUA}
+const TRANSITION = `${REDIS_NOW_LUA}${WAKE_TARGETS_LUA}${HISTORY_LUA}
 local cur = redis.call("HGET", KEYS[1], "state")
 if not cur then return {"missing", "", ""} end
 local token = redis.call("HGET", KEYS[1], "changeToken")
@@ -249,8 +257,7 @@ end
 if not allowed then return {"conflict", cur, redis.call("HGET", KEYS[1], "changedBy") or ""} end
 redis.call("HSET", KEYS[1], "state", ARGV[1], "updatedAt", ARGV[2])
 if cur ~= ARGV[1] then
-  redis.call("HSET", KEYS[1], "history", redis.call("HGET", KEYS[1], "history") ..
-    ',{"state":"' .. ARGV[1] .. '","at":' .. ARGV[2] .. '}')
+  redis.call("HSET", KEYS[1], "history", history_with(KEYS[1], ARGV[1], ARGV[2]))
 end
 if ARGV[4] ~= "" then redis.call("HSET", KEYS[1], "error", ARGV[4]) end
 if ARGV[5] ~= "" then redis.call("HSET", KEYS[1], "claimUntil", redis_now_ms() + tonumber(ARGV[5])) end
@@ -282,7 +289,7 @@ return {"ok", cur, ARGV[7]}`;
 // watchers); the instances no subscriber heard (an adapter of an earlier release, or one whose
 // subscription is down) are returned, to be woken through the broker as before. A duplicate of
 // the final response wakes them again: the first handling may have stopped before its wake.
-const ADD_RESPONSE = `${WAKE_TARGETS_LUA}
+const ADD_RESPONSE = `${WAKE_TARGETS_LUA}${HISTORY_LUA}
 local cur = redis.call("HGET", KEYS[1], "state")
 if not cur then return {"missing", ""} end
 local result = "ok"
@@ -313,7 +320,7 @@ else
     redis.call("HSET", KEYS[1], "updatedAt", ARGV[5])
     if ARGV[3] == "1" then
       redis.call("HSET", KEYS[1], "state", ARGV[4], "finalSeq", ARGV[1], "history",
-        redis.call("HGET", KEYS[1], "history") .. ',{"state":"' .. ARGV[4] .. '","at":' .. ARGV[5] .. '}')
+        history_with(KEYS[1], ARGV[4], ARGV[5]))
       if ARGV[6] ~= "" then redis.call("HSET", KEYS[1], "error", ARGV[6]) end
       -- The worker's copy of the answer has served its purpose once the outcome is stored.
       redis.call("HDEL", KEYS[1], "answer")
@@ -355,7 +362,7 @@ return {result, cur, fields, redis.call("HVALS", KEYS[2]), unreached}`;
 // ARGV 7: retention ms (or "" not to finish), 8: final seq, 9: outcome, 10: error json or "",
 // 11: wake message (or "" for no wake), 12: wake channel root, then seq and stored response
 // json of each response.
-const RECORD_ANSWER = `${SLOT_LUA}${WAKE_TARGETS_LUA}
+const RECORD_ANSWER = `${SLOT_LUA}${WAKE_TARGETS_LUA}${HISTORY_LUA}
 if KEYS[2] ~= "" then release_slot(KEYS[2], ARGV[3], ARGV[4]) end
 local cur = redis.call("HGET", KEYS[1], "state")
 if not cur then return {"missing", ""} end
@@ -371,8 +378,7 @@ redis.call("HSET", KEYS[1], "answer", ARGV[1], "processedAt", ARGV[2])
 if ARGV[7] and ARGV[7] ~= "" then
   for i = 13, #ARGV, 2 do redis.call("HSET", KEYS[3], ARGV[i], ARGV[i + 1]) end
   redis.call("HSET", KEYS[1], "state", ARGV[9], "finalSeq", ARGV[8], "updatedAt", ARGV[2],
-    "history", redis.call("HGET", KEYS[1], "history") ..
-      ',{"state":"' .. ARGV[9] .. '","at":' .. ARGV[2] .. '}')
+    "history", history_with(KEYS[1], ARGV[9], ARGV[2]))
   if ARGV[10] ~= "" then redis.call("HSET", KEYS[1], "error", ARGV[10]) end
   redis.call("PEXPIRE", KEYS[1], ARGV[7])
   redis.call("PEXPIRE", KEYS[3], ARGV[7])
@@ -402,7 +408,7 @@ return {"ok", cur}`;
 // find the claim its own, not another worker's (which would park the message and strand the
 // slot). A delivery of an attempt below the retry copy parked last is "stale" (see TRANSITION):
 // that copy is the message now, so this one is dropped, whoever holds the claim.
-const CLAIM_WITH_SLOT = `${SLOT_LUA}
+const CLAIM_WITH_SLOT = `${SLOT_LUA}${HISTORY_LUA}
 local f = redis.call("HMGET", KEYS[1], "state", "processedAt", "answer", "deadLettered",
   "refused", "claimUntil", "changeToken", "changeFrom", "parkedAttempt")
 local cur = f[1]
@@ -420,8 +426,7 @@ redis.call("HSET", KEYS[1], "state", "processing", "updatedAt", ARGV[1],
   "claimUntil", redis_now_ms() + tonumber(ARGV[2]), "changeToken", ARGV[3], "changeFrom", cur,
   "changedBy", "")
 if cur ~= "processing" then
-  redis.call("HSET", KEYS[1], "history", redis.call("HGET", KEYS[1], "history") ..
-    ',{"state":"processing","at":' .. ARGV[1] .. '}')
+  redis.call("HSET", KEYS[1], "history", history_with(KEYS[1], "processing", ARGV[1]))
 end
 return {"ok", cur}`;
 
@@ -490,13 +495,13 @@ redis.call("HSET", KEYS[1], "claimUntil", redis_now_ms() + tonumber(ARGV[1]))
 return 1`;
 
 // KEYS: tx; ARGV: delivery, now, only-from (comma list or "")
-const SET_DELIVERY = `
+const SET_DELIVERY = `${HISTORY_LUA}
 local cur = redis.call("HGET", KEYS[1], "delivery")
 if not cur then return 0 end
 if cur == ARGV[1] then return 0 end
 if ARGV[3] ~= "" and not string.find("," .. ARGV[3] .. ",", "," .. cur .. ",", 1, true) then return 0 end
 redis.call("HSET", KEYS[1], "delivery", ARGV[1], "updatedAt", ARGV[2], "history",
-  redis.call("HGET", KEYS[1], "history") .. ',{"state":"' .. ARGV[1] .. '","at":' .. ARGV[2] .. '}')
+  history_with(KEYS[1], ARGV[1], ARGV[2]))
 return 1`;
 
 interface ScriptedRedis extends Redis {
@@ -585,6 +590,21 @@ export type SlotClaim =
   | { result: "stale" }
   /** Not to be claimed: the record as `peek` shows it (refused, missing, processed, terminal). */
   | { result: "view"; view: RequestView | "refused" | null };
+
+/** The worker's view of a request from its record's fields from Redis ("" or null: unset). */
+function requestViewOf(
+  state: string,
+  processedAt: string | null,
+  answer: string | null,
+  deadLettered: string | null,
+): RequestView {
+  return {
+    state: state as State,
+    processedAt: processedAt ? Number(processedAt) : null,
+    answer: answer ? (JSON.parse(answer) as RecordedAnswer) : null,
+    deadLettered: deadLettered === "1",
+  };
+}
 
 /** A response as the record keeps it, and as a wake message carries it. */
 function storedResponseOf(response: ResponseMessage): StoredResponse {
@@ -843,12 +863,7 @@ export class TransactionStore {
     );
     if (refused) return "refused";
     if (!state) return null;
-    return {
-      state: state as State,
-      processedAt: processedAt ? Number(processedAt) : null,
-      answer: answer ? (JSON.parse(answer) as RecordedAnswer) : null,
-      deadLettered: deadLettered === "1",
-    };
+    return requestViewOf(state, processedAt, answer, deadLettered);
   }
 
   /**
@@ -887,15 +902,7 @@ export class TransactionStore {
       case "missing":
         return { result: "view", view: null };
       default:
-        return {
-          result: "view",
-          view: {
-            state: state as State,
-            processedAt: processedAt ? Number(processedAt) : null,
-            answer: answer ? (JSON.parse(answer) as RecordedAnswer) : null,
-            deadLettered: deadLettered === "1",
-          },
-        };
+        return { result: "view", view: requestViewOf(state, processedAt, answer, deadLettered) };
     }
   }
 
