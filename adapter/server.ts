@@ -104,8 +104,9 @@ function requestFrame(deps: RestRouteDeps, route: Koa.Middleware): Koa.Middlewar
 
 /** The answer is made: the caller's X-Road-Id goes back on it, and its deadline starts. */
 function answered(ctx: Context, deadline: (ctx: Context) => void): void {
-  const xroadId = ctx.get("X-Road-Id");
-  if (xroadId) setAnswerHeader(ctx, "X-Road-Id", xroadId);
+  // Read from Node's (lower-case) header table: `ctx.get` lower-cases the name on every call.
+  const xroadId = ctx.req.headers["x-road-id"];
+  if (typeof xroadId === "string" && xroadId) setAnswerHeader(ctx, "X-Road-Id", xroadId);
   deadline(ctx);
 }
 

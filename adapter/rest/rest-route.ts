@@ -3,6 +3,7 @@
 // RFC 7240 `Prefer`, hands the message to the intake and maps its result onto HTTP.
 
 import { isUtf8 } from "node:buffer";
+import type { IncomingMessage } from "node:http";
 import type { Context } from "koa";
 import type { Logger } from "pino";
 import type { CallbackPolicy } from "../../shared/delivery/callback-target";
@@ -42,6 +43,18 @@ const SERVICE_PATH = /^\/rest\/([^/?]+)(\/[^?]*)?$/;
 const NO_BODY = Buffer.alloc(0);
 const TEXT_TYPE = /^(text\/|application\/(?:[\w.+-]+\+)?(?:json|xml)$)/;
 
+/** The first byte of a UTF-8 byte order mark (EF BB BF); no JSON text starts with it. */
+const UTF8_BOM_FIRST_BYTE = 0xef;
+
+/**
+ * A request header by its lower-case name, "" when absent: Koa's `ctx.get` without its
+ * lower-casing of the name, which made a new string per call, several calls per request.
+ */
+function headerOf(req: IncomingMessage, name: string): string {
+  const value = req.headers[name];
+  return typeof value === "string" ? value : value === undefined ? "" : value.join(", ");
+}
+
 /** The charset parameter of a Content-Type, lower-case, or undefined. */
 function charsetOf(contentType: string | null): string | undefined {
   const match = /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(contentType ?? "");
@@ -79,7 +92,7 @@ export function restRoute(deps: RestRouteDeps) {
       const result = await handle(ctx, deps, service, match?.[2] ?? "");
       // Through a security server, the status is reachable only as another X-Road service.
       const statusUrl = statusLocation(
-        arrivalOf((name) => ctx.get(name)),
+        arrivalOf((name) => headerOf(ctx.req, name)),
         service.code,
         deps.config.xroad.statusService,
         result.id,
@@ -115,19 +128,21 @@ async function handle(
   if (headerCount(req, "x-road-id") > 1) {
     throw new SluiceError("DuplicateHeaderField", "the X-Road-Id header must appear once");
   }
-  const xroadId = ctx.get("X-Road-Id").trim() || null;
-  const { mode, waitMs, applied } = replyMode(ctx, service);
+  const xroadId = headerOf(req, "x-road-id").trim() || null;
+  const callbackHeader = headerOf(req, "x-callback-url").trim();
+  const { mode, waitMs, applied } = replyMode(ctx, service, callbackHeader !== "");
   const caller = {
     service,
     protocol: "rest" as const,
     client,
     xroadId,
     replyMode: mode,
-    callbackHeader: ctx.get("X-Callback-Url").trim(),
+    callbackHeader,
   };
   const callback = await admitCaller(caller, deps);
 
-  const type = mediaType(ctx.get("Content-Type") || undefined);
+  const declaredType = headerOf(req, "content-type");
+  const type = mediaType(declaredType || undefined);
   const hasBody =
     (req.headers["content-length"] ?? "0") !== "0" ||
     req.headers["transfer-encoding"] !== undefined;
@@ -139,9 +154,11 @@ async function handle(
     }
     body = await readBody(req, service.maxBodyBytes);
   }
-  let contentType = body.length ? (ctx.get("Content-Type") ?? null) : null;
+  let contentType = body.length ? declaredType : null;
   const charset = charsetOf(contentType);
   let text = body.length === 0;
+  /** The body as the message carries it, when already decoded to exactly that text. */
+  let bodyText: string | null = null;
   if (body.length > 0 && isJsonType(type)) {
     const json = decodeBody(body, charset, "InvalidJson");
     const value = parseJsonBody(json, deps.config.adapter.maxJsonDepth);
@@ -151,6 +168,10 @@ async function handle(
       // travels as UTF-8); the content type says so.
       body = Buffer.from(json, "utf8");
       contentType = withUtf8Charset(contentType as string);
+    } else if (body[0] !== UTF8_BOM_FIRST_BYTE) {
+      // The decoded text is the body's UTF-8 text (the decoder drops only a leading BOM, which
+      // the message keeps): it is not decoded a second time.
+      bodyText = json;
     }
     text = true;
   } else if (body.length > 0 && type !== null && TEXT_TYPE.test(type) && isUtf8Charset(charset)) {
@@ -174,7 +195,7 @@ async function handle(
       xroadHeaders: xroadHeaders(req),
       headers: forwardedRequestHeaders(req.headers),
       contentType,
-      body: body.toString(text ? "utf8" : "base64"),
+      body: bodyText ?? body.toString(text ? "utf8" : "base64"),
       bodyEncoding: text ? "utf8" : "base64",
     },
   });
@@ -184,12 +205,12 @@ async function handle(
 function replyMode(
   ctx: Context,
   service: ServiceConfig,
+  ownTarget: boolean,
 ): { mode: ReplyMode; waitMs: number; applied: string[] } {
   const prefer = parsePrefer(ctx.req.headers.prefer);
   const applied: string[] = [];
   let mode = service.reply.mode;
   let waitMs = mode === "sync" ? service.reply.waitMs : 0;
-  const ownTarget = ctx.get("X-Callback-Url").trim() !== "";
   const callbackWanted = ownTarget || service.reply.mode === "callback";
   if (prefer.respondAsync && (callbackWanted || prefer.wait === null)) {
     mode = callbackWanted ? "callback" : "ack";
@@ -223,7 +244,7 @@ function answer(
     setAnswerHeader(ctx, "Content-Type", "application/json; charset=utf-8");
     ctx.body = JSON.stringify({
       id: result.id,
-      xroadId: ctx.get("X-Road-Id") || null,
+      xroadId: headerOf(ctx.req, "x-road-id") || null,
       state: "accepted",
       statusUrl,
     });

@@ -208,6 +208,8 @@ const VERSION_FIELD = "version";
 
 function codec<T extends object>(kind: string, version: number, shape: Check): Codec<T> {
   const oldestRead = 1;
+  /** What follows the serialised message's fields: its version and the closing brace. */
+  const versionTail = `,"${VERSION_FIELD}":${version}}`;
   return {
     kind,
     version,
@@ -219,7 +221,13 @@ function codec<T extends object>(kind: string, version: number, shape: Check): C
       if (VERSION_FIELD in message || text.length < 3) {
         return Buffer.from(JSON.stringify({ ...message, [VERSION_FIELD]: version }));
       }
-      return Buffer.from(`${text.slice(0, -1)},"${VERSION_FIELD}":${version}}`);
+      // Encoded straight into one buffer, the tail over the text's closing brace: no joined
+      // string for Buffer.from to flatten (a copy of the whole message) first.
+      const length = Buffer.byteLength(text);
+      const encoded = Buffer.allocUnsafe(length - 1 + versionTail.length);
+      encoded.write(text, 0, length, "utf8");
+      encoded.write(versionTail, length - 1, versionTail.length, "latin1");
+      return encoded;
     },
     decode(content) {
       let value: unknown;

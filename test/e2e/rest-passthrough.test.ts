@@ -318,4 +318,23 @@ describe("REST pass-through: paths and headers (recording backend under a base p
     const [kept] = harness.sim.calls({ id: bare.headers["x-sluice-id"] as string });
     expect(kept.body?.equals(notUtf8)).to.equal(true);
   });
+
+  it("encodings: UTF-8 JSON reaches the backend byte for byte, a leading byte order mark included", async () => {
+    const json = (body: Buffer, contentType: string) =>
+      raw(roles.sluice.port, "POST", "/rest/records/people", { "Content-Type": contentType }, body);
+    const text = '{"name":"Jüri Õun","note":"\\u00e4 \\" 𝄞"}';
+    for (const [body, contentType] of [
+      [Buffer.from(text, "utf8"), "application/json"],
+      [Buffer.from(text, "utf8"), "application/json; charset=UTF-8"],
+      [
+        Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text, "utf8")]),
+        "application/json",
+      ],
+    ] as const) {
+      const answer = await json(body, contentType);
+      const [passed] = harness.sim.calls({ id: answer.headers["x-sluice-id"] as string });
+      expect(passed.body?.equals(body), `${contentType}, ${body.length} bytes`).to.equal(true);
+      expect(passed.headers?.["content-type"]).to.equal(contentType);
+    }
+  });
 });
