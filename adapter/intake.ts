@@ -101,11 +101,13 @@ export interface IntakeDeps {
 }
 
 /**
- * A recent submission of this instance with an X-Road id, kept for `unconfirmedMs`: whether the
- * broker took it (null while its confirm is pending) and the duplicates waiting to know.
+ * A submission of this instance with an X-Road id whose publish is not settled, or was refused
+ * less than `unconfirmedMs` ago: whether the broker took it (null while its confirm is pending)
+ * and the duplicates waiting to know. A confirmed one is let go at once (its record says so).
  */
 interface RecentSubmission {
   id: string;
+  /** When it was refused (a refusal is kept for `unconfirmedMs`); 0 until then. */
   at: number;
   published: boolean | null;
   /** Made only when a duplicate arrives before the confirm (rare): no promise per message. */
@@ -115,10 +117,15 @@ interface RecentSubmission {
 export class Intake {
   /** How long a new record may still be waiting for its publish to be confirmed (or refused). */
   private readonly unconfirmedMs: number;
-  /** This instance's recent messages with an X-Road id, by id (see RecentSubmission). */
+  /**
+   * This instance's messages with an X-Road id still waiting for their confirm, and those
+   * refused lately, by id (see RecentSubmission). Nothing per accepted message outlives its
+   * confirm here: a map entry kept for seconds is promoted out of the young generation, and at
+   * a thousand messages a second that copying and old-generation sweeping was work per message.
+   */
   private readonly recent = new Map<string, RecentSubmission>();
-  /** `recent`'s entries in insertion order; `head` is the oldest not yet pruned. */
-  private readonly order: RecentSubmission[] = [];
+  /** The refused entries of `recent` in the order refused; `head` is the oldest not yet pruned. */
+  private readonly refusals: RecentSubmission[] = [];
   private head = 0;
 
   /** Creates Redis did not answer, undone behind them. */
@@ -211,7 +218,7 @@ export class Intake {
         if (discarded !== "taken") {
           waiter?.cancel();
           log.warn({ err: (error as Error).message }, "publish failed; message refused");
-          if (recent) settle(recent, false);
+          if (recent) this.settle(recent, false);
           throw error;
         }
         // Only the confirm was lost (the channel closed, or it came too late): a worker has
@@ -220,9 +227,9 @@ export class Intake {
         log.warn({ err: (error as Error).message }, "publish unconfirmed, but a worker took it");
       }
       if (recent) {
-        settle(recent, true);
-        // Only duplicates arriving at other instances read this; until it lands they wait a
-        // moment longer, so the first caller's answer does not wait for it.
+        this.settle(recent, true);
+        // Duplicates arriving from now on (at any instance) read this; until it lands they
+        // wait a moment longer, so the first caller's answer does not wait for it.
         store.notePublished(id);
       }
       if (this.deps.log.isLevelEnabled("debug")) {
@@ -243,6 +250,8 @@ export class Intake {
       // the wait holds only what the answer needs.
       return this.waitForAnswer(id, waiter, submission.gone, meta.replyMode, backend);
     } finally {
+      // Never left pending: a duplicate waiting for this publish's outcome would wait for ever.
+      if (recent?.published === null) this.settle(recent, false);
       admission.release();
     }
   }
@@ -272,20 +281,43 @@ export class Intake {
   }
 
   private remember(id: string): RecentSubmission {
-    // Pruned from a FIFO beside the Map: walking a Map from its oldest entry also walks
-    // every entry deleted since its last rehash, thousands per call at high rates.
-    const now = Date.now();
-    while (this.head < this.order.length && now - this.order[this.head].at >= this.unconfirmedMs) {
-      this.recent.delete(this.order[this.head++].id);
+    // Refusals are pruned from a FIFO beside the Map: walking a Map from its oldest entry also
+    // walks every entry deleted since its last rehash.
+    if (this.head < this.refusals.length) {
+      const now = Date.now();
+      while (
+        this.head < this.refusals.length &&
+        now - this.refusals[this.head].at >= this.unconfirmedMs
+      ) {
+        const refused = this.refusals[this.head++];
+        if (this.recent.get(refused.id) === refused) this.recent.delete(refused.id);
+      }
+      if (this.head > 1024 && this.head * 2 > this.refusals.length) {
+        this.refusals.splice(0, this.head);
+        this.head = 0;
+      }
     }
-    if (this.head > 1024 && this.head * 2 > this.order.length) {
-      this.order.splice(0, this.head);
-      this.head = 0;
-    }
-    const entry: RecentSubmission = { id, at: now, published: null, waiting: null };
+    const entry: RecentSubmission = { id, at: 0, published: null, waiting: null };
     this.recent.set(id, entry);
-    this.order.push(entry);
     return entry;
+  }
+
+  /**
+   * The broker's confirm (or refusal) is known: duplicates waiting for it go on. A confirmed
+   * entry goes now: from here on its record tells duplicates (`notePublished`); a refusal is
+   * kept for `unconfirmedMs`, as its record may not have been undone.
+   */
+  private settle(entry: RecentSubmission, published: boolean): void {
+    entry.published = published;
+    if (published) {
+      this.recent.delete(entry.id);
+    } else {
+      entry.at = Date.now();
+      this.refusals.push(entry);
+    }
+    const waiting = entry.waiting;
+    entry.waiting = null;
+    if (waiting) for (const resume of waiting) resume(published);
   }
 
   private registerWaiter(id: string, waitMs: number, meta: TransactionMeta) {
@@ -417,9 +449,11 @@ export class Intake {
       const published =
         local.published ??
         (await new Promise<boolean>((resolve) => (local.waiting ??= []).push(resolve)));
-      return published
-        ? unavailableOnOutage(() => this.deps.store.get(id), storeOutageMessage)
-        : null;
+      if (!published) return null;
+      const tx = await unavailableOnOutage(() => this.deps.store.get(id), storeOutageMessage);
+      // Confirmed here: its record may not say so yet (the note travels with a later command).
+      if (tx) tx.published = true;
+      return tx;
     }
     let tx = await unavailableOnOutage(() => this.deps.store.get(id), storeOutageMessage);
     // Accepted by another adapter instance moments ago and not yet confirmed: wait for its
@@ -508,13 +542,11 @@ function requestMessage(request: Submission["request"], meta: TransactionMeta): 
   return message;
 }
 
-/** The broker's confirm is known: duplicates waiting for it go on. */
-function settle(entry: RecentSubmission, published: boolean): void {
-  entry.published = published;
-  const waiting = entry.waiting;
-  entry.waiting = null;
-  if (waiting) for (const resume of waiting) resume(published);
-}
+/** A publish with no span and no trace to carry (shared: never written to). */
+const NO_TRACE: { span: null; headers: undefined } = Object.freeze({
+  span: null,
+  headers: undefined,
+});
 
 /**
  * The publish's span and the AMQP headers that carry the trace on. When this process records
@@ -536,7 +568,7 @@ function publishTrace(
       headers: { ...headersOf(contextWith(parent, span)), [ENQUEUED_AT_HEADER]: now },
     };
   }
-  if (!trace) return { span: null, headers: undefined };
+  if (!trace) return NO_TRACE;
   return { span: null, headers: { ...headersOf(trace), [ENQUEUED_AT_HEADER]: now } };
 }
 
