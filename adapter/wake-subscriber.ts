@@ -7,7 +7,6 @@ import type { Logger } from "pino";
 import { wakeCodec } from "../shared/protocol/codec";
 import type { WakeMessage } from "../shared/protocol/wake-message";
 import { isTerminal, type TransactionStore } from "../shared/store/transaction-store";
-import { subscriberOptions } from "../shared/store/redis";
 import type { SyncWaiters } from "./sync-waiters";
 
 /** Records read at once when waiters are checked again after a reconnect. */
@@ -40,7 +39,6 @@ export class WakeSubscriber {
     // Its own connection: one in subscriber mode takes no other commands. It queues commands
     // while disconnected and keeps reconnecting, whatever the command connection does.
     this.subscriber = deps.redis.duplicate({
-      ...subscriberOptions,
       connectionName: deps.connectionName,
       enableOfflineQueue: true,
       maxRetriesPerRequest: null,

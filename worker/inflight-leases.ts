@@ -6,7 +6,6 @@ import type Redis from "ioredis";
 import { SluiceError } from "../shared/protocol/errors";
 import { redisKeys } from "../shared/protocol/redis-keys";
 import { SLOT_LUA, type SlotAsk, type SlotRef } from "../shared/store/inflight-slot";
-import { subscriberOptions } from "../shared/store/redis";
 
 export interface InflightOptions {
   /** Most calls in flight at the backend across all workers. */
@@ -246,7 +245,6 @@ export class InflightLeases {
     if (this.closed) throw new SluiceError("Unavailable", "in-flight leases are closed");
     if (this.subscriber) return;
     const subscriber = this.redis.duplicate({
-      ...subscriberOptions,
       enableOfflineQueue: true,
       autoResubscribe: true,
       maxRetriesPerRequest: null,

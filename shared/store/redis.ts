@@ -8,14 +8,14 @@ import type { Logger } from "pino";
 import { DEFAULT_REDIS_COMMAND_TIMEOUT_MS, redisTarget } from "../config/connection-urls";
 import { redactUrl, redisStartupError, StartupError } from "../runtime/startup-error";
 import { corkPerTurn } from "../runtime/turn-corked-socket";
-import { lagTolerantDeadlines } from "./reply-deadline";
+import { COMMAND_TIMED_OUT, lagTolerantDeadlines } from "./reply-deadline";
 
 /**
  * Whether a command failed because Redis did not answer it within `commandTimeout`: it was sent,
  * so it may still run (in order, after everything sent before it).
  */
 export function isCommandTimeout(error: unknown): boolean {
-  return (error as Error | undefined)?.message === "Command timed out";
+  return (error as Error | undefined)?.message === COMMAND_TIMED_OUT;
 }
 
 /**
@@ -80,8 +80,9 @@ export async function checkRedis(url: string, timeoutMs = 5_000): Promise<void> 
  * server; or a command ioredis sends again after a reconnect) fails after `commandTimeoutMs`
  * (counted so that the process's own event-loop lag does not count as silence).
  * It may still run later: every state change it makes recognises its own run (see
- * docs/reliability.md, "A Redis that does not answer"). Subscriber connections made from this
- * client with `subscriberOptions` wait without a deadline, as a subscription must.
+ * docs/reliability.md, "A Redis that does not answer"). A subscriber connection made from this
+ * client with `duplicate()` waits without a deadline, as a subscription must: it copies the
+ * options (no `commandTimeout` among them), not the deadlines, which wrap this instance only.
  */
 export function createRedis(
   url: string,
@@ -121,13 +122,6 @@ export function createRedis(
   });
   return client;
 }
-
-/**
- * Options of a subscriber connection duplicated from a `createRedis` client: a subscription
- * waits for messages as long as it lives, so it has no command deadline (a SUBSCRIBE it queued
- * while disconnected waits for the connection too).
- */
-export const subscriberOptions: RedisOptions = { commandTimeout: undefined };
 
 /** Waits until a client is ready (it was checked at start, so this is short). */
 export async function whenReady(client: Redis, timeoutMs = 10_000): Promise<void> {

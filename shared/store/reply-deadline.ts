@@ -3,6 +3,9 @@
 
 import type Redis from "ioredis";
 
+/** The error message of a missed deadline: ioredis's own `commandTimeout` words, kept. */
+export const COMMAND_TIMED_OUT = "Command timed out";
+
 /** What ioredis's commands expose to whoever sends them (see ioredis's Command). */
 interface SentCommand {
   isResolved: boolean;
@@ -32,7 +35,7 @@ export function lagTolerantDeadlines(client: Redis, ms: number): void {
     let immediate = setImmediate(() => {
       timer = setTimeout(() => {
         immediate = setImmediate(() => {
-          if (!command.isResolved) command.reject(new Error("Command timed out"));
+          if (!command.isResolved) command.reject(new Error(COMMAND_TIMED_OUT));
         });
       }, ms);
     });
