@@ -137,16 +137,21 @@ interface MessageTrace {
 /** The trace of a message not in hand (a dead letter of an unreadable one): a new trace. */
 const UNTRACED: MessageTrace = { context: ROOT_CONTEXT, recording: false };
 
-/** A message this worker holds the in-flight slot and the claim of, ready for its call. */
-interface ClaimedMessage {
+/** A delivery being looked at: what each step up to the call takes along. */
+interface MessageInHand {
   message: ConsumeMessage;
   request: RequestMessage;
   attempt: number;
-  /** Whether the client has hub listeners (a `processing` notice is sent). */
-  listened: boolean;
   log: MessageLog;
+  /** Aborted when the delivery's channel closed: the broker has the message again. */
   gone: AbortSignal;
   waits: MessageWaits;
+}
+
+/** A message this worker holds the in-flight slot and the claim of, ready for its call. */
+interface ClaimedMessage extends MessageInHand {
+  /** Whether the client has hub listeners (a `processing` notice is sent). */
+  listened: boolean;
   permit: CallPermit;
   /** The state the claim took the record from. */
   previous: State;
@@ -245,19 +250,20 @@ export class RequestProcessor {
   ): Promise<Look> {
     // Waits end at the message's expiry: a message past it gives up its place in line.
     const waits = new MessageWaits(this.deps.shutdown, gone, request.expiresAt, this.clock);
+    const inHand: MessageInHand = { message, request, attempt, log, gone, waits };
     try {
       const { claiming } = this.deps.guard;
       // A message past its expiry, or one not to be called by this worker now, takes the
       // long way: a first look, then the decisions below one by one.
       if (claiming && !this.expired(request) && !gone.aborted && !this.deps.shutdown.aborted) {
-        return await this.claimAtOnce(claiming, message, request, attempt, log, gone, waits);
+        return await this.claimAtOnce(claiming, inHand);
       }
       // Asked together: both go out in one write, one round trip.
       const [peeked, listened] = await Promise.all([
         this.deps.store.peek(request.id),
         this.deps.listened ? this.deps.listened(request.client) : Promise.resolve(true),
       ]);
-      return await this.decide(message, request, attempt, log, gone, waits, peeked, listened);
+      return await this.decide(inHand, peeked, listened);
     } finally {
       waits.dispose();
     }
@@ -271,13 +277,9 @@ export class RequestProcessor {
    */
   private async claimAtOnce(
     claiming: NonNullable<CallGuard["claiming"]>,
-    message: ConsumeMessage,
-    request: RequestMessage,
-    attempt: number,
-    log: MessageLog,
-    gone: AbortSignal,
-    waits: MessageWaits,
+    inHand: MessageInHand,
   ): Promise<Look> {
+    const { message, request, attempt, log, gone, waits } = inHand;
     const { store } = this.deps;
     const claimMs = this.deps.backend.timeoutMs + CLAIM_SLACK_MS;
     // The claim's token is its slot's: the hold fences every later change by it.
@@ -317,38 +319,22 @@ export class RequestProcessor {
     const listened = await listening;
     const { permit, value: claim } = taken;
     if (permit && claim.result === "ok" && hold) {
-      const { previous } = claim;
-      return this.callClaimed({
-        message,
-        request,
-        attempt,
-        listened,
-        log,
-        gone,
-        waits,
-        permit,
-        previous,
-        hold,
-      });
+      return this.callClaimed({ ...inHand, listened, permit, previous: claim.previous, hold });
     }
     await permit?.release();
     if (claim.result === "claimed") return this.parkOrWait(request, attempt, message, log);
     if (claim.result === "stale") return this.dropStale(attempt, log);
     if (claim.result !== "view") throw new Error(`unexpected claim result ${claim.result}`);
-    return this.decide(message, request, attempt, log, gone, waits, claim.view, listened);
+    return this.decide(inHand, claim.view, listened);
   }
 
   /** What the long way decides from the first look at the record, up to the claim. */
   private async decide(
-    message: ConsumeMessage,
-    request: RequestMessage,
-    attempt: number,
-    log: MessageLog,
-    gone: AbortSignal,
-    waits: MessageWaits,
+    inHand: MessageInHand,
     peeked: RequestView | "refused" | null,
     listened: boolean,
   ): Promise<Look> {
+    const { message, request, log } = inHand;
     const { store } = this.deps;
     let current = peeked;
     if (current === "refused") {
@@ -391,18 +377,11 @@ export class RequestProcessor {
       await this.expireUnclaimed(message, request, listened, log);
       return "ack";
     }
-    return this.claimAndCall(message, request, attempt, listened, log, gone, waits);
+    return this.claimAndCall(inHand, listened);
   }
 
-  private async claimAndCall(
-    message: ConsumeMessage,
-    request: RequestMessage,
-    attempt: number,
-    listened: boolean,
-    log: MessageLog,
-    gone: AbortSignal,
-    waits: MessageWaits,
-  ): Promise<Look> {
+  private async claimAndCall(inHand: MessageInHand, listened: boolean): Promise<Look> {
+    const { message, request, attempt, log, gone, waits } = inHand;
     const { store } = this.deps;
     let permit: CallPermit;
     try {
@@ -449,18 +428,7 @@ export class RequestProcessor {
       return "ack";
     }
     const previous = claim.previous ?? "accepted";
-    return this.callClaimed({
-      message,
-      request,
-      attempt,
-      listened,
-      log,
-      gone,
-      waits,
-      permit,
-      previous,
-      hold,
-    });
+    return this.callClaimed({ ...inHand, listened, permit, previous, hold });
   }
 
   /** Calls the backend for a message this worker holds the slot and the claim of. */
