@@ -295,6 +295,7 @@ if not cur then return {"missing", ""} end
 local result = "ok"
 local response = ARGV[2]
 local unwoken = nil
+local earlier = ""
 if redis.call("HEXISTS", KEYS[2], ARGV[1]) == 1 then
   result = "duplicate"
   response = redis.call("HGET", KEYS[2], ARGV[1])
@@ -302,11 +303,17 @@ if redis.call("HEXISTS", KEYS[2], ARGV[1]) == 1 then
   -- time: its responses are on the broker now, so the answer kept for a redelivered copy has
   -- served its purpose, and this handling is the first one (listeners, metrics), not a repeat.
   -- The worker woke the sync callers then: only those no subscriber heard are woken again.
-  if ARGV[3] == "1" and redis.call("HEXISTS", KEYS[1], "answer") == 1 and
-      redis.call("HGET", KEYS[1], "finalSeq") == ARGV[1] then
+  local kept = redis.call("HEXISTS", KEYS[1], "answer") == 1
+  local final_seq = redis.call("HGET", KEYS[1], "finalSeq")
+  if ARGV[3] == "1" and kept and final_seq == ARGV[1] then
     unwoken = redis.call("HGET", KEYS[1], "unwoken") or ""
     redis.call("HDEL", KEYS[1], "answer", "unwoken")
     result = "ok"
+  elseif ARGV[3] ~= "1" and kept and final_seq and tonumber(ARGV[1]) < tonumber(final_seq) then
+    -- An earlier response of that outcome, before the final's handling: handled as the record
+    -- stood right after it (told "earlier"), as it would have been stored one by one.
+    result = "ok"
+    earlier = "1"
   end
 else
   local terminal = {completed=true, rejected=true, failed=true, expired=true, cancelled=true}
@@ -341,7 +348,7 @@ if ARGV[8] ~= "" and ARGV[3] == "1" and (result == "ok" or fields[2] == ARGV[4])
     end
   end
 end
-return {result, cur, fields, redis.call("HVALS", KEYS[2]), unreached}`;
+return {result, cur, fields, redis.call("HVALS", KEYS[2]), unreached, earlier}`;
 
 // KEYS: tx, in-flight set (or ""); ARGV: answer json, now, slot token, slot channel, claim
 // token (or ""), "1" when the answer comes of a call that may have reached the backend. Keeps the backend's answer (the first one recorded) beside the record until
@@ -511,7 +518,7 @@ interface ScriptedRedis extends Redis {
     tx: string,
     responses: string,
     ...args: string[]
-  ): Promise<[string, string, Array<string | null>?, string[]?, string[]?]>;
+  ): Promise<[string, string, Array<string | null>?, string[]?, string[]?, string?]>;
   sluiceSetDelivery(tx: string, ...args: string[]): Promise<number>;
   sluiceRecordAnswer(
     tx: string,
@@ -605,6 +612,31 @@ function requestViewOf(
     deadLettered: deadLettered === "1",
   };
 }
+
+/**
+ * The record as it stood right after its response `seq`, one before the final, for an outcome
+ * the worker stored with all its responses at once (a sync caller's): the state before the
+ * terminal one, responses 1..seq, no error yet; so callbacks and hub events of the earlier
+ * responses carry the document they carry when the responses are stored one by one.
+ */
+function asOfEarlierResponse(tx: Transaction, seq: number): Transaction {
+  let terminalAt = tx.history.length - 1;
+  while (terminalAt >= 0 && !isTerminal(tx.history[terminalAt].state as State)) terminalAt--;
+  if (terminalAt < 0) return tx;
+  const history = tx.history.slice(0, terminalAt);
+  const before = [...history].reverse().find((entry) => !DELIVERY_STATES.has(entry.state));
+  return {
+    ...tx,
+    state: (before?.state ?? "processing") as State,
+    delivery: "pending",
+    updatedAt: before?.at ?? tx.updatedAt,
+    history,
+    responses: tx.responses.filter((response) => response.seq <= seq),
+    error: null,
+  };
+}
+
+const DELIVERY_STATES = new Set<string>(["pending", "delivered", "delivery_failed"]);
 
 /** A response as the record keeps it, and as a wake message carries it. */
 function storedResponseOf(response: ResponseMessage): StoredResponse {
@@ -1092,20 +1124,21 @@ export class TransactionStore {
   }> {
     const stored = storedResponseOf(response);
     const error = response.error ?? null;
-    const [result, previous, fields, responses, unreached] = await this.redis.sluiceAddResponse(
-      this.key(response.id),
-      this.responsesKey(response.id),
-      String(response.seq),
-      JSON.stringify(stored),
-      response.final ? "1" : "0",
-      response.outcome,
-      String(Date.now()),
-      error ? JSON.stringify(error) : "",
-      String(this.retentionMs),
-      response.final ? wakeHead : "",
-      this.keys.wake(""),
-      ...RECORD_FIELDS,
-    );
+    const [result, previous, fields, responses, unreached, earlier] =
+      await this.redis.sluiceAddResponse(
+        this.key(response.id),
+        this.responsesKey(response.id),
+        String(response.seq),
+        JSON.stringify(stored),
+        response.final ? "1" : "0",
+        response.outcome,
+        String(Date.now()),
+        error ? JSON.stringify(error) : "",
+        String(this.retentionMs),
+        response.final ? wakeHead : "",
+        this.keys.wake(""),
+        ...RECORD_FIELDS,
+      );
     let tx: Transaction | null = null;
     if (fields && responses) {
       const record: Record<string, string> = {};
@@ -1114,10 +1147,11 @@ export class TransactionStore {
         if (value !== null && value !== undefined) record[name] = value;
       });
       tx = transactionOf(record, responses);
+      if (earlier === "1" && tx) tx = asOfEarlierResponse(tx, response.seq);
     }
     return {
       result: result as AddResponseResult,
-      previous: (previous || null) as State | null,
+      previous: earlier === "1" && tx ? tx.state : ((previous || null) as State | null),
       tx,
       unreached: unreached ?? [],
       stored,

@@ -80,6 +80,53 @@ describe("correlator (real broker and Redis)", function () {
     expect(heard.filter((h) => h === `${m.id}:completed`)).to.have.length(2);
   });
 
+  it("hands over each response of a sync caller's outcome the worker stored as the document stood right after it, the final's handling once", async () => {
+    const m = { ...meta(), xroadId: randomUUID(), replyMode: "sync" as const, owner: "adapter-a" };
+    await store.create(m);
+    await store.transition(m.id, ["accepted"], "processing");
+    const part = (seq: number): ResponseMessage => ({
+      ...answer(m, false),
+      seq,
+      final: seq === 3,
+      body: `part ${seq}`,
+    });
+    const responses = [part(1), part(2), part(3)];
+    expect(
+      await store.recordAnswer(m.id, { responses, deadLetter: null }, undefined, null, true),
+    ).to.equal("finished");
+    const told: Array<{ seq: number; state: string; seqs: number[] }> = [];
+    const sync = correlatorFor(scope, amqp, {
+      listeners: [
+        async (tx, response) =>
+          void told.push({
+            seq: response.seq,
+            state: tx.state,
+            seqs: tx.responses.map((r) => r.seq),
+          }),
+      ],
+    });
+    for (const response of responses) await sync.handle(delivery(response));
+    // docs/semantics.md, Several responses: each callback and hub event carries the status
+    // document as it stood right after its response; the final one has the terminal state.
+    expect(told).to.deep.equal([
+      { seq: 1, state: "processing", seqs: [1] },
+      { seq: 2, state: "processing", seqs: [1, 2] },
+      { seq: 3, state: "completed", seqs: [1, 2, 3] },
+    ]);
+    // Handled again (requeued after a listener failed): the same documents, the record unchanged.
+    for (const response of responses) await sync.handle(delivery(response));
+    expect(told.slice(3)).to.deep.equal([
+      { seq: 1, state: "completed", seqs: [1, 2, 3] },
+      { seq: 2, state: "completed", seqs: [1, 2, 3] },
+      { seq: 3, state: "completed", seqs: [1, 2, 3] },
+    ]);
+    expect((await store.get(m.id))?.history.map((h) => h.state)).to.deep.equal([
+      "accepted",
+      "processing",
+      "completed",
+    ]);
+  });
+
   it("keeps a response of a refused submission in the dead-letter queue", async () => {
     const m = meta();
     await store.create(m);
