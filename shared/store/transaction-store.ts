@@ -488,7 +488,7 @@ local claim = tonumber(redis.call("HGET", KEYS[1], "claimUntil") or "0")
 if claim > redis_now_ms() then return 1 end
 return 0`;
 
-// KEYS: tx; ARGV: claim ms, claim token (or ""). Extends the claim of a message still being
+// KEYS: tx; ARGV: claim ms, claim token. Extends the claim of a message still being
 // processed: 1 when extended, 0 when the claim is no longer this holder's (another worker took
 // it over once it lapsed, or the message moved on), -1 when the record is gone (Redis lost its
 // data: nobody else holds it). Without the token check a worker whose claim was taken over
@@ -497,7 +497,7 @@ const RENEW_CLAIM = `${REDIS_NOW_LUA}
 local f = redis.call("HMGET", KEYS[1], "state", "changeToken")
 if not f[1] then return -1 end
 if f[1] ~= "processing" then return 0 end
-if ARGV[2] ~= "" and f[2] ~= ARGV[2] then return 0 end
+if f[2] ~= ARGV[2] then return 0 end
 redis.call("HSET", KEYS[1], "claimUntil", redis_now_ms() + tonumber(ARGV[1]))
 return 1`;
 
@@ -1024,10 +1024,10 @@ export class TransactionStore {
 
   /**
    * Extends this worker's `processing` claim to `claimMs` from now by Redis's clock (a long
-   * in-place retry). With the claim's `token`, only while the claim is still that one: a worker
-   * whose claim lapsed and was taken over learns it ("lost") instead of extending the other's.
+   * in-place retry), only while the claim is still the one of `token`: a worker whose claim
+   * lapsed and was taken over learns it ("lost") instead of extending the other's.
    */
-  async renewClaim(id: string, claimMs: number, token = ""): Promise<ClaimRenewal> {
+  async renewClaim(id: string, claimMs: number, token: string): Promise<ClaimRenewal> {
     const renewed = await this.redis.sluiceRenewClaim(this.key(id), String(claimMs), token);
     return renewed === 1 ? "held" : renewed === 0 ? "lost" : "missing";
   }

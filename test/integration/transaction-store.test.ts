@@ -307,6 +307,7 @@ describe("transaction store (Redis)", () => {
       (
         await store.transition(m.id, ["accepted"], "processing", {
           claimMs: 60_000,
+          token: "A",
         })
       ).result,
     ).to.equal("ok");
@@ -317,7 +318,9 @@ describe("transaction store (Redis)", () => {
         })
       ).result,
     ).to.equal("claimed");
-    expect(await store.renewClaim(m.id, -1)).to.equal("held");
+    // Only the claim's own token renews it: no token is nobody's.
+    expect(await store.renewClaim(m.id, 60_000, "")).to.equal("lost");
+    expect(await store.renewClaim(m.id, -1, "A")).to.equal("held");
     expect(
       (
         await store.transition(m.id, ["accepted"], "processing", {
