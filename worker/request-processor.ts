@@ -904,7 +904,6 @@ export class RequestProcessor {
     if (recorded === "lost") {
       // This worker's claim lapsed and another took the message over: that one's call decides
       // the outcome. Publishing this answer would make a second one.
-      hold.lost = true;
       log.warn("claim taken over by another worker; this answer is not recorded");
       return false;
     }
