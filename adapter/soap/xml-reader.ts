@@ -36,6 +36,18 @@ for (let c = 0; c < 128; c += 1) {
   if (/[-.0-9:A-Z_a-z]/.test(ch)) ASCII_NAME[c] |= 2;
 }
 
+/**
+ * Namespace URIs that readers of the tree compare element namespaces with, each held as one
+ * string: a declared URI equal to one of them is replaced by it, so those comparisons are an
+ * identity check instead of a character-by-character one (several per X-Road header field).
+ */
+const KNOWN_NAMESPACES = new Map<string, string>();
+
+/** Adds URIs to KNOWN_NAMESPACES; `===` on a namespace read from a document stays the same. */
+export function registerKnownNamespaces(uris: readonly string[]): void {
+  for (const uri of uris) KNOWN_NAMESPACES.set(uri, uri);
+}
+
 /** Shared by every element without attributes or declarations; never written to. */
 const NO_ATTRIBUTES: XmlAttribute[] = Object.freeze([]) as unknown as XmlAttribute[];
 const NO_DECLARATIONS: Array<[string, string]> = Object.freeze([]) as unknown as Array<
@@ -179,8 +191,9 @@ function elementOf(
   if (raw !== null) {
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i];
-      const value = attributeValue(raw[i + 1]);
+      let value = attributeValue(raw[i + 1]);
       if (name === "xmlns" || name.startsWith("xmlns:")) {
+        value = KNOWN_NAMESPACES.get(value) ?? value;
         if (declarations === NO_DECLARATIONS) declarations = [];
         if (name === "xmlns") {
           declarations.push(["", value]);
