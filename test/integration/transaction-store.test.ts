@@ -8,6 +8,7 @@ import { wakeCodec, wakeHead } from "../../shared/protocol/codec";
 import type { ResponseMessage } from "../../shared/protocol/envelope";
 import { redisKeys } from "../../shared/protocol/redis-keys";
 import { cancelByOperator } from "../../shared/operator/operator-cancel";
+import type { SlotAsk } from "../../shared/store/inflight-slot";
 import { TransactionStore, type TransactionMeta } from "../../shared/store/transaction-store";
 import { withCutRedis } from "../support/cut-redis";
 import { REDIS_URL } from "../support/harness";
@@ -30,6 +31,31 @@ describe("transaction store (Redis)", () => {
   });
 
   const meta = transactionMeta;
+
+  /** Hears the wakes of adapter `instances` (`heard`, as sent); `wakes(n)` waits for n, decoded. */
+  async function wakeListener(...instances: string[]) {
+    const subscriber = redis.duplicate();
+    const heard: Buffer[] = [];
+    subscriber.on("messageBuffer", (_channel: Buffer, message: Buffer) => heard.push(message));
+    const keys = redisKeys(prefix);
+    await subscriber.subscribe(...instances.map((instance) => keys.wake(instance)));
+    const wakes = async (count: number) => {
+      while (heard.length < count) await new Promise((resolve) => setTimeout(resolve, 10));
+      return heard.map((message) => {
+        const decoded = wakeCodec.decode(message);
+        return decoded.ok && decoded.message;
+      });
+    };
+    return { heard, wakes, close: () => subscriber.disconnect() };
+  }
+  /** `token`'s ask for one of `max` in-flight slots kept under `slots`, each a minute's lease. */
+  const slotAsk = (slots: string, token: string, max = 5): SlotAsk => ({
+    key: slots,
+    token,
+    channel: `${prefix}freed`,
+    max,
+    leaseMs: 60_000,
+  });
 
   function response(
     id: string,
@@ -155,10 +181,7 @@ describe("transaction store (Redis)", () => {
     expect(await store.watch(m.id, "adapter-b")).to.equal("accepted");
     expect(await store.watch(m.id, "adapter-c")).to.equal("accepted");
     expect(await store.watch(randomUUID(), "adapter-b")).to.equal(null);
-    const subscriber = redis.duplicate();
-    const heard: Buffer[] = [];
-    subscriber.on("messageBuffer", (_channel: Buffer, message: Buffer) => heard.push(message));
-    await subscriber.subscribe(redisKeys(prefix).wake("adapter-b"));
+    const listener = await wakeListener("adapter-b");
     try {
       const head = (r: ResponseMessage) =>
         wakeHead({ id: r.id, state: r.outcome, error: r.error ?? null });
@@ -176,10 +199,8 @@ describe("transaction store (Redis)", () => {
       const again = await store.addResponse(last, head(last));
       expect(again.result).to.equal("duplicate");
       expect(again.unreached).to.deep.equal(["adapter-a", "adapter-c"]);
-      while (heard.length < 2) await new Promise((resolve) => setTimeout(resolve, 10));
-      for (const message of heard) {
-        const decoded = wakeCodec.decode(message);
-        expect(decoded.ok && decoded.message).to.deep.equal({
+      for (const wake of await listener.wakes(2)) {
+        expect(wake).to.deep.equal({
           id: m.id,
           state: "completed",
           response: final.stored,
@@ -187,7 +208,7 @@ describe("transaction store (Redis)", () => {
         });
       }
     } finally {
-      subscriber.disconnect();
+      listener.close();
     }
     expect(await store.watch(m.id, "adapter-d")).to.equal("completed");
   });
@@ -198,12 +219,8 @@ describe("transaction store (Redis)", () => {
     await store.watch(m.id, "adapter-b");
     await store.watch(m.id, "adapter-c");
     await store.transition(m.id, ["accepted"], "processing");
-    const subscriber = redis.duplicate();
-    const heard: Buffer[] = [];
-    subscriber.on("messageBuffer", (_channel: Buffer, message: Buffer) => heard.push(message));
-    const keys = redisKeys(prefix);
     // adapter-c has no subscription (an adapter of an earlier release, or one reconnecting).
-    await subscriber.subscribe(keys.wake("adapter-a"), keys.wake("adapter-b"));
+    const listener = await wakeListener("adapter-a", "adapter-b");
     const last = response(m.id, 2, true);
     const answer = { responses: [response(m.id, 1, false), last], deadLetter: null };
     try {
@@ -216,10 +233,8 @@ describe("transaction store (Redis)", () => {
         "completed",
       ]);
       expect(tx?.responses.map((r) => r.seq)).to.deep.equal([1, 2]);
-      while (heard.length < 2) await new Promise((resolve) => setTimeout(resolve, 10));
-      for (const message of heard) {
-        const decoded = wakeCodec.decode(message);
-        expect(decoded.ok && decoded.message).to.deep.equal({
+      for (const wake of await listener.wakes(2)) {
+        expect(wake).to.deep.equal({
           id: m.id,
           state: "completed",
           response: tx?.responses[1],
@@ -247,14 +262,14 @@ describe("transaction store (Redis)", () => {
       const again = await store.addResponse(last, head);
       expect(again.result).to.equal("duplicate");
       expect(again.unreached).to.deep.equal(["adapter-c"]);
-      while (heard.length < 4) await new Promise((resolve) => setTimeout(resolve, 10));
+      await listener.wakes(4);
       // Pub/sub keeps order per connection: a wake the first store had sent would come before this.
-      await redis.publish(keys.wake("adapter-a"), "end");
-      while (heard.length < 5) await new Promise((resolve) => setTimeout(resolve, 10));
-      expect(heard.at(-1)?.toString()).to.equal("end");
-      expect(heard).to.have.length(5);
+      await redis.publish(redisKeys(prefix).wake("adapter-a"), "end");
+      await listener.wakes(5);
+      expect(listener.heard.at(-1)?.toString()).to.equal("end");
+      expect(listener.heard).to.have.length(5);
     } finally {
-      subscriber.disconnect();
+      listener.close();
     }
     expect((await store.get(m.id))?.history.map((h) => h.state)).to.deep.equal([
       "accepted",
@@ -278,17 +293,11 @@ describe("transaction store (Redis)", () => {
     const m = meta({ replyMode: "sync", owner: "adapter-a" });
     await store.create(m);
     await store.watch(m.id, "adapter-b");
-    const subscriber = redis.duplicate();
-    const heard: Buffer[] = [];
-    subscriber.on("messageBuffer", (_channel: Buffer, message: Buffer) => heard.push(message));
-    const keys = redisKeys(prefix);
-    await subscriber.subscribe(keys.wake("adapter-a"), keys.wake("adapter-b"));
+    const listener = await wakeListener("adapter-a", "adapter-b");
     try {
       expect(await cancelByOperator(store, m.id)).to.deep.equal({ result: "cancelled" });
-      while (heard.length < 2) await new Promise((resolve) => setTimeout(resolve, 10));
-      for (const message of heard) {
-        const decoded = wakeCodec.decode(message);
-        expect(decoded.ok && decoded.message).to.deep.equal({
+      for (const wake of await listener.wakes(2)) {
+        expect(wake).to.deep.equal({
           id: m.id,
           state: "cancelled",
           response: null,
@@ -296,7 +305,7 @@ describe("transaction store (Redis)", () => {
         });
       }
     } finally {
-      subscriber.disconnect();
+      listener.close();
     }
   });
 
@@ -333,13 +342,7 @@ describe("transaction store (Redis)", () => {
 
   it("claims with an in-flight slot in one script: the record as a transition leaves it, the slot as a lease", async () => {
     const slots = `${prefix}slots`;
-    const slot = (token: string) => ({
-      key: slots,
-      token,
-      channel: `${prefix}freed`,
-      max: 1,
-      leaseMs: 60_000,
-    });
+    const slot = (token: string) => slotAsk(slots, token, 1);
     const m = meta();
     await store.create(m);
     const claimed = await store.claimWithSlot(m.id, 60_000, slot("a"));
@@ -387,7 +390,7 @@ describe("transaction store (Redis)", () => {
 
   it("a lapsed claim is taken over through the slot script, keeping one history entry", async () => {
     const slots = `${prefix}slots-lapsed`;
-    const slot = { key: slots, token: "t", channel: `${prefix}freed`, max: 5, leaseMs: 60_000 };
+    const slot = slotAsk(slots, "t");
     const m = meta();
     await store.create(m);
     await store.transition(m.id, ["accepted"], "processing", { claimMs: -1 });
@@ -404,13 +407,7 @@ describe("transaction store (Redis)", () => {
     // of reach), B takes the message over. A, back, must learn that it lost the claim and touch
     // nothing of B's: extended or released by A, B's claim would end when A's worker says so.
     const slots = `${prefix}slots-fenced`;
-    const slot = (token: string) => ({
-      key: slots,
-      token,
-      channel: `${prefix}freed`,
-      max: 5,
-      leaseMs: 60_000,
-    });
+    const slot = (token: string) => slotAsk(slots, token);
     const m = meta();
     await store.create(m);
     const a = await store.transition(m.id, ["accepted"], "processing", { claimMs: -1, token: "A" });
@@ -525,13 +522,7 @@ describe("transaction store (Redis)", () => {
   it("a conflict names who made the state, never an earlier state's maker", async () => {
     const m = meta();
     await store.create(m);
-    const slot = {
-      key: `${prefix}slots-by`,
-      token: "t",
-      channel: `${prefix}freed`,
-      max: 5,
-      leaseMs: 60_000,
-    };
+    const slot = slotAsk(`${prefix}slots-by`, "t");
     await store.transition(m.id, ["accepted"], "processing", { claimMs: -1, by: "w1" });
     expect(await store.claimWithSlot(m.id, 60_000, slot)).to.deep.equal({
       result: "ok",
