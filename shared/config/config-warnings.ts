@@ -1,7 +1,7 @@
 // What a configuration allows but most likely does not mean: `sluice check` prints these and
 // every role logs them at start, and neither refuses the file for them.
 
-import { deniedRange } from "../delivery/address-check";
+import { isLoopbackHost } from "../runtime/loopback-host";
 import { XROAD_TRANSLATORS, type SluiceConfig } from "./config";
 
 /**
@@ -32,16 +32,11 @@ function unreachableLocationWarnings(config: SluiceConfig): string[] {
  */
 function plainAdminPortWarnings(config: SluiceConfig): string[] {
   const { host } = config.admin;
-  if (isLoopback(host)) return [];
+  if (isLoopbackHost(host)) return [];
   const where = process.env.ADMIN_HOST ? "environment ADMIN_HOST" : "config.admin.host";
   return [
     `${where}: "${host}" is not a loopback address, and the admin port speaks plain HTTP: the admin token and the status page's session cookie cross the network unencrypted; keep it on 127.0.0.1 and reach it through ssh or kubectl port-forward, or put a TLS-terminating proxy in front of it, and let a network policy admit only probes and Prometheus otherwise (docs/operator.md)`,
   ];
-}
-
-function isLoopback(host: string): boolean {
-  const bare = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
-  return bare.toLowerCase() === "localhost" || deniedRange(bare) === "loopback";
 }
 
 export function configWarnings(config: SluiceConfig): string[] {

@@ -9,6 +9,7 @@ import type { Logger } from "pino";
 import { asSluiceError } from "../protocol/errors";
 import { METRICS_CONTENT_TYPE, metricsText } from "./metrics";
 import { clientOf } from "../protocol/ip-address";
+import { isLoopbackHost } from "../runtime/loopback-host";
 import { AdminSessions } from "./admin-sessions";
 import { RefusalLog } from "./refusal-log";
 import { SignInThrottle } from "./sign-in-throttle";
@@ -421,9 +422,7 @@ export class AdminServer {
   }
 
   async listen(port: number, host: string): Promise<number> {
-    this.loopbackOnly = isLoopbackHost(
-      host.includes(":") && !host.startsWith("[") ? `[${host}]` : host,
-    );
+    this.loopbackOnly = isLoopbackHost(host);
     await new Promise<void>((resolve, reject) => {
       this.server.once("error", reject);
       this.server.listen(port, host, () => resolve());
@@ -445,14 +444,6 @@ export class AdminServer {
     this.server.closeAllConnections();
     await closed;
   }
-}
-
-/** Whether a Host header (or a bind address) names this machine's loopback: 127.x, ::1, localhost. */
-function isLoopbackHost(host: string | undefined): boolean {
-  if (!host) return false;
-  const name = host.startsWith("[") ? host.slice(1, host.indexOf("]")) : host.split(":")[0];
-  const lower = name.toLowerCase();
-  return lower === "localhost" || lower === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(lower);
 }
 
 /** A bearer credential; the scheme is case-insensitive (RFC 9110 §11.1): "bearer x" is one. */

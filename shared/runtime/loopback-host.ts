@@ -1,0 +1,33 @@
+// Whether a host names this machine's loopback interface: the admin port asks it of the
+// address it binds and of every request's Host header, and `sluice check` of admin.host.
+
+import { isIPv4, isIPv6 } from "node:net";
+import { ipv6Bytes } from "../protocol/ip-address";
+
+/**
+ * True for `localhost`, 127.0.0.0/8, `::1` and their IPv4-mapped form `::ffff:127.x.y.z`,
+ * written bare, in brackets, or with a port (`127.0.0.1:9464`, `[::1]:9464`, `localhost:9464`).
+ * The wildcard addresses (`0.0.0.0`, `::`) are not loopback: they listen on every interface.
+ */
+export function isLoopbackHost(host: string | undefined): boolean {
+  if (!host) return false;
+  const name = hostName(host).split("%")[0].toLowerCase();
+  if (name === "localhost") return true;
+  if (isIPv4(name)) return name.startsWith("127.");
+  if (!isIPv6(name)) return false;
+  const bytes = ipv6Bytes(name);
+  if (bytes === null) return false;
+  const zeros = (to: number) => bytes.slice(0, to).every((b) => b === 0);
+  if (zeros(15) && bytes[15] === 1) return true;
+  return zeros(10) && bytes[10] === 0xff && bytes[11] === 0xff && bytes[12] === 127;
+}
+
+/** The host without brackets or port; a bare IPv6 address (two colons or more) as it is. */
+function hostName(host: string): string {
+  if (host.startsWith("[")) {
+    const end = host.indexOf("]");
+    return end < 0 ? "" : host.slice(1, end);
+  }
+  if (host.indexOf(":") !== host.lastIndexOf(":")) return host;
+  return host.split(":")[0];
+}
