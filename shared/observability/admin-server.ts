@@ -40,7 +40,7 @@ export type AdminHandler = (
 /** Connections the admin port keeps open at once (scrapes, probes, operators). */
 const MAX_CONNECTIONS = 256;
 /** Connections one client (address, or IPv6 /64) may hold: below the total, so others get in. */
-const MAX_CONNECTIONS_PER_ADDRESS = 32;
+const MAX_CONNECTIONS_PER_CLIENT = 32;
 /** Largest operator request body (filters, a replay selection). */
 const MAX_BODY_BYTES = 64 * 1024;
 /** Sent by the status page on every change it asks for: a cross-site form cannot send it. */
@@ -78,7 +78,7 @@ export class AdminServer {
    * @param silentMs how long a connection may send nothing before its first request.
    * @param maxConnections connections open at once; one more is closed as it arrives, unless
    *   another client holds more than its share (see `makeRoomFor`).
-   * @param maxPerAddress connections one client (an IPv4 address or an IPv6 /64) may hold; one
+   * @param maxPerClient connections one client (an IPv4 address or an IPv6 /64) may hold; one
    *   more is closed as it arrives.
    * @param refusals which refusals of requests without a token are logged.
    */
@@ -89,7 +89,7 @@ export class AdminServer {
     maxConnections = MAX_CONNECTIONS,
     sessions = new AdminSessions(),
     private readonly throttle = new SignInThrottle(),
-    maxPerAddress = MAX_CONNECTIONS_PER_ADDRESS,
+    maxPerClient = MAX_CONNECTIONS_PER_CLIENT,
     private readonly refusals = new RefusalLog(),
   ) {
     // Digests compare in constant time whatever the lengths; the token itself is never logged.
@@ -137,7 +137,7 @@ export class AdminServer {
       const client = clientOf(socket.remoteAddress ?? "");
       const held = this.perClient.get(client) ?? new Set<Socket>();
       if (
-        held.size >= maxPerAddress ||
+        held.size >= maxPerClient ||
         (this.openConnections >= maxConnections && !this.makeRoomFor(held.size))
       ) {
         socket.destroy();
