@@ -427,6 +427,14 @@ describe("sign-in throttling", () => {
     return new AdminServer(log, TOKEN, 10_000, 256, sessions, throttle, 32, new RefusalLog(clock));
   };
 
+  /** A `clockedAdmin` listening on a port of its own, whose log lines are kept in `lines`. */
+  const loggedAdmin = async () => {
+    const lines: Array<{ msg: string; remote?: string }> = [];
+    const log = pino({ level: "info" }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    const logged = clockedAdmin(log);
+    return { lines, logged, loggedPort: await logged.listen(0, "127.0.0.1") };
+  };
+
   before(async () => {
     admin = clockedAdmin();
     port = await admin.listen(0, "127.0.0.1");
@@ -512,10 +520,7 @@ describe("sign-in throttling", () => {
   });
 
   it("logs one refusal per waiting client and minute, not one per request", async () => {
-    const lines: Array<{ msg: string }> = [];
-    const log = pino({ level: "info" }, { write: (line: string) => lines.push(JSON.parse(line)) });
-    const logged = clockedAdmin(log);
-    const loggedPort = await logged.listen(0, "127.0.0.1");
+    const { lines, logged, loggedPort } = await loggedAdmin();
     const attempt = (token: string) =>
       fetch(`http://127.0.0.1:${loggedPort}/dead-letters`, {
         headers: { authorization: `Bearer ${token}` },
@@ -537,10 +542,7 @@ describe("sign-in throttling", () => {
   });
 
   it("logs a request without a token once a minute per client, and every wrong token", async () => {
-    const lines: Array<{ msg: string; remote?: string }> = [];
-    const log = pino({ level: "info" }, { write: (line: string) => lines.push(JSON.parse(line)) });
-    const logged = clockedAdmin(log);
-    const loggedPort = await logged.listen(0, "127.0.0.1");
+    const { lines, logged, loggedPort } = await loggedAdmin();
     const status = (from: string, headers: Record<string, string> = {}) =>
       new Promise<number>((resolve, reject) => {
         http
@@ -597,10 +599,7 @@ describe("sign-in throttling", () => {
   });
 
   it("logs sign-ins refused as cross-site once a minute per client", async () => {
-    const lines: Array<{ msg: string; remote?: string }> = [];
-    const log = pino({ level: "info" }, { write: (line: string) => lines.push(JSON.parse(line)) });
-    const logged = clockedAdmin(log);
-    const loggedPort = await logged.listen(0, "127.0.0.1");
+    const { lines, logged, loggedPort } = await loggedAdmin();
     // Neither counted nor throttled: a page open in the operator's browser (or anyone setting
     // the header) may post as fast as it likes.
     const crossSiteSignIn = () =>
