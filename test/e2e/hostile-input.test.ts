@@ -8,9 +8,39 @@
 import { expect } from "chai";
 import { readFileSync } from "node:fs";
 import http from "node:http";
+import { spawn } from "node:child_process";
 import net from "node:net";
 import { Harness, type SluiceProcess } from "../support/harness";
 import { fixture, TEST_QUERY_SCHEMA } from "../fixtures/xroad-soap/outcomes";
+
+/**
+ * A caller that sends one request with a 4 KB receive buffer, reads nothing for 10 s, then
+ * reads until the connection closes (or 20 s pass); prints what it got as JSON.
+ */
+const SLOW_READER = `
+import json, socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect(("127.0.0.1", int(sys.argv[1])))
+s.sendall(sys.argv[2].encode())
+time.sleep(10)
+s.settimeout(20)
+head, received, closed = b"", 0, False
+try:
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            closed = True
+            break
+        if received == 0:
+            head = chunk[:12]
+        received += len(chunk)
+except ConnectionResetError:
+    closed = True
+except socket.timeout:
+    pass
+print(json.dumps({"head": head.decode("latin1"), "received": received, "closed": closed}))
+`;
 
 const XML = "text/xml; charset=utf-8";
 const CLIENT = "EE/BUSINESS/consumer";
@@ -651,42 +681,43 @@ describe("Hostile input (issue 14 audit): each case refused alone, memory bounde
     // in stayed in the adapter's memory, its connection open, for as long as the caller liked
     // (Node bounds how long a request takes to arrive, not how long its answer takes to leave).
     const body = JSON.stringify({ any: "thing" });
-    const socket = net.connect({ port: strict.port, host: "127.0.0.1" });
-    socket.on("error", () => undefined);
-    socket.pause(); // reads nothing, for now
-    socket.write(
-      [
-        "POST /rest/bulky HTTP/1.1",
-        "Host: 127.0.0.1",
-        "Content-Type: application/json",
-        `Content-Length: ${Buffer.byteLength(body)}`,
-        `X-Road-Client: ${CLIENT}`,
-        `X-Road-Id: ${freshId()}`,
-        "",
-        "",
-      ].join("\r\n"),
+    const request = [
+      "POST /rest/bulky HTTP/1.1",
+      "Host: 127.0.0.1",
+      "Content-Type: application/json",
+      `Content-Length: ${Buffer.byteLength(body)}`,
+      `X-Road-Client: ${CLIENT}`,
+      `X-Road-Id: ${freshId()}`,
+      "",
+      body,
+    ].join("\r\n");
+    // The caller is a process of its own with a small receive buffer, so how much of the
+    // answer the kernel takes in without being read does not depend on this machine's loopback
+    // buffer settings (with tcp_rmem's autotuning, a paused Node socket's could take all 8 MB,
+    // and the adapter's writes would never stall). It reads nothing for 10 s, well past the
+    // bound (requestTimeout 2 s once the answer is ready), then reads until the connection
+    // closes or 20 s pass.
+    const reader = await new Promise<{ head: string; received: number; closed: boolean }>(
+      (resolve, reject) => {
+        const child = spawn("python3", ["-c", SLOW_READER, String(strict.port), request]);
+        let out = "";
+        child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
+        child.stderr.on("data", (chunk: Buffer) => process.stderr.write(chunk));
+        child.on("error", reject);
+        child.on("close", () => {
+          try {
+            resolve(JSON.parse(out) as { head: string; received: number; closed: boolean });
+          } catch {
+            reject(new Error(`the reader printed no result: ${out}`));
+          }
+        });
+      },
     );
-    socket.write(body);
-    try {
-      // Well past the bound (requestTimeout 2 s once the answer is ready), then read it all.
-      await new Promise((resolve) => setTimeout(resolve, 10_000));
-      let received = 0;
-      let head = "";
-      socket.on("data", (chunk: Buffer) => {
-        if (received === 0) head = chunk.subarray(0, 12).toString("latin1");
-        received += chunk.length;
-      });
-      const ended = new Promise((resolve) => socket.once("close", resolve));
-      socket.resume();
-      const gaveUp = new Promise<"open">((resolve) => setTimeout(() => resolve("open"), 20_000));
-      expect(await Promise.race([ended.then(() => "closed"), gaveUp])).to.equal("closed");
-      // Cut off: the backend's answer began, but less than all of it (8 MB) ever came.
-      expect(head).to.equal("HTTP/1.1 200");
-      expect(received).to.be.below(8_000_000);
-      await stillServes(strict);
-    } finally {
-      socket.destroy();
-    }
+    expect(reader.closed, "the adapter closed the connection").to.equal(true);
+    // Cut off: the backend's answer began, but less than all of it (8 MB) ever came.
+    expect(reader.head).to.equal("HTTP/1.1 200");
+    expect(reader.received).to.be.below(8_000_000);
+    await stillServes(strict);
   });
 
   it("connections beyond adapter.maxConnections are closed at once; the adapter serves again", async () => {
