@@ -31,6 +31,7 @@ import type { TopologyNames } from "../shared/protocol/names";
 import {
   isTerminal,
   metaOfRequest,
+  type AnswerFinish,
   type RecordedAnswer,
   type RequestView,
   type State,
@@ -890,7 +891,15 @@ export class RequestProcessor {
     const slot = permit?.slot;
     const claim = { token: hold.token, called };
     // A sync caller waits: the outcome is stored and the caller woken in the same round trip.
-    const finish = Boolean(request.owner);
+    // With no callback target and (as the script finds) no hub listener, nobody else is to
+    // hear of it, and its responses go nowhere. Without a way to ask for hub listeners (tests),
+    // they are always published.
+    const finish: AnswerFinish | null = request.owner
+      ? {
+          client: !request.callback && this.deps.listened ? request.client : null,
+          unreached: (instances, wake) => this.wakeThroughBroker(instances, wake, log),
+        }
+      : null;
     const recorded = await this.untilRecorded(log, async () => {
       const result = await store.recordAnswer(request.id, answer, slot, claim, finish);
       if (slot) permit?.freed?.();
@@ -901,6 +910,13 @@ export class RequestProcessor {
       return store.recordAnswer(request.id, answer, undefined, claim, finish);
     });
     if (recorded === "terminal") return false;
+    if (recorded === "answered") {
+      metrics.endToEnd.observe(
+        { service: request.service },
+        (Date.now() - request.createdAt) / 1000,
+      );
+      return true;
+    }
     if (recorded === "lost") {
       // This worker's claim lapsed and another took the message over: that one's call decides
       // the outcome. Publishing this answer would make a second one.
@@ -920,6 +936,22 @@ export class RequestProcessor {
       this.publishAnswer(message.content, request.id, answer, false),
     );
     return true;
+  }
+
+  /**
+   * Wakes adapter instances whose Redis subscription did not hear an outcome's wake through
+   * their reply queue (as the response worker does); transient, since the record has it all.
+   */
+  private wakeThroughBroker(instances: string[], wake: Buffer, log: MessageLog): void {
+    const { broker, publisher, names } = this.deps;
+    for (const instance of instances) {
+      broker
+        .publish(publisher, names.repliesExchange, instance, wake, {
+          persistent: false,
+          expiration: 300_000,
+        })
+        .catch((error: Error) => log.warn({ err: error.message }, "wake failed"));
+    }
   }
 
   /** Repeats `record` through broker or Redis outages until it succeeds or the worker stops. */

@@ -366,6 +366,11 @@ return {result, cur, fields, redis.call("HVALS", KEYS[2]), unreached, earlier}`;
 // drops it then): a redelivered copy of the request still publishes it (see the worker's look).
 // The instances no subscriber heard are kept (unwoken): the response worker wakes only those,
 // through the broker when pub/sub still does not reach them.
+// Alone (KEYS[4], the client's hub listener set, given when the message has no callback
+// target, and empty): nobody but the sync callers hears of the outcome, so the response worker
+// has nothing to do for it and its responses are not published ("answered"): no answer is
+// kept, a redelivered copy finds the message processed, and the instances no subscriber heard
+// are returned, for the worker to wake through the broker.
 // ARGV 7: retention ms (or "" not to finish), 8: final seq, 9: outcome, 10: error json or "",
 // 11: wake message (or "" for no wake), 12: wake channel root, then seq and stored response
 // json of each response.
@@ -381,8 +386,14 @@ if ARGV[5] ~= "" and holder and holder ~= ARGV[5] then
   return {"lost", cur}
 end
 if redis.call("HEXISTS", KEYS[1], "answer") == 1 then return {"recorded", cur} end
-redis.call("HSET", KEYS[1], "answer", ARGV[1], "processedAt", ARGV[2])
-if ARGV[7] and ARGV[7] ~= "" then
+local finish = ARGV[7] and ARGV[7] ~= ""
+local alone = finish and KEYS[4] ~= "" and redis.call("EXISTS", KEYS[4]) == 0
+if alone then
+  redis.call("HSET", KEYS[1], "processedAt", ARGV[2])
+else
+  redis.call("HSET", KEYS[1], "answer", ARGV[1], "processedAt", ARGV[2])
+end
+if finish then
   for i = 13, #ARGV, 2 do redis.call("HSET", KEYS[3], ARGV[i], ARGV[i + 1]) end
   redis.call("HSET", KEYS[1], "state", ARGV[9], "finalSeq", ARGV[8], "updatedAt", ARGV[2],
     "history", history_with(KEYS[1], ARGV[9], ARGV[2]))
@@ -397,6 +408,7 @@ if ARGV[7] and ARGV[7] ~= "" then
         unwoken[#unwoken + 1] = instance
       end
     end
+    if alone then return {"answered", cur, unwoken} end
     if #unwoken > 0 then redis.call("HSET", KEYS[1], "unwoken", table.concat(unwoken, ",")) end
   end
   return {"finished", cur}
@@ -524,6 +536,7 @@ interface ScriptedRedis extends Redis {
     tx: string,
     slots: string,
     responses: string,
+    hubClient: string,
     answer: string,
     now: string,
     token: string,
@@ -531,7 +544,7 @@ interface ScriptedRedis extends Redis {
     claimToken: string,
     called: string,
     ...finish: string[]
-  ): Promise<[string, string]>;
+  ): Promise<[string, string, string[]?]>;
   sluiceClaimWithSlot(
     tx: string,
     slots: string,
@@ -554,8 +567,28 @@ interface ScriptedRedis extends Redis {
  */
 export type TransitionResult = "ok" | "missing" | "conflict" | "claimed" | "lost" | "stale";
 /** "lost": the claim the answer was recorded under is another worker's now; nothing was kept. */
-/** "finished": recorded, and the outcome stored with it (`recordAnswer`'s `finish`). */
-export type RecordAnswerResult = "ok" | "finished" | "missing" | "terminal" | "recorded" | "lost";
+/**
+ * "finished": recorded, and the outcome stored with it (`recordAnswer`'s `finish`); "answered":
+ * the outcome stored and told to the sync callers, and nothing else is to hear of it (no
+ * callback target, no hub listener): its responses are not to be published.
+ */
+export type RecordAnswerResult =
+  "ok" | "finished" | "answered" | "missing" | "terminal" | "recorded" | "lost";
+
+/** How `recordAnswer` stores the outcome of a sync caller's answer with it. */
+export interface AnswerFinish {
+  /**
+   * The message's client when it has no callback target: the outcome is then "answered" in
+   * place when the client has no hub listener either. Null: the responses are published.
+   */
+  client: string | null;
+  /**
+   * Called with the adapter instances an "answered" outcome's wake reached no subscriber of
+   * (an adapter of an earlier release, or one whose subscription is down) and the wake: the
+   * caller sends it to their reply queues.
+   */
+  unreached(instances: string[], wake: Buffer): void;
+}
 /**
  * What renewing a claim found: extended ("held"), no longer the caller's ("lost": taken over
  * after it lapsed, or the message moved on), or no record at all ("missing").
@@ -699,7 +732,7 @@ export class TransactionStore {
       redis.defineCommand("sluiceTransition", { numberOfKeys: 1, lua: TRANSITION });
       redis.defineCommand("sluiceAddResponse", { numberOfKeys: 2, lua: ADD_RESPONSE });
       redis.defineCommand("sluiceSetDelivery", { numberOfKeys: 1, lua: SET_DELIVERY });
-      redis.defineCommand("sluiceRecordAnswer", { numberOfKeys: 3, lua: RECORD_ANSWER });
+      redis.defineCommand("sluiceRecordAnswer", { numberOfKeys: 4, lua: RECORD_ANSWER });
       redis.defineCommand("sluiceClaimWithSlot", { numberOfKeys: 2, lua: CLAIM_WITH_SLOT });
       redis.defineCommand("sluiceRebuild", { numberOfKeys: 2, lua: REBUILD });
       redis.defineCommand("sluiceDiscard", { numberOfKeys: 2, lua: DISCARD });
@@ -1044,33 +1077,44 @@ export class TransactionStore {
     /** The claim the answer was made under: recorded only while it is still this one. */
     claim: { token: string; called: boolean } | null = null,
     /**
-     * Store the outcome too and wake the message's sync callers ("finished"), when the answer
-     * allows it (see `finishable`): a caller waiting for it is answered at once.
+     * Store the outcome too and wake the message's sync callers ("finished", "answered"), when
+     * the answer allows it (see `finishable`): a caller waiting for it is answered at once.
      */
-    finish = false,
+    finish: AnswerFinish | null = null,
   ): Promise<RecordAnswerResult> {
     const now = Date.now();
     const final = finish && finishable(answer) ? answer.responses.at(-1)! : null;
-    const [result] = await this.redis.sluiceRecordAnswer(
+    const wake = final ? this.finalWake(id, answer.responses, final) : null;
+    const [result, , unreached] = await this.redis.sluiceRecordAnswer(
       this.key(id),
       slot?.key ?? "",
       this.responsesKey(id),
+      final && finish?.client != null ? this.keys.hubClient(finish.client) : "",
       JSON.stringify(answer),
       String(now),
       slot?.token ?? "",
       slot?.channel ?? "",
       claim?.token ?? "",
       claim?.called ? "1" : "",
-      ...(final ? this.finishArgs(id, answer.responses, final) : []),
+      ...(final && wake ? this.finishArgs(wake.stored, final, wake.encoded) : []),
     );
+    if (result === "answered" && unreached && unreached.length > 0 && wake) {
+      finish?.unreached(unreached, wake.encoded);
+    }
     return result as RecordAnswerResult;
   }
 
-  /** RECORD_ANSWER's arguments that store the outcome of `responses` and wake its callers. */
-  private finishArgs(id: string, responses: ResponseMessage[], final: ResponseMessage): string[] {
-    const error = final.error ?? null;
+  /** The wake of an answer's final response, and its responses as stored. */
+  private finalWake(id: string, responses: ResponseMessage[], final: ResponseMessage) {
     const stored = responses.map(storedResponseOf);
-    const wake = wakeCodec.encode({ id, state: final.outcome, response: stored.at(-1)!, error });
+    const error = final.error ?? null;
+    const message = { id, state: final.outcome, response: stored.at(-1)!, error };
+    return { stored, encoded: wakeCodec.encode(message) };
+  }
+
+  /** RECORD_ANSWER's arguments that store the outcome of `responses` and wake its callers. */
+  private finishArgs(stored: StoredResponse[], final: ResponseMessage, wake: Buffer): string[] {
+    const error = final.error ?? null;
     return [
       String(this.retentionMs),
       String(final.seq),
@@ -1078,7 +1122,7 @@ export class TransactionStore {
       error ? JSON.stringify(error) : "",
       wake.toString(),
       this.keys.wake(""),
-      ...responses.flatMap((response, i) => [String(response.seq), JSON.stringify(stored[i])]),
+      ...stored.flatMap((response) => [String(response.seq), JSON.stringify(response)]),
     ];
   }
 

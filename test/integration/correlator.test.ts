@@ -92,7 +92,10 @@ describe("correlator (real broker and Redis)", function () {
     });
     const responses = [part(1), part(2), part(3)];
     expect(
-      await store.recordAnswer(m.id, { responses, deadLetter: null }, undefined, null, true),
+      await store.recordAnswer(m.id, { responses, deadLetter: null }, undefined, null, {
+        client: null,
+        unreached: () => undefined,
+      }),
     ).to.equal("finished");
     const told: Array<{ seq: number; state: string; seqs: number[] }> = [];
     const sync = correlatorFor(scope, amqp, {

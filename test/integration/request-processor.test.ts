@@ -460,6 +460,27 @@ describe("request processor: the last look before the call (real broker and Redi
     expect(responses[0]).to.include({ outcome: "completed", final: true });
   });
 
+  it("a sync caller's answer that nobody else hears of is not published; a redelivered copy neither calls nor publishes", async () => {
+    const clock = new FixedClock(T0);
+    const translator = new RecordingTranslator(clock);
+    const { id, delivery } = await accepted(T0, null, "adapter-a");
+    const alone = { listened: async () => false };
+    const gone = new AbortController();
+    translator.answer = async () => {
+      gone.abort();
+      return [{ status: 200, contentType: "text/plain", body: "answered once" }];
+    };
+    await processor(clock, translator, movingGuard(clock), alone).process(delivery, gone.signal);
+    const tx = await store.get(id);
+    expect(tx?.state).to.equal("completed");
+    expect(tx?.responses.map((r) => r.body)).to.deep.equal(["answered once"]);
+
+    await redis.hset(store.key(id), "claimUntil", "0");
+    await processor(clock, translator, movingGuard(clock), alone).process(delivery);
+    expect(translator.calls).to.have.length(1);
+    expect(await responsesOf(id)).to.deep.equal([]);
+  });
+
   it("a rate token that cannot be had in time is a retry, not a call", async () => {
     const clock = new FixedClock(T0);
     const translator = new RecordingTranslator(clock);

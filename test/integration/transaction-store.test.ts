@@ -213,6 +213,59 @@ describe("transaction store (Redis)", () => {
     expect(await store.watch(m.id, "adapter-d")).to.equal("completed");
   });
 
+  /** Finishing whose responses are always published (a callback target, say). */
+  const published = { client: null, unreached: () => undefined };
+
+  it("an answer that nobody but its sync callers hears of is answered in place: outcome stored, callers woken, nothing kept to publish", async () => {
+    const client = `EE/GOV/${randomUUID().slice(0, 8)}/app`;
+    const m = meta({ replyMode: "sync", owner: "adapter-a", client });
+    await store.create(m);
+    await store.watch(m.id, "adapter-c");
+    await store.transition(m.id, ["accepted"], "processing");
+    const subscriber = redis.duplicate();
+    const heard: Buffer[] = [];
+    subscriber.on("messageBuffer", (_channel: Buffer, message: Buffer) => heard.push(message));
+    // adapter-c has no subscription: it is named, with the wake, for its reply queue.
+    await subscriber.subscribe(redisKeys(prefix).wake("adapter-a"));
+    const unreached: Array<{ instances: string[]; wake: string }> = [];
+    const alone = {
+      client,
+      unreached: (instances: string[], wake: Buffer) =>
+        unreached.push({ instances, wake: wake.toString() }),
+    };
+    const answer = { responses: [response(m.id, 1, true)], deadLetter: null };
+    try {
+      expect(await store.recordAnswer(m.id, answer, undefined, null, alone)).to.equal("answered");
+      while (heard.length < 1) await new Promise((resolve) => setTimeout(resolve, 10));
+      const tx = await store.get(m.id);
+      expect(tx?.state).to.equal("completed");
+      expect(tx?.responses.map((r) => r.seq)).to.deep.equal([1]);
+      const decoded = wakeCodec.decode(heard[0]);
+      expect(decoded.ok && decoded.message).to.deep.equal({
+        id: m.id,
+        state: "completed",
+        response: tx?.responses[0],
+        error: null,
+      });
+      expect(unreached).to.deep.equal([{ instances: ["adapter-c"], wake: heard[0].toString() }]);
+    } finally {
+      subscriber.disconnect();
+    }
+    // Nothing is kept to publish: a redelivered copy finds the message processed.
+    const seen = await store.peek(m.id);
+    expect(seen !== "refused" && seen?.answer).to.equal(null);
+    expect(seen !== "refused" && seen?.processedAt).to.be.a("number");
+    expect(await store.recordAnswer(m.id, answer, undefined, null, alone)).to.equal("terminal");
+
+    // A client with a hub listener hears of its outcomes: those are published.
+    const listened = meta({ replyMode: "sync", owner: "adapter-a", client });
+    await store.create(listened);
+    await store.transition(listened.id, ["accepted"], "processing");
+    await redis.sadd(redisKeys(prefix).hubClient(client), "listener-1");
+    const its = { responses: [response(listened.id, 1, true)], deadLetter: null };
+    expect(await store.recordAnswer(listened.id, its, undefined, null, alone)).to.equal("finished");
+  });
+
   it("an answer recorded with finish stores the outcome and wakes the sync callers at once; the answer stays until the response worker stores the final", async () => {
     const m = meta({ replyMode: "sync", owner: "adapter-a" });
     await store.create(m);
@@ -224,7 +277,9 @@ describe("transaction store (Redis)", () => {
     const last = response(m.id, 2, true);
     const answer = { responses: [response(m.id, 1, false), last], deadLetter: null };
     try {
-      expect(await store.recordAnswer(m.id, answer, undefined, null, true)).to.equal("finished");
+      expect(await store.recordAnswer(m.id, answer, undefined, null, published)).to.equal(
+        "finished",
+      );
       const tx = await store.get(m.id);
       expect(tx?.state).to.equal("completed");
       expect(tx?.history.map((h) => h.state)).to.deep.equal([
@@ -283,7 +338,7 @@ describe("transaction store (Redis)", () => {
     await store.create(m);
     await store.transition(m.id, ["accepted"], "processing");
     const answer = { responses: [response(m.id, 1, true, "failed")], deadLetter: "x" };
-    expect(await store.recordAnswer(m.id, answer, undefined, null, true)).to.equal("ok");
+    expect(await store.recordAnswer(m.id, answer, undefined, null, published)).to.equal("ok");
     expect((await store.get(m.id))?.state).to.equal("processing");
   });
 
