@@ -72,10 +72,11 @@ export function statusLocation(
   return reachablePath(arrival, serviceCode, statusService, id, `/messages/${id}`, configured);
 }
 
-/** The arrival headers of a request, read through Koa's `ctx.get`. */
+/** The arrival headers of a request, through `get`: Koa's `ctx.get`, or a read of Node's header table. */
 export function arrivalOf(get: (name: string) => string): ArrivalHeaders {
+  // Lower-case names: `get` may read Node's header table as it is (lower-case keys).
   return {
-    service: get("X-Road-Service") || undefined,
-    requestId: get("X-Road-Request-Id") || undefined,
+    service: get("x-road-service") || undefined,
+    requestId: get("x-road-request-id") || undefined,
   };
 }
