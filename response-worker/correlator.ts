@@ -7,6 +7,7 @@ import type { ChannelWrapper } from "amqp-connection-manager";
 import type { ConsumeMessage } from "amqplib";
 import type { Logger } from "pino";
 import type { Broker } from "../shared/broker/amqp";
+import { wakeThroughReplyQueue } from "../shared/broker/reply-wake";
 import type { ResponseMessage, StateNotice } from "../shared/protocol/envelope";
 import { responseCodec, stateNoticeCodec, wakeCodec, wakeHead } from "../shared/protocol/codec";
 import {
@@ -231,17 +232,9 @@ export class Correlator {
    * subscription did not hear the wake; transient, since the record has it all.
    */
   private async wake(owner: string, wake: WakeMessage): Promise<void> {
-    await this.deps.broker
-      .publish(
-        this.deps.publisher,
-        this.deps.names.repliesExchange,
-        owner,
-        wakeCodec.encode(wake),
-        { persistent: false, expiration: 300_000 },
-      )
-      .catch((error: Error) =>
-        this.deps.log.warn({ err: error.message, id: wake.id }, "wake failed"),
-      );
+    await wakeThroughReplyQueue(this.deps, owner, wakeCodec.encode(wake)).catch((error: Error) =>
+      this.deps.log.warn({ err: error.message, id: wake.id }, "wake failed"),
+    );
   }
 
   private async deadLetter(

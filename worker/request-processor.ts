@@ -65,6 +65,7 @@ import { decideCall, type CallDecision } from "./call-decision";
 import { GateShutError, type BackendGuard, type CallPermit } from "./backend-guard";
 import type { SlotTry } from "./inflight-leases";
 import { MessageLog } from "./message-log";
+import { wakeThroughReplyQueue } from "../shared/broker/reply-wake";
 import { MessageWaits } from "./message-waits";
 import { Deadline } from "./translators/call-deadline";
 import type { Translator } from "./translators/translator";
@@ -943,14 +944,10 @@ export class RequestProcessor {
    * their reply queue (as the response worker does); transient, since the record has it all.
    */
   private wakeThroughBroker(instances: string[], wake: Buffer, log: MessageLog): void {
-    const { broker, publisher, names } = this.deps;
     for (const instance of instances) {
-      broker
-        .publish(publisher, names.repliesExchange, instance, wake, {
-          persistent: false,
-          expiration: 300_000,
-        })
-        .catch((error: Error) => log.warn({ err: error.message }, "wake failed"));
+      wakeThroughReplyQueue(this.deps, instance, wake).catch((error: Error) =>
+        log.warn({ err: error.message }, "wake failed"),
+      );
     }
   }
 
