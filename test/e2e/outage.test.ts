@@ -216,9 +216,23 @@ describe("request queue deleted under running processes (topology no longer decl
     } finally {
       await connection.close();
     }
+    // The monitor's passive declare ("missing queue") or a consumer's failed setup after the
+    // broker cancelled it ("declaring the topology failed on ... no queue '<name>'"), whichever
+    // the process saw first: either names the queue.
+    const namesQueue = (reason: string): boolean =>
+      reason === `topology: missing queue ${queue}` ||
+      (reason.startsWith("topology: declaring the topology failed on ") &&
+        reason.includes(`'${queue}'`));
     for (const proc of [adapter, worker]) {
       const notReady = await untilReadiness(proc.adminUrl, 503);
-      expect(notReady.reasons).to.include(`topology: missing queue ${queue}`);
+      await eventually(
+        async () => {
+          const { status, reasons } = await readyz(proc.adminUrl);
+          return status === 503 && reasons.some(namesQueue) ? true : undefined;
+        },
+        5_000,
+        `${proc.role}'s /readyz naming ${queue} (first said ${JSON.stringify(notReady.reasons)})`,
+      );
     }
     expect503(await call(`${adapter.url}/rest/order`, { body: "{}" }), "Unavailable");
   });
