@@ -312,8 +312,7 @@ export class RequestProcessor {
       // The delivery's channel closed while it waited for a slot: the broker has it again.
       if (gone.aborted) return "requeue";
       if (waits.expiryFired && this.expired(request)) {
-        await this.expireUnclaimed(message, request, await listening, log);
-        return "ack";
+        return await this.expireUnclaimed(inHand, await listening);
       }
       if (error instanceof GateShutError) return this.gateShut(log, error);
       throw error;
@@ -376,27 +375,36 @@ export class RequestProcessor {
     // check that counts is the one right before the call. Only a message nobody claimed yet
     // expires here: one whose worker died mid-call may have reached the backend.
     if (this.expired(request) && current.state === "accepted") {
-      await this.expireUnclaimed(message, request, listened, log);
-      return "ack";
+      return this.expireUnclaimed(inHand, listened);
     }
-    return this.claimAndCall(inHand, listened);
+    return this.claimAndCall(inHand, listened, current.state === "accepted");
   }
 
-  private async claimAndCall(inHand: MessageInHand, listened: boolean): Promise<Look> {
+  /**
+   * Waits for the gate and a slot, then claims the message (taking over a lapsed claim) and
+   * calls. `expiring`: the message was never claimed, so its expiry ends the wait; a message
+   * another worker claimed may have reached the backend and is called once that claim lapses,
+   * expired or not (its wait ended by the expiry, it would be ended `expired`: never sent).
+   */
+  private async claimAndCall(
+    inHand: MessageInHand,
+    listened: boolean,
+    expiring: boolean,
+  ): Promise<Look> {
     const { message, request, attempt, log, gone, waits } = inHand;
     const { store } = this.deps;
     let permit: CallPermit;
     try {
       // The gate (windows, pause) and an in-flight slot; the rate token comes right before the call.
+      const ends = expiring ? waits.signal() : AbortSignal.any([this.deps.shutdown, gone]);
       permit = await this.step(request.id, "sluice.limit_wait", () =>
-        this.deps.guard(request, waits.signal()),
+        this.deps.guard(request, ends),
       );
     } catch (error) {
       // The delivery's channel closed while it waited for a slot: the broker has it again.
       if (gone.aborted) return "requeue";
       if (waits.expiryFired && this.expired(request)) {
-        await this.expireUnclaimed(message, request, listened, log);
-        return "ack";
+        return this.expireUnclaimed(inHand, listened);
       }
       if (error instanceof GateShutError) return this.gateShut(log, error);
       throw error;
@@ -405,7 +413,8 @@ export class RequestProcessor {
     const claimMs = this.deps.backend.timeoutMs + CLAIM_SLACK_MS;
     const hold = new ClaimHold(store, request.id, randomUUID(), claimMs, performance.now());
     try {
-      claim = await store.transition(request.id, ["accepted"], "processing", {
+      // A claim that lapsed (its worker died) is taken over: that worker's copy is this one.
+      claim = await store.transition(request.id, ["accepted", "processing"], "processing", {
         claimMs,
         token: hold.token,
         attempt,
@@ -421,6 +430,13 @@ export class RequestProcessor {
     if (claim.result === "stale") {
       await permit.release();
       return this.dropStale(attempt, log);
+    }
+    if (claim.result === "processed") {
+      // The lapsed claim's worker recorded the backend's answer after this copy's look (and
+      // died before its ack, or its answer still waits for the response worker): that answer
+      // is published, as for any copy that finds it, and the backend is not called again.
+      await permit.release();
+      return this.decide(inHand, await store.peek(request.id), listened);
     }
     if (claim.result !== "ok") {
       await permit.release();
@@ -493,22 +509,34 @@ export class RequestProcessor {
     return "ack";
   }
 
-  /** Ends `expired` a message nobody claimed yet. */
-  private async expireUnclaimed(
-    message: ConsumeMessage,
-    request: RequestMessage,
-    listened: boolean,
-    log: MessageLog,
-  ): Promise<void> {
+  /**
+   * Ends `expired` a message nobody claimed yet. A message another worker claimed is not
+   * expired: that worker may have reached the backend. Its copy here may be the only one left
+   * (the broker hands a dead worker's delivery out again while that worker's claim still
+   * lasts), so it waits for that claim like any copy: parked (or, ordered, in line) until the
+   * claim ends, then taken over and called should the claim have lapsed.
+   *
+   * The claim lasts `CLAIM_SLACK_MS` and is not renewed: from it to the answer's record there
+   * are only Redis commands (on the connection a renewal would take), the record is fenced by
+   * the claim's token (a worker whose claim was taken over keeps nothing), and this claim never
+   * calls the backend. Once the answer is recorded no copy calls the backend, claim or not.
+   */
+  private async expireUnclaimed(inHand: MessageInHand, listened: boolean): Promise<Look> {
+    const { message, request, attempt, log } = inHand;
     const { store } = this.deps;
     const hold = new ClaimHold(store, request.id, randomUUID(), CLAIM_SLACK_MS, performance.now());
     const claimed = await store.transition(request.id, ["accepted"], "processing", {
       claimMs: CLAIM_SLACK_MS,
       token: hold.token,
     });
-    if (claimed.result !== "ok") return;
+    if (claimed.result === "claimed") return this.parkOrWait(request, attempt, message, log);
+    if (claimed.result !== "ok") {
+      // Ended meanwhile, or its record gone or refused: decided from the record as it is now.
+      return this.decide(inHand, await store.peek(request.id), listened);
+    }
     if (listened) this.notice(request.id, "processing");
     await this.expire(message, request, log, hold);
+    return "ack";
   }
 
   /** Whether the request is past its service's `expireAfter` by the worker's clock. */

@@ -209,7 +209,14 @@ end`;
 // that may have reached the backend (or ""), the claim token the change is fenced by (or ""),
 // a wake message (or ""), the wake channel root, the attempt of the delivery a claim is made
 // for (or ""), the attempt of the retry copy parked before this release (or ""). Returns
-// {result, previous state, who made the state as it is}. "processing" may be re-entered once the claim lapsed (by Redis's clock).
+// {result, previous state, who made the state as it is}. "processing" may be re-entered once the
+// claim lapsed (by Redis's clock), and only by a caller whose allowed-from names "processing":
+// a worker that takes a dead worker's claim over to call the backend. Any other claim (one
+// made only to end the message `expired`) finds the lapsed claim "claimed": that worker may have
+// reached the backend, so its message is no longer one that was never sent. A lapsed claim whose
+// worker recorded the backend's answer (the answer kept, or the message marked processed) is
+// never taken over ("processed"): the taker would call the backend again; it publishes that
+// answer instead (a worker that died after its record and before its ack).
 // A message marked called is never cancelled: `cancelled` says the backend never saw it. A change
 // keeps its token and the state it came from: the same change run again (ioredis resends a
 // command whose reply a reconnect lost) is still its caller's, not "claimed" (a claim) or
@@ -251,8 +258,11 @@ end
 local allowed = string.find("," .. ARGV[3] .. ",", "," .. cur .. ",", 1, true)
 if cur == "processing" and ARGV[1] == "processing" then
   local claim = tonumber(redis.call("HGET", KEYS[1], "claimUntil") or "0")
-  if claim > redis_now_ms() then return {"claimed", cur, ""} end
-  allowed = true
+  if claim > redis_now_ms() or not allowed then return {"claimed", cur, ""} end
+  if redis.call("HEXISTS", KEYS[1], "answer") == 1 or
+      redis.call("HEXISTS", KEYS[1], "processedAt") == 1 then
+    return {"processed", cur, ""}
+  end
 end
 if not allowed then return {"conflict", cur, redis.call("HGET", KEYS[1], "changedBy") or ""} end
 redis.call("HSET", KEYS[1], "state", ARGV[1], "updatedAt", ARGV[2])
@@ -564,8 +574,10 @@ interface ScriptedRedis extends Redis {
 /**
  * "lost": the change was fenced by a claim (`holding`) that is no longer its caller's.
  * "stale": a claim for a delivery (`attempt`) older than the retry copy parked since.
+ * "processed": a lapsed claim not taken over, since its worker recorded the backend's answer.
  */
-export type TransitionResult = "ok" | "missing" | "conflict" | "claimed" | "lost" | "stale";
+export type TransitionResult =
+  "ok" | "missing" | "conflict" | "claimed" | "lost" | "stale" | "processed";
 /** "lost": the claim the answer was recorded under is another worker's now; nothing was kept. */
 /**
  * "finished": recorded, and the outcome stored with it (`recordAnswer`'s `finish`); "answered":
@@ -974,8 +986,10 @@ export class TransactionStore {
   /**
    * Moves the state to `to` when the current state is one of `from`. `claimMs` leases
    * `processing` to one worker for that long by Redis's clock: another may take it over only
-   * after the lease lapsed. A claim made with `token` is known by it: `holding` fences a later
-   * change (the release of the claim) to that claim, "lost" once another worker took it over.
+   * after the lease lapsed, and only when its `from` names `processing` ("claimed" otherwise,
+   * and "processed" when the lapsed claim's worker recorded its answer). A claim made with
+   * `token` is known by it: `holding` fences a later change (the release of the claim) to that
+   * claim, "lost" once another worker took it over.
    */
   async transition(
     id: string,

@@ -37,7 +37,12 @@ import type { Translator, TranslatorCall } from "../../worker/translators/transl
 import { type BrokerSide, connectBroker, processorFor, testScope } from "../support/broker-scope";
 import { withCutRedis } from "../support/cut-redis";
 import { DeadLetterWatch } from "../../response-worker/dead-letter-watch";
-import { deliveryOf, requestMessage, transactionMeta } from "../support/messages";
+import {
+  deliveryOf,
+  requestMessage,
+  responseMessage as responseMessageOf,
+  transactionMeta,
+} from "../support/messages";
 import type { AnswerCutter } from "../support/tcp-proxy";
 
 const log = pino({ level: "silent" });
@@ -244,7 +249,10 @@ describe("request processor: the last look before the call (real broker and Redi
       async beforeCall() {
         clock.advance(5_000);
         await redis.hset(store.key(id), "claimUntil", "0");
-        await store.transition(id, ["accepted"], "processing", { claimMs: 60_000, token: "other" });
+        await store.transition(id, ["accepted", "processing"], "processing", {
+          claimMs: 60_000,
+          token: "other",
+        });
         return null;
       },
       release: async () => undefined,
@@ -387,6 +395,32 @@ describe("request processor: the last look before the call (real broker and Redi
     const responses = await responsesOf(id);
     expect(responses.map((r) => r.body)).to.deep.equal(["answered once", "answered once"]);
     expect(new Set(responses.map((r) => r.seq))).to.deep.equal(new Set([1]));
+  });
+
+  it("a lapsed claim whose worker recorded the answer before it died is not taken over: the answer is published, the backend not called again", async () => {
+    // This copy looked while the other worker still called (processing, no answer yet), then
+    // waited for its slot; meanwhile that worker recorded the answer and died before its ack,
+    // and its claim lapsed. Taken over, the message would be called a second time.
+    const clock = new FixedClock(T0);
+    const translator = new RecordingTranslator(clock);
+    const { id, delivery } = await accepted(T0, 1_000);
+    await store.transition(id, ["accepted"], "processing", { claimMs: 60_000, token: "dead" });
+    clock.advance(2_000);
+    const answer = {
+      responses: [{ ...responseMessageOf(id), body: "answered once" }],
+      deadLetter: null,
+    };
+    const guard: CallGuard = async () => {
+      expect(
+        await store.recordAnswer(id, answer, undefined, { token: "dead", called: true }),
+      ).to.equal("ok");
+      await redis.hset(store.key(id), "claimUntil", "0");
+      return { beforeCall: async () => null, release: async () => undefined };
+    };
+    expect(await processor(clock, translator, guard).process(delivery)).to.equal("ack");
+    expect(translator.calls).to.deep.equal([]);
+    expect((await responsesOf(id)).map((r) => r.body)).to.deep.equal(["answered once"]);
+    expect((await view(id)).answer?.responses.map((r) => r.body)).to.deep.equal(["answered once"]);
   });
 
   it("a sync caller's outcome is stored with the answer; a copy redelivered before the publish still publishes it, never calls", async () => {
@@ -958,6 +992,50 @@ describe("request processor: the last look before the call (real broker and Redi
         },
       );
       expect(parked && parked.properties.messageId).to.equal(id);
+    });
+
+    /** The copy parked in backend b's shortest delay queue, or false. */
+    const parkedCopy = () =>
+      amqp.channel.get(names.retryQueue("b", Math.min(...backend.retry.backoffMs)), {
+        noAck: true,
+      });
+
+    it("an expired copy of a message whose worker died mid-call is parked until that claim lapses, then called: never dropped", async () => {
+      // The worker died mid-call: the broker hands its delivery out again at once, while the
+      // dead worker's claim still lasts. Acked as "claimed by another worker", this copy (the
+      // only one left) would be gone and the record stay `processing` for good.
+      const clock = new FixedClock(T0);
+      const translator = new RecordingTranslator(clock);
+      const { id, delivery } = await accepted(T0, 1_000);
+      await store.transition(id, ["accepted"], "processing", { claimMs: 60_000, token: "dead" });
+      clock.advance(2_000);
+      expect(await processor(clock, translator, limits.guard).process(delivery)).to.equal("ack");
+      expect(translator.calls).to.deep.equal([]);
+      expect(await slotsHeld()).to.equal(0);
+      const parked = await parkedCopy();
+      expect(parked && parked.properties.messageId, "the copy is parked").to.equal(id);
+
+      // Back once the dead worker's claim lapsed: it may have reached the backend, so it is
+      // called again (the Idempotency-Key window), never told `expired` (never sent).
+      await redis.hset(store.key(id), "claimUntil", "0");
+      const copy = parked as unknown as ConsumeMessage;
+      expect(await processor(clock, translator, limits.guard).process(copy)).to.equal("ack");
+      expect(translator.calls.map((c) => c.id)).to.deep.equal([id]);
+      expect((await responsesOf(id)).map((r) => r.outcome)).to.deep.equal(["completed"]);
+      expect(await slotsHeld()).to.equal(0);
+    });
+
+    it("an expired copy of a message whose worker's claim lapsed mid-call is called, not expired", async () => {
+      const clock = new FixedClock(T0);
+      const translator = new RecordingTranslator(clock);
+      const { id, delivery } = await accepted(T0, 1_000);
+      await store.transition(id, ["accepted"], "processing", { claimMs: -1, token: "dead" });
+      clock.advance(2_000);
+      expect(await processor(clock, translator, limits.guard).process(delivery)).to.equal("ack");
+      expect(translator.calls.map((c) => c.id)).to.deep.equal([id]);
+      expect((await responsesOf(id)).map((r) => r.outcome)).to.deep.equal(["completed"]);
+      expect(await parkedCopy()).to.equal(false);
+      expect(await slotsHeld()).to.equal(0);
     });
 
     /**

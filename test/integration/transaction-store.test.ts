@@ -385,14 +385,48 @@ describe("transaction store (Redis)", () => {
     // Only the claim's own token renews it: no token is nobody's.
     expect(await store.renewClaim(m.id, 60_000, "")).to.equal("lost");
     expect(await store.renewClaim(m.id, -1, "A")).to.equal("held");
+    // Lapsed, it is taken over only by a claim that asks to (one that would call the backend):
+    // a claim from `accepted` alone (to end the message `expired`) finds it still claimed.
     expect(
       (
         await store.transition(m.id, ["accepted"], "processing", {
           claimMs: 60_000,
         })
       ).result,
+    ).to.equal("claimed");
+    expect(
+      (
+        await store.transition(m.id, ["accepted", "processing"], "processing", {
+          claimMs: 60_000,
+        })
+      ).result,
     ).to.equal("ok");
     expect((await store.transition(m.id, ["accepted"], "cancelled")).result).to.equal("conflict");
+  });
+
+  it("a lapsed claim whose worker recorded the answer is not taken over: processed", async () => {
+    // The worker died after its record and before its ack: the taker would call the backend
+    // again, and its own answer would only find the first one kept.
+    const m = meta();
+    await store.create(m);
+    await store.transition(m.id, ["accepted"], "processing", { claimMs: 60_000, token: "A" });
+    const answer = { responses: [response(m.id, 1, true)], deadLetter: null };
+    expect(
+      await store.recordAnswer(m.id, answer, undefined, { token: "A", called: true }),
+    ).to.equal("ok");
+    expect(await store.renewClaim(m.id, -1, "A")).to.equal("held");
+    const takeOver = () =>
+      store.transition(m.id, ["accepted", "processing"], "processing", {
+        claimMs: 60_000,
+        token: "B",
+      });
+    expect((await takeOver()).result).to.equal("processed");
+    expect(await store.renewClaim(m.id, 60_000, "A")).to.equal("held");
+    // The same once the response worker stored the outcome and dropped the kept answer (the
+    // record is terminal then) and, before that, for a record marked processed alone.
+    await redis.hdel(store.key(m.id), "answer");
+    await store.renewClaim(m.id, -1, "A");
+    expect((await takeOver()).result).to.equal("processed");
   });
 
   it("claims with an in-flight slot in one script: the record as a transition leaves it, the slot as a lease", async () => {
