@@ -29,6 +29,7 @@ import { metrics } from "../shared/observability/metrics";
 import { StateNotices, type NoticeState } from "../shared/protocol/state-notice";
 import type { TopologyNames } from "../shared/protocol/names";
 import {
+  EXPIRY_CLAIM,
   isTerminal,
   metaOfRequest,
   type AnswerFinish,
@@ -519,7 +520,8 @@ export class RequestProcessor {
    * The claim lasts `CLAIM_SLACK_MS` and is not renewed: from it to the answer's record there
    * are only Redis commands (on the connection a renewal would take), the record is fenced by
    * the claim's token (a worker whose claim was taken over keeps nothing), and this claim never
-   * calls the backend. Once the answer is recorded no copy calls the backend, claim or not.
+   * calls the backend (marked so, a taker judges the expiry itself). Once the answer is
+   * recorded no copy calls the backend, claim or not.
    */
   private async expireUnclaimed(inHand: MessageInHand, listened: boolean): Promise<Look> {
     const { message, request, attempt, log } = inHand;
@@ -528,6 +530,10 @@ export class RequestProcessor {
     const claimed = await store.transition(request.id, ["accepted"], "processing", {
       claimMs: CLAIM_SLACK_MS,
       token: hold.token,
+      // Taken over should this worker stand still past the claim, the message is known never
+      // to have been sent: the taker judges its expiry, instead of calling it as one that
+      // may have reached the backend.
+      by: EXPIRY_CLAIM,
     });
     if (claimed.result === "claimed") return this.parkOrWait(request, attempt, message, log);
     if (claimed.result !== "ok") {

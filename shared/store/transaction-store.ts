@@ -28,6 +28,13 @@ export const TERMINAL_STATES: readonly State[] = [
   "cancelled",
 ];
 
+/**
+ * Who makes a claim taken only to end a message `expired` (`transition`'s `by`): such a claim
+ * never calls the backend, so one that lapsed is taken over as the message was before it
+ * (`accepted`, never sent), not as a worker's that may have reached the backend.
+ */
+export const EXPIRY_CLAIM = "expiry";
+
 /** Every state a message can be in, in lifecycle order (status documents, hub filters). */
 export const MESSAGE_STATES: readonly State[] = ["accepted", "processing", ...TERMINAL_STATES];
 
@@ -216,7 +223,9 @@ end`;
 // reached the backend, so its message is no longer one that was never sent. A lapsed claim whose
 // worker recorded the backend's answer (the answer kept, or the message marked processed) is
 // never taken over ("processed"): the taker would call the backend again; it publishes that
-// answer instead (a worker that died after its record and before its ack).
+// answer instead (a worker that died after its record and before its ack). A lapsed claim made
+// only to end the message expired (by EXPIRY_CLAIM) never called the backend: taken over, the
+// previous state told is the one before it (accepted), so the taker still judges the expiry.
 // A message marked called is never cancelled: `cancelled` says the backend never saw it. A change
 // keeps its token and the state it came from: the same change run again (ioredis resends a
 // command whose reply a reconnect lost) is still its caller's, not "claimed" (a claim) or
@@ -256,12 +265,16 @@ if ARGV[1] == "cancelled" and redis.call("HEXISTS", KEYS[1], "called") == 1 then
   return {"conflict", cur, redis.call("HGET", KEYS[1], "changedBy") or ""}
 end
 local allowed = string.find("," .. ARGV[3] .. ",", "," .. cur .. ",", 1, true)
+local from = cur
 if cur == "processing" and ARGV[1] == "processing" then
   local claim = tonumber(redis.call("HGET", KEYS[1], "claimUntil") or "0")
   if claim > redis_now_ms() or not allowed then return {"claimed", cur, ""} end
   if redis.call("HEXISTS", KEYS[1], "answer") == 1 or
       redis.call("HEXISTS", KEYS[1], "processedAt") == 1 then
     return {"processed", cur, ""}
+  end
+  if redis.call("HGET", KEYS[1], "changedBy") == "${EXPIRY_CLAIM}" then
+    from = redis.call("HGET", KEYS[1], "changeFrom") or "accepted"
   end
 end
 if not allowed then return {"conflict", cur, redis.call("HGET", KEYS[1], "changedBy") or ""} end
@@ -276,14 +289,14 @@ if ARGV[13] ~= "" and
     tonumber(ARGV[13]) > tonumber(redis.call("HGET", KEYS[1], "parkedAttempt") or "0") then
   redis.call("HSET", KEYS[1], "parkedAttempt", ARGV[13])
 end
-redis.call("HSET", KEYS[1], "changeToken", ARGV[6], "changeFrom", cur, "changedBy", ARGV[7])
+redis.call("HSET", KEYS[1], "changeToken", ARGV[6], "changeFrom", from, "changedBy", ARGV[7])
 if ARGV[10] ~= "" then
   local f = redis.call("HMGET", KEYS[1], "meta", "watchers")
   for _, instance in ipairs(wake_targets(f[1], f[2])) do
     redis.call("PUBLISH", ARGV[11] .. instance, ARGV[10])
   end
 end
-return {"ok", cur, ARGV[7]}`;
+return {"ok", from, ARGV[7]}`;
 
 // KEYS: tx, responses; ARGV: seq, response json, final "1"/"0", outcome, now, error json or "",
 // ttl ms, wake head (the wake message's JSON up to its response; "" for no wake), wake channel
@@ -436,10 +449,12 @@ return {"ok", cur}`;
 // sends a command again after a reconnect when its reply was lost, and that second run must
 // find the claim its own, not another worker's (which would park the message and strand the
 // slot). A delivery of an attempt below the retry copy parked last is "stale" (see TRANSITION):
-// that copy is the message now, so this one is dropped, whoever holds the claim.
+// that copy is the message now, so this one is dropped, whoever holds the claim. A lapsed
+// expiry claim is taken over as never sent (see TRANSITION): the previous state told is the one
+// before it.
 const CLAIM_WITH_SLOT = `${SLOT_LUA}${HISTORY_LUA}
 local f = redis.call("HMGET", KEYS[1], "state", "processedAt", "answer", "deadLettered",
-  "refused", "claimUntil", "changeToken", "changeFrom", "parkedAttempt")
+  "refused", "claimUntil", "changeToken", "changeFrom", "parkedAttempt", "changedBy")
 local cur = f[1]
 if f[5] then return {"refused"} end
 if not cur then return {"missing"} end
@@ -451,13 +466,15 @@ if ARGV[6] ~= "" and tonumber(ARGV[6]) < tonumber(f[9] or "0") then return {"sta
 if cur == "processing" and tonumber(f[6] or "0") > redis_now_ms() then return {"claimed"} end
 local admitted, wait = acquire_slot(KEYS[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]))
 if admitted == 0 then return {"busy", wait} end
+local from = cur
+if cur == "processing" and f[10] == "${EXPIRY_CLAIM}" then from = f[8] or "accepted" end
 redis.call("HSET", KEYS[1], "state", "processing", "updatedAt", ARGV[1],
-  "claimUntil", redis_now_ms() + tonumber(ARGV[2]), "changeToken", ARGV[3], "changeFrom", cur,
+  "claimUntil", redis_now_ms() + tonumber(ARGV[2]), "changeToken", ARGV[3], "changeFrom", from,
   "changedBy", "")
 if cur ~= "processing" then
   redis.call("HSET", KEYS[1], "history", history_with(KEYS[1], "processing", ARGV[1]))
 end
-return {"ok", cur}`;
+return {"ok", from}`;
 
 // KEYS: tx. Notes that the recorded answer's dead-letter copy was confirmed by the broker.
 const NOTE_DEAD_LETTERED = `

@@ -17,7 +17,11 @@ import {
   type BackendResponse,
 } from "../../shared/protocol/errors";
 import { isStateNotice } from "../../shared/protocol/state-notice";
-import { TransactionStore, type RequestView } from "../../shared/store/transaction-store";
+import {
+  EXPIRY_CLAIM,
+  TransactionStore,
+  type RequestView,
+} from "../../shared/store/transaction-store";
 import {
   createBackendLimits,
   type BackendLimits,
@@ -1035,6 +1039,24 @@ describe("request processor: the last look before the call (real broker and Redi
       expect(translator.calls.map((c) => c.id)).to.deep.equal([id]);
       expect((await responsesOf(id)).map((r) => r.outcome)).to.deep.equal(["completed"]);
       expect(await parkedCopy()).to.equal(false);
+      expect(await slotsHeld()).to.equal(0);
+    });
+
+    it("a lapsed claim made only to end the message expired is taken over as never sent: expired, not called", async () => {
+      // The worker that claimed it to end it `expired` stood still past that claim's 5 s (or
+      // died) before recording the outcome. It never calls: the message was never sent.
+      const clock = new FixedClock(T0);
+      const translator = new RecordingTranslator(clock);
+      const { id, delivery } = await accepted(T0, 1_000);
+      await store.transition(id, ["accepted"], "processing", {
+        claimMs: -1,
+        token: "stalled",
+        by: EXPIRY_CLAIM,
+      });
+      clock.advance(2_000);
+      expect(await processor(clock, translator, limits.guard).process(delivery)).to.equal("ack");
+      expect(translator.calls).to.deep.equal([]);
+      expect((await responsesOf(id)).map((r) => r.outcome)).to.deep.equal(["expired"]);
       expect(await slotsHeld()).to.equal(0);
     });
 

@@ -9,7 +9,11 @@ import type { ResponseMessage } from "../../shared/protocol/envelope";
 import { redisKeys } from "../../shared/protocol/redis-keys";
 import { cancelByOperator } from "../../shared/operator/operator-cancel";
 import type { SlotAsk } from "../../shared/store/inflight-slot";
-import { TransactionStore, type TransactionMeta } from "../../shared/store/transaction-store";
+import {
+  EXPIRY_CLAIM,
+  TransactionStore,
+  type TransactionMeta,
+} from "../../shared/store/transaction-store";
 import { withCutRedis } from "../support/cut-redis";
 import { REDIS_URL } from "../support/harness";
 import { transactionMeta } from "../support/messages";
@@ -427,6 +431,36 @@ describe("transaction store (Redis)", () => {
     await redis.hdel(store.key(m.id), "answer");
     await store.renewClaim(m.id, -1, "A");
     expect((await takeOver()).result).to.equal("processed");
+  });
+
+  it("a lapsed expiry claim is taken over as the message stood before it: accepted, never sent", async () => {
+    // Its worker claimed it only to end it `expired`, and stood still past the claim: it never
+    // called, so the taker must still judge the expiry, not call it as possibly sent.
+    for (const takeOver of [
+      (id: string) => store.claimWithSlot(id, 60_000, slotAsk(`${prefix}slots-expiry`, "B")),
+      (id: string) =>
+        store.transition(id, ["accepted", "processing"], "processing", {
+          claimMs: 60_000,
+          token: "B",
+        }),
+    ]) {
+      const m = meta();
+      await store.create(m);
+      await store.transition(m.id, ["accepted"], "processing", {
+        claimMs: -1,
+        token: "A",
+        by: EXPIRY_CLAIM,
+      });
+      const taken = await takeOver(m.id);
+      expect(taken).to.include({ result: "ok", previous: "accepted" });
+      // The same claim sent again (a lost reply) tells the same.
+      expect(await takeOver(m.id)).to.include({ result: "ok", previous: "accepted" });
+      // A lapsed claim of a worker that calls is taken over as possibly sent.
+      await store.renewClaim(m.id, -1, "B");
+      const third = await store.claimWithSlot(m.id, 60_000, slotAsk(`${prefix}slots-expiry`, "C"));
+      expect(third).to.deep.equal({ result: "ok", previous: "processing" });
+      await redis.del(`${prefix}slots-expiry`);
+    }
   });
 
   it("claims with an in-flight slot in one script: the record as a transition leaves it, the slot as a lease", async () => {
