@@ -402,7 +402,16 @@ if KEYS[2] ~= "" then release_slot(KEYS[2], ARGV[3], ARGV[4]) end
 local cur = redis.call("HGET", KEYS[1], "state")
 if not cur then return {"missing", ""} end
 local terminal = {completed=true, rejected=true, failed=true, expired=true, cancelled=true}
-if terminal[cur] then return {"terminal", cur} end
+if terminal[cur] then
+  -- This record run again (ioredis resends a command whose reply a reconnect lost; the worker
+  -- repeats one that timed out) finds its own outcome stored and its answer kept beside it:
+  -- "recorded", so that answer is still published, not dropped as someone else's outcome.
+  if ARGV[5] ~= "" and redis.call("HGET", KEYS[1], "changeToken") == ARGV[5] and
+      redis.call("HEXISTS", KEYS[1], "answer") == 1 then
+    return {"recorded", cur}
+  end
+  return {"terminal", cur}
+end
 local holder = redis.call("HGET", KEYS[1], "changeToken")
 if ARGV[5] ~= "" and holder and holder ~= ARGV[5] then
   if ARGV[6] == "1" then redis.call("HSET", KEYS[1], "called", "1") end

@@ -1101,6 +1101,27 @@ describe("request processor: the last look before the call (real broker and Redi
       });
     });
 
+    it("a sync caller's outcome stored with the answer whose reply was lost is still published when the record is sent again", async () => {
+      // Someone else hears of it (here every client counts as listened to): the outcome is stored
+      // with the answer, and its responses must still reach the response worker (hub events,
+      // callbacks). The record sent again finds its own outcome stored: told "terminal", the
+      // worker published nothing and acked, and the kept answer stayed in the record unsent.
+      await throughCuttingProxy(async (cut, processorOf) => {
+        const clock = new FixedClock(T0);
+        const translator = new RecordingTranslator(clock);
+        const { id, delivery } = await accepted(T0, null, "adapter-a");
+        translator.answer = async () => [
+          { status: 200, contentType: "text/plain", body: "answered once" },
+        ];
+        cut.arm((command) => command.includes(store.key(id)) && command.includes("answered once"));
+        expect(await processorOf(clock, translator).process(delivery)).to.equal("ack");
+        expect(cut.dropped, "the record's reply was cut").to.equal(1);
+        expect(translator.calls).to.have.length(1);
+        expect((await store.get(id))?.state).to.equal("completed");
+        expect((await responsesOf(id)).map((r) => r.body)).to.deep.equal(["answered once"]);
+      });
+    });
+
     it("an expiring message whose claim's reply was lost still ends expired", async () => {
       // Expired in the queue: the worker claims it only to end it `expired`. A resent claim
       // taken for another worker's would ack the delivery with the record left `processing`.

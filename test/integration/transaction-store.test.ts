@@ -337,6 +337,31 @@ describe("transaction store (Redis)", () => {
     ]);
   });
 
+  it("an answer recorded with finish and recorded again under its claim is still to be published: recorded", async () => {
+    // The same record run twice (a reply a reconnect lost, a command that timed out): the second
+    // run finds the outcome stored; told "terminal", its worker would publish nothing.
+    const m = meta({ replyMode: "sync", owner: "adapter-a" });
+    await store.create(m);
+    await store.transition(m.id, ["accepted"], "processing", { claimMs: 60_000, token: "A" });
+    const answer = { responses: [response(m.id, 1, true)], deadLetter: null };
+    const claim = { token: "A", called: true };
+    expect(await store.recordAnswer(m.id, answer, undefined, claim, published)).to.equal(
+      "finished",
+    );
+    expect(await store.recordAnswer(m.id, answer, undefined, claim, published)).to.equal(
+      "recorded",
+    );
+    // Another claim's record (a worker whose claim was taken over) is no such repeat.
+    expect(
+      await store.recordAnswer(m.id, answer, undefined, { token: "B", called: true }, published),
+    ).to.equal("terminal");
+    // Once the response worker stored the final, the answer is gone: nothing left to publish.
+    await store.addResponse(response(m.id, 1, true));
+    expect(await store.recordAnswer(m.id, answer, undefined, claim, published)).to.equal(
+      "terminal",
+    );
+  });
+
   it("an answer with a dead-letter copy is recorded without its outcome, even with finish", async () => {
     const m = meta({ replyMode: "sync", owner: "adapter-a" });
     await store.create(m);
