@@ -226,7 +226,9 @@ end`;
 // answer instead (a worker that died after its record and before its ack). A lapsed claim made
 // only to end the message expired (by EXPIRY_CLAIM) never called the backend: taken over, the
 // previous state told is the one before it (accepted), so the taker still judges the expiry.
-// A message marked called is never cancelled: `cancelled` says the backend never saw it. A change
+// A message marked called is never cancelled: `cancelled` says the backend never saw it; nor is
+// one marked processed (a record Redis lost mid-call, written again as `accepted` with the
+// answer recorded beside it until the response worker stores the outcome). A change
 // keeps its token and the state it came from: the same change run again (ioredis resends a
 // command whose reply a reconnect lost) is still its caller's, not "claimed" (a claim) or
 // "conflict" (a cancel). A conflict names who made the current state, so the same party's
@@ -261,7 +263,8 @@ if ARGV[1] == "processing" and ARGV[12] ~= "" and (cur == "accepted" or cur == "
     tonumber(ARGV[12]) < tonumber(redis.call("HGET", KEYS[1], "parkedAttempt") or "0") then
   return {"stale", cur, ""}
 end
-if ARGV[1] == "cancelled" and redis.call("HEXISTS", KEYS[1], "called") == 1 then
+if ARGV[1] == "cancelled" and (redis.call("HEXISTS", KEYS[1], "called") == 1 or
+    redis.call("HEXISTS", KEYS[1], "processedAt") == 1) then
   return {"conflict", cur, redis.call("HGET", KEYS[1], "changedBy") or ""}
 end
 local allowed = string.find("," .. ARGV[3] .. ",", "," .. cur .. ",", 1, true)

@@ -337,6 +337,23 @@ describe("transaction store (Redis)", () => {
     ]);
   });
 
+  it("a record rebuilt while the backend worked, with the answer recorded, cannot be cancelled", async () => {
+    // Redis lost the record during the call: the worker writes it again (`accepted`) and keeps
+    // the answer beside it until the response worker stores the final. A cancel meanwhile
+    // would say the backend never saw the message, and drop its answer as late.
+    const m = meta();
+    await store.rebuild(m);
+    const answer = { responses: [response(m.id, 1, true)], deadLetter: null };
+    expect(
+      await store.recordAnswer(m.id, answer, undefined, { token: "A", called: true }),
+    ).to.equal("ok");
+    expect(
+      (await store.transition(m.id, ["accepted"], "cancelled", { by: "client" })).result,
+    ).to.equal("conflict");
+    expect((await store.addResponse(response(m.id, 1, true))).result).to.equal("ok");
+    expect((await store.get(m.id))?.state).to.equal("completed");
+  });
+
   it("an answer recorded with finish and recorded again under its claim is still to be published: recorded", async () => {
     // The same record run twice (a reply a reconnect lost, a command that timed out): the second
     // run finds the outcome stored; told "terminal", its worker would publish nothing.
