@@ -408,8 +408,10 @@ local terminal = {completed=true, rejected=true, failed=true, expired=true, canc
 if terminal[cur] then
   -- This record run again (ioredis resends a command whose reply a reconnect lost; the worker
   -- repeats one that timed out) finds its own outcome stored and its answer kept beside it:
-  -- "recorded", so that answer is still published, not dropped as someone else's outcome.
-  if ARGV[5] ~= "" and redis.call("HGET", KEYS[1], "changeToken") == ARGV[5] and
+  -- "recorded", so that answer is still published, not dropped as someone else's outcome. A
+  -- record written again after Redis lost it holds no claim, as when the answer was recorded.
+  local own = redis.call("HGET", KEYS[1], "changeToken")
+  if ARGV[5] ~= "" and (own == ARGV[5] or not own) and
       redis.call("HEXISTS", KEYS[1], "answer") == 1 then
     return {"recorded", cur}
   end

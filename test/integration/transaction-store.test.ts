@@ -372,6 +372,16 @@ describe("transaction store (Redis)", () => {
     expect(
       await store.recordAnswer(m.id, answer, undefined, { token: "B", called: true }, published),
     ).to.equal("terminal");
+    // A record Redis lost and the worker wrote again holds no claim: its repeat is the same.
+    const rebuilt = meta({ replyMode: "sync", owner: "adapter-a" });
+    await store.rebuild(rebuilt);
+    const again = { responses: [response(rebuilt.id, 1, true)], deadLetter: null };
+    expect(await store.recordAnswer(rebuilt.id, again, undefined, claim, published)).to.equal(
+      "finished",
+    );
+    expect(await store.recordAnswer(rebuilt.id, again, undefined, claim, published)).to.equal(
+      "recorded",
+    );
     // Once the response worker stored the final, the answer is gone: nothing left to publish.
     await store.addResponse(response(m.id, 1, true));
     expect(await store.recordAnswer(m.id, answer, undefined, claim, published)).to.equal(
