@@ -700,7 +700,13 @@ async function trials(
   once: () => Promise<Pick<RunResult, "memory" | "extra">>,
 ): Promise<Pick<RunResult, "memory" | "extra">> {
   const results: Array<Pick<RunResult, "memory" | "extra">> = [];
-  for (let i = 0; i < (ctx.options.quick ? 1 : 2); i++) results.push(await once());
+  for (let i = 0; i < (ctx.options.quick ? 1 : 2); i++) {
+    const result = await once();
+    // Each trial's figures: a trial whose callers were answered before the end (a ramp slower
+    // than their wait, on a busy machine) measured something else, and the report keeps the worst.
+    ctx.log(`  trial ${i + 1}: ${JSON.stringify({ ...result.memory, ...result.extra })}`);
+    results.push(result);
+  }
   const worst = results.reduce((a, b) =>
     (b.memory?.peakMb ?? 0) > (a.memory?.peakMb ?? 0) ? b : a,
   );
