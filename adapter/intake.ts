@@ -273,10 +273,18 @@ export class Intake {
     return result;
   }
 
-  /** A sync caller that gets the final answer has it delivered (callbacks settle their own). */
+  /**
+   * A sync caller that gets the final answer has it delivered (callbacks settle their own).
+   * The mark is sent at the end of this turn, after the answer is written: nobody waits for
+   * it, and issuing a Redis command took the caller's answer that much longer. A caller's next
+   * request (a status read) comes in a later turn, behind the mark on the same connection.
+   */
   private noteDelivered(result: IntakeResult, replyMode: ReplyMode): void {
     if (result.kind === "answered" && result.response?.final && replyMode !== "callback") {
-      void this.deps.store.setDelivery(result.id, "delivered", ["pending"]).catch(() => undefined);
+      const { id } = result;
+      setImmediate(() => {
+        void this.deps.store.setDelivery(id, "delivered", ["pending"]).catch(() => undefined);
+      });
     }
   }
 

@@ -264,12 +264,20 @@ export async function readBounded(
       }
       chunks.push(chunk);
     });
-    body.once("end", () => resolve(Buffer.concat(chunks)));
+    let ended = false;
+    body.once("end", () => {
+      ended = true;
+      resolve(Buffer.concat(chunks));
+    });
     body.once("error", reject);
-    // Closed without an end or an error (destroyed quietly): the answer is incomplete.
-    body.once("close", () =>
-      reject(Object.assign(new Error("premature close"), { code: "ERR_STREAM_PREMATURE_CLOSE" })),
-    );
+    // Closed without an end or an error (destroyed quietly): the answer is incomplete. Its
+    // error is made only then: every answer's body closes after its end, in the same run of
+    // ticks before the call's caller resumes, and an Error's stack is not free.
+    body.once("close", () => {
+      if (!ended) {
+        reject(Object.assign(new Error("premature close"), { code: "ERR_STREAM_PREMATURE_CLOSE" }));
+      }
+    });
   });
 }
 
