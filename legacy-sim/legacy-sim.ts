@@ -3,8 +3,8 @@
 
 import http from "node:http";
 import https from "node:https";
-import type { AddressInfo } from "node:net";
 import getRawBody from "raw-body";
+import { listenSimulator } from "../shared/runtime/simulator-server";
 import { planCall, type CallPlan } from "./call-plan";
 import { CallLog, type CallFilter, type CallStats, type RecordedCall } from "./call-log";
 import { HookReceiver, type ReceivedHook } from "./hook-receiver";
@@ -474,7 +474,6 @@ export async function startLegacySim(options: LegacySimOptions = {}): Promise<Le
     void serveCall(req, res, path, search, isSoap);
   };
   const { tls } = options;
-  const scheme = tls ? "https" : "http";
   const server = tls
     ? https.createServer(
         {
@@ -485,28 +484,10 @@ export async function startLegacySim(options: LegacySimOptions = {}): Promise<Le
         handler,
       )
     : http.createServer(handler);
-  // Node's defaults would cut a paused or slow call; the simulator decides when calls end.
-  server.requestTimeout = 0;
-  server.headersTimeout = 60_000;
-  server.keepAliveTimeout = 65_000;
-  server.on("clientError", (_error, socket) => {
-    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
-    else socket.destroy();
-  });
-
-  const host = options.host ?? "127.0.0.1";
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
-  const urlHost = host.includes(":") ? `[${host}]` : host;
+  const { url, port } = await listenSimulator(server, options);
 
   return {
-    url: `${scheme}://${urlHost}:${port}`,
+    url,
     port,
     get settings() {
       return { ...settings };

@@ -6,10 +6,10 @@
 import { randomUUID } from "node:crypto";
 import http from "node:http";
 import https from "node:https";
-import type { AddressInfo } from "node:net";
 import tls from "node:tls";
 import getRawBody from "raw-body";
 import { parseDuration } from "../shared/config/durations";
+import { listenSimulator } from "../shared/runtime/simulator-server";
 import { lastHeader } from "./header-filter";
 import { ProviderClient } from "./provider-client";
 import { mayCall } from "./provider-services";
@@ -256,31 +256,13 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
   } else {
     server = http.createServer(handler);
   }
-  // The services' own timeouts decide how long a call may take, not Node's defaults.
-  server.requestTimeout = 0;
-  server.headersTimeout = 60_000;
-  server.keepAliveTimeout = 65_000;
-  server.on("clientError", (_error, socket) => {
-    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
-    else socket.destroy();
-  });
   // A refused TLS handshake is the answer; it must not reach the process as an error.
   server.on("tlsClientError", () => undefined);
-
-  const host = options.host ?? "127.0.0.1";
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
-  const urlHost = host.includes(":") ? `[${host}]` : host;
+  const { url, port } = await listenSimulator(server, options);
   let closed = false;
 
   return {
-    url: `${options.tls ? "https" : "http"}://${urlHost}:${port}`,
+    url,
     port,
     register(id, service) {
       const compiled = compileService(id, service, timeoutMs ?? DEFAULT_TIMEOUT_MS);
