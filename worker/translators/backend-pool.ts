@@ -9,6 +9,28 @@ export interface PoolSettings {
   keepAliveTimeoutMs: number;
 }
 
+/**
+ * A backend option that must be a positive integer, or `fallback` when it is not set. The
+ * config schema checks these already; a translator created in code is held to the same rule.
+ */
+export function positiveOption(backend: TranslatorBackend, name: string, fallback: number): number {
+  const value = (backend.options ?? {})[name];
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isInteger(value) || value <= 0) {
+    throw new Error(`backend ${backend.name}: options.${name} must be a positive integer`);
+  }
+  return value;
+}
+
+/** The pool settings of a backend's `connections` (unbounded when unset) and `keepAliveTimeoutMs`. */
+export function poolSettings(backend: TranslatorBackend): PoolSettings {
+  return {
+    connections:
+      backend.options?.connections === undefined ? null : positiveOption(backend, "connections", 1),
+    keepAliveTimeoutMs: positiveOption(backend, "keepAliveTimeoutMs", 4000),
+  };
+}
+
 export class BackendPool {
   private pool: Pool;
 

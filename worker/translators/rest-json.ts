@@ -24,7 +24,7 @@ import {
   type TranslatorBackend,
   type TranslatorCall,
 } from "./translator";
-import { BackendPool } from "./backend-pool";
+import { BackendPool, poolSettings, positiveOption, type PoolSettings } from "./backend-pool";
 import { Deadline } from "./call-deadline";
 
 /** Default bound on a response body; a larger answer is never buffered. */
@@ -33,10 +33,8 @@ export const DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024;
 /** Response header by which a backend says its JSON body holds several responses. */
 export const MULTIPLE_RESPONSES_HEADER = "x-multiple-responses";
 
-interface RestJsonOptions {
+interface RestJsonOptions extends PoolSettings {
   maxResponseBytes: number;
-  connections: number | null;
-  keepAliveTimeoutMs: number;
   headers: Record<string, string>;
 }
 
@@ -193,14 +191,6 @@ export class RestJsonTranslator implements Translator {
 
 function readOptions(backend: TranslatorBackend): RestJsonOptions {
   const o = backend.options ?? {};
-  const positive = (name: string, fallback: number): number => {
-    const v = o[name];
-    if (v === undefined) return fallback;
-    if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) {
-      throw new Error(`backend ${backend.name}: options.${name} must be a positive integer`);
-    }
-    return v;
-  };
   const headers: Record<string, string> = {};
   if (o.headers !== undefined) {
     if (typeof o.headers !== "object" || o.headers === null || Array.isArray(o.headers)) {
@@ -216,9 +206,8 @@ function readOptions(backend: TranslatorBackend): RestJsonOptions {
     }
   }
   return {
-    maxResponseBytes: positive("maxResponseBytes", DEFAULT_MAX_RESPONSE_BYTES),
-    connections: o.connections === undefined ? null : positive("connections", 1),
-    keepAliveTimeoutMs: positive("keepAliveTimeoutMs", 4000),
+    maxResponseBytes: positiveOption(backend, "maxResponseBytes", DEFAULT_MAX_RESPONSE_BYTES),
+    ...poolSettings(backend),
     headers,
   };
 }

@@ -5,7 +5,7 @@
 import type { Dispatcher } from "undici";
 import { SluiceError } from "../../shared/protocol/errors";
 import { buildMultipartRelated } from "../../shared/protocol/multipart-related";
-import { BackendPool } from "./backend-pool";
+import { BackendPool, poolSettings, positiveOption } from "./backend-pool";
 import { Deadline } from "./call-deadline";
 import { readBounded, ResponseTooLarge, unreadableAnswer } from "./rest-json";
 import {
@@ -59,15 +59,10 @@ class XroadSoapTranslator implements Translator {
       throw new Error(`backend ${backend.name}: the security server url must be http(s)://`);
     }
     this.service = parseServiceId(consumer.service, `backend ${backend.name}: service`);
-    const max = backend.options.maxResponseBytes;
-    this.maxResponseBytes = typeof max === "number" && max > 0 ? max : DEFAULT_MAX_RESPONSE_BYTES;
+    this.maxResponseBytes = positiveOption(backend, "maxResponseBytes", DEFAULT_MAX_RESPONSE_BYTES);
     // PR-MESS: a SOAP request is POSTed to the security server's root.
     this.path = url.pathname.replace(/\/*$/, "/");
-    const { connections, keepAliveTimeoutMs } = backend.options;
-    this.pool = new BackendPool(backend, url.origin, {
-      connections: typeof connections === "number" ? connections : null,
-      keepAliveTimeoutMs: typeof keepAliveTimeoutMs === "number" ? keepAliveTimeoutMs : 4000,
-    });
+    this.pool = new BackendPool(backend, url.origin, poolSettings(backend));
   }
 
   async call(request: RequestMessage, call: TranslatorCall): Promise<BackendResponse[]> {
