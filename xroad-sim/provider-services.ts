@@ -2,16 +2,11 @@
 // them: each service id split into X-Road's identifier fields, and whether the provider is a
 // client of this security server at all.
 
+import type { XRoadServiceId } from "../shared/protocol/xroad-id";
 import type { CompiledService, ServiceType } from "./sim-options";
 import { XroadError } from "./xroad-errors";
 
-export interface ServiceIdFields {
-  xRoadInstance: string;
-  memberClass: string;
-  memberCode: string;
-  subsystemCode?: string;
-  serviceCode: string;
-  serviceVersion?: string;
+export interface ServiceIdFields extends XRoadServiceId {
   /** INSTANCE/CLASS/MEMBER[/SUBSYSTEM]. */
   provider: string;
 }

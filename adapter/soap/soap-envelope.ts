@@ -3,6 +3,7 @@
 
 import type { RequestMessage, SoapHeaderField } from "../../shared/protocol/envelope";
 import { SluiceError, type ErrorCode } from "../../shared/protocol/errors";
+import type { XRoadClientId, XRoadServiceId } from "../../shared/protocol/xroad-id";
 import {
   childElements,
   DEFAULT_XML_LIMITS,
@@ -24,23 +25,6 @@ export const REPRESENTATION_NS = "http://x-road.eu/xsd/representation.xsd";
 export const XROAD_PROTOCOL_VERSION = "4.0";
 
 registerKnownNamespaces([SOAP11_NS, SOAP12_NS, XROAD_NS, IDENTIFIERS_NS, REPRESENTATION_NS]);
-
-export interface XRoadClientId {
-  objectType: "MEMBER" | "SUBSYSTEM";
-  xRoadInstance: string;
-  memberClass: string;
-  memberCode: string;
-  subsystemCode?: string;
-}
-
-export interface XRoadServiceId {
-  xRoadInstance: string;
-  memberClass: string;
-  memberCode: string;
-  subsystemCode?: string;
-  serviceCode: string;
-  serviceVersion?: string;
-}
 
 export interface RepresentedParty {
   partyClass?: string;

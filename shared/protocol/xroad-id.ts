@@ -1,5 +1,25 @@
 // X-Road identifiers (`INSTANCE/CLASS/MEMBER[/SUBSYSTEM][/SERVICECODE[/VERSION]]`) as they travel
-// in REST headers and `/r1/` paths: each part percent-encoded on its own (PR-REST §4.3).
+// in REST headers and `/r1/` paths, each part percent-encoded on its own (PR-REST §4.3), and
+// as the named fields of a SOAP header or metaservice answer.
+
+/** A client identifier's fields (id:XRoadClientIdentifierType). */
+export interface XRoadClientId {
+  objectType: "MEMBER" | "SUBSYSTEM";
+  xRoadInstance: string;
+  memberClass: string;
+  memberCode: string;
+  subsystemCode?: string;
+}
+
+/** A service identifier's fields (id:XRoadServiceIdentifierType). */
+export interface XRoadServiceId {
+  xRoadInstance: string;
+  memberClass: string;
+  memberCode: string;
+  subsystemCode?: string;
+  serviceCode: string;
+  serviceVersion?: string;
+}
 
 /**
  * An identifier with each part percent-encoded, joined by `/`. A string is split on `/` first;
