@@ -104,6 +104,8 @@ describe("broker confirm deadline: what it costs", () => {
     }
   });
 
+  // Upper bounds are loose (a loaded machine delays timers); the 60 s deadline ahead of them
+  // is far beyond them, so a publish that waited for it fails them anyway.
   it("fails a publish with a shorter timeout of its own than earlier ones at its own deadline", async () => {
     const wrapper = wrapperWith(60_000);
     const first = outcome(wrapper.publish());
@@ -113,10 +115,10 @@ describe("broker confirm deadline: what it costs", () => {
     wrapper.send();
     const ended = await Promise.race([
       short,
-      new Promise((resolve) => setTimeout(resolve, 2_000, "still waiting")),
+      new Promise((resolve) => setTimeout(resolve, 10_000, "still waiting")),
     ]);
     expect(ended).to.equal("timeout");
-    expect(performance.now() - started).to.be.within(100, 1_000);
+    expect(performance.now() - started).to.be.within(100, 5_000);
     // Off the wrapper's queues, as the library's own timeout takes it.
     expect(wrapper._unconfirmedMessages).to.have.length(1);
     wrapper.confirm(wrapper._unconfirmedMessages[0]);
@@ -125,19 +127,24 @@ describe("broker confirm deadline: what it costs", () => {
 
   it("keeps each publish's own deadline among many lengths, in no order", async () => {
     const wrapper = wrapperWith(60_000);
+    wrapper.publish().catch(() => undefined);
     const lengths = [300, 50, 200, 100, 250, 150];
     const started = performance.now();
     const ends = lengths.map((ms) =>
-      wrapper.publish(Buffer.alloc(0), ms).catch(() => performance.now() - started),
+      wrapper.publish(Buffer.alloc(0), ms).then(
+        () => "confirmed",
+        (error: Error) => ({ error: error.message, after: performance.now() - started }),
+      ),
     );
     wrapper.send();
-    const after = (await Promise.all(ends)) as number[];
-    after.forEach((ms, i) =>
-      expect(ms, `${lengths[i]} ms`).to.be.within(lengths[i], lengths[i] + 500),
+    const after = await Promise.all(ends);
+    after.forEach((end, i) =>
+      expect(end, `${lengths[i]} ms`)
+        .to.include({ error: "timeout" })
+        .and.to.have.property("after")
+        .within(lengths[i], lengths[i] + 5_000),
     );
-    // Ended in the order of their deadlines, not of their publishing.
-    const order = lengths.map((_, i) => i).sort((a, b) => after[a] - after[b]);
-    expect(order.map((i) => lengths[i])).to.deep.equal([50, 100, 150, 200, 250, 300]);
+    wrapper.confirm(wrapper._unconfirmedMessages[0]);
   });
 
   it("lets a settled publish go, even while one published before it still waits", async () => {
