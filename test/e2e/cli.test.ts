@@ -20,6 +20,14 @@ function sluice(args: string[], env: Record<string, string> = {}) {
   });
 }
 
+/** The one line a start that cannot connect writes (no stack trace); its exit status is 1. */
+function failureLine(result: ReturnType<typeof sluice>): string {
+  expect(result.status, result.stderr).to.equal(1);
+  const lines = result.stderr.trim().split("\n");
+  expect(lines, result.stderr).to.have.length(1);
+  return lines[0];
+}
+
 describe("the sluice command", function () {
   // Some tests run a dozen commands one after another, each a fresh Node process: on a loaded
   // machine that alone takes tens of seconds. Each command's own bound (spawnSync's timeout) is
@@ -150,47 +158,42 @@ describe("the sluice command", function () {
     const result = sluice(["adapter", "--config", config], {
       AMQP_URL: "amqp://guest:secret@127.0.0.1:1",
     });
-    expect(result.status).to.equal(1);
-    const lines = result.stderr.trim().split("\n");
-    expect(lines).to.have.length(1);
-    expect(lines[0]).to.include("cannot connect to RabbitMQ at amqp://guest:***@127.0.0.1:1");
-    expect(lines[0]).to.include("docker compose -f deploy/docker-compose.yml up -d rabbitmq redis");
+    const line = failureLine(result);
+    expect(line).to.include("cannot connect to RabbitMQ at amqp://guest:***@127.0.0.1:1");
+    expect(line).to.include("docker compose -f deploy/docker-compose.yml up -d rabbitmq redis");
     expect(result.stderr).to.not.include("secret");
   });
 
   it("says RabbitMQ refused the login, not that it is down, on a wrong password", () => {
-    const result = sluice(["worker", "--config", config], {
-      AMQP_URL: "amqp://guest:wrong-password@127.0.0.1:5672",
-    });
-    expect(result.status).to.equal(1);
-    const lines = result.stderr.trim().split("\n");
-    expect(lines).to.have.length(1);
-    expect(lines[0]).to.include('refused the login of user "guest"');
-    expect(lines[0]).to.not.include("start it");
-    expect(lines[0]).to.not.include("wrong-password");
+    const line = failureLine(
+      sluice(["worker", "--config", config], {
+        AMQP_URL: "amqp://guest:wrong-password@127.0.0.1:5672",
+      }),
+    );
+    expect(line).to.include('refused the login of user "guest"');
+    expect(line).to.not.include("start it");
+    expect(line).to.not.include("wrong-password");
   });
 
   it("names a missing virtual host as such", () => {
     const vhost = `sluice-missing-${randomUUID().slice(0, 8)}`;
-    const result = sluice(["worker", "--config", config], {
-      AMQP_URL: `amqp://guest:guest@127.0.0.1:5672/${vhost}`,
-    });
-    expect(result.status).to.equal(1);
-    const lines = result.stderr.trim().split("\n");
-    expect(lines).to.have.length(1);
-    expect(lines[0]).to.include(`refused to open virtual host "${vhost}"`);
-    expect(lines[0]).to.not.include("start it");
+    const line = failureLine(
+      sluice(["worker", "--config", config], {
+        AMQP_URL: `amqp://guest:guest@127.0.0.1:5672/${vhost}`,
+      }),
+    );
+    expect(line).to.include(`refused to open virtual host "${vhost}"`);
+    expect(line).to.not.include("start it");
   });
 
   it("says Redis refused the credentials on a wrong password", () => {
-    const result = sluice(["worker", "--config", config], {
-      REDIS_URL: "redis://nobody:wrong-password@127.0.0.1:6379",
-    });
-    expect(result.status).to.equal(1);
-    const lines = result.stderr.trim().split("\n");
-    expect(lines).to.have.length(1);
-    expect(lines[0]).to.include("refused the credentials");
-    expect(lines[0]).to.not.include("wrong-password");
+    const line = failureLine(
+      sluice(["worker", "--config", config], {
+        REDIS_URL: "redis://nobody:wrong-password@127.0.0.1:6379",
+      }),
+    );
+    expect(line).to.include("refused the credentials");
+    expect(line).to.not.include("wrong-password");
   });
 
   it("names a Redis that takes the connection but never answers, in one line, and exits non-zero", async () => {
@@ -199,24 +202,20 @@ describe("the sluice command", function () {
     await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
     const port = (silent.address() as net.AddressInfo).port;
     try {
-      const result = sluice(["worker", "--config", config], {
-        REDIS_URL: `redis://127.0.0.1:${port}`,
-      });
-      expect(result.status, result.stderr).to.equal(1);
-      const lines = result.stderr.trim().split("\n");
-      expect(lines).to.have.length(1);
-      expect(lines[0]).to.include(`cannot connect to Redis at redis://127.0.0.1:${port}`);
-      expect(lines[0]).to.include("no answer within");
+      const line = failureLine(
+        sluice(["worker", "--config", config], { REDIS_URL: `redis://127.0.0.1:${port}` }),
+      );
+      expect(line).to.include(`cannot connect to Redis at redis://127.0.0.1:${port}`);
+      expect(line).to.include("no answer within");
     } finally {
       silent.close();
     }
   });
 
   it("names the unreachable Redis URL in one line and exits non-zero", () => {
-    const result = sluice(["worker", "--config", config], { REDIS_URL: "redis://127.0.0.1:1" });
-    expect(result.status).to.equal(1);
-    const lines = result.stderr.trim().split("\n");
-    expect(lines).to.have.length(1);
-    expect(lines[0]).to.include("cannot connect to Redis at redis://127.0.0.1:1");
+    const line = failureLine(
+      sluice(["worker", "--config", config], { REDIS_URL: "redis://127.0.0.1:1" }),
+    );
+    expect(line).to.include("cannot connect to Redis at redis://127.0.0.1:1");
   });
 });
