@@ -158,6 +158,21 @@ function rawRequest(
   });
 }
 
+/**
+ * The head of a raw JSON POST to /rest/echo from CLIENT: `framing` (its Content-Length or
+ * Transfer-Encoding line), then `lines`.
+ */
+function restEchoHead(framing: string, ...lines: string[]): string {
+  return [
+    "POST /rest/echo HTTP/1.1",
+    "Host: 127.0.0.1",
+    "Content-Type: application/json",
+    framing,
+    `X-Road-Client: ${CLIENT}`,
+    ...lines,
+  ].join("\r\n");
+}
+
 /** A JSON body of about `size` bytes, HTTP-chunked into pieces of `piece` bytes. */
 function chunkedJson(size: number, piece: number): Buffer {
   const json = Buffer.from(JSON.stringify({ data: "x".repeat(size - 11) }));
@@ -396,14 +411,7 @@ describe("Hostile input (issue 14 audit): each case refused alone, memory bounde
       const answer = await measured(sluice, `X-Road-Id with ${name}`, () =>
         rawRequest(
           sluice.port,
-          [
-            "POST /rest/echo HTTP/1.1",
-            "Host: 127.0.0.1",
-            "Content-Type: application/json",
-            `Content-Length: ${body.length}`,
-            `X-Road-Client: ${CLIENT}`,
-            `X-Road-Id: ${value}`,
-          ].join("\r\n"),
+          restEchoHead(`Content-Length: ${body.length}`, `X-Road-Id: ${value}`),
           Buffer.from(body, "latin1"),
         ),
       );
@@ -482,15 +490,11 @@ describe("Hostile input (issue 14 audit): each case refused alone, memory bounde
     const rest = await measured(sluice, "REST with X-Road-Service as header 201", () =>
       rawRequest(
         sluice.port,
-        [
-          "POST /rest/echo HTTP/1.1",
-          "Host: 127.0.0.1",
-          "Content-Type: application/json",
+        restEchoHead(
           `Content-Length: ${body.length}`,
-          `X-Road-Client: ${CLIENT}`,
           ...filler,
           "X-Road-Service: EE/BUSINESS/producer/sub/otherService",
-        ].join("\r\n"),
+        ),
         body,
       ),
     );
@@ -518,15 +522,11 @@ describe("Hostile input (issue 14 audit): each case refused alone, memory bounde
     // 200 lines in all are still fine.
     const fine = await rawRequest(
       sluice.port,
-      [
-        "POST /rest/echo HTTP/1.1",
-        "Host: 127.0.0.1",
-        "Content-Type: application/json",
+      restEchoHead(
         `Content-Length: ${body.length}`,
-        `X-Road-Client: ${CLIENT}`,
         `X-Road-Id: ${freshId()}`,
         ...filler.slice(0, 194),
-      ].join("\r\n"),
+      ),
       body,
     );
     expect(fine.status, fine.head).to.equal(202);
@@ -587,13 +587,7 @@ describe("Hostile input (issue 14 audit): each case refused alone, memory bounde
 
   it("a 600 KB body in 100 000 chunks costs about its size, also 30 at once (384 MB heap)", async () => {
     const framed = chunkedJson(600 * 1024, 6);
-    const head = [
-      "POST /rest/echo HTTP/1.1",
-      "Host: 127.0.0.1",
-      "Content-Type: application/json",
-      "Transfer-Encoding: chunked",
-      `X-Road-Client: ${CLIENT}`,
-    ].join("\r\n");
+    const head = restEchoHead("Transfer-Encoding: chunked");
     const one = await measured(sluice, "600 KB body in 102 400 chunks, one request", () =>
       rawRequest(sluice.port, `${head}\r\nX-Road-Id: ${freshId()}`, framed),
     );
@@ -624,14 +618,7 @@ describe("Hostile input (issue 14 audit): each case refused alone, memory bounde
     const answer = await measured(strict, "slow body, 1 byte per 200 ms, requestTimeout 2s", () =>
       rawRequest(
         strict.port,
-        [
-          "POST /rest/echo HTTP/1.1",
-          "Host: 127.0.0.1",
-          "Content-Type: application/json",
-          "Content-Length: 100000",
-          `X-Road-Client: ${CLIENT}`,
-          `X-Road-Id: ${freshId()}`,
-        ].join("\r\n"),
+        restEchoHead("Content-Length: 100000", `X-Road-Id: ${freshId()}`),
         "",
         { slow: { piece: " ", everyMs: 200 } },
       ),
