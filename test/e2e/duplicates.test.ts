@@ -4,7 +4,7 @@
 // the worker starts only once the "still queued" cases are done.
 
 import { expect } from "chai";
-import { call, eventually, Harness, type SluiceProcess } from "../support/harness";
+import { call, eventually, Harness, type HttpAnswer, type SluiceProcess } from "../support/harness";
 import { fixture, TEST_QUERY_SCHEMA } from "../fixtures/xroad-soap/outcomes";
 
 let counter = 0;
@@ -17,6 +17,19 @@ async function timed<T>(what: string, work: () => Promise<T>): Promise<T> {
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   console.log(`      ${what}: ${ms.toFixed(1)} ms`);
   return result;
+}
+
+/** An ack duplicate's answer: the acknowledgement of the first submission, word for word. */
+function expectFirstAck(answer: HttpAnswer, id: string, xroadId: string): void {
+  expect(answer.status).to.equal(202);
+  expect(answer.json).to.deep.equal({
+    id,
+    xroadId,
+    state: "accepted",
+    statusUrl: `/messages/${id}`,
+  });
+  expect(answer.headers.get("location")).to.equal(`/messages/${id}`);
+  expect(answer.headers.get("preference-applied")).to.equal("respond-async");
 }
 
 describe("duplicates (two adapter instances, CONTRACT §2)", function () {
@@ -70,15 +83,7 @@ describe("duplicates (two adapter instances, CONTRACT §2)", function () {
     const ack = await timed("ack duplicate of a queued message, other instance", () =>
       rest(b, "lookup", xroadId, { Prefer: "respond-async" }),
     );
-    expect(ack.status).to.equal(202);
-    expect(ack.json).to.deep.equal({
-      id,
-      xroadId,
-      state: "accepted",
-      statusUrl: `/messages/${id}`,
-    });
-    expect(ack.headers.get("location")).to.equal(`/messages/${id}`);
-    expect(ack.headers.get("preference-applied")).to.equal("respond-async");
+    expectFirstAck(ack, id, xroadId);
 
     const sync = await timed("sync duplicate (wait=1) of a queued message, other instance", () =>
       rest(b, "lookup", xroadId, { Prefer: "wait=1" }),
@@ -144,15 +149,7 @@ describe("duplicates (two adapter instances, CONTRACT §2)", function () {
     const id = first.headers.get("x-sluice-id") as string;
 
     const ack = await rest(b, "lookup", xroadId, { Prefer: "respond-async" });
-    expect(ack.status).to.equal(202);
-    expect(ack.json).to.deep.equal({
-      id,
-      xroadId,
-      state: "accepted",
-      statusUrl: `/messages/${id}`,
-    });
-    expect(ack.headers.get("location")).to.equal(`/messages/${id}`);
-    expect(ack.headers.get("preference-applied")).to.equal("respond-async");
+    expectFirstAck(ack, id, xroadId);
 
     const sync = await rest(b, "lookup", xroadId);
     expect(sync.status).to.equal(200);
