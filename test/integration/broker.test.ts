@@ -7,7 +7,7 @@
 import { randomUUID } from "node:crypto";
 import { expect } from "chai";
 import pino from "pino";
-import { Broker, type Consumer } from "../../shared/broker/amqp";
+import { Broker, type Consumer, type ConsumerOptions } from "../../shared/broker/amqp";
 import { SluiceError } from "../../shared/protocol/errors";
 import { proxyTo, viaProxy } from "../support/tcp-proxy";
 
@@ -31,6 +31,24 @@ describe("broker publishes (RabbitMQ)", () => {
     await cleanup.close();
     await broker.close();
   });
+
+  /**
+   * A consumer of a non-durable queue of its own, which its setup declares (again on every new
+   * channel), as every role's setup declares its topology.
+   */
+  const consumeOwnQueue = (
+    name: string,
+    own: string,
+    onMessage: ConsumerOptions["onMessage"],
+  ): Consumer =>
+    broker.consume(name, {
+      queue: own,
+      prefetch: 1,
+      setup: async (channel) => {
+        await channel.assertQueue(own, { durable: false });
+      },
+      onMessage,
+    });
 
   it("confirms a routed message and refuses an unroutable mandatory one", async () => {
     const publisher = broker.channel("publisher", async (channel) => {
@@ -143,18 +161,11 @@ describe("broker publishes (RabbitMQ)", () => {
     const own = `${prefix}closed`;
     const got: string[] = [];
     let closed: Promise<void> | null = null;
-    const consumer: Consumer = broker.consume("closed-by-broker", {
-      queue: own,
-      prefetch: 1,
-      setup: async (channel) => {
-        await channel.assertQueue(own, { durable: false });
-      },
-      onMessage: async (message, channel) => {
-        got.push(message.content.toString());
-        if (got.length === 1) closed = new Promise((resolve) => channel.once("close", resolve));
-        channel.ack(message);
-        if (got.length === 1) channel.ack(message);
-      },
+    const consumer = consumeOwnQueue("closed-by-broker", own, async (message, channel) => {
+      got.push(message.content.toString());
+      if (got.length === 1) closed = new Promise((resolve) => channel.once("close", resolve));
+      channel.ack(message);
+      if (got.length === 1) channel.ack(message);
     });
     await consumer.waitForConnect();
     const publisher = broker.channel("closed-publisher", async (channel) => {
@@ -182,17 +193,9 @@ describe("broker publishes (RabbitMQ)", () => {
   it("consumes again after the broker cancelled the consumer (its queue deleted)", async () => {
     const own = `${prefix}cancelled`;
     const got: string[] = [];
-    const consumer: Consumer = broker.consume("cancelled-by-broker", {
-      queue: own,
-      prefetch: 1,
-      // Declares the queue again, as every role's setup declares its topology.
-      setup: async (channel) => {
-        await channel.assertQueue(own, { durable: false });
-      },
-      onMessage: async (message, channel) => {
-        got.push(message.content.toString());
-        channel.ack(message);
-      },
+    const consumer = consumeOwnQueue("cancelled-by-broker", own, async (message, channel) => {
+      got.push(message.content.toString());
+      channel.ack(message);
     });
     await consumer.waitForConnect();
     const admin = await broker.probeChannel();
