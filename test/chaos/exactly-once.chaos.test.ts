@@ -36,16 +36,16 @@ const rabbitNode = (i: number) =>
 function judge(
   name: string,
   verdict: Verdict,
-  window: Set<string> = new Set(),
-  redisLostData = false,
-  startedAt = Date.now(),
-  roles?: Roles,
+  window: Set<string>,
+  redisLostData: boolean,
+  startedAt: number,
+  roles: Roles,
 ): void {
   const outside = verdict.twice.filter((id) => !window.has(id));
   // Calls the worker retried after a failure (a timeout under load): not a fault's doing,
   // reported so a repeat they caused is not mistaken for one.
   const retried = new Set(
-    (roles?.all ?? []).flatMap((p) =>
+    roles.all.flatMap((p) =>
       p.lines
         .filter((l) => String(l.msg).startsWith("backend unavailable"))
         .map((l) => String(l.id))
@@ -105,7 +105,6 @@ class Roles {
     ]);
   }
 
-  /** Kills a role with SIGKILL and starts a new one in its place. */
   /** SIGKILLs the role's process; `dead` runs once it has exited, before its replacement starts. */
   async kill(role: "adapter" | "worker" | "response-worker", dead = () => {}): Promise<void> {
     const key = role === "response-worker" ? "responseWorker" : role;
@@ -114,18 +113,29 @@ class Roles {
     this[key] = await this.spawn(role);
   }
 
-  async check(fault: () => Promise<void>, faultAfter = Math.floor(MESSAGES / 3)) {
+  /**
+   * Sends the run's messages with `fault` after a third of them, then records the run's row
+   * under `name` and checks it: `window()`, read once the run is over, lists ids a named window
+   * may repeat; `redisLostData` when the fault may lose outcomes Redis held.
+   */
+  async check(
+    name: string,
+    fault: () => Promise<void>,
+    options: { window?: () => Set<string>; redisLostData?: boolean } = {},
+  ): Promise<void> {
+    const startedAt = Date.now();
     const verdict = await checkExactlyOnce({
       adapters: () => [this.adapter.url],
       service: "order",
       count: MESSAGES,
-      faultAfter,
+      faultAfter: Math.floor(MESSAGES / 3),
       sim: this.harness.sim,
       fault,
       settleMs: 300_000,
     });
     this.explain(verdict);
-    return verdict;
+    const window = options.window?.() ?? new Set<string>();
+    judge(name, verdict, window, options.redisLostData ?? false, startedAt, this);
   }
 }
 
@@ -156,19 +166,14 @@ describe("chaos: exactly once under faults", function () {
           // recorded. Only calls the backend had received by the kill can be in it: taken once
           // the killed process has exited, since it goes on calling until the signal lands.
           let calledBeforeKill = new Set<string>();
-          const startedAt = Date.now();
-          const verdict = await roles.check(async () => {
-            await roles.kill(role, () => {
-              calledBeforeKill = new Set(roles.harness.sim.calls().map((c) => c.id ?? ""));
-            });
-          });
-          judge(
+          await roles.check(
             `SIGKILL ${role}`,
-            verdict,
-            role === "worker" ? calledBeforeKill : new Set(),
-            false,
-            startedAt,
-            roles,
+            async () => {
+              await roles.kill(role, () => {
+                calledBeforeKill = new Set(roles.harness.sim.calls().map((c) => c.id ?? ""));
+              });
+            },
+            { window: () => (role === "worker" ? calledBeforeKill : new Set()) },
           );
         } finally {
           await roles.harness.cleanup();
@@ -182,8 +187,7 @@ describe("chaos: exactly once under faults", function () {
     const roles = new Roles({ AMQP_URL: rabbit.url });
     try {
       await roles.start(1_200);
-      const startedAt = Date.now();
-      const verdict = await roles.check(async () => {
+      await roles.check("broker kill -9 with calls in flight, restarted after 12 s", async () => {
         await eventually(
           async () => (roles.harness.sim.stats().inFlight > 0 ? true : undefined),
           30_000,
@@ -195,14 +199,6 @@ describe("chaos: exactly once under faults", function () {
         await sleep(12_000);
         await rabbit.resume();
       });
-      judge(
-        "broker kill -9 with calls in flight, restarted after 12 s",
-        verdict,
-        new Set(),
-        false,
-        startedAt,
-        roles,
-      );
     } finally {
       await roles.harness.cleanup();
       await rabbit.remove();
@@ -214,13 +210,11 @@ describe("chaos: exactly once under faults", function () {
     const roles = new Roles({ AMQP_URL: rabbit.url });
     try {
       await roles.start();
-      const startedAt = Date.now();
-      const verdict = await roles.check(async () => {
+      await roles.check("broker stop_app, start_app after 7 s", async () => {
         await rabbit.ctl("stop_app");
         await sleep(7_000);
         await rabbit.ctl("start_app");
       });
-      judge("broker stop_app, start_app after 7 s", verdict, new Set(), false, startedAt, roles);
     } finally {
       await roles.harness.cleanup();
       await rabbit.remove();
@@ -248,8 +242,7 @@ describe("chaos: exactly once under faults", function () {
       expect(classic, "durable queues that are not quorum queues").to.deep.equal([]);
       for (const [i, node] of nodes.entries()) {
         roles.harness.sim.reset();
-        const startedAt = Date.now();
-        const verdict = await roles.check(async () => {
+        await roles.check(`cluster: node ${i + 1} of 3 stopped, started again`, async () => {
           await node.stop();
           // Intake goes on through the other two nodes while this one is down.
           await eventually(
@@ -267,14 +260,6 @@ describe("chaos: exactly once under faults", function () {
           );
           await node.resume();
         });
-        judge(
-          `cluster: node ${i + 1} of 3 stopped, started again`,
-          verdict,
-          new Set(),
-          false,
-          startedAt,
-          roles,
-        );
       }
     } finally {
       await roles.harness.cleanup();
@@ -294,19 +279,14 @@ describe("chaos: exactly once under faults", function () {
       const roles = new Roles({ REDIS_URL: redis.url });
       try {
         await roles.start();
-        const startedAt = Date.now();
-        const verdict = await roles.check(async () => {
-          await redis.stop();
-          await sleep(2_000);
-          await redis.resume();
-        });
-        judge(
+        await roles.check(
           `Redis kill -9, restarted with its data (AOF, appendfsync ${fsync})`,
-          verdict,
-          new Set(),
-          fsync === "everysec",
-          startedAt,
-          roles,
+          async () => {
+            await redis.stop();
+            await sleep(2_000);
+            await redis.resume();
+          },
+          { redisLostData: fsync === "everysec" },
         );
       } finally {
         await roles.harness.cleanup();
@@ -320,19 +300,14 @@ describe("chaos: exactly once under faults", function () {
     const roles = new Roles({ REDIS_URL: redis.url });
     try {
       await roles.start();
-      const startedAt = Date.now();
-      const verdict = await roles.check(async () => {
-        await redis.stop();
-        await sleep(2_000);
-        await redis.resume();
-      });
-      judge(
+      await roles.check(
         "Redis kill -9, restarted without its data",
-        verdict,
-        new Set(),
-        true,
-        startedAt,
-        roles,
+        async () => {
+          await redis.stop();
+          await sleep(2_000);
+          await redis.resume();
+        },
+        { redisLostData: true },
       );
     } finally {
       await roles.harness.cleanup();
@@ -348,16 +323,18 @@ describe("chaos: exactly once under faults", function () {
     const roles = new Roles({ REDIS_URL: sentinels.url });
     try {
       await roles.start();
-      const startedAt = Date.now();
-      const verdict = await roles.check(async () => {
-        await master.stop();
-        await eventually(
-          async () => ((await sentinels.masterPort()) === replica.port ? true : undefined),
-          60_000,
-          "the promotion",
-        );
-      });
-      judge("Sentinel failover (master kill -9)", verdict, new Set(), true, startedAt, roles);
+      await roles.check(
+        "Sentinel failover (master kill -9)",
+        async () => {
+          await master.stop();
+          await eventually(
+            async () => ((await sentinels.masterPort()) === replica.port ? true : undefined),
+            60_000,
+            "the promotion",
+          );
+        },
+        { redisLostData: true },
+      );
     } finally {
       await roles.harness.cleanup();
       await sentinels.stop();
