@@ -19,6 +19,8 @@ import {
   type TranslatorBackend,
   type TranslatorCall,
 } from "../../worker/translators/translator";
+import { requestMessage } from "../support/messages";
+import { rejectionOf } from "../support/rejection";
 
 interface Seen {
   method: string;
@@ -32,15 +34,13 @@ type Handler = (req: IncomingMessage, res: ServerResponse, body: Buffer) => void
 const REPO_ROOT = resolve(__dirname, "../../..");
 
 function request(overrides: Partial<RequestMessage> = {}): RequestMessage {
-  return {
+  return requestMessage({
     id: "0b6a4c1e-8f5d-4b7a-9e1c-3d2f1a0b9c8d",
     xroadId: "xr-1",
     service: "testQuery",
     backend: "legacy",
-    protocol: "rest",
     client: "EE/BUSINESS/consumer",
     replyMode: "sync",
-    method: "POST",
     path: "/persons/42",
     query: "full=true&lang=et",
     xroadHeaders: {
@@ -51,26 +51,13 @@ function request(overrides: Partial<RequestMessage> = {}): RequestMessage {
       "x-road-issue": "ISSUE-7",
       "x-road-represented-party": "COM/12345",
     },
-    contentType: "application/json",
     body: '{"name":"Mari"}',
-    bodyEncoding: "utf8",
-    createdAt: Date.now(),
-    expiresAt: null,
     ...overrides,
-  };
+  });
 }
 
 function callOf(signal: AbortSignal = new AbortController().signal): TranslatorCall {
   return { signal, idempotencyKey: "0b6a4c1e-8f5d-4b7a-9e1c-3d2f1a0b9c8d", attempt: 1 };
-}
-
-async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error("expected the call to throw");
 }
 
 describe("rest-json translator (real HTTP backend)", () => {

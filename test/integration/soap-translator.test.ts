@@ -23,6 +23,7 @@ import {
   type TranslatorBackend,
   type TranslatorCall,
 } from "../../worker/translators/translator";
+import { rejectionOf } from "../support/rejection";
 
 const FIXTURES = join(__dirname, "..", "..", "..", "test", "fixtures", "xroad-soap");
 const SIM_NS = "http://legacy.sluice.example/";
@@ -85,15 +86,6 @@ function callOf(request: RequestMessage, signal = new AbortController().signal):
 
 function backendAt(url: string, extra: Partial<TranslatorBackend> = {}): TranslatorBackend {
   return { name: "legacy", url, timeoutMs: 3000, options: {}, ...extra };
-}
-
-async function failureOf(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error("expected the call to fail");
 }
 
 /** What the adapter's SOAP route makes of a response for a caller of `serviceCode`. */
@@ -166,7 +158,7 @@ describe("soap translator against the legacy simulator", function () {
 
   it("a Client fault is a rejection carrying the Fault as a 500 text/xml answer", async () => {
     const request = fromFixture("getstate.query", (x) => x.replace("aäõ", "FAULT-CLIENT"));
-    const error = await failureOf(translator.call(request, callOf(request)));
+    const error = await rejectionOf(translator.call(request, callOf(request)));
     expect(error).to.be.instanceOf(BackendRejectedError);
     const { response } = error as BackendRejectedError;
     expect(response.status).to.equal(500);
@@ -183,7 +175,7 @@ describe("soap translator against the legacy simulator", function () {
 
   it("a Server fault is retryable and carries the Fault for the final answer", async () => {
     const request = fromFixture("getstate.query", (x) => x.replace("aäõ", "FAULT-SERVER"));
-    const error = await failureOf(translator.call(request, callOf(request)));
+    const error = await rejectionOf(translator.call(request, callOf(request)));
     expect(error).to.be.instanceOf(BackendUnavailableError);
     const { response } = error as BackendUnavailableError;
     expect(response?.status).to.equal(500);
@@ -194,7 +186,7 @@ describe("soap translator against the legacy simulator", function () {
     const request = fromFixture("getstate.query", (x) =>
       x.replace("aäõ", "sim-status=503 sim-retry-after=7 "),
     );
-    const error = await failureOf(translator.call(request, callOf(request)));
+    const error = await rejectionOf(translator.call(request, callOf(request)));
     expect(error).to.be.instanceOf(BackendUnavailableError);
     expect((error as BackendUnavailableError).retryAfterMs).to.equal(7000);
   });
@@ -205,7 +197,7 @@ describe("soap translator against the legacy simulator", function () {
       const warm = fromFixture("getstate.query");
       await slow.call(warm, callOf(warm));
       const request = fromFixture("getstate.query", (x) => x.replace("aäõ", "sim-latency=3000 "));
-      const error = await failureOf(slow.call(request, callOf(request)));
+      const error = await rejectionOf(slow.call(request, callOf(request)));
       expect(error).to.be.instanceOf(BackendTimeoutError);
       expect(error).to.be.instanceOf(BackendUnavailableError);
       expect((error as Error).message).to.contain("timed out after 300 ms");
@@ -222,7 +214,7 @@ describe("soap translator against the legacy simulator", function () {
       const request = fromFixture("getstate.query", (x) => x.replace("aäõ", "sim-latency=600000 "));
       const controller = new AbortController();
       setTimeout(() => controller.abort(new Error("shutting down")), 100);
-      const error = await failureOf(patient.call(request, callOf(request, controller.signal)));
+      const error = await rejectionOf(patient.call(request, callOf(request, controller.signal)));
       expect(error).to.be.instanceOf(BackendUnavailableError);
       expect((error as Error).message).to.contain("call aborted");
     } finally {
@@ -232,7 +224,7 @@ describe("soap translator against the legacy simulator", function () {
 
   it("a service the WSDL lacks is not retried (operator must map it)", async () => {
     const request = fromFixture("simple.query", (x) => x.replace(/testQuery/g, "emit"));
-    const error = await failureOf(translator.call(request, callOf(request)));
+    const error = await rejectionOf(translator.call(request, callOf(request)));
     expect(error).to.be.instanceOf(SluiceError);
     expect(error).not.to.be.instanceOf(BackendUnavailableError);
     expect(error).not.to.be.instanceOf(BackendRejectedError);
@@ -256,13 +248,13 @@ describe("soap translator against the legacy simulator", function () {
       expect(response.body).to.contain("<response>aäõ</response>");
 
       const noPort = make({ wsdlFile: file, port: "NoSuchPort" });
-      const error = await failureOf(noPort.call(request, callOf(request)));
+      const error = await rejectionOf(noPort.call(request, callOf(request)));
       expect(error).not.to.be.instanceOf(BackendUnavailableError);
       expect((error as Error).message).to.contain("no operations on NoSuchPort");
 
       // The simulator answers 503 on /status/503: proof the call went to the endpoint given.
       const elsewhere = make({ endpoint: "/status/503" });
-      const moved = await failureOf(elsewhere.call(request, callOf(request)));
+      const moved = await rejectionOf(elsewhere.call(request, callOf(request)));
       expect(moved).to.be.instanceOf(BackendUnavailableError);
       expect((moved as Error).message).to.contain("HTTP 503");
       expect(() =>
@@ -287,7 +279,7 @@ describe("soap translator against the legacy simulator", function () {
     expect(response.body).to.contain("<response>rest-ä</response>");
 
     const json: RequestMessage = { ...xml, contentType: "application/json", body: '{"a":1}' };
-    const error = await failureOf(translator.call(json, callOf(json)));
+    const error = await rejectionOf(translator.call(json, callOf(json)));
     expect((error as SluiceError).retryable).to.equal(false);
     expect((error as Error).message).to.contain("needs a SOAP request or an XML body");
   });
@@ -336,7 +328,7 @@ describe("soap translator over TLS (backends.<name>.tls)", function () {
         kind: "content",
         innerXml: "<answer>42</answer><echo>foo</echo>",
       });
-      const error = await failureOf(refused.call(request, callOf(request)));
+      const error = await rejectionOf(refused.call(request, callOf(request)));
       expect(error).to.be.instanceOf(BackendUnavailableError);
     } finally {
       await translator.close?.();
@@ -358,7 +350,7 @@ describe("soap translator when the backend is down", function () {
     let sim: LegacySim | null = null;
     try {
       const request = fromFixture("getstate.query");
-      const error = await failureOf(translator.call(request, callOf(request)));
+      const error = await rejectionOf(translator.call(request, callOf(request)));
       expect(error).to.be.instanceOf(BackendUnavailableError);
       expect((error as Error).message).to.match(/WSDL|ECONNREFUSED/);
 
@@ -370,7 +362,7 @@ describe("soap translator when the backend is down", function () {
       // socket may see the close as a reset rather than a refusal).
       await sim.close();
       sim = null;
-      const again = await failureOf(translator.call(request, callOf(request)));
+      const again = await rejectionOf(translator.call(request, callOf(request)));
       expect(again).to.be.instanceOf(BackendUnavailableError);
       expect((again as Error).message).to.match(/ECONNREFUSED|ECONNRESET/);
     } finally {
@@ -501,7 +493,7 @@ describe("soap translator against a recording SOAP backend", function () {
   it("an application faultcode (customfault.answer) is retried by default and keeps the Fault", async () => {
     answer = (_r, res) => send(res, 500, "text/xml; charset=UTF-8", fixture("customfault.answer"));
     const request = fromFixture("getstate.query");
-    const error = await failureOf(translator.call(request, callOf(request)));
+    const error = await rejectionOf(translator.call(request, callOf(request)));
     expect(error).to.be.instanceOf(BackendUnavailableError);
     const response = (error as BackendUnavailableError).response;
     expect(response?.status).to.equal(500);
@@ -524,7 +516,7 @@ describe("soap translator against a recording SOAP backend", function () {
     const strict = createTranslator(backendAt(url, { options: { rejectFaultCodes: ["FOOCODE"] } }));
     try {
       const request = fromFixture("getstate.query");
-      const error = await failureOf(strict.call(request, callOf(request)));
+      const error = await rejectionOf(strict.call(request, callOf(request)));
       expect(error).to.be.instanceOf(BackendRejectedError);
       expect((error as BackendRejectedError).response.body).to.contain("foo:FOOCODE");
     } finally {
@@ -541,7 +533,7 @@ describe("soap translator against a recording SOAP backend", function () {
         `<SOAP-ENV:Envelope xmlns:SOAP-ENV="${SOAP11_NS}"><SOAP-ENV:Body><SOAP-ENV:Fault><faultcode>SOAP-ENV:Client.Validation</faultcode><faultstring>bad age</faultstring></SOAP-ENV:Fault></SOAP-ENV:Body></SOAP-ENV:Envelope>`,
       );
     const request = fromFixture("getstate.query");
-    const error = await failureOf(translator.call(request, callOf(request)));
+    const error = await rejectionOf(translator.call(request, callOf(request)));
     expect(error).to.be.instanceOf(BackendRejectedError);
     expect((error as Error).message).to.contain("bad age");
   });
@@ -555,7 +547,7 @@ describe("soap translator against a recording SOAP backend", function () {
         "text/xml",
         `<SOAP-ENV:Envelope xmlns:SOAP-ENV="${SOAP11_NS}"><SOAP-ENV:Body><SOAP-ENV:Fault><faultcode><![CDATA[SOAP-ENV:Client.Validation]]></faultcode><faultstring><![CDATA[bad <age>]]></faultstring></SOAP-ENV:Fault></SOAP-ENV:Body></SOAP-ENV:Envelope>`,
       );
-    const error = await failureOf(translator.call(request, callOf(request)));
+    const error = await rejectionOf(translator.call(request, callOf(request)));
     expect(error).to.be.instanceOf(BackendRejectedError);
     expect((error as Error).message).to.contain("bad <age>");
 
@@ -566,7 +558,7 @@ describe("soap translator against a recording SOAP backend", function () {
         "application/soap+xml",
         `<env:Envelope xmlns:env="${SOAP12_NS}"><env:Body><env:Fault><env:Code><env:Value><![CDATA[env:Sender]]></env:Value></env:Code><env:Reason><env:Text xml:lang="en"><![CDATA[no such person]]></env:Text></env:Reason></env:Fault></env:Body></env:Envelope>`,
       );
-    const error12 = await failureOf(translator.call(request, callOf(request)));
+    const error12 = await rejectionOf(translator.call(request, callOf(request)));
     expect(error12).to.be.instanceOf(BackendRejectedError);
     expect((error12 as Error).message).to.contain("no such person");
   });
@@ -593,7 +585,7 @@ describe("soap translator against a recording SOAP backend", function () {
         `<soap:Envelope xmlns:soap="${SOAP11_NS}"><soap:Body><tns:getStateResponse/></soap:Body></soap:Envelope>`,
       );
     const request = fromFixture("getstate.query");
-    const error = await failureOf(translator.call(request, callOf(request)));
+    const error = await rejectionOf(translator.call(request, callOf(request)));
     expect((error as SluiceError).retryable).to.equal(false);
     expect((error as Error).message).to.contain("undeclared namespace prefixes: tns");
   });
@@ -625,7 +617,7 @@ describe("soap translator against a recording SOAP backend", function () {
   it("HTTP 502 without an envelope is retryable", async () => {
     answer = (_r, res) => send(res, 502, "text/html", "<html><body>Bad gateway</body></html>");
     const request = fromFixture("getstate.query");
-    const error = await failureOf(translator.call(request, callOf(request)));
+    const error = await rejectionOf(translator.call(request, callOf(request)));
     expect(error).to.be.instanceOf(BackendUnavailableError);
     expect((error as Error).message).to.contain("HTTP 502");
   });
@@ -633,7 +625,7 @@ describe("soap translator against a recording SOAP backend", function () {
   it("a status of 600 or more is not a 5xx: not retried", async () => {
     answer = (_r, res) => send(res, 600, "text/xml", envelope("<tns:getStateResponse/>"));
     const request = fromFixture("getstate.query");
-    const error = await failureOf(translator.call(request, callOf(request)));
+    const error = await rejectionOf(translator.call(request, callOf(request)));
     expect(error).to.be.instanceOf(SluiceError);
     expect(error).not.to.be.instanceOf(BackendUnavailableError);
     expect((error as SluiceError).retryCall).to.equal(false);
@@ -646,7 +638,7 @@ describe("soap translator against a recording SOAP backend", function () {
       res.end(envelope("<tns:getStateResponse/>"));
     };
     const request = fromFixture("getstate.query");
-    const error = await failureOf(translator.call(request, callOf(request)));
+    const error = await rejectionOf(translator.call(request, callOf(request)));
     expect(error).to.be.instanceOf(SluiceError);
     expect(error).not.to.be.instanceOf(BackendUnavailableError);
     expect((error as SluiceError).retryCall).to.equal(false);
@@ -656,7 +648,7 @@ describe("soap translator against a recording SOAP backend", function () {
   it("a 200 answer that is not SOAP is neither completed nor retried", async () => {
     answer = (_r, res) => send(res, 200, "text/html", "<html><body>login</body></html>");
     const request = fromFixture("getstate.query");
-    const error = await failureOf(translator.call(request, callOf(request)));
+    const error = await rejectionOf(translator.call(request, callOf(request)));
     expect(error).to.be.instanceOf(SluiceError);
     expect((error as SluiceError).retryable).to.equal(false);
     expect(error).not.to.be.instanceOf(BackendRejectedError);
@@ -671,7 +663,7 @@ describe("soap translator against a recording SOAP backend", function () {
         `<!DOCTYPE x [<!ENTITY a "b">]>${envelope("<tns:getStateResponse/>")}`,
       );
     const request = fromFixture("getstate.query");
-    const error = await failureOf(translator.call(request, callOf(request)));
+    const error = await rejectionOf(translator.call(request, callOf(request)));
     expect((error as SluiceError).retryable).to.equal(false);
     expect((error as Error).message).to.contain("DOCTYPE");
   });

@@ -18,6 +18,8 @@ import {
   type TranslatorCall,
 } from "../../worker/translators/translator";
 import { SluiceError } from "../../shared/protocol/errors";
+import { requestMessage } from "../support/messages";
+import { rejectionOf } from "../support/rejection";
 
 const CLIENT = "EE/GOV/70000001/sluice-consumer";
 const OWN_CLIENT = "EE/GOV/70000001/case-app";
@@ -68,15 +70,13 @@ async function startProvider() {
 }
 
 function request(overrides: Partial<RequestMessage> = {}): RequestMessage {
-  return {
+  return requestMessage({
     id: "0b6a4c1e-8f5d-4b7a-9e1c-3d2f1a0b9c8d",
     xroadId: "local-1",
     service: "personLookup",
     backend: "registry",
-    protocol: "rest",
     client: OWN_CLIENT,
     replyMode: "sync",
-    method: "POST",
     path: "/persons/42",
     query: "full=true",
     xroadHeaders: {
@@ -87,13 +87,9 @@ function request(overrides: Partial<RequestMessage> = {}): RequestMessage {
       "x-road-represented-party": "COM/12345",
     },
     headers: { accept: "application/json" },
-    contentType: "application/json",
     body: '{"name":"Mari"}',
-    bodyEncoding: "utf8",
-    createdAt: Date.now(),
-    expiresAt: null,
     ...overrides,
-  };
+  });
 }
 
 /** A SOAP caller's request as the adapter keeps it. */
@@ -144,12 +140,8 @@ function echoAnswer(body: string, tweak: (header: string) => string = (h) => h):
   );
 }
 
-async function failure(translator: Translator, message: RequestMessage): Promise<unknown> {
-  return translator.call(message, call()).then(
-    (answers) => new Error(`expected a failure, got ${JSON.stringify(answers)}`),
-    (error: unknown) => error,
-  );
-}
+const failure = (translator: Translator, message: RequestMessage): Promise<unknown> =>
+  rejectionOf(translator.call(message, call()));
 
 describe("xroad-rest and xroad-soap translators (consumer direction, through xroad-sim)", function () {
   this.timeout(30_000);
