@@ -9,7 +9,7 @@ import https from "node:https";
 import tls from "node:tls";
 import getRawBody from "raw-body";
 import { parseDuration } from "../shared/config/durations";
-import { listenSimulator } from "../shared/runtime/simulator-server";
+import { listenSimulator, simulatorTlsOptions } from "../shared/runtime/simulator-server";
 import { lastHeader } from "./header-filter";
 import { ProviderClient } from "./provider-client";
 import { mayCall } from "./provider-services";
@@ -66,21 +66,6 @@ export interface XroadSim {
 }
 
 const CALL_LOG_LIMIT = 10_000;
-
-function secureOptions(options: NonNullable<XroadSimOptions["tls"]>): tls.SecureContextOptions & {
-  requestCert: boolean;
-  rejectUnauthorized: boolean;
-} {
-  const requireClient = options.clientCa !== undefined;
-  return {
-    cert: options.cert,
-    key: options.key,
-    ...(requireClient ? { ca: options.clientCa } : {}),
-    // HTTPS connection type: no accepted client certificate, no connection (ug-ss §9.1).
-    requestCert: requireClient,
-    rejectUnauthorized: requireClient,
-  };
-}
 
 /** Starts the simulator and resolves once it listens. Throws RangeError listing bad options. */
 export async function startXroadSim(options: XroadSimOptions = {}): Promise<XroadSim> {
@@ -249,7 +234,7 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
   let server: http.Server | https.Server;
   if (options.tls) {
     try {
-      server = https.createServer(secureOptions(options.tls), handler);
+      server = https.createServer(simulatorTlsOptions(options.tls), handler);
     } catch (error) {
       throw new RangeError(`xroad-sim: tls: ${(error as Error).message}`);
     }
@@ -276,7 +261,7 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
     },
     setTls(tlsOptions) {
       if (!(server instanceof https.Server)) throw new Error("xroad-sim: started without tls");
-      server.setSecureContext(secureOptions(tlsOptions));
+      server.setSecureContext(simulatorTlsOptions(tlsOptions));
     },
     calls: () => [...log],
     reset() {
