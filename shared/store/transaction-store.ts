@@ -223,7 +223,10 @@ end`;
 // reached the backend, so its message is no longer one that was never sent. A lapsed claim whose
 // worker recorded the backend's answer (the answer kept, or the message marked processed) is
 // never taken over ("processed"): the taker would call the backend again; it publishes that
-// answer instead (a worker that died after its record and before its ack). A lapsed claim made
+// answer instead (a worker that died after its record and before its ack). Nor is a record
+// written again (Redis lost it mid-call) with the answer beside it, in `accepted`: a copy that
+// looked before that answer was kept would call the backend again, or end `expired` a message
+// the backend answered. A lapsed claim made
 // only to end the message expired (by EXPIRY_CLAIM) never called the backend: taken over, the
 // previous state told is the one before it (accepted), so the taker still judges the expiry.
 // A message marked called is never cancelled: `cancelled` says the backend never saw it; nor is
@@ -262,6 +265,11 @@ end
 if ARGV[1] == "processing" and ARGV[12] ~= "" and (cur == "accepted" or cur == "processing") and
     tonumber(ARGV[12]) < tonumber(redis.call("HGET", KEYS[1], "parkedAttempt") or "0") then
   return {"stale", cur, ""}
+end
+if ARGV[1] == "processing" and cur == "accepted" and
+    (redis.call("HEXISTS", KEYS[1], "answer") == 1 or
+      redis.call("HEXISTS", KEYS[1], "processedAt") == 1) then
+  return {"processed", cur, ""}
 end
 if ARGV[1] == "cancelled" and (redis.call("HEXISTS", KEYS[1], "called") == 1 or
     redis.call("HEXISTS", KEYS[1], "processedAt") == 1) then
@@ -605,7 +613,8 @@ interface ScriptedRedis extends Redis {
 /**
  * "lost": the change was fenced by a claim (`holding`) that is no longer its caller's.
  * "stale": a claim for a delivery (`attempt`) older than the retry copy parked since.
- * "processed": a lapsed claim not taken over, since its worker recorded the backend's answer.
+ * "processed": not claimed, since the backend's answer is recorded (under a lapsed claim, or
+ * beside a record written again after Redis lost it).
  */
 export type TransitionResult =
   "ok" | "missing" | "conflict" | "claimed" | "lost" | "stale" | "processed";

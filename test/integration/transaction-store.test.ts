@@ -485,6 +485,34 @@ describe("transaction store (Redis)", () => {
     expect((await takeOver()).result).to.equal("processed");
   });
 
+  it("a record written again with the answer beside it (accepted) is never claimed: processed", async () => {
+    // Redis lost the record while the backend worked; its worker wrote it again and kept the
+    // answer beside it, in `accepted` until the response worker stores the outcome. A copy
+    // that looked before that record must publish the answer: claimed, it would call the
+    // backend again, or end the message `expired` with the backend's answer in hand.
+    const m = meta();
+    await store.rebuild(m);
+    const answer = { responses: [response(m.id, 1, true)], deadLetter: null };
+    expect(
+      await store.recordAnswer(m.id, answer, undefined, { token: "A", called: true }),
+    ).to.equal("ok");
+    expect((await store.get(m.id))?.state).to.equal("accepted");
+    const call = await store.transition(m.id, ["accepted", "processing"], "processing", {
+      claimMs: 60_000,
+      token: "B",
+    });
+    expect(call.result).to.equal("processed");
+    const expiry = await store.transition(m.id, ["accepted"], "processing", {
+      claimMs: 60_000,
+      token: "E",
+      by: EXPIRY_CLAIM,
+    });
+    expect(expiry.result).to.equal("processed");
+    const record = await store.get(m.id);
+    expect(record?.state).to.equal("accepted");
+    expect(record?.history.map((h) => h.state)).to.deep.equal(["accepted"]);
+  });
+
   it("a lapsed expiry claim is taken over as the message stood before it: accepted, never sent", async () => {
     // Its worker claimed it only to end it `expired`, and stood still past the claim: it never
     // called, so the taker must still judge the expiry, not call it as possibly sent.
