@@ -427,6 +427,29 @@ describe("request processor: the last look before the call (real broker and Redi
     expect((await view(id)).answer?.responses.map((r) => r.body)).to.deep.equal(["answered once"]);
   });
 
+  it("a record written again with the answer beside it while this copy waited for its slot is not claimed: the answer is published, the backend not called again", async () => {
+    // Redis lost the record while another worker called; that worker wrote it again
+    // (`accepted`, claimed by nobody) with its answer beside it. This copy looked before
+    // (accepted, no answer) and waited for its slot: claimed, it would call a second time.
+    const clock = new FixedClock(T0);
+    const translator = new RecordingTranslator(clock);
+    const { id, delivery } = await accepted(T0, null);
+    const answer = {
+      responses: [{ ...responseMessageOf(id), body: "answered once" }],
+      deadLetter: null,
+    };
+    const guard: CallGuard = async () => {
+      expect(
+        await store.recordAnswer(id, answer, undefined, { token: "lost", called: true }),
+      ).to.equal("ok");
+      expect((await store.get(id))?.state).to.equal("accepted");
+      return { beforeCall: async () => null, release: async () => undefined };
+    };
+    expect(await processor(clock, translator, guard).process(delivery)).to.equal("ack");
+    expect(translator.calls).to.deep.equal([]);
+    expect((await responsesOf(id)).map((r) => r.body)).to.deep.equal(["answered once"]);
+  });
+
   it("a sync caller's outcome is stored with the answer; a copy redelivered before the publish still publishes it, never calls", async () => {
     const clock = new FixedClock(T0);
     const translator = new RecordingTranslator(clock);
