@@ -168,13 +168,15 @@ return 1`;
 // Returns 1 when discarded, 0 when adopted (another adapter publishes it), 2 when a worker
 // has already claimed it: the broker had the message although its confirm was lost, and
 // discarding then would leave the processed copy without a record while the caller, told 503,
-// submits it again. A run again by ioredis after a reconnect finds its own marker (1) and
+// submits it again. A record written again (REBUILD) is kept too (2): only a role that got
+// the message (or its response) from the broker writes one, and the backend's answer may be
+// kept beside it while it is still `accepted`. A run again by ioredis after a reconnect finds its own marker (1) and
 // leaves alone the de-duplication key a new submission may have taken meanwhile.
 const DISCARD = `
 if redis.call("HGET", KEYS[1], "refused") == "1" then return 1 end
 if redis.call("HEXISTS", KEYS[1], "adoptedBy") == 1 then return 0 end
 local state = redis.call("HGET", KEYS[1], "state")
-if state and (state ~= "accepted" or
+if state and (state ~= "accepted" or redis.call("HEXISTS", KEYS[1], "rebuiltAt") == 1 or
     string.find(redis.call("HGET", KEYS[1], "history") or "", "},{", 1, true)) then
   return 2
 end

@@ -851,6 +851,24 @@ describe("transaction store (Redis)", () => {
     expect((await store.get(handedBack.id))?.state).to.equal("accepted");
   });
 
+  it("discard keeps a record a worker wrote again: the broker had the message, and its answer may be beside it", async () => {
+    // Redis lost the record before the adapter's confirm timed out; the worker that got the
+    // message wrote it again (accepted) and kept the backend's answer beside it. Discarded,
+    // that answer would be gone and the caller, told 503, would have the backend called again.
+    const lost = meta({ xroadId: `d-${randomUUID()}` });
+    await store.create(lost);
+    await redis.del(store.key(lost.id));
+    expect(await store.rebuild(lost)).to.equal(true);
+    expect(await store.discard(lost)).to.equal("taken");
+    const answer = { responses: [response(lost.id, 1, true)], deadLetter: null };
+    expect(
+      await store.recordAnswer(lost.id, answer, undefined, { token: "A", called: true }),
+    ).to.equal("ok");
+    expect(await store.discard(lost)).to.equal("taken");
+    const kept = await store.peek(lost.id);
+    expect(kept !== "refused" && kept?.answer?.responses.length).to.equal(1);
+  });
+
   it("a discard whose reply was lost, sent again after a new submission took the X-Road id, leaves that one's key", async () => {
     // Deleting the new submission's key would let a third one with the same X-Road id through
     // as a new message: the backend would see it twice.
