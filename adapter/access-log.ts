@@ -21,10 +21,14 @@ export interface AccessNote {
 const NOTE = Symbol("access-note");
 const MAX_FIELD = 255;
 
-/** Adds to what the access line of this request says; null and undefined add nothing. */
+/**
+ * Adds to what the access line of this request says; null and undefined add nothing. Only a
+ * request whose notes someone reads keeps them (see keepNotes): with no access line and no
+ * recorded span, a route's notes cost a call, not an object filled per request.
+ */
 export function noteAccess(ctx: Context, note: AccessNote): void {
-  const state = ctx.state as { [NOTE]?: AccessNote };
-  const known = state[NOTE] ?? (state[NOTE] = {});
+  const known = (ctx.state as { [NOTE]?: AccessNote })[NOTE];
+  if (known === undefined) return;
   // A for-in, not Object.entries: no array per call (a request is noted three times or more).
   for (const key in note) {
     const value = note[key as keyof AccessNote];
@@ -32,7 +36,12 @@ export function noteAccess(ctx: Context, note: AccessNote): void {
   }
 }
 
-/** Everything the routes noted about a request so far. */
+/** From now on the routes' notes on this request are kept, for whoever reads them when it ends. */
+export function keepNotes(ctx: Context): void {
+  (ctx.state as { [NOTE]?: AccessNote })[NOTE] ??= {};
+}
+
+/** Everything the routes noted about a request so far (kept since keepNotes). */
 export function accessNoteOf(ctx: Context): AccessNote {
   return (ctx.state as { [NOTE]?: AccessNote })[NOTE] ?? {};
 }
@@ -75,6 +84,7 @@ export function accessLog(log: Logger): Middleware {
 
   async function logged(ctx: Context, next: () => Promise<unknown>): Promise<void> {
     const started = process.hrtime.bigint();
+    keepNotes(ctx);
     let failed = false;
     try {
       await next();

@@ -21,12 +21,12 @@ import type { Logger } from "pino";
 import type { Broker } from "../shared/broker/amqp";
 import type { BackendConfig, ServiceConfig } from "../shared/config/config";
 import type { Protocol, ReplyMode, RequestMessage } from "../shared/protocol/envelope";
-import { requestCodec } from "../shared/protocol/codec";
+import { encodeRequest, requestCodec } from "../shared/protocol/codec";
 import { SluiceError, type ErrorInfo } from "../shared/protocol/errors";
 import { logUnlessOutage } from "../shared/runtime/outage";
 import { unavailableOnOutage } from "../shared/operator/store-unavailable";
 import { messageLogger } from "../shared/observability/logger";
-import { routingKeyFor } from "../shared/broker/ordering";
+import { isPartitioned, routingKeyFor } from "../shared/broker/ordering";
 import { metrics } from "../shared/observability/metrics";
 import type { TopologyNames } from "../shared/protocol/names";
 import {
@@ -71,6 +71,8 @@ export interface Submission {
     | "replyMode"
     | "createdAt"
     | "expiresAt"
+    | "owner"
+    | "callback"
   >;
 }
 
@@ -136,13 +138,19 @@ export class Intake {
     this.unanswered = new UnansweredCreates(deps.store, deps.log, this.unconfirmedMs);
   }
 
-  async submit(submission: Submission): Promise<IntakeResult> {
+  submit(submission: Submission): Promise<IntakeResult> {
     const backend = this.deps.backends[submission.service.backend];
-    // Admitted messages count toward the queue's depth until confirmed, so a burst stops at
-    // the high-water mark even before the next depth sample.
-    const admission = this.deps.backpressure.admit(backend);
-    // Not awaited here: a sync caller's wait must not keep this frame, and with it the whole
-    // submission (body, headers), alive until the answer comes.
+    let admission: Admission;
+    try {
+      // Admitted messages count toward the queue's depth until confirmed, so a burst stops at
+      // the high-water mark even before the next depth sample.
+      admission = this.deps.backpressure.admit(backend);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    // Not an async function: its promise would only wrap persist's, two more turns of the
+    // microtask queue per message; and a sync caller's wait must not keep a frame here, and
+    // with it the whole submission (body, headers), alive until the answer comes.
     return this.persist(submission, backend, admission);
   }
 
@@ -172,9 +180,11 @@ export class Intake {
     let recent: RecentSubmission | null = null;
     let waiter: { promise: Promise<WakeMessage | null>; cancel(): void } | null = null;
     try {
+      // Serialised once: the record keeps it, and the message carries the same fields.
+      const metaJson = JSON.stringify(meta);
       let created: Awaited<ReturnType<TransactionStore["create"]>>;
       try {
-        created = await store.create(meta);
+        created = await store.create(meta, metaJson);
       } catch (error) {
         // Unanswered is not undone: the create may still run. Its undo follows it, so the
         // caller's retry (told 503) is a new message, not a duplicate of an unpublished one.
@@ -187,24 +197,22 @@ export class Intake {
       if (waits) waiter = this.registerWaiter(id, submission.waitMs, meta);
       // Duplicates of this message that arrive before its confirm wait for it (see duplicate()).
       if (meta.xroadId) recent = this.remember(id);
-      const message = requestMessage(submission.request, meta);
+      // Only a partitioned backend reads the message for its routing key.
+      const routingKey = isPartitioned(backend.ordering)
+        ? routingKeyFor(backend.name, backend.ordering, requestMessage(submission.request, meta))
+        : backend.name;
+      const content = encodeRequest(metaJson, submission.request);
       const publish = publishTrace(submission.trace, meta, now);
       try {
         await admission.publish(() =>
-          broker.publish(
-            publisher,
-            names.requestsExchange,
-            routingKeyFor(backend.name, backend.ordering, message),
-            requestCodec.encode(message),
-            {
-              messageId: id,
-              contentType: "application/json",
-              timestamp: Math.floor(now / 1000),
-              mandatory: true,
-              persistent: true,
-              headers: publish.headers,
-            },
-          ),
+          broker.publish(publisher, names.requestsExchange, routingKey, content, {
+            messageId: id,
+            contentType: "application/json",
+            timestamp: Math.floor(now / 1000),
+            mandatory: true,
+            persistent: true,
+            headers: publish.headers,
+          }),
         );
         if (publish.span) endSpan(publish.span);
       } catch (error) {
@@ -513,8 +521,6 @@ const ROUTE_FIELDS = {
   soap: true,
   attachments: true,
   idempotencyKey: true,
-  owner: true,
-  callback: true,
 } as const satisfies Record<keyof Submission["request"], true>;
 void ROUTE_FIELDS;
 

@@ -13,7 +13,7 @@ import {
   tracingRecords,
   type Context,
 } from "../shared/observability/tracing";
-import { accessFields, loggedPath } from "./access-log";
+import { accessFields, keepNotes, loggedPath } from "./access-log";
 
 const TRACE = Symbol("trace-context");
 
@@ -45,6 +45,8 @@ function recordedSpan(redact: boolean): Middleware {
       "url.path": loggedPath(ctx.path, redact),
     });
     (ctx.state as { [TRACE]?: Context })[TRACE] = contextWith(parent, span);
+    // The span's attributes are the access line's fields.
+    keepNotes(ctx);
     let failed: unknown;
     try {
       await next();

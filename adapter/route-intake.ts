@@ -79,15 +79,21 @@ export interface AdmissionDeps {
 /**
  * The checks every protocol makes before a message is read further: the service's client
  * allowlist (403 AccessDenied), the X-Road id, and in callback mode the target (the caller's,
- * else the service's own), checked against the callback policy. Returns the callback target.
+ * else the service's own), checked against the callback policy. Returns the callback target
+ * once checked, or null at once (no promise) when the mode has none; throws what it refuses.
  */
-export async function admitCaller(caller: Caller, deps: AdmissionDeps): Promise<string | null> {
+export function admitCaller(caller: Caller, deps: AdmissionDeps): Promise<string> | null {
   const { service, client } = caller;
   if (service.allowedClients && !service.allowedClients.includes(client)) {
     throw new SluiceError("AccessDenied", `client ${client} may not use ${service.code}`);
   }
   if (caller.xroadId !== null) checkXroadId(caller.xroadId, caller.protocol);
   if (caller.replyMode !== "callback") return null;
+  return callbackTarget(caller, deps);
+}
+
+async function callbackTarget(caller: Caller, deps: AdmissionDeps): Promise<string> {
+  const { service } = caller;
   const raw = caller.callbackHeader || service.callback;
   if (!raw) {
     throw new SluiceError(

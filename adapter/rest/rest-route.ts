@@ -3,7 +3,6 @@
 // RFC 7240 `Prefer`, hands the message to the intake and maps its result onto HTTP.
 
 import { isUtf8 } from "node:buffer";
-import type { IncomingMessage } from "node:http";
 import type { Context } from "koa";
 import type { Logger } from "pino";
 import type { CallbackPolicy } from "../../shared/delivery/callback-target";
@@ -22,6 +21,7 @@ import { setAnswerHeader } from "../answer-header";
 import type { Intake, IntakeResult } from "../intake";
 import { decodeBody, isUtf8Charset, parseJsonBody, type SchemaValidators } from "../json-body";
 import { parsePrefer } from "../prefer";
+import { headerOf } from "../request-header";
 import { REQUEST_REFUSALS } from "../request-refusals";
 import { checkedSubPath } from "../../shared/protocol/rest-path";
 import { checkServiceHeader, headerCount, readClient, xroadHeaders } from "../xroad-client";
@@ -45,15 +45,6 @@ const TEXT_TYPE = /^(text\/|application\/(?:[\w.+-]+\+)?(?:json|xml)$)/;
 
 /** The first byte of a UTF-8 byte order mark (EF BB BF); no JSON text starts with it. */
 const UTF8_BOM_FIRST_BYTE = 0xef;
-
-/**
- * A request header by its lower-case name, "" when absent: Koa's `ctx.get` without its
- * lower-casing of the name, which made a new string per call, several calls per request.
- */
-function headerOf(req: IncomingMessage, name: string): string {
-  const value = req.headers[name];
-  return typeof value === "string" ? value : value === undefined ? "" : value.join(", ");
-}
 
 /** The charset parameter of a Content-Type, lower-case, or undefined. */
 function charsetOf(contentType: string | null): string | undefined {
@@ -89,7 +80,8 @@ export function restRoute(deps: RestRouteDeps) {
     noteAccess(ctx, { service: serviceCode || null });
     try {
       service = offeredService(deps.config.services, serviceCode, "rest");
-      const result = await handle(ctx, deps, service, match?.[2] ?? "");
+      const { submitted } = await handle(ctx, deps, service, match?.[2] ?? "");
+      const result = await submitted;
       // Through a security server, the status is reachable only as another X-Road service.
       const statusUrl = statusLocation(
         arrivalOf((name) => headerOf(ctx.req, name)),
@@ -109,12 +101,18 @@ export function restRoute(deps: RestRouteDeps) {
   };
 }
 
+/**
+ * Reads and checks the request and hands it to the intake. The intake's promise comes back
+ * wrapped: an async function that returned it as it is would make its own promise adopt it,
+ * two more turns of the microtask queue per request. Neither frame keeps the submission (body,
+ * headers) while a sync caller waits.
+ */
 async function handle(
   ctx: Context,
   deps: RestRouteDeps,
   service: ServiceConfig,
   path: string,
-): Promise<IntakeResult> {
+): Promise<{ submitted: Promise<IntakeResult> }> {
   const req = ctx.req;
   // A TRACE is looped back by the backend that answers it: its answer would show the caller
   // every header Sluice sent, the operator's own (a translator's options.headers) included.
@@ -139,7 +137,8 @@ async function handle(
     replyMode: mode,
     callbackHeader,
   };
-  const callback = await admitCaller(caller, deps);
+  const admitted = admitCaller(caller, deps);
+  const callback = admitted === null ? null : await admitted;
 
   const declaredType = headerOf(req, "content-type");
   const type = mediaType(declaredType || undefined);
@@ -180,7 +179,7 @@ async function handle(
   }
   if (applied.length) ctx.set("Preference-Applied", applied.join(", "));
 
-  return submitMessage(ctx, deps.intake, {
+  const submitted = submitMessage(ctx, deps.intake, {
     service,
     protocol: "rest",
     client,
@@ -199,6 +198,7 @@ async function handle(
       bodyEncoding: text ? "utf8" : "base64",
     },
   });
+  return { submitted };
 }
 
 /** The service's default mode, overridden by `Prefer` and `X-Callback-Url` (CONTRACT §3). */

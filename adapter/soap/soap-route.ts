@@ -21,6 +21,7 @@ import {
   submitMessage,
 } from "../route-intake";
 import { observeRequest } from "../request-metrics";
+import { headerOf } from "../request-header";
 import { closeUnreadBody, readBody } from "../body-reader";
 import type { Intake, IntakeResult } from "../intake";
 import { buildMultipartRelated, type MimePart } from "../../shared/protocol/multipart-related";
@@ -91,7 +92,7 @@ function soapPost(
     let service: ServiceConfig | undefined;
     let outcome = "invalid";
     try {
-      const contentType = ctx.get("Content-Type") || undefined;
+      const contentType = headerOf(ctx.req, "content-type") || undefined;
       soapBodyKind(contentType);
       const body = await readBody(ctx.req, maxBody);
       request = readSoapRequest(body, contentType, limits);
@@ -121,7 +122,11 @@ function soapPost(
   };
 }
 
-async function submit(
+/**
+ * Admits the caller and hands the message over. Not an async function: without a callback
+ * target to look up there is nothing to wait for, and the intake's promise is returned as it is.
+ */
+function submit(
   ctx: Context,
   deps: SoapRouteDeps,
   validators: SoapBodyValidators,
@@ -129,16 +134,28 @@ async function submit(
   request: SoapRequestWithAttachments,
 ): Promise<IntakeResult> {
   // SOAP callers get the service's configured mode; a callback target may come as a header.
-  const mode = service.reply.mode;
   const caller = {
     service,
     protocol: "soap" as const,
     client: request.clientId,
     xroadId: request.xroadId,
-    replyMode: mode,
-    callbackHeader: ctx.get("X-Callback-Url").trim(),
+    replyMode: service.reply.mode,
+    callbackHeader: headerOf(ctx.req, "x-callback-url").trim(),
   };
-  const callback = await admitCaller(caller, deps);
+  const admitted = admitCaller(caller, deps);
+  if (admitted === null) return handOver(ctx, deps, validators, service, request, null);
+  return admitted.then((callback) => handOver(ctx, deps, validators, service, request, callback));
+}
+
+function handOver(
+  ctx: Context,
+  deps: SoapRouteDeps,
+  validators: SoapBodyValidators,
+  service: ServiceConfig,
+  request: SoapRequestWithAttachments,
+  callback: string | null,
+): Promise<IntakeResult> {
+  const mode = service.reply.mode;
   if (request.attachments.length > 0 && !service.attachments) {
     throw new SluiceError("InvalidContentType", `${service.code} does not accept attachments`);
   }

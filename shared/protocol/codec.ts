@@ -3,7 +3,12 @@
 // with a reason (never thrown), and the consumer dead-letters it; docs/architecture.md has the rule.
 
 import type { CallbackJob } from "./callback-job";
-import type { RequestMessage, ResponseMessage, StateNotice } from "./envelope";
+import type {
+  RequestMessage,
+  ResponseMessage,
+  StateNotice,
+  TransactionMetaFields,
+} from "./envelope";
 import type { WakeMessage } from "./wake-message";
 
 /**
@@ -267,6 +272,40 @@ export const responseCodec = codec<ResponseMessage>("response", 2, responseShape
 export const stateNoticeCodec = codec<StateNotice>("state notice", 2, stateNoticeShape);
 export const wakeCodec = codec<WakeMessage>("wake", 2, wakeShape);
 export const callbackJobCodec = codec<CallbackJob>("callback job", 2, callbackJobShape);
+
+/** What follows a request's fields when encoded: its version and the closing brace. */
+const REQUEST_VERSION_TAIL = `,"${VERSION_FIELD}":${requestCodec.version}}`;
+
+/**
+ * A request message encoded from its two halves: the JSON of its record's fields (`metaJson`,
+ * as serialised for the transaction record) and the fields the route read (`request`, none of
+ * them a record field). The record's fields are serialised once per message, for Redis and the
+ * broker alike; the result decodes to what `requestCodec.encode` of the joined message gives.
+ */
+export function encodeRequest(
+  metaJson: string,
+  request: Omit<RequestMessage, keyof TransactionMetaFields>,
+): Buffer {
+  const fields = JSON.stringify(request);
+  if (VERSION_FIELD in request || metaJson.length < 3 || fields.length < 3) {
+    return requestCodec.encode({ ...request, ...(JSON.parse(metaJson) as TransactionMetaFields) });
+  }
+  // `{meta…` + `,` + `…fields` + tail, straight into one buffer: the fields' opening brace
+  // over the record's closing one and a comma over it, the tail over the fields' closing brace.
+  const metaLength = Buffer.byteLength(metaJson);
+  const fieldsLength = Buffer.byteLength(fields);
+  const encoded = Buffer.allocUnsafe(metaLength + fieldsLength - 2 + REQUEST_VERSION_TAIL.length);
+  encoded.write(metaJson, 0, metaLength, "utf8");
+  encoded.write(fields, metaLength - 1, fieldsLength, "utf8");
+  encoded[metaLength - 1] = 0x2c; // ","
+  encoded.write(
+    REQUEST_VERSION_TAIL,
+    metaLength + fieldsLength - 2,
+    REQUEST_VERSION_TAIL.length,
+    "latin1",
+  );
+  return encoded;
+}
 
 /** The wake of a terminal change that stores no response (a cancel), as the store sends it. */
 export function terminalWake(wake: Omit<WakeMessage, "response">): string {

@@ -54,10 +54,14 @@ export const NOT_FORWARDED_RESPONSE = [
 const REQUEST_SKIP = new Set(NOT_FORWARDED_REQUEST);
 const RESPONSE_SKIP = new Set(NOT_FORWARDED_RESPONSE);
 
+/** What a message without a `Connection` header lists (shared: never written to). */
+const NONE_LISTED: ReadonlySet<string> = new Set();
+
 /** Names a `Connection` header lists are hop-by-hop for this one message (RFC 9110 §7.6.1). */
-function connectionListed(headers: Record<string, unknown>): Set<string> {
+function connectionListed(headers: Record<string, unknown>): ReadonlySet<string> {
   const value = headers.connection;
   const text = Array.isArray(value) ? value.join(",") : typeof value === "string" ? value : "";
+  if (text === "") return NONE_LISTED;
   return new Set(
     text
       .split(",")
@@ -69,7 +73,10 @@ function connectionListed(headers: Record<string, unknown>): Set<string> {
 function pick(headers: Record<string, unknown>, skip: Set<string>): HeaderMap {
   const listed = connectionListed(headers);
   const kept: HeaderMap = {};
-  for (const [rawName, value] of Object.entries(headers)) {
+  // A for-in, not Object.entries: no array of pairs per message.
+  for (const rawName in headers) {
+    if (!Object.hasOwn(headers, rawName)) continue;
+    const value = headers[rawName];
     const name = rawName.toLowerCase();
     if (skip.has(name) || listed.has(name)) continue;
     if (name.startsWith("x-road-") || name.startsWith("x-sluice-")) continue;

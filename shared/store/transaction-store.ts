@@ -752,6 +752,12 @@ export function finishable(answer: RecordedAnswer): boolean {
   return !answer.deadLetter && answer.responses.at(-1)?.final === true;
 }
 
+/** A create waiting for its turn's batch: the record's fields and their JSON. */
+interface PendingCreate {
+  meta: TransactionMeta;
+  json: string;
+}
+
 export class TransactionStore {
   private readonly redis: ScriptedRedis;
   private readonly keys: RedisKeys;
@@ -760,8 +766,8 @@ export class TransactionStore {
    * Creates and confirm marks are gathered per event-loop turn: one script call (one command,
    * one reply) for all the messages accepted in a turn instead of one each.
    */
-  private readonly creates = new TurnBatch<TransactionMeta, string>((metas) =>
-    this.createMany(metas),
+  private readonly creates = new TurnBatch<PendingCreate, string>((pending) =>
+    this.createMany(pending),
   );
   /**
    * Confirm marks nobody waits for (`notePublished`), as record keys: they travel with the
@@ -816,11 +822,13 @@ export class TransactionStore {
   /**
    * Records a new transaction. When the same client already sent the same X-Road id to the
    * same service, nothing is written and the existing gateway id is returned instead.
+   * `json` is `meta` serialised, when the caller has it already.
    */
   async create(
     meta: TransactionMeta,
+    json: string = JSON.stringify(meta),
   ): Promise<{ created: true } | { created: false; existingId: string }> {
-    const existing = await this.creates.add(meta);
+    const existing = await this.creates.add({ meta, json });
     if (existing === REFUSED_CREATE) {
       throw new Error("the submission was refused before its record was written");
     }
@@ -830,16 +838,16 @@ export class TransactionStore {
       : { created: true };
   }
 
-  private createMany(metas: TransactionMeta[]): Promise<string[]> {
+  private createMany(pending: PendingCreate[]): Promise<string[]> {
     const keys: string[] = [];
-    const args: Array<string | number> = [this.retentionMs, metas.length];
-    for (const meta of metas) {
+    const args: Array<string | number> = [this.retentionMs, pending.length];
+    for (const { meta, json } of pending) {
       keys.push(
         this.key(meta.id),
         meta.xroadId ? this.dedupKey(meta) : "",
         meta.xroadId ? this.keys.dedupV1(meta.client, meta.xroadId) : "",
       );
-      args.push(JSON.stringify(meta), meta.createdAt, meta.id);
+      args.push(json, meta.createdAt, meta.id);
     }
     const marks = this.notedMarks;
     if (marks.length > 0) {

@@ -6,6 +6,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import {
   callbackJobCodec,
+  encodeRequest,
   requestCodec,
   responseCodec,
   stateNoticeCodec,
@@ -139,5 +140,38 @@ describe("protocol codec", () => {
       wakeCodec.decode(wakeCodec.encode(wake)),
     );
     expect(wakeCodec.decode(Buffer.from(assembled)).ok).to.equal(true);
+  });
+
+  it("a request encoded from its record's JSON and the route's fields reads as the whole message", () => {
+    const meta = {
+      id: "m-2",
+      xroadId: "ü-1",
+      service: "svc",
+      backend: "legacy",
+      client: "EE/GOV/a",
+      protocol: "rest" as const,
+      replyMode: "ack" as const,
+      owner: null,
+      callback: "https://cb.example.org/ä",
+      createdAt: 7,
+      expiresAt: null,
+    };
+    const request = {
+      method: "POST",
+      path: "/p",
+      query: "a=ö",
+      xroadHeaders: { "x-road-client": "EE/GOV/a" },
+      headers: { accept: "*/*" },
+      contentType: "application/json",
+      body: '{"a":"\\u00e4 \\"q\\" €"}',
+      bodyEncoding: "utf8" as const,
+    };
+    const encoded = encodeRequest(JSON.stringify(meta), request);
+    const decoded = requestCodec.decode(encoded);
+    expect(decoded).to.deep.equal(
+      requestCodec.decode(requestCodec.encode({ ...meta, ...request })),
+    );
+    expect(decoded.ok && decoded.version).to.equal(requestCodec.version);
+    expect(decoded.ok && decoded.message).to.deep.equal({ ...meta, ...request });
   });
 });
