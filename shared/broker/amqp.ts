@@ -53,7 +53,7 @@ export class Broker extends EventEmitter {
    * that ends (confirm, nack, timeout, closed channel), so a return that comes late (after a
    * timeout) is dropped and the map never holds more than the publishes in flight.
    */
-  private readonly pendingMandatory = new Map<string, Set<{ returned: boolean }>>();
+  private readonly pendingMandatory = new Map<string, Array<{ returned: boolean }>>();
   /**
    * Why each channel's last setup failed, by channel name, until one succeeds: a declaration
    * the broker refused (PRECONDITION_FAILED after a queue setting changed) leaves the role
@@ -235,7 +235,9 @@ export class Broker extends EventEmitter {
     }
     const tracked = options.mandatory ? this.track(options.messageId!) : null;
     try {
-      await channel.publish(exchange, routingKey, content, { persistent: true, ...options });
+      // Persistent unless said otherwise; options that say so are passed without a copy.
+      const sent = options.persistent === undefined ? { persistent: true, ...options } : options;
+      await channel.publish(exchange, routingKey, content, sent);
       if (tracked?.returned) {
         // Confirmed, but routed to no queue: the broker dropped it. Never report it as persisted.
         throw new SluiceError("Unavailable", "no queue took the message (topology missing)", {
@@ -267,15 +269,18 @@ export class Broker extends EventEmitter {
   private track(id: string): { returned: boolean } {
     const publish = { returned: false };
     const inFlight = this.pendingMandatory.get(id);
-    if (inFlight) inFlight.add(publish);
-    else this.pendingMandatory.set(id, new Set([publish]));
+    // An array, not a Set: one per message, and it seldom holds more than one publish.
+    if (inFlight) inFlight.push(publish);
+    else this.pendingMandatory.set(id, [publish]);
     return publish;
   }
 
   private untrack(id: string, publish: { returned: boolean }): void {
     const inFlight = this.pendingMandatory.get(id);
-    inFlight?.delete(publish);
-    if (inFlight?.size === 0) this.pendingMandatory.delete(id);
+    if (!inFlight) return;
+    const at = inFlight.indexOf(publish);
+    if (at !== -1) inFlight.splice(at, 1);
+    if (inFlight.length === 0) this.pendingMandatory.delete(id);
   }
 
   /** The confirm timeout of each channel opened, by name (what `/readyz` and tests can check). */
