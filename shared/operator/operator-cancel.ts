@@ -52,10 +52,11 @@ export async function cancelByOperator(
 
 /** The words of a refused cancel, as the service port, the admin port and the CLI say them. */
 export function conflictMessage(state: State | null): string {
-  // Refused while `accepted`: a call of an earlier attempt may have reached the backend, and
-  // the message waits for its retry.
+  // Refused while `accepted`: a call of an earlier attempt may have reached the backend (the
+  // message waits for its retry), or the backend answered and Redis lost the record meanwhile
+  // (written again with the answer beside it): either way it was sent, which is what is said.
   if (state === "accepted") {
-    return "the message was sent to the backend before (it waits for a retry) and can no longer be cancelled";
+    return "the message was sent to the backend before and can no longer be cancelled";
   }
   return `the message is ${state ?? "gone"} and can no longer be cancelled`;
 }
