@@ -406,7 +406,9 @@ return {result, cur, fields, redis.call("HVALS", KEYS[2]), unreached, earlier}`;
 // target, and empty): nobody but the sync callers hears of the outcome, so the response worker
 // has nothing to do for it and its responses are not published ("answered"): no answer is
 // kept, a redelivered copy finds the message processed, and the instances no subscriber heard
-// are returned, for the worker to wake through the broker.
+// are returned, for the worker to wake through the broker. The record keeps which claim told
+// it (answeredBy) and those instances (unwoken): the same run repeated under that claim is
+// "answered" again with them, so its worker still wakes them (and counts the outcome).
 // ARGV 7: retention ms (or "" not to finish), 8: final seq, 9: outcome, 10: error json or "",
 // 11: wake message (or "" for no wake), 12: wake channel root, then seq and stored response
 // json of each response.
@@ -425,6 +427,16 @@ if terminal[cur] then
       redis.call("HEXISTS", KEYS[1], "answer") == 1 then
     return {"recorded", cur}
   end
+  -- The same for an outcome this claim told in place (no answer kept): "answered" again, with
+  -- the instances the first run's wake reached no subscriber of, for the worker to wake them
+  -- through the broker as it would have (the others heard that wake).
+  if ARGV[5] ~= "" and redis.call("HGET", KEYS[1], "answeredBy") == ARGV[5] then
+    local unwoken = {}
+    for instance in string.gmatch(redis.call("HGET", KEYS[1], "unwoken") or "", "[^,]+") do
+      unwoken[#unwoken + 1] = instance
+    end
+    return {"answered", cur, unwoken}
+  end
   return {"terminal", cur}
 end
 local holder = redis.call("HGET", KEYS[1], "changeToken")
@@ -436,7 +448,8 @@ if redis.call("HEXISTS", KEYS[1], "answer") == 1 then return {"recorded", cur} e
 local finish = ARGV[7] and ARGV[7] ~= ""
 local alone = finish and KEYS[4] ~= "" and redis.call("EXISTS", KEYS[4]) == 0
 if alone then
-  redis.call("HSET", KEYS[1], "processedAt", ARGV[2])
+  -- Which claim told the outcome in place: a repeat of this run is told apart from another's.
+  redis.call("HSET", KEYS[1], "processedAt", ARGV[2], "answeredBy", ARGV[5])
 else
   redis.call("HSET", KEYS[1], "answer", ARGV[1], "processedAt", ARGV[2])
 end
@@ -455,8 +468,8 @@ if finish then
         unwoken[#unwoken + 1] = instance
       end
     end
-    if alone then return {"answered", cur, unwoken} end
     if #unwoken > 0 then redis.call("HSET", KEYS[1], "unwoken", table.concat(unwoken, ",")) end
+    if alone then return {"answered", cur, unwoken} end
   end
   return {"finished", cur}
 end

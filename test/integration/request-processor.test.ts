@@ -3,14 +3,15 @@
 // starts no call, and a copy of a message whose answer is recorded publishes that answer
 // instead of calling the backend again.
 
+import { randomUUID } from "node:crypto";
 import type { ConsumeMessage } from "amqplib";
 import { expect } from "chai";
 import pino from "pino";
 import { FixedClock } from "../../shared/runtime/clock";
-import { messagesExpired } from "../../shared/observability/metrics";
+import { endToEnd, messagesExpired } from "../../shared/observability/metrics";
 import { compileConfig } from "../../shared/config/config";
 import type { RequestMessage, ResponseMessage } from "../../shared/protocol/envelope";
-import { responseCodec } from "../../shared/protocol/codec";
+import { responseCodec, wakeCodec } from "../../shared/protocol/codec";
 import {
   BackendRejectedError,
   BackendUnavailableError,
@@ -40,6 +41,7 @@ import {
 import type { Translator, TranslatorCall } from "../../worker/translators/translator";
 import { type BrokerSide, connectBroker, processorFor, testScope } from "../support/broker-scope";
 import { withCutRedis } from "../support/cut-redis";
+import { eventually } from "../support/harness";
 import { DeadLetterWatch } from "../../response-worker/dead-letter-watch";
 import {
   deliveryOf,
@@ -1091,15 +1093,20 @@ describe("request processor: the last look before the call (real broker and Redi
     async function throughCuttingProxy(
       work: (
         cut: AnswerCutter,
-        processorOf: (clock: FixedClock, translator: Translator) => RequestProcessor,
+        processorOf: (
+          clock: FixedClock,
+          translator: Translator,
+          deps?: Partial<ProcessorDeps>,
+        ) => RequestProcessor,
       ) => Promise<void>,
     ): Promise<void> {
       await withCutRedis("resend-test", {}, async ({ redis: proxied, cut }) => {
         const proxiedLimits = limitsOf("b", proxied).limits;
         try {
-          await work(cut, (clock, translator) =>
+          await work(cut, (clock, translator, deps = {}) =>
             processor(clock, translator, proxiedLimits.guard, {
               store: new TransactionStore(proxied, prefix, 60_000),
+              ...deps,
             }),
           );
         } finally {
@@ -1143,6 +1150,51 @@ describe("request processor: the last look before the call (real broker and Redi
         expect((await store.get(id))?.state).to.equal("completed");
         expect((await responsesOf(id)).map((r) => r.body)).to.deep.equal(["answered once"]);
       });
+    });
+
+    it("a sync caller's outcome told in place whose reply was lost still wakes, when the record is sent again, the instance pub/sub missed", async () => {
+      // Nobody but the sync caller hears of it: the outcome is stored and the caller's adapter
+      // woken in the record's round trip. Its adapter has no subscription here, so the worker
+      // wakes it through its reply queue. The record sent again found the outcome stored with no
+      // answer kept: told "terminal", the worker sent no such wake and the caller waited out its
+      // whole wait.
+      const { channel } = amqp;
+      const instance = `adapter-${randomUUID().slice(0, 8)}`;
+      const { queue } = await channel.assertQueue("", { exclusive: true });
+      await channel.bindQueue(queue, names.repliesExchange, instance);
+      try {
+        const ended = async () =>
+          (await endToEnd.get()).values.find(
+            (v) => v.metricName === "sluice_end_to_end_seconds_count" && v.labels.service === "svc",
+          )?.value ?? 0;
+        const endedBefore = await ended();
+        await throughCuttingProxy(async (cut, processorOf) => {
+          const clock = new FixedClock(T0);
+          const translator = new RecordingTranslator(clock);
+          const { id, delivery } = await accepted(T0, null, instance);
+          translator.answer = async () => [
+            { status: 200, contentType: "text/plain", body: "answered once" },
+          ];
+          cut.arm(
+            (command) => command.includes(store.key(id)) && command.includes("answered once"),
+          );
+          const alone = { listened: async () => false };
+          expect(await processorOf(clock, translator, alone).process(delivery)).to.equal("ack");
+          expect(cut.dropped, "the record's reply was cut").to.equal(1);
+          expect(translator.calls).to.have.length(1);
+          expect((await store.get(id))?.state).to.equal("completed");
+          expect(await responsesOf(id)).to.deep.equal([]);
+          const wake = await eventually(async () => {
+            const message = await channel.get(queue, { noAck: true });
+            return message || undefined;
+          });
+          const decoded = wakeCodec.decode(wake.content);
+          expect(decoded.ok && decoded.message).to.deep.include({ id, state: "completed" });
+          expect(await ended(), "the outcome's end-to-end time").to.equal(endedBefore + 1);
+        });
+      } finally {
+        await channel.deleteQueue(queue);
+      }
     });
 
     it("an expiring message whose claim's reply was lost still ends expired", async () => {

@@ -389,6 +389,69 @@ describe("transaction store (Redis)", () => {
     );
   });
 
+  it("an answer told in place and recorded again under its claim is told in place again, with the same instances to wake", async () => {
+    // The same record run twice (a reply a reconnect lost, a command that timed out): the second
+    // run finds the outcome stored and no answer kept. Told "terminal", its worker would wake no
+    // instance the first run's pub/sub missed (their callers wait out their whole wait).
+    const client = `EE/GOV/${randomUUID().slice(0, 8)}/app`;
+    const m = meta({ replyMode: "sync", owner: "adapter-a", client });
+    await store.create(m);
+    await store.watch(m.id, "adapter-c");
+    await store.transition(m.id, ["accepted"], "processing", { claimMs: 60_000, token: "A" });
+    const unreached: Array<{ instances: string[]; wake: string }> = [];
+    const alone = {
+      client,
+      unreached: (instances: string[], wake: Buffer) =>
+        unreached.push({ instances, wake: wake.toString() }),
+    };
+    const answer = { responses: [response(m.id, 1, true)], deadLetter: null };
+    const claim = { token: "A", called: true };
+    // adapter-a hears its wake over pub/sub; adapter-c has no subscription.
+    const listener = await wakeListener("adapter-a");
+    try {
+      expect(await store.recordAnswer(m.id, answer, undefined, claim, alone)).to.equal("answered");
+      expect(await store.recordAnswer(m.id, answer, undefined, claim, alone)).to.equal("answered");
+      const [first] = unreached;
+      expect(first.instances).to.deep.equal(["adapter-c"]);
+      expect(unreached).to.deep.equal([first, first]);
+      // Another claim's record (a worker whose claim was taken over) is no such repeat.
+      expect(
+        await store.recordAnswer(m.id, answer, undefined, { token: "B", called: true }, alone),
+      ).to.equal("terminal");
+      expect(unreached).to.have.length(2);
+      // The repeat sent no second pub/sub wake: the instances that heard the first were answered.
+      await redis.publish(redisKeys(prefix).wake("adapter-a"), "end");
+      await listener.wakes(2);
+      expect(listener.heard.map((wake) => wake.toString())).to.deep.equal([first.wake, "end"]);
+    } finally {
+      listener.close();
+    }
+    expect((await store.get(m.id))?.history.map((h) => h.state)).to.deep.equal([
+      "accepted",
+      "processing",
+      "completed",
+    ]);
+    const seen = await store.peek(m.id);
+    expect(seen !== "refused" && seen?.answer).to.equal(null);
+
+    // A record Redis lost and the worker wrote again holds no claim: its repeat is the same.
+    // Its owner has no subscription either.
+    const rebuilt = meta({ replyMode: "sync", owner: "adapter-r", client });
+    await store.rebuild(rebuilt);
+    const again = { responses: [response(rebuilt.id, 1, true)], deadLetter: null };
+    unreached.length = 0;
+    expect(await store.recordAnswer(rebuilt.id, again, undefined, claim, alone)).to.equal(
+      "answered",
+    );
+    expect(await store.recordAnswer(rebuilt.id, again, undefined, claim, alone)).to.equal(
+      "answered",
+    );
+    expect(unreached.map((u) => u.instances)).to.deep.equal([["adapter-r"], ["adapter-r"]]);
+    expect(
+      await store.recordAnswer(rebuilt.id, again, undefined, { token: "B", called: true }, alone),
+    ).to.equal("terminal");
+  });
+
   it("an answer with a dead-letter copy is recorded without its outcome, even with finish", async () => {
     const m = meta({ replyMode: "sync", owner: "adapter-a" });
     await store.create(m);
