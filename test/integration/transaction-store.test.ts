@@ -52,6 +52,19 @@ describe("transaction store (Redis)", () => {
     };
     return { heard, wakes, close: () => subscriber.disconnect() };
   }
+  /**
+   * A record Redis lost while the backend worked, written again (`accepted`) by its worker
+   * under claim "A", with the backend's answer kept beside it.
+   */
+  async function rebuiltWithAnswer() {
+    const m = meta();
+    await store.rebuild(m);
+    const answer = { responses: [response(m.id, 1, true)], deadLetter: null };
+    expect(
+      await store.recordAnswer(m.id, answer, undefined, { token: "A", called: true }),
+    ).to.equal("ok");
+    return m;
+  }
   /** `token`'s ask for one of `max` in-flight slots kept under `slots`, each a minute's lease. */
   const slotAsk = (slots: string, token: string, max = 5): SlotAsk => ({
     key: slots,
@@ -341,12 +354,7 @@ describe("transaction store (Redis)", () => {
     // Redis lost the record during the call: the worker writes it again (`accepted`) and keeps
     // the answer beside it until the response worker stores the final. A cancel meanwhile
     // would say the backend never saw the message, and drop its answer as late.
-    const m = meta();
-    await store.rebuild(m);
-    const answer = { responses: [response(m.id, 1, true)], deadLetter: null };
-    expect(
-      await store.recordAnswer(m.id, answer, undefined, { token: "A", called: true }),
-    ).to.equal("ok");
+    const m = await rebuiltWithAnswer();
     expect(
       (await store.transition(m.id, ["accepted"], "cancelled", { by: "client" })).result,
     ).to.equal("conflict");
@@ -553,12 +561,7 @@ describe("transaction store (Redis)", () => {
     // answer beside it, in `accepted` until the response worker stores the outcome. A copy
     // that looked before that record must publish the answer: claimed, it would call the
     // backend again, or end the message `expired` with the backend's answer in hand.
-    const m = meta();
-    await store.rebuild(m);
-    const answer = { responses: [response(m.id, 1, true)], deadLetter: null };
-    expect(
-      await store.recordAnswer(m.id, answer, undefined, { token: "A", called: true }),
-    ).to.equal("ok");
+    const m = await rebuiltWithAnswer();
     expect((await store.get(m.id))?.state).to.equal("accepted");
     const call = await store.transition(m.id, ["accepted", "processing"], "processing", {
       claimMs: 60_000,
