@@ -230,6 +230,20 @@ describe("transaction store (Redis)", () => {
     expect(await store.watch(m.id, "adapter-d")).to.equal("completed");
   });
 
+  /**
+   * Finishing for `client`'s sync callers alone (no callback target, no hub listener): the
+   * instances its wake reached no subscriber of, with that wake, are collected in `unreached`.
+   */
+  function answeredAlone(client: string) {
+    const unreached: Array<{ instances: string[]; wake: string }> = [];
+    const alone = {
+      client,
+      unreached: (instances: string[], wake: Buffer) =>
+        unreached.push({ instances, wake: wake.toString() }),
+    };
+    return { alone, unreached };
+  }
+
   /** Finishing whose responses are always published (a callback target, say). */
   const published = { client: null, unreached: () => undefined };
 
@@ -239,34 +253,27 @@ describe("transaction store (Redis)", () => {
     await store.create(m);
     await store.watch(m.id, "adapter-c");
     await store.transition(m.id, ["accepted"], "processing");
-    const subscriber = redis.duplicate();
-    const heard: Buffer[] = [];
-    subscriber.on("messageBuffer", (_channel: Buffer, message: Buffer) => heard.push(message));
     // adapter-c has no subscription: it is named, with the wake, for its reply queue.
-    await subscriber.subscribe(redisKeys(prefix).wake("adapter-a"));
-    const unreached: Array<{ instances: string[]; wake: string }> = [];
-    const alone = {
-      client,
-      unreached: (instances: string[], wake: Buffer) =>
-        unreached.push({ instances, wake: wake.toString() }),
-    };
+    const listener = await wakeListener("adapter-a");
+    const { alone, unreached } = answeredAlone(client);
     const answer = { responses: [response(m.id, 1, true)], deadLetter: null };
     try {
       expect(await store.recordAnswer(m.id, answer, undefined, null, alone)).to.equal("answered");
-      while (heard.length < 1) await new Promise((resolve) => setTimeout(resolve, 10));
+      const [decoded] = await listener.wakes(1);
       const tx = await store.get(m.id);
       expect(tx?.state).to.equal("completed");
       expect(tx?.responses.map((r) => r.seq)).to.deep.equal([1]);
-      const decoded = wakeCodec.decode(heard[0]);
-      expect(decoded.ok && decoded.message).to.deep.equal({
+      expect(decoded).to.deep.equal({
         id: m.id,
         state: "completed",
         response: tx?.responses[0],
         error: null,
       });
-      expect(unreached).to.deep.equal([{ instances: ["adapter-c"], wake: heard[0].toString() }]);
+      expect(unreached).to.deep.equal([
+        { instances: ["adapter-c"], wake: listener.heard[0].toString() },
+      ]);
     } finally {
-      subscriber.disconnect();
+      listener.close();
     }
     // Nothing is kept to publish: a redelivered copy finds the message processed.
     const seen = await store.peek(m.id);
@@ -406,12 +413,7 @@ describe("transaction store (Redis)", () => {
     await store.create(m);
     await store.watch(m.id, "adapter-c");
     await store.transition(m.id, ["accepted"], "processing", { claimMs: 60_000, token: "A" });
-    const unreached: Array<{ instances: string[]; wake: string }> = [];
-    const alone = {
-      client,
-      unreached: (instances: string[], wake: Buffer) =>
-        unreached.push({ instances, wake: wake.toString() }),
-    };
+    const { alone, unreached } = answeredAlone(client);
     const answer = { responses: [response(m.id, 1, true)], deadLetter: null };
     const claim = { token: "A", called: true };
     // adapter-a hears its wake over pub/sub; adapter-c has no subscription.
