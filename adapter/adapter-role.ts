@@ -11,7 +11,7 @@ import type { Role, Runtime } from "../shared/runtime/runtime";
 import { declareAllBackends, roleTopologyOptions } from "../shared/broker/topology";
 import { HubListeners } from "../shared/store/hub-listeners";
 import { StateNotices } from "../shared/protocol/state-notice";
-import { ReloadableTls, type TlsMaterial } from "../shared/config/tls-files";
+import { ReloadableTls, serverTlsOptions, type TlsMaterial } from "../shared/config/tls-files";
 import { Backpressure } from "./backpressure";
 import { hubRoutes } from "./hub-route";
 import { Intake } from "./intake";
@@ -232,17 +232,10 @@ export async function startAdapter(
 }
 
 /**
- * The service port's TLS: with `clientCa`, the security server's "HTTPS" connection type, where
+ * The service port's TLS: with a `clientCa`, the security server's "HTTPS" connection type, where
  * a connection without an accepted client certificate is refused at the handshake (CONTRACT §8).
  */
 function serviceTlsOptions(material: TlsMaterial): https.ServerOptions {
-  const requireClient = (material.clientCa?.length ?? 0) > 0;
-  return {
-    cert: material.cert,
-    key: material.key,
-    ...(requireClient ? { ca: material.clientCa } : {}),
-    requestCert: requireClient,
-    rejectUnauthorized: requireClient,
-    minVersion: "TLSv1.2",
-  };
+  const { cert, key, clientCa } = material;
+  return serverTlsOptions({ cert, key, clientCa: clientCa?.length ? clientCa : undefined });
 }

@@ -4,7 +4,8 @@
 import http from "node:http";
 import https from "node:https";
 import getRawBody from "raw-body";
-import { listenSimulator, simulatorTlsOptions } from "../shared/runtime/simulator-server";
+import { serverTlsOptions } from "../shared/config/tls-files";
+import { listenSimulator } from "../shared/runtime/simulator-server";
 import { planCall, type CallPlan } from "./call-plan";
 import { CallLog, type CallFilter, type CallStats, type RecordedCall } from "./call-log";
 import { HookReceiver, type ReceivedHook } from "./hook-receiver";
@@ -476,7 +477,7 @@ export async function startLegacySim(options: LegacySimOptions = {}): Promise<Le
   const { tls } = options;
   const server = tls
     ? https.createServer(
-        simulatorTlsOptions({ cert: tls.cert, key: tls.key, clientCa: tls.ca || undefined }),
+        serverTlsOptions({ cert: tls.cert, key: tls.key, clientCa: tls.ca || undefined }),
         handler,
       )
     : http.createServer(handler);

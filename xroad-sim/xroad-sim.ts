@@ -9,7 +9,8 @@ import https from "node:https";
 import tls from "node:tls";
 import getRawBody from "raw-body";
 import { parseDuration } from "../shared/config/durations";
-import { listenSimulator, simulatorTlsOptions } from "../shared/runtime/simulator-server";
+import { serverTlsOptions } from "../shared/config/tls-files";
+import { listenSimulator } from "../shared/runtime/simulator-server";
 import { lastHeader } from "./header-filter";
 import { ProviderClient } from "./provider-client";
 import { mayCall } from "./provider-services";
@@ -234,7 +235,7 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
   let server: http.Server | https.Server;
   if (options.tls) {
     try {
-      server = https.createServer(simulatorTlsOptions(options.tls), handler);
+      server = https.createServer(serverTlsOptions(options.tls), handler);
     } catch (error) {
       throw new RangeError(`xroad-sim: tls: ${(error as Error).message}`);
     }
@@ -261,7 +262,7 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
     },
     setTls(tlsOptions) {
       if (!(server instanceof https.Server)) throw new Error("xroad-sim: started without tls");
-      server.setSecureContext(simulatorTlsOptions(tlsOptions));
+      server.setSecureContext(serverTlsOptions(tlsOptions));
     },
     calls: () => [...log],
     reset() {

@@ -4,6 +4,7 @@
 
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
+import type tls from "node:tls";
 import { StartupError } from "../runtime/startup-error";
 
 /** File paths from the configuration, already resolved against its directory. */
@@ -22,6 +23,33 @@ export interface TlsMaterial {
   key?: Buffer;
   ca?: Buffer[];
   clientCa?: Buffer[];
+}
+
+type Pem = string | Buffer;
+
+/**
+ * A server port's TLS (Sluice's service port, the simulators'): with `clientCa`, a connection
+ * without a client certificate that chains to it is refused at the handshake (mutual TLS, the
+ * security server's "HTTPS" connection type: CONTRACT §8, X-Road ug-ss §9.1); TLS 1.2 at least.
+ */
+export function serverTlsOptions(options: {
+  cert?: Pem;
+  key?: Pem;
+  clientCa?: Pem | Pem[];
+}): tls.SecureContextOptions & {
+  requestCert: boolean;
+  rejectUnauthorized: boolean;
+  minVersion: tls.SecureVersion;
+} {
+  const requireClient = options.clientCa !== undefined;
+  return {
+    cert: options.cert,
+    key: options.key,
+    ...(requireClient ? { ca: options.clientCa } : {}),
+    requestCert: requireClient,
+    rejectUnauthorized: requireClient,
+    minVersion: "TLSv1.2",
+  };
 }
 
 function readPem(file: string, where: string, kind: "certificate" | "key"): Buffer {

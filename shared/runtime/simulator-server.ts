@@ -1,31 +1,10 @@
-// The HTTP plumbing both simulators (legacy-sim, xroad-sim) share: optional (mutual) TLS, the
-// simulator, not Node, deciding how long a call may take, 400 for what Node cannot parse.
+// The HTTP plumbing both simulators (legacy-sim, xroad-sim) share: the simulator, not Node,
+// deciding how long a call may take, 400 for what Node cannot parse. Their TLS options are the
+// service port's (serverTlsOptions, shared/config/tls-files.ts).
 
 import type http from "node:http";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
-import type tls from "node:tls";
-
-type Pem = string | Buffer;
-
-/**
- * A simulator port's TLS: with `clientCa`, a connection without a client certificate it issued
- * is refused at the handshake (mutual TLS, as X-Road's "HTTPS" connection type, ug-ss §9.1).
- */
-export function simulatorTlsOptions(options: {
-  cert: Pem;
-  key: Pem;
-  clientCa?: Pem | Pem[];
-}): tls.SecureContextOptions & { requestCert: boolean; rejectUnauthorized: boolean } {
-  const requireClient = options.clientCa !== undefined;
-  return {
-    cert: options.cert,
-    key: options.key,
-    ...(requireClient ? { ca: options.clientCa } : {}),
-    requestCert: requireClient,
-    rejectUnauthorized: requireClient,
-  };
-}
 
 export interface SimulatorAddress {
   port: number;
