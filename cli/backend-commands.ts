@@ -3,12 +3,15 @@
 // admin port may be out of reach and no curl installed). Straight to Redis and the broker.
 
 import type { Channel } from "amqplib";
+import type Redis from "ioredis";
 import type { SluiceConfig } from "../shared/config/config";
 import type { Broker } from "../shared/broker/amqp";
 import { consumedQueues } from "../shared/broker/ordering";
-import { compileServiceWindows } from "../shared/config/service-windows";
+import type { QueueSample } from "../shared/broker/queue-monitor";
 import type { BackendPauses } from "../shared/operator/backend-pauses";
+import { BackendStatusReader, type BackendStatus } from "../shared/operator/backend-status";
 import type { DeadLetters } from "../shared/operator/dead-letters";
+import { RecentFailures } from "../shared/operator/recent-failures";
 import type { TopologyNames } from "../shared/protocol/names";
 
 export interface BackendRow {
@@ -33,16 +36,51 @@ export function unknownBackend(config: SluiceConfig, name: string): string | nul
 
 /**
  * Every configured backend's pause, window, queue and dead letters, as `sluice backends list`
- * prints them.
+ * prints them: the status page's reading of each backend, given one look at its queues.
  */
 export async function backendRows(
-  config: SluiceConfig,
-  pauses: BackendPauses,
-  deadLetters: DeadLetters,
-  broker: Broker,
-  names: TopologyNames,
+  deps: {
+    config: SluiceConfig;
+    redis: Redis;
+    pauses: BackendPauses;
+    deadLetters: DeadLetters;
+    broker: Broker;
+    names: TopologyNames;
+  },
   now = Date.now(),
 ): Promise<BackendRow[]> {
+  const { config, redis, broker, names } = deps;
+  const samples = await requestQueueSamples(config, broker, names, now);
+  const reader = new BackendStatusReader({
+    ...deps,
+    monitor: { get: (queue) => samples.get(queue) },
+    failures: new RecentFailures(redis, config.prefix),
+  });
+  return (await reader.read(now)).backends.map(backendRow);
+}
+
+function backendRow(status: BackendStatus): BackendRow {
+  return {
+    backend: status.name,
+    state: status.paused ? "paused" : status.window.open ? "running" : "outside service window",
+    pausedSince: status.pausedSince,
+    queued: status.queue.depth,
+    highWater: status.queue.highWater,
+    consumers: status.queue.consumers,
+    deadLetters: Object.values(status.deadLetters).reduce((sum, n) => sum + n, 0),
+  };
+}
+
+/**
+ * One look at each backend's request queues (partitions summed), keyed as the queue monitor
+ * keys its samples; a backend whose queue (or a partition) the broker did not show has none.
+ */
+async function requestQueueSamples(
+  config: SluiceConfig,
+  broker: Broker,
+  names: TopologyNames,
+  now: number,
+): Promise<Map<string, QueueSample>> {
   // Plain channels that declare nothing: listing must not create or change a queue. A queue
   // that is missing closes its channel (nothing to log: the list shows "?"); the next check
   // opens another.
@@ -56,38 +94,26 @@ export async function backendRows(
       return null;
     }
   };
-  const dead = new Map<string, number>();
-  for (const entry of await deadLetters.list({ replayed: false }, 10_000)) {
-    dead.set(entry.backend, (dead.get(entry.backend) ?? 0) + 1);
-  }
-  const rows: BackendRow[] = [];
+  const samples = new Map<string, QueueSample>();
   try {
     for (const backend of Object.values(config.backends)) {
-      const pause = await pauses.state(backend.name);
-      const windowOpen = compileServiceWindows(backend.windows, "windows").windows.isOpen(now);
-      let queued: number | null = 0;
-      let consumers: number | null = 0;
-      for (const queue of consumedQueues(
-        backend.name,
-        names.requestsQueue(backend.name),
-        backend.ordering,
-      )) {
+      const key = names.requestsQueue(backend.name);
+      let depth = 0;
+      let consumers = 0;
+      let seen = true;
+      for (const queue of consumedQueues(backend.name, key, backend.ordering)) {
         const info = await check(queue);
-        queued = info && queued !== null ? queued + info.messageCount : null;
-        consumers = info && consumers !== null ? consumers + info.consumerCount : null;
+        if (!info) {
+          seen = false;
+          break;
+        }
+        depth += info.messageCount;
+        consumers += info.consumerCount;
       }
-      rows.push({
-        backend: backend.name,
-        state: pause.paused ? "paused" : windowOpen ? "running" : "outside service window",
-        pausedSince: pause.since === null ? null : new Date(pause.since).toISOString(),
-        queued,
-        highWater: backend.queue.highWater,
-        consumers,
-        deadLetters: dead.get(backend.name) ?? 0,
-      });
+      if (seen) samples.set(key, { depth, consumers, at: now, drainRate: null });
     }
   } finally {
     await (probe as Channel | null)?.close().catch(() => undefined);
   }
-  return rows;
+  return samples;
 }

@@ -269,7 +269,14 @@ export async function runOperatorCommand(
     if (command === "backends") {
       const pauses = new BackendPauses(redis, config.prefix);
       if (verb === "list") {
-        const rows = await backendRows(config, pauses, deadLetters, await connectBroker(), names);
+        const rows = await backendRows({
+          config,
+          redis,
+          pauses,
+          deadLetters,
+          broker: await connectBroker(),
+          names,
+        });
         print(rows, backendTable(rows));
         return 0;
       }

@@ -73,7 +73,8 @@ export class BackendStatusReader {
     private readonly deps: {
       config: SluiceConfig;
       redis: Redis;
-      monitor: QueueMonitor;
+      /** The latest sample of each request queue: a role's monitor, or one look by the CLI. */
+      monitor: Pick<QueueMonitor, "get">;
       names: TopologyNames;
       pauses: BackendPauses;
       deadLetters: DeadLetters;

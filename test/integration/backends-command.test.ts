@@ -6,11 +6,14 @@ import { randomUUID } from "node:crypto";
 import amqplib from "amqplib";
 import { expect } from "chai";
 import pino from "pino";
+import { backendRows } from "../../cli/backend-commands";
 import { parseOperatorArgs, runOperatorCommand } from "../../cli/operator-commands";
+import { Broker } from "../../shared/broker/amqp";
 import { compileConfig, type SluiceConfig } from "../../shared/config/config";
 import { BackendPauses } from "../../shared/operator/backend-pauses";
 import { DeadLetters } from "../../shared/operator/dead-letters";
 import { redisKeys } from "../../shared/protocol/redis-keys";
+import { topologyNames } from "../../shared/protocol/names";
 import { createRedis, whenReady } from "../../shared/store/redis";
 import { AMQP_URL, deletePrefix, REDIS_URL } from "../support/harness";
 
@@ -125,6 +128,44 @@ describe("sluice backends (real Redis and RabbitMQ)", function () {
       /^BACKEND +STATE +SINCE +QUEUED +HIGH WATER +CONSUMERS +DEAD LETTERS$/,
     );
     expect(table[1]).to.match(/^legacy +paused +\S+Z \(\d+s ago\) +3 +50 +0 +1$/);
+  });
+
+  it("says a running backend is outside its service window when it is", async () => {
+    const windowed = compileConfig(
+      {
+        ...rawConfig,
+        backends: {
+          ...rawConfig.backends,
+          other: {
+            ...rawConfig.backends.other,
+            windows: [{ days: ["mon"], from: "08:00", to: "09:00", tz: "UTC" }],
+          },
+        },
+      },
+      ".",
+    );
+    const broker = await Broker.connect(AMQP_URL, log);
+    try {
+      const at = (iso: string) =>
+        backendRows(
+          {
+            config: windowed,
+            redis,
+            pauses: new BackendPauses(redis, prefix),
+            deadLetters: new DeadLetters(redis, prefix, 60_000),
+            broker,
+            names: topologyNames(prefix),
+          },
+          Date.parse(iso),
+        );
+      // A Sunday noon, then a Monday inside the window; legacy stays paused either way.
+      const sunday = await at("2026-01-04T12:00:00Z");
+      expect(sunday.map((r) => r.state)).to.deep.equal(["paused", "outside service window"]);
+      const monday = await at("2026-01-05T08:30:00Z");
+      expect(monday.map((r) => r.state)).to.deep.equal(["paused", "running"]);
+    } finally {
+      await broker.close();
+    }
   });
 
   it("resumes it", async () => {
