@@ -8,11 +8,13 @@ import type { SluiceConfig } from "../shared/config/config";
 import type { Broker } from "../shared/broker/amqp";
 import { consumedQueues } from "../shared/broker/ordering";
 import type { QueueSample } from "../shared/broker/queue-monitor";
-import type { BackendPauses } from "../shared/operator/backend-pauses";
+import { BackendPauses } from "../shared/operator/backend-pauses";
 import { BackendStatusReader, type BackendStatus } from "../shared/operator/backend-status";
 import type { DeadLetters } from "../shared/operator/dead-letters";
 import { RecentFailures } from "../shared/operator/recent-failures";
 import type { TopologyNames } from "../shared/protocol/names";
+import type { OperatorContext } from "./operator-context";
+import { age, columns } from "./operator-tables";
 
 export interface BackendRow {
   backend: string;
@@ -116,4 +118,47 @@ async function requestQueueSamples(
     await (probe as Channel | null)?.close().catch(() => undefined);
   }
   return samples;
+}
+
+/** `pause NAME`, `resume NAME` (a name the configuration knows) or `list`. */
+export async function runBackendCommand(context: OperatorContext): Promise<number> {
+  const { config, verb, id, redis, names, deadLetters, print, connectBroker } = context;
+  const pauses = new BackendPauses(redis, config.prefix);
+  if (verb === "list") {
+    const rows = await backendRows({
+      config,
+      redis,
+      pauses,
+      deadLetters,
+      broker: await connectBroker(),
+      names,
+    });
+    print(rows, backendTable(rows));
+    return 0;
+  }
+  const state = verb === "pause" ? await pauses.pause(id) : await pauses.resume(id);
+  const since = state.since === null ? null : new Date(state.since).toISOString();
+  print(
+    { backend: id, paused: state.paused, since },
+    since
+      ? `${id}: paused since ${since}; workers stop taking its messages within a second`
+      : `${id}: running; workers take its messages again within a second`,
+  );
+  return 0;
+}
+
+function backendTable(rows: BackendRow[]): string {
+  const count = (n: number | null) => (n === null ? "?" : String(n));
+  return columns([
+    ["BACKEND", "STATE", "SINCE", "QUEUED", "HIGH WATER", "CONSUMERS", "DEAD LETTERS"],
+    ...rows.map((r) => [
+      r.backend,
+      r.state,
+      r.pausedSince ? `${r.pausedSince} (${age(Date.parse(r.pausedSince))} ago)` : "-",
+      count(r.queued),
+      String(r.highWater),
+      count(r.consumers),
+      String(r.deadLetters),
+    ]),
+  ]);
 }

@@ -17,9 +17,9 @@ import {
   isOperatorCommand,
   OPERATOR_USAGE,
   parseOperatorArgs,
-  runOperatorCommand,
   type OperatorCommand,
-} from "./operator-commands";
+} from "./operator-args";
+import { runOperatorCommand } from "./operator-commands";
 import { SERVICE_ROLES, startRoles, type ServiceRole } from "./roles";
 import { startSummary } from "./start-summary";
 

@@ -1,0 +1,92 @@
+// `sluice dead-callbacks list|show|redeliver`: the admin port's dead-callback endpoints from a
+// shell, answered as the admin port answers them.
+
+import { shownCallbackTarget } from "../shared/delivery/callback-target";
+import { CallbackRedeliverer, type RedeliveryResult } from "../shared/operator/callback-redelivery";
+import { DeadCallbacks, type DeadCallback } from "../shared/operator/dead-callbacks";
+import { deadCallbackDocument } from "../shared/operator/operator-answers";
+import { BULK_LIMIT, LIST_LIMIT } from "../shared/operator/selection-limit";
+import { callbackFilterOf, OPERATOR_USAGE } from "./operator-args";
+import { fail, type OperatorContext } from "./operator-context";
+import { age, columns, moreLine } from "./operator-tables";
+import { terminalLine } from "./terminal-text";
+
+export async function runDeadCallbackCommand(context: OperatorContext): Promise<number> {
+  const { config, parsed, verb, id, redis, names, store, print, connectBroker } = context;
+  const deadCallbacks = new DeadCallbacks(redis, config.prefix, config.retentionMs);
+  if (verb === "list") {
+    const limit = parsed.limit ?? LIST_LIMIT.fallback;
+    const entries = await deadCallbacks.list(callbackFilterOf(parsed), limit);
+    print(
+      entries.map((entry) => ({ ...entry, target: shownCallbackTarget(entry.target) })),
+      entries.length
+        ? callbackTable(entries) + moreLine(entries.length, limit)
+        : "no dead callbacks",
+    );
+    return 0;
+  }
+  if (verb === "show" && id) {
+    const entry = await deadCallbacks.get(id);
+    if (!entry) return fail(`no dead callback ${id}`);
+    const document = deadCallbackDocument(entry, Date.now());
+    print(document, JSON.stringify(document, null, 2));
+    return 0;
+  }
+  if (verb === "redeliver") {
+    // parseOperatorArgs made sure an ID, a filter or --all is named.
+    const filter = callbackFilterOf(parsed);
+    const b = await connectBroker();
+    const publishTimeoutMs = config.adapter.publishTimeoutMs;
+    const publisher = b.channel("publisher", async () => undefined, publishTimeoutMs);
+    await publisher.waitForConnect();
+    const redeliverer = new CallbackRedeliverer({
+      store,
+      deadCallbacks,
+      broker: b,
+      publisher,
+      names,
+      publishTimeoutMs,
+    });
+    if (id) {
+      const result = await redeliverer.redeliver(id);
+      print(result, redeliveryLine(result));
+      return result.result === "refused" ? 1 : 0;
+    }
+    // As the admin port's: the oldest first, at most --limit (1000) per run.
+    const limit = parsed.limit ?? BULK_LIMIT.fallback;
+    const entries = await deadCallbacks.list(
+      { ...filter, delivery: "delivery_failed" },
+      limit,
+      "oldest",
+    );
+    const redelivered = await redeliverer.redeliverMany(entries);
+    print(
+      { redelivered },
+      [
+        ...redelivered.map(redeliveryLine),
+        `${redelivered.filter((r) => r.result === "redelivered").length} redelivered`,
+      ].join("\n"),
+    );
+    return redelivered.some((r) => r.result === "refused") ? 1 : 0;
+  }
+  return fail(OPERATOR_USAGE, 2);
+}
+
+function callbackTable(entries: DeadCallback[]): string {
+  return columns([
+    ["AGE", "REASON", "ATTEMPTS", "DELIVERY", "ID", "TARGET", "FAILURE"],
+    ...entries.map((e) => [
+      age(e.at),
+      e.reason,
+      String(e.attempts),
+      e.delivery,
+      e.id,
+      shownCallbackTarget(e.target),
+      (e.failure ?? "").slice(0, 80),
+    ]),
+  ]);
+}
+
+function redeliveryLine(r: RedeliveryResult): string {
+  return `${r.id}: ${r.result}${r.delivery ? ` (delivery ${r.delivery})` : ""}${r.error ? `: ${terminalLine(r.error)}` : ""}`;
+}

@@ -1,0 +1,130 @@
+// `sluice dead-letters list|show|replay`: the admin port's dead-letter endpoints from a shell,
+// answered as the admin port answers them.
+
+import { consumedQueues } from "../shared/broker/ordering";
+import { declareAllBackends, roleTopologyOptions } from "../shared/broker/topology";
+import type { DeadLetter } from "../shared/operator/dead-letters";
+import { deadLetterDocument } from "../shared/operator/operator-answers";
+import { Replayer } from "../shared/operator/replay";
+import { BULK_LIMIT, LIST_LIMIT } from "../shared/operator/selection-limit";
+import { filterOf, OPERATOR_USAGE } from "./operator-args";
+import { fail, type OperatorContext } from "./operator-context";
+import { age, columns, moreLine } from "./operator-tables";
+import { terminalLine } from "./terminal-text";
+
+export async function runDeadLetterCommand(context: OperatorContext): Promise<number> {
+  const { config, parsed, verb, id, log, redis, names, store, deadLetters, print, connectBroker } =
+    context;
+  if (verb === "list") {
+    const limit = parsed.limit ?? LIST_LIMIT.fallback;
+    const replayed = parsed.flags.get("replayed");
+    const entries = await deadLetters.list(
+      replayed ? { ...filterOf(parsed), replayed: replayed === "yes" } : filterOf(parsed),
+      limit,
+    );
+    print(
+      entries,
+      entries.length
+        ? deadLetterTable(entries) + moreLine(entries.length, limit)
+        : "no dead letters",
+    );
+    return 0;
+  }
+  if (verb === "show" && id) {
+    const entry = await deadLetters.get(id);
+    if (!entry) return fail(`no dead letter ${id}`);
+    // As the admin port answers it: the time in words, the age, credentials redacted.
+    const doc = deadLetterDocument(entry, Date.now());
+    print(doc, JSON.stringify(doc, null, 2));
+    return 0;
+  }
+  if (verb === "replay") {
+    // parseOperatorArgs made sure an ID, a filter or --all is named.
+    const filter = filterOf(parsed);
+    const b = await connectBroker();
+    const publishTimeoutMs = config.adapter.publishTimeoutMs;
+    const publisher = b.channel(
+      "publisher",
+      async (channel) => declareAllBackends(channel, config, names, roleTopologyOptions(b, log)),
+      publishTimeoutMs,
+    );
+    await publisher.waitForConnect();
+    const replayer = new Replayer({
+      config,
+      redis,
+      store,
+      deadLetters,
+      broker: b,
+      publisher,
+      names,
+      publishTimeoutMs,
+    });
+    if (id) {
+      const result = await replayer.replay(id);
+      print(
+        result,
+        `${id}: ${result.result}${result.replayedAs ? ` as ${result.replayedAs}` : ""}${result.warning ? `\nwarning: ${terminalLine(result.warning)}` : ""}${result.error ? `: ${terminalLine(result.error)}` : ""}`,
+      );
+      return result.result === "refused" ? 1 : 0;
+    }
+    const depths = new Map<string, number>();
+    for (const backend of Object.values(config.backends)) {
+      let depth = 0;
+      for (const queue of consumedQueues(
+        backend.name,
+        names.requestsQueue(backend.name),
+        backend.ordering,
+      )) {
+        depth += (await publisher.checkQueue(queue).catch(() => ({ messageCount: 0 })))
+          .messageCount;
+      }
+      depths.set(backend.name, depth);
+    }
+    // As the admin port's bulk replay: the oldest first, at most --limit (1000) per run.
+    const limit = parsed.limit ?? BULK_LIMIT.fallback;
+    const entries = await deadLetters.oldestPending(filter, limit);
+    // Ctrl-C (or SIGTERM) stops the run at its next dead letter and still prints what was
+    // sent; a second one ends the process as usual.
+    let interrupted = false;
+    const interrupt = () => {
+      interrupted = true;
+    };
+    process.once("SIGINT", interrupt).once("SIGTERM", interrupt);
+    const outcome = await replayer
+      .replayMany(
+        entries,
+        (backend) => depths.get(backend),
+        () => interrupted,
+      )
+      .finally(() => process.off("SIGINT", interrupt).off("SIGTERM", interrupt));
+    print(
+      outcome,
+      [
+        ...outcome.replayed.map(
+          (r) =>
+            `${r.id}: ${r.result}${r.replayedAs ? ` as ${r.replayedAs}` : ""}${r.error ? `: ${terminalLine(r.error)}` : ""}`,
+        ),
+        ...outcome.skipped.map((s) => `${s.id}: skipped: ${s.reason}`),
+        `${outcome.replayed.filter((r) => r.result === "replayed").length} replayed, ${outcome.skipped.length} skipped`,
+      ].join("\n"),
+    );
+    return 0;
+  }
+  return fail(OPERATOR_USAGE, 2);
+}
+
+function deadLetterTable(entries: DeadLetter[]): string {
+  return columns([
+    ["AGE", "REASON", "BACKEND", "SERVICE", "CLIENT", "ID", "REPLAYED AS", "ERROR"],
+    ...entries.map((e) => [
+      age(e.at),
+      e.reason,
+      e.backend,
+      e.service,
+      e.client,
+      e.id,
+      e.replayedAs ?? "-",
+      (e.error ?? "").slice(0, 80),
+    ]),
+  ]);
+}

@@ -1,0 +1,71 @@
+// `sluice messages show|cancel`: the admin port's message look-up and cancel from a shell.
+
+import { declareAllBackends, roleTopologyOptions } from "../shared/broker/topology";
+import { ambiguity, findByCaller } from "../shared/operator/message-lookup";
+import { cancelByOperator, conflictMessage } from "../shared/operator/operator-cancel";
+import { withCredentialsRedacted } from "../shared/protocol/credential-headers";
+import { StateNotices } from "../shared/protocol/state-notice";
+import { statusDocument } from "../shared/store/status-document";
+import { OPERATOR_USAGE } from "./operator-args";
+import { fail, type OperatorContext } from "./operator-context";
+
+export async function runMessageCommand(context: OperatorContext): Promise<number> {
+  const { config, parsed, verb, id, log, names, store, print, connectBroker } = context;
+  if (verb === "show") {
+    const client = parsed.flags.get("client");
+    const service = parsed.flags.get("service");
+    const xroadId = parsed.flags.get("xroad-id");
+    const found = id
+      ? [await store.get(id)].filter((tx) => tx !== null)
+      : client && xroadId
+        ? await findByCaller(store, Object.keys(config.services), { client, xroadId, service })
+        : null;
+    // Not reached: parseOperatorArgs refuses a show that names neither.
+    if (!found) return fail(OPERATOR_USAGE, 2);
+    if (found.length > 1) {
+      const { message, matches } = ambiguity(found);
+      print(
+        ambiguity(found),
+        [message, ...matches.map((m) => `${m.id}  ${m.service}  ${m.state}`)].join("\n"),
+      );
+      return 1;
+    }
+    const [tx] = found;
+    if (!tx) return fail("no such message");
+    const doc = {
+      ...withCredentialsRedacted(statusDocument(tx)),
+      client: tx.client,
+      backend: tx.backend,
+      replyMode: tx.replyMode,
+    };
+    print(doc, JSON.stringify(doc, null, 2));
+    return 0;
+  }
+  if (verb === "cancel" && id) {
+    const cancelled = await cancelByOperator(store, id);
+    if (cancelled.result === "missing") return fail("no such message");
+    if (cancelled.result === "conflict") return fail(conflictMessage(cancelled.state));
+    // The cancel is done (it lives in Redis). The notice only hurries callbacks and hub
+    // listeners, which a worker meeting the message tells as well: a broker out of reach is
+    // a warning, not a failure of a cancel that happened. A repeat sends the notice again
+    // (the first run may have stopped before it).
+    try {
+      const b = await connectBroker();
+      const publisher = b.channel("publisher", async (channel) =>
+        declareAllBackends(channel, config, names, roleTopologyOptions(b, log)),
+      );
+      await new StateNotices(b, publisher, names, log).publish(id, "cancelled");
+    } catch (error) {
+      process.stderr.write(
+        `sluice: warning: the message is cancelled, but the broker was not told (${(error as Error).message}); callbacks and hub listeners hear of it once a worker meets the message\n`,
+      );
+    }
+    const repeated = cancelled.result === "repeated";
+    print(
+      { id, state: "cancelled", ...(repeated ? { already: true } : {}) },
+      repeated ? `${id}: cancelled (already, by the operator)` : `${id}: cancelled`,
+    );
+    return 0;
+  }
+  return fail(OPERATOR_USAGE, 2);
+}

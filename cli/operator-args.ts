@@ -1,0 +1,132 @@
+// The operator commands' words and options (`sluice dead-letters …`, `dead-callbacks …`,
+// `messages …`, `backends …`), checked before anything is connected: a usage mistake is exit 2.
+
+import { deadLetterFilter, type DeadLetterFilter } from "../shared/operator/dead-letters";
+import { deadCallbackFilter, type DeadCallbackFilter } from "../shared/operator/dead-callbacks";
+import { parseLimit } from "../shared/operator/selection-limit";
+
+export const OPERATOR_USAGE = `usage: sluice dead-letters list [--reason R] [--service S] [--backend B] [--client C] [--replayed no|yes] [--limit N] --config FILE
+       sluice dead-letters show ID --config FILE
+       sluice dead-letters replay ID | --all | [--reason R] [--service S] [--backend B] [--client C] [--limit N] --config FILE
+       sluice dead-callbacks list [--reason R] [--receiver ORIGIN] [--target T] [--limit N] --config FILE
+       sluice dead-callbacks show ID --config FILE
+       sluice dead-callbacks redeliver ID | --all | [--reason R] [--receiver ORIGIN] [--target T] [--limit N] --config FILE
+       sluice messages show ID | --client C --xroad-id X [--service S] --config FILE
+       sluice messages cancel ID --config FILE
+       sluice backends list | pause NAME | resume NAME --config FILE
+options: --json prints JSON instead of a table`;
+
+export interface OperatorArgs {
+  words: string[];
+  flags: Map<string, string>;
+  /** --limit, checked: a whole number of 1 or more; null when not given. */
+  limit: number | null;
+  json: boolean;
+  all: boolean;
+}
+
+const VALUE_FLAGS = [
+  "reason",
+  "service",
+  "backend",
+  "client",
+  "limit",
+  "xroad-id",
+  "receiver",
+  "target",
+  "replayed",
+];
+
+const OPERATOR_COMMANDS = ["dead-letters", "dead-callbacks", "messages", "backends"] as const;
+export type OperatorCommand = (typeof OPERATOR_COMMANDS)[number];
+
+export function isOperatorCommand(word: string | undefined): word is OperatorCommand {
+  return (OPERATOR_COMMANDS as readonly unknown[]).includes(word);
+}
+
+/**
+ * The command's words and flags, or the one-line usage problem (exit 2) found before anything
+ * is connected: an unknown option, a --limit that is not a count, a replay, redelivery or
+ * look-up that names nothing. The caller already took --config out.
+ */
+export function parseOperatorArgs(command: OperatorCommand, argv: string[]): OperatorArgs | string {
+  const parsed: OperatorArgs = {
+    words: [],
+    flags: new Map(),
+    limit: null,
+    json: false,
+    all: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === "--json") parsed.json = true;
+    else if (arg === "--all") parsed.all = true;
+    else if (arg.startsWith("--")) {
+      const [name, inline] = arg.slice(2).split("=", 2);
+      if (!VALUE_FLAGS.includes(name)) return `unknown option ${arg}`;
+      const value = inline ?? argv[++i];
+      if (!value) return `${arg} needs a value`;
+      parsed.flags.set(name, value);
+    } else parsed.words.push(arg);
+  }
+  const replayed = parsed.flags.get("replayed");
+  if (replayed !== undefined && replayed !== "no" && replayed !== "yes") {
+    return `--replayed takes no or yes, not "${replayed}"`;
+  }
+  const limit = parseLimit(parsed.flags.get("limit"), "--limit");
+  if ("problem" in limit) return limit.problem;
+  parsed.limit = limit.limit;
+  return selectionProblem(command, parsed) ?? parsed;
+}
+
+/** What each operator command can do; `show` and `cancel` name one ID (but `messages show`). */
+const VERBS: Readonly<Record<OperatorCommand, readonly string[]>> = {
+  "dead-letters": ["list", "show", "replay"],
+  "dead-callbacks": ["list", "show", "redeliver"],
+  messages: ["show", "cancel"],
+  backends: ["list", "pause", "resume"],
+};
+
+/**
+ * A command missing, unknown, or acting on a selection it was not given: a usage error, not a
+ * failed run, so it is found here rather than after Redis was reached.
+ */
+function selectionProblem(command: OperatorCommand, parsed: OperatorArgs): string | null {
+  const [verb, id] = parsed.words;
+  const verbs = VERBS[command];
+  if (!verb) return `${command} needs a command: ${verbs.join(", ")}`;
+  if (!verbs.includes(verb)) return `unknown ${command} command "${verb}" (${verbs.join(", ")})`;
+  const needsId = verb === "cancel" || (verb === "show" && command !== "messages");
+  if (needsId && !id) return `${command} ${verb} needs an ID`;
+  if (command === "backends" && verb !== "list" && !id)
+    return `backends ${verb} needs a backend name`;
+  // A replay always takes the dead letters not replayed yet; only a list chooses between them.
+  if (parsed.flags.has("replayed") && !(command === "dead-letters" && verb === "list")) {
+    return `--replayed applies to dead-letters list only (${command} ${verb} does not take it)`;
+  }
+  if (id || parsed.all) return null;
+  if (command === "dead-letters" && verb === "replay" && isEmpty(filterOf(parsed))) {
+    return "dead-letters replay needs an ID, a filter (--reason, --service, --backend, --client) or --all";
+  }
+  if (command === "dead-callbacks" && verb === "redeliver" && isEmpty(callbackFilterOf(parsed))) {
+    return "dead-callbacks redeliver needs an ID, a filter (--reason, --receiver, --target) or --all";
+  }
+  if (
+    command === "messages" &&
+    verb === "show" &&
+    !(parsed.flags.get("client") && parsed.flags.get("xroad-id"))
+  ) {
+    return "messages show needs an ID, or --client and --xroad-id (and --service to narrow it)";
+  }
+  return null;
+}
+
+const isEmpty = (filter: object) => Object.keys(filter).length === 0;
+
+export function filterOf(parsed: OperatorArgs): DeadLetterFilter {
+  return deadLetterFilter((key) => parsed.flags.get(key));
+}
+
+export function callbackFilterOf(parsed: OperatorArgs): DeadCallbackFilter {
+  return deadCallbackFilter((key) => parsed.flags.get(key));
+}

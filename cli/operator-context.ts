@@ -1,0 +1,84 @@
+// What every operator command works with: the configuration, its checked arguments, Redis, the
+// broker (connected on first use: most commands need Redis alone) and how it answers.
+
+import type Redis from "ioredis";
+import pino, { type Logger } from "pino";
+import { Broker } from "../shared/broker/amqp";
+import type { SluiceConfig } from "../shared/config/config";
+import { createLogger } from "../shared/observability/logger";
+import { DeadLetters } from "../shared/operator/dead-letters";
+import { topologyNames, type TopologyNames } from "../shared/protocol/names";
+import { checkRedis, createRedis, whenReady } from "../shared/store/redis";
+import { TransactionStore } from "../shared/store/transaction-store";
+import type { OperatorArgs } from "./operator-args";
+import { terminalText } from "./terminal-text";
+
+export interface OperatorContext {
+  config: SluiceConfig;
+  parsed: OperatorArgs;
+  /** The command's first word (`list`, `show`, …) and the ID or name after it, if any. */
+  verb: string;
+  id: string;
+  log: Logger;
+  redis: Redis;
+  names: TopologyNames;
+  store: TransactionStore;
+  deadLetters: DeadLetters;
+  /** Prints the answer: `value` as JSON with --json, else `text`. */
+  print: (value: unknown, text: string) => void;
+  connectBroker: () => Promise<Broker>;
+}
+
+/**
+ * Connects to Redis (checked first, so an unreachable one is one clear line) and runs `command`
+ * with the context; Redis and the broker, if it was opened, are closed after.
+ */
+export async function withOperatorContext(
+  config: SluiceConfig,
+  parsed: OperatorArgs,
+  out: (text: string) => void,
+  command: (context: OperatorContext) => Promise<number>,
+): Promise<number> {
+  // Warnings only, on stderr: stdout is the command's answer.
+  const log: Logger = createLogger("cli", {
+    instance: config.instanceId,
+    level: process.env.LOG_LEVEL ?? "warn",
+    destination: pino.destination(2),
+  });
+  const [verb, id] = parsed.words;
+  await checkRedis(config.redisUrl);
+  const redis = createRedis(
+    config.redisUrl,
+    log,
+    `sluice-cli-${config.instanceId}`,
+    config.redisCommandTimeoutMs,
+  );
+  await whenReady(redis);
+  let broker: Broker | null = null;
+  const print = (value: unknown, text: string) =>
+    out(terminalText(parsed.json ? JSON.stringify(value, null, 2) : text));
+  try {
+    return await command({
+      config,
+      parsed,
+      verb,
+      id,
+      log,
+      redis,
+      names: topologyNames(config.prefix),
+      store: new TransactionStore(redis, config.prefix, config.retentionMs),
+      deadLetters: new DeadLetters(redis, config.prefix, config.retentionMs),
+      print,
+      connectBroker: async () => (broker ??= await Broker.connect(config.amqpUrls, log)),
+    });
+  } finally {
+    redis.disconnect();
+    await (broker as Broker | null)?.close().catch(() => undefined);
+  }
+}
+
+/** Says what went wrong on stderr (stdout is for answers); resolves to the exit code. */
+export function fail(message: string, code = 1): number {
+  process.stderr.write(`sluice: ${message}\n`);
+  return code;
+}

@@ -1,0 +1,29 @@
+// The operator commands' tables for a terminal: columns padded to their widest cell, each cell
+// one line with its control characters shown as escapes, ages in words.
+
+import { terminalLine } from "./terminal-text";
+
+/** How long ago `at` (epoch ms) was, in seconds, minutes or hours. */
+export function age(at: number): string {
+  const s = Math.max(0, Math.round((Date.now() - at) / 1000));
+  return s < 120 ? `${s}s` : s < 7200 ? `${Math.round(s / 60)}m` : `${Math.round(s / 3600)}h`;
+}
+
+/** A full page may not be all: the table says so, or the operator takes it for the count. */
+export function moreLine(shown: number, limit: number): string {
+  return shown < limit ? "" : `\n(the newest ${limit} shown; there may be more: --limit N)`;
+}
+
+/** The rows of `table` as aligned columns; the first row is the header. */
+export function columns(table: string[][]): string {
+  const rows = table.map((row) => row.map(terminalLine));
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  return rows
+    .map((r) =>
+      r
+        .map((cell, c) => cell.padEnd(widths[c]))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
+}
