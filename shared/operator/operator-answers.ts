@@ -2,7 +2,7 @@
 // and selection, a dead entry with its age, and the answer to an action on one entry (a replay,
 // a redelivery), so dead letters and dead callbacks answer alike.
 
-import type { AdminAnswer } from "../observability/admin-server";
+import type { AdminAnswer } from "../observability/admin-route-table";
 import { shownCallbackTarget } from "../delivery/callback-target";
 import { withCredentialsRedacted } from "../protocol/credential-headers";
 import { SluiceError } from "../protocol/errors";

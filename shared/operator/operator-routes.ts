@@ -1,4 +1,4 @@
-// The operator endpoints of the admin port (behind the admin token, see admin-server.ts):
+// The operator endpoints of the admin port (behind the admin token, see admin-sign-in.ts):
 // backends paused and resumed, messages looked up and cancelled, dead letters listed, shown and
 // replayed, the status figures and the status page. Every role serves them: all they need is
 // Redis, the broker and the configuration.
@@ -6,7 +6,8 @@
 import type { ChannelWrapper } from "amqp-connection-manager";
 import type Redis from "ioredis";
 import type { Logger } from "pino";
-import type { AdminAnswer, AdminHandler, AdminServer } from "../observability/admin-server";
+import type { AdminServer } from "../observability/admin-server";
+import type { AdminAnswer, AdminHandler } from "../observability/admin-route-table";
 import type { Broker } from "../broker/amqp";
 import type { Clock } from "../runtime/clock";
 import type { SluiceConfig } from "../config/config";

@@ -1,0 +1,225 @@
+// Who may use the admin port's operator endpoints: the bearer of the admin token, or a browser
+// signed in to the status page with it (a session cookie); the sign-in and sign-out themselves,
+// and the refusals, throttled per address so the token cannot be guessed at speed.
+
+import { createHash, timingSafeEqual } from "node:crypto";
+import type http from "node:http";
+import type { Logger } from "pino";
+import type { AdminSessions } from "./admin-sessions";
+import { json, readBody, sendHtml } from "./admin-http";
+import type { RefusalLog } from "./refusal-log";
+import type { SignInThrottle } from "./sign-in-throttle";
+
+/** Sent by the status page on every change it asks for: a cross-site form cannot send it. */
+export const CSRF_HEADER = "x-sluice-request";
+
+type Credential = "bearer" | "cookie" | null;
+
+export class AdminSignIn {
+  /** Digests compare in constant time whatever the lengths; the token itself is never logged. */
+  private readonly tokenDigest: Buffer;
+  /**
+   * Browsers send a cookie to every port of a host: named after the port, each admin port on
+   * 127.0.0.1 (one per role) keeps its own sign-in instead of overwriting another's.
+   */
+  private sessionCookie = "sluice-admin";
+
+  constructor(
+    private readonly log: Logger,
+    token: string,
+    private readonly sessions: AdminSessions,
+    private readonly throttle: SignInThrottle,
+    private readonly refusals: RefusalLog,
+  ) {
+    this.tokenDigest = digest(token);
+  }
+
+  /** The port now listened on: the session cookie is named after it. */
+  listeningOn(port: number): void {
+    this.sessionCookie = `sluice-admin-${port}`;
+  }
+
+  /**
+   * Answers a sign-in, a sign-out, and a request without a valid credential (or throttled);
+   * resolves to true, having answered nothing, when the request may go on to the routes.
+   */
+  async admit(req: http.IncomingMessage, res: http.ServerResponse, url: string): Promise<boolean> {
+    if (req.method === "POST" && url === "/login") {
+      await this.login(req, res);
+      return false;
+    }
+    if (req.method === "POST" && url === "/logout") {
+      this.logout(req, res);
+      return false;
+    }
+    if (req.headers.authorization !== undefined) {
+      // Checked before the token, as at sign-in: a waiting address learns nothing from it.
+      if (this.throttled(req, res, "admin request")) {
+        json(res, 429, {
+          type: "TooManyRequests",
+          message: "too many failed attempts from this address; retry after Retry-After seconds",
+        });
+        return false;
+      }
+    }
+    const credential = this.credential(req);
+    const unsafe = req.method !== "GET" && req.method !== "HEAD";
+    if (credential && !(credential === "cookie" && unsafe && !req.headers[CSRF_HEADER])) {
+      return true;
+    }
+    req.resume();
+    // A wrong token is a guess, logged each time (the throttle bounds them); a request with
+    // none (or an Authorization of another scheme, which the throttle does not count) is
+    // logged once a minute per client.
+    const remote = req.socket.remoteAddress ?? "";
+    if (BEARER.test(req.headers.authorization ?? "") || this.refusals.first(remote)) {
+      this.log.warn(
+        { method: req.method, path: url, remote },
+        "admin request refused: no valid token",
+      );
+    }
+    if (req.method === "GET" && url === "/") {
+      sendHtml(res, 401, loginPage(null));
+      return false;
+    }
+    res.setHeader("www-authenticate", 'Bearer realm="sluice admin"');
+    json(res, 401, {
+      type: "Unauthorized",
+      message: "send Authorization: Bearer <admin token>",
+    });
+    return false;
+  }
+
+  private credential(req: http.IncomingMessage): Credential {
+    const bearer = BEARER.exec(req.headers.authorization ?? "");
+    if (bearer) {
+      if (timingSafeEqual(digest(bearer[1].trim()), this.tokenDigest)) return "bearer";
+      // Counted with failed sign-ins: the header is a way to guess the same token.
+      this.throttle.failed(req.socket.remoteAddress ?? "");
+      return null;
+    }
+    const cookie = readCookie(req.headers.cookie, this.sessionCookie);
+    if (cookie !== null && this.sessions.valid(cookie)) return "cookie";
+    return null;
+  }
+
+  /** The status page's sign-in: the token once, then an HttpOnly same-site session cookie. */
+  private async login(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const remote = req.socket.remoteAddress ?? "";
+    // Any web page the operator opens can post this form to a loopback admin port: its wrong
+    // tokens would count against the operator's own address and lock the operator out. Only
+    // the sign-in page itself may post it; tools that are no browser send neither header.
+    if (crossSite(req)) {
+      req.resume();
+      // Not counted, so not throttled either: logged once a minute per client, or a page could
+      // post it in a loop and write a line per request.
+      if (this.refusals.first(remote)) {
+        this.log.warn({ remote, origin: req.headers.origin }, "admin sign-in refused: cross-site");
+      }
+      return sendHtml(res, 403, loginPage("crossSite"));
+    }
+    // Checked before the token: a waiting address learns nothing, right or wrong.
+    if (this.throttled(req, res, "admin sign-in"))
+      return sendHtml(res, 429, loginPage("throttled"));
+    let token = "";
+    try {
+      // Trimmed as a bearer token is: a token pasted with a space or a line end is still it.
+      token = (
+        new URLSearchParams((await readBody(req)).toString("utf8")).get("token") ?? ""
+      ).trim();
+    } catch {
+      token = "";
+    }
+    if (!timingSafeEqual(digest(token), this.tokenDigest)) {
+      this.throttle.failed(remote);
+      this.log.warn({ remote }, "admin sign-in refused");
+      return sendHtml(res, 401, loginPage("refused"));
+    }
+    res.writeHead(303, {
+      location: "/",
+      "set-cookie": `${this.sessionCookie}=${this.sessions.start()}; Max-Age=${Math.floor(
+        this.sessions.ttlMs / 1000,
+      )}; HttpOnly; SameSite=Strict; Path=/`,
+    });
+    res.end();
+  }
+
+  /**
+   * Whether the request's address is waiting out its failed attempts: if so the request is
+   * drained, the refusal logged and Retry-After set, for the caller to answer 429.
+   */
+  private throttled(req: http.IncomingMessage, res: http.ServerResponse, what: string): boolean {
+    const remote = req.socket.remoteAddress ?? "";
+    const wait = this.throttle.waitSeconds(remote);
+    if (wait <= 0) return false;
+    req.resume();
+    if (this.throttle.firstRefusal(remote)) {
+      this.log.warn(
+        { remote, retryAfter: wait },
+        `${what} refused: too many failed attempts (further refusals until then are not logged)`,
+      );
+    }
+    res.setHeader("retry-after", String(wait));
+    return true;
+  }
+
+  /** Ends the sign-in of the cookie sent (if any) and drops the cookie; back to the sign-in page. */
+  private logout(req: http.IncomingMessage, res: http.ServerResponse): void {
+    req.resume();
+    const cookie = readCookie(req.headers.cookie, this.sessionCookie);
+    if (cookie !== null) this.sessions.end(cookie);
+    res.writeHead(303, {
+      location: "/",
+      "set-cookie": `${this.sessionCookie}=; Max-Age=0; HttpOnly; SameSite=Strict; Path=/`,
+      "cache-control": "no-store",
+    });
+    res.end();
+  }
+}
+
+/** A bearer credential; the scheme is case-insensitive (RFC 9110 §11.1): "bearer x" is one. */
+const BEARER = /^bearer +(.*)$/is;
+
+/**
+ * Whether a browser sent the request from another site's page: by `Sec-Fetch-Site`, or, from a
+ * browser without it, by an `Origin` other than the host the request names.
+ */
+function crossSite(req: http.IncomingMessage): boolean {
+  const site = req.headers["sec-fetch-site"];
+  if (site !== undefined) return site !== "same-origin" && site !== "none";
+  const origin = req.headers.origin;
+  if (origin === undefined) return false;
+  try {
+    return new URL(origin).host !== (req.headers.host ?? "").toLowerCase();
+  } catch {
+    // "null" (a sandboxed frame, a redirect across sites) or junk: not the sign-in page.
+    return true;
+  }
+}
+
+function digest(text: string): Buffer {
+  return createHash("sha256").update(text, "utf8").digest();
+}
+
+function readCookie(header: string | undefined, name: string): string | null {
+  for (const part of (header ?? "").split(";")) {
+    const [key, ...value] = part.trim().split("=");
+    if (key === name) return value.join("=");
+  }
+  return null;
+}
+
+const SIGN_IN_PROBLEMS = {
+  refused: "That token is not the admin token.",
+  crossSite: "Sign in from this page, not from another site.",
+  throttled: "Too many failed sign-ins from this address: wait a minute, then try again.",
+};
+
+function loginPage(problem: keyof typeof SIGN_IN_PROBLEMS | null): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sluice: sign in</title>
+<style>body{font:15px system-ui,sans-serif;margin:4em auto;max-width:24em}input{width:100%;padding:.4em;margin:.5em 0}</style>
+</head><body><h1>Sluice</h1><p>The status page needs the admin token (<code>admin.token</code> or <code>SLUICE_ADMIN_TOKEN</code>).</p>
+${problem ? `<p role="alert"><strong>${SIGN_IN_PROBLEMS[problem]}</strong></p>` : ""}
+<form method="post" action="/login"><label>Admin token <input type="password" name="token" autocomplete="current-password" autofocus></label>
+<button type="submit">Sign in</button></form></body></html>`;
+}
