@@ -19,6 +19,7 @@ import { loadConfig } from "../../shared/config/config";
 import { startRuntime, type Runtime } from "../../shared/runtime/runtime";
 import { drainRoles } from "../../shared/runtime/shutdown-deadline";
 import { AMQP_URL, call, Harness } from "../support/harness";
+import { busy, turns } from "../support/event-loop";
 import { proxyTo, viaProxy, type TcpProxy } from "../support/tcp-proxy";
 import { threadedProxyTo, type ThreadedProxy } from "../support/threaded-proxy";
 
@@ -26,11 +27,8 @@ const log = pino({ level: "silent" });
 const DEADLINE_MS = 1_000;
 
 /** Keeps the event loop busy (as parsing many request bodies does) for well past the deadline. */
-function busy(ms = 2.5 * DEADLINE_MS): void {
-  const until = performance.now() + ms;
-  while (performance.now() < until) {
-    // nothing: the loop is blocked
-  }
+function busyPastDeadline(): void {
+  busy(2.5 * DEADLINE_MS);
 }
 
 /**
@@ -48,17 +46,12 @@ function busyAfterPublish(turns: 0 | 1): Promise<void> {
             next(left - 1);
             return;
           }
-          busy();
+          busyPastDeadline();
           resolve();
         });
       next(turns);
     }),
   );
-}
-
-/** Lets `count` turns of the event loop end (each with its check phase). */
-async function turns(count: number): Promise<void> {
-  for (let i = 0; i < count; i++) await new Promise((resolve) => setImmediate(resolve));
 }
 
 /** How a publish ended: "confirmed", or the code it failed with. */
@@ -131,7 +124,7 @@ describe("broker confirm deadline and event-loop lag (adapter.publishTimeout)", 
       // The frames have left and the deadline's count has started; the broker has nothing yet.
       await turns(TURNS_BEFORE_COUNT + 1);
       threaded.heal();
-      busy();
+      busyPastDeadline();
       expect(await publish).to.equal("confirmed");
       await channel.close();
     } finally {
@@ -159,7 +152,7 @@ describe("broker confirm deadline and event-loop lag (adapter.publishTimeout)", 
   it("a publish the busy process had not yet sent gets its whole deadline once sent", async () => {
     const channel = await publisher(broker);
     const publish = outcome(broker.publish(channel, "", queue, Buffer.from("not yet sent")));
-    busy();
+    busyPastDeadline();
     expect(await publish).to.equal("confirmed");
     await channel.close();
   });
@@ -276,7 +269,7 @@ describe("the adapter's answer when its loop was busy past the confirm deadline"
         armed = false;
         void turns(TURNS_BEFORE_COUNT + 1).then(() => {
           threaded.heal();
-          busy();
+          busyPastDeadline();
         });
       }
       return published;

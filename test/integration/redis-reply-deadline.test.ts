@@ -7,17 +7,15 @@ import pino from "pino";
 import type Redis from "ioredis";
 import { createRedis, isCommandTimeout, whenReady } from "../../shared/store/redis";
 import { REDIS_URL } from "../support/harness";
+import { busy } from "../support/event-loop";
 import { proxyTo, viaProxy, type TcpProxy } from "../support/tcp-proxy";
 
 const log = pino({ level: "silent" });
 const DEADLINE_MS = 1_000;
 
 /** Keeps the event loop busy (as parsing many request bodies does) for well past the deadline. */
-function busy(ms = 2.5 * DEADLINE_MS): void {
-  const until = performance.now() + ms;
-  while (performance.now() < until) {
-    // nothing: the loop is blocked
-  }
+function busyPastDeadline(): void {
+  busy(2.5 * DEADLINE_MS);
 }
 
 describe("Redis command deadline and event-loop lag (redisCommandTimeout)", function () {
@@ -40,13 +38,20 @@ describe("Redis command deadline and event-loop lag (redisCommandTimeout)", func
     const ping = redis.ping();
     // This turn's writes have left (the socket is corked per turn); Redis answers meanwhile.
     await new Promise((resolve) => setImmediate(resolve));
-    busy();
+    busyPastDeadline();
     expect(await ping).to.equal("PONG");
+  });
+
+  it("many commands of one turn, their replies waiting through a busy turn, all succeed", async () => {
+    const pings = Array.from({ length: 500 }, () => redis.ping());
+    await new Promise((resolve) => setImmediate(resolve));
+    busyPastDeadline();
+    expect(new Set(await Promise.all(pings))).to.deep.equal(new Set(["PONG"]));
   });
 
   it("a command the busy process had not yet sent gets its whole deadline once sent", async () => {
     const ping = redis.ping();
-    busy();
+    busyPastDeadline();
     expect(await ping).to.equal("PONG");
   });
 
@@ -62,6 +67,25 @@ describe("Redis command deadline and event-loop lag (redisCommandTimeout)", func
       (err: unknown) => err,
     );
     expect(isCommandTimeout(error), String(error)).to.equal(true);
+    proxy.heal();
+  });
+
+  it("a silent Redis fails every command of a turn, and of the turns after it", async () => {
+    proxy = proxyTo(REDIS_URL);
+    const port = await proxy.listen();
+    redis.disconnect();
+    redis = createRedis(viaProxy(REDIS_URL, port), log, "reply-deadline-test", DEADLINE_MS);
+    await whenReady(redis);
+    proxy.stall();
+    const failed = (command: Promise<unknown>) =>
+      command.then(
+        () => false,
+        (err: unknown) => isCommandTimeout(err),
+      );
+    const first = Array.from({ length: 100 }, () => failed(redis.ping()));
+    await new Promise((resolve) => setTimeout(resolve, DEADLINE_MS / 2));
+    const later = Array.from({ length: 100 }, () => failed(redis.ping()));
+    expect(new Set(await Promise.all([...first, ...later]))).to.deep.equal(new Set([true]));
     proxy.heal();
   });
 });

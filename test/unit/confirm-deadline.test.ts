@@ -11,6 +11,7 @@ import {
   lagTolerantConfirmDeadlines,
   TURNS_BEFORE_COUNT,
 } from "../../shared/broker/confirm-deadline";
+import { timersMade, turns } from "../support/event-loop";
 
 setFlagsFromString("--expose-gc");
 const gc = runInNewContext("gc") as () => void;
@@ -58,13 +59,6 @@ function wrapperWith(ms: number): FakeWrapper {
   return wrapper;
 }
 
-const realSetImmediate = setImmediate;
-
-/** Lets `count` turns of the event loop end (each with its check phase). */
-async function turns(count: number): Promise<void> {
-  for (let i = 0; i < count; i++) await new Promise((resolve) => realSetImmediate(resolve));
-}
-
 /** How a publish ended: "confirmed", or the message of its error. */
 function outcome(publish: Promise<unknown>): Promise<string> {
   return publish.then(
@@ -75,33 +69,18 @@ function outcome(publish: Promise<unknown>): Promise<string> {
 
 describe("broker confirm deadline: what it costs", () => {
   it("gives the publishes of one turn one immediate per turn and one timer, and stops when they settle", async () => {
-    const calls = { timers: 0, immediates: 0 };
-    const { setTimeout: realSetTimeout } = globalThis;
-    globalThis.setTimeout = ((...args: Parameters<typeof realSetTimeout>) => {
-      calls.timers++;
-      return realSetTimeout(...args);
-    }) as typeof setTimeout;
-    globalThis.setImmediate = ((...args: Parameters<typeof realSetImmediate>) => {
-      calls.immediates++;
-      return realSetImmediate(...args);
-    }) as typeof setImmediate;
-    try {
+    await timersMade(async (made) => {
       const wrapper = wrapperWith(60_000);
       const publishes = Array.from({ length: 1_000 }, () => outcome(wrapper.publish()));
       wrapper.send();
       await turns(TURNS_BEFORE_COUNT + 2);
-      expect(calls, "while all count").to.deep.equal({ timers: 1, immediates: TURNS_BEFORE_COUNT });
+      const counting = { timers: 1, immediates: TURNS_BEFORE_COUNT };
+      expect(made, "while all count").to.deep.equal(counting);
       for (const message of [...wrapper._unconfirmedMessages]) wrapper.confirm(message);
       expect(new Set(await Promise.all(publishes))).to.deep.equal(new Set(["confirmed"]));
       await turns(5);
-      expect(calls, "once all settled").to.deep.equal({
-        timers: 1,
-        immediates: TURNS_BEFORE_COUNT,
-      });
-    } finally {
-      globalThis.setTimeout = realSetTimeout;
-      globalThis.setImmediate = realSetImmediate;
-    }
+      expect(made, "once all settled").to.deep.equal(counting);
+    });
   });
 
   // Upper bounds are loose (a loaded machine delays timers); the 60 s deadline ahead of them
