@@ -4,17 +4,29 @@
 // lost the message instead of acting on the other worker's claim.
 
 import { performance } from "node:perf_hooks";
-import type { TransactionStore } from "../shared/store/transaction-store";
+import type { TransactionMeta, TransactionStore } from "../shared/store/transaction-store";
 
 export class ClaimHold {
   /** Another worker holds the message now (or it moved on): this worker stops. */
   lost = false;
+  /**
+   * A call of the message (this worker's, or one before it) may have reached the backend: a
+   * renewal that finds the record lost with Redis's data writes it again marked so.
+   */
+  called = false;
+  /**
+   * The outcome is recorded (or this worker's claim on it lost): a record lost since is not
+   * written again, or it would stay `processing` when nothing comes to end it (an outcome told
+   * in place); a response the response worker stores writes it again with the outcome.
+   */
+  recorded = false;
   /** When (this process's monotonic clock) the last command that set the lease was sent. */
   private confirmedAt: number;
 
   constructor(
     private readonly store: TransactionStore,
-    readonly id: string,
+    /** The message's fixed part, which its record is written again from should Redis lose it. */
+    readonly meta: TransactionMeta,
     readonly token: string,
     /** How long the lease runs from its last setting. */
     private lengthMs: number,
@@ -24,15 +36,24 @@ export class ClaimHold {
     this.confirmedAt = sentAt;
   }
 
+  get id(): string {
+    return this.meta.id;
+  }
+
   /**
    * Extends the claim to `ms` from now; false once it is no longer this worker's. A record
-   * gone with Redis's data is nobody else's claim either: the worker carries on (its answer
-   * writes the record again).
+   * gone with Redis's data is nobody else's claim either: it is written again under this claim
+   * (and one a copy wrote again meanwhile, claimed by nobody since, is taken back), marked
+   * `called` when a call may have reached the backend, so no cancel or expiry ends the message
+   * as never sent while this worker still holds it.
    */
   async renew(ms: number): Promise<boolean> {
     if (this.lost) return false;
     const sent = performance.now();
-    const renewal = await this.store.renewClaim(this.id, ms, this.token);
+    const renewal = await this.store.renewClaim(this.id, ms, this.token, {
+      called: this.called,
+      meta: this.recorded ? undefined : this.meta,
+    });
     if (renewal === "lost") {
       this.lost = true;
       return false;

@@ -291,7 +291,7 @@ export class RequestProcessor {
       const sentAt = performance.now();
       const claim = await store.claimWithSlot(request.id, claimMs, slot, attempt);
       if (claim.result === "ok") {
-        hold = new ClaimHold(store, request.id, slot.token, claimMs, sentAt);
+        hold = new ClaimHold(store, metaOfRequest(request), slot.token, claimMs, sentAt);
         return { outcome: "admitted", value: claim };
       }
       if (claim.result === "busy") return { outcome: "busy", retryInMs: claim.retryInMs };
@@ -412,7 +412,13 @@ export class RequestProcessor {
     }
     let claim: Awaited<ReturnType<TransactionStore["transition"]>>;
     const claimMs = this.deps.backend.timeoutMs + CLAIM_SLACK_MS;
-    const hold = new ClaimHold(store, request.id, randomUUID(), claimMs, performance.now());
+    const hold = new ClaimHold(
+      store,
+      metaOfRequest(request),
+      randomUUID(),
+      claimMs,
+      performance.now(),
+    );
     try {
       // A claim that lapsed (its worker died) is taken over: that worker's copy is this one.
       claim = await store.transition(request.id, ["accepted", "processing"], "processing", {
@@ -472,6 +478,8 @@ export class RequestProcessor {
       // A claim taken over from a worker that died mid-call may have reached the backend:
       // such a message is not "never sent", so it cannot end `expired`.
       const mayExpire = previous === "accepted";
+      const calls = callsBefore(message);
+      hold.called = calls > 0;
       return await this.call(
         request,
         attempt,
@@ -480,7 +488,7 @@ export class RequestProcessor {
         permit,
         gone,
         mayExpire && waits,
-        callsBefore(message),
+        calls,
         hold,
       );
     } finally {
@@ -526,7 +534,13 @@ export class RequestProcessor {
   private async expireUnclaimed(inHand: MessageInHand, listened: boolean): Promise<Look> {
     const { message, request, attempt, log } = inHand;
     const { store } = this.deps;
-    const hold = new ClaimHold(store, request.id, randomUUID(), CLAIM_SLACK_MS, performance.now());
+    const hold = new ClaimHold(
+      store,
+      metaOfRequest(request),
+      randomUUID(),
+      CLAIM_SLACK_MS,
+      performance.now(),
+    );
     const claimed = await store.transition(request.id, ["accepted"], "processing", {
       claimMs: CLAIM_SLACK_MS,
       token: hold.token,
@@ -627,11 +641,25 @@ export class RequestProcessor {
     hold: ClaimHold,
     called = false,
   ): Promise<Settlement> {
-    // Fenced by the claim: one taken over by another worker meanwhile stays that worker's.
-    await this.deps.store
-      .transition(request.id, ["processing"], "accepted", { called, holding: hold.token })
-      .catch(() => undefined);
+    await this.release(hold, called).catch(() => undefined);
     return "requeue";
+  }
+
+  /**
+   * Releases the claim of `hold` (fenced by it: one taken over by another worker meanwhile
+   * stays that worker's), so the message is `accepted` again. A record Redis lost meanwhile is
+   * written again when a call may have reached the backend (`called`), marked so: the next copy
+   * would write it again knowing nothing of that call, and a cancel or an expiry could then end
+   * the message as never sent.
+   */
+  private async release(hold: ClaimHold, called: boolean, parkedAttempt?: number) {
+    const { store } = this.deps;
+    const released = await store.transition(hold.id, ["processing"], "accepted", {
+      called,
+      holding: hold.token,
+      parkedAttempt,
+    });
+    if (released.result === "missing" && called) await store.rebuild(hold.meta, true);
   }
 
   private async call(
@@ -727,6 +755,8 @@ export class RequestProcessor {
           return "ack";
         }
         started = process.hrtime.bigint();
+        // From here the backend may have the message, whatever comes of the call.
+        hold.called = true;
         const callDeadline = new Deadline(shutdown, backend.timeoutMs);
         deadline = callDeadline;
         answers = await callDeadline.within(
@@ -944,6 +974,7 @@ export class RequestProcessor {
       log.warn("transaction record was missing; rebuilt from the request");
       return store.recordAnswer(request.id, answer, undefined, claim, finish);
     });
+    hold.recorded = true;
     if (recorded === "terminal") return false;
     if (recorded === "answered") {
       metrics.endToEnd.observe(
@@ -1113,17 +1144,11 @@ export class RequestProcessor {
     calls: number,
     hold: ClaimHold,
   ): Promise<Settlement> {
-    const { store } = this.deps;
     // The claim is released under its token: one another worker took over is left alone. With
     // it, the parked copy's attempt: the broker confirmed that copy, so a delivery of this
     // attempt or an earlier one (this delivery, back if its channel closes before the ack, or a
     // copy parked meanwhile beside the claim) is dropped, not called before the backoff.
-    const release = () =>
-      store.transition(request.id, ["processing"], "accepted", {
-        called: calls > 0,
-        holding: hold.token,
-        parkedAttempt: decision.nextAttempt,
-      });
+    const release = () => this.release(hold, calls > 0, decision.nextAttempt);
     // A claim taken over while this call ran is the other worker's to go on with: a retry copy
     // parked from here would be called beside it. Redis out of reach: parked as before.
     const held = await hold.renew(this.deps.backend.timeoutMs + CLAIM_SLACK_MS).catch(() => true);

@@ -148,16 +148,32 @@ end
 ${markPublishedLua("3 * n + 1")}
 return out`;
 
-// KEYS: tx, dedup (or ""); ARGV: meta json, now, ttl ms, id, history json
+// Writes the record `tx` again, `accepted`, from what a message carries (meta json), with its
+// de-duplication key unless another submission took it meanwhile; `rebuiltAt` says so.
+const WRITE_AGAIN_LUA = `
+local function write_again(tx, dedup, meta, now, ttl, id, history)
+  if dedup ~= "" then redis.call("SET", dedup, id, "PX", ttl, "NX") end
+  redis.call("HSET", tx, "meta", meta, "state", "accepted", "delivery", "pending",
+    "updatedAt", now, "history", history, "rebuiltAt", now)
+  redis.call("PEXPIRE", tx, ttl)
+end`;
+
+// KEYS: tx, dedup (or ""); ARGV: meta json, now, ttl ms, id, history json, "1" when a call of
+// the message may have reached the backend (or "")
 // Writes a record again from what a request or response message carries, when it is gone
 // (Redis lost its data, or retention passed while the request waited). Never overwrites a
-// record, nor the marker of a submission that was refused to its caller.
-const REBUILD = `
-if redis.call("EXISTS", KEYS[1]) == 1 then return 0 end
-if KEYS[2] ~= "" then redis.call("SET", KEYS[2], ARGV[4], "PX", ARGV[3], "NX") end
-redis.call("HSET", KEYS[1], "meta", ARGV[1], "state", "accepted", "delivery", "pending",
-  "updatedAt", ARGV[2], "history", ARGV[5], "rebuiltAt", ARGV[2])
-redis.call("PEXPIRE", KEYS[1], ARGV[3])
+// record, nor the marker of a submission that was refused to its caller. A worker whose call
+// may have reached the backend writes it marked `called` (so no cancel or expiry ends it as
+// never sent), and marks a record another copy wrote again first, unless it has ended.
+const REBUILD = `${WRITE_AGAIN_LUA}
+if redis.call("EXISTS", KEYS[1]) == 1 then
+  local terminal = {completed=true, rejected=true, failed=true, expired=true, cancelled=true}
+  local cur = redis.call("HGET", KEYS[1], "state")
+  if ARGV[6] == "1" and cur and not terminal[cur] then redis.call("HSET", KEYS[1], "called", "1") end
+  return 0
+end
+write_again(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+if ARGV[6] == "1" then redis.call("HSET", KEYS[1], "called", "1") end
 return 1`;
 
 // KEYS: tx, dedup (or ""); ARGV: ttl ms, id
@@ -564,17 +580,40 @@ local claim = tonumber(redis.call("HGET", KEYS[1], "claimUntil") or "0")
 if claim > redis_now_ms() then return 1 end
 return 0`;
 
-// KEYS: tx; ARGV: claim ms, claim token. Extends the claim of a message still being
-// processed: 1 when extended, 0 when the claim is no longer this holder's (another worker took
-// it over once it lapsed, or the message moved on), -1 when the record is gone (Redis lost its
-// data: nobody else holds it). Without the token check a worker whose claim was taken over
-// would extend the other worker's claim.
-const RENEW_CLAIM = `${REDIS_NOW_LUA}
-local f = redis.call("HMGET", KEYS[1], "state", "changeToken")
-if not f[1] then return -1 end
-if f[1] ~= "processing" then return 0 end
-if f[2] ~= ARGV[2] then return 0 end
+// KEYS: tx, dedup (or ""); ARGV: claim ms, claim token, "1" when the holder's call may have
+// reached the backend (or ""), meta json (or "" not to write a lost record again), now, then
+// ttl ms, id and history json of a record written again.
+// Extends the claim of a message still being processed: 1 when extended, 0 when
+// the claim is no longer this holder's (another worker took it over once it lapsed, or the
+// message moved on), -1 when the record is gone (Redis lost its data: nobody else holds it).
+// Without the token check a worker whose claim was taken over would extend the other worker's
+// claim. Redis lost the claim with its data: given the meta, a record that is gone is written
+// again under this claim; a record written again since (by a copy the broker handed out
+// again, before it claimed it: `accepted`, no claim made on it, no answer) is this claim's
+// again. Either way, and on a claim lost to another worker, a call of the holder's that may
+// have reached the backend is marked (`called`), or a cancel or an expiry would end the
+// message as never sent.
+const RENEW_CLAIM = `${REDIS_NOW_LUA}${HISTORY_LUA}${WRITE_AGAIN_LUA}
+local f = redis.call("HMGET", KEYS[1], "state", "changeToken", "rebuiltAt", "answer", "processedAt")
+if not f[1] then
+  if ARGV[4] == "" or redis.call("EXISTS", KEYS[1]) == 1 then return -1 end
+  write_again(KEYS[1], KEYS[2], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8])
+  f = {"accepted", false, ARGV[5], false, false}
+end
+if f[2] ~= ARGV[2] then
+  if f[1] ~= "accepted" or f[2] or not f[3] or f[4] or f[5] then
+    local terminal = {completed=true, rejected=true, failed=true, expired=true, cancelled=true}
+    if ARGV[3] == "1" and not terminal[f[1]] then redis.call("HSET", KEYS[1], "called", "1") end
+    return 0
+  end
+  redis.call("HSET", KEYS[1], "state", "processing", "updatedAt", ARGV[5],
+    "history", history_with(KEYS[1], "processing", ARGV[5]), "changeToken", ARGV[2],
+    "changeFrom", "accepted", "changedBy", "")
+elseif f[1] ~= "processing" then
+  return 0
+end
 redis.call("HSET", KEYS[1], "claimUntil", redis_now_ms() + tonumber(ARGV[1]))
+if ARGV[3] == "1" then redis.call("HSET", KEYS[1], "called", "1") end
 return 1`;
 
 // KEYS: tx; ARGV: delivery, now, only-from (comma list or "")
@@ -617,7 +656,7 @@ interface ScriptedRedis extends Redis {
   sluiceRebuild(tx: string, dedup: string, ...args: string[]): Promise<number>;
   sluiceDiscard(tx: string, dedup: string, ttl: string, id: string): Promise<number>;
   sluiceNoteDeadLettered(tx: string): Promise<number>;
-  sluiceRenewClaim(tx: string, until: string, token: string): Promise<number>;
+  sluiceRenewClaim(tx: string, dedup: string, ...args: string[]): Promise<number>;
   sluiceMarkPublishedMany(numKeys: number, ...txs: string[]): Promise<number>;
   sluiceAdopt(tx: string, instance: string, staleMs: string, token: string): Promise<number>;
   sluiceWatch(tx: string, instance: string): Promise<string | null>;
@@ -810,7 +849,7 @@ export class TransactionStore {
       redis.defineCommand("sluiceRebuild", { numberOfKeys: 2, lua: REBUILD });
       redis.defineCommand("sluiceDiscard", { numberOfKeys: 2, lua: DISCARD });
       redis.defineCommand("sluiceNoteDeadLettered", { numberOfKeys: 1, lua: NOTE_DEAD_LETTERED });
-      redis.defineCommand("sluiceRenewClaim", { numberOfKeys: 1, lua: RENEW_CLAIM });
+      redis.defineCommand("sluiceRenewClaim", { numberOfKeys: 2, lua: RENEW_CLAIM });
       redis.defineCommand("sluiceMarkPublishedMany", { lua: MARK_PUBLISHED_MANY });
       redis.defineCommand("sluiceAdopt", { numberOfKeys: 1, lua: ADOPT });
       redis.defineCommand("sluiceWatch", { numberOfKeys: 1, lua: WATCH });
@@ -894,17 +933,36 @@ export class TransactionStore {
    * unless another submission took it meanwhile. False when a record (or the marker of a
    * refused submission) exists.
    */
-  async rebuild(meta: TransactionMeta): Promise<boolean> {
+  async rebuild(
+    meta: TransactionMeta,
+    /**
+     * A worker's call of the message may have reached the backend: the record is written
+     * marked so (`transition`'s `called`), and so is one another copy wrote again first.
+     */
+    called = false,
+  ): Promise<boolean> {
+    const { dedup, args } = this.writeAgainArgs(meta);
     const written = await this.redis.sluiceRebuild(
       this.key(meta.id),
-      meta.xroadId ? this.dedupKey(meta) : "",
-      JSON.stringify(meta),
-      String(Date.now()),
-      String(this.retentionMs),
-      meta.id,
-      JSON.stringify({ state: "accepted", at: meta.createdAt }),
+      dedup,
+      ...args,
+      called ? "1" : "",
     );
     return written === 1;
+  }
+
+  /** A record written again: its dedup key, and its meta json, now, ttl ms, id, history json. */
+  private writeAgainArgs(meta: TransactionMeta): { dedup: string; args: string[] } {
+    return {
+      dedup: meta.xroadId ? this.dedupKey(meta) : "",
+      args: [
+        JSON.stringify(meta),
+        String(Date.now()),
+        String(this.retentionMs),
+        meta.id,
+        JSON.stringify({ state: "accepted", at: meta.createdAt }),
+      ],
+    };
   }
 
   async get(id: string): Promise<Transaction | null> {
@@ -1135,10 +1193,32 @@ export class TransactionStore {
   /**
    * Extends this worker's `processing` claim to `claimMs` from now by Redis's clock (a long
    * in-place retry), only while the claim is still the one of `token`: a worker whose claim
-   * lapsed and was taken over learns it ("lost") instead of extending the other's.
+   * lapsed and was taken over learns it ("lost") instead of extending the other's. A record
+   * Redis lost is this claim's again: written again from `meta` when it is gone, taken back
+   * when a copy wrote it again and nobody claimed it since.
    */
-  async renewClaim(id: string, claimMs: number, token: string): Promise<ClaimRenewal> {
-    const renewed = await this.redis.sluiceRenewClaim(this.key(id), String(claimMs), token);
+  async renewClaim(
+    id: string,
+    claimMs: number,
+    token: string,
+    options: {
+      /** The holder's call may have reached the backend: the record is marked so. */
+      called?: boolean;
+      /** What the record is written again from, when it is gone ("missing" without it). */
+      meta?: TransactionMeta;
+    } = {},
+  ): Promise<ClaimRenewal> {
+    const { dedup, args } = options.meta
+      ? this.writeAgainArgs(options.meta)
+      : { dedup: "", args: ["", String(Date.now())] };
+    const renewed = await this.redis.sluiceRenewClaim(
+      this.key(id),
+      dedup,
+      String(claimMs),
+      token,
+      options.called ? "1" : "",
+      ...args,
+    );
     return renewed === 1 ? "held" : renewed === 0 ? "lost" : "missing";
   }
 

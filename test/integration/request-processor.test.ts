@@ -21,8 +21,10 @@ import { isStateNotice } from "../../shared/protocol/state-notice";
 import {
   EXPIRY_CLAIM,
   TransactionStore,
+  metaOfRequest,
   type RequestView,
 } from "../../shared/store/transaction-store";
+import { cancelByOperator } from "../../shared/operator/operator-cancel";
 import {
   createBackendLimits,
   type BackendLimits,
@@ -607,6 +609,151 @@ describe("request processor: the last look before the call (real broker and Redi
     await processor(clock, translator, movingGuard(clock)).process(delivery);
     expect((await view(id)).answer?.responses.map((r) => r.body)).to.deep.equal(["late"]);
     expect((await responsesOf(id)).map((r) => r.body)).to.deep.equal(["late"]);
+  });
+
+  describe("a record Redis lost while its worker called is written again marked called: no cancel, no expiry", () => {
+    // `cancelled` and `expired` tell the caller the backend never saw the message. A record
+    // written again from the request starts at `accepted` and knows nothing of the call: the
+    // worker whose call may have reached the backend puts the mark back when it next touches it.
+
+    /** Redis loses the record while the backend works on the call. */
+    const losing = (id: string) => () => redis.del(store.key(id));
+
+    /** A call that hangs until its signal aborts (a shutdown cuts it short). */
+    const untilAborted = (call: TranslatorCall) =>
+      new Promise<never>((_resolve, reject) =>
+        call.signal.addEventListener("abort", () => reject(call.signal.reason), { once: true }),
+      );
+
+    /** A guard that runs `duringWait` while the message waits for its slot. */
+    const guardRunning = (clock: FixedClock, duringWait: () => Promise<void>): CallGuard => {
+      const moving = movingGuard(clock);
+      return async (request, signal) => {
+        await duringWait();
+        return moving(request, signal);
+      };
+    };
+
+    it("a call cut short by shutdown: the next copy can no longer be cancelled", async () => {
+      const clock = new FixedClock(T0);
+      const translator = new RecordingTranslator(clock);
+      const { id, delivery } = await accepted(T0, null);
+      const stop = new AbortController();
+      translator.answer = async (_request, call) => {
+        await losing(id)();
+        stop.abort();
+        return untilAborted(call);
+      };
+      const first = processor(clock, translator, movingGuard(clock), { shutdown: stop.signal });
+      expect(await first.process(delivery)).to.equal("requeue");
+
+      // The copy handed back is taken again; the operator cancels while it waits for a slot.
+      translator.answer = async () => [{ status: 200, contentType: "text/plain", body: "ok" }];
+      let cancel: Awaited<ReturnType<typeof cancelByOperator>> | null = null;
+      const guard = guardRunning(clock, async () => {
+        cancel = await cancelByOperator(store, id);
+      });
+      expect(await processor(clock, translator, guard).process(delivery)).to.equal("ack");
+      expect(cancel).to.deep.equal({ result: "conflict", state: "accepted" });
+      // Window 2: the call shutdown cut short may have reached the backend; it is made again.
+      expect(translator.calls).to.have.length(2);
+      expect((await responsesOf(id)).map((r) => r.outcome)).to.deep.equal(["completed"]);
+    });
+
+    it("a call cut short by shutdown: past its expiry the next copy ends failed, not expired", async () => {
+      const clock = new FixedClock(T0);
+      const translator = new RecordingTranslator(clock);
+      const { id, delivery } = await accepted(T0, 3_000);
+      const stop = new AbortController();
+      translator.answer = async (_request, call) => {
+        await losing(id)();
+        stop.abort();
+        return untilAborted(call);
+      };
+      const first = processor(clock, translator, movingGuard(clock), { shutdown: stop.signal });
+      expect(await first.process(delivery)).to.equal("requeue");
+
+      clock.advance(5_000);
+      expect(await processor(clock, translator, movingGuard(clock)).process(delivery)).to.equal(
+        "ack",
+      );
+      expect(translator.calls).to.have.length(1);
+      const [response] = await responsesOf(id);
+      expect(response).to.include({ outcome: "failed", final: true });
+    });
+
+    it("a call that failed and was parked for its retry: the parked copy can no longer be cancelled", async () => {
+      const clock = new FixedClock(T0);
+      const translator = new RecordingTranslator(clock);
+      const { id, delivery } = await accepted(T0, null);
+      translator.answer = async () => {
+        await losing(id)();
+        throw new BackendUnavailableError("backend b answered 503");
+      };
+      expect(await processor(clock, translator, movingGuard(clock)).process(delivery)).to.equal(
+        "ack",
+      );
+      const parked = await amqp.channel.get(names.retryQueue("b", backend.retry.backoffMs[0]), {
+        noAck: true,
+      });
+      expect(parked && parked.properties.messageId).to.equal(id);
+
+      translator.answer = async () => [{ status: 200, contentType: "text/plain", body: "ok" }];
+      let cancel: Awaited<ReturnType<typeof cancelByOperator>> | null = null;
+      const guard = guardRunning(clock, async () => {
+        cancel = await cancelByOperator(store, id);
+      });
+      const again = { ...parked, fields: {} } as unknown as ConsumeMessage;
+      expect(await processor(clock, translator, guard).process(again)).to.equal("ack");
+      expect(cancel).to.deep.equal({ result: "conflict", state: "accepted" });
+      expect((await responsesOf(id)).map((r) => r.outcome)).to.deep.equal(["completed"]);
+    });
+
+    it("still calling: the worker's renewal writes the record again under its claim", async () => {
+      const clock = new FixedClock(T0);
+      const translator = new RecordingTranslator(clock);
+      const { id, delivery } = await accepted(T0, null);
+      let cancel: Awaited<ReturnType<typeof cancelByOperator>> | null = null;
+      translator.answer = async () => {
+        await losing(id)();
+        // The claim's keeper renews it while the backend works.
+        await eventually(async () =>
+          (await store.get(id))?.state === "processing" ? true : undefined,
+        );
+        cancel = await cancelByOperator(store, id);
+        return [{ status: 200, contentType: "text/plain", body: "ok" }];
+      };
+      expect(await processor(clock, translator, movingGuard(clock)).process(delivery)).to.equal(
+        "ack",
+      );
+      expect(cancel).to.deep.equal({ result: "conflict", state: "processing" });
+      expect(await store.wasCalled(id)).to.equal(true);
+      expect((await responsesOf(id)).map((r) => r.body)).to.deep.equal(["ok"]);
+    });
+
+    it("still calling, the record written again by a copy: the worker's renewal claims it back", async () => {
+      // Another copy (its delivery handed out again) found no record and wrote it again
+      // (`accepted`, claimed by nobody); an expiry or a cancel would end it never sent.
+      const clock = new FixedClock(T0);
+      const translator = new RecordingTranslator(clock);
+      const { id, delivery } = await accepted(T0, null);
+      let cancel: Awaited<ReturnType<typeof cancelByOperator>> | null = null;
+      translator.answer = async (request) => {
+        await losing(id)();
+        expect(await store.rebuild(metaOfRequest(request))).to.equal(true);
+        await eventually(async () =>
+          (await store.get(id))?.state === "processing" ? true : undefined,
+        );
+        cancel = await cancelByOperator(store, id);
+        return [{ status: 200, contentType: "text/plain", body: "ok" }];
+      };
+      expect(await processor(clock, translator, movingGuard(clock)).process(delivery)).to.equal(
+        "ack",
+      );
+      expect(cancel).to.deep.equal({ result: "conflict", state: "processing" });
+      expect(await store.wasCalled(id)).to.equal(true);
+      expect((await responsesOf(id)).map((r) => r.body)).to.deep.equal(["ok"]);
+    });
   });
 
   it("a translator's answer that is not a list of responses fails the message, readable to the response worker", async () => {

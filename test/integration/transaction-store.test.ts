@@ -987,6 +987,85 @@ describe("transaction store (Redis)", () => {
     expect(await store.get(refused.id)).to.equal(null);
   });
 
+  it("a worker whose call may have reached the backend writes a lost record again marked called: no cancel", async () => {
+    // Released after such a call (a shutdown, a retry parked) while its record was gone.
+    const lost = meta();
+    expect(await store.rebuild(lost, true)).to.equal(true);
+    expect(await store.wasCalled(lost.id)).to.equal(true);
+    expect(await cancelByOperator(store, lost.id)).to.deep.equal({
+      result: "conflict",
+      state: "accepted",
+    });
+    // Another copy wrote it again first: the mark is added; a message that ended keeps none.
+    const first = meta();
+    expect(await store.rebuild(first)).to.equal(true);
+    expect(await store.rebuild(first, true)).to.equal(false);
+    expect(await store.wasCalled(first.id)).to.equal(true);
+    const ended = meta();
+    await store.create(ended);
+    await store.transition(ended.id, ["accepted"], "cancelled");
+    expect(await store.rebuild(ended, true)).to.equal(false);
+    expect(await store.wasCalled(ended.id)).to.equal(false);
+  });
+
+  it("a renewal of a claim Redis lost writes the record again under it, or takes back one a copy wrote again", async () => {
+    const slots = `${prefix}slots-lost-claim`;
+    // Gone: written again as this claim's, marked called; a copy finds it claimed.
+    const gone = meta();
+    expect(await store.renewClaim(gone.id, 60_000, "A", { called: true })).to.equal("missing");
+    expect(await store.get(gone.id)).to.equal(null);
+    expect(await store.renewClaim(gone.id, 60_000, "A", { called: true, meta: gone })).to.equal(
+      "held",
+    );
+    expect((await store.get(gone.id))?.state).to.equal("processing");
+    expect(await store.wasCalled(gone.id)).to.equal(true);
+    expect((await store.claimWithSlot(gone.id, 60_000, slotAsk(slots, "B"))).result).to.equal(
+      "claimed",
+    );
+    expect(await cancelByOperator(store, gone.id)).to.deep.equal({
+      result: "conflict",
+      state: "processing",
+    });
+    // Still this claim's: its answer is kept.
+    const answer = { responses: [response(gone.id, 1, true)], deadLetter: null };
+    expect(
+      await store.recordAnswer(gone.id, answer, undefined, { token: "A", called: true }),
+    ).to.equal("ok");
+
+    // Written again by a copy (claimed by nobody since): taken back.
+    const copied = meta();
+    await store.rebuild(copied);
+    expect(await store.renewClaim(copied.id, 60_000, "A", { meta: copied })).to.equal("held");
+    expect((await store.get(copied.id))?.history.map((h) => h.state)).to.deep.equal([
+      "accepted",
+      "processing",
+    ]);
+    expect(await store.wasCalled(copied.id)).to.equal(false);
+
+    // Written again and claimed by the copy: lost, the call noted.
+    const claimed = meta();
+    await store.rebuild(claimed);
+    expect((await store.claimWithSlot(claimed.id, 60_000, slotAsk(slots, "C"))).result).to.equal(
+      "ok",
+    );
+    expect(
+      await store.renewClaim(claimed.id, 60_000, "A", { called: true, meta: claimed }),
+    ).to.equal("lost");
+    expect(await store.wasCalled(claimed.id)).to.equal(true);
+
+    // Written again with an answer beside it: processed, not claimed again.
+    const answered = await rebuiltWithAnswer();
+    expect(await store.renewClaim(answered.id, 60_000, "B", { meta: answered })).to.equal("lost");
+    expect((await store.get(answered.id))?.state).to.equal("accepted");
+
+    // A refused submission's marker is not written over.
+    const refused = meta();
+    await store.create(refused);
+    await store.discard(refused);
+    expect(await store.renewClaim(refused.id, 60_000, "A", { meta: refused })).to.equal("missing");
+    expect(await store.peek(refused.id)).to.equal("refused");
+  });
+
   it("a recorded answer stays until the outcome is stored, and the first one recorded wins", async () => {
     const m = meta();
     await store.create(m);
