@@ -8,7 +8,7 @@ import { deadCallbackDocument } from "../shared/operator/operator-answers";
 import { BULK_LIMIT, LIST_LIMIT } from "../shared/operator/selection-limit";
 import { callbackFilterOf, OPERATOR_USAGE } from "./operator-args";
 import { fail, type OperatorContext } from "./operator-context";
-import { age, columns, moreLine } from "./operator-tables";
+import { age, columns, listing } from "./operator-tables";
 import { terminalLine } from "./terminal-text";
 
 export async function runDeadCallbackCommand(context: OperatorContext): Promise<number> {
@@ -19,9 +19,7 @@ export async function runDeadCallbackCommand(context: OperatorContext): Promise<
     const entries = await deadCallbacks.list(callbackFilterOf(parsed), limit);
     print(
       entries.map((entry) => ({ ...entry, target: shownCallbackTarget(entry.target) })),
-      entries.length
-        ? callbackTable(entries) + moreLine(entries.length, limit)
-        : "no dead callbacks",
+      listing(entries, limit, callbackTable, "no dead callbacks"),
     );
     return 0;
   }

@@ -9,7 +9,7 @@ import { Replayer } from "../shared/operator/replay";
 import { BULK_LIMIT, LIST_LIMIT } from "../shared/operator/selection-limit";
 import { filterOf, OPERATOR_USAGE } from "./operator-args";
 import { fail, type OperatorContext } from "./operator-context";
-import { age, columns, moreLine } from "./operator-tables";
+import { age, columns, listing } from "./operator-tables";
 import { terminalLine } from "./terminal-text";
 
 export async function runDeadLetterCommand(context: OperatorContext): Promise<number> {
@@ -22,12 +22,7 @@ export async function runDeadLetterCommand(context: OperatorContext): Promise<nu
       replayed ? { ...filterOf(parsed), replayed: replayed === "yes" } : filterOf(parsed),
       limit,
     );
-    print(
-      entries,
-      entries.length
-        ? deadLetterTable(entries) + moreLine(entries.length, limit)
-        : "no dead letters",
-    );
+    print(entries, listing(entries, limit, deadLetterTable, "no dead letters"));
     return 0;
   }
   if (verb === "show" && id) {

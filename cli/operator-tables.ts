@@ -9,9 +9,20 @@ export function age(at: number): string {
   return s < 120 ? `${s}s` : s < 7200 ? `${Math.round(s / 60)}m` : `${Math.round(s / 3600)}h`;
 }
 
-/** A full page may not be all: the table says so, or the operator takes it for the count. */
-export function moreLine(shown: number, limit: number): string {
-  return shown < limit ? "" : `\n(the newest ${limit} shown; there may be more: --limit N)`;
+/**
+ * A list as its table, or `none` when it is empty. A full page may not be all: the table says
+ * so, or the operator takes it for the count.
+ */
+export function listing<T>(
+  entries: T[],
+  limit: number,
+  table: (entries: T[]) => string,
+  none: string,
+): string {
+  if (entries.length === 0) return none;
+  const more =
+    entries.length < limit ? "" : `\n(the newest ${limit} shown; there may be more: --limit N)`;
+  return table(entries) + more;
 }
 
 /** The rows of `table` as aligned columns; the first row is the header. */
