@@ -2,12 +2,9 @@
 // status page says of each backend's queue, from a shell (inside a container too, where the
 // admin port may be out of reach and no curl installed). Straight to Redis and the broker.
 
-import type { Channel } from "amqplib";
 import type Redis from "ioredis";
 import type { SluiceConfig } from "../shared/config/config";
 import type { Broker } from "../shared/broker/amqp";
-import { consumedQueues } from "../shared/broker/ordering";
-import type { QueueSample } from "../shared/broker/queue-monitor";
 import { BackendPauses } from "../shared/operator/backend-pauses";
 import { BackendStatusReader, type BackendStatus } from "../shared/operator/backend-status";
 import type { DeadLetters } from "../shared/operator/dead-letters";
@@ -15,6 +12,7 @@ import { RecentFailures } from "../shared/operator/recent-failures";
 import type { TopologyNames } from "../shared/protocol/names";
 import type { OperatorContext } from "./operator-context";
 import { age, columns } from "./operator-tables";
+import { requestQueueSamples } from "./request-queue-samples";
 
 export interface BackendRow {
   backend: string;
@@ -71,53 +69,6 @@ function backendRow(status: BackendStatus): BackendRow {
     consumers: status.queue.consumers,
     deadLetters: Object.values(status.deadLetters).reduce((sum, n) => sum + n, 0),
   };
-}
-
-/**
- * One look at each backend's request queues (partitions summed), keyed as the queue monitor
- * keys its samples; a backend whose queue (or a partition) the broker did not show has none.
- */
-async function requestQueueSamples(
-  config: SluiceConfig,
-  broker: Broker,
-  names: TopologyNames,
-  now: number,
-): Promise<Map<string, QueueSample>> {
-  // Plain channels that declare nothing: listing must not create or change a queue. A queue
-  // that is missing closes its channel (nothing to log: the list shows "?"); the next check
-  // opens another.
-  let probe: Channel | null = null;
-  const check = async (queue: string) => {
-    try {
-      probe ??= await broker.probeChannel();
-      return await probe.checkQueue(queue);
-    } catch {
-      probe = null;
-      return null;
-    }
-  };
-  const samples = new Map<string, QueueSample>();
-  try {
-    for (const backend of Object.values(config.backends)) {
-      const key = names.requestsQueue(backend.name);
-      let depth = 0;
-      let consumers = 0;
-      let seen = true;
-      for (const queue of consumedQueues(backend.name, key, backend.ordering)) {
-        const info = await check(queue);
-        if (!info) {
-          seen = false;
-          break;
-        }
-        depth += info.messageCount;
-        consumers += info.consumerCount;
-      }
-      if (seen) samples.set(key, { depth, consumers, at: now, drainRate: null });
-    }
-  } finally {
-    await (probe as Channel | null)?.close().catch(() => undefined);
-  }
-  return samples;
 }
 
 /** `pause NAME`, `resume NAME` (a name the configuration knows) or `list`. */

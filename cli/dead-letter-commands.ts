@@ -1,7 +1,6 @@
 // `sluice dead-letters list|show|replay`: the admin port's dead-letter endpoints from a shell,
 // answered as the admin port answers them.
 
-import { consumedQueues } from "../shared/broker/ordering";
 import { declareAllBackends, roleTopologyOptions } from "../shared/broker/topology";
 import type { DeadLetter } from "../shared/operator/dead-letters";
 import { deadLetterDocument } from "../shared/operator/operator-answers";
@@ -10,6 +9,7 @@ import { BULK_LIMIT, LIST_LIMIT } from "../shared/operator/selection-limit";
 import { filterOf, OPERATOR_USAGE } from "./operator-args";
 import { fail, type OperatorContext } from "./operator-context";
 import { age, columns, listing } from "./operator-tables";
+import { requestQueueSamples } from "./request-queue-samples";
 import { terminalLine } from "./terminal-text";
 
 export async function runDeadLetterCommand(context: OperatorContext): Promise<number> {
@@ -62,19 +62,7 @@ export async function runDeadLetterCommand(context: OperatorContext): Promise<nu
       );
       return result.result === "refused" ? 1 : 0;
     }
-    const depths = new Map<string, number>();
-    for (const backend of Object.values(config.backends)) {
-      let depth = 0;
-      for (const queue of consumedQueues(
-        backend.name,
-        names.requestsQueue(backend.name),
-        backend.ordering,
-      )) {
-        depth += (await publisher.checkQueue(queue).catch(() => ({ messageCount: 0 })))
-          .messageCount;
-      }
-      depths.set(backend.name, depth);
-    }
+    const samples = await requestQueueSamples(config, b, names, Date.now());
     // As the admin port's bulk replay: the oldest first, at most --limit (1000) per run.
     const limit = parsed.limit ?? BULK_LIMIT.fallback;
     const entries = await deadLetters.oldestPending(filter, limit);
@@ -88,7 +76,7 @@ export async function runDeadLetterCommand(context: OperatorContext): Promise<nu
     const outcome = await replayer
       .replayMany(
         entries,
-        (backend) => depths.get(backend),
+        (backend) => samples.get(names.requestsQueue(backend))?.depth,
         () => interrupted,
       )
       .finally(() => process.off("SIGINT", interrupt).off("SIGTERM", interrupt));

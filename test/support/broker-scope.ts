@@ -26,12 +26,18 @@ import { AMQP_URL, deletePrefix, REDIS_URL } from "./harness";
 
 const silent = pino({ level: "silent" });
 
-/** Service svc (REST, answered by ack) on backend b, whose URL nothing listens on. */
-export function oneBackendConfig(prefix: string): Record<string, unknown> {
+/**
+ * Service svc (REST, answered by ack) on backend b, whose URL nothing listens on; `backend`
+ * lays settings of b's over that.
+ */
+export function oneBackendConfig(
+  prefix: string,
+  backend: Record<string, unknown> = {},
+): Record<string, unknown> {
   return {
     prefix,
     services: { svc: { protocols: ["rest"], reply: { mode: "ack" }, backend: "b" } },
-    backends: { b: { url: "http://127.0.0.1:9", translator: "rest-json" } },
+    backends: { b: { url: "http://127.0.0.1:9", translator: "rest-json", ...backend } },
   };
 }
 

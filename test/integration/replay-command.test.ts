@@ -1,0 +1,55 @@
+// `sluice dead-letters replay` of a selection against the real broker and Redis: it replays no
+// more than the backend's request queue can take below its high-water mark, counting what waits
+// there already, and says which it skipped.
+
+import { expect } from "chai";
+import { parseOperatorArgs, runOperatorCommand } from "../../cli/operator-commands";
+import { whenReady } from "../../shared/store/redis";
+import { oneBackendConfig, testScope } from "../support/broker-scope";
+import { recordDeadLetter, requestMessage } from "../support/messages";
+
+describe("sluice dead-letters replay of a selection (real broker and Redis)", function () {
+  this.timeout(30_000);
+  const scope = testScope("replay-command-test", (prefix) =>
+    oneBackendConfig(prefix, { queue: { highWater: 2, maxLength: 10 } }),
+  );
+
+  before(() => whenReady(scope.redis));
+  after(() => scope.close());
+
+  async function replayAll(): Promise<{
+    replayed: Array<{ id: string; result: string }>;
+    skipped: Array<{ id: string; reason: string }>;
+  }> {
+    const parsed = parseOperatorArgs("dead-letters", ["replay", "--all", "--json"]);
+    if (typeof parsed === "string") throw new Error(parsed);
+    const printed: string[] = [];
+    const code = await runOperatorCommand("dead-letters", parsed, scope.config, (text) =>
+      printed.push(text),
+    );
+    expect(code).to.equal(0);
+    return JSON.parse(printed.join("\n"));
+  }
+
+  it("fills the queue up to its high-water mark, and replays nothing more while they wait", async () => {
+    // Oldest first, by the times they carry: ids[0], then ids[1], then ids[2].
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      ids.push(
+        await recordDeadLetter(scope.deadLetters, requestMessage(), { at: 1_700_000_000_000 + i }),
+      );
+    }
+    const first = await replayAll();
+    expect(first.replayed.map((r) => [r.id, r.result])).to.deep.equal([
+      [ids[0], "replayed"],
+      [ids[1], "replayed"],
+    ]);
+    expect(first.skipped.map((s) => s.id)).to.deep.equal([ids[2]]);
+    expect(first.skipped[0].reason).to.include("high-water mark");
+
+    // No worker runs: the two replays wait in the queue, which is at its mark.
+    const second = await replayAll();
+    expect(second.replayed).to.deep.equal([]);
+    expect(second.skipped.map((s) => s.id)).to.deep.equal([ids[2]]);
+  });
+});
