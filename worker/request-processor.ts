@@ -479,7 +479,7 @@ export class RequestProcessor {
       // such a message is not "never sent", so it cannot end `expired`.
       const mayExpire = previous === "accepted";
       const calls = callsBefore(message);
-      hold.called = calls > 0;
+      hold.called = calls > 0 || !mayExpire;
       return await this.call(
         request,
         attempt,

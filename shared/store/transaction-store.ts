@@ -247,6 +247,9 @@ end`;
 // the backend answered. A lapsed claim made
 // only to end the message expired (by EXPIRY_CLAIM) never called the backend: taken over, the
 // previous state told is the one before it (accepted), so the taker still judges the expiry.
+// Any other lapsed claim taken over is marked called: its worker may have reached the backend,
+// and the taker may give the message back before a call of its own (its channel closed, the
+// backend paused), after which a cancel or an expiry would end it as never sent.
 // A message marked called is never cancelled: `cancelled` says the backend never saw it; nor is
 // one marked processed (a record Redis lost mid-call, written again as `accepted` with the
 // answer recorded beside it until the response worker stores the outcome). A change
@@ -304,6 +307,8 @@ if cur == "processing" and ARGV[1] == "processing" then
   end
   if redis.call("HGET", KEYS[1], "changedBy") == "${EXPIRY_CLAIM}" then
     from = redis.call("HGET", KEYS[1], "changeFrom") or "accepted"
+  else
+    redis.call("HSET", KEYS[1], "called", "1")
   end
 end
 if not allowed then return {"conflict", cur, redis.call("HGET", KEYS[1], "changedBy") or ""} end
@@ -504,7 +509,7 @@ return {"ok", cur}`;
 // slot). A delivery of an attempt below the retry copy parked last is "stale" (see TRANSITION):
 // that copy is the message now, so this one is dropped, whoever holds the claim. A lapsed
 // expiry claim is taken over as never sent (see TRANSITION): the previous state told is the one
-// before it.
+// before it; any other lapsed claim taken over is marked called (see TRANSITION).
 const CLAIM_WITH_SLOT = `${SLOT_LUA}${HISTORY_LUA}
 local f = redis.call("HMGET", KEYS[1], "state", "processedAt", "answer", "deadLettered",
   "refused", "claimUntil", "changeToken", "changeFrom", "parkedAttempt", "changedBy")
@@ -520,7 +525,11 @@ if cur == "processing" and tonumber(f[6] or "0") > redis_now_ms() then return {"
 local admitted, wait = acquire_slot(KEYS[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]))
 if admitted == 0 then return {"busy", wait} end
 local from = cur
-if cur == "processing" and f[10] == "${EXPIRY_CLAIM}" then from = f[8] or "accepted" end
+if cur == "processing" and f[10] == "${EXPIRY_CLAIM}" then
+  from = f[8] or "accepted"
+elseif cur == "processing" then
+  redis.call("HSET", KEYS[1], "called", "1")
+end
 redis.call("HSET", KEYS[1], "state", "processing", "updatedAt", ARGV[1],
   "claimUntil", redis_now_ms() + tonumber(ARGV[2]), "changeToken", ARGV[3], "changeFrom", from,
   "changedBy", "")

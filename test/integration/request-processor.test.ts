@@ -314,6 +314,33 @@ describe("request processor: the last look before the call (real broker and Redi
     expect((await responsesOf(id)).map((r) => r.outcome)).to.deep.equal(["completed"]);
   });
 
+  it("a claim taken over from a worker that died mid-call, handed back before its own call, can no longer be cancelled or expire", async () => {
+    // The dead worker may have reached the backend: the message is not "never sent", whether
+    // the worker that took it over called or gave it back first (its channel closed).
+    const clock = new FixedClock(T0);
+    const translator = new RecordingTranslator(clock);
+    const { id, delivery } = await accepted(T0, 1_000);
+    await store.transition(id, ["accepted"], "processing", { claimMs: -1 });
+    const gone = new AbortController();
+    const guard = movingGuard(clock, { duringToken: () => gone.abort() });
+    expect(await processor(clock, translator, guard).process(delivery, gone.signal)).to.equal(
+      "requeue",
+    );
+    expect(translator.calls).to.deep.equal([]);
+    expect(await cancelByOperator(store, id)).to.deep.equal({
+      result: "conflict",
+      state: "accepted",
+    });
+    clock.advance(5_000);
+    expect(await processor(clock, translator, movingGuard(clock)).process(delivery)).to.equal(
+      "ack",
+    );
+    expect(translator.calls).to.deep.equal([]);
+    expect((await responsesOf(id)).map((r) => r.outcome)).to.deep.equal(["failed"]);
+    const dead = await amqp.channel.get(names.deadLetterQueue, { noAck: true });
+    expect(dead && dead.properties.messageId).to.equal(id);
+  });
+
   it("no call starts for a delivery whose channel closed while it waited; its claim is released", async () => {
     const clock = new FixedClock(T0);
     const translator = new RecordingTranslator(clock);

@@ -611,6 +611,46 @@ describe("transaction store (Redis)", () => {
     }
   });
 
+  it("a lapsed claim taken over to call is marked called: its worker may have reached the backend", async () => {
+    // Given back by the taker before a call of its own, the message is still not one the
+    // backend never saw: no cancel ends it.
+    const slots = `${prefix}slots-taken-over`;
+    for (const takeOver of [
+      (id: string) => store.claimWithSlot(id, 60_000, slotAsk(slots, "B")),
+      (id: string) =>
+        store.transition(id, ["accepted", "processing"], "processing", {
+          claimMs: 60_000,
+          token: "B",
+        }),
+    ]) {
+      const m = meta();
+      await store.create(m);
+      await store.transition(m.id, ["accepted"], "processing", { claimMs: -1, token: "A" });
+      expect(await takeOver(m.id)).to.include({ result: "ok", previous: "processing" });
+      expect(await store.wasCalled(m.id)).to.equal(true);
+      await store.transition(m.id, ["processing"], "accepted", { holding: "B" });
+      expect(await cancelByOperator(store, m.id)).to.deep.equal({
+        result: "conflict",
+        state: "accepted",
+      });
+      await redis.del(slots);
+    }
+    // A lapsed expiry claim never called: taken over, nothing is marked.
+    const m = meta();
+    await store.create(m);
+    await store.transition(m.id, ["accepted"], "processing", {
+      claimMs: -1,
+      token: "A",
+      by: EXPIRY_CLAIM,
+    });
+    expect(await store.claimWithSlot(m.id, 60_000, slotAsk(slots, "B"))).to.include({
+      result: "ok",
+      previous: "accepted",
+    });
+    expect(await store.wasCalled(m.id)).to.equal(false);
+    await redis.del(slots);
+  });
+
   it("claims with an in-flight slot in one script: the record as a transition leaves it, the slot as a lease", async () => {
     const slots = `${prefix}slots`;
     const slot = (token: string) => slotAsk(slots, token, 1);
