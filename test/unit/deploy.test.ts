@@ -24,6 +24,15 @@ import { loadSimConfig } from "../../xroad-sim/sim-config-file";
 import { parseDuration } from "../../shared/config/durations";
 import { registry } from "../../shared/observability/metrics";
 import { manifestProblems } from "../support/kubernetes-schemas";
+import {
+  admitsAddress,
+  egressProblems,
+  egressRules,
+  reaches,
+  selects,
+  type NetworkPolicy,
+  type Peer,
+} from "../support/network-policies";
 
 // Runs from dist/test/unit or test/unit alike: the repository root holds package.json.
 function findRoot(start: string): string {
@@ -264,19 +273,6 @@ interface Pdb {
     minAvailable?: number;
     maxUnavailable?: number;
     selector: { matchLabels: Record<string, string> };
-  };
-}
-
-interface Peer {
-  namespaceSelector?: { matchLabels: Record<string, string> };
-  podSelector?: { matchLabels: Record<string, string> };
-}
-
-interface NetworkPolicy {
-  spec: {
-    podSelector: { matchLabels?: Record<string, string> };
-    policyTypes: string[];
-    ingress?: { from?: Peer[]; ports?: { port: string; protocol?: string }[] }[];
   };
 }
 
@@ -895,10 +891,6 @@ describe("deployment files", () => {
 
     it("admit the service port only from the security server and the admin port only from Prometheus", () => {
       const policies = byKind<NetworkPolicy>("NetworkPolicy");
-      const selects = (policy: NetworkPolicy, labels: Record<string, string>) =>
-        Object.entries(policy.spec.podSelector.matchLabels ?? {}).every(
-          ([k, v]) => labels[k] === v,
-        );
       const securityServer = {
         namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "xroad" } },
         podSelector: { matchLabels: { "app.kubernetes.io/name": "xroad-security-server" } },
@@ -909,7 +901,7 @@ describe("deployment files", () => {
       };
       for (const deployment of deployments) {
         const labels = deployment.spec.template.metadata.labels;
-        const mine = policies.filter((p) => selects(p, labels));
+        const mine = policies.filter((p) => selects(p.spec.podSelector, labels));
         // Selected by an Ingress policy, so whatever no rule admits is refused.
         expect(
           mine.some((p) => p.spec.policyTypes.includes("Ingress")),
@@ -944,6 +936,200 @@ describe("deployment files", () => {
       expect(adapter.spec.template.metadata.labels).to.include(service.spec.selector);
       // Probes and Prometheus reach the admin port on the pod's address.
       expect(config.admin.host).to.equal("0.0.0.0");
+    });
+
+    describe("egress", () => {
+      const policies = byKind<NetworkPolicy>("NetworkPolicy");
+      const labelsOf = (name: string) => named(deployments, name).spec.template.metadata.labels;
+      /** Host (its Service's name) and port of a connection URL in the Secrets' example. */
+      const connection = (key: string) => {
+        const examples = yamlDocs(join(dir, "secrets.example.yaml")) as unknown as {
+          metadata: { name: string };
+          stringData: Record<string, string>;
+        }[];
+        const url = new URL(named(examples, "sluice-connections").stringData[key]);
+        return { service: url.hostname.split(".")[0], port: Number(url.port) };
+      };
+      const portOf = (url: string) => {
+        const parsed = new URL(url);
+        return Number(parsed.port || (parsed.protocol === "https:" ? 443 : 80));
+      };
+      const podsNamed = (name: string) => (peer: Peer) =>
+        !peer.ipBlock && peer.podSelector?.matchLabels?.["app.kubernetes.io/name"] === name;
+      const kubeDns = (peer: Peer) => peer.podSelector?.matchLabels?.["k8s-app"] === "kube-dns";
+      const securityServer = (peer: Peer) =>
+        peer.namespaceSelector?.matchLabels?.["kubernetes.io/metadata.name"] === "xroad" &&
+        peer.podSelector?.matchLabels?.["app.kubernetes.io/name"] === "xroad-security-server";
+      const address = (ip: string) => (peer: Peer) =>
+        peer.ipBlock !== undefined && admitsAddress(peer.ipBlock, ip);
+      // Public addresses (a callback receiver's), and the cluster's and the cloud's own.
+      const PUBLIC = ["1.1.1.1", "2606:4700:4700::1111"];
+      const INTERNAL = ["10.0.0.1", "172.20.0.1", "192.168.1.1", "169.254.169.254", "fd00::1"];
+      /** Callback receivers are arbitrary HTTPS hosts: only the response worker goes there. */
+      const internetFor = (labels: Record<string, string>) =>
+        labels["app.kubernetes.io/component"] === "response-worker"
+          ? [{ port: 443, protocol: "TCP" }]
+          : [];
+
+      it("let each role out only to DNS, RabbitMQ, Redis and what the role itself calls", () => {
+        const amqp = connection("amqp-url");
+        const redis = connection("redis-url");
+        for (const deployment of deployments) {
+          const name = deployment.metadata.name;
+          const labels = deployment.spec.template.metadata.labels;
+          const rules = egressRules(policies, labels);
+          expect(egressProblems(name, rules, internetFor(labels)), name).to.deep.equal([]);
+          expect(reaches(rules, kubeDns, 53, "UDP"), `${name} DNS`).to.equal(true);
+          expect(reaches(rules, kubeDns, 53, "TCP"), `${name} DNS`).to.equal(true);
+          expect(reaches(rules, podsNamed(amqp.service), amqp.port), `${name} AMQP`).to.equal(true);
+          expect(reaches(rules, podsNamed(redis.service), redis.port), `${name} Redis`).to.equal(
+            true,
+          );
+          for (const ip of INTERNAL) {
+            for (const port of [80, 443, 8080, 8443]) {
+              expect(reaches(rules, address(ip), port), `${name} to ${ip}:${port}`).to.equal(false);
+            }
+          }
+          const role = labels["app.kubernetes.io/component"];
+          for (const ip of PUBLIC) {
+            expect(reaches(rules, address(ip), 443), `${name} to ${ip}:443`).to.equal(
+              role === "response-worker",
+            );
+          }
+          // The consumer direction and xroad: callbacks go through the security server.
+          const ssPort = config.securityServer ? portOf(config.securityServer.url) : 8443;
+          expect(reaches(rules, securityServer, ssPort), `${name} to the security server`).to.equal(
+            role !== "adapter",
+          );
+        }
+      });
+
+      it("let each worker pool out to its own backends and no other", () => {
+        const pools = deployments.filter((d) => d.metadata.name.startsWith("sluice-worker-"));
+        expect(pools.length).to.be.greaterThan(1);
+        for (const pool of pools) {
+          const args = pool.spec.template.spec.containers[0].args;
+          const mine = args[args.indexOf("--backends") + 1].split(",");
+          const rules = egressRules(policies, pool.spec.template.metadata.labels)!;
+          const toBackends = rules.filter((r) => r.to?.some((peer) => peer.ipBlock));
+          const ports = toBackends.flatMap((r) => (r.ports ?? []).map((p) => p.port));
+          expect(ports.sort(), pool.metadata.name).to.deep.equal(
+            mine.map((backend) => portOf(config.backends[backend].url)).sort(),
+          );
+          // The other pools' backends are not among its peers.
+          const others = pools.filter((p) => p !== pool);
+          for (const other of others) {
+            const theirs = egressRules(policies, other.spec.template.metadata.labels)!;
+            const theirBlocks = theirs.flatMap((r) => (r.to ?? []).flatMap((p) => p.ipBlock ?? []));
+            for (const block of theirBlocks) {
+              const ip = block.cidr.split("/")[0];
+              expect(
+                reaches(rules, address(ip), portOf(config.backends[mine[0]].url)),
+                `${pool.metadata.name} to ${other.metadata.name}'s backend`,
+              ).to.equal(false);
+            }
+          }
+        }
+      });
+
+      it("the egress check refuses a role let out to everything", () => {
+        const worker = labelsOf("sluice-worker-legacy");
+        const responder = labelsOf("sluice-response-worker");
+        const adding = (
+          egress: NonNullable<NetworkPolicy["spec"]["egress"]>,
+          component: string,
+        ) => [
+          ...policies,
+          {
+            metadata: { name: "widening" },
+            spec: {
+              podSelector: {
+                matchLabels: {
+                  "app.kubernetes.io/name": "sluice",
+                  "app.kubernetes.io/component": component,
+                },
+              },
+              policyTypes: ["Egress"],
+              egress,
+            },
+          },
+        ];
+        const problems = (list: NetworkPolicy[], labels: Record<string, string>) =>
+          egressProblems("pod", egressRules(list, labels), internetFor(labels));
+        const everywhere = { ipBlock: { cidr: "0.0.0.0/0" } };
+        const https = [{ port: 443, protocol: "TCP" }];
+        const wrong: [string, NetworkPolicy[], Record<string, string>][] = [
+          [
+            "no Egress policy",
+            policies.filter((p) => !p.spec.policyTypes.includes("Egress")),
+            worker,
+          ],
+          ["a rule without peers or ports", adding([{}], "worker"), worker],
+          [
+            "every port of a backend",
+            adding([{ to: [{ ipBlock: { cidr: "192.0.2.10/32" } }] }], "worker"),
+            worker,
+          ],
+          [
+            "a worker to the internet",
+            adding([{ to: [everywhere], ports: https }], "worker"),
+            worker,
+          ],
+          [
+            "callbacks into the cluster",
+            adding([{ to: [everywhere], ports: https }], "response-worker"),
+            responder,
+          ],
+          [
+            "callbacks on every port",
+            adding(
+              [
+                {
+                  to: [
+                    {
+                      ipBlock: {
+                        cidr: "0.0.0.0/0",
+                        except: [
+                          "10.0.0.0/8",
+                          "172.16.0.0/12",
+                          "192.168.0.0/16",
+                          "169.254.0.0/16",
+                          "100.64.0.0/10",
+                          "127.0.0.0/8",
+                          "0.0.0.0/8",
+                        ],
+                      },
+                    },
+                  ],
+                },
+              ],
+              "response-worker",
+            ),
+            responder,
+          ],
+          [
+            "IPv6 into the cluster",
+            adding([{ to: [{ ipBlock: { cidr: "::/0" } }], ports: https }], "response-worker"),
+            responder,
+          ],
+          [
+            "every pod of every namespace",
+            adding([{ to: [{ namespaceSelector: {} }], ports: https }], "worker"),
+            worker,
+          ],
+          [
+            "every pod of the namespace",
+            adding([{ to: [{ podSelector: {} }], ports: https }], "worker"),
+            worker,
+          ],
+        ];
+        for (const [what, list, labels] of wrong) {
+          expect(problems(list, labels), what).to.have.length.above(0);
+        }
+        // The manifests as they are pass, so each problem above is the change's.
+        expect(problems(policies, worker)).to.deep.equal([]);
+        expect(problems(policies, responder)).to.deep.equal([]);
+      });
     });
 
     it("take the admin token and the adapter's certificate from Secrets, where the configuration reads them", () => {
