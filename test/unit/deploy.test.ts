@@ -595,6 +595,97 @@ describe("deployment files", () => {
     }
   });
 
+  it("Compose runs every container of the Sluice image unprivileged, read-only and bounded", () => {
+    // A container taken over (a parser bug) can change nothing in its image, gain no privilege
+    // through a setuid binary, use no capability, and starve no other container.
+    interface Hardened {
+      image?: string;
+      command?: string[];
+      user?: string;
+      read_only?: boolean;
+      tmpfs?: string | string[];
+      cap_drop?: string[];
+      security_opt?: string[];
+      mem_limit?: string;
+      cpus?: number | string;
+      pids_limit?: number;
+      healthcheck?: { test?: string[]; disable?: boolean };
+      environment?: Record<string, string>;
+      ports?: string[];
+    }
+    const compose = yamlDoc("docker-compose.yml") as { services: Record<string, Hardened> };
+    const ours = Object.entries(compose.services).filter(
+      ([, spec]) => spec.image === "sluice:local",
+    );
+    expect(ours.map(([name]) => name).sort()).to.deep.equal([
+      "legacy-sim",
+      "sluice-adapter",
+      "sluice-response-worker",
+      "sluice-worker",
+      "xroad-sim",
+    ]);
+    const imageUser = /^USER (\S+)$/m.exec(readFileSync(join(ROOT, "Dockerfile"), "utf8"))![1];
+    for (const [name, spec] of ours) {
+      expect(spec.user, name).to.equal(imageUser);
+      expect(spec.user, name).to.not.match(/^(root|0)(:|$)/);
+      expect(spec.read_only, name).to.equal(true);
+      const tmpfs = [spec.tmpfs ?? []].flat();
+      expect(
+        tmpfs.some((mount) => /^\/tmp(:|$)/.test(mount)),
+        `${name} has a tmpfs on /tmp`,
+      ).to.equal(true);
+      for (const mount of tmpfs) expect(mount, name).to.match(/:(.*,)?size=\d+[kmg]?\b/);
+      expect(spec.cap_drop, name).to.deep.equal(["ALL"]);
+      expect(spec.security_opt, name).to.include("no-new-privileges:true");
+      expect(spec.mem_limit, name).to.match(/^\d+[kmg]$/);
+      expect(Number(spec.cpus), name).to.be.within(0.1, 2);
+      expect(spec.pids_limit, name).to.be.within(16, 1024);
+      expect(spec.healthcheck?.test?.[0], `${name} healthcheck`).to.equal("CMD");
+      expect(spec.healthcheck?.disable, name).to.not.equal(true);
+      // The admin port, if a role publishes it at all, only on the host's loopback.
+      const admin = spec.environment?.ADMIN_PORT ?? "9090";
+      for (const port of spec.ports ?? []) {
+        if (port.endsWith(`:${admin}`)) expect(port, name).to.match(/^127\.0\.0\.1:/);
+      }
+    }
+  });
+
+  it("the demo's passwords and webhook secret are used by the demo alone", () => {
+    const compose = yamlDoc("docker-compose.yml") as {
+      services: Record<string, { command?: string[]; environment?: Record<string, string> }>;
+    };
+    const rabbitmq = compose.services.rabbitmq.environment!;
+    const demo = parse(readFileSync(join(ROOT, "config/demo.yaml"), "utf8")) as {
+      callbacks: { secret?: string; secrets?: string[] };
+    };
+    const secrets = [
+      `${rabbitmq.RABBITMQ_DEFAULT_USER}:${rabbitmq.RABBITMQ_DEFAULT_PASS}@`,
+      ...[demo.callbacks.secret ?? demo.callbacks.secrets ?? []].flat(),
+    ];
+    expect(secrets).to.have.length.above(1);
+    // Where a real installation takes its settings from: none holds a demo secret.
+    const elsewhere = [
+      join(ROOT, "Dockerfile"),
+      ...walk(join(DEPLOY, "k8s")),
+      ...walk(join(ROOT, "examples")),
+      ...walk(join(ROOT, "config")).filter((f) => !/(demo|xroad-sim)\.yaml$/.test(f)),
+    ];
+    for (const file of elsewhere) {
+      const text = readFileSync(file, "utf8");
+      for (const secret of secrets) {
+        expect(text.includes(secret), `${relative(ROOT, file)} holds a demo secret`).to.equal(
+          false,
+        );
+      }
+    }
+    // In Compose, only containers running the demo configuration get the broker's password.
+    for (const [name, spec] of Object.entries(compose.services)) {
+      const env = JSON.stringify(spec.environment ?? {});
+      if (!secrets.some((secret) => env.includes(secret))) continue;
+      expect(spec.command?.slice(-2), name).to.deep.equal(["--config", "/etc/sluice/demo.yaml"]);
+    }
+  });
+
   it("every URL the Compose demo's configuration points at names a Compose service", () => {
     interface ComposeService {
       command?: string[];
