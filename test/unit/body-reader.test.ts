@@ -26,3 +26,42 @@ describe("readBody", () => {
     }
   });
 });
+
+describe("readBody's hold on a waiting caller", () => {
+  // A sync caller's request lives for its whole wait, listeners included: what they hold is
+  // memory of every waiting caller.
+  it("leaves only listeners shared by every request, holding nothing of the body", async () => {
+    const requests = [request({}), request({})];
+    for (const req of requests) {
+      const body = readBody(req, 1024 * 1024);
+      req.end('{"query":"x"}');
+      await body;
+    }
+    const [first, second] = requests;
+    for (const event of ["data", "end", "error", "close"]) {
+      expect(first.listeners(event), event).to.have.length.greaterThan(0);
+      expect(first.listeners(event), event).to.deep.equal(second.listeners(event));
+    }
+    const state = Object.getOwnPropertySymbols(first).filter(
+      (symbol) => symbol.description === "sluice.body-read",
+    );
+    expect(
+      state.map((symbol) => (first as unknown as Record<symbol, unknown>)[symbol]),
+    ).to.deep.equal([null]);
+  });
+
+  it("takes its listeners off a refused body and rejects once", async () => {
+    const req = request({});
+    const body = readBody(req, 4);
+    req.write("12345");
+    const error = await body.then(
+      () => null,
+      (refused: Error) => refused,
+    );
+    expect(error?.message).to.equal("the body is larger than 4 bytes");
+    for (const event of ["data", "end", "error", "close"]) {
+      const readers = req.listeners(event).filter((fn) => fn.name.startsWith("on"));
+      expect(readers, event).to.have.length(0);
+    }
+  });
+});
