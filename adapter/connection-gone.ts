@@ -3,11 +3,16 @@
 
 import type { ServerResponse } from "node:http";
 
+/** What ends when the caller hangs up: its wait for an answer (SyncWaiters' `Wait`). */
+export interface HangUp {
+  cancel(): void;
+}
+
 /** Whether a waiting caller's connection closed before its answer, and one hook for when it does. */
 export interface CallerGone {
   readonly aborted: boolean;
-  /** `hangUp` runs once when the connection closes before the answer (at once if it has); null removes it. */
-  onAbort(hangUp: (() => void) | null): void;
+  /** `hangUp` is cancelled once when the connection closes before the answer (at once if it has); null removes it. */
+  onAbort(hangUp: HangUp | null): void;
 }
 
 const GONE = Symbol("sluice.caller-gone");
@@ -16,11 +21,11 @@ const GONE = Symbol("sluice.caller-gone");
 // closure (10 000 sync callers each held those for their whole wait).
 class ConnectionGone implements CallerGone {
   aborted = false;
-  private hangUp: (() => void) | null = null;
+  private hangUp: HangUp | null = null;
 
-  onAbort(hangUp: (() => void) | null): void {
+  onAbort(hangUp: HangUp | null): void {
     // Gone already (while its message was being persisted): its slot is freed at once too.
-    if (this.aborted && hangUp) hangUp();
+    if (this.aborted && hangUp) hangUp.cancel();
     else this.hangUp = hangUp;
   }
 
@@ -28,7 +33,7 @@ class ConnectionGone implements CallerGone {
     this.aborted = true;
     const hangUp = this.hangUp;
     this.hangUp = null;
-    hangUp?.();
+    hangUp?.cancel();
   }
 }
 

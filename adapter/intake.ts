@@ -39,7 +39,7 @@ import {
 import type { WakeMessage } from "../shared/protocol/wake-message";
 import type { Admission, Backpressure } from "./backpressure";
 import type { CallerGone } from "./connection-gone";
-import type { SyncWaiters } from "./sync-waiters";
+import type { SyncWaiters, Wait } from "./sync-waiters";
 import { storeOutageMessage, storeUnavailable } from "./store-unavailable";
 import { UnansweredCreates } from "./unanswered-creates";
 
@@ -178,7 +178,7 @@ export class Intake {
         submission.service.expireAfterMs === null ? null : now + submission.service.expireAfterMs,
     };
     let recent: RecentSubmission | null = null;
-    let waiter: { promise: Promise<WakeMessage | null>; cancel(): void } | null = null;
+    let waiter: Wait | null = null;
     try {
       // Serialised once: the record keeps it, and the message carries the same fields.
       const metaJson = JSON.stringify(meta);
@@ -266,13 +266,13 @@ export class Intake {
 
   private async waitForAnswer(
     id: string,
-    waiter: { promise: Promise<WakeMessage | null>; cancel(): void },
+    waiter: Wait,
     gone: CallerGone | undefined,
     replyMode: ReplyMode,
     backend: BackendConfig,
   ): Promise<IntakeResult> {
     // A caller that hangs up frees its waiter slot at once instead of holding it to the deadline.
-    gone?.onAbort(waiter.cancel);
+    gone?.onAbort(waiter);
     const wake = await waiter.promise;
     gone?.onAbort(null);
     if (gone?.aborted) return { kind: "accepted", id, duplicate: false, retryAfter: 1 };
@@ -388,7 +388,7 @@ export class Intake {
       return result;
     }
     const waiter = this.deps.waiters.register(id, submission.waitMs);
-    submission.gone?.onAbort(waiter.cancel);
+    submission.gone?.onAbort(waiter);
     try {
       // Registered before the state is read: a final response stored after this read wakes us.
       const state = await this.deps.store.watch(id, this.deps.instanceId);

@@ -6,9 +6,42 @@ import { SluiceError } from "../shared/protocol/errors";
 import { metrics } from "../shared/observability/metrics";
 import type { WakeMessage } from "../shared/protocol/wake-message";
 
-interface Waiter {
-  resolve(wake: WakeMessage | null): void;
-  timer: NodeJS.Timeout;
+/**
+ * One waiting caller: what `register` hands back and what the timer and a wake settle. A class
+ * with a shared timeout function, not closures: a sync caller waits up to maxWait, and the
+ * closures of a promise's timer and cancel, with the scope they kept, cost each caller more
+ * than this object does.
+ */
+class Waiter {
+  readonly promise: Promise<WakeMessage | null>;
+  timer: NodeJS.Timeout | undefined;
+  private resolveFn!: (wake: WakeMessage | null) => void;
+
+  constructor(
+    private readonly owner: SyncWaiters,
+    readonly id: string,
+  ) {
+    this.promise = new Promise<WakeMessage | null>((resolve) => (this.resolveFn = resolve));
+  }
+
+  /** Ends the wait with null (the caller hung up), unless it has ended already. */
+  cancel(): void {
+    this.owner.settle(this, null);
+  }
+
+  resolve(wake: WakeMessage | null): void {
+    this.resolveFn(wake);
+  }
+}
+
+function expire(waiter: Waiter): void {
+  waiter.cancel();
+}
+
+/** What a caller holds while it waits: its answer's promise, and a way to stop waiting. */
+export interface Wait {
+  readonly promise: Promise<WakeMessage | null>;
+  cancel(): void;
 }
 
 export class SyncWaiters {
@@ -27,26 +60,19 @@ export class SyncWaiters {
    * is read), so a fast answer is never missed. Resolves with the wake message, or null when
    * `timeoutMs` passes first or `cancel` is called.
    */
-  register(
-    id: string,
-    timeoutMs: number,
-  ): { promise: Promise<WakeMessage | null>; cancel(): void } {
+  register(id: string, timeoutMs: number): Wait {
     if (this.count >= this.max) {
       throw new SluiceError("Busy", "too many callers waiting for answers", { retryAfter: 2 });
     }
-    let resolveFn!: (wake: WakeMessage | null) => void;
-    const promise = new Promise<WakeMessage | null>((resolve) => (resolveFn = resolve));
-    const waiter: Waiter = {
-      resolve: resolveFn,
-      timer: setTimeout(() => this.settleOne(id, waiter, null), timeoutMs),
-    };
+    const waiter = new Waiter(this, id);
+    waiter.timer = setTimeout(expire, timeoutMs, waiter);
     const held = this.waiters.get(id);
     if (held === undefined) this.waiters.set(id, waiter);
     else if (held instanceof Set) held.add(waiter);
     else this.waiters.set(id, new Set([held, waiter]));
     this.count += 1;
     metrics.syncWaiters.set(this.count);
-    return { promise, cancel: () => this.settleOne(id, waiter, null) };
+    return waiter;
   }
 
   /** Delivers a wake message to every waiter of its id; false when nobody here waits for it. */
@@ -54,7 +80,7 @@ export class SyncWaiters {
     const held = this.waiters.get(message.id);
     if (held === undefined) return false;
     for (const waiter of held instanceof Set ? [...held] : [held]) {
-      this.settleOne(message.id, waiter, message);
+      this.settle(waiter, message);
     }
     return true;
   }
@@ -66,13 +92,14 @@ export class SyncWaiters {
 
   /** Ends every wait at once (shutdown): each caller gets its 202 instead of a reset. */
   releaseAll(): void {
-    for (const [id, held] of [...this.waiters]) {
-      for (const waiter of held instanceof Set ? [...held] : [held])
-        this.settleOne(id, waiter, null);
+    for (const held of [...this.waiters.values()]) {
+      for (const waiter of held instanceof Set ? [...held] : [held]) this.settle(waiter, null);
     }
   }
 
-  private settleOne(id: string, waiter: Waiter, wake: WakeMessage | null): void {
+  /** Ends one wait with `wake` (null: no answer), once; a later call does nothing. */
+  settle(waiter: Waiter, wake: WakeMessage | null): void {
+    const { id } = waiter;
     const held = this.waiters.get(id);
     if (held === waiter) this.waiters.delete(id);
     else if (held instanceof Set && held.delete(waiter)) {
