@@ -17,6 +17,7 @@ import { hubRoutes } from "./hub-route";
 import { Intake } from "./intake";
 import { SchemaValidators } from "./json-body";
 import { createApp } from "./server";
+import { closeSilentConnections } from "./silent-connections";
 import { SyncWaiters } from "./sync-waiters";
 import { WakeSubscriber } from "./wake-subscriber";
 
@@ -171,15 +172,12 @@ export async function startAdapter(
   server.requestTimeout = limits.requestTimeoutMs;
   server.keepAliveTimeout = 5_000;
   server.maxConnections = limits.maxConnections;
-  // Node's headersTimeout starts at a request's first byte: a connection that never sends one
-  // would stay open for ever, and adapter.maxConnections of them shut everyone else out. Until
-  // its first request arrives a connection may be silent for headersTimeout at most; from then
-  // on Node's own deadlines and keepAliveTimeout hold (a sync caller's wait is silent too).
   if (limits.headersTimeoutMs > 0) {
-    server.on(tls ? "secureConnection" : "connection", (socket: Socket) =>
-      socket.setTimeout(limits.headersTimeoutMs),
+    closeSilentConnections(
+      server,
+      limits.headersTimeoutMs,
+      tls ? "secureConnection" : "connection",
     );
-    server.on("request", (req: http.IncomingMessage) => req.socket.setTimeout(0));
   }
   // One more than accepted: a request that fills it had more, and gets 431 (createApp), where
   // Node would silently drop the rest (an X-Road-Service as header 201 would escape its checks).

@@ -1,0 +1,83 @@
+import { expect } from "chai";
+import http from "node:http";
+import net, { type AddressInfo, type Socket } from "node:net";
+import { closeSilentConnections } from "../../adapter/silent-connections";
+
+const SILENCE_MS = 200;
+
+/** A server that answers once the test says so, with the silent-connection bound on it. */
+async function server(): Promise<{ server: http.Server; port: number; sockets: Socket[] }> {
+  const sockets: Socket[] = [];
+  const made = http.createServer((req, res) => {
+    req.resume();
+    // `/wait` is never answered, like a sync caller waiting for its backend.
+    if (req.url !== "/wait") req.on("end", () => res.end("ok"));
+  });
+  made.keepAliveTimeout = 60_000;
+  made.on("connection", (socket: Socket) => sockets.push(socket));
+  closeSilentConnections(made, SILENCE_MS, "connection");
+  await new Promise<void>((resolve) => made.listen(0, "127.0.0.1", resolve));
+  return { server: made, port: (made.address() as AddressInfo).port, sockets };
+}
+
+function connect(port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ port, host: "127.0.0.1" }, () => resolve(socket));
+    socket.on("error", reject);
+  });
+}
+
+const closed = (socket: net.Socket): Promise<void> =>
+  new Promise((resolve) => (socket.destroyed ? resolve() : socket.once("close", () => resolve())));
+
+const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe("closeSilentConnections", () => {
+  let made: Awaited<ReturnType<typeof server>>;
+  beforeEach(async () => (made = await server()));
+  afterEach(async () => {
+    made.server.closeAllConnections();
+    await new Promise((resolve) => made.server.close(resolve));
+  });
+
+  it("closes a connection that sends nothing", async () => {
+    const socket = await connect(made.port);
+    await closed(socket);
+  });
+
+  it("keeps a connection whose request arrives slowly, and one that has sent its request", async () => {
+    const dribbling = await connect(made.port);
+    const answered = await connect(made.port);
+    answered.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    await new Promise((resolve) => answered.once("data", resolve));
+    // The dribbling connection sends a piece every half bound; both outlive several bounds.
+    for (let i = 0; i < 8; i += 1) {
+      dribbling.write(i === 0 ? "GET / HTTP/1.1\r\n" : `X-Piece-${i}: 1\r\n`);
+      await pause(SILENCE_MS / 2);
+    }
+    expect(dribbling.destroyed, "dribbling").to.equal(false);
+    expect(answered.destroyed, "answered").to.equal(false);
+    dribbling.write("\r\n");
+    await new Promise((resolve) => dribbling.once("data", resolve));
+    dribbling.destroy();
+    answered.destroy();
+  });
+
+  // A sync caller's connection lives as long as it waits: a timer object kept on it is memory
+  // of every waiting caller.
+  it("leaves no timer on a waiting caller's connection", async () => {
+    const requested = new Promise((resolve) => made.server.once("request", resolve));
+    const socket = await connect(made.port);
+    socket.write("GET /wait HTTP/1.1\r\nHost: x\r\n\r\n");
+    await requested;
+    const [serverSide] = made.sockets;
+    const held = Object.getOwnPropertySymbols(serverSide).map(
+      (symbol) => (serverSide as unknown as Record<symbol, unknown>)[symbol],
+    );
+    const timers = held.filter(
+      (value) => typeof value === "object" && value?.constructor?.name === "Timeout",
+    );
+    expect(timers).to.have.length(0);
+    socket.destroy();
+  });
+});
