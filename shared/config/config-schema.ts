@@ -20,11 +20,21 @@ export const CONFIG_SCHEMA_FILE = path.join(
 type Schema = Record<string, unknown>;
 const DURATION_HINT = 'must be a duration such as "500ms", "30s", "2m", "1h"';
 const SIZE_HINT = 'must be a size such as "1mb", "512kb" or a byte count';
-let compiled: { schema: Schema; validate: ValidateFunction; hints: Map<string, string> } | null =
-  null;
+interface Compiled {
+  schema: Schema;
+  validate: ValidateFunction;
+  hints: Map<string, string>;
+}
+/**
+ * Weakly held: a role checks its configuration once, at start, and the compiled schema (about
+ * 1 MB of heap) should not stay for the process's life; checks close together (a test suite,
+ * `sluice check`) still share one compilation while it lives.
+ */
+let compiled: WeakRef<Compiled> | null = null;
 
-function load(): NonNullable<typeof compiled> {
-  if (compiled) return compiled;
+function load(): Compiled {
+  const held = compiled?.deref();
+  if (held) return held;
   const schema = JSON.parse(readFileSync(CONFIG_SCHEMA_FILE, "utf8")) as Schema;
   // verbose: errors carry the schema they failed, so an unknown key can be matched to known ones.
   // Compiled at every start: unoptimised code compiles several times faster, and one
@@ -46,8 +56,9 @@ function load(): NonNullable<typeof compiled> {
   hint("clientId", "must be an X-Road client id INSTANCE/CLASS/MEMBER[/SUBSYSTEM]");
   hint("subsystemId", "must be an X-Road subsystem id INSTANCE/CLASS/MEMBER/SUBSYSTEM");
   hint("webhookSecret", 'must be "whsec_" followed by base64');
-  compiled = { schema, validate: ajv.compile(schema), hints };
-  return compiled;
+  const made = { schema, validate: ajv.compile(schema), hints };
+  compiled = new WeakRef(made);
+  return made;
 }
 
 /** `/services/a~1b/protocols/1` → `config.services.a/b.protocols[1]` */
