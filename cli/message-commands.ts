@@ -1,44 +1,35 @@
 // `sluice messages show|cancel`: the admin port's message look-up and cancel from a shell.
 
 import { declareAllBackends, roleTopologyOptions } from "../shared/broker/topology";
-import { ambiguity, findByCaller } from "../shared/operator/message-lookup";
+import { lookUpMessage } from "../shared/operator/message-lookup";
 import { cancelByOperator, conflictMessage } from "../shared/operator/operator-cancel";
-import { withCredentialsRedacted } from "../shared/protocol/credential-headers";
 import { StateNotices } from "../shared/protocol/state-notice";
-import { statusDocument } from "../shared/store/status-document";
 import { OPERATOR_USAGE } from "./operator-args";
 import { fail, type OperatorContext } from "./operator-context";
 
 export async function runMessageCommand(context: OperatorContext): Promise<number> {
-  const { config, parsed, verb, id, log, names, store, print, connectBroker } = context;
+  const { config, parsed, verb, id, log, names, store, deadLetters, print, connectBroker } =
+    context;
   if (verb === "show") {
     const client = parsed.flags.get("client");
     const service = parsed.flags.get("service");
     const xroadId = parsed.flags.get("xroad-id");
-    const found = id
-      ? [await store.get(id)].filter((tx) => tx !== null)
-      : client && xroadId
-        ? await findByCaller(store, Object.keys(config.services), { client, xroadId, service })
-        : null;
+    const query = id ? { id } : client && xroadId ? { client, xroadId, service } : null;
     // Not reached: parseOperatorArgs refuses a show that names neither.
-    if (!found) return fail(OPERATOR_USAGE, 2);
-    if (found.length > 1) {
-      const { message, matches } = ambiguity(found);
+    if (!query) return fail(OPERATOR_USAGE, 2);
+    // The admin port's look-up and document (GET /admin/messages/<id>), so both show the same.
+    const services = Object.keys(config.services);
+    const found = await lookUpMessage({ store, deadLetters, services }, query, Date.now());
+    if (found.result === "ambiguous") {
+      const { message, matches } = found.ambiguity;
       print(
-        ambiguity(found),
+        found.ambiguity,
         [message, ...matches.map((m) => `${m.id}  ${m.service}  ${m.state}`)].join("\n"),
       );
       return 1;
     }
-    const [tx] = found;
-    if (!tx) return fail("no such message");
-    const doc = {
-      ...withCredentialsRedacted(statusDocument(tx)),
-      client: tx.client,
-      backend: tx.backend,
-      replyMode: tx.replyMode,
-    };
-    print(doc, JSON.stringify(doc, null, 2));
+    if (found.result === "missing") return fail("no such message");
+    print(found.message, JSON.stringify(found.message, null, 2));
     return 0;
   }
   if (verb === "cancel" && id) {

@@ -13,22 +13,19 @@ import type { Clock } from "../runtime/clock";
 import type { SluiceConfig } from "../config/config";
 import type { QueueMonitor } from "../broker/queue-monitor";
 import { StateNotices } from "../protocol/state-notice";
-import { statusDocument } from "../store/status-document";
-import { withCredentialsRedacted } from "../protocol/credential-headers";
 import { declareAllBackends, roleTopologyOptions } from "../broker/topology";
 import { type TopologyNames } from "../protocol/names";
-import type { Transaction, TransactionStore } from "../store/transaction-store";
+import type { TransactionStore } from "../store/transaction-store";
 import type { BackendPauses, PauseState } from "./backend-pauses";
 import { BackendStatusReader } from "./backend-status";
-import { deadLetterFilter, strip, type DeadLetter, type DeadLetters } from "./dead-letters";
-import { ambiguity, findByCaller } from "./message-lookup";
+import { deadLetterFilter, type DeadLetters } from "./dead-letters";
+import { lookUpMessage, type MessageLookup } from "./message-lookup";
 import { cancelByOperator, conflictMessage } from "./operator-cancel";
 import { unavailableOnOutage } from "./store-unavailable";
 import { SluiceError } from "../protocol/errors";
 import { OUTAGE_RETRY_AFTER_S } from "../runtime/outage";
 import type { RecentFailures } from "./recent-failures";
 import { Replayer } from "./replay";
-import { shownCallbackTarget } from "../delivery/callback-target";
 import { DeadCallbacks, deadCallbackFilter } from "./dead-callbacks";
 import { CallbackRedeliverer } from "./callback-redelivery";
 import { STATUS_PAGE, STATUS_SCRIPT } from "./status-page";
@@ -68,20 +65,6 @@ export interface OperatorDeps {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-/** The operator's view of a message: the status document plus what only an operator sees. */
-function operatorDocument(tx: Transaction, dead: DeadLetter | null) {
-  return {
-    ...withCredentialsRedacted(statusDocument(tx)),
-    client: tx.client,
-    backend: tx.backend,
-    protocol: tx.protocol,
-    replyMode: tx.replyMode,
-    callback: tx.callback ? shownCallbackTarget(tx.callback) : tx.callback,
-    // Its request is shown by /admin/dead-letters/<id>, redacted: not here, whole.
-    deadLetter: dead ? describeDead(strip(dead), Date.now()) : null,
-  };
-}
 
 export function addOperatorRoutes(deps: OperatorDeps): void {
   const { admin, config, store, broker, names, monitor, pauses, deadLetters } = deps;
@@ -188,15 +171,18 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
   }));
 
   // Messages: by gateway id, or by (client, service, X-Road id); cancel.
-  const lookup = async (id: string) => {
-    const tx = await store.get(id);
-    return tx ? operatorDocument(tx, await deadLetters.get(id)) : null;
-  };
+  const messages = { store, deadLetters, services: Object.keys(config.services) };
+  const answer = (found: MessageLookup): AdminAnswer =>
+    found.result === "found"
+      ? ok(found.message)
+      : found.result === "ambiguous"
+        ? { status: 409, body: found.ambiguity }
+        : notFound("no such message");
+  const lookup = async (id: string) => answer(await lookUpMessage(messages, { id }, Date.now()));
   route("GET", /^\/admin\/messages\/([^/]+)$/, async (match) => {
     const id = decodeURIComponent(match[1]);
     if (!UUID.test(id)) return notFound("no such message");
-    const doc = await lookup(id);
-    return doc ? ok(doc) : notFound("no such message");
+    return lookup(id);
   });
   route("GET", /^\/admin\/messages$/, async (_match, _req, { query }) => {
     const client = query.get("client");
@@ -206,16 +192,8 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
         "give client and xroadId (and service to narrow it), or look up /admin/messages/<id>",
       );
     }
-    const found = await findByCaller(store, Object.keys(config.services), {
-      client,
-      xroadId,
-      service: query.get("service"),
-    });
-    if (found.length > 1) return { status: 409, body: ambiguity(found) };
-    const [tx] = found;
-    return tx
-      ? ok(operatorDocument(tx, await deadLetters.get(tx.id)))
-      : notFound("no such message");
+    const service = query.get("service");
+    return answer(await lookUpMessage(messages, { client, xroadId, service }, Date.now()));
   });
   const cancel = async (match: RegExpMatchArray): Promise<AdminAnswer> => {
     const id = decodeURIComponent(match[1]);
@@ -229,7 +207,7 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
     // The state is in Redis; the notice only hurries callbacks and hub listeners. A repeat
     // sends it again (the first may have stopped before it); listeners hear it once.
     await new StateNotices(broker, publish(), names, deps.log).publish(id, "cancelled");
-    return ok(await lookup(id));
+    return lookup(id);
   };
   route("DELETE", /^\/admin\/messages\/([^/]+)$/, cancel);
   route("POST", /^\/admin\/messages\/([^/]+)\/cancel$/, cancel);
