@@ -46,14 +46,7 @@ export async function withOperatorContext(
     destination: pino.destination(2),
   });
   const [verb, id] = parsed.words;
-  await checkRedis(config.redisUrl);
-  const redis = createRedis(
-    config.redisUrl,
-    log,
-    `sluice-cli-${config.instanceId}`,
-    config.redisCommandTimeoutMs,
-  );
-  await whenReady(redis);
+  const redis = await connectRedis(config, log);
   let broker: Broker | null = null;
   const print = (value: unknown, text: string) =>
     out(terminalText(parsed.json ? JSON.stringify(value, null, 2) : text));
@@ -75,6 +68,32 @@ export async function withOperatorContext(
     redis.disconnect();
     await (broker as Broker | null)?.close().catch(() => undefined);
   }
+}
+
+/**
+ * The command's Redis client, once it is ready (checked first, so an unreachable Redis is one
+ * clear line). One that never gets ready is disconnected before the error is passed on: left
+ * alone it would reconnect for ever and keep the command from exiting.
+ */
+export async function connectRedis(
+  config: SluiceConfig,
+  log: Logger,
+  ready: (redis: Redis) => Promise<void> = whenReady,
+): Promise<Redis> {
+  await checkRedis(config.redisUrl);
+  const redis = createRedis(
+    config.redisUrl,
+    log,
+    `sluice-cli-${config.instanceId}`,
+    config.redisCommandTimeoutMs,
+  );
+  try {
+    await ready(redis);
+  } catch (error) {
+    redis.disconnect();
+    throw error;
+  }
+  return redis;
 }
 
 /** Says what went wrong on stderr (stdout is for answers); resolves to the exit code. */

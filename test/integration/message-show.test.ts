@@ -1,8 +1,9 @@
 // `sluice messages show` and the admin port's GET /admin/messages show an operator the same
 // document for a message (protocol, callback, dead letter, redactions and all), by gateway id
-// and by caller.
+// and by caller; and a CLI command whose Redis never gets ready leaves no client reconnecting.
 
 import { randomUUID } from "node:crypto";
+import { once } from "node:events";
 import { expect } from "chai";
 import Redis from "ioredis";
 import pino from "pino";
@@ -18,6 +19,7 @@ import { topologyNames } from "../../shared/protocol/names";
 import { systemClock } from "../../shared/runtime/clock";
 import { TransactionStore } from "../../shared/store/transaction-store";
 import { parseOperatorArgs, runOperatorCommand } from "../../cli/operator-commands";
+import { connectRedis } from "../../cli/operator-context";
 import { call, REDIS_URL } from "../support/harness";
 import {
   recordDeadLetter,
@@ -146,5 +148,32 @@ describe("`sluice messages show` and GET /admin/messages (real Redis)", () => {
       withoutAge(await adminShows(`/admin/messages?${query}`)),
     );
     expect(shown.id).to.equal(id);
+  });
+
+  it("disconnects a Redis client that never gets ready, so the command can exit", async () => {
+    let seen: Redis | null = null;
+    const neverReady = async (client: Redis) => {
+      seen = client;
+      throw new Error("Redis did not become ready");
+    };
+    let failed: Error | null = null;
+    try {
+      await connectRedis(config, log, neverReady);
+    } catch (error) {
+      failed = error as Error;
+    }
+    expect(failed?.message).to.equal("Redis did not become ready");
+    const client = seen as Redis | null;
+    expect(client).to.not.equal(null);
+    try {
+      // Disconnected, it ends; left alone, it goes on to connect to this (reachable) Redis.
+      const next = await Promise.race([
+        once(client!, "end").then(() => "end"),
+        once(client!, "ready").then(() => "ready"),
+      ]);
+      expect(next).to.equal("end");
+    } finally {
+      client!.disconnect();
+    }
   });
 });
