@@ -21,7 +21,7 @@ export interface CallerLookup {
  * are keyed by all three (the same X-Road id sent to two services is two messages), so without a
  * service every configured one is tried.
  */
-export async function findByCaller(
+async function findByCaller(
   store: TransactionStore,
   services: readonly string[],
   lookup: CallerLookup,
@@ -34,7 +34,7 @@ export async function findByCaller(
 }
 
 /** The answer when several services hold a message under the same client and X-Road id. */
-export function ambiguity(found: readonly Transaction[]) {
+function ambiguity(found: readonly Transaction[]) {
   return {
     type: "Ambiguous",
     message: `${found.length} messages of this client carry this X-Road id (one per service); name the service`,
