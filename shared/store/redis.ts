@@ -123,17 +123,29 @@ export function createRedis(
   return client;
 }
 
-/** Waits until a client is ready (it was checked at start, so this is short). */
+/**
+ * Waits until a client is ready (it was checked at start, so this is short). Fails at once when
+ * the client ends (it has given up reconnecting, or was closed) rather than at the deadline, and
+ * leaves no listener behind either way.
+ */
 export async function whenReady(client: Redis, timeoutMs = 10_000): Promise<void> {
   if (client.status === "ready") return;
+  if (client.status === "end") throw new StartupError("Redis connection was closed");
   await new Promise<void>((resolve, reject) => {
+    const settle = (error: Error | null): void => {
+      clearTimeout(timer);
+      client.off("ready", onReady);
+      client.off("end", onEnd);
+      if (error) reject(error);
+      else resolve();
+    };
+    const onReady = (): void => settle(null);
+    const onEnd = (): void => settle(new StartupError("Redis connection was closed"));
     const timer = setTimeout(
-      () => reject(new StartupError("Redis did not become ready")),
+      () => settle(new StartupError("Redis did not become ready")),
       timeoutMs,
     );
-    client.once("ready", () => {
-      clearTimeout(timer);
-      resolve();
-    });
+    client.once("ready", onReady);
+    client.once("end", onEnd);
   });
 }
