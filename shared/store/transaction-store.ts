@@ -149,12 +149,14 @@ ${markPublishedLua("3 * n + 1")}
 return out`;
 
 // Writes the record `tx` again, `accepted`, from what a message carries (meta json), with its
-// de-duplication key unless another submission took it meanwhile; `rebuiltAt` says so.
+// de-duplication key unless another submission took it meanwhile; `rebuiltAt` says so. It is
+// marked published: only a role that got the message (or its response) from the broker writes
+// it, and unmarked a resubmission of its X-Road id would adopt it and publish a second copy.
 const WRITE_AGAIN_LUA = `
 local function write_again(tx, dedup, meta, now, ttl, id, history)
   if dedup ~= "" then redis.call("SET", dedup, id, "PX", ttl, "NX") end
   redis.call("HSET", tx, "meta", meta, "state", "accepted", "delivery", "pending",
-    "updatedAt", now, "history", history, "rebuiltAt", now)
+    "updatedAt", now, "history", history, "rebuiltAt", now, "published", "1")
   redis.call("PEXPIRE", tx, ttl)
 end`;
 
@@ -939,7 +941,8 @@ export class TransactionStore {
    * Writes the record of an accepted message again from what its request (or a response)
    * carries, when the record is gone: Redis lost its data, or retention passed while the
    * request waited. Its state starts again at `accepted`; the de-duplication key is restored
-   * unless another submission took it meanwhile. False when a record (or the marker of a
+   * unless another submission took it meanwhile. It is marked published (the broker had the
+   * message), so a resubmission does not adopt it. False when a record (or the marker of a
    * refused submission) exists.
    */
   async rebuild(

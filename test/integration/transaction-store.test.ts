@@ -1027,6 +1027,22 @@ describe("transaction store (Redis)", () => {
     expect(await store.get(refused.id)).to.equal(null);
   });
 
+  it("a record written again says the broker has its message: a resubmission publishes no second copy", async () => {
+    // Only a role that got the message (or its response) from the broker writes a lost record
+    // again; unmarked, a resubmission of its X-Road id would adopt it and publish it once more.
+    const lost = meta({ xroadId: `w-${randomUUID()}` });
+    await store.create(lost);
+    await redis.del(store.key(lost.id));
+    expect(await store.rebuild(lost)).to.equal(true);
+    expect((await store.get(lost.id))?.published).to.equal(true);
+    expect(await store.adopt(lost.id, "adapter-2", 60_000)).to.equal(false);
+    // The same for one its claim's holder wrote again while it called.
+    const renewed = meta({ xroadId: `w-${randomUUID()}` });
+    expect(await store.renewClaim(renewed.id, 60_000, "A", { meta: renewed })).to.equal("held");
+    await store.transition(renewed.id, ["processing"], "accepted", { holding: "A" });
+    expect(await store.adopt(renewed.id, "adapter-2", 60_000)).to.equal(false);
+  });
+
   it("a worker whose call may have reached the backend writes a lost record again marked called: no cancel", async () => {
     // Released after such a call (a shutdown, a retry parked) while its record was gone.
     const lost = meta();
