@@ -6,7 +6,7 @@
 import { expect } from "chai";
 import { randomUUID } from "node:crypto";
 import http from "node:http";
-import net, { type AddressInfo } from "node:net";
+import type { AddressInfo } from "node:net";
 import Router from "@koa/router";
 import Redis from "ioredis";
 import Koa from "koa";
@@ -28,6 +28,7 @@ import { createRedis } from "../../shared/store/redis";
 import { TransactionStore } from "../../shared/store/transaction-store";
 import { call, REDIS_URL } from "../support/harness";
 import { deadCallbackEntry, transactionMeta } from "../support/messages";
+import { closedPort } from "../support/closed-port";
 
 const TOKEN = "an-outage-test-admin-token-0123456789";
 const CLIENT = "EE/GOV/70000001/case-app";
@@ -40,15 +41,6 @@ function buggy(store: TransactionStore): TransactionStore {
       throw new TypeError("Cannot read properties of undefined (reading 'state')");
     },
   });
-}
-
-/** A port nothing listens on: a Redis that is down. */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** A logger whose lines the test reads. */

@@ -3,18 +3,9 @@
 
 import { expect } from "chai";
 import Redis from "ioredis";
-import net, { type AddressInfo } from "node:net";
 import { whenReady } from "../../shared/store/redis";
 import { REDIS_URL } from "../support/harness";
-
-/** A port nothing listens on (taken, then released). */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+import { closedPort } from "../support/closed-port";
 
 describe("whenReady", function () {
   this.timeout(30_000);

@@ -11,6 +11,7 @@ import { request } from "undici";
 import YAML from "yaml";
 import { loadSimConfig } from "../../xroad-sim/sim-config-file";
 import { startXroadSim, type XroadSim } from "../../xroad-sim/xroad-sim";
+import { closedPort } from "../support/closed-port";
 
 const PROVIDER = "EE/GOV/1234/prov";
 const CLIENT = "EE/GOV/5678/cons";
@@ -73,15 +74,6 @@ async function startDescriptionServer(): Promise<DescriptionServer> {
         server.closeAllConnections();
       }),
   };
-}
-
-/** A port nothing listens on: bound, then closed. */
-async function closedPort(): Promise<number> {
-  const server = http.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 describe("xroad-sim REST metaservices (PR-MREST)", function () {
