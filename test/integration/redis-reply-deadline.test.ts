@@ -28,6 +28,18 @@ describe("Redis command deadline and event-loop lag (redisCommandTimeout)", func
     await whenReady(redis);
   });
 
+  /** Reconnects `redis` through a proxy, then stalls it: a Redis that has gone silent. */
+  async function throughStalledProxy(): Promise<TcpProxy> {
+    const stalled = proxyTo(REDIS_URL);
+    proxy = stalled;
+    const port = await stalled.listen();
+    redis.disconnect();
+    redis = createRedis(viaProxy(REDIS_URL, port), log, "reply-deadline-test", DEADLINE_MS);
+    await whenReady(redis);
+    stalled.stall();
+    return stalled;
+  }
+
   afterEach(async () => {
     redis.disconnect();
     await proxy?.close();
@@ -56,27 +68,17 @@ describe("Redis command deadline and event-loop lag (redisCommandTimeout)", func
   });
 
   it("a silent Redis still fails the command at its deadline", async () => {
-    proxy = proxyTo(REDIS_URL);
-    const port = await proxy.listen();
-    redis.disconnect();
-    redis = createRedis(viaProxy(REDIS_URL, port), log, "reply-deadline-test", DEADLINE_MS);
-    await whenReady(redis);
-    proxy.stall();
+    const stalled = await throughStalledProxy();
     const error = await redis.ping().then(
       () => null,
       (err: unknown) => err,
     );
     expect(isCommandTimeout(error), String(error)).to.equal(true);
-    proxy.heal();
+    stalled.heal();
   });
 
   it("a silent Redis fails every command of a turn, and of the turns after it", async () => {
-    proxy = proxyTo(REDIS_URL);
-    const port = await proxy.listen();
-    redis.disconnect();
-    redis = createRedis(viaProxy(REDIS_URL, port), log, "reply-deadline-test", DEADLINE_MS);
-    await whenReady(redis);
-    proxy.stall();
+    const stalled = await throughStalledProxy();
     const failed = (command: Promise<unknown>) =>
       command.then(
         () => false,
@@ -86,6 +88,6 @@ describe("Redis command deadline and event-loop lag (redisCommandTimeout)", func
     await new Promise((resolve) => setTimeout(resolve, DEADLINE_MS / 2));
     const later = Array.from({ length: 100 }, () => failed(redis.ping()));
     expect(new Set(await Promise.all([...first, ...later]))).to.deep.equal(new Set([true]));
-    proxy.heal();
+    stalled.heal();
   });
 });
