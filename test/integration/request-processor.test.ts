@@ -736,13 +736,20 @@ describe("request processor: the last look before the call (real broker and Redi
       expect((await responsesOf(id)).map((r) => r.outcome)).to.deep.equal(["completed"]);
     });
 
-    it("still calling: the worker's renewal writes the record again under its claim", async () => {
+    /**
+     * Redis loses the record while the backend works; `afterLoss` does what else happens then.
+     * A cancel once the record is back must be refused: the backend has the message.
+     */
+    async function cancelledWhileCalling(
+      afterLoss: (request: RequestMessage) => Promise<void>,
+    ): Promise<void> {
       const clock = new FixedClock(T0);
       const translator = new RecordingTranslator(clock);
       const { id, delivery } = await accepted(T0, null);
       let cancel: Awaited<ReturnType<typeof cancelByOperator>> | null = null;
-      translator.answer = async () => {
+      translator.answer = async (request) => {
         await losing(id)();
+        await afterLoss(request);
         // The claim's keeper renews it while the backend works.
         await eventually(async () =>
           (await store.get(id))?.state === "processing" ? true : undefined,
@@ -756,31 +763,17 @@ describe("request processor: the last look before the call (real broker and Redi
       expect(cancel).to.deep.equal({ result: "conflict", state: "processing" });
       expect(await store.wasCalled(id)).to.equal(true);
       expect((await responsesOf(id)).map((r) => r.body)).to.deep.equal(["ok"]);
-    });
+    }
 
-    it("still calling, the record written again by a copy: the worker's renewal claims it back", async () => {
+    it("still calling: the worker's renewal writes the record again under its claim", () =>
+      cancelledWhileCalling(async () => undefined));
+
+    it("still calling, the record written again by a copy: the worker's renewal claims it back", () =>
       // Another copy (its delivery handed out again) found no record and wrote it again
       // (`accepted`, claimed by nobody); an expiry or a cancel would end it never sent.
-      const clock = new FixedClock(T0);
-      const translator = new RecordingTranslator(clock);
-      const { id, delivery } = await accepted(T0, null);
-      let cancel: Awaited<ReturnType<typeof cancelByOperator>> | null = null;
-      translator.answer = async (request) => {
-        await losing(id)();
+      cancelledWhileCalling(async (request) => {
         expect(await store.rebuild(metaOfRequest(request))).to.equal(true);
-        await eventually(async () =>
-          (await store.get(id))?.state === "processing" ? true : undefined,
-        );
-        cancel = await cancelByOperator(store, id);
-        return [{ status: 200, contentType: "text/plain", body: "ok" }];
-      };
-      expect(await processor(clock, translator, movingGuard(clock)).process(delivery)).to.equal(
-        "ack",
-      );
-      expect(cancel).to.deep.equal({ result: "conflict", state: "processing" });
-      expect(await store.wasCalled(id)).to.equal(true);
-      expect((await responsesOf(id)).map((r) => r.body)).to.deep.equal(["ok"]);
-    });
+      }));
   });
 
   it("a translator's answer that is not a list of responses fails the message, readable to the response worker", async () => {
