@@ -581,17 +581,17 @@ describe("transaction store (Redis)", () => {
     expect(record?.history.map((h) => h.state)).to.deep.equal(["accepted"]);
   });
 
+  /** The two ways a worker `token` claims a message, each able to take over a lapsed claim. */
+  const takeOversBy = (token: string, slots: string) => [
+    (id: string) => store.claimWithSlot(id, 60_000, slotAsk(slots, token)),
+    (id: string) =>
+      store.transition(id, ["accepted", "processing"], "processing", { claimMs: 60_000, token }),
+  ];
+
   it("a lapsed expiry claim is taken over as the message stood before it: accepted, never sent", async () => {
     // Its worker claimed it only to end it `expired`, and stood still past the claim: it never
     // called, so the taker must still judge the expiry, not call it as possibly sent.
-    for (const takeOver of [
-      (id: string) => store.claimWithSlot(id, 60_000, slotAsk(`${prefix}slots-expiry`, "B")),
-      (id: string) =>
-        store.transition(id, ["accepted", "processing"], "processing", {
-          claimMs: 60_000,
-          token: "B",
-        }),
-    ]) {
+    for (const takeOver of takeOversBy("B", `${prefix}slots-expiry`)) {
       const m = meta();
       await store.create(m);
       await store.transition(m.id, ["accepted"], "processing", {
@@ -615,14 +615,7 @@ describe("transaction store (Redis)", () => {
     // Given back by the taker before a call of its own, the message is still not one the
     // backend never saw: no cancel ends it.
     const slots = `${prefix}slots-taken-over`;
-    for (const takeOver of [
-      (id: string) => store.claimWithSlot(id, 60_000, slotAsk(slots, "B")),
-      (id: string) =>
-        store.transition(id, ["accepted", "processing"], "processing", {
-          claimMs: 60_000,
-          token: "B",
-        }),
-    ]) {
+    for (const takeOver of takeOversBy("B", slots)) {
       const m = meta();
       await store.create(m);
       await store.transition(m.id, ["accepted"], "processing", { claimMs: -1, token: "A" });
