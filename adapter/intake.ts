@@ -219,7 +219,9 @@ export class Intake {
         if (publish.span) endSpan(publish.span, error);
         // The caller is told 503 and will resubmit; its X-Road id must not find this record.
         const log = messageLogger(this.deps.log, meta);
-        const discarded = await store.discard(meta).catch((err: Error) => {
+        // Redis answered the create: a record gone now was lost with its data, perhaps
+        // after a worker claimed the message, and is kept for the resubmission to find.
+        const discarded = await store.discard(meta, true).catch((err: Error) => {
           log.warn({ err: err.message }, "could not discard record");
           return null;
         });
@@ -227,6 +229,8 @@ export class Intake {
           waiter?.cancel();
           log.warn({ err: (error as Error).message }, "publish failed; message refused");
           if (recent) this.settle(recent, false);
+          // Kept: the resubmission (here too) is this message's duplicate, and adopts it.
+          if (recent && discarded === "kept") this.recent.delete(id);
           throw error;
         }
         // Only the confirm was lost (the channel closed, or it came too late): a worker has

@@ -152,11 +152,13 @@ return out`;
 // de-duplication key unless another submission took it meanwhile; `rebuiltAt` says so. It is
 // marked published: only a role that got the message (or its response) from the broker writes
 // it, and unmarked a resubmission of its X-Road id would adopt it and publish a second copy.
+// The adapter's discard writes one unconfirmed (see DISCARD).
 const WRITE_AGAIN_LUA = `
-local function write_again(tx, dedup, meta, now, ttl, id, history)
+local function write_again(tx, dedup, meta, now, ttl, id, history, unconfirmed)
   if dedup ~= "" then redis.call("SET", dedup, id, "PX", ttl, "NX") end
   redis.call("HSET", tx, "meta", meta, "state", "accepted", "delivery", "pending",
-    "updatedAt", now, "history", history, "rebuiltAt", now, "published", "1")
+    "updatedAt", now, "history", history, "rebuiltAt", now)
+  if not unconfirmed then redis.call("HSET", tx, "published", "1") end
   redis.call("PEXPIRE", tx, ttl)
 end`;
 
@@ -178,7 +180,8 @@ write_again(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 if ARGV[6] == "1" then redis.call("HSET", KEYS[1], "called", "1") end
 return 1`;
 
-// KEYS: tx, dedup (or ""); ARGV: ttl ms, id
+// KEYS: tx, dedup (or ""); ARGV: ttl ms, id, then (when the create was answered, so it ran)
+// meta json, now and history json to write a record Redis lost again.
 // Undoes a create whose publish failed, or which Redis did not answer in time (it may have
 // run, and ioredis may send it, and this, again after a reconnect: CREATE_MANY respects the
 // marker this leaves): the record gives way to a marker saying the message was refused, so a
@@ -190,13 +193,27 @@ return 1`;
 // the message (or its response) from the broker writes one, and the backend's answer may be
 // kept beside it while it is still `accepted`. A run again by ioredis after a reconnect finds its own marker (1) and
 // leaves alone the de-duplication key a new submission may have taken meanwhile.
-const DISCARD = `
+// A record gone although its create ran was lost with Redis's data, and with it any claim a
+// worker made: the broker may have the message and a worker may be calling the backend. A
+// marker would have the caller's resubmission accepted as a new message (a second call, under
+// another Idempotency-Key) while that worker's record is refused. So the record is written
+// again unconfirmed instead (3, "kept"; the caller is still told 503), made now by Redis's
+// clock: the claiming worker's next renewal takes it back, and a resubmission finds it,
+// waits out the confirm deadline and then adopts it, publishing under the same id a copy that
+// no worker calls twice. The same run again finds it (3).
+const DISCARD = `${REDIS_NOW_LUA}${WRITE_AGAIN_LUA}
 if redis.call("HGET", KEYS[1], "refused") == "1" then return 1 end
 if redis.call("HEXISTS", KEYS[1], "adoptedBy") == 1 then return 0 end
+if redis.call("HGET", KEYS[1], "keptUnconfirmed") == ARGV[2] then return 3 end
 local state = redis.call("HGET", KEYS[1], "state")
 if state and (state ~= "accepted" or redis.call("HEXISTS", KEYS[1], "rebuiltAt") == 1 or
     string.find(redis.call("HGET", KEYS[1], "history") or "", "},{", 1, true)) then
   return 2
+end
+if not state and ARGV[3] and ARGV[3] ~= "" then
+  write_again(KEYS[1], KEYS[2], ARGV[3], ARGV[4], ARGV[1], ARGV[2], ARGV[5], true)
+  redis.call("HSET", KEYS[1], "createdMs", redis_now_ms(), "keptUnconfirmed", ARGV[2])
+  return 3
 end
 redis.call("DEL", KEYS[1])
 if KEYS[2] ~= "" and redis.call("GET", KEYS[2]) == ARGV[2] then redis.call("DEL", KEYS[2]) end
@@ -665,7 +682,13 @@ interface ScriptedRedis extends Redis {
     ...args: string[]
   ): Promise<Array<string | number>>;
   sluiceRebuild(tx: string, dedup: string, ...args: string[]): Promise<number>;
-  sluiceDiscard(tx: string, dedup: string, ttl: string, id: string): Promise<number>;
+  sluiceDiscard(
+    tx: string,
+    dedup: string,
+    ttl: string,
+    id: string,
+    ...lost: string[]
+  ): Promise<number>;
   sluiceNoteDeadLettered(tx: string): Promise<number>;
   sluiceRenewClaim(tx: string, dedup: string, ...args: string[]): Promise<number>;
   sluiceMarkPublishedMany(numKeys: number, ...txs: string[]): Promise<number>;
@@ -927,14 +950,24 @@ export class TransactionStore {
    * "adopted": another adapter publishes it; "taken": a worker already took the message, so
    * the broker has it whatever the publish said, and the record stays.
    */
-  async discard(meta: TransactionMeta): Promise<"discarded" | "adopted" | "taken"> {
+  async discard(
+    meta: TransactionMeta,
+    /**
+     * Redis answered the create, so it ran: a record gone now was lost with Redis's data
+     * (and any worker's claim with it), and is written again unconfirmed ("kept": the caller
+     * is still refused, and its resubmission finds and adopts this message).
+     */
+    created = false,
+  ): Promise<"discarded" | "adopted" | "taken" | "kept"> {
+    const { dedup, args } = this.writeAgainArgs(meta);
     const result = await this.redis.sluiceDiscard(
       this.key(meta.id),
-      meta.xroadId ? this.dedupKey(meta) : "",
+      dedup,
       String(this.retentionMs),
       meta.id,
+      ...(created ? [args[0], args[1], args[4]] : []),
     );
-    return result === 1 ? "discarded" : result === 2 ? "taken" : "adopted";
+    return (["adopted", "discarded", "taken", "kept"] as const)[result];
   }
 
   /**

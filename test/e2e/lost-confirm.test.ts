@@ -8,6 +8,7 @@ import { randomUUID } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { AMQP_URL, call, eventually, Harness, type SluiceProcess } from "../support/harness";
+import { redisKeys } from "../../shared/protocol/redis-keys";
 import { confirmDropper, proxyTo, viaProxy } from "../support/tcp-proxy";
 
 describe("a publish whose confirm was lost after the broker took it", function () {
@@ -70,7 +71,70 @@ describe("a publish whose confirm was lost after the broker took it", function (
     const again = await submit();
     expect(again.status).to.equal(202);
     expect(again.json.id).to.equal(id);
-    // The only message of this suite: one call in all.
-    expect(harness.sim.calls()).to.have.length(1);
+    expect(harness.sim.calls({ id })).to.have.length(1);
+  });
+
+  it("refused after Redis lost the record a worker took, its resubmission is the same message: one call", async () => {
+    // The worker claimed the message and calls the backend (for longer than the confirm
+    // deadline); Redis loses the record, claim and de-duplication key before the adapter gives
+    // up on the confirm. Answered 503 (nothing confirmed it), the caller resubmits: that must
+    // be the same message, not a new one the backend is called for a second time.
+    const xroadId = `lost-record-${randomUUID()}`;
+    const submit = () =>
+      call(`${adapter.url}/rest/order`, {
+        body: JSON.stringify({ n: 2 }),
+        headers: { "X-Road-Id": xroadId, "X-Sim-Latency": "6000" },
+      });
+    const keys = redisKeys(harness.prefix);
+    const redis = harness.redis();
+    const store = harness.store(86_400_000);
+    const dropped = confirms.dropped;
+    confirms.arm();
+    let answered = false;
+    const first = submit().finally(() => (answered = true));
+    // Once the worker calls the backend, Redis "loses its data" until the adapter has
+    // answered: every record of the message (its claim's renewal writes it again) is gone
+    // when the discard comes.
+    const dedup = keys.dedup("EE/GOV/70000001/case-app", "order", xroadId);
+    let id: string | null = null;
+    while (!answered) {
+      id ??= await redis.get(dedup);
+      if (id && harness.sim.calls({ id }).length > 0) {
+        await redis.eval(LOSE_RECORD, 2, store.key(id), dedup);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    const answer = await first;
+    expect(confirms.dropped - dropped, "the confirm was dropped").to.equal(1);
+    expect(answer.status, answer.text).to.equal(503);
+    expect(id, "the message's gateway id").to.be.a("string");
+    // The worker still calling takes its record back with its claim's next renewal.
+    await eventually(
+      async () => ((await store.get(id!))?.state === "processing" ? true : undefined),
+      10_000,
+      "the calling worker to take the record back",
+    );
+    const again = await submit();
+    expect(again.status, again.text).to.equal(202);
+    expect(again.json.id).to.equal(id);
+    await eventually(
+      async () =>
+        (await call(`${adapter.url}/messages/${id}`)).json?.state === "completed"
+          ? true
+          : undefined,
+      20_000,
+      "the message to complete",
+    );
+    expect(harness.sim.calls({ id: id! })).to.have.length(1);
   });
 });
+
+/**
+ * KEYS: a record, its de-duplication key. Deletes both, as Redis losing its data would, unless
+ * the record is gone already or is what the adapter's discard wrote (kept unconfirmed).
+ */
+const LOSE_RECORD = `
+if redis.call("HEXISTS", KEYS[1], "state") == 0 then return 0 end
+if redis.call("HEXISTS", KEYS[1], "keptUnconfirmed") == 1 then return 0 end
+redis.call("DEL", KEYS[1], KEYS[2])
+return 1`;

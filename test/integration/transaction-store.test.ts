@@ -970,6 +970,50 @@ describe("transaction store (Redis)", () => {
     expect(kept !== "refused" && kept?.answer?.responses.length).to.equal(1);
   });
 
+  it("a discard after Redis lost a record whose create ran keeps it unconfirmed: the claim's worker takes it back, a resubmission finds it", async () => {
+    // A worker claimed the message (the broker had it; only the adapter's confirm was late),
+    // then Redis lost its data. A refused marker here would have the caller, told 503, submit
+    // it again as a new message while that worker calls the backend with the first copy.
+    const xroadId = `d-${randomUUID()}`;
+    const claimed = meta({ xroadId });
+    await store.create(claimed);
+    expect(
+      (await store.transition(claimed.id, ["accepted"], "processing", { token: "A" })).result,
+    ).to.equal("ok");
+    await redis.del(
+      store.key(claimed.id),
+      redisKeys(prefix).dedup(claimed.client, claimed.service, xroadId),
+    );
+    expect(await store.discard(claimed, true)).to.equal("kept");
+    // The same discard run again (ioredis resends it after a reconnect) is told the same.
+    expect(await store.discard(claimed, true)).to.equal("kept");
+    const kept = (await store.get(claimed.id))!;
+    expect(kept).to.deep.include({ state: "accepted", published: false });
+    expect(await store.create(meta({ xroadId }))).to.deep.equal({
+      created: false,
+      existingId: claimed.id,
+    });
+    // The worker still calling renews its claim: the record is its claim's again.
+    expect(
+      await store.renewClaim(claimed.id, 60_000, "A", { called: true, meta: claimed }),
+    ).to.equal("held");
+    expect(await store.adopt(claimed.id, "adapter-2", 60_000)).to.equal(false);
+
+    // Nobody claimed it: a resubmission adopts it once the confirm deadline has passed (the
+    // record's age, by Redis's clock, starts at the discard), publishing it under its first id.
+    const queued = meta({ xroadId: `d-${randomUUID()}`, createdAt: Date.now() - 60_000 });
+    await store.create(queued);
+    await redis.del(store.key(queued.id));
+    expect(await store.discard(queued, true)).to.equal("kept");
+    expect(await store.ageMs(queued)).to.be.lessThan(60_000);
+    expect(await store.adopt(queued.id, "adapter-2", 60_000)).to.equal(true);
+
+    // A create not answered may not have run: a record missing then leaves the marker.
+    const unanswered = meta({ xroadId: `d-${randomUUID()}` });
+    expect(await store.discard(unanswered)).to.equal("discarded");
+    expect(await store.peek(unanswered.id)).to.equal("refused");
+  });
+
   it("a discard whose reply was lost, sent again after a new submission took the X-Road id, leaves that one's key", async () => {
     // Deleting the new submission's key would let a third one with the same X-Road id through
     // as a new message: the backend would see it twice.
