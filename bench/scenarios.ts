@@ -643,6 +643,12 @@ async function syncWaitersGauge(adminPort: number): Promise<number | null> {
   return match ? Number(match[1]) : null;
 }
 
+/**
+ * Callers the flood keeps opened but not yet held: within Node's listen backlog (511), so no
+ * connection is dropped and retried by the kernel while the server takes the others in.
+ */
+const FLOOD_WINDOW = 400;
+
 /** Opens `count` held requests against `port`, waits until `held()` says they are all in. */
 async function holdMany(
   port: number,
@@ -656,8 +662,23 @@ async function holdMany(
   const flood = await WaiterFlood.start();
   const started = Date.now();
   try {
-    flood.open({ port, path, headers: restHeaders(), body: JSON_BODY, count, batch: 200 });
-    await flood.until((p) => p.connected + p.errors >= count, 120_000);
+    flood.open({
+      port,
+      path,
+      headers: restHeaders(),
+      body: JSON_BODY,
+      count,
+      batch: 200,
+      window: FLOOD_WINDOW,
+    });
+    // The flood opens callers as the server takes them in: it hears how many are held.
+    const rampDeadline = Date.now() + 120_000;
+    while (Date.now() < rampDeadline) {
+      flood.held((await held(flood)) ?? 0);
+      const p = flood.progress;
+      if (p.connected + p.errors >= count) break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
     let holding: number | null = null;
     const deadline = Date.now() + 120_000;
     while (Date.now() < deadline) {

@@ -13,6 +13,13 @@ export interface FloodRequest {
   count: number;
   /** Connections opened per tick; the listen backlog (somaxconn) stays unflooded. */
   batch: number;
+  /**
+   * Callers opened but not yet held (or answered, or failed) at most: the server takes in only
+   * so many a second, and a caller beyond its listen backlog has its connection dropped and
+   * retried by the kernel seconds later, which stretched a ramp past the callers' own wait on
+   * a loaded machine. The harness reports how many are held (`held`).
+   */
+  window: number;
 }
 
 export interface FloodProgress {
@@ -23,7 +30,8 @@ export interface FloodProgress {
   statusCodes: Record<string, number>;
 }
 
-type ParentMessage = { type: "open"; request: FloodRequest } | { type: "close" };
+type ParentMessage =
+  { type: "open"; request: FloodRequest } | { type: "held"; count: number } | { type: "close" };
 type ChildMessage =
   | { type: "ready" }
   | { type: "progress"; progress: FloodProgress }
@@ -57,6 +65,11 @@ export class WaiterFlood {
 
   open(request: FloodRequest): void {
     this.proc.child.send({ type: "open", request } satisfies ParentMessage);
+  }
+
+  /** How many callers the server holds now: each one held makes room for one more. */
+  held(count: number): void {
+    this.proc.child.send({ type: "held", count } satisfies ParentMessage);
   }
 
   /** Waits until `predicate` holds for the latest progress, or the time runs out. */
@@ -136,16 +149,19 @@ function childMain(): void {
       `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n`;
     let remaining = request.count;
     const tick = (): void => {
-      const n = Math.min(request.batch, remaining);
+      const waiting = progress.opened - held - progress.answered - progress.errors;
+      const n = Math.max(0, Math.min(request.batch, remaining, request.window - waiting));
       for (let i = 0; i < n; i++) openOne(request, head, body);
       remaining -= n;
       if (remaining > 0) setTimeout(tick, 20);
     };
     tick();
   };
+  let held = 0;
 
   process.on("message", (message: ParentMessage) => {
     if (message.type === "open") open(message.request);
+    else if (message.type === "held") held = message.count;
     else if (message.type === "close") {
       for (const socket of sockets) socket.destroy();
       clearInterval(report);
