@@ -230,8 +230,9 @@ end
 `;
 
 // The adapter instances holding a message's sync callers: its owner, then its watchers (sync
-// duplicates waiting on other instances), each once. `meta` is the record's meta JSON.
-const WAKE_TARGETS_LUA = `
+// duplicates waiting on other instances), each once. `meta` is the record's meta JSON. Every
+// script that wakes those callers publishes through publish_wakes, so all wake them alike.
+const WAKE_LUA = `
 local function wake_targets(meta_json, watchers)
   local targets, seen = {}, {}
   local ok, meta = pcall(cjson.decode, meta_json or "")
@@ -246,6 +247,24 @@ local function wake_targets(meta_json, watchers)
     end
   end
   return targets
+end
+-- Publishes the message wake on root .. instance to each of those instances (only to those
+-- named in the comma list only, when given); returns the instances no subscriber heard, to
+-- be woken through the broker.
+local function publish_wakes(meta_json, watchers, root, wake, only)
+  local unheard = {}
+  for _, instance in ipairs(wake_targets(meta_json, watchers)) do
+    if (not only or string.find("," .. only .. ",", "," .. instance .. ",", 1, true)) and
+        redis.call("PUBLISH", root .. instance, wake) == 0 then
+      unheard[#unheard + 1] = instance
+    end
+  end
+  return unheard
+end
+-- publish_wakes for the record at key: its owner and watchers as it holds them now.
+local function wake_callers(key, root, wake)
+  local f = redis.call("HMGET", key, "meta", "watchers")
+  return publish_wakes(f[1], f[2], root, wake)
 end`;
 
 // KEYS: tx; ARGV: to, now, allowed-from (comma list), error json or "", claim ms or "",
@@ -290,7 +309,7 @@ end`;
 // of its claim: a delivery of an earlier attempt (the original, back because the channel closed
 // before its ack, or a copy parked beside a claim) is "stale" and never claimed again, or it
 // would be called at once, before the backoff and past `retry.attempts`.
-const TRANSITION = `${REDIS_NOW_LUA}${WAKE_TARGETS_LUA}${HISTORY_LUA}
+const TRANSITION = `${REDIS_NOW_LUA}${WAKE_LUA}${HISTORY_LUA}
 local cur = redis.call("HGET", KEYS[1], "state")
 if not cur then return {"missing", "", ""} end
 local token = redis.call("HGET", KEYS[1], "changeToken")
@@ -343,12 +362,7 @@ if ARGV[13] ~= "" and
   redis.call("HSET", KEYS[1], "parkedAttempt", ARGV[13])
 end
 redis.call("HSET", KEYS[1], "changeToken", ARGV[6], "changeFrom", from, "changedBy", ARGV[7])
-if ARGV[10] ~= "" then
-  local f = redis.call("HMGET", KEYS[1], "meta", "watchers")
-  for _, instance in ipairs(wake_targets(f[1], f[2])) do
-    redis.call("PUBLISH", ARGV[11] .. instance, ARGV[10])
-  end
-end
+if ARGV[10] ~= "" then wake_callers(KEYS[1], ARGV[11], ARGV[10]) end
 return {"ok", from, ARGV[7]}`;
 
 // KEYS: tx, responses; ARGV: seq, response json, final "1"/"0", outcome, now, error json or "",
@@ -365,7 +379,7 @@ return {"ok", from, ARGV[7]}`;
 // watchers); the instances no subscriber heard (an adapter of an earlier release, or one whose
 // subscription is down) are returned, to be woken through the broker as before. A duplicate of
 // the final response wakes them again: the first handling may have stopped before its wake.
-const ADD_RESPONSE = `${WAKE_TARGETS_LUA}${HISTORY_LUA}
+const ADD_RESPONSE = `${WAKE_LUA}${HISTORY_LUA}
 local cur = redis.call("HGET", KEYS[1], "state")
 if not cur then return {"missing", ""} end
 local result = "ok"
@@ -416,13 +430,7 @@ end
 local fields = redis.call("HMGET", KEYS[1], unpack(ARGV, 10))
 local unreached = {}
 if ARGV[8] ~= "" and ARGV[3] == "1" and (result == "ok" or fields[2] == ARGV[4]) then
-  local wake = ARGV[8] .. response .. "}"
-  for _, instance in ipairs(wake_targets(fields[1], fields[11])) do
-    if (not unwoken or string.find("," .. unwoken .. ",", "," .. instance .. ",", 1, true)) and
-        redis.call("PUBLISH", ARGV[9] .. instance, wake) == 0 then
-      unreached[#unreached + 1] = instance
-    end
-  end
+  unreached = publish_wakes(fields[1], fields[11], ARGV[9], ARGV[8] .. response .. "}", unwoken)
 end
 return {result, cur, fields, redis.call("HVALS", KEYS[2]), unreached, earlier}`;
 
@@ -452,7 +460,7 @@ return {result, cur, fields, redis.call("HVALS", KEYS[2]), unreached, earlier}`;
 // ARGV 7: retention ms (or "" not to finish), 8: final seq, 9: outcome, 10: error json or "",
 // 11: wake message (or "" for no wake), 12: wake channel root, then seq and stored response
 // json of each response.
-const RECORD_ANSWER = `${SLOT_LUA}${WAKE_TARGETS_LUA}${HISTORY_LUA}
+const RECORD_ANSWER = `${SLOT_LUA}${WAKE_LUA}${HISTORY_LUA}
 if KEYS[2] ~= "" then release_slot(KEYS[2], ARGV[3], ARGV[4]) end
 local cur = redis.call("HGET", KEYS[1], "state")
 if not cur then return {"missing", ""} end
@@ -501,13 +509,7 @@ if finish then
   redis.call("PEXPIRE", KEYS[1], ARGV[7])
   redis.call("PEXPIRE", KEYS[3], ARGV[7])
   if ARGV[11] ~= "" then
-    local f = redis.call("HMGET", KEYS[1], "meta", "watchers")
-    local unwoken = {}
-    for _, instance in ipairs(wake_targets(f[1], f[2])) do
-      if redis.call("PUBLISH", ARGV[12] .. instance, ARGV[11]) == 0 then
-        unwoken[#unwoken + 1] = instance
-      end
-    end
+    local unwoken = wake_callers(KEYS[1], ARGV[12], ARGV[11])
     if #unwoken > 0 then redis.call("HSET", KEYS[1], "unwoken", table.concat(unwoken, ",")) end
     if alone then return {"answered", cur, unwoken} end
   end
