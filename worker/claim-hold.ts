@@ -6,6 +6,12 @@
 import { performance } from "node:perf_hooks";
 import type { TransactionMeta, TransactionStore } from "../shared/store/transaction-store";
 
+/**
+ * How long one worker holds the `processing` claim beyond the backend timeout: long enough to
+ * publish the answer, short enough that a crashed worker's message is taken over soon.
+ */
+export const CLAIM_SLACK_MS = 5_000;
+
 export class ClaimHold {
   /** Another worker holds the message now (or it moved on): this worker stops. */
   lost = false;
@@ -76,5 +82,21 @@ export class ClaimHold {
     if (this.lost) return false;
     if (performance.now() - this.confirmedAt < this.lengthMs / 2) return true;
     return this.renew(this.lengthMs);
+  }
+
+  /**
+   * Releases the claim (fenced by its token: one taken over by another worker meanwhile stays
+   * that worker's), so the message is `accepted` again. A record Redis lost meanwhile is
+   * written again when a call may have reached the backend (`called`), marked so: the next copy
+   * would write it again knowing nothing of that call, and a cancel or an expiry could then end
+   * the message as never sent.
+   */
+  async release(called: boolean, parkedAttempt?: number) {
+    const released = await this.store.transition(this.id, ["processing"], "accepted", {
+      called,
+      holding: this.token,
+      parkedAttempt,
+    });
+    if (released.result === "missing" && called) await this.store.rebuild(this.meta, true);
   }
 }

@@ -5,20 +5,11 @@
 
 import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
-import type { ChannelWrapper } from "amqp-connection-manager";
 import type { ConsumeMessage } from "amqplib";
-import type { Logger } from "pino";
 import type { SlotAsk } from "../shared/store/inflight-slot";
-import type { Broker } from "../shared/broker/amqp";
-import type { BackendConfig } from "../shared/config/config";
-import type { RequestMessage, ResponseMessage } from "../shared/protocol/envelope";
-import { requestCodec, responseCodec } from "../shared/protocol/codec";
-import {
-  deadLetterHeaders,
-  deadLetterIdentity,
-  HEADERS,
-  RESPONSES_ROUTING_KEY,
-} from "../shared/protocol/names";
+import type { RequestMessage } from "../shared/protocol/envelope";
+import { requestCodec } from "../shared/protocol/codec";
+import { HEADERS } from "../shared/protocol/names";
 import {
   BackendRedirectError,
   BackendTimeoutError,
@@ -27,13 +18,10 @@ import {
 } from "../shared/protocol/errors";
 import { metrics } from "../shared/observability/metrics";
 import { StateNotices, type NoticeState } from "../shared/protocol/state-notice";
-import type { TopologyNames } from "../shared/protocol/names";
 import {
   EXPIRY_CLAIM,
   isTerminal,
   metaOfRequest,
-  type AnswerFinish,
-  type RecordedAnswer,
   type RequestView,
   type State,
   type SlotClaim,
@@ -49,39 +37,26 @@ import {
   headersOf,
   inSpan,
   messageAttributes,
-  ROOT_CONTEXT,
   SpanKind,
   startSpan,
   traceHeadersIn,
   tracingRecords,
-  type Context,
-  type TraceHeaders,
 } from "../shared/observability/tracing";
-import type { DeadLetters } from "../shared/operator/dead-letters";
-import type { RecentFailures } from "../shared/operator/recent-failures";
 import type { Settlement } from "../shared/broker/settling-consumer";
 import { abortableSleep } from "./abortable-sleep";
-import { ClaimHold } from "./claim-hold";
+import { CLAIM_SLACK_MS, ClaimHold } from "./claim-hold";
+import { AnswerRecorder, responsesOf } from "./answer-recorder";
 import { decideCall, type CallDecision } from "./call-decision";
-import { GateShutError, type BackendGuard, type CallPermit } from "./backend-guard";
+import { DeadLetterPublisher } from "./dead-letter-publisher";
+import { GateShutError, type CallPermit } from "./backend-guard";
 import type { SlotTry } from "./inflight-leases";
 import { MessageLog } from "./message-log";
-import { wakeThroughReplyQueue } from "../shared/broker/reply-wake";
+import { MessageTraces } from "./message-traces";
 import { MessageWaits } from "./message-waits";
+import type { CallGuard, ProcessorDeps } from "./processor-deps";
 import { Deadline } from "./translators/call-deadline";
-import type { Translator } from "./translators/translator";
 
-/**
- * How long one worker holds the `processing` claim beyond the backend timeout: long enough to
- * publish the answer, short enough that a crashed worker's message is taken over soon.
- */
-const CLAIM_SLACK_MS = 5_000;
-
-/**
- * Waits for an open gate and an in-flight slot; the permit gives the rate token per call. A
- * guard with `claiming` takes the slot and the message's claim in one round trip.
- */
-export type CallGuard = BackendGuard;
+export type { CallGuard, ProcessorDeps } from "./processor-deps";
 
 /** How many calls of the message earlier attempts made, by the header its retry copy carries. */
 function callsBefore(message: ConsumeMessage): number {
@@ -104,41 +79,6 @@ type Look = Settlement | typeof CLAIM_HELD;
 
 /** A signal that never aborts: for a delivery whose channel the caller does not watch. */
 const NEVER = new AbortController().signal;
-
-export interface ProcessorDeps {
-  backend: BackendConfig;
-  translator: Translator;
-  broker: Broker;
-  publisher: ChannelWrapper;
-  store: TransactionStore;
-  names: TopologyNames;
-  log: Logger;
-  guard: CallGuard;
-  /** Aborted on shutdown: a call in progress is given up and the message handed back. */
-  shutdown: AbortSignal;
-  /**
-   * Whether a client has hub listeners: only then is `processing` worth a notice (and its
-   * handling by the response worker, which queues the message's answer behind it).
-   */
-  listened?: (client: string) => Promise<boolean>;
-  /** Decides expiry (`expireAfter`); the system clock unless a test sets one. */
-  clock?: Clock;
-  /** The operator's record of dead letters (listing, replay). */
-  deadLetters?: DeadLetters;
-  /** The status page's list of recent failed calls. */
-  failures?: RecentFailures;
-}
-
-/** A message's trace context in the worker, and whether its spans are recorded. */
-interface MessageTrace {
-  context: Context;
-  recording: boolean;
-  /** Its trace headers, once asked for. */
-  headers?: TraceHeaders;
-}
-
-/** The trace of a message not in hand (a dead letter of an unreadable one): a new trace. */
-const UNTRACED: MessageTrace = { context: ROOT_CONTEXT, recording: false };
 
 /** A delivery being looked at: what each step up to the call takes along. */
 interface MessageInHand {
@@ -163,11 +103,15 @@ interface ClaimedMessage extends MessageInHand {
 
 export class RequestProcessor {
   private readonly clock: Clock;
-  /** The trace context of each message in hand, by id: its spans and answers descend from it. */
-  private readonly traces = new Map<string, MessageTrace>();
+  private readonly traces: MessageTraces;
+  private readonly deadLetter: DeadLetterPublisher;
+  private readonly answers: AnswerRecorder;
 
   constructor(private readonly deps: ProcessorDeps) {
     this.clock = deps.clock ?? systemClock;
+    this.traces = new MessageTraces(deps.backend.name);
+    this.deadLetter = new DeadLetterPublisher(deps, this.clock);
+    this.answers = new AnswerRecorder(deps, this.traces, this.deadLetter);
   }
 
   /**
@@ -183,7 +127,7 @@ export class RequestProcessor {
         { err: decoded.error, reason: decoded.reason },
         "request not readable; dead-lettered",
       );
-      await this.deadLetter(message.content, decoded.reason, null, {
+      await this.deadLetter.publish(message.content, decoded.reason, null, {
         error: decoded.error,
         attempts: 0,
       });
@@ -306,7 +250,7 @@ export class RequestProcessor {
     ).catch(() => true);
     let taken: { permit: CallPermit | null; value: SlotClaim };
     try {
-      taken = await this.step(request.id, "sluice.limit_wait", () =>
+      taken = await this.traces.step(request.id, "sluice.limit_wait", () =>
         claiming(request, tryClaim, () => waits.signal()),
       );
     } catch (error) {
@@ -343,7 +287,7 @@ export class RequestProcessor {
       // The adapter could not get the broker's confirm in time and told its caller 503: the
       // broker took the message after all, but the caller will resubmit. Never process it.
       log.warn("submission refused to its caller; dead-lettered");
-      await this.deadLetter(message.content, "no_transaction", request.id, {
+      await this.deadLetter.publish(message.content, "no_transaction", request.id, {
         error: "the submission was refused to its caller (no broker confirm in time)",
         attempts: 0,
       });
@@ -362,7 +306,7 @@ export class RequestProcessor {
       // (broker lost, channel closed, crash): publish that answer, never call again. Its
       // outcome may be stored already (a sync caller's, stored with the answer): the answer
       // stays beside it until the response worker has stored the final response.
-      await this.publishAnswer(message.content, request.id, current.answer, current.deadLettered);
+      await this.answers.publish(message.content, request.id, current.answer, current.deadLettered);
       log.info("answer recorded by an earlier attempt; published again");
       return "ack";
     }
@@ -398,7 +342,7 @@ export class RequestProcessor {
     try {
       // The gate (windows, pause) and an in-flight slot; the rate token comes right before the call.
       const ends = expiring ? waits.signal() : AbortSignal.any([this.deps.shutdown, gone]);
-      permit = await this.step(request.id, "sluice.limit_wait", () =>
+      permit = await this.traces.step(request.id, "sluice.limit_wait", () =>
         this.deps.guard(request, ends),
       );
     } catch (error) {
@@ -584,12 +528,12 @@ export class RequestProcessor {
     if (calls === 0 && (await this.deps.store.wasCalled(request.id))) calls = 1;
     if (calls > 0) {
       const error = `the message's expireAfter passed before it could be tried again, after ${calls} failed call${calls === 1 ? "" : "s"} that may have reached the backend`;
-      const ended = await this.answer(
+      const ended = await this.answers.record(
         message,
         request,
         log,
         {
-          responses: this.responses(request, [], "failed", {
+          responses: responsesOf(request, [], "failed", {
             code: "BackendFailed",
             message: error,
           }),
@@ -608,12 +552,12 @@ export class RequestProcessor {
       }
       return;
     }
-    const ended = await this.answer(
+    const ended = await this.answers.record(
       message,
       request,
       log,
       {
-        responses: this.responses(request, [], "expired", {
+        responses: responsesOf(request, [], "expired", {
           code: "Expired",
           message: "the message expired before it was sent to the backend",
         }),
@@ -641,25 +585,8 @@ export class RequestProcessor {
     hold: ClaimHold,
     called = false,
   ): Promise<Settlement> {
-    await this.release(hold, called).catch(() => undefined);
+    await hold.release(called).catch(() => undefined);
     return "requeue";
-  }
-
-  /**
-   * Releases the claim of `hold` (fenced by it: one taken over by another worker meanwhile
-   * stays that worker's), so the message is `accepted` again. A record Redis lost meanwhile is
-   * written again when a call may have reached the backend (`called`), marked so: the next copy
-   * would write it again knowing nothing of that call, and a cancel or an expiry could then end
-   * the message as never sent.
-   */
-  private async release(hold: ClaimHold, called: boolean, parkedAttempt?: number) {
-    const { store } = this.deps;
-    const released = await store.transition(hold.id, ["processing"], "accepted", {
-      called,
-      holding: hold.token,
-      parkedAttempt,
-    });
-    if (released.result === "missing" && called) await store.rebuild(hold.meta, true);
   }
 
   private async call(
@@ -685,7 +612,7 @@ export class RequestProcessor {
     let sentAt: number | null = null;
     /** The call's rate token's grant time on the limiter's clock (logged with its outcome). */
     let tokenAt: number | null = null;
-    const trace = this.traceOf(request.id);
+    const trace = this.traces.traceOf(request.id);
     const span = trace.recording
       ? startSpan("sluice.backend_call", SpanKind.CLIENT, trace.context, {
           ...messageAttributes({ id: request.id, backend: backend.name }),
@@ -766,7 +693,9 @@ export class RequestProcessor {
               signal: callDeadline.signal,
               idempotencyKey: request.idempotencyKey ?? request.id,
               attempt,
-              traceHeaders: span ? headersOf(callTrace) : { ...this.traceHeadersOf(request.id) },
+              traceHeaders: span
+                ? headersOf(callTrace)
+                : { ...this.traces.traceHeadersOf(request.id) },
               traceContext: callTrace,
             }),
           ),
@@ -811,12 +740,12 @@ export class RequestProcessor {
     // of the message calls the backend again, then published through any outage.
     switch (decision.action) {
       case "complete":
-        await this.answer(
+        await this.answers.record(
           message,
           request,
           log,
           {
-            responses: this.responses(request, decision.answers, "completed", null),
+            responses: responsesOf(request, decision.answers, "completed", null),
             deadLetter: null,
           },
           hold,
@@ -835,12 +764,12 @@ export class RequestProcessor {
         );
         return "ack";
       case "reject":
-        await this.answer(
+        await this.answers.record(
           message,
           request,
           log,
           {
-            responses: this.responses(request, [decision.response], "rejected", decision.error),
+            responses: responsesOf(request, [decision.response], "rejected", decision.error),
             deadLetter: null,
           },
           hold,
@@ -911,12 +840,12 @@ export class RequestProcessor {
           log.error({ attempt, err: decision.cause }, "retries exhausted; dead-lettered");
           this.noteFailure(request, attempt, failure, "dead-lettered (retries exhausted)");
         }
-        await this.answer(
+        await this.answers.record(
           message,
           request,
           log,
           {
-            responses: this.responses(
+            responses: responsesOf(
               request,
               decision.response ? [decision.response] : [],
               "failed",
@@ -932,134 +861,6 @@ export class RequestProcessor {
           permit,
         );
         return "ack";
-    }
-  }
-
-  /**
-   * Records an outcome in the transaction record, then publishes it. Redis or broker trouble
-   * is waited out in place, so the backend is not called again for it. False when nothing was
-   * recorded or published: the message had ended, or another worker took its claim over.
-   */
-  private async answer(
-    message: ConsumeMessage,
-    request: RequestMessage,
-    log: MessageLog,
-    answer: RecordedAnswer,
-    /** The claim the answer was made under: it is kept only while the claim is this one. */
-    hold: ClaimHold,
-    /** Whether the answer comes of a call that may have reached the backend. */
-    called: boolean,
-    /** The call's slot: the backend is done with it, so the record's round trip frees it. */
-    permit?: CallPermit,
-  ): Promise<boolean> {
-    const { store } = this.deps;
-    const slot = permit?.slot;
-    const claim = { token: hold.token, called };
-    // A sync caller waits: the outcome is stored and the caller woken in the same round trip.
-    // With no callback target and (as the script finds) no hub listener, nobody else is to
-    // hear of it, and its responses go nowhere. Without a way to ask for hub listeners (tests),
-    // they are always published.
-    const finish: AnswerFinish | null = request.owner
-      ? {
-          client: !request.callback && this.deps.listened ? request.client : null,
-          unreached: (instances, wake) => this.wakeThroughBroker(instances, wake, log),
-        }
-      : null;
-    const recorded = await this.untilRecorded(log, async () => {
-      const result = await store.recordAnswer(request.id, answer, slot, claim, finish);
-      if (slot) permit?.freed?.();
-      if (result !== "missing") return result;
-      // Redis lost the record while the backend worked: write it again, then the answer.
-      await store.rebuild(metaOfRequest(request));
-      log.warn("transaction record was missing; rebuilt from the request");
-      return store.recordAnswer(request.id, answer, undefined, claim, finish);
-    });
-    hold.recorded = true;
-    if (recorded === "terminal") return false;
-    if (recorded === "answered") {
-      metrics.endToEnd.observe(
-        { service: request.service },
-        (Date.now() - request.createdAt) / 1000,
-      );
-      return true;
-    }
-    if (recorded === "lost") {
-      // This worker's claim lapsed and another took the message over: that one's call decides
-      // the outcome. Publishing this answer would make a second one.
-      log.warn("claim taken over by another worker; this answer is not recorded");
-      return false;
-    }
-    // An answer recorded before (by a copy of this message) wins: publish that one.
-    const kept =
-      recorded === "recorded" ? await this.untilRecorded(log, () => store.peek(request.id)) : null;
-    if (kept && kept !== "refused" && kept.answer) {
-      await this.untilRecorded(log, () =>
-        this.publishAnswer(message.content, request.id, kept.answer!, kept.deadLettered),
-      );
-      return true;
-    }
-    await this.untilRecorded(log, () =>
-      this.publishAnswer(message.content, request.id, answer, false),
-    );
-    return true;
-  }
-
-  /**
-   * Wakes adapter instances whose Redis subscription did not hear an outcome's wake through
-   * their reply queue (as the response worker does); transient, since the record has it all.
-   */
-  private wakeThroughBroker(instances: string[], wake: Buffer, log: MessageLog): void {
-    for (const instance of instances) {
-      wakeThroughReplyQueue(this.deps, instance, wake).catch((error: Error) =>
-        log.warn({ err: error.message }, "wake failed"),
-      );
-    }
-  }
-
-  /** Repeats `record` through broker or Redis outages until it succeeds or the worker stops. */
-  private async untilRecorded<T>(
-    log: MessageLog,
-    record: () => Promise<T>,
-    retrying = "could not record the backend's answer; retrying",
-  ): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await record();
-      } catch (error) {
-        if (this.deps.shutdown.aborted) throw error;
-        const delayMs = Math.min(500 * 2 ** attempt, 10_000);
-        log.warn({ err: (error as Error).message, delayMs }, retrying);
-        await abortableSleep(delayMs, this.deps.shutdown).catch(() => undefined);
-      }
-    }
-  }
-
-  /** Publishes a recorded answer: its dead-letter copy (unless confirmed before), then responses. */
-  private async publishAnswer(
-    content: Buffer,
-    id: string,
-    answer: RecordedAnswer,
-    deadLettered: boolean,
-  ): Promise<void> {
-    if (answer.deadLetter && !deadLettered) {
-      await this.deadLetter(content, answer.deadLetter, id, answer.deadLetterDetail);
-      await this.deps.store.noteDeadLettered(id);
-    }
-    for (const response of answer.responses) {
-      await this.deps.broker.publish(
-        this.deps.publisher,
-        this.deps.names.responsesExchange,
-        RESPONSES_ROUTING_KEY,
-        responseCodec.encode(response),
-        {
-          // Unroutable (the responses queue deleted) is a failed publish, retried, not lost.
-          mandatory: true,
-          messageId: `${id}.${response.seq}`,
-          contentType: "application/json",
-          // The response worker's spans descend from this message's processing.
-          headers: this.traceHeadersOf(id),
-        },
-      );
     }
   }
 
@@ -1148,7 +949,7 @@ export class RequestProcessor {
     // it, the parked copy's attempt: the broker confirmed that copy, so a delivery of this
     // attempt or an earlier one (this delivery, back if its channel closes before the ack, or a
     // copy parked meanwhile beside the claim) is dropped, not called before the backoff.
-    const release = () => this.release(hold, calls > 0, decision.nextAttempt);
+    const release = () => hold.release(calls > 0, decision.nextAttempt);
     // A claim taken over while this call ran is the other worker's to go on with: a retry copy
     // parked from here would be called beside it. Redis out of reach: parked as before.
     const held = await hold.renew(this.deps.backend.timeoutMs + CLAIM_SLACK_MS).catch(() => true);
@@ -1163,7 +964,7 @@ export class RequestProcessor {
     // thrown, the delivery would be handled again from the start and the backend called at
     // once, before the delay and without this call counted against `retry.attempts`.
     try {
-      await this.untilRecorded(
+      await this.answers.untilRecorded(
         log,
         () =>
           this.publishRetryCopy(request, message, decision.delayMs, decision.nextAttempt, calls),
@@ -1178,11 +979,13 @@ export class RequestProcessor {
     // Then the claim is released, so the copy is claimable when it comes back (one back before
     // that is parked once more). A call made so far may have reached the backend, so the
     // message is no longer cancellable. Should this never succeed (shutdown), the claim lapses.
-    await this.untilRecorded(
-      log,
-      release,
-      "could not release the claim after parking the message; retrying",
-    ).catch(() => undefined);
+    await this.answers
+      .untilRecorded(
+        log,
+        release,
+        "could not release the claim after parking the message; retrying",
+      )
+      .catch(() => undefined);
     log.warn(
       { attempt, delayMs: decision.delayMs, err: decision.cause },
       "backend unavailable; retry scheduled",
@@ -1256,62 +1059,6 @@ export class RequestProcessor {
     });
   }
 
-  /** The response messages of an outcome, in order (the last final); none gets a stub. */
-  private responses(
-    request: RequestMessage,
-    answers: BackendResponse[],
-    outcome: ResponseMessage["outcome"],
-    error: ResponseMessage["error"],
-  ): ResponseMessage[] {
-    const list: BackendResponse[] = answers.length
-      ? answers
-      : [
-          {
-            status: outcome === "completed" ? 204 : 502,
-            contentType: "application/json",
-            body: "",
-          },
-        ];
-    const producedAt = Date.now();
-    const meta = metaOfRequest(request);
-    return list.map((answer, i) => ({
-      ...answer,
-      bodyEncoding: answer.bodyEncoding ?? "utf8",
-      id: request.id,
-      seq: i + 1,
-      final: i === list.length - 1,
-      outcome,
-      error,
-      producedAt,
-      meta,
-    }));
-  }
-
-  private traceOf(id: string): MessageTrace {
-    return this.traces.get(id) ?? UNTRACED;
-  }
-
-  /** The trace context headers the message's calls and responses carry on (made once). */
-  private traceHeadersOf(id: string): TraceHeaders {
-    const trace = this.traceOf(id);
-    if (trace === UNTRACED) return {};
-    trace.headers ??= headersOf(trace.context);
-    return trace.headers;
-  }
-
-  /** Runs one step of the message's processing in its own span, when the message's is recorded. */
-  private step<T>(id: string, name: string, work: () => Promise<T>): Promise<T> {
-    const trace = this.traceOf(id);
-    if (!trace.recording) return work();
-    return inSpan(
-      name,
-      SpanKind.INTERNAL,
-      trace.context,
-      messageAttributes({ id, backend: this.deps.backend.name }),
-      work,
-    );
-  }
-
   private noteFailure(
     request: RequestMessage,
     attempt: number,
@@ -1325,45 +1072,5 @@ export class RequestProcessor {
       error: (failure as Error)?.message ?? String(failure),
       outcome,
     });
-  }
-
-  /**
-   * Sends the request to the dead-letter queue, recorded first for the operator (reason, error,
-   * the request itself for a replay); an unreadable one only goes to the queue.
-   */
-  private async deadLetter(
-    content: Buffer,
-    reason: string,
-    id: string | null,
-    detail?: { error: string; attempts: number },
-  ): Promise<void> {
-    const { broker, publisher, names, backend, deadLetters } = this.deps;
-    const decoded = id && deadLetters ? requestCodec.decode(content) : null;
-    const request = decoded?.ok ? decoded.message : null;
-    if (request && deadLetters) {
-      await deadLetters.record(
-        {
-          id: request.id,
-          reason,
-          backend: backend.name,
-          service: request.service,
-          client: request.client,
-          xroadId: request.xroadId,
-          at: this.clock.now(),
-          error: detail?.error ?? null,
-          attempts: detail?.attempts ?? 1,
-        },
-        content,
-      );
-    }
-    await broker.publish(publisher, names.deadLetterExchange, backend.name, content, {
-      // A dead letter no queue takes is a failed publish: the delivery is not acked.
-      mandatory: true,
-      ...deadLetterIdentity(
-        id,
-        deadLetterHeaders(reason, backend.name, id === null ? detail?.error : undefined),
-      ),
-    });
-    metrics.deadLetters.inc({ backend: backend.name, reason });
   }
 }

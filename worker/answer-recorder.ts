@@ -1,0 +1,188 @@
+// The outcome of a message, kept in its transaction record before it is published: a copy
+// redelivered after a crash or an outage publishes the kept answer instead of calling the
+// backend again. Redis and broker trouble is waited out in place.
+
+import type { ConsumeMessage } from "amqplib";
+import type { RequestMessage, ResponseMessage } from "../shared/protocol/envelope";
+import { responseCodec } from "../shared/protocol/codec";
+import { RESPONSES_ROUTING_KEY } from "../shared/protocol/names";
+import type { BackendResponse } from "../shared/protocol/errors";
+import { metrics } from "../shared/observability/metrics";
+import {
+  metaOfRequest,
+  type AnswerFinish,
+  type RecordedAnswer,
+} from "../shared/store/transaction-store";
+import { wakeThroughReplyQueue } from "../shared/broker/reply-wake";
+import { abortableSleep } from "./abortable-sleep";
+import type { CallPermit } from "./backend-guard";
+import type { ClaimHold } from "./claim-hold";
+import type { DeadLetterPublisher } from "./dead-letter-publisher";
+import type { MessageLog } from "./message-log";
+import type { MessageTraces } from "./message-traces";
+import type { ProcessorDeps } from "./processor-deps";
+
+/** The response messages of an outcome, in order (the last final); none gets a stub. */
+export function responsesOf(
+  request: RequestMessage,
+  answers: BackendResponse[],
+  outcome: ResponseMessage["outcome"],
+  error: ResponseMessage["error"],
+): ResponseMessage[] {
+  const list: BackendResponse[] = answers.length
+    ? answers
+    : [
+        {
+          status: outcome === "completed" ? 204 : 502,
+          contentType: "application/json",
+          body: "",
+        },
+      ];
+  const producedAt = Date.now();
+  const meta = metaOfRequest(request);
+  return list.map((answer, i) => ({
+    ...answer,
+    bodyEncoding: answer.bodyEncoding ?? "utf8",
+    id: request.id,
+    seq: i + 1,
+    final: i === list.length - 1,
+    outcome,
+    error,
+    producedAt,
+    meta,
+  }));
+}
+
+export class AnswerRecorder {
+  constructor(
+    private readonly deps: ProcessorDeps,
+    private readonly traces: MessageTraces,
+    private readonly deadLetter: DeadLetterPublisher,
+  ) {}
+
+  /**
+   * Records an outcome in the transaction record, then publishes it. Redis or broker trouble
+   * is waited out in place, so the backend is not called again for it. False when nothing was
+   * recorded or published: the message had ended, or another worker took its claim over.
+   */
+  async record(
+    message: ConsumeMessage,
+    request: RequestMessage,
+    log: MessageLog,
+    answer: RecordedAnswer,
+    /** The claim the answer was made under: it is kept only while the claim is this one. */
+    hold: ClaimHold,
+    /** Whether the answer comes of a call that may have reached the backend. */
+    called: boolean,
+    /** The call's slot: the backend is done with it, so the record's round trip frees it. */
+    permit?: CallPermit,
+  ): Promise<boolean> {
+    const { store } = this.deps;
+    const slot = permit?.slot;
+    const claim = { token: hold.token, called };
+    // A sync caller waits: the outcome is stored and the caller woken in the same round trip.
+    // With no callback target and (as the script finds) no hub listener, nobody else is to
+    // hear of it, and its responses go nowhere. Without a way to ask for hub listeners (tests),
+    // they are always published.
+    const finish: AnswerFinish | null = request.owner
+      ? {
+          client: !request.callback && this.deps.listened ? request.client : null,
+          unreached: (instances, wake) => this.wakeThroughBroker(instances, wake, log),
+        }
+      : null;
+    const recorded = await this.untilRecorded(log, async () => {
+      const result = await store.recordAnswer(request.id, answer, slot, claim, finish);
+      if (slot) permit?.freed?.();
+      if (result !== "missing") return result;
+      // Redis lost the record while the backend worked: write it again, then the answer.
+      await store.rebuild(metaOfRequest(request));
+      log.warn("transaction record was missing; rebuilt from the request");
+      return store.recordAnswer(request.id, answer, undefined, claim, finish);
+    });
+    hold.recorded = true;
+    if (recorded === "terminal") return false;
+    if (recorded === "answered") {
+      metrics.endToEnd.observe(
+        { service: request.service },
+        (Date.now() - request.createdAt) / 1000,
+      );
+      return true;
+    }
+    if (recorded === "lost") {
+      // This worker's claim lapsed and another took the message over: that one's call decides
+      // the outcome. Publishing this answer would make a second one.
+      log.warn("claim taken over by another worker; this answer is not recorded");
+      return false;
+    }
+    // An answer recorded before (by a copy of this message) wins: publish that one.
+    const kept =
+      recorded === "recorded" ? await this.untilRecorded(log, () => store.peek(request.id)) : null;
+    if (kept && kept !== "refused" && kept.answer) {
+      await this.untilRecorded(log, () =>
+        this.publish(message.content, request.id, kept.answer!, kept.deadLettered),
+      );
+      return true;
+    }
+    await this.untilRecorded(log, () => this.publish(message.content, request.id, answer, false));
+    return true;
+  }
+
+  /**
+   * Wakes adapter instances whose Redis subscription did not hear an outcome's wake through
+   * their reply queue (as the response worker does); transient, since the record has it all.
+   */
+  private wakeThroughBroker(instances: string[], wake: Buffer, log: MessageLog): void {
+    for (const instance of instances) {
+      wakeThroughReplyQueue(this.deps, instance, wake).catch((error: Error) =>
+        log.warn({ err: error.message }, "wake failed"),
+      );
+    }
+  }
+
+  /** Repeats `record` through broker or Redis outages until it succeeds or the worker stops. */
+  async untilRecorded<T>(
+    log: MessageLog,
+    record: () => Promise<T>,
+    retrying = "could not record the backend's answer; retrying",
+  ): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await record();
+      } catch (error) {
+        if (this.deps.shutdown.aborted) throw error;
+        const delayMs = Math.min(500 * 2 ** attempt, 10_000);
+        log.warn({ err: (error as Error).message, delayMs }, retrying);
+        await abortableSleep(delayMs, this.deps.shutdown).catch(() => undefined);
+      }
+    }
+  }
+
+  /** Publishes a recorded answer: its dead-letter copy (unless confirmed before), then responses. */
+  async publish(
+    content: Buffer,
+    id: string,
+    answer: RecordedAnswer,
+    deadLettered: boolean,
+  ): Promise<void> {
+    if (answer.deadLetter && !deadLettered) {
+      await this.deadLetter.publish(content, answer.deadLetter, id, answer.deadLetterDetail);
+      await this.deps.store.noteDeadLettered(id);
+    }
+    for (const response of answer.responses) {
+      await this.deps.broker.publish(
+        this.deps.publisher,
+        this.deps.names.responsesExchange,
+        RESPONSES_ROUTING_KEY,
+        responseCodec.encode(response),
+        {
+          // Unroutable (the responses queue deleted) is a failed publish, retried, not lost.
+          mandatory: true,
+          messageId: `${id}.${response.seq}`,
+          contentType: "application/json",
+          // The response worker's spans descend from this message's processing.
+          headers: this.traces.traceHeadersOf(id),
+        },
+      );
+    }
+  }
+}
