@@ -301,6 +301,18 @@ export class Intake {
   }
 
   private remember(id: string): RecentSubmission {
+    this.forgetOldRefusals();
+    const entry: RecentSubmission = { id, at: 0, published: null, waiting: null };
+    this.recent.set(id, entry);
+    return entry;
+  }
+
+  /**
+   * Refusals older than `unconfirmedMs` go: from then on the record tells. Done before every
+   * new submission and every resubmission: a caller retrying on an adapter nobody else submits
+   * to would otherwise be told its refusal for ever.
+   */
+  private forgetOldRefusals(): void {
     // Refusals are pruned from a FIFO beside the Map: walking a Map from its oldest entry also
     // walks every entry deleted since its last rehash.
     if (this.head < this.refusals.length) {
@@ -317,9 +329,6 @@ export class Intake {
         this.head = 0;
       }
     }
-    const entry: RecentSubmission = { id, at: 0, published: null, waiting: null };
-    this.recent.set(id, entry);
-    return entry;
   }
 
   /**
@@ -464,6 +473,7 @@ export class Intake {
    * is told "persisted" only once the first one is.
    */
   private async firstPersisted(id: string): Promise<Transaction | null> {
+    this.forgetOldRefusals();
     const local = this.recent.get(id);
     if (local) {
       const published =

@@ -1,0 +1,86 @@
+// A submission answered 503 whose record could not be discarded (Redis silent when the adapter
+// gave up on the broker's confirm): the adapter remembers its refusal for the confirm deadline
+// and a second, then its resubmission is judged by the record, as on any other adapter. An
+// adapter that nobody else submitted to meanwhile kept the refusal for ever, and answered the
+// caller's every retry 503.
+
+import { expect } from "chai";
+import { randomUUID } from "node:crypto";
+import { redisKeys } from "../../shared/protocol/redis-keys";
+import { AMQP_URL, call, eventually, Harness, REDIS_URL } from "../support/harness";
+import { confirmDropper, proxyTo, viaProxy } from "../support/tcp-proxy";
+
+const CLIENT = "EE/GOV/70000001/case-app";
+
+describe("a refused submission whose record stayed, on an otherwise idle adapter", function () {
+  this.timeout(60_000);
+  const confirms = confirmDropper();
+  const broker = proxyTo(AMQP_URL, () => ({ server: confirms.server() }));
+  const redisProxy = proxyTo(REDIS_URL);
+  const harness = Harness.suite({
+    sim: { latencyMs: 0 },
+    config: {
+      redisCommandTimeout: "300ms",
+      adapter: { publishTimeout: "1s" },
+      services: { order: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" } },
+      backends: { sim: { translator: "rest-json" } },
+    },
+    roles: [
+      { role: "worker", args: ["--backends", "sim"] },
+      "response-worker",
+      {
+        role: "adapter",
+        env: async () => ({
+          AMQP_URL: viaProxy(AMQP_URL, await broker.listen()),
+          REDIS_URL: viaProxy(REDIS_URL, await redisProxy.listen()),
+        }),
+      },
+    ],
+  });
+  const { roles } = harness;
+  const redis = harness.redis();
+  after(async () => {
+    redisProxy.heal();
+    await broker.close();
+    await redisProxy.close();
+  });
+
+  it("answers the caller's retry by the record once the refusal's time is up", async () => {
+    const xroadId = randomUUID();
+    const submit = () =>
+      call(`${roles.adapter.url}/rest/order`, {
+        body: JSON.stringify({ order: 1 }),
+        headers: { "X-Road-Id": xroadId },
+      });
+    const dedup = redisKeys(harness.prefix).dedup(CLIENT, "order", xroadId);
+    confirms.arm();
+    const first = submit();
+    // The record is written; Redis falls silent before the adapter gives up on the confirm,
+    // so its discard of the record cannot be done.
+    const id = await eventually(async () => (await redis.get(dedup)) ?? undefined, 10_000);
+    redisProxy.stall();
+    const refused = await first;
+    expect(confirms.dropped, "the confirm was dropped").to.equal(1);
+    expect(refused.status, refused.text).to.equal(503);
+    redisProxy.heal();
+    // The broker had the message: a worker completes it, and the record tells so.
+    const retried = await eventually(
+      async () => {
+        const answer = await submit();
+        return answer.status === 202 ? answer : undefined;
+      },
+      20_000,
+      "a retry accepted (the refusal kept for ever answers every retry 503)",
+    );
+    expect(retried.json.id).to.equal(id);
+    await eventually(
+      async () =>
+        (await call(`${roles.adapter.url}/messages/${id}`)).json?.state === "completed"
+          ? true
+          : undefined,
+      20_000,
+      "the message to complete",
+    );
+    expect(harness.sim.calls({ id })).to.have.length(1);
+  });
+});
