@@ -15,13 +15,13 @@ import {
   type Context,
   type Span,
 } from "../shared/observability/tracing";
-import { randomUUID } from "node:crypto";
 import type { ChannelWrapper } from "amqp-connection-manager";
 import type { Logger } from "pino";
 import type { Broker } from "../shared/broker/amqp";
 import type { BackendConfig, ServiceConfig } from "../shared/config/config";
 import type { Protocol, ReplyMode, RequestMessage } from "../shared/protocol/envelope";
 import { encodeRequest, requestCodec } from "../shared/protocol/codec";
+import { messageId } from "../shared/protocol/message-id";
 import { SluiceError, type ErrorInfo } from "../shared/protocol/errors";
 import { logUnlessOutage } from "../shared/runtime/outage";
 import { unavailableOnOutage } from "../shared/operator/store-unavailable";
@@ -161,7 +161,7 @@ export class Intake {
   ): Promise<IntakeResult> {
     const { store, backpressure, names, broker, publisher } = this.deps;
     const now = Date.now();
-    const id = randomUUID();
+    const id = messageId();
     const waits = submission.replyMode === "sync" || submission.waitMs > 0;
     const meta: TransactionMeta = {
       id,
