@@ -44,10 +44,19 @@ export interface BackpressureOptions {
 /**
  * One admitted message. It counts toward its queue's depth from admission, so a burst of
  * requests that all pass the check before the first publish is confirmed still stops at the
- * high-water mark. `publish` moves it into the monitor's published count; `release` ends it.
+ * high-water mark. A confirmed publish moves it into the monitor's published count; `release`
+ * ends it.
  */
 export interface Admission {
-  publish<T>(send: () => Promise<T>): Promise<T>;
+  /**
+   * Its publish starts: counted against `maxInFlightPublishes` until `settled`. Two calls
+   * around the caller's own `await`, not a wrapper taking the publish as a function: that cost
+   * an async frame, a promise and a closure per message on the acknowledgement path.
+   */
+  publishing(): void;
+  /** Its publish ended: confirmed (null) or failed with `error`. Only the first call counts. */
+  settled(error: unknown): void;
+  /** Ends the admission (a publish still open is settled as failed). */
   release(): void;
 }
 
@@ -110,22 +119,22 @@ export class Backpressure {
     return new QueueAdmission(this, queue);
   }
 
-  /** Runs an admitted message's publish, counted against `maxInFlightPublishes`. */
-  async publishing<T>(admission: QueueAdmission, send: () => Promise<T>): Promise<T> {
+  /** An admitted message's publish started. */
+  publishStarted(): void {
     this.inFlightPublishes++;
-    try {
-      const result = await send();
+  }
+
+  /** An admitted message's publish ended: confirmed (`error` null) or refused or lost. */
+  publishSettled(admission: QueueAdmission, error: unknown): void {
+    this.inFlightPublishes--;
+    if (error === null) {
       if (admission.close()) this.monitor.notePublished(admission.queue);
-      return result;
-    } catch (error) {
-      // The broker refused the message (a full queue, no confirm in time) or went away.
-      const code = error instanceof SluiceError ? error.code : "";
-      if (code === "Busy") metrics.backpressureRejections.inc({ reason: "broker_refused" });
-      if (code === "Unavailable") metrics.backpressureRejections.inc({ reason: "broker_down" });
-      throw error;
-    } finally {
-      this.inFlightPublishes--;
+      return;
     }
+    // The broker refused the message (a full queue, no confirm in time) or went away.
+    const code = error instanceof SluiceError ? error.code : "";
+    if (code === "Busy") metrics.backpressureRejections.inc({ reason: "broker_refused" });
+    if (code === "Unavailable") metrics.backpressureRejections.inc({ reason: "broker_down" });
   }
 
   /** An admission ended: its message no longer counts toward its queue's depth here. */
@@ -215,20 +224,33 @@ export class Backpressure {
   }
 }
 
+/** A publish given up unsettled (the admission released first): not the broker's refusal. */
+const ABANDONED = new Error("released before its publish settled");
+
 /** One object per admitted message (no closures made per request). */
 class QueueAdmission implements Admission {
   private open = true;
+  private publishingNow = false;
 
   constructor(
     private readonly backpressure: Backpressure,
     readonly queue: string,
   ) {}
 
-  publish<T>(send: () => Promise<T>): Promise<T> {
-    return this.backpressure.publishing(this, send);
+  publishing(): void {
+    if (this.publishingNow || !this.open) return;
+    this.publishingNow = true;
+    this.backpressure.publishStarted();
+  }
+
+  settled(error: unknown): void {
+    if (!this.publishingNow) return;
+    this.publishingNow = false;
+    this.backpressure.publishSettled(this, error);
   }
 
   release(): void {
+    this.settled(ABANDONED);
     this.close();
   }
 

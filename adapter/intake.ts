@@ -203,19 +203,20 @@ export class Intake {
         : backend.name;
       const content = encodeRequest(metaJson, submission.request);
       const publish = publishTrace(submission.trace, meta, now);
+      admission.publishing();
       try {
-        await admission.publish(() =>
-          broker.publish(publisher, names.requestsExchange, routingKey, content, {
-            messageId: id,
-            contentType: "application/json",
-            timestamp: Math.floor(now / 1000),
-            mandatory: true,
-            persistent: true,
-            headers: publish.headers,
-          }),
-        );
+        await broker.publish(publisher, names.requestsExchange, routingKey, content, {
+          messageId: id,
+          contentType: "application/json",
+          timestamp: Math.floor(now / 1000),
+          mandatory: true,
+          persistent: true,
+          headers: publish.headers,
+        });
+        admission.settled(null);
         if (publish.span) endSpan(publish.span);
       } catch (error) {
+        admission.settled(error);
         if (publish.span) endSpan(publish.span, error);
         // The caller is told 503 and will resubmit; its X-Road id must not find this record.
         const log = messageLogger(this.deps.log, meta);
