@@ -265,6 +265,22 @@ end
 local function wake_callers(key, root, wake)
   local f = redis.call("HMGET", key, "meta", "watchers")
   return publish_wakes(f[1], f[2], root, wake)
+end
+-- wake_callers, keeping the instances no subscriber heard in the record (unwoken), so that a
+-- repeat of the same change names them again (its first caller may have stopped before it
+-- woke them through the broker).
+local function wake_and_keep(key, root, wake)
+  local unheard = wake_callers(key, root, wake)
+  if #unheard > 0 then redis.call("HSET", key, "unwoken", table.concat(unheard, ",")) end
+  return unheard
+end
+-- The instances wake_and_keep kept at key.
+local function unwoken_of(key)
+  local instances = {}
+  for instance in string.gmatch(redis.call("HGET", key, "unwoken") or "", "[^,]+") do
+    instances[#instances + 1] = instance
+  end
+  return instances
 end`;
 
 // KEYS: tx; ARGV: to, now, allowed-from (comma list), error json or "", claim ms or "",
@@ -272,7 +288,8 @@ end`;
 // that may have reached the backend (or ""), the claim token the change is fenced by (or ""),
 // a wake message (or ""), the wake channel root, the attempt of the delivery a claim is made
 // for (or ""), the attempt of the retry copy parked before this release (or ""). Returns
-// {result, previous state, who made the state as it is}. "processing" may be re-entered once the
+// {result, previous state, who made the state as it is, the instances its wake reached no
+// subscriber of}. "processing" may be re-entered once the
 // claim lapsed (by Redis's clock), and only by a caller whose allowed-from names "processing":
 // a worker that takes a dead worker's claim over to call the backend. Any other claim (one
 // made only to end the message `expired`) finds the lapsed claim "claimed": that worker may have
@@ -303,18 +320,26 @@ end`;
 // A terminal change with no response (a cancel) wakes the sync callers waiting on the message,
 // as the response worker's storing of an outcome does (owner and watchers, over pub/sub), in the
 // same script: nothing else would, and they would wait out their whole wait for an answer
-// that is already there. An instance no subscriber heard reads its callers' records when its
-// subscription is back, and each caller reads its record at its deadline.
+// that is already there. The instances no subscriber heard (an adapter of an earlier release,
+// or one whose subscription is down) are returned, for the caller to wake through their reply
+// queues, and kept (unwoken): the same change run again (a resend, or the same party's repeat
+// of its cancel, told "conflict") returns them again, since the first run's caller may have
+// stopped before it woke them.
 // A worker that parked a retry copy records the copy's attempt (parkedAttempt) with the release
 // of its claim: a delivery of an earlier attempt (the original, back because the channel closed
 // before its ack, or a copy parked beside a claim) is "stale" and never claimed again, or it
 // would be called at once, before the backoff and past `retry.attempts`.
 const TRANSITION = `${REDIS_NOW_LUA}${WAKE_LUA}${HISTORY_LUA}
+-- A repeat of a change that woke the callers names those its wake reached no subscriber of.
+local function unheard_before()
+  if ARGV[10] == "" then return {} end
+  return unwoken_of(KEYS[1])
+end
 local cur = redis.call("HGET", KEYS[1], "state")
 if not cur then return {"missing", "", ""} end
 local token = redis.call("HGET", KEYS[1], "changeToken")
 if cur == ARGV[1] and ARGV[6] ~= "" and token == ARGV[6] then
-  return {"ok", redis.call("HGET", KEYS[1], "changeFrom") or cur, ARGV[7]}
+  return {"ok", redis.call("HGET", KEYS[1], "changeFrom") or cur, ARGV[7], unheard_before()}
 end
 if ARGV[9] ~= "" and token ~= ARGV[9] then
   local terminal = {completed=true, rejected=true, failed=true, expired=true, cancelled=true}
@@ -349,7 +374,13 @@ if cur == "processing" and ARGV[1] == "processing" then
     redis.call("HSET", KEYS[1], "called", "1")
   end
 end
-if not allowed then return {"conflict", cur, redis.call("HGET", KEYS[1], "changedBy") or ""} end
+if not allowed then
+  local by = redis.call("HGET", KEYS[1], "changedBy") or ""
+  if cur == ARGV[1] and by ~= "" and by == ARGV[7] then
+    return {"conflict", cur, by, unheard_before()}
+  end
+  return {"conflict", cur, by}
+end
 redis.call("HSET", KEYS[1], "state", ARGV[1], "updatedAt", ARGV[2])
 if cur ~= ARGV[1] then
   redis.call("HSET", KEYS[1], "history", history_with(KEYS[1], ARGV[1], ARGV[2]))
@@ -362,8 +393,9 @@ if ARGV[13] ~= "" and
   redis.call("HSET", KEYS[1], "parkedAttempt", ARGV[13])
 end
 redis.call("HSET", KEYS[1], "changeToken", ARGV[6], "changeFrom", from, "changedBy", ARGV[7])
-if ARGV[10] ~= "" then wake_callers(KEYS[1], ARGV[11], ARGV[10]) end
-return {"ok", from, ARGV[7]}`;
+local unheard = {}
+if ARGV[10] ~= "" then unheard = wake_and_keep(KEYS[1], ARGV[11], ARGV[10]) end
+return {"ok", from, ARGV[7], unheard}`;
 
 // KEYS: tx, responses; ARGV: seq, response json, final "1"/"0", outcome, now, error json or "",
 // ttl ms, wake head (the wake message's JSON up to its response; "" for no wake), wake channel
@@ -479,11 +511,7 @@ if terminal[cur] then
   -- the instances the first run's wake reached no subscriber of, for the worker to wake them
   -- through the broker as it would have (the others heard that wake).
   if ARGV[5] ~= "" and redis.call("HGET", KEYS[1], "answeredBy") == ARGV[5] then
-    local unwoken = {}
-    for instance in string.gmatch(redis.call("HGET", KEYS[1], "unwoken") or "", "[^,]+") do
-      unwoken[#unwoken + 1] = instance
-    end
-    return {"answered", cur, unwoken}
+    return {"answered", cur, unwoken_of(KEYS[1])}
   end
   return {"terminal", cur}
 end
@@ -509,8 +537,7 @@ if finish then
   redis.call("PEXPIRE", KEYS[1], ARGV[7])
   redis.call("PEXPIRE", KEYS[3], ARGV[7])
   if ARGV[11] ~= "" then
-    local unwoken = wake_callers(KEYS[1], ARGV[12], ARGV[11])
-    if #unwoken > 0 then redis.call("HSET", KEYS[1], "unwoken", table.concat(unwoken, ",")) end
+    local unwoken = wake_and_keep(KEYS[1], ARGV[12], ARGV[11])
     if alone then return {"answered", cur, unwoken} end
   end
   return {"finished", cur}
@@ -658,7 +685,10 @@ return 1`;
 
 interface ScriptedRedis extends Redis {
   sluiceCreateMany(numKeys: number, ...keysThenArgs: Array<string | number>): Promise<string[]>;
-  sluiceTransition(tx: string, ...args: string[]): Promise<[string, string, string]>;
+  sluiceTransition(
+    tx: string,
+    ...args: string[]
+  ): Promise<[string, string, string, string[] | undefined]>;
   sluiceAddResponse(
     tx: string,
     responses: string,
@@ -1199,8 +1229,15 @@ export class TransactionStore {
     previous: State | null;
     /** Who made the state as it is now: this change's `by`, or on a conflict the earlier one's. */
     changedBy: string | null;
+    /**
+     * Adapter instances to wake that the change's `wake` reached no pub/sub subscriber of (an
+     * adapter of an earlier release, or one whose subscription is down): the caller wakes them
+     * through their reply queues (`wakeUnheard`). A repeat of the change (the same token, or a
+     * "conflict" with the same `by`) tells those of the first run again.
+     */
+    unreached: string[];
   }> {
-    const [result, previous, changedBy] = await this.redis.sluiceTransition(
+    const [result, previous, changedBy, unreached] = await this.redis.sluiceTransition(
       this.key(id),
       to,
       String(Date.now()),
@@ -1221,6 +1258,7 @@ export class TransactionStore {
       result: result as TransitionResult,
       previous: (previous || null) as State | null,
       changedBy: changedBy || null,
+      unreached: unreached ?? [],
     };
   }
 

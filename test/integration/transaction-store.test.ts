@@ -493,6 +493,37 @@ describe("transaction store (Redis)", () => {
     }
   });
 
+  it("a cancel names the instances its wake reached no subscriber of, again on a repeat of it", async () => {
+    // adapter-a listens, adapter-b (a watcher) does not: its subscription is down.
+    const m = meta({ replyMode: "sync", owner: "adapter-a" });
+    await store.create(m);
+    await store.watch(m.id, "adapter-b");
+    const listener = await wakeListener("adapter-a");
+    try {
+      const cancel = (token: string, by = "client") =>
+        store.transition(m.id, ["accepted"], "cancelled", { by, token, wake: `wake-${token}` });
+      const first = await cancel("T");
+      expect(first).to.deep.include({ result: "ok", unreached: ["adapter-b"] });
+      // The same command sent again (its reply lost): the first run's unheard instances.
+      expect(await cancel("T")).to.deep.include({ result: "ok", unreached: ["adapter-b"] });
+      // The same party repeating its cancel: a conflict that names them too.
+      expect(await cancel("U")).to.deep.include({
+        result: "conflict",
+        changedBy: "client",
+        unreached: ["adapter-b"],
+      });
+      // Anyone else's cancel is a conflict that wakes nobody.
+      expect(await cancel("V", "operator")).to.deep.include({
+        result: "conflict",
+        unreached: [],
+      });
+      await listener.wakes(1);
+      expect(listener.heard.map((wake) => wake.toString())).to.deep.equal(["wake-T"]);
+    } finally {
+      listener.close();
+    }
+  });
+
   it("claims once; another claim waits until the lease lapses; renewal extends it", async () => {
     const m = meta();
     await store.create(m);
@@ -813,13 +844,23 @@ describe("transaction store (Redis)", () => {
       cut.arm((command) => command.includes(store.key(m.id)));
       expect(
         await proxied.transition(m.id, ["accepted"], "cancelled", { by: "client" }),
-      ).to.deep.equal({ result: "ok", previous: "accepted", changedBy: "client" });
+      ).to.deep.equal({
+        result: "ok",
+        previous: "accepted",
+        changedBy: "client",
+        unreached: [],
+      });
       expect(cut.dropped, "the transition's reply was cut").to.equal(1);
       // A second cancel is another change: a conflict, which names who made the state, so
       // the adapter can tell its client's repeat from a cancel by the operator.
       expect(
         await store.transition(m.id, ["accepted"], "cancelled", { by: "operator" }),
-      ).to.deep.equal({ result: "conflict", previous: "cancelled", changedBy: "client" });
+      ).to.deep.equal({
+        result: "conflict",
+        previous: "cancelled",
+        changedBy: "client",
+        unreached: [],
+      });
     });
   });
 
@@ -836,6 +877,7 @@ describe("transaction store (Redis)", () => {
       result: "conflict",
       previous: "processing",
       changedBy: null,
+      unreached: [],
     });
   });
 
