@@ -6,6 +6,7 @@ import https from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import type { Logger } from "pino";
 import { safeAck } from "../shared/broker/amqp";
+import { wakeUnheard } from "../shared/broker/reply-wake";
 import { redisKeys } from "../shared/protocol/redis-keys";
 import type { Role, Runtime } from "../shared/runtime/runtime";
 import { declareAllBackends, roleTopologyOptions } from "../shared/broker/topology";
@@ -126,6 +127,8 @@ export async function startAdapter(
         ? { defaultClient: (code: string) => config.services[code]?.client ?? null }
         : {}),
       notices: new StateNotices(broker, publisher, names, log),
+      wakeUnheard: (unreached, wake, id) =>
+        wakeUnheard({ broker, publisher, names, log }, unreached, wake, id),
       storeReady,
     },
     [hub],

@@ -33,6 +33,12 @@ export interface StatusRouteDeps {
    */
   notices?: Pick<StateNotices, "publish">;
   /**
+   * Sends a cancel's wake to the reply queues of the adapter instances (`unreached`) holding a
+   * waiting caller that its Redis wake reached no subscriber of (`wakeUnheard`). Without it
+   * such a caller gets its 409 when that subscription is back, or at its deadline.
+   */
+  wakeUnheard?(unreached: string[], wake: string, id: string): Promise<void>;
+  /**
    * The client a service takes a caller without `X-Road-Client` for (its `client`, consumer
    * direction): such a caller reads and cancels that service's messages as that client.
    */
@@ -137,12 +143,9 @@ export function cancelRoute(deps: StatusRouteDeps) {
       ctx.set("X-Sluice-Id", tx.id);
       // A Redis failure from here on is a 503, not an internal error: the cancel may or may
       // not have run, and the client's retry (idempotent, below) finds out which.
-      const { result, previous, changedBy } = await deps.store
-        .transition(tx.id, ["accepted"], "cancelled", {
-          error: CANCELLED,
-          by: CLIENT,
-          wake: terminalWake({ id: tx.id, state: "cancelled", error: CANCELLED }),
-        })
+      const wake = terminalWake({ id: tx.id, state: "cancelled", error: CANCELLED });
+      const { result, previous, changedBy, unreached } = await deps.store
+        .transition(tx.id, ["accepted"], "cancelled", { error: CANCELLED, by: CLIENT, wake })
         .catch((error: unknown) => {
           throw storeUnavailable(error);
         });
@@ -160,8 +163,10 @@ export function cancelRoute(deps: StatusRouteDeps) {
           messageId: tx.id,
         });
       }
-      // Never fails the cancel: the state is in Redis, and a worker repeats a lost notice. A
-      // repeat sends it again (the first may have stopped before it); listeners hear it once.
+      // Neither fails the cancel: the state is in Redis, a caller whose wake is lost reads it
+      // (docs/reliability.md), and a worker repeats a lost notice. A repeat sends both again
+      // (the first may have stopped before them); listeners hear of it once.
+      if (unreached.length > 0) await deps.wakeUnheard?.(unreached, wake, tx.id);
       await deps.notices?.publish(tx.id, "cancelled");
       const updated = await deps.store.get(tx.id).catch((error: unknown) => {
         throw storeUnavailable(error);

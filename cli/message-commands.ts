@@ -2,8 +2,11 @@
 
 import { declareAllBackends, roleTopologyOptions } from "../shared/broker/topology";
 import { lookUpMessage } from "../shared/operator/message-lookup";
-import { cancelByOperator, conflictMessage } from "../shared/operator/operator-cancel";
-import { StateNotices } from "../shared/protocol/state-notice";
+import {
+  cancelByOperator,
+  conflictMessage,
+  tellOperatorCancel,
+} from "../shared/operator/operator-cancel";
 import { OPERATOR_USAGE } from "./operator-args";
 import { fail, type OperatorContext } from "./operator-context";
 
@@ -45,7 +48,7 @@ export async function runMessageCommand(context: OperatorContext): Promise<numbe
       const publisher = b.channel("publisher", async (channel) =>
         declareAllBackends(channel, config, names, roleTopologyOptions(b, log)),
       );
-      await new StateNotices(b, publisher, names, log).publish(id, "cancelled");
+      await tellOperatorCancel({ broker: b, publisher, names, log }, id, cancelled);
     } catch (error) {
       process.stderr.write(
         `sluice: warning: the message is cancelled, but the broker was not told (${(error as Error).message}); callbacks and hub listeners hear of it once a worker meets the message\n`,

@@ -1,19 +1,34 @@
 // The operator's cancel of one message, the same from the admin port and from `sluice messages
 // cancel`: idempotent for the operator, a conflict for every other state (a client's cancel).
 
+import type { ChannelWrapper } from "amqp-connection-manager";
+import type { Logger } from "pino";
+import type { Broker } from "../broker/amqp";
+import { wakeUnheard } from "../broker/reply-wake";
 import type { ErrorInfo } from "../protocol/errors";
 import { terminalWake } from "../protocol/codec";
+import type { TopologyNames } from "../protocol/names";
+import { StateNotices } from "../protocol/state-notice";
 import type { State, TransactionStore } from "../store/transaction-store";
 import { unavailableOnOutage } from "./store-unavailable";
 
 /** Who the record says made an operator's change. */
 export const OPERATOR = "operator";
 
+/**
+ * The cancel's wake and the adapter instances holding a waiting caller that its Redis wake
+ * reached no subscriber of: `tellOperatorCancel` sends it to their reply queues.
+ */
+export interface UnheardWake {
+  instances: string[];
+  wake: string;
+}
+
 export type OperatorCancel =
   /** Cancelled now. */
-  | { result: "cancelled" }
+  | { result: "cancelled"; unheard: UnheardWake }
   /** The operator had cancelled it already: a repeat answers as the cancel did. */
-  | { result: "repeated" }
+  | { result: "repeated"; unheard: UnheardWake }
   /** No such message. */
   | { result: "missing" }
   /**
@@ -33,21 +48,41 @@ export async function cancelByOperator(
 ): Promise<OperatorCancel> {
   // Redis failing or silent: 503. The cancel may or may not have run; a repeat (idempotent)
   // tells which.
-  const { result, previous, changedBy } = await unavailableOnOutage(async () => {
-    if (!(await store.get(id))) return { result: "missing", previous: null, changedBy: null };
-    const error: ErrorInfo = { code: "Cancelled", message: "cancelled by the operator" };
-    return store.transition(id, ["accepted"], "cancelled", {
-      error,
-      by: OPERATOR,
-      wake: terminalWake({ id, state: "cancelled", error }),
-    });
+  const error: ErrorInfo = { code: "Cancelled", message: "cancelled by the operator" };
+  const wake = terminalWake({ id, state: "cancelled", error });
+  const { result, previous, changedBy, unreached } = await unavailableOnOutage(async () => {
+    if (!(await store.get(id))) {
+      return { result: "missing", previous: null, changedBy: null, unreached: [] };
+    }
+    return store.transition(id, ["accepted"], "cancelled", { error, by: OPERATOR, wake });
   });
-  if (result === "ok") return { result: "cancelled" };
+  const unheard = { instances: unreached, wake };
+  if (result === "ok") return { result: "cancelled", unheard };
   if (result === "missing") return { result: "missing" };
   if (result === "conflict" && previous === "cancelled" && changedBy === OPERATOR) {
-    return { result: "repeated" };
+    return { result: "repeated", unheard };
   }
   return { result: "conflict", state: previous };
+}
+
+/**
+ * Tells the broker of an operator's cancel (made or repeated), from the admin port and the CLI
+ * alike: the wake goes to the reply queue of each adapter instance holding a waiting caller
+ * that its Redis wake reached no subscriber of, so the caller gets its 409 now, not when that
+ * subscription is back or at its deadline; the notice hurries callbacks and hub listeners.
+ * Neither fails the cancel: the state is in Redis, and a worker meeting the message repeats
+ * the notice. A repeat sends both again (the first run may have stopped before them).
+ */
+export async function tellOperatorCancel(
+  deps: { broker: Broker; publisher: ChannelWrapper; names: TopologyNames; log: Logger },
+  id: string,
+  cancelled: { unheard: UnheardWake },
+): Promise<void> {
+  await wakeUnheard(deps, cancelled.unheard.instances, cancelled.unheard.wake, id);
+  await new StateNotices(deps.broker, deps.publisher, deps.names, deps.log).publish(
+    id,
+    "cancelled",
+  );
 }
 
 /** The words of a refused cancel, as the service port, the admin port and the CLI say them. */

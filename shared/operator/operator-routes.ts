@@ -12,7 +12,6 @@ import type { Broker } from "../broker/amqp";
 import type { Clock } from "../runtime/clock";
 import type { SluiceConfig } from "../config/config";
 import type { QueueMonitor } from "../broker/queue-monitor";
-import { StateNotices } from "../protocol/state-notice";
 import { declareAllBackends, roleTopologyOptions } from "../broker/topology";
 import { type TopologyNames } from "../protocol/names";
 import type { TransactionStore } from "../store/transaction-store";
@@ -20,7 +19,7 @@ import type { BackendPauses, PauseState } from "./backend-pauses";
 import { BackendStatusReader } from "./backend-status";
 import { deadLetterFilter, type DeadLetters } from "./dead-letters";
 import { lookUpMessage, type MessageLookup } from "./message-lookup";
-import { cancelByOperator, conflictMessage } from "./operator-cancel";
+import { cancelByOperator, conflictMessage, tellOperatorCancel } from "./operator-cancel";
 import { unavailableOnOutage } from "./store-unavailable";
 import { SluiceError } from "../protocol/errors";
 import { OUTAGE_RETRY_AFTER_S } from "../runtime/outage";
@@ -204,9 +203,8 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
       return { status: 409, body: { type: "Conflict", message: conflictMessage(cancelled.state) } };
     }
     if (cancelled.result === "cancelled") deps.log.info({ id }, "operator cancelled a message");
-    // The state is in Redis; the notice only hurries callbacks and hub listeners. A repeat
-    // sends it again (the first may have stopped before it); listeners hear it once.
-    await new StateNotices(broker, publish(), names, deps.log).publish(id, "cancelled");
+    // Listeners hear of it once, however often a repeat tells them.
+    await tellOperatorCancel({ broker, publisher: publish(), names, log: deps.log }, id, cancelled);
     return lookup(id);
   };
   route("DELETE", /^\/admin\/messages\/([^/]+)$/, cancel);

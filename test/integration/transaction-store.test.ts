@@ -479,7 +479,10 @@ describe("transaction store (Redis)", () => {
     await store.watch(m.id, "adapter-b");
     const listener = await wakeListener("adapter-a", "adapter-b");
     try {
-      expect(await cancelByOperator(store, m.id)).to.deep.equal({ result: "cancelled" });
+      const cancelled = await cancelByOperator(store, m.id);
+      expect(cancelled.result).to.equal("cancelled");
+      // Both heard it: none to wake through a reply queue.
+      expect(cancelled.result === "cancelled" && cancelled.unheard.instances).to.deep.equal([]);
       for (const wake of await listener.wakes(2)) {
         expect(wake).to.deep.equal({
           id: m.id,
