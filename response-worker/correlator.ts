@@ -7,7 +7,7 @@ import type { ChannelWrapper } from "amqp-connection-manager";
 import type { ConsumeMessage } from "amqplib";
 import type { Logger } from "pino";
 import type { Broker } from "../shared/broker/amqp";
-import { wakeThroughReplyQueue } from "../shared/broker/reply-wake";
+import { wakeUnheard } from "../shared/broker/reply-wake";
 import type { ResponseMessage, StateNotice } from "../shared/protocol/envelope";
 import { responseCodec, stateNoticeCodec, wakeCodec, wakeHead } from "../shared/protocol/codec";
 import {
@@ -175,7 +175,7 @@ export class Correlator {
         response: tx.responses.find((r) => r.seq === response.seq) ?? stored.stored,
         error: tx.error,
       };
-      for (const instance of stored.unreached) void this.wake(instance, wake);
+      void wakeUnheard(this.deps, stored.unreached, wakeCodec.encode(wake), response.id);
     }
     if (!tx) return;
     if (stored.result === "duplicate") {
@@ -225,16 +225,6 @@ export class Correlator {
     }
     // Marked only after the hand-over: a crash in between repeats it rather than losing it.
     if (mark) await store.markTold(tx.id, notice.state);
-  }
-
-  /**
-   * Wakes the adapter instance holding the caller through its reply queue, when its Redis
-   * subscription did not hear the wake; transient, since the record has it all.
-   */
-  private async wake(owner: string, wake: WakeMessage): Promise<void> {
-    await wakeThroughReplyQueue(this.deps, owner, wakeCodec.encode(wake)).catch((error: Error) =>
-      this.deps.log.warn({ err: error.message, id: wake.id }, "wake failed"),
-    );
   }
 
   private async deadLetter(
