@@ -39,10 +39,11 @@ export async function runMessageCommand(context: OperatorContext): Promise<numbe
     const cancelled = await cancelByOperator(store, id);
     if (cancelled.result === "missing") return fail("no such message");
     if (cancelled.result === "conflict") return fail(conflictMessage(cancelled.state));
-    // The cancel is done (it lives in Redis). The notice only hurries callbacks and hub
-    // listeners, which a worker meeting the message tells as well: a broker out of reach is
-    // a warning, not a failure of a cancel that happened. A repeat sends the notice again
-    // (the first run may have stopped before it).
+    // The cancel is done (it lives in Redis). The broker carries only news of it: the wake of
+    // a sync caller whose adapter missed the Redis wake, and the notice that hurries callbacks
+    // and hub listeners, which a worker meeting the message tells as well. A broker out of
+    // reach is a warning, not a failure of a cancel that happened. A repeat sends both again
+    // (the first run may have stopped before them).
     try {
       const b = await connectBroker();
       const publisher = b.channel("publisher", async (channel) =>
@@ -51,7 +52,7 @@ export async function runMessageCommand(context: OperatorContext): Promise<numbe
       await tellOperatorCancel({ broker: b, publisher, names, log }, id, cancelled);
     } catch (error) {
       process.stderr.write(
-        `sluice: warning: the message is cancelled, but the broker was not told (${(error as Error).message}); callbacks and hub listeners hear of it once a worker meets the message\n`,
+        `sluice: warning: the message is cancelled, but the broker was not told (${(error as Error).message}); callbacks and hub listeners hear of it once a worker meets the message, and a sync caller whose adapter missed the cancel once that adapter hears Redis again (or at its wait's end)\n`,
       );
     }
     const repeated = cancelled.result === "repeated";
