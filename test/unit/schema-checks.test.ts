@@ -3,7 +3,8 @@
 
 import { expect } from "chai";
 import Ajv from "ajv";
-import { compileSchemaChecks, SchemaValidators } from "../../adapter/json-body";
+import { fullFormats } from "ajv-formats/dist/formats";
+import { compileSchemaChecks, isFullDate, SchemaValidators } from "../../adapter/json-body";
 import type { ServiceConfig } from "../../shared/config/config";
 import { SluiceError } from "../../shared/protocol/errors";
 
@@ -77,5 +78,39 @@ describe("schema checks", () => {
         new SchemaValidators([service("soapOnly", ["soap"]), service("both", ["rest", "soap"])]),
     );
     expect(count).to.equal(1);
+  });
+
+  describe("the date format", () => {
+    const original = (fullFormats.date as { validate(text: string): boolean }).validate;
+
+    it("accepts exactly what ajv-formats' full date accepts", () => {
+      const candidates = ["", "2020-02-29\n", "2020-02-2", " 2020-02-28", "2020/02/28"];
+      candidates.push("２０２０-02-28", "2020-0２-28", "+020-02-28", "2020-02-28T00", "0000-02-29");
+      for (const year of ["1900", "2000", "2023", "2024", "2100", "0004", "9999", "20a0"]) {
+        for (let month = -1; month <= 13; month++) {
+          for (let day = -1; day <= 32; day++) {
+            const mm = month < 0 ? "-1" : String(month).padStart(2, "0");
+            const dd = day < 0 ? "-1" : String(day).padStart(2, "0");
+            candidates.push(`${year}-${mm}-${dd}`);
+          }
+        }
+      }
+      for (const text of candidates) {
+        expect(isFullDate(text), JSON.stringify(text)).to.equal(original(text));
+      }
+      expect(candidates.filter(isFullDate).length).to.be.greaterThan(2_000);
+    });
+
+    it("still refuses impossible days and honours formatMinimum in a schema", () => {
+      const dated = {
+        type: "object",
+        properties: { on: { type: "string", format: "date", formatMinimum: "2020-01-01" } },
+      } as unknown as typeof schema;
+      const validators = new SchemaValidators([service("dated", ["rest"], dated)]);
+      validators.validate("dated", { on: "2024-02-29" });
+      for (const on of ["2023-02-29", "2024-13-01", "2019-12-31"]) {
+        expect(() => validators.validate("dated", { on }), on).to.throw(SluiceError);
+      }
+    });
   });
 });
