@@ -2,7 +2,7 @@
 // what waited too long, claim it, call the translator, and turn the result into responses,
 // a delayed retry, or a dead letter. The backend's answer is kept in the transaction record
 // before anything is published, and the ack is the last step, after every publish confirmed.
-// The steps live beside it: the look and the claim (message-look.ts), the call
+// Its steps live in processing/: the look and the claim (message-look.ts), the call
 // (backend-call.ts), the answer's record (answer-recorder.ts), retries and parking
 // (retry-parking.ts), expiry (message-expiry.ts) and dead letters (dead-letter-publisher.ts).
 
@@ -24,17 +24,17 @@ import {
 } from "../shared/observability/tracing";
 import type { Settlement } from "../shared/broker/settling-consumer";
 import { abortableSleep } from "./abortable-sleep";
-import { AnswerRecorder } from "./answer-recorder";
-import { DeadLetterPublisher } from "./dead-letter-publisher";
-import { MessageLog } from "./message-log";
-import { MessageTraces } from "./message-traces";
-import type { ProcessorDeps } from "./processor-deps";
-import { BackendCall } from "./backend-call";
-import { MessageExpiry } from "./message-expiry";
-import { MessageLook } from "./message-look";
-import { CLAIM_HELD, RetryParking } from "./retry-parking";
+import { AnswerRecorder } from "./processing/answer-recorder";
+import { DeadLetterPublisher } from "./processing/dead-letter-publisher";
+import { MessageLog } from "./processing/message-log";
+import { MessageTraces } from "./processing/message-traces";
+import type { ProcessorDeps } from "./processing/processor-deps";
+import { BackendCall } from "./processing/backend-call";
+import { MessageExpiry } from "./processing/message-expiry";
+import { MessageLook } from "./processing/message-look";
+import { CLAIM_HELD, RetryParking } from "./processing/retry-parking";
 
-export type { CallGuard, ProcessorDeps } from "./processor-deps";
+export type { CallGuard, ProcessorDeps } from "./processing/processor-deps";
 
 /** How often an ordered backend's message whose claim another worker holds looks again. */
 const CLAIM_POLL_MS = 1_000;

@@ -12,7 +12,7 @@ import {
   SluiceError,
   type BackendResponse,
 } from "../../shared/protocol/errors";
-import { decideCall, type DecisionContext } from "../../worker/call-decision";
+import { decideCall, type DecisionContext } from "../../worker/processing/call-decision";
 
 const retry = { attempts: 3, backoffMs: [1_000, 5_000] };
 const first: DecisionContext = { attempt: 1, retry, ordered: false, shuttingDown: false };

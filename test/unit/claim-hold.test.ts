@@ -5,7 +5,7 @@
 import { expect } from "chai";
 import { performance } from "node:perf_hooks";
 import type { ClaimRenewal, TransactionStore } from "../../shared/store/transaction-store";
-import { ClaimHold } from "../../worker/claim-hold";
+import { ClaimHold } from "../../worker/processing/claim-hold";
 import { transactionMeta } from "../support/messages";
 
 /** The message held: its record is written again from this should Redis lose it. */

@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { setTimeout as sleep } from "node:timers/promises";
-import { MessageWaits } from "../../worker/message-waits";
+import { MessageWaits } from "../../worker/processing/message-waits";
 import { FixedClock } from "../../shared/runtime/clock";
 
 const T0 = Date.parse("2026-03-01T10:00:00Z");

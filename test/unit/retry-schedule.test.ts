@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { planRetry, retryProblems, retryTiers } from "../../worker/retry-schedule";
+import { planRetry, retryProblems, retryTiers } from "../../worker/processing/retry-schedule";
 
 describe("retry schedule", () => {
   const policy = { attempts: 4, backoffMs: [1_000, 5_000, 30_000] };

@@ -2,7 +2,7 @@
 // channel closing, the message's expiry. Made on the first wait only: most messages find a
 // slot and a token at once, and a timer and a combined signal for each would be spent for nothing.
 
-import type { Clock } from "../shared/runtime/clock";
+import type { Clock } from "../../shared/runtime/clock";
 
 /**
  * Aborts when a message's expiry comes, so waits for a slot or a token end then instead of

@@ -3,15 +3,15 @@
 
 import type { ChannelWrapper } from "amqp-connection-manager";
 import type { Logger } from "pino";
-import type { Broker } from "../shared/broker/amqp";
-import type { BackendConfig } from "../shared/config/config";
-import type { TopologyNames } from "../shared/protocol/names";
-import type { TransactionStore } from "../shared/store/transaction-store";
-import type { Clock } from "../shared/runtime/clock";
-import type { DeadLetters } from "../shared/operator/dead-letters";
-import type { RecentFailures } from "../shared/operator/recent-failures";
-import type { BackendGuard } from "./backend-guard";
-import type { Translator } from "./translators/translator";
+import type { Broker } from "../../shared/broker/amqp";
+import type { BackendConfig } from "../../shared/config/config";
+import type { TopologyNames } from "../../shared/protocol/names";
+import type { TransactionStore } from "../../shared/store/transaction-store";
+import type { Clock } from "../../shared/runtime/clock";
+import type { DeadLetters } from "../../shared/operator/dead-letters";
+import type { RecentFailures } from "../../shared/operator/recent-failures";
+import type { BackendGuard } from "../backend-guard";
+import type { Translator } from "../translators/translator";
 
 /**
  * Waits for an open gate and an in-flight slot; the permit gives the rate token per call. A

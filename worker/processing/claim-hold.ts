@@ -4,7 +4,7 @@
 // lost the message instead of acting on the other worker's claim.
 
 import { performance } from "node:perf_hooks";
-import type { TransactionMeta, TransactionStore } from "../shared/store/transaction-store";
+import type { TransactionMeta, TransactionStore } from "../../shared/store/transaction-store";
 
 /**
  * How long one worker holds the `processing` claim beyond the backend timeout: long enough to

@@ -2,12 +2,12 @@
 // backend, or `failed` (dead-lettered) when an earlier call of it may have reached it.
 
 import type { ConsumeMessage } from "amqplib";
-import type { RequestMessage } from "../shared/protocol/envelope";
-import { metrics } from "../shared/observability/metrics";
-import type { Clock } from "../shared/runtime/clock";
+import type { RequestMessage } from "../../shared/protocol/envelope";
+import { metrics } from "../../shared/observability/metrics";
+import type { Clock } from "../../shared/runtime/clock";
 import type { ClaimHold } from "./claim-hold";
 import { responsesOf, type AnswerRecorder } from "./answer-recorder";
-import type { CallPermit } from "./backend-guard";
+import type { CallPermit } from "../backend-guard";
 import type { MessageLog } from "./message-log";
 import type { ProcessorDeps } from "./processor-deps";
 import { callsBefore } from "./retry-parking";

@@ -6,9 +6,9 @@
 import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import type { ConsumeMessage } from "amqplib";
-import type { SlotAsk } from "../shared/store/inflight-slot";
-import type { RequestMessage } from "../shared/protocol/envelope";
-import type { StateNotices } from "../shared/protocol/state-notice";
+import type { SlotAsk } from "../../shared/store/inflight-slot";
+import type { RequestMessage } from "../../shared/protocol/envelope";
+import type { StateNotices } from "../../shared/protocol/state-notice";
 import {
   EXPIRY_CLAIM,
   isTerminal,
@@ -16,14 +16,14 @@ import {
   type RequestView,
   type SlotClaim,
   type TransactionStore,
-} from "../shared/store/transaction-store";
-import type { Clock } from "../shared/runtime/clock";
-import type { Settlement } from "../shared/broker/settling-consumer";
+} from "../../shared/store/transaction-store";
+import type { Clock } from "../../shared/runtime/clock";
+import type { Settlement } from "../../shared/broker/settling-consumer";
 import { CLAIM_SLACK_MS, ClaimHold } from "./claim-hold";
 import type { AnswerRecorder } from "./answer-recorder";
 import type { DeadLetterPublisher } from "./dead-letter-publisher";
-import { GateShutError, type CallPermit } from "./backend-guard";
-import type { SlotTry } from "./inflight-leases";
+import { GateShutError, type CallPermit } from "../backend-guard";
+import type { SlotTry } from "../inflight-leases";
 import type { MessageLog } from "./message-log";
 import type { MessageTraces } from "./message-traces";
 import { MessageWaits } from "./message-waits";

@@ -3,11 +3,11 @@
 // backend's message waits in line instead, holding its queue).
 
 import type { ConsumeMessage } from "amqplib";
-import type { RequestMessage } from "../shared/protocol/envelope";
-import { HEADERS } from "../shared/protocol/names";
-import { isOrdered } from "../shared/broker/ordering";
-import { ENQUEUED_AT_HEADER, traceHeadersIn } from "../shared/observability/tracing";
-import type { Settlement } from "../shared/broker/settling-consumer";
+import type { RequestMessage } from "../../shared/protocol/envelope";
+import { HEADERS } from "../../shared/protocol/names";
+import { isOrdered } from "../../shared/broker/ordering";
+import { ENQUEUED_AT_HEADER, traceHeadersIn } from "../../shared/observability/tracing";
+import type { Settlement } from "../../shared/broker/settling-consumer";
 import { CLAIM_SLACK_MS, type ClaimHold } from "./claim-hold";
 import type { AnswerRecorder } from "./answer-recorder";
 import type { CallDecision } from "./call-decision";

@@ -3,7 +3,7 @@
 // made, whatever the level, and most messages write no line at all at `warn`.
 
 import type { Logger } from "pino";
-import type { MessageRef } from "../shared/observability/logger";
+import type { MessageRef } from "../../shared/observability/logger";
 
 type Level = "info" | "warn" | "error";
 

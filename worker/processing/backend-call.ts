@@ -3,18 +3,18 @@
 // shutdown, claim), and the outcome turned into an answer, a retry or a dead letter.
 
 import type { ConsumeMessage } from "amqplib";
-import type { RequestMessage } from "../shared/protocol/envelope";
+import type { RequestMessage } from "../../shared/protocol/envelope";
 import {
   BackendRedirectError,
   BackendTimeoutError,
   BackendUnavailableError,
   type BackendResponse,
-} from "../shared/protocol/errors";
-import { metrics } from "../shared/observability/metrics";
-import type { StateNotices } from "../shared/protocol/state-notice";
-import type { State } from "../shared/store/transaction-store";
-import type { Clock } from "../shared/runtime/clock";
-import { isOrdered } from "../shared/broker/ordering";
+} from "../../shared/protocol/errors";
+import { metrics } from "../../shared/observability/metrics";
+import type { StateNotices } from "../../shared/protocol/state-notice";
+import type { State } from "../../shared/store/transaction-store";
+import type { Clock } from "../../shared/runtime/clock";
+import { isOrdered } from "../../shared/broker/ordering";
 import {
   contextWith,
   endSpan,
@@ -23,18 +23,18 @@ import {
   messageAttributes,
   SpanKind,
   startSpan,
-} from "../shared/observability/tracing";
-import type { Settlement } from "../shared/broker/settling-consumer";
-import { abortableSleep } from "./abortable-sleep";
+} from "../../shared/observability/tracing";
+import type { Settlement } from "../../shared/broker/settling-consumer";
+import { abortableSleep } from "../abortable-sleep";
 import { CLAIM_SLACK_MS, type ClaimHold } from "./claim-hold";
 import { responsesOf, type AnswerRecorder } from "./answer-recorder";
 import { decideCall, type CallDecision } from "./call-decision";
-import { GateShutError, type CallPermit } from "./backend-guard";
+import { GateShutError, type CallPermit } from "../backend-guard";
 import type { MessageLog } from "./message-log";
 import type { MessageTraces } from "./message-traces";
 import type { MessageWaits } from "./message-waits";
 import type { ProcessorDeps } from "./processor-deps";
-import { Deadline } from "./translators/call-deadline";
+import { Deadline } from "../translators/call-deadline";
 import { callsBefore, type RetryParking } from "./retry-parking";
 import type { MessageExpiry } from "./message-expiry";
 

@@ -9,7 +9,7 @@ import {
   SpanKind,
   type Context,
   type TraceHeaders,
-} from "../shared/observability/tracing";
+} from "../../shared/observability/tracing";
 
 /** A message's trace context in the worker, and whether its spans are recorded. */
 export interface MessageTrace {

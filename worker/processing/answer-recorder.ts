@@ -3,19 +3,19 @@
 // backend again. Redis and broker trouble is waited out in place.
 
 import type { ConsumeMessage } from "amqplib";
-import type { RequestMessage, ResponseMessage } from "../shared/protocol/envelope";
-import { responseCodec } from "../shared/protocol/codec";
-import { RESPONSES_ROUTING_KEY } from "../shared/protocol/names";
-import type { BackendResponse } from "../shared/protocol/errors";
-import { metrics } from "../shared/observability/metrics";
+import type { RequestMessage, ResponseMessage } from "../../shared/protocol/envelope";
+import { responseCodec } from "../../shared/protocol/codec";
+import { RESPONSES_ROUTING_KEY } from "../../shared/protocol/names";
+import type { BackendResponse } from "../../shared/protocol/errors";
+import { metrics } from "../../shared/observability/metrics";
 import {
   metaOfRequest,
   type AnswerFinish,
   type RecordedAnswer,
-} from "../shared/store/transaction-store";
-import { wakeThroughReplyQueue } from "../shared/broker/reply-wake";
-import { abortableSleep } from "./abortable-sleep";
-import type { CallPermit } from "./backend-guard";
+} from "../../shared/store/transaction-store";
+import { wakeThroughReplyQueue } from "../../shared/broker/reply-wake";
+import { abortableSleep } from "../abortable-sleep";
+import type { CallPermit } from "../backend-guard";
 import type { ClaimHold } from "./claim-hold";
 import type { DeadLetterPublisher } from "./dead-letter-publisher";
 import type { MessageLog } from "./message-log";

@@ -11,8 +11,8 @@ import {
   SluiceError,
   type BackendResponse,
   type ErrorInfo,
-} from "../shared/protocol/errors";
-import { answerProblem } from "../shared/protocol/codec";
+} from "../../shared/protocol/errors";
+import { answerProblem } from "../../shared/protocol/codec";
 import { planRetry, type RetryPolicy } from "./retry-schedule";
 
 /** What a call came to: answers, or the failure thrown, or nothing (shutdown came first). */

@@ -1,10 +1,10 @@
 // Sends a request the worker gives up on to its backend's dead-letter queue, recorded first for
 // the operator (listing, replay); counted for the operator's alerts.
 
-import { requestCodec } from "../shared/protocol/codec";
-import { deadLetterHeaders, deadLetterIdentity } from "../shared/protocol/names";
-import { metrics } from "../shared/observability/metrics";
-import type { Clock } from "../shared/runtime/clock";
+import { requestCodec } from "../../shared/protocol/codec";
+import { deadLetterHeaders, deadLetterIdentity } from "../../shared/protocol/names";
+import { metrics } from "../../shared/observability/metrics";
+import type { Clock } from "../../shared/runtime/clock";
 import type { ProcessorDeps } from "./processor-deps";
 
 export class DeadLetterPublisher {
