@@ -9,7 +9,6 @@
 import type { ConsumeMessage } from "amqplib";
 import type { RequestMessage } from "../shared/protocol/envelope";
 import { requestCodec } from "../shared/protocol/codec";
-import { HEADERS } from "../shared/protocol/names";
 import { StateNotices } from "../shared/protocol/state-notice";
 import { systemClock } from "../shared/runtime/clock";
 import {
@@ -32,7 +31,7 @@ import type { ProcessorDeps } from "./processing/processor-deps";
 import { BackendCall } from "./processing/backend-call";
 import { MessageExpiry } from "./processing/message-expiry";
 import { MessageLook } from "./processing/message-look";
-import { CLAIM_HELD, RetryParking } from "./processing/retry-parking";
+import { attemptOf, CLAIM_HELD, RetryParking } from "./processing/retry-parking";
 
 export type { CallGuard, ProcessorDeps } from "./processing/processor-deps";
 
@@ -92,7 +91,7 @@ export class RequestProcessor {
     }
     const request = decoded.message;
     const log = new MessageLog(rootLog, request);
-    const attempt = Number(message.properties.headers?.[HEADERS.attempt] ?? 1);
+    const attempt = attemptOf(message);
     const headers = message.properties.headers;
     const parent = contextFrom(headers);
     // Nothing recorded in this process (no exporter): no span is made, and the caller's trace

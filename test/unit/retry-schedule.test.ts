@@ -1,4 +1,7 @@
 import { expect } from "chai";
+import type { ConsumeMessage } from "amqplib";
+import { HEADERS } from "../../shared/protocol/names";
+import { attemptOf } from "../../worker/processing/retry-parking";
 import { planRetry, retryProblems, retryTiers } from "../../worker/processing/retry-schedule";
 
 describe("retry schedule", () => {
@@ -62,5 +65,33 @@ describe("retry schedule", () => {
     ]);
     expect(retryProblems({ attempts: 3, backoffMs: [] }, "r")).to.have.length(1);
     expect(retryProblems({ attempts: 3, backoffMs: [0] }, "r")).to.have.length(1);
+  });
+});
+
+describe("a delivery's attempt", () => {
+  const delivery = (attempt: unknown) =>
+    ({
+      properties: { headers: attempt === undefined ? {} : { [HEADERS.attempt]: attempt } },
+    }) as unknown as ConsumeMessage;
+
+  it("is its header's whole number from 1 up, else the first: retries still run out", () => {
+    expect(attemptOf(delivery(undefined))).to.equal(1);
+    expect(attemptOf(delivery(3))).to.equal(3);
+    expect(attemptOf(delivery("3"))).to.equal(3);
+    for (const unreadable of ["x", 0, -2, 2.5, "", null]) {
+      expect(attemptOf(delivery(unreadable)), String(unreadable)).to.equal(1);
+    }
+    // A message put back by hand with a header nobody can read is retried as a first attempt
+    // would be, and given up after the last.
+    const policy = { attempts: 3, backoffMs: [1_000] };
+    let attempt = attemptOf(delivery("not a number"));
+    let plan = planRetry(policy, attempt);
+    let retries = 0;
+    while (plan.retry && retries < 10) {
+      retries += 1;
+      attempt = plan.nextAttempt;
+      plan = planRetry(policy, attempt);
+    }
+    expect(retries).to.equal(2);
   });
 });
