@@ -13,7 +13,7 @@ import {
   type AnswerFinish,
   type RecordedAnswer,
 } from "../../shared/store/transaction-store";
-import { wakeThroughReplyQueue } from "../../shared/broker/reply-wake";
+import { wakeUnheard } from "../../shared/broker/reply-wake";
 import { abortableSleep } from "../abortable-sleep";
 import type { CallPermit } from "../backend-guard";
 import type { ClaimHold } from "./claim-hold";
@@ -87,7 +87,9 @@ export class AnswerRecorder {
     const finish: AnswerFinish | null = request.owner
       ? {
           client: !request.callback && this.deps.listened ? request.client : null,
-          unreached: (instances, wake) => this.wakeThroughBroker(instances, wake, log),
+          // Through their reply queue, as the response worker and cancels do; transient, since
+          // the record has it all.
+          unreached: (instances, wake) => void wakeUnheard(this.deps, instances, wake, request.id),
         }
       : null;
     const recorded = await this.untilRecorded(log, async () => {
@@ -125,18 +127,6 @@ export class AnswerRecorder {
     }
     await this.untilRecorded(log, () => this.publish(message.content, request.id, answer, false));
     return true;
-  }
-
-  /**
-   * Wakes adapter instances whose Redis subscription did not hear an outcome's wake through
-   * their reply queue (as the response worker does); transient, since the record has it all.
-   */
-  private wakeThroughBroker(instances: string[], wake: Buffer, log: MessageLog): void {
-    for (const instance of instances) {
-      wakeThroughReplyQueue(this.deps, instance, wake).catch((error: Error) =>
-        log.warn({ err: error.message }, "wake failed"),
-      );
-    }
   }
 
   /** Repeats `record` through broker or Redis outages until it succeeds or the worker stops. */
