@@ -661,6 +661,26 @@ describe("request processor: the last look before the call (real broker and Redi
       };
     };
 
+    it("a record lost again between its rebuild and the claim is written again, not dropped", async () => {
+      const clock = new FixedClock(T0);
+      const translator = new RecordingTranslator(clock);
+      const { id, delivery } = await accepted(T0, null);
+      await losing(id)();
+      // Once the worker has written the record again, Redis loses it a second time while the
+      // message waits for its slot, just before the claim.
+      let lostAgain = false;
+      const guard = guardRunning(clock, async () => {
+        if (!lostAgain && (await redis.exists(store.key(id))) === 1) {
+          lostAgain = true;
+          await losing(id)();
+        }
+      });
+      expect(await processor(clock, translator, guard).process(delivery)).to.equal("ack");
+      expect(lostAgain, "lost after its rebuild").to.equal(true);
+      expect(translator.calls.map((c) => c.id)).to.deep.equal([id]);
+      expect((await responsesOf(id)).map((r) => r.outcome)).to.deep.equal(["completed"]);
+    });
+
     it("a call cut short by shutdown: the next copy can no longer be cancelled", async () => {
       const clock = new FixedClock(T0);
       const translator = new RecordingTranslator(clock);

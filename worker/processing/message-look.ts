@@ -251,10 +251,12 @@ export class MessageLook {
       await permit.release();
       return this.dropStale(attempt, log);
     }
-    if (claim.result === "processed") {
+    if (claim.result === "processed" || claim.result === "missing") {
       // The lapsed claim's worker recorded the backend's answer after this copy's look (and
       // died before its ack, or its answer still waits for the response worker): that answer
       // is published, as for any copy that finds it, and the backend is not called again.
+      // Or the record is gone again (Redis lost its data since this look): it is written
+      // again from the request, as the first look does; acked, this copy was the last one.
       await permit.release();
       return this.decide(inHand, await store.peek(request.id), listened);
     }
