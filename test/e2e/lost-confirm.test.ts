@@ -7,7 +7,14 @@ import { expect } from "chai";
 import { randomUUID } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { AMQP_URL, call, eventually, Harness, type SluiceProcess } from "../support/harness";
+import {
+  AMQP_URL,
+  call,
+  eventually,
+  Harness,
+  type SluiceProcess,
+  untilState,
+} from "../support/harness";
 import { redisKeys } from "../../shared/protocol/redis-keys";
 import { confirmDropper, proxyTo, viaProxy } from "../support/tcp-proxy";
 
@@ -60,14 +67,7 @@ describe("a publish whose confirm was lost after the broker took it", function (
     // Told 503, the caller would submit it again as a new message while this one is processed.
     expect(answer.status, answer.text).to.equal(202);
     const id = answer.json.id as string;
-    await eventually(
-      async () =>
-        (await call(`${adapter.url}/messages/${id}`)).json?.state === "completed"
-          ? true
-          : undefined,
-      20_000,
-      "the message to complete",
-    );
+    await untilState(adapter, id, ["completed"], 20_000, "the message to complete");
     const again = await submit();
     expect(again.status).to.equal(202);
     expect(again.json.id).to.equal(id);
@@ -117,14 +117,7 @@ describe("a publish whose confirm was lost after the broker took it", function (
     const again = await submit();
     expect(again.status, again.text).to.equal(202);
     expect(again.json.id).to.equal(id);
-    await eventually(
-      async () =>
-        (await call(`${adapter.url}/messages/${id}`)).json?.state === "completed"
-          ? true
-          : undefined,
-      20_000,
-      "the message to complete",
-    );
+    await untilState(adapter, id!, ["completed"], 20_000, "the message to complete");
     expect(harness.sim.calls({ id: id! })).to.have.length(1);
   });
 });

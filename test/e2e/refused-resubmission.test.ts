@@ -7,7 +7,7 @@
 import { expect } from "chai";
 import { randomUUID } from "node:crypto";
 import { redisKeys } from "../../shared/protocol/redis-keys";
-import { AMQP_URL, call, eventually, Harness, REDIS_URL } from "../support/harness";
+import { AMQP_URL, call, eventually, Harness, REDIS_URL, untilState } from "../support/harness";
 import { confirmDropper, proxyTo, viaProxy } from "../support/tcp-proxy";
 
 const CLIENT = "EE/GOV/70000001/case-app";
@@ -73,14 +73,7 @@ describe("a refused submission whose record stayed, on an otherwise idle adapter
       "a retry accepted (the refusal kept for ever answers every retry 503)",
     );
     expect(retried.json.id).to.equal(id);
-    await eventually(
-      async () =>
-        (await call(`${roles.adapter.url}/messages/${id}`)).json?.state === "completed"
-          ? true
-          : undefined,
-      20_000,
-      "the message to complete",
-    );
+    await untilState(roles.adapter, id, ["completed"], 20_000, "the message to complete");
     expect(harness.sim.calls({ id })).to.have.length(1);
   });
 });
