@@ -661,6 +661,25 @@ describe("request processor: the last look before the call (real broker and Redi
       };
     };
 
+    /**
+     * A message (expiring after `expireAfterMs`) whose record Redis lost while the backend
+     * worked on its call, which a shutdown then cut short: its copy is back on the queue.
+     */
+    async function cutShortAfterLoss(expireAfterMs: number | null) {
+      const clock = new FixedClock(T0);
+      const translator = new RecordingTranslator(clock);
+      const { id, delivery } = await accepted(T0, expireAfterMs);
+      const stop = new AbortController();
+      translator.answer = async (_request, call) => {
+        await losing(id)();
+        stop.abort();
+        return untilAborted(call);
+      };
+      const first = processor(clock, translator, movingGuard(clock), { shutdown: stop.signal });
+      expect(await first.process(delivery)).to.equal("requeue");
+      return { clock, translator, id, delivery };
+    }
+
     it("a record lost again between its rebuild and the claim is written again, not dropped", async () => {
       const clock = new FixedClock(T0);
       const translator = new RecordingTranslator(clock);
@@ -682,17 +701,7 @@ describe("request processor: the last look before the call (real broker and Redi
     });
 
     it("a call cut short by shutdown: the next copy can no longer be cancelled", async () => {
-      const clock = new FixedClock(T0);
-      const translator = new RecordingTranslator(clock);
-      const { id, delivery } = await accepted(T0, null);
-      const stop = new AbortController();
-      translator.answer = async (_request, call) => {
-        await losing(id)();
-        stop.abort();
-        return untilAborted(call);
-      };
-      const first = processor(clock, translator, movingGuard(clock), { shutdown: stop.signal });
-      expect(await first.process(delivery)).to.equal("requeue");
+      const { clock, translator, id, delivery } = await cutShortAfterLoss(null);
 
       // The copy handed back is taken again; the operator cancels while it waits for a slot.
       translator.answer = async () => [{ status: 200, contentType: "text/plain", body: "ok" }];
@@ -708,17 +717,7 @@ describe("request processor: the last look before the call (real broker and Redi
     });
 
     it("a call cut short by shutdown: past its expiry the next copy ends failed, not expired", async () => {
-      const clock = new FixedClock(T0);
-      const translator = new RecordingTranslator(clock);
-      const { id, delivery } = await accepted(T0, 3_000);
-      const stop = new AbortController();
-      translator.answer = async (_request, call) => {
-        await losing(id)();
-        stop.abort();
-        return untilAborted(call);
-      };
-      const first = processor(clock, translator, movingGuard(clock), { shutdown: stop.signal });
-      expect(await first.process(delivery)).to.equal("requeue");
+      const { clock, translator, id, delivery } = await cutShortAfterLoss(3_000);
 
       clock.advance(5_000);
       expect(await processor(clock, translator, movingGuard(clock)).process(delivery)).to.equal(
