@@ -148,6 +148,15 @@ end
 ${markPublishedLua("3 * n + 1")}
 return out`;
 
+// `terminal[state]`: whether a message in `state` has ended (TERMINAL_STATES), and
+// `mark_called(key, state)`: notes on the record that a call of its message may have reached
+// the backend, unless the message has ended (then nothing can end it as never sent).
+const TERMINAL_LUA = `
+local terminal = {${TERMINAL_STATES.map((state) => `${state}=true`).join(", ")}}
+local function mark_called(key, state)
+  if state and not terminal[state] then redis.call("HSET", key, "called", "1") end
+end`;
+
 // Writes the record `tx` again, `accepted`, from what a message carries (meta json), with its
 // de-duplication key unless another submission took it meanwhile; `rebuiltAt` says so. It is
 // marked published: only a role that got the message (or its response) from the broker writes
@@ -169,11 +178,9 @@ end`;
 // record, nor the marker of a submission that was refused to its caller. A worker whose call
 // may have reached the backend writes it marked `called` (so no cancel or expiry ends it as
 // never sent), and marks a record another copy wrote again first, unless it has ended.
-const REBUILD = `${WRITE_AGAIN_LUA}
+const REBUILD = `${TERMINAL_LUA}${WRITE_AGAIN_LUA}
 if redis.call("EXISTS", KEYS[1]) == 1 then
-  local terminal = {completed=true, rejected=true, failed=true, expired=true, cancelled=true}
-  local cur = redis.call("HGET", KEYS[1], "state")
-  if ARGV[6] == "1" and cur and not terminal[cur] then redis.call("HSET", KEYS[1], "called", "1") end
+  if ARGV[6] == "1" then mark_called(KEYS[1], redis.call("HGET", KEYS[1], "state")) end
   return 0
 end
 write_again(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
@@ -329,7 +336,7 @@ end`;
 // of its claim: a delivery of an earlier attempt (the original, back because the channel closed
 // before its ack, or a copy parked beside a claim) is "stale" and never claimed again, or it
 // would be called at once, before the backoff and past `retry.attempts`.
-const TRANSITION = `${REDIS_NOW_LUA}${WAKE_LUA}${HISTORY_LUA}
+const TRANSITION = `${REDIS_NOW_LUA}${TERMINAL_LUA}${WAKE_LUA}${HISTORY_LUA}
 -- A repeat of a change that woke the callers names those its wake reached no subscriber of.
 local function unheard_before()
   if ARGV[10] == "" then return {} end
@@ -342,8 +349,7 @@ if cur == ARGV[1] and ARGV[6] ~= "" and token == ARGV[6] then
   return {"ok", redis.call("HGET", KEYS[1], "changeFrom") or cur, ARGV[7], unheard_before()}
 end
 if ARGV[9] ~= "" and token ~= ARGV[9] then
-  local terminal = {completed=true, rejected=true, failed=true, expired=true, cancelled=true}
-  if ARGV[8] == "1" and not terminal[cur] then redis.call("HSET", KEYS[1], "called", "1") end
+  if ARGV[8] == "1" then mark_called(KEYS[1], cur) end
   return {"lost", cur, redis.call("HGET", KEYS[1], "changedBy") or ""}
 end
 if ARGV[1] == "processing" and ARGV[12] ~= "" and (cur == "accepted" or cur == "processing") and
@@ -411,7 +417,7 @@ return {"ok", from, ARGV[7], unheard}`;
 // watchers); the instances no subscriber heard (an adapter of an earlier release, or one whose
 // subscription is down) are returned, to be woken through the broker as before. A duplicate of
 // the final response wakes them again: the first handling may have stopped before its wake.
-const ADD_RESPONSE = `${WAKE_LUA}${HISTORY_LUA}
+const ADD_RESPONSE = `${TERMINAL_LUA}${WAKE_LUA}${HISTORY_LUA}
 local cur = redis.call("HGET", KEYS[1], "state")
 if not cur then return {"missing", ""} end
 local result = "ok"
@@ -438,7 +444,6 @@ if redis.call("HEXISTS", KEYS[2], ARGV[1]) == 1 then
     earlier = "1"
   end
 else
-  local terminal = {completed=true, rejected=true, failed=true, expired=true, cancelled=true}
   if terminal[cur] then
     local last = tonumber(redis.call("HGET", KEYS[1], "finalSeq") or "0")
     if ARGV[3] == "1" or tonumber(ARGV[1]) >= last then return {"late", cur} end
@@ -492,11 +497,10 @@ return {result, cur, fields, redis.call("HVALS", KEYS[2]), unreached, earlier}`;
 // ARGV 7: retention ms (or "" not to finish), 8: final seq, 9: outcome, 10: error json or "",
 // 11: wake message (or "" for no wake), 12: wake channel root, then seq and stored response
 // json of each response.
-const RECORD_ANSWER = `${SLOT_LUA}${WAKE_LUA}${HISTORY_LUA}
+const RECORD_ANSWER = `${SLOT_LUA}${TERMINAL_LUA}${WAKE_LUA}${HISTORY_LUA}
 if KEYS[2] ~= "" then release_slot(KEYS[2], ARGV[3], ARGV[4]) end
 local cur = redis.call("HGET", KEYS[1], "state")
 if not cur then return {"missing", ""} end
-local terminal = {completed=true, rejected=true, failed=true, expired=true, cancelled=true}
 if terminal[cur] then
   -- This record run again (ioredis resends a command whose reply a reconnect lost; the worker
   -- repeats one that timed out) finds its own outcome stored and its answer kept beside it:
@@ -650,7 +654,7 @@ return 0`;
 // again. Either way, and on a claim lost to another worker, a call of the holder's that may
 // have reached the backend is marked (`called`), or a cancel or an expiry would end the
 // message as never sent.
-const RENEW_CLAIM = `${REDIS_NOW_LUA}${HISTORY_LUA}${WRITE_AGAIN_LUA}
+const RENEW_CLAIM = `${REDIS_NOW_LUA}${TERMINAL_LUA}${HISTORY_LUA}${WRITE_AGAIN_LUA}
 local f = redis.call("HMGET", KEYS[1], "state", "changeToken", "rebuiltAt", "answer", "processedAt")
 if not f[1] then
   if ARGV[4] == "" or redis.call("EXISTS", KEYS[1]) == 1 then return -1 end
@@ -659,8 +663,7 @@ if not f[1] then
 end
 if f[2] ~= ARGV[2] then
   if f[1] ~= "accepted" or f[2] or not f[3] or f[4] or f[5] then
-    local terminal = {completed=true, rejected=true, failed=true, expired=true, cancelled=true}
-    if ARGV[3] == "1" and not terminal[f[1]] then redis.call("HSET", KEYS[1], "called", "1") end
+    if ARGV[3] == "1" then mark_called(KEYS[1], f[1]) end
     return 0
   end
   redis.call("HSET", KEYS[1], "state", "processing", "updatedAt", ARGV[5],
