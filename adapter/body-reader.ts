@@ -98,22 +98,18 @@ function onEnd(this: ReadRequest): void {
 }
 
 function onError(this: ReadRequest, error: Error): void {
-  fail(
-    this,
-    timedOut(this)
-      ? new SluiceError("InvalidRequest", "the request was not sent in time", { status: 408 })
-      : new SluiceError("InvalidRequest", "the request body could not be read", { cause: error }),
-  );
+  fail(this, unreadable(this, error));
 }
 
 function onClose(this: ReadRequest): void {
-  if (this.complete) return;
-  fail(
-    this,
-    timedOut(this)
-      ? new SluiceError("InvalidRequest", "the request was not sent in time", { status: 408 })
-      : new SluiceError("InvalidRequest", "the request body could not be read"),
-  );
+  if (!this.complete) fail(this, unreadable(this));
+}
+
+/** Why a body stopped arriving: Node's request deadline (408), or the connection's failure. */
+function unreadable(req: IncomingMessage, cause?: Error): SluiceError {
+  return timedOut(req)
+    ? new SluiceError("InvalidRequest", "the request was not sent in time", { status: 408 })
+    : new SluiceError("InvalidRequest", "the request body could not be read", { cause });
 }
 
 function fail(req: ReadRequest, error: SluiceError): void {
