@@ -3,7 +3,8 @@ import http from "node:http";
 import net, { type AddressInfo, type Socket } from "node:net";
 import { closeSilentConnections } from "../../adapter/silent-connections";
 
-const SILENCE_MS = 200;
+/** Long against the test's own pauses, so a loaded machine's stalls do not pass for silence. */
+const SILENCE_MS = 1_000;
 
 /** A server that answers once the test says so, with the silent-connection bound on it. */
 async function server(): Promise<{ server: http.Server; port: number; sockets: Socket[] }> {
@@ -50,10 +51,10 @@ describe("closeSilentConnections", () => {
     const answered = await connect(made.port);
     answered.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     await new Promise((resolve) => answered.once("data", resolve));
-    // The dribbling connection sends a piece every half bound; both outlive several bounds.
-    for (let i = 0; i < 8; i += 1) {
+    // The dribbling connection sends a piece every tenth of the bound; both outlive three.
+    for (let i = 0; i < 30; i += 1) {
       dribbling.write(i === 0 ? "GET / HTTP/1.1\r\n" : `X-Piece-${i}: 1\r\n`);
-      await pause(SILENCE_MS / 2);
+      await pause(SILENCE_MS / 10);
     }
     expect(dribbling.destroyed, "dribbling").to.equal(false);
     expect(answered.destroyed, "answered").to.equal(false);
