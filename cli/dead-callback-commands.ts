@@ -7,7 +7,7 @@ import { DeadCallbacks, type DeadCallback } from "../shared/operator/dead-callba
 import { deadCallbackDocument } from "../shared/operator/operator-answers";
 import { BULK_LIMIT, LIST_LIMIT } from "../shared/operator/selection-limit";
 import { callbackFilterOf, OPERATOR_USAGE } from "./operator-args";
-import { fail, type OperatorContext } from "./operator-context";
+import { fail, showEntry, type OperatorContext } from "./operator-context";
 import { age, columns, listing } from "./operator-tables";
 import { terminalLine } from "./terminal-text";
 
@@ -23,13 +23,13 @@ export async function runDeadCallbackCommand(context: OperatorContext): Promise<
     );
     return 0;
   }
-  if (verb === "show" && id) {
-    const entry = await deadCallbacks.get(id);
-    if (!entry) return fail(`no dead callback ${id}`);
-    const document = deadCallbackDocument(entry, Date.now());
-    print(document, JSON.stringify(document, null, 2));
-    return 0;
-  }
+  if (verb === "show" && id)
+    return showEntry(
+      print,
+      await deadCallbacks.get(id),
+      `no dead callback ${id}`,
+      deadCallbackDocument,
+    );
   if (verb === "redeliver") {
     // parseOperatorArgs made sure an ID, a filter or --all is named.
     const filter = callbackFilterOf(parsed);

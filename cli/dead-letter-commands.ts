@@ -4,10 +4,10 @@
 import { declareAllBackends, roleTopologyOptions } from "../shared/broker/topology";
 import type { DeadLetter } from "../shared/operator/dead-letters";
 import { deadLetterDocument } from "../shared/operator/operator-answers";
-import { Replayer } from "../shared/operator/replay";
+import { Replayer, type ReplayResult } from "../shared/operator/replay";
 import { BULK_LIMIT, LIST_LIMIT } from "../shared/operator/selection-limit";
 import { filterOf, OPERATOR_USAGE } from "./operator-args";
-import { fail, type OperatorContext } from "./operator-context";
+import { fail, showEntry, type OperatorContext } from "./operator-context";
 import { age, columns, listing } from "./operator-tables";
 import { requestQueueSamples } from "./request-queue-samples";
 import { terminalLine } from "./terminal-text";
@@ -25,14 +25,8 @@ export async function runDeadLetterCommand(context: OperatorContext): Promise<nu
     print(entries, listing(entries, limit, deadLetterTable, "no dead letters"));
     return 0;
   }
-  if (verb === "show" && id) {
-    const entry = await deadLetters.get(id);
-    if (!entry) return fail(`no dead letter ${id}`);
-    // As the admin port answers it: the time in words, the age, credentials redacted.
-    const doc = deadLetterDocument(entry, Date.now());
-    print(doc, JSON.stringify(doc, null, 2));
-    return 0;
-  }
+  if (verb === "show" && id)
+    return showEntry(print, await deadLetters.get(id), `no dead letter ${id}`, deadLetterDocument);
   if (verb === "replay") {
     // parseOperatorArgs made sure an ID, a filter or --all is named.
     const filter = filterOf(parsed);
@@ -58,7 +52,7 @@ export async function runDeadLetterCommand(context: OperatorContext): Promise<nu
       const result = await replayer.replay(id);
       print(
         result,
-        `${id}: ${result.result}${result.replayedAs ? ` as ${result.replayedAs}` : ""}${result.warning ? `\nwarning: ${terminalLine(result.warning)}` : ""}${result.error ? `: ${terminalLine(result.error)}` : ""}`,
+        `${replayLine(result)}${result.warning ? `\nwarning: ${terminalLine(result.warning)}` : ""}`,
       );
       return result.result === "refused" ? 1 : 0;
     }
@@ -83,10 +77,7 @@ export async function runDeadLetterCommand(context: OperatorContext): Promise<nu
     print(
       outcome,
       [
-        ...outcome.replayed.map(
-          (r) =>
-            `${r.id}: ${r.result}${r.replayedAs ? ` as ${r.replayedAs}` : ""}${r.error ? `: ${terminalLine(r.error)}` : ""}`,
-        ),
+        ...outcome.replayed.map(replayLine),
         ...outcome.skipped.map((s) => `${s.id}: skipped: ${s.reason}`),
         `${outcome.replayed.filter((r) => r.result === "replayed").length} replayed, ${outcome.skipped.length} skipped`,
       ].join("\n"),
@@ -110,4 +101,9 @@ function deadLetterTable(entries: DeadLetter[]): string {
       (e.error ?? "").slice(0, 80),
     ]),
   ]);
+}
+
+/** One replay's line; a warning, when there is one, is printed under it by the caller. */
+function replayLine(r: ReplayResult): string {
+  return `${r.id}: ${r.result}${r.replayedAs ? ` as ${r.replayedAs}` : ""}${r.error ? `: ${terminalLine(r.error)}` : ""}`;
 }

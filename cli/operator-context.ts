@@ -101,3 +101,19 @@ export function fail(message: string, code = 1): number {
   process.stderr.write(`sluice: ${message}\n`);
   return code;
 }
+
+/**
+ * `show`: prints a stored entry as the admin port's document of it (the time in words, the
+ * age, credentials redacted), or fails with `missing` when there is none.
+ */
+export function showEntry<T>(
+  print: OperatorContext["print"],
+  entry: T | null,
+  missing: string,
+  document: (entry: T, now: number) => unknown,
+): number {
+  if (!entry) return fail(missing);
+  const shown = document(entry, Date.now());
+  print(shown, JSON.stringify(shown, null, 2));
+  return 0;
+}
