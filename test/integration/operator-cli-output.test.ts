@@ -122,4 +122,25 @@ describe("operator commands' output to a terminal (real Redis)", function () {
     expect(shown.at).to.match(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     expect(shown.ageSeconds).to.be.a("number");
   });
+
+  it("says there is no such entry, on stderr with exit code 1, for show of an unknown ID", async () => {
+    const unknown = randomUUID();
+    for (const [command, missing] of [
+      ["dead-letters", `no dead letter ${unknown}`],
+      ["dead-callbacks", `no dead callback ${unknown}`],
+    ] as const) {
+      const parsed = parseOperatorArgs(command, ["show", unknown]);
+      if (typeof parsed === "string") throw new Error(parsed);
+      const printed: string[] = [];
+      const errors: string[] = [];
+      const write = process.stderr.write;
+      process.stderr.write = ((text: string) => errors.push(text) > 0) as typeof write;
+      const code = await runOperatorCommand(command, parsed, config, (text) =>
+        printed.push(text),
+      ).finally(() => (process.stderr.write = write));
+      expect(code, command).to.equal(1);
+      expect(printed, command).to.deep.equal([]);
+      expect(errors.join(""), command).to.equal(`sluice: ${missing}\n`);
+    }
+  });
 });
