@@ -728,6 +728,39 @@ describe("request processor: the last look before the call (real broker and Redi
       expect(response).to.include({ outcome: "failed", final: true });
     });
 
+    it("a claim taken over from a worker that died mid-call, handed back before its own call: written again marked called", async () => {
+      // The dead worker may have reached the backend. The worker that took its claim over
+      // gives the message back before a call of its own (its channel closed), just after Redis
+      // lost the record: the copy handed back must not find a record that says never sent.
+      const clock = new FixedClock(T0);
+      const translator = new RecordingTranslator(clock);
+      const { id, delivery } = await accepted(T0, 1_000);
+      await store.transition(id, ["accepted"], "processing", { claimMs: -1 });
+      const gone = new AbortController();
+      const guard: CallGuard = async () => ({
+        async beforeCall() {
+          await losing(id)();
+          gone.abort();
+          return null;
+        },
+        release: async () => undefined,
+      });
+      expect(await processor(clock, translator, guard).process(delivery, gone.signal)).to.equal(
+        "requeue",
+      );
+      expect(translator.calls).to.deep.equal([]);
+      expect(await cancelByOperator(store, id)).to.deep.equal({
+        result: "conflict",
+        state: "accepted",
+      });
+      clock.advance(5_000);
+      expect(await processor(clock, translator, movingGuard(clock)).process(delivery)).to.equal(
+        "ack",
+      );
+      expect(translator.calls).to.deep.equal([]);
+      expect((await responsesOf(id)).map((r) => r.outcome)).to.deep.equal(["failed"]);
+    });
+
     it("a call that failed and was parked for its retry: the parked copy can no longer be cancelled", async () => {
       const clock = new FixedClock(T0);
       const translator = new RecordingTranslator(clock);

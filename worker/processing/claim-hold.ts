@@ -87,11 +87,13 @@ export class ClaimHold {
   /**
    * Releases the claim (fenced by its token: one taken over by another worker meanwhile stays
    * that worker's), so the message is `accepted` again. A record Redis lost meanwhile is
-   * written again when a call may have reached the backend (`called`), marked so: the next copy
-   * would write it again knowing nothing of that call, and a cancel or an expiry could then end
-   * the message as never sent.
+   * written again when a call may have reached the backend (`called`, or this hold's own mark:
+   * a claim taken over from a worker that died may have been called before this worker made
+   * a call of its own), marked so: the next copy would write it again knowing nothing of that
+   * call, and a cancel or an expiry could then end the message as never sent.
    */
-  async release(called: boolean, parkedAttempt?: number) {
+  async release(callMade: boolean, parkedAttempt?: number) {
+    const called = callMade || this.called;
     const released = await this.store.transition(this.id, ["processing"], "accepted", {
       called,
       holding: this.token,
