@@ -605,9 +605,12 @@ return #KEYS`;
 // adapter: 1 when this one publishes it now. Once adopted the record is never discarded. The
 // same adoption run again (ioredis resends a command whose reply a reconnect lost) is still
 // its adopter's: told 0, that adapter would publish nothing and the submission would be lost.
+// A state after the first in its history (a worker claimed it, and gave it back) proves the
+// broker had it, as the confirm mark does (Transaction's `published`): never adopted then.
 const ADOPT = `${REDIS_NOW_LUA}
 if redis.call("HGET", KEYS[1], "state") ~= "accepted" then return 0 end
 if redis.call("HGET", KEYS[1], "published") == "1" then return 0 end
+if string.find(redis.call("HGET", KEYS[1], "history") or "", "},{", 1, true) then return 0 end
 if redis.call("HGET", KEYS[1], "adoptToken") == ARGV[3] then return 1 end
 local now = redis_now_ms()
 local since = tonumber(redis.call("HGET", KEYS[1], "adoptedAt") or "0")

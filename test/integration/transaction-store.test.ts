@@ -1125,6 +1125,18 @@ describe("transaction store (Redis)", () => {
     expect(await store.adopt(renewed.id, "adapter-2", 60_000)).to.equal(false);
   });
 
+  it("a record a worker claimed says the broker has its message, though its confirm mark never landed: no adoption", async () => {
+    // The adapter died before its confirm mark (or the mark was lost); a worker then claimed
+    // the message and gave it back (a retry parked, a hand-back): `accepted` again, unmarked.
+    // The claim in its history proves the broker had it: adopted, a second copy is published.
+    const m = meta({ xroadId: `c-${randomUUID()}` });
+    await store.create(m);
+    await store.transition(m.id, ["accepted"], "processing", { claimMs: 60_000, token: "A" });
+    await store.transition(m.id, ["processing"], "accepted", { holding: "A", parkedAttempt: 2 });
+    expect(await store.adopt(m.id, "adapter-2", 60_000)).to.equal(false);
+    expect((await redis.hexists(store.key(m.id), "adoptedBy")) === 1).to.equal(false);
+  });
+
   it("a worker whose call may have reached the backend writes a lost record again marked called: no cancel", async () => {
     // Released after such a call (a shutdown, a retry parked) while its record was gone.
     const lost = meta();
