@@ -140,8 +140,10 @@ export class Correlator {
     let stored = await store.addResponse(response, head);
     if (stored.result === "missing" && response.meta) {
       // The worker wrote the record (or wrote it again) before it published: Redis has lost it
-      // since. The response carries the record's fixed part: write it again, then store.
-      if (await store.rebuild(response.meta)) {
+      // since. The response carries the record's fixed part: write it again, then store. Marked
+      // called unless the outcome says the backend never had it (expired): until the final is
+      // stored (one of several responses comes first) a cancel would end it as never sent.
+      if (await store.rebuild(response.meta, response.outcome !== "expired")) {
         log.warn(ref, "transaction record was missing; rebuilt from the response");
       }
       stored = await store.addResponse(response, head);

@@ -11,6 +11,7 @@ import type { Correlator } from "../../response-worker/correlator";
 import type { ResponseMessage } from "../../shared/protocol/envelope";
 import { responseCodec, wakeCodec } from "../../shared/protocol/codec";
 import { redisKeys } from "../../shared/protocol/redis-keys";
+import { cancelByOperator } from "../../shared/operator/operator-cancel";
 import type { TransactionMeta } from "../../shared/store/transaction-store";
 import { type BrokerSide, connectBroker, correlatorFor, testScope } from "../support/broker-scope";
 import { AMQP_URL, eventually } from "../support/harness";
@@ -65,6 +66,25 @@ describe("correlator (real broker and Redis)", function () {
     expect(tx).to.deep.include({ state: "completed", service: "svc", createdAt: m.createdAt });
     expect(tx!.responses.map((r) => r.body)).to.deep.equal(["done"]);
     expect(heard).to.include(`${m.id}:completed`);
+  });
+
+  it("a record written again from a response before the final cannot be cancelled: the backend answered", async () => {
+    // Redis lost the record after the worker had published its answer's responses: the first
+    // writes it again (`accepted`), and until the final is stored a cancel would end as "never
+    // sent" a message the backend answered, and drop that answer as late.
+    const m = { ...meta(), xroadId: randomUUID() };
+    const first = { ...answer(m, true), seq: 1, final: false, body: "part" };
+    const final = { ...answer(m, true), seq: 2 };
+    await correlator.handle(delivery(first));
+    expect((await store.get(m.id))?.state).to.equal("accepted");
+    expect(await cancelByOperator(store, m.id)).to.deep.equal({
+      result: "conflict",
+      state: "accepted",
+    });
+    await correlator.handle(delivery(final));
+    const tx = await store.get(m.id);
+    expect(tx?.state).to.equal("completed");
+    expect(tx?.responses.map((r) => r.body)).to.deep.equal(["part", "done"]);
   });
 
   it("hands over a response that reaches it after the final it precedes, not as late", async () => {
