@@ -172,19 +172,30 @@ local function write_again(tx, dedup, meta, now, ttl, id, history, unconfirmed)
 end`;
 
 // KEYS: tx, dedup (or ""); ARGV: meta json, now, ttl ms, id, history json, "1" when a call of
-// the message may have reached the backend (or "")
+// the message may have reached the backend (or ""), the attempt of the retry copy its worker
+// parked (or "")
 // Writes a record again from what a request or response message carries, when it is gone
 // (Redis lost its data, or retention passed while the request waited). Never overwrites a
 // record, nor the marker of a submission that was refused to its caller. A worker whose call
 // may have reached the backend writes it marked `called` (so no cancel or expiry ends it as
-// never sent), and marks a record another copy wrote again first, unless it has ended.
+// never sent), and marks a record another copy wrote again first, unless it has ended. A
+// worker that released its claim after parking a retry copy notes the copy's attempt, as the
+// release would have (see TRANSITION): a delivery of an earlier attempt stays stale.
 const REBUILD = `${TERMINAL_LUA}${WRITE_AGAIN_LUA}
+local function note_parked()
+  if ARGV[7] and ARGV[7] ~= "" and
+      tonumber(ARGV[7]) > tonumber(redis.call("HGET", KEYS[1], "parkedAttempt") or "0") then
+    redis.call("HSET", KEYS[1], "parkedAttempt", ARGV[7])
+  end
+end
 if redis.call("EXISTS", KEYS[1]) == 1 then
   if ARGV[6] == "1" then mark_called(KEYS[1], redis.call("HGET", KEYS[1], "state")) end
+  if redis.call("HEXISTS", KEYS[1], "state") == 1 then note_parked() end
   return 0
 end
 write_again(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 if ARGV[6] == "1" then redis.call("HSET", KEYS[1], "called", "1") end
+note_parked()
 return 1`;
 
 // KEYS: tx, dedup (or ""); ARGV: ttl ms, id, then (when the create was answered, so it ran)
@@ -1023,6 +1034,11 @@ export class TransactionStore {
      * marked so (`transition`'s `called`), and so is one another copy wrote again first.
      */
     called = false,
+    /**
+     * The attempt of the retry copy the worker parked before releasing its claim
+     * (`transition`'s `parkedAttempt`): a delivery of an earlier attempt stays stale.
+     */
+    parkedAttempt?: number,
   ): Promise<boolean> {
     const { dedup, args } = this.writeAgainArgs(meta);
     const written = await this.redis.sluiceRebuild(
@@ -1030,6 +1046,7 @@ export class TransactionStore {
       dedup,
       ...args,
       called ? "1" : "",
+      Number.isInteger(parkedAttempt) ? String(parkedAttempt) : "",
     );
     return written === 1;
   }

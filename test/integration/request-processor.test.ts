@@ -761,6 +761,40 @@ describe("request processor: the last look before the call (real broker and Redi
       expect((await responsesOf(id)).map((r) => r.outcome)).to.deep.equal(["failed"]);
     });
 
+    it("a call that failed, its retry copy parked, the record lost just before the release: the delivery back before its ack is not called", async () => {
+      // The release writes the record again, marked called; it must also say which attempt was
+      // parked, or the original (its channel closed before its ack) is called at once, before
+      // the backoff and beyond `retry.attempts`, beside the parked copy.
+      const clock = new FixedClock(T0);
+      const translator = new RecordingTranslator(clock);
+      const { id, delivery } = await accepted(T0, null);
+      translator.answer = async () => {
+        throw new BackendUnavailableError("backend b answered 503");
+      };
+      const losing: TransactionStore = Object.create(store);
+      losing.transition = async (...args: Parameters<TransactionStore["transition"]>) => {
+        const [, , to, options] = args;
+        if (to === "accepted" && options?.parkedAttempt !== undefined) {
+          await redis.del(store.key(id));
+        }
+        return store.transition(...args);
+      };
+      expect(
+        await processor(clock, translator, movingGuard(clock), { store: losing }).process(delivery),
+      ).to.equal("ack");
+      const parked = await amqp.channel.get(names.retryQueue("b", backend.retry.backoffMs[0]), {
+        noAck: true,
+      });
+      expect(parked && parked.properties.headers?.["x-sluice-attempt"]).to.equal(2);
+      expect(await store.wasCalled(id)).to.equal(true);
+
+      translator.answer = async () => [{ status: 200, contentType: "text/plain", body: "ok" }];
+      expect(await processor(clock, translator, movingGuard(clock)).process(delivery)).to.equal(
+        "ack",
+      );
+      expect(translator.calls, "the original is dropped, not called again").to.have.length(1);
+    });
+
     it("a call that failed and was parked for its retry: the parked copy can no longer be cancelled", async () => {
       const clock = new FixedClock(T0);
       const translator = new RecordingTranslator(clock);

@@ -90,7 +90,10 @@ export class ClaimHold {
    * written again when a call may have reached the backend (`called`, or this hold's own mark:
    * a claim taken over from a worker that died may have been called before this worker made
    * a call of its own), marked so: the next copy would write it again knowing nothing of that
-   * call, and a cancel or an expiry could then end the message as never sent.
+   * call, and a cancel or an expiry could then end the message as never sent. So it is when a
+   * retry copy was parked (`parkedAttempt`), noting the copy's attempt: written again by a
+   * delivery of an earlier attempt (the original, back if its channel closed before its ack),
+   * the record would let that one be called at once, before the backoff, beside the copy.
    */
   async release(callMade: boolean, parkedAttempt?: number) {
     const called = callMade || this.called;
@@ -99,6 +102,8 @@ export class ClaimHold {
       holding: this.token,
       parkedAttempt,
     });
-    if (released.result === "missing" && called) await this.store.rebuild(this.meta, true);
+    if (released.result === "missing" && (called || parkedAttempt !== undefined)) {
+      await this.store.rebuild(this.meta, called, parkedAttempt);
+    }
   }
 }
