@@ -638,6 +638,28 @@ describe("request processor: the last look before the call (real broker and Redi
     expect((await responsesOf(id)).map((r) => r.body)).to.deep.equal(["late"]);
   });
 
+  it("a record lost while the backend worked, written again for the answer, cannot be cancelled before the answer lands", async () => {
+    // The worker writes the lost record again, then records the answer beside it: a cancel
+    // between the two would end `cancelled` ("never sent") a message the backend answered.
+    const clock = new FixedClock(T0);
+    const translator = new RecordingTranslator(clock);
+    const { id, delivery } = await accepted(T0, null);
+    translator.answer = async () => {
+      await redis.del(store.key(id));
+      return [{ status: 200, contentType: "text/plain", body: "late" }];
+    };
+    let cancel: Awaited<ReturnType<typeof cancelByOperator>> | null = null;
+    const cancelling: TransactionStore = Object.create(store);
+    cancelling.rebuild = async (...args: Parameters<TransactionStore["rebuild"]>) => {
+      const written = await store.rebuild(...args);
+      cancel = await cancelByOperator(store, id);
+      return written;
+    };
+    await processor(clock, translator, movingGuard(clock), { store: cancelling }).process(delivery);
+    expect(cancel).to.deep.equal({ result: "conflict", state: "accepted" });
+    expect((await responsesOf(id)).map((r) => r.body)).to.deep.equal(["late"]);
+  });
+
   describe("a record Redis lost while its worker called is written again marked called: no cancel, no expiry", () => {
     // `cancelled` and `expired` tell the caller the backend never saw the message. A record
     // written again from the request starts at `accepted` and knows nothing of the call: the

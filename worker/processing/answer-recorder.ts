@@ -96,8 +96,10 @@ export class AnswerRecorder {
       const result = await store.recordAnswer(request.id, answer, slot, claim, finish);
       if (slot) permit?.freed?.();
       if (result !== "missing") return result;
-      // Redis lost the record while the backend worked: write it again, then the answer.
-      await store.rebuild(metaOfRequest(request));
+      // Redis lost the record while the backend worked: write it again, then the answer. Marked
+      // called when the answer comes of a call, so a cancel between the two is refused instead
+      // of ending `cancelled` ("never sent") a message the backend answered.
+      await store.rebuild(metaOfRequest(request), called);
       log.warn("transaction record was missing; rebuilt from the request");
       return store.recordAnswer(request.id, answer, undefined, claim, finish);
     });
