@@ -14,16 +14,18 @@ export interface InflightOptions {
   leaseMs: number;
   /** Renewal period while a call runs; a third of the lease by default. */
   renewMs?: number;
-  /** Longest wait between attempts when no release is announced. */
+  /** Longest wait between attempts when no release is announced (the safety net). */
   pollMs?: number;
   /** Names the holder in each lease (e.g. the worker instance), so operators see who holds slots. */
   holder?: string;
 }
 
-// KEYS[1] the holders set; ARGV[1] token, ARGV[2] max, ARGV[3] lease ms.
+// KEYS[1] the holders set, KEYS[2] the waiting set; ARGV[1] token, ARGV[2] max, ARGV[3] lease
+// ms, ARGV[4] how long a refused try waits in the waiting set (ms).
 // Returns {1, 0} when admitted, {0, ms until the earliest lease expires} otherwise.
 const ACQUIRE_LUA = `${SLOT_LUA}
-local admitted, wait = acquire_slot(KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]))
+local admitted, wait = acquire_slot(KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]),
+  KEYS[2], tonumber(ARGV[4]))
 return {admitted, wait}`;
 
 // KEYS[1] the holders set; ARGV[1] token, ARGV[2] lease ms. Extends a lease still held (even
@@ -32,26 +34,29 @@ return {admitted, wait}`;
 const RENEW_LUA = `${SLOT_LUA}
 return renew_slot(KEYS[1], ARGV[1], tonumber(ARGV[2]))`;
 
-// KEYS[1] the holders set; ARGV[1] token, ARGV[2] channel. Announces the freed slot.
+// KEYS[1] the holders set, KEYS[2] the waiting set; ARGV[1] token, ARGV[2] channel. Announces
+// the freed slot when a try waits for one.
 const RELEASE_LUA = `${SLOT_LUA}
-return release_slot(KEYS[1], ARGV[1], ARGV[2])`;
+return release_slot(KEYS[1], ARGV[1], ARGV[2], KEYS[2])`;
 
 interface LeaseClient {
   sluiceLeaseAcquire(
     key: string,
+    waiting: string,
     token: string,
     max: number,
     leaseMs: number,
+    waitMs: number,
   ): Promise<[number, number]>;
   sluiceLeaseRenew(key: string, token: string, leaseMs: number): Promise<number>;
-  sluiceLeaseRelease(key: string, token: string, channel: string): Promise<number>;
+  sluiceLeaseRelease(key: string, waiting: string, token: string, channel: string): Promise<number>;
 }
 
 function defineCommands(redis: Redis): LeaseClient {
   if (!("sluiceLeaseAcquire" in redis)) {
-    redis.defineCommand("sluiceLeaseAcquire", { numberOfKeys: 1, lua: ACQUIRE_LUA });
+    redis.defineCommand("sluiceLeaseAcquire", { numberOfKeys: 2, lua: ACQUIRE_LUA });
     redis.defineCommand("sluiceLeaseRenew", { numberOfKeys: 1, lua: RENEW_LUA });
-    redis.defineCommand("sluiceLeaseRelease", { numberOfKeys: 1, lua: RELEASE_LUA });
+    redis.defineCommand("sluiceLeaseRelease", { numberOfKeys: 2, lua: RELEASE_LUA });
   }
   return redis as unknown as LeaseClient;
 }
@@ -113,9 +118,11 @@ export class Lease {
 export class InflightLeases {
   private readonly key: string;
   private readonly channel: string;
+  private readonly waiting: string;
   private readonly client: LeaseClient;
   private readonly renewMs: number;
   private readonly pollMs: number;
+  private readonly waitMs: number;
   private subscriber: Redis | undefined;
   /** Callers waiting for the next release. */
   private readonly waiters = new Set<() => void>();
@@ -139,8 +146,12 @@ export class InflightLeases {
     this.client = defineCommands(redis);
     this.key = redisKeys(prefix).inflight(backend);
     this.channel = redisKeys(prefix).inflightReleased(backend);
+    this.waiting = redisKeys(prefix).inflightWaiting(backend);
     this.renewMs = options.renewMs ?? Math.max(50, Math.floor(options.leaseMs / 3));
     this.pollMs = options.pollMs ?? 1000;
+    // A waiter tries again within a poll: its entry outlives that by a poll and a second, so a
+    // busy event loop does not let it lapse while the waiter still waits.
+    this.waitMs = 2 * this.pollMs + 1000;
   }
 
   /**
@@ -153,9 +164,11 @@ export class InflightLeases {
       async (slot) => {
         const [admitted, expiresInMs] = await this.client.sluiceLeaseAcquire(
           slot.key,
+          slot.waiting,
           slot.token,
           slot.max,
           slot.leaseMs,
+          slot.waitMs,
         );
         return admitted === 1
           ? { outcome: "admitted", value: undefined }
@@ -184,36 +197,49 @@ export class InflightLeases {
       key: this.key,
       token,
       channel: this.channel,
+      waiting: this.waiting,
       max: this.options.max,
       leaseMs: this.options.leaseMs,
+      waitMs: this.waitMs,
     };
     // Monotonic: a wall clock stepped meanwhile must not make the wait negative or huge.
     const started = performance.now();
     this.listenForReleases();
     let waitSignal: AbortSignal | undefined;
-    for (let waited = false; ; waited = true) {
-      if (waited) waitSignal?.throwIfAborted();
-      // Noted before asking, so a release between the answer and the wait is not missed.
-      const releasesSeen = this.releases;
-      let found: SlotTry<T>;
-      try {
-        found = await attempt(slot);
-      } catch (error) {
-        // The script may have run even though the answer was lost: give the slot back.
-        this.releaseToken(token).catch(() => undefined);
-        throw new SluiceError("Unavailable", "in-flight leases in Redis are unreachable", {
-          cause: error,
-        });
+    // A refused try is entered in the waiting set by its script (taken out when admitted), so
+    // from its answer on every release is announced; a try that gives up takes it out itself.
+    let waiting = false;
+    try {
+      for (let waited = false; ; waited = true) {
+        if (waited) waitSignal?.throwIfAborted();
+        // Noted before asking, so a release between the answer and the wait is not missed.
+        const releasesSeen = this.releases;
+        let found: SlotTry<T>;
+        try {
+          found = await attempt(slot);
+        } catch (error) {
+          // The script may have run even though the answer was lost: give the slot back (or,
+          // had it been refused, its waiting entry).
+          this.releaseToken(token).catch(() => undefined);
+          waiting = true;
+          throw new SluiceError("Unavailable", "in-flight leases in Redis are unreachable", {
+            cause: error,
+          });
+        }
+        if (found.outcome === "settled") return { lease: null, value: found.value };
+        if (found.outcome === "admitted") {
+          waiting = false;
+          const lease = new Lease(this, slot, performance.now() - started, this.renewMs, onLost);
+          return { lease, value: found.value };
+        }
+        waiting = true;
+        waitSignal ??= signal();
+        waitSignal?.throwIfAborted();
+        if (this.releases !== releasesSeen) continue;
+        await this.nextRelease(Math.min(Math.max(1, found.retryInMs), this.pollMs), waitSignal);
       }
-      if (found.outcome === "settled") return { lease: null, value: found.value };
-      if (found.outcome === "admitted") {
-        const lease = new Lease(this, slot, performance.now() - started, this.renewMs, onLost);
-        return { lease, value: found.value };
-      }
-      waitSignal ??= signal();
-      waitSignal?.throwIfAborted();
-      if (this.releases !== releasesSeen) continue;
-      await this.nextRelease(Math.min(Math.max(1, found.retryInMs), this.pollMs), waitSignal);
+    } finally {
+      if (waiting) this.stopWaiting(token);
     }
   }
 
@@ -224,7 +250,12 @@ export class InflightLeases {
 
   /** @internal used by Lease */
   async releaseToken(token: string): Promise<void> {
-    await this.client.sluiceLeaseRelease(this.key, token, this.channel);
+    await this.client.sluiceLeaseRelease(this.key, this.waiting, token, this.channel);
+  }
+
+  /** A try that waited gives up: its entry goes, so releases are not announced for it. */
+  private stopWaiting(token: string): void {
+    this.redis.zrem(this.waiting, token).catch(() => undefined);
   }
 
   /** Stops listening for releases. Held leases stay valid until released or expired. */

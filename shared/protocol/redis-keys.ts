@@ -55,8 +55,10 @@ export interface RedisKeys {
   recentFailures(backend: string): string;
   /** Sorted set: a backend's in-flight leases, by expiry. */
   inflight(backend: string): string;
-  /** Pub/sub channel: a backend's in-flight slot was released. */
+  /** Pub/sub channel: a backend's in-flight slot was released (told only while someone waits). */
   inflightReleased(backend: string): string;
+  /** Sorted set: the tries waiting for one of a backend's in-flight slots, by expiry. */
+  inflightWaiting(backend: string): string;
   /** Pub/sub channel: wake messages for the sync callers one adapter instance holds. */
   wake(instance: string): string;
   /** The GCRA state of a backend's rate limit. */
@@ -94,6 +96,7 @@ export function redisKeys(prefix: string): RedisKeys {
     recentFailures: (backend) => `${root}recent-failures:${backend}`,
     inflight: (backend) => `${root}inflight:${backend}`,
     inflightReleased: (backend) => `${root}inflight:${backend}:released`,
+    inflightWaiting: (backend) => `${root}inflight:${backend}:waiting`,
     wake: (instance) => `${root}wake:${instance}`,
     rate: (backend) => `${root}rate:${backend}`,
     pausedBackends: `${root}paused-backends`,

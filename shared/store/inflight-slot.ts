@@ -5,7 +5,10 @@
 
 /**
  * The sorted set `inflight(backend)` holds one member per held slot (a token), scored by the
- * lease's expiry in Redis time (ms). Freeing a slot is announced on `inflightReleased(backend)`.
+ * lease's expiry in Redis time (ms). A try that found no slot free waits in
+ * `inflightWaiting(backend)`, scored by when its wait lapses; freeing a slot is announced on
+ * `inflightReleased(backend)` only while that set has a live member, so a backend nobody waits
+ * for costs no publish and wakes no worker per call.
  */
 export interface SlotRef {
   /** The backend's in-flight set. */
@@ -14,12 +17,19 @@ export interface SlotRef {
   token: string;
   /** Pub/sub channel announcing a freed slot. */
   channel: string;
+  /** The backend's set of waiting tries (`inflightWaiting`). */
+  waiting: string;
 }
 
 /** A slot to take: at most `max` live members, each leased for `leaseMs`. */
 export interface SlotAsk extends SlotRef {
   max: number;
   leaseMs: number;
+  /**
+   * How long a try that finds no slot free stays in the waiting set: longer than the waiter
+   * takes to try again, so a release meanwhile is announced; a crashed waiter's entry lapses.
+   */
+  waitMs: number;
 }
 
 /**
@@ -34,22 +44,28 @@ local function redis_now_ms()
 end`;
 
 /**
- * `acquire_slot(key, token, max, lease)` drops expired holders, then admits when fewer than
- * `max` remain (a token already present keeps its one slot, so a command resent after a
- * reconnect cannot take two): returns 1, 0 when admitted, else 0 and the ms until the earliest
- * lease expires. `renew_slot(key, token, lease)` extends a lease still held (1) or says it was
- * lost (0). `release_slot(key, token, channel)` frees the slot and announces it.
- * Times are Redis's own clock, the same for every worker.
+ * `acquire_slot(key, token, max, lease, waiting, wait)` drops expired holders, then admits when
+ * fewer than `max` remain (a token already present keeps its one slot, so a command resent after
+ * a reconnect cannot take two): returns 1, 0 when admitted (and the token no longer waits), else
+ * 0 and the ms until the earliest lease expires, with the token entered in `waiting` for `wait`
+ * ms: a release from then on is announced, so the waiter cannot miss it between this answer and
+ * its wait. `renew_slot(key, token, lease)` extends a lease still held (1) or says it was lost
+ * (0). `release_slot(key, token, channel, waiting)` frees the slot and announces it when a try
+ * waits. Times are Redis's own clock, the same for every worker.
  */
 export const SLOT_LUA = `${REDIS_NOW_LUA}
-local function acquire_slot(key, token, max, lease)
+local function acquire_slot(key, token, max, lease, waiting, wait)
   local now = redis_now_ms()
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
   if redis.call('ZSCORE', key, token) or redis.call('ZCARD', key) < max then
     redis.call('ZADD', key, now + lease, token)
     redis.call('PEXPIRE', key, lease + 1000)
+    redis.call('ZREM', waiting, token)
     return 1, 0
   end
+  redis.call('ZREMRANGEBYSCORE', waiting, '-inf', now)
+  redis.call('ZADD', waiting, now + wait, token)
+  redis.call('PEXPIRE', waiting, wait + 1000)
   local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
   return 0, tonumber(first[2]) - now
 end
@@ -59,9 +75,11 @@ local function renew_slot(key, token, lease)
   redis.call('PEXPIRE', key, lease + 1000)
   return 1
 end
-local function release_slot(key, token, channel)
+local function release_slot(key, token, channel, waiting)
   local removed = redis.call('ZREM', key, token)
-  if removed == 1 then redis.call('PUBLISH', channel, '1') end
+  if removed == 1 and redis.call('ZCOUNT', waiting, redis_now_ms(), '+inf') > 0 then
+    redis.call('PUBLISH', channel, '1')
+  end
   return removed
 end
 `;

@@ -482,7 +482,8 @@ if ARGV[8] ~= "" and ARGV[3] == "1" and (result == "ok" or fields[2] == ARGV[4])
 end
 return {result, cur, fields, redis.call("HVALS", KEYS[2]), unreached, earlier}`;
 
-// KEYS: tx, in-flight set (or ""); ARGV: answer json, now, slot token, slot channel, claim
+// KEYS: tx, in-flight set (or ""), responses, hub listeners (or ""), the slot's waiting set (or
+// ""); ARGV: answer json, now, slot token, slot channel, claim
 // token (or ""), "1" when the answer comes of a call that may have reached the backend. Keeps the backend's answer (the first one recorded) beside the record until
 // its outcome is stored. Never recreates a record that vanished meanwhile. The call is over
 // whatever the result, so its in-flight slot, when given, is freed in the same round trip.
@@ -509,7 +510,7 @@ return {result, cur, fields, redis.call("HVALS", KEYS[2]), unreached, earlier}`;
 // 11: wake message (or "" for no wake), 12: wake channel root, then seq and stored response
 // json of each response.
 const RECORD_ANSWER = `${SLOT_LUA}${TERMINAL_LUA}${WAKE_LUA}${HISTORY_LUA}
-if KEYS[2] ~= "" then release_slot(KEYS[2], ARGV[3], ARGV[4]) end
+if KEYS[2] ~= "" then release_slot(KEYS[2], ARGV[3], ARGV[4], KEYS[5]) end
 local cur = redis.call("HGET", KEYS[1], "state")
 if not cur then return {"missing", ""} end
 if terminal[cur] then
@@ -559,8 +560,8 @@ if finish then
 end
 return {"ok", cur}`;
 
-// KEYS: tx, in-flight set; ARGV: now, claim-until, slot token, slot max, slot lease ms, the
-// delivery's attempt (or "").
+// KEYS: tx, in-flight set, its waiting set; ARGV: now, claim-until, slot token, slot max, slot
+// lease ms, the delivery's attempt (or ""), how long a try refused a slot waits (ms).
 // The worker's first look at a request and, when it may be called, its slot and claim in one
 // round trip: "refused" / "missing" / "view" (state, processedAt, answer, deadLettered) when
 // it is not to be claimed (what a peek would show), "claimed" while another worker's claim
@@ -585,7 +586,8 @@ end
 if cur == "processing" and f[7] == ARGV[3] then return {"ok", f[8] or cur} end
 if ARGV[6] ~= "" and tonumber(ARGV[6]) < tonumber(f[9] or "0") then return {"stale"} end
 if cur == "processing" and tonumber(f[6] or "0") > redis_now_ms() then return {"claimed"} end
-local admitted, wait = acquire_slot(KEYS[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]))
+local admitted, wait = acquire_slot(KEYS[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]),
+  KEYS[3], tonumber(ARGV[7]))
 if admitted == 0 then return {"busy", wait} end
 local from = cur
 if cur == "processing" and f[10] == "${EXPIRY_CLAIM}" then
@@ -717,6 +719,7 @@ interface ScriptedRedis extends Redis {
     slots: string,
     responses: string,
     hubClient: string,
+    waiting: string,
     answer: string,
     now: string,
     token: string,
@@ -728,6 +731,7 @@ interface ScriptedRedis extends Redis {
   sluiceClaimWithSlot(
     tx: string,
     slots: string,
+    waiting: string,
     ...args: string[]
   ): Promise<Array<string | number>>;
   sluiceRebuild(tx: string, dedup: string, ...args: string[]): Promise<number>;
@@ -927,8 +931,8 @@ export class TransactionStore {
       redis.defineCommand("sluiceTransition", { numberOfKeys: 1, lua: TRANSITION });
       redis.defineCommand("sluiceAddResponse", { numberOfKeys: 2, lua: ADD_RESPONSE });
       redis.defineCommand("sluiceSetDelivery", { numberOfKeys: 1, lua: SET_DELIVERY });
-      redis.defineCommand("sluiceRecordAnswer", { numberOfKeys: 4, lua: RECORD_ANSWER });
-      redis.defineCommand("sluiceClaimWithSlot", { numberOfKeys: 2, lua: CLAIM_WITH_SLOT });
+      redis.defineCommand("sluiceRecordAnswer", { numberOfKeys: 5, lua: RECORD_ANSWER });
+      redis.defineCommand("sluiceClaimWithSlot", { numberOfKeys: 3, lua: CLAIM_WITH_SLOT });
       redis.defineCommand("sluiceRebuild", { numberOfKeys: 2, lua: REBUILD });
       redis.defineCommand("sluiceDiscard", { numberOfKeys: 2, lua: DISCARD });
       redis.defineCommand("sluiceNoteDeadLettered", { numberOfKeys: 1, lua: NOTE_DEAD_LETTERED });
@@ -1179,12 +1183,14 @@ export class TransactionStore {
     const reply = await this.redis.sluiceClaimWithSlot(
       this.key(id),
       slot.key,
+      slot.waiting,
       String(Date.now()),
       String(claimMs),
       slot.token,
       String(slot.max),
       String(slot.leaseMs),
       Number.isInteger(attempt) ? String(attempt) : "",
+      String(slot.waitMs),
     );
     const [result, state, processedAt, answer, deadLettered] = reply as string[];
     switch (result) {
@@ -1355,6 +1361,7 @@ export class TransactionStore {
       slot?.key ?? "",
       this.responsesKey(id),
       final && finish?.client != null ? this.keys.hubClient(finish.client) : "",
+      slot?.waiting ?? "",
       JSON.stringify(answer),
       String(now),
       slot?.token ?? "",

@@ -5,6 +5,8 @@ import { expect } from "chai";
 import Redis from "ioredis";
 import { InflightLeases } from "../../worker/inflight-leases";
 import { redisKeys } from "../../shared/protocol/redis-keys";
+import { TransactionStore, type SlotClaim } from "../../shared/store/transaction-store";
+import { transactionMeta } from "../support/messages";
 
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -62,6 +64,34 @@ describe("in-flight leases (real Redis)", function () {
       () => false,
     );
   }
+
+  /**
+   * Hears `backend`'s release notices. `heardUntilMark()` publishes a mark on the channel and,
+   * once the mark comes back, returns every notice heard before it: Redis delivers one
+   * channel's messages in the order it ran the commands, so the list is complete up to the mark.
+   */
+  async function releaseNotices(backend: string) {
+    const channel = redisKeys(prefix).inflightReleased(backend);
+    const subscriber = new Redis(REDIS_URL);
+    connections.push(subscriber);
+    const heard: string[] = [];
+    let marks = 0;
+    subscriber.on("message", (_channel: string, message: string) => heard.push(message));
+    await subscriber.subscribe(channel);
+    const publisher = await connect();
+    return {
+      async heardUntilMark(): Promise<string[]> {
+        const mark = `mark-${++marks}`;
+        await publisher.publish(channel, mark);
+        while (!heard.includes(mark)) await sleep(10);
+        return heard.filter((message) => !message.startsWith("mark-"));
+      },
+    };
+  }
+
+  /** The tries waiting in a backend's waiting set. */
+  const waitingOf = (redis: Redis, backend: string): Promise<string[]> =>
+    redis.zrange(redisKeys(prefix).inflightWaiting(backend), 0, -1);
 
   /** The expiries (Redis time, ms) of the leases held in a backend's set. */
   async function leaseExpiries(redis: Redis, key: string): Promise<number[]> {
@@ -134,6 +164,97 @@ describe("in-flight leases (real Redis)", function () {
     await lease.release();
     const next = await waiting;
     await next.release();
+  });
+
+  it("announces a freed slot only while a try waits for one", async () => {
+    const redis = await connect();
+    const never = { redis, pollMs: 60_000 };
+    const pool = await leases("quiet", 1, 60_000, never);
+    const waiterPool = await leases("quiet", 1, 60_000, never);
+    const notices = await releaseNotices("quiet");
+    // Nobody waits: calls come and go without a notice, so no worker is woken for them.
+    for (let i = 0; i < 5; i++) await (await pool.acquire()).release();
+    expect(await notices.heardUntilMark(), "releases nobody waited for").to.deep.equal([]);
+    // A try refused a slot waits in the waiting set until admitted.
+    const lease = await pool.acquire();
+    const waiting = waiterPool.acquire();
+    while ((await waitingOf(redis, "quiet")).length === 0) await sleep(10);
+    // Both pools and the notices' listener hear releases, each subscribed in the background.
+    const channel = redisKeys(prefix).inflightReleased("quiet");
+    while (((await redis.pubsub("NUMSUB", channel)) as [string, number])[1] < 3) await sleep(20);
+    await lease.release();
+    const next = await waiting;
+    expect(await notices.heardUntilMark(), "the release a try waited for").to.deep.equal(["1"]);
+    expect(await waitingOf(redis, "quiet"), "admitted, it waits no more").to.deep.equal([]);
+    await next.release();
+    expect(await notices.heardUntilMark(), "nobody waits again").to.deep.equal(["1"]);
+  });
+
+  it("announces nothing for a waiter whose entry lapsed (it crashed while waiting)", async () => {
+    const redis = await connect();
+    const pool = await leases("lapsed", 1);
+    const notices = await releaseNotices("lapsed");
+    const [seconds] = await redis.time();
+    // A waiter that died left its entry; its wait ended a second ago by Redis's clock.
+    await redis.zadd(
+      redisKeys(prefix).inflightWaiting("lapsed"),
+      Number(seconds) * 1000 - 1000,
+      "dead-worker/try",
+    );
+    await (await pool.acquire()).release();
+    expect(await notices.heardUntilMark()).to.deep.equal([]);
+  });
+
+  it("takes a try that gives up out of the waiting set", async () => {
+    const redis = await connect();
+    const pool = await leases("given-up", 1, 60_000, { redis, pollMs: 60_000 });
+    const lease = await pool.acquire();
+    const controller = new AbortController();
+    const waiting = pool.acquire(controller.signal).then(
+      () => "admitted",
+      () => "aborted",
+    );
+    while ((await waitingOf(redis, "given-up")).length === 0) await sleep(10);
+    controller.abort();
+    expect(await waiting).to.equal("aborted");
+    // Sent on the same connection before the try rejected, so Redis ran it before this read.
+    expect(await waitingOf(redis, "given-up")).to.deep.equal([]);
+    await lease.release();
+  });
+
+  it("hears a release that comes between a refused claim's answer and its wait", async () => {
+    // The worker's own try: the claim script takes the slot and claims the message. Neither
+    // the poll nor the holder's lease ends within the test's time: only the release notice
+    // can admit the waiter, and the release runs after its refused try, before it waits.
+    const redis = await connect();
+    const never = { redis, pollMs: 60_000 };
+    const pool = await leases("between", 1, 60_000, never);
+    const waiterPool = await leases("between", 1, 60_000, never);
+    const store = new TransactionStore(redis, prefix, 60_000);
+    const meta = transactionMeta();
+    await store.create(meta);
+    const holder = await pool.acquire();
+    const channel = redisKeys(prefix).inflightReleased("between");
+    const tries: string[] = [];
+    const { lease, value } = await waiterPool.acquireWith(
+      async (slot) => {
+        // Subscribed before the first try, so the notice has a listener.
+        while (((await redis.pubsub("NUMSUB", channel)) as [string, number])[1] < 2)
+          await sleep(20);
+        const claim: SlotClaim = await store.claimWithSlot(meta.id, 60_000, slot);
+        tries.push(claim.result);
+        if (claim.result === "busy") {
+          await holder.release();
+          return { outcome: "busy", retryInMs: claim.retryInMs };
+        }
+        return { outcome: claim.result === "ok" ? "admitted" : "settled", value: claim };
+      },
+      () => undefined,
+    );
+    expect(tries).to.deep.equal(["busy", "ok"]);
+    expect(value).to.deep.equal({ result: "ok", previous: "accepted" });
+    expect(await waitingOf(redis, "between")).to.deep.equal([]);
+    lease!.freed();
   });
 
   it("gives a crashed holder's slot back when its lease runs out", async () => {

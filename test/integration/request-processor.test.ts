@@ -1232,8 +1232,10 @@ describe("request processor: the last look before the call (real broker and Redi
         key: `${prefix}other-slots`,
         token,
         channel: `${prefix}x`,
+        waiting: `${prefix}other-slots:waiting`,
         max: 9,
         leaseMs: 60_000,
+        waitMs: 3_000,
       };
       const claim = await store.claimWithSlot(id, 60_000, slot);
       expect(claim).to.deep.equal({ result: "ok", previous: "processing" });

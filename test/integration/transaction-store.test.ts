@@ -70,8 +70,10 @@ describe("transaction store (Redis)", () => {
     key: slots,
     token,
     channel: `${prefix}freed`,
+    waiting: `${slots}:waiting`,
     max,
     leaseMs: 60_000,
+    waitMs: 60_000,
   });
 
   function response(
@@ -724,6 +726,43 @@ describe("transaction store (Redis)", () => {
       view: "refused",
     });
     expect(await redis.zcard(slots)).to.equal(0);
+  });
+
+  it("the answer's record announces the slot it frees only while a claim waits for one", async () => {
+    const slots = `${prefix}slots-told`;
+    const channel = `${prefix}told`;
+    const slot = (token: string) => ({ ...slotAsk(slots, token, 1), channel });
+    // Heard in the order Redis ran the commands: a mark published after the records comes
+    // back after every notice they made.
+    const subscriber = redis.duplicate();
+    const heard: string[] = [];
+    subscriber.on("message", (_channel: string, message: string) => heard.push(message));
+    await subscriber.subscribe(channel);
+    const heardUntil = async (mark: string) => {
+      await redis.publish(channel, mark);
+      while (!heard.includes(mark)) await new Promise((resolve) => setTimeout(resolve, 10));
+      return heard.filter((message) => message === "1");
+    };
+    try {
+      const [first, second, third] = [meta(), meta(), meta()];
+      for (const m of [first, second, third]) await store.create(m);
+      const answerTo = (id: string) => ({ responses: [response(id, 1, true)], deadLetter: null });
+      expect((await store.claimWithSlot(first.id, 60_000, slot("a"))).result).to.equal("ok");
+      expect(await store.recordAnswer(first.id, answerTo(first.id), slot("a"))).to.equal("ok");
+      expect(await heardUntil("m1"), "nobody waited").to.deep.equal([]);
+      expect((await store.claimWithSlot(second.id, 60_000, slot("b"))).result).to.equal("ok");
+      // Refused a slot, the claim waits for one: the record that frees it says so.
+      expect((await store.claimWithSlot(third.id, 60_000, slot("c"))).result).to.equal("busy");
+      expect(await redis.zrange(`${slots}:waiting`, 0, -1)).to.deep.equal(["c"]);
+      expect(await store.recordAnswer(second.id, answerTo(second.id), slot("b"))).to.equal("ok");
+      expect(await heardUntil("m2"), "a claim waited").to.deep.equal(["1"]);
+      expect((await store.claimWithSlot(third.id, 60_000, slot("c"))).result).to.equal("ok");
+      expect(await redis.zcard(`${slots}:waiting`), "admitted, it waits no more").to.equal(0);
+      expect(await store.recordAnswer(third.id, answerTo(third.id), slot("c"))).to.equal("ok");
+      expect(await heardUntil("m3"), "nobody waits again").to.deep.equal(["1"]);
+    } finally {
+      subscriber.disconnect();
+    }
   });
 
   it("a lapsed claim is taken over through the slot script, keeping one history entry", async () => {
