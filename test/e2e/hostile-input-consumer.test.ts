@@ -1,0 +1,124 @@
+// Hostile input around the consumer direction, on real processes: a local caller sending X-Road
+// headers twice or with control characters, and a security server (or the remote provider
+// behind it) answering SOAP nested hundreds of thousands of elements deep. Each is refused or
+// passed on, and the process keeps serving while it is.
+
+import { expect } from "chai";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { call, Harness, type SluiceProcess } from "../support/harness";
+
+const CONSUMER = "EE/GOV/70000001/sluice-consumer";
+const LOCAL_APP = "EE/GOV/70000001/case-app";
+const NS = "http://legacy.sluice.example/";
+const XRD = "http://x-road.eu/xsd/xroad.xsd";
+const IDS = "http://x-road.eu/xsd/identifiers";
+
+/** What the stub security server answers in a SOAP Body, by the caller's `<st:case>`. */
+const ANSWERS: Record<string, () => string> = {
+  plain: () => "<st:state>ok</st:state>",
+  // 2.1 MB, well under maxResponseBytes: resolving every element's namespace through all the
+  // scopes around it took minutes, the whole process (adapter included) frozen meanwhile.
+  deep: () => "<a>".repeat(300_000) + "</a>".repeat(300_000),
+};
+
+/** A local SOAP caller's request for `getState`, its case naming the stub's answer. */
+function soapCall(id: string, answer: string): string {
+  return `<?xml version="1.0" encoding="UTF-8"?>
+<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xrd="${XRD}" xmlns:id="${IDS}" xmlns:st="${NS}">
+  <SOAP-ENV:Header>
+    <xrd:client id:objectType="SUBSYSTEM"><id:xRoadInstance>EE</id:xRoadInstance><id:memberClass>GOV</id:memberClass><id:memberCode>70000001</id:memberCode><id:subsystemCode>case-app</id:subsystemCode></xrd:client>
+    <xrd:service id:objectType="SERVICE"><id:xRoadInstance>EE</id:xRoadInstance><id:memberClass>GOV</id:memberClass><id:memberCode>70000001</id:memberCode><id:subsystemCode>sluice-consumer</id:subsystemCode><id:serviceCode>getState</id:serviceCode></xrd:service>
+    <xrd:id>${id}</xrd:id>
+    <xrd:protocolVersion>4.0</xrd:protocolVersion>
+  </SOAP-ENV:Header>
+  <SOAP-ENV:Body><st:getState><st:case>${answer}</st:case></st:getState></SOAP-ENV:Body>
+</SOAP-ENV:Envelope>`;
+}
+
+describe("Hostile input, consumer direction: the local caller's X-Road headers, the security server's answers", function () {
+  this.timeout(90_000);
+  const harness = new Harness();
+  let sluice: SluiceProcess;
+  let stub: http.Server;
+  /** Every call the stub security server got: its path and headers. */
+  const calls: Array<{ url: string; headers: http.IncomingHttpHeaders }> = [];
+
+  before(async () => {
+    stub = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (chunk: Buffer) => chunks.push(chunk));
+      req.on("end", () => {
+        calls.push({ url: req.url ?? "", headers: req.headers });
+        const body = Buffer.concat(chunks).toString("utf8");
+        if (req.url === "/") {
+          // SOAP: the request's own header echoed, as a security server's answer does.
+          const header = /<SOAP-ENV:Header>([\s\S]*)<\/SOAP-ENV:Header>/.exec(body)?.[1] ?? "";
+          const answer = ANSWERS[/<st:case>([^<]*)</.exec(body)?.[1] ?? "plain"]();
+          res.writeHead(200, { "content-type": "text/xml; charset=utf-8" });
+          res.end(
+            `<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xrd="${XRD}" xmlns:id="${IDS}"><SOAP-ENV:Header>${header}</SOAP-ENV:Header><SOAP-ENV:Body><st:getStateResponse xmlns:st="${NS}">${answer}</st:getStateResponse></SOAP-ENV:Body></SOAP-ENV:Envelope>`,
+          );
+          return;
+        }
+        res.writeHead(200, { "content-type": "application/json" }).end('{"ok":true}');
+      });
+    });
+    await new Promise<void>((resolve) => stub.listen(0, "127.0.0.1", resolve));
+    const stubUrl = `http://127.0.0.1:${(stub.address() as AddressInfo).port}`;
+    const remote = { timeout: "20s", retry: { attempts: 1, backoff: ["1s"] } };
+    harness.writeConfig({
+      securityServer: { url: stubUrl, client: CONSUMER },
+      services: {
+        lookup: { protocols: ["rest"], reply: { mode: "ack" }, backend: "registry" },
+        local: { protocols: ["rest"], reply: { mode: "ack" }, backend: "legacy" },
+        getState: {
+          protocols: ["soap"],
+          namespace: NS,
+          reply: { mode: "sync", wait: "20s", maxWait: "25s" },
+          backend: "registry-soap",
+        },
+      },
+      backends: {
+        registry: {
+          translator: "xroad-rest",
+          service: "EE/GOV/70000002/registry/lookup",
+          ...remote,
+        },
+        "registry-soap": {
+          translator: "xroad-soap",
+          service: "EE/GOV/70000002/registry-soap/getState",
+          ...remote,
+        },
+        // A provider-direction backend: the stub stands in for the legacy system too.
+        legacy: { translator: "rest-json", url: `${stubUrl}/legacy` },
+      },
+    });
+    sluice = await harness.spawn("all");
+  });
+
+  after(async () => {
+    await harness.cleanup();
+    stub?.closeAllConnections();
+    await new Promise((resolve) => stub?.close(resolve));
+  });
+
+  it("a remote SOAP answer nested 300 000 elements deep reaches the caller, and the process serves meanwhile", async () => {
+    const before = calls.length;
+    const deep = fetch(`${sluice.url}/soap`, {
+      method: "POST",
+      headers: { "Content-Type": "text/xml; charset=utf-8" },
+      body: soapCall(`deep-${Date.now()}`, "deep"),
+    });
+    // Once the security server has answered, the worker reads the answer: other callers of
+    // the same process are served while it does.
+    while (calls.length === before) await new Promise((resolve) => setTimeout(resolve, 50));
+    const other = await call(`${sluice.url}/rest/lookup/other`, { client: LOCAL_APP });
+    expect(other.status, other.text).to.equal(202);
+    const answer = await deep;
+    const text = await answer.text();
+    expect(answer.status, text.slice(0, 500)).to.equal(200);
+    expect(text).to.include("getStateResponse");
+    expect(text).to.not.match(/at .*\.js:\d+/);
+  });
+});
