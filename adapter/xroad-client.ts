@@ -104,6 +104,35 @@ export function checkServiceHeader(req: IncomingMessage, serviceCode: string): v
   }
 }
 
+/** X-Road headers of a REST request that each name one thing, by their usual spelling. */
+const SINGLE_HEADERS = ["X-Road-Id", "X-Road-UserId", "X-Road-Issue", "X-Road-Represented-Party"];
+/** Headers a caller's end user and case travel in to the backend or a security server. */
+const PASSED_ON = ["X-Road-UserId", "X-Road-Issue", "X-Road-Represented-Party"];
+// C0 controls besides those the HTTP parser refuses, DEL and C1 (obs-text on the wire).
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+/**
+ * `X-Road-Id`, `X-Road-UserId`, `X-Road-Issue` and `X-Road-Represented-Party` at most once each
+ * (400 DuplicateHeaderField, as a SOAP header's fields): Node joins repeated lines with ", ",
+ * and two user ids became one "EE1, EE2" for the backend, two represented parties a third one
+ * for the security server. The user, issue and party without control characters (400
+ * InvalidHeader), as the X-Road id and a SOAP caller's fields: they reach audit logs.
+ */
+export function checkSingleHeaders(req: IncomingMessage): void {
+  for (const name of SINGLE_HEADERS) {
+    if (headerCount(req, name.toLowerCase()) > 1) {
+      throw new SluiceError("DuplicateHeaderField", `the ${name} header must appear once`);
+    }
+  }
+  for (const name of PASSED_ON) {
+    const value = req.headers[name.toLowerCase()];
+    if (typeof value === "string" && CONTROL.test(value)) {
+      throw new SluiceError("InvalidHeader", `the ${name} header holds a control character`);
+    }
+  }
+}
+
 /** The X-Road-* headers kept with the message and passed on to the backend. */
 export function xroadHeaders(req: IncomingMessage): Record<string, string> {
   const headers: Record<string, string> = {};

@@ -24,7 +24,7 @@ import { parsePrefer } from "../prefer";
 import { headerOf } from "../request-header";
 import { REQUEST_REFUSALS } from "../request-refusals";
 import { checkedSubPath } from "../../shared/protocol/rest-path";
-import { checkServiceHeader, headerCount, readClient, xroadHeaders } from "../xroad-client";
+import { checkServiceHeader, checkSingleHeaders, readClient, xroadHeaders } from "../xroad-client";
 import {
   acceptedOutcome,
   admitCaller,
@@ -123,9 +123,7 @@ async function handle(
   const subPath = checkedSubPath(path);
   const client = readClient(req, service.client);
   checkServiceHeader(req, service.code);
-  if (headerCount(req, "x-road-id") > 1) {
-    throw new SluiceError("DuplicateHeaderField", "the X-Road-Id header must appear once");
-  }
+  checkSingleHeaders(req);
   const xroadId = headerOf(req, "x-road-id").trim() || null;
   const callbackHeader = headerOf(req, "x-callback-url").trim();
   const { mode, waitMs, applied } = replyMode(ctx, service, callbackHeader !== "");

@@ -36,6 +36,26 @@ function soapCall(id: string, answer: string): string {
 </SOAP-ENV:Envelope>`;
 }
 
+/** A REST call with header lines exactly as given (repeated names stay separate lines). */
+function rawCall(
+  url: string,
+  path: string,
+  headers: Record<string, string | string[]>,
+): Promise<{ status: number; json: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const request = http.request(`${url}${path}`, { method: "GET", headers }, (response) => {
+      let text = "";
+      response.setEncoding("utf8");
+      response.on("data", (chunk: string) => (text += chunk));
+      response.on("end", () =>
+        resolve({ status: response.statusCode ?? 0, json: JSON.parse(text || "{}") }),
+      );
+    });
+    request.on("error", reject);
+    request.end();
+  });
+}
+
 describe("Hostile input, consumer direction: the local caller's X-Road headers, the security server's answers", function () {
   this.timeout(90_000);
   const harness = new Harness();
@@ -101,6 +121,45 @@ describe("Hostile input, consumer direction: the local caller's X-Road headers, 
     await harness.cleanup();
     stub?.closeAllConnections();
     await new Promise((resolve) => stub?.close(resolve));
+  });
+
+  it("a repeated X-Road-UserId, X-Road-Issue or X-Road-Represented-Party is 400 DuplicateHeaderField; nothing is sent on", async () => {
+    // Node joins repeated lines with ", ": the security server was sent the user "EE1, EE2"
+    // and the represented party EE/COM/1%2C%20EE/COM/2, a member no caller named.
+    for (const path of ["/rest/lookup/person", "/rest/local/person"]) {
+      for (const [name, values] of [
+        ["X-Road-UserId", ["EE1", "EE2"]],
+        ["X-Road-Issue", ["case-1", "case-2"]],
+        ["X-Road-Represented-Party", ["EE/COM/1", "EE/COM/2"]],
+      ] as Array<[string, string[]]>) {
+        const answer = await rawCall(sluice.url, path, {
+          "X-Road-Client": LOCAL_APP,
+          [name]: values,
+        });
+        expect(answer.status, `${path} ${name}`).to.equal(400);
+        expect(answer.json.type, `${path} ${name}`).to.equal("DuplicateHeaderField");
+        expect(String(answer.json.message)).to.include(name);
+      }
+    }
+    expect(calls, "nothing reached the security server or the backend").to.deep.equal([]);
+    // Once each, they pass on as ever.
+    const once = await call(`${sluice.url}/rest/lookup/person`, {
+      client: LOCAL_APP,
+      headers: { "X-Road-UserId": "EE1", "X-Road-Represented-Party": "EE/COM/1" },
+    });
+    expect(once.status, once.text).to.equal(202);
+  });
+
+  it("an X-Road-UserId, X-Road-Issue or X-Road-Represented-Party with a C1 control character is 400 InvalidHeader", async () => {
+    // U+0085 (NEL) is obs-text to the HTTP parser, a line break to many log readers.
+    for (const name of ["X-Road-UserId", "X-Road-Issue", "X-Road-Represented-Party"]) {
+      const answer = await rawCall(sluice.url, "/rest/lookup/person", {
+        "X-Road-Client": LOCAL_APP,
+        [name]: "EE1\u0085forged: line",
+      });
+      expect(answer.status, name).to.equal(400);
+      expect(answer.json.type, name).to.equal("InvalidHeader");
+    }
   });
 
   it("a remote SOAP answer nested 300 000 elements deep reaches the caller, and the process serves meanwhile", async () => {
