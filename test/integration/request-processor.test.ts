@@ -23,6 +23,7 @@ import {
   TransactionStore,
   metaOfRequest,
   type RequestView,
+  type TransitionResult,
 } from "../../shared/store/transaction-store";
 import { cancelByOperator } from "../../shared/operator/operator-cancel";
 import {
@@ -649,14 +650,46 @@ describe("request processor: the last look before the call (real broker and Redi
       return [{ status: 200, contentType: "text/plain", body: "late" }];
     };
     let cancel: Awaited<ReturnType<typeof cancelByOperator>> | null = null;
+    let records = 0;
     const cancelling: TransactionStore = Object.create(store);
-    cancelling.rebuild = async (...args: Parameters<TransactionStore["rebuild"]>) => {
-      const written = await store.rebuild(...args);
-      cancel = await cancelByOperator(store, id);
-      return written;
+    cancelling.recordAnswer = async (...args: Parameters<TransactionStore["recordAnswer"]>) => {
+      if (++records === 2) cancel = await cancelByOperator(store, id);
+      return store.recordAnswer(...args);
     };
     await processor(clock, translator, movingGuard(clock), { store: cancelling }).process(delivery);
-    expect(cancel).to.deep.equal({ result: "conflict", state: "accepted" });
+    expect(records, "recorded again after the rewrite").to.equal(2);
+    expect(cancel).to.have.property("result", "conflict");
+    expect((await responsesOf(id)).map((r) => r.body)).to.deep.equal(["late"]);
+  });
+
+  it("a record lost while the backend worked, written again for the answer, is not claimed by a copy before the answer lands", async () => {
+    // A copy handed out meanwhile (the worker's channel closed) that claims the record between
+    // its rewrite and the answer's record would call the backend again, and the answer in
+    // hand would be dropped as another claim's.
+    const clock = new FixedClock(T0);
+    const translator = new RecordingTranslator(clock);
+    const { id, delivery } = await accepted(T0, null);
+    translator.answer = async () => {
+      await redis.del(store.key(id));
+      return [{ status: 200, contentType: "text/plain", body: "late" }];
+    };
+    let copy: TransitionResult | null = null;
+    let records = 0;
+    const racing: TransactionStore = Object.create(store);
+    racing.recordAnswer = async (...args: Parameters<TransactionStore["recordAnswer"]>) => {
+      if (++records === 2) {
+        copy = (
+          await store.transition(id, ["accepted", "processing"], "processing", {
+            claimMs: 60_000,
+            token: "copy",
+          })
+        ).result;
+      }
+      return store.recordAnswer(...args);
+    };
+    await processor(clock, translator, movingGuard(clock), { store: racing }).process(delivery);
+    expect(records, "recorded again after the rewrite").to.equal(2);
+    expect(copy).to.equal("claimed");
     expect((await responsesOf(id)).map((r) => r.body)).to.deep.equal(["late"]);
   });
 

@@ -96,10 +96,15 @@ export class AnswerRecorder {
       const result = await store.recordAnswer(request.id, answer, slot, claim, finish);
       if (slot) permit?.freed?.();
       if (result !== "missing") return result;
-      // Redis lost the record while the backend worked: write it again, then the answer. Marked
-      // called when the answer comes of a call, so a cancel between the two is refused instead
-      // of ending `cancelled` ("never sent") a message the backend answered.
-      await store.rebuild(metaOfRequest(request), called);
+      // Redis lost the record while the backend worked: write it again, then the answer. When
+      // the answer comes of a call, under this worker's claim and marked called (the claim's
+      // renewal writes it so): a copy handed out meanwhile finds it claimed instead of calling
+      // the backend again, and a cancel is refused instead of ending `cancelled` ("never
+      // sent") a message the backend answered. An expiry's claim never called: written again
+      // as any copy writes it, so a worker taking it over still judges the expiry.
+      if (!(called && (await hold.writeAgain()))) {
+        await store.rebuild(metaOfRequest(request), called);
+      }
       log.warn("transaction record was missing; rebuilt from the request");
       return store.recordAnswer(request.id, answer, undefined, claim, finish);
     });

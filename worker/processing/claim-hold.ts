@@ -72,6 +72,21 @@ export class ClaimHold {
   }
 
   /**
+   * Writes a record Redis lost again under this claim for a lease's length (a renewal, which
+   * does so for a record that is gone); false once the claim is another's, or the record
+   * cannot be written (the marker of a refused submission is there).
+   */
+  async writeAgain(): Promise<boolean> {
+    if (this.lost || this.recorded) return false;
+    const renewal = await this.store.renewClaim(this.id, this.lengthMs, this.token, {
+      called: this.called,
+      meta: this.meta,
+    });
+    if (renewal === "lost") this.lost = true;
+    return renewal === "held";
+  }
+
+  /**
    * Whether this worker still holds the claim, asked right before a backend call. Redis is
    * asked only when half the lease has passed since it was last set: a process that was paused
    * (or starved) for longer may have lost it, and the renewal that would tell it so may not
