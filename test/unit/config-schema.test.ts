@@ -4,16 +4,43 @@ import Ajv from "ajv";
 import { expect } from "chai";
 import { parse as parseYaml } from "yaml";
 import { substituteEnv } from "../../shared/config/config";
-import { CONFIG_SCHEMA_FILE, schemaProblems } from "../../shared/config/config-schema";
+import {
+  CONFIG_SCHEMA_FILE,
+  CONFIG_VALIDATOR_FILE,
+  schemaProblems,
+} from "../../shared/config/config-schema";
 import { didYouMean } from "../../shared/config/did-you-mean";
 
 const ROOT = path.resolve(__dirname, "..", "..", "..");
+const DURATION = 'must be a duration such as "500ms", "30s", "2m", "1h"';
 
 describe("the configuration schema", () => {
   const schema = JSON.parse(readFileSync(CONFIG_SCHEMA_FILE, "utf8")) as object;
 
   it("is a JSON Schema ajv compiles in strict mode", () => {
     expect(() => new Ajv({ strict: true, strictTypes: false }).compile(schema)).to.not.throw();
+  });
+
+  it("has its generated validator up to date (else run scripts/config-validator.js)", () => {
+    const { validatorSource } = require(path.join(ROOT, "scripts/config-validator.js")) as {
+      validatorSource: () => string;
+    };
+    expect(readFileSync(CONFIG_VALIDATOR_FILE, "utf8") === validatorSource()).to.equal(true);
+  });
+
+  it("finds with its generated validator exactly the errors of the schema compiled now", () => {
+    const compiled = new Ajv({ allErrors: true, verbose: true, strict: false }).compile(schema);
+    const generated = require(CONFIG_VALIDATOR_FILE) as typeof compiled;
+    const bad = {
+      services: { a: { protocls: ["rest"], backend: "x", reply: { mode: "sink" } } },
+      backends: { x: { url: "ftp://u:p@x", translator: "rest-json", rate: { limit: "a" } } },
+      adapter: { port: "x" },
+      retention: "5 parsecs",
+    };
+    expect(generated(bad)).to.equal(compiled(bad));
+    expect(compiled.errors).to.have.length.greaterThan(5);
+    expect(generated.errors).to.deep.equal(compiled.errors);
+    expect(schemaProblems(bad)).to.include("config.retention: " + DURATION);
   });
 
   it("accepts the demo configuration and the Kubernetes one", () => {
