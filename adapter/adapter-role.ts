@@ -16,7 +16,7 @@ import { ReloadableTls, serverTlsOptions, type TlsMaterial } from "../shared/con
 import { Backpressure } from "./backpressure";
 import { hubRoutes } from "./hub-route";
 import { Intake } from "./intake";
-import { SchemaValidators } from "./json-body";
+import { SchemaValidators, type SchemaChecks } from "./json-body";
 import { createApp } from "./server";
 import { closeSilentConnections } from "./silent-connections";
 import { SyncWaiters } from "./sync-waiters";
@@ -26,9 +26,16 @@ export interface AdapterRole extends Role {
   port: number;
 }
 
+export interface AdapterOptions {
+  /** The service port (the configuration's when not given; 0: any free port). */
+  port?: number;
+  /** The body schemas as the start's configuration check compiled them, so none is compiled twice. */
+  bodySchemas?: SchemaChecks;
+}
+
 export async function startAdapter(
   runtime: Runtime,
-  port = runtime.config.adapter.port,
+  { port = runtime.config.adapter.port, bodySchemas }: AdapterOptions = {},
 ): Promise<AdapterRole> {
   const { config, broker, names, store, log: rootLog } = runtime;
   const log: Logger = rootLog.child({ component: "adapter" });
@@ -119,7 +126,7 @@ export async function startAdapter(
       config,
       intake,
       store,
-      validators: new SchemaValidators(Object.values(config.services)),
+      validators: new SchemaValidators(Object.values(config.services), bodySchemas),
       callbackPolicy,
       log,
       pollAfter: (tx) => backpressure.retryAfter(config.backends[tx.backend]),

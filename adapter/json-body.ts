@@ -139,14 +139,43 @@ export class SchemaCheck {
 
   constructor(
     private readonly schema: object,
-    first: Ajv,
-    private readonly allErrors: Ajv,
+    private readonly compilers: SchemaCompilers,
   ) {
-    this.first = first.compile(schema);
+    this.first = compilers.first.compile(schema);
   }
 
   get all(): ValidateFunction {
-    return (this.compiledAll ??= this.allErrors.compile(this.schema));
+    return (this.compiledAll ??= this.compilers.all.compile(this.schema));
+  }
+}
+
+/** A service's code → its compiled schema. */
+export type SchemaChecks = Map<string, SchemaCheck>;
+
+/**
+ * The two ajv instances of one set of options, each made when first needed: a protocol none of
+ * whose services has a schema needs neither, and the all-problems one is needed only once a
+ * body is refused.
+ */
+class SchemaCompilers {
+  private madeFirst: Ajv | null = null;
+  private madeAll: Ajv | null = null;
+
+  constructor(private readonly options: Options) {}
+
+  get first(): Ajv {
+    return (this.madeFirst ??= this.make(false));
+  }
+
+  get all(): Ajv {
+    return (this.madeAll ??= this.make(true));
+  }
+
+  private make(allErrors: boolean): Ajv {
+    const ajv = new Ajv({ ...this.options, allErrors, strict: false });
+    addFormats(ajv);
+    ajv.addFormat("date", DATE_FORMAT);
+    return ajv;
   }
 }
 
@@ -185,26 +214,29 @@ const DATE_FORMAT = { ...(fullFormats.date as object), validate: isFullDate };
 
 /**
  * Compiles every service's schema (`options` for both ways, e.g. type coercion); services
- * with the same schema share one compilation.
+ * with the same schema share one compilation. A schema ajv refuses goes to `refused` when
+ * given (the configuration check lists them all), else throws.
  */
 export function compileSchemaChecks(
   services: Iterable<ServiceConfig>,
   options: Options = {},
-): Map<string, SchemaCheck> {
-  const first = new Ajv({ ...options, allErrors: false, strict: false });
-  const all = new Ajv({ ...options, allErrors: true, strict: false });
-  for (const ajv of [first, all]) {
-    addFormats(ajv);
-    ajv.addFormat("date", DATE_FORMAT);
-  }
-  const checks = new Map<string, SchemaCheck>();
+  refused?: (service: ServiceConfig, error: Error) => void,
+): SchemaChecks {
+  const compilers = new SchemaCompilers(options);
+  const checks: SchemaChecks = new Map();
   const bySchema = new Map<string, SchemaCheck>();
   for (const service of services) {
     if (!service.schema) continue;
     const text = JSON.stringify(service.schema);
     let check = bySchema.get(text);
     if (!check) {
-      check = new SchemaCheck(service.schema, first, all);
+      try {
+        check = new SchemaCheck(service.schema, compilers);
+      } catch (error) {
+        if (!refused) throw error;
+        refused(service, error as Error);
+        continue;
+      }
       bySchema.set(text, check);
     }
     checks.set(service.code, check);
@@ -235,13 +267,20 @@ export function problemsNote(complete: boolean): string {
 
 /** One compiled validator per service; services without a schema accept any JSON. */
 export class SchemaValidators {
-  private readonly validators: Map<string, SchemaCheck>;
+  private readonly validators: SchemaChecks;
 
-  /** Compiles the schema of every service offered over REST once, at start. */
-  constructor(services: Iterable<ServiceConfig>) {
-    this.validators = compileSchemaChecks(
-      [...services].filter((service) => service.protocols.includes("rest")),
-    );
+  /**
+   * The schema of every service offered over REST, compiled once at start: taken from
+   * `compiled` (the configuration check's compilation, made with these options) where it has
+   * the service, so that the start does not compile a schema twice.
+   */
+  constructor(services: Iterable<ServiceConfig>, compiled?: SchemaChecks) {
+    const rest = [...services].filter((service) => service.protocols.includes("rest"));
+    this.validators = compileSchemaChecks(rest.filter((service) => !compiled?.has(service.code)));
+    for (const service of rest) {
+      const check = compiled?.get(service.code);
+      if (check) this.validators.set(service.code, check);
+    }
   }
 
   /** Throws ValidationFailed listing the ajv errors with their JSON pointer paths. */

@@ -4,32 +4,29 @@
 // allowed but likely a mistake comes back as warnings, which stop nothing.
 
 import path from "node:path";
-import Ajv from "ajv";
-import addFormats from "ajv-formats";
+import { compileSchemaChecks, type SchemaChecks } from "../adapter/json-body";
 import { ConfigError, loadConfig, type SluiceConfig } from "../shared/config/config";
 import { configWarnings } from "../shared/config/config-warnings";
 import { checkTranslator } from "../worker/translators/load-translator";
 
 export type CheckResult =
-  | { ok: true; config: SluiceConfig; file: string; warnings: string[] }
+  | {
+      ok: true;
+      config: SluiceConfig;
+      file: string;
+      warnings: string[];
+      /** The services' body schemas as compiled here, for the adapter to use (not compile again). */
+      bodySchemas: SchemaChecks;
+    }
   | { ok: false; problems: string[]; message: string };
 
 /** The body schemas as the adapter compiles them: one that ajv refuses is a configuration error. */
-function bodySchemaProblems(config: SluiceConfig): string[] {
-  const ajv = new Ajv({ allErrors: true, strict: false });
-  addFormats(ajv);
-  const problems: string[] = [];
-  for (const service of Object.values(config.services)) {
-    if (!service.schema) continue;
-    try {
-      ajv.compile(service.schema);
-    } catch (error) {
-      problems.push(
-        `config.services.${service.code}.schema: not a usable JSON Schema: ${(error as Error).message}`,
-      );
-    }
-  }
-  return problems;
+function compileBodySchemas(config: SluiceConfig, problems: string[]): SchemaChecks {
+  return compileSchemaChecks(Object.values(config.services), {}, (service, error) =>
+    problems.push(
+      `config.services.${service.code}.schema: not a usable JSON Schema: ${error.message}`,
+    ),
+  );
 }
 
 export async function checkConfigFile(file: string): Promise<CheckResult> {
@@ -54,10 +51,10 @@ export async function checkConfigFile(file: string): Promise<CheckResult> {
       )),
     );
   }
-  problems.push(...bodySchemaProblems(config));
+  const bodySchemas = compileBodySchemas(config, problems);
   if (problems.length > 0) {
     const error = new ConfigError(path.resolve(file), problems);
     return { ok: false, problems, message: error.message };
   }
-  return { ok: true, config, file, warnings: configWarnings(config) };
+  return { ok: true, config, file, warnings: configWarnings(config), bodySchemas };
 }

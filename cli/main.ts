@@ -343,7 +343,7 @@ export async function main(argv: string[]): Promise<void> {
       const monitor = runtime.monitor;
       // Ready means the queues exist on the broker too (CONTRACT §1), checked by passive declare.
       runtime.admin.addCheck("topology", () => monitor.topologyProblem());
-      roles = await startRoles(args.role as ServiceRole, runtime);
+      roles = await startRoles(args.role as ServiceRole, runtime, checked.bodySchemas);
       await monitor.refresh();
       const adapter = roles.find((role) => role.name === "adapter") as
         (Role & { port: number }) | undefined;

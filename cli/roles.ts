@@ -2,13 +2,21 @@
 // optional parts (delivery listeners) into them. Each role's code is loaded only when the
 // process runs it, so a worker does not carry the adapter's modules and the other way round.
 
+import type { SchemaChecks } from "../adapter/json-body";
 import type { Role, Runtime } from "../shared/runtime/runtime";
 
 export const SERVICE_ROLES = ["adapter", "worker", "response-worker", "all"] as const;
 export type ServiceRole = (typeof SERVICE_ROLES)[number];
 
-/** Starts the roles of `role` in dependency order; the adapter last, so intake opens when all is ready. */
-export async function startRoles(role: ServiceRole, runtime: Runtime): Promise<Role[]> {
+/**
+ * Starts the roles of `role` in dependency order; the adapter last, so intake opens when all is
+ * ready. `bodySchemas`: the configuration check's compilation of the services' body schemas.
+ */
+export async function startRoles(
+  role: ServiceRole,
+  runtime: Runtime,
+  bodySchemas?: SchemaChecks,
+): Promise<Role[]> {
   const roles: Role[] = [];
   if (role === "response-worker" || role === "all") {
     const { startCallbackDelivery } =
@@ -34,7 +42,7 @@ export async function startRoles(role: ServiceRole, runtime: Runtime): Promise<R
   if (role === "adapter" || role === "all") {
     const { startAdapter } =
       require("../adapter/adapter-role") as typeof import("../adapter/adapter-role");
-    roles.push(await startAdapter(runtime));
+    roles.push(await startAdapter(runtime, { bodySchemas }));
   }
   return roles;
 }

@@ -36,7 +36,7 @@ export class CallbackStack {
     await this.startBack();
     const runtime = await startRuntime(this.config, this.log, 0);
     const roles: Role[] = [await startWorker(runtime)];
-    const adapter: AdapterRole = await startAdapter(runtime, 0);
+    const adapter: AdapterRole = await startAdapter(runtime, { port: 0 });
     roles.push(adapter);
     this.adapterUrl = `http://127.0.0.1:${adapter.port}`;
     this.front = { runtime, roles };

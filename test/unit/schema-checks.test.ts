@@ -4,7 +4,12 @@
 import { expect } from "chai";
 import Ajv from "ajv";
 import { fullFormats } from "ajv-formats/dist/formats";
-import { compileSchemaChecks, isFullDate, SchemaValidators } from "../../adapter/json-body";
+import {
+  compileSchemaChecks,
+  isFullDate,
+  SchemaValidators,
+  type SchemaChecks,
+} from "../../adapter/json-body";
 import type { ServiceConfig } from "../../shared/config/config";
 import { SluiceError } from "../../shared/protocol/errors";
 
@@ -78,6 +83,45 @@ describe("schema checks", () => {
         new SchemaValidators([service("soapOnly", ["soap"]), service("both", ["rest", "soap"])]),
     );
     expect(count).to.equal(1);
+  });
+
+  it("takes the configuration check's compilation instead of compiling again", () => {
+    const services = [service("one", ["rest"]), service("soapOnly", ["soap"])];
+    const refused: string[] = [];
+    let compiled: SchemaChecks = new Map();
+    expect(
+      compilations(
+        () => (compiled = compileSchemaChecks(services, {}, (s) => refused.push(s.code))),
+      ),
+    ).to.equal(1);
+    let validators: SchemaValidators | null = null;
+    expect(compilations(() => (validators = new SchemaValidators(services, compiled)))).to.equal(0);
+    const checked = validators as unknown as SchemaValidators;
+    checked.validate("one", { a: "x", b: 1 });
+    expect(() => checked.validate("one", { a: 1 })).to.throw(SluiceError, /\/a /);
+    // A SOAP-only service is the SOAP route's, as without the check's compilation.
+    checked.validate("soapOnly", { a: 1 });
+    expect(refused).to.deep.equal([]);
+  });
+
+  it("lists every service whose schema ajv refuses, and compiles the others", () => {
+    const broken = {
+      type: "object",
+      properties: { a: { type: "strnig" } },
+    } as unknown as typeof schema;
+    const refused: string[] = [];
+    const checks = compileSchemaChecks(
+      [
+        service("bad", ["rest"], broken),
+        service("good", ["rest"]),
+        service("alsoBad", ["soap"], broken),
+      ],
+      {},
+      (s) => refused.push(s.code),
+    );
+    expect(refused).to.deep.equal(["bad", "alsoBad"]);
+    expect([...checks.keys()]).to.deep.equal(["good"]);
+    expect(() => compileSchemaChecks([service("bad", ["rest"], broken)])).to.throw();
   });
 
   describe("the date format", () => {
