@@ -307,7 +307,7 @@ end`;
 // a wake message (or ""), the wake channel root, the attempt of the delivery a claim is made
 // for (or ""), the attempt of the retry copy parked before this release (or ""). Returns
 // {result, previous state, who made the state as it is, the instances its wake reached no
-// subscriber of}. "processing" may be re-entered once the
+// subscriber of, and (made) 1 when the record is marked called}. "processing" may be re-entered once the
 // claim lapsed (by Redis's clock), and only by a caller whose allowed-from names "processing":
 // a worker that takes a dead worker's claim over to call the backend. Any other claim (one
 // made only to end the message `expired`) finds the lapsed claim "claimed": that worker may have
@@ -357,7 +357,8 @@ local cur = redis.call("HGET", KEYS[1], "state")
 if not cur then return {"missing", "", ""} end
 local token = redis.call("HGET", KEYS[1], "changeToken")
 if cur == ARGV[1] and ARGV[6] ~= "" and token == ARGV[6] then
-  return {"ok", redis.call("HGET", KEYS[1], "changeFrom") or cur, ARGV[7], unheard_before()}
+  return {"ok", redis.call("HGET", KEYS[1], "changeFrom") or cur, ARGV[7], unheard_before(),
+    redis.call("HEXISTS", KEYS[1], "called")}
 end
 if ARGV[9] ~= "" and token ~= ARGV[9] then
   if ARGV[8] == "1" then mark_called(KEYS[1], cur) end
@@ -412,7 +413,7 @@ end
 redis.call("HSET", KEYS[1], "changeToken", ARGV[6], "changeFrom", from, "changedBy", ARGV[7])
 local unheard = {}
 if ARGV[10] ~= "" then unheard = wake_and_keep(KEYS[1], ARGV[11], ARGV[10]) end
-return {"ok", from, ARGV[7], unheard}`;
+return {"ok", from, ARGV[7], unheard, redis.call("HEXISTS", KEYS[1], "called")}`;
 
 // KEYS: tx, responses; ARGV: seq, response json, final "1"/"0", outcome, now, error json or "",
 // ttl ms, wake head (the wake message's JSON up to its response; "" for no wake), wake channel
@@ -566,7 +567,8 @@ return {"ok", cur}`;
 // round trip: "refused" / "missing" / "view" (state, processedAt, answer, deadLettered) when
 // it is not to be claimed (what a peek would show), "claimed" while another worker's claim
 // lasts, "busy" (ms until the earliest lease expires) when no slot is free, else "ok" with
-// the previous state: the slot is taken and the message claimed as TRANSITION would.
+// the previous state and whether the record is marked called: the slot is taken and the
+// message claimed as TRANSITION would.
 // The claim keeps the slot's token as its change token (and the state it came from): ioredis
 // sends a command again after a reconnect when its reply was lost, and that second run must
 // find the claim its own, not another worker's (which would park the message and strand the
@@ -583,7 +585,9 @@ if not cur then return {"missing"} end
 if f[2] or f[3] or (cur ~= "accepted" and cur ~= "processing") then
   return {"view", cur, f[2] or "", f[3] or "", f[4] or ""}
 end
-if cur == "processing" and f[7] == ARGV[3] then return {"ok", f[8] or cur} end
+if cur == "processing" and f[7] == ARGV[3] then
+  return {"ok", f[8] or cur, redis.call("HEXISTS", KEYS[1], "called")}
+end
 if ARGV[6] ~= "" and tonumber(ARGV[6]) < tonumber(f[9] or "0") then return {"stale"} end
 if cur == "processing" and tonumber(f[6] or "0") > redis_now_ms() then return {"claimed"} end
 local admitted, wait = acquire_slot(KEYS[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]),
@@ -601,7 +605,7 @@ redis.call("HSET", KEYS[1], "state", "processing", "updatedAt", ARGV[1],
 if cur ~= "processing" then
   redis.call("HSET", KEYS[1], "history", history_with(KEYS[1], "processing", ARGV[1]))
 end
-return {"ok", from}`;
+return {"ok", from, redis.call("HEXISTS", KEYS[1], "called")}`;
 
 // KEYS: tx. Notes that the recorded answer's dead-letter copy was confirmed by the broker.
 const NOTE_DEAD_LETTERED = `
@@ -707,7 +711,7 @@ interface ScriptedRedis extends Redis {
   sluiceTransition(
     tx: string,
     ...args: string[]
-  ): Promise<[string, string, string, string[] | undefined]>;
+  ): Promise<[string, string, string, string[] | undefined, number | undefined]>;
   sluiceAddResponse(
     tx: string,
     responses: string,
@@ -813,8 +817,11 @@ export type AddResponseResult = "ok" | "missing" | "duplicate" | "late";
 
 /** What `claimWithSlot` did. */
 export type SlotClaim =
-  /** The slot is taken and the message claimed (`processing`), from `previous`. */
-  | { result: "ok"; previous: State }
+  /**
+   * The slot is taken and the message claimed (`processing`), from `previous`; `called`: the
+   * record is marked called (a call of an earlier attempt may have reached the backend).
+   */
+  | { result: "ok"; previous: State; called: boolean }
   /** No slot is free (the earliest lease ends in `retryInMs`); nothing was changed. */
   | { result: "busy"; retryInMs: number }
   /** Another worker's claim on the message lasts; nothing was taken. */
@@ -1195,7 +1202,7 @@ export class TransactionStore {
     const [result, state, processedAt, answer, deadLettered] = reply as string[];
     switch (result) {
       case "ok":
-        return { result, previous: state as State };
+        return { result, previous: state as State, called: reply[2] === 1 };
       case "busy":
         return { result, retryInMs: Math.max(1, Number(reply[1])) };
       case "claimed":
@@ -1265,8 +1272,13 @@ export class TransactionStore {
      * "conflict" with the same `by`) tells those of the first run again.
      */
     unreached: string[];
+    /**
+     * A change made ("ok"): whether the record is marked called (a call of the message may
+     * have reached the backend), as a claim's holder must know should Redis lose the record.
+     */
+    called: boolean;
   }> {
-    const [result, previous, changedBy, unreached] = await this.redis.sluiceTransition(
+    const [result, previous, changedBy, unreached, called] = await this.redis.sluiceTransition(
       this.key(id),
       to,
       String(Date.now()),
@@ -1288,6 +1300,7 @@ export class TransactionStore {
       previous: (previous || null) as State | null,
       changedBy: changedBy || null,
       unreached: unreached ?? [],
+      called: called === 1,
     };
   }
 

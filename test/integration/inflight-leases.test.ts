@@ -252,7 +252,7 @@ describe("in-flight leases (real Redis)", function () {
       () => undefined,
     );
     expect(tries).to.deep.equal(["busy", "ok"]);
-    expect(value).to.deep.equal({ result: "ok", previous: "accepted" });
+    expect(value).to.deep.equal({ result: "ok", previous: "accepted", called: false });
     expect(await waitingOf(redis, "between")).to.deep.equal([]);
     lease!.freed();
   });

@@ -816,6 +816,31 @@ describe("request processor: the last look before the call (real broker and Redi
       expect((await responsesOf(id)).map((r) => r.outcome)).to.deep.equal(["failed"]);
     });
 
+    it("a message an earlier attempt called, its record lost while it waits for its token: past its expiry it ends failed, not expired", async () => {
+      // An earlier attempt's call may have reached the backend (it was handed back at a
+      // shutdown: its delivery carries no count of calls, only the record's mark says so). The
+      // worker now holding the message writes the lost record again at its renewal: with the
+      // mark, or the expiry at the last look ends the message `expired`, "never sent".
+      const clock = new FixedClock(T0);
+      const translator = new RecordingTranslator(clock);
+      const { id, delivery } = await accepted(T0, 1_000);
+      await store.transition(id, ["accepted"], "processing", { claimMs: 60_000, token: "A" });
+      await store.transition(id, ["processing"], "accepted", { holding: "A", called: true });
+      const guard: CallGuard = async () => ({
+        async beforeCall() {
+          await losing(id)();
+          // The claim's keeper writes it again while the token is awaited.
+          await eventually(async () => ((await redis.exists(store.key(id))) ? true : undefined));
+          clock.advance(5_000);
+          return null;
+        },
+        release: async () => undefined,
+      });
+      expect(await processor(clock, translator, guard).process(delivery)).to.equal("ack");
+      expect(translator.calls).to.deep.equal([]);
+      expect((await responsesOf(id)).map((r) => r.outcome)).to.deep.equal(["failed"]);
+    });
+
     it("a call that failed, its retry copy parked, the record lost just before the release: the delivery back before its ack is not called", async () => {
       // The release writes the record again, marked called; it must also say which attempt was
       // parked, or the original (its channel closed before its ack) is called at once, before

@@ -642,7 +642,7 @@ describe("transaction store (Redis)", () => {
       // A lapsed claim of a worker that calls is taken over as possibly sent.
       await store.renewClaim(m.id, -1, "B");
       const third = await store.claimWithSlot(m.id, 60_000, slotAsk(`${prefix}slots-expiry`, "C"));
-      expect(third).to.deep.equal({ result: "ok", previous: "processing" });
+      expect(third).to.deep.equal({ result: "ok", previous: "processing", called: true });
       await redis.del(`${prefix}slots-expiry`);
     }
   });
@@ -686,7 +686,7 @@ describe("transaction store (Redis)", () => {
     const m = meta();
     await store.create(m);
     const claimed = await store.claimWithSlot(m.id, 60_000, slot("a"));
-    expect(claimed).to.deep.equal({ result: "ok", previous: "accepted" });
+    expect(claimed).to.deep.equal({ result: "ok", previous: "accepted", called: false });
     const record = await store.get(m.id);
     expect(record?.state).to.equal("processing");
     expect(record?.history.map((h) => h.state)).to.deep.equal(["accepted", "processing"]);
@@ -772,7 +772,7 @@ describe("transaction store (Redis)", () => {
     await store.create(m);
     await store.transition(m.id, ["accepted"], "processing", { claimMs: -1 });
     const taken = await store.claimWithSlot(m.id, 60_000, slot);
-    expect(taken).to.deep.equal({ result: "ok", previous: "processing" });
+    expect(taken).to.deep.equal({ result: "ok", previous: "processing", called: true });
     expect((await store.get(m.id))?.history.map((h) => h.state)).to.deep.equal([
       "accepted",
       "processing",
@@ -792,6 +792,7 @@ describe("transaction store (Redis)", () => {
     expect(await store.claimWithSlot(m.id, 60_000, slot("B"))).to.deep.equal({
       result: "ok",
       previous: "processing",
+      called: true,
     });
 
     expect(await store.renewClaim(m.id, 60_000, "A")).to.equal("lost");
@@ -891,6 +892,7 @@ describe("transaction store (Redis)", () => {
         previous: "accepted",
         changedBy: "client",
         unreached: [],
+        called: false,
       });
       expect(cut.dropped, "the transition's reply was cut").to.equal(1);
       // A second cancel is another change: a conflict, which names who made the state, so
@@ -902,6 +904,7 @@ describe("transaction store (Redis)", () => {
         previous: "cancelled",
         changedBy: "client",
         unreached: [],
+        called: false,
       });
     });
   });
@@ -914,12 +917,14 @@ describe("transaction store (Redis)", () => {
     expect(await store.claimWithSlot(m.id, 60_000, slot)).to.deep.equal({
       result: "ok",
       previous: "processing",
+      called: true,
     });
     expect(await store.transition(m.id, ["accepted"], "cancelled", { by: "x" })).to.deep.equal({
       result: "conflict",
       previous: "processing",
       changedBy: null,
       unreached: [],
+      called: false,
     });
   });
 

@@ -109,7 +109,9 @@ export class BackendCall {
       // such a message is not "never sent", so it cannot end `expired`.
       const mayExpire = previous === "accepted";
       const calls = callsBefore(message);
-      hold.called = calls > 0 || !mayExpire;
+      // The record's own mark counts too (an earlier attempt handed back after a call carries
+      // no count of it): a renewal that finds the record lost writes it again with the mark.
+      hold.called = hold.called || calls > 0 || !mayExpire;
       return await this.call(
         request,
         attempt,

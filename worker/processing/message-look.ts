@@ -99,6 +99,7 @@ export class MessageLook {
       const claim = await store.claimWithSlot(request.id, claimMs, slot, attempt);
       if (claim.result === "ok") {
         hold = new ClaimHold(store, metaOfRequest(request), slot.token, claimMs, sentAt);
+        hold.called = claim.called;
         return { outcome: "admitted", value: claim };
       }
       if (claim.result === "busy") return { outcome: "busy", retryInMs: claim.retryInMs };
@@ -268,6 +269,7 @@ export class MessageLook {
       return "ack";
     }
     const previous = claim.previous ?? "accepted";
+    hold.called = claim.called;
     return this.backendCall.callClaimed({ ...inHand, listened, permit, previous, hold });
   }
 
