@@ -11,7 +11,7 @@ import type {
   TransactionMetaFields,
 } from "../protocol/envelope";
 import type { ErrorInfo } from "../protocol/errors";
-import { wakeCodec } from "../protocol/codec";
+import { wakeHead } from "../protocol/codec";
 import { redisKeys, type RedisKeys } from "../protocol/redis-keys";
 import { REDIS_NOW_LUA, SLOT_LUA, type SlotAsk, type SlotRef } from "./inflight-slot";
 import { TurnBatch } from "./turn-batch";
@@ -1381,34 +1381,43 @@ export class TransactionStore {
       slot?.channel ?? "",
       claim?.token ?? "",
       claim?.called ? "1" : "",
-      ...(final && wake ? this.finishArgs(wake.stored, final, wake.encoded) : []),
+      ...(final && wake ? this.finishArgs(answer.responses, wake.stored, final, wake.text) : []),
     );
     if (result === "answered" && unreached && unreached.length > 0 && wake) {
-      finish?.unreached(unreached, wake.encoded);
+      finish?.unreached(unreached, Buffer.from(wake.text));
     }
     return result as RecordAnswerResult;
   }
 
-  /** The wake of an answer's final response, and its responses as stored. */
+  /**
+   * The JSON of an answer's responses as stored, and the wake of its final one. The wake is
+   * written around the final response's stored JSON (`wakeHead`), so the response, body and
+   * all, is serialised once for both.
+   */
   private finalWake(id: string, responses: ResponseMessage[], final: ResponseMessage) {
-    const stored = responses.map(storedResponseOf);
-    const error = final.error ?? null;
-    const message = { id, state: final.outcome, response: stored.at(-1)!, error };
-    return { stored, encoded: wakeCodec.encode(message) };
+    const stored = responses.map((response) => JSON.stringify(storedResponseOf(response)));
+    const head = wakeHead({ id, state: final.outcome, error: final.error ?? null });
+    return { stored, text: `${head}${stored.at(-1)!}}` };
   }
 
   /** RECORD_ANSWER's arguments that store the outcome of `responses` and wake its callers. */
-  private finishArgs(stored: StoredResponse[], final: ResponseMessage, wake: Buffer): string[] {
+  private finishArgs(
+    responses: ResponseMessage[],
+    stored: string[],
+    final: ResponseMessage,
+    wake: string,
+  ): string[] {
     const error = final.error ?? null;
-    return [
+    const args = [
       String(this.retentionMs),
       String(final.seq),
       final.outcome,
       error ? JSON.stringify(error) : "",
-      wake.toString(),
+      wake,
       this.keys.wake(""),
-      ...stored.flatMap((response) => [String(response.seq), JSON.stringify(response)]),
     ];
+    for (let i = 0; i < responses.length; i++) args.push(String(responses[i].seq), stored[i]);
+    return args;
   }
 
   /** Notes that the recorded answer's dead-letter copy is on the broker (not to be sent again). */

@@ -40,17 +40,31 @@ export function responsesOf(
       ];
   const producedAt = Date.now();
   const meta = metaOfRequest(request);
-  return list.map((answer, i) => ({
-    ...answer,
-    bodyEncoding: answer.bodyEncoding ?? "utf8",
-    id: request.id,
-    seq: i + 1,
-    final: i === list.length - 1,
-    outcome,
-    error,
-    producedAt,
-    meta,
-  }));
+  return list.map((answer, i) => {
+    // Written field by field: V8 builds an object spread and then given more fields on a slow
+    // path, several microseconds per message, and the JSON of such an object is slower too.
+    const response: ResponseMessage = {
+      status: answer.status,
+      contentType: answer.contentType,
+      body: answer.body,
+      bodyEncoding: answer.bodyEncoding ?? "utf8",
+      id: request.id,
+      seq: i + 1,
+      final: i === list.length - 1,
+      outcome,
+      error,
+      producedAt,
+      meta,
+    };
+    if (answer.headers !== undefined) response.headers = answer.headers;
+    // Fields a translator module added travel on, as they did when the answer was spread in.
+    for (const name in answer) {
+      if (!(name in response))
+        (response as unknown as Record<string, unknown>)[name] =
+          answer[name as keyof BackendResponse];
+    }
+    return response;
+  });
 }
 
 export class AnswerRecorder {

@@ -31,6 +31,8 @@ export class MessageLog {
     const { id, xroadId, client } = this.ref;
     const ids = { id, xroadId: xroadId ?? null, client: client ?? null };
     if (typeof details === "string") this.root[level](ids, details);
-    else this.root[level]({ ...ids, ...details }, message);
+    // Added to the fresh identifiers, not spread into a new object: V8 builds spreads followed
+    // by more fields on a slow path, several microseconds per line.
+    else this.root[level](Object.assign(ids, details), message);
   }
 }

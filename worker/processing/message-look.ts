@@ -15,6 +15,7 @@ import {
   metaOfRequest,
   type RequestView,
   type SlotClaim,
+  type State,
   type TransactionStore,
 } from "../../shared/store/transaction-store";
 import type { Clock } from "../../shared/runtime/clock";
@@ -28,9 +29,29 @@ import type { MessageLog } from "./message-log";
 import type { MessageTraces } from "./message-traces";
 import { MessageWaits } from "./message-waits";
 import type { CallGuard, ProcessorDeps } from "./processor-deps";
-import { gateShut, type BackendCall, type MessageInHand } from "./backend-call";
+import {
+  gateShut,
+  type BackendCall,
+  type ClaimedMessage,
+  type MessageInHand,
+} from "./backend-call";
 import type { Look, RetryParking } from "./retry-parking";
 import type { MessageExpiry } from "./message-expiry";
+
+/**
+ * The message in hand with its claim. Written field by field: V8 builds an object spread and
+ * then given more fields on a slow path, several microseconds per message.
+ */
+function claimedOf(
+  inHand: MessageInHand,
+  listened: boolean,
+  permit: CallPermit,
+  previous: State,
+  hold: ClaimHold,
+): ClaimedMessage {
+  const { message, request, attempt, log, gone, waits } = inHand;
+  return { message, request, attempt, log, gone, waits, listened, permit, previous, hold };
+}
 
 export class MessageLook {
   constructor(
@@ -129,13 +150,9 @@ export class MessageLook {
     const listened = await listening;
     const { permit, value: claim } = taken;
     if (permit && claim.result === "ok" && hold) {
-      return this.backendCall.callClaimed({
-        ...inHand,
-        listened,
-        permit,
-        previous: claim.previous,
-        hold,
-      });
+      return this.backendCall.callClaimed(
+        claimedOf(inHand, listened, permit, claim.previous, hold),
+      );
     }
     await permit?.release();
     if (claim.result === "claimed") return this.parking.parkOrWait(request, attempt, message, log);
@@ -270,7 +287,7 @@ export class MessageLook {
     }
     const previous = claim.previous ?? "accepted";
     hold.called = claim.called;
-    return this.backendCall.callClaimed({ ...inHand, listened, permit, previous, hold });
+    return this.backendCall.callClaimed(claimedOf(inHand, listened, permit, previous, hold));
   }
 
   /**

@@ -79,12 +79,14 @@ export class RestJsonTranslator implements Translator {
     const { signal } = deadline;
     const body = requestBody(request);
     // The caller's own headers (PR-REST §4.3), then the operator's, then what Sluice sets.
-    const headers: Record<string, string | string[]> = {
-      ...forwardedRequestHeaders(request.headers ?? {}),
-      ...this.options.headers,
+    // Added to the caller's (a new object) rather than spread into one: V8 builds spreads
+    // followed by more fields on a slow path, several microseconds per call.
+    const headers: Record<string, string | string[]> = Object.assign(
+      forwardedRequestHeaders(request.headers ?? {}),
+      this.options.headers,
       // From a SOAP caller they are XML text: what HTTP cannot carry goes encoded, not refused.
-      ...httpHeaderValues(this.xroadHeadersOf(request)),
-    };
+      httpHeaderValues(this.xroadHeadersOf(request)),
+    );
     if (request.contentType && body !== undefined) headers["content-type"] = request.contentType;
     headers["idempotency-key"] = call.idempotencyKey || request.id;
     headers["x-sluice-id"] = request.id;
