@@ -307,9 +307,9 @@ end`;
 // a wake message (or ""), the wake channel root, the attempt of the delivery a claim is made
 // for (or ""), the attempt of the retry copy parked before this release (or ""). Returns
 // {result, previous state, who made the state as it is, the instances its wake reached no
-// subscriber of, and (made) 1 when the record is marked called}. "processing" may be re-entered once the
-// claim lapsed (by Redis's clock), and only by a caller whose allowed-from names "processing":
-// a worker that takes a dead worker's claim over to call the backend. Any other claim (one
+// subscriber of, and (a change made) 1 when the record is marked called}. "processing" may be
+// re-entered once the claim lapsed (by Redis's clock), and only by a caller whose allowed-from
+// names "processing": a worker that takes a dead worker's claim over to call the backend. Any other claim (one
 // made only to end the message `expired`) finds the lapsed claim "claimed": that worker may have
 // reached the backend, so its message is no longer one that was never sent. A lapsed claim whose
 // worker recorded the backend's answer (the answer kept, or the message marked processed) is
