@@ -14,6 +14,7 @@ import { HubListeners } from "../shared/store/hub-listeners";
 import { StateNotices } from "../shared/protocol/state-notice";
 import { ReloadableTls, serverTlsOptions, type TlsMaterial } from "../shared/config/tls-files";
 import { Backpressure } from "./backpressure";
+import { answerClientErrors } from "./client-error";
 import { hubRoutes } from "./hub-route";
 import { Intake } from "./intake";
 import { SchemaValidators, type SchemaChecks } from "./json-body";
@@ -176,6 +177,7 @@ export async function startAdapter(
       refused = 0;
     });
   }
+  answerClientErrors(server);
   // Bounded waits everywhere: headers, the whole request as it is sent (a slow body ends in
   // 408; waiting for a sync answer is not counted), idle sockets; and bounded connections.
   server.headersTimeout = limits.headersTimeoutMs;

@@ -1,0 +1,72 @@
+// Answers to requests Node's HTTP parser refuses before any route sees them: a header section
+// over Node's limit, bytes HTTP does not allow, a request not sent in time. They get a code and
+// words as every other refusal does (JSON, or a SOAP fault on /soap), not a bare status line.
+
+import { maxHeaderSize, STATUS_CODES, type Server } from "node:http";
+import type { Server as TlsServer } from "node:https";
+import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
+import { SluiceError } from "../shared/protocol/errors";
+import { buildSoapFault } from "./soap/soap-fault";
+import { REQUEST_REFUSALS } from "./request-refusals";
+
+/** A parser's error as Node hands it to `clientError`. */
+type ClientError = Error & { code?: string; reason?: string; rawPacket?: Buffer };
+
+/** A request line naming the SOAP endpoint, when the refused bytes start with one. */
+const SOAP_REQUEST_LINE = /^[A-Z]+ (?:https?:\/\/[^/\s]*)?\/soap(?:[/?\s])/;
+
+/** The refusal an error of Node's parser stands for. */
+export function clientRefusal(error: ClientError, headerLimit = maxHeaderSize): SluiceError {
+  switch (error.code) {
+    case "HPE_HEADER_OVERFLOW": {
+      const { code, status } = REQUEST_REFUSALS.headerLines;
+      return new SluiceError(code, `the request's headers are larger than ${headerLimit} bytes`, {
+        status,
+      });
+    }
+    case "ERR_HTTP_REQUEST_TIMEOUT":
+      return new SluiceError("InvalidRequest", "the request was not sent in time", {
+        status: 408,
+      });
+    case "HPE_CHUNK_EXTENSIONS_OVERFLOW":
+      return new SluiceError("PayloadTooLarge", "the request's chunk extensions are too large");
+    default: {
+      // llhttp's reason is a fixed phrase ("Invalid header value char"), never the input.
+      const reason = typeof error.reason === "string" ? `: ${error.reason.slice(0, 100)}` : "";
+      return new SluiceError("InvalidRequest", `the request is not well-formed HTTP${reason}`, {
+        status: 400,
+      });
+    }
+  }
+}
+
+/** The whole HTTP answer to a refused request: JSON, or a SOAP fault for the SOAP endpoint. */
+export function clientErrorAnswer(error: ClientError, headerLimit = maxHeaderSize): string {
+  const refusal = clientRefusal(error, headerLimit);
+  const soap = SOAP_REQUEST_LINE.test(error.rawPacket?.subarray(0, 300).toString("latin1") ?? "");
+  const body = soap
+    ? buildSoapFault(refusal)
+    : JSON.stringify({ type: refusal.code, message: refusal.message, detail: null });
+  const type = soap ? "text/xml; charset=utf-8" : "application/json; charset=utf-8";
+  return (
+    `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? ""}\r\n` +
+    `Content-Type: ${type}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+    `Connection: close\r\n\r\n${body}`
+  );
+}
+
+/**
+ * Answers what Node's parser refuses as clientErrorAnswer says, where Node would write its bare
+ * status line: only on a connection that has had no answer written yet (as Node does), and
+ * never to a connection the caller reset. The connection is closed either way.
+ */
+export function answerClientErrors(server: Server | TlsServer): void {
+  server.on("clientError", (error: ClientError, stream: Duplex) => {
+    const socket = stream as Socket;
+    if (error.code !== "ECONNRESET" && socket.writable && socket.bytesWritten === 0) {
+      socket.write(clientErrorAnswer(error));
+    }
+    socket.destroy();
+  });
+}
