@@ -149,3 +149,11 @@ export interface StateNotice {
   /** Epoch milliseconds, taken after the store recorded the change (same clock as its entry). */
   at: number;
 }
+
+/**
+ * The most responses one message may have (CONTRACT §2: `seq`, the last `final`). Each is
+ * stored, published and delivered: an answer of 100 000 responses could not be recorded at all
+ * (its arguments overflowed the stack), and the worker retried recording it for ever, the
+ * message `processing` for good and the worker's memory growing with each try.
+ */
+export const MAX_RESPONSES = 1000;

@@ -6,7 +6,7 @@
 import { expect } from "chai";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { call, Harness, type SluiceProcess } from "../support/harness";
+import { call, Harness, type SluiceProcess, untilState } from "../support/harness";
 
 const CONSUMER = "EE/GOV/70000001/sluice-consumer";
 const LOCAL_APP = "EE/GOV/70000001/case-app";
@@ -79,6 +79,16 @@ describe("Hostile input, consumer direction: the local caller's X-Road headers, 
           res.end(
             `<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xrd="${XRD}" xmlns:id="${IDS}"><SOAP-ENV:Header>${header}</SOAP-ENV:Header><SOAP-ENV:Body><st:getStateResponse xmlns:st="${NS}">${answer}</st:getStateResponse></SOAP-ENV:Body></SOAP-ENV:Envelope>`,
           );
+          return;
+        }
+        if (req.url?.endsWith("/many")) {
+          // Sluice's multiple-responses convention, 100 000 of them in 1.2 MB.
+          const responses = Array.from({ length: 100_000 }, () => ({ body: "" }));
+          res.writeHead(200, {
+            "content-type": "application/json",
+            "x-multiple-responses": "true",
+          });
+          res.end(JSON.stringify({ responses }));
           return;
         }
         res.writeHead(200, { "content-type": "application/json" }).end('{"ok":true}');
@@ -160,6 +170,17 @@ describe("Hostile input, consumer direction: the local caller's X-Road headers, 
       expect(answer.status, name).to.equal(400);
       expect(answer.json.type, name).to.equal("InvalidHeader");
     }
+  });
+
+  it("an answer of 100 000 responses ends the message failed, not processing for ever", async () => {
+    // Recording them overflowed the stack, and the worker retried recording for ever.
+    const accepted = await call(`${sluice.url}/rest/lookup/many`, { client: LOCAL_APP });
+    expect(accepted.status, accepted.text).to.equal(202);
+    const id = accepted.json.id as string;
+    const settled = await untilState(sluice, id, ["completed", "failed", "rejected"], 30_000);
+    expect(settled.json.state, settled.text.slice(0, 500)).to.equal("failed");
+    expect(settled.json.error.code).to.equal("BackendFailed");
+    expect(settled.json.responses).to.have.length.below(2);
   });
 
   it("a remote SOAP answer nested 300 000 elements deep reaches the caller, and the process serves meanwhile", async () => {

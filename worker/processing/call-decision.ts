@@ -13,6 +13,7 @@ import {
   type ErrorInfo,
 } from "../../shared/protocol/errors";
 import { answerProblem } from "../../shared/protocol/codec";
+import { MAX_RESPONSES } from "../../shared/protocol/envelope";
 import { planRetry, type RetryPolicy } from "./retry-schedule";
 
 /** What a call came to: answers, or the failure thrown, or nothing (shutdown came first). */
@@ -187,6 +188,9 @@ function translatorFailure(cause: string): CallDecision {
 function brokenAnswer(result: CallResult): string {
   if (result.answers) {
     if (!Array.isArray(result.answers)) return "call() resolved to something other than a list";
+    if (result.answers.length > MAX_RESPONSES) {
+      return `call() resolved to ${result.answers.length} answers, more than the ${MAX_RESPONSES} a message may have`;
+    }
     for (let i = 0; i < result.answers.length; i++) {
       const problem = answerProblem(result.answers[i], `answer[${i}]`);
       if (problem) return problem;

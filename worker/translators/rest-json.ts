@@ -4,6 +4,7 @@
 import { maxHeaderSize } from "node:http";
 import { errors as undiciErrors } from "undici";
 import type { Dispatcher } from "undici";
+import { MAX_RESPONSES } from "../../shared/protocol/envelope";
 import { SluiceError } from "../../shared/protocol/errors";
 import { checkedSubPath } from "../../shared/protocol/rest-path";
 import {
@@ -315,6 +316,11 @@ function splitResponses(status: number, bytes: Buffer, backend: string): Backend
   const list = (parsed as { responses?: unknown } | null)?.responses;
   if (!Array.isArray(list) || list.length === 0) {
     throw invalid('the body has no non-empty "responses" array');
+  }
+  if (list.length > MAX_RESPONSES) {
+    throw invalid(
+      `it has ${list.length} responses, more than the ${MAX_RESPONSES} a message may have`,
+    );
   }
   return list.map((item: unknown, i): BackendResponse => {
     if (typeof item !== "object" || item === null || Array.isArray(item)) {
