@@ -33,6 +33,9 @@ const ILLEGAL_CHARACTER =
 
 const MARKUP_DECLARATION = /<!(?:DOCTYPE|ENTITY)/i;
 
+/** Either of the two above, found in one pass over the text. */
+const REFUSED = new RegExp(`${ILLEGAL_CHARACTER.source}|${MARKUP_DECLARATION.source}`, "i");
+
 const ROOT_SCOPE: ReadonlyMap<string, string> = new Map([["xml", XML_NS]]);
 
 /**
@@ -46,11 +49,16 @@ export function parseXml(text: string, limits: XmlLimits = DEFAULT_XML_LIMITS): 
       `the XML is larger than ${limits.maxLength} characters`,
     );
   }
-  // One scan finds either declaration; which one decides the message only when there is one.
-  const declares = MARKUP_DECLARATION.test(text);
-  if (declares && /<!DOCTYPE/i.test(text)) throw invalid("a DOCTYPE declaration is not allowed");
-  if (ILLEGAL_CHARACTER.test(text)) throw invalid("the XML holds a character XML does not allow");
-  if (declares) throw invalid("entity declarations are not allowed");
+  // One scan finds a declaration or a character XML does not allow; which of them decides the
+  // message only when there is one, and is then looked for on its own.
+  if (REFUSED.test(text)) {
+    const declares = MARKUP_DECLARATION.test(text);
+    if (declares && /<!DOCTYPE/i.test(text)) throw invalid("a DOCTYPE declaration is not allowed");
+    if (ILLEGAL_CHARACTER.test(text)) {
+      throw invalid("the XML holds a character XML does not allow");
+    }
+    if (declares) throw invalid("entity declarations are not allowed");
+  }
   // One strict pass: well-formedness, namespaces, limits and offsets together (xml-reader.ts).
   return readXml(text, limits, ROOT_SCOPE);
 }

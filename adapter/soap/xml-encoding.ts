@@ -31,9 +31,17 @@ const DECODERS: Record<string, Decoder> = {
   "utf-16le": utf16le,
 };
 
+/** One strict decoder per encoding: a decode without `stream` keeps nothing for the next one. */
+const STRICT_DECODERS = new Map<string, InstanceType<typeof TextDecoder>>();
+
 function strictDecode(encoding: string, bytes: Buffer): string {
+  let decoder = STRICT_DECODERS.get(encoding);
+  if (decoder === undefined) {
+    decoder = new TextDecoder(encoding, { fatal: true });
+    STRICT_DECODERS.set(encoding, decoder);
+  }
   try {
-    return new TextDecoder(encoding, { fatal: true }).decode(bytes);
+    return decoder.decode(bytes);
   } catch {
     throw new SluiceError("InvalidXml", `the message is not valid ${encoding.toUpperCase()}`);
   }

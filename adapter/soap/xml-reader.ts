@@ -1,8 +1,10 @@
 // Reads a whole XML document in one strict pass into the namespace-resolved tree of safe-xml:
 // well-formedness, namespaces, the structure limits and each element's source offsets, with no
-// second walk.
+// second walk. What callers repeat from one document to the next (names, namespace declarations,
+// indentation) is remembered and shared, not made again per document.
 
 import { SluiceError } from "../../shared/protocol/errors";
+import { detached } from "./detached";
 
 export const XML_NS = "http://www.w3.org/XML/1998/namespace";
 const XMLNS_NS = "http://www.w3.org/2000/xmlns/";
@@ -53,6 +55,101 @@ const NO_ATTRIBUTES: XmlAttribute[] = Object.freeze([]) as unknown as XmlAttribu
 const NO_DECLARATIONS: Array<[string, string]> = Object.freeze([]) as unknown as Array<
   [string, string]
 >;
+
+/** Shared by every element without children until its end tag gives it some; never written to. */
+const NO_CHILDREN: Array<XmlElement | XmlText> = Object.freeze([]) as unknown as Array<
+  XmlElement | XmlText
+>;
+
+/**
+ * A name read from a tag. Names that come again (every element of a caller's envelope does,
+ * request after request) are found in NAMES, so a repeated name is split once, not per tag.
+ */
+interface TagName {
+  /** The name as written. */
+  qname: string;
+  /** Its prefix and local part; null when it is not a namespace-qualified name (refused on use). */
+  prefix: string | null;
+  local: string;
+  /** `xmlns` or `xmlns:…`: a namespace declaration when it names an attribute. */
+  declares: boolean;
+}
+
+function tagName(qname: string): TagName {
+  const colon = qname.indexOf(":");
+  const declares = qname === "xmlns" || qname.startsWith("xmlns:");
+  if (colon === -1) return { qname, prefix: "", local: qname, declares };
+  if (colon === 0 || colon === qname.length - 1 || qname.indexOf(":", colon + 1) !== -1) {
+    return { qname, prefix: null, local: qname, declares };
+  }
+  return { qname, prefix: qname.slice(0, colon), local: qname.slice(colon + 1), declares };
+}
+
+/** The name split at its colon; a name that is not namespace-qualified is refused here. */
+function partsOf(name: TagName): [prefix: string, local: string] | never {
+  if (name.prefix === null) {
+    throw invalid(`"${name.qname}" is not a valid namespace-qualified name`);
+  }
+  return [name.prefix, name.local];
+}
+
+/**
+ * Remembered names and indentation (white-space-only text between tags, shared as one text
+ * node), each found by the string just read: V8 hashes and compares it natively, where doing
+ * either in JavaScript over the source cost more than the objects it saved. Each memo is
+ * emptied when full, so a document of ever new names costs what it did without them.
+ */
+const NAMES = new Map<string, TagName>();
+const LAYOUT = new Map<string, XmlText>();
+const MEMO_ENTRIES = 1024;
+const MEMO_LENGTH = 256;
+
+function nameOf(qname: string): TagName {
+  const known = NAMES.get(qname);
+  if (known !== undefined) return known;
+  if (qname.length > MEMO_LENGTH) return tagName(qname);
+  const name = tagName(detached(qname));
+  if (NAMES.size >= MEMO_ENTRIES) NAMES.clear();
+  NAMES.set(name.qname, name);
+  return name;
+}
+
+/** A text node for `raw`, read between tags: shared when it is white space only. */
+function textOf(raw: string): XmlText {
+  if (isSpace(raw.charCodeAt(0))) {
+    const known = LAYOUT.get(raw);
+    if (known !== undefined) return known;
+    if (raw.length <= MEMO_LENGTH && isBlank(raw, 0, raw.length)) {
+      const value = detached(raw);
+      const layout: XmlText = Object.freeze({ kind: "text" as const, value, cdata: false });
+      if (LAYOUT.size >= MEMO_ENTRIES) LAYOUT.clear();
+      LAYOUT.set(raw, layout);
+      return layout;
+    }
+  }
+  return { kind: "text", value: decodeEntities(raw), cdata: false };
+}
+
+/**
+ * The namespace declarations of a start tag and the scope they make, for a tag that declares
+ * the same as one read before (every caller's Envelope does), under the same parent scope.
+ * Both are shared by every element that repeats them: never written to.
+ */
+interface DeclaredScope {
+  parent: ReadonlyMap<string, string>;
+  /** The declaring attributes' names and raw values, in source order. */
+  names: TagName[];
+  raws: string[];
+  declarations: Array<[prefix: string, uri: string]>;
+  scope: ReadonlyMap<string, string>;
+}
+
+const SCOPES: Array<DeclaredScope | undefined> = new Array<DeclaredScope | undefined>(16).fill(
+  undefined,
+);
+let nextScope = 0;
+/** Tags with more declarations, or longer values, are read as they come, not remembered. */
+const MEMO_DECLARATIONS = 16;
 
 export interface XmlAttribute {
   /** The name as written, e.g. "id:objectType". */
@@ -131,15 +228,6 @@ export function decodeEntities(raw: string): string {
   });
 }
 
-function splitName(qname: string): [prefix: string, local: string] {
-  const colon = qname.indexOf(":");
-  if (colon === -1) return ["", qname];
-  if (colon === 0 || colon === qname.length - 1 || qname.indexOf(":", colon + 1) !== -1) {
-    throw invalid(`"${qname}" is not a valid namespace-qualified name`);
-  }
-  return [qname.slice(0, colon), qname.slice(colon + 1)];
-}
-
 /** XML attribute-value normalisation: literal tabs and line ends read as spaces. */
 function normaliseAttribute(raw: string): string {
   if (raw.includes("<")) throw invalid(`"<" is not allowed in an attribute value`);
@@ -176,72 +264,168 @@ function resolve(
   return uri;
 }
 
+/** A tag's attributes as read (`readXml`): name and raw value (quotes excluded), per attribute. */
+type Attributes = Array<TagName | string>;
+
+/** The remembered declarations of a tag that declares what one read before did, or null. */
+function knownScope(
+  read: Attributes,
+  count: number,
+  parent: ReadonlyMap<string, string>,
+): DeclaredScope | null {
+  for (const entry of SCOPES) {
+    if (entry === undefined || entry.parent !== parent) continue;
+    let matched = 0;
+    for (let i = 0; i < count * 2; i += 2) {
+      const name = read[i] as TagName;
+      if (!name.declares) continue;
+      if (
+        matched === entry.names.length ||
+        entry.names[matched] !== name ||
+        entry.raws[matched] !== read[i + 1]
+      ) {
+        matched = -1;
+        break;
+      }
+      matched += 1;
+    }
+    if (matched === entry.names.length) return entry;
+  }
+  return null;
+}
+
 /**
- * The element of a start tag whose attributes were read raw (`raw` alternates name and raw
- * value, null when there are none): namespaces resolved, checked.
+ * Keeps a tag's checked declarations and the scope they make for the tags that repeat them,
+ * all of it copied out of the document, and returns what it kept; null when the tag is not
+ * remembered (too many or too long values, or a parent scope that is the document's own).
+ */
+function rememberScope(
+  read: Attributes,
+  count: number,
+  parent: ReadonlyMap<string, string>,
+  rootScope: ReadonlyMap<string, string>,
+  declarations: Array<[prefix: string, uri: string]>,
+): DeclaredScope | null {
+  if (declarations.length > MEMO_DECLARATIONS) return null;
+  if (parent !== rootScope && !SCOPES.some((entry) => entry?.scope === parent)) return null;
+  const names: TagName[] = [];
+  const raws: string[] = [];
+  for (let i = 0; i < count * 2; i += 2) {
+    const name = read[i] as TagName;
+    if (!name.declares) continue;
+    const raw = read[i + 1] as string;
+    if (raw.length > MEMO_LENGTH || NAMES.get(name.qname) !== name) return null;
+    names.push(name);
+    raws.push(detached(raw));
+  }
+  // Frozen: shared by every document that repeats them (the XmlElement type says mutable).
+  const kept = declarations.map(
+    ([prefix, uri]) =>
+      Object.freeze([detached(prefix), KNOWN_NAMESPACES.get(uri) ?? detached(uri)]) as [
+        string,
+        string,
+      ],
+  );
+  const scope = new Map(parent);
+  for (const [prefix, uri] of kept) scope.set(prefix, uri);
+  const entry: DeclaredScope = {
+    parent,
+    names,
+    raws,
+    declarations: Object.freeze(kept) as Array<[string, string]>,
+    scope,
+  };
+  SCOPES[nextScope] = entry;
+  nextScope = (nextScope + 1) % SCOPES.length;
+  return entry;
+}
+
+/**
+ * The element of a start tag whose `count` attributes are in `read`: namespaces resolved,
+ * checked. Its children are given at its end tag.
  */
 function elementOf(
-  qname: string,
-  raw: string[] | null,
+  name: TagName,
+  read: Attributes,
+  count: number,
   parentScope: ReadonlyMap<string, string>,
+  rootScope: ReadonlyMap<string, string>,
   start: number,
 ): XmlElement {
   let declarations = NO_DECLARATIONS;
-  let plain: string[] | null = null;
-  if (raw !== null) {
-    for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i];
-      let value = attributeValue(raw[i + 1]);
-      if (name === "xmlns" || name.startsWith("xmlns:")) {
+  let inScope = parentScope;
+  let plain: Array<TagName | string> | null = null;
+  let declaring = false;
+  for (let i = 0; i < count * 2; i += 2) declaring ||= (read[i] as TagName).declares;
+  const known = declaring ? knownScope(read, count, parentScope) : null;
+  if (known !== null) {
+    // Declared as a tag read before: checked then. Only the other attributes' values are read.
+    declarations = known.declarations;
+    inScope = known.scope;
+    for (let i = 0; i < count * 2; i += 2) {
+      const attribute = read[i] as TagName;
+      if (attribute.declares) continue;
+      (plain ??= []).push(attribute, attributeValue(read[i + 1] as string));
+    }
+  } else {
+    for (let i = 0; i < count * 2; i += 2) {
+      const attribute = read[i] as TagName;
+      const qname = attribute.qname;
+      let value = attributeValue(read[i + 1] as string);
+      if (attribute.declares) {
         value = KNOWN_NAMESPACES.get(value) ?? value;
         if (declarations === NO_DECLARATIONS) declarations = [];
-        if (name === "xmlns") {
+        if (qname === "xmlns") {
           declarations.push(["", value]);
           continue;
         }
-        const prefix = name.slice(6);
+        const prefix = qname.slice(6);
         if (value === "") throw invalid(`namespace prefix "${prefix}" cannot be bound to ""`);
         if (prefix === "xmlns" || (prefix === "xml") !== (value === XML_NS) || value === XMLNS_NS) {
-          throw invalid(`reserved namespace binding ${name}="${value}"`);
+          throw invalid(`reserved namespace binding ${qname}="${value}"`);
         }
         declarations.push([prefix, value]);
       } else {
-        (plain ??= []).push(name, value);
+        (plain ??= []).push(attribute, value);
+      }
+    }
+    if (declarations.length > 0) {
+      const scope = new Map(parentScope);
+      const own = new Set<string>();
+      for (const [prefix, uri] of declarations) {
+        // A repeated declaration is a repeated attribute (not well-formed): parsers that keep
+        // the first binding and those that keep the last would read the same element in
+        // different namespaces, an X-Road header field included.
+        if (own.has(prefix)) {
+          throw invalid(`attribute "${prefix === "" ? "xmlns" : `xmlns:${prefix}`}" is repeated`);
+        }
+        own.add(prefix);
+        scope.set(prefix, uri);
+      }
+      inScope = scope;
+      const kept = rememberScope(read, count, parentScope, rootScope, declarations);
+      if (kept !== null) {
+        declarations = kept.declarations;
+        inScope = kept.scope;
       }
     }
   }
-  let inScope = parentScope;
-  if (declarations.length > 0) {
-    const scope = new Map(parentScope);
-    const own = new Set<string>();
-    for (const [prefix, uri] of declarations) {
-      // A repeated declaration is a repeated attribute (not well-formed): parsers that keep the
-      // first binding and those that keep the last would read the same element in different
-      // namespaces, an X-Road header field included.
-      if (own.has(prefix)) {
-        throw invalid(`attribute "${prefix === "" ? "xmlns" : `xmlns:${prefix}`}" is repeated`);
-      }
-      own.add(prefix);
-      scope.set(prefix, uri);
-    }
-    inScope = scope;
-  }
-  const [prefix, local] = splitName(qname);
-  if (refused(local)) throw malformed(`the name "${qname}" is not accepted`, start);
+  const [prefix, local] = partsOf(name);
+  if (refused(local)) throw malformed(`the name "${name.qname}" is not accepted`, start);
   let attributes = NO_ATTRIBUTES;
   if (plain !== null) {
     attributes = [];
     for (let i = 0; i < plain.length; i += 2) {
-      const name = plain[i];
-      const [attrPrefix, attrLocal] = splitName(name);
+      const attribute = plain[i] as TagName;
+      const [attrPrefix, attrLocal] = partsOf(attribute);
       if (refused(attrLocal)) {
-        throw malformed(`the name "${name}" is not accepted`, start);
+        throw malformed(`the name "${attribute.qname}" is not accepted`, start);
       }
       attributes.push({
-        qname: name,
+        qname: attribute.qname,
         local: attrLocal,
         namespace: resolve(inScope, attrPrefix, true),
-        value: plain[i + 1],
+        value: plain[i + 1] as string,
       });
     }
   }
@@ -255,14 +439,14 @@ function elementOf(
   }
   return {
     kind: "element",
-    qname,
+    qname: name.qname,
     prefix,
     local,
     namespace: resolve(inScope, prefix, false),
     attributes,
     declarations,
     inScope,
-    children: [],
+    children: NO_CHILDREN,
     start,
     end: start,
   };
@@ -281,6 +465,14 @@ export function readXml(
   const { maxDepth, maxAttributesPerElement, maxAttributes, maxNamespaceDeclarations } = limits;
   const length = text.length;
   const stack: XmlElement[] = [];
+  // Every tag's attributes, read into one array the document's tags share.
+  const read: Attributes = [];
+  // The children of every open element, in order, and where those of each open element begin:
+  // an element's are cut out as one array of their exact length at its end tag, instead of an
+  // array per element grown child by child.
+  const pending: Array<XmlElement | XmlText> = [];
+  let pendingCount = 0;
+  const firstChild: number[] = [];
   let root: XmlElement | null = null;
   let pos = text.charCodeAt(0) === 0xfeff ? 1 : 0;
   let attributeCount = 0;
@@ -291,7 +483,7 @@ export function readXml(
     while (pos < length && isSpace(text.charCodeAt(pos))) pos += 1;
     return pos > from;
   };
-  const readName = (what: string): string => {
+  const readName = (what: string): TagName => {
     const from = pos;
     if (from < length && (ASCII_NAME[text.charCodeAt(from)] & 1) !== 0) {
       let end = from + 1;
@@ -300,7 +492,7 @@ export function readXml(
         if (c >= 0x80) break;
         if ((ASCII_NAME[c] & 2) === 0) {
           pos = end;
-          return text.slice(from, end);
+          return nameOf(text.slice(from, end));
         }
         end += 1;
       }
@@ -313,7 +505,7 @@ export function readXml(
       throw malformed(`${what} without a valid name`, pos);
     }
     pos = NAME.lastIndex;
-    return match[0];
+    return nameOf(match[0]);
   };
   const skipPast = (marker: string, from: number, inside: string): number => {
     const at = text.indexOf(marker, from);
@@ -325,8 +517,7 @@ export function readXml(
     const lt = text.indexOf("<", pos);
     const textEnd = lt === -1 ? length : lt;
     if (textEnd > pos) {
-      const top = stack.length === 0 ? undefined : stack[stack.length - 1];
-      if (top === undefined) {
+      if (stack.length === 0) {
         if (!isBlank(text, pos, textEnd)) {
           throw invalid(
             root
@@ -335,8 +526,7 @@ export function readXml(
           );
         }
       } else {
-        const value = decodeEntities(text.slice(pos, textEnd));
-        top.children.push({ kind: "text", value, cdata: false });
+        pending[pendingCount++] = textOf(text.slice(pos, textEnd));
       }
       pos = textEnd;
     }
@@ -346,10 +536,9 @@ export function readXml(
       if (text.startsWith("<!--", lt)) {
         pos = skipPast("-->", lt + 4, "a comment");
       } else if (text.startsWith("<![CDATA[", lt)) {
-        const top = stack.length === 0 ? undefined : stack[stack.length - 1];
-        if (top === undefined) throw malformed("CDATA outside the root element", lt);
+        if (stack.length === 0) throw malformed("CDATA outside the root element", lt);
         pos = skipPast("]]>", lt + 9, "a CDATA section");
-        top.children.push({ kind: "text", value: text.slice(lt + 9, pos - 3), cdata: true });
+        pending[pendingCount++] = { kind: "text", value: text.slice(lt + 9, pos - 3), cdata: true };
       } else {
         throw malformed("markup declarations are not allowed", lt);
       }
@@ -369,9 +558,13 @@ export function readXml(
       ) {
         pos = after + 1;
         open.end = pos;
+        // Its children are the pending ones from where it began: cut out at their exact length.
+        const from = firstChild.pop() as number;
+        if (pendingCount > from) open.children = pending.slice(from, pendingCount);
+        pendingCount = from;
         continue;
       }
-      const name = readName("an end tag");
+      const name = readName("an end tag").qname;
       skipSpace();
       if (pos >= length) throw invalid("the XML ends inside a tag");
       if (text.charCodeAt(pos) !== 0x3e) throw malformed(`end tag </${name}> is not closed`, lt);
@@ -383,14 +576,18 @@ export function readXml(
         );
       }
       open.end = pos;
+      const from = firstChild.pop() as number;
+      if (pendingCount > from) open.children = pending.slice(from, pendingCount);
+      pendingCount = from;
     } else {
       if (root !== null && stack.length === 0) {
         throw invalid("the XML has content after its root element");
       }
       pos = lt + 1;
-      const qname = readName("a tag");
-      // Names and raw values alternating; counted against the limits as they are read.
-      let rawAttributes: string[] | null = null;
+      const tag = readName("a tag");
+      const qname = tag.qname;
+      // Attributes as read (Attributes); counted against the limits as they are read.
+      let count = 0;
       let empty = false;
       for (;;) {
         const spaced = skipSpace();
@@ -414,42 +611,44 @@ export function readXml(
         skipSpace();
         if (text.charCodeAt(pos) !== 0x3d /* = */) {
           if (pos >= length) throw invalid("the XML ends inside a tag");
-          throw malformed(`attribute "${name}" has no value`, pos);
+          throw malformed(`attribute "${name.qname}" has no value`, pos);
         }
         pos += 1;
         skipSpace();
         const quote = text.charCodeAt(pos);
         if (quote !== 0x22 && quote !== 0x27) {
           if (pos >= length) throw invalid("the XML ends inside a tag");
-          throw malformed(`the value of attribute "${name}" is not quoted`, pos);
+          throw malformed(`the value of attribute "${name.qname}" is not quoted`, pos);
         }
-        const close = text.indexOf(quote === 0x22 ? '"' : "'", pos + 1);
-        if (close === -1) throw invalid("the XML ends inside a tag");
-        rawAttributes ??= [];
-        if (rawAttributes.length >= maxAttributesPerElement * 2) {
+        const end = text.indexOf(quote === 0x22 ? '"' : "'", pos + 1);
+        if (end === -1) throw invalid("the XML ends inside a tag");
+        if (count >= maxAttributesPerElement) {
           throw invalid(`an element has more than ${maxAttributesPerElement} attributes`);
         }
         if (++attributeCount > maxAttributes) {
           throw invalid(`the XML has more than ${maxAttributes} attributes`);
         }
-        if (
-          (name === "xmlns" || name.startsWith("xmlns:")) &&
-          ++declarationCount > maxNamespaceDeclarations
-        ) {
+        if (name.declares && ++declarationCount > maxNamespaceDeclarations) {
           throw invalid(`the XML has more than ${maxNamespaceDeclarations} namespace declarations`);
         }
-        rawAttributes.push(name, text.slice(pos + 1, close));
-        pos = close + 1;
+        read[count * 2] = name;
+        read[count * 2 + 1] = text.slice(pos + 1, end);
+        count += 1;
+        pos = end + 1;
       }
       const parent = stack.length === 0 ? undefined : stack[stack.length - 1];
       if (stack.length + 1 > maxDepth) {
         throw invalid(`the XML nests deeper than ${maxDepth} elements`);
       }
-      const element = elementOf(qname, rawAttributes, parent?.inScope ?? rootScope, lt);
-      if (parent) parent.children.push(element);
+      const element = elementOf(tag, read, count, parent?.inScope ?? rootScope, rootScope, lt);
+      if (parent) pending[pendingCount++] = element;
       else root = element;
-      if (empty) element.end = pos;
-      else stack.push(element);
+      if (empty) {
+        element.end = pos;
+      } else {
+        stack.push(element);
+        firstChild.push(pendingCount);
+      }
     }
   }
   if (stack.length > 0) {

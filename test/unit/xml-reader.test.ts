@@ -4,7 +4,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { expect } from "chai";
-import { parseXml, type XmlElement } from "../../adapter/soap/safe-xml";
+import { DEFAULT_XML_LIMITS, parseXml, type XmlElement } from "../../adapter/soap/safe-xml";
 import { parseXmlWithFastXmlParser } from "../support/fxp-xml-oracle";
 import { FIXTURES_DIR } from "../fixtures/xroad-soap/outcomes";
 
@@ -105,5 +105,114 @@ describe("XML reader: repeated namespace declarations", () => {
     }
     // The same prefix declared again on a child is an ordinary redeclaration.
     expect(parseXml('<p:a xmlns:p="urn:x"><p:b xmlns:p="urn:y"/></p:a>').local).to.equal("a");
+  });
+});
+
+/** The tree as plain data, scopes as entry lists: what a reader of the tree can see. */
+function plain(element: XmlElement): unknown {
+  return JSON.parse(
+    JSON.stringify(element, (_key, value: unknown) =>
+      value instanceof Map ? [...(value as Map<string, string>)] : value,
+    ),
+  ) as unknown;
+}
+
+function firstChild(element: XmlElement): XmlElement {
+  return element.children.find((child) => child.kind === "element") as XmlElement;
+}
+
+describe("XML reader: what repeats between documents", () => {
+  it("a prefix bound to another namespace in the next document resolves to that one", () => {
+    expect(parseXml('<p:a xmlns:p="urn:one"/>').namespace).to.equal("urn:one");
+    expect(parseXml('<p:a xmlns:p="urn:two"/>').namespace).to.equal("urn:two");
+    expect(parseXml('<p:a xmlns:p="urn:one"/>').namespace).to.equal("urn:one");
+  });
+
+  it("the same declarations under another parent scope see that parent's bindings", () => {
+    const inner = '<p:a xmlns:p="urn:p"><q:b/></p:a>';
+    const first = parseXml(`<r xmlns:q="urn:x">${inner}</r>`);
+    const second = parseXml(`<r xmlns:q="urn:y">${inner}</r>`);
+    expect(firstChild(firstChild(first)).namespace).to.equal("urn:x");
+    expect(firstChild(firstChild(second)).namespace).to.equal("urn:y");
+    expect(() => parseXml(inner)).to.throw(/prefix "q" is not declared/);
+  });
+
+  it("a declaration written with other characters for the same URI reads the same", () => {
+    for (const xml of [
+      '<p:a xmlns:p="urn:a&amp;b"/>',
+      '<p:a xmlns:p="urn:a&#38;b"/>',
+      '<p:a xmlns:p="urn:a&amp;b"/>',
+    ]) {
+      expect(parseXml(xml).namespace, xml).to.equal("urn:a&b");
+    }
+    expect(() => parseXml('<p:a xmlns:p="urn:a&b"/>')).to.throw(/bare "&"/);
+  });
+
+  it("a repeated document gives the tree a fresh read gives, each time", () => {
+    const text =
+      '<e:E xmlns:e="urn:e" xmlns:i="urn:i">\n  <e:H i:t="M">\n    <i:x>EE</i:x>\n  </e:H>\n  <e:B><![CDATA[  ]]> &amp; <b/></e:B>\n</e:E>';
+    const first = plain(parseXml(text));
+    expect(plain(parseXml(text))).to.deep.equal(first);
+    expect(plain(parseXml(text.replace("EE", "FI")))).to.not.deep.equal(first);
+    const body = parseXml(text).children.filter((c) => c.kind === "element")[1];
+    // CDATA of white space stays CDATA; text beside an entity is decoded, not shared layout.
+    expect(body.children.slice(0, 2)).to.deep.equal([
+      { kind: "text", value: "  ", cdata: true },
+      { kind: "text", value: " & ", cdata: false },
+    ]);
+  });
+
+  it("what is shared between documents cannot be changed through one of them", () => {
+    const text = '<p:a xmlns:p="urn:p">\n  <p:b/>\n</p:a>';
+    parseXml(text);
+    const root = parseXml(text);
+    expect(Object.isFrozen(root.declarations)).to.equal(true);
+    expect(Object.isFrozen(root.declarations[0])).to.equal(true);
+    expect(Object.isFrozen(root.children[0])).to.equal(true);
+    expect(() => root.declarations.push(["q", "urn:q"])).to.throw(TypeError);
+    expect(plain(parseXml(text))).to.deep.equal(plain(root));
+  });
+
+  it("limits count every document's declarations and attributes, remembered or not", () => {
+    const limits = {
+      ...DEFAULT_XML_LIMITS,
+      maxNamespaceDeclarations: 2,
+      maxAttributesPerElement: 2,
+    };
+    const two = '<p:a xmlns:p="urn:p" xmlns:q="urn:q"/>';
+    expect(parseXml(two, limits).namespace).to.equal("urn:p");
+    expect(parseXml(two, limits).namespace).to.equal("urn:p");
+    expect(() => parseXml(`<r>${two}<s xmlns:t="urn:t"/></r>`, limits)).to.throw(
+      /more than 2 namespace declarations/,
+    );
+    expect(() => parseXml('<p:a xmlns:p="urn:p" xmlns:q="urn:q" x="1"/>', limits)).to.throw(
+      /more than 2 attributes/,
+    );
+  });
+
+  it("a name that is not namespace-qualified is refused every time it comes", () => {
+    for (let i = 0; i < 3; i += 1) {
+      expect(() => parseXml("<a:b:c/>")).to.throw(/not a valid namespace-qualified name/);
+      expect(() => parseXml('<a x:y:z="1"/>')).to.throw(/not a valid namespace-qualified name/);
+    }
+  });
+
+  it("reads a document of more distinct names than it remembers", () => {
+    const names = Array.from({ length: 3000 }, (_, i) => `n${i}`);
+    const root = parseXml(`<r>${names.map((n) => `<${n}> </${n}>`).join("")}</r>`);
+    expect(root.children.map((c) => (c as XmlElement).local)).to.deep.equal(names);
+    expect(parseXml("<n5> </n5>").children).to.deep.equal([
+      { kind: "text", value: " ", cdata: false },
+    ]);
+  });
+});
+
+describe("XML reader: refused declarations and characters in one scan", () => {
+  it("a DOCTYPE is named first, then a character XML refuses, then an entity declaration", () => {
+    expect(() => parseXml("<a>\u0001</a><!DOCTYPE a>")).to.throw(/DOCTYPE/);
+    expect(() => parseXml("<!ENTITY x><a>\u0001</a>")).to.throw(/character XML does not allow/);
+    expect(() => parseXml("<!entity x><a/>")).to.throw(/entity declarations/);
+    expect(() => parseXml("<a>\uDC00</a>")).to.throw(/character XML does not allow/);
+    expect(parseXml("<a>\uD83D\uDE00 \u017F</a>").children).to.have.length(1);
   });
 });
