@@ -4,6 +4,7 @@
 import type { SoapHeaderField } from "../../shared/protocol/envelope";
 import { escapeXml } from "./xml-json";
 import { SOAP11_NS } from "./soap-envelope";
+import { detached } from "./detached";
 
 /** What an answer needs from its request; a SoapRequest and SoapMessageParts both fit. */
 export interface SoapEcho {
@@ -42,6 +43,52 @@ export function envelopeStart(
   return `<${qualified(prefix, "Envelope")}${attributes}>`;
 }
 
+/** What every answer to one kind of request has around its Header and its Body's content. */
+interface EnvelopeFrame {
+  prefix: string;
+  /** The XML declaration and the Envelope start tag. */
+  start: string;
+  /** The Body start tag. */
+  bodyStart: string;
+  /** The Body and Envelope end tags. */
+  end: string;
+  /** The last `<serviceCode>Response` element written in this frame (responseTags). */
+  response: ResponseTags | null;
+}
+
+/**
+ * Frames by the request's declarations. The XML reader shares one frozen declarations array
+ * among the requests that repeat a caller's Envelope start tag, so a caller's frame is written
+ * once, not per answer; an array that may change (not frozen) gets a frame of its own each time.
+ */
+const FRAMES = new WeakMap<ReadonlyArray<[string, string]>, EnvelopeFrame>();
+
+function frameOf(echo: Pick<SoapEcho, "envelopePrefix" | "envelopeDeclarations">): EnvelopeFrame {
+  const declarations = echo.envelopeDeclarations;
+  const known = FRAMES.get(declarations);
+  if (known !== undefined && known.prefix === echo.envelopePrefix) return known;
+  const prefix = echo.envelopePrefix;
+  const body = qualified(prefix, "Body");
+  const frame: EnvelopeFrame = {
+    prefix,
+    start: XML_DECLARATION + envelopeStart(echo),
+    bodyStart: `<${body}>`,
+    end: `</${body}></${qualified(prefix, "Envelope")}>`,
+    response: null,
+  };
+  if (!Object.isFrozen(declarations)) return frame;
+  // Kept beyond this request: its strings are copied out of the request's text.
+  const kept: EnvelopeFrame = {
+    prefix: detached(frame.prefix),
+    start: detached(frame.start),
+    bodyStart: detached(frame.bodyStart),
+    end: detached(frame.end),
+    response: null,
+  };
+  FRAMES.set(declarations, kept);
+  return kept;
+}
+
 function hasRepeatedPrefix(declarations: Array<[prefix: string, uri: string]>): boolean {
   for (let i = 1; i < declarations.length; i += 1) {
     for (let j = 0; j < i; j += 1) if (declarations[i][0] === declarations[j][0]) return true;
@@ -61,22 +108,20 @@ function headerBlock(echo: SoapEcho): string {
 
 /** A whole envelope around `bodyContent`, echoing the request headers. */
 export function soapEnvelope(echo: SoapEcho, bodyContent: string): string {
-  const body = qualified(echo.envelopePrefix, "Body");
-  return (
-    XML_DECLARATION +
-    envelopeStart(echo) +
-    headerBlock(echo) +
-    `<${body}>${bodyContent}</${body}>` +
-    `</${qualified(echo.envelopePrefix, "Envelope")}>`
-  );
+  const frame = frameOf(echo);
+  return frame.start + headerBlock(echo) + frame.bodyStart + bodyContent + frame.end;
 }
 
-/**
- * `<serviceCode>Response` in the request body's namespace, written the way the caller wrote
- * its request element: with its prefix (declared again on the element), or in its default
- * namespace. An unqualified request gets an unqualified answer.
- */
-function responseElement(echo: SoapEcho, serviceCode: string, innerXml: string): string {
+/** The start (without its closing ">") and end tags of a `<serviceCode>Response` element. */
+interface ResponseTags {
+  serviceCode: string;
+  bodyPrefix: string;
+  bodyNamespace: string | null;
+  start: string;
+  end: string;
+}
+
+function responseTags(echo: SoapEcho, serviceCode: string): ResponseTags {
   const local = `${serviceCode}Response`;
   const prefix = echo.bodyPrefix ?? "";
   let start: string;
@@ -92,7 +137,54 @@ function responseElement(echo: SoapEcho, serviceCode: string, innerXml: string):
     name = `${prefix}:${local}`;
     start = `<${name} xmlns:${prefix}="${escapeXml(echo.bodyNamespace)}"`;
   }
-  return innerXml === "" ? `${start}/>` : `${start}>${innerXml}</${name}>`;
+  return {
+    serviceCode,
+    bodyPrefix: prefix,
+    bodyNamespace: echo.bodyNamespace,
+    start,
+    end: `</${name}>`,
+  };
+}
+
+/** The frame's response tags when the last answer in it was to the same service, else new ones. */
+function responseTagsIn(frame: EnvelopeFrame, echo: SoapEcho, serviceCode: string): ResponseTags {
+  const last = frame.response;
+  if (
+    last !== null &&
+    last.serviceCode === serviceCode &&
+    last.bodyPrefix === (echo.bodyPrefix ?? "") &&
+    last.bodyNamespace === echo.bodyNamespace
+  ) {
+    return last;
+  }
+  const tags = responseTags(echo, serviceCode);
+  if (FRAMES.get(echo.envelopeDeclarations) === frame) {
+    // Kept in a shared frame beyond this request: copied out of the request's text.
+    const namespace = tags.bodyNamespace;
+    frame.response = {
+      serviceCode: detached(tags.serviceCode),
+      bodyPrefix: detached(tags.bodyPrefix),
+      bodyNamespace: namespace === null ? null : detached(namespace),
+      start: detached(tags.start),
+      end: detached(tags.end),
+    };
+  }
+  return tags;
+}
+
+/**
+ * `<serviceCode>Response` in the request body's namespace, written the way the caller wrote
+ * its request element: with its prefix (declared again on the element), or in its default
+ * namespace. An unqualified request gets an unqualified answer.
+ */
+function responseElement(
+  frame: EnvelopeFrame,
+  echo: SoapEcho,
+  serviceCode: string,
+  innerXml: string,
+): string {
+  const tags = responseTagsIn(frame, echo, serviceCode);
+  return innerXml === "" ? `${tags.start}/>` : `${tags.start}>${innerXml}${tags.end}`;
 }
 
 /**
@@ -103,7 +195,9 @@ export function buildSoapResponse(
   echo: SoapEcho & { serviceCode: string },
   innerXml: string,
 ): string {
-  return soapEnvelope(echo, responseElement(echo, echo.serviceCode, innerXml));
+  const frame = frameOf(echo);
+  const body = responseElement(frame, echo, echo.serviceCode, innerXml);
+  return frame.start + headerBlock(echo) + frame.bodyStart + body + frame.end;
 }
 
 export interface SoapAck {

@@ -133,6 +133,42 @@ describe("SOAP response: headers echoed byte for byte", () => {
   });
 });
 
+describe("SOAP answers to requests that share an Envelope start tag", () => {
+  it("each names its own service, body prefix and namespace, as an answer built afresh does", () => {
+    const envelope = (serviceCode: string, body: string): string =>
+      `<s:Envelope xmlns:s="${SOAP11_NS}" xmlns:x="http://x-road.eu/xsd/xroad.xsd" xmlns:i="http://x-road.eu/xsd/identifiers"><s:Header>` +
+      `<x:client i:objectType="MEMBER"><i:xRoadInstance>EE</i:xRoadInstance><i:memberClass>GOV</i:memberClass><i:memberCode>1</i:memberCode></x:client>` +
+      `<x:service i:objectType="SERVICE"><i:xRoadInstance>EE</i:xRoadInstance><i:memberClass>GOV</i:memberClass><i:memberCode>2</i:memberCode><i:serviceCode>${serviceCode}</i:serviceCode></x:service>` +
+      `<x:id>1</x:id><x:protocolVersion>4.0</x:protocolVersion></s:Header><s:Body>${body}</s:Body></s:Envelope>`;
+    const requests = [
+      envelope("q", `<p:q xmlns:p="urn:one"/>`),
+      envelope("q", `<p:q xmlns:p="urn:two"/>`),
+      envelope("q", `<r:q xmlns:r="urn:one"/>`),
+      envelope("other", `<p:other xmlns:p="urn:one"/>`),
+      envelope("q", `<q/>`),
+    ];
+    const ack = { id: "a-1", state: "accepted", statusUrl: "/messages/a-1" };
+    for (let round = 0; round < 2; round += 1) {
+      for (const text of requests) {
+        const parsed = parseSoapEnvelope(text);
+        // Declarations the reader did not share: the answer is written from scratch.
+        const fresh = {
+          ...parsed,
+          envelopeDeclarations: parsed.envelopeDeclarations.map(
+            ([prefix, uri]): [string, string] => [prefix, uri],
+          ),
+        };
+        expect(Object.isFrozen(parsed.envelopeDeclarations)).to.equal(true);
+        expect(buildSoapAck(parsed, ack)).to.equal(buildSoapAck(fresh, ack));
+        expect(buildSoapResponse(parsed, "")).to.equal(buildSoapResponse(fresh, ""));
+        const response = bodyElement(buildSoapAck(parsed, ack));
+        expect(response.local).to.equal(`${parsed.serviceCode}Response`);
+        expect(response.namespace).to.equal(parsed.bodyNamespace);
+      }
+    }
+  });
+});
+
 describe("SOAP acknowledgement", () => {
   it("holds the gateway id and state in <serviceCode>Response, headers echoed", () => {
     const parsed = request("simple.query");
