@@ -10,6 +10,7 @@ import {
   directText,
   hasChildElements,
   hasSignificantText,
+  isLayout,
   parseXml,
   type XmlElement,
   type XmlLimits,
@@ -87,7 +88,7 @@ export class EnvelopeFault extends SluiceError {
 }
 
 const XROAD_SINGLE_FIELDS = ["client", "service", "id", "protocolVersion", "userId", "issue"];
-const REQUIRED_FIELDS = ["client", "service", "id", "protocolVersion"];
+const REQUIRED_FIELDS = ["client", "service", "id", "protocolVersion"] as const;
 
 /**
  * Parses and checks an X-Road SOAP 4.0 request envelope (already decoded to text). Throws a
@@ -97,7 +98,7 @@ export function parseSoapEnvelope(
   text: string,
   limits: XmlLimits = DEFAULT_XML_LIMITS,
 ): SoapRequest {
-  if (text.trim() === "")
+  if (isLayout(text))
     throw fault("InvalidSoap", "the request is empty, a SOAP envelope is expected");
   const envelope = parseXml(text, limits);
   if (envelope.local !== "Envelope" || envelope.namespace !== SOAP11_NS) {
@@ -193,10 +194,24 @@ interface HeaderFields {
   representedParty: RepresentedParty | null;
 }
 
+/** The X-Road header fields by name, each element at most once. */
+interface KnownFields {
+  client?: XmlElement;
+  service?: XmlElement;
+  id?: XmlElement;
+  protocolVersion?: XmlElement;
+  userId?: XmlElement;
+  issue?: XmlElement;
+  representedParty?: XmlElement;
+}
+
 function readHeaderFields(text: string, header: XmlElement): HeaderFields {
   const headers: SoapHeaderField[] = [];
-  const known = new Map<string, XmlElement>();
-  for (const element of childElements(header)) {
+  // Named fields, not a Map: the set is fixed, and a Map per request cost more than reading.
+  const known: KnownFields = {};
+  for (const child of header.children) {
+    if (child.kind !== "element") continue;
+    const element = child;
     headers.push({
       name: element.local,
       namespace: element.namespace ?? "",
@@ -205,34 +220,33 @@ function readHeaderFields(text: string, header: XmlElement): HeaderFields {
     const isXRoad = element.namespace === XROAD_NS && XROAD_SINGLE_FIELDS.includes(element.local);
     const isParty = element.namespace === REPRESENTATION_NS && element.local === "representedParty";
     if (!isXRoad && !isParty) continue;
-    if (known.has(element.local)) {
+    const name = element.local as keyof KnownFields;
+    if (known[name] !== undefined) {
       throw fault(
         "DuplicateHeaderField",
         `the X-Road header field "${element.local}" appears more than once`,
       );
     }
-    known.set(element.local, element);
+    known[name] = element;
   }
   for (const name of REQUIRED_FIELDS) {
-    if (!known.has(name))
+    if (known[name] === undefined)
       throw fault("MissingHeaderField", `the X-Road header field "${name}" is missing`);
   }
-  const protocolVersion = simpleText(known.get("protocolVersion") as XmlElement);
+  const protocolVersion = simpleText(known.protocolVersion as XmlElement);
   if (protocolVersion !== XROAD_PROTOCOL_VERSION) {
     throw fault(
       "InvalidProtocolVersion",
       `X-Road protocol version "${protocolVersion.slice(0, 40)}" is not supported; expected "${XROAD_PROTOCOL_VERSION}"`,
     );
   }
-  const id = simpleText(known.get("id") as XmlElement);
+  const id = simpleText(known.id as XmlElement);
   if (id.trim() === "") throw fault("MissingHeaderField", `the X-Road header field "id" is empty`);
-  const userId = known.get("userId");
-  const issue = known.get("issue");
-  const party = known.get("representedParty");
+  const { userId, issue, representedParty: party } = known;
   return {
     headers,
-    client: readClient(known.get("client") as XmlElement),
-    service: readService(known.get("service") as XmlElement),
+    client: readClient(known.client as XmlElement),
+    service: readService(known.service as XmlElement),
     id,
     protocolVersion,
     userId: userId ? headerValue(simpleText(userId), 'the X-Road header field "userId"') : null,
@@ -264,27 +278,31 @@ function headerValue(value: string, what: string): string {
   return value;
 }
 
+/** Child values of a header field, by local name (own keys only: "toString" is data here). */
+type Parts = Record<string, string>;
+
 /** Child values in one namespace, by local name; each name at most once. */
-function parts(element: XmlElement, namespace: string, field: string): Map<string, string> {
-  const values = new Map<string, string>();
-  for (const child of childElements(element)) {
-    if (child.namespace !== namespace) continue;
-    if (values.has(child.local)) {
+function parts(element: XmlElement, namespace: string, field: string): Parts {
+  // A plain object, not a Map: two or three per request, and a Map cost more than its reading.
+  const values: Parts = {};
+  for (const child of element.children) {
+    if (child.kind !== "element" || child.namespace !== namespace) continue;
+    if (Object.hasOwn(values, child.local)) {
       throw fault(
         "InvalidSoap",
         `"${child.local}" appears more than once in the "${field}" header`,
       );
     }
-    values.set(
-      child.local,
-      headerValue(simpleText(child).trim(), `"${child.local}" in the "${field}" header`),
-    );
+    const value = simpleText(child).trim();
+    // The description is written only for a refusal: it is a string per field otherwise.
+    if (CONTROL.test(value)) headerValue(value, `"${child.local}" in the "${field}" header`);
+    values[child.local] = value;
   }
   return values;
 }
 
-function required(values: Map<string, string>, name: string, field: string): string {
-  const value = values.get(name);
+function required(values: Parts, name: string, field: string): string {
+  const value = Object.hasOwn(values, name) ? values[name] : undefined;
   if (value === undefined || value === "") {
     throw fault("MissingHeaderField", `the "${field}" header lacks ${name}`);
   }
@@ -293,8 +311,8 @@ function required(values: Map<string, string>, name: string, field: string): str
   return value;
 }
 
-function optional(values: Map<string, string>, name: string, field: string): string | undefined {
-  return values.has(name) ? required(values, name, field) : undefined;
+function optional(values: Parts, name: string, field: string): string | undefined {
+  return Object.hasOwn(values, name) ? required(values, name, field) : undefined;
 }
 
 function objectTypeOf(element: XmlElement): string | undefined {
@@ -318,7 +336,7 @@ function readClient(element: XmlElement): XRoadClientId {
   };
   if (objectType === "SUBSYSTEM")
     client.subsystemCode = required(values, "subsystemCode", "client");
-  else if (values.has("subsystemCode")) {
+  else if (Object.hasOwn(values, "subsystemCode")) {
     throw fault("InvalidSoap", `a MEMBER "client" header must not have a subsystemCode`);
   }
   return client;
