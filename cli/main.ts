@@ -19,7 +19,6 @@ import {
   parseOperatorArgs,
   type OperatorCommand,
 } from "./operator-args";
-import { runOperatorCommand } from "./operator-commands";
 import { SERVICE_ROLES, startRoles, type ServiceRole } from "./roles";
 import { startSummary } from "./start-summary";
 
@@ -220,6 +219,9 @@ async function runOperator(command: OperatorCommand, argv: string[]): Promise<ne
   const checked = await checkConfigFile(config);
   if (!checked.ok) fail(checked.message, 2);
   try {
+    // Loaded only for an operator command: a role never runs one.
+    const { runOperatorCommand } =
+      require("./operator-commands") as typeof import("./operator-commands");
     const code = await runOperatorCommand(command, parsed, checked.config, (text) =>
       printOut(`${text}\n`),
     );

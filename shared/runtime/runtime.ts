@@ -10,7 +10,6 @@ import { Broker } from "../broker/amqp";
 import type { SluiceConfig } from "../config/config";
 import { BackendPauses } from "../operator/backend-pauses";
 import { DeadLetters } from "../operator/dead-letters";
-import { addOperatorRoutes } from "../operator/operator-routes";
 import { RecentFailures } from "../operator/recent-failures";
 import { QueueMonitor } from "../broker/queue-monitor";
 import { checkRedis, createRedis, whenReady } from "../store/redis";
@@ -77,24 +76,30 @@ export async function startRuntime(
   admin.addCheck("redis", () => heartbeat.problem());
   const monitor = new QueueMonitor(broker, config, names, log);
   monitor.start();
-  addOperatorRoutes({
-    admin,
-    config,
-    redis,
-    store,
-    broker,
-    names,
-    monitor,
-    log,
-    pauses,
-    deadLetters,
-    failures,
-    clock,
-    afterPauseChange: async () => {
-      for (const listener of pauseListeners) await listener();
-    },
-    redisProblem: () => heartbeat.problem(),
-  });
+  // Without an admin token the operator endpoints are not served (admin-server.ts), so their
+  // modules (status page, replay, lookups, about a dozen) are not loaded either.
+  if (admin.operatorEnabled) {
+    const { addOperatorRoutes } =
+      require("../operator/operator-routes") as typeof import("../operator/operator-routes");
+    addOperatorRoutes({
+      admin,
+      config,
+      redis,
+      store,
+      broker,
+      names,
+      monitor,
+      log,
+      pauses,
+      deadLetters,
+      failures,
+      clock,
+      afterPauseChange: async () => {
+        for (const listener of pauseListeners) await listener();
+      },
+      redisProblem: () => heartbeat.problem(),
+    });
+  }
   const port = await admin.listen(adminPort, config.admin.host);
   log.info(
     {
