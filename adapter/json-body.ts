@@ -6,39 +6,7 @@ import addFormats from "ajv-formats";
 import { fullFormats } from "ajv-formats/dist/formats";
 import type { ServiceConfig } from "../shared/config/config";
 import { SluiceError, type ErrorCode } from "../shared/protocol/errors";
-
-/** Deepest nesting of objects/arrays in JSON text, counted without building anything. */
-export function jsonDepthExceeds(text: string, maxDepth: number): boolean {
-  // Nesting deeper than maxDepth needs more than maxDepth opening brackets in all: most bodies
-  // have fewer, and counting them with indexOf (native) spares the walk character by character.
-  if (!hasMoreThan(text, "{", "[", maxDepth)) return false;
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 92)
-        i++; // backslash: skip the escaped character
-      else if (c === 34) inString = false;
-    } else if (c === 34) inString = true;
-    else if (c === 123 || c === 91) {
-      if (++depth > maxDepth) return true;
-    } else if (c === 125 || c === 93) depth--;
-  }
-  return false;
-}
-
-/** Whether `text` holds more than `limit` of the characters `a` and `b` together. */
-function hasMoreThan(text: string, a: string, b: string, limit: number): boolean {
-  let count = 0;
-  for (let at = text.indexOf(a); at !== -1; at = text.indexOf(a, at + 1)) {
-    if (++count > limit) return true;
-  }
-  for (let at = text.indexOf(b); at !== -1; at = text.indexOf(b, at + 1)) {
-    if (++count > limit) return true;
-  }
-  return false;
-}
+import { jsonDepthExceeds } from "../shared/protocol/json-depth";
 
 /** Charset labels that mean UTF-8 for a body (US-ASCII is its 7-bit subset). */
 const UTF8_LABELS = new Set(["utf-8", "utf8", "us-ascii", "ascii"]);

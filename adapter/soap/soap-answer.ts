@@ -4,6 +4,7 @@
 // backend's is named: a remote X-Road service's `<remoteCode>Response` is unwrapped as a local
 // backend's `<serviceCode>Response` is.
 
+import { jsonDepthExceeds, MAX_ANSWER_JSON_DEPTH } from "../../shared/protocol/json-depth";
 import type { ServiceConfig, SluiceConfig } from "../../shared/config/config";
 import type { BackendResponse } from "../../shared/protocol/errors";
 import {
@@ -113,13 +114,18 @@ export function answerContent(response: BackendResponse, answerCode: string): An
   if (type === "multipart/related") return fromMultipart(bytes, response.contentType, answerCode);
   if (XML_TYPE.test(type)) return fromXml(bytes.toString("utf8"), answerCode);
   if (JSON_TYPE.test(type)) {
+    const json = bytes.toString("utf8");
+    // Parsing JSON nested millions deep takes seconds (and xml-json recurses): kept as text.
+    if (jsonDepthExceeds(json, MAX_ANSWER_JSON_DEPTH)) {
+      return { kind: "content", innerXml: escapeXml(json) };
+    }
     try {
       return {
         kind: "content",
-        innerXml: jsonToXml(JSON.parse(bytes.toString("utf8")) as JsonValue),
+        innerXml: jsonToXml(JSON.parse(json) as JsonValue),
       };
     } catch {
-      return { kind: "content", innerXml: escapeXml(bytes.toString("utf8")) };
+      return { kind: "content", innerXml: escapeXml(json) };
     }
   }
   if (type.startsWith("text/"))

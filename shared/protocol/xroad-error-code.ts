@@ -2,6 +2,8 @@
 // §4.6, PR-MESS §2.5) read as what they mean for a call: may pass later, refused, or unusable;
 // and the message of a REST error document.
 
+import { jsonDepthExceeds, MAX_ANSWER_JSON_DEPTH } from "./json-depth";
+
 /** PR-REST §4.6: the header by which an answer says X-Road itself raised the error. */
 export const XROAD_ERROR_HEADER = "x-road-error";
 
@@ -77,6 +79,8 @@ export function isXroadTimeout(code: string): boolean {
 
 /** The `message` of an X-Road REST error document in JSON (PR-REST §4.6), or null. */
 export function xroadJsonErrorMessage(body: string): string | null {
+  // No error document nests deeply; parsing one that does held the worker for seconds.
+  if (jsonDepthExceeds(body, MAX_ANSWER_JSON_DEPTH)) return null;
   try {
     const parsed = JSON.parse(body) as { message?: unknown } | null;
     if (typeof parsed?.message === "string") return parsed.message;

@@ -1,6 +1,7 @@
 // The status document of a message, as `GET /messages/<id>` answers it and as callbacks and
 // hub events carry it (CONTRACT §3 "Status and results").
 
+import { jsonDepthExceeds, MAX_ANSWER_JSON_DEPTH } from "../protocol/json-depth";
 import type { StoredResponse, Transaction } from "./transaction-store";
 import type { ErrorInfo } from "../protocol/errors";
 
@@ -36,6 +37,9 @@ const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\b/i;
 function responseBody(response: StoredResponse): { body: unknown; bodyEncoding?: "base64" } {
   if (response.bodyEncoding === "base64") return { body: response.body, bodyEncoding: "base64" };
   if (JSON_TYPE.test(response.contentType) && response.body !== "") {
+    // An answer nested millions deep took seconds to parse (and could not be serialised
+    // again) on every read of the status, callback and event: it is embedded as text.
+    if (jsonDepthExceeds(response.body, MAX_ANSWER_JSON_DEPTH)) return { body: response.body };
     try {
       return { body: JSON.parse(response.body) };
     } catch {

@@ -81,6 +81,15 @@ describe("Hostile input, consumer direction: the local caller's X-Road headers, 
           );
           return;
         }
+        if (req.url?.endsWith("/deep-error") || req.url?.endsWith("/deep-many")) {
+          // 8 MB of JSON nested 4 million deep: V8's JSON.parse takes many seconds over it.
+          const headers: Record<string, string> = { "content-type": "application/json" };
+          if (req.url.endsWith("/deep-error"))
+            headers["x-road-error"] = "Server.ServerProxy.AccessDenied";
+          else headers["x-multiple-responses"] = "true";
+          res.writeHead(200, headers).end("[".repeat(4_000_000) + "]".repeat(4_000_000));
+          return;
+        }
         if (req.url?.endsWith("/many")) {
           // Sluice's multiple-responses convention, 100 000 of them in 1.2 MB.
           const responses = Array.from({ length: 100_000 }, () => ({ body: "" }));
@@ -181,6 +190,29 @@ describe("Hostile input, consumer direction: the local caller's X-Road headers, 
     expect(settled.json.state, settled.text.slice(0, 500)).to.equal("failed");
     expect(settled.json.error.code).to.equal("BackendFailed");
     expect(settled.json.responses).to.have.length.below(2);
+  });
+
+  it("JSON answers nested 4 million deep are not parsed: the process serves while they are read, and each message ends", async () => {
+    for (const [path, state] of [
+      ["deep-error", "rejected"],
+      ["deep-many", "failed"],
+    ]) {
+      const accepted = await call(`${sluice.url}/rest/lookup/${path}`, { client: LOCAL_APP });
+      expect(accepted.status, accepted.text).to.equal(202);
+      const id = accepted.json.id as string;
+      // A liveness bound, not a speed one: a read takes milliseconds; parsing held the whole
+      // process (this status read included) for many seconds.
+      let doc: { state: string } = { state: "accepted" };
+      while (!["completed", "failed", "rejected"].includes(doc.state)) {
+        const answer = await fetch(`${sluice.url}/messages/${id}`, {
+          headers: { "X-Road-Client": LOCAL_APP },
+          signal: AbortSignal.timeout(5_000),
+        });
+        doc = (await answer.json()) as { state: string };
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(doc.state, path).to.equal(state);
+    }
   });
 
   it("a remote SOAP answer nested 300 000 elements deep reaches the caller, and the process serves meanwhile", async () => {

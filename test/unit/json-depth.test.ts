@@ -2,7 +2,8 @@
 // brackets inside strings, and the same whether the quick count or the full walk decides.
 
 import { expect } from "chai";
-import { jsonDepthExceeds, parseJsonBody } from "../../adapter/json-body";
+import { parseJsonBody } from "../../adapter/json-body";
+import { jsonDepthExceeds } from "../../shared/protocol/json-depth";
 import { SluiceError } from "../../shared/protocol/errors";
 
 const nested = (depth: number): string => "[".repeat(depth) + "]".repeat(depth);

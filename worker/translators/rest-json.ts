@@ -5,6 +5,7 @@ import { maxHeaderSize } from "node:http";
 import { errors as undiciErrors } from "undici";
 import type { Dispatcher } from "undici";
 import { MAX_RESPONSES } from "../../shared/protocol/envelope";
+import { jsonDepthExceeds, MAX_ANSWER_JSON_DEPTH } from "../../shared/protocol/json-depth";
 import { SluiceError } from "../../shared/protocol/errors";
 import { checkedSubPath } from "../../shared/protocol/rest-path";
 import {
@@ -307,9 +308,13 @@ function splitResponses(status: number, bytes: Buffer, backend: string): Backend
     new SluiceError("BackendFailed", `backend ${backend} sent X-Multiple-Responses but ${why}`, {
       retryCall: false,
     });
+  const text = bytes.toString("utf8");
+  if (jsonDepthExceeds(text, MAX_ANSWER_JSON_DEPTH)) {
+    throw invalid(`the body is nested deeper than ${MAX_ANSWER_JSON_DEPTH} levels`);
+  }
   let parsed: unknown;
   try {
-    parsed = JSON.parse(bytes.toString("utf8"));
+    parsed = JSON.parse(text);
   } catch {
     throw invalid("the body is not JSON");
   }
