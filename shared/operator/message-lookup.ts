@@ -6,6 +6,7 @@ import { shownCallbackTarget } from "../delivery/callback-target";
 import { withCredentialsRedacted } from "../protocol/credential-headers";
 import { statusDocument } from "../store/status-document";
 import type { Transaction, TransactionStore } from "../store/transaction-store";
+import type { ErrorCode } from "../protocol/errors";
 import { strip, type DeadLetter, type DeadLetters } from "./dead-letters";
 import { describeDead } from "./operator-answers";
 
@@ -35,8 +36,9 @@ async function findByCaller(
 
 /** The answer when several services hold a message under the same client and X-Road id. */
 function ambiguity(found: readonly Transaction[]) {
+  const type: ErrorCode = "Ambiguous";
   return {
-    type: "Ambiguous",
+    type,
     message: `${found.length} messages of this client carry this X-Road id (one per service); name the service`,
     matches: found.map((tx) => ({ id: tx.id, service: tx.service, state: tx.state })),
   };

@@ -40,6 +40,8 @@ export const ERROR_CODES = [
   "NotFound",
   "MethodNotAllowed",
   "Conflict",
+  // The admin port's look-up by X-Road id when several services hold it (docs/operator.md)
+  "Ambiguous",
   "Internal",
   // Outcomes without a backend failure (status documents)
   "Expired",

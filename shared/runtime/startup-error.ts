@@ -28,7 +28,7 @@ export function redactUrl(url: string): string {
 
 export const START_SERVICES_HINT =
   "start it with the local packages (`rabbitmq-server -detached`, `redis-server --daemonize yes`) " +
-  "or `docker compose -f deploy/docker-compose.yml up -d rabbitmq redis`";
+  "or as two containers published on the host's loopback (README, Start it and test it)";
 
 function userOf(url: string): string {
   try {
