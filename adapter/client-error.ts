@@ -1,15 +1,17 @@
 // Answers to requests Node's HTTP parser refuses before any route sees them: a header section
 // over Node's limit, bytes HTTP does not allow, a request not sent in time. They get a code and
 // words as every other refusal does (JSON, or a SOAP fault on /soap), not a bare status line.
-// A SOAP fault goes with HTTP 500 as every SOAP fault does (CONTRACT §3). A request not sent in
-// time is answered in JSON even on /soap: Node hands over no bytes of it to tell the endpoint.
+// A SOAP fault keeps the HTTP status of the refusal (431, 400) rather than SOAP's 500, as the
+// adapter's own header-line limit does (docs/soap.md, Faults): the envelope was never read. A
+// request not sent in time is answered in JSON even on /soap: Node hands over none of its
+// bytes to tell the endpoint by.
 
 import { maxHeaderSize, STATUS_CODES, type Server } from "node:http";
 import type { Server as TlsServer } from "node:https";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { SluiceError } from "../shared/protocol/errors";
-import { buildSoapFault, faultHttpStatus } from "./soap/soap-fault";
+import { buildSoapFault } from "./soap/soap-fault";
 import { REQUEST_REFUSALS } from "./request-refusals";
 
 /** A parser's error as Node hands it to `clientError`. */
@@ -51,9 +53,8 @@ export function clientErrorAnswer(error: ClientError, headerLimit = maxHeaderSiz
     ? buildSoapFault(refusal)
     : JSON.stringify({ type: refusal.code, message: refusal.message, detail: null });
   const type = soap ? "text/xml; charset=utf-8" : "application/json; charset=utf-8";
-  const status = soap ? faultHttpStatus(refusal) : refusal.status;
   return (
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\n` +
+    `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? ""}\r\n` +
     `Content-Type: ${type}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
     `Connection: close\r\n\r\n${body}`
   );
