@@ -17,11 +17,13 @@ import type { Clock } from "../../shared/runtime/clock";
 import { isOrdered } from "../../shared/broker/ordering";
 import {
   contextWith,
+  type Context,
   endSpan,
   headersOf,
   inSpan,
   messageAttributes,
   SpanKind,
+  type Span,
   startSpan,
 } from "../../shared/observability/tracing";
 import type { Settlement } from "../../shared/broker/settling-consumer";
@@ -75,6 +77,85 @@ export function gateShut(log: MessageLog, error: GateShutError): Settlement {
   return "requeue";
 }
 
+/**
+ * One try of a claimed message's call: what `call()`, its steps and `retryInPlace()` take
+ * along. A retry in place makes the next one (its attempt, its slot, the calls made so far).
+ */
+interface CallTry {
+  request: RequestMessage;
+  message: ConsumeMessage;
+  log: MessageLog;
+  hold: ClaimHold;
+  /** Aborted when the delivery's channel closed: the broker has the message again. */
+  gone: AbortSignal;
+  /** The message's expiry, unless it may have reached the backend before (then `false`). */
+  expiry: MessageWaits | false;
+  attempt: number;
+  permit: CallPermit;
+  /** Calls of this message made before this one (by earlier attempts). */
+  calls: number;
+}
+
+/** What a try came to, filled in as it goes: decided on, logged and measured. */
+interface TryRecord {
+  /** The call's rate token's grant time on the limiter's clock (logged with its outcome). */
+  tokenAt: number | null;
+  /** The worker's clock at the last look: when the call was sent (logged with its outcome). */
+  sentAt: number | null;
+  /** When the call was made (hrtime); `null` while nothing of this try reached the backend. */
+  started: bigint | null;
+  answers: BackendResponse[] | null;
+  failure: unknown;
+}
+
+/** The try's span, when the message's trace is recorded, and the context its call carries. */
+interface CallTrace {
+  span: Span | null;
+  context: Context;
+}
+
+/**
+ * The try after `t`: the same message, its next attempt under a new slot. Written out field by
+ * field: V8 builds a spread followed by more fields on a slow path.
+ */
+function nextTry(t: CallTry, attempt: number, permit: CallPermit, calls: number): CallTry {
+  return {
+    request: t.request,
+    message: t.message,
+    log: t.log,
+    hold: t.hold,
+    gone: t.gone,
+    expiry: t.expiry,
+    attempt,
+    permit,
+    calls,
+  };
+}
+
+/** Calls of the message that may have reached the backend, this try's included. */
+function callsMade(t: CallTry, record: TryRecord): number {
+  return t.calls + (record.started === null ? 0 : 1);
+}
+
+/**
+ * The claim lasts as long as this worker holds the message, however long recording the
+ * answer takes through an outage: another copy may take it over only if this worker died
+ * (or stopped long enough for it to lapse: then the renewal finds it lost and stops).
+ * Returns the keeping's stop.
+ */
+function keepClaim(hold: ClaimHold, claimMs: number): () => void {
+  const keeper = setInterval(
+    () =>
+      void hold.renew(claimMs).then(
+        (held) => held || clearInterval(keeper),
+        () => undefined,
+      ),
+    Math.max(1_000, Math.floor(CLAIM_SLACK_MS / 2)),
+  );
+  keeper.unref();
+  return () => clearInterval(keeper);
+}
+
 export class BackendCall {
   constructor(
     private readonly deps: ProcessorDeps,
@@ -90,19 +171,7 @@ export class BackendCall {
   async callClaimed(claimed: ClaimedMessage): Promise<Settlement> {
     const { message, request, attempt, listened, log, gone, waits, permit, previous, hold } =
       claimed;
-    const claimMs = this.deps.backend.timeoutMs + CLAIM_SLACK_MS;
-    // The claim lasts as long as this worker holds the message, however long recording the
-    // answer takes through an outage: another copy may take it over only if this worker died
-    // (or stopped long enough for it to lapse: then the renewal finds it lost and stops).
-    const keeper = setInterval(
-      () =>
-        void hold.renew(claimMs).then(
-          (held) => held || clearInterval(keeper),
-          () => undefined,
-        ),
-      Math.max(1_000, Math.floor(CLAIM_SLACK_MS / 2)),
-    );
-    keeper.unref();
+    const stopKeeping = keepClaim(hold, this.deps.backend.timeoutMs + CLAIM_SLACK_MS);
     try {
       if (listened) void this.notices.publish(request.id, "processing");
       // A claim taken over from a worker that died mid-call may have reached the backend:
@@ -112,147 +181,179 @@ export class BackendCall {
       // The record's own mark counts too (an earlier attempt handed back after a call carries
       // no count of it): a renewal that finds the record lost writes it again with the mark.
       hold.called = hold.called || calls > 0 || !mayExpire;
-      return await this.call(
+      return await this.call({
         request,
-        attempt,
         message,
         log,
-        permit,
-        gone,
-        mayExpire && waits,
-        calls,
         hold,
-      );
+        gone,
+        expiry: mayExpire && waits,
+        attempt,
+        permit,
+        calls,
+      });
     } finally {
-      clearInterval(keeper);
+      stopKeeping();
       await permit.release();
     }
   }
 
-  private async call(
-    request: RequestMessage,
-    attempt: number,
-    message: ConsumeMessage,
-    log: MessageLog,
-    permit: CallPermit,
-    gone: AbortSignal,
-    /** The message's expiry, unless it may have reached the backend before (then `false`). */
-    expiry: MessageWaits | false,
-    /** Calls of this message made before this one (by earlier attempts). */
-    calls: number,
-    hold: ClaimHold,
-  ): Promise<Settlement> {
-    const { backend, translator, shutdown } = this.deps;
-    /** The backend's `timeout`, counted from the call's start: no wait before it eats into it. */
-    let deadline: Deadline | null = null;
-    let answers: BackendResponse[] | null = null;
-    let failure: unknown = null;
-    let started: bigint | null = null;
-    /** The worker's clock at the last look: when the call was sent (logged with its outcome). */
-    let sentAt: number | null = null;
-    /** The call's rate token's grant time on the limiter's clock (logged with its outcome). */
-    let tokenAt: number | null = null;
-    const trace = this.traces.traceOf(request.id);
+  /** One try: the wait and the last look, the call, then what its outcome decides. */
+  private async call(t: CallTry): Promise<Settlement> {
+    const trace = this.traceOf(t);
+    const record: TryRecord = {
+      tokenAt: null,
+      sentAt: null,
+      started: null,
+      answers: null,
+      failure: null,
+    };
+    try {
+      const settledBefore =
+        (await this.waitForToken(t, trace, record)) ?? (await this.lastLook(t, record));
+      if (settledBefore) return settledBefore;
+      if (!record.failure) record.answers = await this.send(t, trace, record);
+    } catch (error) {
+      record.failure = error;
+    }
+    const decision = this.classify(t, trace, record);
+    return await this.settle(t, decision, record);
+  }
+
+  private traceOf(t: CallTry): CallTrace {
+    const trace = this.traces.traceOf(t.request.id);
     const span = trace.recording
       ? startSpan("sluice.backend_call", SpanKind.CLIENT, trace.context, {
-          ...messageAttributes({ id: request.id, backend: backend.name }),
-          "sluice.attempt": attempt,
+          ...messageAttributes({ id: t.request.id, backend: this.deps.backend.name }),
+          "sluice.attempt": t.attempt,
         })
       : null;
-    const callTrace = span ? contextWith(trace.context, span) : trace.context;
+    return { span, context: span ? contextWith(trace.context, span) : trace.context };
+  }
+
+  /**
+   * Waits for the call's rate token. Every wait comes before the last look: a rate token, then
+   * expiry, the delivery's channel and shutdown are checked with nothing left between the check
+   * and the call. Returns a settlement when the backend's gate shut meanwhile.
+   */
+  private async waitForToken(
+    t: CallTry,
+    trace: CallTrace,
+    record: TryRecord,
+  ): Promise<Settlement | undefined> {
+    const { backend, shutdown } = this.deps;
+    const { request, permit, gone, expiry } = t;
+    // Combined only when there is a wait (a rate limit): most calls have none. The backend's
+    // timeout bounds the call alone: a token that came late must still leave the call all
+    // of it, or the call is cut short after the backend got it and is then made again.
+    const waits = () =>
+      AbortSignal.any(expiry ? [shutdown, gone, expiry.expiry()] : [shutdown, gone]);
     try {
-      // Every wait comes before the last look: a rate token, then expiry, the delivery's
-      // channel and shutdown are checked with nothing left between the check and the call.
-      // Combined only when there is a wait (a rate limit): most calls have none. The backend's
-      // timeout bounds the call alone: a token that came late must still leave the call all
-      // of it, or the call is cut short after the backend got it and is then made again.
-      const waits = () =>
-        AbortSignal.any(expiry ? [shutdown, gone, expiry.expiry()] : [shutdown, gone]);
-      try {
-        if (span) {
-          tokenAt = await inSpan(
-            "sluice.rate_limit_wait",
-            SpanKind.INTERNAL,
-            callTrace,
-            messageAttributes({ id: request.id, backend: backend.name }),
-            () => permit.beforeCall(waits),
-          );
-        } else {
-          tokenAt = await permit.beforeCall(waits);
-        }
-      } catch (error) {
-        if (error instanceof GateShutError) {
-          await this.handBack(request, hold, calls > 0);
-          return gateShut(log, error);
-        }
-        // A wait cut short by the expiry is judged at the last look below; any other failure
-        // to get a token means nothing reached the backend: a retry.
-        if (!(expiry && expiry.expiryFired && this.expiries.expired(request))) {
-          failure =
-            error instanceof BackendUnavailableError
-              ? error
-              : new BackendUnavailableError("no rate-limit token in time", { cause: error });
-        }
-      }
-      // The claim may have lapsed while this worker waited or stood still (paused, starved,
-      // Redis out of reach) and another worker taken the message over: then that one calls.
-      // Asked before the look at the channel and shutdown below: it may wait for Redis, and the
-      // channel may close meanwhile.
-      const held = failure ? true : await hold.stillHeld().catch(() => null);
-      if (shutdown.aborted || gone.aborted) {
-        log.info(
-          { channelClosed: gone.aborted },
-          "handed back before the call (shutdown or delivery lost)",
+      if (trace.span) {
+        record.tokenAt = await inSpan(
+          "sluice.rate_limit_wait",
+          SpanKind.INTERNAL,
+          trace.context,
+          messageAttributes({ id: request.id, backend: backend.name }),
+          () => permit.beforeCall(waits),
         );
-        return await this.handBack(request, hold, calls > 0);
-      }
-      if (!failure) {
-        if (held === false) {
-          log.warn("claim taken over by another worker before the call; this copy is dropped");
-          return "ack";
-        }
-        if (held === null) {
-          // Whether it still holds the claim cannot be told: nothing was called, so hand back.
-          log.warn("claim could not be confirmed before the call (Redis); handed back");
-          return await this.handBack(request, hold, calls > 0);
-        }
-        sentAt = this.clock.now();
-        if (expiry && request.expiresAt !== null && sentAt > request.expiresAt) {
-          await this.expiries.expire(message, request, log, hold, permit, calls);
-          return "ack";
-        }
-        started = process.hrtime.bigint();
-        // From here the backend may have the message, whatever comes of the call.
-        hold.called = true;
-        const callDeadline = new Deadline(shutdown, backend.timeoutMs);
-        deadline = callDeadline;
-        answers = await callDeadline.within(
-          // A translator module's `call` may answer without a promise.
-          Promise.resolve(
-            translator.call(request, {
-              signal: callDeadline.signal,
-              idempotencyKey: request.idempotencyKey ?? request.id,
-              attempt,
-              traceHeaders: span
-                ? headersOf(callTrace)
-                : { ...this.traces.traceHeadersOf(request.id) },
-              traceContext: callTrace,
-            }),
-          ),
-          TRANSLATOR_GRACE_MS,
-          () =>
-            new BackendTimeoutError(
-              `backend ${backend.name} did not answer: timed out after ${backend.timeoutMs} ms, and the translator did not give up the call`,
-            ),
-        );
+      } else {
+        record.tokenAt = await permit.beforeCall(waits);
       }
     } catch (error) {
-      failure = error;
-    } finally {
-      deadline?.dispose();
+      if (error instanceof GateShutError) {
+        await this.handBack(t.hold, t.calls > 0);
+        return gateShut(t.log, error);
+      }
+      // A wait cut short by the expiry is judged at the last look below; any other failure
+      // to get a token means nothing reached the backend: a retry.
+      if (!(expiry && expiry.expiryFired && this.expiries.expired(request))) {
+        record.failure =
+          error instanceof BackendUnavailableError
+            ? error
+            : new BackendUnavailableError("no rate-limit token in time", { cause: error });
+      }
     }
+    return undefined;
+  }
+
+  /**
+   * The last look before the call: the claim, shutdown, the delivery's channel and the
+   * expiry. Returns a settlement when the message is not to be called by this worker now.
+   */
+  private async lastLook(t: CallTry, record: TryRecord): Promise<Settlement | undefined> {
+    const { shutdown } = this.deps;
+    const { request, log, hold, gone, expiry } = t;
+    // The claim may have lapsed while this worker waited or stood still (paused, starved,
+    // Redis out of reach) and another worker taken the message over: then that one calls.
+    // Asked before the look at the channel and shutdown below: it may wait for Redis, and the
+    // channel may close meanwhile.
+    const held = record.failure ? true : await hold.stillHeld().catch(() => null);
+    if (shutdown.aborted || gone.aborted) {
+      log.info(
+        { channelClosed: gone.aborted },
+        "handed back before the call (shutdown or delivery lost)",
+      );
+      return await this.handBack(hold, t.calls > 0);
+    }
+    if (record.failure) return undefined;
+    if (held === false) {
+      log.warn("claim taken over by another worker before the call; this copy is dropped");
+      return "ack";
+    }
+    if (held === null) {
+      // Whether it still holds the claim cannot be told: nothing was called, so hand back.
+      log.warn("claim could not be confirmed before the call (Redis); handed back");
+      return await this.handBack(hold, t.calls > 0);
+    }
+    record.sentAt = this.clock.now();
+    if (expiry && request.expiresAt !== null && record.sentAt > request.expiresAt) {
+      await this.expiries.expire(t.message, request, log, hold, t.permit, t.calls);
+      return "ack";
+    }
+    return undefined;
+  }
+
+  /** Makes the call through the translator, bounded by the backend's timeout. */
+  private async send(t: CallTry, trace: CallTrace, record: TryRecord): Promise<BackendResponse[]> {
+    const { backend, translator, shutdown } = this.deps;
+    const { request } = t;
+    record.started = process.hrtime.bigint();
+    // From here the backend may have the message, whatever comes of the call.
+    t.hold.called = true;
+    /** The backend's `timeout`, counted from the call's start: no wait before it eats into it. */
+    const deadline = new Deadline(shutdown, backend.timeoutMs);
+    try {
+      return await deadline.within(
+        // A translator module's `call` may answer without a promise.
+        Promise.resolve(
+          translator.call(request, {
+            signal: deadline.signal,
+            idempotencyKey: request.idempotencyKey ?? request.id,
+            attempt: t.attempt,
+            traceHeaders: trace.span
+              ? headersOf(trace.context)
+              : { ...this.traces.traceHeadersOf(request.id) },
+            traceContext: trace.context,
+          }),
+        ),
+        TRANSLATOR_GRACE_MS,
+        () =>
+          new BackendTimeoutError(
+            `backend ${backend.name} did not answer: timed out after ${backend.timeoutMs} ms, and the translator did not give up the call`,
+          ),
+      );
+    } finally {
+      deadline.dispose();
+    }
+  }
+
+  /** Decides what the try's outcome calls for, and ends its span and measures the call. */
+  private classify(t: CallTry, trace: CallTrace, record: TryRecord): CallDecision {
+    const { backend, shutdown } = this.deps;
+    const { answers, failure, started } = record;
     const decision = decideCall(answers ? { answers } : { failure }, {
-      attempt,
+      attempt: t.attempt,
       retry: backend.retry,
       ordered: isOrdered(backend.ordering),
       shuttingDown: shutdown.aborted,
@@ -262,8 +363,8 @@ export class BackendCall {
       answers?.[0]?.status ??
       (failure as { response?: BackendResponse } | null)?.response?.status ??
       (failure as { backendStatus?: number } | null)?.backendStatus;
-    if (span) {
-      endSpan(span, outcome === "completed" || outcome === "rejected" ? undefined : failure, {
+    if (trace.span) {
+      endSpan(trace.span, outcome === "completed" || outcome === "rejected" ? undefined : failure, {
         "sluice.outcome": outcome,
         ...(backendStatus ? { "http.response.status_code": backendStatus } : {}),
       });
@@ -275,9 +376,17 @@ export class BackendCall {
         Number(process.hrtime.bigint() - started) / 1e9,
       );
     }
+    return decision;
+  }
 
-    // From here on the backend has spoken: its answer is kept in the record first, so no copy
-    // of the message calls the backend again, then published through any outage.
+  /**
+   * Carries the decision out. From here on the backend has spoken: its answer is kept in the
+   * record first, so no copy of the message calls the backend again, then published through
+   * any outage.
+   */
+  private async settle(t: CallTry, decision: CallDecision, record: TryRecord): Promise<Settlement> {
+    const { request, message, log, hold, permit, attempt } = t;
+    const { sentAt, tokenAt } = record;
     switch (decision.action) {
       case "complete":
         await this.answers.record(
@@ -329,79 +438,89 @@ export class BackendCall {
         return "ack";
       case "hand-back":
         // Shutdown cut the call short: the backend may have it (window 2).
-        return await this.handBack(request, hold, calls > 0 || started !== null);
-      case "retry": {
-        const made = calls + (started === null ? 0 : 1);
-        if (
-          expiry &&
-          request.expiresAt !== null &&
-          this.clock.now() + decision.delayMs > request.expiresAt
-        ) {
-          // The next try would come after the expiry, when the message may not be sent: it ends
-          // now as it would then (parked, or holding an ordered queue, only to end so).
-          this.noteFailure(request, attempt, failure, "no retry before its expireAfter");
-          await this.expiries.expire(message, request, log, hold, permit, made);
-          return "ack";
-        }
-        this.noteFailure(
-          request,
-          attempt,
-          failure,
-          decision.inPlace
-            ? `retrying in place in ${decision.delayMs} ms`
-            : `retry in ${decision.delayMs} ms`,
-        );
-        if (decision.inPlace) {
-          return await this.retryInPlace(
-            request,
-            decision,
-            message,
-            log,
-            permit,
-            gone,
-            expiry,
-            made,
-            hold,
-          );
-        }
-        return await this.parking.retryLater(request, attempt, decision, message, log, made, hold);
-      }
+        return await this.handBack(hold, callsMade(t, record) > 0);
+      case "retry":
+        return await this.retry(t, decision, record);
       case "fail":
-        if (decision.reason === "backend_redirect") {
-          const redirect = failure as BackendRedirectError;
-          log.error(
-            { status: redirect.backendStatus, location: redirect.location, err: redirect.message },
-            "backend answered with a redirect, which is not followed; dead-lettered",
-          );
-        } else if (decision.reason === "translator_error") {
-          log.error({ err: decision.cause }, "translator failed on the message; dead-lettered");
-          this.noteFailure(request, attempt, failure, "dead-lettered (translator error)");
-        } else {
-          log.error({ attempt, err: decision.cause }, "retries exhausted; dead-lettered");
-          this.noteFailure(request, attempt, failure, "dead-lettered (retries exhausted)");
-        }
-        await this.answers.record(
-          message,
-          request,
-          log,
-          {
-            responses: responsesOf(
-              request,
-              decision.response ? [decision.response] : [],
-              "failed",
-              decision.error,
-            ),
-            deadLetter: decision.reason,
-            ...(decision.reason === "backend_redirect"
-              ? {}
-              : { deadLetterDetail: { error: decision.cause, attempts: attempt } }),
-          },
-          hold,
-          calls > 0 || started !== null,
-          permit,
-        );
-        return "ack";
+        return await this.deadLetter(t, decision, record);
     }
+  }
+
+  /** A failed call to be tried again: in place (an ordered backend), or parked. */
+  private async retry(
+    t: CallTry,
+    decision: Extract<CallDecision, { action: "retry" }>,
+    record: TryRecord,
+  ): Promise<Settlement> {
+    const { request, message, log, hold, permit, attempt, expiry } = t;
+    const { failure } = record;
+    const made = callsMade(t, record);
+    if (
+      expiry &&
+      request.expiresAt !== null &&
+      this.clock.now() + decision.delayMs > request.expiresAt
+    ) {
+      // The next try would come after the expiry, when the message may not be sent: it ends
+      // now as it would then (parked, or holding an ordered queue, only to end so).
+      this.noteFailure(t, failure, "no retry before its expireAfter");
+      await this.expiries.expire(message, request, log, hold, permit, made);
+      return "ack";
+    }
+    this.noteFailure(
+      t,
+      failure,
+      decision.inPlace
+        ? `retrying in place in ${decision.delayMs} ms`
+        : `retry in ${decision.delayMs} ms`,
+    );
+    if (decision.inPlace) {
+      return await this.retryInPlace(t, decision, made);
+    }
+    return await this.parking.retryLater(request, attempt, decision, message, log, made, hold);
+  }
+
+  /** A call that is not to be tried again: its failure recorded as the message's answer. */
+  private async deadLetter(
+    t: CallTry,
+    decision: Extract<CallDecision, { action: "fail" }>,
+    record: TryRecord,
+  ): Promise<Settlement> {
+    const { request, message, log, hold, permit, attempt } = t;
+    const { failure } = record;
+    if (decision.reason === "backend_redirect") {
+      const redirect = failure as BackendRedirectError;
+      log.error(
+        { status: redirect.backendStatus, location: redirect.location, err: redirect.message },
+        "backend answered with a redirect, which is not followed; dead-lettered",
+      );
+    } else if (decision.reason === "translator_error") {
+      log.error({ err: decision.cause }, "translator failed on the message; dead-lettered");
+      this.noteFailure(t, failure, "dead-lettered (translator error)");
+    } else {
+      log.error({ attempt, err: decision.cause }, "retries exhausted; dead-lettered");
+      this.noteFailure(t, failure, "dead-lettered (retries exhausted)");
+    }
+    await this.answers.record(
+      message,
+      request,
+      log,
+      {
+        responses: responsesOf(
+          request,
+          decision.response ? [decision.response] : [],
+          "failed",
+          decision.error,
+        ),
+        deadLetter: decision.reason,
+        ...(decision.reason === "backend_redirect"
+          ? {}
+          : { deadLetterDetail: { error: decision.cause, attempts: attempt } }),
+      },
+      hold,
+      callsMade(t, record) > 0,
+      permit,
+    );
+    return "ack";
   }
 
   /**
@@ -409,11 +528,7 @@ export class BackendCall {
    * broker hands out next (here or on another worker) can be claimed at once. `called`: a
    * call of it (this one or an earlier attempt's) may have reached the backend.
    */
-  private async handBack(
-    request: RequestMessage,
-    hold: ClaimHold,
-    called = false,
-  ): Promise<Settlement> {
+  private async handBack(hold: ClaimHold, called: boolean): Promise<Settlement> {
     await hold.release(called).catch(() => undefined);
     return "requeue";
   }
@@ -423,29 +538,23 @@ export class BackendCall {
    * same key would overtake it. It waits here, holding its queue (prefetch 1), then calls again.
    */
   private async retryInPlace(
-    request: RequestMessage,
+    t: CallTry,
     decision: Extract<CallDecision, { action: "retry" }>,
-    message: ConsumeMessage,
-    log: MessageLog,
-    permit: CallPermit,
-    gone: AbortSignal,
-    expiry: MessageWaits | false,
     /** Calls of the message made so far. */
     calls: number,
-    hold: ClaimHold,
   ): Promise<Settlement> {
-    const { backend } = this.deps;
+    const { backend, shutdown } = this.deps;
+    const { request, message, log, hold, gone, expiry } = t;
     log.warn(
       { attempt: decision.nextAttempt - 1, delayMs: decision.delayMs, err: decision.cause },
       "backend unavailable; retrying in place",
     );
-    const { shutdown } = this.deps;
     try {
       // The claim must outlast the wait and the next call, or another worker could take it.
       const held = await hold.renew(decision.delayMs + backend.timeoutMs + CLAIM_SLACK_MS);
       // The slot bounds the calls open at the backend, and none is open while this one waits:
       // held, it would stop the other partitions (maxInFlight below partitions) as long.
-      await permit.release();
+      await t.permit.release();
       if (!held) {
         // Taken over by another worker while this call ran: that one goes on with it.
         log.warn("claim taken over by another worker; no retry here");
@@ -453,7 +562,7 @@ export class BackendCall {
       }
       await abortableSleep(decision.delayMs, AbortSignal.any([shutdown, gone]));
     } catch {
-      return await this.handBack(request, hold, calls > 0);
+      return await this.handBack(hold, calls > 0);
     }
     let next: CallPermit;
     try {
@@ -466,38 +575,23 @@ export class BackendCall {
         await this.expiries.expire(message, request, log, hold, undefined, calls);
         return "ack";
       }
-      await this.handBack(request, hold, calls > 0);
+      await this.handBack(hold, calls > 0);
       if (error instanceof GateShutError) return gateShut(log, error);
       // Shutdown, the delivery lost, or Redis out of reach: nothing was called for this try.
       return "requeue";
     }
     try {
-      return await this.call(
-        request,
-        decision.nextAttempt,
-        message,
-        log,
-        next,
-        gone,
-        expiry,
-        calls,
-        hold,
-      );
+      return await this.call(nextTry(t, decision.nextAttempt, next, calls));
     } finally {
       await next.release();
     }
   }
 
-  private noteFailure(
-    request: RequestMessage,
-    attempt: number,
-    failure: unknown,
-    outcome: string,
-  ): void {
+  private noteFailure(t: CallTry, failure: unknown, outcome: string): void {
     void this.deps.failures?.note(this.deps.backend.name, {
-      id: request.id,
+      id: t.request.id,
       at: this.clock.now(),
-      attempt,
+      attempt: t.attempt,
       error: (failure as Error)?.message ?? String(failure),
       outcome,
     });
