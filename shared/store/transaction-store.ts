@@ -301,15 +301,26 @@ local function unwoken_of(key)
   return instances
 end`;
 
+// The attempt and the call count a message has reached, kept by the worker that holds its claim
+// when it could not park the retry copy that would carry them (it stopped, its channel closed):
+// the delivery it hands back carries the earlier attempt's counts, and called as that attempt
+// the message would get one call more than `retry.attempts`. A claim tells them (or "" and ""),
+// and its worker goes on from the higher of them and the delivery's.
+const REACHED_LUA = `
+local function reached_of(tx)
+  return {redis.call("HGET", tx, "reachedAttempt") or "",
+    redis.call("HGET", tx, "reachedCalls") or ""}
+end`;
+
 // KEYS: tx; ARGV: to, now, allowed-from (comma list), error json or "", claim ms or "",
 // change token, who changes it (or ""), "1" when a worker gives the message back after a call
 // that may have reached the backend (or ""), the claim token the change is fenced by (or ""),
 // a wake message (or ""), the wake channel root, the attempt of the delivery a claim is made
 // for (or ""), the attempt of the retry copy parked before this release (or ""). Returns
 // {result, previous state, who made the state as it is, the instances its wake reached no
-// subscriber of, and (a change made) 1 when the record is marked called}. "processing" may be
-// re-entered once the claim lapsed (by Redis's clock), and only by a caller whose allowed-from
-// names "processing": a worker that takes a dead worker's claim over to call the backend. Any other claim (one
+// subscriber of, and (a change made) 1 when the record is marked called and the attempt and
+// call count it keeps (REACHED_LUA)}. "processing" may be re-entered once the claim lapsed
+// (by Redis's clock), and only by a caller whose allowed-from names "processing": a worker that takes a dead worker's claim over to call the backend. Any other claim (one
 // made only to end the message `expired`) finds the lapsed claim "claimed": that worker may have
 // reached the backend, so its message is no longer one that was never sent. A lapsed claim whose
 // worker recorded the backend's answer (the answer kept, or the message marked processed) is
@@ -347,7 +358,7 @@ end`;
 // of its claim: a delivery of an earlier attempt (the original, back because the channel closed
 // before its ack, or a copy parked beside a claim) is "stale" and never claimed again, or it
 // would be called at once, before the backoff and past `retry.attempts`.
-const TRANSITION = `${REDIS_NOW_LUA}${TERMINAL_LUA}${WAKE_LUA}${HISTORY_LUA}
+const TRANSITION = `${REDIS_NOW_LUA}${TERMINAL_LUA}${WAKE_LUA}${HISTORY_LUA}${REACHED_LUA}
 -- A repeat of a change that woke the callers names those its wake reached no subscriber of.
 local function unheard_before()
   if ARGV[10] == "" then return {} end
@@ -358,7 +369,7 @@ if not cur then return {"missing", "", ""} end
 local token = redis.call("HGET", KEYS[1], "changeToken")
 if cur == ARGV[1] and ARGV[6] ~= "" and token == ARGV[6] then
   return {"ok", redis.call("HGET", KEYS[1], "changeFrom") or cur, ARGV[7], unheard_before(),
-    redis.call("HEXISTS", KEYS[1], "called")}
+    redis.call("HEXISTS", KEYS[1], "called"), reached_of(KEYS[1])}
 end
 if ARGV[9] ~= "" and token ~= ARGV[9] then
   if ARGV[8] == "1" then mark_called(KEYS[1], cur) end
@@ -413,7 +424,8 @@ end
 redis.call("HSET", KEYS[1], "changeToken", ARGV[6], "changeFrom", from, "changedBy", ARGV[7])
 local unheard = {}
 if ARGV[10] ~= "" then unheard = wake_and_keep(KEYS[1], ARGV[11], ARGV[10]) end
-return {"ok", from, ARGV[7], unheard, redis.call("HEXISTS", KEYS[1], "called")}`;
+return {"ok", from, ARGV[7], unheard, redis.call("HEXISTS", KEYS[1], "called"),
+  reached_of(KEYS[1])}`;
 
 // KEYS: tx, responses; ARGV: seq, response json, final "1"/"0", outcome, now, error json or "",
 // ttl ms, wake head (the wake message's JSON up to its response; "" for no wake), wake channel
@@ -567,8 +579,8 @@ return {"ok", cur}`;
 // round trip: "refused" / "missing" / "view" (state, processedAt, answer, deadLettered) when
 // it is not to be claimed (what a peek would show), "claimed" while another worker's claim
 // lasts, "busy" (ms until the earliest lease expires) when no slot is free, else "ok" with
-// the previous state and whether the record is marked called: the slot is taken and the
-// message claimed as TRANSITION would.
+// the previous state, whether the record is marked called and the counts it keeps
+// (REACHED_LUA): the slot is taken and the message claimed as TRANSITION would.
 // The claim keeps the slot's token as its change token (and the state it came from): ioredis
 // sends a command again after a reconnect when its reply was lost, and that second run must
 // find the claim its own, not another worker's (which would park the message and strand the
@@ -576,7 +588,7 @@ return {"ok", cur}`;
 // that copy is the message now, so this one is dropped, whoever holds the claim. A lapsed
 // expiry claim is taken over as never sent (see TRANSITION): the previous state told is the one
 // before it; any other lapsed claim taken over is marked called (see TRANSITION).
-const CLAIM_WITH_SLOT = `${SLOT_LUA}${HISTORY_LUA}
+const CLAIM_WITH_SLOT = `${SLOT_LUA}${HISTORY_LUA}${REACHED_LUA}
 local f = redis.call("HMGET", KEYS[1], "state", "processedAt", "answer", "deadLettered",
   "refused", "claimUntil", "changeToken", "changeFrom", "parkedAttempt", "changedBy")
 local cur = f[1]
@@ -586,7 +598,7 @@ if f[2] or f[3] or (cur ~= "accepted" and cur ~= "processing") then
   return {"view", cur, f[2] or "", f[3] or "", f[4] or ""}
 end
 if cur == "processing" and f[7] == ARGV[3] then
-  return {"ok", f[8] or cur, redis.call("HEXISTS", KEYS[1], "called")}
+  return {"ok", f[8] or cur, redis.call("HEXISTS", KEYS[1], "called"), reached_of(KEYS[1])}
 end
 if ARGV[6] ~= "" and tonumber(ARGV[6]) < tonumber(f[9] or "0") then return {"stale"} end
 if cur == "processing" and tonumber(f[6] or "0") > redis_now_ms() then return {"claimed"} end
@@ -605,7 +617,7 @@ redis.call("HSET", KEYS[1], "state", "processing", "updatedAt", ARGV[1],
 if cur ~= "processing" then
   redis.call("HSET", KEYS[1], "history", history_with(KEYS[1], "processing", ARGV[1]))
 end
-return {"ok", from, redis.call("HEXISTS", KEYS[1], "called")}`;
+return {"ok", from, redis.call("HEXISTS", KEYS[1], "called"), reached_of(KEYS[1])}`;
 
 // KEYS: tx. Notes that the recorded answer's dead-letter copy was confirmed by the broker.
 const NOTE_DEAD_LETTERED = `
@@ -663,7 +675,8 @@ return 0`;
 
 // KEYS: tx, dedup (or ""); ARGV: claim ms, claim token, "1" when the holder's call may have
 // reached the backend (or ""), meta json (or "" not to write a lost record again), now, then
-// ttl ms, id and history json of a record written again.
+// ttl ms, id and history json of a record written again (or ""), then the attempt and the call
+// count the message has reached (or ""), noted as REACHED_LUA says.
 // Extends the claim of a message still being processed: 1 when extended, 0 when
 // the claim is no longer this holder's (another worker took it over once it lapsed, or the
 // message moved on), -1 when the record is gone (Redis lost its data: nobody else holds it).
@@ -674,7 +687,7 @@ return 0`;
 // again. Either way, and on a claim lost to another worker, a call of the holder's that may
 // have reached the backend is marked (`called`), or a cancel or an expiry would end the
 // message as never sent.
-const RENEW_CLAIM = `${REDIS_NOW_LUA}${TERMINAL_LUA}${HISTORY_LUA}${WRITE_AGAIN_LUA}
+const RENEW_CLAIM = `${REDIS_NOW_LUA}${TERMINAL_LUA}${HISTORY_LUA}${WRITE_AGAIN_LUA}${REACHED_LUA}
 local f = redis.call("HMGET", KEYS[1], "state", "changeToken", "rebuiltAt", "answer", "processedAt")
 if not f[1] then
   if ARGV[4] == "" or redis.call("EXISTS", KEYS[1]) == 1 then return -1 end
@@ -694,6 +707,10 @@ elseif f[1] ~= "processing" then
 end
 redis.call("HSET", KEYS[1], "claimUntil", redis_now_ms() + tonumber(ARGV[1]))
 if ARGV[3] == "1" then redis.call("HSET", KEYS[1], "called", "1") end
+if ARGV[9] and ARGV[9] ~= "" and
+    tonumber(ARGV[9]) > tonumber(redis.call("HGET", KEYS[1], "reachedAttempt") or "0") then
+  redis.call("HSET", KEYS[1], "reachedAttempt", ARGV[9], "reachedCalls", ARGV[10])
+end
 return 1`;
 
 // KEYS: tx; ARGV: delivery, now, only-from (comma list or "")
@@ -711,7 +728,7 @@ interface ScriptedRedis extends Redis {
   sluiceTransition(
     tx: string,
     ...args: string[]
-  ): Promise<[string, string, string, string[] | undefined, number | undefined]>;
+  ): Promise<[string, string, string, string[] | undefined, number | undefined, [string, string]?]>;
   sluiceAddResponse(
     tx: string,
     responses: string,
@@ -815,13 +832,29 @@ export interface RequestView {
 }
 export type AddResponseResult = "ok" | "missing" | "duplicate" | "late";
 
+/**
+ * The attempt and the call count a message has reached, as its record keeps them for a delivery
+ * handed back with earlier ones (see `renewClaim`'s `reached`).
+ */
+export interface Reached {
+  attempt: number;
+  calls: number;
+}
+
+/** What a claim script tells of `Reached` (two strings, "" when the record keeps none). */
+function reachedOf(raw: unknown): Reached | undefined {
+  const [attempt, calls] = Array.isArray(raw) ? (raw as string[]) : [];
+  if (!attempt) return undefined;
+  return { attempt: Number(attempt), calls: Number(calls) || 0 };
+}
+
 /** What `claimWithSlot` did. */
 export type SlotClaim =
   /**
    * The slot is taken and the message claimed (`processing`), from `previous`; `called`: the
    * record is marked called (a call of an earlier attempt may have reached the backend).
    */
-  | { result: "ok"; previous: State; called: boolean }
+  | { result: "ok"; previous: State; called: boolean; reached?: Reached }
   /** No slot is free (the earliest lease ends in `retryInMs`); nothing was changed. */
   | { result: "busy"; retryInMs: number }
   /** Another worker's claim on the message lasts; nothing was taken. */
@@ -1201,8 +1234,17 @@ export class TransactionStore {
     );
     const [result, state, processedAt, answer, deadLettered] = reply as string[];
     switch (result) {
-      case "ok":
-        return { result, previous: state as State, called: reply[2] === 1 };
+      case "ok": {
+        const claim: Extract<SlotClaim, { result: "ok" }> = {
+          result,
+          previous: state as State,
+          called: reply[2] === 1,
+        };
+        // Only when the record keeps one: most claims have none.
+        const reached = reachedOf(reply[3]);
+        if (reached) claim.reached = reached;
+        return claim;
+      }
       case "busy":
         return { result, retryInMs: Math.max(1, Number(reply[1])) };
       case "claimed":
@@ -1277,31 +1319,38 @@ export class TransactionStore {
      * have reached the backend), as a claim's holder must know should Redis lose the record.
      */
     called: boolean;
+    /** A claim made ("ok"): the attempt and call count the record keeps, if any (`Reached`). */
+    reached?: Reached;
   }> {
-    const [result, previous, changedBy, unreached, called] = await this.redis.sluiceTransition(
-      this.key(id),
-      to,
-      String(Date.now()),
-      from.join(","),
-      options.error ? JSON.stringify(options.error) : "",
-      options.claimMs !== undefined ? String(options.claimMs) : "",
-      // Each change its own token, the same in a resend of this command.
-      options.token ?? randomUUID(),
-      options.by ?? "",
-      options.called ? "1" : "",
-      options.holding ?? "",
-      options.wake ?? "",
-      this.keys.wake(""),
-      Number.isInteger(options.attempt) ? String(options.attempt) : "",
-      Number.isInteger(options.parkedAttempt) ? String(options.parkedAttempt) : "",
-    );
-    return {
+    const [result, previous, changedBy, unreached, called, reached] =
+      await this.redis.sluiceTransition(
+        this.key(id),
+        to,
+        String(Date.now()),
+        from.join(","),
+        options.error ? JSON.stringify(options.error) : "",
+        options.claimMs !== undefined ? String(options.claimMs) : "",
+        // Each change its own token, the same in a resend of this command.
+        options.token ?? randomUUID(),
+        options.by ?? "",
+        options.called ? "1" : "",
+        options.holding ?? "",
+        options.wake ?? "",
+        this.keys.wake(""),
+        Number.isInteger(options.attempt) ? String(options.attempt) : "",
+        Number.isInteger(options.parkedAttempt) ? String(options.parkedAttempt) : "",
+      );
+    const change: Awaited<ReturnType<TransactionStore["transition"]>> = {
       result: result as TransitionResult,
       previous: (previous || null) as State | null,
       changedBy: changedBy || null,
       unreached: unreached ?? [],
       called: called === 1,
     };
+    // Only when the record keeps one: most claims have none.
+    const kept = reachedOf(reached);
+    if (kept) change.reached = kept;
+    return change;
   }
 
   /**
@@ -1333,11 +1382,16 @@ export class TransactionStore {
       called?: boolean;
       /** What the record is written again from, when it is gone ("missing" without it). */
       meta?: TransactionMeta;
+      /**
+       * The attempt and call count the message has reached, kept when higher than the record's
+       * (a retry copy that could not be parked): a later claim goes on from them.
+       */
+      reached?: Reached;
     } = {},
   ): Promise<ClaimRenewal> {
     const { dedup, args } = options.meta
       ? this.writeAgainArgs(options.meta)
-      : { dedup: "", args: ["", String(Date.now())] };
+      : { dedup: "", args: ["", String(Date.now()), "", "", ""] };
     const renewed = await this.redis.sluiceRenewClaim(
       this.key(id),
       dedup,
@@ -1345,6 +1399,8 @@ export class TransactionStore {
       token,
       options.called ? "1" : "",
       ...args,
+      options.reached ? String(options.reached.attempt) : "",
+      options.reached ? String(options.reached.calls) : "",
     );
     return renewed === 1 ? "held" : renewed === 0 ? "lost" : "missing";
   }

@@ -171,6 +171,49 @@ describe("a delivery older than the parked retry copy (real broker and Redis)", 
         expect(more).to.have.length(0);
         expect(attemptOf(next)).to.equal(3);
       });
+
+      it("an original handed back at shutdown, its retry copy never parked, is called as the next attempt: no call past retry.attempts", async () => {
+        const backendDown = new DownBackend();
+        // The worker stops while its retry copy's publish fails (the channel closing under it):
+        // the copy is never parked, and the delivery goes back with the claim held.
+        const stopping = new AbortController();
+        const broker = Object.create(amqp.broker) as typeof amqp.broker;
+        broker.publish = async (...args: Parameters<typeof amqp.broker.publish>) => {
+          if (args[2] !== delayQueue) return amqp.broker.publish(...args);
+          stopping.abort();
+          throw new Error("channel closed");
+        };
+        const stopped = processorFor(scope, amqp, {
+          translator: backendDown,
+          guard: guardOf(),
+          shutdown: stopping.signal,
+          broker,
+        });
+        const { request, delivery } = await accepted();
+        expect(await stopped.process(delivery)).to.equal("requeue");
+        expect(backendDown.calls).to.equal(1);
+        expect(await parkedCopies(request.id)).to.have.length(0);
+
+        // The broker delivers the original (attempt 1, no call counted) to another worker once
+        // the stopped worker's claim has lapsed. It carries the message on as attempt 2.
+        await redis.hset(store.key(request.id), "claimUntil", "0");
+        const other = processorOf(backendDown, guardOf());
+        expect(await other.process(delivery)).to.equal("ack");
+        expect(backendDown.calls).to.equal(2);
+        const [copy, ...others] = await parkedCopies(request.id);
+        expect(others).to.have.length(0);
+        expect(attemptOf(copy)).to.equal(3);
+        expect(copy.properties.headers?.[HEADERS.calls]).to.equal(2);
+
+        // Attempt 3 is the last `retry.attempts` allows: failed, nothing parked again.
+        expect(await other.process(copy)).to.equal("ack");
+        expect(backendDown.calls).to.equal(backend.retry.attempts);
+        expect(await parkedCopies(request.id)).to.have.length(0);
+        const seen = await store.peek(request.id);
+        expect(seen && seen !== "refused" && seen.answer?.responses.at(-1)?.outcome).to.equal(
+          "failed",
+        );
+      });
     });
   }
 });

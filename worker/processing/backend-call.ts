@@ -169,15 +169,17 @@ export class BackendCall {
 
   /** Calls the backend for a message this worker holds the slot and the claim of. */
   async callClaimed(claimed: ClaimedMessage): Promise<Settlement> {
-    const { message, request, attempt, listened, log, gone, waits, permit, previous, hold } =
-      claimed;
+    const { message, request, listened, log, gone, waits, permit, previous, hold } = claimed;
+    // A delivery handed back by a worker that could not park its retry copy carries that
+    // attempt's counts: the record's, kept then, are the message's.
+    const attempt = Math.max(claimed.attempt, hold.reached.attempt);
     const stopKeeping = keepClaim(hold, this.deps.backend.timeoutMs + CLAIM_SLACK_MS);
     try {
       if (listened) void this.notices.publish(request.id, "processing");
       // A claim taken over from a worker that died mid-call may have reached the backend:
       // such a message is not "never sent", so it cannot end `expired`.
       const mayExpire = previous === "accepted";
-      const calls = callsBefore(message);
+      const calls = Math.max(callsBefore(message), hold.reached.calls);
       // The record's own mark counts too (an earlier attempt handed back after a call carries
       // no count of it): a renewal that finds the record lost writes it again with the mark.
       hold.called = hold.called || calls > 0 || !mayExpire;

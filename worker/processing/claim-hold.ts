@@ -4,7 +4,11 @@
 // lost the message instead of acting on the other worker's claim.
 
 import { performance } from "node:perf_hooks";
-import type { TransactionMeta, TransactionStore } from "../../shared/store/transaction-store";
+import type {
+  Reached,
+  TransactionMeta,
+  TransactionStore,
+} from "../../shared/store/transaction-store";
 
 /**
  * How long one worker holds the `processing` claim beyond the backend timeout: long enough to
@@ -26,6 +30,11 @@ export class ClaimHold {
    * in place); a response the response worker stores writes it again with the outcome.
    */
   recorded = false;
+  /**
+   * The attempt and call count the record kept when the claim was made: a worker that could
+   * not park its retry copy handed back a delivery with earlier ones (see `renew`).
+   */
+  reached: Reached = { attempt: 0, calls: 0 };
   /** When (this process's monotonic clock) the last command that set the lease was sent. */
   private confirmedAt: number;
 
@@ -51,15 +60,18 @@ export class ClaimHold {
    * gone with Redis's data is nobody else's claim either: it is written again under this claim
    * (and one a copy wrote again meanwhile, claimed by nobody since, is taken back), marked
    * `called` when a call may have reached the backend, so no cancel or expiry ends the message
-   * as never sent while this worker still holds it.
+   * as never sent while this worker still holds it. `reached`: the attempt and call count to
+   * keep in the record for the next claim, when the delivery handed back carries earlier ones.
    */
-  async renew(ms: number): Promise<boolean> {
+  async renew(ms: number, reached?: Reached): Promise<boolean> {
     if (this.lost) return false;
     const sent = performance.now();
-    const renewal = await this.store.renewClaim(this.id, ms, this.token, {
+    const options: Parameters<TransactionStore["renewClaim"]>[3] = {
       called: this.called,
       meta: this.recorded ? undefined : this.meta,
-    });
+    };
+    if (reached) options.reached = reached;
+    const renewal = await this.store.renewClaim(this.id, ms, this.token, options);
     if (renewal === "lost") {
       this.lost = true;
       return false;

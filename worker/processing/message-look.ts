@@ -121,6 +121,7 @@ export class MessageLook {
       if (claim.result === "ok") {
         hold = new ClaimHold(store, metaOfRequest(request), slot.token, claimMs, sentAt);
         hold.called = claim.called;
+        if (claim.reached) hold.reached = claim.reached;
         return { outcome: "admitted", value: claim };
       }
       if (claim.result === "busy") return { outcome: "busy", retryInMs: claim.retryInMs };
@@ -287,6 +288,7 @@ export class MessageLook {
     }
     const previous = claim.previous ?? "accepted";
     hold.called = claim.called;
+    if (claim.reached) hold.reached = claim.reached;
     return this.backendCall.callClaimed(claimedOf(inHand, listened, permit, previous, hold));
   }
 

@@ -78,8 +78,12 @@ export class RetryParking {
       );
     } catch {
       // Shutdown before the broker took the copy: the delivery goes back with the claim held
-      // for the delay, so the copy redelivered meanwhile is parked until then, not called.
-      await hold.renew(decision.delayMs + CLAIM_SLACK_MS).catch(() => undefined);
+      // for the delay, so the copy redelivered meanwhile is parked until then, not called. It
+      // carries this attempt's counts: the record keeps those of the copy, for the worker that
+      // takes the claim over to go on from, or this call would not count against the attempts.
+      await hold
+        .renew(decision.delayMs + CLAIM_SLACK_MS, { attempt: decision.nextAttempt, calls })
+        .catch(() => undefined);
       return "requeue";
     }
     // Then the claim is released, so the copy is claimable when it comes back (one back before
