@@ -59,7 +59,19 @@ export interface SoapRequest {
   bodyPrefix: string;
   bodyXml: string;
   bodyJson: JsonValue;
+  /** Every Include element with an `href` in the Body (none: one shared empty list). */
+  xopIncludes: XopInclude[];
 }
+
+/** An element named Include with an `href` attribute, as XOP (MTOM) uses it to name a part. */
+export interface XopInclude {
+  namespace: string | null;
+  /** The href as the reader decoded it (entity and character references replaced). */
+  href: string;
+}
+
+export const XOP_NS = "http://www.w3.org/2004/08/xop/include";
+const NO_XOP_INCLUDES: XopInclude[] = Object.freeze([]) as unknown as XopInclude[];
 
 /** The part of a SoapRequest that travels with the request message (`RequestMessage.soap`). */
 export type SoapMessageParts = NonNullable<RequestMessage["soap"]> & {
@@ -180,7 +192,28 @@ export function parseSoapEnvelope(
     bodyPrefix: bodyElement.prefix,
     bodyXml: text.slice(bodyElement.start, bodyElement.end),
     bodyJson: elementToJson(bodyElement),
+    xopIncludes: xopIncludesOf(text, bodyElement),
   };
+}
+
+/**
+ * The Include elements with an `href` in the Body element, any namespace, found in the tree
+ * (entities decoded, whatever the attribute order or the other attributes' values hold). Only
+ * a Body whose text holds "Include" is walked.
+ */
+function xopIncludesOf(text: string, body: XmlElement): XopInclude[] {
+  const at = text.indexOf("Include", body.start);
+  if (at === -1 || at >= body.end) return NO_XOP_INCLUDES;
+  const found: XopInclude[] = [];
+  const visit = (element: XmlElement): void => {
+    if (element.local === "Include") {
+      const href = element.attributes.find((a) => a.local === "href" && a.namespace === null);
+      if (href) found.push({ namespace: element.namespace, href: href.value });
+    }
+    for (const child of element.children) if (child.kind === "element") visit(child);
+  };
+  visit(body);
+  return found.length === 0 ? NO_XOP_INCLUDES : found;
 }
 
 interface HeaderFields {

@@ -10,7 +10,7 @@ import {
   type MultipartLimits,
 } from "../../shared/protocol/multipart-related";
 import { DEFAULT_XML_LIMITS, type XmlLimits } from "./safe-xml";
-import { parseSoapEnvelope, type SoapRequest } from "./soap-envelope";
+import { parseSoapEnvelope, XOP_NS, type SoapRequest, type XopInclude } from "./soap-envelope";
 import { charsetOf, decodeXml } from "./xml-encoding";
 
 export interface SoapRequestLimits {
@@ -35,8 +35,6 @@ let lastKind: { contentType: string | undefined; kind: "xml" | "multipart" } = {
   contentType: undefined,
   kind: "xml",
 };
-
-const XOP_INCLUDE = /<([A-Za-z_][\w.-]*:)?Include\b[^>]*\bhref\s*=\s*["']cid:([^"']+)["']/g;
 
 /**
  * The kind of body a `POST /soap` Content-Type announces; throws Client.InvalidContentType for
@@ -72,12 +70,15 @@ export function readSoapRequest(
   if (soapBodyKind(contentType) === "xml") {
     // Completed in place: a spread copy of the request's twenty fields cost more than parsing.
     const request = parseSoapEnvelope(decodeXml(body, xmlCharsetOf(contentType)), limits.xml);
+    if (request.xopIncludes.length > 0) checkXopReferences(request.xopIncludes, [], false);
     return Object.assign(request, { attachments: [], mtom: false });
   }
   const multipart = parseMultipartRelated(body, contentType as string, limits.multipart);
   const text = decodeXml(multipart.root.data, charsetOf(multipart.root.contentType));
   const request = parseSoapEnvelope(text, limits.xml);
-  if (multipart.mtom) checkXopReferences(request.bodyXml, multipart.attachments);
+  if (request.xopIncludes.length > 0) {
+    checkXopReferences(request.xopIncludes, multipart.attachments, multipart.mtom);
+  }
   return { ...request, attachments: multipart.attachments, mtom: multipart.mtom };
 }
 
@@ -94,21 +95,39 @@ function xmlCharsetOf(contentType: string | undefined): string | undefined {
   return lastCharset.charset;
 }
 
-/** Every `xop:Include href="cid:..."` in the Body must name an attachment that came with it. */
-function checkXopReferences(bodyXml: string, attachments: MimePart[]): void {
-  const ids = new Set(attachments.map((part) => part.contentId));
-  for (const match of bodyXml.matchAll(XOP_INCLUDE)) {
-    let id: string;
-    try {
-      id = decodeURIComponent(match[2]);
-    } catch {
-      id = match[2];
-    }
-    if (!ids.has(id)) {
+/**
+ * Every xop:Include must name one of the request's own parts by a `cid:` URI: any other href
+ * (`file:`, `http:`) would be left for the backend, or whoever reads the message later, to
+ * dereference. In MTOM every element named Include with an href counts, whatever its namespace
+ * (a lax XOP reader ignores it); elsewhere those in the XOP namespace do.
+ */
+function checkXopReferences(includes: XopInclude[], attachments: MimePart[], mtom: boolean): void {
+  for (const include of includes) {
+    if (!mtom && include.namespace !== XOP_NS) continue;
+    const cid = /^cid:/i.test(include.href) ? include.href.slice(4) : null;
+    if (cid === null) {
       throw new SluiceError(
         "InvalidSoap",
-        `xop:Include refers to cid:${id}, which is not among the MIME parts`,
+        `xop:Include refers to ${quoted(include.href)}, which is not a cid: reference to a MIME part`,
+      );
+    }
+    let id: string;
+    try {
+      id = decodeURIComponent(cid);
+    } catch {
+      id = cid;
+    }
+    if (!attachments.some((part) => part.contentId === id)) {
+      throw new SluiceError(
+        "InvalidSoap",
+        `xop:Include refers to cid:${quoted(id)}, which is not among the MIME parts`,
       );
     }
   }
+}
+
+/** A caller's text in a fault: at most 100 characters, control characters escaped. */
+function quoted(text: string): string {
+  const short = text.length > 100 ? `${text.slice(0, 100)}…` : text;
+  return JSON.stringify(short).slice(1, -1);
 }

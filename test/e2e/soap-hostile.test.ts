@@ -6,7 +6,7 @@ import { expect } from "chai";
 import { readFileSync } from "node:fs";
 import net from "node:net";
 import { Harness, type SluiceProcess } from "../support/harness";
-import { fixture, testQueryService } from "../fixtures/xroad-soap/outcomes";
+import { fixture, MULTIPART_FIXTURES, testQueryService } from "../fixtures/xroad-soap/outcomes";
 
 const XML = "text/xml; charset=utf-8";
 const HUGE = 50 * 1024 * 1024;
@@ -85,7 +85,22 @@ function hostilePayloads(): Hostile[] {
     'xmlns:SOAP-ENV="http://www.w3.org/2003/05/soap-envelope"',
   );
   const valid = simpleQuery();
+  // MTOM whose xop:Include names no part of its own but a file or a cloud metadata address.
+  const mtomType = MULTIPART_FIXTURES.find(([file]) => file === "attachm-mtom.query")?.[1] ?? "";
+  const mtom = (name: string, href: string): Hostile => ({
+    name,
+    body: Buffer.from(
+      fixture("attachm-mtom.query")
+        .toString("utf8")
+        .replace(/href="cid:[^"]*"/, `href="${href}"`),
+    ),
+    contentType: mtomType,
+    faultcode: "Client.InvalidSoap",
+  });
   return [
+    mtom("MTOM xop:Include of file:///etc/passwd", "file:///etc/passwd"),
+    mtom("MTOM xop:Include of a metadata URL", "http://169.254.169.254/latest/meta-data/"),
+    mtom("MTOM xop:Include of a file, its scheme a character reference", "&#102;ile:///etc/passwd"),
     xml("billion laughs", laughsBody, "Client.InvalidXml"),
     {
       name: "billion laughs in UTF-16",

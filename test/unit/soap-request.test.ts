@@ -98,6 +98,25 @@ describe("SOAP request: multipart/related (SwA and MTOM)", () => {
     expect(faultOf(() => readSoapRequest(Buffer.from(text), MTOM))).to.equal("Client.InvalidSoap");
   });
 
+  it("an xop:Include that is not a cid: reference to a part is InvalidSoap, in any message", () => {
+    const mtom = bytes("attachm-mtom.query").toString("utf8");
+    for (const href of ["file:///etc/passwd", "http://169.254.169.254/", "&#99;id-not:x"]) {
+      const text = mtom.replace(/href="cid:[^"]*"/, `href="${href}"`);
+      expect(
+        faultOf(() => readSoapRequest(Buffer.from(text), MTOM)),
+        href,
+      ).to.equal("Client.InvalidSoap");
+    }
+    // A cid: written with a character reference is still the part's.
+    const encoded = mtom.replace('href="cid:', 'href="&#99;id:');
+    expect(readSoapRequest(Buffer.from(encoded), MTOM).attachments).to.have.length(1);
+    // In plain text/xml an xop:Include has no part to name.
+    const envelope = mtom.slice(mtom.indexOf("<?xml"), mtom.indexOf("</SOAP-ENV:Envelope>") + 20);
+    expect(faultOf(() => readSoapRequest(Buffer.from(envelope), "text/xml"))).to.equal(
+      "Client.InvalidSoap",
+    );
+  });
+
   it("a root part that is not XML is refused", () => {
     const text = bytes("attachments.query")
       .toString("utf8")
