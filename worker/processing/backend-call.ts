@@ -28,7 +28,8 @@ import {
 } from "../../shared/observability/tracing";
 import type { Settlement } from "../../shared/broker/settling-consumer";
 import { abortableSleep } from "../abortable-sleep";
-import { CLAIM_SLACK_MS, type ClaimHold } from "./claim-hold";
+import { CLAIM_SLACK_MS, keepClaim, type ClaimHold } from "./claim-hold";
+import { callsMade, nextTry, type CallTry, type TryRecord } from "./call-try";
 import { responsesOf, type AnswerRecorder } from "./answer-recorder";
 import { decideCall, type CallDecision } from "./call-decision";
 import { GateShutError, type CallPermit } from "../backend-guard";
@@ -77,83 +78,10 @@ export function gateShut(log: MessageLog, error: GateShutError): Settlement {
   return "requeue";
 }
 
-/**
- * One try of a claimed message's call: what `call()`, its steps and `retryInPlace()` take
- * along. A retry in place makes the next one (its attempt, its slot, the calls made so far).
- */
-interface CallTry {
-  request: RequestMessage;
-  message: ConsumeMessage;
-  log: MessageLog;
-  hold: ClaimHold;
-  /** Aborted when the delivery's channel closed: the broker has the message again. */
-  gone: AbortSignal;
-  /** The message's expiry, unless it may have reached the backend before (then `false`). */
-  expiry: MessageWaits | false;
-  attempt: number;
-  permit: CallPermit;
-  /** Calls of this message made before this one (by earlier attempts). */
-  calls: number;
-}
-
-/** What a try came to, filled in as it goes: decided on, logged and measured. */
-interface TryRecord {
-  /** The call's rate token's grant time on the limiter's clock (logged with its outcome). */
-  tokenAt: number | null;
-  /** The worker's clock at the last look: when the call was sent (logged with its outcome). */
-  sentAt: number | null;
-  /** When the call was made (hrtime); `null` while nothing of this try reached the backend. */
-  started: bigint | null;
-  answers: BackendResponse[] | null;
-  failure: unknown;
-}
-
 /** The try's span, when the message's trace is recorded, and the context its call carries. */
 interface CallTrace {
   span: Span | null;
   context: Context;
-}
-
-/**
- * The try after `t`: the same message, its next attempt under a new slot. Written out field by
- * field: V8 builds a spread followed by more fields on a slow path.
- */
-function nextTry(t: CallTry, attempt: number, permit: CallPermit, calls: number): CallTry {
-  return {
-    request: t.request,
-    message: t.message,
-    log: t.log,
-    hold: t.hold,
-    gone: t.gone,
-    expiry: t.expiry,
-    attempt,
-    permit,
-    calls,
-  };
-}
-
-/** Calls of the message that may have reached the backend, this try's included. */
-function callsMade(t: CallTry, record: TryRecord): number {
-  return t.calls + (record.started === null ? 0 : 1);
-}
-
-/**
- * The claim lasts as long as this worker holds the message, however long recording the
- * answer takes through an outage: another copy may take it over only if this worker died
- * (or stopped long enough for it to lapse: then the renewal finds it lost and stops).
- * Returns the keeping's stop.
- */
-function keepClaim(hold: ClaimHold, claimMs: number): () => void {
-  const keeper = setInterval(
-    () =>
-      void hold.renew(claimMs).then(
-        (held) => held || clearInterval(keeper),
-        () => undefined,
-      ),
-    Math.max(1_000, Math.floor(CLAIM_SLACK_MS / 2)),
-  );
-  keeper.unref();
-  return () => clearInterval(keeper);
 }
 
 export class BackendCall {

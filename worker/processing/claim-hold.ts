@@ -134,3 +134,22 @@ export class ClaimHold {
     }
   }
 }
+
+/**
+ * The claim lasts as long as this worker holds the message, however long recording the
+ * answer takes through an outage: another copy may take it over only if this worker died
+ * (or stopped long enough for it to lapse: then the renewal finds it lost and stops).
+ * Returns the keeping's stop.
+ */
+export function keepClaim(hold: ClaimHold, claimMs: number): () => void {
+  const keeper = setInterval(
+    () =>
+      void hold.renew(claimMs).then(
+        (held) => held || clearInterval(keeper),
+        () => undefined,
+      ),
+    Math.max(1_000, Math.floor(CLAIM_SLACK_MS / 2)),
+  );
+  keeper.unref();
+  return () => clearInterval(keeper);
+}
