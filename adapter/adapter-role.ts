@@ -19,6 +19,7 @@ import { hubRoutes } from "./hub-route";
 import { Intake } from "./intake";
 import { SchemaValidators, type SchemaChecks } from "./json-body";
 import { createApp } from "./server";
+import { deferContinue } from "./expect-continue";
 import { closeSilentConnections } from "./silent-connections";
 import { SyncWaiters } from "./sync-waiters";
 import { WakeSubscriber } from "./wake-subscriber";
@@ -178,6 +179,7 @@ export async function startAdapter(
     });
   }
   answerClientErrors(server);
+  deferContinue(server);
   // Bounded waits everywhere: headers, the whole request as it is sent (a slow body ends in
   // 408; waiting for a sync answer is not counted), idle sockets; and bounded connections.
   server.headersTimeout = limits.headersTimeoutMs;

@@ -3,6 +3,7 @@
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { SluiceError } from "../shared/protocol/errors";
+import { continueIfExpected } from "./expect-continue";
 
 const EMPTY = Buffer.alloc(0);
 
@@ -24,6 +25,8 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
   }
   // Nothing more will come (an empty body already read to its end).
   if (req.readableEnded) return EMPTY;
+  // Within the limit as far as it is known: a caller waiting for 100 Continue may send it.
+  continueIfExpected(req);
   return new Promise<Buffer>((resolve, reject) => {
     // A declared length is only an announcement: memory follows what really arrives.
     // Not from Node's shared 8 KB pool: a small body would be a slice pinning a whole pool

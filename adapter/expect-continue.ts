@@ -1,0 +1,37 @@
+// `Expect: 100-continue` answered when the body is about to be read, not when the request
+// arrives: a request refused before its body (too large, unknown service) is never invited to send it.
+
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+
+const CONTINUE = Symbol("sluice.expect-continue");
+type ExpectingRequest = IncomingMessage & { [CONTINUE]?: ServerResponse };
+
+/**
+ * Takes over Node's `checkContinue`: Node would send `100 Continue` before any route saw the
+ * request, inviting a caller to send a body far over its limit only to be answered 413. The
+ * request goes to the routes as any other; `continueIfExpected` sends the 100 once a route
+ * reads the body within its limit. A route that answers first gives its final answer alone
+ * (RFC 9110 §10.1.1), and Node closes the connection after it, since the body may still come.
+ * Any other expectation gets Node's 417, but with the connection closed: Node kept it open, so a
+ * body sent at once would have been read as the next request.
+ */
+export function deferContinue(server: Server): void {
+  server.on("checkContinue", (req: ExpectingRequest, res: ServerResponse) => {
+    // No body to wait for: nothing to refuse by size, and the connection stays usable.
+    if (req.headers["content-length"] === "0") res.writeContinue();
+    else req[CONTINUE] = res;
+    server.emit("request", req, res);
+  });
+  server.on("checkExpectation", (_req: IncomingMessage, res: ServerResponse) => {
+    res.writeHead(417, { Connection: "close", "Content-Length": "0" });
+    res.end();
+  });
+}
+
+/** Sends the `100 Continue` a request still waits for, if it asked for one; once. */
+export function continueIfExpected(req: IncomingMessage): void {
+  const res = (req as ExpectingRequest)[CONTINUE];
+  if (res === undefined) return;
+  (req as ExpectingRequest)[CONTINUE] = undefined;
+  if (!res.headersSent && !res.writableEnded) res.writeContinue();
+}
