@@ -93,13 +93,19 @@ export function accessLog(log: Logger): Middleware {
       throw error;
     } finally {
       const fields = accessFields(ctx);
+      // Written out field by field: a spread followed by more fields is built on V8's slow
+      // path (microseconds), and this runs for every request at the default log level.
       log.info(
         {
           method: ctx.method,
           path: loggedPath(ctx.path, redact),
           status: failed ? 500 : ctx.status,
-          ...fields,
+          service: fields.service,
+          client: fields.client,
+          xroadId: fields.xroadId,
+          id: fields.id,
           code: fields.code ?? (failed ? "Internal" : null),
+          outcome: fields.outcome,
           durationMs: Math.round(Number(process.hrtime.bigint() - started) / 1e5) / 10,
         },
         "request",

@@ -592,13 +592,16 @@ function publishTrace(
     const parent = trace ?? ROOT_CONTEXT;
     const span = startSpan("sluice.publish", SpanKind.PRODUCER, parent, messageAttributes(meta));
     // The worker's spans descend from this publish; the queue wait starts now.
-    return {
-      span,
-      headers: { ...headersOf(contextWith(parent, span)), [ENQUEUED_AT_HEADER]: now },
-    };
+    return { span, headers: withEnqueuedAt(headersOf(contextWith(parent, span)), now) };
   }
   if (!trace) return NO_TRACE;
-  return { span: null, headers: { ...headersOf(trace), [ENQUEUED_AT_HEADER]: now } };
+  return { span: null, headers: withEnqueuedAt(headersOf(trace), now) };
+}
+
+/** The trace headers with the queue wait's start added in place (no spread: V8's slow path). */
+function withEnqueuedAt(headers: Record<string, unknown>, now: number): Record<string, unknown> {
+  headers[ENQUEUED_AT_HEADER] = now;
+  return headers;
 }
 
 /** A resubmission whose first submission was refused to its caller a moment ago. */
