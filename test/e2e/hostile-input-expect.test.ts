@@ -4,15 +4,19 @@
 
 import { expect } from "chai";
 import net from "node:net";
-import { call, Harness, type SluiceProcess } from "../support/harness";
+import { Harness, type SluiceProcess } from "../support/harness";
 import { fixture } from "../fixtures/xroad-soap/outcomes";
+import {
+  CLIENT,
+  rawAnswer,
+  startRawHttpAdapter,
+  stillServes as servesAfter,
+  type RawAnswer,
+} from "./raw-http-adapter";
 
-interface Exchange {
+interface Exchange extends RawAnswer {
   /** True when the adapter sent `100 Continue` before its answer. */
   continued: boolean;
-  status: number;
-  head: string;
-  body: string;
 }
 
 /**
@@ -30,14 +34,7 @@ function expectContinue(port: number, head: string, body: Buffer): Promise<Excha
       if (done) return;
       done = true;
       socket.destroy();
-      const text = received.toString("utf8");
-      const split = text.indexOf("\r\n\r\n");
-      resolve({
-        continued,
-        status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0),
-        head: split >= 0 ? text.slice(0, split) : text,
-        body: split >= 0 ? text.slice(split + 4) : "",
-      });
+      resolve({ continued, ...rawAnswer(received) });
     };
     socket.on("data", (chunk: Buffer) => {
       received = Buffer.concat([received, chunk]);
@@ -59,7 +56,6 @@ function expectContinue(port: number, head: string, body: Buffer): Promise<Excha
   });
 }
 
-const CLIENT = "EE/GOV/70000001/case-app";
 const HUGE = 50 * 1024 * 1024;
 
 describe("Hostile input, Expect: 100-continue: no invitation to send a body over its limit", function () {
@@ -68,22 +64,12 @@ describe("Hostile input, Expect: 100-continue: no invitation to send a body over
   let sluice: SluiceProcess;
 
   before(async () => {
-    harness.writeConfig({
-      services: {
-        echo: { protocols: ["rest"], reply: { mode: "ack" }, backend: "legacy" },
-        testQuery: { protocols: ["soap"], reply: { mode: "ack" }, backend: "legacy" },
-      },
-      backends: { legacy: { translator: "rest-json", url: "http://127.0.0.1:9" } },
-    });
-    sluice = await harness.spawn("adapter");
+    sluice = await startRawHttpAdapter(harness);
   });
 
   after(() => harness.cleanup());
 
-  async function stillServes(): Promise<void> {
-    const answer = await call(`${sluice.url}/rest/echo`, { client: CLIENT, body: "{}" });
-    expect(answer.status, answer.text).to.equal(202);
-  }
+  const stillServes = (): Promise<void> => servesAfter(sluice);
 
   const restHead = (length: number, expectation = "100-continue"): string =>
     `POST /rest/echo HTTP/1.1\r\nHost: x\r\nX-Road-Client: ${CLIENT}\r\n` +

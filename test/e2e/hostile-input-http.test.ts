@@ -4,36 +4,28 @@
 
 import { expect } from "chai";
 import net from "node:net";
-import { call, Harness, type SluiceProcess } from "../support/harness";
-
-interface Raw {
-  status: number;
-  head: string;
-  body: string;
-}
+import { Harness, type SluiceProcess } from "../support/harness";
+import {
+  CLIENT,
+  rawAnswer,
+  startRawHttpAdapter,
+  stillServes as servesAfter,
+  type RawAnswer,
+} from "./raw-http-adapter";
 
 /** Writes `request` in one piece and reads the answer until the adapter closes the connection. */
-function rawRequest(port: number, request: string | Buffer): Promise<Raw> {
+function rawRequest(port: number, request: string | Buffer): Promise<RawAnswer> {
   return new Promise((resolve) => {
     const socket = net.connect({ port, host: "127.0.0.1" });
     let received = Buffer.alloc(0);
     socket.on("data", (chunk: Buffer) => (received = Buffer.concat([received, chunk])));
-    const finish = (): void => {
-      const text = received.toString("utf8");
-      const split = text.indexOf("\r\n\r\n");
-      resolve({
-        status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0),
-        head: split >= 0 ? text.slice(0, split) : text,
-        body: split >= 0 ? text.slice(split + 4) : "",
-      });
-    };
+    const finish = (): void => resolve(rawAnswer(received));
     socket.on("error", finish);
     socket.on("close", finish);
     socket.once("connect", () => socket.write(request));
   });
 }
 
-const CLIENT = "EE/GOV/70000001/case-app";
 const BIG = "a".repeat(20_000);
 
 describe("Hostile input, HTTP level: what Node's parser refuses gets Sluice's answer", function () {
@@ -42,22 +34,12 @@ describe("Hostile input, HTTP level: what Node's parser refuses gets Sluice's an
   let sluice: SluiceProcess;
 
   before(async () => {
-    harness.writeConfig({
-      services: {
-        echo: { protocols: ["rest"], reply: { mode: "ack" }, backend: "legacy" },
-        testQuery: { protocols: ["soap"], reply: { mode: "ack" }, backend: "legacy" },
-      },
-      backends: { legacy: { translator: "rest-json", url: "http://127.0.0.1:9" } },
-    });
-    sluice = await harness.spawn("adapter");
+    sluice = await startRawHttpAdapter(harness);
   });
 
   after(() => harness.cleanup());
 
-  async function stillServes(): Promise<void> {
-    const answer = await call(`${sluice.url}/rest/echo`, { client: CLIENT, body: "{}" });
-    expect(answer.status, answer.text).to.equal(202);
-  }
+  const stillServes = (): Promise<void> => servesAfter(sluice);
 
   it("headers over 16 KiB are 431 InvalidHeader, in JSON", async () => {
     // Node's own answer was a bare "431 Request Header Fields Too Large" with no body.
