@@ -46,8 +46,11 @@ function invalid(message: string): SluiceError {
 
 const ENTITIES: Record<string, string> = { lt: "<", gt: ">", amp: "&", quot: '"', apos: "'" };
 
-/** Replaces the five predefined entities and character references; anything else is refused. */
-function decodeEntities(raw: string): string {
+/**
+ * Replaces the five predefined entities and character references; anything else is refused.
+ * One regular expression: the reference the reader's own scan is checked against.
+ */
+export function decodeEntities(raw: string): string {
   if (!raw.includes("&")) return raw;
   return raw.replace(/&([^;&\s<]{0,32});?/g, (whole, name: string) => {
     if (!whole.endsWith(";")) throw invalid(`a bare "&" is not allowed in XML text`);

@@ -5,7 +5,11 @@ import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { expect } from "chai";
 import { DEFAULT_XML_LIMITS, parseXml, type XmlElement } from "../../adapter/soap/safe-xml";
-import { parseXmlWithFastXmlParser } from "../support/fxp-xml-oracle";
+import { decodeEntities } from "../../adapter/soap/xml-reader";
+import {
+  decodeEntities as decodeByRegex,
+  parseXmlWithFastXmlParser,
+} from "../support/fxp-xml-oracle";
 import { FIXTURES_DIR } from "../fixtures/xroad-soap/outcomes";
 
 type Verdict = { tree: unknown } | { code: string };
@@ -214,5 +218,51 @@ describe("XML reader: refused declarations and characters in one scan", () => {
     expect(() => parseXml("<!entity x><a/>")).to.throw(/entity declarations/);
     expect(() => parseXml("<a>\uDC00</a>")).to.throw(/character XML does not allow/);
     expect(parseXml("<a>\uD83D\uDE00 \u017F</a>").children).to.have.length(1);
+  });
+});
+
+describe("XML reader: entity and character references", () => {
+  /** What `decode` gives for `raw`: the text, or the refusal's words. */
+  const outcome = (decode: (raw: string) => string, raw: string): string => {
+    try {
+      return `text ${decode(raw)}`;
+    } catch (error) {
+      return `refused ${(error as Error).message}`;
+    }
+  };
+
+  it("reads every reference as one regular expression over the text does, refusals included", () => {
+    const cases = [
+      "plain",
+      "a&amp;b",
+      "&lt;&gt;&amp;&quot;&apos;",
+      "&#65;&#x42;&#x1F600;",
+      "&#1114111;",
+      "&#x110000;",
+      "&#0;",
+      "&#xD800;",
+      "&nope;",
+      "x &lt y",
+      "a&",
+      "&",
+      "&;",
+      "&lt",
+      "&&lt;",
+      "&<lt;",
+      "&a b;",
+      "&a\u00a0b;",
+      "&a\u2028b;",
+      `&${"l".repeat(32)};`,
+      `&${"l".repeat(33)};`,
+      `&lt;${"&amp;".repeat(1000)}end`,
+    ];
+    for (const raw of cases) {
+      expect(outcome(decodeEntities, raw), raw).to.equal(outcome(decodeByRegex, raw));
+    }
+  });
+
+  it("reads a text made of nothing but references whole", () => {
+    const dense = "&lt;&#65;&amp;".repeat(50_000);
+    expect(decodeEntities(dense)).to.equal("<A&".repeat(50_000));
   });
 });
