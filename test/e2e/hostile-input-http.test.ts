@@ -1,17 +1,33 @@
-// Requests Node's HTTP parser refuses before any route sees them, against a running adapter:
-// headers over Node's 16 KiB, bytes no header may hold, a request line that is not HTTP. Each
-// gets its code and words (JSON, or a SOAP fault on /soap), and the adapter serves afterwards.
+// Requests over a raw socket against a running adapter. What Node's HTTP parser refuses before
+// any route sees it (headers over Node's 16 KiB, bytes no header may hold, a request line that is
+// not HTTP) gets its code and words (JSON, or a SOAP fault on /soap). `Expect: 100-continue`: a
+// body announced over its limit gets the 413 without an invitation to send it; one within its
+// limit gets 100 Continue and is served as before; another expectation gets 417. The adapter
+// serves afterwards.
 
 import { expect } from "chai";
 import net from "node:net";
-import { Harness, type SluiceProcess } from "../support/harness";
-import {
-  CLIENT,
-  rawAnswer,
-  startRawHttpAdapter,
-  stillServes as servesAfter,
-  type RawAnswer,
-} from "./raw-http-adapter";
+import { call, Harness, type SluiceProcess } from "../support/harness";
+import { fixture } from "../fixtures/xroad-soap/outcomes";
+
+const CLIENT = "EE/GOV/70000001/case-app";
+
+/** An answer read off the socket: its status, its head (status line and headers), its body. */
+interface RawAnswer {
+  status: number;
+  head: string;
+  body: string;
+}
+
+function rawAnswer(received: Buffer): RawAnswer {
+  const text = received.toString("utf8");
+  const split = text.indexOf("\r\n\r\n");
+  return {
+    status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0),
+    head: split >= 0 ? text.slice(0, split) : text,
+    body: split >= 0 ? text.slice(split + 4) : "",
+  };
+}
 
 /** Writes `request` in one piece and reads the answer until the adapter closes the connection. */
 function rawRequest(port: number, request: string | Buffer): Promise<RawAnswer> {
@@ -26,58 +42,171 @@ function rawRequest(port: number, request: string | Buffer): Promise<RawAnswer> 
   });
 }
 
-const BIG = "a".repeat(20_000);
+interface Exchange extends RawAnswer {
+  /** True when the adapter sent `100 Continue` before its answer. */
+  continued: boolean;
+}
 
-describe("Hostile input, HTTP level: what Node's parser refuses gets Sluice's answer", function () {
+/**
+ * Sends the head of a request with `Expect`, and its body only if the adapter answers
+ * 100 Continue (as a careful client does); reads the final answer to its Content-Length, or
+ * until the adapter closes the connection.
+ */
+function expectContinue(port: number, head: string, body: Buffer): Promise<Exchange> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ port, host: "127.0.0.1" });
+    let received = Buffer.alloc(0);
+    let continued = false;
+    let done = false;
+    const finish = (): void => {
+      if (done) return;
+      done = true;
+      socket.destroy();
+      resolve({ continued, ...rawAnswer(received) });
+    };
+    socket.on("data", (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk]);
+      let text = received.toString("latin1");
+      const interim = /^HTTP\/1\.1 100 [^\r]*\r\n\r\n/.exec(text);
+      if (interim) {
+        continued = true;
+        received = received.subarray(interim[0].length);
+        text = received.toString("latin1");
+        socket.write(body);
+      }
+      const split = text.indexOf("\r\n\r\n");
+      const length = /\r\ncontent-length: *(\d+)/i.exec(text.slice(0, Math.max(split, 0)));
+      if (split >= 0 && length && received.length >= split + 4 + Number(length[1])) finish();
+    });
+    socket.on("error", finish);
+    socket.on("close", finish);
+    socket.once("connect", () => socket.write(head));
+  });
+}
+
+const BIG = "a".repeat(20_000);
+const HUGE = 50 * 1024 * 1024;
+
+describe("Hostile input over a raw socket: Sluice's answers to what HTTP itself carries", function () {
   this.timeout(60_000);
   const harness = new Harness();
   let sluice: SluiceProcess;
 
   before(async () => {
-    sluice = await startRawHttpAdapter(harness);
+    harness.writeConfig({
+      services: {
+        echo: { protocols: ["rest"], reply: { mode: "ack" }, backend: "legacy" },
+        testQuery: { protocols: ["soap"], reply: { mode: "ack" }, backend: "legacy" },
+      },
+      backends: { legacy: { translator: "rest-json", url: "http://127.0.0.1:9" } },
+    });
+    sluice = await harness.spawn("adapter");
   });
 
   after(() => harness.cleanup());
 
-  const stillServes = (): Promise<void> => servesAfter(sluice);
+  /** The adapter still accepts an ordinary request after whatever the test sent it. */
+  async function stillServes(): Promise<void> {
+    const answer = await call(`${sluice.url}/rest/echo`, { client: CLIENT, body: "{}" });
+    expect(answer.status, answer.text).to.equal(202);
+  }
 
-  it("headers over 16 KiB are 431 InvalidHeader, in JSON", async () => {
-    // Node's own answer was a bare "431 Request Header Fields Too Large" with no body.
-    const answer = await rawRequest(
-      sluice.port,
-      `GET /rest/echo HTTP/1.1\r\nHost: x\r\nX-Road-Client: ${CLIENT}\r\nX-Big: ${BIG}\r\n\r\n`,
-    );
-    expect(answer.status, answer.head).to.equal(431);
-    expect(answer.head).to.match(/content-type: application\/json/i);
-    const json = JSON.parse(answer.body) as { type: string; message: string };
-    expect(json.type).to.equal("InvalidHeader");
-    expect(json.message).to.match(/headers are larger than \d+ bytes/);
-    await stillServes();
-  });
-
-  it("headers over 16 KiB on /soap are a SOAP fault Client.InvalidHeader", async () => {
-    const answer = await rawRequest(
-      sluice.port,
-      `POST /soap HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\nContent-Length: 0\r\nX-Big: ${BIG}\r\n\r\n`,
-    );
-    expect(answer.status, answer.head).to.equal(431);
-    expect(answer.body).to.include("<faultcode>Client.InvalidHeader</faultcode>");
-    await stillServes();
-  });
-
-  it("a header value with a control byte, or a request line that is not HTTP, is 400 InvalidRequest", async () => {
-    for (const request of [
-      `GET /rest/echo HTTP/1.1\r\nHost: x\r\nX-Road-Client: ${CLIENT}\r\nX-Bad: a\u0001b\r\n\r\n`,
-      "HELLO THERE\r\n\r\n",
-      `GET /rest/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n`,
-    ]) {
-      const answer = await rawRequest(sluice.port, Buffer.from(request, "latin1"));
-      expect(answer.status, JSON.stringify(request)).to.equal(400);
+  describe("what Node's parser refuses gets Sluice's answer", () => {
+    it("headers over 16 KiB are 431 InvalidHeader, in JSON", async () => {
+      // Node's own answer was a bare "431 Request Header Fields Too Large" with no body.
+      const answer = await rawRequest(
+        sluice.port,
+        `GET /rest/echo HTTP/1.1\r\nHost: x\r\nX-Road-Client: ${CLIENT}\r\nX-Big: ${BIG}\r\n\r\n`,
+      );
+      expect(answer.status, answer.head).to.equal(431);
+      expect(answer.head).to.match(/content-type: application\/json/i);
       const json = JSON.parse(answer.body) as { type: string; message: string };
-      expect(json.type).to.equal("InvalidRequest");
-      expect(json.message).to.match(/^the request is not well-formed HTTP/);
-      expect(answer.body).to.not.match(/at .*\.js:\d+/);
-    }
-    await stillServes();
+      expect(json.type).to.equal("InvalidHeader");
+      expect(json.message).to.match(/headers are larger than \d+ bytes/);
+      await stillServes();
+    });
+
+    it("headers over 16 KiB on /soap are a SOAP fault Client.InvalidHeader", async () => {
+      const answer = await rawRequest(
+        sluice.port,
+        `POST /soap HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\nContent-Length: 0\r\nX-Big: ${BIG}\r\n\r\n`,
+      );
+      expect(answer.status, answer.head).to.equal(431);
+      expect(answer.body).to.include("<faultcode>Client.InvalidHeader</faultcode>");
+      await stillServes();
+    });
+
+    it("a header value with a control byte, or a request line that is not HTTP, is 400 InvalidRequest", async () => {
+      for (const request of [
+        `GET /rest/echo HTTP/1.1\r\nHost: x\r\nX-Road-Client: ${CLIENT}\r\nX-Bad: a\u0001b\r\n\r\n`,
+        "HELLO THERE\r\n\r\n",
+        `GET /rest/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n`,
+      ]) {
+        const answer = await rawRequest(sluice.port, Buffer.from(request, "latin1"));
+        expect(answer.status, JSON.stringify(request)).to.equal(400);
+        const json = JSON.parse(answer.body) as { type: string; message: string };
+        expect(json.type).to.equal("InvalidRequest");
+        expect(json.message).to.match(/^the request is not well-formed HTTP/);
+        expect(answer.body).to.not.match(/at .*\.js:\d+/);
+      }
+      await stillServes();
+    });
+  });
+
+  describe("Expect: 100-continue: no invitation to send a body over its limit", () => {
+    const restHead = (length: number, expectation = "100-continue"): string =>
+      `POST /rest/echo HTTP/1.1\r\nHost: x\r\nX-Road-Client: ${CLIENT}\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${length}\r\nExpect: ${expectation}\r\n\r\n`;
+    const soapHead = (length: number): string =>
+      `POST /soap HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml; charset=utf-8\r\n` +
+      `Content-Length: ${length}\r\nExpect: 100-continue\r\n\r\n`;
+
+    it("REST: a Content-Length over the limit is 413 PayloadTooLarge in JSON, without 100 Continue", async () => {
+      const answer = await expectContinue(sluice.port, restHead(HUGE), Buffer.alloc(0));
+      expect(answer.continued, answer.head).to.equal(false);
+      expect(answer.status, answer.head).to.equal(413);
+      expect((JSON.parse(answer.body) as { type: string }).type).to.equal("PayloadTooLarge");
+      await stillServes();
+    });
+
+    it("SOAP: a Content-Length over the limit is Client.PayloadTooLarge, without 100 Continue", async () => {
+      const answer = await expectContinue(sluice.port, soapHead(HUGE), Buffer.alloc(0));
+      expect(answer.continued, answer.head).to.equal(false);
+      expect(answer.status, answer.head).to.equal(500);
+      expect(answer.body).to.include("<faultcode>Client.PayloadTooLarge</faultcode>");
+      await stillServes();
+    });
+
+    it("a body within its limit gets 100 Continue and is served as without Expect (REST and SOAP)", async () => {
+      const json = Buffer.from("{}");
+      const rest = await expectContinue(sluice.port, restHead(json.length), json);
+      expect(rest.continued, rest.head).to.equal(true);
+      expect(rest.status, rest.head).to.equal(202);
+      expect((JSON.parse(rest.body) as { state: string }).state).to.equal("accepted");
+
+      const envelope = Buffer.from(
+        fixture("simple.query")
+          .toString("utf8")
+          .replace(/<xroad:id>[^<]*<\/xroad:id>/, `<xroad:id>expect-${Date.now()}</xroad:id>`),
+      );
+      const soap = await expectContinue(sluice.port, soapHead(envelope.length), envelope);
+      expect(soap.continued, soap.head).to.equal(true);
+      expect(soap.status, soap.head).to.equal(200);
+      expect(soap.body).to.include("testQueryResponse");
+      expect(soap.body).to.include("<state>accepted</state>");
+    });
+
+    it("an expectation other than 100-continue is 417, and the connection closed, its body unread", async () => {
+      const answer = await expectContinue(
+        sluice.port,
+        restHead(2, "something-else"),
+        Buffer.from("{}"),
+      );
+      expect(answer.continued, answer.head).to.equal(false);
+      expect(answer.status, answer.head).to.equal(417);
+      // Kept open, a body sent at once would be read as the next request.
+      expect(answer.head).to.match(/\r\nconnection: close\r\n/i);
+      await stillServes();
+    });
   });
 });
