@@ -104,10 +104,17 @@ export function checkServiceHeader(req: IncomingMessage, serviceCode: string): v
   }
 }
 
-/** X-Road headers of a REST request that each name one thing, by their usual spelling. */
-const SINGLE_HEADERS = ["X-Road-Id", "X-Road-UserId", "X-Road-Issue", "X-Road-Represented-Party"];
+/** A header's name as Node keys it, and as the refusal names it. */
+type HeaderName = readonly [key: string, spelling: string];
+
 /** Headers a caller's end user and case travel in to the backend or a security server. */
-const PASSED_ON = ["X-Road-UserId", "X-Road-Issue", "X-Road-Represented-Party"];
+const PASSED_ON: readonly HeaderName[] = [
+  ["x-road-userid", "X-Road-UserId"],
+  ["x-road-issue", "X-Road-Issue"],
+  ["x-road-represented-party", "X-Road-Represented-Party"],
+];
+/** X-Road headers of a REST request that each name one thing; keys lower-cased once, here. */
+const SINGLE_HEADERS: readonly HeaderName[] = [["x-road-id", "X-Road-Id"], ...PASSED_ON];
 // C0 controls besides those the HTTP parser refuses, DEL and C1 (obs-text on the wire).
 // eslint-disable-next-line no-control-regex -- finding control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
@@ -120,13 +127,13 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
  * InvalidHeader), as the X-Road id and a SOAP caller's fields: they reach audit logs.
  */
 export function checkSingleHeaders(req: IncomingMessage): void {
-  for (const name of SINGLE_HEADERS) {
-    if (headerCount(req, name.toLowerCase()) > 1) {
+  for (const [key, name] of SINGLE_HEADERS) {
+    if (headerCount(req, key) > 1) {
       throw new SluiceError("DuplicateHeaderField", `the ${name} header must appear once`);
     }
   }
-  for (const name of PASSED_ON) {
-    const value = req.headers[name.toLowerCase()];
+  for (const [key, name] of PASSED_ON) {
+    const value = req.headers[key];
     if (typeof value === "string" && CONTROL.test(value)) {
       throw new SluiceError("InvalidHeader", `the ${name} header holds a control character`);
     }
