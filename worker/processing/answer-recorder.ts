@@ -2,7 +2,6 @@
 // redelivered after a crash or an outage publishes the kept answer instead of calling the
 // backend again. Redis and broker trouble is waited out in place.
 
-import type { ConsumeMessage } from "amqplib";
 import type { RequestMessage, ResponseMessage } from "../../shared/protocol/envelope";
 import { responseCodec } from "../../shared/protocol/codec";
 import { RESPONSES_ROUTING_KEY } from "../../shared/protocol/names";
@@ -16,8 +15,8 @@ import {
 import { wakeUnheard } from "../../shared/broker/reply-wake";
 import { abortableSleep } from "../abortable-sleep";
 import type { CallPermit } from "../backend-guard";
-import type { ClaimHold } from "./claim-hold";
 import type { DeadLetterPublisher } from "./dead-letter-publisher";
+import type { HeldMessage } from "./held-message";
 import type { MessageLog } from "./message-log";
 import type { MessageTraces } from "./message-traces";
 import type { ProcessorDeps } from "./processor-deps";
@@ -80,17 +79,15 @@ export class AnswerRecorder {
    * recorded or published: the message had ended, or another worker took its claim over.
    */
   async record(
-    message: ConsumeMessage,
-    request: RequestMessage,
-    log: MessageLog,
+    /** The message, under the claim the answer was made under: kept only while it is this one. */
+    held: HeldMessage,
     answer: RecordedAnswer,
-    /** The claim the answer was made under: it is kept only while the claim is this one. */
-    hold: ClaimHold,
     /** Whether the answer comes of a call that may have reached the backend. */
     called: boolean,
     /** The call's slot: the backend is done with it, so the record's round trip frees it. */
     permit?: CallPermit,
   ): Promise<boolean> {
+    const { message, request, log, hold } = held;
     const { store } = this.deps;
     const slot = permit?.slot;
     const claim = { token: hold.token, called };

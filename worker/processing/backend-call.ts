@@ -238,7 +238,7 @@ export class BackendCall {
     }
     record.sentAt = this.clock.now();
     if (expiry && request.expiresAt !== null && record.sentAt > request.expiresAt) {
-      await this.expiries.expire(t.message, request, log, hold, t.permit, t.calls);
+      await this.expiries.expire(t, t.calls, t.permit);
       return "ack";
     }
     return undefined;
@@ -315,19 +315,16 @@ export class BackendCall {
    * any outage.
    */
   private async settle(t: CallTry, decision: CallDecision, record: TryRecord): Promise<Settlement> {
-    const { request, message, log, hold, permit, attempt } = t;
+    const { request, log, permit, attempt } = t;
     const { sentAt, tokenAt } = record;
     switch (decision.action) {
       case "complete":
         await this.answers.record(
-          message,
-          request,
-          log,
+          t,
           {
             responses: responsesOf(request, decision.answers, "completed", null),
             deadLetter: null,
           },
-          hold,
           true,
           permit,
         );
@@ -344,14 +341,11 @@ export class BackendCall {
         return "ack";
       case "reject":
         await this.answers.record(
-          message,
-          request,
-          log,
+          t,
           {
             responses: responsesOf(request, [decision.response], "rejected", decision.error),
             deadLetter: null,
           },
-          hold,
           true,
           permit,
         );
@@ -368,7 +362,7 @@ export class BackendCall {
         return "ack";
       case "hand-back":
         // Shutdown cut the call short: the backend may have it (window 2).
-        return await this.handBack(hold, callsMade(t, record) > 0);
+        return await this.handBack(t.hold, callsMade(t, record) > 0);
       case "retry":
         return await this.retry(t, decision, record);
       case "fail":
@@ -382,7 +376,7 @@ export class BackendCall {
     decision: Extract<CallDecision, { action: "retry" }>,
     record: TryRecord,
   ): Promise<Settlement> {
-    const { request, message, log, hold, permit, attempt, expiry } = t;
+    const { request, expiry } = t;
     const { failure } = record;
     const made = callsMade(t, record);
     if (
@@ -393,7 +387,7 @@ export class BackendCall {
       // The next try would come after the expiry, when the message may not be sent: it ends
       // now as it would then (parked, or holding an ordered queue, only to end so).
       this.noteFailure(t, failure, "no retry before its expireAfter");
-      await this.expiries.expire(message, request, log, hold, permit, made);
+      await this.expiries.expire(t, made, t.permit);
       return "ack";
     }
     this.noteFailure(
@@ -406,7 +400,7 @@ export class BackendCall {
     if (decision.inPlace) {
       return await this.retryInPlace(t, decision, made);
     }
-    return await this.parking.retryLater(request, attempt, decision, message, log, made, hold);
+    return await this.parking.retryLater(t, decision, made);
   }
 
   /** A call that is not to be tried again: its failure recorded as the message's answer. */
@@ -415,7 +409,7 @@ export class BackendCall {
     decision: Extract<CallDecision, { action: "fail" }>,
     record: TryRecord,
   ): Promise<Settlement> {
-    const { request, message, log, hold, permit, attempt } = t;
+    const { request, log, permit, attempt } = t;
     const { failure } = record;
     if (decision.reason === "backend_redirect") {
       const redirect = failure as BackendRedirectError;
@@ -431,9 +425,7 @@ export class BackendCall {
       this.noteFailure(t, failure, "dead-lettered (retries exhausted)");
     }
     await this.answers.record(
-      message,
-      request,
-      log,
+      t,
       {
         responses: responsesOf(
           request,
@@ -446,7 +438,6 @@ export class BackendCall {
           ? {}
           : { deadLetterDetail: { error: decision.cause, attempts: attempt } }),
       },
-      hold,
       callsMade(t, record) > 0,
       permit,
     );
@@ -474,7 +465,7 @@ export class BackendCall {
     calls: number,
   ): Promise<Settlement> {
     const { backend, shutdown } = this.deps;
-    const { request, message, log, hold, gone, expiry } = t;
+    const { request, log, hold, gone, expiry } = t;
     log.warn(
       { attempt: decision.nextAttempt - 1, delayMs: decision.delayMs, err: decision.cause },
       "backend unavailable; retrying in place",
@@ -502,7 +493,8 @@ export class BackendCall {
       );
     } catch (error) {
       if (expiry && expiry.expiryFired && this.expiries.expired(request)) {
-        await this.expiries.expire(message, request, log, hold, undefined, calls);
+        // The slot was given up for the wait: none is freed with the record.
+        await this.expiries.expire(t, calls);
         return "ack";
       }
       await this.handBack(hold, calls > 0);

@@ -1,23 +1,16 @@
 // One try of a claimed message's call of its backend: the message and its claim, the attempt
 // and slot it is made under, and what the try came to as it goes.
 
-import type { ConsumeMessage } from "amqplib";
-import type { RequestMessage } from "../../shared/protocol/envelope";
 import type { BackendResponse } from "../../shared/protocol/errors";
 import type { CallPermit } from "../backend-guard";
-import type { ClaimHold } from "./claim-hold";
-import type { MessageLog } from "./message-log";
+import type { HeldMessage } from "./held-message";
 import type { MessageWaits } from "./message-waits";
 
 /**
  * One try of a claimed message's call: what each step of the backend call takes along. A
  * retry in place makes the next one (its attempt, its slot, the calls made so far).
  */
-export interface CallTry {
-  request: RequestMessage;
-  message: ConsumeMessage;
-  log: MessageLog;
-  hold: ClaimHold;
+export interface CallTry extends HeldMessage {
   /** Aborted when the delivery's channel closed: the broker has the message again. */
   gone: AbortSignal;
   /** The message's expiry, unless it may have reached the backend before (then `false`). */

@@ -1,14 +1,12 @@
 // A message past its service's `expireAfter`: ended `expired` when it never reached the
 // backend, or `failed` (dead-lettered) when an earlier call of it may have reached it.
 
-import type { ConsumeMessage } from "amqplib";
 import type { RequestMessage } from "../../shared/protocol/envelope";
 import { metrics } from "../../shared/observability/metrics";
 import type { Clock } from "../../shared/runtime/clock";
-import type { ClaimHold } from "./claim-hold";
 import { responsesOf, type AnswerRecorder } from "./answer-recorder";
 import type { CallPermit } from "../backend-guard";
-import type { MessageLog } from "./message-log";
+import type { HeldMessage } from "./held-message";
 import type { ProcessorDeps } from "./processor-deps";
 import { callsBefore } from "./retry-parking";
 
@@ -31,23 +29,19 @@ export class MessageExpiry {
    * retries instead, as `failed`.
    */
   async expire(
-    message: ConsumeMessage,
-    request: RequestMessage,
-    log: MessageLog,
-    /** This worker's claim on the message: the outcome is recorded only under it. */
-    hold: ClaimHold,
+    held: HeldMessage,
+    calls = callsBefore(held.message),
+    /** The call's slot, while still held: the record's round trip frees it. */
     permit?: CallPermit,
-    calls = callsBefore(message),
   ) {
+    const { request, log } = held;
     // A delivery handed back as it came (a shutdown during a call or an in-place retry) carries
     // no count of the calls made: the record's mark says so instead.
     if (calls === 0 && (await this.deps.store.wasCalled(request.id))) calls = 1;
     if (calls > 0) {
       const error = `the message's expireAfter passed before it could be tried again, after ${calls} failed call${calls === 1 ? "" : "s"} that may have reached the backend`;
       const ended = await this.answers.record(
-        message,
-        request,
-        log,
+        held,
         {
           responses: responsesOf(request, [], "failed", {
             code: "BackendFailed",
@@ -56,7 +50,6 @@ export class MessageExpiry {
           deadLetter: "retries_exhausted",
           deadLetterDetail: { error, attempts: calls },
         },
-        hold,
         true,
         permit,
       );
@@ -69,9 +62,7 @@ export class MessageExpiry {
       return;
     }
     const ended = await this.answers.record(
-      message,
-      request,
-      log,
+      held,
       {
         responses: responsesOf(request, [], "expired", {
           code: "Expired",
@@ -79,7 +70,6 @@ export class MessageExpiry {
         }),
         deadLetter: null,
       },
-      hold,
       false,
       permit,
     );

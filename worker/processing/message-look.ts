@@ -341,7 +341,7 @@ export class MessageLook {
       return this.decide(inHand, await store.peek(request.id), listened);
     }
     if (listened) void this.notices.publish(request.id, "processing");
-    await this.expiries.expire(message, request, log, hold);
+    await this.expiries.expire({ request, message, log, hold });
     return "ack";
   }
 }

@@ -8,9 +8,10 @@ import { HEADERS } from "../../shared/protocol/names";
 import { isOrdered } from "../../shared/broker/ordering";
 import { ENQUEUED_AT_HEADER, traceHeadersIn } from "../../shared/observability/tracing";
 import type { Settlement } from "../../shared/broker/settling-consumer";
-import { CLAIM_SLACK_MS, type ClaimHold } from "./claim-hold";
+import { CLAIM_SLACK_MS } from "./claim-hold";
 import type { AnswerRecorder } from "./answer-recorder";
 import type { CallDecision } from "./call-decision";
+import type { CallTry } from "./call-try";
 import type { MessageLog } from "./message-log";
 import type { ProcessorDeps } from "./processor-deps";
 
@@ -42,15 +43,12 @@ export class RetryParking {
 
   /** Parks the message in the delay queue of its tier; it comes back as attempt `nextAttempt`. */
   async retryLater(
-    request: RequestMessage,
-    attempt: number,
+    t: CallTry,
     decision: Extract<CallDecision, { action: "retry" }>,
-    message: ConsumeMessage,
-    log: MessageLog,
-    /** Calls of the message made so far. */
+    /** Calls of the message made so far (this try's included). */
     calls: number,
-    hold: ClaimHold,
   ): Promise<Settlement> {
+    const { request, message, log, hold, attempt } = t;
     // The claim is released under its token: one another worker took over is left alone. With
     // it, the parked copy's attempt: the broker confirmed that copy, so a delivery of this
     // attempt or an earlier one (this delivery, back if its channel closes before the ack, or a
