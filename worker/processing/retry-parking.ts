@@ -15,7 +15,6 @@ import type { CallTry } from "./call-try";
 import type { MessageLog } from "./message-log";
 import type { ProcessorDeps } from "./processor-deps";
 
-/** How many calls of the message earlier attempts made, by the header its retry copy carries. */
 /**
  * Which attempt a delivery is: its header's whole number from 1 up, else 1. A header that is
  * not one (a message put back by hand, another tool's) counts as a first attempt, so its
@@ -26,6 +25,7 @@ export function attemptOf(message: ConsumeMessage): number {
   return Number.isInteger(attempt) && attempt >= 1 ? attempt : 1;
 }
 
+/** How many calls of the message earlier attempts made, by the header its retry copy carries. */
 export function callsBefore(message: ConsumeMessage): number {
   const calls = Number(message.properties.headers?.[HEADERS.calls] ?? 0);
   return Number.isInteger(calls) && calls > 0 ? calls : 0;
