@@ -89,6 +89,27 @@ describe("in-flight leases (real Redis)", function () {
     };
   }
 
+  /**
+   * Two pools of one slot for `backend` on one command connection (so Redis runs their
+   * commands in the order they are sent) whose polls and leases do not end within a test's
+   * time: only a release notice admits a try that waits.
+   */
+  async function twoPoolsOnOneConnection(backend: string) {
+    const redis = await connect();
+    const never = { redis, pollMs: 60_000 };
+    const pool = await leases(backend, 1, 60_000, never);
+    const waiterPool = await leases(backend, 1, 60_000, never);
+    return { redis, pool, waiterPool };
+  }
+
+  /** Waits until `count` connections listen for `backend`'s release notices. */
+  async function untilSubscribed(redis: Redis, backend: string, count: number): Promise<void> {
+    const channel = redisKeys(prefix).inflightReleased(backend);
+    while (((await redis.pubsub("NUMSUB", channel)) as [string, number])[1] < count) {
+      await sleep(20);
+    }
+  }
+
   /** The tries waiting in a backend's waiting set. */
   const waitingOf = (redis: Redis, backend: string): Promise<string[]> =>
     redis.zrange(redisKeys(prefix).inflightWaiting(backend), 0, -1);
@@ -152,25 +173,18 @@ describe("in-flight leases (real Redis)", function () {
     // Neither the poll nor the holder's lease ends within the test's time: only the release
     // notice can admit the waiter. One command connection for both, so Redis runs the
     // waiter's first (refused) try before the release.
-    const redis = await connect();
-    const never = { redis, pollMs: 60_000 };
-    const pool = await leases("wake", 1, 60_000, never);
-    const waiterPool = await leases("wake", 1, 60_000, never);
+    const { redis, pool, waiterPool } = await twoPoolsOnOneConnection("wake");
     const lease = await pool.acquire();
     const waiting = waiterPool.acquire();
-    const channel = redisKeys(prefix).inflightReleased("wake");
     // Both pools hear releases on their own subscriber, subscribed in the background.
-    while (((await redis.pubsub("NUMSUB", channel)) as [string, number])[1] < 2) await sleep(20);
+    await untilSubscribed(redis, "wake", 2);
     await lease.release();
     const next = await waiting;
     await next.release();
   });
 
   it("announces a freed slot only while a try waits for one", async () => {
-    const redis = await connect();
-    const never = { redis, pollMs: 60_000 };
-    const pool = await leases("quiet", 1, 60_000, never);
-    const waiterPool = await leases("quiet", 1, 60_000, never);
+    const { redis, pool, waiterPool } = await twoPoolsOnOneConnection("quiet");
     const notices = await releaseNotices("quiet");
     // Nobody waits: calls come and go without a notice, so no worker is woken for them.
     for (let i = 0; i < 5; i++) await (await pool.acquire()).release();
@@ -180,8 +194,7 @@ describe("in-flight leases (real Redis)", function () {
     const waiting = waiterPool.acquire();
     while ((await waitingOf(redis, "quiet")).length === 0) await sleep(10);
     // Both pools and the notices' listener hear releases, each subscribed in the background.
-    const channel = redisKeys(prefix).inflightReleased("quiet");
-    while (((await redis.pubsub("NUMSUB", channel)) as [string, number])[1] < 3) await sleep(20);
+    await untilSubscribed(redis, "quiet", 3);
     await lease.release();
     const next = await waiting;
     expect(await notices.heardUntilMark(), "the release a try waited for").to.deep.equal(["1"]);
@@ -226,21 +239,16 @@ describe("in-flight leases (real Redis)", function () {
     // The worker's own try: the claim script takes the slot and claims the message. Neither
     // the poll nor the holder's lease ends within the test's time: only the release notice
     // can admit the waiter, and the release runs after its refused try, before it waits.
-    const redis = await connect();
-    const never = { redis, pollMs: 60_000 };
-    const pool = await leases("between", 1, 60_000, never);
-    const waiterPool = await leases("between", 1, 60_000, never);
+    const { redis, pool, waiterPool } = await twoPoolsOnOneConnection("between");
     const store = new TransactionStore(redis, prefix, 60_000);
     const meta = transactionMeta();
     await store.create(meta);
     const holder = await pool.acquire();
-    const channel = redisKeys(prefix).inflightReleased("between");
     const tries: string[] = [];
     const { lease, value } = await waiterPool.acquireWith(
       async (slot) => {
         // Subscribed before the first try, so the notice has a listener.
-        while (((await redis.pubsub("NUMSUB", channel)) as [string, number])[1] < 2)
-          await sleep(20);
+        await untilSubscribed(redis, "between", 2);
         const claim: SlotClaim = await store.claimWithSlot(meta.id, 60_000, slot);
         tries.push(claim.result);
         if (claim.result === "busy") {
