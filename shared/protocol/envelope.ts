@@ -157,3 +157,36 @@ export interface StateNotice {
  * message `processing` for good and the worker's memory growing with each try.
  */
 export const MAX_RESPONSES = 1000;
+
+/**
+ * The most bytes of response bodies a message's later responses may carry again. Each response
+ * is told with every one before it (the stored record read back, each callback's and hub
+ * event's status document), so n responses of S bytes in all are carried about n × S / 2
+ * bytes: an answer of 200 responses of 9 KB (1.8 MB) moved 180 MB through Redis, and as much
+ * through RabbitMQ to each callback and listener; 1 000 of 10 KB would have moved 5 GB.
+ */
+export const MAX_RETOLD_RESPONSE_BYTES = 64 * 1024 * 1024;
+
+/** What `bodies`, a message's responses in order, would carry again (see above), in bytes. */
+export function retoldResponseBytes(bodies: ReadonlyArray<{ body: string }>): number {
+  let total = 0;
+  for (let i = 0; i < bodies.length - 1; i++) {
+    total += Buffer.byteLength(bodies[i].body) * (bodies.length - 1 - i);
+  }
+  return total;
+}
+
+/** Why `bodies` are too many or too large to be a message's responses, or "". */
+export function responsesProblem(bodies: ReadonlyArray<{ body: string }>): string {
+  if (bodies.length > MAX_RESPONSES) {
+    return `it has ${bodies.length} responses, more than the ${MAX_RESPONSES} a message may have`;
+  }
+  const retold = retoldResponseBytes(bodies);
+  if (retold > MAX_RETOLD_RESPONSE_BYTES) {
+    return (
+      `its ${bodies.length} responses would carry ${retold} bytes again (each is told with ` +
+      `those before it), more than the ${MAX_RETOLD_RESPONSE_BYTES} a message may`
+    );
+  }
+  return "";
+}

@@ -90,6 +90,19 @@ describe("Hostile input, consumer direction: the local caller's X-Road headers, 
           res.writeHead(200, headers).end("[".repeat(4_000_000) + "]".repeat(4_000_000));
           return;
         }
+        const large = /\/large-(\d+)$/.exec(req.url ?? "");
+        if (large) {
+          // Responses of 9 KB each: every one is told with all those before it.
+          const responses = Array.from({ length: Number(large[1]) }, (_, i) => ({
+            body: `${i} `.padEnd(9_000, "x"),
+          }));
+          res.writeHead(200, {
+            "content-type": "application/json",
+            "x-multiple-responses": "true",
+          });
+          res.end(JSON.stringify({ responses }));
+          return;
+        }
         if (req.url?.endsWith("/many")) {
           // Sluice's multiple-responses convention, 100 000 of them in 1.2 MB.
           const responses = Array.from({ length: 100_000 }, () => ({ body: "" }));
@@ -190,6 +203,35 @@ describe("Hostile input, consumer direction: the local caller's X-Road headers, 
     expect(settled.json.state, settled.text.slice(0, 500)).to.equal("failed");
     expect(settled.json.error.code).to.equal("BackendFailed");
     expect(settled.json.responses).to.have.length.below(2);
+  });
+
+  it("an answer of 200 responses of 9 KB ends the message failed: told one by one they would carry 180 MB again", async () => {
+    // Each response was stored and told (record read back, callback, hub event) with all those
+    // before it: this 1.8 MB answer moved 180 MB through Redis, and 1 000 of 10 KB 5 GB.
+    const accepted = await call(`${sluice.url}/rest/lookup/large-200`, { client: LOCAL_APP });
+    expect(accepted.status, accepted.text).to.equal(202);
+    const id = accepted.json.id as string;
+    const settled = await untilState(sluice, id, ["completed", "failed", "rejected"], 120_000);
+    expect(settled.json.state, settled.text.slice(0, 500)).to.equal("failed");
+    expect(settled.json.error.code).to.equal("BackendFailed");
+    // The reason is the operator's to read (the log and the dead letter), as for any answer
+    // the translator cannot take.
+    expect(
+      sluice.output.some((line) => line.includes(id) && line.includes("would carry")),
+    ).to.equal(true);
+    expect(settled.json.responses).to.have.length.below(2);
+
+    // Fewer of them are responses as before.
+    const few = await call(`${sluice.url}/rest/lookup/large-20`, { client: LOCAL_APP });
+    expect(few.status, few.text).to.equal(202);
+    const done = await untilState(
+      sluice,
+      few.json.id as string,
+      ["completed", "failed", "rejected"],
+      30_000,
+    );
+    expect(done.json.state, done.text.slice(0, 500)).to.equal("completed");
+    expect(done.json.responses).to.have.length(20);
   });
 
   it("JSON answers nested 4 million deep are not parsed: the process serves while they are read, and each message ends", async () => {

@@ -50,6 +50,21 @@ describe("the worker's decision after a backend call (CONTRACT §5)", () => {
     }
   });
 
+  it("answers whose later ones would carry more than 64 MiB of the earlier again: failed at once", () => {
+    // Each response is told with all those before it: 200 of 9 KB would carry 180 MB again.
+    const of = (count: number) =>
+      Array.from({ length: count }, () => ({ ...answer(200), body: "x".repeat(9_000) }));
+    expect(decideCall({ answers: of(200) }, first)).to.include({
+      action: "fail",
+      outcome: "poison",
+      reason: "translator_error",
+    });
+    expect(decideCall({ answers: of(20) }, first)).to.include({ action: "complete" });
+    // One large answer is told once: no limit beyond the translator's own.
+    const one = [{ ...answer(200), body: "x".repeat(70 * 1024 * 1024) }];
+    expect(decideCall({ answers: one }, first)).to.include({ action: "complete" });
+  });
+
   it("4xx other than 408/429 (or a SOAP Client fault): rejected, never retried", () => {
     const refusal = new BackendRejectedError("the backend answered 422", answer(422));
     for (const context of [first, last]) {

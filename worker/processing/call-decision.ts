@@ -13,7 +13,7 @@ import {
   type ErrorInfo,
 } from "../../shared/protocol/errors";
 import { answerProblem } from "../../shared/protocol/codec";
-import { MAX_RESPONSES } from "../../shared/protocol/envelope";
+import { MAX_RESPONSES, responsesProblem } from "../../shared/protocol/envelope";
 import { planRetry, type RetryPolicy } from "./retry-schedule";
 
 /** What a call came to: answers, or the failure thrown, or nothing (shutdown came first). */
@@ -195,7 +195,8 @@ function brokenAnswer(result: CallResult): string {
       const problem = answerProblem(result.answers[i], `answer[${i}]`);
       if (problem) return problem;
     }
-    return "";
+    const problem = responsesProblem(result.answers);
+    return problem ? `call() resolved to answers that are too many or too large: ${problem}` : "";
   }
   if (result.failure instanceof BackendRejectedError) {
     return answerProblem(result.failure.response, "the rejection's response") ?? "";

@@ -4,7 +4,7 @@
 import { maxHeaderSize } from "node:http";
 import { errors as undiciErrors } from "undici";
 import type { Dispatcher } from "undici";
-import { MAX_RESPONSES } from "../../shared/protocol/envelope";
+import { MAX_RESPONSES, responsesProblem } from "../../shared/protocol/envelope";
 import { jsonDepthExceeds, MAX_ANSWER_JSON_DEPTH } from "../../shared/protocol/json-depth";
 import { SluiceError } from "../../shared/protocol/errors";
 import { checkedSubPath } from "../../shared/protocol/rest-path";
@@ -327,7 +327,7 @@ function splitResponses(status: number, bytes: Buffer, backend: string): Backend
       `it has ${list.length} responses, more than the ${MAX_RESPONSES} a message may have`,
     );
   }
-  return list.map((item: unknown, i): BackendResponse => {
+  const responses = list.map((item: unknown, i): BackendResponse => {
     if (typeof item !== "object" || item === null || Array.isArray(item)) {
       throw invalid(`responses[${i}] is not an object`);
     }
@@ -372,6 +372,9 @@ function splitResponses(status: number, bytes: Buffer, backend: string): Backend
       bodyEncoding: "utf8",
     };
   });
+  const problem = responsesProblem(responses);
+  if (problem) throw invalid(problem);
+  return responses;
 }
 
 /**
