@@ -21,7 +21,7 @@ import { setAnswerHeader } from "../answer-header";
 import type { Intake, IntakeResult } from "../intake";
 import { decodeBody, isUtf8Charset, parseJsonBody, type SchemaValidators } from "../json-body";
 import { parsePrefer } from "../prefer";
-import { headerOf } from "../request-header";
+import { callbackHeaderOf, headerOf } from "../request-header";
 import { REQUEST_REFUSALS } from "../request-refusals";
 import { checkedSubPath } from "../../shared/protocol/rest-path";
 import { checkServiceHeader, checkSingleHeaders, readClient, xroadHeaders } from "../xroad-client";
@@ -125,7 +125,7 @@ async function handle(
   checkServiceHeader(req, service.code);
   checkSingleHeaders(req);
   const xroadId = headerOf(req, "x-road-id").trim() || null;
-  const callbackHeader = headerOf(req, "x-callback-url").trim();
+  const callbackHeader = callbackHeaderOf(req);
   const { mode, waitMs, applied } = replyMode(ctx, service, callbackHeader !== "");
   const caller = {
     service,

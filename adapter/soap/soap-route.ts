@@ -21,7 +21,7 @@ import {
   submitMessage,
 } from "../route-intake";
 import { observeRequest } from "../request-metrics";
-import { headerOf } from "../request-header";
+import { callbackHeaderOf, headerOf } from "../request-header";
 import { closeUnreadBody, readBody } from "../body-reader";
 import type { Intake, IntakeResult } from "../intake";
 import { buildMultipartRelated, type MimePart } from "../../shared/protocol/multipart-related";
@@ -140,7 +140,7 @@ function submit(
     client: request.clientId,
     xroadId: request.xroadId,
     replyMode: service.reply.mode,
-    callbackHeader: headerOf(ctx.req, "x-callback-url").trim(),
+    callbackHeader: callbackHeaderOf(ctx.req),
   };
   const admitted = admitCaller(caller, deps);
   if (admitted === null) return handOver(ctx, deps, validators, service, request, null);

@@ -3,6 +3,7 @@
 // follows what became of the final callback.
 
 import { expect } from "chai";
+import http from "node:http";
 import { randomBytes } from "node:crypto";
 import * as amqplib from "amqplib";
 import { callbackQueues, callbackTopology } from "../../response-worker/callback-schedule";
@@ -83,6 +84,37 @@ describe("callbacks end to end (receiver down across a response-worker restart)"
     });
     expect(answer.status).to.equal(400);
     expect(answer.json.type).to.equal("InvalidCallback");
+  });
+
+  it("refuses an X-Callback-Url given twice: its lines are not joined into a target neither named", async () => {
+    // Node joins repeated lines with ", ": `…/hooks/a` and `b` were the target `…/hooks/a,%20b`.
+    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const request = http.request(
+        `${stack.adapterUrl}/rest/notify`,
+        {
+          method: "POST",
+          headers: {
+            "Content-Type": "application/json",
+            "X-Road-Client": CLIENT,
+            Prefer: "respond-async",
+            "X-Callback-Url": [`https://127.0.0.1:${port}/hooks/a`, "b"],
+          },
+        },
+        (response) => {
+          let body = "";
+          response.setEncoding("utf8");
+          response.on("data", (chunk: string) => (body += chunk));
+          response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
+        },
+      );
+      request.on("error", reject);
+      request.end("{}");
+    });
+    expect(answer.status, answer.body).to.equal(400);
+    expect(JSON.parse(answer.body)).to.include({
+      type: "InvalidCallback",
+      message: "the X-Callback-Url header must appear once",
+    });
   });
 
   it("delivers the signed status document after the receiver comes back", async () => {
