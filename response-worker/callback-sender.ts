@@ -84,20 +84,15 @@ export class CallbackSender {
       target.serviceCode,
     ]);
     const url = `${xroad.securityServerUrl.replace(/\/+$/, "")}/r1/${service}`;
-    return xroad.http.post(
-      url,
-      // The webhook id as X-Road id: every attempt of one delivery is the same message to the
-      // receiving service, which may have taken an attempt whose answer we never got.
-      {
-        ...headers,
-        // PR-REST §4.3: each part percent-encoded; a security server decodes it as a URI
-        // segment and refuses what a segment cannot hold raw (an identifier's "?").
-        "x-road-client": encodeXroadId(xroad.client),
-        "x-road-id": request.webhookId,
-      },
-      request.body,
-      readXroadError,
-    );
+    // Added to this attempt's own headers, not after a spread of them: V8 builds a spread
+    // followed by fields it did not bring on a slow path, microseconds per attempt.
+    // PR-REST §4.3: each part percent-encoded; a security server decodes it as a URI segment
+    // and refuses what a segment cannot hold raw (an identifier's "?").
+    headers["x-road-client"] = encodeXroadId(xroad.client);
+    // The webhook id as X-Road id: every attempt of one delivery is the same message to the
+    // receiving service, which may have taken an attempt whose answer we never got.
+    headers["x-road-id"] = request.webhookId;
+    return xroad.http.post(url, headers, request.body, readXroadError);
   }
 }
 

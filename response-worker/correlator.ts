@@ -96,13 +96,13 @@ export class Correlator {
     }
     const response = decoded.message;
     const parent = contextFrom(message.properties.headers);
+    // Added to the fresh attributes, not after a spread of them: V8 builds a spread followed
+    // by a field it did not bring on a slow path, microseconds per response.
+    const attributes = messageAttributes({ id: response.id });
+    attributes["sluice.response.seq"] = response.seq;
     await this.inOrder(response.id, () =>
-      inSpan(
-        "sluice.response",
-        SpanKind.CONSUMER,
-        parent,
-        { ...messageAttributes({ id: response.id }), "sluice.response.seq": response.seq },
-        (trace) => this.handleResponse(message.content, response, trace),
+      inSpan("sluice.response", SpanKind.CONSUMER, parent, attributes, (trace) =>
+        this.handleResponse(message.content, response, trace),
       ),
     );
   }
@@ -161,7 +161,7 @@ export class Correlator {
     }
     if (stored.result === "late") {
       log.warn(
-        { ...ref, state: stored.previous },
+        { id: response.id, state: stored.previous },
         "response for a finished transaction; dead-lettered",
       );
       await this.deadLetter(content, `transaction_${stored.previous}`, response.id);
@@ -186,7 +186,10 @@ export class Correlator {
       for (const listener of this.deps.listeners)
         await listener(tx, response, stored.previous, trace);
       if (log.isLevelEnabled("debug")) {
-        log.debug({ ...ref, seq: response.seq }, "duplicate response; delivery handed over again");
+        log.debug(
+          { id: response.id, seq: response.seq },
+          "duplicate response; delivery handed over again",
+        );
       }
       return;
     }
@@ -284,6 +287,8 @@ function asOf(tx: Transaction, index: number): { tx: Transaction; eventKey: stri
   const occurrence = tx.history.slice(0, index + 1).filter((e) => e.state === state).length;
   if (isTerminal(state)) return { tx, eventKey: state };
   return {
+    // A spread: every field given after it is one `tx` has, and V8 copies such an object on its
+    // fast path (it is a field the spread did not bring that takes the slow one).
     tx: {
       ...tx,
       state,
