@@ -891,14 +891,16 @@ function asOfEarlierResponse(tx: Transaction, seq: number): Transaction {
   if (terminalAt < 0) return tx;
   const history = tx.history.slice(0, terminalAt);
   const before = [...history].reverse().find((entry) => !DELIVERY_STATES.has(entry.state));
-  return Object.assign({}, tx, {
+  // A spread that only overwrites fields the record has: V8 copies it as one shape.
+  return {
+    ...tx,
     state: (before?.state ?? "processing") as State,
-    delivery: "pending" as const,
+    delivery: "pending",
     updatedAt: before?.at ?? tx.updatedAt,
     history,
     responses: tx.responses.filter((response) => response.seq <= seq),
     error: null,
-  });
+  };
 }
 
 const DELIVERY_STATES = new Set<string>(["pending", "delivered", "delivery_failed"]);
