@@ -1,0 +1,61 @@
+// A callback under way when the response-worker process is killed (SIGKILL), with separate
+// adapter, worker and response-worker processes: the job the dead process held goes back to
+// the queue, the next response worker sends it (same webhook-id) and the delivery settles.
+
+import { expect } from "chai";
+import { randomBytes } from "node:crypto";
+import { call, eventually, Harness } from "../support/harness";
+
+const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
+const CLIENT = "EE/GOV/70000001/case-app";
+
+describe("a callback under way when its response worker is killed", function () {
+  this.timeout(60_000);
+  const harness = Harness.suite({
+    receiver: { secret: SECRET },
+    config: {
+      services: {
+        notify: { protocols: ["rest"], reply: { mode: "callback" }, backend: "sim" },
+      },
+      backends: { sim: { translator: "rest-json" } },
+    },
+    roles: ["response-worker", "worker", "adapter"],
+  });
+
+  for (const signal of ["SIGKILL", "SIGTERM"] as const) {
+    it(`${signal}: is sent again by the next response worker, same webhook-id, and the delivery settles delivered`, async () => {
+      const { receiver, roles } = harness;
+      receiver.respond = () => "hang";
+      const submitted = await call(`${roles.adapter.url}/rest/notify`, {
+        body: "{}",
+        client: CLIENT,
+        headers: { "X-Callback-Url": receiver.url("/hooks/crash") },
+      });
+      expect(submitted.status, submitted.text).to.equal(202);
+      const id = submitted.json.id as string;
+      const ofMessage = () => receiver.calls.filter((c) => JSON.parse(c.body).id === id);
+      await eventually(async () => ofMessage()[0], 20_000, "the first attempt");
+
+      // Killed mid-attempt, or stopped with an attempt that outlasts the shutdown grace:
+      // nothing settles the job, which the broker hands out again.
+      const code = await roles["response-worker"].stop(signal);
+      if (signal === "SIGTERM") expect(code).to.equal(0);
+      receiver.respond = () => ({ status: 204 });
+      receiver.release({ status: 204 });
+      roles["response-worker"] = await harness.spawn("response-worker");
+
+      const settled = await eventually(
+        async () => {
+          const status = await call(`${roles.adapter.url}/messages/${id}`, { client: CLIENT });
+          return status.json?.delivery === "delivered" ? status : undefined;
+        },
+        30_000,
+        "the delivery settled",
+      );
+      expect(settled.json.state).to.equal("completed");
+      const calls = ofMessage();
+      expect(calls.length).to.be.at.least(2);
+      expect(new Set(calls.map((c) => c.headers["webhook-id"])).size).to.equal(1);
+    });
+  }
+});
