@@ -15,7 +15,7 @@
 //   RC=0 done, RC 1..89 refused on business grounds, RC 90..99 try again later.
 
 "use strict";
-/* global fetch, AbortSignal, TextDecoder, Buffer, URLSearchParams */
+/* global fetch, TextDecoder, Buffer, URLSearchParams */
 
 const MAX_RECEIPT_BYTES = 64 * 1024;
 
@@ -38,7 +38,6 @@ function createTranslator(backend, kit) {
           jsonResponse(422, { code: "Unmappable", message: unmappable }),
         );
       }
-      const signal = AbortSignal.any([call.signal, AbortSignal.timeout(backend.timeoutMs)]);
       let res;
       try {
         res = await fetch(`${base}/${encodeURIComponent(request.service)}.cgi`, {
@@ -48,7 +47,8 @@ function createTranslator(backend, kit) {
             "idempotency-key": call.idempotencyKey,
           },
           body: form,
-          signal,
+          // Aborted at the backend's timeout (the worker counts it) and at shutdown.
+          signal: call.signal,
           redirect: "manual",
         });
       } catch (error) {

@@ -1082,6 +1082,50 @@ describe("request processor: the last look before the call (real broker and Redi
     expect(retry && retry.properties.messageId).to.equal(id);
   });
 
+  describe("the translator is handed the call's deadline, which tells a timeout from a shutdown", () => {
+    // A translator times the call with it rather than with a deadline of its own.
+    const deadlineSeen = (translator: RecordingTranslator, atCall?: () => void) => {
+      const seen: Array<{ same: boolean; timedOut: boolean | undefined }> = [];
+      translator.answer = (_request, call) =>
+        new Promise<never>((_resolve, reject) => {
+          call.signal.addEventListener(
+            "abort",
+            () => {
+              seen.push({
+                same: call.deadline?.signal === call.signal,
+                timedOut: call.deadline?.timedOut,
+              });
+              reject(call.signal.reason);
+            },
+            { once: true },
+          );
+          atCall?.();
+        });
+      return seen;
+    };
+
+    it("the backend's timeout: timed out", async () => {
+      const slow = compileConfig(rawConfig, ".").backends.slow;
+      const clock = new FixedClock(T0);
+      const translator = new RecordingTranslator(clock);
+      const seen = deadlineSeen(translator);
+      const { delivery } = await accepted(T0, null);
+      await processor(clock, translator, movingGuard(clock), { backend: slow }).process(delivery);
+      expect(seen).to.deep.equal([{ same: true, timedOut: true }]);
+    });
+
+    it("a shutdown: not timed out", async () => {
+      const clock = new FixedClock(T0);
+      const translator = new RecordingTranslator(clock);
+      const stop = new AbortController();
+      const seen = deadlineSeen(translator, () => stop.abort());
+      const { delivery } = await accepted(T0, null);
+      const run = processor(clock, translator, movingGuard(clock), { shutdown: stop.signal });
+      expect(await run.process(delivery)).to.equal("requeue");
+      expect(seen).to.deep.equal([{ same: true, timedOut: false }]);
+    });
+  });
+
   describe("a backend paused while a message waits at its last look: no call, handed back", () => {
     // Pause and a closed window mean no calls: a message waiting for its rate token or for an
     // in-place retry when the gate shuts goes back to its queue.

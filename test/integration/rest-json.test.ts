@@ -321,6 +321,39 @@ describe("rest-json translator (real HTTP backend)", () => {
     expect((error as Error).message).to.match(/aborted/);
   });
 
+  describe("handed the worker's deadline: times the call with it, not with one of its own", () => {
+    /** A call whose deadline the test aborts, saying whether its time ran out. */
+    function deadlineEnding(timedOut: boolean): TranslatorCall {
+      const controller = new AbortController();
+      const deadline = { signal: controller.signal, timedOut: false };
+      setTimeout(() => {
+        deadline.timedOut = timedOut;
+        controller.abort(new Error(timedOut ? "the deadline's time ran out" : "shutting down"));
+      }, 50);
+      return { ...callOf(controller.signal), deadline };
+    }
+
+    beforeEach(() => {
+      handler = (_req, res) => {
+        const timer = setTimeout(() => res.writeHead(200).end(), 2000);
+        res.on("close", () => clearTimeout(timer));
+      };
+    });
+
+    it("its timeout is a BackendTimeoutError", async () => {
+      const error = await rejectionOf(translator().call(request(), deadlineEnding(true)));
+      expect(error).to.be.instanceOf(BackendTimeoutError);
+      expect((error as Error).message).to.match(/timed out after 2000 ms/);
+    });
+
+    it("a shutdown is not a timeout", async () => {
+      const error = await rejectionOf(translator().call(request(), deadlineEnding(false)));
+      expect(error).to.be.instanceOf(BackendUnavailableError);
+      expect(error).not.to.be.instanceOf(BackendTimeoutError);
+      expect((error as Error).message).to.match(/call aborted/);
+    });
+  });
+
   it("maps a refused connection to BackendUnavailableError", async () => {
     const closed = createServer();
     closed.listen(0, "127.0.0.1");

@@ -222,6 +222,25 @@ describe("soap translator against the legacy simulator", function () {
     }
   });
 
+  it("handed the worker's deadline, times the call with it: its time running out is a timeout", async () => {
+    const patient = createTranslator(backendAt(sim.url, { timeoutMs: 600_000 }));
+    try {
+      const request = fromFixture("getstate.query", (x) => x.replace("aäõ", "sim-latency=600000 "));
+      const controller = new AbortController();
+      const deadline = { signal: controller.signal, timedOut: false };
+      setTimeout(() => {
+        deadline.timedOut = true;
+        controller.abort(new Error("the deadline's time ran out"));
+      }, 100);
+      const call = { ...callOf(request, controller.signal), deadline };
+      const error = await rejectionOf(patient.call(request, call));
+      expect(error).to.be.instanceOf(BackendTimeoutError);
+      expect((error as Error).message).to.contain("timed out after 600000 ms");
+    } finally {
+      await patient.close?.();
+    }
+  });
+
   it("a service the WSDL lacks is not retried (operator must map it)", async () => {
     const request = fromFixture("simple.query", (x) => x.replace(/testQuery/g, "emit"));
     const error = await rejectionOf(translator.call(request, callOf(request)));

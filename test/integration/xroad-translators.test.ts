@@ -430,6 +430,24 @@ describe("xroad-rest and xroad-soap translators (consumer direction, through xro
       expect((timeout as Error).message).to.match(/^Server\.ServerProxy\.ServiceFailed\.IOError: /);
     });
 
+    it("handed the worker's deadline, times the call with it: its time running out is a timeout", async () => {
+      provider.state.answer = (_req, res) => {
+        const timer = setTimeout(() => res.end("late"), 2000);
+        res.on("close", () => clearTimeout(timer));
+      };
+      const controller = new AbortController();
+      const deadline = { signal: controller.signal, timedOut: false };
+      setTimeout(() => {
+        deadline.timedOut = true;
+        controller.abort(new Error("the deadline's time ran out"));
+      }, 100);
+      const error = await rejectionOf(
+        soap.call(soapRequest(), { ...call(), signal: controller.signal, deadline }),
+      );
+      expect(error).to.be.instanceOf(BackendTimeoutError);
+      expect((error as Error).message).to.contain("did not answer: timed out after 10000 ms");
+    });
+
     it("passes the provider's own Fault on as any SOAP backend's", async () => {
       provider.state.answer = (_req, res) => {
         res.writeHead(500, { "content-type": "text/xml; charset=utf-8" });

@@ -1,8 +1,10 @@
-// A backend call's deadline: the worker times a call and the translator times it again with the
-// same timeout; whichever fires first, the call is a timeout, and a shutdown is not one.
+// A backend call's deadline: the worker times a call once and hands the deadline to the
+// translator; a translator called without one times the call itself, under the signal it was
+// given. A timeout passed down is a timeout, and a shutdown is not one.
 
 import { expect } from "chai";
-import { Deadline } from "../../worker/translators/call-deadline";
+import { Deadline, underDeadline } from "../../worker/translators/call-deadline";
+import type { CallDeadline, TranslatorCall } from "../../worker/translators/translator";
 
 const aborted = (signal: AbortSignal) =>
   new Promise<void>((resolve) =>
@@ -17,7 +19,36 @@ describe("call deadline", () => {
     deadline.dispose();
   });
 
-  it("is a timeout when the worker's deadline around it ran out first", async () => {
+  it("a translator's call runs under the deadline it was handed, with no timer of its own", async () => {
+    const worker = new Deadline(new AbortController().signal, 60_000);
+    const call: TranslatorCall = {
+      signal: worker.signal,
+      deadline: worker,
+      idempotencyKey: "k",
+      attempt: 1,
+    };
+    let seen: CallDeadline | null = null;
+    await underDeadline(call, 5, async (deadline) => {
+      seen = deadline;
+    });
+    expect(seen).to.equal(worker);
+    worker.dispose();
+  });
+
+  it("a translator's call handed no deadline is timed by one of its own", async () => {
+    const call: TranslatorCall = {
+      signal: new AbortController().signal,
+      idempotencyKey: "k",
+      attempt: 1,
+    };
+    const timedOut = await underDeadline(call, 5, async (deadline) => {
+      await aborted(deadline.signal);
+      return deadline.timedOut;
+    });
+    expect(timedOut).to.equal(true);
+  });
+
+  it("is a timeout when a deadline around it (a wrapping translator's signal) ran out first", async () => {
     const worker = new Deadline(new AbortController().signal, 5);
     const translator = new Deadline(worker.signal, 60_000);
     await aborted(translator.signal);

@@ -251,7 +251,8 @@ export class BackendCall {
     record.started = process.hrtime.bigint();
     // From here the backend may have the message, whatever comes of the call.
     t.hold.called = true;
-    /** The backend's `timeout`, counted from the call's start: no wait before it eats into it. */
+    // The backend's `timeout`, counted from the call's start: no wait before it eats into it.
+    // The translator is handed this deadline and times the call with it, not with one more.
     const deadline = new Deadline(shutdown, backend.timeoutMs);
     try {
       return await deadline.within(
@@ -259,6 +260,7 @@ export class BackendCall {
         Promise.resolve(
           translator.call(request, {
             signal: deadline.signal,
+            deadline,
             idempotencyKey: request.idempotencyKey ?? request.id,
             attempt: t.attempt,
             traceHeaders: trace.span

@@ -1,5 +1,8 @@
 // A deadline for one backend call: the worker's shutdown signal plus the backend's timeout,
-// released after every call so long-lived signals never collect listeners.
+// released after every call so long-lived signals never collect listeners. The worker makes one
+// per call and hands it to the translator, which times the call with it rather than again.
+
+import type { CallDeadline, TranslatorCall } from "./translator";
 
 /** Why a deadline aborted its signal when its time ran out (not a shutdown). */
 export class DeadlineExceeded extends Error {
@@ -7,12 +10,12 @@ export class DeadlineExceeded extends Error {
 }
 
 /** The worker's signal plus a timer; `timedOut` tells a timeout from a shutdown. */
-export class Deadline {
+export class Deadline implements CallDeadline {
   private readonly controller = new AbortController();
   private readonly timer: NodeJS.Timeout;
   private readonly onParentAbort = () => {
-    // The worker times the same call with the same timeout, started a moment earlier, so its
-    // deadline usually fires first: a timeout passed down is still a timeout, not an abort.
+    // A deadline made under another one's signal (a translator called without the deadline,
+    // by a translator wrapping it): a timeout passed down is still a timeout, not an abort.
     if (this.parent.reason instanceof DeadlineExceeded) this.timedOut = true;
     this.controller.abort(this.parent.reason);
   };
@@ -32,22 +35,6 @@ export class Deadline {
 
   get signal(): AbortSignal {
     return this.controller.signal;
-  }
-
-  /** `work`, or what `onAbort` gives (or throws) as soon as the deadline passes. */
-  race<T>(work: Promise<T>, onAbort: () => T): Promise<T> {
-    if (this.signal.aborted) return Promise.resolve().then(onAbort);
-    return new Promise<T>((resolve, reject) => {
-      const abort = () => {
-        try {
-          resolve(onAbort());
-        } catch (error) {
-          reject(error);
-        }
-      };
-      this.signal.addEventListener("abort", abort, { once: true });
-      work.then(resolve, reject).finally(() => this.signal.removeEventListener("abort", abort));
-    });
   }
 
   /**
@@ -74,4 +61,34 @@ export class Deadline {
     clearTimeout(this.timer);
     this.parent.removeEventListener("abort", this.onParentAbort);
   }
+}
+
+/**
+ * `work` under the call's deadline: the worker's when it handed one over (the backend's
+ * timeout is already in it), else one of its own over `call.signal`, released afterwards.
+ */
+export function underDeadline<T>(
+  call: TranslatorCall,
+  timeoutMs: number,
+  work: (deadline: CallDeadline) => Promise<T>,
+): Promise<T> {
+  if (call.deadline) return work(call.deadline);
+  const own = new Deadline(call.signal, timeoutMs);
+  return work(own).finally(() => own.dispose());
+}
+
+/** `work`, or what `onAbort` gives (or throws) as soon as `signal` aborts. */
+export function raceAbort<T>(signal: AbortSignal, work: Promise<T>, onAbort: () => T): Promise<T> {
+  if (signal.aborted) return Promise.resolve().then(onAbort);
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => {
+      try {
+        resolve(onAbort());
+      } catch (error) {
+        reject(error);
+      }
+    };
+    signal.addEventListener("abort", abort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", abort));
+  });
 }

@@ -21,13 +21,14 @@ import {
   BackendTimeoutError,
   BackendUnavailableError,
   type BackendResponse,
+  type CallDeadline,
   type RequestMessage,
   type Translator,
   type TranslatorBackend,
   type TranslatorCall,
 } from "./translator";
 import { BackendPool, poolSettings, positiveOption, type PoolSettings } from "./backend-pool";
-import { Deadline } from "./call-deadline";
+import { underDeadline } from "./call-deadline";
 
 /** Default bound on a response body; a larger answer is never buffered. */
 export const DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024;
@@ -65,18 +66,15 @@ export class RestJsonTranslator implements Translator {
 
   async call(request: RequestMessage, call: TranslatorCall): Promise<BackendResponse[]> {
     // One deadline covers connecting, the headers and the whole body.
-    const deadline = new Deadline(call.signal, this.backend.timeoutMs);
-    try {
-      return await this.exchange(request, call, deadline);
-    } finally {
-      deadline.dispose();
-    }
+    return await underDeadline(call, this.backend.timeoutMs, (deadline) =>
+      this.exchange(request, call, deadline),
+    );
   }
 
   private async exchange(
     request: RequestMessage,
     call: TranslatorCall,
-    deadline: Deadline,
+    deadline: CallDeadline,
   ): Promise<BackendResponse[]> {
     const { signal } = deadline;
     const body = requestBody(request);
@@ -400,7 +398,11 @@ export function unreadableAnswer(error: unknown, backend: string): SluiceError |
  * Transport failures (refused, reset, timed out, aborted, DNS, TLS) may pass: retry them.
  * An invalid argument is a defect in the request itself: let it poison the message.
  */
-function transportFailure(error: unknown, backend: TranslatorBackend, deadline: Deadline): unknown {
+function transportFailure(
+  error: unknown,
+  backend: TranslatorBackend,
+  deadline: CallDeadline,
+): unknown {
   const unreadable = unreadableAnswer(error, backend.name);
   if (unreadable) return unreadable;
   if (

@@ -19,7 +19,7 @@ import {
   type MimePart,
   type OutgoingPart,
 } from "../../shared/protocol/multipart-related";
-import { Deadline } from "./call-deadline";
+import { raceAbort, underDeadline } from "./call-deadline";
 import { parseRetryAfter } from "../../shared/protocol/retry-after";
 import { unreadableAnswer } from "./rest-json";
 import {
@@ -37,6 +37,7 @@ import {
   BackendTimeoutError,
   BackendUnavailableError,
   type BackendResponse,
+  type CallDeadline,
   type Translator,
   type TranslatorBackend,
   type TranslatorCall,
@@ -183,33 +184,38 @@ class SoapTranslator implements Translator {
         `backend ${this.backend.name}: the soap translator is closed`,
       );
     }
-    const deadline = new Deadline(call.signal, this.backend.timeoutMs);
-    try {
-      const parts = requestParts(request);
-      const ready = await deadline.race(this.ready(), () => {
-        throw this.failure("call aborted", deadline);
-      });
-      const operation = this.options.operations[request.service] ?? request.service;
-      const method = ready.methods.get(operation);
-      if (method === undefined) {
-        throw new SluiceError(
-          "BackendFailed",
-          `backend ${this.backend.name}: the WSDL has no operation "${operation}" for service ${request.service}; map it with options.operations`,
-          { retryCall: false },
-        );
-      }
-      if (method.style === "rpc") {
-        throw new SluiceError(
-          "BackendFailed",
-          `backend ${this.backend.name}: operation "${operation}" is rpc style; the soap translator sends document/literal Body elements as they came`,
-          { retryCall: false },
-        );
-      }
-      const answer = await this.exchange(method.call, parts, request, call, deadline);
-      return [interpretSoapAnswer(answer, this.backend.name, this.options)];
-    } finally {
-      deadline.dispose();
+    return await underDeadline(call, this.backend.timeoutMs, (deadline) =>
+      this.callWithin(request, call, deadline),
+    );
+  }
+
+  private async callWithin(
+    request: RequestMessage,
+    call: TranslatorCall,
+    deadline: CallDeadline,
+  ): Promise<BackendResponse[]> {
+    const parts = requestParts(request);
+    const ready = await raceAbort(deadline.signal, this.ready(), () => {
+      throw this.failure("call aborted", deadline);
+    });
+    const operation = this.options.operations[request.service] ?? request.service;
+    const method = ready.methods.get(operation);
+    if (method === undefined) {
+      throw new SluiceError(
+        "BackendFailed",
+        `backend ${this.backend.name}: the WSDL has no operation "${operation}" for service ${request.service}; map it with options.operations`,
+        { retryCall: false },
+      );
     }
+    if (method.style === "rpc") {
+      throw new SluiceError(
+        "BackendFailed",
+        `backend ${this.backend.name}: operation "${operation}" is rpc style; the soap translator sends document/literal Body elements as they came`,
+        { retryCall: false },
+      );
+    }
+    const answer = await this.exchange(method.call, parts, request, call, deadline);
+    return [interpretSoapAnswer(answer, this.backend.name, this.options)];
   }
 
   /** Nothing to release: calls go through the process's keep-alive agent, not a pool of ours. */
@@ -294,7 +300,7 @@ class SoapTranslator implements Translator {
     parts: RequestParts,
     request: RequestMessage,
     call: TranslatorCall,
-    deadline: Deadline,
+    deadline: CallDeadline,
   ): Promise<HttpAnswer> {
     // `_xml` is the soap package's raw-XML document: it becomes the Body content verbatim.
     const args = { _xml: parts.body };
@@ -303,7 +309,8 @@ class SoapTranslator implements Translator {
     const exchangeId = randomUUID();
     this.answers.set(exchangeId, null);
     try {
-      const error = await deadline.race(
+      const error = await raceAbort(
+        deadline.signal,
         new Promise<unknown>((resolve) => {
           method(
             args,
@@ -346,7 +353,7 @@ class SoapTranslator implements Translator {
     }
   }
 
-  private failure(why: string, deadline: Deadline, cause?: unknown): BackendUnavailableError {
+  private failure(why: string, deadline: CallDeadline, cause?: unknown): BackendUnavailableError {
     if (deadline.timedOut) {
       return new BackendTimeoutError(
         `backend ${this.backend.name} did not answer: timed out after ${this.backend.timeoutMs} ms`,

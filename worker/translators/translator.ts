@@ -55,9 +55,24 @@ export interface ClientTls {
   onChange(listener: (material: { ca?: Buffer[]; cert?: Buffer; key?: Buffer }) => void): void;
 }
 
+/** A call's deadline: its signal, and whether the backend's timeout (not a shutdown) aborted it. */
+export interface CallDeadline {
+  /** The call's `signal`. */
+  readonly signal: AbortSignal;
+  /** True once the backend's timeout has aborted `signal`; false when a shutdown did. */
+  readonly timedOut: boolean;
+}
+
 export interface TranslatorCall {
   /** Aborted when the backend's timeout passes or the worker shuts down. */
   signal: AbortSignal;
+  /**
+   * The deadline `signal` belongs to: it already counts the backend's `timeoutMs` from the
+   * call's start, so a translator need not time the call again. Always set by the worker; a
+   * caller from elsewhere (a test, a translator wrapping another) may leave it out, and the
+   * built-in translators then time the call themselves.
+   */
+  deadline?: CallDeadline;
   /** Sent to the backend as `Idempotency-Key` so an idempotent backend absorbs redelivery. */
   idempotencyKey: string;
   /** 1 for the first try, 2 for the first retry, ... */

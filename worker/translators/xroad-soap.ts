@@ -6,7 +6,7 @@ import type { Dispatcher } from "undici";
 import { SluiceError } from "../../shared/protocol/errors";
 import { buildMultipartRelated } from "../../shared/protocol/multipart-related";
 import { BackendPool, poolSettings, positiveOption } from "./backend-pool";
-import { Deadline } from "./call-deadline";
+import { underDeadline } from "./call-deadline";
 import { readBounded, ResponseTooLarge, unreadableAnswer } from "./rest-json";
 import {
   attachmentsOf,
@@ -20,6 +20,7 @@ import {
   BackendTimeoutError,
   BackendUnavailableError,
   type BackendResponse,
+  type CallDeadline,
   type RequestMessage,
   type Translator,
   type TranslatorBackend,
@@ -74,44 +75,41 @@ class XroadSoapTranslator implements Translator {
       ? buildMultipartRelated(envelope, attachments.attachments, attachments.mtom)
       : { contentType: "text/xml; charset=utf-8", body: Buffer.from(envelope, "utf8") };
 
-    const deadline = new Deadline(call.signal, this.backend.timeoutMs);
-    try {
-      const answer = await this.exchange(packed, request, call, deadline);
-      const name = this.backend.name;
-      // A 2xx without a body would pass interpretSoapAnswer as an empty answer (a plain SOAP
-      // backend may answer a one-way operation so), but it carries no X-Road header to check
-      // against ours: PR-MESS §2.2 wants every answer to echo it, so it is not taken as ours.
-      if (answer.status >= 200 && answer.status < 300 && answer.data.length === 0) {
-        throw new BackendAnswerError(
-          `the answer of ${this.consumer.service} does not echo the request's X-Road header (the answer is empty); it is not taken as the answer to message ${request.id}`,
-        );
-      }
-      return [
-        interpretSoapAnswer(
-          answer,
-          name,
-          { maxResponseBytes: this.maxResponseBytes, rejectFaultCodes: new Set() },
-          {
-            fault: (code, text, response, retryAfterMs) =>
-              XROAD_FAULT.test(code)
-                ? xroadFailure(name, code.replace(/^[\w.-]+:/, ""), text, response, retryAfterMs)
-                : undefined,
-            envelope: (xml, isFault) => {
-              // A Fault of a security server carries no header (PR-MESS Annex D.1).
-              if (isFault && !/<(?:[\w.-]+:)?Header[\s>/]/.test(xml)) return;
-              const mismatch = echoMismatch(xml, header);
-              if (mismatch) {
-                throw new BackendAnswerError(
-                  `the answer of ${this.consumer.service} does not echo the request's X-Road header (${mismatch}); it is not taken as the answer to message ${request.id}`,
-                );
-              }
-            },
-          },
-        ),
-      ];
-    } finally {
-      deadline.dispose();
+    const answer = await underDeadline(call, this.backend.timeoutMs, (deadline) =>
+      this.exchange(packed, request, call, deadline),
+    );
+    const name = this.backend.name;
+    // A 2xx without a body would pass interpretSoapAnswer as an empty answer (a plain SOAP
+    // backend may answer a one-way operation so), but it carries no X-Road header to check
+    // against ours: PR-MESS §2.2 wants every answer to echo it, so it is not taken as ours.
+    if (answer.status >= 200 && answer.status < 300 && answer.data.length === 0) {
+      throw new BackendAnswerError(
+        `the answer of ${this.consumer.service} does not echo the request's X-Road header (the answer is empty); it is not taken as the answer to message ${request.id}`,
+      );
     }
+    return [
+      interpretSoapAnswer(
+        answer,
+        name,
+        { maxResponseBytes: this.maxResponseBytes, rejectFaultCodes: new Set() },
+        {
+          fault: (code, text, response, retryAfterMs) =>
+            XROAD_FAULT.test(code)
+              ? xroadFailure(name, code.replace(/^[\w.-]+:/, ""), text, response, retryAfterMs)
+              : undefined,
+          envelope: (xml, isFault) => {
+            // A Fault of a security server carries no header (PR-MESS Annex D.1).
+            if (isFault && !/<(?:[\w.-]+:)?Header[\s>/]/.test(xml)) return;
+            const mismatch = echoMismatch(xml, header);
+            if (mismatch) {
+              throw new BackendAnswerError(
+                `the answer of ${this.consumer.service} does not echo the request's X-Road header (${mismatch}); it is not taken as the answer to message ${request.id}`,
+              );
+            }
+          },
+        },
+      ),
+    ];
   }
 
   async close(): Promise<void> {
@@ -141,7 +139,7 @@ class XroadSoapTranslator implements Translator {
     packed: { contentType: string; body: Buffer },
     request: RequestMessage,
     call: TranslatorCall,
-    deadline: Deadline,
+    deadline: CallDeadline,
   ): Promise<{ status: number; headers: Record<string, unknown>; data: Buffer }> {
     const name = this.backend.name;
     let answer: Dispatcher.ResponseData;
@@ -176,7 +174,7 @@ class XroadSoapTranslator implements Translator {
     }
   }
 
-  private transportFailure(error: unknown, deadline: Deadline): Error {
+  private transportFailure(error: unknown, deadline: CallDeadline): Error {
     const name = this.backend.name;
     const unreadable = unreadableAnswer(error, name);
     if (unreadable) return unreadable;
