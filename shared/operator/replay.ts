@@ -342,7 +342,9 @@ export class Replayer {
   /**
    * Replays every dead letter matching `filter` that was not replayed yet, oldest first, but
    * never more than its backend's queue can take below the high-water mark: the rest are
-   * reported as skipped and can be replayed once the queue drained.
+   * reported as skipped and can be replayed once the queue drained. A backend whose replay the
+   * broker did not take (out of reach, refused, no confirm in time) gets no more in this run:
+   * each would wait out the publish timeout again and leave another refused copy in flight.
    */
   async replayMany(
     entries: DeadLetter[],
@@ -353,10 +355,17 @@ export class Replayer {
     const replayed: ReplayResult[] = [];
     const skipped: Array<{ id: string; reason: string }> = [];
     const room = new Map<string, number>();
+    /** Backends the broker took no replay of in this run, with the reason their rest skip. */
+    const refusedBy = new Map<string, string>();
     for (const entry of [...entries].sort((a, b) => a.at - b.at)) {
       if (entry.replayedAs) continue;
       if (stopping()) {
         skipped.push({ id: entry.id, reason: "the process is shutting down; ask again" });
+        continue;
+      }
+      const brokerRefused = refusedBy.get(entry.backend);
+      if (brokerRefused !== undefined) {
+        skipped.push({ id: entry.id, reason: brokerRefused });
         continue;
       }
       const backend = this.deps.config.backends[entry.backend];
@@ -373,6 +382,12 @@ export class Replayer {
       const result = await this.replay(entry.id);
       if (result.result === "replayed" && backend)
         room.set(backend.name, (room.get(backend.name) ?? 0) - 1);
+      if (result.result === "refused" && result.retryAfter !== undefined) {
+        refusedBy.set(
+          entry.backend,
+          `the broker did not take a replay of backend ${entry.backend}; ask again after ${result.retryAfter} s`,
+        );
+      }
       replayed.push(result);
     }
     return { replayed, skipped };
