@@ -3,28 +3,29 @@
 // line of the request gets the same outcome.
 
 import type { Context } from "koa";
+import type { CounterSeries, HistogramSeries } from "../shared/observability/bound-series";
 import { metrics } from "../shared/observability/metrics";
 import { noteAccess } from "./access-log";
 
-interface ServiceLabels {
-  /** The histogram's labels. */
-  labels: { protocol: string; service: string };
-  /** The counter's labels, by outcome. */
-  byOutcome: Map<string, { protocol: string; service: string; outcome: string }>;
+interface ServiceSeries {
+  /** The request duration's series of the protocol and service. */
+  duration: HistogramSeries;
+  /** The request counter's series, by outcome. */
+  byOutcome: Map<string, CounterSeries>;
 }
 
 /**
- * Label objects made once per protocol, service and outcome, not three objects per request.
- * Bounded as the metrics' own label sets are: configured services (and "unknown") and the
- * routes' fixed outcomes.
+ * Metric series bound once per protocol, service and outcome, not looked up by their labels on
+ * every request. Bounded as the metrics' own label sets are: configured services (and
+ * "unknown") and the routes' fixed outcomes.
  */
-const LABELS = { rest: new Map<string, ServiceLabels>(), soap: new Map<string, ServiceLabels>() };
+const SERIES = { rest: new Map<string, ServiceSeries>(), soap: new Map<string, ServiceSeries>() };
 
-function labelsOf(protocol: "rest" | "soap", service: string): ServiceLabels {
-  const known = LABELS[protocol];
+function seriesOf(protocol: "rest" | "soap", service: string): ServiceSeries {
+  const known = SERIES[protocol];
   let entry = known.get(service);
   if (entry === undefined) {
-    entry = { labels: { protocol, service }, byOutcome: new Map() };
+    entry = { duration: metrics.requestDuration.bind({ protocol, service }), byOutcome: new Map() };
     known.set(service, entry);
   }
   return entry;
@@ -38,12 +39,12 @@ export function observeRequest(
   started: bigint,
 ): void {
   noteAccess(ctx, { outcome });
-  const { labels, byOutcome } = labelsOf(protocol, service ?? "unknown");
+  const { duration, byOutcome } = seriesOf(protocol, service ?? "unknown");
   let counted = byOutcome.get(outcome);
   if (counted === undefined) {
-    counted = { protocol, service: labels.service, outcome };
+    counted = metrics.requestCounts.bind({ protocol, service: service ?? "unknown", outcome });
     byOutcome.set(outcome, counted);
   }
-  metrics.requests.inc(counted);
-  metrics.requestDuration.observe(labels, Number(process.hrtime.bigint() - started) / 1e9);
+  counted.inc();
+  duration.observe(Number(process.hrtime.bigint() - started) / 1e9);
 }
