@@ -2,6 +2,7 @@
 // limit, JSON and HTML answers that no cache keeps, and the headers browsers get on every one.
 
 import type http from "node:http";
+import { SluiceError } from "../protocol/errors";
 
 /** Largest operator request body (filters, a replay selection). */
 const MAX_BODY_BYTES = 64 * 1024;
@@ -13,15 +14,84 @@ export const BROWSER_HEADERS = {
   "referrer-policy": "no-referrer",
 };
 
-export async function readBody(req: http.IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new Error(`the body is larger than ${MAX_BODY_BYTES} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
+/** How much of a refused body is still read and dropped so the 413 reaches its sender. */
+const DROP_BYTES = 1024 * 1024;
+
+/** A body over MAX_BODY_BYTES: answered 413 PayloadTooLarge (`answerTooLarge`). */
+export function isTooLarge(error: unknown): error is SluiceError {
+  return error instanceof SluiceError && error.code === "PayloadTooLarge";
+}
+
+/**
+ * The whole body, at most MAX_BODY_BYTES; a longer one (declared or counted) is refused with
+ * the request left unread, for `answerTooLarge`. Breaking out of the stream instead destroyed
+ * the request and its socket, and the refusal reached the operator as a reset connection.
+ */
+export function readBody(req: http.IncomingMessage): Promise<Buffer> {
+  if (Number(req.headers["content-length"]) > MAX_BODY_BYTES) return Promise.reject(tooLarge());
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const settle = (error: Error | null) => {
+      req.off("data", onData).off("end", onEnd).off("error", onError).off("close", onClose);
+      req.pause();
+      if (error) reject(error);
+      else resolve(Buffer.concat(chunks));
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) settle(tooLarge());
+      else chunks.push(chunk);
+    };
+    const onEnd = () => settle(null);
+    const onError = (error: Error) => settle(error);
+    const onClose = () => {
+      if (!req.complete) settle(new Error("the request body could not be read"));
+    };
+    req.on("data", onData).on("end", onEnd).on("error", onError).on("close", onClose);
+  });
+}
+
+/**
+ * Answers 413 PayloadTooLarge to a body refused by `readBody`: the rest is read and dropped
+ * first (up to DROP_BYTES), as closing with it unread resets the connection and a reset can
+ * discard the answer before its client read it; the connection is closed after the answer.
+ */
+export async function answerTooLarge(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+): Promise<void> {
+  await dropRest(req);
+  res.setHeader("connection", "close");
+  json(res, 413, {
+    type: "PayloadTooLarge",
+    message: `the body is larger than ${MAX_BODY_BYTES} bytes`,
+  });
+}
+
+/** Reads the rest of a request and drops it; gives up past DROP_BYTES (the close then resets). */
+function dropRest(req: http.IncomingMessage): Promise<void> {
+  if (req.complete || req.destroyed) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    let dropped = 0;
+    const done = () => {
+      req.off("data", onData).off("end", done).off("close", done).off("error", done);
+      resolve();
+    };
+    const onData = (chunk: Buffer) => {
+      dropped += chunk.length;
+      if (dropped > DROP_BYTES) {
+        req.pause();
+        done();
+      }
+    };
+    req.on("data", onData).on("end", done).on("close", done).on("error", done);
+    req.resume();
+  });
+}
+
+function tooLarge(): SluiceError {
+  return new SluiceError("PayloadTooLarge", `the body is larger than ${MAX_BODY_BYTES} bytes`);
 }
 
 /** The JSON body of a POST or DELETE; undefined when none was sent (a GET's is drained). */

@@ -2,7 +2,7 @@
 // one that matches a request called with its query and JSON body.
 
 import type http from "node:http";
-import { json, readJson } from "./admin-http";
+import { answerTooLarge, isTooLarge, json, readJson } from "./admin-http";
 
 /** What an operator request carries besides its path: query and (for POST/DELETE) its body. */
 export interface AdminRequest {
@@ -57,6 +57,7 @@ export class AdminRouteTable {
         try {
           body = await readJson(req);
         } catch (error) {
+          if (isTooLarge(error)) return answerTooLarge(req, res);
           return json(res, 400, { type: "InvalidRequest", message: (error as Error).message });
         }
         const answer = await route.handler(match, req, {

@@ -6,7 +6,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import type http from "node:http";
 import type { Logger } from "pino";
 import type { AdminSessions } from "./admin-sessions";
-import { json, readBody, sendHtml } from "./admin-http";
+import { answerTooLarge, isTooLarge, json, readBody, sendHtml } from "./admin-http";
 import type { RefusalLog } from "./refusal-log";
 import type { SignInThrottle } from "./sign-in-throttle";
 
@@ -127,7 +127,9 @@ export class AdminSignIn {
       token = (
         new URLSearchParams((await readBody(req)).toString("utf8")).get("token") ?? ""
       ).trim();
-    } catch {
+    } catch (error) {
+      // No token is that long: not a guess, so not counted.
+      if (isTooLarge(error)) return answerTooLarge(req, res);
       token = "";
     }
     if (!timingSafeEqual(digest(token), this.tokenDigest)) {

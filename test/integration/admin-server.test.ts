@@ -88,6 +88,48 @@ describe("admin port connections", () => {
     expect(await good.json()).to.deep.equal({ id: "café" });
   });
 
+  it("answers a body over its limit 413 PayloadTooLarge, whole or chunked, never a reset", async () => {
+    admin.addRoute("POST", /^\/admin\/selection$/, async () => ({ status: 200, body: { ok: 1 } }));
+    /** Status and body of a POST sending `size` bytes, declared or chunked; the error code if none. */
+    const post = (size: number, chunked: boolean) =>
+      new Promise<{ status: number; type?: string } | { error: string }>((resolve) => {
+        const req = http.request(
+          {
+            host: "127.0.0.1",
+            port,
+            method: "POST",
+            path: "/admin/selection",
+            agent: false,
+            headers: {
+              authorization: "Bearer a-test-admin-token-0123456789",
+              "content-type": "application/json",
+              ...(chunked ? {} : { "content-length": String(size) }),
+            },
+          },
+          (res) => {
+            let text = "";
+            res.on("data", (chunk: Buffer) => (text += chunk.toString("utf8")));
+            res.on("end", () =>
+              resolve({
+                status: res.statusCode ?? 0,
+                type: (JSON.parse(text) as { type?: string }).type,
+              }),
+            );
+          },
+        );
+        req.on("error", (error: NodeJS.ErrnoException) => resolve({ error: error.code ?? "?" }));
+        // A filter padded with white space: valid JSON, only too long.
+        req.end(Buffer.concat([Buffer.from("{}"), Buffer.alloc(size - 2, 0x20)]));
+      });
+    for (const chunked of [false, true]) {
+      expect(await post(200_000, chunked), `chunked: ${chunked}`).to.deep.equal({
+        status: 413,
+        type: "PayloadTooLarge",
+      });
+    }
+    expect(await post(1_000, false)).to.deep.equal({ status: 200, type: undefined });
+  });
+
   it("signs the status page in with the token pasted with surrounding white space", async () => {
     const login = (token: string) =>
       fetch(`http://127.0.0.1:${port}/login`, {
