@@ -3,29 +3,28 @@
 // line of the request gets the same outcome.
 
 import type { Context } from "koa";
-import type { CounterSeries, HistogramSeries } from "../shared/observability/bound-series";
 import { metrics } from "../shared/observability/metrics";
 import { noteAccess } from "./access-log";
 
-interface ServiceSeries {
-  /** The request duration's series of the protocol and service. */
-  duration: HistogramSeries;
-  /** The request counter's series, by outcome. */
-  byOutcome: Map<string, CounterSeries>;
+interface ServiceLabels {
+  /** The histogram's labels. */
+  labels: { protocol: string; service: string };
+  /** The counter's labels, by outcome. */
+  byOutcome: Map<string, { protocol: string; service: string; outcome: string }>;
 }
 
 /**
- * Metric series bound once per protocol, service and outcome, not looked up by their labels on
- * every request. Bounded as the metrics' own label sets are: configured services (and
- * "unknown") and the routes' fixed outcomes.
+ * Label objects made once per protocol, service and outcome, not three objects per request.
+ * Bounded as the metrics' own label sets are: configured services (and "unknown") and the
+ * routes' fixed outcomes.
  */
-const SERIES = { rest: new Map<string, ServiceSeries>(), soap: new Map<string, ServiceSeries>() };
+const LABELS = { rest: new Map<string, ServiceLabels>(), soap: new Map<string, ServiceLabels>() };
 
-function seriesOf(protocol: "rest" | "soap", service: string): ServiceSeries {
-  const known = SERIES[protocol];
+function labelsOf(protocol: "rest" | "soap", service: string): ServiceLabels {
+  const known = LABELS[protocol];
   let entry = known.get(service);
   if (entry === undefined) {
-    entry = { duration: metrics.requestDuration.bind({ protocol, service }), byOutcome: new Map() };
+    entry = { labels: { protocol, service }, byOutcome: new Map() };
     known.set(service, entry);
   }
   return entry;
@@ -39,12 +38,12 @@ export function observeRequest(
   started: bigint,
 ): void {
   noteAccess(ctx, { outcome });
-  const { duration, byOutcome } = seriesOf(protocol, service ?? "unknown");
+  const { labels, byOutcome } = labelsOf(protocol, service ?? "unknown");
   let counted = byOutcome.get(outcome);
   if (counted === undefined) {
-    counted = metrics.requestCounts.bind({ protocol, service: service ?? "unknown", outcome });
+    counted = { protocol, service: labels.service, outcome };
     byOutcome.set(outcome, counted);
   }
-  counted.inc();
-  duration.observe(Number(process.hrtime.bigint() - started) / 1e9);
+  metrics.requests.inc(counted);
+  metrics.requestDuration.observe(labels, Number(process.hrtime.bigint() - started) / 1e9);
 }

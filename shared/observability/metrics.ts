@@ -2,7 +2,6 @@
 // the default process metrics and the gateway's own, labelled only by bounded names (never ids or URLs).
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import { BoundCounter, BoundHistogram } from "./bound-series";
 
 /** The single registry of the process; the admin server serves it at GET /metrics. */
 export const registry = new Registry();
@@ -51,25 +50,15 @@ export const queueGateOpen = new Gauge<"queue">({
   registers: [registry],
 });
 
-type RequestLabel = "protocol" | "service" | "outcome";
-
-export const requests: Counter<RequestLabel> = new Counter<RequestLabel>({
+export const requests = new Counter<"protocol" | "service" | "outcome">({
   name: "sluice_requests_total",
   // The alerts read outcome="busy" and outcome="unavailable" as the 503 answers.
   help: "Requests answered by the adapter, by protocol, service and outcome (accepted, duplicate, completed, rejected, failed, expired, cancelled, status, invalid, error, busy, unavailable).",
   labelNames: ["protocol", "service", "outcome"],
   registers: [registry],
-  collect: (): void => requestCounts.flush(),
 });
-/** Series of `requests` bound once per label set: what every answer counts itself in. */
-export const requestCounts: BoundCounter<RequestLabel> = new BoundCounter(requests, [
-  "protocol",
-  "service",
-  "outcome",
-]);
 
-/** Observed once per answer: its series are bound once per label set (see BoundHistogram). */
-export const requestDuration = new BoundHistogram<"protocol" | "service">({
+export const requestDuration = new Histogram<"protocol" | "service">({
   name: "sluice_request_duration_seconds",
   help: "Time from receiving a request to sending the adapter's answer.",
   labelNames: ["protocol", "service"],
@@ -157,7 +146,6 @@ export const metrics = {
   queueConsumers,
   queueGateOpen,
   requests,
-  requestCounts,
   requestDuration,
   endToEnd,
   backendCalls,
