@@ -12,7 +12,13 @@ import {
   parseMultipartRelated,
   type MimePart,
 } from "../../shared/protocol/multipart-related";
-import { childElements, parseXml, type XmlElement } from "./safe-xml";
+import {
+  childElements,
+  DEFAULT_XML_LIMITS,
+  parseXml,
+  type XmlElement,
+  type XmlLimits,
+} from "./safe-xml";
 import { SOAP11_NS, SOAP12_NS } from "./soap-envelope";
 import { escapeXml, jsonToXml, type JsonValue } from "./xml-json";
 
@@ -77,10 +83,10 @@ function innerXml(text: string, element: XmlElement): string {
 }
 
 /** `answerCode`: the service code the backend answers for, whose `<answerCode>Response` is unwrapped. */
-function fromXml(text: string, answerCode: string): AnswerContent {
+function fromXml(text: string, answerCode: string, limits: XmlLimits): AnswerContent {
   let root: XmlElement;
   try {
-    root = parseXml(text);
+    root = parseXml(text, limits);
   } catch {
     return { kind: "content", innerXml: escapeXml(text) };
   }
@@ -106,13 +112,21 @@ function fromXml(text: string, answerCode: string): AnswerContent {
  * embedded whole; JSON becomes XML by the mapping of xml-json.ts; text is escaped; anything
  * else travels as base64 text. `answerCode` is the code the backend was called with: the
  * remote service's for a remote X-Road service (`remoteServiceCode`), else the local one.
+ * XML is read with `limits`, the adapter's `adapter.xml` ones: the answer is parsed in the
+ * adapter, as requests are; XML over them reaches the caller as escaped text.
  */
-export function answerContent(response: BackendResponse, answerCode: string): AnswerContent {
+export function answerContent(
+  response: BackendResponse,
+  answerCode: string,
+  limits: XmlLimits = DEFAULT_XML_LIMITS,
+): AnswerContent {
   const bytes = Buffer.from(response.body, response.bodyEncoding === "base64" ? "base64" : "utf8");
   const type = parseContentType(response.contentType || "application/octet-stream").type;
   if (bytes.length === 0) return { kind: "content", innerXml: "" };
-  if (type === "multipart/related") return fromMultipart(bytes, response.contentType, answerCode);
-  if (XML_TYPE.test(type)) return fromXml(bytes.toString("utf8"), answerCode);
+  if (type === "multipart/related") {
+    return fromMultipart(bytes, response.contentType, answerCode, limits);
+  }
+  if (XML_TYPE.test(type)) return fromXml(bytes.toString("utf8"), answerCode, limits);
   if (JSON_TYPE.test(type)) {
     const json = bytes.toString("utf8");
     // Parsing JSON nested millions deep takes seconds (and xml-json recurses): kept as text.
@@ -134,14 +148,19 @@ export function answerContent(response: BackendResponse, answerCode: string): An
 }
 
 /** A SOAP answer with attachments: the root envelope mapped as any, the parts kept beside it. */
-function fromMultipart(bytes: Buffer, contentType: string, answerCode: string): AnswerContent {
+function fromMultipart(
+  bytes: Buffer,
+  contentType: string,
+  answerCode: string,
+  limits: XmlLimits,
+): AnswerContent {
   let multipart: ReturnType<typeof parseMultipartRelated>;
   try {
     multipart = parseMultipartRelated(bytes, contentType);
   } catch {
     return { kind: "content", innerXml: bytes.toString("base64") };
   }
-  const content = fromXml(multipart.root.data.toString("utf8"), answerCode);
+  const content = fromXml(multipart.root.data.toString("utf8"), answerCode, limits);
   if (content.kind === "fault" || multipart.attachments.length === 0) return content;
   return { ...content, attachments: multipart.attachments, mtom: multipart.mtom };
 }

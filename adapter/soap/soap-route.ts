@@ -26,6 +26,7 @@ import { closeUnreadBody, readBody } from "../body-reader";
 import type { Intake, IntakeResult } from "../intake";
 import { buildMultipartRelated, type MimePart } from "../../shared/protocol/multipart-related";
 import { answerContent, remoteServiceCode } from "./soap-answer";
+import type { XmlLimits } from "./safe-xml";
 import { EnvelopeFault, soapMessageOf, xroadHeadersOf } from "./soap-envelope";
 import { buildSoapFault, faultHttpStatus } from "./soap-fault";
 import {
@@ -113,7 +114,8 @@ function soapPost(
         );
       }
       const result = await submit(ctx, deps, validators, service, request);
-      outcome = answer(ctx, request, result, remoteServiceCode(deps.config, service));
+      const answerCode = remoteServiceCode(deps.config, service);
+      outcome = answer(ctx, request, result, answerCode, limits.xml);
     } catch (error) {
       outcome = answerFault(ctx, deps.log, error, request);
     } finally {
@@ -217,6 +219,7 @@ function answer(
   request: SoapRequestWithAttachments,
   result: IntakeResult,
   answerCode: string,
+  xmlLimits: XmlLimits,
 ): string {
   markMessage(ctx, result.id);
   // Koa's `ctx.type` would look the type up and set it with Koa's `set`: it is written as is.
@@ -237,7 +240,7 @@ function answer(
   }
   const { state, response } = result;
   const answered = state === "completed" || state === "processing" || state === "rejected";
-  const content = response && answered ? answerContent(response, answerCode) : null;
+  const content = response && answered ? answerContent(response, answerCode, xmlLimits) : null;
   if (content?.kind === "content" && state !== "rejected") {
     ctx.status = 200;
     const envelope = buildSoapResponse(request, content.innerXml);

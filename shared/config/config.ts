@@ -123,7 +123,7 @@ export interface SluiceConfig {
     publishTimeoutMs: number;
     /** Depth of JSON nesting accepted in request bodies. */
     maxJsonDepth: number;
-    /** Limits of SOAP (XML) request bodies, checked before the parser builds anything. */
+    /** Limits of SOAP (XML) request bodies and of the XML answers SOAP callers get, checked as read. */
     xml: {
       maxDepth: number;
       /** Attributes (namespace declarations included) on one element. */

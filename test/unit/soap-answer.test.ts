@@ -2,7 +2,12 @@ import { expect } from "chai";
 import type { ServiceConfig } from "../../shared/config/config";
 import { SluiceError } from "../../shared/protocol/errors";
 import { answerContent, standaloneXml } from "../../adapter/soap/soap-answer";
-import { childElements, directText, parseXml } from "../../adapter/soap/safe-xml";
+import {
+  childElements,
+  DEFAULT_XML_LIMITS,
+  directText,
+  parseXml,
+} from "../../adapter/soap/safe-xml";
 import { parseSoapEnvelope } from "../../adapter/soap/soap-envelope";
 import { buildSoapResponse, soapEnvelope } from "../../adapter/soap/soap-response";
 import { SoapBodyValidators } from "../../adapter/soap/soap-validation";
@@ -98,6 +103,35 @@ describe("SOAP answer: what a backend said, placed in <serviceCode>Response", ()
       kind: "content",
       innerXml: "",
     });
+  });
+
+  it("XML is read with the limits it is given (adapter.xml), over them it is escaped text", () => {
+    // 80 levels inside the Response: over the default depth of 64, within a raised one.
+    const deep = "<d>".repeat(80) + "x" + "</d>".repeat(80);
+    const envelope = `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><q:getStateResponse xmlns:q="urn:q">${deep}</q:getStateResponse></s:Body></s:Envelope>`;
+    const raised = { ...DEFAULT_XML_LIMITS, maxDepth: 100 };
+    const read = answerContent(xml(envelope), "getState", raised) as { innerXml: string };
+    expect(read.innerXml).to.equal(deep);
+    const escaped = answerContent(xml(envelope), "getState") as { innerXml: string };
+    expect(escaped.innerXml).to.match(/^&lt;s:Envelope /);
+    // Lowered: a shallow answer over the operator's limit is escaped text too.
+    const lowered = { ...DEFAULT_XML_LIMITS, maxAttributesPerElement: 1 };
+    const plain = `<r:a xmlns:r="urn:r" x="1">y</r:a>`;
+    expect(answerContent(xml(plain), "q").kind).to.equal("content");
+    const flat = answerContent(xml(plain), "q", lowered) as { innerXml: string };
+    expect(flat.innerXml).to.equal(
+      "&lt;r:a xmlns:r=&quot;urn:r&quot; x=&quot;1&quot;&gt;y&lt;/r:a&gt;",
+    );
+    const multipart = answerContent(
+      {
+        status: 200,
+        contentType: 'multipart/related; type="text/xml"; boundary=b',
+        body: `--b\r\nContent-Type: text/xml\r\n\r\n${envelope}\r\n--b--\r\n`,
+      },
+      "getState",
+      raised,
+    ) as { innerXml: string };
+    expect(multipart.innerXml).to.equal(deep);
   });
 
   it("standaloneXml declares inherited bindings, not its own twice", () => {
