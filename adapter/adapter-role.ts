@@ -4,6 +4,7 @@
 import http from "node:http";
 import https from "node:https";
 import type { AddressInfo, Socket } from "node:net";
+import type { TLSSocket } from "node:tls";
 import type { Logger } from "pino";
 import { safeAck } from "../shared/broker/amqp";
 import { wakeUnheard } from "../shared/broker/reply-wake";
@@ -12,9 +13,12 @@ import type { Role, Runtime } from "../shared/runtime/runtime";
 import { declareAllBackends, roleTopologyOptions } from "../shared/broker/topology";
 import { HubListeners } from "../shared/store/hub-listeners";
 import { StateNotices } from "../shared/protocol/state-notice";
+import { metrics } from "../shared/observability/metrics";
+import { ThrottledWarning } from "../shared/observability/throttled-warning";
 import { ReloadableTls, serverTlsOptions, type TlsMaterial } from "../shared/config/tls-files";
 import { Backpressure } from "./backpressure";
 import { answerClientErrors } from "./client-error";
+import { tlsRefusalReason, type TlsRefusal } from "./tls-refusals";
 import { hubRoutes } from "./hub-route";
 import { Intake } from "./intake";
 import { SchemaValidators, type SchemaChecks } from "./json-body";
@@ -158,27 +162,29 @@ export async function startAdapter(
   const server = tls
     ? https.createServer({ ...serverOptions, ...serviceTlsOptions(tls.current) }, app.callback())
     : http.createServer(serverOptions, app.callback());
+  // A refused handshake (no client certificate, another CA's, an expired one) is someone other
+  // than the security server knocking, or the security server refusing this certificate:
+  // counted by reason, and a warning, one line per reason per 10 s at most with the count and
+  // the latest address, so a flood of them does not become a flood of lines.
+  const handshakeWarning = new ThrottledWarning<TlsRefusal>(log, "TLS handshakes refused");
   if (tls && server instanceof https.Server) {
     // New handshakes use the new certificates; open connections (a sync caller) are kept.
     tls.onChange((material) => server.setSecureContext(serviceTlsOptions(material)));
-    // A refused handshake (no client certificate, another CA's, an expired one) is someone
-    // other than the security server knocking: a warning, one line per 10 s at most with the
-    // count and the latest, so a flood of them does not become a flood of lines.
-    let refusedSince = 0;
-    let refused = 0;
-    server.on("tlsClientError", (error: Error, socket: Socket) => {
-      refused += 1;
-      const now = Date.now();
-      if (now - refusedSince < 10_000) return;
-      log.warn(
-        { refused, remote: socket.remoteAddress ?? null, err: error.message },
-        "TLS handshakes refused",
-      );
-      refusedSince = now;
-      refused = 0;
+    // A certificate refused after the handshake has closed the socket by the time of the
+    // event, and a closed socket no longer knows its peer: read it (Node keeps it) on arrival.
+    server.prependListener("connection", (raw: Socket) => void raw.remoteAddress);
+    server.on("tlsClientError", (error: Error, socket: TLSSocket) => {
+      const reason = tlsRefusalReason(error, socket);
+      metrics.tlsRefusals.inc({ reason });
+      const raw = (socket as TLSSocket & { _parent?: Socket | null })._parent;
+      handshakeWarning.note(reason, {
+        remote: socket.remoteAddress ?? raw?.remoteAddress ?? null,
+        // The certificate check's verdict where there is one: the error only says "hang up".
+        code: socket.authorizationError ?? (error as { code?: string }).code ?? null,
+      });
     });
   }
-  answerClientErrors(server);
+  const stopParserWarning = answerClientErrors(server, log);
   deferContinue(server);
   // Bounded waits everywhere: headers, the whole request as it is sent (a slow body ends in
   // 408; waiting for a sync answer is not counted), idle sockets; and bounded connections.
@@ -235,6 +241,8 @@ export async function startAdapter(
     },
     async close() {
       tls?.dispose();
+      handshakeWarning.close();
+      stopParserWarning();
       server.closeAllConnections();
       await replies.close().catch(() => undefined);
       wakes.close();

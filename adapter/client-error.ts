@@ -10,6 +10,9 @@ import { maxHeaderSize, STATUS_CODES, type Server } from "node:http";
 import type { Server as TlsServer } from "node:https";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
+import type { Logger } from "pino";
+import { parserRefusals } from "../shared/observability/metrics";
+import { ThrottledWarning } from "../shared/observability/throttled-warning";
 import { SluiceError } from "../shared/protocol/errors";
 import { buildSoapFault } from "./soap/soap-fault";
 import { REQUEST_REFUSALS } from "./request-refusals";
@@ -19,6 +22,25 @@ type ClientError = Error & { code?: string; reason?: string; rawPacket?: Buffer 
 
 /** A request line naming the SOAP endpoint, when the refused bytes start with one. */
 const SOAP_REQUEST_LINE = /^[A-Z]+ (?:https?:\/\/[^/\s]*)?\/soap(?:[/?\s])/;
+
+/** Why Node's parser refused a request: the metric's label and the warning's `reason`. */
+export type ParserRefusal = "headers_too_large" | "timeout" | "chunk_extensions" | "malformed";
+
+/** The reason of a parser's error; none for a connection the caller reset (nothing refused). */
+export function parserRefusalReason(error: ClientError): ParserRefusal | null {
+  switch (error.code) {
+    case "ECONNRESET":
+      return null;
+    case "HPE_HEADER_OVERFLOW":
+      return "headers_too_large";
+    case "ERR_HTTP_REQUEST_TIMEOUT":
+      return "timeout";
+    case "HPE_CHUNK_EXTENSIONS_OVERFLOW":
+      return "chunk_extensions";
+    default:
+      return "malformed";
+  }
+}
 
 /** The refusal an error of Node's parser stands for. */
 export function clientRefusal(error: ClientError, headerLimit = maxHeaderSize): SluiceError {
@@ -63,14 +85,24 @@ export function clientErrorAnswer(error: ClientError, headerLimit = maxHeaderSiz
 /**
  * Answers what Node's parser refuses as clientErrorAnswer says, where Node would write its bare
  * status line: only on a connection that has had no answer written yet (as Node does), and
- * never to a connection the caller reset. The connection is closed either way.
+ * never to a connection the caller reset. The connection is closed either way. Such a request
+ * never reaches the access log, so each is counted by reason in
+ * sluice_http_parser_refusals_total and warned of, one line per reason per 10 s at most.
+ * The answer stops the warning's timers.
  */
-export function answerClientErrors(server: Server | TlsServer): void {
+export function answerClientErrors(server: Server | TlsServer, log: Logger): () => void {
+  const warning = new ThrottledWarning<ParserRefusal>(log, "requests refused by the HTTP parser");
   server.on("clientError", (error: ClientError, stream: Duplex) => {
     const socket = stream as Socket;
+    const reason = parserRefusalReason(error);
+    if (reason !== null) {
+      parserRefusals.inc({ reason });
+      warning.note(reason, { remote: socket.remoteAddress ?? null });
+    }
     if (error.code !== "ECONNRESET" && socket.writable && socket.bytesWritten === 0) {
       socket.write(clientErrorAnswer(error));
     }
     socket.destroy();
   });
+  return () => warning.close();
 }

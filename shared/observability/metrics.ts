@@ -139,6 +139,20 @@ export const backpressureRejections = new Counter<"reason">({
   registers: [registry],
 });
 
+export const parserRefusals = new Counter<"reason">({
+  name: "sluice_http_parser_refusals_total",
+  help: "Requests on the service port that Node's HTTP parser refused before any route saw them, by reason (headers_too_large, timeout, chunk_extensions, malformed).",
+  labelNames: ["reason"],
+  registers: [registry],
+});
+
+export const tlsRefusals = new Counter<"reason">({
+  name: "sluice_tls_handshake_refusals_total",
+  help: "TLS handshakes on the service port that ended without a connection, by reason (no_certificate, expired_certificate, untrusted_certificate, certificate_refused_by_client, plain_http, protocol, timeout, closed, other).",
+  labelNames: ["reason"],
+  registers: [registry],
+});
+
 /** Every gateway metric, for the roles to update. */
 export const metrics = {
   queueDepth,
@@ -157,6 +171,8 @@ export const metrics = {
   deadLetters,
   messagesExpired,
   backpressureRejections,
+  parserRefusals,
+  tlsRefusals,
 };
 
 /** Content-Type of the exposition text, for the admin server's answer. */

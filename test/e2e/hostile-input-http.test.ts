@@ -7,7 +7,8 @@
 
 import { expect } from "chai";
 import net from "node:net";
-import { call, Harness, type SluiceProcess } from "../support/harness";
+import { call, eventually, Harness, type SluiceProcess } from "../support/harness";
+import { metricValue } from "./ops-support";
 import { fixture } from "../fixtures/xroad-soap/outcomes";
 
 const CLIENT = "EE/GOV/70000001/case-app";
@@ -150,6 +151,34 @@ describe("Hostile input over a raw socket: Sluice's answers to what HTTP itself 
         expect(answer.body).to.not.match(/at .*\.js:\d+/);
       }
       await stillServes();
+    });
+
+    it("each is counted by reason and warned of", async () => {
+      const refused = async (reason: string) =>
+        (await metricValue(sluice.adminUrl, "sluice_http_parser_refusals_total", { reason })) ?? 0;
+      const before = [await refused("headers_too_large"), await refused("malformed")];
+      const tooLarge = `GET /rest/echo HTTP/1.1\r\nHost: x\r\nX-Big: ${BIG}\r\n\r\n`;
+      for (const request of [tooLarge, tooLarge, "HELLO THERE\r\n\r\n"]) {
+        await rawRequest(sluice.port, request);
+      }
+      const after = [await refused("headers_too_large"), await refused("malformed")];
+      expect([after[0] - before[0], after[1] - before[1]]).to.deep.equal([2, 1]);
+      const lines = await eventually(
+        async () => {
+          const found = sluice.lines.filter(
+            (line) => line.msg === "requests refused by the HTTP parser",
+          );
+          const reasons = new Set(found.map((line) => line.reason));
+          return reasons.has("headers_too_large") && reasons.has("malformed") ? found : undefined;
+        },
+        10_000,
+        "a warning of each reason",
+      );
+      // The first of each reason has its line at once (what follows within 10 s waits: unit tests).
+      for (const reason of ["headers_too_large", "malformed"]) {
+        const first = lines.find((line) => line.reason === reason);
+        expect(first, reason).to.include({ level: "warn", count: 1, remote: "127.0.0.1" });
+      }
     });
   });
 

@@ -15,6 +15,7 @@ import * as soap from "soap";
 import { Agent, request } from "undici";
 import { CallbackReceiver } from "../integration/callback-receiver";
 import { eventually, Harness, type SluiceProcess } from "../support/harness";
+import { metricValue } from "./ops-support";
 import { createTestPki, type KeyPair, type TestPki } from "../support/test-pki";
 import {
   CLIENT_HEADER,
@@ -205,15 +206,35 @@ describe("behind a security server over mTLS (xroad-sim in front of Sluice)", fu
       );
       expect(outcome, what).to.be.instanceOf(Error);
     }
-    // Someone other than the security server knocked: the operator hears of it.
-    const warned = await eventually(
-      async () => adapter.lines.find((line) => line.msg === "TLS handshakes refused"),
+    // Someone other than the security server knocked: the operator hears of it, by reason.
+    const refusals = async (reason: string) =>
+      (await metricValue(adapter.adminUrl, "sluice_tls_handshake_refusals_total", { reason })) ?? 0;
+    const counted = await eventually(
+      async () => {
+        const all = await Promise.all(
+          ["no_certificate", "expired_certificate", "untrusted_certificate"].map(refusals),
+        );
+        return all.reduce((a, b) => a + b) === 4 ? all : undefined;
+      },
       10_000,
-      "a warning of the refused handshakes",
+      "the refused handshakes counted",
     );
-    expect(warned).to.include({ level: "warn" });
-    expect(warned.refused).to.be.at.least(1);
-    expect(warned.remote).to.be.a("string");
+    expect(counted).to.deep.equal([1, 1, 2]);
+    const warned = await eventually(
+      async () => {
+        const lines = adapter.lines.filter((line) => line.msg === "TLS handshakes refused");
+        return new Set(lines.map((line) => line.reason)).size >= 3 ? lines : undefined;
+      },
+      10_000,
+      "a warning of each reason",
+    );
+    for (const reason of ["no_certificate", "expired_certificate", "untrusted_certificate"]) {
+      const line = warned.find((one) => one.reason === reason);
+      expect(line, reason).to.include({ level: "warn", count: 1, remote: "127.0.0.1" });
+    }
+    expect(warned.find((line) => line.reason === "expired_certificate")).to.include({
+      code: "CERT_HAS_EXPIRED",
+    });
     // The security server's own certificate is let in.
     const allowed = await request(`${sluiceUrl}/openapi/messages`, {
       dispatcher: direct(internal),

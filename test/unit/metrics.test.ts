@@ -24,6 +24,8 @@ describe("metrics", () => {
     sluice_dead_letters_total: { type: "counter", labels: ["backend", "reason"] },
     sluice_messages_expired_total: { type: "counter", labels: ["backend"] },
     sluice_backpressure_rejections_total: { type: "counter", labels: ["reason"] },
+    sluice_http_parser_refusals_total: { type: "counter", labels: ["reason"] },
+    sluice_tls_handshake_refusals_total: { type: "counter", labels: ["reason"] },
   };
 
   it("registers every contract metric with its exact type and label set", async () => {

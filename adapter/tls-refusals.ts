@@ -1,0 +1,42 @@
+// Why a TLS handshake on the service port ended without a connection, as one of a closed set of
+// reasons: the metric's label and the warning's `reason`, never a string the other side chose.
+
+import type { TLSSocket } from "node:tls";
+
+export type TlsRefusal =
+  | "no_certificate"
+  | "expired_certificate"
+  | "untrusted_certificate"
+  | "certificate_refused_by_client"
+  | "plain_http"
+  | "protocol"
+  | "timeout"
+  | "closed"
+  | "other";
+
+/** Alerts a client sends when it does not accept the adapter's own certificate. */
+const CERTIFICATE_ALERT =
+  /^ERR_SSL_(?:TLSV1|SSLV3)_ALERT_(?:UNKNOWN_CA|BAD_CERTIFICATE|CERTIFICATE_\w+|UNSUPPORTED_CERTIFICATE)$/;
+
+/**
+ * The reason of a `tlsClientError`. A client certificate that fails verification is let through
+ * the handshake by OpenSSL and refused by Node after it, so its reason is the socket's
+ * `authorizationError`, the error itself only saying the connection ended.
+ */
+export function tlsRefusalReason(error: Error & { code?: string }, socket?: TLSSocket): TlsRefusal {
+  const verify = (socket as (TLSSocket & { authorizationError?: unknown }) | undefined)
+    ?.authorizationError;
+  if (typeof verify === "string" && verify !== "") {
+    return verify === "CERT_HAS_EXPIRED" || verify === "CERT_NOT_YET_VALID"
+      ? "expired_certificate"
+      : "untrusted_certificate";
+  }
+  const code = error.code ?? "";
+  if (code === "ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE") return "no_certificate";
+  if (code === "ERR_TLS_HANDSHAKE_TIMEOUT") return "timeout";
+  if (code === "ERR_SSL_HTTP_REQUEST") return "plain_http";
+  if (CERTIFICATE_ALERT.test(code)) return "certificate_refused_by_client";
+  if (code.startsWith("ERR_SSL_")) return "protocol";
+  if (code === "ECONNRESET" || code === "EPIPE") return "closed";
+  return "other";
+}

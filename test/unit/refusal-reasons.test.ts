@@ -1,0 +1,48 @@
+// The closed sets of reasons that label refused handshakes and requests Node's parser refused:
+// every error maps to one of them, whatever its text.
+
+import { expect } from "chai";
+import type { TLSSocket } from "node:tls";
+import { parserRefusalReason } from "../../adapter/client-error";
+import { tlsRefusalReason } from "../../adapter/tls-refusals";
+
+const error = (code: string | undefined, message = "anything"): Error & { code?: string } =>
+  Object.assign(new Error(message), code === undefined ? {} : { code });
+const verified = (authorizationError: string | null) =>
+  ({ authorizationError }) as unknown as TLSSocket;
+
+describe("refusal reasons", () => {
+  it("a refused handshake's reason comes from the certificate check, then the error's code", () => {
+    const hangUp = error("ECONNRESET", "socket hang up");
+    expect(tlsRefusalReason(hangUp, verified("CERT_HAS_EXPIRED"))).to.equal("expired_certificate");
+    expect(tlsRefusalReason(hangUp, verified("UNABLE_TO_VERIFY_LEAF_SIGNATURE"))).to.equal(
+      "untrusted_certificate",
+    );
+    expect(tlsRefusalReason(hangUp, verified(null))).to.equal("closed");
+    const cases: Array<[string | undefined, string]> = [
+      ["ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE", "no_certificate"],
+      ["ERR_TLS_HANDSHAKE_TIMEOUT", "timeout"],
+      ["ERR_SSL_HTTP_REQUEST", "plain_http"],
+      ["ERR_SSL_TLSV1_ALERT_UNKNOWN_CA", "certificate_refused_by_client"],
+      ["ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN", "certificate_refused_by_client"],
+      ["ERR_SSL_UNSUPPORTED_PROTOCOL", "protocol"],
+      ["ERR_SSL_WRONG_VERSION_NUMBER", "protocol"],
+      [undefined, "other"],
+      ["<script>", "other"],
+    ];
+    for (const [code, reason] of cases) {
+      expect(tlsRefusalReason(error(code), verified(null)), String(code)).to.equal(reason);
+    }
+  });
+
+  it("a parser's refusal has a reason, a reset connection none", () => {
+    expect(parserRefusalReason(error("HPE_HEADER_OVERFLOW"))).to.equal("headers_too_large");
+    expect(parserRefusalReason(error("ERR_HTTP_REQUEST_TIMEOUT"))).to.equal("timeout");
+    expect(parserRefusalReason(error("HPE_CHUNK_EXTENSIONS_OVERFLOW"))).to.equal(
+      "chunk_extensions",
+    );
+    expect(parserRefusalReason(error("HPE_INVALID_METHOD"))).to.equal("malformed");
+    expect(parserRefusalReason(error("HPE_WHATEVER_COMES_NEXT"))).to.equal("malformed");
+    expect(parserRefusalReason(error("ECONNRESET"))).to.equal(null);
+  });
+});
