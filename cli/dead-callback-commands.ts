@@ -57,12 +57,14 @@ export async function runDeadCallbackCommand(context: OperatorContext): Promise<
       limit,
       "oldest",
     );
-    const redelivered = await redeliverer.redeliverMany(entries);
+    const outcome = await redeliverer.redeliverMany(entries);
+    const { redelivered, skipped } = outcome;
     print(
-      { redelivered },
+      outcome,
       [
         ...redelivered.map(redeliveryLine),
-        `${redelivered.filter((r) => r.result === "redelivered").length} redelivered`,
+        ...skipped.map((s) => `${s.id}: skipped: ${s.reason}`),
+        `${redelivered.filter((r) => r.result === "redelivered").length} redelivered${skipped.length ? `, ${skipped.length} skipped` : ""}`,
       ].join("\n"),
     );
     return redelivered.some((r) => r.result === "refused") ? 1 : 0;

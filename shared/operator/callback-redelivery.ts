@@ -110,12 +110,32 @@ export class CallbackRedeliverer {
     };
   }
 
-  /** Redelivers each entry still delivery_failed, oldest first. */
-  async redeliverMany(entries: DeadCallback[]): Promise<RedeliveryResult[]> {
-    const results: RedeliveryResult[] = [];
+  /**
+   * Redelivers each entry still delivery_failed, oldest first. Once the broker did not take one
+   * (out of reach, refused, no confirm in time) the rest are skipped, as they are once the
+   * process shuts down: all go to the one callbacks queue, and each would wait out the publish
+   * timeout again and leave another refused copy in flight.
+   */
+  async redeliverMany(
+    entries: DeadCallback[],
+    /** True once the process shuts down: the rest are skipped, to be asked for again. */
+    stopping: () => boolean = () => false,
+  ): Promise<{ redelivered: RedeliveryResult[]; skipped: Array<{ id: string; reason: string }> }> {
+    const redelivered: RedeliveryResult[] = [];
+    const skipped: Array<{ id: string; reason: string }> = [];
+    let stopped: string | null = null;
     for (const entry of [...entries].sort((a, b) => a.at - b.at)) {
-      results.push(await this.redeliver(entry.id));
+      if (stopped === null && stopping()) stopped = "the process is shutting down; ask again";
+      if (stopped !== null) {
+        skipped.push({ id: entry.id, reason: stopped });
+        continue;
+      }
+      const result = await this.redeliver(entry.id);
+      redelivered.push(result);
+      if (result.result === "refused" && result.retryAfter !== undefined) {
+        stopped = `the broker did not take a redelivery; ask again after ${result.retryAfter} s`;
+      }
     }
-    return results;
+    return { redelivered, skipped };
   }
 }

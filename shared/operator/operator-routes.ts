@@ -282,11 +282,15 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
       limit,
       "oldest",
     );
-    const redelivered = await redeliver().redeliverMany(entries);
+    const outcome = await redeliver().redeliverMany(entries, () => admin.isDraining);
     deps.log.info(
-      { filter, redelivered: redelivered.filter((r) => r.result === "redelivered").length },
+      {
+        filter,
+        redelivered: outcome.redelivered.filter((r) => r.result === "redelivered").length,
+        skipped: outcome.skipped.length,
+      },
       "operator redelivered callbacks",
     );
-    return ok({ redelivered });
+    return ok(outcome);
   });
 }

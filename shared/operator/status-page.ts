@@ -131,7 +131,7 @@ async function act(label, method, path, body) {
     const result = await api(method, path, body);
     let text = label + ": done";
     if (result.replayed) text = label + ": " + bulkSummary(result);
-    if (result.redelivered) text = label + ": " + result.redelivered.filter((r) => r.result === "redelivered").length + " redelivered";
+    if (result.redelivered) text = label + ": " + result.redelivered.filter((r) => r.result === "redelivered").length + " redelivered" + (result.skipped && result.skipped.length ? ", " + result.skipped.length + " skipped (" + result.skipped[0].reason + ")" : "");
     if (result.result) text = label + ": " + result.result + (result.replayedAs ? " as " + result.replayedAs : "") + (result.warning ? " (" + result.warning + ")" : "");
     notice(text, false);
   } catch (error) {

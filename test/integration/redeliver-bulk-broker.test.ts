@@ -1,0 +1,81 @@
+// A bulk redelivery of dead callbacks (the admin port's POST /admin/dead-callbacks/redeliver,
+// `sluice dead-callbacks redeliver --all`) while the broker takes none: every redelivery goes to
+// the one callbacks queue, so the first refusal stops the run. Going on waited the full publish
+// timeout once per dead callback and left one refused copy per callback in the channel.
+
+import { expect } from "chai";
+import { CallbackRedeliverer } from "../../shared/operator/callback-redelivery";
+import { DeadCallbacks } from "../../shared/operator/dead-callbacks";
+import { whenReady } from "../../shared/store/redis";
+import { type BrokerSide, connectBroker, testScope } from "../support/broker-scope";
+import { AMQP_URL } from "../support/harness";
+import { deadCallbackEntry, transactionMeta } from "../support/messages";
+import { proxyTo, viaProxy } from "../support/tcp-proxy";
+
+/** Short, so a silent broker is given up on quickly; no timing is asserted. */
+const PUBLISH_TIMEOUT_MS = 1_000;
+
+describe("bulk dead-callback redelivery while the broker does not confirm (real broker and Redis)", function () {
+  this.timeout(30_000);
+  const scope = testScope("redeliver-bulk-broker-test");
+  const { prefix, names, redis, store } = scope;
+  const deadCallbacks = new DeadCallbacks(redis, prefix, 60_000);
+  const proxy = proxyTo(AMQP_URL);
+  let amqp: BrokerSide;
+
+  before(async () => {
+    await whenReady(redis);
+    amqp = await connectBroker(scope, {
+      url: viaProxy(AMQP_URL, await proxy.listen()),
+      publishTimeoutMs: PUBLISH_TIMEOUT_MS,
+      declare: false,
+    });
+    await amqp.channel.assertQueue(names.callbacksQueue, {
+      durable: true,
+      arguments: { "x-queue-type": "quorum" },
+    });
+  });
+  after(async () => {
+    proxy.heal();
+    await amqp?.close().catch(() => undefined);
+    await proxy.close();
+    await scope.close();
+  });
+
+  /** A callback-mode message whose final callback died `ago` ms ago. */
+  async function dead(ago: number): Promise<string> {
+    const at = Date.now() - ago;
+    const meta = transactionMeta({
+      replyMode: "callback",
+      callback: "https://cb.example.org/hooks/1",
+      createdAt: at,
+    });
+    await store.create(meta);
+    expect(await deadCallbacks.record(deadCallbackEntry(meta.id, { at }))).to.equal(true);
+    return meta.id;
+  }
+
+  it("stops at the first refusal: one refused with retryAfter, the rest skipped and still failed", async () => {
+    const ids = [await dead(30), await dead(20), await dead(10)];
+    const redeliverer = new CallbackRedeliverer({
+      store,
+      deadCallbacks,
+      broker: amqp.broker,
+      publisher: amqp.publisher,
+      names,
+      publishTimeoutMs: PUBLISH_TIMEOUT_MS,
+    });
+    const entries = await deadCallbacks.list({ delivery: "delivery_failed" }, 10, "oldest");
+    expect(entries.map((e) => e.id)).to.deep.equal(ids);
+
+    proxy.stall();
+    const run = await redeliverer.redeliverMany(entries);
+    expect(run.redelivered).to.have.length(1);
+    expect(run.redelivered[0]).to.include({ id: ids[0], result: "refused" });
+    expect(run.redelivered[0].retryAfter).to.be.greaterThan(0);
+    expect(run.skipped.map((s) => s.id)).to.deep.equal(ids.slice(1));
+    for (const skip of run.skipped) expect(skip.reason).to.match(/broker.*ask again/);
+    // Each can be asked for again: none was left claimed.
+    for (const id of ids) expect((await store.get(id))?.delivery).to.equal("delivery_failed");
+  });
+});
