@@ -23,9 +23,18 @@ export function providerOf(xroadService: string | undefined, serviceCode: string
   const parts = decodeXroadIdLeniently(xroadService.trim());
   // The service code is last, or second to last when a version follows it.
   for (const at of [parts.length - 1, parts.length - 2]) {
-    if (at >= 3 && parts[at] === serviceCode) return parts.slice(0, at);
+    if (at >= 3 && parts[at] === serviceCode) {
+      const provider = parts.slice(0, at);
+      // Each part is one path segment of `/r1/…`: an empty one, "." or ".." (encoded or not:
+      // a URL parser resolves "%2E" too) would make the path name another resource.
+      return provider.some(notASegment) ? null : provider;
+    }
   }
   return null;
+}
+
+function notASegment(part: string): boolean {
+  return part === "" || part === "." || part === "..";
 }
 
 /**

@@ -94,6 +94,12 @@ export function checkServiceHeader(req: IncomingMessage, serviceCode: string): v
       "X-Road-Service must be INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICECODE[/VERSION]",
     );
   }
+  // The provider's parts become path segments of the Location of a 202 (`/r1/<provider>/…`),
+  // and a "." or ".." (or "%2E") there would be resolved by the caller's client into another
+  // path. No X-Road identifier part is one.
+  if (parts.some((part) => part === "." || part === "..")) {
+    throw new SluiceError("InvalidHeader", 'an X-Road-Service part may not be "." or ".."');
+  }
   // With a version the service code is the last but one part, else the last.
   const candidates = [parts[parts.length - 1], parts[parts.length - 2]];
   if (!candidates.includes(serviceCode)) {

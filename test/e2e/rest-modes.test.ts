@@ -380,6 +380,12 @@ describe("REST end to end (all roles in one process)", function () {
       "EE//70000009/registry/echo",
       "EE/GOV/1/a/b/c/echo",
       "EE/GOV/%zz/registry/echo",
+      // Dot segments would make the Location's /r1/<provider>/… path name another resource.
+      "EE/GOV/../registry/echo",
+      "EE/./70000009/registry/echo",
+      "EE/GOV/70000009/%2E%2E/echo",
+      "EE/GOV/70000009/%2e/echo",
+      "EE/GOV/70000009/registry/echo/..",
     ]) {
       const answer = await call(`${roles.sluice.url}/rest/echo`, {
         body: JSON.stringify({ name: "x" }),
