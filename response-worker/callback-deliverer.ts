@@ -34,6 +34,7 @@ export type SettledOutcome =
   | "refused" // the target no longer passes the callback policy
   | "rejected" // the security server refused it for good (access denied, unknown service, ...)
   | "lost" // the payload could not be loaded any more (e.g. the record expired)
+  | "too_large" // the job is larger than the broker takes (maxJobBytes, max_message_size)
   | "malformed"; // not a job at all
 
 export interface Settlement {
@@ -49,8 +50,11 @@ export interface DeliveryLogger {
 }
 
 export interface CallbackDelivererOptions {
-  /** Publishes on `channel` and fails a publish the broker returned as unroutable. */
-  broker: Pick<Broker, "publish">;
+  /**
+   * Publishes on `channel` and fails a publish the broker returned as unroutable; knows the
+   * broker's message size limit once the broker refused a larger message.
+   */
+  broker: Pick<Broker, "publish"> & Partial<Pick<Broker, "maxMessageBytes">>;
   /** A confirm channel of that broker (`Broker.channel`, so returns are heard). */
   channel: ChannelWrapper;
   topology: CallbackTopology;
@@ -73,7 +77,19 @@ export interface CallbackDelivererOptions {
    */
   maxPerTarget?: number;
   logger?: DeliveryLogger;
+  /**
+   * The largest job (encoded, bytes) published. A larger one ends at once as `too_large`, as
+   * does one the broker refuses for its size: published, it would close the channel (and hand
+   * back every job on it) and fail again on every try. Default DEFAULT_MAX_JOB_BYTES.
+   */
+  maxJobBytes?: number;
 }
+
+/** RabbitMQ 4's default `max_message_size` (3.x allows 128 MiB): what any supported broker takes. */
+export const DEFAULT_MAX_JOB_BYTES = 16 * 1024 * 1024;
+
+/** A job the broker does not take for its size; carries the reason the dead record gives. */
+class JobTooLarge extends Error {}
 
 const SETTLE_RETRY_PAUSE_MS = 1_000;
 /**
@@ -138,7 +154,15 @@ export class CallbackDeliverer {
 
   /** Queues the first attempt of a delivery; resolves when a queue took it and it is confirmed. */
   async enqueue(job: Omit<CallbackJob, "attempt" | "enqueuedAt">): Promise<void> {
-    await this.publishJob(this.options.topology.delivery, firstAttempt(job, Date.now()));
+    const first = firstAttempt(job, Date.now());
+    try {
+      await this.publishJob(this.options.topology.delivery, first);
+    } catch (error) {
+      if (!(error instanceof JobTooLarge)) throw error;
+      // Ended here, once: handed back, the response would enqueue it again for ever, and the
+      // delivery would stay pending. Nothing was attempted.
+      await this.tooLarge(first, 0, error, this.generation);
+    }
   }
 
   private track(work: Promise<void>) {
@@ -155,7 +179,11 @@ export class CallbackDeliverer {
           attempts: 0,
         });
       } else {
-        await this.attempt(job, generation, steppedAside(message));
+        await this.attempt(job, generation, steppedAside(message)).catch(async (error) => {
+          // Taken once, refused now (the broker's limit was lowered since): ended, not spun on.
+          if (!(error instanceof JobTooLarge)) throw error;
+          await this.tooLarge(job, job.attempt - 1, error, generation);
+        });
       }
       this.settleMessage(message, generation, "ack");
     } catch (error) {
@@ -254,6 +282,25 @@ export class CallbackDeliverer {
     await this.settle(job, { outcome, attempts: job.attempt, last: result }, generation);
   }
 
+  private async tooLarge(
+    job: CallbackJob,
+    attempts: number,
+    error: JobTooLarge,
+    generation: number,
+  ): Promise<void> {
+    const last: AttemptResult = {
+      outcome: "refused",
+      failure: { kind: "refused", message: error.message },
+    };
+    this.options.onAttempt?.(job, last, "settled");
+    // The dead record without the payload: it is what did not fit.
+    await this.settle(
+      { ...job, payload: undefined },
+      { outcome: "too_large", attempts, last },
+      generation,
+    );
+  }
+
   private async settle(
     job: CallbackJob,
     settlement: Settlement,
@@ -316,7 +363,20 @@ export class CallbackDeliverer {
     job: CallbackJob,
     headers?: Record<string, number>,
   ): Promise<void> {
-    await this.publish(queue, callbackJobCodec.encode(job), headers);
+    const content = callbackJobCodec.encode(job);
+    const configured = this.options.maxJobBytes ?? DEFAULT_MAX_JOB_BYTES;
+    const learned = this.options.broker.maxMessageBytes ?? null;
+    const limit = learned === null ? configured : Math.min(configured, learned);
+    if (content.length > limit) throw tooLarge(content.length, configured, learned);
+    try {
+      await this.publish(queue, content, headers);
+    } catch (error) {
+      // The broker closed the channel over this job (it is above the limit it just taught the
+      // broker client), not only over another one on the same channel.
+      const now = this.options.broker.maxMessageBytes ?? null;
+      if (now !== null && content.length > now) throw tooLarge(content.length, configured, now);
+      throw error;
+    }
   }
 
   /** The operator's record of a delivery given up on (callbacks.dead), not a job. */
@@ -371,6 +431,17 @@ function firstAttempt(
   if (job.settlesDelivery !== undefined) first.settlesDelivery = job.settlesDelivery;
   if (job.trace !== undefined) first.trace = job.trace;
   return first;
+}
+
+function tooLarge(bytes: number, configured: number, broker: number | null): JobTooLarge {
+  const limit =
+    broker !== null && broker < configured
+      ? `the broker's max_message_size of ${broker} bytes`
+      : `maxJobBytes of ${configured} bytes`;
+  return new JobTooLarge(
+    `the job is ${bytes} bytes, larger than ${limit}: the status document does not fit in a ` +
+      "message; GET /messages/<id> still has it",
+  );
 }
 
 /** How often the job stepped aside so far: its header, kept by the step-aside queue's expiry. */

@@ -39,6 +39,9 @@ export interface Consumer {
   close(): Promise<void>;
 }
 
+/** RabbitMQ's PRECONDITION_FAILED for a message above `max_message_size`, capturing that size. */
+const MESSAGE_SIZE_REFUSAL = /message size \d+ is larger than configured max size (\d+)/;
+
 export class Broker extends EventEmitter {
   /** The nodes it may connect to, tried in turn. */
   readonly urls: readonly string[];
@@ -60,6 +63,11 @@ export class Broker extends EventEmitter {
    * waiting for that channel, and readiness says why instead of "not checked yet".
    */
   private readonly setupFailures = new Map<string, string>();
+  /**
+   * The largest message body the broker takes (RabbitMQ's `max_message_size`), once it closed a
+   * channel over a larger one; AMQP has no way to ask for it beforehand.
+   */
+  private learnedMaxMessageBytes: number | null = null;
 
   private constructor(urls: readonly string[], connection: AmqpConnectionManager, log: Logger) {
     super();
@@ -150,6 +158,14 @@ export class Broker extends EventEmitter {
     return first ? `${first[0]}: ${first[1]}` : null;
   }
 
+  /**
+   * The largest message body the broker is known to take, or null while none was refused:
+   * learned from the channel it closed over the first larger one.
+   */
+  get maxMessageBytes(): number | null {
+    return this.learnedMaxMessageBytes;
+  }
+
   /** Why the broker refuses publishes right now, or null. */
   get blocked(): string | null {
     return this.blockedReason;
@@ -172,9 +188,13 @@ export class Broker extends EventEmitter {
         // A channel error (a failed passive declare, a refused redeclare, a delivery held past
         // consumer_timeout) must close only this channel, which is opened again (the wrapper
         // alone would wait for a reconnect); unheard, it would take the connection down.
-        channel.on("error", (err: Error) =>
-          this.log.warn({ err: err.message, channel: name }, "channel closed by the broker"),
-        );
+        channel.on("error", (err: Error) => {
+          this.log.warn({ err: err.message, channel: name }, "channel closed by the broker");
+          // Heard before the closed channel fails its publishes, so each can tell whether it was
+          // the one too large (maxMessageBytes) or only shared the channel with it.
+          const max = MESSAGE_SIZE_REFUSAL.exec(err.message)?.[1];
+          if (max !== undefined) this.learnedMaxMessageBytes = Number(max);
+        });
         reopener?.watch(channel, this.connection.connection);
         // A mandatory message no queue took comes back before its confirm. Publishes of one id
         // in flight together cannot be told apart: each is counted as returned (a failed publish

@@ -21,7 +21,7 @@ export interface DeadCallback {
   target: string;
   /** The target's receiver: a URL origin, or an X-Road service (`receiverOf`). */
   receiver: string;
-  /** How the delivery ended: exhausted, gone, rejected, refused or lost. */
+  /** How the delivery ended: exhausted, gone, rejected, refused, too_large or lost. */
   reason: string;
   /** Attempts made by the delivery that died. */
   attempts: number;

@@ -197,8 +197,11 @@ export class PrivateRabbit {
   /**
    * Starts a fresh node; `port` and `distPort` from a suite's own range (free ports when not
    * given). The node name is new each time, so a port may serve one node after another.
+   * `config`: more rabbitmq.conf lines (e.g. `max_message_size = 1048576\n`).
    */
-  static async start(ports: { port?: number; distPort?: number } = {}): Promise<PrivateRabbit> {
+  static async start(
+    ports: { port?: number; distPort?: number; config?: string } = {},
+  ): Promise<PrivateRabbit> {
     const dir = mkdtempSync(path.join(tmpdir(), "sluice-rabbit-"));
     const port = ports.port ?? (await freePort());
     let distPort = ports.distPort ?? (await freePort());
@@ -206,7 +209,7 @@ export class PrivateRabbit {
     const node = `sluice-t${process.pid}-${port}-${Date.now().toString(36)}@localhost`;
     writeFileSync(
       path.join(dir, "rabbitmq.conf"),
-      `listeners.tcp.local = 127.0.0.1:${port}\nloopback_users = none\n`,
+      `listeners.tcp.local = 127.0.0.1:${port}\nloopback_users = none\n${ports.config ?? ""}`,
     );
     writeFileSync(path.join(dir, "enabled_plugins"), "[].\n");
     if (process.getuid?.() === 0) {
