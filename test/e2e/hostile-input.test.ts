@@ -10,6 +10,7 @@ import { readFileSync } from "node:fs";
 import http from "node:http";
 import { spawn } from "node:child_process";
 import net from "node:net";
+import { freshConnectionPerFetch } from "../support/fresh-connections";
 import { Harness, type SluiceProcess } from "../support/harness";
 import { fixture, TEST_QUERY_SCHEMA } from "../fixtures/xroad-soap/outcomes";
 
@@ -232,6 +233,7 @@ async function restPost(
 
 describe("Hostile input (issue 14 audit): each case refused alone, memory bounded", function () {
   this.timeout(180_000);
+  freshConnectionPerFetch();
   const harness = new Harness();
   let sluice: SluiceProcess;
   /** A second adapter with short request deadlines and a small connection cap. */

@@ -5,6 +5,7 @@
 import { expect } from "chai";
 import { readFileSync } from "node:fs";
 import net from "node:net";
+import { freshConnectionPerFetch } from "../support/fresh-connections";
 import { Harness, type SluiceProcess } from "../support/harness";
 import { fixture, MULTIPART_FIXTURES, testQueryService } from "../fixtures/xroad-soap/outcomes";
 
@@ -301,6 +302,7 @@ async function pool<T>(tasks: Array<() => Promise<T>>, width: number): Promise<T
 
 describe("SOAP: hostile input against a running adapter", function () {
   this.timeout(120_000);
+  freshConnectionPerFetch();
   const harness = new Harness();
   let sluice: SluiceProcess;
 
