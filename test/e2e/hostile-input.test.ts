@@ -11,7 +11,7 @@ import http from "node:http";
 import { spawn } from "node:child_process";
 import net from "node:net";
 import { freshConnectionPerFetch } from "../support/fresh-connections";
-import { Harness, type SluiceProcess } from "../support/harness";
+import { eventually, Harness, type SluiceProcess } from "../support/harness";
 import { fixture, TEST_QUERY_SCHEMA } from "../fixtures/xroad-soap/outcomes";
 
 /**
@@ -77,6 +77,12 @@ function rss(pid: number): number {
 async function heapUsed(proc: SluiceProcess): Promise<number> {
   const text = await (await fetch(`${proc.adminUrl}/metrics`)).text();
   return Number(/^nodejs_heap_size_used_bytes (\d+(?:\.\d+)?)/m.exec(text)?.[1] ?? NaN);
+}
+
+/** How many sync callers the adapter holds now, from its own metrics. */
+async function syncWaiters(proc: SluiceProcess): Promise<number> {
+  const text = await (await fetch(`${proc.adminUrl}/metrics`)).text();
+  return Number(/^sluice_sync_waiters (\d+)/m.exec(text)?.[1] ?? NaN);
 }
 
 const mb = (bytes: number): string => `${(bytes / MB).toFixed(0)} MB`;
@@ -300,6 +306,17 @@ describe("Hostile input (issue 14 audit): each case refused alone, memory bounde
     sluice = await harness.spawn("all", { NODE_OPTIONS: "--max-old-space-size=384" });
     harness.writeConfig({
       ...base,
+      // Only this adapter has the `held` service: no worker takes its requests, so a sync
+      // caller of it waits, its connection busy, until the test lets go.
+      services: {
+        ...services,
+        held: {
+          protocols: ["rest"],
+          reply: { mode: "sync", wait: "2m", maxWait: "2m" },
+          backend: "held",
+        },
+      },
+      backends: { ...base.backends, held: { translator: "rest-json", url: "http://127.0.0.1:9" } },
       adapter: {
         port: 0,
         headersTimeout: "1s",
@@ -720,36 +737,60 @@ describe("Hostile input (issue 14 audit): each case refused alone, memory bounde
   });
 
   it("connections beyond adapter.maxConnections are closed at once; the adapter serves again", async () => {
+    // 40 sync callers of `held` at once against a cap of 20. Each sends its whole request at
+    // once (not silent, so only the cap can close it) and then waits for an answer that does
+    // not come while the test runs: those admitted hold their connections, those over the cap
+    // are closed unanswered. No wall time decides which is which: the test waits until every
+    // caller is accounted for, waiting at the adapter or closed.
+    const request = (): string =>
+      [
+        "POST /rest/held HTTP/1.1",
+        "Host: 127.0.0.1",
+        "Content-Type: application/json",
+        "Content-Length: 2",
+        `X-Road-Client: ${CLIENT}`,
+        `X-Road-Id: ${freshId()}`,
+        "",
+        "{}",
+      ].join("\r\n");
     const sockets: net.Socket[] = [];
-    const closedEarly = await measured(
-      strict,
-      "40 connections against maxConnections 20",
-      async () => {
-        let closed = 0;
-        await Promise.all(
-          Array.from(
-            { length: 40 },
-            () =>
-              new Promise<void>((resolve) => {
-                const socket = net.connect({ port: strict.port, host: "127.0.0.1" });
-                sockets.push(socket);
-                socket.on("error", () => undefined);
-                socket.once("close", () => {
-                  closed += 1;
-                  resolve();
-                });
-                // Open ones stay open (idle, before their headers) for the next half second.
-                setTimeout(resolve, 500);
-              }),
-          ),
+    let closed = 0;
+    let answered = 0;
+    try {
+      await measured(strict, "40 waiting callers against maxConnections 20", async () => {
+        for (let i = 0; i < 40; i++) {
+          const socket = net.connect({ port: strict.port, host: "127.0.0.1" });
+          sockets.push(socket);
+          socket.on("error", () => undefined);
+          socket.once("data", () => (answered += 1));
+          socket.once("close", () => (closed += 1));
+          socket.write(request());
+        }
+        await eventually(
+          async () => ((await syncWaiters(strict)) + closed === 40 ? true : undefined),
+          60_000,
+          "every caller waiting at the adapter or closed",
         );
-        return closed;
-      },
+      });
+      expect(answered, "callers answered").to.equal(0);
+      expect(await syncWaiters(strict), "callers admitted and waiting").to.equal(20);
+      expect(closed, "callers over the cap, closed unanswered").to.equal(20);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+    }
+    // The cap frees as connections go: once the adapter has seen them close, it serves again.
+    await eventually(
+      async () => ((await syncWaiters(strict)) === 0 ? true : undefined),
+      30_000,
+      "the waiting callers' hang-ups noticed",
     );
-    expect(closedEarly, "connections over the cap were closed").to.be.at.least(20);
-    for (const socket of sockets) socket.destroy();
-    // The cap frees as connections go.
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    await stillServes(strict);
+    await eventually(
+      async () => {
+        await stillServes(strict);
+        return true;
+      },
+      30_000,
+      "an answer once the cap has room",
+    );
   });
 });
