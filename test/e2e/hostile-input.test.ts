@@ -301,7 +301,10 @@ describe("Hostile input (issue 14 audit): each case refused alone, memory bounde
         secret: `whsec_${Buffer.from("hostile-input-test-secret").toString("base64")}`,
       },
     };
-    harness.writeConfig(base);
+    // Deadlines are the strict adapter's subject. This one reads bodies of 100 000 chunks and
+    // validates megabytes of JSON, 30 and 4 at once: on a loaded machine that took it more than
+    // the default 30 s, which it then answered with 408 as if the callers had been slow.
+    harness.writeConfig({ ...base, adapter: { port: 0, requestTimeout: "5m" } });
     // The heap the audit's adapter died with (384 MB), so a per-request blow-up shows as a crash.
     sluice = await harness.spawn("all", { NODE_OPTIONS: "--max-old-space-size=384" });
     harness.writeConfig({
