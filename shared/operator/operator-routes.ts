@@ -242,10 +242,14 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
     // The oldest first, as documented: they have waited longest, and the newest `limit` would
     // leave older ones behind for ever while new failures keep coming.
     const entries = await deadLetters.oldestPending(filter, limit);
+    // The depth as the adapter's backpressure reads it: the last sample and what this process
+    // published since, replays included, so a second run before the next sample (a double click,
+    // two operators) does not find the room the first one took.
     const outcome = await replay().replayMany(
       entries,
-      (backend) => monitor.get(names.requestsQueue(backend))?.depth,
+      (backend) => monitor.estimatedDepth(names.requestsQueue(backend)),
       () => admin.isDraining,
+      (backend) => monitor.notePublished(names.requestsQueue(backend)),
     );
     deps.log.info(
       { filter, replayed: outcome.replayed.length, skipped: outcome.skipped.length },

@@ -345,16 +345,26 @@ export class Replayer {
    * reported as skipped and can be replayed once the queue drained. A backend whose replay the
    * broker did not take (out of reach, refused, no confirm in time) gets no more in this run:
    * each would wait out the publish timeout again and leave another refused copy in flight.
+   *
+   * The depth is read again before each replay. With `noteReplayed`, `depthOf` is the depth
+   * now counting every replay noted so far (the admin port's queue monitor: its sample plus
+   * what this process published since), so runs that overlap or follow each other within one
+   * sample share the room; without it, `depthOf` is a sample taken before the run, and the
+   * run adds its own replays to it.
    */
   async replayMany(
     entries: DeadLetter[],
     depthOf: (backend: string) => number | undefined,
     /** True once the process shuts down: the rest are skipped, to be asked for again. */
     stopping: () => boolean = () => false,
+    noteReplayed?: (backend: string) => void,
   ): Promise<{ replayed: ReplayResult[]; skipped: Array<{ id: string; reason: string }> }> {
     const replayed: ReplayResult[] = [];
     const skipped: Array<{ id: string; reason: string }> = [];
-    const room = new Map<string, number>();
+    /** This run's replays per backend, for a `depthOf` that does not count them. */
+    const own = new Map<string, number>();
+    const depth = (backend: string) =>
+      (depthOf(backend) ?? 0) + (noteReplayed ? 0 : (own.get(backend) ?? 0));
     /** Backends the broker took no replay of in this run, with the reason their rest skip. */
     const refusedBy = new Map<string, string>();
     for (const entry of [...entries].sort((a, b) => a.at - b.at)) {
@@ -369,10 +379,7 @@ export class Replayer {
         continue;
       }
       const backend = this.deps.config.backends[entry.backend];
-      if (backend && !room.has(backend.name)) {
-        room.set(backend.name, backend.queue.highWater - (depthOf(backend.name) ?? 0));
-      }
-      if (backend && (room.get(backend.name) ?? 0) <= 0) {
+      if (backend && depth(backend.name) >= backend.queue.highWater) {
         skipped.push({
           id: entry.id,
           reason: `the queue of backend ${backend.name} is at its high-water mark`,
@@ -380,8 +387,10 @@ export class Replayer {
         continue;
       }
       const result = await this.replay(entry.id);
-      if (result.result === "replayed" && backend)
-        room.set(backend.name, (room.get(backend.name) ?? 0) - 1);
+      if (result.result === "replayed" && backend) {
+        own.set(backend.name, (own.get(backend.name) ?? 0) + 1);
+        noteReplayed?.(backend.name);
+      }
       if (result.result === "refused" && result.retryAfter !== undefined) {
         refusedBy.set(
           entry.backend,
