@@ -18,6 +18,7 @@ export const DEFAULT_XML_LIMITS: XmlLimits = {
   maxAttributesPerElement: 256,
   maxAttributes: 50_000,
   maxNamespaceDeclarations: 256,
+  maxElements: 250_000,
 };
 
 export type { XmlAttribute, XmlElement, XmlText } from "./xml-reader";

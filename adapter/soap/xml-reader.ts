@@ -27,6 +27,12 @@ export interface ReaderLimits {
   maxAttributes: number;
   /** Namespace declarations (`xmlns`, `xmlns:p`) in the whole document. */
   maxNamespaceDeclarations: number;
+  /**
+   * Elements in the whole document. Each costs an object and its namespace resolution, so a
+   * document of a million empty elements, within the length limit, held the event loop for
+   * seconds; the count bounds that the moment it is crossed.
+   */
+  maxElements: number;
 }
 
 // ASCII name characters, so that the common name is scanned without running NAME:
@@ -492,7 +498,13 @@ export function readXml(
   limits: ReaderLimits,
   rootScope: ReadonlyMap<string, string>,
 ): XmlElement {
-  const { maxDepth, maxAttributesPerElement, maxAttributes, maxNamespaceDeclarations } = limits;
+  const {
+    maxDepth,
+    maxAttributesPerElement,
+    maxAttributes,
+    maxNamespaceDeclarations,
+    maxElements,
+  } = limits;
   const length = text.length;
   const stack: XmlElement[] = [];
   // Every tag's attributes, read into one array the document's tags share.
@@ -507,6 +519,7 @@ export function readXml(
   let pos = text.charCodeAt(0) === 0xfeff ? 1 : 0;
   let attributeCount = 0;
   let declarationCount = 0;
+  let elementCount = 0;
 
   const skipSpace = (): boolean => {
     const from = pos;
@@ -669,6 +682,9 @@ export function readXml(
       const parent = stack.length === 0 ? undefined : stack[stack.length - 1];
       if (stack.length + 1 > maxDepth) {
         throw invalid(`the XML nests deeper than ${maxDepth} elements`);
+      }
+      if (++elementCount > maxElements) {
+        throw invalid(`the XML has more than ${maxElements} elements`);
       }
       const element = elementOf(tag, read, count, parent?.inScope ?? rootScope, rootScope, lt);
       if (parent) pending[pendingCount++] = element;

@@ -132,6 +132,8 @@ export interface SluiceConfig {
       maxAttributes: number;
       /** Namespace declarations in the whole document. */
       maxNamespaceDeclarations: number;
+      /** Elements in the whole document. */
+      maxElements: number;
     };
     /** Request header lines accepted; more is 431 (Node would silently drop them). */
     maxHeaders: number;
@@ -732,6 +734,7 @@ export function compileConfig(
         maxAttributesPerElement: adapterXml.int("maxAttributesPerElement", 256),
         maxAttributes: adapterXml.int("maxAttributes", 50_000),
         maxNamespaceDeclarations: adapterXml.int("maxNamespaceDeclarations", 256),
+        maxElements: adapterXml.int("maxElements", 250_000),
       },
       maxHeaders: adapter.int("maxHeaders", 200),
       headersTimeoutMs: adapter.duration("headersTimeout", 10_000),

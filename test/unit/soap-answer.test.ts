@@ -134,6 +134,20 @@ describe("SOAP answer: what a backend said, placed in <serviceCode>Response", ()
     expect(multipart.innerXml).to.equal(deep);
   });
 
+  it("an answer of more elements than adapter.xml.maxElements is escaped text, never a tree", () => {
+    const items = "<i/>".repeat(1_000);
+    const envelope = `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><q:getStateResponse xmlns:q="urn:q">${items}</q:getStateResponse></s:Body></s:Envelope>`;
+    const within = { ...DEFAULT_XML_LIMITS, maxElements: 1_003 };
+    expect(answerContent(xml(envelope), "getState", within)).to.deep.equal({
+      kind: "content",
+      innerXml: items,
+    });
+    const over = { ...DEFAULT_XML_LIMITS, maxElements: 1_002 };
+    const escaped = answerContent(xml(envelope), "getState", over) as { innerXml: string };
+    expect(escaped.innerXml).to.match(/^&lt;s:Envelope /);
+    expect(escaped.innerXml).to.include("&lt;i/&gt;".repeat(1_000));
+  });
+
   it("standaloneXml declares inherited bindings, not its own twice", () => {
     const text = `<a xmlns="urn:d" xmlns:p="urn:p" xmlns:q="urn:q" xmlns:t="urn:t" xmlns:u="urn:u"><p:b xmlns:p="urn:p2" t:x="u:v"><c>q:name</c></p:b></a>`;
     const b = childElements(parseXml(text))[0];

@@ -194,6 +194,18 @@ describe("XML reader: what repeats between documents", () => {
     );
   });
 
+  it("the element count is bounded the moment it is crossed, the root and empty elements counted", () => {
+    const limits = { ...DEFAULT_XML_LIMITS, maxElements: 3 };
+    expect(parseXml("<r><a/><b>x</b></r>", limits).children).to.have.length(2);
+    expect(() => parseXml("<r><a/><b/><c/></r>", limits)).to.throw(/more than 3 elements/);
+    // Refused at the fourth start tag: what follows is never read, broken or not.
+    expect(() => parseXml("<r><a/><b/><c/><d", limits)).to.throw(/more than 3 elements/);
+    const many = `<r>${"<i/>".repeat(DEFAULT_XML_LIMITS.maxElements)}</r>`;
+    expect(() => parseXml(many)).to.throw(
+      new RegExp(`more than ${DEFAULT_XML_LIMITS.maxElements} elements`),
+    );
+  });
+
   it("a name that is not namespace-qualified is refused every time it comes", () => {
     for (let i = 0; i < 3; i += 1) {
       expect(() => parseXml("<a:b:c/>")).to.throw(/not a valid namespace-qualified name/);
