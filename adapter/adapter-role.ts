@@ -23,7 +23,7 @@ import { hubRoutes } from "./hub-route";
 import { Intake } from "./intake";
 import { SchemaValidators, type SchemaChecks } from "./json-body";
 import { createApp } from "./server";
-import { deferContinue } from "./expect-continue";
+import { deferContinue } from "../shared/protocol/expect-continue";
 import { closeSilentConnections } from "./silent-connections";
 import { SyncWaiters } from "./sync-waiters";
 import { WakeSubscriber } from "./wake-subscriber";

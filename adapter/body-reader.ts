@@ -3,7 +3,7 @@
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { SluiceError } from "../shared/protocol/errors";
-import { continueIfExpected } from "./expect-continue";
+import { continueIfExpected } from "../shared/protocol/expect-continue";
 
 const EMPTY = Buffer.alloc(0);
 

@@ -3,6 +3,7 @@
 
 import type http from "node:http";
 import { SluiceError } from "../protocol/errors";
+import { awaitsContinue, continueIfExpected } from "../protocol/expect-continue";
 
 /** Largest operator request body (filters, a replay selection). */
 const MAX_BODY_BYTES = 64 * 1024;
@@ -24,11 +25,14 @@ export function isTooLarge(error: unknown): error is SluiceError {
 
 /**
  * The whole body, at most MAX_BODY_BYTES; a longer one (declared or counted) is refused with
- * the request left unread, for `answerTooLarge`. Breaking out of the stream instead destroyed
+ * the request left unread, for `answerTooLarge`, and one declared longer is never invited with
+ * `100 Continue`. Breaking out of the stream instead destroyed
  * the request and its socket, and the refusal reached the operator as a reset connection.
  */
 export function readBody(req: http.IncomingMessage): Promise<Buffer> {
   if (Number(req.headers["content-length"]) > MAX_BODY_BYTES) return Promise.reject(tooLarge());
+  // A body within the limit is wanted now: a caller that asked first is invited to send it.
+  continueIfExpected(req);
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -71,7 +75,8 @@ export async function answerTooLarge(
 
 /** Reads the rest of a request and drops it; gives up past DROP_BYTES (the close then resets). */
 function dropRest(req: http.IncomingMessage): Promise<void> {
-  if (req.complete || req.destroyed) return Promise.resolve();
+  // A body never invited with 100 Continue is not coming: nothing to wait for.
+  if (req.complete || req.destroyed || awaitsContinue(req)) return Promise.resolve();
   return new Promise<void>((resolve) => {
     let dropped = 0;
     const done = () => {

@@ -6,6 +6,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import { asSluiceError } from "../protocol/errors";
+import { deferContinue } from "../protocol/expect-continue";
 import { METRICS_CONTENT_TYPE, metricsText } from "./metrics";
 import { isLoopbackHost } from "../runtime/loopback-host";
 import { AdminConnections } from "./admin-connections";
@@ -92,6 +93,9 @@ export class AdminServer {
     // never sends one stayed open for ever. Prometheus, probes and an operator need a handful,
     // so the count is bounded, and slow senders get deadlines shorter than Node's defaults
     // (60 s, 300 s): these requests are small.
+    // As on the service port: `100 Continue` only once a route reads a body within its limit
+    // (Node's own was sent before the token or the size was looked at), 417 to other expectations.
+    deferContinue(this.server);
     this.server.headersTimeout = silentMs;
     this.server.requestTimeout = 3 * silentMs;
     new AdminConnections(maxConnections, maxPerClient, silentMs).watch(this.server);

@@ -130,6 +130,73 @@ describe("admin port connections", () => {
     expect(await post(1_000, false)).to.deep.equal({ status: 200, type: undefined });
   });
 
+  describe("Expect: 100-continue, as on the service port", () => {
+    const TOKEN = "a-test-admin-token-0123456789";
+
+    /**
+     * Sends the head of a POST with `expect`, and its body only once the server answers
+     * 100 Continue; the final answer's status, whether a 100 came first, and whether the server
+     * closed the connection after it.
+     */
+    const exchange = (options: { length: number; expect?: string; token?: string }) =>
+      new Promise<{ continued: boolean; status: number; closed: boolean }>((resolve) => {
+        const socket = net.connect({ port, host: "127.0.0.1" });
+        let received = "";
+        let continued = false;
+        let status = 0;
+        const body = `{}${" ".repeat(options.length - 2)}`;
+        socket.on("data", (chunk: Buffer) => {
+          received += chunk.toString("latin1");
+          const interim = /^HTTP\/1\.1 100 [^\r]*\r\n\r\n/.exec(received);
+          if (interim) {
+            continued = true;
+            received = received.slice(interim[0].length);
+            socket.write(body);
+          }
+          status = Number(/^HTTP\/1\.1 (\d{3})/.exec(received)?.[1] ?? 0);
+        });
+        socket.on("error", () => undefined);
+        socket.on("close", () => resolve({ continued, status, closed: true }));
+        socket.once("connect", () =>
+          socket.write(
+            `POST /admin/continue HTTP/1.1\r\nHost: 127.0.0.1\r\n` +
+              (options.token === undefined ? "" : `Authorization: Bearer ${options.token}\r\n`) +
+              `Content-Type: application/json\r\nContent-Length: ${options.length}\r\n` +
+              `Expect: ${options.expect ?? "100-continue"}\r\nConnection: close\r\n\r\n`,
+          ),
+        );
+      });
+
+    before(() => {
+      admin.addRoute("POST", /^\/admin\/continue$/, async (_match, _req, { body }) => ({
+        status: 200,
+        body: { got: body },
+      }));
+    });
+
+    it("invites a body within its limit, once the route reads it", async () => {
+      expect(await exchange({ length: 1_000, token: TOKEN })).to.deep.equal({
+        continued: true,
+        status: 200,
+        closed: true,
+      });
+    });
+
+    it("answers a body declared over its limit 413 without inviting it", async () => {
+      const answer = await exchange({ length: 200_000, token: TOKEN });
+      expect(answer).to.include({ continued: false, status: 413 });
+    });
+
+    it("answers a request without the token 401 without inviting its body", async () => {
+      expect(await exchange({ length: 1_000 })).to.include({ continued: false, status: 401 });
+    });
+
+    it("answers another expectation 417 and closes the connection", async () => {
+      const answer = await exchange({ length: 1_000, token: TOKEN, expect: "something-else" });
+      expect(answer).to.deep.equal({ continued: false, status: 417, closed: true });
+    });
+  });
+
   it("signs the status page in with the token pasted with surrounding white space", async () => {
     const login = (token: string) =>
       fetch(`http://127.0.0.1:${port}/login`, {

@@ -1,5 +1,6 @@
 // `Expect: 100-continue` answered when the body is about to be read, not when the request
-// arrives: a request refused before its body (too large, unknown service) is never invited to send it.
+// arrives: a request refused before its body (too large, unknown service, no token) is never
+// invited to send it. Used by the service port and the admin port alike.
 
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 
@@ -34,4 +35,9 @@ export function continueIfExpected(req: IncomingMessage): void {
   if (res === undefined) return;
   (req as ExpectingRequest)[CONTINUE] = undefined;
   if (!res.headersSent && !res.writableEnded) res.writeContinue();
+}
+
+/** Whether a request still waits for its `100 Continue`: its body will not come unasked. */
+export function awaitsContinue(req: IncomingMessage): boolean {
+  return (req as ExpectingRequest)[CONTINUE] !== undefined;
 }
