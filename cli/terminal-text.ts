@@ -3,12 +3,16 @@
 // characters must show as escapes, never act on the terminal (set its title, clear or rewrite
 // what it shows, write to the clipboard).
 
-/** C0 controls but tab and line feed, DEL, C1 controls, and the bidirectional formatting marks. */
-// eslint-disable-next-line no-control-regex
-const UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+/**
+ * C0 controls but tab and line feed, DEL, C1 controls, and the bidirectional formatting marks
+ * (the Arabic letter mark U+061C among them, as Unicode's bidi controls list it beside LRM and RLM).
+ */
+const UNSAFE =
+  // eslint-disable-next-line no-control-regex
+  /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 /** The same, and tab and line feed too: a table cell or a result line stays one line. */
 // eslint-disable-next-line no-control-regex
-const UNSAFE_IN_LINE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const UNSAFE_IN_LINE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 
 const escape = (char: string): string => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`;
 

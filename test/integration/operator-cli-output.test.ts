@@ -14,8 +14,9 @@ import { deletePrefix, REDIS_URL } from "../support/harness";
 const log = pino({ level: "silent" });
 
 /** ESC, BEL, C1 CSI, DEL, a bidirectional override, a line break. */
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+const CONTROL =
+  // eslint-disable-next-line no-control-regex
+  /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
 
 describe("operator commands' output to a terminal (real Redis)", function () {
   this.timeout(20_000);
@@ -44,7 +45,7 @@ describe("operator commands' output to a terminal (real Redis)", function () {
         xroadId: "x-1",
         at: Date.now(),
         error:
-          "backend b answered a SOAP Fault Server: \u001b]0;owned\u0007\u001b[2J\u009b31m\u202eboom\nFAKE LINE",
+          "backend b answered a SOAP Fault Server: \u001b]0;owned\u0007\u001b[2J\u009b31m\u202eboom\u061c\u200f\nFAKE LINE",
         attempts: 3,
       },
       Buffer.from("{}"),
@@ -86,7 +87,7 @@ describe("operator commands' output to a terminal (real Redis)", function () {
       expect(text, argv.join(" ")).to.include(id);
       expect(text, argv.join(" ")).to.not.match(
         // eslint-disable-next-line no-control-regex
-        /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/,
+        /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/,
       );
     }
   });
