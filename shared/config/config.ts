@@ -88,6 +88,8 @@ export interface CallbackConfig {
   maxPerTarget: number;
   /** Records `callbacks.dead` keeps, the newest (its records also expire with `retention`). */
   deadMaxLength: number;
+  /** The largest callback job published; a larger one ends as a `too_large` dead callback. */
+  maxJobBytes: number;
 }
 
 export interface SluiceConfig {
@@ -307,6 +309,8 @@ export const DEFAULT_CALLBACK_BACKOFF_MS = [
  * holds a quarter of them, a healthy one still gets several in parallel.
  */
 export const DEFAULT_CALLBACK_MAX_PER_TARGET = 4;
+/** RabbitMQ 4's default `max_message_size` (3.x allows 128 MiB): what any supported broker takes. */
+export const DEFAULT_CALLBACK_MAX_JOB_BYTES = 16 * 1024 * 1024;
 /** Records `callbacks.dead` keeps: the newest, enough for a long outage's failures. */
 export const DEFAULT_CALLBACK_DEAD_MAX_LENGTH = 100_000;
 /** How long transaction records (and dead-callback records) are kept. */
@@ -765,6 +769,7 @@ export function compileConfig(
       timeoutMs: callbacks.duration("timeout", 10_000),
       maxPerTarget: callbacks.int("maxPerTarget", DEFAULT_CALLBACK_MAX_PER_TARGET),
       deadMaxLength: callbacks.int("deadMaxLength", DEFAULT_CALLBACK_DEAD_MAX_LENGTH),
+      maxJobBytes: callbacks.size("maxJobSize", DEFAULT_CALLBACK_MAX_JOB_BYTES),
     },
     securityServer,
     xroad: { statusService, provider: xroadProvider },

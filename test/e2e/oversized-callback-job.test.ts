@@ -17,8 +17,9 @@ import {
   type CallbackTopology,
 } from "../../response-worker/callback-schedule";
 import { CallbackSender } from "../../response-worker/callback-sender";
-import { CallbackReceiver } from "../integration/callback-receiver";
-import { eventually } from "../support/harness";
+import { CallbackReceiver, testCertificate } from "../integration/callback-receiver";
+import { AMQP_URL, call, eventually } from "../support/harness";
+import { CallbackStack } from "./callback-stack";
 import { PrivateRabbit } from "./ops-support";
 
 const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
@@ -136,12 +137,74 @@ describe("callback jobs larger than the broker takes (private RabbitMQ node)", f
     const event = job(20_000, { settlesDelivery: undefined, listenerId: "l-1" });
     await deliverer.enqueue(event);
     expect(settled.map((s) => s.settlement.outcome)).to.deep.equal(["too_large"]);
-    expect(settled[0].settlement.last?.failure?.message).to.match(/maxJobBytes|65536/);
+    expect(settled[0].settlement.last?.failure?.message).to.match(/maxJobSize of 65536 bytes/);
     const dead = await eventually(async () => {
       const entries = await deadLetters();
       return entries.length > 0 ? entries : undefined;
     });
     expect(dead[0]).to.include({ outcome: "too_large" });
+    expect(receiver.calls).to.deep.equal([]);
+  });
+});
+
+describe("a callback larger than callbacks.maxJobSize (Sluice end to end)", function () {
+  this.timeout(60_000);
+  const stack = new CallbackStack(testCertificate().cert);
+  let receiver: CallbackReceiver;
+
+  before(async () => {
+    receiver = await CallbackReceiver.start({ tls: true });
+    await stack.start({
+      services: {
+        notify: { protocols: ["rest"], reply: { mode: "callback" }, backend: "sim" },
+      },
+      backends: { sim: { translator: "rest-json" } },
+      callbacks: {
+        allow: [`https://127.0.0.1:${receiver.port}/hooks/`],
+        allowPrivate: true,
+        secret: SECRET,
+        maxJobSize: "64kb",
+      },
+    });
+  });
+  after(async () => {
+    await stack.cleanup();
+    await receiver.close();
+  });
+
+  it("settles the delivery as delivery_failed once, with a too_large dead callback, and posts nothing", async () => {
+    const client = "EE/GOV/70000001/case-app";
+    // The simulator echoes the request: 20 000 control characters are over 100 KB in the job.
+    const answer = await call(`${stack.adapterUrl}/rest/notify`, {
+      body: JSON.stringify({ text: "\u0001".repeat(20_000) }),
+      client,
+      headers: {
+        Prefer: "respond-async",
+        "X-Callback-Url": `https://127.0.0.1:${receiver.port}/hooks/big`,
+      },
+    });
+    expect(answer.status).to.equal(202);
+    const id = answer.json.id as string;
+    const settled = await eventually(async () => {
+      const s = await call(`${stack.adapterUrl}/messages/${id}`, { client });
+      return s.json.delivery === "pending" ? undefined : s;
+    }, 20_000);
+    expect(settled.json).to.include({ state: "completed", delivery: "delivery_failed" });
+    const topology = callbackTopology(stack.config.prefix, stack.config.callbacks.backoffMs);
+    const connection = await amqplib.connect(AMQP_URL);
+    try {
+      const channel = await connection.createChannel();
+      const dead = await eventually(async () => {
+        const message = await channel.get(topology.dead, { noAck: true });
+        return message === false ? undefined : JSON.parse(message.content.toString("utf8"));
+      });
+      expect(dead).to.include({ outcome: "too_large", attempts: 0 });
+      expect(dead.job).to.include({ messageId: id, webhookId: `msg_${id}.1` });
+      expect(dead.failure.message).to.match(/callbacks\.maxJobSize of 65536 bytes/);
+      expect((await channel.checkQueue(topology.delivery)).messageCount).to.equal(0);
+    } finally {
+      await connection.close();
+    }
     expect(receiver.calls).to.deep.equal([]);
   });
 });
