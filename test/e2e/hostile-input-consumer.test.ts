@@ -20,6 +20,8 @@ const ANSWERS: Record<string, () => string> = {
   // 2.1 MB, well under maxResponseBytes: resolving every element's namespace through all the
   // scopes around it took minutes, the whole process (adapter included) frozen meanwhile.
   deep: () => "<a>".repeat(300_000) + "</a>".repeat(300_000),
+  // Deeper than the default adapter.xml.maxDepth (64), within the one this suite configures.
+  deeper: () => "<a>".repeat(80) + "x" + "</a>".repeat(80),
 };
 
 /** A local SOAP caller's request for `getState`, its case naming the stub's answer. */
@@ -120,6 +122,7 @@ describe("Hostile input, consumer direction: the local caller's X-Road headers, 
     const stubUrl = `http://127.0.0.1:${(stub.address() as AddressInfo).port}`;
     const remote = { timeout: "20s", retry: { attempts: 1, backoff: ["1s"] } };
     harness.writeConfig({
+      adapter: { port: 0, xml: { maxDepth: 100 } },
       securityServer: { url: stubUrl, client: CONSUMER },
       services: {
         lookup: { protocols: ["rest"], reply: { mode: "ack" }, backend: "registry" },
@@ -255,6 +258,22 @@ describe("Hostile input, consumer direction: the local caller's X-Road headers, 
       }
       expect(doc.state, path).to.equal(state);
     }
+  });
+
+  it("a remote SOAP answer 80 deep, within the configured adapter.xml.maxDepth, reaches the caller as XML", async () => {
+    const answer = await fetch(`${sluice.url}/soap`, {
+      method: "POST",
+      headers: { "Content-Type": "text/xml; charset=utf-8" },
+      body: soapCall(`deeper-${Date.now()}`, "deeper"),
+    });
+    const text = await answer.text();
+    expect(answer.status, text.slice(0, 500)).to.equal(200);
+    // The remote Response's content, unwrapped into the caller's own Response element.
+    expect(text).to.match(
+      new RegExp(
+        `<(\\w+:)?getStateResponse\\b[^>]*>${ANSWERS.deeper()}</(\\w+:)?getStateResponse>`,
+      ),
+    );
   });
 
   it("a remote SOAP answer nested 300 000 elements deep reaches the caller as escaped text, and the process serves meanwhile", async () => {
