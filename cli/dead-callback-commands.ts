@@ -57,7 +57,16 @@ export async function runDeadCallbackCommand(context: OperatorContext): Promise<
       limit,
       "oldest",
     );
-    const outcome = await redeliverer.redeliverMany(entries);
+    // Ctrl-C (or SIGTERM) stops the run at its next dead callback and still prints what was
+    // sent, as a bulk replay's does; a second one ends the process as usual.
+    let interrupted = false;
+    const interrupt = () => {
+      interrupted = true;
+    };
+    process.once("SIGINT", interrupt).once("SIGTERM", interrupt);
+    const outcome = await redeliverer
+      .redeliverMany(entries, () => interrupted)
+      .finally(() => process.off("SIGINT", interrupt).off("SIGTERM", interrupt));
     const { redelivered, skipped } = outcome;
     print(
       outcome,

@@ -1,0 +1,80 @@
+// `sluice dead-callbacks redeliver --all` stopped by Ctrl-C: as a bulk replay, it stops at its
+// next dead callback and prints what it redelivered and what it skipped, exit 0. Without a
+// handler the signal ended the process wherever it was, printing nothing, and could leave a
+// redelivery claimed between its claim and the broker's confirm. Real broker and Redis.
+
+import { expect } from "chai";
+import { parseOperatorArgs, runOperatorCommand } from "../../cli/operator-commands";
+import { DeadCallbacks } from "../../shared/operator/dead-callbacks";
+import { whenReady } from "../../shared/store/redis";
+import { type BrokerSide, connectBroker, testScope } from "../support/broker-scope";
+import { eventually } from "../support/harness";
+import { deadCallbackEntry, transactionMeta } from "../support/messages";
+
+describe("sluice dead-callbacks redeliver interrupted (real broker and Redis)", function () {
+  this.timeout(60_000);
+  const scope = testScope("redeliver-command-test");
+  const { prefix, names, redis, store } = scope;
+  const deadCallbacks = new DeadCallbacks(redis, prefix, 60_000);
+  let amqp: BrokerSide;
+
+  before(async () => {
+    await whenReady(redis);
+    amqp = await connectBroker(scope, { declare: false });
+    await amqp.channel.assertQueue(names.callbacksQueue, {
+      durable: true,
+      arguments: { "x-queue-type": "quorum" },
+    });
+  });
+  after(async () => {
+    await amqp?.close();
+    await scope.close();
+  });
+
+  it("stops at its next dead callback on SIGINT and prints what it did, exit 0", async () => {
+    const ids: string[] = [];
+    for (let batch = 0; batch < 20; batch++) {
+      ids.push(
+        ...(await Promise.all(
+          Array.from({ length: 100 }, async (_, i) => {
+            const at = 1_700_000_000_000 + batch * 100 + i;
+            const meta = transactionMeta({
+              replyMode: "callback",
+              callback: "https://cb.example.org/hooks/1",
+              createdAt: at,
+            });
+            await store.create(meta);
+            await deadCallbacks.record(deadCallbackEntry(meta.id, { at }));
+            return meta.id;
+          }),
+        )),
+      );
+    }
+    const parsed = parseOperatorArgs("dead-callbacks", [
+      "redeliver",
+      "--all",
+      "--limit",
+      "3000",
+      "--json",
+    ]);
+    if (typeof parsed === "string") throw new Error(parsed);
+    const printed: string[] = [];
+    const running = runOperatorCommand("dead-callbacks", parsed, scope.config, (text) =>
+      printed.push(text),
+    );
+    // Once the first is sent, as an operator's Ctrl-C in the middle of the run.
+    await eventually(async () =>
+      (await store.get(ids[0]))?.delivery === "pending" ? true : undefined,
+    );
+    process.emit("SIGINT");
+    expect(await running).to.equal(0);
+    const { redelivered, skipped } = JSON.parse(printed.join("\n")) as {
+      redelivered: Array<{ id: string; result: string }>;
+      skipped: Array<{ id: string; reason: string }>;
+    };
+    expect(redelivered.length).to.be.greaterThan(0);
+    expect(skipped.length).to.be.greaterThan(0);
+    expect(redelivered.length + skipped.length).to.equal(ids.length);
+    for (const skip of skipped) expect(skip.reason).to.include("shutting down");
+  });
+});
