@@ -44,6 +44,7 @@ export async function runDeadCallbackCommand(context: OperatorContext): Promise<
       publisher,
       names,
       publishTimeoutMs,
+      maxJobBytes: config.callbacks.maxJobBytes,
     });
     if (id) {
       const result = await redeliverer.redeliver(id);

@@ -6,6 +6,7 @@
 import type { ChannelWrapper } from "amqp-connection-manager";
 import { randomUUID } from "node:crypto";
 import type { Broker } from "../broker/amqp";
+import { DEFAULT_CALLBACK_MAX_JOB_BYTES } from "../config/config";
 import { callbackJobCodec } from "../protocol/codec";
 import { SluiceError } from "../protocol/errors";
 import type { TopologyNames } from "../protocol/names";
@@ -45,6 +46,8 @@ export interface RedeliveryDeps {
   names: TopologyNames;
   /** The publisher channel's confirm timeout. */
   publishTimeoutMs: number;
+  /** `callbacks.maxJobSize`: a larger job is refused, as the response worker refuses it. */
+  maxJobBytes?: number;
 }
 
 export class CallbackRedeliverer {
@@ -81,6 +84,20 @@ export class CallbackRedeliverer {
       settlesDelivery: true,
       enqueuedAt: Date.now(),
     });
+    const maxJobBytes = this.deps.maxJobBytes ?? DEFAULT_CALLBACK_MAX_JOB_BYTES;
+    if (job.length > maxJobBytes) {
+      // Published, it would close the channel on a broker that takes no larger message, or be
+      // delivered past the bound the response worker keeps: refused, with no Retry-After (asking
+      // again does not help; a bulk redelivery goes on with the others).
+      await deadCallbacks.unclaim(id, token).catch(() => undefined);
+      return {
+        id,
+        result: "refused",
+        error:
+          `the callback job is ${job.length} bytes, larger than callbacks.maxJobSize of ` +
+          `${maxJobBytes} bytes; GET /messages/<id> still has the status document`,
+      };
+    }
     try {
       // Mandatory: a callback queue missing (no response worker ever declared it) is an error,
       // not a silently dropped redelivery.

@@ -21,7 +21,7 @@ describe("dead callbacks: record and redelivery claim (real broker and Redis)", 
   const deadCallbacks = new DeadCallbacks(redis, prefix, 60_000);
   let amqp: BrokerSide;
 
-  const redeliverer = (queueNames = names) =>
+  const redeliverer = (queueNames = names, maxJobBytes?: number) =>
     new CallbackRedeliverer({
       store,
       deadCallbacks,
@@ -29,6 +29,7 @@ describe("dead callbacks: record and redelivery claim (real broker and Redis)", 
       publisher: amqp.publisher,
       names: queueNames,
       publishTimeoutMs: 5_000,
+      ...(maxJobBytes === undefined ? {} : { maxJobBytes }),
     });
 
   before(async () => {
@@ -140,6 +141,20 @@ describe("dead callbacks: record and redelivery claim (real broker and Redis)", 
     expect(refused.retryAfter).to.be.greaterThan(0);
     expect((await store.get(id))?.delivery).to.equal("delivery_failed");
     expect((await deadCallbacks.get(id))?.redeliveries).to.equal(0);
+    expect(await redeliverer().redeliver(id)).to.deep.include({ result: "redelivered" });
+    expect(await jobs()).to.have.length(1);
+  });
+
+  it("refuses a redelivery larger than callbacks.maxJobSize without publishing it", async () => {
+    const id = await dead();
+    const refused = await redeliverer(names, 100).redeliver(id);
+    expect(refused.result).to.equal("refused");
+    expect(refused.error).to.match(/larger than callbacks\.maxJobSize of 100 bytes/);
+    // Asking again soon does not help: no Retry-After, so a bulk redelivery goes on.
+    expect(refused.retryAfter).to.equal(undefined);
+    expect((await store.get(id))?.delivery).to.equal("delivery_failed");
+    expect((await deadCallbacks.get(id))?.redeliveries).to.equal(0);
+    expect(await jobs()).to.deep.equal([]);
     expect(await redeliverer().redeliver(id)).to.deep.include({ result: "redelivered" });
     expect(await jobs()).to.have.length(1);
   });
