@@ -672,6 +672,12 @@ describe("Hostile input (issue 14 audit): each case refused alone, memory bounde
     const sockets = Array.from({ length: 20 }, () => {
       const socket = net.connect({ port: strict.port, host: "127.0.0.1" });
       socket.on("error", () => undefined);
+      // Read (and drop) whatever comes: a socket with unread data never ends, and never
+      // closes. Which of two timers closes a silent connection is a race: the adapter's own
+      // sweep closes it without a word, Node's header deadline (checked every second) writes
+      // a 408 first; on a loaded machine the second won, and the 408 left unread kept every
+      // socket "open".
+      socket.resume();
       return socket;
     });
     try {
