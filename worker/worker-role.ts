@@ -62,6 +62,7 @@ export async function startWorker(runtime: Runtime, guardFactory?: GuardFactory)
       clock: runtime.clock,
       deadLetters: runtime.deadLetters,
       failures: runtime.failures,
+      maxMessageBytes: config.amqpMaxMessageBytes,
     });
     const consumer = new GatedConsumers({
       broker,

@@ -111,6 +111,11 @@ export interface SluiceConfig {
    * unacknowledged that long (shared/config/unacknowledged-hold.ts).
    */
   amqpConsumerTimeoutMs: number;
+  /**
+   * The broker's `max_message_size`: a backend's answer whose response message would be larger
+   * fails its call without retry instead of having the broker close the channel over it.
+   */
+  amqpMaxMessageBytes: number;
   /** `redis://…`, or `redis-sentinel://…` naming the sentinels and the master. */
   redisUrl: string;
   /**
@@ -311,6 +316,10 @@ export const DEFAULT_CALLBACK_BACKOFF_MS = [
 export const DEFAULT_CALLBACK_MAX_PER_TARGET = 4;
 /** RabbitMQ 4's default `max_message_size` (3.x allows 128 MiB): what any supported broker takes. */
 export const DEFAULT_CALLBACK_MAX_JOB_BYTES = 16 * 1024 * 1024;
+/** RabbitMQ 4's default `max_message_size` (3.x allows 128 MiB): what any supported broker takes. */
+export const DEFAULT_AMQP_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+/** The least `amqpMaxMessageSize` taken: a response message's envelope has room, and an answer. */
+export const MIN_AMQP_MAX_MESSAGE_BYTES = 64 * 1024;
 /** Records `callbacks.dead` keeps: the newest, enough for a long outage's failures. */
 export const DEFAULT_CALLBACK_DEAD_MAX_LENGTH = 100_000;
 /** How long transaction records (and dead-callback records) are kept. */
@@ -679,6 +688,13 @@ export function compileConfig(
     DEFAULT_AMQP_CONSUMER_TIMEOUT_MS,
   );
   problems.push(...unacknowledgedHoldProblems(backends, amqpConsumerTimeoutMs));
+  const amqpMaxMessageBytes = root.size("amqpMaxMessageSize", DEFAULT_AMQP_MAX_MESSAGE_BYTES);
+  if (amqpMaxMessageBytes < MIN_AMQP_MAX_MESSAGE_BYTES) {
+    // A response message's envelope alone takes room: below this, every answer would fail.
+    problems.push(
+      `config.amqpMaxMessageSize: ${amqpMaxMessageBytes} bytes is less than the ${MIN_AMQP_MAX_MESSAGE_BYTES} a response message needs room for`,
+    );
+  }
   const redisUrl = process.env.REDIS_URL || root.string("redisUrl", DEFAULT_REDIS_URL);
   problems.push(
     ...publishedPasswordProblems(
@@ -725,6 +741,7 @@ export function compileConfig(
     prefix: root.string("prefix", ""),
     amqpUrls: brokers.urls,
     amqpConsumerTimeoutMs,
+    amqpMaxMessageBytes,
     redisUrl,
     redisCommandTimeoutMs,
     adapter: {

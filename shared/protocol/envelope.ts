@@ -190,3 +190,74 @@ export function responsesProblem(bodies: ReadonlyArray<{ body: string }>): strin
   }
   return "";
 }
+
+/**
+ * Room kept in a response message for what surrounds the backend's answer (id, seq, outcome,
+ * error, the message's meta): a few hundred bytes, and at most Node's 16 KiB of request headers
+ * for the strings the meta takes from them (a callback URL).
+ */
+export const RESPONSE_ENVELOPE_ALLOWANCE = 32 * 1024;
+
+/** Fields of an answer counted by `answerBytesAtMost`; another (a translator module's) is measured. */
+const COUNTED_FIELDS = new Set(["status", "contentType", "body", "bodyEncoding", "headers"]);
+
+/**
+ * An upper bound of the bytes `answer` takes JSON-encoded, counted without encoding it: a
+ * UTF-16 unit of a string is at most 6 bytes (`\u001f`, a lone surrogate), a base64 body is
+ * not escaped. Infinity when it has fields this does not count.
+ */
+function answerBytesAtMost(answer: {
+  body: string;
+  bodyEncoding?: string;
+  contentType?: string;
+  headers?: Record<string, string | string[]>;
+}): number {
+  let bytes =
+    64 +
+    (answer.bodyEncoding === "base64" ? answer.body.length : 6 * answer.body.length) +
+    6 * (answer.contentType?.length ?? 0);
+  const headers = answer.headers;
+  if (headers) {
+    for (const name in headers) {
+      const value = headers[name];
+      bytes += 6 * name.length + 8;
+      if (typeof value === "string") bytes += 6 * value.length;
+      else if (Array.isArray(value)) for (const v of value) bytes += 6 * String(v).length + 3;
+      else return Infinity;
+    }
+  }
+  for (const name in answer) if (!COUNTED_FIELDS.has(name)) return Infinity;
+  return bytes;
+}
+
+/**
+ * Why `answer` would make a response message larger than `maxBytes` (the broker's
+ * `max_message_size`), or "". A JSON-escaped body can grow 6-fold (control characters), so a
+ * 10 MiB answer can make a 60 MB message: the broker would close the publishing channel over
+ * it on every try, and the message never end. Most answers are measured by their length only;
+ * the exact size is counted when that bound does not settle it.
+ */
+export function responseSizeProblem(
+  answer: {
+    body: string;
+    bodyEncoding?: string;
+    contentType?: string;
+    headers?: Record<string, string | string[]>;
+  },
+  maxBytes: number,
+): string {
+  const room = maxBytes - RESPONSE_ENVELOPE_ALLOWANCE;
+  if (answerBytesAtMost(answer) <= room) return "";
+  let bytes: number;
+  try {
+    bytes = Buffer.byteLength(JSON.stringify(answer));
+  } catch (error) {
+    return `the backend's answer cannot be encoded as JSON: ${(error as Error).message}`;
+  }
+  if (bytes <= room) return "";
+  return (
+    `the backend's answer is ${bytes} bytes JSON-escaped (${Buffer.byteLength(answer.body)} ` +
+    `body bytes), more than a response message carries under amqpMaxMessageSize of ` +
+    `${maxBytes} bytes (the broker's max_message_size)`
+  );
+}

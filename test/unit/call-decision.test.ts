@@ -15,7 +15,13 @@ import {
 import { decideCall, type DecisionContext } from "../../worker/processing/call-decision";
 
 const retry = { attempts: 3, backoffMs: [1_000, 5_000] };
-const first: DecisionContext = { attempt: 1, retry, ordered: false, shuttingDown: false };
+const first: DecisionContext = {
+  attempt: 1,
+  retry,
+  ordered: false,
+  shuttingDown: false,
+  maxMessageBytes: 16 * 1024 * 1024,
+};
 const last: DecisionContext = { ...first, attempt: 3 };
 const answer = (status: number): BackendResponse => ({
   status,
@@ -60,9 +66,41 @@ describe("the worker's decision after a backend call (CONTRACT §5)", () => {
       reason: "translator_error",
     });
     expect(decideCall({ answers: of(20) }, first)).to.include({ action: "complete" });
-    // One large answer is told once: no limit beyond the translator's own.
+    // One large answer is told once: no limit beyond the translator's own and the broker's
+    // (amqpMaxMessageSize, here RabbitMQ 3.x's 128 MiB).
     const one = [{ ...answer(200), body: "x".repeat(70 * 1024 * 1024) }];
-    expect(decideCall({ answers: one }, first)).to.include({ action: "complete" });
+    const large = { ...first, maxMessageBytes: 128 * 1024 * 1024 };
+    expect(decideCall({ answers: one }, large)).to.include({ action: "complete" });
+  });
+
+  it("an answer larger JSON-escaped than amqpMaxMessageSize allows a response message: failed at once", () => {
+    // 64 KiB of broker message: 10 000 control characters are 60 000 bytes JSON-escaped.
+    const small: DecisionContext = { ...first, maxMessageBytes: 64 * 1024 };
+    const of = (body: string): BackendResponse => ({ ...answer(200), body });
+    const control = of("\u0001".repeat(10_000));
+    const failed = decideCall({ answers: [answer(200), control] }, small);
+    expect(failed).to.include({ action: "fail", outcome: "poison", reason: "translator_error" });
+    expect((failed as { cause: string }).cause).to.include("amqpMaxMessageSize of 65536 bytes");
+    // Over the quick bound (6 bytes a character), within the exact size: as before.
+    expect(decideCall({ answers: [of("a".repeat(25_000))] }, small)).to.include({
+      action: "complete",
+    });
+    // A refusal's answer is a response message too.
+    const refusal = new BackendRejectedError("the backend answered 422", {
+      ...control,
+      status: 422,
+    });
+    expect(decideCall({ failure: refusal }, small)).to.include({
+      action: "fail",
+      reason: "translator_error",
+    });
+    // A failure's own answer, too large, is left out of the failure it tells.
+    const busy = new BackendUnavailableError("503", { response: { ...control, status: 503 } });
+    expect(decideCall({ failure: busy }, { ...small, attempt: 3 })).to.include({
+      action: "fail",
+      reason: "retries_exhausted",
+      response: null,
+    });
   });
 
   it("4xx other than 408/429 (or a SOAP Client fault): rejected, never retried", () => {

@@ -279,6 +279,15 @@ describe("configuration", () => {
     ).to.deep.equal([]);
   });
 
+  it("takes the broker's max_message_size as amqpMaxMessageSize: 16 MiB unless set, at least 64 KiB", () => {
+    expect(compileConfig(minimal, "/etc/sluice").amqpMaxMessageBytes).to.equal(16 * 1024 * 1024);
+    const set = compileConfig({ ...minimal, amqpMaxMessageSize: "128mb" }, "/etc/sluice");
+    expect(set.amqpMaxMessageBytes).to.equal(128 * 1024 * 1024);
+    expect(problemsOf({ ...minimal, amqpMaxMessageSize: "8kb" })).to.deep.equal([
+      "config.amqpMaxMessageSize: 8192 bytes is less than the 65536 a response message needs room for",
+    ]);
+  });
+
   it("refuses an empty configuration clearly", () => {
     expect(problemsOf({})).to.deep.equal(["config.services: at least one service is required"]);
     expect(problemsOf("services")).to.deep.equal(["the configuration must be a mapping"]);

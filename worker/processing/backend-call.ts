@@ -15,6 +15,7 @@ import type { StateNotices } from "../../shared/protocol/state-notice";
 import type { State } from "../../shared/store/transaction-store";
 import type { Clock } from "../../shared/runtime/clock";
 import { isOrdered } from "../../shared/broker/ordering";
+import { DEFAULT_AMQP_MAX_MESSAGE_BYTES } from "../../shared/config/config";
 import {
   contextWith,
   type Context,
@@ -289,6 +290,7 @@ export class BackendCall {
       retry: backend.retry,
       ordered: isOrdered(backend.ordering),
       shuttingDown: shutdown.aborted,
+      maxMessageBytes: this.deps.maxMessageBytes ?? DEFAULT_AMQP_MAX_MESSAGE_BYTES,
     });
     const outcome = decision.outcome;
     const backendStatus =

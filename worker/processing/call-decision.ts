@@ -13,7 +13,11 @@ import {
   type ErrorInfo,
 } from "../../shared/protocol/errors";
 import { answerProblem } from "../../shared/protocol/codec";
-import { MAX_RESPONSES, responsesProblem } from "../../shared/protocol/envelope";
+import {
+  MAX_RESPONSES,
+  responseSizeProblem,
+  responsesProblem,
+} from "../../shared/protocol/envelope";
 import { planRetry, type RetryPolicy } from "./retry-schedule";
 
 /** What a call came to: answers, or the failure thrown, or nothing (shutdown came first). */
@@ -28,6 +32,8 @@ export interface DecisionContext {
   ordered: boolean;
   /** The worker is shutting down: whatever the call came to, it was interrupted. */
   shuttingDown: boolean;
+  /** The broker's `max_message_size`: no response message may be larger. */
+  maxMessageBytes: number;
 }
 
 /** The `outcome` label of sluice_backend_calls_total. */
@@ -91,6 +97,10 @@ function describe(failure: unknown): string {
 export function decideCall(result: CallResult, context: DecisionContext): CallDecision {
   const broken = brokenAnswer(result);
   if (broken) return translatorFailure(`the translator broke its interface: ${broken}`);
+  // An answer the broker would refuse as a response message fails now, once: published, it
+  // would close the worker's channel on every try and the message never end.
+  const oversized = oversizedAnswer(result, context.maxMessageBytes);
+  if (oversized) return translatorFailure(oversized);
   if (result.answers) return { action: "complete", outcome: "completed", answers: result.answers };
   if (context.shuttingDown) return { action: "hand-back", outcome: "interrupted" };
   const failure = result.failure;
@@ -150,7 +160,11 @@ export function decideCall(result: CallResult, context: DecisionContext): CallDe
         code: timedOut ? "Timeout" : "BackendFailed",
         message: `the backend failed ${context.attempt} times: ${failure.message}`,
       },
-      response: unavailable?.response ?? null,
+      // A response too large for the broker is left out: the failure is told without it.
+      response:
+        unavailable?.response && !responseSizeProblem(unavailable.response, context.maxMessageBytes)
+          ? unavailable.response
+          : null,
       cause,
     };
   }
@@ -178,6 +192,21 @@ function translatorFailure(cause: string): CallDecision {
     response: null,
     cause,
   };
+}
+
+/** Why an answer that would become a response message is too large for the broker, or "". */
+function oversizedAnswer(result: CallResult, maxBytes: number): string {
+  if (result.answers) {
+    for (const answer of result.answers) {
+      const problem = responseSizeProblem(answer, maxBytes);
+      if (problem) return problem;
+    }
+    return "";
+  }
+  if (result.failure instanceof BackendRejectedError) {
+    return responseSizeProblem(result.failure.response, maxBytes);
+  }
+  return "";
 }
 
 /**

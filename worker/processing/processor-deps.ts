@@ -41,4 +41,6 @@ export interface ProcessorDeps {
   deadLetters?: DeadLetters;
   /** The status page's list of recent failed calls. */
   failures?: RecentFailures;
+  /** The broker's `max_message_size` (`amqpMaxMessageSize`); RabbitMQ 4's default unless set. */
+  maxMessageBytes?: number;
 }
