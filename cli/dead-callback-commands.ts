@@ -44,7 +44,7 @@ export async function runDeadCallbackCommand(context: OperatorContext): Promise<
       publisher,
       names,
       publishTimeoutMs,
-      maxJobBytes: config.callbacks.maxJobBytes,
+      maxJobBytes: config.amqpMaxMessageBytes,
     });
     if (id) {
       const result = await redeliverer.redeliver(id);

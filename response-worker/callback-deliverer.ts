@@ -26,7 +26,7 @@ import { callbackJobCodec } from "../shared/protocol/codec";
 import { TargetSlots } from "./target-slots";
 import { receiverOf, shownCallbackTarget } from "../shared/delivery/callback-target";
 import {
-  DEFAULT_CALLBACK_MAX_JOB_BYTES,
+  DEFAULT_AMQP_MAX_MESSAGE_BYTES,
   DEFAULT_CALLBACK_MAX_PER_TARGET,
 } from "../shared/config/config";
 
@@ -83,7 +83,7 @@ export interface CallbackDelivererOptions {
   /**
    * The largest job (encoded, bytes) published. A larger one ends at once as `too_large`, as
    * does one the broker refuses for its size: published, it would close the channel (and hand
-   * back every job on it) and fail again on every try (`callbacks.maxJobSize`).
+   * back every job on it) and fail again on every try (`amqpMaxMessageSize`).
    */
   maxJobBytes?: number;
 }
@@ -364,7 +364,7 @@ export class CallbackDeliverer {
     headers?: Record<string, number>,
   ): Promise<void> {
     const content = callbackJobCodec.encode(job);
-    const configured = this.options.maxJobBytes ?? DEFAULT_CALLBACK_MAX_JOB_BYTES;
+    const configured = this.options.maxJobBytes ?? DEFAULT_AMQP_MAX_MESSAGE_BYTES;
     const learned = this.options.broker.maxMessageBytes ?? null;
     const limit = learned === null ? configured : Math.min(configured, learned);
     if (content.length > limit) throw tooLarge(content.length, configured, learned);
@@ -437,7 +437,7 @@ function tooLarge(bytes: number, configured: number, broker: number | null): Job
   const limit =
     broker !== null && broker < configured
       ? `the broker's max_message_size of ${broker} bytes`
-      : `callbacks.maxJobSize of ${configured} bytes`;
+      : `amqpMaxMessageSize of ${configured} bytes`;
   return new JobTooLarge(
     `the job is ${bytes} bytes, larger than ${limit}: the status document does not fit in a ` +
       "message; GET /messages/<id> still has it",

@@ -221,7 +221,7 @@ export async function startCallbackDelivery(
     sender: unlessRemoved,
     prefetch: DELIVERY_SLOTS,
     maxPerTarget: config.callbacks.maxPerTarget,
-    maxJobBytes: config.callbacks.maxJobBytes,
+    maxJobBytes: config.amqpMaxMessageBytes,
     logger: log,
     onAttempt: (_job, result, next) => {
       // An event whose client removed its listener is no receiver's failure: counted with

@@ -88,8 +88,6 @@ export interface CallbackConfig {
   maxPerTarget: number;
   /** Records `callbacks.dead` keeps, the newest (its records also expire with `retention`). */
   deadMaxLength: number;
-  /** The largest callback job published; a larger one ends as a `too_large` dead callback. */
-  maxJobBytes: number;
 }
 
 export interface SluiceConfig {
@@ -113,7 +111,8 @@ export interface SluiceConfig {
   amqpConsumerTimeoutMs: number;
   /**
    * The broker's `max_message_size`: a backend's answer whose response message would be larger
-   * fails its call without retry instead of having the broker close the channel over it.
+   * fails its call without retry, and a larger callback or hub event job ends as a `too_large`
+   * dead callback, instead of having the broker close the channel over it.
    */
   amqpMaxMessageBytes: number;
   /** `redis://…`, or `redis-sentinel://…` naming the sentinels and the master. */
@@ -314,8 +313,6 @@ export const DEFAULT_CALLBACK_BACKOFF_MS = [
  * holds a quarter of them, a healthy one still gets several in parallel.
  */
 export const DEFAULT_CALLBACK_MAX_PER_TARGET = 4;
-/** RabbitMQ 4's default `max_message_size` (3.x allows 128 MiB): what any supported broker takes. */
-export const DEFAULT_CALLBACK_MAX_JOB_BYTES = 16 * 1024 * 1024;
 /** RabbitMQ 4's default `max_message_size` (3.x allows 128 MiB): what any supported broker takes. */
 export const DEFAULT_AMQP_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 /** The least `amqpMaxMessageSize` taken: a response message's envelope has room, and an answer. */
@@ -786,7 +783,6 @@ export function compileConfig(
       timeoutMs: callbacks.duration("timeout", 10_000),
       maxPerTarget: callbacks.int("maxPerTarget", DEFAULT_CALLBACK_MAX_PER_TARGET),
       deadMaxLength: callbacks.int("deadMaxLength", DEFAULT_CALLBACK_DEAD_MAX_LENGTH),
-      maxJobBytes: callbacks.size("maxJobSize", DEFAULT_CALLBACK_MAX_JOB_BYTES),
     },
     securityServer,
     xroad: { statusService, provider: xroadProvider },

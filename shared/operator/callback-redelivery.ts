@@ -6,7 +6,7 @@
 import type { ChannelWrapper } from "amqp-connection-manager";
 import { randomUUID } from "node:crypto";
 import type { Broker } from "../broker/amqp";
-import { DEFAULT_CALLBACK_MAX_JOB_BYTES } from "../config/config";
+import { DEFAULT_AMQP_MAX_MESSAGE_BYTES } from "../config/config";
 import { callbackJobCodec } from "../protocol/codec";
 import { SluiceError } from "../protocol/errors";
 import type { TopologyNames } from "../protocol/names";
@@ -46,7 +46,7 @@ export interface RedeliveryDeps {
   names: TopologyNames;
   /** The publisher channel's confirm timeout. */
   publishTimeoutMs: number;
-  /** `callbacks.maxJobSize`: a larger job is refused, as the response worker refuses it. */
+  /** `amqpMaxMessageSize`: a larger job is refused, as the response worker refuses it. */
   maxJobBytes?: number;
 }
 
@@ -84,7 +84,7 @@ export class CallbackRedeliverer {
       settlesDelivery: true,
       enqueuedAt: Date.now(),
     });
-    const maxJobBytes = this.deps.maxJobBytes ?? DEFAULT_CALLBACK_MAX_JOB_BYTES;
+    const maxJobBytes = this.deps.maxJobBytes ?? DEFAULT_AMQP_MAX_MESSAGE_BYTES;
     if (job.length > maxJobBytes) {
       // Published, it would close the channel on a broker that takes no larger message, or be
       // delivered past the bound the response worker keeps: refused, with no Retry-After (asking
@@ -94,7 +94,7 @@ export class CallbackRedeliverer {
         id,
         result: "refused",
         error:
-          `the callback job is ${job.length} bytes, larger than callbacks.maxJobSize of ` +
+          `the callback job is ${job.length} bytes, larger than amqpMaxMessageSize of ` +
           `${maxJobBytes} bytes; GET /messages/<id> still has the status document`,
       };
     }

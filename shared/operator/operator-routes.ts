@@ -110,7 +110,7 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
       publisher: publish(),
       names,
       publishTimeoutMs: config.adapter.publishTimeoutMs,
-      maxJobBytes: config.callbacks.maxJobBytes,
+      maxJobBytes: config.amqpMaxMessageBytes,
     }));
 
   // Backends: pause, resume, state.

@@ -137,7 +137,9 @@ describe("callback jobs larger than the broker takes (private RabbitMQ node)", f
     const event = job(20_000, { settlesDelivery: undefined, listenerId: "l-1" });
     await deliverer.enqueue(event);
     expect(settled.map((s) => s.settlement.outcome)).to.deep.equal(["too_large"]);
-    expect(settled[0].settlement.last?.failure?.message).to.match(/maxJobSize of 65536 bytes/);
+    expect(settled[0].settlement.last?.failure?.message).to.match(
+      /amqpMaxMessageSize of 65536 bytes/,
+    );
     const dead = await eventually(async () => {
       const entries = await deadLetters();
       return entries.length > 0 ? entries : undefined;
@@ -147,7 +149,7 @@ describe("callback jobs larger than the broker takes (private RabbitMQ node)", f
   });
 });
 
-describe("a callback larger than callbacks.maxJobSize (Sluice end to end)", function () {
+describe("a callback larger than amqpMaxMessageSize (Sluice end to end)", function () {
   this.timeout(60_000);
   const stack = new CallbackStack(testCertificate().cert);
   let receiver: CallbackReceiver;
@@ -163,8 +165,8 @@ describe("a callback larger than callbacks.maxJobSize (Sluice end to end)", func
         allow: [`https://127.0.0.1:${receiver.port}/hooks/`],
         allowPrivate: true,
         secret: SECRET,
-        maxJobSize: "64kb",
       },
+      amqpMaxMessageSize: "100kb",
     });
   });
   after(async () => {
@@ -172,11 +174,14 @@ describe("a callback larger than callbacks.maxJobSize (Sluice end to end)", func
     await receiver.close();
   });
 
-  it("settles the delivery as delivery_failed once, with a too_large dead callback, and posts nothing", async () => {
+  it("settles the delivery as delivery_failed once, with a too_large dead callback, and posts only the callback that fit", async () => {
     const client = "EE/GOV/70000001/case-app";
-    // The simulator echoes the request: 20 000 control characters are over 100 KB in the job.
-    const answer = await call(`${stack.adapterUrl}/rest/notify`, {
-      body: JSON.stringify({ text: "\u0001".repeat(20_000) }),
+    // The simulator echoes the request in each of two responses: 8 000 control characters, 6
+    // bytes each as JSON, are about 56 KB in each response message (its body escaped once more),
+    // under the 100 KB bound, and the final callback's job carries both responses' document
+    // escaped once more again, about 112 KB: the answers are taken, that job is not.
+    const answer = await call(`${stack.adapterUrl}/rest/notify?sim-responses=2`, {
+      body: JSON.stringify({ text: "\u0001".repeat(8_000) }),
       client,
       headers: {
         Prefer: "respond-async",
@@ -199,12 +204,13 @@ describe("a callback larger than callbacks.maxJobSize (Sluice end to end)", func
         return message === false ? undefined : JSON.parse(message.content.toString("utf8"));
       });
       expect(dead).to.include({ outcome: "too_large", attempts: 0 });
-      expect(dead.job).to.include({ messageId: id, webhookId: `msg_${id}.1` });
-      expect(dead.failure.message).to.match(/callbacks\.maxJobSize of 65536 bytes/);
+      expect(dead.job).to.include({ messageId: id, webhookId: `msg_${id}.2` });
+      expect(dead.failure.message).to.match(/amqpMaxMessageSize of 102400 bytes/);
       expect((await channel.checkQueue(topology.delivery)).messageCount).to.equal(0);
     } finally {
       await connection.close();
     }
-    expect(receiver.calls).to.deep.equal([]);
+    // The first response's callback fits and is posted; the final one is not.
+    expect(receiver.calls.map((c) => c.headers["webhook-id"])).to.deep.equal([`msg_${id}.1`]);
   });
 });

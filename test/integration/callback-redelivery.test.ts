@@ -145,11 +145,11 @@ describe("dead callbacks: record and redelivery claim (real broker and Redis)", 
     expect(await jobs()).to.have.length(1);
   });
 
-  it("refuses a redelivery larger than callbacks.maxJobSize without publishing it", async () => {
+  it("refuses a redelivery larger than amqpMaxMessageSize without publishing it", async () => {
     const id = await dead();
     const refused = await redeliverer(names, 100).redeliver(id);
     expect(refused.result).to.equal("refused");
-    expect(refused.error).to.match(/larger than callbacks\.maxJobSize of 100 bytes/);
+    expect(refused.error).to.match(/larger than amqpMaxMessageSize of 100 bytes/);
     // Asking again soon does not help: no Retry-After, so a bulk redelivery goes on.
     expect(refused.retryAfter).to.equal(undefined);
     expect((await store.get(id))?.delivery).to.equal("delivery_failed");
