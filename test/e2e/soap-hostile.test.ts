@@ -386,26 +386,31 @@ describe("SOAP: hostile input against a running adapter", function () {
     await stillServes();
   });
 
+  /** `huge` posted to /soap by fetch, with its length or streamed in 64 KB chunks. */
+  async function fetchHuge(huge: Buffer, streamed: boolean): Promise<Answer> {
+    const body = streamed
+      ? new ReadableStream<Uint8Array>({
+          start(controller) {
+            for (let at = 0; at < HUGE; at += 64 * 1024) {
+              controller.enqueue(huge.subarray(at, at + 64 * 1024));
+            }
+            controller.close();
+          },
+        })
+      : huge;
+    const response = await fetch(`${sluice.url}/soap`, {
+      method: "POST",
+      headers: { "Content-Type": XML },
+      body,
+      duplex: "half",
+    } as RequestInit);
+    return { status: response.status, text: await response.text() };
+  }
+
   it("an ordinary HTTP client posting 50 MB gets the fault, with a length or streamed", async () => {
     const huge = Buffer.alloc(HUGE, "x");
     for (const streamed of [false, true]) {
-      const body = streamed
-        ? new ReadableStream<Uint8Array>({
-            start(controller) {
-              for (let at = 0; at < HUGE; at += 64 * 1024) {
-                controller.enqueue(huge.subarray(at, at + 64 * 1024));
-              }
-              controller.close();
-            },
-          })
-        : huge;
-      const response = await fetch(`${sluice.url}/soap`, {
-        method: "POST",
-        headers: { "Content-Type": XML },
-        body,
-        duplex: "half",
-      } as RequestInit);
-      const answer = { status: response.status, text: await response.text() };
+      const answer = await fetchHuge(huge, streamed);
       expect(answer.status, `streamed: ${streamed}`).to.equal(500);
       expect(faultcodeOf(answer)).to.equal("Client.PayloadTooLarge");
     }
@@ -420,24 +425,8 @@ describe("SOAP: hostile input against a running adapter", function () {
     const wrong: string[] = [];
     for (let i = 0; i < 24; i++) {
       const streamed = i % 2 === 1;
-      const body = streamed
-        ? new ReadableStream<Uint8Array>({
-            start(controller) {
-              for (let at = 0; at < HUGE; at += 64 * 1024) {
-                controller.enqueue(huge.subarray(at, at + 64 * 1024));
-              }
-              controller.close();
-            },
-          })
-        : huge;
       try {
-        const response = await fetch(`${sluice.url}/soap`, {
-          method: "POST",
-          headers: { "Content-Type": XML },
-          body,
-          duplex: "half",
-        } as RequestInit);
-        const answer = { status: response.status, text: await response.text() };
+        const answer = await fetchHuge(huge, streamed);
         const got = `${answer.status} ${faultcodeOf(answer)}`;
         if (got !== "500 Client.PayloadTooLarge") wrong.push(`post ${i}: ${got}`);
       } catch (error) {
