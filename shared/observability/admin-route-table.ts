@@ -33,8 +33,8 @@ export class AdminRouteTable {
   }
 
   /**
-   * Answers the request by the first route matching its method and path; a path no route
-   * matches is answered 404 as well.
+   * Answers the request by the first route matching its method and path (a GET route's path
+   * answers HEAD as well); a path no route matches is answered 404 as well.
    */
   async serve(
     req: http.IncomingMessage,
@@ -52,7 +52,7 @@ export class AdminRouteTable {
     }
     for (const route of this.routes) {
       const match = url.match(route.pattern);
-      if (match && req.method === route.method) {
+      if (match && answers(route.method, req.method)) {
         let body: unknown;
         try {
           body = await readJson(req);
@@ -80,6 +80,11 @@ export class AdminRouteTable {
     req.resume();
     json(res, 404, { type: "NotFound", message: "no such admin endpoint" });
   }
+}
+
+/** A GET route answers HEAD too, as GET without the body (Node leaves that out). */
+function answers(routeMethod: string, method: string | undefined): boolean {
+  return method === routeMethod || (method === "HEAD" && routeMethod === "GET");
 }
 
 function decodes(path: string): boolean {

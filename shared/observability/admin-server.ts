@@ -150,14 +150,17 @@ export class AdminServer {
           "the admin port listens on loopback only; address it as 127.0.0.1, [::1] or localhost",
       });
     }
-    if (req.method === "GET" && url === "/metrics") {
+    // HEAD is GET without the body (RFC 9110 §9.3.2), for whoever may GET the path: Node
+    // leaves out the body of an answer to HEAD by itself.
+    const reading = req.method === "GET" || req.method === "HEAD";
+    if (reading && url === "/metrics") {
       const text = await metricsText();
       res.writeHead(200, { "content-type": METRICS_CONTENT_TYPE });
       res.end(text);
       return;
     }
-    if (req.method === "GET" && url === "/healthz") return json(res, 200, { status: "ok" });
-    if (req.method === "GET" && url === "/readyz") {
+    if (reading && url === "/healthz") return json(res, 200, { status: "ok" });
+    if (reading && url === "/readyz") {
       const reasons = this.notReady();
       return json(res, reasons.length ? 503 : 200, {
         status: reasons.length ? "not ready" : "ready",

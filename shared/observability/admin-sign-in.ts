@@ -78,7 +78,7 @@ export class AdminSignIn {
         "admin request refused: no valid token",
       );
     }
-    if (req.method === "GET" && url === "/") {
+    if (!unsafe && url === "/") {
       sendHtml(res, 401, loginPage(null));
       return false;
     }

@@ -71,6 +71,41 @@ describe("admin port connections", () => {
     expect(await status("Bearera-test-admin-token-0123456789")).to.equal(401);
   });
 
+  it("answers HEAD as GET without the body, under the same rule for the token", async () => {
+    admin.addRoute("GET", /^\/admin\/headed$/, async () => ({ status: 200, body: { ok: true } }));
+    admin.addRoute("POST", /^\/admin\/posted$/, async () => ({ status: 200, body: { ok: true } }));
+    const token = { authorization: "Bearer a-test-admin-token-0123456789" };
+    /** Status, content type and body length of a request, or of its HEAD. */
+    const ask = async (method: string, path: string, headers: Record<string, string> = {}) => {
+      const response = await fetch(`http://127.0.0.1:${port}${path}`, { method, headers });
+      const body = await response.arrayBuffer();
+      return {
+        status: response.status,
+        type: response.headers.get("content-type"),
+        empty: body.byteLength === 0,
+      };
+    };
+    const cases: Array<[string, Record<string, string>]> = [
+      ["/metrics", {}],
+      ["/healthz", {}],
+      ["/readyz", {}],
+      ["/admin/headed", token],
+      ["/admin/headed", {}],
+      ["/", {}],
+      ["/admin/posted", token],
+    ];
+    for (const [path, headers] of cases) {
+      const get = await ask("GET", path, headers);
+      const head = await ask("HEAD", path, headers);
+      const what = `${path} ${headers.authorization ? "with" : "without"} the token`;
+      expect(head, what).to.deep.equal({ ...get, empty: true });
+      expect(get.empty, what).to.equal(false);
+    }
+    expect((await ask("HEAD", "/metrics")).status).to.equal(200);
+    expect((await ask("HEAD", "/healthz")).status).to.equal(200);
+    expect((await ask("HEAD", "/admin/headed", token)).status).to.equal(200);
+  });
+
   it("answers 400, not 500, to a path that is not valid percent-encoding", async () => {
     // As the operator routes do with an id taken from the path.
     admin.addRoute("GET", /^\/admin\/items\/([^/]+)$/, async (match) => ({
