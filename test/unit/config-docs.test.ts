@@ -8,6 +8,7 @@ import { expect } from "chai";
 import { parse as parseYaml, parseAllDocuments } from "yaml";
 import { compileConfig } from "../../shared/config/config";
 import { CONFIG_SCHEMA_FILE, schemaProblems } from "../../shared/config/config-schema";
+import { restoringEnv } from "../support/environment";
 
 const ROOT = path.resolve(__dirname, "..", "..", "..");
 
@@ -202,9 +203,8 @@ describe("docs/configuration.md", () => {
     };
     // The environment overrides some of these; the defaults are the file's own.
     const names = ["AMQP_URL", "REDIS_URL", "PORT", "ADMIN_PORT", "ADMIN_HOST", "SLUICE_INSTANCE"];
-    const saved = names.map((name) => [name, process.env[name]] as const);
-    names.forEach((name) => delete process.env[name]);
-    try {
+    restoringEnv(names, () => {
+      names.forEach((name) => delete process.env[name]);
       const compiled = (raw: Raw) => ({ ...compileConfig(raw, "/etc/sluice"), instanceId: "" });
       const base = compiled(minimal);
       const defaults = documentedDefaults(page);
@@ -220,9 +220,7 @@ describe("docs/configuration.md", () => {
         return JSON.stringify(explicit) !== JSON.stringify(base);
       });
       expect(wrong).to.deep.equal([]);
-    } finally {
-      for (const [name, value] of saved) if (value !== undefined) process.env[name] = value;
-    }
+    });
   });
 
   it("states the ranges the schema enforces", () => {

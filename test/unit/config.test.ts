@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { compileConfig, ConfigError, loadConfig, substituteEnv } from "../../shared/config/config";
 import { redactUrl } from "../../shared/runtime/startup-error";
+import { restoringEnv } from "../support/environment";
 
 const minimal = {
   services: { testQuery: { backend: "legacy" } },
@@ -178,8 +179,7 @@ describe("configuration", () => {
   });
 
   it("binds the admin port to loopback unless told otherwise; its token comes from the file or the environment", () => {
-    const saved = process.env.SLUICE_ADMIN_TOKEN;
-    try {
+    restoringEnv(["SLUICE_ADMIN_TOKEN"], () => {
       delete process.env.SLUICE_ADMIN_TOKEN;
       expect(compileConfig(minimal, "/etc/sluice").admin).to.deep.equal({
         host: "127.0.0.1",
@@ -212,10 +212,7 @@ describe("configuration", () => {
       expect(problemsOf({ ...minimal, admin: { token: `short${" ".repeat(12)}` } })).to.deep.equal([
         "config.admin.token: must be at least 16 characters (surrounding white space does not count)",
       ]);
-    } finally {
-      if (saved === undefined) delete process.env.SLUICE_ADMIN_TOKEN;
-      else process.env.SLUICE_ADMIN_TOKEN = saved;
-    }
+    });
   });
 
   it("takes adapter.publicUrl as an absolute http(s) URL without credentials, query or fragment", () => {
@@ -313,8 +310,7 @@ describe("configuration", () => {
   });
 
   it("names the instance by SLUICE_INSTANCE, then `instance`, then the host; each process uniquely", () => {
-    const saved = process.env.SLUICE_INSTANCE;
-    try {
+    restoringEnv(["SLUICE_INSTANCE"], () => {
       process.env.SLUICE_INSTANCE = "sluice-worker-7f9c";
       const one = compileConfig({ ...minimal, instance: "from-file" }, ".");
       const two = compileConfig({ ...minimal, instance: "from-file" }, ".");
@@ -327,10 +323,7 @@ describe("configuration", () => {
       );
       process.env.SLUICE_INSTANCE = "bad name/with slash";
       expect(problemsOf(minimal)[0]).to.match(/SLUICE_INSTANCE/);
-    } finally {
-      if (saved === undefined) delete process.env.SLUICE_INSTANCE;
-      else process.env.SLUICE_INSTANCE = saved;
-    }
+    });
   });
 });
 
@@ -426,16 +419,12 @@ describe("the published admin token", () => {
     ];
     expect(problemsOf({ ...minimal, admin: { token } })).to.deep.equal(expected);
     expect(problemsOf({ ...minimal, admin: { token: ` ${token}\n` } })).to.deep.equal(expected);
-    const saved = process.env.SLUICE_ADMIN_TOKEN;
-    try {
+    restoringEnv(["SLUICE_ADMIN_TOKEN"], () => {
       process.env.SLUICE_ADMIN_TOKEN = `${token}\n`;
       expect(problemsOf(minimal)).to.deep.equal([
         "environment SLUICE_ADMIN_TOKEN: this token is the published example (deploy/k8s/secrets.example.yaml), so anyone could use the operator endpoints with it; make your own: openssl rand -hex 32",
       ]);
-    } finally {
-      if (saved === undefined) delete process.env.SLUICE_ADMIN_TOKEN;
-      else process.env.SLUICE_ADMIN_TOKEN = saved;
-    }
+    });
   });
 });
 
@@ -443,8 +432,7 @@ describe("the published connection password", () => {
   it("is refused in AMQP_URL, REDIS_URL, amqpUrl and redisUrl, whatever the scheme or user", () => {
     // deploy/k8s/secrets.example.yaml shows the connection URLs with change-me as password: a
     // broker or Redis set up from it would be open to anyone who read the repository.
-    const saved = { amqp: process.env.AMQP_URL, redis: process.env.REDIS_URL };
-    try {
+    restoringEnv(["AMQP_URL", "REDIS_URL"], () => {
       process.env.AMQP_URL = "amqp://a:b@one:5672, amqps://sluice:change-me@two:5671/v";
       process.env.REDIS_URL = "rediss://:change%2Dme@redis:6380";
       expect(problemsOf(minimal)).to.deep.equal([
@@ -481,15 +469,7 @@ describe("the published connection password", () => {
           redisUrl: "redis://:change-me-now@r:6379?sentinelUsername=change-me&password=other",
         }),
       ).to.deep.equal([]);
-    } finally {
-      for (const [name, value] of [
-        ["AMQP_URL", saved.amqp],
-        ["REDIS_URL", saved.redis],
-      ] as const) {
-        if (value === undefined) delete process.env[name];
-        else process.env[name] = value;
-      }
-    }
+    });
   });
 });
 
@@ -569,16 +549,11 @@ describe("in-flight slot lease time", () => {
     ...minimal,
     backends: { legacy: { ...minimal.backends.legacy, leaseTime } },
   });
-  const withEnv = (value: string, run: () => string[]): string[] => {
-    const saved = process.env.SLUICE_LEASE_TIME;
-    process.env.SLUICE_LEASE_TIME = value;
-    try {
+  const withEnv = (value: string, run: () => string[]): string[] =>
+    restoringEnv(["SLUICE_LEASE_TIME"], () => {
+      process.env.SLUICE_LEASE_TIME = value;
       return run();
-    } finally {
-      if (saved === undefined) delete process.env.SLUICE_LEASE_TIME;
-      else process.env.SLUICE_LEASE_TIME = saved;
-    }
-  };
+    });
 
   it("refuses a backend's leaseTime under 1s", () => {
     expect(problemsOf(withLease("100ms"))).to.deep.equal([

@@ -24,6 +24,7 @@ import { loadSimConfig } from "../../xroad-sim/sim-config-file";
 import { parseDuration } from "../../shared/config/durations";
 import { registry } from "../../shared/observability/metrics";
 import { manifestProblems } from "../support/kubernetes-schemas";
+import { restoringEnv } from "../support/environment";
 import {
   admitsAddress,
   egressProblems,
@@ -542,13 +543,10 @@ describe("deployment files", () => {
   it("the demo's adapter listens on loopback, except in its Compose container", () => {
     // npm start runs the demo with published secrets, private callback targets allowed and a
     // consumer-direction service: on every interface, anyone on the network could use them.
-    const saved = process.env.DEMO_ADAPTER_HOST;
-    delete process.env.DEMO_ADAPTER_HOST;
-    try {
+    restoringEnv(["DEMO_ADAPTER_HOST"], () => {
+      delete process.env.DEMO_ADAPTER_HOST;
       expect(loadConfig(join(ROOT, "config/demo.yaml")).adapter.host).to.equal("127.0.0.1");
-    } finally {
-      if (saved !== undefined) process.env.DEMO_ADAPTER_HOST = saved;
-    }
+    });
     const compose = yamlDoc("docker-compose.yml") as {
       services: Record<string, { environment?: Record<string, string> }>;
     };
@@ -812,8 +810,7 @@ describe("deployment files", () => {
         examples as unknown as { metadata: { name: string }; stringData: Record<string, string> }[],
         "sluice-connections",
       );
-      const saved = { amqp: process.env.AMQP_URL, redis: process.env.REDIS_URL };
-      try {
+      restoringEnv(["AMQP_URL", "REDIS_URL"], () => {
         process.env.AMQP_URL = connections.stringData["amqp-url"];
         process.env.REDIS_URL = connections.stringData["redis-url"];
         let problems: string[] = [];
@@ -824,15 +821,7 @@ describe("deployment files", () => {
         }
         expect(problems.filter((p) => p.startsWith("environment AMQP_URL"))).to.have.length(1);
         expect(problems.filter((p) => p.startsWith("environment REDIS_URL"))).to.have.length(1);
-      } finally {
-        for (const [name, value] of [
-          ["AMQP_URL", saved.amqp],
-          ["REDIS_URL", saved.redis],
-        ] as const) {
-          if (value === undefined) delete process.env[name];
-          else process.env[name] = value;
-        }
-      }
+      });
     });
 
     it("the schema check refuses a wrong type, an unknown field and an unknown kind", () => {

@@ -2,6 +2,7 @@ import { expect } from "chai";
 import { hostname } from "node:os";
 import { PassThrough, Writable } from "node:stream";
 import { createLogger, messageLogger, resolveFormat } from "../../shared/observability/logger";
+import { restoringEnv } from "../support/environment";
 
 /** Collects the JSON lines a logger writes. */
 function capture(): { stream: Writable; lines: () => Record<string, unknown>[] } {
@@ -56,8 +57,7 @@ describe("logger", () => {
   });
 
   it("names the instance from SLUICE_INSTANCE, else the host name", () => {
-    const saved = process.env.SLUICE_INSTANCE;
-    try {
+    restoringEnv(["SLUICE_INSTANCE"], () => {
       process.env.SLUICE_INSTANCE = "pod-7";
       const named = capture();
       createLogger("adapter", { destination: named.stream }).info("x");
@@ -66,10 +66,7 @@ describe("logger", () => {
       const host = capture();
       createLogger("adapter", { destination: host.stream }).info("x");
       expect(host.lines()[0].instance).to.equal(hostname());
-    } finally {
-      if (saved === undefined) delete process.env.SLUICE_INSTANCE;
-      else process.env.SLUICE_INSTANCE = saved;
-    }
+    });
   });
 
   it("redacts bodies and user ids by default", () => {
