@@ -18,6 +18,7 @@ import { ThrottledWarning } from "../shared/observability/throttled-warning";
 import { ReloadableTls, serverTlsOptions, type TlsMaterial } from "../shared/config/tls-files";
 import { Backpressure } from "./backpressure";
 import { answerClientErrors } from "./client-error";
+import { warnRefusedConnections } from "./refused-connections";
 import { tlsRefusalReason, type TlsRefusal } from "./tls-refusals";
 import { hubRoutes } from "./hub-route";
 import { Intake } from "./intake";
@@ -202,20 +203,9 @@ export async function startAdapter(
   // One more than accepted: a request that fills it had more, and gets 431 (createApp), where
   // Node would silently drop the rest (an X-Road-Service as header 201 would escape its checks).
   server.maxHeadersCount = limits.maxHeaders + 1;
-  let droppedSince = 0;
-  let dropped = 0;
-  server.on("drop", () => {
-    // One line per 10 s at most: a connection flood must not become a log flood.
-    dropped += 1;
-    const now = Date.now();
-    if (now - droppedSince < 10_000) return;
-    log.warn(
-      { dropped, maxConnections: limits.maxConnections },
-      "connections refused: adapter.maxConnections reached",
-    );
-    droppedSince = now;
-    dropped = 0;
-  });
+  // Connections over the cap are closed unanswered and unlogged: warned of, one line per 10 s
+  // at most, so a connection flood does not become a log flood.
+  const stopRefusalWarning = warnRefusedConnections(server, log, limits.maxConnections);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, config.adapter.host, () => resolve());
@@ -243,6 +233,7 @@ export async function startAdapter(
       tls?.dispose();
       handshakeWarning.close();
       stopParserWarning();
+      stopRefusalWarning();
       server.closeAllConnections();
       await replies.close().catch(() => undefined);
       wakes.close();
