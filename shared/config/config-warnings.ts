@@ -3,6 +3,7 @@
 
 import { isLoopbackHost } from "../runtime/loopback-host";
 import { XROAD_TRANSLATORS, type SluiceConfig } from "./config";
+import { exposedKeyWarnings } from "./key-file-modes";
 
 /**
  * REST services offered to X-Road callers (mutual TLS from a security server) without
@@ -40,5 +41,9 @@ function plainAdminPortWarnings(config: SluiceConfig): string[] {
 }
 
 export function configWarnings(config: SluiceConfig): string[] {
-  return [...unreachableLocationWarnings(config), ...plainAdminPortWarnings(config)];
+  return [
+    ...unreachableLocationWarnings(config),
+    ...plainAdminPortWarnings(config),
+    ...exposedKeyWarnings(config),
+  ];
 }

@@ -2,7 +2,7 @@
 // at once, each with its path; a clean file passes; a role refuses to start on the same file.
 
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { expect } from "chai";
@@ -208,6 +208,31 @@ exports.createTranslator = () => ({ call: async () => [] });`,
       'sluice: warning: config.admin.host: "0.0.0.0" is not a loopback address, and the admin port speaks plain HTTP',
     );
     expect(result.stdout).to.include("is valid");
+  });
+
+  it("warns of a TLS private key every user of the machine may read, not of one its group may", function () {
+    if (process.platform === "win32") this.skip();
+    // The key is not read by the check: its mode is what it is about.
+    const key = path.join(dir, "backend.key");
+    writeFileSync(key, "not read by the check\n");
+    const file = path.join(dir, "exposed-key.yaml");
+    writeFileSync(
+      file,
+      `services:\n  s: { backend: b, reply: { mode: ack } }\nbackends:\n  b: { url: "https://127.0.0.1:1", tls: { cert: backend.crt, key: backend.key } }\n`,
+    );
+    chmodSync(key, 0o644);
+    const exposed = sluice(["check", "--config", file]);
+    expect(exposed.status).to.equal(0);
+    expect(exposed.stderr).to.include(
+      `sluice: warning: config.backends.b.tls.key: ${key} is a private key that every user of this machine may read (mode 0644)`,
+    );
+    expect(exposed.stdout).to.include("is valid");
+    for (const mode of [0o600, 0o640, 0o440]) {
+      chmodSync(key, mode);
+      const kept = sluice(["check", "--config", file]);
+      expect(kept.status, mode.toString(8)).to.equal(0);
+      expect(kept.stderr, mode.toString(8)).to.equal("");
+    }
   });
 
   it("starts no role without --config, and says how to run the demo", () => {
