@@ -503,7 +503,6 @@ function envInt(name: string, fallback: number, problems: string[]): number {
   return parsed;
 }
 
-/** The admin token: the environment's (kept out of files) or the configuration's; null = none. */
 /**
  * `adapter.publicUrl`, checked and without its trailing slash (the documents append
  * `/rest/<serviceCode>` or `/soap`): an absolute http(s) URL, no credentials, query or fragment,
@@ -531,13 +530,22 @@ function compilePublicUrl(value: string, problems: string[]): string | null {
 }
 
 /**
+ * SLUICE_ADMIN_TOKEN when set and not empty: then it is the admin token (kept out of files),
+ * whatever `admin.token` says, and only it is judged.
+ */
+function envAdminToken(): string | undefined {
+  const fromEnv = process.env.SLUICE_ADMIN_TOKEN;
+  return fromEnv === undefined || fromEnv === "" ? undefined : fromEnv;
+}
+
+/**
  * The admin token, without surrounding white space: the admin port trims the token a request
  * presents, and a token kept with the newline of the file it came from (a Kubernetes Secret made
  * with --from-file, `echo` into a file) could never be matched, locking the operator out.
  */
 function adminToken(admin: Reader, problems: string[]): string | null {
-  const fromEnv = process.env.SLUICE_ADMIN_TOKEN;
-  if (fromEnv !== undefined && fromEnv !== "") {
+  const fromEnv = envAdminToken();
+  if (fromEnv !== undefined) {
     const token = fromEnv.trim();
     if (token.length < 16) {
       problems.push(
@@ -570,7 +578,12 @@ export function compileConfig(
   options: { demo?: boolean } = {},
 ): SluiceConfig {
   if (!isObject(raw)) throw new ConfigError(source, ["the configuration must be a mapping"]);
-  const shape = schemaProblems(raw);
+  // A file's admin.token that the environment overrides is not the token used: a short one
+  // there must not keep every role from starting with a good SLUICE_ADMIN_TOKEN.
+  const overridden = envAdminToken() !== undefined;
+  const shape = schemaProblems(raw).filter(
+    (line) => !(overridden && problemPath(line) === "config.admin.token"),
+  );
   const problems: string[] = [];
   const root = new Reader(problems, "config", raw);
 

@@ -193,9 +193,12 @@ describe("configuration", () => {
       expect(fromFile.admin.token).to.equal("a-file-token-0123456789");
       process.env.SLUICE_ADMIN_TOKEN = "an-env-token-0123456789";
       expect(compileConfig(minimal, "/etc/sluice").admin.token).to.equal("an-env-token-0123456789");
-      expect(problemsOf({ ...minimal, admin: { token: "short" } })).to.deep.equal([
-        "config.admin.token: must be at least 16 characters",
-      ]);
+      // The environment's token is the one used: the file's, short or not, is not judged.
+      const overridden = { ...minimal, admin: { token: "short" } };
+      expect(problemsOf(overridden)).to.deep.equal([]);
+      expect(compileConfig(overridden, "/etc/sluice").admin.token).to.equal(
+        "an-env-token-0123456789",
+      );
       // The admin port trims what a request presents: a token kept with its file's newline
       // would never match.
       process.env.SLUICE_ADMIN_TOKEN = "an-env-token-0123456789\n";
@@ -204,7 +207,17 @@ describe("configuration", () => {
       expect(problemsOf(minimal)).to.deep.equal([
         "environment SLUICE_ADMIN_TOKEN: must be at least 16 characters (surrounding white space does not count)",
       ]);
+      // With a good file token, a short one in the environment is the one reported.
+      process.env.SLUICE_ADMIN_TOKEN = "short";
+      expect(problemsOf({ ...minimal, admin: { token: "a-file-token-0123456789" } })).to.deep.equal(
+        [
+          "environment SLUICE_ADMIN_TOKEN: must be at least 16 characters (surrounding white space does not count)",
+        ],
+      );
       delete process.env.SLUICE_ADMIN_TOKEN;
+      expect(problemsOf(overridden)).to.deep.equal([
+        "config.admin.token: must be at least 16 characters",
+      ]);
       expect(
         compileConfig({ ...minimal, admin: { token: " a-file-token-0123456789\n" } }, "/etc/sluice")
           .admin.token,
