@@ -20,6 +20,7 @@ import {
   type TranslatorCall,
 } from "../../worker/translators/translator";
 import { requestMessage } from "../support/messages";
+import { endingDeadline } from "../support/ending-deadline";
 import { rejectionOf } from "../support/rejection";
 
 interface Seen {
@@ -324,13 +325,8 @@ describe("rest-json translator (real HTTP backend)", () => {
   describe("handed the worker's deadline: times the call with it, not with one of its own", () => {
     /** A call whose deadline the test aborts, saying whether its time ran out. */
     function deadlineEnding(timedOut: boolean): TranslatorCall {
-      const controller = new AbortController();
-      const deadline = { signal: controller.signal, timedOut: false };
-      setTimeout(() => {
-        deadline.timedOut = timedOut;
-        controller.abort(new Error(timedOut ? "the deadline's time ran out" : "shutting down"));
-      }, 50);
-      return { ...callOf(controller.signal), deadline };
+      const { signal, deadline } = endingDeadline(50, timedOut);
+      return { ...callOf(signal), deadline };
     }
 
     beforeEach(() => {

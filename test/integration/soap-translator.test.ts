@@ -23,6 +23,7 @@ import {
   type TranslatorBackend,
   type TranslatorCall,
 } from "../../worker/translators/translator";
+import { endingDeadline } from "../support/ending-deadline";
 import { rejectionOf } from "../support/rejection";
 
 const FIXTURES = join(__dirname, "..", "..", "..", "test", "fixtures", "xroad-soap");
@@ -226,13 +227,8 @@ describe("soap translator against the legacy simulator", function () {
     const patient = createTranslator(backendAt(sim.url, { timeoutMs: 600_000 }));
     try {
       const request = fromFixture("getstate.query", (x) => x.replace("aäõ", "sim-latency=600000 "));
-      const controller = new AbortController();
-      const deadline = { signal: controller.signal, timedOut: false };
-      setTimeout(() => {
-        deadline.timedOut = true;
-        controller.abort(new Error("the deadline's time ran out"));
-      }, 100);
-      const call = { ...callOf(request, controller.signal), deadline };
+      const { signal, deadline } = endingDeadline(100);
+      const call = { ...callOf(request, signal), deadline };
       const error = await rejectionOf(patient.call(request, call));
       expect(error).to.be.instanceOf(BackendTimeoutError);
       expect((error as Error).message).to.contain("timed out after 600000 ms");

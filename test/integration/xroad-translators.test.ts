@@ -19,6 +19,7 @@ import {
 } from "../../worker/translators/translator";
 import { SluiceError } from "../../shared/protocol/errors";
 import { requestMessage } from "../support/messages";
+import { endingDeadline } from "../support/ending-deadline";
 import { rejectionOf } from "../support/rejection";
 
 const CLIENT = "EE/GOV/70000001/sluice-consumer";
@@ -435,15 +436,8 @@ describe("xroad-rest and xroad-soap translators (consumer direction, through xro
         const timer = setTimeout(() => res.end("late"), 2000);
         res.on("close", () => clearTimeout(timer));
       };
-      const controller = new AbortController();
-      const deadline = { signal: controller.signal, timedOut: false };
-      setTimeout(() => {
-        deadline.timedOut = true;
-        controller.abort(new Error("the deadline's time ran out"));
-      }, 100);
-      const error = await rejectionOf(
-        soap.call(soapRequest(), { ...call(), signal: controller.signal, deadline }),
-      );
+      const { signal, deadline } = endingDeadline(100);
+      const error = await rejectionOf(soap.call(soapRequest(), { ...call(), signal, deadline }));
       expect(error).to.be.instanceOf(BackendTimeoutError);
       expect((error as Error).message).to.contain("did not answer: timed out after 10000 ms");
     });
