@@ -336,6 +336,52 @@ describe("xroad-rest and xroad-soap translators (consumer direction, through xro
       );
     });
 
+    it("sends and takes element names beyond ASCII (XML 1.0 names), renaming such a Body element", async () => {
+      // XML names are Unicode: an Estonian field name is as valid as an English one.
+      provider.state.answer = (_req, res, body) => {
+        res.writeHead(200, { "content-type": "text/xml; charset=utf-8" });
+        res.end(
+          echoAnswer(body).replace(
+            "<st:state>open</st:state>",
+            "<st:sünniaeg>1980-01-01</st:sünniaeg>",
+          ),
+        );
+      };
+      const [answer] = await soap.call(
+        soapRequest({
+          service: "päring",
+          soap: {
+            headers: [],
+            bodyNamespace: "http://example.org/state",
+            bodyXml:
+              '<st:päring xmlns:st="http://example.org/state"><st:isik>Mäger</st:isik></st:päring>',
+            envelopePrefix: "SOAP-ENV",
+          },
+        }),
+        call(),
+      );
+      expect(answer.status).to.equal(200);
+      expect(answer.body).to.contain("<st:sünniaeg>1980-01-01</st:sünniaeg>");
+      expect(provider.seen[0].body).to.contain(
+        '<st:getState xmlns:st="http://example.org/state"><st:isik>Mäger</st:isik></st:getState>',
+      );
+    });
+
+    it("renames a REST caller's XML document whole when a comment comes before or after its element", async () => {
+      // Comments (and processing instructions) may stand around an XML document's element;
+      // the end tag is the element's own, not the last thing in the text.
+      await soap.call(
+        request({
+          contentType: "application/xml",
+          body: '<?xml version="1.0"?><!-- asked by case 7 --><lookup xmlns="urn:x"><id>42</id></lookup><!-- end -->\n',
+        }),
+        call(),
+      );
+      const sent = provider.seen[0].body;
+      expect(sent).to.match(/<getState xmlns="urn:x"><id>42<\/id><\/getState>/);
+      expect(sent).not.to.contain("lookup");
+    });
+
     it("fails, never completes, an answer whose header does not echo the request's", async () => {
       // The provider stands in for a security server that does not check the answer's header.
       const securityServer = createSoap(backend(provider.url, SOAP_SERVICE));

@@ -4,8 +4,7 @@
 import { expect } from "chai";
 import { classifyXroadError, isXroadTimeout } from "../../shared/protocol/xroad-error-code";
 import { echoMismatch, requestEnvelope } from "../../worker/translators/xroad-soap-header";
-import { withLocalName } from "../../worker/translators/xroad-soap";
-import { childText } from "../../worker/translators/soap-xml";
+import { childText, renamedElement } from "../../worker/translators/soap-xml";
 import { parseClientId, parseServiceId } from "../../worker/translators/xroad-ids";
 
 describe("X-Road error codes in the consumer direction", () => {
@@ -106,11 +105,11 @@ describe("X-Road SOAP header echo", () => {
   });
 
   it("renames the Body element to the remote service code, keeping prefix and content", () => {
-    expect(withLocalName('<a:local xmlns:a="u"><a:x/></a:local>', "remote")).to.equal(
+    expect(renamedElement('<a:local xmlns:a="u"><a:x/></a:local>', "remote")).to.equal(
       '<a:remote xmlns:a="u"><a:x/></a:remote>',
     );
-    expect(withLocalName('<local xmlns="u"/>', "remote")).to.equal('<remote xmlns="u"/>');
-    expect(withLocalName("<same/>", "same")).to.equal("<same/>");
+    expect(renamedElement('<local xmlns="u"/>', "remote")).to.equal('<remote xmlns="u"/>');
+    expect(renamedElement("<same/>", "same")).to.equal("<same/>");
   });
 });
 

@@ -33,11 +33,22 @@ interface StartTag {
 type Token =
   { kind: "start"; tag: StartTag } | { kind: "end"; name: string; start: number; end: number };
 
-const NAME = "[A-Za-z_][\\w.\\-]*(?::[A-Za-z_][\\w.\\-]*)?";
+// XML 1.0 names (fifth edition), not only ASCII ones: the adapter reads `<st:sünniaeg>` as the
+// name it is, and a remote provider may answer with one. Characters beyond the BMP come as
+// surrogate pairs (no `u` flag: these expressions run over every tag of an answer).
+const ASTRAL = "[\\uD800-\\uDB7F][\\uDC00-\\uDFFF]";
+const NAME_START =
+  "A-Z_a-z\\u00C0-\\u00D6\\u00D8-\\u00F6\\u00F8-\\u02FF\\u0370-\\u037D\\u037F-\\u1FFF\\u200C-\\u200D\\u2070-\\u218F\\u2C00-\\u2FEF\\u3001-\\uD7FF\\uF900-\\uFDCF\\uFDF0-\\uFFFD";
+const NAME_CHAR = `${NAME_START}\\-.0-9\\u00B7\\u0300-\\u036F\\u203F-\\u2040`;
+/** An XML name without a colon (NCName), as RegExp source: a prefix or a local name. */
+const NCNAME = `(?:[${NAME_START}]|${ASTRAL})(?:[${NAME_CHAR}]|${ASTRAL})*`;
+const NAME = `${NCNAME}(?::${NCNAME})?`;
 const START_TAG = new RegExp(
+  // eslint-disable-next-line no-misleading-character-class -- ranges of name characters, combining marks among them by XML's rule
   `<(${NAME})((?:\\s+[^\\s=/>]+\\s*=\\s*(?:"[^"]*"|'[^']*'))*)\\s*(/?)>`,
   "y",
 );
+// eslint-disable-next-line no-misleading-character-class -- as START_TAG's
 const END_TAG = new RegExp(`</(${NAME})\\s*>`, "y");
 const ATTRIBUTE = /([^\s=/>]+)\s*=\s*(?:"([^"]*)"|'([^']*)')/g;
 const ENTITY = /&(?:#x([0-9a-fA-F]+)|#(\d+)|(amp|lt|gt|quot|apos));/g;
@@ -332,6 +343,45 @@ export function selfContained(
   if (depth !== 0) throw new XmlScanError("the XML is not balanced");
   pieces.push(content.slice(copied));
   return { xml: pieces.join(""), unbound: undeclaredPrefixes(content, scope) };
+}
+
+/**
+ * `xml` (one element, with comments, processing instructions or whitespace around it) with
+ * that element renamed to `local`, its prefix, attributes and content kept; unchanged when it
+ * already has that name or holds no element. The end tag renamed is the element's own, found
+ * by reading the markup: not the last thing in the text (a comment may follow it), and the
+ * start tag not the first `<` (a comment may come before it).
+ */
+export function renamedElement(xml: string, local: string): string {
+  let root: StartTag | null = null;
+  let depth = 0;
+  for (const token of tokens(xml)) {
+    if (token.kind === "start") {
+      root ??= token.tag;
+      if (root.local === local) return xml;
+      if (token.tag.selfClosing && depth === 0) return renamed(xml, root, local, null);
+      if (!token.tag.selfClosing) depth++;
+    } else if (--depth === 0) {
+      return renamed(xml, root as StartTag, local, token);
+    }
+  }
+  return xml;
+}
+
+function renamed(
+  xml: string,
+  root: StartTag,
+  local: string,
+  end: { name: string; start: number } | null,
+): string {
+  const name = root.prefix === "" ? local : `${root.prefix}:${local}`;
+  // After "<" and "</": the names as written, which the tokens give.
+  const startName = root.start + 1;
+  let result = xml.slice(0, startName) + name;
+  if (end === null) return result + xml.slice(startName + root.name.length);
+  const endName = end.start + 2;
+  result += xml.slice(startName + root.name.length, endName) + name;
+  return result + xml.slice(endName + end.name.length);
 }
 
 /** `text` matched literally inside a RegExp. */

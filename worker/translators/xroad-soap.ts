@@ -14,7 +14,7 @@ import {
   interpretSoapAnswer,
   requestParts,
 } from "./soap";
-import { escapeRegExp } from "./soap-xml";
+import { renamedElement } from "./soap-xml";
 import {
   BackendAnswerError,
   BackendTimeoutError,
@@ -68,7 +68,9 @@ class XroadSoapTranslator implements Translator {
 
   async call(request: RequestMessage, call: TranslatorCall): Promise<BackendResponse[]> {
     const header = this.headerFor(request);
-    const body = withLocalName(requestParts(request).body, this.service.code);
+    // PR-MESS §2.3 wants the Body's element named as the remote serviceCode, which the local
+    // service's code may not be.
+    const body = renamedElement(requestParts(request).body, this.service.code);
     const envelope = requestEnvelope(header, body);
     const attachments = attachmentsOf(request);
     const packed = attachments
@@ -192,18 +194,4 @@ class XroadSoapTranslator implements Translator {
       },
     );
   }
-}
-
-/**
- * `element` renamed to `local` (prefix and attributes kept) when its name differs: PR-MESS §2.3
- * wants the wrapper element named as the remote serviceCode, which a local service may not share.
- */
-export function withLocalName(element: string, local: string): string {
-  const start = /^(\s*<)((?:[\w.-]+:)?)([\w.-]+)/.exec(element);
-  if (start === null || start[3] === local) return element;
-  const [whole, open, prefix, name] = start;
-  const renamed = open + prefix + local + element.slice(whole.length);
-  // An element with content ends with its end tag; a self-closing one has none.
-  const end = new RegExp(`</${escapeRegExp(prefix + name)}(\\s*>\\s*)$`);
-  return renamed.replace(end, `</${prefix}${local}$1`);
 }
