@@ -168,6 +168,15 @@ export class AdminSignIn {
   /** Ends the sign-in of the cookie sent (if any) and drops the cookie; back to the sign-in page. */
   private logout(req: http.IncomingMessage, res: http.ServerResponse): void {
     req.resume();
+    // SameSite=Strict sends the cookie from a page on any port of this host (same site), so a
+    // form there could sign the operator out; only the status page's own button may.
+    if (crossSite(req)) {
+      const remote = req.socket.remoteAddress ?? "";
+      if (this.refusals.first(remote)) {
+        this.log.warn({ remote, origin: req.headers.origin }, "admin sign-out refused: cross-site");
+      }
+      return sendHtml(res, 403, loginPage("crossSiteSignOut"));
+    }
     const cookie = readCookie(req.headers.cookie, this.sessionCookie);
     if (cookie !== null) this.sessions.end(cookie);
     res.writeHead(303, {
@@ -214,6 +223,7 @@ function readCookie(header: string | undefined, name: string): string | null {
 const SIGN_IN_PROBLEMS = {
   refused: "That token is not the admin token.",
   crossSite: "Sign in from this page, not from another site.",
+  crossSiteSignOut: "Sign out with the status page's own button, not from another page.",
   throttled: "Too many failed sign-ins from this address: wait a minute, then try again.",
 };
 

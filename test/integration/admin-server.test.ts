@@ -557,6 +557,37 @@ describe("status page sessions", () => {
     port = await admin.listen(oldPort, "127.0.0.1");
     expect(await statusWith(second)).to.equal(401);
   });
+
+  it("ends no session on a sign-out posted from another page, a same-site one included", async () => {
+    // SameSite=Strict sends the cookie from every port of the host: a page on another loopback
+    // port (a dashboard, a dev server) is same-site, and its form could sign the operator out.
+    const session = pair(await signIn());
+    const self = { origin: `http://127.0.0.1:${port}` };
+    const notThePage: Array<Record<string, string>> = [
+      { "sec-fetch-site": "same-site", origin: "http://127.0.0.1:3000" },
+      { "sec-fetch-site": "cross-site", origin: "https://evil.example" },
+      { origin: "http://127.0.0.1:3000" },
+      { origin: "null" },
+    ];
+    for (const headers of notThePage) {
+      const out = await fetch(`http://127.0.0.1:${port}/logout`, {
+        method: "POST",
+        headers: { cookie: session, ...headers },
+        redirect: "manual",
+      });
+      expect(out.status, JSON.stringify(headers)).to.equal(403);
+      expect(out.headers.get("set-cookie"), JSON.stringify(headers)).to.equal(null);
+      expect(await statusWith(session), JSON.stringify(headers)).to.equal(200);
+    }
+    // The status page's own button signs out.
+    const out = await fetch(`http://127.0.0.1:${port}/logout`, {
+      method: "POST",
+      headers: { cookie: session, "sec-fetch-site": "same-origin", ...self },
+      redirect: "manual",
+    });
+    expect(out.status).to.equal(303);
+    expect(await statusWith(session)).to.equal(401);
+  });
 });
 
 describe("sign-in throttling", () => {
