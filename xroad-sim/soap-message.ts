@@ -78,10 +78,21 @@ function representedParty(node: Node): string {
   return [values.get("partyClass") ?? "", values.get("partyCode") ?? ""].join("/");
 }
 
-/** The SOAP part of a request: the whole body, or the first part of a multipart/related one. */
-export function soapPart(body: Buffer, contentType: string, prefix: string): string {
+/** The SOAP message of a request or answer: its bytes and the Content-Type they are in. */
+export interface SoapBytes {
+  bytes: Buffer;
+  /** `text/xml; charset=…` of a plain message, or the first part's own Content-Type. */
+  contentType: string;
+}
+
+/**
+ * The SOAP message's bytes: the whole body, or the first part of a multipart/related one
+ * (PR-MESS §2.4), exactly as sent, so that `requestHash` covers them and they decode in the
+ * charset their own Content-Type names.
+ */
+export function soapBytes(body: Buffer, contentType: string, prefix: string): SoapBytes {
   const type = contentType.split(";")[0].trim().toLowerCase();
-  if (type === "text/xml") return body.toString("utf8");
+  if (type === "text/xml") return { bytes: body, contentType };
   if (type !== "multipart/related") {
     throw new XroadError(`${prefix}InvalidContentType`, `Invalid content type: ${contentType}`);
   }
@@ -89,15 +100,50 @@ export function soapPart(body: Buffer, contentType: string, prefix: string): str
   if (!boundary) {
     throw new XroadError(`${prefix}InvalidContentType`, "multipart/related without a boundary");
   }
-  const text = body.toString("utf8");
-  const start = text.indexOf(`--${boundary}`);
-  const end = start < 0 ? -1 : text.indexOf(`\r\n--${boundary}`, start + boundary.length + 2);
-  const part = start < 0 || end < 0 ? null : text.slice(start + boundary.length + 2, end);
+  const start = body.indexOf(`--${boundary}`);
+  const end = start < 0 ? -1 : body.indexOf(`\r\n--${boundary}`, start + boundary.length + 2);
+  const part = start < 0 || end < 0 ? null : body.subarray(start + boundary.length + 2, end);
   const split = part?.indexOf("\r\n\r\n") ?? -1;
   if (part === null || split < 0) {
     throw new XroadError(`${prefix}MimeParsingFailed`, "Could not find the SOAP part");
   }
-  return part.slice(split + 4);
+  const headers = part.subarray(0, split).toString("latin1");
+  const partType = /^content-type:[ \t]*(.*)$/im.exec(headers)?.[1].trim() ?? "text/xml";
+  return { bytes: part.subarray(split + 4), contentType: partType };
+}
+
+/** Node's name for each charset X-Road's Java side reads; UTF-8 when none is named (§2.6). */
+const CHARSETS: Record<string, BufferEncoding> = {
+  "utf-8": "utf8",
+  utf8: "utf8",
+  "us-ascii": "utf8",
+  "iso-8859-1": "latin1",
+  iso_8859_1: "latin1",
+  "iso8859-1": "latin1",
+  latin1: "latin1",
+  "utf-16le": "utf16le",
+};
+
+/** The encoding the charset parameter of a Content-Type names (PR-MESS §2.6). */
+export function charsetEncoding(contentType: string, prefix: string): BufferEncoding {
+  const match = /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(contentType);
+  if (!match) return "utf8";
+  const encoding = CHARSETS[match[1].toLowerCase()];
+  if (!encoding) {
+    throw new XroadError(`${prefix}InvalidContentType`, `Unsupported charset: ${match[1]}`);
+  }
+  return encoding;
+}
+
+/** The SOAP message as text, decoded by its charset, without a UTF-8 byte order mark. */
+export function soapText(soap: SoapBytes, prefix: string): string {
+  const text = soap.bytes.toString(charsetEncoding(soap.contentType, prefix));
+  return text.startsWith("\ufeff") ? text.slice(1) : text;
+}
+
+/** The SOAP part of a request or answer as text (see soapBytes and soapText). */
+export function soapPart(body: Buffer, contentType: string, prefix: string): string {
+  return soapText(soapBytes(body, contentType, prefix), prefix);
 }
 
 /**

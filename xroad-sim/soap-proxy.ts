@@ -8,8 +8,10 @@ import { soapRequestHeaders } from "./header-filter";
 import type { ProviderClient } from "./provider-client";
 import type { CompiledService } from "./sim-options";
 import {
+  charsetEncoding,
   checkSoapRequest,
   readSoapMessage,
+  soapBytes,
   soapPart,
   withRequestHash,
   type SoapMessage,
@@ -124,7 +126,10 @@ export async function forwardSoap(
   const hash = soapRequestHash(req, body);
   const isMultipart = /^multipart\//i.test(contentType);
   // A multipart answer passes unchanged; a plain one gets requestHash in its header.
-  const out = isMultipart ? answer.body : Buffer.from(withRequestHash(xml, hash), "utf8");
+  // In the charset the answer came in: its Content-Type passes on unchanged (§2.2).
+  const out = isMultipart
+    ? answer.body
+    : Buffer.from(withRequestHash(xml, hash), charsetEncoding(contentType, FAILED));
   res.writeHead(answer.status, {
     "content-type": contentType,
     "content-length": out.length,
@@ -135,9 +140,6 @@ export async function forwardSoap(
 
 /** PR-MESS §2.2: the hash covers the request bytes, or the SOAP part of a multipart request. */
 export function soapRequestHash(req: http.IncomingMessage, body: Buffer): string {
-  const contentType = String(req.headers["content-type"]);
-  const bytes = /^multipart\//i.test(contentType)
-    ? Buffer.from(soapPart(body, contentType, "Client."), "utf8")
-    : body;
+  const { bytes } = soapBytes(body, String(req.headers["content-type"]), "Client.");
   return createHash("sha512").update(bytes).digest("base64");
 }

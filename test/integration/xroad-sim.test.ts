@@ -11,7 +11,7 @@ import { createTestPki, type TestPki } from "../support/test-pki";
 import { startXroadSim, type XroadSim } from "../../xroad-sim/xroad-sim";
 import { loadSimConfig } from "../../xroad-sim/sim-config-file";
 import { spawn, spawnSync } from "node:child_process";
-import { X509Certificate } from "node:crypto";
+import { createHash, X509Certificate } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import tls from "node:tls";
@@ -419,6 +419,56 @@ describe("xroad-sim", function () {
         body: fixture("simple.query"),
       });
       expect(await res.body.text()).to.contain("<answer>42</answer>");
+    });
+
+    // PR-MESS §2.6: the charset of the Content-Type says how the message is encoded (UTF-8 when
+    // it says nothing); the requestHash covers the request's own bytes.
+    it("reads a request and an answer in the charset their Content-Type names", async () => {
+      const latin1 = (text: string): Buffer => Buffer.from(text, "latin1");
+      const query = fixture("simple.query").toString("utf8").replace("EE37702211234", "Jõgi");
+      provider.answer = (_req, res) => {
+        res.writeHead(200, { "content-type": "text/xml; charset=ISO-8859-1" });
+        res.end(latin1(answer.replace("EE37702211234", "Jõgi")));
+      };
+      const body = latin1(query);
+      const res = await request(`${sim.url}/`, {
+        method: "POST",
+        headers: { "content-type": 'text/xml; charset="ISO-8859-1"' },
+        body,
+      });
+      const bytes = Buffer.from(await res.body.arrayBuffer());
+      expect(res.headers["content-type"]).to.equal("text/xml; charset=ISO-8859-1");
+      const text = bytes.toString("latin1");
+      expect(text).to.contain("<answer>42</answer>");
+      expect(text).to.contain("<xroad:userId>Jõgi</xroad:userId>");
+      const hash = createHash("sha512").update(body).digest("base64");
+      expect(text).to.contain(`>${hash}</xrd:requestHash>`);
+      expect(provider.seen[0].headers["content-type"]).to.equal('text/xml; charset="ISO-8859-1"');
+    });
+
+    it("hashes the first part of a multipart request as sent, in its own charset", async () => {
+      provider.answer = (_req, res) => {
+        res.writeHead(200, { "content-type": "text/xml; charset=utf-8" });
+        res.end(answer.replace("EE37702211234", "Jõgi"));
+      };
+      const soap = Buffer.from(
+        fixture("simple.query").toString("utf8").replace("EE37702211234", "Jõgi"),
+        "latin1",
+      );
+      const body = Buffer.concat([
+        Buffer.from('--b1\r\nContent-Type: text/xml; charset="ISO-8859-1"\r\n\r\n'),
+        soap,
+        Buffer.from("\r\n--b1\r\nContent-Type: text/plain\r\n\r\nä\r\n--b1--\r\n", "latin1"),
+      ]);
+      const res = await request(`${sim.url}/`, {
+        method: "POST",
+        headers: { "content-type": 'multipart/related; type="text/xml"; boundary=b1' },
+        body,
+      });
+      const text = await res.body.text();
+      expect(text).to.contain("<answer>42</answer>");
+      const hash = createHash("sha512").update(soap).digest("base64");
+      expect(text).to.contain(`>${hash}</xrd:requestHash>`);
     });
 
     it("answers Server.ServerProxy faults for the provider side", async () => {
