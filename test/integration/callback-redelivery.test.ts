@@ -12,7 +12,7 @@ import { topologyNames } from "../../shared/protocol/names";
 import { whenReady } from "../../shared/store/redis";
 import { type BrokerSide, connectBroker, testScope } from "../support/broker-scope";
 import { eventually } from "../support/harness";
-import { deadCallbackEntry, transactionMeta } from "../support/messages";
+import { recordDeadCallback } from "../support/messages";
 
 describe("dead callbacks: record and redelivery claim (real broker and Redis)", function () {
   this.timeout(20_000);
@@ -47,16 +47,8 @@ describe("dead callbacks: record and redelivery claim (real broker and Redis)", 
 
   /** A callback-mode message whose final callback died. */
   async function dead(): Promise<string> {
-    const now = Date.now();
-    const meta = transactionMeta({
-      replyMode: "callback",
-      callback: "https://cb.example.org/hooks/1",
-      createdAt: now,
-    });
-    const { id } = meta;
-    await store.create(meta);
-    const entry = deadCallbackEntry(id, { at: now });
-    expect(await deadCallbacks.record(entry)).to.equal(true);
+    const { id, entry, recorded } = await recordDeadCallback(store, deadCallbacks);
+    expect(recorded).to.equal(true);
     // Once only: a settlement run again (resent after a reconnect) changes nothing.
     expect(await deadCallbacks.record(entry)).to.equal(false);
     return id;
@@ -82,24 +74,19 @@ describe("dead callbacks: record and redelivery claim (real broker and Redis)", 
 
   it("finds a dead callback by its full target or the target operators see, and redelivers to the full one", async () => {
     const target = "https://cb.example.org/hooks/1?token=s3cret";
-    const meta = transactionMeta({
-      replyMode: "callback",
-      callback: target,
-      createdAt: Date.now(),
-    });
-    await store.create(meta);
-    expect(await deadCallbacks.record(deadCallbackEntry(meta.id, { target }))).to.equal(true);
+    const { id, recorded } = await recordDeadCallback(store, deadCallbacks, { target });
+    expect(recorded).to.equal(true);
     for (const filter of [target, "https://cb.example.org/hooks/1?token=[redacted]"]) {
-      const found = await deadCallbacks.list({ id: meta.id, target: filter });
+      const found = await deadCallbacks.list({ id, target: filter });
       expect(
         found.map((entry) => entry.target),
         filter,
       ).to.deep.equal([target]);
     }
     expect(
-      await deadCallbacks.list({ id: meta.id, target: "https://cb.example.org/hooks/1" }),
+      await deadCallbacks.list({ id, target: "https://cb.example.org/hooks/1" }),
     ).to.deep.equal([]);
-    expect(await redeliverer().redeliver(meta.id)).to.deep.include({ result: "redelivered" });
+    expect(await redeliverer().redeliver(id)).to.deep.include({ result: "redelivered" });
     expect((await jobs()).map((job) => job.target)).to.deep.equal([target]);
   });
 

@@ -9,7 +9,7 @@ import { DeadCallbacks } from "../../shared/operator/dead-callbacks";
 import { whenReady } from "../../shared/store/redis";
 import { type BrokerSide, connectBroker, testScope } from "../support/broker-scope";
 import { AMQP_URL } from "../support/harness";
-import { deadCallbackEntry, transactionMeta } from "../support/messages";
+import { recordDeadCallback } from "../support/messages";
 import { proxyTo, viaProxy } from "../support/tcp-proxy";
 
 /** Short, so a silent broker is given up on quickly; no timing is asserted. */
@@ -44,15 +44,11 @@ describe("bulk dead-callback redelivery while the broker does not confirm (real 
 
   /** A callback-mode message whose final callback died `ago` ms ago. */
   async function dead(ago: number): Promise<string> {
-    const at = Date.now() - ago;
-    const meta = transactionMeta({
-      replyMode: "callback",
-      callback: "https://cb.example.org/hooks/1",
-      createdAt: at,
+    const { id, recorded } = await recordDeadCallback(store, deadCallbacks, {
+      at: Date.now() - ago,
     });
-    await store.create(meta);
-    expect(await deadCallbacks.record(deadCallbackEntry(meta.id, { at }))).to.equal(true);
-    return meta.id;
+    expect(recorded).to.equal(true);
+    return id;
   }
 
   it("stops at the first refusal: one refused with retryAfter, the rest skipped and still failed", async () => {

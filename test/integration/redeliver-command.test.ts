@@ -9,7 +9,7 @@ import { DeadCallbacks } from "../../shared/operator/dead-callbacks";
 import { whenReady } from "../../shared/store/redis";
 import { type BrokerSide, connectBroker, testScope } from "../support/broker-scope";
 import { eventually } from "../support/harness";
-import { deadCallbackEntry, transactionMeta } from "../support/messages";
+import { recordDeadCallback } from "../support/messages";
 
 describe("sluice dead-callbacks redeliver interrupted (real broker and Redis)", function () {
   this.timeout(60_000);
@@ -38,14 +38,7 @@ describe("sluice dead-callbacks redeliver interrupted (real broker and Redis)", 
         ...(await Promise.all(
           Array.from({ length: 100 }, async (_, i) => {
             const at = 1_700_000_000_000 + batch * 100 + i;
-            const meta = transactionMeta({
-              replyMode: "callback",
-              callback: "https://cb.example.org/hooks/1",
-              createdAt: at,
-            });
-            await store.create(meta);
-            await deadCallbacks.record(deadCallbackEntry(meta.id, { at }));
-            return meta.id;
+            return (await recordDeadCallback(store, deadCallbacks, { at })).id;
           }),
         )),
       );

@@ -124,6 +124,22 @@ export async function recordDeadLetter(
 }
 
 /**
+ * A callback-mode message to `target` (https://cb.example.org/hooks/1 unless given), created
+ * `at` (now unless given), whose record `store` holds and whose final callback died at `at`:
+ * its id, the entry handed to `deadCallbacks`, and whether that recorded it (false: it had).
+ */
+export async function recordDeadCallback(
+  store: TransactionStore,
+  deadCallbacks: DeadCallbacks,
+  { at = Date.now(), target = "https://cb.example.org/hooks/1" } = {},
+): Promise<{ id: string; entry: Parameters<DeadCallbacks["record"]>[0]; recorded: boolean }> {
+  const meta = transactionMeta({ replyMode: "callback", callback: target, createdAt: at });
+  await store.create(meta);
+  const entry = deadCallbackEntry(meta.id, { at, target });
+  return { id: meta.id, entry, recorded: await deadCallbacks.record(entry) };
+}
+
+/**
  * What the response worker records when message `id`'s final callback died (retries used up,
  * now, unless `fields` say otherwise), for DeadCallbacks.record.
  */
