@@ -219,6 +219,17 @@ describe("xroad-rest and xroad-soap translators (consumer direction, through xro
       }
     });
 
+    it("sends a SOAP caller's represented party as its class and code, a / or % in the code encoded", async () => {
+      // A SOAP caller's fields are text, not encoded parts: "12/34%41" is one code.
+      const message = soapRequest();
+      message.xroadHeaders = {
+        ...message.xroadHeaders,
+        "x-road-represented-party": "COM/12/34%41",
+      };
+      await rest.call(message, call());
+      expect(provider.seen[0].headers["x-road-represented-party"]).to.equal("COM/12%2F34%2541");
+    });
+
     it("names a service's own client when the service has one", async () => {
       await rest.call(request({ service: "ownClient", path: "" }), call());
       expect(provider.seen[0].headers["x-road-client"]).to.equal(OWN_CLIENT);
@@ -302,6 +313,23 @@ describe("xroad-rest and xroad-soap translators (consumer direction, through xro
         '<st:getState xmlns:st="http://example.org/state"><st:case>42</st:case></st:getState>',
       );
       expect(sim.calls()[0]).to.include({ client: CLIENT, service: SOAP_SERVICE });
+    });
+
+    it("sends a REST caller's represented party decoded: its parts come percent-encoded", async () => {
+      const message = request({
+        soap: undefined,
+        contentType: "application/xml",
+        body: "<getState/>",
+      });
+      message.xroadHeaders = {
+        ...message.xroadHeaders,
+        "x-road-represented-party": "COM/12%2F34%20a",
+      };
+      const [answer] = await soap.call(message, call());
+      expect(answer.status).to.equal(200);
+      expect(provider.seen[0].body).to.contain(
+        "<repr:partyClass>COM</repr:partyClass><repr:partyCode>12/34 a</repr:partyCode>",
+      );
     });
 
     it("takes an answer that echoes a userId or issue with spaces around it verbatim", async () => {

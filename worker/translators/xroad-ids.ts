@@ -1,6 +1,7 @@
 // X-Road identifiers of the consumer direction: the remote service a backend names and the
 // client Sluice calls it as, checked once when the translator is created.
 
+import { decodeXroadIdLeniently } from "../../shared/protocol/xroad-id";
 import type { RequestMessage, TranslatorBackend, XroadConsumer } from "./translator";
 
 export type { XroadConsumer } from "./translator";
@@ -70,4 +71,32 @@ export function parseClientId(id: string, where = "client"): ClientId {
   }
   const [instance, memberClass, member, subsystem] = parts;
   return { instance, memberClass, member, ...(subsystem ? { subsystem } : {}) };
+}
+
+/** The party a local caller represents (PR-MESS Annex H): its code, and its class when named. */
+export interface RepresentedParty {
+  partyClass?: string;
+  partyCode: string;
+}
+
+/**
+ * The party the local caller named, as it meant it. A REST caller's `X-Road-Represented-Party`
+ * holds percent-encoded parts (PR-REST §4.3); a SOAP caller's fields are text, kept by the
+ * adapter as `CLASS/CODE`, and its code may hold a "/" or "%" of its own. Read the one way for
+ * both, a REST caller's `12%2034` reached a SOAP provider as that code, not `12 34`, and a SOAP
+ * caller's code `12/34` a REST provider as a third part.
+ */
+export function representedPartyOf(request: RequestMessage): RepresentedParty | undefined {
+  const value = request.xroadHeaders["x-road-represented-party"];
+  if (value === undefined || value === "") return undefined;
+  let parts: string[];
+  if (request.protocol === "soap") {
+    const slash = value.indexOf("/");
+    parts = slash < 0 ? [value] : [value.slice(0, slash), value.slice(slash + 1)];
+  } else {
+    parts = decodeXroadIdLeniently(value);
+  }
+  return parts.length === 1
+    ? { partyCode: parts[0] }
+    : { partyClass: parts[0], partyCode: parts.slice(1).join("/") };
 }

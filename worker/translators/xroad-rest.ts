@@ -16,7 +16,7 @@ import {
 import { xroadFailure } from "./xroad-fault";
 import { XROAD_ERROR_HEADER, xroadJsonErrorMessage } from "../../shared/protocol/xroad-error-code";
 import { decodeXroadIdLeniently, encodeXroadId } from "../../shared/protocol/xroad-id";
-import { consumerOf, xroadClientFor, type XroadConsumer } from "./xroad-ids";
+import { consumerOf, representedPartyOf, xroadClientFor, type XroadConsumer } from "./xroad-ids";
 
 /** Request headers a caller may send that X-Road passes on (PR-REST §4.3), by our name. */
 const PASSED_ON = ["x-road-userid", "x-road-issue", "x-road-represented-party"];
@@ -50,10 +50,12 @@ class XroadRestTranslator extends RestJsonTranslator {
       if (value !== undefined && value !== "") headers[name] = value;
     }
     // An identifier, read by the security server part by part as URI segments (PR-REST §4.3):
-    // a SOAP caller's parts come as written, a REST caller's encoded; each is sent encoded once.
-    const party = headers["x-road-represented-party"];
+    // each part is sent encoded once.
+    const party = representedPartyOf(request);
     if (party !== undefined) {
-      headers["x-road-represented-party"] = encodeXroadId(decodeXroadIdLeniently(party));
+      headers["x-road-represented-party"] = encodeXroadId(
+        party.partyClass === undefined ? [party.partyCode] : [party.partyClass, party.partyCode],
+      );
     }
     return headers;
   }

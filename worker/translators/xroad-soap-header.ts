@@ -3,7 +3,7 @@
 
 import { XMLParser } from "fast-xml-parser";
 import { soapHeaderXml } from "./soap-xml";
-import type { ClientId, ServiceId } from "./xroad-ids";
+import type { ClientId, RepresentedParty, ServiceId } from "./xroad-ids";
 
 export const XROAD_NS = "http://x-road.eu/xsd/xroad.xsd";
 export const IDENTIFIERS_NS = "http://x-road.eu/xsd/identifiers";
@@ -15,8 +15,8 @@ export interface XroadSoapHeader {
   id: string;
   userId?: string;
   issue?: string;
-  /** PR-MESS Annex H extension: `CLASS/CODE` or a bare code. */
-  representedParty?: string;
+  /** PR-MESS Annex H extension. */
+  representedParty?: RepresentedParty;
 }
 
 const escapeXml = (text: string): string =>
@@ -38,13 +38,12 @@ function idFields(id: ClientId | ServiceId): Array<[string, string]> {
   return list.filter((entry): entry is [string, string] => entry[1] !== undefined);
 }
 
-function partyOf(value: string): Array<[string, string]> {
-  const slash = value.indexOf("/");
-  return slash < 0
-    ? [["partyCode", value]]
+function partyOf(party: RepresentedParty): Array<[string, string]> {
+  return party.partyClass === undefined
+    ? [["partyCode", party.partyCode]]
     : [
-        ["partyClass", value.slice(0, slash)],
-        ["partyCode", value.slice(slash + 1)],
+        ["partyClass", party.partyClass],
+        ["partyCode", party.partyCode],
       ];
 }
 

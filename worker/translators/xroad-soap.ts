@@ -31,6 +31,7 @@ import {
   consumerOf,
   parseClientId,
   parseServiceId,
+  representedPartyOf,
   xroadClientFor,
   type ServiceId,
   type XroadConsumer,
@@ -133,7 +134,7 @@ class XroadSoapTranslator implements Translator {
       id: request.idempotencyKey ?? request.id,
       userId: passed("x-road-userid"),
       issue: passed("x-road-issue"),
-      representedParty: passed("x-road-represented-party"),
+      representedParty: representedPartyOf(request),
     };
   }
 
