@@ -51,8 +51,16 @@ const DENIED_RANGES: ReadonlyArray<[string, number, "ipv4" | "ipv6", string]> = 
   ["::ffff:0:0:0", 96, "ipv6", "IPv4-translated (SIIT)"],
   ["64:ff9b:1::", 48, "ipv6", "local-use NAT64"],
   ["100::", 64, "ipv6", "discard-only"],
+  ["100:0:0:1::", 64, "ipv6", "dummy"],
   ["2001::", 32, "ipv6", "Teredo"],
+  // The IPv6 twins of refused IPv4 ranges: benchmarking (198.18/15), the IETF protocol
+  // assignments (192.0.0/24; relays and sinks, never a receiver), documentation (RFC 9637).
+  ["2001:2::", 48, "ipv6", "benchmarking"],
+  ["2001::", 23, "ipv6", "IETF protocol assignment"],
   ["2001:db8::", 32, "ipv6", "documentation"],
+  ["3fff::", 20, "ipv6", "documentation"],
+  // SRv6 segment identifiers (RFC 9602) address nodes inside an operator's own network.
+  ["5f00::", 16, "ipv6", "segment routing (SRv6)"],
   ["fc00::", 7, "ipv6", "unique-local (private)"],
   ["fe80::", 10, "ipv6", "link-local"],
   ["fec0::", 10, "ipv6", "site-local"],

@@ -64,6 +64,30 @@ describe("SSRF address ranges", () => {
     }
   });
 
+  it("denies the IPv6 counterparts of the refused IPv4 special ranges", () => {
+    // IPv4 benchmarking (198.18/15) and documentation ranges are refused; their IPv6 twins, the
+    // rest of the IETF protocol assignments (as 192.0.0/24), segment-routing identifiers that
+    // stay inside an operator's network, and the dummy prefix must not be a way round.
+    const expected: Array<[string, RegExp]> = [
+      ["2001:2::1", /benchmarking/],
+      ["2001:2:0:ffff::1", /benchmarking/],
+      ["2001:10::1", /IETF protocol assignment/],
+      ["2001:1ff:ffff::1", /IETF protocol assignment/],
+      ["3fff::1", /documentation/],
+      ["3fff:fff:ffff::1", /documentation/],
+      ["5f00::1", /segment routing/],
+      ["5f00:ffff::1", /segment routing/],
+      ["100:0:0:1::1", /dummy/],
+    ];
+    for (const [address, range] of expected) {
+      expect(deniedRange(address), address).to.match(range);
+    }
+    // Their neighbours are ordinary addresses.
+    for (const address of ["2001:200::1", "3fff:1000::1", "5f01::1", "2001:4860:4860::8888"]) {
+      expect(deniedRange(address), address).to.equal(null);
+    }
+  });
+
   it("lets ordinary public addresses through, also when embedded in IPv6", () => {
     for (const address of [
       "8.8.8.8",
