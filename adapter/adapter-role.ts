@@ -111,6 +111,7 @@ export async function startAdapter(
     names,
     backends: config.backends,
     instanceId: config.instanceId,
+    maxMessageBytes: config.amqpMaxMessageBytes,
     publishTimeoutMs: config.adapter.publishTimeoutMs,
     log,
   });

@@ -27,6 +27,7 @@ import { logUnlessOutage } from "../shared/runtime/outage";
 import { unavailableOnOutage } from "../shared/operator/store-unavailable";
 import { messageLogger } from "../shared/observability/logger";
 import { isPartitioned, routingKeyFor } from "../shared/broker/ordering";
+import { messageSizeLimit, messageSizeLimitName } from "../shared/broker/message-size-limit";
 import { metrics } from "../shared/observability/metrics";
 import type { TopologyNames } from "../shared/protocol/names";
 import {
@@ -97,6 +98,8 @@ export interface IntakeDeps {
   names: TopologyNames;
   backends: Record<string, BackendConfig>;
   instanceId: string;
+  /** `amqpMaxMessageSize`: a request whose message is larger is refused before it is kept. */
+  maxMessageBytes: number;
   /** The broker's confirm deadline (config `adapter.publishTimeout`). */
   publishTimeoutMs: number;
   log: Logger;
@@ -182,6 +185,12 @@ export class Intake {
     try {
       // Serialised once: the record keeps it, and the message carries the same fields.
       const metaJson = JSON.stringify(meta);
+      // Encoded before anything is kept: a message the broker would refuse (its body escaped
+      // in JSON can be larger than the body limit let through) is refused here, not after.
+      const content = encodeRequest(metaJson, submission.request);
+      if (content.length > messageSizeLimit(this.deps.maxMessageBytes, broker.maxMessageBytes)) {
+        throw this.tooLarge(content.length);
+      }
       let created: Awaited<ReturnType<TransactionStore["create"]>>;
       try {
         created = await store.create(meta, metaJson);
@@ -201,7 +210,6 @@ export class Intake {
       const routingKey = isPartitioned(backend.ordering)
         ? routingKeyFor(backend.name, backend.ordering, requestMessage(submission.request, meta))
         : backend.name;
-      const content = encodeRequest(metaJson, submission.request);
       const publish = publishTrace(submission.trace, meta, now);
       admission.publishing();
       try {
@@ -232,6 +240,10 @@ export class Intake {
           if (recent) this.settle(recent, false);
           // Kept: the resubmission (here too) is this message's duplicate, and adopts it.
           if (recent && discarded === "kept") this.recent.delete(id);
+          // The broker closed the channel over this message (it is above the limit the broker
+          // just taught the client): a resubmission would be refused again, so it is a 413.
+          const learned = broker.maxMessageBytes;
+          if (learned !== null && content.length > learned) throw this.tooLarge(content.length);
           throw error;
         }
         // Only the confirm was lost (the channel closed, or it came too late): a worker has
@@ -299,6 +311,15 @@ export class Intake {
         void this.deps.store.setDelivery(id, "delivered", ["pending"]).catch(() => undefined);
       });
     }
+  }
+
+  /** The refusal of a request whose message the broker would not take (413, PayloadTooLarge). */
+  private tooLarge(bytes: number): SluiceError {
+    const limit = messageSizeLimitName(this.deps.maxMessageBytes, this.deps.broker.maxMessageBytes);
+    return new SluiceError(
+      "PayloadTooLarge",
+      `the request is ${bytes} bytes as a message, larger than ${limit}`,
+    );
   }
 
   private remember(id: string): RecentSubmission {

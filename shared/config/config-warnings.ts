@@ -40,10 +40,27 @@ function plainAdminPortWarnings(config: SluiceConfig): string[] {
   ];
 }
 
+/**
+ * Services whose body limit lets through requests whose message the broker cannot carry: the
+ * adapter answers those 413 PayloadTooLarge, though the body is within `maxBodySize`. A REST
+ * body travels once (JSON-escaped, or base64 when binary), a SOAP Body twice (as JSON for JSON
+ * backends and as XML for SOAP ones), so only a limit already too large unescaped is warned of.
+ */
+function messageSizeWarnings(config: SluiceConfig): string[] {
+  const max = config.amqpMaxMessageBytes;
+  return Object.values(config.services)
+    .filter((service) => service.maxBodyBytes * (service.protocols.includes("soap") ? 2 : 1) > max)
+    .map(
+      (service) =>
+        `config.services.${service.code}.maxBodySize: ${service.maxBodyBytes} bytes, while a request message may be at most amqpMaxMessageSize of ${max} bytes and carries the body ${service.protocols.includes("soap") ? "twice (a SOAP Body as JSON and as XML)" : "once (escaped in JSON, or base64)"}: the larger requests it lets through are answered 413 PayloadTooLarge; lower maxBodySize or raise amqpMaxMessageSize with the broker's max_message_size (docs/configuration.md)`,
+    );
+}
+
 export function configWarnings(config: SluiceConfig): string[] {
   return [
     ...unreachableLocationWarnings(config),
     ...plainAdminPortWarnings(config),
     ...exposedKeyWarnings(config),
+    ...messageSizeWarnings(config),
   ];
 }

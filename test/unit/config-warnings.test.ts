@@ -54,3 +54,32 @@ describe("the admin port beyond loopback", () => {
     expect(warningsFor({})).to.deep.equal([]);
   });
 });
+
+describe("body limits a request message cannot carry (amqpMaxMessageSize)", () => {
+  const service = (protocols: string[], maxBodySize: string) => ({
+    protocols,
+    reply: { mode: "ack" },
+    backend: "b",
+    maxBodySize,
+  });
+  const warnings = (services: Record<string, unknown>, amqpMaxMessageSize = "1mb") =>
+    configWarnings(compileConfig({ ...minimal, services, amqpMaxMessageSize }, "."));
+
+  it("warns of a REST body limit above amqpMaxMessageSize, and of a SOAP one above half of it", () => {
+    const found = warnings({
+      big: service(["rest"], "2mb"),
+      soapy: service(["soap"], "600kb"),
+      fits: service(["rest"], "1mb"),
+      soapFits: service(["soap", "rest"], "512kb"),
+    });
+    expect(found).to.have.length(2);
+    expect(found[0]).to.match(
+      /^config\.services\.big\.maxBodySize: 2097152 bytes, while a request message may be at most amqpMaxMessageSize of 1048576 bytes .* 413 PayloadTooLarge/,
+    );
+    expect(found[1]).to.match(/^config\.services\.soapy\.maxBodySize: 614400 bytes.*twice/);
+  });
+
+  it("stays quiet on the defaults (1mb bodies, 16mb messages)", () => {
+    expect(configWarnings(compileConfig(minimal, "."))).to.deep.equal([]);
+  });
+});

@@ -1,0 +1,68 @@
+// A broker whose max_message_size is below amqpMaxMessageSize (a node of this test alone, at
+// 256 KiB, with Sluice's default 16mb): once the broker refused a message, Sluice knows its limit
+// and holds every later message to it, as it does to amqpMaxMessageSize.
+
+import { expect } from "chai";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { call, eventually, Harness, type SluiceProcess, untilState } from "../support/harness";
+import { PrivateRabbit } from "./ops-support";
+
+const BROKER_MAX = 256 * 1024;
+
+describe("a broker whose max_message_size is below amqpMaxMessageSize (private RabbitMQ node)", function () {
+  this.timeout(300_000);
+  const harness = new Harness();
+  let rabbit: PrivateRabbit;
+  let backend: http.Server;
+  let sluice: SluiceProcess;
+
+  before(async () => {
+    rabbit = await PrivateRabbit.start({ config: `max_message_size = ${BROKER_MAX}\n` });
+    // Answers /text-N with N letters, as text/plain.
+    backend = http.createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        const count = /\/text-(\d+)$/.exec(req.url ?? "")?.[1];
+        res.writeHead(count ? 200 : 404, { "content-type": "text/plain; charset=utf-8" });
+        res.end("a".repeat(Number(count ?? 0)));
+      });
+    });
+    await new Promise<void>((resolve) => backend.listen(0, "127.0.0.1", resolve));
+    const port = (backend.address() as AddressInfo).port;
+    harness.writeConfig({
+      services: {
+        lookup: {
+          protocols: ["rest"],
+          reply: { mode: "ack" },
+          backend: "stub",
+          maxBodySize: "1mb",
+        },
+      },
+      backends: { stub: { translator: "rest-json", url: `http://127.0.0.1:${port}` } },
+    });
+    sluice = await harness.spawn("all", { AMQP_URL: rabbit.url });
+  });
+  after(async () => {
+    await harness.cleanup();
+    await new Promise((resolve) => backend.close(resolve));
+    await rabbit?.remove();
+  });
+
+  it("a request the broker refuses as too large is 413 PayloadTooLarge, naming its limit; the next is taken", async () => {
+    const body = JSON.stringify({ text: "a".repeat(300_000) });
+    const refused = await call(`${sluice.url}/rest/lookup`, { body });
+    expect(refused.status, refused.text).to.equal(413);
+    expect(refused.json).to.include({ type: "PayloadTooLarge" });
+    expect(refused.json.message).to.match(/larger than the broker's max_message_size of 262144/);
+    // Known now: refused before it is published, the channel the broker closed is open again.
+    const again = await call(`${sluice.url}/rest/lookup`, { body });
+    expect(again.status, again.text).to.equal(413);
+    const taken = await eventually(async () => {
+      const answer = await call(`${sluice.url}/rest/lookup/text-10`);
+      return answer.status === 202 ? answer : undefined;
+    });
+    const settled = await untilState(sluice, taken.json.id as string, ["completed"], 30_000);
+    expect(settled.json.responses[0].body).to.equal("a".repeat(10));
+  });
+});
