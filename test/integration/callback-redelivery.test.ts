@@ -10,7 +10,12 @@ import { DeadCallbacks } from "../../shared/operator/dead-callbacks";
 import { callbackJobCodec } from "../../shared/protocol/codec";
 import { topologyNames } from "../../shared/protocol/names";
 import { whenReady } from "../../shared/store/redis";
-import { type BrokerSide, connectBroker, testScope } from "../support/broker-scope";
+import {
+  type BrokerSide,
+  connectBroker,
+  declareCallbacksQueue,
+  testScope,
+} from "../support/broker-scope";
 import { eventually } from "../support/harness";
 import { recordDeadCallback } from "../support/messages";
 
@@ -35,10 +40,7 @@ describe("dead callbacks: record and redelivery claim (real broker and Redis)", 
   before(async () => {
     await whenReady(redis);
     amqp = await connectBroker(scope, { declare: false });
-    await amqp.channel.assertQueue(names.callbacksQueue, {
-      durable: true,
-      arguments: { "x-queue-type": "quorum" },
-    });
+    await declareCallbacksQueue(amqp, names);
   });
   after(async () => {
     await amqp?.close();

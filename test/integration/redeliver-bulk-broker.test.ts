@@ -7,7 +7,12 @@ import { expect } from "chai";
 import { CallbackRedeliverer } from "../../shared/operator/callback-redelivery";
 import { DeadCallbacks } from "../../shared/operator/dead-callbacks";
 import { whenReady } from "../../shared/store/redis";
-import { type BrokerSide, connectBroker, testScope } from "../support/broker-scope";
+import {
+  type BrokerSide,
+  connectBroker,
+  declareCallbacksQueue,
+  testScope,
+} from "../support/broker-scope";
 import { AMQP_URL } from "../support/harness";
 import { recordDeadCallback } from "../support/messages";
 import { proxyTo, viaProxy } from "../support/tcp-proxy";
@@ -30,10 +35,7 @@ describe("bulk dead-callback redelivery while the broker does not confirm (real 
       publishTimeoutMs: PUBLISH_TIMEOUT_MS,
       declare: false,
     });
-    await amqp.channel.assertQueue(names.callbacksQueue, {
-      durable: true,
-      arguments: { "x-queue-type": "quorum" },
-    });
+    await declareCallbacksQueue(amqp, names);
   });
   after(async () => {
     proxy.heal();

@@ -7,7 +7,12 @@ import { expect } from "chai";
 import { parseOperatorArgs, runOperatorCommand } from "../../cli/operator-commands";
 import { DeadCallbacks } from "../../shared/operator/dead-callbacks";
 import { whenReady } from "../../shared/store/redis";
-import { type BrokerSide, connectBroker, testScope } from "../support/broker-scope";
+import {
+  type BrokerSide,
+  connectBroker,
+  declareCallbacksQueue,
+  testScope,
+} from "../support/broker-scope";
 import { eventually } from "../support/harness";
 import { recordDeadCallback } from "../support/messages";
 
@@ -21,10 +26,7 @@ describe("sluice dead-callbacks redeliver interrupted (real broker and Redis)", 
   before(async () => {
     await whenReady(redis);
     amqp = await connectBroker(scope, { declare: false });
-    await amqp.channel.assertQueue(names.callbacksQueue, {
-      durable: true,
-      arguments: { "x-queue-type": "quorum" },
-    });
+    await declareCallbacksQueue(amqp, names);
   });
   after(async () => {
     await amqp?.close();

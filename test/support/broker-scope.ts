@@ -116,6 +116,21 @@ export async function connectBroker(
   }
 }
 
+/**
+ * Declares the scope's callbacks queue (a quorum queue, as the response worker declares it) on
+ * `amqp`'s reading channel, for a test whose publisher declares nothing: redelivered dead
+ * callbacks are published there.
+ */
+export async function declareCallbacksQueue(
+  amqp: BrokerSide,
+  names: Pick<TopologyNames, "callbacksQueue">,
+): Promise<void> {
+  await amqp.channel.assertQueue(names.callbacksQueue, {
+    durable: true,
+    arguments: { "x-queue-type": "quorum" },
+  });
+}
+
 /** What each part of a role takes from the scope and its broker connection. */
 function wiring(scope: Pick<TestScope, "names" | "store">, amqp: BrokerSide) {
   const { broker, publisher } = amqp;
