@@ -31,7 +31,6 @@ type Node = Record<string, unknown>;
 
 const parser = new XMLParser({
   preserveOrder: true,
-  removeNSPrefix: true,
   ignoreAttributes: false,
   attributeNamePrefix: "",
   processEntities: false,
@@ -42,23 +41,66 @@ const parser = new XMLParser({
 
 const MAX_SOAP_CHARS = 10 * 1024 * 1024;
 
+const SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/";
+const XROAD = "http://x-road.eu/xsd/xroad.xsd";
+const IDENTIFIERS = "http://x-road.eu/xsd/identifiers";
+const REPRESENTATION = "http://x-road.eu/xsd/representation.xsd";
+
+/** An element with its name resolved: namespace URI ("" for none) and local name. */
+interface Element {
+  node: Node;
+  namespace: string;
+  local: string;
+  /** The namespace bindings in scope inside it, by prefix ("" for the default). */
+  scope: ReadonlyMap<string, string>;
+}
+
 const nameOf = (node: Node): string | null =>
   Object.keys(node).find((k) => k !== ":@" && k !== "#text") ?? null;
 
-const childrenOf = (node: Node): Node[] => {
-  const name = nameOf(node);
-  return name ? ((node[name] as Node[]) ?? []) : [];
-};
+/** The element nodes among `nodes`, their names resolved in `scope` (XML Namespaces §6). */
+function elements(nodes: Node[], scope: ReadonlyMap<string, string>): Element[] {
+  const found: Element[] = [];
+  for (const node of nodes) {
+    const name = nameOf(node);
+    if (name === null || name.startsWith("?")) continue;
+    let inner = scope;
+    const attributes = (node[":@"] ?? {}) as Record<string, string>;
+    for (const [attribute, value] of Object.entries(attributes)) {
+      if (attribute !== "xmlns" && !attribute.startsWith("xmlns:")) continue;
+      if (inner === scope) inner = new Map(scope);
+      (inner as Map<string, string>).set(attribute === "xmlns" ? "" : attribute.slice(6), value);
+    }
+    const colon = name.indexOf(":");
+    const prefix = colon < 0 ? "" : name.slice(0, colon);
+    const namespace = inner.get(prefix);
+    if (namespace === undefined && prefix !== "") {
+      throw new Error(`undeclared namespace prefix "${prefix}"`);
+    }
+    found.push({ node, namespace: namespace ?? "", local: name.slice(colon + 1), scope: inner });
+  }
+  return found;
+}
 
-const elements = (nodes: Node[]): Node[] => nodes.filter((n) => nameOf(n) !== null);
+const childrenOf = (element: Element): Element[] =>
+  elements((element.node[nameOf(element.node) as string] as Node[]) ?? [], element.scope);
 
-const textOf = (node: Node): string =>
-  childrenOf(node)
+const textOf = (element: Element): string =>
+  ((element.node[nameOf(element.node) as string] as Node[]) ?? [])
     .map((c) => (typeof c["#text"] === "string" ? c["#text"] : ""))
     .join("");
 
+/** The values of an element's children in `namespace`, by local name. */
+function valuesIn(element: Element, namespace: string): Map<string, string> {
+  return new Map(
+    childrenOf(element)
+      .filter((c) => c.namespace === namespace)
+      .map((c) => [c.local, textOf(c)]),
+  );
+}
+
 /** Joins an identifier's parts in X-Road's order, e.g. EE/GOV/MEMBER1/SUBSYSTEM1. */
-function identifier(node: Node, withService: boolean): string {
+function identifier(element: Element, withService: boolean): string {
   const fields = [
     "xRoadInstance",
     "memberClass",
@@ -66,15 +108,15 @@ function identifier(node: Node, withService: boolean): string {
     "subsystemCode",
     ...(withService ? ["serviceCode", "serviceVersion"] : []),
   ];
-  const values = new Map(elements(childrenOf(node)).map((c) => [nameOf(c), textOf(c)]));
+  const values = valuesIn(element, IDENTIFIERS);
   return fields
     .map((f) => values.get(f))
     .filter((v): v is string => v !== undefined && v !== "")
     .join("/");
 }
 
-function representedParty(node: Node): string {
-  const values = new Map(elements(childrenOf(node)).map((c) => [nameOf(c), textOf(c)]));
+function representedParty(element: Element): string {
+  const values = valuesIn(element, REPRESENTATION);
   return [values.get("partyClass") ?? "", values.get("partyCode") ?? ""].join("/");
 }
 
@@ -156,30 +198,30 @@ export function readSoapMessage(xml: string, prefix: string): SoapMessage {
     throw new XroadError(`${prefix}InvalidSoap`, "SOAP message too large");
   }
   if (/<!DOCTYPE/i.test(xml)) throw new XroadError(`${prefix}InvalidXml`, "DOCTYPE is not allowed");
-  let doc: Node[];
+  let envelope: Element | undefined;
   try {
-    doc = parser.parse(xml, true) as Node[];
+    const doc = parser.parse(xml, true) as Node[];
+    envelope = elements(doc, new Map()).find((n) => n.local === "Envelope");
   } catch (error) {
     throw new XroadError(`${prefix}InvalidXml`, `Malformed XML: ${(error as Error).message}`);
   }
-  const envelope = elements(doc).find((n) => nameOf(n) === "Envelope");
-  if (!envelope)
+  if (!envelope || envelope.namespace !== SOAP_ENV)
     throw new XroadError(`${prefix}InvalidSoap`, "Malformed SOAP message: no Envelope");
-  const parts = elements(childrenOf(envelope));
-  const header = parts.find((n) => nameOf(n) === "Header");
-  const body = parts.find((n) => nameOf(n) === "Body");
+  const parts = childrenOf(envelope).filter((n) => n.namespace === SOAP_ENV);
+  const header = parts.find((n) => n.local === "Header");
+  const body = parts.find((n) => n.local === "Body");
   if (!body) throw new XroadError(`${prefix}MissingBody`, "Malformed SOAP message: body missing");
-  const bodyElements = elements(childrenOf(body));
+  const bodyElements = childrenOf(body);
   if (bodyElements.length !== 1) {
     throw new XroadError(
       `${prefix}InvalidBody`,
       "Malformed SOAP message: body must contain exactly one element",
     );
   }
-  const bodyElement = nameOf(bodyElements[0]) as string;
+  const bodyElement = bodyElements[0].local;
   const bodyFields: Record<string, string> = {};
-  for (const field of elements(childrenOf(bodyElements[0]))) {
-    bodyFields[nameOf(field) as string] = textOf(field);
+  for (const field of childrenOf(bodyElements[0])) {
+    bodyFields[field.local] = textOf(field);
   }
   const message: SoapMessage = {
     client: null,
@@ -195,14 +237,26 @@ export function readSoapMessage(xml: string, prefix: string): SoapMessage {
     bodyFields,
   };
   if (!header) return message;
-  for (const field of elements(childrenOf(header))) {
-    const name = nameOf(field);
+  // Only X-Road's own elements are its header fields, each at most once (SaxSoapParserImpl).
+  const seen = new Set<string>();
+  for (const field of childrenOf(header)) {
+    const name = field.local;
+    const isField =
+      (field.namespace === XROAD && XROAD_FIELDS.has(name)) ||
+      (field.namespace === REPRESENTATION && name === "representedParty");
+    if (!isField) continue;
+    if (seen.has(name)) {
+      throw new XroadError(
+        `${prefix}DuplicateHeaderField`,
+        `Duplicate header field '${name}' in the SOAP header`,
+      );
+    }
+    seen.add(name);
     if (name === "client") message.client = identifier(field, false);
     else if (name === "service") {
       message.service = identifier(field, true);
       message.provider = identifier(field, false);
-      const code = elements(childrenOf(field)).find((c) => nameOf(c) === "serviceCode");
-      message.serviceCode = code ? textOf(code) : null;
+      message.serviceCode = valuesIn(field, IDENTIFIERS).get("serviceCode") ?? null;
     } else if (name === "id") message.id = textOf(field);
     else if (name === "protocolVersion") message.protocolVersion = textOf(field);
     else if (name === "userId") message.userId = textOf(field);
@@ -211,6 +265,18 @@ export function readSoapMessage(xml: string, prefix: string): SoapMessage {
   }
   return message;
 }
+
+/** X-Road's header fields in its own namespace (PR-MESS Annex B). */
+const XROAD_FIELDS = new Set([
+  "client",
+  "service",
+  "id",
+  "protocolVersion",
+  "userId",
+  "issue",
+  "requestHash",
+  "securityServer",
+]);
 
 /** Checks a client's request as a consumer security server does; throws the X-Road error. */
 export function checkSoapRequest(xml: string): SoapMessage & { client: string; service: string } {

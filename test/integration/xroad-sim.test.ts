@@ -421,6 +421,48 @@ describe("xroad-sim", function () {
       expect(await res.body.text()).to.contain("<answer>42</answer>");
     });
 
+    // PR-MESS §2.2 and Annex B: the header fields are the elements of X-Road's namespaces; a
+    // Header may hold other elements too, whatever their local names.
+    it("routes and checks by the X-Road header fields, not by elements of other namespaces", async () => {
+      provider.answer = (_req, res) => {
+        res.writeHead(200, { "content-type": "text/xml; charset=utf-8" });
+        res.end(fixture("simple.answer"));
+      };
+      const own =
+        '<app:service xmlns:app="urn:example:app"><app:serviceCode>other</app:serviceCode></app:service>' +
+        '<app:id xmlns:app="urn:example:app">app-1</app:id>' +
+        '<client xmlns="urn:example:app"><memberCode>someone</memberCode></client>';
+      const query = fixture("simple.query")
+        .toString("utf8")
+        .replace("</SOAP-ENV:Header>", `${own}</SOAP-ENV:Header>`);
+      const res = await request(`${sim.url}/`, {
+        method: "POST",
+        headers: { "content-type": "text/xml; charset=utf-8" },
+        body: query,
+      });
+      expect(await res.body.text()).to.contain("<answer>42</answer>");
+      expect(provider.seen).to.have.length(1);
+      expect(sim.calls()[0]).to.include({ client: "EE/BUSINESS/consumer", xroadId: "1234567890" });
+    });
+
+    it("refuses an X-Road header field given twice, whatever its prefix", async () => {
+      const query = fixture("simple.query")
+        .toString("utf8")
+        .replace(
+          "</SOAP-ENV:Header>",
+          '<x:id xmlns:x="http://x-road.eu/xsd/xroad.xsd">other</x:id></SOAP-ENV:Header>',
+        );
+      const res = await request(`${sim.url}/`, {
+        method: "POST",
+        headers: { "content-type": "text/xml; charset=utf-8" },
+        body: query,
+      });
+      expect(await res.body.text()).to.contain(
+        "<faultcode>Client.DuplicateHeaderField</faultcode>",
+      );
+      expect(provider.seen).to.have.length(0);
+    });
+
     // PR-MESS §2.6: the charset of the Content-Type says how the message is encoded (UTF-8 when
     // it says nothing); the requestHash covers the request's own bytes.
     it("reads a request and an answer in the charset their Content-Type names", async () => {
