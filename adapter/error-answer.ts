@@ -5,7 +5,7 @@ import type { Context } from "koa";
 import type { Logger } from "pino";
 import { asSluiceError, type SluiceError } from "../shared/protocol/errors";
 import { noteAccess } from "./access-log";
-import { closeUnreadBody } from "./body-reader";
+import { closeUnreadBody } from "../shared/protocol/unread-body";
 
 export function answerError(ctx: Context, error: unknown, log: Logger): SluiceError {
   const err = asSluiceError(error);

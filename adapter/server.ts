@@ -6,7 +6,7 @@ import Router from "@koa/router";
 import type { Logger } from "pino";
 import { SluiceError } from "../shared/protocol/errors";
 import { accessLog, noteAccess } from "./access-log";
-import { closeUnreadBody } from "./body-reader";
+import { closeUnreadBody } from "../shared/protocol/unread-body";
 import { buildSoapFault } from "./soap/soap-fault";
 import { answerError } from "./error-answer";
 import { setAnswerHeader } from "./answer-header";

@@ -22,7 +22,8 @@ import {
 } from "../route-intake";
 import { observeRequest } from "../request-metrics";
 import { callbackHeaderOf, headerOf } from "../request-header";
-import { closeUnreadBody, readBody } from "../body-reader";
+import { readBody } from "../body-reader";
+import { closeUnreadBody } from "../../shared/protocol/unread-body";
 import type { Intake, IntakeResult } from "../intake";
 import { buildMultipartRelated, type MimePart } from "../../shared/protocol/multipart-related";
 import { answerContent, remoteServiceCode } from "./soap-answer";

@@ -3,7 +3,8 @@
 
 import type http from "node:http";
 import { SluiceError } from "../protocol/errors";
-import { awaitsContinue, continueIfExpected } from "../protocol/expect-continue";
+import { continueIfExpected } from "../protocol/expect-continue";
+import { closeUnreadBody } from "../protocol/unread-body";
 
 /** Largest operator request body (filters, a replay selection). */
 const MAX_BODY_BYTES = 64 * 1024;
@@ -14,9 +15,6 @@ export const BROWSER_HEADERS = {
   "x-frame-options": "DENY",
   "referrer-policy": "no-referrer",
 };
-
-/** How much of a refused body is still read and dropped so the 413 reaches its sender. */
-const DROP_BYTES = 1024 * 1024;
 
 /** A body over MAX_BODY_BYTES: answered 413 PayloadTooLarge (`answerTooLarge`). */
 export function isTooLarge(error: unknown): error is SluiceError {
@@ -57,41 +55,17 @@ export function readBody(req: http.IncomingMessage): Promise<Buffer> {
 }
 
 /**
- * Answers 413 PayloadTooLarge to a body refused by `readBody`: the rest is read and dropped
- * first (up to DROP_BYTES), as closing with it unread resets the connection and a reset can
- * discard the answer before its client read it; the connection is closed after the answer.
+ * Answers 413 PayloadTooLarge to a body refused by `readBody`, and closes the connection after
+ * it. The rest of the body may still be arriving: the service port's bounded linger
+ * (`closeUnreadBody`) drops it until the client has read the answer, as closing with it unread
+ * resets the connection and a reset can discard the answer before its client read it.
  */
-export async function answerTooLarge(
-  req: http.IncomingMessage,
-  res: http.ServerResponse,
-): Promise<void> {
-  await dropRest(req);
+export function answerTooLarge(req: http.IncomingMessage, res: http.ServerResponse): void {
+  closeUnreadBody(req, res);
   res.setHeader("connection", "close");
   json(res, 413, {
     type: "PayloadTooLarge",
     message: `the body is larger than ${MAX_BODY_BYTES} bytes`,
-  });
-}
-
-/** Reads the rest of a request and drops it; gives up past DROP_BYTES (the close then resets). */
-function dropRest(req: http.IncomingMessage): Promise<void> {
-  // A body never invited with 100 Continue is not coming: nothing to wait for.
-  if (req.complete || req.destroyed || awaitsContinue(req)) return Promise.resolve();
-  return new Promise<void>((resolve) => {
-    let dropped = 0;
-    const done = () => {
-      req.off("data", onData).off("end", done).off("close", done).off("error", done);
-      resolve();
-    };
-    const onData = (chunk: Buffer) => {
-      dropped += chunk.length;
-      if (dropped > DROP_BYTES) {
-        req.pause();
-        done();
-      }
-    };
-    req.on("data", onData).on("end", done).on("close", done).on("error", done);
-    req.resume();
   });
 }
 

@@ -36,8 +36,3 @@ export function continueIfExpected(req: IncomingMessage): void {
   (req as ExpectingRequest)[CONTINUE] = undefined;
   if (!res.headersSent && !res.writableEnded) res.writeContinue();
 }
-
-/** Whether a request still waits for its `100 Continue`: its body will not come unasked. */
-export function awaitsContinue(req: IncomingMessage): boolean {
-  return (req as ExpectingRequest)[CONTINUE] !== undefined;
-}

@@ -305,6 +305,53 @@ const healthFrom = (port: number, from: string) =>
       .on("error", () => resolve(0));
   });
 
+describe("admin port refusing a body still being sent", () => {
+  const TOKEN = "a-test-admin-token-0123456789";
+  let admin: AdminServer;
+  let port = 0;
+
+  before(async () => {
+    admin = new AdminServer(pino({ level: "silent" }), TOKEN);
+    admin.addRoute("POST", /^\/admin\/bulk$/, async () => ({ status: 200, body: { ok: 1 } }));
+    port = await admin.listen(0, "127.0.0.1");
+  });
+
+  after(async () => {
+    await admin.close();
+  });
+
+  /**
+   * A client that reads its answer only once it has sent the whole request (as many simple
+   * clients do): the answer's status line, or the error its sending ended in.
+   */
+  const sendThenRead = (size: number) =>
+    new Promise<string>((resolve) => {
+      const socket = net.connect({ port, host: "127.0.0.1" });
+      socket.once("error", (error: NodeJS.ErrnoException) => resolve(error.code ?? "error"));
+      socket.once("connect", () => {
+        socket.write(
+          `POST /admin/bulk HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${TOKEN}\r\n` +
+            `Content-Type: application/json\r\nContent-Length: ${size}\r\n\r\n`,
+        );
+        socket.write(Buffer.alloc(size, 0x20), (error) => {
+          if (error) return;
+          let text = "";
+          socket.on("data", (chunk: Buffer) => (text += chunk.toString("latin1")));
+          socket.on("end", () => resolve(/^HTTP\/1\.1 \d{3} [^\r]*/.exec(text)?.[0] ?? text));
+        });
+      });
+    });
+
+  it("lets a client still sending a 4 MiB body finish and read its 413, not a reset", async () => {
+    // The answer comes after 1 MiB; closing with the rest unread reset the connection, and the
+    // client's next write failed (EPIPE) before it ever read the answer.
+    const got: string[] = [];
+    for (let i = 0; i < 6; i++) got.push(await sendThenRead(4 * 1024 * 1024));
+    expect(got).to.deep.equal(Array(6).fill("HTTP/1.1 413 Payload Too Large"));
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).to.equal(200);
+  });
+});
+
 describe("admin port connection bound", () => {
   it("closes connections beyond its bound at once, and serves again once some have gone", async () => {
     // Beyond loopback (containers) anyone who reaches the port could otherwise hold open as
