@@ -640,7 +640,8 @@ describe("request processor: the last look before the call (real broker and Redi
     expect(dead && dead.properties.headers?.["x-sluice-reason"]).to.equal("no_transaction");
   });
 
-  it("a record lost while the backend worked is written again with the answer", async () => {
+  /** A message whose record Redis loses while the backend works on its call, answered "late". */
+  async function lostWhileCalling() {
     const clock = new FixedClock(T0);
     const translator = new RecordingTranslator(clock);
     const { id, delivery } = await accepted(T0, null);
@@ -648,6 +649,25 @@ describe("request processor: the last look before the call (real broker and Redi
       await redis.del(store.key(id));
       return [{ status: 200, contentType: "text/plain", body: "late" }];
     };
+    return { clock, translator, id, delivery };
+  }
+
+  /**
+   * The store, but running `meanwhile` just before its second recordAnswer: the answer's, after
+   * the worker wrote the lost record again. `records()` counts the recordAnswer calls.
+   */
+  function atSecondRecord(meanwhile: () => Promise<void>) {
+    let records = 0;
+    const wrapped: TransactionStore = Object.create(store);
+    wrapped.recordAnswer = async (...args: Parameters<TransactionStore["recordAnswer"]>) => {
+      if (++records === 2) await meanwhile();
+      return store.recordAnswer(...args);
+    };
+    return { store: wrapped, records: () => records };
+  }
+
+  it("a record lost while the backend worked is written again with the answer", async () => {
+    const { clock, translator, id, delivery } = await lostWhileCalling();
     await processor(clock, translator, movingGuard(clock)).process(delivery);
     expect((await view(id)).answer?.responses.map((r) => r.body)).to.deep.equal(["late"]);
     expect((await responsesOf(id)).map((r) => r.body)).to.deep.equal(["late"]);
@@ -656,22 +676,15 @@ describe("request processor: the last look before the call (real broker and Redi
   it("a record lost while the backend worked, written again for the answer, cannot be cancelled before the answer lands", async () => {
     // The worker writes the lost record again, then records the answer beside it: a cancel
     // between the two would end `cancelled` ("never sent") a message the backend answered.
-    const clock = new FixedClock(T0);
-    const translator = new RecordingTranslator(clock);
-    const { id, delivery } = await accepted(T0, null);
-    translator.answer = async () => {
-      await redis.del(store.key(id));
-      return [{ status: 200, contentType: "text/plain", body: "late" }];
-    };
+    const { clock, translator, id, delivery } = await lostWhileCalling();
     let cancel: Awaited<ReturnType<typeof cancelByOperator>> | null = null;
-    let records = 0;
-    const cancelling: TransactionStore = Object.create(store);
-    cancelling.recordAnswer = async (...args: Parameters<TransactionStore["recordAnswer"]>) => {
-      if (++records === 2) cancel = await cancelByOperator(store, id);
-      return store.recordAnswer(...args);
-    };
-    await processor(clock, translator, movingGuard(clock), { store: cancelling }).process(delivery);
-    expect(records, "recorded again after the rewrite").to.equal(2);
+    const cancelling = atSecondRecord(async () => {
+      cancel = await cancelByOperator(store, id);
+    });
+    await processor(clock, translator, movingGuard(clock), { store: cancelling.store }).process(
+      delivery,
+    );
+    expect(cancelling.records(), "recorded again after the rewrite").to.equal(2);
     expect(cancel).to.have.property("result", "conflict");
     expect((await responsesOf(id)).map((r) => r.body)).to.deep.equal(["late"]);
   });
@@ -680,29 +693,20 @@ describe("request processor: the last look before the call (real broker and Redi
     // A copy handed out meanwhile (the worker's channel closed) that claims the record between
     // its rewrite and the answer's record would call the backend again, and the answer in
     // hand would be dropped as another claim's.
-    const clock = new FixedClock(T0);
-    const translator = new RecordingTranslator(clock);
-    const { id, delivery } = await accepted(T0, null);
-    translator.answer = async () => {
-      await redis.del(store.key(id));
-      return [{ status: 200, contentType: "text/plain", body: "late" }];
-    };
+    const { clock, translator, id, delivery } = await lostWhileCalling();
     let copy: TransitionResult | null = null;
-    let records = 0;
-    const racing: TransactionStore = Object.create(store);
-    racing.recordAnswer = async (...args: Parameters<TransactionStore["recordAnswer"]>) => {
-      if (++records === 2) {
-        copy = (
-          await store.transition(id, ["accepted", "processing"], "processing", {
-            claimMs: 60_000,
-            token: "copy",
-          })
-        ).result;
-      }
-      return store.recordAnswer(...args);
-    };
-    await processor(clock, translator, movingGuard(clock), { store: racing }).process(delivery);
-    expect(records, "recorded again after the rewrite").to.equal(2);
+    const racing = atSecondRecord(async () => {
+      copy = (
+        await store.transition(id, ["accepted", "processing"], "processing", {
+          claimMs: 60_000,
+          token: "copy",
+        })
+      ).result;
+    });
+    await processor(clock, translator, movingGuard(clock), { store: racing.store }).process(
+      delivery,
+    );
+    expect(racing.records(), "recorded again after the rewrite").to.equal(2);
     expect(copy).to.equal("claimed");
     expect((await responsesOf(id)).map((r) => r.body)).to.deep.equal(["late"]);
   });
