@@ -7,6 +7,7 @@ import path from "node:path";
 import { compileSchemaChecks, type SchemaChecks } from "../adapter/json-body";
 import { ConfigError, loadConfig, type SluiceConfig } from "../shared/config/config";
 import { configWarnings } from "../shared/config/config-warnings";
+import { exposedConfigWarnings } from "../shared/config/secret-file-modes";
 import { checkTranslator } from "../worker/translators/load-translator";
 
 export type CheckResult =
@@ -56,5 +57,6 @@ export async function checkConfigFile(file: string): Promise<CheckResult> {
     const error = new ConfigError(path.resolve(file), problems);
     return { ok: false, problems, message: error.message };
   }
-  return { ok: true, config, file, warnings: configWarnings(config), bodySchemas };
+  const warnings = [...configWarnings(config), ...exposedConfigWarnings(path.resolve(file))];
+  return { ok: true, config, file, warnings, bodySchemas };
 }

@@ -3,7 +3,7 @@
 
 import { isLoopbackHost } from "../runtime/loopback-host";
 import { XROAD_TRANSLATORS, type SluiceConfig } from "./config";
-import { exposedKeyWarnings } from "./key-file-modes";
+import { exposedKeyWarnings } from "./secret-file-modes";
 
 /**
  * REST services offered to X-Road callers (mutual TLS from a security server) without

@@ -859,7 +859,7 @@ function publishedTokenProblem(token: string, where: string, problems: string[])
 const DEMO_CONFIG = path.join(__dirname, "..", "..", "..", "config", "demo.yaml");
 
 /** Whether `text` is the bundled demo configuration, unchanged (a copy of it mounted elsewhere included). */
-function isBundledDemo(text: string): boolean {
+export function isBundledDemo(text: string): boolean {
   try {
     return readFileSync(DEMO_CONFIG, "utf8") === text;
   } catch {

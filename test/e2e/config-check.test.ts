@@ -124,6 +124,8 @@ exports.createTranslator = () => ({ call: async () => [] });`,
       writeFileSync(
         file,
         `adapter:\n  tls: { cert: ss.crt, key: ss.key, clientCa: ss-internal.crt }\ncallbacks: { secret: "whsec_${"k".repeat(40)}" }\nservices:\n${services}backends:\n  b: { url: "http://127.0.0.1:1" }\n  remote: { translator: xroad-rest, service: EE/GOV/1/other/svc }\nsecurityServer: { url: "http://127.0.0.1:1", client: EE/GOV/1/sluice }\n${extra}`,
+        // It holds a webhook secret: readable by its owner only, as a deployment's should be.
+        { mode: 0o600 },
       );
       return file;
     }
@@ -230,6 +232,38 @@ exports.createTranslator = () => ({ call: async () => [] });`,
     for (const mode of [0o600, 0o640, 0o440]) {
       chmodSync(key, mode);
       const kept = sluice(["check", "--config", file]);
+      expect(kept.status, mode.toString(8)).to.equal(0);
+      expect(kept.stderr, mode.toString(8)).to.equal("");
+    }
+  });
+
+  it("warns of a file holding the admin token or a webhook secret that every user may read", function () {
+    if (process.platform === "win32") this.skip();
+    const base = `services:\n  s: { backend: b, reply: { mode: ack } }\nbackends:\n  b: { url: "http://127.0.0.1:1" }\n`;
+    const secret = `whsec_${"k".repeat(40)}`;
+    const written = path.join(dir, "written-secrets.yaml");
+    writeFileSync(
+      written,
+      `${base}admin: { token: "${"t".repeat(32)}" }\ncallbacks: { secrets: ["${secret}"] }\n`,
+    );
+    // Taken from the environment when the role starts: the file holds no secret.
+    const fromEnv = path.join(dir, "env-secrets.yaml");
+    writeFileSync(fromEnv, `${base}callbacks: { secret: "\${WEBHOOK_SECRET}" }\n`);
+    const env = { WEBHOOK_SECRET: secret, SLUICE_ADMIN_TOKEN: "" };
+    chmodSync(written, 0o644);
+    chmodSync(fromEnv, 0o644);
+    const exposed = sluice(["check", "--config", written], env);
+    expect(exposed.status).to.equal(0);
+    expect(exposed.stderr).to.include(
+      `sluice: warning: ${written}: holds admin.token, callbacks.secrets and every user of this machine may read it (mode 0644)`,
+    );
+    expect(exposed.stderr).to.not.include(secret);
+    const quiet = sluice(["check", "--config", fromEnv], env);
+    expect(quiet.status).to.equal(0);
+    expect(quiet.stderr).to.equal("");
+    for (const mode of [0o600, 0o640]) {
+      chmodSync(written, mode);
+      const kept = sluice(["check", "--config", written], env);
       expect(kept.status, mode.toString(8)).to.equal(0);
       expect(kept.stderr, mode.toString(8)).to.equal("");
     }

@@ -1,0 +1,91 @@
+// Files holding secrets that every user of the machine may read: a TLS private key, or a
+// configuration with the admin token or a webhook secret written into it. Either works at the
+// default umask (0644), so nothing else would tell the operator that it is exposed.
+
+import { readFileSync, statSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
+import { isBundledDemo, type SluiceConfig } from "./config";
+
+/** The permission bits of a file, or null when it cannot be looked at (it may not exist here). */
+export type ModeOf = (file: string) => number | null;
+
+const systemModeOf: ModeOf = (file) => {
+  try {
+    return statSync(file).mode & 0o777;
+  } catch {
+    // Unreadable or absent: the role that reads it says so (docs/configuration.md).
+    return null;
+  }
+};
+
+/**
+ * One warning per TLS private key (`adapter.tls.key`, a backend's, `securityServer.tls.key`)
+ * that users other than its owner and group may read or write. The group is left alone: a
+ * Kubernetes Secret mounted with `fsGroup` is group-readable by design (deploy/k8s, mode 0440).
+ */
+export function exposedKeyWarnings(config: SluiceConfig, modeOf: ModeOf = systemModeOf): string[] {
+  // POSIX permission bits mean nothing on Windows, where every file reports 0666 or 0444.
+  if (process.platform === "win32") return [];
+  const keys: Array<[string, string | null | undefined]> = [
+    ["config.adapter.tls.key", config.adapter.tls?.key],
+    ...Object.values(config.backends).map((backend): [string, string | null | undefined] => [
+      `config.backends.${backend.name}.tls.key`,
+      backend.tls?.key,
+    ]),
+    ["config.securityServer.tls.key", config.securityServer?.tls?.key],
+  ];
+  return keys.flatMap(([where, file]) => {
+    if (!file) return [];
+    const mode = modeOf(file);
+    if (!readableByAll(mode)) return [];
+    return [
+      `${where}: ${file} is a private key that every user of this machine may read (mode 0${mode.toString(8)}); let only Sluice's user (and group) read it: chmod 600 ${file} (or 640)`,
+    ];
+  });
+}
+
+/**
+ * A warning when the configuration file itself holds a secret as written (`admin.token`,
+ * `callbacks.secret` or `callbacks.secrets`; a `${VAR}` taken from the environment is not one)
+ * and every user of the machine may read it. The bundled demo's secrets are published anyway.
+ */
+export function exposedConfigWarnings(file: string, modeOf: ModeOf = systemModeOf): string[] {
+  if (process.platform === "win32") return [];
+  const mode = modeOf(file);
+  if (!readableByAll(mode)) return [];
+  let text: string;
+  let raw: unknown;
+  try {
+    text = readFileSync(file, "utf8");
+    raw = parseYaml(text);
+  } catch {
+    return [];
+  }
+  if (isBundledDemo(text)) return [];
+  const held = inlineSecrets(raw);
+  if (held.length === 0) return [];
+  return [
+    `${file}: holds ${held.join(", ")} and every user of this machine may read it (mode 0${mode.toString(8)}); let only Sluice's user (and group) read it: chmod 600 ${file} (or 640), or take the secrets from the environment (SLUICE_ADMIN_TOKEN, \${VAR})`,
+  ];
+}
+
+/** Which secrets a parsed configuration holds as written, by path. */
+function inlineSecrets(raw: unknown): string[] {
+  const at = (value: unknown, key: string): unknown =>
+    typeof value === "object" && value !== null
+      ? (value as Record<string, unknown>)[key]
+      : undefined;
+  const written = (value: unknown) => typeof value === "string" && !value.includes("${");
+  const callbacks = at(raw, "callbacks");
+  const secrets = at(callbacks, "secrets");
+  return [
+    written(at(at(raw, "admin"), "token")) ? "admin.token" : null,
+    written(at(callbacks, "secret")) ? "callbacks.secret" : null,
+    Array.isArray(secrets) && secrets.some(written) ? "callbacks.secrets" : null,
+  ].filter((path): path is string => path !== null);
+}
+
+/** Whether users other than the owner and the group may read or write a file of this mode. */
+function readableByAll(mode: number | null): mode is number {
+  return mode !== null && (mode & 0o006) !== 0;
+}
