@@ -15,22 +15,19 @@ import {
   callbackTopology,
   declareCallbackTopology,
 } from "../../response-worker/callback-schedule";
-
-const AMQP_URL = process.env.AMQP_URL || "amqp://guest:guest@127.0.0.1:5672";
+import { AMQP_URL, deletePrefix } from "../support/harness";
 
 describe("queue types (RabbitMQ): every durable queue is a quorum queue", () => {
   const prefix = `t-${randomUUID().slice(0, 8)}.`;
-  const config = compileConfig(
-    {
-      prefix,
-      services: { s: { protocols: ["rest"], backend: "b" } },
-      backends: {
-        b: { translator: "rest-json", url: "http://127.0.0.1:1", retry: { backoff: ["1s", "5s"] } },
-      },
-      callbacks: { backoff: ["1s", "1m"] },
+  const rawConfig = {
+    prefix,
+    services: { s: { protocols: ["rest"], backend: "b" } },
+    backends: {
+      b: { translator: "rest-json", url: "http://127.0.0.1:1", retry: { backoff: ["1s", "5s"] } },
     },
-    ".",
-  );
+    callbacks: { backoff: ["1s", "1m"] },
+  };
+  const config = compileConfig(rawConfig, ".");
   const names: TopologyNames = topologyNames(prefix);
   const callbacks = callbackTopology(prefix, config.callbacks.backoffMs);
   const queues = [
@@ -68,17 +65,8 @@ describe("queue types (RabbitMQ): every durable queue is a quorum queue", () => 
   });
 
   after(async () => {
-    const channel = await connection.createChannel();
-    for (const queue of queues) await channel.deleteQueue(queue).catch(() => undefined);
-    for (const exchange of [
-      names.requestsExchange,
-      names.responsesExchange,
-      names.repliesExchange,
-      names.deadLetterExchange,
-    ])
-      await channel.deleteExchange(exchange).catch(() => undefined);
-    await channel.close().catch(() => undefined);
     await connection.close();
+    await deletePrefix(prefix, rawConfig);
   });
 
   it("declares each of them durable with x-queue-type quorum", () => {
