@@ -245,6 +245,8 @@ export function responseSizeProblem(
     headers?: Record<string, string | string[]>;
   },
   maxBytes: number,
+  /** `maxBytes` named for the operator: the broker's own limit when that is the smaller one. */
+  limitName = `amqpMaxMessageSize of ${maxBytes} bytes (the broker's max_message_size)`,
 ): string {
   const room = maxBytes - RESPONSE_ENVELOPE_ALLOWANCE;
   if (answerBytesAtMost(answer) <= room) return "";
@@ -257,7 +259,6 @@ export function responseSizeProblem(
   if (bytes <= room) return "";
   return (
     `the backend's answer is ${bytes} bytes JSON-escaped (${Buffer.byteLength(answer.body)} ` +
-    `body bytes), more than a response message carries under amqpMaxMessageSize of ` +
-    `${maxBytes} bytes (the broker's max_message_size)`
+    `body bytes), more than a response message carries under ${limitName}`
   );
 }

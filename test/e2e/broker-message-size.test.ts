@@ -1,6 +1,7 @@
 // A broker whose max_message_size is below amqpMaxMessageSize (a node of this test alone, at
 // 256 KiB, with Sluice's default 16mb): once the broker refused a message, Sluice knows its limit
-// and holds every later message to it, as it does to amqpMaxMessageSize.
+// and holds every later message to it, as it does to amqpMaxMessageSize: the adapter's requests
+// and the worker's responses (the tests run in order, the first teaching the broker's limit).
 
 import { expect } from "chai";
 import http from "node:http";
@@ -64,5 +65,24 @@ describe("a broker whose max_message_size is below amqpMaxMessageSize (private R
     });
     const settled = await untilState(sluice, taken.json.id as string, ["completed"], 30_000);
     expect(settled.json.responses[0].body).to.equal("a".repeat(10));
+  });
+
+  it("an answer over the broker's limit (learned above) fails at once, BackendFailed, naming that limit", async () => {
+    // 300 000 letters fit amqpMaxMessageSize (16mb) but not the broker's 256 KiB: published,
+    // the response would close the worker's channel on every try, the message never ending.
+    const accepted = await call(`${sluice.url}/rest/lookup/text-300000`);
+    expect(accepted.status, accepted.text).to.equal(202);
+    const id = accepted.json.id as string;
+    const settled = await untilState(sluice, id, ["completed", "failed", "rejected"], 30_000);
+    expect(settled.json.state, settled.text.slice(0, 300)).to.equal("failed");
+    expect(settled.json.error.code).to.equal("BackendFailed");
+    const deadLetter = await eventually(async () => {
+      const answer = await harness.admin(sluice, `/admin/dead-letters/${id}`);
+      return answer.status === 200 ? answer : undefined;
+    });
+    expect(deadLetter.json).to.include({ id, reason: "translator_error" });
+    expect(deadLetter.json.error).to.match(
+      /more than a response message carries under the broker's max_message_size of 262144 bytes \(amqpMaxMessageSize is 16777216\)/,
+    );
   });
 });

@@ -15,6 +15,7 @@ import type { StateNotices } from "../../shared/protocol/state-notice";
 import type { State } from "../../shared/store/transaction-store";
 import type { Clock } from "../../shared/runtime/clock";
 import { isOrdered } from "../../shared/broker/ordering";
+import { messageSizeLimit, messageSizeLimitName } from "../../shared/broker/message-size-limit";
 import { DEFAULT_AMQP_MAX_MESSAGE_BYTES } from "../../shared/config/config";
 import {
   contextWith,
@@ -285,12 +286,19 @@ export class BackendCall {
   private classify(t: CallTry, trace: CallTrace, record: TryRecord): CallDecision {
     const { backend, shutdown } = this.deps;
     const { answers, failure, started } = record;
+    // The smaller of the operator's bound and the broker's own, once the broker refused a larger
+    // message: published, an answer above it would close the channel on every try.
+    const configured = this.deps.maxMessageBytes ?? DEFAULT_AMQP_MAX_MESSAGE_BYTES;
+    const learned = this.deps.broker.maxMessageBytes ?? null;
+    const maxMessageBytes = messageSizeLimit(configured, learned);
     const decision = decideCall(answers ? { answers } : { failure }, {
       attempt: t.attempt,
       retry: backend.retry,
       ordered: isOrdered(backend.ordering),
       shuttingDown: shutdown.aborted,
-      maxMessageBytes: this.deps.maxMessageBytes ?? DEFAULT_AMQP_MAX_MESSAGE_BYTES,
+      maxMessageBytes,
+      maxMessageLimit:
+        maxMessageBytes < configured ? messageSizeLimitName(configured, learned) : undefined,
     });
     const outcome = decision.outcome;
     const backendStatus =

@@ -34,6 +34,8 @@ export interface DecisionContext {
   shuttingDown: boolean;
   /** The broker's `max_message_size`: no response message may be larger. */
   maxMessageBytes: number;
+  /** `maxMessageBytes` named for the operator, when it is not `amqpMaxMessageSize`. */
+  maxMessageLimit?: string;
 }
 
 /** The `outcome` label of sluice_backend_calls_total. */
@@ -99,7 +101,7 @@ export function decideCall(result: CallResult, context: DecisionContext): CallDe
   if (broken) return translatorFailure(`the translator broke its interface: ${broken}`);
   // An answer the broker would refuse as a response message fails now, once: published, it
   // would close the worker's channel on every try and the message never end.
-  const oversized = oversizedAnswer(result, context.maxMessageBytes);
+  const oversized = oversizedAnswer(result, context.maxMessageBytes, context.maxMessageLimit);
   if (oversized) return translatorFailure(oversized);
   if (result.answers) return { action: "complete", outcome: "completed", answers: result.answers };
   if (context.shuttingDown) return { action: "hand-back", outcome: "interrupted" };
@@ -195,16 +197,16 @@ function translatorFailure(cause: string): CallDecision {
 }
 
 /** Why an answer that would become a response message is too large for the broker, or "". */
-function oversizedAnswer(result: CallResult, maxBytes: number): string {
+function oversizedAnswer(result: CallResult, maxBytes: number, limitName?: string): string {
   if (result.answers) {
     for (const answer of result.answers) {
-      const problem = responseSizeProblem(answer, maxBytes);
+      const problem = responseSizeProblem(answer, maxBytes, limitName);
       if (problem) return problem;
     }
     return "";
   }
   if (result.failure instanceof BackendRejectedError) {
-    return responseSizeProblem(result.failure.response, maxBytes);
+    return responseSizeProblem(result.failure.response, maxBytes, limitName);
   }
   return "";
 }
