@@ -190,9 +190,9 @@ export function soapPart(body: Buffer, contentType: string, prefix: string): str
 
 /**
  * Parses a SOAP message. `prefix` is `Client.` for a client's request, and
- * `Server.ServerProxy.ServiceFailed.` for a provider's answer.
+ * `Server.ServerProxy.ServiceFailed.` for a provider's answer; a request must have a SOAP Header.
  */
-export function readSoapMessage(xml: string, prefix: string): SoapMessage {
+export function readSoapMessage(xml: string, prefix: string, requireHeader = false): SoapMessage {
   if (xml.trim() === "") throw new XroadError(`${prefix}InvalidSoap`, "Empty SOAP message");
   if (xml.length > MAX_SOAP_CHARS) {
     throw new XroadError(`${prefix}InvalidSoap`, "SOAP message too large");
@@ -210,6 +210,10 @@ export function readSoapMessage(xml: string, prefix: string): SoapMessage {
   const parts = childrenOf(envelope).filter((n) => n.namespace === SOAP_ENV);
   const header = parts.find((n) => n.local === "Header");
   const body = parts.find((n) => n.local === "Body");
+  // A request's Header is checked before its Body, as X-Road's parser does (SaxSoapParserImpl).
+  if (requireHeader && !header) {
+    throw new XroadError(`${prefix}MissingHeader`, "Malformed SOAP message: header missing");
+  }
   if (!body) throw new XroadError(`${prefix}MissingBody`, "Malformed SOAP message: body missing");
   const bodyElements = childrenOf(body);
   if (bodyElements.length !== 1) {
@@ -280,10 +284,7 @@ const XROAD_FIELDS = new Set([
 
 /** Checks a client's request as a consumer security server does; throws the X-Road error. */
 export function checkSoapRequest(xml: string): SoapMessage & { client: string; service: string } {
-  const message = readSoapMessage(xml, "Client.");
-  if (!/<(?:[\w.-]+:)?Header[\s/>]/.test(xml)) {
-    throw new XroadError("Client.MissingHeader", "Malformed SOAP message: header missing");
-  }
+  const message = readSoapMessage(xml, "Client.", true);
   for (const field of ["client", "service", "id", "protocolVersion"] as const) {
     if (!message[field]) {
       throw new XroadError("Client.MissingHeaderField", `Required field '${field}' is missing`);

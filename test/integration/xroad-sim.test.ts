@@ -445,6 +445,19 @@ describe("xroad-sim", function () {
       expect(sim.calls()[0]).to.include({ client: "EE/BUSINESS/consumer", xroadId: "1234567890" });
     });
 
+    it("answers Client.MissingHeader for an Envelope without a SOAP Header, whatever its Body holds", async () => {
+      const query = fixture("no-header.query")
+        .toString("utf8")
+        .replace(/<ns1:test ([^>]*) \/>/, "<ns1:test $1><Header/></ns1:test>");
+      expect(query).to.contain("<Header/>");
+      const res = await request(`${sim.url}/`, {
+        method: "POST",
+        headers: { "content-type": "text/xml; charset=utf-8" },
+        body: query,
+      });
+      expect(await res.body.text()).to.contain("<faultcode>Client.MissingHeader</faultcode>");
+    });
+
     it("refuses an X-Road header field given twice, whatever its prefix", async () => {
       const query = fixture("simple.query")
         .toString("utf8")
