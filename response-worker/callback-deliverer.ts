@@ -23,6 +23,7 @@ import {
 } from "./callback-schedule";
 import type { CallbackJob } from "../shared/protocol/callback-job";
 import { callbackJobCodec } from "../shared/protocol/codec";
+import { messageSizeLimit, messageSizeLimitName } from "../shared/broker/message-size-limit";
 import { TargetSlots } from "./target-slots";
 import { receiverOf, shownCallbackTarget } from "../shared/delivery/callback-target";
 import {
@@ -366,8 +367,9 @@ export class CallbackDeliverer {
     const content = callbackJobCodec.encode(job);
     const configured = this.options.maxJobBytes ?? DEFAULT_AMQP_MAX_MESSAGE_BYTES;
     const learned = this.options.broker.maxMessageBytes ?? null;
-    const limit = learned === null ? configured : Math.min(configured, learned);
-    if (content.length > limit) throw tooLarge(content.length, configured, learned);
+    if (content.length > messageSizeLimit(configured, learned)) {
+      throw tooLarge(content.length, configured, learned);
+    }
     try {
       await this.publish(queue, content, headers);
     } catch (error) {
@@ -434,10 +436,7 @@ function firstAttempt(
 }
 
 function tooLarge(bytes: number, configured: number, broker: number | null): JobTooLarge {
-  const limit =
-    broker !== null && broker < configured
-      ? `the broker's max_message_size of ${broker} bytes`
-      : `amqpMaxMessageSize of ${configured} bytes`;
+  const limit = messageSizeLimitName(configured, broker);
   return new JobTooLarge(
     `the job is ${bytes} bytes, larger than ${limit}: the status document does not fit in a ` +
       "message; GET /messages/<id> still has it",
