@@ -8,11 +8,12 @@ import { randomUUID } from "node:crypto";
 import type { Broker } from "../broker/amqp";
 import { DEFAULT_AMQP_MAX_MESSAGE_BYTES } from "../config/config";
 import { callbackJobCodec } from "../protocol/codec";
-import { SluiceError } from "../protocol/errors";
+import { SluiceError, type ErrorCode } from "../protocol/errors";
 import type { TopologyNames } from "../protocol/names";
 import { statusDocument } from "../store/status-document";
 import type { TransactionStore } from "../store/transaction-store";
 import type { DeadCallback, DeadCallbacks } from "./dead-callbacks";
+import { skipped as skip, withErrorShape, type Skipped } from "./operator-answers";
 
 /** How long past its publish timeout a redelivery's publisher may still be undoing its claim. */
 const PUBLISHING_GRACE_MS = 5_000;
@@ -30,6 +31,9 @@ export interface RedeliveryResult {
   /** A redelivery claimed earlier whose publisher stopped before the broker took it. */
   resumed?: boolean;
   error?: string;
+  /** A refusal in a bulk run's list: the error shape's code and message (`withErrorShape`). */
+  type?: ErrorCode;
+  message?: string;
   /**
    * Refused because the broker was out of reach or did not confirm in time: the claim was
    * undone, so ask again after this many seconds. The admin port answers it as 503
@@ -137,18 +141,18 @@ export class CallbackRedeliverer {
     entries: DeadCallback[],
     /** True once the process shuts down: the rest are skipped, to be asked for again. */
     stopping: () => boolean = () => false,
-  ): Promise<{ redelivered: RedeliveryResult[]; skipped: Array<{ id: string; reason: string }> }> {
+  ): Promise<{ redelivered: RedeliveryResult[]; skipped: Skipped[] }> {
     const redelivered: RedeliveryResult[] = [];
-    const skipped: Array<{ id: string; reason: string }> = [];
+    const skipped: Skipped[] = [];
     let stopped: string | null = null;
     for (const entry of [...entries].sort((a, b) => a.at - b.at)) {
       if (stopped === null && stopping()) stopped = "the process is shutting down; ask again";
       if (stopped !== null) {
-        skipped.push({ id: entry.id, reason: stopped });
+        skipped.push(skip(entry.id, "Unavailable", stopped));
         continue;
       }
       const result = await this.redeliver(entry.id);
-      redelivered.push(result);
+      redelivered.push(withErrorShape(result, "no such dead callback"));
       if (result.result === "refused" && result.retryAfter !== undefined) {
         stopped = `the broker did not take a redelivery; ask again after ${result.retryAfter} s`;
       }

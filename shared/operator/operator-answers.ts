@@ -5,7 +5,7 @@
 import type { AdminAnswer } from "../observability/admin-route-table";
 import { shownCallbackTarget } from "../delivery/callback-target";
 import { withCredentialsRedacted } from "../protocol/credential-headers";
-import { SluiceError } from "../protocol/errors";
+import { SluiceError, type ErrorCode } from "../protocol/errors";
 import { BULK_LIMIT, parseLimit, type LimitBounds } from "./selection-limit";
 
 export const ok = (body: unknown): AdminAnswer => ({ status: 200, body });
@@ -94,16 +94,59 @@ export function deadLetterDocument<T extends { at: number; request: string }>(
 
 /** What a replay or redelivery of one entry came to. */
 interface ActionResult {
+  id?: string;
   result: string;
   error?: string;
   /** Set when the broker was out of reach: nothing was sent, ask again after this long. */
   retryAfter?: number;
 }
 
+/** The error shape of the other operator answers (`notFound`, `invalid`): a code and why. */
+interface ErrorShape {
+  type: ErrorCode;
+  message: string;
+}
+
+/**
+ * A replay's or redelivery's result, a refused one in the error shape with its own fields kept:
+ * Unavailable when the broker was out of reach (ask again after `retryAfter`), NotFound when
+ * there is no such entry (`missing` is that refusal's error), Conflict for any other refusal.
+ * One refused alone is answered so (`actionAnswer`), and so is each in a bulk run's list.
+ */
+export function withErrorShape<R extends ActionResult>(
+  result: R,
+  missing: string,
+): R | (R & ErrorShape) {
+  if (result.result !== "refused") return result;
+  const type: ErrorCode =
+    result.retryAfter !== undefined
+      ? "Unavailable"
+      : result.error === missing
+        ? "NotFound"
+        : "Conflict";
+  return { ...result, type, message: result.error ?? "refused" };
+}
+
+/** An entry a bulk replay or redelivery left for later, why, in the error shape. */
+export interface Skipped extends ErrorShape {
+  id: string;
+  /** The message again, as earlier answers named it. */
+  reason: string;
+}
+
+/**
+ * An entry left for later: Busy when its queue is full, Unavailable when the broker did not
+ * take the run's last one or the process is shutting down.
+ */
+export function skipped(id: string, type: "Busy" | "Unavailable", reason: string): Skipped {
+  return { id, reason, type, message: reason };
+}
+
 /**
  * The answer to a replay or redelivery of one entry: 503 Unavailable with Retry-After when the
  * broker was out of reach (nothing was queued, asking again is safe), 404 when there is no such
- * entry (`missing` is that refusal's error), 409 for any other refusal, else 200.
+ * entry (`missing` is that refusal's error), 409 for any other refusal, else 200. Refusals carry
+ * the error shape besides the result's own fields.
  */
 export function actionAnswer(result: ActionResult, missing: string): AdminAnswer {
   if (result.result === "refused" && result.retryAfter !== undefined) {
@@ -111,8 +154,7 @@ export function actionAnswer(result: ActionResult, missing: string): AdminAnswer
       retryAfter: result.retryAfter,
     });
   }
-  if (result.result === "refused") {
-    return { status: result.error === missing ? 404 : 409, body: result };
-  }
-  return ok(result);
+  const body = withErrorShape(result, missing);
+  if ("type" in body) return { status: body.type === "NotFound" ? 404 : 409, body };
+  return ok(body);
 }

@@ -12,13 +12,14 @@ import type { Broker } from "../broker/amqp";
 import type { SluiceConfig } from "../config/config";
 import type { RequestMessage } from "../protocol/envelope";
 import { requestCodec } from "../protocol/codec";
-import { SluiceError } from "../protocol/errors";
+import { SluiceError, type ErrorCode } from "../protocol/errors";
 import { routingKeyFor } from "../broker/ordering";
 import type { TopologyNames } from "../protocol/names";
 import { redisKeys } from "../protocol/redis-keys";
 import { REDIS_NOW_LUA } from "../store/inflight-slot";
 import type { TransactionMeta, TransactionStore } from "../store/transaction-store";
 import { mayHaveReachedBackend, type DeadLetter, type DeadLetters } from "./dead-letters";
+import { skipped as skip, withErrorShape, type Skipped } from "./operator-answers";
 
 /** How long past its publish timeout a replay's publisher may still be undoing its claim. */
 const PUBLISHING_GRACE_MS = 5_000;
@@ -127,6 +128,9 @@ export interface ReplayResult {
   mayHaveReachedBackend?: boolean;
   warning?: string;
   error?: string;
+  /** A refusal in a bulk run's list: the error shape's code and message (`withErrorShape`). */
+  type?: ErrorCode;
+  message?: string;
   /**
    * Refused because the broker was out of reach or did not confirm in time: nothing was
    * queued that a repeat would double (the claim was undone, or lapses), so ask again after
@@ -358,9 +362,9 @@ export class Replayer {
     /** True once the process shuts down: the rest are skipped, to be asked for again. */
     stopping: () => boolean = () => false,
     noteReplayed?: (backend: string) => void,
-  ): Promise<{ replayed: ReplayResult[]; skipped: Array<{ id: string; reason: string }> }> {
+  ): Promise<{ replayed: ReplayResult[]; skipped: Skipped[] }> {
     const replayed: ReplayResult[] = [];
-    const skipped: Array<{ id: string; reason: string }> = [];
+    const skipped: Skipped[] = [];
     /** This run's replays per backend, for a `depthOf` that does not count them. */
     const own = new Map<string, number>();
     const depth = (backend: string) =>
@@ -370,20 +374,19 @@ export class Replayer {
     for (const entry of [...entries].sort((a, b) => a.at - b.at)) {
       if (entry.replayedAs) continue;
       if (stopping()) {
-        skipped.push({ id: entry.id, reason: "the process is shutting down; ask again" });
+        skipped.push(skip(entry.id, "Unavailable", "the process is shutting down; ask again"));
         continue;
       }
       const brokerRefused = refusedBy.get(entry.backend);
       if (brokerRefused !== undefined) {
-        skipped.push({ id: entry.id, reason: brokerRefused });
+        skipped.push(skip(entry.id, "Unavailable", brokerRefused));
         continue;
       }
       const backend = this.deps.config.backends[entry.backend];
       if (backend && depth(backend.name) >= backend.queue.highWater) {
-        skipped.push({
-          id: entry.id,
-          reason: `the queue of backend ${backend.name} is at its high-water mark`,
-        });
+        skipped.push(
+          skip(entry.id, "Busy", `the queue of backend ${backend.name} is at its high-water mark`),
+        );
         continue;
       }
       const result = await this.replay(entry.id);
@@ -397,7 +400,7 @@ export class Replayer {
           `the broker did not take a replay of backend ${entry.backend}; ask again after ${result.retryAfter} s`,
         );
       }
-      replayed.push(result);
+      replayed.push(withErrorShape(result, "no such dead letter"));
     }
     return { replayed, skipped };
   }

@@ -69,10 +69,13 @@ describe("bulk dead-callback redelivery while the broker does not confirm (real 
     proxy.stall();
     const run = await redeliverer.redeliverMany(entries);
     expect(run.redelivered).to.have.length(1);
-    expect(run.redelivered[0]).to.include({ id: ids[0], result: "refused" });
+    expect(run.redelivered[0]).to.include({ id: ids[0], result: "refused", type: "Unavailable" });
     expect(run.redelivered[0].retryAfter).to.be.greaterThan(0);
     expect(run.skipped.map((s) => s.id)).to.deep.equal(ids.slice(1));
-    for (const skip of run.skipped) expect(skip.reason).to.match(/broker.*ask again/);
+    for (const skip of run.skipped) {
+      expect(skip.reason).to.match(/broker.*ask again/);
+      expect(skip).to.include({ type: "Unavailable", message: skip.reason });
+    }
     // Each can be asked for again: none was left claimed.
     for (const id of ids) expect((await store.get(id))?.delivery).to.equal("delivery_failed");
   });

@@ -56,10 +56,13 @@ describe("bulk dead-letter replay while the broker does not confirm (real broker
     proxy.stall();
     const stalled = await replayer.replayMany(entries, () => 0);
     expect(stalled.replayed).to.have.length(1);
-    expect(stalled.replayed[0]).to.include({ id: ids[0], result: "refused" });
+    expect(stalled.replayed[0]).to.include({ id: ids[0], result: "refused", type: "Unavailable" });
     expect(stalled.replayed[0].retryAfter).to.be.greaterThan(0);
     expect(stalled.skipped.map((s) => s.id)).to.deep.equal(ids.slice(1));
-    for (const skip of stalled.skipped) expect(skip.reason).to.match(/broker.*ask again/);
+    for (const skip of stalled.skipped) {
+      expect(skip.reason).to.match(/broker.*ask again/);
+      expect(skip).to.include({ type: "Unavailable", message: skip.reason });
+    }
     // Nothing of the skipped ones was claimed: each can be replayed once the broker answers.
     for (const id of ids) expect((await deadLetters.get(id))?.replayedAs).to.equal(null);
 

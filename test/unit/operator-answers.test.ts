@@ -12,6 +12,8 @@ import {
   deadLetterDocument,
   describeDead,
   limitOf,
+  skipped,
+  withErrorShape,
 } from "../../shared/operator/operator-answers";
 import { LIST_LIMIT } from "../../shared/operator/selection-limit";
 
@@ -70,14 +72,48 @@ describe("operator answers", () => {
       body: { result: "replayed" },
     });
     expect(actionAnswer({ result: "already" }, missing).status).to.equal(200);
-    expect(actionAnswer({ result: "refused", error: missing }, missing).status).to.equal(404);
-    expect(
-      actionAnswer({ result: "refused", error: "its record is gone" }, missing).status,
-    ).to.equal(409);
+    // Refusals in the error shape of the other operator answers, their own fields kept.
+    expect(actionAnswer({ id: "x", result: "refused", error: missing }, missing)).to.deep.equal({
+      status: 404,
+      body: { id: "x", result: "refused", error: missing, type: "NotFound", message: missing },
+    });
+    expect(actionAnswer({ result: "refused", error: "its record is gone" }, missing)).to.deep.equal(
+      {
+        status: 409,
+        body: {
+          result: "refused",
+          error: "its record is gone",
+          type: "Conflict",
+          message: "its record is gone",
+        },
+      },
+    );
     const out = { result: "refused", error: "the broker did not take it", retryAfter: 5 };
     expect(() => actionAnswer(out, missing))
       .to.throw(SluiceError)
       .that.includes({ code: "Unavailable", status: 503, retryAfter: 5 });
+  });
+
+  it("gives a bulk run's refusals and skipped entries the error shape, its other results as they are", () => {
+    const missing = "no such dead callback";
+    const done = { id: "a", result: "redelivered" };
+    expect(withErrorShape(done, missing)).to.equal(done);
+    const out = { id: "b", result: "refused", error: "the broker did not take it", retryAfter: 5 };
+    expect(withErrorShape(out, missing)).to.deep.equal({
+      ...out,
+      type: "Unavailable",
+      message: "the broker did not take it",
+    });
+    expect(withErrorShape({ id: "c", result: "refused", error: missing }, missing)).to.include({
+      type: "NotFound",
+      message: missing,
+    });
+    expect(skipped("d", "Unavailable", "the process is shutting down; ask again")).to.deep.equal({
+      id: "d",
+      reason: "the process is shutting down; ask again",
+      type: "Unavailable",
+      message: "the process is shutting down; ask again",
+    });
   });
 
   it("shows a dead callback's target without its query's values", () => {
