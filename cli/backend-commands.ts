@@ -24,7 +24,7 @@ export interface BackendRow {
   queued: number | null;
   highWater: number;
   consumers: number | null;
-  /** Its dead letters not replayed yet, among the newest 10 000 (as the status page counts). */
+  /** Its dead letters not replayed yet (as the status page counts them). */
   deadLetters: number;
 }
 

@@ -8,6 +8,7 @@ import { receiverOf, shownCallbackTarget } from "../delivery/callback-target";
 import { redisKeys } from "../protocol/redis-keys";
 import { pipelineReplies } from "../store/redis";
 import { scanIndex } from "./index-scan";
+import { PendingTally, TALLY_LUA } from "./pending-tally";
 
 export interface DeadCallback {
   /** Gateway id of the message. */
@@ -48,14 +49,24 @@ export interface DeadCallbackFilter {
   delivery?: string;
 }
 
-// The delivery-state change every script below makes, with its history entry.
-const SET_DELIVERY_LUA = `
+// The delivery-state change every script below makes, with its history entry; and the tally of
+// the dead callbacks whose delivery is delivery_failed (the status page's counts), which every
+// script keeps with it: `t` is the tally's keys, counted until the record or its message's
+// record expires, whichever is first.
+const SET_DELIVERY_LUA = `${TALLY_LUA}
 local function set_delivery(tx, delivery, now)
   redis.call("HSET", tx, "delivery", delivery, "updatedAt", now, "history",
     redis.call("HGET", tx, "history") .. ',{"state":"' .. delivery .. '","at":' .. now .. '}')
+end
+local function tally_failed(t, tx, entry, id)
+  local ttl = redis.call("PTTL", entry)
+  local tx_ttl = redis.call("PTTL", tx)
+  if tx_ttl >= 0 and (ttl < 0 or tx_ttl < ttl) then ttl = tx_ttl end
+  tally_add(t, id, redis.call("HGET", entry, "reason") or "", ttl)
 end`;
 
-// KEYS: tx, entry, index; ARGV: now, ttl ms, oldest-kept score, id, then field/value pairs.
+// KEYS: tx, entry, index, tally (3); ARGV: now, ttl ms, oldest-kept score, id, then
+// field/value pairs.
 // The final callback died: delivery pending → delivery_failed, and the record, in one step, so
 // every delivery_failed of a callback has its record. A delivery no longer pending (another
 // copy got through, or this settlement ran before, resent after a reconnect) changes nothing.
@@ -67,14 +78,18 @@ redis.call("HSET", KEYS[2], unpack(ARGV, 5))
 redis.call("PEXPIRE", KEYS[2], ARGV[2])
 redis.call("ZADD", KEYS[3], ARGV[1], ARGV[4])
 redis.call("ZREMRANGEBYSCORE", KEYS[3], "-inf", ARGV[3])
+tally_failed({KEYS[4], KEYS[5], KEYS[6]}, KEYS[1], KEYS[2], ARGV[4])
 return 1`;
 
-// KEYS: tx, entry, publishing mark; ARGV: now, token, mark ttl ms.
+// KEYS: tx, entry, publishing mark, tally (3); ARGV: now, token, mark ttl ms, id.
 // The one place a redelivery is decided: delivery_failed → pending, so of two operators (or
 // one bulk run and one single) asking at once exactly one gets "ok". A redelivery claimed but
 // never confirmed by the broker (its publisher stopped) is taken over once its mark expired
 // ("resumed"); the same claim resent by ioredis after a reconnect finds its own token.
+// Whatever it answers, the delivery is not delivery_failed after it (or the record is gone):
+// the id leaves the tally.
 const CLAIM = `${SET_DELIVERY_LUA}
+tally_remove({KEYS[4], KEYS[5], KEYS[6]}, ARGV[4])
 if redis.call("EXISTS", KEYS[2]) == 0 then return {"missing", ""} end
 local delivery = redis.call("HGET", KEYS[1], "delivery")
 if not delivery then return {"gone", ""} end
@@ -102,17 +117,36 @@ end
 if redis.call("GET", KEYS[2]) == ARGV[1] then redis.call("DEL", KEYS[2]) end
 return 1`;
 
-// KEYS: tx, entry, publishing mark; ARGV: now, token. The broker did not take the redelivery:
-// back to delivery_failed, so it can be asked again.
+// KEYS: tx, entry, publishing mark, tally (3); ARGV: now, token, id. The broker did not take
+// the redelivery: back to delivery_failed, so it can be asked again.
 const UNCLAIM = `${SET_DELIVERY_LUA}
 if redis.call("HGET", KEYS[2], "claim") ~= ARGV[2] then return 0 end
 if redis.call("HGET", KEYS[2], "published") ~= "0" then return 0 end
 if redis.call("HGET", KEYS[1], "delivery") == "pending" then
   set_delivery(KEYS[1], "delivery_failed", ARGV[1])
+  tally_failed({KEYS[4], KEYS[5], KEYS[6]}, KEYS[1], KEYS[2], ARGV[3])
 end
 redis.call("HDEL", KEYS[2], "claim", "published")
 redis.call("HINCRBY", KEYS[2], "redeliveries", -1)
 if redis.call("GET", KEYS[3]) == ARGV[2] then redis.call("DEL", KEYS[3]) end
+return 1`;
+
+// KEYS: tx, tally (3); ARGV: id. The delivery was settled delivered by a copy that got through
+// (store.setDelivery): out of the tally unless it is still (or again) delivery_failed.
+const DELIVERED = `${TALLY_LUA}
+if redis.call("HGET", KEYS[1], "delivery") == "delivery_failed" then return 0 end
+tally_remove({KEYS[2], KEYS[3], KEYS[4]}, ARGV[1])
+return 1`;
+
+// KEYS: tx, entry, tally (3); ARGV: id. Counts a dead callback of the index as it is now: one
+// whose record is there and whose delivery is delivery_failed is counted, any other is not.
+const ADOPT = `${SET_DELIVERY_LUA}
+if redis.call("HGET", KEYS[1], "delivery") ~= "delivery_failed" or
+    redis.call("HEXISTS", KEYS[2], "id") == 0 then
+  tally_remove({KEYS[3], KEYS[4], KEYS[5]}, ARGV[1])
+  return 0
+end
+tally_failed({KEYS[3], KEYS[4], KEYS[5]}, KEYS[1], KEYS[2], ARGV[1])
 return 1`;
 
 interface ScriptedRedis extends Redis {
@@ -120,6 +154,8 @@ interface ScriptedRedis extends Redis {
   sluiceDeadCallbackClaim(...keysAndArgs: string[]): Promise<[string, string]>;
   sluiceDeadCallbackConfirmed(...keysAndArgs: string[]): Promise<number>;
   sluiceDeadCallbackUnclaim(...keysAndArgs: string[]): Promise<number>;
+  sluiceDeadCallbackDelivered(...keysAndArgs: string[]): Promise<number>;
+  sluiceDeadCallbackAdopt(...keysAndArgs: string[]): Promise<number>;
 }
 
 export type ClaimResult = "ok" | "resumed" | "already" | "missing" | "gone";
@@ -140,6 +176,8 @@ const FIELDS = [
 export class DeadCallbacks {
   private readonly redis: ScriptedRedis;
   private readonly keys: ReturnType<typeof redisKeys>;
+  /** The dead callbacks whose delivery is delivery_failed, by reason. */
+  readonly tally: PendingTally;
 
   constructor(
     redis: Redis,
@@ -149,11 +187,14 @@ export class DeadCallbacks {
     this.redis = redis as ScriptedRedis;
     this.keys = redisKeys(prefix);
     if (!("sluiceDeadCallbackRecord" in redis)) {
-      redis.defineCommand("sluiceDeadCallbackRecord", { numberOfKeys: 3, lua: RECORD });
-      redis.defineCommand("sluiceDeadCallbackClaim", { numberOfKeys: 3, lua: CLAIM });
+      redis.defineCommand("sluiceDeadCallbackRecord", { numberOfKeys: 6, lua: RECORD });
+      redis.defineCommand("sluiceDeadCallbackClaim", { numberOfKeys: 6, lua: CLAIM });
       redis.defineCommand("sluiceDeadCallbackConfirmed", { numberOfKeys: 2, lua: CONFIRMED });
-      redis.defineCommand("sluiceDeadCallbackUnclaim", { numberOfKeys: 3, lua: UNCLAIM });
+      redis.defineCommand("sluiceDeadCallbackUnclaim", { numberOfKeys: 6, lua: UNCLAIM });
+      redis.defineCommand("sluiceDeadCallbackDelivered", { numberOfKeys: 4, lua: DELIVERED });
+      redis.defineCommand("sluiceDeadCallbackAdopt", { numberOfKeys: 5, lua: ADOPT });
     }
+    this.tally = new PendingTally(redis, this.keys.deadCallbackTally, () => this.adoptAll());
   }
 
   /**
@@ -179,6 +220,7 @@ export class DeadCallbacks {
       this.keys.tx(entry.id),
       this.keys.deadCallback(entry.id),
       this.keys.deadCallbackIndex,
+      ...this.tally.scriptKeys,
       String(now),
       String(this.retentionMs),
       String(now - this.retentionMs),
@@ -234,9 +276,11 @@ export class DeadCallbacks {
       this.keys.tx(id),
       this.keys.deadCallback(id),
       this.keys.redeliveryPublishing(id),
+      ...this.tally.scriptKeys,
       String(now),
       token,
       String(markMs),
+      id,
     );
     return result as ClaimResult;
   }
@@ -254,9 +298,41 @@ export class DeadCallbacks {
       this.keys.tx(id),
       this.keys.deadCallback(id),
       this.keys.redeliveryPublishing(id),
+      ...this.tally.scriptKeys,
       String(now),
       token,
+      id,
     );
+  }
+
+  /** The message's delivery was settled delivered (a copy got through): not dead any more. */
+  async delivered(id: string): Promise<void> {
+    await this.redis.sluiceDeadCallbackDelivered(this.keys.tx(id), ...this.tally.scriptKeys, id);
+  }
+
+  /**
+   * How many dead callbacks wait for a redelivery (delivery_failed), by reason: counts kept as
+   * they die and are redelivered, not a read of the records (the status page asks every second).
+   */
+  async failedCounts(): Promise<Record<string, number>> {
+    return Object.fromEntries(await this.tally.counts());
+  }
+
+  /** Counts every dead callback of the index as it is now (PendingTally's build). */
+  private async adoptAll(): Promise<void> {
+    const ids = await this.redis.zrange(this.keys.deadCallbackIndex, 0, -1);
+    for (let start = 0; start < ids.length; start += 200) {
+      const pipeline = this.redis.pipeline() as unknown as ScriptedRedis;
+      for (const id of ids.slice(start, start + 200)) {
+        void pipeline.sluiceDeadCallbackAdopt(
+          this.keys.tx(id),
+          this.keys.deadCallback(id),
+          ...this.tally.scriptKeys,
+          id,
+        );
+      }
+      await pipelineReplies(pipeline as unknown as ChainableCommander);
+    }
   }
 }
 

@@ -3,8 +3,11 @@
 // replayed, and which replay it became. The broker's dead-letter queue keeps its own copy.
 
 import type Redis from "ioredis";
+import type { ChainableCommander } from "ioredis";
+import { pipelineReplies } from "../store/redis";
 import { redisKeys } from "../protocol/redis-keys";
 import { scanIndex } from "./index-scan";
+import { PendingTally, TALLY_LUA } from "./pending-tally";
 
 export interface DeadLetter {
   /** Gateway id of the dead-lettered request. */
@@ -57,16 +60,37 @@ export function mayHaveReachedBackend(entry: Pick<DeadLetter, "reason" | "attemp
   return !NEVER_CALLED.has(entry.reason) && entry.attempts !== 0;
 }
 
-// KEYS: entry, index; ARGV: id, now, ttl ms, oldest-kept score, then field/value pairs.
+// KEYS: entry, index, then the tally's members, groups, counts; ARGV: id, now, ttl ms,
+// oldest-kept score, tally group, then field/value pairs.
 // Writing twice (a retried dead-lettering) keeps the first replay link.
-const RECORD = `
+const RECORD = `${TALLY_LUA}
 local replayed = redis.call("HGET", KEYS[1], "replayedAs")
-redis.call("HSET", KEYS[1], unpack(ARGV, 5))
+redis.call("HSET", KEYS[1], unpack(ARGV, 6))
 if replayed then redis.call("HSET", KEYS[1], "replayedAs", replayed) end
 redis.call("PEXPIRE", KEYS[1], ARGV[3])
 redis.call("ZADD", KEYS[2], ARGV[2], ARGV[1])
 redis.call("ZREMRANGEBYSCORE", KEYS[2], "-inf", ARGV[4])
+local t = {KEYS[3], KEYS[4], KEYS[5]}
+if replayed then tally_remove(t, ARGV[1]) else tally_add(t, ARGV[1], ARGV[5], tonumber(ARGV[3])) end
 return 1`;
+
+// KEYS: entry, then the tally's members, groups, counts; ARGV: id. Counts an entry of the
+// index as it is now, checked atomically with any replay's claim: one still there and not
+// replayed is counted, any other is not (whatever changed it without keeping the counts).
+const ADOPT = `${TALLY_LUA}
+local f = redis.call("HMGET", KEYS[1], "id", "backend", "reason", "replayedAs")
+if not f[1] or f[4] then
+  tally_remove({KEYS[2], KEYS[3], KEYS[4]}, ARGV[1])
+  return 0
+end
+local group = (f[2] or "") .. "\\n" .. (f[3] or "")
+tally_add({KEYS[2], KEYS[3], KEYS[4]}, ARGV[1], group, redis.call("PTTL", KEYS[1]))
+return 1`;
+
+/** The tally's group of a dead letter: its backend and reason (a backend name has no line break). */
+export function deadLetterGroup(backend: string, reason: string): string {
+  return `${backend}\n${reason}`;
+}
 
 /** The fields a listing reads (all but the request, which can be large). */
 const LISTED = [
@@ -83,11 +107,14 @@ const LISTED = [
 ] as const;
 
 interface ScriptedRedis extends Redis {
-  sluiceDeadLetterRecord(entry: string, index: string, ...args: string[]): Promise<number>;
+  sluiceDeadLetterRecord(...keysAndArgs: string[]): Promise<number>;
+  sluiceDeadLetterAdopt(...keysAndArgs: string[]): Promise<number>;
 }
 
 export class DeadLetters {
   private readonly redis: ScriptedRedis;
+  /** The dead letters not replayed yet, by backend and reason. */
+  readonly tally: PendingTally;
 
   constructor(
     redis: Redis,
@@ -96,8 +123,10 @@ export class DeadLetters {
   ) {
     this.redis = redis as ScriptedRedis;
     if (!("sluiceDeadLetterRecord" in redis)) {
-      redis.defineCommand("sluiceDeadLetterRecord", { numberOfKeys: 2, lua: RECORD });
+      redis.defineCommand("sluiceDeadLetterRecord", { numberOfKeys: 5, lua: RECORD });
+      redis.defineCommand("sluiceDeadLetterAdopt", { numberOfKeys: 4, lua: ADOPT });
     }
+    this.tally = new PendingTally(redis, redisKeys(prefix).deadLetterTally, () => this.adoptAll());
   }
 
   /** Key of one entry; the replay script claims it atomically. */
@@ -126,12 +155,38 @@ export class DeadLetters {
     await this.redis.sluiceDeadLetterRecord(
       this.key(entry.id),
       this.index,
+      ...this.tally.scriptKeys,
       entry.id,
       String(entry.at),
       String(this.retentionMs),
       String(entry.at - this.retentionMs),
+      deadLetterGroup(entry.backend, entry.reason),
       ...Object.entries(fields).flat(),
     );
+  }
+
+  /**
+   * How many dead letters wait for their replay, per backend and reason: counts kept as they
+   * are recorded and replayed, not a read of the records (the status page asks every second).
+   */
+  async waitingCounts(): Promise<Array<{ backend: string; reason: string; count: number }>> {
+    const counts = await this.tally.counts();
+    return [...counts].map(([group, count]) => {
+      const split = group.indexOf("\n");
+      return { backend: group.slice(0, split), reason: group.slice(split + 1), count };
+    });
+  }
+
+  /** Counts every dead letter of the index as it is now (PendingTally's build). */
+  private async adoptAll(): Promise<void> {
+    const ids = await this.redis.zrange(this.index, 0, -1);
+    for (let start = 0; start < ids.length; start += 200) {
+      const pipeline = this.redis.pipeline() as unknown as ScriptedRedis;
+      for (const id of ids.slice(start, start + 200)) {
+        void pipeline.sluiceDeadLetterAdopt(this.key(id), ...this.tally.scriptKeys, id);
+      }
+      await pipelineReplies(pipeline as unknown as ChainableCommander);
+    }
   }
 
   async get(id: string): Promise<(DeadLetter & { request: string }) | null> {
@@ -142,7 +197,7 @@ export class DeadLetters {
 
   /**
    * Dead letters matching `filter`, newest first, at most `limit`, among the `scan` newest of
-   * the index. Entries whose record has outlived retention are dropped from the index as they
+   * the index (with `replayed: false`, of those not replayed yet). Entries whose record has outlived retention are dropped from the index as they
    * are met.
    */
   async list(filter: DeadLetterFilter = {}, limit = 100, scan = 10_000): Promise<DeadLetter[]> {
@@ -150,7 +205,14 @@ export class DeadLetters {
       const one = await this.get(filter.id);
       return one && matches(one, filter) ? [strip(one)] : [];
     }
-    const ids = await this.redis.zrevrange(this.index, 0, scan - 1);
+    // Those not replayed yet are the tally's members (once it is built): the status page's list
+    // of them reads as many records as it shows, not every replayed one newer than they are.
+    const waiting = filter.replayed === false && (await this.tally.built());
+    const ids = await this.redis.zrevrange(
+      waiting ? this.tally.keys.members : this.index,
+      0,
+      scan - 1,
+    );
     const { found, gone } = await scanIndex(this.redis, ids, limit, {
       read: (pipeline, id) => pipeline.hmget(this.key(id), ...LISTED),
       decode: ([values]) => {
@@ -166,8 +228,8 @@ export class DeadLetters {
 
   /**
    * What a bulk replay takes: those matching `filter` not replayed yet, the oldest first, at
-   * most `limit`. They are picked among the `scan` newest of the index, as every list is: the
-   * oldest `scan` would, once replayed, hide every newer one still waiting.
+   * most `limit`. They are picked among the `scan` newest of those not replayed yet, as `list`
+   * picks them.
    */
   async oldestPending(
     filter: DeadLetterFilter,

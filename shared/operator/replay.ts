@@ -16,7 +16,7 @@ import { SluiceError, type ErrorCode } from "../protocol/errors";
 import { routingKeyFor } from "../broker/ordering";
 import type { TopologyNames } from "../protocol/names";
 import { redisKeys } from "../protocol/redis-keys";
-import { REDIS_NOW_LUA } from "../store/inflight-slot";
+import { TALLY_LUA } from "./pending-tally";
 import type { TransactionMeta, TransactionStore } from "../store/transaction-store";
 import { mayHaveReachedBackend, type DeadLetter, type DeadLetters } from "./dead-letters";
 import { skipped as skip, withErrorShape, type Skipped } from "./operator-answers";
@@ -24,8 +24,9 @@ import { skipped as skip, withErrorShape, type Skipped } from "./operator-answer
 /** How long past its publish timeout a replay's publisher may still be undoing its claim. */
 const PUBLISHING_GRACE_MS = 5_000;
 
-// KEYS: dead-letter entry, original tx, replay tx, publishing mark; ARGV: replay id, meta
-// json, now, ttl, original id, publishing mark ttl
+// KEYS: dead-letter entry, original tx, replay tx, publishing mark, then the dead letters'
+// tally's members, groups, counts; ARGV: replay id, meta json, now, ttl, original id,
+// publishing mark ttl
 // The same claim run again (ioredis resends a command whose reply a reconnect lost) finds its
 // own replay id: still "ok", or its caller would report "already" and send nothing.
 // A dead letter is not proof that its original failed: the broker dead-letters a message past
@@ -33,8 +34,13 @@ const PUBLISHING_GRACE_MS = 5_000;
 // and that call's answer then completes the original. So the original's record decides
 // ("original", why) when it has another outcome, holds a backend answer that is not a dead
 // letter's, or is still claimed by a worker; a record gone with its retention does not.
-const CLAIM = `${REDIS_NOW_LUA}
-if redis.call("EXISTS", KEYS[1]) == 0 then return {"missing", ""} end
+// TALLY_LUA brings redis_now_ms too.
+const CLAIM = `${TALLY_LUA}
+local t = {KEYS[5], KEYS[6], KEYS[7]}
+if redis.call("EXISTS", KEYS[1]) == 0 then
+  tally_remove(t, ARGV[5])
+  return {"missing", ""}
+end
 local done = redis.call("HGET", KEYS[1], "replayedAs")
 if done == ARGV[1] then return {"ok", done} end
 if done then return {"replayed", done} end
@@ -54,6 +60,7 @@ if state == "accepted" or state == "processing" then
   end
 end
 redis.call("HSET", KEYS[1], "replayedAs", ARGV[1])
+tally_remove(t, ARGV[5])
 redis.call("HSET", KEYS[3], "meta", ARGV[2], "state", "accepted", "delivery", "pending",
   "updatedAt", ARGV[3], "history", '{"state":"accepted","at":' .. ARGV[3] .. '}', "replayOf", ARGV[5])
 redis.call("PEXPIRE", KEYS[3], ARGV[4])
@@ -61,20 +68,25 @@ redis.call("SET", KEYS[4], "1", "PX", ARGV[6])
 if redis.call("EXISTS", KEYS[2]) == 1 then redis.call("HSET", KEYS[2], "replayedAs", ARGV[1]) end
 return {"ok", ARGV[1]}`;
 
-// KEYS: dead-letter entry, original tx, replay tx, publishing mark; ARGV: replay id, ttl.
+// KEYS: as CLAIM's; ARGV: replay id, ttl, original id.
 // Undoes CLAIM after a refused publish (1). A publish whose confirm did not come in time may
 // still have reached the broker (the confirm was lost, or came late from a blocked broker): the
 // replay's record becomes the marker of a refused submission, as an adapter's discard leaves,
 // so a worker that gets the message dead-letters it instead of processing it beside the replay
 // asked next. A replay a worker already took is in the broker whatever the publish said: it
 // stays claimed (2).
-const UNCLAIM = `
+const UNCLAIM = `${TALLY_LUA}
 local state = redis.call("HGET", KEYS[3], "state")
 if state and (state ~= "accepted" or
     string.find(redis.call("HGET", KEYS[3], "history") or "", "},{", 1, true)) then
   return 2
 end
-if redis.call("HGET", KEYS[1], "replayedAs") == ARGV[1] then redis.call("HDEL", KEYS[1], "replayedAs") end
+if redis.call("HGET", KEYS[1], "replayedAs") == ARGV[1] then
+  redis.call("HDEL", KEYS[1], "replayedAs")
+  local f = redis.call("HMGET", KEYS[1], "backend", "reason")
+  local group = (f[1] or "") .. "\\n" .. (f[2] or "")
+  tally_add({KEYS[5], KEYS[6], KEYS[7]}, ARGV[3], group, redis.call("PTTL", KEYS[1]))
+end
 if redis.call("HGET", KEYS[2], "replayedAs") == ARGV[1] then redis.call("HDEL", KEYS[2], "replayedAs") end
 redis.call("DEL", KEYS[3], KEYS[4])
 redis.call("HSET", KEYS[3], "refused", "1")
@@ -100,7 +112,13 @@ if redis.call("SET", KEYS[2], ARGV[2], "PX", ARGV[1], "NX") == false and
 end
 return fields[3]`;
 
-type ClaimKeys = readonly [entry: string, original: string, replay: string, publishing: string];
+type ClaimKeys = readonly [
+  entry: string,
+  original: string,
+  replay: string,
+  publishing: string,
+  ...tally: [members: string, groups: string, counts: string],
+];
 
 interface ScriptedRedis extends Redis {
   sluiceReplayClaim(...keysAndArgs: string[]): Promise<[string, string]>;
@@ -163,8 +181,8 @@ export class Replayer {
     this.redis = deps.redis as ScriptedRedis;
     this.publishingMs = deps.publishTimeoutMs + PUBLISHING_GRACE_MS;
     if (!("sluiceReplayClaim" in deps.redis)) {
-      deps.redis.defineCommand("sluiceReplayClaim", { numberOfKeys: 4, lua: CLAIM });
-      deps.redis.defineCommand("sluiceReplayUnclaim", { numberOfKeys: 4, lua: UNCLAIM });
+      deps.redis.defineCommand("sluiceReplayClaim", { numberOfKeys: 7, lua: CLAIM });
+      deps.redis.defineCommand("sluiceReplayUnclaim", { numberOfKeys: 7, lua: UNCLAIM });
       deps.redis.defineCommand("sluiceReplayConfirmed", { numberOfKeys: 2, lua: CONFIRMED });
       deps.redis.defineCommand("sluiceReplayResume", { numberOfKeys: 2, lua: RESUME });
     }
@@ -177,6 +195,7 @@ export class Replayer {
       store.key(id),
       store.key(replayId),
       redisKeys(config.prefix).replayPublishing(replayId),
+      ...deadLetters.tally.scriptKeys,
     ];
   }
 
@@ -285,7 +304,7 @@ export class Replayer {
       const undone = resumed
         ? 0
         : await this.redis
-            .sluiceReplayUnclaim(...keys, meta.id, String(this.deps.store.retentionMs))
+            .sluiceReplayUnclaim(...keys, meta.id, String(this.deps.store.retentionMs), id)
             .catch(() => 0);
       if (undone !== 2) {
         const retryAfter = error instanceof SluiceError ? error.retryAfter : undefined;

@@ -200,7 +200,7 @@ async function refresh() {
       ...callbacks.map(([reason, count]) => el("li", {}, reason + ": " + count + " ",
         el("button", { "data-testid": "redeliver-callbacks-" + reason, onclick: () => act("redeliver " + reason, "POST", "/admin/dead-callbacks/redeliver", { reason }) }, "redeliver"))),
       el("li", {}, el("button", { "data-testid": "redeliver-callbacks-all", onclick: () => act("redeliver all", "POST", "/admin/dead-callbacks/redeliver", { all: true }) }, "redeliver all"))));
-    // The list is the newest 50; the counts by reason cover the newest 10 000.
+    // The list is the newest 50; the counts by reason cover them all.
     const deadTotal = Object.values(status.deadLetters || {}).reduce((sum, n) => sum + n, 0);
     $("dead-shown").textContent = deadTotal > dead.deadLetters.length
       ? "(newest " + dead.deadLetters.length + " of " + deadTotal + " shown: replay by reason on each backend, or sluice dead-letters list)"

@@ -42,10 +42,14 @@ export interface RedisKeys {
   replayPublishing(replayId: string): string;
   /** Sorted set: the ids of recorded dead letters by time. */
   deadLetterIndex: string;
+  /** The dead letters not replayed yet, counted by backend and reason (status page). */
+  deadLetterTally: TallyKeys;
   /** Hash: a message whose final callback ended without success, for the operator. */
   deadCallback(id: string): string;
   /** Sorted set: the message ids of recorded dead callbacks by time. */
   deadCallbackIndex: string;
+  /** The dead callbacks whose delivery is delivery_failed, counted by reason (status page). */
+  deadCallbackTally: TallyKeys;
   /**
    * String with an expiry: held while an operator's redelivery of a dead callback is being
    * published; one claimed but never confirmed is sent again only once this is gone.
@@ -65,6 +69,27 @@ export interface RedisKeys {
   rate(backend: string): string;
   /** Hash: backends the operator paused. */
   pausedBackends: string;
+}
+
+/** The keys of a count of operator entries by group (shared/operator/pending-tally.ts). */
+export interface TallyKeys {
+  /** Sorted set: the ids counted, scored by when their record expires (epoch ms). */
+  members: string;
+  /** Hash: id → its group. */
+  groups: string;
+  /** Hash: group → how many ids it has. */
+  counts: string;
+  /** String: set once the tally was built from the index (entries recorded before it existed). */
+  built: string;
+}
+
+function tallyKeys(base: string): TallyKeys {
+  return {
+    members: base,
+    groups: `${base}:groups`,
+    counts: `${base}:counts`,
+    built: `${base}:built`,
+  };
 }
 
 /** The keys of one deployment: `prefix` isolates deployments (and tests) on one Redis. */
@@ -90,8 +115,10 @@ export function redisKeys(prefix: string): RedisKeys {
     deadLetter: (id) => `${root}dead:${id}`,
     replayPublishing: (replayId) => `${root}replay-publishing:${replayId}`,
     deadLetterIndex: `${root}dead-letters`,
+    deadLetterTally: tallyKeys(`${root}dead-letters:waiting`),
     deadCallback: (id) => `${root}dead-callback:${id}`,
     deadCallbackIndex: `${root}dead-callbacks`,
+    deadCallbackTally: tallyKeys(`${root}dead-callbacks:failed`),
     redeliveryPublishing: (id) => `${root}redelivery-publishing:${id}`,
     recentFailures: (backend) => `${root}recent-failures:${backend}`,
     inflight: (backend) => `${root}inflight:${backend}`,

@@ -1,83 +1,163 @@
-// The status figures' dead-letter tally against a real Redis: however many status requests
-// arrive (each open status page asks every second, from every role's admin port), one tally of
-// the dead letters serves them for a short while instead of each reading every record again.
+// The status page's counts against a real Redis and broker: dead letters not replayed yet (by
+// backend and reason) and dead callbacks not redelivered yet (by reason) are the same figures a
+// read of every record gives, through replays, redeliveries and expiry, with more entries than
+// the page lists; yet a status read sends a few commands, not one per record (each open status
+// page asks every second).
 
-import { randomUUID } from "node:crypto";
 import { expect } from "chai";
-import Redis from "ioredis";
+import type Redis from "ioredis";
 import type { QueueMonitor } from "../../shared/broker/queue-monitor";
-import { compileConfig } from "../../shared/config/config";
 import { BackendPauses } from "../../shared/operator/backend-pauses";
 import { BackendStatusReader } from "../../shared/operator/backend-status";
+import { DeadCallbacks } from "../../shared/operator/dead-callbacks";
 import { DeadLetters } from "../../shared/operator/dead-letters";
 import { RecentFailures } from "../../shared/operator/recent-failures";
-import { topologyNames } from "../../shared/protocol/names";
-import { REDIS_URL } from "../support/harness";
+import { redisKeys } from "../../shared/protocol/redis-keys";
+import { whenReady } from "../../shared/store/redis";
+import { type BrokerSide, connectBroker, replayerFor, testScope } from "../support/broker-scope";
+import { eventually } from "../support/harness";
+import {
+  deadCallbackEntry,
+  recordDeadLetter,
+  requestMessage,
+  transactionMeta,
+} from "../support/messages";
 
-describe("status figures: the dead-letter tally (real Redis)", () => {
-  const prefix = `t-${randomUUID().slice(0, 8)}.`;
-  const redis = new Redis(REDIS_URL);
-  const config = compileConfig(
-    {
-      prefix,
-      services: { svc: { protocols: ["rest"], reply: { mode: "ack" }, backend: "b" } },
-      backends: { b: { url: "http://127.0.0.1:9" } },
-    },
-    ".",
-  );
-  const deadLetters = new DeadLetters(redis, prefix, 3_600_000);
-  let lists = 0;
-  const counted = Object.assign(Object.create(deadLetters) as DeadLetters, {
-    list: (...args: Parameters<DeadLetters["list"]>) => {
-      lists += 1;
-      return deadLetters.list(...args);
-    },
-  });
+/** The commands `redis` sends while `run` runs (a pipeline's and a script's included). */
+async function commandsSent<T>(redis: Redis, run: () => Promise<T>): Promise<[T, number]> {
+  let sent = 0;
+  const original = redis.sendCommand.bind(redis);
+  redis.sendCommand = ((...args: Parameters<Redis["sendCommand"]>) => {
+    sent += 1;
+    return original(...args);
+  }) as Redis["sendCommand"];
+  try {
+    return [await run(), sent];
+  } finally {
+    redis.sendCommand = original;
+  }
+}
+
+/** More than the page lists (the newest 50): the counts must not come from what it lists. */
+const MANY = 60;
+
+describe("status figures: dead-letter and dead-callback counts (real Redis and broker)", function () {
+  this.timeout(60_000);
+  const scope = testScope("backend-status-test");
+  const { prefix, config, names, redis, store, deadLetters } = scope;
+  const deadCallbacks = new DeadCallbacks(redis, prefix, 60_000);
   const reader = new BackendStatusReader({
     config,
     redis,
     monitor: { get: () => undefined } as unknown as QueueMonitor,
-    names: topologyNames(prefix),
+    names,
     pauses: new BackendPauses(redis, prefix),
-    deadLetters: counted,
+    deadLetters,
     failures: new RecentFailures(redis, prefix),
   });
+  let amqp: BrokerSide;
 
+  before(async () => {
+    await whenReady(redis);
+    amqp = await connectBroker(scope);
+  });
   after(async () => {
-    const keys = await redis.keys(`${prefix}*`);
-    if (keys.length) await redis.del(...keys);
-    redis.disconnect();
+    await amqp?.close();
+    await scope.close();
   });
 
-  async function record(reason: string): Promise<void> {
-    const id = randomUUID();
-    await deadLetters.record(
-      {
-        id,
-        reason,
-        backend: "b",
-        service: "svc",
-        client: "EE/GOV/1/app",
-        xroadId: null,
-        at: Date.now(),
-        error: "x",
-        attempts: 1,
-      },
-      Buffer.from("{}"),
-    );
+  /** What a read of every record gives: the dead letters not replayed yet, by backend and reason. */
+  async function deadLettersRead(): Promise<Record<string, Record<string, number>>> {
+    const byBackend: Record<string, Record<string, number>> = {};
+    for (const entry of await deadLetters.list({ replayed: false }, 10_000)) {
+      const reasons = (byBackend[entry.backend] ??= {});
+      reasons[entry.reason] = (reasons[entry.reason] ?? 0) + 1;
+    }
+    return byBackend;
   }
 
-  it("reads the dead letters once for the requests of the same moment, and again later", async () => {
-    await record("retries_exhausted");
-    const now = 1_000_000_000_000;
-    const figures = await Promise.all([reader.read(now), reader.read(now), reader.read(now + 1)]);
-    expect(lists).to.equal(1);
-    for (const f of figures) expect(f.deadLetters).to.deep.equal({ retries_exhausted: 1 });
+  it("counts the dead letters waiting, by backend and reason, through replays, in a few commands", async () => {
+    // The first read of a deployment builds the counts from the records kept before them (none
+    // here): from then on the scripts that record and replay keep them.
+    expect((await reader.read()).deadLetters).to.deep.equal({});
+    const ids: string[] = [];
+    for (let i = 0; i < MANY; i++) {
+      const reason = i % 3 === 0 ? "translator_error" : "retries_exhausted";
+      ids.push(await recordDeadLetter(deadLetters, requestMessage(), { reason }));
+    }
+    // A backend no longer configured: in the total, on no backend's card.
+    for (let i = 0; i < 3; i++) {
+      await recordDeadLetter(deadLetters, requestMessage({ backend: "gone" }), {
+        reason: "expired",
+      });
+    }
+    // Recorded twice (a retried dead-lettering): counted once.
+    const again = await deadLetters.get(ids[1]);
+    await deadLetters.record(again!, Buffer.from(again!.request));
+    const replayer = replayerFor(scope, amqp);
+    for (const id of ids.slice(0, 7)) {
+      expect(await replayer.replay(id)).to.include({ result: "replayed" });
+    }
 
-    await record("translator_error");
-    const later = await reader.read(now + 60_000);
-    expect(lists).to.equal(2);
-    expect(later.deadLetters).to.deep.equal({ retries_exhausted: 1, translator_error: 1 });
-    expect(later.backends[0].deadLetters).to.deep.equal(later.deadLetters);
+    const [figures, sent] = await commandsSent(redis, () => reader.read());
+    const read = await deadLettersRead();
+    expect(read.b).to.deep.equal({ retries_exhausted: 36, translator_error: 17 });
+    expect(figures.backends[0].deadLetters).to.deep.equal(read.b);
+    expect(figures.deadLetters).to.deep.equal({ ...read.b, expired: 3 });
+    // Pauses, in-flight calls, recent failures and the counts: never a command per record.
+    expect(sent).to.be.below(MANY / 4);
+  });
+
+  it("builds the counts once from the records kept before them, and drops expired ones", async () => {
+    // As a deployment finds them after an upgrade: records and their index, no counts.
+    const tally = redisKeys(prefix).deadLetterTally;
+    await redis.del(tally.members, tally.groups, tally.counts, tally.built);
+    expect((await reader.read()).deadLetters).to.deep.equal({
+      ...(await deadLettersRead()).b,
+      expired: 3,
+    });
+
+    // Kept a millisecond (a deployment of its own): gone from the counts with its record.
+    const brief = new DeadLetters(redis, `${prefix}brief.`, 1);
+    await recordDeadLetter(brief, requestMessage(), { reason: "unreadable" });
+    await eventually(async () => ((await brief.waitingCounts()).length === 0 ? true : undefined));
+    expect(await brief.list()).to.deep.equal([]);
+  });
+
+  it("counts the dead callbacks not redelivered, by reason, through claims, undone claims and late deliveries", async () => {
+    expect(await deadCallbacks.failedCounts()).to.deep.equal({}); // built, as above
+    const ids: string[] = [];
+    for (let i = 0; i < MANY; i++) {
+      const meta = transactionMeta({
+        replyMode: "callback",
+        callback: "https://cb.example.org/hooks/1",
+      });
+      await store.create(meta);
+      const reason = i % 4 === 0 ? "gone" : "exhausted";
+      expect(await deadCallbacks.record(deadCallbackEntry(meta.id, { reason }))).to.equal(true);
+      ids.push(meta.id);
+    }
+    // Claimed for a redelivery (no longer delivery_failed), one of them given back (the broker
+    // did not take it), and one settled delivered by a late copy that got through.
+    for (const id of ids.slice(1, 6)) {
+      expect(await deadCallbacks.claim(id, `token-${id}`, 60_000)).to.equal("ok");
+    }
+    await deadCallbacks.unclaim(ids[5], `token-${ids[5]}`);
+    expect(await store.setDelivery(ids[6], "delivered", ["delivery_failed"])).to.equal(true);
+    await deadCallbacks.delivered(ids[6]);
+
+    const [counts, sent] = await commandsSent(redis, () => deadCallbacks.failedCounts());
+    const read: Record<string, number> = {};
+    for (const entry of await deadCallbacks.list({ delivery: "delivery_failed" }, 10_000)) {
+      read[entry.reason] = (read[entry.reason] ?? 0) + 1;
+    }
+    expect(read).to.deep.equal({ gone: 14, exhausted: 41 });
+    expect(counts).to.deep.equal(read);
+    expect(sent).to.be.below(5);
+
+    // Built again from the records, the same.
+    const tally = redisKeys(prefix).deadCallbackTally;
+    await redis.del(tally.members, tally.groups, tally.counts, tally.built);
+    expect(await new DeadCallbacks(redis, prefix, 60_000).failedCounts()).to.deep.equal(read);
   });
 });

@@ -24,6 +24,15 @@ function keysBuilt(): Array<{ name: string; key: string }> {
   const keys = redisKeys("");
   return Object.entries(keys)
     .filter(([name]) => name !== "root")
+    .flatMap(([name, value]) =>
+      // A group of keys (a tally's): each of them.
+      typeof value === "object"
+        ? Object.entries(value as Record<string, string>).map(([part, key]) => [
+            `${name}.${part}`,
+            key,
+          ])
+        : [[name, value]],
+    )
     .map(([name, value]) => {
       if (typeof value === "string") return { name, key: value };
       const build = value as (...parts: string[]) => string;

@@ -1,0 +1,100 @@
+// Counts by group (a dead letter's backend and reason, a dead callback's reason) of the operator
+// entries still waiting for the operator, kept by the same scripts that change their state, so
+// the status page reads a few counts instead of every record at each poll.
+
+import type Redis from "ioredis";
+import type { TallyKeys } from "../protocol/redis-keys";
+import { REDIS_NOW_LUA } from "../store/inflight-slot";
+
+/**
+ * The Lua every script that changes an entry's state includes: `t` is the three tally keys
+ * (members, groups, counts). An id is added with the time its record has left (PTTL; one
+without expiry is counted until removed), reckoned on Redis's clock as the expiry is. Adding an id already counted only moves its expiry (or its group);
+ * removing one not counted does nothing, so a script run again (resent by ioredis after a
+ * reconnect) counts nothing twice.
+ */
+export const TALLY_LUA = `${REDIS_NOW_LUA}
+local function tally_remove(t, id)
+  if not redis.call("ZSCORE", t[1], id) then return end
+  local group = redis.call("HGET", t[2], id)
+  redis.call("ZREM", t[1], id)
+  redis.call("HDEL", t[2], id)
+  if group and redis.call("HINCRBY", t[3], group, -1) <= 0 then redis.call("HDEL", t[3], group) end
+end
+local function tally_add(t, id, group, ttl)
+  if redis.call("HGET", t[2], id) ~= group then
+    tally_remove(t, id)
+    redis.call("HSET", t[2], id, group)
+    redis.call("HINCRBY", t[3], group, 1)
+  end
+  redis.call("ZADD", t[1], ttl < 0 and "+inf" or redis_now_ms() + ttl, id)
+end`;
+
+// KEYS: members, groups, counts, built. Records expire unseen (their retention):
+// those past their expiry are taken out first, so the counts are of records that still exist.
+// False while the tally was never built.
+const COUNTS = `${TALLY_LUA}
+if redis.call("EXISTS", KEYS[4]) == 0 then return false end
+local t = {KEYS[1], KEYS[2], KEYS[3]}
+for _, id in ipairs(redis.call("ZRANGEBYSCORE", KEYS[1], "-inf", redis_now_ms())) do tally_remove(t, id) end
+return redis.call("HGETALL", KEYS[3])`;
+
+interface ScriptedRedis extends Redis {
+  sluiceTallyCounts(...keysAndArgs: string[]): Promise<string[] | null>;
+}
+
+export class PendingTally {
+  private readonly redis: ScriptedRedis;
+  private building: Promise<void> | null = null;
+
+  /**
+   * `build` counts every entry of the index as it is now, waiting or not (each checked by a
+   * script, so one whose state changes meanwhile is counted right): run by the first reader
+   * that finds the tally not built (a new deployment, one upgraded from a release that kept no
+   * counts, or one whose `built` key an operator deleted to have them counted again).
+   */
+  constructor(
+    redis: Redis,
+    readonly keys: TallyKeys,
+    private readonly build: () => Promise<void>,
+  ) {
+    this.redis = redis as ScriptedRedis;
+    if (!("sluiceTallyCounts" in redis)) {
+      redis.defineCommand("sluiceTallyCounts", { numberOfKeys: 4, lua: COUNTS });
+    }
+  }
+
+  /** The three keys the state-changing scripts pass for TALLY_LUA's `t`, in its order. */
+  get scriptKeys(): [string, string, string] {
+    return [this.keys.members, this.keys.groups, this.keys.counts];
+  }
+
+  /** Whether the tally was built: from then on its members are exactly the entries waiting. */
+  async built(): Promise<boolean> {
+    return (await this.redis.exists(this.keys.built)) === 1;
+  }
+
+  /** Count per group of the entries waiting; groups with none are left out. */
+  async counts(): Promise<Map<string, number>> {
+    let reply = await this.read();
+    if (reply === null) {
+      this.building ??= this.build()
+        .then(() => this.redis.set(this.keys.built, "1"))
+        .then(() => undefined)
+        .finally(() => (this.building = null));
+      await this.building;
+      reply = (await this.read()) ?? [];
+    }
+    const counts = new Map<string, number>();
+    for (let i = 0; i + 1 < reply.length; i += 2) {
+      const count = Number(reply[i + 1]);
+      if (count > 0) counts.set(reply[i], count);
+    }
+    return counts;
+  }
+
+  private read(): Promise<string[] | null> {
+    const { members, groups, counts, built } = this.keys;
+    return this.redis.sluiceTallyCounts(members, groups, counts, built);
+  }
+}
