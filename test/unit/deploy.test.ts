@@ -241,6 +241,7 @@ interface Deployment {
               secret?: { name: string; items?: { key: string; path: string }[] };
             }[];
           };
+          emptyDir?: { sizeLimit?: string; medium?: string };
         }[];
       };
     };
@@ -862,6 +863,11 @@ describe("deployment files", () => {
           readOnlyRootFilesystem: true,
         });
         expect(container.securityContext.capabilities.drop, name).to.deep.equal(["ALL"]);
+        // The one writable place is bounded, as Compose's tmpfs is: a role taken over or running
+        // away cannot fill the node's disk (the kubelet evicts the pod instead).
+        for (const volume of pod.volumes.filter((one) => one.emptyDir !== undefined)) {
+          expect(volume.emptyDir?.sizeLimit, `${name} ${volume.name}`).to.equal("16Mi");
+        }
         expect(container.args.slice(1, 3), name).to.deep.equal([
           "--config",
           "/etc/sluice/sluice.yaml",
