@@ -332,6 +332,45 @@ describe("xroad-rest and xroad-soap translators (consumer direction, through xro
       );
     });
 
+    it("reads a REST caller's XML body in its charset, and fails at once one not valid in it", async () => {
+      const latin1 = (xml: string) => Buffer.from(xml, "latin1").toString("base64");
+      await soap.call(
+        request({
+          contentType: "application/xml; charset=ISO-8859-1",
+          bodyEncoding: "base64",
+          body: latin1(
+            '<?xml version="1.0" encoding="ISO-8859-1"?><getState><nimi>Mäger</nimi></getState>',
+          ),
+        }),
+        call(),
+      );
+      expect(provider.seen[0].body).to.contain("<nimi>Mäger</nimi>");
+      // By its declaration alone, as an XML reader takes it.
+      await soap.call(
+        request({
+          contentType: "application/xml",
+          bodyEncoding: "base64",
+          body: latin1(
+            "<?xml version='1.0' encoding='ISO-8859-1'?><getState><nimi>Õie</nimi></getState>",
+          ),
+        }),
+        call(),
+      );
+      expect(provider.seen[1].body).to.contain("<nimi>Õie</nimi>");
+      // Bytes that are not UTF-8 under no charset at all are not guessed at: nothing is sent.
+      const broken = await failure(
+        soap,
+        request({
+          contentType: "application/xml",
+          bodyEncoding: "base64",
+          body: latin1("<getState><nimi>Mäger</nimi></getState>"),
+        }),
+      );
+      expect(broken).to.be.instanceOf(SluiceError);
+      expect((broken as SluiceError).retryCall).to.equal(false);
+      expect(provider.seen).to.have.length(2);
+    });
+
     it("takes an answer that echoes a userId or issue with spaces around it verbatim", async () => {
       // A local SOAP caller's header fields keep their spaces; the provider echoes them as sent.
       const padded = soapRequest();

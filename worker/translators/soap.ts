@@ -558,9 +558,7 @@ export function requestParts(request: RequestMessage): RequestParts {
   if (soapPart === undefined) {
     // A REST caller's XML document can be sent as the Body element; it has no X-Road headers.
     const isXml = /[/+]xml\b/i.test(request.contentType ?? "");
-    const text = Buffer.from(request.body, request.bodyEncoding === "base64" ? "base64" : "utf8")
-      .toString("utf8")
-      .replace(/^\uFEFF?\s*<\?xml[^>]*\?>/, "");
+    const text = isXml ? restXmlText(request).replace(/^\uFEFF?\s*<\?xml[^>]*\?>/, "") : "";
     if (!isXml || !/^\s*</.test(text)) {
       throw new SluiceError(
         "InvalidRequest",
@@ -579,6 +577,26 @@ export function requestParts(request: RequestMessage): RequestParts {
       .join(""),
     body: standalone(soapPart.bodyXml, scope, soapPart.bodyNamespace, "the Body element"),
   };
+}
+
+/**
+ * A REST caller's XML body as text. Bytes the adapter kept as they came (base64: not UTF-8, or
+ * another charset) are read by the charset the caller named, in its Content-Type or its XML
+ * declaration, as any XML reader would: read as UTF-8, an ISO-8859-1 "Mäger" reached the
+ * backend as "M\uFFFDger". Bytes not valid in that charset fail the message, not guessed at.
+ */
+function restXmlText(request: RequestMessage): string {
+  if (request.bodyEncoding !== "base64") return request.body;
+  try {
+    return decodeXml(Buffer.from(request.body, "base64"), request.contentType ?? undefined);
+  } catch (error) {
+    if (!(error instanceof TypeError || error instanceof RangeError)) throw error;
+    throw new SluiceError(
+      "InvalidRequest",
+      `service ${request.service}: the XML body cannot be read in its charset (${error.message})`,
+      { retryCall: false },
+    );
+  }
 }
 
 /** The request Envelope's declarations when the adapter sent them (`envelopeDeclarations`). */
