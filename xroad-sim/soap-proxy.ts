@@ -3,6 +3,7 @@
 // its URL with only Content-Type and SOAPAction, and the answer comes back with `requestHash`.
 
 import { createHash } from "node:crypto";
+import { STATUS_CODES } from "node:http";
 import type http from "node:http";
 import { soapRequestHeaders } from "./header-filter";
 import type { ProviderClient } from "./provider-client";
@@ -98,6 +99,14 @@ export async function forwardSoap(
     headers,
     body,
   });
+  // X-Road reads a SOAP service's answer only with 200 or 500 (WS-I BP R1126: a Fault comes
+  // with 500); any other status is its HttpError, the body unread (AbstractHttpSender).
+  if (answer.status !== 200 && answer.status !== 500) {
+    throw new XroadError(
+      `${FAILED}HttpError`,
+      `Server responded with error ${answer.status}: ${STATUS_CODES[answer.status] ?? ""}`,
+    );
+  }
   const contentType = String(answer.headers["content-type"] ?? "");
   let xml: string;
   try {

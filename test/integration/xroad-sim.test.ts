@@ -445,6 +445,38 @@ describe("xroad-sim", function () {
       expect(sim.calls()[0]).to.include({ client: "EE/BUSINESS/consumer", xroadId: "1234567890" });
     });
 
+    // X-Road's security server takes a SOAP service's answer with HTTP 200 or 500 only (WS-I
+    // BP R1126, AbstractHttpSender.checkResponseStatus); any other status is its HttpError,
+    // the answer's body unread.
+    it("answers Server.ServerProxy.ServiceFailed.HttpError for a SOAP answer not 200 or 500", async () => {
+      const fault =
+        '<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/">' +
+        "<SOAP-ENV:Body><SOAP-ENV:Fault><faultcode>Server.Busy</faultcode>" +
+        "<faultstring>busy</faultstring></SOAP-ENV:Fault></SOAP-ENV:Body></SOAP-ENV:Envelope>";
+      let status = 503;
+      provider.answer = (_req, res) => {
+        res.writeHead(status, { "content-type": "text/xml; charset=utf-8", "retry-after": "5" });
+        res.end(fault);
+      };
+      const call = async () => {
+        const res = await request(`${sim.url}/`, {
+          method: "POST",
+          headers: { "content-type": "text/xml; charset=utf-8" },
+          body: fixture("simple.query"),
+        });
+        return { status: res.statusCode, text: await res.body.text() };
+      };
+      const busy = await call();
+      expect(busy.text).to.contain(
+        "<faultcode>Server.ServerProxy.ServiceFailed.HttpError</faultcode>",
+      );
+      expect(busy.text).not.to.contain("Server.Busy");
+      status = 500;
+      const passed = await call();
+      expect(passed.status).to.equal(500);
+      expect(passed.text).to.contain("<faultcode>Server.Busy</faultcode>");
+    });
+
     it("answers Client.MissingHeader for an Envelope without a SOAP Header, whatever its Body holds", async () => {
       const query = fixture("no-header.query")
         .toString("utf8")
