@@ -99,6 +99,14 @@ describe("status figures: dead-letter and dead-callback counts (real Redis and b
       expect(await replayer.replay(id)).to.include({ result: "replayed" });
     }
 
+    // A replay the broker did not take is undone: waiting again, counted again.
+    const refusing = replayerFor(scope, amqp, {
+      broker: {
+        publish: () => Promise.reject(new Error("the broker refused it")),
+      } as unknown as BrokerSide["broker"],
+    });
+    expect(await refusing.replay(ids[7])).to.include({ result: "refused" });
+
     const [figures, sent] = await commandsSent(redis, () => reader.read());
     const read = await deadLettersRead();
     expect(read.b).to.deep.equal({ retries_exhausted: 36, translator_error: 17 });
