@@ -9,9 +9,9 @@ import { REDIS_NOW_LUA } from "../store/inflight-slot";
 /**
  * The Lua every script that changes an entry's state includes: `t` is the three tally keys
  * (members, groups, counts). An id is added with the time its record has left (PTTL; one
-without expiry is counted until removed), reckoned on Redis's clock as the expiry is. Adding an id already counted only moves its expiry (or its group);
- * removing one not counted does nothing, so a script run again (resent by ioredis after a
- * reconnect) counts nothing twice.
+ * without expiry is counted until removed), reckoned on Redis's clock as the expiry is. Adding
+ * an id already counted only moves its expiry (or its group); removing one not counted does
+ * nothing, so a script run again (resent by ioredis after a reconnect) counts nothing twice.
  */
 export const TALLY_LUA = `${REDIS_NOW_LUA}
 local function tally_remove(t, id)
