@@ -78,6 +78,19 @@ describe("X-Road SOAP header echo", () => {
     ).to.equal("the answer has no X-Road header");
   });
 
+  it("names an identifier part the answer adds: another subsystem or version is another id", () => {
+    const member = { ...sent, client: parseClientId("EE/GOV/1") };
+    const subsystem = { ...sent, client: parseClientId("EE/GOV/1/other") };
+    expect(echoMismatch(requestEnvelope(subsystem, "<x/>"), member)).to.equal(
+      'client/subsystemCode is "other", sent none',
+    );
+    const unversioned = { ...sent, service: parseServiceId("EE/GOV/2/provider/getState") };
+    expect(echoMismatch(requestEnvelope(sent, "<x/>"), unversioned)).to.equal(
+      'service/serviceVersion is "v1", sent none',
+    );
+    expect(echoMismatch(requestEnvelope(member, "<x/>"), member)).to.equal("");
+  });
+
   it("reads the header alone: a Body of any depth is no reason to refuse an answer", () => {
     // The remote provider's Body is passed on as it is; parsing it too refused an answer whose
     // Body nested deeper than the parser's limit (100) as one that could not be read.

@@ -133,16 +133,35 @@ export function echoMismatch(envelope: string, sent: XroadSoapHeader): string {
     // with spaces around it (a local caller's userId, say) and echoed verbatim is the same.
     return actual === value.trim() ? "" : `${where}${name} is "${actual}", sent "${value}"`;
   };
+  // A part the answer adds names another id as much as a part that differs: a member's
+  // subsystem, a service's version.
+  const unsent = (where: string, node: Node | null, names: string[], id: ClientId | ServiceId) => {
+    const have = new Set(idFields(id).map(([name]) => name));
+    return names
+      .filter((name) => !have.has(name))
+      .map((name) => () => {
+        const got = node === null ? undefined : node[name];
+        if (got === undefined) return "";
+        return `${where}${name} is "${text(got) ?? "(not text)"}", sent none`;
+      });
+  };
   const checks: Array<() => string> = [
     ...idFields(sent.client).map(
       ([name, value]) =>
         () =>
           expect("client/", asNode(header.client), name, value),
     ),
+    ...unsent("client/", asNode(header.client), ["subsystemCode"], sent.client),
     ...idFields(sent.service).map(
       ([name, value]) =>
         () =>
           expect("service/", asNode(header.service), name, value),
+    ),
+    ...unsent(
+      "service/",
+      asNode(header.service),
+      ["subsystemCode", "serviceVersion"],
+      sent.service,
     ),
     () => expect("", header, "id", sent.id),
     () => expect("", header, "protocolVersion", "4.0"),
