@@ -60,37 +60,43 @@ export function mayHaveReachedBackend(entry: Pick<DeadLetter, "reason" | "attemp
   return !NEVER_CALLED.has(entry.reason) && entry.attempts !== 0;
 }
 
+/**
+ * Lua for every script that makes a dead letter wait for its replay again: `count_waiting(t,
+ * entry, id)` counts it in the tally `t` under its backend and reason (joined by a line break,
+ * which no backend name has), for as long as its record has left.
+ */
+export const COUNT_WAITING_LUA = `${TALLY_LUA}
+local function count_waiting(t, entry, id)
+  local f = redis.call("HMGET", entry, "backend", "reason")
+  tally_add(t, id, (f[1] or "") .. "\\n" .. (f[2] or ""), redis.call("PTTL", entry))
+end`;
+
 // KEYS: entry, index, then the tally's members, groups, counts; ARGV: id, now, ttl ms,
-// oldest-kept score, tally group, then field/value pairs.
+// oldest-kept score, then field/value pairs.
 // Writing twice (a retried dead-lettering) keeps the first replay link.
-const RECORD = `${TALLY_LUA}
+const RECORD = `${COUNT_WAITING_LUA}
 local replayed = redis.call("HGET", KEYS[1], "replayedAs")
-redis.call("HSET", KEYS[1], unpack(ARGV, 6))
+redis.call("HSET", KEYS[1], unpack(ARGV, 5))
 if replayed then redis.call("HSET", KEYS[1], "replayedAs", replayed) end
 redis.call("PEXPIRE", KEYS[1], ARGV[3])
 redis.call("ZADD", KEYS[2], ARGV[2], ARGV[1])
 redis.call("ZREMRANGEBYSCORE", KEYS[2], "-inf", ARGV[4])
 local t = {KEYS[3], KEYS[4], KEYS[5]}
-if replayed then tally_remove(t, ARGV[1]) else tally_add(t, ARGV[1], ARGV[5], tonumber(ARGV[3])) end
+if replayed then tally_remove(t, ARGV[1]) else count_waiting(t, KEYS[1], ARGV[1]) end
 return 1`;
 
 // KEYS: entry, then the tally's members, groups, counts; ARGV: id. Counts an entry of the
 // index as it is now, checked atomically with any replay's claim: one still there and not
 // replayed is counted, any other is not (whatever changed it without keeping the counts).
-const ADOPT = `${TALLY_LUA}
-local f = redis.call("HMGET", KEYS[1], "id", "backend", "reason", "replayedAs")
-if not f[1] or f[4] then
-  tally_remove({KEYS[2], KEYS[3], KEYS[4]}, ARGV[1])
+const ADOPT = `${COUNT_WAITING_LUA}
+local t = {KEYS[2], KEYS[3], KEYS[4]}
+local f = redis.call("HMGET", KEYS[1], "id", "replayedAs")
+if not f[1] or f[2] then
+  tally_remove(t, ARGV[1])
   return 0
 end
-local group = (f[2] or "") .. "\\n" .. (f[3] or "")
-tally_add({KEYS[2], KEYS[3], KEYS[4]}, ARGV[1], group, redis.call("PTTL", KEYS[1]))
+count_waiting(t, KEYS[1], ARGV[1])
 return 1`;
-
-/** The tally's group of a dead letter: its backend and reason (a backend name has no line break). */
-export function deadLetterGroup(backend: string, reason: string): string {
-  return `${backend}\n${reason}`;
-}
 
 /** The fields a listing reads (all but the request, which can be large). */
 const LISTED = [
@@ -160,7 +166,6 @@ export class DeadLetters {
       String(entry.at),
       String(this.retentionMs),
       String(entry.at - this.retentionMs),
-      deadLetterGroup(entry.backend, entry.reason),
       ...Object.entries(fields).flat(),
     );
   }
@@ -172,6 +177,7 @@ export class DeadLetters {
   async waitingCounts(): Promise<Array<{ backend: string; reason: string; count: number }>> {
     const counts = await this.tally.counts();
     return [...counts].map(([group, count]) => {
+      // COUNT_WAITING_LUA's group: backend and reason joined by a line break.
       const split = group.indexOf("\n");
       return { backend: group.slice(0, split), reason: group.slice(split + 1), count };
     });

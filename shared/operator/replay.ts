@@ -18,7 +18,12 @@ import type { TopologyNames } from "../protocol/names";
 import { redisKeys } from "../protocol/redis-keys";
 import { TALLY_LUA } from "./pending-tally";
 import type { TransactionMeta, TransactionStore } from "../store/transaction-store";
-import { mayHaveReachedBackend, type DeadLetter, type DeadLetters } from "./dead-letters";
+import {
+  COUNT_WAITING_LUA,
+  mayHaveReachedBackend,
+  type DeadLetter,
+  type DeadLetters,
+} from "./dead-letters";
 import { skipped as skip, withErrorShape, type Skipped } from "./operator-answers";
 
 /** How long past its publish timeout a replay's publisher may still be undoing its claim. */
@@ -75,7 +80,7 @@ return {"ok", ARGV[1]}`;
 // so a worker that gets the message dead-letters it instead of processing it beside the replay
 // asked next. A replay a worker already took is in the broker whatever the publish said: it
 // stays claimed (2).
-const UNCLAIM = `${TALLY_LUA}
+const UNCLAIM = `${COUNT_WAITING_LUA}
 local state = redis.call("HGET", KEYS[3], "state")
 if state and (state ~= "accepted" or
     string.find(redis.call("HGET", KEYS[3], "history") or "", "},{", 1, true)) then
@@ -83,9 +88,7 @@ if state and (state ~= "accepted" or
 end
 if redis.call("HGET", KEYS[1], "replayedAs") == ARGV[1] then
   redis.call("HDEL", KEYS[1], "replayedAs")
-  local f = redis.call("HMGET", KEYS[1], "backend", "reason")
-  local group = (f[1] or "") .. "\\n" .. (f[2] or "")
-  tally_add({KEYS[5], KEYS[6], KEYS[7]}, ARGV[3], group, redis.call("PTTL", KEYS[1]))
+  count_waiting({KEYS[5], KEYS[6], KEYS[7]}, KEYS[1], ARGV[3])
 end
 if redis.call("HGET", KEYS[2], "replayedAs") == ARGV[1] then redis.call("HDEL", KEYS[2], "replayedAs") end
 redis.call("DEL", KEYS[3], KEYS[4])
