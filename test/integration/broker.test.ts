@@ -10,8 +10,7 @@ import pino from "pino";
 import { Broker, type Consumer, type ConsumerOptions } from "../../shared/broker/amqp";
 import { SluiceError } from "../../shared/protocol/errors";
 import { proxyTo, viaProxy } from "../support/tcp-proxy";
-
-const AMQP_URL = process.env.AMQP_URL || "amqp://guest:guest@127.0.0.1:5672";
+import { AMQP_URL } from "../support/harness";
 
 describe("broker publishes (RabbitMQ)", () => {
   const prefix = `t-${randomUUID().slice(0, 8)}.`;

@@ -15,9 +15,7 @@ import {
   declareCallbackTopology,
 } from "../../response-worker/callback-schedule";
 import type { CallbackSend } from "../../response-worker/callback-sender";
-import { eventually } from "../support/harness";
-
-const AMQP_URL = process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
+import { AMQP_URL, eventually } from "../support/harness";
 
 describe("callback jobs across a reopened channel (real broker)", function () {
   this.timeout(60_000);

@@ -18,8 +18,8 @@ import { CallbackSender } from "../../response-worker/callback-sender";
 import { verifyWebhook } from "../../response-worker/webhook-signature";
 import { CallbackReceiver } from "./callback-receiver";
 import { startXroadSim } from "../../xroad-sim/xroad-sim";
+import { AMQP_URL } from "../support/harness";
 
-const AMQP_URL = process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
 const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
 
 interface Harness {

@@ -15,11 +15,10 @@ import pino from "pino";
 import { cancelRoute } from "../../adapter/status-route";
 import { createRedis, whenReady } from "../../shared/store/redis";
 import { TransactionStore } from "../../shared/store/transaction-store";
-import { call } from "../support/harness";
+import { call, REDIS_URL } from "../support/harness";
 import { transactionMeta } from "../support/messages";
 import { proxyTo, type TcpProxy, viaProxy } from "../support/tcp-proxy";
 
-const REDIS_URL = process.env.REDIS_URL || "redis://127.0.0.1:6379";
 const CLIENT = "EE/GOV/70000001/alice";
 
 type Step = "transition" | "read after the cancel" | "record gone before the transition";

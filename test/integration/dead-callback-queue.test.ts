@@ -15,8 +15,7 @@ import {
   type CallbackTopology,
   type DeadQueueBound,
 } from "../../response-worker/callback-schedule";
-
-const AMQP_URL = process.env.AMQP_URL || "amqp://guest:guest@127.0.0.1:5672";
+import { AMQP_URL } from "../support/harness";
 
 describe("callbacks.dead (RabbitMQ): bounded, and kept as it is when declared otherwise", () => {
   const bound: DeadQueueBound = { maxLength: 3, ttlMs: 3_600_000 };

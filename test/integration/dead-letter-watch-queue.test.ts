@@ -10,9 +10,7 @@ import amqplib from "amqplib";
 import { compileConfig } from "../../shared/config/config";
 import { declareAllBackends } from "../../shared/broker/topology";
 import { topologyNames } from "../../shared/protocol/names";
-import { deletePrefix } from "../support/harness";
-
-const AMQP_URL = process.env.AMQP_URL || "amqp://guest:guest@127.0.0.1:5672";
+import { AMQP_URL, deletePrefix } from "../support/harness";
 
 /** The watch queue's arguments as docs/reliability.md gives them. */
 const DOCUMENTED = {

@@ -7,8 +7,8 @@ import { InflightLeases } from "../../worker/inflight-leases";
 import { redisKeys } from "../../shared/protocol/redis-keys";
 import { TransactionStore, type SlotClaim } from "../../shared/store/transaction-store";
 import { transactionMeta } from "../support/messages";
+import { REDIS_URL } from "../support/harness";
 
-const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe("in-flight leases (real Redis)", function () {

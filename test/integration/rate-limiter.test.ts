@@ -3,8 +3,8 @@ import { expect } from "chai";
 import Redis from "ioredis";
 import { RateLimiter, gcraParameters } from "../../worker/rate-limiter";
 import { maxInWindow } from "../../legacy-sim/arrival-windows";
+import { REDIS_URL } from "../support/harness";
 
-const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe("rate limiter (real Redis)", function () {
