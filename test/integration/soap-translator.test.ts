@@ -683,3 +683,89 @@ describe("soap translator against a recording SOAP backend", function () {
     expect((error as Error).message).to.contain("DOCTYPE");
   });
 });
+
+describe("soap translator reading a WSDL that never finishes, or is too large", function () {
+  // A backend that sends its WSDL a few bytes at a time and never ends it, until told to
+  // serve it whole: a socket that is never idle, so only a deadline over the whole read ends it.
+  let server: Server;
+  let url: string;
+  let wsdl: string;
+  let trickle = true;
+  let padding = "";
+  const closedReads: Array<Promise<void>> = [];
+
+  before(async () => {
+    const sim = await startLegacySim({ port: 0 });
+    const text = await (await fetch(`${sim.url}/soap?wsdl`)).text();
+    await sim.close();
+    server = createServer((req, res) => {
+      if (req.method !== "GET") {
+        req.resume();
+        res
+          .writeHead(200, { "content-type": "text/xml; charset=utf-8" })
+          .end(
+            `<soap:Envelope xmlns:soap="${SOAP11_NS}" xmlns:tns="${SIM_NS}"><soap:Body><tns:getStateResponse/></soap:Body></soap:Envelope>`,
+          );
+        return;
+      }
+      if (!trickle) {
+        res.writeHead(200, { "content-type": "text/xml" }).end(wsdl + padding);
+        return;
+      }
+      res.writeHead(200, { "content-type": "text/xml" });
+      res.write('<?xml version="1.0"?>\n');
+      const timer = setInterval(() => res.write(" "), 50);
+      closedReads.push(
+        new Promise<void>((resolve) =>
+          res.once("close", () => {
+            clearInterval(timer);
+            resolve();
+          }),
+        ),
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    wsdl = text.replace(sim.url, url);
+  });
+
+  after(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it("gives the read up at the backend's timeout, so the next call reads the WSDL again", async () => {
+    const translator = createTranslator(backendAt(url, { timeoutMs: 500 }));
+    try {
+      const request = fromFixture("getstate.query");
+      const first = await rejectionOf(translator.call(request, callOf(request)));
+      expect((first as SluiceError).retryCall).to.equal(true);
+      // The trickled read is abandoned by the translator (the server sees it closed); bounded
+      // here so that a translator that keeps reading fails below rather than hanging the test.
+      await Promise.race([
+        closedReads[0],
+        new Promise((resolve) => setTimeout(resolve, 5000).unref()),
+      ]);
+      trickle = false;
+      const [response] = await translator.call(request, callOf(request));
+      expect(response.status).to.equal(200);
+    } finally {
+      await translator.close?.();
+    }
+  });
+
+  it("refuses a WSDL larger than maxResponseBytes, retryably", async () => {
+    trickle = false;
+    padding = `<!--${"x".repeat(200_000)}-->`;
+    const translator = createTranslator(backendAt(url, { options: { maxResponseBytes: 100_000 } }));
+    try {
+      const request = fromFixture("getstate.query");
+      const error = await rejectionOf(translator.call(request, callOf(request)));
+      expect(error).to.be.instanceOf(BackendUnavailableError);
+      expect((error as Error).message).to.match(/WSDL/);
+    } finally {
+      padding = "";
+      await translator.close?.();
+    }
+  });
+});

@@ -244,8 +244,14 @@ class SoapTranslator implements Translator {
         disableCache: true,
         endpoint: endpoint ?? undefined,
         wsdl_headers: headers,
+        // The read of the WSDL (and its imports) is bounded like a call: one deadline for all
+        // of it, as axios's `timeout` restarts with every byte and a trickling backend would
+        // keep this creation, which every call awaits, pending for good; and no more bytes
+        // than an answer may have.
         wsdl_options: {
           timeout: this.backend.timeoutMs,
+          signal: AbortSignal.timeout(this.backend.timeoutMs),
+          maxContentLength: this.options.maxResponseBytes,
           maxRedirects: 0,
           ...(this.httpsAgent ? { httpsAgent: this.httpsAgent } : {}),
         },
