@@ -19,6 +19,7 @@ import type { ReplyMode } from "../protocol/envelope";
 import { problemPath, schemaProblems } from "./config-schema";
 import { suggestion } from "./did-you-mean";
 import { compileServiceWindows } from "./service-windows";
+import { XROAD_ID_PART, XROAD_ID_PART_PROBLEM } from "../protocol/xroad-id";
 import { tlsFilesOrNull, type TlsFiles } from "./tls-files";
 import {
   DEFAULT_AMQP_CONSUMER_TIMEOUT_MS,
@@ -460,8 +461,17 @@ function consumerDirectionProblems(
   securityServer: SluiceConfig["securityServer"],
 ): string[] {
   const problems: string[] = [];
+  // What the worker's xroad translators refuse at start (the schema checks the shape only).
+  const checkParts = (where: string, id: string | null | undefined) => {
+    if (id && !id.split("/").every((part) => XROAD_ID_PART.test(part))) {
+      problems.push(`${where}: "${id}" ${XROAD_ID_PART_PROBLEM}`);
+    }
+  };
+  const anyXroad = Object.values(backends).some((b) => XROAD_TRANSLATORS.includes(b.translator));
+  if (anyXroad) checkParts("config.securityServer.client", securityServer?.client);
   for (const backend of Object.values(backends)) {
     const xroad = XROAD_TRANSLATORS.includes(backend.translator);
+    if (xroad) checkParts(`config.backends.${backend.name}.service`, backend.service);
     if (xroad && securityServer === null) {
       problems.push(
         `config.backends.${backend.name}.translator: ${backend.translator} calls a remote service through the local security server; set config.securityServer (url, client)`,
@@ -487,6 +497,8 @@ function consumerDirectionProblems(
       problems.push(
         `config.services.${service.code}.client: only services of an xroad-rest or xroad-soap backend name a client`,
       );
+    } else {
+      checkParts(`config.services.${service.code}.client`, service.client);
     }
   }
   return problems;

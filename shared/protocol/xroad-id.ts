@@ -22,6 +22,16 @@ export interface XRoadServiceId {
 }
 
 /**
+ * PR-REST §4.8 / PR-MESS §2.7: what a part of an identifier Sluice is configured with may hold.
+ * One rule for `sluice check` and the worker's start, so neither passes what the other refuses.
+ */
+export const XROAD_ID_PART = /^[^/\s;:\\%?#&]+$/;
+
+/** Words for an identifier with a part outside XROAD_ID_PART. */
+export const XROAD_ID_PART_PROBLEM =
+  "has a part holding one of / ; : \\ % ? # & or whitespace, which no X-Road identifier part may";
+
+/**
  * An identifier with each part percent-encoded, joined by `/`. A string is split on `/` first;
  * give the parts when one may hold a `/` of its own (it is then sent as `%2F`).
  */

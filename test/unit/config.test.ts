@@ -149,6 +149,29 @@ describe("configuration", () => {
     );
   });
 
+  it("refuses, as the worker does at start, X-Road ids with a character no identifier part holds", () => {
+    // `sluice check` passed these, and every worker then refused to start on them.
+    const problems = problemsOf({
+      securityServer: { url: "http://127.0.0.1:8081", client: "EE/GOV/1/sluice%20a" },
+      services: {
+        remote: { backend: "remote", client: "EE/GOV/1/case;app" },
+        state: { protocols: ["soap"], backend: "state" },
+      },
+      backends: {
+        remote: { translator: "xroad-rest", service: "EE/GOV/2/provider/lookup?x=1" },
+        state: { translator: "xroad-soap", service: "EE/GOV/2/provider/get#State/v1" },
+      },
+    });
+    const part =
+      "has a part holding one of / ; : \\ % ? # & or whitespace, which no X-Road identifier part may";
+    expect(problems).to.include.members([
+      `config.securityServer.client: "EE/GOV/1/sluice%20a" ${part}`,
+      `config.services.remote.client: "EE/GOV/1/case;app" ${part}`,
+      `config.backends.remote.service: "EE/GOV/2/provider/lookup?x=1" ${part}`,
+      `config.backends.state.service: "EE/GOV/2/provider/get#State/v1" ${part}`,
+    ]);
+  });
+
   it("names unknown keys, with the known key an operator probably meant", () => {
     const problems = problemsOf({
       servcies: {},

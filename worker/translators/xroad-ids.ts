@@ -1,13 +1,12 @@
 // X-Road identifiers of the consumer direction: the remote service a backend names and the
 // client Sluice calls it as, checked once when the translator is created.
 
-import { decodeXroadIdLeniently } from "../../shared/protocol/xroad-id";
+import { decodeXroadIdLeniently, XROAD_ID_PART } from "../../shared/protocol/xroad-id";
 import type { RequestMessage, TranslatorBackend, XroadConsumer } from "./translator";
 
 export type { XroadConsumer } from "./translator";
 
-/** PR-REST §4.8 / PR-MESS §2.7: what an identifier part may hold. */
-const PART = /^[^/\s;:\\%?#&]+$/;
+const PART = XROAD_ID_PART;
 
 /** A service id split into its parts; `subsystem` and `version` may be absent. */
 export interface ServiceId {
