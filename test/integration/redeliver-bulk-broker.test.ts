@@ -9,16 +9,14 @@ import { DeadCallbacks } from "../../shared/operator/dead-callbacks";
 import { whenReady } from "../../shared/store/redis";
 import {
   type BrokerSide,
-  connectBroker,
+  connectBrokerThrough,
   declareCallbacksQueue,
+  SHORT_PUBLISH_TIMEOUT_MS,
   testScope,
 } from "../support/broker-scope";
 import { AMQP_URL } from "../support/harness";
 import { recordDeadCallback } from "../support/messages";
-import { proxyTo, viaProxy } from "../support/tcp-proxy";
-
-/** Short, so a silent broker is given up on quickly; no timing is asserted. */
-const PUBLISH_TIMEOUT_MS = 1_000;
+import { proxyTo } from "../support/tcp-proxy";
 
 describe("bulk dead-callback redelivery while the broker does not confirm (real broker and Redis)", function () {
   this.timeout(30_000);
@@ -30,11 +28,7 @@ describe("bulk dead-callback redelivery while the broker does not confirm (real 
 
   before(async () => {
     await whenReady(redis);
-    amqp = await connectBroker(scope, {
-      url: viaProxy(AMQP_URL, await proxy.listen()),
-      publishTimeoutMs: PUBLISH_TIMEOUT_MS,
-      declare: false,
-    });
+    amqp = await connectBrokerThrough(proxy, scope, { declare: false });
     await declareCallbacksQueue(amqp, names);
   });
   after(async () => {
@@ -61,7 +55,7 @@ describe("bulk dead-callback redelivery while the broker does not confirm (real 
       broker: amqp.broker,
       publisher: amqp.publisher,
       names,
-      publishTimeoutMs: PUBLISH_TIMEOUT_MS,
+      publishTimeoutMs: SHORT_PUBLISH_TIMEOUT_MS,
     });
     const entries = await deadCallbacks.list({ delivery: "delivery_failed" }, 10, "oldest");
     expect(entries.map((e) => e.id)).to.deep.equal(ids);

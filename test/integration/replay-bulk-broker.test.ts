@@ -9,17 +9,15 @@ import type { Replayer } from "../../shared/operator/replay";
 import { whenReady } from "../../shared/store/redis";
 import {
   type BrokerSide,
-  connectBroker,
+  connectBrokerThrough,
   replayerFor,
+  SHORT_PUBLISH_TIMEOUT_MS,
   takeQueued,
   testScope,
 } from "../support/broker-scope";
 import { AMQP_URL } from "../support/harness";
 import { recordDeadLetter, requestMessage } from "../support/messages";
-import { proxyTo, viaProxy } from "../support/tcp-proxy";
-
-/** Short, so a silent broker is given up on quickly; no timing is asserted. */
-const PUBLISH_TIMEOUT_MS = 1_000;
+import { proxyTo } from "../support/tcp-proxy";
 
 describe("bulk dead-letter replay while the broker does not confirm (real broker and Redis)", function () {
   this.timeout(30_000);
@@ -31,11 +29,8 @@ describe("bulk dead-letter replay while the broker does not confirm (real broker
 
   before(async () => {
     await whenReady(redis);
-    amqp = await connectBroker(scope, {
-      url: viaProxy(AMQP_URL, await proxy.listen()),
-      publishTimeoutMs: PUBLISH_TIMEOUT_MS,
-    });
-    replayer = replayerFor(scope, amqp, { publishTimeoutMs: PUBLISH_TIMEOUT_MS });
+    amqp = await connectBrokerThrough(proxy, scope);
+    replayer = replayerFor(scope, amqp, { publishTimeoutMs: SHORT_PUBLISH_TIMEOUT_MS });
   });
   after(async () => {
     proxy.heal();

@@ -6,13 +6,16 @@
 import { expect } from "chai";
 import type { Replayer } from "../../shared/operator/replay";
 import { whenReady } from "../../shared/store/redis";
-import { type BrokerSide, connectBroker, replayerFor, testScope } from "../support/broker-scope";
+import {
+  type BrokerSide,
+  connectBrokerThrough,
+  replayerFor,
+  SHORT_PUBLISH_TIMEOUT_MS,
+  testScope,
+} from "../support/broker-scope";
 import { AMQP_URL, eventually } from "../support/harness";
 import { recordDeadLetter, requestMessage } from "../support/messages";
-import { confirmDropper, proxyTo, viaProxy } from "../support/tcp-proxy";
-
-/** Short, so the lost confirm is given up on quickly; no timing is asserted. */
-const PUBLISH_TIMEOUT_MS = 1_000;
+import { confirmDropper, proxyTo } from "../support/tcp-proxy";
 
 describe("dead-letter replay whose broker confirm was lost (real broker and Redis)", function () {
   this.timeout(30_000);
@@ -25,11 +28,8 @@ describe("dead-letter replay whose broker confirm was lost (real broker and Redi
 
   before(async () => {
     await whenReady(redis);
-    amqp = await connectBroker(scope, {
-      url: viaProxy(AMQP_URL, await proxy.listen()),
-      publishTimeoutMs: PUBLISH_TIMEOUT_MS,
-    });
-    replayer = replayerFor(scope, amqp, { publishTimeoutMs: PUBLISH_TIMEOUT_MS });
+    amqp = await connectBrokerThrough(proxy, scope);
+    replayer = replayerFor(scope, amqp, { publishTimeoutMs: SHORT_PUBLISH_TIMEOUT_MS });
   });
   after(async () => {
     await amqp?.close().catch(() => undefined);

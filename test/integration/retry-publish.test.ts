@@ -9,15 +9,17 @@ import { HEADERS } from "../../shared/protocol/names";
 import { BackendUnavailableError, type BackendResponse } from "../../shared/protocol/errors";
 import { whenReady } from "../../shared/store/redis";
 import type { Translator } from "../../worker/translators/translator";
-import { type BrokerSide, connectBroker, processorFor, testScope } from "../support/broker-scope";
+import {
+  type BrokerSide,
+  connectBrokerThrough,
+  processorFor,
+  testScope,
+} from "../support/broker-scope";
 import { AMQP_URL } from "../support/harness";
 import { acceptedRequest } from "../support/messages";
-import { confirmDropper, proxyTo, viaProxy } from "../support/tcp-proxy";
+import { confirmDropper, proxyTo } from "../support/tcp-proxy";
 
 const log = pino({ level: "silent" });
-
-/** Short, so the lost confirm is given up on quickly; no timing is asserted. */
-const PUBLISH_TIMEOUT_MS = 1_000;
 
 describe("a retry whose publish the broker did not confirm (real broker and Redis)", function () {
   this.timeout(30_000);
@@ -31,10 +33,7 @@ describe("a retry whose publish the broker did not confirm (real broker and Redi
 
   before(async () => {
     await whenReady(redis);
-    amqp = await connectBroker(scope, {
-      url: viaProxy(AMQP_URL, await proxy.listen()),
-      publishTimeoutMs: PUBLISH_TIMEOUT_MS,
-    });
+    amqp = await connectBrokerThrough(proxy, scope);
   });
   after(async () => {
     shutdown.abort();

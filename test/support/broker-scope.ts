@@ -23,6 +23,7 @@ import {
   type ProcessorDeps,
 } from "../../worker/request-processor";
 import { AMQP_URL, deletePrefix, REDIS_URL } from "./harness";
+import { type TcpProxy, viaProxy } from "./tcp-proxy";
 
 const silent = pino({ level: "silent" });
 
@@ -84,6 +85,22 @@ export interface BrokerSide {
   /** A plain channel on its own connection, to read queues as a role would not. */
   channel: amqplib.Channel;
   close(): Promise<void>;
+}
+
+/** A publish timeout short enough that a broker that confirms nothing is given up on quickly. */
+export const SHORT_PUBLISH_TIMEOUT_MS = 1_000;
+
+/**
+ * Connects for `scope` through `proxy` (one a test stalls, or whose filter drops confirms),
+ * publishing with SHORT_PUBLISH_TIMEOUT_MS; no timing is asserted.
+ */
+export async function connectBrokerThrough(
+  proxy: TcpProxy,
+  scope: Pick<TestScope, "config" | "names">,
+  options: { declare?: boolean } = {},
+): Promise<BrokerSide> {
+  const url = viaProxy(AMQP_URL, await proxy.listen());
+  return connectBroker(scope, { url, publishTimeoutMs: SHORT_PUBLISH_TIMEOUT_MS, ...options });
 }
 
 /** Connects to the broker (through `url`, a proxy say, when given) for `scope`. */
