@@ -4,7 +4,7 @@
 import { expect } from "chai";
 import { once } from "node:events";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer as createTcpServer, type AddressInfo } from "node:net";
 import { resolve } from "node:path";
 import { SluiceError } from "../../shared/protocol/errors";
 import type { RequestMessage } from "../../shared/protocol/envelope";
@@ -411,6 +411,45 @@ describe("rest-json translator (real HTTP backend)", () => {
     expect(error).not.to.be.instanceOf(BackendUnavailableError);
     expect((error as SluiceError).retryCall).to.equal(false);
     expect((error as Error).message).to.match(/headers/);
+  });
+
+  it("survives an answer declared over maxResponseBytes whose body came with its headers", async () => {
+    // One write, as many servers send a short answer: the body is in undici's hands before the
+    // translator sees the Content-Length, and the stream it then discards must not take the
+    // worker down with an error nobody listens for.
+    const raw = createTcpServer((socket) => {
+      socket.on("error", () => undefined);
+      socket.once("data", () =>
+        socket.write(`HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n${"x".repeat(50)}`),
+      );
+    });
+    await new Promise<void>((resolve) => raw.listen(0, "127.0.0.1", resolve));
+    const crashed: unknown[] = [];
+    const onCrash = (error: unknown) => crashed.push(error);
+    const mochaHandlers = process.listeners("uncaughtException");
+    process.removeAllListeners("uncaughtException");
+    process.on("uncaughtException", onCrash);
+    const backend: TranslatorBackend = {
+      name: "legacy",
+      url: `http://127.0.0.1:${(raw.address() as AddressInfo).port}`,
+      timeoutMs: 2000,
+      options: { maxResponseBytes: 20 },
+    };
+    const rawTranslator = createTranslator(backend);
+    try {
+      const error = await rejectionOf(rawTranslator.call(request(), callOf()));
+      expect((error as SluiceError).retryCall).to.equal(false);
+      expect((error as Error).message).to.match(/maxResponseBytes/);
+      // The discarded stream's events come a few turns later.
+      for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    } finally {
+      process.removeListener("uncaughtException", onCrash);
+      for (const handler of mochaHandlers) process.on("uncaughtException", handler);
+      await rawTranslator.close?.();
+      await new Promise((resolve) => raw.close(resolve));
+    }
+    expect(crashed.map(String)).to.deep.equal([]);
   });
 
   it("bounds a chunked answer without Content-Length too", async () => {

@@ -238,6 +238,9 @@ export async function readBounded(
 ): Promise<Buffer> {
   const declared = Number(header(headers, "content-length"));
   if (Number.isFinite(declared) && declared > limit) {
+    // Destroyed unread, the body emits an abort error a few turns later; with no listener
+    // (nothing else reads it) that error would end the process.
+    body.once("error", () => undefined);
     body.destroy();
     throw new ResponseTooLarge();
   }
