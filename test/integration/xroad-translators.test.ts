@@ -505,6 +505,31 @@ describe("xroad-rest and xroad-soap translators (consumer direction, through xro
       expect((denied as Error).message).to.match(/^Server\.ServerProxy\.AccessDenied: /);
     });
 
+    it("reads a security server's fault with an empty Header as one without: access denied is rejected", async () => {
+      // SOAP stacks write an empty <Header/> into the faults they make; it echoes nothing.
+      const securityServer = createSoap(backend(provider.url, SOAP_SERVICE));
+      try {
+        for (const header of [
+          "<SOAP-ENV:Header/>",
+          "<SOAP-ENV:Header>\n  <!-- none --></SOAP-ENV:Header>",
+        ]) {
+          provider.state.answer = (_req, res) => {
+            res.writeHead(500, { "content-type": "text/xml; charset=utf-8" });
+            res.end(
+              `<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/">${header}<SOAP-ENV:Body><SOAP-ENV:Fault>` +
+                `<faultcode>Server.ServerProxy.AccessDenied</faultcode><faultstring>Request is not allowed</faultstring>` +
+                `</SOAP-ENV:Fault></SOAP-ENV:Body></SOAP-ENV:Envelope>`,
+            );
+          };
+          const denied = await failure(securityServer, soapRequest());
+          expect(denied, header).to.be.instanceOf(BackendRejectedError);
+          expect((denied as Error).message).to.match(/^Server\.ServerProxy\.AccessDenied: /);
+        }
+      } finally {
+        await securityServer.close?.();
+      }
+    });
+
     it("reads a security server's fault written in CDATA: access denied is rejected, not retried", async () => {
       // The provider stands in for the security server: its answer is the Fault itself.
       const securityServer = createSoap(backend(provider.url, SOAP_SERVICE));

@@ -91,7 +91,7 @@ const parser = new XMLParser({
 
 type Node = Record<string, unknown>;
 /** An X-Road header is a few hundred bytes; extensions (a security token) add a few KB. */
-const MAX_HEADER_BYTES = 64 * 1024;
+export const MAX_HEADER_BYTES = 64 * 1024;
 const NAMED: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" };
 
 function text(value: unknown): string | null {

@@ -14,7 +14,7 @@ import {
   interpretSoapAnswer,
   requestParts,
 } from "./soap";
-import { renamedElement } from "./soap-xml";
+import { renamedElement, soapHeaderXml } from "./soap-xml";
 import {
   BackendAnswerError,
   BackendTimeoutError,
@@ -36,7 +36,12 @@ import {
   type ServiceId,
   type XroadConsumer,
 } from "./xroad-ids";
-import { echoMismatch, requestEnvelope, type XroadSoapHeader } from "./xroad-soap-header";
+import {
+  echoMismatch,
+  MAX_HEADER_BYTES,
+  requestEnvelope,
+  type XroadSoapHeader,
+} from "./xroad-soap-header";
 import { transportReason } from "./transport-reason";
 
 /** PR-MESS §2.5: faultcodes the security servers raise themselves (CONTRACT §9). */
@@ -101,8 +106,8 @@ class XroadSoapTranslator implements Translator {
               ? xroadFailure(name, code.replace(/^[\w.-]+:/, ""), text, response, retryAfterMs)
               : undefined,
           envelope: (xml, isFault) => {
-            // A Fault of a security server carries no header (PR-MESS Annex D.1).
-            if (isFault && !/<(?:[\w.-]+:)?Header[\s>/]/.test(xml)) return;
+            // A Fault of a security server carries no header (PR-MESS Annex D.1), or an empty one.
+            if (isFault && !hasHeaderFields(xml)) return;
             const mismatch = echoMismatch(xml, header);
             if (mismatch) {
               throw new BackendAnswerError(
@@ -195,4 +200,21 @@ class XroadSoapTranslator implements Translator {
       },
     );
   }
+}
+
+/**
+ * Whether an answer's SOAP Header holds any field. A SOAP stack writes an empty `<Header/>`
+ * into the faults it makes: read as a header, it echoed nothing, and a security server's
+ * AccessDenied failed the message as someone else's answer instead of rejecting it.
+ */
+function hasHeaderFields(envelope: string): boolean {
+  let header: string | null;
+  try {
+    header = soapHeaderXml(envelope, MAX_HEADER_BYTES);
+  } catch {
+    return true; // the echo check reports what is wrong with it
+  }
+  if (header === null || header.endsWith("/>")) return false;
+  // After its start tag: an element (not a comment, PI or the end tag) is a field.
+  return /<[^!?/]/.test(header.slice(header.indexOf(">") + 1));
 }
