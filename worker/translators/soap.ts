@@ -257,8 +257,11 @@ class SoapTranslator implements Translator {
         },
       });
     } catch (error) {
+      const why = isTooLarge(error)
+        ? `it is larger than maxResponseBytes (${this.options.maxResponseBytes} bytes)`
+        : transportReason(error);
       throw new BackendUnavailableError(
-        `backend ${this.backend.name}: could not read its WSDL: ${transportReason(error)}`,
+        `backend ${this.backend.name}: could not read its WSDL: ${why}`,
         { cause: error },
       );
     }
