@@ -8,7 +8,7 @@ import { receiverOf, shownCallbackTarget } from "../delivery/callback-target";
 import { redisKeys } from "../protocol/redis-keys";
 import { pipelineReplies } from "../store/redis";
 import { scanIndex } from "./index-scan";
-import { PendingTally, TALLY_LUA } from "./pending-tally";
+import { adoptIndex, PendingTally, TALLY_LUA } from "./pending-tally";
 
 export interface DeadCallback {
   /** Gateway id of the message. */
@@ -319,20 +319,15 @@ export class DeadCallbacks {
   }
 
   /** Counts every dead callback of the index as it is now (PendingTally's build). */
-  private async adoptAll(): Promise<void> {
-    const ids = await this.redis.zrange(this.keys.deadCallbackIndex, 0, -1);
-    for (let start = 0; start < ids.length; start += 200) {
-      const pipeline = this.redis.pipeline() as unknown as ScriptedRedis;
-      for (const id of ids.slice(start, start + 200)) {
-        void pipeline.sluiceDeadCallbackAdopt(
-          this.keys.tx(id),
-          this.keys.deadCallback(id),
-          ...this.tally.scriptKeys,
-          id,
-        );
-      }
-      await pipelineReplies(pipeline as unknown as ChainableCommander);
-    }
+  private adoptAll(): Promise<void> {
+    return adoptIndex(this.redis, this.keys.deadCallbackIndex, (pipeline, id) =>
+      (pipeline as unknown as ScriptedRedis).sluiceDeadCallbackAdopt(
+        this.keys.tx(id),
+        this.keys.deadCallback(id),
+        ...this.tally.scriptKeys,
+        id,
+      ),
+    );
   }
 }
 

@@ -3,11 +3,9 @@
 // replayed, and which replay it became. The broker's dead-letter queue keeps its own copy.
 
 import type Redis from "ioredis";
-import type { ChainableCommander } from "ioredis";
-import { pipelineReplies } from "../store/redis";
 import { redisKeys } from "../protocol/redis-keys";
 import { scanIndex } from "./index-scan";
-import { PendingTally, TALLY_LUA } from "./pending-tally";
+import { adoptIndex, PendingTally, TALLY_LUA } from "./pending-tally";
 
 export interface DeadLetter {
   /** Gateway id of the dead-lettered request. */
@@ -184,15 +182,14 @@ export class DeadLetters {
   }
 
   /** Counts every dead letter of the index as it is now (PendingTally's build). */
-  private async adoptAll(): Promise<void> {
-    const ids = await this.redis.zrange(this.index, 0, -1);
-    for (let start = 0; start < ids.length; start += 200) {
-      const pipeline = this.redis.pipeline() as unknown as ScriptedRedis;
-      for (const id of ids.slice(start, start + 200)) {
-        void pipeline.sluiceDeadLetterAdopt(this.key(id), ...this.tally.scriptKeys, id);
-      }
-      await pipelineReplies(pipeline as unknown as ChainableCommander);
-    }
+  private adoptAll(): Promise<void> {
+    return adoptIndex(this.redis, this.index, (pipeline, id) =>
+      (pipeline as unknown as ScriptedRedis).sluiceDeadLetterAdopt(
+        this.key(id),
+        ...this.tally.scriptKeys,
+        id,
+      ),
+    );
   }
 
   async get(id: string): Promise<(DeadLetter & { request: string }) | null> {

@@ -3,8 +3,10 @@
 // the status page reads a few counts instead of every record at each poll.
 
 import type Redis from "ioredis";
+import type { ChainableCommander } from "ioredis";
 import type { TallyKeys } from "../protocol/redis-keys";
 import { REDIS_NOW_LUA } from "../store/inflight-slot";
+import { pipelineReplies } from "../store/redis";
 
 /**
  * The Lua every script that changes an entry's state includes: `t` is the three tally keys
@@ -38,6 +40,27 @@ if redis.call("EXISTS", KEYS[4]) == 0 then return false end
 local t = {KEYS[1], KEYS[2], KEYS[3]}
 for _, id in ipairs(redis.call("ZRANGEBYSCORE", KEYS[1], "-inf", redis_now_ms())) do tally_remove(t, id) end
 return redis.call("HGETALL", KEYS[3])`;
+
+/** How many adopt scripts go in one pipeline while a tally is built. */
+const ADOPT_BATCH = 200;
+
+/**
+ * Queues `adopt` (a script counting one entry as it is now) for every id of the sorted set
+ * `index`, a pipeline at a time: the build of a tally, shared by the dead letters and the dead
+ * callbacks.
+ */
+export async function adoptIndex(
+  redis: Redis,
+  index: string,
+  adopt: (pipeline: ChainableCommander, id: string) => unknown,
+): Promise<void> {
+  const ids = await redis.zrange(index, 0, -1);
+  for (let start = 0; start < ids.length; start += ADOPT_BATCH) {
+    const pipeline = redis.pipeline();
+    for (const id of ids.slice(start, start + ADOPT_BATCH)) adopt(pipeline, id);
+    await pipelineReplies(pipeline);
+  }
+}
 
 interface ScriptedRedis extends Redis {
   sluiceTallyCounts(...keysAndArgs: string[]): Promise<string[] | null>;
