@@ -3,7 +3,11 @@
 
 import type { RequestMessage, SoapHeaderField } from "../../shared/protocol/envelope";
 import { SluiceError, type ErrorCode } from "../../shared/protocol/errors";
-import type { XRoadClientId, XRoadServiceId } from "../../shared/protocol/xroad-id";
+import type {
+  RepresentedParty,
+  XRoadClientId,
+  XRoadServiceId,
+} from "../../shared/protocol/xroad-id";
 import {
   childElements,
   DEFAULT_XML_LIMITS,
@@ -26,11 +30,6 @@ export const REPRESENTATION_NS = "http://x-road.eu/xsd/representation.xsd";
 export const XROAD_PROTOCOL_VERSION = "4.0";
 
 registerKnownNamespaces([SOAP11_NS, SOAP12_NS, XROAD_NS, IDENTIFIERS_NS, REPRESENTATION_NS]);
-
-export interface RepresentedParty {
-  partyClass?: string;
-  partyCode: string;
-}
 
 /** A checked X-Road SOAP request, everything the adapter and the answer need. */
 export interface SoapRequest {

@@ -21,6 +21,12 @@ export interface XRoadServiceId {
   serviceVersion?: string;
 }
 
+/** The party a caller represents (PR-MESS Annex H): its code, and its class when named. */
+export interface RepresentedParty {
+  partyClass?: string;
+  partyCode: string;
+}
+
 /**
  * PR-REST §4.8 / PR-MESS §2.7: what a part of an identifier Sluice is configured with may hold.
  * One rule for `sluice check` and the worker's start, so neither passes what the other refuses.

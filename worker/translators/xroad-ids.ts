@@ -1,7 +1,11 @@
 // X-Road identifiers of the consumer direction: the remote service a backend names and the
 // client Sluice calls it as, checked once when the translator is created.
 
-import { decodeXroadIdLeniently, XROAD_ID_PART } from "../../shared/protocol/xroad-id";
+import {
+  decodeXroadIdLeniently,
+  XROAD_ID_PART,
+  type RepresentedParty,
+} from "../../shared/protocol/xroad-id";
 import type { RequestMessage, TranslatorBackend, XroadConsumer } from "./translator";
 
 export type { XroadConsumer } from "./translator";
@@ -72,11 +76,7 @@ export function parseClientId(id: string, where = "client"): ClientId {
   return { instance, memberClass, member, ...(subsystem ? { subsystem } : {}) };
 }
 
-/** The party a local caller represents (PR-MESS Annex H): its code, and its class when named. */
-export interface RepresentedParty {
-  partyClass?: string;
-  partyCode: string;
-}
+export type { RepresentedParty } from "../../shared/protocol/xroad-id";
 
 /**
  * The party the local caller named, as it meant it. A REST caller's `X-Road-Represented-Party`
