@@ -5,6 +5,11 @@
 // §2.4).
 
 import { XMLParser } from "fast-xml-parser";
+import {
+  IDENTIFIERS_NS as IDENTIFIERS,
+  REPRESENTATION_NS as REPRESENTATION,
+  XROAD_NS as XROAD,
+} from "../shared/protocol/xroad-namespaces";
 import { XroadError } from "./xroad-errors";
 
 export interface SoapMessage {
@@ -42,9 +47,6 @@ const parser = new XMLParser({
 const MAX_SOAP_CHARS = 10 * 1024 * 1024;
 
 const SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/";
-const XROAD = "http://x-road.eu/xsd/xroad.xsd";
-const IDENTIFIERS = "http://x-road.eu/xsd/identifiers";
-const REPRESENTATION = "http://x-road.eu/xsd/representation.xsd";
 
 /** An element with its name resolved: namespace URI ("" for none) and local name. */
 interface Element {

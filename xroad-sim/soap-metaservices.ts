@@ -11,11 +11,9 @@ import { withRequestHash } from "./soap-message";
 import { soapRequestHash, type SoapRequest } from "./soap-proxy";
 import { readWsdl } from "./wsdl-description";
 import { XroadError } from "./xroad-errors";
+import { IDENTIFIERS_NS as IDS, XROAD_NS as XRD } from "../shared/protocol/xroad-namespaces";
 
 const SOAP_METASERVICES = new Set(["listMethods", "allowedMethods", "getWsdl"]);
-
-const XRD = "http://x-road.eu/xsd/xroad.xsd";
-const IDS = "http://x-road.eu/xsd/identifiers";
 
 /** X-Road handles these codes itself, whatever the provider registered. */
 export const isSoapMetaservice = (request: SoapRequest): boolean =>

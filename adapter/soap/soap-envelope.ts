@@ -21,12 +21,16 @@ import {
 } from "./safe-xml";
 import { elementToJson, type JsonValue } from "./xml-json";
 import { registerKnownNamespaces } from "./xml-reader";
+import {
+  IDENTIFIERS_NS,
+  REPRESENTATION_NS,
+  XROAD_NS,
+} from "../../shared/protocol/xroad-namespaces";
+
+export { IDENTIFIERS_NS, REPRESENTATION_NS, XROAD_NS };
 
 export const SOAP11_NS = "http://schemas.xmlsoap.org/soap/envelope/";
 export const SOAP12_NS = "http://www.w3.org/2003/05/soap-envelope";
-export const XROAD_NS = "http://x-road.eu/xsd/xroad.xsd";
-export const IDENTIFIERS_NS = "http://x-road.eu/xsd/identifiers";
-export const REPRESENTATION_NS = "http://x-road.eu/xsd/representation.xsd";
 export const XROAD_PROTOCOL_VERSION = "4.0";
 
 registerKnownNamespaces([SOAP11_NS, SOAP12_NS, XROAD_NS, IDENTIFIERS_NS, REPRESENTATION_NS]);

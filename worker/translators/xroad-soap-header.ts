@@ -4,10 +4,11 @@
 import { XMLParser } from "fast-xml-parser";
 import { soapHeaderXml } from "./soap-xml";
 import type { ClientId, RepresentedParty, ServiceId } from "./xroad-ids";
-
-export const XROAD_NS = "http://x-road.eu/xsd/xroad.xsd";
-export const IDENTIFIERS_NS = "http://x-road.eu/xsd/identifiers";
-export const REPRESENTATION_NS = "http://x-road.eu/xsd/representation.xsd";
+import {
+  IDENTIFIERS_NS,
+  REPRESENTATION_NS,
+  XROAD_NS,
+} from "../../shared/protocol/xroad-namespaces";
 
 export interface XroadSoapHeader {
   client: ClientId;

@@ -1,0 +1,9 @@
+// The XML namespaces of X-Road SOAP 4.0 (PR-MESS §2.2, Annex H): the adapter reads and writes
+// them, the worker's xroad-soap translator sends them, the simulated security server checks them.
+
+/** The header fields (`client`, `service`, `id`, ...) and the metaservices' elements. */
+export const XROAD_NS = "http://x-road.eu/xsd/xroad.xsd";
+/** The parts of a client or service identifier (`xRoadInstance`, `memberClass`, ...). */
+export const IDENTIFIERS_NS = "http://x-road.eu/xsd/identifiers";
+/** The `representedParty` header extension (PR-MESS Annex H). */
+export const REPRESENTATION_NS = "http://x-road.eu/xsd/representation.xsd";
