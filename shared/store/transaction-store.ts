@@ -713,7 +713,8 @@ if ARGV[9] and ARGV[9] ~= "" and
 end
 return 1`;
 
-// KEYS: tx; ARGV: delivery, now, only-from (comma list or "")
+// KEYS: tx; ARGV: delivery, now, only-from (comma list or ""). Answers the delivery it changed
+// from, or 0 when it changed nothing.
 const SET_DELIVERY = `${HISTORY_LUA}
 local cur = redis.call("HGET", KEYS[1], "delivery")
 if not cur then return 0 end
@@ -721,7 +722,7 @@ if cur == ARGV[1] then return 0 end
 if ARGV[3] ~= "" and not string.find("," .. ARGV[3] .. ",", "," .. cur .. ",", 1, true) then return 0 end
 redis.call("HSET", KEYS[1], "delivery", ARGV[1], "updatedAt", ARGV[2], "history",
   history_with(KEYS[1], ARGV[1], ARGV[2]))
-return 1`;
+return cur`;
 
 interface ScriptedRedis extends Redis {
   sluiceCreateMany(numKeys: number, ...keysThenArgs: Array<string | number>): Promise<string[]>;
@@ -734,7 +735,7 @@ interface ScriptedRedis extends Redis {
     responses: string,
     ...args: string[]
   ): Promise<[string, string, Array<string | null>?, string[]?, string[]?, string?]>;
-  sluiceSetDelivery(tx: string, ...args: string[]): Promise<number>;
+  sluiceSetDelivery(tx: string, ...args: string[]): Promise<Delivery | 0>;
   sluiceRecordAnswer(
     tx: string,
     slots: string,
@@ -1559,13 +1560,22 @@ export class TransactionStore {
     delivery: Delivery,
     onlyFrom: readonly Delivery[] = [],
   ): Promise<boolean> {
-    const changed = await this.redis.sluiceSetDelivery(
+    return (await this.changeDelivery(id, delivery, onlyFrom)) !== null;
+  }
+
+  /** As setDelivery, answering the delivery state it changed from (null: nothing changed). */
+  async changeDelivery(
+    id: string,
+    delivery: Delivery,
+    onlyFrom: readonly Delivery[] = [],
+  ): Promise<Delivery | null> {
+    const from = await this.redis.sluiceSetDelivery(
       this.key(id),
       delivery,
       String(Date.now()),
       onlyFrom.join(","),
     );
-    return changed === 1;
+    return from === 0 ? null : from;
   }
 }
 

@@ -997,7 +997,7 @@ describe("transaction store (Redis)", () => {
   });
 
   it("discard removes the record and its de-duplication key", async () => {
-    const m = meta({ xroadId: "d-1" });
+    const m = meta();
     await store.create(m);
     expect(await store.discard(m)).to.equal("discarded");
     expect(await store.get(m.id)).to.equal(null);
@@ -1124,6 +1124,20 @@ describe("transaction store (Redis)", () => {
       });
       expect((await store.peek(refused.id)) as unknown).to.equal("refused");
     }, true);
+  });
+
+  it("a delivery change answers the state it changed from; none when the guard or a missing record stops it", async () => {
+    const m = meta();
+    expect(await store.create(m)).to.deep.equal({ created: true });
+    expect(await store.changeDelivery(m.id, "delivery_failed", ["delivered"])).to.equal(null);
+    expect(await store.changeDelivery(m.id, "delivery_failed", ["pending"])).to.equal("pending");
+    expect(await store.changeDelivery(m.id, "delivered", ["pending", "delivery_failed"])).to.equal(
+      "delivery_failed",
+    );
+    expect(await store.changeDelivery(m.id, "delivered")).to.equal(null);
+    expect((await store.get(m.id))!.delivery).to.equal("delivered");
+    expect(await store.setDelivery(m.id, "pending")).to.equal(true);
+    expect(await store.changeDelivery(meta().id, "delivered")).to.equal(null);
   });
 
   it("rebuild writes a lost record again, never over a record or a refused submission's marker", async () => {
