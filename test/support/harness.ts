@@ -174,7 +174,9 @@ export class Harness {
     };
     // Compiled here too, to fail early, in the test, on a bad configuration.
     this.compiledConfig = compileConfig(this.config, this.dir);
-    writeFileSync(this.configFile, JSON.stringify(this.config, null, 2));
+    // Only this user may read it, as an operator keeps a file holding the admin token (a
+    // file every user may read is warned of at start).
+    writeFileSync(this.configFile, JSON.stringify(this.config, null, 2), { mode: 0o600 });
     return this.configFile;
   }
 
