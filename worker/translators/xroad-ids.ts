@@ -10,8 +10,6 @@ import type { RequestMessage, TranslatorBackend, XroadConsumer } from "./transla
 
 export type { XroadConsumer } from "./translator";
 
-const PART = XROAD_ID_PART;
-
 /** A service id split into its parts; `subsystem` and `version` may be absent. */
 export interface ServiceId {
   instance: string;
@@ -58,7 +56,7 @@ export function xroadClientFor(consumer: XroadConsumer, request: RequestMessage)
  */
 export function parseServiceId(id: string, where = "service"): ServiceId {
   const parts = id.split("/");
-  if ((parts.length !== 5 && parts.length !== 6) || !parts.every((p) => PART.test(p))) {
+  if ((parts.length !== 5 && parts.length !== 6) || !parts.every((p) => XROAD_ID_PART.test(p))) {
     throw new Error(
       `${where} "${id}" must be INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICECODE[/VERSION]`,
     );
@@ -69,7 +67,7 @@ export function parseServiceId(id: string, where = "service"): ServiceId {
 
 export function parseClientId(id: string, where = "client"): ClientId {
   const parts = id.split("/");
-  if ((parts.length !== 3 && parts.length !== 4) || !parts.every((p) => PART.test(p))) {
+  if ((parts.length !== 3 && parts.length !== 4) || !parts.every((p) => XROAD_ID_PART.test(p))) {
     throw new Error(`${where} "${id}" must be INSTANCE/CLASS/MEMBER[/SUBSYSTEM]`);
   }
   const [instance, memberClass, member, subsystem] = parts;
