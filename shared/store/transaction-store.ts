@@ -625,6 +625,24 @@ if redis.call("HEXISTS", KEYS[1], "answer") == 0 then return 0 end
 redis.call("HSET", KEYS[1], "deadLettered", "1")
 return 1`;
 
+// KEYS: tx; ARGV: the answer to keep instead (json), the claim token (or ""). The kept answer's
+// responses are more than the broker takes (its max_message_size, learned from its refusal):
+// published, they would be refused on every try. A message still open keeps `ARGV[1]` instead
+// (the failure that says so), under the claim the answer was kept under ("lost" when another
+// worker's claim holds it); one whose outcome is stored already (told to its sync callers with
+// the answer) only drops the answer, which no copy could publish ("terminal").
+const REPLACE_ANSWER = `${TERMINAL_LUA}
+local f = redis.call("HMGET", KEYS[1], "state", "changeToken")
+if not f[1] then return "missing" end
+if redis.call("HEXISTS", KEYS[1], "answer") == 0 then return "gone" end
+if terminal[f[1]] then
+  redis.call("HDEL", KEYS[1], "answer")
+  return "terminal"
+end
+if ARGV[2] ~= "" and f[2] and f[2] ~= ARGV[2] then return "lost" end
+redis.call("HSET", KEYS[1], "answer", ARGV[1])
+return "ok"`;
+
 // KEYS: tx of each message. Marks the broker's confirms of one event-loop turn.
 const MARK_PUBLISHED_MANY = `${markPublishedLua("1")}
 return #KEYS`;
@@ -765,6 +783,7 @@ interface ScriptedRedis extends Redis {
     ...lost: string[]
   ): Promise<number>;
   sluiceNoteDeadLettered(tx: string): Promise<number>;
+  sluiceReplaceAnswer(tx: string, answer: string, token: string): Promise<ReplaceAnswerResult>;
   sluiceRenewClaim(tx: string, dedup: string, ...args: string[]): Promise<number>;
   sluiceMarkPublishedMany(numKeys: number, ...txs: string[]): Promise<number>;
   sluiceAdopt(tx: string, instance: string, staleMs: string, token: string): Promise<number>;
@@ -789,6 +808,13 @@ export type TransitionResult =
  */
 export type RecordAnswerResult =
   "ok" | "finished" | "answered" | "missing" | "terminal" | "recorded" | "lost";
+
+/**
+ * What `replaceAnswer` did: "ok" (the answer replaced), "terminal" (the outcome was stored
+ * already: the kept answer was dropped), "lost" (another worker's claim), "gone" (no answer is
+ * kept any more), "missing" (no record).
+ */
+export type ReplaceAnswerResult = "ok" | "terminal" | "lost" | "gone" | "missing";
 
 /** How `recordAnswer` stores the outcome of a sync caller's answer with it. */
 export interface AnswerFinish {
@@ -978,6 +1004,7 @@ export class TransactionStore {
       redis.defineCommand("sluiceRebuild", { numberOfKeys: 2, lua: REBUILD });
       redis.defineCommand("sluiceDiscard", { numberOfKeys: 2, lua: DISCARD });
       redis.defineCommand("sluiceNoteDeadLettered", { numberOfKeys: 1, lua: NOTE_DEAD_LETTERED });
+      redis.defineCommand("sluiceReplaceAnswer", { numberOfKeys: 1, lua: REPLACE_ANSWER });
       redis.defineCommand("sluiceRenewClaim", { numberOfKeys: 2, lua: RENEW_CLAIM });
       redis.defineCommand("sluiceMarkPublishedMany", { lua: MARK_PUBLISHED_MANY });
       redis.defineCommand("sluiceAdopt", { numberOfKeys: 1, lua: ADOPT });
@@ -1481,6 +1508,19 @@ export class TransactionStore {
   /** Notes that the recorded answer's dead-letter copy is on the broker (not to be sent again). */
   async noteDeadLettered(id: string): Promise<void> {
     await this.redis.sluiceNoteDeadLettered(this.key(id));
+  }
+
+  /**
+   * Keeps `answer` instead of the recorded one, whose responses the broker refuses as too large
+   * (see REPLACE_ANSWER): "ok", or what stood in the way.
+   */
+  async replaceAnswer(
+    id: string,
+    answer: RecordedAnswer,
+    /** The claim the kept answer was recorded under, or "" for a copy holding none. */
+    token: string,
+  ): Promise<ReplaceAnswerResult> {
+    return this.redis.sluiceReplaceAnswer(this.key(id), JSON.stringify(answer), token);
   }
 
   /**

@@ -85,4 +85,29 @@ describe("a broker whose max_message_size is below amqpMaxMessageSize (private R
       /more than a response message carries under the broker's max_message_size of 262144 bytes \(amqpMaxMessageSize is 16777216\)/,
     );
   });
+
+  it("the first answer over the broker's limit, before any refusal taught it, fails too: it does not stay processing", async () => {
+    // A fresh process knows only amqpMaxMessageSize (16mb): the answer is recorded, then its
+    // response refused by the broker, which names its limit only then. Published again and again
+    // it would be refused on every try, the message never ending and holding a worker.
+    await sluice.stop();
+    const fresh = await harness.spawn("all", { AMQP_URL: rabbit.url });
+    const accepted = await call(`${fresh.url}/rest/lookup/text-300000`);
+    expect(accepted.status, accepted.text).to.equal(202);
+    const id = accepted.json.id as string;
+    const settled = await untilState(fresh, id, ["completed", "failed", "rejected"], 60_000);
+    expect(settled.json.state, settled.text.slice(0, 300)).to.equal("failed");
+    expect(settled.json.error.code).to.equal("BackendFailed");
+    const deadLetter = await eventually(async () => {
+      const answer = await harness.admin(fresh, `/admin/dead-letters/${id}`);
+      return answer.status === 200 ? answer : undefined;
+    });
+    expect(deadLetter.json).to.include({ id, reason: "translator_error" });
+    expect(deadLetter.json.error).to.match(/the broker's max_message_size of 262144 bytes/);
+    // The worker is free again: the next message is answered.
+    const next = await call(`${fresh.url}/rest/lookup/text-10`);
+    expect(next.status, next.text).to.equal(202);
+    const done = await untilState(fresh, next.json.id as string, ["completed"], 30_000);
+    expect(done.json.responses[0].body).to.equal("a".repeat(10));
+  });
 });

@@ -13,7 +13,10 @@ import {
   type RecordedAnswer,
 } from "../../shared/store/transaction-store";
 import { wakeUnheard } from "../../shared/broker/reply-wake";
+import { messageSizeLimitName } from "../../shared/broker/message-size-limit";
 import { abortableSleep } from "../abortable-sleep";
+import { TRANSLATOR_FAILED } from "./call-decision";
+import { DEFAULT_AMQP_MAX_MESSAGE_BYTES } from "../../shared/config/config";
 import type { CallPermit } from "../backend-guard";
 import type { DeadLetterPublisher } from "./dead-letter-publisher";
 import type { HeldMessage } from "./held-message";
@@ -138,13 +141,97 @@ export class AnswerRecorder {
     const kept =
       recorded === "recorded" ? await this.untilRecorded(log, () => store.peek(request.id)) : null;
     if (kept && kept !== "refused" && kept.answer) {
-      await this.untilRecorded(log, () =>
-        this.publish(message.content, request.id, kept.answer!, kept.deadLettered),
+      await this.publishKept(
+        message.content,
+        request,
+        kept.answer,
+        kept.deadLettered,
+        log,
+        hold.token,
       );
       return true;
     }
-    await this.untilRecorded(log, () => this.publish(message.content, request.id, answer, false));
+    await this.publishKept(message.content, request, answer, false, log, hold.token);
     return true;
+  }
+
+  /**
+   * Publishes the answer kept in the record through any outage, as `publish`. One the broker
+   * refuses as too large (a response over its own max_message_size, which it names only when it
+   * refuses one: before that the worker held answers to amqpMaxMessageSize alone) would be
+   * refused on every try, the message never ending: it fails instead, as an answer over the
+   * known limit fails at once (call-decision.ts), and that failure is kept and published.
+   */
+  async publishKept(
+    content: Buffer,
+    request: RequestMessage,
+    answer: RecordedAnswer,
+    deadLettered: boolean,
+    log: MessageLog,
+    /** The claim the answer was kept under, or "" for a copy holding none. */
+    token: string,
+  ): Promise<void> {
+    let current = answer;
+    for (;;) {
+      const published = await this.untilRecorded(log, async () => {
+        try {
+          await this.publish(content, request.id, current, deadLettered);
+          return true;
+        } catch (error) {
+          if (this.firstTooLarge(current) < 0) throw error;
+          return false;
+        }
+      });
+      if (published) return;
+      const failure = this.oversizedFailure(request, current, this.firstTooLarge(current));
+      const replaced = await this.untilRecorded(log, () =>
+        this.deps.store.replaceAnswer(request.id, failure, token),
+      );
+      log.error(
+        { err: failure.deadLetterDetail!.error, record: replaced },
+        replaced === "ok"
+          ? "the backend's answer is larger than the broker takes; failed instead"
+          : "the backend's answer is larger than the broker takes; its responses are not published",
+      );
+      // "terminal": the outcome went to its sync callers with the answer and stays readable;
+      // its callbacks and events, which the responses would have carried, are not sent.
+      if (replaced !== "ok") return;
+      current = failure;
+    }
+  }
+
+  /** The first response of `answer` over the broker's own limit, once it refused one, or -1. */
+  private firstTooLarge(answer: RecordedAnswer): number {
+    const learned = this.deps.broker.maxMessageBytes;
+    if (learned == null) return -1;
+    return answer.responses.findIndex(
+      (response) => responseCodec.encode(response).length > learned,
+    );
+  }
+
+  /**
+   * The failure an answer over the broker's limit ends in, the one call-decision.ts gives: its
+   * response takes the place of the first one too large, the ones before it published already
+   * (in order, each confirmed before the next), so the response worker stores it as the final.
+   */
+  private oversizedFailure(
+    request: RequestMessage,
+    answer: RecordedAnswer,
+    tooLarge: number,
+  ): RecordedAnswer {
+    const configured = this.deps.maxMessageBytes ?? DEFAULT_AMQP_MAX_MESSAGE_BYTES;
+    const limit = messageSizeLimitName(configured, this.deps.broker.maxMessageBytes);
+    const error = { code: "BackendFailed" as const, message: TRANSLATOR_FAILED };
+    const [response] = responsesOf(request, [], "failed", error);
+    response.seq = tooLarge + 1;
+    return {
+      responses: [response],
+      deadLetter: "translator_error",
+      deadLetterDetail: {
+        error: `the backend's answer is more than a response message carries under ${limit}`,
+        attempts: answer.deadLetterDetail?.attempts ?? 1,
+      },
+    };
   }
 
   /** Repeats `record` through broker or Redis outages until it succeeds or the worker stops. */

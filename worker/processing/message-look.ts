@@ -194,7 +194,14 @@ export class MessageLook {
       // (broker lost, channel closed, crash): publish that answer, never call again. Its
       // outcome may be stored already (a sync caller's, stored with the answer): the answer
       // stays beside it until the response worker has stored the final response.
-      await this.answers.publish(message.content, request.id, current.answer, current.deadLettered);
+      await this.answers.publishKept(
+        message.content,
+        request,
+        current.answer,
+        current.deadLettered,
+        log,
+        "",
+      );
       log.info("answer recorded by an earlier attempt; published again");
       return "ack";
     }
