@@ -165,17 +165,9 @@ export async function startCallbackDelivery(
       // the broker hands a job out again after a reconnect, and a response handed over again
       // enqueues its callback again, so two copies of one webhook-id can run side by side.
       // What the receiver took is the truth.
-      const from = await store.changeDelivery(job.messageId, "delivered", [
-        "pending",
-        "delivery_failed",
-      ]);
-      // A dead callback no more: out of the status page's count of them (only a
-      // delivery_failed is counted, so a pending one, the usual case, costs no second call).
-      // Missed (Redis out of reach now), the count keeps it until an operator's redelivery
-      // finds it delivered.
-      if (from === "delivery_failed") {
-        await deadCallbacks.delivered(job.messageId).catch(() => undefined);
-      }
+      // Out of the status page's count of dead callbacks in the same step, should it have been
+      // one (a copy gave up before this one got through).
+      await deadCallbacks.delivered(job.messageId);
       jobLog.info(
         { delivery: "delivered", attempts: settlement.attempts },
         "callback delivery settled",

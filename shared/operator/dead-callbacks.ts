@@ -7,6 +7,7 @@ import type { ChainableCommander } from "ioredis";
 import { receiverOf, shownCallbackTarget } from "../delivery/callback-target";
 import { redisKeys } from "../protocol/redis-keys";
 import { pipelineReplies } from "../store/redis";
+import type { Delivery } from "../store/transaction-store";
 import { scanIndex } from "./index-scan";
 import { adoptIndex, PendingTally, TALLY_LUA } from "./pending-tally";
 
@@ -131,12 +132,16 @@ redis.call("HINCRBY", KEYS[2], "redeliveries", -1)
 if redis.call("GET", KEYS[3]) == ARGV[2] then redis.call("DEL", KEYS[3]) end
 return 1`;
 
-// KEYS: tx, tally (3); ARGV: id. The delivery was settled delivered by a copy that got through
-// (store.setDelivery): out of the tally unless it is still (or again) delivery_failed.
-const DELIVERED = `${TALLY_LUA}
-if redis.call("HGET", KEYS[1], "delivery") == "delivery_failed" then return 0 end
+// KEYS: tx, tally (3); ARGV: id, now. A copy of the delivery got through: pending or
+// delivery_failed → delivered (a copy that got through settles it even after another gave up),
+// and out of the tally, in one step: the count cannot keep a message whose delivery is settled,
+// whatever happens to the connection after. Answers the state it changed from, or 0.
+const DELIVERED = `${SET_DELIVERY_LUA}
+local cur = redis.call("HGET", KEYS[1], "delivery")
+if cur ~= "pending" and cur ~= "delivery_failed" then return 0 end
+set_delivery(KEYS[1], "delivered", ARGV[2])
 tally_remove({KEYS[2], KEYS[3], KEYS[4]}, ARGV[1])
-return 1`;
+return cur`;
 
 // KEYS: tx, entry, tally (3); ARGV: id. Counts a dead callback of the index as it is now: one
 // whose record is there and whose delivery is delivery_failed is counted, any other is not.
@@ -154,7 +159,7 @@ interface ScriptedRedis extends Redis {
   sluiceDeadCallbackClaim(...keysAndArgs: string[]): Promise<[string, string]>;
   sluiceDeadCallbackConfirmed(...keysAndArgs: string[]): Promise<number>;
   sluiceDeadCallbackUnclaim(...keysAndArgs: string[]): Promise<number>;
-  sluiceDeadCallbackDelivered(...keysAndArgs: string[]): Promise<number>;
+  sluiceDeadCallbackDelivered(...keysAndArgs: string[]): Promise<Delivery | 0>;
   sluiceDeadCallbackAdopt(...keysAndArgs: string[]): Promise<number>;
 }
 
@@ -305,9 +310,19 @@ export class DeadCallbacks {
     );
   }
 
-  /** The message's delivery was settled delivered (a copy got through): not dead any more. */
-  async delivered(id: string): Promise<void> {
-    await this.redis.sluiceDeadCallbackDelivered(this.keys.tx(id), ...this.tally.scriptKeys, id);
+  /**
+   * The message's delivery was settled delivered (a copy got through): from pending or
+   * delivery_failed, and out of the dead-callback count in the same step. Answers the delivery
+   * state it changed from, or null when nothing changed (no record, or delivered already).
+   */
+  async delivered(id: string, now = Date.now()): Promise<Delivery | null> {
+    const from = await this.redis.sluiceDeadCallbackDelivered(
+      this.keys.tx(id),
+      ...this.tally.scriptKeys,
+      id,
+      String(now),
+    );
+    return from === 0 ? null : from;
   }
 
   /**

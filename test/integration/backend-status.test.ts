@@ -151,8 +151,16 @@ describe("status figures: dead-letter and dead-callback counts (real Redis and b
       expect(await deadCallbacks.claim(id, `token-${id}`, 60_000)).to.equal("ok");
     }
     await deadCallbacks.unclaim(ids[5], `token-${ids[5]}`);
-    expect(await store.setDelivery(ids[6], "delivered", ["delivery_failed"])).to.equal(true);
-    await deadCallbacks.delivered(ids[6]);
+    // The late copy's settlement and the count's change are one step (one script call; the
+    // script loaded first, on a message with no record, which changes nothing).
+    expect(await deadCallbacks.delivered("no-such-message")).to.equal(null);
+    const [from, settling] = await commandsSent(redis, () => deadCallbacks.delivered(ids[6]));
+    expect(from).to.equal("delivery_failed");
+    expect(settling).to.equal(1);
+    const settled = await store.get(ids[6]);
+    expect(settled!.delivery).to.equal("delivered");
+    expect(settled!.history.at(-1)!.state).to.equal("delivered");
+    expect(await deadCallbacks.delivered(ids[6])).to.equal(null);
 
     const [counts, sent] = await commandsSent(redis, () => deadCallbacks.failedCounts());
     const read: Record<string, number> = {};
