@@ -32,14 +32,23 @@ local function tally_add(t, id, group, ttl)
   redis.call("ZADD", t[1], ttl < 0 and "+inf" or redis_now_ms() + ttl, id)
 end`;
 
-// KEYS: members, groups, counts, built. Records expire unseen (their retention):
-// those past their expiry are taken out first, so the counts are of records that still exist.
-// False while the tally was never built.
+// KEYS: members, groups, counts, built; ARGV: the most expired members one call takes out.
+// Records expire unseen (their retention): those past their expiry are taken out first, so the
+// counts are of records that still exist; at most ARGV[1] of them per call, so one call never
+// holds Redis for long after a mass expiry (a flood of dead letters a retention ago): {1} while
+// more are left to take out (the caller calls again), else {0, counts}. False while the tally
+// was never built.
 const COUNTS = `${TALLY_LUA}
 if redis.call("EXISTS", KEYS[4]) == 0 then return false end
 local t = {KEYS[1], KEYS[2], KEYS[3]}
-for _, id in ipairs(redis.call("ZRANGEBYSCORE", KEYS[1], "-inf", redis_now_ms())) do tally_remove(t, id) end
-return redis.call("HGETALL", KEYS[3])`;
+local limit = tonumber(ARGV[1])
+local expired = redis.call("ZRANGEBYSCORE", KEYS[1], "-inf", redis_now_ms(), "LIMIT", 0, limit)
+for _, id in ipairs(expired) do tally_remove(t, id) end
+if #expired >= limit then return {1} end
+return {0, redis.call("HGETALL", KEYS[3])}`;
+
+/** How many expired members one counts call takes out at most. */
+const EXPIRED_BATCH = 1000;
 
 /** How many adopt scripts go in one pipeline while a tally is built. */
 const ADOPT_BATCH = 200;
@@ -63,7 +72,7 @@ export async function adoptIndex(
 }
 
 interface ScriptedRedis extends Redis {
-  sluiceTallyCounts(...keysAndArgs: string[]): Promise<string[] | null>;
+  sluiceTallyCounts(...keysAndArgs: string[]): Promise<[1] | [0, string[]] | null>;
 }
 
 export class PendingTally {
@@ -80,6 +89,8 @@ export class PendingTally {
     redis: Redis,
     readonly keys: TallyKeys,
     private readonly build: () => Promise<void>,
+    /** The most expired members one Redis call takes out (smaller in tests). */
+    private readonly expiredBatch = EXPIRED_BATCH,
   ) {
     this.redis = redis as ScriptedRedis;
     if (!("sluiceTallyCounts" in redis)) {
@@ -116,8 +127,19 @@ export class PendingTally {
     return counts;
   }
 
-  private read(): Promise<string[] | null> {
+  /** The counts as HGETALL gives them, once every expired member is out; null unbuilt. */
+  private async read(): Promise<string[] | null> {
     const { members, groups, counts, built } = this.keys;
-    return this.redis.sluiceTallyCounts(members, groups, counts, built);
+    for (;;) {
+      const reply = await this.redis.sluiceTallyCounts(
+        members,
+        groups,
+        counts,
+        built,
+        String(this.expiredBatch),
+      );
+      if (reply === null) return null;
+      if (reply[0] === 0) return reply[1];
+    }
   }
 }

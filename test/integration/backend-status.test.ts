@@ -11,6 +11,7 @@ import { BackendPauses } from "../../shared/operator/backend-pauses";
 import { BackendStatusReader } from "../../shared/operator/backend-status";
 import { DeadCallbacks } from "../../shared/operator/dead-callbacks";
 import { DeadLetters } from "../../shared/operator/dead-letters";
+import { PendingTally } from "../../shared/operator/pending-tally";
 import { RecentFailures } from "../../shared/operator/recent-failures";
 import { redisKeys } from "../../shared/protocol/redis-keys";
 import { whenReady } from "../../shared/store/redis";
@@ -175,5 +176,25 @@ describe("status figures: dead-letter and dead-callback counts (real Redis and b
     const tally = redisKeys(prefix).deadCallbackTally;
     await redis.del(tally.members, tally.groups, tally.counts, tally.built);
     expect(await new DeadCallbacks(redis, prefix, 60_000).failedCounts()).to.deep.equal(read);
+  });
+
+  it("takes expired entries out of the counts a bounded batch per Redis call, however many expired", async () => {
+    const keys = redisKeys(`${prefix}batch.`).deadLetterTally;
+    const tally = new PendingTally(redis, keys, async () => undefined, 2);
+    expect([...(await tally.counts())]).to.deep.equal([]); // built (nothing to count)
+    // Five entries whose records expired long ago, and one kept for ever, all of one group.
+    for (let i = 0; i < 5; i++) {
+      await redis.zadd(keys.members, 1, `expired-${i}`);
+      await redis.hset(keys.groups, `expired-${i}`, "g");
+    }
+    await redis.zadd(keys.members, "+inf", "kept");
+    await redis.hset(keys.groups, "kept", "g");
+    await redis.hset(keys.counts, "g", 6);
+
+    const [counts, sent] = await commandsSent(redis, () => tally.counts());
+    expect([...counts]).to.deep.equal([["g", 1]]);
+    // Two, two, then the last one with the counts: no call takes out more than its batch.
+    expect(sent).to.equal(3);
+    expect(await redis.zrange(keys.members, 0, -1)).to.deep.equal(["kept"]);
   });
 });
