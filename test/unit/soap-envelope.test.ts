@@ -341,6 +341,24 @@ describe("SOAP envelope: X-Road header rules", () => {
     });
   });
 
+  it("refuses a represented party whose class or code holds a /, which its slash-separated form would misread", () => {
+    const party = (inner: string) =>
+      `<repr:representedParty xmlns:repr="http://x-road.eu/xsd/representation.xsd">${inner}</repr:representedParty>`;
+    for (const inner of [
+      "<repr:partyCode>12/34</repr:partyCode>",
+      "<repr:partyClass>C/O</repr:partyClass><repr:partyCode>34</repr:partyCode>",
+    ]) {
+      expect(faultOf(envelope({ extraHeader: party(inner) })), inner).to.equal(
+        "Client.InvalidSoap",
+      );
+    }
+    // A "%" is the code's own: carried as written.
+    const percent = party("<repr:partyCode>12%34</repr:partyCode>");
+    expect(parse(envelope({ extraHeader: percent })).representedParty).to.deep.equal({
+      partyCode: "12%34",
+    });
+  });
+
   it("keeps unknown header fields in order", () => {
     const request = parse(
       envelope({ extraHeader: `<my:trace xmlns:my="urn:my" a="1">t &amp; u</my:trace>` }),
