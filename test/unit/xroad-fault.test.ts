@@ -91,6 +91,19 @@ describe("X-Road SOAP header echo", () => {
     expect(echoMismatch(requestEnvelope(member, "<x/>"), member)).to.equal("");
   });
 
+  it("names an identifier whose objectType differs or is missing: a member is not its subsystem", () => {
+    const answer = requestEnvelope(sent, "<x/>");
+    expect(
+      echoMismatch(answer.replace('id:objectType="SUBSYSTEM"', 'id:objectType="MEMBER"'), sent),
+    ).to.equal('client/objectType is "MEMBER", sent "SUBSYSTEM"');
+    expect(echoMismatch(answer.replace(' id:objectType="SERVICE"', ""), sent)).to.equal(
+      'service/objectType is missing (sent "SERVICE")',
+    );
+    // A field echoed with an attribute of its own is still read as its text.
+    const typed = answer.replace("<xrd:userId>", '<xrd:userId xsi:type="xs:string">');
+    expect(echoMismatch(typed, sent)).to.equal("");
+  });
+
   it("reads the header alone: a Body of any depth is no reason to refuse an answer", () => {
     // The remote provider's Body is passed on as it is; parsing it too refused an answer whose
     // Body nested deeper than the parser's limit (100) as one that could not be read.

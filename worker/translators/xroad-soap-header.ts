@@ -82,9 +82,13 @@ export function requestEnvelope(header: XroadSoapHeader, bodyXml: string): strin
 }
 
 // The envelope was already scanned (no DOCTYPE, balanced); values are compared as text.
+// Attributes are read for the identifiers' `objectType`; a field that has attributes of its
+// own (an `xsi:type`, say) is read as `#text` beside them.
 const parser = new XMLParser({
   removeNSPrefix: true,
-  ignoreAttributes: true,
+  ignoreAttributes: false,
+  attributeNamePrefix: "@_",
+  parseAttributeValue: false,
   processEntities: false,
   parseTagValue: false,
   trimValues: true,
@@ -95,7 +99,12 @@ type Node = Record<string, unknown>;
 export const MAX_HEADER_BYTES = 64 * 1024;
 const NAMED: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" };
 
-function text(value: unknown): string | null {
+const asNode = (value: unknown): Node | null =>
+  typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Node) : null;
+
+function text(field: unknown): string | null {
+  const node = asNode(field);
+  const value = node === null ? field : (node["#text"] ?? "");
   if (typeof value !== "string") return null;
   return value.replace(/&(?:#x([0-9a-fA-F]+)|#(\d+)|(amp|lt|gt|quot|apos));/g, (m, hex, dec, n) => {
     if (n) return NAMED[n as string];
@@ -105,9 +114,6 @@ function text(value: unknown): string | null {
     return code <= 0x10ffff ? String.fromCodePoint(code) : m;
   });
 }
-
-const asNode = (value: unknown): Node | null =>
-  typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Node) : null;
 
 /**
  * What in `envelope` (an answer, from its Envelope on) differs from the header sent: "" when
@@ -146,6 +152,12 @@ export function echoMismatch(envelope: string, sent: XroadSoapHeader): string {
         return `${where}${name} is "${text(got) ?? "(not text)"}", sent none`;
       });
   };
+  // The kind of identifier is part of it (PR-MESS Annex C): a member is not its subsystem.
+  const objectTypeIs = (where: string, node: Node | null, value: string) => () => {
+    const got = node?.["@_objectType"];
+    if (got === undefined) return `${where}objectType is missing (sent "${value}")`;
+    return got === value ? "" : `${where}objectType is "${String(got)}", sent "${value}"`;
+  };
   const checks: Array<() => string> = [
     ...idFields(sent.client).map(
       ([name, value]) =>
@@ -164,6 +176,12 @@ export function echoMismatch(envelope: string, sent: XroadSoapHeader): string {
       ["subsystemCode", "serviceVersion"],
       sent.service,
     ),
+    objectTypeIs(
+      "client/",
+      asNode(header.client),
+      sent.client.subsystem === undefined ? "MEMBER" : "SUBSYSTEM",
+    ),
+    objectTypeIs("service/", asNode(header.service), "SERVICE"),
     () => expect("", header, "id", sent.id),
     () => expect("", header, "protocolVersion", "4.0"),
     ...(sent.userId !== undefined ? [() => expect("", header, "userId", sent.userId!)] : []),
