@@ -9,6 +9,7 @@ import { startXroadSim, type XroadSim } from "../../xroad-sim/xroad-sim";
 import { createTranslator as createRest } from "../../worker/translators/xroad-rest";
 import { createTranslator as createSoap } from "../../worker/translators/xroad-soap";
 import {
+  BackendAnswerError,
   BackendRejectedError,
   BackendTimeoutError,
   BackendUnavailableError,
@@ -228,6 +229,37 @@ describe("xroad-rest and xroad-soap translators (consumer direction, through xro
       };
       await rest.call(message, call());
       expect(provider.seen[0].headers["x-road-represented-party"]).to.equal("COM/12%2F34%2541");
+    });
+
+    it("does not take an answer naming two different X-Road-Error codes; one code given twice is that code", async () => {
+      // A security server writes X-Road-Error once: two codes cannot say whether to retry.
+      let codes: string[] = [];
+      const stub = http.createServer((req, res) => {
+        req.resume();
+        res.setHeader("x-road-error", codes);
+        res.writeHead(500, { "content-type": "application/json" });
+        res.end('{"type":"Server.ServerProxy.AccessDenied","message":"denied"}');
+      });
+      await new Promise<void>((resolve) => stub.listen(0, "127.0.0.1", resolve));
+      const direct = createRest(
+        backend(`http://127.0.0.1:${(stub.address() as AddressInfo).port}`, REST_SERVICE),
+      );
+      try {
+        codes = [
+          "Server.ServerProxy.AccessDenied",
+          "Server.ServerProxy.ServiceFailed.NetworkError",
+        ];
+        const twoCodes = await failure(direct, request());
+        expect(twoCodes).to.be.instanceOf(BackendAnswerError);
+        expect((twoCodes as Error).message).to.match(/names 2 different X-Road-Error codes/);
+        codes = ["Server.ServerProxy.AccessDenied", "Server.ServerProxy.AccessDenied"];
+        const repeated = await failure(direct, request());
+        expect(repeated).to.be.instanceOf(BackendRejectedError);
+        expect((repeated as Error).message).to.match(/^Server\.ServerProxy\.AccessDenied: /);
+      } finally {
+        await direct.close?.();
+        await new Promise((resolve) => stub.close(resolve));
+      }
     });
 
     it("names a service's own client when the service has one", async () => {

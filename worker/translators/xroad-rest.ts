@@ -87,13 +87,30 @@ class XroadRestTranslator extends RestJsonTranslator {
         `the answer of ${this.consumer.service} does not echo the request's X-Road headers (${mismatch}); it is not taken as the answer to message ${request.id}`,
       );
     }
-    const raw = headers["x-road-error"];
-    const code = (Array.isArray(raw) ? raw[raw.length - 1] : raw)?.trim();
+    const code = xroadErrorCode(headers["x-road-error"], this.consumer.service, request.id);
     if (!code) return;
     // Kept with the answer: a sync caller tells X-Road's errors from the provider's by it alone.
     response.headers = { ...response.headers, [XROAD_ERROR_HEADER]: code };
     throw xroadFailure(this.backend.name, code, errorText(response), response, retryAfterMs);
   }
+}
+
+/**
+ * The one code of an answer's `X-Road-Error`, or "" without one. A security server writes it
+ * once; given more than once with different codes the answer cannot say which error it is, and
+ * taking either would decide between a retry and a rejection on a guess: it is not taken as the
+ * answer. The same code repeated is that code.
+ */
+function xroadErrorCode(raw: string | string[] | undefined, service: string, id: string): string {
+  if (!Array.isArray(raw)) return raw?.trim() ?? "";
+  const codes = new Set(raw.map((value) => value.trim()).filter((value) => value !== ""));
+  if (codes.size > 1) {
+    const named = [...codes].map((code) => `"${code.slice(0, 100)}"`).join(", ");
+    throw new BackendAnswerError(
+      `the answer of ${service} names ${codes.size} different X-Road-Error codes (${named}); it is not taken as the answer to message ${id}`,
+    );
+  }
+  return codes.values().next().value ?? "";
 }
 
 /**
