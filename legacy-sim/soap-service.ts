@@ -30,7 +30,10 @@ interface CallContext {
 const LOCATION = "\u0000location\u0000";
 const NCNAME = /^[A-Za-z_][\w.-]*$/;
 // The first element inside the SOAP Body, skipping comments; cheap enough to run per call.
-const BODY_ELEMENT = /<(?:[\w.-]+:)?Body\b[^>]*>(?:\s|<!--[\s\S]*?-->)*<(?:[\w.-]+:)?([\w.-]+)/;
+// Names of any XML name characters (a prefix may hold any letter); a name ends at white space,
+// "/" or ">".
+const BODY_ELEMENT =
+  /<(?:[^\s:/>]+:)?Body\b[^>]*>(?:\s|<!--[\s\S]*?-->)*<(?:[^\s:/>!]+:)?([^\s:/>]+)/;
 
 export function escapeXml(text: string): string {
   return text.replace(/[<>&"']/g, (c) =>

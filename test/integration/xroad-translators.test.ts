@@ -585,6 +585,25 @@ describe("xroad-rest and xroad-soap translators (consumer direction, through xro
       }
     });
 
+    it("reads a security server's faultcode under a prefix of any XML name characters, not only ASCII", async () => {
+      const securityServer = createSoap(backend(provider.url, SOAP_SERVICE));
+      try {
+        provider.state.answer = (_req, res) => {
+          res.writeHead(500, { "content-type": "text/xml; charset=utf-8" });
+          res.end(
+            `<ümbrik:Envelope xmlns:ümbrik="http://schemas.xmlsoap.org/soap/envelope/"><ümbrik:Body><ümbrik:Fault>` +
+              `<faultcode>ümbrik:Server.ServerProxy.AccessDenied</faultcode><faultstring>Request is not allowed</faultstring>` +
+              `</ümbrik:Fault></ümbrik:Body></ümbrik:Envelope>`,
+          );
+        };
+        const denied = await failure(securityServer, soapRequest());
+        expect(denied).to.be.instanceOf(BackendRejectedError);
+        expect((denied as Error).message).to.match(/Server\.ServerProxy\.AccessDenied/);
+      } finally {
+        await securityServer.close?.();
+      }
+    });
+
     it("maps the security server's faults: network error and timeout are retried", async () => {
       sim.register(SOAP_SERVICE, { url: deadUrl, type: "soap" });
       const network = await failure(soap, soapRequest());

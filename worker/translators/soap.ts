@@ -630,7 +630,8 @@ function standalone(
 ): string {
   let result = selfContained(element, scope);
   if (result.unbound.length === 0) return result.xml;
-  const ownPrefix = /^\s*<([A-Za-z_][\w.-]*):/.exec(element)?.[1];
+  // Any XML name characters, not only ASCII ones; the name ends at white space, "/" or ">".
+  const ownPrefix = /^\s*<([^\s:/>]+):/.exec(element)?.[1];
   const extra: NamespaceScope = new Map(scope);
   for (const prefix of result.unbound) {
     const uri = prefix === ownPrefix && ownNamespace ? ownNamespace : XROAD_PREFIXES[prefix];

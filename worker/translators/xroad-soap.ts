@@ -44,8 +44,11 @@ import {
 } from "./xroad-soap-header";
 import { transportReason } from "./transport-reason";
 
-/** PR-MESS §2.5: faultcodes the security servers raise themselves (CONTRACT §9). */
-const XROAD_FAULT = /^(?:[\w.-]+:)?(?:Client\.|Server\.ClientProxy\.|Server\.ServerProxy\.)/i;
+/**
+ * PR-MESS §2.5: faultcodes the security servers raise themselves (CONTRACT §9), under any
+ * namespace prefix: an XML name may hold any letter, not only ASCII ones.
+ */
+const XROAD_FAULT = /^(?:[^\s:]+:)?(?:Client\.|Server\.ClientProxy\.|Server\.ServerProxy\.)/i;
 
 export function createTranslator(backend: TranslatorBackend): Translator {
   return new XroadSoapTranslator(backend, consumerOf(backend));
