@@ -11,7 +11,7 @@ import {
 } from "../../shared/protocol/multipart-related";
 import { DEFAULT_XML_LIMITS, type XmlLimits } from "./safe-xml";
 import { parseSoapEnvelope, XOP_NS, type SoapRequest, type XopInclude } from "./soap-envelope";
-import { charsetOf, decodeXml } from "./xml-encoding";
+import { charsetOf, decodeXml } from "../../shared/protocol/xml-encoding";
 
 export interface SoapRequestLimits {
   xml: XmlLimits;

@@ -647,6 +647,25 @@ describe("soap translator against a recording SOAP backend", function () {
     });
   });
 
+  it("decodes an answer by its byte-order mark over its charset, and by a charset callers are not offered", async () => {
+    const inner = "<tns:getStateResponse><response>aäõ</response></tns:getStateResponse>";
+    const request = fromFixture("getstate.query");
+    // RFC 7303 §3.2: the byte-order mark wins over a Content-Type that says otherwise.
+    const utf16 = Buffer.concat([
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from(envelope(inner).replace('encoding="utf-8"', 'encoding="UTF-16"'), "utf16le"),
+    ]);
+    answer = (_r, res) => send(res, 200, "text/xml; charset=utf-8", utf16);
+    const [byMark] = await translator.call(request, callOf(request));
+    expect(byMark.body).to.contain("<response>aäõ</response>");
+    // A Baltic backend's windows-1257 (õ is 0xF5, ä 0xE4): read, though callers must use
+    // UTF-8, UTF-16 or ISO-8859-1.
+    const baltic = Buffer.from(envelope(inner), "latin1");
+    answer = (_r, res) => send(res, 200, "text/xml; charset=windows-1257", baltic);
+    const [byName] = await translator.call(request, callOf(request));
+    expect(byName.body).to.contain("<response>aäõ</response>");
+  });
+
   it("HTTP 502 without an envelope is retryable", async () => {
     answer = (_r, res) => send(res, 502, "text/html", "<html><body>Bad gateway</body></html>");
     const request = fromFixture("getstate.query");

@@ -6,7 +6,7 @@ import {
   parseMultipartRelated,
   parseContentType,
 } from "../../shared/protocol/multipart-related";
-import { charsetOf, decodeXml } from "../../adapter/soap/xml-encoding";
+import { charsetOf, decodeXml } from "../../shared/protocol/xml-encoding";
 
 import { fixture as bytes, MULTIPART_FIXTURES } from "../fixtures/xroad-soap/outcomes";
 

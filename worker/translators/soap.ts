@@ -6,6 +6,7 @@ import https from "node:https";
 import { isAbsolute } from "node:path";
 import * as soap from "soap";
 import { SluiceError } from "../../shared/protocol/errors";
+import { charsetOf, decodeXml } from "../../shared/protocol/xml-encoding";
 import type {
   AttachmentRef,
   RequestMessage,
@@ -420,16 +421,12 @@ export function interpretSoapAnswer(
       xmlType = multipart.root.contentType;
       attached = { parts: multipart.attachments, mtom: multipart.mtom };
     }
-    text = decodeXml(xml, xmlType);
+    text = decodeXml(xml, charsetOf(xmlType), true);
     body = findSoapBody(text);
   } catch (error) {
-    // TypeError: bytes invalid in the charset; RangeError: a charset nobody knows;
-    // SluiceError: a multipart body that cannot be split.
-    const expected =
-      error instanceof XmlScanError ||
-      error instanceof TypeError ||
-      error instanceof RangeError ||
-      error instanceof SluiceError;
+    // SluiceError: bytes invalid in the charset, a charset nobody knows, a multipart body that
+    // cannot be split.
+    const expected = error instanceof XmlScanError || error instanceof SluiceError;
     if (!expected) throw error;
     unreadable = error.message;
   }
@@ -597,9 +594,9 @@ export function requestParts(request: RequestMessage): RequestParts {
 function restXmlText(request: RequestMessage): string {
   if (request.bodyEncoding !== "base64") return request.body;
   try {
-    return decodeXml(Buffer.from(request.body, "base64"), request.contentType ?? undefined);
+    return decodeXml(Buffer.from(request.body, "base64"), charsetOf(request.contentType), true);
   } catch (error) {
-    if (!(error instanceof TypeError || error instanceof RangeError)) throw error;
+    if (!(error instanceof SluiceError)) throw error;
     throw new SluiceError(
       "InvalidRequest",
       `service ${request.service}: the XML body cannot be read in its charset (${error.message})`,
@@ -752,16 +749,6 @@ function toBuffer(data: unknown): Buffer {
   if (data instanceof ArrayBuffer) return Buffer.from(data);
   if (typeof data === "string") return Buffer.from(data, "utf8");
   return Buffer.alloc(0);
-}
-
-/** Text of an XML answer by its Content-Type charset, else its XML declaration, else UTF-8. */
-function decodeXml(bytes: Buffer, contentType: string | undefined): string {
-  const fromType = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(contentType ?? "")?.[1];
-  const fromDeclaration = /^(?:\uFEFF)?<\?xml[^>]*\bencoding\s*=\s*["']([^"']+)["']/.exec(
-    bytes.subarray(0, 200).toString("latin1"),
-  )?.[1];
-  // fatal: bytes that are not valid in the charset are a broken answer, not text to guess at.
-  return new TextDecoder(fromType ?? fromDeclaration ?? "utf-8", { fatal: true }).decode(bytes);
 }
 
 function isTooLarge(error: unknown): boolean {

@@ -1,7 +1,9 @@
 // Turns the bytes of an XML message into text: byte-order mark first, then the HTTP charset,
 // then the XML declaration, as RFC 7303 orders them. Unknown charsets are refused, never guessed.
+// The adapter reads callers' SOAP requests with it, the worker its SOAP backends' answers and
+// REST callers' XML bodies.
 
-import { SluiceError } from "../../shared/protocol/errors";
+import { SluiceError } from "./errors";
 
 type Decoder = (bytes: Buffer) => string;
 
@@ -47,6 +49,19 @@ function strictDecode(encoding: string, bytes: Buffer): string {
   }
 }
 
+/**
+ * A decoder for a charset outside DECODERS that the WHATWG Encoding Standard names (a backend
+ * answering in windows-1257, say), or undefined.
+ */
+function namedDecoder(label: string): Decoder | undefined {
+  try {
+    new TextDecoder(label);
+  } catch {
+    return undefined;
+  }
+  return (bytes) => strictDecode(label.toLowerCase(), bytes);
+}
+
 /** The `charset` parameter of a Content-Type header value, lower-cased, if present. */
 export function charsetOf(contentType: string | undefined | null): string | undefined {
   if (!contentType) return undefined;
@@ -72,7 +87,15 @@ function declaredEncoding(bytes: Buffer): string | undefined {
  * with a BOM. Throws Client.InvalidContentType for an unknown HTTP charset and
  * Client.InvalidXml for an unknown declared encoding or bytes that do not decode.
  */
-export function decodeXml(bytes: Buffer, charset?: string): string {
+export function decodeXml(
+  bytes: Buffer,
+  charset?: string,
+  /**
+   * Also any charset the WHATWG Encoding Standard names, not only those callers are told to use
+   * (UTF-8, UTF-16, ISO-8859-1): for what a backend answers, which Sluice reads as it comes.
+   */
+  anyCharset = false,
+): string {
   if (bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) {
     return utf8(bytes.subarray(3));
   }
@@ -102,7 +125,8 @@ export function decodeXml(bytes: Buffer, charset?: string): string {
     return utf16be(bytes);
   }
   if (charset !== undefined) {
-    const decoder = DECODERS[charset.toLowerCase()];
+    const decoder =
+      DECODERS[charset.toLowerCase()] ?? (anyCharset ? namedDecoder(charset) : undefined);
     if (!decoder) {
       throw new SluiceError(
         "InvalidContentType",
@@ -113,7 +137,7 @@ export function decodeXml(bytes: Buffer, charset?: string): string {
   }
   const declared = declaredEncoding(bytes);
   if (declared !== undefined) {
-    const decoder = DECODERS[declared];
+    const decoder = DECODERS[declared] ?? (anyCharset ? namedDecoder(declared) : undefined);
     if (!decoder) {
       throw new SluiceError(
         "InvalidXml",
