@@ -2,9 +2,13 @@
 // shell, answered as the admin port answers them.
 
 import { shownCallbackTarget } from "../shared/delivery/callback-target";
-import { CallbackRedeliverer, type RedeliveryResult } from "../shared/operator/callback-redelivery";
+import {
+  CallbackRedeliverer,
+  NO_SUCH_DEAD_CALLBACK,
+  type RedeliveryResult,
+} from "../shared/operator/callback-redelivery";
 import { DeadCallbacks, type DeadCallback } from "../shared/operator/dead-callbacks";
-import { deadCallbackDocument } from "../shared/operator/operator-answers";
+import { deadCallbackDocument, withErrorShape } from "../shared/operator/operator-answers";
 import { BULK_LIMIT, LIST_LIMIT } from "../shared/operator/selection-limit";
 import { callbackFilterOf, OPERATOR_USAGE } from "./operator-args";
 import { fail, showEntry, type OperatorContext } from "./operator-context";
@@ -47,7 +51,8 @@ export async function runDeadCallbackCommand(context: OperatorContext): Promise<
       maxJobBytes: config.amqpMaxMessageBytes,
     });
     if (id) {
-      const result = await redeliverer.redeliver(id);
+      // A refusal in the admin port's error shape (type and message) beside its own fields.
+      const result = withErrorShape(await redeliverer.redeliver(id), NO_SUCH_DEAD_CALLBACK);
       print(result, redeliveryLine(result));
       return result.result === "refused" ? 1 : 0;
     }
@@ -98,5 +103,5 @@ function callbackTable(entries: DeadCallback[]): string {
 }
 
 function redeliveryLine(r: RedeliveryResult): string {
-  return `${r.id}: ${r.result}${r.delivery ? ` (delivery ${r.delivery})` : ""}${r.error ? `: ${terminalLine(r.error)}` : ""}`;
+  return `${r.id}: ${r.result}${r.type ? ` (${r.type})` : ""}${r.delivery ? ` (delivery ${r.delivery})` : ""}${r.error ? `: ${terminalLine(r.error)}` : ""}`;
 }

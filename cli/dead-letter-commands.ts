@@ -3,8 +3,8 @@
 
 import { declareAllBackends, roleTopologyOptions } from "../shared/broker/topology";
 import type { DeadLetter } from "../shared/operator/dead-letters";
-import { deadLetterDocument } from "../shared/operator/operator-answers";
-import { Replayer, type ReplayResult } from "../shared/operator/replay";
+import { deadLetterDocument, withErrorShape } from "../shared/operator/operator-answers";
+import { NO_SUCH_DEAD_LETTER, Replayer, type ReplayResult } from "../shared/operator/replay";
 import { BULK_LIMIT, LIST_LIMIT } from "../shared/operator/selection-limit";
 import { filterOf, OPERATOR_USAGE } from "./operator-args";
 import { fail, showEntry, type OperatorContext } from "./operator-context";
@@ -49,7 +49,8 @@ export async function runDeadLetterCommand(context: OperatorContext): Promise<nu
       publishTimeoutMs,
     });
     if (id) {
-      const result = await replayer.replay(id);
+      // A refusal in the admin port's error shape (type and message) beside its own fields.
+      const result = withErrorShape(await replayer.replay(id), NO_SUCH_DEAD_LETTER);
       print(
         result,
         `${replayLine(result)}${result.warning ? `\nwarning: ${terminalLine(result.warning)}` : ""}`,
@@ -105,5 +106,5 @@ function deadLetterTable(entries: DeadLetter[]): string {
 
 /** One replay's line; a warning, when there is one, is printed under it by the caller. */
 function replayLine(r: ReplayResult): string {
-  return `${r.id}: ${r.result}${r.replayedAs ? ` as ${r.replayedAs}` : ""}${r.error ? `: ${terminalLine(r.error)}` : ""}`;
+  return `${r.id}: ${r.result}${r.type ? ` (${r.type})` : ""}${r.replayedAs ? ` as ${r.replayedAs}` : ""}${r.error ? `: ${terminalLine(r.error)}` : ""}`;
 }

@@ -18,6 +18,9 @@ import { skipped as skip, withErrorShape, type Skipped } from "./operator-answer
 /** How long past its publish timeout a redelivery's publisher may still be undoing its claim. */
 const PUBLISHING_GRACE_MS = 5_000;
 
+/** A redelivery's refusal of an id with no dead callback (answered NotFound). */
+export const NO_SUCH_DEAD_CALLBACK = "no such dead callback";
+
 export interface RedeliveryResult {
   id: string;
   /**
@@ -64,10 +67,10 @@ export class CallbackRedeliverer {
   async redeliver(id: string): Promise<RedeliveryResult> {
     const { store, deadCallbacks, broker, publisher, names } = this.deps;
     const entry = await deadCallbacks.get(id);
-    if (!entry) return { id, result: "refused", error: "no such dead callback" };
+    if (!entry) return { id, result: "refused", error: NO_SUCH_DEAD_CALLBACK };
     const token = randomUUID();
     const claim = await deadCallbacks.claim(id, token, this.markMs);
-    if (claim === "missing") return { id, result: "refused", error: "no such dead callback" };
+    if (claim === "missing") return { id, result: "refused", error: NO_SUCH_DEAD_CALLBACK };
     if (claim === "gone") {
       return { id, result: "refused", error: "the message's record is gone (past its retention)" };
     }
@@ -152,7 +155,7 @@ export class CallbackRedeliverer {
         continue;
       }
       const result = await this.redeliver(entry.id);
-      redelivered.push(withErrorShape(result, "no such dead callback"));
+      redelivered.push(withErrorShape(result, NO_SUCH_DEAD_CALLBACK));
       if (result.result === "refused" && result.retryAfter !== undefined) {
         stopped = `the broker did not take a redelivery; ask again after ${result.retryAfter} s`;
       }

@@ -24,9 +24,9 @@ import { unavailableOnOutage } from "./store-unavailable";
 import { SluiceError } from "../protocol/errors";
 import { OUTAGE_RETRY_AFTER_S } from "../runtime/outage";
 import type { RecentFailures } from "./recent-failures";
-import { Replayer } from "./replay";
+import { NO_SUCH_DEAD_LETTER, Replayer } from "./replay";
 import { DeadCallbacks, deadCallbackFilter } from "./dead-callbacks";
-import { CallbackRedeliverer } from "./callback-redelivery";
+import { CallbackRedeliverer, NO_SUCH_DEAD_CALLBACK } from "./callback-redelivery";
 import { STATUS_PAGE, STATUS_SCRIPT } from "./status-page";
 import {
   actionAnswer,
@@ -223,7 +223,7 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
   });
   route("GET", /^\/admin\/dead-letters\/([^/]+)$/, async (match) => {
     const entry = await deadLetters.get(decodeURIComponent(match[1]));
-    if (!entry) return notFound("no such dead letter");
+    if (!entry) return notFound(NO_SUCH_DEAD_LETTER);
     return ok(deadLetterDocument(entry, Date.now()));
   });
   route("POST", /^\/admin\/dead-letters\/([^/]+)\/replay$/, async (match) => {
@@ -232,7 +232,7 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
       { id: result.id, replayedAs: result.replayedAs, result: result.result },
       "operator replayed a dead letter",
     );
-    return actionAnswer(result, "no such dead letter");
+    return actionAnswer(result, NO_SUCH_DEAD_LETTER);
   });
   route("POST", /^\/admin\/dead-letters\/replay$/, async (_match, _req, { body }) => {
     const selection = bulkSelection(body, deadLetterFilter, "reason, service, backend, client, id");
@@ -268,12 +268,12 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
   });
   route("GET", /^\/admin\/dead-callbacks\/([^/]+)$/, async (match) => {
     const entry = await deadCallbacks.get(decodeURIComponent(match[1]));
-    return entry ? ok(deadCallbackDocument(entry, Date.now())) : notFound("no such dead callback");
+    return entry ? ok(deadCallbackDocument(entry, Date.now())) : notFound(NO_SUCH_DEAD_CALLBACK);
   });
   route("POST", /^\/admin\/dead-callbacks\/([^/]+)\/redeliver$/, async (match) => {
     const result = await redeliver().redeliver(decodeURIComponent(match[1]));
     deps.log.info({ id: result.id, result: result.result }, "operator redelivered a callback");
-    return actionAnswer(result, "no such dead callback");
+    return actionAnswer(result, NO_SUCH_DEAD_CALLBACK);
   });
   route("POST", /^\/admin\/dead-callbacks\/redeliver$/, async (_match, _req, { body }) => {
     const selection = bulkSelection(body, deadCallbackFilter, "reason, receiver, target, id");

@@ -135,6 +135,9 @@ interface ScriptedRedis extends Redis {
   ): Promise<string | null>;
 }
 
+/** A replay's refusal of an id with no dead letter (answered NotFound). */
+export const NO_SUCH_DEAD_LETTER = "no such dead letter";
+
 export interface ReplayResult {
   id: string;
   /** The replay's gateway id (also when it was replayed before). */
@@ -205,7 +208,7 @@ export class Replayer {
   async replay(id: string): Promise<ReplayResult> {
     const { config, store, deadLetters } = this.deps;
     const entry = await deadLetters.get(id);
-    if (!entry) return { id, replayedAs: null, result: "refused", error: "no such dead letter" };
+    if (!entry) return { id, replayedAs: null, result: "refused", error: NO_SUCH_DEAD_LETTER };
     if (entry.replayedAs) return this.resume(entry, entry.replayedAs);
     if (entry.reason === "no_transaction") {
       // Its caller was answered 503 and submits it again: a replay would process it twice.
@@ -258,7 +261,7 @@ export class Replayer {
       id,
       String(this.publishingMs),
     );
-    if (claim === "missing") return refused(id, "no such dead letter");
+    if (claim === "missing") return refused(id, NO_SUCH_DEAD_LETTER);
     if (claim === "original") return refused(id, ORIGINAL_REFUSALS[existing] ?? existing);
     if (claim === "replayed") return this.resume(entry, existing);
     return this.publish(entry, original, meta, keys, false);
@@ -422,7 +425,7 @@ export class Replayer {
           `the broker did not take a replay of backend ${entry.backend}; ask again after ${result.retryAfter} s`,
         );
       }
-      replayed.push(withErrorShape(result, "no such dead letter"));
+      replayed.push(withErrorShape(result, NO_SUCH_DEAD_LETTER));
     }
     return { replayed, skipped };
   }

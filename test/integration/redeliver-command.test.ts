@@ -72,4 +72,15 @@ describe("sluice dead-callbacks redeliver interrupted (real broker and Redis)", 
     expect(redelivered.length + skipped.length).to.equal(ids.length);
     for (const skip of skipped) expect(skip.reason).to.include("shutting down");
   });
+
+  it("answers a refused single redelivery with the error's type, as the admin port does", async () => {
+    const parsed = parseOperatorArgs("dead-callbacks", ["redeliver", "no-such-id"]);
+    if (typeof parsed === "string") throw new Error(parsed);
+    const printed: string[] = [];
+    const code = await runOperatorCommand("dead-callbacks", parsed, scope.config, (text) =>
+      printed.push(text),
+    );
+    expect(code).to.equal(1);
+    expect(printed.join("\n")).to.equal("no-such-id: refused (NotFound): no such dead callback");
+  });
 });

@@ -52,4 +52,27 @@ describe("sluice dead-letters replay of a selection (real broker and Redis)", fu
     expect(second.replayed).to.deep.equal([]);
     expect(second.skipped.map((s) => s.id)).to.deep.equal([ids[2]]);
   });
+
+  it("answers a refused single replay with the error's type, as the admin port does", async () => {
+    const run = async (args: string[]) => {
+      const parsed = parseOperatorArgs("dead-letters", args);
+      if (typeof parsed === "string") throw new Error(parsed);
+      const printed: string[] = [];
+      const code = await runOperatorCommand("dead-letters", parsed, scope.config, (text) =>
+        printed.push(text),
+      );
+      return { code, text: printed.join("\n") };
+    };
+    const text = await run(["replay", "no-such-id"]);
+    expect(text.code).to.equal(1);
+    expect(text.text).to.equal("no-such-id: refused (NotFound): no such dead letter");
+    const json = await run(["replay", "no-such-id", "--json"]);
+    expect(json.code).to.equal(1);
+    expect(JSON.parse(json.text)).to.include({
+      id: "no-such-id",
+      result: "refused",
+      type: "NotFound",
+      message: "no such dead letter",
+    });
+  });
 });
