@@ -14,6 +14,7 @@ import { RecentFailures } from "../operator/recent-failures";
 import { QueueMonitor } from "../broker/queue-monitor";
 import { checkRedis, createRedis, whenReady } from "../store/redis";
 import { RedisHeartbeat } from "../store/redis-heartbeat";
+import { warnIfEvicting } from "../store/eviction-policy";
 import { topologyNames, type TopologyNames } from "../protocol/names";
 import { TransactionStore } from "../store/transaction-store";
 import type { DrainingRole } from "./shutdown-deadline";
@@ -62,6 +63,7 @@ export async function startRuntime(
     config.redisCommandTimeoutMs,
   );
   await whenReady(redis);
+  await warnIfEvicting(redis, log);
   const names = topologyNames(config.prefix);
   const store = new TransactionStore(redis, config.prefix, config.retentionMs);
   const admin = new AdminServer(log, config.admin.token);
