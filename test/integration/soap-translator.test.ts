@@ -674,6 +674,29 @@ describe("soap translator against a recording SOAP backend", function () {
     expect((error as Error).message).to.contain("HTTP 502");
   });
 
+  it("an answer over maxResponseBytes is retried when its status is (a proxy's 503 page), else not", async () => {
+    const bounded = createTranslator(backendAt(url, { options: { maxResponseBytes: 50_000 } }));
+    const request = fromFixture("getstate.query");
+    try {
+      answer = (_r, res) => {
+        res.writeHead(503, { "content-type": "text/html", "retry-after": "7" });
+        res.end("x".repeat(100_000));
+      };
+      const busy = await rejectionOf(bounded.call(request, callOf(request)));
+      expect(busy).to.be.instanceOf(BackendUnavailableError);
+      expect(busy).to.include({ retryAfterMs: 7000 });
+      expect((busy as Error).message).to.match(/HTTP 503 with more than 50000 bytes/);
+      // A 200 that large is an answer too large to keep: calling again would meet the same.
+      answer = (_r, res) => send(res, 200, "text/xml", envelope("x".repeat(100_000)));
+      const large = await rejectionOf(bounded.call(request, callOf(request)));
+      expect(large).not.to.be.instanceOf(BackendUnavailableError);
+      expect(large).to.include({ retryCall: false });
+      expect((large as Error).message).to.match(/HTTP 200 with more than 50000 bytes/);
+    } finally {
+      await bounded.close?.();
+    }
+  });
+
   it("a status of 600 or more is not a 5xx: not retried", async () => {
     answer = (_r, res) => send(res, 600, "text/xml", envelope("<tns:getStateResponse/>"));
     const request = fromFixture("getstate.query");

@@ -631,6 +631,34 @@ describe("xroad-rest and xroad-soap translators (consumer direction, through xro
       expect((error as Error).message).to.contain("did not answer: timed out after 10000 ms");
     });
 
+    it("retries an answer over maxResponseBytes when its status is retried anyway (a proxy's 503 page)", async () => {
+      // A proxy in front of the security server: its status says what the page would.
+      const direct = createSoap({
+        ...backend(`${provider.url}/`, SOAP_SERVICE),
+        options: { maxResponseBytes: 1000 },
+      });
+      try {
+        provider.state.answer = (_req, res) => {
+          res.writeHead(503, { "content-type": "text/html", "retry-after": "7" });
+          res.end("x".repeat(5000));
+        };
+        const busy = await failure(direct, soapRequest());
+        expect(busy).to.be.instanceOf(BackendUnavailableError);
+        expect(busy).to.include({ retryAfterMs: 7000 });
+        expect((busy as Error).message).to.match(/HTTP 503 with more than 1000 bytes/);
+        // A 200 that large is an answer too large to keep: calling again would meet the same.
+        provider.state.answer = (_req, res) => {
+          res.writeHead(200, { "content-type": "text/xml" });
+          res.end("x".repeat(5000));
+        };
+        const large = await failure(direct, soapRequest());
+        expect(large).not.to.be.instanceOf(BackendUnavailableError);
+        expect(large).to.include({ retryCall: false });
+      } finally {
+        await direct.close?.();
+      }
+    });
+
     it("passes the provider's own Fault on as any SOAP backend's", async () => {
       provider.state.answer = (_req, res) => {
         res.writeHead(500, { "content-type": "text/xml; charset=utf-8" });

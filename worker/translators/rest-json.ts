@@ -113,15 +113,11 @@ export class RestJsonTranslator implements Translator {
       bytes = await readBounded(answer.body, this.options.maxResponseBytes, answer.headers);
     } catch (error) {
       if (error instanceof ResponseTooLarge) {
-        if (isTransient(status)) {
-          throw new BackendUnavailableError(`backend ${this.backend.name} answered ${status}`, {
-            retryAfterMs,
-          });
-        }
-        throw new SluiceError(
-          "BackendFailed",
-          `backend ${this.backend.name} answered ${status} with more than ${this.options.maxResponseBytes} bytes (maxResponseBytes)`,
-          { retryCall: false },
+        throw tooLargeAnswer(
+          this.backend.name,
+          status,
+          this.options.maxResponseBytes,
+          retryAfterMs,
         );
       }
       throw transportFailure(error, this.backend, deadline);
@@ -217,6 +213,25 @@ function readOptions(backend: TranslatorBackend): RestJsonOptions {
 function requestBody(request: RequestMessage): Buffer | undefined {
   if (request.body === "") return undefined;
   return Buffer.from(request.body, request.bodyEncoding === "base64" ? "base64" : "utf8");
+}
+
+/**
+ * The error for an answer over maxResponseBytes, read no further. One whose status is retried
+ * anyway (408, 429, 5xx: a proxy's error page, a backend in trouble) is retried as such, however
+ * large: its content decides nothing. Any other (or one whose status is unknown) is an answer too
+ * large to keep; calling again would meet the same, so it is not retried.
+ */
+export function tooLargeAnswer(
+  name: string,
+  status: number | undefined,
+  maxResponseBytes: number,
+  retryAfterMs?: number,
+): Error {
+  const what = `backend ${name} answered ${status === undefined ? "" : `HTTP ${status} `}with more than ${maxResponseBytes} bytes (maxResponseBytes)`;
+  if (status !== undefined && isTransient(status)) {
+    return new BackendUnavailableError(what, { retryAfterMs });
+  }
+  return new SluiceError("BackendFailed", what, { retryCall: false });
 }
 
 function isTransient(status: number): boolean {

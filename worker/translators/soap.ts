@@ -2,6 +2,7 @@
 // caller's Body element and X-Road headers as they came, and maps its answer or Fault onto outcomes.
 
 import { randomUUID } from "node:crypto";
+import type { IncomingMessage } from "node:http";
 import https from "node:https";
 import { isAbsolute } from "node:path";
 import * as soap from "soap";
@@ -22,7 +23,7 @@ import {
 } from "../../shared/protocol/multipart-related";
 import { raceAbort, underDeadline } from "./call-deadline";
 import { parseRetryAfter } from "../../shared/protocol/retry-after";
-import { unreadableAnswer } from "./rest-json";
+import { tooLargeAnswer, unreadableAnswer } from "./rest-json";
 import {
   childText,
   findSoapBody,
@@ -348,10 +349,12 @@ class SoapTranslator implements Translator {
       const answer = this.answers.get(exchangeId) ?? null;
       if (answer !== null) return answer;
       if (isTooLarge(error)) {
-        throw new SluiceError(
-          "BackendFailed",
-          `backend ${this.backend.name} answered with more than ${this.options.maxResponseBytes} bytes (maxResponseBytes)`,
-          { retryCall: false },
+        const head = answerHead(error);
+        throw tooLargeAnswer(
+          this.backend.name,
+          head?.statusCode,
+          this.options.maxResponseBytes,
+          parseRetryAfter(headerOf(head?.headers ?? {}, "retry-after")),
         );
       }
       const unreadable = unreadableAnswer(error, this.backend.name);
@@ -753,4 +756,13 @@ function toBuffer(data: unknown): Buffer {
 
 function isTooLarge(error: unknown): boolean {
   return error instanceof Error && /maxContentLength/.test(error.message);
+}
+
+/**
+ * The status line and headers of the answer an HTTP error came with, when it came with one: the
+ * soap package's HTTP client gives up on an answer over maxContentLength without handing it
+ * over, but its request holds the answer it was reading.
+ */
+function answerHead(error: unknown): IncomingMessage | undefined {
+  return (error as { request?: { res?: IncomingMessage } }).request?.res;
 }

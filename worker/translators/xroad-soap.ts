@@ -3,11 +3,11 @@
 // security server, and accepts only an answer that echoes that header.
 
 import type { Dispatcher } from "undici";
-import { SluiceError } from "../../shared/protocol/errors";
+import { parseRetryAfter } from "../../shared/protocol/retry-after";
 import { buildMultipartRelated } from "../../shared/protocol/multipart-related";
 import { BackendPool, poolSettings, positiveOption } from "./backend-pool";
 import { underDeadline } from "./call-deadline";
-import { readBounded, ResponseTooLarge, unreadableAnswer } from "./rest-json";
+import { readBounded, ResponseTooLarge, tooLargeAnswer, unreadableAnswer } from "./rest-json";
 import {
   attachmentsOf,
   DEFAULT_MAX_RESPONSE_BYTES,
@@ -175,10 +175,12 @@ class XroadSoapTranslator implements Translator {
       return { status: answer.statusCode, headers: answer.headers, data };
     } catch (error) {
       if (error instanceof ResponseTooLarge) {
-        throw new SluiceError(
-          "BackendFailed",
-          `backend ${name} answered with more than ${this.maxResponseBytes} bytes (maxResponseBytes)`,
-          { retryCall: false },
+        const retryAfter = answer.headers["retry-after"];
+        throw tooLargeAnswer(
+          name,
+          answer.statusCode,
+          this.maxResponseBytes,
+          parseRetryAfter(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter),
         );
       }
       throw this.transportFailure(error, deadline);
