@@ -4,7 +4,13 @@
 import { expect } from "chai";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { answerContent, type AnswerContent } from "../../adapter/soap/soap-answer";
@@ -826,6 +832,116 @@ describe("soap translator reading a WSDL that never finishes, or is too large", 
     } finally {
       padding = "";
       await translator.close?.();
+    }
+  });
+});
+
+describe("soap translator reading a WSDL that imports a schema", function () {
+  // The backend's WSDL imports a schema from wherever `importFrom` says; a second server, of
+  // another origin, records what reaches it.
+  const EXTRA_NS = "urn:sluice-test:extra";
+  const schema = `<?xml version="1.0"?><xsd:schema xmlns:xsd="http://www.w3.org/2001/XMLSchema" targetNamespace="${EXTRA_NS}"><xsd:element name="note" type="xsd:string"/></xsd:schema>`;
+  let backend: Server;
+  let other: Server;
+  let url: string;
+  let otherUrl: string;
+  let wsdl: string;
+  let importFrom = "";
+  const otherSaw: IncomingHttpHeaders[] = [];
+
+  const serve = (server: Server, handle: (req: IncomingMessage, res: ServerResponse) => void) =>
+    new Promise<string>((resolve) => {
+      server.on("request", handle);
+      server.listen(0, "127.0.0.1", () =>
+        resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`),
+      );
+    });
+
+  before(async () => {
+    const sim = await startLegacySim({ port: 0 });
+    const text = await (await fetch(`${sim.url}/soap?wsdl`)).text();
+    await sim.close();
+    backend = createServer();
+    url = await serve(backend, (req, res) => {
+      req.resume();
+      if (req.method === "GET" && req.url === "/types.xsd") {
+        res.writeHead(200, { "content-type": "text/xml" }).end(schema);
+      } else if (req.method === "GET") {
+        const imported = wsdl.replace(
+          '<xsd:schema targetNamespace="http://legacy.sluice.example/" elementFormDefault="unqualified">',
+          (open) => `${open}<xsd:import namespace="${EXTRA_NS}" schemaLocation="${importFrom}"/>`,
+        );
+        res.writeHead(200, { "content-type": "text/xml" }).end(imported);
+      } else {
+        res
+          .writeHead(200, { "content-type": "text/xml; charset=utf-8" })
+          .end(
+            `<soap:Envelope xmlns:soap="${SOAP11_NS}" xmlns:tns="${SIM_NS}"><soap:Body><tns:getStateResponse/></soap:Body></soap:Envelope>`,
+          );
+      }
+    });
+    other = createServer();
+    otherUrl = await serve(other, (req, res) => {
+      req.resume();
+      otherSaw.push(req.headers);
+      res.writeHead(200, { "content-type": "text/xml" }).end(schema);
+    });
+    wsdl = text.replace(sim.url, url);
+  });
+
+  beforeEach(() => (otherSaw.length = 0));
+
+  after(async () => {
+    for (const server of [backend, other]) {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  async function callWith(options: Record<string, unknown>): Promise<unknown> {
+    const translator = createTranslator(
+      backendAt(url, {
+        options: { headers: { Authorization: "Bearer backend-secret" }, ...options },
+      }),
+    );
+    try {
+      const request = fromFixture("getstate.query");
+      return await translator.call(request, callOf(request)).catch((error: unknown) => error);
+    } finally {
+      await translator.close?.();
+    }
+  }
+
+  it("reads an import from the WSDL's own origin", async () => {
+    importFrom = "types.xsd";
+    expect(await callWith({}))
+      .to.be.an("array")
+      .with.length(1);
+  });
+
+  it("refuses an import from another origin, sending it nothing (not the WSDL read's headers)", async () => {
+    importFrom = `${otherUrl}/types.xsd`;
+    const error = await callWith({});
+    expect(error).to.be.instanceOf(BackendUnavailableError);
+    expect((error as Error).message).to.match(
+      /could not read its WSDL: the WSDL imports http:\/\/127\.0\.0\.1:\d+\/types\.xsd, outside its own origin; add the origin to options\.wsdlImportOrigins/,
+    );
+    expect(otherSaw).to.deep.equal([]);
+  });
+
+  it("reads an import from an origin in wsdlImportOrigins", async () => {
+    importFrom = `${otherUrl}/types.xsd`;
+    expect(await callWith({ wsdlImportOrigins: [otherUrl] }))
+      .to.be.an("array")
+      .with.length(1);
+    expect(otherSaw).to.have.length(1);
+  });
+
+  it("takes origins only in wsdlImportOrigins: a path, a user or another scheme is refused", () => {
+    for (const bad of ["https://a.example/schemas", "https://u@a.example", "file:///etc", 7]) {
+      expect(() =>
+        createTranslator(backendAt(url, { options: { wsdlImportOrigins: [bad] } })),
+      ).to.throw(/options\.wsdlImportOrigins must be a list of http\(s\) origins/);
     }
   });
 });

@@ -121,6 +121,8 @@ interface SoapOptions {
   maxResponseBytes: number;
   /** Application faultcodes (local part, before any ".") that are business rejections. */
   rejectFaultCodes: Set<string>;
+  /** Origins a WSDL read over HTTP may import from besides its own (`wsdlImportOrigins`). */
+  importOrigins: Set<string>;
 }
 
 type SoapCallback = (error: unknown) => void;
@@ -225,6 +227,30 @@ class SoapTranslator implements Translator {
     this.closed = true;
   }
 
+  /**
+   * Where a WSDL read over HTTP may import from: its own origin and those of
+   * `wsdlImportOrigins`. An import elsewhere would send the WSDL read's headers (an
+   * Authorization) to another host and let the backend's document make the worker fetch any
+   * address it names (a cloud metadata service, an internal admin page); so it fails the WSDL's
+   * read, naming the import. A WSDL file is the operator's own: its imports are read as written.
+   */
+  private importAllowed(resolved: string): string {
+    const { wsdl, importOrigins } = this.options;
+    if (!/^https?:/i.test(wsdl)) return resolved;
+    let origin: string | null = null;
+    try {
+      origin = new URL(resolved).origin;
+    } catch {
+      // Not an absolute URL: a file path, which a WSDL read over HTTP never names.
+    }
+    if (origin !== null && (origin === new URL(wsdl).origin || importOrigins.has(origin))) {
+      return resolved;
+    }
+    throw new Error(
+      `the WSDL imports ${resolved.slice(0, 200)}, outside its own origin; add the origin to options.wsdlImportOrigins to allow it`,
+    );
+  }
+
   /** The client, created on first use; a failed creation is forgotten so the next call retries. */
   private ready(): Promise<ReadyClient> {
     if (this.client === null) {
@@ -256,6 +282,7 @@ class SoapTranslator implements Translator {
           maxContentLength: this.options.maxResponseBytes,
           maxRedirects: 0,
           ...(this.httpsAgent ? { httpsAgent: this.httpsAgent } : {}),
+          overrideImportLocation: (resolved: string) => this.importAllowed(resolved),
         },
       });
     } catch (error) {
@@ -700,6 +727,16 @@ function readOptions(backend: TranslatorBackend): SoapOptions {
   if (!Array.isArray(rejectFaultCodes) || !rejectFaultCodes.every((c) => typeof c === "string")) {
     problems.push("options.rejectFaultCodes must be a list of faultcode names");
   }
+  const importOrigins = new Set<string>();
+  const listed = o.wsdlImportOrigins ?? [];
+  for (const entry of Array.isArray(listed) ? listed : [null]) {
+    const origin = typeof entry === "string" ? originOf(entry) : null;
+    if (origin === null) {
+      problems.push("options.wsdlImportOrigins must be a list of http(s) origins");
+      break;
+    }
+    importOrigins.add(origin);
+  }
   const options: SoapOptions = {
     wsdl: wsdlFile ?? below(wsdlPath ?? "/soap?wsdl", "wsdl"),
     endpoint: endpoint === null ? null : below(endpoint, "endpoint"),
@@ -709,9 +746,21 @@ function readOptions(backend: TranslatorBackend): SoapOptions {
     headers: map("headers"),
     maxResponseBytes: maxResponseBytes as number,
     rejectFaultCodes: new Set(rejectFaultCodes as string[]),
+    importOrigins,
   };
   if (problems.length > 0) throw new Error(`${where} (soap): ${problems.join("; ")}`);
   return options;
+}
+
+/** `https://schemas.example.org` as its origin; null for anything more or less than an origin. */
+function originOf(text: string): string | null {
+  try {
+    const url = new URL(text);
+    const bare = !url.username && !url.password && url.pathname === "/" && !url.search && !url.hash;
+    return /^https?:$/.test(url.protocol) && bare ? url.origin : null;
+  } catch {
+    return null;
+  }
 }
 
 /**
