@@ -96,34 +96,13 @@ export function decodeXml(
    */
   anyCharset = false,
 ): string {
-  if (bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) {
-    return utf8(bytes.subarray(3));
-  }
-  if (bytes.length >= 2 && bytes[0] === 0xff && bytes[1] === 0xfe) {
-    return utf16le(bytes.subarray(2));
-  }
-  if (bytes.length >= 2 && bytes[0] === 0xfe && bytes[1] === 0xff) {
-    return utf16be(bytes.subarray(2));
-  }
+  const begins = (...prefix: number[]) => prefix.every((byte, at) => bytes[at] === byte);
+  if (begins(0xef, 0xbb, 0xbf)) return utf8(bytes.subarray(3));
+  if (begins(0xff, 0xfe)) return utf16le(bytes.subarray(2));
+  if (begins(0xfe, 0xff)) return utf16be(bytes.subarray(2));
   // UTF-16 without a byte-order mark shows itself by the "<?" of its declaration.
-  if (
-    bytes.length >= 4 &&
-    bytes[0] === 0x3c &&
-    bytes[1] === 0 &&
-    bytes[2] === 0x3f &&
-    bytes[3] === 0
-  ) {
-    return utf16le(bytes);
-  }
-  if (
-    bytes.length >= 4 &&
-    bytes[0] === 0 &&
-    bytes[1] === 0x3c &&
-    bytes[2] === 0 &&
-    bytes[3] === 0x3f
-  ) {
-    return utf16be(bytes);
-  }
+  if (begins(0x3c, 0, 0x3f, 0)) return utf16le(bytes);
+  if (begins(0, 0x3c, 0, 0x3f)) return utf16be(bytes);
   if (charset !== undefined) {
     const decoder =
       DECODERS[charset.toLowerCase()] ?? (anyCharset ? namedDecoder(charset) : undefined);
