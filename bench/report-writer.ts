@@ -419,7 +419,7 @@ function profileTables(profile: ProfileSummary): string[] {
       .slice(0, n)
       .map(
         (e) =>
-          `| ${e.label.replace(/\|/g, "/")} | ${e.selfMs.toFixed(0)} | ${(e.share * 100).toFixed(1)} % |`,
+          `| ${tableCell(e.label)} | ${e.selfMs.toFixed(0)} | ${(e.share * 100).toFixed(1)} % |`,
       );
   return [
     `#### Adapter profile: ${profile.run} (busy ${(profile.totalMs / 1000).toFixed(1)} s of CPU)`,
@@ -697,4 +697,12 @@ export async function writeDocs(report: BenchReport, docsDir: string): Promise<s
     written.push(join(docsDir, name));
   }
   return written;
+}
+
+/**
+ * A profile label as a Markdown table cell: "|" would end the cell, and a label holding "](" (a
+ * regular expression's source) would read as a link.
+ */
+function tableCell(label: string): string {
+  return label.replace(/\|/g, "/").replace(/\]\(/g, "]\\(");
 }
