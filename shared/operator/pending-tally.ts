@@ -36,10 +36,10 @@ end`;
 // Records expire unseen (their retention): those past their expiry are taken out first, so the
 // counts are of records that still exist. Past, not at: Redis keeps a key through the millisecond
 // it expires in (it is gone once the clock is later), and a member's score is never earlier than
-// its record's expiry, so a member taken out is of a record already gone; at most ARGV[1] of them per call, so one call never
-// holds Redis for long after a mass expiry (a flood of dead letters a retention ago): {1} while
-// more are left to take out (the caller calls again), else {0, counts}. False while the tally
-// was never built.
+// its record's expiry, so a member taken out is of a record already gone. At most ARGV[1] of them
+// per call, so one call never holds Redis for long after a mass expiry (a flood of dead letters a
+// retention ago): {1} while more are left to take out (the caller calls again), else
+// {0, counts}. False while the tally was never built.
 const COUNTS = `${TALLY_LUA}
 if redis.call("EXISTS", KEYS[4]) == 0 then return false end
 local t = {KEYS[1], KEYS[2], KEYS[3]}

@@ -115,9 +115,9 @@ export class RestJsonTranslator implements Translator {
       if (error instanceof ResponseTooLarge) {
         throw tooLargeAnswer(
           this.backend.name,
-          status,
           this.options.maxResponseBytes,
-          retryAfterMs,
+          status,
+          answer.headers,
         );
       }
       throw transportFailure(error, this.backend, deadline);
@@ -223,18 +223,21 @@ function requestBody(request: RequestMessage): Buffer | undefined {
  */
 export function tooLargeAnswer(
   name: string,
-  status: number | undefined,
   maxResponseBytes: number,
-  retryAfterMs?: number,
+  status?: number,
+  headers: Dispatcher.ResponseData["headers"] = {},
 ): Error {
   const what = `backend ${name} answered ${status === undefined ? "" : `HTTP ${status} `}with more than ${maxResponseBytes} bytes (maxResponseBytes)`;
   if (status !== undefined && isTransient(status)) {
-    return new BackendUnavailableError(what, { retryAfterMs });
+    return new BackendUnavailableError(what, {
+      retryAfterMs: parseRetryAfter(header(headers, "retry-after")),
+    });
   }
   return new SluiceError("BackendFailed", what, { retryCall: false });
 }
 
-function isTransient(status: number): boolean {
+/** Whether an HTTP status says "try again later" (408, 429, 5xx), whatever the body. */
+export function isTransient(status: number): boolean {
   // 600 and up is no HTTP class: not a final answer (below), never a 5xx.
   return status === 408 || status === 429 || (status >= 500 && status < 600);
 }

@@ -23,7 +23,7 @@ import {
 } from "../../shared/protocol/multipart-related";
 import { raceAbort, underDeadline } from "./call-deadline";
 import { parseRetryAfter } from "../../shared/protocol/retry-after";
-import { tooLargeAnswer, unreadableAnswer } from "./rest-json";
+import { isTransient, tooLargeAnswer, unreadableAnswer } from "./rest-json";
 import {
   childText,
   findSoapBody,
@@ -379,9 +379,9 @@ class SoapTranslator implements Translator {
         const head = answerHead(error);
         throw tooLargeAnswer(
           this.backend.name,
-          head?.statusCode,
           this.options.maxResponseBytes,
-          parseRetryAfter(headerOf(head?.headers ?? {}, "retry-after")),
+          head?.statusCode,
+          head?.headers,
         );
       }
       const unreadable = unreadableAnswer(error, this.backend.name);
@@ -428,8 +428,7 @@ export function interpretSoapAnswer(
   hooks: SoapAnswerHooks = {},
 ): BackendResponse {
   const { status } = answer;
-  // 600 and up is no HTTP class, never a 5xx: not retried.
-  const transient = status === 408 || status === 429 || (status >= 500 && status < 600);
+  const transient = isTransient(status);
   const retryAfterMs = parseRetryAfter(headerOf(answer.headers, "retry-after"));
   const bytes = toBuffer(answer.data);
   const contentType = headerOf(answer.headers, "content-type");

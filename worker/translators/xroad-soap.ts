@@ -3,7 +3,6 @@
 // security server, and accepts only an answer that echoes that header.
 
 import type { Dispatcher } from "undici";
-import { parseRetryAfter } from "../../shared/protocol/retry-after";
 import { buildMultipartRelated } from "../../shared/protocol/multipart-related";
 import { BackendPool, poolSettings, positiveOption } from "./backend-pool";
 import { underDeadline } from "./call-deadline";
@@ -175,13 +174,7 @@ class XroadSoapTranslator implements Translator {
       return { status: answer.statusCode, headers: answer.headers, data };
     } catch (error) {
       if (error instanceof ResponseTooLarge) {
-        const retryAfter = answer.headers["retry-after"];
-        throw tooLargeAnswer(
-          name,
-          answer.statusCode,
-          this.maxResponseBytes,
-          parseRetryAfter(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter),
-        );
+        throw tooLargeAnswer(name, this.maxResponseBytes, answer.statusCode, answer.headers);
       }
       throw this.transportFailure(error, deadline);
     }
