@@ -80,15 +80,21 @@ describe("backpressure end to end (paused backend, high water 50)", function () 
     );
     accepted.push(after);
     // The operator's log: one line when intake closed, one when it reopened, not one per 503.
-    const intakeLines = roles.sluice.lines.filter((l) =>
-      /^intake (closed|reopened)/.test(String(l.msg)),
+    // The line is written before the answer, but the test reads the process's output through
+    // a pipe, which may deliver it after the HTTP answer arrives: wait for the second line.
+    const intakeLines = () =>
+      roles.sluice.lines
+        .filter((l) => /^intake (closed|reopened)/.test(String(l.msg)))
+        .map((l) => [l.level, String(l.msg).split(":")[0], l.backend]);
+    await eventually(
+      async () => (intakeLines().length >= 2 ? true : undefined),
+      5_000,
+      "the intake reopened line",
     );
-    expect(intakeLines.map((l) => [l.level, String(l.msg).split(":")[0], l.backend])).to.deep.equal(
-      [
-        ["warn", "intake closed", "slow"],
-        ["info", "intake reopened", "slow"],
-      ],
-    );
+    expect(intakeLines()).to.deep.equal([
+      ["warn", "intake closed", "slow"],
+      ["info", "intake reopened", "slow"],
+    ]);
 
     const ids = accepted.map((a) => a.json.id as string);
     await eventually(
