@@ -413,7 +413,7 @@ function memoryTable(runs: RunResult[]): string[] {
   return lines;
 }
 
-function profileTables(profile: ProfileSummary): string[] {
+export function profileTables(profile: ProfileSummary): string[] {
   const rows = (entries: ProfileSummary["byArea"], n: number): string[] =>
     entries
       .slice(0, n)
