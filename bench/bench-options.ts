@@ -36,6 +36,8 @@ export interface BenchOptions {
   writeDocs: boolean;
   /** Modules the Sluice roles (not the baselines) load with `node --require`: what-ifs. */
   preload: string[];
+  /** Node or V8 options of the adapter alone (`node <option>`): what-ifs, e.g. GC sizes. */
+  adapterNodeOptions: string[];
   amqpUrl: string;
   redisUrl: string;
 }
@@ -53,6 +55,9 @@ export const USAGE = `usage: npm run bench -- [options]
   --waiters <n>        concurrent sync callers in the memory run (default 10000)
   --preload <file>     the Sluice roles load this module first (node --require), e.g.
                        dist/bench/tcp-nodelay-preload.js; a what-if, never the default
+  --adapter-node-option <option>
+                       the adapter alone runs with this Node or V8 option (repeatable), e.g.
+                       --adapter-node-option=--max-semi-space-size=4; a what-if
   --docs / --no-docs   rewrite docs/benchmarks.md and docs/benchmarks-*.svg (default: yes
                        for a full run, no with --quick or --only)
   --help
@@ -86,6 +91,7 @@ export function parseBenchOptions(
     waiters: 10_000,
     writeDocs: !quick,
     preload: [],
+    adapterNodeOptions: [],
     amqpUrl: env.AMQP_URL || "amqp://guest:guest@127.0.0.1:5672",
     redisUrl: env.REDIS_URL || "redis://127.0.0.1:6379",
   };
@@ -130,6 +136,16 @@ export function parseBenchOptions(
           );
         }
         options.only = names as RunName[];
+        break;
+      }
+      case "--adapter-node-option": {
+        const option = value();
+        if (!option?.startsWith("--")) {
+          throw new UsageError(
+            "--adapter-node-option needs a node option, e.g. --max-semi-space-size=4",
+          );
+        }
+        options.adapterNodeOptions.push(option);
         break;
       }
       case "--preload": {

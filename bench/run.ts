@@ -114,6 +114,7 @@ export async function main(argv: string[]): Promise<number> {
       waiters: options.waiters,
       rounds: options.rounds,
       preload: options.preload.map((file) => relative(REPO_ROOT, file)),
+      adapterNodeOptions: options.adapterNodeOptions,
     },
     commands: commandsOf(options, argv),
     runs: ctx.runs,

@@ -111,6 +111,7 @@ function systemOptions(ctx: BenchContext, patch: Partial<SystemOptions>): System
     maxSyncWaiters: 20_000,
     maxWaitS: SYNC_WAIT_S,
     preload: ctx.options.preload,
+    adapterNodeOptions: ctx.options.adapterNodeOptions,
     ...patch,
   };
 }

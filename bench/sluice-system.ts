@@ -52,6 +52,8 @@ export interface SystemOptions {
   laneNames?: string[];
   /** Modules every role loads first (`node --require`), for what-if runs. */
   preload?: string[];
+  /** Node or V8 options of the adapter alone, for what-if runs. */
+  adapterNodeOptions?: string[];
 }
 
 /** The ack service and backend of an extra lane (see `SystemOptions.laneNames`). */
@@ -168,6 +170,7 @@ export class SluiceSystem {
         const profiling = role === "adapter" && options.adapterProfileDir !== undefined;
         const nodeArgs = [
           ...(options.preload ?? []).flatMap((file) => ["--require", file]),
+          ...(role === "adapter" ? (options.adapterNodeOptions ?? []) : []),
           ...(profiling ? ["--cpu-prof", `--cpu-prof-dir=${options.adapterProfileDir}`] : []),
         ];
         const proc = spawnNode(role, binPath(), [role, "--config", configFile], {
