@@ -120,6 +120,7 @@ export async function startAdapter(
     allowHttp: config.callbacks.allowHttp,
     allowPrivate: config.callbacks.allowPrivate,
     xroad: config.securityServer !== null,
+    signing: config.callbacks.secrets.length > 0,
   };
   const hub = hubRoutes({
     listeners: new HubListeners(runtime.redis, config.prefix),

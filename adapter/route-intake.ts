@@ -89,6 +89,14 @@ export function admitCaller(caller: Caller, deps: AdmissionDeps): Promise<string
   }
   if (caller.xroadId !== null) checkXroadId(caller.xroadId, caller.protocol);
   if (caller.replyMode !== "callback") return null;
+  // A per-request callback (Prefer: respond-async with X-Callback-Url) on a service of another
+  // mode was accepted with 202 and then never sent: its delivery ended delivery_failed unseen.
+  if (deps.callbackPolicy.signing === false) {
+    throw new SluiceError(
+      "InvalidCallback",
+      "callbacks are off: no callback secret is configured, so none could be signed",
+    );
+  }
   return callbackTarget(caller, deps);
 }
 

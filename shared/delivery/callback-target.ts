@@ -16,6 +16,11 @@ export interface CallbackPolicy {
   allowPrivate: boolean;
   /** Whether a security server is configured, without which `xroad:` targets cannot work. */
   xroad: boolean;
+  /**
+   * Whether a signing secret is configured. Without one no callback is ever sent (the response
+   * worker sends nothing unsigned), so a submission naming one is refused (absent: configured).
+   */
+  signing?: boolean;
 }
 
 /** An X-Road service that receives callbacks as REST POSTs through the security server. */
