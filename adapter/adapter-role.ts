@@ -16,7 +16,7 @@ import { StateNotices } from "../shared/protocol/state-notice";
 import { metrics } from "../shared/observability/metrics";
 import { ThrottledWarning } from "../shared/observability/throttled-warning";
 import { ReloadableTls, serverTlsOptions, type TlsMaterial } from "../shared/config/tls-files";
-import { Backpressure } from "./backpressure";
+import { Backpressure, NO_CONSUMER_RETRY_AFTER } from "./backpressure";
 import { answerClientErrors } from "./client-error";
 import { warnRefusedConnections } from "./refused-connections";
 import { tlsRefusalReason, type TlsRefusal } from "./tls-refusals";
@@ -138,7 +138,12 @@ export async function startAdapter(
       validators: new SchemaValidators(Object.values(config.services), bodySchemas),
       callbackPolicy,
       log,
-      pollAfter: (tx) => backpressure.retryAfter(config.backends[tx.backend]),
+      pollAfter: (tx) => {
+        // A backend renamed or removed since the message was accepted has no queue to estimate
+        // from; reading its message's status failed with 500 Internal.
+        const backend = config.backends[tx.backend];
+        return backend ? backpressure.retryAfter(backend) : NO_CONSUMER_RETRY_AFTER;
+      },
       ...(Object.values(config.services).some((service) => service.client !== null)
         ? { defaultClient: (code: string) => config.services[code]?.client ?? null }
         : {}),
