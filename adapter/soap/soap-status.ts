@@ -5,7 +5,7 @@
 import { SluiceError } from "../../shared/protocol/errors";
 import { statusDocument } from "../../shared/store/status-document";
 import type { JsonValue } from "./xml-json";
-import { escapeXml } from "./xml-json";
+import { escapeXml, holdsNonXmlCharacter } from "./xml-json";
 import { readOwnStatus, type StatusRouteDeps } from "../status-route";
 
 /** The `id` of a status request's Body (`{"id": "…"}` in its JSON form). */
@@ -42,6 +42,14 @@ export async function soapStatusContent(
     (retryAfter === null ? "" : element("retryAfter", retryAfter));
   xml += "<responses>";
   for (const response of tx.responses) {
+    // Text holding a character XML cannot carry (a form feed, an escape code) goes as base64
+    // too: escaped, it would reach the caller with those characters replaced.
+    const base64 =
+      response.bodyEncoding === "base64"
+        ? response.body
+        : holdsNonXmlCharacter(response.body)
+          ? Buffer.from(response.body, "utf8").toString("base64")
+          : null;
     xml +=
       "<response>" +
       element("seq", response.seq) +
@@ -49,8 +57,8 @@ export async function soapStatusContent(
       element("status", response.status) +
       element("contentType", response.contentType) +
       // The body as the backend sent it (text), or base64 for bytes.
-      element("body", response.body) +
-      (response.bodyEncoding === "base64" ? element("bodyEncoding", "base64") : "") +
+      element("body", base64 ?? response.body) +
+      (base64 !== null ? element("bodyEncoding", "base64") : "") +
       "</response>";
   }
   xml += "</responses>";

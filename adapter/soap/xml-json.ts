@@ -87,15 +87,36 @@ export function xmlName(key: string): string {
   return name;
 }
 
-const NEEDS_ESCAPE = /[&<>"\r]/;
+// Characters XML 1.0 cannot carry at all, not even as a character reference: C0 controls other
+// than tab and line ends, U+FFFE and U+FFFF (a lone surrogate becomes U+FFFD in UTF-8 anyway).
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+const NEEDS_ESCAPE = /[&<>"\r\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/;
+// eslint-disable-next-line no-control-regex -- as above
+const ESCAPED = /[&<>"\r\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/g;
+// eslint-disable-next-line no-control-regex -- as above
+const NOT_IN_XML = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/;
+const ENTITIES: Readonly<Record<string, string>> = {
+  "&": "&amp;",
+  "<": "&lt;",
+  ">": "&gt;",
+  '"': "&quot;",
+  "\r": "&#13;",
+};
 
-/** Escapes text for an XML element or a double-quoted attribute value. */
+/**
+ * Escapes text for an XML element or a double-quoted attribute value. A character XML cannot
+ * carry becomes U+FFFD: a backend's text holding a form feed or an escape code, passed on as it
+ * was, made the caller's whole answer an envelope no XML reader takes.
+ */
 export function escapeXml(text: string): string {
   // Most text (ids, namespace URIs) needs nothing: a test is cheaper than a replace.
   if (!NEEDS_ESCAPE.test(text)) return text;
-  return text.replace(/[&<>"\r]/g, (c) =>
-    c === "&" ? "&amp;" : c === "<" ? "&lt;" : c === ">" ? "&gt;" : c === '"' ? "&quot;" : "&#13;",
-  );
+  return text.replace(ESCAPED, (c) => ENTITIES[c] ?? "\uFFFD");
+}
+
+/** Whether text holds a character XML cannot carry, which escapeXml would replace. */
+export function holdsNonXmlCharacter(text: string): boolean {
+  return NOT_IN_XML.test(text);
 }
 
 /**

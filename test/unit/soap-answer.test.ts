@@ -155,6 +155,22 @@ describe("SOAP answer: what a backend said, placed in <serviceCode>Response", ()
       '<p:b xmlns:t="urn:t" xmlns:u="urn:u" xmlns="urn:d" xmlns:q="urn:q" xmlns:p="urn:p2" t:x="u:v"><c>q:name</c></p:b>',
     );
   });
+
+  it("a backend answer holding characters XML 1.0 cannot carry still makes a well-formed envelope", () => {
+    // Legacy data with a form feed or an escape code: text, JSON, and XML that is not XML.
+    const answers = [
+      { status: 200, contentType: "text/plain", body: "page\u000c2 \u001b[1m" },
+      { status: 200, contentType: "application/json", body: '{"name":"a\\u0001b","x":"\uffff"}' },
+      { status: 200, contentType: "text/xml", body: "<a>\u0002</a>" },
+    ];
+    const request = parseSoapEnvelope(fixture("simple.query"));
+    for (const response of answers) {
+      const content = answerContent(response, "testQuery") as { innerXml: string };
+      const envelope = buildSoapResponse(request, content.innerXml);
+      expect(() => parseXml(envelope), response.contentType).to.not.throw();
+      expect(envelope).to.include("\ufffd");
+    }
+  });
 });
 
 describe("SOAP Body validation", () => {
