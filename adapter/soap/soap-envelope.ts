@@ -303,13 +303,25 @@ function simpleText(element: XmlElement): string {
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
 /**
+ * Lengths of what travels on as HTTP headers: an identifier part as a REST caller's
+ * X-Road-Client or X-Road-Service part may be, and a user id or issue. Together they stay well
+ * within the 16 KiB of headers a backend's HTTP server takes: a longer value was acknowledged,
+ * then the backend's 400 for its headers made the message "rejected" unread.
+ */
+const MAX_ID_PART = 255;
+const MAX_TEXT_FIELD = 1024;
+
+/**
  * Header field values travel on as HTTP headers (X-Road-Client, X-Road-UserId, ... to a REST
  * backend or a security server), where a line break or other control character cannot go: such
  * a value is refused here, not accepted and then dead-lettered as untranslatable in the worker.
  */
-function headerValue(value: string, what: string): string {
+function headerValue(value: string, what: string, maxLength = MAX_TEXT_FIELD): string {
   if (CONTROL.test(value)) {
     throw fault("InvalidSoap", `${what} holds a line break or another control character`);
+  }
+  if (value.length > maxLength) {
+    throw fault("InvalidSoap", `${what} is longer than ${maxLength} characters`);
   }
   return value;
 }
@@ -331,7 +343,9 @@ function parts(element: XmlElement, namespace: string, field: string): Parts {
     }
     const value = simpleText(child).trim();
     // The description is written only for a refusal: it is a string per field otherwise.
-    if (CONTROL.test(value)) headerValue(value, `"${child.local}" in the "${field}" header`);
+    if (value.length > MAX_ID_PART || CONTROL.test(value)) {
+      headerValue(value, `"${child.local}" in the "${field}" header`, MAX_ID_PART);
+    }
     values[child.local] = value;
   }
   return values;

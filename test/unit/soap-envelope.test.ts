@@ -359,6 +359,30 @@ describe("SOAP envelope: X-Road header rules", () => {
     });
   });
 
+  it("refuses header fields too long to travel on as HTTP headers, as a REST caller's are", () => {
+    // Acknowledged, they reached the backend as X-Road-* headers over its header limit, and the
+    // backend's 400 made the message "rejected" although the backend never read it.
+    const long = (length: number) => "c".repeat(length);
+    const refused = [
+      envelope().replace(">consumer<", `>${long(256)}<`),
+      envelope().replace(">testQuery</id:serviceCode>", `>${long(256)}</id:serviceCode>`),
+      envelope({ extraHeader: `<xroad:userId>${long(1025)}</xroad:userId>` }),
+      envelope({ extraHeader: `<xroad:issue>${long(1025)}</xroad:issue>` }),
+      envelope({
+        extraHeader: `<repr:representedParty xmlns:repr="http://x-road.eu/xsd/representation.xsd"><repr:partyCode>${long(256)}</repr:partyCode></repr:representedParty>`,
+      }),
+    ];
+    for (const text of refused) expect(faultOf(text)).to.equal("Client.InvalidSoap");
+    const longest = parse(
+      envelope({ extraHeader: `<xroad:userId>${long(1024)}</xroad:userId>` }).replace(
+        ">consumer<",
+        `>${long(255)}<`,
+      ),
+    );
+    expect(longest.clientId).to.equal(`EE/BUSINESS/${long(255)}`);
+    expect(longest.userId).to.equal(long(1024));
+  });
+
   it("keeps unknown header fields in order", () => {
     const request = parse(
       envelope({ extraHeader: `<my:trace xmlns:my="urn:my" a="1">t &amp; u</my:trace>` }),
