@@ -1,6 +1,12 @@
 // RFC 7240 `Prefer` for REST callers: `respond-async` asks for an acknowledgement, `wait=N`
 // for a synchronous answer within N seconds. Unknown preferences are ignored, as the RFC says.
 
+/**
+ * `wait` is delta-seconds (RFC 7240 §4.3), and a value too large to represent is taken as 2^31
+ * (RFC 9111 §1.2.2): capped by the service's `maxWait` like any long wait, never ignored.
+ */
+const LONGEST_WAIT_S = 2 ** 31;
+
 export interface Preferences {
   respondAsync: boolean;
   /** Seconds, when the caller sent a valid `wait`. */
@@ -18,8 +24,8 @@ export function parsePrefer(header: string | string[] | undefined): Preferences 
       const name = rawName.trim().toLowerCase();
       const arg = rawValue?.trim().replace(/^"(.*)"$/, "$1");
       if (name === "respond-async") prefs.respondAsync = true;
-      else if (name === "wait" && arg !== undefined && /^\d{1,6}$/.test(arg))
-        prefs.wait = Number(arg);
+      else if (name === "wait" && arg !== undefined && /^\d+$/.test(arg))
+        prefs.wait = Math.min(Number(arg), LONGEST_WAIT_S);
     }
   }
   return prefs;

@@ -1,0 +1,29 @@
+// RFC 7240 `Prefer` as the adapter reads it: which preferences count, and how a `wait` of any
+// size is taken.
+
+import { expect } from "chai";
+import { parsePrefer } from "../../adapter/prefer";
+
+describe("Prefer", () => {
+  it("reads respond-async and wait from one list or several headers", () => {
+    expect(parsePrefer("respond-async, wait=5")).to.deep.equal({ respondAsync: true, wait: 5 });
+    expect(parsePrefer(["respond-async", 'wait="7"'])).to.deep.equal({
+      respondAsync: true,
+      wait: 7,
+    });
+  });
+
+  it("ignores what it does not know and a wait that is not delta-seconds", () => {
+    for (const value of ["wait=-1", "wait=1.5", "wait=", "wait=abc", "handling=lenient"]) {
+      expect(parsePrefer(value), value).to.deep.equal({ respondAsync: false, wait: null });
+    }
+  });
+
+  it("takes a wait too large to represent as 2^31 seconds, for maxWait to cap (RFC 9111 §1.2.2)", () => {
+    // A 7-digit wait was ignored, so `wait=1000000` answered 202 where `wait=40` waited maxWait.
+    expect(parsePrefer("wait=1000000").wait).to.equal(1_000_000);
+    expect(parsePrefer("wait=2147483648").wait).to.equal(2 ** 31);
+    expect(parsePrefer("wait=99999999999999999999999").wait).to.equal(2 ** 31);
+    expect(parsePrefer(`wait=${"9".repeat(400)}`).wait).to.equal(2 ** 31);
+  });
+});
