@@ -251,6 +251,20 @@ export class SchemaValidators {
     }
   }
 
+  /**
+   * Throws ValidationFailed when the service checks its JSON body against a schema: a request
+   * of a method that carries a body (POST, PUT, PATCH) sent without one would reach the
+   * backend with nothing the schema checked.
+   */
+  requireBody(serviceCode: string): void {
+    if (!this.validators.has(serviceCode)) return;
+    throw new SluiceError(
+      "ValidationFailed",
+      `the request has no body, and ${serviceCode} takes a JSON body that matches its schema`,
+      { details: [{ path: "/", message: "is required (the request has no body)" }] },
+    );
+  }
+
   /** Throws ValidationFailed listing the ajv errors with their JSON pointer paths. */
   validate(serviceCode: string, value: unknown): void {
     const check = this.validators.get(serviceCode);

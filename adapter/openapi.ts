@@ -206,11 +206,13 @@ export function restServiceOpenApi(service: ServiceConfig, serviceUrl: string): 
   const schema = service.schema ?? {};
   const bodyTypes: Doc = { "application/json": { schema } };
   for (const type of service.contentTypes) bodyTypes[type] = { schema: {} };
+  // With a schema the body is required: the adapter refuses a POST, PUT or PATCH without one.
+  const required = service.schema !== null;
   const operation = (method: string, withBody: boolean, suffix: string): Doc => ({
     operationId: `${method}${suffix}`,
     summary: `${method.toUpperCase()} to ${service.code}`,
     parameters: CALLER_HEADERS,
-    ...(withBody ? { requestBody: { required: false, content: bodyTypes } } : {}),
+    ...(withBody ? { requestBody: { required, content: bodyTypes } } : {}),
     responses: businessResponses(service),
   });
   const item = (suffix: string): Doc => ({

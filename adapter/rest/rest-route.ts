@@ -39,6 +39,9 @@ import { XROAD_TRANSLATORS } from "../../shared/config/config";
 import { XROAD_ERROR_HEADER } from "../../shared/protocol/xroad-error-code";
 
 const SERVICE_PATH = /^\/rest\/([^/?]+)(\/[^?]*)?$/;
+/** Methods whose request carries a body: without one, a service's schema has nothing to check. */
+const BODY_METHODS = new Set(["POST", "PUT", "PATCH"]);
+
 /** The body of a request without one (never written to). */
 const NO_BODY = Buffer.alloc(0);
 const TEXT_TYPE = /^(text\/|application\/(?:[\w.+-]+\+)?(?:json|xml)$)/;
@@ -150,6 +153,9 @@ async function handle(
       throw new SluiceError("InvalidContentType", `${service.code} does not take ${type} bodies`);
     }
     body = await readBody(req, service.maxBodyBytes);
+  }
+  if (body.length === 0 && BODY_METHODS.has(req.method ?? "")) {
+    deps.validators.requireBody(service.code);
   }
   let contentType = body.length ? declaredType : null;
   const charset = charsetOf(contentType);

@@ -242,6 +242,36 @@ describe("REST end to end (all roles in one process)", function () {
     expect(paths).to.include.members(["/name", "/age"]);
   });
 
+  it("a POST, PUT or PATCH without a body to a service with a schema → 400 ValidationFailed; GET passes", async () => {
+    const before = harness.sim.calls().length;
+    for (const method of ["POST", "PUT", "PATCH"]) {
+      // No body at all, and an empty one declared as JSON (Content-Length: 0).
+      for (const body of [undefined, ""]) {
+        const answer = await call(`${roles.sluice.url}/rest/echo`, { method, body });
+        expect(answer.status, `${method} ${JSON.stringify(body)}`).to.equal(400);
+        expect(answer.json.type).to.equal("ValidationFailed");
+        expect(answer.json.errors).to.deep.equal([
+          { path: "/", message: "is required (the request has no body)" },
+        ]);
+      }
+    }
+    // A method without a body has nothing for the schema to check; a service without a schema
+    // takes a POST without a body as it is.
+    expect((await call(`${roles.sluice.url}/rest/echo`, { method: "GET" })).status).to.equal(202);
+    const bare = await call(`${roles.sluice.url}/rest/lookup`, {
+      method: "POST",
+      headers: { prefer: "respond-async" },
+    });
+    expect(bare.status).to.equal(202);
+    await eventually(async () => (harness.sim.calls().length >= before + 2 ? true : undefined));
+    expect(
+      harness.sim
+        .calls()
+        .slice(before)
+        .map((c) => c.method),
+    ).to.have.members(["GET", "POST"]);
+  });
+
   it("JSON nested deeper than the limit → 400, and the adapter keeps serving", async () => {
     const answer = await call(`${roles.sluice.url}/rest/lookup`, {
       body: "[".repeat(2000) + "]".repeat(2000),

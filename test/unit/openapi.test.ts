@@ -28,6 +28,8 @@ describe("OpenAPI descriptions", () => {
       expect(post.requestBody.content["application/json"].schema).to.deep.equal(
         service.schema ?? {},
       );
+      // The adapter refuses a POST without a body to a service with a schema.
+      expect(post.requestBody.required).to.equal(service.schema !== null);
       expect(Object.keys(post.responses)).to.include.members(["200", "202", "400", "503"]);
       expect(post.responses["202"].headers).to.have.keys(
         "Location",
