@@ -115,17 +115,19 @@ export async function startAdapter(
     publishTimeoutMs: config.adapter.publishTimeoutMs,
     log,
   });
+  // Without a secret nothing is signed, so no callback or event is ever sent.
+  const signing = config.callbacks.secrets.length > 0;
   const callbackPolicy = {
     allow: config.callbacks.allow,
     allowHttp: config.callbacks.allowHttp,
     allowPrivate: config.callbacks.allowPrivate,
     xroad: config.securityServer !== null,
-    signing: config.callbacks.secrets.length > 0,
+    signing,
   };
   const hub = hubRoutes({
     listeners: new HubListeners(runtime.redis, config.prefix),
     callbackPolicy,
-    enabled: config.callbacks.secrets.length > 0,
+    enabled: signing,
     statusService: config.xroad.statusService,
     provider: config.xroad.provider,
     storeReady,

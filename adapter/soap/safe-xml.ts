@@ -27,10 +27,14 @@ function invalid(message: string): SluiceError {
   return new SluiceError("InvalidXml", message);
 }
 
-// Control characters other than tab and line ends, U+FFFE/U+FFFF, and lone surrogates.
-const ILLEGAL_CHARACTER =
-  // eslint-disable-next-line no-control-regex -- finding control characters is the point
-  /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+/**
+ * Characters XML 1.0 cannot carry at all, not even as a character reference: control characters
+ * other than tab and line ends, U+FFFE and U+FFFF.
+ */
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+export const NON_XML_CHARACTER = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const ILLEGAL_CHARACTER = new RegExp(`${NON_XML_CHARACTER.source}|${LONE_SURROGATE.source}`);
 
 const MARKUP_DECLARATION = /<!(?:DOCTYPE|ENTITY)/i;
 

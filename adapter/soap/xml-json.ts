@@ -1,7 +1,7 @@
 // The one mapping between an XML element and JSON that Sluice uses for SOAP bodies: JSON Schema
 // validates a SOAP Body through it, and JSON answers of REST backends become XML through it.
 
-import { isLayout, type XmlElement } from "./safe-xml";
+import { isLayout, NON_XML_CHARACTER, type XmlElement } from "./safe-xml";
 
 export type JsonValue =
   string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
@@ -87,14 +87,10 @@ export function xmlName(key: string): string {
   return name;
 }
 
-// Characters XML 1.0 cannot carry at all, not even as a character reference: C0 controls other
-// than tab and line ends, U+FFFE and U+FFFF (a lone surrogate becomes U+FFFD in UTF-8 anyway).
-// eslint-disable-next-line no-control-regex -- finding control characters is the point
-const NEEDS_ESCAPE = /[&<>"\r\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/;
-// eslint-disable-next-line no-control-regex -- as above
-const ESCAPED = /[&<>"\r\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/g;
-// eslint-disable-next-line no-control-regex -- as above
-const NOT_IN_XML = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/;
+// Markup characters and CR are written as references; characters XML 1.0 cannot carry at all
+// become U+FFFD (a lone surrogate becomes U+FFFD in UTF-8 anyway).
+const NEEDS_ESCAPE = new RegExp(`[&<>"\\r]|${NON_XML_CHARACTER.source}`);
+const ESCAPED = new RegExp(NEEDS_ESCAPE.source, "g");
 const ENTITIES: Readonly<Record<string, string>> = {
   "&": "&amp;",
   "<": "&lt;",
@@ -116,7 +112,7 @@ export function escapeXml(text: string): string {
 
 /** Whether text holds a character XML cannot carry, which escapeXml would replace. */
 export function holdsNonXmlCharacter(text: string): boolean {
-  return NOT_IN_XML.test(text);
+  return NON_XML_CHARACTER.test(text);
 }
 
 /**
