@@ -9,6 +9,7 @@ import type { Context } from "koa";
 import type { Logger } from "pino";
 import { checkCallbackTarget, type CallbackPolicy } from "../shared/delivery/callback-target";
 import { SluiceError } from "../shared/protocol/errors";
+import { issuedIdOf } from "../shared/protocol/message-id";
 import { outageAnswer } from "../shared/runtime/outage";
 import { type HubListeners, parseHubQuery } from "../shared/store/hub-listeners";
 import type { Lookup } from "../shared/delivery/address-check";
@@ -37,7 +38,6 @@ export interface HubRouteDeps {
 }
 
 const MAX_BODY = 16 * 1024;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** Redis out of reach or silent: 503; any other error is a bug (500 Internal, logged). */
 function unavailable(error: unknown): unknown {
@@ -110,10 +110,10 @@ function registerHub(router: Router, log: Logger, deps: HubRouteDeps, base: stri
   router.delete(`${base}/:id`, async (ctx) => {
     try {
       const client = readClient(ctx.req);
-      const id = ctx.params.id;
-      if (UUID.test(id)) refuseWhileStoreDown(deps.storeReady);
+      const id = issuedIdOf(ctx.params.id);
+      if (id !== null) refuseWhileStoreDown(deps.storeReady);
       const removed =
-        UUID.test(id) &&
+        id !== null &&
         (await deps.listeners.remove(id, client).catch((error: unknown) => {
           throw unavailable(error);
         }));

@@ -15,12 +15,11 @@ import {
   type Transaction,
   type TransactionStore,
 } from "../shared/store/transaction-store";
+import { issuedIdOf } from "../shared/protocol/message-id";
 import { noteAccess } from "./access-log";
 import { answerError } from "./error-answer";
 import { refuseWhileStoreDown, storeUnavailable } from "./store-unavailable";
 import { headerCount, readClient } from "./xroad-client";
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export interface StatusRouteDeps {
   store: TransactionStore;
@@ -56,7 +55,8 @@ async function ownTransaction(
   id: string,
 ): Promise<Transaction> {
   // The id asked for is part of the audit trail, found or not.
-  if (UUID.test(id)) noteAccess(ctx, { id });
+  const issued = issuedIdOf(id);
+  if (issued !== null) noteAccess(ctx, { id: issued });
   return clientTransaction(deps, callerOf(ctx, deps), id);
 }
 
@@ -71,9 +71,10 @@ function callerOf(ctx: Context, deps: StatusRouteDeps): string | null {
 async function clientTransaction(
   deps: StatusRouteDeps,
   caller: string | null,
-  id: string,
+  named: string,
 ): Promise<Transaction> {
-  if (!UUID.test(id)) throw new SluiceError("NotFound", "no such message");
+  const id = issuedIdOf(named);
+  if (id === null) throw new SluiceError("NotFound", "no such message");
   refuseWhileStoreDown(deps.storeReady);
   let tx: Transaction | null;
   try {

@@ -22,6 +22,7 @@ import { lookUpMessage, type MessageLookup } from "./message-lookup";
 import { cancelByOperator, conflictMessage, tellOperatorCancel } from "./operator-cancel";
 import { unavailableOnOutage } from "./store-unavailable";
 import { SluiceError } from "../protocol/errors";
+import { issuedIdOf } from "../protocol/message-id";
 import { OUTAGE_RETRY_AFTER_S } from "../runtime/outage";
 import type { RecentFailures } from "./recent-failures";
 import { NO_SUCH_DEAD_LETTER, Replayer } from "./replay";
@@ -62,8 +63,6 @@ export interface OperatorDeps {
    */
   redisProblem?: () => string | null;
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export function addOperatorRoutes(deps: OperatorDeps): void {
   const { admin, config, store, broker, names, monitor, pauses, deadLetters } = deps;
@@ -178,8 +177,8 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
         : notFound("no such message");
   const lookup = async (id: string) => answer(await lookUpMessage(messages, { id }, Date.now()));
   route("GET", /^\/admin\/messages\/([^/]+)$/, async (match) => {
-    const id = decodeURIComponent(match[1]);
-    if (!UUID.test(id)) return notFound("no such message");
+    const id = issuedIdOf(decodeURIComponent(match[1]));
+    if (id === null) return notFound("no such message");
     return lookup(id);
   });
   route("GET", /^\/admin\/messages$/, async (_match, _req, { query }) => {
@@ -194,8 +193,8 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
     return answer(await lookUpMessage(messages, { client, xroadId, service }, Date.now()));
   });
   const cancel = async (match: RegExpMatchArray): Promise<AdminAnswer> => {
-    const id = decodeURIComponent(match[1]);
-    if (!UUID.test(id)) return notFound("no such message");
+    const id = issuedIdOf(decodeURIComponent(match[1]));
+    if (id === null) return notFound("no such message");
     const cancelled = await cancelByOperator(store, id);
     if (cancelled.result === "missing") return notFound("no such message");
     if (cancelled.result === "conflict") {

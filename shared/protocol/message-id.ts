@@ -38,3 +38,14 @@ export function messageId(): string {
   }
   return text.toString("latin1", 0, 36);
 }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * The message id (or hub listener id) a caller or an operator named, in the lower case Sluice
+ * issues and stores it in; null when it is no UUID at all. RFC 9562 §4 has UUIDs read without
+ * regard to case, and a client that prints them in upper case got 404 for its own message.
+ */
+export function issuedIdOf(text: string): string | null {
+  return text.length === 36 && UUID.test(text) ? text.toLowerCase() : null;
+}

@@ -89,6 +89,20 @@ describe("cancel end to end (adapter, response worker, then a worker)", function
     expect((await cancel(cancelledId, BOB)).status).to.equal(404);
   });
 
+  it("takes the message id in upper case as the same id (RFC 9562: UUIDs are read in any case)", async () => {
+    const upper = cancelledId.toUpperCase();
+    const read = await status(upper);
+    expect(read.status).to.equal(200);
+    expect(read.json).to.deep.include({ id: cancelledId, state: "cancelled" });
+    const again = await cancel(upper);
+    expect(again.status).to.equal(200);
+    expect(again.headers.get("x-sluice-id")).to.equal(cancelledId);
+    expect((await status(upper, BOB)).status).to.equal(404);
+    const operator = await harness.admin(roles.adapter, `/admin/messages/${upper}`);
+    expect(operator.status).to.equal(200);
+    expect(operator.json.id).to.equal(cancelledId);
+  });
+
   it("a message the operator cancelled is a conflict to its client, first time or not", async () => {
     const submitted = await call(`${roles.adapter.url}/rest/lookup`, { client: ALICE, body: "{}" });
     expect(submitted.status).to.equal(202);

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { messageId } from "../../shared/protocol/message-id";
+import { issuedIdOf, messageId } from "../../shared/protocol/message-id";
 
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -30,5 +30,19 @@ describe("messageId", () => {
     const copy = `${first}`.slice(0);
     for (let i = 0; i < 200; i++) messageId();
     expect(first).to.equal(copy);
+  });
+});
+
+describe("issuedIdOf", () => {
+  it("reads an id in any case as the lower-case id Sluice issued", () => {
+    const id = messageId();
+    expect(issuedIdOf(id)).to.equal(id);
+    expect(issuedIdOf(id.toUpperCase())).to.equal(id);
+  });
+
+  it("is null for anything that is not a UUID", () => {
+    for (const text of ["", "abc", `${messageId()}x`, ` ${messageId()}`, "g".repeat(36)]) {
+      expect(issuedIdOf(text), JSON.stringify(text)).to.equal(null);
+    }
   });
 });
