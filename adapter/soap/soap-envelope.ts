@@ -276,8 +276,11 @@ function readHeaderFields(text: string, header: XmlElement): HeaderFields {
       `X-Road protocol version "${protocolVersion.slice(0, 40)}" is not supported; expected "${XROAD_PROTOCOL_VERSION}"`,
     );
   }
-  const id = simpleText(known.id as XmlElement);
-  if (id.trim() === "") throw fault("MissingHeaderField", `the X-Road header field "id" is empty`);
+  // The whitespace around a field's text is the writer's layout (a pretty-printed header), not
+  // part of the value, as around a REST caller's X-Road-Id or X-Road-UserId header: the id that
+  // keys duplicates is the same either way, and a line break there is no control character in it.
+  const id = simpleText(known.id as XmlElement).trim();
+  if (id === "") throw fault("MissingHeaderField", `the X-Road header field "id" is empty`);
   const { userId, issue, representedParty: party } = known;
   return {
     headers,
@@ -285,8 +288,10 @@ function readHeaderFields(text: string, header: XmlElement): HeaderFields {
     service: readService(known.service as XmlElement),
     id,
     protocolVersion,
-    userId: userId ? headerValue(simpleText(userId), 'the X-Road header field "userId"') : null,
-    issue: issue ? headerValue(simpleText(issue), 'the X-Road header field "issue"') : null,
+    userId: userId
+      ? headerValue(simpleText(userId).trim(), 'the X-Road header field "userId"')
+      : null,
+    issue: issue ? headerValue(simpleText(issue).trim(), 'the X-Road header field "issue"') : null,
     representedParty: party ? readRepresentedParty(party) : null,
   };
 }

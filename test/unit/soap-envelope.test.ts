@@ -253,6 +253,23 @@ describe("SOAP envelope: X-Road header rules", () => {
     expect(parse(envelope()).xroadId).to.equal("abc-1");
   });
 
+  it("takes the whitespace around id, userId and issue as layout, not as part of the value", () => {
+    const pretty = envelope({
+      header:
+        `${client}\n  ${service}\n  <xroad:id>\n    abc-1\n  </xroad:id>\n  ` +
+        `<xroad:protocolVersion>4.0</xroad:protocolVersion>\n  ` +
+        `<xroad:userId>\n    EE37702211234\n  </xroad:userId>\n  <xroad:issue> 12 </xroad:issue>\n`,
+    });
+    const request = parse(pretty);
+    expect(request.xroadId).to.equal("abc-1");
+    expect(request.userId).to.equal("EE37702211234");
+    expect(request.issue).to.equal("12");
+    // Inside the value a line break is still refused: it cannot travel on as a header.
+    expect(faultOf(envelope({ extraHeader: "<xroad:userId>\n a\nb \n</xroad:userId>" }))).to.equal(
+      "Client.InvalidSoap",
+    );
+  });
+
   it("a repeated field is DuplicateHeaderField", () => {
     expect(faultOf(envelope({ extraHeader: "<xroad:id>again</xroad:id>" }))).to.equal(
       "Client.DuplicateHeaderField",
