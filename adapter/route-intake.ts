@@ -29,14 +29,17 @@ const NOT_IN_AN_ID = /[\u0000-\u001f\u007f-\u009f\u0100-\uffff]/;
  * other control characters is refused here, not acknowledged and then failed in the worker.
  */
 export function checkXroadId(id: string, protocol: Protocol): void {
-  const code = ID_ERROR[protocol];
-  if (id.length > 255) throw new SluiceError(code, "the X-Road id is longer than 255 characters");
+  const problem = xroadIdProblem(id);
+  if (problem !== null) throw new SluiceError(ID_ERROR[protocol], problem);
+}
+
+/** What is wrong with an X-Road id (see checkXroadId), or null when it is fine. */
+export function xroadIdProblem(id: string): string | null {
+  if (id.length > 255) return "the X-Road id is longer than 255 characters";
   if (NOT_IN_AN_ID.test(id)) {
-    throw new SluiceError(
-      code,
-      "the X-Road id holds a line break, a control character or a character outside ISO-8859-1",
-    );
+    return "the X-Road id holds a line break, a control character or a character outside ISO-8859-1";
   }
+  return null;
 }
 
 /**

@@ -10,6 +10,7 @@ import { closeUnreadBody } from "../shared/protocol/unread-body";
 import { buildSoapFault } from "./soap/soap-fault";
 import { answerError } from "./error-answer";
 import { setAnswerHeader } from "./answer-header";
+import { xroadIdProblem } from "./route-intake";
 import { requestSpan } from "./request-span";
 import { restRoute, type RestRouteDeps } from "./rest/rest-route";
 import { registerSoapRoutes } from "./soap/soap-route";
@@ -102,11 +103,16 @@ function requestFrame(deps: RestRouteDeps, route: Koa.Middleware): Koa.Middlewar
   };
 }
 
-/** The answer is made: the caller's X-Road-Id goes back on it, and its deadline starts. */
+/**
+ * The answer is made: the caller's X-Road-Id goes back on it, unless it was refused (sending a
+ * refused value back, 16 KiB of it or a C1 control, serves no caller), and its deadline starts.
+ */
 function answered(ctx: Context, deadline: (ctx: Context) => void): void {
   // Read from Node's (lower-case) header table: `ctx.get` lower-cases the name on every call.
   const xroadId = ctx.req.headers["x-road-id"];
-  if (typeof xroadId === "string" && xroadId) setAnswerHeader(ctx, "X-Road-Id", xroadId);
+  if (typeof xroadId === "string" && xroadId && xroadIdProblem(xroadId.trim()) === null) {
+    setAnswerHeader(ctx, "X-Road-Id", xroadId);
+  }
   deadline(ctx);
 }
 

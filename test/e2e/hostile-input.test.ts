@@ -431,12 +431,13 @@ describe("Hostile input (issue 14 audit): each case refused alone, memory bounde
     await stillServes();
   });
 
-  it("an X-Road-Id header with a control character is 400", async () => {
+  it("an X-Road-Id header with a control character or over 255 characters is 400, not echoed", async () => {
     // Bytes a header value may not hold are refused by the HTTP parser itself; a C1 control
     // (valid obs-text on the wire) by Sluice's own check.
     for (const [name, value] of [
       ["a control character", "abc\u0001def"],
       ["a C1 control character", "abc\u0085def"],
+      ["256 characters", "i".repeat(256)],
     ]) {
       const body = JSON.stringify({ ok: true });
       const answer = await measured(sluice, `X-Road-Id with ${name}`, () =>
@@ -448,6 +449,8 @@ describe("Hostile input (issue 14 audit): each case refused alone, memory bounde
       );
       expect(answer.status, `${name}: ${answer.head}`).to.equal(400);
       expect(answer.body).to.not.match(/at .*\.js:\d+/);
+      // The refused value is not sent back.
+      expect(answer.head, name).to.not.match(/^x-road-id:/im);
     }
     await stillServes();
   });
