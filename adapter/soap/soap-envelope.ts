@@ -314,6 +314,7 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
  * then the backend's 400 for its headers made the message "rejected" unread.
  */
 const MAX_ID_PART = 255;
+const WHITESPACE = /\s/;
 const MAX_TEXT_FIELD = 1024;
 
 /**
@@ -350,6 +351,11 @@ function parts(element: XmlElement, namespace: string, field: string): Parts {
     // The description is written only for a refusal: it is a string per field otherwise.
     if (value.length > MAX_ID_PART || CONTROL.test(value)) {
       headerValue(value, `"${child.local}" in the "${field}" header`, MAX_ID_PART);
+    }
+    // An identifier part holds no space (PR-MESS §2.7 lists the characters it may hold), as a
+    // REST caller's X-Road-Client part may not: one client is one id whichever way it calls.
+    if (namespace === IDENTIFIERS_NS && WHITESPACE.test(value)) {
+      throw fault("InvalidSoap", `"${child.local}" in the "${field}" header holds a space`);
     }
     values[child.local] = value;
   }

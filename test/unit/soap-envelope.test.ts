@@ -270,6 +270,22 @@ describe("SOAP envelope: X-Road header rules", () => {
     );
   });
 
+  it("an identifier part with a space inside is InvalidSoap, as in a REST caller's X-Road-Client", () => {
+    for (const code of ["my code", "a\u00a0b", "a\u2003b"]) {
+      const header = envelope().replace(
+        "<id:memberCode>consumer</id:memberCode>",
+        `<id:memberCode>${code}</id:memberCode>`,
+      );
+      expect(faultOf(header), JSON.stringify(code)).to.equal("Client.InvalidSoap");
+    }
+    // Around the part it is layout.
+    const padded = envelope().replace(
+      "<id:memberCode>consumer</id:memberCode>",
+      "<id:memberCode> consumer\n</id:memberCode>",
+    );
+    expect(parse(padded).clientId).to.equal("EE/BUSINESS/consumer");
+  });
+
   it("a repeated field is DuplicateHeaderField", () => {
     expect(faultOf(envelope({ extraHeader: "<xroad:id>again</xroad:id>" }))).to.equal(
       "Client.DuplicateHeaderField",
