@@ -5,9 +5,12 @@ import { asSluiceError, SluiceError } from "../../shared/protocol/errors";
 import { soapEnvelope, envelopeStart, qualified, type SoapEcho } from "./soap-response";
 import { escapeXml } from "./xml-json";
 
-/** HTTP status of a SOAP fault: 500, except 503 for Busy and Unavailable (with Retry-After). */
-export function faultHttpStatus(error: SluiceError): number {
-  return error.code === "Busy" || error.code === "Unavailable" ? 503 : 500;
+/**
+ * HTTP status of a SOAP fault: 500, except `busyStatus` (503 unless the operator chose 500 for a
+ * security server in front, adapter.soapBusyStatus) for Busy and Unavailable.
+ */
+export function faultHttpStatus(error: SluiceError, busyStatus: 503 | 500 = 503): number {
+  return error.code === "Busy" || error.code === "Unavailable" ? busyStatus : 500;
 }
 
 /** What the caller may read for an error: an Internal error says nothing about its cause. */

@@ -118,7 +118,7 @@ function soapPost(
       const answerCode = remoteServiceCode(deps.config, service);
       outcome = answer(ctx, request, result, answerCode, limits.xml);
     } catch (error) {
-      outcome = answerFault(ctx, deps.log, error, request);
+      outcome = answerFault(ctx, deps, error, request);
     } finally {
       observeRequest(ctx, "soap", service ? service.code : null, outcome, started);
     }
@@ -281,15 +281,15 @@ function answer(
 
 function answerFault(
   ctx: Context,
-  log: Logger,
+  deps: SoapRouteDeps,
   thrown: unknown,
   request: SoapRequestWithAttachments | undefined,
 ): string {
   const error = asSluiceError(thrown);
   if (error.code === "Internal") {
-    log.error({ err: (thrown as Error)?.stack ?? String(thrown) }, "SOAP request failed");
+    deps.log.error({ err: (thrown as Error)?.stack ?? String(thrown) }, "SOAP request failed");
   }
-  ctx.status = faultHttpStatus(error);
+  ctx.status = faultHttpStatus(error, deps.config.adapter.soapBusyStatus);
   noteAccess(ctx, { code: error.code, id: error.messageId });
   closeUnreadBody(ctx.req, ctx.res);
   if (error.retryAfter !== undefined) ctx.set("Retry-After", String(error.retryAfter));

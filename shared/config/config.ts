@@ -158,6 +158,11 @@ export interface SluiceConfig {
      * the documents name relative URLs (docs/xroad-deployment.md §2).
      */
     publicUrl: string | null;
+    /**
+     * HTTP status of the SOAP faults Server.Busy and Server.Unavailable: 503 (with Retry-After),
+     * or 500, which a security server passes on (it reads a SOAP answer only with 200 or 500).
+     */
+    soapBusyStatus: 503 | 500;
   };
   admin: {
     host: string;
@@ -787,6 +792,7 @@ export function compileConfig(
       publicUrl: adapter.has("publicUrl")
         ? compilePublicUrl(adapter.string("publicUrl"), problems)
         : null,
+      soapBusyStatus: adapter.int("soapBusyStatus", 503) === 500 ? 500 : 503,
     },
     admin: {
       // Loopback unless the operator opens it: the operator endpoints can stop a backend.

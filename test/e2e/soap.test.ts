@@ -7,6 +7,7 @@ import * as soap from "soap";
 import { call, eventually, Harness } from "../support/harness";
 import { parseXml, childElements, directText, type XmlElement } from "../../adapter/soap/safe-xml";
 import { untilDepth } from "./ops-support";
+import { startXroadSim, type XroadSim } from "../../xroad-sim/xroad-sim";
 
 import {
   FAULT_FIXTURES,
@@ -342,6 +343,80 @@ describe("SOAP end to end: backpressure", function () {
     expect(headerXml(answer.text)).to.include("<xroad:protocolVersion>4.0</xroad:protocolVersion>");
   });
 });
+
+/**
+ * A full backlog as a consumer behind a security server sees it: the security server reads a
+ * SOAP service's answer only with 200 or 500 (xroad-sim as X-Road's AbstractHttpSender), so a
+ * 503 reaches the consumer as the security server's own HttpError, and with
+ * adapter.soapBusyStatus 500 as Sluice's Server.Busy with its retryAfter.
+ */
+function busyBehindSecurityServer(soapBusyStatus: 503 | 500 | undefined): void {
+  describe(`SOAP end to end: backpressure behind a security server, soapBusyStatus ${soapBusyStatus ?? "unset"}`, function () {
+    this.timeout(30_000);
+    const harness = Harness.suite({
+      config: {
+        adapter: soapBusyStatus === undefined ? {} : { soapBusyStatus },
+        services: { getState: { protocols: ["soap"], reply: { mode: "ack" }, backend: "held" } },
+        backends: { held: { translator: "rest-json", queue: { highWater: 1, maxLength: 100 } } },
+      },
+      roles: ["adapter"],
+    });
+    const { roles } = harness;
+    let sim: XroadSim;
+    before(async () => {
+      sim = await startXroadSim({
+        services: {
+          "EE/BUSINESS/producer/getState": { url: `${roles.adapter.url}/soap`, type: "soap" },
+        },
+      });
+    });
+    after(async () => sim?.close());
+
+    const request = (name: string) =>
+      fixture("getstate.query")
+        .toString("utf8")
+        .replace("411d6755661409fed365ad8135f8210be07613da", `${name}-${Date.now()}`);
+    const viaSecurityServer = async (body: string) => {
+      const response = await fetch(`${sim.url}/`, {
+        method: "POST",
+        headers: { "Content-Type": "text/xml; charset=utf-8" },
+        body,
+      });
+      return { status: response.status, text: await response.text() };
+    };
+
+    it(
+      soapBusyStatus === 500
+        ? "answers Server.Busy with 500, which reaches the consumer with its retryAfter"
+        : "answers Server.Busy with 503, which the consumer gets as the security server's HttpError",
+      async () => {
+        expect((await viaSecurityServer(request("first"))).status).to.equal(200);
+        await untilDepth(
+          roles.adapter.adminUrl,
+          `${harness.prefix}requests.held`,
+          (depth) => depth >= 1,
+        );
+        const direct = await post(roles.adapter.url, request("direct"));
+        expect(direct.status, direct.text).to.equal(soapBusyStatus ?? 503);
+        expect(faultCode(direct)).to.equal("Server.Busy");
+        expect(Number(direct.headers.get("retry-after"))).to.be.within(1, 300);
+
+        const answer = await viaSecurityServer(request("through"));
+        if (soapBusyStatus === 500) {
+          expect(answer.status, answer.text).to.equal(500);
+          expect(answer.text).to.include("<faultcode>Server.Busy</faultcode>");
+          expect(answer.text).to.match(/<retryAfter>\d+<\/retryAfter>/);
+        } else {
+          expect(answer.text).to.include("Server.ServerProxy.ServiceFailed.HttpError");
+          expect(answer.text).to.not.include("Server.Busy");
+        }
+      },
+    );
+  });
+}
+
+busyBehindSecurityServer(undefined);
+busyBehindSecurityServer(500);
 
 describe("SOAP end to end: a backend that refuses", function () {
   this.timeout(30_000);
