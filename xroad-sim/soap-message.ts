@@ -292,7 +292,8 @@ export function checkSoapRequest(xml: string): SoapMessage & { client: string; s
       throw new XroadError("Client.MissingHeaderField", `Required field '${field}' is missing`);
     }
   }
-  if (message.protocolVersion !== "4.0") {
+  // As X-Road's ProtocolVersion check: any 4.x (PR-MESS §2.2: one major version is compatible).
+  if (!message.protocolVersion!.startsWith("4.")) {
     throw new XroadError(
       "Client.InvalidProtocolVersion",
       `Invalid protocol version: ${message.protocolVersion}`,

@@ -33,6 +33,15 @@ export const SOAP11_NS = "http://schemas.xmlsoap.org/soap/envelope/";
 export const SOAP12_NS = "http://www.w3.org/2003/05/soap-envelope";
 export const XROAD_PROTOCOL_VERSION = "4.0";
 
+/**
+ * A protocolVersion of major version 4: PR-MESS §2.2 has versions of one major version
+ * compatible, and X-Road's security server takes any value that starts with "4." (its
+ * ProtocolVersion check). A "4.1" it passed on was refused here.
+ */
+export function isProtocolVersion4(version: string): boolean {
+  return version.startsWith("4.");
+}
+
 registerKnownNamespaces([SOAP11_NS, SOAP12_NS, XROAD_NS, IDENTIFIERS_NS, REPRESENTATION_NS]);
 
 /** A checked X-Road SOAP request, everything the adapter and the answer need. */
@@ -270,10 +279,10 @@ function readHeaderFields(text: string, header: XmlElement): HeaderFields {
       throw fault("MissingHeaderField", `the X-Road header field "${name}" is missing`);
   }
   const protocolVersion = simpleText(known.protocolVersion as XmlElement);
-  if (protocolVersion !== XROAD_PROTOCOL_VERSION) {
+  if (!isProtocolVersion4(protocolVersion)) {
     throw fault(
       "InvalidProtocolVersion",
-      `X-Road protocol version "${protocolVersion.slice(0, 40)}" is not supported; expected "${XROAD_PROTOCOL_VERSION}"`,
+      `X-Road protocol version "${protocolVersion.slice(0, 40)}" is not supported; expected "${XROAD_PROTOCOL_VERSION}" or another 4.x`,
     );
   }
   // The whitespace around a field's text is the writer's layout (a pretty-printed header), not

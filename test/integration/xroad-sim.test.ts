@@ -336,6 +336,25 @@ describe("xroad-sim", function () {
       });
     });
 
+    it("passes on a protocolVersion 4.1, as X-Road's security server takes any 4.x", async () => {
+      const body = fixture("simple.query")
+        .toString("utf8")
+        .replace(">4.0</xroad:protocolVersion>", ">4.1</xroad:protocolVersion>");
+      expect(body).to.include(">4.1</xroad:protocolVersion>");
+      provider.answer = (_req, res) => {
+        res.writeHead(200, { "content-type": "text/xml; charset=utf-8" });
+        res.end(fixture("simple.answer"));
+      };
+      const res = await request(`${sim.url}/`, {
+        method: "POST",
+        headers: { "content-type": "text/xml" },
+        body,
+      });
+      const text = await res.body.text();
+      expect(text).to.not.contain("<faultcode>");
+      expect(provider.seen).to.have.length(1);
+    });
+
     for (const [file, code] of [
       ["missing-protocolVersion.query", "Client.MissingHeaderField"],
       ["wrong-protocolVersion.query", "Client.InvalidProtocolVersion"],

@@ -319,7 +319,7 @@ describe("SOAP envelope: X-Road header rules", () => {
     ).to.equal("Client.MissingHeaderField");
   });
 
-  it("protocolVersion must be exactly 4.0", () => {
+  it("protocolVersion must be of major version 4, as X-Road's security server reads it", () => {
     const withVersion = (v: string) =>
       envelope({
         header:
@@ -327,9 +327,13 @@ describe("SOAP envelope: X-Road header rules", () => {
           service +
           `<xroad:id>1</xroad:id><xroad:protocolVersion>${v}</xroad:protocolVersion>`,
       });
-    expect(faultOf(withVersion("4.00"))).to.equal("Client.InvalidProtocolVersion");
-    expect(faultOf(withVersion(""))).to.equal("Client.InvalidProtocolVersion");
-    expect(parse(withVersion("4.0")).protocolVersion).to.equal("4.0");
+    for (const refused of ["", "3.5", "4", "40", "5.0", "foo", " 4.0"]) {
+      expect(faultOf(withVersion(refused)), refused).to.equal("Client.InvalidProtocolVersion");
+    }
+    // PR-MESS §2.2: versions of one major version are compatible.
+    for (const taken of ["4.0", "4.1", "4.00"]) {
+      expect(parse(withVersion(taken)).protocolVersion).to.equal(taken);
+    }
   });
 
   it("client identifiers are checked by object type", () => {
