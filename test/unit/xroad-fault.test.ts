@@ -78,6 +78,22 @@ describe("X-Road SOAP header echo", () => {
     ).to.equal("the answer has no X-Road header");
   });
 
+  it("takes any 4.x protocolVersion in the answer, as X-Road's parser does, and names another", () => {
+    const answer = requestEnvelope(sent, "<x/>");
+    expect(answer).to.contain("<xrd:protocolVersion>4.0</xrd:protocolVersion>");
+    const version = (value: string) =>
+      answer.replace(
+        "<xrd:protocolVersion>4.0</xrd:protocolVersion>",
+        `<xrd:protocolVersion>${value}</xrd:protocolVersion>`,
+      );
+    expect(echoMismatch(version("4.1"), sent)).to.equal("");
+    expect(echoMismatch(version("4.x"), sent)).to.equal("");
+    expect(echoMismatch(version("5.0"), sent)).to.equal('protocolVersion is "5.0", not 4.x');
+    expect(echoMismatch(version(""), sent)).to.equal('protocolVersion is "", not 4.x');
+    const without = answer.replace("<xrd:protocolVersion>4.0</xrd:protocolVersion>", "");
+    expect(echoMismatch(without, sent)).to.equal('protocolVersion is missing (sent "4.0")');
+  });
+
   it("names an identifier part the answer adds: another subsystem or version is another id", () => {
     const member = { ...sent, client: parseClientId("EE/GOV/1") };
     const subsystem = { ...sent, client: parseClientId("EE/GOV/1/other") };
