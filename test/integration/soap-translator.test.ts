@@ -847,6 +847,8 @@ describe("soap translator reading a WSDL that imports a schema", function () {
   let otherUrl: string;
   let wsdl: string;
   let importFrom = "";
+  /** The served WSDL's soap:address, when not the backend's own. */
+  let addressAt: string | null = null;
   const otherSaw: IncomingHttpHeaders[] = [];
 
   const serve = (server: Server, handle: (req: IncomingMessage, res: ServerResponse) => void) =>
@@ -871,7 +873,14 @@ describe("soap translator reading a WSDL that imports a schema", function () {
           '<xsd:schema targetNamespace="http://legacy.sluice.example/" elementFormDefault="unqualified">',
           (open) => `${open}<xsd:import namespace="${EXTRA_NS}" schemaLocation="${importFrom}"/>`,
         );
-        res.writeHead(200, { "content-type": "text/xml" }).end(imported);
+        const addressed =
+          addressAt === null
+            ? imported
+            : imported.replace(
+                /<soap:address location="[^"]*"/,
+                `<soap:address location="${addressAt}"`,
+              );
+        res.writeHead(200, { "content-type": "text/xml" }).end(addressed);
       } else {
         res
           .writeHead(200, { "content-type": "text/xml; charset=utf-8" })
@@ -889,7 +898,10 @@ describe("soap translator reading a WSDL that imports a schema", function () {
     wsdl = text.replace(sim.url, url);
   });
 
-  beforeEach(() => (otherSaw.length = 0));
+  beforeEach(() => {
+    otherSaw.length = 0;
+    addressAt = null;
+  });
 
   after(async () => {
     for (const server of [backend, other]) {
@@ -926,6 +938,30 @@ describe("soap translator reading a WSDL that imports a schema", function () {
     expect((error as Error).message).to.match(
       /could not read its WSDL: the WSDL imports http:\/\/127\.0\.0\.1:\d+\/types\.xsd, outside its own origin; add the origin to options\.wsdlImportOrigins/,
     );
+    expect(otherSaw).to.deep.equal([]);
+  });
+
+  it("refuses a soap:address at another origin, sending it nothing; options.endpoint sends calls there", async () => {
+    importFrom = "types.xsd";
+    addressAt = `${otherUrl}/soap`;
+    const error = await callWith({});
+    expect(error).to.be.instanceOf(BackendUnavailableError);
+    expect((error as Error).message).to.match(
+      /its WSDL sends calls to http:\/\/127\.0\.0\.1:\d+\/soap, outside the WSDL's and the backend url's origin; set options\.endpoint/,
+    );
+    expect(otherSaw).to.deep.equal([]);
+    // The operator's own choice: the call goes there, with the backend's headers.
+    await callWith({ endpoint: `${otherUrl}/soap` });
+    expect(otherSaw).to.have.length(1);
+    expect(otherSaw[0]!.authorization).to.equal("Bearer backend-secret");
+  });
+
+  it("calls a soap:address at the WSDL's own origin", async () => {
+    importFrom = "types.xsd";
+    addressAt = `${url}/elsewhere`;
+    expect(await callWith({}))
+      .to.be.an("array")
+      .with.length(1);
     expect(otherSaw).to.deep.equal([]);
   });
 

@@ -251,6 +251,38 @@ class SoapTranslator implements Translator {
     );
   }
 
+  /**
+   * The calls go where a WSDL read over HTTP says (`soap:address`), with `headers` (an
+   * Authorization): to the WSDL's origin or the backend url's, not wherever the backend's
+   * document names, for the reason its imports are held to its origin. An address elsewhere
+   * (a legacy WSDL naming an internal host) fails the WSDL's use, retried as an unreadable one,
+   * naming `endpoint`, which the operator sets to where calls go. A WSDL file's are as written.
+   */
+  private checkAddresses(client: soap.Client): void {
+    const { wsdl, service: wantedService, port: wantedPort } = this.options;
+    if (!/^https?:/i.test(wsdl)) return;
+    const allowed = new Set([new URL(wsdl).origin, new URL(this.backend.url).origin]);
+    for (const [serviceName, service] of Object.entries(client.wsdl.definitions.services)) {
+      if (wantedService !== null && serviceName !== wantedService) continue;
+      for (const [portName, port] of Object.entries(service.ports)) {
+        if (wantedPort !== null && portName !== wantedPort) continue;
+        const location = (port as { location?: unknown }).location;
+        if (typeof location !== "string") continue;
+        let origin: string | null = null;
+        try {
+          origin = new URL(location).origin;
+        } catch {
+          // Not a URL at all: refused below like an address elsewhere.
+        }
+        if (origin === null || !allowed.has(origin)) {
+          throw new BackendUnavailableError(
+            `backend ${this.backend.name}: its WSDL sends calls to ${location.slice(0, 200)}, outside the WSDL's and the backend url's origin; set options.endpoint to where calls go`,
+          );
+        }
+      }
+    }
+  }
+
   /** The client, created on first use; a failed creation is forgotten so the next call retries. */
   private ready(): Promise<ReadyClient> {
     if (this.client === null) {
@@ -294,8 +326,10 @@ class SoapTranslator implements Translator {
         { cause: error },
       );
     }
-    if (endpoint === null)
+    if (endpoint === null) {
       resolveRelativeAddresses(client, /^https?:/i.test(wsdl) ? wsdl : this.backend.url);
+      this.checkAddresses(client);
+    }
     client.addSoapHeader(
       (_method: unknown, _location: unknown, _action: unknown, args: unknown): string =>
         (typeof args === "object" && args !== null && this.headersOf.get(args)) || "",
