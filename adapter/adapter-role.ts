@@ -46,6 +46,9 @@ export async function startAdapter(
 ): Promise<AdapterRole> {
   const { config, broker, names, store, log: rootLog } = runtime;
   const log: Logger = rootLog.child({ component: "adapter" });
+  // Read first: a bad certificate or key stops the start, naming the file, before the broker
+  // holds queues declared for a configuration that never ran.
+  const tls = config.adapter.tls ? new ReloadableTls(config.adapter.tls, "adapter.tls") : null;
   let topologyReady = false;
   const publisher = broker.channel(
     "adapter.publisher",
@@ -156,8 +159,6 @@ export async function startAdapter(
     },
     [hub],
   );
-  // Read before listening: a bad certificate or key stops the start, naming the file.
-  const tls = config.adapter.tls ? new ReloadableTls(config.adapter.tls, "adapter.tls") : null;
   // Slow senders are checked every second, not Node's default 30 s, so a deadline holds.
   const limits = config.adapter;
   const serverOptions = {

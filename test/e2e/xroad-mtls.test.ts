@@ -3,6 +3,7 @@
 // reaching everything through /r1/… — ack, poll, sync, cancel, hub, the SOAP status operation,
 // the OpenAPI descriptions — and certificates rotated by SIGHUP under a waiting caller.
 
+import * as amqplib from "amqplib";
 import { expect } from "chai";
 import { assertValidOpenApi } from "../support/openapi-check";
 import { spawnSync } from "node:child_process";
@@ -14,7 +15,7 @@ import tls from "node:tls";
 import * as soap from "soap";
 import { Agent, request } from "undici";
 import { CallbackReceiver } from "../integration/callback-receiver";
-import { eventually, Harness, type SluiceProcess } from "../support/harness";
+import { AMQP_URL, eventually, Harness, type SluiceProcess } from "../support/harness";
 import { metricValue } from "./ops-support";
 import { createTestPki, type KeyPair, type TestPki } from "../support/test-pki";
 import {
@@ -547,7 +548,7 @@ describe("behind a security server over mTLS (xroad-sim in front of Sluice)", fu
     expect(answer.json.received).to.deep.equal({ personalCode: "38002242718" });
   });
 
-  it("a malformed certificate or key in the configuration stops the start with one line naming the file", () => {
+  it("a malformed certificate or key in the configuration stops the start with one line naming the file, before declaring anything", async () => {
     const bad = path.join(harness.dir, "broken.crt");
     writeFileSync(bad, "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n");
     const file = path.join(harness.dir, "broken.json");
@@ -572,6 +573,19 @@ describe("behind a security server over mTLS (xroad-sim in front of Sluice)", fu
     expect(lines[0]).to.equal(
       `sluice: adapter.tls.cert: certificate file ${bad} does not hold a PEM certificate`,
     );
+    // Backend b is this configuration's alone: no queue of it was left on the broker.
+    const connection = await amqplib.connect(AMQP_URL);
+    try {
+      const channel = await connection.createChannel();
+      channel.on("error", () => undefined);
+      const found = await channel.checkQueue(`${harness.prefix}requests.b`).then(
+        () => true,
+        () => false,
+      );
+      expect(found, "requests.b declared by the failed start").to.equal(false);
+    } finally {
+      await connection.close().catch(() => undefined);
+    }
   });
 });
 
