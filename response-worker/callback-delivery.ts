@@ -281,12 +281,15 @@ export async function startCallbackDelivery(
     const clientListeners = await listeners.forClient(tx.client);
     if (clientListeners.length === 0) return;
     const event = messageStateChangeEvent(eventKey, document);
+    // Serialised once for every listener it goes to: a status document may be megabytes.
+    let payload: string | undefined;
     for (const listener of listenersFor(clientListeners, tx.client, event)) {
+      payload ??= JSON.stringify(event);
       await deliverer.enqueue({
         webhookId: `evt_${eventKey}.${listener.id}`,
         messageId: tx.id,
         target: listener.callback,
-        payload: JSON.stringify(event),
+        payload,
         listenerId: listener.id,
         ...withTrace,
       });
