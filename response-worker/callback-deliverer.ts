@@ -429,6 +429,7 @@ function firstAttempt(
     enqueuedAt,
   };
   if (job.payload !== undefined) first.payload = job.payload;
+  if (job.sharedPayload !== undefined) first.sharedPayload = job.sharedPayload;
   if (job.listenerId !== undefined) first.listenerId = job.listenerId;
   if (job.settlesDelivery !== undefined) first.settlesDelivery = job.settlesDelivery;
   if (job.trace !== undefined) first.trace = job.trace;

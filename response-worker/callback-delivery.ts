@@ -7,6 +7,7 @@ import { receiverOf, type CallbackPolicy } from "../shared/delivery/callback-tar
 import type { ResponseMessage } from "../shared/protocol/envelope";
 import { HubListeners } from "../shared/store/hub-listeners";
 import { DeadCallbacks } from "../shared/operator/dead-callbacks";
+import { EventPayloads } from "../shared/store/event-payloads";
 import { messageLogger } from "../shared/observability/logger";
 import { metrics } from "../shared/observability/metrics";
 import type { Role, Runtime } from "../shared/runtime/runtime";
@@ -50,6 +51,13 @@ export interface CallbackDelivery extends Role {
    */
   onStateChange(tx: Transaction, eventKey: string): Promise<void>;
 }
+
+/**
+ * A hub event at least this long (its JSON, in characters) that goes to more than one listener
+ * is kept once in Redis, its jobs carrying its key: a client's 100 listeners would otherwise
+ * put 100 copies of a large answer on the broker. Smaller ones travel in their jobs.
+ */
+const SHARED_PAYLOAD_LENGTH = 64 * 1024;
 
 /** Deliveries one response worker makes at once (its prefetch of callback jobs). */
 const DELIVERY_SLOTS = 16;
@@ -157,6 +165,7 @@ export async function startCallbackDelivery(
   });
   const listeners = new HubListeners(redis, config.prefix);
   const deadCallbacks = new DeadCallbacks(redis, config.prefix, config.retentionMs);
+  const eventPayloads = new EventPayloads(redis, config.prefix, config.retentionMs);
 
   const settle = async (job: CallbackJob, settlement: Settlement) => {
     const jobLog = messageLogger(log, { id: job.messageId });
@@ -191,6 +200,9 @@ export async function startCallbackDelivery(
         "callback delivery settled",
       );
     }
+    if (job.sharedPayload && job.listenerId) {
+      await eventPayloads.settled(job.sharedPayload, job.listenerId);
+    }
     if (job.listenerId && settlement.outcome === "gone") {
       const listener = await listeners.get(job.listenerId);
       if (listener) await listeners.remove(listener.id, listener.client);
@@ -224,6 +236,11 @@ export async function startCallbackDelivery(
     prefetch: DELIVERY_SLOTS,
     maxPerTarget: config.callbacks.maxPerTarget,
     maxJobBytes: config.amqpMaxMessageBytes,
+    // Gone (every listener settled it, Redis lost it): the job ends `lost`.
+    loadPayload: (job) =>
+      job.sharedPayload === undefined
+        ? Promise.resolve(null)
+        : eventPayloads.load(job.sharedPayload),
     logger: log,
     onAttempt: (_job, result, next) => {
       // An event whose client removed its listener is no receiver's failure: counted with
@@ -281,15 +298,23 @@ export async function startCallbackDelivery(
     const clientListeners = await listeners.forClient(tx.client);
     if (clientListeners.length === 0) return;
     const event = messageStateChangeEvent(eventKey, document);
+    const to = listenersFor(clientListeners, tx.client, event);
+    if (to.length === 0) return;
     // Serialised once for every listener it goes to: a status document may be megabytes.
-    let payload: string | undefined;
-    for (const listener of listenersFor(clientListeners, tx.client, event)) {
-      payload ??= JSON.stringify(event);
+    const payload = JSON.stringify(event);
+    const shared = to.length > 1 && payload.length >= SHARED_PAYLOAD_LENGTH;
+    if (shared)
+      await eventPayloads.put(
+        eventKey,
+        payload,
+        to.map((listener) => listener.id),
+      );
+    for (const listener of to) {
       await deliverer.enqueue({
         webhookId: `evt_${eventKey}.${listener.id}`,
         messageId: tx.id,
         target: listener.callback,
-        payload,
+        ...(shared ? { sharedPayload: eventKey } : { payload }),
         listenerId: listener.id,
         ...withTrace,
       });

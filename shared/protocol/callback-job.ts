@@ -13,6 +13,11 @@ export interface CallbackJob {
   attempt: number;
   /** The JSON body; absent when `loadPayload` re-reads it at send time. */
   payload?: string;
+  /**
+   * Set instead of `payload` on a large hub event going to several listeners: the event key
+   * whose JSON the jobs share in Redis (`eventPayload`), read at each attempt.
+   */
+  sharedPayload?: string;
   /** Set for hub events: the listener this delivery is for. */
   listenerId?: string;
   /** Whether settling this job settles the message's delivery state (its final callback). */

@@ -202,6 +202,7 @@ const callbackJobShape = obj({
   target: str,
   attempt: (v, at) => (Number.isInteger(v) && (v as number) >= 1 ? null : `${at} is not >= 1`),
   payload: optional(str),
+  sharedPayload: optional(str),
   listenerId: optional(str),
   settlesDelivery: optional(bool),
   enqueuedAt: optional(num),

@@ -33,6 +33,11 @@ export interface RedisKeys {
    * `DELETE /hub/<id>` answers as the first one did.
    */
   hubRemoved(id: string): string;
+  /**
+   * Hash: a large hub event's JSON (field `body`), written once for the jobs of all the
+   * listeners it goes to, and a field per listener whose job has not settled yet.
+   */
+  eventPayload(eventKey: string): string;
   /** Hash: one dead letter recorded for the operator. */
   deadLetter(id: string): string;
   /**
@@ -112,6 +117,7 @@ export function redisKeys(prefix: string): RedisKeys {
         .update(JSON.stringify([callback, query]))
         .digest("hex")}`,
     hubRemoved: (id) => `${root}hub:removed:${id}`,
+    eventPayload: (eventKey) => `${root}event-payload:${eventKey}`,
     deadLetter: (id) => `${root}dead:${id}`,
     replayPublishing: (replayId) => `${root}replay-publishing:${replayId}`,
     deadLetterIndex: `${root}dead-letters`,

@@ -52,6 +52,12 @@ export class CallbackStack {
     this.back = { runtime, roles: [callbacks, responses] };
   }
 
+  /** The response worker's runtime (its broker, its Redis), while it runs. */
+  get backRuntime(): Runtime {
+    if (!this.back) throw new Error("the response worker is not running");
+    return this.back.runtime;
+  }
+
   /** Drains and closes the response worker, the way SIGTERM does. */
   async stopBack(): Promise<void> {
     if (this.back) await stop(this.back);

@@ -94,6 +94,26 @@ describe("protocol codec", () => {
     }
   });
 
+  it("reads a hub event's job that shares its payload by key, and refuses a key not a string", () => {
+    const job = {
+      webhookId: "evt_m.1.l",
+      messageId: "m",
+      target: "https://r/",
+      attempt: 1,
+      enqueuedAt: 0,
+    };
+    const shared = { ...job, sharedPayload: "m.1", listenerId: "l" };
+    const decoded = callbackJobCodec.decode(callbackJobCodec.encode(shared));
+    expect(decoded).to.deep.include({ ok: true, message: shared });
+    expect(
+      callbackJobCodec.decode(Buffer.from(JSON.stringify({ ...job, sharedPayload: 1 }))),
+    ).to.deep.equal({
+      ok: false,
+      reason: "unreadable",
+      error: "callback job.sharedPayload is not a string",
+    });
+  });
+
   it("refuses a version newer than it reads, as unsupported_version", () => {
     const response = {
       id: "x",
