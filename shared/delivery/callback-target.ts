@@ -111,16 +111,20 @@ export async function checkCallbackTarget(
   raw: unknown,
   policy: CallbackPolicy,
   lookup: Lookup = systemLookup,
+  gate: LookupGate = submissionLookups,
 ): Promise<CallbackTarget> {
   const target = parseCallbackTarget(raw, policy);
   if (target.kind !== "url" || policy.allowPrivate) return target;
   const host = target.url.hostname;
   if (host.startsWith("[") || isIP(host) !== 0) return target;
+  const lookingUp = gate.tryRun(() => lookup(host));
+  // Every slot is held by a resolver that has not answered: the target passes unchecked, as
+  // one past the bound below does, since delivery resolves and checks it again.
+  if (lookingUp === null) return target;
   let addresses: string[];
   try {
-    // A slow resolver must not hold the caller (nor the adapter's threadpool) for long:
-    // past the bound the target passes, since delivery resolves and checks it again.
-    addresses = await withTimeout(lookup(host), SUBMISSION_LOOKUP_MS);
+    // A slow resolver must not hold the caller for long: past the bound the target passes.
+    addresses = await withTimeout(lookingUp, SUBMISSION_LOOKUP_MS);
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (code === "ENOTFOUND" || code === "ENODATA") {
@@ -139,6 +143,33 @@ export async function checkCallbackTarget(
 
 /** How long name resolution may take while a caller waits for its submission's answer. */
 const SUBMISSION_LOOKUP_MS = 2_000;
+
+/**
+ * Bounds the lookups under way, counting those whose caller stopped waiting: the system
+ * resolver (getaddrinfo) runs on libuv's threadpool, 4 threads by default, which a resolver
+ * that never answers would otherwise fill with one lookup per submission, and behind them the
+ * file reads and the adapter's own look-ups of the broker and Redis would queue.
+ */
+export class LookupGate {
+  private underway = 0;
+
+  constructor(private readonly max: number) {}
+
+  /** Starts `work` when fewer than `max` are under way; null (nothing started) when not. */
+  tryRun<T>(work: () => Promise<T>): Promise<T> | null {
+    if (this.underway >= this.max) return null;
+    this.underway += 1;
+    const running = work();
+    running.then(
+      () => (this.underway -= 1),
+      () => (this.underway -= 1),
+    );
+    return running;
+  }
+}
+
+/** The submissions' lookups in this process: half of libuv's default threadpool. */
+const submissionLookups = new LookupGate(2);
 
 function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout;

@@ -2,6 +2,7 @@ import { expect } from "chai";
 import {
   allowlistProblems,
   checkCallbackTarget,
+  LookupGate,
   parseCallbackTarget,
   shownCallbackTarget,
   type CallbackPolicy,
@@ -216,10 +217,39 @@ describe("callback targets", () => {
     const open: CallbackPolicy = { ...policy, allow: ["https://slow.example/"] };
     // The resolver never answers: only the check's own bound on the lookup ends the wait.
     const hanging = () => new Promise<string[]>(() => undefined);
-    expect((await checkCallbackTarget("https://slow.example/cb", open, hanging)).kind).to.equal(
+    const gate = new LookupGate(2);
+    expect(
+      (await checkCallbackTarget("https://slow.example/cb", open, hanging, gate)).kind,
+    ).to.equal("url");
+  }).timeout(10_000);
+
+  it("looks up at most two names at once, past their callers' wait too, and lets the rest through", async () => {
+    const open: CallbackPolicy = { ...policy, allow: ["https://*.example/"] };
+    const asked: string[] = [];
+    const answers: Array<(addresses: string[]) => void> = [];
+    const lookup = (host: string) => {
+      asked.push(host);
+      return new Promise<string[]>((resolve) => answers.push(resolve));
+    };
+    const gate = new LookupGate(2);
+    const first = checkCallbackTarget("https://a.example/cb", open, lookup, gate);
+    const second = checkCallbackTarget("https://b.example/cb", open, lookup, gate);
+    // Both slots are held by a resolver that has not answered: not looked up, let through
+    // (delivery checks it), instead of one more lookup queued on the threadpool.
+    expect((await checkCallbackTarget("https://c.example/cb", open, lookup, gate)).kind).to.equal(
       "url",
     );
-  }).timeout(10_000);
+    expect(asked).to.deep.equal(["a.example", "b.example"]);
+    answers[0](["10.0.0.1"]);
+    expect((await asyncRefusal(first)).message).to.match(/private address/);
+    // A slot is free again once a lookup answered.
+    const third = checkCallbackTarget("https://d.example/cb", open, lookup, gate);
+    expect(asked).to.deep.equal(["a.example", "b.example", "d.example"]);
+    answers[1](["93.184.216.34"]);
+    answers[2](["127.0.0.1"]);
+    expect((await second).kind).to.equal("url");
+    expect((await asyncRefusal(third)).message).to.match(/loopback address/);
+  });
 
   it("lists every bad allowlist entry", () => {
     expect(allowlistProblems(["https://ok.example/", "xroad:EE/"])).to.deep.equal([]);
