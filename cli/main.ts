@@ -42,6 +42,7 @@ commands:
   dead-callbacks    list | show ID | redeliver (ID, a filter or --all) --config FILE
   messages          show (ID, or --client --xroad-id [--service]) | cancel ID --config FILE
   backends          list | pause NAME | resume NAME --config FILE
+  hub-listeners     list [--client C] [--receiver ORIGIN] | remove ID --config FILE
 
 options:
   --config FILE       YAML or JSON configuration (required; $SLUICE_CONFIG names one too)

@@ -1,5 +1,6 @@
 // The operator commands' words and options (`sluice dead-letters …`, `dead-callbacks …`,
-// `messages …`, `backends …`), checked before anything is connected: a usage mistake is exit 2.
+// `messages …`, `backends …`, `hub-listeners …`), checked before anything is connected: a
+// usage mistake is exit 2.
 
 import { deadLetterFilter, type DeadLetterFilter } from "../shared/operator/dead-letters";
 import { deadCallbackFilter, type DeadCallbackFilter } from "../shared/operator/dead-callbacks";
@@ -14,6 +15,7 @@ export const OPERATOR_USAGE = `usage: sluice dead-letters list [--reason R] [--s
        sluice messages show ID | --client C --xroad-id X [--service S] --config FILE
        sluice messages cancel ID --config FILE
        sluice backends list | pause NAME | resume NAME --config FILE
+       sluice hub-listeners list [--client C] [--receiver ORIGIN] [--limit N] | remove ID --config FILE
 options: --json prints JSON instead of a table`;
 
 export interface OperatorArgs {
@@ -37,7 +39,13 @@ const VALUE_FLAGS = [
   "replayed",
 ];
 
-const OPERATOR_COMMANDS = ["dead-letters", "dead-callbacks", "messages", "backends"] as const;
+const OPERATOR_COMMANDS = [
+  "dead-letters",
+  "dead-callbacks",
+  "messages",
+  "backends",
+  "hub-listeners",
+] as const;
 export type OperatorCommand = (typeof OPERATOR_COMMANDS)[number];
 
 export function isOperatorCommand(word: string | undefined): word is OperatorCommand {
@@ -85,6 +93,7 @@ const VERBS: Readonly<Record<OperatorCommand, readonly string[]>> = {
   "dead-callbacks": ["list", "show", "redeliver"],
   messages: ["show", "cancel"],
   backends: ["list", "pause", "resume"],
+  "hub-listeners": ["list", "remove"],
 };
 
 /**
@@ -96,7 +105,8 @@ function selectionProblem(command: OperatorCommand, parsed: OperatorArgs): strin
   const verbs = VERBS[command];
   if (!verb) return `${command} needs a command: ${verbs.join(", ")}`;
   if (!verbs.includes(verb)) return `unknown ${command} command "${verb}" (${verbs.join(", ")})`;
-  const needsId = verb === "cancel" || (verb === "show" && command !== "messages");
+  const needsId =
+    verb === "cancel" || verb === "remove" || (verb === "show" && command !== "messages");
   if (needsId && !id) return `${command} ${verb} needs an ID`;
   if (command === "backends" && verb !== "list" && !id)
     return `backends ${verb} needs a backend name`;

@@ -1,5 +1,6 @@
 // `sluice dead-letters list|show|replay`, `sluice dead-callbacks list|show|redeliver`,
-// `sluice messages show|cancel` and `sluice backends list|pause|resume`: the operator
+// `sluice messages show|cancel`, `sluice backends list|pause|resume` and `sluice hub-listeners
+// list|remove`: the operator
 // endpoints of the admin port, from a shell, talking to Redis (and, to replay or cancel, to the
 // broker) with the configuration's settings. No admin port is needed.
 
@@ -7,6 +8,7 @@ import type { SluiceConfig } from "../shared/config/config";
 import { runBackendCommand, unknownBackend } from "./backend-commands";
 import { runDeadCallbackCommand } from "./dead-callback-commands";
 import { runDeadLetterCommand } from "./dead-letter-commands";
+import { runHubListenerCommand } from "./hub-listener-commands";
 import { runMessageCommand } from "./message-commands";
 import type { OperatorArgs, OperatorCommand } from "./operator-args";
 import { fail, withOperatorContext, type OperatorContext } from "./operator-context";
@@ -24,6 +26,7 @@ const RUN: Readonly<Record<OperatorCommand, (context: OperatorContext) => Promis
   "dead-callbacks": runDeadCallbackCommand,
   messages: runMessageCommand,
   backends: runBackendCommand,
+  "hub-listeners": runHubListenerCommand,
 };
 
 /** Runs one operator command; resolves to the exit code. */

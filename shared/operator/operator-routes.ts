@@ -1,7 +1,7 @@
 // The operator endpoints of the admin port (behind the admin token, see admin-sign-in.ts):
 // backends paused and resumed, messages looked up and cancelled, dead letters listed, shown and
-// replayed, the status figures and the status page. Every role serves them: all they need is
-// Redis, the broker and the configuration.
+// replayed, hub listeners listed and removed, the status figures and the status page. Every
+// role serves them: all they need is Redis, the broker and the configuration.
 
 import type { ChannelWrapper } from "amqp-connection-manager";
 import type Redis from "ioredis";
@@ -29,6 +29,13 @@ import { NO_SUCH_DEAD_LETTER, Replayer } from "./replay";
 import { DeadCallbacks, deadCallbackFilter } from "./dead-callbacks";
 import { CallbackRedeliverer, NO_SUCH_DEAD_CALLBACK } from "./callback-redelivery";
 import { STATUS_PAGE, STATUS_SCRIPT } from "./status-page";
+import { HubListeners } from "../store/hub-listeners";
+import {
+  hubListenerDocument,
+  hubListenerFilter,
+  NO_SUCH_HUB_LISTENER,
+  selectHubListeners,
+} from "./hub-listener-selection";
 import {
   actionAnswer,
   bulkSelection,
@@ -100,6 +107,7 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
     }));
   const status = new BackendStatusReader(deps);
   const deadCallbacks = new DeadCallbacks(deps.redis, config.prefix, config.retentionMs);
+  const hubListeners = new HubListeners(deps.redis, config.prefix);
   let redeliverer: CallbackRedeliverer | null = null;
   const redeliver = () =>
     (redeliverer ??= new CallbackRedeliverer({
@@ -254,6 +262,25 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
       "operator replayed dead letters",
     );
     return ok(outcome);
+  });
+
+  // Hub listeners: list (by client or receiver), remove one whose receiver is gone for good.
+  route("GET", /^\/admin\/hub-listeners$/, async (_match, _req, { query }) => {
+    const limit = limitOf(query.get("limit"), LIST_LIMIT);
+    if (typeof limit !== "number") return limit;
+    const filter = hubListenerFilter((key) => query.get(key));
+    const now = Date.now();
+    const found = await selectHubListeners(hubListeners, filter, limit);
+    return ok({ hubListeners: found.map((listener) => hubListenerDocument(listener, now)) });
+  });
+  route("DELETE", /^\/admin\/hub-listeners\/([^/]+)$/, async (match) => {
+    const removed = await hubListeners.removeAny(decodeURIComponent(match[1]));
+    if (removed === null) return notFound(NO_SUCH_HUB_LISTENER);
+    deps.log.info(
+      { listener: removed.id, client: removed.client },
+      "operator removed a hub listener",
+    );
+    return ok({ removed: hubListenerDocument(removed, Date.now()) });
   });
 
   // Dead callbacks: list with filters, redeliver one or a selection.

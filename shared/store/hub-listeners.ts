@@ -243,6 +243,37 @@ export class HubListeners {
     return true;
   }
 
+  /**
+   * Removes a listener whoever owns it: an operator's removal (its client's later `DELETE`
+   * answers as after its own). The listener removed, or null when there is none.
+   */
+  async removeAny(id: string): Promise<HubListener | null> {
+    const listener = await this.get(id);
+    if (listener === null) return null;
+    await this.remove(id, listener.client);
+    return listener;
+  }
+
+  /**
+   * Every listener of every client, for operators. No index of them is kept, so this walks the
+   * keyspace with SCAN, about a second per million keys; the adapter and the response worker
+   * never call it.
+   */
+  async all(): Promise<HubListener[]> {
+    const pattern = `${globEscaped(this.listenerKey(""))}*`;
+    const listeners: HubListener[] = [];
+    let cursor = "0";
+    do {
+      const [next, keys] = await this.redis.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+      cursor = next;
+      if (keys.length === 0) continue;
+      for (const text of await this.redis.mget(keys)) {
+        if (text !== null) listeners.push(JSON.parse(text) as HubListener);
+      }
+    } while (cursor !== "0");
+    return listeners;
+  }
+
   /** Every listener of one client. */
   async forClient(client: string): Promise<HubListener[]> {
     const ids = await this.redis.smembers(this.clientKey(client));
@@ -255,4 +286,9 @@ export class HubListeners {
     });
     return listeners;
   }
+}
+
+/** `text` matched literally by a SCAN pattern: a prefix may hold `*`, `?`, `[` or a backslash. */
+function globEscaped(text: string): string {
+  return text.replace(/[*?[\]\\]/g, "\\$&");
 }

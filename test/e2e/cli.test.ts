@@ -87,6 +87,8 @@ describe("the sluice command", function () {
       [["dead-letters", "show"], "dead-letters show needs an ID"],
       [["dead-callbacks", "show"], "dead-callbacks show needs an ID"],
       [["messages", "cancel"], "messages cancel needs an ID"],
+      [["hub-listeners", "remove"], "hub-listeners remove needs an ID"],
+      [["hub-listeners", "show"], 'unknown hub-listeners command "show"'],
       [
         ["dead-letters", "replay", "--replayed", "yes", "--all"],
         "--replayed applies to dead-letters list only (dead-letters replay does not take it)",

@@ -1,0 +1,55 @@
+// `sluice hub-listeners list|remove`: the admin port's hub-listener endpoints from a shell,
+// answered as the admin port answers them.
+
+import {
+  hubListenerDocument,
+  hubListenerFilter,
+  NO_SUCH_HUB_LISTENER,
+  selectHubListeners,
+} from "../shared/operator/hub-listener-selection";
+import { LIST_LIMIT } from "../shared/operator/selection-limit";
+import { HubListeners } from "../shared/store/hub-listeners";
+import { OPERATOR_USAGE } from "./operator-args";
+import { fail, type OperatorContext } from "./operator-context";
+import { age, columns, listing } from "./operator-tables";
+
+export async function runHubListenerCommand(context: OperatorContext): Promise<number> {
+  const { config, parsed, verb, id, redis, log, print } = context;
+  const listeners = new HubListeners(redis, config.prefix);
+  const now = Date.now();
+  if (verb === "list") {
+    const limit = parsed.limit ?? LIST_LIMIT.fallback;
+    const filter = hubListenerFilter((key) => parsed.flags.get(key));
+    const found = await selectHubListeners(listeners, filter, limit);
+    const documents = found.map((listener) => hubListenerDocument(listener, now));
+    print(
+      documents,
+      listing(
+        found,
+        limit,
+        () =>
+          columns([
+            ["AGE", "ID", "CLIENT", "CALLBACK", "QUERY"],
+            ...found.map((listener, i) => [
+              age(listener.createdAt),
+              listener.id,
+              listener.client,
+              documents[i].callback,
+              listener.query,
+            ]),
+          ]),
+        "no hub listeners",
+      ),
+    );
+    return 0;
+  }
+  if (verb === "remove" && id) {
+    const removed = await listeners.removeAny(id);
+    if (removed === null) return fail(`${NO_SUCH_HUB_LISTENER} ${id}`);
+    log.info({ listener: removed.id, client: removed.client }, "operator removed a hub listener");
+    const document = hubListenerDocument(removed, now);
+    print({ removed: document }, `${removed.id}: removed (client ${removed.client})`);
+    return 0;
+  }
+  return fail(OPERATOR_USAGE, 2);
+}
