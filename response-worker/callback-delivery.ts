@@ -28,6 +28,11 @@ import {
 import { CallbackSender, type AttemptResult, type CallbackSend } from "./callback-sender";
 import { listenersFor, messageStateChangeEvent } from "./hub-events";
 
+/** Why a final callback was not sent by a response worker without a signing secret. */
+const UNSIGNED =
+  "this response worker has no callbacks.secret and sends nothing unsigned; give it the " +
+  "adapters' secret, then redeliver";
+
 /** Why a hub event is not sent: its client removed the listener (DELETE /hub/<id>). */
 const LISTENER_REMOVED = "the hub listener was removed";
 
@@ -276,8 +281,22 @@ export async function startCallbackDelivery(
       if (!warnedUnsigned)
         log.warn("no callbacks.secret configured: callbacks and hub events are off");
       warnedUnsigned = true;
-      // An unsigned callback is never sent, so its delivery must not stay pending forever.
-      if (tx.replyMode === "callback" && final) {
+      // An unsigned callback is never sent, so its delivery must not stay pending forever. It
+      // is a dead callback like any other (an adapter with the secret took it: the roles'
+      // configurations differ), which the operator redelivers once this one has the secret.
+      if (tx.replyMode === "callback" && final && tx.callback) {
+        await deadCallbacks.record({
+          id: tx.id,
+          webhookId: `msg_${eventKey}`,
+          target: tx.callback,
+          receiver: receiverOf(tx.callback) ?? "",
+          reason: "refused",
+          attempts: 0,
+          failure: UNSIGNED,
+          status: null,
+          at: Date.now(),
+        });
+      } else if (tx.replyMode === "callback" && final) {
         await store.setDelivery(tx.id, "delivery_failed", ["pending"]);
       }
       return;
