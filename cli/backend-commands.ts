@@ -10,7 +10,8 @@ import { BackendStatusReader, type BackendStatus } from "../shared/operator/back
 import type { DeadLetters } from "../shared/operator/dead-letters";
 import { RecentFailures } from "../shared/operator/recent-failures";
 import type { TopologyNames } from "../shared/protocol/names";
-import type { OperatorContext } from "./operator-context";
+import { StartupError } from "../shared/runtime/startup-error";
+import { fail, type OperatorContext } from "./operator-context";
 import { age, columns } from "./operator-tables";
 import { requestQueueSamples } from "./request-queue-samples";
 
@@ -44,13 +45,15 @@ export async function backendRows(
     redis: Redis;
     pauses: BackendPauses;
     deadLetters: DeadLetters;
-    broker: Broker;
+    /** Null when it is out of reach: no depths, no consumers. */
+    broker: Broker | null;
     names: TopologyNames;
   },
   now = Date.now(),
 ): Promise<BackendRow[]> {
   const { config, redis, broker, names } = deps;
-  const samples = await requestQueueSamples(config, broker, names, now);
+  const samples =
+    broker === null ? new Map() : await requestQueueSamples(config, broker, names, now);
   const reader = new BackendStatusReader({
     ...deps,
     monitor: { get: (queue) => samples.get(queue) },
@@ -76,16 +79,20 @@ export async function runBackendCommand(context: OperatorContext): Promise<numbe
   const { config, verb, id, redis, names, deadLetters, print, connectBroker } = context;
   const pauses = new BackendPauses(redis, config.prefix);
   if (verb === "list") {
-    const rows = await backendRows({
-      config,
-      redis,
-      pauses,
-      deadLetters,
-      broker: await connectBroker(),
-      names,
-    });
+    // The broker out of reach (when this is most needed, at 3 a.m.): pauses, windows and dead
+    // letters come from Redis and are still printed; depths and consumers are "?", exit 1.
+    let broker: Broker | null = null;
+    let unreachable: string | null = null;
+    try {
+      broker = await connectBroker();
+    } catch (error) {
+      if (!(error instanceof StartupError)) throw error;
+      unreachable = error.message.split("; ")[0];
+    }
+    const rows = await backendRows({ config, redis, pauses, deadLetters, broker, names });
     print(rows, backendTable(rows));
-    return 0;
+    if (unreachable === null) return 0;
+    return fail(`${unreachable}: queued and consumers unknown (?)`);
   }
   const state = verb === "pause" ? await pauses.pause(id) : await pauses.resume(id);
   const since = state.since === null ? null : new Date(state.since).toISOString();

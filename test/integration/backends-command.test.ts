@@ -130,6 +130,30 @@ describe("sluice backends (real Redis and RabbitMQ)", function () {
     expect(table[1]).to.match(/^legacy +paused +\S+Z \(\d+s ago\) +3 +50 +0 +1$/);
   });
 
+  it("still lists the pauses and dead letters with the broker out of reach, depths unknown, exit 1", async () => {
+    const parsed = parseOperatorArgs("backends", ["list", "--json"]);
+    if (typeof parsed === "string") throw new Error(parsed);
+    const printed: string[] = [];
+    const unreachable = { ...config, amqpUrls: ["amqp://guest:guest@127.0.0.1:1"] };
+    const code = await runOperatorCommand("backends", parsed, unreachable, (text) =>
+      printed.push(text),
+    );
+    expect(code).to.equal(1);
+    const rows = JSON.parse(printed.join("\n")) as Array<Record<string, unknown>>;
+    expect(
+      rows.map(({ backend, state, queued, consumers, deadLetters }) => ({
+        backend,
+        state,
+        queued,
+        consumers,
+        deadLetters,
+      })),
+    ).to.deep.equal([
+      { backend: "legacy", state: "paused", queued: null, consumers: null, deadLetters: 1 },
+      { backend: "other", state: "running", queued: null, consumers: null, deadLetters: 0 },
+    ]);
+  });
+
   it("says a running backend is outside its service window when it is", async () => {
     const windowed = compileConfig(
       {
