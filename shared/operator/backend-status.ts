@@ -21,6 +21,11 @@ export interface BackendStatus {
     consumers: number | null;
     /** Messages per second leaving the queue (smoothed); null until known. */
     drainRate: number | null;
+    /**
+     * When the broker was last asked for these figures (ISO time); null before the first
+     * answer. Old while the broker is out of reach: the figures are from then.
+     */
+    sampledAt: string | null;
   };
   inFlight: number;
   maxInFlight: number;
@@ -133,6 +138,7 @@ export class BackendStatusReader {
             maxLength: backend.queue.maxLength,
             consumers: sample?.consumers ?? null,
             drainRate: sample?.drainRate ?? null,
+            sampledAt: sample ? new Date(sample.at).toISOString() : null,
           },
           inFlight: inFlight[i],
           maxInFlight: backend.maxInFlight,

@@ -153,6 +153,8 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
     return ok({
       generatedAt: new Date().toISOString(),
       instance: config.instanceId,
+      // Out of reach, the queue figures are the last ones the broker gave (their sampledAt).
+      broker: { connected: broker.isConnected() },
       ...figures,
       deadCallbacks: callbacksByReason,
     });

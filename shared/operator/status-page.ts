@@ -15,6 +15,7 @@ export const STATUS_PAGE = `<!doctype html>
   #meta { color: #5b6475; margin-bottom: 1em; }
   #meta.stale { color: #9b1c1c; font-weight: bold; }
   .stale-figures { opacity: .45; }
+  .backend .stale { color: #9b1c1c; font-weight: bold; }
   .backends { display: grid; grid-template-columns: repeat(auto-fill, minmax(24em, 1fr)); gap: 1em; }
   .backend { background: #fff; border: 1px solid #d8dce3; border-radius: 6px; padding: 1em; }
   .backend h3 { margin: 0 0 .6em; font-size: 1.1em; display: flex; justify-content: space-between; }
@@ -42,6 +43,7 @@ export const STATUS_PAGE = `<!doctype html>
 <h1>Sluice</h1>
 <form method="post" action="/logout"><button type="submit">Sign out</button></form>
 <div id="meta" data-testid="meta">connecting…</div>
+<div id="broker" class="unserved" data-testid="broker" hidden></div>
 <div id="notice" role="status" data-testid="notice"></div>
 <div class="backends" id="backends" data-testid="backends"></div>
 <div id="figures">
@@ -160,7 +162,10 @@ function backendCard(b) {
       " It is running and its window is open, yet nothing takes its messages: they wait until the adapter answers 503 at the high-water mark. " +
       "Start a worker that serves it (sluice worker --config FILE, or sluice worker --backends " + b.name + " --config FILE) or find why it is not ready (its /readyz and log). " +
       "Runbook: docs/operations.md, SluiceNoConsumers.") : null,
-    el("div", {}, "queue ", el("strong", { "data-testid": "depth-" + b.name }, depth === null ? "?" : depth), " of high-water mark " + b.queue.highWater + " (max " + b.queue.maxLength + ")"),
+    el("div", {}, "queue ", el("strong", { "data-testid": "depth-" + b.name }, depth === null ? "?" : depth), " of high-water mark " + b.queue.highWater + " (max " + b.queue.maxLength + ")",
+      // The monitor asks the broker every few seconds: an older figure is a broker not answering.
+      b.queue.sampledAt && serverNow() - Date.parse(b.queue.sampledAt) > STALE_SAMPLE_MS
+        ? el("span", { class: "stale", "data-testid": "sampled-" + b.name }, ", as of " + when(b.queue.sampledAt)) : null),
     el("div", { class: "bar" + (depth !== null && depth >= b.queue.highWater ? " over" : "") }, el("div", { style: "width:" + share.toFixed(1) + "%" })),
     // A red bar alone does not say that callers are being turned away.
     depth !== null && depth >= b.queue.highWater ? el("div", { class: "unserved", "data-testid": "high-water-" + b.name },
@@ -195,6 +200,11 @@ async function refresh() {
     $("backends").className = "backends";
     $("figures").className = "";
     $("backends").replaceChildren(...status.backends.map(backendCard));
+    const broker = $("broker");
+    broker.hidden = !status.broker || status.broker.connected;
+    broker.textContent = broker.hidden ? "" : "RabbitMQ is out of reach from instance " + status.instance +
+      ": the queue figures below are the last ones it gave (each says as of when), and an adapter that cannot reach it answers 503 (broker_down). " +
+      "Runbook: docs/operations.md, SluiceRejectingRequests; /readyz names the reason.";
     const callbacks = Object.entries(status.deadCallbacks || {});
     $("dead-callbacks").replaceChildren(callbacks.length === 0 ? "none" : el("ul", {},
       ...callbacks.map(([reason, count]) => el("li", {}, reason + ": " + count + " ",
@@ -226,6 +236,8 @@ async function refresh() {
 // pair of requests each second whatever the admin port's pace, and a slow port (a busy Redis or
 // broker behind /admin/status) had them pile up, each adding to what made it slow.
 const POLL_EVERY_MS = 1000;
+/** Queue figures older than this came from a broker that stopped answering. */
+const STALE_SAMPLE_MS = 15000;
 const POLL_TIMEOUT_MS = 10000;
 let polling = null;
 /** The server's time of the last status answer shown (HH:MM:SS UTC); null before the first. */

@@ -163,9 +163,16 @@ describe("RabbitMQ outage and alarm (private RabbitMQ node stopped and restarted
       ids.push(answer.json.id);
     }
 
+    const status = async () => (await harness.admin(adapter, "/admin/status")).json;
+    expect((await status()).broker).to.deep.equal({ connected: true });
     await rabbit.stop();
     const notReady = await untilReadiness(adapter.adminUrl, 503);
     expect(notReady.reasons).to.include("rabbitmq: disconnected");
+    // The status page says so: its queue figures are the broker's last ones, as of then.
+    const down = await status();
+    expect(down.broker).to.deep.equal({ connected: false });
+    const [sim] = down.backends;
+    expect(Date.parse(sim.queue.sampledAt)).to.be.below(Date.parse(down.generatedAt));
     for (let i = 0; i < 3; i++) {
       expect503(await call(`${adapter.url}/rest/order`, { body: '{"n":"down"}' }), "Unavailable");
     }

@@ -360,6 +360,33 @@ describe("the status page in a browser", function () {
     expect(await page.getByTestId("backends").getAttribute("class")).to.equal("backends");
   });
 
+  it("says when RabbitMQ is out of reach, and how old each queue figure is", async () => {
+    const banner = page.getByTestId("broker");
+    expect(await banner.isHidden()).to.equal(true);
+    expect(await page.getByTestId("sampled-legacy").count()).to.equal(0);
+    // The admin port's answer while its broker is gone (test/e2e/outage.test.ts has the real
+    // one): disconnected, and the monitor's last figures a minute old.
+    await page.route("**/admin/status", async (route) => {
+      const answer = await route.fetch();
+      const status = await answer.json();
+      const minuteAgo = new Date(Date.parse(status.generatedAt) - 60_000).toISOString();
+      status.broker = { connected: false };
+      for (const backend of status.backends) backend.queue.sampledAt = minuteAgo;
+      await route.fulfill({ response: answer, json: status }).catch(() => undefined);
+    });
+    try {
+      await banner.filter({ hasText: "RabbitMQ is out of reach" }).waitFor({ timeout: 15_000 });
+      expect(await banner.textContent()).to.include("the queue figures below are the last ones");
+      expect(await page.getByTestId("sampled-legacy").textContent()).to.match(
+        /^, as of 60 s ago \(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d/,
+      );
+    } finally {
+      await page.unroute("**/admin/status");
+    }
+    await banner.waitFor({ state: "hidden", timeout: 15_000 });
+    expect(await page.getByTestId("sampled-legacy").count()).to.equal(0);
+  });
+
   it("says its dead-letter list is the newest 50 when more wait", async () => {
     for (let i = 0; i < 51; i++) {
       await deadLetter("strays", "orphan", randomUUID(), { error: "503 from the backend" });
