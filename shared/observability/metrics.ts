@@ -153,6 +153,24 @@ export const tlsRefusals = new Counter<"reason">({
   registers: [registry],
 });
 
+/** How each dependency of this process is reached, read at every scrape (watchDependency). */
+const dependencyChecks = new Map<string, () => boolean>();
+
+export const dependencyUp = new Gauge<"dependency">({
+  name: "sluice_dependency_up",
+  help: "1 while this process reaches the dependency (rabbitmq; redis, as its heartbeat finds it), else 0: what /readyz says, for an alert that fires with no traffic.",
+  labelNames: ["dependency"],
+  registers: [registry],
+  collect() {
+    for (const [dependency, up] of dependencyChecks) this.set({ dependency }, up() ? 1 : 0);
+  },
+});
+
+/** Reports `dependency` as up or down on every scrape, as `up` says at that moment. */
+export function watchDependency(dependency: "rabbitmq" | "redis", up: () => boolean): void {
+  dependencyChecks.set(dependency, up);
+}
+
 /** Every gateway metric, for the roles to update. */
 export const metrics = {
   queueDepth,
@@ -173,6 +191,7 @@ export const metrics = {
   backpressureRejections,
   parserRefusals,
   tlsRefusals,
+  dependencyUp,
 };
 
 /** Content-Type of the exposition text, for the admin server's answer. */

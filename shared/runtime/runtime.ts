@@ -15,6 +15,7 @@ import { QueueMonitor } from "../broker/queue-monitor";
 import { checkRedis, createRedis, whenReady } from "../store/redis";
 import { RedisHeartbeat } from "../store/redis-heartbeat";
 import { warnIfEvicting } from "../store/eviction-policy";
+import { watchDependency } from "../observability/metrics";
 import { topologyNames, type TopologyNames } from "../protocol/names";
 import { TransactionStore } from "../store/transaction-store";
 import type { DrainingRole } from "./shutdown-deadline";
@@ -76,6 +77,9 @@ export async function startRuntime(
   const heartbeat = new RedisHeartbeat(redis);
   heartbeat.start();
   admin.addCheck("redis", () => heartbeat.problem());
+  // The same on /metrics: an outage at night, with no caller refused, still raises an alert.
+  watchDependency("rabbitmq", () => broker.isConnected());
+  watchDependency("redis", () => heartbeat.problem() === null);
   const monitor = new QueueMonitor(broker, config, names, log);
   monitor.start();
   // Without an admin token the operator endpoints are not served (admin-server.ts), so their

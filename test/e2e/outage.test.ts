@@ -38,6 +38,15 @@ async function completed(url: string, ids: string[], timeoutMs: number): Promise
   );
 }
 
+/** `sluice_dependency_up{dependency}` on `proc`'s /metrics. */
+async function dependencyUp(proc: SluiceProcess, dependency: string): Promise<number> {
+  const text = (await call(`${proc.adminUrl}/metrics`, { client: null })).text;
+  const line = new RegExp(`^sluice_dependency_up\\{dependency="${dependency}"\\} (\\d+)$`, "m");
+  const value = line.exec(text)?.[1];
+  expect(value, `sluice_dependency_up{dependency="${dependency}"} on /metrics`).to.be.a("string");
+  return Number(value);
+}
+
 const services = {
   order: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" },
   ask: { protocols: ["rest"], reply: { mode: "sync", wait: "5s" }, backend: "sim" },
@@ -70,9 +79,12 @@ describe("Redis outage (private redis-server stopped and restarted)", function (
     expect(before.status).to.equal(202);
     await completed(sluice.url, [before.json.id], 10_000);
 
+    expect(await dependencyUp(sluice, "redis")).to.equal(1);
     await redis.stop();
     const notReady = await untilReadiness(sluice.adminUrl, 503);
     expect(notReady.reasons.some((r) => r.startsWith("redis"))).to.equal(true);
+    expect(await dependencyUp(sluice, "redis")).to.equal(0);
+    expect(await dependencyUp(sluice, "rabbitmq")).to.equal(1);
     const callsBefore = harness.sim.stats().total;
     for (let i = 1; i <= 5; i++) {
       expect503(await call(`${sluice.url}/rest/order`, { body: `{"n":${i}}` }), "Unavailable");
@@ -165,12 +177,16 @@ describe("RabbitMQ outage and alarm (private RabbitMQ node stopped and restarted
 
     const status = async () => (await harness.admin(adapter, "/admin/status")).json;
     expect((await status()).broker).to.deep.equal({ connected: true });
+    expect(await dependencyUp(adapter, "rabbitmq")).to.equal(1);
     await rabbit.stop();
     const notReady = await untilReadiness(adapter.adminUrl, 503);
     expect(notReady.reasons).to.include("rabbitmq: disconnected");
     // The status page says so: its queue figures are the broker's last ones, as of then.
     const down = await status();
     expect(down.broker).to.deep.equal({ connected: false });
+    // For the SluiceDependencyDown alert, which fires without any caller refused.
+    expect(await dependencyUp(adapter, "rabbitmq")).to.equal(0);
+    expect(await dependencyUp(adapter, "redis")).to.equal(1);
     const [sim] = down.backends;
     expect(Date.parse(sim.queue.sampledAt)).to.be.below(Date.parse(down.generatedAt));
     for (let i = 0; i < 3; i++) {
