@@ -4,6 +4,7 @@ import {
   metrics,
   metricsText,
   registry,
+  watchDependency,
 } from "../../shared/observability/metrics";
 
 describe("metrics", () => {
@@ -26,6 +27,7 @@ describe("metrics", () => {
     sluice_backpressure_rejections_total: { type: "counter", labels: ["reason"] },
     sluice_http_parser_refusals_total: { type: "counter", labels: ["reason"] },
     sluice_tls_handshake_refusals_total: { type: "counter", labels: ["reason"] },
+    sluice_dependency_up: { type: "gauge", labels: ["dependency"] },
   };
 
   it("registers every contract metric with its exact type and label set", async () => {
@@ -41,6 +43,14 @@ describe("metrics", () => {
       .map((m) => m.name)
       .filter((n) => n.startsWith("sluice_"));
     expect(ours.sort()).to.deep.equal(Object.keys(expected).sort());
+  });
+
+  it("says at each scrape whether each watched dependency is reached", async () => {
+    let up = true;
+    watchDependency("rabbitmq", () => up);
+    expect(await metricsText()).to.match(/^sluice_dependency_up\{dependency="rabbitmq"\} 1$/m);
+    up = false;
+    expect(await metricsText()).to.match(/^sluice_dependency_up\{dependency="rabbitmq"\} 0$/m);
   });
 
   it("uses no identifier or URL as a label", () => {
