@@ -38,9 +38,17 @@ export interface BenchOptions {
   preload: string[];
   /** Node or V8 options of the adapter alone (`node <option>`): what-ifs, e.g. GC sizes. */
   adapterNodeOptions: string[];
+  /**
+   * The role the profile runs put under `--cpu-prof`: the adapter by default; a worker or
+   * response worker in the runs that start one (the sync round trip).
+   */
+  profileRole: ProfiledRole;
   amqpUrl: string;
   redisUrl: string;
 }
+
+export const PROFILED_ROLES = ["adapter", "worker", "response-worker"] as const;
+export type ProfiledRole = (typeof PROFILED_ROLES)[number];
 
 export const USAGE = `usage: npm run bench -- [options]
 
@@ -58,6 +66,9 @@ export const USAGE = `usage: npm run bench -- [options]
   --adapter-node-option <option>
                        the adapter alone runs with this Node or V8 option (repeatable), e.g.
                        --adapter-node-option=--max-semi-space-size=4; a what-if
+  --profile-role <role>
+                       the role the profile runs profile: adapter (default), worker or
+                       response-worker (these two in the sync round trip's profile only)
   --docs / --no-docs   rewrite docs/benchmarks.md and docs/benchmarks-*.svg (default: yes
                        for a full run, no with --quick or --only)
   --help
@@ -92,6 +103,7 @@ export function parseBenchOptions(
     writeDocs: !quick,
     preload: [],
     adapterNodeOptions: [],
+    profileRole: "adapter",
     amqpUrl: env.AMQP_URL || "amqp://guest:guest@127.0.0.1:5672",
     redisUrl: env.REDIS_URL || "redis://127.0.0.1:6379",
   };
@@ -146,6 +158,14 @@ export function parseBenchOptions(
           );
         }
         options.adapterNodeOptions.push(option);
+        break;
+      }
+      case "--profile-role": {
+        const role = value();
+        if (!(PROFILED_ROLES as readonly unknown[]).includes(role)) {
+          throw new UsageError(`--profile-role takes one of ${PROFILED_ROLES.join(", ")}`);
+        }
+        options.profileRole = role as ProfiledRole;
         break;
       }
       case "--preload": {

@@ -119,6 +119,8 @@ export interface ProfileEntry {
 
 export interface ProfileSummary {
   run: string;
+  /** The role profiled; the adapter when absent (results written before it was recorded). */
+  role?: string;
   totalMs: number;
   /** Self time grouped by where the code lives (sluice file, package, node internals, GC). */
   byArea: ProfileEntry[];

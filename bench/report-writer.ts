@@ -305,7 +305,7 @@ const GROUP_TITLES: Record<RunGroup, string> = {
   sync: "3. Sync round trip, 0 ms backend",
   backlog: "4. Ack ingest behind a backlog",
   memory: "5. Adapter memory",
-  profile: "Profiled runs (not comparable: the profiler slows the adapter)",
+  profile: "Profiled runs (not comparable: the profiler slows the role it profiles)",
 };
 
 function cell(value: number | undefined, digits = 2): string {
@@ -413,6 +413,11 @@ function memoryTable(runs: RunResult[]): string[] {
   return lines;
 }
 
+/** "Adapter", "Worker", "Response-worker": a role as a heading's first word. */
+function roleTitle(role: string): string {
+  return role.charAt(0).toUpperCase() + role.slice(1);
+}
+
 export function profileTables(profile: ProfileSummary): string[] {
   const rows = (entries: ProfileSummary["byArea"], n: number): string[] =>
     entries
@@ -422,7 +427,7 @@ export function profileTables(profile: ProfileSummary): string[] {
           `| ${tableCell(e.label)} | ${e.selfMs.toFixed(0)} | ${(e.share * 100).toFixed(1)} % |`,
       );
   return [
-    `#### Adapter profile: ${profile.run} (busy ${(profile.totalMs / 1000).toFixed(1)} s of CPU)`,
+    `#### ${roleTitle(profile.role ?? "adapter")} profile: ${profile.run} (busy ${(profile.totalMs / 1000).toFixed(1)} s of CPU)`,
     "",
     "Self time by area:",
     "",

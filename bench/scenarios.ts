@@ -857,7 +857,7 @@ const memory: BenchGroup = {
 };
 
 // ---------------------------------------------------------------------------------------------
-// Profile of the adapter's hot path
+// Profile of a role's hot path (the adapter's unless --profile-role names another)
 
 async function profiled(
   ctx: BenchContext,
@@ -865,6 +865,9 @@ async function profiled(
   roles: SystemOptions["roles"],
   request: (adapterUrl: string) => Partial<LoadOptions> & { url: string },
 ): Promise<void> {
+  const role = ctx.options.profileRole;
+  // A run without that role has nothing to profile (the ack runs start an adapter only).
+  if (!roles.includes(role)) return;
   const dir = mkdtempSync(join(tmpdir(), "sluice-prof-"));
   let profileWindow: { fromS: number; toS: number } | undefined;
   const withBackendIfNeeded =
@@ -875,7 +878,7 @@ async function profiled(
         systemOptions(ctx, {
           roles,
           backendUrl: backend?.url ?? "http://127.0.0.1:9",
-          adapterProfileDir: dir,
+          profile: { role, dir },
         }),
       );
       try {
@@ -883,7 +886,7 @@ async function profiled(
           ctx,
           {
             name: `profile.${label}`,
-            title: `adapter under --cpu-prof: ${label}`,
+            title: `${role} under --cpu-prof: ${label}`,
             group: "profile",
             role: "sluice",
             notes: ["profiling slows the adapter; these figures are not comparable"],
@@ -894,7 +897,7 @@ async function profiled(
               system.watch(),
             );
             // Only the measured load counts: not start-up, warm-up or shutdown.
-            const origin = system.startedAt.get("adapter") ?? 0;
+            const origin = system.startedAt.get(role) ?? 0;
             const window = ctx.load.lastWindow;
             if (window) {
               profileWindow = {
@@ -912,14 +915,14 @@ async function profiled(
       }
     });
     const file = readdirSync(dir).find((name) => name.endsWith(".cpuprofile"));
-    if (!file) throw new Error("the adapter wrote no CPU profile (did it exit cleanly?)");
+    if (!file) throw new Error(`the ${role} wrote no CPU profile (did it exit cleanly?)`);
     const summary = summariseProfile(join(dir, file), label, profileWindow);
-    const kept = join(ctx.resultsDir, `adapter-${label}.cpuprofile`);
+    const kept = join(ctx.resultsDir, `${role}-${label}.cpuprofile`);
     // A clean clone has no results directory until the first results file is written.
     mkdirSync(ctx.resultsDir, { recursive: true });
     rmSync(kept, { force: true });
     copyFileSync(join(dir, file), kept);
-    ctx.profiles.push({ ...summary, file: kept });
+    ctx.profiles.push({ ...summary, role, file: kept });
   } catch (error) {
     ctx.log(`  profile ${label} failed: ${(error as Error).message}`);
   } finally {

@@ -43,8 +43,8 @@ export interface SystemOptions {
   maxSyncWaiters: number;
   /** Longest wait a sync caller may ask for, seconds. */
   maxWaitS: number;
-  /** When set, the adapter runs with `--cpu-prof` writing into this directory. */
-  adapterProfileDir?: string;
+  /** When set, one role (`profile.role`) runs with `--cpu-prof` writing into `profile.dir`. */
+  profile?: { role: Role; dir: string };
   /**
    * Extra ack-mode services, each with a backend (and request queue) of its own, e.g. for
    * ingest into queues of different depths in one adapter: service `benchIngest-<name>`.
@@ -167,11 +167,11 @@ export class SluiceSystem {
           schemaFile,
         );
         writeFileSync(configFile, stringify(config));
-        const profiling = role === "adapter" && options.adapterProfileDir !== undefined;
+        const profiling = options.profile?.role === role;
         const nodeArgs = [
           ...(options.preload ?? []).flatMap((file) => ["--require", file]),
           ...(role === "adapter" ? (options.adapterNodeOptions ?? []) : []),
-          ...(profiling ? ["--cpu-prof", `--cpu-prof-dir=${options.adapterProfileDir}`] : []),
+          ...(profiling ? ["--cpu-prof", `--cpu-prof-dir=${options.profile?.dir}`] : []),
         ];
         const proc = spawnNode(role, binPath(), [role, "--config", configFile], {
           nodeArgs,

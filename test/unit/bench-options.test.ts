@@ -26,6 +26,14 @@ describe("bench options", () => {
     expect(parse().adapterNodeOptions).to.deep.equal([]);
   });
 
+  it("profiles the adapter unless --profile-role names another role", () => {
+    expect(parse().profileRole).to.equal("adapter");
+    expect(parse("--profile-role", "worker").profileRole).to.equal("worker");
+    expect(parse("--profile-role=response-worker").profileRole).to.equal("response-worker");
+    expect(() => parse("--profile-role", "redis")).to.throw(UsageError, /adapter, worker/);
+    expect(() => parse("--profile-role")).to.throw(UsageError, /--profile-role/);
+  });
+
   it("refuses a value that is not a node option", () => {
     expect(() => parse("--adapter-node-option", "4")).to.throw(UsageError, /node option/);
     expect(() => parse("--adapter-node-option")).to.throw(UsageError, /node option/);
