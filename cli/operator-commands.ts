@@ -1,8 +1,8 @@
 // `sluice dead-letters list|show|replay`, `sluice dead-callbacks list|show|redeliver`,
 // `sluice messages show|cancel`, `sluice backends list|pause|resume` and `sluice hub-listeners
-// list|remove`: the operator
-// endpoints of the admin port, from a shell, talking to Redis (and, to replay or cancel, to the
-// broker) with the configuration's settings. No admin port is needed.
+// list|remove`: the operator endpoints of the admin port, from a shell, talking to Redis (and,
+// to replay or cancel, to the broker) with the configuration's settings. No admin port is
+// needed.
 
 import type { SluiceConfig } from "../shared/config/config";
 import { runBackendCommand, unknownBackend } from "./backend-commands";
