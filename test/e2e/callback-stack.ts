@@ -13,13 +13,39 @@ import { startRuntime, type Role, type Runtime } from "../../shared/runtime/runt
 import { startWorker } from "../../worker/worker-role";
 import { AMQP_URL, Harness } from "../support/harness";
 import { drainRoles } from "../../shared/runtime/shutdown-deadline";
+import { CallbackReceiver, testCertificate } from "../integration/callback-receiver";
 
 interface Stage {
   runtime: Runtime;
   roles: Role[];
 }
 
+/** A stack and the HTTPS receiver its callbacks go to, for one describe block. */
+export interface CallbackSuite {
+  stack: CallbackStack;
+  /** Started by the block's `before` hook. */
+  receiver: CallbackReceiver;
+}
+
 export class CallbackStack {
+  /**
+   * A stack and an HTTPS callback receiver for the enclosing describe block: its `before` hook
+   * starts the receiver, then the stack with `config(receiver)`; its `after` hook stops both.
+   */
+  static suite(config: (receiver: CallbackReceiver) => Record<string, unknown>): CallbackSuite {
+    const suite = { stack: new CallbackStack(testCertificate().cert) } as CallbackSuite;
+    before(async () => {
+      suite.receiver = await CallbackReceiver.start({ tls: true });
+      await suite.stack.start(config(suite.receiver));
+    });
+    after(async () => {
+      suite.receiver?.release();
+      await suite.stack.cleanup();
+      await suite.receiver?.close();
+    });
+    return suite;
+  }
+
   readonly harness = new Harness();
   config!: SluiceConfig;
   adapterUrl = "";

@@ -7,7 +7,6 @@ import { expect } from "chai";
 import { randomBytes } from "node:crypto";
 import { verifyWebhook } from "../../response-worker/webhook-signature";
 import { callbackTopology } from "../../response-worker/callback-schedule";
-import { CallbackReceiver, testCertificate } from "../integration/callback-receiver";
 import { call, eventually } from "../support/harness";
 import { CallbackStack } from "./callback-stack";
 
@@ -17,30 +16,20 @@ const PATHS = ["/events/carol-1", "/events/carol-2", "/events/carol-3"];
 
 describe("a large hub event for several listeners", function () {
   this.timeout(60_000);
-  const stack = new CallbackStack(testCertificate().cert);
-  let receiver: CallbackReceiver;
-
-  before(async () => {
-    receiver = await CallbackReceiver.start({ tls: true });
-    await stack.start({
-      services: { lookup: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" } },
-      backends: { sim: { translator: "rest-json" } },
-      callbacks: {
-        allow: [`https://127.0.0.1:${receiver.port}/events/`],
-        allowPrivate: true,
-        secret: SECRET,
-        backoff: ["300ms"],
-        timeout: "30s", // the receiver holds the events while the test looks at the queues
-      },
-    });
-  });
-  after(async () => {
-    receiver.release();
-    await receiver.close();
-    await stack.cleanup();
-  });
+  const suite = CallbackStack.suite((receiver) => ({
+    services: { lookup: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" } },
+    backends: { sim: { translator: "rest-json" } },
+    callbacks: {
+      allow: [`https://127.0.0.1:${receiver.port}/events/`],
+      allowPrivate: true,
+      secret: SECRET,
+      backoff: ["300ms"],
+      timeout: "30s", // the receiver holds the events while the test looks at the queues
+    },
+  }));
 
   it("is kept once in Redis, its jobs carry its key, and every listener hears all of it", async () => {
+    const { stack, receiver } = suite;
     for (const path of PATHS) {
       const registered = await call(`${stack.adapterUrl}/hub`, {
         client: CAROL,

@@ -17,7 +17,7 @@ import {
   type CallbackTopology,
 } from "../../response-worker/callback-schedule";
 import { CallbackSender } from "../../response-worker/callback-sender";
-import { CallbackReceiver, testCertificate } from "../integration/callback-receiver";
+import { CallbackReceiver } from "../integration/callback-receiver";
 import { AMQP_URL, call, eventually } from "../support/harness";
 import { CallbackStack } from "./callback-stack";
 import { PrivateRabbit } from "./ops-support";
@@ -151,30 +151,21 @@ describe("callback jobs larger than the broker takes (private RabbitMQ node)", f
 
 describe("a callback larger than amqpMaxMessageSize (Sluice end to end)", function () {
   this.timeout(60_000);
-  const stack = new CallbackStack(testCertificate().cert);
-  let receiver: CallbackReceiver;
-
-  before(async () => {
-    receiver = await CallbackReceiver.start({ tls: true });
-    await stack.start({
-      services: {
-        notify: { protocols: ["rest"], reply: { mode: "callback" }, backend: "sim" },
-      },
-      backends: { sim: { translator: "rest-json" } },
-      callbacks: {
-        allow: [`https://127.0.0.1:${receiver.port}/hooks/`],
-        allowPrivate: true,
-        secret: SECRET,
-      },
-      amqpMaxMessageSize: "100kb",
-    });
-  });
-  after(async () => {
-    await stack.cleanup();
-    await receiver.close();
-  });
+  const suite = CallbackStack.suite((receiver) => ({
+    services: {
+      notify: { protocols: ["rest"], reply: { mode: "callback" }, backend: "sim" },
+    },
+    backends: { sim: { translator: "rest-json" } },
+    callbacks: {
+      allow: [`https://127.0.0.1:${receiver.port}/hooks/`],
+      allowPrivate: true,
+      secret: SECRET,
+    },
+    amqpMaxMessageSize: "100kb",
+  }));
 
   it("settles the delivery as delivery_failed once, with a too_large dead callback, and posts only the callback that fit", async () => {
+    const { stack, receiver } = suite;
     const client = "EE/GOV/70000001/case-app";
     // The simulator echoes the request in each of two responses: 8 000 control characters, 6
     // bytes each as JSON, are about 56 KB in each response message (its body escaped once more),

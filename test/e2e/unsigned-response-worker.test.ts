@@ -9,7 +9,6 @@ import path from "node:path";
 import { expect } from "chai";
 import { verifyWebhook } from "../../response-worker/webhook-signature";
 import { DeadCallbacks } from "../../shared/operator/dead-callbacks";
-import { CallbackReceiver, testCertificate } from "../integration/callback-receiver";
 import { call, eventually } from "../support/harness";
 import { CallbackStack } from "./callback-stack";
 
@@ -19,27 +18,18 @@ const BIN = path.resolve(__dirname, "..", "..", "..", "bin", "sluice.js");
 
 describe("a response worker without the adapters' callbacks.secret", function () {
   this.timeout(60_000);
-  const stack = new CallbackStack(testCertificate().cert);
-  let receiver: CallbackReceiver;
-
-  before(async () => {
-    receiver = await CallbackReceiver.start({ tls: true });
-    await stack.start({
-      services: { notify: { protocols: ["rest"], reply: { mode: "callback" }, backend: "sim" } },
-      backends: { sim: { translator: "rest-json" } },
-      callbacks: {
-        allow: [`https://127.0.0.1:${receiver.port}/hooks/`],
-        allowPrivate: true,
-        secret: SECRET,
-      },
-    });
-  });
-  after(async () => {
-    await stack.cleanup();
-    await receiver.close();
-  });
+  const suite = CallbackStack.suite((receiver) => ({
+    services: { notify: { protocols: ["rest"], reply: { mode: "callback" }, backend: "sim" } },
+    backends: { sim: { translator: "rest-json" } },
+    callbacks: {
+      allow: [`https://127.0.0.1:${receiver.port}/hooks/`],
+      allowPrivate: true,
+      secret: SECRET,
+    },
+  }));
 
   it("sends nothing unsigned: a dead callback, redelivered once it has the secret", async () => {
+    const { stack, receiver } = suite;
     const withSecret = stack.config;
     await stack.stopBack();
     stack.config = { ...withSecret, callbacks: { ...withSecret.callbacks, secrets: [] } };
