@@ -3,11 +3,12 @@
 // Retry-After a refused (or accepted) caller should honour.
 
 import type { Logger } from "pino";
-import type { BackendConfig } from "../shared/config/config";
+import { DEFAULT_CLIENT_SHARE, type BackendConfig } from "../shared/config/config";
 import { SluiceError } from "../shared/protocol/errors";
 import { metrics } from "../shared/observability/metrics";
 import type { QueueSample } from "../shared/broker/queue-monitor";
 import { STORE_RETRY_AFTER_S, STORE_UNAVAILABLE } from "./store-unavailable";
+import { ClientShares } from "./client-shares";
 
 export const MIN_RETRY_AFTER = 1;
 export const MAX_RETRY_AFTER = 300;
@@ -39,6 +40,8 @@ export interface BackpressureOptions {
   maxInFlightPublishes?: number;
   /** Gets one line when a backend's intake closes at its high-water mark and one when it reopens. */
   log?: Logger;
+  /** Each client's part of the recent intake (a clock of its own in unit tests). */
+  clientShares?: ClientShares;
 }
 
 /**
@@ -67,7 +70,8 @@ type RefusalReason =
   | "redis_down"
   | "publishes_full"
   | "queue_missing"
-  | "high_water";
+  | "high_water"
+  | "client_share";
 
 export class Backpressure {
   private inFlightPublishes = 0;
@@ -79,6 +83,7 @@ export class Backpressure {
   private readonly log: Logger | undefined;
   /** Backends whose intake is closed at the high-water mark (for the open/close log lines). */
   private readonly full = new Set<string>();
+  private readonly shares: ClientShares;
 
   constructor(
     private readonly broker: BrokerState,
@@ -89,6 +94,7 @@ export class Backpressure {
     this.storeReady = options.storeReady ?? (() => true);
     this.maxInFlightPublishes = options.maxInFlightPublishes ?? 5_000;
     this.log = options.log;
+    this.shares = options.clientShares ?? new ClientShares();
   }
 
   /** Request queue names by backend, made once: every admission asks several times. */
@@ -112,8 +118,9 @@ export class Backpressure {
    * Admits one message for `backend` or throws `Busy`/`Unavailable` (503 with Retry-After).
    * The caller must `release` the admission on every path (a `finally`).
    */
-  admit(backend: BackendConfig): Admission {
-    this.check(backend);
+  admit(backend: BackendConfig, client: string): Admission {
+    this.check(backend, client);
+    this.shares.note(backend.name, client);
     const queue = this.queueOf(backend.name);
     this.admitted.set(queue, (this.admitted.get(queue) ?? 0) + 1);
     return new QueueAdmission(this, queue);
@@ -166,7 +173,7 @@ export class Backpressure {
     return clampRetryAfter(seconds);
   }
 
-  private check(backend: BackendConfig): void {
+  private check(backend: BackendConfig, client: string): void {
     if (this.draining) {
       this.refuse("draining", "Unavailable", "this adapter instance is shutting down", 1);
     }
@@ -196,6 +203,7 @@ export class Backpressure {
       if (depth <= clear && this.full.delete(backend.name)) {
         this.log?.info({ backend: backend.name, queue, depth, highWater }, "intake reopened");
       }
+      this.checkShare(backend, client, depth);
     } else {
       if (!this.full.has(backend.name)) {
         this.full.add(backend.name);
@@ -211,6 +219,24 @@ export class Backpressure {
         this.retryAfter(backend, depth - highWater + 1),
       );
     }
+  }
+
+  /**
+   * Past `clientShare` of the mark, the rest of the backlog is kept for the other clients: one
+   * that sent more than that share of the recent intake while others called waits until the
+   * queue is below that point again.
+   */
+  private checkShare(backend: BackendConfig, client: string, depth: number): void {
+    const share = backend.queue.clientShare ?? DEFAULT_CLIENT_SHARE;
+    if (share >= 1) return;
+    const mark = Math.ceil(backend.queue.highWater * share);
+    if (depth < mark || !this.shares.over(backend.name, client, share)) return;
+    this.refuse(
+      "client_share",
+      "Busy",
+      "this client sent more than its share of a deep backlog for this service; the rest is kept for other clients; retry later",
+      this.retryAfter(backend, depth - mark + 1),
+    );
   }
 
   private refuse(

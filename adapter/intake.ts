@@ -147,7 +147,7 @@ export class Intake {
     try {
       // Admitted messages count toward the queue's depth until confirmed, so a burst stops at
       // the high-water mark even before the next depth sample.
-      admission = this.deps.backpressure.admit(backend);
+      admission = this.deps.backpressure.admit(backend, submission.client);
     } catch (error) {
       return Promise.reject(error);
     }

@@ -70,7 +70,12 @@ export interface BackendConfig {
   timeoutMs: number;
   retry: { attempts: number; backoffMs: number[] };
   ordering: Ordering;
-  queue: { highWater: number; maxLength: number };
+  /**
+   * `clientShare`: past this fraction of highWater, a client with more than this fraction of
+   * the backend's recent intake is refused while others call (adapter/client-shares.ts);
+   * unset in a hand-made config, the default 0.5.
+   */
+  queue: { highWater: number; maxLength: number; clientShare?: number };
   windows: unknown[];
   options: Record<string, unknown>;
   /** Outbound TLS towards the backend: CA to verify it, Sluice's client certificate. */
@@ -319,6 +324,8 @@ export const DEFAULT_CALLBACK_BACKOFF_MS = [
  * holds a quarter of them, a healthy one still gets several in parallel.
  */
 export const DEFAULT_CALLBACK_MAX_PER_TARGET = 4;
+/** A backend's `queue.clientShare`: one client may fill half its backlog while others call. */
+export const DEFAULT_CLIENT_SHARE = 0.5;
 /** RabbitMQ 4's default `max_message_size` (3.x allows 128 MiB): what any supported broker takes. */
 export const DEFAULT_AMQP_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 /** The least `amqpMaxMessageSize` taken: a response message's envelope has room, and an answer. */
@@ -404,6 +411,7 @@ function compileBackend(r: Reader, name: string, baseDir: string): BackendConfig
   const queue = r.at("queue");
   const highWater = queue.int("highWater", 10_000);
   const maxLength = queue.int("maxLength", 100_000);
+  const clientShare = queue.number("clientShare", DEFAULT_CLIENT_SHARE);
   if (maxLength < highWater)
     queue.problems.push(`${queue.where}.maxLength: must be at least highWater`);
   const windows = r.raw.windows;
@@ -427,7 +435,7 @@ function compileBackend(r: Reader, name: string, baseDir: string): BackendConfig
     timeoutMs: r.duration("timeout", 30_000),
     retry: { attempts, backoffMs },
     ordering: compileOrdering(r),
-    queue: { highWater, maxLength },
+    queue: { highWater, maxLength, clientShare },
     windows: Array.isArray(windows) ? windows : [],
     options: isObject(r.raw.options) ? r.raw.options : {},
     tls: r.tls(baseDir, false),

@@ -114,6 +114,80 @@ describe("backpressure end to end (paused backend, high water 50)", function () 
   });
 });
 
+describe("backpressure end to end (one client's flood, high water 20, clientShare 0.5)", function () {
+  this.timeout(60_000);
+  const harness = Harness.suite({
+    config: {
+      services: { intake: { protocols: ["rest"], reply: { mode: "ack" }, backend: "slow" } },
+      backends: {
+        slow: {
+          translator: "rest-json",
+          maxInFlight: 1,
+          timeout: "30s",
+          queue: { highWater: 20, maxLength: 1000 },
+        },
+      },
+    },
+    roles: [{ role: "all", as: "sluice" }],
+  });
+  const { roles } = harness;
+  const queue = `${harness.prefix}requests.slow`;
+  const FLOOD = "EE/GOV/70000001/batch-job";
+  const OTHER = "EE/GOV/70000002/case-app";
+  const send = (client: string) =>
+    call(`${roles.sluice.url}/rest/intake`, { body: JSON.stringify({ client }), client });
+  /** One request after another until the first refusal: the accepted and that refusal. */
+  const untilRefused = async (client: string) => {
+    const accepted: HttpAnswer[] = [];
+    for (let i = 0; i < 40; i++) {
+      const answer = await send(client);
+      if (answer.status !== 202) return { accepted, refusal: answer };
+      accepted.push(answer);
+    }
+    throw new Error(`${client} was never refused`);
+  };
+
+  it("a client sending most of the intake stops at half the mark; the other half is kept for another client; all accepted complete", async () => {
+    await simSettings(harness.sim.url, { paused: true });
+    await untilDepth(roles.sluice.adminUrl, queue, (depth) => depth === 0);
+
+    expect((await send(OTHER)).status).to.equal(202);
+    const flood = await untilRefused(FLOOD);
+    expectBusy(flood.refusal);
+    expect(flood.refusal.json.message).to.match(/more than its share/);
+    // Stopped at half of 20 (the worker holds one unacknowledged, the other client sent one).
+    expect(flood.accepted.length).to.be.within(8, 11);
+    expect(
+      await metricValue(roles.sluice.adminUrl, "sluice_backpressure_rejections_total", {
+        reason: "client_share",
+      }),
+    ).to.equal(1);
+
+    // The room above half the mark was kept for the other client: it sends as many until it
+    // in turn has sent more than half of the intake (or the queue is at the mark).
+    const other = await untilRefused(OTHER);
+    expectBusy(other.refusal);
+    expect(other.accepted.length).to.be.within(8, 12);
+
+    await simSettings(harness.sim.url, { paused: false });
+    // A message's status is its own client's to read.
+    const reads = [
+      ...flood.accepted.map((a) => ({ id: a.json.id as string, client: FLOOD })),
+      ...other.accepted.map((a) => ({ id: a.json.id as string, client: OTHER })),
+    ];
+    await eventually(
+      async () => {
+        const docs = await Promise.all(
+          reads.map(({ id, client }) => call(`${roles.sluice.url}/messages/${id}`, { client })),
+        );
+        return docs.every((d) => d.json?.state === "completed") ? true : undefined;
+      },
+      30_000,
+      "every accepted message completed",
+    );
+  });
+});
+
 describe("backpressure end to end (queue maxLength is the hard stop)", function () {
   this.timeout(60_000);
   const MAX = 5;

@@ -45,8 +45,29 @@ describe("configuration", () => {
     expect(backend.timeoutMs).to.equal(5000);
     expect(backend.retry.backoffMs).to.deep.equal([1000, 5000, 30_000, 120_000, 600_000]);
     expect(backend.ordering).to.equal("none");
-    expect(backend.queue).to.deep.equal({ highWater: 10_000, maxLength: 100_000 });
+    expect(backend.queue).to.deep.equal({
+      highWater: 10_000,
+      maxLength: 100_000,
+      clientShare: 0.5,
+    });
     expect(config.prefix).to.equal("");
+  });
+
+  it("takes a backend's clientShare above 0 and at most 1", () => {
+    const withShare = (clientShare: unknown) =>
+      problemsOf({
+        services: { testQuery: { backend: "legacy" } },
+        backends: { legacy: { url: "http://x", queue: { clientShare } } },
+      });
+    expect(withShare(0.25)).to.deep.equal([]);
+    expect(withShare(1)).to.deep.equal([]);
+    expect(withShare(0)).to.deep.equal([
+      "config.backends.legacy.queue.clientShare: must be more than 0",
+    ]);
+    expect(withShare(1.5)).to.deep.equal([
+      "config.backends.legacy.queue.clientShare: must be at most 1",
+    ]);
+    expect(withShare("half").join()).to.match(/queue\.clientShare: must be a number/);
   });
 
   it("lists every problem at once", () => {
