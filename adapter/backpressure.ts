@@ -84,6 +84,11 @@ export class Backpressure {
   /** Backends whose intake is closed at the high-water mark (for the open/close log lines). */
   private readonly full = new Set<string>();
   private readonly shares: ClientShares;
+  /**
+   * Clients refused for their share, by backend, logged once each until the queue is below the
+   * share's mark again (bounded: at most 1 / clientShare clients are over their share at once).
+   */
+  private readonly overShare = new Map<string, Set<string>>();
 
   constructor(
     private readonly broker: BrokerState,
@@ -230,7 +235,20 @@ export class Backpressure {
     const share = backend.queue.clientShare ?? DEFAULT_CLIENT_SHARE;
     if (share >= 1) return;
     const mark = Math.ceil(backend.queue.highWater * share);
-    if (depth < mark || !this.shares.over(backend.name, client, share)) return;
+    if (depth < mark) {
+      this.overShare.delete(backend.name);
+      return;
+    }
+    if (!this.shares.over(backend.name, client, share)) return;
+    let logged = this.overShare.get(backend.name);
+    if (logged === undefined) this.overShare.set(backend.name, (logged = new Set()));
+    if (!logged.has(client) && logged.size < MAX_LOGGED_OVER_SHARE) {
+      logged.add(client);
+      this.log?.warn(
+        { backend: backend.name, client, depth, highWater: backend.queue.highWater, share },
+        "a client sent more than its share of a deep backlog; answering its requests 503 Busy while others call",
+      );
+    }
     this.refuse(
       "client_share",
       "Busy",
@@ -249,6 +267,9 @@ export class Backpressure {
     throw new SluiceError(code, message, { retryAfter: clampRetryAfter(retryAfter) });
   }
 }
+
+/** Clients over their share logged per backend before the queue drains (a bound on memory). */
+const MAX_LOGGED_OVER_SHARE = 100;
 
 /** A publish given up unsettled (the admission released first): not the broker's refusal. */
 const ABANDONED = new Error("released before its publish settled");

@@ -136,6 +136,10 @@ describe("backpressure end to end (one client's flood, high water 20, clientShar
   const OTHER = "EE/GOV/70000002/case-app";
   const send = (client: string) =>
     call(`${roles.sluice.url}/rest/intake`, { body: JSON.stringify({ client }), client });
+  const shareLines = () =>
+    roles.sluice.lines
+      .filter((l) => /more than its share/.test(String(l.msg)))
+      .map((l) => [l.level, l.client, l.backend]);
   /** One request after another until the first refusal: the accepted and that refusal. */
   const untilRefused = async (client: string) => {
     const accepted: HttpAnswer[] = [];
@@ -162,6 +166,14 @@ describe("backpressure end to end (one client's flood, high water 20, clientShar
         reason: "client_share",
       }),
     ).to.equal(1);
+
+    // The operator's log names the client, once.
+    await eventually(
+      async () => (shareLines().length > 0 ? true : undefined),
+      5_000,
+      "the over-share line",
+    );
+    expect(shareLines()).to.deep.equal([["warn", FLOOD, "slow"]]);
 
     // The room above half the mark was kept for the other client: it sends as many until it
     // in turn has sent more than half of the intake (or the queue is at the mark).
