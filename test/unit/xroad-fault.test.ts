@@ -6,6 +6,7 @@ import { classifyXroadError, isXroadTimeout } from "../../shared/protocol/xroad-
 import { echoMismatch, requestEnvelope } from "../../worker/translators/xroad-soap-header";
 import { childText, renamedElement } from "../../worker/translators/soap-xml";
 import { parseClientId, parseServiceId } from "../../worker/translators/xroad-ids";
+import { IDENTIFIERS_NS, XROAD_NS } from "../../shared/protocol/xroad-namespaces";
 
 describe("X-Road error codes in the consumer direction", () => {
   const cases: Array<[string, string]> = [
@@ -144,6 +145,44 @@ describe("X-Road SOAP header echo", () => {
     const envelope = requestEnvelope(sent, "<x/>").replace(">id-1<", ">id-&#x110000;<");
     expect(envelope).to.include("id-&#x110000;");
     expect(echoMismatch(envelope, sent)).to.equal('id is "id-&#x110000;", sent "id-1"');
+  });
+
+  it("reads the fields by namespace: another namespace's field of the same name is not X-Road's", () => {
+    const answer = requestEnvelope(sent, "<x/>");
+    const ext = (xml: string) => answer.replace("</SOAP-ENV:Header>", `${xml}</SOAP-ENV:Header>`);
+    // An extension's own id beside X-Road's: X-Road's is compared, the other is not a second one.
+    expect(echoMismatch(ext('<e:id xmlns:e="urn:ext">other</e:id>'), sent)).to.equal("");
+    expect(echoMismatch(ext("<id>other</id>"), sent)).to.equal("");
+    // X-Road's id only in another namespace is no id at all.
+    const moved = answer.replace("<xrd:id>id-1</xrd:id>", '<e:id xmlns:e="urn:ext">id-1</e:id>');
+    expect(echoMismatch(moved, sent)).to.equal('id is missing (sent "id-1")');
+    // Any prefix bound to X-Road's namespace is X-Road's.
+    const rebound = answer.replace(
+      "<xrd:id>id-1</xrd:id>",
+      `<x:id xmlns:x="${XROAD_NS}">id-1</x:id>`,
+    );
+    expect(echoMismatch(rebound, sent)).to.equal("");
+  });
+
+  it("names an identifier part or objectType in another namespace than the identifiers'", () => {
+    const answer = requestEnvelope(sent, "<x/>");
+    const foreign = answer.replace(
+      "<id:memberCode>1</id:memberCode>",
+      '<o:memberCode xmlns:o="urn:other">1</o:memberCode>',
+    );
+    expect(foreign).to.not.equal(answer);
+    expect(echoMismatch(foreign, sent)).to.equal(
+      `client/memberCode is in "urn:other", not ${IDENTIFIERS_NS}`,
+    );
+    const unqualified = answer
+      .replace("<id:serviceCode>", "<serviceCode>")
+      .replace("</id:serviceCode>", "</serviceCode>");
+    expect(echoMismatch(unqualified, sent)).to.equal(
+      `service/serviceCode is in no namespace, not ${IDENTIFIERS_NS}`,
+    );
+    expect(
+      echoMismatch(answer.replace('id:objectType="SUBSYSTEM"', 'objectType="SUBSYSTEM"'), sent),
+    ).to.equal(`client/objectType is not in the identifiers namespace (${IDENTIFIERS_NS})`);
   });
 
   it("renames the Body element to the remote service code, keeping prefix and content", () => {

@@ -238,13 +238,34 @@ export function findSoapBody(text: string): SoapBody | null {
   throw new XmlScanError(body === null ? "the envelope has no Body" : "the Body is not closed");
 }
 
+/** An element inside a SOAP Header, its namespace resolved (see soapHeader). */
+export interface HeaderElement {
+  /** 1 for the Header's children, 2 for theirs. */
+  depth: number;
+  local: string;
+  namespace: string | null;
+  /** Its attributes with their namespaces (an unprefixed attribute has none). */
+  attributes: Array<{ local: string; namespace: string | null; value: string }>;
+  /** Where it is in the Header's text: its start tag's "<" to its end tag's ">" included. */
+  start: number;
+  end: number;
+}
+
 /**
  * The Header element of a SOAP envelope as written (start tag to end tag), or null when none
- * comes before the Body. Scans no further than the Header: the Body, however large, is not
- * read. Throws XmlScanError for a Header over `maxBytes` or markup too broken to read.
+ * comes before the Body, with the elements at most `depth` levels inside it in document order.
+ * Scans no further than the Header: the Body, however large, is not read. Throws XmlScanError
+ * for a Header over `maxBytes` or markup too broken to read.
  */
-export function soapHeaderXml(text: string, maxBytes: number): string | null {
-  let depth = 0;
+export function soapHeader(
+  text: string,
+  maxBytes: number,
+  depth = 0,
+): { xml: string; elements: HeaderElement[] } | null {
+  const scopes: NamespaceScope[] = [];
+  const elements: HeaderElement[] = [];
+  /** The elements of `elements` still open, innermost last. */
+  const open: HeaderElement[] = [];
   let header: StartTag | null = null;
   for (const token of tokens(text)) {
     const at = token.kind === "start" ? token.tag.start : token.start;
@@ -253,26 +274,55 @@ export function soapHeaderXml(text: string, maxBytes: number): string | null {
     }
     if (token.kind === "start") {
       const { tag } = token;
-      if (depth === 1 && header === null) {
+      const level = scopes.length;
+      if (level === 1 && header === null) {
         if (tag.local === "Body") return null;
         if (tag.local === "Header") {
-          if (tag.selfClosing) return text.slice(tag.start, tag.end);
+          if (tag.selfClosing) return { xml: text.slice(tag.start, tag.end), elements };
           header = tag;
         }
       }
-      if (!tag.selfClosing) depth++;
+      scopes.push(tag.declarations);
+      // Resolved only this close to the Header: walking every scope for every element of a
+      // deeply nested header would cost what findSoapBody avoids.
+      if (header !== null && level >= 2 && level - 1 <= depth) {
+        const element: HeaderElement = {
+          depth: level - 1,
+          local: tag.local,
+          namespace: resolve(tag.prefix, scopes),
+          attributes: tag.attributes
+            .filter(([name]) => name !== "xmlns" && !name.startsWith("xmlns:"))
+            .map(([name, value]) => {
+              const { prefix, local } = splitName(name);
+              return { local, namespace: prefix === "" ? null : resolve(prefix, scopes), value };
+            }),
+          start: tag.start - header.start,
+          end: tag.end - header.start,
+        };
+        elements.push(element);
+        if (!tag.selfClosing) open.push(element);
+      }
+      if (tag.selfClosing) scopes.pop();
     } else {
-      depth--;
-      if (header !== null && depth === 1) {
+      scopes.pop();
+      if (open.length > 0 && open[open.length - 1].depth === scopes.length - 1) {
+        open.pop()!.end = token.end - header!.start;
+      }
+      if (header !== null && scopes.length === 1) {
         if (token.end - header.start > maxBytes) {
           throw new XmlScanError(`its header is larger than ${maxBytes} bytes`);
         }
-        return text.slice(header.start, token.end);
+        return { xml: text.slice(header.start, token.end), elements };
       }
-      if (depth <= 0) return null;
+      if (scopes.length === 0) return null;
     }
   }
   return null;
+}
+
+/** The Header element of a SOAP envelope as written (soapHeader without its elements). */
+export function soapHeaderXml(text: string, maxBytes: number): string | null {
+  return soapHeader(text, maxBytes)?.xml ?? null;
 }
 
 /** Prefixes used in element and attribute names of `xml` that nothing in it declares. */

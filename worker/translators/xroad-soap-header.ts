@@ -2,7 +2,7 @@
 // that an answer echoes it: field by field, so another message's answer is never taken for ours.
 
 import { XMLParser } from "fast-xml-parser";
-import { soapHeaderXml } from "./soap-xml";
+import { soapHeader, type HeaderElement } from "./soap-xml";
 import type { ClientId, RepresentedParty, ServiceId } from "./xroad-ids";
 import {
   IDENTIFIERS_NS,
@@ -116,6 +116,60 @@ function text(field: unknown): string | null {
 }
 
 /**
+ * The header without the fields of other namespaces: the parser reads names without their
+ * prefixes, and an extension's `<ext:id>` was taken for X-Road's `id` (or made it appear
+ * twice). X-Road's own parser does not read them as X-Road's either.
+ */
+function xroadFieldsOf(header: { xml: string; elements: HeaderElement[] }): string {
+  let xml = "";
+  let from = 0;
+  for (const element of header.elements) {
+    if (element.depth !== 1 || XROAD_FIELD_NAMESPACES.has(element.namespace ?? "")) continue;
+    xml += header.xml.slice(from, element.start);
+    from = element.end;
+  }
+  return from === 0 ? header.xml : xml + header.xml.slice(from);
+}
+
+const XROAD_FIELD_NAMESPACES = new Set([XROAD_NS, REPRESENTATION_NS]);
+
+/**
+ * An identifier part, or its objectType, of X-Road's client or service (or of the represented
+ * party) written in another namespace than PR-MESS Annex C and H give it: not that identifier's
+ * part, so the answer does not echo ours. "" when every one is where it belongs.
+ */
+function misplacedPart(elements: HeaderElement[]): string {
+  let parent: HeaderElement | null = null;
+  for (const element of elements) {
+    if (element.depth === 1) {
+      parent = element;
+      const expected = PART_NAMESPACES.get(`${element.namespace ?? ""} ${element.local}`);
+      const objectType = element.attributes.find((a) => a.local === "objectType");
+      if (expected === IDENTIFIERS_NS && objectType && objectType.namespace !== IDENTIFIERS_NS) {
+        return `${element.local}/objectType is not in the identifiers namespace (${IDENTIFIERS_NS})`;
+      }
+      continue;
+    }
+    const expected =
+      parent === null
+        ? undefined
+        : PART_NAMESPACES.get(`${parent.namespace ?? ""} ${parent.local}`);
+    if (expected !== undefined && element.namespace !== expected) {
+      const where = element.namespace === null ? "no namespace" : `"${element.namespace}"`;
+      return `${parent!.local}/${element.local} is in ${where}, not ${expected}`;
+    }
+  }
+  return "";
+}
+
+/** The namespace of the parts of each X-Road header field made of parts. */
+const PART_NAMESPACES = new Map([
+  [`${XROAD_NS} client`, IDENTIFIERS_NS],
+  [`${XROAD_NS} service`, IDENTIFIERS_NS],
+  [`${REPRESENTATION_NS} representedParty`, REPRESENTATION_NS],
+]);
+
+/**
  * What in `envelope` (an answer, from its Envelope on) differs from the header sent: "" when
  * every field sent comes back with the same value (PR-MESS §2.2), else the first difference.
  */
@@ -124,8 +178,10 @@ export function echoMismatch(envelope: string, sent: XroadSoapHeader): string {
   try {
     // The header alone: the Body is the remote provider's answer, passed on as it is, and
     // parsing all of it (up to maxResponseBytes) held the worker's event loop for seconds.
-    const headerXml = soapHeaderXml(envelope, MAX_HEADER_BYTES);
-    parsed = headerXml === null ? null : (parser.parse(headerXml) as Node);
+    const header = soapHeader(envelope, MAX_HEADER_BYTES, 2);
+    const misplaced = header === null ? "" : misplacedPart(header.elements);
+    if (misplaced) return misplaced;
+    parsed = header === null ? null : (parser.parse(xroadFieldsOf(header)) as Node);
   } catch (error) {
     return `the answer cannot be read (${(error as Error).message.split("\n")[0]})`;
   }
