@@ -3,7 +3,7 @@
 // dead letters and the recent failures.
 
 import type Redis from "ioredis";
-import type { BackendConfig, SluiceConfig } from "../config/config";
+import { DEFAULT_CLIENT_SHARE, type BackendConfig, type SluiceConfig } from "../config/config";
 import type { QueueMonitor } from "../broker/queue-monitor";
 import { compileServiceWindows, type ServiceWindows } from "../config/service-windows";
 import type { TopologyNames } from "../protocol/names";
@@ -18,6 +18,8 @@ export interface BackendStatus {
     depth: number | null;
     highWater: number;
     maxLength: number;
+    /** Past this fraction of highWater a client with more than it of the intake is refused. */
+    clientShare: number;
     consumers: number | null;
     /** Messages per second leaving the queue (smoothed); null until known. */
     drainRate: number | null;
@@ -136,6 +138,7 @@ export class BackendStatusReader {
             depth: sample?.depth ?? null,
             highWater: backend.queue.highWater,
             maxLength: backend.queue.maxLength,
+            clientShare: backend.queue.clientShare ?? DEFAULT_CLIENT_SHARE,
             consumers: sample?.consumers ?? null,
             drainRate: sample?.drainRate ?? null,
             sampledAt: sample ? new Date(sample.at).toISOString() : null,

@@ -26,6 +26,7 @@ export const STATUS_PAGE = `<!doctype html>
   .bar { height: .8em; background: #e8eaef; border-radius: 3px; overflow: hidden; margin: .2em 0 .6em; }
   .bar > div { height: 100%; background: #3b82f6; }
   .bar.over > div { background: #dc2626; }
+  .shared { background: #fdf6e3; color: #6b4e00; border: 1px solid #e5c46b; border-radius: 4px; padding: .5em .7em; margin: 0 0 .6em; }
   dl { display: grid; grid-template-columns: max-content 1fr; gap: .15em 1em; margin: 0 0 .6em; }
   dt { color: #5b6475; }
   dd { margin: 0; font-variant-numeric: tabular-nums; }
@@ -171,6 +172,12 @@ function backendCard(b) {
     depth !== null && depth >= b.queue.highWater ? el("div", { class: "unserved", "data-testid": "high-water-" + b.name },
       el("strong", {}, "New requests for " + b.name + " are refused (503 Busy)"),
       ": its queue is at its high-water mark; the adapter takes them again as soon as it is below the mark. Runbook: docs/operations.md, SluiceQueueAboveHighWater.") : null,
+    // Below the mark but past the client share's: callers may be refused for their share.
+    depth !== null && depth < b.queue.highWater && b.queue.clientShare < 1 && depth >= Math.ceil(b.queue.highWater * b.queue.clientShare)
+      ? el("div", { class: "shared", "data-testid": "client-share-" + b.name },
+        el("strong", {}, "The rest of " + b.name + "'s backlog is kept for other clients"),
+        ": past " + Math.ceil(b.queue.highWater * b.queue.clientShare) + " queued, a client that sent more than " + Math.round(b.queue.clientShare * 100) +
+        " % of the recent intake is refused (503 Busy) while others call. docs/backpressure.md, One client's flood.") : null,
     el("dl", {},
       el("dt", {}, "drain rate"), el("dd", {}, b.queue.drainRate === null ? "–" : b.queue.drainRate.toFixed(1) + " msg/s"),
       el("dt", {}, "consumers"), el("dd", { "data-testid": "consumers-" + b.name }, b.queue.consumers === null ? "?" : b.queue.consumers),

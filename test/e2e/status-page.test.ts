@@ -398,14 +398,23 @@ describe("the status page in a browser", function () {
     expect(await page.locator("#dead tr").count()).to.equal(50);
   });
   it("says plainly that a backend at its high-water mark has its new requests refused", async () => {
-    // Nothing consumes orphan's queue: three messages reach its mark.
-    for (let k = 0; k < 3; k++) await submit("strays");
+    // Nothing consumes orphan's queue: two messages reach its client share's mark (half of 3,
+    // rounded up), three its high-water mark.
+    for (let k = 0; k < 2; k++) await submit("strays");
+    const shared = page.getByTestId("client-share-orphan");
+    await shared.waitFor({ timeout: 15_000 });
+    expect(await shared.textContent()).to.include(
+      "past 2 queued, a client that sent more than 50 % of the recent intake is refused (503 Busy)",
+    );
+    expect(await page.getByTestId("high-water-orphan").count()).to.equal(0);
+    await submit("strays");
     const refused = page.getByTestId("high-water-orphan");
     await refused.waitFor({ timeout: 15_000 });
     expect(await refused.textContent()).to.include(
       "New requests for orphan are refused (503 Busy)",
     );
     expect(await page.getByTestId("high-water-legacy").count()).to.equal(0);
+    expect(await page.getByTestId("client-share-orphan").count()).to.equal(0);
     // As the adapter does.
     await eventually(async () => {
       const answer = await call(`${sluice.url}/rest/strays/x`, {
