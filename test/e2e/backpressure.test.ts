@@ -17,22 +17,27 @@ import { burst, metricValue, retryAfterSeconds, simSettings, untilDepth } from "
 const HIGH_WATER = 50;
 const IN_FLIGHT = 4;
 
-describe("backpressure end to end (paused backend, high water 50)", function () {
-  this.timeout(60_000);
-  const harness = Harness.suite({
+/** One process of every role, its `intake` service acknowledging into the backend `slow`. */
+function slowBackendSuite(highWater: number, maxInFlight: number): Harness {
+  return Harness.suite({
     config: {
       services: { intake: { protocols: ["rest"], reply: { mode: "ack" }, backend: "slow" } },
       backends: {
         slow: {
           translator: "rest-json",
-          maxInFlight: IN_FLIGHT,
+          maxInFlight,
           timeout: "30s",
-          queue: { highWater: HIGH_WATER, maxLength: 1000 },
+          queue: { highWater, maxLength: 1000 },
         },
       },
     },
     roles: [{ role: "all", as: "sluice" }],
   });
+}
+
+describe("backpressure end to end (paused backend, high water 50)", function () {
+  this.timeout(60_000);
+  const harness = slowBackendSuite(HIGH_WATER, IN_FLIGHT);
   const { roles } = harness;
   const queue = `${harness.prefix}requests.slow`;
 
@@ -116,20 +121,7 @@ describe("backpressure end to end (paused backend, high water 50)", function () 
 
 describe("backpressure end to end (one client's flood, high water 20, clientShare 0.5)", function () {
   this.timeout(60_000);
-  const harness = Harness.suite({
-    config: {
-      services: { intake: { protocols: ["rest"], reply: { mode: "ack" }, backend: "slow" } },
-      backends: {
-        slow: {
-          translator: "rest-json",
-          maxInFlight: 1,
-          timeout: "30s",
-          queue: { highWater: 20, maxLength: 1000 },
-        },
-      },
-    },
-    roles: [{ role: "all", as: "sluice" }],
-  });
+  const harness = slowBackendSuite(20, 1);
   const { roles } = harness;
   const queue = `${harness.prefix}requests.slow`;
   const FLOOD = "EE/GOV/70000001/batch-job";
