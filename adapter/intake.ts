@@ -149,6 +149,9 @@ export class Intake {
       // the high-water mark even before the next depth sample.
       admission = this.deps.backpressure.admit(backend, submission.client);
     } catch (error) {
+      if (submission.xroadId !== null && error instanceof SluiceError && error.code === "Busy") {
+        return this.resubmittedWhileBusy(submission, backend, error);
+      }
       return Promise.reject(error);
     }
     // Not an async function: its promise would only wrap persist's, two more turns of the
@@ -379,6 +382,25 @@ export class Intake {
       void this.deps.store.discard(meta).catch(() => undefined);
       throw error;
     }
+  }
+
+  /**
+   * A 503 says "not accepted": a resubmission of a message already persisted (its caller lost
+   * the first answer) must not get one because the backlog is full now, or its caller takes the
+   * message for refused while it is processed. It is answered as the duplicate it is; only one
+   * not yet confirmed by the broker (which this resubmission would have to publish, into the full
+   * queue) is refused as before.
+   */
+  private async resubmittedWhileBusy(
+    submission: Submission,
+    backend: BackendConfig,
+    refusal: SluiceError,
+  ): Promise<IntakeResult> {
+    const first = await this.deps.store
+      .findByXroadId(submission.client, submission.service.code, submission.xroadId!)
+      .catch(() => null);
+    if (first === null || (!first.published && !this.recent.has(first.id))) throw refusal;
+    return this.duplicate(first.id, submission, backend);
   }
 
   /** The wait ended without a wake: one last look, since the answer may have just landed. */

@@ -2,6 +2,7 @@
 // the rest of a burst gets 503 Busy with Retry-After, intake reopens once the queue drains,
 // and every accepted message still completes.
 
+import { randomUUID } from "node:crypto";
 import * as amqplib from "amqplib";
 import { expect } from "chai";
 import {
@@ -126,19 +127,25 @@ describe("backpressure end to end (one client's flood, high water 20, clientShar
   const queue = `${harness.prefix}requests.slow`;
   const FLOOD = "EE/GOV/70000001/batch-job";
   const OTHER = "EE/GOV/70000002/case-app";
-  const send = (client: string) =>
-    call(`${roles.sluice.url}/rest/intake`, { body: JSON.stringify({ client }), client });
+  const THIRD = "EE/GOV/70000003/registry";
+  const send = (client: string, xroadId: string) =>
+    call(`${roles.sluice.url}/rest/intake`, {
+      body: JSON.stringify({ client }),
+      client,
+      headers: { "X-Road-Id": xroadId },
+    });
   const shareLines = () =>
     roles.sluice.lines
       .filter((l) => /more than its share/.test(String(l.msg)))
       .map((l) => [l.level, l.client, l.backend]);
   /** One request after another until the first refusal: the accepted and that refusal. */
   const untilRefused = async (client: string) => {
-    const accepted: HttpAnswer[] = [];
+    const accepted: Array<HttpAnswer & { xroadId: string }> = [];
     for (let i = 0; i < 40; i++) {
-      const answer = await send(client);
+      const xroadId = randomUUID();
+      const answer = await send(client, xroadId);
       if (answer.status !== 202) return { accepted, refusal: answer };
-      accepted.push(answer);
+      accepted.push({ ...answer, xroadId });
     }
     throw new Error(`${client} was never refused`);
   };
@@ -147,7 +154,7 @@ describe("backpressure end to end (one client's flood, high water 20, clientShar
     await simSettings(harness.sim.url, { paused: true });
     await untilDepth(roles.sluice.adminUrl, queue, (depth) => depth === 0);
 
-    expect((await send(OTHER)).status).to.equal(202);
+    expect((await send(OTHER, randomUUID())).status).to.equal(202);
     const flood = await untilRefused(FLOOD);
     expectBusy(flood.refusal);
     expect(flood.refusal.json.message).to.match(/more than its share/);
@@ -172,12 +179,28 @@ describe("backpressure end to end (one client's flood, high water 20, clientShar
     const other = await untilRefused(OTHER);
     expectBusy(other.refusal);
     expect(other.accepted.length).to.be.within(8, 12);
+    // A client that sent nothing yet fills what is left (if anything), up to the mark itself.
+    const third = await untilRefused(THIRD);
+    expectBusy(third.refusal);
+    expect(third.refusal.json.message).to.match(/backlog for this service is full/);
+
+    // A resubmission of an accepted message (its caller lost the 202) is answered as the
+    // duplicate it is, at the mark and over its share alike: a 503 would tell it "not accepted".
+    for (const [client, run] of [
+      [FLOOD, flood],
+      [OTHER, other],
+    ] as const) {
+      const again = await send(client, run.accepted[0].xroadId);
+      expect(again.status, again.text).to.equal(202);
+      expect(again.json.id).to.equal(run.accepted[0].json.id);
+    }
 
     await simSettings(harness.sim.url, { paused: false });
     // A message's status is its own client's to read.
     const reads = [
       ...flood.accepted.map((a) => ({ id: a.json.id as string, client: FLOOD })),
       ...other.accepted.map((a) => ({ id: a.json.id as string, client: OTHER })),
+      ...third.accepted.map((a) => ({ id: a.json.id as string, client: THIRD })),
     ];
     await eventually(
       async () => {
