@@ -149,8 +149,8 @@ export class Intake {
       // the high-water mark even before the next depth sample.
       admission = this.deps.backpressure.admit(backend, submission.client);
     } catch (error) {
-      if (submission.xroadId !== null && error instanceof SluiceError && error.code === "Busy") {
-        return this.resubmittedWhileBusy(submission, backend, error);
+      if (submission.xroadId !== null && error instanceof SluiceError) {
+        return this.resubmittedWhileRefusing(submission, backend, error);
       }
       return Promise.reject(error);
     }
@@ -386,12 +386,13 @@ export class Intake {
 
   /**
    * A 503 says "not accepted": a resubmission of a message already persisted (its caller lost
-   * the first answer) must not get one because the backlog is full now, or its caller takes the
-   * message for refused while it is processed. It is answered as the duplicate it is; only one
-   * not yet confirmed by the broker (which this resubmission would have to publish, into the full
-   * queue) is refused as before.
+   * the first answer) must not get one because the backlog is full now or the broker is out of
+   * reach, or its caller takes the message for refused while it is processed. It is answered as
+   * the duplicate it is, from its record; only one not yet confirmed by the broker (which this
+   * resubmission would have to publish) is refused as before, and so is every one while Redis,
+   * which holds the records, does not answer.
    */
-  private async resubmittedWhileBusy(
+  private async resubmittedWhileRefusing(
     submission: Submission,
     backend: BackendConfig,
     refusal: SluiceError,

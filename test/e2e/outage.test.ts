@@ -3,6 +3,7 @@
 // 503 while one is down, intake again once it is back without restarting Sluice, and nothing
 // accepted before the outage lost. A broker memory alarm blocks publishers: 503 Busy.
 
+import { randomUUID } from "node:crypto";
 import * as amqplib from "amqplib";
 import { expect } from "chai";
 import {
@@ -75,7 +76,11 @@ describe("Redis outage (private redis-server stopped and restarted)", function (
 
   it("answers 503 Unavailable (never 202) while Redis is down, and accepts again once it is back", async () => {
     await untilReadiness(sluice.adminUrl, 200);
-    const before = await call(`${sluice.url}/rest/order`, { body: '{"n":0}' });
+    const xroadId = randomUUID();
+    const before = await call(`${sluice.url}/rest/order`, {
+      body: '{"n":0}',
+      headers: { "X-Road-Id": xroadId },
+    });
     expect(before.status).to.equal(202);
     await completed(sluice.url, [before.json.id], 10_000);
 
@@ -91,6 +96,14 @@ describe("Redis outage (private redis-server stopped and restarted)", function (
     }
     expect503(await call(`${sluice.url}/rest/ask`, { body: "{}" }), "Unavailable");
     expect503(await call(`${sluice.url}/messages/${before.json.id}`), "Unavailable");
+    // Its resubmission cannot be told apart from a new message without the records: refused.
+    expect503(
+      await call(`${sluice.url}/rest/order`, {
+        body: '{"n":0}',
+        headers: { "X-Road-Id": xroadId },
+      }),
+      "Unavailable",
+    );
     // Nothing refused went on to the backend.
     expect(harness.sim.stats().total).to.equal(callsBefore);
 
@@ -169,8 +182,12 @@ describe("RabbitMQ outage and alarm (private RabbitMQ node stopped and restarted
 
   it("answers 503 Unavailable while the broker is down; after its restart accepts again and queued messages complete", async () => {
     const ids: string[] = [];
+    const xroadId = randomUUID();
     for (let i = 0; i < 5; i++) {
-      const answer = await call(`${adapter.url}/rest/order`, { body: `{"n":${i}}` });
+      const answer = await call(`${adapter.url}/rest/order`, {
+        body: `{"n":${i}}`,
+        headers: i === 0 ? { "X-Road-Id": xroadId } : {},
+      });
       expect(answer.status).to.equal(202);
       ids.push(answer.json.id);
     }
@@ -193,6 +210,14 @@ describe("RabbitMQ outage and alarm (private RabbitMQ node stopped and restarted
       expect503(await call(`${adapter.url}/rest/order`, { body: '{"n":"down"}' }), "Unavailable");
     }
     expect503(await call(`${adapter.url}/rest/ask`, { body: "{}" }), "Unavailable");
+    // A resubmission of a message accepted before the outage is its duplicate, not refused: a
+    // 503 would say it was not accepted.
+    const resubmitted = await call(`${adapter.url}/rest/order`, {
+      body: '{"n":0}',
+      headers: { "X-Road-Id": xroadId },
+    });
+    expect(resubmitted.status, resubmitted.text).to.equal(202);
+    expect(resubmitted.json.id).to.equal(ids[0]);
 
     await rabbit.resume();
     const again = await eventually(
