@@ -150,8 +150,6 @@ function describe(error: ErrorObject, hints: Map<string, string>): string | null
     }
     case "minimum":
       return `${where}: must be at least ${String(params.limit)}`;
-    case "exclusiveMinimum":
-      return `${where}: must be more than ${String(params.limit)}`;
     case "maximum":
       return `${where}: must be at most ${String(params.limit)}`;
     case "minLength":

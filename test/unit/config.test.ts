@@ -53,16 +53,18 @@ describe("configuration", () => {
     expect(config.prefix).to.equal("");
   });
 
-  it("takes a backend's clientShare above 0 and at most 1", () => {
+  it("takes a backend's clientShare from 0.5 to 1", () => {
     const withShare = (clientShare: unknown) =>
       problemsOf({
         services: { testQuery: { backend: "legacy" } },
         backends: { legacy: { url: "http://x", queue: { clientShare } } },
       });
-    expect(withShare(0.25)).to.deep.equal([]);
+    expect(withShare(0.5)).to.deep.equal([]);
+    expect(withShare(0.75)).to.deep.equal([]);
     expect(withShare(1)).to.deep.equal([]);
-    expect(withShare(0)).to.deep.equal([
-      "config.backends.legacy.queue.clientShare: must be more than 0",
+    // Below a half, two clients could both be over it, and nobody would be admitted past it.
+    expect(withShare(0.25)).to.deep.equal([
+      "config.backends.legacy.queue.clientShare: must be at least 0.5",
     ]);
     expect(withShare(1.5)).to.deep.equal([
       "config.backends.legacy.queue.clientShare: must be at most 1",
