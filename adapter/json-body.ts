@@ -7,6 +7,7 @@ import { fullFormats } from "ajv-formats/dist/formats";
 import type { ServiceConfig } from "../shared/config/config";
 import { SluiceError, type ErrorCode } from "../shared/protocol/errors";
 import { jsonDepthExceeds } from "../shared/protocol/json-depth";
+import { decodeWindows1252, WINDOWS_1252_LABELS } from "../shared/protocol/windows-1252";
 
 /** Charset labels that mean UTF-8 for a body (US-ASCII is its 7-bit subset). */
 const UTF8_LABELS = new Set(["utf-8", "utf8", "us-ascii", "ascii"]);
@@ -28,6 +29,7 @@ export function decodeBody(body: Buffer, charset: string | undefined, invalid: E
     }
     return body.toString("latin1");
   }
+  if (charset !== undefined && WINDOWS_1252_LABELS.has(charset)) return decodeWindows1252(body);
   const decoder = decoderFor(charset);
   try {
     return decoder.decode(body);

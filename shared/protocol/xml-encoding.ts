@@ -4,6 +4,7 @@
 // REST callers' XML bodies.
 
 import { SluiceError } from "./errors";
+import { decodeWindows1252, WINDOWS_1252_LABELS } from "./windows-1252";
 
 type Decoder = (bytes: Buffer) => string;
 
@@ -11,7 +12,7 @@ const utf8: Decoder = (bytes) => strictDecode("utf-8", bytes);
 // Node's TextDecoder maps the "latin1" labels to windows-1252; Buffer's latin1 is the real
 // ISO-8859-1 (each byte is the code point of the same value).
 const latin1: Decoder = (bytes) => bytes.toString("latin1");
-const windows1252: Decoder = (bytes) => strictDecode("windows-1252", bytes);
+const windows1252: Decoder = decodeWindows1252;
 const utf16le: Decoder = (bytes) => strictDecode("utf-16le", bytes);
 const utf16be: Decoder = (bytes) => strictDecode("utf-16be", bytes);
 
@@ -25,8 +26,7 @@ const DECODERS: Record<string, Decoder> = {
   "iso_8859-1": latin1,
   latin1: latin1,
   l1: latin1,
-  "windows-1252": windows1252,
-  cp1252: windows1252,
+  ...Object.fromEntries([...WINDOWS_1252_LABELS].map((label) => [label, windows1252])),
   // Without a byte-order mark UTF-16 is big-endian (RFC 2781).
   "utf-16": utf16be,
   "utf-16be": utf16be,

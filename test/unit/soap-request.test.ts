@@ -226,6 +226,26 @@ describe("SOAP request: content types and character encodings", () => {
     expect(readSoapRequest(latin, "text/xml; charset=iso-8859-1").bodyJson).to.equal("aäü");
   });
 
+  it("windows-1252 by its own table: 0x80 is €, 0x92 is ’, not C1 controls as in ISO-8859-1", () => {
+    const text = bytes("getstate.query").toString("utf8");
+    // "a€’" written in windows-1252: a, 0x80, 0x92.
+    const cp1252 = (declared: string) =>
+      Buffer.concat(
+        text
+          .replace('encoding="utf-8"', `encoding="${declared}"`)
+          .split("aäõ")
+          .flatMap((part, i) =>
+            i === 0
+              ? [Buffer.from(part, "latin1")]
+              : [Buffer.from([0x61, 0x80, 0x92]), Buffer.from(part, "latin1")],
+          ),
+      );
+    expect(readSoapRequest(cp1252("windows-1252"), "text/xml").bodyJson).to.equal("a€’");
+    expect(readSoapRequest(cp1252("utf-8"), "text/xml; charset=cp1252").bodyJson).to.equal("a€’");
+    // ISO-8859-1 is what it says: those bytes are C1 controls there.
+    expect(readSoapRequest(cp1252("ISO-8859-1"), "text/xml").bodyJson).to.equal("a\u0080\u0092");
+  });
+
   it("UTF-16 with a byte-order mark, little- and big-endian", () => {
     const text = bytes("getstate.query")
       .toString("utf8")
