@@ -61,12 +61,15 @@ function clientOf(value: string): string | null {
 /**
  * An identifier with each part percent-decoded (PR-REST §4.3: parts are sent encoded), so one
  * client is one id however its caller encoded it, and the same id a SOAP caller names in its
- * header. Null when a part's encoding is malformed or decodes to a separator or whitespace.
+ * header. Null when a part's encoding is malformed or decodes to a separator, whitespace or a
+ * control character (C1 ones included: U+0085 or U+009B decoded from %C2%85 or %C2%9B).
  */
 function decodedId(value: string): string | null {
   const parts = decodeXroadId(value);
-  // eslint-disable-next-line no-control-regex
-  if (parts === null || parts.some((part) => part === "" || /[/\s\u0000-\u001f\u007f]/.test(part)))
+  if (
+    parts === null ||
+    parts.some((part) => part === "" || /[/\s]/.test(part) || CONTROL.test(part))
+  )
     return null;
   return parts.join("/");
 }
@@ -100,6 +103,14 @@ export function checkServiceHeader(req: IncomingMessage, serviceCode: string): v
   if (parts.some((part) => part === "." || part === "..")) {
     throw new SluiceError("InvalidHeader", 'an X-Road-Service part may not be "." or ".."');
   }
+  // Decoded, a part is a path segment of that Location too, and CR LF or NUL in it would be
+  // sent on as written (percent-encoded or not).
+  if (parts.some((part) => CONTROL.test(part))) {
+    throw new SluiceError(
+      "InvalidHeader",
+      "an X-Road-Service part may not hold a control character",
+    );
+  }
   // With a version the service code is the last but one part, else the last.
   const candidates = [parts[parts.length - 1], parts[parts.length - 2]];
   if (!candidates.includes(serviceCode)) {
@@ -121,7 +132,8 @@ const PASSED_ON: readonly HeaderName[] = [
 ];
 /** X-Road headers of a REST request that each name one thing; keys lower-cased once, here. */
 const SINGLE_HEADERS: readonly HeaderName[] = [["x-road-id", "X-Road-Id"], ...PASSED_ON];
-// C0 controls besides those the HTTP parser refuses, DEL and C1 (obs-text on the wire).
+// C0 controls besides those the HTTP parser refuses, DEL and C1 (obs-text on the wire); also
+// what identifier parts may not decode to.
 // eslint-disable-next-line no-control-regex -- finding control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 

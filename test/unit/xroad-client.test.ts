@@ -1,0 +1,48 @@
+// The REST caller's X-Road-Client and X-Road-Service headers: identifier parts are decoded, and
+// a part that decodes to a control character (C1 ones included) is a malformed header, as a
+// SOAP caller's is.
+
+import type { IncomingMessage } from "node:http";
+import { expect } from "chai";
+import { checkServiceHeader, readClient } from "../../adapter/xroad-client";
+import { SluiceError } from "../../shared/protocol/errors";
+
+function request(headers: Record<string, string>): IncomingMessage {
+  return {
+    headers: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v])),
+    rawHeaders: Object.entries(headers).flat(),
+  } as unknown as IncomingMessage;
+}
+
+function refusal(action: () => unknown): SluiceError {
+  try {
+    action();
+  } catch (error) {
+    expect(error).to.be.instanceOf(SluiceError);
+    return error as SluiceError;
+  }
+  throw new Error("expected a refusal");
+}
+
+describe("REST X-Road identifier headers", () => {
+  it("decodes a client's parts and refuses one that decodes to a control character", () => {
+    expect(readClient(request({ "X-Road-Client": "EE/GOV/1/case-app%C3%A4" }))).to.equal(
+      "EE/GOV/1/case-appä",
+    );
+    for (const part of ["a%C2%85b", "a%C2%9Bb", "a%00b", "a%0D%0Ab", "a%7Fb"]) {
+      const error = refusal(() => readClient(request({ "X-Road-Client": `EE/GOV/1/${part}` })));
+      expect(error.code, part).to.equal("InvalidHeader");
+    }
+  });
+
+  it("refuses a service part that decodes to a control character; takes a well-formed one", () => {
+    checkServiceHeader(request({ "X-Road-Service": "EE/GOV/1/sub%C3%A4/order" }), "order");
+    for (const part of ["%0d%0aSet-Cookie:x", "%00", "a%C2%85"]) {
+      const error = refusal(() =>
+        checkServiceHeader(request({ "X-Road-Service": `EE/GOV/1/${part}/order` }), "order"),
+      );
+      expect(error.code, part).to.equal("InvalidHeader");
+      expect(error.message).to.match(/control character/);
+    }
+  });
+});
