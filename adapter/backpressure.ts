@@ -114,6 +114,11 @@ export class Backpressure {
     return queue;
   }
 
+  /** Whether Redis can take a command now (as the admission judges it). */
+  storeAvailable(): boolean {
+    return this.storeReady();
+  }
+
   /** From now on every new message is refused: the adapter is shutting down. */
   stopIntake(): void {
     this.draining = true;

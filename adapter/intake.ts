@@ -149,7 +149,13 @@ export class Intake {
       // the high-water mark even before the next depth sample.
       admission = this.deps.backpressure.admit(backend, submission.client);
     } catch (error) {
-      if (submission.xroadId !== null && error instanceof SluiceError) {
+      // Not while Redis is out of reach or silent: the look-up would wait for it, and the
+      // refusal is due at once.
+      if (
+        submission.xroadId !== null &&
+        error instanceof SluiceError &&
+        this.deps.backpressure.storeAvailable()
+      ) {
         return this.resubmittedWhileRefusing(submission, backend, error);
       }
       return Promise.reject(error);
