@@ -6,6 +6,8 @@ import { SluiceError } from "../shared/protocol/errors";
 import { continueIfExpected } from "../shared/protocol/expect-continue";
 
 const EMPTY = Buffer.alloc(0);
+/** A Content-Encoding that says the body is not encoded (RFC 9110 §8.4.1: "identity", or none). */
+const IDENTITY = /^\s*(?:identity\s*)?$/i;
 
 /** First allocation for a body of unknown (chunked) or not yet proven length. */
 const INITIAL_CAPACITY = 16 * 1024;
@@ -17,6 +19,15 @@ const INITIAL_CAPACITY = 16 * 1024;
  * length, never a list of small buffers with their overheads.
  */
 export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const coding = req.headers["content-encoding"];
+  if (coding !== undefined && !IDENTITY.test(coding)) {
+    // Read as it is, a gzipped body failed as "not valid UTF-8", and a plain one labelled
+    // gzip was accepted and sent on with the label, for the backend to fail after a 202.
+    throw new SluiceError(
+      "InvalidContentType",
+      `the body's Content-Encoding (${coding.slice(0, 64)}) is not supported: send it unencoded`,
+    );
+  }
   const declaredHeader = req.headers["content-length"];
   const declared = declaredHeader === undefined ? null : Number(declaredHeader);
   if (declared !== null && declared > limit) {

@@ -3,6 +3,7 @@
 
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { gzipSync } from "node:zlib";
 import { expect } from "chai";
 import { call, eventually, Harness, untilState } from "../support/harness";
 
@@ -349,6 +350,24 @@ describe("REST end to end (all roles in one process)", function () {
     });
     expect(answer.status).to.equal(415);
     expect(answer.json.type).to.equal("InvalidContentType");
+  });
+
+  it("a body in a content coding (gzip) → 415, whether it is encoded or only labelled so", async () => {
+    const json = JSON.stringify({ name: "coded" });
+    for (const body of [gzipSync(json), Buffer.from(json)]) {
+      const answer = await call(`${roles.sluice.url}/rest/echo`, {
+        body,
+        headers: { "Content-Type": "application/json", "Content-Encoding": "gzip" },
+      });
+      expect(answer.status, answer.text).to.equal(415);
+      expect(answer.json.type).to.equal("InvalidContentType");
+      expect(answer.json.message).to.match(/Content-Encoding \(gzip\) is not supported/);
+    }
+    const identity = await call(`${roles.sluice.url}/rest/echo`, {
+      body: json,
+      headers: { "Content-Encoding": "identity" },
+    });
+    expect(identity.status, identity.text).to.be.oneOf([200, 202]);
   });
 
   it("missing or repeated X-Road-Client → 400; a client not allowed → 403", async () => {

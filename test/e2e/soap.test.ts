@@ -2,6 +2,7 @@
 // fixtures POSTed to a running Sluice, every reply mode, faults, attachments, backpressure and
 // the WSDL used by the `soap` package as a real client.
 
+import { gzipSync } from "node:zlib";
 import { expect } from "chai";
 import * as soap from "soap";
 import { call, eventually, Harness } from "../support/harness";
@@ -210,6 +211,18 @@ describe("SOAP end to end (all roles in one process)", function () {
     );
     expect(answer.status).to.equal(500);
     expect(faultCode(answer)).to.equal("Client.InvalidContentType");
+  });
+
+  it("an envelope in a content coding (gzip) gets Client.InvalidContentType", async () => {
+    const response = await fetch(`${roles.sluice.url}/soap`, {
+      method: "POST",
+      headers: { "Content-Type": "text/xml; charset=utf-8", "Content-Encoding": "gzip" },
+      body: gzipSync(fresh(fixture("simple.query"))),
+    });
+    expect(response.status).to.equal(500);
+    const text = await response.text();
+    expect(text).to.include("Client.InvalidContentType");
+    expect(text).to.include("Content-Encoding (gzip) is not supported");
   });
 
   it("each faulty fixture gets HTTP 500 and its SOAP fault, and no message is created", async () => {
