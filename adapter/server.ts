@@ -9,6 +9,7 @@ import { accessLog, noteAccess } from "./access-log";
 import { closeUnreadBody } from "../shared/protocol/unread-body";
 import { buildSoapFault } from "./soap/soap-fault";
 import { answerError } from "./error-answer";
+import { checkServiceHeader } from "./xroad-client";
 import { setAnswerHeader } from "./answer-header";
 import { xroadIdProblem } from "./route-intake";
 import { requestSpan } from "./request-span";
@@ -31,6 +32,18 @@ export function createApp(
   const statusService = deps.config.xroad.statusService;
   const status = statusRoute(deps);
   const cancel = cancelRoute(deps);
+  /** An X-Road-Service header, when sent, names the status service, as on any REST service. */
+  const asStatusService =
+    (route: (ctx: Context & { params: { id: string } }) => Promise<void>) =>
+    (ctx: Context & { params: { id: string } }) => {
+      try {
+        checkServiceHeader(ctx.req, statusService);
+      } catch (error) {
+        answerError(ctx, error, deps.log);
+        return;
+      }
+      return route(ctx);
+    };
   // The descriptions first: `/rest/<statusService>/openapi.json` is the status service's own,
   // not a status resource named "openapi.json".
   router.get("/openapi/:serviceCode", (ctx) => openApi(ctx, deps, ctx.params.serviceCode));
@@ -41,8 +54,8 @@ export function createApp(
   router.delete("/messages/:id", cancel);
   // The status service (CONTRACT §8): what a caller reaches through a security server. These
   // and the hub come before the business route, so nothing here ever reaches a backend.
-  router.get(`/rest/${statusService}/:id`, status);
-  router.delete(`/rest/${statusService}/:id`, cancel);
+  router.get(`/rest/${statusService}/:id`, asStatusService(status));
+  router.delete(`/rest/${statusService}/:id`, asStatusService(cancel));
   for (const register of extraRoutes) register(router, deps.log);
   router.all(new RegExp(`^/rest/${escapeRegExp(statusService)}(?:/.*)?$`), (ctx) =>
     answerError(ctx, new SluiceError("NotFound", `nothing at ${ctx.method} ${ctx.path}`), deps.log),

@@ -87,6 +87,23 @@ describe("cancel end to end (adapter, response worker, then a worker)", function
       expect(again.json.history.slice(0, 2)).to.deep.equal(answer.json.history);
     }
     expect((await cancel(cancelledId, BOB)).status).to.equal(404);
+
+    // Through the status service an X-Road-Service header must name it, as on any REST
+    // service (CONTRACT §3); one naming a business service is inconsistent, read or cancel.
+    for (const [serviceCode, expected] of [
+      ["messages", 200],
+      ["order", 400],
+    ] as const) {
+      for (const method of ["GET", "DELETE"]) {
+        const answer = await call(`${roles.adapter.url}/rest/messages/${cancelledId}`, {
+          method,
+          client: ALICE,
+          headers: { "X-Road-Service": `EE/GOV/70000002/sluice/${serviceCode}` },
+        });
+        expect(answer.status, `${method} as ${serviceCode}: ${answer.text}`).to.equal(expected);
+        if (expected === 400) expect(answer.json.type).to.equal("InconsistentHeaders");
+      }
+    }
   });
 
   it("takes the message id in upper case as the same id (RFC 9562: UUIDs are read in any case)", async () => {
