@@ -1,6 +1,7 @@
 // The adapter role: HTTP ingress on the service port, its reply queue for waking sync callers,
 // and graceful draining (stop taking connections; waiting callers get their 202 at once).
 
+import { startLoopStallGuard, stopLoopStallGuard } from "./loop-stall";
 import http from "node:http";
 import https from "node:https";
 import type { AddressInfo, Socket } from "node:net";
@@ -161,6 +162,7 @@ export async function startAdapter(
   );
   // Slow senders are checked every second, not Node's default 30 s, so a deadline holds.
   const limits = config.adapter;
+  startLoopStallGuard(limits.maxLoopStallMs);
   const serverOptions = {
     connectionsCheckingInterval: Math.max(
       250,
@@ -240,6 +242,7 @@ export async function startAdapter(
       clearInterval(sweep);
     },
     async close() {
+      stopLoopStallGuard();
       tls?.dispose();
       handshakeWarning.close();
       stopParserWarning();

@@ -4,6 +4,7 @@
 import type { IncomingMessage } from "node:http";
 import { SluiceError } from "../shared/protocol/errors";
 import { continueIfExpected } from "../shared/protocol/expect-continue";
+import { refuseIfStalled } from "./loop-stall";
 
 const EMPTY = Buffer.alloc(0);
 /** A Content-Encoding that says the body is not encoded (RFC 9110 §8.4.1: "identity", or none). */
@@ -28,6 +29,7 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
       `the body's Content-Encoding (${coding.slice(0, 64)}) is not supported: send it unencoded`,
     );
   }
+  refuseIfStalled();
   const declaredHeader = req.headers["content-length"];
   const declared = declaredHeader === undefined ? null : Number(declaredHeader);
   if (declared !== null && declared > limit) {
@@ -104,6 +106,13 @@ function onEnd(this: ReadRequest): void {
   // The listeners stay: the request has ended, so they never run again (each checks its
   // state) and go with it; removing four per request cost more than reading a small body.
   const { buffer, length } = read;
+  try {
+    // Its reading comes next, in this same turn: not while the loop is stalled already.
+    refuseIfStalled();
+  } catch (error) {
+    read.reject(error as Error);
+    return;
+  }
   read.resolve(
     length * 2 < buffer.length
       ? copyUnpooled(buffer, length) // the exact length when it grew well past it

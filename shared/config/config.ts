@@ -133,6 +133,8 @@ export interface SluiceConfig {
     port: number;
     maxSyncWaiters: number;
     publishTimeoutMs: number;
+    /** A turn of the event loop longer than this refuses the bodies it would read (0: off). */
+    maxLoopStallMs: number;
     /** Depth of JSON nesting accepted in request bodies. */
     maxJsonDepth: number;
     /** Limits of SOAP (XML) request bodies and of the XML answers SOAP callers get, checked as read. */
@@ -784,6 +786,7 @@ export function compileConfig(
       port: envInt("PORT", adapter.int("port", 8080), problems),
       maxSyncWaiters: adapter.int("maxSyncWaiters", 10_000),
       publishTimeoutMs: adapter.duration("publishTimeout", 5_000),
+      maxLoopStallMs: adapter.duration("maxLoopStall", 2_000),
       maxJsonDepth: adapter.int("maxJsonDepth", 64),
       xml: {
         maxDepth: adapterXml.int("maxDepth", 64),

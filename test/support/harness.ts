@@ -172,6 +172,11 @@ export class Harness {
       shutdown: { grace: "5s" },
       ...config,
     };
+    // A test's own adapter settings keep the free port unless they name one: on 8080 a test
+    // failed whenever anything else (a demo, another suite) held it.
+    if (typeof config.adapter === "object" && config.adapter !== null) {
+      this.config.adapter = { port: 0, ...config.adapter };
+    }
     // Compiled here too, to fail early, in the test, on a bad configuration.
     this.compiledConfig = compileConfig(this.config, this.dir);
     // Only this user may read it, as an operator keeps a file holding the admin token (a
