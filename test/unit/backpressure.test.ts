@@ -2,6 +2,7 @@
 // cause of a 503 with its code and Retry-After, and the depth estimate that stops a burst.
 
 import { expect } from "chai";
+import { refusal } from "../support/rejection";
 import {
   Backpressure,
   clampRetryAfter,
@@ -10,7 +11,6 @@ import {
   type DepthSource,
 } from "../../adapter/backpressure";
 import type { BackendConfig } from "../../shared/config/config";
-import { SluiceError } from "../../shared/protocol/errors";
 import type { QueueSample } from "../../shared/broker/queue-monitor";
 
 const QUEUE = "requests.legacy";
@@ -59,16 +59,6 @@ class StubMonitor implements DepthSource {
 }
 
 const names = { requestsQueue: (name: string) => `requests.${name}` };
-
-function refusal(action: () => unknown): SluiceError {
-  try {
-    action();
-  } catch (error) {
-    expect(error).to.be.instanceOf(SluiceError);
-    return error as SluiceError;
-  }
-  throw new Error("expected a refusal");
-}
 
 describe("Backpressure", () => {
   let broker: StubBroker;

@@ -4,24 +4,14 @@
 
 import type { IncomingMessage } from "node:http";
 import { expect } from "chai";
+import { refusal } from "../support/rejection";
 import { checkServiceHeader, readClient } from "../../adapter/xroad-client";
-import { SluiceError } from "../../shared/protocol/errors";
 
 function request(headers: Record<string, string>): IncomingMessage {
   return {
     headers: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v])),
     rawHeaders: Object.entries(headers).flat(),
   } as unknown as IncomingMessage;
-}
-
-function refusal(action: () => unknown): SluiceError {
-  try {
-    action();
-  } catch (error) {
-    expect(error).to.be.instanceOf(SluiceError);
-    return error as SluiceError;
-  }
-  throw new Error("expected a refusal");
 }
 
 describe("REST X-Road identifier headers", () => {
