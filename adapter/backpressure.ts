@@ -3,7 +3,7 @@
 // Retry-After a refused (or accepted) caller should honour.
 
 import type { Logger } from "pino";
-import { DEFAULT_CLIENT_SHARE, type BackendConfig } from "../shared/config/config";
+import type { BackendConfig } from "../shared/config/config";
 import { SluiceError } from "../shared/protocol/errors";
 import { metrics } from "../shared/observability/metrics";
 import type { QueueSample } from "../shared/broker/queue-monitor";
@@ -86,7 +86,8 @@ export class Backpressure {
   private readonly shares: ClientShares;
   /**
    * Clients refused for their share, by backend, logged once each until the queue is below the
-   * share's mark again (bounded: at most 1 / clientShare clients are over their share at once).
+   * share's mark again (one at a time is over a share of a half or more; over a long stretch
+   * others may follow, hence MAX_LOGGED_OVER_SHARE).
    */
   private readonly overShare = new Map<string, Set<string>>();
 
@@ -237,7 +238,7 @@ export class Backpressure {
    * queue is below that point again.
    */
   private checkShare(backend: BackendConfig, client: string, depth: number): void {
-    const share = backend.queue.clientShare ?? DEFAULT_CLIENT_SHARE;
+    const share = backend.queue.clientShare;
     if (share >= 1) return;
     const mark = Math.ceil(backend.queue.highWater * share);
     if (depth < mark) {

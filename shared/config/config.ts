@@ -72,10 +72,9 @@ export interface BackendConfig {
   ordering: Ordering;
   /**
    * `clientShare`: past this fraction of highWater, a client with more than this fraction of
-   * the backend's recent intake is refused while others call (adapter/client-shares.ts);
-   * unset in a hand-made config, the default 0.5.
+   * the backend's recent intake is refused while others call (adapter/client-shares.ts).
    */
-  queue: { highWater: number; maxLength: number; clientShare?: number };
+  queue: { highWater: number; maxLength: number; clientShare: number };
   windows: unknown[];
   options: Record<string, unknown>;
   /** Outbound TLS towards the backend: CA to verify it, Sluice's client certificate. */

@@ -3,7 +3,7 @@
 // dead letters and the recent failures.
 
 import type Redis from "ioredis";
-import { DEFAULT_CLIENT_SHARE, type BackendConfig, type SluiceConfig } from "../config/config";
+import type { BackendConfig, SluiceConfig } from "../config/config";
 import type { QueueMonitor } from "../broker/queue-monitor";
 import { compileServiceWindows, type ServiceWindows } from "../config/service-windows";
 import type { TopologyNames } from "../protocol/names";
@@ -138,7 +138,7 @@ export class BackendStatusReader {
             depth: sample?.depth ?? null,
             highWater: backend.queue.highWater,
             maxLength: backend.queue.maxLength,
-            clientShare: backend.queue.clientShare ?? DEFAULT_CLIENT_SHARE,
+            clientShare: backend.queue.clientShare,
             consumers: sample?.consumers ?? null,
             drainRate: sample?.drainRate ?? null,
             sampledAt: sample ? new Date(sample.at).toISOString() : null,

@@ -147,6 +147,8 @@ async function act(label, method, path, body) {
 function backendCard(b) {
   const depth = b.queue.depth;
   const share = depth === null ? 0 : Math.min(100, (depth / b.queue.highWater) * 100);
+  // Where the client share starts to hold a client back, as the adapter computes it.
+  const shareMark = Math.ceil(b.queue.highWater * b.queue.clientShare);
   const failing = b.recentFailures.length > 0 && serverNow() - b.recentFailures[0].at < 60000;
   const badges = el("span", {},
     el("span", { class: "badge" + (b.paused ? " paused" : ""), "data-testid": "paused-" + b.name }, b.paused ? "paused" : "running"), " ",
@@ -173,10 +175,10 @@ function backendCard(b) {
       el("strong", {}, "New requests for " + b.name + " are refused (503 Busy)"),
       ": its queue is at its high-water mark; the adapter takes them again as soon as it is below the mark. Runbook: docs/operations.md, SluiceQueueAboveHighWater.") : null,
     // Below the mark but past the client share's: callers may be refused for their share.
-    depth !== null && depth < b.queue.highWater && b.queue.clientShare < 1 && depth >= Math.ceil(b.queue.highWater * b.queue.clientShare)
+    depth !== null && depth < b.queue.highWater && b.queue.clientShare < 1 && depth >= shareMark
       ? el("div", { class: "shared", "data-testid": "client-share-" + b.name },
         el("strong", {}, "The rest of " + b.name + "'s backlog is kept for other clients"),
-        ": past " + Math.ceil(b.queue.highWater * b.queue.clientShare) + " queued, a client that sent more than " + Math.round(b.queue.clientShare * 100) +
+        ": past " + shareMark + " queued, a client that sent more than " + Math.round(b.queue.clientShare * 100) +
         " % of the recent intake is refused (503 Busy) while others call. docs/backpressure.md, One client's flood.") : null,
     el("dl", {},
       el("dt", {}, "drain rate"), el("dd", {}, b.queue.drainRate === null ? "–" : b.queue.drainRate.toFixed(1) + " msg/s"),

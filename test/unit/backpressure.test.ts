@@ -25,7 +25,7 @@ function backend(overrides: Partial<BackendConfig> = {}): BackendConfig {
     timeoutMs: 1000,
     retry: { attempts: 1, backoffMs: [1000] },
     ordering: "none",
-    queue: { highWater: 5, maxLength: 10 },
+    queue: { highWater: 5, maxLength: 10, clientShare: 0.5 },
     windows: [],
     options: {},
     ...overrides,
@@ -156,7 +156,7 @@ describe("Backpressure", () => {
   it("refuses with Busy when too many publishes await a confirm", async () => {
     const limited = new Backpressure(broker, monitor, names, { maxInFlightPublishes: 1 });
     const first = limited.admit(
-      backend({ queue: { highWater: 100, maxLength: 100 } }),
+      backend({ queue: { highWater: 100, maxLength: 100, clientShare: 0.5 } }),
       "EE/GOV/1/a",
     );
     first.publishing();
@@ -168,7 +168,7 @@ describe("Backpressure", () => {
   it("frees a publish's place when its admission is released before the publish settled", () => {
     const limited = new Backpressure(broker, monitor, names, { maxInFlightPublishes: 1 });
     const first = limited.admit(
-      backend({ queue: { highWater: 100, maxLength: 100 } }),
+      backend({ queue: { highWater: 100, maxLength: 100, clientShare: 0.5 } }),
       "EE/GOV/1/a",
     );
     first.publishing();
@@ -186,7 +186,7 @@ describe("Backpressure", () => {
   describe("one client's flood (queue.clientShare, default 0.5)", () => {
     const A = "EE/GOV/1/flood";
     const B = "EE/GOV/2/other";
-    const ten = () => backend({ queue: { highWater: 10, maxLength: 100 } });
+    const ten = () => backend({ queue: { highWater: 10, maxLength: 100, clientShare: 0.5 } });
     const admitted = (client: string, times = 1) => {
       for (let i = 0; i < times; i++) bp.admit(ten(), client).release();
     };
@@ -246,7 +246,10 @@ describe("Backpressure", () => {
     it("is the backlog above the mark divided by the measured drain rate", () => {
       monitor.sample = { depth: 45, consumers: 1, at: Date.now(), drainRate: 2 };
       const err = refusal(() =>
-        bp.admit(backend({ queue: { highWater: 5, maxLength: 100 } }), "EE/GOV/1/a"),
+        bp.admit(
+          backend({ queue: { highWater: 5, maxLength: 100, clientShare: 0.5 } }),
+          "EE/GOV/1/a",
+        ),
       );
       expect(err.retryAfter).to.equal(21); // (45 - 5 + 1) / 2 = 20.5 → 21
     });

@@ -3,7 +3,7 @@
 
 import { expect } from "chai";
 import { LoopStall } from "../../adapter/loop-stall";
-import { SluiceError } from "../../shared/protocol/errors";
+import { refusal } from "../support/rejection";
 
 describe("LoopStall", () => {
   let now: number;
@@ -21,16 +21,10 @@ describe("LoopStall", () => {
     expect(guard.stalledMs()).to.equal(100);
     guard.refuseIfStalled();
     now += 1;
-    let refusal: unknown = null;
-    try {
-      guard.refuseIfStalled();
-    } catch (error) {
-      refusal = error;
-    }
-    expect(refusal).to.be.instanceOf(SluiceError);
-    expect((refusal as SluiceError).code).to.equal("Busy");
-    expect((refusal as SluiceError).status).to.equal(503);
-    expect((refusal as SluiceError).retryAfter).to.equal(1);
+    const error = refusal(() => guard!.refuseIfStalled());
+    expect(error.code).to.equal("Busy");
+    expect(error.status).to.equal(503);
+    expect(error.retryAfter).to.equal(1);
   });
 
   it("refuses nothing with the limit 0, or once stopped", () => {
