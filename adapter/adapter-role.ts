@@ -18,7 +18,7 @@ import { metrics } from "../shared/observability/metrics";
 import { ThrottledWarning } from "../shared/observability/throttled-warning";
 import { ReloadableTls, serverTlsOptions, type TlsMaterial } from "../shared/config/tls-files";
 import { Backpressure, NO_CONSUMER_RETRY_AFTER } from "./backpressure";
-import { answerClientErrors } from "./client-error";
+import { answerClientErrors, refuseConnect } from "./client-error";
 import { warnRefusedConnections } from "./refused-connections";
 import { tlsRefusalReason, type TlsRefusal } from "./tls-refusals";
 import { hubRoutes } from "./hub-route";
@@ -164,6 +164,9 @@ export async function startAdapter(
   const limits = config.adapter;
   startLoopStallGuard(limits.maxLoopStallMs);
   const serverOptions = {
+    // Checked by the routes' frame (server.ts), which also refuses two Host headers, with the
+    // contract's error document where Node's answer was an empty 400.
+    requireHostHeader: false,
     connectionsCheckingInterval: Math.max(
       250,
       Math.min(1_000, limits.headersTimeoutMs || 1_000, limits.requestTimeoutMs || 1_000),
@@ -198,7 +201,8 @@ export async function startAdapter(
     });
   }
   const stopParserWarning = answerClientErrors(server, log);
-  deferContinue(server);
+  refuseConnect(server);
+  deferContinue(server, { routeUnmet: true });
   // Bounded waits everywhere: headers, the whole request as it is sent (a slow body ends in
   // 408; waiting for a sync answer is not counted), idle sockets; and bounded connections.
   server.headersTimeout = limits.headersTimeoutMs;

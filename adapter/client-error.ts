@@ -69,17 +69,44 @@ export function clientRefusal(error: ClientError, headerLimit = maxHeaderSize): 
 
 /** The whole HTTP answer to a refused request: JSON, or a SOAP fault for the SOAP endpoint. */
 export function clientErrorAnswer(error: ClientError, headerLimit = maxHeaderSize): string {
-  const refusal = clientRefusal(error, headerLimit);
   const soap = SOAP_REQUEST_LINE.test(error.rawPacket?.subarray(0, 300).toString("latin1") ?? "");
+  return rawErrorAnswer(clientRefusal(error, headerLimit), soap);
+}
+
+/** A refusal written as a whole HTTP answer that closes the connection. */
+function rawErrorAnswer(refusal: SluiceError, soap: boolean, headers = ""): string {
   const body = soap
     ? buildSoapFault(refusal)
     : JSON.stringify({ type: refusal.code, message: refusal.message, detail: null });
   const type = soap ? "text/xml; charset=utf-8" : "application/json; charset=utf-8";
   return (
-    `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? ""}\r\n` +
+    `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? ""}\r\n${headers}` +
     `Content-Type: ${type}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
     `Connection: close\r\n\r\n${body}`
   );
+}
+
+/** The answer to a CONNECT: Sluice is no proxy. */
+export const CONNECT_ANSWER = rawErrorAnswer(
+  new SluiceError("MethodNotAllowed", "CONNECT is not served: Sluice is not a proxy", {
+    status: 405,
+  }),
+  false,
+  "Allow: GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS\r\n",
+);
+
+/**
+ * CONNECT gets a 405 in the contract's error shape: Node hands it to `connect` listeners with
+ * the bare socket and, without one, closed the connection unanswered. The socket is Sluice's
+ * alone from here (no HTTP timeouts), so it is destroyed if the caller does not close its end.
+ */
+export function refuseConnect(server: Server | TlsServer): void {
+  server.on("connect", (_req: unknown, stream: Duplex) => {
+    const socket = stream as Socket;
+    socket.on("error", () => socket.destroy());
+    socket.setTimeout(2_000, () => socket.destroy());
+    socket.end(CONNECT_ANSWER);
+  });
 }
 
 /**

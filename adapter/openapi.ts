@@ -109,7 +109,7 @@ const errorResponse = (description: string, extraHeaders: Doc = {}): Doc => ({
 /** The answers every business call may get (CONTRACT §3). */
 function businessResponses(service: ServiceConfig): Doc {
   const sync = service.reply.mode === "sync";
-  return {
+  const responses: Doc = {
     "200": {
       description: sync
         ? "The backend's answer (sync mode): its status, content type, headers and body."
@@ -136,15 +136,22 @@ function businessResponses(service: ServiceConfig): Doc {
       "Retry-After": RETRY_AFTER,
     }),
     ...outcomeResponses(),
-    ...refusalResponses(),
   };
+  return { ...responses, ...refusalResponses(responses) };
 }
 
-/** The refusals of the request as such, and Sluice's own fault (request-refusals.ts). */
-function refusalResponses(): Doc {
+/**
+ * The refusals of the request as such, and Sluice's own fault (request-refusals.ts): added to
+ * the description of a status `documented` already has (400 is also a body's), not over it.
+ */
+function refusalResponses(documented: Doc): Doc {
   const responses: Doc = {};
   for (const refusal of Object.values(REQUEST_REFUSALS)) {
-    responses[String(refusal.status)] = errorResponse(`${refusal.code}: ${refusal.meaning}`);
+    const status = String(refusal.status);
+    const earlier = (responses[status] ?? documented[status]) as
+      { description: string } | undefined;
+    const meaning = `${refusal.code}: ${refusal.meaning}`;
+    responses[status] = errorResponse(earlier ? `${earlier.description} ${meaning}` : meaning);
   }
   return responses;
 }

@@ -24,6 +24,20 @@ export const REQUEST_REFUSALS = {
     status: 431,
     meaning: "The request has more header lines than adapter.maxHeaders; nothing was accepted.",
   },
+  /** RFC 9112 §3.2: an HTTP/1.1 request has exactly one Host, naming a host (server.ts). */
+  host: {
+    code: "InvalidHeader",
+    status: 400,
+    meaning:
+      "The request has no Host header, more than one, or one that names no host; nothing was accepted.",
+  },
+  /** `Expect` other than 100-continue (server.ts); RFC 9110 §10.1.1. */
+  expectation: {
+    code: "InvalidHeader",
+    status: 417,
+    meaning:
+      "The request's Expect is not 100-continue, the only expectation met; nothing was accepted.",
+  },
   /** Anything thrown that is not a SluiceError (shared/protocol/errors.ts asSluiceError). */
   internal: {
     code: "Internal",

@@ -3,10 +3,12 @@
 
 import Koa, { type Context } from "koa";
 import Router from "@koa/router";
+import type { IncomingMessage } from "node:http";
 import type { Logger } from "pino";
 import { SluiceError } from "../shared/protocol/errors";
 import { accessLog, noteAccess } from "./access-log";
 import { closeUnreadBody } from "../shared/protocol/unread-body";
+import { unmetExpectation } from "../shared/protocol/expect-continue";
 import { buildSoapFault } from "./soap/soap-fault";
 import { answerError } from "./error-answer";
 import { checkServiceHeader } from "./xroad-client";
@@ -86,7 +88,7 @@ export function createApp(
 
 /**
  * What every request on the service port passes through before its route, outermost first:
- * its span, its access line, the header-line limit; and once answered, the caller's X-Road-Id
+ * its span, its access line, the header section's checks; and once answered, the caller's X-Road-Id
  * echoed (CONTRACT §3, whatever route or error made the answer) and the answer's deadline.
  * One Koa middleware whose parts call each other, not one middleware each: a span or an access
  * log that records nothing then costs a function call, not a dispatch and promise of Koa's per
@@ -95,10 +97,10 @@ export function createApp(
 function requestFrame(deps: RestRouteDeps, route: Koa.Middleware): Koa.Middleware {
   const span = requestSpan();
   const access = accessLog(deps.log);
-  const headerLines = tooManyHeaders(deps.config.adapter.maxHeaders, deps.log);
+  const header = headerSection(deps.config.adapter.maxHeaders, deps.log);
   const deadline = answerDeadline(deps.config.adapter.requestTimeoutMs);
   return (ctx, next) => {
-    const routed = (): Promise<unknown> => headerLines(ctx, () => route(ctx, next));
+    const routed = (): Promise<unknown> => header(ctx, () => route(ctx, next));
     let done: Promise<unknown>;
     try {
       done = span(ctx, () => access(ctx, routed));
@@ -145,24 +147,26 @@ function answerDeadline(ms: number): (ctx: Context) => void {
 }
 
 /**
- * A request with more than `maxHeaders` header lines is refused with 431 before any route sees
- * it: Node keeps only the first lines (the server's maxHeadersCount is one more than accepted),
- * so an `X-Road-Service` or a second `X-Road-Client` further down would escape their checks.
+ * What is wrong with the request's header section as a whole, refused before any route sees
+ * it: more than `maxHeaders` lines (431: Node keeps only the first lines, the server's
+ * maxHeadersCount being one more than accepted, so an `X-Road-Service` or a second
+ * `X-Road-Client` further down would escape their checks); an HTTP/1.1 request without a
+ * `Host`, with more than one, or with one that is no host (400, RFC 9112 §3.2: Node refuses
+ * only a missing one, with an empty answer, and reads the first of two); an `Expect` other than
+ * 100-continue (417: Node's answer had no body). The answer is the contract's error document,
+ * a SOAP fault on /soap, and the connection is closed: its body, if any, is not read.
  */
-function tooManyHeaders(
+function headerSection(
   maxHeaders: number,
   log: Logger,
 ): (ctx: Context, next: () => Promise<unknown>) => Promise<unknown> {
   return (ctx, next) => {
-    if (ctx.req.rawHeaders.length / 2 <= maxHeaders) return next();
-    const { code, status } = REQUEST_REFUSALS.headerLines;
-    const error = new SluiceError(code, `the request has more than ${maxHeaders} header lines`, {
-      status,
-    });
+    const error = headerSectionProblem(ctx.req, maxHeaders);
+    if (error === null) return next();
     if (ctx.path === "/soap" || ctx.path.startsWith("/soap/")) {
       noteAccess(ctx, { code: error.code });
       closeUnreadBody(ctx.req, ctx.res);
-      ctx.status = status;
+      ctx.status = error.status;
       ctx.type = "text/xml; charset=utf-8";
       ctx.body = buildSoapFault(error);
     } else {
@@ -172,6 +176,48 @@ function tooManyHeaders(
     ctx.set("Connection", "close");
     return Promise.resolve();
   };
+}
+
+/** `uri-host [ ":" port ]` (RFC 3986): a registered name, IPv4 or a bracketed IP literal. */
+const HOST = /^(?:[\w.~!$&'()*+,;=%-]*|\[[\da-fA-F:.]+\])(?::\d*)?$/;
+
+function headerSectionProblem(req: IncomingMessage, maxHeaders: number): SluiceError | null {
+  const raw = req.rawHeaders;
+  if (raw.length / 2 > maxHeaders) {
+    const { code, status } = REQUEST_REFUSALS.headerLines;
+    return new SluiceError(code, `the request has more than ${maxHeaders} header lines`, {
+      status,
+    });
+  }
+  let hosts = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length === 4 && name.toLowerCase() === "host") hosts += 1;
+  }
+  const host = req.headers.host;
+  const needsHost = req.httpVersionMajor > 1 || req.httpVersionMinor >= 1;
+  if (hosts > 1 || (hosts === 0 && needsHost) || (host !== undefined && !HOST.test(host))) {
+    const { code, status } = REQUEST_REFUSALS.host;
+    const what =
+      hosts > 1
+        ? `${hosts} Host headers`
+        : hosts === 0
+          ? "no Host header"
+          : "a Host header that names no host";
+    return new SluiceError(code, `the request has ${what}; HTTP/1.1 needs exactly one`, {
+      status,
+    });
+  }
+  const expected = unmetExpectation(req);
+  if (expected !== undefined) {
+    const { code, status } = REQUEST_REFUSALS.expectation;
+    return new SluiceError(
+      code,
+      `the request expects ${JSON.stringify(expected.slice(0, 100))}; only 100-continue is met`,
+      { status },
+    );
+  }
+  return null;
 }
 
 /**

@@ -79,6 +79,10 @@ export function registerSoapRoutes(
   const endpoint = publicUrl(deps.config.adapter.publicUrl, "/soap");
   router.get("/soap", wsdlGet(services, null, statusService, endpoint));
   router.get("/soap/:serviceCode", wsdlGet(services, "serviceCode", statusService, endpoint));
+  // Other methods on the SOAP endpoint and the WSDLs: 405 as a SOAP fault, as GET /soap
+  // without ?wsdl is (they were the generic 404 in JSON).
+  router.all("/soap", methodNotAllowed("GET, POST"));
+  router.all("/soap/:serviceCode", methodNotAllowed("GET"));
   return post;
 }
 
@@ -301,6 +305,21 @@ function answerFault(
     request ?? (thrown instanceof EnvelopeFault ? thrown.echo : undefined),
   );
   return errorOutcome(error);
+}
+
+function methodNotAllowed(allow: string) {
+  return (ctx: Context): void => {
+    closeUnreadBody(ctx.req, ctx.res);
+    ctx.status = 405;
+    ctx.set("Allow", allow);
+    ctx.type = XML_ANSWER;
+    const error = new SluiceError(
+      "MethodNotAllowed",
+      `${ctx.method} is not served here: SOAP requests are POSTed to /soap, ?wsdl is read with GET`,
+    );
+    noteAccess(ctx, { code: error.code });
+    ctx.body = buildSoapFault(error);
+  };
 }
 
 function wsdlGet(

@@ -6,7 +6,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import { asSluiceError } from "../protocol/errors";
-import { deferContinue } from "../protocol/expect-continue";
+import { deferContinue, unmetExpectation } from "../protocol/expect-continue";
 import { METRICS_CONTENT_TYPE, metricsText } from "./metrics";
 import { isLoopbackHost } from "../runtime/loopback-host";
 import { AdminConnections } from "./admin-connections";
@@ -94,8 +94,8 @@ export class AdminServer {
     // so the count is bounded, and slow senders get deadlines shorter than Node's defaults
     // (60 s, 300 s): these requests are small.
     // As on the service port: `100 Continue` only once a route reads a body within its limit
-    // (Node's own was sent before the token or the size was looked at), 417 to other expectations.
-    deferContinue(this.server);
+    // (Node's own was sent before the token or the size was looked at), 417 in JSON to other expectations.
+    deferContinue(this.server, { routeUnmet: true });
     this.server.headersTimeout = silentMs;
     this.server.requestTimeout = 3 * silentMs;
     new AdminConnections(maxConnections, maxPerClient, silentMs).watch(this.server);
@@ -139,6 +139,15 @@ export class AdminServer {
     // Every answer, errors and the sign-in page included: a browser neither guesses another
     // type than the one sent nor shows any of it inside another site's frame (clickjacking).
     for (const [name, value] of Object.entries(BROWSER_HEADERS)) res.setHeader(name, value);
+    const expected = unmetExpectation(req);
+    if (expected !== undefined) {
+      // Its body, if sent, is not read: the connection goes with the answer.
+      res.setHeader("connection", "close");
+      return json(res, 417, {
+        type: "InvalidHeader",
+        message: `the request expects ${JSON.stringify(expected.slice(0, 100))}; only 100-continue is met`,
+      });
+    }
     // DNS rebinding: a page of evil.example that re-points its name to 127.0.0.1 reaches a
     // loopback admin port from the operator's browser as its own origin. Such requests name
     // that page's host, never a loopback one.

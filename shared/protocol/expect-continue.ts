@@ -5,7 +5,8 @@
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 
 const CONTINUE = Symbol("sluice.expect-continue");
-type ExpectingRequest = IncomingMessage & { [CONTINUE]?: ServerResponse };
+const UNMET = Symbol("sluice.expect-unmet");
+type ExpectingRequest = IncomingMessage & { [CONTINUE]?: ServerResponse; [UNMET]?: true };
 
 /**
  * Takes over Node's `checkContinue`: Node would send `100 Continue` before any route saw the
@@ -13,20 +14,32 @@ type ExpectingRequest = IncomingMessage & { [CONTINUE]?: ServerResponse };
  * request goes to the routes as any other; `continueIfExpected` sends the 100 once a route
  * reads the body within its limit. A route that answers first gives its final answer alone
  * (RFC 9110 §10.1.1), and Node closes the connection after it, since the body may still come.
- * Any other expectation gets Node's 417, but with the connection closed: Node kept it open, so a
- * body sent at once would have been read as the next request.
+ * Any other expectation gets 417 with the connection closed (Node kept it open, so a body sent
+ * at once would have been read as the next request): written here, with no body, or with
+ * `routeUnmet` handed to the routes like any request, `unmetExpectation` telling them what was
+ * expected, so the service port answers it in the contract's error shape.
  */
-export function deferContinue(server: Server): void {
+export function deferContinue(server: Server, { routeUnmet = false } = {}): void {
   server.on("checkContinue", (req: ExpectingRequest, res: ServerResponse) => {
     // No body to wait for: nothing to refuse by size, and the connection stays usable.
     if (req.headers["content-length"] === "0") res.writeContinue();
     else req[CONTINUE] = res;
     server.emit("request", req, res);
   });
-  server.on("checkExpectation", (_req: IncomingMessage, res: ServerResponse) => {
+  server.on("checkExpectation", (req: ExpectingRequest, res: ServerResponse) => {
+    if (routeUnmet) {
+      req[UNMET] = true;
+      server.emit("request", req, res);
+      return;
+    }
     res.writeHead(417, { Connection: "close", "Content-Length": "0" });
     res.end();
   });
+}
+
+/** The `Expect` of a request whose expectation is not met (only 100-continue is), if any. */
+export function unmetExpectation(req: IncomingMessage): string | undefined {
+  return (req as ExpectingRequest)[UNMET] === true ? String(req.headers.expect ?? "") : undefined;
 }
 
 /** Sends the `100 Continue` a request still waits for, if it asked for one; once. */

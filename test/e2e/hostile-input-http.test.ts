@@ -2,8 +2,9 @@
 // any route sees it (headers over Node's 16 KiB, bytes no header may hold, a request line that is
 // not HTTP) gets its code and words (JSON, or a SOAP fault on /soap). `Expect: 100-continue`: a
 // body announced over its limit gets the 413 without an invitation to send it; one within its
-// limit gets 100 Continue and is served as before; another expectation gets 417. The adapter
-// serves afterwards.
+// limit gets 100 Continue and is served as before; another expectation gets 417. An HTTP/1.1
+// request needs exactly one Host naming a host; CONNECT is refused. Each answer is Sluice's
+// error document, and the adapter serves afterwards.
 
 import { expect } from "chai";
 import net from "node:net";
@@ -235,6 +236,71 @@ describe("Hostile input over a raw socket: Sluice's answers to what HTTP itself 
       expect(answer.status, answer.head).to.equal(417);
       // Kept open, a body sent at once would be read as the next request.
       expect(answer.head).to.match(/\r\nconnection: close\r\n/i);
+      // Node's own 417 had no body.
+      const json = JSON.parse(answer.body) as { type: string; message: string };
+      expect(json.type).to.equal("InvalidHeader");
+      expect(json.message).to.include('"something-else"');
+      await stillServes();
+    });
+  });
+
+  describe("Host, CONNECT: what Node answered with an empty body or let through", () => {
+    const restHead = (hostLines: string, version = "1.1"): string =>
+      `POST /rest/echo HTTP/${version}\r\n${hostLines}X-Road-Client: ${CLIENT}\r\n` +
+      `Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}`;
+
+    it("an HTTP/1.1 request without Host, with two, or with one naming no host is 400 InvalidHeader", async () => {
+      for (const [hosts, words] of [
+        ["", /no Host header/],
+        ["Host: a.example\r\nHost: b.example\r\n", /2 Host headers/],
+        ["Host: a.example\r\nhost: a.example\r\n", /2 Host headers/],
+        ["Host: a b\r\n", /names no host/],
+        ["Host: a/b\r\n", /names no host/],
+      ] as const) {
+        const answer = await rawRequest(sluice.port, restHead(hosts));
+        expect(answer.status, hosts).to.equal(400);
+        expect(answer.head).to.match(/\r\nconnection: close\r\n/i);
+        const json = JSON.parse(answer.body) as { type: string; message: string };
+        expect(json.type, hosts).to.equal("InvalidHeader");
+        expect(json.message, hosts).to.match(words);
+      }
+      await stillServes();
+    });
+
+    it("on /soap the same is a SOAP fault Client.InvalidHeader", async () => {
+      const answer = await rawRequest(
+        sluice.port,
+        `POST /soap HTTP/1.1\r\nHost: a\r\nHost: b\r\nContent-Type: text/xml\r\nContent-Length: 0\r\n\r\n`,
+      );
+      expect(answer.status, answer.head).to.equal(400);
+      expect(answer.body).to.include("<faultcode>Client.InvalidHeader</faultcode>");
+      expect(answer.body).to.include("2 Host headers");
+    });
+
+    it("HTTP/1.0 without Host, and Host with a port or an IP literal, are served", async () => {
+      for (const [hosts, version] of [
+        ["", "1.0"],
+        ["Host: sluice.internal:8443\r\n", "1.1"],
+        ["Host: [::1]:8080\r\n", "1.1"],
+        ["Host: 10.0.0.1\r\n", "1.1"],
+      ] as const) {
+        const answer = await rawRequest(
+          sluice.port,
+          restHead(hosts, version).replace("Content-Type", "Connection: close\r\nContent-Type"),
+        );
+        expect(answer.status, `${version} ${hosts}`).to.equal(202);
+      }
+    });
+
+    it("CONNECT is 405 MethodNotAllowed in JSON, where Node closed the connection unanswered", async () => {
+      const answer = await rawRequest(
+        sluice.port,
+        "CONNECT backend.internal:443 HTTP/1.1\r\nHost: backend.internal:443\r\n\r\n",
+      );
+      expect(answer.status, answer.head).to.equal(405);
+      expect(answer.head).to.match(/\r\nallow: /i);
+      const json = JSON.parse(answer.body) as { type: string; message: string };
+      expect(json.type).to.equal("MethodNotAllowed");
       await stillServes();
     });
   });

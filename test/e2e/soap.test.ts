@@ -320,6 +320,20 @@ describe("SOAP end to end (all roles in one process)", function () {
     const answer = await fetch(`${roles.sluice.url}/soap`);
     expect(answer.status).to.equal(405);
   });
+
+  it("another method on /soap or a WSDL's path is a 405 SOAP fault, not a JSON 404", async () => {
+    for (const [method, path, allow] of [
+      ["PUT", "/soap", "GET, POST"],
+      ["DELETE", "/soap", "GET, POST"],
+      ["POST", "/soap/testQuery", "GET"],
+      ["PATCH", "/soap/testQuery", "GET"],
+    ]) {
+      const answer = await fetch(`${roles.sluice.url}${path}`, { method, body: "<x/>" });
+      expect(answer.status, `${method} ${path}`).to.equal(405);
+      expect(answer.headers.get("allow")).to.equal(allow);
+      expect(await answer.text()).to.include("<faultcode>Client.MethodNotAllowed</faultcode>");
+    }
+  });
 });
 
 describe("SOAP end to end: backpressure", function () {

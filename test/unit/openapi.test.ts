@@ -63,6 +63,7 @@ describe("OpenAPI descriptions", () => {
     const responses = (doc as Record<string, any>).paths["/"].post.responses; // eslint-disable-line @typescript-eslint/no-explicit-any
     for (const [status, code] of [
       [405, "MethodNotAllowed"],
+      [417, "InvalidHeader"],
       [431, "InvalidHeader"],
       [500, "Internal"],
     ] as const) {
@@ -71,6 +72,10 @@ describe("OpenAPI descriptions", () => {
         $ref: "#/components/schemas/Error",
       });
     }
+    // A status documented for other reasons as well keeps them, the refusal's meaning added.
+    expect(responses[400].description).to.match(
+      /^Invalid request: headers, body .* no Host header/,
+    );
     // The table is what the adapter answers: the generic wrap of a fault is its 500 row.
     const fault = asSluiceError(new Error("boom"));
     expect([fault.code, fault.status]).to.deep.equal([
