@@ -83,7 +83,9 @@ function innerXml(text: string, element: XmlElement): string {
 }
 
 /** `answerCode`: the service code the backend answers for, whose `<answerCode>Response` is unwrapped. */
-function fromXml(text: string, answerCode: string, limits: XmlLimits): AnswerContent {
+function fromXml(raw: string, answerCode: string, limits: XmlLimits): AnswerContent {
+  // Read as UTF-8 here, so a byte-order mark is still there: the reader takes none.
+  const text = raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw;
   let root: XmlElement;
   try {
     root = parseXml(text, limits);

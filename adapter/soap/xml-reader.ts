@@ -206,6 +206,9 @@ function invalid(message: string): SluiceError {
   return new SluiceError("InvalidXml", message);
 }
 
+/** The start of an XML declaration after `<?`: the target `xml` in any case, then its end. */
+const XML_DECLARATION = /^xml(?:[\s?]|$)/i;
+
 function malformed(what: string, at: number): SluiceError {
   return invalid(`the XML is not well-formed: ${what} (at character ${at})`);
 }
@@ -516,7 +519,9 @@ export function readXml(
   let pendingCount = 0;
   const firstChild: number[] = [];
   let root: XmlElement | null = null;
-  let pos = text.charCodeAt(0) === 0xfeff ? 1 : 0;
+  // A byte-order mark is the decoder's (xml-encoding.ts strips it): one here is a character
+  // outside the root element, so two marks, or one left by a decoder, are refused.
+  let pos = 0;
   let attributeCount = 0;
   let declarationCount = 0;
   let elementCount = 0;
@@ -586,6 +591,12 @@ export function readXml(
         throw malformed("markup declarations are not allowed", lt);
       }
     } else if (next === 0x3f /* ? */) {
+      // `<?xml` is the XML declaration, allowed only as the document's very first characters
+      // (XML 1.0 §2.8): after white space or a comment it is a processing instruction with a
+      // reserved name, which a strict reader such as the security server's refuses.
+      if (lt !== 0 && XML_DECLARATION.test(text.slice(lt + 2, lt + 6))) {
+        throw malformed("an XML declaration is allowed only at the very start", lt);
+      }
       pos = skipPast("?>", lt + 2, "a processing instruction");
     } else if (next === 0x2f /* / */) {
       const open = stack.pop();

@@ -33,13 +33,17 @@ const DECODERS: Record<string, Decoder> = {
   "utf-16le": utf16le,
 };
 
-/** One strict decoder per encoding: a decode without `stream` keeps nothing for the next one. */
+/**
+ * One strict decoder per encoding: a decode without `stream` keeps nothing for the next one.
+ * Each keeps a byte-order mark (`ignoreBOM`): decodeXml takes the one a message may start
+ * with, and TextDecoder taking another would let a second mark through as if never sent.
+ */
 const STRICT_DECODERS = new Map<string, InstanceType<typeof TextDecoder>>();
 
 function strictDecode(encoding: string, bytes: Buffer): string {
   let decoder = STRICT_DECODERS.get(encoding);
   if (decoder === undefined) {
-    decoder = new TextDecoder(encoding, { fatal: true });
+    decoder = new TextDecoder(encoding, { fatal: true, ignoreBOM: true });
     STRICT_DECODERS.set(encoding, decoder);
   }
   try {
@@ -83,8 +87,8 @@ function declaredEncoding(bytes: Buffer): string | undefined {
 
 /**
  * Decodes an XML message. `charset` is the Content-Type's charset parameter (it wins over the
- * XML declaration, RFC 7303 §3.2); a byte-order mark wins over both. The result never starts
- * with a BOM. Throws Client.InvalidContentType for an unknown HTTP charset and
+ * XML declaration, RFC 7303 §3.2); a byte-order mark wins over both, and is not in the result
+ * (a second one is: a character before the root element, which the XML reader refuses). Throws Client.InvalidContentType for an unknown HTTP charset and
  * Client.InvalidXml for an unknown declared encoding or bytes that do not decode.
  */
 export function decodeXml(

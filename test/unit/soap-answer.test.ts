@@ -35,6 +35,11 @@ describe("SOAP answer: what a backend said, placed in <serviceCode>Response", ()
     expect(directText(childElements(body)[0])).to.equal("42");
   });
 
+  it("an answer led by a byte-order mark is read as the XML it is", () => {
+    const content = answerContent(xml(`\ufeff${fixture("simple.answer")}`), "testQuery");
+    expect((content as { innerXml: string }).innerXml.trim()).to.equal("<answer>42</answer>");
+  });
+
   it("getstate-subsystem.answer and cdata.answer keep non-ASCII text and CDATA content", () => {
     const state = answerContent(xml(fixture("getstate-subsystem.answer")), "getState");
     expect((state as { innerXml: string }).innerXml).to.include("<response>aä</response>");

@@ -216,6 +216,27 @@ describe("SOAP request: content types and character encodings", () => {
     expect(readSoapRequest(withBom, "text/xml").bodyJson).to.equal("aäõ");
   });
 
+  it("refuses a second byte-order mark: a character before the root element", () => {
+    const bom = Buffer.from([0xef, 0xbb, 0xbf]);
+    const twice = Buffer.concat([bom, bom, bytes("getstate.query")]);
+    expect(faultOf(() => readSoapRequest(twice, "text/xml"))).to.equal("Client.InvalidXml");
+  });
+
+  it("refuses an XML declaration anywhere but at the very start (XML 1.0 §2.8)", () => {
+    const text = bytes("getstate.query").toString("utf8");
+    expect(text.startsWith("<?xml ")).to.equal(true);
+    for (const before of [" ", "\n", "<!-- first -->"]) {
+      const late = Buffer.from(before + text);
+      expect(
+        faultOf(() => readSoapRequest(late, "text/xml")),
+        JSON.stringify(before),
+      ).to.equal("Client.InvalidXml");
+    }
+    // A processing instruction whose name only starts with "xml" is no declaration.
+    const styled = text.replace("?>", '?><?xml-stylesheet href="a.xsl"?>');
+    expect(readSoapRequest(Buffer.from(styled), "text/xml").bodyJson).to.equal("aäõ");
+  });
+
   it("ISO-8859-1 from the Content-Type charset or from the XML declaration", () => {
     const text = bytes("getstate.query").toString("utf8");
     const latin = Buffer.from(
