@@ -148,10 +148,69 @@ export function parseMultipartRelated(
     throw invalid(`the root MIME part must be text/xml or application/xop+xml, not "${rootType}"`);
   }
   return {
-    root,
+    root: { ...root, data: rootBytes(root) },
     mtom: rootType === "application/xop+xml",
     attachments: parts.filter((_, index) => index !== rootIndex),
   };
+}
+
+/**
+ * The root part's envelope bytes: a quoted-printable or base64 Content-Transfer-Encoding
+ * decoded (RFC 2045 §6), so the envelope is read as the sender meant it. PR-MESS §2.4 asks
+ * senders for 8bit, but MIME allows either, and read as they came, `=3D` and soft line breaks
+ * became the envelope's own characters (a Body value changed after the acknowledgement). Any
+ * other encoding than these and 7bit, 8bit or binary is refused: nothing to read it by.
+ * Attachments stay as they came (their encoding stated in their headers).
+ */
+function rootBytes(root: MimePart): Buffer {
+  const encoding = (root.headers["content-transfer-encoding"] ?? "8bit").trim().toLowerCase();
+  switch (encoding) {
+    case "7bit":
+    case "8bit":
+    case "binary":
+      return root.data;
+    case "base64": {
+      const text = root.data.toString("latin1").replace(/[\r\n\t ]/g, "");
+      if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0) {
+        throw invalid("the root MIME part is not valid base64");
+      }
+      return Buffer.from(text, "base64");
+    }
+    case "quoted-printable":
+      return quotedPrintable(root.data);
+    default:
+      throw invalid(
+        `the root MIME part's Content-Transfer-Encoding "${encoding.slice(0, 40)}" is not one of 7bit, 8bit, binary, quoted-printable, base64`,
+      );
+  }
+}
+
+/** RFC 2045 §6.7: `=XX` is a byte, `=` at a line's end a soft line break; else as it is. */
+function quotedPrintable(data: Buffer): Buffer {
+  const out = Buffer.alloc(data.length);
+  let length = 0;
+  for (let i = 0; i < data.length; i += 1) {
+    const byte = data[i];
+    if (byte !== 0x3d /* = */) {
+      out[length++] = byte;
+      continue;
+    }
+    // A soft line break, its trailing white space allowed (§6.7 rule 3).
+    let j = i + 1;
+    while (data[j] === 0x20 || data[j] === 0x09) j += 1;
+    const after = lineEnd(data, j);
+    if (after !== -1 || j === data.length) {
+      i = (after === -1 ? j : after) - 1;
+      continue;
+    }
+    const hex = data.toString("latin1", i + 1, i + 3);
+    if (!/^[0-9A-Fa-f]{2}$/.test(hex)) {
+      throw invalid("the root MIME part is not valid quoted-printable");
+    }
+    out[length++] = parseInt(hex, 16);
+    i += 2;
+  }
+  return out.subarray(0, length);
 }
 
 function findHeaderEnd(body: Buffer, from: number, maxBytes: number): { at: number; next: number } {

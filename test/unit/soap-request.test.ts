@@ -126,6 +126,44 @@ describe("SOAP request: multipart/related (SwA and MTOM)", () => {
     );
   });
 
+  it("decodes a quoted-printable or base64 root part; attachments stay as they came", () => {
+    const plain = bytes("attachments.query").toString("utf8");
+    const [head, envelope, rest] = /^([^]*?charset=UTF-8\n\n)([^]*?<\/SOAP-ENV:Envelope>\n)([^]*)$/
+      .exec(plain)!
+      .slice(1);
+    const expected = readSoapRequest(Buffer.from(plain), MULTIPART);
+    const encoded = (encoding: string, data: string) =>
+      Buffer.from(
+        head.replace("\n\n", `\nContent-Transfer-Encoding: ${encoding}\n\n`) + data + rest,
+      );
+    // `=` as =3D, the user id broken by a soft line break (trailing white space allowed).
+    const qp = envelope.replace(/=/g, "=3D").replace("EE37702211234", "EE3770=  \n2211234");
+    const base64 = Buffer.from(envelope).toString("base64").replace(/.{76}/g, "$&\r\n");
+    for (const [encoding, data] of [
+      ["quoted-printable", qp],
+      ["Base64", base64],
+    ]) {
+      const request = readSoapRequest(encoded(encoding, data), MULTIPART);
+      expect(request.userId, encoding).to.equal("EE37702211234");
+      expect(request.bodyXml, encoding).to.equal(expected.bodyXml);
+      expect(request.attachments.map((p) => p.data.toString())).to.deep.equal([
+        "blaah\n",
+        "blaah1\n",
+        "blaah2\n",
+      ]);
+    }
+    for (const [encoding, data] of [
+      ["quoted-printable", envelope.replace("utf-8", "utf=ZZ8")],
+      ["base64", "not base64!"],
+      ["x-uuencode", envelope],
+    ]) {
+      expect(
+        faultOf(() => readSoapRequest(encoded(encoding, data), MULTIPART)),
+        encoding,
+      ).to.equal("Client.InvalidContentType");
+    }
+  });
+
   it("limits the number of parts and the size of each", () => {
     const body = bytes("attachments.query");
     const limits = { maxParts: 3, maxHeaderBytes: 1024, maxPartBytes: 1024 * 1024 };
