@@ -3,7 +3,7 @@
 
 import type { IncomingMessage } from "node:http";
 import { SluiceError } from "../shared/protocol/errors";
-import { decodeXroadId } from "../shared/protocol/xroad-id";
+import { decodeXroadId, decodeXroadIdLeniently } from "../shared/protocol/xroad-id";
 
 const PART = "[^/\\s]{1,255}";
 const CLIENT = new RegExp(`^${PART}/${PART}/${PART}(/${PART})?$`);
@@ -156,7 +156,23 @@ export function checkSingleHeaders(req: IncomingMessage): void {
       throw new SluiceError("InvalidHeader", `the ${name} header holds a control character`);
     }
   }
+  // The party's parts are percent-encoded (PR-REST §4.3) and reach a SOAP security server
+  // decoded: `%00` or `%EF%BF%BF` there made an envelope no XML reader takes, after the 202.
+  const party = req.headers["x-road-represented-party"];
+  if (typeof party === "string" && party.includes("%")) {
+    for (const part of decodeXroadIdLeniently(party)) {
+      if (CONTROL.test(part) || NOT_XML.test(part)) {
+        throw new SluiceError(
+          "InvalidHeader",
+          "an X-Road-Represented-Party part decodes to a control character or one XML cannot hold",
+        );
+      }
+    }
+  }
 }
+
+/** Besides controls, the characters XML 1.0 cannot hold that a percent-encoding may carry. */
+const NOT_XML = /[\uFFFE\uFFFF]/;
 
 /** The X-Road-* headers kept with the message and passed on to the backend. */
 export function xroadHeaders(req: IncomingMessage): Record<string, string> {

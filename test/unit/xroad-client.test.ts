@@ -1,11 +1,11 @@
-// The REST caller's X-Road-Client and X-Road-Service headers: identifier parts are decoded, and
-// a part that decodes to a control character (C1 ones included) is a malformed header, as a
-// SOAP caller's is.
+// The REST caller's X-Road-Client, X-Road-Service and X-Road-Represented-Party headers:
+// identifier parts are decoded, and a part that decodes to a control character (C1 ones
+// included) is a malformed header, as a SOAP caller's is.
 
 import type { IncomingMessage } from "node:http";
 import { expect } from "chai";
 import { refusal } from "../support/rejection";
-import { checkServiceHeader, readClient } from "../../adapter/xroad-client";
+import { checkServiceHeader, checkSingleHeaders, readClient } from "../../adapter/xroad-client";
 
 function request(headers: Record<string, string>): IncomingMessage {
   return {
@@ -33,6 +33,19 @@ describe("REST X-Road identifier headers", () => {
       );
       expect(error.code, part).to.equal("InvalidHeader");
       expect(error.message).to.match(/control character/);
+    }
+  });
+
+  it("refuses a represented party whose parts decode to a control or a non-XML character", () => {
+    for (const party of ["COM/12%2034", "COM/a%C3%A4", "COM/100%", "COM/%E0%A4%A"]) {
+      checkSingleHeaders(request({ "X-Road-Represented-Party": party }));
+    }
+    for (const party of ["COM/a%00b", "COM/a%1Bb", "COM/a%C2%9Bb", "COM/a%EF%BF%BFb", "%7F/x"]) {
+      const error = refusal(() =>
+        checkSingleHeaders(request({ "X-Road-Represented-Party": party })),
+      );
+      expect(error.code, party).to.equal("InvalidHeader");
+      expect(error.message, party).to.match(/decodes to a control character/);
     }
   });
 });
