@@ -383,7 +383,7 @@ function matches(entry: DeadCallback, filter: DeadCallbackFilter): boolean {
   );
 }
 
-const CALLBACK_FILTER_KEYS = ["reason", "receiver", "target", "id"] as const;
+export const CALLBACK_FILTER_KEYS = ["reason", "receiver", "target", "id"] as const;
 
 /**
  * The dead-callback filter of a query or a request body. `receiver` may be given as any URL

@@ -39,12 +39,12 @@ export interface DeadLetterFilter {
   replayed?: boolean;
 }
 
-const FILTER_KEYS = ["reason", "service", "backend", "client", "id"] as const;
+export const DEAD_LETTER_FILTER_KEYS = ["reason", "service", "backend", "client", "id"] as const;
 
 /** The dead-letter filter of a query, a request body or the CLI's options (`replayed` aside). */
 export function deadLetterFilter(get: (key: string) => unknown): DeadLetterFilter {
   const filter: DeadLetterFilter = {};
-  for (const key of FILTER_KEYS) {
+  for (const key of DEAD_LETTER_FILTER_KEYS) {
     const value = get(key);
     if (typeof value === "string" && value) filter[key] = value;
   }

@@ -15,9 +15,11 @@ export interface HubListenerFilter {
   receiver?: string;
 }
 
+export const HUB_LISTENER_FILTER_KEYS = ["client", "receiver"] as const;
+
 export function hubListenerFilter(get: (key: string) => unknown): HubListenerFilter {
   const filter: HubListenerFilter = {};
-  for (const key of ["client", "receiver"] as const) {
+  for (const key of HUB_LISTENER_FILTER_KEYS) {
     const value = get(key);
     if (typeof value === "string" && value) filter[key] = value;
   }

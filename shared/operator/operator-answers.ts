@@ -28,20 +28,46 @@ export function limitOf(raw: unknown, bounds: LimitBounds): number | AdminAnswer
 /**
  * What a bulk replay or redelivery acts on, from its request body: the filter `filterOf` reads
  * from it, and its limit; or the 400 answer. Acting on everything is never the default: it
- * must be asked for by name (`"all": true`). `keys` names the filter's keys for that answer.
+ * must be asked for by name (`"all": true`). `keys` are the filter's keys: any other key, or a
+ * filter that is not a string, is refused, as the CLI refuses an unknown option: dropped, a
+ * typo (`"backnd"`) or a number widened the selection to dead entries nobody chose.
  */
 export function bulkSelection<F extends object>(
   body: unknown,
   filterOf: (get: (key: string) => unknown) => F,
-  keys: string,
+  keys: readonly string[],
 ): { filter: F; limit: number } | AdminAnswer {
+  if (body !== undefined && body !== null && (typeof body !== "object" || Array.isArray(body))) {
+    return invalid("the body is a JSON object");
+  }
   const selection = (body ?? {}) as Record<string, unknown>;
+  const unknown = unknownKey(Object.keys(selection), [...keys, "all", "limit"]);
+  if (unknown !== null) return unknown;
+  for (const key of keys) {
+    const value = selection[key];
+    if (value !== undefined && value !== null && typeof value !== "string") {
+      return invalid(`${key} is a string`);
+    }
+  }
   const filter = filterOf((key) => selection[key]);
   if (Object.keys(filter).length === 0 && selection.all !== true) {
-    return invalid(`name a filter (${keys}) or send {"all": true}`);
+    return invalid(`name a filter (${keys.join(", ")}) or send {"all": true}`);
   }
   const limit = limitOf(selection.limit, BULK_LIMIT);
   return typeof limit === "number" ? { filter, limit } : limit;
+}
+
+/**
+ * The 400 answer to a key of a list's query or a bulk body outside `known`, or null: ignored,
+ * a misspelt filter listed or acted on more than was asked for.
+ */
+export function unknownKey(keys: Iterable<string>, known: readonly string[]): AdminAnswer | null {
+  for (const key of keys) {
+    if (!known.includes(key)) {
+      return invalid(`unknown key ${JSON.stringify(key.slice(0, 64))}; known: ${known.join(", ")}`);
+    }
+  }
+  return null;
 }
 
 /** A dead letter or dead callback as the operator reads it: its time in words, and its age. */

@@ -17,7 +17,7 @@ import { type TopologyNames } from "../protocol/names";
 import type { TransactionStore } from "../store/transaction-store";
 import type { BackendPauses, PauseState } from "./backend-pauses";
 import { BackendStatusReader } from "./backend-status";
-import { deadLetterFilter, type DeadLetters } from "./dead-letters";
+import { DEAD_LETTER_FILTER_KEYS, deadLetterFilter, type DeadLetters } from "./dead-letters";
 import { lookUpMessage, type MessageLookup } from "./message-lookup";
 import { cancelByOperator, conflictMessage, tellOperatorCancel } from "./operator-cancel";
 import { unavailableOnOutage } from "./store-unavailable";
@@ -26,11 +26,12 @@ import { issuedIdOf } from "../protocol/message-id";
 import { OUTAGE_RETRY_AFTER_S } from "../runtime/outage";
 import type { RecentFailures } from "./recent-failures";
 import { NO_SUCH_DEAD_LETTER, Replayer } from "./replay";
-import { DeadCallbacks, deadCallbackFilter } from "./dead-callbacks";
+import { CALLBACK_FILTER_KEYS, DeadCallbacks, deadCallbackFilter } from "./dead-callbacks";
 import { CallbackRedeliverer, NO_SUCH_DEAD_CALLBACK } from "./callback-redelivery";
 import { STATUS_PAGE, STATUS_SCRIPT } from "./status-page";
 import { HubListeners } from "../store/hub-listeners";
 import {
+  HUB_LISTENER_FILTER_KEYS,
   hubListenerDocument,
   hubListenerFilter,
   NO_SUCH_HUB_LISTENER,
@@ -46,6 +47,7 @@ import {
   limitOf,
   notFound,
   ok,
+  unknownKey,
 } from "./operator-answers";
 import { LIST_LIMIT } from "./selection-limit";
 
@@ -192,6 +194,8 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
     return lookup(id);
   });
   route("GET", /^\/admin\/messages$/, async (_match, _req, { query }) => {
+    const unknown = unknownKey(query.keys(), ["client", "xroadId", "service"]);
+    if (unknown !== null) return unknown;
     const client = query.get("client");
     const xroadId = query.get("xroadId");
     if (!client || !xroadId) {
@@ -220,6 +224,8 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
 
   // Dead letters: list with filters, show one, replay one or a selection.
   route("GET", /^\/admin\/dead-letters$/, async (_match, _req, { query }) => {
+    const unknown = unknownKey(query.keys(), [...DEAD_LETTER_FILTER_KEYS, "replayed", "limit"]);
+    if (unknown !== null) return unknown;
     const filter = deadLetterFilter((key) => query.get(key));
     const replayed = query.get("replayed");
     if (replayed === "no" || replayed === "yes") filter.replayed = replayed === "yes";
@@ -244,7 +250,7 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
     return actionAnswer(result, NO_SUCH_DEAD_LETTER);
   });
   route("POST", /^\/admin\/dead-letters\/replay$/, async (_match, _req, { body }) => {
-    const selection = bulkSelection(body, deadLetterFilter, "reason, service, backend, client, id");
+    const selection = bulkSelection(body, deadLetterFilter, DEAD_LETTER_FILTER_KEYS);
     if (!("filter" in selection)) return selection;
     const { filter, limit } = selection;
     // The oldest first, as documented: they have waited longest, and the newest `limit` would
@@ -268,6 +274,8 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
 
   // Hub listeners: list (by client or receiver), remove one whose receiver is gone for good.
   route("GET", /^\/admin\/hub-listeners$/, async (_match, _req, { query }) => {
+    const unknown = unknownKey(query.keys(), [...HUB_LISTENER_FILTER_KEYS, "limit"]);
+    if (unknown !== null) return unknown;
     const limit = limitOf(query.get("limit"), LIST_LIMIT);
     if (typeof limit !== "number") return limit;
     const filter = hubListenerFilter((key) => query.get(key));
@@ -287,6 +295,8 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
 
   // Dead callbacks: list with filters, redeliver one or a selection.
   route("GET", /^\/admin\/dead-callbacks$/, async (_match, _req, { query }) => {
+    const unknown = unknownKey(query.keys(), [...CALLBACK_FILTER_KEYS, "limit"]);
+    if (unknown !== null) return unknown;
     const filter = deadCallbackFilter((key) => query.get(key));
     const limit = limitOf(query.get("limit"), LIST_LIMIT);
     if (typeof limit !== "number") return limit;
@@ -304,7 +314,7 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
     return actionAnswer(result, NO_SUCH_DEAD_CALLBACK);
   });
   route("POST", /^\/admin\/dead-callbacks\/redeliver$/, async (_match, _req, { body }) => {
-    const selection = bulkSelection(body, deadCallbackFilter, "reason, receiver, target, id");
+    const selection = bulkSelection(body, deadCallbackFilter, CALLBACK_FILTER_KEYS);
     if (!("filter" in selection)) return selection;
     const { filter, limit } = selection;
     // The oldest first: they have waited longest.

@@ -138,6 +138,21 @@ describe("dead letters the operator selects (lists, bulk replay, CLI)", function
     expect(await queuedReplays()).to.deep.equal(ids.slice(0, 2));
   });
 
+  it("a misspelt key of a list or a bulk replay is 400 and nothing is replayed", async () => {
+    const client = "EE/GOV/1/misspelt";
+    await seed({ client });
+    const listed = await admin(`/admin/dead-letters?clinet=${encodeURIComponent(client)}`);
+    expect(listed.status).to.equal(400);
+    expect(listed.json.message).to.match(/unknown key "clinet"/);
+    const bulk = await admin("/admin/dead-letters/replay", {
+      method: "POST",
+      body: JSON.stringify({ client, backnd: "b" }),
+    });
+    expect(bulk.status).to.equal(400);
+    expect(bulk.json.message).to.match(/unknown key "backnd"/);
+    expect(await queuedReplays()).to.deep.equal([]);
+  });
+
   it("bulk replay still finds those waiting once more than a scan's worth of older ones were replayed", async () => {
     const client = "EE/GOV/1/many";
     // 10 000 dead letters (a list's scan) older than the one waiting, all replayed already.

@@ -3,8 +3,8 @@
 
 import { expect } from "chai";
 import { SluiceError } from "../../shared/protocol/errors";
-import { deadCallbackFilter } from "../../shared/operator/dead-callbacks";
-import { deadLetterFilter } from "../../shared/operator/dead-letters";
+import { CALLBACK_FILTER_KEYS, deadCallbackFilter } from "../../shared/operator/dead-callbacks";
+import { DEAD_LETTER_FILTER_KEYS, deadLetterFilter } from "../../shared/operator/dead-letters";
 import {
   actionAnswer,
   bulkSelection,
@@ -13,37 +13,68 @@ import {
   describeDead,
   limitOf,
   skipped,
+  unknownKey,
   withErrorShape,
 } from "../../shared/operator/operator-answers";
 import { LIST_LIMIT } from "../../shared/operator/selection-limit";
 
 const invalid = (message: string) => ({ status: 400, body: { type: "InvalidRequest", message } });
 
+const LETTERS = DEAD_LETTER_FILTER_KEYS;
+
 describe("operator answers", () => {
   it("takes a bulk action's filter and limit from its body, up to the bulk maximum", () => {
-    expect(bulkSelection({ reason: "exhausted", limit: 20 }, deadLetterFilter, "k")).to.deep.equal({
+    expect(
+      bulkSelection({ reason: "exhausted", limit: 20 }, deadLetterFilter, LETTERS),
+    ).to.deep.equal({
       filter: { reason: "exhausted" },
       limit: 20,
     });
-    expect(bulkSelection({ all: true }, deadCallbackFilter, "k")).to.deep.equal({
+    expect(bulkSelection({ all: true }, deadCallbackFilter, CALLBACK_FILTER_KEYS)).to.deep.equal({
       filter: {},
       limit: 1000,
     });
-    expect(bulkSelection({ all: true, limit: "50000" }, deadLetterFilter, "k")).to.deep.equal({
+    expect(bulkSelection({ all: true, limit: "50000" }, deadLetterFilter, LETTERS)).to.deep.equal({
       filter: {},
       limit: 10_000,
     });
   });
 
   it("refuses a bulk action that names no filter and not all, or has a bad limit", () => {
-    for (const body of [undefined, {}, { all: "yes" }, { reason: "" }, { replayed: "no" }]) {
-      expect(
-        bulkSelection(body, deadLetterFilter, "reason, service"),
-        JSON.stringify(body),
-      ).to.deep.equal(invalid('name a filter (reason, service) or send {"all": true}'));
+    for (const body of [undefined, {}, { all: "yes" }, { reason: "" }]) {
+      expect(bulkSelection(body, deadLetterFilter, LETTERS), JSON.stringify(body)).to.deep.equal(
+        invalid('name a filter (reason, service, backend, client, id) or send {"all": true}'),
+      );
     }
-    expect(bulkSelection({ all: true, limit: 0 }, deadLetterFilter, "k")).to.deep.equal(
+    expect(bulkSelection({ all: true, limit: 0 }, deadLetterFilter, LETTERS)).to.deep.equal(
       invalid("limit takes a whole number of 1 or more, not 0"),
+    );
+  });
+
+  it("refuses a key it does not know and a filter that is not a string: never a wider selection", () => {
+    // Dropped, the misspelt backend made this a replay of every backend's translator errors.
+    expect(
+      bulkSelection({ reason: "translator_error", backnd: "legacy" }, deadLetterFilter, LETTERS),
+    ).to.deep.equal(
+      invalid('unknown key "backnd"; known: reason, service, backend, client, id, all, limit'),
+    );
+    expect(bulkSelection({ replayed: "no", all: true }, deadLetterFilter, LETTERS)).to.include({
+      status: 400,
+    });
+    for (const backend of [5, ["legacy"], { name: "legacy" }, true]) {
+      expect(
+        bulkSelection({ reason: "exhausted", backend }, deadLetterFilter, LETTERS),
+        JSON.stringify(backend),
+      ).to.deep.equal(invalid("backend is a string"));
+    }
+    for (const body of [[], "all", 1]) {
+      expect(bulkSelection(body, deadLetterFilter, LETTERS)).to.deep.equal(
+        invalid("the body is a JSON object"),
+      );
+    }
+    expect(unknownKey(["client", "limit"], ["client", "limit"])).to.equal(null);
+    expect(unknownKey(["client", "recever"], ["client", "receiver"])).to.deep.equal(
+      invalid('unknown key "recever"; known: client, receiver'),
     );
   });
 
