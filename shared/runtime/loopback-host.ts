@@ -11,23 +11,35 @@ import { ipv6Bytes } from "../protocol/ip-address";
  */
 export function isLoopbackHost(host: string | undefined): boolean {
   if (!host) return false;
-  const name = hostName(host).split("%")[0].toLowerCase();
+  const name = hostName(host)?.toLowerCase();
+  if (!name) return false;
   if (name === "localhost") return true;
   if (isIPv4(name)) return name.startsWith("127.");
-  if (!isIPv6(name)) return false;
-  const bytes = ipv6Bytes(name);
+  // A zone (`::1%lo`) belongs to an IPv6 address only: `localhost%x` names nothing.
+  const address = name.split("%")[0];
+  if (!isIPv6(address)) return false;
+  const bytes = ipv6Bytes(address);
   if (bytes === null) return false;
   const zeros = (to: number) => bytes.slice(0, to).every((b) => b === 0);
   if (zeros(15) && bytes[15] === 1) return true;
   return zeros(10) && bytes[10] === 0xff && bytes[11] === 0xff && bytes[12] === 127;
 }
 
-/** The host without brackets or port; a bare IPv6 address (two colons or more) as it is. */
-function hostName(host: string): string {
+/** Nothing, or a port. */
+const PORT = /^(?::\d{1,5})?$/;
+
+/**
+ * The host without brackets or port; a bare IPv6 address (two colons or more) as it is; null
+ * when what follows the host is no port (`127.0.0.1:80@evil.example`, `[::1]x`), which names
+ * no host at all and is not read as the one before it.
+ */
+function hostName(host: string): string | null {
   if (host.startsWith("[")) {
     const end = host.indexOf("]");
-    return end < 0 ? "" : host.slice(1, end);
+    return end < 0 || !PORT.test(host.slice(end + 1)) ? null : host.slice(1, end);
   }
-  if (host.indexOf(":") !== host.lastIndexOf(":")) return host;
-  return host.split(":")[0];
+  const colon = host.indexOf(":");
+  if (colon !== host.lastIndexOf(":")) return host;
+  if (colon < 0) return host;
+  return PORT.test(host.slice(colon)) ? host.slice(0, colon) : null;
 }

@@ -44,6 +44,13 @@ describe("isLoopbackHost", () => {
       "127.0.0.1.example.com",
       "evil.example:80",
       "[::1",
+      // What follows the host is no port: it does not name the host before it.
+      "127.0.0.1:9464@evil.example",
+      "127.0.0.1:evil",
+      "localhost%anything",
+      "localhost:80:80",
+      "[::1]anything",
+      "[::1]:80x",
       "",
       undefined,
     ]) {
