@@ -97,9 +97,11 @@ function sendJson(
   headers: Headers = {},
 ): void {
   const text = JSON.stringify(value);
+  // An X-Sim-Headers content type replaces the JSON one: a backend that labels its answer
+  // otherwise (or names no charset) is what a test of the label needs.
   res.writeHead(status, {
-    ...headers,
     "content-type": JSON_TYPE,
+    ...headers,
     "content-length": Buffer.byteLength(text),
   });
   res.end(text);

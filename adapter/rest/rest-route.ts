@@ -37,6 +37,7 @@ import {
 import { arrivalOf, statusLocation } from "../status-location";
 import { XROAD_TRANSLATORS } from "../../shared/config/config";
 import { XROAD_ERROR_HEADER } from "../../shared/protocol/xroad-error-code";
+import { isSendableHeaderValue } from "../../shared/protocol/header-value";
 
 const SERVICE_PATH = /^\/rest\/([^/?]+)(\/[^?]*)?$/;
 /** Methods whose request carries a body: without one, a service's schema has nothing to check. */
@@ -271,7 +272,7 @@ function answer(
       ctx.set("X-Road-Error", xroadError);
     }
     ctx.status = response.status;
-    ctx.type = response.contentType || "application/octet-stream";
+    answerContentType(ctx, response.contentType);
     ctx.body = Buffer.from(response.body, response.bodyEncoding === "base64" ? "base64" : "utf8");
     return result.state === "rejected" ? "rejected" : "completed";
   }
@@ -284,4 +285,16 @@ function answer(
     detail: result.id,
   };
   return result.state;
+}
+
+/**
+ * The backend's content type, as it sent it: Koa's `type` adds a charset to a text or JSON
+ * type that names none, and `text/plain` around ISO-8859-1 bytes reached the caller as
+ * `text/plain; charset=utf-8`. A name without a "/" (a translator's `json`) is still Koa's
+ * to expand; a value Node cannot send, or none, is `application/octet-stream`.
+ */
+function answerContentType(ctx: Context, type: string | undefined): void {
+  if (!type) ctx.set("Content-Type", "application/octet-stream");
+  else if (!type.includes("/")) ctx.type = type;
+  else ctx.set("Content-Type", isSendableHeaderValue(type) ? type : "application/octet-stream");
 }

@@ -9,6 +9,11 @@ export const ENCODED_VALUE_MARKER = "UTF-8''";
 /** Characters Node (and undici) refuse in a header value: beyond ISO-8859-1, or control. */
 const NOT_SENDABLE = /[^\t\x20-\x7e\x80-\xff]/;
 
+/** Whether Node sends `value` as a header value as it is. */
+export function isSendableHeaderValue(value: string): boolean {
+  return !NOT_SENDABLE.test(value);
+}
+
 /**
  * RFC 8187 attr-char, sent as is; every other octet of the UTF-8 is %XX. Less "+", which form
  * decoders (Java's URLDecoder) would read as a space.

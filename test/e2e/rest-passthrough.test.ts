@@ -259,6 +259,20 @@ describe("REST pass-through: paths and headers (recording backend under a base p
     expect(status.json.responses[0].headers).to.not.have.property("x-road-error");
   });
 
+  it("a sync answer's Content-Type is the backend's as sent: no charset added to one that names none", async () => {
+    for (const type of ["text/plain", "application/json", "text/csv; header=present"]) {
+      const answer = await raw(
+        roles.sluice.port,
+        "POST",
+        "/rest/records/people",
+        { Prefer: "wait=5", "X-Sim-Headers": JSON.stringify({ "content-type": type }) },
+        "{}",
+      );
+      expect(answer.status, type).to.equal(200);
+      expect(answer.headers["content-type"], type).to.equal(type);
+    }
+  });
+
   it("encodings: JSON in another declared charset is transcoded to UTF-8; bytes invalid in their charset are refused, never turned into U+FFFD", async () => {
     const json = (body: Buffer, contentType: string) =>
       raw(roles.sluice.port, "POST", "/rest/records/people", { "Content-Type": contentType }, body);
