@@ -13,10 +13,15 @@ export interface Preferences {
   wait: number | null;
 }
 
-/** Parses every `Prefer` header value (comma-separated lists, several headers). */
+/**
+ * Parses every `Prefer` header value (comma-separated lists, several headers). A preference
+ * given more than once counts by its first instance (RFC 7240 §2): `wait=2, wait=60` waits 2 s,
+ * and a first `wait` that is no number is ignored with the ones after it.
+ */
 export function parsePrefer(header: string | string[] | undefined): Preferences {
   const prefs: Preferences = { respondAsync: false, wait: null };
   const values = Array.isArray(header) ? header : header ? [header] : [];
+  let waitSeen = false;
   for (const value of values) {
     for (const item of value.split(",")) {
       const [token] = item.split(";");
@@ -24,8 +29,11 @@ export function parsePrefer(header: string | string[] | undefined): Preferences 
       const name = rawName.trim().toLowerCase();
       const arg = rawValue?.trim().replace(/^"(.*)"$/, "$1");
       if (name === "respond-async") prefs.respondAsync = true;
-      else if (name === "wait" && arg !== undefined && /^\d+$/.test(arg))
-        prefs.wait = Math.min(Number(arg), LONGEST_WAIT_S);
+      else if (name === "wait" && !waitSeen) {
+        waitSeen = true;
+        if (arg !== undefined && /^\d+$/.test(arg))
+          prefs.wait = Math.min(Number(arg), LONGEST_WAIT_S);
+      }
     }
   }
   return prefs;

@@ -19,6 +19,12 @@ describe("Prefer", () => {
     }
   });
 
+  it("counts a wait given more than once by its first instance (RFC 7240 §2)", () => {
+    expect(parsePrefer("wait=2, wait=60").wait).to.equal(2);
+    expect(parsePrefer(["wait=2", "wait=60"]).wait).to.equal(2);
+    expect(parsePrefer("wait=abc, wait=60").wait).to.equal(null);
+  });
+
   it("takes a wait too large to represent as 2^31 seconds, for maxWait to cap (RFC 9111 §1.2.2)", () => {
     // A 7-digit wait was ignored, so `wait=1000000` answered 202 where `wait=40` waited maxWait.
     expect(parsePrefer("wait=1000000").wait).to.equal(1_000_000);
