@@ -252,10 +252,42 @@ describe("xroad-rest and xroad-soap translators (consumer direction, through xro
         const twoCodes = await failure(direct, request());
         expect(twoCodes).to.be.instanceOf(BackendAnswerError);
         expect((twoCodes as Error).message).to.match(/names 2 different X-Road-Error codes/);
+        // One line with both, comma-separated, is the same two lines (RFC 9110 §5.3).
+        codes = ["Server.ServerProxy.AccessDenied, Server.ServerProxy.ServiceFailed.NetworkError"];
+        const joined = await failure(direct, request());
+        expect(joined).to.be.instanceOf(BackendAnswerError);
+        expect((joined as Error).message).to.match(/names 2 different X-Road-Error codes/);
         codes = ["Server.ServerProxy.AccessDenied", "Server.ServerProxy.AccessDenied"];
         const repeated = await failure(direct, request());
         expect(repeated).to.be.instanceOf(BackendRejectedError);
         expect((repeated as Error).message).to.match(/^Server\.ServerProxy\.AccessDenied: /);
+      } finally {
+        await direct.close?.();
+        await new Promise((resolve) => stub.close(resolve));
+      }
+    });
+
+    it("compares an echoed X-Road-Service part by part: an encoded / is a part's, not a separator", async () => {
+      let service = "";
+      const stub = http.createServer((req, res) => {
+        req.resume();
+        res.writeHead(200, { "content-type": "application/json", "x-road-service": service });
+        res.end('{"found":true}');
+      });
+      await new Promise<void>((resolve) => stub.listen(0, "127.0.0.1", resolve));
+      const direct = createRest(
+        backend(`http://127.0.0.1:${(stub.address() as AddressInfo).port}`, REST_SERVICE),
+      );
+      try {
+        // The same parts, one of them percent-encoded: the echo.
+        service = REST_SERVICE.replace("registry", "regi%73try");
+        const [answer] = await direct.call(request(), call());
+        expect(answer.status).to.equal(200);
+        // Joined, `registry%2FpersonLookup` read as `registry/personLookup`: one part, not two.
+        service = REST_SERVICE.replace("registry/personLookup", "registry%2FpersonLookup");
+        const other = await failure(direct, request());
+        expect(other).to.be.instanceOf(BackendAnswerError);
+        expect((other as Error).message).to.contain("does not echo the request's X-Road headers");
       } finally {
         await direct.close?.();
         await new Promise((resolve) => stub.close(resolve));

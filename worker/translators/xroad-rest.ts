@@ -102,8 +102,10 @@ class XroadRestTranslator extends RestJsonTranslator {
  * answer. The same code repeated is that code.
  */
 function xroadErrorCode(raw: string | string[] | undefined, service: string, id: string): string {
-  if (!Array.isArray(raw)) return raw?.trim() ?? "";
-  const codes = new Set(raw.map((value) => value.trim()).filter((value) => value !== ""));
+  if (raw === undefined) return "";
+  // Lines joined by commas are the same as several lines (RFC 9110 §5.3); no code has a comma.
+  const values = (Array.isArray(raw) ? raw : [raw]).flatMap((value) => value.split(","));
+  const codes = new Set(values.map((value) => value.trim()).filter((value) => value !== ""));
   if (codes.size > 1) {
     const named = [...codes].map((code) => `"${code.slice(0, 100)}"`).join(", ");
     throw new BackendAnswerError(
@@ -116,22 +118,30 @@ function xroadErrorCode(raw: string | string[] | undefined, service: string, id:
 /**
  * The first X-Road header of an answer that names something other than what was sent, or "".
  * A header the answer lacks is not a difference: only a security server's answer carries them.
- * Identifiers are compared part by part, percent-decoded.
+ * Identifiers are compared part by part, percent-decoded (`…/evil%2Fthing` is one part, not the
+ * two of `…/evil/thing`); the message id as it was sent.
  */
 function echoMismatch(
   headers: Dispatcher.ResponseData["headers"],
   sent: Record<string, string>,
 ): string {
-  const parts = (value: string) => decodeXroadIdLeniently(value.trim()).join("/");
+  const same = (name: string, got: string, value: string) =>
+    name === "x-road-id"
+      ? got.trim() === value.trim()
+      : sameParts(decodeXroadIdLeniently(got.trim()), decodeXroadIdLeniently(value.trim()));
   for (const [name, value] of Object.entries(sent)) {
     const raw = headers[name];
     if (raw === undefined) continue;
     const got = Array.isArray(raw) ? raw.join(", ") : raw;
-    if (parts(got) !== parts(value)) {
+    if (!same(name, got, value)) {
       return `${name} is "${got.slice(0, 200)}", sent "${value}"`;
     }
   }
   return "";
+}
+
+function sameParts(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((part, i) => part === b[i]);
 }
 
 /** The `message` of an X-Road REST error body (JSON, or XML when the caller asked for it). */
