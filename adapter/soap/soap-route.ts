@@ -81,8 +81,8 @@ export function registerSoapRoutes(
   router.get("/soap/:serviceCode", wsdlGet(services, "serviceCode", statusService, endpoint));
   // Other methods on the SOAP endpoint and the WSDLs: 405 as a SOAP fault, as GET /soap
   // without ?wsdl is (they were the generic 404 in JSON).
-  router.all("/soap", methodNotAllowed("GET, POST"));
-  router.all("/soap/:serviceCode", methodNotAllowed("GET"));
+  router.all("/soap", notAllowed);
+  router.all("/soap/:serviceCode", notAllowed);
   return post;
 }
 
@@ -307,19 +307,21 @@ function answerFault(
   return errorOutcome(error);
 }
 
-function methodNotAllowed(allow: string) {
-  return (ctx: Context): void => {
-    closeUnreadBody(ctx.req, ctx.res);
-    ctx.status = 405;
-    ctx.set("Allow", allow);
-    ctx.type = XML_ANSWER;
-    const error = new SluiceError(
-      "MethodNotAllowed",
-      `${ctx.method} is not served here: SOAP requests are POSTed to /soap, ?wsdl is read with GET`,
-    );
-    noteAccess(ctx, { code: error.code });
-    ctx.body = buildSoapFault(error);
-  };
+/**
+ * 405 as a SOAP fault: a method other than POST on `/soap`, or than GET on a WSDL's path, and a
+ * GET without `?wsdl`. `Allow` names what the path serves with or without the query.
+ */
+function notAllowed(ctx: Context): void {
+  closeUnreadBody(ctx.req, ctx.res);
+  ctx.status = 405;
+  ctx.set("Allow", ctx.path === "/soap" ? "GET, POST" : "GET");
+  ctx.type = XML_ANSWER;
+  const error = new SluiceError(
+    "MethodNotAllowed",
+    `${ctx.method} ${ctx.path.slice(0, 100)} is not served: SOAP requests are POSTed to /soap; a WSDL is read with GET /soap?wsdl or /soap/<serviceCode>?wsdl`,
+  );
+  noteAccess(ctx, { code: error.code });
+  ctx.body = buildSoapFault(error);
 }
 
 function wsdlGet(
@@ -331,15 +333,7 @@ function wsdlGet(
   return (ctx: Context): void => {
     // Any case of the name: many SOAP tools and clients ask for `?WSDL`.
     if (!Object.keys(ctx.query).some((key) => key.toLowerCase() === "wsdl")) {
-      ctx.status = 405;
-      ctx.set("Allow", "POST");
-      ctx.type = XML_ANSWER;
-      ctx.body = buildSoapFault(
-        new SluiceError(
-          "MethodNotAllowed",
-          "SOAP requests are POSTed; GET /soap?wsdl gives the WSDL",
-        ),
-      );
+      notAllowed(ctx);
       return;
     }
     let selected = services;

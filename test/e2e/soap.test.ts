@@ -316,9 +316,16 @@ describe("SOAP end to end (all roles in one process)", function () {
     expect(String(client.lastResponse)).to.include("<xrd:protocolVersion");
   });
 
-  it("GET /soap without ?wsdl is refused", async () => {
-    const answer = await fetch(`${roles.sluice.url}/soap`);
-    expect(answer.status).to.equal(405);
+  it("GET /soap or /soap/<serviceCode> without ?wsdl is refused", async () => {
+    for (const [path, allow] of [
+      ["/soap", "GET, POST"],
+      ["/soap/testQuery", "GET"],
+    ]) {
+      const answer = await fetch(`${roles.sluice.url}${path}`);
+      expect(answer.status, path).to.equal(405);
+      expect(answer.headers.get("allow"), path).to.equal(allow);
+      expect(await answer.text()).to.include("<faultcode>Client.MethodNotAllowed</faultcode>");
+    }
   });
 
   it("another method on /soap or a WSDL's path is a 405 SOAP fault, not a JSON 404", async () => {
