@@ -4,6 +4,7 @@
 
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { createSecureContext } from "node:tls";
 import type tls from "node:tls";
 import { StartupError } from "../runtime/startup-error";
 
@@ -62,13 +63,41 @@ function readPem(file: string, where: string, kind: "certificate" | "key"): Buff
   }
   try {
     if (kind === "key") createPrivateKey(pem);
-    // A bundle is accepted; its first certificate must parse, node:tls reads the rest.
-    else new X509Certificate(pem);
-  } catch {
+    else checkCertificates(pem);
+  } catch (error) {
     const what = kind === "key" ? "a PEM private key" : "a PEM certificate";
-    throw new StartupError(`${where}: ${kind} file ${file} does not hold ${what}`);
+    const why = error instanceof BadBundle ? ` (${error.message})` : "";
+    throw new StartupError(`${where}: ${kind} file ${file} does not hold ${what}${why}`);
   }
   return pem;
+}
+
+class BadBundle extends Error {}
+
+const CERTIFICATE_BLOCK = /-----BEGIN CERTIFICATE-----[^-]*-----END CERTIFICATE-----/g;
+
+/**
+ * Every certificate of a file (a chain or a CA bundle) parses, not only the first: node:tls
+ * threw on a broken later one only when the material was put to use (a chain file caught
+ * half-written at SIGHUP took the process down), and as a CA list it kept the certificates
+ * before the break and dropped the rest without a word.
+ */
+function checkCertificates(pem: Buffer): void {
+  const text = pem.toString("latin1");
+  const blocks = text.match(CERTIFICATE_BLOCK) ?? [];
+  const begun = text.split("-----BEGIN CERTIFICATE-----").length - 1;
+  if (blocks.length === 0) throw new Error("no certificate");
+  // Which one is broken is worth saying only in a file of several.
+  const broken = (what: string) => (begun > 1 ? new BadBundle(what) : new Error(what));
+  if (begun !== blocks.length)
+    throw broken(`certificate ${blocks.length + 1} of ${begun} has no end`);
+  blocks.forEach((block, i) => {
+    try {
+      new X509Certificate(block);
+    } catch {
+      throw broken(`certificate ${i + 1} of ${begun} does not parse`);
+    }
+  });
 }
 
 /** Reads and checks every file; throws a StartupError naming the first bad one. */
@@ -87,6 +116,15 @@ export function readTlsFiles(files: TlsFiles, where: string): TlsMaterial {
     if (!cert.checkPrivateKey(createPrivateKey(material.key))) {
       throw new StartupError(
         `${where}: key file ${files.key} does not belong to certificate ${files.cert}`,
+      );
+    }
+    // What node:tls will be given, put together once here: whatever it refuses is refused now.
+    try {
+      createSecureContext({ cert: material.cert, key: material.key });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+      throw new StartupError(
+        `${where}: certificate ${files.cert} and key ${files.key} are refused by TLS (${code})`,
       );
     }
   }
@@ -119,7 +157,11 @@ export class ReloadableTls {
     this.listeners.push(listener);
   }
 
-  /** Reads the files again; returns the problem, or null when the new material is in use. */
+  /**
+   * Reads the files again; returns the problem, or null when the new material is in use. A
+   * listener that refuses the new material (what the checks above did not foresee) puts the
+   * previous material back everywhere, so it never escapes the SIGHUP handler as a crash.
+   */
   reload(): string | null {
     let fresh: TlsMaterial;
     try {
@@ -127,8 +169,21 @@ export class ReloadableTls {
     } catch (error) {
       return (error as Error).message;
     }
+    const previous = this.material;
+    try {
+      for (const listener of this.listeners) listener(fresh);
+    } catch (error) {
+      for (const listener of this.listeners) {
+        try {
+          listener(previous);
+        } catch {
+          // The previous material was in use a moment ago; nothing better to put back.
+        }
+      }
+      const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+      return `${this.where}: the new certificates were refused by TLS (${code})`;
+    }
     this.material = fresh;
-    for (const listener of this.listeners) listener(fresh);
     return null;
   }
 

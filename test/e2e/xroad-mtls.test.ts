@@ -548,6 +548,26 @@ describe("behind a security server over mTLS (xroad-sim in front of Sluice)", fu
     expect(answer.json.received).to.deep.equal({ personalCode: "38002242718" });
   });
 
+  it("SIGHUP with a certificate chain caught half-written: logged, the previous certificate stays, the process serves", async () => {
+    const current = await serverCertificate(sluiceUrl, internal);
+    const half = pki.ca.issue("sluice-half", { cn: "localhost" });
+    // The leaf, then an intermediate cut short: node:tls threw on it from the SIGHUP handler.
+    writeFileSync(path.join(harness.dir, "sluice.crt"), half.cert + pki.ca.cert.slice(0, 300));
+    writeFileSync(path.join(harness.dir, "sluice.key"), half.key);
+    adapter.child.kill("SIGHUP");
+    const failed = await eventually(
+      async () =>
+        adapter.lines.find(
+          (l) => l.msg === "certificate reload failed; the previous certificates stay in use",
+        ),
+      10_000,
+      "the refused reload",
+    );
+    expect(JSON.stringify(failed.problems)).to.include("certificate 2 of 2 has no end");
+    expect(adapter.child.exitCode).to.equal(null);
+    expect(await serverCertificate(sluiceUrl, internal)).to.equal(current);
+  });
+
   it("a malformed certificate or key in the configuration stops the start with one line naming the file, before declaring anything", async () => {
     const bad = path.join(harness.dir, "broken.crt");
     writeFileSync(bad, "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n");

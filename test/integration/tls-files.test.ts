@@ -44,9 +44,69 @@ describe("TLS files from the configuration", () => {
     for (const [given, message] of cases) {
       expect(() => readTlsFiles(given, "x.tls")).to.throw(message);
     }
+    // A chain or CA bundle whose later certificate is cut short or does not parse: every
+    // certificate is read, not only the first.
+    const truncated = path.join(pki.dir, "truncated.pem");
+    fs.writeFileSync(truncated, one.cert + pki.ca.cert.slice(0, 300));
+    const mangled = path.join(pki.dir, "mangled.pem");
+    fs.writeFileSync(
+      mangled,
+      `${one.cert}-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n`,
+    );
+    for (const [given, message] of [
+      [
+        files(truncated, one.keyFile),
+        `x.tls.cert: certificate file ${truncated} does not hold a PEM certificate (certificate 2 of 2 has no end)`,
+      ],
+      [
+        files(mangled, one.keyFile),
+        `x.tls.cert: certificate file ${mangled} does not hold a PEM certificate (certificate 2 of 2 does not parse)`,
+      ],
+      [
+        files(one.certFile, one.keyFile, [truncated]),
+        `x.tls.ca: certificate file ${truncated} does not hold a PEM certificate (certificate 2 of 2 has no end)`,
+      ],
+    ] as const) {
+      expect(() => readTlsFiles(given, "x.tls")).to.throw(message);
+    }
+    const chain = path.join(pki.dir, "chain.pem");
+    fs.writeFileSync(chain, one.cert + pki.ca.cert);
+    expect(readTlsFiles(files(chain, one.keyFile), "x.tls").cert?.toString()).to.include(
+      pki.ca.cert.trim(),
+    );
     const good = readTlsFiles(files(one.certFile, one.keyFile, [pki.ca.certFile]), "x.tls");
     expect(good.cert?.toString()).to.equal(one.cert);
     expect(good.ca).to.have.length(1);
+  });
+
+  it("a reload whose material a listener refuses puts the previous back and says so, never throws", () => {
+    const one = pki.ca.issue("refused-1");
+    const dir = fs.mkdtempSync(path.join(pki.dir, "refused-"));
+    const cert = path.join(dir, "c.pem");
+    const key = path.join(dir, "k.pem");
+    fs.copyFileSync(one.certFile, cert);
+    fs.copyFileSync(one.keyFile, key);
+    const tls = new ReloadableTls(files(cert, key), "adapter.tls");
+    const applied: string[] = [];
+    tls.onChange((m) => applied.push(String(m.cert)));
+    tls.onChange((m) => {
+      if (String(m.cert) !== one.cert) {
+        throw Object.assign(new Error("refused"), { code: "ERR_OSSL_SOMETHING" });
+      }
+    });
+    try {
+      const two = pki.ca.issue("refused-2");
+      fs.copyFileSync(two.certFile, cert);
+      fs.copyFileSync(two.keyFile, key);
+      expect(tls.reload()).to.equal(
+        "adapter.tls: the new certificates were refused by TLS (ERR_OSSL_SOMETHING)",
+      );
+      expect(tls.current.cert?.toString()).to.equal(one.cert);
+      // The first listener took the new material, then got the previous back.
+      expect(applied).to.deep.equal([two.cert, one.cert]);
+    } finally {
+      tls.dispose();
+    }
   });
 
   it("a reload with a broken file keeps the previous material and says why", () => {
@@ -63,6 +123,13 @@ describe("TLS files from the configuration", () => {
       fs.writeFileSync(cert, "broken\n");
       expect(tls.reload()).to.match(/does not hold a PEM certificate/);
       expect(tls.current.cert?.toString()).to.equal(one.cert);
+      // A chain caught half-written (node:tls threw on it from the SIGHUP handler).
+      const half = pki.ca.issue("reload-half");
+      fs.writeFileSync(cert, half.cert + pki.ca.cert.slice(0, 300));
+      fs.copyFileSync(half.keyFile, key);
+      expect(tls.reload()).to.match(/certificate 2 of 2 has no end/);
+      expect(tls.current.cert?.toString()).to.equal(one.cert);
+      expect(seen).to.deep.equal([]);
       const two = pki.ca.issue("reload-2");
       fs.copyFileSync(two.certFile, cert);
       fs.copyFileSync(two.keyFile, key);
