@@ -170,9 +170,12 @@ export class ReloadableTls {
       return (error as Error).message;
     }
     const previous = this.material;
+    // Set first: a listener may read `current` rather than what it is given.
+    this.material = fresh;
     try {
       for (const listener of this.listeners) listener(fresh);
     } catch (error) {
+      this.material = previous;
       for (const listener of this.listeners) {
         try {
           listener(previous);
@@ -183,7 +186,6 @@ export class ReloadableTls {
       const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
       return `${this.where}: the new certificates were refused by TLS (${code})`;
     }
-    this.material = fresh;
     return null;
   }
 
