@@ -18,6 +18,7 @@ import {
 import {
   asideTier,
   nextTier,
+  waitTier,
   STEPPED_ASIDE_HEADER,
   type CallbackTopology,
 } from "./callback-schedule";
@@ -200,6 +201,13 @@ export class CallbackDeliverer {
   /** `aside`: how often this job stepped aside from its busy receiver so far. */
   private async attempt(job: CallbackJob, generation: number, aside: number): Promise<void> {
     const { sender, topology, loadPayload } = this.options;
+    // Back from the longest delay queue before the receiver's Retry-After is over: it waits
+    // again, the same job, not an attempt.
+    const early = job.notBefore === undefined ? 0 : job.notBefore - Date.now();
+    if (early > 0) {
+      await this.publishJob(waitTier(topology, early).queue, job);
+      return;
+    }
     const body = job.payload ?? (loadPayload ? await loadPayload(job) : null);
     if (body === null) {
       await this.settle(job, { outcome: "lost", attempts: job.attempt - 1 }, generation);
@@ -259,21 +267,24 @@ export class CallbackDeliverer {
       ...(result.status ? { "http.response.status_code": result.status } : {}),
     });
     if (result.outcome === "retry") {
-      const tier = nextTier(topology, job.attempt, result.retryAfterMs);
-      if (tier !== null) {
+      const next = nextTier(topology, job.attempt, result.retryAfterMs);
+      if (next !== null) {
         this.options.onAttempt?.(job, result, "retry");
         this.options.logger?.warn(
           {
             id: job.messageId,
             attempt: job.attempt,
             failure: result.failure,
-            retryInMs: tier.delayMs,
+            retryInMs: next.delayMs,
           },
           "callback attempt failed; will retry",
         );
         // A spread: the decoded job has its `attempt` already, and V8 copies an object whose
         // later fields are all its own on its fast path. It carries fields of a later release on.
-        await this.publishJob(tier.queue, { ...job, attempt: job.attempt + 1 });
+        const retry: CallbackJob = { ...job, attempt: job.attempt + 1 };
+        if (next.delayMs > next.tier.delayMs) retry.notBefore = Date.now() + next.delayMs;
+        else delete retry.notBefore;
+        await this.publishJob(next.tier.queue, retry);
         return;
       }
     }

@@ -267,20 +267,32 @@ export async function declareCallbackTopology(
   if (classic.length > 0) options.onClassic?.(classic);
 }
 
+/** Where the next attempt after a failed one waits, and for how long in all. */
+export interface NextWait {
+  tier: DelayTier;
+  /** The whole wait: longer than the tier's own when a Retry-After is (see `notBefore`). */
+  delayMs: number;
+}
+
 /**
  * Where a job goes after its `failedAttempt`-th attempt failed, or null when the backoff is
  * used up. A receiver's Retry-After longer than the scheduled delay wins: the job waits in the
- * shortest tier that is at least as long (or the longest tier when none is).
+ * shortest tier that is at least as long, or, when none is, in the longest and again after it
+ * (`waitTier`) until the whole wait is over.
  */
 export function nextTier(
   topology: CallbackTopology,
   failedAttempt: number,
   retryAfterMs?: number,
-): DelayTier | null {
+): NextWait | null {
   if (failedAttempt < 1 || failedAttempt > topology.backoffMs.length) return null;
-  const wanted = Math.max(topology.backoffMs[failedAttempt - 1], retryAfterMs ?? 0);
+  const delayMs = Math.max(topology.backoffMs[failedAttempt - 1], retryAfterMs ?? 0);
+  return { tier: waitTier(topology, delayMs), delayMs };
+}
+
+/** The shortest tier at least `ms` long, or the longest tier when none is. */
+export function waitTier(topology: CallbackTopology, ms: number): DelayTier {
   return (
-    topology.tiers.find((tier) => tier.delayMs >= wanted) ??
-    topology.tiers[topology.tiers.length - 1]
+    topology.tiers.find((tier) => tier.delayMs >= ms) ?? topology.tiers[topology.tiers.length - 1]
   );
 }

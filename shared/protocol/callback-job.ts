@@ -26,4 +26,10 @@ export interface CallbackJob {
   enqueuedAt: number;
   /** W3C trace context of what caused the delivery: each attempt's span descends from it. */
   trace?: Record<string, string>;
+  /**
+   * Epoch ms before which this attempt is not made: a receiver's Retry-After longer than the
+   * longest delay queue. The job comes back from that queue and waits again, not an attempt,
+   * until then (a release before this field makes the attempt when it comes back).
+   */
+  notBefore?: number;
 }

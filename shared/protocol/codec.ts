@@ -207,6 +207,7 @@ const callbackJobShape = obj({
   settlesDelivery: optional(bool),
   enqueuedAt: optional(num),
   trace: optional(recordOf(str)),
+  notBefore: optional(num),
 });
 
 /** The field every message carries its version in (absent in version 1). */

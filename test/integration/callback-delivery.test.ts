@@ -194,6 +194,20 @@ describe("callback delivery over RabbitMQ (real broker, real HTTPS receiver)", (
     expect(receiver.calls[1].at - receiver.calls[0].at).to.be.at.least(1000);
   });
 
+  it("waits out a Retry-After longer than the longest delay queue, in it again, without using attempts", async () => {
+    const h = await harness([100, 300]);
+    let n = 0;
+    receiver.respond = () =>
+      ++n === 1 ? { status: 503, headers: { "retry-after": "2" } } : { status: 200 };
+    await h.deliverer.enqueue(job(receiver.url()));
+    await h.waitSettled(1);
+    // Its wait in the 300 ms queue, back several times before the 2 s were over, made no
+    // attempt: the second is the one that got through. Taken at 300 ms, it was.
+    expect(h.settled[0].settlement).to.deep.include({ outcome: "delivered", attempts: 2 });
+    expect(receiver.calls).to.have.length(2);
+    expect(receiver.calls[1].at - receiver.calls[0].at).to.be.at.least(2000);
+  });
+
   it("stops at 410 Gone and dead-letters the delivery", async () => {
     const h = await harness([100, 100]);
     receiver.respond = () => ({ status: 410 });

@@ -7,6 +7,7 @@ import {
   deadQueuePolicyCommand,
   DEFAULT_DEAD_QUEUE_BOUND,
   nextTier,
+  waitTier,
   STEP_ASIDE_DELAYS_MS,
   tierQueueArguments,
 } from "../../response-worker/callback-schedule";
@@ -47,18 +48,25 @@ describe("callback schedule", () => {
 
   it("follows the backoff per failed attempt and stops after the last step", () => {
     const topology = callbackTopology("", DEFAULT_CALLBACK_BACKOFF_MS);
-    expect(nextTier(topology, 1)?.delayMs).to.equal(5_000);
-    expect(nextTier(topology, 2)?.delayMs).to.equal(300_000);
-    expect(nextTier(topology, 6)?.delayMs).to.equal(36_000_000);
+    expect(nextTier(topology, 1)?.tier.delayMs).to.equal(5_000);
+    expect(nextTier(topology, 2)?.tier.delayMs).to.equal(300_000);
+    expect(nextTier(topology, 6)?.tier.delayMs).to.equal(36_000_000);
     expect(nextTier(topology, 7)).to.equal(null);
     expect(nextTier(topology, 0)).to.equal(null);
   });
 
-  it("waits at least as long as Retry-After asks, within the longest tier", () => {
+  it("waits at least as long as Retry-After asks: in the shortest tier that long, else again after the longest", () => {
     const topology = callbackTopology("", DEFAULT_CALLBACK_BACKOFF_MS);
-    expect(nextTier(topology, 1, 60_000)?.delayMs).to.equal(300_000);
-    expect(nextTier(topology, 1, 1_000)?.delayMs).to.equal(5_000);
-    expect(nextTier(topology, 1, 999_999_999)?.delayMs).to.equal(36_000_000);
+    const wait = (attempt: number, retryAfterMs?: number) => {
+      const next = nextTier(topology, attempt, retryAfterMs);
+      return next && [next.tier.delayMs, next.delayMs];
+    };
+    expect(wait(1, 60_000)).to.deep.equal([300_000, 60_000]);
+    expect(wait(1, 1_000)).to.deep.equal([5_000, 5_000]);
+    // 20 h: longer than every tier (10 h): the longest, and the rest of the 20 h after it.
+    expect(wait(1, 72_000_000)).to.deep.equal([36_000_000, 72_000_000]);
+    expect(waitTier(topology, 36_000_000).delayMs).to.equal(36_000_000);
+    expect(waitTier(topology, 1).delayMs).to.equal(5_000);
   });
 
   it("refuses delays that are not positive whole milliseconds", () => {
