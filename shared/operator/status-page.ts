@@ -33,7 +33,7 @@ export const STATUS_PAGE = `<!doctype html>
   button { font: inherit; padding: .25em .8em; border: 1px solid #9aa3b2; border-radius: 4px; background: #fff; cursor: pointer; }
   button:hover { background: #eef1f6; }
   table { border-collapse: collapse; width: 100%; background: #fff; }
-  th, td { text-align: left; padding: .3em .5em; border-bottom: 1px solid #e3e6ec; vertical-align: top; }
+  th, td { text-align: left; padding: .3em .5em; border-bottom: 1px solid #e3e6ec; vertical-align: top; overflow-wrap: anywhere; }
   td.error { color: #9b1c1c; max-width: 40em; overflow-wrap: anywhere; }
   #notice { min-height: 1.4em; color: #1b6b2a; }
   #notice.bad { color: #9b1c1c; }
