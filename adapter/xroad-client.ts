@@ -3,7 +3,11 @@
 
 import type { IncomingMessage } from "node:http";
 import { SluiceError } from "../shared/protocol/errors";
-import { decodeXroadId, decodeXroadIdLeniently } from "../shared/protocol/xroad-id";
+import {
+  decodeXroadId,
+  decodeXroadIdLeniently,
+  FORMAT_CHARACTER,
+} from "../shared/protocol/xroad-id";
 
 const PART = "[^/\\s]{1,255}";
 const CLIENT = new RegExp(`^${PART}/${PART}/${PART}(/${PART})?$`);
@@ -61,14 +65,18 @@ function clientOf(value: string): string | null {
 /**
  * An identifier with each part percent-decoded (PR-REST §4.3: parts are sent encoded), so one
  * client is one id however its caller encoded it, and the same id a SOAP caller names in its
- * header. Null when a part's encoding is malformed or decodes to a separator, whitespace or a
- * control character (C1 ones included: U+0085 or U+009B decoded from %C2%85 or %C2%9B).
+ * header. Null when a part's encoding is malformed or decodes to a separator, whitespace, a
+ * control character (C1 ones included: U+0085 or U+009B decoded from %C2%85 or %C2%9B) or an
+ * invisible format character (U+202E from %E2%80%AE: FORMAT_CHARACTER).
  */
 function decodedId(value: string): string | null {
   const parts = decodeXroadId(value);
   if (
     parts === null ||
-    parts.some((part) => part === "" || /[/\s]/.test(part) || CONTROL.test(part))
+    parts.some(
+      (part) =>
+        part === "" || /[/\s]/.test(part) || CONTROL.test(part) || FORMAT_CHARACTER.test(part),
+    )
   )
     return null;
   return parts.join("/");
@@ -105,10 +113,10 @@ export function checkServiceHeader(req: IncomingMessage, serviceCode: string): v
   }
   // Decoded, a part is a path segment of that Location too, and CR LF or NUL in it would be
   // sent on as written (percent-encoded or not).
-  if (parts.some((part) => CONTROL.test(part))) {
+  if (parts.some((part) => CONTROL.test(part) || FORMAT_CHARACTER.test(part))) {
     throw new SluiceError(
       "InvalidHeader",
-      "an X-Road-Service part may not hold a control character",
+      "an X-Road-Service part may not hold a control character or an invisible format character",
     );
   }
   // With a version the service code is the last but one part, else the last.

@@ -3,10 +3,11 @@
 
 import type { RequestMessage, SoapHeaderField } from "../../shared/protocol/envelope";
 import { SluiceError, type ErrorCode } from "../../shared/protocol/errors";
-import type {
-  RepresentedParty,
-  XRoadClientId,
-  XRoadServiceId,
+import {
+  FORMAT_CHARACTER,
+  type RepresentedParty,
+  type XRoadClientId,
+  type XRoadServiceId,
 } from "../../shared/protocol/xroad-id";
 import {
   childElements,
@@ -365,6 +366,13 @@ function parts(element: XmlElement, namespace: string, field: string): Parts {
     // REST caller's X-Road-Client part may not: one client is one id whichever way it calls.
     if (namespace === IDENTIFIERS_NS && WHITESPACE.test(value)) {
       throw fault("InvalidSoap", `"${child.local}" in the "${field}" header holds a space`);
+    }
+    // Nor an invisible format character, which shows the id as another one (FORMAT_CHARACTER).
+    if (namespace === IDENTIFIERS_NS && FORMAT_CHARACTER.test(value)) {
+      throw fault(
+        "InvalidSoap",
+        `"${child.local}" in the "${field}" header holds an invisible format character`,
+      );
     }
     values[child.local] = value;
   }

@@ -33,6 +33,14 @@ export interface RepresentedParty {
  */
 export const XROAD_ID_PART = /^[^/\s;:\\%?#&]+$/;
 
+/**
+ * Unicode format characters (category Cf: the bidirectional overrides and isolates, zero-width
+ * spaces and joiners, the byte-order mark, …): invisible, and U+202E shows `EE/GOV/\u202Eevil`
+ * as `EE/GOV/live` on the status page and in a terminal. No X-Road identifier part holds one,
+ * so a caller's client or service naming one is refused rather than shown as another's.
+ */
+export const FORMAT_CHARACTER = /\p{Cf}/u;
+
 /** Words for an identifier with a part outside XROAD_ID_PART. */
 export const XROAD_ID_PART_PROBLEM =
   "has a part holding one of / ; : \\ % ? # & or whitespace, which no X-Road identifier part may";

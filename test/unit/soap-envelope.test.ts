@@ -270,6 +270,22 @@ describe("SOAP envelope: X-Road header rules", () => {
     );
   });
 
+  it("an identifier part with an invisible format character is InvalidSoap: it shows as another id", () => {
+    // U+202E shows "\u202Eevil" as "live"; U+200B, U+2066 and U+FEFF are as invisible.
+    for (const code of ["\u202Eevil", "con\u200Bsumer", "\u2066x\u2069", "a\uFEFFb"]) {
+      const header = envelope().replace(
+        "<id:memberCode>consumer</id:memberCode>",
+        `<id:memberCode>${code}</id:memberCode>`,
+      );
+      expect(faultOf(header), JSON.stringify(code)).to.equal("Client.InvalidSoap");
+    }
+    // In free text (the Body, a user id) such characters are the caller's data.
+    const inBody = envelope({
+      body: `<ns1:testQuery xmlns:ns1="urn:t"><request><name>\u202Efoo</name></request></ns1:testQuery>`,
+    });
+    expect(parse(inBody).xroadId).to.equal("abc-1");
+  });
+
   it("an identifier part with a space inside is InvalidSoap, as in a REST caller's X-Road-Client", () => {
     for (const code of ["my code", "a\u00a0b", "a\u2003b"]) {
       const header = envelope().replace(

@@ -23,11 +23,16 @@ describe("REST X-Road identifier headers", () => {
       const error = refusal(() => readClient(request({ "X-Road-Client": `EE/GOV/1/${part}` })));
       expect(error.code, part).to.equal("InvalidHeader");
     }
+    // Invisible format characters: U+202E showed `EE/GOV/%E2%80%AEevil/app` as EE/GOV/ppa/live.
+    for (const part of ["%E2%80%AEevil", "a%E2%80%8Bb", "%E2%81%A6x", "a%EF%BB%BFb"]) {
+      const error = refusal(() => readClient(request({ "X-Road-Client": `EE/GOV/${part}/app` })));
+      expect(error.code, part).to.equal("InvalidHeader");
+    }
   });
 
   it("refuses a service part that decodes to a control character; takes a well-formed one", () => {
     checkServiceHeader(request({ "X-Road-Service": "EE/GOV/1/sub%C3%A4/order" }), "order");
-    for (const part of ["%0d%0aSet-Cookie:x", "%00", "a%C2%85"]) {
+    for (const part of ["%0d%0aSet-Cookie:x", "%00", "a%C2%85", "%E2%80%AEevil"]) {
       const error = refusal(() =>
         checkServiceHeader(request({ "X-Road-Service": `EE/GOV/1/${part}/order` }), "order"),
       );
