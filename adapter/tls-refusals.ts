@@ -6,6 +6,7 @@ import type { TLSSocket } from "node:tls";
 export type TlsRefusal =
   | "no_certificate"
   | "expired_certificate"
+  | "not_yet_valid_certificate"
   | "untrusted_certificate"
   | "certificate_refused_by_client"
   | "plain_http"
@@ -27,9 +28,10 @@ export function tlsRefusalReason(error: Error & { code?: string }, socket?: TLSS
   const verify = (socket as (TLSSocket & { authorizationError?: unknown }) | undefined)
     ?.authorizationError;
   if (typeof verify === "string" && verify !== "") {
-    return verify === "CERT_HAS_EXPIRED" || verify === "CERT_NOT_YET_VALID"
-      ? "expired_certificate"
-      : "untrusted_certificate";
+    // Not yet valid is a clock (this machine's or the issuer's), not a certificate to renew.
+    if (verify === "CERT_HAS_EXPIRED") return "expired_certificate";
+    if (verify === "CERT_NOT_YET_VALID") return "not_yet_valid_certificate";
+    return "untrusted_certificate";
   }
   const code = error.code ?? "";
   if (code === "ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE") return "no_certificate";

@@ -15,6 +15,10 @@ describe("refusal reasons", () => {
   it("a refused handshake's reason comes from the certificate check, then the error's code", () => {
     const hangUp = error("ECONNRESET", "socket hang up");
     expect(tlsRefusalReason(hangUp, verified("CERT_HAS_EXPIRED"))).to.equal("expired_certificate");
+    // A clock problem, not a certificate to renew: told apart.
+    expect(tlsRefusalReason(hangUp, verified("CERT_NOT_YET_VALID"))).to.equal(
+      "not_yet_valid_certificate",
+    );
     expect(tlsRefusalReason(hangUp, verified("UNABLE_TO_VERIFY_LEAF_SIGNATURE"))).to.equal(
       "untrusted_certificate",
     );
