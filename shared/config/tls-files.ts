@@ -29,9 +29,28 @@ export interface TlsMaterial {
 type Pem = string | Buffer;
 
 /**
+ * The cipher suites a server port offers: TLS 1.3's, and for TLS 1.2 ECDHE with an AEAD cipher
+ * only (forward secrecy, no CBC with SHA-1: Node's default list still has those). The security
+ * server's own defaults for its connections to information systems (`client-tls-ciphers`:
+ * ECDHE-RSA with AES-GCM first) are among them.
+ */
+export const SERVER_CIPHERS = [
+  "TLS_AES_128_GCM_SHA256",
+  "TLS_AES_256_GCM_SHA384",
+  "TLS_CHACHA20_POLY1305_SHA256",
+  "ECDHE-ECDSA-AES128-GCM-SHA256",
+  "ECDHE-RSA-AES128-GCM-SHA256",
+  "ECDHE-ECDSA-AES256-GCM-SHA384",
+  "ECDHE-RSA-AES256-GCM-SHA384",
+  "ECDHE-ECDSA-CHACHA20-POLY1305",
+  "ECDHE-RSA-CHACHA20-POLY1305",
+].join(":");
+
+/**
  * A server port's TLS (Sluice's service port, the simulators'): with `clientCa`, a connection
  * without a client certificate that chains to it is refused at the handshake (mutual TLS, the
- * security server's "HTTPS" connection type: CONTRACT §8, X-Road ug-ss §9.1); TLS 1.2 at least.
+ * security server's "HTTPS" connection type: CONTRACT §8, X-Road ug-ss §9.1); TLS 1.2 at least,
+ * with the suites of SERVER_CIPHERS.
  */
 export function serverTlsOptions(options: {
   cert?: Pem;
@@ -41,6 +60,7 @@ export function serverTlsOptions(options: {
   requestCert: boolean;
   rejectUnauthorized: boolean;
   minVersion: tls.SecureVersion;
+  ciphers: string;
 } {
   const requireClient = options.clientCa !== undefined;
   return {
@@ -50,6 +70,7 @@ export function serverTlsOptions(options: {
     requestCert: requireClient,
     rejectUnauthorized: requireClient,
     minVersion: "TLSv1.2",
+    ciphers: SERVER_CIPHERS,
   };
 }
 

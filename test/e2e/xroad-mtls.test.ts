@@ -518,6 +518,32 @@ describe("behind a security server over mTLS (xroad-sim in front of Sluice)", fu
     expect(harness.sim.calls().length).to.equal(before);
   });
 
+  it("speaks TLS 1.2 only with ECDHE and an AEAD cipher, TLS 1.3 as usual", async () => {
+    const tls12 = { minVersion: "TLSv1.2", maxVersion: "TLSv1.2" } as const;
+    // CBC with SHA-1, CBC with SHA-2, and no forward secrecy: Node's own default offered them.
+    for (const ciphers of [
+      "ECDHE-RSA-AES128-SHA:ECDHE-ECDSA-AES128-SHA",
+      "ECDHE-RSA-AES256-SHA384:ECDHE-ECDSA-AES256-SHA384",
+      "AES128-GCM-SHA256",
+    ]) {
+      const refused = await handshake(sluiceUrl, internal, { ...tls12, ciphers }).then(
+        (socket) => socket.destroy(),
+        (error: Error) => error,
+      );
+      expect(refused, ciphers).to.be.instanceOf(Error);
+    }
+    // The security server's default suites (ECDHE-RSA with AES-GCM first), and TLS 1.3.
+    const gcm = await handshake(sluiceUrl, internal, {
+      ...tls12,
+      ciphers: "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES128-GCM-SHA256",
+    });
+    expect(gcm.getCipher().name).to.match(/AES128-GCM-SHA256$/);
+    gcm.destroy();
+    const tls13 = await handshake(sluiceUrl, internal, { minVersion: "TLSv1.3" });
+    expect(tls13.getProtocol()).to.equal("TLSv1.3");
+    tls13.destroy();
+  });
+
   it("SIGHUP: a new certificate for new connections while a sync caller keeps its connection", async () => {
     const first = await serverCertificate(sluiceUrl, internal);
     harness.sim.update({ paused: true });
@@ -611,6 +637,19 @@ describe("behind a security server over mTLS (xroad-sim in front of Sluice)", fu
 
 /** The SHA-256 fingerprint of the certificate a new TLS connection to `url` is shown. */
 function serverCertificate(url: string, client: KeyPair): Promise<string> {
+  return handshake(url, client).then((socket) => {
+    const fingerprint = socket.getPeerCertificate().fingerprint256;
+    socket.end();
+    return fingerprint;
+  });
+}
+
+/** A finished TLS handshake with the port at `url` as `client`, with `options` of its own. */
+function handshake(
+  url: string,
+  client: KeyPair,
+  options: tls.ConnectionOptions = {},
+): Promise<tls.TLSSocket> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve, reject) => {
     const socket = tls.connect(
@@ -620,12 +659,9 @@ function serverCertificate(url: string, client: KeyPair): Promise<string> {
         cert: client.cert,
         key: client.key,
         rejectUnauthorized: false,
+        ...options,
       },
-      () => {
-        const fingerprint = socket.getPeerCertificate().fingerprint256;
-        socket.end();
-        resolve(fingerprint);
-      },
+      () => resolve(socket),
     );
     socket.on("error", reject);
   });
