@@ -16,6 +16,17 @@ describe("TLS files from the configuration", () => {
 
   const files = (cert: string | null, key: string | null, ca: string[] = []) => ({ cert, key, ca });
 
+  /** A certificate and key of their own files (`c.pem`, `k.pem`), read as `adapter.tls`. */
+  const reloadable = (name: string) => {
+    const one = pki.ca.issue(`${name}-1`);
+    const dir = fs.mkdtempSync(path.join(pki.dir, `${name}-`));
+    const cert = path.join(dir, "c.pem");
+    const key = path.join(dir, "k.pem");
+    fs.copyFileSync(one.certFile, cert);
+    fs.copyFileSync(one.keyFile, key);
+    return { one, cert, key, tls: new ReloadableTls(files(cert, key), "adapter.tls") };
+  };
+
   it("names the file that is missing, holds no PEM, or a key that belongs to another certificate", () => {
     const one = pki.ca.issue("one");
     const two = pki.ca.issue("two");
@@ -80,13 +91,7 @@ describe("TLS files from the configuration", () => {
   });
 
   it("a reload whose material a listener refuses puts the previous back and says so, never throws", () => {
-    const one = pki.ca.issue("refused-1");
-    const dir = fs.mkdtempSync(path.join(pki.dir, "refused-"));
-    const cert = path.join(dir, "c.pem");
-    const key = path.join(dir, "k.pem");
-    fs.copyFileSync(one.certFile, cert);
-    fs.copyFileSync(one.keyFile, key);
-    const tls = new ReloadableTls(files(cert, key), "adapter.tls");
+    const { one, cert, key, tls } = reloadable("refused");
     const applied: string[] = [];
     tls.onChange((m) => applied.push(String(m.cert)));
     tls.onChange((m) => {
@@ -110,13 +115,7 @@ describe("TLS files from the configuration", () => {
   });
 
   it("a reload with a broken file keeps the previous material and says why", () => {
-    const one = pki.ca.issue("reload-1");
-    const dir = fs.mkdtempSync(path.join(pki.dir, "reload-"));
-    const cert = path.join(dir, "c.pem");
-    const key = path.join(dir, "k.pem");
-    fs.copyFileSync(one.certFile, cert);
-    fs.copyFileSync(one.keyFile, key);
-    const tls = new ReloadableTls(files(cert, key), "adapter.tls");
+    const { one, cert, key, tls } = reloadable("reload");
     const seen: string[] = [];
     tls.onChange((m) => seen.push(String(m.cert)));
     try {
