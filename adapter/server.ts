@@ -208,14 +208,10 @@ function headerSectionProblem(req: IncomingMessage, maxHeaders: number): SluiceE
       status,
     });
   }
-  const expected = unmetExpectation(req);
-  if (expected !== undefined) {
+  const unmet = unmetExpectation(req);
+  if (unmet !== undefined) {
     const { code, status } = REQUEST_REFUSALS.expectation;
-    return new SluiceError(
-      code,
-      `the request expects ${JSON.stringify(expected.slice(0, 100))}; only 100-continue is met`,
-      { status },
-    );
+    return new SluiceError(code, unmet, { status });
   }
   return null;
 }

@@ -139,14 +139,11 @@ export class AdminServer {
     // Every answer, errors and the sign-in page included: a browser neither guesses another
     // type than the one sent nor shows any of it inside another site's frame (clickjacking).
     for (const [name, value] of Object.entries(BROWSER_HEADERS)) res.setHeader(name, value);
-    const expected = unmetExpectation(req);
-    if (expected !== undefined) {
+    const unmet = unmetExpectation(req);
+    if (unmet !== undefined) {
       // Its body, if sent, is not read: the connection goes with the answer.
       res.setHeader("connection", "close");
-      return json(res, 417, {
-        type: "InvalidHeader",
-        message: `the request expects ${JSON.stringify(expected.slice(0, 100))}; only 100-continue is met`,
-      });
+      return json(res, 417, { type: "InvalidHeader", message: unmet });
     }
     // DNS rebinding: a page of evil.example that re-points its name to 127.0.0.1 reaches a
     // loopback admin port from the operator's browser as its own origin. Such requests name

@@ -37,9 +37,14 @@ export function deferContinue(server: Server, { routeUnmet = false } = {}): void
   });
 }
 
-/** The `Expect` of a request whose expectation is not met (only 100-continue is), if any. */
+/**
+ * What to tell a request whose expectation is not met (only 100-continue is), or undefined
+ * when it expects nothing else. Its own words are quoted, cut at 100 characters.
+ */
 export function unmetExpectation(req: IncomingMessage): string | undefined {
-  return (req as ExpectingRequest)[UNMET] === true ? String(req.headers.expect ?? "") : undefined;
+  if ((req as ExpectingRequest)[UNMET] !== true) return undefined;
+  const expected = JSON.stringify(String(req.headers.expect ?? "").slice(0, 100));
+  return `the request expects ${expected}; only 100-continue is met`;
 }
 
 /** Sends the `100 Continue` a request still waits for, if it asked for one; once. */
