@@ -165,9 +165,18 @@ const answerFields = {
 export function answerProblem(value: unknown, at: string): string | null {
   const problem = obj(answerFields)(value, at);
   if (problem) return problem;
-  const status = (value as { status: number }).status;
-  return status >= 100 && status <= 599 ? null : `${at}.status ${status} is not an HTTP status`;
+  const { status, contentType } = value as { status: number; contentType: string };
+  // A 1xx is no answer: passed to a waiting caller, `101 Switching Protocols` with a body broke
+  // its connection, on every resubmission too.
+  if (status < 200 || status > 599) {
+    return `${at}.status ${status} is not the status of a final HTTP answer`;
+  }
+  // It becomes a header of the sync answer and of the status document's readers.
+  return HEADER_VALUE.test(contentType) ? null : `${at}.contentType is not a header value`;
 }
+
+/** What Node sends as a header value: no control character but tab, nothing past U+00FF. */
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
 const responseShape = obj({
   ...answerFields,

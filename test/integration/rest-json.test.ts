@@ -515,12 +515,27 @@ describe("rest-json translator (real HTTP backend)", () => {
       '{"responses":[]}',
       '{"responses":[1]}',
       '{"responses":[{"status":"ok"}]}',
+      // No final answer: 101 with a body broke a sync caller's connection.
+      '{"responses":[{"status":101,"body":"a"}]}',
+      '{"responses":[{"status":100,"body":"a"}]}',
+      // Not base64, which a sync caller got decoded leniently into other bytes.
+      '{"responses":[{"body":"!!notbase64**","bodyEncoding":"base64"}]}',
+      '{"responses":[{"body":"YWJj\\nZA==","bodyEncoding":"base64"}]}',
+      // A content type no header can carry.
+      '{"responses":[{"body":"a","contentType":"text/plain\\r\\nX-Inj: 1"}]}',
     ]) {
       handler = (_req, res) => res.writeHead(200, { "x-multiple-responses": "true" }).end(body);
       const error = await rejectionOf(translator().call(request(), callOf()));
       expect(error, body).to.be.instanceOf(SluiceError);
       expect((error as SluiceError).retryable, body).to.equal(false);
     }
+    // Base64 that is base64 is taken as it is.
+    handler = (_req, res) =>
+      res
+        .writeHead(200, { "x-multiple-responses": "true" })
+        .end('{"responses":[{"body":"YWJjZA==","bodyEncoding":"base64"}]}');
+    const [answer] = await translator().call(request(), callOf());
+    expect(answer).to.include({ status: 200, body: "YWJjZA==", bodyEncoding: "base64" });
   });
 
   it("reuses keep-alive connections across calls", async () => {

@@ -5,6 +5,7 @@ import { maxHeaderSize } from "node:http";
 import { errors as undiciErrors } from "undici";
 import type { Dispatcher } from "undici";
 import { MAX_RESPONSES, responsesProblem } from "../../shared/protocol/envelope";
+import { answerProblem } from "../../shared/protocol/codec";
 import { jsonDepthExceeds, MAX_ANSWER_JSON_DEPTH } from "../../shared/protocol/json-depth";
 import { SluiceError } from "../../shared/protocol/errors";
 import { checkedSubPath } from "../../shared/protocol/rest-path";
@@ -347,53 +348,69 @@ function splitResponses(status: number, bytes: Buffer, backend: string): Backend
     );
   }
   const responses = list.map((item: unknown, i): BackendResponse => {
-    if (typeof item !== "object" || item === null || Array.isArray(item)) {
-      throw invalid(`responses[${i}] is not an object`);
-    }
-    const r = item as Record<string, unknown>;
-    const itemStatus = r.status ?? status;
-    if (
-      typeof itemStatus !== "number" ||
-      !Number.isInteger(itemStatus) ||
-      itemStatus < 100 ||
-      itemStatus > 599
-    ) {
-      throw invalid(`responses[${i}].status is not an HTTP status`);
-    }
-    if (r.contentType !== undefined && typeof r.contentType !== "string") {
-      throw invalid(`responses[${i}].contentType is not a string`);
-    }
-    if (r.bodyEncoding === "base64") {
-      if (typeof r.body !== "string") throw invalid(`responses[${i}].body must be a base64 string`);
-      return {
-        status: itemStatus,
-        contentType: r.contentType ?? "application/octet-stream",
-        body: r.body,
-        bodyEncoding: "base64",
-      };
-    }
-    if (r.bodyEncoding !== undefined && r.bodyEncoding !== "utf8") {
-      throw invalid(`responses[${i}].bodyEncoding must be "utf8" or "base64"`);
-    }
-    if (typeof r.body === "string") {
-      return {
-        status: itemStatus,
-        contentType: r.contentType ?? "text/plain; charset=utf-8",
-        body: r.body,
-        bodyEncoding: "utf8",
-      };
-    }
-    // Any other JSON value is the response document itself.
-    return {
-      status: itemStatus,
-      contentType: r.contentType ?? "application/json",
-      body: JSON.stringify(r.body ?? null),
-      bodyEncoding: "utf8",
-    };
+    const response = responseEntry(item, i, status, invalid);
+    // What every answer must be (a final status, a content type that is a header value): the
+    // backend's mistake, refused as such here.
+    const problem = answerProblem(response, `responses[${i}]`);
+    if (problem) throw invalid(problem);
+    return response;
   });
   const problem = responsesProblem(responses);
   if (problem) throw invalid(problem);
   return responses;
+}
+
+/** Padded base64, as a multiple-responses entry's `"bodyEncoding": "base64"` body must be. */
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** One entry of a multiple-responses body as a response; `status` is the answer's own. */
+function responseEntry(
+  item: unknown,
+  i: number,
+  status: number,
+  invalid: (why: string) => SluiceError,
+): BackendResponse {
+  if (typeof item !== "object" || item === null || Array.isArray(item)) {
+    throw invalid(`responses[${i}] is not an object`);
+  }
+  const r = item as Record<string, unknown>;
+  const itemStatus = r.status ?? status;
+  if (typeof itemStatus !== "number" || !Number.isInteger(itemStatus)) {
+    throw invalid(`responses[${i}].status is not an HTTP status`);
+  }
+  if (r.contentType !== undefined && typeof r.contentType !== "string") {
+    throw invalid(`responses[${i}].contentType is not a string`);
+  }
+  if (r.bodyEncoding === "base64") {
+    // Decoded leniently, bytes other than the stored ones reached a sync caller.
+    if (typeof r.body !== "string" || r.body.length % 4 !== 0 || !BASE64.test(r.body)) {
+      throw invalid(`responses[${i}].body must be a base64 string`);
+    }
+    return {
+      status: itemStatus,
+      contentType: r.contentType ?? "application/octet-stream",
+      body: r.body,
+      bodyEncoding: "base64",
+    };
+  }
+  if (r.bodyEncoding !== undefined && r.bodyEncoding !== "utf8") {
+    throw invalid(`responses[${i}].bodyEncoding must be "utf8" or "base64"`);
+  }
+  if (typeof r.body === "string") {
+    return {
+      status: itemStatus,
+      contentType: r.contentType ?? "text/plain; charset=utf-8",
+      body: r.body,
+      bodyEncoding: "utf8",
+    };
+  }
+  // Any other JSON value is the response document itself.
+  return {
+    status: itemStatus,
+    contentType: r.contentType ?? "application/json",
+    body: JSON.stringify(r.body ?? null),
+    bodyEncoding: "utf8",
+  };
 }
 
 /**
