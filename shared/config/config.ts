@@ -597,6 +597,13 @@ function adminToken(admin: Reader, problems: string[]): string | null {
  * Validates and compiles a parsed configuration; throws ConfigError listing every problem: the
  * schema's (shape, unknown keys) and the cross-field rules below, one line per path.
  */
+/** Whether `name` is one every JavaScript object has (`constructor`, `__proto__`, …); noted. */
+function inheritedName(name: string, where: string, problems: string[]): boolean {
+  if (!(name in Object.prototype)) return false;
+  problems.push(`${where}: "${name}" is a name every JavaScript object has; choose another`);
+  return true;
+}
+
 export function compileConfig(
   raw: unknown,
   baseDir: string,
@@ -613,18 +620,23 @@ export function compileConfig(
   const problems: string[] = [];
   const root = new Reader(problems, "config", raw);
 
-  const services: Record<string, ServiceConfig> = {};
+  // Maps without a prototype, their names checked: a service or backend named `__proto__` was
+  // assigned as the map's prototype and vanished, and `backend: toString` found Object's own
+  // method, passed the check, and failed every request at run time.
+  const services: Record<string, ServiceConfig> = Object.create(null);
   const rawServices = root.at("services");
   for (const code of Object.keys(rawServices.raw)) {
+    if (inheritedName(code, `config.services.${code}`, problems)) continue;
     services[code] = compileService(rawServices.at(code), code, baseDir);
   }
-  const backends: Record<string, BackendConfig> = {};
+  const backends: Record<string, BackendConfig> = Object.create(null);
   const rawBackends = root.at("backends");
   for (const name of Object.keys(rawBackends.raw)) {
+    if (inheritedName(name, `config.backends.${name}`, problems)) continue;
     backends[name] = compileBackend(rawBackends.at(name), name, baseDir);
   }
   for (const service of Object.values(services)) {
-    if (service.backend && !backends[service.backend]) {
+    if (service.backend && !Object.hasOwn(backends, service.backend)) {
       problems.push(
         `config.services.${service.code}.backend: no backend named "${service.backend}"${suggestion(service.backend, Object.keys(backends))}`,
       );

@@ -22,6 +22,35 @@ function problemsOf(raw: unknown): string[] {
 }
 
 describe("configuration", () => {
+  it("refuses service and backend names every JavaScript object has; a backend is looked up as its own", () => {
+    // JSON.parse makes `__proto__` an own key, as a YAML or JSON file does.
+    const raw = JSON.parse(`{
+      "services": {
+        "s": { "backend": "toString" },
+        "t": { "backend": "__proto__" },
+        "constructor": { "backend": "b1" },
+        "__proto__": { "backend": "b1" }
+      },
+      "backends": {
+        "b1": { "url": "http://127.0.0.1:8090" },
+        "__proto__": { "url": "http://127.0.0.1:8090" },
+        "hasOwnProperty": { "url": "http://127.0.0.1:8090" }
+      }
+    }`) as unknown;
+    expect(problemsOf(raw)).to.include.members([
+      'config.services.constructor: "constructor" is a name every JavaScript object has; choose another',
+      'config.services.__proto__: "__proto__" is a name every JavaScript object has; choose another',
+      'config.backends.__proto__: "__proto__" is a name every JavaScript object has; choose another',
+      'config.backends.hasOwnProperty: "hasOwnProperty" is a name every JavaScript object has; choose another',
+      'config.services.s.backend: no backend named "toString"',
+      'config.services.t.backend: no backend named "__proto__"',
+    ]);
+    // Looked up by any name, the compiled maps answer only their own.
+    const config = compileConfig(minimal, "/etc/sluice");
+    expect(config.backends.toString).to.equal(undefined);
+    expect(config.services.constructor).to.equal(undefined);
+  });
+
   it("fills defaults and converts durations once", () => {
     const config = compileConfig(
       {
