@@ -28,6 +28,18 @@ import {
 
 /** The shortest in-flight slot lease (a backend's leaseTime, SLUICE_LEASE_TIME). */
 const MIN_LEASE_MS = 1_000;
+/**
+ * The longest: a crashed worker's slot stays taken that long, and a live one renews it every
+ * third on a timer, which Node fires at once past 24.8 days.
+ */
+const MAX_LEASE_MS = 86_400_000;
+/**
+ * The longest duration anything in the configuration may be. Longer ones were taken, then
+ * refused by the broker as a queue's TTL (a retry backoff of 100 000 days: the role retried its
+ * declaration for ever, never ready) or by Redis as a key's expiry.
+ */
+const MAX_DURATION = "3650d";
+const MAX_DURATION_MS = 3650 * 86_400_000;
 
 export type Ordering = "none" | "strict" | { key: string; partitions: number };
 
@@ -272,11 +284,21 @@ class Reader {
   }
 
   duration(key: string, fallback: number): number {
-    return parseDuration(this.raw[key]) ?? fallback;
+    const ms = parseDuration(this.raw[key]);
+    return ms !== undefined && this.withinLongest(key, ms) ? ms : fallback;
   }
 
+  /** Null when absent, or too long (its problem noted once, not made a second one). */
   optionalDuration(key: string): number | null {
-    return this.has(key) ? this.duration(key, 0) : null;
+    if (!this.has(key)) return null;
+    const ms = parseDuration(this.raw[key]) ?? 0;
+    return this.withinLongest(key, ms) ? ms : null;
+  }
+
+  private withinLongest(key: string, ms: number): boolean {
+    if (ms <= MAX_DURATION_MS) return true;
+    this.problems.push(`${this.where}.${key}: must be at most ${MAX_DURATION}`);
+    return false;
   }
 
   size(key: string, fallback: number): number {
@@ -312,7 +334,12 @@ class Reader {
     const value = this.raw[key];
     if (!Array.isArray(value) || value.length === 0) return fallback;
     const parsed = value.map(parseDuration);
-    return parsed.some((ms) => ms === undefined) ? fallback : (parsed as number[]);
+    if (parsed.some((ms) => ms === undefined)) return fallback;
+    if (parsed.some((ms) => (ms as number) > MAX_DURATION_MS)) {
+      this.problems.push(`${this.where}.${key}: each step must be at most ${MAX_DURATION}`);
+      return fallback;
+    }
+    return parsed as number[];
   }
 }
 
@@ -420,9 +447,9 @@ function compileBackend(r: Reader, name: string, baseDir: string): BackendConfig
   const leaseMs = r.optionalDuration("leaseTime");
   // Renewed every third of the lease (at most every 50 ms): a shorter one lapses between
   // renewals, and another worker takes the slot past maxInFlight.
-  if (leaseMs !== null && leaseMs < MIN_LEASE_MS) {
+  if (leaseMs !== null && (leaseMs < MIN_LEASE_MS || leaseMs > MAX_LEASE_MS)) {
     r.problems.push(
-      `${r.where}.leaseTime: must be at least 1s (a live worker renews its slot every third of it)`,
+      `${r.where}.leaseTime: must be between 1s and 1d (a live worker renews its slot every third of it)`,
     );
   }
   return {
@@ -769,9 +796,10 @@ export function compileConfig(
   // Read by workers for every backend without a leaseTime: checked here, so a mistyped one is
   // reported by `sluice check` and refuses the start instead of being replaced by 30 s.
   const leaseEnv = process.env.SLUICE_LEASE_TIME?.trim();
-  if (leaseEnv && !((parseDuration(leaseEnv) ?? 0) >= MIN_LEASE_MS)) {
+  const leaseEnvMs = leaseEnv ? (parseDuration(leaseEnv) ?? 0) : MIN_LEASE_MS;
+  if (leaseEnvMs < MIN_LEASE_MS || leaseEnvMs > MAX_LEASE_MS) {
     problems.push(
-      `SLUICE_LEASE_TIME: must be a duration of at least 1s such as "30s", not "${leaseEnv.slice(0, 40)}"`,
+      `SLUICE_LEASE_TIME: must be a duration between 1s and 1d such as "30s", not "${leaseEnv?.slice(0, 40)}"`,
     );
   }
 

@@ -643,22 +643,46 @@ describe("in-flight slot lease time", () => {
       return run();
     });
 
-  it("refuses a backend's leaseTime under 1s", () => {
-    expect(problemsOf(withLease("100ms"))).to.deep.equal([
-      "config.backends.legacy.leaseTime: must be at least 1s (a live worker renews its slot every third of it)",
+  it("refuses a backend's leaseTime under 1s or over a day", () => {
+    for (const bad of ["100ms", "25h"]) {
+      expect(problemsOf(withLease(bad)), bad).to.deep.equal([
+        "config.backends.legacy.leaseTime: must be between 1s and 1d (a live worker renews its slot every third of it)",
+      ]);
+    }
+    // A 1e28 ms one, which Redis refused as an expiry: the worker retried for ever.
+    expect(problemsOf(withLease("99999999999999999999d"))).to.deep.equal([
+      "config.backends.legacy.leaseTime: must be at most 3650d",
     ]);
     expect(problemsOf(withLease("1s"))).to.deep.equal([]);
+    expect(problemsOf(withLease("1d"))).to.deep.equal([]);
   });
 
-  it("refuses a SLUICE_LEASE_TIME that is no duration of 1s or more, as sluice check does", () => {
-    for (const bad of ["banana", "100ms", "0s"]) {
+  it("refuses a SLUICE_LEASE_TIME that is no duration from 1s to a day, as sluice check does", () => {
+    for (const bad of ["banana", "100ms", "0s", "2d", "99999999999999999999d"]) {
       expect(
         withEnv(bad, () => problemsOf(minimal)),
         bad,
       ).to.deep.equal([
-        `SLUICE_LEASE_TIME: must be a duration of at least 1s such as "30s", not "${bad}"`,
+        `SLUICE_LEASE_TIME: must be a duration between 1s and 1d such as "30s", not "${bad}"`,
       ]);
     }
     expect(withEnv("10s", () => problemsOf(minimal))).to.deep.equal([]);
+  });
+});
+
+describe("durations", () => {
+  it("refuses any longer than 3650d, a backoff step too: the broker refused such a queue TTL", () => {
+    const backoff = {
+      ...minimal,
+      backends: { legacy: { ...minimal.backends.legacy, retry: { backoff: ["1s", "100000d"] } } },
+    };
+    expect(problemsOf(backoff)).to.deep.equal([
+      "config.backends.legacy.retry.backoff: each step must be at most 3650d",
+    ]);
+    const expiry = { services: { testQuery: { backend: "legacy", expireAfter: "3651d" } } };
+    expect(problemsOf({ ...minimal, ...expiry })).to.deep.equal([
+      "config.services.testQuery.expireAfter: must be at most 3650d",
+    ]);
+    expect(problemsOf({ ...minimal, retention: "3650d" })).to.deep.equal([]);
   });
 });
