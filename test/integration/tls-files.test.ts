@@ -52,6 +52,17 @@ describe("TLS files from the configuration", () => {
         `x.tls: key file ${two.keyFile} does not belong to certificate ${one.certFile}`,
       ],
     ];
+    // Not a regular file, or too large: looked at before reading (/dev/zero was read without end).
+    const big = path.join(pki.dir, "big.pem");
+    fs.writeFileSync(big, one.cert.repeat(Math.ceil((1024 * 1024) / one.cert.length) + 1));
+    cases.push(
+      [
+        files("/dev/zero", one.keyFile),
+        "x.tls.cert: certificate file /dev/zero is not a regular file",
+      ],
+      [files(one.certFile, pki.dir), `x.tls.key: key file ${pki.dir} is not a regular file`],
+      [files(big, one.keyFile), `x.tls.cert: certificate file ${big} is larger than 1 MiB`],
+    );
     for (const [given, message] of cases) {
       expect(() => readTlsFiles(given, "x.tls")).to.throw(message);
     }
