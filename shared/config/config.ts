@@ -15,6 +15,7 @@ import {
   redisTarget,
 } from "./connection-urls";
 import { parseDuration } from "./durations";
+import { MAX_CONFIG_FILE_BYTES, readBoundedFile, UnreadableFile } from "./bounded-file";
 import type { ReplyMode } from "../protocol/envelope";
 import { problemPath, schemaProblems } from "./config-schema";
 import { suggestion } from "./did-you-mean";
@@ -369,7 +370,7 @@ function readSchema(r: Reader, baseDir: string): object | null {
   if (typeof value !== "string" || value === "") return null;
   const file = path.resolve(baseDir, value);
   try {
-    const text = readFileSync(file, "utf8");
+    const text = readBoundedFile(file, MAX_CONFIG_FILE_BYTES).toString("utf8");
     const parsed: unknown = file.endsWith(".json") ? JSON.parse(text) : parseYaml(text);
     if (!isObject(parsed)) throw new Error("not a JSON Schema object");
     return parsed;
@@ -940,10 +941,11 @@ export function loadConfig(file: string): SluiceConfig {
   const resolved = path.resolve(file);
   let text: string;
   try {
-    text = readFileSync(resolved, "utf8");
+    text = readBoundedFile(resolved, MAX_CONFIG_FILE_BYTES).toString("utf8");
   } catch (error) {
+    const why = error instanceof UnreadableFile ? error.message : undefined;
     throw new ConfigError(resolved, [
-      `cannot read the file: ${(error as NodeJS.ErrnoException).code ?? error}`,
+      `cannot read the file: ${why ?? (error as NodeJS.ErrnoException).code ?? error}`,
     ]);
   }
   let raw: unknown;

@@ -2,9 +2,10 @@
 // configuration with the admin token or a webhook secret written into it. Either works at the
 // default umask (0644), so nothing else would tell the operator that it is exposed.
 
-import { readFileSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { isBundledDemo, type SluiceConfig } from "./config";
+import { MAX_CONFIG_FILE_BYTES, readBoundedFile } from "./bounded-file";
 
 /** The permission bits of a file, or null when it cannot be looked at (it may not exist here). */
 export type ModeOf = (file: string) => number | null;
@@ -56,7 +57,7 @@ export function exposedConfigWarnings(file: string, modeOf: ModeOf = systemModeO
   let text: string;
   let raw: unknown;
   try {
-    text = readFileSync(file, "utf8");
+    text = readBoundedFile(file, MAX_CONFIG_FILE_BYTES).toString("utf8");
     raw = parseYaml(text);
   } catch {
     return [];

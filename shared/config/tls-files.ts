@@ -3,10 +3,10 @@
 // names it, and read again on SIGHUP, when a bad file keeps the old material and is logged.
 
 import { createPrivateKey, X509Certificate } from "node:crypto";
-import { readFileSync, statSync } from "node:fs";
 import { createSecureContext } from "node:tls";
 import type tls from "node:tls";
 import { StartupError } from "../runtime/startup-error";
+import { readBoundedFile, UnreadableFile } from "./bounded-file";
 
 /** File paths from the configuration, already resolved against its directory. */
 export interface TlsFiles {
@@ -83,18 +83,11 @@ const MAX_PEM_BYTES = 1024 * 1024;
 function readPem(file: string, where: string, kind: "certificate" | "key"): Buffer {
   let pem: Buffer;
   try {
-    // A regular file of bounded size, looked at before reading: /dev/zero was read without end
-    // (gigabytes in seconds, SIGTERM unheard while the read held the process), a FIFO for ever.
-    const stat = statSync(file);
-    if (!stat.isFile()) {
-      throw new StartupError(`${where}: ${kind} file ${file} is not a regular file`);
-    }
-    if (stat.size > MAX_PEM_BYTES) {
-      throw new StartupError(`${where}: ${kind} file ${file} is larger than 1 MiB`);
-    }
-    pem = readFileSync(file);
+    pem = readBoundedFile(file, MAX_PEM_BYTES);
   } catch (error) {
-    if (error instanceof StartupError) throw error;
+    if (error instanceof UnreadableFile) {
+      throw new StartupError(`${where}: ${kind} file ${file}: ${error.message}`);
+    }
     const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
     throw new StartupError(`${where}: cannot read ${kind} file ${file} (${code})`);
   }

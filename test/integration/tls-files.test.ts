@@ -58,10 +58,10 @@ describe("TLS files from the configuration", () => {
     cases.push(
       [
         files("/dev/zero", one.keyFile),
-        "x.tls.cert: certificate file /dev/zero is not a regular file",
+        "x.tls.cert: certificate file /dev/zero: it is not a regular file",
       ],
-      [files(one.certFile, pki.dir), `x.tls.key: key file ${pki.dir} is not a regular file`],
-      [files(big, one.keyFile), `x.tls.cert: certificate file ${big} is larger than 1 MiB`],
+      [files(one.certFile, pki.dir), `x.tls.key: key file ${pki.dir}: it is not a regular file`],
+      [files(big, one.keyFile), `x.tls.cert: certificate file ${big}: it is larger than 1024 KiB`],
     );
     for (const [given, message] of cases) {
       expect(() => readTlsFiles(given, "x.tls")).to.throw(message);

@@ -583,6 +583,25 @@ describe("published webhook secrets", () => {
     return [];
   };
 
+  it("reads only a regular configuration file of at most 1 MiB, and schemas alike", () => {
+    // /dev/zero was read without end; a configuration of megabytes took minutes to check.
+    expect(loadProblems("/dev/zero")).to.deep.equal([
+      "cannot read the file: it is not a regular file",
+    ]);
+    const big = path.join(dir, "big.yaml");
+    writeFileSync(big, `# ${"x".repeat(1024 * 1024)}\n`);
+    expect(loadProblems(big)).to.deep.equal(["cannot read the file: it is larger than 1024 KiB"]);
+    const schema = path.join(dir, "schema-dev.yaml");
+    writeFileSync(
+      schema,
+      "services: { testQuery: { backend: legacy, schema: /dev/zero } }\n" +
+        "backends: { legacy: { url: 'http://127.0.0.1:8090' } }\n",
+    );
+    expect(loadProblems(schema)).to.deep.equal([
+      "config.services.testQuery.schema: cannot read /dev/zero: it is not a regular file",
+    ]);
+  });
+
   it("accepts the demo's secret in the bundled demo configuration, and in an unchanged copy", () => {
     expect(readFileSync(DEMO, "utf8")).to.include(DEMO_SECRET);
     expect(loadProblems(DEMO)).to.deep.equal([]);
