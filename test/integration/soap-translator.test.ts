@@ -615,6 +615,27 @@ describe("soap translator against a recording SOAP backend", function () {
     expect(response.body).to.equal(sent);
   });
 
+  it("an answer with anything but white space or comments after its Envelope, or one not closed, is neither completed nor retried", async () => {
+    const whole = `<soap:Envelope xmlns:soap="${SOAP11_NS}" xmlns:tns="${SIM_NS}"><soap:Body><tns:getStateResponse/></soap:Body></soap:Envelope>`;
+    const request = fromFixture("getstate.query");
+    for (const [text, words] of [
+      [`${whole}<extra/>garbage`, /content after the SOAP Envelope/],
+      [`${whole}${whole}`, /content after the SOAP Envelope/],
+      [`${whole}trailing text`, /content after the SOAP Envelope/],
+      [whole.replace("</soap:Envelope>", ""), /the Envelope is not closed/],
+    ] as const) {
+      answer = (_r, res) => send(res, 200, "text/xml", text);
+      const error = await rejectionOf(translator.call(request, callOf(request)));
+      expect(error, text).to.be.instanceOf(SluiceError);
+      expect(error, text).not.to.be.instanceOf(BackendRejectedError);
+      expect((error as SluiceError).retryable, text).to.equal(false);
+      expect((error as Error).message, text).to.match(words);
+    }
+    answer = (_r, res) => send(res, 200, "text/xml", `${whole}\n<!-- served by x -->\n`);
+    const [response] = await translator.call(request, callOf(request));
+    expect(response.body).to.equal(whole);
+  });
+
   it("an answer using a prefix it never declares is refused, not passed on", async () => {
     answer = (_r, res) =>
       send(

@@ -150,6 +150,8 @@ export interface SoapBody {
   envelopeNamespace: string;
   /** Offset of the Envelope's start tag in the text. */
   envelopeStart: number;
+  /** Offset just past the Envelope's end tag: only white space or comments may follow it. */
+  envelopeEnd: number;
   /** Everything between the Body's start and end tags, exactly as sent. */
   innerXml: string;
   /** The first element inside the Body, or null for an empty Body. */
@@ -177,6 +179,8 @@ export function findSoapBody(text: string): SoapBody | null {
   let body: { tag: StartTag } | null = null;
   let first: { tag: StartTag; namespace: string | null; depth: number } | null = null;
   let firstXml: string | null = null;
+  // The Body once it is closed: what follows it is read only as far as the Envelope's end.
+  let found: Omit<SoapBody, "envelopeEnd"> | null = null;
 
   for (const token of tokens(text)) {
     if (token.kind === "start") {
@@ -197,7 +201,7 @@ export function findSoapBody(text: string): SoapBody | null {
         if (namespace === envelopeNamespace) {
           body = { tag };
           if (tag.selfClosing) {
-            return {
+            found = {
               envelopeNamespace: namespace as string,
               envelopeStart,
               innerXml: "",
@@ -220,8 +224,8 @@ export function findSoapBody(text: string): SoapBody | null {
       if (first !== null && firstXml === null && names.length === first.depth) {
         firstXml = text.slice(first.tag.start, token.end);
       }
-      if (body !== null && names.length === 1) {
-        return {
+      if (body !== null && found === null && names.length === 1) {
+        found = {
           envelopeNamespace: envelopeNamespace as string,
           envelopeStart,
           innerXml: text.slice(body.tag.end, token.start),
@@ -231,10 +235,14 @@ export function findSoapBody(text: string): SoapBody | null {
               : { local: first.tag.local, namespace: first.namespace, xml: firstXml ?? "" },
         };
       }
-      if (names.length === 0) break;
+      if (names.length === 0) {
+        if (found !== null) return { ...found, envelopeEnd: token.end };
+        break;
+      }
     }
   }
   if (envelopeNamespace === null) return null;
+  if (found !== null) throw new XmlScanError("the Envelope is not closed");
   throw new XmlScanError(body === null ? "the envelope has no Body" : "the Body is not closed");
 }
 

@@ -70,6 +70,9 @@ const XROAD_PREFIXES: Record<string, string> = {
  */
 const MULTIPART = "sluiceMultipart";
 
+/** What may follow an answer's Envelope (XML 1.0's Misc, processing instructions aside). */
+const AFTER_ENVELOPE = /^(?:\s|<!--(?:(?!--)[^])*-->)*$/;
+
 export interface MultipartRequest {
   attachments: OutgoingPart[];
   mtom: boolean;
@@ -518,8 +521,17 @@ export function interpretSoapAnswer(
     );
   }
 
-  // The answer from its Envelope on: the XML declaration goes, as the text is now UTF-8.
-  const envelope = text.slice(body.envelopeStart).trimEnd();
+  // After the Envelope only white space or comments: a second envelope or stray text there was
+  // taken, and the caller got the whole answer escaped as the content of its response.
+  if (!AFTER_ENVELOPE.test(text.slice(body.envelopeEnd))) {
+    throw new SluiceError(
+      "BackendFailed",
+      `backend ${name} answered with content after the SOAP Envelope`,
+      { retryCall: false },
+    );
+  }
+  // The answer's Envelope: the XML declaration goes, as the text is now UTF-8.
+  const envelope = text.slice(body.envelopeStart, body.envelopeEnd);
   const unbound = undeclaredPrefixes(envelope);
   if (unbound.length > 0) {
     throw new SluiceError(
