@@ -212,7 +212,7 @@ interface Container {
   ports: { name: string; containerPort: number }[];
   startupProbe: { httpGet: { path: string; port: string } };
   readinessProbe: { httpGet: { path: string; port: string } };
-  livenessProbe: { httpGet: { path: string; port: string } };
+  livenessProbe: { httpGet: { path: string; port: string }; timeoutSeconds?: number };
   resources: { requests: { cpu?: string } };
   securityContext: {
     allowPrivilegeEscalation?: boolean;
@@ -882,6 +882,10 @@ describe("deployment files", () => {
         }
         expect(container.startupProbe.httpGet.path).to.equal("/healthz");
         expect(container.livenessProbe.httpGet.path).to.equal("/healthz");
+        // Kubernetes' default 1 s is shorter than a loop stall the adapter lives through (2 s).
+        expect(container.livenessProbe.timeoutSeconds, name).to.be.greaterThan(
+          config.adapter.maxLoopStallMs / 1000,
+        );
         expect(container.readinessProbe.httpGet.path).to.equal("/readyz");
         const admin = container.ports.find((port) => port.name === "admin");
         expect(admin?.containerPort, name).to.equal(config.admin.port);
