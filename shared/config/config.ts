@@ -607,6 +607,7 @@ function adminToken(admin: Reader, problems: string[]): string | null {
       );
     }
     publishedTokenProblem(token, "environment SLUICE_ADMIN_TOKEN", problems);
+    unsendableTokenProblem(token, "environment SLUICE_ADMIN_TOKEN", problems);
     return token;
   }
   const raw = admin.has("token") ? admin.string("token") : "";
@@ -618,13 +619,21 @@ function adminToken(admin: Reader, problems: string[]): string | null {
     );
   }
   publishedTokenProblem(token, "config.admin.token", problems);
+  unsendableTokenProblem(token, "config.admin.token", problems);
   return token || null;
 }
 
 /**
- * Validates and compiles a parsed configuration; throws ConfigError listing every problem: the
- * schema's (shape, unknown keys) and the cross-field rules below, one line per path.
+ * A control character inside the token (a line break between two pasted halves): no request's
+ * Authorization header can carry it, so the operator could never sign in.
  */
+function unsendableTokenProblem(token: string, where: string, problems: string[]): void {
+  // eslint-disable-next-line no-control-regex -- finding control characters is the point
+  if (/[\u0000-\u001f\u007f]/.test(token)) {
+    problems.push(`${where}: holds a control character, which no Authorization header can carry`);
+  }
+}
+
 /** Whether `name` is one every JavaScript object has (`constructor`, `__proto__`, …); noted. */
 function inheritedName(name: string, where: string, problems: string[]): boolean {
   if (!(name in Object.prototype)) return false;
@@ -632,6 +641,10 @@ function inheritedName(name: string, where: string, problems: string[]): boolean
   return true;
 }
 
+/**
+ * Validates and compiles a parsed configuration; throws ConfigError listing every problem: the
+ * schema's (shape, unknown keys) and the cross-field rules below, one line per path.
+ */
 export function compileConfig(
   raw: unknown,
   baseDir: string,

@@ -300,6 +300,15 @@ describe("configuration", () => {
       expect(problemsOf({ ...minimal, admin: { token: `short${" ".repeat(12)}` } })).to.deep.equal([
         "config.admin.token: must be at least 16 characters (surrounding white space does not count)",
       ]);
+      // A line break inside: no Authorization header carries it, so nobody could sign in.
+      expect(problemsOf({ ...minimal, admin: { token: "abcdefghijklmnop\nq" } })).to.deep.equal([
+        "config.admin.token: holds a control character, which no Authorization header can carry",
+      ]);
+      process.env.SLUICE_ADMIN_TOKEN = "abcdefghijklmnop\u0001q";
+      expect(problemsOf(minimal)).to.deep.equal([
+        "environment SLUICE_ADMIN_TOKEN: holds a control character, which no Authorization header can carry",
+      ]);
+      delete process.env.SLUICE_ADMIN_TOKEN;
     });
   });
 
