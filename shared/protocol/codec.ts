@@ -3,6 +3,7 @@
 // with a reason (never thrown), and the consumer dead-letters it; docs/architecture.md has the rule.
 
 import type { CallbackJob } from "./callback-job";
+import { isSendableHeaderValue } from "./header-value";
 import type {
   RequestMessage,
   ResponseMessage,
@@ -172,11 +173,8 @@ export function answerProblem(value: unknown, at: string): string | null {
     return `${at}.status ${status} is not the status of a final HTTP answer`;
   }
   // It becomes a header of the sync answer and of the status document's readers.
-  return HEADER_VALUE.test(contentType) ? null : `${at}.contentType is not a header value`;
+  return isSendableHeaderValue(contentType) ? null : `${at}.contentType is not a header value`;
 }
-
-/** What Node sends as a header value: no control character but tab, nothing past U+00FF. */
-const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
 const responseShape = obj({
   ...answerFields,

@@ -3,6 +3,7 @@
 // attachments, bytes untouched; the writer packs an envelope and such parts the same way.
 
 import { randomUUID } from "node:crypto";
+import { isPaddedBase64 } from "./base64";
 import { SluiceError } from "./errors";
 
 export interface MultipartLimits {
@@ -171,7 +172,7 @@ function rootBytes(root: MimePart): Buffer {
       return root.data;
     case "base64": {
       const text = root.data.toString("latin1").replace(/[\r\n\t ]/g, "");
-      if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0) {
+      if (!isPaddedBase64(text)) {
         throw invalid("the root MIME part is not valid base64");
       }
       return Buffer.from(text, "base64");

@@ -6,6 +6,7 @@ import { errors as undiciErrors } from "undici";
 import type { Dispatcher } from "undici";
 import { MAX_RESPONSES, responsesProblem } from "../../shared/protocol/envelope";
 import { answerProblem } from "../../shared/protocol/codec";
+import { isPaddedBase64 } from "../../shared/protocol/base64";
 import { jsonDepthExceeds, MAX_ANSWER_JSON_DEPTH } from "../../shared/protocol/json-depth";
 import { SluiceError } from "../../shared/protocol/errors";
 import { checkedSubPath } from "../../shared/protocol/rest-path";
@@ -360,9 +361,6 @@ function splitResponses(status: number, bytes: Buffer, backend: string): Backend
   return responses;
 }
 
-/** Padded base64, as a multiple-responses entry's `"bodyEncoding": "base64"` body must be. */
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
-
 /** One entry of a multiple-responses body as a response; `status` is the answer's own. */
 function responseEntry(
   item: unknown,
@@ -383,7 +381,7 @@ function responseEntry(
   }
   if (r.bodyEncoding === "base64") {
     // Decoded leniently, bytes other than the stored ones reached a sync caller.
-    if (typeof r.body !== "string" || r.body.length % 4 !== 0 || !BASE64.test(r.body)) {
+    if (typeof r.body !== "string" || !isPaddedBase64(r.body)) {
       throw invalid(`responses[${i}].body must be a base64 string`);
     }
     return {
