@@ -104,12 +104,18 @@ export const INTERNAL_RANGES = [
   "127.0.0.0/8",
   "169.254.0.0/16",
   "172.16.0.0/12",
+  "192.0.0.0/24",
   "192.168.0.0/16",
+  "198.18.0.0/15",
+  "240.0.0.0/4",
   "::ffff:0:0/96",
   "64:ff9b::/96",
+  "64:ff9b:1::/48",
   "2002::/16",
+  "5f00::/16",
   "fc00::/7",
   "fe80::/10",
+  "fec0::/10",
 ];
 
 /** Wider than any one site's backend or subnet: a block this wide is "the internet". */
