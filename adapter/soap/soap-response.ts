@@ -121,21 +121,33 @@ interface ResponseTags {
   end: string;
 }
 
+/** A prefix the request's Envelope does not declare, so declaring it hides none of them. */
+function freePrefix(declarations: Array<[prefix: string, uri: string]>): string {
+  let prefix = "ns";
+  for (let n = 1; declarations.some(([p]) => p === prefix); n++) prefix = `ns${n}`;
+  return prefix;
+}
+
 function responseTags(echo: SoapEcho, serviceCode: string): ResponseTags {
   const local = `${serviceCode}Response`;
   const prefix = echo.bodyPrefix ?? "";
   let start: string;
   let name: string;
+  // The Envelope's default namespace, if it declares one, is undone for what the answer holds.
+  const noDefault = echo.envelopeDeclarations.some(([p]) => p === "") ? ' xmlns=""' : "";
   if (echo.bodyNamespace === null) {
     name = local;
-    const defaultDeclared = echo.envelopeDeclarations.some(([p]) => p === "");
-    start = defaultDeclared ? `<${name} xmlns=""` : `<${name}`;
+    start = `<${name}${noDefault}`;
   } else if (prefix === "") {
-    name = local;
-    start = `<${name} xmlns="${escapeXml(echo.bodyNamespace)}"`;
+    // Not in a default namespace of its own: the unqualified elements inside (the
+    // acknowledgement's, a backend's) would fall into it, against the WSDL's
+    // elementFormDefault="unqualified".
+    const own = freePrefix(echo.envelopeDeclarations);
+    name = `${own}:${local}`;
+    start = `<${name} xmlns:${own}="${escapeXml(echo.bodyNamespace)}"${noDefault}`;
   } else {
     name = `${prefix}:${local}`;
-    start = `<${name} xmlns:${prefix}="${escapeXml(echo.bodyNamespace)}"`;
+    start = `<${name} xmlns:${prefix}="${escapeXml(echo.bodyNamespace)}"${noDefault}`;
   }
   return {
     serviceCode,
@@ -173,8 +185,8 @@ function responseTagsIn(frame: EnvelopeFrame, echo: SoapEcho, serviceCode: strin
 }
 
 /**
- * `<serviceCode>Response` in the request body's namespace, written the way the caller wrote
- * its request element: with its prefix (declared again on the element), or in its default
+ * `<serviceCode>Response` in the request body's namespace, written with the caller's prefix
+ * (declared again on the element), or with a prefix of its own where the caller used a default
  * namespace. An unqualified request gets an unqualified answer.
  */
 function responseElement(

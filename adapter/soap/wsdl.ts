@@ -117,8 +117,10 @@ const IDENTIFIER_SCHEMA = `
       </xsd:element>
     </xsd:schema>`;
 
-const ANY_CONTENT =
-  '<xsd:complexType><xsd:sequence><xsd:any minOccurs="0" maxOccurs="unbounded" processContents="lax"/></xsd:sequence><xsd:anyAttribute processContents="lax"/></xsd:complexType>';
+// Open content is xsd:anyType: text as well as elements and attributes. A sync answer may be the
+// backend's text, and a property of several JSON types (`["string", "integer"]`) is written as
+// text; an element-only type refused both, and readers bound to the WSDL dropped the text.
+const ANY_CONTENT = ' type="xsd:anyType"';
 
 type Schema = Record<string, unknown>;
 
@@ -140,7 +142,7 @@ const SIMPLE_TYPES: Record<string, string> = {
  */
 function elementXsd(name: string, schema: unknown, occurs: string, depth: number): string {
   if (!isSchema(schema) || depth > 16)
-    return `<xsd:element name="${name}"${occurs}>${ANY_CONTENT}</xsd:element>`;
+    return `<xsd:element name="${name}"${occurs}${ANY_CONTENT}/>`;
   if (schema.type === "array") {
     return elementXsd(name, schema.items, ' minOccurs="0" maxOccurs="unbounded"', depth + 1);
   }
@@ -168,9 +170,11 @@ function elementXsd(name: string, schema: unknown, occurs: string, depth: number
         );
       }
     }
-    return `<xsd:element name="${name}"${occurs}><xsd:complexType><xsd:sequence>${elements}</xsd:sequence>${attributes}</xsd:complexType></xsd:element>`;
+    // `#text` is the element's own text beside its children and attributes.
+    const mixed = Object.hasOwn(schema.properties, "#text") ? ' mixed="true"' : "";
+    return `<xsd:element name="${name}"${occurs}><xsd:complexType${mixed}><xsd:sequence>${elements}</xsd:sequence>${attributes}</xsd:complexType></xsd:element>`;
   }
-  return `<xsd:element name="${name}"${occurs}>${ANY_CONTENT}</xsd:element>`;
+  return `<xsd:element name="${name}"${occurs}${ANY_CONTENT}/>`;
 }
 
 /**
@@ -229,7 +233,7 @@ export function buildWsdl(
       const response =
         service.replyMode === "ack" || service.replyMode === "callback"
           ? `<xsd:element name="${code}Response" type="${tns}:acknowledgement"/>`
-          : `<xsd:element name="${code}Response"><xsd:annotation><xsd:documentation>The backend's answer; or, when the wait ends first, an acknowledgement (id, state, statusUrl) as in the type acknowledgement.</xsd:documentation></xsd:annotation>${ANY_CONTENT}</xsd:element>`;
+          : `<xsd:element name="${code}Response"${ANY_CONTENT}><xsd:annotation><xsd:documentation>The backend's answer; or, when the wait ends first, an acknowledgement (id, state, statusUrl) as in the type acknowledgement.</xsd:documentation></xsd:annotation></xsd:element>`;
       elements = elementXsd(code, service.schema ?? null, "", 0) + response;
     }
     schemas.set(namespace, (schemas.get(namespace) ?? "") + elements);

@@ -117,7 +117,7 @@ describe("SOAP response: headers echoed byte for byte", () => {
     ).to.equal(`<s:Envelope xmlns:s="${SOAP11_NS}" xmlns:q="urn:&quot;q&quot;&amp;&lt;r&gt;">`);
   });
 
-  it("mirrors a default-namespace body and an unqualified body", () => {
+  it("answers a default-namespace body in its namespace, holding unqualified elements, and an unqualified body unqualified", () => {
     const base =
       `<s:Envelope xmlns:s="${SOAP11_NS}" xmlns:x="http://x-road.eu/xsd/xroad.xsd" xmlns:i="http://x-road.eu/xsd/identifiers"><s:Header>` +
       `<x:client i:objectType="MEMBER"><i:xRoadInstance>EE</i:xRoadInstance><i:memberClass>GOV</i:memberClass><i:memberCode>1</i:memberCode></x:client>` +
@@ -126,10 +126,32 @@ describe("SOAP response: headers echoed byte for byte", () => {
     const qualified = parseSoapEnvelope(base.replace("BODY", `<q xmlns="urn:q"><a>1</a></q>`));
     const answer = buildSoapResponse(qualified, "<a>2</a>");
     expect(bodyElement(answer).namespace).to.equal("urn:q");
-    expect(childElements(bodyElement(answer))[0].namespace).to.equal("urn:q");
+    // The WSDL's elementFormDefault="unqualified": what the answer holds is in no namespace.
+    expect(childElements(bodyElement(answer))[0].namespace).to.equal(null);
+    const ack = buildSoapAck(qualified, { id: "a-1", state: "accepted" });
+    expect(bodyElement(ack).namespace).to.equal("urn:q");
+    expect(childElements(bodyElement(ack)).map((e) => e.namespace)).to.deep.equal([null, null]);
     const plain = parseSoapEnvelope(base.replace("BODY", `<q><a>1</a></q>`));
     expect(bodyElement(buildSoapResponse(plain, "<a>2</a>")).namespace).to.equal(null);
     expect(buildSoapResponse(plain, "")).to.include("<s:Body><qResponse/></s:Body>");
+    // A default namespace the Envelope declares, and an `ns` prefix of its own, are not taken.
+    const inherited = parseSoapEnvelope(
+      base
+        .replace("<s:Envelope ", `<s:Envelope xmlns="urn:q" xmlns:ns="urn:other" `)
+        .replace("BODY", `<q><a>1</a></q>`),
+    );
+    const inheritedAnswer = buildSoapResponse(inherited, "<a>2</a>");
+    expect(bodyElement(inheritedAnswer).namespace).to.equal("urn:q");
+    expect(childElements(bodyElement(inheritedAnswer))[0].namespace).to.equal(null);
+    expect(inheritedAnswer).to.include(`<ns1:qResponse xmlns:ns1="urn:q" xmlns="">`);
+    const prefixed = parseSoapEnvelope(
+      base
+        .replace("<s:Envelope ", `<s:Envelope xmlns="urn:d" `)
+        .replace("BODY", `<p:q xmlns:p="urn:q"/>`),
+    );
+    expect(
+      childElements(bodyElement(buildSoapResponse(prefixed, "<a>2</a>")))[0].namespace,
+    ).to.equal(null);
   });
 });
 

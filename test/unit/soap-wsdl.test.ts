@@ -113,6 +113,11 @@ describe("WSDL", () => {
     );
     expect(xml).to.include('location="https://gw.example.org/soap?x=1&amp;y=2"');
     expect(xml).to.include("<xrd:version>v2</xrd:version>");
+    // Open content takes text; an element with its own text beside attributes is mixed.
+    expect(xml).to.include('<xsd:element name="free" type="xsd:anyType"/>');
+    expect(xml).to.include(
+      '<xsd:element name="attrs"><xsd:complexType mixed="true"><xsd:sequence></xsd:sequence><xsd:attribute name="lang" type="xsd:string"/>',
+    );
     const wsdl = await loadWsdl(xml);
     const description = wsdl.describeServices() as Record<
       string,
