@@ -7,7 +7,11 @@ import type { Context } from "koa";
 import type { Logger } from "pino";
 import type { AttachmentRef } from "../../shared/protocol/envelope";
 import type { CallbackPolicy } from "../../shared/delivery/callback-target";
-import type { ServiceConfig, SluiceConfig } from "../../shared/config/config";
+import {
+  XROAD_TRANSLATORS,
+  type ServiceConfig,
+  type SluiceConfig,
+} from "../../shared/config/config";
 import { asSluiceError, SluiceError } from "../../shared/protocol/errors";
 import { setAnswerHeader } from "../answer-header";
 import { noteAccess } from "../access-log";
@@ -77,7 +81,13 @@ export function registerSoapRoutes(
   const statusService = deps.config.xroad.statusService;
   // The endpoint is the configured one, or relative: never the Host the request named.
   const endpoint = publicUrl(deps.config.adapter.publicUrl, "/soap");
-  router.get("/soap", wsdlGet(services, null, statusService, endpoint));
+  // The WSDL of every service, the one a security server registers, describes the provider
+  // direction only: registering a consumer-direction service would let any client granted it
+  // call the remote service through Sluice, as Sluice's own consumer subsystem.
+  const provided = services.filter(
+    (s) => !XROAD_TRANSLATORS.includes(deps.config.backends[s.backend]?.translator ?? ""),
+  );
+  router.get("/soap", wsdlGet(provided, null, statusService, endpoint));
   router.get("/soap/:serviceCode", wsdlGet(services, "serviceCode", statusService, endpoint));
   // Other methods on the SOAP endpoint and the WSDLs: 405 as a SOAP fault, as GET /soap
   // without ?wsdl is (they were the generic 404 in JSON).

@@ -13,13 +13,7 @@ import { exposedKeyWarnings } from "./secret-file-modes";
  */
 function unreachableLocationWarnings(config: SluiceConfig): string[] {
   if (!config.adapter.tls?.clientCa?.length || config.xroad.provider !== null) return [];
-  const offered = Object.values(config.services).filter((service) => {
-    const backend = config.backends[service.backend];
-    return (
-      service.protocols.includes("rest") &&
-      !(backend && XROAD_TRANSLATORS.includes(backend.translator))
-    );
-  });
+  const offered = providedServices(config).filter((service) => service.protocols.includes("rest"));
   if (offered.length === 0) return [];
   return [
     `config.xroad.provider: not set, while adapter.tls.clientCa admits a security server; the Location of a 202 (service ${offered.map((s) => s.code).join(", ")}) and of a hub registration then names /messages/<id>, which no X-Road caller can reach: set it to the subsystem the REST services are registered under (docs/xroad-deployment.md)`,
@@ -56,9 +50,50 @@ function messageSizeWarnings(config: SluiceConfig): string[] {
     );
 }
 
+/** The services offered to X-Road callers: all but the consumer direction's. */
+function providedServices(config: SluiceConfig): SluiceConfig["services"][string][] {
+  return Object.values(config.services).filter((service) => {
+    const backend = config.backends[service.backend];
+    return !(backend && XROAD_TRANSLATORS.includes(backend.translator));
+  });
+}
+
+/**
+ * Provider services behind a security server (one is admitted, or `xroad.provider` is set)
+ * described in the WSDL without `adapter.publicUrl`: its `soap:address` is then the relative
+ * `/soap`, and a security server refuses to add a WSDL whose service URLs are not http(s).
+ */
+function relativeWsdlAddressWarnings(config: SluiceConfig): string[] {
+  const behindSecurityServer =
+    Boolean(config.adapter.tls?.clientCa?.length) || config.xroad.provider !== null;
+  if (!behindSecurityServer || config.adapter.publicUrl !== null) return [];
+  const soap = providedServices(config).filter((s) => s.protocols.includes("soap"));
+  if (soap.length === 0) return [];
+  return [
+    `config.adapter.publicUrl: not set, so the WSDL (service ${soap.map((s) => s.code).join(", ")}) names the relative address /soap, and a security server refuses to add a WSDL whose service URLs are not http:// or https://: set it to the address the security server reaches the service port at (docs/xroad-deployment.md)`,
+  ];
+}
+
+/**
+ * Provider service codes with a character X-Road identifiers may not hold (PR-MESS §2.7,
+ * PR-REST §4.8: letters, digits and '()+,-.=?): of Sluice's own service names (letters, digits,
+ * `_`, `-`, `.`) that is `_`, which a security server with strict identifier checks (the
+ * default of new installations since X-Road 7.3) refuses to register, the whole WSDL with it.
+ */
+function identifierCharacterWarnings(config: SluiceConfig): string[] {
+  return providedServices(config)
+    .filter((service) => service.code.includes("_"))
+    .map(
+      (service) =>
+        `config.services.${service.code}: an X-Road service code holds only letters, digits and '()+,-.=? (PR-MESS §2.7); a security server with strict identifier checks refuses to register this one, and a WSDL that holds it`,
+    );
+}
+
 export function configWarnings(config: SluiceConfig): string[] {
   return [
     ...unreachableLocationWarnings(config),
+    ...relativeWsdlAddressWarnings(config),
+    ...identifierCharacterWarnings(config),
     ...plainAdminPortWarnings(config),
     ...exposedKeyWarnings(config),
     ...messageSizeWarnings(config),

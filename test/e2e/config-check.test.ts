@@ -119,11 +119,16 @@ exports.createTranslator = () => ({ call: async () => [] });`,
     const WARNING =
       "config.xroad.provider: not set, while adapter.tls.clientCa admits a security server";
     /** mTLS from a security server (clientCa); `extra` is appended at the top level. */
-    function behindSecurityServer(name: string, services: string, extra = ""): string {
+    function behindSecurityServer(
+      name: string,
+      services: string,
+      extra = "",
+      adapterExtra = "",
+    ): string {
       const file = path.join(dir, `${name}.yaml`);
       writeFileSync(
         file,
-        `adapter:\n  tls: { cert: ss.crt, key: ss.key, clientCa: ss-internal.crt }\ncallbacks: { secret: "whsec_${"k".repeat(40)}" }\nservices:\n${services}backends:\n  b: { url: "http://127.0.0.1:1" }\n  remote: { translator: xroad-rest, service: EE/GOV/1/other/svc }\nsecurityServer: { url: "http://127.0.0.1:1", client: EE/GOV/1/sluice }\n${extra}`,
+        `adapter:\n  tls: { cert: ss.crt, key: ss.key, clientCa: ss-internal.crt }\n${adapterExtra}callbacks: { secret: "whsec_${"k".repeat(40)}" }\nservices:\n${services}backends:\n  b: { url: "http://127.0.0.1:1" }\n  remote: { translator: xroad-rest, service: EE/GOV/1/other/svc }\nsecurityServer: { url: "http://127.0.0.1:1", client: EE/GOV/1/sluice }\n${extra}`,
         // It holds a webhook secret: readable by its owner only, as a deployment's should be.
         { mode: 0o600 },
       );
@@ -158,6 +163,8 @@ exports.createTranslator = () => ({ call: async () => [] });`,
         behindSecurityServer(
           "soaponly",
           "  q: { backend: b, protocols: [soap], reply: { mode: ack } }\n",
+          "",
+          "  publicUrl: https://sluice.internal:8443\n",
         ),
       ];
       for (const file of files) {
@@ -165,6 +172,23 @@ exports.createTranslator = () => ({ call: async () => [] });`,
         expect(result.status, file).to.equal(0);
         expect(result.stderr, file).to.equal("");
       }
+    });
+
+    it("warns that a security server refuses the WSDL of SOAP services without adapter.publicUrl", () => {
+      const result = sluice([
+        "check",
+        "--config",
+        behindSecurityServer(
+          "relative",
+          "  q: { backend: b, protocols: [soap], reply: { mode: ack } }\n",
+        ),
+      ]);
+      expect(result.status).to.equal(0);
+      const lines = result.stderr.trim().split("\n");
+      expect(lines).to.have.length(1);
+      expect(lines[0]).to.include(
+        "sluice: warning: config.adapter.publicUrl: not set, so the WSDL (service q) names the relative address /soap",
+      );
     });
 
     it("makes a role log the same warning at start", async function () {

@@ -425,6 +425,23 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
     expect(shapes[0].some((name) => name.endsWith("Response"))).to.equal(false);
   });
 
+  it("leaves consumer-direction services out of the WSDL a security server registers, and describes each on its own path", async () => {
+    const operations = async (path: string): Promise<string[]> => {
+      const answer = await fetch(`${local.url}${path}`);
+      const text = await answer.text();
+      expect(answer.status, text).to.equal(200);
+      const portType = childElements(parseXml(text)).find((e) => e.local === "portType")!;
+      return childElements(portType).map(
+        (operation) => operation.attributes.find((a) => a.local === "name")!.value,
+      );
+    };
+    // Only the status operation: registered at a security server, a consumer-direction
+    // operation would let its callers reach the remote service as Sluice's consumer subsystem.
+    expect(await operations("/soap?wsdl")).to.deep.equal(["messages"]);
+    // The local system reads a service's own description.
+    expect(await operations("/soap/getState?wsdl")).to.deep.equal(["getState"]);
+  });
+
   it("holds the remote service's rate limit across two workers", async () => {
     const extra = await consumer.spawn("worker");
     const total = 12;

@@ -83,3 +83,56 @@ describe("body limits a request message cannot carry (amqpMaxMessageSize)", () =
     expect(configWarnings(compileConfig(minimal, "."))).to.deep.equal([]);
   });
 });
+
+describe("what a security server refuses to register", () => {
+  const soap = (backend: string) => ({ protocols: ["soap"], reply: { mode: "ack" }, backend });
+  const backends = {
+    b: { url: "http://127.0.0.1:9", translator: "rest-json" },
+    remote: { translator: "xroad-soap", service: "EE/GOV/1/sub/getState" },
+  };
+  const warnings = (config: Record<string, unknown>) =>
+    configWarnings(
+      compileConfig(
+        {
+          securityServer: { url: "http://127.0.0.1:9", client: "EE/GOV/1/c" },
+          backends,
+          ...config,
+        },
+        ".",
+      ),
+    );
+
+  it("warns of a WSDL without adapter.publicUrl behind a security server: its /soap address is refused", () => {
+    const [warning, ...rest] = warnings({
+      services: { getState: soap("b"), relay: soap("remote") },
+      xroad: { provider: "EE/GOV/2/sub" },
+    });
+    expect(rest).to.deep.equal([]);
+    expect(warning).to.match(
+      /^config\.adapter\.publicUrl: not set, so the WSDL \(service getState\)/,
+    );
+    expect(warning).to.include("not http:// or https://");
+  });
+
+  it("stays quiet with adapter.publicUrl, without a security server, or with only consumer-direction SOAP services", () => {
+    expect(
+      warnings({
+        services: { getState: soap("b") },
+        xroad: { provider: "EE/GOV/2/sub" },
+        adapter: { publicUrl: "https://sluice.internal:8443" },
+      }),
+    ).to.deep.equal([]);
+    expect(warnings({ services: { getState: soap("b") } })).to.deep.equal([]);
+    expect(
+      warnings({ services: { relay: soap("remote") }, xroad: { provider: "EE/GOV/2/sub" } }),
+    ).to.deep.equal([]);
+  });
+
+  it("warns of a provider service code X-Road identifiers may not hold, not of a consumer-direction one", () => {
+    const found = warnings({
+      services: { get_State: soap("b"), "get.State-2": soap("b"), my_relay: soap("remote") },
+    });
+    expect(found).to.have.length(1);
+    expect(found[0]).to.match(/^config\.services\.get_State: an X-Road service code holds only/);
+  });
+});
