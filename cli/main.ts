@@ -237,15 +237,15 @@ async function runOperator(command: OperatorCommand, argv: string[]): Promise<ne
 export async function main(argv: string[]): Promise<void> {
   if (isOperatorCommand(argv[0])) await runOperator(argv[0], argv.slice(1));
   if (argv[0] === "--version" || argv[0] === "-V" || argv[0] === "version") {
-    process.stdout.write(`sluice ${version()}\n`);
-    return;
+    printOut(`sluice ${version()}\n`);
+    await exitAfterOutput(0);
   }
   const args = parseArgs(argv);
   if (typeof args !== "string" && args.help) {
     const help = ROLE_HELP[args.role];
     if (args.role && !help) fail(`unknown role "${args.role}"\n${USAGE}`, 2);
-    process.stdout.write(help ? `${help}\n\n${COMMON_HELP}\n` : `${USAGE}\n`);
-    return;
+    printOut(help ? `${help}\n\n${COMMON_HELP}\n` : `${USAGE}\n`);
+    await exitAfterOutput(0);
   }
   if (typeof args === "string") {
     // No role is a usage mistake like any other: exit 0 would tell a script or an orchestrator

@@ -18,6 +18,9 @@ export function printOut(text: string): void {
  */
 export async function exitAfterOutput(code: number): Promise<never> {
   await drained(process.stdout);
+  // A write to a file (`> /dev/full`) fails at once, but its error event comes on a later
+  // tick: let it arrive before the code is chosen.
+  await new Promise((resolve) => setImmediate(resolve));
   if (writeFailure && writeFailure.code !== "EPIPE") {
     process.stderr.write(`sluice: could not write the output: ${writeFailure.message}\n`);
     process.exit(1);

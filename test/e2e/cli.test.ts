@@ -5,7 +5,7 @@
 import { spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import net from "node:net";
-import { writeFileSync, mkdtempSync, rmSync } from "node:fs";
+import { closeSync, openSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { expect } from "chai";
@@ -52,6 +52,26 @@ describe("the sluice command", function () {
     expect(result.status).to.equal(0);
     const { version } = require("../../../package.json") as { version: string };
     expect(result.stdout.trim()).to.equal(`sluice ${version}`);
+  });
+
+  it("exits 1 naming the failure, without a stack trace, when its usage or version cannot be written", () => {
+    const full = openSync("/dev/full", "w");
+    try {
+      for (const args of [["--version"], ["--help"], ["worker", "--help"]]) {
+        const result = spawnSync(process.execPath, [BIN, ...args], {
+          env: { ...process.env, LOG_LEVEL: "silent" },
+          stdio: ["ignore", full, "pipe"],
+          encoding: "utf8",
+          timeout: 20_000,
+        });
+        expect(result.status, `${args.join(" ")}: ${result.stderr}`).to.equal(1);
+        expect(result.stderr).to.equal(
+          "sluice: could not write the output: ENOSPC: no space left on device, write\n",
+        );
+      }
+    } finally {
+      closeSync(full);
+    }
   });
 
   it("prints each role's own help", () => {

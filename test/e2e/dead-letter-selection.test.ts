@@ -4,6 +4,7 @@
 
 import { spawn, spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import { closeSync, openSync } from "node:fs";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import * as amqplib from "amqplib";
@@ -278,6 +279,33 @@ describe("dead letters the operator selects (lists, bulk replay, CLI)", function
     const shown = JSON.parse(await output) as { id: string; request: { body: string } };
     expect(shown.id).to.equal(id);
     expect(shown.request.body).to.equal(body);
+  });
+
+  it("exits 1 naming the failure when its answer cannot be written (a full disk)", async () => {
+    const id = await recordDeadLetter(
+      deadLetters,
+      requestMessage({ service: "orders", client: "EE/GOV/1/full" }),
+    );
+    const full = openSync("/dev/full", "w");
+    try {
+      for (const args of [
+        ["dead-letters", "list", "--json"],
+        ["dead-letters", "show", id],
+      ]) {
+        const result = spawnSync(process.execPath, [BIN, ...args, "--config", harness.configFile], {
+          env: { ...process.env, LOG_LEVEL: "warn" },
+          stdio: ["ignore", full, "pipe"],
+          encoding: "utf8",
+          timeout: 20_000,
+        });
+        expect(result.status, `${args.join(" ")}: ${result.stderr}`).to.equal(1);
+        expect(result.stderr).to.equal(
+          "sluice: could not write the output: ENOSPC: no space left on device, write\n",
+        );
+      }
+    } finally {
+      closeSync(full);
+    }
   });
 
   it("takes a reader that stops reading early (| head) as the end of the output, not a failure", async () => {
