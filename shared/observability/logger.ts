@@ -5,6 +5,7 @@
 import { hostname } from "node:os";
 import pino from "pino";
 import { CREDENTIAL_HEADERS, REDACTED } from "../protocol/credential-headers";
+import { escapeJsonLogLine, escapePrettyLogLine } from "./log-escape";
 
 const CENSOR = REDACTED;
 
@@ -116,16 +117,20 @@ export function createLogger(role: string, options: LoggerOptions = {}): pino.Lo
   const instance = options.instance || process.env.SLUICE_INSTANCE || hostname();
   const base: Record<string, unknown> = { role, instance, pid: process.pid };
   const { level, unknown } = resolveLevel(options.level ?? process.env.LOG_LEVEL);
+  // A destination handed in is not the terminal, whatever stdout is.
+  const isTty = options.isTty ?? (!options.destination && process.stdout.isTTY === true);
+  const format = resolveFormat(options.format ?? process.env.LOG_FORMAT, isTty);
   const config: pino.LoggerOptions = {
     level,
     base,
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
     redact: { paths: [...(redactionEnabled() ? REDACT_PATHS : CREDENTIAL_PATHS)], censor: CENSOR },
+    // Every line, whichever logger wrote it: no logged value acts on the reader's terminal.
+    hooks: {
+      streamWrite: format.format === "pretty" ? escapePrettyLogLine : escapeJsonLogLine,
+    },
   };
-  // A destination handed in is not the terminal, whatever stdout is.
-  const isTty = options.isTty ?? (!options.destination && process.stdout.isTTY === true);
-  const format = resolveFormat(options.format ?? process.env.LOG_FORMAT, isTty);
   const destination =
     format.format === "pretty"
       ? prettyStream(options.destination, isTty && !options.destination)

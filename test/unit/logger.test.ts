@@ -5,7 +5,11 @@ import { createLogger, messageLogger, resolveFormat } from "../../shared/observa
 import { restoringEnv } from "../support/environment";
 
 /** Collects the JSON lines a logger writes. */
-function capture(): { stream: Writable; lines: () => Record<string, unknown>[] } {
+function capture(): {
+  stream: Writable;
+  raw: () => string;
+  lines: () => Record<string, unknown>[];
+} {
   const chunks: string[] = [];
   const stream = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -13,13 +17,13 @@ function capture(): { stream: Writable; lines: () => Record<string, unknown>[] }
       done();
     },
   });
+  const raw = () => chunks.join("");
   const lines = () =>
-    chunks
-      .join("")
+    raw()
       .split("\n")
       .filter((line) => line.length > 0)
       .map((line) => JSON.parse(line) as Record<string, unknown>);
-  return { stream, lines };
+  return { stream, raw, lines };
 }
 
 describe("logger", () => {
@@ -168,6 +172,38 @@ describe("logger", () => {
     expect(lines[0]).to.include('"backend":"legacy"').and.include("[redacted]");
     expect(lines[0]).not.to.include("secret").and.not.to.include('"pid"');
     expect(lines[1]).to.match(/WARN: careful \{"port":8080\}$/);
+  });
+
+  // What callers and backends wrote: a CSI (U+009B), a next-line (U+0085), a right-to-left
+  // override, a line separator, and in a fault's text C0 controls (ESC, CR, backspace).
+  const HOSTILE = "a\u009b2J\u009b31mRED\u0085b\u202eevil\u2028c\u007f";
+  const FAULT = "fault \u001b]0;title\u0007 \r\b over\nnext\tcell \\u001b as text";
+
+  it("writes no character raw that a terminal acts on or a reader splits a line at; the values parse as they were", () => {
+    const out = capture();
+    const log = createLogger("adapter", { destination: out.stream, format: "json" });
+    log.info({ xroadId: HOSTILE, err: { message: FAULT } }, `refused ${HOSTILE}`);
+    log.child({ client: HOSTILE }).warn("child");
+    const [line, child] = out.lines();
+    expect(line.xroadId).to.equal(HOSTILE);
+    expect(line.msg).to.equal(`refused ${HOSTILE}`);
+    expect((line.err as { message: string }).message).to.equal(FAULT);
+    expect(child.client).to.equal(HOSTILE);
+    const raw = out.raw();
+    // eslint-disable-next-line no-control-regex
+    expect(raw).not.to.match(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e\u2028]/);
+    expect(raw.split("\n").filter(Boolean)).to.have.length(2);
+  });
+
+  it("shows those characters as \\uXXXX text on a terminal, line feeds and tabs kept", () => {
+    const out = new PassThrough();
+    const log = createLogger("adapter", { destination: out, isTty: true, format: undefined });
+    log.info({ xroadId: HOSTILE, err: FAULT }, `refused ${HOSTILE}`);
+    const text = out.read().toString("utf8") as string;
+    // eslint-disable-next-line no-control-regex
+    expect(text).not.to.match(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202e\u2028]/);
+    expect(text).to.include("refused a\\u009b2J\\u009b31mRED\\u0085b\\u202eevil\\u2028c\\u007f");
+    expect(text).to.include("u001b]0;title");
   });
 
   it("prints a terminal line's time in UTC, whatever the process's time zone", () => {
