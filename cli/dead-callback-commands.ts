@@ -82,6 +82,10 @@ export async function runDeadCallbackCommand(context: OperatorContext): Promise<
         `${redelivered.filter((r) => r.result === "redelivered").length} redelivered${skipped.length ? `, ${skipped.length} skipped` : ""}`,
       ].join("\n"),
     );
+    // Cut short by an error (Redis stopped answering): what was done is printed above.
+    if (outcome.failure !== undefined) {
+      return fail(`dead-callbacks redeliver stopped: ${terminalLine(outcome.failure)}`);
+    }
     return redelivered.some((r) => r.result === "refused") ? 1 : 0;
   }
   return fail(OPERATOR_USAGE, 2);

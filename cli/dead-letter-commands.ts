@@ -83,7 +83,10 @@ export async function runDeadLetterCommand(context: OperatorContext): Promise<nu
         `${outcome.replayed.filter((r) => r.result === "replayed").length} replayed, ${outcome.skipped.length} skipped`,
       ].join("\n"),
     );
-    return 0;
+    // Cut short by an error (Redis stopped answering): what was done is printed above.
+    return outcome.failure === undefined
+      ? 0
+      : fail(`dead-letters replay stopped: ${terminalLine(outcome.failure)}`);
   }
   return fail(OPERATOR_USAGE, 2);
 }

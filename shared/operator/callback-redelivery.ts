@@ -13,7 +13,13 @@ import type { TopologyNames } from "../protocol/names";
 import { statusDocument } from "../store/status-document";
 import type { TransactionStore } from "../store/transaction-store";
 import type { DeadCallback, DeadCallbacks } from "./dead-callbacks";
-import { skipped as skip, withErrorShape, type Skipped } from "./operator-answers";
+import {
+  failedAt,
+  skipped as skip,
+  stoppedBy,
+  withErrorShape,
+  type Skipped,
+} from "./operator-answers";
 
 /** How long past its publish timeout a redelivery's publisher may still be undoing its claim. */
 const PUBLISHING_GRACE_MS = 5_000;
@@ -144,22 +150,32 @@ export class CallbackRedeliverer {
     entries: DeadCallback[],
     /** True once the process shuts down: the rest are skipped, to be asked for again. */
     stopping: () => boolean = () => false,
-  ): Promise<{ redelivered: RedeliveryResult[]; skipped: Skipped[] }> {
+  ): Promise<{ redelivered: RedeliveryResult[]; skipped: Skipped[]; failure?: string }> {
     const redelivered: RedeliveryResult[] = [];
     const skipped: Skipped[] = [];
     let stopped: string | null = null;
+    /** What ended the run early (Redis not answering): the rest are skipped, not thrown away. */
+    let failure: string | undefined;
     for (const entry of [...entries].sort((a, b) => a.at - b.at)) {
       if (stopped === null && stopping()) stopped = "the process is shutting down; ask again";
       if (stopped !== null) {
         skipped.push(skip(entry.id, "Unavailable", stopped));
         continue;
       }
-      const result = await this.redeliver(entry.id);
+      let result: RedeliveryResult;
+      try {
+        result = await this.redeliver(entry.id);
+      } catch (error) {
+        failure = (error as Error).message;
+        skipped.push(skip(entry.id, "Unavailable", failedAt(failure)));
+        stopped = stoppedBy(failure);
+        continue;
+      }
       redelivered.push(withErrorShape(result, NO_SUCH_DEAD_CALLBACK));
       if (result.result === "refused" && result.retryAfter !== undefined) {
         stopped = `the broker did not take a redelivery; ask again after ${result.retryAfter} s`;
       }
     }
-    return { redelivered, skipped };
+    return failure === undefined ? { redelivered, skipped } : { redelivered, skipped, failure };
   }
 }

@@ -169,6 +169,19 @@ export function skipped(id: string, type: "Busy" | "Unavailable", reason: string
 }
 
 /**
+ * A bulk run's entry whose replay or redelivery failed with an error (Redis did not answer): it
+ * may or may not have been made, which the entry itself shows.
+ */
+export function failedAt(error: string): string {
+  return `the run stopped here: ${error}; whether this one was sent shows in its entry (list or show it), ask again for the rest`;
+}
+
+/** A bulk run's entry not tried after that failure. */
+export function stoppedBy(error: string): string {
+  return `not tried: the run stopped at an error (${error}); ask again`;
+}
+
+/**
  * The answer to a replay or redelivery of one entry: 503 Unavailable with Retry-After when the
  * broker was out of reach (nothing was queued, asking again is safe), 404 when there is no such
  * entry (`missing` is that refusal's error), 409 for any other refusal, else 200. Refusals carry

@@ -24,7 +24,13 @@ import {
   type DeadLetter,
   type DeadLetters,
 } from "./dead-letters";
-import { skipped as skip, withErrorShape, type Skipped } from "./operator-answers";
+import {
+  failedAt,
+  skipped as skip,
+  stoppedBy,
+  withErrorShape,
+  type Skipped,
+} from "./operator-answers";
 
 /** How long past its publish timeout a replay's publisher may still be undoing its claim. */
 const PUBLISHING_GRACE_MS = 5_000;
@@ -387,9 +393,11 @@ export class Replayer {
     /** True once the process shuts down: the rest are skipped, to be asked for again. */
     stopping: () => boolean = () => false,
     noteReplayed?: (backend: string) => void,
-  ): Promise<{ replayed: ReplayResult[]; skipped: Skipped[] }> {
+  ): Promise<{ replayed: ReplayResult[]; skipped: Skipped[]; failure?: string }> {
     const replayed: ReplayResult[] = [];
     const skipped: Skipped[] = [];
+    /** What ended the run early (Redis not answering): the rest are skipped, not thrown away. */
+    let failure: string | undefined;
     /** This run's replays per backend, for a `depthOf` that does not count them. */
     const own = new Map<string, number>();
     const depth = (backend: string) =>
@@ -398,6 +406,10 @@ export class Replayer {
     const refusedBy = new Map<string, string>();
     for (const entry of [...entries].sort((a, b) => a.at - b.at)) {
       if (entry.replayedAs) continue;
+      if (failure !== undefined) {
+        skipped.push(skip(entry.id, "Unavailable", stoppedBy(failure)));
+        continue;
+      }
       if (stopping()) {
         skipped.push(skip(entry.id, "Unavailable", "the process is shutting down; ask again"));
         continue;
@@ -414,7 +426,14 @@ export class Replayer {
         );
         continue;
       }
-      const result = await this.replay(entry.id);
+      let result: ReplayResult;
+      try {
+        result = await this.replay(entry.id);
+      } catch (error) {
+        failure = (error as Error).message;
+        skipped.push(skip(entry.id, "Unavailable", failedAt(failure)));
+        continue;
+      }
       if (result.result === "replayed" && backend) {
         own.set(backend.name, (own.get(backend.name) ?? 0) + 1);
         noteReplayed?.(backend.name);
@@ -427,7 +446,7 @@ export class Replayer {
       }
       replayed.push(withErrorShape(result, NO_SUCH_DEAD_LETTER));
     }
-    return { replayed, skipped };
+    return failure === undefined ? { replayed, skipped } : { replayed, skipped, failure };
   }
 }
 

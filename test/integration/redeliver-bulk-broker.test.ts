@@ -73,4 +73,35 @@ describe("bulk dead-callback redelivery while the broker does not confirm (real 
     // Each can be asked for again: none was left claimed.
     for (const id of ids) expect((await store.get(id))?.delivery).to.equal("delivery_failed");
   });
+
+  it("keeps what a run did when an entry's redelivery fails with an error (Redis not answering): the rest skipped, the failure named", async () => {
+    proxy.heal();
+    const ids = [await dead(33), await dead(23), await dead(13)];
+    const redeliverer = new CallbackRedeliverer({
+      store,
+      deadCallbacks,
+      broker: amqp.broker,
+      publisher: amqp.publisher,
+      names,
+      publishTimeoutMs: SHORT_PUBLISH_TIMEOUT_MS,
+    });
+    const entries = (
+      await deadCallbacks.list({ delivery: "delivery_failed" }, 10, "oldest")
+    ).filter((e) => ids.includes(e.id));
+    expect(entries.map((e) => e.id)).to.deep.equal(ids);
+    // The first redelivery's store call times out, as ioredis reports a Redis that stalled.
+    redeliverer.redeliver = async () => {
+      throw new Error("Command timed out");
+    };
+    const run = await redeliverer.redeliverMany(entries);
+    expect(run.failure).to.equal("Command timed out");
+    expect(run.redelivered).to.deep.equal([]);
+    expect(run.skipped.map((s) => s.id)).to.deep.equal(ids);
+    expect(run.skipped[0].reason).to.match(/^the run stopped here: Command timed out; whether/);
+    for (const skip of run.skipped.slice(1)) {
+      expect(skip.reason).to.equal(
+        "not tried: the run stopped at an error (Command timed out); ask again",
+      );
+    }
+  });
 });

@@ -71,4 +71,34 @@ describe("bulk dead-letter replay while the broker does not confirm (real broker
     expect(queued.filter((id) => replays.includes(id))).to.have.members(replays);
     expect(queued.length).to.be.at.most(4);
   });
+
+  it("keeps what a run did when an entry's replay fails with an error (Redis not answering): the rest skipped, the failure named", async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      ids.push(await recordDeadLetter(deadLetters, requestMessage(), { at: Date.now() - 10 + i }));
+    }
+    const entries = await deadLetters.oldestPending({}, 10);
+    expect(entries.map((e) => e.id)).to.deep.equal(ids);
+    // The second replay's store call times out, as ioredis reports a Redis that stalled.
+    const original = replayer.replay.bind(replayer);
+    let calls = 0;
+    replayer.replay = async (id: string) => {
+      if (++calls === 2) throw new Error("Command timed out");
+      return original(id);
+    };
+    try {
+      const run = await replayer.replayMany(entries, () => 0);
+      expect(run.failure).to.equal("Command timed out");
+      expect(run.replayed.map((r) => [r.id, r.result])).to.deep.equal([[ids[0], "replayed"]]);
+      expect(run.skipped.map((s) => s.id)).to.deep.equal(ids.slice(1));
+      expect(run.skipped[0].reason).to.match(/^the run stopped here: Command timed out; whether/);
+      expect(run.skipped[1].reason).to.equal(
+        "not tried: the run stopped at an error (Command timed out); ask again",
+      );
+      for (const skip of run.skipped) expect(skip).to.include({ type: "Unavailable" });
+    } finally {
+      replayer.replay = original;
+    }
+    await takeQueued(amqp.channel, names.requestsQueue("b"));
+  });
 });
