@@ -70,7 +70,10 @@ export function parseOperatorArgs(command: OperatorCommand, argv: string[]): Ope
     if (arg === "--json") parsed.json = true;
     else if (arg === "--all") parsed.all = true;
     else if (arg.startsWith("--")) {
-      const [name, inline] = arg.slice(2).split("=", 2);
+      // Split at the first "=" only: a value may hold more (a --target URL's query).
+      const eq = arg.indexOf("=");
+      const name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
+      const inline = eq < 0 ? undefined : arg.slice(eq + 1);
       if (!VALUE_FLAGS.includes(name)) return `unknown option ${arg}`;
       const value = inline ?? argv[++i];
       if (!value) return `${arg} needs a value`;
@@ -108,6 +111,15 @@ function selectionProblem(command: OperatorCommand, parsed: OperatorArgs): strin
   const needsId =
     verb === "cancel" || verb === "remove" || (verb === "show" && command !== "messages");
   if (needsId && !id) return `${command} ${verb} needs an ID`;
+  // A word more is a mistake, never ignored: `replay ID1 ID2` replayed ID1 alone, and `list
+  // retries_exhausted` (a filter without its --reason) listed everything.
+  const most = verb === "list" ? 1 : 2;
+  if (parsed.words.length > most) {
+    const extra = parsed.words.slice(most).join(" ");
+    return verb === "list"
+      ? `${command} list takes no ID or word, only options: "${extra}" (a filter is --reason, --service, …)`
+      : `${command} ${verb} takes one ID: "${extra}" is one more (give filters as options, or run it once per ID)`;
+  }
   if (command === "backends" && verb !== "list" && !id)
     return `backends ${verb} needs a backend name`;
   // A replay always takes the dead letters not replayed yet; only a list chooses between them.

@@ -22,6 +22,30 @@ describe("operator command arguments", () => {
     expect(parse("dead-letters", "replay", "--all", "--limit", "x")).to.be.a("string");
   });
 
+  it("takes the whole value after the first = of --name=value", () => {
+    const target = "https://cb.example/x?token=a&sig=b=";
+    const parsed = parse("dead-callbacks", "list", `--target=${target}`);
+    expect(parsed).to.be.an("object");
+    expect((parsed as { flags: Map<string, string> }).flags.get("target")).to.equal(target);
+  });
+
+  it("refuses a word more than the command takes, never ignoring it", () => {
+    expect(parse("dead-letters", "replay", "ID1", "ID2")).to.equal(
+      'dead-letters replay takes one ID: "ID2" is one more (give filters as options, or run it once per ID)',
+    );
+    expect(parse("dead-callbacks", "redeliver", "ID1", "ID2", "ID3")).to.match(
+      /^dead-callbacks redeliver takes one ID: "ID2 ID3" is one more/,
+    );
+    expect(parse("messages", "cancel", "ID1", "ID2")).to.be.a("string");
+    expect(parse("backends", "pause", "legacy", "other")).to.be.a("string");
+    expect(parse("dead-letters", "list", "retries_exhausted")).to.equal(
+      'dead-letters list takes no ID or word, only options: "retries_exhausted" (a filter is --reason, --service, …)',
+    );
+    expect(parse("hub-listeners", "list", "x")).to.be.a("string");
+    expect(parse("dead-letters", "replay", "ID1")).to.be.an("object");
+    expect(parse("messages", "show", "ID1")).to.be.an("object");
+  });
+
   it("reads a good --limit as a number, and none as null", () => {
     const given = parse("dead-letters", "list", "--limit", "25");
     expect(given).to.be.an("object").and.to.include({ limit: 25 });
