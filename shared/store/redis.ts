@@ -64,7 +64,17 @@ export async function checkRedis(url: string, timeoutMs = 5_000): Promise<void> 
     timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
   });
   try {
-    await Promise.race([probe.connect().then(() => probe.ping()), silent]);
+    // A database the URL names (redis://host/3) is chosen on connect, and ioredis goes on in
+    // database 0 when Redis refuses it (an index beyond `databases`): chosen again here, so
+    // the refusal stops the start instead of another installation's keys being used.
+    const db = probe.options.db ?? 0;
+    await Promise.race([
+      probe
+        .connect()
+        .then(() => probe.ping())
+        .then(() => (db === 0 ? undefined : probe.select(db))),
+      silent,
+    ]);
   } catch (error) {
     throw redisStartupError(url, refused ?? (error as Error));
   } finally {

@@ -9,6 +9,7 @@ import { closeSync, openSync, writeFileSync, mkdtempSync, rmSync } from "node:fs
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { expect } from "chai";
+import { REDIS_URL } from "../support/harness";
 
 const BIN = path.resolve(__dirname, "..", "..", "..", "bin", "sluice.js");
 
@@ -241,5 +242,17 @@ describe("the sluice command", function () {
       sluice(["worker", "--config", config], { REDIS_URL: "redis://127.0.0.1:1" }),
     );
     expect(line).to.include("cannot connect to Redis at redis://127.0.0.1:1");
+  });
+
+  it("refuses a Redis database number that does not exist, for a role and an operator command, instead of using database 0", () => {
+    const url = new URL(REDIS_URL);
+    url.pathname = "/99";
+    for (const args of [
+      ["worker", "--config", config],
+      ["dead-letters", "list", "--config", config],
+    ]) {
+      const line = failureLine(sluice(args, { REDIS_URL: url.toString() }));
+      expect(line, args[0]).to.include("the database number in REDIS_URL does not exist");
+    }
   });
 });
