@@ -18,6 +18,7 @@ import { parseDuration } from "./durations";
 import { MAX_CONFIG_FILE_BYTES, readBoundedFile, UnreadableFile } from "./bounded-file";
 import type { ReplyMode } from "../protocol/envelope";
 import { problemPath, schemaProblems } from "./config-schema";
+import { RESPONSES_DEAD_LETTER_SOURCE } from "../protocol/names";
 import { suggestion } from "./did-you-mean";
 import { compileServiceWindows } from "./service-windows";
 import { XROAD_ID_PART, XROAD_ID_PART_PROBLEM } from "../protocol/xroad-id";
@@ -674,6 +675,14 @@ export function compileConfig(
   const rawBackends = root.at("backends");
   for (const name of Object.keys(rawBackends.raw)) {
     if (inheritedName(name, `config.backends.${name}`, problems)) continue;
+    if (name === RESPONSES_DEAD_LETTER_SOURCE) {
+      // The dead-letter metric's label for answers the response worker could not store: the
+      // backend's own dead letters, which can be replayed, would be counted as those.
+      problems.push(
+        `config.backends.${name}: "${name}" names the response worker's dead letters in sluice_dead_letters_total{backend}; choose another`,
+      );
+      continue;
+    }
     backends[name] = compileBackend(rawBackends.at(name), name, baseDir);
   }
   for (const service of Object.values(services)) {

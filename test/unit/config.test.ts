@@ -51,6 +51,17 @@ describe("configuration", () => {
     expect(config.services.constructor).to.equal(undefined);
   });
 
+  it("refuses a backend named responses, the response worker's label in the dead-letter metric", () => {
+    expect(
+      problemsOf({
+        services: { s: { backend: "responses" } },
+        backends: { responses: { url: "http://127.0.0.1:8090" } },
+      }),
+    ).to.include(
+      'config.backends.responses: "responses" names the response worker\'s dead letters in sluice_dead_letters_total{backend}; choose another',
+    );
+  });
+
   it("fills defaults and converts durations once", () => {
     const config = compileConfig(
       {
