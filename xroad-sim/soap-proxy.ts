@@ -121,16 +121,27 @@ export async function forwardSoap(
     throw error;
   }
   const message = readSoapMessage(xml, FAILED);
-  if (message.bodyElement !== "Fault") {
-    // The service must echo the request's header fields (PR-MESS §2.2). X-Road's consumer
-    // side checks it (ClientMessageProcessor.checkConsistency) and answers this fault.
-    const differs = CONSISTENT_FIELDS.find((field) => message[field] !== request.header[field]);
-    if (differs) {
-      throw new XroadError(
-        "Server.ClientProxy.ServiceFailed.InconsistentResponse",
-        "Response from server proxy is not consistent with request",
-      );
-    }
+  if (message.bodyElement === "Fault") {
+    // The provider's own fault reaches the client as X-Road's faults do: the server proxy reads
+    // it as an error (ServerMessageProcessor: responseFault.toCodedException()), which carries
+    // the fault's XML as it came, and the client proxy answers that XML with 200 OK
+    // (HandlerBase.sendErrorResponse), without a requestHash.
+    const fault = Buffer.from(xml, "utf8");
+    res.writeHead(200, {
+      "content-type": "text/xml; charset=utf-8",
+      "content-length": fault.length,
+    });
+    res.end(fault);
+    return 200;
+  }
+  // The service must echo the request's header fields (PR-MESS §2.2). X-Road's consumer side
+  // checks it (ClientMessageProcessor.checkConsistency) and answers this fault.
+  const differs = CONSISTENT_FIELDS.find((field) => message[field] !== request.header[field]);
+  if (differs) {
+    throw new XroadError(
+      "Server.ClientProxy.ServiceFailed.InconsistentResponse",
+      "Response from server proxy is not consistent with request",
+    );
   }
   const hash = soapRequestHash(req, body);
   const isMultipart = /^multipart\//i.test(contentType);
