@@ -54,7 +54,9 @@ function normal(part: string): string {
 
 /**
  * The class of an X-Road error code (`type` of a REST error, `faultcode` of a SOAP Fault):
- * - a refusal part (above) under `ServiceFailed`: the provider's answer was unusable → `fail`;
+ * - a refusal part (above) under `ServiceFailed`, or `InconsistentResponse` (the consumer's
+ *   security server found the answer's requestHash missing or wrong, without `ServiceFailed`):
+ *   the provider's answer was unusable → `fail`;
  * - any other refusal part, or a `Client.*` code: the request is refused → `reject`;
  * - everything else (`NetworkError`, `IOError`, `ServiceFailed`, `ServiceDisabled`,
  *   `OutdatedGlobalConf`, `InternalError`, `DatabaseError`, `SslAuthenticationFailed`,
@@ -67,7 +69,9 @@ export function classifyXroadError(code: string): XroadFaultClass {
     .split(".")
     .map(normal);
   const refused = parts.some((part) => REFUSALS.has(part));
-  if (refused) return parts.includes("servicefailed") ? "fail" : "reject";
+  // An inconsistent response is always the answer's fault: the provider served the call.
+  const answerUnusable = parts.includes("servicefailed") || parts.includes("inconsistentresponse");
+  if (refused) return answerUnusable ? "fail" : "reject";
   if (parts[0] === "client") return "reject";
   return "retry";
 }

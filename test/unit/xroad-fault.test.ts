@@ -29,6 +29,10 @@ describe("X-Road error codes in the consumer direction", () => {
     ["SOAP-ENV:Client.MissingHeaderField", "reject"],
     ["Server.ServerProxy.ServiceFailed.InvalidSoap", "fail"],
     ["Server.ServerProxy.ServiceFailed.InconsistentResponse", "fail"],
+    // The consumer's security server finds the answer's requestHash missing or wrong
+    // (ClientMessageProcessor.checkRequestHash): the provider served the call.
+    ["Server.ClientProxy.InconsistentResponse", "fail"],
+    ["server.clientproxy.inconsistent_response", "fail"],
     ["Server.ClientProxy.ServiceFailed.MissingBody", "fail"],
   ];
   for (const [code, expected] of cases) {
