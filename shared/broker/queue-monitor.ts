@@ -59,6 +59,8 @@ export class QueueMonitor {
   /** The plain channel optional queues are looked at on, opened when needed. */
   private probe: Channel | null = null;
   private round = 0;
+  /** The round each group was last read whole in, for what /metrics may still show. */
+  private readonly readIn = new Map<string, number>();
   /** The round from which a missing optional queue is looked for again. */
   private readonly optionalRecheck = new Map<string, number>();
   /** The current channel was closed while the connection stayed up (e.g. by a 404). */
@@ -203,18 +205,40 @@ export class QueueMonitor {
   private async sampleOnce(): Promise<void> {
     if (!this.declared) return;
     this.round++;
-    await this.sampleOptional();
-    if (!this.raw) {
-      // A passive declare of a missing queue closes the channel, which the broker wrapper
-      // opens again only after a pause: open a fresh one at once while the connection is up.
-      if (this.channelClosed && this.broker.isConnected()) this.open();
-      return;
-    }
     try {
-      await this.readAll(this.raw);
-      this.sampledOnce = true;
-    } catch (error) {
-      this.log.debug({ err: (error as Error).message }, "queue sampling failed");
+      await this.sampleOptional();
+      if (!this.raw) {
+        // A passive declare of a missing queue closes the channel, which the broker wrapper
+        // opens again only after a pause: open a fresh one at once while the connection is up.
+        if (this.channelClosed && this.broker.isConnected()) this.open();
+        return;
+      }
+      try {
+        await this.readAll(this.raw);
+        this.sampledOnce = true;
+      } catch (error) {
+        this.log.debug({ err: (error as Error).message }, "queue sampling failed");
+      }
+    } finally {
+      this.forgetUnread();
+    }
+  }
+
+  /**
+   * A queue this round could not read (the broker out of reach, the channel closed) is no
+   * longer exported: its last figure would stay on /metrics as if current for as long as the
+   * process is cut off, and one instance that last saw a deep queue would keep `max by (queue)`
+   * and the high-water alert up after the queue drained. The instances that can read it report
+   * it; the series comes back with the next sample.
+   */
+  private forgetUnread(): void {
+    for (const group of this.groups) {
+      if (this.readIn.get(group.key) === this.round) continue;
+      // A missing optional queue waiting for its recheck was forgotten when found missing.
+      for (const queue of group.queues) {
+        metrics.queueDepth.remove({ queue });
+        metrics.queueConsumers.remove({ queue });
+      }
     }
   }
 
@@ -322,6 +346,7 @@ export class QueueMonitor {
         drainRate === null ? rate : drainRate * (1 - DRAIN_SMOOTHING) + rate * DRAIN_SMOOTHING;
     }
     this.samples.set(key, { depth, consumers, at: now, drainRate });
+    this.readIn.set(key, this.round);
   }
 }
 
