@@ -21,7 +21,9 @@ export const HOP_BY_HOP = [
  * Request headers that are not the caller's to pass on: framing Sluice redoes (Host,
  * Content-Length, Expect), the reply-mode controls Sluice itself answers (Prefer,
  * X-Callback-Url), Accept-Encoding (the answer is stored, so it must arrive uncompressed),
- * and what Sluice sets itself (Idempotency-Key, X-Sluice-*). X-Road-* travel on their own.
+ * and what Sluice sets itself (Idempotency-Key, X-Sluice-*). X-Road-* travel on their own, and
+ * so does the W3C trace context: read by the propagator (an invalid `traceparent` is dropped, as
+ * W3C Trace Context says, never passed on as it came) and sent on as the message's.
  */
 export const NOT_FORWARDED_REQUEST = [
   ...HOP_BY_HOP,
@@ -33,6 +35,8 @@ export const NOT_FORWARDED_REQUEST = [
   "x-callback-url",
   "accept-encoding",
   "idempotency-key",
+  "traceparent",
+  "tracestate",
 ];
 
 /**

@@ -229,6 +229,29 @@ describe("observability: logs across the roles", function () {
     expect(seen?.headers.tracestate).to.equal("vendor=value");
   });
 
+  it("passes no trace context W3C Trace Context calls invalid on to the backend, whatever its tracestate", async () => {
+    const trace = randomBytes(16).toString("hex");
+    const span = randomBytes(8).toString("hex");
+    const invalid = [
+      `00-${trace.toUpperCase()}-${span}-01`,
+      `00-${"0".repeat(32)}-${span}-01`,
+      `00-${trace}-${"0".repeat(16)}-01`,
+      `ff-${trace}-${span}-01`,
+      `00-${trace}-${span}-01-extra`,
+      `<script>${"x".repeat(8000)}`,
+    ];
+    for (const [n, traceparent] of invalid.entries()) {
+      const answer = await call(`${roles.adapter.url}/rest/lookup/untraced-${n}`, {
+        client: CLIENT,
+        headers: { traceparent, tracestate: "vendor=value" },
+      });
+      expect(answer.status, traceparent.slice(0, 60)).to.equal(200);
+      const seen = backend.calls.find((c) => c.path.endsWith(`/untraced-${n}`));
+      expect(seen?.headers.traceparent, traceparent.slice(0, 60)).to.equal(undefined);
+      expect(seen?.headers.tracestate, traceparent.slice(0, 60)).to.equal(undefined);
+    }
+  });
+
   it("writes nothing but JSON, also with more than ten calls in flight", async () => {
     const answers = await Promise.all(
       Array.from({ length: 16 }, () =>
