@@ -93,13 +93,16 @@ export function accessLog(log: Logger): Middleware {
       throw error;
     } finally {
       const fields = accessFields(ctx);
+      // A caller that hung up before its answer (a sync caller that stopped waiting) was
+      // answered nothing, whatever status the route chose for it.
+      const gone = ctx.req.socket.destroyed && !ctx.res.headersSent;
       // Written out field by field: a spread followed by more fields is built on V8's slow
       // path (microseconds), and this runs for every request at the default log level.
       log.info(
         {
           method: ctx.method,
           path: loggedPath(ctx.path, redact),
-          status: failed ? 500 : ctx.status,
+          status: gone ? null : failed ? 500 : ctx.status,
           service: fields.service,
           client: fields.client,
           xroadId: fields.xroadId,

@@ -25,11 +25,15 @@ describe("sync callers that hang up", function () {
     return Number(/^sluice_sync_waiters (\d+)/m.exec(text)?.[1] ?? -1);
   }
 
-  it("releases the slot when the connection closes", async () => {
-    const requests = Array.from({ length: 5 }, () => {
+  it("releases the slot when the connection closes, and logs no status for those answered nothing", async () => {
+    const requests = Array.from({ length: 5 }, (_, n) => {
       const req = http.request(`${roles.sluice.url}/rest/slow`, {
         method: "POST",
-        headers: { "X-Road-Client": "EE/GOV/1/app", "Content-Type": "application/json" },
+        headers: {
+          "X-Road-Client": "EE/GOV/1/app",
+          "X-Road-Id": `hangup-${n}`,
+          "Content-Type": "application/json",
+        },
       });
       req.on("error", () => undefined);
       req.end("{}");
@@ -45,6 +49,14 @@ describe("sync callers that hang up", function () {
     expect(full.json.type).to.equal("Busy");
     for (const req of requests) req.destroy();
     await eventually(async () => ((await waiters()) === 0 ? true : undefined), 5_000, "no waiters");
+    // Accepted all the same (their messages go on), but nothing was answered on the wire.
+    const lines = await eventually(async () => {
+      const found = roles.sluice.lines.filter(
+        (l) => l.msg === "request" && String(l.xroadId).startsWith("hangup-"),
+      );
+      return found.length === 5 ? found : undefined;
+    });
+    for (const line of lines) expect(line).to.include({ status: null, outcome: "accepted" });
     const again = await call(`${roles.sluice.url}/rest/slow`, {
       body: "{}",
       headers: { Prefer: "wait=1" },
