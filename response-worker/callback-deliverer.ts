@@ -235,7 +235,7 @@ export class CallbackDeliverer {
     const parent = contextFrom(job.trace);
     // Fields added to the fresh attributes, not after a spread of them: V8 builds a spread
     // followed by fields it did not bring on a slow path, microseconds per attempt.
-    const attributes = messageAttributes({ id: job.messageId });
+    const attributes = messageAttributes(refsOf(job));
     attributes["sluice.delivery.kind"] = job.listenerId ? "hub_event" : "callback";
     attributes["sluice.webhook.id"] = job.webhookId;
     attributes["sluice.attempt"] = job.attempt;
@@ -272,7 +272,7 @@ export class CallbackDeliverer {
         this.options.onAttempt?.(job, result, "retry");
         this.options.logger?.warn(
           {
-            id: job.messageId,
+            ...refsOf(job),
             attempt: job.attempt,
             failure: result.failure,
             retryInMs: next.delayMs,
@@ -322,7 +322,7 @@ export class CallbackDeliverer {
       await this.deadLetter(job, job.payload, settlement);
       this.options.logger?.warn(
         {
-          id: job.messageId,
+          ...refsOf(job),
           outcome: settlement.outcome,
           failure: settlement.last?.failure,
         },
@@ -341,7 +341,7 @@ export class CallbackDeliverer {
       } catch (error) {
         if (this.stopping || generation !== this.generation) throw error;
         this.options.logger?.error(
-          { id: job.messageId, err: (error as Error).message },
+          { ...refsOf(job), err: (error as Error).message },
           "callback delivery settled but not recorded; trying again",
         );
         await new Promise((resolve) => setTimeout(resolve, SETTLE_RETRY_PAUSE_MS).unref());
@@ -424,6 +424,11 @@ export class CallbackDeliverer {
   }
 }
 
+/** What every line about the delivery's message names: its id, X-Road id and client. */
+function refsOf(job: CallbackJob): { id: string; xroadId: string | null; client: string | null } {
+  return { id: job.messageId, xroadId: job.xroadId ?? null, client: job.client ?? null };
+}
+
 /**
  * The first attempt's job of a delivery. Written field by field: V8 builds a spread followed
  * by fields it did not bring (the attempt, the enqueue time) on a slow path, microseconds each.
@@ -439,6 +444,8 @@ function firstAttempt(
     attempt: 1,
     enqueuedAt,
   };
+  if (job.client !== undefined) first.client = job.client;
+  if (job.xroadId !== undefined) first.xroadId = job.xroadId;
   if (job.payload !== undefined) first.payload = job.payload;
   if (job.sharedPayload !== undefined) first.sharedPayload = job.sharedPayload;
   if (job.listenerId !== undefined) first.listenerId = job.listenerId;

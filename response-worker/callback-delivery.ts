@@ -173,7 +173,11 @@ export async function startCallbackDelivery(
   const eventPayloads = new EventPayloads(redis, config.prefix, config.retentionMs);
 
   const settle = async (job: CallbackJob, settlement: Settlement) => {
-    const jobLog = messageLogger(log, { id: job.messageId });
+    const jobLog = messageLogger(log, {
+      id: job.messageId,
+      xroadId: job.xroadId ?? null,
+      client: job.client ?? null,
+    });
     if (job.settlesDelivery && settlement.outcome === "delivered") {
       // A delivered copy of the same delivery settles it even after another copy gave up:
       // the broker hands a job out again after a reconnect, and a response handed over again
@@ -302,12 +306,16 @@ export async function startCallbackDelivery(
       return;
     }
     const document = statusDocument(tx);
+    // Named on the delivery's log lines, as on every line about a message.
+    const refs =
+      tx.xroadId === null ? { client: tx.client } : { client: tx.client, xroadId: tx.xroadId };
     const traceHeaders = headersOf(trace);
     const withTrace = Object.keys(traceHeaders).length > 0 ? { trace: traceHeaders } : {};
     if (callback && tx.replyMode === "callback" && tx.callback) {
       await deliverer.enqueue({
         webhookId: `msg_${eventKey}`,
         messageId: tx.id,
+        ...refs,
         target: tx.callback,
         payload: JSON.stringify(document),
         settlesDelivery: final,
@@ -332,6 +340,7 @@ export async function startCallbackDelivery(
       await deliverer.enqueue({
         webhookId: `evt_${eventKey}.${listener.id}`,
         messageId: tx.id,
+        ...refs,
         target: listener.callback,
         ...(shared ? { sharedPayload: eventKey } : { payload }),
         listenerId: listener.id,

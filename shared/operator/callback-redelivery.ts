@@ -91,6 +91,8 @@ export class CallbackRedeliverer {
     const job = callbackJobCodec.encode({
       webhookId: entry.webhookId,
       messageId: id,
+      client: tx.client,
+      ...(tx.xroadId === null ? {} : { xroadId: tx.xroadId }),
       target: entry.target,
       attempt: 1,
       payload: JSON.stringify(statusDocument(tx)),

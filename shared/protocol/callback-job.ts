@@ -7,6 +7,12 @@ export interface CallbackJob {
   webhookId: string;
   /** Gateway message id the delivery is about. */
   messageId: string;
+  /**
+   * The message's X-Road client and the caller's X-Road message id, for the log lines about
+   * the delivery (every line about a message names them). Absent in jobs of earlier releases.
+   */
+  client?: string;
+  xroadId?: string;
   /** Canonical callback target (URL or `xroad:` target). */
   target: string;
   /** 1-based number of the attempt this job is for. */

@@ -206,6 +206,8 @@ const wakeShape = obj({
 const callbackJobShape = obj({
   webhookId: str,
   messageId: str,
+  client: optional(str),
+  xroadId: optional(str),
   target: str,
   attempt: (v, at) => (Number.isInteger(v) && (v as number) >= 1 ? null : `${at} is not >= 1`),
   payload: optional(str),

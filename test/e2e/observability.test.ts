@@ -84,7 +84,7 @@ describe("observability: logs across the roles", function () {
     }
   });
 
-  it("every line about a message names it by `id`, in every role", async () => {
+  it("every line about a message names it by `id`, with its X-Road id and client, in every role", async () => {
     const xroadId = randomUUID();
     const answer = await call(`${roles.adapter.url}/rest/notify`, {
       body: JSON.stringify({ case: 1 }),
@@ -103,7 +103,11 @@ describe("observability: logs across the roles", function () {
     for (const proc of [roles.adapter, roles.worker, roles.responder]) {
       const about = mentioning(proc, id);
       expect(about, proc.role).to.have.length.above(0);
-      for (const line of about) expect(line.id, JSON.stringify(line)).to.equal(id);
+      for (const line of about) {
+        expect(line.id, JSON.stringify(line)).to.equal(id);
+        expect(line.xroadId, JSON.stringify(line)).to.equal(xroadId);
+        expect(line.client, JSON.stringify(line)).to.equal(CLIENT);
+      }
     }
     for (const proc of [roles.adapter, roles.worker, roles.responder]) {
       expect(proc.lines.filter((line) => "messageId" in line)).to.deep.equal([]);
