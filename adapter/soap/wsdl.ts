@@ -35,7 +35,9 @@ export interface WsdlOptions {
 const ACK_TYPE =
   '<xsd:complexType name="acknowledgement"><xsd:annotation><xsd:documentation>' +
   "The message was received and persisted, not processed. Poll its status with the status " +
-  "operation, or read statusUrl.</xsd:documentation></xsd:annotation><xsd:sequence>" +
+  "operation, by its id. statusUrl is the status resource on Sluice's own port, for a caller " +
+  "that reaches Sluice directly: through X-Road it is reached by the status operation only." +
+  "</xsd:documentation></xsd:annotation><xsd:sequence>" +
   '<xsd:element name="id" type="xsd:string"/>' +
   '<xsd:element name="state" type="xsd:string"/>' +
   '<xsd:element name="statusUrl" type="xsd:string" minOccurs="0"/>' +
