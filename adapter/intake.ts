@@ -314,7 +314,9 @@ export class Intake {
    * request (a status read) comes in a later turn, behind the mark on the same connection.
    */
   private noteDelivered(result: IntakeResult, replyMode: ReplyMode): void {
-    if (result.kind === "answered" && result.response?.final && replyMode !== "callback") {
+    if (result.kind !== "answered" || replyMode === "callback") return;
+    // An outcome without a final response (cancelled, expired) is told to the caller too.
+    if (result.response?.final || isTerminal(result.state)) {
       const { id } = result;
       setImmediate(() => {
         void this.deps.store.setDelivery(id, "delivered", ["pending"]).catch(() => undefined);
@@ -451,6 +453,10 @@ export class Intake {
       this.noteDelivered(result, tx.replyMode);
       return result;
     }
+    // A persisted message is refused by nothing but Redis (docs/backpressure.md): with every
+    // waiter slot taken its resubmission gets its 202, as in ack mode, never a 503 that would
+    // tell the caller it was not accepted.
+    if (this.deps.waiters.full) return accepted;
     const waiter = this.deps.waiters.register(id, submission.waitMs);
     submission.gone?.onAbort(waiter);
     try {

@@ -55,6 +55,11 @@ export class SyncWaiters {
     return this.count;
   }
 
+  /** Whether every slot is taken: a register now would be refused Busy. */
+  get full(): boolean {
+    return this.count >= this.max;
+  }
+
   /**
    * Registers a waiter before the message is published (or, for a duplicate, before its state
    * is read), so a fast answer is never missed. Resolves with the wake message, or null when

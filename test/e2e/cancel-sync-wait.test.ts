@@ -67,6 +67,16 @@ describe("cancel while a sync caller waits on the message", function () {
     expect(waited.headers.get("x-sluice-id")).to.equal(id);
     expect(waited.json).to.include({ type: "Conflict", message: "cancelled by the client" });
     expect(waited.json.detail).to.equal(id);
+    // The caller was told the outcome: its delivery is delivered (the operator's look marks
+    // nothing, as the client's status read would).
+    await eventually(
+      async () => {
+        const found = await harness.admin(adapter, `/admin/messages/${id}`);
+        return found.json.delivery === "delivered" ? true : undefined;
+      },
+      10_000,
+      "the cancelled outcome's delivery marked delivered",
+    );
 
     // A worker that reaches it skips it: the backend never sees it.
     await harness.spawn("worker");

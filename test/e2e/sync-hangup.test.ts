@@ -63,4 +63,42 @@ describe("sync callers that hang up", function () {
     });
     expect(again.status).to.equal(202);
   });
+  it("answers a resubmission of an accepted message 202 with its id when every waiter slot is taken, never 503", async () => {
+    const xroadId = `full-${Date.now()}`;
+    const first = await call(`${roles.sluice.url}/rest/slow`, {
+      body: "{}",
+      headers: { Prefer: "respond-async", "X-Road-Id": xroadId },
+    });
+    expect(first.status).to.equal(202);
+    const holders = Array.from({ length: 5 }, () => {
+      const req = http.request(`${roles.sluice.url}/rest/slow`, {
+        method: "POST",
+        headers: { "X-Road-Client": "EE/GOV/1/app", "Content-Type": "application/json" },
+      });
+      req.on("error", () => undefined);
+      req.end("{}");
+      return req;
+    });
+    try {
+      await eventually(
+        async () => ((await waiters()) === 5 ? true : undefined),
+        10_000,
+        "five waiters",
+      );
+      // A new message is refused: nothing of it is kept.
+      const fresh = await call(`${roles.sluice.url}/rest/slow`, { body: "{}" });
+      expect(fresh.status).to.equal(503);
+      // The accepted one is answered as its duplicate, in sync mode too.
+      for (const prefer of [undefined, "wait=3"]) {
+        const again = await call(`${roles.sluice.url}/rest/slow`, {
+          body: "{}",
+          headers: { "X-Road-Id": xroadId, ...(prefer ? { Prefer: prefer } : {}) },
+        });
+        expect(again.status, JSON.stringify(again.json)).to.equal(202);
+        expect(again.json.id).to.equal(first.json.id);
+      }
+    } finally {
+      for (const req of holders) req.destroy();
+    }
+  });
 });
