@@ -28,6 +28,8 @@ const DRAIN_SMOOTHING = 0.3;
  * missing queue costs a channel (and a line in the broker's log).
  */
 const OPTIONAL_RECHECK_ROUNDS = 30;
+/** Sampling rounds without a read after which a queue's figures leave /metrics. */
+const STALE_ROUNDS = 3;
 
 /**
  * Queues sampled as one: a backend's request queue and its partition queues, whose summed depth
@@ -225,15 +227,17 @@ export class QueueMonitor {
   }
 
   /**
-   * A queue this round could not read (the broker out of reach, the channel closed) is no
-   * longer exported: its last figure would stay on /metrics as if current for as long as the
+   * A queue not read in STALE_ROUNDS rounds (the broker out of reach, the channel closed) is
+   * no longer exported: its last figure would stay on /metrics as if current for as long as the
    * process is cut off, and one instance that last saw a deep queue would keep `max by (queue)`
-   * and the high-water alert up after the queue drained. The instances that can read it report
-   * it; the series comes back with the next sample.
+   * and the high-water alert up after the queue drained. A round or two without a read (a
+   * channel being reopened) keeps the series, so they do not flap. The instances that can read
+   * the queue report it; the series comes back with the next sample.
    */
   private forgetUnread(): void {
     for (const group of this.groups) {
-      if (this.readIn.get(group.key) === this.round) continue;
+      const read = this.readIn.get(group.key);
+      if (read !== undefined && this.round - read < STALE_ROUNDS) continue;
       // A missing optional queue waiting for its recheck was forgotten when found missing.
       for (const queue of group.queues) {
         metrics.queueDepth.remove({ queue });

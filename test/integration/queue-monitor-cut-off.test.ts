@@ -33,6 +33,11 @@ describe("queue figures of a process cut off from the broker (real broker)", fun
   });
   after(async () => {
     monitor?.stop();
+    // Out of the process's registry: later files in this process see none of this scope.
+    for (const queue of [scope.names.requestsQueue("b"), scope.names.deadLetterWatchQueue]) {
+      metrics.queueDepth.remove({ queue });
+      metrics.queueConsumers.remove({ queue });
+    }
     proxy.refuse(false);
     await amqp?.close().catch(() => undefined);
     await proxy.close();
@@ -70,5 +75,22 @@ describe("queue figures of a process cut off from the broker (real broker)", fun
         "the depth back once the broker is reached",
       ),
     ).to.equal(true);
+  });
+
+  it("keeps a queue it reads while a missing one closes its channel every other round: no gaps", async () => {
+    const queue = scope.names.requestsQueue("b");
+    await eventually(async () => ((await exported(queue)) !== null ? true : undefined));
+    // Request queues are read first; the missing queue's 404 then closes the channel, and the
+    // next round only opens it again: a round without a read, which must not drop the series.
+    await amqp.channel.deleteQueue(scope.names.deadLetterWatchQueue);
+    await eventually(async () =>
+      monitor.isMissing(scope.names.deadLetterWatchQueue) ? true : undefined,
+    );
+    let gaps = 0;
+    for (let look = 0; look < 100; look++) {
+      if ((await exported(queue)) === null) gaps++;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(gaps).to.equal(0);
   });
 });
