@@ -8,7 +8,7 @@ import type { Logger } from "pino";
 import type { AttachmentRef } from "../../shared/protocol/envelope";
 import type { CallbackPolicy } from "../../shared/delivery/callback-target";
 import {
-  XROAD_TRANSLATORS,
+  providedServices,
   type ServiceConfig,
   type SluiceConfig,
 } from "../../shared/config/config";
@@ -84,9 +84,7 @@ export function registerSoapRoutes(
   // The WSDL of every service, the one a security server registers, describes the provider
   // direction only: registering a consumer-direction service would let any client granted it
   // call the remote service through Sluice, as Sluice's own consumer subsystem.
-  const provided = services.filter(
-    (s) => !XROAD_TRANSLATORS.includes(deps.config.backends[s.backend]?.translator ?? ""),
-  );
+  const provided = providedServices(deps.config).filter((s) => s.protocols.includes("soap"));
   router.get("/soap", wsdlGet(provided, null, statusService, endpoint));
   router.get("/soap/:serviceCode", wsdlGet(services, "serviceCode", statusService, endpoint));
   // Other methods on the SOAP endpoint and the WSDLs: 405 as a SOAP fault, as GET /soap

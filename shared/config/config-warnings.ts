@@ -2,7 +2,7 @@
 // every role logs them at start, and neither refuses the file for them.
 
 import { isLoopbackHost } from "../runtime/loopback-host";
-import { XROAD_TRANSLATORS, type SluiceConfig } from "./config";
+import { providedServices, type SluiceConfig } from "./config";
 import { exposedKeyWarnings } from "./secret-file-modes";
 
 /**
@@ -50,14 +50,6 @@ function messageSizeWarnings(config: SluiceConfig): string[] {
     );
 }
 
-/** The services offered to X-Road callers: all but the consumer direction's. */
-function providedServices(config: SluiceConfig): SluiceConfig["services"][string][] {
-  return Object.values(config.services).filter((service) => {
-    const backend = config.backends[service.backend];
-    return !(backend && XROAD_TRANSLATORS.includes(backend.translator));
-  });
-}
-
 /**
  * Provider services behind a security server (one is admitted, or `xroad.provider` is set)
  * described in the WSDL without `adapter.publicUrl`: its `soap:address` is then the relative
@@ -81,11 +73,16 @@ function relativeWsdlAddressWarnings(config: SluiceConfig): string[] {
  * default of new installations since X-Road 7.3) refuses to register, the whole WSDL with it.
  */
 function identifierCharacterWarnings(config: SluiceConfig): string[] {
-  return providedServices(config)
-    .filter((service) => service.code.includes("_"))
+  // The status service is registered as well (a REST service, and an operation of the WSDL).
+  const codes = [
+    ...providedServices(config).map((service) => [`config.services.${service.code}`, service.code]),
+    ["config.xroad.statusService", config.xroad.statusService],
+  ];
+  return codes
+    .filter(([, code]) => code.includes("_"))
     .map(
-      (service) =>
-        `config.services.${service.code}: an X-Road service code holds only letters, digits and '()+,-.=? (PR-MESS §2.7); a security server with strict identifier checks refuses to register this one, and a WSDL that holds it`,
+      ([where]) =>
+        `${where}: an X-Road service code holds only letters, digits and '()+,-.=? (PR-MESS §2.7); a security server with strict identifier checks refuses to register this one, and a WSDL that holds it`,
     );
 }
 

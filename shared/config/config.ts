@@ -497,6 +497,17 @@ function unusedTlsProblems(
 /** Translators that call a remote X-Road service through the local security server (§9). */
 export const XROAD_TRANSLATORS = ["xroad-rest", "xroad-soap"];
 
+/**
+ * The services offered to X-Road callers, the provider direction: all but those whose backend
+ * calls a remote service (the consumer direction's, which only the local system calls).
+ */
+export function providedServices(config: SluiceConfig): ServiceConfig[] {
+  return Object.values(config.services).filter((service) => {
+    const backend = config.backends[service.backend];
+    return !(backend && XROAD_TRANSLATORS.includes(backend.translator));
+  });
+}
+
 /** Cross-field rules of the consumer direction: a remote service needs the security server. */
 function consumerDirectionProblems(
   services: Record<string, ServiceConfig>,
@@ -678,10 +689,10 @@ export function compileConfig(
     if (name === RESPONSES_DEAD_LETTER_SOURCE) {
       // The dead-letter metric's label for answers the response worker could not store: the
       // backend's own dead letters, which can be replayed, would be counted as those.
+      // Compiled all the same: a service naming it is not told the backend does not exist.
       problems.push(
         `config.backends.${name}: "${name}" names the response worker's dead letters in sluice_dead_letters_total{backend}; choose another`,
       );
-      continue;
     }
     backends[name] = compileBackend(rawBackends.at(name), name, baseDir);
   }

@@ -134,5 +134,10 @@ describe("what a security server refuses to register", () => {
     });
     expect(found).to.have.length(1);
     expect(found[0]).to.match(/^config\.services\.get_State: an X-Road service code holds only/);
+    const [status] = warnings({
+      services: { getState: soap("b") },
+      xroad: { statusService: "my_messages" },
+    });
+    expect(status).to.match(/^config\.xroad\.statusService: an X-Road service code holds only/);
   });
 });

@@ -57,9 +57,9 @@ describe("configuration", () => {
         services: { s: { backend: "responses" } },
         backends: { responses: { url: "http://127.0.0.1:8090" } },
       }),
-    ).to.include(
+    ).to.deep.equal([
       'config.backends.responses: "responses" names the response worker\'s dead letters in sluice_dead_letters_total{backend}; choose another',
-    );
+    ]);
   });
 
   it("fills defaults and converts durations once", () => {
