@@ -66,7 +66,7 @@ export class SyncWaiters {
    * `timeoutMs` passes first or `cancel` is called.
    */
   register(id: string, timeoutMs: number): Wait {
-    if (this.count >= this.max) {
+    if (this.full) {
       throw new SluiceError("Busy", "too many callers waiting for answers", { retryAfter: 2 });
     }
     const waiter = new Waiter(this, id);
