@@ -22,7 +22,7 @@ import {
   STEPPED_ASIDE_HEADER,
   type CallbackTopology,
 } from "./callback-schedule";
-import type { CallbackJob } from "../shared/protocol/callback-job";
+import { jobLogRefs, type CallbackJob } from "../shared/protocol/callback-job";
 import { callbackJobCodec } from "../shared/protocol/codec";
 import { messageSizeLimit, messageSizeLimitName } from "../shared/broker/message-size-limit";
 import { TargetSlots } from "./target-slots";
@@ -235,7 +235,7 @@ export class CallbackDeliverer {
     const parent = contextFrom(job.trace);
     // Fields added to the fresh attributes, not after a spread of them: V8 builds a spread
     // followed by fields it did not bring on a slow path, microseconds per attempt.
-    const attributes = messageAttributes(refsOf(job));
+    const attributes = messageAttributes(jobLogRefs(job));
     attributes["sluice.delivery.kind"] = job.listenerId ? "hub_event" : "callback";
     attributes["sluice.webhook.id"] = job.webhookId;
     attributes["sluice.attempt"] = job.attempt;
@@ -272,7 +272,7 @@ export class CallbackDeliverer {
         this.options.onAttempt?.(job, result, "retry");
         this.options.logger?.warn(
           {
-            ...refsOf(job),
+            ...jobLogRefs(job),
             attempt: job.attempt,
             failure: result.failure,
             retryInMs: next.delayMs,
@@ -322,7 +322,7 @@ export class CallbackDeliverer {
       await this.deadLetter(job, job.payload, settlement);
       this.options.logger?.warn(
         {
-          ...refsOf(job),
+          ...jobLogRefs(job),
           outcome: settlement.outcome,
           failure: settlement.last?.failure,
         },
@@ -341,7 +341,7 @@ export class CallbackDeliverer {
       } catch (error) {
         if (this.stopping || generation !== this.generation) throw error;
         this.options.logger?.error(
-          { ...refsOf(job), err: (error as Error).message },
+          { ...jobLogRefs(job), err: (error as Error).message },
           "callback delivery settled but not recorded; trying again",
         );
         await new Promise((resolve) => setTimeout(resolve, SETTLE_RETRY_PAUSE_MS).unref());
@@ -422,11 +422,6 @@ export class CallbackDeliverer {
     if (how === "ack") safeAck(channel, message);
     else safeNack(channel, message, true);
   }
-}
-
-/** What every line about the delivery's message names: its id, X-Road id and client. */
-function refsOf(job: CallbackJob): { id: string; xroadId: string | null; client: string | null } {
-  return { id: job.messageId, xroadId: job.xroadId ?? null, client: job.client ?? null };
 }
 
 /**

@@ -17,7 +17,7 @@ import { statusDocument } from "../shared/store/status-document";
 import { headersOf, ROOT_CONTEXT, type Context } from "../shared/observability/tracing";
 import { isTerminal, type Transaction } from "../shared/store/transaction-store";
 import { CallbackDeliverer, type Settlement } from "./callback-deliverer";
-import type { CallbackJob } from "../shared/protocol/callback-job";
+import { jobLogRefs, jobRefs, type CallbackJob } from "../shared/protocol/callback-job";
 import {
   callbackQueues,
   callbackTopology,
@@ -173,11 +173,7 @@ export async function startCallbackDelivery(
   const eventPayloads = new EventPayloads(redis, config.prefix, config.retentionMs);
 
   const settle = async (job: CallbackJob, settlement: Settlement) => {
-    const jobLog = messageLogger(log, {
-      id: job.messageId,
-      xroadId: job.xroadId ?? null,
-      client: job.client ?? null,
-    });
+    const jobLog = messageLogger(log, jobLogRefs(job));
     if (job.settlesDelivery && settlement.outcome === "delivered") {
       // A delivered copy of the same delivery settles it even after another copy gave up:
       // the broker hands a job out again after a reconnect, and a response handed over again
@@ -307,8 +303,7 @@ export async function startCallbackDelivery(
     }
     const document = statusDocument(tx);
     // Named on the delivery's log lines, as on every line about a message.
-    const refs =
-      tx.xroadId === null ? { client: tx.client } : { client: tx.client, xroadId: tx.xroadId };
+    const refs = jobRefs(tx);
     const traceHeaders = headersOf(trace);
     const withTrace = Object.keys(traceHeaders).length > 0 ? { trace: traceHeaders } : {};
     if (callback && tx.replyMode === "callback" && tx.callback) {

@@ -7,6 +7,7 @@ import type { ChannelWrapper } from "amqp-connection-manager";
 import { randomUUID } from "node:crypto";
 import type { Broker } from "../broker/amqp";
 import { DEFAULT_AMQP_MAX_MESSAGE_BYTES } from "../config/config";
+import { jobRefs } from "../protocol/callback-job";
 import { callbackJobCodec } from "../protocol/codec";
 import { SluiceError, type ErrorCode } from "../protocol/errors";
 import type { TopologyNames } from "../protocol/names";
@@ -91,8 +92,7 @@ export class CallbackRedeliverer {
     const job = callbackJobCodec.encode({
       webhookId: entry.webhookId,
       messageId: id,
-      client: tx.client,
-      ...(tx.xroadId === null ? {} : { xroadId: tx.xroadId }),
+      ...jobRefs(tx),
       target: entry.target,
       attempt: 1,
       payload: JSON.stringify(statusDocument(tx)),
@@ -168,7 +168,7 @@ export class CallbackRedeliverer {
       try {
         result = await this.redeliver(entry.id);
       } catch (error) {
-        failure = (error as Error).message;
+        failure = error instanceof Error ? error.message : String(error);
         skipped.push(skip(entry.id, "Unavailable", failedAt(failure)));
         stopped = stoppedBy(failure);
         continue;

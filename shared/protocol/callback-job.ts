@@ -39,3 +39,20 @@ export interface CallbackJob {
    */
   notBefore?: number;
 }
+
+/** The client and X-Road id a delivery's job carries, from its message's record. */
+export function jobRefs(tx: {
+  client: string;
+  xroadId: string | null;
+}): Pick<CallbackJob, "client" | "xroadId"> {
+  return tx.xroadId === null ? { client: tx.client } : { client: tx.client, xroadId: tx.xroadId };
+}
+
+/** What every log line about a delivery names: its message's id, X-Road id and client. */
+export function jobLogRefs(job: CallbackJob): {
+  id: string;
+  xroadId: string | null;
+  client: string | null;
+} {
+  return { id: job.messageId, xroadId: job.xroadId ?? null, client: job.client ?? null };
+}
