@@ -265,8 +265,14 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
       () => admin.isDraining,
       (backend) => monitor.notePublished(names.requestsQueue(backend)),
     );
-    deps.log.info(
-      { filter, replayed: outcome.replayed.length, skipped: outcome.skipped.length },
+    // A run cut short by an error says so at warn: its answer is a 200 listing what was done.
+    deps.log[outcome.failure === undefined ? "info" : "warn"](
+      {
+        filter,
+        replayed: outcome.replayed.length,
+        skipped: outcome.skipped.length,
+        failure: outcome.failure ?? null,
+      },
       "operator replayed dead letters",
     );
     return ok(outcome);
@@ -324,11 +330,12 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
       "oldest",
     );
     const outcome = await redeliver().redeliverMany(entries, () => admin.isDraining);
-    deps.log.info(
+    deps.log[outcome.failure === undefined ? "info" : "warn"](
       {
         filter,
         redelivered: outcome.redelivered.filter((r) => r.result === "redelivered").length,
         skipped: outcome.skipped.length,
+        failure: outcome.failure ?? null,
       },
       "operator redelivered callbacks",
     );

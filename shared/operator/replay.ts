@@ -430,7 +430,7 @@ export class Replayer {
       try {
         result = await this.replay(entry.id);
       } catch (error) {
-        failure = (error as Error).message;
+        failure = error instanceof Error ? error.message : String(error);
         skipped.push(skip(entry.id, "Unavailable", failedAt(failure)));
         continue;
       }

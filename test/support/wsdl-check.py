@@ -11,18 +11,19 @@ WSDL = "http://schemas.xmlsoap.org/wsdl/"
 
 def schema_of(wsdl_bytes):
     doc = etree.fromstring(wsdl_bytes)
-    folder = tempfile.mkdtemp()
-    imports = []
-    for n, schema in enumerate(doc.iterfind(f"{{{WSDL}}}types/{{{XSD}}}schema")):
-        # each schema on its own, with the namespaces the definitions declared in scope
-        standalone = etree.fromstring(etree.tostring(schema))
-        path = os.path.join(folder, f"s{n}.xsd")
-        with open(path, "wb") as f:
-            f.write(etree.tostring(standalone))
-        imports.append((schema.get("targetNamespace"), path))
-    master = f'<xsd:schema xmlns:xsd="{XSD}">' + "".join(
-        f'<xsd:import namespace="{ns}" schemaLocation="file://{p}"/>' for ns, p in imports) + "</xsd:schema>"
-    return etree.XMLSchema(etree.fromstring(master.encode()))
+    # The schemas are read whole when the validator is made: their files go with the folder.
+    with tempfile.TemporaryDirectory() as folder:
+        imports = []
+        for n, schema in enumerate(doc.iterfind(f"{{{WSDL}}}types/{{{XSD}}}schema")):
+            # each schema on its own, with the namespaces the definitions declared in scope
+            standalone = etree.fromstring(etree.tostring(schema))
+            path = os.path.join(folder, f"s{n}.xsd")
+            with open(path, "wb") as f:
+                f.write(etree.tostring(standalone))
+            imports.append((schema.get("targetNamespace"), path))
+        master = f'<xsd:schema xmlns:xsd="{XSD}">' + "".join(
+            f'<xsd:import namespace="{ns}" schemaLocation="file://{p}"/>' for ns, p in imports) + "</xsd:schema>"
+        return etree.XMLSchema(etree.fromstring(master.encode()))
 
 def main():
     wsdl_url, endpoint = sys.argv[1], sys.argv[2]
