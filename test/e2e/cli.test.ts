@@ -5,10 +5,11 @@
 import { spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import net from "node:net";
-import { closeSync, openSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
+import { writeFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { expect } from "chai";
+import { FULL_DISK_LINE, sluiceToFullDisk } from "../support/full-output";
 import { REDIS_URL } from "../support/harness";
 
 const BIN = path.resolve(__dirname, "..", "..", "..", "bin", "sluice.js");
@@ -56,22 +57,10 @@ describe("the sluice command", function () {
   });
 
   it("exits 1 naming the failure, without a stack trace, when its usage or version cannot be written", () => {
-    const full = openSync("/dev/full", "w");
-    try {
-      for (const args of [["--version"], ["--help"], ["worker", "--help"]]) {
-        const result = spawnSync(process.execPath, [BIN, ...args], {
-          env: { ...process.env, LOG_LEVEL: "silent" },
-          stdio: ["ignore", full, "pipe"],
-          encoding: "utf8",
-          timeout: 20_000,
-        });
-        expect(result.status, `${args.join(" ")}: ${result.stderr}`).to.equal(1);
-        expect(result.stderr).to.equal(
-          "sluice: could not write the output: ENOSPC: no space left on device, write\n",
-        );
-      }
-    } finally {
-      closeSync(full);
+    for (const args of [["--version"], ["--help"], ["worker", "--help"]]) {
+      const result = sluiceToFullDisk(args, { LOG_LEVEL: "silent" });
+      expect(result.status, `${args.join(" ")}: ${result.stderr}`).to.equal(1);
+      expect(result.stderr).to.equal(FULL_DISK_LINE);
     }
   });
 

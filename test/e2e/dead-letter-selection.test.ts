@@ -4,7 +4,6 @@
 
 import { spawn, spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { closeSync, openSync } from "node:fs";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import * as amqplib from "amqplib";
@@ -23,6 +22,7 @@ import {
   type CallOptions,
 } from "../support/harness";
 import { takeQueued } from "../support/broker-scope";
+import { FULL_DISK_LINE, sluiceToFullDisk } from "../support/full-output";
 import { recordDeadLetter, requestMessage } from "../support/messages";
 
 const CLIENT = "EE/GOV/70000001/case-app";
@@ -286,25 +286,15 @@ describe("dead letters the operator selects (lists, bulk replay, CLI)", function
       deadLetters,
       requestMessage({ service: "orders", client: "EE/GOV/1/full" }),
     );
-    const full = openSync("/dev/full", "w");
-    try {
-      for (const args of [
-        ["dead-letters", "list", "--json"],
-        ["dead-letters", "show", id],
-      ]) {
-        const result = spawnSync(process.execPath, [BIN, ...args, "--config", harness.configFile], {
-          env: { ...process.env, LOG_LEVEL: "warn" },
-          stdio: ["ignore", full, "pipe"],
-          encoding: "utf8",
-          timeout: 20_000,
-        });
-        expect(result.status, `${args.join(" ")}: ${result.stderr}`).to.equal(1);
-        expect(result.stderr).to.equal(
-          "sluice: could not write the output: ENOSPC: no space left on device, write\n",
-        );
-      }
-    } finally {
-      closeSync(full);
+    for (const args of [
+      ["dead-letters", "list", "--json"],
+      ["dead-letters", "show", id],
+    ]) {
+      const result = sluiceToFullDisk([...args, "--config", harness.configFile], {
+        LOG_LEVEL: "warn",
+      });
+      expect(result.status, `${args.join(" ")}: ${result.stderr}`).to.equal(1);
+      expect(result.stderr).to.equal(FULL_DISK_LINE);
     }
   });
 

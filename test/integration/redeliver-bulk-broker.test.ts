@@ -38,6 +38,17 @@ describe("bulk dead-callback redelivery while the broker does not confirm (real 
     await scope.close();
   });
 
+  /** A redeliverer on the broker connection the proxy stands in front of. */
+  const redeliverer = () =>
+    new CallbackRedeliverer({
+      store,
+      deadCallbacks,
+      broker: amqp.broker,
+      publisher: amqp.publisher,
+      names,
+      publishTimeoutMs: SHORT_PUBLISH_TIMEOUT_MS,
+    });
+
   /** A callback-mode message whose final callback died `ago` ms ago. */
   async function dead(ago: number): Promise<string> {
     const { id, recorded } = await recordDeadCallback(store, deadCallbacks, {
@@ -49,19 +60,12 @@ describe("bulk dead-callback redelivery while the broker does not confirm (real 
 
   it("stops at the first refusal: one refused with retryAfter, the rest skipped and still failed", async () => {
     const ids = [await dead(30), await dead(20), await dead(10)];
-    const redeliverer = new CallbackRedeliverer({
-      store,
-      deadCallbacks,
-      broker: amqp.broker,
-      publisher: amqp.publisher,
-      names,
-      publishTimeoutMs: SHORT_PUBLISH_TIMEOUT_MS,
-    });
+    const bulk = redeliverer();
     const entries = await deadCallbacks.list({ delivery: "delivery_failed" }, 10, "oldest");
     expect(entries.map((e) => e.id)).to.deep.equal(ids);
 
     proxy.stall();
-    const run = await redeliverer.redeliverMany(entries);
+    const run = await bulk.redeliverMany(entries);
     expect(run.redelivered).to.have.length(1);
     expect(run.redelivered[0]).to.include({ id: ids[0], result: "refused", type: "Unavailable" });
     expect(run.redelivered[0].retryAfter).to.be.greaterThan(0);
@@ -77,23 +81,16 @@ describe("bulk dead-callback redelivery while the broker does not confirm (real 
   it("keeps what a run did when an entry's redelivery fails with an error (Redis not answering): the rest skipped, the failure named", async () => {
     proxy.heal();
     const ids = [await dead(33), await dead(23), await dead(13)];
-    const redeliverer = new CallbackRedeliverer({
-      store,
-      deadCallbacks,
-      broker: amqp.broker,
-      publisher: amqp.publisher,
-      names,
-      publishTimeoutMs: SHORT_PUBLISH_TIMEOUT_MS,
-    });
+    const bulk = redeliverer();
     const entries = (
       await deadCallbacks.list({ delivery: "delivery_failed" }, 10, "oldest")
     ).filter((e) => ids.includes(e.id));
     expect(entries.map((e) => e.id)).to.deep.equal(ids);
     // The first redelivery's store call times out, as ioredis reports a Redis that stalled.
-    redeliverer.redeliver = async () => {
+    bulk.redeliver = async () => {
       throw new Error("Command timed out");
     };
-    const run = await redeliverer.redeliverMany(entries);
+    const run = await bulk.redeliverMany(entries);
     expect(run.failure).to.equal("Command timed out");
     expect(run.redelivered).to.deep.equal([]);
     expect(run.skipped.map((s) => s.id)).to.deep.equal(ids);
