@@ -3,7 +3,8 @@
 
 import Koa, { type Context } from "koa";
 import Router from "@koa/router";
-import type { IncomingMessage } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import type { Logger } from "pino";
 import { SluiceError } from "../shared/protocol/errors";
 import { accessLog, noteAccess } from "./access-log";
@@ -100,7 +101,12 @@ function requestFrame(deps: RestRouteDeps, route: Koa.Middleware): Koa.Middlewar
   const header = headerSection(deps.config.adapter.maxHeaders, deps.log);
   const deadline = answerDeadline(deps.config.adapter.requestTimeoutMs);
   return (ctx, next) => {
-    const routed = (): Promise<unknown> => header(ctx, () => route(ctx, next));
+    const handle = (): Promise<unknown> => header(ctx, () => route(ctx, next));
+    const before = unsentAnswerBefore(ctx);
+    // A request pipelined behind an answer not yet sent waits for it: a caller that sent 200
+    // reads of a large record at once and read no answer had all 200 read from Redis and held
+    // as answers. One at a time, the rest end with the connection at the answer deadline.
+    const routed = before === undefined ? handle : inTurn(ctx, before, handle);
     let done: Promise<unknown>;
     try {
       done = span(ctx, () => access(ctx, routed));
@@ -116,6 +122,57 @@ function requestFrame(deps: RestRouteDeps, route: Koa.Middleware): Koa.Middlewar
       },
     );
   };
+}
+
+const LAST_ANSWER = Symbol("sluice.last-answer");
+const TURN_ENDED = Symbol("sluice.turn-ended");
+type Answer = ServerResponse & { [TURN_ENDED]?: Promise<void> };
+
+/**
+ * The answer of the request before this one on the same connection, when it is not sent yet
+ * (HTTP/1.1 pipelining); undefined for any other request. One property per connection.
+ */
+function unsentAnswerBefore(ctx: Context): Answer | undefined {
+  const socket = ctx.req.socket as Socket & { [LAST_ANSWER]?: Answer };
+  const last = socket[LAST_ANSWER];
+  socket[LAST_ANSWER] = ctx.res;
+  return last !== undefined && !last.writableFinished && !last.destroyed ? last : undefined;
+}
+
+/** Resolves once `answer` is sent or its connection closed, or its request gave up its turn. */
+function turnEnded(answer: Answer): Promise<void> {
+  return (
+    answer[TURN_ENDED] ??
+    new Promise((resolve) => {
+      answer.once("finish", resolve);
+      answer.once("close", resolve);
+    })
+  );
+}
+
+/**
+ * `handle` once the answer before has gone: not at all when the connection closed meanwhile.
+ * The request's own turn ends when its answer is sent, or when it is not handled: a request
+ * behind it waits for that, never for an answer that will not be written.
+ */
+function inTurn(ctx: Context, before: Answer, handle: () => Promise<unknown>) {
+  const answer = ctx.res as Answer;
+  let release!: () => void;
+  answer[TURN_ENDED] = new Promise((resolve) => {
+    release = resolve;
+    answer.once("finish", resolve);
+    answer.once("close", resolve);
+  });
+  return (): Promise<unknown> =>
+    turnEnded(before).then(() => {
+      if (ctx.req.socket.destroyed) {
+        release();
+        return undefined;
+      }
+      return handle().finally(() => {
+        if (ctx.req.socket.destroyed) release();
+      });
+    });
 }
 
 /**
