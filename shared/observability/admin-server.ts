@@ -59,7 +59,10 @@ export class AdminServer {
     refusals = new RefusalLog(),
   ) {
     this.signIn = token ? new AdminSignIn(log, token, sessions, throttle, refusals) : null;
-    this.server = http.createServer((req, res) => {
+    // Requests past their deadline are looked for every second (at most), not Node's default
+    // 30 s, after which a body could stream for twice as long as requestTimeout says.
+    const checking = { connectionsCheckingInterval: Math.max(100, Math.min(1_000, silentMs)) };
+    this.server = http.createServer(checking, (req, res) => {
       const handled = this.handle(req, res).catch((error: unknown) => {
         // A route's SluiceError (Redis unavailable: 503 with Retry-After) is answered as such;
         // anything else is a bug: 500 with the generic body, its stack in the log only.

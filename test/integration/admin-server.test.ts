@@ -39,6 +39,24 @@ describe("admin port connections", () => {
     }
   });
 
+  it("closes a connection whose request body never ends, at the request deadline", async () => {
+    const socket = net.connect({ port, host: "127.0.0.1" });
+    socket.on("error", () => undefined);
+    socket.resume();
+    const closed = new Promise((resolve) => socket.once("close", resolve));
+    socket.write("POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+    const trickle = setInterval(() => socket.write("1\r\nx\r\n"), 50);
+    try {
+      // Generous: the deadline is 1.5 s here (3 × 500 ms); Node looked for requests past it
+      // only every 30 s, so a body could stream twice as long as the deadline said.
+      const gaveUp = new Promise<"open">((resolve) => setTimeout(() => resolve("open"), 15_000));
+      expect(await Promise.race([closed.then(() => "closed"), gaveUp])).to.equal("closed");
+    } finally {
+      clearInterval(trickle);
+      socket.destroy();
+    }
+  });
+
   it("closes connections that never send a request, and still serves", async () => {
     const sockets = Array.from({ length: 5 }, () => {
       const socket = net.connect({ port, host: "127.0.0.1" });
