@@ -139,15 +139,17 @@ function unsentAnswerBefore(ctx: Context): Answer | undefined {
   return last !== undefined && !last.writableFinished && !last.destroyed ? last : undefined;
 }
 
+/** Resolves once `answer` is sent or its connection closed. */
+function sentOrClosed(answer: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    answer.once("finish", resolve);
+    answer.once("close", resolve);
+  });
+}
+
 /** Resolves once `answer` is sent or its connection closed, or its request gave up its turn. */
 function turnEnded(answer: Answer): Promise<void> {
-  return (
-    answer[TURN_ENDED] ??
-    new Promise((resolve) => {
-      answer.once("finish", resolve);
-      answer.once("close", resolve);
-    })
-  );
+  return answer[TURN_ENDED] ?? sentOrClosed(answer);
 }
 
 /**
@@ -158,11 +160,8 @@ function turnEnded(answer: Answer): Promise<void> {
 function inTurn(ctx: Context, before: Answer, handle: () => Promise<unknown>) {
   const answer = ctx.res as Answer;
   let release!: () => void;
-  answer[TURN_ENDED] = new Promise((resolve) => {
-    release = resolve;
-    answer.once("finish", resolve);
-    answer.once("close", resolve);
-  });
+  const givenUp = new Promise<void>((resolve) => (release = resolve));
+  answer[TURN_ENDED] = Promise.race([sentOrClosed(answer), givenUp]);
   return (): Promise<unknown> =>
     turnEnded(before).then(() => {
       if (ctx.req.socket.destroyed) {
