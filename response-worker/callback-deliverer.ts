@@ -83,11 +83,49 @@ export interface CallbackDelivererOptions {
   maxPerTarget?: number;
   logger?: DeliveryLogger;
   /**
+   * Sets slow attempts apart from the prefetch: see `Parking`. Without it an attempt holds its
+   * broker delivery until it ends.
+   */
+  parking?: Parking;
+  /**
    * The largest job (encoded, bytes) published. A larger one ends at once as `too_large`, as
    * does one the broker refuses for its size: published, it would close the channel (and hand
    * back every job on it) and fail again on every try (`amqpMaxMessageSize`).
    */
   maxJobBytes?: number;
+}
+
+/**
+ * An attempt still under way after `afterMs` stops holding its broker delivery, so receivers
+ * that hang cannot hold every one of the worker's deliveries (its prefetch) for their whole
+ * `timeout`: a copy of its job (`parkedCopy`) goes on the queues to come back after the attempt
+ * can have ended, and then the delivery is acknowledged. The attempt goes on and its outcome is
+ * handled as any other's (a retry queued, or settled), then marked done; the copy, back, is
+ * dropped when the mark is there, and made as the same attempt when not (the worker stopped).
+ */
+export interface Parking {
+  marks: {
+    finished(job: CallbackJob): Promise<void>;
+    takeFinished(job: CallbackJob): Promise<boolean>;
+  };
+  /** The longest an attempt runs (`callbacks.timeout`). */
+  attemptTimeoutMs: number;
+  /** How long an attempt runs before it is set apart. Default 1 s. */
+  afterMs?: number;
+  /**
+   * Attempts set apart at once; past it, a slow attempt holds its delivery as without parking.
+   * It bounds the sockets and memory hanging receivers can hold. Default 256.
+   */
+  max?: number;
+  /** Told how many attempts are set apart whenever that changes (a gauge). */
+  onCount?: (count: number) => void;
+}
+
+/** One broker delivery being handled, and whether it was acknowledged early (parked). */
+interface Delivery {
+  message: ConsumeMessage;
+  generation: number;
+  parked: boolean;
 }
 
 /** A job the broker does not take for its size; carries the reason the dead record gives. */
@@ -99,6 +137,10 @@ const SETTLE_RETRY_PAUSE_MS = 1_000;
  * aside: a healthy receiver at its limit frees a slot within that and keeps its pace.
  */
 const SLOT_WAIT_MS = 250;
+const PARK_AFTER_MS = 1_000;
+const MAX_PARKED = 256;
+/** Beyond the attempt's `timeout`, how long its copy stays away at least. */
+const PARKED_COPY_MARGIN_MS = 5_000;
 
 export class CallbackDeliverer {
   private readonly inFlight = new Set<Promise<void>>();
@@ -121,6 +163,8 @@ export class CallbackDeliverer {
   };
 
   private readonly slots: TargetSlots;
+  /** The attempts set apart from the prefetch and still under way here, by `parkKey`. */
+  private readonly parked = new Set<string>();
 
   constructor(private readonly options: CallbackDelivererOptions) {
     this.slots = new TargetSlots({
@@ -163,7 +207,7 @@ export class CallbackDeliverer {
       if (!(error instanceof JobTooLarge)) throw error;
       // Ended here, once: handed back, the response would enqueue it again for ever, and the
       // delivery would stay pending. Nothing was attempted.
-      await this.tooLarge(first, 0, error, this.generation);
+      await this.tooLarge(first, 0, error, { generation: this.generation, parked: false });
     }
   }
 
@@ -174,6 +218,7 @@ export class CallbackDeliverer {
 
   private async handle(message: ConsumeMessage, generation: number): Promise<void> {
     const job = decodeJob(message.content);
+    const delivery: Delivery = { message, generation, parked: false };
     try {
       if (job === null) {
         await this.deadLetter(null, message.content.toString("utf8"), {
@@ -181,14 +226,22 @@ export class CallbackDeliverer {
           attempts: 0,
         });
       } else {
-        await this.attempt(job, generation, steppedAside(message)).catch(async (error) => {
+        await this.attempt(job, delivery, steppedAside(message)).catch(async (error) => {
           // Taken once, refused now (the broker's limit was lowered since): ended, not spun on.
           if (!(error instanceof JobTooLarge)) throw error;
-          await this.tooLarge(job, job.attempt - 1, error, generation);
+          await this.tooLarge(job, job.attempt - 1, error, delivery);
         });
       }
-      this.settleMessage(message, generation, "ack");
+      if (!delivery.parked) this.settleMessage(message, generation, "ack");
     } catch (error) {
+      if (delivery.parked) {
+        // Acknowledged already: its copy on the queues makes the attempt again.
+        this.options.logger?.error(
+          { id: job?.messageId ?? null, err: (error as Error).message },
+          "slow callback attempt not settled; its copy will make it again",
+        );
+        return;
+      }
       this.options.logger?.error(
         { id: job?.messageId ?? null, err: (error as Error).message },
         "callback job not settled; handing it back",
@@ -199,18 +252,21 @@ export class CallbackDeliverer {
   }
 
   /** `aside`: how often this job stepped aside from its busy receiver so far. */
-  private async attempt(job: CallbackJob, generation: number, aside: number): Promise<void> {
+  private async attempt(taken: CallbackJob, delivery: Delivery, aside: number): Promise<void> {
     const { sender, topology, loadPayload } = this.options;
+    const { generation } = delivery;
     // Back from the longest delay queue before the receiver's Retry-After is over: it waits
     // again, the same job, not an attempt.
-    const early = job.notBefore === undefined ? 0 : job.notBefore - Date.now();
+    const early = taken.notBefore === undefined ? 0 : taken.notBefore - Date.now();
     if (early > 0) {
-      await this.publishJob(waitTier(topology, early).queue, job);
+      await this.publishJob(waitTier(topology, early).queue, taken);
       return;
     }
+    const job = taken.parkedCopy ? await this.unlessParkedEnded(taken) : taken;
+    if (job === null) return;
     const body = job.payload ?? (loadPayload ? await loadPayload(job) : null);
     if (body === null) {
-      await this.settle(job, { outcome: "lost", attempts: job.attempt - 1 }, generation);
+      await this.settle(job, { outcome: "lost", attempts: job.attempt - 1 }, delivery);
       return;
     }
     const receiver = receiverOf(job.target);
@@ -243,24 +299,43 @@ export class CallbackDeliverer {
     attributes["server.address"] =
       receiver === null || receiver.startsWith("xroad:") ? "xroad" : receiver;
     const span = startSpan("sluice.delivery", SpanKind.CLIENT, parent, attributes);
-    try {
-      const send: CallbackSend = {
-        webhookId: job.webhookId,
-        messageId: job.messageId,
-        target: job.target,
-        body,
-        traceHeaders: headersOf(contextWith(parent, span)),
-      };
-      if (job.listenerId) send.listenerId = job.listenerId;
-      result = await sender.send(send);
-    } catch (error) {
-      result = {
+    const send: CallbackSend = {
+      webhookId: job.webhookId,
+      messageId: job.messageId,
+      target: job.target,
+      body,
+      traceHeaders: headersOf(contextWith(parent, span)),
+    };
+    if (job.listenerId) send.listenerId = job.listenerId;
+    const sending = Promise.resolve()
+      .then(() => sender.send(send))
+      .catch((error: unknown): AttemptResult => ({
         outcome: "retry",
         failure: { kind: "network", message: (error as Error).message },
-      };
+      }));
+    const parking = this.parkWhenSlow(job, sending, delivery);
+    try {
+      result = await sending;
     } finally {
       release();
     }
+    const parked = await parking;
+    try {
+      await this.afterAttempt(job, result, span, delivery);
+      if (parked) await this.markParkedEnded(job);
+    } finally {
+      if (parked) this.setApart(parkKey(job), false);
+    }
+  }
+
+  /** What follows an attempt: the next one queued, or the delivery settled. */
+  private async afterAttempt(
+    job: CallbackJob,
+    result: AttemptResult,
+    span: ReturnType<typeof startSpan>,
+    delivery: Pick<Delivery, "generation" | "parked">,
+  ): Promise<void> {
+    const { topology } = this.options;
     const delivered = result.outcome === "delivered";
     endSpan(span, delivered ? undefined : { code: result.failure?.kind ?? result.outcome }, {
       "sluice.outcome": result.outcome,
@@ -291,14 +366,111 @@ export class CallbackDeliverer {
     this.options.onAttempt?.(job, result, "settled");
     // Every outcome but a retry with backoff left ends the delivery as itself.
     const outcome: SettledOutcome = result.outcome === "retry" ? "exhausted" : result.outcome;
-    await this.settle(job, { outcome, attempts: job.attempt, last: result }, generation);
+    await this.settle(job, { outcome, attempts: job.attempt, last: result }, delivery);
+  }
+
+  /**
+   * The job of a copy kept while an attempt was set apart, to be made as that attempt, or null
+   * when the attempt ended (its copy is dropped). While the attempt is still under way here
+   * (it outlasted the copy's wait), the copy waits again.
+   */
+  private async unlessParkedEnded(copy: CallbackJob): Promise<CallbackJob | null> {
+    const { parking, topology } = this.options;
+    if (this.parked.has(parkKey(copy))) {
+      const again: CallbackJob = { ...copy, notBefore: Date.now() + PARKED_COPY_MARGIN_MS };
+      await this.publishJob(waitTier(topology, PARKED_COPY_MARGIN_MS).queue, again);
+      return null;
+    }
+    if (parking && (await parking.marks.takeFinished(copy))) return null;
+    // The worker that made the attempt stopped before it ended: made again, the same attempt.
+    const job: CallbackJob = { ...copy };
+    delete job.parkedCopy;
+    delete job.notBefore;
+    return job;
+  }
+
+  /**
+   * Resolves true once the attempt `sending` outlasted `parking.afterMs` and was set apart:
+   * its copy is on the queues and its delivery acknowledged (see `Parking`). False when it
+   * ended first, or cannot be set apart (no parking, too many set apart, the channel gone, the
+   * copy not published: it then holds its delivery as an attempt without parking does).
+   */
+  private async parkWhenSlow(
+    job: CallbackJob,
+    sending: Promise<AttemptResult>,
+    delivery: Delivery,
+  ): Promise<boolean> {
+    const { parking, topology } = this.options;
+    if (!parking) return false;
+    const afterMs = parking.afterMs ?? PARK_AFTER_MS;
+    const slow = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(true), afterMs);
+      void sending.then(() => {
+        clearTimeout(timer);
+        resolve(false);
+      });
+    });
+    const key = parkKey(job);
+    if (
+      !slow ||
+      this.stopping ||
+      delivery.generation !== this.generation ||
+      this.parked.size >= (parking.max ?? MAX_PARKED) ||
+      this.parked.has(key)
+    ) {
+      return false;
+    }
+    // Away until the attempt has surely ended, when its mark tells whether it did.
+    const awayMs = Math.max(0, parking.attemptTimeoutMs - afterMs) + PARKED_COPY_MARGIN_MS;
+    const copy: CallbackJob = { ...job, parkedCopy: true, notBefore: Date.now() + awayMs };
+    this.setApart(key, true);
+    try {
+      await this.publishJob(waitTier(topology, awayMs).queue, copy);
+    } catch (error) {
+      this.setApart(key, false);
+      this.options.logger?.warn(
+        { ...jobLogRefs(job), err: (error as Error).message },
+        "slow callback attempt not set apart: its copy was not queued; it holds its delivery",
+      );
+      return false;
+    }
+    delivery.parked = true;
+    this.settleMessage(delivery.message, delivery.generation, "ack");
+    return true;
+  }
+
+  private setApart(key: string, apart: boolean) {
+    if (apart) this.parked.add(key);
+    else this.parked.delete(key);
+    this.options.parking?.onCount?.(this.parked.size);
+  }
+
+  /**
+   * Marks a set-apart attempt done once what follows it is queued or recorded, trying again
+   * while Redis cannot take it; a worker that stops first leaves its copy to make it again.
+   */
+  private async markParkedEnded(job: CallbackJob): Promise<void> {
+    const marks = this.options.parking?.marks;
+    for (;;) {
+      try {
+        await marks?.finished(job);
+        return;
+      } catch (error) {
+        if (this.stopping) throw error;
+        this.options.logger?.error(
+          { ...jobLogRefs(job), err: (error as Error).message },
+          "slow callback attempt ended but not marked; trying again",
+        );
+        await new Promise((resolve) => setTimeout(resolve, SETTLE_RETRY_PAUSE_MS).unref());
+      }
+    }
   }
 
   private async tooLarge(
     job: CallbackJob,
     attempts: number,
     error: JobTooLarge,
-    generation: number,
+    delivery: Pick<Delivery, "generation" | "parked">,
   ): Promise<void> {
     const last: AttemptResult = {
       outcome: "refused",
@@ -309,14 +481,14 @@ export class CallbackDeliverer {
     await this.settle(
       { ...job, payload: undefined },
       { outcome: "too_large", attempts, last },
-      generation,
+      delivery,
     );
   }
 
   private async settle(
     job: CallbackJob,
     settlement: Settlement,
-    generation: number,
+    delivery: Pick<Delivery, "generation" | "parked">,
   ): Promise<void> {
     if (settlement.outcome !== "delivered") {
       await this.deadLetter(job, job.payload, settlement);
@@ -333,13 +505,14 @@ export class CallbackDeliverer {
     // tried again here, not by handing the job back, which made the attempt again: a delivered
     // callback was POSTed anew every second for as long as Redis could not record it. Once the
     // channel is gone (the broker hands the job out again) or the deliverer stops, it is
-    // handed back as before.
+    // handed back as before; a job set apart was acknowledged, and its copy makes it again.
     for (;;) {
       try {
         await this.options.onSettled?.(job, settlement);
         return;
       } catch (error) {
-        if (this.stopping || generation !== this.generation) throw error;
+        const handedOut = !delivery.parked && delivery.generation !== this.generation;
+        if (this.stopping || handedOut) throw error;
         this.options.logger?.error(
           { ...jobLogRefs(job), err: (error as Error).message },
           "callback delivery settled but not recorded; trying again",
@@ -455,6 +628,11 @@ function tooLarge(bytes: number, configured: number, broker: number | null): Job
     `the job is ${bytes} bytes, larger than ${limit}: the status document does not fit in a ` +
       "message; GET /messages/<id> still has it",
   );
+}
+
+/** One attempt of one delivery: its copy kept while it is set apart, and its mark. */
+function parkKey(job: CallbackJob): string {
+  return `${job.attempt}:${job.webhookId}`;
 }
 
 /** How often the job stepped aside so far: its header, kept by the step-aside queue's expiry. */

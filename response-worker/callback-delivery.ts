@@ -8,6 +8,7 @@ import type { ResponseMessage } from "../shared/protocol/envelope";
 import { HubListeners } from "../shared/store/hub-listeners";
 import { DeadCallbacks } from "../shared/operator/dead-callbacks";
 import { EventPayloads } from "../shared/store/event-payloads";
+import { ParkedAttempts } from "../shared/store/parked-attempts";
 import { messageLogger } from "../shared/observability/logger";
 import { metrics } from "../shared/observability/metrics";
 import type { Role, Runtime } from "../shared/runtime/runtime";
@@ -240,6 +241,12 @@ export async function startCallbackDelivery(
     sender: unlessRemoved,
     prefetch: DELIVERY_SLOTS,
     maxPerTarget: config.callbacks.maxPerTarget,
+    // Receivers that hang would otherwise hold every one of the 16 deliveries for `timeout`.
+    parking: {
+      marks: new ParkedAttempts(redis, config.prefix, config.retentionMs),
+      attemptTimeoutMs: config.callbacks.timeoutMs,
+      onCount: (count) => metrics.callbackAttemptsSetApart.set(count),
+    },
     maxJobBytes: config.amqpMaxMessageBytes,
     // Gone (every listener settled it, Redis lost it): the job ends `lost`.
     loadPayload: (job) =>

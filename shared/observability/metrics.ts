@@ -118,6 +118,12 @@ export const callbackDeliveries = new Counter<"outcome">({
   registers: [registry],
 });
 
+export const callbackAttemptsSetApart = new Gauge({
+  name: "sluice_callback_attempts_set_apart",
+  help: "Callback and hub event attempts under way for over a second, set apart from this response worker's prefetch.",
+  registers: [registry],
+});
+
 export const deadLetters = new Counter<"backend" | "reason">({
   name: "sluice_dead_letters_total",
   help: "Messages sent to the dead-letter queue, by backend and reason.",
@@ -186,6 +192,7 @@ export const metrics = {
   backendRateLimit,
   syncWaiters,
   callbackDeliveries,
+  callbackAttemptsSetApart,
   deadLetters,
   messagesExpired,
   backpressureRejections,

@@ -217,6 +217,7 @@ const callbackJobShape = obj({
   enqueuedAt: optional(num),
   trace: optional(recordOf(str)),
   notBefore: optional(num),
+  parkedCopy: optional(bool),
 });
 
 /** The field every message carries its version in (absent in version 1). */

@@ -1,0 +1,235 @@
+import { expect } from "chai";
+import { randomBytes, randomUUID } from "node:crypto";
+import amqplib from "amqplib";
+import type { ChannelWrapper } from "amqp-connection-manager";
+import Redis from "ioredis";
+import pino from "pino";
+import { Broker } from "../../shared/broker/amqp";
+import { SafeHttp } from "../../shared/delivery/safe-http";
+import { CallbackDeliverer, type Settlement } from "../../response-worker/callback-deliverer";
+import type { CallbackJob } from "../../shared/protocol/callback-job";
+import {
+  callbackQueues,
+  callbackTopology,
+  declareCallbackTopology,
+  type CallbackTopology,
+} from "../../response-worker/callback-schedule";
+import { CallbackSender } from "../../response-worker/callback-sender";
+import { ParkedAttempts } from "../../shared/store/parked-attempts";
+import { CallbackReceiver } from "./callback-receiver";
+import { AMQP_URL, REDIS_URL } from "../support/harness";
+
+const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
+
+/**
+ * Slow attempts set apart from the response worker's prefetch: receivers that hang, more of
+ * them than its slots, no longer hold every delivery for their `timeout`.
+ */
+describe("slow callback attempts set apart from the prefetch (real broker, Redis, HTTPS)", () => {
+  let admin: amqplib.ChannelModel;
+  let adminChannel: amqplib.Channel;
+  let redis: Redis;
+  let prefix: string;
+  let topology: CallbackTopology;
+  const cleanups: Array<() => Promise<void>> = [];
+
+  before(async () => {
+    admin = await amqplib.connect(AMQP_URL);
+    adminChannel = await admin.createChannel();
+    redis = new Redis(REDIS_URL);
+  });
+  beforeEach(() => {
+    prefix = `t-${randomUUID().slice(0, 8)}.`;
+    topology = callbackTopology(prefix, [200]);
+  });
+  afterEach(async () => {
+    // Receivers first: their hanging requests end, and the deliverers stop without waiting.
+    for (const cleanup of cleanups.splice(0)) await cleanup();
+    for (const queue of callbackQueues(topology)) await adminChannel.deleteQueue(queue);
+    const keys = await redis.keys(`${prefix}sluice:*`);
+    if (keys.length > 0) await redis.del(...keys);
+  });
+  after(async () => {
+    await admin.close();
+    redis.disconnect();
+  });
+
+  async function receivers(count: number): Promise<CallbackReceiver[]> {
+    const started = await Promise.all(
+      Array.from({ length: count }, () => CallbackReceiver.start({ tls: true })),
+    );
+    cleanups.push(async () => {
+      for (const receiver of started) {
+        receiver.release();
+        await receiver.close();
+      }
+    });
+    return started;
+  }
+
+  /** A deliverer on its own broker connection, so a test can cut it off as a crash would. */
+  async function deliverer(
+    allow: string[],
+    ca: string,
+    options: { attemptTimeoutMs: number; settled: Array<{ job: CallbackJob; s: Settlement }> },
+  ): Promise<{ deliverer: CallbackDeliverer; broker: Broker; http: SafeHttp }> {
+    const broker = await Broker.connect(AMQP_URL, pino({ level: "silent" }));
+    const channel: ChannelWrapper = broker.channel(topology.delivery, (ch) =>
+      declareCallbackTopology(ch, topology),
+    );
+    await channel.waitForConnect();
+    // Attempts are not cut short by a timeout in these tests: the receivers decide.
+    const http = new SafeHttp({ allowPrivate: true, ca, timeoutMs: 120_000 });
+    const made = new CallbackDeliverer({
+      broker,
+      channel,
+      topology,
+      prefetch: 8,
+      maxPerTarget: 2,
+      sender: new CallbackSender({
+        secrets: [SECRET],
+        policy: { allow, allowHttp: false, allowPrivate: true, xroad: false },
+        http,
+      }),
+      parking: {
+        marks: new ParkedAttempts(redis, prefix, 60_000),
+        attemptTimeoutMs: options.attemptTimeoutMs,
+        afterMs: 200,
+      },
+      onSettled: (job, s) => void options.settled.push({ job, s }),
+    });
+    await made.start();
+    cleanups.push(async () => {
+      await made.stop();
+      await channel.close().catch(() => undefined);
+      await broker.close().catch(() => undefined);
+      await http.destroy();
+    });
+    return { deliverer: made, broker, http };
+  }
+
+  const job = (target: string) => ({
+    webhookId: `msg_${randomUUID()}`,
+    messageId: randomUUID(),
+    target,
+    payload: JSON.stringify({ id: "m-1", state: "completed" }),
+  });
+
+  const waitFor = async (what: string, done: () => boolean | Promise<boolean>) => {
+    for (let i = 0; i < 600 && !(await done()); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(await done(), what).to.equal(true);
+  };
+
+  const depths = async () => {
+    let total = 0;
+    for (const queue of callbackQueues(topology)) {
+      if (queue !== topology.dead) total += (await adminChannel.checkQueue(queue)).messageCount;
+    }
+    return total;
+  };
+
+  it("receivers hanging on every slot hold none: another's callbacks are delivered while they hang, and each of theirs once when they answer", async () => {
+    const [healthy, ...hanging] = await receivers(5);
+    for (const receiver of hanging) receiver.respond = () => "hang";
+    const settled: Array<{ job: CallbackJob; s: Settlement }> = [];
+    const { deliverer: d } = await deliverer(
+      [healthy, ...hanging].map((r) => r.url("/")),
+      healthy.ca,
+      { attemptTimeoutMs: 1_000, settled },
+    );
+    // Four receivers, two slots each: without setting their attempts apart they hold all 8.
+    for (const receiver of hanging) {
+      for (let i = 0; i < 4; i++) await d.enqueue(job(receiver.url(`/hang/${i}`)));
+    }
+    await waitFor("every hanging receiver holds its two slots", () =>
+      hanging.every((r) => r.held === 2),
+    );
+    for (let i = 0; i < 3; i++) await d.enqueue(job(healthy.url(`/fast/${i}`)));
+    await waitFor("the healthy receiver's callbacks delivered", () => settled.length === 3);
+    expect(
+      hanging.map((r) => r.held),
+      "still hanging, none timed out",
+    ).to.deep.equal([2, 2, 2, 2]);
+    expect(hanging.map((r) => r.calls.length)).to.deep.equal([2, 2, 2, 2]);
+
+    for (const receiver of hanging) {
+      receiver.respond = () => ({ status: 204 });
+      receiver.release();
+    }
+    await waitFor("every delivery settled", () => settled.length === 19);
+    expect(settled.every(({ s }) => s.outcome === "delivered" && s.attempts === 1)).to.equal(true);
+    // The copies kept while the attempts hung come back and are dropped, their marks with them.
+    await waitFor(
+      "the copies came back and were dropped",
+      async () => (await depths()) === 0 && (await redis.keys(`${prefix}sluice:*`)).length === 0,
+    );
+    for (const receiver of hanging) {
+      const ids = receiver.calls.map((c) => c.headers["webhook-id"]);
+      expect(ids, "each delivery sent once").to.have.length(4);
+      expect(new Set(ids).size).to.equal(4);
+    }
+    expect(healthy.calls).to.have.length(3);
+  });
+
+  it("an attempt set apart that fails is retried once, by its retry and not by its copy", async () => {
+    const [receiver] = await receivers(1);
+    receiver.respond = () => "hang";
+    const settled: Array<{ job: CallbackJob; s: Settlement }> = [];
+    const { deliverer: d } = await deliverer([receiver.url("/")], receiver.ca, {
+      attemptTimeoutMs: 300,
+      settled,
+    });
+    const lone = job(receiver.url("/flaky"));
+    await d.enqueue(lone);
+    await waitFor("the attempt hangs", () => receiver.held === 1);
+    await waitFor("its copy is on the queues", async () => {
+      return (await adminChannel.checkQueue(topology.tiers[0].queue)).messageCount === 1;
+    });
+    receiver.respond = () => ({ status: 204 });
+    receiver.release({ status: 503 });
+    await waitFor("delivered by the retry", () => settled.length === 1);
+    expect(settled[0].s).to.deep.include({ outcome: "delivered", attempts: 2 });
+    await waitFor(
+      "the copy came back and was dropped",
+      async () => (await depths()) === 0 && (await redis.keys(`${prefix}sluice:*`)).length === 0,
+    );
+    expect(receiver.calls.map((c) => c.headers["webhook-id"])).to.deep.equal([
+      lone.webhookId,
+      lone.webhookId,
+    ]);
+    expect(settled).to.have.length(1);
+  });
+
+  it("an attempt set apart whose worker is cut off before it ends is made again from its copy, the same attempt", async () => {
+    const [receiver] = await receivers(1);
+    receiver.respond = () => "hang";
+    const firstSettled: Array<{ job: CallbackJob; s: Settlement }> = [];
+    const first = await deliverer([receiver.url("/")], receiver.ca, {
+      attemptTimeoutMs: 500,
+      settled: firstSettled,
+    });
+    const lone = job(receiver.url("/once"));
+    await first.deliverer.enqueue(lone);
+    await waitFor("the attempt hangs", () => receiver.held === 1);
+    await waitFor("its copy is on the queues and the delivery acknowledged", async () => {
+      const copies = (await adminChannel.checkQueue(topology.tiers[0].queue)).messageCount;
+      const delivery = await adminChannel.checkQueue(topology.delivery);
+      return copies + delivery.messageCount === 1 && delivery.consumerCount === 1;
+    });
+    // As a crash would: its broker connection gone, its attempt never answered.
+    await first.broker.close();
+
+    const settled: Array<{ job: CallbackJob; s: Settlement }> = [];
+    receiver.respond = () => ({ status: 204 });
+    await deliverer([receiver.url("/")], receiver.ca, { attemptTimeoutMs: 500, settled });
+    await waitFor("made again from the copy", () => settled.length === 1);
+    expect(settled[0].s).to.deep.include({ outcome: "delivered", attempts: 1 });
+    expect(settled[0].job.webhookId).to.equal(lone.webhookId);
+    expect(settled[0].job.parkedCopy, "settled as the job, not as a copy").to.equal(undefined);
+    expect(receiver.calls.map((c) => c.headers["webhook-id"])).to.deep.equal([
+      lone.webhookId,
+      lone.webhookId,
+    ]);
+    expect(firstSettled).to.have.length(0);
+  });
+});
