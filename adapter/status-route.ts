@@ -166,9 +166,13 @@ export function cancelRoute(deps: StatusRouteDeps) {
       }
       // Neither fails the cancel: the state is in Redis, a caller whose wake is lost reads it
       // (docs/reliability.md), and a worker repeats a lost notice. A repeat sends both again
-      // (the first may have stopped before them); listeners hear of it once.
+      // (the first may have stopped before them); listeners hear of it once. Its notice only
+      // until the first was told: a client repeating its cancel in a loop would otherwise put
+      // a notice on the responses queue each time.
       if (unreached.length > 0) await deps.wakeUnheard?.(unreached, wake, tx.id);
-      await deps.notices?.publish(tx.id, "cancelled");
+      if (!repeated || !(await deps.store.wasTold(tx.id).catch(() => false))) {
+        await deps.notices?.publish(tx.id, "cancelled");
+      }
       const updated = await deps.store.get(tx.id).catch((error: unknown) => {
         throw storeUnavailable(error);
       });

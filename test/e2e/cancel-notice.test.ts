@@ -20,6 +20,15 @@ import { CallbackReceiver, type ReceivedCall } from "../integration/callback-rec
 import { call, eventually, Harness } from "../support/harness";
 import { drainRoles } from "../../shared/runtime/shutdown-deadline";
 
+/** The real notice publisher, counting what it publishes. */
+class CountedNotices extends StateNotices {
+  published = 0;
+  override async publish(...args: Parameters<StateNotices["publish"]>) {
+    this.published += 1;
+    return super.publish(...args);
+  }
+}
+
 const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
 const ALICE = "EE/GOV/70000001/alice";
 
@@ -31,7 +40,7 @@ describe("cancel notice from the cancel route (no worker running)", function () 
   let runtime: Runtime;
   let roles: Role[] = [];
   let server: http.Server;
-  let notices: StateNotices;
+  let notices: CountedNotices;
   let baseUrl = "";
 
   before(async () => {
@@ -56,7 +65,7 @@ describe("cancel notice from the cancel route (no worker running)", function () 
       receiver.url("/events/alice"),
       "",
     );
-    notices = new StateNotices(
+    notices = new CountedNotices(
       runtime.broker,
       runtime.broker.channel("publisher"),
       runtime.names,
@@ -131,5 +140,38 @@ describe("cancel notice from the cancel route (no worker running)", function () 
     await new Promise((resolve) => setTimeout(resolve, 600));
     expect(callbacksFor("/hooks/notice")).to.have.length(1);
     expect(eventStates(id)).to.deep.equal(["accepted", "cancelled"]);
+  });
+
+  it("a cancel repeated after it was told puts no notice on the queue again", async () => {
+    const id = randomUUID();
+    await runtime.store.create({
+      id,
+      xroadId: null,
+      service: "notify",
+      backend: "b",
+      client: ALICE,
+      protocol: "rest",
+      replyMode: "callback",
+      owner: null,
+      callback: receiver.url("/hooks/repeated"),
+      createdAt: Date.now(),
+      expiresAt: null,
+    });
+    const before = notices.published;
+    expect(
+      (await call(`${baseUrl}/messages/${id}`, { method: "DELETE", client: ALICE })).status,
+    ).to.equal(200);
+    await eventually(
+      async () => ((await runtime.store.wasTold(id)) ? true : undefined),
+      10_000,
+      "the cancel told",
+    );
+    for (let i = 0; i < 3; i++) {
+      const again = await call(`${baseUrl}/messages/${id}`, { method: "DELETE", client: ALICE });
+      expect(again.status).to.equal(200);
+      expect(again.json.state).to.equal("cancelled");
+    }
+    expect(notices.published - before, "notices published").to.equal(1);
+    expect(callbacksFor("/hooks/repeated")).to.have.length(1);
   });
 });
