@@ -137,7 +137,12 @@ const SETTLE_RETRY_PAUSE_MS = 1_000;
  * aside: a healthy receiver at its limit frees a slot within that and keeps its pace.
  */
 const SLOT_WAIT_MS = 250;
+/**
+ * How long an attempt holds its delivery before it is set apart: a receiver that answers
+ * within it costs no copy, and hanging ones give their deliveries back after that long.
+ */
 const PARK_AFTER_MS = 1_000;
+/** Attempts set apart at once: 64 hanging receivers' worth at the default `maxPerTarget`. */
 const MAX_PARKED = 256;
 /** Beyond the attempt's `timeout`, how long its copy stays away at least. */
 const PARKED_COPY_MARGIN_MS = 5_000;
