@@ -101,9 +101,9 @@ describe("cancel notice from the cancel route (no worker running)", function () 
   const callbacksFor = (path: string): ReceivedCall[] =>
     receiver.calls.filter((c) => c.path === path);
 
-  it("tells the callback and the listener of a cancel at once, and only once", async () => {
+  /** A callback-mode message of ALICE's, accepted and not taken by a worker; its id. */
+  async function accepted(callbackPath: string): Promise<string> {
     const id = randomUUID();
-    const now = Date.now();
     await runtime.store.create({
       id,
       xroadId: null,
@@ -113,10 +113,15 @@ describe("cancel notice from the cancel route (no worker running)", function () 
       protocol: "rest",
       replyMode: "callback",
       owner: null,
-      callback: receiver.url("/hooks/notice"),
-      createdAt: now,
+      callback: receiver.url(callbackPath),
+      createdAt: Date.now(),
       expiresAt: null,
     });
+    return id;
+  }
+
+  it("tells the callback and the listener of a cancel at once, and only once", async () => {
+    const id = await accepted("/hooks/notice");
 
     const answer = await call(`${baseUrl}/messages/${id}`, { method: "DELETE", client: ALICE });
     expect(answer.status).to.equal(200);
@@ -143,20 +148,7 @@ describe("cancel notice from the cancel route (no worker running)", function () 
   });
 
   it("a cancel repeated after it was told puts no notice on the queue again", async () => {
-    const id = randomUUID();
-    await runtime.store.create({
-      id,
-      xroadId: null,
-      service: "notify",
-      backend: "b",
-      client: ALICE,
-      protocol: "rest",
-      replyMode: "callback",
-      owner: null,
-      callback: receiver.url("/hooks/repeated"),
-      createdAt: Date.now(),
-      expiresAt: null,
-    });
+    const id = await accepted("/hooks/repeated");
     const before = notices.published;
     expect(
       (await call(`${baseUrl}/messages/${id}`, { method: "DELETE", client: ALICE })).status,
