@@ -17,6 +17,7 @@ import {
 } from "../shared/observability/tracing";
 import {
   asideTier,
+  type DelayTier,
   nextTier,
   waitTier,
   STEPPED_ASIDE_HEADER,
@@ -104,9 +105,10 @@ export interface CallbackDelivererOptions {
  * dropped when the mark is there, and made as the same attempt when not (the worker stopped).
  */
 export interface Parking {
+  /** Marks by the copy's token (`parkedCopy`), unique to one setting apart. */
   marks: {
-    finished(job: CallbackJob): Promise<void>;
-    takeFinished(job: CallbackJob): Promise<boolean>;
+    finished(token: string): Promise<void>;
+    takeFinished(token: string): Promise<boolean>;
   };
   /** The longest an attempt runs (`callbacks.timeout`). */
   attemptTimeoutMs: number;
@@ -117,6 +119,11 @@ export interface Parking {
    * It bounds the sockets and memory hanging receivers can hold. Default 256.
    */
   max?: number;
+  /**
+   * Bytes of the jobs set apart at once (each is held with its body until its attempt ends);
+   * past it, as past `max`. Default 32 MiB.
+   */
+  maxBytes?: number;
   /** Told how many attempts are set apart whenever that changes (a gauge). */
   onCount?: (count: number) => void;
 }
@@ -144,6 +151,16 @@ const SLOT_WAIT_MS = 250;
 const PARK_AFTER_MS = 1_000;
 /** Attempts set apart at once: 64 hanging receivers' worth at the default `maxPerTarget`. */
 const MAX_PARKED = 256;
+/**
+ * Their jobs' bytes: a job held while its receiver hangs keeps its body in memory two or three
+ * times over (the job, the request's buffer), so large status documents reach this first.
+ */
+const MAX_PARKED_BYTES = 32 * 1024 * 1024;
+/**
+ * How long a receiver that had an attempt set apart is taken as slow: its next attempts are set
+ * apart at once, so receivers that hang do not each hold a delivery for `PARK_AFTER_MS`.
+ */
+const SLOW_RECEIVER_MS = 60_000;
 /** Beyond the attempt's `timeout`, how long its copy stays away at least. */
 const PARKED_COPY_MARGIN_MS = 5_000;
 
@@ -168,8 +185,11 @@ export class CallbackDeliverer {
   };
 
   private readonly slots: TargetSlots;
-  /** The attempts set apart from the prefetch and still under way here, by `parkKey`. */
-  private readonly parked = new Set<string>();
+  /** The attempts set apart and still under way here, by `parkKey`, with their jobs' bytes. */
+  private readonly parked = new Map<string, number>();
+  private parkedBytes = 0;
+  /** Receivers that had an attempt set apart, and when it was last. */
+  private readonly slowReceivers = new Map<string, number>();
 
   constructor(private readonly options: CallbackDelivererOptions) {
     this.slots = new TargetSlots({
@@ -251,7 +271,7 @@ export class CallbackDeliverer {
         { id: job?.messageId ?? null, err: (error as Error).message },
         "callback job not settled; handing it back",
       );
-      await new Promise((resolve) => setTimeout(resolve, SETTLE_RETRY_PAUSE_MS).unref());
+      await pause(SETTLE_RETRY_PAUSE_MS);
       this.settleMessage(message, generation, "requeue");
     }
   }
@@ -264,12 +284,29 @@ export class CallbackDeliverer {
     // again, the same job, not an attempt.
     const early = taken.notBefore === undefined ? 0 : taken.notBefore - Date.now();
     if (early > 0) {
-      await this.publishJob(waitTier(topology, early).queue, taken);
+      const tier = taken.parkedCopy ? copyTier(topology, early) : waitTier(topology, early);
+      await this.publishJob(tier.queue, taken);
+      return;
+    }
+    if (this.parked.has(parkKey(taken))) {
+      // The same attempt is under way here, set apart: its copy waits again for it to end, and
+      // another run of it (the job handed out or enqueued again) is dropped, the attempt under
+      // way and its copy standing for it.
+      if (taken.parkedCopy) await this.copyWaitsAgain(taken);
       return;
     }
     const job = taken.parkedCopy ? await this.unlessParkedEnded(taken) : taken;
     if (job === null) return;
     const body = job.payload ?? (loadPayload ? await loadPayload(job) : null);
+    if (body === null && taken.parkedCopy) {
+      // A shared hub event's body goes once every listener settled it: this copy's attempt
+      // did too, before its worker stopped.
+      this.options.logger?.warn(
+        { ...jobLogRefs(job), attempt: job.attempt },
+        "copy of a slow callback attempt found its event gone; its attempt had settled",
+      );
+      return;
+    }
     if (body === null) {
       await this.settle(job, { outcome: "lost", attempts: job.attempt - 1 }, delivery);
       return;
@@ -318,18 +355,25 @@ export class CallbackDeliverer {
         outcome: "retry",
         failure: { kind: "network", message: (error as Error).message },
       }));
-    const parking = this.parkWhenSlow(job, sending, delivery);
+    const startedAt = Date.now();
+    const parking = this.parkWhenSlow(job, receiver, sending, delivery);
     try {
       result = await sending;
     } finally {
       release();
     }
-    const parked = await parking;
+    const token = await parking;
+    if (token === null && receiver !== null && result.outcome === "delivered") {
+      // Answered in time: not slow any more, if it was.
+      if (Date.now() - startedAt < (this.options.parking?.afterMs ?? PARK_AFTER_MS)) {
+        this.slowReceivers.delete(receiver);
+      }
+    }
     try {
       await this.afterAttempt(job, result, span, delivery);
-      if (parked) await this.markParkedEnded(job);
+      if (token !== null) await this.markParkedEnded(job, token);
     } finally {
-      if (parked) this.setApart(parkKey(job), false);
+      if (token !== null) this.setApart(parkKey(job), null);
     }
   }
 
@@ -376,17 +420,11 @@ export class CallbackDeliverer {
 
   /**
    * The job of a copy kept while an attempt was set apart, to be made as that attempt, or null
-   * when the attempt ended (its copy is dropped). While the attempt is still under way here
-   * (it outlasted the copy's wait), the copy waits again.
+   * when the attempt ended (its copy is dropped).
    */
   private async unlessParkedEnded(copy: CallbackJob): Promise<CallbackJob | null> {
-    const { parking, topology } = this.options;
-    if (this.parked.has(parkKey(copy))) {
-      const again: CallbackJob = { ...copy, notBefore: Date.now() + PARKED_COPY_MARGIN_MS };
-      await this.publishJob(waitTier(topology, PARKED_COPY_MARGIN_MS).queue, again);
-      return null;
-    }
-    if (parking && (await parking.marks.takeFinished(copy))) return null;
+    const marks = this.options.parking?.marks;
+    if (marks && copy.parkedCopy && (await marks.takeFinished(copy.parkedCopy))) return null;
     // The worker that made the attempt stopped before it ended: made again, the same attempt.
     const job: CallbackJob = { ...copy };
     delete job.parkedCopy;
@@ -394,20 +432,29 @@ export class CallbackDeliverer {
     return job;
   }
 
+  /** A copy back while its attempt is still under way here (it outlasted the copy's wait). */
+  private async copyWaitsAgain(copy: CallbackJob): Promise<void> {
+    const again: CallbackJob = { ...copy, notBefore: Date.now() + PARKED_COPY_MARGIN_MS };
+    await this.publishJob(copyTier(this.options.topology, PARKED_COPY_MARGIN_MS).queue, again);
+  }
+
   /**
-   * Resolves true once the attempt `sending` outlasted `parking.afterMs` and was set apart:
-   * its copy is on the queues and its delivery acknowledged (see `Parking`). False when it
-   * ended first, or cannot be set apart (no parking, too many set apart, the channel gone, the
-   * copy not published: it then holds its delivery as an attempt without parking does).
+   * The copy's token once the attempt `sending` outlasted `parking.afterMs` (at once for a
+   * receiver that was slow lately) and was set apart: its copy is on the queues and its
+   * delivery acknowledged (see `Parking`). Null when it ended first, or cannot be set apart (no
+   * parking, too many or too many bytes set apart, the channel gone, the copy not published:
+   * it then holds its delivery as an attempt without parking does).
    */
   private async parkWhenSlow(
     job: CallbackJob,
+    receiver: string | null,
     sending: Promise<AttemptResult>,
     delivery: Delivery,
-  ): Promise<boolean> {
+  ): Promise<string | null> {
     const { parking, topology } = this.options;
-    if (!parking) return false;
-    const afterMs = parking.afterMs ?? PARK_AFTER_MS;
+    if (!parking) return null;
+    const afterMs =
+      receiver !== null && this.slowLately(receiver) ? 0 : (parking.afterMs ?? PARK_AFTER_MS);
     const slow = await new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(true), afterMs);
       void sending.then(() => {
@@ -416,37 +463,70 @@ export class CallbackDeliverer {
       });
     });
     const key = parkKey(job);
+    const bytes = delivery.message.content.length;
     if (
       !slow ||
       this.stopping ||
       delivery.generation !== this.generation ||
       this.parked.size >= (parking.max ?? MAX_PARKED) ||
+      this.parkedBytes + bytes > (parking.maxBytes ?? MAX_PARKED_BYTES) ||
       this.parked.has(key)
     ) {
-      return false;
+      return null;
     }
-    // Away until the attempt has surely ended, when its mark tells whether it did.
+    // Away until the attempt has surely ended, when its mark tells whether it did; in the
+    // step-aside queues (seconds), not the backoff's (minutes to hours), so a worker that
+    // stopped meanwhile has the attempt made again soon.
     const awayMs = Math.max(0, parking.attemptTimeoutMs - afterMs) + PARKED_COPY_MARGIN_MS;
-    const copy: CallbackJob = { ...job, parkedCopy: true, notBefore: Date.now() + awayMs };
-    this.setApart(key, true);
+    const token = randomUUID();
+    const copy: CallbackJob = { ...job, parkedCopy: token, notBefore: Date.now() + awayMs };
+    this.setApart(key, bytes);
     try {
-      await this.publishJob(waitTier(topology, awayMs).queue, copy);
+      await this.publishJob(copyTier(topology, awayMs).queue, copy);
     } catch (error) {
-      this.setApart(key, false);
+      this.setApart(key, null);
       this.options.logger?.warn(
         { ...jobLogRefs(job), err: (error as Error).message },
         "slow callback attempt not set apart: its copy was not queued; it holds its delivery",
       );
-      return false;
+      return null;
     }
+    if (receiver !== null) this.noteSlow(receiver);
     delivery.parked = true;
     this.settleMessage(delivery.message, delivery.generation, "ack");
-    return true;
+    // Acknowledged: the attempt needs the decoded job only, not the message's bytes.
+    delivery.message.content = EMPTY;
+    return token;
   }
 
-  private setApart(key: string, apart: boolean) {
-    if (apart) this.parked.add(key);
-    else this.parked.delete(key);
+  private slowLately(receiver: string): boolean {
+    const at = this.slowReceivers.get(receiver);
+    if (at === undefined) return false;
+    if (Date.now() - at < SLOW_RECEIVER_MS) return true;
+    this.slowReceivers.delete(receiver);
+    return false;
+  }
+
+  private noteSlow(receiver: string) {
+    const now = Date.now();
+    // Bounded by the receivers seen slow within the window: older ones are forgotten.
+    if (this.slowReceivers.size >= 1_024) {
+      for (const [known, at] of this.slowReceivers) {
+        if (now - at >= SLOW_RECEIVER_MS) this.slowReceivers.delete(known);
+      }
+    }
+    this.slowReceivers.delete(receiver);
+    this.slowReceivers.set(receiver, now);
+  }
+
+  /** `bytes`: the job's, while it is set apart; null once it is not. */
+  private setApart(key: string, bytes: number | null) {
+    this.parkedBytes -= this.parked.get(key) ?? 0;
+    if (bytes === null) this.parked.delete(key);
+    else {
+      this.parked.set(key, bytes);
+      this.parkedBytes += bytes;
+    }
     this.options.parking?.onCount?.(this.parked.size);
   }
 
@@ -454,19 +534,41 @@ export class CallbackDeliverer {
    * Marks a set-apart attempt done once what follows it is queued or recorded, trying again
    * while Redis cannot take it; a worker that stops first leaves its copy to make it again.
    */
-  private async markParkedEnded(job: CallbackJob): Promise<void> {
+  private async markParkedEnded(job: CallbackJob, token: string): Promise<void> {
     const marks = this.options.parking?.marks;
-    for (;;) {
+    if (!marks) return;
+    await this.untilRecorded(
+      () => marks.finished(token),
+      () => this.stopping,
+      job,
+      "slow callback attempt ended but not marked; trying again every second",
+    );
+  }
+
+  /**
+   * Runs `record` until it succeeds, pausing between tries, unless `giveUp` says to stop (the
+   * last error is thrown then). Logs the first failure only: with Redis away, every attempt
+   * under way would otherwise log a line a second.
+   */
+  private async untilRecorded(
+    record: () => Promise<void> | void,
+    giveUp: () => boolean,
+    job: CallbackJob,
+    failure: string,
+  ): Promise<void> {
+    for (let tries = 1; ; tries++) {
       try {
-        await marks?.finished(job);
+        await record();
         return;
       } catch (error) {
-        if (this.stopping) throw error;
-        this.options.logger?.error(
-          { ...jobLogRefs(job), err: (error as Error).message },
-          "slow callback attempt ended but not marked; trying again",
-        );
-        await new Promise((resolve) => setTimeout(resolve, SETTLE_RETRY_PAUSE_MS).unref());
+        if (giveUp()) throw error;
+        if (tries === 1) {
+          this.options.logger?.error(
+            { ...jobLogRefs(job), err: (error as Error).message },
+            failure,
+          );
+        }
+        await pause(SETTLE_RETRY_PAUSE_MS);
       }
     }
   }
@@ -511,20 +613,12 @@ export class CallbackDeliverer {
     // callback was POSTed anew every second for as long as Redis could not record it. Once the
     // channel is gone (the broker hands the job out again) or the deliverer stops, it is
     // handed back as before; a job set apart was acknowledged, and its copy makes it again.
-    for (;;) {
-      try {
-        await this.options.onSettled?.(job, settlement);
-        return;
-      } catch (error) {
-        const handedOut = !delivery.parked && delivery.generation !== this.generation;
-        if (this.stopping || handedOut) throw error;
-        this.options.logger?.error(
-          { ...jobLogRefs(job), err: (error as Error).message },
-          "callback delivery settled but not recorded; trying again",
-        );
-        await new Promise((resolve) => setTimeout(resolve, SETTLE_RETRY_PAUSE_MS).unref());
-      }
-    }
+    await this.untilRecorded(
+      () => this.options.onSettled?.(job, settlement),
+      () => this.stopping || (!delivery.parked && delivery.generation !== this.generation),
+      job,
+      "callback delivery settled but not recorded; trying again every second",
+    );
   }
 
   private async deadLetter(
@@ -635,9 +729,24 @@ function tooLarge(bytes: number, configured: number, broker: number | null): Job
   );
 }
 
-/** One attempt of one delivery: its copy kept while it is set apart, and its mark. */
+/** One attempt of one delivery: at most one of them is set apart here at a time. */
 function parkKey(job: CallbackJob): string {
   return `${job.attempt}:${job.webhookId}`;
+}
+
+/**
+ * Where a copy of an attempt set apart waits `ms`: the shortest step-aside queue at least that
+ * long, or the longest (30 s), and again after it, until then.
+ */
+function copyTier(topology: CallbackTopology, ms: number): DelayTier {
+  const { aside } = topology;
+  return aside.find((tier) => tier.delayMs >= ms) ?? aside[aside.length - 1];
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
 /** How often the job stepped aside so far: its header, kept by the step-aside queue's expiry. */

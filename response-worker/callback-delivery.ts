@@ -363,8 +363,9 @@ export async function startCallbackDelivery(
       return publish(tx, `${tx.id}.${eventKey}`, terminal, terminal);
     },
     async drain(deadline) {
-      // An attempt still under way at the deadline is dropped unsettled: its job stays on the
-      // queue and is sent again (same webhook-id) by the next response worker.
+      // An attempt still under way at the deadline is dropped unsettled: its job (or, for one
+      // set apart, its copy) stays on the queues and is sent again (same webhook-id) by the
+      // next response worker.
       await deadline.within(deliverer.stop());
     },
     async close() {

@@ -40,11 +40,12 @@ export interface CallbackJob {
   notBefore?: number;
   /**
    * Set on the copy a response worker keeps on the queues while it makes a slow attempt of this
-   * job set apart from its prefetch. When the copy comes back, it is dropped if that attempt
-   * ended (`parkedAttemptDone` in Redis), and made as this same attempt if not (the worker that
-   * made it stopped). A release before this field makes the attempt again.
+   * job set apart from its prefetch: a token new for each setting apart. When the copy comes
+   * back, it is dropped if that attempt ended (`parkedAttemptDone(token)` in Redis), and made
+   * as this same attempt if not (the worker that made it stopped). A release before this field
+   * makes the attempt again.
    */
-  parkedCopy?: boolean;
+  parkedCopy?: string;
 }
 
 /** The client and X-Road id a delivery's job carries, from its message's record. */

@@ -217,7 +217,7 @@ const callbackJobShape = obj({
   enqueuedAt: optional(num),
   trace: optional(recordOf(str)),
   notBefore: optional(num),
-  parkedCopy: optional(bool),
+  parkedCopy: optional(str),
 });
 
 /** The field every message carries its version in (absent in version 1). */

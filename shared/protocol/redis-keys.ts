@@ -41,9 +41,9 @@ export interface RedisKeys {
   /**
    * String with an expiry: a callback attempt set apart from the broker's prefetch while it
    * ran (a slow receiver) has ended and its outcome is on the queues or recorded, so the copy
-   * kept on the queues against a crash meanwhile is dropped when it comes back.
+   * kept on the queues against a crash meanwhile (its `parkedCopy` token) is dropped when back.
    */
-  parkedAttemptDone(webhookId: string, attempt: number): string;
+  parkedAttemptDone(token: string): string;
   /** Hash: one dead letter recorded for the operator. */
   deadLetter(id: string): string;
   /**
@@ -124,7 +124,7 @@ export function redisKeys(prefix: string): RedisKeys {
         .digest("hex")}`,
     hubRemoved: (id) => `${root}hub:removed:${id}`,
     eventPayload: (eventKey) => `${root}event-payload:${eventKey}`,
-    parkedAttemptDone: (webhookId, attempt) => `${root}parked-attempt:${attempt}:${webhookId}`,
+    parkedAttemptDone: (token) => `${root}parked-attempt:${token}`,
     deadLetter: (id) => `${root}dead:${id}`,
     replayPublishing: (replayId) => `${root}replay-publishing:${replayId}`,
     deadLetterIndex: `${root}dead-letters`,

@@ -1,37 +1,33 @@
-// The marks that tell a callback attempt set apart from the broker's prefetch (a slow receiver)
-// has ended: its copy, kept on the queues in case the response worker stopped meanwhile, is
-// dropped when it comes back instead of being sent again.
+// Marks that a callback attempt set apart from the broker's prefetch has ended, by its copy's
+// token: the copy, kept in case the response worker stopped meanwhile, is then dropped.
 
 import type Redis from "ioredis";
 import { redisKeys, type RedisKeys } from "../protocol/redis-keys";
-import type { CallbackJob } from "../protocol/callback-job";
+
+/** A mark outlives the copy's wait (seconds, or behind a backlog of jobs) by far. */
+const MIN_MARK_TTL_MS = 24 * 60 * 60 * 1000;
 
 export class ParkedAttempts {
   private readonly keys: RedisKeys;
+  private readonly ttlMs: number;
 
-  /** `ttlMs`: the longest a mark is kept (`retention`), should its copy never come back. */
+  /** `retentionMs`: a mark is kept that long (at least a day), should its copy never come back. */
   constructor(
     private readonly redis: Redis,
     prefix: string,
-    private readonly ttlMs: number,
+    retentionMs: number,
   ) {
     this.keys = redisKeys(prefix);
+    this.ttlMs = Math.max(retentionMs, MIN_MARK_TTL_MS);
   }
 
-  /** The attempt of `job` has ended and what follows it is on the queues or recorded. */
-  async finished(job: Pick<CallbackJob, "webhookId" | "attempt">): Promise<void> {
-    await this.redis.set(this.key(job), "1", "PX", this.ttlMs);
+  /** The attempt whose copy carries `token` has ended; what follows it is queued or recorded. */
+  async finished(token: string): Promise<void> {
+    await this.redis.set(this.keys.parkedAttemptDone(token), "1", "PX", this.ttlMs);
   }
 
-  /**
-   * Whether the attempt of `job` ended, removing the mark: one copy is kept per attempt set
-   * apart, so the mark is read once.
-   */
-  async takeFinished(job: Pick<CallbackJob, "webhookId" | "attempt">): Promise<boolean> {
-    return (await this.redis.del(this.key(job))) === 1;
-  }
-
-  private key(job: Pick<CallbackJob, "webhookId" | "attempt">): string {
-    return this.keys.parkedAttemptDone(job.webhookId, job.attempt);
+  /** Whether that attempt ended, removing the mark: its one copy reads it once. */
+  async takeFinished(token: string): Promise<boolean> {
+    return (await this.redis.del(this.keys.parkedAttemptDone(token))) === 1;
   }
 }

@@ -6,7 +6,11 @@ import Redis from "ioredis";
 import pino from "pino";
 import { Broker } from "../../shared/broker/amqp";
 import { SafeHttp } from "../../shared/delivery/safe-http";
-import { CallbackDeliverer, type Settlement } from "../../response-worker/callback-deliverer";
+import {
+  CallbackDeliverer,
+  type Parking,
+  type Settlement,
+} from "../../response-worker/callback-deliverer";
 import type { CallbackJob } from "../../shared/protocol/callback-job";
 import {
   callbackQueues,
@@ -40,7 +44,8 @@ describe("slow callback attempts set apart from the prefetch (real broker, Redis
   });
   beforeEach(() => {
     prefix = `t-${randomUUID().slice(0, 8)}.`;
-    topology = callbackTopology(prefix, [200]);
+    // Copies wait in the step-aside queues: one of 300 ms, again and again until due.
+    topology = callbackTopology(prefix, [200], [300]);
   });
   afterEach(async () => {
     // Receivers first: their hanging requests end, and the deliverers stop without waiting.
@@ -71,8 +76,12 @@ describe("slow callback attempts set apart from the prefetch (real broker, Redis
   async function deliverer(
     allow: string[],
     ca: string,
-    options: { attemptTimeoutMs: number; settled: Array<{ job: CallbackJob; s: Settlement }> },
-  ): Promise<{ deliverer: CallbackDeliverer; broker: Broker; http: SafeHttp }> {
+    options: {
+      attemptTimeoutMs: number;
+      settled: Array<{ job: CallbackJob; s: Settlement }>;
+      maxBytes?: number;
+    },
+  ): Promise<{ deliverer: CallbackDeliverer; broker: Broker; parking: Parking }> {
     const broker = await Broker.connect(AMQP_URL, pino({ level: "silent" }));
     const channel: ChannelWrapper = broker.channel(topology.delivery, (ch) =>
       declareCallbackTopology(ch, topology),
@@ -80,6 +89,12 @@ describe("slow callback attempts set apart from the prefetch (real broker, Redis
     await channel.waitForConnect();
     // Attempts are not cut short by a timeout in these tests: the receivers decide.
     const http = new SafeHttp({ allowPrivate: true, ca, timeoutMs: 120_000 });
+    const parking: Parking = {
+      marks: new ParkedAttempts(redis, prefix, 60_000),
+      attemptTimeoutMs: options.attemptTimeoutMs,
+      afterMs: 200,
+      ...(options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes }),
+    };
     const made = new CallbackDeliverer({
       broker,
       channel,
@@ -91,11 +106,7 @@ describe("slow callback attempts set apart from the prefetch (real broker, Redis
         policy: { allow, allowHttp: false, allowPrivate: true, xroad: false },
         http,
       }),
-      parking: {
-        marks: new ParkedAttempts(redis, prefix, 60_000),
-        attemptTimeoutMs: options.attemptTimeoutMs,
-        afterMs: 200,
-      },
+      parking,
       onSettled: (job, s) => void options.settled.push({ job, s }),
     });
     await made.start();
@@ -105,7 +116,7 @@ describe("slow callback attempts set apart from the prefetch (real broker, Redis
       await broker.close().catch(() => undefined);
       await http.destroy();
     });
-    return { deliverer: made, broker, http };
+    return { deliverer: made, broker, parking };
   }
 
   const job = (target: string) => ({
@@ -119,6 +130,9 @@ describe("slow callback attempts set apart from the prefetch (real broker, Redis
     for (let i = 0; i < 600 && !(await done()); i++) await new Promise((r) => setTimeout(r, 50));
     expect(await done(), what).to.equal(true);
   };
+
+  /** Copies of attempts set apart, waiting in the step-aside queue. */
+  const copies = async () => (await adminChannel.checkQueue(topology.aside[0].queue)).messageCount;
 
   const depths = async () => {
     let total = 0;
@@ -182,9 +196,7 @@ describe("slow callback attempts set apart from the prefetch (real broker, Redis
     const lone = job(receiver.url("/flaky"));
     await d.enqueue(lone);
     await waitFor("the attempt hangs", () => receiver.held === 1);
-    await waitFor("its copy is on the queues", async () => {
-      return (await adminChannel.checkQueue(topology.tiers[0].queue)).messageCount === 1;
-    });
+    await waitFor("its copy is on the queues", async () => (await copies()) === 1);
     receiver.respond = () => ({ status: 204 });
     receiver.release({ status: 503 });
     await waitFor("delivered by the retry", () => settled.length === 1);
@@ -212,9 +224,8 @@ describe("slow callback attempts set apart from the prefetch (real broker, Redis
     await first.deliverer.enqueue(lone);
     await waitFor("the attempt hangs", () => receiver.held === 1);
     await waitFor("its copy is on the queues and the delivery acknowledged", async () => {
-      const copies = (await adminChannel.checkQueue(topology.tiers[0].queue)).messageCount;
       const delivery = await adminChannel.checkQueue(topology.delivery);
-      return copies + delivery.messageCount === 1 && delivery.consumerCount === 1;
+      return (await copies()) + delivery.messageCount === 1 && delivery.consumerCount === 1;
     });
     // As a crash would: its broker connection gone, its attempt never answered.
     await first.broker.close();
@@ -231,5 +242,72 @@ describe("slow callback attempts set apart from the prefetch (real broker, Redis
       lone.webhookId,
     ]);
     expect(firstSettled).to.have.length(0);
+  });
+
+  it("another run of an attempt set apart here is dropped: the attempt under way and its copy stand for it", async () => {
+    const [receiver] = await receivers(1);
+    receiver.respond = () => "hang";
+    const settled: Array<{ job: CallbackJob; s: Settlement }> = [];
+    const { deliverer: d } = await deliverer([receiver.url("/")], receiver.ca, {
+      attemptTimeoutMs: 500,
+      settled,
+    });
+    const lone = job(receiver.url("/twice"));
+    await d.enqueue(lone);
+    await waitFor("set apart", async () => receiver.held === 1 && (await copies()) === 1);
+    // The same delivery enqueued again (a response handed over twice), while its slot is free.
+    await d.enqueue(lone);
+    await waitFor("the second run taken off the queue", async () => {
+      return (await adminChannel.checkQueue(topology.delivery)).messageCount === 0;
+    });
+    receiver.respond = () => ({ status: 204 });
+    receiver.release();
+    await waitFor("settled", () => settled.length >= 1);
+    await waitFor(
+      "the copy came back and was dropped",
+      async () => (await depths()) === 0 && (await redis.keys(`${prefix}sluice:*`)).length === 0,
+    );
+    expect(receiver.calls.map((c) => c.headers["webhook-id"])).to.deep.equal([lone.webhookId]);
+    expect(settled).to.have.length(1);
+  });
+
+  it("a receiver that had an attempt set apart has its next ones set apart at once", async () => {
+    const [receiver] = await receivers(1);
+    receiver.respond = () => "hang";
+    const settled: Array<{ job: CallbackJob; s: Settlement }> = [];
+    const { deliverer: d, parking } = await deliverer([receiver.url("/")], receiver.ca, {
+      attemptTimeoutMs: 500,
+      settled,
+    });
+    await d.enqueue(job(receiver.url("/slow/1")));
+    await waitFor("the first set apart after its wait", async () => (await copies()) === 1);
+    // Another receiver's attempt would now hold its delivery for ten minutes first.
+    parking.afterMs = 600_000;
+    await d.enqueue(job(receiver.url("/slow/2")));
+    await waitFor("the second set apart at once", async () => (await copies()) === 2);
+    expect(receiver.held).to.equal(2);
+  });
+
+  it("past the byte budget a slow attempt holds its delivery, as without setting apart", async () => {
+    const [slow, healthy] = await receivers(2);
+    slow.respond = () => "hang";
+    const settled: Array<{ job: CallbackJob; s: Settlement }> = [];
+    const counts: number[] = [];
+    const { deliverer: d, parking } = await deliverer([slow.url("/"), healthy.url("/")], slow.ca, {
+      attemptTimeoutMs: 500,
+      settled,
+      maxBytes: 10,
+    });
+    parking.onCount = (count) => counts.push(count);
+    await d.enqueue(job(slow.url("/big")));
+    await waitFor("the attempt hangs", () => slow.held === 1);
+    // Past its wait to be set apart, and then some.
+    await new Promise((resolve) => setTimeout(resolve, 3 * 200));
+    await d.enqueue(job(healthy.url("/fast")));
+    await waitFor("another receiver's callback delivered", () => settled.length === 1);
+    expect(await copies(), "copies queued").to.equal(0);
+    expect(counts, "attempts set apart").to.deep.equal([]);
+    const delivery = await adminChannel.checkQueue(topology.delivery);
+    expect(delivery.messageCount, "the slow job held, not queued again").to.equal(0);
   });
 });
