@@ -59,3 +59,63 @@ describe("a callback under way when its response worker is killed", function () 
     });
   }
 });
+
+describe("a callback attempt set apart when its response worker is killed", function () {
+  this.timeout(90_000);
+  const harness = Harness.suite({
+    receiver: { secret: SECRET },
+    config: (h) => ({
+      services: {
+        notify: { protocols: ["rest"], reply: { mode: "callback" }, backend: "sim" },
+      },
+      backends: { sim: { translator: "rest-json" } },
+      // The copy of an attempt set apart comes back after the rest of this plus 5 s.
+      callbacks: { ...h.receiver.loopbackCallbacks(SECRET), timeout: "2s" },
+    }),
+    roles: ["response-worker", "worker", "adapter"],
+  });
+
+  const setApart = async (): Promise<number> => {
+    const { roles } = harness;
+    const answer = await harness.admin(roles["response-worker"], "/metrics");
+    const found = /^sluice_callback_attempts_set_apart (\d+)$/m.exec(answer.text);
+    return found ? Number(found[1]) : 0;
+  };
+
+  it("SIGKILL: its copy is made by the next response worker, once, and the delivery settles delivered", async () => {
+    const { receiver, roles } = harness;
+    receiver.respond = () => "hang";
+    const submitted = await call(`${roles.adapter.url}/rest/notify`, {
+      body: "{}",
+      client: CLIENT,
+      headers: { "X-Callback-Url": receiver.url("/hooks/apart") },
+    });
+    expect(submitted.status, submitted.text).to.equal(202);
+    const id = submitted.json.id as string;
+    const ofMessage = () => receiver.calls.filter((c) => JSON.parse(c.body).id === id);
+    await eventually(async () => ofMessage()[0], 20_000, "the first attempt");
+    await eventually(
+      async () => ((await setApart()) === 1 ? true : undefined),
+      20_000,
+      "the attempt set apart",
+    );
+
+    // Its delivery was acknowledged when it was set apart: only the copy stands for it now.
+    await roles["response-worker"].stop("SIGKILL");
+    receiver.respond = () => ({ status: 204 });
+    roles["response-worker"] = await harness.spawn("response-worker");
+
+    const settled = await eventually(
+      async () => {
+        const status = await call(`${roles.adapter.url}/messages/${id}`, { client: CLIENT });
+        return status.json?.delivery === "delivered" ? status : undefined;
+      },
+      60_000,
+      "the delivery settled",
+    );
+    expect(settled.json.state).to.equal("completed");
+    const calls = ofMessage();
+    expect(calls, "the hung attempt and the copy's").to.have.length(2);
+    expect(new Set(calls.map((c) => c.headers["webhook-id"])).size).to.equal(1);
+  });
+});
