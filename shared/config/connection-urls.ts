@@ -19,7 +19,11 @@ export const DEFAULT_REDIS_COMMAND_TIMEOUT_MS = 2_000;
 export function amqpUrls(value: unknown, where: string): { urls: string[]; problems: string[] } {
   const items =
     typeof value === "string"
-      ? value.split(/[\s,]+/).filter((item) => item !== "")
+      ? // Split only where the next URL begins: a password may hold a comma.
+        value
+          .replace(/^[\s,]+|[\s,]+$/g, "")
+          .split(/[\s,]+(?=amqps?:\/\/)/i)
+          .filter((item) => item !== "")
       : Array.isArray(value)
         ? value
         : null;

@@ -13,17 +13,18 @@ export function redactUrl(url: string): string {
   // ioredis takes a password from a redis:// URL's query too, and redis-sentinel:// has its
   // sentinels' password there: hidden before the URL is printed in any form.
   const query = url.replace(/([?&](?:password|sentinelPassword)=)[^&#]*/g, "$1***");
-  // Several hosts in one authority, or a URL `new URL` cannot read (a bad port): the password
-  // is whatever stands between the last ":" and the "@" of the authority.
-  const byPattern = () => query.replace(/\/\/([^@/]*:)?[^@/]*@/, "//$1***@");
-  if (query.startsWith("redis-sentinel://")) return byPattern();
-  try {
-    const parsed = new URL(query);
-    if (parsed.password) parsed.password = "***";
-    return parsed.toString().replace(/\/$/, "");
-  } catch {
-    return byPattern();
-  }
+  // The userinfo is everything between "//" and the last "@" before the query: a password may
+  // hold "/", "@" or "," (unencoded, as `openssl rand -base64` makes them), which neither
+  // `new URL` nor an authority ending at the first "/" reads as the password. What follows the
+  // first ":" of it is hidden; all of it when it has none (a password alone). Without a scheme
+  // (a mistyped URL), the same.
+  return query.replace(
+    /^((?:[a-z][a-z0-9+.-]*:)?\/\/)?([^?#]*)@/i,
+    (_all, scheme: string | undefined, userinfo: string) => {
+      const colon = userinfo.indexOf(":");
+      return `${scheme ?? ""}${colon >= 0 ? userinfo.slice(0, colon + 1) : ""}***@`;
+    },
+  );
 }
 
 export const START_SERVICES_HINT =

@@ -174,5 +174,25 @@ describe("Redis through Sentinel", () => {
     expect(redactUrl("rediss://:pw@r:6380?password=s3cret")).to.equal(
       "rediss://:***@r:6380?password=***",
     );
+    // Unencoded "/", "@", "," and "=" in a password (openssl rand -base64), and no scheme.
+    expect(redactUrl("amqp://sluice:kT9/x+Qz@SECRET=@rabbit.internal:5672")).to.equal(
+      "amqp://sluice:***@rabbit.internal:5672",
+    );
+    expect(redactUrl("redis://default:a/b,SECRET@r:6379/2")).to.equal(
+      "redis://default:***@r:6379/2",
+    );
+    expect(redactUrl("sluice:SECRET@rabbit:5672")).to.equal("sluice:***@rabbit:5672");
+  });
+
+  it("reads a password with a comma or a slash as part of its URL, and never prints it", () => {
+    const { urls, problems } = amqpUrls(
+      "amqp://u:ab,cdSECRET@h1, amqp://u:x/ySECRET@h2,",
+      "AMQP_URL",
+    );
+    expect(urls).to.deep.equal(["amqp://u:ab,cdSECRET@h1", "amqp://u:x/ySECRET@h2"]);
+    expect(problems).to.have.length(1);
+    expect(problems[0]).to.not.include("SECRET");
+    expect(problems[0]).to.include("amqp://u:***@h2");
+    expect(amqpUrls("amqp://a, amqp://b", "x").urls).to.deep.equal(["amqp://a", "amqp://b"]);
   });
 });
