@@ -734,7 +734,7 @@ export function compileConfig(
   });
   if (!options.demo) {
     secrets.forEach((secret, i) => {
-      if (!PUBLIC_SECRETS.includes(secret)) return;
+      if (!isPublicSecret(secret)) return;
       const where = callbacks.has("secrets") ? `secrets[${i}]` : "secret";
       problems.push(
         `config.callbacks.${where}: this secret is published (the demo's or the docs' example), so anyone could sign callbacks with it; make your own: echo "whsec_$(openssl rand -base64 32)"`,
@@ -944,6 +944,24 @@ const PUBLIC_SECRETS = [
 ];
 
 /**
+ * The key a secret signs with, as the signer decodes it (webhook-signature.ts `secretKey`):
+ * compared by it, as padding or a `=` dropped spells the same key another way.
+ */
+const PUBLIC_KEYS = PUBLIC_SECRETS.map(signingKey);
+
+function signingKey(secret: string): Buffer {
+  return Buffer.from(
+    secret.startsWith("whsec_") ? secret.slice("whsec_".length) : secret,
+    "base64",
+  );
+}
+
+function isPublicSecret(secret: string): boolean {
+  const key = signingKey(secret);
+  return PUBLIC_KEYS.some((known) => known.equals(key));
+}
+
+/**
  * Admin tokens anyone can read: the placeholder of deploy/k8s/secrets.example.yaml, long enough
  * to pass the length check, so a Secret applied as the example has it would open the operator
  * endpoints to everyone who read the repository.
@@ -951,7 +969,8 @@ const PUBLIC_SECRETS = [
 const PUBLIC_ADMIN_TOKENS = ["replace-with-at-least-16-random-characters"];
 
 function publishedTokenProblem(token: string, where: string, problems: string[]): void {
-  if (!PUBLIC_ADMIN_TOKENS.includes(token)) return;
+  // In any case: an edited capital letter leaves the example as guessable as it was.
+  if (!PUBLIC_ADMIN_TOKENS.includes(token.toLowerCase())) return;
   problems.push(
     `${where}: this token is the published example (deploy/k8s/secrets.example.yaml), so anyone could use the operator endpoints with it; make your own: openssl rand -hex 32`,
   );

@@ -527,6 +527,9 @@ describe("the published admin token", () => {
     ];
     expect(problemsOf({ ...minimal, admin: { token } })).to.deep.equal(expected);
     expect(problemsOf({ ...minimal, admin: { token: ` ${token}\n` } })).to.deep.equal(expected);
+    expect(problemsOf({ ...minimal, admin: { token: token.toUpperCase() } })).to.deep.equal(
+      expected,
+    );
     restoringEnv(["SLUICE_ADMIN_TOKEN"], () => {
       process.env.SLUICE_ADMIN_TOKEN = `${token}\n`;
       expect(problemsOf(minimal)).to.deep.equal([
@@ -656,6 +659,15 @@ describe("published webhook secrets", () => {
       "config.callbacks.secrets[1]: this secret is published (the demo's or the docs' example), so anyone could sign callbacks with it; make your own: echo \"whsec_$(openssl rand -base64 32)\"",
     ]);
     expect(problemsOf({ ...minimal, callbacks: { secret: DEMO_SECRET } })).to.have.length(1);
+    // The same key spelt with padding added or dropped signs as the published one does.
+    for (const secret of [
+      "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw==",
+      DEMO_SECRET.replace(/=+$/, ""),
+    ]) {
+      expect(problemsOf({ ...minimal, callbacks: { secret } }).join("\n"), secret).to.include(
+        "this secret is published",
+      );
+    }
   });
 });
 
