@@ -148,6 +148,20 @@ export function readTlsFiles(files: TlsFiles, where: string): TlsMaterial {
         `${where}: key file ${files.key} does not belong to certificate ${files.cert}`,
       );
     }
+    // Every TLS peer refuses a certificate out of its validity, the security server included:
+    // refused here, at start and at SIGHUP (which keeps the previous one), not at the first
+    // handshake an operator may not see.
+    const now = Date.now();
+    if (Date.parse(cert.validTo) <= now) {
+      throw new StartupError(
+        `${where}: certificate ${files.cert} expired on ${cert.validTo}; TLS peers refuse it (renew it, then SIGHUP or restart)`,
+      );
+    }
+    if (Date.parse(cert.validFrom) > now) {
+      throw new StartupError(
+        `${where}: certificate ${files.cert} is not valid before ${cert.validFrom}; TLS peers refuse it until then (or check this machine's clock)`,
+      );
+    }
     // What node:tls will be given, put together once here: whatever it refuses is refused now.
     try {
       createSecureContext({ cert: material.cert, key: material.key });

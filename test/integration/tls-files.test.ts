@@ -125,6 +125,25 @@ describe("TLS files from the configuration", () => {
     }
   });
 
+  it("refuses a certificate out of its validity at start, and keeps the previous one at a reload", () => {
+    const expired = pki.ca.issue("out-expired", { expired: true });
+    const early = pki.ca.issue("out-early", { notYetValid: true });
+    expect(() => readTlsFiles(files(expired.certFile, expired.keyFile), "adapter.tls")).to.throw(
+      new RegExp(
+        `^adapter\\.tls: certificate ${expired.certFile} expired on Jan  1 00:00:00 2001 GMT; TLS peers refuse it`,
+      ),
+    );
+    expect(() => readTlsFiles(files(early.certFile, early.keyFile), "adapter.tls")).to.throw(
+      /is not valid before Jan {2}1 00:00:00 2090 GMT/,
+    );
+    const { one, cert, key, tls } = reloadable("validity");
+    fs.copyFileSync(expired.certFile, cert);
+    fs.copyFileSync(expired.keyFile, key);
+    expect(tls.reload()).to.match(/expired on/);
+    expect(tls.current.cert?.toString()).to.equal(one.cert);
+    tls.dispose();
+  });
+
   it("a reload with a broken file keeps the previous material and says why", () => {
     const { one, cert, key, tls } = reloadable("reload");
     const seen: string[] = [];

@@ -15,7 +15,7 @@ export interface KeyPair {
 
 export interface TestCa extends KeyPair {
   /** Issues a certificate; `expired` dates it in 2000, so any verifier refuses it. */
-  issue(name: string, options?: { cn?: string; expired?: boolean }): KeyPair;
+  issue(name: string, options?: { cn?: string; expired?: boolean; notYetValid?: boolean }): KeyPair;
 }
 
 export interface TestPki {
@@ -97,7 +97,10 @@ function makeCa(dir: string, name: string): TestCa {
         ),
         dir,
       );
-      if (options.expired) {
+      if (options.expired || options.notYetValid) {
+        const [start, end] = options.expired
+          ? ["20000101000000Z", "20010101000000Z"]
+          : ["20900101000000Z", "20910101000000Z"];
         fs.writeFileSync(
           path.join(dir, `${name}-serial`),
           `${(serial++).toString(16).padStart(2, "0")}\n`,
@@ -105,7 +108,7 @@ function makeCa(dir: string, name: string): TestCa {
         openssl(
           ["ca", "-batch", "-config", `${name}-ca.cnf`, "-cert", `${name}.crt`, "-keyfile"]
             .concat([`${name}.key`, "-extensions", "ext", "-notext"])
-            .concat(["-startdate", "20000101000000Z", "-enddate", "20010101000000Z"])
+            .concat(["-startdate", start, "-enddate", end])
             .concat(["-in", `${certName}.csr`, "-out", `${certName}.crt`]),
           dir,
         );
