@@ -46,43 +46,85 @@ export function exposedKeyWarnings(config: SluiceConfig, modeOf: ModeOf = system
 }
 
 /**
- * A warning when the configuration file itself holds a secret as written (`admin.token`,
- * `callbacks.secret` or `callbacks.secrets`; a `${VAR}` taken from the environment is not one)
- * and every user of the machine may read it. The bundled demo's secrets are published anyway.
+ * A warning when the configuration file itself holds a secret as written (`admin.token`, a
+ * webhook secret, a password in `amqpUrl` or `redisUrl`, a backend's credential header; a
+ * `${VAR}` taken from the environment is not one) and every user of the machine may read it
+ * (the bundled demo's secrets are published anyway); and one when every user may change it.
  */
 export function exposedConfigWarnings(file: string, modeOf: ModeOf = systemModeOf): string[] {
   if (process.platform === "win32") return [];
   const mode = modeOf(file);
-  if (!readableByAll(mode)) return [];
+  // Whoever may change it decides what Sluice runs (a translator module) and whom it calls.
+  const writable =
+    mode !== null && (mode & 0o002) !== 0
+      ? [
+          `${file}: every user of this machine may change it (mode 0${mode.toString(8)}), and with it the code Sluice runs (a translator module) and where it sends; let only its owner write it: chmod o-w ${file}`,
+        ]
+      : [];
+  if (!readableByAll(mode)) return writable;
   let text: string;
   let raw: unknown;
   try {
     text = readBoundedFile(file, MAX_CONFIG_FILE_BYTES).toString("utf8");
     raw = parseYaml(text);
   } catch {
-    return [];
+    return writable;
   }
-  if (isBundledDemo(text)) return [];
+  if (isBundledDemo(text)) return writable;
   const held = inlineSecrets(raw);
-  if (held.length === 0) return [];
+  if (held.length === 0) return writable;
   return [
+    ...writable,
     `${file}: holds ${held.join(", ")} and every user of this machine may read it (mode 0${mode.toString(8)}); let only Sluice's user (and group) read it: chmod 600 ${file} (or 640), or take the secrets from the environment (SLUICE_ADMIN_TOKEN, \${VAR})`,
   ];
 }
 
+/** Headers that carry a credential when a backend's `options.headers` sets them. */
+const CREDENTIAL_HEADERS = new Set([
+  "authorization",
+  "proxy-authorization",
+  "cookie",
+  "x-api-key",
+  "api-key",
+  "apikey",
+]);
+
+/** A connection URL with a password in it: its userinfo, or ioredis's `password` query. */
+const URL_PASSWORD = /^[^?#]*:\/\/[^?#]*:[^?#]*@|[?&](?:password|sentinelPassword)=[^&#]/i;
+
 /** Which secrets a parsed configuration holds as written, by path. */
-function inlineSecrets(raw: unknown): string[] {
+export function inlineSecrets(raw: unknown): string[] {
   const at = (value: unknown, key: string): unknown =>
     typeof value === "object" && value !== null
       ? (value as Record<string, unknown>)[key]
       : undefined;
   const written = (value: unknown) => typeof value === "string" && !value.includes("${");
+  const withPassword = (value: unknown) =>
+    (Array.isArray(value) ? value : [value]).some(
+      (url) => written(url) && URL_PASSWORD.test(url as string),
+    );
   const callbacks = at(raw, "callbacks");
   const secrets = at(callbacks, "secrets");
+  const backends = at(raw, "backends");
+  const headerSecrets =
+    typeof backends === "object" && backends !== null
+      ? Object.entries(backends as Record<string, unknown>).flatMap(([name, backend]) => {
+          const headers = at(at(backend, "options"), "headers");
+          if (typeof headers !== "object" || headers === null) return [];
+          return Object.entries(headers as Record<string, unknown>)
+            .filter(
+              ([header, value]) => CREDENTIAL_HEADERS.has(header.toLowerCase()) && written(value),
+            )
+            .map(([header]) => `backends.${name}.options.headers.${header}`);
+        })
+      : [];
   return [
     written(at(at(raw, "admin"), "token")) ? "admin.token" : null,
     written(at(callbacks, "secret")) ? "callbacks.secret" : null,
     Array.isArray(secrets) && secrets.some(written) ? "callbacks.secrets" : null,
+    withPassword(at(raw, "amqpUrl")) ? "amqpUrl (its password)" : null,
+    withPassword(at(raw, "redisUrl")) ? "redisUrl (its password)" : null,
+    ...headerSecrets,
   ].filter((path): path is string => path !== null);
 }
 
