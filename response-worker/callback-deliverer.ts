@@ -362,12 +362,12 @@ export class CallbackDeliverer {
     } finally {
       release();
     }
+    // Answered within the wait to be set apart (even if set apart at once): not slow any more.
+    const answeredInTime =
+      Date.now() - startedAt < (this.options.parking?.afterMs ?? PARK_AFTER_MS);
     const token = await parking;
-    if (token === null && receiver !== null && result.outcome === "delivered") {
-      // Answered in time: not slow any more, if it was.
-      if (Date.now() - startedAt < (this.options.parking?.afterMs ?? PARK_AFTER_MS)) {
-        this.slowReceivers.delete(receiver);
-      }
+    if (answeredInTime && receiver !== null && result.outcome === "delivered") {
+      this.slowReceivers.delete(receiver);
     }
     try {
       await this.afterAttempt(job, result, span, delivery);

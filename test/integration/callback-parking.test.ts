@@ -286,6 +286,25 @@ describe("slow callback attempts set apart from the prefetch (real broker, Redis
     await d.enqueue(job(receiver.url("/slow/2")));
     await waitFor("the second set apart at once", async () => (await copies()) === 2);
     expect(receiver.held).to.equal(2);
+
+    // Recovered: one attempt answered in time (set apart at once all the same) ends it.
+    let parks = 0;
+    let last = 2;
+    parking.onCount = (count) => {
+      if (count > last) parks += 1;
+      last = count;
+    };
+    // Both have hung for longer than a second when answered: not in time.
+    parking.afterMs = 1_000;
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    receiver.respond = () => ({ status: 204 });
+    receiver.release();
+    await waitFor("both delivered", () => settled.length === 2);
+    await d.enqueue(job(receiver.url("/again/3")));
+    await waitFor("the third delivered", () => settled.length === 3);
+    await d.enqueue(job(receiver.url("/again/4")));
+    await waitFor("the fourth delivered", () => settled.length === 4);
+    expect(parks, "set apart after the receiver recovered").to.equal(1);
   });
 
   it("past the byte budget a slow attempt holds its delivery, as without setting apart", async () => {
