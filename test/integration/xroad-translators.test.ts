@@ -435,6 +435,22 @@ describe("xroad-rest and xroad-soap translators (consumer direction, through xro
       expect(provider.seen).to.have.length(2);
     });
 
+    it("refuses at once, sending nothing, a REST caller's XML that is not one element (it would write its own envelope parts)", async () => {
+      const E = 'xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/"';
+      for (const body of [
+        // Closes the Body Sluice wraps it in, then opens a Header and a Body of its own.
+        `<getState><case>1</case></getState></SOAP-ENV:Body><SOAP-ENV:Header ${E}><x/></SOAP-ENV:Header><SOAP-ENV:Body ${E}><getState><case>2</case></getState>`,
+        "<getState><case>1</case></getState><getState><case>2</case></getState>",
+      ]) {
+        const refused = await failure(soap, request({ contentType: "application/xml", body }));
+        expect(refused, body).to.be.instanceOf(SluiceError);
+        expect((refused as SluiceError).code).to.equal("InvalidRequest");
+        expect((refused as SluiceError).retryCall).to.equal(false);
+        expect((refused as SluiceError).message).to.match(/is not one XML element/);
+      }
+      expect(provider.seen, "calls sent").to.have.length(0);
+    });
+
     it("takes an answer that echoes a userId or issue with spaces around it verbatim", async () => {
       // A local SOAP caller's header fields keep their spaces; the provider echoes them as sent.
       const padded = soapRequest();

@@ -375,12 +375,17 @@ export function selfContained(
   const pieces: string[] = [];
   let copied = 0;
   let depth = 0;
+  let roots = 0;
   for (const token of tokens(content)) {
     if (token.kind === "end") {
       depth--;
+      // An end tag closing what the content did not open would close the enclosing Body (or
+      // Header) of the envelope it goes into, and let the content write its own parts there.
+      if (depth < 0) throw new XmlScanError(`</${token.name}> closes an element it did not open`);
       continue;
     }
     const { tag } = token;
+    if (depth === 0 && ++roots > 1) throw new XmlScanError("it holds more than one element");
     if (depth === 0) {
       const added: string[] = [];
       for (const [prefix, uri] of scope) {

@@ -700,7 +700,7 @@ function standalone(
   ownNamespace: string | null,
   what: string,
 ): string {
-  let result = selfContained(element, scope);
+  let result = oneElement(element, scope, what);
   if (result.unbound.length === 0) return result.xml;
   // Any XML name characters, not only ASCII ones; the name ends at white space, "/" or ">".
   const ownPrefix = /^\s*<([^\s:/>]+):/.exec(element)?.[1];
@@ -716,8 +716,20 @@ function standalone(
     }
     extra.set(prefix, uri);
   }
-  result = selfContained(element, extra);
+  result = oneElement(element, extra, what);
   return result.xml;
+}
+
+/** `selfContained`, refusing (for good: the caller's content) what is not one element. */
+function oneElement(element: string, scope: NamespaceScope, what: string) {
+  try {
+    return selfContained(element, scope);
+  } catch (error) {
+    if (!(error instanceof XmlScanError)) throw error;
+    throw new SluiceError("InvalidRequest", `${what} is not one XML element: ${error.message}`, {
+      retryCall: false,
+    });
+  }
 }
 
 function readOptions(backend: TranslatorBackend): SoapOptions {
