@@ -300,23 +300,6 @@ describe("xroad-rest and xroad-soap translators (consumer direction, through xro
       expect(provider.seen[0].url).to.equal("/api?full=true");
     });
 
-    it("passes a provider's answer on as it came, X-Multiple-Responses or not (PR-REST §4.6)", async () => {
-      const split = JSON.stringify({
-        responses: [
-          { status: 200, body: { part: 1 } },
-          { status: 404, contentType: "text/html", body: "<script>alert(1)</script>" },
-        ],
-      });
-      provider.state.answer = (_req, res) => {
-        res.writeHead(200, { "content-type": "application/json", "x-multiple-responses": "true" });
-        res.end(split);
-      };
-      const answers = await rest.call(request(), call());
-      expect(answers).to.have.length(1);
-      expect(answers[0].status).to.equal(200);
-      expect(answers[0].body).to.equal(split);
-    });
-
     it("judges the provider's own answers as any backend's (no X-Road-Error)", async () => {
       provider.state.answer = (_req, res) => {
         res.writeHead(404, { "content-type": "application/json" });

@@ -52,11 +52,6 @@ export class RestJsonTranslator implements Translator {
   private readonly pool: BackendPool;
   protected readonly basePath: string;
   private readonly options: RestJsonOptions;
-  /**
-   * Whether a 2xx with `X-Multiple-Responses: true` is split into several responses: the
-   * convention of a backend of the operator's own, not of a provider elsewhere (xroad-rest).
-   */
-  protected readonly splitsResponses: boolean = true;
 
   constructor(protected readonly backend: TranslatorBackend) {
     const url = new URL(backend.url);
@@ -135,10 +130,7 @@ export class RestJsonTranslator implements Translator {
     this.inspect(answer.headers, response, retryAfterMs, request);
 
     if (status >= 200 && status < 300) {
-      if (
-        this.splitsResponses &&
-        header(answer.headers, MULTIPLE_RESPONSES_HEADER)?.trim().toLowerCase() === "true"
-      ) {
+      if (header(answer.headers, MULTIPLE_RESPONSES_HEADER)?.trim().toLowerCase() === "true") {
         return splitResponses(status, bytes, this.backend.name);
       }
       return [response];

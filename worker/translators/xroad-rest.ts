@@ -28,11 +28,6 @@ export function createTranslator(backend: TranslatorBackend): Translator {
 class XroadRestTranslator extends RestJsonTranslator {
   /** `/r1/<service id>` with each identifier part percent-encoded (PR-REST §4.1). */
   private readonly servicePath: string;
-  /**
-   * A remote provider's answer goes to the caller as it came (PR-REST §4.6), whatever headers
-   * it carries: Sluice's multiple-responses convention is its own backends', not theirs.
-   */
-  protected override readonly splitsResponses = false;
 
   constructor(
     backend: TranslatorBackend,
