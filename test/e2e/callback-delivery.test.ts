@@ -14,6 +14,7 @@ import { CallbackReceiver, testCertificate } from "../integration/callback-recei
 import { AMQP_URL, call, eventually } from "../support/harness";
 import { CallbackStack } from "./callback-stack";
 import { startXroadSim, type XroadSim } from "../../xroad-sim/xroad-sim";
+import { refusingPeer, type RefusingPeer } from "../support/refusing-peer";
 
 const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
 const CLIENT = "EE/GOV/70000001/case-app";
@@ -211,14 +212,14 @@ describe("callbacks end to end to an X-Road service (xroad-sim as the security s
   const stack = new CallbackStack(testCertificate().cert);
   let sim: XroadSim;
   let receiver: CallbackReceiver;
+  let down: RefusingPeer;
   const DENIED = "EE/GOV/70000001/callbacks/denied";
   const DOWN = "EE/GOV/70000001/callbacks/down";
 
   before(async () => {
     receiver = await CallbackReceiver.start({ tls: false });
-    const closed = await CallbackReceiver.start({ tls: false });
-    const nowhere = closed.url("/down");
-    await closed.close();
+    down = await refusingPeer();
+    const nowhere = down.url("/down");
     sim = await startXroadSim({
       services: {
         [DENIED]: { url: receiver.url("/hooks"), allowedClients: ["EE/GOV/70000002/other"] },
@@ -243,6 +244,7 @@ describe("callbacks end to end to an X-Road service (xroad-sim as the security s
     await stack.cleanup();
     await sim.close();
     await receiver.close();
+    await down.close();
   });
 
   const submit = (target: string) =>

@@ -7,6 +7,7 @@ import { verifyWebhook } from "../../response-worker/webhook-signature";
 import { CallbackReceiver } from "./callback-receiver";
 import { createTestPki } from "../support/test-pki";
 import { startXroadSim } from "../../xroad-sim/xroad-sim";
+import { refusingPeer, type RefusingPeer } from "../support/refusing-peer";
 
 const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
 const OLD_SECRET = `whsec_${randomBytes(32).toString("base64")}`;
@@ -156,6 +157,7 @@ describe("X-Road callback targets through the security server (real HTTP)", () =
   // X-Road errors of the security servers themselves (X-Road-Error), as xroad-sim raises them.
   describe("when the security server answers with an X-Road error", () => {
     let sim: Awaited<ReturnType<typeof startXroadSim>>;
+    let down: RefusingPeer;
     const sender = () =>
       new CallbackSender({
         secrets: [SECRET],
@@ -166,9 +168,8 @@ describe("X-Road callback targets through the security server (real HTTP)", () =
     const to = (service: string) => ({ ...request, target: `xroad:${service}` });
 
     before(async () => {
-      const closed = await CallbackReceiver.start({ tls: false });
-      const nowhere = closed.url("/gone");
-      await closed.close();
+      down = await refusingPeer();
+      const nowhere = down.url("/gone");
       sim = await startXroadSim({
         services: {
           "EE/GOV/70000001/callbacks/resultReady": {
@@ -181,6 +182,7 @@ describe("X-Road callback targets through the security server (real HTTP)", () =
     });
     after(async () => {
       await sim.close();
+      await down.close();
     });
 
     it("stops at access denied, naming the X-Road error", async () => {

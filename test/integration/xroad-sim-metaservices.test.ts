@@ -11,7 +11,7 @@ import { request } from "undici";
 import YAML from "yaml";
 import { loadSimConfig } from "../../xroad-sim/sim-config-file";
 import { startXroadSim, type XroadSim } from "../../xroad-sim/xroad-sim";
-import { closedPort } from "../support/closed-port";
+import { refusingPeer, type RefusingPeer } from "../support/refusing-peer";
 
 const PROVIDER = "EE/GOV/1234/prov";
 const CLIENT = "EE/GOV/5678/cons";
@@ -80,6 +80,7 @@ describe("xroad-sim REST metaservices (PR-MREST)", function () {
   this.timeout(20_000);
   let docs: DescriptionServer;
   let sim: XroadSim;
+  let down: RefusingPeer;
 
   const get = async (
     pathAndQuery: string,
@@ -97,7 +98,7 @@ describe("xroad-sim REST metaservices (PR-MREST)", function () {
 
   beforeEach(async () => {
     docs = await startDescriptionServer();
-    const down = await closedPort();
+    down = await refusingPeer();
     sim = await startXroadSim({
       services: {
         [`${PROVIDER}/svc`]: {
@@ -115,7 +116,7 @@ describe("xroad-sim REST metaservices (PR-MREST)", function () {
         [`${PROVIDER}/old`]: { url: `${docs.url}/o`, descriptionUrl: `${docs.url}/swagger.json` },
         [`${PROVIDER}/down`]: {
           url: `${docs.url}/d`,
-          descriptionUrl: `http://127.0.0.1:${down}/openapi.json`,
+          descriptionUrl: down.url("/openapi.json"),
         },
         "EE/GOV/1234/prov2/elsewhere": { url: `${docs.url}/e` },
         "EE/GOV/1234/own": { url: `${docs.url}/own` },
@@ -126,6 +127,7 @@ describe("xroad-sim REST metaservices (PR-MREST)", function () {
   afterEach(async () => {
     await sim.close();
     await docs.close();
+    await down.close();
   });
 
   const entry = (code: string, type: "REST" | "OPENAPI"): Record<string, unknown> => ({
