@@ -236,7 +236,8 @@ export function restServiceOpenApi(service: ServiceConfig, serviceUrl: string): 
       version: "1",
       description:
         `X-Road REST service ${service.code}, provided through Sluice (reply mode ${service.reply.mode}). ` +
-        "Every method and path below the service URL is passed to the backend; JSON bodies are " +
+        "Every path below the service URL is passed to the backend, with any method X-Road REST " +
+        "carries but TRACE; JSON bodies are " +
         "checked against the schema first. A 202 means received and persisted, not processed.",
     },
     servers: [{ url: serviceUrl }],

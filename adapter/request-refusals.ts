@@ -12,11 +12,15 @@ export interface RequestRefusal {
 }
 
 export const REQUEST_REFUSALS = {
-  /** A TRACE would loop every header Sluice sends back to the caller (rest/rest-route.ts). */
-  trace: {
+  /**
+   * A method X-Road REST does not carry, or TRACE, which would loop every header Sluice sends
+   * back to the caller (rest/rest-route.ts).
+   */
+  method: {
     code: "MethodNotAllowed",
     status: 405,
-    meaning: "TRACE is not passed to backends; nothing was accepted.",
+    meaning:
+      "The method is TRACE or one X-Road REST does not carry (Allow names those served); nothing was accepted.",
   },
   /** Checked before any route (server.ts): Node would drop the lines past the limit unseen. */
   headerLines: {

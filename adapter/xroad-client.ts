@@ -164,9 +164,17 @@ export function checkSingleHeaders(req: IncomingMessage): void {
       throw new SluiceError("InvalidHeader", `the ${name} header holds a control character`);
     }
   }
+  const party = req.headers["x-road-represented-party"];
+  // `[partyClass/]partyCode` (PR-REST §4.3): a security server refuses more parts, or an empty
+  // one, and Sluice sent `A/B/C` on as class `A`, code `B/C`, a party no caller named.
+  if (typeof party === "string" && party !== "" && !PARTY_SHAPE.test(party)) {
+    throw new SluiceError(
+      "InvalidHeader",
+      "X-Road-Represented-Party is [partyClass/]partyCode, each part non-empty and percent-encoded",
+    );
+  }
   // The party's parts are percent-encoded (PR-REST §4.3) and reach a SOAP security server
   // decoded: `%00` or `%EF%BF%BF` there made an envelope no XML reader takes, after the 202.
-  const party = req.headers["x-road-represented-party"];
   if (typeof party === "string" && party.includes("%")) {
     for (const part of decodeXroadIdLeniently(party)) {
       if (CONTROL.test(part) || NOT_XML.test(part)) {
@@ -178,6 +186,9 @@ export function checkSingleHeaders(req: IncomingMessage): void {
     }
   }
 }
+
+/** One or two non-empty parts; a `/` inside a part is sent as `%2F`. */
+const PARTY_SHAPE = /^[^/]+(?:\/[^/]+)?$/;
 
 /** Besides controls, the characters XML 1.0 cannot hold that a percent-encoding may carry. */
 const NOT_XML = /[\uFFFE\uFFFF]/;

@@ -42,6 +42,13 @@ import { isSendableHeaderValue } from "../../shared/protocol/header-value";
 const SERVICE_PATH = /^\/rest\/([^/?]+)(\/[^?]*)?$/;
 /** Methods whose request carries a body: without one, a service's schema has nothing to check. */
 const BODY_METHODS = new Set(["POST", "PUT", "PATCH"]);
+/**
+ * The methods an X-Road REST request may have (X-Road's RestRequest.Verb), TRACE excepted: a
+ * security server refuses any other, so a consumer-direction call with one could only fail
+ * after its 202, and a provider-direction one does not come through X-Road.
+ */
+const XROAD_METHODS = new Set(["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"]);
+const ALLOW = [...XROAD_METHODS].join(", ");
 
 /** The body of a request without one (never written to). */
 const NO_BODY = Buffer.alloc(0);
@@ -118,11 +125,20 @@ async function handle(
   path: string,
 ): Promise<{ submitted: Promise<IntakeResult> }> {
   const req = ctx.req;
-  // A TRACE is looped back by the backend that answers it: its answer would show the caller
-  // every header Sluice sent, the operator's own (a translator's options.headers) included.
-  if (req.method === "TRACE") {
-    const { code, status } = REQUEST_REFUSALS.trace;
-    throw new SluiceError(code, "TRACE is not passed to backends", { status });
+  const method = req.method ?? "";
+  if (!XROAD_METHODS.has(method)) {
+    // RFC 9110 §15.5.6: a 405 names the methods that are served.
+    ctx.set("Allow", ALLOW);
+    const { code, status } = REQUEST_REFUSALS.method;
+    throw new SluiceError(
+      code,
+      // A TRACE is looped back by the backend that answers it: its answer would show the
+      // caller every header Sluice sent, the operator's own (options.headers) included.
+      method === "TRACE"
+        ? "TRACE is not passed to backends"
+        : `${method} is not an X-Road REST method (${ALLOW})`,
+      { status },
+    );
   }
   const subPath = checkedSubPath(path);
   const client = readClient(req, service.client);

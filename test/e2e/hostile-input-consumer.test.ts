@@ -58,6 +58,13 @@ function rawCall(
   });
 }
 
+const SPLIT = JSON.stringify({
+  responses: [
+    { status: 200, body: { part: 1 } },
+    { status: 404, body: { forged: true } },
+  ],
+});
+
 describe("Hostile input, consumer direction: the local caller's X-Road headers, the security server's answers", function () {
   this.timeout(90_000);
   const harness = new Harness();
@@ -103,6 +110,15 @@ describe("Hostile input, consumer direction: the local caller's X-Road headers, 
             "x-multiple-responses": "true",
           });
           res.end(JSON.stringify({ responses }));
+          return;
+        }
+        if (req.url?.endsWith("/split")) {
+          // One 200 that Sluice's convention would make a 200 and a 404 of another body.
+          res.writeHead(200, {
+            "content-type": "application/json",
+            "x-multiple-responses": "true",
+          });
+          res.end(SPLIT);
           return;
         }
         if (req.url?.endsWith("/many")) {
@@ -160,12 +176,12 @@ describe("Hostile input, consumer direction: the local caller's X-Road headers, 
 
   it("a repeated X-Road-UserId, X-Road-Issue or X-Road-Represented-Party is 400 DuplicateHeaderField; nothing is sent on", async () => {
     // Node joins repeated lines with ", ": the security server was sent the user "EE1, EE2"
-    // and the represented party EE/COM/1%2C%20EE/COM/2, a member no caller named.
+    // and the represented party of class COM and code "1, COM/2", a party no caller named.
     for (const path of ["/rest/lookup/person", "/rest/local/person"]) {
       for (const [name, values] of [
         ["X-Road-UserId", ["EE1", "EE2"]],
         ["X-Road-Issue", ["case-1", "case-2"]],
-        ["X-Road-Represented-Party", ["EE/COM/1", "EE/COM/2"]],
+        ["X-Road-Represented-Party", ["COM/1", "COM/2"]],
       ] as Array<[string, string[]]>) {
         const answer = await rawCall(sluice.url, path, {
           "X-Road-Client": LOCAL_APP,
@@ -180,7 +196,7 @@ describe("Hostile input, consumer direction: the local caller's X-Road headers, 
     // Once each, they pass on as ever.
     const once = await call(`${sluice.url}/rest/lookup/person`, {
       client: LOCAL_APP,
-      headers: { "X-Road-UserId": "EE1", "X-Road-Represented-Party": "EE/COM/1" },
+      headers: { "X-Road-UserId": "EE1", "X-Road-Represented-Party": "COM/1" },
     });
     expect(once.status, once.text).to.equal(202);
   });
@@ -197,9 +213,32 @@ describe("Hostile input, consumer direction: the local caller's X-Road headers, 
     }
   });
 
-  it("an answer of 100 000 responses ends the message failed, not processing for ever", async () => {
+  it("a remote provider's X-Multiple-Responses answer reaches the caller as it came; a backend of the operator's own is split", async () => {
+    // PR-REST §4.6: the security server passes the provider's answer on unchanged. Split, a
+    // provider of another organisation could turn its 200 into any status and body.
+    const remote = await call(`${sluice.url}/rest/lookup/split`, { client: LOCAL_APP });
+    expect(remote.status, remote.text).to.equal(202);
+    const passed = await untilState(
+      sluice,
+      remote.json.id as string,
+      ["completed", "failed"],
+      30_000,
+    );
+    expect(passed.json.state, passed.text).to.equal("completed");
+    expect(passed.json.responses).to.have.length(1);
+    expect(passed.json.responses[0].status).to.equal(200);
+    expect(passed.json.responses[0].body).to.deep.equal(JSON.parse(SPLIT));
+
+    const own = await call(`${sluice.url}/rest/local/split`, { client: LOCAL_APP });
+    expect(own.status, own.text).to.equal(202);
+    const split = await untilState(sluice, own.json.id as string, ["completed", "failed"], 30_000);
+    expect(split.json.state, split.text).to.equal("completed");
+    expect(split.json.responses.map((r: { status: number }) => r.status)).to.deep.equal([200, 404]);
+  });
+
+  it("a backend's answer of 100 000 responses ends the message failed, not processing for ever", async () => {
     // Recording them overflowed the stack, and the worker retried recording for ever.
-    const accepted = await call(`${sluice.url}/rest/lookup/many`, { client: LOCAL_APP });
+    const accepted = await call(`${sluice.url}/rest/local/many`, { client: LOCAL_APP });
     expect(accepted.status, accepted.text).to.equal(202);
     const id = accepted.json.id as string;
     const settled = await untilState(sluice, id, ["completed", "failed", "rejected"], 30_000);
@@ -208,10 +247,10 @@ describe("Hostile input, consumer direction: the local caller's X-Road headers, 
     expect(settled.json.responses).to.have.length.below(2);
   });
 
-  it("an answer of 200 responses of 9 KB ends the message failed: told one by one they would carry 180 MB again", async () => {
+  it("a backend's answer of 200 responses of 9 KB ends the message failed: told one by one they would carry 180 MB again", async () => {
     // Each response was stored and told (record read back, callback, hub event) with all those
     // before it: this 1.8 MB answer moved 180 MB through Redis, and 1 000 of 10 KB 5 GB.
-    const accepted = await call(`${sluice.url}/rest/lookup/large-200`, { client: LOCAL_APP });
+    const accepted = await call(`${sluice.url}/rest/local/large-200`, { client: LOCAL_APP });
     expect(accepted.status, accepted.text).to.equal(202);
     const id = accepted.json.id as string;
     const settled = await untilState(sluice, id, ["completed", "failed", "rejected"], 120_000);
@@ -225,7 +264,7 @@ describe("Hostile input, consumer direction: the local caller's X-Road headers, 
     expect(settled.json.responses).to.have.length.below(2);
 
     // Fewer of them are responses as before.
-    const few = await call(`${sluice.url}/rest/lookup/large-20`, { client: LOCAL_APP });
+    const few = await call(`${sluice.url}/rest/local/large-20`, { client: LOCAL_APP });
     expect(few.status, few.text).to.equal(202);
     const done = await untilState(
       sluice,
@@ -238,11 +277,13 @@ describe("Hostile input, consumer direction: the local caller's X-Road headers, 
   });
 
   it("JSON answers nested 4 million deep are not parsed: the process serves while they are read, and each message ends", async () => {
+    // An X-Road error from the security server; many responses from a backend of the
+    // operator's own (a remote provider's answer is passed on as it came, PR-REST §4.6).
     for (const [path, state] of [
-      ["deep-error", "rejected"],
-      ["deep-many", "failed"],
+      ["lookup/deep-error", "rejected"],
+      ["local/deep-many", "failed"],
     ]) {
-      const accepted = await call(`${sluice.url}/rest/lookup/${path}`, { client: LOCAL_APP });
+      const accepted = await call(`${sluice.url}/rest/${path}`, { client: LOCAL_APP });
       expect(accepted.status, accepted.text).to.equal(202);
       const id = accepted.json.id as string;
       // A liveness bound, not a speed one: a read takes milliseconds; parsing held the whole

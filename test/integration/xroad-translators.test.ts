@@ -300,6 +300,62 @@ describe("xroad-rest and xroad-soap translators (consumer direction, through xro
       expect(provider.seen[0].url).to.equal("/api?full=true");
     });
 
+    it("passes a provider's answer on as it came, X-Multiple-Responses or not (PR-REST §4.6)", async () => {
+      const split = JSON.stringify({
+        responses: [
+          { status: 200, body: { part: 1 } },
+          { status: 404, contentType: "text/html", body: "<script>alert(1)</script>" },
+        ],
+      });
+      provider.state.answer = (_req, res) => {
+        res.writeHead(200, { "content-type": "application/json", "x-multiple-responses": "true" });
+        res.end(split);
+      };
+      const answers = await rest.call(request(), call());
+      expect(answers).to.have.length(1);
+      expect(answers[0].status).to.equal(200);
+      expect(answers[0].body).to.equal(split);
+    });
+
+    it("passes a provider's redirect back as its answer, never following it (PR-REST §4.4)", async () => {
+      for (const status of [301, 302, 303, 304, 307, 308]) {
+        provider.seen.length = 0;
+        provider.state.answer = (_req, res) => {
+          res.writeHead(status, { location: "https://elsewhere.example/persons/42" });
+          res.end();
+        };
+        const answers = await rest.call(request(), call());
+        expect(answers, String(status)).to.have.length(1);
+        expect(answers[0].status).to.equal(status);
+        expect(answers[0].headers?.location).to.equal("https://elsewhere.example/persons/42");
+        expect(provider.seen, "called once, not followed").to.have.length(1);
+      }
+    });
+
+    it("keeps the caller's headers that map the operator's network from the remote provider", async () => {
+      const headers = {
+        accept: "application/json",
+        "accept-language": "et",
+        forwarded: "for=10.1.2.3;host=intranet.local;proto=http",
+        "x-forwarded-for": "10.1.2.3, 10.0.0.9",
+        "x-forwarded-host": "intranet.local",
+        "x-forwarded-proto": "http",
+        "x-forwarded-port": "8080",
+        "x-forwarded-prefix": "/apps/case",
+        "x-real-ip": "10.1.2.3",
+        "x-client-ip": "10.1.2.3",
+        "true-client-ip": "10.1.2.3",
+        via: "1.1 proxy.intranet.local",
+      };
+      await rest.call(request({ headers }), call());
+      const seen = provider.seen[0].headers;
+      expect(seen.accept).to.equal("application/json");
+      expect(seen["accept-language"]).to.equal("et");
+      for (const name of Object.keys(headers).slice(2)) {
+        expect(seen[name], name).to.equal(undefined);
+      }
+    });
+
     it("judges the provider's own answers as any backend's (no X-Road-Error)", async () => {
       provider.state.answer = (_req, res) => {
         res.writeHead(404, { "content-type": "application/json" });

@@ -53,4 +53,17 @@ describe("REST X-Road identifier headers", () => {
       expect(error.message, party).to.match(/decodes to a control character/);
     }
   });
+
+  it("takes a represented party of one or two non-empty parts, and refuses any other (PR-REST §4.3)", () => {
+    for (const party of ["12345", "COM/12345", "COM/12%2F34", ""]) {
+      checkSingleHeaders(request({ "X-Road-Represented-Party": party }));
+    }
+    for (const party of ["EE/COM/12345", "COM//12345", "/12345", "COM/", "/", "COM/12/"]) {
+      const error = refusal(() =>
+        checkSingleHeaders(request({ "X-Road-Represented-Party": party })),
+      );
+      expect(error.code, party).to.equal("InvalidHeader");
+      expect(error.message, party).to.match(/\[partyClass\/\]partyCode/);
+    }
+  });
 });

@@ -52,6 +52,13 @@ export class RestJsonTranslator implements Translator {
   private readonly pool: BackendPool;
   protected readonly basePath: string;
   private readonly options: RestJsonOptions;
+  /**
+   * Whether the backend is another organisation's provider behind X-Road (xroad-rest), whose
+   * answer reaches the caller as it came (PR-REST §4.4, §4.6): a redirect is its answer, passed
+   * back and never followed, and `X-Multiple-Responses`, the convention of the operator's own
+   * backends, is not read from it.
+   */
+  protected readonly remoteProvider: boolean = false;
 
   constructor(protected readonly backend: TranslatorBackend) {
     const url = new URL(backend.url);
@@ -84,7 +91,7 @@ export class RestJsonTranslator implements Translator {
     // Added to the caller's (a new object) rather than spread into one: V8 builds spreads
     // followed by more fields on a slow path, several microseconds per call.
     const headers: Record<string, string | string[]> = Object.assign(
-      forwardedRequestHeaders(request.headers ?? {}),
+      this.callerHeadersOf(request),
       this.options.headers,
       // From a SOAP caller they are XML text: what HTTP cannot carry goes encoded, not refused.
       httpHeaderValues(this.xroadHeadersOf(request)),
@@ -130,7 +137,10 @@ export class RestJsonTranslator implements Translator {
     this.inspect(answer.headers, response, retryAfterMs, request);
 
     if (status >= 200 && status < 300) {
-      if (header(answer.headers, MULTIPLE_RESPONSES_HEADER)?.trim().toLowerCase() === "true") {
+      if (
+        !this.remoteProvider &&
+        header(answer.headers, MULTIPLE_RESPONSES_HEADER)?.trim().toLowerCase() === "true"
+      ) {
         return splitResponses(status, bytes, this.backend.name);
       }
       return [response];
@@ -145,6 +155,7 @@ export class RestJsonTranslator implements Translator {
       throw new BackendRejectedError(`backend ${this.backend.name} answered ${status}`, response);
     }
     if (status >= 300 && status < 400) {
+      if (this.remoteProvider) return [response];
       // Not followed, and retrying would meet the same answer.
       throw new BackendRedirectError(
         `backend ${this.backend.name} answered ${status} (a redirect, not followed); point the backend url at the final location`,
@@ -161,6 +172,11 @@ export class RestJsonTranslator implements Translator {
 
   async close(): Promise<void> {
     await this.pool.close();
+  }
+
+  /** The caller's own headers sent to the backend (PR-REST §4.3); a new object each call. */
+  protected callerHeadersOf(request: RequestMessage): Record<string, string | string[]> {
+    return forwardedRequestHeaders(request.headers ?? {});
   }
 
   /** The X-Road headers sent to the backend: the caller's, as they came. */

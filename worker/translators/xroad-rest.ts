@@ -18,6 +18,25 @@ import { XROAD_ERROR_HEADER, xroadJsonErrorMessage } from "../../shared/protocol
 import { decodeXroadIdLeniently, encodeXroadId } from "../../shared/protocol/xroad-id";
 import { consumerOf, representedPartyOf, xroadClientFor, type XroadConsumer } from "./xroad-ids";
 
+/**
+ * Headers that tell where a request came from inside the operator's network: the addresses,
+ * host names and proxies of a local caller's path (a reverse proxy in front of Sluice adds
+ * them). A security server passes a caller's headers on to the provider, another
+ * organisation, which has no use for that map of the network.
+ */
+const ORIGIN_HEADERS = [
+  "forwarded",
+  "x-forwarded-for",
+  "x-forwarded-host",
+  "x-forwarded-port",
+  "x-forwarded-proto",
+  "x-forwarded-prefix",
+  "x-real-ip",
+  "x-client-ip",
+  "true-client-ip",
+  "via",
+];
+
 /** Request headers a caller may send that X-Road passes on (PR-REST §4.3), by our name. */
 const PASSED_ON = ["x-road-userid", "x-road-issue", "x-road-represented-party"];
 
@@ -28,6 +47,7 @@ export function createTranslator(backend: TranslatorBackend): Translator {
 class XroadRestTranslator extends RestJsonTranslator {
   /** `/r1/<service id>` with each identifier part percent-encoded (PR-REST §4.1). */
   private readonly servicePath: string;
+  protected override readonly remoteProvider = true;
 
   constructor(
     backend: TranslatorBackend,
@@ -35,6 +55,13 @@ class XroadRestTranslator extends RestJsonTranslator {
   ) {
     super(backend);
     this.servicePath = `/r1/${encodeXroadId(consumer.service)}`;
+  }
+
+  /** The caller's own headers but those that map the operator's network (ORIGIN_HEADERS). */
+  protected override callerHeadersOf(request: RequestMessage): Record<string, string | string[]> {
+    const headers = super.callerHeadersOf(request);
+    for (const name of ORIGIN_HEADERS) delete headers[name];
+    return headers;
   }
 
   /** Sluice is the X-Road client here: its own client id, the gateway id as message id. */
