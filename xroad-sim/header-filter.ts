@@ -15,17 +15,6 @@ const FILTERED = new Set([
   "content-length",
 ]);
 
-/** Headers the security server sets itself; a value from either side is dropped (PR-REST §4.3). */
-const XROAD_OWN = new Set([
-  "x-road-client",
-  "x-road-service",
-  "x-road-id",
-  "x-road-request-hash",
-  "x-road-request-id",
-  "x-road-error",
-  "x-road-security-server",
-]);
-
 export type HeaderList = Array<[string, string]>;
 
 /** Header names listed in `Connection` are hop-by-hop too (RFC 7230 §6.1). */
@@ -54,12 +43,16 @@ function keptHeaders(raw: string[], dropped: ReadonlySet<string>): HeaderList {
 }
 
 /**
- * The end-to-end headers of a message as a list of name/value pairs, in order, repeated ones
- * kept apart: everything but hop-by-hop, host-leaking and X-Road's own headers.
+ * The X-Road headers of a provider's answer that X-Road's RestResponse drops before it adds its
+ * own: the id, request hash, client and request id. Any other the provider sets, its own
+ * `X-Road-Service` or `X-Road-Error` among them, passes on, ahead of the security server's.
  */
-export function passThroughHeaders(raw: string[]): HeaderList {
-  return keptHeaders(raw, XROAD_OWN);
-}
+const REPLACED_ON_ANSWER = new Set([
+  "x-road-id",
+  "x-road-request-hash",
+  "x-road-client",
+  "x-road-request-id",
+]);
 
 /** X-Road's own headers a caller may not set: the security server makes them for each call. */
 const PER_CALL = new Set(["x-road-request-id", "x-road-request-hash"]);
@@ -89,7 +82,10 @@ export function soapRequestHeaders(headers: IncomingHttpHeaders): Record<string,
   return kept;
 }
 
-/** Undici's response headers as a list, filtered like a request's. */
+/**
+ * A provider's answer headers (undici's) as the security server passes them back: all but the
+ * hop-by-hop and host-leaking ones and those of REPLACED_ON_ANSWER.
+ */
 export function responseHeaderList(
   headers: Record<string, string | string[] | undefined>,
 ): HeaderList {
@@ -98,5 +94,5 @@ export function responseHeaderList(
     if (value === undefined) continue;
     for (const one of Array.isArray(value) ? value : [value]) raw.push(name, one);
   }
-  return passThroughHeaders(raw);
+  return keptHeaders(raw, REPLACED_ON_ANSWER);
 }

@@ -260,6 +260,33 @@ describe("xroad-sim", function () {
       expect(provider.seen).to.have.length(0);
     });
 
+    it("passes a provider's own X-Road headers back but the four its RestResponse replaces", async () => {
+      // X-Road's RestResponse drops a provider's X-Road-Id, -Request-Hash, -Client and
+      // -Request-Id and adds its own; anything else, X-Road-Service included, comes first.
+      provider.answer = (_req, res) => {
+        res.writeHead(200, {
+          "content-type": "application/json",
+          "x-road-service": "EE/COM/99/elsewhere/other",
+          "x-road-id": "provider-id",
+          "x-road-client": "EE/COM/99/forged",
+          "x-road-request-id": "provider-request",
+          "x-road-request-hash": "provider-hash",
+          "x-road-custom": "kept",
+        });
+        res.end("{}");
+      };
+      const res = await request(`${sim.url}/r1/${SERVICE}/p/1`, {
+        headers: { "x-road-client": CLIENT, "x-road-id": "caller-id" },
+      });
+      await res.body.text();
+      expect(res.headers["x-road-service"]).to.deep.equal(["EE/COM/99/elsewhere/other", SERVICE]);
+      expect(res.headers["x-road-id"]).to.equal("caller-id");
+      expect(res.headers["x-road-client"]).to.equal(CLIENT);
+      expect(res.headers["x-road-request-id"]).to.not.equal("provider-request");
+      expect(res.headers["x-road-request-hash"]).to.not.equal("provider-hash");
+      expect(res.headers["x-road-custom"]).to.equal("kept");
+    });
+
     it("passes the provider's own errors as they are, without X-Road-Error", async () => {
       provider.answer = (_req, res) => {
         res.writeHead(404, { "content-type": "application/json" });

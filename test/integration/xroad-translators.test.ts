@@ -294,6 +294,40 @@ describe("xroad-rest and xroad-soap translators (consumer direction, through xro
       }
     });
 
+    it("reads a repeated X-Road-Service by its last line: a provider's own comes before the security server's", async () => {
+      // X-Road's RestResponse keeps a provider's X-Road-Service and adds its own after it.
+      provider.state.answer = (_req, res) => {
+        res.writeHead(200, {
+          "content-type": "application/json",
+          "x-road-service": "EE/COM/99999999/elsewhere/something",
+        });
+        res.end('{"found":true}');
+      };
+      const [answer] = await rest.call(request(), call());
+      expect(answer.status).to.equal(200);
+      expect(answer.body).to.equal('{"found":true}');
+
+      // The last line naming another service is another call's answer.
+      const stub = http.createServer((req, res) => {
+        req.resume();
+        res.setHeader("x-road-service", [REST_SERVICE, "EE/COM/99999999/elsewhere/something"]);
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end('{"found":true}');
+      });
+      await new Promise<void>((resolve) => stub.listen(0, "127.0.0.1", resolve));
+      const direct = createRest(
+        backend(`http://127.0.0.1:${(stub.address() as AddressInfo).port}`, REST_SERVICE),
+      );
+      try {
+        const other = await failure(direct, request());
+        expect(other).to.be.instanceOf(BackendAnswerError);
+        expect((other as Error).message).to.contain("elsewhere/something");
+      } finally {
+        await direct.close?.();
+        await new Promise((resolve) => stub.close(resolve));
+      }
+    });
+
     it("names a service's own client when the service has one", async () => {
       await rest.call(request({ service: "ownClient", path: "" }), call());
       expect(provider.seen[0].headers["x-road-client"]).to.equal(OWN_CLIENT);

@@ -146,7 +146,9 @@ function xroadErrorCode(raw: string | string[] | undefined, service: string, id:
  * The first X-Road header of an answer that names something other than what was sent, or "".
  * A header the answer lacks is not a difference: only a security server's answer carries them.
  * Identifiers are compared part by part, percent-decoded (`…/evil%2Fthing` is one part, not the
- * two of `…/evil/thing`); the message id as it was sent.
+ * two of `…/evil/thing`); the message id as it was sent. Of a repeated header the last line
+ * counts, as X-Road reads it: a security server passes on a provider's own `X-Road-Service` and
+ * adds its own after it (RestResponse).
  */
 function echoMismatch(
   headers: Dispatcher.ResponseData["headers"],
@@ -159,7 +161,7 @@ function echoMismatch(
   for (const [name, value] of Object.entries(sent)) {
     const raw = headers[name];
     if (raw === undefined) continue;
-    const got = Array.isArray(raw) ? raw.join(", ") : raw;
+    const got = Array.isArray(raw) ? raw[raw.length - 1] : raw;
     if (!same(name, got, value)) {
       return `${name} is "${got.slice(0, 200)}", sent "${value}"`;
     }
