@@ -10,6 +10,7 @@ import { startRuntime, type Role, type Runtime } from "../shared/runtime/runtime
 import { drainRoles } from "../shared/runtime/shutdown-deadline";
 import { StartupError } from "../shared/runtime/startup-error";
 import { reloadAllTls } from "../shared/config/tls-files";
+import { exposedKeyWarnings } from "../shared/config/secret-file-modes";
 import { startTracing } from "../shared/observability/tracing";
 import { checkConfigFile } from "./config-check";
 import { exitAfterOutput, printOut } from "./output";
@@ -327,6 +328,9 @@ export async function main(argv: string[]): Promise<void> {
     if (problems.length > 0) {
       log.error({ problems }, "certificate reload failed; the previous certificates stay in use");
     } else log.info("certificates reloaded");
+    // A key rotated in place has the mode it was written with, 0644 at the default umask: the
+    // start's warning about it would not come again before the next restart.
+    for (const warning of exposedKeyWarnings(config)) log.warn(warning);
   });
 
   try {

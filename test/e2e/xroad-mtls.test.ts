@@ -8,7 +8,7 @@ import { expect } from "chai";
 import { assertValidOpenApi } from "../support/openapi-check";
 import { spawnSync } from "node:child_process";
 import { randomBytes, X509Certificate } from "node:crypto";
-import { copyFileSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, writeFileSync } from "node:fs";
 import https from "node:https";
 import path from "node:path";
 import tls from "node:tls";
@@ -557,14 +557,26 @@ describe("behind a security server over mTLS (xroad-sim in front of Sluice)", fu
       "the sync call to reach the backend",
     );
     const next = pki.ca.issue("sluice-next", { cn: "localhost" });
+    const keyFile = path.join(harness.dir, "sluice.key");
     writeFileSync(path.join(harness.dir, "sluice.crt"), next.cert);
-    writeFileSync(path.join(harness.dir, "sluice.key"), next.key);
+    writeFileSync(keyFile, next.key);
+    // Rotated in place with the default umask's mode: every user of the machine may read it.
+    chmodSync(keyFile, 0o644);
+    const exposed = (l: { msg?: string }) =>
+      l.msg?.includes(`${keyFile} is a private key that every user of this machine may read`);
+    const warnedBefore = adapter.lines.filter(exposed).length;
     adapter.child.kill("SIGHUP");
     await eventually(
       async () => (adapter.lines.some((l) => l.msg === "certificates reloaded") ? true : undefined),
       10_000,
       "the reload",
     );
+    await eventually(
+      async () => (adapter.lines.filter(exposed).length > warnedBefore ? true : undefined),
+      10_000,
+      "the warning about the exposed key",
+    );
+    chmodSync(keyFile, 0o600);
     const second = await serverCertificate(sluiceUrl, internal);
     expect(second).to.equal(new X509Certificate(next.cert).fingerprint256);
     expect(second).to.not.equal(first);
