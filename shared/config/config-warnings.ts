@@ -86,8 +86,32 @@ function identifierCharacterWarnings(config: SluiceConfig): string[] {
     );
 }
 
+/** Fewer different characters than this make a token of any length guessable. */
+const MIN_TOKEN_VARIETY = 6;
+
+/**
+ * An admin token that a person typed rather than a generator made: long enough for the rule of
+ * 16, guessable all the same (`aaaaaaaaaaaaaaaa`, `1234123412341234`, `abcabcabcabcabca`). Only
+ * warned of: such a token may be a test setup's, and a refusal would not make the next one
+ * random. A random hex token of 16 characters has fewer than 6 different ones about 3 times in
+ * 100 000; of 32 (openssl rand -hex 16), never in practice.
+ */
+function guessableTokenWarnings(config: SluiceConfig): string[] {
+  const token = config.admin.token;
+  if (token === null) return [];
+  const variety = new Set(token).size;
+  if (variety >= MIN_TOKEN_VARIETY) return [];
+  const where = process.env.SLUICE_ADMIN_TOKEN
+    ? "environment SLUICE_ADMIN_TOKEN"
+    : "config.admin.token";
+  return [
+    `${where}: has only ${variety} different characters, as a token a person typed does, and whoever reaches the admin port may guess it; use a random one (openssl rand -hex 32)`,
+  ];
+}
+
 export function configWarnings(config: SluiceConfig): string[] {
   return [
+    ...guessableTokenWarnings(config),
     ...unreachableLocationWarnings(config),
     ...relativeWsdlAddressWarnings(config),
     ...identifierCharacterWarnings(config),

@@ -643,6 +643,12 @@ function unsendableTokenProblem(token: string, where: string, problems: string[]
   // eslint-disable-next-line no-control-regex -- finding control characters is the point
   if (/[\u0000-\u001f\u007f]/.test(token)) {
     problems.push(`${where}: holds a control character, which no Authorization header can carry`);
+  } else if (/[^\u0020-\u007e]/.test(token)) {
+    // curl sends such a token as UTF-8 bytes and Node reads header bytes as Latin-1, so the
+    // token a request presents is never the one configured: the operator would be locked out.
+    problems.push(
+      `${where}: holds a character outside printable ASCII, which an Authorization header does not carry as written; use a random ASCII one (openssl rand -hex 32)`,
+    );
   }
 }
 

@@ -268,7 +268,7 @@ exports.createTranslator = () => ({ call: async () => [] });`,
     const written = path.join(dir, "written-secrets.yaml");
     writeFileSync(
       written,
-      `${base}admin: { token: "${"t".repeat(32)}" }\ncallbacks: { secrets: ["${secret}"] }\n`,
+      `${base}admin: { token: "9f86d081884c7d659a2feaa0c55ad015" }\ncallbacks: { secrets: ["${secret}"] }\n`,
     );
     // Taken from the environment when the role starts: the file holds no secret.
     const fromEnv = path.join(dir, "env-secrets.yaml");

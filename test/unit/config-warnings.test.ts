@@ -10,6 +10,9 @@ const minimal = {
   backends: { b: { url: "http://127.0.0.1:9", translator: "rest-json" } },
 };
 
+/** A token as `openssl rand -hex 16` makes one. */
+const TOKEN = "9f86d081884c7d659a2feaa0c55ad015";
+
 function warningsFor(admin: Record<string, unknown>, env: Record<string, string> = {}): string[] {
   const saved = { ...process.env };
   try {
@@ -24,7 +27,7 @@ function warningsFor(admin: Record<string, unknown>, env: Record<string, string>
 describe("the admin port beyond loopback", () => {
   it("warns that it speaks plain HTTP when admin.host is not a loopback address", () => {
     for (const host of ["0.0.0.0", "::", "10.1.2.3", "sluice-admin.internal"]) {
-      const warnings = warningsFor({ host, token: "t".repeat(32) });
+      const warnings = warningsFor({ host, token: TOKEN });
       expect(warnings, host).to.have.length(1);
       expect(warnings[0], host).to.include(
         `config.admin.host: "${host}" is not a loopback address`,
@@ -49,7 +52,35 @@ describe("the admin port beyond loopback", () => {
       "localhost",
       "::ffff:127.0.0.1",
     ]) {
-      expect(warningsFor({ host, token: "t".repeat(32) }), host).to.deep.equal([]);
+      expect(warningsFor({ host, token: TOKEN }), host).to.deep.equal([]);
+    }
+    expect(warningsFor({})).to.deep.equal([]);
+  });
+});
+
+describe("an admin token a person typed", () => {
+  it("warns of a token of fewer than 6 different characters, naming where it came from", () => {
+    for (const token of [
+      "a".repeat(16),
+      "1234123412341234",
+      "abcabcabcabcabcabcabc",
+      "t".repeat(64),
+    ]) {
+      const warnings = warningsFor({ token });
+      expect(warnings, token).to.have.length(1);
+      expect(warnings[0], token).to.match(
+        /^config\.admin\.token: has only \d different characters/,
+      );
+      expect(warnings[0]).to.include("openssl rand -hex 32");
+      expect(warnings[0], "the token itself is never repeated").to.not.include(token);
+    }
+    const [fromEnv] = warningsFor({}, { SLUICE_ADMIN_TOKEN: "x".repeat(20) });
+    expect(fromEnv).to.match(/^environment SLUICE_ADMIN_TOKEN: has only 1 different characters/);
+  });
+
+  it("stays quiet about a generated token, or none", () => {
+    for (const token of [TOKEN, "abcdef0123456789", `test-admin-${"0b6a4c1e-8f5d-4b7a"}`]) {
+      expect(warningsFor({ token }), token).to.deep.equal([]);
     }
     expect(warningsFor({})).to.deep.equal([]);
   });

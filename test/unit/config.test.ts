@@ -315,6 +315,12 @@ describe("configuration", () => {
       expect(problemsOf({ ...minimal, admin: { token: "abcdefghijklmnop\nq" } })).to.deep.equal([
         "config.admin.token: holds a control character, which no Authorization header can carry",
       ]);
+      // Outside printable ASCII: curl sends UTF-8 bytes, Node reads them as Latin-1.
+      for (const token of ["pääsukese-pesa-0123", "token\u00a0with-nbsp-0123"]) {
+        expect(problemsOf({ ...minimal, admin: { token } }), token).to.deep.equal([
+          "config.admin.token: holds a character outside printable ASCII, which an Authorization header does not carry as written; use a random ASCII one (openssl rand -hex 32)",
+        ]);
+      }
       process.env.SLUICE_ADMIN_TOKEN = "abcdefghijklmnop\u0001q";
       expect(problemsOf(minimal)).to.deep.equal([
         "environment SLUICE_ADMIN_TOKEN: holds a control character, which no Authorization header can carry",
