@@ -191,6 +191,11 @@ export class CallbackDeliverer {
   /** Receivers that had an attempt set apart, and when it was last. */
   private readonly slowReceivers = new Map<string, number>();
 
+  /** How long an attempt runs before it is set apart (`parking.afterMs`). */
+  private get parkAfterMs(): number {
+    return this.options.parking?.afterMs ?? PARK_AFTER_MS;
+  }
+
   constructor(private readonly options: CallbackDelivererOptions) {
     this.slots = new TargetSlots({
       perTarget: options.maxPerTarget ?? DEFAULT_CALLBACK_MAX_PER_TARGET,
@@ -363,8 +368,7 @@ export class CallbackDeliverer {
       release();
     }
     // Answered within the wait to be set apart (even if set apart at once): not slow any more.
-    const answeredInTime =
-      Date.now() - startedAt < (this.options.parking?.afterMs ?? PARK_AFTER_MS);
+    const answeredInTime = Date.now() - startedAt < this.parkAfterMs;
     const token = await parking;
     if (answeredInTime && receiver !== null && result.outcome === "delivered") {
       this.slowReceivers.delete(receiver);
@@ -453,8 +457,7 @@ export class CallbackDeliverer {
   ): Promise<string | null> {
     const { parking, topology } = this.options;
     if (!parking) return null;
-    const afterMs =
-      receiver !== null && this.slowLately(receiver) ? 0 : (parking.afterMs ?? PARK_AFTER_MS);
+    const afterMs = receiver !== null && this.slowLately(receiver) ? 0 : this.parkAfterMs;
     const slow = await new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(true), afterMs);
       void sending.then(() => {
