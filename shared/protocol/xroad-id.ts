@@ -30,8 +30,11 @@ export interface RepresentedParty {
 /**
  * PR-REST §4.8 / PR-MESS §2.7: what a part of an identifier Sluice is configured with may hold.
  * One rule for `sluice check` and the worker's start, so neither passes what the other refuses.
+ * `?` is among the characters §4.8 names, and a part is sent percent-encoded (`%3F`), so it is
+ * taken; the characters refused are those no X-Road identifier may hold and that would change
+ * how a URL, a Redis key or a log line reads.
  */
-export const XROAD_ID_PART = /^[^/\s;:\\%?#&]+$/;
+export const XROAD_ID_PART = /^[^/\s;:\\%#&]+$/;
 
 /**
  * Unicode format characters (category Cf: the bidirectional overrides and isolates, zero-width
@@ -43,7 +46,7 @@ export const FORMAT_CHARACTER = /\p{Cf}/u;
 
 /** Words for an identifier with a part outside XROAD_ID_PART. */
 export const XROAD_ID_PART_PROBLEM =
-  "has a part holding one of / ; : \\ % ? # & or whitespace, which no X-Road identifier part may";
+  "has a part holding one of / ; : \\ % # & or whitespace, which no X-Road identifier part may";
 
 /**
  * An identifier with each part percent-encoded, joined by `/`. A string is split on `/` first;

@@ -328,6 +328,20 @@ describe("xroad-rest and xroad-soap translators (consumer direction, through xro
       }
     });
 
+    it("calls a service whose code holds a ?, sent percent-encoded (PR-REST §4.8)", async () => {
+      const service = "EE/GOV/70000002/registry/who?is";
+      sim.register(service, { url: `${provider.url}/who` });
+      const questioning = createRest(backend(sim.url, service));
+      try {
+        const [answer] = await questioning.call(request(), call());
+        expect(answer.status).to.equal(200);
+        expect(sim.calls().at(-1)?.service).to.equal(service);
+        expect(provider.seen[0].url).to.equal("/who/persons/42?full=true");
+      } finally {
+        await questioning.close?.();
+      }
+    });
+
     it("names a service's own client when the service has one", async () => {
       await rest.call(request({ service: "ownClient", path: "" }), call());
       expect(provider.seen[0].headers["x-road-client"]).to.equal(OWN_CLIENT);

@@ -221,18 +221,29 @@ describe("configuration", () => {
         state: { protocols: ["soap"], backend: "state" },
       },
       backends: {
-        remote: { translator: "xroad-rest", service: "EE/GOV/2/provider/lookup?x=1" },
+        remote: { translator: "xroad-rest", service: "EE/GOV/2/provider/lookup&x=1" },
         state: { translator: "xroad-soap", service: "EE/GOV/2/provider/get#State/v1" },
       },
     });
     const part =
-      "has a part holding one of / ; : \\ % ? # & or whitespace, which no X-Road identifier part may";
+      "has a part holding one of / ; : \\ % # & or whitespace, which no X-Road identifier part may";
     expect(problems).to.include.members([
       `config.securityServer.client: "EE/GOV/1/sluice%20a" ${part}`,
       `config.services.remote.client: "EE/GOV/1/case;app" ${part}`,
-      `config.backends.remote.service: "EE/GOV/2/provider/lookup?x=1" ${part}`,
+      `config.backends.remote.service: "EE/GOV/2/provider/lookup&x=1" ${part}`,
       `config.backends.state.service: "EE/GOV/2/provider/get#State/v1" ${part}`,
     ]);
+  });
+
+  it("takes ? in an X-Road id part, one of the characters PR-REST §4.8 names", () => {
+    const problems = problemsOf({
+      securityServer: { url: "http://127.0.0.1:8081", client: "EE/GOV/1/case-app?" },
+      services: { remote: { backend: "remote" } },
+      backends: {
+        remote: { translator: "xroad-rest", service: "EE/GOV/2/provider/who?is(it)+'x'=1" },
+      },
+    });
+    expect(problems).to.deep.equal([]);
   });
 
   it("names unknown keys, with the known key an operator probably meant", () => {
