@@ -37,6 +37,7 @@ import {
 import { arrivalOf, statusLocation } from "../status-location";
 import { XROAD_TRANSLATORS } from "../../shared/config/config";
 import { XROAD_ERROR_HEADER } from "../../shared/protocol/xroad-error-code";
+import { XROAD_TRAIL_HEADERS } from "../../shared/protocol/xroad-trail";
 import { isSendableHeaderValue } from "../../shared/protocol/header-value";
 
 const SERVICE_PATH = /^\/rest\/([^/?]+)(\/[^?]*)?$/;
@@ -286,6 +287,13 @@ function answer(
     const xroadError = response.headers?.[XROAD_ERROR_HEADER];
     if (remoteXroad && typeof xroadError === "string" && xroadError !== "") {
       ctx.set("X-Road-Error", xroadError);
+    }
+    // And the exchange's names in the security servers' message logs (shared/protocol/xroad-trail.ts).
+    if (remoteXroad) {
+      for (const name of XROAD_TRAIL_HEADERS) {
+        const value = response.headers?.[name];
+        if (typeof value === "string" && isSendableHeaderValue(value)) ctx.set(name, value);
+      }
     }
     ctx.status = response.status;
     answerContentType(ctx, response.contentType);

@@ -27,7 +27,12 @@ const NS = DEFAULT_SOAP_NAMESPACE;
 interface StatusDocument {
   state: string;
   error: { code: string; message: string } | null;
-  responses: Array<{ status: number; body: string; bodyEncoding?: string }>;
+  responses: Array<{
+    status: number;
+    body: string;
+    bodyEncoding?: string;
+    headers?: Record<string, string>;
+  }>;
 }
 
 const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
@@ -279,6 +284,9 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
     expect(headers["x-road-id"]).to.equal(gatewayId);
     expect(headers["x-road-userid"]).to.equal("EE12345678901");
     expect(seen[0].body!.toString("utf8")).to.equal('{"name":"Mari"}');
+    // The names both security servers' message logs file the exchange under (PR-REST §4.3).
+    expect(answer.headers.get("x-road-request-id")).to.equal(headers["x-road-request-id"]);
+    expect(answer.headers.get("x-road-request-hash")).to.match(/^[A-Za-z0-9+/]{20,}={0,2}$/);
     // The local caller reads its message as the service's client, without naming it.
     const doc = await call(`${local.url}/messages/${gatewayId}`, { client: null });
     expect(doc.status, doc.text).to.equal(200);
@@ -296,6 +304,10 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
     expect(doc.responses[0].status).to.equal(200);
     const seen = provider.sim.calls().find((c) => c.path === "/persons/7");
     expect(seen?.headers?.["x-road-id"]).to.equal(answer.json.id);
+    expect(doc.responses[0].headers?.["x-road-request-id"]).to.equal(
+      seen?.headers?.["x-road-request-id"],
+    );
+    expect(doc.responses[0].headers?.["x-road-request-hash"]).to.be.a("string");
     // A local caller's own client is not sent on: Sluice calls as the client it is registered as.
     expect(seen?.headers?.["x-road-client"]).to.equal(REGISTRY_CLIENT);
   });

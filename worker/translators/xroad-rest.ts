@@ -15,6 +15,7 @@ import {
 } from "./translator";
 import { xroadFailure } from "./xroad-fault";
 import { XROAD_ERROR_HEADER, xroadJsonErrorMessage } from "../../shared/protocol/xroad-error-code";
+import { xroadTrailOf } from "../../shared/protocol/xroad-trail";
 import { decodeXroadIdLeniently, encodeXroadId } from "../../shared/protocol/xroad-id";
 import { consumerOf, representedPartyOf, xroadClientFor, type XroadConsumer } from "./xroad-ids";
 
@@ -114,6 +115,9 @@ class XroadRestTranslator extends RestJsonTranslator {
         `the answer of ${this.consumer.service} does not echo the request's X-Road headers (${mismatch}); it is not taken as the answer to message ${request.id}`,
       );
     }
+    // Kept with the answer, as X-Road-Error below: they name the exchange in both message logs.
+    const trail = xroadTrailOf(headers);
+    if (Object.keys(trail).length > 0) response.headers = { ...response.headers, ...trail };
     const code = xroadErrorCode(headers["x-road-error"], this.consumer.service, request.id);
     if (!code) return;
     // Kept with the answer: a sync caller tells X-Road's errors from the provider's by it alone.
