@@ -7,6 +7,8 @@ import type { SluiceConfig } from "../shared/config/config";
 import type { Broker } from "../shared/broker/amqp";
 import { BackendPauses } from "../shared/operator/backend-pauses";
 import { BackendStatusReader, type BackendStatus } from "../shared/operator/backend-status";
+import { pauseOutcome } from "../shared/operator/journal-entries";
+import { journaled } from "../shared/operator/operator-journal";
 import type { DeadLetters } from "../shared/operator/dead-letters";
 import { RecentFailures } from "../shared/operator/recent-failures";
 import type { TopologyNames } from "../shared/protocol/names";
@@ -76,7 +78,7 @@ function backendRow(status: BackendStatus): BackendRow {
 
 /** `pause NAME`, `resume NAME` (a name the configuration knows) or `list`. */
 export async function runBackendCommand(context: OperatorContext): Promise<number> {
-  const { config, verb, id, redis, names, deadLetters, print, connectBroker } = context;
+  const { config, verb, id, redis, names, deadLetters, record, print, connectBroker } = context;
   const pauses = new BackendPauses(redis, config.prefix);
   if (verb === "list") {
     // The broker out of reach (when this is most needed, at 3 a.m.): pauses, windows and dead
@@ -94,7 +96,14 @@ export async function runBackendCommand(context: OperatorContext): Promise<numbe
     if (unreachable === null) return 0;
     return fail(`${unreachable}: queued and consumers unknown (?)`);
   }
-  const state = verb === "pause" ? await pauses.pause(id) : await pauses.resume(id);
+  const pausing = verb === "pause";
+  const state = await journaled(
+    record,
+    pausing ? "backend.pause" : "backend.resume",
+    id,
+    () => (pausing ? pauses.pause(id) : pauses.resume(id)),
+    (done) => pauseOutcome(done.paused),
+  );
   const since = state.since === null ? null : new Date(state.since).toISOString();
   print(
     { backend: id, paused: state.paused, since },

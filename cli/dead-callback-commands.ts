@@ -8,7 +8,9 @@ import {
   type RedeliveryResult,
 } from "../shared/operator/callback-redelivery";
 import { DeadCallbacks, type DeadCallback } from "../shared/operator/dead-callbacks";
+import { deadCallbackSelection, oneOutcome, runOutcome } from "../shared/operator/journal-entries";
 import { deadCallbackDocument, withErrorShape } from "../shared/operator/operator-answers";
+import { journaled } from "../shared/operator/operator-journal";
 import { BULK_LIMIT, LIST_LIMIT } from "../shared/operator/selection-limit";
 import { callbackFilterOf, OPERATOR_USAGE } from "./operator-args";
 import { fail, showEntry, type OperatorContext } from "./operator-context";
@@ -16,7 +18,7 @@ import { age, columns, listing } from "./operator-tables";
 import { terminalLine } from "./terminal-text";
 
 export async function runDeadCallbackCommand(context: OperatorContext): Promise<number> {
-  const { config, parsed, verb, id, redis, names, store, print, connectBroker } = context;
+  const { config, parsed, verb, id, redis, names, store, record, print, connectBroker } = context;
   const deadCallbacks = new DeadCallbacks(redis, config.prefix, config.retentionMs);
   if (verb === "list") {
     const limit = parsed.limit ?? LIST_LIMIT.fallback;
@@ -52,17 +54,19 @@ export async function runDeadCallbackCommand(context: OperatorContext): Promise<
     });
     if (id) {
       // A refusal in the admin port's error shape (type and message) beside its own fields.
-      const result = withErrorShape(await redeliverer.redeliver(id), NO_SUCH_DEAD_CALLBACK);
+      const redelivered = await journaled(
+        record,
+        "dead-callback.redeliver",
+        id,
+        () => redeliverer.redeliver(id),
+        (done) => oneOutcome(done, NO_SUCH_DEAD_CALLBACK),
+      );
+      const result = withErrorShape(redelivered, NO_SUCH_DEAD_CALLBACK);
       print(result, redeliveryLine(result));
       return result.result === "refused" ? 1 : 0;
     }
     // As the admin port's: the oldest first, at most --limit (1000) per run.
     const limit = parsed.limit ?? BULK_LIMIT.fallback;
-    const entries = await deadCallbacks.list(
-      { ...filter, delivery: "delivery_failed" },
-      limit,
-      "oldest",
-    );
     // Ctrl-C (or SIGTERM) stops the run at its next dead callback and still prints what was
     // sent, as a bulk replay's does; a second one ends the process as usual.
     let interrupted = false;
@@ -70,9 +74,20 @@ export async function runDeadCallbackCommand(context: OperatorContext): Promise<
       interrupted = true;
     };
     process.once("SIGINT", interrupt).once("SIGTERM", interrupt);
-    const outcome = await redeliverer
-      .redeliverMany(entries, () => interrupted)
-      .finally(() => process.off("SIGINT", interrupt).off("SIGTERM", interrupt));
+    const outcome = await journaled(
+      record,
+      "dead-callback.redeliver-bulk",
+      deadCallbackSelection(filter, limit),
+      async () => {
+        const entries = await deadCallbacks.list(
+          { ...filter, delivery: "delivery_failed" },
+          limit,
+          "oldest",
+        );
+        return redeliverer.redeliverMany(entries, () => interrupted);
+      },
+      (run) => runOutcome("redelivered", { ...run, results: run.redelivered }),
+    ).finally(() => process.off("SIGINT", interrupt).off("SIGTERM", interrupt));
     const { redelivered, skipped } = outcome;
     print(
       outcome,

@@ -3,7 +3,9 @@
 
 import { declareAllBackends, roleTopologyOptions } from "../shared/broker/topology";
 import type { DeadLetter } from "../shared/operator/dead-letters";
+import { deadLetterSelection, oneOutcome, runOutcome } from "../shared/operator/journal-entries";
 import { deadLetterDocument, withErrorShape } from "../shared/operator/operator-answers";
+import { journaled } from "../shared/operator/operator-journal";
 import { NO_SUCH_DEAD_LETTER, Replayer, type ReplayResult } from "../shared/operator/replay";
 import { BULK_LIMIT, LIST_LIMIT } from "../shared/operator/selection-limit";
 import { filterOf, OPERATOR_USAGE } from "./operator-args";
@@ -13,8 +15,20 @@ import { requestQueueSamples } from "./request-queue-samples";
 import { terminalLine } from "./terminal-text";
 
 export async function runDeadLetterCommand(context: OperatorContext): Promise<number> {
-  const { config, parsed, verb, id, log, redis, names, store, deadLetters, print, connectBroker } =
-    context;
+  const {
+    config,
+    parsed,
+    verb,
+    id,
+    log,
+    redis,
+    names,
+    store,
+    deadLetters,
+    record,
+    print,
+    connectBroker,
+  } = context;
   if (verb === "list") {
     const limit = parsed.limit ?? LIST_LIMIT.fallback;
     const replayed = parsed.flags.get("replayed");
@@ -50,7 +64,14 @@ export async function runDeadLetterCommand(context: OperatorContext): Promise<nu
     });
     if (id) {
       // A refusal in the admin port's error shape (type and message) beside its own fields.
-      const result = withErrorShape(await replayer.replay(id), NO_SUCH_DEAD_LETTER);
+      const replayed = await journaled(
+        record,
+        "dead-letter.replay",
+        id,
+        () => replayer.replay(id),
+        (done) => oneOutcome(done, NO_SUCH_DEAD_LETTER),
+      );
+      const result = withErrorShape(replayed, NO_SUCH_DEAD_LETTER);
       print(
         result,
         `${replayLine(result)}${result.warning ? `\nwarning: ${terminalLine(result.warning)}` : ""}`,
@@ -60,7 +81,6 @@ export async function runDeadLetterCommand(context: OperatorContext): Promise<nu
     const samples = await requestQueueSamples(config, b, names, Date.now());
     // As the admin port's bulk replay: the oldest first, at most --limit (1000) per run.
     const limit = parsed.limit ?? BULK_LIMIT.fallback;
-    const entries = await deadLetters.oldestPending(filter, limit);
     // Ctrl-C (or SIGTERM) stops the run at its next dead letter and still prints what was
     // sent; a second one ends the process as usual.
     let interrupted = false;
@@ -68,13 +88,18 @@ export async function runDeadLetterCommand(context: OperatorContext): Promise<nu
       interrupted = true;
     };
     process.once("SIGINT", interrupt).once("SIGTERM", interrupt);
-    const outcome = await replayer
-      .replayMany(
-        entries,
-        (backend) => samples.get(names.requestsQueue(backend))?.depth,
-        () => interrupted,
-      )
-      .finally(() => process.off("SIGINT", interrupt).off("SIGTERM", interrupt));
+    const outcome = await journaled(
+      record,
+      "dead-letter.replay-bulk",
+      deadLetterSelection(filter, limit),
+      async () =>
+        replayer.replayMany(
+          await deadLetters.oldestPending(filter, limit),
+          (backend) => samples.get(names.requestsQueue(backend))?.depth,
+          () => interrupted,
+        ),
+      (run) => runOutcome("replayed", { ...run, results: run.replayed }),
+    ).finally(() => process.off("SIGINT", interrupt).off("SIGTERM", interrupt));
     print(
       outcome,
       [

@@ -7,6 +7,8 @@ import {
   NO_SUCH_HUB_LISTENER,
   selectHubListeners,
 } from "../shared/operator/hub-listener-selection";
+import { removalOutcome } from "../shared/operator/journal-entries";
+import { journaled } from "../shared/operator/operator-journal";
 import { LIST_LIMIT } from "../shared/operator/selection-limit";
 import { HubListeners } from "../shared/store/hub-listeners";
 import { OPERATOR_USAGE } from "./operator-args";
@@ -14,7 +16,7 @@ import { fail, type OperatorContext } from "./operator-context";
 import { age, columns, listing } from "./operator-tables";
 
 export async function runHubListenerCommand(context: OperatorContext): Promise<number> {
-  const { config, parsed, verb, id, redis, log, print } = context;
+  const { config, parsed, verb, id, redis, log, record, print } = context;
   const listeners = new HubListeners(redis, config.prefix);
   const now = Date.now();
   if (verb === "list") {
@@ -44,7 +46,13 @@ export async function runHubListenerCommand(context: OperatorContext): Promise<n
     return 0;
   }
   if (verb === "remove" && id) {
-    const removed = await listeners.removeAny(id);
+    const removed = await journaled(
+      record,
+      "hub-listener.remove",
+      id,
+      () => listeners.removeAny(id),
+      removalOutcome,
+    );
     if (removed === null) return fail(`${NO_SUCH_HUB_LISTENER} ${id}`);
     log.info({ listener: removed.id, client: removed.client }, "operator removed a hub listener");
     const document = hubListenerDocument(removed, now);

@@ -44,6 +44,7 @@ commands:
   messages          show (ID, or --client --xroad-id [--service]) | cancel ID --config FILE
   backends          list | pause NAME | resume NAME --config FILE
   hub-listeners     list [--client C] [--receiver ORIGIN] | remove ID --config FILE
+  journal           [--limit N] --config FILE (operator actions, newest first, and who took them)
 
 options:
   --config FILE       YAML or JSON configuration (required; $SLUICE_CONFIG names one too)

@@ -1,17 +1,19 @@
 // `sluice messages show|cancel`: the admin port's message look-up and cancel from a shell.
 
 import { declareAllBackends, roleTopologyOptions } from "../shared/broker/topology";
+import { cancelOutcome } from "../shared/operator/journal-entries";
 import { lookUpMessage } from "../shared/operator/message-lookup";
 import {
   cancelByOperator,
   conflictMessage,
   tellOperatorCancel,
 } from "../shared/operator/operator-cancel";
+import { journaled } from "../shared/operator/operator-journal";
 import { OPERATOR_USAGE } from "./operator-args";
 import { fail, type OperatorContext } from "./operator-context";
 
 export async function runMessageCommand(context: OperatorContext): Promise<number> {
-  const { config, parsed, verb, id, log, names, store, deadLetters, print, connectBroker } =
+  const { config, parsed, verb, id, log, names, store, deadLetters, record, print, connectBroker } =
     context;
   if (verb === "show") {
     const client = parsed.flags.get("client");
@@ -36,7 +38,13 @@ export async function runMessageCommand(context: OperatorContext): Promise<numbe
     return 0;
   }
   if (verb === "cancel" && id) {
-    const cancelled = await cancelByOperator(store, id);
+    const cancelled = await journaled(
+      record,
+      "message.cancel",
+      id,
+      () => cancelByOperator(store, id),
+      cancelOutcome,
+    );
     if (cancelled.result === "missing") return fail("no such message");
     if (cancelled.result === "conflict") return fail(conflictMessage(cancelled.state));
     // The cancel is done (it lives in Redis). The broker carries only news of it: the wake of

@@ -1,6 +1,6 @@
 // The operator commands' words and options (`sluice dead-letters …`, `dead-callbacks …`,
-// `messages …`, `backends …`, `hub-listeners …`), checked before anything is connected: a
-// usage mistake is exit 2.
+// `messages …`, `backends …`, `hub-listeners …`, `journal`), checked before anything is
+// connected: a usage mistake is exit 2.
 
 import { deadLetterFilter, type DeadLetterFilter } from "../shared/operator/dead-letters";
 import { deadCallbackFilter, type DeadCallbackFilter } from "../shared/operator/dead-callbacks";
@@ -16,6 +16,7 @@ export const OPERATOR_USAGE = `usage: sluice dead-letters list [--reason R] [--s
        sluice messages cancel ID --config FILE
        sluice backends list | pause NAME | resume NAME --config FILE
        sluice hub-listeners list [--client C] [--receiver ORIGIN] [--limit N] | remove ID --config FILE
+       sluice journal [--limit N] --config FILE
 options: --json prints JSON instead of a table`;
 
 export interface OperatorArgs {
@@ -45,6 +46,7 @@ const OPERATOR_COMMANDS = [
   "messages",
   "backends",
   "hub-listeners",
+  "journal",
 ] as const;
 export type OperatorCommand = (typeof OPERATOR_COMMANDS)[number];
 
@@ -90,8 +92,11 @@ export function parseOperatorArgs(command: OperatorCommand, argv: string[]): Ope
   return selectionProblem(command, parsed) ?? parsed;
 }
 
-/** What each operator command can do; `show` and `cancel` name one ID (but `messages show`). */
-const VERBS: Readonly<Record<OperatorCommand, readonly string[]>> = {
+/**
+ * What each operator command can do; `show` and `cancel` name one ID (but `messages show`).
+ * `journal` has no command word: it lists.
+ */
+const VERBS: Readonly<Record<Exclude<OperatorCommand, "journal">, readonly string[]>> = {
   "dead-letters": ["list", "show", "replay"],
   "dead-callbacks": ["list", "show", "redeliver"],
   messages: ["show", "cancel"],
@@ -104,6 +109,7 @@ const VERBS: Readonly<Record<OperatorCommand, readonly string[]>> = {
  * failed run, so it is found here rather than after Redis was reached.
  */
 function selectionProblem(command: OperatorCommand, parsed: OperatorArgs): string | null {
+  if (command === "journal") return journalProblem(parsed);
   const [verb, id] = parsed.words;
   const verbs = VERBS[command];
   if (!verb) return `${command} needs a command: ${verbs.join(", ")}`;
@@ -140,6 +146,17 @@ function selectionProblem(command: OperatorCommand, parsed: OperatorArgs): strin
   ) {
     return "messages show needs an ID, or --client and --xroad-id (and --service to narrow it)";
   }
+  return null;
+}
+
+/** `sluice journal` lists, newest first: a word or a filter more would be ignored, so refused. */
+function journalProblem(parsed: OperatorArgs): string | null {
+  if (parsed.words.length > 0) {
+    return `journal takes no command or ID, only --limit and --json: "${parsed.words.join(" ")}"`;
+  }
+  const other = [...parsed.flags.keys()].find((name) => name !== "limit");
+  if (other !== undefined) return `journal takes no --${other} (only --limit and --json)`;
+  if (parsed.all) return "journal takes no --all (only --limit and --json)";
   return null;
 }
 

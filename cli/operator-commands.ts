@@ -1,14 +1,15 @@
 // `sluice dead-letters list|show|replay`, `sluice dead-callbacks list|show|redeliver`,
-// `sluice messages show|cancel`, `sluice backends list|pause|resume` and `sluice hub-listeners
-// list|remove`: the operator endpoints of the admin port, from a shell, talking to Redis (and,
-// to replay or cancel, to the broker) with the configuration's settings. No admin port is
-// needed.
+// `sluice messages show|cancel`, `sluice backends list|pause|resume`, `sluice hub-listeners
+// list|remove` and `sluice journal`: the operator endpoints of the admin port, from a shell,
+// talking to Redis (and, to replay or cancel, to the broker) with the configuration's settings.
+// No admin port is needed.
 
 import type { SluiceConfig } from "../shared/config/config";
 import { runBackendCommand, unknownBackend } from "./backend-commands";
 import { runDeadCallbackCommand } from "./dead-callback-commands";
 import { runDeadLetterCommand } from "./dead-letter-commands";
 import { runHubListenerCommand } from "./hub-listener-commands";
+import { runJournalCommand } from "./journal-commands";
 import { runMessageCommand } from "./message-commands";
 import type { OperatorArgs, OperatorCommand } from "./operator-args";
 import { fail, withOperatorContext, type OperatorContext } from "./operator-context";
@@ -27,6 +28,7 @@ const RUN: Readonly<Record<OperatorCommand, (context: OperatorContext) => Promis
   messages: runMessageCommand,
   backends: runBackendCommand,
   "hub-listeners": runHubListenerCommand,
+  journal: runJournalCommand,
 };
 
 /** Runs one operator command; resolves to the exit code. */

@@ -1,5 +1,6 @@
 // What every operator command works with: the configuration, its checked arguments, Redis, the
-// broker (connected on first use: most commands need Redis alone) and how it answers.
+// broker (connected on first use: most commands need Redis alone), the operator journal and how
+// it answers.
 
 import type Redis from "ioredis";
 import pino, { type Logger } from "pino";
@@ -7,6 +8,7 @@ import { Broker } from "../shared/broker/amqp";
 import type { SluiceConfig } from "../shared/config/config";
 import { createLogger } from "../shared/observability/logger";
 import { DeadLetters } from "../shared/operator/dead-letters";
+import { cliActor, OperatorJournal, type JournalWrite } from "../shared/operator/operator-journal";
 import { topologyNames, type TopologyNames } from "../shared/protocol/names";
 import { checkRedis, createRedis, whenReady } from "../shared/store/redis";
 import { TransactionStore } from "../shared/store/transaction-store";
@@ -24,6 +26,10 @@ export interface OperatorContext {
   names: TopologyNames;
   store: TransactionStore;
   deadLetters: DeadLetters;
+  /** The operator journal, to read. */
+  journal: OperatorJournal;
+  /** Journals an action of this command, as this process's OS user on this host. */
+  record: JournalWrite;
   /** Prints the answer: `value` as JSON with --json, else `text`. */
   print: (value: unknown, text: string) => void;
   connectBroker: () => Promise<Broker>;
@@ -50,6 +56,7 @@ export async function withOperatorContext(
   let broker: Broker | null = null;
   const print = (value: unknown, text: string) =>
     out(terminalText(parsed.json ? JSON.stringify(value, null, 2) : text));
+  const journal = new OperatorJournal(redis, config.prefix, log);
   try {
     return await command({
       config,
@@ -61,6 +68,8 @@ export async function withOperatorContext(
       names: topologyNames(config.prefix),
       store: new TransactionStore(redis, config.prefix, config.retentionMs),
       deadLetters: new DeadLetters(redis, config.prefix, config.retentionMs),
+      journal,
+      record: journal.as(cliActor()),
       print,
       connectBroker: async () => (broker ??= await Broker.connect(config.amqpUrls, log)),
     });

@@ -4,11 +4,16 @@
 import type http from "node:http";
 import { answerTooLarge, isTooLarge, json, readJson } from "./admin-http";
 
+/** How an operator request was admitted: the admin token, or the status page's session. */
+export type AdminCredential = "bearer" | "session";
+
 /** What an operator request carries besides its path: query and (for POST/DELETE) its body. */
 export interface AdminRequest {
   query: URLSearchParams;
   /** Parsed JSON body; undefined when none was sent. */
   body: unknown;
+  /** How it was admitted (for the operator journal; the token and session id stay unseen). */
+  credential: AdminCredential;
 }
 
 export interface AdminAnswer {
@@ -41,6 +46,7 @@ export class AdminRouteTable {
     res: http.ServerResponse,
     url: string,
     search: string,
+    credential: AdminCredential,
   ): Promise<void> {
     // Routes decode their path segments; a malformed escape is the caller's mistake, not a 500.
     if (!decodes(url)) {
@@ -63,6 +69,7 @@ export class AdminRouteTable {
         const answer = await route.handler(match, req, {
           query: new URLSearchParams(search),
           body,
+          credential,
         });
         for (const [name, value] of Object.entries(answer.headers ?? {}))
           res.setHeader(name, value);

@@ -17,7 +17,7 @@ import { AdminSignIn } from "./admin-sign-in";
 import { RefusalLog } from "./refusal-log";
 import { SignInThrottle } from "./sign-in-throttle";
 
-export type { AdminAnswer, AdminHandler, AdminRequest } from "./admin-route-table";
+export type { AdminAnswer, AdminCredential, AdminHandler, AdminRequest } from "./admin-route-table";
 export { CSRF_HEADER } from "./admin-sign-in";
 
 export type ReadinessCheck = () => string | null; // null = ready, else the reason
@@ -181,8 +181,9 @@ export class AdminServer {
       req.resume();
       return json(res, 404, { type: "NotFound", message: "no such admin endpoint" });
     }
-    if (!(await this.signIn.admit(req, res, url))) return;
-    return this.routes.serve(req, res, url, search);
+    const credential = await this.signIn.admit(req, res, url);
+    if (credential === null) return;
+    return this.routes.serve(req, res, url, search, credential);
   }
 
   async listen(port: number, host: string): Promise<number> {

@@ -5,6 +5,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type http from "node:http";
 import type { Logger } from "pino";
+import type { AdminCredential } from "./admin-route-table";
 import type { AdminSessions } from "./admin-sessions";
 import { answerTooLarge, isTooLarge, json, readBody, sendHtml } from "./admin-http";
 import type { RefusalLog } from "./refusal-log";
@@ -12,8 +13,6 @@ import type { SignInThrottle } from "./sign-in-throttle";
 
 /** Sent by the status page on every change it asks for: a cross-site form cannot send it. */
 export const CSRF_HEADER = "x-sluice-request";
-
-type Credential = "bearer" | "cookie" | null;
 
 export class AdminSignIn {
   /** Digests compare in constant time whatever the lengths; the token itself is never logged. */
@@ -41,16 +40,21 @@ export class AdminSignIn {
 
   /**
    * Answers a sign-in, a sign-out, and a request without a valid credential (or throttled);
-   * resolves to true, having answered nothing, when the request may go on to the routes.
+   * resolves to the credential it was admitted with, having answered nothing, when the request
+   * may go on to the routes, else to null.
    */
-  async admit(req: http.IncomingMessage, res: http.ServerResponse, url: string): Promise<boolean> {
+  async admit(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    url: string,
+  ): Promise<AdminCredential | null> {
     if (req.method === "POST" && url === "/login") {
       await this.login(req, res);
-      return false;
+      return null;
     }
     if (req.method === "POST" && url === "/logout") {
       this.logout(req, res);
-      return false;
+      return null;
     }
     if (req.headers.authorization !== undefined) {
       // Checked before the token, as at sign-in: a waiting address learns nothing from it.
@@ -59,13 +63,13 @@ export class AdminSignIn {
           type: "TooManyRequests",
           message: "too many failed attempts from this address; retry after Retry-After seconds",
         });
-        return false;
+        return null;
       }
     }
     const credential = this.credential(req);
     const unsafe = req.method !== "GET" && req.method !== "HEAD";
-    if (credential && !(credential === "cookie" && unsafe && !req.headers[CSRF_HEADER])) {
-      return true;
+    if (credential && !(credential === "session" && unsafe && !req.headers[CSRF_HEADER])) {
+      return credential;
     }
     req.resume();
     // A wrong token is a guess, logged each time (the throttle bounds them); a request with
@@ -80,17 +84,17 @@ export class AdminSignIn {
     }
     if (!unsafe && url === "/") {
       sendHtml(res, 401, loginPage(null));
-      return false;
+      return null;
     }
     res.setHeader("www-authenticate", 'Bearer realm="sluice admin"');
     json(res, 401, {
       type: "Unauthorized",
       message: "send Authorization: Bearer <admin token>",
     });
-    return false;
+    return null;
   }
 
-  private credential(req: http.IncomingMessage): Credential {
+  private credential(req: http.IncomingMessage): AdminCredential | null {
     const bearer = BEARER.exec(req.headers.authorization ?? "");
     if (bearer) {
       if (timingSafeEqual(digest(bearer[1].trim()), this.tokenDigest)) return "bearer";
@@ -99,7 +103,7 @@ export class AdminSignIn {
       return null;
     }
     const cookie = readCookie(req.headers.cookie, this.sessionCookie);
-    if (cookie !== null && this.sessions.valid(cookie)) return "cookie";
+    if (cookie !== null && this.sessions.valid(cookie)) return "session";
     return null;
   }
 

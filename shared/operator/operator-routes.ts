@@ -1,13 +1,14 @@
 // The operator endpoints of the admin port (behind the admin token, see admin-sign-in.ts):
 // backends paused and resumed, messages looked up and cancelled, dead letters listed, shown and
-// replayed, hub listeners listed and removed, the status figures and the status page. Every
-// role serves them: all they need is Redis, the broker and the configuration.
+// replayed, hub listeners listed and removed, the operator journal, the status figures and the
+// status page. Every role serves them: all they need is Redis, the broker and the configuration.
 
+import type http from "node:http";
 import type { ChannelWrapper } from "amqp-connection-manager";
 import type Redis from "ioredis";
 import type { Logger } from "pino";
 import type { AdminServer } from "../observability/admin-server";
-import type { AdminAnswer, AdminHandler } from "../observability/admin-route-table";
+import type { AdminAnswer, AdminHandler, AdminRequest } from "../observability/admin-route-table";
 import type { Broker } from "../broker/amqp";
 import type { Clock } from "../runtime/clock";
 import type { SluiceConfig } from "../config/config";
@@ -50,6 +51,16 @@ import {
   unknownKey,
 } from "./operator-answers";
 import { LIST_LIMIT } from "./selection-limit";
+import {
+  cancelOutcome,
+  deadCallbackSelection,
+  deadLetterSelection,
+  oneOutcome,
+  pauseOutcome,
+  removalOutcome,
+  runOutcome,
+} from "./journal-entries";
+import { adminActor, journaled, OperatorJournal } from "./operator-journal";
 
 export interface OperatorDeps {
   admin: AdminServer;
@@ -71,6 +82,8 @@ export interface OperatorDeps {
    * that read it are then refused at once instead of after redisCommandTimeout.
    */
   redisProblem?: () => string | null;
+  /** Where actions are journaled; by default the operator journal on `redis`. */
+  journal?: OperatorJournal;
 }
 
 export function addOperatorRoutes(deps: OperatorDeps): void {
@@ -91,6 +104,11 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
       }),
     );
   const known = new Set(Object.keys(config.backends));
+  // Every action is journaled after it was taken, whatever came of it, with who asked: this
+  // request's client and how it signed in (operator-journal.ts).
+  const journal = deps.journal ?? new OperatorJournal(deps.redis, config.prefix, deps.log);
+  const by = (req: http.IncomingMessage, request: AdminRequest) =>
+    journal.as(adminActor(req, request.credential, config.instanceId));
   let publisher: ChannelWrapper | null = null;
   // Opened on first use: most admin ports never replay or cancel anything.
   const publish = () =>
@@ -129,10 +147,17 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
       paused: state.paused,
       since: state.since && new Date(state.since).toISOString(),
     });
-  route("POST", /^\/admin\/backends\/([^/]+)\/(pause|resume)$/, async (match) => {
+  route("POST", /^\/admin\/backends\/([^/]+)\/(pause|resume)$/, async (match, req, request) => {
     const name = match[1];
-    if (!known.has(name)) return notFound(`no backend named ${name}`);
-    const state = match[2] === "pause" ? await pauses.pause(name) : await pauses.resume(name);
+    const pausing = match[2] === "pause";
+    const state = await journaled(
+      by(req, request),
+      pausing ? "backend.pause" : "backend.resume",
+      name,
+      async () => (!known.has(name) ? null : pausing ? pauses.pause(name) : pauses.resume(name)),
+      (state) => (state === null ? { result: "not found" } : pauseOutcome(state.paused)),
+    );
+    if (state === null) return notFound(`no backend named ${name}`);
     deps.log.info({ backend: name, action: match[2] }, "operator changed a backend");
     await deps.afterPauseChange();
     return pauseAnswer(name, state);
@@ -206,11 +231,17 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
     const service = query.get("service");
     return answer(await lookUpMessage(messages, { client, xroadId, service }, Date.now()));
   });
-  const cancel = async (match: RegExpMatchArray): Promise<AdminAnswer> => {
-    const id = issuedIdOf(decodeURIComponent(match[1]));
-    if (id === null) return notFound("no such message");
-    const cancelled = await cancelByOperator(store, id);
-    if (cancelled.result === "missing") return notFound("no such message");
+  const cancel: AdminHandler = async (match, req, request) => {
+    const asked = decodeURIComponent(match[1]);
+    const id = issuedIdOf(asked);
+    const cancelled = await journaled(
+      by(req, request),
+      "message.cancel",
+      asked,
+      async () => (id === null ? { result: "missing" as const } : cancelByOperator(store, id)),
+      cancelOutcome,
+    );
+    if (id === null || cancelled.result === "missing") return notFound("no such message");
     if (cancelled.result === "conflict") {
       return { status: 409, body: { type: "Conflict", message: conflictMessage(cancelled.state) } };
     }
@@ -241,29 +272,44 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
     if (!entry) return notFound(NO_SUCH_DEAD_LETTER);
     return ok(deadLetterDocument(entry, Date.now()));
   });
-  route("POST", /^\/admin\/dead-letters\/([^/]+)\/replay$/, async (match) => {
-    const result = await replay().replay(decodeURIComponent(match[1]));
+  route("POST", /^\/admin\/dead-letters\/([^/]+)\/replay$/, async (match, req, request) => {
+    const id = decodeURIComponent(match[1]);
+    const result = await journaled(
+      by(req, request),
+      "dead-letter.replay",
+      id,
+      () => replay().replay(id),
+      (done) => oneOutcome(done, NO_SUCH_DEAD_LETTER),
+    );
     deps.log.info(
       { id: result.id, replayedAs: result.replayedAs, result: result.result },
       "operator replayed a dead letter",
     );
     return actionAnswer(result, NO_SUCH_DEAD_LETTER);
   });
-  route("POST", /^\/admin\/dead-letters\/replay$/, async (_match, _req, { body }) => {
-    const selection = bulkSelection(body, deadLetterFilter, DEAD_LETTER_FILTER_KEYS);
+  route("POST", /^\/admin\/dead-letters\/replay$/, async (_match, req, request) => {
+    const selection = bulkSelection(request.body, deadLetterFilter, DEAD_LETTER_FILTER_KEYS);
     if (!("filter" in selection)) return selection;
     const { filter, limit } = selection;
-    // The oldest first, as documented: they have waited longest, and the newest `limit` would
-    // leave older ones behind for ever while new failures keep coming.
-    const entries = await deadLetters.oldestPending(filter, limit);
-    // The depth as the adapter's backpressure reads it: the last sample and what this process
-    // published since, replays included, so a second run before the next sample (a double click,
-    // two operators) does not find the room the first one took.
-    const outcome = await replay().replayMany(
-      entries,
-      (backend) => monitor.estimatedDepth(names.requestsQueue(backend)),
-      () => admin.isDraining,
-      (backend) => monitor.notePublished(names.requestsQueue(backend)),
+    const outcome = await journaled(
+      by(req, request),
+      "dead-letter.replay-bulk",
+      deadLetterSelection(filter, limit),
+      async () => {
+        // The oldest first, as documented: they have waited longest, and the newest `limit`
+        // would leave older ones behind for ever while new failures keep coming.
+        const entries = await deadLetters.oldestPending(filter, limit);
+        // The depth as the adapter's backpressure reads it: the last sample and what this
+        // process published since, replays included, so a second run before the next sample (a
+        // double click, two operators) does not find the room the first one took.
+        return replay().replayMany(
+          entries,
+          (backend) => monitor.estimatedDepth(names.requestsQueue(backend)),
+          () => admin.isDraining,
+          (backend) => monitor.notePublished(names.requestsQueue(backend)),
+        );
+      },
+      (run) => runOutcome("replayed", { ...run, results: run.replayed }),
     );
     // A run cut short by an error says so at warn: its answer is a 200 listing what was done.
     deps.log[outcome.failure === undefined ? "info" : "warn"](
@@ -289,8 +335,15 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
     const found = await selectHubListeners(hubListeners, filter, limit);
     return ok({ hubListeners: found.map((listener) => hubListenerDocument(listener, now)) });
   });
-  route("DELETE", /^\/admin\/hub-listeners\/([^/]+)$/, async (match) => {
-    const removed = await hubListeners.removeAny(decodeURIComponent(match[1]));
+  route("DELETE", /^\/admin\/hub-listeners\/([^/]+)$/, async (match, req, request) => {
+    const id = decodeURIComponent(match[1]);
+    const removed = await journaled(
+      by(req, request),
+      "hub-listener.remove",
+      id,
+      () => hubListeners.removeAny(id),
+      removalOutcome,
+    );
     if (removed === null) return notFound(NO_SUCH_HUB_LISTENER);
     deps.log.info(
       { listener: removed.id, client: removed.client },
@@ -314,22 +367,37 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
     const entry = await deadCallbacks.get(decodeURIComponent(match[1]));
     return entry ? ok(deadCallbackDocument(entry, Date.now())) : notFound(NO_SUCH_DEAD_CALLBACK);
   });
-  route("POST", /^\/admin\/dead-callbacks\/([^/]+)\/redeliver$/, async (match) => {
-    const result = await redeliver().redeliver(decodeURIComponent(match[1]));
+  route("POST", /^\/admin\/dead-callbacks\/([^/]+)\/redeliver$/, async (match, req, request) => {
+    const id = decodeURIComponent(match[1]);
+    const result = await journaled(
+      by(req, request),
+      "dead-callback.redeliver",
+      id,
+      () => redeliver().redeliver(id),
+      (done) => oneOutcome(done, NO_SUCH_DEAD_CALLBACK),
+    );
     deps.log.info({ id: result.id, result: result.result }, "operator redelivered a callback");
     return actionAnswer(result, NO_SUCH_DEAD_CALLBACK);
   });
-  route("POST", /^\/admin\/dead-callbacks\/redeliver$/, async (_match, _req, { body }) => {
-    const selection = bulkSelection(body, deadCallbackFilter, CALLBACK_FILTER_KEYS);
+  route("POST", /^\/admin\/dead-callbacks\/redeliver$/, async (_match, req, request) => {
+    const selection = bulkSelection(request.body, deadCallbackFilter, CALLBACK_FILTER_KEYS);
     if (!("filter" in selection)) return selection;
     const { filter, limit } = selection;
-    // The oldest first: they have waited longest.
-    const entries = await deadCallbacks.list(
-      { ...filter, delivery: "delivery_failed" },
-      limit,
-      "oldest",
+    const outcome = await journaled(
+      by(req, request),
+      "dead-callback.redeliver-bulk",
+      deadCallbackSelection(filter, limit),
+      async () => {
+        // The oldest first: they have waited longest.
+        const entries = await deadCallbacks.list(
+          { ...filter, delivery: "delivery_failed" },
+          limit,
+          "oldest",
+        );
+        return redeliver().redeliverMany(entries, () => admin.isDraining);
+      },
+      (run) => runOutcome("redelivered", { ...run, results: run.redelivered }),
     );
-    const outcome = await redeliver().redeliverMany(entries, () => admin.isDraining);
     deps.log[outcome.failure === undefined ? "info" : "warn"](
       {
         filter,
@@ -340,5 +408,14 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
       "operator redelivered callbacks",
     );
     return ok(outcome);
+  });
+
+  // The operator journal: who did what, from where, newest first.
+  route("GET", /^\/admin\/journal$/, async (_match, _req, { query }) => {
+    const unknown = unknownKey(query.keys(), ["limit"]);
+    if (unknown !== null) return unknown;
+    const limit = limitOf(query.get("limit"), LIST_LIMIT);
+    if (typeof limit !== "number") return limit;
+    return ok({ entries: await journal.newest(limit) });
   });
 }

@@ -80,6 +80,8 @@ export interface RedisKeys {
   rate(backend: string): string;
   /** Hash: backends the operator paused. */
   pausedBackends: string;
+  /** Stream: one entry per operator action (admin port or CLI), bounded (operator-journal.ts). */
+  operatorJournal: string;
 }
 
 /** The keys of a count of operator entries by group (shared/operator/pending-tally.ts). */
@@ -140,5 +142,6 @@ export function redisKeys(prefix: string): RedisKeys {
     wake: (instance) => `${root}wake:${instance}`,
     rate: (backend) => `${root}rate:${backend}`,
     pausedBackends: `${root}paused-backends`,
+    operatorJournal: `${root}operator-journal`,
   };
 }

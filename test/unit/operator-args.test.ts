@@ -86,4 +86,19 @@ describe("operator command arguments", () => {
       '--replayed takes no or yes, not "maybe"',
     );
   });
+
+  it("reads journal with --limit and --json only, refusing a word or another option", () => {
+    expect(parse("journal")).to.be.an("object").and.to.include({ limit: null, json: false });
+    expect(parse("journal", "--limit", "5", "--json")).to.include({ limit: 5, json: true });
+    expect(parse("journal", "list")).to.equal(
+      'journal takes no command or ID, only --limit and --json: "list"',
+    );
+    expect(parse("journal", "--reason", "x")).to.equal(
+      "journal takes no --reason (only --limit and --json)",
+    );
+    expect(parse("journal", "--all")).to.equal("journal takes no --all (only --limit and --json)");
+    expect(parse("journal", "--limit", "0")).to.equal(
+      '--limit takes a whole number of 1 or more, not "0"',
+    );
+  });
 });
