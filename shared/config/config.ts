@@ -454,15 +454,19 @@ function compileBackend(r: Reader, name: string, baseDir: string): BackendConfig
       `${r.where}.leaseTime: must be between 1s and 1d (a live worker renews its slot every third of it)`,
     );
   }
+  const translator = r.string("translator", "rest-json");
   return {
     name,
-    translator: r.string("translator", "rest-json"),
+    translator,
     url: r.string("url"),
     service: r.has("service") ? r.string("service") : null,
     rate,
     maxInFlight: r.int("maxInFlight", 8),
     leaseMs,
-    timeoutMs: r.duration("timeout", 30_000),
+    timeoutMs: r.duration(
+      "timeout",
+      XROAD_TRANSLATORS.includes(translator) ? XROAD_BACKEND_TIMEOUT_MS : 30_000,
+    ),
     retry: { attempts, backoffMs },
     ordering: compileOrdering(r),
     queue: { highWater, maxLength, clientShare },
@@ -496,6 +500,14 @@ function unusedTlsProblems(
 
 /** Translators that call a remote X-Road service through the local security server (§9). */
 export const XROAD_TRANSLATORS = ["xroad-rest", "xroad-soap"];
+
+/**
+ * A remote service's default timeout: longer than a security server's own (30 s by default),
+ * so its answer for a provider that did not answer (`ServiceFailed.IOError`) arrives first.
+ * At 30 s, as for a backend of the operator's own, Sluice gave up at the same moment and called
+ * again while the security server might still be waiting on the provider's first answer.
+ */
+const XROAD_BACKEND_TIMEOUT_MS = 35_000;
 
 /**
  * The services offered to X-Road callers, the provider direction: all but those whose backend

@@ -212,6 +212,32 @@ describe("configuration", () => {
     );
   });
 
+  it("gives a remote X-Road service a default timeout longer than a security server's 30 s", () => {
+    const config = compileConfig(
+      {
+        securityServer: { url: "http://127.0.0.1:8081", client: "EE/GOV/1/sluice" },
+        services: {
+          a: { backend: "remote" },
+          b: { protocols: ["soap"], backend: "state" },
+          c: { backend: "own" },
+        },
+        backends: {
+          remote: { translator: "xroad-rest", service: "EE/GOV/2/provider/lookup" },
+          state: {
+            translator: "xroad-soap",
+            service: "EE/GOV/2/provider/getState",
+            timeout: "20s",
+          },
+          own: { url: "http://127.0.0.1:8090" },
+        },
+      },
+      "/etc/sluice",
+    );
+    expect(config.backends.remote.timeoutMs).to.equal(35_000);
+    expect(config.backends.state.timeoutMs, "as configured").to.equal(20_000);
+    expect(config.backends.own.timeoutMs).to.equal(30_000);
+  });
+
   it("refuses, as the worker does at start, X-Road ids with a character no identifier part holds", () => {
     // `sluice check` passed these, and every worker then refused to start on them.
     const problems = problemsOf({
