@@ -24,6 +24,7 @@ import { parsePrefer } from "../prefer";
 import { callbackHeaderOf, headerOf } from "../request-header";
 import { REQUEST_REFUSALS } from "../request-refusals";
 import { checkedSubPath } from "../../shared/protocol/rest-path";
+import { checkSoapXmlBody, goesInSoapBody } from "./soap-xml-body";
 import { checkServiceHeader, checkSingleHeaders, readClient, xroadHeaders } from "../xroad-client";
 import {
   acceptedOutcome,
@@ -198,6 +199,11 @@ async function handle(
   } else if (body.length > 0 && type !== null && TEXT_TYPE.test(type) && isUtf8Charset(charset)) {
     // Other text is kept as text only when it is valid UTF-8; else its bytes travel unchanged.
     text = isUtf8(body);
+  }
+  if (body.length > 0 && goesInSoapBody(deps.config, service, contentType)) {
+    // Checked as the message will carry it: that text, or the bytes read by their charset.
+    if (text) bodyText ??= body.toString("utf8");
+    checkSoapXmlBody(body, text ? bodyText : null, contentType);
   }
   if (applied.length) ctx.set("Preference-Applied", applied.join(", "));
 

@@ -501,6 +501,9 @@ function unusedTlsProblems(
 /** Translators that call a remote X-Road service through the local security server (§9). */
 export const XROAD_TRANSLATORS = ["xroad-rest", "xroad-soap"];
 
+/** Translators that send a REST caller's XML body as the element of a SOAP Body. */
+export const SOAP_BODY_TRANSLATORS = ["soap", "xroad-soap"];
+
 /**
  * A remote service's default timeout: longer than a security server's own (30 s by default),
  * so its answer for a provider that did not answer (`ServiceFailed.IOError`) arrives first.
@@ -724,7 +727,7 @@ export function compileConfig(
   for (const service of Object.values(services)) {
     const backend = backends[service.backend];
     const xml = service.contentTypes.some((type) => /[/+]xml$/.test(type));
-    const soapBackend = backend?.translator === "soap" || backend?.translator === "xroad-soap";
+    const soapBackend = backend !== undefined && SOAP_BODY_TRANSLATORS.includes(backend.translator);
     if (soapBackend && service.protocols.includes("rest") && !xml) {
       // Every JSON body would reach the soap translator and fail as untranslatable.
       problems.push(

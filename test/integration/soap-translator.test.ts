@@ -323,6 +323,28 @@ describe("soap translator against the legacy simulator", function () {
     expect((error as Error).message).to.contain("needs a SOAP request or an XML body");
   });
 
+  it("still fails, without a call, a REST caller's XML that is not one element (a replay, or an older adapter's message)", async () => {
+    const base = fromFixture("getstate.query");
+    const before = sim.calls().length;
+    for (const body of [
+      `</x><getState xmlns="${SIM_NS}">1</getState>`,
+      `<getState xmlns="${SIM_NS}">1</getState><getState xmlns="${SIM_NS}">2</getState>`,
+    ]) {
+      const xml: RequestMessage = {
+        ...base,
+        protocol: "rest",
+        soap: undefined,
+        contentType: "application/xml",
+        body,
+      };
+      const error = await rejectionOf(translator.call(xml, callOf(xml)));
+      expect((error as SluiceError).code, body).to.equal("InvalidRequest");
+      expect((error as SluiceError).retryCall).to.equal(false);
+      expect((error as Error).message).to.match(/^the XML body is not one XML element: /);
+    }
+    expect(sim.calls(), "calls sent").to.have.length(before);
+  });
+
   it("options.operations maps a service code onto another operation", async () => {
     const mapped = createTranslator(
       backendAt(sim.url, { options: { operations: { checkState: "getState" } } }),

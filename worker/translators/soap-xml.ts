@@ -1,147 +1,21 @@
 // The soap translator's view of XML text: finds the Body of a backend's SOAP answer without
 // re-serialising anything, and makes element slices carry every namespace they rely on.
 
+import {
+  decodeEntities,
+  rootElement,
+  splitName,
+  tokens,
+  XmlScanError,
+  type NamespaceScope,
+  type StartTag,
+} from "../../shared/protocol/xml-tokens";
+
 export const SOAP11_NS = "http://schemas.xmlsoap.org/soap/envelope/";
 export const SOAP12_NS = "http://www.w3.org/2003/05/soap-envelope";
 
-/** XML this module refuses or cannot read (DOCTYPE, broken markup). */
-export class XmlScanError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "XmlScanError";
-  }
-}
-
-/** A namespace scope: prefix ("" for the default namespace) → namespace URI. */
-export type NamespaceScope = Map<string, string>;
-
-interface StartTag {
-  name: string;
-  prefix: string;
-  local: string;
-  /** Index of "<". */
-  start: number;
-  /** Index after ">". */
-  end: number;
-  selfClosing: boolean;
-  /** Attributes as written, names unresolved. */
-  attributes: Array<[name: string, value: string]>;
-  /** Namespace declarations on this tag. */
-  declarations: NamespaceScope;
-}
-
-type Token =
-  { kind: "start"; tag: StartTag } | { kind: "end"; name: string; start: number; end: number };
-
-// XML 1.0 names (fifth edition), not only ASCII ones: the adapter reads `<st:sünniaeg>` as the
-// name it is, and a remote provider may answer with one. Characters beyond the BMP come as
-// surrogate pairs (no `u` flag: these expressions run over every tag of an answer).
-const ASTRAL = "[\\uD800-\\uDB7F][\\uDC00-\\uDFFF]";
-const NAME_START =
-  "A-Z_a-z\\u00C0-\\u00D6\\u00D8-\\u00F6\\u00F8-\\u02FF\\u0370-\\u037D\\u037F-\\u1FFF\\u200C-\\u200D\\u2070-\\u218F\\u2C00-\\u2FEF\\u3001-\\uD7FF\\uF900-\\uFDCF\\uFDF0-\\uFFFD";
-const NAME_CHAR = `${NAME_START}\\-.0-9\\u00B7\\u0300-\\u036F\\u203F-\\u2040`;
-/** An XML name without a colon (NCName), as RegExp source: a prefix or a local name. */
-const NCNAME = `(?:[${NAME_START}]|${ASTRAL})(?:[${NAME_CHAR}]|${ASTRAL})*`;
-const NAME = `${NCNAME}(?::${NCNAME})?`;
-const START_TAG = new RegExp(
-  // eslint-disable-next-line no-misleading-character-class -- ranges of name characters, combining marks among them by XML's rule
-  `<(${NAME})((?:\\s+[^\\s=/>]+\\s*=\\s*(?:"[^"]*"|'[^']*'))*)\\s*(/?)>`,
-  "y",
-);
-// eslint-disable-next-line no-misleading-character-class -- as START_TAG's
-const END_TAG = new RegExp(`</(${NAME})\\s*>`, "y");
-const ATTRIBUTE = /([^\s=/>]+)\s*=\s*(?:"([^"]*)"|'([^']*)')/g;
-const ENTITY = /&(?:#x([0-9a-fA-F]+)|#(\d+)|(amp|lt|gt|quot|apos));/g;
-const NAMED: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" };
-
-function decodeEntities(value: string): string {
-  return value.replace(ENTITY, (reference, hex?: string, dec?: string, named?: string) => {
-    if (named !== undefined) return NAMED[named];
-    const code = hex !== undefined ? parseInt(hex, 16) : Number(dec);
-    // Past U+10FFFF fromCodePoint throws: a fault's text from a remote provider then failed the
-    // message as untranslatable instead of being read as the fault it is. Kept as written.
-    return code <= 0x10ffff ? String.fromCodePoint(code) : reference;
-  });
-}
-
 function escapeAttribute(value: string): string {
   return value.replace(/[&<"]/g, (c) => (c === "&" ? "&amp;" : c === "<" ? "&lt;" : "&quot;"));
-}
-
-function splitName(name: string): { prefix: string; local: string } {
-  const colon = name.indexOf(":");
-  return colon < 0
-    ? { prefix: "", local: name }
-    : { prefix: name.slice(0, colon), local: name.slice(colon + 1) };
-}
-
-/** The attributes and declarations of a tag without attributes (never written to). */
-const NO_ATTRIBUTES: ReadonlyArray<[string, string]> = Object.freeze([]);
-const NO_DECLARATIONS: ReadonlyMap<string, string> = new Map();
-
-function readStartTag(text: string, at: number): StartTag {
-  START_TAG.lastIndex = at;
-  const match = START_TAG.exec(text);
-  if (!match) throw new XmlScanError(`malformed start tag at offset ${at}`);
-  // Most tags of a large answer have no attributes: they share one empty list and scope
-  // instead of allocating them, a third of the time an answer of 2 million such tags took.
-  let attributes = NO_ATTRIBUTES as Array<[string, string]>;
-  let declarations = NO_DECLARATIONS as NamespaceScope;
-  if (match[2] !== "") {
-    attributes = [];
-    declarations = new Map();
-    for (const [, name, double, single] of match[2].matchAll(ATTRIBUTE)) {
-      const value = decodeEntities(double ?? single);
-      attributes.push([name, value]);
-      if (name === "xmlns") declarations.set("", value);
-      else if (name.startsWith("xmlns:")) declarations.set(name.slice(6), value);
-    }
-  }
-  const { prefix, local } = splitName(match[1]);
-  return {
-    name: match[1],
-    prefix,
-    local,
-    start: at,
-    end: START_TAG.lastIndex,
-    selfClosing: match[3] === "/",
-    attributes,
-    declarations,
-  };
-}
-
-/** Element tokens in document order; comments, CDATA, PIs and text are stepped over. */
-function* tokens(text: string, from = 0): Generator<Token> {
-  let at = text.indexOf("<", from);
-  while (at >= 0) {
-    let next: number;
-    if (text.startsWith("<!--", at)) {
-      next = text.indexOf("-->", at + 4);
-      if (next < 0) throw new XmlScanError("unterminated comment");
-      next += 3;
-    } else if (text.startsWith("<![CDATA[", at)) {
-      next = text.indexOf("]]>", at + 9);
-      if (next < 0) throw new XmlScanError("unterminated CDATA section");
-      next += 3;
-    } else if (text.startsWith("<?", at)) {
-      next = text.indexOf("?>", at + 2);
-      if (next < 0) throw new XmlScanError("unterminated processing instruction");
-      next += 2;
-    } else if (text.startsWith("<!", at)) {
-      throw new XmlScanError("a DOCTYPE or other declaration is not accepted");
-    } else if (text.startsWith("</", at)) {
-      END_TAG.lastIndex = at;
-      const match = END_TAG.exec(text);
-      if (!match) throw new XmlScanError(`malformed end tag at offset ${at}`);
-      next = END_TAG.lastIndex;
-      yield { kind: "end", name: match[1], start: at, end: next };
-    } else {
-      const tag = readStartTag(text, at);
-      next = tag.end;
-      yield { kind: "start", tag };
-    }
-    at = text.indexOf("<", next);
-  }
 }
 
 /** The Body of a SOAP answer, as found in the answer's text. */
@@ -357,12 +231,13 @@ function hasUnprefixedElement(xml: string): boolean {
 }
 
 /**
- * `content` (the exact XML of one or more sibling elements, cut out of a larger document) with
- * the declarations of `scope` added to the start tag of each top-level element that does not
- * redeclare them, so it means the same wherever it is put. Declarations are copied whole rather
- * than only the used ones: QNames inside text (faultcode `foo:FOOCODE`, `xsi:type="xsd:string"`)
- * rely on them too. Unprefixed elements outside any default namespace get `xmlns=""` so a host
- * document's default namespace cannot capture them. Text between the elements stays as it is.
+ * `content` (the exact XML of one element, cut out of a larger document or sent by a caller) with
+ * the declarations of `scope` added to the element's start tag where it does not redeclare them,
+ * so it means the same wherever it is put. Declarations are copied whole rather than only the
+ * used ones: QNames inside text (faultcode `foo:FOOCODE`, `xsi:type="xsd:string"`) rely on them
+ * too. Unprefixed elements outside any default namespace get `xmlns=""` so a host document's
+ * default namespace cannot capture them. Comments and text around the element stay as they are.
+ * Throws XmlScanError for content that is not one element (rootElement).
  *
  * Returns the result and the prefixes its names still use without any declaration.
  */
@@ -372,40 +247,23 @@ export function selfContained(
 ): { xml: string; unbound: string[] } {
   const defaultNamespace = scope.get("") ?? "";
   const undeclareDefault = defaultNamespace === "" && hasUnprefixedElement(content);
-  const pieces: string[] = [];
-  let copied = 0;
-  let depth = 0;
-  let roots = 0;
-  for (const token of tokens(content)) {
-    if (token.kind === "end") {
-      depth--;
-      // An end tag closing what the content did not open would close the enclosing Body (or
-      // Header) of the envelope it goes into, and let the content write its own parts there.
-      if (depth < 0) throw new XmlScanError(`</${token.name}> closes an element it did not open`);
-      continue;
+  const tag = rootElement(content);
+  const added: string[] = [];
+  if (tag !== null) {
+    for (const [prefix, uri] of scope) {
+      if (prefix === "" || prefix === "xml" || prefix === "xmlns") continue;
+      if (!tag.declarations.has(prefix)) added.push(`xmlns:${prefix}="${escapeAttribute(uri)}"`);
     }
-    const { tag } = token;
-    if (depth === 0 && ++roots > 1) throw new XmlScanError("it holds more than one element");
-    if (depth === 0) {
-      const added: string[] = [];
-      for (const [prefix, uri] of scope) {
-        if (prefix === "" || prefix === "xml" || prefix === "xmlns") continue;
-        if (!tag.declarations.has(prefix)) added.push(`xmlns:${prefix}="${escapeAttribute(uri)}"`);
-      }
-      if (!tag.declarations.has("") && (defaultNamespace !== "" || undeclareDefault)) {
-        added.push(`xmlns="${escapeAttribute(defaultNamespace)}"`);
-      }
-      if (added.length > 0) {
-        const close = tag.end - (tag.selfClosing ? 2 : 1);
-        pieces.push(content.slice(copied, close), ` ${added.join(" ")}`);
-        copied = close;
-      }
+    if (!tag.declarations.has("") && (defaultNamespace !== "" || undeclareDefault)) {
+      added.push(`xmlns="${escapeAttribute(defaultNamespace)}"`);
     }
-    if (!tag.selfClosing) depth++;
   }
-  if (depth !== 0) throw new XmlScanError("the XML is not balanced");
-  pieces.push(content.slice(copied));
-  return { xml: pieces.join(""), unbound: undeclaredPrefixes(content, scope) };
+  let xml = content;
+  if (tag !== null && added.length > 0) {
+    const close = tag.end - (tag.selfClosing ? 2 : 1);
+    xml = `${content.slice(0, close)} ${added.join(" ")}${content.slice(close)}`;
+  }
+  return { xml, unbound: undeclaredPrefixes(content, scope) };
 }
 
 /**

@@ -1,0 +1,58 @@
+// A REST caller's XML body that the service's backend sends as the element of a SOAP Body (the
+// soap and xroad-soap translators), checked at intake: one the worker could only fail, after
+// the caller's 202, is refused before anything is recorded or queued.
+
+import {
+  SOAP_BODY_TRANSLATORS,
+  type ServiceConfig,
+  type SluiceConfig,
+} from "../../shared/config/config";
+import { SluiceError } from "../../shared/protocol/errors";
+import { isXmlBody, xmlBodyMarkup, xmlBodyText } from "../../shared/protocol/rest-xml-body";
+import { rootElement, XmlScanError } from "../../shared/protocol/xml-tokens";
+
+/** Whether `service`'s backend sends a REST body of `contentType` as a SOAP Body's element. */
+export function goesInSoapBody(
+  config: SluiceConfig,
+  service: ServiceConfig,
+  contentType: string | null,
+): boolean {
+  const translator = config.backends[service.backend]?.translator ?? "";
+  return SOAP_BODY_TRANSLATORS.includes(translator) && isXmlBody(contentType);
+}
+
+/**
+ * Refuses (400 InvalidXml) a body that is not one XML element: one closing an element it did
+ * not open, or holding a second, would close the Body it is put in and write parts of its own
+ * into the envelope; the worker refuses it, but only after the caller was told 202. Read as the
+ * worker reads it: `text` when the message carries the body as that text, else the bytes by the
+ * caller's charset; bytes that cannot be read so are refused too (the worker would fail them).
+ * Structure only: a prefix nothing declares is the worker's to resolve (the element's own
+ * namespace, X-Road's conventional prefixes) or refuse. One pass, no recursion.
+ */
+export function checkSoapXmlBody(
+  bytes: Buffer,
+  text: string | null,
+  contentType: string | null,
+): void {
+  let read = text;
+  if (read === null) {
+    try {
+      read = xmlBodyText(bytes, contentType);
+    } catch (error) {
+      if (!(error instanceof SluiceError)) throw error;
+      throw new SluiceError(
+        error.code,
+        `the XML body cannot be read in its charset (${error.message})`,
+      );
+    }
+  }
+  try {
+    const markup = xmlBodyMarkup(read);
+    if (markup === null) throw new XmlScanError("it does not start with one");
+    rootElement(markup);
+  } catch (error) {
+    if (!(error instanceof XmlScanError)) throw error;
+    throw new SluiceError("InvalidXml", `the XML body is not one element: ${error.message}`);
+  }
+}

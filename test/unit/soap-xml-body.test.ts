@@ -1,0 +1,84 @@
+import { expect } from "chai";
+import { checkSoapXmlBody, goesInSoapBody } from "../../adapter/rest/soap-xml-body";
+import { compileConfig } from "../../shared/config/config";
+import { SluiceError } from "../../shared/protocol/errors";
+
+/** The status, code and message of the check's refusal of `bytes`, or null when it passes. */
+function refusal(bytes: Buffer, contentType: string, asText = false): string | null {
+  try {
+    checkSoapXmlBody(bytes, asText ? bytes.toString("utf8") : null, contentType);
+    return null;
+  } catch (error) {
+    expect(error).to.be.instanceOf(SluiceError);
+    const { status, code, message } = error as SluiceError;
+    return `${status} ${code}: ${message}`;
+  }
+}
+
+describe("REST XML body bound for a SOAP Body (adapter intake)", () => {
+  it("is checked for services whose backend's translator is soap or xroad-soap, XML types only", () => {
+    const config = compileConfig(
+      {
+        securityServer: { url: "http://127.0.0.1:9", client: "EE/GOV/70000001/sluice" },
+        services: {
+          soapy: { protocols: ["rest"], backend: "soap", contentTypes: ["application/xml"] },
+          remote: { protocols: ["rest"], backend: "remote", contentTypes: ["text/xml"] },
+          plain: { protocols: ["rest"], backend: "json", contentTypes: ["application/xml"] },
+        },
+        backends: {
+          soap: { url: "http://127.0.0.1:9", translator: "soap" },
+          remote: { translator: "xroad-soap", service: "EE/GOV/70000002/registry/getState" },
+          json: { url: "http://127.0.0.1:9", translator: "rest-json" },
+        },
+      },
+      ".",
+    );
+    const { soapy, remote, plain } = config.services;
+    for (const type of ["application/xml", "text/xml; charset=utf-8", "application/case+xml"]) {
+      expect(goesInSoapBody(config, soapy, type), type).to.equal(true);
+      expect(goesInSoapBody(config, remote, type), type).to.equal(true);
+      expect(goesInSoapBody(config, plain, type), type).to.equal(false);
+    }
+    expect(goesInSoapBody(config, soapy, "application/json")).to.equal(false);
+    expect(goesInSoapBody(config, soapy, null)).to.equal(false);
+  });
+
+  it("refuses a body that is not one element with 400 InvalidXml, naming why", () => {
+    const type = "application/xml";
+    const utf8 = (text: string) => Buffer.from(text, "utf8");
+    expect(refusal(utf8("</x><b/>"), type, true)).to.equal(
+      "400 InvalidXml: the XML body is not one element: </x> closes an element it did not open",
+    );
+    expect(refusal(utf8("<a/><b/>"), type, true)).to.equal(
+      "400 InvalidXml: the XML body is not one element: it holds more than one element",
+    );
+    expect(refusal(utf8('<?xml version="1.0"?> text <a/>'), type, true)).to.equal(
+      "400 InvalidXml: the XML body is not one element: it does not start with one",
+    );
+  });
+
+  it("passes one element, whatever its prefixes: resolving them is the worker's", () => {
+    const body = Buffer.from(
+      '\uFEFF<?xml version="1.0"?><!-- c --><st:getState><st:case>1</st:case></st:getState>\n',
+    );
+    expect(refusal(body, "text/xml", true)).to.equal(null);
+  });
+
+  it("reads bytes by the caller's charset, as the worker will, and refuses what it cannot read", () => {
+    const latin1 = Buffer.from("<a>M\u00e4ger</a>", "latin1");
+    expect(refusal(latin1, "application/xml; charset=iso-8859-1")).to.equal(null);
+    // UTF-16 with a byte-order mark: read as UTF-8, a sound body would look like broken markup.
+    const utf16 = (text: string) =>
+      Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, "utf16le")]);
+    expect(refusal(utf16("<a><b/></a>"), "application/xml")).to.equal(null);
+    expect(refusal(utf16("<a/><b/>"), "application/xml")).to.equal(
+      "400 InvalidXml: the XML body is not one element: it holds more than one element",
+    );
+    expect(refusal(Buffer.from([0x3c, 0x61, 0xff, 0x2f, 0x3e]), "application/xml")).to.match(
+      /^400 InvalidXml: the XML body cannot be read in its charset \(.*UTF-8/,
+    );
+    expect(refusal(Buffer.from("<a/>"), "application/xml; charset=x-nobody-knows")).to.match(
+      /^415 InvalidContentType: the XML body cannot be read in its charset/,
+    );
+  });
+});
