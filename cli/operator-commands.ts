@@ -13,6 +13,7 @@ import { runJournalCommand } from "./journal-commands";
 import { runMessageCommand } from "./message-commands";
 import type { OperatorArgs, OperatorCommand } from "./operator-args";
 import { fail, withOperatorContext, type OperatorContext } from "./operator-context";
+import { terminalLine } from "./terminal-text";
 
 export {
   isOperatorCommand,
@@ -42,5 +43,29 @@ export async function runOperatorCommand(
   // A name the configuration does not know is a usage mistake: refused before connecting.
   const unknown = command === "backends" && verb !== "list" ? unknownBackend(config, id) : null;
   if (unknown) return fail(unknown, 2);
+  if (command === "dead-letters") {
+    for (const warning of unknownFilterWarnings(parsed, config)) {
+      process.stderr.write(`sluice: warning: ${warning}\n`);
+    }
+  }
   return withOperatorContext(config, parsed, out, RUN[command]);
+}
+
+/**
+ * A dead-letter filter naming a backend or service the configuration does not have: most likely
+ * a typo, which would otherwise show "no dead letters" (or replay none) at the worst moment.
+ * Only warned of: dead letters of a backend or service since removed still carry its name.
+ */
+function unknownFilterWarnings(parsed: OperatorArgs, config: SluiceConfig): string[] {
+  const known: Array<[flag: "backend" | "service", names: string[]]> = [
+    ["backend", Object.keys(config.backends)],
+    ["service", Object.keys(config.services)],
+  ];
+  return known.flatMap(([flag, names]) => {
+    const value = parsed.flags.get(flag);
+    if (value === undefined || names.includes(value)) return [];
+    return [
+      `--${flag} ${terminalLine(value)} names no ${flag} of this configuration (${names.join(", ")}); only dead letters of one since removed can match it`,
+    ];
+  });
 }

@@ -226,6 +226,38 @@ describe("the sluice command", function () {
     }
   });
 
+  it("warns of a dead-letter filter naming a backend or service the configuration does not have, and runs", () => {
+    const typo = sluice([
+      "dead-letters",
+      "list",
+      "--backend",
+      "bb",
+      "--service",
+      "qq",
+      "--config",
+      config,
+    ]);
+    expect(typo.status, typo.stderr).to.equal(0);
+    expect(typo.stderr).to.include(
+      "sluice: warning: --backend bb names no backend of this configuration (b); only dead letters of one since removed can match it",
+    );
+    expect(typo.stderr).to.include(
+      "sluice: warning: --service qq names no service of this configuration (q)",
+    );
+    const known = sluice([
+      "dead-letters",
+      "list",
+      "--backend",
+      "b",
+      "--service",
+      "q",
+      "--config",
+      config,
+    ]);
+    expect(known.status, known.stderr).to.equal(0);
+    expect(known.stderr).to.not.include("warning");
+  });
+
   it("names the unreachable Redis URL in one line and exits non-zero", () => {
     const line = failureLine(
       sluice(["worker", "--config", config], { REDIS_URL: "redis://127.0.0.1:1" }),
