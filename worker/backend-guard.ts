@@ -112,29 +112,13 @@ export function createBackendLimits(deps: GuardDeps): BackendLimits {
     let slotWaitMs = lease.waitedMs;
     return {
       async beforeCall(callSignal) {
-        // A gate that shut since the slot was taken (a pause, a window's end) stops the call:
-        // the message waited for its token, or for an in-place retry, past the gate's closing.
-        if (!gates.isOpen(backend.name)) throw gateClosed(gates, backend.name);
         let tokenWaitMs = 0;
         let grantedAt: number | null = null;
-        if (limiter) {
-          const signal = callSignal();
-          try {
-            const token = await limiter.acquire(
-              AbortSignal.any([signal, gates.closingSignal(backend.name)]),
-            );
-            tokenWaitMs = token.waitedMs;
-            grantedAt = token.grantedAtUs / 1000;
-          } catch (error) {
-            if (signal.aborted) throw signal.reason ?? error;
-            if (!gates.isOpen(backend.name)) throw gateClosed(gates, backend.name);
-            // Redis lost while waiting: nothing reached the backend, so it is safe to try later.
-            throw new BackendUnavailableError("no rate-limit token could be taken", {
-              cause: error,
-            });
-          }
-          if (!gates.isOpen(backend.name)) throw gateClosed(gates, backend.name);
-        }
+        // A slot taken again after a wait makes the token stale: another one is taken.
+        do {
+          ({ tokenWaitMs, grantedAt } = await rateToken(callSignal, tokenWaitMs));
+        } while (await slotConfirmed(lease, callSignal));
+        lease.callStarted();
         metrics.rateLimitWait.observe({ backend: backend.name }, (slotWaitMs + tokenWaitMs) / 1000);
         slotWaitMs = 0;
         return grantedAt;
@@ -143,6 +127,51 @@ export function createBackendLimits(deps: GuardDeps): BackendLimits {
       slot: lease.slot,
       freed: () => lease.freed(),
     };
+  };
+  /**
+   * The slot still this worker's right before the call (`Lease.confirm`); true when it had to be
+   * taken again after a wait. Any failure (Redis out of reach, the wait aborted) means nothing
+   * reached the backend: the call's try turns it into a retry.
+   */
+  const slotConfirmed = async (lease: Lease, callSignal: () => AbortSignal): Promise<boolean> => {
+    try {
+      return await lease.confirm(() =>
+        AbortSignal.any([callSignal(), gates.closingSignal(backend.name)]),
+      );
+    } catch (error) {
+      if (!gates.isOpen(backend.name)) throw gateClosed(gates, backend.name);
+      throw error;
+    }
+  };
+  /** Waits for the gate and a rate token; `waitedMs` adds to what was waited before. */
+  const rateToken = async (
+    callSignal: () => AbortSignal,
+    waitedMs: number,
+  ): Promise<{ tokenWaitMs: number; grantedAt: number | null }> => {
+    // A gate that shut since the slot was taken (a pause, a window's end) stops the call:
+    // the message waited for its token, or for an in-place retry, past the gate's closing.
+    if (!gates.isOpen(backend.name)) throw gateClosed(gates, backend.name);
+    let tokenWaitMs = waitedMs;
+    let grantedAt: number | null = null;
+    if (limiter) {
+      const signal = callSignal();
+      try {
+        const token = await limiter.acquire(
+          AbortSignal.any([signal, gates.closingSignal(backend.name)]),
+        );
+        tokenWaitMs += token.waitedMs;
+        grantedAt = token.grantedAtUs / 1000;
+      } catch (error) {
+        if (signal.aborted) throw signal.reason ?? error;
+        if (!gates.isOpen(backend.name)) throw gateClosed(gates, backend.name);
+        // Redis lost while waiting: nothing reached the backend, so it is safe to try later.
+        throw new BackendUnavailableError("no rate-limit token could be taken", {
+          cause: error,
+        });
+      }
+      if (!gates.isOpen(backend.name)) throw gateClosed(gates, backend.name);
+    }
+    return { tokenWaitMs, grantedAt };
   };
   const guard: BackendGuard = async (request, signal) => {
     if (!gates.isOpen(backend.name)) throw gateClosed(gates, backend.name);

@@ -28,11 +28,12 @@ local admitted, wait = acquire_slot(KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumbe
   KEYS[2], tonumber(ARGV[4]))
 return {admitted, wait}`;
 
-// KEYS[1] the holders set; ARGV[1] token, ARGV[2] lease ms. Extends a lease still held (even
-// if just past expiry but not yet dropped: it was still counted, so no one took its place).
-// Returns 1 when renewed, 0 when the slot was lost.
+// KEYS[1] the holders set; ARGV[1] token, ARGV[2] lease ms, ARGV[3] "1" while the holder's call
+// is open. Extends a lease still held (even if just past expiry but not yet dropped: it was
+// still counted, so no one took its place). Returns 1 when renewed, 2 when a lost one was put
+// back for an open call, 0 when the slot was lost.
 const RENEW_LUA = `${SLOT_LUA}
-return renew_slot(KEYS[1], ARGV[1], tonumber(ARGV[2]))`;
+return renew_slot(KEYS[1], ARGV[1], tonumber(ARGV[2]), ARGV[3] == "1")`;
 
 // KEYS[1] the holders set, KEYS[2] the waiting set; ARGV[1] token, ARGV[2] channel. Announces
 // the freed slot when a try waits for one.
@@ -48,7 +49,12 @@ interface LeaseClient {
     leaseMs: number,
     waitMs: number,
   ): Promise<[number, number]>;
-  sluiceLeaseRenew(key: string, token: string, leaseMs: number): Promise<number>;
+  sluiceLeaseRenew(
+    key: string,
+    token: string,
+    leaseMs: number,
+    calling: "0" | "1",
+  ): Promise<number>;
   sluiceLeaseRelease(key: string, waiting: string, token: string, channel: string): Promise<number>;
 }
 
@@ -66,6 +72,13 @@ export class Lease {
   private timer: NodeJS.Timeout | undefined;
   private released = false;
   lost = false;
+  /** When Redis last said the slot is this lease's (monotonic ms): taken, or renewed. */
+  private confirmedAt = performance.now();
+  /**
+   * Whether a call under this slot has started: a renewal that finds the slot taken away then
+   * puts it back, since that call is open at the backend whatever Redis says.
+   */
+  private calling = false;
 
   constructor(
     private readonly owner: InflightLeases,
@@ -73,20 +86,59 @@ export class Lease {
     readonly slot: SlotRef,
     /** Milliseconds spent waiting for the slot. */
     readonly waitedMs: number,
-    renewMs: number,
+    private readonly renewMs: number,
     private readonly onLost?: () => void,
   ) {
-    this.timer = setInterval(() => void this.renew(), renewMs);
-    this.timer.unref();
+    this.startRenewing();
   }
 
   get token(): string {
     return this.slot.token;
   }
 
+  /**
+   * Makes sure the slot is still this lease's right before a call, and takes it again (waiting
+   * as any newcomer would) when it is not: a worker stalled past its lease (stopped, starved of
+   * CPU, Redis out of reach) found other workers in its slots, and its waiting calls went out
+   * beside theirs, up to twice `maxInFlight`. Redis is asked only when the last confirmation is
+   * older than half a lease, so a call soon after its slot was taken or renewed costs nothing.
+   * Resolves true when the slot had to be taken again after a wait (the caller's rate token is
+   * stale by then), false when it was held all along or free at once.
+   */
+  async confirm(signal: () => AbortSignal): Promise<boolean> {
+    if (this.released) return false;
+    const sinceMs = performance.now() - this.confirmedAt;
+    if (!this.lost && sinceMs < this.owner.options.leaseMs / 2) return false;
+    if (!this.lost && (await this.owner.renewToken(this.token, false)) === 1) {
+      this.confirmedAt = performance.now();
+      return false;
+    }
+    this.lost = true;
+    this.stopRenewing();
+    const waited = await this.owner.regain(this.slot.token, signal);
+    this.lost = false;
+    this.confirmedAt = performance.now();
+    this.startRenewing();
+    return waited;
+  }
+
+  /** Notes that the call under this slot started: see `calling`. */
+  callStarted(): void {
+    this.calling = true;
+  }
+
+  private startRenewing(): void {
+    this.timer = setInterval(() => void this.renew(), this.renewMs);
+    this.timer.unref();
+  }
+
   private async renew(): Promise<void> {
     try {
-      if ((await this.owner.renewToken(this.token)) === 1 || this.released) return;
+      const renewed = await this.owner.renewToken(this.token, this.calling);
+      if (renewed !== 0 || this.released) {
+        this.confirmedAt = performance.now();
+        return;
+      }
       this.lost = true;
       this.stopRenewing();
       this.onLost?.();
@@ -191,8 +243,11 @@ export class InflightLeases {
     attempt: (slot: SlotAsk) => Promise<SlotTry<T>>,
     signal: () => AbortSignal | undefined,
     onLost?: () => void,
+    /** A lost lease's own token, taken again (`regain`). */
+    given?: string,
   ): Promise<{ lease: Lease | null; value: T }> {
-    const token = this.options.holder ? `${this.options.holder}/${randomUUID()}` : randomUUID();
+    const token =
+      given ?? (this.options.holder ? `${this.options.holder}/${randomUUID()}` : randomUUID());
     const slot: SlotAsk = {
       key: this.key,
       token,
@@ -229,6 +284,8 @@ export class InflightLeases {
         if (found.outcome === "settled") return { lease: null, value: found.value };
         if (found.outcome === "admitted") {
           waiting = false;
+          // A lost slot taken again stays with the Lease that lost it (`regain`).
+          if (given !== undefined) return { lease: null, value: found.value };
           const lease = new Lease(this, slot, performance.now() - started, this.renewMs, onLost);
           return { lease, value: found.value };
         }
@@ -244,8 +301,35 @@ export class InflightLeases {
   }
 
   /** @internal used by Lease */
-  renewToken(token: string): Promise<number> {
-    return this.client.sluiceLeaseRenew(this.key, token, this.options.leaseMs);
+  renewToken(token: string, calling: boolean): Promise<number> {
+    return this.client.sluiceLeaseRenew(this.key, token, this.options.leaseMs, calling ? "1" : "0");
+  }
+
+  /**
+   * @internal used by Lease: takes the slot of `token` again after it was lost, waiting for a
+   * free one as `acquire` does. Resolves true when it had to wait.
+   */
+  async regain(token: string, signal: () => AbortSignal): Promise<boolean> {
+    let waited = false;
+    await this.acquireWith<undefined>(
+      async (slot) => {
+        const [admitted, expiresInMs] = await this.client.sluiceLeaseAcquire(
+          slot.key,
+          slot.waiting,
+          slot.token,
+          slot.max,
+          slot.leaseMs,
+          slot.waitMs,
+        );
+        if (admitted === 1) return { outcome: "admitted", value: undefined };
+        waited = true;
+        return { outcome: "busy", retryInMs: Number(expiresInMs) };
+      },
+      signal,
+      undefined,
+      token,
+    );
+    return waited;
   }
 
   /** @internal used by Lease */

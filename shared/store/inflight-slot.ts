@@ -49,31 +49,43 @@ end`;
  * a reconnect cannot take two): returns 1, 0 when admitted (and the token no longer waits), else
  * 0 and the ms until the earliest lease expires, with the token entered in `waiting` for `wait`
  * ms: a release from then on is announced, so the waiter cannot miss it between this answer and
- * its wait. `renew_slot(key, token, lease)` extends a lease still held (1) or says it was lost
- * (0). `release_slot(key, token, channel, waiting)` frees the slot and announces it when a try
- * waits. Times are Redis's own clock, the same for every worker.
+ * its wait. `renew_slot(key, token, lease, calling)` extends a lease still held (1); one lost
+ * is put back when its holder is calling the backend (2: that call is open, and counting it
+ * makes newcomers wait), else reported lost (0). `release_slot(key, token, channel, waiting)`
+ * frees the slot and announces it when a try waits. Times are Redis's own clock, the same for
+ * every worker.
+ *
+ * A set lives until its last member's lease ends (`keep_until_last`): set from each caller's own
+ * lease, the shortest of several (workers with another `leaseTime`, a rolling change of it)
+ * made the whole set expire under the others' open calls, and every slot came free at once.
  */
 export const SLOT_LUA = `${REDIS_NOW_LUA}
+local function keep_until_last(key)
+  local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+  if last[2] then redis.call('PEXPIREAT', key, tonumber(last[2]) + 1000) end
+end
 local function acquire_slot(key, token, max, lease, waiting, wait)
   local now = redis_now_ms()
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
   if redis.call('ZSCORE', key, token) or redis.call('ZCARD', key) < max then
     redis.call('ZADD', key, now + lease, token)
-    redis.call('PEXPIRE', key, lease + 1000)
+    keep_until_last(key)
     redis.call('ZREM', waiting, token)
     return 1, 0
   end
   redis.call('ZREMRANGEBYSCORE', waiting, '-inf', now)
   redis.call('ZADD', waiting, now + wait, token)
-  redis.call('PEXPIRE', waiting, wait + 1000)
+  keep_until_last(waiting)
   local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
   return 0, tonumber(first[2]) - now
 end
-local function renew_slot(key, token, lease)
-  if not redis.call('ZSCORE', key, token) then return 0 end
-  redis.call('ZADD', key, 'XX', redis_now_ms() + lease, token)
-  redis.call('PEXPIRE', key, lease + 1000)
-  return 1
+local function renew_slot(key, token, lease, calling)
+  local held = redis.call('ZSCORE', key, token)
+  if not held and not calling then return 0 end
+  redis.call('ZADD', key, redis_now_ms() + lease, token)
+  keep_until_last(key)
+  if held then return 1 end
+  return 2
 end
 local function release_slot(key, token, channel, waiting)
   local removed = redis.call('ZREM', key, token)

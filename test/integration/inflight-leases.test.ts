@@ -343,4 +343,93 @@ describe("in-flight leases (real Redis)", function () {
     expect(lease.lost).to.equal(true);
     await lease.release();
   });
+
+  it("keeps the set as long as its longest lease: a holder with a shorter one no longer makes it expire", async () => {
+    // Workers with different lease times (a rolling change of leaseTime): each acquire and
+    // renewal set the set's expiry from its own lease, and the shortest made the whole set, the
+    // other workers' open calls with it, vanish.
+    const redis = await connect();
+    const key = redisKeys(prefix).inflight("mixed");
+    const long = new InflightLeases(redis, prefix, "mixed", { max: 3, leaseMs: 30_000 });
+    const short = new InflightLeases(redis, prefix, "mixed", { max: 3, leaseMs: 1_000 });
+    pools.push(long, short);
+    const held = await long.acquire();
+    for (let i = 0; i < 3; i++) await (await short.acquire()).release();
+    expect(await redis.pttl(key)).to.be.above(2_000);
+    await held.release();
+  });
+
+  it("takes a slot lost before its call again, waiting while another worker holds it", async () => {
+    // A worker stalled past its lease (stopped, starved of CPU) finds its slot taken by another
+    // worker: its call must wait for a slot, not go out beside the other's.
+    const redis = await connect();
+    const key = redisKeys(prefix).inflight("regain");
+    const stalled = new InflightLeases(redis, prefix, "regain", {
+      max: 1,
+      leaseMs: 2_000,
+      renewMs: 50,
+      pollMs: 100,
+    });
+    const other = await leases("regain", 1, 2_000);
+    pools.push(stalled);
+    const lease = await stalled.acquire();
+    await redis.zrem(key, lease.token);
+    const taken = await other.acquire();
+    // The next renewal finds it gone.
+    while (!lease.lost) await sleep(20);
+    let settled = false;
+    const confirming = lease
+      .confirm(() => new AbortController().signal)
+      .finally(() => {
+        settled = true;
+      });
+    // Several of its tries come and go while the other holds the slot.
+    await sleep(400);
+    expect(settled, "confirmed while another worker holds the only slot").to.equal(false);
+    expect(await redis.zrange(key, 0, -1)).to.deep.equal([taken.token]);
+    await taken.release();
+    expect(await confirming, "had to wait").to.equal(true);
+    expect(await redis.zrange(key, 0, -1)).to.deep.equal([lease.token]);
+    expect(lease.lost).to.equal(false);
+    // Held again, and renewed as before.
+    await sleep(200);
+    expect(await redis.zscore(key, lease.token)).to.not.equal(null);
+    await lease.release();
+  });
+
+  it("confirms a slot still held without waiting, and asks Redis only past half a lease", async () => {
+    const redis = await connect();
+    const pool = await leases("confirm", 1, 5_000);
+    const lease = await pool.acquire();
+    expect(await lease.confirm(() => new AbortController().signal)).to.equal(false);
+    expect(await redis.zcard(redisKeys(prefix).inflight("confirm"))).to.equal(1);
+    await lease.release();
+  });
+
+  it("puts back a slot lost while its call is open: that call is at the backend whatever Redis says", async () => {
+    const redis = await connect();
+    const key = redisKeys(prefix).inflight("open-call");
+    const pool = new InflightLeases(redis, prefix, "open-call", {
+      max: 1,
+      leaseMs: 2_000,
+      renewMs: 50,
+    });
+    pools.push(pool);
+    const lease = await pool.acquire();
+    lease.callStarted();
+    await redis.zrem(key, lease.token);
+    // The next renewal puts it back, so a newcomer waits instead of calling beside it.
+    while ((await redis.zscore(key, lease.token)) === null) await sleep(20);
+    expect(lease.lost).to.equal(false);
+    const other = await leases("open-call", 1, 2_000);
+    const controller = new AbortController();
+    const waiting = other.acquire(controller.signal);
+    await sleep(200);
+    controller.abort();
+    await waiting.then(
+      () => expect.fail("a newcomer took the slot of an open call"),
+      () => undefined,
+    );
+    await lease.release();
+  });
 });
