@@ -19,6 +19,26 @@ describe("call deadline", () => {
     deadline.dispose();
   });
 
+  it("does not abort a call that ends in the loop turn its timer fired in (an answer read then)", async () => {
+    const deadline = new Deadline(new AbortController().signal, 5);
+    // Runs after the deadline's timer in the same timers phase, as the poll phase after it
+    // would read an answer that waited in the socket.
+    setTimeout(() => deadline.dispose(), 5);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(deadline.signal.aborted).to.equal(false);
+    expect(deadline.timedOut).to.equal(false);
+  });
+
+  it("is not a timeout when a shutdown comes in the loop turn its timer fired in", async () => {
+    const shutdown = new AbortController();
+    const deadline = new Deadline(shutdown.signal, 5);
+    setTimeout(() => shutdown.abort(new Error("shutting down")), 5);
+    await aborted(deadline.signal);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(deadline.timedOut).to.equal(false);
+    deadline.dispose();
+  });
+
   it("a translator's call runs under the deadline it was handed, with no timer of its own", async () => {
     const worker = new Deadline(new AbortController().signal, 60_000);
     const call: TranslatorCall = {

@@ -61,8 +61,11 @@ export class BackendPool {
     return new Pool(this.origin, {
       connections: this.settings.connections,
       keepAliveTimeout: this.settings.keepAliveTimeoutMs,
-      headersTimeout: this.backend.timeoutMs,
-      bodyTimeout: this.backend.timeoutMs,
+      // Every call runs under its deadline (call-deadline.ts), which bounds the headers and the
+      // body together. undici's own timers would time it again and could end it first: after
+      // the process stood still they fire before the loop reads an answer that came in time.
+      headersTimeout: 0,
+      bodyTimeout: 0,
       ...(tls ? { connect: { ca: tls.ca, cert: tls.cert, key: tls.key } } : {}),
     });
   }

@@ -2,6 +2,7 @@
 // released after every call so long-lived signals never collect listeners. The worker makes one
 // per call and hands it to the translator, which times the call with it rather than again.
 
+import { performance } from "node:perf_hooks";
 import type { CallDeadline, TranslatorCall } from "./translator";
 
 /** Why a deadline aborted its signal when its time ran out (not a shutdown). */
@@ -9,10 +10,18 @@ export class DeadlineExceeded extends Error {
   override readonly name = "DeadlineExceeded";
 }
 
+/**
+ * How much later than due the deadline's timer may fire before the process counts as having
+ * stood still: a busy event loop fires timers a few milliseconds late, which the one turn of
+ * reading below covers; a stall (SIGSTOP, a long GC pause, a starved CPU) is far longer.
+ */
+const STALL_MS = 20;
+
 /** The worker's signal plus a timer; `timedOut` tells a timeout from a shutdown. */
 export class Deadline implements CallDeadline {
   private readonly controller = new AbortController();
-  private readonly timer: NodeJS.Timeout;
+  private timer: NodeJS.Timeout | undefined;
+  private reading: NodeJS.Immediate | undefined;
   private readonly onParentAbort = () => {
     // A deadline made under another one's signal (a translator called without the deadline,
     // by a translator wrapping it): a timeout passed down is still a timeout, not an abort.
@@ -23,14 +32,42 @@ export class Deadline implements CallDeadline {
 
   constructor(
     private readonly parent: AbortSignal,
-    timeoutMs: number,
+    private readonly timeoutMs: number,
   ) {
-    this.timer = setTimeout(() => {
-      this.timedOut = true;
-      this.controller.abort(new DeadlineExceeded(`timed out after ${timeoutMs} ms`));
-    }, timeoutMs);
+    // A call that settles in time costs one clock read besides the timer; the rest below
+    // happens only once the timer fires.
+    const due = performance.now() + timeoutMs;
+    this.timer = setTimeout(() => this.expire(due), timeoutMs);
     if (parent.aborted) this.onParentAbort();
     else parent.addEventListener("abort", this.onParentAbort, { once: true });
+  }
+
+  /**
+   * The timer fired. Timers run in the event loop's timers phase, before the poll phase reads
+   * the sockets: an answer that arrived while the process stood still is waiting there unread,
+   * and aborting now would throw it away and call the backend again (docs/semantics.md). So:
+   * - fired late by a stall: the call lost that much time in which nothing was read, whatever
+   *   the backend did; it gets it back, once. One turn of reading is not enough then: an answer
+   *   larger than a socket read, or than the receive window (the backend's sending waited for
+   *   this process to read), needs many turns and the network's time.
+   * - otherwise (and when that time is up): one more turn of the loop, whose poll phase reads
+   *   what has arrived before `setImmediate` runs (undici's connect timeout waits so too); an
+   *   answer read then ends the call, whose `dispose` clears the abort.
+   */
+  private expire(due: number | null): void {
+    const late = due === null ? 0 : performance.now() - due;
+    if (late > STALL_MS) {
+      this.timer = setTimeout(() => this.expire(null), late);
+      return;
+    }
+    this.timer = undefined;
+    this.reading = setImmediate(() => {
+      this.reading = undefined;
+      // A shutdown meanwhile aborted it already, and is no timeout.
+      if (this.controller.signal.aborted) return;
+      this.timedOut = true;
+      this.controller.abort(new DeadlineExceeded(`timed out after ${this.timeoutMs} ms`));
+    });
   }
 
   get signal(): AbortSignal {
@@ -59,6 +96,7 @@ export class Deadline implements CallDeadline {
 
   dispose(): void {
     clearTimeout(this.timer);
+    if (this.reading) clearImmediate(this.reading);
     this.parent.removeEventListener("abort", this.onParentAbort);
   }
 }
