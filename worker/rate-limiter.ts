@@ -40,11 +40,23 @@ export type RateDecision =
 /**
  * GCRA keeps one number per backend: the theoretical arrival time (TAT) of the next call, in
  * microseconds of Redis time. A call is granted when TAT - tolerance <= now, and then moves TAT
- * on by one emission interval, so TAT is never more than tolerance + interval ahead of now; a
- * TAT further ahead (left by another rate) is brought back to that. The state is one key, so the limit is smooth (no window edges),
- * costs one round trip and needs no agreement between worker clocks.
+ * on by one emission interval, so this rate never leaves TAT more than its bound (tolerance +
+ * interval) ahead of now. The state is one key, so the limit is smooth (no window edges), costs
+ * one round trip and needs no agreement between worker clocks.
  *
- * KEYS[1] the TAT key; ARGV[1] emission interval (µs); ARGV[2] burst tolerance (µs).
+ * A TAT further ahead than this rate's bound was left by another rate: a slower one before the
+ * configuration changed, or one still running beside this one while workers are restarted with
+ * a new rate. The first would hold this rate's calls back until then, so TAT is brought back to
+ * this rate's bound. The second must not be: each pull-back handed both rates their bursts again,
+ * and two rates side by side granted 442 calls in a second where each promised 60 or 15. So each
+ * ask notes its rate's bound and the time in a second key, and TAT is pulled back only when no
+ * rate that allows it so far ahead has asked within `live`: a worker waiting for a token asks at
+ * least once a second (MAX_SLEEP_MS), so such a rate is in use. Side by side, the rates then
+ * share one TAT, each granting against its own tolerance, which keeps the calls within about the
+ * faster rate plus the larger burst (docs/worker-limits.md).
+ *
+ * KEYS[1] the TAT key, KEYS[2] the asking rates (bound µs -> last ask µs); ARGV[1] emission
+ * interval (µs); ARGV[2] burst tolerance (µs); ARGV[3] `live` (µs).
  * Returns {1, 0, now} when granted, {0, µs until a call would be granted, now} otherwise.
  */
 const GCRA_LUA = `
@@ -52,15 +64,28 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
+local live = tonumber(ARGV[3])
+local bound = tolerance + interval
+redis.call('HSET', KEYS[2], string.format('%d', bound), string.format('%d', now))
+redis.call('PEXPIRE', KEYS[2], math.floor(live / 1000) + 1000)
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
--- No grant of this rate leaves the next due time further ahead than this: one further ahead was
--- set by another rate (a slower one before the configuration changed) or before Redis's clock
--- went back, and would hold this rate's calls back until then.
--- Kept so, or every ask would be told to wait one interval more.
-if tat > now + tolerance + interval then
-  tat = now + tolerance + interval
-  redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', math.floor((tat - now) / 1000) + 1000)
+if tat > now + bound then
+  local held = false
+  local asking = redis.call('HGETALL', KEYS[2])
+  for i = 1, #asking, 2 do
+    local other, at = tonumber(asking[i]), tonumber(asking[i + 1])
+    if at < now - live then
+      redis.call('HDEL', KEYS[2], asking[i])
+    elseif other > bound and tat <= now + other then
+      held = true
+    end
+  end
+  -- Kept so, or every ask would be told to wait one interval more.
+  if not held then
+    tat = now + bound
+    redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', math.floor((tat - now) / 1000) + 1000)
+  end
 end
 local allowAt = tat - tolerance
 if now < allowAt then
@@ -72,13 +97,21 @@ redis.call('SET', KEYS[1], string.format('%d', nextTat), 'PX', ttlMs)
 return {1, 0, now}
 `;
 
+/**
+ * How long after its last ask another rate counts as still in use: three times the longest
+ * sleep of a waiting worker, so a busy machine's late ask does not make it look gone.
+ */
+const RATE_LIVE_US = 3_000_000;
+
 const COMMAND = "sluiceGcraAcquire";
 
 interface GcraClient {
   [COMMAND](
     key: string,
+    asking: string,
     intervalUs: number,
     toleranceUs: number,
+    liveUs: number,
   ): Promise<[number, number, number]>;
 }
 
@@ -162,6 +195,7 @@ export function rateProblems(rate: RateLimit, path: string): string[] {
 
 export class RateLimiter {
   private readonly key: string;
+  private readonly asking: string;
   private readonly client: GcraClient;
   private readonly intervalUs: number;
   private readonly toleranceUs: number;
@@ -179,9 +213,10 @@ export class RateLimiter {
   ) {
     const problems = rateProblems(rate, `backends.${backend}.rate`);
     if (problems.length > 0) throw new Error(problems.join("; "));
-    if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { numberOfKeys: 1, lua: GCRA_LUA });
+    if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { numberOfKeys: 2, lua: GCRA_LUA });
     this.client = redis as unknown as GcraClient;
     this.key = redisKeys(prefix).rate(backend);
+    this.asking = redisKeys(prefix).rateAsking(backend);
     ({ intervalUs: this.intervalUs, toleranceUs: this.toleranceUs } = gcraParameters(rate));
     this.lateGrants = new LateGrants(staleGrantMs(rate));
   }
@@ -190,8 +225,10 @@ export class RateLimiter {
   async tryAcquire(): Promise<RateDecision> {
     const [granted, waitUs, nowUs] = await this.client[COMMAND](
       this.key,
+      this.asking,
       this.intervalUs,
       this.toleranceUs,
+      RATE_LIVE_US,
     );
     const atUs = Number(nowUs);
     if (granted === 1) return { granted: true, atUs };

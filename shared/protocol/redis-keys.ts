@@ -78,6 +78,8 @@ export interface RedisKeys {
   wake(instance: string): string;
   /** The GCRA state of a backend's rate limit. */
   rate(backend: string): string;
+  /** The rates asking for a backend's tokens lately (a hash: each one's bound, its last ask). */
+  rateAsking(backend: string): string;
   /** Hash: backends the operator paused. */
   pausedBackends: string;
   /** Stream: one entry per operator action (admin port or CLI), bounded (operator-journal.ts). */
@@ -141,6 +143,7 @@ export function redisKeys(prefix: string): RedisKeys {
     inflightWaiting: (backend) => `${root}inflight:${backend}:waiting`,
     wake: (instance) => `${root}wake:${instance}`,
     rate: (backend) => `${root}rate:${backend}`,
+    rateAsking: (backend) => `${root}rate:${backend}:asking`,
     pausedBackends: `${root}paused-backends`,
     operatorJournal: `${root}operator-journal`,
   };

@@ -7,6 +7,11 @@ import { REDIS_URL } from "../support/harness";
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+type RateLimitPair = [
+  { limit: number; perMs: number; burst: number },
+  { limit: number; perMs: number; burst: number },
+];
+
 describe("rate limiter (real Redis)", function () {
   this.timeout(15_000);
   const prefix = `t-${randomUUID().slice(0, 8)}.`;
@@ -118,9 +123,10 @@ describe("rate limiter (real Redis)", function () {
       expect(again.retryInMs).to.equal(Math.max(1, Math.ceil((dueUs - again.atUs) / 1000)));
   });
 
-  it("a faster rate applies at once, not after the slower rate's next due time", async () => {
+  it("a faster rate applies once the slower one is out of use, not after its next due time", async function () {
     // The agreement changed from one call an hour to ten a second: the key still holds the
     // old rate's next due time, an hour away, which no decision of the new rate can reach.
+    this.timeout(20_000);
     const redis = connect();
     const hourly = new RateLimiter(redis, prefix, "renegotiated", {
       limit: 1,
@@ -130,13 +136,67 @@ describe("rate limiter (real Redis)", function () {
     expect(await hourly.tryAcquire()).to.include({ granted: true });
     const rate = { limit: 10, perMs: 1000, burst: 0 };
     const faster = new RateLimiter(redis, prefix, "renegotiated", rate);
+    // While the hourly rate may still be in use (it asked within the last 3 s), its time holds.
+    expect(await faster.tryAcquire()).to.include({ granted: false });
+    // Its workers gone (restarted with the new rate), the new rate takes over: a wait of at
+    // most one interval of it (and its guard), not an hour.
+    await sleep(3_100);
     const next = await faster.tryAcquire();
-    // At most one interval of the new rate (and its guard) away.
     if (!next.granted) expect(next.retryInMs).to.be.at.most(rate.perMs / rate.limit + 25);
     // And the new rate holds from there: the one after is an interval later.
     const [first, second] = [await faster.acquire(), await faster.tryAcquire()];
     expect(first.grantedAtUs).to.be.a("number");
     expect(second.granted).to.equal(false);
+  });
+
+  it("two rates side by side (a rolling change) stay within the faster rate and the larger burst", async function () {
+    // Each ask of one rate pulled the due time back to its own bound, handing both rates their
+    // bursts again: 104 and 442 calls in a second where the rates promised 12 and 60.
+    this.timeout(60_000);
+    const pairs: Array<[string, RateLimitPair]> = [
+      [
+        "a",
+        [
+          { limit: 10, perMs: 1000, burst: 0 },
+          { limit: 2, perMs: 1000, burst: 10 },
+        ],
+      ],
+      [
+        "b",
+        [
+          { limit: 50, perMs: 1000, burst: 10 },
+          { limit: 5, perMs: 1000, burst: 10 },
+        ],
+      ],
+      [
+        "c",
+        [
+          { limit: 5, perMs: 1000, burst: 2 },
+          { limit: 10, perMs: 1000, burst: 2 },
+        ],
+      ],
+    ];
+    for (const [name, rates] of pairs) {
+      const grants: number[] = [];
+      const stopAt = performance.now() + 3_000;
+      // Three acquirers per rate, each on its own connection, asking as a worker's loop does.
+      const acquirers = rates.flatMap((rate) =>
+        Array.from({ length: 3 }, async () => {
+          const limiter = new RateLimiter(connect(), prefix, `side-by-side-${name}`, rate);
+          while (performance.now() < stopAt) {
+            const decision = await limiter.tryAcquire();
+            if (decision.granted) grants.push(decision.atUs / 1000);
+            else await sleep(Math.min(decision.retryInMs, 1000));
+          }
+        }),
+      );
+      await Promise.all(acquirers);
+      grants.sort((x, y) => x - y);
+      const faster = Math.max(...rates.map((r) => r.limit));
+      const burst = Math.max(...rates.map((r) => r.burst));
+      // One more for a window's edge: the bound is on the limiter's own clock (Redis time).
+      expect(maxInWindow(grants, 1000), name).to.be.at.most(faster + burst + 1);
+    }
   });
 
   it("stops waiting as soon as the signal aborts", async () => {
