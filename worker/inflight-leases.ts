@@ -213,19 +213,7 @@ export class InflightLeases {
   async acquire(signal?: AbortSignal, onLost?: () => void): Promise<Lease> {
     signal?.throwIfAborted();
     const { lease } = await this.acquireWith<undefined>(
-      async (slot) => {
-        const [admitted, expiresInMs] = await this.client.sluiceLeaseAcquire(
-          slot.key,
-          slot.waiting,
-          slot.token,
-          slot.max,
-          slot.leaseMs,
-          slot.waitMs,
-        );
-        return admitted === 1
-          ? { outcome: "admitted", value: undefined }
-          : { outcome: "busy", retryInMs: Number(expiresInMs) };
-      },
+      (slot) => this.trySlot(slot),
       () => signal,
       onLost,
     );
@@ -300,6 +288,21 @@ export class InflightLeases {
     }
   }
 
+  /** One try at `slot` on its own (no claim with it). */
+  private async trySlot(slot: SlotAsk): Promise<SlotTry<undefined>> {
+    const [admitted, expiresInMs] = await this.client.sluiceLeaseAcquire(
+      slot.key,
+      slot.waiting,
+      slot.token,
+      slot.max,
+      slot.leaseMs,
+      slot.waitMs,
+    );
+    return admitted === 1
+      ? { outcome: "admitted", value: undefined }
+      : { outcome: "busy", retryInMs: Number(expiresInMs) };
+  }
+
   /** @internal used by Lease */
   renewToken(token: string, calling: boolean): Promise<number> {
     return this.client.sluiceLeaseRenew(this.key, token, this.options.leaseMs, calling ? "1" : "0");
@@ -313,17 +316,9 @@ export class InflightLeases {
     let waited = false;
     await this.acquireWith<undefined>(
       async (slot) => {
-        const [admitted, expiresInMs] = await this.client.sluiceLeaseAcquire(
-          slot.key,
-          slot.waiting,
-          slot.token,
-          slot.max,
-          slot.leaseMs,
-          slot.waitMs,
-        );
-        if (admitted === 1) return { outcome: "admitted", value: undefined };
-        waited = true;
-        return { outcome: "busy", retryInMs: Number(expiresInMs) };
+        const found = await this.trySlot(slot);
+        if (found.outcome === "busy") waited = true;
+        return found;
       },
       signal,
       undefined,
