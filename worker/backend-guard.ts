@@ -2,6 +2,7 @@
 // in-flight slot before the message is claimed, then a rate token right before the call.
 
 import type Redis from "ioredis";
+import type { Logger } from "pino";
 import type { BackendConfig } from "../shared/config/config";
 import { parseDuration } from "../shared/config/durations";
 import type { RequestMessage } from "../shared/protocol/envelope";
@@ -9,8 +10,9 @@ import { BackendUnavailableError, SluiceError } from "../shared/protocol/errors"
 import { metrics } from "../shared/observability/metrics";
 import type { BackendGates } from "./backend-gates";
 import type { SlotAsk, SlotRef } from "../shared/store/inflight-slot";
-import { InflightLeases, type Lease, type SlotTry } from "./inflight-leases";
+import { InflightLeases, type Lease, type LeaseLoss, type SlotTry } from "./inflight-leases";
 import { RateLimiter } from "./rate-limiter";
+import { MessageLog } from "./processing/message-log";
 
 /** Lease time when neither the configuration nor SLUICE_LEASE_TIME sets one. */
 export const DEFAULT_LEASE_MS = 30_000;
@@ -28,8 +30,13 @@ export interface CallPermit {
   beforeCall(signal: () => AbortSignal): Promise<number | null>;
   /** Frees the slot. */
   release(): Promise<void>;
-  /** Where the slot is in Redis, for a script that frees it with other work (then `freed`). */
+  /**
+   * Where the slot is in Redis, for a script that frees it with other work: `freeing` before
+   * that script is sent, `freed` once it ran.
+   */
   readonly slot?: SlotRef;
+  /** Notes that a script freeing the slot is about to be sent: its call is over. */
+  freeing?(): void;
   /** Notes that a script freed the slot: `release` has nothing left to do. */
   freed?(): void;
 }
@@ -74,6 +81,8 @@ export interface GuardDeps {
   gates: BackendGates;
   /** This worker's instance id, written into its leases. */
   holder?: string;
+  /** Where a slot found taken away is warned of. */
+  log?: Logger;
 }
 
 export interface BackendLimits {
@@ -106,6 +115,28 @@ export function createBackendLimits(deps: GuardDeps): BackendLimits {
     holder,
   });
   const limiter = backend.rate ? new RateLimiter(redis, prefix, backend.name, backend.rate) : null;
+  const leaseLog = deps.log?.child({ backend: backend.name });
+  /**
+   * Warns once each time a message's slot is found taken away: the worker stood still (or was
+   * cut off from Redis) past its lease, and the backend may have seen more than `maxInFlight`.
+   */
+  const lossOf =
+    (request: RequestMessage) =>
+    (loss: LeaseLoss): void => {
+      if (!leaseLog) return;
+      const log = new MessageLog(leaseLog, request);
+      if (loss === "put back") {
+        log.warn(
+          { leaseMs: leases.options.leaseMs },
+          "in-flight slot was taken away while its call was open (this worker stood still or lost Redis past its lease); put back, so the backend may have more than maxInFlight calls open until this one ends",
+        );
+      } else {
+        log.warn(
+          { leaseMs: leases.options.leaseMs },
+          "in-flight slot was taken away before its call (this worker stood still or lost Redis past its lease); the call waits for a slot again",
+        );
+      }
+    };
   /** The permit of a taken slot: the rate token is waited for right before each call. */
   const permitOf = (lease: Lease): CallPermit => {
     /** The slot's wait counts toward the first call's wait in the metric. */
@@ -125,6 +156,7 @@ export function createBackendLimits(deps: GuardDeps): BackendLimits {
       },
       release: () => lease.release().catch(() => undefined),
       slot: lease.slot,
+      freeing: () => lease.freeing(),
       freed: () => lease.freed(),
     };
   };
@@ -178,7 +210,7 @@ export function createBackendLimits(deps: GuardDeps): BackendLimits {
     const wait = AbortSignal.any([signal, gates.closingSignal(backend.name)]);
     let lease: Lease;
     try {
-      lease = await leases.acquire(wait);
+      lease = await leases.acquire(wait, lossOf(request));
     } catch (error) {
       if (!signal.aborted && !gates.isOpen(backend.name)) throw gateClosed(gates, backend.name);
       throw error;
@@ -190,10 +222,14 @@ export function createBackendLimits(deps: GuardDeps): BackendLimits {
     // Built only when a wait begins: most messages find a slot at once.
     let signal: AbortSignal | undefined;
     try {
-      const { lease, value } = await leases.acquireWith(attempt, () => {
-        signal = waits();
-        return AbortSignal.any([signal, gates.closingSignal(backend.name)]);
-      });
+      const { lease, value } = await leases.acquireWith(
+        attempt,
+        () => {
+          signal = waits();
+          return AbortSignal.any([signal, gates.closingSignal(backend.name)]);
+        },
+        lossOf(request),
+      );
       return { permit: lease && permitOf(lease), value };
     } catch (error) {
       if (!signal?.aborted && !gates.isOpen(backend.name)) throw gateClosed(gates, backend.name);

@@ -67,13 +67,20 @@ function defineCommands(redis: Redis): LeaseClient {
   return redis as unknown as LeaseClient;
 }
 
+/**
+ * How a lease's slot was found taken away (its holder stood still, or was cut off from Redis,
+ * past the lease): "put back" while its call was open at the backend, which newcomers must
+ * then wait for; "taken" before its call, which then waits for a slot again (`confirm`).
+ */
+export type LeaseLoss = "put back" | "taken";
+
 /** One held slot. Renewed automatically until released; `lost` turns true if it expired anyway. */
 export class Lease {
   private timer: NodeJS.Timeout | undefined;
   private released = false;
+  /** A script freeing the slot is on its way (`freeing`): renewals have nothing left to keep. */
+  private finishing = false;
   lost = false;
-  /** When Redis last said the slot is this lease's (monotonic ms): taken, or renewed. */
-  private confirmedAt = performance.now();
   /**
    * Whether a call under this slot has started: a renewal that finds the slot taken away then
    * puts it back, since that call is open at the backend whatever Redis says.
@@ -87,7 +94,14 @@ export class Lease {
     /** Milliseconds spent waiting for the slot. */
     readonly waitedMs: number,
     private readonly renewMs: number,
-    private readonly onLost?: () => void,
+    /**
+     * When Redis last said the slot is this lease's (monotonic ms): when that question was
+     * sent, not when its answer was read, since a worker that stood still in between (its
+     * answer waiting in the socket) reads a lease that may have run out meanwhile.
+     */
+    private confirmedAt: number,
+    /** Told once each time the slot is found taken away. */
+    private readonly onLost?: (loss: LeaseLoss) => void,
   ) {
     this.startRenewing();
   }
@@ -107,17 +121,18 @@ export class Lease {
    */
   async confirm(signal: () => AbortSignal): Promise<boolean> {
     if (this.released) return false;
-    const sinceMs = performance.now() - this.confirmedAt;
-    if (!this.lost && sinceMs < this.owner.options.leaseMs / 2) return false;
-    if (!this.lost && (await this.owner.renewToken(this.token, false)) === 1) {
-      this.confirmedAt = performance.now();
-      return false;
+    if (!this.lost) {
+      const askedAt = performance.now();
+      if (askedAt - this.confirmedAt < this.owner.options.leaseMs / 2) return false;
+      if ((await this.owner.renewToken(this.token, false)) === 1) {
+        this.confirmedAt = askedAt;
+        return false;
+      }
+      this.noteLost();
     }
-    this.lost = true;
-    this.stopRenewing();
-    const waited = await this.owner.regain(this.slot.token, signal);
+    const { waited, askedAt } = await this.owner.regain(this.slot.token, signal);
     this.lost = false;
-    this.confirmedAt = performance.now();
+    this.confirmedAt = askedAt;
     this.startRenewing();
     return waited;
   }
@@ -127,21 +142,38 @@ export class Lease {
     this.calling = true;
   }
 
+  /**
+   * Notes that a script freeing the slot (`slot`) is about to be sent: the backend is done with
+   * the call. A renewal sent after it would find the slot gone and, the call counting as open,
+   * put it back for a whole lease with no call under it; nor is the slot lost then.
+   */
+  freeing(): void {
+    this.finishing = true;
+    this.calling = false;
+    this.stopRenewing();
+  }
+
+  /** The slot is no longer this lease's: renewals stop until `confirm` takes one again. */
+  private noteLost(): void {
+    if (this.lost) return;
+    this.lost = true;
+    this.stopRenewing();
+    this.onLost?.("taken");
+  }
+
   private startRenewing(): void {
     this.timer = setInterval(() => void this.renew(), this.renewMs);
     this.timer.unref();
   }
 
   private async renew(): Promise<void> {
+    const askedAt = performance.now();
     try {
       const renewed = await this.owner.renewToken(this.token, this.calling);
-      if (renewed !== 0 || this.released) {
-        this.confirmedAt = performance.now();
-        return;
-      }
-      this.lost = true;
-      this.stopRenewing();
-      this.onLost?.();
+      if (this.released || this.finishing) return;
+      if (renewed === 0) return this.noteLost();
+      this.confirmedAt = askedAt;
+      if (renewed === 2) this.onLost?.("put back");
     } catch {
       // Redis briefly unreachable: the next period tries again; the lease outlives a few misses.
     }
@@ -208,9 +240,10 @@ export class InflightLeases {
 
   /**
    * Waits for a free slot and takes it. Rejects with the signal's reason when aborted, and with a
-   * retryable `Unavailable` error when Redis fails. `onLost` runs if the lease expires while held.
+   * retryable `Unavailable` error when Redis fails. `onLost` is told each time the slot is found
+   * taken away while held (see `LeaseLoss`).
    */
-  async acquire(signal?: AbortSignal, onLost?: () => void): Promise<Lease> {
+  async acquire(signal?: AbortSignal, onLost?: (loss: LeaseLoss) => void): Promise<Lease> {
     signal?.throwIfAborted();
     const { lease } = await this.acquireWith<undefined>(
       (slot) => this.trySlot(slot),
@@ -230,7 +263,7 @@ export class InflightLeases {
   async acquireWith<T>(
     attempt: (slot: SlotAsk) => Promise<SlotTry<T>>,
     signal: () => AbortSignal | undefined,
-    onLost?: () => void,
+    onLost?: (loss: LeaseLoss) => void,
     /** A lost lease's own token, taken again (`regain`). */
     given?: string,
   ): Promise<{ lease: Lease | null; value: T }> {
@@ -257,6 +290,7 @@ export class InflightLeases {
         if (waited) waitSignal?.throwIfAborted();
         // Noted before asking, so a release between the answer and the wait is not missed.
         const releasesSeen = this.releases;
+        const askedAt = performance.now();
         let found: SlotTry<T>;
         try {
           found = await attempt(slot);
@@ -274,7 +308,8 @@ export class InflightLeases {
           waiting = false;
           // A lost slot taken again stays with the Lease that lost it (`regain`).
           if (given !== undefined) return { lease: null, value: found.value };
-          const lease = new Lease(this, slot, performance.now() - started, this.renewMs, onLost);
+          const waitedMs = performance.now() - started;
+          const lease = new Lease(this, slot, waitedMs, this.renewMs, askedAt, onLost);
           return { lease, value: found.value };
         }
         waiting = true;
@@ -286,6 +321,36 @@ export class InflightLeases {
     } finally {
       if (waiting) this.stopWaiting(token);
     }
+  }
+
+  /** @internal used by Lease */
+  renewToken(token: string, calling: boolean): Promise<number> {
+    return this.client.sluiceLeaseRenew(this.key, token, this.options.leaseMs, calling ? "1" : "0");
+  }
+
+  /**
+   * @internal used by Lease: takes the slot of `token` again after it was lost, waiting for a
+   * free one as `acquire` does. Resolves whether it had to wait, and when the try that took the
+   * slot was sent.
+   */
+  async regain(
+    token: string,
+    signal: () => AbortSignal,
+  ): Promise<{ waited: boolean; askedAt: number }> {
+    let waited = false;
+    let askedAt = performance.now();
+    await this.acquireWith<undefined>(
+      async (slot) => {
+        askedAt = performance.now();
+        const found = await this.trySlot(slot);
+        if (found.outcome === "busy") waited = true;
+        return found;
+      },
+      signal,
+      undefined,
+      token,
+    );
+    return { waited, askedAt };
   }
 
   /** One try at `slot` on its own (no claim with it). */
@@ -301,30 +366,6 @@ export class InflightLeases {
     return admitted === 1
       ? { outcome: "admitted", value: undefined }
       : { outcome: "busy", retryInMs: Number(expiresInMs) };
-  }
-
-  /** @internal used by Lease */
-  renewToken(token: string, calling: boolean): Promise<number> {
-    return this.client.sluiceLeaseRenew(this.key, token, this.options.leaseMs, calling ? "1" : "0");
-  }
-
-  /**
-   * @internal used by Lease: takes the slot of `token` again after it was lost, waiting for a
-   * free one as `acquire` does. Resolves true when it had to wait.
-   */
-  async regain(token: string, signal: () => AbortSignal): Promise<boolean> {
-    let waited = false;
-    await this.acquireWith<undefined>(
-      async (slot) => {
-        const found = await this.trySlot(slot);
-        if (found.outcome === "busy") waited = true;
-        return found;
-      },
-      signal,
-      undefined,
-      token,
-    );
-    return waited;
   }
 
   /** @internal used by Lease */

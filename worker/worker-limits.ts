@@ -44,6 +44,7 @@ export async function startWorkerLimits(runtime: Runtime, log: Logger): Promise<
         backend,
         gates,
         holder: config.instanceId,
+        log,
       });
       handles.push(handle);
       return handle;

@@ -8,6 +8,7 @@ import { redisKeys } from "../../shared/protocol/redis-keys";
 import { TransactionStore, type SlotClaim } from "../../shared/store/transaction-store";
 import { transactionMeta } from "../support/messages";
 import { REDIS_URL } from "../support/harness";
+import { busy } from "../support/event-loop";
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -430,6 +431,40 @@ describe("in-flight leases (real Redis)", function () {
       () => expect.fail("a newcomer took the slot of an open call"),
       () => undefined,
     );
+    await lease.release();
+  });
+
+  it("asks Redis before the call when the slot's answer was read after a stall, however fresh it looks", async () => {
+    // Redis ran the acquire, then the worker stood still with the answer waiting in its socket
+    // past the lease: read late, the answer is no sign the slot is still held at the call.
+    const redis = new Redis(REDIS_URL); // no auto-pipelining: a command is sent as it is made
+    connections.push(redis);
+    const key = redisKeys(prefix).inflight("stale-answer");
+    const stalled = new InflightLeases(redis, prefix, "stale-answer", {
+      max: 1,
+      leaseMs: 1_000,
+      renewMs: 60_000,
+      pollMs: 100,
+    });
+    pools.push(stalled);
+    await (await stalled.acquire()).release(); // the script loaded, the subscription made
+    const taking = stalled.acquire();
+    busy(1_500);
+    const lease = await taking;
+    // Another worker took the slot while this one stood still (its lease had run out).
+    const other = await leases("stale-answer", 1, 5_000);
+    const taken = await other.acquire();
+    let settled = false;
+    const confirming = lease
+      .confirm(() => new AbortController().signal)
+      .finally(() => {
+        settled = true;
+      });
+    await sleep(400);
+    expect(settled, "confirmed while another worker holds the only slot").to.equal(false);
+    await taken.release();
+    expect(await confirming, "had to wait").to.equal(true);
+    expect(await redis.zrange(key, 0, -1)).to.deep.equal([lease.token]);
     await lease.release();
   });
 });

@@ -107,6 +107,7 @@ export class AnswerRecorder {
         }
       : null;
     const recorded = await this.untilRecorded(log, async () => {
+      if (slot) permit?.freeing?.();
       const result = await store.recordAnswer(request.id, answer, slot, claim, finish);
       if (slot) permit?.freed?.();
       if (result !== "missing") return result;
