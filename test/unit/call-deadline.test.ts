@@ -24,6 +24,12 @@ describe("call deadline", () => {
     // Runs after the deadline's timer in the same timers phase, as the poll phase after it
     // would read an answer that waited in the socket.
     setTimeout(() => deadline.dispose(), 5);
+    // Both timers overdue before the loop runs again, so that phase runs them both, in order:
+    // created a millisecond apart, the second could otherwise fall into a later turn.
+    const until = performance.now() + 10;
+    while (performance.now() < until) {
+      // The process stands still, as a stalled worker does.
+    }
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(deadline.signal.aborted).to.equal(false);
     expect(deadline.timedOut).to.equal(false);
@@ -33,6 +39,11 @@ describe("call deadline", () => {
     const shutdown = new AbortController();
     const deadline = new Deadline(shutdown.signal, 5);
     setTimeout(() => shutdown.abort(new Error("shutting down")), 5);
+    // Both timers overdue, so one timers phase runs them both (see the test above).
+    const until = performance.now() + 10;
+    while (performance.now() < until) {
+      // The process stands still.
+    }
     await aborted(deadline.signal);
     await new Promise((resolve) => setImmediate(resolve));
     expect(deadline.timedOut).to.equal(false);
