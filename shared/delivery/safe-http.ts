@@ -6,6 +6,7 @@ import { isIP } from "node:net";
 import { Agent, buildConnector } from "undici";
 import { BlockedAddressError, resolveChecked, type Lookup } from "./address-check";
 import { parseRetryAfter } from "../protocol/retry-after";
+import { Deadline } from "../runtime/stall-aware-deadline";
 
 // The address checks live apart so the adapter can use them without loading undici.
 export {
@@ -99,8 +100,10 @@ export class SafeHttp {
           (error: Error) => callback(error, null),
         );
       },
-      headersTimeout: this.timeoutMs,
-      bodyTimeout: this.timeoutMs,
+      // Off: each post's deadline bounds its headers and body. undici's own timers fire in the
+      // timers phase too, before an answer that came in time during a stall is read.
+      headersTimeout: 0,
+      bodyTimeout: 0,
       keepAliveTimeout: 4_000,
     });
   }
@@ -116,7 +119,11 @@ export class SafeHttp {
     body: string | Buffer,
     read?: AnswerReader,
   ): Promise<PostResult> {
-    const signal = AbortSignal.timeout(this.timeoutMs);
+    // The deadline reads what has arrived before it aborts: a response worker that stood still
+    // past it (SIGSTOP, a long GC pause, a starved CPU) while the receiver's 2xx waited in the
+    // socket counts the callback delivered, not timed out and sent again.
+    const deadline = new Deadline(null, this.timeoutMs);
+    const signal = deadline.signal;
     try {
       const response = await this.agent.request({
         origin: new URL(url).origin,
@@ -140,6 +147,8 @@ export class SafeHttp {
       );
     } catch (error) {
       return { outcome: "retry", failure: classifyError(error, signal) };
+    } finally {
+      deadline.dispose();
     }
   }
 

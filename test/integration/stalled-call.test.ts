@@ -8,7 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { performance } from "node:perf_hooks";
 import { startLegacySim } from "../../legacy-sim/legacy-sim";
-import { Deadline } from "../../worker/translators/call-deadline";
+import { Deadline } from "../../shared/runtime/stall-aware-deadline";
 import { createTranslator as createRest } from "../../worker/translators/rest-json";
 import { createTranslator as createSoap } from "../../worker/translators/soap";
 import { SOAP11_NS } from "../../worker/translators/soap-xml";

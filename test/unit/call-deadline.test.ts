@@ -3,7 +3,8 @@
 // given. A timeout passed down is a timeout, and a shutdown is not one.
 
 import { expect } from "chai";
-import { Deadline, underDeadline } from "../../worker/translators/call-deadline";
+import { Deadline } from "../../shared/runtime/stall-aware-deadline";
+import { underDeadline } from "../../worker/translators/call-deadline";
 import type { CallDeadline, TranslatorCall } from "../../worker/translators/translator";
 
 const aborted = (signal: AbortSignal) =>

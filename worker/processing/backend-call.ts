@@ -39,7 +39,7 @@ import type { MessageLog } from "./message-log";
 import type { MessageTraces } from "./message-traces";
 import type { MessageWaits } from "./message-waits";
 import type { ProcessorDeps } from "./processor-deps";
-import { Deadline } from "../translators/call-deadline";
+import { Deadline } from "../../shared/runtime/stall-aware-deadline";
 import { callsBefore, type RetryParking } from "./retry-parking";
 import type { MessageExpiry } from "./message-expiry";
 
