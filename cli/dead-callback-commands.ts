@@ -5,15 +5,17 @@ import { shownCallbackTarget } from "../shared/delivery/callback-target";
 import {
   CallbackRedeliverer,
   NO_SUCH_DEAD_CALLBACK,
+  type RedeliveryPreview,
   type RedeliveryResult,
 } from "../shared/operator/callback-redelivery";
 import { DeadCallbacks, type DeadCallback } from "../shared/operator/dead-callbacks";
-import { deadCallbackSelection, oneOutcome, runOutcome } from "../shared/operator/journal-entries";
+import { redeliverDeadCallbacks } from "../shared/operator/bulk-actions";
+import { oneOutcome } from "../shared/operator/journal-entries";
 import { deadCallbackDocument, withErrorShape } from "../shared/operator/operator-answers";
 import { journaled } from "../shared/operator/operator-journal";
 import { BULK_LIMIT, LIST_LIMIT } from "../shared/operator/selection-limit";
 import { callbackFilterOf, OPERATOR_USAGE } from "./operator-args";
-import { fail, showEntry, type OperatorContext } from "./operator-context";
+import { fail, showEntry, untilInterrupted, type OperatorContext } from "./operator-context";
 import { age, columns, listing } from "./operator-tables";
 import { terminalLine } from "./terminal-text";
 
@@ -67,34 +69,26 @@ export async function runDeadCallbackCommand(context: OperatorContext): Promise<
     }
     // As the admin port's: the oldest first, at most --limit (1000) per run.
     const limit = parsed.limit ?? BULK_LIMIT.fallback;
-    // Ctrl-C (or SIGTERM) stops the run at its next dead callback and still prints what was
-    // sent, as a bulk replay's does; a second one ends the process as usual.
-    let interrupted = false;
-    const interrupt = () => {
-      interrupted = true;
-    };
-    process.once("SIGINT", interrupt).once("SIGTERM", interrupt);
-    const outcome = await journaled(
-      record,
-      "dead-callback.redeliver-bulk",
-      deadCallbackSelection(filter, limit),
-      async () => {
-        const entries = await deadCallbacks.list(
-          { ...filter, delivery: "delivery_failed" },
-          limit,
-          "oldest",
-        );
-        return redeliverer.redeliverMany(entries, () => interrupted);
-      },
-      (run) => runOutcome("redelivered", { ...run, results: run.redelivered }),
-    ).finally(() => process.off("SIGINT", interrupt).off("SIGTERM", interrupt));
-    const { redelivered, skipped } = outcome;
+    // Ctrl-C (or SIGTERM) stops the run at its next dead callback, as a bulk replay's.
+    const outcome = await untilInterrupted((stopping) =>
+      redeliverDeadCallbacks({
+        redeliverer,
+        deadCallbacks,
+        filter,
+        limit,
+        dryRun: parsed.dryRun,
+        record,
+        stopping,
+      }),
+    );
+    const { redelivered, skipped, dryRun } = outcome;
+    const sent = dryRun ? "would redeliver" : "redelivered";
     print(
       outcome,
       [
         ...redelivered.map(redeliveryLine),
         ...skipped.map((s) => `${s.id}: skipped: ${s.reason}`),
-        `${redelivered.filter((r) => r.result === "redelivered").length} redelivered${skipped.length ? `, ${skipped.length} skipped` : ""}`,
+        `${redelivered.filter((r) => r.result === sent).length} ${dryRun ? "would be redelivered" : "redelivered"}${skipped.length ? `, ${skipped.length} skipped` : ""}${dryRun ? " (dry run: nothing was sent)" : ""}`,
       ].join("\n"),
     );
     // Cut short by an error (Redis stopped answering): what was done is printed above.
@@ -121,6 +115,7 @@ function callbackTable(entries: DeadCallback[]): string {
   ]);
 }
 
-function redeliveryLine(r: RedeliveryResult): string {
+function redeliveryLine(r: RedeliveryResult | RedeliveryPreview): string {
+  if (r.result === "would redeliver") return `${r.id}: would redeliver`;
   return `${r.id}: ${r.result}${r.type ? ` (${r.type})` : ""}${r.delivery ? ` (delivery ${r.delivery})` : ""}${r.error ? `: ${terminalLine(r.error)}` : ""}`;
 }

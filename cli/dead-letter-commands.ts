@@ -3,13 +3,19 @@
 
 import { declareAllBackends, roleTopologyOptions } from "../shared/broker/topology";
 import type { DeadLetter } from "../shared/operator/dead-letters";
-import { deadLetterSelection, oneOutcome, runOutcome } from "../shared/operator/journal-entries";
+import { replayDeadLetters } from "../shared/operator/bulk-actions";
+import { oneOutcome } from "../shared/operator/journal-entries";
 import { deadLetterDocument, withErrorShape } from "../shared/operator/operator-answers";
 import { journaled } from "../shared/operator/operator-journal";
-import { NO_SUCH_DEAD_LETTER, Replayer, type ReplayResult } from "../shared/operator/replay";
+import {
+  NO_SUCH_DEAD_LETTER,
+  Replayer,
+  type ReplayPreview,
+  type ReplayResult,
+} from "../shared/operator/replay";
 import { BULK_LIMIT, LIST_LIMIT } from "../shared/operator/selection-limit";
 import { filterOf, OPERATOR_USAGE } from "./operator-args";
-import { fail, showEntry, type OperatorContext } from "./operator-context";
+import { fail, showEntry, untilInterrupted, type OperatorContext } from "./operator-context";
 import { age, columns, listing } from "./operator-tables";
 import { requestQueueSamples } from "./request-queue-samples";
 import { terminalLine } from "./terminal-text";
@@ -81,31 +87,27 @@ export async function runDeadLetterCommand(context: OperatorContext): Promise<nu
     const samples = await requestQueueSamples(config, b, names, Date.now());
     // As the admin port's bulk replay: the oldest first, at most --limit (1000) per run.
     const limit = parsed.limit ?? BULK_LIMIT.fallback;
-    // Ctrl-C (or SIGTERM) stops the run at its next dead letter and still prints what was
-    // sent; a second one ends the process as usual.
-    let interrupted = false;
-    const interrupt = () => {
-      interrupted = true;
-    };
-    process.once("SIGINT", interrupt).once("SIGTERM", interrupt);
-    const outcome = await journaled(
-      record,
-      "dead-letter.replay-bulk",
-      deadLetterSelection(filter, limit),
-      async () =>
-        replayer.replayMany(
-          await deadLetters.oldestPending(filter, limit),
-          (backend) => samples.get(names.requestsQueue(backend))?.depth,
-          () => interrupted,
-        ),
-      (run) => runOutcome("replayed", { ...run, results: run.replayed }),
-    ).finally(() => process.off("SIGINT", interrupt).off("SIGTERM", interrupt));
+    // Ctrl-C (or SIGTERM) stops the run at its next dead letter.
+    const outcome = await untilInterrupted((stopping) =>
+      replayDeadLetters({
+        replayer,
+        deadLetters,
+        filter,
+        limit,
+        dryRun: parsed.dryRun,
+        record,
+        // A sample taken before the run: the run adds its own replays to it.
+        depthOf: (backend) => samples.get(names.requestsQueue(backend))?.depth,
+        stopping,
+      }),
+    );
+    const sent = outcome.dryRun ? "would replay" : "replayed";
     print(
       outcome,
       [
         ...outcome.replayed.map(replayLine),
         ...outcome.skipped.map((s) => `${s.id}: skipped: ${s.reason}`),
-        `${outcome.replayed.filter((r) => r.result === "replayed").length} replayed, ${outcome.skipped.length} skipped`,
+        `${outcome.replayed.filter((r) => r.result === sent).length} ${outcome.dryRun ? "would be replayed" : "replayed"}, ${outcome.skipped.length} skipped${outcome.dryRun ? " (dry run: nothing was sent)" : ""}`,
       ].join("\n"),
     );
     // Cut short by an error (Redis stopped answering): what was done is printed above.
@@ -133,6 +135,9 @@ function deadLetterTable(entries: DeadLetter[]): string {
 }
 
 /** One replay's line; a warning, when there is one, is printed under it by the caller. */
-function replayLine(r: ReplayResult): string {
+function replayLine(r: ReplayResult | ReplayPreview): string {
+  if (r.result === "would replay") {
+    return `${r.id}: would replay (backend ${r.backend})${r.mayHaveReachedBackend ? "; the backend may already have seen the original" : ""}`;
+  }
   return `${r.id}: ${r.result}${r.type ? ` (${r.type})` : ""}${r.replayedAs ? ` as ${r.replayedAs}` : ""}${r.error ? `: ${terminalLine(r.error)}` : ""}`;
 }

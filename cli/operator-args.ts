@@ -8,16 +8,17 @@ import { parseLimit } from "../shared/operator/selection-limit";
 
 export const OPERATOR_USAGE = `usage: sluice dead-letters list [--reason R] [--service S] [--backend B] [--client C] [--replayed no|yes] [--limit N] --config FILE
        sluice dead-letters show ID --config FILE
-       sluice dead-letters replay ID | --all | [--reason R] [--service S] [--backend B] [--client C] [--limit N] --config FILE
+       sluice dead-letters replay ID | --all | [--reason R] [--service S] [--backend B] [--client C] [--limit N] [--dry-run] --config FILE
        sluice dead-callbacks list [--reason R] [--receiver ORIGIN] [--target T] [--limit N] --config FILE
        sluice dead-callbacks show ID --config FILE
-       sluice dead-callbacks redeliver ID | --all | [--reason R] [--receiver ORIGIN] [--target T] [--limit N] --config FILE
+       sluice dead-callbacks redeliver ID | --all | [--reason R] [--receiver ORIGIN] [--target T] [--limit N] [--dry-run] --config FILE
        sluice messages show ID | --client C --xroad-id X [--service S] --config FILE
        sluice messages cancel ID --config FILE
        sluice backends list | pause NAME | resume NAME --config FILE
        sluice hub-listeners list [--client C] [--receiver ORIGIN] [--limit N] | remove ID --config FILE
        sluice journal [--limit N] --config FILE
-options: --json prints JSON instead of a table`;
+options: --json prints JSON instead of a table; --dry-run lists what a bulk replay or
+         redelivery would send, sending and changing nothing`;
 
 export interface OperatorArgs {
   words: string[];
@@ -26,6 +27,8 @@ export interface OperatorArgs {
   limit: number | null;
   json: boolean;
   all: boolean;
+  /** --dry-run: a bulk replay or redelivery lists what it would send, and sends nothing. */
+  dryRun: boolean;
 }
 
 const VALUE_FLAGS = [
@@ -66,11 +69,13 @@ export function parseOperatorArgs(command: OperatorCommand, argv: string[]): Ope
     limit: null,
     json: false,
     all: false,
+    dryRun: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === "--json") parsed.json = true;
     else if (arg === "--all") parsed.all = true;
+    else if (arg === "--dry-run") parsed.dryRun = true;
     else if (arg.startsWith("--")) {
       // Split at the first "=" only: a value may hold more (a --target URL's query).
       const eq = arg.indexOf("=");
@@ -131,6 +136,10 @@ function selectionProblem(command: OperatorCommand, parsed: OperatorArgs): strin
   // A replay always takes the dead letters not replayed yet; only a list chooses between them.
   if (parsed.flags.has("replayed") && !(command === "dead-letters" && verb === "list")) {
     return `--replayed applies to dead-letters list only (${command} ${verb} does not take it)`;
+  }
+  // A dry run of a bulk run only: of one ID, `show` already says what a replay would take.
+  if (parsed.dryRun && (id || !(verb === "replay" || verb === "redeliver"))) {
+    return `--dry-run applies to a bulk replay or redelivery (a filter or --all), not to ${command} ${id ? `${verb} ID` : verb}`;
   }
   if (id || parsed.all) return null;
   if (command === "dead-letters" && verb === "replay" && isEmpty(filterOf(parsed))) {

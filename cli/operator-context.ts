@@ -126,3 +126,22 @@ export function showEntry<T>(
   print(shown, JSON.stringify(shown, null, 2));
   return 0;
 }
+
+/**
+ * Runs a bulk replay or redelivery that Ctrl-C (or SIGTERM) stops at its next entry, so it
+ * still prints what it sent and skipped; a second one ends the process as usual.
+ */
+export async function untilInterrupted<T>(
+  run: (stopping: () => boolean) => Promise<T>,
+): Promise<T> {
+  let interrupted = false;
+  const interrupt = () => {
+    interrupted = true;
+  };
+  process.once("SIGINT", interrupt).once("SIGTERM", interrupt);
+  try {
+    return await run(() => interrupted);
+  } finally {
+    process.off("SIGINT", interrupt).off("SIGTERM", interrupt);
+  }
+}

@@ -12,7 +12,7 @@ import { callbackJobCodec } from "../protocol/codec";
 import { SluiceError, type ErrorCode } from "../protocol/errors";
 import type { TopologyNames } from "../protocol/names";
 import { statusDocument } from "../store/status-document";
-import type { TransactionStore } from "../store/transaction-store";
+import type { Transaction, TransactionStore } from "../store/transaction-store";
 import type { DeadCallback, DeadCallbacks } from "./dead-callbacks";
 import {
   failedAt,
@@ -52,6 +52,21 @@ export interface RedeliveryResult {
   retryAfter?: number;
 }
 
+/** What a dry run says of a dead callback a real run would send now: nothing claimed or sent. */
+export interface RedeliveryPreview {
+  id: string;
+  result: "would redeliver";
+  webhookId: string;
+}
+
+/** A bulk run's answer: each entry tried (or, in a dry run, judged), and those skipped. */
+export interface RedeliveryRun<R = RedeliveryResult> {
+  redelivered: R[];
+  skipped: Skipped[];
+  /** What ended the run early (Redis not answering): the rest are skipped, not thrown away. */
+  failure?: string;
+}
+
 export interface RedeliveryDeps {
   store: TransactionStore;
   deadCallbacks: DeadCallbacks;
@@ -89,29 +104,11 @@ export class CallbackRedeliverer {
       await deadCallbacks.unclaim(id, token).catch(() => undefined);
       return { id, result: "refused", error: "the message's record is gone (past its retention)" };
     }
-    const job = callbackJobCodec.encode({
-      webhookId: entry.webhookId,
-      messageId: id,
-      ...jobRefs(tx),
-      target: entry.target,
-      attempt: 1,
-      payload: JSON.stringify(statusDocument(tx)),
-      settlesDelivery: true,
-      enqueuedAt: Date.now(),
-    });
-    const maxJobBytes = this.deps.maxJobBytes ?? DEFAULT_AMQP_MAX_MESSAGE_BYTES;
-    if (job.length > maxJobBytes) {
-      // Published, it would close the channel on a broker that takes no larger message, or be
-      // delivered past the bound the response worker keeps: refused, with no Retry-After (asking
-      // again does not help; a bulk redelivery goes on with the others).
+    const job = jobOf(entry, tx);
+    const tooLarge = this.tooLarge(id, job);
+    if (tooLarge !== null) {
       await deadCallbacks.unclaim(id, token).catch(() => undefined);
-      return {
-        id,
-        result: "refused",
-        error:
-          `the callback job is ${job.length} bytes, larger than amqpMaxMessageSize of ` +
-          `${maxJobBytes} bytes; GET /messages/<id> still has the status document`,
-      };
+      return tooLarge;
     }
     try {
       // Mandatory: a callback queue missing (no response worker ever declared it) is an error,
@@ -143,6 +140,56 @@ export class CallbackRedeliverer {
   }
 
   /**
+   * Published, a job past `amqpMaxMessageSize` would close the channel on a broker that takes
+   * no larger message, or be delivered past the bound the response worker keeps: refused, with
+   * no Retry-After (asking again does not help; a bulk redelivery goes on with the others).
+   */
+  private tooLarge(id: string, job: Buffer): RedeliveryResult | null {
+    const maxJobBytes = this.deps.maxJobBytes ?? DEFAULT_AMQP_MAX_MESSAGE_BYTES;
+    if (job.length <= maxJobBytes) return null;
+    return {
+      id,
+      result: "refused",
+      error:
+        `the callback job is ${job.length} bytes, larger than amqpMaxMessageSize of ` +
+        `${maxJobBytes} bytes; GET /messages/<id> still has the status document`,
+    };
+  }
+
+  /**
+   * What `redeliver(id)` would answer now, short of the broker's part, claiming and sending
+   * nothing: every refusal it makes before publishing (no such entry, the record gone, a job
+   * too large, judged on the document as the claim would leave it), `already` for a delivery
+   * no longer delivery_failed, else `would redeliver`.
+   */
+  async preview(id: string): Promise<RedeliveryResult | RedeliveryPreview> {
+    const { store, deadCallbacks } = this.deps;
+    const entry = await deadCallbacks.get(id);
+    if (!entry) return { id, result: "refused", error: NO_SUCH_DEAD_CALLBACK };
+    const tx = await store.get(id);
+    if (!tx) {
+      return { id, result: "refused", error: "the message's record is gone (past its retention)" };
+    }
+    if (tx.delivery !== "delivery_failed") {
+      return { id, result: "already", delivery: tx.delivery };
+    }
+    const now = Date.now();
+    const claimed = {
+      ...tx,
+      delivery: "pending" as const,
+      updatedAt: now,
+      history: [...tx.history, { state: "pending" as const, at: now }],
+    };
+    return (
+      this.tooLarge(id, jobOf(entry, claimed)) ?? {
+        id,
+        result: "would redeliver",
+        webhookId: entry.webhookId,
+      }
+    );
+  }
+
+  /**
    * Redelivers each entry still delivery_failed, oldest first. Once the broker did not take one
    * (out of reach, refused, no confirm in time) the rest are skipped, as they are once the
    * process shuts down: all go to the one callbacks queue, and each would wait out the publish
@@ -152,11 +199,29 @@ export class CallbackRedeliverer {
     entries: DeadCallback[],
     /** True once the process shuts down: the rest are skipped, to be asked for again. */
     stopping: () => boolean = () => false,
-  ): Promise<{ redelivered: RedeliveryResult[]; skipped: Skipped[]; failure?: string }> {
-    const redelivered: RedeliveryResult[] = [];
+  ): Promise<RedeliveryRun> {
+    return this.run(entries, stopping, (id) => this.redeliver(id));
+  }
+
+  /**
+   * A dry run of `redeliverMany`: the same entries in the same order, the same skips and the
+   * refusals known without sending; nothing is claimed or sent.
+   */
+  async previewMany(
+    entries: DeadCallback[],
+    stopping: () => boolean = () => false,
+  ): Promise<RedeliveryRun<RedeliveryResult | RedeliveryPreview>> {
+    return this.run(entries, stopping, (id) => this.preview(id));
+  }
+
+  private async run<R extends RedeliveryResult | RedeliveryPreview>(
+    entries: DeadCallback[],
+    stopping: () => boolean,
+    redeliverOne: (id: string) => Promise<R>,
+  ): Promise<RedeliveryRun<R>> {
+    const redelivered: R[] = [];
     const skipped: Skipped[] = [];
     let stopped: string | null = null;
-    /** What ended the run early (Redis not answering): the rest are skipped, not thrown away. */
     let failure: string | undefined;
     for (const entry of [...entries].sort((a, b) => a.at - b.at)) {
       if (stopped === null && stopping()) stopped = "the process is shutting down; ask again";
@@ -164,9 +229,9 @@ export class CallbackRedeliverer {
         skipped.push(skip(entry.id, "Unavailable", stopped));
         continue;
       }
-      let result: RedeliveryResult;
+      let result: R;
       try {
-        result = await this.redeliver(entry.id);
+        result = await redeliverOne(entry.id);
       } catch (error) {
         failure = error instanceof Error ? error.message : String(error);
         skipped.push(skip(entry.id, "Unavailable", failedAt(failure)));
@@ -180,4 +245,18 @@ export class CallbackRedeliverer {
     }
     return failure === undefined ? { redelivered, skipped } : { redelivered, skipped, failure };
   }
+}
+
+/** The callback job of a redelivery of `entry`, carrying `tx`'s status document. */
+function jobOf(entry: DeadCallback, tx: Transaction): Buffer {
+  return callbackJobCodec.encode({
+    webhookId: entry.webhookId,
+    messageId: entry.id,
+    ...jobRefs(tx),
+    target: entry.target,
+    attempt: 1,
+    payload: JSON.stringify(statusDocument(tx)),
+    settlesDelivery: true,
+    enqueuedAt: Date.now(),
+  });
 }

@@ -47,10 +47,11 @@ export function oneOutcome(
 
 /**
  * A bulk replay or redelivery: `done`, or `stopped` at an error, with how many of its entries
- * came to each result (`sent` names the result of one made now: `replayed`, `redelivered`).
+ * came to each result (`sent` names the result of one made now: `replayed`, `redelivered`; in a
+ * dry run, of one it would make: `would replay`, `would redeliver`).
  */
 export function runOutcome(
-  sent: "replayed" | "redelivered",
+  sent: "replayed" | "redelivered" | "would replay" | "would redeliver",
   run: { results: Array<{ result: string }>; skipped: unknown[]; failure?: string },
 ): JournalOutcome {
   const counts: Record<string, number> = { [sent]: 0, already: 0, refused: 0 };

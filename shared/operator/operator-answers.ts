@@ -30,18 +30,22 @@ export function limitOf(raw: unknown, bounds: LimitBounds): number | AdminAnswer
  * from it, and its limit; or the 400 answer. Acting on everything is never the default: it
  * must be asked for by name (`"all": true`). `keys` are the filter's keys: any other key, or a
  * filter that is not a string, is refused, as the CLI refuses an unknown option: dropped, a
- * typo (`"backnd"`) or a number widened the selection to dead entries nobody chose.
+ * typo (`"backnd"`) or a number widened the selection to dead entries nobody chose. With
+ * `options.dryRun`, the body may also hold `"dryRun"`, a boolean (anything else is refused:
+ * `"false"` read as true would be as wrong as read as false), answered as `dryRun`.
  */
 export function bulkSelection<F extends object>(
   body: unknown,
   filterOf: (get: (key: string) => unknown) => F,
   keys: readonly string[],
-): { filter: F; limit: number } | AdminAnswer {
+  options: { dryRun?: boolean } = {},
+): { filter: F; limit: number; dryRun?: boolean } | AdminAnswer {
   if (body !== undefined && body !== null && (typeof body !== "object" || Array.isArray(body))) {
     return invalid("the body is a JSON object");
   }
   const selection = (body ?? {}) as Record<string, unknown>;
-  const unknown = unknownKey(Object.keys(selection), [...keys, "all", "limit"]);
+  const flags = options.dryRun ? ["dryRun"] : [];
+  const unknown = unknownKey(Object.keys(selection), [...keys, "all", "limit", ...flags]);
   if (unknown !== null) return unknown;
   for (const key of keys) {
     const value = selection[key];
@@ -49,12 +53,17 @@ export function bulkSelection<F extends object>(
       return invalid(`${key} is a string`);
     }
   }
+  const dryRun = selection.dryRun;
+  if (dryRun !== undefined && typeof dryRun !== "boolean") {
+    return invalid("dryRun is true or false");
+  }
   const filter = filterOf((key) => selection[key]);
   if (Object.keys(filter).length === 0 && selection.all !== true) {
     return invalid(`name a filter (${keys.join(", ")}) or send {"all": true}`);
   }
   const limit = limitOf(selection.limit, BULK_LIMIT);
-  return typeof limit === "number" ? { filter, limit } : limit;
+  if (typeof limit !== "number") return limit;
+  return options.dryRun ? { filter, limit, dryRun: dryRun === true } : { filter, limit };
 }
 
 /**

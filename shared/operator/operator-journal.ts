@@ -25,8 +25,10 @@ export type JournalAction =
   | "message.cancel"
   | "dead-letter.replay"
   | "dead-letter.replay-bulk"
+  | "dead-letter.replay-bulk-dry-run"
   | "dead-callback.redeliver"
   | "dead-callback.redeliver-bulk"
+  | "dead-callback.redeliver-bulk-dry-run"
   | "hub-listener.remove";
 
 /**
@@ -40,7 +42,10 @@ export type JournalActor =
 export interface JournalOutcome {
   /** `paused`, `replayed`, `already`, `refused`, `not found`, …; a bulk run's `done` or `stopped`. */
   result: string;
-  /** A bulk run's results by kind (`replayed`, `already`, `refused`, `skipped`). */
+  /**
+   * A bulk run's results by kind (`replayed`, `already`, `refused`, `skipped`; a dry run's
+   * `would replay` or `would redeliver` in place of what it would send).
+   */
   counts?: Record<string, number>;
   /** Why it was refused, or what stopped it. */
   error?: string;

@@ -30,6 +30,7 @@ import { NO_SUCH_DEAD_LETTER, Replayer } from "./replay";
 import { CALLBACK_FILTER_KEYS, DeadCallbacks, deadCallbackFilter } from "./dead-callbacks";
 import { CallbackRedeliverer, NO_SUCH_DEAD_CALLBACK } from "./callback-redelivery";
 import { STATUS_PAGE, STATUS_SCRIPT } from "./status-page";
+import { redeliverDeadCallbacks, replayDeadLetters } from "./bulk-actions";
 import { HubListeners } from "../store/hub-listeners";
 import {
   HUB_LISTENER_FILTER_KEYS,
@@ -51,15 +52,7 @@ import {
   unknownKey,
 } from "./operator-answers";
 import { LIST_LIMIT } from "./selection-limit";
-import {
-  cancelOutcome,
-  deadCallbackSelection,
-  deadLetterSelection,
-  oneOutcome,
-  pauseOutcome,
-  removalOutcome,
-  runOutcome,
-} from "./journal-entries";
+import { cancelOutcome, oneOutcome, pauseOutcome, removalOutcome } from "./journal-entries";
 import { adminActor, journaled, OperatorJournal } from "./operator-journal";
 
 export interface OperatorDeps {
@@ -253,6 +246,16 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
   route("DELETE", /^\/admin\/messages\/([^/]+)$/, cancel);
   route("POST", /^\/admin\/messages\/([^/]+)\/cancel$/, cancel);
 
+  // A bulk replay's or redelivery's body: its selection, and whether it is a dry run.
+  const bulkRun = <F extends object>(
+    body: unknown,
+    filterOf: (get: (key: string) => unknown) => F,
+    keys: readonly string[],
+  ) => {
+    const selection = bulkSelection(body, filterOf, keys, { dryRun: true });
+    return "filter" in selection ? { ...selection, dryRun: selection.dryRun === true } : selection;
+  };
+
   // Dead letters: list with filters, show one, replay one or a selection.
   route("GET", /^\/admin\/dead-letters$/, async (_match, _req, { query }) => {
     const unknown = unknownKey(query.keys(), [...DEAD_LETTER_FILTER_KEYS, "replayed", "limit"]);
@@ -288,38 +291,31 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
     return actionAnswer(result, NO_SUCH_DEAD_LETTER);
   });
   route("POST", /^\/admin\/dead-letters\/replay$/, async (_match, req, request) => {
-    const selection = bulkSelection(request.body, deadLetterFilter, DEAD_LETTER_FILTER_KEYS);
+    const selection = bulkRun(request.body, deadLetterFilter, DEAD_LETTER_FILTER_KEYS);
     if (!("filter" in selection)) return selection;
-    const { filter, limit } = selection;
-    const outcome = await journaled(
-      by(req, request),
-      "dead-letter.replay-bulk",
-      deadLetterSelection(filter, limit),
-      async () => {
-        // The oldest first, as documented: they have waited longest, and the newest `limit`
-        // would leave older ones behind for ever while new failures keep coming.
-        const entries = await deadLetters.oldestPending(filter, limit);
-        // The depth as the adapter's backpressure reads it: the last sample and what this
-        // process published since, replays included, so a second run before the next sample (a
-        // double click, two operators) does not find the room the first one took.
-        return replay().replayMany(
-          entries,
-          (backend) => monitor.estimatedDepth(names.requestsQueue(backend)),
-          () => admin.isDraining,
-          (backend) => monitor.notePublished(names.requestsQueue(backend)),
-        );
-      },
-      (run) => runOutcome("replayed", { ...run, results: run.replayed }),
-    );
+    const { filter, dryRun } = selection;
+    const outcome = await replayDeadLetters({
+      ...selection,
+      replayer: replay(),
+      deadLetters,
+      record: by(req, request),
+      // The depth as the adapter's backpressure reads it: the last sample and what this
+      // process published since, replays included, so a second run before the next sample (a
+      // double click, two operators) does not find the room the first one took.
+      depthOf: (backend) => monitor.estimatedDepth(names.requestsQueue(backend)),
+      stopping: () => admin.isDraining,
+      noteReplayed: (backend) => monitor.notePublished(names.requestsQueue(backend)),
+    });
     // A run cut short by an error says so at warn: its answer is a 200 listing what was done.
     deps.log[outcome.failure === undefined ? "info" : "warn"](
       {
         filter,
+        dryRun,
         replayed: outcome.replayed.length,
         skipped: outcome.skipped.length,
         failure: outcome.failure ?? null,
       },
-      "operator replayed dead letters",
+      dryRun ? "operator dry-ran a replay of dead letters" : "operator replayed dead letters",
     );
     return ok(outcome);
   });
@@ -380,32 +376,25 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
     return actionAnswer(result, NO_SUCH_DEAD_CALLBACK);
   });
   route("POST", /^\/admin\/dead-callbacks\/redeliver$/, async (_match, req, request) => {
-    const selection = bulkSelection(request.body, deadCallbackFilter, CALLBACK_FILTER_KEYS);
+    const selection = bulkRun(request.body, deadCallbackFilter, CALLBACK_FILTER_KEYS);
     if (!("filter" in selection)) return selection;
-    const { filter, limit } = selection;
-    const outcome = await journaled(
-      by(req, request),
-      "dead-callback.redeliver-bulk",
-      deadCallbackSelection(filter, limit),
-      async () => {
-        // The oldest first: they have waited longest.
-        const entries = await deadCallbacks.list(
-          { ...filter, delivery: "delivery_failed" },
-          limit,
-          "oldest",
-        );
-        return redeliver().redeliverMany(entries, () => admin.isDraining);
-      },
-      (run) => runOutcome("redelivered", { ...run, results: run.redelivered }),
-    );
+    const { filter, dryRun } = selection;
+    const outcome = await redeliverDeadCallbacks({
+      ...selection,
+      redeliverer: redeliver(),
+      deadCallbacks,
+      record: by(req, request),
+      stopping: () => admin.isDraining,
+    });
     deps.log[outcome.failure === undefined ? "info" : "warn"](
       {
         filter,
+        dryRun,
         redelivered: outcome.redelivered.filter((r) => r.result === "redelivered").length,
         skipped: outcome.skipped.length,
         failure: outcome.failure ?? null,
       },
-      "operator redelivered callbacks",
+      dryRun ? "operator dry-ran a redelivery of callbacks" : "operator redelivered callbacks",
     );
     return ok(outcome);
   });

@@ -17,6 +17,7 @@ import { routingKeyFor } from "../broker/ordering";
 import type { TopologyNames } from "../protocol/names";
 import { redisKeys } from "../protocol/redis-keys";
 import { TALLY_LUA } from "./pending-tally";
+import { REDIS_NOW_LUA } from "../store/inflight-slot";
 import type { TransactionMeta, TransactionStore } from "../store/transaction-store";
 import {
   COUNT_WAITING_LUA,
@@ -35,6 +36,26 @@ import {
 /** How long past its publish timeout a replay's publisher may still be undoing its claim. */
 const PUBLISHING_GRACE_MS = 5_000;
 
+// Why the original's record forbids a replay now, or nil (redis_now_ms must come before it):
+// the one test CLAIM makes, and a dry run's PROBE repeats without claiming.
+const ORIGINAL_REFUSAL_LUA = `
+local function original_refusal(key)
+  local original = redis.call("HMGET", key, "state", "answer", "claimUntil")
+  local state = original[1]
+  if state == "completed" or state == "rejected" or state == "cancelled" then return state end
+  if state == "accepted" or state == "processing" then
+    if original[2] then
+      local ok, answer = pcall(cjson.decode, original[2])
+      if ok and type(answer) == "table" and type(answer.deadLetter) ~= "string" then
+        return "answered"
+      end
+    elseif tonumber(original[3] or "0") > redis_now_ms() then
+      return "processing"
+    end
+  end
+  return nil
+end`;
+
 // KEYS: dead-letter entry, original tx, replay tx, publishing mark, then the dead letters'
 // tally's members, groups, counts; ARGV: replay id, meta json, now, ttl, original id,
 // publishing mark ttl
@@ -46,7 +67,7 @@ const PUBLISHING_GRACE_MS = 5_000;
 // ("original", why) when it has another outcome, holds a backend answer that is not a dead
 // letter's, or is still claimed by a worker; a record gone with its retention does not.
 // TALLY_LUA brings redis_now_ms too.
-const CLAIM = `${TALLY_LUA}
+const CLAIM = `${TALLY_LUA}${ORIGINAL_REFUSAL_LUA}
 local t = {KEYS[5], KEYS[6], KEYS[7]}
 if redis.call("EXISTS", KEYS[1]) == 0 then
   tally_remove(t, ARGV[5])
@@ -55,21 +76,8 @@ end
 local done = redis.call("HGET", KEYS[1], "replayedAs")
 if done == ARGV[1] then return {"ok", done} end
 if done then return {"replayed", done} end
-local original = redis.call("HMGET", KEYS[2], "state", "answer", "claimUntil")
-local state = original[1]
-if state == "completed" or state == "rejected" or state == "cancelled" then
-  return {"original", state}
-end
-if state == "accepted" or state == "processing" then
-  if original[2] then
-    local ok, answer = pcall(cjson.decode, original[2])
-    if ok and type(answer) == "table" and type(answer.deadLetter) ~= "string" then
-      return {"original", "answered"}
-    end
-  elseif tonumber(original[3] or "0") > redis_now_ms() then
-    return {"original", "processing"}
-  end
-end
+local refusal = original_refusal(KEYS[2])
+if refusal then return {"original", refusal} end
 redis.call("HSET", KEYS[1], "replayedAs", ARGV[1])
 tally_remove(t, ARGV[5])
 redis.call("HSET", KEYS[3], "meta", ARGV[2], "state", "accepted", "delivery", "pending",
@@ -78,6 +86,16 @@ redis.call("PEXPIRE", KEYS[3], ARGV[4])
 redis.call("SET", KEYS[4], "1", "PX", ARGV[6])
 if redis.call("EXISTS", KEYS[2]) == 1 then redis.call("HSET", KEYS[2], "replayedAs", ARGV[1]) end
 return {"ok", ARGV[1]}`;
+
+// KEYS: dead-letter entry, original tx. What CLAIM would answer, changing nothing: "missing",
+// "replayed" (with the replay's id), "original" (with why), or "ok".
+const PROBE = `${REDIS_NOW_LUA}${ORIGINAL_REFUSAL_LUA}
+if redis.call("EXISTS", KEYS[1]) == 0 then return {"missing", ""} end
+local done = redis.call("HGET", KEYS[1], "replayedAs")
+if done then return {"replayed", done} end
+local refusal = original_refusal(KEYS[2])
+if refusal then return {"original", refusal} end
+return {"ok", ""}`;
 
 // KEYS: as CLAIM's; ARGV: replay id, ttl, original id.
 // Undoes CLAIM after a refused publish (1). A publish whose confirm did not come in time may
@@ -132,6 +150,7 @@ type ClaimKeys = readonly [
 interface ScriptedRedis extends Redis {
   sluiceReplayClaim(...keysAndArgs: string[]): Promise<[string, string]>;
   sluiceReplayUnclaim(...keysAndArgs: string[]): Promise<number>;
+  sluiceReplayProbe(entry: string, original: string): Promise<[string, string]>;
   sluiceReplayConfirmed(replay: string, publishing: string): Promise<number>;
   sluiceReplayResume(
     replay: string,
@@ -169,6 +188,26 @@ export interface ReplayResult {
   retryAfter?: number;
 }
 
+/**
+ * What a dry run says of a dead letter a real run would send now: nothing was claimed or sent.
+ * A refusal known without sending is listed as a real run lists it (a `ReplayResult`).
+ */
+export interface ReplayPreview {
+  id: string;
+  result: "would replay";
+  backend: string;
+  /** As a replay's: the backend may have seen the original (see ReplayResult's warning). */
+  mayHaveReachedBackend: boolean;
+}
+
+/** A bulk run's answer: each entry tried (or, in a dry run, judged), and those skipped. */
+export interface ReplayRun<R = ReplayResult> {
+  replayed: R[];
+  skipped: Skipped[];
+  /** What ended the run early (Redis not answering): the rest are skipped, not thrown away. */
+  failure?: string;
+}
+
 export interface ReplayDeps {
   config: SluiceConfig;
   redis: Redis;
@@ -195,6 +234,7 @@ export class Replayer {
     if (!("sluiceReplayClaim" in deps.redis)) {
       deps.redis.defineCommand("sluiceReplayClaim", { numberOfKeys: 7, lua: CLAIM });
       deps.redis.defineCommand("sluiceReplayUnclaim", { numberOfKeys: 7, lua: UNCLAIM });
+      deps.redis.defineCommand("sluiceReplayProbe", { numberOfKeys: 2, lua: PROBE });
       deps.redis.defineCommand("sluiceReplayConfirmed", { numberOfKeys: 2, lua: CONFIRMED });
       deps.redis.defineCommand("sluiceReplayResume", { numberOfKeys: 2, lua: RESUME });
     }
@@ -216,19 +256,9 @@ export class Replayer {
     const entry = await deadLetters.get(id);
     if (!entry) return { id, replayedAs: null, result: "refused", error: NO_SUCH_DEAD_LETTER };
     if (entry.replayedAs) return this.resume(entry, entry.replayedAs);
-    if (entry.reason === "no_transaction") {
-      // Its caller was answered 503 and submits it again: a replay would process it twice.
-      return refused(id, "its caller was told it was not accepted and resubmits it; not replayed");
-    }
-    const backend = config.backends[entry.backend];
-    if (!backend) {
-      return refused(id, `backend "${entry.backend}" is not configured any more`);
-    }
-    const decoded = requestCodec.decode(Buffer.from(entry.request, "utf8"));
-    if (!decoded.ok) {
-      return refused(id, "the dead letter's request cannot be read, so it cannot be replayed");
-    }
-    const original = decoded.message;
+    const readable = this.replayable(entry);
+    if ("result" in readable) return readable;
+    const { backend, original } = readable;
     const now = Date.now();
     const replayId = randomUUID();
     const service = config.services[original.service];
@@ -271,6 +301,56 @@ export class Replayer {
     if (claim === "original") return refused(id, ORIGINAL_REFUSALS[existing] ?? existing);
     if (claim === "replayed") return this.resume(entry, existing);
     return this.publish(entry, original, meta, keys, false);
+  }
+
+  /**
+   * What a replay of `entry` is refused for before Redis is asked (its caller resubmits it, its
+   * backend is gone from the configuration, its request cannot be read), or what it replays.
+   */
+  private replayable(
+    entry: DeadLetter & { request: string },
+  ): ReplayResult | { backend: SluiceConfig["backends"][string]; original: RequestMessage } {
+    const { id } = entry;
+    if (entry.reason === "no_transaction") {
+      // Its caller was answered 503 and submits it again: a replay would process it twice.
+      return refused(id, "its caller was told it was not accepted and resubmits it; not replayed");
+    }
+    const backend = this.deps.config.backends[entry.backend];
+    if (!backend) {
+      return refused(id, `backend "${entry.backend}" is not configured any more`);
+    }
+    const decoded = requestCodec.decode(Buffer.from(entry.request, "utf8"));
+    if (!decoded.ok) {
+      return refused(id, "the dead letter's request cannot be read, so it cannot be replayed");
+    }
+    return { backend, original: decoded.message };
+  }
+
+  /**
+   * What `replay(id)` would answer now, short of the broker's part, claiming and sending
+   * nothing: every refusal it makes before publishing, else `would replay`. A replay claimed
+   * earlier is `already` (whether it would be resumed is not judged).
+   */
+  async preview(id: string): Promise<ReplayResult | ReplayPreview> {
+    const { store, deadLetters } = this.deps;
+    const entry = await deadLetters.get(id);
+    if (!entry) return { id, replayedAs: null, result: "refused", error: NO_SUCH_DEAD_LETTER };
+    if (entry.replayedAs) return { id, replayedAs: entry.replayedAs, result: "already" };
+    const readable = this.replayable(entry);
+    if ("result" in readable) return readable;
+    const [probe, existing] = await this.redis.sluiceReplayProbe(
+      deadLetters.key(id),
+      store.key(id),
+    );
+    if (probe === "missing") return refused(id, NO_SUCH_DEAD_LETTER);
+    if (probe === "original") return refused(id, ORIGINAL_REFUSALS[existing] ?? existing);
+    if (probe === "replayed") return { id, replayedAs: existing, result: "already" };
+    return {
+      id,
+      result: "would replay",
+      backend: readable.backend.name,
+      mayHaveReachedBackend: mayHaveReachedBackend(entry),
+    };
   }
 
   /**
@@ -393,10 +473,32 @@ export class Replayer {
     /** True once the process shuts down: the rest are skipped, to be asked for again. */
     stopping: () => boolean = () => false,
     noteReplayed?: (backend: string) => void,
-  ): Promise<{ replayed: ReplayResult[]; skipped: Skipped[]; failure?: string }> {
-    const replayed: ReplayResult[] = [];
+  ): Promise<ReplayRun> {
+    return this.run(entries, depthOf, stopping, (id) => this.replay(id), noteReplayed);
+  }
+
+  /**
+   * A dry run of `replayMany`: the same entries in the same order, the same skips and the
+   * refusals known without sending, each replay it would send counted against its backend's
+   * room as a sent one is; nothing is claimed, sent or noted.
+   */
+  async previewMany(
+    entries: DeadLetter[],
+    depthOf: (backend: string) => number | undefined,
+    stopping: () => boolean = () => false,
+  ): Promise<ReplayRun<ReplayResult | ReplayPreview>> {
+    return this.run(entries, depthOf, stopping, (id) => this.preview(id));
+  }
+
+  private async run<R extends ReplayResult | ReplayPreview>(
+    entries: DeadLetter[],
+    depthOf: (backend: string) => number | undefined,
+    stopping: () => boolean,
+    replayOne: (id: string) => Promise<R>,
+    noteReplayed?: (backend: string) => void,
+  ): Promise<ReplayRun<R>> {
+    const replayed: R[] = [];
     const skipped: Skipped[] = [];
-    /** What ended the run early (Redis not answering): the rest are skipped, not thrown away. */
     let failure: string | undefined;
     /** This run's replays per backend, for a `depthOf` that does not count them. */
     const own = new Map<string, number>();
@@ -426,15 +528,15 @@ export class Replayer {
         );
         continue;
       }
-      let result: ReplayResult;
+      let result: R;
       try {
-        result = await this.replay(entry.id);
+        result = await replayOne(entry.id);
       } catch (error) {
         failure = error instanceof Error ? error.message : String(error);
         skipped.push(skip(entry.id, "Unavailable", failedAt(failure)));
         continue;
       }
-      if (result.result === "replayed" && backend) {
+      if ((result.result === "replayed" || result.result === "would replay") && backend) {
         own.set(backend.name, (own.get(backend.name) ?? 0) + 1);
         noteReplayed?.(backend.name);
       }

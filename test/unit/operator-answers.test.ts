@@ -78,6 +78,33 @@ describe("operator answers", () => {
     );
   });
 
+  it("takes a boolean dryRun from a bulk body that may hold one, and refuses any other value", () => {
+    const dry = { dryRun: true };
+    expect(
+      bulkSelection({ all: true, dryRun: true }, deadLetterFilter, LETTERS, dry),
+    ).to.deep.equal({ filter: {}, limit: 1000, dryRun: true });
+    expect(
+      bulkSelection({ reason: "exhausted" }, deadCallbackFilter, CALLBACK_FILTER_KEYS, dry),
+    ).to.deep.equal({ filter: { reason: "exhausted" }, limit: 1000, dryRun: false });
+    for (const dryRun of ["true", 1, null, [], {}]) {
+      expect(
+        bulkSelection({ all: true, dryRun }, deadLetterFilter, LETTERS, dry),
+        JSON.stringify(dryRun),
+      ).to.deep.equal(invalid("dryRun is true or false"));
+    }
+    // Where a dry run is not offered, dryRun is a key like any unknown one.
+    expect(bulkSelection({ all: true, dryRun: true }, deadLetterFilter, LETTERS)).to.deep.equal(
+      invalid('unknown key "dryRun"; known: reason, service, backend, client, id, all, limit'),
+    );
+    expect(
+      bulkSelection({ all: true, dryrun: true }, deadLetterFilter, LETTERS, dry),
+    ).to.deep.equal(
+      invalid(
+        'unknown key "dryrun"; known: reason, service, backend, client, id, all, limit, dryRun',
+      ),
+    );
+  });
+
   it("takes a list's limit up to its maximum, its default when none is given", () => {
     expect(limitOf(null, LIST_LIMIT)).to.equal(100);
     expect(limitOf("5000", LIST_LIMIT)).to.equal(1000);

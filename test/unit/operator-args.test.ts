@@ -46,6 +46,24 @@ describe("operator command arguments", () => {
     expect(parse("messages", "show", "ID1")).to.be.an("object");
   });
 
+  it("takes --dry-run on a bulk replay or redelivery only", () => {
+    expect(parse("dead-letters", "replay", "--all", "--dry-run")).to.include({ dryRun: true });
+    expect(parse("dead-callbacks", "redeliver", "--reason", "exhausted", "--dry-run")).to.include({
+      dryRun: true,
+    });
+    expect(parse("dead-letters", "replay", "--all")).to.include({ dryRun: false });
+    expect(parse("dead-letters", "replay", "ID1", "--dry-run")).to.equal(
+      "--dry-run applies to a bulk replay or redelivery (a filter or --all), not to dead-letters replay ID",
+    );
+    expect(parse("dead-letters", "list", "--dry-run")).to.equal(
+      "--dry-run applies to a bulk replay or redelivery (a filter or --all), not to dead-letters list",
+    );
+    expect(parse("dead-callbacks", "redeliver", "--dry-run")).to.match(/needs an ID, a filter/);
+    expect(parse("dead-letters", "replay", "--all", "--dry-run=yes")).to.equal(
+      "unknown option --dry-run=yes",
+    );
+  });
+
   it("reads a good --limit as a number, and none as null", () => {
     const given = parse("dead-letters", "list", "--limit", "25");
     expect(given).to.be.an("object").and.to.include({ limit: 25 });

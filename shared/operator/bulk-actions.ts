@@ -1,0 +1,93 @@
+// The bulk replay of dead letters and the bulk redelivery of dead callbacks, as the admin port
+// and the CLI both run them: the selection, oldest first up to the limit, run or only judged (a
+// dry run), and journaled; what differs between the two callers comes in as parameters.
+
+import type {
+  CallbackRedeliverer,
+  RedeliveryPreview,
+  RedeliveryResult,
+  RedeliveryRun,
+} from "./callback-redelivery";
+import type { DeadCallbackFilter, DeadCallbacks } from "./dead-callbacks";
+import type { DeadLetterFilter, DeadLetters } from "./dead-letters";
+import { deadCallbackSelection, deadLetterSelection, runOutcome } from "./journal-entries";
+import { journaled, type JournalWrite } from "./operator-journal";
+import type { Replayer, ReplayPreview, ReplayResult, ReplayRun } from "./replay";
+
+/** What a bulk action selects, who asked (the journal), and whether it only says what it would do. */
+export interface BulkAction<F> {
+  filter: F;
+  limit: number;
+  /** Select and judge as the real run does, sending and changing nothing. */
+  dryRun: boolean;
+  /** The journal, writing as whoever asked. */
+  record: JournalWrite;
+  /** True once the run should end (shutdown, Ctrl-C): the rest are skipped, to be asked again. */
+  stopping: () => boolean;
+}
+
+export interface BulkReplay extends BulkAction<DeadLetterFilter> {
+  replayer: Replayer;
+  deadLetters: DeadLetters;
+  /** A backend's request queue depth (see `Replayer.replayMany`). */
+  depthOf: (backend: string) => number | undefined;
+  /** Told of each replay sent, when `depthOf` counts them itself; a dry run tells nothing. */
+  noteReplayed?: (backend: string) => void;
+}
+
+/** A dry run's answer carries `dryRun: true`, its entries `would replay` (or `would redeliver`). */
+export type Dry<T> = T & { dryRun?: true };
+
+/** The dead letters of the selection not replayed yet, oldest first, replayed (or judged). */
+export async function replayDeadLetters(
+  run: BulkReplay,
+): Promise<Dry<ReplayRun<ReplayResult | ReplayPreview>>> {
+  const { replayer, deadLetters, filter, limit, dryRun, depthOf, stopping } = run;
+  return journaled(
+    run.record,
+    dryRun ? "dead-letter.replay-bulk-dry-run" : "dead-letter.replay-bulk",
+    deadLetterSelection(filter, limit),
+    async () => {
+      // The oldest first, as documented: they have waited longest, and the newest `limit`
+      // would leave older ones behind for ever while new failures keep coming.
+      const entries = await deadLetters.oldestPending(filter, limit);
+      return dryRun
+        ? { dryRun: true as const, ...(await replayer.previewMany(entries, depthOf, stopping)) }
+        : replayer.replayMany(entries, depthOf, stopping, run.noteReplayed);
+    },
+    (done) => runOutcome(dryRun ? "would replay" : "replayed", { ...done, results: done.replayed }),
+  );
+}
+
+export interface BulkRedelivery extends BulkAction<DeadCallbackFilter> {
+  redeliverer: CallbackRedeliverer;
+  deadCallbacks: DeadCallbacks;
+}
+
+/** The dead callbacks of the selection still delivery_failed, oldest first, redelivered (or judged). */
+export async function redeliverDeadCallbacks(
+  run: BulkRedelivery,
+): Promise<Dry<RedeliveryRun<RedeliveryResult | RedeliveryPreview>>> {
+  const { redeliverer, deadCallbacks, filter, limit, dryRun, stopping } = run;
+  return journaled(
+    run.record,
+    dryRun ? "dead-callback.redeliver-bulk-dry-run" : "dead-callback.redeliver-bulk",
+    deadCallbackSelection(filter, limit),
+    async () => {
+      // The oldest first: they have waited longest.
+      const entries = await deadCallbacks.list(
+        { ...filter, delivery: "delivery_failed" },
+        limit,
+        "oldest",
+      );
+      return dryRun
+        ? { dryRun: true as const, ...(await redeliverer.previewMany(entries, stopping)) }
+        : redeliverer.redeliverMany(entries, stopping);
+    },
+    (done) =>
+      runOutcome(dryRun ? "would redeliver" : "redelivered", {
+        ...done,
+        results: done.redelivered,
+      }),
+  );
+}
