@@ -86,21 +86,27 @@ describe("backpressure end to end (paused backend, high water 50)", function () 
     );
     accepted.push(after);
     // The operator's log: one line when intake closed, one when it reopened, not one per 503.
-    // The line is written before the answer, but the test reads the process's output through
-    // a pipe, which may deliver it after the HTTP answer arrives: wait for the second line.
+    // When the worker took its maxInFlight only after the burst had closed intake (a slow
+    // machine), the backlog fell below the reopening mark, the few more above were accepted and
+    // intake closed again: a second pair, never more. The line is written before the answer,
+    // but the test reads the process's output through a pipe, which may deliver it after the
+    // HTTP answer arrives: wait for the last reopened line.
     const intakeLines = () =>
       roles.sluice.lines
         .filter((l) => /^intake (closed|reopened)/.test(String(l.msg)))
         .map((l) => [l.level, String(l.msg).split(":")[0], l.backend]);
     await eventually(
-      async () => (intakeLines().length >= 2 ? true : undefined),
+      async () => (intakeLines().at(-1)?.[1] === "intake reopened" ? true : undefined),
       5_000,
       "the intake reopened line",
     );
-    expect(intakeLines()).to.deep.equal([
-      ["warn", "intake closed", "slow"],
-      ["info", "intake reopened", "slow"],
-    ]);
+    const lines = intakeLines();
+    expect(lines.length).to.be.oneOf([2, 4]);
+    lines.forEach((line, i) =>
+      expect(line).to.deep.equal(
+        i % 2 === 0 ? ["warn", "intake closed", "slow"] : ["info", "intake reopened", "slow"],
+      ),
+    );
 
     const ids = accepted.map((a) => a.json.id as string);
     await eventually(
