@@ -1,0 +1,74 @@
+// A caller that pipelines tens of thousands of small requests behind one answer not yet sent
+// (a sync wait): the adapter reads no further than its limit of waiting requests, so it holds
+// a bounded number of them, not every request the connection carries. Node parsed them all
+// before: 28 MB of GETs held 380 000 requests, 2.9 GB, and the adapter answered nobody for
+// minutes while it worked them off.
+
+import { expect } from "chai";
+import net from "node:net";
+import { call, eventually, Harness } from "../support/harness";
+
+const CLIENT = "EE/GOV/70000001/piper";
+const PIPELINED = 30_000;
+
+describe("a flood of requests pipelined behind a sync wait", function () {
+  this.timeout(90_000);
+  const harness = Harness.suite({
+    sim: false,
+    config: {
+      adapter: { port: 0 },
+      services: {
+        slow: {
+          protocols: ["rest"],
+          reply: { mode: "sync", wait: "2s", maxWait: "5s" },
+          backend: "nowhere",
+        },
+        echo: { protocols: ["rest"], reply: { mode: "ack" }, backend: "nowhere" },
+      },
+      backends: { nowhere: { translator: "rest-json", url: "http://127.0.0.1:9" } },
+    },
+    roles: ["adapter"],
+  });
+  const { roles } = harness;
+
+  it("holds a bounded number of the waiting requests, and the adapter serves afterwards", async () => {
+    const { adapter } = roles;
+    const socket = net.connect(adapter.port, "127.0.0.1");
+    socket.on("error", () => undefined);
+    await new Promise((resolve) => socket.once("connect", resolve));
+    socket.write(
+      `POST /rest/slow HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Road-Client: ${CLIENT}\r\n` +
+        `Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}`,
+    );
+    const read = `GET /messages/00000000-0000-4000-8000-000000000000 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Road-Client: ${CLIENT}\r\nX-Road-Id: pipelined\r\n\r\n`;
+    socket.write(read.repeat(PIPELINED));
+    // The sync wait ends with its 202; whatever the adapter has read by then and not handled
+    // ends with the connection, each with its access line (status null).
+    let received = "";
+    await new Promise<void>((resolve) => {
+      socket.on("data", (chunk: Buffer) => {
+        received += chunk.toString("latin1");
+        if (received.startsWith("HTTP/1.1 ") && received.includes("\r\n\r\n")) resolve();
+      });
+      socket.once("close", () => resolve());
+    });
+    socket.destroy();
+    expect(received).to.match(/^HTTP\/1\.1 202 /);
+
+    // A request on another connection, answered after the close was seen to.
+    const answer = await call(`${adapter.url}/rest/echo`, { client: CLIENT, body: "{}" });
+    expect(answer.status, answer.text).to.equal(202);
+    await eventually(
+      async () =>
+        adapter.lines.some((l) => l.msg === "request" && l.service === "echo") ? true : undefined,
+      10_000,
+      "the echo request's access line",
+    );
+    const unhandled = adapter.lines.filter(
+      (l) => l.msg === "request" && l.xroadId === "pipelined" && l.status === null,
+    ).length;
+    // At most about the limit of waiting requests (1 000) and what one read delivered beyond it.
+    expect(unhandled, "requests the adapter read and never handled").to.be.below(5_000);
+    expect(adapter.child.exitCode).to.equal(null);
+  });
+});
