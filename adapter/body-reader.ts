@@ -9,6 +9,8 @@ import { refuseIfStalled } from "./loop-stall";
 const EMPTY = Buffer.alloc(0);
 /** A Content-Encoding that says the body is not encoded (RFC 9110 §8.4.1: "identity", or none). */
 const IDENTITY = /^\s*(?:identity\s*)?$/i;
+/** A Transfer-Encoding of chunked alone (Node refuses one whose last coding is not chunked). */
+const CHUNKED_ONLY = /^\s*chunked\s*$/i;
 
 /** First allocation for a body of unknown (chunked) or not yet proven length. */
 const INITIAL_CAPACITY = 16 * 1024;
@@ -27,6 +29,16 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
     throw new SluiceError(
       "InvalidContentType",
       `the body's Content-Encoding (${coding.slice(0, 64)}) is not supported: send it unencoded`,
+    );
+  }
+  const transfer = req.headers["transfer-encoding"];
+  if (transfer !== undefined && !CHUNKED_ONLY.test(transfer)) {
+    // Node takes any codings before the final chunked and hands on the body still coded: a
+    // gzipped JSON body failed as "not valid UTF-8", and a body of a pass-through type was
+    // accepted (202) and reached the backend as the coding's bytes, without any label.
+    throw new SluiceError(
+      "InvalidContentType",
+      `the body's Transfer-Encoding (${transfer.slice(0, 64)}) is not supported: send it chunked, without other codings, or with a Content-Length`,
     );
   }
   refuseIfStalled();

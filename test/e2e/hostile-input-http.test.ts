@@ -2,7 +2,8 @@
 // any route sees it (headers over Node's 16 KiB, bytes no header may hold, a request line that is
 // not HTTP) gets its code and words (JSON, or a SOAP fault on /soap). `Expect: 100-continue`: a
 // body announced over its limit gets the 413 without an invitation to send it; one within its
-// limit gets 100 Continue and is served as before; another expectation gets 417. An HTTP/1.1
+// limit gets 100 Continue and is served as before; another expectation gets 417. A transfer
+// coding before chunked (gzip, chunked) is refused, as a Content-Encoding is. An HTTP/1.1
 // request needs exactly one Host naming a host; CONNECT is refused. Each answer is Sluice's
 // error document, and the adapter serves afterwards.
 
@@ -97,7 +98,12 @@ describe("Hostile input over a raw socket: Sluice's answers to what HTTP itself 
   before(async () => {
     harness.writeConfig({
       services: {
-        echo: { protocols: ["rest"], reply: { mode: "ack" }, backend: "legacy" },
+        echo: {
+          protocols: ["rest"],
+          reply: { mode: "ack" },
+          backend: "legacy",
+          contentTypes: ["text/plain"],
+        },
         testQuery: { protocols: ["soap"], reply: { mode: "ack" }, backend: "legacy" },
       },
       backends: { legacy: { translator: "rest-json", url: "http://127.0.0.1:9" } },
@@ -241,6 +247,44 @@ describe("Hostile input over a raw socket: Sluice's answers to what HTTP itself 
       expect(json.type).to.equal("InvalidHeader");
       expect(json.message).to.include('"something-else"');
       await stillServes();
+    });
+  });
+
+  describe("Transfer-Encoding: codings before chunked, which Node hands on undecoded", () => {
+    const chunked = (coding: string, head: string): string =>
+      `${head}Transfer-Encoding: ${coding}\r\nConnection: close\r\n\r\n2\r\n{}\r\n0\r\n\r\n`;
+
+    it("REST: gzip, chunked is 415 InvalidContentType, for JSON and a pass-through type alike", async () => {
+      // The body was read as if plain: a pass-through body got 202 and reached the backend as
+      // the coding's bytes with no label saying so.
+      for (const [coding, type] of [
+        ["gzip, chunked", "text/plain"],
+        ["deflate, chunked", "application/json"],
+        ["x-custom, chunked", "text/plain"],
+      ]) {
+        const answer = await rawRequest(
+          sluice.port,
+          chunked(
+            coding,
+            `POST /rest/echo HTTP/1.1\r\nHost: x\r\nX-Road-Client: ${CLIENT}\r\nContent-Type: ${type}\r\n`,
+          ),
+        );
+        expect(answer.status, `${coding}: ${answer.head}`).to.equal(415);
+        const json = JSON.parse(answer.body) as { type: string; message: string };
+        expect(json.type).to.equal("InvalidContentType");
+        expect(json.message).to.include(`Transfer-Encoding (${coding}) is not supported`);
+      }
+      await stillServes();
+    });
+
+    it("SOAP: gzip, chunked is Client.InvalidContentType; chunked alone is read as ever", async () => {
+      const head = "POST /soap HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\n";
+      const coded = await rawRequest(sluice.port, chunked("gzip, chunked", head));
+      expect(coded.status, coded.head).to.equal(500);
+      expect(coded.body).to.include("<faultcode>Client.InvalidContentType</faultcode>");
+      const plain = await rawRequest(sluice.port, chunked("Chunked", head));
+      // "{}" is no envelope: read, and refused for what it holds.
+      expect(plain.body).to.include("<faultcode>Client.InvalidXml</faultcode>");
     });
   });
 
