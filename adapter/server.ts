@@ -172,7 +172,7 @@ function inTurn(ctx: Context, before: Answer, handle: () => Promise<unknown>) {
         release();
         return undefined;
       }
-      if (waiting === 0) releasePipeline(socket as NodeSocket);
+      if (waiting === 0 && socket[HELD]) releasePipeline(socket);
       return handle().finally(() => {
         if (socket.destroyed) release();
       });
@@ -186,16 +186,23 @@ function inTurn(ctx: Context, before: Answer, handle: () => Promise<unknown>) {
  */
 export const MAX_PIPELINED = 1000;
 export const MAX_PIPELINED_TOTAL = 10_000;
+/**
+ * Requests that may wait on one connection before nothing more is read from it. Not every
+ * one: a connection not read is one whose close goes unseen, and a sync caller that pipelined
+ * a request or two and hung up would keep its waiter slot until its wait ended.
+ */
+const READ_WHILE_WAITING = 16;
 const WAITING = Symbol("sluice.pipelined-waiting");
-type PipelinedSocket = Socket & { [WAITING]?: number };
+const HELD = Symbol("sluice.pipelined-held");
+type PipelinedSocket = Socket & { [WAITING]?: number; [HELD]?: boolean };
 /** Node's own marks: a socket it holds (`_paused`, also what we hold) and its parser. */
 type NodeSocket = Socket & { _paused: boolean; parser?: { resume(): void } | null };
 let waitingTotal = 0;
 
 /**
- * A request arrived behind an answer not yet sent: nothing more is read from its connection
- * until the last request read has its turn (as Node holds a connection whose answers are not
- * taken), and a connection over the limits above is closed. Node parses whatever a connection
+ * A request arrived behind an answer not yet sent: past READ_WHILE_WAITING of them nothing
+ * more is read from its connection until the last request read has its turn (as Node holds a
+ * connection whose answers are not taken), and a connection over the limits above is closed. Node parses whatever a connection
  * sends and makes a request of each however many wait: 28 MB of small GETs pipelined behind one
  * sync wait held 380 000 requests, 2.9 GB, and the adapter answered nobody for minutes.
  */
@@ -207,8 +214,10 @@ function holdPipeline(socket: PipelinedSocket): void {
     socket.destroy();
     return;
   }
+  if (waiting <= READ_WHILE_WAITING || socket[HELD]) return;
   // As Node holds a connection whose answers are not taken: it pauses the parser once the data
   // it is reading now is parsed (paused in the midst of it, the parser fails the request).
+  socket[HELD] = true;
   (socket as NodeSocket)._paused = true;
   socket.pause();
 }
@@ -222,9 +231,10 @@ function pipelineTurn(socket: PipelinedSocket): number {
 }
 
 /** The last request read is being served: its connection may carry the next ones. */
-function releasePipeline(socket: NodeSocket): void {
-  socket._paused = false;
-  socket.parser?.resume();
+function releasePipeline(socket: PipelinedSocket): void {
+  socket[HELD] = false;
+  (socket as NodeSocket)._paused = false;
+  (socket as NodeSocket).parser?.resume();
   socket.resume();
 }
 

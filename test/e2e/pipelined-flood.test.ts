@@ -7,6 +7,7 @@
 import { expect } from "chai";
 import net from "node:net";
 import { call, eventually, Harness } from "../support/harness";
+import { metricValue } from "./ops-support";
 
 const CLIENT = "EE/GOV/70000001/piper";
 const PIPELINED = 30_000;
@@ -20,7 +21,7 @@ describe("a flood of requests pipelined behind a sync wait", function () {
       services: {
         slow: {
           protocols: ["rest"],
-          reply: { mode: "sync", wait: "2s", maxWait: "5s" },
+          reply: { mode: "sync", wait: "2s", maxWait: "30s" },
           backend: "nowhere",
         },
         echo: { protocols: ["rest"], reply: { mode: "ack" }, backend: "nowhere" },
@@ -70,5 +71,25 @@ describe("a flood of requests pipelined behind a sync wait", function () {
     // At most about the limit of waiting requests (1 000) and what one read delivered beyond it.
     expect(unhandled, "requests the adapter read and never handled").to.be.below(5_000);
     expect(adapter.child.exitCode).to.equal(null);
+  });
+
+  it("a sync caller that pipelined a few requests and hung up frees its waiter slot", async () => {
+    const { adapter } = roles;
+    const waiters = async () => (await metricValue(adapter.adminUrl, "sluice_sync_waiters")) ?? 0;
+    await eventually(async () => ((await waiters()) === 0 ? true : undefined), 10_000);
+    const socket = net.connect(adapter.port, "127.0.0.1");
+    socket.on("error", () => undefined);
+    await new Promise((resolve) => socket.once("connect", resolve));
+    socket.write(
+      `POST /rest/slow HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Road-Client: ${CLIENT}\r\n` +
+        `Content-Type: application/json\r\nPrefer: wait=30\r\nContent-Length: 2\r\n\r\n{}` +
+        `GET /messages/00000000-0000-4000-8000-000000000000 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Road-Client: ${CLIENT}\r\n\r\n`.repeat(
+          3,
+        ),
+    );
+    await eventually(async () => ((await waiters()) === 1 ? true : undefined), 4_000, "a waiter");
+    socket.destroy();
+    // Seen as the connection closes, not when the wait ends (30 s).
+    await eventually(async () => ((await waiters()) === 0 ? true : undefined), 10_000, "no waiter");
   });
 });
