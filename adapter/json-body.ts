@@ -5,7 +5,7 @@ import Ajv, { type ErrorObject, type Options, type ValidateFunction } from "ajv"
 import addFormats from "ajv-formats";
 import { fullFormats } from "ajv-formats/dist/formats";
 import type { ServiceConfig } from "../shared/config/config";
-import { SluiceError, type ErrorCode } from "../shared/protocol/errors";
+import { clipText, SluiceError, type ErrorCode } from "../shared/protocol/errors";
 import { jsonDepthExceeds } from "../shared/protocol/json-depth";
 import { decodeWindows1252, WINDOWS_1252_LABELS } from "../shared/protocol/windows-1252";
 
@@ -280,10 +280,16 @@ export class SchemaValidators {
   }
 }
 
+/** The longest JSON pointer a validation problem names. */
+const MAX_PROBLEM_PATH = 256;
+
 function describe(error: ErrorObject): ValidationProblem {
   const missing =
     error.keyword === "required"
       ? `/${(error.params as { missingProperty: string }).missingProperty}`
       : "";
-  return { path: `${error.instancePath}${missing}` || "/", message: error.message ?? "is invalid" };
+  // A pointer names the body's own keys, which may be as long as the body: cut, so the error
+  // does not hand it back.
+  const path = clipText(`${error.instancePath}${missing}`, MAX_PROBLEM_PATH) || "/";
+  return { path, message: error.message ?? "is invalid" };
 }

@@ -202,9 +202,10 @@ let waitingTotal = 0;
 /**
  * A request arrived behind an answer not yet sent: past READ_WHILE_WAITING of them nothing
  * more is read from its connection until the last request read has its turn (as Node holds a
- * connection whose answers are not taken), and a connection over the limits above is closed. Node parses whatever a connection
- * sends and makes a request of each however many wait: 28 MB of small GETs pipelined behind one
- * sync wait held 380 000 requests, 2.9 GB, and the adapter answered nobody for minutes.
+ * connection whose answers are not taken), and a connection over the limits above is closed.
+ * Node parses whatever a connection sends and makes a request of each however many wait: 28 MB
+ * of small GETs pipelined behind one sync wait held 380 000 requests, 2.9 GB, and the adapter
+ * answered nobody for minutes.
  */
 function holdPipeline(socket: PipelinedSocket): void {
   const waiting = (socket[WAITING] ?? 0) + 1;

@@ -116,6 +116,22 @@ const DEFAULT_STATUS: Partial<Record<ErrorCode, number>> = {
   InvalidPath: 400,
 };
 
+/**
+ * The longest message an error carries: enough for any sentence of Sluice's, while a message
+ * that quotes what a caller sent (an element's name, a JSON pointer, a header) never hands a
+ * caller's megabyte back to it in a fault or a JSON error.
+ */
+export const MAX_ERROR_MESSAGE = 2048;
+
+/** `text` cut to `max` characters with an ellipsis, never between a surrogate pair's halves. */
+export function clipText(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let end = max - 1;
+  const last = text.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end -= 1;
+  return `${text.slice(0, end)}…`;
+}
+
 export class SluiceError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
@@ -128,7 +144,10 @@ export class SluiceError extends Error {
   readonly details?: unknown;
 
   constructor(code: ErrorCode, message: string, options: SluiceErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    super(
+      clipText(message, MAX_ERROR_MESSAGE),
+      options.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.name = "SluiceError";
     this.code = code;
     this.status = options.status ?? DEFAULT_STATUS[code] ?? 500;

@@ -375,6 +375,18 @@ describe("SOAP: hostile input against a running adapter", function () {
     await stillServes();
   });
 
+  it("a fault does not hand back a 900 KB element name the caller sent", async () => {
+    const answer = await post(sluice.url, {
+      name: "a 900 KB root element name",
+      body: Buffer.from(`<${"a".repeat(900_000)}/>`),
+      contentType: XML,
+      faultcode: "Client.InvalidSoap",
+    });
+    expect(`${answer.status} ${faultcodeOf(answer)}`).to.equal("500 Client.InvalidSoap");
+    expect(answer.text).to.include("root element {}aaa");
+    expect(answer.text.length).to.be.below(4096);
+  });
+
   it("a client that keeps sending after the answer is cut off; little of its body is read", async () => {
     // What gets out is the limit, the bytes dropped while answering and the socket buffers,
     // which the kernel grows to tens of MB on loopback (tcp_rmem's maximum is 32 MB on

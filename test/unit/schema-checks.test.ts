@@ -11,7 +11,7 @@ import {
   type SchemaChecks,
 } from "../../adapter/json-body";
 import type { ServiceConfig } from "../../shared/config/config";
-import { SluiceError } from "../../shared/protocol/errors";
+import { clipText, MAX_ERROR_MESSAGE, SluiceError } from "../../shared/protocol/errors";
 
 const schema = {
   type: "object",
@@ -156,5 +156,40 @@ describe("schema checks", () => {
         expect(() => validators.validate("dated", { on }), on).to.throw(SluiceError);
       }
     });
+  });
+
+  it("a refusal does not hand back a key as long as the body", () => {
+    const open = {
+      type: "object",
+      additionalProperties: { type: "string" },
+    } as unknown as typeof schema;
+    const validators = new SchemaValidators([service("open", ["rest"], open)]);
+    const key = "k".repeat(900_000);
+    let refused: SluiceError | undefined;
+    try {
+      validators.validate("open", { [key]: 1 });
+    } catch (error) {
+      refused = error as SluiceError;
+    }
+    expect(refused?.code).to.equal("ValidationFailed");
+    expect(refused?.message.length).to.be.at.most(MAX_ERROR_MESSAGE);
+    expect(refused?.message).to.match(/^the body does not match the schema of open: \/kkk/);
+    const [problem] = refused?.details as Array<{ path: string; message: string }>;
+    expect(problem.path.length).to.be.at.most(256);
+    expect(problem.path.startsWith("/kkk")).to.equal(true);
+    expect(problem.message).to.equal("must be string");
+  });
+});
+
+describe("error messages on the wire", () => {
+  it("are cut with an ellipsis, never between a surrogate pair's halves", () => {
+    expect(clipText("short", 10)).to.equal("short");
+    expect(clipText("abcdefghijkl", 10)).to.equal("abcdefghi…");
+    // U+1F600 is two UTF-16 units: a cut after its first would leave a lone surrogate.
+    const clipped = clipText(`abcdefgh${"\u{1F600}"}xyz`, 10);
+    expect(clipped).to.equal("abcdefgh…");
+    expect(new SluiceError("InvalidXml", "x".repeat(10_000)).message.length).to.equal(
+      MAX_ERROR_MESSAGE,
+    );
   });
 });
