@@ -20,22 +20,15 @@ import {
 } from "../../worker/translators/translator";
 import { requestMessage } from "../support/messages";
 import { rejectionOf } from "../support/rejection";
+import { STALL_TIMINGS, standStill } from "../support/stand-still";
 
-/** The backend's timeout in these tests; the answers come well within it. */
-const TIMEOUT_MS = 1500;
-/** When the backend answers. */
-const ANSWER_MS = 100;
-/** How far past the deadline the process stands still. */
-const PAST_DEADLINE_MS = 700;
+const {
+  timeoutMs: TIMEOUT_MS,
+  answerMs: ANSWER_MS,
+  pastDeadlineMs: PAST_DEADLINE_MS,
+} = STALL_TIMINGS;
 
 type Answer = (req: IncomingMessage, res: ServerResponse) => void;
-
-/** Holds the whole process, event loop and all, until `until` on the monotonic clock. */
-function standStill(until: number): void {
-  while (performance.now() < until) {
-    // The stall: nothing else in this process runs meanwhile.
-  }
-}
 
 const SOAP_REQUEST = `<?xml version="1.0" encoding="utf-8"?><SOAP-ENV:Envelope xmlns:SOAP-ENV="${SOAP11_NS}" xmlns:tns="http://legacy.sluice.example/"><SOAP-ENV:Body><tns:getState><request>x</request></tns:getState></SOAP-ENV:Body></SOAP-ENV:Envelope>`;
 

@@ -8,22 +8,11 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { performance } from "node:perf_hooks";
 import { SafeHttp } from "../../shared/delivery/safe-http";
+import { STALL_TIMINGS, standStill } from "../support/stand-still";
 
-/** The callbacks' timeout in these tests; the answers come well within it. */
-const TIMEOUT_MS = 1500;
-/** When the receiver answers. */
-const ANSWER_MS = 100;
-/** How far past the deadline the process stands still. */
-const PAST_DEADLINE_MS = 700;
+const { timeoutMs, answerMs, pastDeadlineMs } = STALL_TIMINGS;
 
 type Answer = (req: IncomingMessage, res: ServerResponse) => void;
-
-/** Holds the whole process, event loop and all, until `until` on the monotonic clock. */
-function standStill(until: number): void {
-  while (performance.now() < until) {
-    // The stall: nothing else in this process runs meanwhile.
-  }
-}
 
 describe("a callback answered in time, read by a response worker that stood still past its deadline", function () {
   let server: Server;
@@ -55,7 +44,7 @@ describe("a callback answered in time, read by a response worker that stood stil
 
   /** A client with its connection open, so the post under test is only the exchange. */
   async function warmClient(): Promise<SafeHttp> {
-    const client = new SafeHttp({ allowPrivate: true, timeoutMs: TIMEOUT_MS });
+    const client = new SafeHttp({ allowPrivate: true, timeoutMs });
     clients.push(client);
     answer = (_req, res) => res.writeHead(204).end();
     expect((await client.post(url, {}, "{}")).outcome).to.equal("delivered");
@@ -70,7 +59,7 @@ describe("a callback answered in time, read by a response worker that stood stil
    */
   function answerThenStall(
     deadlineAt: number,
-    { status = 204, body = "", afterMs = ANSWER_MS, pastMs = PAST_DEADLINE_MS } = {},
+    { status = 204, body = "", afterMs = answerMs, pastMs = pastDeadlineMs } = {},
   ): Answer {
     return (_req, res) => {
       setTimeout(
@@ -86,8 +75,8 @@ describe("a callback answered in time, read by a response worker that stood stil
 
   it("counts the callback delivered, also when the stall ends just past the deadline", async () => {
     const client = await warmClient();
-    for (const pastMs of [PAST_DEADLINE_MS, 5]) {
-      answer = answerThenStall(performance.now() + TIMEOUT_MS, { pastMs });
+    for (const pastMs of [pastDeadlineMs, 5]) {
+      answer = answerThenStall(performance.now() + timeoutMs, { pastMs });
       const result = await client.post(url, { "content-type": "application/json" }, "{}");
       expect(result).to.deep.equal({ outcome: "delivered", status: 204 });
     }
@@ -96,7 +85,7 @@ describe("a callback answered in time, read by a response worker that stood stil
 
   it("counts it delivered when the answer came in the last moments before the deadline", async () => {
     const client = await warmClient();
-    answer = answerThenStall(performance.now() + TIMEOUT_MS, { afterMs: TIMEOUT_MS - 20 });
+    answer = answerThenStall(performance.now() + timeoutMs, { afterMs: timeoutMs - 20 });
     const result = await client.post(url, {}, "{}");
     expect(result).to.deep.equal({ outcome: "delivered", status: 204 });
     expect(received).to.equal(1);
@@ -104,7 +93,7 @@ describe("a callback answered in time, read by a response worker that stood stil
 
   it("reads a 2xx whose body takes many reads, sent before the stall", async () => {
     const client = await warmClient();
-    answer = answerThenStall(performance.now() + TIMEOUT_MS, {
+    answer = answerThenStall(performance.now() + timeoutMs, {
       status: 200,
       body: "a".repeat(4 * 1024 * 1024),
     });
