@@ -4,15 +4,33 @@
 // process (the receiver here included) as a stopped response worker is held.
 
 import { expect } from "chai";
+import { randomBytes, randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { performance } from "node:perf_hooks";
+import amqplib from "amqplib";
+import Redis from "ioredis";
+import pino from "pino";
+import { Broker } from "../../shared/broker/amqp";
 import { SafeHttp } from "../../shared/delivery/safe-http";
+import { ParkedAttempts } from "../../shared/store/parked-attempts";
+import type { CallbackJob } from "../../shared/protocol/callback-job";
+import { CallbackDeliverer, type Settlement } from "../../response-worker/callback-deliverer";
+import {
+  callbackQueues,
+  callbackTopology,
+  declareCallbackTopology,
+  type CallbackTopology,
+} from "../../response-worker/callback-schedule";
+import { CallbackSender, type AttemptResult } from "../../response-worker/callback-sender";
+import { AMQP_URL, REDIS_URL } from "../support/harness";
 import { STALL_TIMINGS, standStill } from "../support/stand-still";
 
 const { timeoutMs, answerMs, pastDeadlineMs } = STALL_TIMINGS;
 
 type Answer = (req: IncomingMessage, res: ServerResponse) => void;
+
+const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
 
 describe("a callback answered in time, read by a response worker that stood still past its deadline", function () {
   let server: Server;
@@ -102,6 +120,32 @@ describe("a callback answered in time, read by a response worker that stood stil
     expect(received).to.equal(1);
   });
 
+  it("counts an X-Road callback delivered: the security server's 2xx is read as a receiver's", async () => {
+    const http = await warmClient();
+    const sender = new CallbackSender({
+      secrets: [SECRET],
+      policy: { allow: ["xroad:EE/GOV/"], allowHttp: false, allowPrivate: false, xroad: true },
+      http,
+      // This server stands in for the security server: the attempt is the same post of it.
+      xroad: { securityServerUrl: new URL(url).origin, client: "EE/GOV/70000009/sluice", http },
+    });
+    let path = "";
+    const stall = answerThenStall(performance.now() + timeoutMs, { status: 200, body: "{}" });
+    answer = (req, res) => {
+      path = req.url ?? "";
+      stall(req, res);
+    };
+    const result = await sender.send({
+      webhookId: "msg_stalled",
+      messageId: randomUUID(),
+      target: "xroad:EE/GOV/70000001/callbacks/resultReady",
+      body: "{}",
+    });
+    expect(result).to.deep.equal({ outcome: "delivered", status: 200 });
+    expect(path).to.equal("/r1/EE/GOV/70000001/callbacks/resultReady");
+    expect(received).to.equal(1);
+  });
+
   it("still times out a receiver that never answers", async () => {
     const client = await warmClient();
     answer = () => {
@@ -110,5 +154,145 @@ describe("a callback answered in time, read by a response worker that stood stil
     const result = await client.post(url, {}, "{}");
     expect(result.outcome).to.equal("retry");
     expect(result).to.have.nested.property("failure.kind", "timeout");
+  });
+});
+
+describe("a callback delivery whose receiver answered in time, by a response worker that stood still (real broker, Redis)", function () {
+  let admin: amqplib.ChannelModel;
+  let adminChannel: amqplib.Channel;
+  let redis: Redis;
+  let server: Server;
+  let url: string;
+  let prefix: string;
+  let topology: CallbackTopology;
+  /** The webhook-id of every request the receiver took. */
+  const received: string[] = [];
+  const cleanups: Array<() => Promise<void>> = [];
+
+  before(async () => {
+    admin = await amqplib.connect(AMQP_URL);
+    adminChannel = await admin.createChannel();
+    redis = new Redis(REDIS_URL);
+    server = createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        received.push(String(req.headers["webhook-id"]));
+        if (received.length > 1) {
+          res.writeHead(204).end();
+          return;
+        }
+        // The first attempt's deadline runs from its post, a moment before it arrived here:
+        // the stall ends at least `pastDeadlineMs` after it.
+        const deadlineAt = performance.now() + timeoutMs;
+        setTimeout(
+          () =>
+            setImmediate(() => {
+              res.writeHead(204).end();
+              standStill(deadlineAt + pastDeadlineMs);
+            }),
+          answerMs,
+        );
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/cb`;
+  });
+
+  beforeEach(() => {
+    received.length = 0;
+    prefix = `t-${randomUUID().slice(0, 8)}.`;
+    // A retry would come 200 ms after a timed-out attempt; copies of attempts set apart wait
+    // in the step-aside queue of 300 ms, again and again until due.
+    topology = callbackTopology(prefix, [200], [300]);
+  });
+
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0)) await cleanup();
+    for (const queue of callbackQueues(topology)) await adminChannel.deleteQueue(queue);
+    const keys = await redis.keys(`${prefix}sluice:*`);
+    if (keys.length > 0) await redis.del(...keys);
+  });
+
+  after(async () => {
+    await admin.close();
+    redis.disconnect();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  const waitFor = async (what: string, done: () => boolean | Promise<boolean>) => {
+    for (let i = 0; i < 600 && !(await done()); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(await done(), what).to.equal(true);
+  };
+
+  const depths = async () => {
+    let total = 0;
+    for (const queue of callbackQueues(topology)) {
+      if (queue !== topology.dead) total += (await adminChannel.checkQueue(queue)).messageCount;
+    }
+    return total;
+  };
+
+  it("is settled delivered after one attempt: no retry, the receiver called once", async () => {
+    const broker = await Broker.connect(AMQP_URL, pino({ level: "silent" }));
+    const channel = broker.channel(topology.delivery, (ch) =>
+      declareCallbackTopology(ch, topology),
+    );
+    await channel.waitForConnect();
+    const http = new SafeHttp({ allowPrivate: true, timeoutMs });
+    const attempts: Array<{ outcome: AttemptResult["outcome"]; next: string }> = [];
+    const settled: Settlement[] = [];
+    let setApart = 0;
+    // As the response worker runs it, attempts set apart after a second included: the stall
+    // sets this one apart too, and its copy must be dropped, not make the attempt again.
+    const deliverer = new CallbackDeliverer({
+      broker,
+      channel,
+      topology,
+      sender: new CallbackSender({
+        secrets: [SECRET],
+        policy: { allow: [url], allowHttp: true, allowPrivate: true, xroad: false },
+        http,
+      }),
+      parking: {
+        marks: new ParkedAttempts(redis, prefix, 60_000),
+        attemptTimeoutMs: timeoutMs,
+        onCount: (count) => {
+          setApart = count;
+        },
+      },
+      onAttempt: (_job: CallbackJob, result, next) =>
+        void attempts.push({ outcome: result.outcome, next }),
+      onSettled: (_job, settlement) => void settled.push(settlement),
+    });
+    await deliverer.start();
+    cleanups.push(async () => {
+      await deliverer.stop();
+      await channel.close().catch(() => undefined);
+      await broker.close().catch(() => undefined);
+      await http.destroy();
+    });
+
+    const webhookId = `msg_${randomUUID()}`;
+    await deliverer.enqueue({
+      webhookId,
+      messageId: randomUUID(),
+      target: url,
+      payload: JSON.stringify({ id: "m-1", state: "completed" }),
+    });
+    await waitFor("the delivery settled", () => settled.length === 1);
+    // Whatever the stall set apart has ended, and its copy has come back and gone.
+    await waitFor(
+      "nothing left on the queues",
+      async () =>
+        setApart === 0 &&
+        (await depths()) === 0 &&
+        (await redis.keys(`${prefix}sluice:*`)).length === 0,
+    );
+    await deliverer.stop();
+    expect(attempts).to.deep.equal([{ outcome: "delivered", next: "settled" }]);
+    expect(settled).to.have.length(1);
+    expect(settled[0]).to.include({ outcome: "delivered", attempts: 1 });
+    expect(received).to.deep.equal([webhookId]);
   });
 });
