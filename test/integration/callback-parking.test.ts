@@ -1,8 +1,6 @@
 import { expect } from "chai";
 import { randomBytes, randomUUID } from "node:crypto";
-import amqplib from "amqplib";
 import type { ChannelWrapper } from "amqp-connection-manager";
-import Redis from "ioredis";
 import pino from "pino";
 import { Broker } from "../../shared/broker/amqp";
 import { SafeHttp } from "../../shared/delivery/safe-http";
@@ -12,16 +10,12 @@ import {
   type Settlement,
 } from "../../response-worker/callback-deliverer";
 import type { CallbackJob } from "../../shared/protocol/callback-job";
-import {
-  callbackQueues,
-  callbackTopology,
-  declareCallbackTopology,
-  type CallbackTopology,
-} from "../../response-worker/callback-schedule";
+import { declareCallbackTopology } from "../../response-worker/callback-schedule";
 import { CallbackSender } from "../../response-worker/callback-sender";
 import { ParkedAttempts } from "../../shared/store/parked-attempts";
 import { CallbackReceiver } from "./callback-receiver";
-import { AMQP_URL, REDIS_URL } from "../support/harness";
+import { AMQP_URL } from "../support/harness";
+import { callbackQueuesPerTest } from "../support/callback-queues";
 
 const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
 
@@ -30,34 +24,8 @@ const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
  * them than its slots, no longer hold every delivery for their `timeout`.
  */
 describe("slow callback attempts set apart from the prefetch (real broker, Redis, HTTPS)", () => {
-  let admin: amqplib.ChannelModel;
-  let adminChannel: amqplib.Channel;
-  let redis: Redis;
-  let prefix: string;
-  let topology: CallbackTopology;
-  const cleanups: Array<() => Promise<void>> = [];
-
-  before(async () => {
-    admin = await amqplib.connect(AMQP_URL);
-    adminChannel = await admin.createChannel();
-    redis = new Redis(REDIS_URL);
-  });
-  beforeEach(() => {
-    prefix = `t-${randomUUID().slice(0, 8)}.`;
-    // Copies wait in the step-aside queues: one of 300 ms, again and again until due.
-    topology = callbackTopology(prefix, [200], [300]);
-  });
-  afterEach(async () => {
-    // Receivers first: their hanging requests end, and the deliverers stop without waiting.
-    for (const cleanup of cleanups.splice(0)) await cleanup();
-    for (const queue of callbackQueues(topology)) await adminChannel.deleteQueue(queue);
-    const keys = await redis.keys(`${prefix}sluice:*`);
-    if (keys.length > 0) await redis.del(...keys);
-  });
-  after(async () => {
-    await admin.close();
-    redis.disconnect();
-  });
+  const queues = callbackQueuesPerTest();
+  const { cleanups } = queues;
 
   async function receivers(count: number): Promise<CallbackReceiver[]> {
     const started = await Promise.all(
@@ -83,14 +51,14 @@ describe("slow callback attempts set apart from the prefetch (real broker, Redis
     },
   ): Promise<{ deliverer: CallbackDeliverer; broker: Broker; parking: Parking }> {
     const broker = await Broker.connect(AMQP_URL, pino({ level: "silent" }));
-    const channel: ChannelWrapper = broker.channel(topology.delivery, (ch) =>
-      declareCallbackTopology(ch, topology),
+    const channel: ChannelWrapper = broker.channel(queues.topology.delivery, (ch) =>
+      declareCallbackTopology(ch, queues.topology),
     );
     await channel.waitForConnect();
     // Attempts are not cut short by a timeout in these tests: the receivers decide.
     const http = new SafeHttp({ allowPrivate: true, ca, timeoutMs: 120_000 });
     const parking: Parking = {
-      marks: new ParkedAttempts(redis, prefix, 60_000),
+      marks: new ParkedAttempts(queues.redis, queues.prefix, 60_000),
       attemptTimeoutMs: options.attemptTimeoutMs,
       afterMs: 200,
       ...(options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes }),
@@ -98,7 +66,7 @@ describe("slow callback attempts set apart from the prefetch (real broker, Redis
     const made = new CallbackDeliverer({
       broker,
       channel,
-      topology,
+      topology: queues.topology,
       prefetch: 8,
       maxPerTarget: 2,
       sender: new CallbackSender({
@@ -132,15 +100,8 @@ describe("slow callback attempts set apart from the prefetch (real broker, Redis
   };
 
   /** Copies of attempts set apart, waiting in the step-aside queue. */
-  const copies = async () => (await adminChannel.checkQueue(topology.aside[0].queue)).messageCount;
-
-  const depths = async () => {
-    let total = 0;
-    for (const queue of callbackQueues(topology)) {
-      if (queue !== topology.dead) total += (await adminChannel.checkQueue(queue)).messageCount;
-    }
-    return total;
-  };
+  const copies = async () =>
+    (await queues.adminChannel.checkQueue(queues.topology.aside[0].queue)).messageCount;
 
   it("receivers hanging on every slot hold none: another's callbacks are delivered while they hang, and each of theirs once when they answer", async () => {
     const [healthy, ...hanging] = await receivers(5);
@@ -175,7 +136,9 @@ describe("slow callback attempts set apart from the prefetch (real broker, Redis
     // The copies kept while the attempts hung come back and are dropped, their marks with them.
     await waitFor(
       "the copies came back and were dropped",
-      async () => (await depths()) === 0 && (await redis.keys(`${prefix}sluice:*`)).length === 0,
+      async () =>
+        (await queues.depths()) === 0 &&
+        (await queues.redis.keys(`${queues.prefix}sluice:*`)).length === 0,
     );
     for (const receiver of hanging) {
       const ids = receiver.calls.map((c) => c.headers["webhook-id"]);
@@ -203,7 +166,9 @@ describe("slow callback attempts set apart from the prefetch (real broker, Redis
     expect(settled[0].s).to.deep.include({ outcome: "delivered", attempts: 2 });
     await waitFor(
       "the copy came back and was dropped",
-      async () => (await depths()) === 0 && (await redis.keys(`${prefix}sluice:*`)).length === 0,
+      async () =>
+        (await queues.depths()) === 0 &&
+        (await queues.redis.keys(`${queues.prefix}sluice:*`)).length === 0,
     );
     expect(receiver.calls.map((c) => c.headers["webhook-id"])).to.deep.equal([
       lone.webhookId,
@@ -224,7 +189,7 @@ describe("slow callback attempts set apart from the prefetch (real broker, Redis
     await first.deliverer.enqueue(lone);
     await waitFor("the attempt hangs", () => receiver.held === 1);
     await waitFor("its copy is on the queues and the delivery acknowledged", async () => {
-      const delivery = await adminChannel.checkQueue(topology.delivery);
+      const delivery = await queues.adminChannel.checkQueue(queues.topology.delivery);
       return (await copies()) + delivery.messageCount === 1 && delivery.consumerCount === 1;
     });
     // As a crash would: its broker connection gone, its attempt never answered.
@@ -258,14 +223,16 @@ describe("slow callback attempts set apart from the prefetch (real broker, Redis
     // The same delivery enqueued again (a response handed over twice), while its slot is free.
     await d.enqueue(lone);
     await waitFor("the second run taken off the queue", async () => {
-      return (await adminChannel.checkQueue(topology.delivery)).messageCount === 0;
+      return (await queues.adminChannel.checkQueue(queues.topology.delivery)).messageCount === 0;
     });
     receiver.respond = () => ({ status: 204 });
     receiver.release();
     await waitFor("settled", () => settled.length >= 1);
     await waitFor(
       "the copy came back and was dropped",
-      async () => (await depths()) === 0 && (await redis.keys(`${prefix}sluice:*`)).length === 0,
+      async () =>
+        (await queues.depths()) === 0 &&
+        (await queues.redis.keys(`${queues.prefix}sluice:*`)).length === 0,
     );
     expect(receiver.calls.map((c) => c.headers["webhook-id"])).to.deep.equal([lone.webhookId]);
     expect(settled).to.have.length(1);
@@ -326,7 +293,7 @@ describe("slow callback attempts set apart from the prefetch (real broker, Redis
     await waitFor("another receiver's callback delivered", () => settled.length === 1);
     expect(await copies(), "copies queued").to.equal(0);
     expect(counts, "attempts set apart").to.deep.equal([]);
-    const delivery = await adminChannel.checkQueue(topology.delivery);
+    const delivery = await queues.adminChannel.checkQueue(queues.topology.delivery);
     expect(delivery.messageCount, "the slow job held, not queued again").to.equal(0);
   });
 });

@@ -8,22 +8,16 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { performance } from "node:perf_hooks";
-import amqplib from "amqplib";
-import Redis from "ioredis";
 import pino from "pino";
 import { Broker } from "../../shared/broker/amqp";
 import { SafeHttp } from "../../shared/delivery/safe-http";
 import { ParkedAttempts } from "../../shared/store/parked-attempts";
 import type { CallbackJob } from "../../shared/protocol/callback-job";
 import { CallbackDeliverer, type Settlement } from "../../response-worker/callback-deliverer";
-import {
-  callbackQueues,
-  callbackTopology,
-  declareCallbackTopology,
-  type CallbackTopology,
-} from "../../response-worker/callback-schedule";
+import { declareCallbackTopology } from "../../response-worker/callback-schedule";
 import { CallbackSender, type AttemptResult } from "../../response-worker/callback-sender";
-import { AMQP_URL, REDIS_URL } from "../support/harness";
+import { AMQP_URL } from "../support/harness";
+import { callbackQueuesPerTest } from "../support/callback-queues";
 import { STALL_TIMINGS, standStill } from "../support/stand-still";
 
 const { timeoutMs, answerMs, pastDeadlineMs } = STALL_TIMINGS;
@@ -158,21 +152,14 @@ describe("a callback answered in time, read by a response worker that stood stil
 });
 
 describe("a callback delivery whose receiver answered in time, by a response worker that stood still (real broker, Redis)", function () {
-  let admin: amqplib.ChannelModel;
-  let adminChannel: amqplib.Channel;
-  let redis: Redis;
+  const queues = callbackQueuesPerTest();
+  const { cleanups } = queues;
   let server: Server;
   let url: string;
-  let prefix: string;
-  let topology: CallbackTopology;
   /** The webhook-id of every request the receiver took. */
   const received: string[] = [];
-  const cleanups: Array<() => Promise<void>> = [];
 
   before(async () => {
-    admin = await amqplib.connect(AMQP_URL);
-    adminChannel = await admin.createChannel();
-    redis = new Redis(REDIS_URL);
     server = createServer((req, res) => {
       req.resume();
       req.on("end", () => {
@@ -200,22 +187,9 @@ describe("a callback delivery whose receiver answered in time, by a response wor
 
   beforeEach(() => {
     received.length = 0;
-    prefix = `t-${randomUUID().slice(0, 8)}.`;
-    // A retry would come 200 ms after a timed-out attempt; copies of attempts set apart wait
-    // in the step-aside queue of 300 ms, again and again until due.
-    topology = callbackTopology(prefix, [200], [300]);
-  });
-
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0)) await cleanup();
-    for (const queue of callbackQueues(topology)) await adminChannel.deleteQueue(queue);
-    const keys = await redis.keys(`${prefix}sluice:*`);
-    if (keys.length > 0) await redis.del(...keys);
   });
 
   after(async () => {
-    await admin.close();
-    redis.disconnect();
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
   });
@@ -225,18 +199,10 @@ describe("a callback delivery whose receiver answered in time, by a response wor
     expect(await done(), what).to.equal(true);
   };
 
-  const depths = async () => {
-    let total = 0;
-    for (const queue of callbackQueues(topology)) {
-      if (queue !== topology.dead) total += (await adminChannel.checkQueue(queue)).messageCount;
-    }
-    return total;
-  };
-
   it("is settled delivered after one attempt: no retry, the receiver called once", async () => {
     const broker = await Broker.connect(AMQP_URL, pino({ level: "silent" }));
-    const channel = broker.channel(topology.delivery, (ch) =>
-      declareCallbackTopology(ch, topology),
+    const channel = broker.channel(queues.topology.delivery, (ch) =>
+      declareCallbackTopology(ch, queues.topology),
     );
     await channel.waitForConnect();
     const http = new SafeHttp({ allowPrivate: true, timeoutMs });
@@ -248,14 +214,14 @@ describe("a callback delivery whose receiver answered in time, by a response wor
     const deliverer = new CallbackDeliverer({
       broker,
       channel,
-      topology,
+      topology: queues.topology,
       sender: new CallbackSender({
         secrets: [SECRET],
         policy: { allow: [url], allowHttp: true, allowPrivate: true, xroad: false },
         http,
       }),
       parking: {
-        marks: new ParkedAttempts(redis, prefix, 60_000),
+        marks: new ParkedAttempts(queues.redis, queues.prefix, 60_000),
         attemptTimeoutMs: timeoutMs,
         onCount: (count) => {
           setApart = count;
@@ -286,8 +252,8 @@ describe("a callback delivery whose receiver answered in time, by a response wor
       "nothing left on the queues",
       async () =>
         setApart === 0 &&
-        (await depths()) === 0 &&
-        (await redis.keys(`${prefix}sluice:*`)).length === 0,
+        (await queues.depths()) === 0 &&
+        (await queues.redis.keys(`${queues.prefix}sluice:*`)).length === 0,
     );
     await deliverer.stop();
     expect(attempts).to.deep.equal([{ outcome: "delivered", next: "settled" }]);
