@@ -5,7 +5,8 @@ import Ajv, { type ErrorObject, type Options, type ValidateFunction } from "ajv"
 import addFormats from "ajv-formats";
 import { fullFormats } from "ajv-formats/dist/formats";
 import type { ServiceConfig } from "../shared/config/config";
-import { clipText, SluiceError, type ErrorCode } from "../shared/protocol/errors";
+import { clipText } from "../shared/protocol/clip-text";
+import { SluiceError, type ErrorCode } from "../shared/protocol/errors";
 import { jsonDepthExceeds } from "../shared/protocol/json-depth";
 import { decodeWindows1252, WINDOWS_1252_LABELS } from "../shared/protocol/windows-1252";
 

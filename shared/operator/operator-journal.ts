@@ -8,6 +8,7 @@ import type Redis from "ioredis";
 import type { Logger } from "pino";
 import type { AdminCredential } from "../observability/admin-route-table";
 import { redisKeys } from "../protocol/redis-keys";
+import { clipText } from "../protocol/clip-text";
 
 /**
  * About how many entries the stream keeps (`XADD … MAXLEN ~`: Redis trims whole nodes of the
@@ -182,16 +183,9 @@ export function cliActor(userInfo: () => { username: string } = os.userInfo): Jo
   return { via: "cli", user, host: os.hostname(), pid: process.pid };
 }
 
-/**
- * `text` cut to JOURNAL_TEXT_MAX characters, marked with `…` when it was cut, never between the
- * two halves of a surrogate pair.
- */
+/** `text` cut to JOURNAL_TEXT_MAX characters, marked with `…` when it was cut. */
 export function bounded(text: string, max = JOURNAL_TEXT_MAX): string {
-  if (text.length <= max) return text;
-  let cut = max - 1;
-  const last = text.charCodeAt(cut - 1);
-  if (last >= 0xd800 && last <= 0xdbff) cut -= 1;
-  return `${text.slice(0, cut)}…`;
+  return clipText(text, max);
 }
 
 function journalRecord(id: string, values: string[]): JournalRecord {

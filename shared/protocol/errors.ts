@@ -2,6 +2,8 @@
 // faultcode it maps to, whether the worker may call again (`retryCall`) and, separately, when
 // the caller should try again (`retryAfter`). Callers and the worker read these, never the text.
 
+import { clipText } from "./clip-text";
+
 export type FaultSide = "Client" | "Server";
 
 /**
@@ -122,15 +124,6 @@ const DEFAULT_STATUS: Partial<Record<ErrorCode, number>> = {
  * caller's megabyte back to it in a fault or a JSON error.
  */
 export const MAX_ERROR_MESSAGE = 2048;
-
-/** `text` cut to `max` characters with an ellipsis, never between a surrogate pair's halves. */
-export function clipText(text: string, max: number): string {
-  if (text.length <= max) return text;
-  let end = max - 1;
-  const last = text.charCodeAt(end - 1);
-  if (last >= 0xd800 && last <= 0xdbff) end -= 1;
-  return `${text.slice(0, end)}…`;
-}
 
 export class SluiceError extends Error {
   readonly code: ErrorCode;

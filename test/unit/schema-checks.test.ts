@@ -11,7 +11,8 @@ import {
   type SchemaChecks,
 } from "../../adapter/json-body";
 import type { ServiceConfig } from "../../shared/config/config";
-import { clipText, MAX_ERROR_MESSAGE, SluiceError } from "../../shared/protocol/errors";
+import { clipText } from "../../shared/protocol/clip-text";
+import { MAX_ERROR_MESSAGE, SluiceError } from "../../shared/protocol/errors";
 
 const schema = {
   type: "object",
