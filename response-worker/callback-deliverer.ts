@@ -27,6 +27,7 @@ import { jobLogRefs, type CallbackJob } from "../shared/protocol/callback-job";
 import { callbackJobCodec } from "../shared/protocol/codec";
 import { messageSizeLimit, messageSizeLimitName } from "../shared/broker/message-size-limit";
 import { TargetSlots } from "./target-slots";
+import { Deadline } from "../shared/runtime/stall-aware-deadline";
 import { receiverOf, shownCallbackTarget } from "../shared/delivery/callback-target";
 import {
   DEFAULT_AMQP_MAX_MESSAGE_BYTES,
@@ -458,13 +459,7 @@ export class CallbackDeliverer {
     const { parking, topology } = this.options;
     if (!parking) return null;
     const afterMs = receiver !== null && this.slowLately(receiver) ? 0 : this.parkAfterMs;
-    const slow = await new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(true), afterMs);
-      void sending.then(() => {
-        clearTimeout(timer);
-        resolve(false);
-      });
-    });
+    const slow = await outlasts(sending, afterMs);
     const key = parkKey(job);
     const bytes = delivery.message.content.length;
     if (
@@ -747,6 +742,23 @@ function copyTier(topology: CallbackTopology, ms: number): DelayTier {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/**
+ * Whether `attempt` is still under way after `ms`, timed as the attempt's own post is: a worker
+ * that stood still past `ms` first reads what arrived meanwhile. A plain timer fired on waking,
+ * before the receiver's answer given in time was read: the attempt was set apart for nothing
+ * (a copy, a mark) and its receiver taken as slow for a minute.
+ */
+function outlasts(attempt: Promise<unknown>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const wait = new Deadline(null, ms);
+    wait.signal.addEventListener("abort", () => resolve(true), { once: true });
+    void attempt.then(() => {
+      wait.dispose();
+      resolve(false);
+    });
+  });
+}
 
 function pause(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());

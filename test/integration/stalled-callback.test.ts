@@ -199,7 +199,7 @@ describe("a callback delivery whose receiver answered in time, by a response wor
     expect(await done(), what).to.equal(true);
   };
 
-  it("is settled delivered after one attempt: no retry, the receiver called once", async () => {
+  it("is settled delivered after one attempt, not set apart: no retry, no copy, the receiver called once and not taken as slow", async () => {
     const broker = await Broker.connect(AMQP_URL, pino({ level: "silent" }));
     const channel = broker.channel(queues.topology.delivery, (ch) =>
       declareCallbackTopology(ch, queues.topology),
@@ -208,9 +208,11 @@ describe("a callback delivery whose receiver answered in time, by a response wor
     const http = new SafeHttp({ allowPrivate: true, timeoutMs });
     const attempts: Array<{ outcome: AttemptResult["outcome"]; next: string }> = [];
     const settled: Settlement[] = [];
-    let setApart = 0;
+    /** The deliverer's gauge of attempts set apart, every value it was told. */
+    const setApart: number[] = [];
     // As the response worker runs it, attempts set apart after a second included: the stall
-    // sets this one apart too, and its copy must be dropped, not make the attempt again.
+    // outlasts that second too, and its timer fires before the answer is read; the attempt,
+    // answered in time, must not be set apart (a copy published) nor its receiver taken as slow.
     const deliverer = new CallbackDeliverer({
       broker,
       channel,
@@ -223,9 +225,7 @@ describe("a callback delivery whose receiver answered in time, by a response wor
       parking: {
         marks: new ParkedAttempts(queues.redis, queues.prefix, 60_000),
         attemptTimeoutMs: timeoutMs,
-        onCount: (count) => {
-          setApart = count;
-        },
+        onCount: (count) => void setApart.push(count),
       },
       onAttempt: (_job: CallbackJob, result, next) =>
         void attempts.push({ outcome: result.outcome, next }),
@@ -239,26 +239,43 @@ describe("a callback delivery whose receiver answered in time, by a response wor
       await http.destroy();
     });
 
+    const deliver = async (webhookId: string) => {
+      await deliverer.enqueue({
+        webhookId,
+        messageId: randomUUID(),
+        target: url,
+        payload: JSON.stringify({ id: "m-1", state: "completed" }),
+      });
+    };
     const webhookId = `msg_${randomUUID()}`;
-    await deliverer.enqueue({
-      webhookId,
-      messageId: randomUUID(),
-      target: url,
-      payload: JSON.stringify({ id: "m-1", state: "completed" }),
-    });
+    await deliver(webhookId);
     await waitFor("the delivery settled", () => settled.length === 1);
-    // Whatever the stall set apart has ended, and its copy has come back and gone.
+    // Anything set apart would have ended by now, and its copy come back and gone.
     await waitFor(
       "nothing left on the queues",
       async () =>
-        setApart === 0 &&
+        setApart.at(-1) !== 1 &&
         (await queues.depths()) === 0 &&
         (await queues.redis.keys(`${queues.prefix}sluice:*`)).length === 0,
     );
+    expect(setApart, "the stalled attempt set apart").to.deep.equal([]);
+    // A receiver taken as slow has its next attempt set apart at once, however soon it answers;
+    // this one answers the next at once, within the second.
+    const next = `msg_${randomUUID()}`;
+    await deliver(next);
+    await waitFor("the next delivery settled", () => settled.length === 2);
     await deliverer.stop();
-    expect(attempts).to.deep.equal([{ outcome: "delivered", next: "settled" }]);
-    expect(settled).to.have.length(1);
-    expect(settled[0]).to.include({ outcome: "delivered", attempts: 1 });
-    expect(received).to.deep.equal([webhookId]);
+    expect(setApart, "the next attempt set apart: its receiver was taken as slow").to.deep.equal(
+      [],
+    );
+    expect(attempts).to.deep.equal([
+      { outcome: "delivered", next: "settled" },
+      { outcome: "delivered", next: "settled" },
+    ]);
+    expect(settled.map((s) => ({ outcome: s.outcome, attempts: s.attempts }))).to.deep.equal([
+      { outcome: "delivered", attempts: 1 },
+      { outcome: "delivered", attempts: 1 },
+    ]);
+    expect(received).to.deep.equal([webhookId, next]);
   });
 });
