@@ -361,18 +361,20 @@ export class CallbackDeliverer {
         outcome: "retry",
         failure: { kind: "network", message: (error as Error).message },
       }));
-    const startedAt = Date.now();
-    const parking = this.parkWhenSlow(job, receiver, sending, delivery);
+    // Whether it outlasts the wait to be set apart, timed as that wait is (a worker that stood
+    // still reads the answer first): a receiver slow lately that answered within it is not slow
+    // any more, even if this attempt was set apart at once. Only parking makes receivers slow.
+    const outlasted =
+      receiver !== null && this.options.parking ? outlasts(sending, this.parkAfterMs) : null;
+    const parking = this.parkWhenSlow(job, receiver, sending, delivery, outlasted);
     try {
       result = await sending;
     } finally {
       release();
     }
-    // Answered within the wait to be set apart (even if set apart at once): not slow any more.
-    const answeredInTime = Date.now() - startedAt < this.parkAfterMs;
     const token = await parking;
-    if (answeredInTime && receiver !== null && result.outcome === "delivered") {
-      this.slowReceivers.delete(receiver);
+    if (outlasted && !(await outlasted) && result.outcome === "delivered") {
+      this.slowReceivers.delete(receiver as string);
     }
     try {
       await this.afterAttempt(job, result, span, delivery);
@@ -444,8 +446,8 @@ export class CallbackDeliverer {
   }
 
   /**
-   * The copy's token once the attempt `sending` outlasted `parking.afterMs` (at once for a
-   * receiver that was slow lately) and was set apart: its copy is on the queues and its
+   * The copy's token once the attempt `sending` outlasted `parking.afterMs` (`outlasted`, when
+   * given, says whether it did; at once for a receiver that was slow lately) and was set apart: its copy is on the queues and its
    * delivery acknowledged (see `Parking`). Null when it ended first, or cannot be set apart (no
    * parking, too many or too many bytes set apart, the channel gone, the copy not published:
    * it then holds its delivery as an attempt without parking does).
@@ -455,11 +457,14 @@ export class CallbackDeliverer {
     receiver: string | null,
     sending: Promise<AttemptResult>,
     delivery: Delivery,
+    outlasted: Promise<boolean> | null,
   ): Promise<string | null> {
     const { parking, topology } = this.options;
     if (!parking) return null;
-    const afterMs = receiver !== null && this.slowLately(receiver) ? 0 : this.parkAfterMs;
-    const slow = await outlasts(sending, afterMs);
+    const slowLately = receiver !== null && this.slowLately(receiver);
+    const afterMs = slowLately ? 0 : this.parkAfterMs;
+    // The attempt's own wait of `afterMs` when it has one, so it runs one timer, not two.
+    const slow = await (!slowLately && outlasted ? outlasted : outlasts(sending, afterMs));
     const key = parkKey(job);
     const bytes = delivery.message.content.length;
     if (

@@ -159,26 +159,31 @@ describe("a callback delivery whose receiver answered in time, by a response wor
   /** The webhook-id of every request the receiver took. */
   const received: string[] = [];
 
+  /** The receiver's answer to its `n`th request (from 0): the stall's by default, see below. */
+  let answerNth: (n: number, res: ServerResponse) => void;
+
+  /**
+   * Answers within `answerMs` of its arrival, then holds the process past the deadline of an
+   * attempt posted a moment before it.
+   */
+  const answerThenStandStill = (res: ServerResponse) => {
+    const deadlineAt = performance.now() + timeoutMs;
+    setTimeout(
+      () =>
+        setImmediate(() => {
+          res.writeHead(204).end();
+          standStill(deadlineAt + pastDeadlineMs);
+        }),
+      answerMs,
+    );
+  };
+
   before(async () => {
     server = createServer((req, res) => {
       req.resume();
       req.on("end", () => {
         received.push(String(req.headers["webhook-id"]));
-        if (received.length > 1) {
-          res.writeHead(204).end();
-          return;
-        }
-        // The first attempt's deadline runs from its post, a moment before it arrived here:
-        // the stall ends at least `pastDeadlineMs` after it.
-        const deadlineAt = performance.now() + timeoutMs;
-        setTimeout(
-          () =>
-            setImmediate(() => {
-              res.writeHead(204).end();
-              standStill(deadlineAt + pastDeadlineMs);
-            }),
-          answerMs,
-        );
+        answerNth(received.length - 1, res);
       });
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -187,6 +192,8 @@ describe("a callback delivery whose receiver answered in time, by a response wor
 
   beforeEach(() => {
     received.length = 0;
+    // The first attempt stands still past its deadline; the others are answered at once.
+    answerNth = (n, res) => (n === 0 ? answerThenStandStill(res) : res.writeHead(204).end());
   });
 
   after(async () => {
@@ -199,7 +206,12 @@ describe("a callback delivery whose receiver answered in time, by a response wor
     expect(await done(), what).to.equal(true);
   };
 
-  it("is settled delivered after one attempt, not set apart: no retry, no copy, the receiver called once and not taken as slow", async () => {
+  /**
+   * A CallbackDeliverer as the response worker runs it, attempts set apart after `afterMs`
+   * (`parking.afterMs`, 1 s by default) included, with what it reports and a way to hand it a
+   * callback.
+   */
+  async function responseWorker(afterMs?: number) {
     const broker = await Broker.connect(AMQP_URL, pino({ level: "silent" }));
     const channel = broker.channel(queues.topology.delivery, (ch) =>
       declareCallbackTopology(ch, queues.topology),
@@ -210,9 +222,6 @@ describe("a callback delivery whose receiver answered in time, by a response wor
     const settled: Settlement[] = [];
     /** The deliverer's gauge of attempts set apart, every value it was told. */
     const setApart: number[] = [];
-    // As the response worker runs it, attempts set apart after a second included: the stall
-    // outlasts that second too, and its timer fires before the answer is read; the attempt,
-    // answered in time, must not be set apart (a copy published) nor its receiver taken as slow.
     const deliverer = new CallbackDeliverer({
       broker,
       channel,
@@ -225,6 +234,7 @@ describe("a callback delivery whose receiver answered in time, by a response wor
       parking: {
         marks: new ParkedAttempts(queues.redis, queues.prefix, 60_000),
         attemptTimeoutMs: timeoutMs,
+        afterMs,
         onCount: (count) => void setApart.push(count),
       },
       onAttempt: (_job: CallbackJob, result, next) =>
@@ -247,6 +257,14 @@ describe("a callback delivery whose receiver answered in time, by a response wor
         payload: JSON.stringify({ id: "m-1", state: "completed" }),
       });
     };
+    return { deliverer, deliver, attempts, settled, setApart };
+  }
+
+  it("is settled delivered after one attempt, not set apart: no retry, no copy, the receiver called once and not taken as slow", async () => {
+    // The stall outlasts the second an attempt runs before it is set apart too, and that wait's
+    // timer fires before the answer is read; the attempt, answered in time, must not be set
+    // apart (a copy published) nor its receiver taken as slow.
+    const { deliverer, deliver, attempts, settled, setApart } = await responseWorker();
     const webhookId = `msg_${randomUUID()}`;
     await deliver(webhookId);
     await waitFor("the delivery settled", () => settled.length === 1);
@@ -277,5 +295,44 @@ describe("a callback delivery whose receiver answered in time, by a response wor
       { outcome: "delivered", attempts: 1 },
     ]);
     expect(received).to.deep.equal([webhookId, next]);
+  });
+
+  it("takes a receiver that was slow as not slow any more once it answered in time, a stall of the worker notwithstanding", async () => {
+    const afterMs = 300;
+    // The first attempt is answered well after `afterMs` (and well within its timeout): set
+    // apart, its receiver taken as slow. The second is answered in time, the worker standing
+    // still past `afterMs` before it reads the answer; the third at once.
+    answerNth = (n, res) => {
+      if (n === 0) setTimeout(() => res.writeHead(204).end(), afterMs + 600);
+      else if (n === 1) answerThenStandStill(res);
+      else res.writeHead(204).end();
+    };
+    const { deliverer, deliver, attempts, settled, setApart } = await responseWorker(afterMs);
+    const ids = [0, 1, 2].map(() => `msg_${randomUUID()}`);
+    await deliver(ids[0]);
+    await waitFor("the slow delivery settled", () => settled.length === 1);
+    expect(setApart, "the slow attempt set apart").to.deep.equal([1, 0]);
+    // A receiver slow lately has its next attempt set apart at once, whenever it answers.
+    await deliver(ids[1]);
+    await waitFor("the stalled delivery settled", () => settled.length === 2);
+    await waitFor("the stalled attempt's copy gone", () => setApart.at(-1) === 0);
+    const before = setApart.length;
+    await deliver(ids[2]);
+    await waitFor("the third delivery settled", () => settled.length === 3);
+    await waitFor(
+      "nothing left on the queues",
+      async () =>
+        setApart.at(-1) === 0 &&
+        (await queues.depths()) === 0 &&
+        (await queues.redis.keys(`${queues.prefix}sluice:*`)).length === 0,
+    );
+    await deliverer.stop();
+    expect(
+      setApart.slice(before),
+      "the third attempt set apart: its receiver was still taken as slow",
+    ).to.deep.equal([]);
+    expect(attempts.map((a) => a.outcome)).to.deep.equal(["delivered", "delivered", "delivered"]);
+    expect(settled.map((s) => s.attempts)).to.deep.equal([1, 1, 1]);
+    expect(received).to.deep.equal(ids);
   });
 });
