@@ -3,12 +3,12 @@
 
 import Koa, { type Context } from "koa";
 import Router from "@koa/router";
-import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Socket } from "node:net";
+import type { IncomingMessage } from "node:http";
 import type { Logger } from "pino";
 import { SluiceError } from "../shared/protocol/errors";
 import { accessLog, noteAccess } from "./access-log";
 import { closeUnreadBody } from "../shared/protocol/unread-body";
+import { PipelinedRequests, type PipelineLimits } from "../shared/protocol/pipelined-requests";
 import { unmetExpectation } from "../shared/protocol/expect-continue";
 import { buildSoapFault } from "./soap/soap-fault";
 import { answerError } from "./error-answer";
@@ -100,13 +100,13 @@ function requestFrame(deps: RestRouteDeps, route: Koa.Middleware): Koa.Middlewar
   const access = accessLog(deps.log);
   const header = headerSection(deps.config.adapter.maxHeaders, deps.log);
   const deadline = answerDeadline(deps.config.adapter.requestTimeoutMs);
+  const pipelined = new PipelinedRequests(PIPELINE_LIMITS);
   return (ctx, next) => {
     const handle = (): Promise<unknown> => header(ctx, () => route(ctx, next));
-    const before = unsentAnswerBefore(ctx);
     // A request pipelined behind an answer not yet sent waits for it: a caller that sent 200
     // reads of a large record at once and read no answer had all 200 read from Redis and held
     // as answers. One at a time, the rest end with the connection at the answer deadline.
-    const routed = before === undefined ? handle : inTurn(ctx, before, handle);
+    const routed = pipelined.inTurn(ctx.req, ctx.res, handle);
     let done: Promise<unknown>;
     try {
       done = span(ctx, () => access(ctx, routed));
@@ -124,120 +124,19 @@ function requestFrame(deps: RestRouteDeps, route: Koa.Middleware): Koa.Middlewar
   };
 }
 
-const LAST_ANSWER = Symbol("sluice.last-answer");
-const TURN_ENDED = Symbol("sluice.turn-ended");
-type Answer = ServerResponse & { [TURN_ENDED]?: Promise<void> };
-
 /**
- * The answer of the request before this one on the same connection, when it is not sent yet
- * (HTTP/1.1 pipelining); undefined for any other request. One property per connection.
+ * Requests that may wait for the answers before them, pipelined (HTTP/1.1): read on while up
+ * to 16 wait on a connection (a sync caller that pipelined a few and hung up is seen to go),
+ * then kept unparsed up to 64 KiB, then not read; a connection with more than 1 000 waiting, or
+ * adding to 10 000 across the adapter, is closed. A security server does not pipeline; a caller
+ * that does is served in order within these.
  */
-function unsentAnswerBefore(ctx: Context): Answer | undefined {
-  const socket = ctx.req.socket as Socket & { [LAST_ANSWER]?: Answer };
-  const last = socket[LAST_ANSWER];
-  socket[LAST_ANSWER] = ctx.res;
-  return last !== undefined && !last.writableFinished && !last.destroyed ? last : undefined;
-}
-
-/** Resolves once `answer` is sent or its connection closed. */
-function sentOrClosed(answer: ServerResponse): Promise<void> {
-  return new Promise((resolve) => {
-    answer.once("finish", resolve);
-    answer.once("close", resolve);
-  });
-}
-
-/** Resolves once `answer` is sent or its connection closed, or its request gave up its turn. */
-function turnEnded(answer: Answer): Promise<void> {
-  return answer[TURN_ENDED] ?? sentOrClosed(answer);
-}
-
-/**
- * `handle` once the answer before has gone: not at all when the connection closed meanwhile.
- * The request's own turn ends when its answer is sent, or when it is not handled: a request
- * behind it waits for that, never for an answer that will not be written.
- */
-function inTurn(ctx: Context, before: Answer, handle: () => Promise<unknown>) {
-  const answer = ctx.res as Answer;
-  let release!: () => void;
-  const givenUp = new Promise<void>((resolve) => (release = resolve));
-  answer[TURN_ENDED] = Promise.race([sentOrClosed(answer), givenUp]);
-  const socket = ctx.req.socket as PipelinedSocket;
-  holdPipeline(socket);
-  // Counted off when the turn comes, whatever happens to the request meanwhile.
-  const turn = turnEnded(before).then(() => pipelineTurn(socket));
-  return (): Promise<unknown> =>
-    turn.then((waiting) => {
-      if (socket.destroyed) {
-        release();
-        return undefined;
-      }
-      if (waiting === 0 && socket[HELD]) releasePipeline(socket);
-      return handle().finally(() => {
-        if (socket.destroyed) release();
-      });
-    });
-}
-
-/**
- * Requests that may wait for the answers before them: on one connection, and on all of the
- * adapter's together. A security server does not pipeline; a caller that does is served in
- * order within these, and its connection is closed beyond them.
- */
-export const MAX_PIPELINED = 1000;
-export const MAX_PIPELINED_TOTAL = 10_000;
-/**
- * Requests that may wait on one connection before nothing more is read from it. Not every
- * one: a connection not read is one whose close goes unseen, and a sync caller that pipelined
- * a request or two and hung up would keep its waiter slot until its wait ended.
- */
-const READ_WHILE_WAITING = 16;
-const WAITING = Symbol("sluice.pipelined-waiting");
-const HELD = Symbol("sluice.pipelined-held");
-type PipelinedSocket = Socket & { [WAITING]?: number; [HELD]?: boolean };
-/** Node's own marks: a socket it holds (`_paused`, also what we hold) and its parser. */
-type NodeSocket = Socket & { _paused: boolean; parser?: { resume(): void } | null };
-let waitingTotal = 0;
-
-/**
- * A request arrived behind an answer not yet sent: past READ_WHILE_WAITING of them nothing
- * more is read from its connection until the last request read has its turn (as Node holds a
- * connection whose answers are not taken), and a connection over the limits above is closed.
- * Node parses whatever a connection sends and makes a request of each however many wait: 28 MB
- * of small GETs pipelined behind one sync wait held 380 000 requests, 2.9 GB, and the adapter
- * answered nobody for minutes.
- */
-function holdPipeline(socket: PipelinedSocket): void {
-  const waiting = (socket[WAITING] ?? 0) + 1;
-  socket[WAITING] = waiting;
-  waitingTotal += 1;
-  if (waiting > MAX_PIPELINED || waitingTotal > MAX_PIPELINED_TOTAL) {
-    socket.destroy();
-    return;
-  }
-  if (waiting <= READ_WHILE_WAITING || socket[HELD]) return;
-  // As Node holds a connection whose answers are not taken: it pauses the parser once the data
-  // it is reading now is parsed (paused in the midst of it, the parser fails the request).
-  socket[HELD] = true;
-  (socket as NodeSocket)._paused = true;
-  socket.pause();
-}
-
-/** A waiting request's turn came (or its connection closed): the count is `socket`'s now. */
-function pipelineTurn(socket: PipelinedSocket): number {
-  const waiting = (socket[WAITING] ?? 1) - 1;
-  socket[WAITING] = waiting;
-  waitingTotal -= 1;
-  return waiting;
-}
-
-/** The last request read is being served: its connection may carry the next ones. */
-function releasePipeline(socket: PipelinedSocket): void {
-  socket[HELD] = false;
-  (socket as NodeSocket)._paused = false;
-  (socket as NodeSocket).parser?.resume();
-  socket.resume();
-}
+const PIPELINE_LIMITS: PipelineLimits = {
+  readWhileWaiting: 16,
+  maxPerConnection: 1000,
+  maxTotal: 10_000,
+  maxUnparsedBytes: 64 * 1024,
+};
 
 /**
  * The answer is made: the caller's X-Road-Id goes back on it, unless it was refused (sending a

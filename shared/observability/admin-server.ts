@@ -7,6 +7,7 @@ import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import { asSluiceError } from "../protocol/errors";
 import { deferContinue, unmetExpectation } from "../protocol/expect-continue";
+import { PipelinedRequests, type PipelineLimits } from "../protocol/pipelined-requests";
 import { METRICS_CONTENT_TYPE, metricsText } from "./metrics";
 import { isLoopbackHost } from "../runtime/loopback-host";
 import { AdminConnections } from "./admin-connections";
@@ -26,6 +27,19 @@ export type ReadinessCheck = () => string | null; // null = ready, else the reas
 const MAX_CONNECTIONS = 256;
 /** Connections one client (address, or IPv6 /64) may hold: below the total, so others get in. */
 const MAX_CONNECTIONS_PER_CLIENT = 32;
+/**
+ * Requests pipelined behind an answer not yet sent (HTTP/1.1): Prometheus, the kubelet and
+ * browsers send one request at a time, so few. Read on while up to 4 wait on a connection, then
+ * kept unparsed up to 16 KiB, then not read; a connection with more than 32 waiting, or adding
+ * to 256 across the port, is closed. 2 000 `GET /metrics` sent in one write were 2 000 scrapes
+ * at once.
+ */
+const PIPELINE_LIMITS: PipelineLimits = {
+  readWhileWaiting: 4,
+  maxPerConnection: 32,
+  maxTotal: 256,
+  maxUnparsedBytes: 16 * 1024,
+};
 
 export class AdminServer {
   private readonly server: http.Server;
@@ -35,7 +49,7 @@ export class AdminServer {
   private readonly signIn: AdminSignIn | null;
   private draining = false;
   /** Requests being answered: closing waits for them, so an operator gets the answer. */
-  private readonly handling = new Set<Promise<void>>();
+  private readonly handling = new Set<Promise<unknown>>();
   /** Listening on a loopback address: only requests naming a loopback host are served. */
   private loopbackOnly = false;
 
@@ -62,8 +76,11 @@ export class AdminServer {
     // Requests past their deadline are looked for every second (at most), not Node's default
     // 30 s, after which a body could stream for twice as long as requestTimeout says.
     const checking = { connectionsCheckingInterval: Math.max(100, Math.min(1_000, silentMs)) };
+    const pipelined = new PipelinedRequests(PIPELINE_LIMITS);
     this.server = http.createServer(checking, (req, res) => {
-      const handled = this.handle(req, res).catch((error: unknown) => {
+      // One request of a connection answered at a time, in order, as the answers leave anyway.
+      const inTurn = pipelined.inTurn(req, res, () => this.handle(req, res));
+      const handled = inTurn().catch((error: unknown) => {
         // A route's SluiceError (Redis unavailable: 503 with Retry-After) is answered as such;
         // anything else is a bug: 500 with the generic body, its stack in the log only.
         const err = asSluiceError(error);

@@ -92,4 +92,27 @@ describe("a flood of requests pipelined behind a sync wait", function () {
     // Seen as the connection closes, not when the wait ends (30 s).
     await eventually(async () => ((await waiters()) === 0 ? true : undefined), 10_000, "no waiter");
   });
+
+  it("a sync caller that pipelined more than are parsed while it waits and hung up frees its slot", async () => {
+    // Past 16 waiting nothing more is parsed: what follows is kept unparsed, read all the same,
+    // so the end of the stream is seen. Paused instead, the connection's close went unseen and
+    // the slot was kept until the wait ended (30 s).
+    const { adapter } = roles;
+    const waiters = async () => (await metricValue(adapter.adminUrl, "sluice_sync_waiters")) ?? 0;
+    await eventually(async () => ((await waiters()) === 0 ? true : undefined), 10_000);
+    const socket = net.connect(adapter.port, "127.0.0.1");
+    socket.on("error", () => undefined);
+    await new Promise((resolve) => socket.once("connect", resolve));
+    const read = `GET /messages/00000000-0000-4000-8000-000000000000 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Road-Client: ${CLIENT}\r\n\r\n`;
+    socket.write(
+      `POST /rest/slow HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Road-Client: ${CLIENT}\r\n` +
+        `Content-Type: application/json\r\nPrefer: wait=30\r\nContent-Length: 2\r\n\r\n{}` +
+        read.repeat(40),
+    );
+    await eventually(async () => ((await waiters()) === 1 ? true : undefined), 4_000, "a waiter");
+    // More once reading stopped, as a caller that pipelines as it goes would.
+    await new Promise((resolve) => socket.write(read.repeat(40), resolve));
+    socket.destroy();
+    await eventually(async () => ((await waiters()) === 0 ? true : undefined), 10_000, "no waiter");
+  });
 });

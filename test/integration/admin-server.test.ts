@@ -410,6 +410,110 @@ describe("admin port connection bound", () => {
   });
 });
 
+describe("admin port pipelining", () => {
+  const TOKEN = "a-test-admin-token-0123456789";
+  let admin: AdminServer;
+  let port = 0;
+  /** `GET /admin/held` is answered once the test calls this; its request's socket goes to it. */
+  let answerHeld: (() => void) | undefined;
+  let heldReceived: Promise<net.Socket>;
+  let onHeld: (socket: net.Socket) => void;
+
+  before(async () => {
+    admin = new AdminServer(pino({ level: "silent" }), TOKEN, 10_000);
+    admin.addRoute("GET", /^\/admin\/held$/, (_match, req) => {
+      onHeld(req.socket);
+      return new Promise((resolve) => {
+        answerHeld = () => resolve({ status: 200, body: { held: true } });
+        req.socket.once("close", () => resolve({ status: 200, body: { held: true } }));
+      });
+    });
+    port = await admin.listen(0, "127.0.0.1");
+  });
+
+  beforeEach(() => {
+    heldReceived = new Promise((resolve) => (onHeld = resolve));
+  });
+
+  after(async () => {
+    await admin.close();
+  });
+
+  const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`;
+  const HELD = `GET /admin/held HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`;
+  const connect = async () => {
+    const socket = net.connect({ port, host: "127.0.0.1" });
+    socket.on("error", () => undefined);
+    await new Promise((resolve) => socket.once("connect", resolve));
+    return socket;
+  };
+  /** What `socket` got until it closed. */
+  const received = (socket: net.Socket): Promise<string> => {
+    let text = "";
+    socket.on("data", (chunk: Buffer) => (text += chunk.toString("latin1")));
+    return new Promise((resolve) => socket.once("close", () => resolve(text)));
+  };
+  /** A few turns of the event loop: what the peer wrote on loopback is read meanwhile. */
+  const readMeanwhile = async () => {
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+  };
+
+  it("closes a connection that pipelines 2 000 GET /metrics in one write, answering few", async () => {
+    // Each was a scrape of its own, all at once. Without a bound all 2 000 were answered (and
+    // the connection closed only when idle); with it, past 32 waiting the connection is closed.
+    const socket = await connect();
+    const text = received(socket);
+    socket.write(get("/metrics").repeat(2_000));
+    const answers = (await text).split("HTTP/1.1 200 ").length - 1;
+    expect(answers, "answers to the flood").to.be.below(40);
+    const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+    expect(health.status).to.equal(200);
+  });
+
+  it("answers requests pipelined past where it stops reading, in order, later ones too", async () => {
+    // Past 4 waiting, what the connection sends next is kept unparsed until their turn.
+    const paths = Array.from({ length: 30 }, (_, i) => (i % 3 === 2 ? "/readyz" : "/healthz"));
+    const socket = await connect();
+    const text = received(socket);
+    socket.write(HELD + paths.slice(0, 10).map(get).join(""));
+    await heldReceived;
+    socket.write(
+      paths.slice(10).map(get).join("") +
+        get("/healthz").replace("\r\n\r\n", "\r\nConnection: close\r\n\r\n"),
+    );
+    await readMeanwhile();
+    answerHeld?.();
+    const bodies = (await text).match(/\{"(?:status|held)":(?:"[a-z ]+"|true)/g) ?? [];
+    expect(bodies).to.deep.equal([
+      '{"held":true',
+      ...[...paths, "/healthz"].map((path) =>
+        path === "/readyz" ? '{"status":"ready"' : '{"status":"ok"',
+      ),
+    ]);
+  });
+
+  it("sees a caller hang up while its pipelined requests wait and nothing more is parsed", async () => {
+    // Node sees a connection's end only while reading it: paused, the request before stayed
+    // unanswered, its caller gone unseen, until the answer was written.
+    const socket = await connect();
+    socket.write(HELD + get("/healthz").repeat(10));
+    const server = await heldReceived;
+    // Sent once reading stopped, before hanging up: kept, and the end of the stream seen behind.
+    socket.write(get("/healthz").repeat(10));
+    await readMeanwhile();
+    const closed = new Promise((resolve) => server.once("close", () => resolve("closed")));
+    socket.destroy();
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = new Promise((resolve) => (timer = setTimeout(() => resolve("open"), 15_000)));
+    try {
+      expect(await Promise.race([closed, gaveUp])).to.equal("closed");
+    } finally {
+      clearTimeout(timer);
+      answerHeld?.();
+    }
+  });
+});
+
 describe("admin port connections per address", () => {
   it("closes one address's connections beyond its share, and still serves another address", async () => {
     // Probes come from the kubelet's address: one address holding every slot would fail them.
