@@ -16,7 +16,7 @@ import type { Lookup } from "../shared/delivery/address-check";
 import { isJsonType, mediaType, readBody } from "./body-reader";
 import { answerError } from "./error-answer";
 import { refuseWhileStoreDown } from "./store-unavailable";
-import { readClient } from "./xroad-client";
+import { checkServiceHeader, readClient } from "./xroad-client";
 import { arrivalOf, reachablePath } from "./status-location";
 
 export interface HubRouteDeps {
@@ -72,11 +72,18 @@ export function hubRoutes(deps: HubRouteDeps) {
 }
 
 function registerHub(router: Router, log: Logger, deps: HubRouteDeps, base: string): void {
+  // Through the status service an X-Road-Service header, when sent, must name it, as on any
+  // REST service and on the status service's own status and cancel (CONTRACT §3, §8).
+  const statusService = base === "/hub" ? null : (deps.statusService ?? null);
+  const checkService = (ctx: Context): void => {
+    if (statusService !== null) checkServiceHeader(ctx.req, statusService);
+  };
   router.post(base, async (ctx) => {
     try {
       if (deps.enabled === false) {
         throw new SluiceError("NotFound", "the event hub is off: no callback secret is configured");
       }
+      checkService(ctx);
       const client = readClient(ctx.req);
       const { callback, query } = await registration(ctx);
       const queryText = query === undefined || query === null ? "" : query;
@@ -109,6 +116,7 @@ function registerHub(router: Router, log: Logger, deps: HubRouteDeps, base: stri
 
   router.delete(`${base}/:id`, async (ctx) => {
     try {
+      checkService(ctx);
       const client = readClient(ctx.req);
       const id = issuedIdOf(ctx.params.id);
       if (id !== null) refuseWhileStoreDown(deps.storeReady);

@@ -126,6 +126,7 @@ async function hubServer(
       lookups.push(host);
       return host === "localhost" ? ["127.0.0.1"] : ["93.184.216.34"];
     },
+    statusService: "messages",
   })(router, pino({ level: "silent" }));
   app.use(router.routes());
   const server = http.createServer(app.callback());
@@ -146,8 +147,9 @@ async function hubRequest(
   client: string | null,
   body?: unknown,
   contentType = "application/json",
+  extraHeaders: Record<string, string> = {},
 ) {
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = { ...extraHeaders };
   if (client !== null) headers["X-Road-Client"] = client;
   if (body !== undefined) headers["Content-Type"] = contentType;
   const res = await fetch(base + path, {
@@ -172,7 +174,8 @@ describe("hub listeners in Redis and the hub routes (real Redis, real HTTP)", ()
     client: string | null,
     body?: unknown,
     contentType?: string,
-  ) => hubRequest(hub.base, method, path, client, body, contentType);
+    headers?: Record<string, string>,
+  ) => hubRequest(hub.base, method, path, client, body, contentType, headers);
 
   before(async () => {
     redis = new Redis(REDIS_URL);
@@ -339,6 +342,45 @@ describe("hub listeners in Redis and the hub routes (real Redis, real HTTP)", ()
     expect(renewed.status).to.equal(201);
     expect(renewed.body.id).to.not.equal(first.body.id);
     expect(await listeners.get(renewed.body.id)).to.deep.include(registration);
+  });
+
+  it("through the status service, registers and removes only when X-Road-Service names it", async () => {
+    const client = "EE/GOV/70000013/via-xroad";
+    const naming = (code: string) => ({ "X-Road-Service": `EE/GOV/70000002/sluice/${code}` });
+    const registration = { callback: "https://hooks.example.org/via-xroad" };
+    // A header naming a business service is inconsistent, as on the status service's status
+    // and cancel (CONTRACT §3): refused, and nothing is registered.
+    const other = await request(
+      "POST",
+      "/rest/messages/hub",
+      client,
+      registration,
+      undefined,
+      naming("personSearch"),
+    );
+    expect(other.status).to.equal(400);
+    expect(other.body.type).to.equal("InconsistentHeaders");
+    expect(await listeners.forClient(client)).to.deep.equal([]);
+
+    const made = await request(
+      "POST",
+      "/rest/messages/hub",
+      client,
+      registration,
+      undefined,
+      naming("messages"),
+    );
+    expect(made.status).to.equal(201);
+    const id = made.body.id as string;
+    const path = `/rest/messages/hub/${id}`;
+    const wrong = await request("DELETE", path, client, undefined, undefined, naming("order"));
+    expect(wrong.status).to.equal(400);
+    expect(wrong.body.type).to.equal("InconsistentHeaders");
+    expect((await listeners.get(id))?.client).to.equal(client);
+    expect(
+      (await request("DELETE", path, client, undefined, undefined, naming("messages"))).status,
+    ).to.equal(204);
+    expect(await listeners.get(id)).to.equal(null);
   });
 
   it("replaces a registration whose listener went without it (removed by an earlier release)", async () => {
