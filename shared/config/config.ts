@@ -788,6 +788,17 @@ export function compileConfig(
     problems.push(
       `config.xroad.statusService: "${statusService}" is also a configured service; its status resource would hide the service`,
     );
+  } else {
+    // The status routes match their paths without regard to case (as the router does every
+    // route): `GET /rest/personSearch/<x>` was a status read when the status service was
+    // `personsearch`, and `POST /rest/personSearch/hub` a hub registration, never the backend's.
+    const lower = statusService.toLowerCase();
+    const twin = Object.keys(services).find((code) => code.toLowerCase() === lower);
+    if (twin !== undefined) {
+      problems.push(
+        `config.xroad.statusService: "${statusService}" differs from the configured service "${twin}" only in case; the status service's paths are matched without regard to case, so its status resource would hide the service`,
+      );
+    }
   }
   const adapterTls = adapter.tls(baseDir, true);
   const adapterXml = adapter.at("xml");

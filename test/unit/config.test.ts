@@ -62,6 +62,27 @@ describe("configuration", () => {
     ]);
   });
 
+  it("refuses a status service that is a configured service's code, in any case", () => {
+    const withStatus = (statusService: string) =>
+      problemsOf({
+        services: { personSearch: { backend: "legacy" } },
+        backends: minimal.backends,
+        xroad: { statusService },
+      });
+    expect(withStatus("personSearch")).to.deep.equal([
+      'config.xroad.statusService: "personSearch" is also a configured service; its status resource would hide the service',
+    ]);
+    // The router matches the status service's paths in any case: with `personsearch`,
+    // `GET /rest/personSearch/x` was a status read and `POST /rest/personSearch/hub` a hub
+    // registration, neither ever reaching the backend.
+    for (const statusService of ["personsearch", "PERSONSEARCH"]) {
+      expect(withStatus(statusService)).to.deep.equal([
+        `config.xroad.statusService: "${statusService}" differs from the configured service "personSearch" only in case; the status service's paths are matched without regard to case, so its status resource would hide the service`,
+      ]);
+    }
+    expect(withStatus("messages")).to.deep.equal([]);
+  });
+
   it("fills defaults and converts durations once", () => {
     const config = compileConfig(
       {
