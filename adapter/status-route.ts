@@ -92,16 +92,18 @@ async function clientTransaction(
 
 /**
  * A message's status as its own client reads it (REST and the SOAP status operation):
- * `retryAfter` while it is not finished; reading a finished one delivers its outcome.
+ * `retryAfter` while it is not finished; reading a finished one delivers its outcome, unless
+ * the read sends no body (`deliver` false: a HEAD, whose answer holds no outcome).
  */
 export async function readOwnStatus(
   deps: StatusRouteDeps,
   client: string | null,
   id: string,
+  deliver = true,
 ): Promise<{ tx: Transaction; retryAfter: number | null }> {
   const tx = await clientTransaction(deps, client, id);
   if (!isTerminal(tx.state)) return { tx, retryAfter: deps.pollAfter(tx) };
-  if (tx.replyMode !== "callback" && tx.delivery === "pending") {
+  if (deliver && tx.replyMode !== "callback" && tx.delivery === "pending") {
     // Without a callback (ack mode, or a sync wait that ended in 202) the outcome is
     // delivered when its owner reads it.
     const marked = await deps.store
@@ -122,7 +124,14 @@ export function statusRoute(deps: StatusRouteDeps) {
   return async (ctx: Context & { params: { id: string } }): Promise<void> => {
     const id = ctx.params.id;
     try {
-      const { tx, retryAfter } = await readOwnStatus(deps, callerOf(ctx, deps), id);
+      // The router answers a HEAD with this GET route: its answer carries no outcome, so it
+      // delivers none (`delivery` says whether the outcome reached the caller).
+      const { tx, retryAfter } = await readOwnStatus(
+        deps,
+        callerOf(ctx, deps),
+        id,
+        ctx.method !== "HEAD",
+      );
       ctx.set("X-Sluice-Id", tx.id);
       if (retryAfter !== null) ctx.set("Retry-After", String(retryAfter));
       ctx.status = 200;

@@ -121,6 +121,33 @@ describe("REST end to end (all roles in one process)", function () {
     expect(done.json.history.map((h: { state: string }) => h.state)).to.include("delivered");
   });
 
+  it("a HEAD of a finished message's status delivers nothing; the GET that reads it does", async () => {
+    const answer = await call(`${roles.sluice.url}/rest/echo`, { body: '{"name":"Head"}' });
+    expect(answer.status).to.equal(202);
+    const id = answer.json.id as string;
+    const head = () => call(`${roles.sluice.url}/messages/${id}`, { method: "HEAD" });
+    // Finished once a HEAD no longer says when to look again.
+    await eventually(
+      async () => {
+        const headed = await head();
+        expect(headed.status).to.equal(200);
+        return headed.headers.get("retry-after") === null ? headed : undefined;
+      },
+      10_000,
+      `message ${id} finished`,
+    );
+    expect((await head()).text).to.equal("");
+    const seen = async () =>
+      (await harness.admin(roles.sluice, `/admin/messages/${id}`)).json as {
+        state: string;
+        delivery: string;
+      };
+    expect(await seen()).to.deep.include({ state: "completed", delivery: "pending" });
+    const read = await call(`${roles.sluice.url}/messages/${id}`);
+    expect(read.json).to.deep.include({ state: "completed", delivery: "delivered" });
+    expect((await seen()).delivery).to.equal("delivered");
+  });
+
   it("Prefer: respond-async turns a sync service into ack mode", async () => {
     const answer = await call(`${roles.sluice.url}/rest/lookup`, {
       body: "{}",
