@@ -137,6 +137,8 @@ function selectionProblem(command: OperatorCommand, parsed: OperatorArgs): strin
   if (parsed.flags.has("replayed") && !(command === "dead-letters" && verb === "list")) {
     return `--replayed applies to dead-letters list only (${command} ${verb} does not take it)`;
   }
+  const refused = optionProblem(command, verb, id, parsed);
+  if (refused !== null) return refused;
   // A dry run of a bulk run only: of one ID, `show` already says what a replay would take.
   if (parsed.dryRun && (id || !(verb === "replay" || verb === "redeliver"))) {
     return `--dry-run applies to a bulk replay or redelivery (a filter or --all), not to ${command} ${id ? `${verb} ID` : verb}`;
@@ -154,6 +156,58 @@ function selectionProblem(command: OperatorCommand, parsed: OperatorArgs): strin
     !(parsed.flags.get("client") && parsed.flags.get("xroad-id"))
   ) {
     return "messages show needs an ID, or --client and --xroad-id (and --service to narrow it)";
+  }
+  return null;
+}
+
+/**
+ * The options each command takes (`--json` aside, which every one takes): the union of them all
+ * was read everywhere, so one another command takes was ignored, and a bulk run given one
+ * (`replay --reason R --xroad-id X`, `redeliver --reason R --client C`) acted on every entry
+ * of the rest of its selection instead of the ones meant.
+ */
+const TAKES: Readonly<Record<Exclude<OperatorCommand, "journal">, Record<string, string[]>>> = {
+  "dead-letters": {
+    list: ["reason", "service", "backend", "client", "replayed", "limit"],
+    show: [],
+    replay: ["reason", "service", "backend", "client", "limit"],
+  },
+  "dead-callbacks": {
+    list: ["reason", "receiver", "target", "limit"],
+    show: [],
+    redeliver: ["reason", "receiver", "target", "limit"],
+  },
+  messages: { show: ["client", "xroad-id", "service"], cancel: [] },
+  backends: { list: [], pause: [], resume: [] },
+  "hub-listeners": { list: ["client", "receiver", "limit"], remove: [] },
+};
+
+/** An option the command does not take, or a selection given beside the ID of a replay. */
+function optionProblem(
+  command: Exclude<OperatorCommand, "journal">,
+  verb: string,
+  id: string | undefined,
+  parsed: OperatorArgs,
+): string | null {
+  const takes = TAKES[command][verb] ?? [];
+  const bulk = verb === "replay" || verb === "redeliver";
+  for (const name of parsed.flags.keys()) {
+    if (!takes.includes(name)) {
+      return `${command} ${verb} takes no --${name}${takes.length ? ` (it takes ${takes.map((t) => `--${t}`).join(", ")})` : ""}`;
+    }
+  }
+  if (parsed.all && !bulk)
+    return `--all applies to a bulk replay or redelivery, not to ${command} ${verb}`;
+  // One ID is replayed whatever the filter says: given both, which did the operator mean?
+  if (bulk && id && (parsed.all || parsed.flags.size > 0)) {
+    const given = [
+      ...(parsed.all ? ["--all"] : []),
+      ...[...parsed.flags.keys()].map((n) => `--${n}`),
+    ];
+    return `${command} ${verb} ID takes no ${given.join(", ")}: give one ID, or a selection (a filter or --all) without an ID`;
+  }
+  if (command === "messages" && verb === "show" && id && parsed.flags.size > 0) {
+    return "messages show takes an ID, or --client and --xroad-id (and --service), not both";
   }
   return null;
 }

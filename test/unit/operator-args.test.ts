@@ -64,6 +64,63 @@ describe("operator command arguments", () => {
     );
   });
 
+  it("refuses an option its command does not take, never widening a bulk run by ignoring it", () => {
+    // Each is an option another command takes: ignored, the first two acted on every dead
+    // letter (or callback) of the reason, not the one X-Road id or client meant.
+    expect(
+      parse("dead-letters", "replay", "--reason", "retries_exhausted", "--xroad-id", "X"),
+    ).to.equal(
+      "dead-letters replay takes no --xroad-id (it takes --reason, --service, --backend, --client, --limit)",
+    );
+    expect(parse("dead-callbacks", "redeliver", "--reason", "exhausted", "--client", "C")).to.equal(
+      "dead-callbacks redeliver takes no --client (it takes --reason, --receiver, --target, --limit)",
+    );
+    expect(parse("dead-letters", "list", "--target", "https://cb.example/x")).to.match(
+      /^dead-letters list takes no --target/,
+    );
+    expect(parse("dead-callbacks", "list", "--backend", "b")).to.match(
+      /^dead-callbacks list takes no --backend/,
+    );
+    expect(parse("hub-listeners", "list", "--reason", "gone")).to.match(
+      /^hub-listeners list takes no --reason/,
+    );
+    expect(parse("backends", "pause", "legacy", "--reason", "x")).to.equal(
+      "backends pause takes no --reason",
+    );
+    expect(parse("dead-letters", "show", "ID", "--limit", "5")).to.equal(
+      "dead-letters show takes no --limit",
+    );
+    expect(parse("dead-letters", "list", "--all")).to.equal(
+      "--all applies to a bulk replay or redelivery, not to dead-letters list",
+    );
+    // One ID beside a selection: which was meant is not guessed.
+    expect(parse("dead-letters", "replay", "ID1", "--all")).to.equal(
+      "dead-letters replay ID takes no --all: give one ID, or a selection (a filter or --all) without an ID",
+    );
+    expect(parse("dead-callbacks", "redeliver", "ID1", "--reason", "gone")).to.match(
+      /^dead-callbacks redeliver ID takes no --reason/,
+    );
+    expect(parse("messages", "show", "ID1", "--client", "C")).to.equal(
+      "messages show takes an ID, or --client and --xroad-id (and --service), not both",
+    );
+    // What each takes is still taken.
+    expect(
+      parse("dead-letters", "list", "--backend", "b", "--replayed", "no", "--limit", "5"),
+    ).to.be.an("object");
+    expect(parse("dead-letters", "replay", "--client", "C", "--limit", "5", "--dry-run")).to.be.an(
+      "object",
+    );
+    expect(
+      parse("dead-callbacks", "redeliver", "--receiver", "https://cb.example", "--json"),
+    ).to.be.an("object");
+    expect(
+      parse("hub-listeners", "list", "--client", "C", "--receiver", "https://cb.example"),
+    ).to.be.an("object");
+    expect(
+      parse("messages", "show", "--client", "C", "--xroad-id", "X", "--service", "S"),
+    ).to.be.an("object");
+  });
+
   it("reads a good --limit as a number, and none as null", () => {
     const given = parse("dead-letters", "list", "--limit", "25");
     expect(given).to.be.an("object").and.to.include({ limit: 25 });
