@@ -16,7 +16,7 @@ import { journaled } from "../shared/operator/operator-journal";
 import { BULK_LIMIT, LIST_LIMIT } from "../shared/operator/selection-limit";
 import { callbackFilterOf, OPERATOR_USAGE } from "./operator-args";
 import { fail, showEntry, untilInterrupted, type OperatorContext } from "./operator-context";
-import { age, columns, listing } from "./operator-tables";
+import { age, bulkSummary, columns, listing } from "./operator-tables";
 import { terminalLine } from "./terminal-text";
 
 export async function runDeadCallbackCommand(context: OperatorContext): Promise<number> {
@@ -82,20 +82,20 @@ export async function runDeadCallbackCommand(context: OperatorContext): Promise<
       }),
     );
     const { redelivered, skipped, dryRun } = outcome;
-    const sent = dryRun ? "would redeliver" : "redelivered";
     print(
       outcome,
       [
         ...redelivered.map(redeliveryLine),
         ...skipped.map((s) => `${s.id}: skipped: ${s.reason}`),
-        `${redelivered.filter((r) => r.result === sent).length} ${dryRun ? "would be redelivered" : "redelivered"}${skipped.length ? `, ${skipped.length} skipped` : ""}${dryRun ? " (dry run: nothing was sent)" : ""}`,
+        bulkSummary(redelivered, skipped.length, "redelivered", dryRun === true),
       ].join("\n"),
     );
     // Cut short by an error (Redis stopped answering): what was done is printed above.
     if (outcome.failure !== undefined) {
       return fail(`dead-callbacks redeliver stopped: ${terminalLine(outcome.failure)}`);
     }
-    return redelivered.some((r) => r.result === "refused") ? 1 : 0;
+    // As a bulk replay: refusals are listed and counted above; the run itself went through.
+    return 0;
   }
   return fail(OPERATOR_USAGE, 2);
 }

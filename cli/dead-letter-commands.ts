@@ -16,7 +16,7 @@ import {
 import { BULK_LIMIT, LIST_LIMIT } from "../shared/operator/selection-limit";
 import { filterOf, OPERATOR_USAGE } from "./operator-args";
 import { fail, showEntry, untilInterrupted, type OperatorContext } from "./operator-context";
-import { age, columns, listing } from "./operator-tables";
+import { age, bulkSummary, columns, listing } from "./operator-tables";
 import { requestQueueSamples } from "./request-queue-samples";
 import { terminalLine } from "./terminal-text";
 
@@ -101,13 +101,12 @@ export async function runDeadLetterCommand(context: OperatorContext): Promise<nu
         stopping,
       }),
     );
-    const sent = outcome.dryRun ? "would replay" : "replayed";
     print(
       outcome,
       [
         ...outcome.replayed.map(replayLine),
         ...outcome.skipped.map((s) => `${s.id}: skipped: ${s.reason}`),
-        `${outcome.replayed.filter((r) => r.result === sent).length} ${outcome.dryRun ? "would be replayed" : "replayed"}, ${outcome.skipped.length} skipped${outcome.dryRun ? " (dry run: nothing was sent)" : ""}`,
+        bulkSummary(outcome.replayed, outcome.skipped.length, "replayed", outcome.dryRun === true),
       ].join("\n"),
     );
     // Cut short by an error (Redis stopped answering): what was done is printed above.

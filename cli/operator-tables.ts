@@ -38,3 +38,23 @@ export function columns(table: string[][]): string {
     )
     .join("\n");
 }
+
+/**
+ * A bulk replay's or redelivery's last line: how many were sent (or would be), found done
+ * already, refused and skipped. Refusals are counted too: "0 replayed, 0 skipped" after a run
+ * whose every entry was refused read as a run that found nothing.
+ */
+export function bulkSummary(
+  results: Array<{ result: string }>,
+  skipped: number,
+  kind: "replayed" | "redelivered",
+  dryRun: boolean,
+): string {
+  const count = (result: string) => results.filter((r) => r.result === result).length;
+  const sent = dryRun ? (kind === "replayed" ? "would replay" : "would redeliver") : kind;
+  const parts = [`${count(sent)} ${dryRun ? `would be ${kind}` : kind}`];
+  if (count("already")) parts.push(`${count("already")} already`);
+  if (count("refused")) parts.push(`${count("refused")} refused`);
+  parts.push(`${skipped} skipped`);
+  return `${parts.join(", ")}${dryRun ? " (dry run: nothing was sent)" : ""}`;
+}

@@ -3,6 +3,7 @@
 // handler the signal ended the process wherever it was, printing nothing, and could leave a
 // redelivery claimed between its claim and the broker's confirm. Real broker and Redis.
 
+import { randomUUID } from "node:crypto";
 import { expect } from "chai";
 import { parseOperatorArgs, runOperatorCommand } from "../../cli/operator-commands";
 import { DeadCallbacks } from "../../shared/operator/dead-callbacks";
@@ -71,6 +72,25 @@ describe("sluice dead-callbacks redeliver interrupted (real broker and Redis)", 
     expect(skipped.length).to.be.greaterThan(0);
     expect(redelivered.length + skipped.length).to.equal(ids.length);
     for (const skip of skipped) expect(skip.reason).to.include("shutting down");
+  });
+
+  it("counts the refused ones in a bulk run's last line, and exits 0 as a bulk replay does", async () => {
+    const target = `https://cb.example.org/hooks/${randomUUID()}`;
+    const { id } = await recordDeadCallback(store, deadCallbacks, { target });
+    const parsed = parseOperatorArgs("dead-callbacks", ["redeliver", "--target", target]);
+    if (typeof parsed === "string") throw new Error(parsed);
+    const printed: string[] = [];
+    // Its job is larger than the broker takes here: refused, and the run goes on.
+    const small = { ...scope.config, amqpMaxMessageBytes: 64 };
+    const code = await runOperatorCommand("dead-callbacks", parsed, small, (text) =>
+      printed.push(text),
+    );
+    // It exited 1 here while a bulk replay with a refusal exited 0, and its last line left the
+    // refusal out ("0 redelivered").
+    expect(code).to.equal(0);
+    const lines = printed.join("\n").split("\n");
+    expect(lines[0]).to.match(new RegExp(`^${id}: refused`));
+    expect(lines.at(-1)).to.equal("0 redelivered, 1 refused, 0 skipped");
   });
 
   it("answers a refused single redelivery with the error's type, as the admin port does", async () => {

@@ -2,6 +2,7 @@
 // more than the backend's request queue can take below its high-water mark, counting what waits
 // there already, and says which it skipped.
 
+import { randomUUID } from "node:crypto";
 import { expect } from "chai";
 import { parseOperatorArgs, runOperatorCommand } from "../../cli/operator-commands";
 import { whenReady } from "../../shared/store/redis";
@@ -51,6 +52,27 @@ describe("sluice dead-letters replay of a selection (real broker and Redis)", fu
     const second = await replayAll();
     expect(second.replayed).to.deep.equal([]);
     expect(second.skipped.map((s) => s.id)).to.deep.equal([ids[2]]);
+  });
+
+  it("counts the refused ones in a bulk run's last line, and exits 0 as the run went through", async () => {
+    // Its backend was removed from the configuration: refused, whatever the queue holds.
+    const client = `EE/GOV/${randomUUID()}/app`;
+    const id = await recordDeadLetter(
+      scope.deadLetters,
+      requestMessage({ backend: "gone", client }),
+    );
+    const parsed = parseOperatorArgs("dead-letters", ["replay", "--client", client]);
+    if (typeof parsed === "string") throw new Error(parsed);
+    const printed: string[] = [];
+    const code = await runOperatorCommand("dead-letters", parsed, scope.config, (text) =>
+      printed.push(text),
+    );
+    expect(code).to.equal(0);
+    // "0 replayed, 0 skipped" said the run found nothing to do.
+    expect(printed.join("\n").split("\n")).to.deep.equal([
+      `${id}: refused (Conflict): backend "gone" is not configured any more`,
+      "0 replayed, 1 refused, 0 skipped",
+    ]);
   });
 
   it("answers a refused single replay with the error's type, as the admin port does", async () => {
