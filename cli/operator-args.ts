@@ -4,7 +4,7 @@
 
 import { deadLetterFilter, type DeadLetterFilter } from "../shared/operator/dead-letters";
 import { deadCallbackFilter, type DeadCallbackFilter } from "../shared/operator/dead-callbacks";
-import { parseLimit } from "../shared/operator/selection-limit";
+import { BULK_LIMIT, parseLimit } from "../shared/operator/selection-limit";
 
 export const OPERATOR_USAGE = `usage: sluice dead-letters list [--reason R] [--service S] [--backend B] [--client C] [--replayed no|yes] [--limit N] --config FILE
        sluice dead-letters show ID --config FILE
@@ -94,6 +94,13 @@ export function parseOperatorArgs(command: OperatorCommand, argv: string[]): Ope
   const limit = parseLimit(parsed.flags.get("limit"), "--limit");
   if ("problem" in limit) return limit.problem;
   parsed.limit = limit.limit;
+  // Dead letters and dead callbacks are read among the newest (or oldest) 10 000 of their
+  // index: a larger --limit was cut to that without a word, and `replay --all --limit 50000`
+  // said "10000 replayed" with tens of thousands still waiting.
+  const indexed = command === "dead-letters" || command === "dead-callbacks";
+  if (indexed && limit.limit !== null && limit.limit > BULK_LIMIT.max) {
+    return `--limit of ${command} is at most ${BULK_LIMIT.max} (a list or a run looks at ${BULK_LIMIT.max} entries at most; run it again for more), not ${limit.limit}`;
+  }
   return selectionProblem(command, parsed) ?? parsed;
 }
 

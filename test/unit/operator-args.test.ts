@@ -22,6 +22,25 @@ describe("operator command arguments", () => {
     expect(parse("dead-letters", "replay", "--all", "--limit", "x")).to.be.a("string");
   });
 
+  it("refuses a --limit of dead letters or dead callbacks past the 10 000 a run looks at", () => {
+    // Taken, it was cut to 10 000 without a word: "10000 replayed" with more still waiting.
+    expect(parse("dead-letters", "replay", "--all", "--limit", "50000")).to.equal(
+      "--limit of dead-letters is at most 10000 (a list or a run looks at 10000 entries at most; run it again for more), not 50000",
+    );
+    expect(parse("dead-letters", "list", "--limit=10001")).to.match(
+      /^--limit of dead-letters is at most 10000/,
+    );
+    expect(parse("dead-callbacks", "redeliver", "--all", "--limit", "20000")).to.match(
+      /^--limit of dead-callbacks is at most 10000/,
+    );
+    expect(parse("dead-letters", "replay", "--all", "--limit", "10000")).to.include({
+      limit: 10_000,
+    });
+    // The journal and hub listeners are read whole: no such bound.
+    expect(parse("journal", "--limit", "50000")).to.include({ limit: 50_000 });
+    expect(parse("hub-listeners", "list", "--limit", "50000")).to.include({ limit: 50_000 });
+  });
+
   it("takes the whole value after the first = of --name=value", () => {
     const target = "https://cb.example/x?token=a&sig=b=";
     const parsed = parse("dead-callbacks", "list", `--target=${target}`);
