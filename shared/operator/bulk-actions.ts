@@ -42,7 +42,8 @@ export type Dry<T> = T & { dryRun?: true };
 export async function replayDeadLetters(
   run: BulkReplay,
 ): Promise<Dry<ReplayRun<ReplayResult | ReplayPreview>>> {
-  const { replayer, deadLetters, filter, limit, dryRun, depthOf, stopping } = run;
+  const { replayer, deadLetters, filter, limit, dryRun, depthOf } = run;
+  const { stopping, interrupted } = watched(run.stopping);
   return journaled(
     run.record,
     dryRun ? "dead-letter.replay-bulk-dry-run" : "dead-letter.replay-bulk",
@@ -55,7 +56,12 @@ export async function replayDeadLetters(
         ? { dryRun: true as const, ...(await replayer.previewMany(entries, depthOf, stopping)) }
         : replayer.replayMany(entries, depthOf, stopping, run.noteReplayed);
     },
-    (done) => runOutcome(dryRun ? "would replay" : "replayed", { ...done, results: done.replayed }),
+    (done) =>
+      runOutcome(
+        dryRun ? "would replay" : "replayed",
+        { ...done, results: done.replayed },
+        interrupted(),
+      ),
   );
 }
 
@@ -68,7 +74,8 @@ export interface BulkRedelivery extends BulkAction<DeadCallbackFilter> {
 export async function redeliverDeadCallbacks(
   run: BulkRedelivery,
 ): Promise<Dry<RedeliveryRun<RedeliveryResult | RedeliveryPreview>>> {
-  const { redeliverer, deadCallbacks, filter, limit, dryRun, stopping } = run;
+  const { redeliverer, deadCallbacks, filter, limit, dryRun } = run;
+  const { stopping, interrupted } = watched(run.stopping);
   return journaled(
     run.record,
     dryRun ? "dead-callback.redeliver-bulk-dry-run" : "dead-callback.redeliver-bulk",
@@ -85,9 +92,22 @@ export async function redeliverDeadCallbacks(
         : redeliverer.redeliverMany(entries, stopping);
     },
     (done) =>
-      runOutcome(dryRun ? "would redeliver" : "redelivered", {
-        ...done,
-        results: done.redelivered,
-      }),
+      runOutcome(
+        dryRun ? "would redeliver" : "redelivered",
+        { ...done, results: done.redelivered },
+        interrupted(),
+      ),
   );
+}
+
+/**
+ * `stopping` as the run asks it before each entry, and whether it ever said yes: the run then
+ * skipped the rest, and is journaled as stopped, not done.
+ */
+function watched(stopping: () => boolean): { stopping: () => boolean; interrupted: () => boolean } {
+  let said = false;
+  return {
+    stopping: () => (stopping() ? (said = true) : false),
+    interrupted: () => said,
+  };
 }

@@ -53,14 +53,21 @@ export function oneOutcome(
 export function runOutcome(
   sent: "replayed" | "redelivered" | "would replay" | "would redeliver",
   run: { results: Array<{ result: string }>; skipped: unknown[]; failure?: string },
+  /** The run was told to stop (Ctrl-C, SIGTERM) before its last entry. */
+  interrupted = false,
 ): JournalOutcome {
   const counts: Record<string, number> = { [sent]: 0, already: 0, refused: 0 };
   for (const { result } of run.results) counts[result] = (counts[result] ?? 0) + 1;
   counts.skipped = run.skipped.length;
-  return run.failure === undefined
-    ? { result: "done", counts }
-    : { result: "stopped", counts, error: run.failure };
+  if (run.failure !== undefined) return { result: "stopped", counts, error: run.failure };
+  // Journaled as `done`, a run cut short by Ctrl-C read as one that had done all it selected.
+  return interrupted
+    ? { result: "stopped", counts, error: RUN_INTERRUPTED }
+    : { result: "done", counts };
 }
+
+/** Why a bulk run told to stop (Ctrl-C, SIGTERM) before its last entry ended. */
+export const RUN_INTERRUPTED = "interrupted: the process was told to stop; ask again for the rest";
 
 /** A bulk replay's selection: its filter, or `all`, and its limit. */
 export function deadLetterSelection(filter: DeadLetterFilter, limit: number): string {

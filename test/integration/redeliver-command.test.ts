@@ -6,7 +6,9 @@
 import { randomUUID } from "node:crypto";
 import { expect } from "chai";
 import { parseOperatorArgs, runOperatorCommand } from "../../cli/operator-commands";
+import pino from "pino";
 import { DeadCallbacks } from "../../shared/operator/dead-callbacks";
+import { OperatorJournal } from "../../shared/operator/operator-journal";
 import { whenReady } from "../../shared/store/redis";
 import {
   type BrokerSide,
@@ -16,6 +18,8 @@ import {
 } from "../support/broker-scope";
 import { eventually } from "../support/harness";
 import { recordDeadCallback } from "../support/messages";
+
+const silent = pino({ level: "silent" });
 
 describe("sluice dead-callbacks redeliver interrupted (real broker and Redis)", function () {
   this.timeout(60_000);
@@ -72,6 +76,14 @@ describe("sluice dead-callbacks redeliver interrupted (real broker and Redis)", 
     expect(skipped.length).to.be.greaterThan(0);
     expect(redelivered.length + skipped.length).to.equal(ids.length);
     for (const skip of skipped) expect(skip.reason).to.include("shutting down");
+    // The journal says it was cut short, not `done` as if it had redelivered all it selected.
+    const [entry] = await new OperatorJournal(redis, prefix, silent).newest(1);
+    expect(entry).to.include({
+      action: "dead-callback.redeliver-bulk",
+      result: "stopped",
+      error: "interrupted: the process was told to stop; ask again for the rest",
+    });
+    expect(entry.counts).to.include({ skipped: skipped.length });
   });
 
   it("counts the refused ones in a bulk run's last line, and exits 0 as a bulk replay does", async () => {
