@@ -464,6 +464,25 @@ describe("rest-json translator (real HTTP backend)", () => {
     expect((error as SluiceError).retryable).to.equal(false);
   });
 
+  it("reads no body into an answer to HEAD: its Content-Length over maxResponseBytes is the resource's", async () => {
+    handler = (_req, res) =>
+      res
+        .writeHead(200, {
+          "content-type": "application/json",
+          "content-length": "5000",
+          etag: '"v1"',
+        })
+        .end();
+    const [answer, ...rest] = await translator({ maxResponseBytes: 1000 }).call(
+      request({ method: "HEAD", body: "" }),
+      callOf(),
+    );
+    expect(seen[0].method).to.equal("HEAD");
+    expect(rest).to.have.length(0);
+    expect(answer).to.include({ status: 200, body: "" });
+    expect(answer.headers).to.deep.equal({ etag: '"v1"' });
+  });
+
   it("does not follow redirects and does not retry them", async () => {
     handler = (_req, res) => res.writeHead(302, { location: "http://example.org/" }).end();
     const error = await rejectionOf(translator().call(request(), callOf()));

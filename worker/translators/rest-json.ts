@@ -119,7 +119,11 @@ export class RestJsonTranslator implements Translator {
     const retryAfterMs = parseRetryAfter(header(answer.headers, "retry-after"));
     let bytes: Buffer;
     try {
-      bytes = await readBounded(answer.body, this.options.maxResponseBytes, answer.headers);
+      bytes = await readBounded(
+        answer.body,
+        this.options.maxResponseBytes,
+        hasBody(request.method, status) ? answer.headers : {},
+      );
     } catch (error) {
       if (error instanceof ResponseTooLarge) {
         throw tooLargeAnswer(
@@ -266,6 +270,15 @@ function header(headers: Dispatcher.ResponseData["headers"], name: string): stri
 }
 
 export class ResponseTooLarge extends Error {}
+
+/**
+ * Whether an answer can carry a body (RFC 9110 §6.4.1): one to HEAD, a 204 and a 304 have none,
+ * and their Content-Length names the size of the resource, not of anything sent. Read as a
+ * body's, a HEAD of a resource over maxResponseBytes failed the message as too large.
+ */
+export function hasBody(method: string, status: number): boolean {
+  return method.toUpperCase() !== "HEAD" && status !== 204 && status !== 304;
+}
 
 export async function readBounded(
   body: Dispatcher.ResponseData["body"],
