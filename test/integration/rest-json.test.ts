@@ -413,6 +413,59 @@ describe("rest-json translator (real HTTP backend)", () => {
     expect((error as Error).message).to.match(/headers/);
   });
 
+  describe("an answer that is not HTTP undici can read: failed at once, as the backend got the call", () => {
+    /** The translator's failure against a raw server that writes `answer` to every request. */
+    async function failureOf(answer: string): Promise<unknown> {
+      const raw = createTcpServer((socket) => {
+        socket.on("error", () => undefined);
+        socket.once("data", () => socket.end(answer));
+      });
+      await new Promise<void>((resolve) => raw.listen(0, "127.0.0.1", resolve));
+      const rawTranslator = createTranslator({
+        name: "legacy",
+        url: `http://127.0.0.1:${(raw.address() as AddressInfo).port}`,
+        timeoutMs: 2000,
+        options: {},
+      });
+      try {
+        return await rejectionOf(rawTranslator.call(request(), callOf()));
+      } finally {
+        await rawTranslator.close?.();
+        await new Promise((resolve) => raw.close(resolve));
+      }
+    }
+    const ok =
+      'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{"ok":true}';
+
+    it("an interim 100 Continue it did not ask for (an old IIS sends one to every POST)", async () => {
+      const error = await failureOf(`HTTP/1.1 100 Continue\r\n\r\n${ok}`);
+      expect(error).to.be.instanceOf(SluiceError);
+      expect(error).not.to.be.instanceOf(BackendUnavailableError);
+      expect((error as SluiceError).retryCall).to.equal(false);
+      expect((error as Error).message).to.match(/100 \(Continue\)/);
+    });
+
+    it("bytes of another protocol, or a malformed chunk size", async () => {
+      for (const answer of [
+        "-ERR unknown command\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nok\r\n0\r\n\r\n",
+      ]) {
+        const error = await failureOf(answer);
+        expect((error as SluiceError).retryCall, answer).to.equal(false);
+        expect((error as Error).message).to.match(/not an HTTP\/1.1 answer/);
+      }
+    });
+
+    it("an answer cut short is still retried", async () => {
+      for (const answer of [
+        "HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\nok",
+        "HTTP/1.1 200 OK\r\nContent-Le",
+      ]) {
+        expect(await failureOf(answer), answer).to.be.instanceOf(BackendUnavailableError);
+      }
+    });
+  });
+
   it("survives an answer declared over maxResponseBytes whose body came with its headers", async () => {
     // One write, as many servers send a short answer: the body is in undici's hands before the
     // translator sees the Content-Length, and the stream it then discards must not take the

@@ -769,6 +769,20 @@ describe("soap translator against a recording SOAP backend", function () {
     expect((error as Error).message).to.match(/headers/);
   });
 
+  it("an answer that is not HTTP (a malformed chunk size) is not retried", async () => {
+    // Written past the server's own framing, as a broken legacy stack or another protocol would.
+    answer = (_r, res) =>
+      res.socket?.end(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n<a/>\r\n0\r\n\r\n",
+      );
+    const request = fromFixture("getstate.query");
+    const error = await rejectionOf(translator.call(request, callOf(request)));
+    expect(error).to.be.instanceOf(SluiceError);
+    expect(error).not.to.be.instanceOf(BackendUnavailableError);
+    expect((error as SluiceError).retryCall).to.equal(false);
+    expect((error as Error).message).to.match(/not an HTTP\/1.1 answer \(HPE_INVALID_CHUNK_SIZE\)/);
+  });
+
   it("a 200 answer that is not SOAP is neither completed nor retried", async () => {
     answer = (_r, res) => send(res, 200, "text/html", "<html><body>login</body></html>");
     const request = fromFixture("getstate.query");

@@ -441,22 +441,46 @@ function responseEntry(
 }
 
 /**
- * An answer whose headers are over Node's limit (`maxHeaderSize`, 16 KiB by default) came from
- * a backend that got the request and probably did the work: like a body over
- * `maxResponseBytes`, it fails the message at once, since calling again would do the work again
- * and meet the same answer. Null for any other failure.
+ * An answer the backend gave but that cannot be read fails the message at once, as a body over
+ * `maxResponseBytes` does: the backend got the request and probably did the work, so calling
+ * again would do it again and meet the same answer. Such are headers over Node's limit
+ * (`maxHeaderSize`, 16 KiB by default), bytes that are not an HTTP/1.1 answer (a malformed
+ * status line, header or chunk; another protocol on the port), and an interim `100 Continue`
+ * or a `101` nobody asked for, which undici cannot read past (RFC 9110 §15.2 lets a server send
+ * them; an old IIS does). Null for any other failure: a connection refused, reset or closed
+ * early is retried.
  */
 export function unreadableAnswer(error: unknown, backend: string): SluiceError | null {
-  // undici's error, or Node's own HTTP client's (the soap translator's, through axios).
-  const overflow =
-    error instanceof undiciErrors.HeadersOverflowError ||
-    (error as { code?: unknown } | null)?.code === "HPE_HEADER_OVERFLOW";
-  if (!overflow) return null;
-  return new SluiceError(
-    "BackendFailed",
-    `backend ${backend} answered with headers over ${maxHeaderSize} bytes, which cannot be read`,
-    { retryCall: false },
-  );
+  const why = unreadableReason(error);
+  if (why === null) return null;
+  return new SluiceError("BackendFailed", `backend ${backend} answered with ${why}`, {
+    retryCall: false,
+  });
+}
+
+function unreadableReason(error: unknown): string | null {
+  // undici's errors, or Node's own HTTP client's (the soap translator's, through axios).
+  const code = (error as { code?: unknown } | null)?.code;
+  if (error instanceof undiciErrors.HeadersOverflowError || code === "HPE_HEADER_OVERFLOW") {
+    return `headers over ${maxHeaderSize} bytes, which cannot be read`;
+  }
+  if (error instanceof undiciErrors.SocketError) {
+    // undici's words when an interim answer came that it does not read.
+    if (error.message === "bad response") {
+      return "an interim 100 (Continue) it was not asked for, which cannot be read past";
+    }
+    if (error.message === "bad upgrade") return "101 (Switching Protocols) unasked";
+    return null;
+  }
+  // undici's parser error carries no code; its message names what is wrong.
+  if (error instanceof undiciErrors.HTTPParserError) {
+    return `bytes that are not an HTTP/1.1 answer (${error.message.slice(0, 200)})`;
+  }
+  // Node's parser: a malformed answer. An early end is a reset ("socket hang up"), not one.
+  if (typeof code === "string" && code.startsWith("HPE_") && code !== "HPE_INVALID_EOF_STATE") {
+    return `bytes that are not an HTTP/1.1 answer (${code})`;
+  }
+  return null;
 }
 
 /**
