@@ -536,6 +536,17 @@ describe("rest-json translator (real HTTP backend)", () => {
     expect(answer.headers).to.deep.equal({ etag: '"v1"' });
   });
 
+  it("returns 304 Not Modified, the answer to the caller's conditional request, as it came", async () => {
+    handler = (req, res) =>
+      res.writeHead(req.headers["if-none-match"] === '"v1"' ? 304 : 200, { etag: '"v1"' }).end();
+    const [answer] = await translator().call(
+      request({ method: "GET", body: "", headers: { "if-none-match": '"v1"' } }),
+      callOf(),
+    );
+    expect(answer).to.include({ status: 304, body: "" });
+    expect(answer.headers).to.deep.equal({ etag: '"v1"' });
+  });
+
   it("does not follow redirects and does not retry them", async () => {
     handler = (_req, res) => res.writeHead(302, { location: "http://example.org/" }).end();
     const error = await rejectionOf(translator().call(request(), callOf()));

@@ -159,7 +159,9 @@ export class RestJsonTranslator implements Translator {
       throw new BackendRejectedError(`backend ${this.backend.name} answered ${status}`, response);
     }
     if (status >= 300 && status < 400) {
-      if (this.remoteProvider) return [response];
+      // 304 answers the caller's own If-None-Match or If-Modified-Since (its headers reach the
+      // backend, its ETag comes back): no redirect, but the answer "unchanged".
+      if (this.remoteProvider || status === 304) return [response];
       // Not followed, and retrying would meet the same answer.
       throw new BackendRedirectError(
         `backend ${this.backend.name} answered ${status} (a redirect, not followed); point the backend url at the final location`,
