@@ -45,8 +45,8 @@ export function bulkSelection<F extends object>(
   }
   const selection = (body ?? {}) as Record<string, unknown>;
   const flags = options.dryRun ? ["dryRun"] : [];
-  const unknown = unknownKey(Object.keys(selection), [...keys, "all", "limit", ...flags]);
-  if (unknown !== null) return unknown;
+  const problem = keyProblem(Object.keys(selection), [...keys, "all", "limit", ...flags]);
+  if (problem !== null) return problem;
   for (const key of keys) {
     const value = selection[key];
     if (value !== undefined && value !== null && typeof value !== "string") {
@@ -67,14 +67,17 @@ export function bulkSelection<F extends object>(
 }
 
 /**
- * The 400 answer to a key of a list's query or a bulk body outside `known`, or null: ignored,
- * a misspelt filter listed or acted on more than was asked for.
+ * The 400 answer to a key of a list's query or a bulk body outside `known`, or to a query key
+ * given twice, or null: ignored, a misspelt filter listed or acted on more than was asked for,
+ * and of `?backend=a&backend=b` only the first was read.
  */
-export function unknownKey(keys: Iterable<string>, known: readonly string[]): AdminAnswer | null {
+export function keyProblem(keys: Iterable<string>, known: readonly string[]): AdminAnswer | null {
+  const seen = new Set<string>();
   for (const key of keys) {
-    if (!known.includes(key)) {
-      return invalid(`unknown key ${JSON.stringify(key.slice(0, 64))}; known: ${known.join(", ")}`);
-    }
+    const shown = JSON.stringify(key.slice(0, 64));
+    if (!known.includes(key)) return invalid(`unknown key ${shown}; known: ${known.join(", ")}`);
+    if (seen.has(key)) return invalid(`the key ${shown} is given twice; give each key once`);
+    seen.add(key);
   }
   return null;
 }

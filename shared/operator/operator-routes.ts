@@ -49,7 +49,7 @@ import {
   limitOf,
   notFound,
   ok,
-  unknownKey,
+  keyProblem,
 } from "./operator-answers";
 import { LIST_LIMIT } from "./selection-limit";
 import { cancelOutcome, oneOutcome, pauseOutcome, removalOutcome } from "./journal-entries";
@@ -212,8 +212,8 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
     return lookup(id);
   });
   route("GET", /^\/admin\/messages$/, async (_match, _req, { query }) => {
-    const unknown = unknownKey(query.keys(), ["client", "xroadId", "service"]);
-    if (unknown !== null) return unknown;
+    const problem = keyProblem(query.keys(), ["client", "xroadId", "service"]);
+    if (problem !== null) return problem;
     const client = query.get("client");
     const xroadId = query.get("xroadId");
     if (!client || !xroadId) {
@@ -258,8 +258,8 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
 
   // Dead letters: list with filters, show one, replay one or a selection.
   route("GET", /^\/admin\/dead-letters$/, async (_match, _req, { query }) => {
-    const unknown = unknownKey(query.keys(), [...DEAD_LETTER_FILTER_KEYS, "replayed", "limit"]);
-    if (unknown !== null) return unknown;
+    const problem = keyProblem(query.keys(), [...DEAD_LETTER_FILTER_KEYS, "replayed", "limit"]);
+    if (problem !== null) return problem;
     const filter = deadLetterFilter((key) => query.get(key));
     const replayed = query.get("replayed");
     if (replayed === "no" || replayed === "yes") filter.replayed = replayed === "yes";
@@ -322,8 +322,8 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
 
   // Hub listeners: list (by client or receiver), remove one whose receiver is gone for good.
   route("GET", /^\/admin\/hub-listeners$/, async (_match, _req, { query }) => {
-    const unknown = unknownKey(query.keys(), [...HUB_LISTENER_FILTER_KEYS, "limit"]);
-    if (unknown !== null) return unknown;
+    const problem = keyProblem(query.keys(), [...HUB_LISTENER_FILTER_KEYS, "limit"]);
+    if (problem !== null) return problem;
     const limit = limitOf(query.get("limit"), LIST_LIMIT);
     if (typeof limit !== "number") return limit;
     const filter = hubListenerFilter((key) => query.get(key));
@@ -350,8 +350,8 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
 
   // Dead callbacks: list with filters, redeliver one or a selection.
   route("GET", /^\/admin\/dead-callbacks$/, async (_match, _req, { query }) => {
-    const unknown = unknownKey(query.keys(), [...CALLBACK_FILTER_KEYS, "limit"]);
-    if (unknown !== null) return unknown;
+    const problem = keyProblem(query.keys(), [...CALLBACK_FILTER_KEYS, "limit"]);
+    if (problem !== null) return problem;
     const filter = deadCallbackFilter((key) => query.get(key));
     const limit = limitOf(query.get("limit"), LIST_LIMIT);
     if (typeof limit !== "number") return limit;
@@ -401,8 +401,8 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
 
   // The operator journal: who did what, from where, newest first.
   route("GET", /^\/admin\/journal$/, async (_match, _req, { query }) => {
-    const unknown = unknownKey(query.keys(), ["limit"]);
-    if (unknown !== null) return unknown;
+    const problem = keyProblem(query.keys(), ["limit"]);
+    if (problem !== null) return problem;
     const limit = limitOf(query.get("limit"), LIST_LIMIT);
     if (typeof limit !== "number") return limit;
     return ok({ entries: await journal.newest(limit) });

@@ -13,7 +13,7 @@ import {
   describeDead,
   limitOf,
   skipped,
-  unknownKey,
+  keyProblem,
   withErrorShape,
 } from "../../shared/operator/operator-answers";
 import { LIST_LIMIT } from "../../shared/operator/selection-limit";
@@ -72,10 +72,20 @@ describe("operator answers", () => {
         invalid("the body is a JSON object"),
       );
     }
-    expect(unknownKey(["client", "limit"], ["client", "limit"])).to.equal(null);
-    expect(unknownKey(["client", "recever"], ["client", "receiver"])).to.deep.equal(
+    expect(keyProblem(["client", "limit"], ["client", "limit"])).to.equal(null);
+    expect(keyProblem(["client", "recever"], ["client", "receiver"])).to.deep.equal(
       invalid('unknown key "recever"; known: client, receiver'),
     );
+  });
+
+  it("refuses a query key given twice: of ?backend=a&backend=b only the first was read", () => {
+    const twice = new URLSearchParams("backend=a&limit=5&backend=b");
+    expect(keyProblem(twice.keys(), ["backend", "limit"])).to.deep.equal(
+      invalid('the key "backend" is given twice; give each key once'),
+    );
+    expect(
+      keyProblem(new URLSearchParams("backend=a&limit=5").keys(), ["backend", "limit"]),
+    ).to.equal(null);
   });
 
   it("takes a boolean dryRun from a bulk body that may hold one, and refuses any other value", () => {
