@@ -169,13 +169,39 @@ function describe(error: ErrorObject, hints: Map<string, string>): string | null
   }
 }
 
+/**
+ * Numbers no JSON Schema keyword refuses: YAML's `.inf` and `.nan`, and a literal beyond the
+ * largest double (`1e309`, in JSON too), which JSON Schema's `number` admits as Infinity. Read
+ * as a duration or size, such a value was dropped for the default without a word.
+ */
+function nonFiniteNumbers(value: unknown, where: string, lines: string[]): void {
+  if (typeof value === "number") {
+    if (!Number.isFinite(value)) {
+      lines.push(
+        `${where}: ${String(value)} is no usable value (.inf, .nan, or a number too large to hold, such as 1e309)`,
+      );
+    }
+  } else if (Array.isArray(value)) {
+    value.forEach((item, i) => nonFiniteNumbers(item, `${where}[${i}]`, lines));
+  } else if (typeof value === "object" && value !== null) {
+    for (const [key, item] of Object.entries(value))
+      nonFiniteNumbers(item, `${where}.${key}`, lines);
+  }
+}
+
 /** Every way `raw` differs from the configuration's shape, one line each, in document order. */
 export function schemaProblems(raw: unknown): string[] {
   const { validate, hints } = load();
-  if (validate(raw)) return [];
-  const lines = (validate.errors ?? [])
-    .map((error) => describe(error, hints))
-    .filter((line): line is string => line !== null);
+  const lines: string[] = [];
+  nonFiniteNumbers(raw, "config", lines);
+  if (validate(raw)) return lines;
+  for (const error of validate.errors ?? []) {
+    const line = describe(error, hints);
+    // One line per path: a non-finite number is named once, not again by the schema.
+    if (line !== null && !lines.some((seen) => problemPath(seen) === problemPath(line))) {
+      lines.push(line);
+    }
+  }
   return [...new Set(lines)];
 }
 

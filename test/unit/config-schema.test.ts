@@ -43,6 +43,31 @@ describe("the configuration schema", () => {
     expect(schemaProblems(bad)).to.include("config.retention: " + DURATION);
   });
 
+  it("refuses .inf, .nan and 1e309, which the schema's number admits, naming each path once", () => {
+    const raw = parseYaml(`
+services: { q: { backend: b, maxBodySize: .inf } }
+backends: { b: { url: "http://127.0.0.1:8090", timeout: .nan } }
+retention: 1e309
+callbacks: { backoff: [1s, -.inf] }
+`) as unknown;
+    const problems = schemaProblems(raw);
+    const why = "is no usable value (.inf, .nan, or a number too large to hold, such as 1e309)";
+    expect(problems).to.include.members([
+      `config.services.q.maxBodySize: Infinity ${why}`,
+      `config.backends.b.timeout: NaN ${why}`,
+      `config.retention: Infinity ${why}`,
+      `config.callbacks.backoff[1]: -Infinity ${why}`,
+    ]);
+    expect(problems.filter((line) => line.startsWith("config.backends.b.timeout:"))).to.have.length(
+      1,
+    );
+    // JSON has no .inf, but a literal too large for a double parses as Infinity all the same.
+    const json = JSON.parse(
+      '{"services":{"q":{"backend":"b"}},"backends":{"b":{"url":"http://127.0.0.1:8090"}},"amqpMaxMessageSize":1e309}',
+    ) as unknown;
+    expect(schemaProblems(json)).to.deep.equal([`config.amqpMaxMessageSize: Infinity ${why}`]);
+  });
+
   it("accepts the demo configuration and the Kubernetes one", () => {
     const demo = parseYaml(
       substituteEnv(readFileSync(path.join(ROOT, "config/demo.yaml"), "utf8"), {}),
