@@ -233,7 +233,7 @@ const SIZE = /^(\d+)\s*(b|kb|mb|gb)?$/i;
 const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
 
 function parseSize(value: unknown): number | undefined {
-  if (typeof value === "number") return Number.isInteger(value) && value > 0 ? value : undefined;
+  if (typeof value === "number") return Number.isInteger(value) && value >= 0 ? value : undefined;
   if (typeof value !== "string") return undefined;
   const match = SIZE.exec(value.trim());
   if (!match) return undefined;
@@ -290,6 +290,19 @@ class Reader {
     return ms !== undefined && this.withinLongest(key, ms) ? ms : fallback;
   }
 
+  /**
+   * A duration that bounds a wait: `0` would not mean "no limit" but give up at once, failing
+   * every call, publish or delivery it bounds, so it is refused.
+   */
+  positiveDuration(key: string, fallback: number): number {
+    const ms = this.duration(key, fallback);
+    if (ms > 0) return ms;
+    this.problems.push(
+      `${this.where}.${key}: must be longer than 0 (it bounds a wait, and 0 would end every one at once)`,
+    );
+    return fallback;
+  }
+
   /** Null when absent, or too long (its problem noted once, not made a second one). */
   optionalDuration(key: string): number | null {
     if (!this.has(key)) return null;
@@ -304,7 +317,10 @@ class Reader {
   }
 
   size(key: string, fallback: number): number {
-    return parseSize(this.raw[key]) ?? fallback;
+    const bytes = parseSize(this.raw[key]);
+    // `0kb` passes the schema's pattern, as `0` does not its minimum: both are no size.
+    if (bytes === 0) this.problems.push(`${this.where}.${key}: must be at least 1 byte`);
+    return bytes || fallback;
   }
 
   /** A `tls: { cert, key, ca, clientCa }` block: file paths resolved against `baseDir`. */
@@ -356,6 +372,23 @@ export const DEFAULT_CALLBACK_BACKOFF_MS = [
 export const DEFAULT_CALLBACK_MAX_PER_TARGET = 4;
 /** A backend's `queue.clientShare`: one client may fill half its backlog while others call. */
 export const DEFAULT_CLIENT_SHARE = 0.5;
+/**
+ * The shortest `retention`: a message's record (its state, its answer, what its worker and its
+ * callbacks read) expires after it, so `retention: 0` deleted each record as it was written and
+ * a caller polled 404 for a message just accepted; anything under an hour loses messages that
+ * are still queued, retried or being called back.
+ */
+export const MIN_RETENTION_MS = 3_600_000;
+
+function compileRetention(root: Reader): number {
+  const ms = root.duration("retention", DEFAULT_RETENTION_MS);
+  if (ms >= MIN_RETENTION_MS) return ms;
+  root.problems.push(
+    `config.retention: must be at least 1h: a message's record (its state and answer) is deleted once retention has passed, even while the message is still queued, retried or called back`,
+  );
+  return DEFAULT_RETENTION_MS;
+}
+
 /** RabbitMQ 4's default `max_message_size` (3.x allows 128 MiB): what any supported broker takes. */
 export const DEFAULT_AMQP_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 /** The least `amqpMaxMessageSize` taken: a response message's envelope has room, and an answer. */
@@ -463,7 +496,7 @@ function compileBackend(r: Reader, name: string, baseDir: string): BackendConfig
     rate,
     maxInFlight: r.int("maxInFlight", 8),
     leaseMs,
-    timeoutMs: r.duration(
+    timeoutMs: r.positiveDuration(
       "timeout",
       XROAD_TRANSLATORS.includes(translator) ? XROAD_BACKEND_TIMEOUT_MS : 30_000,
     ),
@@ -890,7 +923,7 @@ export function compileConfig(
       host: adapter.string("host", "0.0.0.0"),
       port: envInt("PORT", adapter.int("port", 8080), problems),
       maxSyncWaiters: adapter.int("maxSyncWaiters", 10_000),
-      publishTimeoutMs: adapter.duration("publishTimeout", 5_000),
+      publishTimeoutMs: adapter.positiveDuration("publishTimeout", 5_000),
       maxLoopStallMs: adapter.duration("maxLoopStall", 2_000),
       maxJsonDepth: adapter.int("maxJsonDepth", 64),
       xml: {
@@ -916,7 +949,7 @@ export function compileConfig(
       port: envInt("ADMIN_PORT", admin.int("port", 9090), problems),
       token: adminToken(admin, problems),
     },
-    retentionMs: root.duration("retention", DEFAULT_RETENTION_MS),
+    retentionMs: compileRetention(root),
     shutdownGraceMs: root.at("shutdown").duration("grace", 10_000),
     services,
     backends,
@@ -927,7 +960,7 @@ export function compileConfig(
       allowHttp: callbacks.bool("allowHttp", false),
       secrets,
       backoffMs: callbacks.durationList("backoff", DEFAULT_CALLBACK_BACKOFF_MS),
-      timeoutMs: callbacks.duration("timeout", 10_000),
+      timeoutMs: callbacks.positiveDuration("timeout", 10_000),
       maxPerTarget: callbacks.int("maxPerTarget", DEFAULT_CALLBACK_MAX_PER_TARGET),
       deadMaxLength: callbacks.int("deadMaxLength", DEFAULT_CALLBACK_DEAD_MAX_LENGTH),
     },

@@ -800,4 +800,34 @@ describe("durations", () => {
     ]);
     expect(problemsOf({ ...minimal, retention: "3650d" })).to.deep.equal([]);
   });
+
+  it("refuses a retention under 1h, which deleted each record as it was written", () => {
+    const why =
+      "config.retention: must be at least 1h: a message's record (its state and answer) is deleted once retention has passed, even while the message is still queued, retried or called back";
+    for (const retention of [0, "0s", "59m"]) {
+      expect(problemsOf({ ...minimal, retention })).to.deep.equal([why]);
+    }
+    expect(problemsOf({ ...minimal, retention: "1h" })).to.deep.equal([]);
+  });
+
+  it("refuses 0 for a timeout, which ends every wait at once, and 0kb for a size", () => {
+    const never = "must be longer than 0 (it bounds a wait, and 0 would end every one at once)";
+    expect(
+      problemsOf({
+        services: { testQuery: { backend: "legacy", maxBodySize: "0kb" } },
+        backends: { legacy: { url: "http://127.0.0.1:8090", timeout: "0s" } },
+        adapter: { publishTimeout: 0 },
+        callbacks: { timeout: "0ms" },
+      }),
+    ).to.deep.equal([
+      "config.services.testQuery.maxBodySize: must be at least 1 byte",
+      `config.backends.legacy.timeout: ${never}`,
+      `config.adapter.publishTimeout: ${never}`,
+      `config.callbacks.timeout: ${never}`,
+    ]);
+    // The number 0 is the schema's to refuse, once.
+    expect(
+      problemsOf({ ...minimal, services: { testQuery: { backend: "legacy", maxBodySize: 0 } } }),
+    ).to.deep.equal(["config.services.testQuery.maxBodySize: must be at least 1"]);
+  });
 });
