@@ -23,6 +23,7 @@ import { suggestion } from "./did-you-mean";
 import { compileServiceWindows } from "./service-windows";
 import { XROAD_ID_PART, XROAD_ID_PART_PROBLEM } from "../protocol/xroad-id";
 import { tlsFilesOrNull, type TlsFiles } from "./tls-files";
+import { allowlistProblems } from "../delivery/callback-target";
 import {
   DEFAULT_AMQP_CONSUMER_TIMEOUT_MS,
   unacknowledgedHoldProblems,
@@ -372,6 +373,15 @@ export const DEFAULT_CALLBACK_BACKOFF_MS = [
 export const DEFAULT_CALLBACK_MAX_PER_TARGET = 4;
 /** A backend's `queue.clientShare`: one client may fill half its backlog while others call. */
 export const DEFAULT_CLIENT_SHARE = 0.5;
+/** `callbacks.allow`, each entry one a target can match (the schema has judged the list's shape). */
+function compileAllowlist(callbacks: Reader): string[] {
+  const allow = callbacks.stringList("allow") ?? [];
+  if (Array.isArray(callbacks.raw.allow)) {
+    callbacks.problems.push(...allowlistProblems(callbacks.raw.allow, `${callbacks.where}.allow`));
+  }
+  return allow;
+}
+
 /**
  * The shortest `retention`: a message's record (its state, its answer, what its worker and its
  * callbacks read) expires after it, so `retention: 0` deleted each record as it was written and
@@ -955,7 +965,7 @@ export function compileConfig(
     backends,
     workerBackends: null,
     callbacks: {
-      allow: callbacks.stringList("allow") ?? [],
+      allow: compileAllowlist(callbacks),
       allowPrivate: callbacks.bool("allowPrivate", false),
       allowHttp: callbacks.bool("allowHttp", false),
       secrets,

@@ -260,17 +260,24 @@ function parseAllowEntry(entry: string): AllowEntry | null {
   }
   if (url.protocol !== "https:" && url.protocol !== "http:") return null;
   if (url.username || url.password || url.search || url.hash) return null;
+  // `https://*` or `https://*/`: a host no target has (only `*.` leads a wildcard).
+  if (url.hostname.includes("*")) return null;
   return { kind: "url", url, wildcard };
 }
 
-/** Problems with a configured allowlist, one line each, for the configuration check. */
-export function allowlistProblems(allow: unknown): string[] {
-  if (!Array.isArray(allow)) return ["callbacks.allow must be a list"];
+/**
+ * Problems with a configured allowlist, one line each, for the configuration check: an entry
+ * that no target can match (`*`, `0.0.0.0/0`, `https://`, `ftp://…`) is an operator's
+ * misreading, not an allowlist, and was accepted without a word. The entry itself is not
+ * repeated: one written with `user:password@` would print the password.
+ */
+export function allowlistProblems(allow: unknown, where = "config.callbacks.allow"): string[] {
+  if (!Array.isArray(allow)) return [`${where}: must be a list`];
   return allow.flatMap((entry, i) => {
-    if (typeof entry !== "string") return [`callbacks.allow[${i}] must be a string`];
-    if (parseAllowEntry(entry) !== null) return [];
+    if (typeof entry !== "string") return [`${where}[${i}]: must be a string`];
+    if (entry === "" || parseAllowEntry(entry) !== null) return [];
     return [
-      `callbacks.allow[${i}] (${entry}) must be an http(s) URL prefix without user, query or fragment, or an xroad: prefix`,
+      `${where}[${i}]: admits no callback target: an entry is an http(s) URL prefix with a host (https://callbacks.example.org/hooks/, a host *.example.org for its subdomains), without user, query or fragment, or an xroad: prefix; "*", an address range or a bare scheme is none`,
     ];
   });
 }

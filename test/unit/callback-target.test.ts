@@ -255,8 +255,10 @@ describe("callback targets", () => {
     expect(allowlistProblems(["https://ok.example/", "xroad:EE/"])).to.deep.equal([]);
     const problems = allowlistProblems(["ftp://x/", "https://u@x/", "https://x/?q", 3, "nonsense"]);
     expect(problems).to.have.length(5);
-    expect(problems[0]).to.match(/^callbacks\.allow\[0\]/);
-    expect(allowlistProblems("https://x/")).to.deep.equal(["callbacks.allow must be a list"]);
+    expect(problems[0]).to.match(/^config\.callbacks\.allow\[0\]: admits no callback target/);
+    expect(allowlistProblems("https://x/")).to.deep.equal([
+      "config.callbacks.allow: must be a list",
+    ]);
   });
 });
 

@@ -801,6 +801,26 @@ describe("durations", () => {
     expect(problemsOf({ ...minimal, retention: "3650d" })).to.deep.equal([]);
   });
 
+  it("refuses callback allowlist entries no target can match, without repeating one", () => {
+    const allow = [
+      "*",
+      "0.0.0.0/0",
+      "https://",
+      "https://*",
+      "ftp://files.example/",
+      "https://user:s3cret-pw@hooks.example/",
+      "https://hooks.example/cb/",
+      "https://*.hooks.example/",
+      "xroad:EE/GOV/",
+    ];
+    const problems = problemsOf({ ...minimal, callbacks: { allow } });
+    expect(problems.map((line) => line.slice(0, line.indexOf(": ")))).to.deep.equal(
+      [0, 1, 2, 3, 4, 5].map((i) => `config.callbacks.allow[${i}]`),
+    );
+    expect(problems[0]).to.contain("admits no callback target");
+    expect(problems.join("\n")).to.not.contain("s3cret-pw");
+  });
+
   it("refuses a retention under 1h, which deleted each record as it was written", () => {
     const why =
       "config.retention: must be at least 1h: a message's record (its state and answer) is deleted once retention has passed, even while the message is still queued, retried or called back";
