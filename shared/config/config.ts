@@ -373,6 +373,37 @@ export const DEFAULT_CALLBACK_BACKOFF_MS = [
 export const DEFAULT_CALLBACK_MAX_PER_TARGET = 4;
 /** A backend's `queue.clientShare`: one client may fill half its backlog while others call. */
 export const DEFAULT_CLIENT_SHARE = 0.5;
+/** The built-in translators, whose `options.headers` are sent as they stand on every call. */
+const HEADER_SENDING_TRANSLATORS = ["rest-json", "soap", "xroad-rest", "xroad-soap"];
+/** An HTTP header name (RFC 9110 token). */
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** What no header value may hold, as undici (the HTTP client) refuses it: controls other than tab. */
+const HEADER_VALUE_REFUSED = /[^\t\x20-\x7e\x80-\xff]/;
+
+/**
+ * A backend's `options`, its `headers` checked: a name with a space or a value with a line
+ * break passed the check, every role started, and undici refused each call ("invalid header"),
+ * dead-lettering every message. The value is never repeated: it is usually a credential.
+ */
+function compileOptions(r: Reader, translator: string): Record<string, unknown> {
+  const options = isObject(r.raw.options) ? r.raw.options : {};
+  const headers = options.headers;
+  if (!HEADER_SENDING_TRANSLATORS.includes(translator) || !isObject(headers)) return options;
+  for (const [name, value] of Object.entries(headers)) {
+    const where = `${r.where}.options.headers.${name}`;
+    if (!HEADER_NAME.test(name)) {
+      r.problems.push(
+        `${where}: not an HTTP header name (letters, digits and !#$%&'*+-.^_\`|~, no space or colon)`,
+      );
+    } else if (typeof value === "string" && HEADER_VALUE_REFUSED.test(value)) {
+      r.problems.push(
+        `${where}: its value holds a line break, another control character or a character beyond Latin-1, which no HTTP header can carry`,
+      );
+    }
+  }
+  return options;
+}
+
 /** `callbacks.allow`, each entry one a target can match (the schema has judged the list's shape). */
 function compileAllowlist(callbacks: Reader): string[] {
   const allow = callbacks.stringList("allow") ?? [];
@@ -514,7 +545,7 @@ function compileBackend(r: Reader, name: string, baseDir: string): BackendConfig
     ordering: compileOrdering(r),
     queue: { highWater, maxLength, clientShare },
     windows: Array.isArray(windows) ? windows : [],
-    options: isObject(r.raw.options) ? r.raw.options : {},
+    options: compileOptions(r, translator),
     tls: r.tls(baseDir, false),
   };
 }

@@ -821,6 +821,27 @@ describe("durations", () => {
     expect(problems.join("\n")).to.not.contain("s3cret-pw");
   });
 
+  it("refuses a backend header no HTTP request can carry, without repeating its value", () => {
+    const headers = {
+      Authorization: "Bearer s3cret-token\r\nX-Injected: yes",
+      "X-Api Key": "v",
+      "X-Snow": "\u2603",
+      "X-Fine": "caf\u00e9\tok",
+    };
+    const problems = problemsOf({
+      ...minimal,
+      backends: { legacy: { url: "http://127.0.0.1:8090", options: { headers } } },
+    });
+    const value =
+      "its value holds a line break, another control character or a character beyond Latin-1, which no HTTP header can carry";
+    expect(problems).to.deep.equal([
+      `config.backends.legacy.options.headers.Authorization: ${value}`,
+      "config.backends.legacy.options.headers.X-Api Key: not an HTTP header name (letters, digits and !#$%&'*+-.^_`|~, no space or colon)",
+      `config.backends.legacy.options.headers.X-Snow: ${value}`,
+    ]);
+    expect(problems.join("\n")).to.not.contain("s3cret-token");
+  });
+
   it("refuses a retention under 1h, which deleted each record as it was written", () => {
     const why =
       "config.retention: must be at least 1h: a message's record (its state and answer) is deleted once retention has passed, even while the message is still queued, retried or called back";
