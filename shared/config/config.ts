@@ -650,7 +650,8 @@ function consumerDirectionProblems(
 function envInt(name: string, fallback: number, problems: string[]): number {
   const value = process.env[name];
   if (value === undefined || value === "") return fallback;
-  const parsed = Number(value);
+  // Digits only: Number() read " " as 0 (a random port), "0x1f90" as 8080 and "8e3" as 8000.
+  const parsed = /^\d{1,5}$/.test(value) ? Number(value) : NaN;
   if (!Number.isInteger(parsed) || parsed < 0 || parsed > 65535) {
     problems.push(`environment ${name}: must be a port number`);
     return fallback;

@@ -476,6 +476,14 @@ describe("configuration", () => {
       expect(config.admin.port).to.equal(19090);
       process.env.PORT = "eighty";
       expect(problemsOf(minimal)).to.deep.equal(["environment PORT: must be a port number"]);
+      // Number() read these as 0 (a random port), 8080 and 8000.
+      for (const port of [" ", "0x1f90", "8e3", "-0", "80.0"]) {
+        process.env.ADMIN_PORT = port;
+        process.env.PORT = "18080";
+        expect(problemsOf(minimal), port).to.deep.equal([
+          "environment ADMIN_PORT: must be a port number",
+        ]);
+      }
     } finally {
       process.env = saved;
     }
