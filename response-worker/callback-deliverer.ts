@@ -756,12 +756,15 @@ const EMPTY = Buffer.alloc(0);
  */
 function outlasts(attempt: Promise<unknown>, ms: number): Promise<boolean> {
   return new Promise((resolve) => {
+    void attempt.then(() => resolve(false));
+    // No wait (a receiver slow lately, set apart at once) has no answer in time to read first.
+    if (ms <= 0) {
+      setTimeout(() => resolve(true), 0);
+      return;
+    }
     const wait = new Deadline(null, ms);
     wait.signal.addEventListener("abort", () => resolve(true), { once: true });
-    void attempt.then(() => {
-      wait.dispose();
-      resolve(false);
-    });
+    void attempt.then(() => wait.dispose());
   });
 }
 
