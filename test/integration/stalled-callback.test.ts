@@ -311,6 +311,8 @@ describe("a callback delivery whose receiver answered in time, by a response wor
     const ids = [0, 1, 2].map(() => `msg_${randomUUID()}`);
     await deliver(ids[0]);
     await waitFor("the slow delivery settled", () => settled.length === 1);
+    // Its set-apart count is let go after it settles.
+    await waitFor("the slow attempt no longer set apart", () => setApart.length === 2);
     expect(setApart, "the slow attempt set apart").to.deep.equal([1, 0]);
     // A receiver slow lately has its next attempt set apart at once, whenever it answers.
     await deliver(ids[1]);
