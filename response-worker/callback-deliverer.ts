@@ -373,8 +373,8 @@ export class CallbackDeliverer {
       release();
     }
     const token = await parking;
-    if (outlasted && !(await outlasted) && result.outcome === "delivered") {
-      this.slowReceivers.delete(receiver as string);
+    if (receiver !== null && outlasted && !(await outlasted) && result.outcome === "delivered") {
+      this.slowReceivers.delete(receiver);
     }
     try {
       await this.afterAttempt(job, result, span, delivery);
@@ -447,10 +447,11 @@ export class CallbackDeliverer {
 
   /**
    * The copy's token once the attempt `sending` outlasted `parking.afterMs` (`outlasted`, when
-   * given, says whether it did; at once for a receiver that was slow lately) and was set apart: its copy is on the queues and its
-   * delivery acknowledged (see `Parking`). Null when it ended first, or cannot be set apart (no
-   * parking, too many or too many bytes set apart, the channel gone, the copy not published:
-   * it then holds its delivery as an attempt without parking does).
+   * given, says whether it did; at once for a receiver that was slow lately) and was set apart:
+   * its copy is on the queues and its delivery acknowledged (see `Parking`). Null when it ended
+   * first, or cannot be set apart (no parking, too many or too many bytes set apart, the channel
+   * gone, the copy not published: it then holds its delivery as an attempt without parking
+   * does).
    */
   private async parkWhenSlow(
     job: CallbackJob,

@@ -291,17 +291,30 @@ class Reader {
     return ms !== undefined && this.withinLongest(key, ms) ? ms : fallback;
   }
 
+  /** A duration `acceptable` takes; else `why` is its problem, and `fallback` stands for it. */
+  checkedDuration(
+    key: string,
+    fallback: number,
+    acceptable: (ms: number) => boolean,
+    why: string,
+  ): number {
+    const ms = this.duration(key, fallback);
+    if (acceptable(ms)) return ms;
+    this.problems.push(`${this.where}.${key}: ${why}`);
+    return fallback;
+  }
+
   /**
    * A duration that bounds a wait: `0` would not mean "no limit" but give up at once, failing
    * every call, publish or delivery it bounds, so it is refused.
    */
   positiveDuration(key: string, fallback: number): number {
-    const ms = this.duration(key, fallback);
-    if (ms > 0) return ms;
-    this.problems.push(
-      `${this.where}.${key}: must be longer than 0 (it bounds a wait, and 0 would end every one at once)`,
+    return this.checkedDuration(
+      key,
+      fallback,
+      (ms) => ms > 0,
+      "must be longer than 0 (it bounds a wait, and 0 would end every one at once)",
     );
-    return fallback;
   }
 
   /** Null when absent, or too long (its problem noted once, not made a second one). */
@@ -422,12 +435,12 @@ function compileAllowlist(callbacks: Reader): string[] {
 export const MIN_RETENTION_MS = 3_600_000;
 
 function compileRetention(root: Reader): number {
-  const ms = root.duration("retention", DEFAULT_RETENTION_MS);
-  if (ms >= MIN_RETENTION_MS) return ms;
-  root.problems.push(
-    `config.retention: must be at least 1h: a message's record (its state and answer) is deleted once retention has passed, even while the message is still queued, retried or called back`,
+  return root.checkedDuration(
+    "retention",
+    DEFAULT_RETENTION_MS,
+    (ms) => ms >= MIN_RETENTION_MS,
+    "must be at least 1h: a message's record (its state and answer) is deleted once retention has passed, even while the message is still queued, retried or called back",
   );
-  return DEFAULT_RETENTION_MS;
 }
 
 /** RabbitMQ 4's default `max_message_size` (3.x allows 128 MiB): what any supported broker takes. */
