@@ -1,6 +1,8 @@
 // The event loop as the deadline tests drive it: turns let to end, a loop kept busy, and the
 // timers and immediates code under test makes, counted.
 
+import { AsyncLocalStorage } from "node:async_hooks";
+
 const realSetImmediate = setImmediate;
 const realSetTimeout = setTimeout;
 
@@ -17,21 +19,26 @@ export function busy(ms: number): void {
   }
 }
 
-/** How many timers and immediates were made while `run` ran (these helpers' own not counted). */
+/**
+ * How many timers and immediates `run` made, and what it started made (these helpers' own not
+ * counted). Only calls in `run`'s own asynchronous context count: a timer an earlier test left
+ * behind can fire inside the window on a loaded machine, and what it schedules is not this test's.
+ */
 export async function timersMade(
   run: (made: { timers: number; immediates: number }) => Promise<void>,
 ): Promise<void> {
   const made = { timers: 0, immediates: 0 };
+  const context = new AsyncLocalStorage<typeof made>();
   globalThis.setTimeout = ((...args: Parameters<typeof realSetTimeout>) => {
-    made.timers++;
+    if (context.getStore() === made) made.timers++;
     return realSetTimeout(...args);
   }) as typeof setTimeout;
   globalThis.setImmediate = ((...args: Parameters<typeof realSetImmediate>) => {
-    made.immediates++;
+    if (context.getStore() === made) made.immediates++;
     return realSetImmediate(...args);
   }) as typeof setImmediate;
   try {
-    await run(made);
+    await context.run(made, () => run(made));
   } finally {
     globalThis.setTimeout = realSetTimeout;
     globalThis.setImmediate = realSetImmediate;
