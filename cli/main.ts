@@ -5,7 +5,11 @@
 import path from "node:path";
 import type { Logger } from "pino";
 import type { SluiceConfig } from "../shared/config/config";
-import { createLogger, logProcessWarnings } from "../shared/observability/logger";
+import {
+  createLogger,
+  loggingEnvironmentWarnings,
+  logProcessWarnings,
+} from "../shared/observability/logger";
 import { startRuntime, type Role, type Runtime } from "../shared/runtime/runtime";
 import { drainRoles } from "../shared/runtime/shutdown-deadline";
 import { StartupError } from "../shared/runtime/startup-error";
@@ -194,7 +198,8 @@ async function runCheck(file: string): Promise<never> {
   const result = await checkConfigFile(file);
   if (!result.ok) fail(result.message, 2);
   const { config } = result;
-  for (const warning of result.warnings) {
+  // A role warns of these itself as it starts, so they are the check's alone.
+  for (const warning of [...result.warnings, ...loggingEnvironmentWarnings()]) {
     process.stderr.write(`sluice: warning: ${warning}\n`);
   }
   printOut(

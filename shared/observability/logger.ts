@@ -102,6 +102,27 @@ function prettyStream(destination: pino.DestinationStream | undefined, colorize:
   });
 }
 
+/**
+ * LOG_LEVEL and LOG_FORMAT values no role understands, as `sluice check` reports them: a role
+ * logs the same at start and goes on with `info` and `json`.
+ */
+export function loggingEnvironmentWarnings(): string[] {
+  const warnings: string[] = [];
+  const { unknown: level } = resolveLevel(process.env.LOG_LEVEL);
+  if (level !== undefined) {
+    warnings.push(
+      `environment LOG_LEVEL: ${JSON.stringify(level)} is not a level (${[...Object.keys(pino.levels.values), "silent"].join(", ")}): the roles log at info`,
+    );
+  }
+  const { unknown: format } = resolveFormat(process.env.LOG_FORMAT, false);
+  if (format !== undefined) {
+    warnings.push(
+      `environment LOG_FORMAT: ${JSON.stringify(format)} is neither json nor pretty: the roles write json`,
+    );
+  }
+  return warnings;
+}
+
 /** Whether personal data is kept out of the logs (LOG_REDACT, on unless turned off). */
 export function redactionEnabled(): boolean {
   const value = (process.env.LOG_REDACT ?? "").trim().toLowerCase();

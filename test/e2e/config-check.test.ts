@@ -236,6 +236,28 @@ exports.createTranslator = () => ({ call: async () => [] });`,
     expect(result.stdout).to.include("is valid");
   });
 
+  it("warns of a LOG_LEVEL or LOG_FORMAT no role understands, and still passes (exit 0)", () => {
+    const file = path.join(dir, "plain.yaml");
+    writeFileSync(
+      file,
+      `services:\n  s: { backend: b, reply: { mode: ack } }\nbackends:\n  b: { url: "http://127.0.0.1:1" }\n`,
+    );
+    const result = sluice(["check", "--config", file], {
+      LOG_LEVEL: "verbose",
+      LOG_FORMAT: "text",
+    });
+    expect(result.status).to.equal(0);
+    expect(result.stderr).to.include(
+      'sluice: warning: environment LOG_LEVEL: "verbose" is not a level (',
+    );
+    expect(result.stderr).to.include(
+      'sluice: warning: environment LOG_FORMAT: "text" is neither json nor pretty: the roles write json',
+    );
+    expect(result.stdout).to.include("is valid");
+    const known = sluice(["check", "--config", file], { LOG_LEVEL: " Debug ", LOG_FORMAT: "" });
+    expect(known.stderr).to.equal("");
+  });
+
   it("warns of a TLS private key every user of the machine may read, not of one its group may", function () {
     if (process.platform === "win32") this.skip();
     // The key is not read by the check: its mode is what it is about.
