@@ -86,6 +86,77 @@ function identifierCharacterWarnings(config: SluiceConfig): string[] {
     );
 }
 
+/** A duration as a warning names it: the largest whole unit, to a tenth. */
+function spoken(ms: number): string {
+  const units: [string, number][] = [
+    ["d", 86_400_000],
+    ["h", 3_600_000],
+    ["m", 60_000],
+    ["s", 1_000],
+  ];
+  const [unit, size] = units.find(([, unitMs]) => ms >= unitMs) ?? ["ms", 1];
+  return `${Math.round((ms / size) * 10) / 10}${unit}`;
+}
+
+/** The waits a schedule of `retries` retries makes in all, the last delay repeating. */
+function scheduleMs(backoffMs: number[], retries: number): number {
+  let total = 0;
+  for (let retry = 1; retry <= retries && backoffMs.length > 0; retry++) {
+    total += backoffMs[Math.min(retry, backoffMs.length) - 1];
+  }
+  return total;
+}
+
+/**
+ * A `retention` no longer than a message may still be pending: its record (state, responses,
+ * duplicate key) is deleted first, so the caller's status read answers 404 for a message Sluice
+ * still holds, a late outcome has no record to land in, and its `X-Road-Id` counts as new.
+ * Warned, not refused: 1 h is the floor, and a short retention may be what an agency's data
+ * rules ask for.
+ */
+function retentionWarnings(config: SluiceConfig): string[] {
+  const keep = config.retentionMs;
+  const warnings: string[] = [];
+  const outlasts = (where: string, ms: number, what: string, then: string) => {
+    if (ms >= keep) {
+      warnings.push(
+        `${where}: ${what} ${spoken(ms)}, and config.retention keeps a message's record ${spoken(keep)}: ${then}; raise retention above it (docs/configuration.md)`,
+      );
+    }
+  };
+  const held =
+    "a message Sluice still holds may lose its record (a status read answers 404, its X-Road-Id counts as new)";
+  for (const service of Object.values(config.services)) {
+    if (service.expireAfterMs !== null) {
+      outlasts(
+        `config.services.${service.code}.expireAfter`,
+        service.expireAfterMs,
+        "a message may wait",
+        held,
+      );
+    }
+  }
+  for (const backend of Object.values(config.backends)) {
+    const { attempts, backoffMs } = backend.retry;
+    outlasts(
+      `config.backends.${backend.name}.retry`,
+      scheduleMs(backoffMs, attempts - 1),
+      "the retries wait",
+      held,
+    );
+  }
+  if (Object.values(config.services).some((s) => s.reply.mode === "callback")) {
+    const { backoffMs } = config.callbacks;
+    outlasts(
+      "config.callbacks.backoff",
+      scheduleMs(backoffMs, backoffMs.length),
+      "a callback's attempts wait",
+      "a message whose callback is still tried may lose its record (a status read answers 404)",
+    );
+  }
+  return warnings;
+}
+
 /** Fewer different characters than this make a token of any length guessable. */
 const MIN_TOKEN_VARIETY = 6;
 
@@ -118,5 +189,6 @@ export function configWarnings(config: SluiceConfig): string[] {
     ...plainAdminPortWarnings(config),
     ...exposedKeyWarnings(config),
     ...messageSizeWarnings(config),
+    ...retentionWarnings(config),
   ];
 }

@@ -172,3 +172,58 @@ describe("what a security server refuses to register", () => {
     expect(status).to.match(/^config\.xroad\.statusService: an X-Road service code holds only/);
   });
 });
+
+describe("a retention no longer than a message may still be pending", () => {
+  const SECRET = "whsec_9f86d081884c7d659a2feaa0c55ad0159f86d081884c7d65";
+  const withRetention = (extra: Record<string, unknown>) =>
+    configWarnings(compileConfig({ ...minimal, ...extra }, ".")).filter((w) =>
+      w.includes("config.retention"),
+    );
+
+  it("warns of an expireAfter, a retry schedule and a callback backoff at least as long", () => {
+    const found = withRetention({
+      retention: "2h",
+      services: {
+        svc: { protocols: ["rest"], reply: { mode: "callback" }, backend: "b", expireAfter: "2h" },
+      },
+      backends: {
+        b: {
+          url: "http://127.0.0.1:9",
+          translator: "rest-json",
+          retry: { attempts: 4, backoff: ["1h", "30m"] },
+        },
+      },
+      callbacks: { secret: SECRET, allow: ["https://receiver.example/"] },
+    });
+    expect(found).to.have.length(3);
+    expect(found[0]).to.match(
+      /^config\.services\.svc\.expireAfter: a message may wait 2h, and config\.retention keeps a message's record 2h: .*status read answers 404/,
+    );
+    // The last delay repeats: 1h + 30m + 30m.
+    expect(found[1]).to.match(/^config\.backends\.b\.retry: the retries wait 2h, and/);
+    // The default backoff: 5s, 5m, 30m, 2h, 5h, 10h.
+    expect(found[2]).to.match(
+      /^config\.callbacks\.backoff: a callback's attempts wait 17\.6h, and/,
+    );
+  });
+
+  it("stays quiet below it, and on the callback backoff when no service calls back", () => {
+    expect(
+      withRetention({
+        retention: "2h",
+        services: {
+          svc: { protocols: ["rest"], reply: { mode: "ack" }, backend: "b", expireAfter: "119m" },
+        },
+        backends: {
+          b: {
+            url: "http://127.0.0.1:9",
+            translator: "rest-json",
+            retry: { attempts: 3, backoff: ["1h", "59m"] },
+          },
+        },
+        callbacks: { secret: SECRET, allow: ["https://receiver.example/"] },
+      }),
+    ).to.deep.equal([]);
+    expect(withRetention({})).to.deep.equal([]);
+  });
+});
