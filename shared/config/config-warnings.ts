@@ -1,6 +1,7 @@
 // What a configuration allows but most likely does not mean: `sluice check` prints these and
 // every role logs them at start, and neither refuses the file for them.
 
+import { plainHttpEntryWarnings } from "../delivery/callback-target";
 import { isLoopbackHost } from "../runtime/loopback-host";
 import { providedServices, type SluiceConfig } from "./config";
 import { exposedKeyWarnings } from "./secret-file-modes";
@@ -190,5 +191,6 @@ export function configWarnings(config: SluiceConfig): string[] {
     ...exposedKeyWarnings(config),
     ...messageSizeWarnings(config),
     ...retentionWarnings(config),
+    ...plainHttpEntryWarnings(config.callbacks),
   ];
 }

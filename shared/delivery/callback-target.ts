@@ -283,6 +283,26 @@ export function allowlistProblems(allow: unknown, where = "config.callbacks.allo
 }
 
 /**
+ * Allowlist entries for `http://` targets while `allowHttp` is off: every target they match is
+ * refused for its scheme, so they admit nothing (as an entry that matches no target, but a
+ * warning: turning `allowHttp` on may be the next step of a rollout). Named by index only.
+ */
+export function plainHttpEntryWarnings(
+  callbacks: { allow: string[]; allowHttp: boolean },
+  where = "config.callbacks.allow",
+): string[] {
+  if (callbacks.allowHttp) return [];
+  return callbacks.allow.flatMap((entry, i) => {
+    const parsed = parseAllowEntry(entry);
+    return parsed?.kind === "url" && parsed.url.protocol === "http:"
+      ? [
+          `${where}[${i}]: an http:// prefix, and config.callbacks.allowHttp is off, so every target it matches is refused: use an https:// receiver, or set allowHttp on a network you trust (docs/callbacks.md)`,
+        ]
+      : [];
+  });
+}
+
+/**
  * The receiver a callback target names (whose delivery slots it uses, and by which an operator
  * picks dead callbacks): the URL's origin (scheme, host and port) for a URL, the service for an
  * `xroad:` target (each service is its own receiver behind the security servers). Null for a

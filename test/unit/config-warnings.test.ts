@@ -227,3 +227,33 @@ describe("a retention no longer than a message may still be pending", () => {
     expect(withRetention({})).to.deep.equal([]);
   });
 });
+
+describe("an http:// allowlist entry while allowHttp is off", () => {
+  const SECRET = "whsec_9f86d081884c7d659a2feaa0c55ad0159f86d081884c7d65";
+  const allowing = (callbacks: Record<string, unknown>) =>
+    configWarnings(
+      compileConfig({ ...minimal, callbacks: { secret: SECRET, ...callbacks } }, "."),
+    ).filter((w) => w.startsWith("config.callbacks.allow"));
+
+  it("warns of it by index, never repeating the entry", () => {
+    const found = allowing({
+      allow: [
+        "https://a.example/",
+        "HTTP://10.0.0.5:8080/hooks",
+        "xroad:EE/GOV",
+        "http://*.b.example/",
+      ],
+    });
+    expect(found).to.have.length(2);
+    expect(found[0]).to.match(
+      /^config\.callbacks\.allow\[1\]: an http:\/\/ prefix, and config\.callbacks\.allowHttp is off/,
+    );
+    expect(found[1]).to.match(/^config\.callbacks\.allow\[3\]: /);
+    expect(found.join("\n")).not.to.include("10.0.0.5");
+  });
+
+  it("stays quiet with allowHttp on, or with https:// and xroad: entries only", () => {
+    expect(allowing({ allow: ["http://10.0.0.5:8080/hooks"], allowHttp: true })).to.deep.equal([]);
+    expect(allowing({ allow: ["https://a.example/", "xroad:"] })).to.deep.equal([]);
+  });
+});
