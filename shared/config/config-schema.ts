@@ -73,6 +73,14 @@ function load(): Compiled {
     if (typeof pattern === "string") hints.set(pattern, text);
   };
   hint("duration", DURATION_HINT);
+  // xroad.statusService is a service code as the services' names are (a URL path segment).
+  const statusService = (
+    (schema.properties as Record<string, Schema> | undefined)?.xroad?.properties as
+      Record<string, Schema> | undefined
+  )?.statusService?.pattern;
+  if (typeof statusService === "string") {
+    hints.set(statusService, "must be a service code: letters, digits, _ - and ., not dots alone");
+  }
   hint("size", SIZE_HINT);
   // Error texts, and the status documents and logs they reach, name a backend's URL.
   hint(
@@ -144,7 +152,7 @@ function describe(error: ErrorObject, hints: Map<string, string>): string | null
       if (error.propertyName !== undefined) {
         const name = error.propertyName;
         const kind = where === "config.services" ? "service code" : "name";
-        return `${where}.${name}: not a valid ${kind} (letters, digits, _ - and, for services, .)`;
+        return `${where}.${name}: not a valid ${kind} (letters, digits, _ - and, for services, . but not dots alone)`;
       }
       return `${where}: ${hints.get(String(params.pattern)) ?? `must match ${String(params.pattern)}`}`;
     }

@@ -83,6 +83,27 @@ describe("configuration", () => {
     expect(withStatus("messages")).to.deep.equal([]);
   });
 
+  it("refuses a service or status service named by dots alone: a URL path segment clients remove", () => {
+    // `/rest/..` and `/rest/./x` are normalised away by every HTTP client before they are sent.
+    for (const code of [".", ".."]) {
+      expect(
+        problemsOf({ services: { [code]: { backend: "legacy" } }, backends: minimal.backends }),
+      ).to.deep.equal([
+        `config.services.${code}: not a valid service code (letters, digits, _ - and, for services, . but not dots alone)`,
+      ]);
+      expect(problemsOf({ ...minimal, xroad: { statusService: code } })).to.deep.equal([
+        "config.xroad.statusService: must be a service code: letters, digits, _ - and ., not dots alone",
+      ]);
+    }
+    expect(
+      problemsOf({
+        services: { "v1.search": { backend: "legacy" } },
+        backends: minimal.backends,
+        xroad: { statusService: "status.v1" },
+      }),
+    ).to.deep.equal([]);
+  });
+
   it("fills defaults and converts durations once", () => {
     const config = compileConfig(
       {
