@@ -5,6 +5,7 @@
 // No admin port is needed.
 
 import type { SluiceConfig } from "../shared/config/config";
+import { deadLetterFilter, unknownFilterNames } from "../shared/operator/dead-letters";
 import { runBackendCommand, unknownBackend } from "./backend-commands";
 import { runDeadCallbackCommand } from "./dead-callback-commands";
 import { runDeadLetterCommand } from "./dead-letter-commands";
@@ -51,21 +52,11 @@ export async function runOperatorCommand(
   return withOperatorContext(config, parsed, out, RUN[command]);
 }
 
-/**
- * A dead-letter filter naming a backend or service the configuration does not have: most likely
- * a typo, which would otherwise show "no dead letters" (or replay none) at the worst moment.
- * Only warned of: dead letters of a backend or service since removed still carry its name.
- */
+/** The warnings of `unknownFilterNames`, in the words of the options the operator typed. */
 function unknownFilterWarnings(parsed: OperatorArgs, config: SluiceConfig): string[] {
-  const known: Array<[flag: "backend" | "service", names: string[]]> = [
-    ["backend", Object.keys(config.backends)],
-    ["service", Object.keys(config.services)],
-  ];
-  return known.flatMap(([flag, names]) => {
-    const value = parsed.flags.get(flag);
-    if (value === undefined || names.includes(value)) return [];
-    return [
-      `--${flag} ${terminalLine(value)} names no ${flag} of this configuration (${names.join(", ")}); only dead letters of one since removed can match it`,
-    ];
-  });
+  const filter = deadLetterFilter((key) => parsed.flags.get(key));
+  return unknownFilterNames(filter, config).map(
+    ({ key, value, names }) =>
+      `--${key} ${terminalLine(value)} names no ${key} of this configuration (${names.join(", ")}); only dead letters of one since removed can match it`,
+  );
 }

@@ -51,6 +51,31 @@ export function deadLetterFilter(get: (key: string) => unknown): DeadLetterFilte
   return filter;
 }
 
+/** A filter's backend or service that the configuration does not have. */
+export interface UnknownFilterName {
+  key: "backend" | "service";
+  value: string;
+  /** The names the configuration has. */
+  names: string[];
+}
+
+/**
+ * A filter naming a backend or service the configuration does not have: most likely a typo,
+ * which would otherwise show "no dead letters" (or replay none) at the worst moment. Only for a
+ * warning: dead letters of a backend or service since removed still carry its name.
+ */
+export function unknownFilterNames(
+  filter: DeadLetterFilter,
+  config: { backends: object; services: object },
+): UnknownFilterName[] {
+  const known = { backend: Object.keys(config.backends), service: Object.keys(config.services) };
+  return (["backend", "service"] as const).flatMap((key) => {
+    const value = filter[key];
+    if (value === undefined || known[key].includes(value)) return [];
+    return [{ key, value, names: known[key] }];
+  });
+}
+
 /** Reasons whose message was never handed to the backend: a replay cannot make a second call. */
 const NEVER_CALLED = new Set(["no_transaction", "unreadable", "expired"]);
 

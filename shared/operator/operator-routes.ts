@@ -18,7 +18,13 @@ import { type TopologyNames } from "../protocol/names";
 import type { TransactionStore } from "../store/transaction-store";
 import type { BackendPauses, PauseState } from "./backend-pauses";
 import { BackendStatusReader } from "./backend-status";
-import { DEAD_LETTER_FILTER_KEYS, deadLetterFilter, type DeadLetters } from "./dead-letters";
+import {
+  DEAD_LETTER_FILTER_KEYS,
+  deadLetterFilter,
+  type DeadLetterFilter,
+  type DeadLetters,
+  unknownFilterNames,
+} from "./dead-letters";
 import { lookUpMessage, type MessageLookup } from "./message-lookup";
 import { cancelByOperator, conflictMessage, tellOperatorCancel } from "./operator-cancel";
 import { unavailableOnOutage } from "./store-unavailable";
@@ -256,6 +262,19 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
     return "filter" in selection ? { ...selection, dryRun: selection.dryRun === true } : selection;
   };
 
+  // A filter's backend or service the configuration lacks, most likely a typo: `warnings`
+  // beside the answer (absent when there is none), as the CLI warns of it.
+  const filterWarnings = (filter: DeadLetterFilter): { warnings?: string[] } => {
+    const unknown = unknownFilterNames(filter, config);
+    if (unknown.length === 0) return {};
+    return {
+      warnings: unknown.map(
+        ({ key, value, names }) =>
+          `${key} ${JSON.stringify(value)} names no ${key} of this configuration (${names.join(", ")}); only dead letters of one since removed can match it`,
+      ),
+    };
+  };
+
   // Dead letters: list with filters, show one, replay one or a selection.
   route("GET", /^\/admin\/dead-letters$/, async (_match, _req, { query }) => {
     const problem = keyProblem(query.keys(), [...DEAD_LETTER_FILTER_KEYS, "replayed", "limit"]);
@@ -268,7 +287,10 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
     if (typeof limit !== "number") return limit;
     const now = Date.now();
     const entries = await deadLetters.list(filter, limit);
-    return ok({ deadLetters: entries.map((entry) => describeDead(entry, now)) });
+    return ok({
+      deadLetters: entries.map((entry) => describeDead(entry, now)),
+      ...filterWarnings(filter),
+    });
   });
   route("GET", /^\/admin\/dead-letters\/([^/]+)$/, async (match) => {
     const entry = await deadLetters.get(decodeURIComponent(match[1]));
@@ -317,7 +339,7 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
       },
       dryRun ? "operator dry-ran a replay of dead letters" : "operator replayed dead letters",
     );
-    return ok(outcome);
+    return ok({ ...outcome, ...filterWarnings(filter) });
   });
 
   // Hub listeners: list (by client or receiver), remove one whose receiver is gone for good.

@@ -141,6 +141,16 @@ describe("operator controls (admin token, dead letters, replay, lookup)", functi
       }
       const one = await admin(`/admin/dead-letters/${original}`);
       expect(one.json.request).to.include({ id: original, service: "orders" });
+      // A name the configuration lacks is most likely a typo: warned of beside the answer.
+      expect((await admin("/admin/dead-letters?service=orders")).json).not.to.have.property(
+        "warnings",
+      );
+      const typo = await admin("/admin/dead-letters?backend=flakey&service=order");
+      expect(typo.json.deadLetters).to.deep.equal([]);
+      expect(typo.json.warnings).to.deep.equal([
+        'backend "flakey" names no backend of this configuration (flaky, held, stopped); only dead letters of one since removed can match it',
+        `service "order" names no service of this configuration (orders, parked, frozen); only dead letters of one since removed can match it`,
+      ]);
     });
 
     it("replays it after the backend recovered: a new message, linked both ways, completed", async () => {
@@ -180,6 +190,14 @@ describe("operator controls (admin token, dead letters, replay, lookup)", functi
         body: JSON.stringify({ service: "orders" }),
       });
       expect(bulk.json.replayed).to.deep.equal([]);
+      expect(bulk.json).not.to.have.property("warnings");
+      const typo = await admin("/admin/dead-letters/replay", {
+        method: "POST",
+        body: JSON.stringify({ backend: "flakey" }),
+      });
+      expect(typo.json.replayed).to.deep.equal([]);
+      expect(typo.json.warnings).to.have.length(1);
+      expect(typo.json.warnings[0]).to.match(/^backend "flakey" names no backend/);
       expect(harness.sim.calls({ id: original })).to.have.length(3);
       const refused = await admin("/admin/dead-letters/replay", { method: "POST", body: "{}" });
       expect(refused.status).to.equal(400);
