@@ -80,7 +80,11 @@ export async function runDeadLetterCommand(context: OperatorContext): Promise<nu
       const result = withErrorShape(replayed, NO_SUCH_DEAD_LETTER);
       print(
         result,
-        `${replayLine(result)}${result.warning ? `\nwarning: ${terminalLine(result.warning)}` : ""}`,
+        [
+          replayLine(result),
+          ...(result.warning ? [`warning: ${terminalLine(result.warning)}`] : []),
+          ...(result.note ? [`note: ${terminalLine(result.note)}`] : []),
+        ].join("\n"),
       );
       return result.result === "refused" ? 1 : 0;
     }
@@ -107,6 +111,7 @@ export async function runDeadLetterCommand(context: OperatorContext): Promise<nu
         ...outcome.replayed.map(replayLine),
         ...outcome.skipped.map((s) => `${s.id}: skipped: ${s.reason}`),
         bulkSummary(outcome.replayed, outcome.skipped.length, "replayed", outcome.dryRun === true),
+        ...pausedNotes(outcome.replayed),
       ].join("\n"),
     );
     // Cut short by an error (Redis stopped answering): what was done is printed above.
@@ -131,6 +136,19 @@ function deadLetterTable(entries: DeadLetter[]): string {
       (e.error ?? "").slice(0, 80),
     ]),
   ]);
+}
+
+/** One line per paused backend a run's replays (or, dry, would) wait for, under its summary. */
+function pausedNotes(results: Array<ReplayResult | ReplayPreview>): string[] {
+  const waiting = new Map<string, number>();
+  for (const r of results) {
+    const backend = r.pausedBackend;
+    if (backend !== undefined) waiting.set(backend, (waiting.get(backend) ?? 0) + 1);
+  }
+  return [...waiting].map(
+    ([backend, count]) =>
+      `note: backend ${backend} is paused: ${count} of these replays ${count === 1 ? "waits" : "wait"} in its queue until it is resumed (sluice backends resume ${backend})`,
+  );
 }
 
 /** One replay's line; a warning, when there is one, is printed under it by the caller. */

@@ -16,6 +16,7 @@ import { SluiceError, type ErrorCode } from "../protocol/errors";
 import { routingKeyFor } from "../broker/ordering";
 import type { TopologyNames } from "../protocol/names";
 import { redisKeys } from "../protocol/redis-keys";
+import { BackendPauses } from "./backend-pauses";
 import { TALLY_LUA } from "./pending-tally";
 import { REDIS_NOW_LUA } from "../store/inflight-slot";
 import type { TransactionMeta, TransactionStore } from "../store/transaction-store";
@@ -176,6 +177,9 @@ export interface ReplayResult {
   resumed?: boolean;
   mayHaveReachedBackend?: boolean;
   warning?: string;
+  /** Its backend, paused: the replay waits in its queue until the backend is resumed. */
+  pausedBackend?: string;
+  note?: string;
   error?: string;
   /** A refusal in a bulk run's list: the error shape's code and message (`withErrorShape`). */
   type?: ErrorCode;
@@ -198,6 +202,9 @@ export interface ReplayPreview {
   backend: string;
   /** As a replay's: the backend may have seen the original (see ReplayResult's warning). */
   mayHaveReachedBackend: boolean;
+  /** As a replay's: the backend, paused, so the replay would wait for its resume. */
+  pausedBackend?: string;
+  note?: string;
 }
 
 /** A bulk run's answer: each entry tried (or, in a dry run, judged), and those skipped. */
@@ -227,9 +234,11 @@ export class Replayer {
    * be waiting for the confirm or undoing the claim after a refusal.
    */
   private readonly publishingMs: number;
+  private readonly pauses: BackendPauses;
 
   constructor(private readonly deps: ReplayDeps) {
     this.redis = deps.redis as ScriptedRedis;
+    this.pauses = new BackendPauses(deps.redis, deps.config.prefix);
     this.publishingMs = deps.publishTimeoutMs + PUBLISHING_GRACE_MS;
     if (!("sluiceReplayClaim" in deps.redis)) {
       deps.redis.defineCommand("sluiceReplayClaim", { numberOfKeys: 7, lua: CLAIM });
@@ -350,6 +359,21 @@ export class Replayer {
       result: "would replay",
       backend: readable.backend.name,
       mayHaveReachedBackend: mayHaveReachedBackend(entry),
+      ...(await this.pauseNote(readable.backend.name)),
+    };
+  }
+
+  /**
+   * Says so when `backend` is paused: the replay is queued, and an operator who replays to see
+   * it processed would otherwise wait without a word. Nothing when the pause cannot be read.
+   */
+  private async pauseNote(backend: string): Promise<{ pausedBackend?: string; note?: string }> {
+    const state = await this.pauses.state(backend).catch(() => null);
+    if (!state?.paused) return {};
+    const since = state.since === null ? "" : ` since ${new Date(state.since).toISOString()}`;
+    return {
+      pausedBackend: backend,
+      note: `backend ${backend} is paused${since}: the replay waits in its queue until it is resumed (sluice backends resume ${backend})`,
     };
   }
 
@@ -417,6 +441,7 @@ export class Replayer {
       result: "replayed",
       ...(resumed ? { resumed: true } : {}),
       mayHaveReachedBackend: reached,
+      ...(await this.pauseNote(backend.name)),
       ...(reached
         ? {
             warning: `the backend may already have seen the original (${entry.attempts} call(s), ${entry.reason}); the replay carries the original's Idempotency-Key ${message.idempotencyKey}, so an idempotent backend absorbs it`,

@@ -3,10 +3,13 @@
 // there already, and says which it skipped.
 
 import { randomUUID } from "node:crypto";
+import amqplib from "amqplib";
 import { expect } from "chai";
 import { parseOperatorArgs, runOperatorCommand } from "../../cli/operator-commands";
+import { BackendPauses } from "../../shared/operator/backend-pauses";
 import { whenReady } from "../../shared/store/redis";
 import { oneBackendConfig, testScope } from "../support/broker-scope";
+import { AMQP_URL } from "../support/harness";
 import { recordDeadLetter, requestMessage } from "../support/messages";
 
 describe("sluice dead-letters replay of a selection (real broker and Redis)", function () {
@@ -73,6 +76,46 @@ describe("sluice dead-letters replay of a selection (real broker and Redis)", fu
       `${id}: refused (Conflict): backend "gone" is not configured any more`,
       "0 replayed, 1 refused, 0 skipped",
     ]);
+  });
+
+  it("notes under a run's replays, and under a single one, that their backend is paused", async () => {
+    // The first case's replays wait in the queue at its high-water mark: make room.
+    const connection = await amqplib.connect(AMQP_URL);
+    try {
+      const channel = await connection.createChannel();
+      await channel.purgeQueue(scope.names.requestsQueue("b"));
+    } finally {
+      await connection.close();
+    }
+    const pauses = new BackendPauses(scope.redis, scope.prefix);
+    const { since } = await pauses.pause("b");
+    try {
+      const client = `EE/GOV/${randomUUID()}/app`;
+      const ids = [
+        await recordDeadLetter(scope.deadLetters, requestMessage({ client }), { at: 1 }),
+        await recordDeadLetter(scope.deadLetters, requestMessage({ client }), { at: 2 }),
+      ];
+      const run = async (args: string[]) => {
+        const parsed = parseOperatorArgs("dead-letters", args);
+        if (typeof parsed === "string") throw new Error(parsed);
+        const printed: string[] = [];
+        await runOperatorCommand("dead-letters", parsed, scope.config, (text) =>
+          printed.push(text),
+        );
+        return printed.join("\n").split("\n");
+      };
+      const one = await run(["replay", ids[0]]);
+      expect(one[0]).to.match(new RegExp(`^${ids[0]}: replayed as `));
+      expect(one.at(-1)).to.equal(
+        `note: backend b is paused since ${new Date(since!).toISOString()}: the replay waits in its queue until it is resumed (sluice backends resume b)`,
+      );
+      const dry = await run(["replay", "--client", client, "--dry-run"]);
+      expect(dry.at(-1)).to.equal(
+        "note: backend b is paused: 1 of these replays waits in its queue until it is resumed (sluice backends resume b)",
+      );
+    } finally {
+      await pauses.resume("b");
+    }
   });
 
   it("answers a refused single replay with the error's type, as the admin port does", async () => {
