@@ -25,7 +25,13 @@ import { callbackHeaderOf, headerOf } from "../request-header";
 import { REQUEST_REFUSALS } from "../request-refusals";
 import { checkedSubPath } from "../../shared/protocol/rest-path";
 import { checkSoapXmlBody, goesInSoapBody } from "./soap-xml-body";
-import { checkServiceHeader, checkSingleHeaders, readClient, xroadHeaders } from "../xroad-client";
+import {
+  checkServiceHeader,
+  checkSingleHeaders,
+  headerCount,
+  readClient,
+  xroadHeaders,
+} from "../xroad-client";
 import {
   acceptedOutcome,
   admitCaller,
@@ -36,7 +42,7 @@ import {
   submitMessage,
 } from "../route-intake";
 import { arrivalOf, statusLocation } from "../status-location";
-import { XROAD_TRANSLATORS } from "../../shared/config/config";
+import { callsRemoteService } from "../../shared/config/config";
 import { XROAD_ERROR_HEADER } from "../../shared/protocol/xroad-error-code";
 import { XROAD_TRAIL_HEADERS } from "../../shared/protocol/xroad-trail";
 import { isSendableHeaderValue } from "../../shared/protocol/header-value";
@@ -104,8 +110,7 @@ export function restRoute(deps: RestRouteDeps) {
         deps.config.xroad.provider,
       );
       // A remote X-Road service's answer may be X-Road's own error, which its header marks.
-      const translator = deps.config.backends[service.backend]?.translator ?? "";
-      outcome = answer(ctx, result, statusUrl, XROAD_TRANSLATORS.includes(translator));
+      outcome = answer(ctx, result, statusUrl, callsRemoteService(deps.config, service));
     } catch (error) {
       outcome = errorOutcome(answerError(ctx, error, deps.log));
     } finally {
@@ -143,6 +148,15 @@ async function handle(
     );
   }
   const subPath = checkedSubPath(path);
+  if (headerCount(req, "x-road-request-id") > 0 && callsRemoteService(deps.config, service)) {
+    // Every security server puts X-Road-Request-Id on the calls it forwards to a provider: this
+    // one came through X-Road. Served, every client the service is granted to would call the
+    // remote service as Sluice's own X-Road client, past the remote provider's access rights.
+    throw new SluiceError(
+      "AccessDenied",
+      `${service.code} calls a remote X-Road service for local systems only; this request came through a security server (it carries X-Road-Request-Id), which must not offer ${service.code}`,
+    );
+  }
   const client = readClient(req, service.client);
   checkServiceHeader(req, service.code);
   checkSingleHeaders(req);

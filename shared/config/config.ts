@@ -604,10 +604,13 @@ const XROAD_BACKEND_TIMEOUT_MS = 35_000;
  * calls a remote service (the consumer direction's, which only the local system calls).
  */
 export function providedServices(config: SluiceConfig): ServiceConfig[] {
-  return Object.values(config.services).filter((service) => {
-    const backend = config.backends[service.backend];
-    return !(backend && XROAD_TRANSLATORS.includes(backend.translator));
-  });
+  return Object.values(config.services).filter((service) => !callsRemoteService(config, service));
+}
+
+/** Whether a service's backend calls a remote X-Road service: the consumer direction (§9). */
+export function callsRemoteService(config: SluiceConfig, service: ServiceConfig): boolean {
+  const backend = config.backends[service.backend];
+  return backend !== undefined && XROAD_TRANSLATORS.includes(backend.translator);
 }
 
 /** Cross-field rules of the consumer direction: a remote service needs the security server. */

@@ -213,6 +213,28 @@ describe("Hostile input, consumer direction: the local caller's X-Road headers, 
     }
   });
 
+  it("a call that came through a security server (X-Road-Request-Id) is refused by a consumer-direction service: 403, nothing sent on", async () => {
+    // A security server that offered the service would let every client granted it call the
+    // remote service as Sluice's own X-Road client.
+    const before = calls.length;
+    const relayed = await call(`${sluice.url}/rest/lookup/person`, {
+      client: "EE/COM/12345678/stranger",
+      body: "{}",
+      headers: { "X-Road-Request-Id": "9c5c3c3e-7c2b-4a5e-9d43-2a9e1f0c1d11" },
+    });
+    expect(relayed.status, relayed.text).to.equal(403);
+    expect(relayed.json.type).to.equal("AccessDenied");
+    expect(String(relayed.json.message)).to.include("X-Road-Request-Id");
+    // A provider-direction service is what a security server calls: served as ever.
+    const provided = await call(`${sluice.url}/rest/local/person`, {
+      body: "{}",
+      headers: { "X-Road-Request-Id": "9c5c3c3e-7c2b-4a5e-9d43-2a9e1f0c1d12" },
+    });
+    expect(provided.status, provided.text).to.equal(202);
+    await untilState(sluice, provided.json.id as string, ["completed"], 30_000);
+    expect(calls.slice(before).map((c) => c.url)).to.deep.equal(["/legacy/person"]);
+  });
+
   it("a remote provider's X-Multiple-Responses answer reaches the caller as it came; a backend of the operator's own is split", async () => {
     // PR-REST §4.6: the security server passes the provider's answer on unchanged. Split, a
     // provider of another organisation could turn its 200 into any status and body.
