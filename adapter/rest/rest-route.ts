@@ -101,16 +101,20 @@ export function restRoute(deps: RestRouteDeps) {
       service = offeredService(deps.config.services, serviceCode, "rest");
       const { submitted } = await handle(ctx, deps, service, match?.[2] ?? "");
       const result = await submitted;
-      // Through a security server, the status is reachable only as another X-Road service.
+      const remote = callsRemoteService(deps.config, service);
+      // Through a security server, the status is reachable only as another X-Road service. A
+      // consumer-direction caller is a local system that reaches Sluice directly: an
+      // X-Road-Service it sends names the remote provider, whose own status service knows
+      // nothing of this message.
       const statusUrl = statusLocation(
-        arrivalOf((name) => headerOf(ctx.req, name)),
+        remote ? {} : arrivalOf((name) => headerOf(ctx.req, name)),
         service.code,
         deps.config.xroad.statusService,
         result.id,
         deps.config.xroad.provider,
       );
       // A remote X-Road service's answer may be X-Road's own error, which its header marks.
-      outcome = answer(ctx, result, statusUrl, callsRemoteService(deps.config, service));
+      outcome = answer(ctx, result, statusUrl, remote);
     } catch (error) {
       outcome = errorOutcome(answerError(ctx, error, deps.log));
     } finally {

@@ -235,6 +235,30 @@ describe("Hostile input, consumer direction: the local caller's X-Road headers, 
     expect(calls.slice(before).map((c) => c.url)).to.deep.equal(["/legacy/person"]);
   });
 
+  it("a consumer-direction 202 names the status as the local caller reaches it, whatever X-Road-Service it sent", async () => {
+    // Its X-Road-Service names the remote provider: a Location through X-Road would send the
+    // local system to that provider's status service, with the gateway id.
+    const answer = await call(`${sluice.url}/rest/lookup/person`, {
+      client: LOCAL_APP,
+      body: "{}",
+      headers: { "X-Road-Service": "EE/GOV/70000002/registry/lookup" },
+    });
+    expect(answer.status, answer.text).to.equal(202);
+    const direct = `/messages/${answer.json.id as string}`;
+    expect(answer.headers.get("location")).to.equal(direct);
+    expect(answer.json.statusUrl).to.equal(direct);
+    // A provider-direction service's caller came through X-Road: its status is reached there.
+    const provided = await call(`${sluice.url}/rest/local/person`, {
+      client: LOCAL_APP,
+      body: "{}",
+      headers: { "X-Road-Service": "EE/GOV/70000001/sluice/local" },
+    });
+    expect(provided.status, provided.text).to.equal(202);
+    expect(provided.headers.get("location")).to.equal(
+      `/r1/EE/GOV/70000001/sluice/messages/${provided.json.id as string}`,
+    );
+  });
+
   it("a remote provider's X-Multiple-Responses answer reaches the caller as it came; a backend of the operator's own is split", async () => {
     // PR-REST §4.6: the security server passes the provider's answer on unchanged. Split, a
     // provider of another organisation could turn its 200 into any status and body.
