@@ -157,6 +157,7 @@ export async function startAdapter(
       wakeUnheard: (unreached, wake, id) =>
         wakeUnheard({ broker, publisher, names, log }, unreached, wake, id),
       storeReady,
+      draining: () => backpressure.isDraining(),
     },
     [hub],
   );

@@ -125,6 +125,11 @@ export class Backpressure {
     this.draining = true;
   }
 
+  /** Whether the adapter is shutting down (`stopIntake` was called). */
+  isDraining(): boolean {
+    return this.draining;
+  }
+
   /**
    * Admits one message for `backend` or throws `Busy`/`Unavailable` (503 with Retry-After).
    * The caller must `release` the admission on every path (a `finally`).

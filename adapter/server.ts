@@ -25,10 +25,17 @@ import { REQUEST_REFUSALS } from "./request-refusals";
 
 export type RouteRegistrar = (router: Router, log: Logger) => void;
 
-export function createApp(
-  deps: RestRouteDeps & StatusRouteDeps,
-  extraRoutes: RouteRegistrar[] = [],
-): Koa {
+/** What the service port's app needs beside its routes' own dependencies. */
+export interface AppDeps extends RestRouteDeps, StatusRouteDeps {
+  /**
+   * True once the adapter drains: every answer from then on closes its connection, so a client
+   * sends its next request on a new one (to another instance) rather than on a connection the
+   * drain is about to close, where a POST written as it closes is lost to a reset.
+   */
+  draining?: () => boolean;
+}
+
+export function createApp(deps: AppDeps, extraRoutes: RouteRegistrar[] = []): Koa {
   const app = new Koa();
   app.proxy = false;
   const router = new Router();
@@ -95,7 +102,7 @@ export function createApp(
  * log that records nothing then costs a function call, not a dispatch and promise of Koa's per
  * part, and the answer's two finishing steps share one promise.
  */
-function requestFrame(deps: RestRouteDeps, route: Koa.Middleware): Koa.Middleware {
+function requestFrame(deps: AppDeps, route: Koa.Middleware): Koa.Middleware {
   const span = requestSpan();
   const access = accessLog(deps.log);
   const header = headerSection(deps.config.adapter.maxHeaders, deps.log);
@@ -114,10 +121,11 @@ function requestFrame(deps: RestRouteDeps, route: Koa.Middleware): Koa.Middlewar
       done = Promise.reject(error);
     }
     // A promise chain, not an async function: no suspended frame held for a sync caller's wait.
+    const { draining } = deps;
     return done.then(
-      () => answered(ctx, deadline),
+      () => answered(ctx, deadline, draining),
       (error: unknown) => {
-        answered(ctx, deadline);
+        answered(ctx, deadline, draining);
         throw error;
       },
     );
@@ -142,12 +150,17 @@ const PIPELINE_LIMITS: PipelineLimits = {
  * The answer is made: the caller's X-Road-Id goes back on it, unless it was refused (sending a
  * refused value back, 16 KiB of it or a C1 control, serves no caller), and its deadline starts.
  */
-function answered(ctx: Context, deadline: (ctx: Context) => void): void {
+function answered(
+  ctx: Context,
+  deadline: (ctx: Context) => void,
+  draining: (() => boolean) | undefined,
+): void {
   // Read from Node's (lower-case) header table: `ctx.get` lower-cases the name on every call.
   const xroadId = ctx.req.headers["x-road-id"];
   if (typeof xroadId === "string" && xroadId && xroadIdProblem(xroadId.trim()) === null) {
     setAnswerHeader(ctx, "X-Road-Id", xroadId);
   }
+  if (draining?.()) setAnswerHeader(ctx, "Connection", "close");
   deadline(ctx);
 }
 

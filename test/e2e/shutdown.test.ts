@@ -1,5 +1,5 @@
 // Graceful shutdown under load: SIGTERM while sync callers wait on a slow backend. Every caller
-// gets an answer or a 202 (never a reset), /readyz turns 503 while draining, the process
+// gets an answer or a 202 (never a reset) that closes its connection, /readyz turns 503 while draining, the process
 // exits 0 without waiting for its backend calls, and the messages handed back complete after
 // a restart.
 
@@ -68,6 +68,8 @@ describe("graceful shutdown under load (SIGTERM with sync callers waiting)", fun
       expect(http.status, http.text).to.equal(202);
       expect(http.json.state).to.equal("accepted");
       expect(http.headers.get("location")).to.equal(`/messages/${http.json.id}`);
+      // Its next request goes on a new connection, not on one the drain is about to close.
+      expect(http.headers.get("connection")).to.equal("close");
     }
     expect(await sluice.exited).to.equal(0);
 
