@@ -127,16 +127,20 @@ export interface SoapBytes {
   bytes: Buffer;
   /** `text/xml; charset=…` of a plain message, or the first part's own Content-Type. */
   contentType: string;
+  /** Where `bytes` start and end in the whole body (all of it for a plain message). */
+  start: number;
+  end: number;
 }
 
 /**
  * The SOAP message's bytes: the whole body, or the first part of a multipart/related one
  * (PR-MESS §2.4), exactly as sent, so that `requestHash` covers them and they decode in the
- * charset their own Content-Type names.
+ * charset their own Content-Type names. Lines may end in CRLF or in LF alone: X-Road's MIME
+ * parser (mime4j, not strict) takes both, and X-Road's own test messages use LF.
  */
 export function soapBytes(body: Buffer, contentType: string, prefix: string): SoapBytes {
   const type = contentType.split(";")[0].trim().toLowerCase();
-  if (type === "text/xml") return { bytes: body, contentType };
+  if (type === "text/xml") return { bytes: body, contentType, start: 0, end: body.length };
   if (type !== "multipart/related") {
     throw new XroadError(`${prefix}InvalidContentType`, `Invalid content type: ${contentType}`);
   }
@@ -144,16 +148,48 @@ export function soapBytes(body: Buffer, contentType: string, prefix: string): So
   if (!boundary) {
     throw new XroadError(`${prefix}InvalidContentType`, "multipart/related without a boundary");
   }
-  const start = body.indexOf(`--${boundary}`);
-  const end = start < 0 ? -1 : body.indexOf(`\r\n--${boundary}`, start + boundary.length + 2);
-  const part = start < 0 || end < 0 ? null : body.subarray(start + boundary.length + 2, end);
-  const split = part?.indexOf("\r\n\r\n") ?? -1;
-  if (part === null || split < 0) {
+  const part = firstPart(body, Buffer.from(`--${boundary}`));
+  if (part === null) {
     throw new XroadError(`${prefix}MimeParsingFailed`, "Could not find the SOAP part");
   }
-  const headers = part.subarray(0, split).toString("latin1");
-  const partType = /^content-type:[ \t]*(.*)$/im.exec(headers)?.[1].trim() ?? "text/xml";
-  return { bytes: part.subarray(split + 4), contentType: partType };
+  const headers = body.subarray(part.headersStart, part.start).toString("latin1");
+  const partType = /^content-type:[ \t]*(.*?)\r?$/im.exec(headers)?.[1].trim() ?? "text/xml";
+  return { bytes: body.subarray(part.start, part.end), contentType: partType, ...part };
+}
+
+const LF = 0x0a;
+const CR = 0x0d;
+
+/**
+ * The first part of a multipart body: where its headers start, and where its content starts
+ * (after the blank line) and ends (before the line break ahead of the next delimiter line).
+ */
+function firstPart(
+  body: Buffer,
+  delimiter: Buffer,
+): { headersStart: number; start: number; end: number } | null {
+  // A delimiter starts a line (anything before the first one is a preamble).
+  let at = body.indexOf(delimiter);
+  while (at > 0 && body[at - 1] !== LF) at = body.indexOf(delimiter, at + 1);
+  if (at < 0) return null;
+  const headersStart = body.indexOf(LF, at + delimiter.length) + 1;
+  if (headersStart === 0) return null;
+  // The blank line: a line end right at the start (no headers), or two line ends in a row.
+  let start = -1;
+  for (let i = headersStart - 1; i < body.length; i = body.indexOf(LF, i + 1)) {
+    if (i < 0) return null;
+    const next = body[i + 1] === CR ? i + 2 : i + 1;
+    if (body[next] === LF) {
+      start = next + 1;
+      break;
+    }
+  }
+  if (start < 0) return null;
+  let next = body.indexOf(delimiter, start);
+  while (next >= 0 && body[next - 1] !== LF) next = body.indexOf(delimiter, next + 1);
+  if (next < 0) return null;
+  const end = next >= start + 2 && body[next - 2] === CR ? next - 2 : next - 1;
+  return { headersStart, start, end: Math.max(end, start) };
 }
 
 /** Node's name for each charset X-Road's Java side reads; UTF-8 when none is named (§2.6). */

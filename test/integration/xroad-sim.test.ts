@@ -607,6 +607,36 @@ describe("xroad-sim", function () {
       expect(text).to.contain(`>${hash}</xrd:requestHash>`);
     });
 
+    for (const file of ["attachm.query", "attachm-mtom.query"]) {
+      it(`takes ${file}, a multipart request whose lines end in LF alone, as X-Road's MIME parser does`, async () => {
+        sim.register("EE/BUSINESS/producer/test", { url: `${provider.url}/soap`, type: "soap" });
+        const body = fixture(file);
+        // The SOAP part's bytes: after its blank line, up to the LF before the next delimiter.
+        const source = body.toString("latin1");
+        const from = source.indexOf("\n\n") + 2;
+        const to = source.indexOf("\n--jetty771207119h3h10dty", from);
+        const soap = body.subarray(from, to);
+        provider.answer = (_req, res) => {
+          // An answer echoing the request's header (a Body other than a Fault is enough here).
+          res.writeHead(200, { "content-type": "text/xml; charset=utf-8" });
+          res.end(soap.toString("utf8").replace("</ns1:test>", "<answer>42</answer></ns1:test>"));
+        };
+        const res = await request(`${sim.url}/`, {
+          method: "POST",
+          headers: {
+            "content-type": 'multipart/related; type="text/xml"; boundary=jetty771207119h3h10dty',
+          },
+          body,
+        });
+        const text = await res.body.text();
+        expect(text).to.not.contain("<faultcode>");
+        expect(text).to.contain("<answer>42</answer>");
+        const hash = createHash("sha512").update(soap).digest("base64");
+        expect(text).to.contain(`>${hash}</xrd:requestHash>`);
+        expect(Buffer.from(provider.seen[0].body, "utf8").equals(body)).to.equal(true);
+      });
+    }
+
     it("answers Server.ServerProxy faults for the provider side", async () => {
       provider.answer = (_req, res) => {
         res.writeHead(200, { "content-type": "application/json" });
