@@ -14,7 +14,9 @@ import {
   readSoapMessage,
   soapBytes,
   soapPart,
+  soapText,
   withRequestHash,
+  type SoapBytes,
   type SoapMessage,
 } from "./soap-message";
 import { XroadError } from "./xroad-errors";
@@ -108,9 +110,11 @@ export async function forwardSoap(
     );
   }
   const contentType = String(answer.headers["content-type"] ?? "");
+  let soap: SoapBytes;
   let xml: string;
   try {
-    xml = soapPart(answer.body, contentType || "missing", FAILED);
+    soap = soapBytes(answer.body, contentType || "missing", FAILED);
+    xml = soapText(soap, FAILED);
   } catch (error) {
     if (error instanceof XroadError) {
       throw new XroadError(
@@ -144,12 +148,16 @@ export async function forwardSoap(
     );
   }
   const hash = soapRequestHash(req, body);
-  const isMultipart = /^multipart\//i.test(contentType);
-  // A multipart answer passes unchanged; a plain one gets requestHash in its header.
-  // In the charset the answer came in: its Content-Type passes on unchanged (§2.2).
-  const out = isMultipart
-    ? answer.body
-    : Buffer.from(withRequestHash(xml, hash), charsetEncoding(contentType, FAILED));
+  // The provider's security server puts requestHash in every answer's SOAP message (PR-MESS
+  // §2.2; X-Road's client side refuses one without it), the first part of a multipart answer
+  // included, in the charset that part came in; the other parts pass unchanged. The answer's
+  // Content-Type passes on unchanged (§2.2).
+  const hashed = Buffer.from(withRequestHash(xml, hash), charsetEncoding(soap.contentType, FAILED));
+  const out = Buffer.concat([
+    answer.body.subarray(0, soap.start),
+    hashed,
+    answer.body.subarray(soap.end),
+  ]);
   res.writeHead(answer.status, {
     "content-type": contentType,
     "content-length": out.length,

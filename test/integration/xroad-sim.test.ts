@@ -637,6 +637,38 @@ describe("xroad-sim", function () {
       });
     }
 
+    it("adds requestHash to the SOAP part of a multipart answer, its attachments unchanged", async () => {
+      const attachment =
+        "--a1\r\nContent-Type: application/octet-stream\r\nContent-ID: <att1>\r\n\r\n\u00e4\u00f6\r\n--a1--\r\n";
+      provider.answer = (_req, res) => {
+        const multipart = Buffer.concat([
+          Buffer.from("--a1\r\nContent-Type: text/xml; charset=utf-8\r\n\r\n"),
+          Buffer.from(answer, "utf8"),
+          Buffer.from(`\r\n${attachment}`, "latin1"),
+        ]);
+        res.writeHead(200, {
+          "content-type": 'multipart/related; type="text/xml"; boundary=a1',
+        });
+        res.end(multipart);
+      };
+      const body = fixture("simple.query");
+      const res = await request(`${sim.url}/`, {
+        method: "POST",
+        headers: { "content-type": "text/xml; charset=utf-8" },
+        body,
+      });
+      expect(res.headers["content-type"]).to.equal(
+        'multipart/related; type="text/xml"; boundary=a1',
+      );
+      const bytes = Buffer.from(await res.body.arrayBuffer());
+      const text = bytes.toString("latin1");
+      const hash = createHash("sha512").update(body).digest("base64");
+      const soapEnd = text.indexOf("\r\n--a1\r\n");
+      expect(text.slice(0, soapEnd)).to.contain(`>${hash}</xrd:requestHash>`);
+      expect(text.slice(0, soapEnd)).to.contain("<answer>42</answer>");
+      expect(text.slice(soapEnd + 2)).to.equal(attachment);
+    });
+
     it("answers Server.ServerProxy faults for the provider side", async () => {
       provider.answer = (_req, res) => {
         res.writeHead(200, { "content-type": "application/json" });
