@@ -160,6 +160,18 @@ export function xroadAnswerHeaders(
   ];
 }
 
+/**
+ * The service URL with the call's path appended as X-Road's security server does it
+ * (ServerRestMessageProcessor.concatPath): the URL as registered when there is no path (a
+ * trailing slash kept), else one slash between the two.
+ */
+export function withServicePath(serviceUrl: string, path: string): string {
+  if (path === "") return serviceUrl;
+  return serviceUrl.endsWith("/") && path.startsWith("/")
+    ? serviceUrl + path.slice(1)
+    : serviceUrl + path;
+}
+
 /** Forwards one REST call and writes the provider's answer; throws an XroadError before writing. */
 export async function forwardRest(
   req: http.IncomingMessage,
@@ -173,7 +185,7 @@ export async function forwardRest(
   const { service } = target;
   const ids = { client, serviceId: service.id, xroadId, requestId: randomUUID() };
   const headers = providerRequestHeaders(req, ids);
-  const url = `${service.url.href.replace(/\/$/, "")}${target.path}${target.search ? `?${target.search}` : ""}`;
+  const url = `${withServicePath(service.url.href, target.path)}${target.search ? `?${target.search}` : ""}`;
   const answer = await provider.call(service, {
     method: req.method ?? "GET",
     url,

@@ -116,7 +116,6 @@ export function compileService(
     problems.push(`service ${id}: tls.cert and tls.key go together`);
   }
   if (problems.length > 0 || url === null) return problems;
-  url.pathname = url.pathname.replace(/\/+$/, "");
   return {
     id,
     url,

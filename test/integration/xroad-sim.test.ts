@@ -177,7 +177,8 @@ describe("xroad-sim", function () {
       });
       await res.body.text();
       const [seen] = provider.seen;
-      expect(seen.url).to.equal("/base");
+      // The service URL as registered (`/base/`): with no path, X-Road appends nothing to it.
+      expect(seen.url).to.equal("/base/");
       expect(seen.method).to.equal("POST");
       expect(seen.body).to.equal('{"q":1}');
       // As X-Road's security server: it authorises the last line, but passes every line on
