@@ -57,6 +57,7 @@ export interface SoapRequest {
 export function readSoapRequest(req: http.IncomingMessage, body: Buffer): SoapRequest {
   const contentType = req.headers["content-type"];
   if (!contentType) throw new XroadError("Client.InvalidContentType", "Missing content type");
+  checkSoapAction(req.headers["soapaction"]);
   const xml = soapPart(body, contentType, "Client.");
   const message = checkSoapRequest(xml);
   return {
@@ -71,6 +72,25 @@ export function readSoapRequest(req: http.IncomingMessage, body: Buffer): SoapRe
       CONSISTENT_FIELDS.map((field) => [field, message[field]]),
     ) as ConsistentHeader,
   };
+}
+
+/**
+ * Characters a URI reference never holds unescaped (RFC 3986 §2), nor a bare `%`. Other control
+ * characters cannot reach here: Node's parser refuses a header value that holds one.
+ */
+const NOT_URI_REFERENCE = /[\s"<>\\^`{|}\x7f]|%(?![0-9A-Fa-f]{2})/;
+
+/**
+ * SOAPAction as X-Road's client proxy takes it (MessageProcessorBase.validateSoapActionHeader,
+ * SOAP 1.1 §6.1.1): absent, empty, `""`, or a quoted URI reference; anything else is refused
+ * before the message is read, as `InvalidSoapAction`.
+ */
+function checkSoapAction(action: string | string[] | undefined): void {
+  if (action === undefined || action === "" || action === '""') return;
+  const value = Array.isArray(action) ? action.join(", ") : action;
+  const quoted = value.length > 2 && value.startsWith('"') && value.endsWith('"');
+  if (quoted && !NOT_URI_REFERENCE.test(value.slice(1, -1))) return;
+  throw new XroadError("Client.InvalidSoapAction", "Malformed SOAPAction header");
 }
 
 /** The registered service for a SOAP `service` header: with its version, then without. */

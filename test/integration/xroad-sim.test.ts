@@ -364,6 +364,32 @@ describe("xroad-sim", function () {
       });
     });
 
+    it("refuses a malformed SOAPAction as X-Road's client proxy does, before the provider sees it", async () => {
+      provider.answer = (_req, res) => {
+        res.writeHead(200, { "content-type": "text/xml; charset=utf-8" });
+        res.end(fixture("simple.answer"));
+      };
+      const send = async (soapaction: string) => {
+        const res = await request(`${sim.url}/`, {
+          method: "POST",
+          headers: { "content-type": "text/xml; charset=utf-8", soapaction },
+          body: fixture("simple.query"),
+        });
+        return { status: res.statusCode, text: await res.body.text() };
+      };
+      // The cases of X-Road's own ValidateSoapActionTest.
+      for (const bad of ["http://quotes/missing", '"http://extra/quote""', '"spaces "', '"100%"']) {
+        const refused = await send(bad);
+        expect(refused.text, bad).to.include("<faultcode>Client.InvalidSoapAction</faultcode>");
+        expect(refused.text).to.include("Malformed SOAPAction header");
+      }
+      expect(provider.seen).to.deep.equal([]);
+      for (const good of ["", '""', '"http://example.org/test"', '"urn:foo"']) {
+        expect((await send(good)).status, good).to.equal(200);
+      }
+      expect(provider.seen).to.have.length(4);
+    });
+
     it("passes on a protocolVersion 4.1, as X-Road's security server takes any 4.x", async () => {
       const body = fixture("simple.query")
         .toString("utf8")
