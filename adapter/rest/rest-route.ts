@@ -152,7 +152,7 @@ async function handle(
     );
   }
   const subPath = checkedSubPath(path);
-  if (headerCount(req, "x-road-request-id") > 0 && callsRemoteService(deps.config, service)) {
+  if (callsRemoteService(deps.config, service) && headerCount(req, "x-road-request-id") > 0) {
     // Every security server puts X-Road-Request-Id on the calls it forwards to a provider: this
     // one came through X-Road. Served, every client the service is granted to would call the
     // remote service as Sluice's own X-Road client, past the remote provider's access rights.
