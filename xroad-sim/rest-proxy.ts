@@ -143,6 +143,15 @@ export function providerRequestHeaders(req: http.IncomingMessage, ids: XroadCall
   return headers;
 }
 
+/**
+ * An identifier as X-Road writes it in an answer's header (RestResponse.encodeXRoadId): each
+ * part escaped as a URL path segment. Of the characters a part may hold (sim-options.ts
+ * IDENTIFIER_PART) only `?` is escaped so; `/` separates the parts.
+ */
+function encodedId(id: string): string {
+  return id.replaceAll("?", "%3F");
+}
+
 /** X-Road's headers on every answer the security server passes back (§4.3). */
 export function xroadAnswerHeaders(
   ids: XroadCallIds,
@@ -151,8 +160,8 @@ export function xroadAnswerHeaders(
   answerLength: number,
 ): Array<[string, string]> {
   return [
-    ["x-road-client", ids.client],
-    ["x-road-service", ids.serviceId],
+    ["x-road-client", encodedId(ids.client)],
+    ["x-road-service", encodedId(ids.serviceId)],
     ["x-road-id", ids.xroadId],
     ["x-road-request-id", ids.requestId],
     ["x-road-request-hash", restRequestHash(requestHeaders, body)],

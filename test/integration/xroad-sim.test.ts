@@ -143,6 +143,17 @@ describe("xroad-sim", function () {
       expect(res.headers["x-road-error"]).to.equal(undefined);
     });
 
+    it("writes the answer's X-Road-Client with each part escaped as a path segment, as X-Road does", async () => {
+      // `?` is the one character an identifier part may hold that a path segment escapes.
+      const res = await request(`${sim.url}/r1/${SERVICE}`, {
+        headers: { "X-Road-Client": "EE/GOV/c%3Fd/x" },
+      });
+      expect(res.statusCode).to.equal(200);
+      await res.body.text();
+      expect(res.headers["x-road-client"]).to.equal("EE/GOV/c%3Fd/x");
+      expect(res.headers["x-road-service"]).to.equal(SERVICE);
+    });
+
     it("drops the hop-by-hop headers a Connection header names", async () => {
       const status = await new Promise<number>((resolve, reject) => {
         const req = http.request(`${sim.url}/r1/${SERVICE}`, {
