@@ -13,7 +13,7 @@ import {
 import { startRuntime, type Role, type Runtime } from "../shared/runtime/runtime";
 import { drainRoles } from "../shared/runtime/shutdown-deadline";
 import { StartupError } from "../shared/runtime/startup-error";
-import { reloadAllTls } from "../shared/config/tls-files";
+import { reloadAllTls, tlsFileWarnings, type TlsFiles } from "../shared/config/tls-files";
 import { exposedKeyWarnings } from "../shared/config/secret-file-modes";
 import { startTracing } from "../shared/observability/tracing";
 import { checkConfigFile } from "./config-check";
@@ -198,8 +198,16 @@ async function runCheck(file: string): Promise<never> {
   const result = await checkConfigFile(file);
   if (!result.ok) fail(result.message, 2);
   const { config } = result;
-  // A role warns of these itself as it starts, so they are the check's alone.
-  for (const warning of [...result.warnings, ...loggingEnvironmentWarnings()]) {
+  // A role warns of (or stops on) these itself as it starts, so they are the check's alone.
+  const tls = tlsFileWarnings([
+    ["config.adapter.tls", config.adapter.tls],
+    ...Object.values(config.backends).map((b): [string, TlsFiles | null] => [
+      `config.backends.${b.name}.tls`,
+      b.tls ?? null,
+    ]),
+    ["config.securityServer.tls", config.securityServer?.tls ?? null],
+  ]);
+  for (const warning of [...result.warnings, ...tls, ...loggingEnvironmentWarnings()]) {
     process.stderr.write(`sluice: warning: ${warning}\n`);
   }
   printOut(

@@ -3,6 +3,7 @@
 // names it, and read again on SIGHUP, when a bad file keeps the old material and is logged.
 
 import { createPrivateKey, X509Certificate } from "node:crypto";
+import { existsSync } from "node:fs";
 import { createSecureContext } from "node:tls";
 import type tls from "node:tls";
 import { StartupError } from "../runtime/startup-error";
@@ -173,6 +174,28 @@ export function readTlsFiles(files: TlsFiles, where: string): TlsMaterial {
     }
   }
   return material;
+}
+
+/**
+ * What `sluice check` finds wrong with the TLS files a configuration names, one line per block
+ * (the first bad file of each, as the role that reads it would stop on it: expired, not PEM, a
+ * key of another certificate). A block with a file that is not there is passed over: such files
+ * often exist only where the role runs (a Kubernetes Secret), and the role names a missing one
+ * when it starts. Warnings, not problems, for the same reason.
+ */
+export function tlsFileWarnings(blocks: Array<[where: string, files: TlsFiles | null]>): string[] {
+  return blocks.flatMap(([where, files]) => {
+    if (files === null) return [];
+    const paths = [files.cert, files.key, ...files.ca, ...(files.clientCa ?? [])];
+    if (paths.some((file) => file !== null && !existsSync(file))) return [];
+    try {
+      readTlsFiles(files, where);
+      return [];
+    } catch (error) {
+      if (!(error instanceof StartupError)) throw error;
+      return [`${error.message}; a role that uses it refuses to start with this file`];
+    }
+  });
 }
 
 type Listener = (material: TlsMaterial) => void;

@@ -2,10 +2,11 @@
 // at once, each with its path; a clean file passes; a role refuses to start on the same file.
 
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { expect } from "chai";
+import { createTestPki } from "../support/test-pki";
 
 const BIN = path.resolve(__dirname, "..", "..", "..", "bin", "sluice.js");
 const DEMO = path.resolve(__dirname, "..", "..", "..", "config", "demo.yaml");
@@ -77,7 +78,21 @@ exports.createTranslator = () => ({ call: async () => [] });`,
     good,
     `services:\n  q: { backend: b }\nbackends:\n  b: { url: "http://127.0.0.1:1", translator: ./translator.js, options: { color: red } }\n`,
   );
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  // The certificates the configurations below name: the check reads them (a bad one is warned of).
+  const pki = createTestPki();
+  const server = pki.ca.issue("server");
+  for (const [name, from] of [
+    ["ss.crt", server.certFile],
+    ["ss.key", server.keyFile],
+    ["ss-internal.crt", pki.ca.certFile],
+    ["backend.crt", server.certFile],
+  ]) {
+    copyFileSync(from, path.join(dir, name));
+  }
+  after(() => {
+    pki.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   it("names every mistake of a file at once, each with its path, and exits 2", () => {
     const result = sluice(["check", "--config", bad]);
@@ -260,9 +275,8 @@ exports.createTranslator = () => ({ call: async () => [] });`,
 
   it("warns of a TLS private key every user of the machine may read, not of one its group may", function () {
     if (process.platform === "win32") this.skip();
-    // The key is not read by the check: its mode is what it is about.
     const key = path.join(dir, "backend.key");
-    writeFileSync(key, "not read by the check\n");
+    copyFileSync(server.keyFile, key);
     const file = path.join(dir, "exposed-key.yaml");
     writeFileSync(
       file,
@@ -281,6 +295,29 @@ exports.createTranslator = () => ({ call: async () => [] });`,
       expect(kept.status, mode.toString(8)).to.equal(0);
       expect(kept.stderr, mode.toString(8)).to.equal("");
     }
+  });
+
+  it("warns of a TLS file a role would stop on (expired, a key of another certificate), not of one absent here", () => {
+    const other = pki.ca.issue("other");
+    const expired = pki.ca.issue("expired", { expired: true });
+    const file = path.join(dir, "bad-tls.yaml");
+    writeFileSync(
+      file,
+      `adapter:\n  tls: { cert: ${expired.certFile}, key: ${expired.keyFile} }\nservices:\n  s: { backend: b, reply: { mode: ack } }\nbackends:\n  b: { url: "https://127.0.0.1:1", tls: { cert: ss.crt, key: ${other.keyFile} } }\n  c: { url: "https://127.0.0.1:1", tls: { cert: only-where-the-role-runs.crt, key: ss.key } }\n`,
+    );
+    const result = sluice(["check", "--config", file]);
+    expect(result.status).to.equal(0);
+    const lines = result.stderr.trim().split("\n");
+    expect(lines).to.have.length(2);
+    expect(lines[0]).to.match(
+      new RegExp(
+        `^sluice: warning: config\\.adapter\\.tls: certificate ${expired.certFile} expired on .*; a role that uses it refuses to start with this file$`,
+      ),
+    );
+    expect(lines[1]).to.equal(
+      `sluice: warning: config.backends.b.tls: key file ${other.keyFile} does not belong to certificate ${path.join(dir, "ss.crt")}; a role that uses it refuses to start with this file`,
+    );
+    expect(result.stdout).to.include("is valid");
   });
 
   it("warns of a file holding the admin token or a webhook secret that every user may read", function () {
