@@ -216,11 +216,16 @@ describe("Hostile input, consumer direction: the local caller's X-Road headers, 
   it("a call that came through a security server (X-Road-Request-Id) is refused by a consumer-direction service: 403, nothing sent on", async () => {
     // A security server that offered the service would let every client granted it call the
     // remote service as Sluice's own X-Road client.
-    const before = calls.length;
+    // Its X-Road-UserId would be passed on with the remote call: how the test tells that call
+    // from the calls of earlier cases' messages, which may still be arriving.
+    const RELAYED_USER = "EE-relayed-through-a-security-server";
     const relayed = await call(`${sluice.url}/rest/lookup/person`, {
       client: "EE/COM/12345678/stranger",
       body: "{}",
-      headers: { "X-Road-Request-Id": "9c5c3c3e-7c2b-4a5e-9d43-2a9e1f0c1d11" },
+      headers: {
+        "X-Road-Request-Id": "9c5c3c3e-7c2b-4a5e-9d43-2a9e1f0c1d11",
+        "X-Road-UserId": RELAYED_USER,
+      },
     });
     expect(relayed.status, relayed.text).to.equal(403);
     expect(relayed.json.type).to.equal("AccessDenied");
@@ -232,7 +237,11 @@ describe("Hostile input, consumer direction: the local caller's X-Road headers, 
     });
     expect(provided.status, provided.text).to.equal(202);
     await untilState(sluice, provided.json.id as string, ["completed"], 30_000);
-    expect(calls.slice(before).map((c) => c.url)).to.deep.equal(["/legacy/person"]);
+    const id = provided.json.id as string;
+    expect(calls.filter((c) => c.headers["x-sluice-id"] === id).map((c) => c.url)).to.deep.equal([
+      "/legacy/person",
+    ]);
+    expect(calls.filter((c) => c.headers["x-road-userid"] === RELAYED_USER)).to.deep.equal([]);
   });
 
   it("a consumer-direction 202 names the status as the local caller reaches it, whatever X-Road-Service it sent", async () => {
