@@ -4,7 +4,7 @@
 
 import path from "node:path";
 import type { Logger } from "pino";
-import type { SluiceConfig } from "../shared/config/config";
+import { tlsBlocks, type SluiceConfig } from "../shared/config/config";
 import {
   createLogger,
   loggingEnvironmentWarnings,
@@ -13,7 +13,7 @@ import {
 import { startRuntime, type Role, type Runtime } from "../shared/runtime/runtime";
 import { drainRoles } from "../shared/runtime/shutdown-deadline";
 import { StartupError } from "../shared/runtime/startup-error";
-import { reloadAllTls, tlsFileWarnings, type TlsFiles } from "../shared/config/tls-files";
+import { reloadAllTls, tlsFileWarnings } from "../shared/config/tls-files";
 import { exposedKeyWarnings } from "../shared/config/secret-file-modes";
 import { startTracing } from "../shared/observability/tracing";
 import { checkConfigFile } from "./config-check";
@@ -199,15 +199,12 @@ async function runCheck(file: string): Promise<never> {
   if (!result.ok) fail(result.message, 2);
   const { config } = result;
   // A role warns of (or stops on) these itself as it starts, so they are the check's alone.
-  const tls = tlsFileWarnings([
-    ["config.adapter.tls", config.adapter.tls],
-    ...Object.values(config.backends).map((b): [string, TlsFiles | null] => [
-      `config.backends.${b.name}.tls`,
-      b.tls ?? null,
-    ]),
-    ["config.securityServer.tls", config.securityServer?.tls ?? null],
-  ]);
-  for (const warning of [...result.warnings, ...tls, ...loggingEnvironmentWarnings()]) {
+  const warnings = [
+    ...result.warnings,
+    ...tlsFileWarnings(tlsBlocks(config)),
+    ...loggingEnvironmentWarnings(),
+  ];
+  for (const warning of warnings) {
     process.stderr.write(`sluice: warning: ${warning}\n`);
   }
   printOut(

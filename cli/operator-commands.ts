@@ -5,7 +5,11 @@
 // No admin port is needed.
 
 import type { SluiceConfig } from "../shared/config/config";
-import { deadLetterFilter, unknownFilterNames } from "../shared/operator/dead-letters";
+import {
+  deadLetterFilter,
+  unknownFilterNames,
+  unknownFilterWarning,
+} from "../shared/operator/dead-letters";
 import { runBackendCommand, unknownBackend } from "./backend-commands";
 import { runDeadCallbackCommand } from "./dead-callback-commands";
 import { runDeadLetterCommand } from "./dead-letter-commands";
@@ -55,8 +59,7 @@ export async function runOperatorCommand(
 /** The warnings of `unknownFilterNames`, in the words of the options the operator typed. */
 function unknownFilterWarnings(parsed: OperatorArgs, config: SluiceConfig): string[] {
   const filter = deadLetterFilter((key) => parsed.flags.get(key));
-  return unknownFilterNames(filter, config).map(
-    ({ key, value, names }) =>
-      `--${key} ${terminalLine(value)} names no ${key} of this configuration (${names.join(", ")}); only dead letters of one since removed can match it`,
+  return unknownFilterNames(filter, config).map((unknown) =>
+    unknownFilterWarning(unknown, `--${unknown.key} ${terminalLine(unknown.value)}`),
   );
 }

@@ -607,6 +607,21 @@ export function providedServices(config: SluiceConfig): ServiceConfig[] {
   return Object.values(config.services).filter((service) => !callsRemoteService(config, service));
 }
 
+/**
+ * Every `tls` block of a configuration by its path: the service port's, each backend's and the
+ * security server's (null where a block is not given).
+ */
+export function tlsBlocks(config: SluiceConfig): Array<[where: string, files: TlsFiles | null]> {
+  return [
+    ["config.adapter.tls", config.adapter.tls],
+    ...Object.values(config.backends).map((backend): [string, TlsFiles | null] => [
+      `config.backends.${backend.name}.tls`,
+      backend.tls ?? null,
+    ]),
+    ["config.securityServer.tls", config.securityServer?.tls ?? null],
+  ];
+}
+
 /** Whether a service's backend calls a remote X-Road service: the consumer direction (§9). */
 export function callsRemoteService(config: SluiceConfig, service: ServiceConfig): boolean {
   const backend = config.backends[service.backend];

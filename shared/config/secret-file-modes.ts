@@ -4,7 +4,7 @@
 
 import { statSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
-import { isBundledDemo, type SluiceConfig } from "./config";
+import { isBundledDemo, tlsBlocks, type SluiceConfig } from "./config";
 import { MAX_CONFIG_FILE_BYTES, readBoundedFile } from "./bounded-file";
 
 /** The permission bits of a file, or null when it cannot be looked at (it may not exist here). */
@@ -27,14 +27,7 @@ const systemModeOf: ModeOf = (file) => {
 export function exposedKeyWarnings(config: SluiceConfig, modeOf: ModeOf = systemModeOf): string[] {
   // POSIX permission bits mean nothing on Windows, where every file reports 0666 or 0444.
   if (process.platform === "win32") return [];
-  const keys: Array<[string, string | null | undefined]> = [
-    ["config.adapter.tls.key", config.adapter.tls?.key],
-    ...Object.values(config.backends).map((backend): [string, string | null | undefined] => [
-      `config.backends.${backend.name}.tls.key`,
-      backend.tls?.key,
-    ]),
-    ["config.securityServer.tls.key", config.securityServer?.tls?.key],
-  ];
+  const keys = tlsBlocks(config).map(([where, files]) => [`${where}.key`, files?.key] as const);
   return keys.flatMap(([where, file]) => {
     if (!file) return [];
     const mode = modeOf(file);

@@ -76,6 +76,11 @@ export function unknownFilterNames(
   });
 }
 
+/** The warning for one unknown name; `named` is how the asker wrote the filter (`--backend x`). */
+export function unknownFilterWarning({ key, names }: UnknownFilterName, named: string): string {
+  return `${named} names no ${key} of this configuration (${names.join(", ")}); only dead letters of one since removed can match it`;
+}
+
 /** Reasons whose message was never handed to the backend: a replay cannot make a second call. */
 const NEVER_CALLED = new Set(["no_transaction", "unreadable", "expired"]);
 

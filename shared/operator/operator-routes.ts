@@ -24,6 +24,7 @@ import {
   type DeadLetterFilter,
   type DeadLetters,
   unknownFilterNames,
+  unknownFilterWarning,
 } from "./dead-letters";
 import { lookUpMessage, type MessageLookup } from "./message-lookup";
 import { cancelByOperator, conflictMessage, tellOperatorCancel } from "./operator-cancel";
@@ -268,9 +269,8 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
     const unknown = unknownFilterNames(filter, config);
     if (unknown.length === 0) return {};
     return {
-      warnings: unknown.map(
-        ({ key, value, names }) =>
-          `${key} ${JSON.stringify(value)} names no ${key} of this configuration (${names.join(", ")}); only dead letters of one since removed can match it`,
+      warnings: unknown.map((name) =>
+        unknownFilterWarning(name, `${name.key} ${JSON.stringify(name.value)}`),
       ),
     };
   };
