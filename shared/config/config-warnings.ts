@@ -5,6 +5,7 @@ import { plainHttpEntryWarnings } from "../delivery/callback-target";
 import { isLoopbackHost } from "../runtime/loopback-host";
 import { providedServices, type SluiceConfig } from "./config";
 import { exposedKeyWarnings } from "./secret-file-modes";
+import { retryWaitsMs } from "./unacknowledged-hold";
 
 /**
  * REST services offered to X-Road callers (mutual TLS from a security server) without
@@ -99,15 +100,6 @@ function spoken(ms: number): string {
   return `${Math.round((ms / size) * 10) / 10}${unit}`;
 }
 
-/** The waits a schedule of `retries` retries makes in all, the last delay repeating. */
-function scheduleMs(backoffMs: number[], retries: number): number {
-  let total = 0;
-  for (let retry = 1; retry <= retries && backoffMs.length > 0; retry++) {
-    total += backoffMs[Math.min(retry, backoffMs.length) - 1];
-  }
-  return total;
-}
-
 /**
  * A `retention` no longer than a message may still be pending: its record (state, responses,
  * duplicate key) is deleted first, so the caller's status read answers 404 for a message Sluice
@@ -141,7 +133,7 @@ function retentionWarnings(config: SluiceConfig): string[] {
     const { attempts, backoffMs } = backend.retry;
     outlasts(
       `config.backends.${backend.name}.retry`,
-      scheduleMs(backoffMs, attempts - 1),
+      retryWaitsMs(backoffMs, attempts - 1),
       "the retries wait",
       held,
     );
@@ -150,7 +142,7 @@ function retentionWarnings(config: SluiceConfig): string[] {
     const { backoffMs } = config.callbacks;
     outlasts(
       "config.callbacks.backoff",
-      scheduleMs(backoffMs, backoffMs.length),
+      retryWaitsMs(backoffMs, backoffMs.length),
       "a callback's attempts wait",
       "a message whose callback is still tried may lose its record (a status read answers 404)",
     );

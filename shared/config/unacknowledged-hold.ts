@@ -43,12 +43,19 @@ export function longestHoldMs(backend: HoldSettings): number {
   const oneCallMs = slotWaitMs + held * intervalMs + backend.timeoutMs;
   if (backend.ordering === "none") return oneCallMs;
   const attempts = Math.max(1, backend.retry.attempts);
-  const { backoffMs } = backend.retry;
-  let delaysMs = 0;
-  for (let retry = 1; retry < attempts && backoffMs.length > 0; retry++) {
-    delaysMs += backoffMs[Math.min(retry, backoffMs.length) - 1];
+  return attempts * oneCallMs + retryWaitsMs(backend.retry.backoffMs, attempts - 1);
+}
+
+/**
+ * What `retries` retries wait in all: retry n waits `backoffMs[n - 1]`, the last delay repeating
+ * when the list is shorter (as the worker's retry schedule and the callback backoff read it).
+ */
+export function retryWaitsMs(backoffMs: number[], retries: number): number {
+  let total = 0;
+  for (let retry = 1; retry <= retries && backoffMs.length > 0; retry++) {
+    total += backoffMs[Math.min(retry, backoffMs.length) - 1];
   }
-  return attempts * oneCallMs + delaysMs;
+  return total;
 }
 
 const minutes = (ms: number): string =>
