@@ -154,7 +154,8 @@ export function soapBytes(body: Buffer, contentType: string, prefix: string): So
   }
   const headers = body.subarray(part.headersStart, part.start).toString("latin1");
   const partType = /^content-type:[ \t]*(.*?)\r?$/im.exec(headers)?.[1].trim() ?? "text/xml";
-  return { bytes: body.subarray(part.start, part.end), contentType: partType, ...part };
+  const { start, end } = part;
+  return { bytes: body.subarray(start, end), contentType: partType, start, end };
 }
 
 const LF = 0x0a;
