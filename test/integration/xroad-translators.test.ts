@@ -231,7 +231,7 @@ describe("xroad-rest and xroad-soap translators (consumer direction, through xro
       expect(provider.seen[0].headers["x-road-represented-party"]).to.equal("COM/12%2F34%2541");
     });
 
-    it("does not take an answer naming two different X-Road-Error codes; one code given twice is that code", async () => {
+    it("does not take an answer naming two different X-Road-Error codes or none; one code given twice is that code", async () => {
       // A security server writes X-Road-Error once: two codes cannot say whether to retry.
       let codes: string[] = [];
       const stub = http.createServer((req, res) => {
@@ -257,6 +257,13 @@ describe("xroad-rest and xroad-soap translators (consumer direction, through xro
         const joined = await failure(direct, request());
         expect(joined).to.be.instanceOf(BackendAnswerError);
         expect((joined as Error).message).to.match(/names 2 different X-Road-Error codes/);
+        // Present with no code: the security server's own error, naming none.
+        for (const empty of [[""], [" , "]]) {
+          codes = empty;
+          const none = await failure(direct, request());
+          expect(none, JSON.stringify(empty)).to.be.instanceOf(BackendAnswerError);
+          expect((none as Error).message).to.match(/carries an X-Road-Error without a code/);
+        }
         codes = ["Server.ServerProxy.AccessDenied", "Server.ServerProxy.AccessDenied"];
         const repeated = await failure(direct, request());
         expect(repeated).to.be.instanceOf(BackendRejectedError);

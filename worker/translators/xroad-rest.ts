@@ -127,16 +127,23 @@ class XroadRestTranslator extends RestJsonTranslator {
 }
 
 /**
- * The one code of an answer's `X-Road-Error`, or "" without one. A security server writes it
- * once; given more than once with different codes the answer cannot say which error it is, and
- * taking either would decide between a retry and a rejection on a guess: it is not taken as the
- * answer. The same code repeated is that code.
+ * The one code of an answer's `X-Road-Error`, or "" without the header. A security server writes
+ * it once, with a code; given with none, or more than once with different codes, the answer
+ * cannot say which error it is, and taking it would decide between a retry and a rejection on a
+ * guess: it is not taken as the answer. The same code repeated is that code.
  */
 function xroadErrorCode(raw: string | string[] | undefined, service: string, id: string): string {
   if (raw === undefined) return "";
   // Lines joined by commas are the same as several lines (RFC 9110 §5.3); no code has a comma.
   const values = (Array.isArray(raw) ? raw : [raw]).flatMap((value) => value.split(","));
   const codes = new Set(values.map((value) => value.trim()).filter((value) => value !== ""));
+  // Present but empty: the security server marked the answer as its own error and named none,
+  // so it is neither the provider's answer nor an error to retry or reject by.
+  if (codes.size === 0) {
+    throw new BackendAnswerError(
+      `the answer of ${service} carries an X-Road-Error without a code; it is not taken as the answer to message ${id}`,
+    );
+  }
   if (codes.size > 1) {
     const named = [...codes].map((code) => `"${code.slice(0, 100)}"`).join(", ");
     throw new BackendAnswerError(
