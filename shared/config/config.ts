@@ -641,6 +641,10 @@ function consumerDirectionProblems(
       problems.push(`${where}: "${id}" ${XROAD_ID_PART_PROBLEM}`);
     }
   };
+  // X-Road paths are appended to it, by the consumer direction and by xroad: callbacks alike.
+  if (securityServer && /[?#]/.test(securityServer.url)) {
+    problems.push("config.securityServer.url: must not hold a query or fragment");
+  }
   const anyXroad = Object.values(backends).some((b) => XROAD_TRANSLATORS.includes(b.translator));
   if (anyXroad) checkParts("config.securityServer.client", securityServer?.client);
   for (const backend of Object.values(backends)) {
@@ -650,6 +654,13 @@ function consumerDirectionProblems(
       problems.push(
         `config.backends.${backend.name}.translator: ${backend.translator} calls a remote service through the local security server; set config.securityServer (url, client)`,
       );
+    }
+    // These translators append the call's path (X-Road's /r1/<service>/… or the SOAP root, a
+    // REST caller's path and query) to the URL's path: its own query or fragment would be
+    // dropped without a word. (A SOAP backend's URL is its WSDL's base, where a query can mean
+    // something.)
+    if ((xroad || backend.translator === "rest-json") && /[?#]/.test(backend.url)) {
+      problems.push(`config.backends.${backend.name}.url: must not hold a query or fragment`);
     }
     // PR-REST §4.1: a REST service id ends with its code. Sent as /r1/<id>/<version>/…, a
     // security server takes the version for the start of the path and answers for another id.

@@ -239,6 +239,33 @@ describe("configuration", () => {
     expect(config.services.remote.client).to.equal("EE/GOV/1/consumer");
   });
 
+  it("refuses a query or fragment in a URL the call's path is appended to", () => {
+    const problems = problemsOf({
+      securityServer: { url: "https://ss.internal:8443/?x=1", client: "EE/GOV/1/sluice" },
+      services: {
+        a: { backend: "a" },
+        b: { backend: "b", protocols: ["soap"] },
+        c: { backend: "c" },
+      },
+      backends: {
+        a: { translator: "xroad-rest", service: "EE/GOV/2/provider/lookup" },
+        b: { translator: "xroad-soap", service: "EE/GOV/2/provider/get", url: "https://ss2/#f" },
+        c: { url: "http://127.0.0.1:8090/api?key=1" },
+      },
+    });
+    expect(problems).to.have.members([
+      "config.securityServer.url: must not hold a query or fragment",
+      "config.backends.b.url: must not hold a query or fragment",
+      "config.backends.c.url: must not hold a query or fragment",
+    ]);
+    // A SOAP backend's URL is the base of its WSDL's address, where a query can mean something.
+    const soap = problemsOf({
+      services: { d: { backend: "d", protocols: ["soap"] } },
+      backends: { d: { translator: "soap", url: "http://127.0.0.1:8090/svc?v=2" } },
+    });
+    expect(soap.join("\n")).not.to.match(/query or fragment/);
+  });
+
   it("refuses a version on an xroad-rest service: REST service ids have none (PR-REST §4.1)", () => {
     // Sent as /r1/<id>/v1/…, a security server reads v1 as the start of the path and answers
     // for the five-part id: every call would reach the provider and then fail as not ours.
@@ -443,8 +470,8 @@ describe("configuration", () => {
       expect(viaSecurityServer, url).to.have.length(1);
       expect(viaSecurityServer[0], url).to.match(/^config\.securityServer\.url: /);
     }
-    // An @ further on is part of the path or query, not credentials.
-    const at = "http://legacy.internal/people/a@b?mail=x@y";
+    // An @ further on is part of the path, not credentials.
+    const at = "http://legacy.internal/people/a@b";
     expect(problemsOf({ ...minimal, backends: { legacy: { url: at } } })).to.deep.equal([]);
   });
 
