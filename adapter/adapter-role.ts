@@ -262,7 +262,8 @@ export async function startAdapter(
 
 /**
  * The service port's TLS: with a `clientCa`, the security server's "HTTPS" connection type, where
- * a connection without an accepted client certificate is refused at the handshake (CONTRACT §8).
+ * a connection without an accepted client certificate is refused at the handshake
+ * (docs/xroad-deployment.md).
  */
 function serviceTlsOptions(material: TlsMaterial): https.ServerOptions {
   const { cert, key, clientCa } = material;

@@ -27,8 +27,8 @@ export interface HubRouteDeps {
   /** False when no callback secret is configured: events could not be signed, so no hub. */
   enabled?: boolean;
   /**
-   * The status service (CONTRACT §8): the hub is also at `/rest/<statusService>/hub`, where a
-   * caller reaches it through a security server.
+   * The status service (docs/xroad-deployment.md): the hub is also at `/rest/<statusService>/hub`,
+   * where a caller reaches it through a security server.
    */
   statusService?: string;
   /** `xroad.provider`: the subsystem the status service is registered under, when set. */
@@ -73,7 +73,8 @@ export function hubRoutes(deps: HubRouteDeps) {
 
 function registerHub(router: Router, log: Logger, deps: HubRouteDeps, base: string): void {
   // Through the status service an X-Road-Service header, when sent, must name it, as on any
-  // REST service and on the status service's own status and cancel (CONTRACT §3, §8).
+  // REST service and on the status service's own status and cancel (docs/semantics.md,
+  // docs/xroad-deployment.md).
   const statusService = base === "/hub" ? null : (deps.statusService ?? null);
   const checkService = (ctx: Context): void => {
     if (statusService !== null) checkServiceHeader(ctx.req, statusService);

@@ -426,8 +426,8 @@ export class Intake {
 
   /**
    * A resubmission of a persisted message (same client, service and X-Road id), answered in
-   * this caller's reply mode (CONTRACT §2): ack and callback get the same 202 whatever state the
-   * first one reached; sync waits for its outcome as the first caller would, never longer.
+   * this caller's reply mode (docs/semantics.md): ack and callback get the same 202 whatever state
+   * the first one reached; sync waits for its outcome as the first caller would, never longer.
    */
   private async duplicate(
     id: string,

@@ -1,6 +1,7 @@
-// OpenAPI 3.1 descriptions of the REST services and of the status service (CONTRACT §8,
-// PR-REST §5.1), generated from the configuration and the services' JSON Schemas, so an operator
-// registers each service in the security server by its "OpenAPI 3 description" URL.
+// OpenAPI 3.1 descriptions of the REST services and of the status service
+// (docs/xroad-deployment.md, PR-REST §5.1), generated from the configuration and the services' JSON
+// Schemas, so an operator registers each service in the security server by its "OpenAPI 3
+// description" URL.
 
 import type { ServiceConfig } from "../shared/config/config";
 import { MESSAGE_STATES } from "../shared/store/transaction-store";
@@ -106,7 +107,7 @@ const errorResponse = (description: string, extraHeaders: Doc = {}): Doc => ({
   content: JSON_ERROR,
 });
 
-/** The answers every business call may get (CONTRACT §3). */
+/** The answers every business call may get (docs/semantics.md). */
 function businessResponses(service: ServiceConfig): Doc {
   const sync = service.reply.mode === "sync";
   const responses: Doc = {

@@ -62,8 +62,8 @@ export function createApp(deps: AppDeps, extraRoutes: RouteRegistrar[] = []): Ko
   );
   router.get("/messages/:id", status);
   router.delete("/messages/:id", cancel);
-  // The status service (CONTRACT §8): what a caller reaches through a security server. These
-  // and the hub come before the business route, so nothing here ever reaches a backend.
+  // The status service (docs/xroad-deployment.md): what a caller reaches through a security server.
+  // These and the hub come before the business route, so nothing here ever reaches a backend.
   router.get(`/rest/${statusService}/:id`, asStatusService(status));
   router.delete(`/rest/${statusService}/:id`, asStatusService(cancel));
   for (const register of extraRoutes) register(router, deps.log);
@@ -97,7 +97,7 @@ export function createApp(deps: AppDeps, extraRoutes: RouteRegistrar[] = []): Ko
 /**
  * What every request on the service port passes through before its route, outermost first:
  * its span, its access line, the header section's checks; and once answered, the caller's X-Road-Id
- * echoed (CONTRACT §3, whatever route or error made the answer) and the answer's deadline.
+ * echoed (docs/semantics.md, whatever route or error made the answer) and the answer's deadline.
  * One Koa middleware whose parts call each other, not one middleware each: a span or an access
  * log that records nothing then costs a function call, not a dispatch and promise of Koa's per
  * part, and the answer's two finishing steps share one promise.

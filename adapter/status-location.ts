@@ -1,6 +1,6 @@
 // Where a caller finds a message's status (or its hub listener): through X-Road when the call
 // came through a security server, since a consumer reaches Sluice only as
-// `/r1/<provider subsystem>/<serviceCode>/<path>` (CONTRACT §8, PR-REST §4.1).
+// `/r1/<provider subsystem>/<serviceCode>/<path>` (docs/xroad-deployment.md, PR-REST §4.1).
 
 import { decodeXroadIdLeniently, encodeXroadId } from "../shared/protocol/xroad-id";
 

@@ -60,7 +60,7 @@ export interface SystemOptions {
 export const laneService = (lane: string): string => `${REST_SERVICE}-${lane}`;
 export const laneBackend = (lane: string): string => `lane-${lane}`;
 
-/** The generated configuration: CONTRACT §4 plus the prefix and ports of one role. */
+/** The generated configuration: docs/configuration.md plus the prefix and ports of one role. */
 function configFor(
   options: SystemOptions,
   prefix: string,

@@ -333,7 +333,8 @@ export async function main(argv: string[]): Promise<void> {
   };
   process.on("SIGTERM", () => void stop("SIGTERM"));
   process.on("SIGINT", () => void stop("SIGINT"));
-  // Certificates are read again; new connections use them, open ones are kept (CONTRACT §8).
+  // Certificates are read again; new connections use them, open ones are kept
+  // (docs/xroad-deployment.md).
   process.on("SIGHUP", () => {
     const problems = reloadAllTls();
     if (problems.length > 0) {
@@ -359,7 +360,8 @@ export async function main(argv: string[]): Promise<void> {
     if (isServiceRole) {
       runtime = await startRuntime(config, log);
       const monitor = runtime.monitor;
-      // Ready means the queues exist on the broker too (CONTRACT §1), checked by passive declare.
+      // Ready means the queues exist on the broker too (docs/architecture.md), checked by passive
+      // declare.
       runtime.admin.addCheck("topology", () => monitor.topologyProblem());
       roles = await startRoles(args.role as ServiceRole, runtime, checked.bodySchemas);
       await monitor.refresh();

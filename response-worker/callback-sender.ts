@@ -98,7 +98,7 @@ export class CallbackSender {
 
 /**
  * An error of the security servers themselves (PR-REST §4.6: `X-Road-Error`), read as for the
- * consumer direction (CONTRACT §9). Access denied, an unknown service, member or client, and a
+ * consumer direction (docs/consumer.md). Access denied, an unknown service, member or client, and a
  * request X-Road cannot take will not pass on any retry: the delivery stops (`rejected`), with
  * the code and X-Road's message as its reason. Network errors, timeouts, a service failure or
  * a security server that cannot serve now are tried again. An answer without the header is the

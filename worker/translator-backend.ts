@@ -9,7 +9,7 @@ import type { TranslatorBackend } from "./translators/translator";
 export function translatorBackend(backend: BackendConfig, config: SluiceConfig): TranslatorBackend {
   const ss = config.securityServer;
   if (!XROAD_TRANSLATORS.includes(backend.translator) || ss === null) {
-    // A bad certificate or key file stops the start, naming the file (CONTRACT §8).
+    // A bad certificate or key file stops the start, naming the file (docs/xroad-deployment.md).
     const clientTls = backend.tls
       ? new ReloadableTls(backend.tls, `backends.${backend.name}.tls`)
       : undefined;

@@ -247,7 +247,7 @@ async function handle(
   return { submitted };
 }
 
-/** The service's default mode, overridden by `Prefer` and `X-Callback-Url` (CONTRACT §3). */
+/** The service's default mode, overridden by `Prefer` and `X-Callback-Url` (docs/semantics.md). */
 function replyMode(
   ctx: Context,
   service: ServiceConfig,

@@ -117,7 +117,7 @@ const REQUIRED_FIELDS = ["client", "service", "id", "protocolVersion"] as const;
 
 /**
  * Parses and checks an X-Road SOAP 4.0 request envelope (already decoded to text). Throws a
- * SluiceError with the CONTRACT code of the first problem found (Client side).
+ * SluiceError with the error code (docs/soap.md) of the first problem found (Client side).
  */
 export function parseSoapEnvelope(
   text: string,

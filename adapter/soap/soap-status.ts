@@ -1,6 +1,7 @@
-// The status operation for SOAP callers (CONTRACT §8): `<messages><id>…</id></messages>`, named
-// like the status service, answered with the message's state and responses in the shape the
-// WSDL's `messageStatus` type describes. Only the client that sent a message may read it.
+// The status operation for SOAP callers (docs/xroad-deployment.md):
+// `<messages><id>…</id></messages>`, named like the status service, answered with the message's
+// state and responses in the shape the WSDL's `messageStatus` type describes. Only the client that
+// sent a message may read it.
 
 import { SluiceError } from "../../shared/protocol/errors";
 import { statusDocument } from "../../shared/store/status-document";

@@ -25,8 +25,8 @@ export interface WsdlOptions {
   targetNamespace?: string;
   name?: string;
   /**
-   * The status service's operation (CONTRACT §8): `<statusService><id>` answered with the
-   * message's status; omitted when not given.
+   * The status service's operation (docs/xroad-deployment.md): `<statusService><id>` answered with
+   * the message's status; omitted when not given.
    */
   statusService?: string;
 }

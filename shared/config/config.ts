@@ -65,7 +65,7 @@ export interface ServiceConfig {
   /** SOAP: target namespace used in the WSDL. */
   namespace: string | null;
   /**
-   * Consumer direction (CONTRACT §9): the X-Road client a local caller without `X-Road-Client`
+   * Consumer direction (docs/consumer.md): the X-Road client a local caller without `X-Road-Client`
    * is taken for, and the one named towards a remote service; null: securityServer.client.
    */
   client: string | null;
@@ -202,7 +202,7 @@ export interface SluiceConfig {
   workerBackends: string[] | null;
   callbacks: CallbackConfig;
   securityServer: { url: string; client: string; tls: TlsFiles | null } | null;
-  /** How Sluice is registered in its security server (CONTRACT §8). */
+  /** How Sluice is registered in its security server (docs/xroad-deployment.md). */
   xroad: {
     statusService: string;
     /** The provider subsystem (or member) the REST services are registered under, or null. */

@@ -50,8 +50,8 @@ export const SERVER_CIPHERS = [
 /**
  * A server port's TLS (Sluice's service port, the simulators'): with `clientCa`, a connection
  * without a client certificate that chains to it is refused at the handshake (mutual TLS, the
- * security server's "HTTPS" connection type: CONTRACT §8, X-Road ug-ss §9.1); TLS 1.2 at least,
- * with the suites of SERVER_CIPHERS.
+ * security server's "HTTPS" connection type: docs/xroad-deployment.md, X-Road ug-ss §9.1); TLS 1.2
+ * at least, with the suites of SERVER_CIPHERS.
  */
 export function serverTlsOptions(options: {
   cert?: Pem;

@@ -101,7 +101,8 @@ export class AdminServer {
           if (err.retryAfter !== undefined) headers["retry-after"] = String(err.retryAfter);
           res.writeHead(err.status, headers);
         }
-        // The service port's error shape (CONTRACT §3): for a bug, `internal error` and no more.
+        // The service port's error shape (docs/semantics.md): for a bug, `internal error` and no
+        // more.
         res.end(JSON.stringify({ type: err.code, message: err.message, detail: err.messageId }));
       });
       this.handling.add(handled);

@@ -151,7 +151,7 @@ export interface StateNotice {
 }
 
 /**
- * The most responses one message may have (CONTRACT §2: `seq`, the last `final`). Each is
+ * The most responses one message may have (docs/semantics.md: `seq`, the last `final`). Each is
  * stored, published and delivered: an answer of 100 000 responses could not be recorded at all
  * (its arguments overflowed the stack), and the worker retried recording it for ever, the
  * message `processing` for good and the worker's memory growing with each try.

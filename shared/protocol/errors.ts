@@ -7,12 +7,12 @@ import { clipText } from "./clip-text";
 export type FaultSide = "Client" | "Server";
 
 /**
- * Every code an error or a failed outcome may carry: CONTRACT §3's SOAP fault codes, the REST
+ * Every code an error or a failed outcome may carry: docs/semantics.md's SOAP fault codes, the REST
  * error types, and the outcome codes of status documents. A closed list: a new code is a
  * change of the interface (docs/semantics.md).
  */
 export const ERROR_CODES = [
-  // CONTRACT §3, SOAP faults (Client.<Code>)
+  // docs/semantics.md, SOAP faults (Client.<Code>)
   "InvalidXml",
   "InvalidSoap",
   "InvalidContentType",
@@ -27,7 +27,7 @@ export const ERROR_CODES = [
   "ValidationFailed",
   "AccessDenied",
   "PayloadTooLarge",
-  // CONTRACT §3, the gateway's conditions (Server.<Code>)
+  // docs/semantics.md, the gateway's conditions (Server.<Code>)
   "Busy",
   "Unavailable",
   "Timeout",

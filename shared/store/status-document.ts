@@ -1,5 +1,5 @@
 // The status document of a message, as `GET /messages/<id>` answers it and as callbacks and
-// hub events carry it (CONTRACT §3 "Status and results").
+// hub events carry it (docs/semantics.md "Status and results").
 
 import { jsonDepthExceeds, MAX_ANSWER_JSON_DEPTH } from "../protocol/json-depth";
 import type { StoredResponse, Transaction } from "./transaction-store";

@@ -1022,7 +1022,7 @@ export class TransactionStore {
     return this.keys.txResponses(id);
   }
 
-  /** Duplicates are keyed by (client, service code, X-Road id): CONTRACT §2. */
+  /** Duplicates are keyed by (client, service code, X-Road id): docs/semantics.md. */
   private dedupKey(meta: Pick<TransactionMeta, "client" | "service" | "xroadId">): string {
     return this.keys.dedup(meta.client, meta.service, String(meta.xroadId));
   }

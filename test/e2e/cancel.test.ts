@@ -72,7 +72,7 @@ describe("cancel end to end (adapter, response worker, then a worker)", function
     expect(await stateOf(cancelledId)).to.equal("cancelled");
 
     // The client retries, as after a lost answer: the cancel it asked for is what it is told,
-    // on either path (CONTRACT §8), not a conflict with itself.
+    // on either path (docs/xroad-deployment.md), not a conflict with itself.
     for (const again of [
       await cancel(cancelledId),
       await call(`${roles.adapter.url}/rest/messages/${cancelledId}`, {
@@ -89,7 +89,7 @@ describe("cancel end to end (adapter, response worker, then a worker)", function
     expect((await cancel(cancelledId, BOB)).status).to.equal(404);
 
     // Through the status service an X-Road-Service header must name it, as on any REST
-    // service (CONTRACT §3); one naming a business service is inconsistent, read or cancel.
+    // service (docs/semantics.md); one naming a business service is inconsistent, read or cancel.
     for (const [serviceCode, expected] of [
       ["messages", 200],
       ["order", 400],

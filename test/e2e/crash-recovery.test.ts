@@ -54,7 +54,7 @@ describe("worker crash with messages queued", function () {
       ).to.have.length(1);
     }
     // Each message reached the backend; only a call in progress at the kill may be repeated,
-    // and it carries the same Idempotency-Key (the window CONTRACT §2 documents).
+    // and it carries the same Idempotency-Key (the window docs/semantics.md documents).
     const calls = harness.sim.calls();
     const perId = new Map<string, number>();
     for (const c of calls) perId.set(c.id!, (perId.get(c.id!) ?? 0) + 1);

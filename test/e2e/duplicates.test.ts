@@ -1,4 +1,4 @@
-// Duplicates per CONTRACT §2 across two adapter instances: keyed by (client, service, X-Road
+// Duplicates per docs/semantics.md across two adapter instances: keyed by (client, service, X-Road
 // id), answered in the resubmitting caller's own reply mode whatever state the first reached,
 // and never held longer than a first submission would be. The roles run as separate processes;
 // the worker starts only once the "still queued" cases are done.
@@ -32,7 +32,7 @@ function expectFirstAck(answer: HttpAnswer, id: string, xroadId: string): void {
   expect(answer.headers.get("preference-applied")).to.equal("respond-async");
 }
 
-describe("duplicates (two adapter instances, CONTRACT §2)", function () {
+describe("duplicates (two adapter instances, docs/semantics.md)", function () {
   this.timeout(60_000);
   const harness = new Harness();
   let a: SluiceProcess;

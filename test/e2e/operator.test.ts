@@ -389,7 +389,7 @@ describe("operator controls (admin token, dead letters, replay, lookup)", functi
       expect(shown.status, shown.stderr).to.equal(0);
       expect(JSON.parse(shown.stdout)).to.include({ id: first });
 
-      // The same X-Road id sent to another service is another message (CONTRACT §2).
+      // The same X-Road id sent to another service is another message (docs/semantics.md).
       const second = await submit("orders", xroadId);
       const both = await admin(`/admin/messages?${query}`);
       expect(both.status).to.equal(409);

@@ -58,7 +58,7 @@ function stoppedWorkerScope(backend: Record<string, unknown>) {
 
   /**
    * Publishes copies of message `id`'s request into its queue, as a duplicate publish would
-   * (CONTRACT §2: a processed id is never processed again): the stopped worker cannot take
+   * (docs/semantics.md: a processed id is never processed again): the stopped worker cannot take
    * more than its prefetch, so the running one gets at least one.
    */
   async function publishCopies(id: string, count: number): Promise<void> {

@@ -349,7 +349,7 @@ describe("hub listeners in Redis and the hub routes (real Redis, real HTTP)", ()
     const naming = (code: string) => ({ "X-Road-Service": `EE/GOV/70000002/sluice/${code}` });
     const registration = { callback: "https://hooks.example.org/via-xroad" };
     // A header naming a business service is inconsistent, as on the status service's status
-    // and cancel (CONTRACT §3): refused, and nothing is registered.
+    // and cancel (docs/semantics.md): refused, and nothing is registered.
     const other = await request(
       "POST",
       "/rest/messages/hub",

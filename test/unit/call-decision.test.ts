@@ -1,5 +1,5 @@
-// The worker's decision after a backend call, one case per outcome row of CONTRACT §5: what a
-// 2xx, a business refusal, a transient failure (408, 429, 5xx, timeout, refused connection),
+// The worker's decision after a backend call, one case per outcome row of docs/translators.md: what
+// a 2xx, a business refusal, a transient failure (408, 429, 5xx, timeout, refused connection),
 // a redirect, a translator failure and a shutdown come to, with and without attempts left.
 
 import { expect } from "chai";
@@ -29,7 +29,7 @@ const answer = (status: number): BackendResponse => ({
   body: "{}",
 });
 
-describe("the worker's decision after a backend call (CONTRACT §5)", () => {
+describe("the worker's decision after a backend call (docs/translators.md)", () => {
   it("2xx: completed with the backend's answers", () => {
     const answers = [answer(200), answer(201)];
     expect(decideCall({ answers }, first)).to.deep.equal({

@@ -1,6 +1,6 @@
 // The docs point readers somewhere real: every relative link of README and docs/ reaches a file
 // of the repository, every `docs/<page>.md` that the code, deploy/ or the docs name exists,
-// and no page cites a document the repository does not hold.
+// and no page or source comment cites a document the repository does not hold.
 
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
@@ -12,6 +12,18 @@ const PAGES = [
   ...readdirSync(path.join(ROOT, "docs"))
     .filter((name) => name.endsWith(".md"))
     .map((name) => `docs/${name}`),
+];
+
+const SOURCE_DIRS = [
+  "adapter",
+  "worker",
+  "response-worker",
+  "shared",
+  "cli",
+  "xroad-sim",
+  "legacy-sim",
+  "bench",
+  "test",
 ];
 
 /** Files under `dir` (relative to the repository) whose name ends with one of `endings`. */
@@ -67,6 +79,15 @@ describe("links in the docs", () => {
   it("no page cites a contract document the repository does not hold", () => {
     const cites = PAGES.filter((page) =>
       /\bCONTRACT\b/.test(readFileSync(path.join(ROOT, page), "utf8")),
+    );
+    expect(existsSync(path.join(ROOT, "CONTRACT.md")) ? [] : cites).to.deep.equal([]);
+  });
+
+  it("no source comment cites a contract document the repository does not hold", () => {
+    const sources = SOURCE_DIRS.flatMap((dir) => filesUnder(dir, [".ts"]));
+    expect(sources.length).to.be.greaterThan(50);
+    const cites = sources.filter((file) =>
+      /\bCONTRACT §/.test(readFileSync(path.join(ROOT, file), "utf8")),
     );
     expect(existsSync(path.join(ROOT, "CONTRACT.md")) ? [] : cites).to.deep.equal([]);
   });

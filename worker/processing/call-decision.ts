@@ -1,4 +1,4 @@
-// What follows a backend call (CONTRACT §5): complete, reject, retry (later through a delay
+// What follows a backend call (docs/translators.md): complete, reject, retry (later through a delay
 // queue, or in place for an ordered backend), dead-letter as failed, or hand the message back.
 // A pure function of the call's result, the attempt and the backend's retry policy.
 

@@ -40,7 +40,7 @@ export interface TranslatorBackend {
   xroad?: XroadConsumer;
 }
 
-/** The consumer direction (CONTRACT §9): a remote X-Road service called as an X-Road client. */
+/** The consumer direction (docs/consumer.md): a remote X-Road service called as a client. */
 export interface XroadConsumer {
   /** The remote service, `INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICECODE[/VERSION]`. */
   service: string;

@@ -1,4 +1,4 @@
-// What an error of the security server itself means for a message (CONTRACT §9): retried,
+// What an error of the security server itself means for a message (docs/consumer.md): retried,
 // rejected, or failed at once, read from X-Road's error code (PR-REST §4.6, PR-MESS §2.5).
 
 import {

@@ -1,4 +1,4 @@
-// The built-in `xroad-rest` translator (CONTRACT §9): calls a remote X-Road REST service as an
+// The built-in `xroad-rest` translator (docs/consumer.md): calls a remote X-Road REST service as an
 // X-Road client through the local security server (PR-REST `/r1/…`), telling the security
 // server's own errors (`X-Road-Error`) from the remote provider's answers.
 

@@ -1,4 +1,4 @@
-// The built-in `xroad-soap` translator (CONTRACT §9): sends the request's Body element to a
+// The built-in `xroad-soap` translator (docs/consumer.md): sends the request's Body element to a
 // remote X-Road SOAP service in an X-Road 4.0 envelope of Sluice's own, through the local
 // security server, and accepts only an answer that echoes that header.
 
@@ -44,7 +44,7 @@ import {
 import { transportReason } from "./transport-reason";
 
 /**
- * PR-MESS §2.5: faultcodes the security servers raise themselves (CONTRACT §9), under any
+ * PR-MESS §2.5: faultcodes the security servers raise themselves (docs/consumer.md), under any
  * namespace prefix: an XML name may hold any letter, not only ASCII ones.
  */
 const XROAD_FAULT = /^(?:[^\s:]+:)?(?:Client\.|Server\.ClientProxy\.|Server\.ServerProxy\.)/i;
