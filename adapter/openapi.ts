@@ -269,8 +269,84 @@ const idParameter = (name: string, description: string): Doc => ({
   schema: { type: "string", format: "uuid" },
 });
 
-/** OpenAPI document of the status service at `serviceUrl` (`…/rest/<statusService>`). */
-export function statusServiceOpenApi(statusService: string, serviceUrl: string): Doc {
+/** The event hub's paths (TMF688 registration and removal) of the status service. */
+const HUB_PATHS: Doc = {
+  "/hub": {
+    post: {
+      operationId: "registerListener",
+      summary: "Register a listener for state changes of the caller's messages (TMF688)",
+      description:
+        "Idempotent: registering the same callback and query again answers with the " +
+        "listener already registered (the same 201, Location and body), so a retry after " +
+        "a lost answer is safe and never makes a second listener.",
+      requestBody: {
+        required: true,
+        content: {
+          "application/json": {
+            schema: {
+              type: "object",
+              required: ["callback"],
+              properties: {
+                callback: {
+                  type: "string",
+                  description: "https:// URL or xroad:INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICECODE",
+                },
+                query: {
+                  type: "string",
+                  description: "e.g. eventType=MessageStateChangeEvent&service=…",
+                },
+              },
+            },
+          },
+        },
+      },
+      responses: {
+        "201": {
+          description: "Registered (now, or by an identical earlier registration).",
+          headers: { Location: { schema: { type: "string" } } },
+          content: {
+            "application/json": {
+              schema: {
+                type: "object",
+                properties: {
+                  id: { type: "string", format: "uuid" },
+                  callback: { type: "string" },
+                  query: { type: "string" },
+                },
+              },
+            },
+          },
+        },
+        "400": errorResponse("Invalid registration or callback target."),
+        "409": errorResponse("Conflict: the client holds as many listeners as it may."),
+        "503": errorResponse("Unavailable.", { "Retry-After": RETRY_AFTER }),
+      },
+    },
+  },
+  "/hub/{hubId}": {
+    parameters: [idParameter("hubId", "The listener's id.")],
+    delete: {
+      operationId: "unregisterListener",
+      responses: {
+        "204": {
+          description:
+            "Removed (also when its client repeats the removal within a day of the first).",
+        },
+        "404": errorResponse("No such listener."),
+        // Redis out of reach or silent: the removal may be asked again (it is idempotent).
+        "503": errorResponse("Unavailable.", { "Retry-After": RETRY_AFTER }),
+      },
+    },
+  },
+};
+
+/**
+ * OpenAPI document of the status service at `serviceUrl` (`…/rest/<statusService>`). The hub's
+ * paths only when it is on (a callback secret configured): a security server administrator
+ * registers what the document lists, and a client generated from it would call a hub that
+ * answers 404.
+ */
+export function statusServiceOpenApi(statusService: string, serviceUrl: string, hub: boolean): Doc {
   const notFound = errorResponse("No such message for this client.");
   return {
     openapi: "3.1.0",
@@ -278,7 +354,9 @@ export function statusServiceOpenApi(statusService: string, serviceUrl: string):
       title: statusService,
       version: "1",
       description:
-        "Status, cancel and event-hub registration for messages sent to Sluice's services. " +
+        (hub
+          ? "Status, cancel and event-hub registration for messages sent to Sluice's services. "
+          : "Status and cancel of messages sent to Sluice's services. ") +
         "Only the client that sent a message sees it; to anyone else it does not exist.",
     },
     servers: [{ url: serviceUrl }],
@@ -324,75 +402,7 @@ export function statusServiceOpenApi(statusService: string, serviceUrl: string):
           },
         },
       },
-      "/hub": {
-        post: {
-          operationId: "registerListener",
-          summary: "Register a listener for state changes of the caller's messages (TMF688)",
-          description:
-            "Idempotent: registering the same callback and query again answers with the " +
-            "listener already registered (the same 201, Location and body), so a retry after " +
-            "a lost answer is safe and never makes a second listener.",
-          requestBody: {
-            required: true,
-            content: {
-              "application/json": {
-                schema: {
-                  type: "object",
-                  required: ["callback"],
-                  properties: {
-                    callback: {
-                      type: "string",
-                      description:
-                        "https:// URL or xroad:INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICECODE",
-                    },
-                    query: {
-                      type: "string",
-                      description: "e.g. eventType=MessageStateChangeEvent&service=…",
-                    },
-                  },
-                },
-              },
-            },
-          },
-          responses: {
-            "201": {
-              description: "Registered (now, or by an identical earlier registration).",
-              headers: { Location: { schema: { type: "string" } } },
-              content: {
-                "application/json": {
-                  schema: {
-                    type: "object",
-                    properties: {
-                      id: { type: "string", format: "uuid" },
-                      callback: { type: "string" },
-                      query: { type: "string" },
-                    },
-                  },
-                },
-              },
-            },
-            "400": errorResponse("Invalid registration or callback target."),
-            "404": errorResponse("The event hub is off."),
-            "409": errorResponse("Conflict: the client holds as many listeners as it may."),
-            "503": errorResponse("Unavailable.", { "Retry-After": RETRY_AFTER }),
-          },
-        },
-      },
-      "/hub/{hubId}": {
-        parameters: [idParameter("hubId", "The listener's id.")],
-        delete: {
-          operationId: "unregisterListener",
-          responses: {
-            "204": {
-              description:
-                "Removed (also when its client repeats the removal within a day of the first).",
-            },
-            "404": errorResponse("No such listener."),
-            // Redis out of reach or silent: the removal may be asked again (it is idempotent).
-            "503": errorResponse("Unavailable.", { "Retry-After": RETRY_AFTER }),
-          },
-        },
-      },
+      ...(hub ? HUB_PATHS : {}),
     },
     components: COMPONENTS,
   };

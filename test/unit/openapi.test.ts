@@ -85,7 +85,11 @@ describe("OpenAPI descriptions", () => {
   });
 
   it("the status service: a valid document with status, cancel and the hub", async () => {
-    const doc = statusServiceOpenApi("messages", "https://sluice.example/rest/messages") as Record<
+    const doc = statusServiceOpenApi(
+      "messages",
+      "https://sluice.example/rest/messages",
+      true,
+    ) as Record<
       string,
       any // eslint-disable-line @typescript-eslint/no-explicit-any
     >;
@@ -103,8 +107,26 @@ describe("OpenAPI descriptions", () => {
     }
   });
 
+  it("the status service without a callback secret: no hub, which would answer 404", async () => {
+    const doc = statusServiceOpenApi(
+      "messages",
+      "https://sluice.example/rest/messages",
+      false,
+    ) as Record<
+      string,
+      any // eslint-disable-line @typescript-eslint/no-explicit-any
+    >;
+    await assertValidOpenApi(doc);
+    expect(Object.keys(doc.paths)).to.deep.equal(["/{id}"]);
+    expect(doc.info.description).not.to.match(/hub/);
+  });
+
   it("a real validator refuses a broken document (the check can fail)", async () => {
-    const doc = statusServiceOpenApi("messages", "https://sluice.example/rest/messages") as Record<
+    const doc = statusServiceOpenApi(
+      "messages",
+      "https://sluice.example/rest/messages",
+      true,
+    ) as Record<
       string,
       any // eslint-disable-line @typescript-eslint/no-explicit-any
     >;
