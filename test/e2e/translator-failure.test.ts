@@ -43,8 +43,8 @@ describe("a translator that fails on a message", function () {
       code: "BackendFailed",
       message:
         "the message could not be translated for the backend, or the backend's answer for you: " +
-        "not retried, and the backend may or may not have received it; the provider's " +
-        "operator has the reason under this message's id",
+        "not retried, and the backend may or may not have received it; the operator of this " +
+        "gateway has the reason under this message's id",
     });
     expect(status.text).not.to.include("hunter2");
 

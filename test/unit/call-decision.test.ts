@@ -224,8 +224,8 @@ describe("the worker's decision after a backend call (docs/translators.md)", () 
           code: "BackendFailed",
           message:
             "the message could not be translated for the backend, or the backend's answer for " +
-            "you: not retried, and the backend may or may not have received it; the provider's " +
-            "operator has the reason under this message's id",
+            "you: not retried, and the backend may or may not have received it; the operator of " +
+            "this gateway has the reason under this message's id",
         },
       });
     }

@@ -181,8 +181,8 @@ export function decideCall(result: CallResult, context: DecisionContext): CallDe
  */
 export const TRANSLATOR_FAILED =
   "the message could not be translated for the backend, or the backend's answer for you: " +
-  "not retried, and the backend may or may not have received it; the provider's operator " +
-  "has the reason under this message's id";
+  "not retried, and the backend may or may not have received it; the operator of this " +
+  "gateway has the reason under this message's id";
 
 /** A message the translator cannot handle: `failed` at once, dead-lettered for the operator. */
 function translatorFailure(cause: string): CallDecision {
