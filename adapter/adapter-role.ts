@@ -16,7 +16,12 @@ import { HubListeners } from "../shared/store/hub-listeners";
 import { StateNotices } from "../shared/protocol/state-notice";
 import { metrics } from "../shared/observability/metrics";
 import { ThrottledWarning } from "../shared/observability/throttled-warning";
-import { ReloadableTls, serverTlsOptions, type TlsMaterial } from "../shared/config/tls-files";
+import {
+  pinnedCertificateRefusal,
+  ReloadableTls,
+  serverTlsOptions,
+  type TlsMaterial,
+} from "../shared/config/tls-files";
 import { Backpressure, NO_CONSUMER_RETRY_AFTER } from "./backpressure";
 import { answerClientErrors, refuseConnect } from "./client-error";
 import { warnRefusedConnections } from "./refused-connections";
@@ -200,6 +205,16 @@ export async function startAdapter(
         code: socket.authorizationError ?? (error as { code?: string }).code ?? null,
       });
     });
+    // Pinned certificates (`clientCerts`): the handshake admitted any certificate the trusted
+    // CAs issued; one that is not pinned is closed before HTTP reads a byte of it (prepended,
+    // ahead of the HTTP server's own listener).
+    server.prependListener("secureConnection", (socket: TLSSocket) => {
+      const reason = pinnedCertificateRefusal(tls.current, socket.getPeerX509Certificate());
+      if (!reason) return;
+      metrics.tlsRefusals.inc({ reason });
+      handshakeWarning.note(reason, { remote: socket.remoteAddress ?? null, code: null });
+      socket.destroy();
+    });
   }
   const stopParserWarning = answerClientErrors(server, log);
   refuseConnect(server);
@@ -261,11 +276,16 @@ export async function startAdapter(
 }
 
 /**
- * The service port's TLS: with a `clientCa`, the security server's "HTTPS" connection type, where
- * a connection without an accepted client certificate is refused at the handshake
- * (docs/xroad-deployment.md).
+ * The service port's TLS: with a `clientCa` or `clientCerts`, the security server's "HTTPS"
+ * connection type, where a connection without an accepted client certificate is refused at the
+ * handshake (docs/xroad-deployment.md).
  */
 function serviceTlsOptions(material: TlsMaterial): https.ServerOptions {
-  const { cert, key, clientCa } = material;
-  return serverTlsOptions({ cert, key, clientCa: clientCa?.length ? clientCa : undefined });
+  const { cert, key, clientCa, clientCerts } = material;
+  return serverTlsOptions({
+    cert,
+    key,
+    clientCa: clientCa?.length ? clientCa : undefined,
+    clientCerts,
+  });
 }

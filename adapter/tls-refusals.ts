@@ -8,6 +8,7 @@ export type TlsRefusal =
   | "expired_certificate"
   | "not_yet_valid_certificate"
   | "untrusted_certificate"
+  | "unlisted_certificate"
   | "certificate_refused_by_client"
   | "plain_http"
   | "protocol"

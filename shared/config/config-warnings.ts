@@ -7,6 +7,12 @@ import { providedServices, type SluiceConfig } from "./config";
 import { exposedKeyWarnings } from "./secret-file-modes";
 import { retryWaitsMs } from "./unacknowledged-hold";
 
+/** The service port requires a client certificate: a security server's connections. */
+function admitsClients(config: SluiceConfig): boolean {
+  const tls = config.adapter.tls;
+  return Boolean(tls?.clientCa?.length || tls?.clientCerts?.length);
+}
+
 /**
  * REST services offered to X-Road callers (mutual TLS from a security server) without
  * `xroad.provider`: their 202s and hub registrations name `/messages/<id>`, which a caller
@@ -14,11 +20,11 @@ import { retryWaitsMs } from "./unacknowledged-hold";
  * reach Sluice directly.
  */
 function unreachableLocationWarnings(config: SluiceConfig): string[] {
-  if (!config.adapter.tls?.clientCa?.length || config.xroad.provider !== null) return [];
+  if (!admitsClients(config) || config.xroad.provider !== null) return [];
   const offered = providedServices(config).filter((service) => service.protocols.includes("rest"));
   if (offered.length === 0) return [];
   return [
-    `config.xroad.provider: not set, while adapter.tls.clientCa admits a security server; the Location of a 202 (service ${offered.map((s) => s.code).join(", ")}) and of a hub registration then names /messages/<id>, which no X-Road caller can reach: set it to the subsystem the REST services are registered under (docs/xroad-deployment.md)`,
+    `config.xroad.provider: not set, while adapter.tls.${config.adapter.tls?.clientCerts?.length ? "clientCerts" : "clientCa"} admits a security server; the Location of a 202 (service ${offered.map((s) => s.code).join(", ")}) and of a hub registration then names /messages/<id>, which no X-Road caller can reach: set it to the subsystem the REST services are registered under (docs/xroad-deployment.md)`,
   ];
 }
 
@@ -58,8 +64,7 @@ function messageSizeWarnings(config: SluiceConfig): string[] {
  * `/soap`, and a security server refuses to add a WSDL whose service URLs are not http(s).
  */
 function relativeWsdlAddressWarnings(config: SluiceConfig): string[] {
-  const behindSecurityServer =
-    Boolean(config.adapter.tls?.clientCa?.length) || config.xroad.provider !== null;
+  const behindSecurityServer = admitsClients(config) || config.xroad.provider !== null;
   if (!behindSecurityServer || config.adapter.publicUrl !== null) return [];
   const soap = providedServices(config).filter((s) => s.protocols.includes("soap"));
   if (soap.length === 0) return [];

@@ -171,7 +171,10 @@ export interface SluiceConfig {
     requestTimeoutMs: number;
     /** Open connections on the service port; more are closed at once. */
     maxConnections: number;
-    /** HTTPS on the service port; with `clientCa` a client certificate is required. */
+    /**
+     * HTTPS on the service port; with `clientCa` or `clientCerts` a client certificate is
+     * required, with `clientCerts` one of those exactly.
+     */
     tls: TlsFiles | null;
     /**
      * Where the security server reaches the service port (`https://sluice.internal:8443`, no
@@ -337,7 +340,7 @@ class Reader {
     return bytes || fallback;
   }
 
-  /** A `tls: { cert, key, ca, clientCa }` block: file paths resolved against `baseDir`. */
+  /** A `tls: { cert, key, ca, clientCa, clientCerts }` block: paths resolved against `baseDir`. */
   tls(baseDir: string, withClientCa: boolean): TlsFiles | null {
     if (!this.has("tls")) return null;
     const t = this.at("tls");
@@ -349,7 +352,10 @@ class Reader {
       return list.map((f) => path.resolve(baseDir, f));
     };
     const result: TlsFiles = { cert: file("cert"), key: file("key"), ca: files("ca") };
-    if (withClientCa) result.clientCa = files("clientCa");
+    if (withClientCa) {
+      result.clientCa = files("clientCa");
+      result.clientCerts = files("clientCerts");
+    }
     if ((result.cert === null) !== (result.key === null)) {
       t.problems.push(`${t.where}: cert and key go together`);
     }

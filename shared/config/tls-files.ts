@@ -17,6 +17,8 @@ export interface TlsFiles {
   ca: string[];
   /** Service port only: certificates a client's certificate must chain to. */
   clientCa?: string[];
+  /** Service port only: the exact certificates a client may present (pinned). */
+  clientCerts?: string[];
 }
 
 /** What node:tls and undici take: PEM bytes. */
@@ -25,6 +27,9 @@ export interface TlsMaterial {
   key?: Buffer;
   ca?: Buffer[];
   clientCa?: Buffer[];
+  clientCerts?: Buffer[];
+  /** SHA-256 fingerprints of every certificate in `clientCerts` (X509Certificate's form). */
+  clientFingerprints?: Set<string>;
 }
 
 type Pem = string | Buffer;
@@ -51,23 +56,27 @@ export const SERVER_CIPHERS = [
  * A server port's TLS (Sluice's service port, the simulators'): with `clientCa`, a connection
  * without a client certificate that chains to it is refused at the handshake (mutual TLS, the
  * security server's "HTTPS" connection type: docs/xroad-deployment.md, X-Road ug-ss §9.1); TLS 1.2
- * at least, with the suites of SERVER_CIPHERS.
+ * at least, with the suites of SERVER_CIPHERS. Pinned certificates (`clientCerts`) are trusted
+ * as anchors beside the CAs, so a self-signed one verifies; that a client presented one of them
+ * and no other is the caller's check after the handshake (`pinnedCertificateRefusal`).
  */
 export function serverTlsOptions(options: {
   cert?: Pem;
   key?: Pem;
   clientCa?: Pem | Pem[];
+  clientCerts?: Pem[];
 }): tls.SecureContextOptions & {
   requestCert: boolean;
   rejectUnauthorized: boolean;
   minVersion: tls.SecureVersion;
   ciphers: string;
 } {
-  const requireClient = options.clientCa !== undefined;
+  const trusted = [options.clientCa ?? [], options.clientCerts ?? []].flat();
+  const requireClient = trusted.length > 0;
   return {
     cert: options.cert,
     key: options.key,
-    ...(requireClient ? { ca: options.clientCa } : {}),
+    ...(requireClient ? { ca: trusted } : {}),
     requestCert: requireClient,
     rejectUnauthorized: requireClient,
     minVersion: "TLSv1.2",
@@ -141,6 +150,17 @@ export function readTlsFiles(files: TlsFiles, where: string): TlsMaterial {
   if (files.clientCa && files.clientCa.length > 0) {
     material.clientCa = files.clientCa.map((f) => readPem(f, `${where}.clientCa`, "certificate"));
   }
+  if (files.clientCerts && files.clientCerts.length > 0) {
+    const pems = files.clientCerts.map((f) => readPem(f, `${where}.clientCerts`, "certificate"));
+    material.clientCerts = pems;
+    material.clientFingerprints = new Set(
+      pems.flatMap((pem) =>
+        (pem.toString("latin1").match(CERTIFICATE_BLOCK) ?? []).map(
+          (block) => new X509Certificate(block).fingerprint256,
+        ),
+      ),
+    );
+  }
   if (material.cert && material.key) {
     // A certificate with someone else's key would only fail at the first handshake.
     const cert = new X509Certificate(material.cert);
@@ -186,7 +206,13 @@ export function readTlsFiles(files: TlsFiles, where: string): TlsMaterial {
 export function tlsFileWarnings(blocks: Array<[where: string, files: TlsFiles | null]>): string[] {
   return blocks.flatMap(([where, files]) => {
     if (files === null) return [];
-    const paths = [files.cert, files.key, ...files.ca, ...(files.clientCa ?? [])];
+    const paths = [
+      files.cert,
+      files.key,
+      ...files.ca,
+      ...(files.clientCa ?? []),
+      ...(files.clientCerts ?? []),
+    ];
     if (paths.some((file) => file !== null && !existsSync(file))) return [];
     try {
       readTlsFiles(files, where);
@@ -276,7 +302,25 @@ export function reloadAllTls(): string[] {
 
 /** The `tls` block as the configuration compiler reads it: null when none is configured. */
 export function tlsFilesOrNull(files: TlsFiles): TlsFiles | null {
-  return files.cert || files.key || files.ca.length > 0 || (files.clientCa?.length ?? 0) > 0
+  return files.cert ||
+    files.key ||
+    files.ca.length > 0 ||
+    (files.clientCa?.length ?? 0) > 0 ||
+    (files.clientCerts?.length ?? 0) > 0
     ? files
     : null;
+}
+
+/**
+ * Whether a connection's client certificate is one of the pinned ones: "" when it is (or when
+ * none are pinned), else the refusal's reason. A CA admits every certificate it issued, so any
+ * host holding one could claim any X-Road client; pinning admits the security server alone.
+ */
+export function pinnedCertificateRefusal(
+  material: TlsMaterial,
+  peer: X509Certificate | undefined,
+): "" | "unlisted_certificate" {
+  const pinned = material.clientFingerprints;
+  if (!pinned) return "";
+  return peer && pinned.has(peer.fingerprint256) ? "" : "unlisted_certificate";
 }

@@ -2,9 +2,14 @@
 // start; a reload with a bad file keeps the previous material.
 
 import { expect } from "chai";
+import { X509Certificate } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { ReloadableTls, readTlsFiles } from "../../shared/config/tls-files";
+import {
+  pinnedCertificateRefusal,
+  ReloadableTls,
+  readTlsFiles,
+} from "../../shared/config/tls-files";
 import { createTestPki, type TestPki } from "../support/test-pki";
 
 describe("TLS files from the configuration", () => {
@@ -99,6 +104,35 @@ describe("TLS files from the configuration", () => {
     const good = readTlsFiles(files(one.certFile, one.keyFile, [pki.ca.certFile]), "x.tls");
     expect(good.cert?.toString()).to.equal(one.cert);
     expect(good.ca).to.have.length(1);
+  });
+
+  it("pins every certificate of the clientCerts files by fingerprint, and names a bad one", () => {
+    const one = pki.ca.issue("pin-one");
+    const two = pki.ca.issue("pin-two");
+    const other = pki.ca.issue("pin-other");
+    // A file may hold several certificates (the old and the new one during a change).
+    const bundle = path.join(pki.dir, "pins.pem");
+    fs.writeFileSync(bundle, one.cert + two.cert);
+    const material = readTlsFiles({ ...files(null, null), clientCerts: [bundle] }, "adapter.tls");
+    const fingerprint = (pem: string) => new X509Certificate(pem).fingerprint256;
+    expect([...material.clientFingerprints!]).to.have.members([
+      fingerprint(one.cert),
+      fingerprint(two.cert),
+    ]);
+    expect(pinnedCertificateRefusal(material, new X509Certificate(two.cert))).to.equal("");
+    expect(pinnedCertificateRefusal(material, new X509Certificate(other.cert))).to.equal(
+      "unlisted_certificate",
+    );
+    expect(pinnedCertificateRefusal(material, undefined)).to.equal("unlisted_certificate");
+    // Nothing pinned: no check of this kind.
+    expect(pinnedCertificateRefusal({}, new X509Certificate(other.cert))).to.equal("");
+    const garbage = path.join(pki.dir, "pin-garbage.pem");
+    fs.writeFileSync(garbage, "hello\n");
+    expect(() =>
+      readTlsFiles({ ...files(null, null), clientCerts: [garbage] }, "adapter.tls"),
+    ).to.throw(
+      `adapter.tls.clientCerts: certificate file ${garbage} does not hold a PEM certificate`,
+    );
   });
 
   it("a reload whose material a listener refuses puts the previous back and says so, never throws", () => {

@@ -1274,6 +1274,7 @@ describe("deployment files", () => {
         config.adapter.tls!.cert!,
         config.adapter.tls!.key!,
         ...(config.adapter.tls!.clientCa ?? []),
+        ...(config.adapter.tls!.clientCerts ?? []),
       ];
       for (const file of wanted) expect([...files.keys()], file).to.include(file);
       // Only the adapter serves TLS: the other roles do not get its key.
