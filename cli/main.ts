@@ -312,16 +312,44 @@ export async function main(argv: string[]): Promise<void> {
   let roles: Role[] = [];
 
   let stopping = false;
+  // Ends the serving before the drain (shutdown.delay) early: a second signal.
+  let endDelay: (() => void) | null = null;
   const stop = async (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      if (endDelay) {
+        log.info({ signal }, "signal again: draining now");
+        endDelay();
+      } else {
+        log.info({ signal }, "signal again: already draining");
+      }
+      return;
+    }
     stopping = true;
-    log.info({ signal, graceMs: config.shutdownGraceMs }, "draining");
-    const force = setTimeout(() => {
-      log.error("grace time exceeded; exiting");
-      process.exit(1);
-    }, config.shutdownGraceMs + 5_000);
-    force.unref();
     runtime?.admin.setDraining();
+    // An adapter keeps answering while load balancers, polling /readyz (503 from now on), take
+    // it out of rotation; without the delay it stopped accepting before any of them noticed.
+    const serving = args.role === "adapter" || args.role === "all";
+    const delayMs = serving ? config.shutdownDelayMs : 0;
+    const force = setTimeout(
+      () => {
+        log.error("grace time exceeded; exiting");
+        process.exit(1);
+      },
+      delayMs + config.shutdownGraceMs + 5_000,
+    );
+    force.unref();
+    if (delayMs > 0) {
+      log.info({ signal, delayMs }, "not ready; serving until the delay ends, then draining");
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, delayMs);
+        endDelay = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      endDelay = null;
+    }
+    log.info({ signal, graceMs: config.shutdownGraceMs }, "draining");
     // Intake stops first (the adapter was started last), then workers finish what they hold,
     // all roles within one grace time.
     await drainRoles(roles, config.shutdownGraceMs, log);

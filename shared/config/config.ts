@@ -196,6 +196,11 @@ export interface SluiceConfig {
   };
   retentionMs: number;
   shutdownGraceMs: number;
+  /**
+   * How long an adapter keeps serving after SIGTERM, not ready, before its drain: load
+   * balancers take it out of rotation on /readyz, which they poll.
+   */
+  shutdownDelayMs: number;
   services: Record<string, ServiceConfig>;
   backends: Record<string, BackendConfig>;
   /**
@@ -1041,6 +1046,10 @@ export function compileConfig(
     },
     retentionMs: compileRetention(root),
     shutdownGraceMs: root.at("shutdown").duration("grace", 10_000),
+    // A longer delay than a minute outlasts the stop timeout of any platform that polls.
+    shutdownDelayMs: root
+      .at("shutdown")
+      .checkedDuration("delay", 0, (ms) => ms <= 60_000, "must be at most 60s"),
     services,
     backends,
     workerBackends: null,

@@ -95,3 +95,43 @@ describe("graceful shutdown under load (SIGTERM with sync callers waiting)", fun
     ).to.equal(true);
   });
 });
+
+describe("shutdown.delay: serving while not ready, before the drain", function () {
+  this.timeout(60_000);
+  const harness = new Harness();
+  let adapter: SluiceProcess;
+
+  before(async () => {
+    await harness.startSim({ latencyMs: 0 });
+    // Longer than the test: only the second signal below ends it.
+    harness.writeConfig({
+      shutdown: { grace: "5s", delay: "60s" },
+      services: {
+        intake: { protocols: ["rest"], reply: { mode: "ack" }, backend: "legacy" },
+      },
+      backends: { legacy: { translator: "rest-json" } },
+    });
+    adapter = await harness.spawn("adapter");
+  });
+
+  after(() => harness.cleanup());
+
+  it("answers /readyz 503 and still takes requests after SIGTERM; a second signal drains at once", async () => {
+    expect((await untilReadiness(adapter.adminUrl, 200)).reasons).to.deep.equal([]);
+    adapter.child.kill("SIGTERM");
+    const notReady = await untilReadiness(adapter.adminUrl, 503);
+    expect(notReady.reasons).to.include("draining");
+    // A load balancer that has not polled yet still sends requests: they are served as ever.
+    const accepted = await call(`${adapter.url}/rest/intake`, { body: '{"a":1}' });
+    expect(accepted.status, accepted.text).to.equal(202);
+    expect(accepted.headers.get("connection")).to.not.equal("close");
+    expect(adapter.lines.map((line) => line.msg)).to.include(
+      "not ready; serving until the delay ends, then draining",
+    );
+    expect(adapter.lines.map((line) => line.msg)).to.not.include("draining");
+    adapter.child.kill("SIGTERM");
+    expect(await adapter.exited).to.equal(0);
+    const messages = adapter.lines.map((line) => line.msg);
+    expect(messages).to.include.members(["signal again: draining now", "draining", "stopped"]);
+  });
+});

@@ -904,9 +904,9 @@ describe("deployment files", () => {
         expect(template.metadata.annotations["prometheus.io/port"]).to.equal(
           String(config.admin.port),
         );
-        // The pod outlives the drain.
+        // The pod outlives the delay before the drain and the drain.
         expect(pod.terminationGracePeriodSeconds * 1000, name).to.be.greaterThan(
-          config.shutdownGraceMs,
+          config.shutdownDelayMs + config.shutdownGraceMs,
         );
       }
     });
