@@ -84,6 +84,8 @@ export interface RedisKeys {
   pausedBackends: string;
   /** Stream: one entry per operator action (admin port or CLI), bounded (operator-journal.ts). */
   operatorJournal: string;
+  /** String with an expiry: one process's write heartbeat (redis-heartbeat.ts). */
+  heartbeat(instance: string): string;
 }
 
 /** The keys of a count of operator entries by group (shared/operator/pending-tally.ts). */
@@ -146,5 +148,6 @@ export function redisKeys(prefix: string): RedisKeys {
     rateAsking: (backend) => `${root}rate:${backend}:asking`,
     pausedBackends: `${root}paused-backends`,
     operatorJournal: `${root}operator-journal`,
+    heartbeat: (instance) => `${root}heartbeat:${instance}`,
   };
 }

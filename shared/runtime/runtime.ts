@@ -14,6 +14,7 @@ import { RecentFailures } from "../operator/recent-failures";
 import { QueueMonitor } from "../broker/queue-monitor";
 import { checkRedis, createRedis, whenReady } from "../store/redis";
 import { RedisHeartbeat } from "../store/redis-heartbeat";
+import { redisKeys } from "../protocol/redis-keys";
 import { warnIfEvicting } from "../store/eviction-policy";
 import { watchDependency } from "../observability/metrics";
 import { topologyNames, type TopologyNames } from "../protocol/names";
@@ -73,8 +74,12 @@ export async function startRuntime(
   const failures = new RecentFailures(redis, config.prefix);
   const pauseListeners: Array<() => Promise<void>> = [];
   admin.addCheck("rabbitmq", () => (broker.isConnected() ? null : "disconnected"));
-  // A silent Redis keeps its connection "ready": the heartbeat tells (redisCommandTimeout).
-  const heartbeat = new RedisHeartbeat(redis);
+  // A silent Redis, or one refusing writes, keeps its connection "ready": the heartbeat, a
+  // write of this process's own key, tells (redisCommandTimeout).
+  const heartbeat = new RedisHeartbeat(
+    redis,
+    redisKeys(config.prefix).heartbeat(config.instanceId),
+  );
   heartbeat.start();
   admin.addCheck("redis", () => heartbeat.problem());
   // The same on /metrics: an outage at night, with no caller refused, still raises an alert.

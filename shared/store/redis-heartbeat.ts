@@ -1,17 +1,27 @@
-// Tells a Redis that stopped answering from one that is merely idle: the connection of a silent
-// Redis (a partition without resets, a frozen server) still says "ready", so a PING goes out
-// every second and readiness and the adapter's intake follow whether it was answered in time.
+// Tells a Redis that stopped answering, or stopped taking writes, from one that is merely idle:
+// the connection of a silent Redis (a partition without resets, a frozen server) still says
+// "ready", and so does one that refuses every write (maxmemory reached with noeviction, a failed
+// snapshot under stop-writes-on-bgsave-error, a master turned replica) while it answers PING.
+// So a small write goes out every second, and readiness and the adapter's intake follow
+// whether it was taken in time.
 
 import type Redis from "ioredis";
 import { isCommandTimeout } from "./redis";
 
 export class RedisHeartbeat {
   private timer: NodeJS.Timeout | undefined;
-  private pinging = false;
+  private beating = false;
   private silent = false;
+  /** The error class of Redis's refusal of the last write (`OOM`, `MISCONF`, `READONLY`), or "". */
+  private refusal = "";
 
+  /**
+   * `key` is this process's own (an instance id in it), written with an expiry of a few
+   * intervals, so it never outlives the process by long.
+   */
   constructor(
     private readonly redis: Redis,
+    private readonly key: string,
     private readonly intervalMs = 1_000,
   ) {}
 
@@ -25,26 +35,35 @@ export class RedisHeartbeat {
     this.timer = undefined;
   }
 
-  /** Why Redis cannot be used now (its connection state, or silence), or null when it can. */
+  /** Why Redis cannot be used now (its connection state, silence, refused writes), or null. */
   problem(): string | null {
     if (this.redis.status !== "ready") return this.redis.status;
-    return this.silent ? "not answering" : null;
+    if (this.silent) return "not answering";
+    return this.refusal ? `refusing writes (${this.refusal})` : null;
   }
 
   /**
-   * One PING at a time. A PING that times out marks Redis silent; the next one answered (Redis
-   * answers in order, so after everything sent before it) marks it answering again.
+   * One write at a time. One that times out marks Redis silent, one refused marks it refusing;
+   * the next one taken (Redis answers in order, so after everything sent before it) clears both.
    */
   private async beat(): Promise<void> {
-    if (this.pinging || this.redis.status !== "ready") return;
-    this.pinging = true;
+    if (this.beating || this.redis.status !== "ready") return;
+    this.beating = true;
     try {
-      await this.redis.ping();
+      await this.redis.set(this.key, "1", "PX", Math.max(5 * this.intervalMs, 5_000));
       this.silent = false;
+      this.refusal = "";
     } catch (error) {
-      if (isCommandTimeout(error)) this.silent = true;
+      if (isCommandTimeout(error)) {
+        this.silent = true;
+      } else if ((error as Error).name === "ReplyError") {
+        // Redis's reply starts with its error class; the rest may be long, and is logged
+        // where a command fails, not repeated on /readyz.
+        this.silent = false;
+        this.refusal = /^[A-Z]+/.exec((error as Error).message)?.[0] ?? "ERR";
+      }
     } finally {
-      this.pinging = false;
+      this.beating = false;
     }
   }
 }

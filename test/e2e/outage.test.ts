@@ -6,6 +6,8 @@
 import { randomUUID } from "node:crypto";
 import * as amqplib from "amqplib";
 import { expect } from "chai";
+import Redis from "ioredis";
+import { closedPort } from "../support/closed-port";
 import {
   AMQP_URL,
   call,
@@ -120,6 +122,60 @@ describe("Redis outage (private redis-server stopped and restarted)", function (
     const sync = await call(`${sluice.url}/rest/ask`, { body: "{}" });
     expect(sync.status).to.equal(200);
     await completed(sluice.url, [again.json.id], 15_000);
+  });
+});
+
+describe("Redis refusing writes while it answers (private redis-server)", function () {
+  this.timeout(60_000);
+  const harness = new Harness();
+  let redis: PrivateRedis;
+  let redisCli: Redis;
+  let adapter: SluiceProcess;
+
+  before(async () => {
+    redis = await PrivateRedis.start();
+    redisCli = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    await redisCli.connect();
+    await harness.startSim();
+    harness.writeConfig({ services, backends: { sim: { translator: "rest-json" } } });
+    adapter = await harness.spawn("adapter", { REDIS_URL: redis.url });
+  });
+
+  after(async () => {
+    await harness.cleanup();
+    redisCli?.disconnect();
+    await redis?.remove();
+  });
+
+  it("is not ready, and refuses intake, while Redis refuses writes (OOM, READONLY); ready again after", async () => {
+    await untilReadiness(adapter.adminUrl, 200);
+    expect(await dependencyUp(adapter, "redis")).to.equal(1);
+    // maxmemory reached with noeviction: every write refused, PING still answered.
+    await redisCli.config("SET", "maxmemory-policy", "noeviction");
+    await redisCli.config("SET", "maxmemory", "1");
+    const full = await untilReadiness(adapter.adminUrl, 503);
+    expect(full.reasons).to.include("redis: refusing writes (OOM)");
+    expect(await dependencyUp(adapter, "redis")).to.equal(0);
+    expect503(await call(`${adapter.url}/rest/order`, { body: '{"n":1}' }), "Unavailable");
+    await redisCli.config("SET", "maxmemory", "0");
+    await untilReadiness(adapter.adminUrl, 200);
+    expect(await dependencyUp(adapter, "redis")).to.equal(1);
+    // A master turned replica (of a server that is not there) refuses writes too.
+    await redisCli.call("REPLICAOF", "127.0.0.1", String(await closedPort()));
+    // Redis drops its clients as it changes role: reconnected, the client is refused.
+    await eventually(
+      async () =>
+        (await readyz(adapter.adminUrl)).reasons.includes("redis: refusing writes (READONLY)")
+          ? true
+          : undefined,
+      10_000,
+      "/readyz naming the refused writes",
+    );
+    expect(await dependencyUp(adapter, "redis")).to.equal(0);
+    await redisCli.call("REPLICAOF", "NO", "ONE");
+    await untilReadiness(adapter.adminUrl, 200);
+    const accepted = await call(`${adapter.url}/rest/order`, { body: '{"n":2}' });
+    expect(accepted.status, accepted.text).to.equal(202);
   });
 });
 
