@@ -20,7 +20,7 @@ import { checkConfigFile } from "./config-check";
 import { exitAfterOutput, printOut } from "./output";
 import {
   isOperatorCommand,
-  OPERATOR_USAGE,
+  operatorUsage,
   parseOperatorArgs,
   type OperatorCommand,
 } from "./operator-args";
@@ -106,6 +106,8 @@ export function version(): string {
 interface Args {
   role: string;
   config: string | null;
+  /** `--config` as given on the command line (not from SLUICE_CONFIG), or null. */
+  configOption: string | null;
   withLegacySim: boolean;
   /** Configuration file of an xroad-sim run in the same process, or null. */
   withXroadSim: string | null;
@@ -117,7 +119,8 @@ interface Args {
 function parseArgs(argv: string[]): Args | string {
   const args: Args = {
     role: "",
-    config: process.env.SLUICE_CONFIG || null,
+    config: null,
+    configOption: null,
     withLegacySim: false,
     withXroadSim: null,
     help: false,
@@ -127,8 +130,8 @@ function parseArgs(argv: string[]): Args | string {
     const arg = argv[i];
     if (arg === "--config" || arg === "-c") {
       if (!argv[i + 1]) return "--config needs a file";
-      args.config = argv[++i];
-    } else if (arg.startsWith("--config=")) args.config = arg.slice("--config=".length);
+      args.configOption = argv[++i];
+    } else if (arg.startsWith("--config=")) args.configOption = arg.slice("--config=".length);
     else if (arg === "--with-legacy-sim") args.withLegacySim = true;
     else if (arg === "--with-xroad-sim") {
       if (!argv[i + 1]) return "--with-xroad-sim needs its configuration file";
@@ -145,6 +148,10 @@ function parseArgs(argv: string[]): Args | string {
     else if (!args.role) args.role = arg;
     else return `unexpected argument ${arg}`;
   }
+  // SLUICE_CONFIG names a Sluice configuration: never xroad-sim's own file, which it would
+  // misread as one.
+  args.config =
+    args.configOption ?? (args.role === "xroad-sim" ? null : process.env.SLUICE_CONFIG || null);
   return args.role || args.help ? args : "";
 }
 
@@ -222,13 +229,14 @@ async function runOperator(command: OperatorCommand, argv: string[]): Promise<ne
     else if (argv[i].startsWith("--config=")) config = argv[i].slice("--config=".length);
     else rest.push(argv[i]);
   }
+  const usage = operatorUsage(command);
   if (rest.includes("--help") || rest.includes("-h")) {
-    printOut(`${OPERATOR_USAGE}\n`);
+    printOut(`${usage}\n`);
     return exitAfterOutput(0);
   }
   const parsed = parseOperatorArgs(command, rest);
-  if (typeof parsed === "string") fail(`${parsed}\n${OPERATOR_USAGE}`, 2);
-  if (!config) fail(`${command} needs --config FILE\n${OPERATOR_USAGE}`, 2);
+  if (typeof parsed === "string") fail(`${parsed}\n${usage}`, 2);
+  if (!config) fail(`${command} needs --config FILE\n${usage}`, 2);
   const checked = await checkConfigFile(config);
   if (!checked.ok) fail(checked.message, 2);
   try {
@@ -265,6 +273,13 @@ export async function main(argv: string[]): Promise<void> {
     fail(`${args || "no role given"}\n${USAGE}`, 2);
   }
   if (args.role === "demo") {
+    // Its own configuration is the demo's point; one given would be silently replaced.
+    if (args.configOption !== null || args.withLegacySim || args.withXroadSim !== null) {
+      fail(
+        "sluice demo runs the bundled config/demo.yaml and takes no options; to run a configuration of your own: sluice all --config FILE [--with-legacy-sim] [--with-xroad-sim FILE]",
+        2,
+      );
+    }
     // The demo is the one start without --config; it names its file like every other.
     args.role = "all";
     args.config = DEMO_CONFIG;
@@ -281,7 +296,9 @@ export async function main(argv: string[]): Promise<void> {
     fail(`unknown role "${args.role}"\n${USAGE}`, 2);
   if (!args.config) {
     fail(
-      `${args.role} needs --config FILE (\`sluice demo\` runs the bundled demo configuration)`,
+      args.role === "xroad-sim"
+        ? "xroad-sim needs --config FILE, its own configuration (docs/xroad-sim.md); SLUICE_CONFIG names Sluice's, not xroad-sim's"
+        : `${args.role} needs --config FILE (\`sluice demo\` runs the bundled demo configuration)`,
       2,
     );
   }

@@ -20,6 +20,15 @@ export const OPERATOR_USAGE = `usage: sluice dead-letters list [--reason R] [--s
 options: --json prints JSON instead of a table; --dry-run lists what a bulk replay or
          redelivery would send, sending and changing nothing`;
 
+/** The usage lines of one operator command, with the options all of them share. */
+export function operatorUsage(command: string): string {
+  const lines = OPERATOR_USAGE.replace(/^usage: /, "       ").split("\n");
+  const own = lines.filter((line) => line.trimStart().startsWith(`sluice ${command} `));
+  const options = lines.slice(lines.findIndex((line) => line.startsWith("options:")));
+  if (own.length === 0) return OPERATOR_USAGE;
+  return [`usage: ${own[0].trimStart()}`, ...own.slice(1), ...options].join("\n");
+}
+
 export interface OperatorArgs {
   words: string[];
   flags: Map<string, string>;

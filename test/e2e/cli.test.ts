@@ -120,15 +120,41 @@ describe("the sluice command", function () {
     }
   });
 
-  it("prints an operator command's usage on --help, without a configuration", () => {
-    for (const argv of [
-      ["dead-letters", "--help"],
-      ["messages", "cancel", "-h"],
-    ]) {
-      const result = sluice(argv, { SLUICE_CONFIG: "" });
+  it("prints an operator command's own usage on --help, without a configuration", () => {
+    for (const [argv, first] of [
+      [["dead-letters", "--help"], "usage: sluice dead-letters list"],
+      [["messages", "cancel", "-h"], "usage: sluice messages show"],
+      [["journal", "--help"], "usage: sluice journal"],
+    ] as const) {
+      const result = sluice([...argv], { SLUICE_CONFIG: "" });
       expect(result.status, argv.join(" ")).to.equal(0);
-      expect(result.stdout).to.include("usage: sluice dead-letters list");
+      expect(result.stdout.startsWith(first), result.stdout).to.equal(true);
+      // Its own lines only, and the options.
+      const others = result.stdout.split("\n").filter((line) => /sluice [a-z-]+ /.test(line));
+      expect(
+        others.every((line) => line.includes(`sluice ${argv[0]} `)),
+        result.stdout,
+      ).to.equal(true);
+      expect(result.stdout).to.include("options: --json");
     }
+  });
+
+  it("refuses options to sluice demo, which runs the bundled configuration only", () => {
+    for (const argv of [
+      ["demo", "--config", config],
+      ["demo", "--with-legacy-sim"],
+    ]) {
+      const result = sluice(argv);
+      expect(result.status, argv.join(" ")).to.equal(2);
+      expect(result.stderr).to.include("sluice demo runs the bundled config/demo.yaml");
+      expect(result.stderr).to.include("sluice all --config FILE");
+    }
+  });
+
+  it("does not take SLUICE_CONFIG, a Sluice configuration, for xroad-sim's own file", () => {
+    const result = sluice(["xroad-sim"], { SLUICE_CONFIG: config });
+    expect(result.status).to.equal(2);
+    expect(result.stderr).to.include("xroad-sim needs --config FILE, its own configuration");
   });
 
   it("refuses to run without a role, as a usage mistake", () => {
