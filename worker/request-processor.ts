@@ -136,7 +136,10 @@ export class RequestProcessor {
       // An ordered backend's message whose claim another worker holds keeps its place in line
       // (see `parkOrWait`): it is looked at again when that claim may have ended.
       try {
-        await abortableSleep(CLAIM_POLL_MS, AbortSignal.any([this.deps.shutdown, gone]));
+        await abortableSleep(
+          CLAIM_POLL_MS,
+          AbortSignal.any([this.deps.draining ?? this.deps.shutdown, gone]),
+        );
       } catch {
         return "requeue";
       }

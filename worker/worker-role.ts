@@ -39,6 +39,9 @@ export async function startWorker(runtime: Runtime, guardFactory?: GuardFactory)
   await publisher.waitForConnect();
 
   const shutdown = new AbortController();
+  // The drain's start: waits end and nothing more is called (before shutdown, which cuts calls).
+  const draining = new AbortController();
+  setMaxListeners(0, draining.signal);
   // Every call in flight listens to it (up to maxInFlight per backend): no leak to warn about.
   setMaxListeners(0, shutdown.signal);
   const settling = new SettlingConsumer(log, "processing interrupted; message requeued");
@@ -58,6 +61,7 @@ export async function startWorker(runtime: Runtime, guardFactory?: GuardFactory)
       log: log.child({ backend: backend.name }),
       guard: guardFactory ? guardFactory(backend, runtime) : backendLimits.guard,
       shutdown: shutdown.signal,
+      draining: draining.signal,
       listened: (client) => hubListeners.hasAny(client),
       clock: runtime.clock,
       deadLetters: runtime.deadLetters,
@@ -86,6 +90,7 @@ export async function startWorker(runtime: Runtime, guardFactory?: GuardFactory)
     name: "worker",
     async drain(deadline) {
       settling.stop();
+      draining.abort();
       await Promise.all(consumers.map((c) => c.cancel()));
       // Calls still running when the process's grace time is over are given up and handed back.
       await settling.drain(deadline);

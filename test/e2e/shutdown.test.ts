@@ -135,3 +135,61 @@ describe("shutdown.delay: serving while not ready, before the drain", function (
     expect(messages).to.include.members(["signal again: draining now", "draining", "stopped"]);
   });
 });
+
+describe("a worker's drain hands back the messages it has not called yet, at once", function () {
+  this.timeout(60_000);
+  const harness = new Harness();
+  let worker: SluiceProcess;
+  let adapter: SluiceProcess;
+
+  before(async () => {
+    await harness.startSim({ latencyMs: 0 });
+    harness.writeConfig({
+      // Far longer than the test: a worker that kept its waiting messages until the grace
+      // time's end would not exit within it.
+      shutdown: { grace: "10m" },
+      services: {
+        intake: { protocols: ["rest"], reply: { mode: "ack" }, backend: "metered" },
+      },
+      // One call a minute: the first message is called, the others wait for a rate token.
+      backends: { metered: { translator: "rest-json", rate: { limit: 1, per: "1m", burst: 1 } } },
+    });
+    await harness.spawn("response-worker");
+    adapter = await harness.spawn("adapter");
+    worker = await harness.spawn("worker");
+  });
+
+  after(() => harness.cleanup());
+
+  it("exits 0 without sitting out its rate-limit waits, the rest untouched", async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const accepted = await call(`${adapter.url}/rest/intake`, { body: JSON.stringify({ i }) });
+      expect(accepted.status, accepted.text).to.equal(202);
+      ids.push(accepted.json.id as string);
+    }
+    // The burst's calls made, the others waiting for a token (a minute each).
+    const states = async () =>
+      Promise.all(
+        ids.map(async (id) => (await call(`${adapter.url}/messages/${id}`)).json.state as string),
+      );
+    await eventually(
+      async () => {
+        const now = await states();
+        const done = now.filter((state) => state === "completed").length;
+        return done >= 1 && done === harness.sim.calls().length ? true : undefined;
+      },
+      20_000,
+      "the burst's calls made and recorded",
+    );
+    const called = harness.sim.calls().length;
+    expect(called, "some messages wait for a token").to.be.below(ids.length);
+    worker.child.kill("SIGTERM");
+    expect(await worker.exited).to.equal(0);
+    expect(harness.sim.calls()).to.have.length(called);
+    // Handed back untouched, for the next worker to call in turn.
+    const after = await states();
+    expect(after.filter((state) => state === "completed")).to.have.length(called);
+    expect(after.filter((state) => state === "accepted")).to.have.length(ids.length - called);
+  });
+});

@@ -173,13 +173,14 @@ export class BackendCall {
     trace: CallTrace,
     record: TryRecord,
   ): Promise<Settlement | undefined> {
-    const { backend, shutdown } = this.deps;
+    const { backend } = this.deps;
+    const draining = this.deps.draining ?? this.deps.shutdown;
     const { request, permit, gone, expiry } = t;
     // Combined only when there is a wait (a rate limit): most calls have none. The backend's
     // timeout bounds the call alone: a token that came late must still leave the call all
     // of it, or the call is cut short after the backend got it and is then made again.
     const waits = () =>
-      AbortSignal.any(expiry ? [shutdown, gone, expiry.expiry()] : [shutdown, gone]);
+      AbortSignal.any(expiry ? [draining, gone, expiry.expiry()] : [draining, gone]);
     try {
       if (trace.span) {
         record.tokenAt = await inSpan(
@@ -214,14 +215,15 @@ export class BackendCall {
    * expiry. Returns a settlement when the message is not to be called by this worker now.
    */
   private async lastLook(t: CallTry, record: TryRecord): Promise<Settlement | undefined> {
-    const { shutdown } = this.deps;
+    // Draining: nothing more is called, and this message goes back for another worker.
+    const draining = this.deps.draining ?? this.deps.shutdown;
     const { request, log, hold, gone, expiry } = t;
     // The claim may have lapsed while this worker waited or stood still (paused, starved,
     // Redis out of reach) and another worker taken the message over: then that one calls.
     // Asked before the look at the channel and shutdown below: it may wait for Redis, and the
     // channel may close meanwhile.
     const held = record.failure ? true : await hold.stillHeld().catch(() => null);
-    if (shutdown.aborted || gone.aborted) {
+    if (draining.aborted || gone.aborted) {
       log.info(
         { channelClosed: gone.aborted },
         "handed back before the call (shutdown or delivery lost)",
@@ -476,7 +478,8 @@ export class BackendCall {
     /** Calls of the message made so far. */
     calls: number,
   ): Promise<Settlement> {
-    const { backend, shutdown } = this.deps;
+    const { backend } = this.deps;
+    const draining = this.deps.draining ?? this.deps.shutdown;
     const { request, log, hold, gone, expiry } = t;
     log.warn(
       { attempt: decision.nextAttempt - 1, delayMs: decision.delayMs, err: decision.cause },
@@ -493,7 +496,7 @@ export class BackendCall {
         log.warn("claim taken over by another worker; no retry here");
         return "ack";
       }
-      await abortableSleep(decision.delayMs, AbortSignal.any([shutdown, gone]));
+      await abortableSleep(decision.delayMs, AbortSignal.any([draining, gone]));
     } catch {
       return await this.handBack(hold, calls > 0);
     }
@@ -501,7 +504,7 @@ export class BackendCall {
     try {
       next = await this.deps.guard(
         request,
-        AbortSignal.any(expiry ? [shutdown, gone, expiry.expiry()] : [shutdown, gone]),
+        AbortSignal.any(expiry ? [draining, gone, expiry.expiry()] : [draining, gone]),
       );
     } catch (error) {
       if (expiry && expiry.expiryFired && this.expiries.expired(request)) {

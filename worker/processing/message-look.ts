@@ -75,18 +75,14 @@ export class MessageLook {
     gone: AbortSignal,
   ): Promise<Look> {
     // Waits end at the message's expiry: a message past it gives up its place in line.
-    const waits = new MessageWaits(this.deps.shutdown, gone, request.expiresAt, this.clock);
+    const draining = this.deps.draining ?? this.deps.shutdown;
+    const waits = new MessageWaits(draining, gone, request.expiresAt, this.clock);
     const inHand: MessageInHand = { message, request, attempt, log, gone, waits };
     try {
       const { claiming } = this.deps.guard;
       // A message past its expiry, or one not to be called by this worker now, takes the
       // long way: a first look, then the decisions below one by one.
-      if (
-        claiming &&
-        !this.expiries.expired(request) &&
-        !gone.aborted &&
-        !this.deps.shutdown.aborted
-      ) {
+      if (claiming && !this.expiries.expired(request) && !gone.aborted && !draining.aborted) {
         return await this.claimAtOnce(claiming, inHand);
       }
       // Asked together: both go out in one write, one round trip.
@@ -236,7 +232,9 @@ export class MessageLook {
     let permit: CallPermit;
     try {
       // The gate (windows, pause) and an in-flight slot; the rate token comes right before the call.
-      const ends = expiring ? waits.signal() : AbortSignal.any([this.deps.shutdown, gone]);
+      const ends = expiring
+        ? waits.signal()
+        : AbortSignal.any([this.deps.draining ?? this.deps.shutdown, gone]);
       permit = await this.traces.step(request.id, "sluice.limit_wait", () =>
         this.deps.guard(request, ends),
       );

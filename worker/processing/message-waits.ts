@@ -1,4 +1,4 @@
-// What ends a message's waits for a slot or a rate token: the worker's shutdown, the delivery's
+// What ends a message's waits for a slot or a rate token: the worker's drain, the delivery's
 // channel closing, the message's expiry. Made on the first wait only: most messages find a
 // slot and a token at once, and a timer and a combined signal for each would be spent for nothing.
 
@@ -53,15 +53,15 @@ export class MessageWaits {
   private combined: AbortSignal | undefined;
 
   constructor(
-    private readonly shutdown: AbortSignal,
+    private readonly draining: AbortSignal,
     private readonly gone: AbortSignal,
     private readonly expiresAt: number | null,
     private readonly clock: Clock,
   ) {}
 
-  /** Aborts at shutdown, when the delivery's channel closes, or at the message's expiry. */
+  /** Aborts when the drain begins, the delivery's channel closes, or at the message's expiry. */
   signal(): AbortSignal {
-    this.combined ??= AbortSignal.any([this.shutdown, this.gone, this.expiry()]);
+    this.combined ??= AbortSignal.any([this.draining, this.gone, this.expiry()]);
     return this.combined;
   }
 

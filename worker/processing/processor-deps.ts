@@ -31,6 +31,13 @@ export interface ProcessorDeps {
   /** Aborted on shutdown: a call in progress is given up and the message handed back. */
   shutdown: AbortSignal;
   /**
+   * Aborted when the drain begins, before `shutdown`: every wait (a slot, a rate token, a
+   * claim, a retry in place) ends and nothing more is called, so the messages not yet at the
+   * backend go back to the broker at once instead of at the grace time's end; calls in progress
+   * go on. The shutdown signal when not given.
+   */
+  draining?: AbortSignal;
+  /**
    * Whether a client has hub listeners: only then is `processing` worth a notice (and its
    * handling by the response worker, which queues the message's answer behind it).
    */
