@@ -13,6 +13,29 @@ import { metricValue } from "./ops-support";
 
 const CLIENT = "EE/GOV/70000001/case-app";
 
+/** A POST to the service port at `url` over a fresh connection presenting `pair`. */
+async function post(
+  url: string,
+  ca: string,
+  pair?: { cert: string; key: string },
+): Promise<number | Error> {
+  const agent = new Agent({ connect: { ca, ...(pair ? { cert: pair.cert, key: pair.key } : {}) } });
+  try {
+    const answer = await request(`${url}/rest/personSearch`, {
+      method: "POST",
+      dispatcher: agent,
+      headers: { "x-road-client": CLIENT, "content-type": "application/json" },
+      body: '{"personalCode":"38002242718"}',
+    });
+    await answer.body.text();
+    return answer.statusCode;
+  } catch (error) {
+    return error as Error;
+  } finally {
+    await agent.close();
+  }
+}
+
 describe("pinned client certificates on the service port (adapter.tls.clientCerts)", function () {
   this.timeout(60_000);
   const harness = new Harness();
@@ -23,26 +46,7 @@ describe("pinned client certificates on the service port (adapter.tls.clientCert
   let adapter: SluiceProcess;
   let sluiceUrl = "";
 
-  /** A POST to the service port over a fresh connection presenting `pair`. */
-  async function post(pair?: { cert: string; key: string }): Promise<number | Error> {
-    const agent = new Agent({
-      connect: { ca: pki.ca.cert, ...(pair ? { cert: pair.cert, key: pair.key } : {}) },
-    });
-    try {
-      const answer = await request(`${sluiceUrl}/rest/personSearch`, {
-        method: "POST",
-        dispatcher: agent,
-        headers: { "x-road-client": CLIENT, "content-type": "application/json" },
-        body: '{"personalCode":"38002242718"}',
-      });
-      await answer.body.text();
-      return answer.statusCode;
-    } catch (error) {
-      return error as Error;
-    } finally {
-      await agent.close();
-    }
-  }
+  const postAs = (pair?: { cert: string; key: string }) => post(sluiceUrl, pki.ca.cert, pair);
 
   const unlisted = async () =>
     (await metricValue(adapter.adminUrl, "sluice_tls_handshake_refusals_total", {
@@ -82,11 +86,11 @@ describe("pinned client certificates on the service port (adapter.tls.clientCert
   });
 
   it("admits the pinned certificate and refuses another one of the same CA, before HTTP", async () => {
-    expect(await post(internal)).to.equal(202);
+    expect(await postAs(internal)).to.equal(202);
     // Issued by the trusted CA, so the handshake itself passes: refused after it, unanswered.
-    const outcome = await post(sibling);
+    const outcome = await postAs(sibling);
     expect(outcome).to.be.instanceOf(Error);
-    expect(await post(undefined)).to.be.instanceOf(Error);
+    expect(await postAs(undefined)).to.be.instanceOf(Error);
     await eventually(async () => ((await unlisted()) === 1 ? true : undefined), 10_000, "counted");
     const warned = await eventually(
       async () =>
@@ -104,12 +108,12 @@ describe("pinned client certificates on the service port (adapter.tls.clientCert
     adapter.child.kill("SIGHUP");
     expect(
       await eventually(
-        async () => ((await post(sibling)) === 202 ? true : undefined),
+        async () => ((await postAs(sibling)) === 202 ? true : undefined),
         10_000,
         "pin",
       ),
     ).to.equal(true);
-    expect(await post(internal)).to.be.instanceOf(Error);
+    expect(await postAs(internal)).to.be.instanceOf(Error);
   });
 });
 
@@ -143,23 +147,8 @@ describe("a pinned self-signed certificate needs no clientCa", function () {
   });
 
   it("admits the pinned self-signed certificate and refuses a different self-signed one", async () => {
-    const attempt = async (pair: { cert: string; key: string }): Promise<number | Error> => {
-      const agent = new Agent({ connect: { ca: pki.ca.cert, cert: pair.cert, key: pair.key } });
-      try {
-        const answer = await request(`https://127.0.0.1:${adapter.port}/rest/personSearch`, {
-          method: "POST",
-          dispatcher: agent,
-          headers: { "x-road-client": CLIENT, "content-type": "application/json" },
-          body: '{"personalCode":"38002242718"}',
-        });
-        await answer.body.text();
-        return answer.statusCode;
-      } catch (error) {
-        return error as Error;
-      } finally {
-        await agent.close();
-      }
-    };
+    const attempt = (pair: { cert: string; key: string }) =>
+      post(`https://127.0.0.1:${adapter.port}`, pki.ca.cert, pair);
     expect(await attempt(pki.otherCa)).to.equal(202);
     expect(await attempt(pki.ca)).to.be.instanceOf(Error);
   });
