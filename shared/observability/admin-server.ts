@@ -160,6 +160,9 @@ export class AdminServer {
     // Every answer, errors and the sign-in page included: a browser neither guesses another
     // type than the one sent nor shows any of it inside another site's frame (clickjacking).
     for (const [name, value] of Object.entries(BROWSER_HEADERS)) res.setHeader(name, value);
+    // Draining: the port closes soon, so a probe's or Prometheus's next request goes on a new
+    // connection (to another instance, or refused at once) rather than on this one as it closes.
+    if (this.draining) res.setHeader("connection", "close");
     const unmet = unmetExpectation(req);
     if (unmet !== undefined) {
       // Its body, if sent, is not read: the connection goes with the answer.

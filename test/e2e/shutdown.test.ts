@@ -121,6 +121,9 @@ describe("shutdown.delay: serving while not ready, before the drain", function (
     adapter.child.kill("SIGTERM");
     const notReady = await untilReadiness(adapter.adminUrl, 503);
     expect(notReady.reasons).to.include("draining");
+    // The admin port closes at the end too: its answers say so meanwhile.
+    const probe = await call(`${adapter.adminUrl}/readyz`, { client: null });
+    expect(probe.headers.get("connection")).to.equal("close");
     // A load balancer that has not polled yet still sends requests: they are served as ever.
     const accepted = await call(`${adapter.url}/rest/intake`, { body: '{"a":1}' });
     expect(accepted.status, accepted.text).to.equal(202);
