@@ -205,6 +205,14 @@ describe("rest-json translator (real HTTP backend)", () => {
     expect(seen[0].headers.authorization).to.equal("Bearer s3cret");
   });
 
+  it("asks for an uncoded answer, which is stored as it comes, unless the operator says otherwise", async () => {
+    // Without Accept-Encoding any coding will do (RFC 9110): a gzip answer was stored compressed.
+    await translator().call(request({ headers: { "accept-encoding": "gzip, br" } }), callOf());
+    expect(seen[0].headers["accept-encoding"]).to.equal("identity");
+    await translator({ headers: { "Accept-Encoding": "gzip" } }).call(request(), callOf());
+    expect(seen[1].headers["accept-encoding"]).to.equal("gzip");
+  });
+
   it("sends a base64 body as bytes and returns a binary answer as base64, byte-exact", async () => {
     const bytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
     handler = (_req, res, body) =>

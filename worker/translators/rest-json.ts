@@ -99,6 +99,10 @@ export class RestJsonTranslator implements Translator {
     if (request.contentType && body !== undefined) headers["content-type"] = request.contentType;
     headers["idempotency-key"] = call.idempotencyKey || request.id;
     headers["x-sluice-id"] = request.id;
+    // The answer is stored and handed on as it came: a request without Accept-Encoding says any
+    // coding will do (RFC 9110 §12.5.3), and a gzip answer was stored compressed. An operator's
+    // own value (options.headers) stands.
+    headers["accept-encoding"] ??= "identity";
     Object.assign(headers, call.traceHeaders);
 
     const path = this.pathOf(request);
