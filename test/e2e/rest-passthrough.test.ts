@@ -192,6 +192,8 @@ describe("REST pass-through: paths and headers (recording backend under a base p
       "x-road-userid": "EE12345678901",
       "idempotency-key": id,
       "x-sluice-id": id,
+      // Sluice's own, not the caller's: the answer is stored as it comes.
+      "accept-encoding": "identity",
     });
     for (const name of [
       "x-hop-secret",
@@ -200,7 +202,6 @@ describe("REST pass-through: paths and headers (recording backend under a base p
       "te",
       "upgrade",
       "prefer",
-      "accept-encoding",
     ]) {
       expect(got, name).to.not.have.property(name);
     }
