@@ -72,6 +72,8 @@ export function unacknowledgedHoldProblems(
   const boundMs = consumerTimeoutMs * HOLD_SHARE_OF_CONSUMER_TIMEOUT;
   const problems: string[] = [];
   for (const backend of Object.values(backends)) {
+    // A rate of no calls is a problem of its own, already named: no hold to compute from it.
+    if (backend.rate && !(backend.rate.limit > 0)) continue;
     const holdMs = longestHoldMs(backend);
     if (holdMs < boundMs) continue;
     const held = heldPerWorker(backend);

@@ -78,6 +78,12 @@ describe("unacknowledged hold", () => {
     expect(problems[0]).to.include("shorter retry.backoff");
   });
 
+  it("says nothing of a rate of no calls, which is refused on its own", () => {
+    expect(problemsOf(backend({ rate: { limit: 0, per: "1s" } }))).to.deep.equal([
+      "config.backends.slow.rate.limit: must be at least 0.001",
+    ]);
+  });
+
   it("accepts the defaults, ordered or not", () => {
     expect(problemsOf(backend({}))).to.deep.equal([]);
     expect(problemsOf(backend({ ordering: "strict" }))).to.deep.equal([]);
