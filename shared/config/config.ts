@@ -937,6 +937,14 @@ export function compileConfig(
   if (adapterTls && !adapterTls.cert) {
     problems.push("config.adapter.tls: cert and key are required for HTTPS on the service port");
   }
+  const pins = adapter.at("tls").raw.clientCerts;
+  if (Array.isArray(pins) && pins.length === 0) {
+    // Read as "pin nothing", it would leave every certificate clientCa issued admitted, or none
+    // required at all: what an operator listing pins would not mean.
+    problems.push(
+      "config.adapter.tls.clientCerts: an empty list pins no certificate; name the security server's certificate file, or leave clientCerts out",
+    );
+  }
   if (adapterTls && adapterTls.ca.length > 0) {
     problems.push("config.adapter.tls.ca: use clientCa for the certificates a client must present");
   }

@@ -496,6 +496,32 @@ describe("configuration", () => {
     ).to.deep.equal([]);
   });
 
+  it("reads adapter.tls.clientCerts as files beside the configuration, only on the service port and with its own certificate", () => {
+    const tls = (clientCerts: unknown) => ({ cert: "ss.crt", key: "ss.key", clientCerts });
+    const one = compileConfig({ ...minimal, adapter: { tls: tls("pins/ss.crt") } }, "/etc/sluice");
+    expect(one.adapter.tls?.clientCerts).to.deep.equal(["/etc/sluice/pins/ss.crt"]);
+    const two = compileConfig(
+      { ...minimal, adapter: { tls: tls(["old.crt", "/srv/new.crt"]) } },
+      "/etc/sluice",
+    );
+    expect(two.adapter.tls?.clientCerts).to.deep.equal(["/etc/sluice/old.crt", "/srv/new.crt"]);
+    // Pins without a server certificate would ask for a client certificate over plain HTTP.
+    expect(problemsOf({ ...minimal, adapter: { tls: { clientCerts: ["ss.crt"] } } })).to.deep.equal(
+      ["config.adapter.tls: cert and key are required for HTTPS on the service port"],
+    );
+    // A backend or the security server is the one asked for a certificate, never the one asking.
+    expect(
+      problemsOf({
+        ...minimal,
+        backends: { legacy: { url: "https://legacy.internal", tls: tls(["ss.crt"]) } },
+      }),
+    ).to.deep.equal(["config.backends.legacy.tls.clientCerts: unknown key"]);
+    // An empty list would pin nothing, leaving every certificate of a clientCa admitted.
+    expect(problemsOf({ ...minimal, adapter: { tls: tls([]) } })).to.deep.equal([
+      "config.adapter.tls.clientCerts: an empty list pins no certificate; name the security server's certificate file, or leave clientCerts out",
+    ]);
+  });
+
   it("takes the broker's max_message_size as amqpMaxMessageSize: 16 MiB unless set, at least 64 KiB", () => {
     expect(compileConfig(minimal, "/etc/sluice").amqpMaxMessageBytes).to.equal(16 * 1024 * 1024);
     const set = compileConfig({ ...minimal, amqpMaxMessageSize: "128mb" }, "/etc/sluice");
