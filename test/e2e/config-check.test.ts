@@ -320,6 +320,21 @@ exports.createTranslator = () => ({ call: async () => [] });`,
     expect(result.stdout).to.include("is valid");
   });
 
+  it("reads adapter.tls.clientCerts too: a pinned file that holds no certificate is warned of", () => {
+    const pinned = path.join(dir, "pinned-not-pem.crt");
+    writeFileSync(pinned, "the security server's certificate goes here\n");
+    const file = path.join(dir, "bad-pin.yaml");
+    writeFileSync(
+      file,
+      `adapter:\n  tls: { cert: ss.crt, key: ss.key, clientCerts: [${pinned}] }\nxroad: { provider: EE/GOV/1/sluice }\nservices:\n  s: { backend: b, reply: { mode: ack } }\nbackends:\n  b: { url: "http://127.0.0.1:1" }\n`,
+    );
+    const result = sluice(["check", "--config", file]);
+    expect(result.status).to.equal(0);
+    expect(result.stderr.trim().split("\n")).to.deep.equal([
+      `sluice: warning: config.adapter.tls.clientCerts: certificate file ${pinned} does not hold a PEM certificate; a role that uses it refuses to start with this file`,
+    ]);
+  });
+
   it("warns of a file holding the admin token or a webhook secret that every user may read", function () {
     if (process.platform === "win32") this.skip();
     const base = `services:\n  s: { backend: b, reply: { mode: ack } }\nbackends:\n  b: { url: "http://127.0.0.1:1" }\n`;

@@ -173,6 +173,38 @@ describe("what a security server refuses to register", () => {
   });
 });
 
+describe("REST services behind a security server without xroad.provider", () => {
+  const warnings = (tls: Record<string, unknown> | undefined, xroad?: Record<string, unknown>) =>
+    configWarnings(
+      compileConfig(
+        {
+          ...minimal,
+          ...(tls ? { adapter: { tls: { cert: "ss.crt", key: "ss.key", ...tls } } } : {}),
+          ...(xroad ? { xroad } : {}),
+        },
+        ".",
+      ),
+    );
+
+  it("counts pinned certificates (clientCerts) as a security server's connections, as a clientCa", () => {
+    const [pinned, ...rest] = warnings({ clientCerts: ["ss-internal.crt"] });
+    expect(rest).to.deep.equal([]);
+    expect(pinned).to.match(
+      /^config\.xroad\.provider: not set, while adapter\.tls\.clientCerts admits a security server;/,
+    );
+    const [byCa] = warnings({ clientCa: ["ss-ca.crt"] });
+    expect(byCa).to.match(/while adapter\.tls\.clientCa admits a security server;/);
+  });
+
+  it("stays quiet with xroad.provider, or without a client certificate to require", () => {
+    expect(
+      warnings({ clientCerts: ["ss-internal.crt"] }, { provider: "EE/GOV/1/sub" }),
+    ).to.deep.equal([]);
+    expect(warnings({})).to.deep.equal([]);
+    expect(warnings(undefined)).to.deep.equal([]);
+  });
+});
+
 describe("a retention no longer than a message may still be pending", () => {
   const SECRET = "whsec_9f86d081884c7d659a2feaa0c55ad0159f86d081884c7d65";
   const withRetention = (extra: Record<string, unknown>) =>
