@@ -108,8 +108,10 @@ export async function startAdapter(
   );
 
   // Not "ready" alone: while Redis is silent, submissions, status reads, cancels and the hub
-  // are refused at once, not after a command's timeout.
+  // are refused at once, not after a command's timeout; while it refuses writes, submissions
+  // (a status read still works, and a cancel or a registration meets the refusal itself).
   const storeReady = (): boolean => runtime.redisProblem() === null;
+  const storeReadable = (): boolean => runtime.redisUnreachable() === null;
   const backpressure = new Backpressure(broker, runtime.monitor, names, { storeReady, log });
   const intake = new Intake({
     broker,
@@ -139,7 +141,7 @@ export async function startAdapter(
     enabled: signing,
     statusService: config.xroad.statusService,
     provider: config.xroad.provider,
-    storeReady,
+    storeReady: storeReadable,
   });
   const app = createApp(
     {
@@ -161,7 +163,7 @@ export async function startAdapter(
       notices: new StateNotices(broker, publisher, names, log),
       wakeUnheard: (unreached, wake, id) =>
         wakeUnheard({ broker, publisher, names, log }, unreached, wake, id),
-      storeReady,
+      storeReady: storeReadable,
       draining: () => backpressure.isDraining(),
     },
     [hub],

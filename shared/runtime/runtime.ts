@@ -39,8 +39,10 @@ export interface Runtime {
   deadLetters: DeadLetters;
   /** Recent failed backend calls, for the status page. */
   failures: RecentFailures;
-  /** Why Redis cannot be used now (down, or connected but not answering), or null. */
+  /** Why Redis cannot be used now (down, not answering, refusing writes), or null. */
   redisProblem(): string | null;
+  /** Why Redis cannot be read now (down, or connected but not answering), or null. */
+  redisUnreachable(): string | null;
   /** Runs `listener` after a pause or resume asked on this process's admin port. */
   onPauseChange(listener: () => Promise<void>): void;
   close(): Promise<void>;
@@ -108,7 +110,8 @@ export async function startRuntime(
       afterPauseChange: async () => {
         for (const listener of pauseListeners) await listener();
       },
-      redisProblem: () => heartbeat.problem(),
+      // Reads still work on a Redis refusing writes: the status page, above all, then.
+      redisProblem: () => heartbeat.unreachable(),
     });
   }
   const port = await admin.listen(adminPort, config.admin.host);
@@ -135,6 +138,7 @@ export async function startRuntime(
     deadLetters,
     failures,
     redisProblem: () => heartbeat.problem(),
+    redisUnreachable: () => heartbeat.unreachable(),
     onPauseChange(listener) {
       pauseListeners.push(listener);
     },

@@ -37,9 +37,13 @@ export class RedisHeartbeat {
 
   /** Why Redis cannot be used now (its connection state, silence, refused writes), or null. */
   problem(): string | null {
+    return this.unreachable() ?? (this.refusal ? `refusing writes (${this.refusal})` : null);
+  }
+
+  /** Why Redis cannot be read now (its connection state, silence), or null. */
+  unreachable(): string | null {
     if (this.redis.status !== "ready") return this.redis.status;
-    if (this.silent) return "not answering";
-    return this.refusal ? `refusing writes (${this.refusal})` : null;
+    return this.silent ? "not answering" : null;
   }
 
   /**

@@ -150,6 +150,8 @@ describe("Redis refusing writes while it answers (private redis-server)", functi
   it("is not ready, and refuses intake, while Redis refuses writes (OOM, READONLY); ready again after", async () => {
     await untilReadiness(adapter.adminUrl, 200);
     expect(await dependencyUp(adapter, "redis")).to.equal(1);
+    const earlier = await call(`${adapter.url}/rest/order`, { body: '{"n":0}' });
+    expect(earlier.status, earlier.text).to.equal(202);
     // maxmemory reached with noeviction: every write refused, PING still answered.
     await redisCli.config("SET", "maxmemory-policy", "noeviction");
     await redisCli.config("SET", "maxmemory", "1");
@@ -157,6 +159,11 @@ describe("Redis refusing writes while it answers (private redis-server)", functi
     expect(full.reasons).to.include("redis: refusing writes (OOM)");
     expect(await dependencyUp(adapter, "redis")).to.equal(0);
     expect503(await call(`${adapter.url}/rest/order`, { body: '{"n":1}' }), "Unavailable");
+    // Reads still work: a caller's status, and the operator's view at 3 a.m.
+    const status = await call(`${adapter.url}/messages/${earlier.json.id}`);
+    expect(status.status, status.text).to.equal(200);
+    const letters = await harness.admin(adapter, "/admin/dead-letters");
+    expect(letters.status, letters.text).to.equal(200);
     await redisCli.config("SET", "maxmemory", "0");
     await untilReadiness(adapter.adminUrl, 200);
     expect(await dependencyUp(adapter, "redis")).to.equal(1);
