@@ -9,6 +9,7 @@ import { clipText } from "../shared/protocol/clip-text";
 import { SluiceError, type ErrorCode } from "../shared/protocol/errors";
 import { jsonDepthExceeds } from "../shared/protocol/json-depth";
 import { decodeWindows1252, WINDOWS_1252_LABELS } from "../shared/protocol/windows-1252";
+import { linearRegExp } from "./linear-pattern";
 
 /** Charset labels that mean UTF-8 for a body (US-ASCII is its 7-bit subset). */
 const UTF8_LABELS = new Set(["utf-8", "utf8", "us-ascii", "ascii"]);
@@ -143,7 +144,9 @@ class SchemaCompilers {
   }
 
   private make(allErrors: boolean): Ajv {
-    const ajv = new Ajv({ ...this.options, allErrors, strict: false });
+    // Patterns are matched in linear time: the text is the caller's (adapter/linear-pattern.ts).
+    const code = { regExp: linearRegExp };
+    const ajv = new Ajv({ ...this.options, allErrors, strict: false, code });
     addFormats(ajv);
     ajv.addFormat("date", DATE_FORMAT);
     return ajv;

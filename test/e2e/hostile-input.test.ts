@@ -273,6 +273,8 @@ describe("Hostile input (issue 14 audit): each case refused alone, memory bounde
         type: "object",
         properties: {
           list: { type: "array", items: { type: "object", required: ["a", "b", "c", "d"] } },
+          // Nested quantifiers: V8's backtracking takes seconds for 29 characters that fail it.
+          code: { type: "string", pattern: "^(a+)+$" },
         },
       },
     },
@@ -495,6 +497,22 @@ describe("Hostile input (issue 14 audit): each case refused alone, memory bounde
     });
     const listed = (await small.json()) as { errors: unknown[] };
     expect(listed.errors).to.have.length(7);
+    await stillServes();
+  });
+
+  it("a string that would make a schema pattern backtrack exponentially is ValidationFailed at once", async () => {
+    // Matched by RE2 in linear time (adapter/linear-pattern.ts); V8 would not finish this one.
+    const answer = await measured(sluice, "a schema pattern's worst-case string", () =>
+      fetch(`${sluice.url}/rest/records`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "X-Road-Client": CLIENT },
+        body: JSON.stringify({ code: `${"a".repeat(10_000)}!` }),
+      }),
+    );
+    expect(answer.status).to.equal(400);
+    const json = (await answer.json()) as { type: string; errors: { path: string }[] };
+    expect(json.type).to.equal("ValidationFailed");
+    expect(json.errors.map((error) => error.path)).to.deep.equal(["/code"]);
     await stillServes();
   });
 

@@ -1,0 +1,113 @@
+// The regular expressions of body schemas (`pattern`, `patternProperties`) matched in time
+// linear in the text, with RE2 (re2js, pure JavaScript), instead of V8's backtracking engine.
+//
+// A schema is the operator's, but the text it is matched against is the caller's: with V8, a
+// pattern such as `^(a+)+$` took 11 s of the event loop on a 29-character string, and nothing
+// can interrupt a running match. RE2 keeps JSON Schema's (ECMA-262, `u` flag) meaning for what
+// both engines share; where their classes differ (`\s`, `\S`, `.`) the pattern is rewritten to
+// ECMA-262's sets. What RE2 cannot match in linear time (lookahead, lookbehind,
+// backreferences) is refused when the schema is compiled, so `sluice check` names it.
+
+import { RE2JS } from "re2js";
+
+/** ECMA-262 WhiteSpace and LineTerminator code points: what `\s` means there (RE2's is ASCII). */
+const ECMA_SPACE: readonly (readonly [number, number])[] = [
+  [0x09, 0x0d],
+  [0x20, 0x20],
+  [0xa0, 0xa0],
+  [0x1680, 0x1680],
+  [0x2000, 0x200a],
+  [0x2028, 0x2029],
+  [0x202f, 0x202f],
+  [0x205f, 0x205f],
+  [0x3000, 0x3000],
+  [0xfeff, 0xfeff],
+];
+
+const LAST_CODE_POINT = 0x10ffff;
+
+function complement(ranges: readonly (readonly [number, number])[]): [number, number][] {
+  const gaps: [number, number][] = [];
+  let next = 0;
+  for (const [from, to] of ranges) {
+    if (from > next) gaps.push([next, from - 1]);
+    next = to + 1;
+  }
+  if (next <= LAST_CODE_POINT) gaps.push([next, LAST_CODE_POINT]);
+  return gaps;
+}
+
+/** Ranges as the inside of an RE2 character class. */
+function classBody(ranges: readonly (readonly [number, number])[]): string {
+  const point = (code: number) => `\\x{${code.toString(16)}}`;
+  return ranges
+    .map(([from, to]) => (from === to ? point(from) : `${point(from)}-${point(to)}`))
+    .join("");
+}
+
+const SPACE = classBody(ECMA_SPACE);
+const NOT_SPACE = classBody(complement(ECMA_SPACE));
+/** ECMA-262's `.` without the `s` flag: anything but a line terminator. */
+const ANY_BUT_LINE_TERMINATOR = "[^\\n\\r\\x{2028}\\x{2029}]";
+
+/**
+ * An ECMA-262 pattern with `\s`, `\S` and `.` spelled as ECMA-262 means them, for RE2 (whose
+ * `\s` is ASCII space and whose `.` stops only at `\n`). Everything else is left for
+ * `RE2JS.translateRegExp`, which handles the rest of the syntax the two spell differently.
+ */
+export function withEcmaClasses(pattern: string): string {
+  let out = "";
+  let inClass = false;
+  for (let at = 0; at < pattern.length; at++) {
+    const char = pattern[at];
+    if (char === "\\" && at + 1 < pattern.length) {
+      const escaped = pattern[++at];
+      if (escaped === "s") out += inClass ? SPACE : `[${SPACE}]`;
+      else if (escaped === "S") out += inClass ? NOT_SPACE : `[${NOT_SPACE}]`;
+      else out += char + escaped;
+      continue;
+    }
+    if (char === "[" && !inClass) inClass = true;
+    else if (char === "]" && inClass) inClass = false;
+    else if (char === "." && !inClass) {
+      out += ANY_BUT_LINE_TERMINATOR;
+      continue;
+    }
+    out += char;
+  }
+  return out;
+}
+
+/** What ajv needs of a compiled pattern. */
+export interface LinearPattern {
+  test(text: string): boolean;
+  toString(): string;
+}
+
+/**
+ * A JSON Schema pattern compiled for linear-time matching. Throws for a pattern that is not
+ * valid ECMA-262 (with `flags`, ajv's `u`) and for one RE2 cannot match in linear time.
+ */
+export function compileLinearPattern(pattern: string, flags = "u"): LinearPattern {
+  // The schema's own language decides what is valid: RE2 accepts syntax ECMA-262 does not.
+  new RegExp(pattern, flags);
+  let re2: RE2JS;
+  try {
+    re2 = RE2JS.compile(RE2JS.translateRegExp(withEcmaClasses(pattern)));
+  } catch (error) {
+    throw new Error(
+      `the pattern ${JSON.stringify(pattern)} cannot be matched in linear time ` +
+        `(${(error as Error).message}); Sluice matches schema patterns with RE2, which has ` +
+        "no lookahead, lookbehind or backreference",
+    );
+  }
+  return {
+    test: (text) => re2.test(text),
+    toString: () => `re2:${pattern}`,
+  };
+}
+
+/** ajv's `code.regExp` option; `code` is what ajv's standalone code would call (not used). */
+export const linearRegExp = Object.assign(compileLinearPattern, {
+  code: 'require("sluice/adapter/linear-pattern").compileLinearPattern',
+});
