@@ -19,7 +19,7 @@ import { redisKeys } from "../../shared/protocol/redis-keys";
 import { confirmDropper, proxyTo, viaProxy } from "../support/tcp-proxy";
 
 describe("a publish whose confirm was lost after the broker took it", function () {
-  this.timeout(60_000);
+  this.timeout(120_000);
   const harness = new Harness();
   const confirms = confirmDropper();
   const proxy = proxyTo(AMQP_URL, () => ({ server: confirms.server() }));
@@ -28,7 +28,10 @@ describe("a publish whose confirm was lost after the broker took it", function (
   before(async () => {
     await harness.startSim({ latencyMs: 0 });
     harness.writeConfig({
-      adapter: { port: 0, publishTimeout: "3s" },
+      // The confirm deadline leaves a loaded machine's worker time to take the message and
+      // call the backend before the adapter gives up on the confirm (the second case needs
+      // the call under way by then); the backend's latency outlasts it.
+      adapter: { port: 0, publishTimeout: "8s" },
       services: { order: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" } },
       backends: { sim: { translator: "rest-json" } },
     });
@@ -83,7 +86,7 @@ describe("a publish whose confirm was lost after the broker took it", function (
     const submit = () =>
       call(`${adapter.url}/rest/order`, {
         body: JSON.stringify({ n: 2 }),
-        headers: { "X-Road-Id": xroadId, "X-Sim-Latency": "6000" },
+        headers: { "X-Road-Id": xroadId, "X-Sim-Latency": "12000" },
       });
     const keys = redisKeys(harness.prefix);
     const redis = harness.redis();
