@@ -50,10 +50,73 @@ const NOT_SPACE = classBody(complement(ECMA_SPACE));
 /** ECMA-262's `.` without the `s` flag: anything but a line terminator. */
 const ANY_BUT_LINE_TERMINATOR = "[^\\n\\r\\x{2028}\\x{2029}]";
 
+/** Unicode's long General_Category names, which ECMA-262 accepts and RE2 does not. */
+const CATEGORY_ALIASES: Readonly<Record<string, string>> = {
+  Letter: "L",
+  Cased_Letter: "LC",
+  Uppercase_Letter: "Lu",
+  Lowercase_Letter: "Ll",
+  Titlecase_Letter: "Lt",
+  Modifier_Letter: "Lm",
+  Other_Letter: "Lo",
+  Mark: "M",
+  Combining_Mark: "M",
+  Nonspacing_Mark: "Mn",
+  Spacing_Mark: "Mc",
+  Enclosing_Mark: "Me",
+  Number: "N",
+  Decimal_Number: "Nd",
+  digit: "Nd",
+  Letter_Number: "Nl",
+  Other_Number: "No",
+  Punctuation: "P",
+  punct: "P",
+  Connector_Punctuation: "Pc",
+  Dash_Punctuation: "Pd",
+  Open_Punctuation: "Ps",
+  Close_Punctuation: "Pe",
+  Initial_Punctuation: "Pi",
+  Final_Punctuation: "Pf",
+  Other_Punctuation: "Po",
+  Symbol: "S",
+  Math_Symbol: "Sm",
+  Currency_Symbol: "Sc",
+  Modifier_Symbol: "Sk",
+  Other_Symbol: "So",
+  Separator: "Z",
+  Space_Separator: "Zs",
+  Line_Separator: "Zl",
+  Paragraph_Separator: "Zp",
+  Other: "C",
+  Control: "Cc",
+  cntrl: "Cc",
+  Format: "Cf",
+  Surrogate: "Cs",
+  Private_Use: "Co",
+  Unassigned: "Cn",
+};
+
+/**
+ * A property escape's name as RE2 knows it: ECMA-262's `General_Category=`, `gc=`, `Script=`
+ * and `sc=` forms and the long category names become RE2's bare short names and script names.
+ * What is left (script aliases such as `Latn`, `Script_Extensions`, binary properties) RE2
+ * refuses, and the pattern with it.
+ */
+function re2PropertyName(name: string): string {
+  const bare = name.replace(/^(?:General_Category|gc|Script|sc)=/, "");
+  return CATEGORY_ALIASES[bare] ?? bare;
+}
+
+/** Where the `{…}` after the `\p` or `\P` at `at` ends, or -1. */
+function propertyEnd(pattern: string, at: number): number {
+  return pattern[at + 1] === "{" ? pattern.indexOf("}", at) : -1;
+}
+
 /**
  * An ECMA-262 pattern with `\s`, `\S` and `.` spelled as ECMA-262 means them, for RE2 (whose
- * `\s` is ASCII space and whose `.` stops only at `\n`). Everything else is left for
- * `RE2JS.translateRegExp`, which handles the rest of the syntax the two spell differently.
+ * `\s` is ASCII space and whose `.` stops only at `\n`), and its property escapes named as RE2
+ * names them. Everything else is left for `RE2JS.translateRegExp`, which handles the rest of
+ * the syntax the two spell differently.
  */
 export function withEcmaClasses(pattern: string): string {
   let out = "";
@@ -62,9 +125,13 @@ export function withEcmaClasses(pattern: string): string {
     const char = pattern[at];
     if (char === "\\" && at + 1 < pattern.length) {
       const escaped = pattern[++at];
+      const close = escaped === "p" || escaped === "P" ? propertyEnd(pattern, at) : -1;
       if (escaped === "s") out += inClass ? SPACE : `[${SPACE}]`;
       else if (escaped === "S") out += inClass ? NOT_SPACE : `[${NOT_SPACE}]`;
-      else out += char + escaped;
+      else if (close > 0) {
+        out += `\\${escaped}{${re2PropertyName(pattern.slice(at + 2, close))}}`;
+        at = close;
+      } else out += char + escaped;
       continue;
     }
     if (char === "[" && !inClass) inClass = true;
@@ -96,9 +163,10 @@ export function compileLinearPattern(pattern: string, flags = "u"): LinearPatter
     re2 = RE2JS.compile(RE2JS.translateRegExp(withEcmaClasses(pattern)));
   } catch (error) {
     throw new Error(
-      `the pattern ${JSON.stringify(pattern)} cannot be matched in linear time ` +
-        `(${(error as Error).message}); Sluice matches schema patterns with RE2, which has ` +
-        "no lookahead, lookbehind or backreference",
+      `the pattern ${JSON.stringify(pattern)} is not one RE2 can match ` +
+        `(${(error as Error).message}): Sluice matches schema patterns in linear time with ` +
+        "RE2, which has no lookahead, lookbehind or backreference and knows Unicode " +
+        "properties by category and script name only (\\p{L}, \\p{Lu}, \\p{Latin})",
     );
   }
   return {
