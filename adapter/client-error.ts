@@ -24,7 +24,26 @@ type ClientError = Error & { code?: string; reason?: string; rawPacket?: Buffer 
 const SOAP_REQUEST_LINE = /^[A-Z]+ (?:https?:\/\/[^/\s]*)?\/soap(?:[/?\s])/;
 
 /** Why Node's parser refused a request: the metric's label and the warning's `reason`. */
-export type ParserRefusal = "headers_too_large" | "timeout" | "chunk_extensions" | "malformed";
+export type ParserRefusal =
+  "target_too_long" | "headers_too_large" | "timeout" | "chunk_extensions" | "malformed";
+
+/** A request line (a method and a space) at the start of the bytes the parser refused. */
+const REQUEST_LINE_START = /^[A-Z]+ /;
+
+/**
+ * Whether a header section that overflowed Node's limit did so in its request line: the URL
+ * alone is longer than the limit (RFC 9110 §15.5.15, 414), not the header fields (431). Known
+ * only when the refused bytes start with the request line and it runs past the limit or to
+ * their end; a URL that arrived in several pieces is answered as headers too large.
+ */
+export function targetOverflows(error: ClientError, headerLimit = maxHeaderSize): boolean {
+  const packet = error.rawPacket;
+  if (!packet || !REQUEST_LINE_START.test(packet.subarray(0, 20).toString("latin1"))) {
+    return false;
+  }
+  const lineEnd = packet.indexOf(10);
+  return lineEnd < 0 || lineEnd >= headerLimit;
+}
 
 /** The reason of a parser's error; none for a connection the caller reset (nothing refused). */
 export function parserRefusalReason(error: ClientError): ParserRefusal | null {
@@ -32,7 +51,7 @@ export function parserRefusalReason(error: ClientError): ParserRefusal | null {
     case "ECONNRESET":
       return null;
     case "HPE_HEADER_OVERFLOW":
-      return "headers_too_large";
+      return targetOverflows(error) ? "target_too_long" : "headers_too_large";
     case "ERR_HTTP_REQUEST_TIMEOUT":
       return "timeout";
     case "HPE_CHUNK_EXTENSIONS_OVERFLOW":
@@ -46,6 +65,13 @@ export function parserRefusalReason(error: ClientError): ParserRefusal | null {
 export function clientRefusal(error: ClientError, headerLimit = maxHeaderSize): SluiceError {
   switch (error.code) {
     case "HPE_HEADER_OVERFLOW": {
+      if (targetOverflows(error, headerLimit)) {
+        return new SluiceError(
+          "InvalidRequest",
+          `the request's target (its URL) is longer than ${headerLimit} bytes`,
+          { status: 414 },
+        );
+      }
       const { code, status } = REQUEST_REFUSALS.headerLines;
       return new SluiceError(code, `the request's headers are larger than ${headerLimit} bytes`, {
         status,

@@ -147,7 +147,7 @@ export const backpressureRejections = new Counter<"reason">({
 
 export const parserRefusals = new Counter<"reason">({
   name: "sluice_http_parser_refusals_total",
-  help: "Requests on the service port that Node's HTTP parser refused before any route saw them, by reason (headers_too_large, timeout, chunk_extensions, malformed).",
+  help: "Requests on the service port that Node's HTTP parser refused before any route saw them, by reason (target_too_long, headers_too_large, timeout, chunk_extensions, malformed).",
   labelNames: ["reason"],
   registers: [registry],
 });

@@ -144,6 +144,25 @@ describe("Hostile input over a raw socket: Sluice's answers to what HTTP itself 
       await stillServes();
     });
 
+    it("a URL over 16 KiB is 414 InvalidRequest, in JSON, and a SOAP fault on /soap", async () => {
+      // Node answered 431 (header fields too large) for a request line over its limit.
+      const answer = await rawRequest(
+        sluice.port,
+        `GET /rest/echo?q=${BIG} HTTP/1.1\r\nHost: x\r\nX-Road-Client: ${CLIENT}\r\n\r\n`,
+      );
+      expect(answer.status, answer.head).to.equal(414);
+      const json = JSON.parse(answer.body) as { type: string; message: string };
+      expect(json.type).to.equal("InvalidRequest");
+      expect(json.message).to.match(/target \(its URL\) is longer than \d+ bytes/);
+      const soap = await rawRequest(
+        sluice.port,
+        `POST /soap?${BIG} HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\nContent-Length: 0\r\n\r\n`,
+      );
+      expect(soap.status, soap.head).to.equal(414);
+      expect(soap.body).to.include("<faultcode>Client.InvalidRequest</faultcode>");
+      await stillServes();
+    });
+
     it("a header value with a control byte, or a request line that is not HTTP, is 400 InvalidRequest", async () => {
       for (const request of [
         `GET /rest/echo HTTP/1.1\r\nHost: x\r\nX-Road-Client: ${CLIENT}\r\nX-Bad: a\u0001b\r\n\r\n`,

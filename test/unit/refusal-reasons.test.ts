@@ -3,7 +3,7 @@
 
 import { expect } from "chai";
 import type { TLSSocket } from "node:tls";
-import { parserRefusalReason } from "../../adapter/client-error";
+import { clientRefusal, parserRefusalReason } from "../../adapter/client-error";
 import { tlsRefusalReason } from "../../adapter/tls-refusals";
 
 const error = (code: string | undefined, message = "anything"): Error & { code?: string } =>
@@ -48,5 +48,29 @@ describe("refusal reasons", () => {
     expect(parserRefusalReason(error("HPE_INVALID_METHOD"))).to.equal("malformed");
     expect(parserRefusalReason(error("HPE_WHATEVER_COMES_NEXT"))).to.equal("malformed");
     expect(parserRefusalReason(error("ECONNRESET"))).to.equal(null);
+  });
+
+  it("a header section that overflowed in its request line is a target too long", () => {
+    const overflow = (packet: string) =>
+      Object.assign(error("HPE_HEADER_OVERFLOW"), { rawPacket: Buffer.from(packet, "latin1") });
+    const longUrl = `/rest/echo?q=${"a".repeat(20_000)}`;
+    // The whole request in one piece, or the URL still arriving.
+    expect(parserRefusalReason(overflow(`GET ${longUrl} HTTP/1.1\r\nHost: x\r\n\r\n`))).to.equal(
+      "target_too_long",
+    );
+    expect(parserRefusalReason(overflow(`GET ${longUrl}`))).to.equal("target_too_long");
+    // A short request line and a large header; a later piece of a URL (no request line in it).
+    const bigHeader = `GET /rest/echo HTTP/1.1\r\nX-Big: ${"a".repeat(20_000)}\r\n\r\n`;
+    expect(parserRefusalReason(overflow(bigHeader))).to.equal("headers_too_large");
+    expect(parserRefusalReason(overflow("a".repeat(20_000)))).to.equal("headers_too_large");
+    expect(clientRefusal(overflow(`GET ${longUrl}`), 16_384)).to.include({
+      status: 414,
+      code: "InvalidRequest",
+      message: "the request's target (its URL) is longer than 16384 bytes",
+    });
+    expect(clientRefusal(overflow(bigHeader), 16_384)).to.include({
+      status: 431,
+      code: "InvalidHeader",
+    });
   });
 });
