@@ -1160,6 +1160,31 @@ export function isBundledDemo(text: string): boolean {
   }
 }
 
+/**
+ * The first line of a YAML parse error. A duplicate key's names only its line and column (the
+ * lines after it, which show the key, are the source's and are not repeated), so the key is
+ * read from the source at that place and named.
+ */
+function yamlProblem(error: Error & { code?: string; pos?: [number, number] }, source: string) {
+  const first = error.message.split("\n")[0];
+  if (error.code !== "DUPLICATE_KEY" || !error.pos) return first;
+  const key = keyAt(source, error.pos[0]);
+  if (!key) return first;
+  const where = first.replace(/^Map keys must be unique /, "").replace(/:$/, "");
+  return `the key ${key} appears twice in one mapping, ${where}`;
+}
+
+/** The key written at `at`: quoted as written, or plain up to its colon; at most 100 characters. */
+function keyAt(source: string, at: number): string | null {
+  const lineEnd = source.indexOf("\n", at);
+  const line = source.slice(at, lineEnd < 0 ? undefined : lineEnd);
+  const quote = line[0] === '"' || line[0] === "'" ? line[0] : "";
+  const end = quote ? line.indexOf(quote, 1) + 1 : line.indexOf(":");
+  const key = (end > 0 ? line.slice(0, end) : "").trim();
+  if (!key) return null;
+  return key.length > 100 ? `${key.slice(0, 100)}…` : key;
+}
+
 /** Reads, validates and compiles a configuration file (YAML or JSON). */
 export function loadConfig(file: string): SluiceConfig {
   const resolved = path.resolve(file);
@@ -1173,11 +1198,12 @@ export function loadConfig(file: string): SluiceConfig {
     ]);
   }
   let raw: unknown;
+  const source = substituteEnv(text);
   try {
-    raw = parseYaml(substituteEnv(text));
+    raw = parseYaml(source);
   } catch (error) {
     throw new ConfigError(resolved, [
-      `not valid YAML/JSON: ${(error as Error).message.split("\n")[0]}`,
+      `not valid YAML/JSON: ${yamlProblem(error as Error, source)}`,
     ]);
   }
   // The demo's published secret is accepted in the demo's own file only: an edited copy of it

@@ -771,6 +771,32 @@ describe("published webhook secrets", () => {
     ]);
   });
 
+  it("names the key a duplicate-key error is about, plain or quoted, YAML or JSON", () => {
+    const cases: Array<[string, string]> = [
+      [
+        "services:\n  order:\n    backend: a\n    backend: b\n",
+        "not valid YAML/JSON: the key backend appears twice in one mapping, at line 4, column 5",
+      ],
+      [
+        '{"services": {"order": {"backend": "a", "backend": "b"}}}',
+        'not valid YAML/JSON: the key "backend" appears twice in one mapping, at line 1, column 41',
+      ],
+      [
+        "services:\n  'order': {}\n  'order': {}\n",
+        "not valid YAML/JSON: the key 'order' appears twice in one mapping, at line 3, column 3",
+      ],
+    ];
+    for (const [text, problem] of cases) {
+      const file = path.join(dir, "duplicate.yaml");
+      writeFileSync(file, text);
+      expect(loadProblems(file)).to.deep.equal([problem]);
+    }
+    // Any other YAML error keeps its own first line.
+    const broken = path.join(dir, "broken.yaml");
+    writeFileSync(broken, "services: [\n");
+    expect(loadProblems(broken)[0]).to.match(/^not valid YAML\/JSON: (?!the key)/);
+  });
+
   it("accepts the demo's secret in the bundled demo configuration, and in an unchanged copy", () => {
     expect(readFileSync(DEMO, "utf8")).to.include(DEMO_SECRET);
     expect(loadProblems(DEMO)).to.deep.equal([]);
