@@ -2,6 +2,7 @@
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 import prettier from "eslint-config-prettier";
+import regexp from "eslint-plugin-regexp";
 
 export default tseslint.config(
   {
@@ -24,6 +25,16 @@ export default tseslint.config(
         { argsIgnorePattern: "^_", varsIgnorePattern: "^_" },
       ],
       "@typescript-eslint/no-require-imports": "off",
+    },
+  },
+  {
+    // Regular expressions that outside input reaches must not backtrack super-linearly (a
+    // caller's body, a backend's answer, a header): every role and simulator, not the tests.
+    files: ["{adapter,shared,worker,response-worker,cli,xroad-sim,legacy-sim,bin}/**/*.ts"],
+    plugins: { regexp },
+    rules: {
+      "regexp/no-super-linear-backtracking": "error",
+      "regexp/no-super-linear-move": "error",
     },
   },
   {

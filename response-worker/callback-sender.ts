@@ -11,6 +11,7 @@ import {
 import { classifyXroadError, xroadJsonErrorMessage } from "../shared/protocol/xroad-error-code";
 import { encodeXroadId } from "../shared/protocol/xroad-id";
 import { signWebhook } from "./webhook-signature";
+import { withoutTrailingSlashes } from "../shared/protocol/trailing-slashes";
 
 /** What an attempt came to; "refused" means the target no longer passes the callback policy. */
 export interface AttemptResult extends Omit<PostResult, "outcome" | "failure"> {
@@ -83,7 +84,7 @@ export class CallbackSender {
       target.subsystemCode,
       target.serviceCode,
     ]);
-    const url = `${xroad.securityServerUrl.replace(/\/+$/, "")}/r1/${service}`;
+    const url = `${withoutTrailingSlashes(xroad.securityServerUrl)}/r1/${service}`;
     // Added to this attempt's own headers, not after a spread of them: V8 builds a spread
     // followed by fields it did not bring on a slow path, microseconds per attempt.
     // PR-REST §4.3: each part percent-encoded; a security server decodes it as a URI segment

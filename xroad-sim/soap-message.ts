@@ -153,7 +153,7 @@ export function soapBytes(body: Buffer, contentType: string, prefix: string): So
     throw new XroadError(`${prefix}MimeParsingFailed`, "Could not find the SOAP part");
   }
   const headers = body.subarray(part.headersStart, part.start).toString("latin1");
-  const partType = /^content-type:[ \t]*(.*?)\r?$/im.exec(headers)?.[1].trim() ?? "text/xml";
+  const partType = /^content-type:(.*)$/im.exec(headers)?.[1].trim() ?? "text/xml";
   const { start, end } = part;
   return { bytes: body.subarray(start, end), contentType: partType, start, end };
 }

@@ -28,6 +28,7 @@ import {
   DEFAULT_AMQP_CONSUMER_TIMEOUT_MS,
   unacknowledgedHoldProblems,
 } from "./unacknowledged-hold";
+import { withoutTrailingSlashes } from "../protocol/trailing-slashes";
 
 /** The shortest in-flight slot lease (a backend's leaseTime, SLUICE_LEASE_TIME). */
 const MIN_LEASE_MS = 1_000;
@@ -733,7 +734,7 @@ function compilePublicUrl(value: string, problems: string[]): string | null {
   } else if (/[?#]/.test(value)) {
     problems.push(`${where}: must not hold a query or fragment`);
   } else {
-    return url.href.replace(/\/+$/, "");
+    return withoutTrailingSlashes(url.href);
   }
   return null;
 }

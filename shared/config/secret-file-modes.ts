@@ -83,6 +83,7 @@ const CREDENTIAL_HEADERS = new Set([
 ]);
 
 /** A connection URL with a password in it: its userinfo, or ioredis's `password` query. */
+// eslint-disable-next-line regexp/no-super-linear-backtracking -- read from the operator's configuration only
 const URL_PASSWORD = /^[^?#]*:\/\/[^?#]*:[^?#]*@|[?&](?:password|sentinelPassword)=[^&#]/i;
 
 /** Which secrets a parsed configuration holds as written, by path. */

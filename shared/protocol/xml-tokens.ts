@@ -41,14 +41,21 @@ const NAME_CHAR = `${NAME_START}\\-.0-9\\u00B7\\u0300-\\u036F\\u203F-\\u2040`;
 /** An XML name without a colon (NCName), as RegExp source: a prefix or a local name. */
 const NCNAME = `(?:[${NAME_START}]|${ASTRAL})(?:[${NAME_CHAR}]|${ASTRAL})*`;
 const NAME = `${NCNAME}(?::${NCNAME})?`;
+// XML's white space (the S production): space, tab, CR, LF. JavaScript's `\s` also matches
+// U+1680 and U+FEFF, which are name characters: a name followed by thousands of them then a
+// stray character made the expressions below backtrack quadratically (16 000 took 1.2 s).
+const S = "[ \\t\\r\\n]";
+const ATTRIBUTE_NAME = "[^ \\t\\r\\n=/>]+";
 const START_TAG = new RegExp(
   // eslint-disable-next-line no-misleading-character-class -- ranges of name characters, combining marks among them by XML's rule
-  `<(${NAME})((?:\\s+[^\\s=/>]+\\s*=\\s*(?:"[^"]*"|'[^']*'))*)\\s*(/?)>`,
+  `<(${NAME})((?:${S}+${ATTRIBUTE_NAME}${S}*=${S}*(?:"[^"]*"|'[^']*'))*)${S}*(/?)>`,
   "y",
 );
 // eslint-disable-next-line no-misleading-character-class -- as START_TAG's
-const END_TAG = new RegExp(`</(${NAME})\\s*>`, "y");
-const ATTRIBUTE = /([^\s=/>]+)\s*=\s*(?:"([^"]*)"|'([^']*)')/g;
+const END_TAG = new RegExp(`</(${NAME})${S}*>`, "y");
+// Run only over the attributes of a tag START_TAG matched, where every name is followed by "=".
+// eslint-disable-next-line regexp/no-super-linear-move -- see above
+const ATTRIBUTE = new RegExp(`(${ATTRIBUTE_NAME})${S}*=${S}*(?:"([^"]*)"|'([^']*)')`, "g");
 const ENTITY = /&(?:#x([0-9a-fA-F]+)|#(\d+)|(amp|lt|gt|quot|apos));/g;
 const NAMED: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" };
 

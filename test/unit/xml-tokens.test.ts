@@ -37,6 +37,22 @@ describe("XML tokens: rootElement (content that must be one element)", () => {
     expect(refusal('<!DOCTYPE a [<!ENTITY x "y">]><a/>')).to.match(/DOCTYPE/);
   });
 
+  it("takes only XML's white space between a tag's parts, so no name can make it backtrack", () => {
+    // U+1680 and U+FEFF are name characters that JavaScript's \s also matched: a name followed
+    // by 16 000 of them and a stray character took 1.2 s, growing with the square and more.
+    for (const space of ["\u1680", "\ufeff"]) {
+      const run = space.repeat(100_000);
+      expect(refusal(`<a${run}!`)).to.match(/^malformed start tag/);
+      expect(refusal(`<a></a${run}!`)).to.match(/^malformed end tag/);
+    }
+    // Space, tab, CR and LF separate attributes; a no-break space does not (it is no XML S).
+    expect(rootElement("<a\r\n\tx=\"1\"\ny='2' >t</a >")?.attributes).to.deep.equal([
+      ["x", "1"],
+      ["y", "2"],
+    ]);
+    expect(refusal('<a\u00a0x="1"/>')).to.match(/^malformed start tag/);
+  });
+
   it("reads 100 000 levels in one pass, without recursion", () => {
     const deep = "<a>".repeat(100_000) + "</a>".repeat(100_000);
     expect(rootElement(deep)?.name).to.equal("a");

@@ -31,6 +31,7 @@ import {
 } from "./translator";
 import { BackendPool, poolSettings, positiveOption, type PoolSettings } from "./backend-pool";
 import { underDeadline } from "./call-deadline";
+import { withoutTrailingSlashes } from "../../shared/protocol/trailing-slashes";
 
 /** Default bound on a response body; a larger answer is never buffered. */
 export const DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024;
@@ -69,7 +70,7 @@ export class RestJsonTranslator implements Translator {
       );
     }
     this.options = readOptions(backend);
-    this.basePath = url.pathname.replace(/\/+$/, "");
+    this.basePath = withoutTrailingSlashes(url.pathname);
     this.pool = new BackendPool(backend, url.origin, this.options);
   }
 

@@ -45,6 +45,7 @@ import {
   type TranslatorCall,
 } from "./translator";
 import { transportReason } from "./transport-reason";
+import { withoutTrailingSlashes } from "../../shared/protocol/trailing-slashes";
 
 /** Default bound on a backend's answer; a larger one is never buffered. */
 export const DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024;
@@ -738,7 +739,7 @@ function oneElement(element: string, scope: NamespaceScope, what: string) {
 function readOptions(backend: TranslatorBackend): SoapOptions {
   const o = backend.options ?? {};
   const where = `backend ${backend.name}`;
-  const base = backend.url.replace(/\/+$/, "");
+  const base = withoutTrailingSlashes(backend.url);
   const problems: string[] = [];
   const text = (name: string): string | null => {
     const v = o[name];

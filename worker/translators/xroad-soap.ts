@@ -42,6 +42,7 @@ import {
   type XroadSoapHeader,
 } from "./xroad-soap-header";
 import { transportReason } from "./transport-reason";
+import { withoutTrailingSlashes } from "../../shared/protocol/trailing-slashes";
 
 /**
  * PR-MESS §2.5: faultcodes the security servers raise themselves (docs/consumer.md), under any
@@ -70,7 +71,7 @@ class XroadSoapTranslator implements Translator {
     this.service = parseServiceId(consumer.service, `backend ${backend.name}: service`);
     this.maxResponseBytes = positiveOption(backend, "maxResponseBytes", DEFAULT_MAX_RESPONSE_BYTES);
     // PR-MESS: a SOAP request is POSTed to the security server's root.
-    this.path = url.pathname.replace(/\/*$/, "/");
+    this.path = `${withoutTrailingSlashes(url.pathname)}/`;
     this.pool = new BackendPool(backend, url.origin, poolSettings(backend));
   }
 
