@@ -165,8 +165,9 @@ export function compileLinearPattern(pattern: string, flags = "u"): LinearPatter
     throw new Error(
       `the pattern ${JSON.stringify(pattern)} is not one RE2 can match ` +
         `(${(error as Error).message}): Sluice matches schema patterns in linear time with ` +
-        "RE2, which has no lookahead, lookbehind or backreference and knows Unicode " +
-        "properties by category and script name only (\\p{L}, \\p{Lu}, \\p{Latin})",
+        "RE2, which has no lookahead, lookbehind or backreference, counts repeats up to " +
+        "1000 (a length bound is maxLength's) and knows Unicode properties by category and " +
+        "script name only (\\p{L}, \\p{Lu}, \\p{Latin})",
     );
   }
   return {
