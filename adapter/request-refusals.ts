@@ -35,6 +35,16 @@ export const REQUEST_REFUSALS = {
     meaning:
       "The request has no Host header, more than one, or one that names no host; nothing was accepted.",
   },
+  /**
+   * A service port bound to loopback only, addressed by another name (server.ts): DNS
+   * rebinding; RFC 9110 §15.5.20.
+   */
+  loopbackHost: {
+    code: "InvalidHeader",
+    status: 421,
+    meaning:
+      "The service port listens on loopback only and the request's Host names another host; nothing was accepted.",
+  },
   /** `Expect` other than 100-continue (server.ts); RFC 9110 §10.1.1. */
   expectation: {
     code: "InvalidHeader",

@@ -22,6 +22,7 @@ import { cancelRoute, statusRoute, type StatusRouteDeps } from "./status-route";
 import { restServiceOpenApi, statusServiceOpenApi } from "./openapi";
 import { publicUrl } from "./public-url";
 import { REQUEST_REFUSALS } from "./request-refusals";
+import { isLoopbackHost } from "../shared/runtime/loopback-host";
 
 export type RouteRegistrar = (router: Router, log: Logger) => void;
 
@@ -105,7 +106,11 @@ export function createApp(deps: AppDeps, extraRoutes: RouteRegistrar[] = []): Ko
 function requestFrame(deps: AppDeps, route: Koa.Middleware): Koa.Middleware {
   const span = requestSpan();
   const access = accessLog(deps.log);
-  const header = headerSection(deps.config.adapter.maxHeaders, deps.log);
+  const header = headerSection(
+    deps.config.adapter.maxHeaders,
+    deps.log,
+    loopbackHostCheck(deps.config.adapter.host, deps.config.adapter.publicUrl),
+  );
   const deadline = answerDeadline(deps.config.adapter.requestTimeoutMs);
   const pipelined = new PipelinedRequests(PIPELINE_LIMITS);
   return (ctx, next) => {
@@ -186,15 +191,42 @@ function answerDeadline(ms: number): (ctx: Context) => void {
  * `X-Road-Client` further down would escape their checks); an HTTP/1.1 request without a
  * `Host`, with more than one, or with one that is no host (400, RFC 9112 §3.2: Node refuses
  * only a missing one, with an empty answer, and reads the first of two); an `Expect` other than
- * 100-continue (417: Node's answer had no body). The answer is the contract's error document,
- * a SOAP fault on /soap, and the connection is closed: its body, if any, is not read.
+ * 100-continue (417: Node's answer had no body); on a port bound to loopback only, a `Host`
+ * that names no loopback address (421, as the admin port refuses it: a web page that re-points
+ * its own name to 127.0.0.1, DNS rebinding, would otherwise reach a local service from the
+ * browser of anyone on the machine as its own origin, and submit calls in its name). The
+ * answer is the contract's error document, a SOAP fault on /soap, and the connection is
+ * closed: its body, if any, is not read.
  */
+/**
+ * For a service port bound to loopback only, whether a request's Host is one it serves: a
+ * loopback name, or the host of `adapter.publicUrl` (a proxy in front that passes its own name
+ * on). Null for a port bound to any other address: who reaches it is the network's to decide.
+ */
+export function loopbackHostCheck(
+  bound: string,
+  publicUrl: string | null,
+): ((host: string) => boolean) | null {
+  if (!isLoopbackHost(bound)) return null;
+  const published = publicUrl === null ? null : new URL(publicUrl).hostname.toLowerCase();
+  return (host) => {
+    if (isLoopbackHost(host)) return true;
+    if (published === null) return false;
+    try {
+      return new URL(`http://${host}`).hostname.toLowerCase() === published;
+    } catch {
+      return false;
+    }
+  };
+}
+
 function headerSection(
   maxHeaders: number,
   log: Logger,
+  servesHost: ((host: string) => boolean) | null,
 ): (ctx: Context, next: () => Promise<unknown>) => Promise<unknown> {
   return (ctx, next) => {
-    const error = headerSectionProblem(ctx.req, maxHeaders);
+    const error = headerSectionProblem(ctx.req, maxHeaders, servesHost);
     if (error === null) return next();
     if (ctx.path === "/soap" || ctx.path.startsWith("/soap/")) {
       noteAccess(ctx, { code: error.code });
@@ -214,7 +246,11 @@ function headerSection(
 /** `uri-host [ ":" port ]` (RFC 3986): a registered name, IPv4 or a bracketed IP literal. */
 const HOST = /^(?:[\w.~!$&'()*+,;=%-]*|\[[\da-fA-F:.]+\])(?::\d*)?$/;
 
-function headerSectionProblem(req: IncomingMessage, maxHeaders: number): SluiceError | null {
+function headerSectionProblem(
+  req: IncomingMessage,
+  maxHeaders: number,
+  servesHost: ((host: string) => boolean) | null,
+): SluiceError | null {
   const raw = req.rawHeaders;
   if (raw.length / 2 > maxHeaders) {
     const { code, status } = REQUEST_REFUSALS.headerLines;
@@ -240,6 +276,16 @@ function headerSectionProblem(req: IncomingMessage, maxHeaders: number): SluiceE
     return new SluiceError(code, `the request has ${what}; HTTP/1.1 needs exactly one`, {
       status,
     });
+  }
+  // A request without Host (HTTP/1.0) names no other site: only a browser's page could.
+  if (servesHost !== null && host !== undefined && !servesHost(host)) {
+    const { code, status } = REQUEST_REFUSALS.loopbackHost;
+    return new SluiceError(
+      code,
+      "the service port listens on loopback only; address it as 127.0.0.1, [::1], localhost " +
+        "or adapter.publicUrl's host",
+      { status },
+    );
   }
   const unmet = unmetExpectation(req);
   if (unmet !== undefined) {
