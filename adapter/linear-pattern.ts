@@ -107,6 +107,20 @@ function re2PropertyName(name: string): string {
   return CATEGORY_ALIASES[bare] ?? bare;
 }
 
+const SURROGATE_PAIR = /^\\u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})/i;
+
+/**
+ * The code point of `\uHHHH\uHHHH` at `at` when the two escapes are a surrogate pair (one
+ * character to ECMA-262 with the u flag; two lone halves to RE2), else null.
+ */
+function surrogatePairAt(pattern: string, at: number): number | null {
+  const match = SURROGATE_PAIR.exec(pattern.slice(at, at + 12));
+  if (!match) return null;
+  const high = parseInt(match[1], 16);
+  const low = parseInt(match[2], 16);
+  return (high - 0xd800) * 0x400 + (low - 0xdc00) + 0x10000;
+}
+
 /** Where the `{…}` after the `\p` or `\P` at `at` ends, or -1. */
 function propertyEnd(pattern: string, at: number): number {
   return pattern[at + 1] === "{" ? pattern.indexOf("}", at) : -1;
@@ -125,6 +139,17 @@ export function withEcmaClasses(pattern: string): string {
     const char = pattern[at];
     if (char === "\\" && at + 1 < pattern.length) {
       const escaped = pattern[++at];
+      // Backreferences, by number or by name: re2js's translation would read `\k<q>` and `\8`
+      // as the letter and the digit, matching something else than the schema says.
+      if (escaped === "k" || (escaped >= "1" && escaped <= "9")) {
+        throw new Error(`RE2 has no backreferences (\\${escaped} at character ${at})`);
+      }
+      const pair = surrogatePairAt(pattern, at - 1);
+      if (pair !== null) {
+        out += `\\x{${pair.toString(16)}}`;
+        at += 10;
+        continue;
+      }
       const close = escaped === "p" || escaped === "P" ? propertyEnd(pattern, at) : -1;
       if (escaped === "s") out += inClass ? SPACE : `[${SPACE}]`;
       else if (escaped === "S") out += inClass ? NOT_SPACE : `[${NOT_SPACE}]`;
@@ -132,6 +157,11 @@ export function withEcmaClasses(pattern: string): string {
         out += `\\${escaped}{${re2PropertyName(pattern.slice(at + 2, close))}}`;
         at = close;
       } else out += char + escaped;
+      continue;
+    }
+    // A "[" inside a class is itself to ECMA-262; RE2 would read `[:digit:]` as a POSIX class.
+    if (char === "[" && inClass) {
+      out += "\\[";
       continue;
     }
     if (char === "[" && !inClass) inClass = true;

@@ -31,6 +31,9 @@ const PATTERNS = [
   "^\\p{Zs}$",
   "^\\u{1F600}$",
   "^\\u00e9$",
+  "^\\uD83D\\uDE00$",
+  "^[\\uD83D\\uDE00]$",
+  "^[[:digit:][a]$",
   "^[]$",
   "^[^]$",
   "^(?<year>\\d{4})-\\d{2}$",
@@ -54,6 +57,10 @@ const INPUTS = [
   "A",
   "é",
   "Ülo",
+  "[a",
+  "5",
+  "\ud83d",
+  ":",
   "Ω",
   "αβγ",
   "Жж",
@@ -146,6 +153,8 @@ describe("linear-time schema patterns", () => {
       "^\\p{sc=Latn}$",
       "^\\p{ASCII}$",
       "^.{0,5000}$",
+      "^(?<q>[\"'])x\\k<q>$",
+      "^(a)(b)(c)(d)(e)(f)(g)(h)\\8$",
     ];
     for (const pattern of unsupported) {
       expect(() => compileLinearPattern(pattern), pattern).to.throw(
