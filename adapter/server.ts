@@ -185,20 +185,6 @@ function answerDeadline(ms: number): (ctx: Context) => void {
 }
 
 /**
- * What is wrong with the request's header section as a whole, refused before any route sees
- * it: more than `maxHeaders` lines (431: Node keeps only the first lines, the server's
- * maxHeadersCount being one more than accepted, so an `X-Road-Service` or a second
- * `X-Road-Client` further down would escape their checks); an HTTP/1.1 request without a
- * `Host`, with more than one, or with one that is no host (400, RFC 9112 §3.2: Node refuses
- * only a missing one, with an empty answer, and reads the first of two); an `Expect` other than
- * 100-continue (417: Node's answer had no body); on a port bound to loopback only, a `Host`
- * that names no loopback address (421, as the admin port refuses it: a web page that re-points
- * its own name to 127.0.0.1, DNS rebinding, would otherwise reach a local service from the
- * browser of anyone on the machine as its own origin, and submit calls in its name). The
- * answer is the contract's error document, a SOAP fault on /soap, and the connection is
- * closed: its body, if any, is not read.
- */
-/**
  * For a service port bound to loopback only, whether a request's Host is one it serves: a
  * loopback name, or the host of `adapter.publicUrl` (a proxy in front that passes its own name
  * on). Null for a port bound to any other address: who reaches it is the network's to decide.
@@ -220,6 +206,20 @@ export function loopbackHostCheck(
   };
 }
 
+/**
+ * What is wrong with the request's header section as a whole, refused before any route sees
+ * it: more than `maxHeaders` lines (431: Node keeps only the first lines, the server's
+ * maxHeadersCount being one more than accepted, so an `X-Road-Service` or a second
+ * `X-Road-Client` further down would escape their checks); an HTTP/1.1 request without a
+ * `Host`, with more than one, or with one that is no host (400, RFC 9112 §3.2: Node refuses
+ * only a missing one, with an empty answer, and reads the first of two); an `Expect` other than
+ * 100-continue (417: Node's answer had no body); on a port bound to loopback only, a `Host`
+ * that names no loopback address (421, as the admin port refuses it: a web page that re-points
+ * its own name to 127.0.0.1, DNS rebinding, would otherwise reach a local service from the
+ * browser of anyone on the machine as its own origin, and submit calls in its name). The
+ * answer is the contract's error document, a SOAP fault on /soap, and the connection is
+ * closed: its body, if any, is not read.
+ */
 function headerSection(
   maxHeaders: number,
   log: Logger,

@@ -29,6 +29,7 @@ import {
   unacknowledgedHoldProblems,
 } from "./unacknowledged-hold";
 import { withoutTrailingSlashes } from "../protocol/trailing-slashes";
+import { clipText } from "../protocol/clip-text";
 
 /** The shortest in-flight slot lease (a backend's leaseTime, SLUICE_LEASE_TIME). */
 const MIN_LEASE_MS = 1_000;
@@ -1183,7 +1184,8 @@ function keyAt(source: string, at: number): string | null {
   const end = quote ? line.indexOf(quote, 1) + 1 : line.indexOf(":");
   const key = (end > 0 ? line.slice(0, end) : "").trim();
   if (!key) return null;
-  return key.length > 100 ? `${key.slice(0, 100)}…` : key;
+  // A key is named in a message, not copied into it: a long one is cut.
+  return clipText(key, 101);
 }
 
 /** Reads, validates and compiles a configuration file (YAML or JSON). */
