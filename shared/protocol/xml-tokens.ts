@@ -46,16 +46,18 @@ const NAME = `${NCNAME}(?::${NCNAME})?`;
 // stray character made the expressions below backtrack quadratically (16 000 took 1.2 s).
 const S = "[ \\t\\r\\n]";
 const ATTRIBUTE_NAME = "[^ \\t\\r\\n=/>]+";
+// An attribute value holds no "<" (XML's AttValue): one that did would reach a backend's parser,
+// which refuses it, after the caller was told 202.
 const START_TAG = new RegExp(
   // eslint-disable-next-line no-misleading-character-class -- ranges of name characters, combining marks among them by XML's rule
-  `<(${NAME})((?:${S}+${ATTRIBUTE_NAME}${S}*=${S}*(?:"[^"]*"|'[^']*'))*)${S}*(/?)>`,
+  `<(${NAME})((?:${S}+${ATTRIBUTE_NAME}${S}*=${S}*(?:"[^"<]*"|'[^'<]*'))*)${S}*(/?)>`,
   "y",
 );
 // eslint-disable-next-line no-misleading-character-class -- as START_TAG's
 const END_TAG = new RegExp(`</(${NAME})${S}*>`, "y");
 // Run only over the attributes of a tag START_TAG matched, where every name is followed by "=".
 // eslint-disable-next-line regexp/no-super-linear-move -- see above
-const ATTRIBUTE = new RegExp(`(${ATTRIBUTE_NAME})${S}*=${S}*(?:"([^"]*)"|'([^']*)')`, "g");
+const ATTRIBUTE = new RegExp(`(${ATTRIBUTE_NAME})${S}*=${S}*(?:"([^"<]*)"|'([^'<]*)')`, "g");
 const ENTITY = /&(?:#x([0-9a-fA-F]+)|#(\d+)|(amp|lt|gt|quot|apos));/g;
 const NAMED: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" };
 
@@ -96,6 +98,12 @@ function readStartTag(text: string, at: number): StartTag {
       attributes.push([name, value]);
       if (name === "xmlns") declarations.set("", value);
       else if (name.startsWith("xmlns:")) declarations.set(name.slice(6), value);
+    }
+    if (
+      attributes.length > 1 &&
+      new Set(attributes.map(([name]) => name)).size < attributes.length
+    ) {
+      throw new XmlScanError(`a start tag at offset ${at} names an attribute twice`);
     }
   }
   const { prefix, local } = splitName(match[1]);
@@ -150,23 +158,29 @@ export function* tokens(text: string, from = 0): Generator<Token> {
  * null when it holds none. Throws XmlScanError for content that is not one element: an end tag
  * closing what the content did not open, a second element beside the first, one left open.
  * Content put inside a larger document (a caller's element in the Body of an envelope) could
- * otherwise close what encloses it and write parts of its own there. Reads the whole content
- * in one pass; the depth is a count, so 100 000 levels cost no more than 100 000 siblings.
+ * otherwise close what encloses it and write parts of its own there, and an end tag naming
+ * another element than the one it closes (`<a><p></Body><Body></p></a>` counts as balanced)
+ * could do the same. Reads the whole content in one pass, without recursion: the open
+ * elements are a list of their names, bounded by the content's length.
  */
 export function rootElement(content: string): StartTag | null {
   let root: StartTag | null = null;
-  let depth = 0;
+  const open: string[] = [];
   for (const token of tokens(content)) {
     if (token.kind === "end") {
-      if (--depth < 0) throw new XmlScanError(`</${token.name}> closes an element it did not open`);
+      const opened = open.pop();
+      if (opened === undefined) {
+        throw new XmlScanError(`</${token.name}> closes an element it did not open`);
+      }
+      if (opened !== token.name) throw new XmlScanError(`</${token.name}> closes <${opened}>`);
       continue;
     }
-    if (depth === 0) {
+    if (open.length === 0) {
       if (root !== null) throw new XmlScanError("it holds more than one element");
       root = token.tag;
     }
-    if (!token.tag.selfClosing) depth++;
+    if (!token.tag.selfClosing) open.push(token.tag.name);
   }
-  if (depth !== 0) throw new XmlScanError("the XML is not balanced");
+  if (open.length !== 0) throw new XmlScanError("the XML is not balanced");
   return root;
 }

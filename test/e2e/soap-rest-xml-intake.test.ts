@@ -25,6 +25,10 @@ const BROKEN: Array<[what: string, body: string]> = [
     `<getState xmlns="${NS}">1</getState></SOAP-ENV:Body><SOAP-ENV:Header ${SOAP_ENV}><x/></SOAP-ENV:Header><SOAP-ENV:Body ${SOAP_ENV}><getState xmlns="${NS}">2</getState>`,
   ],
   [
+    "balances by count but closes the Body with end tags naming other elements",
+    `<getState xmlns="${NS}"><p></SOAP-ENV:Body></SOAP-ENV:Envelope><SOAP-ENV:Envelope ${SOAP_ENV}><SOAP-ENV:Body></p></getState>`,
+  ],
+  [
     "has two root elements",
     `<getState xmlns="${NS}">1</getState><getState xmlns="${NS}">2</getState>`,
   ],

@@ -31,6 +31,27 @@ describe("XML tokens: rootElement (content that must be one element)", () => {
     expect(refusal("<a><x/></a> <!-- --> <a/>")).to.equal("it holds more than one element");
   });
 
+  it("refuses an end tag that names another element than the one it closes", () => {
+    // Balanced by count: without the names it passed, and closed the Body it is put in.
+    expect(refusal("<a><p></Body></Envelope><Envelope><Body></p></a>")).to.equal(
+      "</Body> closes <p>",
+    );
+    expect(refusal("<p:a><p:b></q:b></p:a>")).to.equal("</q:b> closes <p:b>");
+    expect(rootElement("<p:a><b/><c></c></p:a>")?.name).to.equal("p:a");
+  });
+
+  it("refuses a '<' in an attribute value and an attribute named twice", () => {
+    expect(refusal('<a x="<b/>"/>')).to.match(/^malformed start tag/);
+    expect(refusal("<a><b x='<'></b></a>")).to.match(/^malformed start tag/);
+    expect(refusal('<a x="1" y="2" x="3"/>')).to.equal(
+      "a start tag at offset 0 names an attribute twice",
+    );
+    expect(rootElement('<a x="&lt;" y=">"/>')?.attributes).to.deep.equal([
+      ["x", "<"],
+      ["y", ">"],
+    ]);
+  });
+
   it("refuses an element left open, broken markup and a DOCTYPE", () => {
     expect(refusal("<a><b></b>")).to.equal("the XML is not balanced");
     expect(refusal("<a")).to.match(/^malformed start tag/);
@@ -58,5 +79,6 @@ describe("XML tokens: rootElement (content that must be one element)", () => {
     expect(rootElement(deep)?.name).to.equal("a");
     expect(refusal(deep + "</a><b/>")).to.equal("</a> closes an element it did not open");
     expect(refusal(deep + "<b/>")).to.equal("it holds more than one element");
+    expect(refusal("<a>".repeat(100_000) + "</b>")).to.equal("</b> closes <a>");
   });
 });
