@@ -187,19 +187,21 @@ function answerDeadline(ms: number): (ctx: Context) => void {
 /**
  * For a service port bound to loopback only, whether a request's Host is one it serves: a
  * loopback name, or the host of `adapter.publicUrl` (a proxy in front that passes its own name
- * on). Null for a port bound to any other address: who reaches it is the network's to decide.
+ * on), a name written fully qualified (`localhost.`, `sluice.example.`) being the same name.
+ * Null for a port bound to any other address: who reaches it is the network's to decide.
  */
 export function loopbackHostCheck(
   bound: string,
   publicUrl: string | null,
 ): ((host: string) => boolean) | null {
   if (!isLoopbackHost(bound)) return null;
-  const published = publicUrl === null ? null : new URL(publicUrl).hostname.toLowerCase();
+  const named = (url: string) => new URL(url).hostname.toLowerCase().replace(/\.$/, "");
+  const published = publicUrl === null ? null : named(publicUrl);
   return (host) => {
     if (isLoopbackHost(host)) return true;
     if (published === null) return false;
     try {
-      return new URL(`http://${host}`).hostname.toLowerCase() === published;
+      return named(`http://${host}`) === published;
     } catch {
       return false;
     }

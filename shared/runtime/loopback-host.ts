@@ -5,7 +5,7 @@ import { isIPv4, isIPv6 } from "node:net";
 import { ipv6Bytes } from "../protocol/ip-address";
 
 /**
- * True for `localhost`, 127.0.0.0/8, `::1` and their IPv4-mapped form `::ffff:127.x.y.z`,
+ * True for `localhost` (`localhost.` too), 127.0.0.0/8, `::1` and their IPv4-mapped form `::ffff:127.x.y.z`,
  * written bare, in brackets, or with a port (`127.0.0.1:9464`, `[::1]:9464`, `localhost:9464`).
  * The wildcard addresses (`0.0.0.0`, `::`) are not loopback: they listen on every interface.
  */
@@ -13,7 +13,8 @@ export function isLoopbackHost(host: string | undefined): boolean {
   if (!host) return false;
   const name = hostName(host)?.toLowerCase();
   if (!name) return false;
-  if (name === "localhost") return true;
+  // `localhost.` is the same name written fully qualified (RFC 6761 keeps it on loopback too).
+  if (name === "localhost" || name === "localhost.") return true;
   if (isIPv4(name)) return name.startsWith("127.");
   // A zone (`::1%lo`) belongs to an IPv6 address only: `localhost%x` names nothing.
   const address = name.split("%")[0];
@@ -25,8 +26,8 @@ export function isLoopbackHost(host: string | undefined): boolean {
   return zeros(10) && bytes[10] === 0xff && bytes[11] === 0xff && bytes[12] === 127;
 }
 
-/** Nothing, or a port. */
-const PORT = /^(?::\d{1,5})?$/;
+/** Nothing, or a port; an empty one (`localhost:`) means the scheme's, as RFC 3986 §3.2.3 has it. */
+const PORT = /^(?::\d{0,5})?$/;
 
 /**
  * The host without brackets or port; a bare IPv6 address (two colons or more) as it is; null

@@ -70,6 +70,10 @@ describe("a service port bound to loopback only", function () {
       `[::1]:${adapter.port}`,
       "sluice.internal:8443",
       "SLUICE.internal",
+      // Fully qualified, and with an empty port (the scheme's): the same hosts.
+      `localhost.:${adapter.port}`,
+      "localhost:",
+      "sluice.internal.",
     ]) {
       const answer = await rest(host);
       expect(answer.status, `${host}: ${answer.body}`).to.equal(202);
@@ -77,7 +81,13 @@ describe("a service port bound to loopback only", function () {
   });
 
   it("refuses any other Host with 421 InvalidHeader, a SOAP fault on /soap, accepting nothing", async () => {
-    for (const host of ["evil.example", `evil.example:${adapter.port}`, "127.0.0.1.evil.example"]) {
+    for (const host of [
+      "evil.example",
+      `evil.example:${adapter.port}`,
+      "127.0.0.1.evil.example",
+      "sluice.internal.evil.example",
+      "localhost..",
+    ]) {
       const answer = await rest(host);
       expect(answer.status, host).to.equal(421);
       const json = JSON.parse(answer.body) as { type: string; message: string };

@@ -20,6 +20,12 @@ describe("isLoopbackHost", () => {
       "localhost",
       "LocalHost:9464",
       "::1%lo",
+      // Fully qualified, and with an empty port (the scheme's): the same hosts.
+      "localhost.",
+      "LOCALHOST.:8080",
+      "localhost:",
+      "127.0.0.1:",
+      "[::1]:",
     ]) {
       expect(isLoopbackHost(host), host).to.equal(true);
     }
@@ -41,6 +47,8 @@ describe("isLoopbackHost", () => {
       "64:ff9b::7f00:1",
       "::2",
       "localhost.example.com",
+      "localhost..",
+      "evil.localhost.",
       "127.0.0.1.example.com",
       "evil.example:80",
       "[::1",
