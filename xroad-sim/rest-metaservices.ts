@@ -6,7 +6,7 @@ import { randomUUID } from "node:crypto";
 import type http from "node:http";
 import { readOpenApiDescription, type DescriptionAnswer } from "./openapi-description";
 import type { ProviderClient } from "./provider-client";
-import { providerRequestHeaders, xroadAnswerHeaders } from "./rest-proxy";
+import { providerRequest, xroadAnswerHeaders } from "./rest-proxy";
 import { IDENTIFIER_PART, type CompiledService } from "./sim-options";
 import { requireKnownProvider, mayCall, serviceIdFields, servicesOf } from "./provider-services";
 import { XroadError } from "./xroad-errors";
@@ -156,12 +156,12 @@ export async function answerRestMetaservice(
     xroadId: call.xroadId,
     requestId: randomUUID(),
   };
-  const headers = providerRequestHeaders(req, ids);
+  const request = providerRequest(req, ids);
   res.writeHead(
     200,
     [
       ["content-type", answer.contentType],
-      ...xroadAnswerHeaders(ids, headers, body, answer.body.length),
+      ...xroadAnswerHeaders(ids, request, body, answer.body.length),
     ].flat(),
   );
   res.end(answer.body);

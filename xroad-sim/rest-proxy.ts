@@ -101,16 +101,31 @@ export function parseClientHeader(value: string | null): string {
   return decoded.join("/");
 }
 
-/** Base64 SHA-512 over the SHA-512 of the headers and of the body, as PR-REST §4.3 describes. */
-export function restRequestHash(headers: string[], body: Buffer): string {
-  const headerText = [];
-  for (let i = 0; i < headers.length; i += 2)
-    headerText.push(`${headers[i].toLowerCase()}: ${headers[i + 1]}`);
+/**
+ * `X-Road-Request-Hash` as X-Road's security servers compute it (RestMessage.getHash,
+ * RestRequest.toByteArray, ServerRestMessageProcessor): SHA-512 over the request as the client
+ * security server serialises it (the method, CRLF, the request target's path and query as
+ * received, CRLF, then `name:value` and CRLF for each header passed on, names as written); with
+ * a body, SHA-512 over that digest followed by the body's SHA-512. Base64.
+ */
+export function restRequestHash(request: ProviderRequest, body: Buffer): string {
+  const { method, target, headers } = request;
+  let front = `${method}\r\n${target}\r\n`;
+  for (let i = 0; i < headers.length; i += 2) front += `${headers[i]}:${headers[i + 1]}\r\n`;
   const sha = (data: Buffer | string): Buffer => createHash("sha512").update(data).digest();
-  const headerHash = sha(headerText.join("\r\n"));
-  return (body.length > 0 ? sha(Buffer.concat([headerHash, sha(body)])) : headerHash).toString(
+  const frontHash = sha(front);
+  return (body.length > 0 ? sha(Buffer.concat([frontHash, sha(body)])) : frontHash).toString(
     "base64",
   );
+}
+
+/** A REST request as the provider side is sent it, and as its hash covers it. */
+export interface ProviderRequest {
+  method: string;
+  /** The path and query the client security server was sent (`/r1/…?…`), as written. */
+  target: string;
+  /** Flat name/value list, names as written. */
+  headers: string[];
 }
 
 /** The ids one REST call carries through the security server (§4.3). */
@@ -123,24 +138,36 @@ export interface XroadCallIds {
 }
 
 /**
- * The headers the provider side gets, as X-Road's security server sends them: every header of
+ * The request the provider side gets, as X-Road's security server sends it: every header of
  * the caller's as written (RestRequest keeps them all, its X-Road-* headers included, every
  * repeated `X-Road-Client` line too), less the hop-by-hop and host-leaking ones (§4.3
  * "Filtered headers") and a caller's `X-Road-Request-Id` and `X-Road-Request-Hash`; then
- * `X-Road-Id` when the caller sent none, and `X-Road-Request-Id`. `X-Road-Service` is set on
- * the answer only (§4.3 "returned in the response"). Also what `X-Road-Request-Hash` is
- * computed over, for forwarded calls and metaservices alike.
+ * `x-road-request-id`, and `x-road-id` when the caller sent none (RestRequest adds them in that
+ * order, named so). `X-Road-Service` is set on the answer only (§4.3 "returned in the
+ * response"). Also what `X-Road-Request-Hash` is computed over, for forwarded calls and
+ * metaservices alike.
  */
-export function providerRequestHeaders(req: http.IncomingMessage, ids: XroadCallIds): string[] {
+export function providerRequest(req: http.IncomingMessage, ids: XroadCallIds): ProviderRequest {
   const headers: string[] = [];
   let sentId = false;
   for (const [name, value] of callerHeaders(req.rawHeaders)) {
     headers.push(name, value);
     if (name.toLowerCase() === "x-road-id") sentId = true;
   }
-  if (!sentId) headers.push("X-Road-Id", ids.xroadId);
-  headers.push("X-Road-Request-Id", ids.requestId);
-  return headers;
+  headers.push("x-road-request-id", ids.requestId);
+  if (!sentId) headers.push("x-road-id", ids.xroadId);
+  return { method: req.method ?? "GET", target: requestTarget(req.url ?? "/"), headers };
+}
+
+/** The path and query of a request line's target, an absolute-form one too (Jetty's getPath). */
+function requestTarget(url: string): string {
+  if (url.startsWith("/")) return url;
+  try {
+    const parsed = new URL(url);
+    return parsed.pathname + parsed.search;
+  } catch {
+    return url;
+  }
 }
 
 /**
@@ -155,7 +182,7 @@ function encodedId(id: string): string {
 /** X-Road's headers on every answer the security server passes back (§4.3). */
 export function xroadAnswerHeaders(
   ids: XroadCallIds,
-  requestHeaders: string[],
+  request: ProviderRequest,
   body: Buffer,
   answerLength: number,
 ): Array<[string, string]> {
@@ -164,7 +191,7 @@ export function xroadAnswerHeaders(
     ["x-road-service", encodedId(ids.serviceId)],
     ["x-road-id", ids.xroadId],
     ["x-road-request-id", ids.requestId],
-    ["x-road-request-hash", restRequestHash(requestHeaders, body)],
+    ["x-road-request-hash", restRequestHash(request, body)],
     ["content-length", String(answerLength)],
   ];
 }
@@ -193,16 +220,16 @@ export async function forwardRest(
 ): Promise<number> {
   const { service } = target;
   const ids = { client, serviceId: service.id, xroadId, requestId: randomUUID() };
-  const headers = providerRequestHeaders(req, ids);
+  const request = providerRequest(req, ids);
   const url = `${withServicePath(service.url.href, target.path)}${target.search ? `?${target.search}` : ""}`;
   const answer = await provider.call(service, {
-    method: req.method ?? "GET",
+    method: request.method,
     url,
-    headers,
+    headers: request.headers,
     body,
   });
   const out: Array<[string, string]> = responseHeaderList(answer.headers);
-  out.push(...xroadAnswerHeaders(ids, headers, body, answer.body.length));
+  out.push(...xroadAnswerHeaders(ids, request, body, answer.body.length));
   // Node takes a flat list, so repeated headers (Set-Cookie, Link) stay apart.
   res.writeHead(answer.status, out.flat());
   res.end(answer.body);

@@ -143,6 +143,48 @@ describe("xroad-sim", function () {
       expect(res.headers["x-road-error"]).to.equal(undefined);
     });
 
+    it("hashes the request as X-Road's security servers do: method, target, headers passed on, body", async () => {
+      // RestRequest.toByteArray: the method, CRLF, the path and query as the client security
+      // server got them, CRLF, `name:value` CRLF per header passed on (the caller's as written,
+      // then x-road-request-id and, for a caller that sent none, x-road-id); with a body,
+      // ServerRestMessageProcessor hashes that digest followed by the body's.
+      const sha = (data: string | Buffer) => createHash("sha512").update(data).digest();
+      const target = `/r1/${SERVICE}/a%20b?x=1&y`;
+      const body = '{"a":1}';
+      const res = await request(`${sim.url}${target}`, {
+        method: "POST",
+        headers: [
+          "X-Road-Client",
+          CLIENT,
+          "Content-Type",
+          "application/json",
+          "x-custom",
+          "Kept",
+          "User-Agent",
+          "filtered/1.0",
+        ],
+        body,
+      });
+      expect(res.statusCode).to.equal(200);
+      await res.body.text();
+      const { headers } = provider.seen[0];
+      const front =
+        `POST\r\n${target}\r\nX-Road-Client:${CLIENT}\r\nContent-Type:application/json\r\n` +
+        `x-custom:Kept\r\nx-road-request-id:${String(headers["x-road-request-id"])}\r\n` +
+        `x-road-id:${String(headers["x-road-id"])}\r\n`;
+      const expected = sha(Buffer.concat([sha(front), sha(body)])).toString("base64");
+      expect(res.headers["x-road-request-hash"]).to.equal(expected);
+
+      // Without a body the front matter's digest is the hash; a caller's X-Road-Id is kept.
+      const get = await request(`${sim.url}/r1/${SERVICE}`, {
+        headers: ["X-Road-Client", CLIENT, "X-Road-Id", "q-1"],
+      });
+      await get.body.text();
+      const requestId = String(provider.seen[1].headers["x-road-request-id"]);
+      const bare = `GET\r\n/r1/${SERVICE}\r\nX-Road-Client:${CLIENT}\r\nX-Road-Id:q-1\r\nx-road-request-id:${requestId}\r\n`;
+      expect(get.headers["x-road-request-hash"]).to.equal(sha(bare).toString("base64"));
+    });
+
     it("writes the answer's X-Road-Client with each part escaped as a path segment, as X-Road does", async () => {
       // `?` is the one character an identifier part may hold that a path segment escapes.
       const res = await request(`${sim.url}/r1/${SERVICE}`, {
