@@ -119,9 +119,18 @@ function readStartTag(text: string, at: number): StartTag {
   };
 }
 
-/** Element tokens in document order; comments, CDATA, PIs and text are stepped over. */
-export function* tokens(text: string, from = 0): Generator<Token> {
+/**
+ * Element tokens in document order; comments, CDATA, PIs and text are stepped over, each run of
+ * text (from `from` to the first markup, between two, after the last) handed to `onText` when
+ * given.
+ */
+export function* tokens(
+  text: string,
+  from = 0,
+  onText?: (start: number, end: number) => void,
+): Generator<Token> {
   let at = text.indexOf("<", from);
+  onText?.(from, at < 0 ? text.length : at);
   while (at >= 0) {
     let next: number;
     if (text.startsWith("<!--", at)) {
@@ -150,6 +159,51 @@ export function* tokens(text: string, from = 0): Generator<Token> {
       yield { kind: "start", tag };
     }
     at = text.indexOf("<", next);
+    onText?.(next, at < 0 ? text.length : at);
+  }
+}
+
+// An "&" that begins no reference XML knows without a DTD (its five entities, a character
+// reference), or a character XML 1.0 does not allow (C0 controls but tab, LF and CR; U+FFFE,
+// U+FFFF). A backend's parser refuses either; `&nbsp;` is the usual one.
+const BAD_CHARACTER_DATA =
+  // eslint-disable-next-line no-control-regex -- the control characters are what it finds
+  /&(?!#x[0-9a-fA-F]+;|#[0-9]+;|(?:amp|lt|gt|quot|apos);)|[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]/;
+const CHARACTER_REFERENCE = /&#(?:x([0-9a-fA-F]+)|([0-9]+));/g;
+
+/** Whether `code` is a character XML 1.0 allows (its Char production). */
+function isXmlChar(code: number): boolean {
+  if (code < 0x20) return code === 0x9 || code === 0xa || code === 0xd;
+  if (code <= 0xd7ff) return true;
+  if (code < 0xe000) return false;
+  return code <= 0xfffd || (code >= 0x10000 && code <= 0x10ffff);
+}
+
+/**
+ * Throws XmlScanError where `text` between `start` and `end` (a run of text, or a start tag
+ * with its attribute values) holds an "&" that begins no known reference, a reference to a
+ * character XML does not allow (`&#0;`), or such a character itself.
+ */
+function checkCharacterData(text: string, start: number, end: number): void {
+  if (end <= start) return;
+  const run = text.slice(start, end);
+  const bad = BAD_CHARACTER_DATA.exec(run);
+  if (bad !== null) {
+    const offset = start + bad.index;
+    throw new XmlScanError(
+      bad[0] === "&"
+        ? `an "&" at offset ${offset} begins no character or predefined entity reference`
+        : `a character XML does not allow (U+${bad[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}) at offset ${offset}`,
+    );
+  }
+  if (!run.includes("&#")) return;
+  for (const reference of run.matchAll(CHARACTER_REFERENCE)) {
+    const code = reference[1] !== undefined ? parseInt(reference[1], 16) : Number(reference[2]);
+    if (!isXmlChar(code)) {
+      throw new XmlScanError(
+        `${reference[0].slice(0, 16)} at offset ${start + (reference.index ?? 0)} refers to a character XML does not allow`,
+      );
+    }
   }
 }
 
@@ -166,7 +220,8 @@ export function* tokens(text: string, from = 0): Generator<Token> {
 export function rootElement(content: string): StartTag | null {
   let root: StartTag | null = null;
   const open: string[] = [];
-  for (const token of tokens(content)) {
+  const checkText = (start: number, end: number) => checkCharacterData(content, start, end);
+  for (const token of tokens(content, 0, checkText)) {
     if (token.kind === "end") {
       const opened = open.pop();
       if (opened === undefined) {
@@ -175,6 +230,7 @@ export function rootElement(content: string): StartTag | null {
       if (opened !== token.name) throw new XmlScanError(`</${token.name}> closes <${opened}>`);
       continue;
     }
+    if (token.tag.attributes.length > 0) checkText(token.tag.start, token.tag.end);
     if (open.length === 0) {
       if (root !== null) throw new XmlScanError("it holds more than one element");
       root = token.tag;

@@ -52,6 +52,31 @@ describe("XML tokens: rootElement (content that must be one element)", () => {
     ]);
   });
 
+  it("refuses an '&' that begins no known reference and characters XML does not allow", () => {
+    // A backend's parser refuses each of these, after the caller was told 202.
+    expect(refusal("<a>x&nbsp;y</a>")).to.equal(
+      'an "&" at offset 4 begins no character or predefined entity reference',
+    );
+    expect(refusal("<a>fish & chips</a>")).to.match(/^an "&" at offset 8 /);
+    expect(refusal('<a t="a&b"/>')).to.match(/^an "&" at offset 7 /);
+    expect(refusal("<a>&amp</a>")).to.match(/^an "&"/);
+    expect(refusal("<a>\u0001</a>")).to.equal(
+      "a character XML does not allow (U+0001) at offset 3",
+    );
+    expect(refusal("<a>&#0;</a>")).to.equal(
+      "&#0; at offset 3 refers to a character XML does not allow",
+    );
+    expect(refusal("<a>&#xD800;</a>")).to.match(/^&#xD800; at offset 3 refers/);
+    expect(refusal(`<a>&#x${"1".repeat(100)};</a>`)).to.match(/refers to a character/);
+    expect(refusal("&bad;<a/>")).to.match(/^an "&" at offset 0 /);
+    // Every reference XML knows without a DTD, tabs and line ends, and anything in a comment,
+    // CDATA section or PI (the parser does not read references there) pass.
+    const sound =
+      "<!-- & --><a x='&lt;&#x10FFFF;'>&amp;&lt;&gt;&quot;&apos;&#65;&#x41;\t\r\n" +
+      "<![CDATA[ & \u0001 ]]><?pi & ?></a>";
+    expect(rootElement(sound)?.name).to.equal("a");
+  });
+
   it("refuses an element left open, broken markup and a DOCTYPE", () => {
     expect(refusal("<a><b></b>")).to.equal("the XML is not balanced");
     expect(refusal("<a")).to.match(/^malformed start tag/);
