@@ -156,5 +156,6 @@ function replayLine(r: ReplayResult | ReplayPreview): string {
   if (r.result === "would replay") {
     return `${r.id}: would replay (backend ${r.backend})${r.mayHaveReachedBackend ? "; the backend may already have seen the original" : ""}`;
   }
-  return `${r.id}: ${r.result}${r.type ? ` (${r.type})` : ""}${r.replayedAs ? ` as ${r.replayedAs}` : ""}${r.error ? `: ${terminalLine(r.error)}` : ""}`;
+  const replacing = r.previousReplay ? ` (in place of ${r.previousReplay}, cancelled)` : "";
+  return `${r.id}: ${r.result}${r.type ? ` (${r.type})` : ""}${r.replayedAs ? ` as ${r.replayedAs}` : ""}${replacing}${r.error ? `: ${terminalLine(r.error)}` : ""}`;
 }

@@ -37,6 +37,14 @@ import {
 /** How long past its publish timeout a replay's publisher may still be undoing its claim. */
 const PUBLISHING_GRACE_MS = 5_000;
 
+// Whether the dead letter's link `done` names the replay its caller found cancelled (`id`,
+// whose record is `key`), still cancelled: a replay is cancelled only while no worker took it
+// (an operator's or its client's cancel), so none of it reached the backend.
+const CANCELLED_LINK_LUA = `
+local function cancelled_link(done, id, key)
+  return id ~= "" and done == id and redis.call("HGET", key, "state") == "cancelled"
+end`;
+
 // Why the original's record forbids a replay now, or nil (redis_now_ms must come before it):
 // the one test CLAIM makes, and a dry run's PROBE repeats without claiming.
 const ORIGINAL_REFUSAL_LUA = `
@@ -58,8 +66,9 @@ local function original_refusal(key)
 end`;
 
 // KEYS: dead-letter entry, original tx, replay tx, publishing mark, then the dead letters'
-// tally's members, groups, counts; ARGV: replay id, meta json, now, ttl, original id,
-// publishing mark ttl
+// tally's members, groups, counts, then the record of the replay it was linked to and found
+// cancelled (else any key); ARGV: replay id, meta json, now, ttl, original id, publishing mark
+// ttl, that cancelled replay's id (else "").
 // The same claim run again (ioredis resends a command whose reply a reconnect lost) finds its
 // own replay id: still "ok", or its caller would report "already" and send nothing.
 // A dead letter is not proof that its original failed: the broker dead-letters a message past
@@ -67,8 +76,10 @@ end`;
 // and that call's answer then completes the original. So the original's record decides
 // ("original", why) when it has another outcome, holds a backend answer that is not a dead
 // letter's, or is still claimed by a worker; a record gone with its retention does not.
+// A link to a replay cancelled before any worker took it (CANCELLED_LINK_LUA) is replaced:
+// nothing of it was sent, and the operator asks for this dead letter by its id.
 // TALLY_LUA brings redis_now_ms too.
-const CLAIM = `${TALLY_LUA}${ORIGINAL_REFUSAL_LUA}
+const CLAIM = `${TALLY_LUA}${ORIGINAL_REFUSAL_LUA}${CANCELLED_LINK_LUA}
 local t = {KEYS[5], KEYS[6], KEYS[7]}
 if redis.call("EXISTS", KEYS[1]) == 0 then
   tally_remove(t, ARGV[5])
@@ -76,7 +87,7 @@ if redis.call("EXISTS", KEYS[1]) == 0 then
 end
 local done = redis.call("HGET", KEYS[1], "replayedAs")
 if done == ARGV[1] then return {"ok", done} end
-if done then return {"replayed", done} end
+if done and not cancelled_link(done, ARGV[7], KEYS[8]) then return {"replayed", done} end
 local refusal = original_refusal(KEYS[2])
 if refusal then return {"original", refusal} end
 redis.call("HSET", KEYS[1], "replayedAs", ARGV[1])
@@ -88,18 +99,20 @@ redis.call("SET", KEYS[4], "1", "PX", ARGV[6])
 if redis.call("EXISTS", KEYS[2]) == 1 then redis.call("HSET", KEYS[2], "replayedAs", ARGV[1]) end
 return {"ok", ARGV[1]}`;
 
-// KEYS: dead-letter entry, original tx. What CLAIM would answer, changing nothing: "missing",
-// "replayed" (with the replay's id), "original" (with why), or "ok".
-const PROBE = `${REDIS_NOW_LUA}${ORIGINAL_REFUSAL_LUA}
+// KEYS: dead-letter entry, original tx, and as CLAIM's last key; ARGV: as CLAIM's last. What
+// CLAIM would answer, changing nothing: "missing", "replayed" (with the replay's id),
+// "original" (with why), or "ok".
+const PROBE = `${REDIS_NOW_LUA}${ORIGINAL_REFUSAL_LUA}${CANCELLED_LINK_LUA}
 if redis.call("EXISTS", KEYS[1]) == 0 then return {"missing", ""} end
 local done = redis.call("HGET", KEYS[1], "replayedAs")
-if done then return {"replayed", done} end
+if done and not cancelled_link(done, ARGV[1], KEYS[3]) then return {"replayed", done} end
 local refusal = original_refusal(KEYS[2])
 if refusal then return {"original", refusal} end
 return {"ok", ""}`;
 
-// KEYS: as CLAIM's; ARGV: replay id, ttl, original id.
-// Undoes CLAIM after a refused publish (1). A publish whose confirm did not come in time may
+// KEYS: as CLAIM's first seven; ARGV: replay id, ttl, original id, the cancelled replay the
+// claim replaced (else "").
+// Undoes CLAIM after a refused publish (1), the link to a cancelled replay it replaced put back. A publish whose confirm did not come in time may
 // still have reached the broker (the confirm was lost, or came late from a blocked broker): the
 // replay's record becomes the marker of a refused submission, as an adapter's discard leaves,
 // so a worker that gets the message dead-letters it instead of processing it beside the replay
@@ -112,10 +125,17 @@ if state and (state ~= "accepted" or
   return 2
 end
 if redis.call("HGET", KEYS[1], "replayedAs") == ARGV[1] then
-  redis.call("HDEL", KEYS[1], "replayedAs")
-  count_waiting({KEYS[5], KEYS[6], KEYS[7]}, KEYS[1], ARGV[3])
+  if ARGV[4] ~= "" then
+    redis.call("HSET", KEYS[1], "replayedAs", ARGV[4])
+  else
+    redis.call("HDEL", KEYS[1], "replayedAs")
+    count_waiting({KEYS[5], KEYS[6], KEYS[7]}, KEYS[1], ARGV[3])
+  end
 end
-if redis.call("HGET", KEYS[2], "replayedAs") == ARGV[1] then redis.call("HDEL", KEYS[2], "replayedAs") end
+if redis.call("HGET", KEYS[2], "replayedAs") == ARGV[1] then
+  if ARGV[4] ~= "" then redis.call("HSET", KEYS[2], "replayedAs", ARGV[4])
+  else redis.call("HDEL", KEYS[2], "replayedAs") end
+end
 redis.call("DEL", KEYS[3], KEYS[4])
 redis.call("HSET", KEYS[3], "refused", "1")
 redis.call("PEXPIRE", KEYS[3], ARGV[2])
@@ -148,10 +168,21 @@ type ClaimKeys = readonly [
   ...tally: [members: string, groups: string, counts: string],
 ];
 
+/** The replay a dead letter was linked to and that was found cancelled: its id and record. */
+interface CancelledReplay {
+  id: string;
+  key: string;
+}
+
 interface ScriptedRedis extends Redis {
   sluiceReplayClaim(...keysAndArgs: string[]): Promise<[string, string]>;
   sluiceReplayUnclaim(...keysAndArgs: string[]): Promise<number>;
-  sluiceReplayProbe(entry: string, original: string): Promise<[string, string]>;
+  sluiceReplayProbe(
+    entry: string,
+    original: string,
+    cancelledKey: string,
+    cancelledId: string,
+  ): Promise<[string, string]>;
   sluiceReplayConfirmed(replay: string, publishing: string): Promise<number>;
   sluiceReplayResume(
     replay: string,
@@ -175,6 +206,8 @@ export interface ReplayResult {
    * it; it was sent now, under the id it was claimed with.
    */
   resumed?: boolean;
+  /** The earlier replay, cancelled before any worker took it, that this one replaces. */
+  previousReplay?: string;
   mayHaveReachedBackend?: boolean;
   warning?: string;
   /** Its backend, paused: the replay waits in its queue until the backend is resumed. */
@@ -241,9 +274,9 @@ export class Replayer {
     this.pauses = new BackendPauses(deps.redis, deps.config.prefix);
     this.publishingMs = deps.publishTimeoutMs + PUBLISHING_GRACE_MS;
     if (!("sluiceReplayClaim" in deps.redis)) {
-      deps.redis.defineCommand("sluiceReplayClaim", { numberOfKeys: 7, lua: CLAIM });
+      deps.redis.defineCommand("sluiceReplayClaim", { numberOfKeys: 8, lua: CLAIM });
       deps.redis.defineCommand("sluiceReplayUnclaim", { numberOfKeys: 7, lua: UNCLAIM });
-      deps.redis.defineCommand("sluiceReplayProbe", { numberOfKeys: 2, lua: PROBE });
+      deps.redis.defineCommand("sluiceReplayProbe", { numberOfKeys: 3, lua: PROBE });
       deps.redis.defineCommand("sluiceReplayConfirmed", { numberOfKeys: 2, lua: CONFIRMED });
       deps.redis.defineCommand("sluiceReplayResume", { numberOfKeys: 2, lua: RESUME });
     }
@@ -260,11 +293,31 @@ export class Replayer {
     ];
   }
 
+  /**
+   * The replay `replayId` when it was cancelled (by the operator or its client): a cancel is
+   * made only while no worker has taken the message, so nothing of it was sent, and the dead
+   * letter asked for by its id is replayed anew rather than left with no way back.
+   */
+  private async cancelledReplay(replayId: string): Promise<CancelledReplay | null> {
+    const record = await this.deps.store.get(replayId);
+    return record?.state === "cancelled"
+      ? { id: replayId, key: this.deps.store.key(replayId) }
+      : null;
+  }
+
+  /**
+   * Replays the dead letter `id` once. Its earlier replay, if any, is `already` (resumed when
+   * its publisher stopped before the confirm), unless that replay was cancelled: then a new
+   * one is sent, linked in its place (`previousReplay` names the cancelled one). Bulk runs
+   * (`replayMany`) pass over a dead letter linked to any replay, a cancelled one too: someone
+   * decided that one should not be processed, and only its own id asks again.
+   */
   async replay(id: string): Promise<ReplayResult> {
     const { config, store, deadLetters } = this.deps;
     const entry = await deadLetters.get(id);
     if (!entry) return { id, replayedAs: null, result: "refused", error: NO_SUCH_DEAD_LETTER };
-    if (entry.replayedAs) return this.resume(entry, entry.replayedAs);
+    const cancelled = entry.replayedAs ? await this.cancelledReplay(entry.replayedAs) : null;
+    if (entry.replayedAs && !cancelled) return this.resume(entry, entry.replayedAs);
     const readable = this.replayable(entry);
     if ("result" in readable) return readable;
     const { backend, original } = readable;
@@ -299,17 +352,22 @@ export class Replayer {
     const keys = this.claimKeys(id, replayId);
     const [claim, existing] = await this.redis.sluiceReplayClaim(
       ...keys,
+      cancelled?.key ?? keys[2],
       replayId,
       JSON.stringify(meta),
       String(now),
       String(store.retentionMs),
       id,
       String(this.publishingMs),
+      cancelled?.id ?? "",
     );
     if (claim === "missing") return refused(id, NO_SUCH_DEAD_LETTER);
     if (claim === "original") return refused(id, ORIGINAL_REFUSALS[existing] ?? existing);
     if (claim === "replayed") return this.resume(entry, existing);
-    return this.publish(entry, original, meta, keys, false);
+    const result = await this.publish(entry, original, meta, keys, false, cancelled?.id ?? null);
+    return cancelled && result.result === "replayed"
+      ? { ...result, previousReplay: cancelled.id }
+      : result;
   }
 
   /**
@@ -344,12 +402,17 @@ export class Replayer {
     const { store, deadLetters } = this.deps;
     const entry = await deadLetters.get(id);
     if (!entry) return { id, replayedAs: null, result: "refused", error: NO_SUCH_DEAD_LETTER };
-    if (entry.replayedAs) return { id, replayedAs: entry.replayedAs, result: "already" };
+    const cancelled = entry.replayedAs ? await this.cancelledReplay(entry.replayedAs) : null;
+    if (entry.replayedAs && !cancelled) {
+      return { id, replayedAs: entry.replayedAs, result: "already" };
+    }
     const readable = this.replayable(entry);
     if ("result" in readable) return readable;
     const [probe, existing] = await this.redis.sluiceReplayProbe(
       deadLetters.key(id),
       store.key(id),
+      cancelled?.key ?? store.key(id),
+      cancelled?.id ?? "",
     );
     if (probe === "missing") return refused(id, NO_SUCH_DEAD_LETTER);
     if (probe === "original") return refused(id, ORIGINAL_REFUSALS[existing] ?? existing);
@@ -379,7 +442,8 @@ export class Replayer {
 
   /**
    * Sends the claimed replay `meta` of the dead letter and marks it confirmed; a refusal
-   * undoes a new claim (the replay can be asked again) and leaves a resumed one as it was.
+   * undoes a new claim (the replay can be asked again; a cancelled replay it `replaced` is
+   * linked again) and leaves a resumed one as it was.
    */
   private async publish(
     entry: DeadLetter,
@@ -387,6 +451,7 @@ export class Replayer {
     meta: TransactionMeta,
     keys: ClaimKeys,
     resumed: boolean,
+    replaced: string | null = null,
   ): Promise<ReplayResult> {
     const { id } = entry;
     const { broker, publisher, names, config } = this.deps;
@@ -420,7 +485,13 @@ export class Replayer {
       const undone = resumed
         ? 0
         : await this.redis
-            .sluiceReplayUnclaim(...keys, meta.id, String(this.deps.store.retentionMs), id)
+            .sluiceReplayUnclaim(
+              ...keys,
+              meta.id,
+              String(this.deps.store.retentionMs),
+              id,
+              replaced ?? "",
+            )
             .catch(() => 0);
       if (undone !== 2) {
         const retryAfter = error instanceof SluiceError ? error.retryAfter : undefined;

@@ -15,6 +15,7 @@ import {
   testScope,
 } from "../support/broker-scope";
 import { recordDeadLetter, requestMessage, transactionMeta } from "../support/messages";
+import { cancelByOperator } from "../../shared/operator/operator-cancel";
 
 describe("dead-letter replay and the original's own state (real broker and Redis)", function () {
   this.timeout(20_000);
@@ -103,6 +104,49 @@ describe("dead-letter replay and the original's own state (real broker and Redis
       replays.push(result.replayedAs!);
     }
     expect((await queued()).sort()).to.deep.equal(replays.sort());
+  });
+
+  it("replays anew, by its id only, a dead letter whose replay was cancelled before a worker took it", async () => {
+    const id = await original();
+    const first = await replayer.replay(id);
+    expect(first).to.include({ result: "replayed" });
+    expect(await queued()).to.deep.equal([first.replayedAs]);
+    expect(await cancelByOperator(store, first.replayedAs!)).to.include({ result: "cancelled" });
+
+    // A bulk run passes over it: someone decided that replay should not be processed.
+    const entries = await deadLetters.oldestPending({}, 100);
+    expect(entries.map((e) => e.id)).to.not.include(id);
+    const bulk = await replayer.replayMany([(await deadLetters.get(id))!], () => 0);
+    expect(bulk.replayed).to.deep.equal([]);
+
+    // Asked for by its id, it is replayed again (a dry run says so first), linked anew.
+    const preview = await replayer.preview(id);
+    expect(preview).to.include({ result: "would replay" });
+    const second = await replayer.replay(id);
+    expect(second).to.include({ result: "replayed", previousReplay: first.replayedAs });
+    expect(second.replayedAs).to.not.equal(first.replayedAs);
+    expect(await queued()).to.deep.equal([second.replayedAs]);
+    expect((await deadLetters.get(id))?.replayedAs).to.equal(second.replayedAs);
+    expect((await store.get(id))?.replayedAs).to.equal(second.replayedAs);
+    // Once: the new replay, not cancelled, is the one every later request finds.
+    expect(await replayer.replay(id)).to.include({
+      result: "already",
+      replayedAs: second.replayedAs,
+    });
+    expect(await queued()).to.deep.equal([]);
+  });
+
+  it("keeps a dead letter whose replay is waiting, processing or finished linked to it", async () => {
+    const id = await original();
+    const first = await replayer.replay(id);
+    await queued();
+    await store.transition(first.replayedAs!, ["accepted"], "processing", { claimMs: 60_000 });
+    await store.transition(first.replayedAs!, ["processing"], "failed");
+    expect(await replayer.replay(id)).to.include({
+      result: "already",
+      replayedAs: first.replayedAs,
+    });
+    expect(await queued()).to.deep.equal([]);
   });
 
   it("keeps a callback original's target when its record is gone", async () => {
