@@ -53,6 +53,15 @@ function normal(part: string): string {
 }
 
 /**
+ * A SOAP faultcode without its namespace prefix (`SOAP-ENV:Server.ClientProxy.X` →
+ * `Server.ClientProxy.X`), whatever letters the prefix holds: an XML name may hold any, and a
+ * prefix left on (`é:Client.X`) made a refusal look like something to call again for.
+ */
+export function withoutFaultPrefix(code: string): string {
+  return code.replace(/^[^\s:]+:/, "");
+}
+
+/**
  * The class of an X-Road error code (`type` of a REST error, `faultcode` of a SOAP Fault):
  * - a refusal part (above) under `ServiceFailed`, or `InconsistentResponse` (the consumer's
  *   security server found the answer's requestHash missing or wrong, without `ServiceFailed`):
@@ -63,11 +72,7 @@ function normal(part: string): string {
  *   `MaintenanceMode`, …): the security servers or the provider cannot serve now → `retry`.
  */
 export function classifyXroadError(code: string): XroadFaultClass {
-  const parts = code
-    .trim()
-    .replace(/^[\w.-]*:(?=\w)/, "") // a faultcode's namespace prefix (SOAP-ENV:Server…)
-    .split(".")
-    .map(normal);
+  const parts = withoutFaultPrefix(code.trim()).split(".").map(normal);
   const refused = parts.some((part) => REFUSALS.has(part));
   // An inconsistent response is always the answer's fault: the provider served the call.
   const answerUnusable = parts.includes("servicefailed") || parts.includes("inconsistentresponse");

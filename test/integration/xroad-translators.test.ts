@@ -757,7 +757,19 @@ describe("xroad-rest and xroad-soap translators (consumer direction, through xro
         };
         const denied = await failure(securityServer, soapRequest());
         expect(denied).to.be.instanceOf(BackendRejectedError);
-        expect((denied as Error).message).to.match(/Server\.ServerProxy\.AccessDenied/);
+        expect((denied as Error).message).to.match(/^Server\.ServerProxy\.AccessDenied: /);
+        // A Client fault is refused, never called again, and named without its prefix.
+        provider.state.answer = (_req, res) => {
+          res.writeHead(500, { "content-type": "text/xml; charset=utf-8" });
+          res.end(
+            `<é:Envelope xmlns:é="http://schemas.xmlsoap.org/soap/envelope/"><é:Body><é:Fault>` +
+              `<faultcode>é:Client.Whatever</faultcode><faultstring>bad request</faultstring>` +
+              `</é:Fault></é:Body></é:Envelope>`,
+          );
+        };
+        const refused = await failure(securityServer, soapRequest());
+        expect(refused).to.be.instanceOf(BackendRejectedError);
+        expect((refused as Error).message).to.match(/^Client\.Whatever: /);
       } finally {
         await securityServer.close?.();
       }

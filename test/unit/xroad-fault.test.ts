@@ -27,6 +27,10 @@ describe("X-Road error codes in the consumer direction", () => {
     ["Client.InvalidSoap", "reject"],
     ["Client.SomethingNew", "reject"],
     ["SOAP-ENV:Client.MissingHeaderField", "reject"],
+    // A prefix of any letters an XML name may hold: left on, `é:client` read as no refusal.
+    ["é:Client.Whatever", "reject"],
+    ["sé:Server.ServerProxy.AccessDenied", "reject"],
+    ["ü:Server.ServerProxy.ServiceFailed.InvalidSoap", "fail"],
     ["Server.ServerProxy.ServiceFailed.InvalidSoap", "fail"],
     ["Server.ServerProxy.ServiceFailed.InconsistentResponse", "fail"],
     // The consumer's security server finds the answer's requestHash missing or wrong

@@ -79,9 +79,10 @@ export type { RepresentedParty } from "../../shared/protocol/xroad-id";
 /**
  * The party the local caller named, as it meant it. A REST caller's `X-Road-Represented-Party`
  * holds percent-encoded parts (PR-REST §4.3); a SOAP caller's fields are text, kept by the
- * adapter as `CLASS/CODE`, and its code may hold a "/" or "%" of its own. Read the one way for
- * both, a REST caller's `12%2034` reached a SOAP provider as that code, not `12 34`, and a SOAP
- * caller's code `12/34` a REST provider as a third part.
+ * adapter as `CLASS/CODE`, and its code may hold a "%" of its own (the adapter refuses a "/"
+ * in it; one taken by an earlier release is kept with the code). Read the one way for both, a
+ * REST caller's `12%2034` reached a SOAP provider as that code, not `12 34`, and a SOAP caller's
+ * code `12/34` a REST provider as a third part.
  */
 export function representedPartyOf(request: RequestMessage): RepresentedParty | undefined {
   const value = request.xroadHeaders["x-road-represented-party"];

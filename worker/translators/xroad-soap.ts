@@ -43,6 +43,7 @@ import {
 } from "./xroad-soap-header";
 import { transportReason } from "./transport-reason";
 import { withoutTrailingSlashes } from "../../shared/protocol/trailing-slashes";
+import { withoutFaultPrefix } from "../../shared/protocol/xroad-error-code";
 
 /**
  * PR-MESS §2.5: faultcodes the security servers raise themselves (docs/consumer.md), under any
@@ -106,7 +107,7 @@ class XroadSoapTranslator implements Translator {
         {
           fault: (code, text, response, retryAfterMs) =>
             XROAD_FAULT.test(code)
-              ? xroadFailure(name, code.replace(/^[\w.-]+:/, ""), text, response, retryAfterMs)
+              ? xroadFailure(name, withoutFaultPrefix(code), text, response, retryAfterMs)
               : undefined,
           envelope: (xml, isFault) => {
             // A Fault of a security server carries no header (PR-MESS Annex D.1), or an empty one.
