@@ -24,6 +24,18 @@ const ID_HEADERS = {
   },
 };
 
+/** On every answer about a message taken in (docs/semantics.md, "What an answer says"). */
+const STATE_HEADER = {
+  "X-Sluice-State": {
+    description:
+      "The message's state: accepted (kept, not answered yet) or its outcome. A backend's own 202 says completed.",
+    schema: {
+      type: "string",
+      enum: ["accepted", "processing", "completed", "rejected", "failed", "expired", "cancelled"],
+    },
+  },
+};
+
 const RETRY_AFTER = {
   description: "Seconds to wait before asking again.",
   schema: { type: "integer", minimum: 1 },
@@ -115,7 +127,7 @@ function businessResponses(service: ServiceConfig): Doc {
       description: sync
         ? "The backend's answer (sync mode): its status, content type, headers and body."
         : "The backend's answer, when the caller asked to wait (Prefer: wait=N).",
-      headers: ID_HEADERS,
+      headers: { ...ID_HEADERS, ...STATE_HEADER },
       content: { "*/*": { schema: {} } },
     },
     "202": {
@@ -123,6 +135,7 @@ function businessResponses(service: ServiceConfig): Doc {
         "Accepted and persisted, not yet processed (ack and callback mode, or a sync wait that ended first).",
       headers: {
         ...ID_HEADERS,
+        ...STATE_HEADER,
         Location: { description: "The status resource.", schema: { type: "string" } },
         "Retry-After": RETRY_AFTER,
         "Preference-Applied": { schema: { type: "string" } },

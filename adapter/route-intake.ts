@@ -134,10 +134,16 @@ export function submitMessage(
   return intake.submit(full);
 }
 
-/** The gateway id on an answer: `X-Sluice-Id` and the access log line. */
-export function markMessage(ctx: Context, id: string): void {
-  setAnswerHeader(ctx, "X-Sluice-Id", id);
-  noteAccess(ctx, { id });
+/**
+ * The gateway id on an answer (`X-Sluice-Id` and the access log line), and the message's state
+ * (`X-Sluice-State`, `accepted` until it is answered): a backend's own `202` (a remote
+ * provider's, with a `Location` of its own) says `completed`, so a caller never takes it for
+ * Sluice's "kept, not sent yet".
+ */
+export function markMessage(ctx: Context, result: IntakeResult): void {
+  setAnswerHeader(ctx, "X-Sluice-Id", result.id);
+  setAnswerHeader(ctx, "X-Sluice-State", result.kind === "accepted" ? "accepted" : result.state);
+  noteAccess(ctx, { id: result.id });
 }
 
 export interface OutcomeFailure {

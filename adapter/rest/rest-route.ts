@@ -281,7 +281,7 @@ function answer(
   statusUrl: string,
   remoteXroad: boolean,
 ): string {
-  markMessage(ctx, result.id);
+  markMessage(ctx, result);
   if (result.kind === "accepted") {
     ctx.status = 202;
     setAnswerHeader(ctx, "Location", statusUrl);
@@ -303,8 +303,14 @@ function answer(
   ) {
     // The backend's own headers first (filtered again: a stored answer may predate the
     // filter); Sluice's own headers are set around them and cannot be overridden.
+    const redirect = remoteXroad && response.status >= 300 && response.status < 400;
     for (const [name, value] of Object.entries(forwardedResponseHeaders(response.headers ?? {}))) {
-      ctx.set(name, value);
+      // Another organisation's redirect is its answer, not Sluice's: as `Location` the local
+      // caller's HTTP client would follow it, a relative one to another of Sluice's services
+      // (called as the organisation, with the caller's body and headers), an absolute one
+      // anywhere in the local network. It is passed under a name no client follows.
+      if (redirect && name.toLowerCase() === "location") ctx.set(PROVIDER_LOCATION, value);
+      else ctx.set(name, value);
     }
     // The consumer direction: PR-REST §4.6 has a caller tell the security server's errors from
     // the provider's by X-Road-Error alone; it is not among the backend's own headers above.
@@ -334,6 +340,9 @@ function answer(
   };
   return result.state;
 }
+
+/** Where a remote provider's redirect pointed (its `Location`), on a sync caller's answer. */
+const PROVIDER_LOCATION = "X-Sluice-Provider-Location";
 
 /**
  * The backend's content type, as it sent it: Koa's `type` adds a charset to a text or JSON

@@ -234,7 +234,7 @@ function answer(
   answerCode: string,
   xmlLimits: XmlLimits,
 ): string {
-  markMessage(ctx, result.id);
+  markMessage(ctx, result);
   // Koa's `ctx.type` would look the type up and set it with Koa's `set`: it is written as is.
   setAnswerHeader(ctx, "Content-Type", XML_ANSWER);
   const unfinished =

@@ -67,6 +67,8 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
   /** A "security server" that answers REST calls for another X-Road id; counts its calls. */
   let strayStub: http.Server;
   let strayCalls = 0;
+  /** A remote provider that redirects (/moved) or answers 202 of its own (/later). */
+  let answersStub: http.Server;
   let receiver: CallbackReceiver;
 
   async function status(id: string): Promise<StatusDocument> {
@@ -147,6 +149,24 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
     });
     await new Promise<void>((resolve) => strayStub.listen(0, "127.0.0.1", resolve));
     const strayUrl = `http://127.0.0.1:${(strayStub.address() as AddressInfo).port}`;
+    answersStub = http.createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        if (req.url?.startsWith("/moved")) {
+          res.writeHead(307, { location: "/rest/lookup?to=elsewhere" }).end("moved");
+        } else {
+          res
+            .writeHead(202, {
+              "content-type": "application/json",
+              location: `/r1/${REST_PROVIDER}/messages/remote-1`,
+              "retry-after": "1",
+            })
+            .end('{"id":"remote-1","state":"accepted"}');
+        }
+      });
+    });
+    await new Promise<void>((resolve) => answersStub.listen(0, "127.0.0.1", resolve));
+    const answersUrl = `http://127.0.0.1:${(answersStub.address() as AddressInfo).port}`;
     const spare = http.createServer();
     await new Promise<void>((resolve) => spare.listen(0, "127.0.0.1", resolve));
     const deadUrl = `http://127.0.0.1:${(spare.address() as AddressInfo).port}`;
@@ -166,6 +186,8 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
         [`${REST_PROVIDER}/down`]: { url: deadUrl },
         [`${REST_PROVIDER}/slow`]: { url: `${provider.sim.url}/slow`, timeout: "300ms" },
         [`${SOAP_PROVIDER}/unreachable`]: { url: deadUrl, type: "soap" },
+        [`${REST_PROVIDER}/moved`]: { url: `${answersUrl}/moved` },
+        [`${REST_PROVIDER}/later`]: { url: `${answersUrl}/later` },
       },
     });
 
@@ -223,6 +245,8 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
         down: rest("down"),
         stray: rest("stray"),
         slow: rest("slow"),
+        moved: rest("moved", "sync"),
+        later: rest("later", "sync"),
       },
       backends: {
         registry: remote(`${REST_PROVIDER}/lookup`),
@@ -245,6 +269,8 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
         slow: remote(`${REST_PROVIDER}/slow`, {
           options: { headers: { "x-sim-latency": "2000" } },
         }),
+        moved: remote(`${REST_PROVIDER}/moved`),
+        later: remote(`${REST_PROVIDER}/later`),
       },
     });
     local = await consumer.spawn("all");
@@ -256,6 +282,10 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
     await new Promise<void>((resolve) => (echoStub ? echoStub.close(() => resolve()) : resolve()));
     await new Promise<void>((resolve) =>
       hollowStub ? hollowStub.close(() => resolve()) : resolve(),
+    );
+    answersStub?.closeAllConnections();
+    await new Promise<void>((resolve) =>
+      answersStub ? answersStub.close(() => resolve()) : resolve(),
     );
     strayStub?.closeAllConnections();
     await new Promise<void>((resolve) =>
@@ -612,6 +642,29 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
     // Two calls of the original, two of the replay: one X-Road id.
     expect(ids).to.have.length(4);
     expect(new Set(ids)).to.deep.equal(new Set([original]));
+  });
+
+  it("passes a remote provider's redirect where no client follows it, and marks its 202 completed, not Sluice's accepted", async () => {
+    // `call` is fetch, which follows a Location: a relative one would have been Sluice's own
+    // /rest/lookup, called as the organisation with this caller's body.
+    const lookups = simCalls(`${REST_PROVIDER}/lookup`).length;
+    const moved = await call(`${local.url}/rest/moved`, { client: LOCAL_APP, body: "{}" });
+    expect(moved.status, moved.text).to.equal(307);
+    expect(moved.text).to.equal("moved");
+    expect(moved.headers.get("location")).to.equal(null);
+    expect(moved.headers.get("x-sluice-provider-location")).to.equal("/rest/lookup?to=elsewhere");
+    expect(moved.headers.get("x-sluice-state")).to.equal("completed");
+    expect(simCalls(`${REST_PROVIDER}/lookup`)).to.have.length(lookups);
+
+    const later = await call(`${local.url}/rest/later`, { client: LOCAL_APP, body: "{}" });
+    expect(later.status, later.text).to.equal(202);
+    expect(later.json).to.deep.equal({ id: "remote-1", state: "accepted" });
+    expect(later.headers.get("x-sluice-state")).to.equal("completed");
+    expect((await status(later.headers.get("x-sluice-id")!)).state).to.equal("completed");
+    // Sluice's own 202: kept, not sent yet.
+    const own = await call(`${local.url}/rest/lookupLater`, { client: LOCAL_APP, body: "{}" });
+    expect(own.status, own.text).to.equal(202);
+    expect(own.headers.get("x-sluice-state")).to.equal("accepted");
   });
 
   it("fails, never completes, a REST answer whose X-Road headers name another call", async () => {

@@ -37,6 +37,7 @@ describe("OpenAPI descriptions", () => {
         "Preference-Applied",
         "X-Road-Id",
         "X-Sluice-Id",
+        "X-Sluice-State",
       );
     });
   }
