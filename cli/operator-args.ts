@@ -93,6 +93,8 @@ export function parseOperatorArgs(command: OperatorCommand, argv: string[]): Ope
       if (!VALUE_FLAGS.includes(name)) return `unknown option ${arg}`;
       const value = inline ?? argv[++i];
       if (!value) return `${arg} needs a value`;
+      // Kept last-wins, `--backend a --backend b` acted on b alone without a word.
+      if (parsed.flags.has(name)) return `--${name} is given twice; give it once`;
       parsed.flags.set(name, value);
     } else parsed.words.push(arg);
   }

@@ -18,11 +18,18 @@ export const invalid = (message: string): AdminAnswer => ({
   body: { type: "InvalidRequest", message },
 });
 
-/** A list's or a bulk action's `limit`, taken up to the bounds' maximum; or the 400 answer. */
+/**
+ * A list's or a bulk action's `limit`, or the 400 answer: one above the bounds' maximum is
+ * refused, as the CLI refuses it. Cut to the maximum without a word, `{"all": true, "limit":
+ * 50000}` replayed 10 000 and answered as if that were all.
+ */
 export function limitOf(raw: unknown, bounds: LimitBounds): number | AdminAnswer {
   const read = parseLimit(raw);
   if ("problem" in read) return invalid(read.problem);
-  return Math.min(read.limit ?? bounds.fallback, bounds.max);
+  if (read.limit !== null && read.limit > bounds.max) {
+    return invalid(`limit is at most ${bounds.max} (ask again for more), not ${read.limit}`);
+  }
+  return read.limit ?? bounds.fallback;
 }
 
 /**

@@ -258,7 +258,7 @@ describe("the operator journal (real Redis, admin port and broker)", function ()
     expect((await call(`${url}/admin/journal`, { client: null })).status).to.equal(401);
   });
 
-  it("keeps the stream bounded, and answers at most 1000 entries a request", async () => {
+  it("keeps the stream bounded, and answers at most 1000 entries a request, refusing a larger limit", async () => {
     const journal = new OperatorJournal(redis, prefix, silent);
     const actor = { via: "cli", user: "load", host: "test", pid: 1 } as const;
     const total = JOURNAL_MAX_LENGTH + 1_000;
@@ -277,7 +277,11 @@ describe("the operator journal (real Redis, admin port and broker)", function ()
     // Trimmed approximately (whole stream nodes): never below the bound, well below all written.
     expect(length).to.be.at.least(JOURNAL_MAX_LENGTH);
     expect(length).to.be.below(total);
-    expect(await newest(5_000)).to.have.length(1_000);
+    expect(await newest(1_000)).to.have.length(1_000);
+    // More than a request answers is refused, not cut to it without a word.
+    const over = await ask("/admin/journal?limit=5000");
+    expect(over.status, over.text).to.equal(400);
+    expect(over.json.message).to.equal("limit is at most 1000 (ask again for more), not 5000");
     expect((await newest())[0].target).to.equal(`b${total - 1}`);
   });
 

@@ -34,10 +34,14 @@ describe("operator answers", () => {
       filter: {},
       limit: 1000,
     });
-    expect(bulkSelection({ all: true, limit: "50000" }, deadLetterFilter, LETTERS)).to.deep.equal({
+    expect(bulkSelection({ all: true, limit: "10000" }, deadLetterFilter, LETTERS)).to.deep.equal({
       filter: {},
       limit: 10_000,
     });
+    // Above it: refused, as the CLI refuses it, not cut to it without a word.
+    expect(bulkSelection({ all: true, limit: "50000" }, deadLetterFilter, LETTERS)).to.deep.equal(
+      invalid("limit is at most 10000 (ask again for more), not 50000"),
+    );
   });
 
   it("refuses a bulk action that names no filter and not all, or has a bad limit", () => {
@@ -117,7 +121,10 @@ describe("operator answers", () => {
 
   it("takes a list's limit up to its maximum, its default when none is given", () => {
     expect(limitOf(null, LIST_LIMIT)).to.equal(100);
-    expect(limitOf("5000", LIST_LIMIT)).to.equal(1000);
+    expect(limitOf("1000", LIST_LIMIT)).to.equal(1000);
+    expect(limitOf("5000", LIST_LIMIT)).to.deep.equal(
+      invalid("limit is at most 1000 (ask again for more), not 5000"),
+    );
     expect(limitOf("abc", LIST_LIMIT)).to.deep.equal(
       invalid('limit takes a whole number of 1 or more, not "abc"'),
     );

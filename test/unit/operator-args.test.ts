@@ -41,6 +41,17 @@ describe("operator command arguments", () => {
     expect(parse("hub-listeners", "list", "--limit", "50000")).to.include({ limit: 50_000 });
   });
 
+  it("refuses an option given twice, never acting on the last alone", () => {
+    // Kept last-wins, `list --backend nope --backend deadend` listed deadend's without a word.
+    expect(parse("dead-letters", "list", "--backend", "nope", "--backend", "deadend")).to.equal(
+      "--backend is given twice; give it once",
+    );
+    expect(parse("dead-letters", "replay", "--reason", "a", "--reason=b")).to.equal(
+      "--reason is given twice; give it once",
+    );
+    expect(parse("dead-letters", "list", "--backend", "a", "--reason", "b")).to.be.an("object");
+  });
+
   it("takes the whole value after the first = of --name=value", () => {
     const target = "https://cb.example/x?token=a&sig=b=";
     const parsed = parse("dead-callbacks", "list", `--target=${target}`);
