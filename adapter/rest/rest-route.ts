@@ -24,7 +24,12 @@ import { parsePrefer } from "../prefer";
 import { callbackHeaderOf, headerOf } from "../request-header";
 import { REQUEST_REFUSALS } from "../request-refusals";
 import { checkedSubPath } from "../../shared/protocol/rest-path";
-import { checkSoapXmlBody, goesInSoapBody } from "./soap-xml-body";
+import {
+  checkSoapBodyType,
+  checkSoapXmlBody,
+  goesInSoapBody,
+  sendsInSoapBody,
+} from "./soap-xml-body";
 import {
   checkServiceHeader,
   checkSingleHeaders,
@@ -184,12 +189,17 @@ async function handle(
     (req.headers["content-length"] ?? "0") !== "0" ||
     req.headers["transfer-encoding"] !== undefined;
   let body: Buffer = NO_BODY;
-  if (hasBody) {
-    if (!type) throw new SluiceError("InvalidContentType", "a body needs a Content-Type");
+  if (hasBody && !type) throw new SluiceError("InvalidContentType", "a body needs a Content-Type");
+  if (sendsInSoapBody(deps.config, service)) checkSoapBodyType(service, hasBody ? type : null);
+  if (hasBody && type) {
     if (!isJsonType(type) && !service.contentTypes.includes(type)) {
       throw new SluiceError("InvalidContentType", `${service.code} does not take ${type} bodies`);
     }
     body = await readBody(req, service.maxBodyBytes);
+    // A chunked body that held nothing is none.
+    if (body.length === 0 && sendsInSoapBody(deps.config, service)) {
+      checkSoapBodyType(service, null);
+    }
   }
   if (body.length === 0 && BODY_METHODS.has(req.method ?? "")) {
     deps.validators.requireBody(service.code);

@@ -11,14 +11,30 @@ import { SluiceError } from "../../shared/protocol/errors";
 import { isXmlBody, xmlBodyMarkup, xmlBodyText } from "../../shared/protocol/rest-xml-body";
 import { rootElement, XmlScanError } from "../../shared/protocol/xml-tokens";
 
+/** Whether `service`'s backend sends a REST caller's body as a SOAP Body's element. */
+export function sendsInSoapBody(config: SluiceConfig, service: ServiceConfig): boolean {
+  return SOAP_BODY_TRANSLATORS.includes(config.backends[service.backend]?.translator ?? "");
+}
+
 /** Whether `service`'s backend sends a REST body of `contentType` as a SOAP Body's element. */
 export function goesInSoapBody(
   config: SluiceConfig,
   service: ServiceConfig,
   contentType: string | null,
 ): boolean {
-  const translator = config.backends[service.backend]?.translator ?? "";
-  return SOAP_BODY_TRANSLATORS.includes(translator) && isXmlBody(contentType);
+  return sendsInSoapBody(config, service) && isXmlBody(contentType);
+}
+
+/**
+ * Refuses (415 InvalidContentType) a REST request to such a service that has no XML body: a
+ * JSON body, or none, the translator can only fail, after the caller was told 202.
+ */
+export function checkSoapBodyType(service: ServiceConfig, mediaType: string | null): void {
+  if (mediaType !== null && isXmlBody(mediaType)) return;
+  throw new SluiceError(
+    "InvalidContentType",
+    `${service.code}'s backend sends the request as the element of a SOAP Body: it takes an XML body, not ${mediaType === null ? "none" : mediaType}`,
+  );
 }
 
 /**

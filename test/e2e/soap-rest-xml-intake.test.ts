@@ -195,17 +195,17 @@ describe("A REST caller's XML body bound for a SOAP Body is refused at intake un
     expect(remoteCalls[0]).to.contain("<case>1</case></getState></SOAP-ENV:Body>");
   });
 
-  it("a JSON body to the soap service is taken as before, not checked as XML (the worker fails it)", async () => {
+  it("a JSON body, or none, to the soap service is 415 at once: the translator could only fail it", async () => {
     const before = soapCalls().length;
     const { answer } = await post("getState", '{"case":1}', "application/json");
-    expect(answer.status, answer.text).to.equal(202);
-    const done = await untilState(
-      sluice,
-      answer.json.id,
-      ["completed", "failed", "rejected"],
-      30_000,
+    expect(answer.status, answer.text).to.equal(415);
+    expect(answer.json.type).to.equal("InvalidContentType");
+    expect(answer.json.message).to.equal(
+      "getState's backend sends the request as the element of a SOAP Body: it takes an XML body, not application/json",
     );
-    expect(done.json.state, done.text).to.equal("failed");
+    const none = await call(`${sluice.url}/rest/getState`, { client: CLIENT, method: "POST" });
+    expect(none.status, none.text).to.equal(415);
+    expect((none.json as { message: string }).message).to.match(/it takes an XML body, not none$/);
     expect(soapCalls()).to.have.length(before);
   });
 
