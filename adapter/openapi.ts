@@ -7,6 +7,7 @@ import type { ServiceConfig } from "../shared/config/config";
 import { MESSAGE_STATES } from "../shared/store/transaction-store";
 import { REQUEST_REFUSALS } from "./request-refusals";
 import { OUTCOME_FAILURES } from "./route-intake";
+import { isXmlBody } from "../shared/protocol/rest-xml-body";
 
 type Doc = Record<string, unknown>;
 
@@ -222,13 +223,23 @@ const CALLER_HEADERS = [
   },
 ];
 
-/** OpenAPI document of a REST service reachable at `serviceUrl` (`…/rest/<serviceCode>`). */
-export function restServiceOpenApi(service: ServiceConfig, serviceUrl: string): Doc {
+/**
+ * OpenAPI document of a REST service reachable at `serviceUrl` (`…/rest/<serviceCode>`). With
+ * `soapBody` (its backend sends the request as a SOAP Body's element) the service takes an XML
+ * body only, on the methods that carry one: the adapter refuses anything else (415).
+ */
+export function restServiceOpenApi(
+  service: ServiceConfig,
+  serviceUrl: string,
+  soapBody = false,
+): Doc {
   const schema = service.schema ?? {};
-  const bodyTypes: Doc = { "application/json": { schema } };
-  for (const type of service.contentTypes) bodyTypes[type] = { schema: {} };
+  const bodyTypes: Doc = soapBody ? {} : { "application/json": { schema } };
+  for (const type of service.contentTypes) {
+    if (!soapBody || isXmlBody(type)) bodyTypes[type] = { schema: {} };
+  }
   // With a schema the body is required: the adapter refuses a POST, PUT or PATCH without one.
-  const required = service.schema !== null;
+  const required = soapBody || service.schema !== null;
   const operation = (method: string, withBody: boolean, suffix: string): Doc => ({
     operationId: `${method}${suffix}`,
     summary: `${method.toUpperCase()} to ${service.code}`,
@@ -237,11 +248,11 @@ export function restServiceOpenApi(service: ServiceConfig, serviceUrl: string): 
     responses: businessResponses(service),
   });
   const item = (suffix: string): Doc => ({
-    get: operation("get", false, suffix),
+    ...(soapBody ? {} : { get: operation("get", false, suffix) }),
     post: operation("post", true, suffix),
     put: operation("put", true, suffix),
     patch: operation("patch", true, suffix),
-    delete: operation("delete", false, suffix),
+    ...(soapBody ? {} : { delete: operation("delete", false, suffix) }),
   });
   return {
     openapi: "3.1.0",

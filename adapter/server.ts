@@ -23,6 +23,7 @@ import { restServiceOpenApi, statusServiceOpenApi } from "./openapi";
 import { publicUrl } from "./public-url";
 import { REQUEST_REFUSALS } from "./request-refusals";
 import { isLoopbackHost } from "../shared/runtime/loopback-host";
+import { sendsInSoapBody } from "./rest/soap-xml-body";
 
 export type RouteRegistrar = (router: Router, log: Logger) => void;
 
@@ -338,7 +339,7 @@ function openApi(ctx: Context, deps: RestRouteDeps, code: string): void {
   if (code === xroad.statusService) {
     ctx.body = statusServiceOpenApi(code, base, deps.config.callbacks.secrets.length > 0);
   } else if (service && service.protocols.includes("rest")) {
-    ctx.body = restServiceOpenApi(service, base);
+    ctx.body = restServiceOpenApi(service, base, sendsInSoapBody(deps.config, service));
   } else {
     answerError(
       ctx,

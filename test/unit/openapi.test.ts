@@ -42,6 +42,26 @@ describe("OpenAPI descriptions", () => {
     });
   }
 
+  it("offers an XML body only, on the methods that carry one, where the backend sends it as a SOAP Body's element", () => {
+    const service = {
+      ...config.services.personLookup,
+      contentTypes: ["application/xml", "text/plain"],
+    };
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const doc = restServiceOpenApi(service, "https://sluice.example/rest/x", true) as any;
+    for (const path of ["/", "/{path}"]) {
+      expect(Object.keys(doc.paths[path]).filter((k) => k !== "parameters")).to.deep.equal([
+        "post",
+        "put",
+        "patch",
+      ]);
+      expect(doc.paths[path].post.requestBody).to.deep.equal({
+        required: true,
+        content: { "application/xml": { schema: {} } },
+      });
+    }
+  });
+
   it("describes every error a waiting caller can get for an outcome, with what it means", () => {
     const service = config.services.personLookup;
     const doc = restServiceOpenApi(service, "https://sluice.example:8080/rest/personLookup");
