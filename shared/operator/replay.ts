@@ -307,16 +307,18 @@ export class Replayer {
 
   /**
    * Replays the dead letter `id` once. Its earlier replay, if any, is `already` (resumed when
-   * its publisher stopped before the confirm), unless that replay was cancelled: then a new
-   * one is sent, linked in its place (`previousReplay` names the cancelled one). Bulk runs
-   * (`replayMany`) pass over a dead letter linked to any replay, a cancelled one too: someone
-   * decided that one should not be processed, and only its own id asks again.
+   * its publisher stopped before the confirm), unless that replay was cancelled and
+   * `replaceCancelled` (the dead letter asked for by its id): then a new one is sent, linked in
+   * its place (`previousReplay` names the cancelled one). Bulk runs (`replayMany`) never replace
+   * one: someone decided that replay should not be processed, and a run that read the entry
+   * before the cancel (or after) must not undo that.
    */
-  async replay(id: string): Promise<ReplayResult> {
+  async replay(id: string, replaceCancelled = true): Promise<ReplayResult> {
     const { config, store, deadLetters } = this.deps;
     const entry = await deadLetters.get(id);
     if (!entry) return { id, replayedAs: null, result: "refused", error: NO_SUCH_DEAD_LETTER };
-    const cancelled = entry.replayedAs ? await this.cancelledReplay(entry.replayedAs) : null;
+    const cancelled =
+      entry.replayedAs && replaceCancelled ? await this.cancelledReplay(entry.replayedAs) : null;
     if (entry.replayedAs && !cancelled) return this.resume(entry, entry.replayedAs);
     const readable = this.replayable(entry);
     if ("result" in readable) return readable;
@@ -398,11 +400,12 @@ export class Replayer {
    * nothing: every refusal it makes before publishing, else `would replay`. A replay claimed
    * earlier is `already` (whether it would be resumed is not judged).
    */
-  async preview(id: string): Promise<ReplayResult | ReplayPreview> {
+  async preview(id: string, replaceCancelled = true): Promise<ReplayResult | ReplayPreview> {
     const { store, deadLetters } = this.deps;
     const entry = await deadLetters.get(id);
     if (!entry) return { id, replayedAs: null, result: "refused", error: NO_SUCH_DEAD_LETTER };
-    const cancelled = entry.replayedAs ? await this.cancelledReplay(entry.replayedAs) : null;
+    const cancelled =
+      entry.replayedAs && replaceCancelled ? await this.cancelledReplay(entry.replayedAs) : null;
     if (entry.replayedAs && !cancelled) {
       return { id, replayedAs: entry.replayedAs, result: "already" };
     }
@@ -570,7 +573,7 @@ export class Replayer {
     stopping: () => boolean = () => false,
     noteReplayed?: (backend: string) => void,
   ): Promise<ReplayRun> {
-    return this.run(entries, depthOf, stopping, (id) => this.replay(id), noteReplayed);
+    return this.run(entries, depthOf, stopping, (id) => this.replay(id, false), noteReplayed);
   }
 
   /**
@@ -583,7 +586,7 @@ export class Replayer {
     depthOf: (backend: string) => number | undefined,
     stopping: () => boolean = () => false,
   ): Promise<ReplayRun<ReplayResult | ReplayPreview>> {
-    return this.run(entries, depthOf, stopping, (id) => this.preview(id));
+    return this.run(entries, depthOf, stopping, (id) => this.preview(id, false));
   }
 
   private async run<R extends ReplayResult | ReplayPreview>(

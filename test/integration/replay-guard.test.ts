@@ -113,11 +113,20 @@ describe("dead-letter replay and the original's own state (real broker and Redis
     expect(await queued()).to.deep.equal([first.replayedAs]);
     expect(await cancelByOperator(store, first.replayedAs!)).to.include({ result: "cancelled" });
 
-    // A bulk run passes over it: someone decided that replay should not be processed.
+    // A bulk run passes over it: someone decided that replay should not be processed. So does
+    // one that read the entry before the cancel, when it was still waiting.
     const entries = await deadLetters.oldestPending({}, 100);
     expect(entries.map((e) => e.id)).to.not.include(id);
     const bulk = await replayer.replayMany([(await deadLetters.get(id))!], () => 0);
     expect(bulk.replayed).to.deep.equal([]);
+    const readBefore = { ...(await deadLetters.get(id))!, replayedAs: null };
+    const stale = await replayer.replayMany([readBefore], () => 0);
+    expect(stale.replayed).to.deep.equal([{ id, replayedAs: first.replayedAs, result: "already" }]);
+    const staleDry = await replayer.previewMany([readBefore], () => 0);
+    expect(staleDry.replayed).to.deep.equal([
+      { id, replayedAs: first.replayedAs, result: "already" },
+    ]);
+    expect(await queued()).to.deep.equal([]);
 
     // Asked for by its id, it is replayed again (a dry run says so first), linked anew.
     const preview = await replayer.preview(id);
