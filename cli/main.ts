@@ -128,6 +128,9 @@ function parseArgs(argv: string[]): Args | string {
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
+    const isConfig = arg === "--config" || arg === "-c" || arg.startsWith("--config=");
+    // Kept last-wins, a second --config (a wrapper's and the user's) ran with one of them unsaid.
+    if (isConfig && args.configOption !== null) return "--config is given twice; give it once";
     if (arg === "--config" || arg === "-c") {
       if (!argv[i + 1]) return "--config needs a file";
       args.configOption = argv[++i];
@@ -223,13 +226,19 @@ async function runCheck(file: string): Promise<never> {
 /** `sluice dead-letters …` / `sluice messages …`: --config, then the command's own words. */
 async function runOperator(command: OperatorCommand, argv: string[]): Promise<never> {
   let config = process.env.SLUICE_CONFIG || null;
+  let configGiven = 0;
   const rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === "--config" || argv[i] === "-c") config = argv[++i] ?? null;
     else if (argv[i].startsWith("--config=")) config = argv[i].slice("--config=".length);
-    else rest.push(argv[i]);
+    else {
+      rest.push(argv[i]);
+      continue;
+    }
+    configGiven += 1;
   }
   const usage = operatorUsage(command);
+  if (configGiven > 1) fail(`--config is given twice; give it once\n${usage}`, 2);
   if (rest.includes("--help") || rest.includes("-h")) {
     printOut(`${usage}\n`);
     return exitAfterOutput(0);

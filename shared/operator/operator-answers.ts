@@ -27,7 +27,7 @@ export function limitOf(raw: unknown, bounds: LimitBounds): number | AdminAnswer
   const read = parseLimit(raw);
   if ("problem" in read) return invalid(read.problem);
   if (read.limit !== null && read.limit > bounds.max) {
-    return invalid(`limit is at most ${bounds.max} (ask again for more), not ${read.limit}`);
+    return invalid(`limit is at most ${bounds.max}, not ${read.limit}`);
   }
   return read.limit ?? bounds.fallback;
 }

@@ -166,6 +166,20 @@ describe("the sluice command", function () {
     }
   });
 
+  it("refuses --config given twice, to a role and to an operator command alike", () => {
+    // Kept last-wins, a wrapper's --config and the user's ran with one of them unsaid.
+    for (const argv of [
+      ["worker", "--config", config, "--config=other.yaml"],
+      ["dead-letters", "list", "--config", config, "-c", "other.yaml"],
+    ]) {
+      const result = sluice(argv);
+      expect(result.status, argv.join(" ")).to.equal(2);
+      expect(result.stderr.split("\n")[0]).to.equal(
+        "sluice: --config is given twice; give it once",
+      );
+    }
+  });
+
   it("refuses an unknown role", () => {
     const result = sluice(["frobnicate"]);
     expect(result.status).to.equal(2);

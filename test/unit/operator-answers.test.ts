@@ -40,7 +40,7 @@ describe("operator answers", () => {
     });
     // Above it: refused, as the CLI refuses it, not cut to it without a word.
     expect(bulkSelection({ all: true, limit: "50000" }, deadLetterFilter, LETTERS)).to.deep.equal(
-      invalid("limit is at most 10000 (ask again for more), not 50000"),
+      invalid("limit is at most 10000, not 50000"),
     );
   });
 
@@ -123,7 +123,7 @@ describe("operator answers", () => {
     expect(limitOf(null, LIST_LIMIT)).to.equal(100);
     expect(limitOf("1000", LIST_LIMIT)).to.equal(1000);
     expect(limitOf("5000", LIST_LIMIT)).to.deep.equal(
-      invalid("limit is at most 1000 (ask again for more), not 5000"),
+      invalid("limit is at most 1000, not 5000"),
     );
     expect(limitOf("abc", LIST_LIMIT)).to.deep.equal(
       invalid('limit takes a whole number of 1 or more, not "abc"'),
