@@ -9,7 +9,8 @@ import {
 } from "../../shared/config/config";
 import { SluiceError } from "../../shared/protocol/errors";
 import { isXmlBody, xmlBodyMarkup, xmlBodyText } from "../../shared/protocol/rest-xml-body";
-import { rootElement, XmlScanError } from "../../shared/protocol/xml-tokens";
+import { XmlScanError } from "../../shared/protocol/xml-tokens";
+import { rootElement } from "../../shared/protocol/xml-content";
 
 /** Whether `service`'s backend sends a REST caller's body as a SOAP Body's element. */
 export function sendsInSoapBody(config: SluiceConfig, service: ServiceConfig): boolean {

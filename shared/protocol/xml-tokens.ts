@@ -1,6 +1,6 @@
 // XML markup read token by token in one pass, without a parser or recursion: start tags (names,
 // attributes and namespace declarations as written) and end tags. The SOAP translators cut and
-// rewrite envelopes with it; the adapter checks a REST caller's XML body with it at intake.
+// rewrite envelopes with it; xml-content.ts checks content that must be one element with it.
 
 /** XML the scanner refuses or cannot read (DOCTYPE, broken markup). */
 export class XmlScanError extends Error {
@@ -41,6 +41,9 @@ const NAME_CHAR = `${NAME_START}\\-.0-9\\u00B7\\u0300-\\u036F\\u203F-\\u2040`;
 /** An XML name without a colon (NCName), as RegExp source: a prefix or a local name. */
 const NCNAME = `(?:[${NAME_START}]|${ASTRAL})(?:[${NAME_CHAR}]|${ASTRAL})*`;
 const NAME = `${NCNAME}(?::${NCNAME})?`;
+/** A whole string that is an XML name: an NCName, or two joined by one colon. */
+// eslint-disable-next-line no-misleading-character-class -- ranges of name characters, as START_TAG's
+export const XML_NAME = new RegExp(`^${NAME}$`);
 // XML's white space (the S production): space, tab, CR, LF. JavaScript's `\s` also matches
 // U+1680 and U+FEFF, which are name characters: a name followed by thousands of them then a
 // stray character made the expressions below backtrack quadratically (16 000 took 1.2 s).
@@ -161,82 +164,4 @@ export function* tokens(
     at = text.indexOf("<", next);
     onText?.(next, at < 0 ? text.length : at);
   }
-}
-
-// An "&" that begins no reference XML knows without a DTD (its five entities, a character
-// reference), or a character XML 1.0 does not allow (C0 controls but tab, LF and CR; U+FFFE,
-// U+FFFF). A backend's parser refuses either; `&nbsp;` is the usual one.
-const BAD_CHARACTER_DATA =
-  // eslint-disable-next-line no-control-regex -- the control characters are what it finds
-  /&(?!#x[0-9a-fA-F]+;|#[0-9]+;|(?:amp|lt|gt|quot|apos);)|[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]/;
-const CHARACTER_REFERENCE = /&#(?:x([0-9a-fA-F]+)|([0-9]+));/g;
-
-/** Whether `code` is a character XML 1.0 allows (its Char production). */
-function isXmlChar(code: number): boolean {
-  if (code < 0x20) return code === 0x9 || code === 0xa || code === 0xd;
-  if (code <= 0xd7ff) return true;
-  if (code < 0xe000) return false;
-  return code <= 0xfffd || (code >= 0x10000 && code <= 0x10ffff);
-}
-
-/**
- * Throws XmlScanError where `text` between `start` and `end` (a run of text, or a start tag
- * with its attribute values) holds an "&" that begins no known reference, a reference to a
- * character XML does not allow (`&#0;`), or such a character itself.
- */
-function checkCharacterData(text: string, start: number, end: number): void {
-  if (end <= start) return;
-  const run = text.slice(start, end);
-  const bad = BAD_CHARACTER_DATA.exec(run);
-  if (bad !== null) {
-    const offset = start + bad.index;
-    throw new XmlScanError(
-      bad[0] === "&"
-        ? `an "&" at offset ${offset} begins no character or predefined entity reference`
-        : `a character XML does not allow (U+${bad[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}) at offset ${offset}`,
-    );
-  }
-  if (!run.includes("&#")) return;
-  for (const reference of run.matchAll(CHARACTER_REFERENCE)) {
-    const code = reference[1] !== undefined ? parseInt(reference[1], 16) : Number(reference[2]);
-    if (!isXmlChar(code)) {
-      throw new XmlScanError(
-        `${reference[0].slice(0, 16)} at offset ${start + (reference.index ?? 0)} refers to a character XML does not allow`,
-      );
-    }
-  }
-}
-
-/**
- * The start tag of the one element `content` holds, with comments, PIs or text around it, or
- * null when it holds none. Throws XmlScanError for content that is not one element: an end tag
- * closing what the content did not open, a second element beside the first, one left open.
- * Content put inside a larger document (a caller's element in the Body of an envelope) could
- * otherwise close what encloses it and write parts of its own there, and an end tag naming
- * another element than the one it closes (`<a><p></Body><Body></p></a>` counts as balanced)
- * could do the same. Reads the whole content in one pass, without recursion: the open
- * elements are a list of their names, bounded by the content's length.
- */
-export function rootElement(content: string): StartTag | null {
-  let root: StartTag | null = null;
-  const open: string[] = [];
-  const checkText = (start: number, end: number) => checkCharacterData(content, start, end);
-  for (const token of tokens(content, 0, checkText)) {
-    if (token.kind === "end") {
-      const opened = open.pop();
-      if (opened === undefined) {
-        throw new XmlScanError(`</${token.name}> closes an element it did not open`);
-      }
-      if (opened !== token.name) throw new XmlScanError(`</${token.name}> closes <${opened}>`);
-      continue;
-    }
-    if (token.tag.attributes.length > 0) checkText(token.tag.start, token.tag.end);
-    if (open.length === 0) {
-      if (root !== null) throw new XmlScanError("it holds more than one element");
-      root = token.tag;
-    }
-    if (!token.tag.selfClosing) open.push(token.tag.name);
-  }
-  if (open.length !== 0) throw new XmlScanError("the XML is not balanced");
-  return root;
 }

@@ -3,13 +3,13 @@
 
 import {
   decodeEntities,
-  rootElement,
   splitName,
   tokens,
   XmlScanError,
   type NamespaceScope,
   type StartTag,
 } from "../../shared/protocol/xml-tokens";
+import { rootElement } from "../../shared/protocol/xml-content";
 
 export const SOAP11_NS = "http://schemas.xmlsoap.org/soap/envelope/";
 export const SOAP12_NS = "http://www.w3.org/2003/05/soap-envelope";

@@ -1,5 +1,6 @@
 import { expect } from "chai";
-import { rootElement, XmlScanError } from "../../shared/protocol/xml-tokens";
+import { rootElement } from "../../shared/protocol/xml-content";
+import { XmlScanError } from "../../shared/protocol/xml-tokens";
 
 function refusal(content: string): string {
   try {
@@ -11,10 +12,10 @@ function refusal(content: string): string {
   throw new Error(`expected ${content.slice(0, 40)} to be refused`);
 }
 
-describe("XML tokens: rootElement (content that must be one element)", () => {
+describe("XML content: rootElement (content that must be one sound element)", () => {
   it("gives the one element's start tag, comments, PIs and white space around it allowed", () => {
-    const content =
-      '<?xml version="1.0"?>\n<!-- c --><p:a xmlns:p="urn:p"><b/><p:c>x</p:c></p:a>\n';
+    // (The body's reader takes an XML declaration off before: content put in a Body has none.)
+    const content = '<?pi version="1.0"?>\n<!-- c --><p:a xmlns:p="urn:p"><b/><p:c>x</p:c></p:a>\n';
     const tag = rootElement(content);
     expect(tag?.name).to.equal("p:a");
     expect(tag?.declarations.get("p")).to.equal("urn:p");
@@ -69,12 +70,37 @@ describe("XML tokens: rootElement (content that must be one element)", () => {
     expect(refusal("<a>&#xD800;</a>")).to.match(/^&#xD800; at offset 3 refers/);
     expect(refusal(`<a>&#x${"1".repeat(100)};</a>`)).to.match(/refers to a character/);
     expect(refusal("&bad;<a/>")).to.match(/^an "&" at offset 0 /);
-    // Every reference XML knows without a DTD, tabs and line ends, and anything in a comment,
+    // Not in a CDATA section, a comment or a PI either: XML allows them nowhere.
+    expect(refusal("<a><![CDATA[ \u0001 ]]></a>")).to.equal(
+      "a character XML does not allow (U+0001) at offset 13",
+    );
+    expect(refusal("<a><!-- \uFFFE --></a>")).to.match(
+      /^a character XML does not allow \(U\+FFFE\)/,
+    );
+    // Every reference XML knows without a DTD, tabs and line ends, and an "&" in a comment,
     // CDATA section or PI (the parser does not read references there) pass.
     const sound =
-      "<!-- & --><a x='&lt;&#x10FFFF;'>&amp;&lt;&gt;&quot;&apos;&#65;&#x41;\t\r\n" +
-      "<![CDATA[ & \u0001 ]]><?pi & ?></a>";
+      "<!-- & --><a x='&lt;&#x10FFFF;' y=\"]]>\">&amp;&lt;&gt;&quot;&apos;&#65;&#x41;\t\r\n" +
+      "<![CDATA[ & <b> ]] ]]><?pi & ?><?xml-stylesheet href='x'?></a>";
     expect(rootElement(sound)?.name).to.equal("a");
+  });
+
+  it("refuses markup a strict parser refuses: ]]> in text, -- in a comment, a declaration inside, bad attributes", () => {
+    expect(refusal("<a>x ]]> y</a>")).to.equal('"]]>" in text at offset 5');
+    expect(refusal("<a><!-- a -- b --></a>")).to.equal('a comment at offset 3 holds "--"');
+    expect(refusal("<a><!-- a ---></a>")).to.equal('a comment at offset 3 holds "--"');
+    expect(refusal('<a><?xml version="1.0"?></a>')).to.equal(
+      "an XML declaration at offset 3, inside the content",
+    );
+    expect(refusal('<?XML version="1.0"?><a/>')).to.match(/^an XML declaration at offset 0/);
+    for (const tag of ['<a 1="x"/>', '<a b<c="x"/>', "<a x\"y='1'/>", '<a :x="1"/>']) {
+      expect(refusal(tag), tag).to.match(/attribute named no XML name|^malformed start tag/);
+    }
+    expect(refusal('<a xmlns:p=""/>')).to.equal(
+      'xmlns:p="" at offset 0: a prefix cannot be undeclared',
+    );
+    // The default namespace may be undeclared; names with a prefix, dots and digits are names.
+    expect(rootElement('<a xmlns="" p:x.1="v" xmlns:p="urn:p"/>')?.name).to.equal("a");
   });
 
   it("refuses an element left open, broken markup and a DOCTYPE", () => {

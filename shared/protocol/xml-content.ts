@@ -1,0 +1,139 @@
+// Content that must be one sound element: a REST caller's XML body that a SOAP translator puts
+// in the Body of an envelope, checked by the adapter at intake and by the worker again. Its
+// structure is read with the token scanner; what a backend's strict parser would refuse in it
+// is refused here, before the caller is told 202, rather than by the backend after.
+
+import { tokens, XML_NAME, XmlScanError, type StartTag } from "./xml-tokens";
+
+// An "&" that begins no reference XML knows without a DTD (its five entities, a character
+// reference). A backend's parser refuses it; `&nbsp;` is the usual one.
+const BARE_AMPERSAND = /&(?!#x[0-9a-fA-F]+;|#[0-9]+;|(?:amp|lt|gt|quot|apos);)/;
+// A character XML 1.0 does not allow (C0 controls but tab, LF and CR; U+FFFE, U+FFFF),
+// wherever it is: text, attribute values, CDATA sections, comments and PIs alike.
+// eslint-disable-next-line no-control-regex -- the control characters are what it finds
+const NOT_XML_CHARACTER = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]/;
+const CHARACTER_REFERENCE = /&#(?:x([0-9a-fA-F]+)|([0-9]+));/g;
+/** A PI's target: what follows `<?` up to white space or `?`. */
+const PI_TARGET = /^<\?([^\s?]*)/;
+
+/** Whether `code` is a character XML 1.0 allows (its Char production). */
+function isXmlChar(code: number): boolean {
+  if (code < 0x20) return code === 0x9 || code === 0xa || code === 0xd;
+  if (code <= 0xd7ff) return true;
+  if (code < 0xe000) return false;
+  return code <= 0xfffd || (code >= 0x10000 && code <= 0x10ffff);
+}
+
+/**
+ * Throws XmlScanError where `content` between `start` and `end` (a run of text, or a start tag
+ * with its attribute values) holds an "&" that begins no known reference or a reference to a
+ * character XML does not allow (`&#0;`); a run of text, also `]]>`, which ends a CDATA section
+ * and nothing else.
+ */
+function checkCharacterData(content: string, start: number, end: number, text: boolean): void {
+  if (end <= start) return;
+  const run = content.slice(start, end);
+  const bare = BARE_AMPERSAND.exec(run);
+  if (bare !== null) {
+    throw new XmlScanError(
+      `an "&" at offset ${start + bare.index} begins no character or predefined entity reference`,
+    );
+  }
+  const cdataEnd = text ? run.indexOf("]]>") : -1;
+  if (cdataEnd >= 0) throw new XmlScanError(`"]]>" in text at offset ${start + cdataEnd}`);
+  if (!run.includes("&#")) return;
+  for (const reference of run.matchAll(CHARACTER_REFERENCE)) {
+    const code = reference[1] !== undefined ? parseInt(reference[1], 16) : Number(reference[2]);
+    if (!isXmlChar(code)) {
+      throw new XmlScanError(
+        `${reference[0].slice(0, 16)} at offset ${start + (reference.index ?? 0)} refers to a character XML does not allow`,
+      );
+    }
+  }
+}
+
+/**
+ * Throws XmlScanError for a comment holding `--` (or ending in `-`), or a PI named `xml` (an
+ * XML declaration anywhere but the very start, which the body's reader takes off): markup the
+ * scanner steps over at `at`.
+ */
+function checkSteppedOver(content: string, at: number, end: number): void {
+  if (content.startsWith("<!--", at)) {
+    const inside = content.slice(at + 4, end - 3);
+    if (inside.includes("--") || inside.endsWith("-")) {
+      throw new XmlScanError(`a comment at offset ${at} holds "--"`);
+    }
+  } else if (content.startsWith("<?", at)) {
+    const target = PI_TARGET.exec(content.slice(at, Math.min(end, at + 40)))?.[1] ?? "";
+    if (target.toLowerCase() === "xml") {
+      throw new XmlScanError(`an XML declaration at offset ${at}, inside the content`);
+    }
+  }
+}
+
+/**
+ * Throws XmlScanError for a start tag's attribute whose name is no XML name (`1`, `b<c`), or a
+ * namespace declaration that undeclares a prefix (`xmlns:p=""`, XML 1.1's only); and for the
+ * "&" and references of its values.
+ */
+function checkAttributes(content: string, tag: StartTag): void {
+  for (const [name, value] of tag.attributes) {
+    if (!XML_NAME.test(name)) {
+      throw new XmlScanError(
+        `a start tag at offset ${tag.start} has an attribute named no XML name`,
+      );
+    }
+    if (value === "" && name.startsWith("xmlns:")) {
+      throw new XmlScanError(`${name}="" at offset ${tag.start}: a prefix cannot be undeclared`);
+    }
+  }
+  checkCharacterData(content, tag.start, tag.end, false);
+}
+
+/**
+ * The start tag of the one element `content` holds, with comments, PIs or text around it, or
+ * null when it holds none. Throws XmlScanError for content that is not one element: an end tag
+ * closing what the content did not open, a second element beside the first, one left open.
+ * Content put inside a larger document (a caller's element in the Body of an envelope) could
+ * otherwise close what encloses it and write parts of its own there, and an end tag naming
+ * another element than the one it closes (`<a><p></Body><Body></p></a>` counts as balanced)
+ * could do the same. Also throws for what a strict parser refuses in it (the checks above).
+ * Reads the whole content in one pass, without recursion: the open elements are a list of their
+ * names, bounded by the content's length.
+ */
+export function rootElement(content: string): StartTag | null {
+  const character = NOT_XML_CHARACTER.exec(content);
+  if (character !== null) {
+    const code = character[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, "0");
+    throw new XmlScanError(
+      `a character XML does not allow (U+${code}) at offset ${character.index}`,
+    );
+  }
+  let root: StartTag | null = null;
+  const open: string[] = [];
+  /** Where the last run of text ended: the markup after it starts there. */
+  let markupAt = -1;
+  const onText = (start: number, end: number) => {
+    if (markupAt >= 0) checkSteppedOver(content, markupAt, start);
+    checkCharacterData(content, start, end, true);
+    markupAt = end;
+  };
+  for (const token of tokens(content, 0, onText)) {
+    if (token.kind === "end") {
+      const opened = open.pop();
+      if (opened === undefined) {
+        throw new XmlScanError(`</${token.name}> closes an element it did not open`);
+      }
+      if (opened !== token.name) throw new XmlScanError(`</${token.name}> closes <${opened}>`);
+      continue;
+    }
+    if (token.tag.attributes.length > 0) checkAttributes(content, token.tag);
+    if (open.length === 0) {
+      if (root !== null) throw new XmlScanError("it holds more than one element");
+      root = token.tag;
+    }
+    if (!token.tag.selfClosing) open.push(token.tag.name);
+  }
+  if (open.length !== 0) throw new XmlScanError("the XML is not balanced");
+  return root;
+}
