@@ -2,41 +2,42 @@
 // filtered ones, X-Road's own set anew) and PR-MESS §2.2 (SOAP: Content-Type and SOAPAction only).
 
 import type { IncomingHttpHeaders } from "node:http";
-import { HOP_BY_HOP } from "../shared/protocol/forwarded-headers";
 
-/** Hop-by-hop headers and those that leak the origin host: never passed on (PR-REST §4.3). */
+/**
+ * The headers a security server never passes on, in either direction: PR-REST §4.3's
+ * "Filtered headers" (hop-by-hop: Connection, Keep-Alive, Proxy-Authenticate,
+ * Proxy-Authorization, TE, Trailer, Transfer-Encoding, Upgrade; leaking the origin host: Host,
+ * User-Agent, Server) and its "specially handled" Expect and Content-Length, exactly X-Road's
+ * RestMessage.SKIPPED_HEADERS. Nothing else: not the names a `Connection` header lists, nor
+ * `Proxy-Connection`, which X-Road passes as any other header.
+ */
 const FILTERED = new Set([
-  ...HOP_BY_HOP,
+  "connection",
+  "keep-alive",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
   "host",
   "user-agent",
   "server",
-  // Handled by the security server itself: 100-continue locally, the length recomputed.
   "expect",
   "content-length",
 ]);
 
 export type HeaderList = Array<[string, string]>;
 
-/** Header names listed in `Connection` are hop-by-hop too (RFC 7230 §6.1). */
-function connectionListed(raw: string[]): Set<string> {
-  const listed = new Set<string>();
-  for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i].toLowerCase() !== "connection") continue;
-    for (const token of raw[i + 1].split(",")) listed.add(token.trim().toLowerCase());
-  }
-  return listed;
-}
-
 /**
  * `raw`'s headers as a list of name/value pairs, in order, repeated ones kept apart: all but
- * the hop-by-hop and host-leaking ones and those named in `dropped`.
+ * the filtered ones and those named in `dropped`.
  */
 function keptHeaders(raw: string[], dropped: ReadonlySet<string>): HeaderList {
-  const listed = connectionListed(raw);
   const kept: HeaderList = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i].toLowerCase();
-    if (FILTERED.has(name) || dropped.has(name) || listed.has(name)) continue;
+    if (FILTERED.has(name) || dropped.has(name)) continue;
     kept.push([raw[i], raw[i + 1]]);
   }
   return kept;
@@ -59,7 +60,7 @@ const PER_CALL = new Set(["x-road-request-id", "x-road-request-hash"]);
 
 /**
  * A caller's headers as X-Road's security server passes them to the provider: all but the
- * hop-by-hop and host-leaking ones, and `X-Road-Request-Id`/`-Hash`. Its other X-Road-*
+ * filtered ones, and `X-Road-Request-Id`/`-Hash`. Its other X-Road-*
  * headers pass as written (RestRequest), a repeated `X-Road-Client` included.
  */
 export function callerHeaders(raw: string[]): HeaderList {
@@ -84,7 +85,7 @@ export function soapRequestHeaders(headers: IncomingHttpHeaders): Record<string,
 
 /**
  * A provider's answer headers (undici's) as the security server passes them back: all but the
- * hop-by-hop and host-leaking ones and those of REPLACED_ON_ANSWER.
+ * filtered ones and those of REPLACED_ON_ANSWER.
  */
 export function responseHeaderList(
   headers: Record<string, string | string[] | undefined>,

@@ -196,10 +196,18 @@ describe("xroad-sim", function () {
       expect(res.headers["x-road-service"]).to.equal(SERVICE);
     });
 
-    it("drops the hop-by-hop headers a Connection header names", async () => {
+    it("filters exactly PR-REST §4.3's headers, as X-Road's RestMessage does: not those a Connection header names", async () => {
       const status = await new Promise<number>((resolve, reject) => {
         const req = http.request(`${sim.url}/r1/${SERVICE}`, {
-          headers: { "x-road-client": CLIENT, connection: "keep-alive, X-Hop", "x-hop": "dropped" },
+          headers: {
+            "x-road-client": CLIENT,
+            connection: "keep-alive, X-Hop",
+            "x-hop": "kept",
+            "proxy-connection": "keep-alive",
+            "proxy-authorization": "Basic eDp5",
+            te: "trailers",
+            pragma: "no-cache",
+          },
         });
         req.on("response", (res) => {
           res.resume();
@@ -209,8 +217,13 @@ describe("xroad-sim", function () {
         req.end();
       });
       expect(status).to.equal(200);
-      expect(provider.seen[0].headers["x-hop"]).to.equal(undefined);
-      expect(provider.seen[0].headers["x-road-client"]).to.equal(CLIENT);
+      const { headers } = provider.seen[0];
+      expect(headers["x-hop"]).to.equal("kept");
+      expect(headers["proxy-connection"]).to.equal("keep-alive");
+      expect(headers.pragma).to.equal("no-cache");
+      expect(headers["proxy-authorization"]).to.equal(undefined);
+      expect(headers.te).to.equal(undefined);
+      expect(headers["x-road-client"]).to.equal(CLIENT);
     });
 
     it("keeps the caller's X-Road-Id and takes the last of repeated X-Road-Client headers", async () => {
