@@ -122,9 +122,7 @@ describe("operator answers", () => {
   it("takes a list's limit up to its maximum, its default when none is given", () => {
     expect(limitOf(null, LIST_LIMIT)).to.equal(100);
     expect(limitOf("1000", LIST_LIMIT)).to.equal(1000);
-    expect(limitOf("5000", LIST_LIMIT)).to.deep.equal(
-      invalid("limit is at most 1000, not 5000"),
-    );
+    expect(limitOf("5000", LIST_LIMIT)).to.deep.equal(invalid("limit is at most 1000, not 5000"));
     expect(limitOf("abc", LIST_LIMIT)).to.deep.equal(
       invalid('limit takes a whole number of 1 or more, not "abc"'),
     );
