@@ -189,18 +189,17 @@ async function handle(
     (req.headers["content-length"] ?? "0") !== "0" ||
     req.headers["transfer-encoding"] !== undefined;
   let body: Buffer = NO_BODY;
-  if (hasBody && !type) throw new SluiceError("InvalidContentType", "a body needs a Content-Type");
-  if (sendsInSoapBody(deps.config, service)) checkSoapBodyType(service, hasBody ? type : null);
-  if (hasBody && type) {
+  const soapBody = sendsInSoapBody(deps.config, service);
+  if (hasBody) {
+    if (!type) throw new SluiceError("InvalidContentType", "a body needs a Content-Type");
+    if (soapBody) checkSoapBodyType(service, type);
     if (!isJsonType(type) && !service.contentTypes.includes(type)) {
       throw new SluiceError("InvalidContentType", `${service.code} does not take ${type} bodies`);
     }
     body = await readBody(req, service.maxBodyBytes);
-    // A chunked body that held nothing is none.
-    if (body.length === 0 && sendsInSoapBody(deps.config, service)) {
-      checkSoapBodyType(service, null);
-    }
   }
+  // No body, or a chunked one that held nothing.
+  if (soapBody && body.length === 0) checkSoapBodyType(service, null);
   if (body.length === 0 && BODY_METHODS.has(req.method ?? "")) {
     deps.validators.requireBody(service.code);
   }

@@ -5,6 +5,7 @@
 
 import { SluiceError } from "../../shared/protocol/errors";
 import { detached } from "./detached";
+import { isXmlChar } from "../../shared/protocol/xml-tokens";
 
 export const XML_NS = "http://www.w3.org/XML/1998/namespace";
 const XMLNS_NS = "http://www.w3.org/2000/xmlns/";
@@ -254,14 +255,7 @@ function referenced(name: string): string {
   const numeric = /^#(?:x([0-9a-fA-F]{1,6})|([0-9]{1,7}))$/.exec(name);
   if (numeric) {
     const code = numeric[1] !== undefined ? parseInt(numeric[1], 16) : parseInt(numeric[2], 10);
-    const allowed =
-      code === 0x9 ||
-      code === 0xa ||
-      code === 0xd ||
-      (code >= 0x20 && code <= 0xd7ff) ||
-      (code >= 0xe000 && code <= 0xfffd) ||
-      (code >= 0x10000 && code <= 0x10ffff);
-    if (!allowed) throw invalid(`character reference ${whole} is not allowed in XML`);
+    if (!isXmlChar(code)) throw invalid(`character reference ${whole} is not allowed in XML`);
     return String.fromCodePoint(code);
   }
   throw invalid(`undefined entity ${whole} (only the predefined XML entities are allowed)`);

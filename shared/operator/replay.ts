@@ -112,9 +112,9 @@ return {"ok", ""}`;
 
 // KEYS: as CLAIM's first seven; ARGV: replay id, ttl, original id, the cancelled replay the
 // claim replaced (else "").
-// Undoes CLAIM after a refused publish (1), the link to a cancelled replay it replaced put back. A publish whose confirm did not come in time may
-// still have reached the broker (the confirm was lost, or came late from a blocked broker): the
-// replay's record becomes the marker of a refused submission, as an adapter's discard leaves,
+// Undoes CLAIM after a refused publish (1), the link to a cancelled replay it replaced put
+// back. A publish whose confirm did not come in time may still have reached the broker (the
+// confirm was lost, or came late from a blocked broker): the replay's record becomes the marker of a refused submission, as an adapter's discard leaves,
 // so a worker that gets the message dead-letters it instead of processing it beside the replay
 // asked next. A replay a worker already took is in the broker whatever the publish said: it
 // stays claimed (2).
@@ -294,15 +294,19 @@ export class Replayer {
   }
 
   /**
-   * The replay `replayId` when it was cancelled (by the operator or its client): a cancel is
-   * made only while no worker has taken the message, so nothing of it was sent, and the dead
-   * letter asked for by its id is replayed anew rather than left with no way back.
+   * The replay `entry` is linked to, when that replay was cancelled (by the operator or its
+   * client) and `replaceCancelled`: a cancel is made only while no worker has taken the message,
+   * so nothing of it was sent, and the dead letter asked for by its id is replayed anew rather
+   * than left with no way back. Its state alone is read; the claim checks it again atomically.
    */
-  private async cancelledReplay(replayId: string): Promise<CancelledReplay | null> {
-    const record = await this.deps.store.get(replayId);
-    return record?.state === "cancelled"
-      ? { id: replayId, key: this.deps.store.key(replayId) }
-      : null;
+  private async cancelledLink(
+    entry: DeadLetter,
+    replaceCancelled: boolean,
+  ): Promise<CancelledReplay | null> {
+    if (!entry.replayedAs || !replaceCancelled) return null;
+    const key = this.deps.store.key(entry.replayedAs);
+    const state = await this.deps.redis.hget(key, "state");
+    return state === "cancelled" ? { id: entry.replayedAs, key } : null;
   }
 
   /**
@@ -317,8 +321,7 @@ export class Replayer {
     const { config, store, deadLetters } = this.deps;
     const entry = await deadLetters.get(id);
     if (!entry) return { id, replayedAs: null, result: "refused", error: NO_SUCH_DEAD_LETTER };
-    const cancelled =
-      entry.replayedAs && replaceCancelled ? await this.cancelledReplay(entry.replayedAs) : null;
+    const cancelled = await this.cancelledLink(entry, replaceCancelled);
     if (entry.replayedAs && !cancelled) return this.resume(entry, entry.replayedAs);
     const readable = this.replayable(entry);
     if ("result" in readable) return readable;
@@ -404,8 +407,7 @@ export class Replayer {
     const { store, deadLetters } = this.deps;
     const entry = await deadLetters.get(id);
     if (!entry) return { id, replayedAs: null, result: "refused", error: NO_SUCH_DEAD_LETTER };
-    const cancelled =
-      entry.replayedAs && replaceCancelled ? await this.cancelledReplay(entry.replayedAs) : null;
+    const cancelled = await this.cancelledLink(entry, replaceCancelled);
     if (entry.replayedAs && !cancelled) {
       return { id, replayedAs: entry.replayedAs, result: "already" };
     }

@@ -3,7 +3,7 @@
 // structure is read with the token scanner; what a backend's strict parser would refuse in it
 // is refused here, before the caller is told 202, rather than by the backend after.
 
-import { tokens, XML_NAME, XmlScanError, type StartTag } from "./xml-tokens";
+import { isXmlChar, tokens, XML_NAME, XmlScanError, type StartTag } from "./xml-tokens";
 
 // An "&" that begins no reference XML knows without a DTD (its five entities, a character
 // reference). A backend's parser refuses it; `&nbsp;` is the usual one.
@@ -15,14 +15,6 @@ const NOT_XML_CHARACTER = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]/;
 const CHARACTER_REFERENCE = /&#(?:x([0-9a-fA-F]+)|([0-9]+));/g;
 /** A PI's target: what follows `<?` up to white space or `?`. */
 const PI_TARGET = /^<\?([^\s?]*)/;
-
-/** Whether `code` is a character XML 1.0 allows (its Char production). */
-function isXmlChar(code: number): boolean {
-  if (code < 0x20) return code === 0x9 || code === 0xa || code === 0xd;
-  if (code <= 0xd7ff) return true;
-  if (code < 0xe000) return false;
-  return code <= 0xfffd || (code >= 0x10000 && code <= 0x10ffff);
-}
 
 /**
  * Throws XmlScanError where `content` between `start` and `end` (a run of text, or a start tag

@@ -5,8 +5,9 @@ import { isIPv4, isIPv6 } from "node:net";
 import { ipv6Bytes } from "../protocol/ip-address";
 
 /**
- * True for `localhost` (`localhost.` too), 127.0.0.0/8, `::1` and their IPv4-mapped form `::ffff:127.x.y.z`,
- * written bare, in brackets, or with a port (`127.0.0.1:9464`, `[::1]:9464`, `localhost:9464`).
+ * True for `localhost` (`localhost.` too), 127.0.0.0/8, `::1` and their IPv4-mapped form
+ * `::ffff:127.x.y.z`, written bare, in brackets, or with a port (`127.0.0.1:9464`, `[::1]:9464`,
+ * `localhost:9464`).
  * The wildcard addresses (`0.0.0.0`, `::`) are not loopback: they listen on every interface.
  */
 export function isLoopbackHost(host: string | undefined): boolean {
@@ -26,7 +27,7 @@ export function isLoopbackHost(host: string | undefined): boolean {
   return zeros(10) && bytes[10] === 0xff && bytes[11] === 0xff && bytes[12] === 127;
 }
 
-/** Nothing, or a port; an empty one (`localhost:`) means the scheme's, as RFC 3986 §3.2.3 has it. */
+/** Nothing, or a port; an empty one (`localhost:`) is the scheme's (RFC 3986 §3.2.3). */
 const PORT = /^(?::\d{0,5})?$/;
 
 /**
