@@ -464,10 +464,26 @@ describe("rest-json translator (real HTTP backend)", () => {
       }
     });
 
+    it("framing headers that conflict (RFC 9112 §6.3), which a retry would meet again", async () => {
+      for (const answer of [
+        'HTTP/1.1 200 OK\r\nContent-Length: 11\r\nTransfer-Encoding: chunked\r\n\r\nb\r\n{"ok":true}\r\n0\r\n\r\n',
+        'HTTP/1.1 200 OK\r\nContent-Length: 11\r\nContent-Length: 12\r\n\r\n{"ok":true} ',
+        'HTTP/1.1 200 OK\r\nContent-Length: 11, 12\r\n\r\n{"ok":true} ',
+      ]) {
+        const error = await failureOf(answer);
+        expect(error, answer).not.to.be.instanceOf(BackendUnavailableError);
+        expect((error as SluiceError).retryCall, answer).to.equal(false);
+        expect((error as Error).message).to.match(/framing headers that conflict/);
+      }
+    });
+
     it("an answer cut short is still retried", async () => {
       for (const answer of [
         "HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\nok",
         "HTTP/1.1 200 OK\r\nContent-Le",
+        // Closed before the declared length or the last chunk, on a connection that said so.
+        "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 20\r\n\r\nok",
+        "HTTP/1.1 200 OK\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nok",
       ]) {
         expect(await failureOf(answer), answer).to.be.instanceOf(BackendUnavailableError);
       }

@@ -4,7 +4,7 @@
 
 import { expect } from "chai";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer as createTcpServer, type AddressInfo } from "node:net";
 import { startXroadSim, type XroadSim } from "../../xroad-sim/xroad-sim";
 import { createTranslator as createRest } from "../../worker/translators/xroad-rest";
 import { createTranslator as createSoap } from "../../worker/translators/xroad-soap";
@@ -827,6 +827,33 @@ describe("xroad-rest and xroad-soap translators (consumer direction, through xro
         expect(large).to.include({ retryCall: false });
       } finally {
         await direct.close?.();
+      }
+    });
+
+    it("fails at once an answer whose framing headers conflict; retries one cut short", async () => {
+      // A raw server in the security server's place: what it writes is no HTTP a parser keeps.
+      let rawAnswer = "";
+      const raw = createTcpServer((socket) => {
+        socket.on("error", () => undefined);
+        socket.once("data", () => socket.end(rawAnswer));
+      });
+      await new Promise<void>((resolve) => raw.listen(0, "127.0.0.1", resolve));
+      const direct = createSoap(
+        backend(`http://127.0.0.1:${(raw.address() as AddressInfo).port}/`, SOAP_SERVICE),
+      );
+      try {
+        rawAnswer =
+          "HTTP/1.1 200 OK\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n<a/>\r\n0\r\n\r\n";
+        const conflict = await failure(direct, soapRequest());
+        expect(conflict).not.to.be.instanceOf(BackendUnavailableError);
+        expect(conflict).to.include({ retryCall: false });
+        expect((conflict as Error).message).to.match(/framing headers that conflict/);
+        rawAnswer =
+          "HTTP/1.1 200 OK\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n<a";
+        expect(await failure(direct, soapRequest())).to.be.instanceOf(BackendUnavailableError);
+      } finally {
+        await direct.close?.();
+        await new Promise((resolve) => raw.close(resolve));
       }
     });
 

@@ -138,7 +138,7 @@ export class RestJsonTranslator implements Translator {
           answer.headers,
         );
       }
-      throw transportFailure(error, this.backend, deadline);
+      throw transportFailure(error, this.backend, deadline, true);
     }
     const response = toResponse(status, header(answer.headers, "content-type"), bytes);
     const own = forwardedResponseHeaders(answer.headers);
@@ -454,22 +454,35 @@ function responseEntry(
  * (`maxHeaderSize`, 16 KiB by default), bytes that are not an HTTP/1.1 answer (a malformed
  * status line, header or chunk; another protocol on the port), and an interim `100 Continue`
  * or a `101` nobody asked for, which undici cannot read past (RFC 9110 §15.2 lets a server send
- * them; an old IIS does). Null for any other failure: a connection refused, reset or closed
- * early is retried.
+ * them; an old IIS does), and framing headers that contradict each other (`Content-Length` with
+ * `Transfer-Encoding`, two lengths): RFC 9112 §6.3 makes that an unrecoverable error, and a
+ * retry would meet the same answer. Null for any other failure: a connection refused, reset or
+ * closed early is retried, a chunked body or one of declared length cut short included.
+ * `inBody` says the error came while the body was read: undici reports a body of declared length
+ * cut short by the connection's close with the error it gives conflicting framing in the headers.
  */
-export function unreadableAnswer(error: unknown, backend: string): SluiceError | null {
-  const why = unreadableReason(error);
+export function unreadableAnswer(
+  error: unknown,
+  backend: string,
+  inBody = false,
+): SluiceError | null {
+  const why = unreadableReason(error, inBody);
   if (why === null) return null;
   return new SluiceError("BackendFailed", `backend ${backend} answered with ${why}`, {
     retryCall: false,
   });
 }
 
-function unreadableReason(error: unknown): string | null {
+function unreadableReason(error: unknown, inBody: boolean): string | null {
   // undici's errors, or Node's own HTTP client's (the soap translator's, through axios).
   const code = (error as { code?: unknown } | null)?.code;
   if (error instanceof undiciErrors.HeadersOverflowError || code === "HPE_HEADER_OVERFLOW") {
     return `headers over ${maxHeaderSize} bytes, which cannot be read`;
+  }
+  if (error instanceof undiciErrors.ResponseContentLengthMismatchError) {
+    // Before the headers were whole, no body was cut: the framing headers themselves conflict.
+    if (inBody) return null;
+    return "framing headers that conflict (Content-Length with Transfer-Encoding, or two lengths)";
   }
   if (error instanceof undiciErrors.SocketError) {
     // undici's words when an interim answer came that it does not read.
@@ -481,6 +494,8 @@ function unreadableReason(error: unknown): string | null {
   }
   // undici's parser error carries no code; its message names what is wrong.
   if (error instanceof undiciErrors.HTTPParserError) {
+    // llhttp's words for a close before a chunked body's end: a body cut short, as a reset is.
+    if (error.message.includes("(Invalid EOF state)")) return null;
     return `bytes that are not an HTTP/1.1 answer (${error.message.slice(0, 200)})`;
   }
   // Node's parser: a malformed answer. An early end is a reset ("socket hang up"), not one.
@@ -498,8 +513,9 @@ function transportFailure(
   error: unknown,
   backend: TranslatorBackend,
   deadline: CallDeadline,
+  inBody = false,
 ): unknown {
-  const unreadable = unreadableAnswer(error, backend.name);
+  const unreadable = unreadableAnswer(error, backend.name, inBody);
   if (unreadable) return unreadable;
   if (
     error instanceof undiciErrors.InvalidArgumentError ||

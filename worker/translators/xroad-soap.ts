@@ -178,13 +178,13 @@ class XroadSoapTranslator implements Translator {
       if (error instanceof ResponseTooLarge) {
         throw tooLargeAnswer(name, this.maxResponseBytes, answer.statusCode, answer.headers);
       }
-      throw this.transportFailure(error, deadline);
+      throw this.transportFailure(error, deadline, true);
     }
   }
 
-  private transportFailure(error: unknown, deadline: CallDeadline): Error {
+  private transportFailure(error: unknown, deadline: CallDeadline, inBody = false): Error {
     const name = this.backend.name;
-    const unreadable = unreadableAnswer(error, name);
+    const unreadable = unreadableAnswer(error, name, inBody);
     if (unreadable) return unreadable;
     if (deadline.timedOut) {
       return new BackendTimeoutError(
