@@ -10,7 +10,8 @@ import {
 import { SluiceError } from "../../shared/protocol/errors";
 import { isXmlBody, xmlBodyMarkup, xmlBodyText } from "../../shared/protocol/rest-xml-body";
 import { XmlScanError } from "../../shared/protocol/xml-tokens";
-import { rootElement } from "../../shared/protocol/xml-content";
+import { rootElement, XmlNamespaceError } from "../../shared/protocol/xml-content";
+import { XROAD_PREFIXES } from "../../shared/protocol/xroad-namespaces";
 
 /** Whether `service`'s backend sends a REST caller's body as a SOAP Body's element. */
 export function sendsInSoapBody(config: SluiceConfig, service: ServiceConfig): boolean {
@@ -44,8 +45,10 @@ export function checkSoapBodyType(service: ServiceConfig, mediaType: string | nu
  * into the envelope; the worker refuses it, but only after the caller was told 202. Read as the
  * worker reads it: `text` when the message carries the body as that text, else the bytes by the
  * caller's charset; bytes that cannot be read so are refused too (the worker would fail them).
- * Structure only: a prefix nothing declares is the worker's to resolve (the element's own
- * namespace, X-Road's conventional prefixes) or refuse. One pass, no recursion.
+ * Its names are resolved as the worker will put them in the Body: a prefix nothing around its
+ * use declares, other than X-Road's conventional ones (which the worker declares), and an
+ * attribute named twice once resolved are refused as the backend's parser would refuse them.
+ * One pass, no recursion.
  */
 export function checkSoapXmlBody(
   bytes: Buffer,
@@ -67,9 +70,10 @@ export function checkSoapXmlBody(
   try {
     const markup = xmlBodyMarkup(read);
     if (markup === null) throw new XmlScanError("it does not start with one");
-    rootElement(markup);
+    rootElement(markup, XROAD_PREFIXES);
   } catch (error) {
     if (!(error instanceof XmlScanError)) throw error;
-    throw new SluiceError("InvalidXml", `the XML body is not one element: ${error.message}`);
+    const what = error instanceof XmlNamespaceError ? "names do not resolve" : "is not one element";
+    throw new SluiceError("InvalidXml", `the XML body ${what}: ${error.message}`);
   }
 }

@@ -3,7 +3,16 @@
 // structure is read with the token scanner; what a backend's strict parser would refuse in it
 // is refused here, before the caller is told 202, rather than by the backend after.
 
-import { isXmlChar, tokens, XML_NAME, XmlScanError, type StartTag } from "./xml-tokens";
+import { NamespaceBindings } from "./namespace-bindings";
+import { isXmlChar, splitName, tokens, XML_NAME, XmlScanError, type StartTag } from "./xml-tokens";
+
+/** Content whose names do not resolve: a prefix nothing in scope declares, or an attribute twice. */
+export class XmlNamespaceError extends XmlScanError {
+  constructor(message: string) {
+    super(message);
+    this.name = "XmlNamespaceError";
+  }
+}
 
 // An "&" that begins no reference XML knows without a DTD (its five entities, a character
 // reference). A backend's parser refuses it; `&nbsp;` is the usual one.
@@ -83,6 +92,39 @@ function checkAttributes(content: string, tag: StartTag): void {
 }
 
 /**
+ * Throws XmlNamespaceError where `tag`'s name or an attribute's uses a prefix `bindings` does
+ * not resolve, or two of its attributes are one name once resolved (`p:x` and `q:x` with `p`
+ * and `q` naming one namespace; Namespaces in XML 1.0 §6.3): a namespace-aware parser refuses
+ * both.
+ */
+function checkNames(tag: StartTag, bindings: NamespaceBindings): void {
+  if (tag.prefix !== "" && bindings.resolve(tag.prefix) === undefined) {
+    throw new XmlNamespaceError(
+      `the prefix "${tag.prefix}" of <${tag.name}> at offset ${tag.start} is not declared`,
+    );
+  }
+  let seen: Set<string> | null = null;
+  for (const [name] of tag.attributes) {
+    const { prefix, local } = splitName(name);
+    if (prefix === "" || prefix === "xmlns") continue;
+    const uri = bindings.resolve(prefix);
+    if (uri === undefined) {
+      throw new XmlNamespaceError(
+        `the prefix "${prefix}" of the attribute ${name} at offset ${tag.start} is not declared`,
+      );
+    }
+    seen ??= new Set();
+    const expanded = `{${uri}}${local}`;
+    if (seen.has(expanded)) {
+      throw new XmlNamespaceError(
+        `a start tag at offset ${tag.start} names the attribute ${expanded} twice`,
+      );
+    }
+    seen.add(expanded);
+  }
+}
+
+/**
  * The start tag of the one element `content` holds, with comments, PIs or text around it, or
  * null when it holds none. Throws XmlScanError for content that is not one element: an end tag
  * closing what the content did not open, a second element beside the first, one left open.
@@ -91,9 +133,10 @@ function checkAttributes(content: string, tag: StartTag): void {
  * another element than the one it closes (`<a><p></Body><Body></p></a>` counts as balanced)
  * could do the same. Also throws for what a strict parser refuses in it (the checks above).
  * Reads the whole content in one pass, without recursion: the open elements are a list of their
- * names, bounded by the content's length.
+ * names, bounded by the content's length. Given `outer`, the declarations the content will be
+ * put inside, its names are resolved too (checkNames): without, prefixes are not looked at.
  */
-export function rootElement(content: string): StartTag | null {
+export function rootElement(content: string, outer?: ReadonlyMap<string, string>): StartTag | null {
   const character = NOT_XML_CHARACTER.exec(content);
   if (character !== null) {
     const code = character[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, "0");
@@ -103,6 +146,7 @@ export function rootElement(content: string): StartTag | null {
   }
   let root: StartTag | null = null;
   const open: string[] = [];
+  const bindings = outer === undefined ? null : new NamespaceBindings(outer);
   /** Where the last run of text ended: the markup after it starts there. */
   let markupAt = -1;
   const onText = (start: number, end: number) => {
@@ -117,9 +161,15 @@ export function rootElement(content: string): StartTag | null {
         throw new XmlScanError(`</${token.name}> closes an element it did not open`);
       }
       if (opened !== token.name) throw new XmlScanError(`</${token.name}> closes <${opened}>`);
+      bindings?.leave();
       continue;
     }
     if (token.tag.attributes.length > 0) checkAttributes(content, token.tag);
+    if (bindings !== null) {
+      bindings.enter(token.tag);
+      checkNames(token.tag, bindings);
+      if (token.tag.selfClosing) bindings.leave();
+    }
     if (open.length === 0) {
       if (root !== null) throw new XmlScanError("it holds more than one element");
       root = token.tag;

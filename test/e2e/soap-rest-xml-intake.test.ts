@@ -197,6 +197,28 @@ describe("A REST caller's XML body bound for a SOAP Body is refused at intake un
     expect(remoteCalls[0]).to.contain("<case>1</case></getState></SOAP-ENV:Body>");
   });
 
+  it("names that do not resolve are 400 InvalidXml at intake, for both translators; nothing sent", async () => {
+    const soapBefore = soapCalls().length;
+    const remoteBefore = remoteCalls.length;
+    for (const service of ["getState", "remoteState"]) {
+      // Declared on a sibling only, so unbound where used: the backend's parser refuses it.
+      expect(
+        await expectRefused(
+          service,
+          `<getState xmlns="${NS}"><a xmlns:p="urn:p"/><p:case/></getState>`,
+        ),
+      ).to.equal(
+        `the XML body names do not resolve: the prefix "p" of <p:case> at offset ${39 + NS.length} is not declared`,
+      );
+      // One attribute under two of X-Road's conventional prefixes, which the worker declares.
+      expect(
+        await expectRefused(service, `<getState xmlns="${NS}" xrd:case="1" xroad:case="2"/>`),
+      ).to.match(/^the XML body names do not resolve: a start tag at offset 0 names the attribute/);
+    }
+    expect(soapCalls(), "SOAP calls sent").to.have.length(soapBefore);
+    expect(remoteCalls, "calls sent").to.have.length(remoteBefore);
+  });
+
   it("a JSON body, or none, to the soap service is 415 at once: the translator could only fail it", async () => {
     const before = soapCalls().length;
     const { answer } = await post("getState", '{"case":1}', "application/json");

@@ -670,6 +670,16 @@ describe("soap translator against a recording SOAP backend", function () {
     const error = await rejectionOf(translator.call(request, callOf(request)));
     expect((error as SluiceError).retryable).to.equal(false);
     expect((error as Error).message).to.contain("undeclared namespace prefixes: tns");
+    // Declared on a sibling only: out of scope where it is used, as a caller's parser reads it.
+    answer = (_r, res) =>
+      send(
+        res,
+        200,
+        "text/xml",
+        `<soap:Envelope xmlns:soap="${SOAP11_NS}"><soap:Header><h xmlns:tns="urn:t"/></soap:Header><soap:Body><tns:getStateResponse/></soap:Body></soap:Envelope>`,
+      );
+    const sibling = await rejectionOf(translator.call(request, callOf(request)));
+    expect((sibling as Error).message).to.contain("undeclared namespace prefixes: tns");
   });
 
   it("decodes an answer by its charset (ISO-8859-1) into the same text, as UTF-8", async () => {

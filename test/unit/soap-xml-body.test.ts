@@ -57,11 +57,16 @@ describe("REST XML body bound for a SOAP Body (adapter intake)", () => {
     );
   });
 
-  it("passes one element, whatever its prefixes: resolving them is the worker's", () => {
-    const body = Buffer.from(
-      '\uFEFF<?xml version="1.0"?><!-- c --><st:getState><st:case>1</st:case></st:getState>\n',
+  it("resolves its prefixes as the worker will: X-Road's conventional ones pass, others need a declaration", () => {
+    const body = (root: string) =>
+      Buffer.from(
+        `\uFEFF<?xml version="1.0"?><!-- c --><${root}><st:case>1</st:case></st:getState>\n`,
+      );
+    expect(refusal(body('st:getState xmlns:st="urn:st"'), "text/xml", true)).to.equal(null);
+    expect(refusal(body("st:getState"), "text/xml", true)).to.equal(
+      '400 InvalidXml: the XML body names do not resolve: the prefix "st" of <st:getState> at offset 10 is not declared',
     );
-    expect(refusal(body, "text/xml", true)).to.equal(null);
+    expect(refusal(Buffer.from("<xrd:a><id:b/></xrd:a>"), "text/xml", true)).to.equal(null);
   });
 
   it("reads bytes by the caller's charset, as the worker will, and refuses what it cannot read", () => {

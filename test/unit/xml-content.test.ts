@@ -1,10 +1,11 @@
 import { expect } from "chai";
-import { rootElement } from "../../shared/protocol/xml-content";
+import { rootElement, XmlNamespaceError } from "../../shared/protocol/xml-content";
+import { XROAD_PREFIXES } from "../../shared/protocol/xroad-namespaces";
 import { XmlScanError } from "../../shared/protocol/xml-tokens";
 
-function refusal(content: string): string {
+function refusal(content: string, outer?: ReadonlyMap<string, string>): string {
   try {
-    rootElement(content);
+    rootElement(content, outer);
   } catch (error) {
     expect(error).to.be.instanceOf(XmlScanError);
     return (error as XmlScanError).message;
@@ -131,5 +132,54 @@ describe("XML content: rootElement (content that must be one sound element)", ()
     expect(refusal(deep + "</a><b/>")).to.equal("</a> closes an element it did not open");
     expect(refusal(deep + "<b/>")).to.equal("it holds more than one element");
     expect(refusal("<a>".repeat(100_000) + "</b>")).to.equal("</b> closes <a>");
+  });
+
+  describe("given the declarations it is put inside: its names resolved", () => {
+    const namesRefusal = (content: string) => {
+      const message = refusal(content, XROAD_PREFIXES);
+      expect(() => rootElement(content, XROAD_PREFIXES)).to.throw(XmlNamespaceError);
+      return message;
+    };
+
+    it("refuses a prefix nothing around its use declares", () => {
+      expect(namesRefusal("<p:a/>")).to.equal(
+        'the prefix "p" of <p:a> at offset 0 is not declared',
+      );
+      expect(namesRefusal('<a p:x="1"/>')).to.equal(
+        'the prefix "p" of the attribute p:x at offset 0 is not declared',
+      );
+      // Declared on a sibling: out of scope where it is used.
+      expect(namesRefusal('<a><b xmlns:p="urn:p"/><p:c/></a>')).to.match(
+        /"p" of <p:c> at offset 23/,
+      );
+      expect(namesRefusal('<a><b xmlns:p="urn:p"></b><c p:x="1"/></a>')).to.match(/attribute p:x/);
+      // Without the declarations it is put inside, prefixes are not looked at.
+      expect(rootElement("<p:a/>")?.name).to.equal("p:a");
+    });
+
+    it("takes a prefix declared around its use, in the outer scope, or xml", () => {
+      for (const content of [
+        '<p:a xmlns:p="urn:p"><b><p:c p:x="1"/></b></p:a>',
+        '<a><b xmlns:p="urn:p"><p:c/></b><b xmlns:p="urn:q"><p:c/></b></a>',
+        '<xrd:a id:x="1"><repr:b/></xrd:a>',
+        '<a xml:lang="et" xmlns="urn:d"><b/></a>',
+      ]) {
+        expect(rootElement(content, XROAD_PREFIXES), content).not.to.equal(null);
+      }
+    });
+
+    it("refuses one attribute under two prefixes of one namespace", () => {
+      expect(namesRefusal('<a xmlns:p="urn:n" xmlns:q="urn:n" p:x="1" q:x="2"/>')).to.equal(
+        "a start tag at offset 0 names the attribute {urn:n}x twice",
+      );
+      expect(namesRefusal('<a xrd:x="1" xroad:x="2"/>')).to.match(/names the attribute/);
+      // An unprefixed attribute is in no namespace: x and p:x are two names.
+      expect(rootElement('<a xmlns:p="urn:n" x="1" p:x="2"/>', XROAD_PREFIXES)).not.to.equal(null);
+    });
+
+    it("reads 100 000 nested declarations in one pass", () => {
+      const deep = '<p:a xmlns:p="urn:p">'.repeat(100_000) + "</p:a>".repeat(100_000);
+      expect(rootElement(deep, XROAD_PREFIXES)?.name).to.equal("p:a");
+    });
   });
 });

@@ -10,6 +10,7 @@ import {
   type StartTag,
 } from "../../shared/protocol/xml-tokens";
 import { rootElement } from "../../shared/protocol/xml-content";
+import { NamespaceBindings } from "../../shared/protocol/namespace-bindings";
 
 export const SOAP11_NS = "http://schemas.xmlsoap.org/soap/envelope/";
 export const SOAP12_NS = "http://www.w3.org/2003/05/soap-envelope";
@@ -207,20 +208,30 @@ export function soapHeaderXml(text: string, maxBytes: number): string | null {
   return soapHeader(text, maxBytes)?.xml ?? null;
 }
 
-/** Prefixes used in element and attribute names of `xml` that nothing in it declares. */
+/**
+ * Prefixes used in element and attribute names of `xml` where nothing in scope declares them:
+ * neither `outer` nor an element around the use (a declaration on a sibling does not count).
+ */
 export function undeclaredPrefixes(xml: string, outer: NamespaceScope = new Map()): string[] {
-  const declared = new Set<string>(outer.keys());
-  const used = new Set<string>();
+  const bindings = new NamespaceBindings(outer);
+  const unbound = new Set<string>();
   for (const token of tokens(xml)) {
-    if (token.kind !== "start") continue;
-    for (const prefix of token.tag.declarations.keys()) declared.add(prefix);
-    if (token.tag.prefix !== "") used.add(token.tag.prefix);
-    for (const [name] of token.tag.attributes) {
-      const { prefix } = splitName(name);
-      if (prefix !== "" && prefix !== "xmlns" && prefix !== "xml") used.add(prefix);
+    if (token.kind === "end") {
+      bindings.leave();
+      continue;
     }
+    const tag = token.tag;
+    bindings.enter(tag);
+    if (tag.prefix !== "" && bindings.resolve(tag.prefix) === undefined) unbound.add(tag.prefix);
+    for (const [name] of tag.attributes) {
+      const { prefix } = splitName(name);
+      if (prefix !== "" && prefix !== "xmlns" && bindings.resolve(prefix) === undefined) {
+        unbound.add(prefix);
+      }
+    }
+    if (tag.selfClosing) bindings.leave();
   }
-  return [...used].filter((prefix) => !declared.has(prefix));
+  return [...unbound];
 }
 
 function hasUnprefixedElement(xml: string): boolean {

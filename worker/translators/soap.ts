@@ -33,6 +33,7 @@ import {
   type SoapBody,
 } from "./soap-xml";
 import { XmlScanError, type NamespaceScope } from "../../shared/protocol/xml-tokens";
+import { XROAD_PREFIXES } from "../../shared/protocol/xroad-namespaces";
 import {
   BackendRejectedError,
   BackendRedirectError,
@@ -52,18 +53,6 @@ export const DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024;
 
 /** Content type of every BackendResponse this translator produces. */
 export const SOAP_RESPONSE_CONTENT_TYPE = "text/xml; charset=utf-8";
-
-/**
- * Conventional X-Road prefixes, used only for a prefix a header field or Body element uses
- * while the request message carries no declaration for it (no `envelopeDeclarations`).
- */
-const XROAD_PREFIXES: Record<string, string> = {
-  xroad: "http://x-road.eu/xsd/xroad.xsd",
-  xrd: "http://x-road.eu/xsd/xroad.xsd",
-  id: "http://x-road.eu/xsd/identifiers",
-  iden: "http://x-road.eu/xsd/identifiers",
-  repr: "http://x-road.eu/xsd/representation.xsd",
-};
 
 /**
  * The exchange option by which a call asks the HTTP client below the soap package to send its
@@ -706,7 +695,7 @@ function standalone(
   const ownPrefix = /^\s*<([^\s:/>]+):/.exec(element)?.[1];
   const extra: NamespaceScope = new Map(scope);
   for (const prefix of result.unbound) {
-    const uri = prefix === ownPrefix && ownNamespace ? ownNamespace : XROAD_PREFIXES[prefix];
+    const uri = prefix === ownPrefix && ownNamespace ? ownNamespace : XROAD_PREFIXES.get(prefix);
     if (uri === undefined) {
       throw new SluiceError(
         "InvalidRequest",
