@@ -265,8 +265,11 @@ export function stateChanges(
   notice: Pick<StateNotice, "state" | "at">,
 ): Array<{ tx: Transaction; eventKey: string }> {
   let index = -1;
+  // The time picks one claim of several; a terminal change happens once, and its notice may
+  // come from another host (the worker re-sending a cancel) whose clock is behind the writer's.
+  const once = isTerminal(notice.state as State);
   tx.history.forEach((entry, i) => {
-    if (entry.state === notice.state && entry.at <= notice.at) index = i;
+    if (entry.state === notice.state && (once || entry.at <= notice.at)) index = i;
   });
   if (index < 0) return [];
   const changes: Array<{ tx: Transaction; eventKey: string }> = [];

@@ -103,6 +103,25 @@ describe("stateChanges", () => {
     expect(changes[1].tx).to.equal(cancelled);
   });
 
+  it("tells a cancel whose notice a host with a clock behind the canceller's sent", () => {
+    // The worker that meets a cancelled message re-sends the cancel's notice stamped with its
+    // own clock; a few ms behind the adapter's, the cancel (once, terminal) must still be told,
+    // or the response worker marks it told with nothing handed over and drops the adapter's.
+    const cancelled = transaction(
+      [
+        ["accepted", 1_000],
+        ["cancelled", 2_000],
+      ],
+      "cancelled",
+    );
+    expect(keysAndStates(stateChanges(cancelled, { state: "cancelled", at: 1_995 }))).to.deep.equal(
+      [
+        ["accepted.1", "accepted"],
+        ["cancelled", "cancelled"],
+      ],
+    );
+  });
+
   it("stands for nothing when the history has no such change yet", () => {
     expect(stateChanges(retried, { state: "processing", at: 1_500 })).to.deep.equal([]);
     expect(stateChanges(retried, { state: "cancelled", at: 9_000 })).to.deep.equal([]);
