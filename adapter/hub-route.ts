@@ -88,7 +88,13 @@ function registerHub(router: Router, log: Logger, deps: HubRouteDeps, base: stri
       const client = readClient(ctx.req);
       const { callback, query } = await registration(ctx);
       const queryText = query === undefined || query === null ? "" : query;
-      parseHubQuery(queryText);
+      // "&&" filters nothing, as no query does, but would be another listener than "" is.
+      if (queryText !== "" && Object.keys(parseHubQuery(queryText)).length === 0) {
+        throw new SluiceError(
+          "InvalidRequest",
+          "query holds no key=value pair: leave it out to hear every event",
+        );
+      }
       refuseWhileStoreDown(deps.storeReady);
       const target = await checkCallbackTarget(callback, deps.callbackPolicy, deps.lookup);
       const listener = await deps.listeners

@@ -621,6 +621,22 @@ describe("Hostile input (issue 14 audit): each case refused alone, memory bounde
     await stillServes();
   });
 
+  it("a hub query of separators alone is 400: it filters nothing, as no query does, yet would be another listener", async () => {
+    for (const query of ["&", "&&&"]) {
+      const response = await fetch(`${sluice.url}/hub`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "X-Road-Client": CLIENT },
+        body: JSON.stringify({ callback: "https://callbacks.example.org/hub", query }),
+      });
+      const json = (await response.json()) as Record<string, unknown>;
+      expect(response.status, query).to.equal(400);
+      expect(json.type, query).to.equal("InvalidRequest");
+      expect(json.message, query).to.equal(
+        "query holds no key=value pair: leave it out to hear every event",
+      );
+    }
+  });
+
   it("callback targets at IPv4-translated, NAT64 or 6to4 addresses embedding private IPv4 are refused", async () => {
     for (const host of [
       "[::ffff:0:7f00:1]", // SIIT, 127.0.0.1
