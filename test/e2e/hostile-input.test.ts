@@ -591,6 +591,16 @@ describe("Hostile input (issue 14 audit): each case refused alone, memory bounde
     await stillServes();
   });
 
+  /** A hub registration of `query` by CLIENT: its status and JSON answer. */
+  async function hubRegistration(query: string) {
+    const response = await fetch(`${sluice.url}/hub`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-Road-Client": CLIENT },
+      body: JSON.stringify({ callback: "https://callbacks.example.org/hub", query }),
+    });
+    return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+  }
+
   it("hub queries with __proto__ or constructor keys are 400, never 201", async () => {
     for (const query of [
       "__proto__=x",
@@ -600,15 +610,10 @@ describe("Hostile input (issue 14 audit): each case refused alone, memory bounde
       "toString=x",
       "hasOwnProperty=state",
     ]) {
-      const response = await measured(sluice, `hub query ${query}`, () =>
-        fetch(`${sluice.url}/hub`, {
-          method: "POST",
-          headers: { "Content-Type": "application/json", "X-Road-Client": CLIENT },
-          body: JSON.stringify({ callback: "https://callbacks.example.org/hub", query }),
-        }),
+      const { status, json } = await measured(sluice, `hub query ${query}`, () =>
+        hubRegistration(query),
       );
-      const json = (await response.json()) as Record<string, unknown>;
-      expect(response.status, query).to.equal(400);
+      expect(status, query).to.equal(400);
       expect(json.type, query).to.equal("InvalidRequest");
     }
     // A JSON body with a __proto__ member is just a body: its callback and query are read.
@@ -623,13 +628,8 @@ describe("Hostile input (issue 14 audit): each case refused alone, memory bounde
 
   it("a hub query of separators alone is 400: it filters nothing, as no query does, yet would be another listener", async () => {
     for (const query of ["&", "&&&"]) {
-      const response = await fetch(`${sluice.url}/hub`, {
-        method: "POST",
-        headers: { "Content-Type": "application/json", "X-Road-Client": CLIENT },
-        body: JSON.stringify({ callback: "https://callbacks.example.org/hub", query }),
-      });
-      const json = (await response.json()) as Record<string, unknown>;
-      expect(response.status, query).to.equal(400);
+      const { status, json } = await hubRegistration(query);
+      expect(status, query).to.equal(400);
       expect(json.type, query).to.equal("InvalidRequest");
       expect(json.message, query).to.equal(
         "query holds no key=value pair: leave it out to hear every event",
