@@ -1106,6 +1106,55 @@ export function substituteEnv(text: string, env: NodeJS.ProcessEnv = process.env
 }
 
 /**
+ * Environment values that YAML did not read back as they were written where `${NAME}` stood: the
+ * substitution is textual, so a value with " #" lost its end to a comment, a leading "&" or "!"
+ * was read as an anchor or tag, ", key: value" in a flow mapping or a line break added keys. Such
+ * a value (a secret, most often) would be used altered, without a word; it is refused instead.
+ * A `${NAME}` in a comment is passed over, as is a value filled from a default.
+ */
+export function misreadEnvValues(
+  text: string,
+  raw: unknown,
+  env: NodeJS.ProcessEnv = process.env,
+): string[] {
+  const scalars: string[] = [];
+  const collect = (value: unknown): void => {
+    if (Array.isArray(value)) value.forEach(collect);
+    else if (isObject(value)) {
+      for (const [key, item] of Object.entries(value)) {
+        scalars.push(key);
+        collect(item);
+      }
+    } else if (value !== null && value !== undefined) scalars.push(String(value));
+  };
+  collect(raw);
+  const problems = new Set<string>();
+  for (const match of text.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}/g)) {
+    const value = env[match[1]];
+    if (value === undefined || value === "") continue;
+    const line = text.slice(text.lastIndexOf("\n", match.index) + 1, match.index);
+    if (/(^|\s)#/.test(line)) continue;
+    if (scalars.some((scalar) => scalar.includes(value))) continue;
+    // A number or a boolean as YAML spells it otherwise: "0.10" is read as 0.1, as written.
+    const alone = scalarAlone(value);
+    if (typeof alone !== "string" && scalars.includes(String(alone))) continue;
+    problems.add(
+      `environment ${match[1]}: its value is not read as written where \${${match[1]}} stands in the file (YAML took part of it as syntax: a " #", ": " or ", ", a leading "&", "*", "!" or quote, a line break); quote the \${${match[1]}} in the file, or choose a value without these`,
+    );
+  }
+  return [...problems];
+}
+
+/** What YAML reads `value` as on its own (a string where it is not plain YAML). */
+function scalarAlone(value: string): unknown {
+  try {
+    return parseYaml(value);
+  } catch {
+    return value;
+  }
+}
+
+/**
  * Webhook secrets anyone can read: the demo configuration's and the example in docs/callbacks.md
  * (Standard Webhooks' own). Receivers trust a signature only as far as the secret is secret, so
  * these sign nothing outside the demo.
@@ -1209,7 +1258,17 @@ export function loadConfig(file: string): SluiceConfig {
       `not valid YAML/JSON: ${yamlProblem(error as Error, source)}`,
     ]);
   }
+  const misread = misreadEnvValues(text, raw);
   // The demo's published secret is accepted in the demo's own file only: an edited copy of it
   // is someone's deployment.
-  return compileConfig(raw, path.dirname(resolved), resolved, { demo: isBundledDemo(text) });
+  const compile = () =>
+    compileConfig(raw, path.dirname(resolved), resolved, { demo: isBundledDemo(text) });
+  if (misread.length === 0) return compile();
+  try {
+    compile();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    throw new ConfigError(resolved, [...misread, ...error.problems], error.partial);
+  }
+  throw new ConfigError(resolved, misread);
 }

@@ -593,6 +593,54 @@ describe("environment substitution in configuration files", () => {
     expect(substituteEnv("x: ${EMPTY:-fallback} y: ${MISSING}", env)).to.equal("x: fallback y: ");
     expect(substituteEnv("price: $5 {not} $HOME", env)).to.equal("price: $5 {not} $HOME");
   });
+
+  it("refuses an environment value YAML would read altered, naming the variable, never its value", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "sluice-env-"));
+    const file = path.join(dir, "sluice.yaml");
+    const problems = (admin: string, token: string): string[] => {
+      const lines = [
+        "# admin.token comes from ${SLUICE_TEST_TOKEN}",
+        "services: { testQuery: { backend: legacy } }",
+        "backends: { legacy: { url: 'http://127.0.0.1:8090' } }",
+        admin,
+        "",
+      ];
+      writeFileSync(file, lines.join("\n"), { mode: 0o600 });
+      return restoringEnv(["SLUICE_TEST_TOKEN", "SLUICE_TEST_PORT"], () => {
+        process.env.SLUICE_TEST_TOKEN = token;
+        // YAML reads it as 19090, a number as written: not refused.
+        process.env.SLUICE_TEST_PORT = "019090";
+        try {
+          loadConfig(file);
+          return [];
+        } catch (error) {
+          if (error instanceof ConfigError) return error.problems;
+          throw error;
+        }
+      });
+    };
+    const block = "admin:\n  token: ${SLUICE_TEST_TOKEN}\n  port: ${SLUICE_TEST_PORT}";
+    const flow = "admin: { token: ${SLUICE_TEST_TOKEN}, port: ${SLUICE_TEST_PORT} }";
+    try {
+      expect(problems(block, "abcdefghijklmnop0123")).to.deep.equal([]);
+      expect(problems(flow, "abcdefghijklmnop0123")).to.deep.equal([]);
+      // Cut at a comment, an anchor dropped, a key added: each passes every other check.
+      for (const [admin, token] of [
+        [block, "abcdefghijklmnop #0123"],
+        [block, "&abcdefgh ijklmnop0123456789"],
+        [flow, "abcdefghijklmnop0123, host: 0.0.0.0"],
+      ]) {
+        const found = problems(admin, token);
+        expect(found, token).to.have.length(1);
+        expect(found[0]).to.match(
+          /^environment SLUICE_TEST_TOKEN: its value is not read as written/,
+        );
+        expect(found[0]).to.not.include("abcdefgh");
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe("services and their backends' translators", () => {
