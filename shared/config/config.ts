@@ -45,6 +45,13 @@ const MAX_LEASE_MS = 86_400_000;
  */
 const MAX_DURATION = "3650d";
 const MAX_DURATION_MS = 3650 * 86_400_000;
+/**
+ * The longest wait a Node.js timer takes (2^31 - 1 ms, about 24.8 days): a longer one fires
+ * after 1 ms instead, so a timeout or grace time past it would end every wait at once.
+ */
+const MAX_TIMER_MS = 24 * 86_400_000;
+const TIMER_TOO_LONG =
+  "must be at most 24d (a longer wait is more than a timer holds, and would end at once)";
 
 export type Ordering = "none" | "strict" | { key: string; partitions: number };
 
@@ -316,15 +323,19 @@ class Reader {
 
   /**
    * A duration that bounds a wait: `0` would not mean "no limit" but give up at once, failing
-   * every call, publish or delivery it bounds, so it is refused.
+   * every call, publish or delivery it bounds, so it is refused; so is one past a timer's reach.
    */
   positiveDuration(key: string, fallback: number): number {
-    return this.checkedDuration(
-      key,
-      fallback,
-      (ms) => ms > 0,
-      "must be longer than 0 (it bounds a wait, and 0 would end every one at once)",
-    );
+    const ms = this.duration(key, fallback);
+    const why =
+      ms <= 0
+        ? "must be longer than 0 (it bounds a wait, and 0 would end every one at once)"
+        : ms > MAX_TIMER_MS
+          ? TIMER_TOO_LONG
+          : null;
+    if (why === null) return ms;
+    this.problems.push(`${this.where}.${key}: ${why}`);
+    return fallback;
   }
 
   /** Null when absent, or too long (its problem noted once, not made a second one). */
@@ -1055,7 +1066,9 @@ export function compileConfig(
       token: adminToken(admin, problems),
     },
     retentionMs: compileRetention(root),
-    shutdownGraceMs: root.at("shutdown").duration("grace", 10_000),
+    shutdownGraceMs: root
+      .at("shutdown")
+      .checkedDuration("grace", 10_000, (ms) => ms <= MAX_TIMER_MS, TIMER_TOO_LONG),
     // A longer delay than a minute outlasts the stop timeout of any platform that polls.
     shutdownDelayMs: root
       .at("shutdown")

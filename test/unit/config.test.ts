@@ -1027,4 +1027,28 @@ describe("durations", () => {
       problemsOf({ ...minimal, services: { testQuery: { backend: "legacy", maxBodySize: 0 } } }),
     ).to.deep.equal(["config.services.testQuery.maxBodySize: must be at least 1"]);
   });
+
+  it("refuses a timeout or a grace time longer than a timer holds, which would end at once", () => {
+    const tooLong =
+      "must be at most 24d (a longer wait is more than a timer holds, and would end at once)";
+    expect(
+      problemsOf({
+        ...minimal,
+        // A broker that lets a message be held that long, so the backend's rule is not the one.
+        amqpConsumerTimeout: "3650d",
+        backends: { legacy: { url: "http://127.0.0.1:8090", timeout: "25d" } },
+        adapter: { publishTimeout: "30d" },
+        callbacks: { timeout: "30d" },
+        shutdown: { grace: "30d" },
+      }),
+    ).to.deep.equal([
+      `config.backends.legacy.timeout: ${tooLong}`,
+      `config.adapter.publishTimeout: ${tooLong}`,
+      `config.shutdown.grace: ${tooLong}`,
+      `config.callbacks.timeout: ${tooLong}`,
+    ]);
+    expect(
+      problemsOf({ ...minimal, callbacks: { timeout: "24d" }, shutdown: { grace: "24d" } }),
+    ).to.deep.equal([]);
+  });
 });
