@@ -1,13 +1,24 @@
-// Whether each backend may be called right now: inside one of its service windows and not
-// paused by an operator. Re-checked every second; workers stop consuming while a gate is shut.
+// Whether each backend may be called right now: inside one of its service windows, not paused
+// by an operator, and with Redis within reach. Re-checked every second; workers stop consuming
+// while a gate is shut.
 
 import { setMaxListeners } from "node:events";
 import type { Logger } from "pino";
 import type { BackendPauses } from "../shared/operator/backend-pauses";
 import type { ServiceWindows } from "../shared/config/service-windows";
 import { systemClock, type Clock } from "../shared/runtime/clock";
+import { outageOf } from "../shared/runtime/outage";
 
-export type ClosedReason = "paused" | "outside service window";
+export type ClosedReason = "paused" | "outside service window" | "waiting for Redis";
+
+/**
+ * How long Redis stays out of reach before every gate shuts. Until then a message the worker
+ * holds is tried again in place (a failover's seconds pass unnoticed); past it, consuming on
+ * would take each message handed back after its minute of trying straight back, and every such
+ * hand-back counts against the request queue's delivery limit: twenty of them and the broker
+ * dead-letters the message, never called. Shut, the queues keep them for when Redis is back.
+ */
+export const STORE_OUTAGE_SHUT_MS = 15_000;
 
 interface Gate {
   windows: ServiceWindows;
@@ -21,6 +32,9 @@ interface Gate {
 export class BackendGates {
   private readonly gates = new Map<string, Gate>();
   private timer: NodeJS.Timeout | undefined;
+  /** When the pause state's reads began failing for Redis being out of reach; null: they work. */
+  private storeLostAt: number | null = null;
+  private storeDown = false;
 
   constructor(
     windows: ReadonlyMap<string, ServiceWindows>,
@@ -62,7 +76,8 @@ export class BackendGates {
   closedReason(backend: string): ClosedReason | null {
     const gate = this.gates.get(backend);
     if (!gate || gate.open) return null;
-    return gate.paused ? "paused" : "outside service window";
+    if (gate.paused) return "paused";
+    return this.storeDown ? "waiting for Redis" : "outside service window";
   }
 
   /** A signal aborted the next time the backend's gate shuts. */
@@ -78,17 +93,31 @@ export class BackendGates {
   /** Re-reads the pause state and the clock; exposed so tests and admin calls need not wait. */
   async refresh(): Promise<void> {
     let paused: Set<string> | null = null;
+    let unreachable = false;
     try {
       paused = await this.pauses.pausedBackends();
     } catch (error) {
-      // Redis unreachable: keep the last known pause state. The limits need Redis too, so no
-      // call goes out meanwhile anyway.
+      // Keep the last known pause state. The limits need Redis too, so no call goes out
+      // meanwhile anyway; an outage past STORE_OUTAGE_SHUT_MS shuts every gate.
+      unreachable = outageOf(error) === "Redis";
       this.log.debug({ err: (error as Error).message }, "could not read paused backends");
     }
     const now = this.clock.now();
+    if (paused !== null) this.storeLostAt = null;
+    else if (unreachable) this.storeLostAt ??= now;
+    const storeDown = this.storeLostAt !== null && now - this.storeLostAt >= STORE_OUTAGE_SHUT_MS;
+    if (storeDown !== this.storeDown) {
+      this.storeDown = storeDown;
+      this.log.warn(
+        { outOfReachMs: storeDown ? now - (this.storeLostAt as number) : undefined },
+        storeDown
+          ? "Redis out of reach: not consuming requests until it is back"
+          : "Redis within reach again: consuming requests",
+      );
+    }
     for (const [backend, gate] of this.gates) {
       if (paused) gate.paused = paused.has(backend);
-      const open = !gate.paused && gate.windows.isOpen(now);
+      const open = !gate.paused && !this.storeDown && gate.windows.isOpen(now);
       if (open === gate.open) continue;
       gate.open = open;
       if (!open) {

@@ -8,6 +8,8 @@ import * as amqplib from "amqplib";
 import { expect } from "chai";
 import Redis from "ioredis";
 import { closedPort } from "../support/closed-port";
+import { topologyNames } from "../../shared/protocol/names";
+import { STORE_OUTAGE_SHUT_MS } from "../../worker/backend-gates";
 import {
   AMQP_URL,
   call,
@@ -47,6 +49,18 @@ async function dependencyUp(proc: SluiceProcess, dependency: string): Promise<nu
   const line = new RegExp(`^sluice_dependency_up\\{dependency="${dependency}"\\} (\\d+)$`, "m");
   const value = line.exec(text)?.[1];
   expect(value, `sluice_dependency_up{dependency="${dependency}"} on /metrics`).to.be.a("string");
+  return Number(value);
+}
+
+/** `sluice_queue_gate_open{queue}` on `proc`'s /metrics. */
+async function gateOpen(proc: SluiceProcess, queue: string): Promise<number> {
+  const text = (await call(`${proc.adminUrl}/metrics`, { client: null })).text;
+  const line = new RegExp(
+    `^sluice_queue_gate_open\\{queue="${queue.replace(/\./g, "\\.")}"\\} (\\d+)$`,
+    "m",
+  );
+  const value = line.exec(text)?.[1];
+  expect(value, `sluice_queue_gate_open{queue="${queue}"} on /metrics`).to.be.a("string");
   return Number(value);
 }
 
@@ -122,6 +136,84 @@ describe("Redis outage (private redis-server stopped and restarted)", function (
     const sync = await call(`${sluice.url}/rest/ask`, { body: "{}" });
     expect(sync.status).to.equal(200);
     await completed(sluice.url, [again.json.id], 15_000);
+  });
+});
+
+describe("a long Redis outage with messages queued (private redis-server)", function () {
+  this.timeout(120_000);
+  const harness = new Harness();
+  let redis: PrivateRedis;
+  let sluice: SluiceProcess;
+  let connection: amqplib.ChannelModel | undefined;
+
+  before(async () => {
+    redis = await PrivateRedis.start();
+    // A slow backend, one call at a time: the messages after the first wait in the queue.
+    await harness.startSim({ latencyMs: 1_000, recordDetails: true });
+    harness.writeConfig({
+      services,
+      backends: { sim: { translator: "rest-json", maxInFlight: 1 } },
+    });
+    sluice = await harness.spawn("all", { REDIS_URL: redis.url });
+  });
+
+  after(async () => {
+    await connection?.close().catch(() => undefined);
+    await harness.cleanup();
+    await redis?.stop();
+  });
+
+  it("stops consuming the request queues while Redis is away, so hand-backs cannot use up the delivery limit; every message completes once it is back", async () => {
+    await untilReadiness(sluice.adminUrl, 200);
+    const ids: string[] = [];
+    for (let n = 0; n < 4; n++) {
+      const answer = await call(`${sluice.url}/rest/order`, { body: `{"n":${n}}` });
+      expect(answer.status, answer.text).to.equal(202);
+      ids.push(answer.json.id as string);
+    }
+    connection = await amqplib.connect(AMQP_URL);
+    const channel = await connection.createChannel();
+    const queue = topologyNames(harness.prefix).requestsQueue("sim");
+    const ready = async () => (await channel.checkQueue(queue)).messageCount;
+    // The first in its call (the backend takes a second), the others held by the worker.
+    await eventually(async () => (harness.sim.calls().length > 0 ? true : undefined), 10_000);
+    expect(await gateOpen(sluice, queue)).to.equal(1);
+
+    await redis.stop();
+    // Past STORE_OUTAGE_SHUT_MS the worker's gate shuts: it cancels its consumer and hands the
+    // three it held back once; nothing takes them again (each taking would count against the
+    // delivery limit). The one in its call keeps its answer until it can record it.
+    await eventually(
+      async () => ((await gateOpen(sluice, queue)) === 0 ? true : undefined),
+      STORE_OUTAGE_SHUT_MS + 30_000,
+      "the request queue's gate shut while Redis is away",
+    );
+    await eventually(
+      async () => ((await ready()) === 3 ? true : undefined),
+      90_000,
+      "the three waiting messages back in the queue",
+    );
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    expect(await ready(), "taken again while Redis is away").to.equal(3);
+
+    await redis.resume();
+    await eventually(
+      async () => ((await gateOpen(sluice, queue)) === 1 ? true : undefined),
+      30_000,
+      "the request queue's gate open again once Redis is back",
+    );
+    await completed(sluice.url, ids, 60_000);
+    // Each called once: none handed back after its call, none dead-lettered uncalled.
+    const bodies = harness.sim
+      .calls()
+      .filter((c) => c.method === "POST")
+      .map((c) => c.body?.toString("utf8"));
+    for (let n = 0; n < 4; n++) {
+      expect(
+        bodies.filter((b) => b === `{"n":${n}}`),
+        `calls of n=${n}`,
+      ).to.have.length(1);
+    }
   });
 });
 

@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import pino from "pino";
-import { BackendGates } from "../../worker/backend-gates";
+import { BackendGates, STORE_OUTAGE_SHUT_MS } from "../../worker/backend-gates";
 import { GatedConsumers } from "../../worker/gated-consumers";
 import type { Broker, Consumer } from "../../shared/broker/amqp";
 import { queueGateOpen } from "../../shared/observability/metrics";
@@ -12,7 +12,8 @@ import { FixedClock } from "../../shared/runtime/clock";
 function pausesOf(state: { paused: Set<string>; down?: boolean }): BackendPauses {
   return {
     pausedBackends: async () => {
-      if (state.down) throw new Error("Redis down");
+      // ioredis's words for a command without a usable connection.
+      if (state.down) throw new Error("Connection is closed.");
       return new Set(state.paused);
     },
   } as unknown as BackendPauses;
@@ -163,6 +164,56 @@ describe("backend gates (service windows and pause)", () => {
     await gates.refresh();
     expect(gates.isOpen("legacy")).to.equal(true);
     expect(gates.closedReason("legacy")).to.equal(null);
+  });
+
+  it("shuts every gate once Redis has been out of reach for STORE_OUTAGE_SHUT_MS, and opens them when it is back", async () => {
+    const state = { paused: new Set<string>(), down: false };
+    const clock = new FixedClock(Date.parse("2026-11-23T02:00:00Z"));
+    const gates = new BackendGates(new Map([["legacy", always]]), pausesOf(state), silent, clock);
+    const changes: boolean[] = [];
+    gates.onChange("legacy", (open) => changes.push(open));
+    const closing = gates.closingSignal("legacy");
+    state.down = true;
+    await gates.refresh();
+    clock.advance(STORE_OUTAGE_SHUT_MS - 1);
+    await gates.refresh();
+    // A failover's seconds pass: the messages held are tried again in place.
+    expect(gates.isOpen("legacy")).to.equal(true);
+    clock.advance(1);
+    await gates.refresh();
+    expect(gates.isOpen("legacy")).to.equal(false);
+    expect(gates.closedReason("legacy")).to.equal("waiting for Redis");
+    // Waits for a slot or token end at once: those messages go back to the queue untouched.
+    expect(closing.aborted).to.equal(true);
+    expect(String(closing.reason)).to.contain("backend legacy is waiting for Redis");
+    state.down = false;
+    await gates.refresh();
+    expect(gates.isOpen("legacy")).to.equal(true);
+    expect(changes).to.deep.equal([false, true]);
+    // The outage's clock starts again: one failed read after it does not shut the gate.
+    state.down = true;
+    await gates.refresh();
+    clock.advance(STORE_OUTAGE_SHUT_MS / 2);
+    await gates.refresh();
+    expect(gates.isOpen("legacy")).to.equal(true);
+  });
+
+  it("keeps its gates as they are on a failed read that is no outage (a bug, not Redis away)", async () => {
+    const clock = new FixedClock(Date.parse("2026-11-23T02:00:00Z"));
+    let reads = 0;
+    const failing = {
+      pausedBackends: async () => {
+        reads++;
+        throw new Error("WRONGTYPE Operation against a key holding the wrong kind of value");
+      },
+    } as unknown as BackendPauses;
+    const gates = new BackendGates(new Map([["legacy", always]]), failing, silent, clock);
+    for (let i = 0; i < 3; i++) {
+      await gates.refresh();
+      clock.advance(STORE_OUTAGE_SHUT_MS);
+    }
+    expect(reads).to.equal(3);
+    expect(gates.isOpen("legacy")).to.equal(true);
   });
 
   it("reports nothing for a change that does not change the gate", async () => {
