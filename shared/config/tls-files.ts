@@ -157,13 +157,24 @@ export function readTlsFiles(files: TlsFiles, where: string): TlsMaterial {
   if (files.clientCerts && files.clientCerts.length > 0) {
     const pems = files.clientCerts.map((f) => readPem(f, `${where}.clientCerts`, "certificate"));
     material.clientCerts = pems;
-    material.clientFingerprints = new Set(
-      pems.flatMap((pem) =>
-        (pem.toString("latin1").match(CERTIFICATE_BLOCK) ?? []).map(
-          (block) => new X509Certificate(block).fingerprint256,
-        ),
+    const pinned = pems.flatMap((pem) =>
+      (pem.toString("latin1").match(CERTIFICATE_BLOCK) ?? []).map(
+        (block) => new X509Certificate(block),
       ),
     );
+    material.clientFingerprints = new Set(pinned.map((cert) => cert.fingerprint256));
+    // Pins out of their validity admit nobody: every handshake of the security server would be
+    // refused, seen only at its first call. One valid pin is enough (an old one beside the new
+    // during a change).
+    const now = Date.now();
+    const valid = (cert: X509Certificate) =>
+      Date.parse(cert.validFrom) <= now && Date.parse(cert.validTo) > now;
+    if (!pinned.some(valid)) {
+      const first = pinned[0];
+      throw new StartupError(
+        `${where}.clientCerts: no pinned certificate is valid now (${first.subject.replace(/\n/g, ", ")}: ${first.validFrom} to ${first.validTo}); every handshake presenting one is refused: pin the security server's current certificate`,
+      );
+    }
   }
   if (material.cert && material.key) {
     // A certificate with someone else's key would only fail at the first handshake.

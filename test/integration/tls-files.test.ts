@@ -135,6 +135,20 @@ describe("TLS files from the configuration", () => {
     );
   });
 
+  it("refuses pins of which none is valid now at start (no handshake could use them), not one valid beside an expired one", () => {
+    const expired = pki.ca.issue("pin-expired", { expired: true });
+    const current = pki.ca.issue("pin-current");
+    expect(() =>
+      readTlsFiles({ ...files(null, null), clientCerts: [expired.certFile] }, "adapter.tls"),
+    ).to.throw(/^adapter\.tls\.clientCerts: no pinned certificate is valid now \(.*CN=pin-expired/);
+    // During a change the old pin may have expired already: the new one is enough.
+    const material = readTlsFiles(
+      { ...files(null, null), clientCerts: [expired.certFile, current.certFile] },
+      "adapter.tls",
+    );
+    expect(material.clientFingerprints!.size).to.equal(2);
+  });
+
   it("a reload whose material a listener refuses puts the previous back and says so, never throws", () => {
     const { one, cert, key, tls } = reloadable("refused");
     const applied: string[] = [];
