@@ -14,6 +14,12 @@ const RECHECK_BATCH = 100;
 /** A check whose reads failed is made again after this, doubling up to the maximum. */
 const RECHECK_RETRY_MS = 500;
 const RECHECK_RETRY_MAX_MS = 5_000;
+/**
+ * The subscription is pinged this often; a ping still unanswered at the next one finds the
+ * connection silent (a partition without resets, a NAT or firewall that forgot it): Redis still
+ * counts such a subscriber, so its wakes go nowhere and none goes by the broker instead.
+ */
+const PING_INTERVAL_MS = 2_000;
 
 export interface WakeSubscriberDeps {
   redis: Redis;
@@ -34,6 +40,8 @@ export class WakeSubscriber {
   private retryTimer: NodeJS.Timeout | undefined;
   private retryMs = RECHECK_RETRY_MS;
   private closed = false;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private pinging = false;
 
   private constructor(private readonly deps: WakeSubscriberDeps) {
     // Its own connection: one in subscriber mode takes no other commands. It queues commands
@@ -60,6 +68,8 @@ export class WakeSubscriber {
     await wakes.subscriber.connect();
     await wakes.subscriber.subscribe(deps.channel);
     wakes.subscribed = true;
+    wakes.pingTimer = setInterval(() => wakes.ping(), PING_INTERVAL_MS);
+    wakes.pingTimer.unref();
     return wakes;
   }
 
@@ -90,7 +100,34 @@ export class WakeSubscriber {
   close(): void {
     this.closed = true;
     clearTimeout(this.retryTimer);
+    clearInterval(this.pingTimer);
     this.subscriber.disconnect();
+  }
+
+  /**
+   * Pings the subscription; one whose last ping is still unanswered is made again (subscribed
+   * and the waiters' records read on its ready). Decided after the loop's poll phase: a reply
+   * that came in while the process stood still is read first, and is no silence.
+   */
+  private ping(): void {
+    if (this.subscriber.status !== "ready") {
+      this.pinging = false;
+      return;
+    }
+    if (!this.pinging) {
+      this.pinging = true;
+      this.subscriber.ping().then(
+        () => (this.pinging = false),
+        () => undefined,
+      );
+      return;
+    }
+    setImmediate(() => {
+      if (!this.pinging || this.closed || this.subscriber.status !== "ready") return;
+      this.pinging = false;
+      this.deps.log.warn("wake subscription silent; connecting again");
+      this.subscriber.disconnect(true);
+    });
   }
 
   private retryLater(): void {

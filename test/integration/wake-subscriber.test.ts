@@ -3,12 +3,14 @@
 // not back yet) is made again until it succeeds, so a wake lost meanwhile is never waited out.
 
 import { randomUUID } from "node:crypto";
+import net from "node:net";
 import { expect } from "chai";
 import Redis from "ioredis";
 import pino from "pino";
 import { WakeSubscriber } from "../../adapter/wake-subscriber";
 import { SyncWaiters } from "../../adapter/sync-waiters";
 import { redisKeys } from "../../shared/protocol/redis-keys";
+import { wakeHead } from "../../shared/protocol/codec";
 import { createRedis, whenReady } from "../../shared/store/redis";
 import { TransactionStore } from "../../shared/store/transaction-store";
 import { eventually, REDIS_URL } from "../support/harness";
@@ -90,6 +92,62 @@ describe("wake subscription (real Redis)", function () {
       wakes.close();
       commands.disconnect();
       await proxy.close();
+    }
+  });
+
+  it("a subscription gone silent (its connection alive to Redis, nothing comes through) is made again, and the wake sent into it is not waited out", async function () {
+    this.timeout(40_000);
+    const log = pino({ level: "silent" });
+    // A proxy whose open connections can be frozen while new ones pass: a NAT or firewall
+    // that dropped one connection's state, the socket still open at both ends.
+    const target = new URL(REDIS_URL);
+    const frozen: Array<() => void> = [];
+    const proxy = net.createServer((client) => {
+      const server = net.connect(Number(target.port || 6379), target.hostname);
+      client.pipe(server);
+      server.pipe(client);
+      client.on("error", () => undefined);
+      server.on("error", () => undefined);
+      frozen.push(() => {
+        client.unpipe(server);
+        server.unpipe(client);
+        client.pause();
+        server.pause();
+      });
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", () => resolve()));
+    const port = (proxy.address() as net.AddressInfo).port;
+    const viaFrozen = new Redis(viaProxy(REDIS_URL, port), { lazyConnect: true });
+    const store = new TransactionStore(direct, prefix, 60_000);
+    const waiters = new SyncWaiters(10);
+    const wakes = await WakeSubscriber.start({
+      redis: viaFrozen,
+      channel,
+      connectionName,
+      waiters,
+      store,
+      log,
+    });
+    try {
+      const id = randomUUID();
+      await store.create(transactionMeta({ id, replyMode: "sync", owner: instance }));
+      const waiter = waiters.register(id, 60_000);
+      for (const freeze of frozen.splice(0)) freeze();
+      // Redis still counts the frozen subscriber: its wake is "heard", so none goes by the broker.
+      const response = responseMessage(id);
+      const head = wakeHead({ id, state: "completed", error: null });
+      expect((await store.addResponse(response, head)).unreached).to.deep.equal([]);
+      // Answered from the record once the subscription is made again, long before its deadline.
+      const wake = await Promise.race([
+        waiter.promise,
+        new Promise<"deadline">((resolve) => setTimeout(resolve, 20_000, "deadline")),
+      ]);
+      expect(wake).to.not.equal("deadline");
+      expect(wake && wake !== "deadline" ? wake.state : null).to.equal("completed");
+    } finally {
+      wakes.close();
+      viaFrozen.disconnect();
+      proxy.close();
     }
   });
 });
