@@ -232,6 +232,7 @@ interface Deployment {
       metadata: { labels: Record<string, string>; annotations: Record<string, string> };
       spec: {
         terminationGracePeriodSeconds: number;
+        enableServiceLinks?: boolean;
         securityContext: { runAsNonRoot?: boolean; seccompProfile?: { type: string } };
         containers: Container[];
         volumes: {
@@ -869,6 +870,9 @@ describe("deployment files", () => {
         const pod = template.spec;
         expect(pod.securityContext, name).to.include({ runAsNonRoot: true });
         expect(pod.securityContext.seccompProfile, name).to.deep.equal({ type: "RuntimeDefault" });
+        // Service links would give a Service named admin (or adapter, …) in the namespace a say
+        // in ADMIN_PORT and the other variables a role reads.
+        expect(pod.enableServiceLinks, name).to.equal(false);
         const [container] = pod.containers;
         expect(container.securityContext, name).to.include({
           allowPrivilegeEscalation: false,
