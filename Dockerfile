@@ -8,9 +8,13 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY . .
+# What only building and testing need stays here: the tests, the benchmarks, the build scripts
+# and the TypeScript sources (the roles run the compiled dist/).
 RUN npm run build \
   && npm prune --omit=dev --ignore-scripts --no-audit --no-fund \
-  && rm -rf dist/test dist/.tsbuildinfo
+  && rm -rf dist/test dist/bench dist/.tsbuildinfo test bench scripts \
+  && find . -path ./node_modules -prune -o -type f -name '*.ts' -print0 | xargs -0 rm -f \
+  && find adapter worker response-worker shared cli legacy-sim xroad-sim -depth -type d -empty -delete
 
 FROM node:22-slim
 ENV NODE_ENV=production
