@@ -1158,6 +1158,25 @@ export function misreadEnvValues(
   return [...problems];
 }
 
+/**
+ * `${NAME}`s without a default whose variable is not set at all: read as empty, a missing secret
+ * or address would surface as a problem of its key, or not at all (an empty token switches the
+ * operator endpoints off). `${NAME:-}` asks for empty when unset; a variable set to "" is a
+ * choice too. A `${NAME}` in a comment is passed over.
+ */
+export function unsetEnvNames(text: string, env: NodeJS.ProcessEnv = process.env): string[] {
+  const problems = new Set<string>();
+  for (const match of text.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}/g)) {
+    if (match[2] !== undefined || env[match[1]] !== undefined) continue;
+    const line = text.slice(text.lastIndexOf("\n", match.index) + 1, match.index);
+    if (/(^|\s)#/.test(line)) continue;
+    problems.add(
+      `environment ${match[1]} is not set, and \${${match[1]}} has no default in the file: set it, or write \${${match[1]}:-} where empty is meant`,
+    );
+  }
+  return [...problems];
+}
+
 /** What YAML reads `value` as on its own (a string where it is not plain YAML). */
 function scalarAlone(value: string): unknown {
   try {
@@ -1271,7 +1290,7 @@ export function loadConfig(file: string): SluiceConfig {
       `not valid YAML/JSON: ${yamlProblem(error as Error, source)}`,
     ]);
   }
-  const misread = misreadEnvValues(text, raw);
+  const misread = [...unsetEnvNames(text), ...misreadEnvValues(text, raw)];
   // The demo's published secret is accepted in the demo's own file only: an edited copy of it
   // is someone's deployment.
   const compile = () =>

@@ -641,6 +641,49 @@ describe("environment substitution in configuration files", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it("refuses a ${NAME} without a default whose variable is not set, naming it; ${NAME:-} and a set empty value are choices", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "sluice-env-"));
+    const file = path.join(dir, "sluice.yaml");
+    const problems = (token: string, value: string | undefined): string[] => {
+      const lines = [
+        "# admin.token may come from ${SLUICE_TEST_UNSET_IN_COMMENT}",
+        "services: { testQuery: { backend: legacy } }",
+        "backends: { legacy: { url: 'http://127.0.0.1:8090' } }",
+        `admin: { port: 19090, token: "${token}" }`,
+        "",
+      ];
+      writeFileSync(file, lines.join("\n"), { mode: 0o600 });
+      return restoringEnv(["SLUICE_TEST_TOKEN", "SLUICE_TEST_UNSET_IN_COMMENT"], () => {
+        delete process.env.SLUICE_TEST_UNSET_IN_COMMENT;
+        if (value === undefined) delete process.env.SLUICE_TEST_TOKEN;
+        else process.env.SLUICE_TEST_TOKEN = value;
+        try {
+          loadConfig(file);
+          return [];
+        } catch (error) {
+          if (error instanceof ConfigError) return error.problems;
+          throw error;
+        }
+      });
+    };
+    try {
+      // First, before what the empty value did to its key.
+      expect(problems("${SLUICE_TEST_TOKEN}", undefined)[0]).to.equal(
+        "environment SLUICE_TEST_TOKEN is not set, and ${SLUICE_TEST_TOKEN} has no default in the file: set it, or write ${SLUICE_TEST_TOKEN:-} where empty is meant",
+      );
+      // Empty by choice: what is said of it is the key's alone.
+      expect(problems("${SLUICE_TEST_TOKEN:-}", undefined)).to.deep.equal([
+        "config.admin.token: must be at least 16 characters",
+      ]);
+      expect(problems("${SLUICE_TEST_TOKEN}", "")).to.deep.equal([
+        "config.admin.token: must be at least 16 characters",
+      ]);
+      expect(problems("${SLUICE_TEST_TOKEN}", "abcdefghijklmnop0123")).to.deep.equal([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe("services and their backends' translators", () => {
