@@ -144,37 +144,65 @@ function checkCertificates(pem: Buffer): void {
   });
 }
 
+/** Every certificate of the files `pems` (chains, bundles). */
+function certificatesOf(pems: Buffer[]): X509Certificate[] {
+  return pems.flatMap((pem) =>
+    (pem.toString("latin1").match(CERTIFICATE_BLOCK) ?? []).map(
+      (block) => new X509Certificate(block),
+    ),
+  );
+}
+
+/**
+ * Throws a StartupError when none of `certificates` is within its validity now: a list of trust
+ * anchors or pins all expired (or none valid yet) refuses every peer, seen only at the first
+ * call or handshake. One valid certificate is enough: a bundle keeps old ones beside the new.
+ */
+function oneValidNow(certificates: X509Certificate[], what: string, effect: string): void {
+  const now = Date.now();
+  const valid = (cert: X509Certificate) =>
+    Date.parse(cert.validFrom) <= now && Date.parse(cert.validTo) > now;
+  if (certificates.length === 0 || certificates.some(valid)) return;
+  const first = certificates[0];
+  throw new StartupError(
+    `${what} (${first.subject.replace(/\n/g, ", ")}: ${first.validFrom} to ${first.validTo}); ${effect}`,
+  );
+}
+
 /** Reads and checks every file; throws a StartupError naming the first bad one. */
 export function readTlsFiles(files: TlsFiles, where: string): TlsMaterial {
   const material: TlsMaterial = {};
   if (files.cert) material.cert = readPem(files.cert, `${where}.cert`, "certificate");
   if (files.key) material.key = readPem(files.key, `${where}.key`, "key");
-  if (files.ca.length > 0)
+  if (files.ca.length > 0) {
     material.ca = files.ca.map((f) => readPem(f, `${where}.ca`, "certificate"));
+    oneValidNow(
+      certificatesOf(material.ca),
+      `${where}.ca: no certificate is valid now`,
+      "every peer's certificate is refused against it: name a current CA or certificate",
+    );
+  }
   if (files.clientCa && files.clientCa.length > 0) {
     material.clientCa = files.clientCa.map((f) => readPem(f, `${where}.clientCa`, "certificate"));
+    oneValidNow(
+      certificatesOf(material.clientCa),
+      `${where}.clientCa: no certificate is valid now`,
+      "every client certificate is refused against it: name a current CA",
+    );
   }
   if (files.clientCerts && files.clientCerts.length > 0) {
     const pems = files.clientCerts.map((f) => readPem(f, `${where}.clientCerts`, "certificate"));
     material.clientCerts = pems;
-    const pinned = pems.flatMap((pem) =>
-      (pem.toString("latin1").match(CERTIFICATE_BLOCK) ?? []).map(
-        (block) => new X509Certificate(block),
-      ),
-    );
+    const pinned = certificatesOf(pems);
     material.clientFingerprints = new Set(pinned.map((cert) => cert.fingerprint256));
     // Pins out of their validity admit nobody: every handshake of the security server would be
     // refused, seen only at its first call. One valid pin is enough (an old one beside the new
     // during a change).
-    const now = Date.now();
-    const valid = (cert: X509Certificate) =>
-      Date.parse(cert.validFrom) <= now && Date.parse(cert.validTo) > now;
-    if (!pinned.some(valid)) {
-      const first = pinned[0];
-      throw new StartupError(
-        `${where}.clientCerts: no pinned certificate is valid now (${first.subject.replace(/\n/g, ", ")}: ${first.validFrom} to ${first.validTo}); every handshake presenting one is refused: pin the security server's current certificate`,
-      );
-    }
+    oneValidNow(
+      pinned,
+      `${where}.clientCerts: no pinned certificate is valid now`,
+      "every handshake presenting one is refused: pin the security server's current certificate",
+    );
   }
   if (material.cert && material.key) {
     // A certificate with someone else's key would only fail at the first handshake.

@@ -149,6 +149,25 @@ describe("TLS files from the configuration", () => {
     expect(material.clientFingerprints!.size).to.equal(2);
   });
 
+  it("refuses a ca or clientCa list of which no certificate is valid now, not one with a current one beside", () => {
+    const expired = pki.ca.issue("anchor-expired", { expired: true });
+    for (const key of ["ca", "clientCa"] as const) {
+      expect(() =>
+        readTlsFiles({ ...files(null, null), [key]: [expired.certFile] }, "securityServer.tls"),
+      ).to.throw(
+        new RegExp(
+          `^securityServer\\.tls\\.${key}: no certificate is valid now \\(.*CN=anchor-expired`,
+        ),
+      );
+      // A bundle keeps old certificates beside the new: one current is enough.
+      const material = readTlsFiles(
+        { ...files(null, null), [key]: [expired.certFile, pki.ca.certFile] },
+        "securityServer.tls",
+      );
+      expect(material[key]).to.have.length(2);
+    }
+  });
+
   it("a reload whose material a listener refuses puts the previous back and says so, never throws", () => {
     const { one, cert, key, tls } = reloadable("refused");
     const applied: string[] = [];
