@@ -4,7 +4,7 @@
 /** What of a backend's configuration decides its hold (config.ts's BackendConfig fits it). */
 export interface HoldSettings {
   name: string;
-  rate: { limit: number; perMs: number } | null;
+  rate: { limit: number; perMs: number; burst?: number; guardMs?: number } | null;
   maxInFlight: number;
   timeoutMs: number;
   retry: { attempts: number; backoffMs: number[] };
@@ -20,6 +20,21 @@ export const DEFAULT_AMQP_CONSUMER_TIMEOUT_MS = 1_800_000;
  * a token taken a little later than its turn.
  */
 export const HOLD_SHARE_OF_CONSUMER_TIMEOUT = 0.9;
+
+/**
+ * The time between two of the backend's rate tokens, as the worker's limiter spaces them
+ * (`gcraParameters` in worker/rate-limiter.ts): `per / limit`, lengthened by what of the guard
+ * the burst cannot cover. A `rate.guard` of up to half of `per` makes it up to half as long again.
+ */
+export function tokenIntervalMs(rate: NonNullable<HoldSettings["rate"]>): number {
+  const baseMs = rate.perMs / rate.limit;
+  const guardMs =
+    rate.guardMs === undefined
+      ? Math.min(25, rate.perMs / 40)
+      : Math.min(rate.guardMs, rate.perMs / 2);
+  const fromBurstMs = Math.min(guardMs, (rate.burst ?? 0) * baseMs);
+  return baseMs + (guardMs - fromBurstMs) / rate.limit;
+}
 
 /** Messages one worker holds at once of a backend: its prefetch on each queue it consumes. */
 function heldPerWorker(backend: HoldSettings): number {
@@ -38,7 +53,7 @@ function heldPerWorker(backend: HoldSettings): number {
  */
 export function longestHoldMs(backend: HoldSettings): number {
   const held = heldPerWorker(backend);
-  const intervalMs = backend.rate ? backend.rate.perMs / backend.rate.limit : 0;
+  const intervalMs = backend.rate ? tokenIntervalMs(backend.rate) : 0;
   const slotWaitMs = (Math.ceil(held / Math.max(1, backend.maxInFlight)) - 1) * backend.timeoutMs;
   const oneCallMs = slotWaitMs + held * intervalMs + backend.timeoutMs;
   if (backend.ordering === "none") return oneCallMs;
@@ -85,7 +100,7 @@ export function unacknowledgedHoldProblems(
       "a shorter timeout",
     ].filter((fix): fix is string => fix !== null);
     problems.push(
-      `config.backends.${backend.name}: a worker may hold one of its messages unacknowledged for ${minutes(holdMs)} (${held} held per worker${backend.rate ? `, one rate token each ${minutes(backend.rate.perMs / backend.rate.limit)}` : ""}${ordered ? `, ${backend.retry.attempts} attempts retried in place` : ""}), at least ${HOLD_SHARE_OF_CONSUMER_TIMEOUT * 100} % of the broker's consumer_timeout (${minutes(consumerTimeoutMs)}), which would close the channel and redeliver its messages; use ${fixes.join(", ")}, or raise the broker's consumer_timeout and set config.amqpConsumerTimeout to it`,
+      `config.backends.${backend.name}: a worker may hold one of its messages unacknowledged for ${minutes(holdMs)} (${held} held per worker${backend.rate ? `, one rate token each ${minutes(tokenIntervalMs(backend.rate))}` : ""}${ordered ? `, ${backend.retry.attempts} attempts retried in place` : ""}), at least ${HOLD_SHARE_OF_CONSUMER_TIMEOUT * 100} % of the broker's consumer_timeout (${minutes(consumerTimeoutMs)}), which would close the channel and redeliver its messages; use ${fixes.join(", ")}, or raise the broker's consumer_timeout and set config.amqpConsumerTimeout to it`,
     );
   }
   return problems;

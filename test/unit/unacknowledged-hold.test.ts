@@ -3,7 +3,8 @@
 
 import { expect } from "chai";
 import { compileConfig, ConfigError } from "../../shared/config/config";
-import { longestHoldMs } from "../../shared/config/unacknowledged-hold";
+import { longestHoldMs, tokenIntervalMs } from "../../shared/config/unacknowledged-hold";
+import { gcraParameters } from "../../worker/rate-limiter";
 
 const service = { services: { q: { backend: "slow" } } };
 
@@ -28,7 +29,8 @@ describe("unacknowledged hold", () => {
       "/etc/sluice",
     );
     expect(config.amqpConsumerTimeoutMs).to.equal(1_800_000);
-    expect(longestHoldMs(config.backends.slow)).to.equal(4 * 60_000 + 30_000);
+    // The limiter's interval: a minute and the 25 ms guard (no burst to take it from).
+    expect(longestHoldMs(config.backends.slow)).to.equal(4 * 60_025 + 30_000);
   });
 
   it("holds an ordered backend's message through every retry in place and slot wait", () => {
@@ -45,7 +47,7 @@ describe("unacknowledged hold", () => {
       "/etc/sluice",
     );
     // Four queues of prefetch 1: a slot wait of one call, four tokens, the call; three times.
-    const oneCall = 30_000 + 4 * 60_000 + 30_000;
+    const oneCall = 30_000 + 4 * 60_025 + 30_000;
     expect(longestHoldMs(config.backends.slow)).to.equal(3 * oneCall + 60_000 + 120_000);
   });
 
@@ -76,6 +78,28 @@ describe("unacknowledged hold", () => {
     expect(problems).to.have.length(1);
     expect(problems[0]).to.include("for 41.5m (1 held per worker, 3 attempts retried in place)");
     expect(problems[0]).to.include("shorter retry.backoff");
+  });
+
+  it("counts the interval the limiter really keeps, lengthened by a wide rate.guard", () => {
+    // 7.5 minutes between tokens, not 5: five held messages wait 37.5 minutes for theirs.
+    const problems = problemsOf(
+      backend({ rate: { limit: 1, per: "5m", guard: "150s" }, maxInFlight: 5 }),
+    );
+    expect(problems).to.have.length(1);
+    expect(problems[0]).to.include("for 38m (5 held per worker, one rate token each 7.5m)");
+  });
+
+  it("spaces tokens as the worker's limiter does", () => {
+    for (const rate of [
+      { limit: 1, perMs: 300_000, burst: 0 },
+      { limit: 1, perMs: 300_000, burst: 0, guardMs: 150_000 },
+      { limit: 10, perMs: 1_000, burst: 0, guardMs: 100 },
+      { limit: 50, perMs: 1_000, burst: 10 },
+      { limit: 2, perMs: 1_000, burst: 1, guardMs: 300 },
+    ]) {
+      const limiterMs = gcraParameters(rate).intervalUs / 1000;
+      expect(Math.abs(tokenIntervalMs(rate) - limiterMs)).to.be.below(0.001);
+    }
   });
 
   it("says nothing of a rate of no calls, which is refused on its own", () => {
