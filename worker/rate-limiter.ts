@@ -200,6 +200,9 @@ export class RateLimiter {
   private readonly intervalUs: number;
   private readonly toleranceUs: number;
   private readonly lateGrants: LateGrants;
+  /** This process's waits in line (`acquire`), and the turn the next one to join waits for. */
+  private inLine = 0;
+  private line: Promise<void> = Promise.resolve();
 
   /**
    * @param redis a command connection (not a subscriber); the Lua script is defined on it.
@@ -238,27 +241,74 @@ export class RateLimiter {
   /**
    * Waits for a token and takes it. Rejects with the signal's reason when aborted, and with a
    * retryable `Unavailable` error when Redis fails.
+   *
+   * This process's waits take their tokens in the order they came: only the first in line asks
+   * Redis again, the others wait for it. Raced, a token went to whichever wait asked first after
+   * its due time, and a message came in after its turn again and again (with four held, one
+   * waited 33 intervals): a hold the unacknowledged-hold check counts as one interval per held
+   * message, and with a slow rate hours past the broker's consumer_timeout. Nobody in line, a
+   * wait asks at once, so tokens that are due are taken side by side.
    */
   async acquire(signal?: AbortSignal): Promise<RateToken> {
     // Monotonic: a wall clock stepped meanwhile must not make the wait negative or huge.
     const started = performance.now();
-    for (;;) {
-      signal?.throwIfAborted();
-      let decision: RateDecision;
-      const asked = performance.now();
-      try {
-        decision = await this.tryAcquire();
-      } catch (error) {
-        throw new SluiceError("Unavailable", "rate limiter state in Redis is unreachable", {
-          cause: error,
-        });
+    let retryInMs = 0;
+    if (this.inLine === 0) {
+      const first = await this.ask(signal);
+      if (first.granted) return { waitedMs: performance.now() - started, grantedAtUs: first.atUs };
+      retryInMs = first.retryInMs;
+    }
+    // The one ahead takes a token before this one's turn: when the next is due is not known.
+    if (this.inLine > 0) retryInMs = 0;
+    this.inLine++;
+    const ahead = this.line;
+    let leave!: () => void;
+    this.line = new Promise<void>((resolve) => (leave = resolve));
+    try {
+      await turnAfter(ahead, signal);
+      for (;;) {
+        if (retryInMs > 0) await abortableSleep(Math.min(retryInMs, MAX_SLEEP_MS), signal);
+        const decision = await this.ask(signal);
+        if (decision.granted) {
+          return { waitedMs: performance.now() - started, grantedAtUs: decision.atUs };
+        }
+        retryInMs = decision.retryInMs;
       }
-      const late = this.lateGrants.late(performance.now() - asked);
-      if (decision.granted) {
-        if (!late) return { waitedMs: performance.now() - started, grantedAtUs: decision.atUs };
-        continue;
-      }
-      await abortableSleep(Math.min(decision.retryInMs, MAX_SLEEP_MS), signal);
+    } finally {
+      this.inLine--;
+      // One that gave up before its turn still lets the next go only after the one ahead.
+      void ahead.then(leave);
     }
   }
+
+  /** One ask; a grant that came too late to use (`LateGrants`) is asked again at once. */
+  private async ask(signal?: AbortSignal): Promise<RateDecision> {
+    signal?.throwIfAborted();
+    const asked = performance.now();
+    let decision: RateDecision;
+    try {
+      decision = await this.tryAcquire();
+    } catch (error) {
+      throw new SluiceError("Unavailable", "rate limiter state in Redis is unreachable", {
+        cause: error,
+      });
+    }
+    const late = this.lateGrants.late(performance.now() - asked);
+    if (decision.granted && late) return { granted: false, retryInMs: 0, atUs: decision.atUs };
+    return decision;
+  }
+}
+
+/** Resolves when the wait ahead in line has ended; rejects with the signal's reason first. */
+function turnAfter(ahead: Promise<void>, signal?: AbortSignal): Promise<void> {
+  if (!signal) return ahead;
+  return new Promise<void>((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    void ahead.then(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    });
+  });
 }

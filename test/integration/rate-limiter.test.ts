@@ -199,6 +199,35 @@ describe("rate limiter (real Redis)", function () {
     }
   });
 
+  it("gives one worker's waiting messages their tokens in the order they came", async function () {
+    // Each message a worker holds waits for a token; the worker's unacknowledged-hold bound
+    // counts one interval for each of them. Raced, the waiters' tokens went to whichever asked
+    // first after the due time: with four held, one waited 33 intervals (a slow rate: hours,
+    // past the broker's consumer_timeout). Counted in grants, not time.
+    this.timeout(60_000);
+    const limiter = new RateLimiter(connect(), prefix, "in-line", {
+      limit: 5,
+      perMs: 1000,
+      burst: 0,
+    });
+    const held = 4;
+    let grants = 0;
+    let mostAhead = 0;
+    // Four messages held, as a worker with maxInFlight 4 holds them: each one granted calls
+    // (a short while) and the next delivery takes its place.
+    const holders = Array.from({ length: held }, async () => {
+      while (grants < 40) {
+        const ticket = grants;
+        await limiter.acquire();
+        mostAhead = Math.max(mostAhead, grants - ticket);
+        grants++;
+        await sleep(50);
+      }
+    });
+    await Promise.all(holders);
+    expect(mostAhead).to.be.at.most(held - 1);
+  });
+
   it("stops waiting as soon as the signal aborts", async () => {
     const limiter = new RateLimiter(connect(), prefix, "slow", {
       limit: 1,
