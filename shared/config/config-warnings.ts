@@ -3,7 +3,7 @@
 
 import { plainHttpEntryWarnings } from "../delivery/callback-target";
 import { isLoopbackHost } from "../runtime/loopback-host";
-import { providedServices, type SluiceConfig } from "./config";
+import { providedServices, XROAD_TRANSLATORS, type SluiceConfig } from "./config";
 import { exposedKeyWarnings } from "./secret-file-modes";
 import { retryWaitsMs } from "./unacknowledged-hold";
 
@@ -178,9 +178,43 @@ function guessableTokenWarnings(config: SluiceConfig): string[] {
   ];
 }
 
+/**
+ * A security server reached over HTTPS without its certificate named in a `ca`: it is checked
+ * against the public CAs Node trusts, and a security server's internal TLS certificate is
+ * self-signed unless its administrator replaced it, so every call would fail at the handshake
+ * and be retried for the backend's whole retry schedule before anyone sees why.
+ */
+function securityServerTrustWarnings(config: SluiceConfig): string[] {
+  const ss = config.securityServer;
+  if (ss === null) return [];
+  const fix =
+    "export the security server's internal TLS certificate and name it in ca (docs/consumer.md), or ignore this if a public CA issued it";
+  const warnings: string[] = [];
+  const usesOwn = Object.values(config.backends).filter(
+    (b) => XROAD_TRANSLATORS.includes(b.translator) && (b.url || b.tls),
+  );
+  const https = (url: string) => url.toLowerCase().startsWith("https:");
+  if (https(ss.url) && !ss.tls?.ca.length) {
+    warnings.push(
+      `config.securityServer.tls.ca: not set, while securityServer.url is HTTPS: its certificate is checked against the public CAs; ${fix}`,
+    );
+  }
+  for (const backend of usesOwn) {
+    const url = backend.url || ss.url;
+    const tls = backend.tls ?? ss.tls;
+    if (!https(url) || tls?.ca.length) continue;
+    if (!backend.tls && url === ss.url) continue;
+    warnings.push(
+      `config.backends.${backend.name}.tls.ca: not set, while the security server it calls (${url}) is HTTPS: its certificate is checked against the public CAs; ${fix}`,
+    );
+  }
+  return warnings;
+}
+
 export function configWarnings(config: SluiceConfig): string[] {
   return [
     ...guessableTokenWarnings(config),
+    ...securityServerTrustWarnings(config),
     ...unreachableLocationWarnings(config),
     ...relativeWsdlAddressWarnings(config),
     ...identifierCharacterWarnings(config),

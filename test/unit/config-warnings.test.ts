@@ -289,3 +289,49 @@ describe("an http:// allowlist entry while allowHttp is off", () => {
     expect(allowing({ allow: ["https://a.example/", "xroad:"] })).to.deep.equal([]);
   });
 });
+
+describe("a security server reached over HTTPS", () => {
+  const services = {
+    remote: { protocols: ["rest"], reply: { mode: "ack" }, backend: "remote" },
+    other: { protocols: ["rest"], reply: { mode: "ack" }, backend: "other" },
+  };
+  const warnings = (securityServer: Record<string, unknown>, other: Record<string, unknown>) =>
+    configWarnings(
+      compileConfig(
+        {
+          securityServer: { client: "EE/GOV/1/c", ...securityServer },
+          services,
+          backends: {
+            remote: { translator: "xroad-rest", service: "EE/GOV/2/sub/lookup" },
+            other: { translator: "xroad-rest", service: "EE/GOV/3/sub/lookup", ...other },
+          },
+        },
+        ".",
+      ),
+    ).filter((w) => w.includes(".ca: not set"));
+
+  it("warns when no ca names its certificate: it is checked against the public CAs", () => {
+    const [warning, ...rest] = warnings({ url: "https://ss.internal:8443" }, {});
+    expect(rest).to.deep.equal([]);
+    expect(warning).to.match(
+      /^config\.securityServer\.tls\.ca: not set, while securityServer\.url is HTTPS: /,
+    );
+    expect(warning).to.include("export the security server's internal TLS certificate");
+    // A backend naming a security server of its own without a ca is told of on its own.
+    expect(
+      warnings(
+        { url: "http://ss.internal:8080" },
+        { url: "https://ss2.internal:8443", tls: { cert: "c.crt", key: "c.key" } },
+      ),
+    ).to.deep.equal([
+      "config.backends.other.tls.ca: not set, while the security server it calls (https://ss2.internal:8443) is HTTPS: its certificate is checked against the public CAs; export the security server's internal TLS certificate and name it in ca (docs/consumer.md), or ignore this if a public CA issued it",
+    ]);
+  });
+
+  it("is quiet with a ca, or over plain HTTP", () => {
+    expect(warnings({ url: "https://ss.internal:8443", tls: { ca: "ss.crt" } }, {})).to.deep.equal(
+      [],
+    );
+    expect(warnings({ url: "http://ss.internal:8080" }, {})).to.deep.equal([]);
+  });
+});
