@@ -34,6 +34,7 @@ import { deferContinue } from "../shared/protocol/expect-continue";
 import { closeSilentConnections } from "./silent-connections";
 import { SyncWaiters } from "./sync-waiters";
 import { WakeSubscriber } from "./wake-subscriber";
+import { listenStartupError } from "../shared/runtime/startup-error";
 
 export interface AdapterRole extends Role {
   port: number;
@@ -241,7 +242,9 @@ export async function startAdapter(
   // at most, so a connection flood does not become a log flood.
   const stopRefusalWarning = warnRefusedConnections(server, log, limits.maxConnections);
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
+    server.once("error", (error) =>
+      reject(listenStartupError(error, "adapter.host", config.adapter.host)),
+    );
     server.listen(port, config.adapter.host, () => resolve());
   });
   const actualPort = (server.address() as AddressInfo).port;

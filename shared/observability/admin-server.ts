@@ -17,6 +17,7 @@ import { AdminSessions } from "./admin-sessions";
 import { AdminSignIn } from "./admin-sign-in";
 import { RefusalLog } from "./refusal-log";
 import { SignInThrottle } from "./sign-in-throttle";
+import { listenStartupError } from "../runtime/startup-error";
 
 export type { AdminAnswer, AdminCredential, AdminHandler, AdminRequest } from "./admin-route-table";
 export { CSRF_HEADER } from "./admin-sign-in";
@@ -210,7 +211,7 @@ export class AdminServer {
   async listen(port: number, host: string): Promise<number> {
     this.loopbackOnly = isLoopbackHost(host);
     await new Promise<void>((resolve, reject) => {
-      this.server.once("error", reject);
+      this.server.once("error", (error) => reject(listenStartupError(error, "admin.host", host)));
       this.server.listen(port, host, () => resolve());
     });
     const bound = (this.server.address() as AddressInfo).port;

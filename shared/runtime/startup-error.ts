@@ -8,6 +8,20 @@ export class StartupError extends Error {
   }
 }
 
+/**
+ * A listen that failed for its address, as a StartupError naming the setting: a host that
+ * resolves to nothing, or is no address of this machine, read as `getaddrinfo ENOTFOUND x`
+ * without a word of which setting named it. Any other error is returned as it is.
+ */
+export function listenStartupError(error: unknown, setting: string, host: string): unknown {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  if (code !== "ENOTFOUND" && code !== "EAI_AGAIN" && code !== "EADDRNOTAVAIL") return error;
+  const why = code === "EADDRNOTAVAIL" ? "is no address of this machine" : "does not resolve";
+  return new StartupError(
+    `${setting}: "${host}" ${why}, so nothing can listen on it (${code}); name an address of this machine, 127.0.0.1 or 0.0.0.0`,
+  );
+}
+
 /** Hides the password of a connection URL before it is printed or logged. */
 export function redactUrl(url: string): string {
   // ioredis takes a password from a redis:// URL's query too, and redis-sentinel:// has its

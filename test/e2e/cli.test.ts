@@ -218,6 +218,15 @@ describe("the sluice command", function () {
     expect(result.stderr).to.not.include("secret");
   });
 
+  it("names the setting whose host nothing can listen on, in one line", () => {
+    const line = failureLine(
+      sluice(["adapter", "--config", config], { ADMIN_HOST: "no-such-host.invalid" }),
+    );
+    expect(line).to.match(
+      /admin\.host: "no-such-host\.invalid" does not resolve, so nothing can listen on it \((ENOTFOUND|EAI_AGAIN)\)/,
+    );
+  });
+
   it("says RabbitMQ refused the login, not that it is down, on a wrong password", () => {
     const line = failureLine(
       sluice(["worker", "--config", config], {
