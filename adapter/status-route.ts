@@ -120,9 +120,18 @@ export async function readOwnStatus(
   return { tx, retryAfter: null };
 }
 
+/**
+ * A status document (or its 404) is one client's, told apart by `X-Road-Client` alone, which no
+ * cache keys on: a proxy or client cache between Sluice and its callers keeps none of them.
+ */
+function notStored(ctx: Context): void {
+  ctx.set("Cache-Control", "no-store");
+}
+
 export function statusRoute(deps: StatusRouteDeps) {
   return async (ctx: Context & { params: { id: string } }): Promise<void> => {
     const id = ctx.params.id;
+    notStored(ctx);
     try {
       // The router answers a HEAD with this GET route: its answer carries no outcome, so it
       // delivers none (`delivery` says whether the outcome reached the caller).
@@ -148,6 +157,7 @@ const CANCELLED: ErrorInfo = { code: "Cancelled", message: "cancelled by the cli
 
 export function cancelRoute(deps: StatusRouteDeps) {
   return async (ctx: Context & { params: { id: string } }): Promise<void> => {
+    notStored(ctx);
     try {
       const tx = await ownTransaction(ctx, deps, ctx.params.id);
       ctx.set("X-Sluice-Id", tx.id);
