@@ -12,6 +12,7 @@ import { endToEnd, messagesExpired } from "../../shared/observability/metrics";
 import { compileConfig } from "../../shared/config/config";
 import type { RequestMessage, ResponseMessage } from "../../shared/protocol/envelope";
 import { responseCodec, wakeCodec } from "../../shared/protocol/codec";
+import { HEADERS } from "../../shared/protocol/names";
 import {
   BackendRejectedError,
   BackendUnavailableError,
@@ -1046,6 +1047,26 @@ describe("request processor: the last look before the call (real broker and Redi
       const [response] = await responsesOf(id);
       expect(response).to.include({ outcome: "failed", final: true });
       expect((await view(id)).deadLettered).to.equal(true);
+    });
+
+    it("through a delay queue of the previous release: its retry copy carries no count of calls", async () => {
+      // Sluice 0.1.0 parked a retry copy with its attempt alone (test/fixtures/protocol/
+      // request-retry-v1.json), after a call that failed; its record has no mark of that call.
+      const clock = new FixedClock(T0);
+      const translator = new RecordingTranslator(clock);
+      const { id, delivery } = await accepted(T0, 3_000);
+      const parked = {
+        ...delivery,
+        properties: { headers: { [HEADERS.attempt]: 2 } },
+      } as unknown as ConsumeMessage;
+      clock.advance(5_000);
+      expect(await processor(clock, translator, movingGuard(clock)).process(parked)).to.equal(
+        "ack",
+      );
+      expect(translator.calls).to.have.length(0);
+      const [response] = await responsesOf(id);
+      expect(response).to.include({ outcome: "failed", final: true });
+      expect(response.error?.code).to.equal("BackendFailed");
     });
 
     it("while a message never called before still expires, counted for the alert", async () => {

@@ -25,9 +25,14 @@ export function attemptOf(message: ConsumeMessage): number {
   return Number.isInteger(attempt) && attempt >= 1 ? attempt : 1;
 }
 
-/** How many calls of the message earlier attempts made, by the header its retry copy carries. */
+/**
+ * How many calls of the message earlier attempts made, by the header its retry copy carries. A
+ * copy without it (Sluice 0.1.0 parked its retries with the attempt alone, after a failed call)
+ * made one call per earlier attempt: counted as none, it would end `expired`, "never sent".
+ */
 export function callsBefore(message: ConsumeMessage): number {
-  const calls = Number(message.properties.headers?.[HEADERS.calls] ?? 0);
+  const header = message.properties.headers?.[HEADERS.calls];
+  const calls = Number(header ?? attemptOf(message) - 1);
   return Number.isInteger(calls) && calls > 0 ? calls : 0;
 }
 
