@@ -20,6 +20,8 @@ import { noteAccess } from "./access-log";
 import { answerError } from "./error-answer";
 import { refuseWhileStoreDown, storeUnavailable } from "./store-unavailable";
 import { headerCount, readClient } from "./xroad-client";
+import { observeRequest } from "./request-metrics";
+import { errorOutcome } from "./route-intake";
 
 export interface StatusRouteDeps {
   store: TransactionStore;
@@ -128,9 +130,18 @@ function notStored(ctx: Context): void {
   ctx.set("Cache-Control", "no-store");
 }
 
+/**
+ * The `service` label a status read or cancel is counted under in `sluice_requests_total`: one
+ * fixed value, whatever id was asked for, so polling and floods of unknown ids show on the
+ * metrics without growing their label set.
+ */
+const STATUS_LABEL = "messages";
+
 export function statusRoute(deps: StatusRouteDeps) {
   return async (ctx: Context & { params: { id: string } }): Promise<void> => {
     const id = ctx.params.id;
+    const started = process.hrtime.bigint();
+    let outcome = "status";
     notStored(ctx);
     try {
       // The router answers a HEAD with this GET route: its answer carries no outcome, so it
@@ -146,7 +157,9 @@ export function statusRoute(deps: StatusRouteDeps) {
       ctx.status = 200;
       ctx.body = statusDocument(tx);
     } catch (error) {
-      answerError(ctx, error, deps.log);
+      outcome = errorOutcome(answerError(ctx, error, deps.log));
+    } finally {
+      observeRequest(ctx, "rest", STATUS_LABEL, outcome, started);
     }
   };
 }
@@ -157,6 +170,8 @@ const CANCELLED: ErrorInfo = { code: "Cancelled", message: "cancelled by the cli
 
 export function cancelRoute(deps: StatusRouteDeps) {
   return async (ctx: Context & { params: { id: string } }): Promise<void> => {
+    const started = process.hrtime.bigint();
+    let outcome = "cancelled";
     notStored(ctx);
     try {
       const tx = await ownTransaction(ctx, deps, ctx.params.id);
@@ -198,7 +213,9 @@ export function cancelRoute(deps: StatusRouteDeps) {
       ctx.status = 200;
       ctx.body = updated ? statusDocument(updated) : { id: tx.id, state: "cancelled" };
     } catch (error) {
-      answerError(ctx, error, deps.log);
+      outcome = errorOutcome(answerError(ctx, error, deps.log));
+    } finally {
+      observeRequest(ctx, "rest", STATUS_LABEL, outcome, started);
     }
   };
 }

@@ -97,6 +97,43 @@ describe("metrics for ops dashboards (queue depth up and down)", function () {
   });
 });
 
+describe("status reads and cancels on the metrics", function () {
+  this.timeout(60_000);
+  // No worker: the message stays accepted, so reading and cancelling it cannot race a call.
+  const harness = Harness.suite({
+    config: {
+      services: { report: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" } },
+      backends: { sim: { translator: "rest-json" } },
+    },
+    roles: ["adapter"],
+  });
+  const { roles } = harness;
+
+  it("are counted under one service label, found or not: polling and probing show", async () => {
+    const accepted = await call(`${roles.adapter.url}/rest/report`, { body: "{}" });
+    expect(accepted.status).to.equal(202);
+    const id = accepted.json.id as string;
+    const count = async (outcome: string) =>
+      (await metricValue(roles.adapter.adminUrl, "sluice_requests_total", {
+        protocol: "rest",
+        service: "messages",
+        outcome,
+      })) ?? 0;
+    expect((await call(`${roles.adapter.url}/messages/${id}`)).status).to.equal(200);
+    for (const unknown of ["00000000-0000-4000-8000-000000000000", "not-an-id"]) {
+      expect((await call(`${roles.adapter.url}/messages/${unknown}`)).status).to.equal(404);
+    }
+    const cancel = await call(`${roles.adapter.url}/messages/${id}`, { method: "DELETE" });
+    expect(cancel.status, cancel.text).to.equal(200);
+    // A cancel repeated by its client (its answer lost) is answered as the first.
+    const again = await call(`${roles.adapter.url}/messages/${id}`, { method: "DELETE" });
+    expect(again.status, again.text).to.equal(200);
+    expect(await count("status")).to.equal(1);
+    expect(await count("cancelled")).to.equal(2);
+    expect(await count("invalid")).to.equal(2);
+  });
+});
+
 describe("the callbacks queue's gauges without a response worker", function () {
   this.timeout(60_000);
   const harness = new Harness();
