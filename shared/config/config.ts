@@ -1143,10 +1143,19 @@ export function misreadEnvValues(
   collect(raw);
   const problems = new Set<string>();
   for (const match of text.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}/g)) {
-    const value = env[match[1]];
-    if (value === undefined || value === "") continue;
+    const set = env[match[1]];
+    if (set === undefined || set === "") continue;
     const line = text.slice(text.lastIndexOf("\n", match.index) + 1, match.index);
     if (/(^|\s)#/.test(line)) continue;
+    // Line breaks ending a value that ends its line are read as that line's end, which they are
+    // meant as: a Kubernetes Secret made from a file ends in one, and no quoting would keep it.
+    const end = match.index + match[0].length;
+    const lineEnd = text.indexOf("\n", end);
+    const rest = text.slice(end, lineEnd === -1 ? undefined : lineEnd);
+    let cut = set.length;
+    if (/^[ \t\r]*(#.*)?$/.test(rest)) while (cut > 0 && "\r\n".includes(set[cut - 1])) cut--;
+    const value = set.slice(0, cut);
+    if (value === "") continue;
     if (scalars.some((scalar) => scalar.includes(value))) continue;
     // A number or a boolean as YAML spells it otherwise: "0.10" is read as 0.1, as written.
     const alone = scalarAlone(value);

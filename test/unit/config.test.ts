@@ -2,7 +2,14 @@ import { expect } from "chai";
 import { copyFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { compileConfig, ConfigError, loadConfig, substituteEnv } from "../../shared/config/config";
+import { parse as parseYaml } from "yaml";
+import {
+  compileConfig,
+  ConfigError,
+  loadConfig,
+  misreadEnvValues,
+  substituteEnv,
+} from "../../shared/config/config";
 import { redactUrl } from "../../shared/runtime/startup-error";
 import { restoringEnv } from "../support/environment";
 
@@ -639,6 +646,22 @@ describe("environment substitution in configuration files", () => {
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("takes a value's trailing line break where its ${NAME} ends the line, as YAML reads it; not inside a line", () => {
+    // A Kubernetes Secret made from a file ends in a line break; quoting the ${NAME} would not
+    // keep it either (a double-quoted line break is read as a space).
+    const misread = (text: string, value: string) => {
+      const env = { SLUICE_TEST_TOKEN: value };
+      return misreadEnvValues(text, parseYaml(substituteEnv(text, env)), env);
+    };
+    const token = "abcdefghijklmnop0123";
+    for (const ending of ["\n", "\r\n"]) {
+      expect(misread("admin:\n  token: ${SLUICE_TEST_TOKEN}\n", token + ending)).to.deep.equal([]);
+      expect(misread("token: ${SLUICE_TEST_TOKEN} # note\n", token + ending)).to.deep.equal([]);
+      // Inside a line it joins the line's next part with a space: altered.
+      expect(misread("name: a ${SLUICE_TEST_TOKEN} b\n", token + ending)).to.have.length(1);
     }
   });
 
