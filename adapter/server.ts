@@ -42,8 +42,8 @@ export function createApp(deps: AppDeps, extraRoutes: RouteRegistrar[] = []): Ko
   app.proxy = false;
   const router = new Router();
   const statusService = deps.config.xroad.statusService;
-  const status = statusRoute(deps);
-  const cancel = cancelRoute(deps);
+  const status = statusRoute(deps, statusService);
+  const cancel = cancelRoute(deps, statusService);
   /** An X-Road-Service header, when sent, names the status service, as on any REST service. */
   const asStatusService =
     (route: (ctx: Context & { params: { id: string } }) => Promise<void>) =>

@@ -131,13 +131,15 @@ function notStored(ctx: Context): void {
 }
 
 /**
- * The `service` label a status read or cancel is counted under in `sluice_requests_total`: one
- * fixed value, whatever id was asked for, so polling and floods of unknown ids show on the
- * metrics without growing their label set.
+ * The `service` label a status read or cancel is counted under in `sluice_requests_total` by
+ * default: one fixed value, whatever id was asked for, so polling and floods of unknown ids show
+ * on the metrics without growing their label set. The app passes `xroad.statusService`, which no
+ * configured service may be named: a service called "messages" beside a renamed status service
+ * would otherwise share its counts.
  */
 const STATUS_LABEL = "messages";
 
-export function statusRoute(deps: StatusRouteDeps) {
+export function statusRoute(deps: StatusRouteDeps, label = STATUS_LABEL) {
   return async (ctx: Context & { params: { id: string } }): Promise<void> => {
     const id = ctx.params.id;
     const started = process.hrtime.bigint();
@@ -159,7 +161,7 @@ export function statusRoute(deps: StatusRouteDeps) {
     } catch (error) {
       outcome = errorOutcome(answerError(ctx, error, deps.log));
     } finally {
-      observeRequest(ctx, "rest", STATUS_LABEL, outcome, started);
+      observeRequest(ctx, "rest", label, outcome, started);
     }
   };
 }
@@ -168,7 +170,7 @@ export function statusRoute(deps: StatusRouteDeps) {
 const CLIENT = "client";
 const CANCELLED: ErrorInfo = { code: "Cancelled", message: "cancelled by the client" };
 
-export function cancelRoute(deps: StatusRouteDeps) {
+export function cancelRoute(deps: StatusRouteDeps, label = STATUS_LABEL) {
   return async (ctx: Context & { params: { id: string } }): Promise<void> => {
     const started = process.hrtime.bigint();
     let outcome = "cancelled";
@@ -215,7 +217,7 @@ export function cancelRoute(deps: StatusRouteDeps) {
     } catch (error) {
       outcome = errorOutcome(answerError(ctx, error, deps.log));
     } finally {
-      observeRequest(ctx, "rest", STATUS_LABEL, outcome, started);
+      observeRequest(ctx, "rest", label, outcome, started);
     }
   };
 }

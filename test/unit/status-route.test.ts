@@ -7,6 +7,7 @@ import Koa, { type Context } from "koa";
 import pino from "pino";
 import { cancelRoute, statusRoute, type StatusRouteDeps } from "../../adapter/status-route";
 import type { Transaction, TransactionStore } from "../../shared/store/transaction-store";
+import { metrics } from "../../shared/observability/metrics";
 import { TEST_CLIENT, transactionMeta } from "../support/messages";
 
 const tx: Transaction = {
@@ -64,4 +65,23 @@ describe("status route caching", () => {
       expect(ctx.response.get("Cache-Control")).to.equal("no-store");
     });
   }
+});
+
+describe("status route metrics", () => {
+  it("counts reads under the label it is given (the app passes xroad.statusService)", async () => {
+    // A service may be called "messages" when the status service has another name: its counts
+    // are its own, not mixed with the status reads'.
+    const label = "t-status-route";
+    const count = async (outcome: string) =>
+      (await metrics.requests.get()).values.find(
+        (v) => v.labels.service === label && v.labels.outcome === outcome,
+      )?.value ?? 0;
+    const before = [await count("status"), await count("invalid")];
+    await statusRoute(deps, label)(contextFor("GET", tx.id, TEST_CLIENT));
+    await statusRoute(deps, label)(contextFor("GET", "not-an-id", TEST_CLIENT));
+    expect([await count("status"), await count("invalid")]).to.deep.equal([
+      before[0] + 1,
+      before[1] + 1,
+    ]);
+  });
 });
