@@ -6,7 +6,7 @@ import { setMaxListeners } from "node:events";
 import type { Logger } from "pino";
 import type { BackendPauses } from "../shared/operator/backend-pauses";
 import type { ServiceWindows } from "../shared/config/service-windows";
-import { systemClock, type Clock } from "../shared/runtime/clock";
+import { monotonicNow, systemClock, type Clock } from "../shared/runtime/clock";
 import { outageOf } from "../shared/runtime/outage";
 
 export type ClosedReason = "paused" | "outside service window" | "waiting for Redis";
@@ -32,7 +32,7 @@ interface Gate {
 export class BackendGates {
   private readonly gates = new Map<string, Gate>();
   private timer: NodeJS.Timeout | undefined;
-  /** When the pause state's reads began failing for Redis being out of reach; null: they work. */
+  /** When (`elapsed`) the pause state's reads began failing for Redis out of reach; null: they work. */
   private storeLostAt: number | null = null;
   private storeDown = false;
 
@@ -42,6 +42,8 @@ export class BackendGates {
     private readonly log: Logger,
     private readonly clock: Clock = systemClock,
     private readonly pollMs = 1000,
+    /** How long Redis has been out of reach is measured on it: a clock step must not shut. */
+    private readonly elapsed: () => number = monotonicNow,
   ) {
     const now = clock.now();
     for (const [backend, backendWindows] of windows) {
@@ -77,7 +79,9 @@ export class BackendGates {
     const gate = this.gates.get(backend);
     if (!gate || gate.open) return null;
     if (gate.paused) return "paused";
-    return this.storeDown ? "waiting for Redis" : "outside service window";
+    // A closed window outlasts an outage: the reason that still holds once Redis is back.
+    if (!this.storeDown || !gate.windows.isOpen(this.clock.now())) return "outside service window";
+    return "waiting for Redis";
   }
 
   /** A signal aborted the next time the backend's gate shuts. */
@@ -103,13 +107,14 @@ export class BackendGates {
       this.log.debug({ err: (error as Error).message }, "could not read paused backends");
     }
     const now = this.clock.now();
+    const at = this.elapsed();
     if (paused !== null) this.storeLostAt = null;
-    else if (unreachable) this.storeLostAt ??= now;
-    const storeDown = this.storeLostAt !== null && now - this.storeLostAt >= STORE_OUTAGE_SHUT_MS;
+    else if (unreachable) this.storeLostAt ??= at;
+    const storeDown = this.storeLostAt !== null && at - this.storeLostAt >= STORE_OUTAGE_SHUT_MS;
     if (storeDown !== this.storeDown) {
       this.storeDown = storeDown;
       this.log.warn(
-        { outOfReachMs: storeDown ? now - (this.storeLostAt as number) : undefined },
+        { outOfReachMs: storeDown ? at - (this.storeLostAt as number) : undefined },
         storeDown
           ? "Redis out of reach: not consuming requests until it is back"
           : "Redis within reach again: consuming requests",

@@ -169,7 +169,15 @@ describe("backend gates (service windows and pause)", () => {
   it("shuts every gate once Redis has been out of reach for STORE_OUTAGE_SHUT_MS, and opens them when it is back", async () => {
     const state = { paused: new Set<string>(), down: false };
     const clock = new FixedClock(Date.parse("2026-11-23T02:00:00Z"));
-    const gates = new BackendGates(new Map([["legacy", always]]), pausesOf(state), silent, clock);
+    // One clock for the windows and the outage's length alike, moved by the test.
+    const gates = new BackendGates(
+      new Map([["legacy", always]]),
+      pausesOf(state),
+      silent,
+      clock,
+      1000,
+      () => clock.now(),
+    );
     const changes: boolean[] = [];
     gates.onChange("legacy", (open) => changes.push(open));
     const closing = gates.closingSignal("legacy");
@@ -190,6 +198,22 @@ describe("backend gates (service windows and pause)", () => {
     await gates.refresh();
     expect(gates.isOpen("legacy")).to.equal(true);
     expect(changes).to.deep.equal([false, true]);
+    // Outside its window as well: that reason outlasts the outage, so it is the one told.
+    const evening = new BackendGates(
+      new Map([["legacy", office]]),
+      pausesOf(state),
+      silent,
+      new FixedClock(Date.parse("2026-11-23T20:00:00Z")),
+      1000,
+      () => clock.now(),
+    );
+    state.down = true;
+    await evening.refresh();
+    clock.advance(STORE_OUTAGE_SHUT_MS);
+    await evening.refresh();
+    expect(evening.closedReason("legacy")).to.equal("outside service window");
+    state.down = false;
+    await gates.refresh();
     // The outage's clock starts again: one failed read after it does not shut the gate.
     state.down = true;
     await gates.refresh();
@@ -207,7 +231,14 @@ describe("backend gates (service windows and pause)", () => {
         throw new Error("WRONGTYPE Operation against a key holding the wrong kind of value");
       },
     } as unknown as BackendPauses;
-    const gates = new BackendGates(new Map([["legacy", always]]), failing, silent, clock);
+    const gates = new BackendGates(
+      new Map([["legacy", always]]),
+      failing,
+      silent,
+      clock,
+      1000,
+      () => clock.now(),
+    );
     for (let i = 0; i < 3; i++) {
       await gates.refresh();
       clock.advance(STORE_OUTAGE_SHUT_MS);
