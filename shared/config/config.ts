@@ -1141,7 +1141,8 @@ export function misreadEnvValues(
     } else if (value !== null && value !== undefined) scalars.push(String(value));
   };
   collect(raw);
-  const problems = new Set<string>();
+  /** Each value substituted, with the variables that gave it and how often it stands. */
+  const uses = new Map<string, { names: Set<string>; count: number }>();
   for (const match of text.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}/g)) {
     const set = env[match[1]];
     if (set === undefined || set === "") continue;
@@ -1156,15 +1157,35 @@ export function misreadEnvValues(
     if (/^[ \t\r]*(#.*)?$/.test(rest)) while (cut > 0 && "\r\n".includes(set[cut - 1])) cut--;
     const value = set.slice(0, cut);
     if (value === "") continue;
-    if (scalars.some((scalar) => scalar.includes(value))) continue;
+    const use = uses.get(value) ?? { names: new Set<string>(), count: 0 };
+    use.names.add(match[1]);
+    use.count++;
+    uses.set(value, use);
+  }
+  const problems: string[] = [];
+  for (const [value, { names, count }] of uses) {
+    // Each use read as written leaves the value whole in some scalar: one use cut short of two
+    // leaves it once.
+    let found = 0;
+    for (const scalar of scalars) found += occurrences(scalar, value);
     // A number or a boolean as YAML spells it otherwise: "0.10" is read as 0.1, as written.
     const alone = scalarAlone(value);
-    if (typeof alone !== "string" && scalars.includes(String(alone))) continue;
-    problems.add(
-      `environment ${match[1]}: its value is not read as written where \${${match[1]}} stands in the file (YAML took part of it as syntax: a " #", ": " or ", ", a leading "&", "*", "!" or quote, a line break); quote the \${${match[1]}} in the file, or choose a value without these`,
-    );
+    if (typeof alone !== "string") found += scalars.filter((one) => one === String(alone)).length;
+    if (found >= count) continue;
+    for (const name of names) {
+      problems.push(
+        `environment ${name}: its value is not read as written where \${${name}} stands in the file (YAML took part of it as syntax: a " #", ": " or ", ", a leading "&", "*", "!" or quote, a line break); quote the \${${name}} in the file, or choose a value without these`,
+      );
+    }
   }
-  return [...problems];
+  return problems;
+}
+
+/** How often `part` stands in `text`, not overlapping. */
+function occurrences(text: string, part: string): number {
+  let count = 0;
+  for (let at = text.indexOf(part); at !== -1; at = text.indexOf(part, at + part.length)) count++;
+  return count;
 }
 
 /**

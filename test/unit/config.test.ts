@@ -665,6 +665,18 @@ describe("environment substitution in configuration files", () => {
     }
   });
 
+  it("refuses a value used twice when one use of it is read altered, and one whose line break ends its line only where it does", () => {
+    const misread = (text: string, env: Record<string, string>) =>
+      misreadEnvValues(text, parseYaml(substituteEnv(text, env)), env);
+    // Both read as written, also twice in one scalar.
+    expect(misread("a: ${P}\nb: '${P}'\nc: ${P}/${P}\n", { P: "x y" })).to.deep.equal([]);
+    // Quoted once, plain once: the plain one is cut at its comment.
+    expect(misread("a: ${P}\nb: '${P}'\n", { P: "x #y" })).to.have.length(1);
+    // A trailing line break (a Secret made from a file) ends the line it ends; inside, refused.
+    expect(misread("token: ${T}\nport: 1\n", { T: "abcdef\n" })).to.deep.equal([]);
+    expect(misread("token: ${T}\n", { T: "abc\n  def" })).to.have.length(1);
+  });
+
   it("refuses a ${NAME} without a default whose variable is not set, naming it; ${NAME:-} and a set empty value are choices", () => {
     const dir = mkdtempSync(path.join(tmpdir(), "sluice-env-"));
     const file = path.join(dir, "sluice.yaml");
