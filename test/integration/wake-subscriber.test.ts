@@ -25,6 +25,15 @@ describe("wake subscription (real Redis)", function () {
   const connectionName = `${prefix}wakes`.replace(/[^A-Za-z0-9_.-]/g, "-");
   let direct: Redis;
 
+  /** The subscription of this suite's instance, on `redis`. */
+  const subscribed = (
+    redis: Redis,
+    store: TransactionStore,
+    waiters: SyncWaiters,
+    log: pino.Logger,
+  ): Promise<WakeSubscriber> =>
+    WakeSubscriber.start({ redis, channel, connectionName, waiters, store, log });
+
   before(() => {
     direct = new Redis(REDIS_URL);
   });
@@ -44,14 +53,7 @@ describe("wake subscription (real Redis)", function () {
     const waiters = new SyncWaiters(10);
 
     // The subscription reaches Redis directly: it comes back while the commands cannot.
-    const wakes = await WakeSubscriber.start({
-      redis: direct,
-      channel,
-      connectionName,
-      waiters,
-      store,
-      log,
-    });
+    const wakes = await subscribed(direct, store, waiters, log);
     try {
       await whenReady(commands);
       const id = randomUUID();
@@ -120,14 +122,7 @@ describe("wake subscription (real Redis)", function () {
     const viaFrozen = new Redis(viaProxy(REDIS_URL, port), { lazyConnect: true });
     const store = new TransactionStore(direct, prefix, 60_000);
     const waiters = new SyncWaiters(10);
-    const wakes = await WakeSubscriber.start({
-      redis: viaFrozen,
-      channel,
-      connectionName,
-      waiters,
-      store,
-      log,
-    });
+    const wakes = await subscribed(viaFrozen, store, waiters, log);
     try {
       const id = randomUUID();
       await store.create(transactionMeta({ id, replyMode: "sync", owner: instance }));

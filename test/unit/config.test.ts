@@ -588,6 +588,17 @@ describe("configuration", () => {
   });
 });
 
+/** The problems loading `file` names; none when it loads. */
+function loadProblems(file: string): string[] {
+  try {
+    loadConfig(file);
+    return [];
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+}
+
 describe("environment substitution in configuration files", () => {
   it("fills ${NAME} and ${NAME:-default}", () => {
     const env = { LEGACY_URL: "http://legacy-sim:8090", EMPTY: "" };
@@ -617,13 +628,7 @@ describe("environment substitution in configuration files", () => {
         process.env.SLUICE_TEST_TOKEN = token;
         // YAML reads it as 19090, a number as written: not refused.
         process.env.SLUICE_TEST_PORT = "019090";
-        try {
-          loadConfig(file);
-          return [];
-        } catch (error) {
-          if (error instanceof ConfigError) return error.problems;
-          throw error;
-        }
+        return loadProblems(file);
       });
     };
     const block = "admin:\n  token: ${SLUICE_TEST_TOKEN}\n  port: ${SLUICE_TEST_PORT}";
@@ -693,13 +698,7 @@ describe("environment substitution in configuration files", () => {
         delete process.env.SLUICE_TEST_UNSET_IN_COMMENT;
         if (value === undefined) delete process.env.SLUICE_TEST_TOKEN;
         else process.env.SLUICE_TEST_TOKEN = value;
-        try {
-          loadConfig(file);
-          return [];
-        } catch (error) {
-          if (error instanceof ConfigError) return error.problems;
-          throw error;
-        }
+        return loadProblems(file);
       });
     };
     try {
