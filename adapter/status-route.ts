@@ -78,17 +78,17 @@ async function clientTransaction(
   const id = issuedIdOf(named);
   if (id === null) throw new SluiceError("NotFound", "no such message");
   refuseWhileStoreDown(deps.storeReady);
+  // Without the header, only a message of a service that names a client is the caller's: any
+  // other id is as unknown as a missing one, so ids cannot be probed this way either.
+  const owns = (found: Transaction): boolean =>
+    found.client === (caller ?? deps.defaultClient?.(found.service));
   let tx: Transaction | null;
   try {
-    tx = await deps.store.get(id);
+    tx = await deps.store.get(id, owns);
   } catch (error) {
     throw storeUnavailable(error);
   }
-  // Without the header, only a message of a service that names a client is the caller's: any
-  // other id is as unknown as a missing one, so ids cannot be probed this way either.
-  const client = caller ?? (tx ? deps.defaultClient?.(tx.service) : null);
-  if (!tx || tx.client !== client)
-    throw new SluiceError("NotFound", "no such message", { messageId: null });
+  if (!tx || !owns(tx)) throw new SluiceError("NotFound", "no such message", { messageId: null });
   return tx;
 }
 

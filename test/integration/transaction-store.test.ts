@@ -12,6 +12,7 @@ import type { SlotAsk } from "../../shared/store/inflight-slot";
 import {
   EXPIRY_CLAIM,
   TransactionStore,
+  type Transaction,
   type TransactionMeta,
 } from "../../shared/store/transaction-store";
 import { withCutRedis } from "../support/cut-redis";
@@ -191,6 +192,24 @@ describe("transaction store (Redis)", () => {
     await new Promise((resolve) => setImmediate(resolve));
     await redis.ping();
     expect((await store.get(second.id))!.published).to.equal(true);
+  });
+
+  it("reads a record's responses for a reader its owner check admits only, after the check", async () => {
+    const m = meta({ client: "EE/GOV/1/owner" });
+    await store.create(m);
+    await store.addResponse(response(m.id, 1, true));
+    const seen: number[] = [];
+    const owns = (client: string) => (tx: Transaction) => {
+      seen.push(tx.responses.length);
+      return tx.client === client;
+    };
+    // Another client's read stops at the record's fields: its answer is never read.
+    expect(await store.get(m.id, owns("EE/GOV/2/other"))).to.equal(null);
+    expect(await store.get(randomUUID(), owns("EE/GOV/1/owner"))).to.equal(null);
+    const own = await store.get(m.id, owns("EE/GOV/1/owner"));
+    expect(seen).to.deep.equal([0, 0]);
+    expect(own).to.deep.equal(await store.get(m.id));
+    expect(own?.responses.map((r) => r.seq)).to.deep.equal([1]);
   });
 
   it("the final response wakes the owner and each watcher once: over pub/sub where one listens, else named as unreached", async () => {
