@@ -51,11 +51,30 @@ describe("backpressure end to end (paused backend, high water 50)", function () 
     const accepted = answers.filter((a) => a.status === 202);
     const refused = answers.filter((a) => a.status !== 202);
     // Admissions count before the broker confirms, so a burst faster than the 1 s sampling
-    // stops at the mark; the worker holding up to maxInFlight unacked messages may add a few.
-    expect(accepted.length).to.be.within(HIGH_WATER, HIGH_WATER + IN_FLIGHT);
+    // stops at the mark, never past it but for the few the worker holds (maxInFlight, unacked).
+    // A sample taken during the burst counts the publishes confirmed while it was on its way
+    // twice (queue-monitor.ts: over-counting only closes intake a little early), until the
+    // next sample: then the mark is reached one request at a time below.
+    expect(accepted.length).to.be.within(1, HIGH_WATER + IN_FLIGHT);
     expect(refused.length).to.equal(200 - accepted.length);
     for (const answer of refused) expectBusy(answer);
 
+    // Ready messages count, not those the worker holds: once it has taken its maxInFlight, a
+    // few more fit, then intake stays closed at the mark while the backend is paused.
+    await eventually(
+      async () => {
+        const next = await call(`${roles.sluice.url}/rest/intake`, { body: "{}" });
+        if (next.status === 202) accepted.push(next);
+        else {
+          expectBusy(next);
+          refused.push(next);
+        }
+        return next.status !== 202 && accepted.length >= HIGH_WATER ? true : undefined;
+      },
+      10_000,
+      "intake closed at the mark",
+    );
+    expect(accepted.length).to.be.within(HIGH_WATER, HIGH_WATER + IN_FLIGHT);
     // The depth gauge shows the backlog the backend has not taken.
     await untilDepth(
       roles.sluice.adminUrl,
@@ -63,16 +82,6 @@ describe("backpressure end to end (paused backend, high water 50)", function () 
       (depth) => depth >= HIGH_WATER - IN_FLIGHT,
       5_000,
     );
-    // Ready messages count, not those the worker holds: once it has taken its maxInFlight,
-    // a few more fit, then intake stays closed while the backend is paused.
-    let next = await call(`${roles.sluice.url}/rest/intake`, { body: "{}" });
-    while (next.status === 202 && accepted.length < HIGH_WATER + IN_FLIGHT) {
-      accepted.push(next);
-      next = await call(`${roles.sluice.url}/rest/intake`, { body: "{}" });
-    }
-    expectBusy(next);
-    refused.push(next);
-    expect(accepted.length).to.be.at.most(HIGH_WATER + IN_FLIGHT);
 
     await simSettings(harness.sim.url, { paused: false });
     await untilDepth(roles.sluice.adminUrl, queue, (depth) => depth === 0, 20_000);
@@ -100,8 +109,9 @@ describe("backpressure end to end (paused backend, high water 50)", function () 
       5_000,
       "the intake reopened line",
     );
+    // A pair more when a sample during the burst closed intake early, as above.
     const lines = intakeLines();
-    expect(lines.length).to.be.oneOf([2, 4]);
+    expect(lines.length).to.be.oneOf([2, 4, 6]);
     lines.forEach((line, i) =>
       expect(line).to.deep.equal(
         i % 2 === 0 ? ["warn", "intake closed", "slow"] : ["info", "intake reopened", "slow"],
