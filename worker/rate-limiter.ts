@@ -4,20 +4,11 @@
 import type Redis from "ioredis";
 import { SluiceError } from "../shared/protocol/errors";
 import { abortableSleep } from "./abortable-sleep";
+import { raceAbort } from "./translators/call-deadline";
 import { redisKeys } from "../shared/protocol/redis-keys";
+import { gcraParameters, JITTER_GUARD_MS, type RateLimit } from "../shared/config/rate-spacing";
 
-/** A backend's agreed rate: `limit` calls per `perMs`, plus at most `burst` extra after idle. */
-export interface RateLimit {
-  limit: number;
-  perMs: number;
-  burst: number;
-  /**
-   * How much later than its grant a call may reach the backend and still be within the promise
-   * (`rate.guard`); default 25 ms, at most a fortieth of the period. A remote X-Road service is
-   * reached through two security servers, whose delays vary more: its operator sets more.
-   */
-  guardMs?: number;
-}
+export { gcraParameters, type RateLimit };
 
 /** A token taken by `acquire`. */
 export interface RateToken {
@@ -116,13 +107,6 @@ interface GcraClient {
 }
 
 /**
- * Delivery between the grant and the backend's receipt jitters by a few milliseconds (event
- * loop, sockets). Holding back this much of the burst tolerance keeps the backend's own count
- * within `limit + burst` per window even when the first call of a burst is delayed.
- */
-const JITTER_GUARD_MS = 25;
-
-/**
  * A grant whose answer took longer than this to reach the worker is not used. The worker was
  * stalled (a busy event loop, a start-up compile) and several grants received late would
  * reach the backend together; a wasted token costs a little throughput, never the backend's limit.
@@ -159,27 +143,6 @@ export class LateGrants {
 
 /** Longest single sleep between attempts, so a changed limit or an abort is noticed soon. */
 const MAX_SLEEP_MS = 1000;
-
-/**
- * Emission interval and burst tolerance in microseconds for a rate. The jitter guard (25 ms,
- * at most a fortieth of the period) comes out of the burst tolerance first; what the burst
- * cannot cover lengthens the interval, spread over the period (at most 2.5 % of the rate).
- * Either way `limit + burst + 1` grants span at least the period plus the guard.
- */
-export function gcraParameters(rate: RateLimit): { intervalUs: number; toleranceUs: number } {
-  const baseUs = (rate.perMs * 1000) / rate.limit;
-  // A configured guard is the operator's (up to half the period); the default stays small.
-  const guardUs =
-    rate.guardMs === undefined
-      ? Math.min(JITTER_GUARD_MS * 1000, (rate.perMs * 1000) / 40)
-      : Math.min(rate.guardMs * 1000, (rate.perMs * 1000) / 2);
-  const fromBurstUs = Math.min(guardUs, rate.burst * baseUs);
-  const remainderUs = guardUs - fromBurstUs;
-  return {
-    intervalUs: Math.max(1, Math.round(baseUs + remainderUs / rate.limit)),
-    toleranceUs: Math.max(0, Math.round(rate.burst * baseUs - fromBurstUs)),
-  };
-}
 
 /** Checks a rate for the configuration; returns the problems found (empty when valid). */
 export function rateProblems(rate: RateLimit, path: string): string[] {
@@ -265,7 +228,12 @@ export class RateLimiter {
     let leave!: () => void;
     this.line = new Promise<void>((resolve) => (leave = resolve));
     try {
-      await turnAfter(ahead, signal);
+      // The wait ahead in line ended, or this one's signal aborted it first.
+      if (signal) {
+        await raceAbort(signal, ahead, () => {
+          throw signal.reason;
+        });
+      } else await ahead;
       for (;;) {
         if (retryInMs > 0) await abortableSleep(Math.min(retryInMs, MAX_SLEEP_MS), signal);
         const decision = await this.ask(signal);
@@ -297,18 +265,4 @@ export class RateLimiter {
     if (decision.granted && late) return { granted: false, retryInMs: 0, atUs: decision.atUs };
     return decision;
   }
-}
-
-/** Resolves when the wait ahead in line has ended; rejects with the signal's reason first. */
-function turnAfter(ahead: Promise<void>, signal?: AbortSignal): Promise<void> {
-  if (!signal) return ahead;
-  return new Promise<void>((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    void ahead.then(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    });
-  });
 }

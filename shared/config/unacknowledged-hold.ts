@@ -1,6 +1,8 @@
 // How long a worker may hold one request message unacknowledged, per backend, checked against
 // the broker's consumer_timeout: past it RabbitMQ closes the channel and redelivers its messages.
 
+import { gcraParameters } from "./rate-spacing";
+
 /** What of a backend's configuration decides its hold (config.ts's BackendConfig fits it). */
 export interface HoldSettings {
   name: string;
@@ -21,19 +23,9 @@ export const DEFAULT_AMQP_CONSUMER_TIMEOUT_MS = 1_800_000;
  */
 export const HOLD_SHARE_OF_CONSUMER_TIMEOUT = 0.9;
 
-/**
- * The time between two of the backend's rate tokens, as the worker's limiter spaces them
- * (`gcraParameters` in worker/rate-limiter.ts): `per / limit`, lengthened by what of the guard
- * the burst cannot cover. A `rate.guard` of up to half of `per` makes it up to half as long again.
- */
+/** The time between two of the backend's rate tokens, as the worker's limiter spaces them. */
 export function tokenIntervalMs(rate: NonNullable<HoldSettings["rate"]>): number {
-  const baseMs = rate.perMs / rate.limit;
-  const guardMs =
-    rate.guardMs === undefined
-      ? Math.min(25, rate.perMs / 40)
-      : Math.min(rate.guardMs, rate.perMs / 2);
-  const fromBurstMs = Math.min(guardMs, (rate.burst ?? 0) * baseMs);
-  return baseMs + (guardMs - fromBurstMs) / rate.limit;
+  return gcraParameters({ ...rate, burst: rate.burst ?? 0 }).intervalUs / 1000;
 }
 
 /** Messages one worker holds at once of a backend: its prefetch on each queue it consumes. */
