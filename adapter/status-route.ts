@@ -22,6 +22,7 @@ import { refuseWhileStoreDown, storeUnavailable } from "./store-unavailable";
 import { headerCount, readClient } from "./xroad-client";
 import { observeRequest } from "./request-metrics";
 import { errorOutcome } from "./route-intake";
+import { DEFAULT_STATUS_SERVICE } from "../shared/config/config";
 
 export interface StatusRouteDeps {
   store: TransactionStore;
@@ -122,102 +123,97 @@ export async function readOwnStatus(
   return { tx, retryAfter: null };
 }
 
-/**
- * A status document (or its 404) is one client's, told apart by `X-Road-Client` alone, which no
- * cache keys on: a proxy or client cache between Sluice and its callers keeps none of them.
- */
-function notStored(ctx: Context): void {
-  ctx.set("Cache-Control", "no-store");
-}
+/** A handler of `/messages/<id>`: its answer set on `ctx`, or thrown. */
+type StatusHandler = (ctx: Context & { params: { id: string } }) => Promise<void>;
 
 /**
- * The `service` label a status read or cancel is counted under in `sluice_requests_total` by
- * default: one fixed value, whatever id was asked for, so polling and floods of unknown ids show
- * on the metrics without growing their label set. The app passes `xroad.statusService`, which no
- * configured service may be named: a service called "messages" beside a renamed status service
- * would otherwise share its counts.
+ * `handler` as a route of the status resource. A status document (or its 404) is one client's,
+ * told apart by `X-Road-Client` alone, which no cache keys on: no proxy or client cache may keep
+ * any of its answers. Each is counted in `sluice_requests_total` under `label` (the status
+ * service's name, which no configured service may take), `done` when it succeeded: one label
+ * whatever id was asked for, so polling and floods of unknown ids show on the metrics without
+ * growing their label set.
  */
-const STATUS_LABEL = "messages";
-
-export function statusRoute(deps: StatusRouteDeps, label = STATUS_LABEL) {
-  return async (ctx: Context & { params: { id: string } }): Promise<void> => {
-    const id = ctx.params.id;
+function statusResource(
+  deps: StatusRouteDeps,
+  label: string,
+  done: string,
+  handler: StatusHandler,
+): StatusHandler {
+  return async (ctx) => {
     const started = process.hrtime.bigint();
-    let outcome = "status";
-    notStored(ctx);
+    let outcome = done;
+    ctx.set("Cache-Control", "no-store");
     try {
-      // The router answers a HEAD with this GET route: its answer carries no outcome, so it
-      // delivers none (`delivery` says whether the outcome reached the caller).
-      const { tx, retryAfter } = await readOwnStatus(
-        deps,
-        callerOf(ctx, deps),
-        id,
-        ctx.method !== "HEAD",
-      );
-      ctx.set("X-Sluice-Id", tx.id);
-      if (retryAfter !== null) ctx.set("Retry-After", String(retryAfter));
-      ctx.status = 200;
-      ctx.body = statusDocument(tx);
+      await handler(ctx);
     } catch (error) {
       outcome = errorOutcome(answerError(ctx, error, deps.log));
     } finally {
       observeRequest(ctx, "rest", label, outcome, started);
     }
   };
+}
+
+export function statusRoute(deps: StatusRouteDeps, label = DEFAULT_STATUS_SERVICE): StatusHandler {
+  return statusResource(deps, label, "status", async (ctx) => {
+    // The router answers a HEAD with this GET route: its answer carries no outcome, so it
+    // delivers none (`delivery` says whether the outcome reached the caller).
+    const { tx, retryAfter } = await readOwnStatus(
+      deps,
+      callerOf(ctx, deps),
+      ctx.params.id,
+      ctx.method !== "HEAD",
+    );
+    ctx.set("X-Sluice-Id", tx.id);
+    if (retryAfter !== null) ctx.set("Retry-After", String(retryAfter));
+    ctx.status = 200;
+    ctx.body = statusDocument(tx);
+  });
 }
 
 /** Who a cancel through this route is made by, as the record keeps it. */
 const CLIENT = "client";
 const CANCELLED: ErrorInfo = { code: "Cancelled", message: "cancelled by the client" };
 
-export function cancelRoute(deps: StatusRouteDeps, label = STATUS_LABEL) {
-  return async (ctx: Context & { params: { id: string } }): Promise<void> => {
-    const started = process.hrtime.bigint();
-    let outcome = "cancelled";
-    notStored(ctx);
-    try {
-      const tx = await ownTransaction(ctx, deps, ctx.params.id);
-      ctx.set("X-Sluice-Id", tx.id);
-      // A Redis failure from here on is a 503, not an internal error: the cancel may or may
-      // not have run, and the client's retry (idempotent, below) finds out which.
-      const wake = terminalWake({ id: tx.id, state: "cancelled", error: CANCELLED });
-      const { result, previous, changedBy, unreached } = await deps.store
-        .transition(tx.id, ["accepted"], "cancelled", { error: CANCELLED, by: CLIENT, wake })
-        .catch((error: unknown) => {
-          throw storeUnavailable(error);
-        });
-      // A cancel is idempotent: the client retrying one whose answer it lost (a cut
-      // connection, a 503 after Redis ran it) is told it is cancelled, as it asked. Only the
-      // message's own client cancels through this route, so "by the client" is this client;
-      // a cancel by the operator, or any other state, stays a conflict.
-      // Expired (its retention ran out) since it was read: as unknown as a missing one.
-      if (result === "missing") {
-        throw new SluiceError("NotFound", "no such message", { messageId: null });
-      }
-      const repeated = result === "conflict" && previous === "cancelled" && changedBy === CLIENT;
-      if (result !== "ok" && !repeated) {
-        throw new SluiceError("Conflict", conflictMessage(previous), {
-          messageId: tx.id,
-        });
-      }
-      // Neither fails the cancel: the state is in Redis, a caller whose wake is lost reads it
-      // (docs/reliability.md), and a worker repeats a lost notice. A repeat sends both again
-      // (the first may have stopped before them); listeners hear of it once. Its notice only
-      // until the first was told: a client repeating its cancel in a loop would otherwise put
-      // a notice on the responses queue each time.
-      if (unreached.length > 0) await deps.wakeUnheard?.(unreached, wake, tx.id);
-      if (!repeated || !(await deps.store.wasTold(tx.id).catch(() => false))) {
-        await deps.notices?.publish(tx.id, "cancelled");
-      }
-      const updated = await deps.store.get(tx.id).catch((error: unknown) => {
+export function cancelRoute(deps: StatusRouteDeps, label = DEFAULT_STATUS_SERVICE): StatusHandler {
+  return statusResource(deps, label, "cancelled", async (ctx) => {
+    const tx = await ownTransaction(ctx, deps, ctx.params.id);
+    ctx.set("X-Sluice-Id", tx.id);
+    // A Redis failure from here on is a 503, not an internal error: the cancel may or may
+    // not have run, and the client's retry (idempotent, below) finds out which.
+    const wake = terminalWake({ id: tx.id, state: "cancelled", error: CANCELLED });
+    const { result, previous, changedBy, unreached } = await deps.store
+      .transition(tx.id, ["accepted"], "cancelled", { error: CANCELLED, by: CLIENT, wake })
+      .catch((error: unknown) => {
         throw storeUnavailable(error);
       });
-      ctx.status = 200;
-      ctx.body = updated ? statusDocument(updated) : { id: tx.id, state: "cancelled" };
-    } catch (error) {
-      outcome = errorOutcome(answerError(ctx, error, deps.log));
-    } finally {
-      observeRequest(ctx, "rest", label, outcome, started);
+    // A cancel is idempotent: the client retrying one whose answer it lost (a cut
+    // connection, a 503 after Redis ran it) is told it is cancelled, as it asked. Only the
+    // message's own client cancels through this route, so "by the client" is this client;
+    // a cancel by the operator, or any other state, stays a conflict.
+    // Expired (its retention ran out) since it was read: as unknown as a missing one.
+    if (result === "missing") {
+      throw new SluiceError("NotFound", "no such message", { messageId: null });
     }
-  };
+    const repeated = result === "conflict" && previous === "cancelled" && changedBy === CLIENT;
+    if (result !== "ok" && !repeated) {
+      throw new SluiceError("Conflict", conflictMessage(previous), {
+        messageId: tx.id,
+      });
+    }
+    // Neither fails the cancel: the state is in Redis, a caller whose wake is lost reads it
+    // (docs/reliability.md), and a worker repeats a lost notice. A repeat sends both again
+    // (the first may have stopped before them); listeners hear of it once. Its notice only
+    // until the first was told: a client repeating its cancel in a loop would otherwise put
+    // a notice on the responses queue each time.
+    if (unreached.length > 0) await deps.wakeUnheard?.(unreached, wake, tx.id);
+    if (!repeated || !(await deps.store.wasTold(tx.id).catch(() => false))) {
+      await deps.notices?.publish(tx.id, "cancelled");
+    }
+    const updated = await deps.store.get(tx.id).catch((error: unknown) => {
+      throw storeUnavailable(error);
+    });
+    ctx.status = 200;
+    ctx.body = updated ? statusDocument(updated) : { id: tx.id, state: "cancelled" };
+  });
 }

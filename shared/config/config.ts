@@ -53,6 +53,9 @@ const MAX_TIMER_MS = 24 * 86_400_000;
 const TIMER_TOO_LONG =
   "must be at most 24d (a longer wait is more than a timer holds, and would end at once)";
 
+/** The status service's name (`xroad.statusService`) when none is configured. */
+export const DEFAULT_STATUS_SERVICE = "messages";
+
 export type Ordering = "none" | "strict" | { key: string; partitions: number };
 
 export interface ServiceConfig {
@@ -921,7 +924,7 @@ export function compileConfig(
   }
   problems.push(...consumerDirectionProblems(services, backends, securityServer));
   problems.push(...unusedTlsProblems(backends, securityServer));
-  const statusService = root.at("xroad").string("statusService", "messages");
+  const statusService = root.at("xroad").string("statusService", DEFAULT_STATUS_SERVICE);
   const xroadProvider = root.at("xroad").has("provider")
     ? root.at("xroad").string("provider")
     : null;

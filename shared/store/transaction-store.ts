@@ -1649,12 +1649,12 @@ const RECORD_FIELDS = [
   "watchers",
 ] as const;
 
-/** A Transaction from the record's fields and its stored responses; null without a record. */
 /** A record's stored responses, in their order. */
 function responsesOf(responses: string[]): StoredResponse[] {
   return responses.map((text) => JSON.parse(text) as StoredResponse).sort((a, b) => a.seq - b.seq);
 }
 
+/** A Transaction from the record's fields and its stored responses; null without a record. */
 function transactionOf(
   fields: Partial<Record<string, string>>,
   responses: string[],
