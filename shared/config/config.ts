@@ -316,11 +316,11 @@ class Reader {
     key: string,
     fallback: number,
     acceptable: (ms: number) => boolean,
-    why: string,
+    why: string | ((ms: number) => string),
   ): number {
     const ms = this.duration(key, fallback);
     if (acceptable(ms)) return ms;
-    this.problems.push(`${this.where}.${key}: ${why}`);
+    this.problems.push(`${this.where}.${key}: ${typeof why === "string" ? why : why(ms)}`);
     return fallback;
   }
 
@@ -329,16 +329,15 @@ class Reader {
    * every call, publish or delivery it bounds, so it is refused; so is one past a timer's reach.
    */
   positiveDuration(key: string, fallback: number): number {
-    const ms = this.duration(key, fallback);
-    const why =
-      ms <= 0
-        ? "must be longer than 0 (it bounds a wait, and 0 would end every one at once)"
-        : ms > MAX_TIMER_MS
-          ? TIMER_TOO_LONG
-          : null;
-    if (why === null) return ms;
-    this.problems.push(`${this.where}.${key}: ${why}`);
-    return fallback;
+    return this.checkedDuration(
+      key,
+      fallback,
+      (ms) => ms > 0 && ms <= MAX_TIMER_MS,
+      (ms) =>
+        ms <= 0
+          ? "must be longer than 0 (it bounds a wait, and 0 would end every one at once)"
+          : TIMER_TOO_LONG,
+    );
   }
 
   /** Null when absent, or too long (its problem noted once, not made a second one). */
@@ -1107,18 +1106,29 @@ export function compileConfig(
   return config;
 }
 
+/** `${NAME}` or `${NAME:-default}` in a configuration file: the name, then the default. */
+const ENV_REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
+/**
+ * The `${NAME}`s of `text` outside comments, the checks' concern: substituted there too, but a
+ * comment is not read.
+ */
+function* envReferencesRead(text: string): Generator<RegExpMatchArray & { index: number }> {
+  for (const match of text.matchAll(ENV_REFERENCE)) {
+    const line = text.slice(text.lastIndexOf("\n", match.index) + 1, match.index);
+    if (!/(^|\s)#/.test(line)) yield match;
+  }
+}
+
 /**
  * Replaces `${NAME}` and `${NAME:-default}` with environment variables before parsing, so one
  * file serves a laptop and a container (e.g. `url: ${LEGACY_URL:-http://127.0.0.1:8090}`).
  */
 export function substituteEnv(text: string, env: NodeJS.ProcessEnv = process.env): string {
-  return text.replace(
-    /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g,
-    (_, name: string, fallback?: string) => {
-      const value = env[name];
-      return value !== undefined && value !== "" ? value : (fallback ?? "");
-    },
-  );
+  return text.replace(ENV_REFERENCE, (_, name: string, fallback?: string) => {
+    const value = env[name];
+    return value !== undefined && value !== "" ? value : (fallback ?? "");
+  });
 }
 
 /**
@@ -1146,11 +1156,9 @@ export function misreadEnvValues(
   collect(raw);
   /** Each value substituted, with the variables that gave it and how often it stands. */
   const uses = new Map<string, { names: Set<string>; count: number }>();
-  for (const match of text.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}/g)) {
+  for (const match of envReferencesRead(text)) {
     const set = env[match[1]];
     if (set === undefined || set === "") continue;
-    const line = text.slice(text.lastIndexOf("\n", match.index) + 1, match.index);
-    if (/(^|\s)#/.test(line)) continue;
     // Line breaks ending a value that ends its line are read as that line's end, which they are
     // meant as: a Kubernetes Secret made from a file ends in one, and no quoting would keep it.
     const end = match.index + match[0].length;
@@ -1199,10 +1207,8 @@ function occurrences(text: string, part: string): number {
  */
 export function unsetEnvNames(text: string, env: NodeJS.ProcessEnv = process.env): string[] {
   const problems = new Set<string>();
-  for (const match of text.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}/g)) {
+  for (const match of envReferencesRead(text)) {
     if (match[2] !== undefined || env[match[1]] !== undefined) continue;
-    const line = text.slice(text.lastIndexOf("\n", match.index) + 1, match.index);
-    if (/(^|\s)#/.test(line)) continue;
     problems.add(
       `environment ${match[1]} is not set, and \${${match[1]}} has no default in the file: set it, or write \${${match[1]}:-} where empty is meant`,
     );
