@@ -4,6 +4,7 @@
 import { randomUUID } from "node:crypto";
 import type Redis from "ioredis";
 import { SluiceError } from "../shared/protocol/errors";
+import { untilAnswered } from "../shared/runtime/until-answered";
 import { redisKeys } from "../shared/protocol/redis-keys";
 import { SLOT_LUA, type SlotAsk, type SlotRef } from "../shared/store/inflight-slot";
 
@@ -296,8 +297,8 @@ export class InflightLeases {
           found = await attempt(slot);
         } catch (error) {
           // The script may have run even though the answer was lost: give the slot back (or,
-          // had it been refused, its waiting entry).
-          this.releaseToken(token).catch(() => undefined);
+          // had it been refused, its waiting entry), once Redis can be reached again.
+          untilAnswered(() => this.releaseToken(token), this.options.leaseMs);
           waiting = true;
           throw new SluiceError("Unavailable", "in-flight leases in Redis are unreachable", {
             cause: error,

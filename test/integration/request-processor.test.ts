@@ -1539,6 +1539,42 @@ describe("request processor: the last look before the call (real broker and Redi
       });
     });
 
+    it("a claim whose reply never came is given back, not left to lapse and be taken over as called", async () => {
+      // The reply is cut and the client cannot reconnect: the claim fails at its deadline though
+      // Redis ran it. Left `processing` under that claim, the next copy would wait it out and
+      // take it over marked called: no cancel, no expiry, though the backend was never called.
+      await withCutRedis("give-back", { held: true }, async ({ redis: proxied, cut, release }) => {
+        const proxiedLimits = limitsOf("b", proxied).limits;
+        try {
+          const clock = new FixedClock(T0);
+          const translator = new RecordingTranslator(clock);
+          const { id, delivery } = await accepted(T0, null);
+          cut.arm((command) => command.includes(store.key(id)) && command.includes("processing"));
+          const failed = await processor(clock, translator, proxiedLimits.guard, {
+            store: new TransactionStore(proxied, prefix, 60_000),
+          })
+            .process(delivery)
+            .then(
+              () => null,
+              (error: Error) => error,
+            );
+          expect(failed, "the claim failed at its deadline").to.be.instanceOf(Error);
+          expect(cut.dropped, "the claim's reply was cut").to.equal(1);
+          expect((await view(id)).state, "Redis ran the claim").to.equal("processing");
+          release();
+          await eventually(async () => ((await view(id)).state === "accepted" ? true : undefined));
+          expect(await redis.hexists(store.key(id), "called")).to.equal(0);
+          await eventually(async () => ((await slotsHeld()) === 0 ? true : undefined));
+          expect(translator.calls).to.deep.equal([]);
+          // Still one the backend never saw: a cancel ends it.
+          const cancelled = await store.transition(id, ["accepted"], "cancelled", { by: "client" });
+          expect(cancelled.result).to.equal("ok");
+        } finally {
+          await proxiedLimits.close();
+        }
+      });
+    });
+
     it("a sync caller's outcome stored with the answer whose reply was lost is still published when the record is sent again", async () => {
       // Someone else hears of it (here every client counts as listened to): the outcome is stored
       // with the answer, and its responses must still reach the response worker (hub events,

@@ -4,6 +4,7 @@
 // lost the message instead of acting on the other worker's claim.
 
 import { performance } from "node:perf_hooks";
+import { untilAnswered } from "../../shared/runtime/until-answered";
 import type {
   Reached,
   TransactionMeta,
@@ -152,4 +153,26 @@ export function keepClaim(hold: ClaimHold, claimMs: number): () => void {
   );
   keeper.unref();
   return () => clearInterval(keeper);
+}
+
+/**
+ * Gives back a claim whose command got no answer (Redis did not answer in time, or the
+ * connection broke and the client gave up on it): Redis may have run it, and then the message
+ * is `processing` under a claim nobody holds. Left to lapse, it would be taken over as one whose
+ * worker may have reached the backend, and marked called: never again cancellable, nor ended
+ * `expired`, though no call was made. The release is fenced by the claim's token, so it changes
+ * nothing when the claim never ran or another worker took it over since, and it marks nothing
+ * called. It goes out after the claim on the same connection (a claim the client sends again
+ * after a reconnect goes first), and again while Redis is away, for the claim's length.
+ */
+export function giveBackUnanswered(
+  store: TransactionStore,
+  id: string,
+  token: string,
+  claimMs: number,
+): void {
+  untilAnswered(
+    () => store.transition(id, ["processing"], "accepted", { holding: token }),
+    claimMs,
+  );
 }

@@ -20,7 +20,7 @@ import {
 } from "../../shared/store/transaction-store";
 import type { Clock } from "../../shared/runtime/clock";
 import type { Settlement } from "../../shared/broker/settling-consumer";
-import { CLAIM_SLACK_MS, ClaimHold } from "./claim-hold";
+import { CLAIM_SLACK_MS, ClaimHold, giveBackUnanswered } from "./claim-hold";
 import type { AnswerRecorder } from "./answer-recorder";
 import type { DeadLetterPublisher } from "./dead-letter-publisher";
 import { GateShutError, type CallPermit } from "../backend-guard";
@@ -113,7 +113,12 @@ export class MessageLook {
     let hold: ClaimHold | null = null;
     const tryClaim = async (slot: SlotAsk): Promise<SlotTry<SlotClaim>> => {
       const sentAt = performance.now();
-      const claim = await store.claimWithSlot(request.id, claimMs, slot, attempt);
+      const claim = await store
+        .claimWithSlot(request.id, claimMs, slot, attempt)
+        .catch((error: unknown) => {
+          giveBackUnanswered(store, request.id, slot.token, claimMs);
+          throw error;
+        });
       if (claim.result === "ok") {
         hold = new ClaimHold(store, metaOfRequest(request), slot.token, claimMs, sentAt);
         hold.called = claim.called;
@@ -264,6 +269,7 @@ export class MessageLook {
         attempt,
       });
     } catch (error) {
+      giveBackUnanswered(store, request.id, hold.token, claimMs);
       await permit.release();
       throw error;
     }
