@@ -37,8 +37,20 @@ export function gcraParameters(rate: RateLimit): { intervalUs: number; tolerance
       : Math.min(rate.guardMs * 1000, (rate.perMs * 1000) / 2);
   const fromBurstUs = Math.min(guardUs, rate.burst * baseUs);
   const remainderUs = guardUs - fromBurstUs;
+  // Whole microseconds (the limiter's unit in Redis), rounded the safe way: an interval rounded
+  // down would let a rate of tens of thousands a period grant a few per cent more than its
+  // limit; rounded up it grants at most that much less.
   return {
-    intervalUs: Math.max(1, Math.round(baseUs + remainderUs / rate.limit)),
-    toleranceUs: Math.max(0, Math.round(rate.burst * baseUs - fromBurstUs)),
+    intervalUs: Math.max(1, wholeUs(baseUs + remainderUs / rate.limit, Math.ceil)),
+    toleranceUs: Math.max(0, wholeUs(rate.burst * baseUs - fromBurstUs, Math.floor)),
   };
+}
+
+/**
+ * `us` in whole microseconds, rounded by `round` past a billionth of one: a quotient that is
+ * whole but for floating point (20 000.000000000004) is not moved a microsecond.
+ */
+function wholeUs(us: number, round: (x: number) => number): number {
+  const near = Math.round(us);
+  return Math.abs(us - near) < 1e-9 * Math.max(1, Math.abs(us)) ? near : round(us);
 }

@@ -36,6 +36,20 @@ describe("rate limiter parameters", () => {
     });
   });
 
+  it("rounds the interval up and the tolerance down to whole microseconds: never a call over the limit", () => {
+    // 98 000 a second is 10.20 µs apart (the guard adds 0.26): rounded to 10 µs the limiter
+    // would grant 100 000 a second.
+    const { intervalUs, toleranceUs } = gcraParameters({ limit: 98_000, perMs: 1000, burst: 0 });
+    expect(intervalUs).to.equal(11);
+    expect(Math.floor(1_000_000 / intervalUs)).to.be.at.most(98_000);
+    expect(toleranceUs).to.equal(0);
+    // 3 a second with a burst of 1: 333 333.3 µs apart, 333 333.3 - 25 000 µs of tolerance.
+    expect(gcraParameters({ limit: 3, perMs: 1000, burst: 1 })).to.deep.equal({
+      intervalUs: 333_334,
+      toleranceUs: 308_333,
+    });
+  });
+
   it("keeps the guard to a fortieth of short periods", () => {
     expect(gcraParameters({ limit: 5, perMs: 100, burst: 1 })).to.deep.equal({
       intervalUs: 20_000,
