@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import path from "node:path";
-import { parse as parseYaml } from "yaml";
+import { CST, Lexer, parse as parseYaml } from "yaml";
 import {
   amqpUrls,
   DEFAULT_AMQP_URL,
@@ -1114,10 +1114,28 @@ const ENV_REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
  * comment is not read.
  */
 function* envReferencesRead(text: string): Generator<RegExpMatchArray & { index: number }> {
+  const comments = commentRanges(text);
   for (const match of text.matchAll(ENV_REFERENCE)) {
-    const line = text.slice(text.lastIndexOf("\n", match.index) + 1, match.index);
-    if (!/(^|\s)#/.test(line)) yield match;
+    if (!comments.some(([start, end]) => match.index >= start && match.index < end)) yield match;
   }
+}
+
+/** The lexer's markers of what comes next, which stand for nothing in the source. */
+const LEXER_MARKERS = new Set(["\x02", "\x18", "\x1f"]);
+
+/**
+ * Where `text`'s comments stand ([start, end) offsets), as YAML's own lexer reads them: a " #"
+ * inside a quoted string or a block scalar begins none.
+ */
+function commentRanges(text: string): Array<[number, number]> {
+  const ranges: Array<[number, number]> = [];
+  let at = 0;
+  for (const token of new Lexer().lex(text)) {
+    if (LEXER_MARKERS.has(token)) continue;
+    if (CST.tokenType(token) === "comment") ranges.push([at, at + token.length]);
+    at += token.length;
+  }
+  return ranges;
 }
 
 /**

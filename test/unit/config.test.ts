@@ -8,6 +8,7 @@ import {
   ConfigError,
   loadConfig,
   misreadEnvValues,
+  unsetEnvNames,
   substituteEnv,
 } from "../../shared/config/config";
 import { redactUrl } from "../../shared/runtime/startup-error";
@@ -680,6 +681,18 @@ describe("environment substitution in configuration files", () => {
     // A trailing line break (a Secret made from a file) ends the line it ends; inside, refused.
     expect(misread("token: ${T}\nport: 1\n", { T: "abcdef\n" })).to.deep.equal([]);
     expect(misread("token: ${T}\n", { T: "abc\n  def" })).to.have.length(1);
+  });
+
+  it('reads a ${NAME} after a " #" in a quoted string or a block scalar, which begins no comment there', () => {
+    const misread = (text: string, env: Record<string, string>) =>
+      misreadEnvValues(text, parseYaml(substituteEnv(text, env)), env);
+    // A value a flow mapping splits, after a quoted " #": refused, as it is without the " #".
+    const flow = "a: { b: 'x # ${P}' }\nc: { d: \"y # z\", e: ${P} }\n";
+    expect(misread(flow, { P: "v, host: 0.0.0.0" })).to.have.length(1);
+    expect(unsetEnvNames('a: "see # ${UNSET_IN_QUOTES}"\n', {})).to.have.length(1);
+    expect(unsetEnvNames("a: |\n  # ${UNSET_IN_BLOCK}\n", {})).to.have.length(1);
+    // A comment after the quoted string is still one.
+    expect(unsetEnvNames('a: "x # y" # ${UNSET_IN_COMMENT}\n', {})).to.deep.equal([]);
   });
 
   it("refuses a ${NAME} without a default whose variable is not set, naming it; ${NAME:-} and a set empty value are choices", () => {
