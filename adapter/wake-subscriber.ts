@@ -15,9 +15,10 @@ const RECHECK_BATCH = 100;
 const RECHECK_RETRY_MS = 500;
 const RECHECK_RETRY_MAX_MS = 5_000;
 /**
- * The subscription is pinged this often; a ping still unanswered at the next one finds the
- * connection silent (a partition without resets, a NAT or firewall that forgot it): Redis still
- * counts such a subscriber, so its wakes go nowhere and none goes by the broker instead.
+ * The subscription is pinged this often; a ping still unanswered at the next one, while the
+ * command connection is answered, finds the connection silent (a partition without resets, a
+ * NAT or firewall that forgot it): Redis still counts such a subscriber, so its wakes go
+ * nowhere and none goes by the broker instead.
  */
 const PING_INTERVAL_MS = 2_000;
 
@@ -42,6 +43,8 @@ export class WakeSubscriber {
   private closed = false;
   private pingTimer: NodeJS.Timeout | undefined;
   private pinging = false;
+  /** The command connection is being asked whether Redis answers (see `ping`). */
+  private askingRedis = false;
 
   private constructor(private readonly deps: WakeSubscriberDeps) {
     // Its own connection: one in subscriber mode takes no other commands. It queues commands
@@ -106,8 +109,11 @@ export class WakeSubscriber {
 
   /**
    * Pings the subscription; one whose last ping is still unanswered is made again (subscribed
-   * and the waiters' records read on its ready). Decided after the loop's poll phase: a reply
-   * that came in while the process stood still is read first, and is no silence.
+   * and the waiters' records read on its ready), once the command connection shows that Redis
+   * itself answers: a Redis slow for everyone (a fork, a long script, a loaded host) is no
+   * silence of the subscription, and making it again would only add a read of every waiting
+   * caller's record to its load. Decided after the loop's poll phase: a reply that came in
+   * while the process stood still is read first, and is no silence either.
    */
   private ping(): void {
     if (this.subscriber.status !== "ready") {
@@ -122,12 +128,25 @@ export class WakeSubscriber {
       );
       return;
     }
-    setImmediate(() => {
-      if (!this.pinging || this.closed || this.subscriber.status !== "ready") return;
-      this.pinging = false;
-      this.deps.log.warn("wake subscription silent; connecting again");
-      this.subscriber.disconnect(true);
-    });
+    if (this.askingRedis) return;
+    this.askingRedis = true;
+    // The command connection's deadline ends the ask; unanswered, it is asked at the next ping.
+    this.deps.redis
+      .ping()
+      .then(
+        () =>
+          new Promise<void>((resolve) =>
+            setImmediate(() => {
+              resolve();
+              if (!this.pinging || this.closed || this.subscriber.status !== "ready") return;
+              this.pinging = false;
+              this.deps.log.warn("wake subscription silent while Redis answers; connecting again");
+              this.subscriber.disconnect(true);
+            }),
+          ),
+        () => undefined,
+      )
+      .finally(() => (this.askingRedis = false));
   }
 
   private retryLater(): void {

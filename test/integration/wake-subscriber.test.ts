@@ -16,6 +16,7 @@ import { TransactionStore } from "../../shared/store/transaction-store";
 import { eventually, REDIS_URL } from "../support/harness";
 import { responseMessage, transactionMeta } from "../support/messages";
 import { proxyTo, viaProxy } from "../support/tcp-proxy";
+import { PrivateRedis } from "../e2e/ops-support";
 
 describe("wake subscription (real Redis)", function () {
   this.timeout(20_000);
@@ -143,6 +144,49 @@ describe("wake subscription (real Redis)", function () {
       wakes.close();
       viaFrozen.disconnect();
       proxy.close();
+    }
+  });
+
+  it("a Redis slow for every connection (paused past two pings) leaves the subscription as it is: no reconnect, no re-read of every caller", async function () {
+    this.timeout(40_000);
+    const lines: string[] = [];
+    const log = pino({ level: "info" }, { write: (line: string) => void lines.push(line) });
+    const server = await PrivateRedis.start();
+    const commands = createRedis(server.url, log, "wake-slow");
+    const store = new TransactionStore(commands, prefix, 60_000);
+    const waiters = new SyncWaiters(10);
+    const pauser = new Redis(server.url);
+    try {
+      await whenReady(commands);
+      const wakes = await subscribed(commands, store, waiters, log);
+      try {
+        const reconnects = () => lines.filter((line) => line.includes("connecting again")).length;
+        const ids = async () =>
+          String(await pauser.client("LIST"))
+            .split("\n")
+            .filter((line) => line.includes(` name=${connectionName} `))
+            .map((line) => /\bid=(\d+)/.exec(line)?.[1]);
+        const [before] = await ids();
+        // Every command of every client waits 7 s: three pings of the subscription, and the
+        // command connection's pings, go unanswered that long.
+        await pauser.client("PAUSE", 7_000, "ALL");
+        await new Promise((resolve) => setTimeout(resolve, 9_000));
+        expect(reconnects(), lines.join("")).to.equal(0);
+        expect(await ids(), "the same subscription connection").to.deep.equal([before]);
+        // A wake after the pause still comes through it.
+        const id = randomUUID();
+        await store.create(transactionMeta({ id, replyMode: "sync", owner: instance }));
+        const waiter = waiters.register(id, 20_000);
+        const head = wakeHead({ id, state: "completed", error: null });
+        expect((await store.addResponse(responseMessage(id), head)).unreached).to.deep.equal([]);
+        expect((await waiter.promise)?.state).to.equal("completed");
+      } finally {
+        wakes.close();
+      }
+    } finally {
+      pauser.disconnect();
+      commands.disconnect();
+      await server.remove();
     }
   });
 });
