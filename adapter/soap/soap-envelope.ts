@@ -20,6 +20,7 @@ import {
   type XmlElement,
   type XmlLimits,
 } from "./safe-xml";
+import { demandsUnderstanding } from "./must-understand";
 import { elementToJson, type JsonValue } from "./xml-json";
 import { registerKnownNamespaces } from "./xml-reader";
 import {
@@ -265,7 +266,17 @@ function readHeaderFields(text: string, header: XmlElement): HeaderFields {
     });
     const isXRoad = element.namespace === XROAD_NS && XROAD_SINGLE_FIELDS.includes(element.local);
     const isParty = element.namespace === REPRESENTATION_NS && element.local === "representedParty";
-    if (!isXRoad && !isParty) continue;
+    if (!isXRoad && !isParty) {
+      // requestHash is X-Road's to ignore (PR-MESS §2.2: the provider's security server replaces it).
+      const ignorable = element.namespace === XROAD_NS && element.local === "requestHash";
+      if (!ignorable && demandsUnderstanding(element)) {
+        throw fault(
+          "InvalidSoap",
+          `the header entry {${element.namespace ?? ""}}${element.local} has mustUnderstand="1" and Sluice does not process it`,
+        );
+      }
+      continue;
+    }
     const name = element.local as keyof KnownFields;
     if (known[name] !== undefined) {
       throw fault(

@@ -313,6 +313,45 @@ describe("SOAP envelope: X-Road header rules", () => {
     ).to.equal("Client.DuplicateHeaderField");
   });
 
+  it("a header entry for this node with mustUnderstand that Sluice does not process is refused", () => {
+    const security = (attributes: string) =>
+      `<wsse:Security xmlns:wsse="urn:wsse"${attributes}><wsse:Token>t</wsse:Token></wsse:Security>`;
+    for (const attributes of [
+      ' SOAP-ENV:mustUnderstand="1"',
+      ' SOAP-ENV:mustUnderstand="true"',
+      ' SOAP-ENV:mustUnderstand="1" SOAP-ENV:actor="http://schemas.xmlsoap.org/soap/actor/next"',
+    ]) {
+      let message = "";
+      try {
+        parse(envelope({ extraHeader: security(attributes) }));
+      } catch (error) {
+        expect((error as SluiceError).faultCode, attributes).to.equal("Client.InvalidSoap");
+        message = (error as Error).message;
+      }
+      expect(message, attributes).to.contain("{urn:wsse}Security has mustUnderstand");
+    }
+    // Not demanded, or addressed to another node: kept and echoed as any other entry.
+    for (const attributes of [
+      "",
+      ' SOAP-ENV:mustUnderstand="0"',
+      ' mustUnderstand="1"',
+      ' SOAP-ENV:mustUnderstand="1" SOAP-ENV:actor="urn:some-other-node"',
+    ]) {
+      const request = parse(envelope({ extraHeader: security(attributes) }));
+      expect(
+        request.headers.map((h) => h.name),
+        attributes,
+      ).to.include("Security");
+    }
+    // The X-Road fields Sluice reads are understood; requestHash is X-Road's to ignore.
+    const marked = envelope().replace(
+      "<xroad:id>abc-1</xroad:id>",
+      '<xroad:id SOAP-ENV:mustUnderstand="1">abc-1</xroad:id>' +
+        '<xroad:requestHash SOAP-ENV:mustUnderstand="1" algorithmId="urn:a">aGFzaA==</xroad:requestHash>',
+    );
+    expect(parse(marked).xroadId).to.equal("abc-1");
+  });
+
   it("each required field missing is MissingHeaderField", () => {
     expect(faultOf(envelope({ header: service + rest }))).to.equal("Client.MissingHeaderField");
     expect(faultOf(envelope({ header: client + rest }))).to.equal("Client.MissingHeaderField");
