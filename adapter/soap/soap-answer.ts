@@ -12,6 +12,7 @@ import {
   parseMultipartRelated,
   type MimePart,
 } from "../../shared/protocol/multipart-related";
+import { charsetOf, decodeXml } from "../../shared/protocol/xml-encoding";
 import {
   childElements,
   DEFAULT_XML_LIMITS,
@@ -82,9 +83,24 @@ function innerXml(text: string, element: XmlElement): string {
     .join("");
 }
 
+/**
+ * A backend's text in the charset it named: the Content-Type's, or for XML its byte-order mark
+ * or declaration (RFC 7303, as requests are read). The worker keeps a body in any charset but
+ * UTF-8 as its bytes, and reading those as UTF-8 made an ISO-8859-1 "ä" a U+FFFD in the
+ * caller's answer. Bytes that do not decode, or a charset no decoder knows, are read as UTF-8
+ * as before (XML among them then reaches the caller as escaped text).
+ */
+function decodedText(bytes: Buffer, contentType: string): string {
+  try {
+    return decodeXml(bytes, charsetOf(contentType), true);
+  } catch {
+    return bytes.toString("utf8");
+  }
+}
+
 /** `answerCode`: the service code the backend answers for, whose `<answerCode>Response` is unwrapped. */
 function fromXml(raw: string, answerCode: string, limits: XmlLimits): AnswerContent {
-  // Read as UTF-8 here, so a byte-order mark is still there: the reader takes none.
+  // Bytes that did not decode were read as UTF-8, a byte-order mark kept: the reader takes none.
   const text = raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw;
   let root: XmlElement;
   try {
@@ -128,7 +144,9 @@ export function answerContent(
   if (type === "multipart/related") {
     return fromMultipart(bytes, response.contentType, answerCode, limits);
   }
-  if (XML_TYPE.test(type)) return fromXml(bytes.toString("utf8"), answerCode, limits);
+  if (XML_TYPE.test(type)) {
+    return fromXml(decodedText(bytes, response.contentType), answerCode, limits);
+  }
   if (JSON_TYPE.test(type)) {
     const json = bytes.toString("utf8");
     // Parsing JSON nested millions deep takes seconds (and xml-json recurses): kept as text.
@@ -145,7 +163,7 @@ export function answerContent(
     }
   }
   if (type.startsWith("text/"))
-    return { kind: "content", innerXml: escapeXml(bytes.toString("utf8")) };
+    return { kind: "content", innerXml: escapeXml(decodedText(bytes, response.contentType)) };
   return { kind: "content", innerXml: bytes.toString("base64") };
 }
 
@@ -162,7 +180,8 @@ function fromMultipart(
   } catch {
     return { kind: "content", innerXml: bytes.toString("base64") };
   }
-  const content = fromXml(multipart.root.data.toString("utf8"), answerCode, limits);
+  const root = multipart.root;
+  const content = fromXml(decodedText(root.data, root.contentType), answerCode, limits);
   if (content.kind === "fault" || multipart.attachments.length === 0) return content;
   return { ...content, attachments: multipart.attachments, mtom: multipart.mtom };
 }

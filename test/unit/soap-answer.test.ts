@@ -48,6 +48,24 @@ describe("SOAP answer: what a backend said, placed in <serviceCode>Response", ()
     expect(directText(childElements(parsed)[0])).to.equal("<a><b><c>12345678</c></b></a>");
   });
 
+  it("an answer in another charset is read in it, as the worker kept its bytes", () => {
+    const latin1 = (text: string) => Buffer.from(text, "latin1").toString("base64");
+    const envelope = `<?xml version="1.0" encoding="ISO-8859-1"?><e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Body><ns1:testQueryResponse xmlns:ns1="urn:t"><r>aäõ</r></ns1:testQueryResponse></e:Body></e:Envelope>`;
+    const inner = (contentType: string, body: string) =>
+      (
+        answerContent({ status: 200, contentType, body, bodyEncoding: "base64" }, "testQuery") as {
+          innerXml: string;
+        }
+      ).innerXml;
+    // Named by the Content-Type, or by the XML declaration alone.
+    expect(inner("text/xml; charset=iso-8859-1", latin1(envelope))).to.equal("<r>aäõ</r>");
+    expect(inner("text/xml", latin1(envelope))).to.equal("<r>aäõ</r>");
+    expect(inner("text/plain; charset=ISO-8859-1", latin1("aäõ"))).to.equal("aäõ");
+    // Bytes not valid in their charset are read as UTF-8, as before.
+    const broken = Buffer.from([0x61, 0xe4]).toString("base64");
+    expect(inner("text/plain; charset=utf-8", broken)).to.equal("a\ufffd");
+  });
+
   it("customfault.answer: the backend's Fault passes through, namespaces and all", () => {
     const content = answerContent(
       { status: 500, contentType: "text/xml", body: fixture("customfault.answer") },
