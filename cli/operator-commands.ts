@@ -5,6 +5,7 @@
 // No admin port is needed.
 
 import type { SluiceConfig } from "../shared/config/config";
+import { operatorIdOf } from "../shared/protocol/message-id";
 import {
   deadLetterFilter,
   unknownFilterNames,
@@ -48,6 +49,10 @@ export async function runOperatorCommand(
   // A name the configuration does not know is a usage mistake: refused before connecting.
   const unknown = command === "backends" && verb !== "list" ? unknownBackend(config, id) : null;
   if (unknown) return fail(unknown, 2);
+  // An id in the case Sluice stores it, as the admin port reads it; a backend's name as written.
+  if (command !== "backends" && id !== undefined) {
+    parsed = { ...parsed, words: [verb, operatorIdOf(id), ...parsed.words.slice(2)] };
+  }
   if (command === "dead-letters") {
     for (const warning of unknownFilterWarnings(parsed, config)) {
       process.stderr.write(`sluice: warning: ${warning}\n`);

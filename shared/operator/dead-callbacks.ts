@@ -5,6 +5,7 @@
 import type Redis from "ioredis";
 import type { ChainableCommander } from "ioredis";
 import { receiverOf, shownCallbackTarget } from "../delivery/callback-target";
+import { operatorIdOf } from "../protocol/message-id";
 import { redisKeys } from "../protocol/redis-keys";
 import { pipelineReplies } from "../store/redis";
 import type { Delivery } from "../store/transaction-store";
@@ -396,5 +397,6 @@ export function deadCallbackFilter(get: (key: string) => unknown): DeadCallbackF
     if (typeof value === "string" && value) filter[key] = value;
   }
   if (filter.receiver) filter.receiver = receiverOf(filter.receiver) ?? filter.receiver;
+  if (filter.id) filter.id = operatorIdOf(filter.id);
   return filter;
 }

@@ -3,6 +3,7 @@
 // replayed, and which replay it became. The broker's dead-letter queue keeps its own copy.
 
 import type Redis from "ioredis";
+import { operatorIdOf } from "../protocol/message-id";
 import { redisKeys } from "../protocol/redis-keys";
 import { scanIndex } from "./index-scan";
 import { adoptIndex, PendingTally, TALLY_LUA } from "./pending-tally";
@@ -48,6 +49,7 @@ export function deadLetterFilter(get: (key: string) => unknown): DeadLetterFilte
     const value = get(key);
     if (typeof value === "string" && value) filter[key] = value;
   }
+  if (filter.id) filter.id = operatorIdOf(filter.id);
   return filter;
 }
 

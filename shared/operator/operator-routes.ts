@@ -30,7 +30,7 @@ import { lookUpMessage, type MessageLookup } from "./message-lookup";
 import { cancelByOperator, conflictMessage, tellOperatorCancel } from "./operator-cancel";
 import { unavailableOnOutage } from "./store-unavailable";
 import { SluiceError } from "../protocol/errors";
-import { issuedIdOf } from "../protocol/message-id";
+import { issuedIdOf, operatorIdOf } from "../protocol/message-id";
 import { OUTAGE_RETRY_AFTER_S } from "../runtime/outage";
 import type { RecentFailures } from "./recent-failures";
 import { NO_SUCH_DEAD_LETTER, Replayer } from "./replay";
@@ -293,12 +293,12 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
     });
   });
   route("GET", /^\/admin\/dead-letters\/([^/]+)$/, async (match) => {
-    const entry = await deadLetters.get(decodeURIComponent(match[1]));
+    const entry = await deadLetters.get(operatorIdOf(decodeURIComponent(match[1])));
     if (!entry) return notFound(NO_SUCH_DEAD_LETTER);
     return ok(deadLetterDocument(entry, Date.now()));
   });
   route("POST", /^\/admin\/dead-letters\/([^/]+)\/replay$/, async (match, req, request) => {
-    const id = decodeURIComponent(match[1]);
+    const id = operatorIdOf(decodeURIComponent(match[1]));
     const result = await journaled(
       by(req, request),
       "dead-letter.replay",
@@ -354,7 +354,7 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
     return ok({ hubListeners: found.map((listener) => hubListenerDocument(listener, now)) });
   });
   route("DELETE", /^\/admin\/hub-listeners\/([^/]+)$/, async (match, req, request) => {
-    const id = decodeURIComponent(match[1]);
+    const id = operatorIdOf(decodeURIComponent(match[1]));
     const removed = await journaled(
       by(req, request),
       "hub-listener.remove",
@@ -382,11 +382,11 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
     return ok({ deadCallbacks: entries.map((entry) => deadCallbackDocument(entry, now)) });
   });
   route("GET", /^\/admin\/dead-callbacks\/([^/]+)$/, async (match) => {
-    const entry = await deadCallbacks.get(decodeURIComponent(match[1]));
+    const entry = await deadCallbacks.get(operatorIdOf(decodeURIComponent(match[1])));
     return entry ? ok(deadCallbackDocument(entry, Date.now())) : notFound(NO_SUCH_DEAD_CALLBACK);
   });
   route("POST", /^\/admin\/dead-callbacks\/([^/]+)\/redeliver$/, async (match, req, request) => {
-    const id = decodeURIComponent(match[1]);
+    const id = operatorIdOf(decodeURIComponent(match[1]));
     const result = await journaled(
       by(req, request),
       "dead-callback.redeliver",

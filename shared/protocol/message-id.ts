@@ -49,3 +49,13 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export function issuedIdOf(text: string): string | null {
   return text.length === 36 && UUID.test(text) ? text.toLowerCase() : null;
 }
+
+/**
+ * An id an operator named (a message, a dead letter, a dead callback, a hub listener), as
+ * Sluice stores it when it is a UUID, else as written (its look-up then finds nothing). An id
+ * copied in upper case from a client's log was "no such message" to `sluice messages cancel`
+ * and "no such dead letter" to a replay, while the admin port's look-up found it.
+ */
+export function operatorIdOf(text: string): string {
+  return issuedIdOf(text) ?? text;
+}

@@ -150,6 +150,24 @@ describe("`sluice messages show` and GET /admin/messages (real Redis)", () => {
     expect(shown.id).to.equal(id);
   });
 
+  it("finds a message and its dead letter by an id written in upper case, as the admin port does", async () => {
+    // RFC 9562 reads UUIDs without regard to case; a client's log may print them in upper case.
+    const upper = id.toUpperCase();
+    const shown = await cliShows([upper]);
+    expect(withoutAge(shown)).to.deep.equal(
+      withoutAge(await adminShows(`/admin/messages/${upper}`)),
+    );
+    expect((await adminShows(`/admin/dead-letters/${upper}`)).id).to.equal(id);
+    const listed = await adminShows(`/admin/dead-letters?id=${upper}`);
+    expect((listed.deadLetters as Array<{ id: string }>).map((d) => d.id)).to.deep.equal([id]);
+    const parsed = parseOperatorArgs("dead-letters", ["show", upper, "--json"]);
+    if (typeof parsed === "string") throw new Error(parsed);
+    const printed: string[] = [];
+    const code = await runOperatorCommand("dead-letters", parsed, config, (t) => printed.push(t));
+    expect(code).to.equal(0);
+    expect(JSON.parse(printed.join("\n"))).to.include({ id });
+  });
+
   it("disconnects a Redis client that never gets ready, so the command can exit", async () => {
     let seen: Redis | null = null;
     const neverReady = async (client: Redis) => {
