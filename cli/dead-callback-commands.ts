@@ -16,7 +16,7 @@ import { journaled } from "../shared/operator/operator-journal";
 import { BULK_LIMIT, LIST_LIMIT } from "../shared/operator/selection-limit";
 import { callbackFilterOf, OPERATOR_USAGE } from "./operator-args";
 import { fail, showEntry, untilInterrupted, type OperatorContext } from "./operator-context";
-import { age, bulkSummary, columns, listing } from "./operator-tables";
+import { age, bulkSummary, columns, listing, moreMatched } from "./operator-tables";
 import { terminalLine } from "./terminal-text";
 
 export async function runDeadCallbackCommand(context: OperatorContext): Promise<number> {
@@ -88,6 +88,7 @@ export async function runDeadCallbackCommand(context: OperatorContext): Promise<
         ...redelivered.map(redeliveryLine),
         ...skipped.map((s) => `${s.id}: skipped: ${s.reason}`),
         bulkSummary(redelivered, skipped.length, "redelivered", dryRun === true),
+        ...moreMatched(outcome.more, limit),
       ].join("\n"),
     );
     // Cut short by an error (Redis stopped answering): what was done is printed above.

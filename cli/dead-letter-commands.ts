@@ -16,7 +16,7 @@ import {
 import { BULK_LIMIT, LIST_LIMIT } from "../shared/operator/selection-limit";
 import { filterOf, OPERATOR_USAGE } from "./operator-args";
 import { fail, showEntry, untilInterrupted, type OperatorContext } from "./operator-context";
-import { age, bulkSummary, columns, listing } from "./operator-tables";
+import { age, bulkSummary, columns, listing, moreMatched } from "./operator-tables";
 import { requestQueueSamples } from "./request-queue-samples";
 import { terminalLine } from "./terminal-text";
 
@@ -111,6 +111,7 @@ export async function runDeadLetterCommand(context: OperatorContext): Promise<nu
         ...outcome.replayed.map(replayLine),
         ...outcome.skipped.map((s) => `${s.id}: skipped: ${s.reason}`),
         bulkSummary(outcome.replayed, outcome.skipped.length, "replayed", outcome.dryRun === true),
+        ...moreMatched(outcome.more, limit),
         ...pausedNotes(outcome.replayed),
       ].join("\n"),
     );

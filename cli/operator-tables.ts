@@ -58,3 +58,15 @@ export function bulkSummary(
   parts.push(`${skipped} skipped`);
   return `${parts.join(", ")}${dryRun ? " (dry run: nothing was sent)" : ""}`;
 }
+
+/**
+ * The line under a bulk run's summary when more matched than its limit let it take: without it,
+ * "1000 replayed, 0 skipped" read as a run that had taken every match.
+ */
+export function moreMatched(more: true | undefined, limit: number): string[] {
+  return more
+    ? [
+        `(more match than --limit ${limit}; the oldest ${limit} were taken: run it again for the rest)`,
+      ]
+    : [];
+}

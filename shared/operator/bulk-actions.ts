@@ -51,10 +51,16 @@ export async function replayDeadLetters(
     async () => {
       // The oldest first, as documented: they have waited longest, and the newest `limit`
       // would leave older ones behind for ever while new failures keep coming.
-      const entries = await deadLetters.oldestPending(filter, limit);
-      return dryRun
-        ? { dryRun: true as const, ...(await replayer.previewMany(entries, depthOf, stopping)) }
-        : replayer.replayMany(entries, depthOf, stopping, run.noteReplayed);
+      const { entries, more } = withinLimit(
+        await deadLetters.oldestPending(filter, limit + 1),
+        limit,
+      );
+      return {
+        ...(dryRun
+          ? { dryRun: true as const, ...(await replayer.previewMany(entries, depthOf, stopping)) }
+          : await replayer.replayMany(entries, depthOf, stopping, run.noteReplayed)),
+        ...more,
+      };
     },
     (done) =>
       runOutcome(
@@ -82,14 +88,16 @@ export async function redeliverDeadCallbacks(
     deadCallbackSelection(filter, limit),
     async () => {
       // The oldest first: they have waited longest.
-      const entries = await deadCallbacks.list(
-        { ...filter, delivery: "delivery_failed" },
+      const { entries, more } = withinLimit(
+        await deadCallbacks.list({ ...filter, delivery: "delivery_failed" }, limit + 1, "oldest"),
         limit,
-        "oldest",
       );
-      return dryRun
-        ? { dryRun: true as const, ...(await redeliverer.previewMany(entries, stopping)) }
-        : redeliverer.redeliverMany(entries, stopping);
+      return {
+        ...(dryRun
+          ? { dryRun: true as const, ...(await redeliverer.previewMany(entries, stopping)) }
+          : await redeliverer.redeliverMany(entries, stopping)),
+        ...more,
+      };
     },
     (done) =>
       runOutcome(
@@ -98,6 +106,18 @@ export async function redeliverDeadCallbacks(
         interrupted(),
       ),
   );
+}
+
+/**
+ * The first `limit` of a selection made with one entry more than the limit, and `more: true`
+ * when that one was found: a run that stopped at its limit said "1000 replayed, 0 skipped",
+ * as a run that had taken every match says it, with thousands still waiting.
+ */
+function withinLimit<T>(selected: T[], limit: number): { entries: T[]; more: { more?: true } } {
+  return {
+    entries: selected.slice(0, limit),
+    more: selected.length > limit ? { more: true } : {},
+  };
 }
 
 /**

@@ -246,6 +246,11 @@ export interface ReplayRun<R = ReplayResult> {
   skipped: Skipped[];
   /** What ended the run early (Redis not answering): the rest are skipped, not thrown away. */
   failure?: string;
+  /**
+   * More entries matched than the run's limit let it take (it took the oldest): asking again
+   * takes the next ones. Absent when the run took every match.
+   */
+  more?: true;
 }
 
 export interface ReplayDeps {

@@ -127,14 +127,18 @@ function bulkSummary(result) {
   const refused = result.replayed.filter((r) => r.result === "refused");
   return sent + " replayed, " +
     (refused.length ? refused.length + " refused (" + refused[0].error + "), " : "") +
-    result.skipped.length + " skipped";
+    result.skipped.length + " skipped" + moreNote(result);
+}
+// A run takes at most its limit (1000 from the page): more matching wait for the next click.
+function moreNote(result) {
+  return result.more ? "; more wait: click again for the next ones" : "";
 }
 async function act(label, method, path, body) {
   try {
     const result = await api(method, path, body);
     let text = label + ": done";
     if (result.replayed) text = label + ": " + bulkSummary(result);
-    if (result.redelivered) text = label + ": " + result.redelivered.filter((r) => r.result === "redelivered").length + " redelivered" + (result.skipped && result.skipped.length ? ", " + result.skipped.length + " skipped (" + result.skipped[0].reason + ")" : "");
+    if (result.redelivered) text = label + ": " + result.redelivered.filter((r) => r.result === "redelivered").length + " redelivered" + (result.skipped && result.skipped.length ? ", " + result.skipped.length + " skipped (" + result.skipped[0].reason + ")" : "") + moreNote(result);
     if (result.result) text = label + ": " + result.result + (result.replayedAs ? " as " + result.replayedAs : "") + (result.warning ? " (" + result.warning + ")" : "");
     notice(text, false);
   } catch (error) {

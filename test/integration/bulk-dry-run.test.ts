@@ -37,6 +37,7 @@ const silent = pino({ level: "silent" });
 
 interface Run {
   dryRun?: boolean;
+  more?: boolean;
   replayed?: Array<{ id: string; result: string; error?: string }>;
   redelivered?: Array<{ id: string; result: string }>;
   skipped: Array<{ id: string; reason: string; type: string }>;
@@ -176,6 +177,8 @@ describe("dry runs of bulk replays and redeliveries (real admin port, Redis and 
     ]);
     expect(planned.replayed?.[0].error).to.include("the original completed");
     expect(planned.skipped.map((s) => [s.id, s.type])).to.deep.equal([[ids[4], "Busy"]]);
+    // The sixth matched too: the answer says more wait, or it reads as every match taken.
+    expect(planned.more).to.equal(true);
 
     // Nothing was sent, claimed or counted against the queue's room.
     expect(await requestsQueued()).to.equal(0);
@@ -191,6 +194,7 @@ describe("dry runs of bulk replays and redeliveries (real admin port, Redis and 
     const done = await realRunOf("/admin/dead-letters/replay", body);
     expect(results(done.replayed)).to.deep.equal(asReplayed(planned));
     expect(done.skipped).to.deep.equal(planned.skipped);
+    expect(done.more).to.equal(true);
     expect(await requestsQueued()).to.equal(3);
     expect((await newest()).action).to.equal("dead-letter.replay-bulk");
   });
@@ -219,12 +223,20 @@ describe("dry runs of bulk replays and redeliveries (real admin port, Redis and 
       skipped: 0,
     });
 
+    expect(planned.more).to.equal(true);
+
     const done = await realRunOf("/admin/dead-callbacks/redeliver", body);
     expect(results(done.redelivered)).to.deep.equal([
       [ids[0], "redelivered"],
       [ids[1], "redelivered"],
     ]);
+    expect(done.more).to.equal(true);
     expect(await callbacksQueued()).to.equal(2);
+    // The third, asked for again: the last match, so no more.
+    const rest = await realRunOf("/admin/dead-callbacks/redeliver", body);
+    expect(results(rest.redelivered)).to.deep.equal([[ids[2], "redelivered"]]);
+    expect(rest).to.not.have.property("more");
+    expect(await callbacksQueued()).to.equal(3);
   });
 
   it("refuses a dryRun that is not a boolean, acting on and journaling nothing", async () => {
@@ -270,8 +282,9 @@ describe("dry runs of bulk replays and redeliveries (real admin port, Redis and 
     const text = await cli("dead-letters", "replay", "--all", "--limit", "5", "--dry-run");
     expect(text.text).to.match(/: would replay \(backend b\)/);
     // The refused ones are counted too, not left out of the sum as if none were found.
+    // More matched than --limit 5 took: the last line says so.
     expect(text.text).to.match(
-      /3 would be replayed, \d+ refused, \d+ skipped \(dry run: nothing was sent\)$/,
+      /3 would be replayed, \d+ refused, \d+ skipped \(dry run: nothing was sent\)\n\(more match than --limit 5; the oldest 5 were taken: run it again for the rest\)$/,
     );
 
     const real = await cli("dead-letters", "replay", "--all", "--limit", "5", "--json");
@@ -290,6 +303,7 @@ describe("dry runs of bulk replays and redeliveries (real admin port, Redis and 
     expect(dryRedeliver.code).to.equal(0);
     const plannedCallbacks = JSON.parse(dryRedeliver.text) as Run;
     expect(plannedCallbacks.dryRun).to.equal(true);
+    expect(plannedCallbacks).to.not.have.property("more");
     expect(results(plannedCallbacks.redelivered)).to.deep.equal(
       waiting.map((id) => [id, "would redeliver"]),
     );
