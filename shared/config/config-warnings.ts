@@ -155,6 +155,25 @@ function retentionWarnings(config: SluiceConfig): string[] {
   return warnings;
 }
 
+/**
+ * A remote X-Road service whose call may outlast the worker's shutdown grace: a call still
+ * running when the grace ends is given up and handed back, and the next worker calls the remote
+ * service again (docs/semantics.md, the second window). A remote provider is another
+ * organisation's, a SOAP one sees no Idempotency-Key (its X-Road id is its only key), and the
+ * default timeout of 35 s, longer than the security server's own 30 s so that Sluice never
+ * calls again while the security server still waits on the first answer, is over three times
+ * the default grace: every rolling restart during a slow call sent it twice, without a word.
+ */
+function shutdownGraceWarnings(config: SluiceConfig): string[] {
+  const grace = config.shutdownGraceMs;
+  return Object.values(config.backends)
+    .filter((b) => XROAD_TRANSLATORS.includes(b.translator) && b.timeoutMs > grace)
+    .map(
+      (backend) =>
+        `config.shutdown.grace: ${spoken(grace)}, shorter than config.backends.${backend.name}.timeout of ${spoken(backend.timeoutMs)}: a call to the remote service still running when a worker's grace ends is given up and made again by the next worker, so the remote provider gets the message twice; set shutdown.grace above the timeout (docs/consumer.md)`,
+    );
+}
+
 /** Fewer different characters than this make a token of any length guessable. */
 const MIN_TOKEN_VARIETY = 6;
 
@@ -215,6 +234,7 @@ export function configWarnings(config: SluiceConfig): string[] {
   return [
     ...guessableTokenWarnings(config),
     ...securityServerTrustWarnings(config),
+    ...shutdownGraceWarnings(config),
     ...unreachableLocationWarnings(config),
     ...relativeWsdlAddressWarnings(config),
     ...identifierCharacterWarnings(config),

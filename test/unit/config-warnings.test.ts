@@ -126,6 +126,8 @@ describe("what a security server refuses to register", () => {
       compileConfig(
         {
           securityServer: { url: "http://127.0.0.1:9", client: "EE/GOV/1/c" },
+          // Above the remote call's timeout: a shorter grace is warned of on its own (below).
+          shutdown: { grace: "40s" },
           backends,
           ...config,
         },
@@ -333,5 +335,41 @@ describe("a security server reached over HTTPS", () => {
       [],
     );
     expect(warnings({ url: "http://ss.internal:8080" }, {})).to.deep.equal([]);
+  });
+});
+
+describe("a remote service's call that may outlast the shutdown grace", () => {
+  const warnings = (shutdown: Record<string, unknown> | undefined, timeout?: string) =>
+    configWarnings(
+      compileConfig(
+        {
+          securityServer: { url: "http://ss.internal:8080", client: "EE/GOV/1/c" },
+          ...(shutdown ? { shutdown } : {}),
+          services: {
+            remote: { protocols: ["rest"], reply: { mode: "ack" }, backend: "remote" },
+            local: { protocols: ["rest"], reply: { mode: "ack" }, backend: "local" },
+          },
+          backends: {
+            remote: {
+              translator: "xroad-rest",
+              service: "EE/GOV/2/sub/lookup",
+              ...(timeout ? { timeout } : {}),
+            },
+            local: { translator: "rest-json", url: "http://127.0.0.1:9" },
+          },
+        },
+        ".",
+      ),
+    ).filter((w) => w.startsWith("config.shutdown.grace"));
+
+  it("warns of the defaults: a 35s call cut off by a 10s grace is made again by the next worker", () => {
+    expect(warnings(undefined)).to.deep.equal([
+      "config.shutdown.grace: 10s, shorter than config.backends.remote.timeout of 35s: a call to the remote service still running when a worker's grace ends is given up and made again by the next worker, so the remote provider gets the message twice; set shutdown.grace above the timeout (docs/consumer.md)",
+    ]);
+  });
+
+  it("is quiet with a grace above the timeout; a backend of the operator's own is not named", () => {
+    expect(warnings({ grace: "40s" })).to.deep.equal([]);
+    expect(warnings(undefined, "8s")).to.deep.equal([]);
   });
 });
