@@ -174,6 +174,29 @@ function shutdownGraceWarnings(config: SluiceConfig): string[] {
     );
 }
 
+/**
+ * Backends that call one remote X-Road service: each holds its own rate, in-flight limit and
+ * windows, so the remote provider gets their sum, more than the agreement any one of them was
+ * written for (docs/consumer.md: one backend per remote service). A local service of its own
+ * needs no backend of its own: services share a backend, each naming its own `client`.
+ */
+function sharedRemoteServiceWarnings(config: SluiceConfig): string[] {
+  const byService = new Map<string, string[]>();
+  for (const backend of Object.values(config.backends)) {
+    if (!XROAD_TRANSLATORS.includes(backend.translator) || !backend.service) continue;
+    // Another security server (a backend's own url) is the same remote provider all the same.
+    const names = byService.get(backend.service) ?? [];
+    names.push(backend.name);
+    byService.set(backend.service, names);
+  }
+  return [...byService]
+    .filter(([, names]) => names.length > 1)
+    .map(
+      ([service, names]) =>
+        `config.backends: ${names.join(", ")} all call the remote service ${service}, each within its own rate, maxInFlight and windows, so the remote provider gets their sum; have the services share one backend (each may name its own client) (docs/consumer.md)`,
+    );
+}
+
 /** Fewer different characters than this make a token of any length guessable. */
 const MIN_TOKEN_VARIETY = 6;
 
@@ -235,6 +258,7 @@ export function configWarnings(config: SluiceConfig): string[] {
     ...guessableTokenWarnings(config),
     ...securityServerTrustWarnings(config),
     ...shutdownGraceWarnings(config),
+    ...sharedRemoteServiceWarnings(config),
     ...unreachableLocationWarnings(config),
     ...relativeWsdlAddressWarnings(config),
     ...identifierCharacterWarnings(config),

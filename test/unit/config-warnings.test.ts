@@ -373,3 +373,40 @@ describe("a remote service's call that may outlast the shutdown grace", () => {
     expect(warnings(undefined, "8s")).to.deep.equal([]);
   });
 });
+
+describe("backends that call one remote service", () => {
+  const warnings = (services: string[]) =>
+    configWarnings(
+      compileConfig(
+        {
+          securityServer: { url: "http://ss.internal:8080", client: "EE/GOV/1/c" },
+          shutdown: { grace: "40s" },
+          services: Object.fromEntries(
+            services.map((_, i) => [
+              `s${i}`,
+              { protocols: ["rest"], reply: { mode: "ack" }, backend: `r${i}` },
+            ]),
+          ),
+          backends: Object.fromEntries(
+            services.map((service, i) => [
+              `r${i}`,
+              { translator: "xroad-rest", service, rate: { limit: 5, per: "1s" } },
+            ]),
+          ),
+        },
+        ".",
+      ),
+    ).filter((w) => w.startsWith("config.backends:"));
+
+  it("warns that each keeps its own rate: the remote provider gets their sum", () => {
+    expect(
+      warnings(["EE/GOV/2/sub/lookup", "EE/GOV/2/sub/other", "EE/GOV/2/sub/lookup"]),
+    ).to.deep.equal([
+      "config.backends: r0, r2 all call the remote service EE/GOV/2/sub/lookup, each within its own rate, maxInFlight and windows, so the remote provider gets their sum; have the services share one backend (each may name its own client) (docs/consumer.md)",
+    ]);
+  });
+
+  it("is quiet with one backend per remote service", () => {
+    expect(warnings(["EE/GOV/2/sub/lookup", "EE/GOV/2/sub/other"])).to.deep.equal([]);
+  });
+});
