@@ -4,7 +4,7 @@
 import type Redis from "ioredis";
 import { SluiceError } from "../shared/protocol/errors";
 import { abortableSleep } from "./abortable-sleep";
-import { raceAbort } from "./translators/call-deadline";
+import { WaitLine } from "./wait-line";
 import { redisKeys } from "../shared/protocol/redis-keys";
 import { gcraParameters, JITTER_GUARD_MS, type RateLimit } from "../shared/config/rate-spacing";
 
@@ -163,9 +163,8 @@ export class RateLimiter {
   private readonly intervalUs: number;
   private readonly toleranceUs: number;
   private readonly lateGrants: LateGrants;
-  /** This process's waits in line (`acquire`), and the turn the next one to join waits for. */
-  private inLine = 0;
-  private line: Promise<void> = Promise.resolve();
+  /** This process's waits for a token (`acquire`), in the order they began. */
+  private readonly line = new WaitLine();
 
   /**
    * @param redis a command connection (not a subscriber); the Lua script is defined on it.
@@ -216,24 +215,14 @@ export class RateLimiter {
     // Monotonic: a wall clock stepped meanwhile must not make the wait negative or huge.
     const started = performance.now();
     let retryInMs = 0;
-    if (this.inLine === 0) {
+    if (this.line.empty) {
       const first = await this.ask(signal);
       if (first.granted) return { waitedMs: performance.now() - started, grantedAtUs: first.atUs };
       retryInMs = first.retryInMs;
     }
     // The one ahead takes a token before this one's turn: when the next is due is not known.
-    if (this.inLine > 0) retryInMs = 0;
-    this.inLine++;
-    const ahead = this.line;
-    let leave!: () => void;
-    this.line = new Promise<void>((resolve) => (leave = resolve));
-    try {
-      // The wait ahead in line ended, or this one's signal aborted it first.
-      if (signal) {
-        await raceAbort(signal, ahead, () => {
-          throw signal.reason;
-        });
-      } else await ahead;
+    if (!this.line.empty) retryInMs = 0;
+    return this.line.wait(async () => {
       for (;;) {
         if (retryInMs > 0) await abortableSleep(Math.min(retryInMs, MAX_SLEEP_MS), signal);
         const decision = await this.ask(signal);
@@ -242,11 +231,7 @@ export class RateLimiter {
         }
         retryInMs = decision.retryInMs;
       }
-    } finally {
-      this.inLine--;
-      // One that gave up before its turn still lets the next go only after the one ahead.
-      void ahead.then(leave);
-    }
+    }, signal);
   }
 
   /** One ask; a grant that came too late to use (`LateGrants`) is asked again at once. */

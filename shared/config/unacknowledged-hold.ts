@@ -39,7 +39,7 @@ function heldPerWorker(backend: HoldSettings): number {
 /**
  * The longest a message of `backend` may stay unacknowledged on one worker, as far as the
  * configuration decides it. Each call waits for its in-flight slot (the calls ahead of it, up to
- * `timeout` each) and its rate token (one interval for each message held, itself included, the
+ * `timeout` each: the worker's waits take the slots in the order they came) and its rate token (one interval for each message held, itself included, the
  * token before it just spent), then calls for up to `timeout`. An ordered backend retries in
  * place, holding the message through every scheduled retry delay and call.
  */

@@ -152,6 +152,62 @@ describe("in-flight leases (real Redis)", function () {
     expect(most).to.equal(max);
   });
 
+  it("gives one worker's waiting messages their slots in the order they came", async function () {
+    // A worker holds more messages than a backend has slots (a partitioned backend, or slots
+    // another worker holds), and each waits for one. Raced, a freed slot went to whichever
+    // asked first after the release notice, and the holder that had just freed it, taking its
+    // next message, asked first: one message was overtaken again and again. Counted in grants.
+    this.timeout(60_000);
+    const pool = await leases("in-line", 1);
+    const held = 4;
+    let grants = 0;
+    let mostAhead = 0;
+    // Four messages held by one worker with one slot: each one takes the slot, calls (a short
+    // while), frees it, and the next delivery takes its place.
+    const holders = Array.from({ length: held }, async () => {
+      while (grants < 40) {
+        const ticket = grants;
+        const lease = await pool.acquire();
+        mostAhead = Math.max(mostAhead, grants - ticket);
+        grants++;
+        await sleep(20);
+        await lease.release();
+      }
+    });
+    await Promise.all(holders);
+    expect(mostAhead).to.be.at.most(held - 1);
+  });
+
+  it("lets a wait in line give up, and the ones behind it still get their turn", async () => {
+    const redis = await connect();
+    const pool = await leases("line-abort", 1, 60_000, { redis, pollMs: 60_000 });
+    const holder = await pool.acquire();
+    const first = new AbortController();
+    const second = new AbortController();
+    const firstWait = pool.acquire(first.signal);
+    // The first in line has asked and waits for a release; the others wait behind it.
+    while ((await waitingOf(redis, "line-abort")).length === 0) await sleep(10);
+    const secondWait = pool.acquire(second.signal);
+    const thirdWait = pool.acquire();
+    second.abort(new Error("second gives up"));
+    expect(
+      await secondWait.then(
+        () => "taken",
+        (e: Error) => e.message,
+      ),
+    ).to.equal("second gives up");
+    first.abort(new Error("first gives up"));
+    expect(
+      await firstWait.then(
+        () => "taken",
+        (e: Error) => e.message,
+      ),
+    ).to.equal("first gives up");
+    await holder.release();
+    const third = await thirdWait;
+    await third.release();
+  });
+
   it("keeps a slot held past its lease time while the holder renews it", async () => {
     // Renewed every third of the lease: a holder stalled for up to two thirds of it (a busy
     // machine) still keeps its slot.

@@ -1,0 +1,46 @@
+// One process's waits for something every worker asks Redis for (a rate token, an in-flight
+// slot), kept in the order they began: only the first in line asks again, the others wait behind.
+
+import { raceAbort } from "./translators/call-deadline";
+
+/**
+ * A first-come line. Raced, whatever was freed went to whichever wait asked first, and a wait
+ * that had just begun kept taking the turn of those held longer: one message was overtaken again
+ * and again, past what the unacknowledged-hold check counts. A wait that finds the line empty
+ * may ask at once (`empty`) and join only when refused.
+ */
+export class WaitLine {
+  /** Waits in line, and the turn the next one to join waits for. */
+  private inLine = 0;
+  private last: Promise<void> = Promise.resolve();
+
+  /** Whether no wait is in line: one that begins now may ask at once. */
+  get empty(): boolean {
+    return this.inLine === 0;
+  }
+
+  /**
+   * Runs `turn` once every wait that joined before this one has ended, and holds the line until
+   * it settles. Rejects with the signal's reason when it aborts before this wait's turn (the
+   * turn itself watches the signal on its own).
+   */
+  async wait<T>(turn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    this.inLine++;
+    const ahead = this.last;
+    let leave!: () => void;
+    this.last = new Promise<void>((resolve) => (leave = resolve));
+    try {
+      // The wait ahead in line ended, or this one's signal aborted it first.
+      if (signal) {
+        await raceAbort(signal, ahead, () => {
+          throw signal.reason;
+        });
+      } else await ahead;
+      return await turn();
+    } finally {
+      this.inLine--;
+      // One that gave up before its turn still lets the next go only after the one ahead.
+      void ahead.then(leave);
+    }
+  }
+}
