@@ -133,7 +133,10 @@ exports.createTranslator = () => ({ call: async () => [] });`,
   describe("behind a security server without xroad.provider", () => {
     const WARNING =
       "config.xroad.provider: not set, while adapter.tls.clientCa admits a security server";
-    /** mTLS from a security server (clientCa); `extra` is appended at the top level. */
+    /**
+     * mTLS from a security server (clientCa); `extra` is appended at the top level. The grace
+     * outlasts the remote backend's call, which is warned of otherwise.
+     */
     function behindSecurityServer(
       name: string,
       services: string,
@@ -143,7 +146,7 @@ exports.createTranslator = () => ({ call: async () => [] });`,
       const file = path.join(dir, `${name}.yaml`);
       writeFileSync(
         file,
-        `adapter:\n  tls: { cert: ss.crt, key: ss.key, clientCa: ss-internal.crt }\n${adapterExtra}callbacks: { secret: "whsec_${"k".repeat(40)}" }\nservices:\n${services}backends:\n  b: { url: "http://127.0.0.1:1" }\n  remote: { translator: xroad-rest, service: EE/GOV/1/other/svc }\nsecurityServer: { url: "http://127.0.0.1:1", client: EE/GOV/1/sluice }\n${extra}`,
+        `adapter:\n  tls: { cert: ss.crt, key: ss.key, clientCa: ss-internal.crt }\n${adapterExtra}callbacks: { secret: "whsec_${"k".repeat(40)}" }\nservices:\n${services}backends:\n  b: { url: "http://127.0.0.1:1" }\n  remote: { translator: xroad-rest, service: EE/GOV/1/other/svc }\nsecurityServer: { url: "http://127.0.0.1:1", client: EE/GOV/1/sluice }\nshutdown: { grace: 40s }\n${extra}`,
         // It holds a webhook secret: readable by its owner only, as a deployment's should be.
         { mode: 0o600 },
       );
