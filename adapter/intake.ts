@@ -40,7 +40,7 @@ import {
 import type { WakeMessage } from "../shared/protocol/wake-message";
 import type { Admission, Backpressure } from "./backpressure";
 import type { CallerGone } from "./connection-gone";
-import type { SyncWaiters, Wait } from "./sync-waiters";
+import { waitRefusalError, type SyncWaiters, type Wait } from "./sync-waiters";
 import { storeOutageMessage, storeUnavailable } from "./store-unavailable";
 import { UnansweredCreates } from "./unanswered-creates";
 
@@ -383,13 +383,11 @@ export class Intake {
   }
 
   private registerWaiter(id: string, waitMs: number, meta: TransactionMeta) {
-    try {
-      return this.deps.waiters.register(id, waitMs);
-    } catch (error) {
-      metrics.backpressureRejections.inc({ reason: "waiters_full" });
-      void this.deps.store.discard(meta).catch(() => undefined);
-      throw error;
-    }
+    const refused = this.deps.waiters.refusal(meta.client);
+    if (refused === null) return this.deps.waiters.register(id, waitMs, meta.client);
+    metrics.backpressureRejections.inc({ reason: refused });
+    void this.deps.store.discard(meta).catch(() => undefined);
+    throw waitRefusalError(refused);
   }
 
   /**
@@ -454,10 +452,10 @@ export class Intake {
       return result;
     }
     // A persisted message is refused by nothing but Redis (docs/backpressure.md): with every
-    // waiter slot taken its resubmission gets its 202, as in ack mode, never a 503 that would
-    // tell the caller it was not accepted.
-    if (this.deps.waiters.full) return accepted;
-    const waiter = this.deps.waiters.register(id, submission.waitMs);
+    // waiter slot taken (or its client over its share of them) its resubmission gets its 202,
+    // as in ack mode, never a 503 that would tell the caller it was not accepted.
+    if (this.deps.waiters.refusal(submission.client) !== null) return accepted;
+    const waiter = this.deps.waiters.register(id, submission.waitMs, submission.client);
     submission.gone?.onAbort(waiter);
     try {
       // Registered before the state is read: a final response stored after this read wakes us.

@@ -5,6 +5,30 @@
 import { SluiceError } from "../shared/protocol/errors";
 import { metrics } from "../shared/observability/metrics";
 import type { WakeMessage } from "../shared/protocol/wake-message";
+import { ClientShares } from "./client-shares";
+
+/**
+ * Past this part of the slots, a client that started more than this share of the recent waits
+ * while other clients waited too is refused: the rest of the slots stay for the others. A half,
+ * as for `queue.clientShare`: at most one client can be over it at a time.
+ */
+export const WAITER_SHARE = 0.5;
+/** The name the waits are counted under in ClientShares (its counts are kept by name). */
+const WAITS = "sync-waits";
+
+/** Why a new wait is refused: every slot taken, or its client over its share of the upper half. */
+export type WaitRefusal = "waiters_full" | "waiters_client_share";
+
+/** The 503 Busy of a refused wait. */
+export function waitRefusalError(reason: WaitRefusal): SluiceError {
+  return reason === "waiters_full"
+    ? new SluiceError("Busy", "too many callers waiting for answers", { retryAfter: 2 })
+    : new SluiceError(
+        "Busy",
+        "this client started more than its share of the recent waits for answers; the rest of the slots is kept for other clients; retry later",
+        { retryAfter: 2 },
+      );
+}
 
 /**
  * One waiting caller: what `register` hands back and what the timer and a wake settle. A class
@@ -49,26 +73,47 @@ export class SyncWaiters {
   private readonly waiters = new Map<string, Waiter | Set<Waiter>>();
   private count = 0;
 
-  constructor(private readonly max: number) {}
+  /**
+   * `shares`: who started the recent waits (a clock of its own in unit tests). Without it one
+   * client's flood of sync callers (a batch job calling a slow service) took every slot, and
+   * every other client was refused `waiters_full` until those waits ended.
+   */
+  constructor(
+    private readonly max: number,
+    private readonly shares = new ClientShares(),
+  ) {}
 
   get size(): number {
     return this.count;
   }
 
-  /** Whether every slot is taken: a register now would be refused Busy. */
-  get full(): boolean {
-    return this.count >= this.max;
+  /**
+   * Why a new wait of `client` would be refused now, or null. Below half of the slots everyone
+   * waits; past it, a client that started more than WAITER_SHARE of the waits of the last
+   * 30–60 s while another client waited too is refused (one calling alone may take every slot:
+   * nobody else needs them).
+   */
+  refusal(client: string): WaitRefusal | null {
+    if (this.count >= this.max) return "waiters_full";
+    if (
+      this.count >= Math.ceil(this.max * WAITER_SHARE) &&
+      this.shares.over(WAITS, client, WAITER_SHARE)
+    ) {
+      return "waiters_client_share";
+    }
+    return null;
   }
 
   /**
    * Registers a waiter before the message is published (or, for a duplicate, before its state
-   * is read), so a fast answer is never missed. Resolves with the wake message, or null when
+   * is read), so a fast answer is never missed; refused (Busy) as `refusal` says. Resolves with the wake message, or null when
    * `timeoutMs` passes first or `cancel` is called.
    */
-  register(id: string, timeoutMs: number): Wait {
-    if (this.full) {
-      throw new SluiceError("Busy", "too many callers waiting for answers", { retryAfter: 2 });
-    }
+  register(id: string, timeoutMs: number, client: string): Wait {
+    const refused = this.refusal(client);
+    if (refused !== null) throw waitRefusalError(refused);
+    // A refused wait is not counted: a refused client's part shrinks as others wait.
+    this.shares.note(WAITS, client);
     const waiter = new Waiter(this, id);
     waiter.timer = setTimeout(expire, timeoutMs, waiter);
     const held = this.waiters.get(id);

@@ -5,6 +5,9 @@ import http from "node:http";
 import { expect } from "chai";
 import { call, eventually, Harness } from "../support/harness";
 
+/** The one client calling here: a second one would be held to its share of the waiter slots. */
+const CLIENT = "EE/GOV/1/app";
+
 describe("sync callers that hang up", function () {
   this.timeout(40_000);
   const harness = Harness.suite({
@@ -30,7 +33,7 @@ describe("sync callers that hang up", function () {
       const req = http.request(`${roles.sluice.url}/rest/slow`, {
         method: "POST",
         headers: {
-          "X-Road-Client": "EE/GOV/1/app",
+          "X-Road-Client": CLIENT,
           "X-Road-Id": `hangup-${n}`,
           "Content-Type": "application/json",
         },
@@ -44,7 +47,7 @@ describe("sync callers that hang up", function () {
       10_000,
       "five waiters",
     );
-    const full = await call(`${roles.sluice.url}/rest/slow`, { body: "{}" });
+    const full = await call(`${roles.sluice.url}/rest/slow`, { body: "{}", client: CLIENT });
     expect(full.status).to.equal(503);
     expect(full.json.type).to.equal("Busy");
     for (const req of requests) req.destroy();
@@ -58,6 +61,7 @@ describe("sync callers that hang up", function () {
     });
     for (const line of lines) expect(line).to.include({ status: null, outcome: "accepted" });
     const again = await call(`${roles.sluice.url}/rest/slow`, {
+      client: CLIENT,
       body: "{}",
       headers: { Prefer: "wait=1" },
     });
@@ -66,6 +70,7 @@ describe("sync callers that hang up", function () {
   it("answers a resubmission of an accepted message 202 with its id when every waiter slot is taken, never 503", async () => {
     const xroadId = `full-${Date.now()}`;
     const first = await call(`${roles.sluice.url}/rest/slow`, {
+      client: CLIENT,
       body: "{}",
       headers: { Prefer: "respond-async", "X-Road-Id": xroadId },
     });
@@ -73,7 +78,7 @@ describe("sync callers that hang up", function () {
     const holders = Array.from({ length: 5 }, () => {
       const req = http.request(`${roles.sluice.url}/rest/slow`, {
         method: "POST",
-        headers: { "X-Road-Client": "EE/GOV/1/app", "Content-Type": "application/json" },
+        headers: { "X-Road-Client": CLIENT, "Content-Type": "application/json" },
       });
       req.on("error", () => undefined);
       req.end("{}");
@@ -86,11 +91,12 @@ describe("sync callers that hang up", function () {
         "five waiters",
       );
       // A new message is refused: nothing of it is kept.
-      const fresh = await call(`${roles.sluice.url}/rest/slow`, { body: "{}" });
+      const fresh = await call(`${roles.sluice.url}/rest/slow`, { body: "{}", client: CLIENT });
       expect(fresh.status).to.equal(503);
       // The accepted one is answered as its duplicate, in sync mode too.
       for (const prefer of [undefined, "wait=3"]) {
         const again = await call(`${roles.sluice.url}/rest/slow`, {
+          client: CLIENT,
           body: "{}",
           headers: { "X-Road-Id": xroadId, ...(prefer ? { Prefer: prefer } : {}) },
         });

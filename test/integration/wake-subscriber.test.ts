@@ -63,7 +63,7 @@ describe("wake subscription (real Redis)", function () {
       );
       // Its deadline ends the wait empty (null) long after the connection is back: an answer
       // before it came from a read of the record.
-      const waiter = waiters.register(id, 15_000);
+      const waiter = waiters.register(id, 15_000, "EE/GOV/A");
       let answered = false;
       void waiter.promise.then(() => (answered = true));
 
@@ -127,7 +127,7 @@ describe("wake subscription (real Redis)", function () {
     try {
       const id = randomUUID();
       await store.create(transactionMeta({ id, replyMode: "sync", owner: instance }));
-      const waiter = waiters.register(id, 60_000);
+      const waiter = waiters.register(id, 60_000, "EE/GOV/A");
       for (const freeze of frozen.splice(0)) freeze();
       // Redis still counts the frozen subscriber: its wake is "heard", so none goes by the broker.
       const response = responseMessage(id);

@@ -2,6 +2,7 @@ import { expect } from "chai";
 import { SyncWaiters } from "../../adapter/sync-waiters";
 import type { WakeMessage } from "../../shared/protocol/wake-message";
 import { SluiceError } from "../../shared/protocol/errors";
+import { ClientShares, HALF_WINDOW_MS } from "../../adapter/client-shares";
 
 const wake = (id: string): WakeMessage => ({ id }) as WakeMessage;
 
@@ -11,9 +12,9 @@ describe("SyncWaiters", () => {
 
   it("wakes every waiter of an id (a caller and its sync duplicate) and frees their slots", async () => {
     waiters = new SyncWaiters(10);
-    const first = waiters.register("a", 60_000);
-    const duplicate = waiters.register("a", 60_000);
-    const other = waiters.register("b", 60_000);
+    const first = waiters.register("a", 60_000, "EE/GOV/A");
+    const duplicate = waiters.register("a", 60_000, "EE/GOV/A");
+    const other = waiters.register("b", 60_000, "EE/GOV/A");
     expect(waiters.size).to.equal(3);
     expect(waiters.wake(wake("a"))).to.equal(true);
     expect((await first.promise)?.id).to.equal("a");
@@ -28,11 +29,11 @@ describe("SyncWaiters", () => {
 
   it("ends a wait once: a cancel after the wake changes nothing, and the deadline ends it with null", async () => {
     waiters = new SyncWaiters(10);
-    const woken = waiters.register("a", 60_000);
+    const woken = waiters.register("a", 60_000, "EE/GOV/A");
     waiters.wake(wake("a"));
     woken.cancel();
     expect((await woken.promise)?.id).to.equal("a");
-    const timedOut = waiters.register("c", 1);
+    const timedOut = waiters.register("c", 1, "EE/GOV/A");
     expect(await timedOut.promise).to.equal(null);
     expect(waiters.size).to.equal(0);
   });
@@ -41,7 +42,7 @@ describe("SyncWaiters", () => {
   // the code that registered it.
   it("can be cancelled through the wait handed to a hang-up hook", async () => {
     waiters = new SyncWaiters(10);
-    const wait = waiters.register("a", 60_000);
+    const wait = waiters.register("a", 60_000, "EE/GOV/A");
     const hook: { cancel(): void } = wait;
     hook.cancel();
     expect(await wait.promise).to.equal(null);
@@ -50,9 +51,56 @@ describe("SyncWaiters", () => {
 
   it("refuses a caller beyond its limit with Busy", () => {
     waiters = new SyncWaiters(1);
-    waiters.register("a", 60_000);
-    expect(() => waiters.register("b", 60_000))
+    waiters.register("a", 60_000, "EE/GOV/A");
+    expect(() => waiters.register("b", 60_000, "EE/GOV/A"))
       .to.throw(SluiceError)
       .with.property("code", "Busy");
+  });
+
+  // One client's flood of sync callers took every slot, and every other client was refused
+  // waiters_full until those waits ended.
+  describe("one client's flood", () => {
+    const A = "EE/GOV/A/batch";
+    const B = "EE/GOV/B/app";
+    let now = 0;
+    const withClock = (max: number) => new SyncWaiters(max, new ClientShares(() => now));
+
+    it("keeps the upper half of the slots for the others once another client waits", () => {
+      waiters = withClock(6);
+      for (const id of ["a1", "a2"]) waiters.register(id, 60_000, A);
+      waiters.register("b1", 60_000, B);
+      // Past half of the slots, A started more than half of the recent waits: refused.
+      expect(waiters.refusal(A)).to.equal("waiters_client_share");
+      expect(() => waiters.register("a3", 60_000, A))
+        .to.throw(SluiceError)
+        .with.property("code", "Busy");
+      // The others take the rest; A is back under its share as they do.
+      for (const id of ["b2", "b3"]) waiters.register(id, 60_000, B);
+      expect(waiters.refusal(A)).to.equal(null);
+      waiters.register("a3", 60_000, A);
+      expect(waiters.refusal(B)).to.equal("waiters_full");
+    });
+
+    it("lets a client calling alone take every slot", () => {
+      waiters = withClock(4);
+      for (const id of ["a1", "a2", "a3", "a4"]) waiters.register(id, 60_000, A);
+      expect(waiters.refusal(A)).to.equal("waiters_full");
+    });
+
+    it("refuses nobody below half of the slots, and forgets waits older than a minute", () => {
+      waiters = withClock(6);
+      waiters.register("a1", 60_000, A);
+      waiters.register("a2", 60_000, A);
+      waiters.register("b1", 60_000, B);
+      waiters.releaseAll();
+      // Below the mark: A is over its share but the others have room.
+      waiters.register("a3", 60_000, A);
+      waiters.register("a4", 60_000, A);
+      expect(waiters.refusal(A)).to.equal(null);
+      waiters.register("b2", 60_000, B);
+      expect(waiters.refusal(A)).to.equal("waiters_client_share");
+      now += 2 * HALF_WINDOW_MS;
+      expect(waiters.refusal(A), "B's waits no longer count").to.equal(null);
+    });
   });
 });
