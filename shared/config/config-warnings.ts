@@ -3,7 +3,12 @@
 
 import { plainHttpEntryWarnings } from "../delivery/callback-target";
 import { isLoopbackHost } from "../runtime/loopback-host";
-import { providedServices, XROAD_TRANSLATORS, type SluiceConfig } from "./config";
+import {
+  providedServices,
+  SPARE_CONNECTIONS,
+  XROAD_TRANSLATORS,
+  type SluiceConfig,
+} from "./config";
 import { exposedKeyWarnings } from "./secret-file-modes";
 import { retryWaitsMs } from "./unacknowledged-hold";
 
@@ -253,8 +258,23 @@ function securityServerTrustWarnings(config: SluiceConfig): string[] {
   return warnings;
 }
 
+/**
+ * No more service-port connections than sync waiters: each waiting caller holds a connection,
+ * so the connection cap is met first and a caller past the waiter limit is dropped without an
+ * answer (the security server reports a failed connection) instead of getting its 503 Busy,
+ * and status reads and acknowledgements cannot get in until waits end.
+ */
+function connectionCapWarnings(config: SluiceConfig): string[] {
+  const { maxConnections, maxSyncWaiters } = config.adapter;
+  if (maxConnections > maxSyncWaiters) return [];
+  return [
+    `config.adapter.maxConnections: ${maxConnections}, not above adapter.maxSyncWaiters (${maxSyncWaiters}): each sync caller holds its connection while it waits, so with every waiter slot taken the next connection is closed unanswered rather than answered 503 Busy, and nobody can read a status meanwhile; leave maxConnections unset (maxSyncWaiters + ${SPARE_CONNECTIONS}) or set it well above maxSyncWaiters (docs/configuration.md)`,
+  ];
+}
+
 export function configWarnings(config: SluiceConfig): string[] {
   return [
+    ...connectionCapWarnings(config),
     ...guessableTokenWarnings(config),
     ...securityServerTrustWarnings(config),
     ...shutdownGraceWarnings(config),

@@ -53,6 +53,9 @@ const MAX_TIMER_MS = 24 * 86_400_000;
 const TIMER_TOO_LONG =
   "must be at most 24d (a longer wait is more than a timer holds, and would end at once)";
 
+/** Connections `adapter.maxConnections` allows beyond `maxSyncWaiters` unless it is set. */
+export const SPARE_CONNECTIONS = 1_000;
+
 /** The status service's name (`xroad.statusService`) when none is configured. */
 export const DEFAULT_STATUS_SERVICE = "messages";
 
@@ -1025,6 +1028,7 @@ export function compileConfig(
   if (named && !/^[A-Za-z0-9_.:-]{1,128}$/.test(named)) {
     problems.push(`config.instance (or SLUICE_INSTANCE): up to 128 letters, digits and _ . : -`);
   }
+  const maxSyncWaiters = adapter.int("maxSyncWaiters", 10_000);
   const config: SluiceConfig = {
     baseDir,
     instance,
@@ -1040,7 +1044,7 @@ export function compileConfig(
     adapter: {
       host: adapter.string("host", "0.0.0.0"),
       port: envInt("PORT", adapter.int("port", 8080), problems),
-      maxSyncWaiters: adapter.int("maxSyncWaiters", 10_000),
+      maxSyncWaiters,
       publishTimeoutMs: adapter.positiveDuration("publishTimeout", 5_000),
       maxLoopStallMs: adapter.duration("maxLoopStall", 2_000),
       maxJsonDepth: adapter.int("maxJsonDepth", 64),
@@ -1054,7 +1058,10 @@ export function compileConfig(
       maxHeaders: adapter.int("maxHeaders", 200),
       headersTimeoutMs: adapter.duration("headersTimeout", 10_000),
       requestTimeoutMs: adapter.duration("requestTimeout", 30_000),
-      maxConnections: adapter.int("maxConnections", 10_000),
+      // Beyond the sync waiters, each holding its connection for its wait: with no more
+      // connections than waiters, a caller past the waiter limit was dropped unanswered at
+      // maxConnections instead of getting its 503, and nobody could poll a status meanwhile.
+      maxConnections: adapter.int("maxConnections", maxSyncWaiters + SPARE_CONNECTIONS),
       tls: adapterTls,
       publicUrl: adapter.has("publicUrl")
         ? compilePublicUrl(adapter.string("publicUrl"), problems)

@@ -115,6 +115,27 @@ describe("body limits a request message cannot carry (amqpMaxMessageSize)", () =
   });
 });
 
+describe("service-port connections and sync waiters", () => {
+  const compiled = (adapter: Record<string, unknown>) =>
+    compileConfig({ ...minimal, adapter }, ".");
+  const capWarnings = (adapter: Record<string, unknown>) =>
+    configWarnings(compiled(adapter)).filter((w) => w.startsWith("config.adapter.maxConnections"));
+
+  // A sync caller holds its connection while it waits: with as many connections as waiters,
+  // the one past the waiter limit was closed unanswered instead of getting its 503.
+  it("leaves room beyond the sync waiters by default", () => {
+    expect(compiled({}).adapter.maxConnections).to.equal(11_000);
+    expect(compiled({ maxSyncWaiters: 50 }).adapter.maxConnections).to.equal(1_050);
+    expect(compiled({ maxConnections: 20 }).adapter.maxConnections).to.equal(20);
+    expect(capWarnings({})).to.deep.equal([]);
+  });
+
+  it("warns when the connections are no more than the waiters", () => {
+    expect(capWarnings({ maxSyncWaiters: 6, maxConnections: 6 })).to.have.length(1);
+    expect(capWarnings({ maxSyncWaiters: 6, maxConnections: 7 })).to.deep.equal([]);
+  });
+});
+
 describe("what a security server refuses to register", () => {
   const soap = (backend: string) => ({ protocols: ["soap"], reply: { mode: "ack" }, backend });
   const backends = {
