@@ -66,10 +66,11 @@ export function clientRefusal(error: ClientError, headerLimit = maxHeaderSize): 
   switch (error.code) {
     case "HPE_HEADER_OVERFLOW": {
       if (targetOverflows(error, headerLimit)) {
+        const { code, status } = REQUEST_REFUSALS.longTarget;
         return new SluiceError(
-          "InvalidRequest",
+          code,
           `the request's target (its URL) is longer than ${headerLimit} bytes`,
-          { status: 414 },
+          { status },
         );
       }
       const { code, status } = REQUEST_REFUSALS.headerLines;
@@ -77,10 +78,10 @@ export function clientRefusal(error: ClientError, headerLimit = maxHeaderSize): 
         status,
       });
     }
-    case "ERR_HTTP_REQUEST_TIMEOUT":
-      return new SluiceError("InvalidRequest", "the request was not sent in time", {
-        status: 408,
-      });
+    case "ERR_HTTP_REQUEST_TIMEOUT": {
+      const { code, status } = REQUEST_REFUSALS.slowRequest;
+      return new SluiceError(code, "the request was not sent in time", { status });
+    }
     case "HPE_CHUNK_EXTENSIONS_OVERFLOW":
       return new SluiceError("PayloadTooLarge", "the request's chunk extensions are too large");
     default: {

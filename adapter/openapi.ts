@@ -5,7 +5,7 @@
 
 import type { ServiceConfig } from "../shared/config/config";
 import { MESSAGE_STATES } from "../shared/store/transaction-store";
-import { REQUEST_REFUSALS } from "./request-refusals";
+import { REQUEST_REFUSALS, ROUTE_REFUSALS, type RequestRefusal } from "./request-refusals";
 import { OUTCOME_FAILURES } from "./route-intake";
 import { isXmlBody } from "../shared/protocol/rest-xml-body";
 
@@ -159,9 +159,12 @@ function businessResponses(service: ServiceConfig): Doc {
  * The refusals of the request as such, and Sluice's own fault (request-refusals.ts): added to
  * the description of a status `documented` already has (400 is also a body's), not over it.
  */
-function refusalResponses(documented: Doc): Doc {
+function refusalResponses(
+  documented: Doc,
+  refusals: readonly RequestRefusal[] = Object.values(REQUEST_REFUSALS),
+): Doc {
   const responses: Doc = {};
-  for (const refusal of Object.values(REQUEST_REFUSALS)) {
+  for (const refusal of refusals) {
     const status = String(refusal.status);
     const earlier = (responses[status] ?? documented[status]) as
       { description: string } | undefined;
@@ -293,6 +296,15 @@ const idParameter = (name: string, description: string): Doc => ({
   schema: { type: "string", format: "uuid" },
 });
 
+/**
+ * `responses` with the refusals every route of the service port makes (431, 421, 417, 414,
+ * 408, a bad Host's 400, Sluice's own 500): a client generated from the status service's
+ * document would otherwise meet answers it was never told of.
+ */
+function withRouteRefusals(responses: Doc): Doc {
+  return { ...responses, ...refusalResponses(responses, ROUTE_REFUSALS) };
+}
+
 /** The event hub's paths (TMF688 registration and removal) of the status service. */
 const HUB_PATHS: Doc = {
   "/hub": {
@@ -324,7 +336,7 @@ const HUB_PATHS: Doc = {
           },
         },
       },
-      responses: {
+      responses: withRouteRefusals({
         "201": {
           description: "Registered (now, or by an identical earlier registration).",
           headers: { Location: { schema: { type: "string" } } },
@@ -344,22 +356,25 @@ const HUB_PATHS: Doc = {
         "400": errorResponse("Invalid registration or callback target."),
         "409": errorResponse("Conflict: the client holds as many listeners as it may."),
         "503": errorResponse("Unavailable.", { "Retry-After": RETRY_AFTER }),
-      },
+      }),
     },
   },
   "/hub/{hubId}": {
     parameters: [idParameter("hubId", "The listener's id.")],
     delete: {
       operationId: "unregisterListener",
-      responses: {
+      responses: withRouteRefusals({
         "204": {
           description:
             "Removed (also when its client repeats the removal within a day of the first).",
         },
+        "400": errorResponse(
+          "MissingHeader, InvalidHeader or DuplicateHeaderField: X-Road-Client missing, malformed or repeated.",
+        ),
         "404": errorResponse("No such listener."),
         // Redis out of reach or silent: the removal may be asked again (it is idempotent).
         "503": errorResponse("Unavailable.", { "Retry-After": RETRY_AFTER }),
-      },
+      }),
     },
   },
 };
@@ -372,6 +387,11 @@ const HUB_PATHS: Doc = {
  */
 export function statusServiceOpenApi(statusService: string, serviceUrl: string, hub: boolean): Doc {
   const notFound = errorResponse("No such message for this client.");
+  // Who asks is read from the X-Road headers before the message is looked up.
+  const badHeaders = errorResponse(
+    "MissingHeader, InvalidHeader, DuplicateHeaderField or InconsistentHeaders: X-Road-Client " +
+      "missing, malformed or repeated, or X-Road-Service naming another service.",
+  );
   return {
     openapi: "3.1.0",
     info: {
@@ -390,7 +410,7 @@ export function statusServiceOpenApi(statusService: string, serviceUrl: string, 
         get: {
           operationId: "getMessage",
           summary: "A message's state and responses",
-          responses: {
+          responses: withRouteRefusals({
             "200": {
               description: "The status document; Retry-After while it is not finished.",
               headers: { "X-Sluice-Id": ID_HEADERS["X-Sluice-Id"], "Retry-After": RETRY_AFTER },
@@ -398,9 +418,10 @@ export function statusServiceOpenApi(statusService: string, serviceUrl: string, 
                 "application/json": { schema: { $ref: "#/components/schemas/StatusDocument" } },
               },
             },
+            "400": badHeaders,
             "404": notFound,
             "503": errorResponse("Unavailable.", { "Retry-After": RETRY_AFTER }),
-          },
+          }),
         },
         delete: {
           operationId: "cancelMessage",
@@ -409,21 +430,23 @@ export function statusServiceOpenApi(statusService: string, serviceUrl: string, 
             "Idempotent: repeating the cancel of a message this client cancelled answers as " +
             "the cancel did (200 with the status document), so a retry after a lost answer " +
             "is safe.",
-          responses: {
+          responses: withRouteRefusals({
             "200": {
               description:
                 "Cancelled (now, or by an earlier cancel of this client): the status document.",
+              headers: { "X-Sluice-Id": ID_HEADERS["X-Sluice-Id"] },
               content: {
                 "application/json": { schema: { $ref: "#/components/schemas/StatusDocument" } },
               },
             },
+            "400": badHeaders,
             "404": notFound,
             "409": errorResponse(
               "Conflict: the message already reached the backend, is finished, or the " +
                 "operator cancelled it.",
             ),
             "503": errorResponse("Unavailable.", { "Retry-After": RETRY_AFTER }),
-          },
+          }),
         },
       },
       ...(hub ? HUB_PATHS : {}),

@@ -52,6 +52,18 @@ export const REQUEST_REFUSALS = {
     meaning:
       "The request's Expect is not 100-continue, the only expectation met; nothing was accepted.",
   },
+  /** A request line longer than Node's header limit (client-error.ts); RFC 9110 §15.5.15. */
+  longTarget: {
+    code: "InvalidRequest",
+    status: 414,
+    meaning: "The request's URL is longer than the adapter reads; nothing was accepted.",
+  },
+  /** A request not sent whole within adapter.requestTimeout (client-error.ts). */
+  slowRequest: {
+    code: "InvalidRequest",
+    status: 408,
+    meaning: "The request was not sent whole within adapter.requestTimeout; nothing was accepted.",
+  },
   /** Anything thrown that is not a SluiceError (shared/protocol/errors.ts asSluiceError). */
   internal: {
     code: "Internal",
@@ -59,3 +71,12 @@ export const REQUEST_REFUSALS = {
     meaning: "A fault of Sluice itself; the answer names none of its details.",
   },
 } as const satisfies Record<string, RequestRefusal>;
+
+/**
+ * The refusals every route of the service port makes (server.ts, client-error.ts), the status
+ * service's too: all but the method's, which only the business route answers (the status
+ * service's routes answer another method with 404, as any path they do not serve).
+ */
+export const ROUTE_REFUSALS: readonly RequestRefusal[] = Object.entries(REQUEST_REFUSALS)
+  .filter(([name]) => name !== "method")
+  .map(([, refusal]) => refusal);

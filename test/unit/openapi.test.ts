@@ -128,6 +128,52 @@ describe("OpenAPI descriptions", () => {
     }
   });
 
+  it("the status service: every answer its routes give, the X-Road headers' 400 and the port's refusals", () => {
+    const doc = statusServiceOpenApi(
+      "messages",
+      "https://sluice.example/rest/messages",
+      true,
+    ) as Record<
+      string,
+      any // eslint-disable-line @typescript-eslint/no-explicit-any
+    >;
+    for (const [path, method] of [
+      ["/{id}", "get"],
+      ["/{id}", "delete"],
+      ["/hub", "post"],
+      ["/hub/{hubId}", "delete"],
+    ]) {
+      const responses = doc.paths[path][method].responses;
+      // A read without X-Road-Client is 400 MissingHeader; the others are the port's own.
+      expect(Object.keys(responses), `${method} ${path}`).to.include.members([
+        "400",
+        "408",
+        "414",
+        "417",
+        "421",
+        "431",
+        "500",
+      ]);
+      expect(responses[400].description, `${method} ${path}`).to.match(/InvalidHeader/);
+      // Another method on these paths is 404, never the business route's 405.
+      expect(responses, `${method} ${path}`).not.to.have.property("405");
+    }
+    // A cancel's answer carries the message's id, as a read's does.
+    expect(doc.paths["/{id}"].delete.responses[200].headers).to.have.property("X-Sluice-Id");
+  });
+
+  it("a business service lists the parser's 408 and 414 too", () => {
+    const doc = restServiceOpenApi(
+      config.services.personLookup,
+      "https://sluice.example:8080/rest/personLookup",
+    ) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    for (const status of ["408", "414"]) {
+      expect(doc.paths["/"].get.responses[status]?.description, status).to.include(
+        "InvalidRequest",
+      );
+    }
+  });
+
   it("the status service without a callback secret: no hub, which would answer 404", async () => {
     const doc = statusServiceOpenApi(
       "messages",
