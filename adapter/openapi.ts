@@ -392,6 +392,10 @@ export function statusServiceOpenApi(statusService: string, serviceUrl: string, 
     "MissingHeader, InvalidHeader, DuplicateHeaderField or InconsistentHeaders: X-Road-Client " +
       "missing, malformed or repeated, or X-Road-Service naming another service.",
   );
+  // Another method on a message (adapter/server.ts); the hub's own paths answer 404.
+  const otherMethod = errorResponse(
+    "MethodNotAllowed: the method is not GET, HEAD or DELETE (Allow names those).",
+  );
   return {
     openapi: "3.1.0",
     info: {
@@ -420,6 +424,7 @@ export function statusServiceOpenApi(statusService: string, serviceUrl: string, 
             },
             "400": badHeaders,
             "404": notFound,
+            "405": otherMethod,
             "503": errorResponse("Unavailable.", { "Retry-After": RETRY_AFTER }),
           }),
         },
@@ -441,6 +446,7 @@ export function statusServiceOpenApi(statusService: string, serviceUrl: string, 
             },
             "400": badHeaders,
             "404": notFound,
+            "405": otherMethod,
             "409": errorResponse(
               "Conflict: the message already reached the backend, is finished, or the " +
                 "operator cancelled it.",

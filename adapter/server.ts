@@ -69,6 +69,27 @@ export function createApp(deps: AppDeps, extraRoutes: RouteRegistrar[] = []): Ko
   router.get(`/rest/${statusService}/:id`, asStatusService(status));
   router.delete(`/rest/${statusService}/:id`, asStatusService(cancel));
   for (const register of extraRoutes) register(router, deps.log);
+  // RFC 9110 §15.5.6: a message's status resource is there whatever method asks for it; another
+  // method is 405 naming the ones served (as on a business service), not a 404 saying that
+  // nothing is there. The same for every id, so it tells nothing of which ids exist.
+  const statusMethods = (ctx: Context): void => {
+    ctx.set("Allow", STATUS_ALLOW);
+    answerError(
+      ctx,
+      new SluiceError(
+        REQUEST_REFUSALS.method.code,
+        `${ctx.method} is not served on a message (${STATUS_ALLOW})`,
+        { status: REQUEST_REFUSALS.method.status },
+      ),
+      deps.log,
+    );
+  };
+  // Not `hub`: the hub's own path, which answers 404 while the hub is off.
+  router.all(
+    new RegExp(`^/rest/${escapeRegExp(statusService)}/(?!hub$)[^/]+$`, "i"),
+    statusMethods,
+  );
+  router.all(/^\/messages\/[^/]+$/i, statusMethods);
   router.all(new RegExp(`^/rest/${escapeRegExp(statusService)}(?:/.*)?$`), (ctx) =>
     answerError(ctx, new SluiceError("NotFound", `nothing at ${ctx.method} ${ctx.path}`), deps.log),
   );
@@ -315,6 +336,9 @@ function businessCallMatcher(statusService: string): (path: string) => boolean {
 
 /** `GET <service URL>/openapi.json`: the description where a consumer would look for it. */
 const OPENAPI_JSON = /^\/rest\/([^/]+)\/openapi\.json$/;
+
+/** The methods a message's status resource serves (HEAD as GET, by the router). */
+const STATUS_ALLOW = "GET, HEAD, DELETE";
 
 const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 

@@ -216,6 +216,29 @@ describe("cancel end to end (adapter, response worker, then a worker)", function
       harness.sim.update({ latencyMs: 20 });
     }
   });
+
+  it("another method on a message is 405 naming GET, HEAD and DELETE, for any id; deeper paths stay 404", async () => {
+    const sent = await call(`${roles.adapter.url}/rest/lookup`, { client: ALICE, body: "{}" });
+    expect(sent.status).to.equal(202);
+    const id = sent.json.id as string;
+    for (const base of [`${roles.adapter.url}/messages`, `${roles.adapter.url}/rest/messages`]) {
+      for (const asked of [id, "00000000-0000-4000-8000-000000000000", "not-an-id"]) {
+        for (const method of ["POST", "PUT", "PATCH", "OPTIONS"]) {
+          const answer = await call(`${base}/${asked}`, { method, client: ALICE });
+          expect(answer.status, `${method} ${base}/${asked}: ${answer.text}`).to.equal(405);
+          expect(answer.headers.get("allow")).to.equal("GET, HEAD, DELETE");
+          expect(answer.json.type).to.equal("MethodNotAllowed");
+        }
+      }
+    }
+    // None of them cancelled it.
+    expect(await stateOf(id)).to.not.equal("cancelled");
+    const deeper = await call(`${roles.adapter.url}/rest/messages/${id}/x`, {
+      method: "POST",
+      client: ALICE,
+    });
+    expect(deeper.status).to.equal(404);
+  });
 });
 
 describe("cancel of a message whose earlier call failed", function () {
