@@ -176,7 +176,7 @@ describe("wake subscription (real Redis)", function () {
         // A wake after the pause still comes through it.
         const id = randomUUID();
         await store.create(transactionMeta({ id, replyMode: "sync", owner: instance }));
-        const waiter = waiters.register(id, 20_000);
+        const waiter = waiters.register(id, 20_000, "EE/GOV/A");
         const head = wakeHead({ id, state: "completed", error: null });
         expect((await store.addResponse(responseMessage(id), head)).unreached).to.deep.equal([]);
         expect((await waiter.promise)?.state).to.equal("completed");
