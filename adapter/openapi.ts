@@ -37,6 +37,12 @@ const STATE_HEADER = {
   },
 };
 
+/** On status and cancel answers: one client's status document is never a shared cache's. */
+const NO_STORE = {
+  description: "no-store: the document is this client's alone (told apart by X-Road-Client).",
+  schema: { type: "string", enum: ["no-store"] },
+};
+
 const RETRY_AFTER = {
   description: "Seconds to wait before asking again.",
   schema: { type: "integer", minimum: 1 },
@@ -417,7 +423,11 @@ export function statusServiceOpenApi(statusService: string, serviceUrl: string, 
           responses: withRouteRefusals({
             "200": {
               description: "The status document; Retry-After while it is not finished.",
-              headers: { "X-Sluice-Id": ID_HEADERS["X-Sluice-Id"], "Retry-After": RETRY_AFTER },
+              headers: {
+                "X-Sluice-Id": ID_HEADERS["X-Sluice-Id"],
+                "Retry-After": RETRY_AFTER,
+                "Cache-Control": NO_STORE,
+              },
               content: {
                 "application/json": { schema: { $ref: "#/components/schemas/StatusDocument" } },
               },
@@ -439,7 +449,7 @@ export function statusServiceOpenApi(statusService: string, serviceUrl: string, 
             "200": {
               description:
                 "Cancelled (now, or by an earlier cancel of this client): the status document.",
-              headers: { "X-Sluice-Id": ID_HEADERS["X-Sluice-Id"] },
+              headers: { "X-Sluice-Id": ID_HEADERS["X-Sluice-Id"], "Cache-Control": NO_STORE },
               content: {
                 "application/json": { schema: { $ref: "#/components/schemas/StatusDocument" } },
               },

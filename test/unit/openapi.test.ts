@@ -162,6 +162,12 @@ describe("OpenAPI descriptions", () => {
     }
     // A cancel's answer carries the message's id, as a read's does.
     expect(doc.paths["/{id}"].delete.responses[200].headers).to.have.property("X-Sluice-Id");
+    // Both are no-store, as the route sends them (one client's document is no cache's).
+    for (const method of ["get", "delete"]) {
+      expect(
+        doc.paths["/{id}"][method].responses[200].headers["Cache-Control"].schema.enum,
+      ).to.deep.equal(["no-store"]);
+    }
   });
 
   it("a business service lists the parser's 408 and 414 too", () => {
