@@ -1,8 +1,9 @@
-// `sluice dead-letters list|show|replay`: the admin port's dead-letter endpoints from a shell,
+// `sluice dead-letters list|show|replay|discard`: the admin port's dead-letter endpoints from a shell,
 // answered as the admin port answers them.
 
 import { declareAllBackends, roleTopologyOptions } from "../shared/broker/topology";
 import type { DeadLetter } from "../shared/operator/dead-letters";
+import { Discarder, type DiscardResult } from "../shared/operator/discard";
 import { replayDeadLetters } from "../shared/operator/bulk-actions";
 import { oneOutcome } from "../shared/operator/journal-entries";
 import { deadLetterDocument, withErrorShape } from "../shared/operator/operator-answers";
@@ -47,6 +48,18 @@ export async function runDeadLetterCommand(context: OperatorContext): Promise<nu
   }
   if (verb === "show" && id)
     return showEntry(print, await deadLetters.get(id), `no dead letter ${id}`, deadLetterDocument);
+  if (verb === "discard" && id) {
+    const discarded = await journaled(
+      record,
+      "dead-letter.discard",
+      id,
+      () => new Discarder(redis, deadLetters).discard(id),
+      (done) => oneOutcome(done, NO_SUCH_DEAD_LETTER),
+    );
+    const result = withErrorShape(discarded, NO_SUCH_DEAD_LETTER);
+    print(result, discardLine(result));
+    return result.result === "refused" ? 1 : 0;
+  }
   if (verb === "replay") {
     // parseOperatorArgs made sure an ID, a filter or --all is named.
     const filter = filterOf(parsed);
@@ -133,7 +146,7 @@ function deadLetterTable(entries: DeadLetter[]): string {
       e.service,
       e.client,
       e.id,
-      e.replayedAs ?? "-",
+      e.replayedAs ?? (e.discardedAt !== null ? "(discarded)" : "-"),
       (e.error ?? "").slice(0, 80),
     ]),
   ]);
@@ -150,6 +163,13 @@ function pausedNotes(results: Array<ReplayResult | ReplayPreview>): string[] {
     ([backend, count]) =>
       `note: backend ${backend} is paused: ${count} of these replays ${count === 1 ? "waits" : "wait"} in its queue until it is resumed (sluice backends resume ${backend})`,
   );
+}
+
+/** One discard's line, as `replayLine` says a replay's. */
+function discardLine(r: DiscardResult & { type?: string }): string {
+  if (r.replayedAs) return `${r.id}: already replayed as ${r.replayedAs}; not discarded`;
+  if (r.result === "refused") return `${r.id}: refused (${r.type}): ${terminalLine(r.error ?? "")}`;
+  return `${r.id}: ${r.result === "discarded" ? "discarded" : "already discarded"}${r.discardedAt ? ` at ${r.discardedAt}` : ""}`;
 }
 
 /** One replay's line; a warning, when there is one, is printed under it by the caller. */

@@ -9,6 +9,7 @@ import { BULK_LIMIT, parseLimit } from "../shared/operator/selection-limit";
 export const OPERATOR_USAGE = `usage: sluice dead-letters list [--reason R] [--service S] [--backend B] [--client C] [--replayed no|yes] [--limit N] --config FILE
        sluice dead-letters show ID --config FILE
        sluice dead-letters replay ID | --all | [--reason R] [--service S] [--backend B] [--client C] [--limit N] [--dry-run] --config FILE
+       sluice dead-letters discard ID --config FILE
        sluice dead-callbacks list [--reason R] [--receiver ORIGIN] [--target T] [--limit N] --config FILE
        sluice dead-callbacks show ID --config FILE
        sluice dead-callbacks redeliver ID | --all | [--reason R] [--receiver ORIGIN] [--target T] [--limit N] [--dry-run] --config FILE
@@ -120,7 +121,7 @@ export function parseOperatorArgs(command: OperatorCommand, argv: string[]): Ope
  * `journal` has no command word: it lists.
  */
 const VERBS: Readonly<Record<Exclude<OperatorCommand, "journal">, readonly string[]>> = {
-  "dead-letters": ["list", "show", "replay"],
+  "dead-letters": ["list", "show", "replay", "discard"],
   "dead-callbacks": ["list", "show", "redeliver"],
   messages: ["show", "cancel"],
   backends: ["list", "pause", "resume"],
@@ -138,7 +139,10 @@ function selectionProblem(command: OperatorCommand, parsed: OperatorArgs): strin
   if (!verb) return `${command} needs a command: ${verbs.join(", ")}`;
   if (!verbs.includes(verb)) return `unknown ${command} command "${verb}" (${verbs.join(", ")})`;
   const needsId =
-    verb === "cancel" || verb === "remove" || (verb === "show" && command !== "messages");
+    verb === "cancel" ||
+    verb === "remove" ||
+    verb === "discard" ||
+    (verb === "show" && command !== "messages");
   if (needsId && !id) return `${command} ${verb} needs an ID`;
   // A word more is a mistake, never ignored: `replay ID1 ID2` replayed ID1 alone, and `list
   // retries_exhausted` (a filter without its --reason) listed everything.
@@ -189,6 +193,7 @@ const TAKES: Readonly<Record<Exclude<OperatorCommand, "journal">, Record<string,
     list: ["reason", "service", "backend", "client", "replayed", "limit"],
     show: [],
     replay: ["reason", "service", "backend", "client", "limit"],
+    discard: [],
   },
   "dead-callbacks": {
     list: ["reason", "receiver", "target", "limit"],

@@ -24,7 +24,19 @@ export interface DeadLetter {
   attempts: number;
   /** Gateway id of its replay, once replayed. */
   replayedAs: string | null;
+  /**
+   * Epoch ms when an operator discarded it (never to be replayed), else null. A discarded one
+   * has no replay: `replayedAs` stays null.
+   */
+  discardedAt: number | null;
 }
+
+/**
+ * What the record's `replayedAs` holds once the dead letter was discarded: no replay id (a
+ * UUID) is ever this, and every script that reads the link (a replay's claim, a re-recording,
+ * the tally's count) then takes it for done, so a discard and a replay exclude each other.
+ */
+export const DISCARDED = "discarded";
 
 export interface DeadLetterFilter {
   reason?: string;
@@ -33,7 +45,8 @@ export interface DeadLetterFilter {
   client?: string;
   id?: string;
   /**
-   * false: only those not replayed yet; true: only replayed ones. Applied while scanning, before
+   * false: only those waiting for their replay (neither replayed nor discarded); true: only
+   * replayed ones. Applied while scanning, before
    * the limit: replayed entries stay in the index for their retention, and filtered out after
    * the limit they hid every older one still waiting for its replay.
    */
@@ -140,6 +153,7 @@ const LISTED = [
   "error",
   "attempts",
   "replayedAs",
+  "discardedAt",
 ] as const;
 
 interface ScriptedRedis extends Redis {
@@ -175,7 +189,10 @@ export class DeadLetters {
   }
 
   /** Records a dead letter with the request (its broker message body) kept for a replay. */
-  async record(entry: Omit<DeadLetter, "replayedAs">, request: Buffer): Promise<void> {
+  async record(
+    entry: Omit<DeadLetter, "replayedAs" | "discardedAt">,
+    request: Buffer,
+  ): Promise<void> {
     const fields: Record<string, string> = {
       id: entry.id,
       reason: entry.reason,
@@ -287,7 +304,9 @@ function fromFields(fields: Record<string, string>): DeadLetter {
     at: Number(fields.at ?? 0),
     error: fields.error || null,
     attempts: Number(fields.attempts ?? 0),
-    replayedAs: fields.replayedAs || null,
+    replayedAs: fields.replayedAs === DISCARDED ? null : fields.replayedAs || null,
+    discardedAt:
+      fields.replayedAs === DISCARDED && fields.discardedAt ? Number(fields.discardedAt) : null,
   };
 }
 
@@ -304,6 +323,12 @@ function matches(entry: DeadLetter, filter: DeadLetterFilter): boolean {
     (!filter.backend || entry.backend === filter.backend) &&
     (!filter.client || entry.client === filter.client) &&
     (!filter.id || entry.id === filter.id) &&
-    (filter.replayed === undefined || filter.replayed === (entry.replayedAs !== null))
+    (filter.replayed === undefined ||
+      (filter.replayed ? entry.replayedAs !== null : !isSettled(entry)))
   );
+}
+
+/** Replayed or discarded: no bulk replay takes it, and it is not counted as waiting. */
+export function isSettled(entry: Pick<DeadLetter, "replayedAs" | "discardedAt">): boolean {
+  return entry.replayedAs !== null || entry.discardedAt !== null;
 }

@@ -27,6 +27,7 @@ export type JournalAction =
   | "dead-letter.replay"
   | "dead-letter.replay-bulk"
   | "dead-letter.replay-bulk-dry-run"
+  | "dead-letter.discard"
   | "dead-callback.redeliver"
   | "dead-callback.redeliver-bulk"
   | "dead-callback.redeliver-bulk-dry-run"

@@ -34,6 +34,7 @@ import { issuedIdOf, operatorIdOf } from "../protocol/message-id";
 import { OUTAGE_RETRY_AFTER_S } from "../runtime/outage";
 import type { RecentFailures } from "./recent-failures";
 import { NO_SUCH_DEAD_LETTER, Replayer } from "./replay";
+import { Discarder } from "./discard";
 import { CALLBACK_FILTER_KEYS, DeadCallbacks, deadCallbackFilter } from "./dead-callbacks";
 import { CallbackRedeliverer, NO_SUCH_DEAD_CALLBACK } from "./callback-redelivery";
 import { STATUS_PAGE, STATUS_SCRIPT } from "./status-page";
@@ -309,6 +310,22 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
     deps.log.info(
       { id: result.id, replayedAs: result.replayedAs, result: result.result },
       "operator replayed a dead letter",
+    );
+    return actionAnswer(result, NO_SUCH_DEAD_LETTER);
+  });
+  const discarder = new Discarder(deps.redis, deadLetters);
+  route("POST", /^\/admin\/dead-letters\/([^/]+)\/discard$/, async (match, req, request) => {
+    const id = operatorIdOf(decodeURIComponent(match[1]));
+    const result = await journaled(
+      by(req, request),
+      "dead-letter.discard",
+      id,
+      () => discarder.discard(id),
+      (done) => oneOutcome(done, NO_SUCH_DEAD_LETTER),
+    );
+    deps.log.info(
+      { id: result.id, replayedAs: result.replayedAs, result: result.result },
+      "operator discarded a dead letter",
     );
     return actionAnswer(result, NO_SUCH_DEAD_LETTER);
   });

@@ -22,6 +22,8 @@ import { REDIS_NOW_LUA } from "../store/inflight-slot";
 import type { TransactionMeta, TransactionStore } from "../store/transaction-store";
 import {
   COUNT_WAITING_LUA,
+  DISCARDED,
+  isSettled,
   mayHaveReachedBackend,
   type DeadLetter,
   type DeadLetters,
@@ -206,6 +208,12 @@ export interface ReplayResult {
    * it; it was sent now, under the id it was claimed with.
    */
   resumed?: boolean;
+  /**
+   * `already` because an operator discarded the dead letter (when, if known): nothing is sent,
+   * and a replay never undoes a discard.
+   */
+  discarded?: true;
+  discardedAt?: string;
   /** The earlier replay, cancelled before any worker took it, that this one replaces. */
   previousReplay?: string;
   mayHaveReachedBackend?: boolean;
@@ -326,6 +334,7 @@ export class Replayer {
     const { config, store, deadLetters } = this.deps;
     const entry = await deadLetters.get(id);
     if (!entry) return { id, replayedAs: null, result: "refused", error: NO_SUCH_DEAD_LETTER };
+    if (entry.discardedAt !== null) return discardedBefore(id, entry.discardedAt);
     const cancelled = await this.cancelledLink(entry, replaceCancelled);
     if (entry.replayedAs && !cancelled) return this.resume(entry, entry.replayedAs);
     const readable = this.replayable(entry);
@@ -373,6 +382,8 @@ export class Replayer {
     );
     if (claim === "missing") return refused(id, NO_SUCH_DEAD_LETTER);
     if (claim === "original") return refused(id, ORIGINAL_REFUSALS[existing] ?? existing);
+    // A discard that came between the read and the claim: it won.
+    if (claim === "replayed" && existing === DISCARDED) return discardedBefore(id, null);
     if (claim === "replayed") return this.resume(entry, existing);
     const result = await this.publish(entry, original, meta, keys, false, cancelled?.id ?? null);
     return cancelled && result.result === "replayed"
@@ -412,6 +423,7 @@ export class Replayer {
     const { store, deadLetters } = this.deps;
     const entry = await deadLetters.get(id);
     if (!entry) return { id, replayedAs: null, result: "refused", error: NO_SUCH_DEAD_LETTER };
+    if (entry.discardedAt !== null) return discardedBefore(id, entry.discardedAt);
     const cancelled = await this.cancelledLink(entry, replaceCancelled);
     if (entry.replayedAs && !cancelled) {
       return { id, replayedAs: entry.replayedAs, result: "already" };
@@ -426,6 +438,7 @@ export class Replayer {
     );
     if (probe === "missing") return refused(id, NO_SUCH_DEAD_LETTER);
     if (probe === "original") return refused(id, ORIGINAL_REFUSALS[existing] ?? existing);
+    if (probe === "replayed" && existing === DISCARDED) return discardedBefore(id, null);
     if (probe === "replayed") return { id, replayedAs: existing, result: "already" };
     return {
       id,
@@ -613,7 +626,7 @@ export class Replayer {
     /** Backends the broker took no replay of in this run, with the reason their rest skip. */
     const refusedBy = new Map<string, string>();
     for (const entry of [...entries].sort((a, b) => a.at - b.at)) {
-      if (entry.replayedAs) continue;
+      if (isSettled(entry)) continue;
       if (failure !== undefined) {
         skipped.push(skip(entry.id, "Unavailable", stoppedBy(failure)));
         continue;
@@ -669,6 +682,19 @@ const ORIGINAL_REFUSALS: Record<string, string> = {
     "the original's backend answer is being recorded; a replay would call the backend again",
   processing: "the original is still being processed by a worker; replay it once it has failed",
 };
+
+/** A replay of a dead letter an operator discarded: `already`, as a replay made before is. */
+function discardedBefore(id: string, at: number | null): ReplayResult {
+  const when = at === null ? "" : ` at ${new Date(at).toISOString()}`;
+  return {
+    id,
+    replayedAs: null,
+    result: "already",
+    discarded: true,
+    ...(at === null ? {} : { discardedAt: new Date(at).toISOString() }),
+    note: `an operator discarded this dead letter${when}: it is never replayed (the journal says who)`,
+  };
+}
 
 function refused(id: string, error: string): ReplayResult {
   return { id, replayedAs: null, result: "refused", error };

@@ -28,7 +28,7 @@ import { createRedis, whenReady } from "../../shared/store/redis";
 import { testScope } from "../support/broker-scope";
 import { closedPort } from "../support/closed-port";
 import { AMQP_URL, call, type CallOptions } from "../support/harness";
-import { transactionMeta } from "../support/messages";
+import { recordDeadLetter, requestMessage, transactionMeta } from "../support/messages";
 
 const TOKEN = "an-operator-journal-test-admin-token-0123456789";
 const silent = pino({ level: "silent" });
@@ -135,6 +135,31 @@ describe("the operator journal (real Redis, admin port and broker)", function ()
     const stored = JSON.stringify(await redis.xrange(journalKey, "-", "+"));
     expect(stored).to.not.include(TOKEN);
     expect(stored).to.not.include(cookie.split("=")[1]);
+  });
+
+  it("discards a dead letter from the admin port and journals it: discarded, then already, 404 for none", async () => {
+    const id = await recordDeadLetter(deadLetters, requestMessage());
+    const first = await ask(`/admin/dead-letters/${id}/discard`, { method: "POST" });
+    expect(first.status, first.text).to.equal(200);
+    expect(first.json).to.include({ id, result: "discarded", replayedAs: null });
+    const again = await ask(`/admin/dead-letters/${id}/discard`, { method: "POST" });
+    expect(again.json).to.include({ result: "already", discardedAt: first.json.discardedAt });
+    const replay = await ask(`/admin/dead-letters/${id}/replay`, { method: "POST" });
+    expect(replay.status, replay.text).to.equal(200);
+    expect(replay.json).to.include({ result: "already", discarded: true, replayedAs: null });
+    const waiting = await ask(`/admin/dead-letters?replayed=no`);
+    expect(waiting.json.deadLetters.map((e: { id: string }) => e.id)).to.not.include(id);
+    const none = await ask(`/admin/dead-letters/${id.replace(/.$/, "0")}x/discard`, {
+      method: "POST",
+    });
+    expect(none.status).to.equal(404);
+    const entries = await newest(4);
+    expect(entries.map((e) => [e.action, e.result])).to.deep.equal([
+      ["dead-letter.discard", "not found"],
+      ["dead-letter.replay", "already"],
+      ["dead-letter.discard", "already"],
+      ["dead-letter.discard", "discarded"],
+    ]);
   });
 
   it("journals refused and not-found actions too, and not a request refused as malformed", async () => {

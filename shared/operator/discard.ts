@@ -1,0 +1,87 @@
+// Discarding a dead letter: the operator's word that it must never be replayed (its backend did
+// the work after all, or it is poison). Marked in its record by the same field a replay claims,
+// atomically, so of a discard and a replay of one dead letter exactly one wins.
+
+import { randomUUID } from "node:crypto";
+import type Redis from "ioredis";
+import { DISCARDED, type DeadLetters } from "./dead-letters";
+import { TALLY_LUA } from "./pending-tally";
+import { NO_SUCH_DEAD_LETTER } from "./replay";
+
+// KEYS: dead-letter entry, then the dead letters' tally's members, groups, counts; ARGV: id,
+// now, token. The same discard run again (ioredis resends a command whose reply a reconnect
+// lost) finds its own token: still "discarded", not "already".
+// A replay's link (a replay id) is left as it is: that replay was sent, and its own record is
+// the one to cancel.
+const DISCARD = `${TALLY_LUA}
+local t = {KEYS[2], KEYS[3], KEYS[4]}
+if redis.call("EXISTS", KEYS[1]) == 0 then
+  tally_remove(t, ARGV[1])
+  return {"missing", ""}
+end
+local f = redis.call("HMGET", KEYS[1], "replayedAs", "discardedAt", "discardToken")
+if f[1] == "${DISCARDED}" then
+  if f[3] == ARGV[3] then return {"discarded", f[2] or ""} end
+  return {"already", f[2] or ""}
+end
+if f[1] then return {"replayed", f[1]} end
+redis.call("HSET", KEYS[1], "replayedAs", "${DISCARDED}", "discardedAt", ARGV[2],
+  "discardToken", ARGV[3])
+tally_remove(t, ARGV[1])
+return {"discarded", ARGV[2]}`;
+
+interface ScriptedRedis extends Redis {
+  sluiceDeadLetterDiscard(...keysAndArgs: string[]): Promise<[string, string]>;
+}
+
+export interface DiscardResult {
+  id: string;
+  /**
+   * discarded now; already = discarded before, or replayed before (`replayedAs`): nothing
+   * changed; refused = no such dead letter.
+   */
+  result: "discarded" | "already" | "refused";
+  /** When it was discarded (now or before). */
+  discardedAt?: string;
+  /** The replay it became before it could be discarded. */
+  replayedAs: string | null;
+  error?: string;
+}
+
+export class Discarder {
+  private readonly redis: ScriptedRedis;
+
+  constructor(
+    redis: Redis,
+    private readonly deadLetters: DeadLetters,
+  ) {
+    this.redis = redis as ScriptedRedis;
+    if (!("sluiceDeadLetterDiscard" in redis)) {
+      redis.defineCommand("sluiceDeadLetterDiscard", { numberOfKeys: 4, lua: DISCARD });
+    }
+  }
+
+  /**
+   * Discards the dead letter `id`: no replay is sent for it from now on, by id or in bulk, and
+   * it no longer counts as waiting. One already replayed (or being replayed) stays so.
+   */
+  async discard(id: string): Promise<DiscardResult> {
+    const [result, value] = await this.redis.sluiceDeadLetterDiscard(
+      this.deadLetters.key(id),
+      ...this.deadLetters.tally.scriptKeys,
+      id,
+      String(Date.now()),
+      randomUUID(),
+    );
+    if (result === "missing") {
+      return { id, result: "refused", replayedAs: null, error: NO_SUCH_DEAD_LETTER };
+    }
+    if (result === "replayed") return { id, result: "already", replayedAs: value };
+    return {
+      id,
+      result: result === "discarded" ? "discarded" : "already",
+      replayedAs: null,
+      ...(value ? { discardedAt: new Date(Number(value)).toISOString() } : {}),
+    };
+  }
+}

@@ -1,0 +1,106 @@
+// Discarding a dead letter on the real broker and Redis: a discarded one is never replayed again,
+// by a bulk run or by its id, no longer counts as waiting, is journaled; and of a discard and a
+// replay of the same dead letter asked at once, exactly one wins.
+
+import { expect } from "chai";
+import { parseOperatorArgs, runOperatorCommand } from "../../cli/operator-commands";
+import { Discarder } from "../../shared/operator/discard";
+import { redisKeys } from "../../shared/protocol/redis-keys";
+import { whenReady } from "../../shared/store/redis";
+import {
+  type BrokerSide,
+  connectBroker,
+  replayerFor,
+  takeQueued,
+  testScope,
+} from "../support/broker-scope";
+import { recordDeadLetter, requestMessage } from "../support/messages";
+
+describe("discarding a dead letter (real broker and Redis)", function () {
+  this.timeout(30_000);
+  const scope = testScope("dead-letter-discard-test");
+  const { prefix, names, redis, deadLetters } = scope;
+  let amqp: BrokerSide;
+
+  before(async () => {
+    await whenReady(redis);
+    amqp = await connectBroker(scope);
+  });
+  after(async () => {
+    await amqp?.close();
+    await scope.close();
+  });
+
+  async function cli(...words: string[]): Promise<{ code: number; printed: string }> {
+    const parsed = parseOperatorArgs("dead-letters", words);
+    if (typeof parsed === "string") throw new Error(parsed);
+    const printed: string[] = [];
+    const code = await runOperatorCommand("dead-letters", parsed, scope.config, (text) =>
+      printed.push(text),
+    );
+    return { code, printed: printed.join("\n") };
+  }
+
+  const queued = () => takeQueued(amqp.channel, names.requestsQueue("b"));
+
+  it("keeps a discarded dead letter out of every later replay, its count and the waiting list", async () => {
+    const kept = await recordDeadLetter(deadLetters, requestMessage(), { at: Date.now() - 2 });
+    const poison = await recordDeadLetter(deadLetters, requestMessage(), { at: Date.now() - 1 });
+    expect(await deadLetters.waitingCounts()).to.deep.equal([
+      { backend: "b", reason: "retries_exhausted", count: 2 },
+    ]);
+
+    const discarded = await cli("discard", poison.toUpperCase());
+    expect(discarded.code).to.equal(0);
+    expect(discarded.printed).to.match(new RegExp(`^${poison}: discarded at \\d{4}-`));
+    expect(await deadLetters.waitingCounts()).to.deep.equal([
+      { backend: "b", reason: "retries_exhausted", count: 1 },
+    ]);
+    expect(await cli("discard", poison)).to.deep.include({ code: 0 });
+    expect((await cli("discard", poison)).printed).to.include("already discarded");
+
+    // A bulk run takes the other one only; a replay by its id sends nothing.
+    const all = JSON.parse((await cli("replay", "--all", "--json")).printed);
+    expect(all.replayed.map((r: { id: string }) => r.id)).to.deep.equal([kept]);
+    const byId = JSON.parse((await cli("replay", poison, "--json")).printed);
+    expect(byId).to.include({ result: "already", replayedAs: null, discarded: true });
+    expect(await queued()).to.deep.equal([all.replayed[0].replayedAs]);
+
+    // Listed as discarded, not as waiting.
+    expect((await deadLetters.list({ replayed: false })).map((e) => e.id)).to.not.include(poison);
+    const [shown] = await deadLetters.list({ id: poison });
+    expect(shown).to.include({ replayedAs: null });
+    expect(shown.discardedAt).to.be.a("number");
+
+    // A replayed one is not discarded: its replay was sent.
+    const late = JSON.parse((await cli("discard", kept, "--json")).printed);
+    expect(late).to.include({ result: "already", replayedAs: all.replayed[0].replayedAs });
+
+    // Journaled, with its result, as every operator action is.
+    const journal = JSON.stringify(await redis.xrange(redisKeys(prefix).operatorJournal, "-", "+"));
+    expect(journal).to.include("dead-letter.discard");
+    expect((await cli("discard", "no-such-id")).code).to.equal(1);
+  });
+
+  it("of a discard and replays of one dead letter asked at once, exactly one wins", async () => {
+    for (let round = 0; round < 5; round++) {
+      const id = await recordDeadLetter(deadLetters, requestMessage());
+      const replayer = replayerFor(scope, amqp);
+      const discarder = new Discarder(redis, deadLetters);
+      const [replays, discards] = await Promise.all([
+        Promise.all([0, 1, 2].map(() => replayer.replay(id))),
+        Promise.all([0, 1, 2].map(() => discarder.discard(id))),
+      ]);
+      const replayed = replays.filter((r) => r.result === "replayed");
+      const discarded = discards.filter((r) => r.result === "discarded");
+      expect(replayed.length + discarded.length, `round ${round}`).to.equal(1);
+      for (const r of [...replays, ...discards].filter((r) => r.result !== "replayed")) {
+        if (r.result !== "discarded") expect(r.result).to.equal("already");
+      }
+      const sent = await queued();
+      expect(sent).to.deep.equal(replayed.map((r) => r.replayedAs));
+      if (discarded.length) expect(replays.every((r) => r.result === "already")).to.equal(true);
+      else expect(discards.every((r) => r.replayedAs === replayed[0].replayedAs)).to.equal(true);
+    }
+  });
+});
