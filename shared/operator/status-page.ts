@@ -133,6 +133,35 @@ function bulkSummary(result) {
 function moreNote(result) {
   return result.more ? "; more wait: click again for the next ones" : "";
 }
+// What a bulk run's dry run says it would do, for the question asked before the real run.
+function dryRunSummary(result) {
+  const entries = result.replayed || result.redelivered || [];
+  const would = entries.filter((r) => r.result === "would replay" || r.result === "would redeliver");
+  const reached = would.filter((r) => r.mayHaveReachedBackend).length;
+  const refused = entries.filter((r) => r.result === "refused").length;
+  return would.length + " would be " + (result.replayed ? "replayed" : "redelivered") +
+    (reached ? " (" + reached + " may have reached the backend already)" : "") + ", " +
+    refused + " refused, " + result.skipped.length + " skipped" +
+    (result.more ? "; more match than one click takes" : "");
+}
+// A bulk button (up to 1000 a click) runs its dry run first and acts only once the operator,
+// shown its numbers, confirms: one misclick replayed a thousand requests the backend may have
+// seen. The dry run is journaled as such.
+async function bulkAct(label, path, body) {
+  let preview;
+  try {
+    preview = await api("POST", path, { ...body, dryRun: true });
+  } catch (error) {
+    notice(label + " failed: " + error.message, true);
+    return;
+  }
+  const summary = label + ": " + dryRunSummary(preview);
+  if (!confirm(summary + ". Go ahead?")) {
+    notice(label + ": not done; " + dryRunSummary(preview), false);
+    return;
+  }
+  await act(label, "POST", path, body);
+}
 async function act(label, method, path, body) {
   try {
     const result = await api(method, path, body);
@@ -192,7 +221,7 @@ function backendCard(b) {
       el("dt", {}, "paused"), el("dd", {}, b.paused ? "since " + when(b.pausedSince) : "no"),
       el("dt", {}, "service window"), el("dd", {}, !b.window.configured ? "always open" : (b.window.open ? "open, closes " : "closed, opens ") + when(b.window.nextChange)),
       el("dt", {}, "dead letters"), el("dd", {}, reasons.length === 0 ? "none" : el("ul", {}, ...reasons.map(([reason, count]) =>
-        el("li", {}, reason + ": " + count + " ", el("button", { "data-testid": "replay-" + b.name + "-" + reason, onclick: () => act("replay " + reason, "POST", "/admin/dead-letters/replay", { backend: b.name, reason }) }, "replay")))))),
+        el("li", {}, reason + ": " + count + " ", el("button", { "data-testid": "replay-" + b.name + "-" + reason, onclick: () => bulkAct("replay " + reason, "/admin/dead-letters/replay", { backend: b.name, reason }) }, "replay")))))),
     el("button", { "data-testid": (b.paused ? "resume-" : "pause-") + b.name, onclick: () => act((b.paused ? "resume " : "pause ") + b.name, "POST", "/admin/backends/" + encodeURIComponent(b.name) + (b.paused ? "/resume" : "/pause")) }, b.paused ? "Resume" : "Pause"),
     b.recentFailures.length === 0 ? null : el("div", {}, el("h4", {}, "recent failures"), el("ul", {}, ...b.recentFailures.slice(0, 5).map((f) =>
       el("li", { "data-testid": "failure-" + f.id }, when(f.failedAt) + ", message " + f.id + ", attempt " + f.attempt + ": " + f.error + " → " + f.outcome)))));
@@ -221,8 +250,8 @@ async function refresh() {
     const callbacks = Object.entries(status.deadCallbacks || {});
     $("dead-callbacks").replaceChildren(callbacks.length === 0 ? "none" : el("ul", {},
       ...callbacks.map(([reason, count]) => el("li", {}, reason + ": " + count + " ",
-        el("button", { "data-testid": "redeliver-callbacks-" + reason, onclick: () => act("redeliver " + reason, "POST", "/admin/dead-callbacks/redeliver", { reason }) }, "redeliver"))),
-      el("li", {}, el("button", { "data-testid": "redeliver-callbacks-all", onclick: () => act("redeliver all", "POST", "/admin/dead-callbacks/redeliver", { all: true }) }, "redeliver all"))));
+        el("button", { "data-testid": "redeliver-callbacks-" + reason, onclick: () => bulkAct("redeliver " + reason, "/admin/dead-callbacks/redeliver", { reason }) }, "redeliver"))),
+      el("li", {}, el("button", { "data-testid": "redeliver-callbacks-all", onclick: () => bulkAct("redeliver all", "/admin/dead-callbacks/redeliver", { all: true }) }, "redeliver all"))));
     // The list is the newest 50; the counts by reason cover them all.
     const deadTotal = Object.values(status.deadLetters || {}).reduce((sum, n) => sum + n, 0);
     $("dead-shown").textContent = deadTotal > dead.deadLetters.length

@@ -234,6 +234,20 @@ describe("the status page in a browser", function () {
       await page.screenshot({ path: process.env.SLUICE_SCREENSHOT, fullPage: true });
     }
     await harness.sim.update({ errorRate: 0 });
+    // The bulk button asks first, with its dry run's numbers; dismissed, nothing is sent.
+    const asked: string[] = [];
+    page.once("dialog", (dialog) => {
+      asked.push(dialog.message());
+      void dialog.dismiss();
+    });
+    await page.getByTestId("replay-mailer-retries_exhausted").click();
+    await page.getByText(/replay retries_exhausted: not done; 1 would be replayed/).waitFor();
+    expect(asked).to.have.length(1);
+    expect(asked[0]).to.match(
+      /^replay retries_exhausted: 1 would be replayed( \(1 may have reached the backend already\))?, 0 refused, 0 skipped\. Go ahead\?$/,
+    );
+    expect((await call(`${sluice.url}/messages/${failed}`)).json.replayedAs).to.equal(undefined);
+    page.once("dialog", (dialog) => void dialog.accept());
     await page.getByTestId("replay-mailer-retries_exhausted").click();
     await page.getByText("1 replayed, 0 skipped").waitFor();
     const original = await call(`${sluice.url}/messages/${failed}`);
@@ -259,6 +273,7 @@ describe("the status page in a browser", function () {
       error: "the broker dead-lettered it",
       attempts: 3,
     });
+    page.once("dialog", (dialog) => void dialog.accept());
     await page.getByTestId("replay-mailer-delivery_limit").click();
     await page
       .getByText(/delivery_limit: 0 replayed, 1 refused \(the original completed/)
@@ -281,6 +296,7 @@ describe("the status page in a browser", function () {
     expect(await page.getByTestId("dead-callbacks").textContent()).to.include("exhausted: 1");
     const failedCalls = receiver.calls.length;
     receiver.respond = () => ({ status: 204 });
+    page.once("dialog", (dialog) => void dialog.accept());
     await page.getByTestId("redeliver-callbacks-exhausted").click();
     await page.getByText("redeliver exhausted: 1 redelivered").waitFor();
     await eventually(async () =>
