@@ -252,9 +252,15 @@ function answer(
     return acceptedOutcome(result);
   }
   const { state, response } = result;
-  const answered = state === "completed" || state === "processing" || state === "rejected";
+  // A failed message keeps its last call's answer when the backend gave one (a Server or an
+  // application Fault, a 5xx page); the worker's stand-in for none has an empty body.
+  const answered =
+    state === "completed" ||
+    state === "processing" ||
+    state === "rejected" ||
+    (state === "failed" && response !== null && response.body !== "");
   const content = response && answered ? answerContent(response, answerCode, xmlLimits) : null;
-  if (content?.kind === "content" && state !== "rejected") {
+  if (content?.kind === "content" && state !== "rejected" && state !== "failed") {
     ctx.status = 200;
     const envelope = buildSoapResponse(request, content.innerXml);
     if (content.attachments?.length) {
@@ -278,8 +284,11 @@ function answer(
     messageId: result.id,
   });
   // A refusal is the backend's business answer, so the caller sees it (a SOAP backend's own
-  // Fault whole, inside `response`); a failure is not. The faultcode is Sluice's
-  // Server.BackendRejected, so "processed and refused" never reads as a Client.* "not accepted".
+  // Fault whole, inside `response`). The faultcode is Sluice's Server.BackendRejected, so
+  // "processed and refused" never reads as a Client.* "not accepted". A failure after the
+  // retries carries the last answer the same way under Server.BackendFailed: a backend's own
+  // Fault with an application faultcode (customfault.answer's foo:FOOCODE), its actor and its
+  // detail reach the caller, not only Sluice's words about them.
   const inner = content?.kind === "fault" ? content.faultXml : content?.innerXml;
   const detailXml =
     response && inner !== undefined

@@ -563,7 +563,9 @@ describe("soap translator against a recording SOAP backend", function () {
         .replace(/^<\?xml[^>]*>\s*/, "")
         .trimEnd(),
     );
-    // The adapter passes it to the caller as a SOAP Fault, its foo: prefix declared.
+    // The failure keeps this answer: once the retries are spent, the adapter puts the Fault,
+    // its foo: prefix declared, in the detail of the caller's Server.BackendFailed (the
+    // caller's own view: test/e2e/soap-backend-fault.test.ts).
     const seen = response ? adapterView(response, "getState") : null;
     expect(seen?.kind).to.equal("fault");
     const fault = seen?.kind === "fault" ? seen.faultXml : "";
