@@ -43,21 +43,46 @@ let lastKind: { contentType: string | undefined; kind: "xml" | "multipart" } = {
 export function soapBodyKind(contentType: string | undefined): "xml" | "multipart" {
   // Callers send the same header value request after request: it is parsed once.
   if (contentType !== undefined && contentType === lastKind.contentType) return lastKind.kind;
-  const type = contentType === undefined ? "" : parseContentType(contentType).type;
+  const { type, params } =
+    contentType === undefined ? { type: "", params: {} } : parseContentType(contentType);
+  if (type === "multipart/related") checkMultipartType(params);
   if (type === "text/xml" || type === "multipart/related") {
     const kind = type === "text/xml" ? "xml" : "multipart";
     if (contentType !== undefined) lastKind = { contentType, kind };
     return kind;
   }
-  if (type === "application/soap+xml") {
-    throw new SluiceError(
-      "InvalidContentType",
-      "SOAP 1.2 (application/soap+xml) is not supported; send text/xml",
-    );
-  }
+  if (type === "application/soap+xml") throw soap12Refusal();
   throw new SluiceError(
     "InvalidContentType",
     `Content-Type "${type || "(none)"}" is not accepted; send text/xml or multipart/related`,
+  );
+}
+
+function soap12Refusal(): SluiceError {
+  return new SluiceError(
+    "InvalidContentType",
+    "SOAP 1.2 (application/soap+xml) is not supported; send text/xml",
+  );
+}
+
+/**
+ * A multipart body's `type` parameter (RFC 2387: the root part's type) is SOAP 1.1's text/xml
+ * or MTOM's application/xop+xml when it is given; `application/soap+xml` announces SOAP 1.2,
+ * refused as its plain Content-Type is, whatever the root part then says. MTOM's
+ * `start-info` (the envelope's own type) is held to the same.
+ */
+function checkMultipartType(params: Record<string, string>): void {
+  const declared = params.type?.split(";")[0].trim().toLowerCase();
+  const startInfo = params["start-info"]?.split(";")[0].trim().toLowerCase();
+  if (declared === "application/soap+xml" || startInfo === "application/soap+xml") {
+    throw soap12Refusal();
+  }
+  if (declared === undefined || declared === "text/xml" || declared === "application/xop+xml") {
+    return;
+  }
+  throw new SluiceError(
+    "InvalidContentType",
+    `multipart/related type "${declared.slice(0, 100)}" is not accepted; the root part is text/xml or application/xop+xml`,
   );
 }
 

@@ -24,6 +24,43 @@ function faultOf(run: () => unknown): string {
 }
 
 describe("SOAP request: multipart/related (SwA and MTOM)", () => {
+  it("refuses a multipart type other than text/xml or application/xop+xml, as SOAP 1.2 is refused", () => {
+    const body = bytes("attachm.query");
+    const boundary = "boundary=jetty771207119h3h10dty";
+    const refusal = (type: string) => {
+      try {
+        readSoapRequest(body, type);
+      } catch (error) {
+        expect(error, type).to.be.instanceOf(SluiceError);
+        return [(error as SluiceError).faultCode, (error as SluiceError).message];
+      }
+      throw new Error(`${type} was accepted`);
+    };
+    for (const type of [
+      `multipart/related; type="application/soap+xml"; ${boundary}`,
+      `multipart/related; type="Application/SOAP+XML; charset=utf-8"; ${boundary}`,
+      `multipart/related; type="application/xop+xml"; start-info="application/soap+xml"; ${boundary}`,
+    ]) {
+      // The root part is a SOAP 1.1 text/xml envelope: the declared type alone decides.
+      expect(refusal(type), type).to.deep.equal([
+        "Client.InvalidContentType",
+        "SOAP 1.2 (application/soap+xml) is not supported; send text/xml",
+      ]);
+    }
+    for (const type of ["application/json", "text/plain", "multipart/mixed"]) {
+      const [code, message] = refusal(`multipart/related; type="${type}"; ${boundary}`);
+      expect(code, type).to.equal("Client.InvalidContentType");
+      expect(message, type).to.contain(`type "${type}" is not accepted`);
+    }
+    // Declared as text/xml, in any case, or not declared at all: read by the root part.
+    for (const type of [
+      `multipart/related; type="TEXT/XML"; ${boundary}`,
+      `multipart/related; ${boundary}`,
+    ]) {
+      expect(readSoapRequest(body, type).serviceCode, type).to.equal("test");
+    }
+  });
+
   it("attachm.query: one attachment, the nested multipart/mixed kept whole", () => {
     const request = readSoapRequest(bytes("attachm.query"), MULTIPART);
     expect(request.serviceCode).to.equal("test");
