@@ -411,6 +411,48 @@ describe("xroad-rest and xroad-soap translators (consumer direction, through xro
       }
     });
 
+    it("keeps the local caller's credentials and Sluice's own id from the remote provider; the operator's own credential passes", async () => {
+      const headers = {
+        accept: "application/json",
+        "accept-language": "et",
+        authorization: "Bearer local-token-for-sluice",
+        cookie: "session=local",
+        "x-api-key": "local-key",
+        "x-auth-token": "local-token",
+        "x-sluice-id": "forged",
+      };
+      await rest.call(request({ headers }), {
+        ...call(),
+        traceHeaders: {
+          traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+          tracestate: "vendor=internal-data",
+        },
+      });
+      const seen = provider.seen[0].headers;
+      expect(seen.accept).to.equal("application/json");
+      expect(seen["accept-language"]).to.equal("et");
+      for (const name of ["authorization", "cookie", "x-api-key", "x-auth-token", "x-sluice-id"]) {
+        expect(seen[name], name).to.equal(undefined);
+      }
+      // Not credentials: the gateway id the provider recognises a repeat by, and the trace id.
+      expect(seen["idempotency-key"]).to.equal(call().idempotencyKey);
+      expect(seen.traceparent).to.equal("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+      expect(seen.tracestate, "another vendor's data, not the trace id").to.equal(undefined);
+
+      // A credential the remote provider asks for is the operator's (options.headers).
+      const own = createRest({
+        ...backend(sim.url, REST_SERVICE, { ownClient: OWN_CLIENT }),
+        options: { headers: { authorization: "Bearer the-operators" } },
+      });
+      try {
+        provider.seen.length = 0;
+        await own.call(request({ headers }), call());
+        expect(provider.seen[0].headers.authorization).to.equal("Bearer the-operators");
+      } finally {
+        await own.close?.();
+      }
+    });
+
     it("judges the provider's own answers as any backend's (no X-Road-Error)", async () => {
       provider.state.answer = (_req, res) => {
         res.writeHead(404, { "content-type": "application/json" });

@@ -105,6 +105,7 @@ export class RestJsonTranslator implements Translator {
     // own value (options.headers) stands.
     headers["accept-encoding"] ??= "identity";
     Object.assign(headers, call.traceHeaders);
+    this.withholdSluiceHeaders(headers);
 
     const path = this.pathOf(request);
     let answer: Dispatcher.ResponseData;
@@ -189,6 +190,9 @@ export class RestJsonTranslator implements Translator {
   protected callerHeadersOf(request: RequestMessage): Record<string, string | string[]> {
     return forwardedRequestHeaders(request.headers ?? {});
   }
+
+  /** Removes from a call's headers those of Sluice's own that the backend is not to see (none here). */
+  protected withholdSluiceHeaders(_headers: Record<string, string | string[]>): void {}
 
   /** The X-Road headers sent to the backend: the caller's, as they came. */
   protected xroadHeadersOf(request: RequestMessage): Record<string, string> {

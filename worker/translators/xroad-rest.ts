@@ -3,6 +3,7 @@
 // server's own errors (`X-Road-Error`) from the remote provider's answers.
 
 import type { Dispatcher } from "undici";
+import { CREDENTIAL_HEADERS } from "../../shared/protocol/credential-headers";
 import { checkedSubPath } from "../../shared/protocol/rest-path";
 import { RestJsonTranslator } from "./rest-json";
 import { childText } from "./soap-xml";
@@ -38,6 +39,16 @@ const ORIGIN_HEADERS = [
   "via",
 ];
 
+/**
+ * What leaves the organisation with a call but must not: the local caller's credentials (it
+ * authenticates to Sluice, or to its own network, not to the remote provider; a credential the
+ * provider asks for is the operator's, `options.headers`), Sluice's internal message id (the
+ * provider has it as `X-Road-Id` and `Idempotency-Key`) and `tracestate`, other tracing vendors'
+ * data from inside the organisation (`traceparent`, only ids, stays: it joins the two traces).
+ */
+const WITHHELD_CALLER_HEADERS = CREDENTIAL_HEADERS;
+const WITHHELD_SLUICE_HEADERS = ["x-sluice-id", "tracestate"];
+
 /** Request headers a caller may send that X-Road passes on (PR-REST §4.3), by our name. */
 const PASSED_ON = ["x-road-userid", "x-road-issue", "x-road-represented-party"];
 
@@ -58,11 +69,16 @@ class XroadRestTranslator extends RestJsonTranslator {
     this.servicePath = `/r1/${encodeXroadId(consumer.service)}`;
   }
 
-  /** The caller's own headers but those that map the operator's network (ORIGIN_HEADERS). */
+  /** The caller's own headers but those that map the operator's network and its credentials. */
   protected override callerHeadersOf(request: RequestMessage): Record<string, string | string[]> {
     const headers = super.callerHeadersOf(request);
     for (const name of ORIGIN_HEADERS) delete headers[name];
+    for (const name of WITHHELD_CALLER_HEADERS) delete headers[name];
     return headers;
+  }
+
+  protected override withholdSluiceHeaders(headers: Record<string, string | string[]>): void {
+    for (const name of WITHHELD_SLUICE_HEADERS) delete headers[name];
   }
 
   /** Sluice is the X-Road client here: its own client id, the gateway id as message id. */
