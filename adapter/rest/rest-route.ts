@@ -13,6 +13,7 @@ import { noteAccess } from "../access-log";
 import {
   forwardedResponseHeaders,
   forwardedRequestHeaders,
+  isOriginBound,
 } from "../../shared/protocol/forwarded-headers";
 import { observeRequest } from "../request-metrics";
 import { isJsonType, mediaType, readBody } from "../body-reader";
@@ -314,6 +315,8 @@ function answer(
     // filter); Sluice's own headers are set around them and cannot be overridden.
     const redirect = remoteXroad && response.status >= 300 && response.status < 400;
     for (const [name, value] of Object.entries(forwardedResponseHeaders(response.headers ?? {}))) {
+      // Another organisation's cookies, HSTS or CORS grants would be set for Sluice's origin.
+      if (remoteXroad && isOriginBound(name)) continue;
       // Another organisation's redirect is its answer, not Sluice's: as `Location` the local
       // caller's HTTP client would follow it, a relative one to another of Sluice's services
       // (called as the organisation, with the caller's body and headers), an absolute one

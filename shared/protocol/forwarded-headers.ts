@@ -55,6 +55,34 @@ export const NOT_FORWARDED_RESPONSE = [
   "preference-applied",
 ];
 
+/**
+ * Response headers that bind the origin which sends them, not the one answer: a cookie (RFC 6265),
+ * HSTS, pinning and Expect-CT, Alt-Svc, Clear-Site-Data, CORS grants (`Access-Control-*`,
+ * `Timing-Allow-Origin`), `Origin-Agent-Cluster`, and `Refresh` (followed like a redirect). A sync
+ * caller gets them under Sluice's origin: from another organisation (the consumer direction) they
+ * would be that organisation's say over Sluice's origin, so they are not passed on there.
+ */
+export const ORIGIN_BOUND_RESPONSE = [
+  "set-cookie",
+  "set-cookie2",
+  "strict-transport-security",
+  "public-key-pins",
+  "public-key-pins-report-only",
+  "expect-ct",
+  "alt-svc",
+  "clear-site-data",
+  "timing-allow-origin",
+  "origin-agent-cluster",
+  "refresh",
+];
+
+const ORIGIN_BOUND = new Set(ORIGIN_BOUND_RESPONSE);
+
+/** Whether a response header (lower-case name) binds the origin that sends it (ORIGIN_BOUND_RESPONSE). */
+export function isOriginBound(name: string): boolean {
+  return ORIGIN_BOUND.has(name) || name.startsWith("access-control-");
+}
+
 const REQUEST_SKIP = new Set(NOT_FORWARDED_REQUEST);
 const RESPONSE_SKIP = new Set(NOT_FORWARDED_RESPONSE);
 

@@ -152,7 +152,23 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
     answersStub = http.createServer((req, res) => {
       req.resume();
       req.on("end", () => {
-        if (req.url?.startsWith("/moved")) {
+        if (req.url?.startsWith("/origin-bound")) {
+          // What a browser or an HTTP client would take as Sluice's own, for Sluice's origin.
+          res
+            .writeHead(200, {
+              "content-type": "application/json",
+              "set-cookie": "remote-session=abc; Path=/",
+              "strict-transport-security": "max-age=31536000; includeSubDomains",
+              "access-control-allow-origin": "*",
+              "access-control-allow-credentials": "true",
+              "alt-svc": 'h3=":443"',
+              "clear-site-data": '"cookies"',
+              refresh: "0; url=/rest/lookup",
+              etag: '"v1"',
+              "x-remote-note": "kept",
+            })
+            .end('{"found":true}');
+        } else if (req.url?.startsWith("/moved")) {
           res.writeHead(307, { location: "/rest/lookup?to=elsewhere" }).end("moved");
         } else {
           res
@@ -188,6 +204,7 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
         [`${SOAP_PROVIDER}/unreachable`]: { url: deadUrl, type: "soap" },
         [`${REST_PROVIDER}/moved`]: { url: `${answersUrl}/moved` },
         [`${REST_PROVIDER}/later`]: { url: `${answersUrl}/later` },
+        [`${REST_PROVIDER}/originBound`]: { url: `${answersUrl}/origin-bound` },
       },
     });
 
@@ -247,6 +264,7 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
         slow: rest("slow"),
         moved: rest("moved", "sync"),
         later: rest("later", "sync"),
+        originBound: rest("originBound", "sync"),
       },
       backends: {
         registry: remote(`${REST_PROVIDER}/lookup`),
@@ -271,6 +289,7 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
         }),
         moved: remote(`${REST_PROVIDER}/moved`),
         later: remote(`${REST_PROVIDER}/later`),
+        originBound: remote(`${REST_PROVIDER}/originBound`),
       },
     });
     local = await consumer.spawn("all");
@@ -642,6 +661,28 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
     // Two calls of the original, two of the replay: one X-Road id.
     expect(ids).to.have.length(4);
     expect(new Set(ids)).to.deep.equal(new Set([original]));
+  });
+
+  it("keeps a remote provider's origin-bound headers (Set-Cookie, HSTS, CORS, …) off a sync answer; its other headers and the status document's copy stay", async () => {
+    const answer = await call(`${local.url}/rest/originBound`, { client: LOCAL_APP, body: "{}" });
+    expect(answer.status, answer.text).to.equal(200);
+    expect(answer.text).to.equal('{"found":true}');
+    for (const name of [
+      "set-cookie",
+      "strict-transport-security",
+      "access-control-allow-origin",
+      "access-control-allow-credentials",
+      "alt-svc",
+      "clear-site-data",
+      "refresh",
+    ]) {
+      expect(answer.headers.get(name), name).to.equal(null);
+    }
+    expect(answer.headers.get("etag")).to.equal('"v1"');
+    expect(answer.headers.get("x-remote-note")).to.equal("kept");
+    // The status document is data, read by no browser: the provider's answer as it came.
+    const doc = await status(String(answer.headers.get("x-sluice-id")));
+    expect(doc.responses[0].headers?.["set-cookie"]).to.equal("remote-session=abc; Path=/");
   });
 
   it("passes a remote provider's redirect where no client follows it, and marks its 202 completed, not Sluice's accepted", async () => {

@@ -5,6 +5,7 @@ import {
   forwardedRequestHeaders,
   forwardedResponseHeaders,
   HOP_BY_HOP,
+  isOriginBound,
 } from "../../shared/protocol/forwarded-headers";
 
 describe("forwarded headers", () => {
@@ -61,5 +62,22 @@ describe("forwarded headers", () => {
       "set-cookie": ["a=1", "b=2"],
       "x-powered-by": "php",
     });
+  });
+
+  it("origin-bound response headers: cookies, HSTS, CORS grants and the like, not an answer's own", () => {
+    for (const name of [
+      "set-cookie",
+      "strict-transport-security",
+      "access-control-allow-origin",
+      "access-control-expose-headers",
+      "alt-svc",
+      "clear-site-data",
+      "refresh",
+    ]) {
+      expect(isOriginBound(name), name).to.equal(true);
+    }
+    for (const name of ["etag", "cache-control", "content-language", "www-authenticate", "link"]) {
+      expect(isOriginBound(name), name).to.equal(false);
+    }
   });
 });
