@@ -12,6 +12,7 @@ import { wakeUnheard } from "../shared/broker/reply-wake";
 import { redisKeys } from "../shared/protocol/redis-keys";
 import type { Role, Runtime } from "../shared/runtime/runtime";
 import { declareAllBackends, roleTopologyOptions } from "../shared/broker/topology";
+import { isConsumerDirection } from "../shared/config/config";
 import { HubListeners } from "../shared/store/hub-listeners";
 import { StateNotices } from "../shared/protocol/state-notice";
 import { metrics } from "../shared/observability/metrics";
@@ -161,6 +162,7 @@ export async function startAdapter(
       ...(Object.values(config.services).some((service) => service.client !== null)
         ? { defaultClient: (code: string) => config.services[code]?.client ?? null }
         : {}),
+      consumerDirection: (tx) => isConsumerDirection(config, tx),
       notices: new StateNotices(broker, publisher, names, log),
       wakeUnheard: (unreached, wake, id) =>
         wakeUnheard({ broker, publisher, names, log }, unreached, wake, id),

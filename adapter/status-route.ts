@@ -1,6 +1,6 @@
 // `GET /messages/<id>` (status and results) and `DELETE /messages/<id>` (cancel before the
-// backend saw it). Only the client that sent a message may see or cancel it; to anyone else
-// it does not exist (404), so ids cannot be probed.
+// backend saw it). Only the client that sent a message may see or cancel it, and a consumer-direction
+// message only from inside; to anyone else it does not exist (404), so ids cannot be probed.
 
 import type { Context } from "koa";
 import type { Logger } from "pino";
@@ -46,6 +46,12 @@ export interface StatusRouteDeps {
    */
   defaultClient?(service: string): string | null;
   /**
+   * Whether a message is of the consumer direction (docs/consumer.md): to a caller that came
+   * through a security server such a message does not exist. Without it, every message is
+   * of the provider direction.
+   */
+  consumerDirection?(tx: Pick<Transaction, "service" | "backend">): boolean;
+  /**
    * False while Redis is disconnected or silent (the heartbeat): reads and cancels are then
    * refused at once, as submissions are, not after redisCommandTimeout.
    */
@@ -60,7 +66,7 @@ async function ownTransaction(
   // The id asked for is part of the audit trail, found or not.
   const issued = issuedIdOf(id);
   if (issued !== null) noteAccess(ctx, { id: issued });
-  return clientTransaction(deps, callerOf(ctx, deps), id);
+  return clientTransaction(deps, callerOf(ctx, deps), id, throughXroad(ctx));
 }
 
 /** The caller's client id, or null when it sent none and some service names a default. */
@@ -71,10 +77,24 @@ function callerOf(ctx: Context, deps: StatusRouteDeps): string | null {
   return null;
 }
 
+/**
+ * Whether the request came through a security server: every one puts `X-Road-Request-Id` on
+ * the calls it forwards (the business route refuses such a call of a consumer-direction service).
+ */
+function throughXroad(ctx: Context): boolean {
+  return headerCount(ctx.req, "x-road-request-id") > 0;
+}
+
+/**
+ * The caller's own message `named`, or 404. An X-Road client (`viaXroad`) may share its client id
+ * with a local system, so the local system's consumer-direction messages are not its own: they
+ * are as unknown to it as a missing id, read no further than their fields.
+ */
 async function clientTransaction(
   deps: StatusRouteDeps,
   caller: string | null,
   named: string,
+  viaXroad = false,
 ): Promise<Transaction> {
   const id = issuedIdOf(named);
   if (id === null) throw new SluiceError("NotFound", "no such message");
@@ -82,7 +102,8 @@ async function clientTransaction(
   // Without the header, only a message of a service that names a client is the caller's: any
   // other id is as unknown as a missing one, so ids cannot be probed this way either.
   const owns = (found: Transaction): boolean =>
-    found.client === (caller ?? deps.defaultClient?.(found.service));
+    found.client === (caller ?? deps.defaultClient?.(found.service)) &&
+    !(viaXroad && deps.consumerDirection?.(found) === true);
   let tx: Transaction | null;
   try {
     tx = await deps.store.get(id, owns);
@@ -103,8 +124,9 @@ export async function readOwnStatus(
   client: string | null,
   id: string,
   deliver = true,
+  viaXroad = false,
 ): Promise<{ tx: Transaction; retryAfter: number | null }> {
-  const tx = await clientTransaction(deps, client, id);
+  const tx = await clientTransaction(deps, client, id, viaXroad);
   if (!isTerminal(tx.state)) return { tx, retryAfter: deps.pollAfter(tx) };
   if (deliver && tx.replyMode !== "callback" && tx.delivery === "pending") {
     // Without a callback (ack mode, or a sync wait that ended in 202) the outcome is
@@ -163,6 +185,7 @@ export function statusRoute(deps: StatusRouteDeps, label = DEFAULT_STATUS_SERVIC
       callerOf(ctx, deps),
       ctx.params.id,
       ctx.method !== "HEAD",
+      throughXroad(ctx),
     );
     ctx.set("X-Sluice-Id", tx.id);
     if (retryAfter !== null) ctx.set("Retry-After", String(retryAfter));

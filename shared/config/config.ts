@@ -657,6 +657,20 @@ export function callsRemoteService(config: SluiceConfig, service: ServiceConfig)
   return backend !== undefined && XROAD_TRANSLATORS.includes(backend.translator);
 }
 
+/**
+ * Whether a message is of the consumer direction: by the backend it was queued for, or, that
+ * backend gone from the configuration, by its service's.
+ */
+export function isConsumerDirection(
+  config: SluiceConfig,
+  message: { service: string; backend: string },
+): boolean {
+  const backend = config.backends[message.backend];
+  if (backend !== undefined) return XROAD_TRANSLATORS.includes(backend.translator);
+  const service = config.services[message.service];
+  return service !== undefined && callsRemoteService(config, service);
+}
+
 /** Cross-field rules of the consumer direction: a remote service needs the security server. */
 function consumerDirectionProblems(
   services: Record<string, ServiceConfig>,

@@ -244,6 +244,52 @@ describe("Hostile input, consumer direction: the local caller's X-Road headers, 
     expect(calls.filter((c) => c.headers["x-road-userid"] === RELAYED_USER)).to.deep.equal([]);
   });
 
+  it("through a security server (X-Road-Request-Id) a consumer-direction message is not there: status and cancel are 404, as for an unknown id", async () => {
+    // An X-Road client whose id a local system also uses must not read or cancel that local
+    // system's calls of other organisations' services.
+    const local = await call(`${sluice.url}/rest/lookup/person`, {
+      client: LOCAL_APP,
+      body: "{}",
+      headers: { Prefer: "respond-async" },
+    });
+    expect(local.status, local.text).to.equal(202);
+    const id = local.json.id as string;
+    const relayed = { "X-Road-Request-Id": "9c5c3c3e-7c2b-4a5e-9d43-2a9e1f0c1d21" };
+    const unknown = await call(`${sluice.url}/rest/messages/00000000-0000-4000-8000-000000000000`, {
+      client: LOCAL_APP,
+      headers: relayed,
+    });
+    expect(unknown.status, unknown.text).to.equal(404);
+    for (const path of [`/rest/messages/${id}`, `/messages/${id}`]) {
+      const read = await call(`${sluice.url}${path}`, { client: LOCAL_APP, headers: relayed });
+      expect(read.status, `${path} ${read.text}`).to.equal(404);
+      expect(read.json).to.deep.equal(unknown.json);
+      const cancel = await call(`${sluice.url}${path}`, {
+        client: LOCAL_APP,
+        method: "DELETE",
+        headers: relayed,
+      });
+      expect(cancel.status, `${path} ${cancel.text}`).to.equal(404);
+      expect(cancel.json).to.deep.equal(unknown.json);
+    }
+    // The local system reads it as ever, never cancelled by the tries above.
+    const own = await call(`${sluice.url}/messages/${id}`, { client: LOCAL_APP });
+    expect(own.status, own.text).to.equal(200);
+    expect(own.json.state).to.not.equal("cancelled");
+    // A provider-direction message is read through a security server as ever.
+    const provided = await call(`${sluice.url}/rest/local/person`, {
+      client: LOCAL_APP,
+      body: "{}",
+      headers: relayed,
+    });
+    expect(provided.status, provided.text).to.equal(202);
+    const read = await call(`${sluice.url}/rest/messages/${provided.json.id as string}`, {
+      client: LOCAL_APP,
+      headers: relayed,
+    });
+    expect(read.status, read.text).to.equal(200);
+  });
+
   it("a consumer-direction 202 names the status as the local caller reaches it, whatever X-Road-Service it sent", async () => {
     // Its X-Road-Service names the remote provider: a Location through X-Road would send the
     // local system to that provider's status service, with the gateway id.
