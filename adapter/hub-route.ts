@@ -16,7 +16,7 @@ import type { Lookup } from "../shared/delivery/address-check";
 import { isJsonType, mediaType, readBody } from "./body-reader";
 import { answerError } from "./error-answer";
 import { refuseWhileStoreDown } from "./store-unavailable";
-import { checkServiceHeader, headerCount, readClient } from "./xroad-client";
+import { checkServiceHeader, readClient, throughSecurityServer } from "./xroad-client";
 import { arrivalOf, reachablePath } from "./status-location";
 
 export interface HubRouteDeps {
@@ -62,14 +62,6 @@ async function registration(ctx: Context): Promise<{ callback: unknown; query: u
   return { callback, query };
 }
 
-/**
- * Whether the request came through a security server (`X-Road-Request-Id`): its listener is an
- * X-Road client's, kept apart from a local system's of the same client id (docs/consumer.md).
- */
-function throughXroad(ctx: Context): boolean {
-  return headerCount(ctx.req, "x-road-request-id") > 0;
-}
-
 /** Registers `POST /hub` and `DELETE /hub/:id` (pass to createApp's extra routes). */
 export function hubRoutes(deps: HubRouteDeps) {
   return (router: Router, log: Logger): void => {
@@ -106,7 +98,7 @@ function registerHub(router: Router, log: Logger, deps: HubRouteDeps, base: stri
       refuseWhileStoreDown(deps.storeReady);
       const target = await checkCallbackTarget(callback, deps.callbackPolicy, deps.lookup);
       const listener = await deps.listeners
-        .add(client, target.target, queryText as string, throughXroad(ctx))
+        .add(client, target.target, queryText as string, throughSecurityServer(ctx.req))
         .catch((error: unknown) => {
           throw unavailable(error);
         });
@@ -137,9 +129,11 @@ function registerHub(router: Router, log: Logger, deps: HubRouteDeps, base: stri
       if (id !== null) refuseWhileStoreDown(deps.storeReady);
       const removed =
         id !== null &&
-        (await deps.listeners.remove(id, client, throughXroad(ctx)).catch((error: unknown) => {
-          throw unavailable(error);
-        }));
+        (await deps.listeners
+          .remove(id, client, throughSecurityServer(ctx.req))
+          .catch((error: unknown) => {
+            throw unavailable(error);
+          }));
       if (!removed) throw new SluiceError("NotFound", "no such hub listener");
       ctx.status = 204;
     } catch (error) {

@@ -19,7 +19,7 @@ import { issuedIdOf } from "../shared/protocol/message-id";
 import { noteAccess } from "./access-log";
 import { answerError } from "./error-answer";
 import { refuseWhileStoreDown, storeUnavailable } from "./store-unavailable";
-import { headerCount, readClient } from "./xroad-client";
+import { headerCount, readClient, throughSecurityServer } from "./xroad-client";
 import { observeRequest } from "./request-metrics";
 import { errorOutcome } from "./route-intake";
 import { DEFAULT_STATUS_SERVICE } from "../shared/config/config";
@@ -66,7 +66,7 @@ async function ownTransaction(
   // The id asked for is part of the audit trail, found or not.
   const issued = issuedIdOf(id);
   if (issued !== null) noteAccess(ctx, { id: issued });
-  return clientTransaction(deps, callerOf(ctx, deps), id, throughXroad(ctx));
+  return clientTransaction(deps, callerOf(ctx, deps), id, throughSecurityServer(ctx.req));
 }
 
 /** The caller's client id, or null when it sent none and some service names a default. */
@@ -75,14 +75,6 @@ function callerOf(ctx: Context, deps: StatusRouteDeps): string | null {
     return readClient(ctx.req);
   }
   return null;
-}
-
-/**
- * Whether the request came through a security server: every one puts `X-Road-Request-Id` on
- * the calls it forwards (the business route refuses such a call of a consumer-direction service).
- */
-function throughXroad(ctx: Context): boolean {
-  return headerCount(ctx.req, "x-road-request-id") > 0;
 }
 
 /**
@@ -185,7 +177,7 @@ export function statusRoute(deps: StatusRouteDeps, label = DEFAULT_STATUS_SERVIC
       callerOf(ctx, deps),
       ctx.params.id,
       ctx.method !== "HEAD",
-      throughXroad(ctx),
+      throughSecurityServer(ctx.req),
     );
     ctx.set("X-Sluice-Id", tx.id);
     if (retryAfter !== null) ctx.set("Retry-After", String(retryAfter));

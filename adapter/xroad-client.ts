@@ -23,6 +23,15 @@ export function headerCount(req: IncomingMessage, name: string): number {
 }
 
 /**
+ * Whether a request came through a security server: every one puts `X-Road-Request-Id` on the
+ * calls it forwards to a provider. The consumer direction is for local systems only
+ * (docs/consumer.md): such a request neither calls a remote service nor sees its messages.
+ */
+export function throughSecurityServer(req: IncomingMessage): boolean {
+  return headerCount(req, "x-road-request-id") > 0;
+}
+
+/**
  * The caller's X-Road client id from `X-Road-Client`: once, well-formed, and required unless
  * the service names a `client` for local callers that send none (the consumer direction).
  */

@@ -34,8 +34,8 @@ import {
 import {
   checkServiceHeader,
   checkSingleHeaders,
-  headerCount,
   readClient,
+  throughSecurityServer,
   xroadHeaders,
 } from "../xroad-client";
 import {
@@ -158,7 +158,7 @@ async function handle(
     );
   }
   const subPath = checkedSubPath(path);
-  if (callsRemoteService(deps.config, service) && headerCount(req, "x-road-request-id") > 0) {
+  if (callsRemoteService(deps.config, service) && throughSecurityServer(req)) {
     // Every security server puts X-Road-Request-Id on the calls it forwards to a provider: this
     // one came through X-Road. Served, every client the service is granted to would call the
     // remote service as Sluice's own X-Road client, past the remote provider's access rights.
