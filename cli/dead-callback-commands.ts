@@ -16,7 +16,7 @@ import { journaled } from "../shared/operator/operator-journal";
 import { BULK_LIMIT, LIST_LIMIT } from "../shared/operator/selection-limit";
 import { callbackFilterOf, OPERATOR_USAGE } from "./operator-args";
 import { fail, showEntry, untilInterrupted, type OperatorContext } from "./operator-context";
-import { age, bulkSummary, columns, listing, moreMatched } from "./operator-tables";
+import { age, bulkSummary, columns, listing, moreMatched, skippedLines } from "./operator-tables";
 import { terminalLine } from "./terminal-text";
 
 export async function runDeadCallbackCommand(context: OperatorContext): Promise<number> {
@@ -86,7 +86,7 @@ export async function runDeadCallbackCommand(context: OperatorContext): Promise<
       outcome,
       [
         ...redelivered.map(redeliveryLine),
-        ...skipped.map((s) => `${s.id}: skipped: ${s.reason}`),
+        ...skippedLines(skipped),
         bulkSummary(redelivered, skipped.length, "redelivered", dryRun === true),
         ...moreMatched(outcome.more, limit),
       ].join("\n"),

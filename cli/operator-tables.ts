@@ -70,3 +70,11 @@ export function moreMatched(more: true | undefined, limit: number): string[] {
       ]
     : [];
 }
+
+/**
+ * A bulk run's skipped entries, one line each: the reason may carry a Redis or broker error's
+ * text, whose line breaks would otherwise split an entry over lines.
+ */
+export function skippedLines(skipped: Array<{ id: string; reason: string }>): string[] {
+  return skipped.map((s) => `${s.id}: skipped: ${terminalLine(s.reason)}`);
+}
