@@ -2,6 +2,7 @@
 // came through a security server, since a consumer reaches Sluice only as
 // `/r1/<provider subsystem>/<serviceCode>/<path>` (docs/xroad-deployment.md, PR-REST §4.1).
 
+import type { Logger } from "pino";
 import { decodeXroadIdLeniently, encodeXroadId } from "../shared/protocol/xroad-id";
 
 /** What a request says about the way it came: its X-Road headers, as received. */
@@ -88,4 +89,25 @@ export function arrivalOf(get: (name: string) => string): ArrivalHeaders {
     service: get("x-road-service") || undefined,
     requestId: get("x-road-request-id") || undefined,
   };
+}
+
+/**
+ * Warns once when a call came through a security server (`X-Road-Request-Id`) while
+ * `xroad.provider` is not set: its `Location` is then the direct path, which no caller behind
+ * X-Road can reach (a security server never forwards `X-Road-Service` to the provider, so
+ * nothing else names the way back). A configuration check cannot tell: without mutual TLS
+ * (`adapter.tls.clientCa`), where `sluice check` warns, nothing says a security server calls.
+ */
+export class UnreachableLocationWarning {
+  private warned = false;
+
+  constructor(private readonly log: Logger) {}
+
+  note(arrival: ArrivalHeaders): void {
+    if (this.warned || !arrival.requestId?.trim()) return;
+    this.warned = true;
+    this.log.warn(
+      "a call came through a security server (X-Road-Request-Id) while xroad.provider is not set: the Location and statusUrl of its 202 are /messages/<id>, which its caller cannot reach through X-Road; set xroad.provider to this provider's subsystem (docs/xroad-deployment.md)",
+    );
+  }
 }

@@ -47,7 +47,12 @@ import {
   offeredService,
   submitMessage,
 } from "../route-intake";
-import { arrivalOf, statusLocation } from "../status-location";
+import {
+  arrivalOf,
+  statusLocation,
+  type ArrivalHeaders,
+  UnreachableLocationWarning,
+} from "../status-location";
 import { callsRemoteService } from "../../shared/config/config";
 import { XROAD_ERROR_HEADER } from "../../shared/protocol/xroad-error-code";
 import { XROAD_TRAIL_HEADERS } from "../../shared/protocol/xroad-trail";
@@ -91,6 +96,7 @@ export interface RestRouteDeps {
 }
 
 export function restRoute(deps: RestRouteDeps) {
+  const unreachable = new UnreachableLocationWarning(deps.log);
   return async (ctx: Context): Promise<void> => {
     const started = process.hrtime.bigint();
     const match = SERVICE_PATH.exec(ctx.path);
@@ -112,8 +118,10 @@ export function restRoute(deps: RestRouteDeps) {
       // consumer-direction caller is a local system that reaches Sluice directly: an
       // X-Road-Service it sends names the remote provider, whose own status service knows
       // nothing of this message.
+      const arrival: ArrivalHeaders = remote ? {} : arrivalOf((name) => headerOf(ctx.req, name));
+      if (!deps.config.xroad.provider) unreachable.note(arrival);
       const statusUrl = statusLocation(
-        remote ? {} : arrivalOf((name) => headerOf(ctx.req, name)),
+        arrival,
         service.code,
         deps.config.xroad.statusService,
         result.id,

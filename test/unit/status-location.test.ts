@@ -1,36 +1,19 @@
-// The Location of a 202 and of a hub registration names the provider an X-Road-Service header
-// names, one path segment per part: never a part a URL parser would resolve away.
-
 import { expect } from "chai";
-import { providerOf, statusLocation } from "../../adapter/status-location";
+import pino from "pino";
+import { UnreachableLocationWarning } from "../../adapter/status-location";
 
-const ID = "0b0e8c1e-6b7e-4c41-9d0f-2f6f1c1c2a10";
-
-describe("status location", () => {
-  it("names the provider of X-Road-Service, each part encoded once", () => {
-    expect(providerOf("EE/GOV/70000002/sluice/echo", "echo")).to.deep.equal([
-      "EE",
-      "GOV",
-      "70000002",
-      "sluice",
-    ]);
-    expect(
-      statusLocation({ service: "EE/GOV/70%2B2/sluice/echo/v1" }, "echo", "messages", ID),
-    ).to.equal(`/r1/EE/GOV/70%2B2/sluice/messages/${ID}`);
-  });
-
-  it('takes no provider with an empty, "." or ".." part: the direct path instead', () => {
-    for (const service of [
-      "EE/GOV/../sluice/echo",
-      "EE/GOV/70000002/%2E%2E/echo",
-      "EE/%2e/70000002/sluice/echo",
-      "EE//70000002/sluice/echo",
-      "../../../../echo",
-    ]) {
-      expect(providerOf(service, "echo"), service).to.equal(null);
-      expect(statusLocation({ service }, "echo", "messages", ID), service).to.equal(
-        `/messages/${ID}`,
-      );
-    }
+describe("a Location no caller behind X-Road can reach", () => {
+  it("is warned of once, when a call came through a security server and xroad.provider is not set", () => {
+    const lines: string[] = [];
+    const log = pino({ level: "warn" }, { write: (line: string) => void lines.push(line) });
+    const warning = new UnreachableLocationWarning(log);
+    // A direct call (a local system, a test) has its direct path: nothing to say.
+    warning.note({});
+    warning.note({ service: "EE/GOV/1/sub/q" });
+    expect(lines).to.deep.equal([]);
+    warning.note({ requestId: "EE-ss1-abc" });
+    warning.note({ requestId: "EE-ss1-def" });
+    expect(lines).to.have.length(1);
+    expect(JSON.parse(lines[0]).msg).to.include("set xroad.provider");
   });
 });
