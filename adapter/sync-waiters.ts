@@ -5,16 +5,13 @@
 import { SluiceError } from "../shared/protocol/errors";
 import { metrics } from "../shared/observability/metrics";
 import type { WakeMessage } from "../shared/protocol/wake-message";
-import { ClientShares } from "./client-shares";
 
 /**
- * Past this part of the slots, a client that started more than this share of the recent waits
- * while other clients waited too is refused: the rest of the slots stay for the others. A half,
+ * Past this part of the slots, a client that holds more than this share of the waits held now
+ * while other clients wait too is refused: the rest of the slots stay for the others. A half,
  * as for `queue.clientShare`: at most one client can be over it at a time.
  */
 export const WAITER_SHARE = 0.5;
-/** The name the waits are counted under in ClientShares (its counts are kept by name). */
-const WAITS = "sync-waits";
 
 /** Why a new wait is refused: every slot taken, or its client over its share of the upper half. */
 export type WaitRefusal = "waiters_full" | "waiters_client_share";
@@ -25,7 +22,7 @@ export function waitRefusalError(reason: WaitRefusal): SluiceError {
     ? new SluiceError("Busy", "too many callers waiting for answers", { retryAfter: 2 })
     : new SluiceError(
         "Busy",
-        "this client started more than its share of the recent waits for answers; the rest of the slots is kept for other clients; retry later",
+        "this client holds more than its share of the waits for answers; the rest of the slots is kept for other clients; retry later",
         { retryAfter: 2 },
       );
 }
@@ -44,6 +41,8 @@ class Waiter {
   constructor(
     private readonly owner: SyncWaiters,
     readonly id: string,
+    /** The caller's client: its slot counts towards that client's share while it waits. */
+    readonly client: string,
   ) {
     this.promise = new Promise<WakeMessage | null>((resolve) => (this.resolveFn = resolve));
   }
@@ -72,16 +71,14 @@ export class SyncWaiters {
   /** A lone waiter is kept as it is: a Set per id would cost every sync caller memory. */
   private readonly waiters = new Map<string, Waiter | Set<Waiter>>();
   private count = 0;
-
   /**
-   * `shares`: who started the recent waits (a clock of its own in unit tests). Without it one
-   * client's flood of sync callers (a batch job calling a slow service) took every slot, and
-   * every other client was refused `waiters_full` until those waits ended.
+   * The waits each client holds now: a wait keeps its slot for as long as it lasts, so who holds
+   * the slots is what the share is about, not who began waits lately. At most one entry per
+   * slot, so it needs no bound of its own.
    */
-  constructor(
-    private readonly max: number,
-    private readonly shares = new ClientShares(),
-  ) {}
+  private readonly held = new Map<string, number>();
+
+  constructor(private readonly max: number) {}
 
   get size(): number {
     return this.count;
@@ -89,19 +86,16 @@ export class SyncWaiters {
 
   /**
    * Why a new wait of `client` would be refused now, or null. Below half of the slots everyone
-   * waits; past it, a client that started more than WAITER_SHARE of the waits of the last
-   * 30–60 s while another client waited too is refused (one calling alone may take every slot:
-   * nobody else needs them).
+   * waits; past it, a client that holds more than WAITER_SHARE of the waits while another client
+   * waits too is refused (one waiting alone may take every slot: nobody else needs them), so one
+   * client's flood of sync callers (a batch job calling a slow service) leaves the upper half of
+   * the slots to the others.
    */
   refusal(client: string): WaitRefusal | null {
     if (this.count >= this.max) return "waiters_full";
-    if (
-      this.count >= Math.ceil(this.max * WAITER_SHARE) &&
-      this.shares.over(WAITS, client, WAITER_SHARE)
-    ) {
-      return "waiters_client_share";
-    }
-    return null;
+    if (this.count < Math.ceil(this.max * WAITER_SHARE)) return null;
+    const mine = this.held.get(client) ?? 0;
+    return mine < this.count && mine > WAITER_SHARE * this.count ? "waiters_client_share" : null;
   }
 
   /**
@@ -112,9 +106,8 @@ export class SyncWaiters {
   register(id: string, timeoutMs: number, client: string): Wait {
     const refused = this.refusal(client);
     if (refused !== null) throw waitRefusalError(refused);
-    // A refused wait is not counted: a refused client's part shrinks as others wait.
-    this.shares.note(WAITS, client);
-    const waiter = new Waiter(this, id);
+    this.held.set(client, (this.held.get(client) ?? 0) + 1);
+    const waiter = new Waiter(this, id, client);
     waiter.timer = setTimeout(expire, timeoutMs, waiter);
     const held = this.waiters.get(id);
     if (held === undefined) this.waiters.set(id, waiter);
@@ -156,6 +149,9 @@ export class SyncWaiters {
       if (held.size === 0) this.waiters.delete(id);
     } else return;
     clearTimeout(waiter.timer);
+    const mine = (this.held.get(waiter.client) ?? 1) - 1;
+    if (mine > 0) this.held.set(waiter.client, mine);
+    else this.held.delete(waiter.client);
     this.count -= 1;
     metrics.syncWaiters.set(this.count);
     waiter.resolve(wake);

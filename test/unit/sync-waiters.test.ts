@@ -2,7 +2,6 @@ import { expect } from "chai";
 import { SyncWaiters } from "../../adapter/sync-waiters";
 import type { WakeMessage } from "../../shared/protocol/wake-message";
 import { SluiceError } from "../../shared/protocol/errors";
-import { ClientShares, HALF_WINDOW_MS } from "../../adapter/client-shares";
 
 const wake = (id: string): WakeMessage => ({ id }) as WakeMessage;
 
@@ -62,14 +61,12 @@ describe("SyncWaiters", () => {
   describe("one client's flood", () => {
     const A = "EE/GOV/A/batch";
     const B = "EE/GOV/B/app";
-    let now = 0;
-    const withClock = (max: number) => new SyncWaiters(max, new ClientShares(() => now));
 
     it("keeps the upper half of the slots for the others once another client waits", () => {
-      waiters = withClock(6);
+      waiters = new SyncWaiters(6);
       for (const id of ["a1", "a2"]) waiters.register(id, 60_000, A);
       waiters.register("b1", 60_000, B);
-      // Past half of the slots, A started more than half of the recent waits: refused.
+      // Past half of the slots, A holds more than half of the waits: refused.
       expect(waiters.refusal(A)).to.equal("waiters_client_share");
       expect(() => waiters.register("a3", 60_000, A))
         .to.throw(SluiceError)
@@ -82,13 +79,13 @@ describe("SyncWaiters", () => {
     });
 
     it("lets a client calling alone take every slot", () => {
-      waiters = withClock(4);
+      waiters = new SyncWaiters(4);
       for (const id of ["a1", "a2", "a3", "a4"]) waiters.register(id, 60_000, A);
       expect(waiters.refusal(A)).to.equal("waiters_full");
     });
 
-    it("refuses nobody below half of the slots, and forgets waits older than a minute", () => {
-      waiters = withClock(6);
+    it("refuses nobody below half of the slots, and counts the waits held, not those that ended", () => {
+      waiters = new SyncWaiters(6);
       waiters.register("a1", 60_000, A);
       waiters.register("a2", 60_000, A);
       waiters.register("b1", 60_000, B);
@@ -97,10 +94,26 @@ describe("SyncWaiters", () => {
       waiters.register("a3", 60_000, A);
       waiters.register("a4", 60_000, A);
       expect(waiters.refusal(A)).to.equal(null);
-      waiters.register("b2", 60_000, B);
+      const b2 = waiters.register("b2", 60_000, B);
       expect(waiters.refusal(A)).to.equal("waiters_client_share");
-      now += 2 * HALF_WINDOW_MS;
-      expect(waiters.refusal(A), "B's waits no longer count").to.equal(null);
+      // B no longer waits: A waits alone, and may take every slot.
+      b2.cancel();
+      waiters.register("a5", 60_000, A);
+      expect(waiters.refusal(A)).to.equal(null);
+    });
+
+    it("does not refuse a client of many short waits for the slots another's long waits hold", () => {
+      // Counted by the waits begun in the last minute, A (forty short calls, each answered at
+      // once) was refused while B's three long waits held the slots and A held one.
+      waiters = new SyncWaiters(6);
+      for (let i = 0; i < 40; i++) {
+        waiters.register(`short${i}`, 60_000, A);
+        expect(waiters.wake(wake(`short${i}`))).to.equal(true);
+      }
+      for (const id of ["b1", "b2", "b3"]) waiters.register(id, 60_000, B);
+      expect(waiters.refusal(A)).to.equal(null);
+      waiters.register("a1", 60_000, A);
+      expect(waiters.refusal(B), "B holds three of four").to.equal("waiters_client_share");
     });
   });
 });
