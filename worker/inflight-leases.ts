@@ -308,8 +308,12 @@ export class InflightLeases {
         return found;
       } catch (error) {
         // The script may have run even though the answer was lost: give the slot back (or,
-        // had it been refused, its waiting entry), once Redis can be reached again.
-        untilAnswered(() => this.releaseToken(token), this.options.leaseMs);
+        // had it been refused, its waiting entry), once Redis can be reached again. Not a lost
+        // lease's own token (`regain`): its Lease tries again with that token before the call
+        // and releases it itself, and a give-back still being sent then would free the slot
+        // under the call it was regained for.
+        if (given === undefined)
+          untilAnswered(() => this.releaseToken(token), this.options.leaseMs);
         waiting = true;
         throw new SluiceError("Unavailable", "in-flight leases in Redis are unreachable", {
           cause: error,

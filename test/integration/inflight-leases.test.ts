@@ -178,6 +178,31 @@ describe("in-flight leases (real Redis)", function () {
     expect(mostAhead).to.be.at.most(held - 1);
   });
 
+  it("sends no give-back of a lost lease's own token when its regain's answer is lost", async () => {
+    // A regain (`Lease.confirm`) uses the lease's own token, and its holder tries again with it
+    // before the call. Given back for a lease time after a lost answer, the release came after
+    // the next regain had taken the slot, and freed it under the running call.
+    const redis = await connect();
+    const pool = await leases("regain-lost", 1, 60_000, { redis });
+    const lease = await pool.acquire();
+    const failed = await pool
+      .acquireWith<undefined>(
+        () => Promise.reject(new Error("the answer was lost")),
+        () => undefined,
+        undefined,
+        lease.token,
+      )
+      .then(
+        () => null,
+        (error: Error) => error,
+      );
+    expect(failed).to.be.instanceOf(Error);
+    // On the pool's own connection: a give-back, had one been sent, ran before this read.
+    const key = redisKeys(prefix).inflight("regain-lost");
+    expect(await redis.zscore(key, lease.token), "the lease keeps its slot").to.not.equal(null);
+    await lease.release();
+  });
+
   it("lets a wait in line give up, and the ones behind it still get their turn", async () => {
     const redis = await connect();
     const pool = await leases("line-abort", 1, 60_000, { redis, pollMs: 60_000 });
