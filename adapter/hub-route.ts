@@ -16,7 +16,7 @@ import type { Lookup } from "../shared/delivery/address-check";
 import { isJsonType, mediaType, readBody } from "./body-reader";
 import { answerError } from "./error-answer";
 import { refuseWhileStoreDown } from "./store-unavailable";
-import { checkServiceHeader, readClient, throughSecurityServer } from "./xroad-client";
+import { checkServiceHeader, readClient } from "./xroad-client";
 import { arrivalOf, reachablePath } from "./status-location";
 
 export interface HubRouteDeps {
@@ -98,7 +98,7 @@ function registerHub(router: Router, log: Logger, deps: HubRouteDeps, base: stri
       refuseWhileStoreDown(deps.storeReady);
       const target = await checkCallbackTarget(callback, deps.callbackPolicy, deps.lookup);
       const listener = await deps.listeners
-        .add(client, target.target, queryText as string, throughSecurityServer(ctx.req))
+        .add(client, target.target, queryText as string)
         .catch((error: unknown) => {
           throw unavailable(error);
         });
@@ -129,11 +129,9 @@ function registerHub(router: Router, log: Logger, deps: HubRouteDeps, base: stri
       if (id !== null) refuseWhileStoreDown(deps.storeReady);
       const removed =
         id !== null &&
-        (await deps.listeners
-          .remove(id, client, throughSecurityServer(ctx.req))
-          .catch((error: unknown) => {
-            throw unavailable(error);
-          }));
+        (await deps.listeners.remove(id, client).catch((error: unknown) => {
+          throw unavailable(error);
+        }));
       if (!removed) throw new SluiceError("NotFound", "no such hub listener");
       ctx.status = 204;
     } catch (error) {

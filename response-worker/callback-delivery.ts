@@ -12,7 +12,6 @@ import { ParkedAttempts } from "../shared/store/parked-attempts";
 import { messageLogger } from "../shared/observability/logger";
 import { metrics } from "../shared/observability/metrics";
 import type { Role, Runtime } from "../shared/runtime/runtime";
-import { isConsumerDirection } from "../shared/config/config";
 import { ReloadableTls } from "../shared/config/tls-files";
 import { SafeHttp, type Lookup } from "../shared/delivery/safe-http";
 import { statusDocument } from "../shared/store/status-document";
@@ -328,7 +327,7 @@ export async function startCallbackDelivery(
     const clientListeners = await listeners.forClient(tx.client);
     if (clientListeners.length === 0) return;
     const event = messageStateChangeEvent(eventKey, document);
-    const to = listenersFor(clientListeners, tx.client, event, isConsumerDirection(config, tx));
+    const to = listenersFor(clientListeners, tx.client, event);
     if (to.length === 0) return;
     // Serialised once for every listener it goes to: a status document may be megabytes.
     const payload = JSON.stringify(event);

@@ -35,7 +35,6 @@ export function listenersFor(
   listeners: readonly HubListener[],
   client: string,
   event: MessageStateChangeEvent,
-  consumerDirection = false,
 ): HubListener[] {
   const facts = {
     eventType: event.eventType,
@@ -44,8 +43,6 @@ export function listenersFor(
   };
   return listeners.filter((listener) => {
     if (listener.client !== client) return false;
-    // An X-Road client's listener: a local system's calls out are not its to hear of.
-    if (consumerDirection && listener.viaXroad === true) return false;
     try {
       return matchesHubFilter(parseHubQuery(listener.query), facts);
     } catch {

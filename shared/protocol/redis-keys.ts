@@ -27,7 +27,7 @@ export interface RedisKeys {
    * String: the listener (JSON, as `hubListener` holds it) registered by one client for one
    * callback and query, so the same registration again finds it instead of adding another.
    */
-  hubRegistration(client: string, callback: string, query: string, viaXroad?: boolean): string;
+  hubRegistration(client: string, callback: string, query: string): string;
   /**
    * String: the client whose hub listener was removed, kept a day, so that client's repeated
    * `DELETE /hub/<id>` answers as the first one did.
@@ -124,11 +124,9 @@ export function redisKeys(prefix: string): RedisKeys {
     hubListener: (id) => `${root}hub:listener:${id}`,
     hubClient: (client) => `${root}hub:client:${client}`,
     // The callback and query are hashed: a URL may be long, and the key stays one line.
-    // A registration through a security server is another than a local one of the same client
-    // (docs/consumer.md); a local one keeps the key it always had.
-    hubRegistration: (client, callback, query, viaXroad = false) =>
+    hubRegistration: (client, callback, query) =>
       `${root}hub:registration:${client.length}:${client}:${createHash("sha256")
-        .update(JSON.stringify(viaXroad ? [callback, query, "via-xroad"] : [callback, query]))
+        .update(JSON.stringify([callback, query]))
         .digest("hex")}`,
     hubRemoved: (id) => `${root}hub:removed:${id}`,
     eventPayload: (eventKey) => `${root}event-payload:${eventKey}`,

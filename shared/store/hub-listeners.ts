@@ -18,11 +18,6 @@ export interface HubListener {
   /** The query as registered, echoed back. */
   query: string;
   createdAt: number;
-  /**
-   * Registered through a security server (`X-Road-Request-Id`): an X-Road client's, which never
-   * hears of a consumer-direction message, even one of a local system with the same client id.
-   */
-  viaXroad?: true;
 }
 
 /** Conditions of a query; an absent key admits every value. */
@@ -126,9 +121,6 @@ if known then
 end
 return 1`;
 
-/** Marks a removed listener's client as one that came through a security server. */
-const VIA_XROAD = "(through X-Road)";
-
 /** How long a removed listener's client is kept: longer than any client retries a DELETE. */
 const REMOVED_KEEP_MS = 24 * 3600 * 1000;
 
@@ -176,14 +168,11 @@ export class HubListeners {
     return redisKeys(this.prefix).hubClient(client);
   }
 
-  private registrationKey(
-    listener: Pick<HubListener, "client" | "callback" | "query" | "viaXroad">,
-  ): string {
+  private registrationKey(listener: Pick<HubListener, "client" | "callback" | "query">): string {
     return redisKeys(this.prefix).hubRegistration(
       listener.client,
       listener.callback,
       listener.query,
-      listener.viaXroad === true,
     );
   }
 
@@ -192,12 +181,7 @@ export class HubListeners {
    * client registering the same callback and query again gets the listener it has: one
    * registration, however often it is sent.
    */
-  async add(
-    client: string,
-    callback: string,
-    query: string,
-    viaXroad = false,
-  ): Promise<HubListener> {
+  async add(client: string, callback: string, query: string): Promise<HubListener> {
     parseHubQuery(query);
     const listener: HubListener = {
       id: randomUUID(),
@@ -205,7 +189,6 @@ export class HubListeners {
       callback,
       query,
       createdAt: Date.now(),
-      ...(viaXroad ? { viaXroad: true as const } : {}),
     };
     // One script: two identical registrations at once (a retry overtaking its original) still
     // make one listener, and the limit is counted where the listener is added.
@@ -237,26 +220,24 @@ export class HubListeners {
   }
 
   /**
-   * Removes a listener when `client` owns it and registered it the same way (`viaXroad`: through a
-   * security server, or from inside). True too when it was theirs and removed
+   * Removes a listener when `client` owns it. True too when it was `client`'s and removed
    * within the last day (by this client, or after a 410): a removal repeated because its answer
    * was lost learns it is done. False when there is no such listener or another client owns it:
    * the two are not told apart, so ids of others cannot be probed.
    */
-  async remove(id: string, client: string, viaXroad = false): Promise<boolean> {
-    const owner = viaXroad ? `${client} ${VIA_XROAD}` : client;
+  async remove(id: string, client: string): Promise<boolean> {
     const listener = await this.get(id);
     if (listener === null) {
-      return (await this.redis.get(redisKeys(this.prefix).hubRemoved(id))) === owner;
+      return (await this.redis.get(redisKeys(this.prefix).hubRemoved(id))) === client;
     }
-    if (listener.client !== client || (listener.viaXroad === true) !== viaXroad) return false;
+    if (listener.client !== client) return false;
     await this.redis.sluiceHubRemove(
       this.listenerKey(id),
       this.clientKey(client),
       this.registrationKey(listener),
       redisKeys(this.prefix).hubRemoved(id),
       id,
-      owner,
+      client,
       String(REMOVED_KEEP_MS),
     );
     return true;
@@ -269,7 +250,7 @@ export class HubListeners {
   async removeAny(id: string): Promise<HubListener | null> {
     const listener = await this.get(id);
     if (listener === null) return null;
-    await this.remove(id, listener.client, listener.viaXroad === true);
+    await this.remove(id, listener.client);
     return listener;
   }
 

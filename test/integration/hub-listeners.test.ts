@@ -107,24 +107,6 @@ describe("hub queries", () => {
   });
 });
 
-describe("hub listeners of the two directions", () => {
-  it("a listener registered through a security server never hears of a consumer-direction message", () => {
-    const local: HubListener = {
-      id: randomUUID(),
-      client: ALICE,
-      callback: "https://x.example/local",
-      query: "",
-      createdAt: 0,
-    };
-    const relayed: HubListener = { ...local, id: randomUUID(), viaXroad: true };
-    const event = messageStateChangeEvent("e-2", document());
-    const ids = (consumerDirection: boolean) =>
-      listenersFor([local, relayed], ALICE, event, consumerDirection).map((l) => l.id);
-    expect(ids(true)).to.deep.equal([local.id]);
-    expect(ids(false)).to.deep.equal([local.id, relayed.id]);
-  });
-});
-
 /** The hub routes on a real HTTP server, over `listeners`. */
 async function hubServer(
   listeners: HubListeners,
@@ -205,32 +187,6 @@ describe("hub listeners in Redis and the hub routes (real Redis, real HTTP)", ()
     if (keys.length > 0) await redis.del(...keys);
     redis.disconnect();
     await hub.close();
-  });
-
-  it("keeps a registration through a security server (X-Road-Request-Id) apart from a local one of the same client", async () => {
-    const registration = { callback: "https://hooks.example.org/both", query: "state=completed" };
-    const relayed = { "X-Road-Request-Id": "9c5c3c3e-7c2b-4a5e-9d43-2a9e1f0c1d31" };
-    const local = await request("POST", "/rest/messages/hub", BOB, registration);
-    expect(local.status).to.equal(201);
-    const xroad = await request(
-      "POST",
-      "/rest/messages/hub",
-      BOB,
-      registration,
-      undefined,
-      relayed,
-    );
-    expect(xroad.status).to.equal(201);
-    expect(xroad.body.id, "another listener, not the local one's").to.not.equal(local.body.id);
-    expect((await listeners.get(xroad.body.id))?.viaXroad).to.equal(true);
-    expect((await listeners.get(local.body.id))?.viaXroad).to.equal(undefined);
-    // Each is removed only from its own side.
-    const across = (id: string, headers?: Record<string, string>) =>
-      request("DELETE", `/rest/messages/hub/${id}`, BOB, undefined, undefined, headers);
-    expect((await across(local.body.id, relayed)).status).to.equal(404);
-    expect((await across(xroad.body.id)).status).to.equal(404);
-    expect((await across(local.body.id)).status).to.equal(204);
-    expect((await across(xroad.body.id, relayed)).status).to.equal(204);
   });
 
   it("registers a listener: 201 with id, callback and query, stored for the client", async () => {
