@@ -9,6 +9,7 @@ import { TransactionStore, type SlotClaim } from "../../shared/store/transaction
 import { transactionMeta } from "../support/messages";
 import { REDIS_URL } from "../support/harness";
 import { busy } from "../support/event-loop";
+import { mostOvertaken } from "../support/overtaking";
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -160,21 +161,12 @@ describe("in-flight leases (real Redis)", function () {
     this.timeout(60_000);
     const pool = await leases("in-line", 1);
     const held = 4;
-    let grants = 0;
-    let mostAhead = 0;
     // Four messages held by one worker with one slot: each one takes the slot, calls (a short
     // while), frees it, and the next delivery takes its place.
-    const holders = Array.from({ length: held }, async () => {
-      while (grants < 40) {
-        const ticket = grants;
-        const lease = await pool.acquire();
-        mostAhead = Math.max(mostAhead, grants - ticket);
-        grants++;
-        await sleep(20);
-        await lease.release();
-      }
+    const mostAhead = await mostOvertaken(held, 40, 20, async () => {
+      const lease = await pool.acquire();
+      return () => lease.release();
     });
-    await Promise.all(holders);
     expect(mostAhead).to.be.at.most(held - 1);
   });
 
