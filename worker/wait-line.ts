@@ -1,7 +1,7 @@
 // One process's waits for something every worker asks Redis for (a rate token, an in-flight
 // slot), kept in the order they began: only the first in line asks again, the others wait behind.
 
-import { raceAbort } from "./translators/call-deadline";
+import { raceAbort } from "../shared/runtime/race-abort";
 
 /**
  * A first-come line. Raced, whatever was freed went to whichever wait asked first, and a wait

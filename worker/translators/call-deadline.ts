@@ -19,19 +19,3 @@ export function underDeadline<T>(
   const own = new Deadline(call.signal, timeoutMs);
   return work(own).finally(() => own.dispose());
 }
-
-/** `work`, or what `onAbort` gives (or throws) as soon as `signal` aborts. */
-export function raceAbort<T>(signal: AbortSignal, work: Promise<T>, onAbort: () => T): Promise<T> {
-  if (signal.aborted) return Promise.resolve().then(onAbort);
-  return new Promise<T>((resolve, reject) => {
-    const abort = () => {
-      try {
-        resolve(onAbort());
-      } catch (error) {
-        reject(error);
-      }
-    };
-    signal.addEventListener("abort", abort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", abort));
-  });
-}

@@ -22,7 +22,8 @@ import {
   type MimePart,
   type OutgoingPart,
 } from "../../shared/protocol/multipart-related";
-import { raceAbort, underDeadline } from "./call-deadline";
+import { raceAbort } from "../../shared/runtime/race-abort";
+import { underDeadline } from "./call-deadline";
 import { parseRetryAfter } from "../../shared/protocol/retry-after";
 import { isTransient, tooLargeAnswer, unreadableAnswer } from "./rest-json";
 import {
