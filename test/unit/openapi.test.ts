@@ -13,6 +13,22 @@ import { loadConfig } from "../../shared/config/config";
 
 const DEMO = path.resolve(__dirname, "..", "..", "..", "config", "demo.yaml");
 
+/** The status service's document (with its hub when `hub`), read as plain JSON. */
+function statusDoc(hub: boolean) {
+  return statusServiceOpenApi("messages", "https://sluice.example/rest/messages", hub) as Record<
+    string,
+    any // eslint-disable-line @typescript-eslint/no-explicit-any
+  >;
+}
+
+/** Every operation of the status service with its hub: path, method. */
+const STATUS_OPERATIONS = [
+  ["/{id}", "get"],
+  ["/{id}", "delete"],
+  ["/hub", "post"],
+  ["/hub/{hubId}", "delete"],
+];
+
 describe("OpenAPI descriptions", () => {
   const config = loadConfig(DEMO);
 
@@ -106,43 +122,19 @@ describe("OpenAPI descriptions", () => {
   });
 
   it("the status service: a valid document with status, cancel and the hub", async () => {
-    const doc = statusServiceOpenApi(
-      "messages",
-      "https://sluice.example/rest/messages",
-      true,
-    ) as Record<
-      string,
-      any // eslint-disable-line @typescript-eslint/no-explicit-any
-    >;
+    const doc = statusDoc(true);
     await assertValidOpenApi(doc);
     expect(Object.keys(doc.paths)).to.deep.equal(["/{id}", "/hub", "/hub/{hubId}"]);
     expect(Object.keys(doc.paths["/{id}"])).to.include.members(["get", "delete"]);
     // Every route that reads Redis answers 503 with Retry-After while it is out of reach.
-    for (const [path, method] of [
-      ["/{id}", "get"],
-      ["/{id}", "delete"],
-      ["/hub", "post"],
-      ["/hub/{hubId}", "delete"],
-    ]) {
+    for (const [path, method] of STATUS_OPERATIONS) {
       expect(Object.keys(doc.paths[path][method].responses), `${method} ${path}`).to.include("503");
     }
   });
 
   it("the status service: every answer its routes give, the X-Road headers' 400 and the port's refusals", () => {
-    const doc = statusServiceOpenApi(
-      "messages",
-      "https://sluice.example/rest/messages",
-      true,
-    ) as Record<
-      string,
-      any // eslint-disable-line @typescript-eslint/no-explicit-any
-    >;
-    for (const [path, method] of [
-      ["/{id}", "get"],
-      ["/{id}", "delete"],
-      ["/hub", "post"],
-      ["/hub/{hubId}", "delete"],
-    ]) {
+    const doc = statusDoc(true);
+    for (const [path, method] of STATUS_OPERATIONS) {
       const responses = doc.paths[path][method].responses;
       // A read without X-Road-Client is 400 MissingHeader; the others are the port's own.
       expect(Object.keys(responses), `${method} ${path}`).to.include.members([
@@ -183,28 +175,14 @@ describe("OpenAPI descriptions", () => {
   });
 
   it("the status service without a callback secret: no hub, which would answer 404", async () => {
-    const doc = statusServiceOpenApi(
-      "messages",
-      "https://sluice.example/rest/messages",
-      false,
-    ) as Record<
-      string,
-      any // eslint-disable-line @typescript-eslint/no-explicit-any
-    >;
+    const doc = statusDoc(false);
     await assertValidOpenApi(doc);
     expect(Object.keys(doc.paths)).to.deep.equal(["/{id}"]);
     expect(doc.info.description).not.to.match(/hub/);
   });
 
   it("a real validator refuses a broken document (the check can fail)", async () => {
-    const doc = statusServiceOpenApi(
-      "messages",
-      "https://sluice.example/rest/messages",
-      true,
-    ) as Record<
-      string,
-      any // eslint-disable-line @typescript-eslint/no-explicit-any
-    >;
+    const doc = statusDoc(true);
     doc.paths["/{id}"].get.parameters = [{ name: "id", in: "nowhere" }];
     const error = await assertValidOpenApi(doc).then(
       () => null,
