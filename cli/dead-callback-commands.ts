@@ -16,7 +16,15 @@ import { journaled } from "../shared/operator/operator-journal";
 import { BULK_LIMIT, LIST_LIMIT } from "../shared/operator/selection-limit";
 import { callbackFilterOf, OPERATOR_USAGE } from "./operator-args";
 import { fail, showEntry, untilInterrupted, type OperatorContext } from "./operator-context";
-import { age, bulkSummary, columns, listing, moreMatched, skippedLines } from "./operator-tables";
+import {
+  age,
+  bulkSummary,
+  columns,
+  listing,
+  moreMatched,
+  untilNote,
+  skippedLines,
+} from "./operator-tables";
 import { terminalLine } from "./terminal-text";
 
 export async function runDeadCallbackCommand(context: OperatorContext): Promise<number> {
@@ -89,6 +97,7 @@ export async function runDeadCallbackCommand(context: OperatorContext): Promise<
         ...skippedLines(skipped),
         bulkSummary(redelivered, skipped.length, "redelivered", dryRun === true),
         ...moreMatched(outcome.more, limit),
+        ...untilNote(outcome.until),
       ].join("\n"),
     );
     // Cut short by an error (Redis stopped answering): what was done is printed above.

@@ -17,7 +17,15 @@ import {
 import { BULK_LIMIT, LIST_LIMIT } from "../shared/operator/selection-limit";
 import { filterOf, OPERATOR_USAGE } from "./operator-args";
 import { fail, showEntry, untilInterrupted, type OperatorContext } from "./operator-context";
-import { age, bulkSummary, columns, listing, moreMatched, skippedLines } from "./operator-tables";
+import {
+  age,
+  bulkSummary,
+  columns,
+  listing,
+  moreMatched,
+  untilNote,
+  skippedLines,
+} from "./operator-tables";
 import { requestQueueSamples } from "./request-queue-samples";
 import { terminalLine } from "./terminal-text";
 
@@ -125,6 +133,7 @@ export async function runDeadLetterCommand(context: OperatorContext): Promise<nu
         ...skippedLines(outcome.skipped),
         bulkSummary(outcome.replayed, outcome.skipped.length, "replayed", outcome.dryRun === true),
         ...moreMatched(outcome.more, limit),
+        ...untilNote(outcome.until),
         ...pausedNotes(outcome.replayed),
       ].join("\n"),
     );

@@ -4,22 +4,24 @@
 
 import { deadLetterFilter, type DeadLetterFilter } from "../shared/operator/dead-letters";
 import { deadCallbackFilter, type DeadCallbackFilter } from "../shared/operator/dead-callbacks";
+import { untilOf } from "../shared/operator/operator-answers";
 import { BULK_LIMIT, parseLimit } from "../shared/operator/selection-limit";
 
 export const OPERATOR_USAGE = `usage: sluice dead-letters list [--reason R] [--service S] [--backend B] [--client C] [--replayed no|yes] [--limit N] --config FILE
        sluice dead-letters show ID --config FILE
-       sluice dead-letters replay ID | --all | [--reason R] [--service S] [--backend B] [--client C] [--limit N] [--dry-run] --config FILE
+       sluice dead-letters replay ID | --all | [--reason R] [--service S] [--backend B] [--client C] [--limit N] [--dry-run] [--until T] --config FILE
        sluice dead-letters discard ID --config FILE
        sluice dead-callbacks list [--reason R] [--receiver ORIGIN] [--target T] [--limit N] --config FILE
        sluice dead-callbacks show ID --config FILE
-       sluice dead-callbacks redeliver ID | --all | [--reason R] [--receiver ORIGIN] [--target T] [--limit N] [--dry-run] --config FILE
+       sluice dead-callbacks redeliver ID | --all | [--reason R] [--receiver ORIGIN] [--target T] [--limit N] [--dry-run] [--until T] --config FILE
        sluice messages show ID | --client C --xroad-id X [--service S] --config FILE
        sluice messages cancel ID --config FILE
        sluice backends list | pause NAME | resume NAME --config FILE
        sluice hub-listeners list [--client C] [--receiver ORIGIN] [--limit N] | remove ID --config FILE
        sluice journal [--limit N] --config FILE
 options: --json prints JSON instead of a table; --dry-run lists what a bulk replay or
-         redelivery would send, sending and changing nothing`;
+         redelivery would send, sending and changing nothing, and the --until that keeps the
+         real run to what it listed`;
 
 /** The usage lines of one operator command, with the options all of them share. */
 export function operatorUsage(command: string): string {
@@ -51,6 +53,7 @@ const VALUE_FLAGS = [
   "receiver",
   "target",
   "replayed",
+  "until",
 ];
 
 const OPERATOR_COMMANDS = [
@@ -102,6 +105,10 @@ export function parseOperatorArgs(command: OperatorCommand, argv: string[]): Ope
   const replayed = parsed.flags.get("replayed");
   if (replayed !== undefined && replayed !== "no" && replayed !== "yes") {
     return `--replayed takes no or yes, not "${replayed}"`;
+  }
+  const until = parsed.flags.get("until");
+  if (until !== undefined && untilOf(until) === null) {
+    return `--until takes a time as a dry run prints it (ISO 8601 in UTC, e.g. 2026-12-06T01:02:03.456Z), not "${until}"`;
   }
   const limit = parseLimit(parsed.flags.get("limit"), "--limit");
   if ("problem" in limit) return limit.problem;
@@ -166,10 +173,14 @@ function selectionProblem(command: OperatorCommand, parsed: OperatorArgs): strin
     return `--dry-run applies to a bulk replay or redelivery (a filter or --all), not to ${command} ${id ? `${verb} ID` : verb}`;
   }
   if (id || parsed.all) return null;
-  if (command === "dead-letters" && verb === "replay" && isEmpty(filterOf(parsed))) {
+  if (command === "dead-letters" && verb === "replay" && namesNothing(filterOf(parsed))) {
     return "dead-letters replay needs an ID, a filter (--reason, --service, --backend, --client) or --all";
   }
-  if (command === "dead-callbacks" && verb === "redeliver" && isEmpty(callbackFilterOf(parsed))) {
+  if (
+    command === "dead-callbacks" &&
+    verb === "redeliver" &&
+    namesNothing(callbackFilterOf(parsed))
+  ) {
     return "dead-callbacks redeliver needs an ID, a filter (--reason, --receiver, --target) or --all";
   }
   if (
@@ -192,13 +203,13 @@ const TAKES: Readonly<Record<Exclude<OperatorCommand, "journal">, Record<string,
   "dead-letters": {
     list: ["reason", "service", "backend", "client", "replayed", "limit"],
     show: [],
-    replay: ["reason", "service", "backend", "client", "limit"],
+    replay: ["reason", "service", "backend", "client", "limit", "until"],
     discard: [],
   },
   "dead-callbacks": {
     list: ["reason", "receiver", "target", "limit"],
     show: [],
-    redeliver: ["reason", "receiver", "target", "limit"],
+    redeliver: ["reason", "receiver", "target", "limit", "until"],
   },
   messages: { show: ["client", "xroad-id", "service"], cancel: [] },
   backends: { list: [], pause: [], resume: [] },
@@ -246,12 +257,20 @@ function journalProblem(parsed: OperatorArgs): string | null {
   return null;
 }
 
-const isEmpty = (filter: object) => Object.keys(filter).length === 0;
+/** True when the filter names nothing to select by: `until` only narrows a selection. */
+const namesNothing = ({ until: _until, ...named }: { until?: number }) =>
+  Object.keys(named).length === 0;
 
 export function filterOf(parsed: OperatorArgs): DeadLetterFilter {
-  return deadLetterFilter((key) => parsed.flags.get(key));
+  return { ...deadLetterFilter((key) => parsed.flags.get(key)), ...untilFlag(parsed) };
 }
 
 export function callbackFilterOf(parsed: OperatorArgs): DeadCallbackFilter {
-  return deadCallbackFilter((key) => parsed.flags.get(key));
+  return { ...deadCallbackFilter((key) => parsed.flags.get(key)), ...untilFlag(parsed) };
+}
+
+/** --until, checked by `parseOperatorArgs`: it narrows a selection, and names none by itself. */
+function untilFlag(parsed: OperatorArgs): { until?: number } {
+  const until = untilOf(parsed.flags.get("until"));
+  return until === null ? {} : { until };
 }

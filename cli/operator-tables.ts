@@ -72,6 +72,16 @@ export function moreMatched(more: true | undefined, limit: number): string[] {
 }
 
 /**
+ * After a dry run, how to keep the real run to what it listed: without `--until`, it also
+ * acts on whatever failed since.
+ */
+export function untilNote(until: string | undefined): string[] {
+  return until === undefined
+    ? []
+    : [`(to act on these alone, run it again without --dry-run, with --until ${until})`];
+}
+
+/**
  * A bulk run's skipped entries, one line each: the reason may carry a Redis or broker error's
  * text, whose line breaks would otherwise split an entry over lines.
  */

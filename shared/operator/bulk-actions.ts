@@ -35,8 +35,18 @@ export interface BulkReplay extends BulkAction<DeadLetterFilter> {
   noteReplayed?: (backend: string) => void;
 }
 
-/** A dry run's answer carries `dryRun: true`, its entries `would replay` (or `would redeliver`). */
-export type Dry<T> = T & { dryRun?: true };
+/**
+ * A dry run's answer carries `dryRun: true`, its entries `would replay` (or `would redeliver`),
+ * and `until`, the newest selected entry's time (absent when none was selected): sent back as
+ * the real run's `until`, it keeps that run to what the dry run saw (`untilOf`).
+ */
+export type Dry<T> = T & { dryRun?: true; until?: string };
+
+function untilOfEntries(entries: Array<{ at: number }>): { until?: string } {
+  if (entries.length === 0) return {};
+  const newest = entries.reduce((latest, entry) => Math.max(latest, entry.at), 0);
+  return { until: new Date(newest).toISOString() };
+}
 
 /** The dead letters of the selection not replayed yet, oldest first, replayed (or judged). */
 export async function replayDeadLetters(
@@ -57,7 +67,11 @@ export async function replayDeadLetters(
       );
       return {
         ...(dryRun
-          ? { dryRun: true as const, ...(await replayer.previewMany(entries, depthOf, stopping)) }
+          ? {
+              dryRun: true as const,
+              ...untilOfEntries(entries),
+              ...(await replayer.previewMany(entries, depthOf, stopping)),
+            }
           : await replayer.replayMany(entries, depthOf, stopping, run.noteReplayed)),
         ...more,
       };
@@ -94,7 +108,11 @@ export async function redeliverDeadCallbacks(
       );
       return {
         ...(dryRun
-          ? { dryRun: true as const, ...(await redeliverer.previewMany(entries, stopping)) }
+          ? {
+              dryRun: true as const,
+              ...untilOfEntries(entries),
+              ...(await redeliverer.previewMany(entries, stopping)),
+            }
           : await redeliverer.redeliverMany(entries, stopping)),
         ...more,
       };

@@ -49,6 +49,8 @@ export interface DeadCallbackFilter {
   target?: string;
   /** Only entries whose message's delivery is this (e.g. delivery_failed, to redeliver). */
   delivery?: string;
+  /** Only those that died at or before this instant (ms): a bulk run's `until`. */
+  until?: number;
 }
 
 // The delivery-state change every script below makes, with its history entry; and the tally of
@@ -380,7 +382,8 @@ function matches(entry: DeadCallback, filter: DeadCallbackFilter): boolean {
     (!filter.target ||
       entry.target === filter.target ||
       shownCallbackTarget(entry.target) === filter.target) &&
-    (!filter.delivery || entry.delivery === filter.delivery)
+    (!filter.delivery || entry.delivery === filter.delivery) &&
+    (filter.until === undefined || entry.at <= filter.until)
   );
 }
 

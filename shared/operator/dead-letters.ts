@@ -51,6 +51,8 @@ export interface DeadLetterFilter {
    * the limit they hid every older one still waiting for its replay.
    */
   replayed?: boolean;
+  /** Only those dead-lettered at or before this instant (ms): a bulk run's `until`. */
+  until?: number;
 }
 
 export const DEAD_LETTER_FILTER_KEYS = ["reason", "service", "backend", "client", "id"] as const;
@@ -323,6 +325,7 @@ function matches(entry: DeadLetter, filter: DeadLetterFilter): boolean {
     (!filter.backend || entry.backend === filter.backend) &&
     (!filter.client || entry.client === filter.client) &&
     (!filter.id || entry.id === filter.id) &&
+    (filter.until === undefined || entry.at <= filter.until) &&
     (filter.replayed === undefined ||
       (filter.replayed ? entry.replayedAs !== null : !isSettled(entry)))
   );

@@ -87,8 +87,11 @@ export function deadCallbackSelection(filter: DeadCallbackFilter, limit: number)
   return selection(shown, limit);
 }
 
-function selection(filter: object, limit: number): string {
-  return JSON.stringify(
-    Object.keys(filter).length === 0 ? { all: true, limit } : { ...filter, limit },
-  );
+function selection(filter: { until?: number }, limit: number): string {
+  const { until, ...named } = filter;
+  return JSON.stringify({
+    ...(Object.keys(named).length === 0 ? { all: true } : named),
+    ...(until === undefined ? {} : { until: new Date(until).toISOString() }),
+    limit,
+  });
 }

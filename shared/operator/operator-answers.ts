@@ -39,9 +39,11 @@ export function limitOf(raw: unknown, bounds: LimitBounds): number | AdminAnswer
  * filter that is not a string, is refused, as the CLI refuses an unknown option: dropped, a
  * typo (`"backnd"`) or a number widened the selection to dead entries nobody chose. With
  * `options.dryRun`, the body may also hold `"dryRun"`, a boolean (anything else is refused:
- * `"false"` read as true would be as wrong as read as false), answered as `dryRun`.
+ * `"false"` read as true would be as wrong as read as false), answered as `dryRun`, and
+ * `"until"`, the `until` a dry run answered (see `untilOf`): it narrows the selection to what
+ * that dry run saw, and names no selection by itself.
  */
-export function bulkSelection<F extends object>(
+export function bulkSelection<F extends { until?: number }>(
   body: unknown,
   filterOf: (get: (key: string) => unknown) => F,
   keys: readonly string[],
@@ -51,7 +53,7 @@ export function bulkSelection<F extends object>(
     return invalid("the body is a JSON object");
   }
   const selection = (body ?? {}) as Record<string, unknown>;
-  const flags = options.dryRun ? ["dryRun"] : [];
+  const flags = options.dryRun ? ["dryRun", "until"] : [];
   const problem = keyProblem(Object.keys(selection), [...keys, "all", "limit", ...flags]);
   if (problem !== null) return problem;
   for (const key of keys) {
@@ -68,9 +70,33 @@ export function bulkSelection<F extends object>(
   if (Object.keys(filter).length === 0 && selection.all !== true) {
     return invalid(`name a filter (${keys.join(", ")}) or send {"all": true}`);
   }
+  if (selection.until !== undefined) {
+    const until = untilOf(selection.until);
+    if (until === null) return invalid("until is a time as a dry run answers it (ISO 8601, UTC)");
+    filter.until = until;
+  }
   const limit = limitOf(selection.limit, BULK_LIMIT);
   if (typeof limit !== "number") return limit;
   return options.dryRun ? { filter, limit, dryRun: dryRun === true } : { filter, limit };
+}
+
+/**
+ * A bulk run's `until` in epoch ms, or null when it is not one: the newest entry's time a dry
+ * run selected, as `toISOString` writes it (see `Dry` in bulk-actions.ts). The status page's bulk buttons
+ * send it back with the confirmed run, which then leaves alone what failed while the operator
+ * read the dry run's numbers: acted on unseen, a burst of new failures was replayed on a
+ * question that had counted one.
+ */
+export function untilOf(raw: unknown): number | null {
+  if (typeof raw !== "string" || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$/.test(raw)) {
+    return null;
+  }
+  const at = Date.parse(raw);
+  // Date.parse rolls 30 February over into March: a day that does not exist is refused.
+  if (!Number.isFinite(at) || new Date(at).toISOString().slice(0, 19) !== raw.slice(0, 19)) {
+    return null;
+  }
+  return at;
 }
 
 /**

@@ -146,7 +146,9 @@ function dryRunSummary(result) {
 }
 // A bulk button (up to 1000 a click) runs its dry run first and acts only once the operator,
 // shown its numbers, confirms: one misclick replayed a thousand requests the backend may have
-// seen. The dry run is journaled as such.
+// seen. The dry run is journaled as such. The confirmed run carries the dry run's "until", so
+// what failed while the question was open is not acted on unseen; with nothing selected there
+// is nothing to confirm.
 async function bulkAct(label, path, body) {
   let preview;
   try {
@@ -156,11 +158,15 @@ async function bulkAct(label, path, body) {
     return;
   }
   const summary = label + ": " + dryRunSummary(preview);
+  if (preview.until === undefined) {
+    notice(label + ": nothing to do; " + dryRunSummary(preview), false);
+    return;
+  }
   if (!confirm(summary + ". Go ahead?")) {
     notice(label + ": not done; " + dryRunSummary(preview), false);
     return;
   }
-  await act(label, "POST", path, body);
+  await act(label, "POST", path, { ...body, until: preview.until });
 }
 async function act(label, method, path, body) {
   try {

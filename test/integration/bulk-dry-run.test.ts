@@ -41,6 +41,7 @@ interface Run {
   replayed?: Array<{ id: string; result: string; error?: string }>;
   redelivered?: Array<{ id: string; result: string }>;
   skipped: Array<{ id: string; reason: string; type: string }>;
+  until?: string;
 }
 
 /** Each entry's id and result, in the order answered. */
@@ -257,6 +258,74 @@ describe("dry runs of bulk replays and redeliveries (real admin port, Redis and 
     expect(await requestsQueued()).to.equal(0);
   });
 
+  it("keeps a run given its dry run's `until` to what the dry run saw", async () => {
+    // A backend's failures, then a dry run; one more fails while the operator reads it.
+    const at = Date.now() - 60_000;
+    const backend = { client: "until-test", backend: "b" };
+    const seen = [
+      await recordDeadLetter(deadLetters, requestMessage(backend), { at }),
+      await recordDeadLetter(deadLetters, requestMessage(backend), { at: at + 1 }),
+    ];
+    const body = { client: "until-test" };
+    const planned = await dryRunOf("/admin/dead-letters/replay", body);
+    expect(results(planned.replayed).map(([id]) => id)).to.deep.equal(seen);
+    expect(planned).to.include({ until: new Date(at + 1).toISOString() });
+    const later = await recordDeadLetter(deadLetters, requestMessage(backend), { at: at + 2 });
+    const done = await realRunOf("/admin/dead-letters/replay", { ...body, until: planned.until });
+    expect(results(done.replayed)).to.deep.equal(seen.map((id) => [id, "replayed"]));
+    expect((await deadLetters.get(later))?.replayedAs, "failed after the dry run").to.equal(null);
+    expect((await newest()).target).to.equal(
+      JSON.stringify({ ...body, until: planned.until, limit: 1000 }),
+    );
+
+    // The same for dead callbacks, and the CLI's --until (printed by its dry run).
+    const callbacks = [
+      (await recordDeadCallback(store, deadCallbacks, { at, target: "https://until.example/a" }))
+        .id,
+    ];
+    // The support's entries keep their default receiver: the test selects by target.
+    const target = { target: "https://until.example/a" };
+    const plannedCallbacks = await dryRunOf("/admin/dead-callbacks/redeliver", target);
+    expect(plannedCallbacks).to.include({ until: new Date(at).toISOString() });
+    const lateCallback = (
+      await recordDeadCallback(store, deadCallbacks, {
+        at: at + 5,
+        target: "https://until.example/a",
+      })
+    ).id;
+    const parsed = parseOperatorArgs("dead-callbacks", [
+      "redeliver",
+      "--target",
+      target.target,
+      "--until",
+      plannedCallbacks.until!,
+      "--json",
+    ]);
+    if (typeof parsed === "string") throw new Error(parsed);
+    const printed: string[] = [];
+    expect(
+      await runOperatorCommand("dead-callbacks", parsed, config, (t) => printed.push(t)),
+    ).to.equal(0);
+    expect(results((JSON.parse(printed.join("\n")) as Run).redelivered)).to.deep.equal(
+      callbacks.map((id) => [id, "redelivered"]),
+    );
+    expect((await store.get(lateCallback))?.delivery).to.equal("delivery_failed");
+
+    // An `until` the dry run did not write is refused, as is one alone, which selects nothing.
+    for (const until of ["yesterday", "2026-12-06", "2026-13-01T00:00:00Z", 1_700_000_000_000]) {
+      const answer = await ask("/admin/dead-letters/replay", {
+        body: JSON.stringify({ ...body, until }),
+      });
+      expect(answer.status, String(until)).to.equal(400);
+      expect(answer.json.message).to.match(/^until is a time as a dry run answers it/);
+    }
+    const alone = await ask("/admin/dead-letters/replay", {
+      body: JSON.stringify({ until: planned.until }),
+    });
+    expect(alone.status).to.equal(400);
+    expect((await deadLetters.get(later))?.replayedAs).to.equal(null);
+  });
+
   it("lists with `--dry-run` on the CLI what the same command then replays and redelivers", async () => {
     const cli = async (command: "dead-letters" | "dead-callbacks", ...args: string[]) => {
       const parsed = parseOperatorArgs(command, args);
@@ -284,7 +353,7 @@ describe("dry runs of bulk replays and redeliveries (real admin port, Redis and 
     // The refused ones are counted too, not left out of the sum as if none were found.
     // More matched than --limit 5 took: the last line says so.
     expect(text.text).to.match(
-      /3 would be replayed, \d+ refused, \d+ skipped \(dry run: nothing was sent\)\n\(more match than --limit 5; the oldest 5 were taken: run it again for the rest\)$/,
+      /3 would be replayed, \d+ refused, \d+ skipped \(dry run: nothing was sent\)\n\(more match than --limit 5; the oldest 5 were taken: run it again for the rest\)\n\(to act on these alone, run it again without --dry-run, with --until \d{4}-\d\d-\d\dT[\d:.]+Z\)$/,
     );
 
     const real = await cli("dead-letters", "replay", "--all", "--limit", "5", "--json");

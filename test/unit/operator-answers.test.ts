@@ -14,6 +14,7 @@ import {
   limitOf,
   skipped,
   keyProblem,
+  untilOf,
   withErrorShape,
 } from "../../shared/operator/operator-answers";
 import { LIST_LIMIT } from "../../shared/operator/selection-limit";
@@ -114,9 +115,43 @@ describe("operator answers", () => {
       bulkSelection({ all: true, dryrun: true }, deadLetterFilter, LETTERS, dry),
     ).to.deep.equal(
       invalid(
-        'unknown key "dryrun"; known: reason, service, backend, client, id, all, limit, dryRun',
+        'unknown key "dryrun"; known: reason, service, backend, client, id, all, limit, dryRun, until',
       ),
     );
+  });
+
+  it("narrows a bulk run to a dry run's until, refusing one it did not write or one alone", () => {
+    const dry = { dryRun: true };
+    const until = "2026-12-06T01:02:03.456Z";
+    expect(bulkSelection({ backend: "b", until }, deadLetterFilter, LETTERS, dry)).to.deep.equal({
+      filter: { backend: "b", until: Date.parse(until) },
+      limit: 1000,
+      dryRun: false,
+    });
+    expect(
+      bulkSelection({ all: true, until }, deadCallbackFilter, CALLBACK_FILTER_KEYS, dry),
+    ).to.deep.equal({ filter: { until: Date.parse(until) }, limit: 1000, dryRun: false });
+    // A time in another form could be read in the viewer's zone, or mean a day's start.
+    for (const bad of [
+      "2026-12-06",
+      "2026-12-06T01:02:03",
+      "2026-12-06T01:02:03+02:00",
+      "2026-02-30T00:00:00Z",
+      1_765_000_000_000,
+      "",
+      null,
+    ]) {
+      expect(
+        bulkSelection({ all: true, until: bad }, deadLetterFilter, LETTERS, dry),
+        JSON.stringify(bad),
+      ).to.deep.equal(invalid("until is a time as a dry run answers it (ISO 8601, UTC)"));
+    }
+    // It narrows a selection and names none: alone it acts on nothing.
+    expect(bulkSelection({ until }, deadLetterFilter, LETTERS, dry)).to.have.property(
+      "status",
+      400,
+    );
+    expect(untilOf(until)).to.equal(Date.parse(until));
   });
 
   it("takes a list's limit up to its maximum, its default when none is given", () => {

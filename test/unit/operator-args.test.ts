@@ -2,6 +2,7 @@
 // a usage mistake is named in one line before anything is connected, never run as a default.
 
 import { expect } from "chai";
+import { filterOf, type OperatorArgs } from "../../cli/operator-args";
 import { parseOperatorArgs, type OperatorCommand } from "../../cli/operator-commands";
 
 const parse = (command: OperatorCommand, ...argv: string[]) => parseOperatorArgs(command, argv);
@@ -76,6 +77,26 @@ describe("operator command arguments", () => {
     expect(parse("messages", "show", "ID1")).to.be.an("object");
   });
 
+  it("takes --until as a dry run prints it, on a bulk replay or redelivery only", () => {
+    const until = "2026-12-06T01:02:03.456Z";
+    const parsed = parse("dead-letters", "replay", "--reason", "exhausted", "--until", until);
+    expect(parsed).to.be.an("object");
+    expect(filterOf(parsed as OperatorArgs)).to.deep.equal({
+      reason: "exhausted",
+      until: Date.parse(until),
+    });
+    expect(parse("dead-callbacks", "redeliver", "--all", `--until=${until}`)).to.be.an("object");
+    expect(parse("dead-letters", "replay", "--until", "2026-12-06")).to.equal(
+      '--until takes a time as a dry run prints it (ISO 8601 in UTC, e.g. 2026-12-06T01:02:03.456Z), not "2026-12-06"',
+    );
+    // It narrows a selection and names none.
+    expect(parse("dead-letters", "replay", "--until", until)).to.match(/needs an ID, a filter/);
+    expect(parse("dead-callbacks", "redeliver", "--until", until)).to.match(
+      /needs an ID, a filter/,
+    );
+    expect(parse("dead-letters", "list", "--until", until)).to.match(/takes no --until/);
+  });
+
   it("takes --dry-run on a bulk replay or redelivery only", () => {
     expect(parse("dead-letters", "replay", "--all", "--dry-run")).to.include({ dryRun: true });
     expect(parse("dead-callbacks", "redeliver", "--reason", "exhausted", "--dry-run")).to.include({
@@ -100,10 +121,10 @@ describe("operator command arguments", () => {
     expect(
       parse("dead-letters", "replay", "--reason", "retries_exhausted", "--xroad-id", "X"),
     ).to.equal(
-      "dead-letters replay takes no --xroad-id (it takes --reason, --service, --backend, --client, --limit)",
+      "dead-letters replay takes no --xroad-id (it takes --reason, --service, --backend, --client, --limit, --until)",
     );
     expect(parse("dead-callbacks", "redeliver", "--reason", "exhausted", "--client", "C")).to.equal(
-      "dead-callbacks redeliver takes no --client (it takes --reason, --receiver, --target, --limit)",
+      "dead-callbacks redeliver takes no --client (it takes --reason, --receiver, --target, --limit, --until)",
     );
     expect(parse("dead-letters", "list", "--target", "https://cb.example/x")).to.match(
       /^dead-letters list takes no --target/,
