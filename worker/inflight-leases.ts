@@ -329,33 +329,23 @@ export class InflightLeases {
       return { lease, value: found.value };
     };
     try {
-      // How long until the earliest lease ends, as the last refused try said; null: try at once.
       // Nobody of this process in line, a slot may be taken at once. Otherwise the try waits its
-      // turn behind them, or it would take the slot freed for the first in line.
-      let retryInMs: number | null = null;
-      if (this.line.empty) {
-        const found = await tryOnce();
-        if (found.outcome !== "busy") return taken(found);
-        retryInMs = found.retryInMs;
-      }
-      const waitSignal = signal();
-      waitSignal?.throwIfAborted();
-      // The one ahead takes a freed slot before this one's turn: whether another is free is
-      // not known, so the turn begins with a try.
-      if (!this.line.empty) retryInMs = null;
-      return await this.line.wait(async () => {
-        for (;;) {
-          if (retryInMs !== null) {
-            if (this.releases === releasesSeen) {
-              await this.nextRelease(Math.min(Math.max(1, retryInMs), this.pollMs), waitSignal);
-            }
-            waitSignal?.throwIfAborted();
+      // turn behind them, or it would take the slot freed for the first in line; a refused try
+      // waits for a release, or for the earliest lease's end as it said (at most the poll).
+      const found = await this.line.take(
+        tryOnce,
+        (answer): answer is SlotTry<T> & { outcome: "admitted" | "settled" } =>
+          answer.outcome !== "busy",
+        async (refusal, waitSignal) => {
+          if (this.releases === releasesSeen) {
+            const dueMs = Math.min(Math.max(1, refusal.retryInMs), this.pollMs);
+            await this.nextRelease(dueMs, waitSignal);
           }
-          const found = await tryOnce();
-          if (found.outcome !== "busy") return taken(found);
-          retryInMs = found.retryInMs;
-        }
-      }, waitSignal);
+          waitSignal?.throwIfAborted();
+        },
+        signal,
+      );
+      return taken(found);
     } finally {
       if (waiting) this.stopWaiting(token);
     }

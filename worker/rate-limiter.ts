@@ -214,24 +214,16 @@ export class RateLimiter {
   async acquire(signal?: AbortSignal): Promise<RateToken> {
     // Monotonic: a wall clock stepped meanwhile must not make the wait negative or huge.
     const started = performance.now();
-    let retryInMs = 0;
-    if (this.line.empty) {
-      const first = await this.ask(signal);
-      if (first.granted) return { waitedMs: performance.now() - started, grantedAtUs: first.atUs };
-      retryInMs = first.retryInMs;
-    }
-    // The one ahead takes a token before this one's turn: when the next is due is not known.
-    if (!this.line.empty) retryInMs = 0;
-    return this.line.wait(async () => {
-      for (;;) {
-        if (retryInMs > 0) await abortableSleep(Math.min(retryInMs, MAX_SLEEP_MS), signal);
-        const decision = await this.ask(signal);
-        if (decision.granted) {
-          return { waitedMs: performance.now() - started, grantedAtUs: decision.atUs };
-        }
-        retryInMs = decision.retryInMs;
-      }
-    }, signal);
+    const grant = await this.line.take(
+      () => this.ask(signal),
+      (decision): decision is RateDecision & { granted: true } => decision.granted,
+      (refusal, waitSignal) =>
+        refusal.retryInMs > 0
+          ? abortableSleep(Math.min(refusal.retryInMs, MAX_SLEEP_MS), waitSignal)
+          : Promise.resolve(),
+      () => signal,
+    );
+    return { waitedMs: performance.now() - started, grantedAtUs: grant.atUs };
   }
 
   /** One ask; a grant that came too late to use (`LateGrants`) is asked again at once. */

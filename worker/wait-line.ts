@@ -20,6 +20,38 @@ export class WaitLine {
   }
 
   /**
+   * Asks until `granted` says an answer is what was waited for, and resolves it: at once when
+   * nobody is in line, otherwise (or once refused) in line, each ask after the first of its
+   * turn following `pause` with the last refusal (a sleep until it is due, a release). The one
+   * ahead in line takes what was freed before this wait's turn, so the turn begins with an ask.
+   * `signal` is asked for only when a wait begins: an ask granted at once costs none.
+   */
+  async take<A, G extends A>(
+    ask: () => Promise<A>,
+    granted: (answer: A) => answer is G,
+    pause: (refusal: Exclude<A, G>, signal: AbortSignal | undefined) => Promise<void>,
+    signal: () => AbortSignal | undefined,
+  ): Promise<G> {
+    let refusal: Exclude<A, G> | null = null;
+    if (this.empty) {
+      const first = await ask();
+      if (granted(first)) return first;
+      refusal = first as Exclude<A, G>;
+    }
+    const waitSignal = signal();
+    waitSignal?.throwIfAborted();
+    if (!this.empty) refusal = null;
+    return this.wait(async () => {
+      for (;;) {
+        if (refusal !== null) await pause(refusal, waitSignal);
+        const answer = await ask();
+        if (granted(answer)) return answer;
+        refusal = answer as Exclude<A, G>;
+      }
+    }, waitSignal);
+  }
+
+  /**
    * Runs `turn` once every wait that joined before this one has ended, and holds the line until
    * it settles. Rejects with the signal's reason when it aborts before this wait's turn (the
    * turn itself watches the signal on its own).
