@@ -808,6 +808,15 @@ describe("deployment files", () => {
       expect(warnings).to.have.length(1);
     });
 
+    it("give the workers a shutdown grace longer than every backend's timeout", () => {
+      // A call still running when the grace ends is given up and made again by the next worker
+      // (docs/operations.md, Graceful shutdown): every rolling restart during a slow registry
+      // call sent it twice. The warning checks only the X-Road backends; these are local ones.
+      for (const backend of Object.values(config.backends)) {
+        expect(config.shutdownGraceMs, backend.name).to.be.greaterThan(backend.timeoutMs);
+      }
+    });
+
     it("apply no Secret: every password, token and key is the operator's own", () => {
       // A Secret in the resources would deploy a password anyone can read in this repository.
       expect(
