@@ -465,6 +465,10 @@ describe("deployment files", () => {
         "sluice_backend_rate_limit",
         "sluice_queue_depth_messages",
         "sluice_dead_letters_total",
+        // What SluiceMessagesExpired reads, and what tells a paused backend's 0 consumers from
+        // workers gone (SluiceNoConsumers reads it too).
+        "sluice_messages_expired_total",
+        "sluice_queue_gate_open",
       ]) {
         expect(
           queries.some((q) => q.includes(needed)),
