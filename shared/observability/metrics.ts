@@ -177,6 +177,23 @@ export function watchDependency(dependency: "rabbitmq" | "redis", up: () => bool
   dependencyChecks.set(dependency, up);
 }
 
+/** Whether the Redis this process uses evicts keys when full, read at every scrape. */
+let redisEvicting: () => boolean = () => false;
+
+export const redisEvictingGauge = new Gauge({
+  name: "sluice_redis_evicting",
+  help: "1 while the Redis this process uses has a memory limit and an eviction policy other than noeviction (records of accepted messages could be dropped when it is full), else 0 (also while its INFO memory cannot be read).",
+  registers: [registry],
+  collect() {
+    this.set(redisEvicting() ? 1 : 0);
+  },
+});
+
+/** Reports on every scrape what `evicting` says of the Redis's eviction policy. */
+export function watchRedisEviction(evicting: () => boolean): void {
+  redisEvicting = evicting;
+}
+
 /** Every gateway metric, for the roles to update. */
 export const metrics = {
   queueDepth,

@@ -15,8 +15,8 @@ import { QueueMonitor } from "../broker/queue-monitor";
 import { checkRedis, createRedis, whenReady } from "../store/redis";
 import { RedisHeartbeat } from "../store/redis-heartbeat";
 import { redisKeys } from "../protocol/redis-keys";
-import { warnIfEvicting } from "../store/eviction-policy";
-import { watchDependency } from "../observability/metrics";
+import { EvictionWatch } from "../store/eviction-policy";
+import { watchDependency, watchRedisEviction } from "../observability/metrics";
 import { topologyNames, type TopologyNames } from "../protocol/names";
 import { TransactionStore } from "../store/transaction-store";
 import type { DrainingRole } from "./shutdown-deadline";
@@ -67,7 +67,9 @@ export async function startRuntime(
     config.redisCommandTimeoutMs,
   );
   await whenReady(redis);
-  await warnIfEvicting(redis, log);
+  const eviction = new EvictionWatch(redis, log);
+  await eviction.check();
+  eviction.start();
   const names = topologyNames(config.prefix);
   const store = new TransactionStore(redis, config.prefix, config.retentionMs);
   const admin = new AdminServer(log, config.admin.token);
@@ -87,6 +89,7 @@ export async function startRuntime(
   // The same on /metrics: an outage at night, with no caller refused, still raises an alert.
   watchDependency("rabbitmq", () => broker.isConnected());
   watchDependency("redis", () => heartbeat.problem() === null);
+  watchRedisEviction(() => eviction.evicting === true);
   const monitor = new QueueMonitor(broker, config, names, log);
   monitor.start();
   // Without an admin token the operator endpoints are not served (admin-server.ts), so their
@@ -145,6 +148,7 @@ export async function startRuntime(
     async close() {
       monitor.stop();
       heartbeat.stop();
+      eviction.stop();
       await admin.close();
       await broker.close().catch(() => undefined);
       redis.disconnect();

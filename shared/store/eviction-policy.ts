@@ -2,8 +2,12 @@
 // their counts) live in Redis and nowhere else. A Redis with a memory limit and an eviction
 // policy other than `noeviction` drops keys when full, silently: a message whose record is gone
 // is answered 404 and its reply cannot be correlated. With `noeviction` a full Redis refuses
-// writes instead, which Sluice answers 503 (nothing accepted is lost). Each role says so once, at
-// its start, rather than refusing to run: a managed Redis may not let the operator change it.
+// writes instead, which Sluice answers 503 (nothing accepted is lost). Each role says so rather
+// than refusing to run (a managed Redis may not let the operator change it), and not only at its
+// start: a Sentinel failover hands the role another server, whose policy may be another, and
+// `CONFIG SET` changes it on a running one. So the policy is read again at every reconnection
+// and every minute, logged when it turns to evicting (or back), and exported as
+// `sluice_redis_evicting` for an alert.
 
 import type Redis from "ioredis";
 import type { Logger } from "pino";
@@ -19,21 +23,67 @@ export function evictionRisk(info: string): { maxmemory: number; policy: string 
   return { maxmemory, policy };
 }
 
-/** Logs a warning when `redis` would evict Sluice's records when full. */
-export async function warnIfEvicting(redis: Redis, log: Logger): Promise<void> {
-  let info: string;
-  try {
-    info = await redis.info("memory");
-  } catch (error) {
-    // INFO may be renamed or refused (a managed Redis): nothing to tell, nothing to stop for.
-    log.debug({ err: error }, "Redis eviction policy not readable (INFO memory refused)");
-    return;
+const EVICTING =
+  "records of accepted messages could be lost; set maxmemory-policy noeviction (docs/reliability.md)";
+
+/**
+ * Reads the eviction policy of the Redis `redis` is connected to, at `check()`, at every
+ * reconnection and every `intervalMs` once started, and logs each change: a warning when it
+ * turns to evicting, an info line when it turns back.
+ */
+export class EvictionWatch {
+  /** True while the last reading found an evicting policy; null before any reading. */
+  private last: boolean | null = null;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly onReady = () => void this.check();
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly log: Logger,
+    private readonly intervalMs = 60_000,
+  ) {}
+
+  /** Whether Redis evicts when full, as last read; null when it could not be read yet. */
+  get evicting(): boolean | null {
+    return this.last;
   }
-  const risk = evictionRisk(info);
-  if (!risk) return;
-  log.warn(
-    { maxmemory: risk.maxmemory, maxmemoryPolicy: risk.policy },
-    `Redis evicts keys when full (maxmemory-policy ${risk.policy}): records of accepted ` +
-      "messages could be lost; set maxmemory-policy noeviction (docs/reliability.md)",
-  );
+
+  start(): void {
+    this.redis.on("ready", this.onReady);
+    this.timer ??= setInterval(this.onReady, this.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    this.redis.off("ready", this.onReady);
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** One reading; one that fails (Redis away, INFO refused) changes nothing. */
+  async check(): Promise<void> {
+    let info: string;
+    try {
+      info = await this.redis.info("memory");
+    } catch (error) {
+      // INFO may be renamed or refused (a managed Redis): nothing to tell, nothing to stop for.
+      this.log.debug({ err: error }, "Redis eviction policy not readable (INFO memory refused)");
+      return;
+    }
+    const risk = evictionRisk(info);
+    const evicting = risk !== null;
+    const was = this.last;
+    this.last = evicting;
+    if (evicting === was) return;
+    if (risk) {
+      this.log.warn(
+        { maxmemory: risk.maxmemory, maxmemoryPolicy: risk.policy },
+        `Redis evicts keys when full (maxmemory-policy ${risk.policy}): ${EVICTING}`,
+      );
+    } else if (was) {
+      this.log.info(
+        "Redis no longer evicts keys when full (maxmemory-policy noeviction or no limit)",
+      );
+    }
+  }
 }

@@ -5,6 +5,7 @@ import {
   metricsText,
   registry,
   watchDependency,
+  watchRedisEviction,
 } from "../../shared/observability/metrics";
 
 describe("metrics", () => {
@@ -29,6 +30,7 @@ describe("metrics", () => {
     sluice_http_parser_refusals_total: { type: "counter", labels: ["reason"] },
     sluice_tls_handshake_refusals_total: { type: "counter", labels: ["reason"] },
     sluice_dependency_up: { type: "gauge", labels: ["dependency"] },
+    sluice_redis_evicting: { type: "gauge", labels: [] },
   };
 
   it("registers every contract metric with its exact type and label set", async () => {
@@ -52,6 +54,14 @@ describe("metrics", () => {
     expect(await metricsText()).to.match(/^sluice_dependency_up\{dependency="rabbitmq"\} 1$/m);
     up = false;
     expect(await metricsText()).to.match(/^sluice_dependency_up\{dependency="rabbitmq"\} 0$/m);
+  });
+
+  it("says at each scrape whether Redis evicts when full", async () => {
+    let evicting = true;
+    watchRedisEviction(() => evicting);
+    expect(await metricsText()).to.match(/^sluice_redis_evicting 1$/m);
+    evicting = false;
+    expect(await metricsText()).to.match(/^sluice_redis_evicting 0$/m);
   });
 
   it("uses no identifier or URL as a label", () => {
