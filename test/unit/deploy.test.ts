@@ -348,6 +348,12 @@ describe("deployment files", () => {
         "sluice_backend_rate_limit",
         "sluice_callback_deliveries_total",
         "sluice_dead_letters_total",
+        // What tells a flood of malformed requests or refused handshakes, a slow receiver and
+        // an evicting Redis (SluiceRedisEvicts) at a glance.
+        "sluice_http_parser_refusals_total",
+        "sluice_tls_handshake_refusals_total",
+        "sluice_callback_attempts_set_apart",
+        "sluice_redis_evicting",
       ]) {
         expect([...used], needed).to.include(needed);
       }
