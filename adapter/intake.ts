@@ -383,8 +383,9 @@ export class Intake {
   }
 
   private registerWaiter(id: string, waitMs: number, meta: TransactionMeta) {
-    const refused = this.deps.waiters.refusal(meta.client);
-    if (refused === null) return this.deps.waiters.register(id, waitMs, meta.client);
+    const wait = this.deps.waiters.tryRegister(id, waitMs, meta.client);
+    if (typeof wait !== "string") return wait;
+    const refused = wait;
     metrics.backpressureRejections.inc({ reason: refused });
     void this.deps.store.discard(meta).catch(() => undefined);
     throw waitRefusalError(refused);
@@ -454,8 +455,8 @@ export class Intake {
     // A persisted message is refused by nothing but Redis (docs/backpressure.md): with every
     // waiter slot taken (or its client over its share of them) its resubmission gets its 202,
     // as in ack mode, never a 503 that would tell the caller it was not accepted.
-    if (this.deps.waiters.refusal(submission.client) !== null) return accepted;
-    const waiter = this.deps.waiters.register(id, submission.waitMs, submission.client);
+    const waiter = this.deps.waiters.tryRegister(id, submission.waitMs, submission.client);
+    if (typeof waiter === "string") return accepted;
     submission.gone?.onAbort(waiter);
     try {
       // Registered before the state is read: a final response stored after this read wakes us.

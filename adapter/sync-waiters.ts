@@ -100,12 +100,23 @@ export class SyncWaiters {
 
   /**
    * Registers a waiter before the message is published (or, for a duplicate, before its state
-   * is read), so a fast answer is never missed; refused (Busy) as `refusal` says. Resolves with the wake message, or null when
-   * `timeoutMs` passes first or `cancel` is called.
+   * is read), so a fast answer is never missed; refused (Busy) as `refusal` says. Resolves with
+   * the wake message, or null when `timeoutMs` passes first or `cancel` is called.
    */
   register(id: string, timeoutMs: number, client: string): Wait {
+    const wait = this.tryRegister(id, timeoutMs, client);
+    if (typeof wait === "string") throw waitRefusalError(wait);
+    return wait;
+  }
+
+  /**
+   * As `register`, but a refused wait is answered with why (`refusal`) rather than thrown: the
+   * intake answers a new message's refusal and a duplicate's differently, and asked `refusal`
+   * first only to have `register` ask it again.
+   */
+  tryRegister(id: string, timeoutMs: number, client: string): Wait | WaitRefusal {
     const refused = this.refusal(client);
-    if (refused !== null) throw waitRefusalError(refused);
+    if (refused !== null) return refused;
     this.held.set(client, (this.held.get(client) ?? 0) + 1);
     const waiter = new Waiter(this, id, client);
     waiter.timer = setTimeout(expire, timeoutMs, waiter);

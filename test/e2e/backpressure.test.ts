@@ -329,6 +329,33 @@ describe("backpressure end to end (sync waiter limit of one adapter)", function 
     ).to.equal(3);
     await simSettings(harness.sim.url, { paused: false });
   });
+
+  it("answers a persisted message's sync resubmission 202 while every waiter slot is taken, never 503", async () => {
+    await simSettings(harness.sim.url, { paused: true });
+    try {
+      const url = `${roles.sluice.url}/rest/ask`;
+      const xroadIds = [randomUUID(), randomUUID()];
+      const first = xroadIds.map((xroadId) =>
+        call(url, { body: JSON.stringify({ xroadId }), headers: { "X-Road-Id": xroadId } }),
+      );
+      await eventually(async () =>
+        (await metricValue(roles.sluice.adminUrl, "sluice_sync_waiters", {})) === 2
+          ? true
+          : undefined,
+      );
+      // Accepted and persisted: a 503 would tell its caller it was not.
+      const again = await call(url, {
+        body: JSON.stringify({ xroadId: xroadIds[0] }),
+        headers: { "X-Road-Id": xroadIds[0] },
+      });
+      expect(again.status, again.text).to.equal(202);
+      const answers = await Promise.all(first);
+      expect(answers.map((a) => a.status)).to.deep.equal([202, 202]);
+      expect(again.json.id).to.equal(answers[0].json.id);
+    } finally {
+      await simSettings(harness.sim.url, { paused: false });
+    }
+  });
 });
 
 /** Publishes one message at a time until the broker nacks one: the queue is then full. */
