@@ -7,7 +7,7 @@ import { raceAbort } from "../shared/runtime/race-abort";
  * A first-come line. Raced, whatever was freed went to whichever wait asked first, and a wait
  * that had just begun kept taking the turn of those held longer: one message was overtaken again
  * and again, past what the unacknowledged-hold check counts. A wait that finds the line empty
- * may ask at once (`empty`) and join only when refused.
+ * asks at once and joins only when refused (`take`).
  */
 export class WaitLine {
   /** Waits in line, and the turn the next one to join waits for. */
@@ -15,7 +15,7 @@ export class WaitLine {
   private last: Promise<void> = Promise.resolve();
 
   /** Whether no wait is in line: one that begins now may ask at once. */
-  get empty(): boolean {
+  private get empty(): boolean {
     return this.inLine === 0;
   }
 
@@ -56,7 +56,7 @@ export class WaitLine {
    * it settles. Rejects with the signal's reason when it aborts before this wait's turn (the
    * turn itself watches the signal on its own).
    */
-  async wait<T>(turn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  private async wait<T>(turn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     this.inLine++;
     const ahead = this.last;
     let leave!: () => void;
