@@ -8,6 +8,7 @@ import type { ServiceConfig } from "../shared/config/config";
 import { clipText } from "../shared/protocol/clip-text";
 import { SluiceError, type ErrorCode } from "../shared/protocol/errors";
 import { jsonDepthExceeds } from "../shared/protocol/json-depth";
+import { duplicateJsonKey } from "../shared/protocol/json-duplicate-key";
 import { decodeWindows1252, WINDOWS_1252_LABELS } from "../shared/protocol/windows-1252";
 import { linearRegExp } from "./linear-pattern";
 
@@ -66,11 +67,22 @@ export function parseJsonBody(text: string, maxDepth: number): unknown {
   if (jsonDepthExceeds(text, maxDepth)) {
     throw new SluiceError("InvalidJson", `the JSON body is nested deeper than ${maxDepth} levels`);
   }
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch (error) {
     throw new SluiceError("InvalidJson", `the body is not valid JSON: ${(error as Error).message}`);
   }
+  // The body travels as sent: with a name twice, the schema checked JSON.parse's reading (the
+  // last value) while a backend's parser may take the first, or refuse the body.
+  const duplicate = duplicateJsonKey(text);
+  if (duplicate !== null) {
+    throw new SluiceError(
+      "InvalidJson",
+      `the JSON body has the name ${JSON.stringify(clipText(duplicate, 80))} twice in one object`,
+    );
+  }
+  return value;
 }
 
 export interface ValidationProblem {
