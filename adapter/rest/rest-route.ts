@@ -181,6 +181,14 @@ async function handle(
   const xroadId = headerOf(req, "x-road-id").trim() || null;
   const callbackHeader = callbackHeaderOf(req);
   const { mode, waitMs, applied } = replyMode(ctx, service, callbackHeader !== "");
+  if (callbackHeader !== "" && mode !== "callback") {
+    // Taken as the service's own mode, the caller who forgot `Prefer` got its 202 (or its
+    // answer) and waited for a callback nobody would ever send.
+    throw new SluiceError(
+      "InvalidCallback",
+      `X-Callback-Url asks for a callback, which ${service.code} sends only with Prefer: respond-async (its reply mode is ${mode}); send that, or leave X-Callback-Url out`,
+    );
+  }
   const caller = {
     service,
     protocol: "rest" as const,

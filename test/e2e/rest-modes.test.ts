@@ -1,6 +1,7 @@
 // The REST path end to end on the real broker, Redis and HTTP: every reply mode, status reads,
 // duplicates and each kind of bad input, against Sluice running as a real process.
 
+import { randomUUID } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { gzipSync } from "node:zlib";
@@ -204,6 +205,27 @@ describe("REST end to end (all roles in one process)", function () {
     });
     expect(answer.status).to.equal(400);
     expect(answer.json.type).to.equal("InvalidCallback");
+  });
+
+  it("refuses X-Callback-Url without Prefer: respond-async on an ack or sync service, accepting nothing", async () => {
+    const hook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+    for (const service of ["echo", "lookup"]) {
+      const xroadId = randomUUID();
+      const answer = await call(`${roles.sluice.url}/rest/${service}`, {
+        body: JSON.stringify({ name: "n" }),
+        headers: { "X-Callback-Url": hook, "X-Road-Id": xroadId },
+      });
+      expect(answer.status, service).to.equal(400);
+      expect(answer.json.type).to.equal("InvalidCallback");
+      expect(answer.json.message).to.include("Prefer: respond-async");
+      // Nothing was accepted: the same X-Road id is a new message, not a duplicate.
+      const again = await call(`${roles.sluice.url}/rest/${service}`, {
+        body: JSON.stringify({ name: "n" }),
+        headers: { "X-Callback-Url": hook, "X-Road-Id": xroadId, Prefer: "respond-async" },
+      });
+      expect(again.status, again.text).to.equal(202);
+      expect(again.headers.get("preference-applied")).to.equal("respond-async");
+    }
   });
 
   it("a message's status is readable only by the client that sent it", async () => {
