@@ -433,6 +433,45 @@ describe("soap translator when the backend is down", function () {
   });
 });
 
+describe("soap translator in an environment with HTTP_PROXY / HTTPS_PROXY", function () {
+  it("calls the backend at its url, never through the proxy, and sends the proxy nothing", async () => {
+    const proxied: string[] = [];
+    const proxy = createServer((req, res) => {
+      proxied.push(`${req.method} ${req.url} authorization=${req.headers.authorization}`);
+      res.writeHead(502).end();
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+    const sim = await startLegacySim({ port: 0 });
+    const saved = { http: process.env.HTTP_PROXY, https: process.env.HTTPS_PROXY };
+    const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    process.env.HTTP_PROXY = proxyUrl;
+    process.env.HTTPS_PROXY = proxyUrl;
+    const translator = createTranslator(
+      backendAt(sim.url, { options: { headers: { Authorization: "Basic bGVnYWN5OnNlY3JldA==" } } }),
+    );
+    try {
+      const request = fromFixture("simple.query");
+      const [response] = await translator.call(request, callOf(request));
+      expect(response.status).to.equal(200);
+      expect(findSoapBody(response.body)?.firstElement?.local).to.equal("testQueryResponse");
+      expect(proxied).to.deep.equal([]);
+      expect(sim.calls().length).to.be.greaterThan(0);
+    } finally {
+      for (const [name, value] of [
+        ["HTTP_PROXY", saved.http],
+        ["HTTPS_PROXY", saved.https],
+      ] as const) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+      await translator.close?.();
+      await sim.close();
+      proxy.closeAllConnections();
+      await new Promise<void>((resolve) => proxy.close(() => resolve()));
+    }
+  });
+});
+
 interface Recorded {
   headers: IncomingMessage["headers"];
   xml: string;

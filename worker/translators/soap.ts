@@ -307,6 +307,10 @@ class SoapTranslator implements Translator {
           signal: AbortSignal.timeout(this.backend.timeoutMs),
           maxContentLength: this.options.maxResponseBytes,
           maxRedirects: 0,
+          // Not through the proxy HTTP_PROXY / HTTPS_PROXY name (axios reads them unless told
+          // not to; set for other egress, they would get the read's headers, an Authorization):
+          // the backend is called at its url, as the undici-based translators call theirs.
+          proxy: false,
           ...(this.httpsAgent ? { httpsAgent: this.httpsAgent } : {}),
           overrideImportLocation: (resolved: string) => this.importAllowed(resolved),
         },
@@ -388,6 +392,8 @@ class SoapTranslator implements Translator {
               responseType: "arraybuffer",
               maxContentLength: this.options.maxResponseBytes,
               maxRedirects: 0,
+              // As the WSDL's read: never through an environment's proxy (createClient).
+              proxy: false,
               ...(this.httpsAgent ? { httpsAgent: this.httpsAgent } : {}),
               ...(multipart ? { [MULTIPART]: multipart } : {}),
             },
