@@ -258,6 +258,24 @@ describe("the worker's decision after a backend call (docs/translators.md)", () 
       action: "complete",
     });
   });
+
+  it("shutdown: a refusal, a redirect or a foreign answer is the backend's answer, decided, not handed back to be called again", () => {
+    const shuttingDown = { ...first, shuttingDown: true };
+    expect(
+      decideCall({ failure: new BackendRejectedError("422", answer(422)) }, shuttingDown),
+    ).to.include({ action: "reject", outcome: "rejected" });
+    expect(
+      decideCall({ failure: new BackendRedirectError("302", 302, null) }, shuttingDown),
+    ).to.include({ action: "fail", reason: "backend_redirect" });
+    expect(decideCall({ failure: new BackendAnswerError("not ours") }, shuttingDown)).to.include({
+      action: "fail",
+      reason: "translator_error",
+    });
+    // A transient failure at shutdown is still the interrupted call's: handed back.
+    expect(decideCall({ failure: new BackendUnavailableError("503") }, shuttingDown)).to.deep.equal(
+      { action: "hand-back", outcome: "interrupted" },
+    );
+  });
 });
 
 describe("error properties", () => {

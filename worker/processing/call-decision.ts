@@ -104,9 +104,17 @@ export function decideCall(result: CallResult, context: DecisionContext): CallDe
   const oversized = oversizedAnswer(result, context.maxMessageBytes, context.maxMessageLimit);
   if (oversized) return translatorFailure(oversized);
   if (result.answers) return { action: "complete", outcome: "completed", answers: result.answers };
-  if (context.shuttingDown) return { action: "hand-back", outcome: "interrupted" };
   const failure = result.failure;
   const cause = describe(failure);
+  // A shutdown interrupts a call, not an answer: a refusal, a redirect or an answer that is not
+  // the message's came from the backend and is decided as any answer is. Handed back, the next
+  // worker would call the backend again for an answer it has given (a translator that finished
+  // its call in the grace after the shutdown's abort).
+  const answered =
+    failure instanceof BackendRejectedError ||
+    failure instanceof BackendRedirectError ||
+    failure instanceof BackendAnswerError;
+  if (context.shuttingDown && !answered) return { action: "hand-back", outcome: "interrupted" };
   if (failure instanceof BackendRejectedError) {
     return {
       action: "reject",
