@@ -8,7 +8,9 @@ import { compileSchemaChecks, type SchemaChecks } from "../adapter/json-body";
 import { ConfigError, loadConfig, type SluiceConfig } from "../shared/config/config";
 import { configWarnings } from "../shared/config/config-warnings";
 import { exposedConfigWarnings } from "../shared/config/secret-file-modes";
-import { checkTranslator } from "../worker/translators/load-translator";
+import { isBuiltInTranslator } from "../worker/translators/index";
+import { checkTranslator, loadTranslator } from "../worker/translators/load-translator";
+import { translatorBackend } from "../worker/translator-backend";
 
 export type CheckResult =
   | {
@@ -52,6 +54,8 @@ export async function checkConfigFile(file: string): Promise<CheckResult> {
       )),
     );
   }
+  // Judged on a configuration that is otherwise valid: a partial one's backends may be anything.
+  if (problems.length === 0) problems.push(...(await builtInTranslatorProblems(config)));
   const bodySchemas = compileBodySchemas(config, problems);
   if (problems.length > 0) {
     const error = new ConfigError(path.resolve(file), problems);
@@ -59,4 +63,29 @@ export async function checkConfigFile(file: string): Promise<CheckResult> {
   }
   const warnings = [...configWarnings(config), ...exposedConfigWarnings(path.resolve(file))];
   return { ok: true, config, file, warnings, bodySchemas };
+}
+
+/**
+ * What a built-in translator refuses in its backend's settings beyond the schema's shapes (a
+ * relative `wsdlFile`, a `wsdlImportOrigins` entry that is no origin, an X-Road service id it
+ * cannot read): each is created as the worker creates it, without its certificates, and closed.
+ * Unchecked here, the file passed and the worker refused it at start, after connecting.
+ */
+async function builtInTranslatorProblems(config: SluiceConfig): Promise<string[]> {
+  const problems: string[] = [];
+  for (const backend of Object.values(config.backends)) {
+    if (!isBuiltInTranslator(backend.translator)) continue;
+    try {
+      const translator = await loadTranslator(
+        backend.translator,
+        translatorBackend(backend, config, false),
+        config.baseDir,
+      );
+      await translator.close?.();
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      problems.push(`config.backends.${backend.name}.translator: ${message}`);
+    }
+  }
+  return problems;
 }

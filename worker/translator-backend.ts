@@ -6,13 +6,22 @@ import { XROAD_TRANSLATORS } from "../shared/config/config";
 import { ReloadableTls } from "../shared/config/tls-files";
 import type { TranslatorBackend } from "./translators/translator";
 
-export function translatorBackend(backend: BackendConfig, config: SluiceConfig): TranslatorBackend {
+/**
+ * `withTls: false` leaves the certificates out (`sluice check` creates the translator only to
+ * have it judge its options, and does not read TLS files as a running role does).
+ */
+export function translatorBackend(
+  backend: BackendConfig,
+  config: SluiceConfig,
+  withTls = true,
+): TranslatorBackend {
   const ss = config.securityServer;
   if (!XROAD_TRANSLATORS.includes(backend.translator) || ss === null) {
     // A bad certificate or key file stops the start, naming the file (docs/xroad-deployment.md).
-    const clientTls = backend.tls
-      ? new ReloadableTls(backend.tls, `backends.${backend.name}.tls`)
-      : undefined;
+    const clientTls =
+      backend.tls && withTls
+        ? new ReloadableTls(backend.tls, `backends.${backend.name}.tls`)
+        : undefined;
     return { ...backend, clientTls };
   }
   // A remote service goes through the security server: its URL and TLS, unless the backend
@@ -28,7 +37,7 @@ export function translatorBackend(backend: BackendConfig, config: SluiceConfig):
   return {
     ...backend,
     url: backend.url || ss.url,
-    clientTls: tls ? new ReloadableTls(tls, where) : undefined,
+    clientTls: tls && withTls ? new ReloadableTls(tls, where) : undefined,
     xroad: { service: backend.service ?? "", client: ss.client, serviceClients },
   };
 }

@@ -130,6 +130,23 @@ exports.createTranslator = () => ({ call: async () => [] });`,
     }
   });
 
+  it("refuses what a built-in translator refuses in its options, as the worker does, before connecting", function () {
+    this.timeout(60_000);
+    const file = path.join(dir, "soap-options.yaml");
+    writeFileSync(
+      file,
+      `services:\n  q: { backend: b, protocols: [soap] }\nbackends:\n  b:\n    translator: soap\n    url: "http://127.0.0.1:1"\n    options: { wsdlFile: legacy.wsdl, wsdlImportOrigins: ["https://schemas.example.org/x"] }\n`,
+    );
+    const check = sluice(["check", "--config", file]);
+    expect(check.status).to.equal(2);
+    expect(check.stderr).to.include("config.backends.b.translator: ");
+    expect(check.stderr).to.include("options.wsdlFile must be an absolute path");
+    expect(check.stderr).to.include("options.wsdlImportOrigins must be a list of http(s) origins");
+    const worker = sluice(["worker", "--config", file], { AMQP_URL: "amqp://127.0.0.1:1" });
+    expect(worker.status).to.equal(2);
+    expect(worker.stderr).to.equal(check.stderr);
+  });
+
   describe("behind a security server without xroad.provider", () => {
     const WARNING =
       "config.xroad.provider: not set, while adapter.tls.clientCa admits a security server";
