@@ -13,7 +13,9 @@ import {
   TranslatorLoadError,
 } from "../../worker/translators/load-translator";
 import {
+  BackendAnswerError,
   BackendRejectedError,
+  BackendTimeoutError,
   BackendUnavailableError,
   type Translator,
   type TranslatorBackend,
@@ -105,6 +107,9 @@ describe("translator loader", () => {
     expect(t.kit.BackendRejectedError).to.equal(BackendRejectedError);
     expect(t.kit.BackendUnavailableError).to.equal(BackendUnavailableError);
     expect(t.kit.SluiceError).to.equal(SluiceError);
+    // The two the interface's docs tell a module to throw (a timeout, an answer not its own).
+    expect(t.kit.BackendTimeoutError).to.equal(BackendTimeoutError);
+    expect(t.kit.BackendAnswerError).to.equal(BackendAnswerError);
   });
 
   it("accepts a default-export factory, a named ESM export and a translator object", async () => {

@@ -8,7 +8,9 @@ import { suggestion } from "../../shared/config/did-you-mean";
 import { SluiceError } from "../../shared/protocol/errors";
 import { builtInTranslator, builtInTranslatorNames, isBuiltInTranslator } from "./index";
 import {
+  BackendAnswerError,
   BackendRejectedError,
+  BackendTimeoutError,
   BackendUnavailableError,
   type Translator,
   type TranslatorBackend,
@@ -21,12 +23,21 @@ import {
 export interface TranslatorKit {
   BackendRejectedError: typeof BackendRejectedError;
   BackendUnavailableError: typeof BackendUnavailableError;
+  /**
+   * What docs/translators.md has a module throw once `deadline.timedOut`: missing here, a
+   * module's timeout counted as any failure, and its last retry told BackendFailed, not Timeout.
+   */
+  BackendTimeoutError: typeof BackendTimeoutError;
+  /** An answer that is not the message's, its message told to the caller (docs/translators.md). */
+  BackendAnswerError: typeof BackendAnswerError;
   SluiceError: typeof SluiceError;
 }
 
 export const translatorKit: TranslatorKit = Object.freeze({
   BackendRejectedError,
   BackendUnavailableError,
+  BackendTimeoutError,
+  BackendAnswerError,
   SluiceError,
 });
 
