@@ -275,6 +275,23 @@ describe("SOAP end to end (all roles in one process)", function () {
     expect(headerXml(answer.text)).to.equal(headerXml(bad));
   });
 
+  it("a number the schema expects, written as XML writes none (0x10, 0b101), is Client.ValidationFailed", async () => {
+    // JavaScript's Number() reads these as 16 and 5 (>= 0, an integer); the backend would get
+    // the XML as sent, which no xs:integer reader takes.
+    for (const age of ["0x10", "0b101", "0o7"]) {
+      const bad = fresh(fixture("simple.query")).replace("<age>35</age>", `<age>${age}</age>`);
+      const answer = await post(roles.sluice.url, bad);
+      expect(faultCode(answer), age).to.equal("Client.ValidationFailed");
+      expect(directText(child(answer.body, "faultstring") as XmlElement)).to.include(
+        `/request/age must be a number as XML writes one`,
+      );
+    }
+    // XML Schema's own forms stay numbers: white space around it, a sign.
+    const spaced = fresh(fixture("simple.query")).replace("<age>35</age>", "<age> +35\n</age>");
+    const answer = await post(roles.sluice.url, spaced);
+    expect(answer.status, answer.text).to.equal(200);
+  });
+
   it("GET /soap?wsdl describes the services; the soap package calls through it", async () => {
     const wsdlAnswer = await fetch(`${roles.sluice.url}/soap?wsdl`);
     expect(wsdlAnswer.status).to.equal(200);
