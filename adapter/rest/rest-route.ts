@@ -31,6 +31,8 @@ import {
   goesInSoapBody,
   sendsInSoapBody,
 } from "./soap-xml-body";
+import { xmlBodyText } from "../../shared/protocol/rest-xml-body";
+import { XmlBodySchemas } from "./soap-xml-schema";
 import {
   checkServiceHeader,
   checkSingleHeaders,
@@ -97,6 +99,7 @@ export interface RestRouteDeps {
 
 export function restRoute(deps: RestRouteDeps) {
   const unreachable = new UnreachableLocationWarning(deps.log);
+  const xmlSchemas = new XmlBodySchemas(deps.config);
   return async (ctx: Context): Promise<void> => {
     const started = process.hrtime.bigint();
     const match = SERVICE_PATH.exec(ctx.path);
@@ -111,7 +114,7 @@ export function restRoute(deps: RestRouteDeps) {
     noteAccess(ctx, { service: serviceCode || null });
     try {
       service = offeredService(deps.config.services, serviceCode, "rest");
-      const { submitted } = await handle(ctx, deps, service, match?.[2] ?? "");
+      const { submitted } = await handle(ctx, deps, service, match?.[2] ?? "", xmlSchemas);
       const result = await submitted;
       const remote = callsRemoteService(deps.config, service);
       // Through a security server, the status is reachable only as another X-Road service. A
@@ -148,6 +151,7 @@ async function handle(
   deps: RestRouteDeps,
   service: ServiceConfig,
   path: string,
+  xmlSchemas: XmlBodySchemas,
 ): Promise<{ submitted: Promise<IntakeResult> }> {
   const req = ctx.req;
   const method = req.method ?? "";
@@ -248,6 +252,7 @@ async function handle(
     // Checked as the message will carry it: that text, or the bytes read by their charset.
     if (text) bodyText ??= body.toString("utf8");
     checkSoapXmlBody(body, text ? bodyText : null, contentType);
+    xmlSchemas.check(service, text ? (bodyText as string) : xmlBodyText(body, contentType));
   }
   if (applied.length) ctx.set("Preference-Applied", applied.join(", "));
 

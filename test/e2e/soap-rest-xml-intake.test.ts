@@ -86,6 +86,18 @@ describe("A REST caller's XML body bound for a SOAP Body is refused at intake un
           reply: { mode: "ack" },
           backend: "registry-soap",
         },
+        // A schema describes the Body element as JSON, for REST callers as for SOAP ones.
+        checkedState: {
+          protocols: ["rest"],
+          contentTypes: xml,
+          reply: { mode: "ack" },
+          backend: "legacy-soap",
+          schema: {
+            type: "object",
+            required: ["id"],
+            properties: { id: { type: "integer", minimum: 1 } },
+          },
+        },
         passThrough: {
           protocols: ["rest"],
           contentTypes: xml,
@@ -249,5 +261,29 @@ describe("A REST caller's XML body bound for a SOAP Body is refused at intake un
         .filter((c) => c.path.endsWith("/passThrough") && c.body?.toString("utf8") === body);
       expect(reached, "the backend got the body as sent").to.have.length(1);
     }
+  });
+
+  it("an XML body to a soap service with a schema is checked by it: 400 ValidationFailed, nothing recorded or sent", async () => {
+    const before = soapCalls().length;
+    for (const [what, id] of [
+      ["below its minimum", "0"],
+      ["no number as XML writes one", "0x10"],
+    ]) {
+      const { answer, xroadId } = await post(
+        "checkedState",
+        `<getState xmlns="${NS}"><id>${id}</id></getState>`,
+      );
+      expect(`${answer.status} ${answer.json.type}`, `${what}: ${answer.text}`).to.equal(
+        "400 ValidationFailed",
+      );
+      expect(String(answer.json.message), what).to.include("/id");
+      expect(await recorded(xroadId), "a record was written").to.equal(404);
+    }
+    const missing = await post("checkedState", `<getState xmlns="${NS}"><other/></getState>`);
+    expect(missing.answer.status, missing.answer.text).to.equal(400);
+    expect(soapCalls(), "SOAP calls sent").to.have.length(before);
+    // What the schema takes is accepted, as from a SOAP caller.
+    const sound = await post("checkedState", `<getState xmlns="${NS}"><id>7</id></getState>`);
+    expect(sound.answer.status, sound.answer.text).to.equal(202);
   });
 });
