@@ -22,8 +22,8 @@ import {
   columns,
   listing,
   moreMatched,
-  untilNote,
   skippedLines,
+  untilNote,
 } from "./operator-tables";
 import { terminalLine } from "./terminal-text";
 

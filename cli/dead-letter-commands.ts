@@ -23,8 +23,8 @@ import {
   columns,
   listing,
   moreMatched,
-  untilNote,
   skippedLines,
+  untilNote,
 } from "./operator-tables";
 import { requestQueueSamples } from "./request-queue-samples";
 import { terminalLine } from "./terminal-text";
