@@ -12,7 +12,7 @@ import type { Role, Runtime } from "../shared/runtime/runtime";
 import { declareAllBackends, roleTopologyOptions } from "../shared/broker/topology";
 import { RequestProcessor, type CallGuard } from "./request-processor";
 import { loadTranslator } from "./translators/load-translator";
-import type { Translator } from "./translators/translator";
+import { closeTranslators, type Translator } from "./translators/translator";
 import { GatedConsumers } from "./gated-consumers";
 import { translatorBackend } from "./translator-backend";
 import { startWorkerLimits } from "./worker-limits";
@@ -101,7 +101,7 @@ export async function startWorker(runtime: Runtime, guardFactory?: GuardFactory)
       await Promise.all(consumers.map((c) => c.close().catch(() => undefined)));
       await publisher.close().catch(() => undefined);
       await limits.close();
-      for (const translator of translators.values()) await translator.close?.();
+      await closeTranslators(translators.values());
     },
   };
 }

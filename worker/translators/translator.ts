@@ -95,3 +95,16 @@ export interface Translator {
 
 /** A translator module exports `createTranslator` (default export works too). */
 export type TranslatorFactory = (backend: TranslatorBackend) => Translator | Promise<Translator>;
+
+/**
+ * Closes every translator, each whatever another's close throws (a custom module's): one that
+ * threw left the rest's connection pools open, and the process waited on their sockets. The
+ * first failure is thrown once all are closed.
+ */
+export async function closeTranslators(translators: Iterable<Translator>): Promise<void> {
+  const closing = [...translators].map((translator) =>
+    Promise.resolve().then(() => translator.close?.()),
+  );
+  const failed = (await Promise.allSettled(closing)).find((r) => r.status === "rejected");
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+}
