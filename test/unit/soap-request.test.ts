@@ -128,6 +128,17 @@ describe("SOAP request: multipart/related (SwA and MTOM)", () => {
     );
   });
 
+  it("names an overlong boundary as such, not as a missing one", () => {
+    const long = "b".repeat(201);
+    let message = "";
+    try {
+      parseMultipartRelated(Buffer.from(`--${long}\r\n`), `multipart/related; boundary=${long}`);
+    } catch (error) {
+      message = (error as SluiceError).message;
+    }
+    expect(message).to.equal("the multipart/related boundary is 201 characters long, over 200");
+  });
+
   it("an xop:Include naming a part that is not there is InvalidSoap", () => {
     const text = bytes("attachm-mtom.query")
       .toString("utf8")
