@@ -31,7 +31,6 @@ import {
   goesInSoapBody,
   sendsInSoapBody,
 } from "./soap-xml-body";
-import { xmlBodyText } from "../../shared/protocol/rest-xml-body";
 import { XmlBodySchemas } from "./soap-xml-schema";
 import {
   checkServiceHeader,
@@ -251,8 +250,7 @@ async function handle(
   if (body.length > 0 && goesInSoapBody(deps.config, service, contentType)) {
     // Checked as the message will carry it: that text, or the bytes read by their charset.
     if (text) bodyText ??= body.toString("utf8");
-    checkSoapXmlBody(body, text ? bodyText : null, contentType);
-    xmlSchemas.check(service, text ? (bodyText as string) : xmlBodyText(body, contentType));
+    xmlSchemas.check(service, checkSoapXmlBody(body, text ? bodyText : null, contentType));
   }
   if (applied.length) ctx.set("Preference-Applied", applied.join(", "));
 

@@ -48,13 +48,13 @@ export function checkSoapBodyType(service: ServiceConfig, mediaType: string | nu
  * Its names are resolved as the worker will put them in the Body: a prefix nothing around its
  * use declares, other than X-Road's conventional ones (which the worker declares), and an
  * attribute named twice once resolved are refused as the backend's parser would refuse them.
- * One pass, no recursion.
+ * One pass, no recursion. Returns the element's markup, for the schema's check to read.
  */
 export function checkSoapXmlBody(
   bytes: Buffer,
   text: string | null,
   contentType: string | null,
-): void {
+): string {
   let read = text;
   if (read === null) {
     try {
@@ -71,6 +71,7 @@ export function checkSoapXmlBody(
     const markup = xmlBodyMarkup(read);
     if (markup === null) throw new XmlScanError("it does not start with one");
     rootElement(markup, XROAD_PREFIXES);
+    return markup;
   } catch (error) {
     if (!(error instanceof XmlScanError)) throw error;
     const what = error instanceof XmlNamespaceError ? "names do not resolve" : "is not one element";

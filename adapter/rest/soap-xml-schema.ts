@@ -3,7 +3,6 @@
 
 import type { ServiceConfig, SluiceConfig } from "../../shared/config/config";
 import { XROAD_PREFIXES } from "../../shared/protocol/xroad-namespaces";
-import { xmlBodyMarkup } from "../../shared/protocol/rest-xml-body";
 import { DEFAULT_SOAP_REQUEST_LIMITS } from "../soap/soap-request";
 import { XML_NS, type XmlLimits } from "../soap/safe-xml";
 import { SoapBodyValidators } from "../soap/soap-validation";
@@ -28,12 +27,11 @@ export class XmlBodySchemas {
   }
 
   /**
-   * Throws ValidationFailed when `text` (the body, already found to be one element by
-   * checkSoapXmlBody) does not match the service's schema; a service without one takes any.
+   * Throws ValidationFailed when `markup` (the body's element, as checkSoapXmlBody found it)
+   * does not match the service's schema; a service without one takes any.
    */
-  check(service: ServiceConfig, text: string): void {
+  check(service: ServiceConfig, markup: string): void {
     if (!service.schema) return;
-    const markup = xmlBodyMarkup(text) as string;
     this.validators.validate(service.code, elementToJson(readXml(markup, this.limits, BODY_SCOPE)));
   }
 }
