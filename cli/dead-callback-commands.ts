@@ -16,15 +16,7 @@ import { journaled } from "../shared/operator/operator-journal";
 import { BULK_LIMIT, LIST_LIMIT } from "../shared/operator/selection-limit";
 import { callbackFilterOf, OPERATOR_USAGE } from "./operator-args";
 import { fail, showEntry, untilInterrupted, type OperatorContext } from "./operator-context";
-import {
-  age,
-  bulkSummary,
-  columns,
-  listing,
-  moreMatched,
-  skippedLines,
-  untilNote,
-} from "./operator-tables";
+import { age, bulkEnding, columns, listing, skippedLines } from "./operator-tables";
 import { terminalLine } from "./terminal-text";
 
 export async function runDeadCallbackCommand(context: OperatorContext): Promise<number> {
@@ -89,15 +81,13 @@ export async function runDeadCallbackCommand(context: OperatorContext): Promise<
         stopping,
       }),
     );
-    const { redelivered, skipped, dryRun } = outcome;
+    const { redelivered, skipped } = outcome;
     print(
       outcome,
       [
         ...redelivered.map(redeliveryLine),
         ...skippedLines(skipped),
-        bulkSummary(redelivered, skipped.length, "redelivered", dryRun === true),
-        ...moreMatched(outcome.more, limit),
-        ...untilNote(outcome.until),
+        ...bulkEnding(redelivered, outcome, "redelivered", limit),
       ].join("\n"),
     );
     // Cut short by an error (Redis stopped answering): what was done is printed above.

@@ -17,15 +17,7 @@ import {
 import { BULK_LIMIT, LIST_LIMIT } from "../shared/operator/selection-limit";
 import { filterOf, OPERATOR_USAGE } from "./operator-args";
 import { fail, showEntry, untilInterrupted, type OperatorContext } from "./operator-context";
-import {
-  age,
-  bulkSummary,
-  columns,
-  listing,
-  moreMatched,
-  skippedLines,
-  untilNote,
-} from "./operator-tables";
+import { age, bulkEnding, columns, listing, skippedLines } from "./operator-tables";
 import { requestQueueSamples } from "./request-queue-samples";
 import { terminalLine } from "./terminal-text";
 
@@ -131,9 +123,7 @@ export async function runDeadLetterCommand(context: OperatorContext): Promise<nu
       [
         ...outcome.replayed.map(replayLine),
         ...skippedLines(outcome.skipped),
-        bulkSummary(outcome.replayed, outcome.skipped.length, "replayed", outcome.dryRun === true),
-        ...moreMatched(outcome.more, limit),
-        ...untilNote(outcome.until),
+        ...bulkEnding(outcome.replayed, outcome, "replayed", limit),
         ...pausedNotes(outcome.replayed),
       ].join("\n"),
     );

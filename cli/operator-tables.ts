@@ -60,6 +60,24 @@ export function bulkSummary(
 }
 
 /**
+ * A bulk run's last lines, as `dead-letters replay` and `dead-callbacks redeliver` print them:
+ * its counts (`bulkSummary`), whether more matched than it took, and after a dry run the
+ * `--until` that keeps the real run to what it listed.
+ */
+export function bulkEnding(
+  results: Array<{ result: string }>,
+  run: { skipped: unknown[]; dryRun?: boolean; more?: true; until?: string },
+  kind: "replayed" | "redelivered",
+  limit: number,
+): string[] {
+  return [
+    bulkSummary(results, run.skipped.length, kind, run.dryRun === true),
+    ...moreMatched(run.more, limit),
+    ...untilNote(run.until),
+  ];
+}
+
+/**
  * The line under a bulk run's summary when more matched than its limit let it take: without it,
  * "1000 replayed, 0 skipped" read as a run that had taken every match.
  */
