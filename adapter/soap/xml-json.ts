@@ -12,7 +12,9 @@ export type JsonValue =
  * - only text (or nothing), no attributes → the text as a string ("" when empty);
  * - child elements → an object keyed by child name; a name seen more than once → an array
  *   of the values in document order;
- * - attributes → `"@name"` keys (namespace declarations are not attributes);
+ * - attributes → `"@name"` keys (namespace declarations are not attributes); a local name
+ *   carried by two attributes (in different namespaces) → an array of their values in
+ *   document order;
  * - text beside child elements or attributes → `"#text"` (whitespace-only text there is layout
  *   and is dropped).
  * CDATA sections read as text; entity references are already decoded.
@@ -30,7 +32,16 @@ export function elementToJson(element: XmlElement): JsonValue {
   // prototype: the reader refuses the names __proto__, constructor and prototype, and
   // attribute keys start with "@".
   const result: { [key: string]: JsonValue } = {};
-  for (const attribute of element.attributes) result[`@${attribute.local}`] = attribute.value;
+  for (const attribute of element.attributes) {
+    const key = `@${attribute.local}`;
+    const existing = result[key];
+    // One local name in two namespaces (`p:x`, `q:x`, or `lang` beside `xml:lang`): both
+    // values in document order, as for repeated child elements. Keeping one dropped the other
+    // from what the schema checks and a JSON backend gets, while a SOAP backend reads either.
+    if (existing === undefined) result[key] = attribute.value;
+    else if (Array.isArray(existing)) existing.push(attribute.value);
+    else result[key] = [existing, attribute.value];
+  }
   for (const child of element.children) {
     if (child.kind !== "element") continue;
     const value = elementToJson(child);

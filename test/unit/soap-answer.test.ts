@@ -11,6 +11,7 @@ import {
 import { parseSoapEnvelope } from "../../adapter/soap/soap-envelope";
 import { buildSoapResponse, soapEnvelope } from "../../adapter/soap/soap-response";
 import { SoapBodyValidators } from "../../adapter/soap/soap-validation";
+import { elementToJson } from "../../adapter/soap/xml-json";
 
 import { fixture as fixtureBytes, TEST_QUERY_SCHEMA } from "../fixtures/xroad-soap/outcomes";
 
@@ -225,5 +226,30 @@ describe("SOAP Body validation", () => {
 
   it("a service without a schema takes any body", () => {
     expect(validators.validate("other", "anything")).to.equal("anything");
+  });
+
+  it("an attribute the schema bounds, sent twice in two namespaces, is checked in both", () => {
+    const transfer = {
+      code: "transfer",
+      schema: {
+        type: "object",
+        properties: { "@amount": { type: "integer", maximum: 100 } },
+      },
+    } as unknown as ServiceConfig;
+    const checks = new SoapBodyValidators([transfer]);
+    const read = (body: string) => elementToJson(parseXml(body));
+    expect(checks.validate("transfer", read(`<t amount="5"/>`))).to.deep.equal({ "@amount": 5 });
+    // A SOAP backend may read either attribute: the schema must not see only the last one.
+    let error: SluiceError | undefined;
+    try {
+      checks.validate(
+        "transfer",
+        read(`<t xmlns:p="urn:p" xmlns:q="urn:q" p:amount="100000" q:amount="5"/>`),
+      );
+    } catch (caught) {
+      error = caught as SluiceError;
+    }
+    expect(error?.faultCode).to.equal("Client.ValidationFailed");
+    expect((error?.details as Array<{ path: string }>)[0].path).to.equal("/@amount");
   });
 });

@@ -39,6 +39,15 @@ describe("SOAP body ⇄ JSON mapping", () => {
     expect(json(`<a>x<b>1</b>y</a>`)).to.deep.equal({ b: "1", "#text": "xy" });
   });
 
+  it("one local name on two attributes (two namespaces): both values, in document order", () => {
+    expect(
+      json(`<a xmlns:p="urn:p" xmlns:q="urn:q" p:amount="5" q:amount="100000"/>`),
+    ).to.deep.equal({ "@amount": ["5", "100000"] });
+    expect(json(`<a xml:lang="et" lang="en" xmlns:p="urn:p" p:lang="fi"/>`)).to.deep.equal({
+      "@lang": ["et", "en", "fi"],
+    });
+  });
+
   it("entities decoded, CDATA verbatim", () => {
     expect(json("<a>&lt;b&gt; &amp; &#x263A;<![CDATA[&amp;<raw>]]></a>")).to.equal(
       "<b> & ☺&amp;<raw>",
