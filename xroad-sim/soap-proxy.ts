@@ -19,7 +19,7 @@ import {
   type SoapBytes,
   type SoapMessage,
 } from "./soap-message";
-import { XroadError } from "./xroad-errors";
+import { soapFaultHeaders, XroadError } from "./xroad-errors";
 
 const FAILED = "Server.ServerProxy.ServiceFailed.";
 
@@ -151,10 +151,7 @@ export async function forwardSoap(
     // the fault's XML as it came, and the client proxy answers that XML with 200 OK
     // (HandlerBase.sendErrorResponse), without a requestHash.
     const fault = Buffer.from(xml, "utf8");
-    res.writeHead(200, {
-      "content-type": "text/xml; charset=utf-8",
-      "content-length": fault.length,
-    });
+    res.writeHead(200, soapFaultHeaders(fault.length));
     res.end(fault);
     return 200;
   }

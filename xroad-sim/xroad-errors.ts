@@ -25,13 +25,23 @@ export class XroadError extends Error {
 const escapeXml = (text: string): string =>
   text.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
-/** Whether the caller asked for XML rather than the default JSON (PR-REST §4.6). */
-function wantsXml(accept: string | undefined): boolean {
-  if (!accept) return false;
-  const types = accept.split(",").map((t) => t.split(";")[0].trim().toLowerCase());
-  const xml = types.findIndex((t) => t === "application/xml" || t === "text/xml");
-  const json = types.findIndex((t) => t === "application/json" || t === "*/*");
-  return xml >= 0 && (json < 0 || xml < json);
+// The Content-Types X-Road's client proxy answers an error in XML for: text/* reads as text/xml.
+const XML_TYPES = ["text/xml", "application/xml", "text/*"];
+
+/**
+ * The Content-Type of the error body, as X-Road's client proxy decides it
+ * (src/service/proxy/proxy-core/src/main/java/org/niis/xroad/proxy/core/clientproxy/
+ * ClientRestMessageHandler.java, decideErrorResponseContentType): the first of text/xml,
+ * application/xml or text/* that `Accept` names anywhere, whatever comes before it and whatever
+ * its q, with text/* answered as text/xml; JSON if it names none (PR-REST §4.6's default).
+ */
+export function errorContentType(accept: string | undefined): string {
+  const found = (accept ?? "")
+    .split(",")
+    .map((t) => t.split(";", 1)[0].trim().toLowerCase())
+    .find((t) => XML_TYPES.includes(t));
+  if (found === undefined) return "application/json";
+  return found === "text/*" ? "text/xml" : found;
 }
 
 /** Answers a REST caller with the security server's error; `detail` is the X-Road id. */
@@ -45,13 +55,14 @@ export function sendRestError(
     res.destroy();
     return;
   }
-  const xml = wantsXml(req.headers.accept);
-  const body = xml
-    ? `<?xml version="1.0" encoding="UTF-8"?><error><type>${escapeXml(error.type)}</type>` +
-      `<message>${escapeXml(error.message)}</message><detail>${escapeXml(detail)}</detail></error>`
-    : JSON.stringify({ type: error.type, message: error.message, detail });
+  const type = errorContentType(req.headers.accept);
+  const body =
+    type !== "application/json"
+      ? `<?xml version="1.0" encoding="UTF-8"?><error><type>${escapeXml(error.type)}</type>` +
+        `<message>${escapeXml(error.message)}</message><detail>${escapeXml(detail)}</detail></error>`
+      : JSON.stringify({ type: error.type, message: error.message, detail });
   res.writeHead(error.status, {
-    "content-type": xml ? "application/xml; charset=utf-8" : "application/json; charset=utf-8",
+    "content-type": `${type}; charset=utf-8`,
     "content-length": Buffer.byteLength(body),
     "x-road-error": error.type,
   });
@@ -72,6 +83,15 @@ export function soapFaultXml(error: XroadError, detail: string): string {
   );
 }
 
+/**
+ * The header fields of X-Road's SOAP fault answers: text/xml and an empty SOAPAction, as
+ * src/common/common-jetty/src/main/java/ee/ria/xroad/common/util/HandlerBase.java
+ * (sendErrorResponse) writes them, for its own faults and a provider's alike.
+ */
+export function soapFaultHeaders(length: number): http.OutgoingHttpHeaders {
+  return { "content-type": "text/xml; charset=utf-8", "content-length": length, soapaction: "" };
+}
+
 export function sendSoapFault(res: http.ServerResponse, error: XroadError, detail: string): void {
   if (res.headersSent) {
     res.destroy();
@@ -80,9 +100,6 @@ export function sendSoapFault(res: http.ServerResponse, error: XroadError, detai
   const body = soapFaultXml(error, detail);
   // X-Road's security server answers its own SOAP faults with 200 OK (HandlerBase
   // sendErrorResponse), not SOAP 1.1's 500: a client must read the body, not the status.
-  res.writeHead(200, {
-    "content-type": "text/xml; charset=utf-8",
-    "content-length": Buffer.byteLength(body),
-  });
+  res.writeHead(200, soapFaultHeaders(Buffer.byteLength(body)));
   res.end(body);
 }

@@ -283,6 +283,34 @@ describe("xroad-sim", function () {
       expect(xml.headers["content-type"]).to.match(/^application\/xml/);
       expect(await xml.body.text()).to.match(/<type>Client\.BadRequest<\/type>/);
 
+      // X-Road's client proxy (ClientRestMessageHandler.decideErrorResponseContentType) answers
+      // in XML when Accept names text/xml, application/xml or text/* anywhere, whatever comes
+      // before it and whatever its q; text/* is answered as text/xml.
+      const typeFor = async (accept: string) => {
+        const res = await request(`${sim.url}/r1/${SERVICE}/x`, {
+          headers: { "x-road-client": "not a client", accept },
+        });
+        const text = await res.body.text();
+        const type = String(res.headers["content-type"]);
+        expect(res.headers["x-road-error"], accept).to.equal("Client.BadRequest");
+        if (type.startsWith("application/json")) {
+          expect((JSON.parse(text) as { type: string }).type).to.equal("Client.BadRequest");
+        } else {
+          expect(text, accept).to.match(/<type>Client\.BadRequest<\/type>/);
+        }
+        return type;
+      };
+      expect(await typeFor("application/json, text/xml")).to.equal("text/xml; charset=utf-8");
+      expect(await typeFor("*/*, application/xml;q=0.1")).to.equal(
+        "application/xml; charset=utf-8",
+      );
+      expect(await typeFor("text/*")).to.equal("text/xml; charset=utf-8");
+      expect(await typeFor("TEXT/XML;q=0.5")).to.equal("text/xml; charset=utf-8");
+      expect(await typeFor("*/*")).to.equal("application/json; charset=utf-8");
+      expect(await typeFor("text/plain, application/problem+xml")).to.equal(
+        "application/json; charset=utf-8",
+      );
+
       const denied = await request(`${sim.url}/r1/EE/GOV/1234/prov/closed`, {
         headers: { "x-road-client": CLIENT },
       });
@@ -441,12 +469,14 @@ describe("xroad-sim", function () {
           headers: { "content-type": "text/xml; charset=utf-8", soapaction },
           body: fixture("simple.query"),
         });
-        return { status: res.statusCode, text: await res.body.text() };
+        return { status: res.statusCode, headers: res.headers, text: await res.body.text() };
       };
       // The cases of X-Road's own ValidateSoapActionTest.
       for (const bad of ["http://quotes/missing", '"http://extra/quote""', '"spaces "', '"100%"']) {
         const refused = await send(bad);
         expect(refused.text, bad).to.include("<faultcode>Client.InvalidSoapAction</faultcode>");
+        // HandlerBase.sendErrorResponse sends every fault with an empty SOAPAction.
+        expect(refused.headers.soapaction, bad).to.equal("");
         expect(refused.text).to.include("Malformed SOAPAction header");
       }
       expect(provider.seen).to.deep.equal([]);
@@ -603,13 +633,14 @@ describe("xroad-sim", function () {
           headers: { "content-type": "text/xml; charset=utf-8" },
           body: fixture("simple.query"),
         });
-        return { status: res.statusCode, text: await res.body.text() };
+        return { status: res.statusCode, headers: res.headers, text: await res.body.text() };
       };
       const busy = await call();
       expect(busy.text).to.contain(
         "<faultcode>Server.ServerProxy.ServiceFailed.HttpError</faultcode>",
       );
       expect(busy.text).not.to.contain("Server.Busy");
+      expect(busy.headers.soapaction).to.equal("");
       status = 500;
       // The provider's fault reaches the client as it came, with 200 OK as X-Road's own faults
       // (the server proxy reads it as an error, the client proxy answers its XML), and no
@@ -617,6 +648,8 @@ describe("xroad-sim", function () {
       const passed = await call();
       expect(passed.status).to.equal(200);
       expect(passed.text).to.equal(fault);
+      expect(passed.headers.soapaction).to.equal("");
+      expect(passed.headers["content-type"]).to.equal("text/xml; charset=utf-8");
     });
 
     it("answers Client.MissingHeader for an Envelope without a SOAP Header, whatever its Body holds", async () => {
