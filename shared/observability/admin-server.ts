@@ -11,6 +11,7 @@ import { PipelinedRequests, type PipelineLimits } from "../protocol/pipelined-re
 import { METRICS_CONTENT_TYPE, metricsText } from "./metrics";
 import { isLoopbackHost } from "../runtime/loopback-host";
 import { AdminConnections } from "./admin-connections";
+import { answerAdminRawRefusals } from "./admin-raw-refusals";
 import { BROWSER_HEADERS, json } from "./admin-http";
 import { AdminRouteTable, type AdminHandler } from "./admin-route-table";
 import { AdminSessions } from "./admin-sessions";
@@ -120,6 +121,9 @@ export class AdminServer {
     deferContinue(this.server, { routeUnmet: true });
     this.server.headersTimeout = silentMs;
     this.server.requestTimeout = 3 * silentMs;
+    // A request not sent in time (408), one Node's parser refuses, and CONNECT are answered in
+    // the error shape of the other refusals, not with a bare status line or none.
+    answerAdminRawRefusals(this.server);
     new AdminConnections(maxConnections, maxPerClient, silentMs).watch(this.server);
   }
 

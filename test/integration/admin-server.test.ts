@@ -57,6 +57,78 @@ describe("admin port connections", () => {
     }
   });
 
+  /**
+   * Writes `request` and reads the answer until the port closes the connection; with `trickle`,
+   * writes it again every 100 ms meanwhile (a header section sent slowly, never ended).
+   */
+  const rawExchange = (request: string, trickle?: string) =>
+    new Promise<{ status: number; head: string; body: string }>((resolve) => {
+      const socket = net.connect({ port, host: "127.0.0.1" });
+      let received = Buffer.alloc(0);
+      let slow: NodeJS.Timeout | undefined;
+      socket.on("data", (chunk: Buffer) => (received = Buffer.concat([received, chunk])));
+      const finish = () => {
+        clearInterval(slow);
+        const text = received.toString("utf8");
+        const split = text.indexOf("\r\n\r\n");
+        resolve({
+          status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0),
+          head: split >= 0 ? text.slice(0, split) : text,
+          body: split >= 0 ? text.slice(split + 4) : "",
+        });
+      };
+      socket.on("error", finish);
+      socket.on("close", finish);
+      socket.once("connect", () => {
+        socket.write(request);
+        if (trickle !== undefined) {
+          slow = setInterval(() => {
+            if (socket.writable) socket.write(trickle);
+          }, 100);
+        }
+      });
+    });
+
+  it("answers CONNECT 405 MethodNotAllowed in JSON, where Node closed the connection unanswered", async () => {
+    const answer = await rawExchange(
+      "CONNECT backend.internal:443 HTTP/1.1\r\nHost: backend.internal:443\r\n\r\n",
+    );
+    expect(answer.status, answer.head).to.equal(405);
+    expect(answer.head).to.match(/\r\nallow: GET, HEAD, POST, DELETE\r\n/i);
+    expect(answer.head).to.match(/\r\ncontent-type: application\/json\r\n/i);
+    expect(answer.head).to.match(/\r\nx-content-type-options: nosniff\r\n/i);
+    expect(JSON.parse(answer.body)).to.deep.equal({
+      type: "MethodNotAllowed",
+      message: "CONNECT is not served: the admin port is not a proxy",
+    });
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).to.equal(200);
+  });
+
+  it("answers headers not sent in time 408 with a JSON body, where Node's had none", async () => {
+    // The header section comes a line at a time and never ends: the port's headers deadline
+    // (500 ms here) refuses it; the lines keep it from being closed as silent first.
+    const answer = await rawExchange(
+      "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n",
+      "X-Slow: 1\r\n",
+    );
+    expect(answer.status, answer.head).to.equal(408);
+    expect(answer.head).to.match(/\r\ncontent-type: application\/json\r\n/i);
+    expect(JSON.parse(answer.body)).to.deep.equal({
+      type: "InvalidRequest",
+      message: "the request was not sent in time",
+    });
+  });
+
+  it("answers a request Node's parser refuses 400 InvalidRequest in JSON, not a bare status line", async () => {
+    const answer = await rawExchange(
+      "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Bad: a\x01b\r\n\r\n",
+    );
+    expect(answer.status, answer.head).to.equal(400);
+    const json = JSON.parse(answer.body) as { type: string; message: string };
+    expect(json.type).to.equal("InvalidRequest");
+    expect(json.message).to.match(/^the request is not well-formed HTTP: /);
+  });
+
   it("closes connections that never send a request, and still serves", async () => {
     const sockets = Array.from({ length: 5 }, () => {
       const socket = net.connect({ port, host: "127.0.0.1" });
