@@ -35,6 +35,12 @@ export const REQUEST_REFUSALS = {
     meaning:
       "The request has no Host header, more than one, or one that names no host; nothing was accepted.",
   },
+  /** RFC 9110 §8.3: Content-Type is one value, so two lines make the request invalid (server.ts). */
+  contentTypeLines: {
+    code: "InvalidHeader",
+    status: 400,
+    meaning: "The request has more than one Content-Type header; nothing was accepted.",
+  },
   /**
    * A service port bound to loopback only, addressed by another name (server.ts): DNS
    * rebinding; RFC 9110 §15.5.20.

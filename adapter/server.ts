@@ -236,7 +236,8 @@ export function loopbackHostCheck(
  * maxHeadersCount being one more than accepted, so an `X-Road-Service` or a second
  * `X-Road-Client` further down would escape their checks); an HTTP/1.1 request without a
  * `Host`, with more than one, or with one that is no host (400, RFC 9112 §3.2: Node refuses
- * only a missing one, with an empty answer, and reads the first of two); an `Expect` other than
+ * only a missing one, with an empty answer, and reads the first of two); more than one
+ * `Content-Type` (400, RFC 9110 §8.3: Node reads the first); an `Expect` other than
  * 100-continue (417: Node's answer had no body); on a port bound to loopback only, a `Host`
  * that names no loopback address (421, as the admin port refuses it: a web page that re-points
  * its own name to 127.0.0.1, DNS rebinding, would otherwise reach a local service from the
@@ -283,9 +284,11 @@ function headerSectionProblem(
     });
   }
   let hosts = 0;
+  let contentTypes = 0;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     if (name.length === 4 && name.toLowerCase() === "host") hosts += 1;
+    else if (name.length === 12 && name.toLowerCase() === "content-type") contentTypes += 1;
   }
   const host = req.headers.host;
   const needsHost = req.httpVersionMajor > 1 || req.httpVersionMinor >= 1;
@@ -300,6 +303,17 @@ function headerSectionProblem(
     return new SluiceError(code, `the request has ${what}; HTTP/1.1 needs exactly one`, {
       status,
     });
+  }
+  // Content-Type is one value, not a list (RFC 9110 §8.3, §5.3): two lines make the message
+  // invalid. Node kept the first and dropped the other unseen, so the body was read (and
+  // passed on) as one type while a proxy in front may have taken it as the other.
+  if (contentTypes > 1) {
+    const { code, status } = REQUEST_REFUSALS.contentTypeLines;
+    return new SluiceError(
+      code,
+      `the request has ${contentTypes} Content-Type headers; a request has at most one`,
+      { status },
+    );
   }
   // A request without Host (HTTP/1.0) names no other site: only a browser's page could.
   if (servesHost !== null && host !== undefined && !servesHost(host)) {

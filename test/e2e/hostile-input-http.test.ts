@@ -340,6 +340,34 @@ describe("Hostile input over a raw socket: Sluice's answers to what HTTP itself 
       expect(answer.body).to.include("2 Host headers");
     });
 
+    it("two Content-Type lines are 400 InvalidHeader, where Node read the first and dropped the other", async () => {
+      for (const types of [
+        "Content-Type: application/json\r\nContent-Type: text/plain\r\n",
+        "Content-Type: text/plain\r\ncontent-type: application/json\r\n",
+        "Content-Type: application/json\r\nContent-Type: application/json\r\n",
+      ]) {
+        const answer = await rawRequest(
+          sluice.port,
+          `POST /rest/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Road-Client: ${CLIENT}\r\n` +
+            `${types}Content-Length: 2\r\n\r\n{}`,
+        );
+        expect(answer.status, types).to.equal(400);
+        expect(answer.head).to.match(/\r\nconnection: close\r\n/i);
+        const json = JSON.parse(answer.body) as { type: string; message: string };
+        expect(json.type, types).to.equal("InvalidHeader");
+        expect(json.message).to.match(/2 Content-Type headers/);
+      }
+      const soap = await rawRequest(
+        sluice.port,
+        `POST /soap HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/xml; charset=utf-8\r\n` +
+          `Content-Type: application/soap+xml\r\nContent-Length: 0\r\n\r\n`,
+      );
+      expect(soap.status, soap.head).to.equal(400);
+      expect(soap.body).to.include("<faultcode>Client.InvalidHeader</faultcode>");
+      expect(soap.body).to.include("2 Content-Type headers");
+      await stillServes();
+    });
+
     it("HTTP/1.0 without Host, and Host with a port or an IP literal, are served", async () => {
       for (const [hosts, version] of [
         ["", "1.0"],
