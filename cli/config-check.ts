@@ -1,7 +1,9 @@
 // What `sluice check` and every role run before connecting to anything: the configuration's
 // schema and cross-field rules, each backend's translator resolved and its options checked, and
 // each service's body schema compiled. Every problem is listed, none stops the search; what is
-// allowed but likely a mistake comes back as warnings, which stop nothing.
+// allowed but likely a mistake comes back as warnings, which stop nothing. Only `sluice check`
+// runs a translator module's factory too (docs/translators.md): the worker runs it at its start,
+// and the other roles never call a translator, so no operator code runs in them.
 
 import path from "node:path";
 import { compileSchemaChecks, type SchemaChecks } from "../adapter/json-body";
@@ -32,7 +34,18 @@ function compileBodySchemas(config: SluiceConfig, problems: string[]): SchemaChe
   );
 }
 
-export async function checkConfigFile(file: string): Promise<CheckResult> {
+export interface CheckOptions {
+  /**
+   * Also create each translator module's translator (its factory run, what it made closed), as
+   * `sluice check` does; off, a module is loaded and its exports and options checked only.
+   */
+  createModuleTranslators?: boolean;
+}
+
+export async function checkConfigFile(
+  file: string,
+  options: CheckOptions = {},
+): Promise<CheckResult> {
   let config: SluiceConfig;
   const problems: string[] = [];
   try {
@@ -55,7 +68,11 @@ export async function checkConfigFile(file: string): Promise<CheckResult> {
     );
   }
   // Judged on a configuration that is otherwise valid: a partial one's backends may be anything.
-  if (problems.length === 0) problems.push(...(await builtInTranslatorProblems(config)));
+  if (problems.length === 0) {
+    problems.push(
+      ...(await createdTranslatorProblems(config, options.createModuleTranslators === true)),
+    );
+  }
   const bodySchemas = compileBodySchemas(config, problems);
   if (problems.length > 0) {
     const error = new ConfigError(path.resolve(file), problems);
@@ -69,12 +86,18 @@ export async function checkConfigFile(file: string): Promise<CheckResult> {
  * What a built-in translator refuses in its backend's settings beyond the schema's shapes (a
  * relative `wsdlFile`, a `wsdlImportOrigins` entry that is no origin, an X-Road service id it
  * cannot read): each is created as the worker creates it, without its certificates, and closed.
- * Unchecked here, the file passed and the worker refused it at start, after connecting.
+ * Unchecked here, the file passed and the worker refused it at start, after connecting. With
+ * `modules`, a translator module's factory is run the same way (a factory that throws or makes
+ * no translator is a problem), which only `sluice check` asks for: operator code runs in no role
+ * that does not call it.
  */
-async function builtInTranslatorProblems(config: SluiceConfig): Promise<string[]> {
+async function createdTranslatorProblems(
+  config: SluiceConfig,
+  modules: boolean,
+): Promise<string[]> {
   const problems: string[] = [];
   for (const backend of Object.values(config.backends)) {
-    if (!isBuiltInTranslator(backend.translator)) continue;
+    if (!modules && !isBuiltInTranslator(backend.translator)) continue;
     try {
       const translator = await loadTranslator(
         backend.translator,

@@ -205,7 +205,8 @@ async function startXroadSimRole(configFile: string): Promise<void> {
 
 /** `sluice check`: every problem of the file, or a one-line summary of what it configures. */
 async function runCheck(file: string): Promise<never> {
-  const result = await checkConfigFile(file);
+  // The one caller that runs translator modules' factories: an operator asked to find it all.
+  const result = await checkConfigFile(file, { createModuleTranslators: true });
   if (!result.ok) fail(result.message, 2);
   const { config } = result;
   // A role warns of (or stops on) these itself as it starts, so they are the check's alone.

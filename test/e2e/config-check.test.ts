@@ -2,10 +2,19 @@
 // at once, each with its path; a clean file passes; a role refuses to start on the same file.
 
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { expect } from "chai";
+import { checkConfigFile } from "../../cli/config-check";
 import { createTestPki } from "../support/test-pki";
 
 const BIN = path.resolve(__dirname, "..", "..", "..", "bin", "sluice.js");
@@ -145,6 +154,49 @@ exports.createTranslator = () => ({ call: async () => [] });`,
     const worker = sluice(["worker", "--config", file], { AMQP_URL: "amqp://127.0.0.1:1" });
     expect(worker.status).to.equal(2);
     expect(worker.stderr).to.equal(check.stderr);
+  });
+
+  it("runs a translator module's factory: one that throws is a problem naming the backend's translator and the reason, exit 2", async () => {
+    const marker = path.join(dir, "factory-ran");
+    writeFileSync(
+      path.join(dir, "throwing-factory.js"),
+      `require("node:fs").writeFileSync(${JSON.stringify(marker)}, "ran");
+exports.createTranslator = () => { throw new Error("no licence file at /etc/legacy/licence"); };`,
+    );
+    const file = path.join(dir, "throwing-factory.yaml");
+    writeFileSync(
+      file,
+      `services:\n  q: { backend: legacy }\nbackends:\n  legacy: { url: "http://127.0.0.1:1", translator: ./throwing-factory.js }\n`,
+    );
+    const result = sluice(["check", "--config", file]);
+    expect(result.status).to.equal(2);
+    expect(result.stderr.trim().split("\n")).to.deep.equal([
+      `sluice: invalid configuration ${file}:`,
+      `  - config.backends.legacy.translator: backend legacy: translator "./throwing-factory.js": could not be created: no licence file at /etc/legacy/licence`,
+    ]);
+    // The roles' own check (the adapter's, the response worker's) loads the module only: its
+    // factory is for the worker to run, at its start.
+    rmSync(marker, { force: true });
+    const roleCheck = await checkConfigFile(file);
+    expect(roleCheck.ok).to.equal(true);
+    expect(existsSync(marker), "the module was loaded").to.equal(true);
+  });
+
+  it("closes what a translator module's factory made, and passes (exit 0)", () => {
+    const closed = path.join(dir, "factory-closed");
+    writeFileSync(
+      path.join(dir, "closing-factory.js"),
+      `exports.createTranslator = () => ({ call: async () => [], close: async () => require("node:fs").writeFileSync(${JSON.stringify(closed)}, "closed") });`,
+    );
+    const file = path.join(dir, "closing-factory.yaml");
+    writeFileSync(
+      file,
+      `services:\n  q: { backend: legacy }\nbackends:\n  legacy: { url: "http://127.0.0.1:1", translator: ./closing-factory.js }\n`,
+    );
+    const result = sluice(["check", "--config", file]);
+    expect(result.stderr).to.equal("");
+    expect(result.status).to.equal(0);
+    expect(readFileSync(closed, "utf8")).to.equal("closed");
   });
 
   describe("behind a security server without xroad.provider", () => {
