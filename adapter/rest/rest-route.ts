@@ -357,8 +357,12 @@ function answer(
       }
     }
     ctx.status = response.status;
-    answerContentType(ctx, response.contentType);
-    ctx.body = Buffer.from(response.body, response.bodyEncoding === "base64" ? "base64" : "utf8");
+    const bytes = Buffer.from(
+      response.body,
+      response.bodyEncoding === "base64" ? "base64" : "utf8",
+    );
+    ctx.body = bytes;
+    answerContentType(ctx, response.contentType, bytes.length);
     return result.state === "rejected" ? "rejected" : "completed";
   }
   const failure = failureOf(result);
@@ -379,10 +383,13 @@ const PROVIDER_LOCATION = "X-Sluice-Provider-Location";
  * The backend's content type, as it sent it: Koa's `type` adds a charset to a text or JSON
  * type that names none, and `text/plain` around ISO-8859-1 bytes reached the caller as
  * `text/plain; charset=utf-8`. A name without a "/" (a translator's `json`) is still Koa's
- * to expand; a value Node cannot send, or none, is `application/octet-stream`.
+ * to expand; a value Node cannot send, or none, is `application/octet-stream`. An empty body
+ * without a type (a 204) has no Content-Type at all (RFC 9110 §8.3): set after the body, which
+ * sets Koa's own.
  */
-function answerContentType(ctx: Context, type: string | undefined): void {
-  if (!type) ctx.set("Content-Type", "application/octet-stream");
+function answerContentType(ctx: Context, type: string | undefined, size: number): void {
+  if (!type && size === 0) ctx.remove("Content-Type");
+  else if (!type) ctx.set("Content-Type", "application/octet-stream");
   else if (!type.includes("/")) ctx.type = type;
   else ctx.set("Content-Type", isSendableHeaderValue(type) ? type : "application/octet-stream");
 }

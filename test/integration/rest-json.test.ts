@@ -114,6 +114,30 @@ describe("rest-json translator (real HTTP backend)", () => {
     await once(server, "close");
   });
 
+  it("gives a 204 and an empty body without a type no content type, a body without one application/octet-stream", async () => {
+    const answers: Array<[number, Record<string, string>, string]> = [
+      [204, {}, ""],
+      [204, { "content-type": "application/json" }, ""],
+      [200, {}, ""],
+      [200, {}, "raw"],
+      [200, { "content-type": "application/json" }, ""],
+    ];
+    const got = [];
+    for (const [status, headers, body] of answers) {
+      handler = (_req, res) => res.writeHead(status, headers).end(body);
+      const [response] = await translator().call(request(), callOf());
+      got.push({ status: response.status, contentType: response.contentType, body: response.body });
+    }
+    expect(got).to.deep.equal([
+      { status: 204, contentType: "", body: "" },
+      { status: 204, contentType: "", body: "" },
+      { status: 200, contentType: "", body: "" },
+      { status: 200, contentType: "application/octet-stream", body: "cmF3" },
+      // A type the backend named for no content (a HEAD's answer names the GET's) is its own.
+      { status: 200, contentType: "application/json", body: "" },
+    ]);
+  });
+
   it("never calls the backend with a path that could leave its base path (a replayed message)", async () => {
     for (const path of ["/../admin", "/a/%2e%2e/%2e%2e/admin", "/a%2fb", "/..;/admin"]) {
       const error = await rejectionOf(

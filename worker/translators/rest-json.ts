@@ -339,12 +339,22 @@ const TEXT_TYPE =
   /^(text\/[^;\s]+|application\/([\w.+-]+\+)?(json|xml)|application\/x-ndjson|application\/x-www-form-urlencoded)$/i;
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
-/** Text bodies travel as UTF-8; anything else (or text in another charset) as base64, byte-exact. */
+/**
+ * Text bodies travel as UTF-8; anything else (or text in another charset) as base64, byte-exact.
+ * A 204 (no content, RFC 9110 §15.3.5) and an empty body the backend named no type for have no
+ * content type: the empty string, so no Content-Type reaches the caller (it was
+ * `application/octet-stream`, a type for content there is none of). A type the backend named
+ * for an empty body is kept (a HEAD's answer describes the GET's). A body without one is
+ * `application/octet-stream`, which §8.3 lets a recipient assume.
+ */
 function toResponse(
   status: number,
   contentType: string | undefined,
   bytes: Buffer,
 ): BackendResponse {
+  if (status === 204 || (contentType === undefined && bytes.length === 0)) {
+    return { status, contentType: "", body: "", bodyEncoding: "utf8" };
+  }
   const type = contentType ?? "application/octet-stream";
   const mediaType = type.split(";")[0].trim();
   const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(type)?.[1].toLowerCase();
