@@ -1,9 +1,10 @@
 // What `sluice check` and every role run before connecting to anything: the configuration's
 // schema and cross-field rules, each backend's translator resolved and its options checked, and
 // each service's body schema compiled. Every problem is listed, none stops the search; what is
-// allowed but likely a mistake comes back as warnings, which stop nothing. Only `sluice check`
-// runs a translator module's factory too (docs/translators.md): the worker runs it at its start,
-// and the other roles never call a translator, so no operator code runs in them.
+// allowed but likely a mistake comes back as warnings, which stop nothing. Translators are
+// created to judge their options only where they are called (docs/translators.md): `sluice
+// check` creates all of them, a worker the built-in ones, and the other roles none, so no
+// operator code runs in them and none carries a translator's client library.
 
 import path from "node:path";
 import { compileSchemaChecks, type SchemaChecks } from "../adapter/json-body";
@@ -34,12 +35,21 @@ function compileBodySchemas(config: SluiceConfig, problems: string[]): SchemaChe
   );
 }
 
+/**
+ * Which backends' translators the check creates (and closes at once) to have them judge their
+ * options, beyond loading each module and checking its options' shapes, which it always does:
+ * - `all`, `sluice check`: every one, a translator module's factory run too;
+ * - `built-in`, a worker (and `all`): the built-in ones; the worker runs a module's factory
+ *   itself as it starts;
+ * - `none`, the adapter, the response worker and the operator's commands: they call no
+ *   translator, and creating the built-ins loaded their HTTP client into each (about 9 MB of
+ *   an adapter's resident memory).
+ */
+export type TranslatorCreation = "all" | "built-in" | "none";
+
 export interface CheckOptions {
-  /**
-   * Also create each translator module's translator (its factory run, what it made closed), as
-   * `sluice check` does; off, a module is loaded and its exports and options checked only.
-   */
-  createModuleTranslators?: boolean;
+  /** `built-in` when not given. */
+  createTranslators?: TranslatorCreation;
 }
 
 export async function checkConfigFile(
@@ -68,10 +78,9 @@ export async function checkConfigFile(
     );
   }
   // Judged on a configuration that is otherwise valid: a partial one's backends may be anything.
-  if (problems.length === 0) {
-    problems.push(
-      ...(await createdTranslatorProblems(config, options.createModuleTranslators === true)),
-    );
+  const creation = options.createTranslators ?? "built-in";
+  if (problems.length === 0 && creation !== "none") {
+    problems.push(...(await createdTranslatorProblems(config, creation === "all")));
   }
   const bodySchemas = compileBodySchemas(config, problems);
   if (problems.length > 0) {
@@ -88,8 +97,7 @@ export async function checkConfigFile(
  * cannot read): each is created as the worker creates it, without its certificates, and closed.
  * Unchecked here, the file passed and the worker refused it at start, after connecting. With
  * `modules`, a translator module's factory is run the same way (a factory that throws or makes
- * no translator is a problem), which only `sluice check` asks for: operator code runs in no role
- * that does not call it.
+ * no translator is a problem), which only `sluice check` asks for (TranslatorCreation).
  */
 async function createdTranslatorProblems(
   config: SluiceConfig,

@@ -206,7 +206,7 @@ async function startXroadSimRole(configFile: string): Promise<void> {
 /** `sluice check`: every problem of the file, or a one-line summary of what it configures. */
 async function runCheck(file: string): Promise<never> {
   // The one caller that runs translator modules' factories: an operator asked to find it all.
-  const result = await checkConfigFile(file, { createModuleTranslators: true });
+  const result = await checkConfigFile(file, { createTranslators: "all" });
   if (!result.ok) fail(result.message, 2);
   const { config } = result;
   // A role warns of (or stops on) these itself as it starts, so they are the check's alone.
@@ -247,7 +247,8 @@ async function runOperator(command: OperatorCommand, argv: string[]): Promise<ne
   const parsed = parseOperatorArgs(command, rest);
   if (typeof parsed === "string") fail(`${parsed}\n${usage}`, 2);
   if (!config) fail(`${command} needs --config FILE\n${usage}`, 2);
-  const checked = await checkConfigFile(config);
+  // An operator command calls no translator: none is created (TranslatorCreation).
+  const checked = await checkConfigFile(config, { createTranslators: "none" });
   if (!checked.ok) fail(checked.message, 2);
   try {
     // Loaded only for an operator command: a role never runs one.
@@ -315,8 +316,12 @@ export async function main(argv: string[]): Promise<void> {
   if (args.role === "xroad-sim") return startXroadSimRole(args.config);
   if (args.role === "check") await runCheck(args.config);
 
-  // A role refuses to start on exactly what `sluice check` reports.
-  const checked = await checkConfigFile(args.config);
+  // A role refuses to start on what `sluice check` reports, but for the translators it does not
+  // call (TranslatorCreation): those only a worker creates, a module's factory only as it starts.
+  const calls = args.role === "worker" || args.role === "all";
+  const checked = await checkConfigFile(args.config, {
+    createTranslators: calls ? "built-in" : "none",
+  });
   if (!checked.ok) fail(checked.message, 2);
   const config: SluiceConfig = checked.config;
   if (args.backends) {

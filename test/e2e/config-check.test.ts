@@ -156,6 +156,29 @@ exports.createTranslator = () => ({ call: async () => [] });`,
     expect(worker.stderr).to.equal(check.stderr);
   });
 
+  it("creates no translator for the roles that call none (the adapter, the response worker)", async function () {
+    this.timeout(60_000);
+    const file = path.join(dir, "soap-options-roles.yaml");
+    writeFileSync(
+      file,
+      `services:\n  q: { backend: b, protocols: [soap] }\nbackends:\n  b:\n    translator: soap\n    url: "http://127.0.0.1:1"\n    options: { wsdlFile: legacy.wsdl }\n`,
+    );
+    // The worker's check (the default) creates the built-in translator, which refuses the option.
+    const worker = await checkConfigFile(file);
+    expect(worker.ok).to.equal(false);
+    // The adapter's and the response worker's check never create one, so they start.
+    const others = await checkConfigFile(file, { createTranslators: "none" });
+    expect(others.ok, others.ok ? "" : others.message).to.equal(true);
+    // As the roles run it: the adapter passes its check and goes on to connect (exit 1 here),
+    // the worker stops on the option (exit 2).
+    const adapter = sluice(["adapter", "--config", file], { AMQP_URL: "amqp://127.0.0.1:1" });
+    expect(adapter.status, adapter.stderr).to.equal(1);
+    expect(adapter.stderr).to.include("cannot connect to RabbitMQ");
+    const role = sluice(["worker", "--config", file], { AMQP_URL: "amqp://127.0.0.1:1" });
+    expect(role.status).to.equal(2);
+    expect(role.stderr).to.include("options.wsdlFile must be an absolute path");
+  });
+
   it("runs a translator module's factory: one that throws is a problem naming the backend's translator and the reason, exit 2", async () => {
     const marker = path.join(dir, "factory-ran");
     writeFileSync(
