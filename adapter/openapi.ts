@@ -345,7 +345,10 @@ const HUB_PATHS: Doc = {
       responses: withRouteRefusals({
         "201": {
           description: "Registered (now, or by an identical earlier registration).",
-          headers: { Location: { schema: { type: "string" } } },
+          headers: {
+            Location: { schema: { type: "string" } },
+            "X-Road-Id": ID_HEADERS["X-Road-Id"],
+          },
           content: {
             "application/json": {
               schema: {
@@ -373,6 +376,7 @@ const HUB_PATHS: Doc = {
         "204": {
           description:
             "Removed (also when its client repeats the removal within a day of the first).",
+          headers: { "X-Road-Id": ID_HEADERS["X-Road-Id"] },
         },
         "400": errorResponse(
           "MissingHeader, InvalidHeader or DuplicateHeaderField: X-Road-Client missing, malformed or repeated.",
@@ -424,7 +428,7 @@ export function statusServiceOpenApi(statusService: string, serviceUrl: string, 
             "200": {
               description: "The status document; Retry-After while it is not finished.",
               headers: {
-                "X-Sluice-Id": ID_HEADERS["X-Sluice-Id"],
+                ...ID_HEADERS,
                 "Retry-After": RETRY_AFTER,
                 "Cache-Control": NO_STORE,
               },
@@ -449,7 +453,7 @@ export function statusServiceOpenApi(statusService: string, serviceUrl: string, 
             "200": {
               description:
                 "Cancelled (now, or by an earlier cancel of this client): the status document.",
-              headers: { "X-Sluice-Id": ID_HEADERS["X-Sluice-Id"], "Cache-Control": NO_STORE },
+              headers: { ...ID_HEADERS, "Cache-Control": NO_STORE },
               content: {
                 "application/json": { schema: { $ref: "#/components/schemas/StatusDocument" } },
               },
