@@ -65,5 +65,8 @@ export async function soapStatusContent(
   xml += "</responses>";
   if (doc.error)
     xml += `<error>${element("code", doc.error.code)}${element("message", doc.error.message)}</error>`;
+  // The link between a replayed dead letter and its replay (docs/operator.md), both ways.
+  if (doc.replayOf) xml += element("replayOf", doc.replayOf);
+  if (doc.replayedAs) xml += element("replayedAs", doc.replayedAs);
   return { innerXml: xml, messageId: tx.id };
 }

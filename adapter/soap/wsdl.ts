@@ -70,6 +70,12 @@ const STATUS_TYPE =
   '<xsd:element name="code" type="xsd:string"/>' +
   '<xsd:element name="message" type="xsd:string"/>' +
   "</xsd:sequence></xsd:complexType></xsd:element>" +
+  '<xsd:element name="replayOf" type="xsd:string" minOccurs="0"><xsd:annotation><xsd:documentation>' +
+  "On an operator's replay of a dead letter: the original's id." +
+  "</xsd:documentation></xsd:annotation></xsd:element>" +
+  '<xsd:element name="replayedAs" type="xsd:string" minOccurs="0"><xsd:annotation><xsd:documentation>' +
+  "On a dead letter an operator replayed: the replay's id." +
+  "</xsd:documentation></xsd:annotation></xsd:element>" +
   "</xsd:sequence></xsd:complexType>";
 
 const HEADER_PARTS = ["client", "service", "id", "userId", "issue", "protocolVersion"];
