@@ -106,6 +106,14 @@ const COMPONENTS = {
               final: { type: "boolean" },
               status: { type: "integer" },
               contentType: { type: "string" },
+              headers: {
+                type: "object",
+                description:
+                  "The backend's own answer headers (ETag, Location, …), when it sent any.",
+                additionalProperties: {
+                  oneOf: [{ type: "string" }, { type: "array", items: { type: "string" } }],
+                },
+              },
               body: { description: "JSON as JSON, text as a string, bytes as base64." },
               bodyEncoding: { type: "string", const: "base64" },
             },
@@ -114,6 +122,16 @@ const COMPONENTS = {
         error: {
           type: ["object", "null"],
           properties: { code: { type: "string" }, message: { type: "string" } },
+        },
+        replayOf: {
+          type: "string",
+          format: "uuid",
+          description: "On an operator's replay of a dead letter: the original's id.",
+        },
+        replayedAs: {
+          type: "string",
+          format: "uuid",
+          description: "On a dead letter an operator replayed: the replay's id.",
         },
       },
     },
