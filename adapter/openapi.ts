@@ -43,6 +43,12 @@ const NO_STORE = {
   schema: { type: "string", enum: ["no-store"] },
 };
 
+/** RFC 7240: the caller's preferences Sluice applied (respond-async, wait=N). */
+const PREFERENCE_APPLIED = {
+  description: "The preferences of the request's Prefer header that were applied.",
+  schema: { type: "string" },
+};
+
 const RETRY_AFTER = {
   description: "Seconds to wait before asking again.",
   schema: { type: "integer", minimum: 1 },
@@ -152,7 +158,15 @@ function businessResponses(service: ServiceConfig): Doc {
       description: sync
         ? "The backend's answer (sync mode): its status, content type, headers and body."
         : "The backend's answer, when the caller asked to wait (Prefer: wait=N).",
-      headers: { ...ID_HEADERS, ...STATE_HEADER },
+      headers: { ...ID_HEADERS, ...STATE_HEADER, "Preference-Applied": PREFERENCE_APPLIED },
+      content: { "*/*": { schema: {} } },
+    },
+    // A waiting caller gets the backend's answer with the backend's own status: a refusal
+    // (4xx, state rejected) or any other status the translator passes on.
+    default: {
+      description:
+        "When waiting (sync mode or Prefer: wait=N): the backend's answer of another status, as it sent it (a refusal ends the message rejected; X-Sluice-State says which).",
+      headers: { ...ID_HEADERS, ...STATE_HEADER, "Preference-Applied": PREFERENCE_APPLIED },
       content: { "*/*": { schema: {} } },
     },
     "202": {
@@ -163,7 +177,7 @@ function businessResponses(service: ServiceConfig): Doc {
         ...STATE_HEADER,
         Location: { description: "The status resource.", schema: { type: "string" } },
         "Retry-After": RETRY_AFTER,
-        "Preference-Applied": { schema: { type: "string" } },
+        "Preference-Applied": PREFERENCE_APPLIED,
       },
       content: { "application/json": { schema: { $ref: "#/components/schemas/Acknowledgement" } } },
     },
