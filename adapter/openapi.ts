@@ -240,8 +240,10 @@ function outcomeResponses(): Doc {
   }
   const responses: Doc = {};
   for (const [status, meanings] of [...byStatus].sort(([a], [b]) => a - b)) {
+    // About a message taken in: its state and the preferences applied, as on a 200.
     responses[String(status)] = errorResponse(
       `When waiting (sync mode or Prefer: wait=N), the message ended without a backend answer. ${meanings.join(" Or ")} The status document's state says which; detail holds the id.`,
+      { ...STATE_HEADER, "Preference-Applied": PREFERENCE_APPLIED },
     );
   }
   return responses;

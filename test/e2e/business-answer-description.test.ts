@@ -2,7 +2,8 @@
 // the security server and what a consumer generates its client from: each answer a waiting caller
 // gets is described there with the headers of Sluice's own it carries. A waiting caller gets the
 // backend's answer with its own status (docs/rest.md, sync) and `Preference-Applied` when it sent
-// `Prefer: wait=N`.
+// `Prefer: wait=N`; an outcome without a backend answer (502, 504, 409) carries the message's
+// state and the applied preferences as the backend's answer does (docs/semantics.md).
 
 import { expect } from "chai";
 import { call, Harness } from "../support/harness";
@@ -15,7 +16,7 @@ describe("REST service description: a waiting caller's answers as documented (e2
     sim: { latencyMs: 0 },
     config: {
       services: { lookup: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" } },
-      backends: { sim: {} },
+      backends: { sim: { retry: { attempts: 1 } } },
     },
     roles: [{ role: "all", as: "sluice" }],
   });
@@ -31,7 +32,7 @@ describe("REST service description: a waiting caller's answers as documented (e2
     );
   };
 
-  it("the backend's 200 and its refusal (404) to Prefer: wait=N: described, Preference-Applied included", async () => {
+  it("the backend's 200, its refusal (404) and a failure (502) to Prefer: wait=N: described with X-Sluice-State and Preference-Applied", async () => {
     const doc = (await (await fetch(`${roles.sluice.url}/openapi/lookup`)).json()) as {
       paths: Record<string, Record<string, { responses: Responses }>>;
     };
@@ -39,6 +40,7 @@ describe("REST service description: a waiting caller's answers as documented (e2
     for (const [xroadId, extra, status] of [
       ["wait-ok", {}, 200],
       ["wait-refused", { "X-Sim-Status": "404" }, 404],
+      ["wait-failed", { "X-Sim-Status": "500" }, 502],
     ] as const) {
       const answer = await call(`${roles.sluice.url}/rest/lookup/item`, {
         body: "{}",
