@@ -53,6 +53,15 @@ const MAX_TIMER_MS = 24 * 86_400_000;
 const TIMER_TOO_LONG =
   "must be at most 24d (a longer wait is more than a timer holds, and would end at once)";
 
+/**
+ * The shortest `shutdown.grace`: a shorter one (`0` above all) cuts off at once every call in
+ * flight at a SIGTERM, and the next worker makes each again; a rolling restart would then call
+ * every busy backend twice by design, not by chance.
+ */
+const MIN_SHUTDOWN_GRACE_MS = 1_000;
+const GRACE_TOO_SHORT =
+  "must be at least 1s (a shorter grace cuts off every call in flight at once at a SIGTERM, and the next worker makes each again)";
+
 /** Connections `adapter.maxConnections` allows beyond `maxSyncWaiters` unless it is set. */
 export const SPARE_CONNECTIONS = 1_000;
 
@@ -1089,9 +1098,12 @@ export function compileConfig(
       token: adminToken(admin, problems),
     },
     retentionMs: compileRetention(root),
-    shutdownGraceMs: root
-      .at("shutdown")
-      .checkedDuration("grace", 10_000, (ms) => ms <= MAX_TIMER_MS, TIMER_TOO_LONG),
+    shutdownGraceMs: root.at("shutdown").checkedDuration(
+      "grace",
+      10_000,
+      (ms) => ms >= MIN_SHUTDOWN_GRACE_MS && ms <= MAX_TIMER_MS,
+      (ms) => (ms < MIN_SHUTDOWN_GRACE_MS ? GRACE_TOO_SHORT : TIMER_TOO_LONG),
+    ),
     // A longer delay than a minute outlasts the stop timeout of any platform that polls.
     shutdownDelayMs: root
       .at("shutdown")

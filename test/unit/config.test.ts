@@ -1118,6 +1118,17 @@ describe("durations", () => {
     ).to.deep.equal(["config.services.testQuery.maxBodySize: must be at least 1"]);
   });
 
+  it("refuses a shutdown grace shorter than 1s, which would cut off every call in flight at once", () => {
+    const tooShort =
+      "config.shutdown.grace: must be at least 1s (a shorter grace cuts off every call in flight at once at a SIGTERM, and the next worker makes each again)";
+    for (const grace of ["0s", 0, "999ms"]) {
+      expect(problemsOf({ ...minimal, shutdown: { grace } }), String(grace)).to.deep.equal([
+        tooShort,
+      ]);
+    }
+    expect(problemsOf({ ...minimal, shutdown: { grace: "1s" } })).to.deep.equal([]);
+  });
+
   it("refuses a timeout or a grace time longer than a timer holds, which would end at once", () => {
     const tooLong =
       "must be at most 24d (a longer wait is more than a timer holds, and would end at once)";
