@@ -161,26 +161,22 @@ function retentionWarnings(config: SluiceConfig): string[] {
 }
 
 /**
- * A backend whose call may outlast the worker's shutdown grace: a call still running when the
- * grace ends is given up and handed back, and the next worker calls the backend again
- * (docs/semantics.md, the second window). A remote provider is another organisation's, a SOAP
- * one sees no Idempotency-Key (its X-Road id is its only key), and the default timeout of 35 s,
- * longer than the security server's own 30 s so that Sluice never calls again while the
- * security server still waits on the first answer, is over three times the default grace:
- * every rolling restart during a slow call sent it twice, without a word. A local backend gets
- * the same call again with the same Idempotency-Key, which absorbs it only if the backend
- * honours the key: its default timeout (30 s) outlasts the default grace (10 s) as well.
+ * A remote X-Road service whose call may outlast the worker's shutdown grace: a call still
+ * running when the grace ends is given up and handed back, and the next worker calls the remote
+ * service again (docs/semantics.md, the second window). A remote provider is another
+ * organisation's, a SOAP one sees no Idempotency-Key (its X-Road id is its only key), and the
+ * default timeout of 35 s, longer than the security server's own 30 s so that Sluice never
+ * calls again while the security server still waits on the first answer, is over three times
+ * the default grace: every rolling restart during a slow call sent it twice, without a word.
  */
 function shutdownGraceWarnings(config: SluiceConfig): string[] {
   const grace = config.shutdownGraceMs;
   return Object.values(config.backends)
-    .filter((b) => b.timeoutMs > grace)
-    .map((backend) => {
-      const shorter = `config.shutdown.grace: ${spoken(grace)}, shorter than config.backends.${backend.name}.timeout of ${spoken(backend.timeoutMs)}`;
-      return XROAD_TRANSLATORS.includes(backend.translator)
-        ? `${shorter}: a call to the remote service still running when a worker's grace ends is given up and made again by the next worker, so the remote provider gets the message twice; set shutdown.grace above the timeout (docs/consumer.md)`
-        : `${shorter}: a call to the backend still running when a worker's grace ends is given up and made again by the next worker, so the backend gets the message twice unless it honours the call's Idempotency-Key; set shutdown.grace above the timeout, or the timeout below the grace (docs/semantics.md)`;
-    });
+    .filter((b) => XROAD_TRANSLATORS.includes(b.translator) && b.timeoutMs > grace)
+    .map(
+      (backend) =>
+        `config.shutdown.grace: ${spoken(grace)}, shorter than config.backends.${backend.name}.timeout of ${spoken(backend.timeoutMs)}: a call to the remote service still running when a worker's grace ends is given up and made again by the next worker, so the remote provider gets the message twice; set shutdown.grace above the timeout (docs/consumer.md)`,
+    );
 }
 
 /**

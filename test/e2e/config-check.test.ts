@@ -85,7 +85,7 @@ exports.createTranslator = () => ({ call: async () => [] });`,
   );
   writeFileSync(
     good,
-    `services:\n  q: { backend: b }\nbackends:\n  b: { url: "http://127.0.0.1:1", timeout: 5s, translator: ./translator.js, options: { color: red } }\n`,
+    `services:\n  q: { backend: b }\nbackends:\n  b: { url: "http://127.0.0.1:1", translator: ./translator.js, options: { color: red } }\n`,
   );
   // The certificates the configurations below name: the check reads them (a bad one is warned of).
   const pki = createTestPki();
@@ -214,36 +214,12 @@ exports.createTranslator = () => { throw new Error("no licence file at /etc/lega
     const file = path.join(dir, "closing-factory.yaml");
     writeFileSync(
       file,
-      `services:\n  q: { backend: legacy }\nbackends:\n  legacy: { url: "http://127.0.0.1:1", timeout: 5s, translator: ./closing-factory.js }\n`,
+      `services:\n  q: { backend: legacy }\nbackends:\n  legacy: { url: "http://127.0.0.1:1", translator: ./closing-factory.js }\n`,
     );
     const result = sluice(["check", "--config", file]);
     expect(result.stderr).to.equal("");
     expect(result.status).to.equal(0);
     expect(readFileSync(closed, "utf8")).to.equal("closed");
-  });
-
-  it("warns of a local backend's timeout longer than shutdown.grace, and refuses a grace under 1s", () => {
-    const file = path.join(dir, "grace.yaml");
-    const write = (grace: string) =>
-      writeFileSync(
-        file,
-        `shutdown: { grace: ${grace} }\nservices:\n  s: { backend: b, reply: { mode: ack } }\nbackends:\n  b: { url: "http://127.0.0.1:1", timeout: 30s }\n`,
-      );
-    write("10s");
-    const warned = sluice(["check", "--config", file]);
-    expect(warned.status).to.equal(0);
-    expect(warned.stderr).to.equal(
-      "sluice: warning: config.shutdown.grace: 10s, shorter than config.backends.b.timeout of 30s: a call to the backend still running when a worker's grace ends is given up and made again by the next worker, so the backend gets the message twice unless it honours the call's Idempotency-Key; set shutdown.grace above the timeout, or the timeout below the grace (docs/semantics.md)\n",
-    );
-    write("31s");
-    expect(sluice(["check", "--config", file]).stderr).to.equal("");
-    write("0s");
-    const refused = sluice(["check", "--config", file]);
-    expect(refused.status).to.equal(2);
-    expect(refused.stderr.trim().split("\n")).to.deep.equal([
-      `sluice: invalid configuration ${file}:`,
-      "  - config.shutdown.grace: must be at least 1s (a shorter grace cuts off every call in flight at once at a SIGTERM, and the next worker makes each again)",
-    ]);
   });
 
   describe("behind a security server without xroad.provider", () => {
@@ -360,7 +336,7 @@ exports.createTranslator = () => { throw new Error("no licence file at /etc/lega
     const file = path.join(dir, "open-admin.yaml");
     writeFileSync(
       file,
-      `admin: { host: 0.0.0.0 }\nservices:\n  s: { backend: b, reply: { mode: ack } }\nbackends:\n  b: { url: "http://127.0.0.1:1", timeout: 5s }\n`,
+      `admin: { host: 0.0.0.0 }\nservices:\n  s: { backend: b, reply: { mode: ack } }\nbackends:\n  b: { url: "http://127.0.0.1:1" }\n`,
     );
     const result = sluice(["check", "--config", file], { ADMIN_HOST: "" });
     expect(result.status).to.equal(0);
@@ -374,7 +350,7 @@ exports.createTranslator = () => { throw new Error("no licence file at /etc/lega
     const file = path.join(dir, "plain.yaml");
     writeFileSync(
       file,
-      `services:\n  s: { backend: b, reply: { mode: ack } }\nbackends:\n  b: { url: "http://127.0.0.1:1", timeout: 5s }\n`,
+      `services:\n  s: { backend: b, reply: { mode: ack } }\nbackends:\n  b: { url: "http://127.0.0.1:1" }\n`,
     );
     const result = sluice(["check", "--config", file], {
       LOG_LEVEL: "verbose",
@@ -399,7 +375,7 @@ exports.createTranslator = () => { throw new Error("no licence file at /etc/lega
     const file = path.join(dir, "exposed-key.yaml");
     writeFileSync(
       file,
-      `services:\n  s: { backend: b, reply: { mode: ack } }\nbackends:\n  b: { url: "https://127.0.0.1:1", timeout: 5s, tls: { cert: backend.crt, key: backend.key } }\n`,
+      `services:\n  s: { backend: b, reply: { mode: ack } }\nbackends:\n  b: { url: "https://127.0.0.1:1", tls: { cert: backend.crt, key: backend.key } }\n`,
     );
     chmodSync(key, 0o644);
     const exposed = sluice(["check", "--config", file]);
@@ -422,7 +398,7 @@ exports.createTranslator = () => { throw new Error("no licence file at /etc/lega
     const file = path.join(dir, "bad-tls.yaml");
     writeFileSync(
       file,
-      `adapter:\n  tls: { cert: ${expired.certFile}, key: ${expired.keyFile} }\nservices:\n  s: { backend: b, reply: { mode: ack } }\nbackends:\n  b: { url: "https://127.0.0.1:1", timeout: 5s, tls: { cert: ss.crt, key: ${other.keyFile} } }\n  c: { url: "https://127.0.0.1:1", timeout: 5s, tls: { cert: only-where-the-role-runs.crt, key: ss.key } }\n`,
+      `adapter:\n  tls: { cert: ${expired.certFile}, key: ${expired.keyFile} }\nservices:\n  s: { backend: b, reply: { mode: ack } }\nbackends:\n  b: { url: "https://127.0.0.1:1", tls: { cert: ss.crt, key: ${other.keyFile} } }\n  c: { url: "https://127.0.0.1:1", tls: { cert: only-where-the-role-runs.crt, key: ss.key } }\n`,
     );
     const result = sluice(["check", "--config", file]);
     expect(result.status).to.equal(0);
@@ -445,7 +421,7 @@ exports.createTranslator = () => { throw new Error("no licence file at /etc/lega
     const file = path.join(dir, "bad-pin.yaml");
     writeFileSync(
       file,
-      `adapter:\n  tls: { cert: ss.crt, key: ss.key, clientCerts: [${pinned}] }\nxroad: { provider: EE/GOV/1/sluice }\nservices:\n  s: { backend: b, reply: { mode: ack } }\nbackends:\n  b: { url: "http://127.0.0.1:1", timeout: 5s }\n`,
+      `adapter:\n  tls: { cert: ss.crt, key: ss.key, clientCerts: [${pinned}] }\nxroad: { provider: EE/GOV/1/sluice }\nservices:\n  s: { backend: b, reply: { mode: ack } }\nbackends:\n  b: { url: "http://127.0.0.1:1" }\n`,
     );
     const result = sluice(["check", "--config", file]);
     expect(result.status).to.equal(0);
@@ -456,7 +432,7 @@ exports.createTranslator = () => { throw new Error("no licence file at /etc/lega
 
   it("warns of a file holding the admin token or a webhook secret that every user may read", function () {
     if (process.platform === "win32") this.skip();
-    const base = `services:\n  s: { backend: b, reply: { mode: ack } }\nbackends:\n  b: { url: "http://127.0.0.1:1", timeout: 5s }\n`;
+    const base = `services:\n  s: { backend: b, reply: { mode: ack } }\nbackends:\n  b: { url: "http://127.0.0.1:1" }\n`;
     const secret = `whsec_${"k".repeat(40)}`;
     const written = path.join(dir, "written-secrets.yaml");
     writeFileSync(

@@ -6,10 +6,7 @@ import { Harness } from "../support/harness";
 
 const config = {
   services: { report: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" } },
-  backends: {
-    // Within the harness's shutdown grace (5s): a longer timeout is warned of (docs/configuration.md).
-    sim: { translator: "rest-json", timeout: "4s", retry: { attempts: 3, backoff: ["1s", "5s"] } },
-  },
+  backends: { sim: { translator: "rest-json", retry: { attempts: 3, backoff: ["1s", "5s"] } } },
 };
 
 /** Lines at warn level or above, for the failure message. */

@@ -7,8 +7,7 @@ import { configWarnings } from "../../shared/config/config-warnings";
 
 const minimal = {
   services: { svc: { protocols: ["rest"], reply: { mode: "ack" }, backend: "b" } },
-  // Within the default shutdown grace (10s): a longer timeout is warned of on its own (below).
-  backends: { b: { url: "http://127.0.0.1:9", translator: "rest-json", timeout: "5s" } },
+  backends: { b: { url: "http://127.0.0.1:9", translator: "rest-json" } },
 };
 
 /** A token as `openssl rand -hex 16` makes one. */
@@ -360,12 +359,8 @@ describe("a security server reached over HTTPS", () => {
   });
 });
 
-describe("a backend's call that may outlast the shutdown grace", () => {
-  const warnings = (
-    shutdown: Record<string, unknown> | undefined,
-    timeout?: string,
-    localTimeout?: string,
-  ) =>
+describe("a remote service's call that may outlast the shutdown grace", () => {
+  const warnings = (shutdown: Record<string, unknown> | undefined, timeout?: string) =>
     configWarnings(
       compileConfig(
         {
@@ -381,31 +376,22 @@ describe("a backend's call that may outlast the shutdown grace", () => {
               service: "EE/GOV/2/sub/lookup",
               ...(timeout ? { timeout } : {}),
             },
-            local: {
-              translator: "rest-json",
-              url: "http://127.0.0.1:9",
-              ...(localTimeout ? { timeout: localTimeout } : {}),
-            },
+            local: { translator: "rest-json", url: "http://127.0.0.1:9" },
           },
         },
         ".",
       ),
     ).filter((w) => w.startsWith("config.shutdown.grace"));
 
-  it("warns of the defaults: a 35s remote call and a 30s local one cut off by a 10s grace are made again by the next worker", () => {
+  it("warns of the defaults: a 35s call cut off by a 10s grace is made again by the next worker", () => {
     expect(warnings(undefined)).to.deep.equal([
       "config.shutdown.grace: 10s, shorter than config.backends.remote.timeout of 35s: a call to the remote service still running when a worker's grace ends is given up and made again by the next worker, so the remote provider gets the message twice; set shutdown.grace above the timeout (docs/consumer.md)",
-      "config.shutdown.grace: 10s, shorter than config.backends.local.timeout of 30s: a call to the backend still running when a worker's grace ends is given up and made again by the next worker, so the backend gets the message twice unless it honours the call's Idempotency-Key; set shutdown.grace above the timeout, or the timeout below the grace (docs/semantics.md)",
     ]);
   });
 
-  it("names only the backends whose timeout is longer than the grace", () => {
+  it("is quiet with a grace above the timeout; a backend of the operator's own is not named", () => {
     expect(warnings({ grace: "40s" })).to.deep.equal([]);
-    expect(warnings({ grace: "30s" }, "8s")).to.deep.equal([]);
-    expect(warnings(undefined, "8s", "10s")).to.deep.equal([]);
-    expect(warnings(undefined, "8s", "11s")).to.deep.equal([
-      "config.shutdown.grace: 10s, shorter than config.backends.local.timeout of 11s: a call to the backend still running when a worker's grace ends is given up and made again by the next worker, so the backend gets the message twice unless it honours the call's Idempotency-Key; set shutdown.grace above the timeout, or the timeout below the grace (docs/semantics.md)",
-    ]);
+    expect(warnings(undefined, "8s")).to.deep.equal([]);
   });
 });
 

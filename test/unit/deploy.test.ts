@@ -821,7 +821,7 @@ describe("deployment files", () => {
     it("give the workers a shutdown grace longer than every backend's timeout", () => {
       // A call still running when the grace ends is given up and made again by the next worker
       // (docs/operations.md, Graceful shutdown): every rolling restart during a slow registry
-      // call sent it twice. sluice check warns of it for every backend; this holds the manifests to it.
+      // call sent it twice. The warning checks only the X-Road backends; these are local ones.
       for (const backend of Object.values(config.backends)) {
         expect(config.shutdownGraceMs, backend.name).to.be.greaterThan(backend.timeoutMs);
       }
