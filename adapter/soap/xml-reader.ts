@@ -1,7 +1,8 @@
 // Reads a whole XML document in one strict pass into the namespace-resolved tree of safe-xml:
 // well-formedness, namespaces, the structure limits and each element's source offsets, with no
 // second walk. What callers repeat from one document to the next (names, namespace declarations,
-// indentation) is remembered and shared, not made again per document.
+// indentation, short text such as "1" or "true") is remembered and shared, not made again per
+// document.
 
 import { SluiceError } from "../../shared/protocol/errors";
 import { detached } from "./detached";
@@ -107,7 +108,7 @@ function partsOf(name: TagName): [prefix: string, local: string] | never {
  * emptied when full, so a document of ever new names costs what it did without them.
  */
 const NAMES = new Map<string, TagName>();
-const LAYOUT = new Map<string, XmlText>();
+const LAYOUT = new Map<string, SharedText>();
 const MEMO_ENTRIES = 1024;
 const MEMO_LENGTH = 256;
 
@@ -121,18 +122,55 @@ function nameOf(qname: string): TagName {
   return name;
 }
 
-/** A text node for `raw`, read between tags: shared when it is white space only. */
+/** A shared text node, and the children array of an element that holds only it. */
+interface SharedText {
+  node: XmlText;
+  alone: Array<XmlElement | XmlText>;
+}
+
+/** Short text without references ("1", "true", "EE"), shared as layout is. */
+const SHORT = new Map<string, SharedText>();
+const SHORT_LENGTH = 12;
+
+/**
+ * Misses SHORT may still cost this document beyond its hits: text of ever new values (ids,
+ * amounts) is not looked up once they outnumber the repeats by this many, so such a document
+ * costs about what it did without the memo.
+ */
+const SHORT_CREDIT = 256;
+let shortCredit = SHORT_CREDIT;
+
+/** The SharedText textOf last returned: its `alone` serves the end tag that follows it. */
+let lastShared: SharedText | null = null;
+
+function share(raw: string, memo: Map<string, SharedText>): SharedText {
+  const node: XmlText = Object.freeze({
+    kind: "text" as const,
+    value: detached(raw),
+    cdata: false,
+  });
+  const shared = { node, alone: Object.freeze([node]) as Array<XmlElement | XmlText> };
+  if (memo.size >= MEMO_ENTRIES) memo.clear();
+  memo.set(raw, shared);
+  return shared;
+}
+
+/** A text node for `raw`, read between tags: shared when it is white space only or short. */
 function textOf(raw: string): XmlText {
   if (isSpace(raw.charCodeAt(0))) {
     const known = LAYOUT.get(raw);
-    if (known !== undefined) return known;
+    if (known !== undefined) return (lastShared = known).node;
     if (raw.length <= MEMO_LENGTH && isBlank(raw, 0, raw.length)) {
-      const value = detached(raw);
-      const layout: XmlText = Object.freeze({ kind: "text" as const, value, cdata: false });
-      if (LAYOUT.size >= MEMO_ENTRIES) LAYOUT.clear();
-      LAYOUT.set(raw, layout);
-      return layout;
+      return (lastShared = share(raw, LAYOUT)).node;
     }
+  } else if (raw.length <= SHORT_LENGTH && shortCredit > 0) {
+    const known = SHORT.get(raw);
+    if (known !== undefined) {
+      shortCredit += 1;
+      return (lastShared = known).node;
+    }
+    shortCredit -= 1;
+    if (raw.indexOf("&") === -1) return (lastShared = share(raw, SHORT)).node;
   }
   return { kind: "text", value: decodeEntities(raw), cdata: false };
 }
@@ -519,6 +557,8 @@ export function readXml(
   let attributeCount = 0;
   let declarationCount = 0;
   let elementCount = 0;
+  shortCredit = SHORT_CREDIT;
+  lastShared = null;
 
   const skipSpace = (): boolean => {
     const from = pos;
@@ -548,6 +588,13 @@ export function readXml(
     }
     pos = NAME.lastIndex;
     return nameOf(match[0]);
+  };
+  // The pending children from `from` on, as one array; a lone shared text node's is shared too.
+  const childrenOf = (from: number): Array<XmlElement | XmlText> => {
+    if (pendingCount === from + 1 && lastShared !== null && pending[from] === lastShared.node) {
+      return lastShared.alone;
+    }
+    return pending.slice(from, pendingCount);
   };
   const skipPast = (marker: string, from: number, inside: string): number => {
     const at = text.indexOf(marker, from);
@@ -608,7 +655,7 @@ export function readXml(
         open.end = pos;
         // Its children are the pending ones from where it began: cut out at their exact length.
         const from = firstChild.pop() as number;
-        if (pendingCount > from) open.children = pending.slice(from, pendingCount);
+        if (pendingCount > from) open.children = childrenOf(from);
         pendingCount = from;
         continue;
       }
@@ -625,7 +672,7 @@ export function readXml(
       }
       open.end = pos;
       const from = firstChild.pop() as number;
-      if (pendingCount > from) open.children = pending.slice(from, pendingCount);
+      if (pendingCount > from) open.children = childrenOf(from);
       pendingCount = from;
     } else {
       if (root !== null && stack.length === 0) {

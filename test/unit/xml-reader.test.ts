@@ -4,7 +4,12 @@
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { expect } from "chai";
-import { DEFAULT_XML_LIMITS, parseXml, type XmlElement } from "../../adapter/soap/safe-xml";
+import {
+  DEFAULT_XML_LIMITS,
+  directText,
+  parseXml,
+  type XmlElement,
+} from "../../adapter/soap/safe-xml";
 import { decodeEntities } from "../../adapter/soap/xml-reader";
 import {
   decodeEntities as decodeByRegex,
@@ -175,6 +180,27 @@ describe("XML reader: what repeats between documents", () => {
     expect(Object.isFrozen(root.children[0])).to.equal(true);
     expect(() => root.declarations.push(["q", "urn:q"])).to.throw(TypeError);
     expect(plain(parseXml(text))).to.deep.equal(plain(root));
+  });
+
+  it("short text that repeats is one frozen node, and an element holding only it one array", () => {
+    const leaves = (text: string) =>
+      parseXml(text).children.filter((c): c is XmlElement => c.kind === "element");
+    const [a, b, c, d] = leaves("<r><a>1</a><b>1</b><c>1<x/></c><d>&amp;</d></r>");
+    expect(a.children[0]).to.equal(b.children[0]);
+    expect(a.children).to.equal(b.children);
+    expect(Object.isFrozen(a.children)).to.equal(true);
+    expect(Object.isFrozen(a.children[0])).to.equal(true);
+    expect(() => a.children.push(c)).to.throw(TypeError);
+    // Beside an element the node is shared, the array is the element's own; references decode.
+    expect(c.children[0]).to.equal(a.children[0]);
+    expect(c.children).to.have.length(2);
+    expect(d.children).to.deep.equal([{ kind: "text", value: "&", cdata: false }]);
+    // Text of ever new values is read as it was, the repeats among it too.
+    const values = Array.from({ length: 3000 }, (_, i) => `<v>${i % 2 === 0 ? i : "x"}</v>`);
+    const read = leaves(`<r>${values.join("")}</r>`);
+    expect(read.map((v) => directText(v))).to.deep.equal(
+      values.map((_, i) => (i % 2 === 0 ? String(i) : "x")),
+    );
   });
 
   it("limits count every document's declarations and attributes, remembered or not", () => {
