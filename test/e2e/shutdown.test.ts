@@ -128,8 +128,12 @@ describe("shutdown.delay: serving while not ready, before the drain", function (
     const accepted = await call(`${adapter.url}/rest/intake`, { body: '{"a":1}' });
     expect(accepted.status, accepted.text).to.equal(202);
     expect(accepted.headers.get("connection")).to.not.equal("close");
-    expect(adapter.lines.map((line) => line.msg)).to.include(
-      "not ready; serving until the delay ends, then draining",
+    // The line reaches this process through a pipe, maybe after the readiness it goes with.
+    const saidSo = "not ready; serving until the delay ends, then draining";
+    await eventually(
+      async () => (adapter.lines.some((line) => line.msg === saidSo) ? true : undefined),
+      10_000,
+      `the log line "${saidSo}"`,
     );
     expect(adapter.lines.map((line) => line.msg)).to.not.include("draining");
     adapter.child.kill("SIGTERM");
