@@ -1,9 +1,12 @@
 // Calls a provider's service URL as a security server does: HTTPS with the internal TLS
-// certificate as client certificate, the provider's certificate verified, no redirects
+// certificate as client certificate, the provider's certificate verified as X-Road does (it must
+// be one of the listed certificates itself: no chain, no host name), no redirects
 // followed (PR-REST §4.4), the service's timeout on the whole call; failures become the
 // `Server.ServerProxy.ServiceFailed.*` errors a real security server answers with.
 
-import { Agent, errors as undiciErrors, request } from "undici";
+import { X509Certificate } from "node:crypto";
+import type { TLSSocket } from "node:tls";
+import { Agent, buildConnector, errors as undiciErrors, request } from "undici";
 import type { CompiledService, Pem } from "./sim-options";
 import { XroadError } from "./xroad-errors";
 
@@ -40,13 +43,30 @@ export class ProviderClient {
     if (agent) return agent;
     const cert = service.tls.cert ?? this.internalTls?.cert;
     const key = service.tls.key ?? this.internalTls?.key;
+    // "Verify TLS certificate" is X-Road's own check after the handshake (its
+    // CustomSSLSocketFactory): the provider's certificate must be one of the subsystem's
+    // "Information System TLS certificates" as it is. A CA listed there admits nothing, and
+    // neither the chain, the validity nor the host name is checked.
+    const connector = buildConnector({
+      ...(cert && key ? { cert, key } : {}),
+      rejectUnauthorized: false,
+      timeout: Math.min(service.timeoutMs, 10_000),
+    });
+    const listed = listedCertificates(service.tls.ca ?? []);
     agent = new Agent({
-      connect: {
-        ...(service.tls.ca ? { ca: service.tls.ca } : {}),
-        ...(cert && key ? { cert, key } : {}),
-        rejectUnauthorized: service.tls.verify,
-        timeout: Math.min(service.timeoutMs, 10_000),
-      },
+      connect: (options, callback) =>
+        connector(options, (error, socket) => {
+          if (error !== null) return callback(error, null);
+          const refusal =
+            service.tls.verify && options.protocol === "https:"
+              ? untrustedProvider(socket as TLSSocket, listed, service.id)
+              : null;
+          if (refusal) {
+            socket.destroy();
+            return callback(refusal, null);
+          }
+          callback(null, socket);
+        }),
       // The whole call is bounded below; these only must not cut it earlier.
       headersTimeout: service.timeoutMs,
       bodyTimeout: service.timeoutMs,
@@ -106,6 +126,30 @@ export class ProviderClient {
     this.agents.clear();
     await Promise.all(agents.map((a) => a.destroy().catch(() => undefined)));
   }
+}
+
+/** Every certificate of the listed PEMs (a file may hold several). */
+function listedCertificates(pems: Pem[]): X509Certificate[] {
+  return pems.flatMap((pem) =>
+    (pem.toString().match(/-----BEGIN CERTIFICATE-----[^-]*-----END CERTIFICATE-----/g) ?? []).map(
+      (block) => new X509Certificate(block),
+    ),
+  );
+}
+
+/** X-Road's refusal of a provider certificate that is not listed, or null when it is. */
+function untrustedProvider(
+  socket: TLSSocket,
+  listed: X509Certificate[],
+  serviceId: string,
+): Error | null {
+  if (listed.length === 0) {
+    const provider = serviceId.slice(0, serviceId.lastIndexOf("/"));
+    return new Error(`Client '${provider}' has no IS certificates (TLS certificate check)`);
+  }
+  const peer = socket.getPeerX509Certificate();
+  if (peer && listed.some((cert) => cert.raw.equals(peer.raw))) return null;
+  return new Error("IS certificate is not trusted (TLS certificate check)");
 }
 
 /** Maps a failed call to the error X-Road's proxy reports for the same cause. */

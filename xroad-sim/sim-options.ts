@@ -20,10 +20,10 @@ export interface XroadSimServiceOptions {
   /** The service's timeout (ug-ss §6.6 "Timeout (s)"): milliseconds or "30s". Default: the sim's. */
   timeout?: number | string;
   /**
-   * Towards the provider: `ca` = the provider's TLS certificate or CA (the "Information System
-   * TLS certificate" list), `cert`/`key` override the security server's internal TLS
-   * certificate presented as client certificate, `verify` is ug-ss' "Verify TLS certificate"
-   * (default true).
+   * Towards the provider: `ca` = the provider's own TLS certificates (the "Information System
+   * TLS certificate" list; compared as they are, a CA admits nothing), `cert`/`key` override
+   * the security server's internal TLS certificate presented as client certificate, `verify`
+   * is ug-ss' "Verify TLS certificate" (default true).
    */
   tls?: { ca?: Pem | Pem[]; cert?: Pem; key?: Pem; verify?: boolean };
   /** Access rights: clients (`INSTANCE/CLASS/MEMBER[/SUBSYSTEM]`) allowed to call; default all. */

@@ -49,6 +49,7 @@ describe("behind a security server over mTLS (xroad-sim in front of Sluice)", fu
   let pki: TestPki; // Sluice's server certificates, the information systems, an attacker
   let ssPki: TestPki; // the security server's internal TLS CA
   let internal: KeyPair;
+  let nextSluiceCert: KeyPair; // the certificate the rotation test moves Sluice to
   let receiver: CallbackReceiver;
   let adapter: SluiceProcess;
   let sluiceUrl = "";
@@ -94,6 +95,9 @@ describe("behind a security server over mTLS (xroad-sim in front of Sluice)", fu
     pki = createTestPki();
     ssPki = createTestPki();
     const sluiceCert = pki.ca.issue("sluice", { cn: "localhost" });
+    // The certificate the rotation test below moves to, listed beforehand as an administrator
+    // adds it to the security server before the SIGHUP.
+    nextSluiceCert = pki.ca.issue("sluice-next", { cn: "localhost" });
     internal = ssPki.ca.issue("ss-internal", { cn: "security-server-internal" });
     const simServer = pki.ca.issue("ss-consumer-port", { cn: "localhost" });
     const isClient = pki.ca.issue("case-app", { cn: "case-app" });
@@ -137,8 +141,9 @@ describe("behind a security server over mTLS (xroad-sim in front of Sluice)", fu
     sluiceUrl = `https://127.0.0.1:${adapter.port}`;
 
     // The security server: HTTPS with client authentication towards the information systems,
-    // its internal TLS certificate towards Sluice, Sluice's CA in its trust list.
-    const toSluice = { ca: pki.ca.cert };
+    // its internal TLS certificate towards Sluice, Sluice's own certificates (not its CA, which
+    // a security server does not take) as the subsystem's "Information System TLS certificates".
+    const toSluice = { ca: [sluiceCert.cert, nextSluiceCert.cert] };
     sim = await startXroadSim({
       tls: { cert: simServer.cert, key: simServer.key, clientCa: pki.ca.cert },
       internalTls: { cert: internal.cert, key: internal.key },
@@ -556,7 +561,7 @@ describe("behind a security server over mTLS (xroad-sim in front of Sluice)", fu
       15_000,
       "the sync call to reach the backend",
     );
-    const next = pki.ca.issue("sluice-next", { cn: "localhost" });
+    const next = nextSluiceCert;
     const keyFile = path.join(harness.dir, "sluice.key");
     writeFileSync(path.join(harness.dir, "sluice.crt"), next.cert);
     writeFileSync(keyFile, next.key);

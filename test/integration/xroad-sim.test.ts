@@ -846,7 +846,8 @@ describe("xroad-sim TLS", function () {
     const sim = await startXroadSim({
       tls: { cert: serverCert.cert, key: serverCert.key, clientCa: pki.ca.cert },
       internalTls: { cert: internal.cert, key: internal.key },
-      services: { [SERVICE]: { url: provider.url, tls: { ca: pki.ca.cert } } },
+      // The provider's own certificate in the "Information System TLS certificate" list.
+      services: { [SERVICE]: { url: provider.url, tls: { ca: providerCert.cert } } },
     });
     const as = (pair?: { cert: string; key: string }): Agent =>
       new Agent({
@@ -884,6 +885,31 @@ describe("xroad-sim TLS", function () {
         "Server.ServerProxy.ServiceFailed.SslAuthenticationFailed",
       );
       await untrusted.body.text();
+
+      // X-Road compares the provider's certificate with the list as it is
+      // (CustomSSLSocketFactory): the CA that issued it admits nothing.
+      sim.register(SERVICE, { url: provider.url, tls: { ca: pki.ca.cert } });
+      const caListed = await request(`${sim.url}/r1/${SERVICE}/x`, {
+        headers: { "x-road-client": CLIENT },
+        dispatcher: as(client),
+      });
+      const caText = await caListed.body.text();
+      expect(caListed.headers["x-road-error"], caText).to.equal(
+        "Server.ServerProxy.ServiceFailed.SslAuthenticationFailed",
+      );
+      expect(caText).to.include("IS certificate is not trusted");
+      expect(provider.seen).to.have.length(1);
+
+      // A list of several (the old certificate beside the new one while rotating) admits each.
+      sim.register(SERVICE, {
+        url: provider.url,
+        tls: { ca: [client.cert, pki.ca.cert + providerCert.cert] },
+      });
+      const rotating = await request(`${sim.url}/r1/${SERVICE}/x`, {
+        headers: { "x-road-client": CLIENT },
+        dispatcher: as(client),
+      });
+      expect(rotating.statusCode, await rotating.body.text()).to.equal(200);
     } finally {
       await sim.close();
       await provider.close();
