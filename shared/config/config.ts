@@ -660,6 +660,22 @@ export function tlsBlocks(config: SluiceConfig): Array<[where: string, files: Tl
   ];
 }
 
+/**
+ * The service codes a security server refuses to register (X-Road admin service,
+ * `proxy-ui-api.reserved-service-codes`: its metaservices and monitoring services). A REST
+ * service of such a code cannot be added, and a WSDL holding one is refused whole.
+ */
+export const XROAD_RESERVED_SERVICE_CODES = [
+  "listClients",
+  "listMethods",
+  "allowedMethods",
+  "getWsdl",
+  "getOpenAPI",
+  "getSecurityServerMetrics",
+  "getSecurityServerOperationalData",
+  "getSecurityServerHealthData",
+];
+
 /** Whether a service's backend calls a remote X-Road service: the consumer direction (§9). */
 export function callsRemoteService(config: SluiceConfig, service: ServiceConfig): boolean {
   const backend = config.backends[service.backend];
@@ -950,6 +966,22 @@ export function compileConfig(
   problems.push(...consumerDirectionProblems(services, backends, securityServer));
   problems.push(...unusedTlsProblems(backends, securityServer));
   const statusService = root.at("xroad").string("statusService", DEFAULT_STATUS_SERVICE);
+  // A provider-direction service (and the status service) is registered on the security server;
+  // a consumer-direction one never is, so its code is the local system's alone.
+  for (const service of Object.values(services)) {
+    const backend = backends[service.backend];
+    const remote = backend !== undefined && XROAD_TRANSLATORS.includes(backend.translator);
+    if (!remote && XROAD_RESERVED_SERVICE_CODES.includes(service.code)) {
+      problems.push(
+        `config.services.${service.code}: "${service.code}" is a service code X-Road reserves for its metaservices; a security server refuses to register it (and a WSDL that holds it): choose another`,
+      );
+    }
+  }
+  if (XROAD_RESERVED_SERVICE_CODES.includes(statusService)) {
+    problems.push(
+      `config.xroad.statusService: "${statusService}" is a service code X-Road reserves for its metaservices; a security server refuses to register it: choose another`,
+    );
+  }
   const xroadProvider = root.at("xroad").has("provider")
     ? root.at("xroad").string("provider")
     : null;

@@ -91,6 +91,29 @@ describe("configuration", () => {
     expect(withStatus("messages")).to.deep.equal([]);
   });
 
+  it("refuses a service or status service of a code a security server reserves for its metaservices", () => {
+    // X-Road's admin service refuses to add a REST service of such a code, and a WSDL that holds
+    // one is refused whole (proxy-ui-api.reserved-service-codes).
+    for (const code of ["getOpenAPI", "listMethods", "getWsdl"]) {
+      expect(
+        problemsOf({ services: { [code]: { backend: "legacy" } }, backends: minimal.backends }),
+      ).to.deep.equal([
+        `config.services.${code}: "${code}" is a service code X-Road reserves for its metaservices; a security server refuses to register it (and a WSDL that holds it): choose another`,
+      ]);
+    }
+    expect(problemsOf({ ...minimal, xroad: { statusService: "allowedMethods" } })).to.deep.equal([
+      'config.xroad.statusService: "allowedMethods" is a service code X-Road reserves for its metaservices; a security server refuses to register it: choose another',
+    ]);
+    // A consumer-direction service is never registered: its code is the local system's.
+    expect(
+      problemsOf({
+        services: { listMethods: { backend: "remote" } },
+        backends: { remote: { translator: "xroad-rest", service: "EE/GOV/1/registry/lookup" } },
+        securityServer: { url: "http://127.0.0.1:8081", client: "EE/GOV/2/sluice" },
+      }),
+    ).to.deep.equal([]);
+  });
+
   it("refuses a service or status service named by dots alone: a URL path segment clients remove", () => {
     // `/rest/..` and `/rest/./x` are normalised away by every HTTP client before they are sent.
     for (const code of [".", ".."]) {
