@@ -201,6 +201,24 @@ describe("observability: logs across the roles", function () {
     );
     expect(logged?.msg).to.match(/redirect/);
     expect(logged?.status).to.equal(302);
+    // Where the runbook sends the operator (SluiceDeadLetters, SluiceBackendErrors): the dead
+    // letter and the last failed calls say what failed and where the backend pointed.
+    const id = answer.json.detail as string;
+    const dead = await harness.admin(roles.worker, `/admin/dead-letters/${id}`);
+    expect(dead.status).to.equal(200);
+    expect(dead.json.error).to.match(/answered 302 \(a redirect, not followed\)/);
+    expect(dead.json.error).to.include("(Location: http://elsewhere.example/)");
+    // Noted without waiting for it, beside the answer's record.
+    const noted = await eventually(async () => {
+      const status = await harness.admin(roles.worker, "/admin/status");
+      const backends = status.json.backends as Array<{
+        name: string;
+        recentFailures: Array<{ id: string; error: string; outcome: string }>;
+      }>;
+      return backends.find((b) => b.name === "legacy")?.recentFailures.find((f) => f.id === id);
+    });
+    expect(noted.error).to.equal(dead.json.error);
+    expect(noted.outcome).to.match(/redirect/);
   });
 
   it("reports a backend timeout as a timeout, with its own outcome, and the sync caller gets 504", async () => {

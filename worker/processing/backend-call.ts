@@ -425,12 +425,19 @@ export class BackendCall {
   ): Promise<Settlement> {
     const { request, log, permit, attempt } = t;
     const { failure } = record;
+    // What the operator reads in the dead letter and the last failed calls (the runbook sends
+    // them there): a redirect's says where the backend pointed, the url to fix (without its
+    // query, which may hold a token, as a callback target's is shown without its values).
+    let error = decision.cause;
     if (decision.reason === "backend_redirect") {
       const redirect = failure as BackendRedirectError;
       log.error(
         { status: redirect.backendStatus, location: redirect.location, err: redirect.message },
         "backend answered with a redirect, which is not followed; dead-lettered",
       );
+      const location = redirect.location?.split(/[?#]/)[0];
+      if (location) error = `${error} (Location: ${location})`;
+      this.noteFailure(t, error, "dead-lettered (redirect, not followed)");
     } else if (decision.reason === "translator_error") {
       log.error({ err: decision.cause }, "translator failed on the message; dead-lettered");
       this.noteFailure(t, failure, "dead-lettered (translator error)");
@@ -448,9 +455,7 @@ export class BackendCall {
           decision.error,
         ),
         deadLetter: decision.reason,
-        ...(decision.reason === "backend_redirect"
-          ? {}
-          : { deadLetterDetail: { error: decision.cause, attempts: attempt } }),
+        deadLetterDetail: { error, attempts: attempt },
       },
       callsMade(t, record) > 0,
       permit,
