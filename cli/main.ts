@@ -43,11 +43,11 @@ roles:
 commands:
   check             validate a configuration without connecting to anything (exit 0 or 2)
   demo              all roles, legacy-sim and xroad-sim on the bundled demo configuration (npm start)
-  dead-letters      list | show ID | replay (ID, a filter or --all [--dry-run]) --config FILE
+  dead-letters      list | show ID | replay (ID, a filter or --all [--dry-run]) | discard ID --config FILE
   dead-callbacks    list | show ID | redeliver (ID, a filter or --all [--dry-run]) --config FILE
   messages          show (ID, or --client --xroad-id [--service]) | cancel ID --config FILE
   backends          list | pause NAME | resume NAME --config FILE
-  hub-listeners     list [--client C] [--receiver ORIGIN] | remove ID --config FILE
+  hub-listeners     list [--client C] [--receiver ORIGIN] [--limit N] | remove ID --config FILE
   journal           [--limit N] --config FILE (operator actions, newest first, and who took them)
 
 options:

@@ -11,6 +11,7 @@ import path from "node:path";
 import { expect } from "chai";
 import { FULL_DISK_LINE, sluiceToFullDisk } from "../support/full-output";
 import { REDIS_URL } from "../support/harness";
+import { OPERATOR_USAGE } from "../../cli/operator-args";
 
 const BIN = path.resolve(__dirname, "..", "..", "..", "bin", "sluice.js");
 
@@ -47,6 +48,18 @@ describe("the sluice command", function () {
     const result = sluice(["--help"]);
     expect(result.status).to.equal(0);
     expect(result.stdout).to.include("usage: sluice <role>");
+    // Each operator command's words, as its own usage gives them (docs/operator.md lists them).
+    for (const line of OPERATOR_USAGE.split("\n").filter((l) => /sluice [a-z-]+ /.test(l))) {
+      const [command, word] = line
+        .trim()
+        .replace(/^usage: /, "")
+        .split(/\s+/)
+        .slice(1);
+      const listed = result.stdout.split("\n").find((l) => l.startsWith(`  ${command} `));
+      expect(listed, command).to.be.a("string");
+      if (!word.startsWith("["))
+        expect(listed, `${command} ${word}`).to.match(new RegExp(`\\b${word}\\b`));
+    }
   });
 
   it("prints its version", () => {
