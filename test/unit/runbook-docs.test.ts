@@ -101,6 +101,23 @@ describe("the runbooks in docs/operations.md", () => {
     expect(headings).to.have.members(shipped.map((rule) => rule.alert!));
   });
 
+  it("and the Alerts table a row for each, saying when it fires and what to do", () => {
+    const operations = readFileSync(path.join(ROOT, "docs", "operations.md"), "utf8");
+    const start = operations.indexOf("\n## Alerts\n");
+    const table = operations.slice(start, operations.indexOf("\n## ", start + 1));
+    const rows = [...table.matchAll(/^\| `(Sluice\w+)` +\|(.*)$/gm)].map((m) => ({
+      alert: m[1],
+      cells: m[2].split("|").map((cell) => cell.trim()),
+    }));
+    expect(rows.map((row) => row.alert)).to.have.members(shipped.map((rule) => rule.alert!));
+    for (const { alert, cells } of rows) {
+      // "fires when", "what to do", and the empty text after the closing bar.
+      expect(cells, alert).to.have.length(3);
+      expect(cells[0], `${alert}: fires when`).to.not.equal("");
+      expect(cells[1], `${alert}: what to do`).to.not.equal("");
+    }
+  });
+
   it("give only sluice commands the CLI takes as written", () => {
     const commands = sluiceCommands(text);
     expect(commands.length).to.be.greaterThan(8);
