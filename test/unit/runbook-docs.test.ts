@@ -127,6 +127,19 @@ describe("the runbooks in docs/operations.md", () => {
     expect(refused).to.deep.equal([]);
   });
 
+  it("and so do the rest of docs/operations.md and docs/operator.md, but for their synopses", () => {
+    const commands = ["operations.md", "operator.md"]
+      .flatMap((page) => sluiceCommands(readFileSync(path.join(ROOT, "docs", page), "utf8")))
+      // A synopsis (`[--limit N]`, `ID | --all`, `…`) shows the forms, not one command.
+      .filter((words) => !words.some((word) => /^\[|^\||…/.test(word)))
+      .filter((words) => words.includes("--config"));
+    expect(commands.length).to.be.greaterThan(15);
+    const refused = commands
+      .map((words) => ({ command: words.join(" "), problem: commandProblem(words) }))
+      .filter((c) => c.problem !== null);
+    expect(refused).to.deep.equal([]);
+  });
+
   it("would catch a command the CLI refuses", () => {
     expect(commandProblem(["backends", "pause", "--config", "FILE"])).to.equal(
       "backends pause needs a backend name",
