@@ -98,7 +98,11 @@ function identifierCharacterWarnings(config: SluiceConfig): string[] {
     );
 }
 
-/** A duration as a warning names it: the largest whole unit, to a tenth. */
+/**
+ * A duration as a warning names it: the largest whole unit, to a tenth; under two of that unit,
+ * in the next one if it is a whole number of it (95s, not 1.6m, which an operator would copy as
+ * 96 s).
+ */
 function spoken(ms: number): string {
   const units: [string, number][] = [
     ["d", 86_400_000],
@@ -106,7 +110,13 @@ function spoken(ms: number): string {
     ["m", 60_000],
     ["s", 1_000],
   ];
-  const [unit, size] = units.find(([, unitMs]) => ms >= unitMs) ?? ["ms", 1];
+  const at = units.findIndex(([, unitMs]) => ms >= unitMs);
+  if (at < 0) return `${ms}ms`;
+  const [unit, size] = units[at];
+  const [smaller, smallerSize] = units[at + 1] ?? ["ms", 1];
+  if (ms % size !== 0 && ms < 2 * size && ms % smallerSize === 0) {
+    return `${ms / smallerSize}${smaller}`;
+  }
   return `${Math.round((ms / size) * 10) / 10}${unit}`;
 }
 

@@ -389,6 +389,12 @@ describe("a remote service's call that may outlast the shutdown grace", () => {
     ]);
   });
 
+  it("names a timeout of 95s as 95s, not as 1.6m (96 s)", () => {
+    expect(warnings({ grace: "40s" }, "95s")).to.deep.equal([
+      "config.shutdown.grace: 40s, shorter than config.backends.remote.timeout of 95s: a call to the remote service still running when a worker's grace ends is given up and made again by the next worker, so the remote provider gets the message twice; set shutdown.grace above the timeout (docs/consumer.md)",
+    ]);
+  });
+
   it("is quiet with a grace above the timeout; a backend of the operator's own is not named", () => {
     expect(warnings({ grace: "40s" })).to.deep.equal([]);
     expect(warnings(undefined, "8s")).to.deep.equal([]);
