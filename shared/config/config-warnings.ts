@@ -175,9 +175,10 @@ function retentionWarnings(config: SluiceConfig): string[] {
  * running when the grace ends is given up and handed back, and the next worker calls the remote
  * service again (docs/semantics.md, the second window). A remote provider is another
  * organisation's, a SOAP one sees no Idempotency-Key (its X-Road id is its only key), and the
- * default timeout of 35 s, longer than the security server's own 30 s so that Sluice never
- * calls again while the security server still waits on the first answer, is over three times
- * the default grace: every rolling restart during a slow call sent it twice, without a word.
+ * default timeout of 95 s, longer than the security servers may take with their defaults (30 s
+ * to connect, 60 s of the service's Timeout) so that Sluice never calls again while they may
+ * still bring the first answer, is over nine times the default grace: every rolling restart
+ * during a slow call sent it twice, without a word.
  */
 function shutdownGraceWarnings(config: SluiceConfig): string[] {
   const grace = config.shutdownGraceMs;

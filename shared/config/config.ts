@@ -630,12 +630,18 @@ export const XROAD_TRANSLATORS = ["xroad-rest", "xroad-soap"];
 export const SOAP_BODY_TRANSLATORS = ["soap", "xroad-soap"];
 
 /**
- * A remote service's default timeout: longer than a security server's own (30 s by default),
- * so its answer for a provider that did not answer (`ServiceFailed.IOError`) arrives first.
- * At 30 s, as for a backend of the operator's own, Sluice gave up at the same moment and called
- * again while the security server might still be waiting on the provider's first answer.
+ * A remote service's default timeout: longer than the X-Road chain waits with its defaults, so
+ * that Sluice never gives up, and calls the other organisation's service again, while the
+ * security servers may still bring the first call's answer. The local security server gives
+ * the remote one 30 s to connect (proxy `client-timeout`) and then waits for the answer without
+ * limit (`client-httpclient-timeout` 0, X-Road's SystemProperties and ClientProxy); the remote
+ * one waits on its provider the service's Timeout (s), 60 s on every service it adds
+ * (ServiceDescriptionService.DEFAULT_SERVICE_TIMEOUT; ServerMessageProcessor and
+ * ServerRestMessageProcessor). 30 s + 60 s, and 5 s for signing, verifying and the network.
+ * At 35 s (the local security server's 30 s taken for its wait on the answer) Sluice gave up
+ * on a provider that answered after 35 to 60 s and called it again.
  */
-const XROAD_BACKEND_TIMEOUT_MS = 35_000;
+const XROAD_BACKEND_TIMEOUT_MS = 95_000;
 
 /**
  * The services offered to X-Road callers, the provider direction: all but those whose backend

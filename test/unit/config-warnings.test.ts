@@ -148,7 +148,7 @@ describe("what a security server refuses to register", () => {
         {
           securityServer: { url: "http://127.0.0.1:9", client: "EE/GOV/1/c" },
           // Above the remote call's timeout: a shorter grace is warned of on its own (below).
-          shutdown: { grace: "40s" },
+          shutdown: { grace: "100s" },
           backends,
           ...config,
         },
@@ -383,9 +383,9 @@ describe("a remote service's call that may outlast the shutdown grace", () => {
       ),
     ).filter((w) => w.startsWith("config.shutdown.grace"));
 
-  it("warns of the defaults: a 35s call cut off by a 10s grace is made again by the next worker", () => {
+  it("warns of the defaults: a 95s call cut off by a 10s grace is made again by the next worker", () => {
     expect(warnings(undefined)).to.deep.equal([
-      "config.shutdown.grace: 10s, shorter than config.backends.remote.timeout of 35s: a call to the remote service still running when a worker's grace ends is given up and made again by the next worker, so the remote provider gets the message twice; set shutdown.grace above the timeout (docs/consumer.md)",
+      "config.shutdown.grace: 10s, shorter than config.backends.remote.timeout of 95s: a call to the remote service still running when a worker's grace ends is given up and made again by the next worker, so the remote provider gets the message twice; set shutdown.grace above the timeout (docs/consumer.md)",
     ]);
   });
 
@@ -396,7 +396,8 @@ describe("a remote service's call that may outlast the shutdown grace", () => {
   });
 
   it("is quiet with a grace above the timeout; a backend of the operator's own is not named", () => {
-    expect(warnings({ grace: "40s" })).to.deep.equal([]);
+    expect(warnings({ grace: "100s" })).to.deep.equal([]);
+    expect(warnings({ grace: "40s" }, "35s")).to.deep.equal([]);
     expect(warnings(undefined, "8s")).to.deep.equal([]);
   });
 });

@@ -312,7 +312,11 @@ describe("configuration", () => {
     );
   });
 
-  it("gives a remote X-Road service a default timeout longer than a security server's 30 s", () => {
+  it("gives a remote X-Road service a default timeout longer than the security servers wait (30 s to connect, 60 s Timeout)", () => {
+    // The client side security server waits for the answer without a limit of its own
+    // (client-httpclient-timeout 0); the provider's waits the service's Timeout (s), 60 s as
+    // added, after a connect of up to 30 s (client-timeout). At 35 s Sluice gave up on a
+    // provider that answered within its Timeout, and called it again.
     const config = compileConfig(
       {
         securityServer: { url: "http://127.0.0.1:8081", client: "EE/GOV/1/sluice" },
@@ -333,7 +337,7 @@ describe("configuration", () => {
       },
       "/etc/sluice",
     );
-    expect(config.backends.remote.timeoutMs).to.equal(35_000);
+    expect(config.backends.remote.timeoutMs).to.equal(95_000);
     expect(config.backends.state.timeoutMs, "as configured").to.equal(20_000);
     expect(config.backends.own.timeoutMs).to.equal(30_000);
   });
