@@ -62,6 +62,18 @@ function stripAngles(id: string): string {
   return trimmed.startsWith("<") && trimmed.endsWith(">") ? trimmed.slice(1, -1) : trimmed;
 }
 
+/**
+ * A part's headers that hold one value, not a list (RFC 2045 §5, §6, §7): a second line was
+ * joined to the first with ", ", so a part read as `application/xop+xml; type="text/xml", text/plain`
+ * was taken by its first type while another reader could take the second (as two Content-Type
+ * lines of the request itself, which adapter/server.ts refuses).
+ */
+const SINGLE_HEADERS = new Map([
+  ["content-type", "Content-Type"],
+  ["content-id", "Content-ID"],
+  ["content-transfer-encoding", "Content-Transfer-Encoding"],
+]);
+
 function parseHeaders(block: string): Record<string, string> {
   const headers: Record<string, string> = {};
   let last: string | undefined;
@@ -75,6 +87,11 @@ function parseHeaders(block: string): Record<string, string> {
     if (colon <= 0) throw invalid(`malformed MIME part header "${line.slice(0, 60)}"`);
     last = line.slice(0, colon).trim().toLowerCase();
     const value = line.slice(colon + 1).trim();
+    if (headers[last] !== undefined && SINGLE_HEADERS.has(last)) {
+      throw invalid(
+        `a MIME part has 2 ${SINGLE_HEADERS.get(last)} headers; a part has at most one`,
+      );
+    }
     headers[last] = headers[last] === undefined ? value : `${headers[last]}, ${value}`;
   }
   return headers;

@@ -13,6 +13,11 @@ import { fixture as bytes, MULTIPART_FIXTURES } from "../fixtures/xroad-soap/out
 const MULTIPART = MULTIPART_FIXTURES[0][1];
 const MTOM = MULTIPART_FIXTURES[1][1];
 
+/** The first Content-Type line of `text`. */
+function line0(text: string): string {
+  return /Content-Type: [^\n]*/.exec(text)?.[0] ?? "";
+}
+
 function faultOf(run: () => unknown): string {
   try {
     run();
@@ -163,6 +168,37 @@ describe("SOAP request: multipart/related (SwA and MTOM)", () => {
     expect(faultOf(() => readSoapRequest(Buffer.from(envelope), "text/xml"))).to.equal(
       "Client.InvalidSoap",
     );
+  });
+
+  it("a part with two Content-Type, Content-ID or Content-Transfer-Encoding lines is refused, not read by the first", () => {
+    // As two Content-Type lines of the request itself are (adapter/server.ts): the root read as
+    // the first type (xop+xml) while another reader could take the second.
+    const text = bytes("attachm.query").toString("utf8");
+    for (const [line, second] of [
+      ['Content-Type: text/xml; charset="utf-8"', "Content-Type: text/plain"],
+      ['Content-Type: text/xml; charset="utf-8"', "content-type: text/xml"],
+      ['Content-Type: text/xml; charset="utf-8"', "Content-ID: <a>\nContent-ID: <b>"],
+      [
+        'Content-Type: text/xml; charset="utf-8"',
+        "Content-Transfer-Encoding: 8bit\nContent-Transfer-Encoding: 8bit",
+      ],
+    ]) {
+      const twice = Buffer.from(text.replace(line, `${line}\n${second}`));
+      expect(
+        faultOf(() => readSoapRequest(twice, MULTIPART)),
+        second,
+      ).to.equal("Client.InvalidContentType");
+    }
+    const xop = Buffer.from(
+      text.replace(
+        'Content-Type: text/xml; charset="utf-8"',
+        'Content-Type: application/xop+xml; type="text/xml"\nContent-Type: text/plain',
+      ),
+    );
+    expect(() => parseMultipartRelated(xop, MULTIPART)).to.throw(/2 Content-Type/);
+    // Other headers may repeat, as before.
+    const other = Buffer.from(text.replace(line0(text), `${line0(text)}\nX-Note: a\nX-Note: b`));
+    expect(parseMultipartRelated(other, MULTIPART).root.headers["x-note"]).to.equal("a, b");
   });
 
   it("a root part that is not XML is refused", () => {
