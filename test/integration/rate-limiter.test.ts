@@ -144,10 +144,11 @@ describe("rate limiter (real Redis)", function () {
     await sleep(3_100);
     const next = await faster.tryAcquire();
     if (!next.granted) expect(next.retryInMs).to.be.at.most(rate.perMs / rate.limit + 25);
-    // And the new rate holds from there: the one after is an interval later.
-    const [first, second] = [await faster.acquire(), await faster.tryAcquire()];
-    expect(first.grantedAtUs).to.be.a("number");
-    expect(second.granted).to.equal(false);
+    // And the new rate holds from there: the one after is an interval later, on the limiter's
+    // clock (asked at once, a loaded machine may ask an interval later and be granted).
+    const first = await faster.acquire();
+    const second = await faster.acquire();
+    expect(second.grantedAtUs - first.grantedAtUs).to.be.at.least((rate.perMs / rate.limit) * 1000);
   });
 
   it("two rates side by side (a rolling change) stay within the faster rate and the larger burst", async function () {
