@@ -548,6 +548,13 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
     const answered = (p: SluiceProcess) =>
       p.lines.filter((l) => l.msg === "backend answered" && l.backend === "limited");
     const answeredBy = (p: SluiceProcess) => answered(p).length;
+    // A worker logs "backend answered" once the answer is recorded and published: after the
+    // state reads completed, so maybe not yet.
+    await eventually(
+      async () => (answeredBy(local) + answeredBy(extra) >= total + 1 ? true : undefined),
+      10_000,
+      `${total + 1} "backend answered" lines`,
+    );
     expect(answeredBy(local) + answeredBy(extra)).to.equal(total + 1);
     // limit 2 per second plus a burst of 1, guard 300 ms: any 4 grants span at least 1.3 s.
     // Judged on the limiter's own clock, each call's token grant time (Redis time) that its

@@ -357,9 +357,17 @@ describe("worker limits end to end (several worker processes)", function () {
         .map((c) => c.id)
         .sort(),
     ).to.deep.equal(completed);
-    const sent = workers
-      .flatMap((w) => w.lines)
-      .filter((l) => l.msg === "backend answered" && ids.includes(String(l.id)));
+    // A worker logs "backend answered" once the answer is recorded and published: after the
+    // state reads completed, so maybe not yet.
+    const answered = () =>
+      workers
+        .flatMap((w) => w.lines)
+        .filter((l) => l.msg === "backend answered" && ids.includes(String(l.id)));
+    const sent = await eventually(
+      async () => (answered().length >= completed.length ? answered() : undefined),
+      10_000,
+      `${completed.length} "backend answered" lines`,
+    );
     expect(sent.map((l) => String(l.id)).sort()).to.deep.equal(completed);
     for (const line of sent) {
       expect(Number(line.sentAt), String(line.id)).to.be.at.most(Number(line.expiresAt));
