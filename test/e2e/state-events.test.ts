@@ -66,11 +66,18 @@ describe("state-change events end to end (adapter, worker, response worker)", fu
       15_000,
       `${state} event of ${id} at ${path}`,
     );
+  /**
+   * Waits for all three events of message `id` at `path`: deliveries are not ordered
+   * (docs/callbacks.md), so `accepted` may come after `completed`.
+   */
+  const waitForAll = async (path: string, id: string) => {
+    for (const state of ["accepted", "processing", "completed"])
+      await waitForState(path, id, state);
+  };
 
   it("tells the sender's listener accepted, processing and completed, signed", async () => {
     const id = await send(ALICE);
-    await waitForState("alice", id, "completed");
-    await waitForState("alice", id, "processing");
+    await waitForAll("alice", id);
     const events = eventsAt("alice", id);
     for (const event of events) {
       expect(verifyWebhook(SECRET, event.headers, event.body)).to.deep.equal({ valid: true });
@@ -95,10 +102,8 @@ describe("state-change events end to end (adapter, worker, response worker)", fu
   it("tells each client only of its own messages", async () => {
     const aliceId = await send(ALICE);
     const bobId = await send(BOB);
-    await waitForState("alice", aliceId, "completed");
-    await waitForState("bob", bobId, "completed");
-    await waitForState("alice", aliceId, "processing");
-    await waitForState("bob", bobId, "processing");
+    await waitForAll("alice", aliceId);
+    await waitForAll("bob", bobId);
     await new Promise((resolve) => setTimeout(resolve, 300));
     const correlations = (path: string) =>
       new Set(bodies(eventsAt(path)).map((b) => b.correlationId));
@@ -127,8 +132,7 @@ describe("state-change events end to end (adapter, worker, response worker)", fu
       Prefer: "respond-async",
       "X-Callback-Url": harness.receiver.url("/hooks/notify"),
     });
-    await waitForState("alice", id, "completed");
-    await waitForState("alice", id, "processing");
+    await waitForAll("alice", id);
     await eventually(
       async () => harness.receiver.calls.some((c) => c.path === "/hooks/notify") || undefined,
     );
