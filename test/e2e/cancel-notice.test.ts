@@ -164,6 +164,12 @@ describe("cancel notice from the cancel route (no worker running)", function () 
       expect(again.json.state).to.equal("cancelled");
     }
     expect(notices.published - before, "notices published").to.equal(1);
+    // Told is handed to delivery, not delivered: the callback may come after it.
+    await eventually(
+      async () => (callbacksFor("/hooks/repeated").length > 0 ? true : undefined),
+      10_000,
+      "the cancel's callback",
+    );
     expect(callbacksFor("/hooks/repeated")).to.have.length(1);
   });
 });
