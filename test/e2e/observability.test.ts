@@ -64,6 +64,13 @@ describe("observability: logs across the roles", function () {
     ],
   });
   const { roles } = harness;
+  /** The worker's error line about message `id`, once it has come through the pipe. */
+  const loggedError = (id: string) =>
+    eventually(
+      async () => roles.worker.lines.find((l) => l.id === id && l.level === "error"),
+      10_000,
+      `the worker's error line about ${id}`,
+    );
   after(async () => {
     await hooks?.close();
     await backend?.close();
@@ -196,9 +203,8 @@ describe("observability: logs across the roles", function () {
     expect(metricsText).to.match(
       /sluice_dead_letters_total\{backend="legacy",reason="backend_redirect"\} 1/,
     );
-    const logged = roles.worker.lines.find(
-      (l) => l.id === answer.json.detail && l.level === "error",
-    );
+    // The worker's line comes through a pipe, maybe after the answer: waited for.
+    const logged = await loggedError(answer.json.detail as string);
     expect(logged?.msg).to.match(/redirect/);
     expect(logged?.status).to.equal(302);
     // Where the runbook sends the operator (SluiceDeadLetters, SluiceBackendErrors): the dead
@@ -232,9 +238,7 @@ describe("observability: logs across the roles", function () {
     expect(metricsText).to.not.match(
       /sluice_backend_calls_total\{backend="hasty",outcome="poison"\}/,
     );
-    const logged = roles.worker.lines.find(
-      (l) => l.id === answer.json.detail && l.level === "error",
-    );
+    const logged = await loggedError(answer.json.detail as string);
     expect(logged?.msg, JSON.stringify(logged)).to.equal("retries exhausted; dead-lettered");
     expect(logged?.err).to.match(/did not answer/);
   });
