@@ -238,7 +238,7 @@ exports.createTranslator = () => { throw new Error("no licence file at /etc/lega
       const file = path.join(dir, `${name}.yaml`);
       writeFileSync(
         file,
-        `adapter:\n  tls: { cert: ss.crt, key: ss.key, clientCa: ss-internal.crt }\n${adapterExtra}callbacks: { secret: "whsec_${"k".repeat(40)}" }\nservices:\n${services}backends:\n  b: { url: "http://127.0.0.1:1" }\n  remote: { translator: xroad-rest, service: EE/GOV/1/other/svc }\nsecurityServer: { url: "http://127.0.0.1:1", client: EE/GOV/1/sluice }\nshutdown: { grace: 40s }\n${extra}`,
+        `adapter:\n  tls: { cert: ss.crt, key: ss.key, clientCa: ss-internal.crt }\n${adapterExtra}callbacks: { secret: "whsec_${"k".repeat(40)}" }\nservices:\n${services}backends:\n  b: { url: "http://127.0.0.1:1" }\n  remote: { translator: xroad-rest, service: EE/GOV/1/other/svc }\nsecurityServer: { url: "http://127.0.0.1:1", client: EE/GOV/1/sluice }\nshutdown: { grace: 100s }\n${extra}`,
         // It holds a webhook secret: readable by its owner only, as a deployment's should be.
         { mode: 0o600 },
       );
