@@ -18,6 +18,7 @@ import { xroadIdProblem } from "./route-intake";
 import { requestSpan } from "./request-span";
 import { restRoute, type RestRouteDeps } from "./rest/rest-route";
 import { registerSoapRoutes } from "./soap/soap-route";
+import { SoapBodyValidators } from "./soap/soap-validation";
 import { cancelRoute, statusRoute, type StatusRouteDeps } from "./status-route";
 import { restServiceOpenApi, statusServiceOpenApi } from "./openapi";
 import { publicUrl } from "./public-url";
@@ -93,9 +94,18 @@ export function createApp(deps: AppDeps, extraRoutes: RouteRegistrar[] = []): Ko
   router.all(new RegExp(`^/rest/${escapeRegExp(statusService)}(?:/.*)?$`), (ctx) =>
     answerError(ctx, new SluiceError("NotFound", `nothing at ${ctx.method} ${ctx.path}`), deps.log),
   );
-  const rest = restRoute(deps);
+  // The SOAP Body's schemas, for SOAP callers and for REST callers' XML bound for a SOAP Body:
+  // compiled once, so a service offered both ways is not compiled twice.
+  const soapBodies = new SoapBodyValidators(
+    Object.values(deps.config.services).filter(
+      (service) =>
+        service.protocols.includes("soap") ||
+        (service.protocols.includes("rest") && sendsInSoapBody(deps.config, service)),
+    ),
+  );
+  const rest = restRoute(deps, soapBodies);
   router.all(/^\/rest\/.*/, rest);
-  const soap = registerSoapRoutes(router, deps);
+  const soap = registerSoapRoutes(router, deps, soapBodies);
   const businessCall = businessCallMatcher(statusService);
   app.use(
     requestFrame(deps, (ctx, next) => {

@@ -32,6 +32,7 @@ import {
   sendsInSoapBody,
 } from "./soap-xml-body";
 import { XmlBodySchemas } from "./soap-xml-schema";
+import type { SoapBodyValidators } from "../soap/soap-validation";
 import {
   checkServiceHeader,
   checkSingleHeaders,
@@ -96,9 +97,10 @@ export interface RestRouteDeps {
   log: Logger;
 }
 
-export function restRoute(deps: RestRouteDeps) {
+/** `soapBodies`: the SOAP Body's schemas, which an XML body bound for a SOAP Body meets too. */
+export function restRoute(deps: RestRouteDeps, soapBodies: SoapBodyValidators) {
   const unreachable = new UnreachableLocationWarning(deps.log);
-  const xmlSchemas = new XmlBodySchemas(deps.config);
+  const xmlSchemas = new XmlBodySchemas(deps.config, soapBodies);
   return async (ctx: Context): Promise<void> => {
     const started = process.hrtime.bigint();
     const match = SERVICE_PATH.exec(ctx.path);

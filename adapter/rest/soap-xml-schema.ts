@@ -3,12 +3,11 @@
 
 import type { ServiceConfig, SluiceConfig } from "../../shared/config/config";
 import { XROAD_PREFIXES } from "../../shared/protocol/xroad-namespaces";
-import { DEFAULT_SOAP_REQUEST_LIMITS } from "../soap/soap-request";
+import { xmlLimitsOf } from "../soap/soap-request";
 import { XML_NS, type XmlLimits } from "../soap/safe-xml";
-import { SoapBodyValidators } from "../soap/soap-validation";
+import type { SoapBodyValidators } from "../soap/soap-validation";
 import { elementToJson } from "../soap/xml-json";
 import { readXml } from "../soap/xml-reader";
-import { sendsInSoapBody } from "./soap-xml-body";
 
 /** What an element may use undeclared: the prefixes the worker declares around it. */
 const BODY_SCOPE: ReadonlyMap<string, string> = new Map([...XROAD_PREFIXES, ["xml", XML_NS]]);
@@ -17,13 +16,14 @@ export class XmlBodySchemas {
   private readonly validators: SoapBodyValidators;
   private readonly limits: XmlLimits;
 
-  /** Compiled once, at start, for the REST services whose bodies go in a SOAP Body. */
-  constructor(config: SluiceConfig) {
-    const services = Object.values(config.services).filter(
-      (service) => service.protocols.includes("rest") && sendsInSoapBody(config, service),
-    );
-    this.validators = new SoapBodyValidators(services);
-    this.limits = { ...DEFAULT_SOAP_REQUEST_LIMITS.xml, ...config.adapter.xml };
+  /**
+   * `validators`: the SOAP Body's schemas, compiled once at start (adapter/server.ts) for the
+   * services offered over SOAP and the REST services whose bodies go in a SOAP Body, shared with
+   * the SOAP route so a service offered both ways is compiled once.
+   */
+  constructor(config: SluiceConfig, validators: SoapBodyValidators) {
+    this.validators = validators;
+    this.limits = xmlLimitsOf(config);
   }
 
   /**

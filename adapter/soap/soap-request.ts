@@ -9,6 +9,7 @@ import {
   type MimePart,
   type MultipartLimits,
 } from "../../shared/protocol/multipart-related";
+import type { SluiceConfig } from "../../shared/config/config";
 import { DEFAULT_XML_LIMITS, type XmlLimits } from "./safe-xml";
 import { parseSoapEnvelope, XOP_NS, type SoapRequest, type XopInclude } from "./soap-envelope";
 import { charsetOf, decodeXml } from "../../shared/protocol/xml-encoding";
@@ -22,6 +23,11 @@ export const DEFAULT_SOAP_REQUEST_LIMITS: SoapRequestLimits = {
   xml: DEFAULT_XML_LIMITS,
   multipart: DEFAULT_MULTIPART_LIMITS,
 };
+
+/** The XML limits a configuration sets (`adapter.xml`), each one it leaves out at its default. */
+export function xmlLimitsOf(config: SluiceConfig): XmlLimits {
+  return { ...DEFAULT_XML_LIMITS, ...config.adapter.xml };
+}
 
 export interface SoapRequestWithAttachments extends SoapRequest {
   /** Parts beside the envelope, in order (empty for text/xml). */

@@ -36,6 +36,7 @@ import { EnvelopeFault, soapMessageOf, xroadHeadersOf } from "./soap-envelope";
 import { buildSoapFault, faultHttpStatus } from "./soap-fault";
 import {
   DEFAULT_SOAP_REQUEST_LIMITS,
+  xmlLimitsOf,
   readSoapRequest,
   soapBodyKind,
   type SoapRequestLimits,
@@ -66,15 +67,15 @@ const NO_SERVICE_MAX_BODY = 64 * 1024;
 export function registerSoapRoutes(
   router: Router,
   deps: SoapRouteDeps,
+  validators: SoapBodyValidators,
 ): (ctx: Context) => Promise<void> {
   const services = Object.values(deps.config.services).filter((s) => s.protocols.includes("soap"));
-  const validators = new SoapBodyValidators(services);
   // The service is known only after parsing, so the read limit is the largest of them.
   const maxBody =
     services.length === 0 ? NO_SERVICE_MAX_BODY : Math.max(...services.map((s) => s.maxBodyBytes));
   const limits: SoapRequestLimits = {
     ...DEFAULT_SOAP_REQUEST_LIMITS,
-    xml: { ...DEFAULT_SOAP_REQUEST_LIMITS.xml, ...deps.config.adapter.xml },
+    xml: xmlLimitsOf(deps.config),
   };
   const post = soapPost(deps, validators, maxBody, limits);
   router.post("/soap", post);
