@@ -683,9 +683,39 @@ export const XROAD_RESERVED_SERVICE_CODES = [
 ];
 
 /** Whether a service's backend calls a remote X-Road service: the consumer direction (§9). */
-export function callsRemoteService(config: SluiceConfig, service: ServiceConfig): boolean {
+export function callsRemoteService(
+  config: Pick<SluiceConfig, "backends">,
+  service: ServiceConfig,
+): boolean {
   const backend = config.backends[service.backend];
   return backend !== undefined && XROAD_TRANSLATORS.includes(backend.translator);
+}
+
+/**
+ * The service codes X-Road reserves, used where a security server would have to register them:
+ * a provider-direction service and the status service. A consumer-direction service never is
+ * registered, so its code is the local system's alone.
+ */
+function reservedCodeProblems(
+  services: Record<string, ServiceConfig>,
+  backends: Record<string, BackendConfig>,
+  statusService: string,
+): string[] {
+  const problems: string[] = [];
+  for (const service of Object.values(services)) {
+    if (callsRemoteService({ backends }, service)) continue;
+    if (XROAD_RESERVED_SERVICE_CODES.includes(service.code)) {
+      problems.push(
+        `config.services.${service.code}: "${service.code}" is a service code X-Road reserves for its metaservices; a security server refuses to register it (and a WSDL that holds it): choose another`,
+      );
+    }
+  }
+  if (XROAD_RESERVED_SERVICE_CODES.includes(statusService)) {
+    problems.push(
+      `config.xroad.statusService: "${statusService}" is a service code X-Road reserves for its metaservices; a security server refuses to register it: choose another`,
+    );
+  }
+  return problems;
 }
 
 /**
@@ -972,22 +1002,7 @@ export function compileConfig(
   problems.push(...consumerDirectionProblems(services, backends, securityServer));
   problems.push(...unusedTlsProblems(backends, securityServer));
   const statusService = root.at("xroad").string("statusService", DEFAULT_STATUS_SERVICE);
-  // A provider-direction service (and the status service) is registered on the security server;
-  // a consumer-direction one never is, so its code is the local system's alone.
-  for (const service of Object.values(services)) {
-    const backend = backends[service.backend];
-    const remote = backend !== undefined && XROAD_TRANSLATORS.includes(backend.translator);
-    if (!remote && XROAD_RESERVED_SERVICE_CODES.includes(service.code)) {
-      problems.push(
-        `config.services.${service.code}: "${service.code}" is a service code X-Road reserves for its metaservices; a security server refuses to register it (and a WSDL that holds it): choose another`,
-      );
-    }
-  }
-  if (XROAD_RESERVED_SERVICE_CODES.includes(statusService)) {
-    problems.push(
-      `config.xroad.statusService: "${statusService}" is a service code X-Road reserves for its metaservices; a security server refuses to register it: choose another`,
-    );
-  }
+  problems.push(...reservedCodeProblems(services, backends, statusService));
   const xroadProvider = root.at("xroad").has("provider")
     ? root.at("xroad").string("provider")
     : null;
