@@ -6,19 +6,21 @@
 // request not sent in time is answered in JSON even on /soap: Node hands over none of its
 // bytes to tell the endpoint by.
 
-import { maxHeaderSize, STATUS_CODES, type Server } from "node:http";
+import { maxHeaderSize, type Server } from "node:http";
 import type { Server as TlsServer } from "node:https";
-import type { Socket } from "node:net";
-import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import { parserRefusals } from "../shared/observability/metrics";
 import { ThrottledWarning } from "../shared/observability/throttled-warning";
 import { SluiceError } from "../shared/protocol/errors";
+import {
+  answerConnect,
+  answerParserErrors,
+  parserRefusal,
+  rawAnswer,
+  type ParserError as ClientError,
+} from "../shared/protocol/parser-refusal";
 import { buildSoapFault } from "./soap/soap-fault";
 import { REQUEST_REFUSALS } from "./request-refusals";
-
-/** A parser's error as Node hands it to `clientError`. */
-type ClientError = Error & { code?: string; reason?: string; rawPacket?: Buffer };
 
 /** A request line naming the SOAP endpoint, when the refused bytes start with one. */
 const SOAP_REQUEST_LINE = /^[A-Z]+ (?:https?:\/\/[^/\s]*)?\/soap(?:[/?\s])/;
@@ -61,37 +63,21 @@ export function parserRefusalReason(error: ClientError): ParserRefusal | null {
   }
 }
 
-/** The refusal an error of Node's parser stands for. */
+/**
+ * The refusal an error of Node's parser stands for, as both ports refuse it (parserRefusal),
+ * with a URL over the limit told apart (414).
+ */
 export function clientRefusal(error: ClientError, headerLimit = maxHeaderSize): SluiceError {
-  switch (error.code) {
-    case "HPE_HEADER_OVERFLOW": {
-      if (targetOverflows(error, headerLimit)) {
-        const { code, status } = REQUEST_REFUSALS.longTarget;
-        return new SluiceError(
-          code,
-          `the request's target (its URL) is longer than ${headerLimit} bytes`,
-          { status },
-        );
-      }
-      const { code, status } = REQUEST_REFUSALS.headerLines;
-      return new SluiceError(code, `the request's headers are larger than ${headerLimit} bytes`, {
-        status,
-      });
-    }
-    case "ERR_HTTP_REQUEST_TIMEOUT": {
-      const { code, status } = REQUEST_REFUSALS.slowRequest;
-      return new SluiceError(code, "the request was not sent in time", { status });
-    }
-    case "HPE_CHUNK_EXTENSIONS_OVERFLOW":
-      return new SluiceError("PayloadTooLarge", "the request's chunk extensions are too large");
-    default: {
-      // llhttp's reason is a fixed phrase ("Invalid header value char"), never the input.
-      const reason = typeof error.reason === "string" ? `: ${error.reason.slice(0, 100)}` : "";
-      return new SluiceError("InvalidRequest", `the request is not well-formed HTTP${reason}`, {
-        status: 400,
-      });
-    }
+  if (error.code === "HPE_HEADER_OVERFLOW" && targetOverflows(error, headerLimit)) {
+    const { code, status } = REQUEST_REFUSALS.longTarget;
+    return new SluiceError(
+      code,
+      `the request's target (its URL) is longer than ${headerLimit} bytes`,
+      { status },
+    );
   }
+  const { code, status, message } = parserRefusal(error, headerLimit);
+  return new SluiceError(code, message, { status });
 }
 
 /** The whole HTTP answer to a refused request: JSON, or a SOAP fault for the SOAP endpoint. */
@@ -106,11 +92,7 @@ function rawErrorAnswer(refusal: SluiceError, soap: boolean, headers = ""): stri
     ? buildSoapFault(refusal)
     : JSON.stringify({ type: refusal.code, message: refusal.message, detail: null });
   const type = soap ? "text/xml; charset=utf-8" : "application/json; charset=utf-8";
-  return (
-    `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? ""}\r\n${headers}` +
-    `Content-Type: ${type}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-    `Connection: close\r\n\r\n${body}`
-  );
+  return rawAnswer(refusal.status, type, body, headers);
 }
 
 /** The answer to a CONNECT: Sluice is no proxy. */
@@ -128,12 +110,7 @@ export const CONNECT_ANSWER = rawErrorAnswer(
  * alone from here (no HTTP timeouts), so it is destroyed if the caller does not close its end.
  */
 export function refuseConnect(server: Server | TlsServer): void {
-  server.on("connect", (_req: unknown, stream: Duplex) => {
-    const socket = stream as Socket;
-    socket.on("error", () => socket.destroy());
-    socket.setTimeout(2_000, () => socket.destroy());
-    socket.end(CONNECT_ANSWER);
-  });
+  answerConnect(server, CONNECT_ANSWER);
 }
 
 /**
@@ -146,17 +123,15 @@ export function refuseConnect(server: Server | TlsServer): void {
  */
 export function answerClientErrors(server: Server | TlsServer, log: Logger): () => void {
   const warning = new ThrottledWarning<ParserRefusal>(log, "requests refused by the HTTP parser");
-  server.on("clientError", (error: ClientError, stream: Duplex) => {
-    const socket = stream as Socket;
-    const reason = parserRefusalReason(error);
-    if (reason !== null) {
+  answerParserErrors(
+    server,
+    (error) => clientErrorAnswer(error),
+    (error, socket) => {
+      const reason = parserRefusalReason(error);
+      if (reason === null) return;
       parserRefusals.inc({ reason });
       warning.note(reason, { remote: socket.remoteAddress ?? null });
-    }
-    if (error.code !== "ECONNRESET" && socket.writable && socket.bytesWritten === 0) {
-      socket.write(clientErrorAnswer(error));
-    }
-    socket.destroy();
-  });
+    },
+  );
   return () => warning.close();
 }

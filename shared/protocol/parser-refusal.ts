@@ -1,0 +1,100 @@
+// What both HTTP ports (the service port and the admin port) answer to requests Node's parser
+// refuses before any route sees them, and to CONNECT: Node wrote a bare status line (408 and 400
+// with an empty body) for the first and closed a CONNECT unanswered. Each port gives its own
+// body (its error shape, its headers); the refusals, the framing and the guards are these.
+
+import { maxHeaderSize, STATUS_CODES, type Server } from "node:http";
+import type { Server as TlsServer } from "node:https";
+import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
+import type { ErrorCode } from "./errors";
+
+/** A parser's error as Node hands it to `clientError`. */
+export type ParserError = Error & { code?: string; reason?: string; rawPacket?: Buffer };
+
+export interface ParserErrorRefusal {
+  code: ErrorCode;
+  status: number;
+  message: string;
+}
+
+/**
+ * The refusal an error of Node's parser stands for: headers over Node's limit (431), a request
+ * not sent in time (408), chunk extensions too large (413), anything else not well-formed HTTP
+ * (400). A port that tells a URL over the limit apart (414) does so before asking.
+ */
+export function parserRefusal(error: ParserError, headerLimit = maxHeaderSize): ParserErrorRefusal {
+  switch (error.code) {
+    case "HPE_HEADER_OVERFLOW":
+      return {
+        code: "InvalidHeader",
+        status: 431,
+        message: `the request's headers are larger than ${headerLimit} bytes`,
+      };
+    case "ERR_HTTP_REQUEST_TIMEOUT":
+      return { code: "InvalidRequest", status: 408, message: "the request was not sent in time" };
+    case "HPE_CHUNK_EXTENSIONS_OVERFLOW":
+      return {
+        code: "PayloadTooLarge",
+        status: 413,
+        message: "the request's chunk extensions are too large",
+      };
+    default: {
+      // llhttp's reason is a fixed phrase ("Invalid header value char"), never the input.
+      const reason = typeof error.reason === "string" ? `: ${error.reason.slice(0, 100)}` : "";
+      return {
+        code: "InvalidRequest",
+        status: 400,
+        message: `the request is not well-formed HTTP${reason}`,
+      };
+    }
+  }
+}
+
+/**
+ * A whole HTTP answer that closes the connection, written to the socket as it is: `headers`
+ * are whole lines (each ending in CRLF), put before the content headers.
+ */
+export function rawAnswer(status: number, contentType: string, body: string, headers = ""): string {
+  return (
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\n${headers}` +
+    `Content-Type: ${contentType}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+    `Connection: close\r\n\r\n${body}`
+  );
+}
+
+/**
+ * Answers what Node's parser refuses with `answerFor`'s answer, where Node would write its bare
+ * status line: only on a connection that has had no answer written yet (as Node does), never
+ * to one the caller reset. `noted` hears of every error first (a port counts them there); the
+ * connection is closed either way.
+ */
+export function answerParserErrors(
+  server: Server | TlsServer,
+  answerFor: (error: ParserError) => string,
+  noted?: (error: ParserError, socket: Socket) => void,
+): void {
+  server.on("clientError", (error: ParserError, stream: Duplex) => {
+    const socket = stream as Socket;
+    noted?.(error, socket);
+    if (error.code !== "ECONNRESET" && socket.writable && socket.bytesWritten === 0) {
+      socket.write(answerFor(error));
+    }
+    socket.destroy();
+  });
+}
+
+/**
+ * Answers CONNECT with `answer` (a 405: no port of Sluice's is a proxy). Node hands a CONNECT to
+ * `connect` listeners with the bare socket and, without one, closed it unanswered. The socket
+ * is the port's alone from here (no HTTP timeouts), so it is destroyed if the caller does not
+ * close its end.
+ */
+export function answerConnect(server: Server | TlsServer, answer: string): void {
+  server.on("connect", (_req: unknown, stream: Duplex) => {
+    const socket = stream as Socket;
+    socket.on("error", () => socket.destroy());
+    socket.setTimeout(2_000, () => socket.destroy());
+    socket.end(answer);
+  });
+}
