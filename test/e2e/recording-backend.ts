@@ -16,7 +16,10 @@ export class RecordingBackend {
       req.on("end", () => {
         backend.calls.push({ path: req.url ?? "", headers: req.headers });
         if (req.url?.endsWith("/moved")) {
-          res.writeHead(302, { location: "http://elsewhere.example/" }).end();
+          // A query value and user information an operator must not be shown (a token).
+          res
+            .writeHead(302, { location: "http://sso:secret@elsewhere.example/login?ticket=t0k3n" })
+            .end();
           return;
         }
         const delay = req.url?.endsWith("/slow") ? 400 : 0;

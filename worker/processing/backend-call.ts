@@ -11,6 +11,7 @@ import {
   type BackendResponse,
 } from "../../shared/protocol/errors";
 import { metrics } from "../../shared/observability/metrics";
+import { shownCallbackTarget } from "../../shared/delivery/callback-target";
 import type { StateNotices } from "../../shared/protocol/state-notice";
 import type { State } from "../../shared/store/transaction-store";
 import type { Clock } from "../../shared/runtime/clock";
@@ -426,8 +427,8 @@ export class BackendCall {
     const { request, log, permit, attempt } = t;
     const { failure } = record;
     // What the operator reads in the dead letter and the last failed calls (the runbook sends
-    // them there): a redirect's says where the backend pointed, the url to fix (without its
-    // query, which may hold a token, as a callback target's is shown without its values).
+    // them there): a redirect's says where the backend pointed, the url to fix, shown as a
+    // callback target is (its query's values and any user information hidden: a token).
     let error = decision.cause;
     if (decision.reason === "backend_redirect") {
       const redirect = failure as BackendRedirectError;
@@ -435,8 +436,8 @@ export class BackendCall {
         { status: redirect.backendStatus, location: redirect.location, err: redirect.message },
         "backend answered with a redirect, which is not followed; dead-lettered",
       );
-      const location = redirect.location?.split(/[?#]/)[0];
-      if (location) error = `${error} (Location: ${location})`;
+      if (redirect.location)
+        error = `${error} (Location: ${shownCallbackTarget(redirect.location)})`;
       this.noteFailure(t, error, "dead-lettered (redirect, not followed)");
     } else if (decision.reason === "translator_error") {
       log.error({ err: decision.cause }, "translator failed on the message; dead-lettered");
