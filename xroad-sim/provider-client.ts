@@ -4,9 +4,10 @@
 // followed (PR-REST §4.4), the service's timeout on the whole call; failures become the
 // `Server.ServerProxy.ServiceFailed.*` errors a real security server answers with.
 
-import { X509Certificate } from "node:crypto";
+import type { X509Certificate } from "node:crypto";
 import type { TLSSocket } from "node:tls";
 import { Agent, buildConnector, errors as undiciErrors, request } from "undici";
+import { certificatesOf } from "../shared/config/tls-files";
 import type { CompiledService, Pem } from "./sim-options";
 import { XroadError } from "./xroad-errors";
 
@@ -52,7 +53,7 @@ export class ProviderClient {
       rejectUnauthorized: false,
       timeout: Math.min(service.timeoutMs, 10_000),
     });
-    const listed = listedCertificates(service.tls.ca ?? []);
+    const listed = certificatesOf(service.tls.ca ?? []);
     agent = new Agent({
       connect: (options, callback) =>
         connector(options, (error, socket) => {
@@ -126,15 +127,6 @@ export class ProviderClient {
     this.agents.clear();
     await Promise.all(agents.map((a) => a.destroy().catch(() => undefined)));
   }
-}
-
-/** Every certificate of the listed PEMs (a file may hold several). */
-function listedCertificates(pems: Pem[]): X509Certificate[] {
-  return pems.flatMap((pem) =>
-    (pem.toString().match(/-----BEGIN CERTIFICATE-----[^-]*-----END CERTIFICATE-----/g) ?? []).map(
-      (block) => new X509Certificate(block),
-    ),
-  );
 }
 
 /** X-Road's refusal of a provider certificate that is not listed, or null when it is. */

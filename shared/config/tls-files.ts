@@ -145,7 +145,7 @@ function checkCertificates(pem: Buffer): void {
 }
 
 /** Every certificate of the files `pems` (chains, bundles). */
-function certificatesOf(pems: Buffer[]): X509Certificate[] {
+export function certificatesOf(pems: Array<Buffer | string>): X509Certificate[] {
   return pems.flatMap((pem) =>
     (pem.toString("latin1").match(CERTIFICATE_BLOCK) ?? []).map(
       (block) => new X509Certificate(block),
