@@ -32,34 +32,32 @@ export function elementToJson(element: XmlElement): JsonValue {
   // prototype: the reader refuses the names __proto__, constructor and prototype, and
   // attribute keys start with "@".
   const result: { [key: string]: JsonValue } = {};
-  for (const attribute of element.attributes) {
-    const key = `@${attribute.local}`;
-    const existing = result[key];
-    // One local name in two namespaces (`p:x`, `q:x`, or `lang` beside `xml:lang`): both
-    // values in document order, as for repeated child elements. Keeping one dropped the other
-    // from what the schema checks and a JSON backend gets, while a SOAP backend reads either.
-    if (existing === undefined) result[key] = attribute.value;
-    else if (Array.isArray(existing)) existing.push(attribute.value);
-    else result[key] = [existing, attribute.value];
-  }
+  // One local name in two namespaces (`p:x`, `q:x`, or `lang` beside `xml:lang`): both values
+  // in document order, as for repeated child elements. Keeping one dropped the other from what
+  // the schema checks and a JSON backend gets, while a SOAP backend reads either.
+  for (const attribute of element.attributes)
+    gather(result, `@${attribute.local}`, attribute.value);
   for (const child of element.children) {
-    if (child.kind !== "element") continue;
-    const value = elementToJson(child);
-    // Own keys only: an element named "toString" is data, not Object.prototype's.
-    if (!Object.hasOwn(result, child.local)) {
-      result[child.local] = value;
-      continue;
-    }
-    const existing = result[child.local];
-    if (Array.isArray(existing)) {
-      // elementToJson never returns an array, so an array here is one of repeated names.
-      existing.push(value);
-    } else {
-      result[child.local] = [existing, value];
-    }
+    if (child.kind === "element") gather(result, child.local, elementToJson(child));
   }
   if (!isLayout(text)) result["#text"] = text;
   return result;
+}
+
+/**
+ * Sets `key` to `value`, or, when `key` is already there, makes it the list of its values in
+ * document order. A value gathered here is a string or an object (elementToJson never returns an
+ * array), so an array already under `key` is one of repeated names. Own keys only: an element
+ * named "toString" is data, not Object.prototype's.
+ */
+function gather(result: { [key: string]: JsonValue }, key: string, value: JsonValue): void {
+  if (!Object.hasOwn(result, key)) {
+    result[key] = value;
+    return;
+  }
+  const existing = result[key];
+  if (Array.isArray(existing)) existing.push(value);
+  else result[key] = [existing, value];
 }
 
 /**
