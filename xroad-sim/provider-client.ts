@@ -51,6 +51,10 @@ export class ProviderClient {
     const connector = buildConnector({
       ...(cert && key ? { cert, key } : {}),
       rejectUnauthorized: false,
+      // A resumed TLS session shows the client no peer certificate (Node keeps none with the
+      // session), so the check below would refuse a listed provider on every connection after
+      // the first; Java's keeps it. A full handshake each time shows it every time.
+      maxCachedSessions: 0,
       timeout: Math.min(service.timeoutMs, 10_000),
     });
     const listed = certificatesOf(service.tls.ca ?? []);

@@ -910,6 +910,21 @@ describe("xroad-sim TLS", function () {
         dispatcher: as(client),
       });
       expect(rotating.statusCode, await rotating.body.text()).to.equal(200);
+
+      // Every connection to the provider is checked, not only the first: one the provider
+      // closed after its answer is made anew, where a resumed TLS session shows no certificate.
+      sim.register(SERVICE, { url: provider.url, tls: { ca: providerCert.cert } });
+      provider.answer = (_req, res) => {
+        res.writeHead(200, { "content-type": "application/json", connection: "close" });
+        res.end('{"ok":true}');
+      };
+      for (let call = 0; call < 3; call += 1) {
+        const again = await request(`${sim.url}/r1/${SERVICE}/x`, {
+          headers: { "x-road-client": CLIENT },
+          dispatcher: as(client),
+        });
+        expect(again.statusCode, `call ${call}: ${await again.body.text()}`).to.equal(200);
+      }
     } finally {
       await sim.close();
       await provider.close();
