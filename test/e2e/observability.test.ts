@@ -207,6 +207,10 @@ describe("observability: logs across the roles", function () {
     const logged = await loggedError(answer.json.detail as string);
     expect(logged?.msg).to.match(/redirect/);
     expect(logged?.status).to.equal(302);
+    // The log shows where the backend pointed as the dead letter does: no token in it.
+    expect(logged?.location).to.equal("http://elsewhere.example/login?ticket=[redacted]");
+    expect(mentioning(roles.worker, "t0k3n")).to.deep.equal([]);
+    expect(mentioning(roles.worker, "sso:secret")).to.deep.equal([]);
     // Where the runbook sends the operator (SluiceDeadLetters, SluiceBackendErrors): the dead
     // letter and the last failed calls say what failed and where the backend pointed.
     const id = answer.json.detail as string;

@@ -426,18 +426,19 @@ export class BackendCall {
   ): Promise<Settlement> {
     const { request, log, permit, attempt } = t;
     const { failure } = record;
-    // What the operator reads in the dead letter and the last failed calls (the runbook sends
-    // them there): a redirect's says where the backend pointed, the url to fix, shown as a
-    // callback target is (its query's values and any user information hidden: a token).
+    // What the operator reads in the log, the dead letter and the last failed calls (the
+    // runbook sends them there): a redirect's says where the backend pointed, the url to fix,
+    // shown as a callback target is (its query's values and any user information hidden: a
+    // token), as the log is kept longer and read more widely than the backend's answer.
     let error = decision.cause;
     if (decision.reason === "backend_redirect") {
       const redirect = failure as BackendRedirectError;
+      const location = redirect.location === null ? null : shownCallbackTarget(redirect.location);
       log.error(
-        { status: redirect.backendStatus, location: redirect.location, err: redirect.message },
+        { status: redirect.backendStatus, location, err: redirect.message },
         "backend answered with a redirect, which is not followed; dead-lettered",
       );
-      if (redirect.location)
-        error = `${error} (Location: ${shownCallbackTarget(redirect.location)})`;
+      if (location) error = `${error} (Location: ${location})`;
       this.noteFailure(t, error, "dead-lettered (redirect, not followed)");
     } else if (decision.reason === "translator_error") {
       log.error({ err: decision.cause }, "translator failed on the message; dead-lettered");
