@@ -318,6 +318,19 @@ export function receiverOf(target: string): string | null {
   }
 }
 
+/**
+ * A text with each http(s) URL in it shown as `shownCallbackTarget` shows a target: a library's
+ * error message may quote the URL it was given whole (the soap package's `Invalid WSDL URL:
+ * http://user:pw@host/…?key=…`), and such a message reaches logs, dead letters and status
+ * documents, which are read far more widely than the configuration the URL came from.
+ */
+export function withUrlsShown(text: string): string {
+  // A URL ends before the punctuation that closes a sentence or a parenthesis around it.
+  return text.replace(/\bhttps?:\/\/[^\s"'<>]*[^\s"'<>.,;:)\]]/gi, (url) =>
+    shownCallbackTarget(url),
+  );
+}
+
 /** What stands for a query value (or a bare query part) in `shownCallbackTarget`. */
 export const REDACTED_QUERY_VALUE = "[redacted]";
 

@@ -944,6 +944,48 @@ describe("soap translator reading a WSDL that never finishes, or is too large", 
   });
 });
 
+describe("soap translator whose WSDL is not there", function () {
+  let server: Server;
+  let port = 0;
+  const saw: Array<string | undefined> = [];
+
+  before(async () => {
+    server = createServer((req, res) => {
+      req.resume();
+      saw.push(req.headers.authorization);
+      res.writeHead(404).end("no such document");
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+
+  after(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it("says so without the url's password or query key, which the read still sends", async () => {
+    // The soap package's error quotes the URL it read whole; the message reaches the caller's
+    // status document, and its cause the operator's log and dead letter.
+    const translator = createTranslator(
+      backendAt(`http://svc:S3cretPw@127.0.0.1:${port}`, {
+        options: { wsdl: "/soap?wsdl&apikey=K3yK3y" },
+      }),
+    );
+    try {
+      const request = fromFixture("getstate.query");
+      const error = await rejectionOf(translator.call(request, callOf(request)));
+      expect(error).to.be.instanceOf(BackendUnavailableError);
+      expect((error as Error).message).to.equal(
+        `backend legacy: could not read its WSDL: Invalid WSDL URL: http://127.0.0.1:${port}/soap?[redacted]&apikey=[redacted]`,
+      );
+      expect(saw[0]).to.equal(`Basic ${Buffer.from("svc:S3cretPw").toString("base64")}`);
+    } finally {
+      await translator.close?.();
+    }
+  });
+});
+
 describe("soap translator reading a WSDL that imports a schema", function () {
   // The backend's WSDL imports a schema from wherever `importFrom` says; a second server, of
   // another origin, records what reaches it.

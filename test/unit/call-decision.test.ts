@@ -185,6 +185,18 @@ describe("the worker's decision after a backend call (docs/translators.md)", () 
     });
   });
 
+  it("retries exhausted: a URL the cause quotes reaches the operator without its secrets", () => {
+    // The soap package quotes the WSDL's URL whole, the backend's password and query key in it.
+    const cause = new Error(
+      "Invalid WSDL URL: http://svc:pw1@legacy.example:8080/soap?wsdl&apikey=k3y\n\n\r Code: 404",
+    );
+    const failure = new BackendUnavailableError("backend b: could not read its WSDL", { cause });
+    const decision = decideCall({ failure }, last) as { cause: string };
+    expect(decision.cause).to.equal(
+      "backend b: could not read its WSDL (Invalid WSDL URL: http://legacy.example:8080/soap?[redacted]&apikey=[redacted])",
+    );
+  });
+
   it("retries exhausted by timeouts: failed as Timeout, so a sync caller gets 504", () => {
     const failure = new BackendTimeoutError("no answer in 30 s");
     expect(decideCall({ failure }, last)).to.deep.include({

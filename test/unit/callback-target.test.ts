@@ -5,6 +5,7 @@ import {
   LookupGate,
   parseCallbackTarget,
   shownCallbackTarget,
+  withUrlsShown,
   type CallbackPolicy,
 } from "../../shared/delivery/callback-target";
 import { SluiceError } from "../../shared/protocol/errors";
@@ -293,6 +294,22 @@ describe("callback target as operators see it", () => {
       "https://cb.example.org/h",
     );
     expect(shownCallbackTarget("not a url?token=s3cret")).to.equal("not a url?[redacted]");
+  });
+
+  it("shows each http(s) URL in a text as a target, and the rest of the text as it is", () => {
+    expect(
+      withUrlsShown(
+        "Invalid WSDL URL: http://svc:pw1@legacy.example/soap?wsdl&key=k3y then HTTPS://u@x.example/a?t=1",
+      ),
+    ).to.equal(
+      "Invalid WSDL URL: http://legacy.example/soap?[redacted]&key=[redacted] then https://x.example/a?t=[redacted]",
+    );
+    expect(withUrlsShown("read (http://u:p@x.example/a?t=1), then https://x.example/b.")).to.equal(
+      "read (http://x.example/a?t=[redacted]), then https://x.example/b.",
+    );
+    expect(withUrlsShown("connect ECONNREFUSED 10.0.3.7:8080")).to.equal(
+      "connect ECONNREFUSED 10.0.3.7:8080",
+    );
   });
 
   it("shows what the parser keeps as the target", () => {

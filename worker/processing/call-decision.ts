@@ -12,6 +12,7 @@ import {
   type BackendResponse,
   type ErrorInfo,
 } from "../../shared/protocol/errors";
+import { withUrlsShown } from "../../shared/delivery/callback-target";
 import { answerProblem } from "../../shared/protocol/codec";
 import {
   MAX_RESPONSES,
@@ -81,12 +82,14 @@ export type CallDecision =
 /**
  * The failure in words for the operator (log, dead letter): its message, and its cause's when
  * that says more (the network error under a transport failure, whose addresses the caller's
- * status document leaves out).
+ * status document leaves out). A URL the cause quotes is shown as callback targets are: a
+ * library's message may hold the backend url whole, its password and query key included.
  */
 function describe(failure: unknown): string {
   const message = (failure as Error | null)?.message ?? String(failure);
   const cause = (failure as { cause?: unknown } | null)?.cause;
-  const detail = cause instanceof Error ? cause.message.split("\n")[0].slice(0, 300) : "";
+  const detail =
+    cause instanceof Error ? withUrlsShown(cause.message.split("\n")[0]).slice(0, 300) : "";
   return detail && !message.includes(detail) ? `${message} (${detail})` : message;
 }
 
