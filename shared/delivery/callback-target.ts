@@ -352,7 +352,10 @@ export function shownCallbackTarget(target: string): string {
     const url = new URL(base);
     base = url.origin === "null" ? base : url.origin + url.pathname;
   } catch {
-    return queryAt < 0 && hashAt < 0 ? target : `${base}?${REDACTED_QUERY_VALUE}`;
+    // Not absolute: a redirect's Location may be scheme-relative (`//user:pw@host/`), whose
+    // user information is hidden all the same.
+    base = base.replace(/^\/\/[^/@]*@/, "//");
+    return queryAt < 0 && hashAt < 0 ? base : `${base}?${REDACTED_QUERY_VALUE}`;
   }
   if (queryAt < 0) return base;
   const query = target.slice(queryAt + 1, hashAt > queryAt ? hashAt : target.length);

@@ -294,6 +294,13 @@ describe("callback target as operators see it", () => {
       "https://cb.example.org/h",
     );
     expect(shownCallbackTarget("not a url?token=s3cret")).to.equal("not a url?[redacted]");
+    // A redirect's Location may be scheme-relative.
+    expect(shownCallbackTarget("//sso:s3cret@elsewhere.example/login")).to.equal(
+      "//elsewhere.example/login",
+    );
+    expect(shownCallbackTarget("//sso:s3cret@elsewhere.example/login?t=1#f")).to.equal(
+      "//elsewhere.example/login?[redacted]",
+    );
   });
 
   it("shows each http(s) URL in a text as a target, and the rest of the text as it is", () => {
