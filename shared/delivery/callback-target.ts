@@ -321,15 +321,23 @@ export function receiverOf(target: string): string | null {
 /**
  * A text with each http(s) URL in it shown as `shownCallbackTarget` shows a target: a library's
  * error message may quote the URL it was given whole (the soap package's `Invalid WSDL URL:
- * http://user:pw@host/…?key=…`), and such a message reaches logs, dead letters and status
- * documents, which are read far more widely than the configuration the URL came from.
+ * http://user:pw@host/…?key=…`), and such a message reaches logs and dead letters, which are
+ * read far more widely than the configuration the URL came from.
  */
 export function withUrlsShown(text: string): string {
-  // A URL ends before the punctuation that closes a sentence or a parenthesis around it.
-  return text.replace(/\bhttps?:\/\/[^\s"'<>]*[^\s"'<>.,;:)\]]/gi, (url) =>
-    shownCallbackTarget(url),
-  );
+  return text.replace(URL_IN_TEXT, (url) => shownCallbackTarget(url));
 }
+
+/**
+ * A text with each http(s) URL in it replaced by `<url>`: for what reaches another organisation
+ * (a caller's status document), where even the URL's host and path name the operator's network.
+ */
+export function withoutUrls(text: string): string {
+  return text.replace(URL_IN_TEXT, "<url>");
+}
+
+/** An http(s) URL in a text, ending before a sentence's or a parenthesis's closing mark. */
+const URL_IN_TEXT = /\bhttps?:\/\/[^\s"'<>]*[^\s"'<>.,;:)\]]/gi;
 
 /** What stands for a query value (or a bare query part) in `shownCallbackTarget`. */
 export const REDACTED_QUERY_VALUE = "[redacted]";

@@ -31,6 +31,7 @@ import {
 } from "../../worker/translators/translator";
 import { endingDeadline } from "../support/ending-deadline";
 import { rejectionOf } from "../support/rejection";
+import { decideCall, type DecisionContext } from "../../worker/processing/call-decision";
 
 const FIXTURES = join(__dirname, "..", "..", "..", "test", "fixtures", "xroad-soap");
 const SIM_NS = "http://legacy.sluice.example/";
@@ -945,6 +946,13 @@ describe("soap translator reading a WSDL that never finishes, or is too large", 
 });
 
 describe("soap translator whose WSDL is not there", function () {
+  const LAST_ATTEMPT: DecisionContext = {
+    attempt: 1,
+    retry: { attempts: 1, backoffMs: [] },
+    ordered: false,
+    shuttingDown: false,
+    maxMessageBytes: 16 * 1024 * 1024,
+  };
   let server: Server;
   let port = 0;
   const saw: Array<string | undefined> = [];
@@ -976,9 +984,14 @@ describe("soap translator whose WSDL is not there", function () {
       const request = fromFixture("getstate.query");
       const error = await rejectionOf(translator.call(request, callOf(request)));
       expect(error).to.be.instanceOf(BackendUnavailableError);
+      // The caller's words name no URL (its host is the operator's network); the operator's
+      // (the cause, shown by the worker's decision) name it without the secrets.
       expect((error as Error).message).to.equal(
-        `backend legacy: could not read its WSDL: Invalid WSDL URL: http://127.0.0.1:${port}/soap?[redacted]&apikey=[redacted]`,
+        "backend legacy: could not read its WSDL: Invalid WSDL URL: <url>",
       );
+      expect(decideCall({ failure: error }, LAST_ATTEMPT)).to.deep.include({
+        cause: `backend legacy: could not read its WSDL: Invalid WSDL URL: <url> (Invalid WSDL URL: http://127.0.0.1:${port}/soap?[redacted]&apikey=[redacted])`,
+      });
       expect(saw[0]).to.equal(`Basic ${Buffer.from("svc:S3cretPw").toString("base64")}`);
     } finally {
       await translator.close?.();
