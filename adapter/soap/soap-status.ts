@@ -1,7 +1,7 @@
 // The status operation for SOAP callers (docs/xroad-deployment.md):
-// `<messages><id>…</id></messages>`, named like the status service, answered with the message's
-// state and responses in the shape the WSDL's `messageStatus` type describes. Only the client that
-// sent a message may read it.
+// `<messages><id>…</id></messages>`, named like the status service, answered with what the JSON
+// status document holds (state, history, responses with their headers) in the shape the WSDL's
+// `messageStatus` type describes. Only the client that sent a message may read it.
 
 import { SluiceError } from "../../shared/protocol/errors";
 import { statusDocument } from "../../shared/store/status-document";
@@ -24,6 +24,23 @@ export function statusRequestId(bodyJson: JsonValue): string {
 const element = (name: string, value: string | number | boolean): string =>
   `<${name}>${escapeXml(String(value))}</${name}>`;
 
+/**
+ * A response's headers as the JSON document shows them (its own caller reads them there whole,
+ * credentials included: docs/rest.md). An HTTP header name need not be an XML name (`x-a#b`),
+ * so each header is a `<header>` with its `name` and its values in the order the backend sent
+ * them. A name without values, or no headers at all, is left out: the schema wants at least one.
+ */
+function headersXml(headers: Record<string, string | string[]>): string {
+  let xml = "";
+  for (const [name, value] of Object.entries(headers)) {
+    const values = Array.isArray(value) ? value : [value];
+    if (values.length === 0) continue;
+    xml += "<header>" + element("name", name) + values.map((one) => element("value", one)).join("");
+    xml += "</header>";
+  }
+  return xml === "" ? "" : `<headers>${xml}</headers>`;
+}
+
 /** The inner XML of `<statusServiceResponse>` for the caller's own message. */
 export async function soapStatusContent(
   deps: StatusRouteDeps,
@@ -41,7 +58,11 @@ export async function soapStatusContent(
     element("createdAt", doc.createdAt) +
     element("updatedAt", doc.updatedAt) +
     (retryAfter === null ? "" : element("retryAfter", retryAfter));
-  xml += "<responses>";
+  xml += "<history>";
+  for (const entry of doc.history) {
+    xml += "<entry>" + element("state", entry.state) + element("at", entry.at) + "</entry>";
+  }
+  xml += "</history><responses>";
   for (const response of tx.responses) {
     // Text holding a character XML cannot carry (a form feed, an escape code) goes as base64
     // too: escaped, it would reach the caller with those characters replaced.
@@ -57,6 +78,7 @@ export async function soapStatusContent(
       element("final", response.final) +
       element("status", response.status) +
       element("contentType", response.contentType) +
+      (response.headers ? headersXml(response.headers) : "") +
       // The body as the backend sent it (text), or base64 for bytes.
       element("body", base64 ?? response.body) +
       (base64 !== null ? element("bodyEncoding", "base64") : "") +

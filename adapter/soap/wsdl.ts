@@ -56,12 +56,27 @@ const STATUS_TYPE =
   '<xsd:element name="createdAt" type="xsd:dateTime"/>' +
   '<xsd:element name="updatedAt" type="xsd:dateTime"/>' +
   '<xsd:element name="retryAfter" type="xsd:int" minOccurs="0"/>' +
+  '<xsd:element name="history"><xsd:complexType><xsd:sequence>' +
+  '<xsd:element name="entry" minOccurs="0" maxOccurs="unbounded"><xsd:complexType><xsd:sequence>' +
+  '<xsd:element name="state" type="xsd:string"/>' +
+  '<xsd:element name="at" type="xsd:dateTime"/>' +
+  "</xsd:sequence></xsd:complexType></xsd:element>" +
+  "</xsd:sequence></xsd:complexType></xsd:element>" +
   '<xsd:element name="responses"><xsd:complexType><xsd:sequence>' +
   '<xsd:element name="response" minOccurs="0" maxOccurs="unbounded"><xsd:complexType><xsd:sequence>' +
   '<xsd:element name="seq" type="xsd:int"/>' +
   '<xsd:element name="final" type="xsd:boolean"/>' +
   '<xsd:element name="status" type="xsd:int"/>' +
   '<xsd:element name="contentType" type="xsd:string"/>' +
+  '<xsd:element name="headers" minOccurs="0"><xsd:annotation><xsd:documentation>' +
+  "The backend's own headers (ETag, Location, ...), when it sent any: one header per name, " +
+  "one value per line it sent." +
+  "</xsd:documentation></xsd:annotation><xsd:complexType><xsd:sequence>" +
+  '<xsd:element name="header" maxOccurs="unbounded"><xsd:complexType><xsd:sequence>' +
+  '<xsd:element name="name" type="xsd:string"/>' +
+  '<xsd:element name="value" type="xsd:string" maxOccurs="unbounded"/>' +
+  "</xsd:sequence></xsd:complexType></xsd:element>" +
+  "</xsd:sequence></xsd:complexType></xsd:element>" +
   '<xsd:element name="body" type="xsd:string"/>' +
   '<xsd:element name="bodyEncoding" type="xsd:string" minOccurs="0"/>' +
   "</xsd:sequence></xsd:complexType></xsd:element>" +

@@ -6,7 +6,7 @@
 import { expect } from "chai";
 import { spawn } from "node:child_process";
 import { resolve } from "node:path";
-import { Harness, type SluiceProcess } from "../support/harness";
+import { call, eventually, Harness, type SluiceProcess } from "../support/harness";
 import {
   CLIENT_HEADER,
   idHeader,
@@ -16,6 +16,16 @@ import {
 
 const SCRIPT = resolve(__dirname, "../../../test/support/wsdl-check.py");
 const NS = "urn:sluice:test";
+/** The WSDL's target namespace, where the status operation's elements are. */
+const STATUS_NS = "urn:sluice:services";
+/** CLIENT_HEADER's client, as REST names it: the owner of the messages sent here. */
+const CLIENT = "EE/GOV/70000001/case-app";
+/** What the backend of `stamped` answers with: two Set-Cookie lines, an ETag, its own header. */
+const STAMPS = {
+  etag: '"v1"',
+  "set-cookie": ["a=1; Path=/", "b=2; Path=/"],
+  "x-trace": "t-1",
+};
 
 type Case = { kind: "validate"; xml: string } | { kind: "call"; operation: string; xml: string };
 interface Result {
@@ -85,9 +95,19 @@ describe("SOAP: the WSDL and the answers, read by lxml's schema validator and ze
           reply: { mode: "sync", wait: "20s" },
           backend: "text",
         },
+        stamped: {
+          protocols: ["soap"],
+          namespace: NS,
+          reply: { mode: "ack" },
+          backend: "stamps",
+        },
       },
       backends: {
         json: { translator: "rest-json" },
+        stamps: {
+          translator: "rest-json",
+          options: { headers: { "X-Sim-Headers": JSON.stringify(STAMPS) } },
+        },
         text: {
           translator: "rest-json",
           options: {
@@ -156,5 +176,66 @@ describe("SOAP: the WSDL and the answers, read by lxml's schema validator and ze
     const read = (result.read as { body: unknown }).body;
     expect(read).to.be.a("string");
     expect(JSON.parse(read as string)).to.include({ path: "/words", answer: 42 });
+  });
+
+  it("the status operation's answer holds the JSON document's history and the backend's headers, valid and read by zeep", async () => {
+    const [ack] = await check(`${sluice.url}/soap?wsdl`, `${sluice.url}/soap`, [
+      {
+        kind: "call",
+        operation: "stamped",
+        xml: envelope("stamped", "wsdl-readers-4", `<t:stamped xmlns:t="${NS}"/>`),
+      },
+    ]);
+    const id = (ack.read as { body: { id: string } }).body.id;
+    await eventually(async () => {
+      const doc = (await call(`${sluice.url}/messages/${id}`, { client: CLIENT })).json;
+      return doc.state === "completed" ? doc : undefined;
+    });
+
+    const [result] = await check(`${sluice.url}/soap?wsdl`, `${sluice.url}/soap`, [
+      {
+        kind: "call",
+        operation: "messages",
+        xml: envelope(
+          "messages",
+          "wsdl-readers-5",
+          `<t:messages xmlns:t="${STATUS_NS}"><id>${id}</id></t:messages>`,
+        ),
+      },
+    ]);
+    expect(result.errors).to.deep.equal([]);
+    expect(result.valid).to.equal(true);
+    // Read after the SOAP read, which (the outcome delivered) changed nothing more.
+    const doc = (await call(`${sluice.url}/messages/${id}`, { client: CLIENT })).json as {
+      history: Array<{ state: string; at: string }>;
+      responses: Array<{ headers: Record<string, string | string[]> }>;
+    };
+    interface Read {
+      state: string;
+      history: { entry: Array<{ state: string; at: string }> };
+      responses: {
+        response: Array<{ headers: { header: Array<{ name: string; value: string[] }> } }>;
+      };
+    }
+    const read = (result.read as { body: Read }).body;
+    expect(read.state).to.equal("completed");
+    // zeep reads `at` as a datetime: the same instants as the JSON document's.
+    expect(
+      read.history.entry.map((entry) => ({
+        state: entry.state,
+        at: new Date(entry.at).toISOString(),
+      })),
+    ).to.deep.equal(doc.history);
+    expect(doc.history.map((entry) => entry.state)).to.include.members(["accepted", "completed"]);
+    const headers = Object.fromEntries(
+      read.responses.response[0].headers.header.map((header) => [
+        header.name,
+        header.value.length === 1 ? header.value[0] : header.value,
+      ]),
+    );
+    // As the JSON document shows them to the message's own client: Set-Cookie whole.
+    expect(headers).to.deep.equal(doc.responses[0].headers);
+    expect(headers).to.include({ etag: '"v1"', "x-trace": "t-1" });
+    expect(headers["set-cookie"]).to.deep.equal(STAMPS["set-cookie"]);
   });
 });

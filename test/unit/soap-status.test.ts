@@ -49,4 +49,48 @@ describe("SOAP status operation", () => {
     expect(fields.bodyEncoding).to.equal("base64");
     expect(Buffer.from(fields.body, "base64").toString("utf8")).to.equal(body);
   });
+
+  it("headers go as name and values; a name without values and an empty set are left out", async () => {
+    const response = {
+      seq: 1,
+      final: false,
+      status: 200,
+      contentType: "text/plain",
+      body: "",
+      bodyEncoding: "utf8" as const,
+      outcome: "completed" as const,
+      producedAt: Date.now(),
+    };
+    const tx: Transaction = {
+      ...transactionMeta({ replyMode: "callback" }),
+      state: "completed",
+      delivery: "delivered",
+      updatedAt: Date.now(),
+      history: [{ state: "accepted", at: Date.UTC(2026, 0, 1) }],
+      responses: [
+        { ...response, headers: { etag: '"v1"', "set-cookie": ["a=1", "b=2"], "x-none": [] } },
+        { ...response, seq: 2, headers: { "x-none": [] } },
+        { ...response, seq: 3, final: true, headers: {} },
+      ],
+      error: null,
+      processedAt: Date.now(),
+      published: true,
+      replayOf: null,
+      replayedAs: null,
+    };
+    const deps = {
+      store: { get: async () => tx } as unknown as TransactionStore,
+      log: {} as Logger,
+      pollAfter: () => 1,
+    } satisfies StatusRouteDeps;
+    const { innerXml } = await soapStatusContent(deps, TEST_CLIENT, tx.id);
+    expect(innerXml).to.include(
+      "<history><entry><state>accepted</state><at>2026-01-01T00:00:00.000Z</at></entry></history>",
+    );
+    expect(innerXml).to.include(
+      "<headers><header><name>etag</name><value>&quot;v1&quot;</value></header>" +
+        "<header><name>set-cookie</name><value>a=1</value><value>b=2</value></header></headers>",
+    );
+    expect(innerXml.match(/<headers>/g)).to.have.length(1);
+  });
 });
