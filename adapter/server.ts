@@ -24,6 +24,11 @@ import { restServiceOpenApi, statusServiceOpenApi } from "./openapi";
 import { publicUrl } from "./public-url";
 import { REQUEST_REFUSALS } from "./request-refusals";
 import { isLoopbackHost } from "../shared/runtime/loopback-host";
+import {
+  contentTypeLinesProblem,
+  hostLinesProblem,
+  onceOnlyLines,
+} from "../shared/protocol/once-only-headers";
 import { sendsInSoapBody } from "./rest/soap-xml-body";
 
 export type RouteRegistrar = (router: Router, log: Logger) => void;
@@ -286,44 +291,30 @@ function headerSectionProblem(
   maxHeaders: number,
   servesHost: ((host: string) => boolean) | null,
 ): SluiceError | null {
-  const raw = req.rawHeaders;
-  if (raw.length / 2 > maxHeaders) {
+  if (req.rawHeaders.length / 2 > maxHeaders) {
     const { code, status } = REQUEST_REFUSALS.headerLines;
     return new SluiceError(code, `the request has more than ${maxHeaders} header lines`, {
       status,
     });
   }
-  let hosts = 0;
-  let contentTypes = 0;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i] as string;
-    if (name.length === 4 && name.toLowerCase() === "host") hosts += 1;
-    else if (name.length === 12 && name.toLowerCase() === "content-type") contentTypes += 1;
-  }
+  const lines = onceOnlyLines(req);
   const host = req.headers.host;
   const needsHost = req.httpVersionMajor > 1 || req.httpVersionMinor >= 1;
-  if (hosts > 1 || (hosts === 0 && needsHost) || (host !== undefined && !HOST.test(host))) {
+  if (
+    lines.host > 1 ||
+    (lines.host === 0 && needsHost) ||
+    (host !== undefined && !HOST.test(host))
+  ) {
     const { code, status } = REQUEST_REFUSALS.host;
-    const what =
-      hosts > 1
-        ? `${hosts} Host headers`
-        : hosts === 0
-          ? "no Host header"
-          : "a Host header that names no host";
-    return new SluiceError(code, `the request has ${what}; HTTP/1.1 needs exactly one`, {
-      status,
-    });
+    const problem =
+      hostLinesProblem(lines.host) ??
+      `the request has ${lines.host === 0 ? "no Host header" : "a Host header that names no host"}; HTTP/1.1 needs exactly one`;
+    return new SluiceError(code, problem, { status });
   }
-  // Content-Type is one value, not a list (RFC 9110 §8.3, §5.3): two lines make the message
-  // invalid. Node kept the first and dropped the other unseen, so the body was read (and
-  // passed on) as one type while a proxy in front may have taken it as the other.
-  if (contentTypes > 1) {
+  const contentTypes = contentTypeLinesProblem(lines.contentType);
+  if (contentTypes !== null) {
     const { code, status } = REQUEST_REFUSALS.contentTypeLines;
-    return new SluiceError(
-      code,
-      `the request has ${contentTypes} Content-Type headers; a request has at most one`,
-      { status },
-    );
+    return new SluiceError(code, contentTypes, { status });
   }
   // A request without Host (HTTP/1.0) names no other site: only a browser's page could.
   if (servesHost !== null && host !== undefined && !servesHost(host)) {

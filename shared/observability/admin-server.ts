@@ -10,6 +10,11 @@ import { deferContinue, unmetExpectation } from "../protocol/expect-continue";
 import { PipelinedRequests, type PipelineLimits } from "../protocol/pipelined-requests";
 import { METRICS_CONTENT_TYPE, metricsText } from "./metrics";
 import { isLoopbackHost } from "../runtime/loopback-host";
+import {
+  contentTypeLinesProblem,
+  hostLinesProblem,
+  onceOnlyLines,
+} from "../protocol/once-only-headers";
 import { AdminConnections } from "./admin-connections";
 import { answerAdminRawRefusals } from "./admin-raw-refusals";
 import { BROWSER_HEADERS, json } from "./admin-http";
@@ -173,6 +178,15 @@ export class AdminServer {
       // Its body, if sent, is not read: the connection goes with the answer.
       res.setHeader("connection", "close");
       return json(res, 417, { type: "InvalidHeader", message: unmet });
+    }
+    // As on the service port: Node reads the first of two Host or Content-Type lines and drops
+    // the other, so a token-bearing POST was read as one type while a proxy saw the other.
+    const lines = onceOnlyLines(req);
+    const repeated = hostLinesProblem(lines.host) ?? contentTypeLinesProblem(lines.contentType);
+    if (repeated !== null) {
+      // Its body, if sent, is not read: the connection goes with the answer.
+      res.setHeader("connection", "close");
+      return json(res, 400, { type: "InvalidHeader", message: repeated });
     }
     // DNS rebinding: a page of evil.example that re-points its name to 127.0.0.1 reaches a
     // loopback admin port from the operator's browser as its own origin. Such requests name

@@ -129,6 +129,31 @@ describe("admin port connections", () => {
     expect(json.message).to.match(/^the request is not well-formed HTTP: /);
   });
 
+  it("answers a request with two Content-Type or Host lines 400 InvalidHeader, as the service port does", async () => {
+    // Node read the first line and dropped the other unseen: the token-bearing POST below was
+    // served as JSON. No route is registered here; a 404 would mean it got past the check.
+    const twoTypes = await rawExchange(
+      "POST /admin/anything HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
+        "Authorization: Bearer a-test-admin-token-0123456789\r\n" +
+        "Content-Type: application/json\r\nContent-Type: text/plain\r\n" +
+        "Content-Length: 2\r\n\r\n{}",
+    );
+    expect(twoTypes.status, twoTypes.head).to.equal(400);
+    expect(twoTypes.head).to.match(/\r\nconnection: close\r\n/i);
+    expect(JSON.parse(/\{.*\}/s.exec(twoTypes.body)?.[0] ?? "")).to.deep.equal({
+      type: "InvalidHeader",
+      message: "the request has 2 Content-Type headers; a request has at most one",
+    });
+    const twoHosts = await rawExchange(
+      "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\n\r\n",
+    );
+    expect(twoHosts.status, twoHosts.head).to.equal(400);
+    expect(JSON.parse(/\{.*\}/s.exec(twoHosts.body)?.[0] ?? "")).to.deep.equal({
+      type: "InvalidHeader",
+      message: "the request has 2 Host headers; HTTP/1.1 needs exactly one",
+    });
+  });
+
   it("closes connections that never send a request, and still serves", async () => {
     const sockets = Array.from({ length: 5 }, () => {
       const socket = net.connect({ port, host: "127.0.0.1" });

@@ -1,0 +1,38 @@
+// Header fields a request carries at most once, counted from its raw lines: Node's header
+// table keeps the first of two Host or Content-Type lines and drops the other unseen. Both
+// ports refuse a second one (400 InvalidHeader) before any route reads the first.
+
+import type { IncomingMessage } from "node:http";
+
+export interface OnceOnlyLines {
+  host: number;
+  contentType: number;
+}
+
+/** How many Host and Content-Type lines `req` has, in one pass over its raw headers. */
+export function onceOnlyLines(req: IncomingMessage): OnceOnlyLines {
+  const raw = req.rawHeaders;
+  const lines = { host: 0, contentType: 0 };
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length === 4 && name.toLowerCase() === "host") lines.host += 1;
+    else if (name.length === 12 && name.toLowerCase() === "content-type") lines.contentType += 1;
+  }
+  return lines;
+}
+
+/**
+ * Why a request with `count` Content-Type lines is refused, null for at most one. Content-Type
+ * is one value, not a list (RFC 9110 §8.3, §5.3): two lines make the message invalid, and the
+ * body would be read as the first type while a proxy in front may have taken it as the other.
+ */
+export function contentTypeLinesProblem(count: number): string | null {
+  return count > 1
+    ? `the request has ${count} Content-Type headers; a request has at most one`
+    : null;
+}
+
+/** Why a request with `count` Host lines is refused, null for at most one (RFC 9112 §3.2). */
+export function hostLinesProblem(count: number): string | null {
+  return count > 1 ? `the request has ${count} Host headers; HTTP/1.1 needs exactly one` : null;
+}
