@@ -3,7 +3,13 @@
 // with an empty body) for the first and closed a CONNECT unanswered. Each port gives its own
 // body (its error shape, its headers); the refusals, the framing and the guards are these.
 
-import { maxHeaderSize, STATUS_CODES, type Server } from "node:http";
+import {
+  maxHeaderSize,
+  STATUS_CODES,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from "node:http";
 import type { Server as TlsServer } from "node:https";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
@@ -65,22 +71,47 @@ export function rawAnswer(status: number, contentType: string, body: string, hea
 
 /**
  * Answers what Node's parser refuses with `answerFor`'s answer, where Node would write its bare
- * status line: only on a connection that has had no answer written yet (as Node does), never
- * to one the caller reset. `noted` hears of every error first (a port counts them there); the
- * connection is closed either way.
+ * status line: once every answer before it on the connection is sent, never into the middle of
+ * one (as Node does), and never to a connection the caller reset. `noted` hears of every error
+ * first (a port counts them there); the connection is closed either way.
  */
 export function answerParserErrors(
   server: Server | TlsServer,
   answerFor: (error: ParserError) => string,
   noted?: (error: ParserError, socket: Socket) => void,
 ): void {
+  const lastAnswer = new WeakMap<Socket, ServerResponse>();
+  const refused = new WeakSet<Socket>();
+  server.on("request", (req: IncomingMessage, res: ServerResponse) =>
+    lastAnswer.set(req.socket, res),
+  );
   server.on("clientError", (error: ParserError, stream: Duplex) => {
     const socket = stream as Socket;
+    // Node hands every later chunk of the connection to its failed parser again.
+    if (refused.has(socket)) return;
+    refused.add(socket);
     noted?.(error, socket);
-    if (error.code !== "ECONNRESET" && socket.writable && socket.bytesWritten === 0) {
-      socket.write(answerFor(error));
+    const before = lastAnswer.get(socket);
+    const refuse = () => {
+      const clean = socket.bytesWritten === 0 || before?.writableFinished === true;
+      if (error.code !== "ECONNRESET" && socket.writable && clean) socket.write(answerFor(error));
+      socket.destroy();
+    };
+    // A request pipelined behind one whole but not yet answered: closing at once lost that
+    // answer, which its caller was owed. It goes first, then this refusal. A request whose own
+    // body failed to parse is not whole, and its connection closes now as before.
+    if (
+      error.code !== "ECONNRESET" &&
+      before !== undefined &&
+      before.req.complete &&
+      !before.writableFinished &&
+      !before.destroyed
+    ) {
+      before.once("finish", refuse);
+      before.once("close", refuse);
+      return;
     }
-    socket.destroy();
+    refuse();
   });
 }
 

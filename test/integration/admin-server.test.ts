@@ -589,6 +589,22 @@ describe("admin port pipelining", () => {
     ]);
   });
 
+  it("answers the requests before one Node's parser refuses, then refuses it 400", async () => {
+    // The refusal closed the connection at once: the held request's answer, owed to its caller,
+    // was never written.
+    const socket = await connect();
+    const text = received(socket);
+    socket.write(HELD + "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Bad: a\x01b\r\n\r\n");
+    await heldReceived;
+    await readMeanwhile();
+    answerHeld?.();
+    const answers = await text;
+    expect(answers).to.match(/^HTTP\/1\.1 200 OK\r\n[\s\S]*\{"held":true\}/);
+    expect(answers.slice(answers.indexOf('{"held":true}'))).to.match(
+      /HTTP\/1\.1 400 Bad Request\r\n[\s\S]*"type":"InvalidRequest"/,
+    );
+  });
+
   it("sees a caller hang up while its pipelined requests wait and nothing more is parsed", async () => {
     // Node sees a connection's end only while reading it: paused, the request before stayed
     // unanswered, its caller gone unseen, until the answer was written.
