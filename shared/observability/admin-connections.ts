@@ -14,6 +14,8 @@ export class AdminConnections {
    * shed only when its client has no idle one.
    */
   private readonly answering = new Map<Socket, number>();
+  /** Connections that have sent a whole request: a timeout of theirs is Node's keep-alive one. */
+  private readonly heard = new WeakSet<Socket>();
 
   /**
    * @param maxConnections connections open at once; one more is closed as it arrives, unless
@@ -48,9 +50,17 @@ export class AdminConnections {
       socket.once("close", () => this.forget(client, held, socket));
       socket.setTimeout(this.silentMs);
     });
+    server.on("timeout", (socket: Socket) => {
+      // Part of a first request came and stopped: Node's headersTimeout (from its first byte,
+      // checked every second at most) answers it 408; closing it here first, as Node does with
+      // a timed-out socket, left its client without a word.
+      if (socket.bytesRead > 0 && !this.heard.has(socket)) socket.setTimeout(0);
+      else socket.destroy();
+    });
     server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
       // From the first request on, a long operator request (a replay of many) may run silent.
       req.socket.setTimeout(0);
+      this.heard.add(req.socket);
       const socket = req.socket;
       this.answering.set(socket, (this.answering.get(socket) ?? 0) + 1);
       res.once("close", () => {

@@ -119,6 +119,17 @@ describe("admin port connections", () => {
     });
   });
 
+  it("answers a header section begun and then stalled 408, not a silent close", async () => {
+    // Nothing more after the first lines: the connection's silence bound (500 ms here) closed
+    // it without a word before the headers deadline, as long, could answer.
+    const answer = await rawExchange("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+    expect(answer.status, answer.head).to.equal(408);
+    expect(JSON.parse(answer.body)).to.deep.equal({
+      type: "InvalidRequest",
+      message: "the request was not sent in time",
+    });
+  });
+
   it("answers a request Node's parser refuses 400 InvalidRequest in JSON, not a bare status line", async () => {
     const answer = await rawExchange(
       "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Bad: a\x01b\r\n\r\n",
