@@ -36,6 +36,7 @@ export interface SluiceProcess {
   output: string[];
   /** Everything written to stderr so far. */
   stderr(): string;
+  /** Resolves with the exit code once the process ended and its output is all read. */
   exited: Promise<number | null>;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
@@ -212,8 +213,10 @@ export class Harness {
     const lines: Array<Record<string, unknown>> = [];
     const output: string[] = [];
     let stderr = "";
+    // "close", not "exit": a process's last lines may still be in the pipe when it exits, and
+    // tests read them ("stopped", a start failure on stderr) as soon as this resolves.
     const exited = new Promise<number | null>((resolve) =>
-      child.once("exit", (code) => resolve(code)),
+      child.once("close", (code) => resolve(code)),
     );
     const proc: SluiceProcess = {
       role,
