@@ -127,7 +127,10 @@ export function holdsNonXmlCharacter(text: string): boolean {
 /**
  * The reverse mapping, for JSON answers placed in a SOAP Body: object keys → unqualified
  * child elements, arrays → repeated elements, `"@name"` → attributes, `"#text"` → text,
- * numbers and booleans → their JSON text, null → an empty element.
+ * numbers and booleans → their JSON text, null → an empty element. Throws a
+ * JsonToXmlError for what no XML element carries: an array or object under `"@name"` (the
+ * JSON view's attributes of one local name in several namespaces, which it does not name), or
+ * two keys that make one attribute name (`"@a b"` and `"@a_b"`).
  */
 export function jsonToXml(value: JsonValue, name?: string): string {
   if (Array.isArray(value)) {
@@ -139,9 +142,22 @@ export function jsonToXml(value: JsonValue, name?: string): string {
   if (value === null) {
     content = "";
   } else if (typeof value === "object") {
+    const attributeNames = new Set<string>();
     for (const [key, child] of Object.entries(value)) {
-      if (key.startsWith("@") && key.length > 1 && !isContainer(child)) {
-        attributes += ` ${xmlName(key.slice(1))}="${escapeXml(scalarText(child))}"`;
+      if (key.startsWith("@") && key.length > 1) {
+        const attribute = xmlName(key.slice(1));
+        // Written as elements named "_name" they were markup the caller never sent; written
+        // unqualified twice they were no XML at all.
+        if (isContainer(child)) {
+          throw new JsonToXmlError(
+            `"${key}" holds ${Array.isArray(child) ? "an array" : "an object"}, not one attribute value`,
+          );
+        }
+        if (attributeNames.has(attribute)) {
+          throw new JsonToXmlError(`"${key}" is a second attribute named ${attribute}`);
+        }
+        attributeNames.add(attribute);
+        attributes += ` ${attribute}="${escapeXml(scalarText(child))}"`;
       } else if (key === "#text" && !isContainer(child)) {
         content += escapeXml(scalarText(child));
       } else {
@@ -153,6 +169,11 @@ export function jsonToXml(value: JsonValue, name?: string): string {
   }
   if (name === undefined) return content;
   return content === "" ? `<${name}${attributes}/>` : `<${name}${attributes}>${content}</${name}>`;
+}
+
+/** JSON that no XML element carries (see jsonToXml). */
+export class JsonToXmlError extends Error {
+  override name = "JsonToXmlError";
 }
 
 function isContainer(value: JsonValue): boolean {

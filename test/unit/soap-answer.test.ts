@@ -105,6 +105,15 @@ describe("SOAP answer: what a backend said, placed in <serviceCode>Response", ()
       "q",
     ) as { innerXml: string };
     expect(json.innerXml).to.equal("<a>1</a><b>x</b><b>y</b>");
+    // Attributes no element carries (one name twice, from a JSON view of namespaced ones):
+    // the JSON as text, as JSON too deep is, where they became <_lang> elements.
+    const twice = answerContent(
+      { status: 200, contentType: "application/json", body: '{"p":{"@lang":["et","en"]}}' },
+      "q",
+    ) as { innerXml: string };
+    expect(twice.innerXml).to.equal(
+      "{&quot;p&quot;:{&quot;@lang&quot;:[&quot;et&quot;,&quot;en&quot;]}}",
+    );
     const text = answerContent({ status: 200, contentType: "text/plain", body: "a < b" }, "q");
     expect((text as { innerXml: string }).innerXml).to.equal("a &lt; b");
     const bytes = answerContent(

@@ -4,6 +4,7 @@ import {
   copyJsonValue,
   elementToJson,
   jsonToXml,
+  JsonToXmlError,
   xmlName,
   type JsonValue,
 } from "../../adapter/soap/xml-json";
@@ -81,6 +82,20 @@ describe("SOAP body ⇄ JSON mapping", () => {
     expect(json(xml)).to.deep.equal({ request: { name: "foo", list: ["1", "2"], "@v": "x" } });
     expect(jsonToXml(["a", "b"])).to.equal("<item>a</item><item>b</item>");
     expect(jsonToXml("plain & simple")).to.equal("plain &amp; simple");
+  });
+
+  it("jsonToXml refuses attributes no element carries, where it wrote elements or twice one name", () => {
+    // The JSON view of <p a:lang="et" b:lang="en"/>: the namespaces are not in it.
+    expect(() => jsonToXml({ p: { "@lang": ["et", "en"] } })).to.throw(
+      JsonToXmlError,
+      '"@lang" holds an array, not one attribute value',
+    );
+    expect(() => jsonToXml({ p: { "@meta": { a: "1" } } })).to.throw(JsonToXmlError, "an object");
+    expect(() => jsonToXml({ p: { "@a b": "1", "@a_b": "2" } })).to.throw(
+      JsonToXmlError,
+      '"@a_b" is a second attribute named a_b',
+    );
+    expect(jsonToXml({ p: { "@lang": null, "@n": 1 } })).to.equal('<p lang="" n="1"/>');
   });
 
   it("JSON keys become valid XML names", () => {
