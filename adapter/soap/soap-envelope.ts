@@ -51,7 +51,7 @@ export interface SoapRequest {
   /** Prefix the caller used for the SOAP envelope namespace (may be ""). */
   envelopePrefix: string;
   /** Namespace declarations of the Envelope start tag, re-declared on the answer. */
-  envelopeDeclarations: Array<[prefix: string, uri: string]>;
+  envelopeDeclarations: ReadonlyArray<readonly [prefix: string, uri: string]>;
   /** The exact XML of the Header element, echoed byte for byte in the answer. */
   headerXml: string;
   /** Every header field in order, each as its exact XML. */
@@ -89,7 +89,7 @@ const NO_XOP_INCLUDES: XopInclude[] = Object.freeze([]) as unknown as XopInclude
 
 /** The part of a SoapRequest that travels with the request message (`RequestMessage.soap`). */
 export type SoapMessageParts = NonNullable<RequestMessage["soap"]> & {
-  envelopeDeclarations: Array<[prefix: string, uri: string]>;
+  envelopeDeclarations: ReadonlyArray<readonly [prefix: string, uri: string]>;
 };
 
 function fault(code: ErrorCode, message: string): SluiceError {

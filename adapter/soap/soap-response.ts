@@ -10,7 +10,7 @@ import { detached } from "./detached";
 export interface SoapEcho {
   envelopePrefix: string;
   /** Declarations of the request's Envelope start tag; the echoed headers may use them. */
-  envelopeDeclarations: Array<[prefix: string, uri: string]>;
+  envelopeDeclarations: ReadonlyArray<readonly [prefix: string, uri: string]>;
   /** The exact request Header element; when absent the fields are echoed one after another. */
   headerXml?: string;
   headers: SoapHeaderField[];
@@ -61,7 +61,7 @@ interface EnvelopeFrame {
  * among the requests that repeat a caller's Envelope start tag, so a caller's frame is written
  * once, not per answer; an array that may change (not frozen) gets a frame of its own each time.
  */
-const FRAMES = new WeakMap<ReadonlyArray<[string, string]>, EnvelopeFrame>();
+const FRAMES = new WeakMap<ReadonlyArray<readonly [string, string]>, EnvelopeFrame>();
 
 function frameOf(echo: Pick<SoapEcho, "envelopePrefix" | "envelopeDeclarations">): EnvelopeFrame {
   const declarations = echo.envelopeDeclarations;
@@ -89,7 +89,9 @@ function frameOf(echo: Pick<SoapEcho, "envelopePrefix" | "envelopeDeclarations">
   return kept;
 }
 
-function hasRepeatedPrefix(declarations: Array<[prefix: string, uri: string]>): boolean {
+function hasRepeatedPrefix(
+  declarations: ReadonlyArray<readonly [prefix: string, uri: string]>,
+): boolean {
   for (let i = 1; i < declarations.length; i += 1) {
     for (let j = 0; j < i; j += 1) if (declarations[i][0] === declarations[j][0]) return true;
   }
@@ -122,7 +124,7 @@ interface ResponseTags {
 }
 
 /** A prefix the request's Envelope does not declare, so declaring it hides none of them. */
-function freePrefix(declarations: Array<[prefix: string, uri: string]>): string {
+function freePrefix(declarations: ReadonlyArray<readonly [prefix: string, uri: string]>): string {
   let prefix = "ns";
   for (let n = 1; declarations.some(([p]) => p === prefix); n++) prefix = `ns${n}`;
   return prefix;

@@ -59,15 +59,11 @@ export function registerKnownNamespaces(uris: readonly string[]): void {
 }
 
 /** Shared by every element without attributes or declarations; never written to. */
-const NO_ATTRIBUTES: XmlAttribute[] = Object.freeze([]) as unknown as XmlAttribute[];
-const NO_DECLARATIONS: Array<[string, string]> = Object.freeze([]) as unknown as Array<
-  [string, string]
->;
+const NO_ATTRIBUTES: readonly XmlAttribute[] = Object.freeze([]);
+const NO_DECLARATIONS: ReadonlyArray<readonly [string, string]> = Object.freeze([]);
 
 /** Shared by every element without children until its end tag gives it some; never written to. */
-const NO_CHILDREN: Array<XmlElement | XmlText> = Object.freeze([]) as unknown as Array<
-  XmlElement | XmlText
->;
+const NO_CHILDREN: XmlChildren = Object.freeze([]);
 
 /**
  * A name read from a tag. Names that come again (every element of a caller's envelope does,
@@ -125,7 +121,7 @@ function nameOf(qname: string): TagName {
 /** A shared text node, and the children array of an element that holds only it. */
 interface SharedText {
   node: XmlText;
-  alone: Array<XmlElement | XmlText>;
+  alone: XmlChildren;
 }
 
 /** Short text without references ("1", "true", "EE"), shared as layout is. */
@@ -149,7 +145,7 @@ function share(raw: string, memo: Map<string, SharedText>): SharedText {
     value: detached(raw),
     cdata: false,
   });
-  const shared = { node, alone: Object.freeze([node]) as Array<XmlElement | XmlText> };
+  const shared = { node, alone: Object.freeze([node]) };
   if (memo.size >= MEMO_ENTRIES) memo.clear();
   memo.set(raw, shared);
   return shared;
@@ -185,7 +181,7 @@ interface DeclaredScope {
   /** The declaring attributes' names and raw values, in source order. */
   names: TagName[];
   raws: string[];
-  declarations: Array<[prefix: string, uri: string]>;
+  declarations: ReadonlyArray<readonly [prefix: string, uri: string]>;
   scope: ReadonlyMap<string, string>;
 }
 
@@ -198,19 +194,26 @@ const MEMO_DECLARATIONS = 16;
 
 export interface XmlAttribute {
   /** The name as written, e.g. "id:objectType". */
-  qname: string;
-  local: string;
-  namespace: string | null;
+  readonly qname: string;
+  readonly local: string;
+  readonly namespace: string | null;
   /** Entity references decoded. */
-  value: string;
+  readonly value: string;
 }
 
+/** Short and layout text nodes are frozen and shared by every document that has them. */
 export interface XmlText {
-  kind: "text";
+  readonly kind: "text";
   /** Entity references decoded (character data) or verbatim (CDATA). */
-  value: string;
-  cdata: boolean;
+  readonly value: string;
+  readonly cdata: boolean;
 }
+
+/**
+ * An element's children. Readonly: an element holding one short text shares its children
+ * array (frozen) with every element holding the same text, and empty elements share one.
+ */
+export type XmlChildren = ReadonlyArray<XmlElement | XmlText>;
 
 export interface XmlElement {
   kind: "element";
@@ -220,12 +223,12 @@ export interface XmlElement {
   local: string;
   namespace: string | null;
   /** Attributes other than namespace declarations. */
-  attributes: XmlAttribute[];
+  attributes: readonly XmlAttribute[];
   /** Namespace declarations made on this element, in source order ("" = default namespace). */
-  declarations: Array<[prefix: string, uri: string]>;
+  declarations: ReadonlyArray<readonly [prefix: string, uri: string]>;
   /** Every binding in scope on this element, including its own declarations. */
   inScope: ReadonlyMap<string, string>;
-  children: Array<XmlElement | XmlText>;
+  children: XmlChildren;
   /** Offsets of the element in the source text: `text.slice(start, end)` is its exact XML. */
   start: number;
   end: number;
@@ -375,7 +378,7 @@ function rememberScope(
   count: number,
   parent: ReadonlyMap<string, string>,
   rootScope: ReadonlyMap<string, string>,
-  declarations: Array<[prefix: string, uri: string]>,
+  declarations: ReadonlyArray<readonly [prefix: string, uri: string]>,
 ): DeclaredScope | null {
   if (declarations.length > MEMO_DECLARATIONS) return null;
   if (parent !== rootScope && !SCOPES.some((entry) => entry?.scope === parent)) return null;
@@ -389,13 +392,9 @@ function rememberScope(
     names.push(name);
     raws.push(detached(raw));
   }
-  // Frozen: shared by every document that repeats them (the XmlElement type says mutable).
-  const kept = declarations.map(
-    ([prefix, uri]) =>
-      Object.freeze([detached(prefix), KNOWN_NAMESPACES.get(uri) ?? detached(uri)]) as [
-        string,
-        string,
-      ],
+  // Frozen: shared by every document that repeats them (the XmlElement type says readonly).
+  const kept = declarations.map(([prefix, uri]) =>
+    Object.freeze([detached(prefix), KNOWN_NAMESPACES.get(uri) ?? detached(uri)] as const),
   );
   const scope = new Map(parent);
   for (const [prefix, uri] of kept) scope.set(prefix, uri);
@@ -403,7 +402,7 @@ function rememberScope(
     parent,
     names,
     raws,
-    declarations: Object.freeze(kept) as Array<[string, string]>,
+    declarations: Object.freeze(kept),
     scope,
   };
   SCOPES[nextScope] = entry;
@@ -423,7 +422,7 @@ function elementOf(
   rootScope: ReadonlyMap<string, string>,
   start: number,
 ): XmlElement {
-  let declarations = NO_DECLARATIONS;
+  let declarations: ReadonlyArray<readonly [string, string]> = NO_DECLARATIONS;
   let inScope = parentScope;
   let plain: Array<TagName | string> | null = null;
   let declaring = false;
@@ -445,9 +444,11 @@ function elementOf(
       let value = attributeValue(read[i + 1] as string);
       if (attribute.declares) {
         value = KNOWN_NAMESPACES.get(value) ?? value;
+        // The element's own array until it is kept (rememberScope): NO_DECLARATIONS is shared.
         if (declarations === NO_DECLARATIONS) declarations = [];
+        const own = declarations as Array<readonly [string, string]>;
         if (qname === "xmlns") {
-          declarations.push(["", value]);
+          own.push(["", value]);
           continue;
         }
         const prefix = qname.slice(6);
@@ -455,7 +456,7 @@ function elementOf(
         if (prefix === "xmlns" || (prefix === "xml") !== (value === XML_NS) || value === XMLNS_NS) {
           throw invalid(`reserved namespace binding ${qname}="${value}"`);
         }
-        declarations.push([prefix, value]);
+        own.push([prefix, value]);
       } else {
         (plain ??= []).push(attribute, value);
       }
@@ -485,14 +486,15 @@ function elementOf(
   if (refused(local)) throw malformed(`the name "${name.qname}" is not accepted`, start);
   let attributes = NO_ATTRIBUTES;
   if (plain !== null) {
-    attributes = [];
+    const own: XmlAttribute[] = [];
+    attributes = own;
     for (let i = 0; i < plain.length; i += 2) {
       const attribute = plain[i] as TagName;
       const [attrPrefix, attrLocal] = partsOf(attribute);
       if (refused(attrLocal)) {
         throw malformed(`the name "${attribute.qname}" is not accepted`, start);
       }
-      attributes.push({
+      own.push({
         qname: attribute.qname,
         local: attrLocal,
         namespace: resolve(inScope, attrPrefix, true),
@@ -590,7 +592,7 @@ export function readXml(
     return nameOf(match[0]);
   };
   // The pending children from `from` on, as one array; a lone shared text node's is shared too.
-  const childrenOf = (from: number): Array<XmlElement | XmlText> => {
+  const childrenOf = (from: number): XmlChildren => {
     if (pendingCount === from + 1 && lastShared !== null && pending[from] === lastShared.node) {
       return lastShared.alone;
     }

@@ -65,7 +65,7 @@ export interface RequestMessage {
      */
     headerXml?: string;
     /** Namespace declarations of the request's Envelope, so cut-out elements stay well-formed. */
-    envelopeDeclarations?: Array<[prefix: string, uri: string]>;
+    envelopeDeclarations?: ReadonlyArray<readonly [prefix: string, uri: string]>;
     /** The prefix the caller used on the Body element: as `headerXml`, no longer written. */
     bodyPrefix?: string;
     /** The request came as MTOM (application/xop+xml root): its attachments go on that way. */

@@ -4,7 +4,7 @@
 
 import { XMLParser } from "fast-xml-parser";
 import { SluiceError } from "../../shared/protocol/errors";
-import type { XmlAttribute, XmlElement, XmlLimits } from "../../adapter/soap/safe-xml";
+import type { XmlAttribute, XmlElement, XmlLimits, XmlText } from "../../adapter/soap/safe-xml";
 import { DEFAULT_XML_LIMITS } from "../../adapter/soap/safe-xml";
 
 const XML_NS = "http://www.w3.org/XML/1998/namespace";
@@ -142,6 +142,7 @@ function buildElement(
     seen.add(key);
   }
   const meta = node[META as unknown as string] as { startIndex: number; endIndex: number };
+  const children: Array<XmlElement | XmlText> = [];
   const element: XmlElement = {
     kind: "element",
     qname,
@@ -151,7 +152,7 @@ function buildElement(
     attributes,
     declarations,
     inScope,
-    children: [],
+    children,
     start: meta.startIndex,
     end: meta.endIndex,
   };
@@ -159,15 +160,15 @@ function buildElement(
     const childName = nameOf(child);
     if (childName === undefined || childName.startsWith("?")) continue;
     if (childName === "#text") {
-      element.children.push({
+      children.push({
         kind: "text",
         value: decodeEntities(String(child["#text"])),
         cdata: false,
       });
     } else if (childName === "#cdata") {
-      element.children.push({ kind: "text", value: textOf(child["#cdata"]), cdata: true });
+      children.push({ kind: "text", value: textOf(child["#cdata"]), cdata: true });
     } else {
-      element.children.push(buildElement(child, childName, inScope));
+      children.push(buildElement(child, childName, inScope));
     }
   }
   return element;
