@@ -104,9 +104,13 @@ export function decodeXml(
   if (begins(0xef, 0xbb, 0xbf)) return utf8(bytes.subarray(3));
   if (begins(0xff, 0xfe)) return utf16le(bytes.subarray(2));
   if (begins(0xfe, 0xff)) return utf16be(bytes.subarray(2));
-  // UTF-16 without a byte-order mark shows itself by the "<?" of its declaration.
-  if (begins(0x3c, 0, 0x3f, 0)) return utf16le(bytes);
-  if (begins(0, 0x3c, 0, 0x3f)) return utf16be(bytes);
+  // UTF-16 without a byte-order mark shows itself by the "<?" of its declaration, unless a
+  // charset names another encoding: the charset outranks the declaration (RFC 7303 §3.2), and
+  // reading the bytes as UTF-16 anyway accepted what a reader keeping that order refuses.
+  if (charset === undefined || charset.toLowerCase().startsWith("utf-16")) {
+    if (begins(0x3c, 0, 0x3f, 0)) return utf16le(bytes);
+    if (begins(0, 0x3c, 0, 0x3f)) return utf16be(bytes);
+  }
   if (charset !== undefined) {
     const decoder =
       DECODERS[charset.toLowerCase()] ?? (anyCharset ? namedDecoder(charset) : undefined);

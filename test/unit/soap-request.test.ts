@@ -400,6 +400,24 @@ describe("SOAP request: content types and character encodings", () => {
     expect(readSoapRequest(be, "text/xml; charset=utf-16").bodyJson).to.equal("aäõ");
   });
 
+  it("UTF-16 without a byte-order mark is read by its declaration only when no charset says otherwise", () => {
+    const text = bytes("getstate.query")
+      .toString("utf8")
+      .replace('encoding="utf-8"', 'encoding="UTF-16"');
+    const le = Buffer.from(text, "utf16le");
+    const be = Buffer.from(le).swap16();
+    expect(readSoapRequest(le, "text/xml").bodyJson).to.equal("aäõ");
+    expect(readSoapRequest(be, "text/xml").bodyJson).to.equal("aäõ");
+    expect(readSoapRequest(le, "text/xml; charset=utf-16").bodyJson).to.equal("aäõ");
+    // The charset outranks the declaration (RFC 7303): as UTF-8 these bytes hold NULs.
+    expect(faultOf(() => readSoapRequest(le, "text/xml; charset=utf-8"))).to.equal(
+      "Client.InvalidXml",
+    );
+    expect(faultOf(() => readSoapRequest(be, "text/xml; charset=iso-8859-1"))).to.equal(
+      "Client.InvalidXml",
+    );
+  });
+
   it("refuses an unknown charset clearly and bytes that are not the declared encoding", () => {
     let error: SluiceError | undefined;
     try {
