@@ -2,6 +2,7 @@
 // hub events carry it (docs/semantics.md "Status and results").
 
 import { jsonDepthExceeds, MAX_ANSWER_JSON_DEPTH } from "../protocol/json-depth";
+import { inexactJsonNumber } from "../protocol/json-numbers";
 import type { StoredResponse, Transaction } from "./transaction-store";
 import type { ErrorInfo } from "../protocol/errors";
 
@@ -40,11 +41,15 @@ function responseBody(response: StoredResponse): { body: unknown; bodyEncoding?:
     // An answer nested millions deep took seconds to parse (and could not be serialised
     // again) on every read of the status, callback and event: it is embedded as text.
     if (jsonDepthExceeds(response.body, MAX_ANSWER_JSON_DEPTH)) return { body: response.body };
+    let body: unknown;
     try {
-      return { body: JSON.parse(response.body) };
+      body = JSON.parse(response.body);
     } catch {
       return { body: response.body };
     }
+    // Parsed and written again, 12345678901234567890 became 12345678901234567000: an answer
+    // with a number a double does not hold is embedded as its text, the digits as sent.
+    return { body: inexactJsonNumber(response.body) === null ? body : response.body };
   }
   return { body: response.body };
 }
