@@ -21,6 +21,7 @@ import {
   type XmlLimits,
 } from "./safe-xml";
 import { SOAP11_NS, SOAP12_NS } from "./soap-envelope";
+import { quoteInexactNumbers } from "../../shared/protocol/json-numbers";
 import { escapeXml, jsonToXml, type JsonValue } from "./xml-json";
 
 export type AnswerContent =
@@ -156,7 +157,9 @@ export function answerContent(
     try {
       return {
         kind: "content",
-        innerXml: jsonToXml(JSON.parse(json) as JsonValue),
+        // A number a double does not hold is read as its text, which is all XML carries:
+        // parsed as a number, 12345678901234567890 reached the caller as 12345678901234567000.
+        innerXml: jsonToXml(JSON.parse(quoteInexactNumbers(json)) as JsonValue),
       };
     } catch {
       return { kind: "content", innerXml: escapeXml(json) };

@@ -43,7 +43,7 @@ export function inexactJsonNumber(text: string): string | null {
 }
 
 /**
- * `text` (valid JSON) with every number a double does not hold written as a JSON string of its
+ * `text` (JSON, or text that fails to parse as such after) with every number a double does not hold written as a JSON string of its
  * digits, for a reader to whom a number and its text are the same (an XML element's content).
  */
 export function quoteInexactNumbers(text: string): string {
@@ -64,7 +64,9 @@ function forEachInexact(text: string, visit: (start: number, end: number) => boo
     const c = text.charCodeAt(i);
     if (c === 34) {
       // A string: skipped to its closing quote, escapes included.
-      for (i++; text.charCodeAt(i) !== 34; i++) if (text.charCodeAt(i) === 92) i++;
+      for (i++; i < text.length && text.charCodeAt(i) !== 34; i++) {
+        if (text.charCodeAt(i) === 92) i++;
+      }
     } else if (c === 45 || (c >= 48 && c <= 57)) {
       const start = i;
       while (i + 1 < text.length && isNumberCharacter(text.charCodeAt(i + 1))) i++;

@@ -5,6 +5,7 @@
 import { expect } from "chai";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { fixture, testQueryService } from "../fixtures/xroad-soap/outcomes";
 import { call, Harness, type SluiceProcess, untilState } from "../support/harness";
 
 const ID = "12345678901234567890";
@@ -36,6 +37,7 @@ describe("JSON numbers beyond double precision, end to end", function () {
       services: {
         lookup: { protocols: ["rest"], reply: { mode: "ack" }, backend: "stub" },
         lookupNow: { protocols: ["rest"], reply: { mode: "sync" }, backend: "stub" },
+        testQuery: testQueryService("stub", { mode: "sync" }),
       },
       backends: { stub: { translator: "rest-json", url: `http://127.0.0.1:${port}` } },
     });
@@ -61,5 +63,17 @@ describe("JSON numbers beyond double precision, end to end", function () {
     // As a JSON string, whose text is the answer: the digits are there to read exactly.
     expect(done.json.responses[0].body).to.equal(ANSWER);
     expect(done.text).to.not.include("12345678901234567000");
+  });
+
+  it("SOAP: a JSON answer's numbers reach the caller's XML as the backend wrote them", async () => {
+    const answer = await call(`${sluice.url}/soap`, {
+      body: fixture("simple.query").toString("utf8"),
+      client: null,
+      headers: { "Content-Type": "text/xml; charset=utf-8" },
+    });
+    expect(answer.status, answer.text).to.equal(200);
+    expect(answer.text).to.include(`<id>${ID}</id>`);
+    expect(answer.text).to.include(`<amount>${AMOUNT}</amount>`);
+    expect(answer.text).to.include("<small>7</small>");
   });
 });

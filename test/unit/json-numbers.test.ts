@@ -53,6 +53,10 @@ describe("JSON numbers beyond a double", () => {
       '{"s":"12345678901234567890","n":[1,"12345678901234567890","2e400"],"e":"1e400"}',
     );
     expect(quoteInexactNumbers("12345678901234567890")).to.equal('"12345678901234567890"');
+    // Text that is not JSON (a backend's answer, quoted before it is parsed) ends the walk.
+    expect(quoteInexactNumbers('{"a":"12345678901234567890')).to.equal(
+      '{"a":"12345678901234567890',
+    );
     const exact = '{"a":[1,2.5,-3e2]}';
     expect(quoteInexactNumbers(exact)).to.equal(exact);
   });
