@@ -9,6 +9,7 @@ import type { AttachmentRef } from "../../shared/protocol/envelope";
 import type { CallbackPolicy } from "../../shared/delivery/callback-target";
 import {
   providedServices,
+  SOAP_BODY_TRANSLATORS,
   type ServiceConfig,
   type SluiceConfig,
 } from "../../shared/config/config";
@@ -175,7 +176,11 @@ function handOver(
   if (request.attachments.length > 0 && !service.attachments) {
     throw new SluiceError("InvalidContentType", `${service.code} does not accept attachments`);
   }
-  const body = validators.validate(service.code, request.bodyJson);
+  // A SOAP backend gets the Body's XML as sent; any other the typed JSON, numbers as doubles.
+  const typedJson = !SOAP_BODY_TRANSLATORS.includes(
+    deps.config.backends[service.backend]?.translator ?? "",
+  );
+  const body = validators.validate(service.code, request.bodyJson, typedJson);
   const soap = soapMessageOf(request, request.mtom);
   const attachments = request.attachments.map(attachmentRef);
   return submitMessage(ctx, deps.intake, {

@@ -12,6 +12,7 @@ import {
   type SchemaCheck,
   type ValidationProblem,
 } from "../json-body";
+import { isExactNumber } from "../../shared/protocol/json-numbers";
 import { copyJsonValue, type JsonValue } from "./xml-json";
 
 export class SoapBodyValidators {
@@ -25,14 +26,15 @@ export class SoapBodyValidators {
   /**
    * Returns the body read through the schema (typed values, lists where lists are expected),
    * or throws Client.ValidationFailed listing the problems with their JSON pointer paths.
+   * `typedJson`: the backend gets the typed body as JSON, so each number must keep its digits.
    */
-  validate(serviceCode: string, body: JsonValue): JsonValue {
+  validate(serviceCode: string, body: JsonValue, typedJson = true): JsonValue {
     const check = this.validators.get(serviceCode);
     if (!check) return body;
     // ajv coerces in place (a copy here); a scalar root is checked but stays a string.
     const copy = copyJsonValue(body);
     if (check.first(copy)) {
-      const unwritten = numberNotInXmlForm(body, copy);
+      const unwritten = numberNotInXmlForm(body, copy, typedJson);
       if (unwritten === null) return copy;
       throw new SluiceError(
         "ValidationFailed",
@@ -59,9 +61,14 @@ const XML_NUMBER = /^[ \t\n\r]*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?[ \t
 
 /**
  * The first text of `body` that the schema read as a number (in `typed`, its copy coerced by
- * ajv) though XML Schema would not write it so, with its JSON pointer; null when there is none.
+ * ajv) though XML Schema would not write it so, or (`exact`) that a double does not hold, with
+ * its JSON pointer; null when there is none.
  */
-function numberNotInXmlForm(body: JsonValue, typed: JsonValue): ValidationProblem | null {
+function numberNotInXmlForm(
+  body: JsonValue,
+  typed: JsonValue,
+  exact: boolean,
+): ValidationProblem | null {
   const stack: Array<[text: JsonValue, value: JsonValue, path: string]> = [[body, typed, ""]];
   while (stack.length > 0) {
     const [text, value, path] = stack.pop() as [JsonValue, JsonValue, string];
@@ -73,6 +80,14 @@ function numberNotInXmlForm(body: JsonValue, typed: JsonValue): ValidationProble
         return {
           path: clipText(path, 256) || "/",
           message: `must be a number as XML writes one (digits, a sign, a point, an exponent), not "${clipText(text, 64)}"`,
+        };
+      }
+      // Typed, 12345678901234567890 is the double 12345678901234567000, which a JSON backend
+      // would get: the gateway would change the number it passes on.
+      if (typeof value === "number" && exact && !isExactNumber(text)) {
+        return {
+          path: clipText(path, 256) || "/",
+          message: `must be a number a double holds exactly (at most 15 significant digits, or one JavaScript writes back the same), not "${clipText(text.trim(), 64)}"`,
         };
       }
     } else if (Array.isArray(text) && Array.isArray(value)) {

@@ -76,4 +76,20 @@ describe("JSON numbers beyond double precision, end to end", function () {
     expect(answer.text).to.include(`<amount>${AMOUNT}</amount>`);
     expect(answer.text).to.include("<small>7</small>");
   });
+
+  it("SOAP: an integer the schema types that a double does not hold is Client.ValidationFailed for a JSON backend", async () => {
+    const calls = received.length;
+    const answer = await call(`${sluice.url}/soap`, {
+      body: fixture("simple.query")
+        .toString("utf8")
+        .replace("<age>35</age>", `<age>${ID}</age>`)
+        .replace(/<xroad:id>[^<]*<\/xroad:id>/, `<xroad:id>big-age-${Date.now()}</xroad:id>`),
+      client: null,
+      headers: { "Content-Type": "text/xml; charset=utf-8" },
+    });
+    expect(answer.status, answer.text).to.equal(500);
+    expect(answer.text).to.include("<faultcode>Client.ValidationFailed</faultcode>");
+    expect(answer.text).to.include("/request/age");
+    expect(received.length).to.equal(calls);
+  });
 });

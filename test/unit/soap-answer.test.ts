@@ -233,6 +233,20 @@ describe("SOAP Body validation", () => {
     expect(paths).to.include.members(["/request/name", "/request/age"]);
   });
 
+  it("a number a double does not hold is refused for a JSON backend, kept as XML for a SOAP one", () => {
+    const body = { request: { name: "foo", age: " 12345678901234567890 " } };
+    expect(() => validators.validate("testQuery", body))
+      .to.throw(SluiceError, /\/request\/age must be a number a double holds exactly/)
+      .with.property("faultCode", "Client.ValidationFailed");
+    expect(validators.validate("testQuery", body, false)).to.have.nested.property("request.age");
+    // Long text a double writes back with the same value is no loss.
+    const exact = { request: { name: "foo", age: "9007199254740992" } };
+    expect(validators.validate("testQuery", exact)).to.have.nested.property(
+      "request.age",
+      9007199254740992,
+    );
+  });
+
   it("a service without a schema takes any body", () => {
     expect(validators.validate("other", "anything")).to.equal("anything");
   });
