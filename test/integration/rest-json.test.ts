@@ -654,6 +654,8 @@ describe("rest-json translator (real HTTP backend)", () => {
       '{"responses":[{"body":"YWJj\\nZA==","bodyEncoding":"base64"}]}',
       // A content type no header can carry.
       '{"responses":[{"body":"a","contentType":"text/plain\\r\\nX-Inj: 1"}]}',
+      // A number a double does not hold, which writing the document again would change.
+      '{"responses":[{"body":{"id":12345678901234567890}}]}',
     ]) {
       handler = (_req, res) => res.writeHead(200, { "x-multiple-responses": "true" }).end(body);
       const error = await rejectionOf(translator().call(request(), callOf()));
@@ -667,6 +669,14 @@ describe("rest-json translator (real HTTP backend)", () => {
         .end('{"responses":[{"body":"YWJjZA==","bodyEncoding":"base64"}]}');
     const [answer] = await translator().call(request(), callOf());
     expect(answer).to.include({ status: 200, body: "YWJjZA==", bodyEncoding: "base64" });
+    // Such a number in a body sent as a string keeps its digits.
+    const big = '{"id":12345678901234567890}';
+    handler = (_req, res) =>
+      res
+        .writeHead(200, { "x-multiple-responses": "true" })
+        .end(JSON.stringify({ responses: [{ body: big, contentType: "application/json" }] }));
+    const [kept] = await translator().call(request(), callOf());
+    expect(kept).to.include({ body: big });
   });
 
   it("reuses keep-alive connections across calls", async () => {

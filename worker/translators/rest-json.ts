@@ -8,6 +8,8 @@ import { MAX_RESPONSES, responsesProblem } from "../../shared/protocol/envelope"
 import { answerProblem } from "../../shared/protocol/codec";
 import { isPaddedBase64 } from "../../shared/protocol/base64";
 import { jsonDepthExceeds, MAX_ANSWER_JSON_DEPTH } from "../../shared/protocol/json-depth";
+import { inexactJsonNumber } from "../../shared/protocol/json-numbers";
+import { clipText } from "../../shared/protocol/clip-text";
 import { SluiceError } from "../../shared/protocol/errors";
 import { checkedSubPath } from "../../shared/protocol/rest-path";
 import {
@@ -388,6 +390,14 @@ function splitResponses(status: number, bytes: Buffer, backend: string): Backend
     parsed = JSON.parse(text);
   } catch {
     throw invalid("the body is not JSON");
+  }
+  // A document `body` is written again with JSON.stringify, which would change such a number
+  // (12345678901234567890 → 12345678901234567000) in a response the backend never sent.
+  const inexact = inexactJsonNumber(text);
+  if (inexact !== null) {
+    throw invalid(
+      `its number ${clipText(inexact, 64)} is more than a double holds (send that body as a string)`,
+    );
   }
   const list = (parsed as { responses?: unknown } | null)?.responses;
   if (!Array.isArray(list) || list.length === 0) {
