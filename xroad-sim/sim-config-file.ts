@@ -6,6 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import YAML from "yaml";
 import { substituteEnv } from "../shared/config/config";
+import type { ConnectionType } from "./client-authentication";
 import type { Pem, XroadSimOptions, XroadSimServiceOptions } from "./sim-options";
 
 export class SimConfigError extends Error {
@@ -70,8 +71,27 @@ export function loadSimConfig(file: string, env: NodeJS.ProcessEnv = process.env
       cert: pem(raw.tls.cert, "tls.cert", "certificate"),
       key: pem(raw.tls.key, "tls.key", "key"),
     };
-    if (raw.tls.clientCa !== undefined)
-      options.tls.clientCa = pems(raw.tls.clientCa, "tls.clientCa");
+    // A security server has no CA for its clients; refused rather than dropped, so an older
+    // file does not quietly let every caller in.
+    if (raw.tls.clientCa !== undefined) {
+      throw new SimConfigError(
+        `${file}: tls.clientCa is gone: list each client's certificates under clients (docs/xroad-sim.md)`,
+      );
+    }
+  }
+  if (isObject(raw.clients)) {
+    options.clients = {};
+    for (const [id, value] of Object.entries(raw.clients)) {
+      if (!isObject(value)) throw new SimConfigError(`${file}: clients.${id} must be a mapping`);
+      options.clients[id] = {
+        ...(value.connectionType !== undefined
+          ? { connectionType: value.connectionType as ConnectionType }
+          : {}),
+        ...(value.certificates !== undefined
+          ? { certificates: pems(value.certificates, `clients.${id}.certificates`) }
+          : {}),
+      };
+    }
   }
   if (isObject(raw.internalTls)) {
     options.internalTls = {

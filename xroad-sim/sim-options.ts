@@ -3,6 +3,7 @@
 // compiled form, listing every problem at once.
 
 import { parseDuration } from "../shared/config/durations";
+import type { XroadSimClientOptions } from "./client-authentication";
 
 /** PEM text (a string starting with "-----BEGIN") or its bytes. */
 export type Pem = string | Buffer;
@@ -43,11 +44,17 @@ export interface XroadSimOptions {
   /** 0 (the default) picks a free port. */
   port?: number;
   /**
-   * The consumer-facing port's TLS: the security server's own certificate and key. With
-   * `clientCa` (the information systems' TLS certificates or their CA) a client certificate is
-   * required at the handshake: the "HTTPS" connection type. Without `tls` the port speaks HTTP.
+   * The consumer-facing port's TLS: the security server's own certificate and key. As on X-Road
+   * a client certificate is asked for and any is taken at the handshake; `clients` decides
+   * after it. Without `tls` the port speaks HTTP.
    */
-  tls?: { cert: Pem; key: Pem; clientCa?: Pem | Pem[] };
+  tls?: { cert: Pem; key: Pem };
+  /**
+   * The security server's clients by id (`INSTANCE/CLASS/MEMBER[/SUBSYSTEM]`): each one's
+   * connection type and "Information System TLS certificates" (ug-ss §9.1). A client not
+   * listed is taken over any connection.
+   */
+  clients?: Record<string, XroadSimClientOptions>;
   /** The internal TLS certificate presented to `https://` services (ug-ss §10.4). */
   internalTls?: { cert: Pem; key: Pem };
   /** Default service timeout; 30 s as a security server's default. */

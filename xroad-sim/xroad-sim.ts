@@ -11,6 +11,12 @@ import getRawBody from "raw-body";
 import { parseDuration } from "../shared/config/durations";
 import { serverTlsOptions } from "../shared/config/tls-files";
 import { listenSimulator } from "../shared/runtime/simulator-server";
+import {
+  authenticateClient,
+  compileClients,
+  type CompiledClient,
+  type XroadSimClientOptions,
+} from "./client-authentication";
 import { lastHeader } from "./header-filter";
 import { ProviderClient } from "./provider-client";
 import { mayCall } from "./provider-services";
@@ -21,6 +27,7 @@ import {
   DEFAULT_MAX_BODY_BYTES,
   DEFAULT_TIMEOUT_MS,
   type CompiledService,
+  type Pem,
   type XroadSimOptions,
   type XroadSimServiceOptions,
 } from "./sim-options";
@@ -29,6 +36,7 @@ import { findSoapService, forwardSoap, readSoapRequest } from "./soap-proxy";
 import { sendRestError, sendSoapFault, XroadError } from "./xroad-errors";
 
 export type { XroadSimOptions, XroadSimServiceOptions, Pem } from "./sim-options";
+export type { ConnectionType, XroadSimClientOptions } from "./client-authentication";
 export { XroadError } from "./xroad-errors";
 
 /** One call the simulator handled, for tests and the demo. */
@@ -58,8 +66,10 @@ export interface XroadSim {
   register(id: string, service: XroadSimServiceOptions): void;
   /** Removes a service; later calls get `Server.ServerProxy.UnknownService`. */
   unregister(id: string): void;
-  /** Swaps the consumer-facing certificate, key or client CA for new connections. */
+  /** Swaps the consumer-facing certificate and key for new connections. */
   setTls(options: NonNullable<XroadSimOptions["tls"]>): void;
+  /** Replaces every client's connection type and certificates, from the next request. */
+  setClients(clients: Record<string, XroadSimClientOptions>): void;
   /** Handled calls, oldest first (at most the last 10000). */
   calls(): XroadSimCall[];
   reset(): void;
@@ -82,7 +92,20 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
     if (Array.isArray(compiled)) problems.push(...compiled);
     else services.set(id, compiled);
   }
+  const compiledClients = compileClients(options.clients ?? {});
+  if (Array.isArray(compiledClients)) problems.push(...compiledClients);
+  let clients: Map<string, CompiledClient> = Array.isArray(compiledClients)
+    ? new Map()
+    : compiledClients;
   if (problems.length > 0) throw new RangeError(`xroad-sim: ${problems.join("; ")}`);
+
+  /** Throws X-Road's SslAuthenticationFailed when this connection may not speak as `client`. */
+  const authenticate = (req: http.IncomingMessage, client: string): void => {
+    const socket = req.socket as tls.TLSSocket;
+    const overTls = socket.encrypted === true;
+    const peer = overTls ? (socket.getPeerX509Certificate() ?? null) : null;
+    authenticateClient(clients.get(client), client, peer, overTls);
+  };
 
   const provider = new ProviderClient(options.internalTls, maxBodyBytes);
   const log: XroadSimCall[] = [];
@@ -141,6 +164,7 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
         call.service = `${meta.provider}/${meta.code}`;
         const client = parseClientHeader(lastHeader(req.rawHeaders, "x-road-client"));
         call.client = client;
+        authenticate(req, client);
         const body = await readBody(req, "Client.BadRequest");
         const ids = { client, xroadId: call.xroadId };
         const deps = { services: [...services.values()], provider };
@@ -153,6 +177,7 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
         throw new XroadError("Client.BadRequest", `Service ${target.service.id} is a SOAP service`);
       }
       call.client = parseClientHeader(lastHeader(req.rawHeaders, "x-road-client"));
+      authenticate(req, call.client);
       checkAccess(target.service, call.client);
       const body = await readBody(req, "Client.BadRequest");
       call.status = await forwardRest(req, res, target, body, call.client, call.xroadId, provider);
@@ -185,6 +210,7 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
       call.client = request.client;
       call.xroadId = request.xroadId;
       call.service = request.serviceId;
+      authenticate(req, request.client);
       if (isSoapMetaservice(request)) {
         const deps = { services: [...services.values()], provider };
         call.status = await answerSoapMetaservice(req, res, request, body, deps);
@@ -235,7 +261,7 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
   let server: http.Server | https.Server;
   if (options.tls) {
     try {
-      server = https.createServer(serverTlsOptions(options.tls), handler);
+      server = https.createServer(consumerPortTls(options.tls), handler);
     } catch (error) {
       throw new RangeError(`xroad-sim: tls: ${(error as Error).message}`);
     }
@@ -262,7 +288,12 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
     },
     setTls(tlsOptions) {
       if (!(server instanceof https.Server)) throw new Error("xroad-sim: started without tls");
-      server.setSecureContext(serverTlsOptions(tlsOptions));
+      server.setSecureContext(consumerPortTls(tlsOptions));
+    },
+    setClients(all) {
+      const compiled = compileClients(all);
+      if (Array.isArray(compiled)) throw new RangeError(`xroad-sim: ${compiled.join("; ")}`);
+      clients = compiled;
     },
     calls: () => [...log],
     reset() {
@@ -278,6 +309,15 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
       await provider.close();
     },
   };
+}
+
+/**
+ * X-Road's client-side HTTPS connector (ClientProxy.createClientHttpsConnector, proxy-core) asks
+ * for a client certificate and trusts any (its ClientSslTrustManager): who may call is decided
+ * per client after the request is read, not at the handshake.
+ */
+function consumerPortTls(options: { cert: Pem; key: Pem }): https.ServerOptions {
+  return { ...serverTlsOptions(options), requestCert: true, rejectUnauthorized: false };
 }
 
 function checkAccess(service: CompiledService, client: string): void {

@@ -50,6 +50,7 @@ describe("behind a security server over mTLS (xroad-sim in front of Sluice)", fu
   let ssPki: TestPki; // the security server's internal TLS CA
   let internal: KeyPair;
   let nextSluiceCert: KeyPair; // the certificate the rotation test moves Sluice to
+  let soapApp: KeyPair; // a second information system of the same client subsystem
   let receiver: CallbackReceiver;
   let adapter: SluiceProcess;
   let sluiceUrl = "";
@@ -101,6 +102,7 @@ describe("behind a security server over mTLS (xroad-sim in front of Sluice)", fu
     internal = ssPki.ca.issue("ss-internal", { cn: "security-server-internal" });
     const simServer = pki.ca.issue("ss-consumer-port", { cn: "localhost" });
     const isClient = pki.ca.issue("case-app", { cn: "case-app" });
+    soapApp = pki.ca.issue("soap-app", { cn: "soap-app" });
     sluiceCa = pki.ca.cert;
     // Sluice reads its certificate from files the test can replace (rotation below).
     copyFileSync(sluiceCert.certFile, path.join(harness.dir, "sluice.crt"));
@@ -145,7 +147,10 @@ describe("behind a security server over mTLS (xroad-sim in front of Sluice)", fu
     // a security server does not take) as the subsystem's "Information System TLS certificates".
     const toSluice = { ca: [sluiceCert.cert, nextSluiceCert.cert] };
     sim = await startXroadSim({
-      tls: { cert: simServer.cert, key: simServer.key, clientCa: pki.ca.cert },
+      tls: { cert: simServer.cert, key: simServer.key },
+      // The calling information systems' own certificates as their subsystem's "Information
+      // System TLS certificates" (a security server takes no CA for its clients).
+      clients: { [CLIENT]: { certificates: [isClient.cert, soapApp.cert] } },
       internalTls: { cert: internal.cert, key: internal.key },
       services: {
         // Registered as "OpenAPI 3 Description" services, with both of Sluice's description URLs.
@@ -359,7 +364,6 @@ describe("behind a security server over mTLS (xroad-sim in front of Sluice)", fu
       endpoint: `${sim.url}/`,
     });
     wsdlAgent.destroy();
-    const soapApp = pki.ca.issue("soap-app", { cn: "soap-app" });
     const callerAgent = new https.Agent({ ca: pki.ca.cert, cert: soapApp.cert, key: soapApp.key });
     const headers = (serviceCode: string, xroadId: string): void => {
       client.clearSoapHeaders();

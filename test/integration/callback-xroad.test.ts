@@ -113,7 +113,9 @@ describe("X-Road callback targets through the security server (real HTTP)", () =
     const ssCert = pki.ca.issue("ss", { cn: "localhost" });
     const sluice = pki.ca.issue("sluice", { cn: "sluice" });
     const sim = await startXroadSim({
-      tls: { cert: ssCert.cert, key: ssCert.key, clientCa: pki.ca.cert },
+      tls: { cert: ssCert.cert, key: ssCert.key },
+      // Sluice's own certificate as its subsystem's "Information System TLS certificate".
+      clients: { "EE/GOV/70000009/sluice": { certificates: sluice.cert } },
       services: {
         "EE/GOV/70000001/callbacks/resultReady": { url: securityServer.url("/hooks") },
       },
@@ -145,6 +147,7 @@ describe("X-Road callback targets through the security server (real HTTP)", () =
 
       const refused = await through(withoutCert).send(request);
       expect(refused.outcome).to.equal("retry");
+      expect(refused.failure?.message).to.include("SslAuthenticationFailed");
       expect(securityServer.calls).to.have.length(1);
     } finally {
       await withCert.close();

@@ -829,7 +829,7 @@ describe("xroad-sim TLS", function () {
   });
   after(() => pki.cleanup());
 
-  it("requires an accepted client certificate on its HTTPS port and presents its internal one to providers", async () => {
+  it("takes a client's listed certificate on its HTTPS port and presents its internal one to providers", async () => {
     const providerCert = pki.ca.issue("provider", { cn: "localhost" });
     const internal = pki.ca.issue("internal", { cn: "security-server-internal" });
     const serverCert = pki.ca.issue("ss", { cn: "localhost" });
@@ -844,7 +844,10 @@ describe("xroad-sim TLS", function () {
       rejectUnauthorized: true,
     });
     const sim = await startXroadSim({
-      tls: { cert: serverCert.cert, key: serverCert.key, clientCa: pki.ca.cert },
+      tls: { cert: serverCert.cert, key: serverCert.key },
+      // The client's "Information System TLS certificates": its own certificate, the expired
+      // one beside it (X-Road only logs an expired one), not a CA.
+      clients: { [CLIENT]: { connectionType: "HTTPS", certificates: [client.cert, expired.cert] } },
       internalTls: { cert: internal.cert, key: internal.key },
       // The provider's own certificate in the "Information System TLS certificate" list.
       services: { [SERVICE]: { url: provider.url, tls: { ca: providerCert.cert } } },
@@ -863,17 +866,35 @@ describe("xroad-sim TLS", function () {
       expect(provider.seen[0].clientCert).to.equal("security-server-internal");
       expect(sim.calls()[0].clientCertificate).to.equal("information-system");
 
-      for (const pair of [undefined, expired, stranger]) {
-        const failure = await request(`${sim.url}/r1/${SERVICE}/x`, {
+      const expiredCall = await request(`${sim.url}/r1/${SERVICE}/x`, {
+        headers: { "x-road-client": CLIENT },
+        dispatcher: as(expired),
+      });
+      expect(expiredCall.statusCode, await expiredCall.body.text()).to.equal(200);
+      expect(provider.seen).to.have.length(2);
+
+      // As X-Road's client proxy (MessageProcessorBase.verifyClientAuthentication): the handshake
+      // takes any certificate, the client the request names then refuses one not its own, a
+      // certificate of its CA's included, with Server.ClientProxy.SslAuthenticationFailed.
+      const sibling = pki.ca.issue("sibling", { cn: "sibling-system" });
+      const refusals: Array<[{ cert: string; key: string } | undefined, string]> = [
+        [undefined, "specifies HTTPS but did not supply TLS certificate"],
+        [stranger, "TLS certificate does not match any IS certificates"],
+        [sibling, "TLS certificate does not match any IS certificates"],
+      ];
+      for (const [pair, message] of refusals) {
+        const refused = await request(`${sim.url}/r1/${SERVICE}/x`, {
           headers: { "x-road-client": CLIENT },
           dispatcher: as(pair),
-        }).then(
-          () => null,
-          (error: Error) => error,
+        });
+        const text = await refused.body.text();
+        expect(refused.statusCode, text).to.equal(500);
+        expect(refused.headers["x-road-error"]).to.equal(
+          "Server.ClientProxy.SslAuthenticationFailed",
         );
-        expect(failure, pair?.certFile ?? "no certificate").to.be.instanceOf(Error);
+        expect(JSON.parse(text).message).to.equal(`Client (SUBSYSTEM:${CLIENT}) ${message}`);
       }
-      expect(provider.seen).to.have.length(1);
+      expect(provider.seen).to.have.length(2);
 
       // A provider certificate nobody vouches for is refused as X-Road does.
       sim.register(SERVICE, { url: provider.url });
@@ -898,7 +919,7 @@ describe("xroad-sim TLS", function () {
         "Server.ServerProxy.ServiceFailed.SslAuthenticationFailed",
       );
       expect(caText).to.include("IS certificate is not trusted");
-      expect(provider.seen).to.have.length(1);
+      expect(provider.seen).to.have.length(2);
 
       // A list of several (the old certificate beside the new one while rotating) admits each.
       sim.register(SERVICE, {
@@ -931,6 +952,71 @@ describe("xroad-sim TLS", function () {
     }
   });
 
+  it("answers SslAuthenticationFailed to a certificate calling as a client it is not listed for, REST and SOAP", async () => {
+    const serverCert = pki.ca.issue("ss-2", { cn: "localhost" });
+    const mine = pki.ca.issue("is-mine", { cn: "my-system" });
+    const theirs = pki.ca.issue("is-theirs", { cn: "their-system" });
+    const provider = await startProvider();
+    const OTHER = "EE/GOV/5678/other";
+    const OPEN = "EE/GOV/5678/open";
+    const SOAP_CLIENT = "EE/BUSINESS/consumer"; // the member the SOAP fixture names
+    const sim = await startXroadSim({
+      tls: { cert: serverCert.cert, key: serverCert.key },
+      clients: {
+        [CLIENT]: { certificates: mine.cert }, // HTTPS, X-Road's default
+        [OTHER]: { certificates: theirs.cert },
+        [OPEN]: { connectionType: "HTTP" },
+        [SOAP_CLIENT]: { certificates: theirs.cert },
+      },
+      services: { [SERVICE]: { url: provider.url } },
+    });
+    const mineAgent = new Agent({ connect: { ca: pki.ca.cert, cert: mine.cert, key: mine.key } });
+    const rest = (client: string) =>
+      request(`${sim.url}/r1/${SERVICE}/x`, {
+        headers: { "x-road-client": client },
+        dispatcher: mineAgent,
+      });
+    try {
+      expect((await rest(CLIENT)).statusCode).to.equal(200);
+      // Naming a subsystem whose certificates are another's: refused before any provider call.
+      const other = await rest(OTHER);
+      const text = await other.body.text();
+      expect(other.statusCode).to.equal(500);
+      expect(other.headers["x-road-error"]).to.equal("Server.ClientProxy.SslAuthenticationFailed");
+      expect(JSON.parse(text).message).to.equal(
+        `Client (SUBSYSTEM:${OTHER}) TLS certificate does not match any IS certificates`,
+      );
+      // A client of connection type HTTP takes any caller: X-Road checks nothing for it.
+      expect((await rest(OPEN)).statusCode).to.equal(200);
+      expect(provider.seen).to.have.length(2);
+      // Listing the certificate for that subsystem too (what SIGHUP applies) admits it.
+      sim.setClients({ [OTHER]: { certificates: [theirs.cert, mine.cert] } });
+      expect((await rest(OTHER)).statusCode).to.equal(200);
+      sim.setClients({
+        [OTHER]: { certificates: theirs.cert },
+        [SOAP_CLIENT]: { certificates: theirs.cert },
+      });
+      expect((await rest(OTHER)).statusCode).to.equal(500);
+
+      const soap = await request(`${sim.url}/`, {
+        method: "POST",
+        headers: { "content-type": "text/xml; charset=utf-8", soapaction: '""' },
+        body: fixture("simple.query"),
+        dispatcher: mineAgent,
+      });
+      const fault = await soap.body.text();
+      expect(soap.statusCode).to.equal(200);
+      expect(fault).to.include("<faultcode>Server.ClientProxy.SslAuthenticationFailed</faultcode>");
+      expect(fault).to.include(
+        `Client (MEMBER:${SOAP_CLIENT}) TLS certificate does not match any IS certificates`,
+      );
+      expect(provider.seen).to.have.length(3);
+    } finally {
+      await sim.close();
+      await provider.close();
+    }
+  });
+
   it("names a file that holds no certificate or key in one line", () => {
     const fs = require("node:fs") as typeof import("node:fs");
     const path = require("node:path") as typeof import("node:path");
@@ -944,6 +1030,23 @@ describe("xroad-sim TLS", function () {
     expect(() => loadSimConfig(file)).to.throw(
       /key file .*ca\.crt does not hold a PEM private key/,
     );
+  });
+
+  it("reads each client's connection type and certificates from a file, and refuses the former tls.clientCa", () => {
+    const file = path.join(pki.dir, "clients.yaml");
+    fs.writeFileSync(
+      file,
+      "tls: { cert: ca/ca.crt, key: ca/ca.key }\nclients:\n" +
+        "  EE/GOV/1/a: { connectionType: HTTPS, certificates: [ca/ca.crt] }\n" +
+        "  EE/GOV/1/b: { connectionType: HTTP }\n",
+    );
+    const options = loadSimConfig(file);
+    expect(options.clients?.["EE/GOV/1/a"].connectionType).to.equal("HTTPS");
+    expect(options.clients?.["EE/GOV/1/a"].certificates).to.have.length(1);
+    expect(options.clients?.["EE/GOV/1/b"]).to.deep.equal({ connectionType: "HTTP" });
+    // Dropped quietly, an older file's clientCa would let every caller in.
+    fs.writeFileSync(file, "tls: { cert: ca/ca.crt, key: ca/ca.key, clientCa: ca/ca.crt }\n");
+    expect(() => loadSimConfig(file)).to.throw(/tls\.clientCa is gone/);
   });
 
   it("runs as `sluice xroad-sim --config FILE` and takes a new certificate on SIGHUP", async () => {

@@ -1,0 +1,78 @@
+// Which information system may speak as which client, as X-Road's client proxy decides it: the
+// TLS handshake takes any certificate, and the client the request names is then checked against
+// its connection type and its "Information System TLS certificates" (ug-ss §9.1).
+
+import type { X509Certificate } from "node:crypto";
+import { certificatesOf } from "../shared/config/tls-files";
+import type { Pem } from "./sim-options";
+import { XroadError } from "./xroad-errors";
+
+/** ug-ss §9.1's connection types: X-Road's NOSSL, SSLNOAUTH and SSLAUTH. */
+export type ConnectionType = "HTTP" | "HTTPS_NO_AUTH" | "HTTPS";
+
+export interface XroadSimClientOptions {
+  /** Default `HTTPS`, as a security server sets for every client it adds (ug-ss §9). */
+  connectionType?: ConnectionType;
+  /** The client's "Information System TLS certificates": the certificates themselves. */
+  certificates?: Pem | Pem[];
+}
+
+export interface CompiledClient {
+  connectionType: ConnectionType;
+  certificates: X509Certificate[];
+}
+
+const TYPES: ConnectionType[] = ["HTTP", "HTTPS_NO_AUTH", "HTTPS"];
+
+/** Compiles the clients' settings by id; returns the problems instead when there are any. */
+export function compileClients(
+  all: Record<string, XroadSimClientOptions>,
+): Map<string, CompiledClient> | string[] {
+  const problems: string[] = [];
+  const clients = new Map<string, CompiledClient>();
+  for (const [id, options] of Object.entries(all)) {
+    const connectionType = options.connectionType ?? "HTTPS";
+    if (!TYPES.includes(connectionType)) {
+      problems.push(`client ${id}: connectionType must be one of ${TYPES.join(", ")}`);
+      continue;
+    }
+    const pems = options.certificates === undefined ? [] : [options.certificates].flat();
+    clients.set(id, { connectionType, certificates: certificatesOf(pems) });
+  }
+  return problems.length > 0 ? problems : clients;
+}
+
+/**
+ * X-Road's check of the client a request names (MessageProcessorBase.verifyClientAuthentication,
+ * proxy-core): HTTPS wants the certificate the information system presented to be one of the
+ * client's own, compared as it is (a CA listed admits nothing; an expired one is only logged
+ * unless enforce-client-is-cert-validity-period-check is set); HTTPS_NO_AUTH wants TLS; HTTP
+ * admits any connection. A client the simulator was not told of is HTTP, so a simulator
+ * without `clients` admits every caller as it did before; X-Road would answer it
+ * `Server.ClientProxy.UnknownMember`.
+ */
+export function authenticateClient(
+  client: CompiledClient | undefined,
+  clientId: string,
+  peer: X509Certificate | null,
+  overTls: boolean,
+): void {
+  if (!client || client.connectionType === "HTTP") return;
+  const named = `${clientId.split("/").length === 4 ? "SUBSYSTEM" : "MEMBER"}:${clientId}`;
+  const refuse = (message: string): never => {
+    throw new XroadError("Server.ClientProxy.SslAuthenticationFailed", message);
+  };
+  if (!overTls) {
+    refuse(
+      client.connectionType === "HTTPS_NO_AUTH"
+        ? `Client (${named}) specifies HTTPS NO AUTH but client made plaintext connection`
+        : `Client (${named}) specifies HTTPS but did not supply TLS certificate`,
+    );
+  }
+  if (client.connectionType === "HTTPS_NO_AUTH") return;
+  if (!peer) refuse(`Client (${named}) specifies HTTPS but did not supply TLS certificate`);
+  if (client.certificates.length === 0) refuse(`Client (${named}) has no IS certificates`);
+  if (!client.certificates.some((cert) => cert.raw.equals((peer as X509Certificate).raw))) {
+    refuse(`Client (${named}) TLS certificate does not match any IS certificates`);
+  }
+}
