@@ -4,18 +4,8 @@
 
 import type { X509Certificate } from "node:crypto";
 import { certificatesOf } from "../shared/config/tls-files";
-import type { Pem } from "./sim-options";
+import type { ConnectionType, XroadSimClientOptions } from "./sim-options";
 import { XroadError } from "./xroad-errors";
-
-/** ug-ss §9.1's connection types: X-Road's NOSSL, SSLNOAUTH and SSLAUTH. */
-export type ConnectionType = "HTTP" | "HTTPS_NO_AUTH" | "HTTPS";
-
-export interface XroadSimClientOptions {
-  /** Default `HTTPS`, as a security server sets for every client it adds (ug-ss §9). */
-  connectionType?: ConnectionType;
-  /** The client's "Information System TLS certificates": the certificates themselves. */
-  certificates?: Pem | Pem[];
-}
 
 export interface CompiledClient {
   connectionType: ConnectionType;

@@ -3,10 +3,19 @@
 // compiled form, listing every problem at once.
 
 import { parseDuration } from "../shared/config/durations";
-import type { XroadSimClientOptions } from "./client-authentication";
 
 /** PEM text (a string starting with "-----BEGIN") or its bytes. */
 export type Pem = string | Buffer;
+
+/** ug-ss §9.1's connection types: X-Road's NOSSL, SSLNOAUTH and SSLAUTH. */
+export type ConnectionType = "HTTP" | "HTTPS_NO_AUTH" | "HTTPS";
+
+export interface XroadSimClientOptions {
+  /** Default `HTTPS`, as a security server sets for every client it adds (ug-ss §9). */
+  connectionType?: ConnectionType;
+  /** The client's "Information System TLS certificates": the certificates themselves. */
+  certificates?: Pem | Pem[];
+}
 
 export type ServiceType = "rest" | "soap";
 

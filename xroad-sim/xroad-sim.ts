@@ -11,12 +11,7 @@ import getRawBody from "raw-body";
 import { parseDuration } from "../shared/config/durations";
 import { serverTlsOptions } from "../shared/config/tls-files";
 import { listenSimulator } from "../shared/runtime/simulator-server";
-import {
-  authenticateClient,
-  compileClients,
-  type CompiledClient,
-  type XroadSimClientOptions,
-} from "./client-authentication";
+import { authenticateClient, compileClients, type CompiledClient } from "./client-authentication";
 import { lastHeader } from "./header-filter";
 import { ProviderClient } from "./provider-client";
 import { mayCall } from "./provider-services";
@@ -28,6 +23,7 @@ import {
   DEFAULT_TIMEOUT_MS,
   type CompiledService,
   type Pem,
+  type XroadSimClientOptions,
   type XroadSimOptions,
   type XroadSimServiceOptions,
 } from "./sim-options";
@@ -36,7 +32,7 @@ import { findSoapService, forwardSoap, readSoapRequest } from "./soap-proxy";
 import { sendRestError, sendSoapFault, XroadError } from "./xroad-errors";
 
 export type { XroadSimOptions, XroadSimServiceOptions, Pem } from "./sim-options";
-export type { ConnectionType, XroadSimClientOptions } from "./client-authentication";
+export type { ConnectionType, XroadSimClientOptions } from "./sim-options";
 export { XroadError } from "./xroad-errors";
 
 /** One call the simulator handled, for tests and the demo. */
