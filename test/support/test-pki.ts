@@ -14,8 +14,14 @@ export interface KeyPair {
 }
 
 export interface TestCa extends KeyPair {
-  /** Issues a certificate; `expired` dates it in 2000, so any verifier refuses it. */
-  issue(name: string, options?: { cn?: string; expired?: boolean; notYetValid?: boolean }): KeyPair;
+  /**
+   * Issues a certificate; `expired` dates it in 2000, so any verifier refuses it. `san` replaces
+   * the names it is valid for (default `DNS:localhost,IP:127.0.0.1`), for a host-name mismatch.
+   */
+  issue(
+    name: string,
+    options?: { cn?: string; expired?: boolean; notYetValid?: boolean; san?: string },
+  ): KeyPair;
 }
 
 export interface TestPki {
@@ -113,10 +119,19 @@ function makeCa(dir: string, name: string): TestCa {
           dir,
         );
       } else {
+        let extfile = "ext.cnf";
+        if (options.san !== undefined) {
+          extfile = `${certName}-ext.cnf`;
+          const names = `subjectAltName=${options.san}`;
+          fs.writeFileSync(
+            path.join(dir, extfile),
+            EXTENSIONS.replace(/^subjectAltName=.*$/m, names),
+          );
+        }
         openssl(
           ["x509", "-req", "-in", `${certName}.csr`, "-CA", `${name}.crt`, "-CAkey", `${name}.key`]
             .concat(["-set_serial", String(1000 + serial++), "-days", "30"])
-            .concat(["-extfile", "ext.cnf", "-out", `${certName}.crt`]),
+            .concat(["-extfile", extfile, "-out", `${certName}.crt`]),
           dir,
         );
       }
