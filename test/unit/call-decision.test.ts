@@ -185,6 +185,35 @@ describe("the worker's decision after a backend call (docs/translators.md)", () 
     });
   });
 
+  it("a certificate that does not name the host: the operator's words say what it names", () => {
+    // Node lists only the certificate's IP addresses for a host given as one: here none.
+    const cause = Object.assign(
+      new Error(
+        "Hostname/IP does not match certificate's altnames: IP: 10.0.3.7 is not in the cert's list: ",
+      ),
+      {
+        code: "ERR_TLS_CERT_ALTNAME_INVALID",
+        cert: { subject: { CN: "ss" }, subjectaltname: "DNS:ss.internal.example, DNS:ss" },
+      },
+    );
+    const failure = new BackendUnavailableError(
+      "backend b unreachable: ERR_TLS_CERT_ALTNAME_INVALID",
+      { cause },
+    );
+    const decision = decideCall({ failure }, first) as { cause: string };
+    expect(decision.cause).to.match(
+      /10\.0\.3\.7 is not in the cert's list: ; the certificate names DNS:ss\.internal\.example, DNS:ss\)$/,
+    );
+    const bare = Object.assign(new Error("Hostname/IP does not match"), {
+      code: "ERR_TLS_CERT_ALTNAME_INVALID",
+      cert: { subject: { CN: "ss.internal.example" } },
+    });
+    const old = decideCall({ failure: new BackendUnavailableError("x", { cause: bare }) }, first);
+    expect((old as { cause: string }).cause).to.contain(
+      "names no subjectAltName, only CN=ss.internal.example",
+    );
+  });
+
   it("retries exhausted: a URL the cause quotes reaches the operator without its secrets", () => {
     // The soap package quotes the WSDL's URL whole, the backend's password and query key in it.
     const cause = new Error(

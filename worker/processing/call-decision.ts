@@ -89,8 +89,25 @@ function describe(failure: unknown): string {
   const message = (failure as Error | null)?.message ?? String(failure);
   const cause = (failure as { cause?: unknown } | null)?.cause;
   const detail =
-    cause instanceof Error ? withUrlsShown(cause.message.split("\n")[0]).slice(0, 300) : "";
+    cause instanceof Error
+      ? withUrlsShown(cause.message.split("\n")[0]).slice(0, 300) + namesHeld(cause)
+      : "";
   return detail && !message.includes(detail) ? `${message} (${detail})` : message;
+}
+
+/**
+ * What a certificate that does not name the host it was reached by names instead. Node's words
+ * list, for a host given as an IP address, only the certificate's IP addresses ("IP: 10.0.3.7 is
+ * not in the cert's list: "), which for a security server's DNS-named certificate is nothing: the
+ * operator needs its names to choose securityServer.url's host or a new certificate.
+ */
+function namesHeld(cause: Error): string {
+  if ((cause as { code?: unknown }).code !== "ERR_TLS_CERT_ALTNAME_INVALID") return "";
+  const cert = (cause as { cert?: { subjectaltname?: unknown; subject?: { CN?: unknown } } }).cert;
+  const names = cert?.subjectaltname;
+  if (typeof names === "string" && names !== "") return `; the certificate names ${names}`;
+  const cn = cert?.subject?.CN;
+  return typeof cn === "string" ? `; the certificate names no subjectAltName, only CN=${cn}` : "";
 }
 
 /**
