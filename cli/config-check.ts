@@ -50,6 +50,8 @@ export type TranslatorCreation = "all" | "built-in" | "none";
 export interface CheckOptions {
   /** `built-in` when not given. */
   createTranslators?: TranslatorCreation;
+  /** False for the operator's commands, which serve no admin port (CompileOptions). */
+  readAdminToken?: boolean;
 }
 
 export async function checkConfigFile(
@@ -59,7 +61,7 @@ export async function checkConfigFile(
   let config: SluiceConfig;
   const problems: string[] = [];
   try {
-    config = loadConfig(file);
+    config = loadConfig(file, { readAdminToken: options.readAdminToken });
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     // A file that did not parse has nothing more to check; one with a wrong shape does.

@@ -247,8 +247,12 @@ async function runOperator(command: OperatorCommand, argv: string[]): Promise<ne
   const parsed = parseOperatorArgs(command, rest);
   if (typeof parsed === "string") fail(`${parsed}\n${usage}`, 2);
   if (!config) fail(`${command} needs --config FILE\n${usage}`, 2);
-  // An operator command calls no translator: none is created (TranslatorCreation).
-  const checked = await checkConfigFile(config, { createTranslators: "none" });
+  // An operator command calls no translator: none is created (TranslatorCreation). Nor does it
+  // use the admin token (it goes to Redis and the broker), so no token can refuse it.
+  const checked = await checkConfigFile(config, {
+    createTranslators: "none",
+    readAdminToken: false,
+  });
   if (!checked.ok) fail(checked.message, 2);
   try {
     // Loaded only for an operator command: a role never runs one.

@@ -895,6 +895,17 @@ function inheritedName(name: string, where: string, problems: string[]): boolean
   return true;
 }
 
+export interface CompileOptions {
+  /** The bundled demo's own file, whose published secret is accepted. */
+  demo?: boolean;
+  /**
+   * False for a caller that serves no admin port (the operator's commands, which go to Redis
+   * and the broker): neither token is read or judged, and `admin.token` is null. A short
+   * SLUICE_ADMIN_TOKEN left in the shell must not refuse `sluice backends list`.
+   */
+  readAdminToken?: boolean;
+}
+
 /**
  * Validates and compiles a parsed configuration; throws ConfigError listing every problem: the
  * schema's (shape, unknown keys) and the cross-field rules below, one line per path.
@@ -903,12 +914,13 @@ export function compileConfig(
   raw: unknown,
   baseDir: string,
   source = "(inline)",
-  options: { demo?: boolean } = {},
+  options: CompileOptions = {},
 ): SluiceConfig {
   if (!isObject(raw)) throw new ConfigError(source, ["the configuration must be a mapping"]);
+  const readToken = options.readAdminToken ?? true;
   // A file's admin.token that the environment overrides is not the token used: a short one
   // there must not keep every role from starting with a good SLUICE_ADMIN_TOKEN.
-  const overridden = envAdminToken() !== undefined;
+  const overridden = !readToken || envAdminToken() !== undefined;
   const shape = schemaProblems(raw).filter(
     (line) => !(overridden && problemPath(line) === "config.admin.token"),
   );
@@ -1148,7 +1160,7 @@ export function compileConfig(
       // Loopback unless the operator opens it: the operator endpoints can stop a backend.
       host: process.env.ADMIN_HOST || admin.string("host", "127.0.0.1"),
       port: envInt("ADMIN_PORT", admin.int("port", 9090), problems),
-      token: adminToken(admin, problems),
+      token: readToken ? adminToken(admin, problems) : null,
     },
     retentionMs: compileRetention(root),
     shutdownGraceMs: root.at("shutdown").checkedDuration(
@@ -1413,7 +1425,10 @@ function keyAt(source: string, at: number): string | null {
 }
 
 /** Reads, validates and compiles a configuration file (YAML or JSON). */
-export function loadConfig(file: string): SluiceConfig {
+export function loadConfig(
+  file: string,
+  options: Pick<CompileOptions, "readAdminToken"> = {},
+): SluiceConfig {
   const resolved = path.resolve(file);
   let text: string;
   try {
@@ -1437,7 +1452,10 @@ export function loadConfig(file: string): SluiceConfig {
   // The demo's published secret is accepted in the demo's own file only: an edited copy of it
   // is someone's deployment.
   const compile = () =>
-    compileConfig(raw, path.dirname(resolved), resolved, { demo: isBundledDemo(text) });
+    compileConfig(raw, path.dirname(resolved), resolved, {
+      ...options,
+      demo: isBundledDemo(text),
+    });
   if (misread.length === 0) return compile();
   try {
     compile();

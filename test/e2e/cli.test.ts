@@ -320,6 +320,28 @@ describe("the sluice command", function () {
     expect(known.stderr).to.not.include("warning");
   });
 
+  it("runs an operator command with a short admin token, which it never uses, where sluice check refuses it", () => {
+    const shortInFile = path.join(dir, "short-token.yaml");
+    writeFileSync(
+      shortInFile,
+      "services:\n  q: { backend: b }\nbackends:\n  b: { url: 'http://127.0.0.1:1' }\nadmin: { port: 0, token: short }\n",
+    );
+    for (const [file, env] of [
+      [config, { SLUICE_ADMIN_TOKEN: "short" }],
+      [shortInFile, { SLUICE_ADMIN_TOKEN: "" }],
+    ] as const) {
+      expect(sluice(["check", "--config", file], env).status, file).to.equal(2);
+      for (const command of [
+        ["backends", "list"],
+        ["hub-listeners", "list"],
+      ]) {
+        const ran = sluice([...command, "--config", file], env);
+        expect(ran.status, `${command.join(" ")} ${file}: ${ran.stderr}`).to.equal(0);
+        expect(ran.stderr).to.not.include("token");
+      }
+    }
+  });
+
   it("names the unreachable Redis URL in one line and exits non-zero", () => {
     const line = failureLine(
       sluice(["worker", "--config", config], { REDIS_URL: "redis://127.0.0.1:1" }),
