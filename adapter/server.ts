@@ -26,7 +26,7 @@ import { REQUEST_REFUSALS } from "./request-refusals";
 import { isLoopbackHost } from "../shared/runtime/loopback-host";
 import {
   contentTypeLinesProblem,
-  hostLinesProblem,
+  hostProblem,
   onceOnlyLines,
 } from "../shared/protocol/once-only-headers";
 import { sendsInSoapBody } from "./rest/soap-xml-body";
@@ -283,9 +283,6 @@ function headerSection(
   };
 }
 
-/** `uri-host [ ":" port ]` (RFC 3986): a registered name, IPv4 or a bracketed IP literal. */
-const HOST = /^(?:[\w.~!$&'()*+,;=%-]*|\[[\da-fA-F:.]+\])(?::\d*)?$/;
-
 function headerSectionProblem(
   req: IncomingMessage,
   maxHeaders: number,
@@ -298,18 +295,10 @@ function headerSectionProblem(
     });
   }
   const lines = onceOnlyLines(req);
-  const host = req.headers.host;
-  const needsHost = req.httpVersionMajor > 1 || req.httpVersionMinor >= 1;
-  if (
-    lines.host > 1 ||
-    (lines.host === 0 && needsHost) ||
-    (host !== undefined && !HOST.test(host))
-  ) {
+  const hostLines = hostProblem(req, lines.host);
+  if (hostLines !== null) {
     const { code, status } = REQUEST_REFUSALS.host;
-    const problem =
-      hostLinesProblem(lines.host) ??
-      `the request has ${lines.host === 0 ? "no Host header" : "a Host header that names no host"}; HTTP/1.1 needs exactly one`;
-    return new SluiceError(code, problem, { status });
+    return new SluiceError(code, hostLines, { status });
   }
   const contentTypes = contentTypeLinesProblem(lines.contentType);
   if (contentTypes !== null) {
@@ -317,6 +306,7 @@ function headerSectionProblem(
     return new SluiceError(code, contentTypes, { status });
   }
   // A request without Host (HTTP/1.0) names no other site: only a browser's page could.
+  const host = req.headers.host;
   if (servesHost !== null && host !== undefined && !servesHost(host)) {
     const { code, status } = REQUEST_REFUSALS.loopbackHost;
     return new SluiceError(

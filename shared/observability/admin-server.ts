@@ -10,11 +10,7 @@ import { deferContinue, unmetExpectation } from "../protocol/expect-continue";
 import { PipelinedRequests, type PipelineLimits } from "../protocol/pipelined-requests";
 import { METRICS_CONTENT_TYPE, metricsText } from "./metrics";
 import { isLoopbackHost } from "../runtime/loopback-host";
-import {
-  contentTypeLinesProblem,
-  hostLinesProblem,
-  onceOnlyLines,
-} from "../protocol/once-only-headers";
+import { contentTypeLinesProblem, hostProblem, onceOnlyLines } from "../protocol/once-only-headers";
 import { AdminConnections } from "./admin-connections";
 import { answerAdminRawRefusals } from "./admin-raw-refusals";
 import { BROWSER_HEADERS, json } from "./admin-http";
@@ -82,7 +78,11 @@ export class AdminServer {
     this.signIn = token ? new AdminSignIn(log, token, sessions, throttle, refusals) : null;
     // Requests past their deadline are looked for every second (at most), not Node's default
     // 30 s, after which a body could stream for twice as long as requestTimeout says.
-    const checking = { connectionsCheckingInterval: Math.max(100, Math.min(1_000, silentMs)) };
+    const checking = {
+      connectionsCheckingInterval: Math.max(100, Math.min(1_000, silentMs)),
+      // Checked in handle, to answer in JSON as every other refusal (hostProblem).
+      requireHostHeader: false,
+    };
     const pipelined = new PipelinedRequests(PIPELINE_LIMITS);
     this.server = http.createServer(checking, (req, res) => {
       // One request of a connection answered at a time, in order, as the answers leave anyway.
@@ -180,9 +180,10 @@ export class AdminServer {
       return json(res, 417, { type: "InvalidHeader", message: unmet });
     }
     // As on the service port: Node reads the first of two Host or Content-Type lines and drops
-    // the other, so a token-bearing POST was read as one type while a proxy saw the other.
+    // the other, so a token-bearing POST was read as one type while a proxy saw the other; and
+    // a missing Host is refused here, in JSON (Node's check, turned off, answered an empty 400).
     const lines = onceOnlyLines(req);
-    const repeated = hostLinesProblem(lines.host) ?? contentTypeLinesProblem(lines.contentType);
+    const repeated = hostProblem(req, lines.host) ?? contentTypeLinesProblem(lines.contentType);
     if (repeated !== null) {
       // Its body, if sent, is not read: the connection goes with the answer.
       res.setHeader("connection", "close");

@@ -1,6 +1,7 @@
 // Header fields a request carries at most once, counted from its raw lines: Node's header
 // table keeps the first of two Host or Content-Type lines and drops the other unseen. Both
-// ports refuse a second one (400 InvalidHeader) before any route reads the first.
+// ports refuse a second one (400 InvalidHeader) before any route reads the first, and a missing
+// Host in the same words (Node's own check answers a bare 400 with no body, so both turn it off).
 
 import type { IncomingMessage } from "node:http";
 
@@ -32,7 +33,21 @@ export function contentTypeLinesProblem(count: number): string | null {
     : null;
 }
 
-/** Why a request with `count` Host lines is refused, null for at most one (RFC 9112 §3.2). */
-export function hostLinesProblem(count: number): string | null {
-  return count > 1 ? `the request has ${count} Host headers; HTTP/1.1 needs exactly one` : null;
+/** `uri-host [ ":" port ]` (RFC 3986): a registered name, IPv4 or a bracketed IP literal. */
+const HOST = /^(?:[\w.~!$&'()*+,;=%-]*|\[[\da-fA-F:.]+\])(?::\d*)?$/;
+
+/**
+ * Why `req`, with `count` Host lines, is refused, null when it is not: an HTTP/1.1 request has
+ * exactly one Host, naming a host (RFC 9112 §3.2); an HTTP/1.0 one may have none.
+ */
+export function hostProblem(req: IncomingMessage, count: number): string | null {
+  const needed = "HTTP/1.1 needs exactly one";
+  if (count > 1) return `the request has ${count} Host headers; ${needed}`;
+  if (count === 0) {
+    const http11 = req.httpVersionMajor > 1 || req.httpVersionMinor >= 1;
+    return http11 ? `the request has no Host header; ${needed}` : null;
+  }
+  return HOST.test(req.headers.host ?? "")
+    ? null
+    : `the request has a Host header that names no host; ${needed}`;
 }
