@@ -32,7 +32,7 @@ import { Intake } from "./intake";
 import { SchemaValidators, type SchemaChecks } from "./json-body";
 import { createApp } from "./server";
 import { deferContinue } from "../shared/protocol/expect-continue";
-import { closeSilentConnections } from "./silent-connections";
+import { closeSilentConnections } from "../shared/protocol/silent-connections";
 import { SyncWaiters } from "./sync-waiters";
 import { WakeSubscriber } from "./wake-subscriber";
 import { listenStartupError } from "../shared/runtime/startup-error";

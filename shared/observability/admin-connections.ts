@@ -4,6 +4,7 @@
 import type http from "node:http";
 import type { Socket } from "node:net";
 import { clientOf } from "../protocol/ip-address";
+import { closeSilentConnections } from "../protocol/silent-connections";
 
 export class AdminConnections {
   /** Open connections per client (`clientOf` their remote address), oldest first. */
@@ -14,15 +15,14 @@ export class AdminConnections {
    * shed only when its client has no idle one.
    */
   private readonly answering = new Map<Socket, number>();
-  /** Connections that have sent a whole request: a timeout of theirs is Node's keep-alive one. */
-  private readonly heard = new WeakSet<Socket>();
 
   /**
    * @param maxConnections connections open at once; one more is closed as it arrives, unless
    *   another client holds more than its share (see `makeRoomFor`).
    * @param maxPerClient connections one client (an IPv4 address or an IPv6 /64) may hold; one
    *   more is closed as it arrives.
-   * @param silentMs how long a connection may send nothing before its first request.
+   * @param silentMs how long a connection may send nothing before its first byte; the server's
+   *   headersTimeout must be set, to bound a head begun and then stalled.
    */
   constructor(
     private readonly maxConnections: number,
@@ -48,19 +48,11 @@ export class AdminConnections {
       this.perClient.set(client, held);
       this.openConnections += 1;
       socket.once("close", () => this.forget(client, held, socket));
-      socket.setTimeout(this.silentMs);
     });
-    server.on("timeout", (socket: Socket) => {
-      // Part of a first request came and stopped: Node's headersTimeout (from its first byte,
-      // checked every second at most) answers it 408; closing it here first, as Node does with
-      // a timed-out socket, left its client without a word.
-      if (socket.bytesRead > 0 && !this.heard.has(socket)) socket.setTimeout(0);
-      else socket.destroy();
-    });
+    // As on the service port; from the first request on, a long operator request (a replay of
+    // many) may run silent.
+    closeSilentConnections(server, this.silentMs, "connection");
     server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
-      // From the first request on, a long operator request (a replay of many) may run silent.
-      req.socket.setTimeout(0);
-      this.heard.add(req.socket);
       const socket = req.socket;
       this.answering.set(socket, (this.answering.get(socket) ?? 0) + 1);
       res.once("close", () => {

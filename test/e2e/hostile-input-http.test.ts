@@ -396,3 +396,78 @@ describe("Hostile input over a raw socket: Sluice's answers to what HTTP itself 
     });
   });
 });
+
+describe("a request head begun and then stalled, against a running adapter", function () {
+  this.timeout(60_000);
+  const harness = new Harness();
+  let sluice: SluiceProcess;
+
+  before(async () => {
+    harness.writeConfig({
+      services: { echo: { protocols: ["rest"], reply: { mode: "ack" }, backend: "legacy" } },
+      backends: { legacy: { translator: "rest-json", url: "http://127.0.0.1:9" } },
+      adapter: { port: 0, headersTimeout: "1s", requestTimeout: "3s" },
+    });
+    sluice = await harness.spawn("adapter");
+  });
+
+  after(() => harness.cleanup());
+
+  /**
+   * Writes `head` and then `piece` every `everyMs` (never, without it); resolves with the answer
+   * and how long after the first write the adapter closed the connection.
+   */
+  function stalled(
+    head: string,
+    piece?: string,
+    everyMs = 0,
+  ): Promise<RawAnswer & { closedAfterMs: number }> {
+    return new Promise((resolve) => {
+      const socket = net.connect({ port: sluice.port, host: "127.0.0.1" });
+      let received = Buffer.alloc(0);
+      let started = 0;
+      let slow: NodeJS.Timeout | undefined;
+      socket.on("data", (chunk: Buffer) => (received = Buffer.concat([received, chunk])));
+      const finish = (): void => {
+        clearInterval(slow);
+        resolve({ ...rawAnswer(received), closedAfterMs: Date.now() - started });
+      };
+      socket.on("error", finish);
+      socket.on("close", finish);
+      socket.once("connect", () => {
+        started = Date.now();
+        socket.write(head);
+        if (piece !== undefined) {
+          slow = setInterval(() => socket.writable && socket.write(piece), everyMs);
+        }
+      });
+    });
+  }
+
+  it("is answered 408 InvalidRequest by the headers deadline, not closed without a word by the silence bound", async () => {
+    // Both bounds are 1 s here; which came first varied with when the head arrived between two
+    // of the silence bound's sweeps. Several at staggered moments, so one is likely to lose.
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, async (_, i) => {
+        await new Promise((resolve) => setTimeout(resolve, i * 90));
+        return stalled("POST /rest/echo HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+      }),
+    );
+    for (const answer of answers) {
+      expect(answer.status, answer.head || "closed without an answer").to.equal(408);
+      expect(JSON.parse(answer.body)).to.include({ type: "InvalidRequest" });
+    }
+  });
+
+  it("still cuts a head sent a byte at a time, and one that is only blank lines, at the headers deadline", async () => {
+    for (const [head, piece] of [
+      ["GET /rest/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ", "a"],
+      ["\r\n", "\r\n"],
+    ] as const) {
+      const answer = await stalled(head, piece, 300);
+      // The deadline is 1 s from the first byte, checked every second: a bound, not a timing.
+      expect(answer.closedAfterMs, JSON.stringify(head)).to.be.below(10_000);
+      expect(answer.status, answer.head).to.equal(408);
+    }
+  });
+});

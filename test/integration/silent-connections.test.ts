@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import http from "node:http";
 import net, { type AddressInfo, type Socket } from "node:net";
-import { closeSilentConnections } from "../../adapter/silent-connections";
+import { closeSilentConnections } from "../../shared/protocol/silent-connections";
 
 /** Long against the test's own pauses, so a loaded machine's stalls do not pass for silence. */
 const SILENCE_MS = 1_000;
