@@ -155,11 +155,15 @@ export function answerContent(
       return { kind: "content", innerXml: escapeXml(json) };
     }
     try {
+      // Parsed as sent first: quoting makes a run JSON refuses (1.2.3.4.5.6.7.8.9, a leading
+      // 0) a string, and the broken answer would pass for elements where it is text.
+      const parsed = JSON.parse(json) as JsonValue;
+      const quoted = quoteInexactNumbers(json);
       return {
         kind: "content",
         // A number a double does not hold is read as its text, which is all XML carries:
         // parsed as a number, 12345678901234567890 reached the caller as 12345678901234567000.
-        innerXml: jsonToXml(JSON.parse(quoteInexactNumbers(json)) as JsonValue),
+        innerXml: jsonToXml(quoted === json ? parsed : (JSON.parse(quoted) as JsonValue)),
       };
     } catch {
       return { kind: "content", innerXml: escapeXml(json) };

@@ -114,6 +114,11 @@ describe("SOAP answer: what a backend said, placed in <serviceCode>Response", ()
     expect(twice.innerXml).to.equal(
       "{&quot;p&quot;:{&quot;@lang&quot;:[&quot;et&quot;,&quot;en&quot;]}}",
     );
+    // JSON refuses these runs, which quoted as strings would parse: the answer is text.
+    for (const body of ['{"v":1.2.3.4.5.6.7.8.9}', "[0123456789012345678]", "[1e,2]"]) {
+      const invalid = answerContent({ status: 200, contentType: "application/json", body }, "q");
+      expect((invalid as { innerXml: string }).innerXml).to.equal(body.replace(/"/g, "&quot;"));
+    }
     const text = answerContent({ status: 200, contentType: "text/plain", body: "a < b" }, "q");
     expect((text as { innerXml: string }).innerXml).to.equal("a &lt; b");
     const bytes = answerContent(
