@@ -1116,9 +1116,12 @@ describe("soap translator reading a WSDL that imports a schema", function () {
     addressAt = `${otherUrl}/soap`;
     const error = await callWith({});
     expect(error).to.be.instanceOf(BackendUnavailableError);
+    // As for an import: the caller's words leave the address out, the operator's name it.
     expect((error as Error).message).to.match(
-      /its WSDL sends calls to http:\/\/127\.0\.0\.1:\d+\/soap, outside the WSDL's and the backend url's origin; set options\.endpoint/,
+      /its WSDL sends calls to <url>, outside the WSDL's and the backend url's origin; set options\.endpoint/,
     );
+    const operators = decideCall({ failure: error }, LAST_ATTEMPT) as { cause: string };
+    expect(operators.cause).to.match(/\(its WSDL sends calls to http:\/\/127\.0\.0\.1:\d+\/soap\)/);
     expect(otherSaw).to.deep.equal([]);
     // The operator's own choice: the call goes there, with the backend's headers.
     await callWith({ endpoint: `${otherUrl}/soap` });

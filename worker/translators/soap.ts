@@ -269,8 +269,12 @@ class SoapTranslator implements Translator {
           // Not a URL at all: refused below like an address elsewhere.
         }
         if (origin === null || !allowed.has(origin)) {
+          // The message reaches the caller, to whom the address names the operator's network
+          // (and may hold credentials): it is in the cause, which the operator's words show.
+          const at = `its WSDL sends calls to ${location.slice(0, 200)}`;
           throw new BackendUnavailableError(
-            `backend ${this.backend.name}: its WSDL sends calls to ${location.slice(0, 200)}, outside the WSDL's and the backend url's origin; set options.endpoint to where calls go`,
+            `backend ${this.backend.name}: its WSDL sends calls to <url>, outside the WSDL's and the backend url's origin; set options.endpoint to where calls go`,
+            { cause: new Error(at) },
           );
         }
       }
