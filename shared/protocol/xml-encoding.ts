@@ -107,7 +107,8 @@ export function decodeXml(
   // UTF-16 without a byte-order mark shows itself by the "<?" of its declaration, unless a
   // charset names another encoding: the charset outranks the declaration (RFC 7303 §3.2), and
   // reading the bytes as UTF-16 anyway accepted what a reader keeping that order refuses.
-  if (charset === undefined || charset.toLowerCase().startsWith("utf-16")) {
+  // UTF-16LE and UTF-16BE name their byte order too (RFC 2781 §3.3): only "utf-16" leaves it open.
+  if (charset === undefined || charset.toLowerCase() === "utf-16") {
     if (begins(0x3c, 0, 0x3f, 0)) return utf16le(bytes);
     if (begins(0, 0x3c, 0, 0x3f)) return utf16be(bytes);
   }

@@ -416,6 +416,14 @@ describe("SOAP request: content types and character encodings", () => {
     expect(faultOf(() => readSoapRequest(be, "text/xml; charset=iso-8859-1"))).to.equal(
       "Client.InvalidXml",
     );
+    // A charset naming the byte order outranks the declaration's pattern as well.
+    expect(readSoapRequest(le, "text/xml; charset=utf-16le").bodyJson).to.equal("aäõ");
+    expect(faultOf(() => readSoapRequest(be, "text/xml; charset=utf-16le"))).to.equal(
+      "Client.InvalidXml",
+    );
+    expect(faultOf(() => readSoapRequest(le, "text/xml; charset=utf-16be"))).to.equal(
+      "Client.InvalidXml",
+    );
   });
 
   it("refuses an unknown charset clearly and bytes that are not the declared encoding", () => {
