@@ -336,8 +336,12 @@ export function withoutUrls(text: string): string {
   return text.replace(URL_IN_TEXT, "<url>");
 }
 
-/** An http(s) URL in a text, ending before a sentence's or a parenthesis's closing mark. */
-const URL_IN_TEXT = /\bhttps?:\/\/[^\s"'<>]*[^\s"'<>.,;:)\]]/gi;
+/**
+ * An http(s) URL in a text, ending before a sentence's or a parenthesis's closing mark. Its
+ * user information runs to the last `@` before the host: a password may hold a `'`, which the
+ * URL parser keeps as it is, and ending the URL there showed the rest of it and the host.
+ */
+const URL_IN_TEXT = /\bhttps?:\/\/(?:[^\s/?#]*@)?[^\s"'<>]*[^\s"'<>.,;:)\]]/gi;
 
 /** What stands for a query value (or a bare query part) in `shownCallbackTarget`. */
 export const REDACTED_QUERY_VALUE = "[redacted]";

@@ -6,6 +6,7 @@ import {
   parseCallbackTarget,
   shownCallbackTarget,
   withUrlsShown,
+  withoutUrls,
   type CallbackPolicy,
 } from "../../shared/delivery/callback-target";
 import { SluiceError } from "../../shared/protocol/errors";
@@ -313,6 +314,15 @@ describe("callback target as operators see it", () => {
     );
     expect(withUrlsShown("read (http://u:p@x.example/a?t=1), then https://x.example/b.")).to.equal(
       "read (http://x.example/a?t=[redacted]), then https://x.example/b.",
+    );
+    // A password may hold a quote, which the URL parser keeps: it does not end the URL.
+    const quoted = "Invalid WSDL URL: http://svc:it's-s3cret@legacy.example/soap?wsdl";
+    expect(withUrlsShown(quoted)).to.equal(
+      "Invalid WSDL URL: http://legacy.example/soap?[redacted]",
+    );
+    expect(withoutUrls(quoted)).to.equal("Invalid WSDL URL: <url>");
+    expect(withoutUrls("'http://x.example/a' and 'https://u:p@y.example/'.")).to.equal(
+      "'<url>' and '<url>'.",
     );
     expect(withUrlsShown("connect ECONNREFUSED 10.0.3.7:8080")).to.equal(
       "connect ECONNREFUSED 10.0.3.7:8080",
