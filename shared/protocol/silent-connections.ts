@@ -1,8 +1,9 @@
-// Closing connections that stay silent before their first request (both ports): Node's
-// headersTimeout starts at a request's first byte, so a connection that never sends one would
-// stay open for ever, and as many of them as the port admits shut everyone else out.
+// Closing connections that stay silent before their first request, or between requests (both
+// ports): Node's headersTimeout starts at a request's first byte, so a connection that never
+// sends one would stay open for ever, and as many of them as the port admits shut everyone else
+// out.
 
-import type { Server } from "node:http";
+import type { Server, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { monotonicNow } from "../runtime/clock";
 
@@ -11,6 +12,9 @@ interface Silence {
   since: number;
   bytesRead: number;
 }
+
+/** Slack past Node's own bounds before a connection between requests is closed here. */
+const BETWEEN_REQUESTS_SLACK_MS = 2_000;
 
 /**
  * Until it sends its first byte, a connection may be silent for `ms` at most (give or take a
@@ -22,9 +26,16 @@ interface Silence {
  * same (blank lines before a request line too). One sweep for all connections, not a timer per
  * socket: Node keeps a socket's last timer, with its bound callback, for the socket's whole
  * life even once cleared, about 200 bytes of every waiting sync caller.
+ *
+ * Between requests of a kept-alive connection Node's keepAliveTimeout is an idle bound, which a
+ * client resets for ever with a CRLF now and then (the parser skips them, so no request and no
+ * headers deadline begins): from its last answer, a connection whose next request has not come
+ * within keepAliveTimeout + headersTimeout and two seconds is closed here.
  */
 export function closeSilentConnections(server: Server, ms: number, connectionEvent: string): void {
   const silent = new Map<Socket, Silence>();
+  /** Kept-alive connections between requests: since when (their last answer). */
+  const between = new Map<Socket, number>();
   const period = Math.max(1, Math.ceil(ms / 4));
   let sweeping: NodeJS.Timeout | null = null;
   const sweep = (): void => {
@@ -38,20 +49,43 @@ export function closeSilentConnections(server: Server, ms: number, connectionEve
         socket.destroy();
       }
     }
-    if (silent.size === 0 && sweeping) {
+    const bound = server.keepAliveTimeout + server.headersTimeout + BETWEEN_REQUESTS_SLACK_MS;
+    for (const [socket, since] of between) {
+      if (socket.destroyed) between.delete(socket);
+      else if (now - since >= bound) {
+        between.delete(socket);
+        socket.destroy();
+      }
+    }
+    if (silent.size === 0 && between.size === 0 && sweeping) {
       clearInterval(sweeping);
       sweeping = null;
     }
   };
-  server.on(connectionEvent, (socket: Socket) => {
-    silent.set(socket, { since: monotonicNow(), bytesRead: socket.bytesRead });
+  const watch = (): void => {
     // Unref'd: a sweep alone never keeps the process up.
     sweeping ??= setInterval(sweep, period).unref();
+  };
+  server.on(connectionEvent, (socket: Socket) => {
+    silent.set(socket, { since: monotonicNow(), bytesRead: socket.bytesRead });
+    watch();
   });
-  server.on("request", (req: { socket: Socket }) => silent.delete(req.socket));
+  server.on("request", (req: { socket: Socket }, res: ServerResponse) => {
+    const socket = req.socket;
+    silent.delete(socket);
+    between.delete(socket);
+    // A pipelined request's own "request" (Node emits it once this answer is done) takes the
+    // connection out again.
+    res.once("finish", () => {
+      if (socket.destroyed) return;
+      between.set(socket, monotonicNow());
+      watch();
+    });
+  });
   server.on("close", () => {
     if (sweeping) clearInterval(sweeping);
     sweeping = null;
     silent.clear();
+    between.clear();
   });
 }

@@ -470,4 +470,17 @@ describe("a request head begun and then stalled, against a running adapter", fun
       expect(answer.status, answer.head).to.equal(408);
     }
   });
+
+  it("closes a kept-alive connection that sends only CRLFs after its answer", async () => {
+    // Node's keep-alive bound is an idle one, which a CRLF now and then (no request begins)
+    // reset for ever: one client could hold every connection the port admits. The bound is
+    // keepAliveTimeout (5 s) + headersTimeout (1 s) + 2 s from the answer; if the connection
+    // were never closed, this would not resolve and the test would time out.
+    const answer = await stalled(
+      "GET /messages/nosuch HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Road-Client: EE/GOV/1/a\r\n\r\n",
+      "\r\n",
+      300,
+    );
+    expect(answer.status, answer.head).to.equal(404);
+  });
 });

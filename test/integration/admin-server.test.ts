@@ -199,6 +199,27 @@ describe("admin port connections", () => {
     }
   });
 
+  it("closes a kept-alive connection that sends only CRLFs after its answer", async () => {
+    // Node's keep-alive bound is an idle one: a CRLF now and then (which begins no request)
+    // reset it for ever. Here the bound is keepAliveTimeout (5 s) + headersTimeout (500 ms)
+    // + 2 s from the answer.
+    const socket = net.connect({ port, host: "127.0.0.1" });
+    socket.on("error", () => undefined);
+    let answer = "";
+    socket.on("data", (chunk: Buffer) => (answer += chunk.toString("latin1")));
+    const closed = new Promise((resolve) => socket.once("close", resolve));
+    socket.write("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    const trickle = setInterval(() => socket.write("\r\n"), 300);
+    try {
+      const gaveUp = new Promise<"open">((resolve) => setTimeout(() => resolve("open"), 25_000));
+      expect(await Promise.race([closed.then(() => "closed"), gaveUp])).to.equal("closed");
+      expect(answer).to.match(/^HTTP\/1\.1 200 /);
+    } finally {
+      clearInterval(trickle);
+      socket.destroy();
+    }
+  });
+
   it("takes the bearer scheme in any case, and the token only whole", async () => {
     admin.addRoute("GET", /^\/admin\/echo$/, async () => ({ status: 200, body: { ok: true } }));
     const status = async (authorization: string) =>
