@@ -8,21 +8,24 @@ import { randomBytes } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { maxInWindow } from "../../legacy-sim/arrival-windows";
-import { DEFAULT_SOAP_NAMESPACE } from "../../legacy-sim/legacy-sim";
 import { startXroadSim, type XroadSim } from "../../xroad-sim/xroad-sim";
 import { call, eventually, Harness, type SluiceProcess } from "../support/harness";
 import { CallbackReceiver } from "../integration/callback-receiver";
 import { childElements, parseXml } from "../../adapter/soap/safe-xml";
+import {
+  CONSUMER,
+  LOCAL_APP,
+  localSoapCall,
+  REST_PROVIDER,
+  SOAP_PROVIDER,
+  TERMINAL,
+  XRD,
+  IDS,
+  NS,
+} from "./consumer-support";
 
-const CONSUMER = "EE/GOV/70000001/sluice-consumer";
-const LOCAL_APP = "EE/GOV/70000001/case-app";
 /** The client a service of its own names: taken for callers without X-Road-Client, and sent on. */
 const REGISTRY_CLIENT = "EE/GOV/70000001/case-registry";
-const REST_PROVIDER = "EE/GOV/70000002/registry";
-const SOAP_PROVIDER = "EE/GOV/70000002/registry-soap";
-const XRD = "http://x-road.eu/xsd/xroad.xsd";
-const IDS = "http://x-road.eu/xsd/identifiers";
-const NS = DEFAULT_SOAP_NAMESPACE;
 /** The parts of a status document these tests read. */
 interface StatusDocument {
   state: string;
@@ -36,22 +39,6 @@ interface StatusDocument {
 }
 
 const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
-const TERMINAL = ["completed", "rejected", "failed", "expired", "cancelled"];
-
-/** A local SOAP caller's request; the Body element is named after the local service code. */
-function soapCall(serviceCode: string, id: string): string {
-  return `<?xml version="1.0" encoding="UTF-8"?>
-<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xrd="${XRD}" xmlns:id="${IDS}" xmlns:st="${NS}">
-  <SOAP-ENV:Header>
-    <xrd:client id:objectType="SUBSYSTEM"><id:xRoadInstance>EE</id:xRoadInstance><id:memberClass>GOV</id:memberClass><id:memberCode>70000001</id:memberCode><id:subsystemCode>case-app</id:subsystemCode></xrd:client>
-    <xrd:service id:objectType="SERVICE"><id:xRoadInstance>EE</id:xRoadInstance><id:memberClass>GOV</id:memberClass><id:memberCode>70000001</id:memberCode><id:subsystemCode>sluice-consumer</id:subsystemCode><id:serviceCode>${serviceCode}</id:serviceCode></xrd:service>
-    <xrd:id>${id}</xrd:id>
-    <xrd:userId>EE12345678901</xrd:userId>
-    <xrd:protocolVersion>4.0</xrd:protocolVersion>
-  </SOAP-ENV:Header>
-  <SOAP-ENV:Body><st:${serviceCode}><st:case>42</st:case></st:${serviceCode}></SOAP-ENV:Body>
-</SOAP-ENV:Envelope>`;
-}
 
 describe("consumer direction end to end (local caller → Sluice → xroad-sim → Sluice → legacy-sim)", function () {
   this.timeout(90_000);
@@ -414,7 +401,7 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
     const sync = await fetch(`${local.url}/soap`, {
       method: "POST",
       headers: { "content-type": "text/xml; charset=utf-8" },
-      body: soapCall("getState", "local-soap-1"),
+      body: localSoapCall("getState", "local-soap-1", "EE12345678901"),
     });
     const text = await sync.text();
     expect(sync.status, text).to.equal(200);
@@ -437,7 +424,7 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
     const ack = await fetch(`${local.url}/soap`, {
       method: "POST",
       headers: { "content-type": "text/xml; charset=utf-8" },
-      body: soapCall("getStateLater", "local-soap-2"),
+      body: localSoapCall("getStateLater", "local-soap-2", "EE12345678901"),
     });
     const ackText = await ack.text();
     expect(ack.status, ackText).to.equal(200);
@@ -469,7 +456,7 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
       const answer = await fetch(`${local.url}/soap`, {
         method: "POST",
         headers: { "content-type": "text/xml; charset=utf-8" },
-        body: soapCall(code, id),
+        body: localSoapCall(code, id, "EE12345678901"),
       });
       const text = await answer.text();
       expect(answer.status, text).to.equal(200);
@@ -609,7 +596,7 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
     const ack = await fetch(`${local.url}/soap`, {
       method: "POST",
       headers: { "content-type": "text/xml; charset=utf-8" },
-      body: soapCall("echoed", "local-soap-3"),
+      body: localSoapCall("echoed", "local-soap-3", "EE12345678901"),
     });
     expect(ack.status).to.equal(200);
     const doc = await settled(String(ack.headers.get("x-sluice-id")));
@@ -623,7 +610,7 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
     const ack = await fetch(`${local.url}/soap`, {
       method: "POST",
       headers: { "content-type": "text/xml; charset=utf-8" },
-      body: soapCall("hollow", "local-soap-4"),
+      body: localSoapCall("hollow", "local-soap-4", "EE12345678901"),
     });
     expect(ack.status).to.equal(200);
     const doc = await settled(String(ack.headers.get("x-sluice-id")));
@@ -642,7 +629,7 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
     const ack = await fetch(`${local.url}/soap`, {
       method: "POST",
       headers: { "content-type": "text/xml; charset=utf-8" },
-      body: soapCall("unreachable", "local-soap-5"),
+      body: localSoapCall("unreachable", "local-soap-5", "EE12345678901"),
     });
     expect(ack.status).to.equal(200);
     const original = String(ack.headers.get("x-sluice-id"));

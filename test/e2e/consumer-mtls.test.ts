@@ -6,44 +6,30 @@
 import { expect } from "chai";
 import { copyFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { DEFAULT_SOAP_NAMESPACE } from "../../legacy-sim/legacy-sim";
 import { startXroadSim, type XroadSim } from "../../xroad-sim/xroad-sim";
 import { call, eventually, Harness, type SluiceProcess } from "../support/harness";
 import { createTestPki, type KeyPair, type TestPki } from "../support/test-pki";
 import { metricValue } from "./ops-support";
+import {
+  CONSUMER,
+  LOCAL_APP,
+  localSoapCall,
+  REST_PROVIDER,
+  SOAP_PROVIDER,
+  TERMINAL,
+  NS,
+} from "./consumer-support";
 
-const CONSUMER = "EE/GOV/70000001/sluice-consumer";
 /** A subsystem whose certificate list lacks Sluice's: an administrator has not added it yet. */
 const UNLISTED = "EE/GOV/70000001/sluice-unlisted";
 /** A subsystem that lists only the certificate Sluice rotates to. */
 const ROTATED = "EE/GOV/70000001/sluice-rotated";
-const LOCAL_APP = "EE/GOV/70000001/case-app";
-const REST_PROVIDER = "EE/GOV/70000002/registry";
-const SOAP_PROVIDER = "EE/GOV/70000002/registry-soap";
-const XRD = "http://x-road.eu/xsd/xroad.xsd";
-const IDS = "http://x-road.eu/xsd/identifiers";
-const NS = DEFAULT_SOAP_NAMESPACE;
-const TERMINAL = ["completed", "rejected", "failed", "expired", "cancelled"];
 
 interface StatusDocument {
   state: string;
   error: { code: string; message: string } | null;
   attempts?: number;
   responses: Array<{ status: number; body: unknown }>;
-}
-
-/** A local SOAP caller's request; the Body element is named after the local service code. */
-function soapCall(serviceCode: string, id: string): string {
-  return `<?xml version="1.0" encoding="UTF-8"?>
-<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xrd="${XRD}" xmlns:id="${IDS}" xmlns:st="${NS}">
-  <SOAP-ENV:Header>
-    <xrd:client id:objectType="SUBSYSTEM"><id:xRoadInstance>EE</id:xRoadInstance><id:memberClass>GOV</id:memberClass><id:memberCode>70000001</id:memberCode><id:subsystemCode>case-app</id:subsystemCode></xrd:client>
-    <xrd:service id:objectType="SERVICE"><id:xRoadInstance>EE</id:xRoadInstance><id:memberClass>GOV</id:memberClass><id:memberCode>70000001</id:memberCode><id:subsystemCode>sluice-consumer</id:subsystemCode><id:serviceCode>${serviceCode}</id:serviceCode></xrd:service>
-    <xrd:id>${id}</xrd:id>
-    <xrd:protocolVersion>4.0</xrd:protocolVersion>
-  </SOAP-ENV:Header>
-  <SOAP-ENV:Body><st:${serviceCode}><st:case>42</st:case></st:${serviceCode}></SOAP-ENV:Body>
-</SOAP-ENV:Envelope>`;
 }
 
 describe("consumer direction over mTLS (local caller → Sluice → xroad-sim HTTPS → Sluice → legacy-sim)", function () {
@@ -190,7 +176,7 @@ describe("consumer direction over mTLS (local caller → Sluice → xroad-sim HT
     const answer = await fetch(`${local.url}/soap`, {
       method: "POST",
       headers: { "content-type": "text/xml; charset=utf-8" },
-      body: soapCall("getState", "mtls-soap-1"),
+      body: localSoapCall("getState", "mtls-soap-1"),
     });
     const text = await answer.text();
     expect(answer.status, text).to.equal(200);
