@@ -30,12 +30,13 @@ const BETWEEN_REQUESTS_SLACK_MS = 2_000;
  * Between requests of a kept-alive connection Node's keepAliveTimeout is an idle bound, which a
  * client resets for ever with a CRLF now and then (the parser skips them, so no request and no
  * headers deadline begins): from its last answer, a connection whose next request has not come
- * within keepAliveTimeout + headersTimeout and two seconds is closed here.
+ * within keepAliveTimeout + headersTimeout and two seconds is closed here. A next request begun
+ * and stalled is answered 408 by the headers deadline, as a first one is (below).
  */
 export function closeSilentConnections(server: Server, ms: number, connectionEvent: string): void {
   const silent = new Map<Socket, Silence>();
-  /** Kept-alive connections between requests: since when (their last answer). */
-  const between = new Map<Socket, number>();
+  /** Kept-alive connections between requests: since when (their last answer), bytes read then. */
+  const between = new Map<Socket, Silence>();
   const period = Math.max(1, Math.ceil(ms / 4));
   let sweeping: NodeJS.Timeout | null = null;
   const sweep = (): void => {
@@ -50,7 +51,7 @@ export function closeSilentConnections(server: Server, ms: number, connectionEve
       }
     }
     const bound = server.keepAliveTimeout + server.headersTimeout + BETWEEN_REQUESTS_SLACK_MS;
-    for (const [socket, since] of between) {
+    for (const [socket, { since }] of between) {
       if (socket.destroyed) between.delete(socket);
       else if (now - since >= bound) {
         between.delete(socket);
@@ -78,9 +79,19 @@ export function closeSilentConnections(server: Server, ms: number, connectionEve
     // connection out again.
     res.once("finish", () => {
       if (socket.destroyed) return;
-      between.set(socket, monotonicNow());
+      between.set(socket, { since: monotonicNow(), bytesRead: socket.bytesRead });
       watch();
     });
+  });
+  // Node's keep-alive bound ends an idle connection as a timed-out socket, which a next request
+  // begun and then stalled is too: closed there, it went without a word before the headers
+  // deadline (from that request's first byte) could answer 408, as it does a first request.
+  // Such a connection is left to that deadline, and to the bound above; with a listener here,
+  // Node closes no timed-out socket itself, so every other one is closed as Node would.
+  server.on("timeout", (socket: Socket) => {
+    const after = between.get(socket);
+    if (after !== undefined && socket.bytesRead > after.bytesRead) socket.setTimeout(0);
+    else socket.destroy();
   });
   server.on("close", () => {
     if (sweeping) clearInterval(sweeping);

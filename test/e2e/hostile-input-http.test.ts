@@ -471,6 +471,18 @@ describe("a request head begun and then stalled, against a running adapter", fun
     }
   });
 
+  it("answers 408 to a next request begun on a kept-alive connection and then stalled", async () => {
+    // Node's keep-alive bound (5 s) closed it without a word before the headers deadline (1 s
+    // here, from the next request's first byte, checked every second) could answer.
+    const answer = await stalled(
+      "GET /messages/nosuch HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Road-Client: EE/GOV/1/a\r\n\r\n" +
+        "POST /rest/echo HTTP/1.1\r\nHost: 127.0.0.1\r\n",
+    );
+    const heads = answer.head + answer.body;
+    expect(heads, "the first answer").to.match(/^HTTP\/1\.1 404 /);
+    expect(heads, "the stalled request's").to.match(/HTTP\/1\.1 408 [^]*"InvalidRequest"/);
+  });
+
   it("closes a kept-alive connection that sends only CRLFs after its answer", async () => {
     // Node's keep-alive bound is an idle one, which a CRLF now and then (no request begins)
     // reset for ever: one client could hold every connection the port admits. The bound is

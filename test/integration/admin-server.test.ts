@@ -199,6 +199,31 @@ describe("admin port connections", () => {
     }
   });
 
+  it("answers 408 to a next request begun on a kept-alive connection and then stalled", async () => {
+    // Node's keep-alive bound (5 s) closed it without a word before the headers deadline (here
+    // 6 s from the next request's first byte, as the default 10 s is) could answer.
+    const slow = new AdminServer(pino({ level: "silent" }), "a-test-admin-token-0123456789", 6_000);
+    const slowPort = await slow.listen(0, "127.0.0.1");
+    const socket = net.connect({ port: slowPort, host: "127.0.0.1" });
+    socket.on("error", () => undefined);
+    let received = "";
+    socket.on("data", (chunk: Buffer) => (received += chunk.toString("latin1")));
+    const closed = new Promise((resolve) => socket.once("close", resolve));
+    socket.write("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    // The next request begins once the first is answered, as a kept-alive client's does.
+    await new Promise((resolve) => socket.once("data", resolve));
+    socket.write("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+    try {
+      const gaveUp = new Promise<"open">((resolve) => setTimeout(() => resolve("open"), 25_000));
+      expect(await Promise.race([closed.then(() => "closed"), gaveUp])).to.equal("closed");
+      expect(received).to.match(/^HTTP\/1\.1 200 /);
+      expect(received).to.match(/HTTP\/1\.1 408 [^]*"InvalidRequest"/);
+    } finally {
+      socket.destroy();
+      await slow.close();
+    }
+  });
+
   it("closes a kept-alive connection that sends only CRLFs after its answer", async () => {
     // Node's keep-alive bound is an idle one: a CRLF now and then (which begins no request)
     // reset it for ever. Here the bound is keepAliveTimeout (5 s) + headersTimeout (500 ms)
