@@ -1,6 +1,8 @@
 // How deep JSON text nests, found without parsing it: V8's JSON.parse takes seconds for text
 // nested millions deep (10 MB of "[" took 17 s), so text from elsewhere is measured first.
 
+import { stringEnd } from "./json-text";
+
 /**
  * Nesting a JSON answer of a backend or a security server may have before it is parsed: far
  * deeper than any document, far shallower than what stalls the parser.
@@ -13,14 +15,9 @@ export function jsonDepthExceeds(text: string, maxDepth: number): boolean {
   // have fewer, and counting them with indexOf (native) spares the walk character by character.
   if (!hasMoreThan(text, "{", "[", maxDepth)) return false;
   let depth = 0;
-  let inString = false;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 92)
-        i++; // backslash: skip the escaped character
-      else if (c === 34) inString = false;
-    } else if (c === 34) inString = true;
+    if (c === 34) i = stringEnd(text, i);
     else if (c === 123 || c === 91) {
       if (++depth > maxDepth) return true;
     } else if (c === 125 || c === 93) depth--;

@@ -2,6 +2,8 @@
 // JSON.parse keeps the last of two equal names, other parsers the first or refuse: a body
 // validated as one object could reach a backend as another (RFC 8259 §4, RFC 7493 §2.3).
 
+import { stringEnd } from "./json-text";
+
 /**
  * The first name that appears twice in one object of `text`, or null. `text` must be valid
  * JSON (it is called after JSON.parse accepted it). Names are compared as decoded, so "a" and
@@ -15,17 +17,11 @@ export function duplicateJsonKey(text: string): string | null {
     const c = text.charCodeAt(i);
     if (c === 34) {
       const start = i;
-      let escaped = false;
-      for (i++; text.charCodeAt(i) !== 34; i++) {
-        if (text.charCodeAt(i) === 92) {
-          escaped = true;
-          i++; // the escaped character
-        }
-      }
+      i = stringEnd(text, i);
       if (!expectName) continue;
       expectName = false;
       const raw = text.slice(start + 1, i);
-      const name = escaped ? (JSON.parse(text.slice(start, i + 1)) as string) : raw;
+      const name = raw.includes("\\") ? (JSON.parse(text.slice(start, i + 1)) as string) : raw;
       const names = open[open.length - 1] as Set<string>;
       if (names.has(name)) return name;
       names.add(name);

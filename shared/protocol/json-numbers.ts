@@ -1,6 +1,8 @@
 // Number text a double does not hold: JSON.parse reads 12345678901234567890 as the nearest
 // double and JSON.stringify writes 12345678901234567000, so JSON passed through them changes.
 
+import { stringEnd } from "./json-text";
+
 /** Up to 15 significant digits any double holds (DBL_DIG): shorter number text is exact. */
 const MAY_BE_INEXACT = /[0-9.]{16}|[0-9][eE]/;
 
@@ -63,10 +65,7 @@ function forEachInexact(text: string, visit: (start: number, end: number) => boo
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === 34) {
-      // A string: skipped to its closing quote, escapes included.
-      for (i++; i < text.length && text.charCodeAt(i) !== 34; i++) {
-        if (text.charCodeAt(i) === 92) i++;
-      }
+      i = stringEnd(text, i);
     } else if (c === 45 || (c >= 48 && c <= 57)) {
       const start = i;
       while (i + 1 < text.length && isNumberCharacter(text.charCodeAt(i + 1))) i++;
