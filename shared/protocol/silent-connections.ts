@@ -7,10 +7,14 @@ import type { Server, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { monotonicNow } from "../runtime/clock";
 
-/** A connection without a byte of a request yet: since when, and how much it had read then. */
-interface Silence {
+/**
+ * A connection waiting for a request: since when (its opening, or its last answer), how much it
+ * had read then, and whether it has been answered before (kept alive between requests).
+ */
+interface Waiting {
   since: number;
   bytesRead: number;
+  kept: boolean;
 }
 
 /** Slack past Node's own bounds before a connection between requests is closed here. */
@@ -34,31 +38,22 @@ const BETWEEN_REQUESTS_SLACK_MS = 2_000;
  * and stalled is answered 408 by the headers deadline, as a first one is (below).
  */
 export function closeSilentConnections(server: Server, ms: number, connectionEvent: string): void {
-  const silent = new Map<Socket, Silence>();
-  /** Kept-alive connections between requests: since when (their last answer), bytes read then. */
-  const between = new Map<Socket, Silence>();
+  const waiting = new Map<Socket, Waiting>();
   const period = Math.max(1, Math.ceil(ms / 4));
   let sweeping: NodeJS.Timeout | null = null;
   const sweep = (): void => {
     const now = monotonicNow();
-    for (const [socket, silence] of silent) {
-      if (socket.destroyed) silent.delete(socket);
-      // Part of a request came: Node's headers deadline holds from its first byte (above).
-      else if (socket.bytesRead !== silence.bytesRead) silent.delete(socket);
-      else if (now - silence.since >= ms) {
-        silent.delete(socket);
+    const between = server.keepAliveTimeout + server.headersTimeout + BETWEEN_REQUESTS_SLACK_MS;
+    for (const [socket, { since, bytesRead, kept }] of waiting) {
+      if (socket.destroyed) waiting.delete(socket);
+      // Part of a first request came: Node's headers deadline holds from its first byte (above).
+      else if (!kept && socket.bytesRead !== bytesRead) waiting.delete(socket);
+      else if (now - since >= (kept ? between : ms)) {
+        waiting.delete(socket);
         socket.destroy();
       }
     }
-    const bound = server.keepAliveTimeout + server.headersTimeout + BETWEEN_REQUESTS_SLACK_MS;
-    for (const [socket, { since }] of between) {
-      if (socket.destroyed) between.delete(socket);
-      else if (now - since >= bound) {
-        between.delete(socket);
-        socket.destroy();
-      }
-    }
-    if (silent.size === 0 && between.size === 0 && sweeping) {
+    if (waiting.size === 0 && sweeping) {
       clearInterval(sweeping);
       sweeping = null;
     }
@@ -67,20 +62,18 @@ export function closeSilentConnections(server: Server, ms: number, connectionEve
     // Unref'd: a sweep alone never keeps the process up.
     sweeping ??= setInterval(sweep, period).unref();
   };
-  server.on(connectionEvent, (socket: Socket) => {
-    silent.set(socket, { since: monotonicNow(), bytesRead: socket.bytesRead });
+  const wait = (socket: Socket, kept: boolean): void => {
+    waiting.set(socket, { since: monotonicNow(), bytesRead: socket.bytesRead, kept });
     watch();
-  });
+  };
+  server.on(connectionEvent, (socket: Socket) => wait(socket, false));
   server.on("request", (req: { socket: Socket }, res: ServerResponse) => {
     const socket = req.socket;
-    silent.delete(socket);
-    between.delete(socket);
+    waiting.delete(socket);
     // A pipelined request's own "request" (Node emits it once this answer is done) takes the
     // connection out again.
     res.once("finish", () => {
-      if (socket.destroyed) return;
-      between.set(socket, { since: monotonicNow(), bytesRead: socket.bytesRead });
-      watch();
+      if (!socket.destroyed) wait(socket, true);
     });
   });
   // Node's keep-alive bound ends an idle connection as a timed-out socket, which a next request
@@ -89,14 +82,13 @@ export function closeSilentConnections(server: Server, ms: number, connectionEve
   // Such a connection is left to that deadline, and to the bound above; with a listener here,
   // Node closes no timed-out socket itself, so every other one is closed as Node would.
   server.on("timeout", (socket: Socket) => {
-    const after = between.get(socket);
-    if (after !== undefined && socket.bytesRead > after.bytesRead) socket.setTimeout(0);
+    const after = waiting.get(socket);
+    if (after?.kept === true && socket.bytesRead > after.bytesRead) socket.setTimeout(0);
     else socket.destroy();
   });
   server.on("close", () => {
     if (sweeping) clearInterval(sweeping);
     sweeping = null;
-    silent.clear();
-    between.clear();
+    waiting.clear();
   });
 }
