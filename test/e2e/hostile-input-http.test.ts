@@ -397,18 +397,29 @@ describe("Hostile input over a raw socket: Sluice's answers to what HTTP itself 
   });
 });
 
+/**
+ * Starts an adapter of one `echo` ack service whose backend is never reached, with the service
+ * port's request deadlines `deadlines` (adapter.headersTimeout, adapter.requestTimeout).
+ */
+async function echoAdapter(
+  harness: Harness,
+  deadlines: { headersTimeout: string; requestTimeout: string },
+): Promise<SluiceProcess> {
+  harness.writeConfig({
+    services: { echo: { protocols: ["rest"], reply: { mode: "ack" }, backend: "legacy" } },
+    backends: { legacy: { translator: "rest-json", url: "http://127.0.0.1:9" } },
+    adapter: { port: 0, ...deadlines },
+  });
+  return harness.spawn("adapter");
+}
+
 describe("a request head begun and then stalled, against a running adapter", function () {
   this.timeout(60_000);
   const harness = new Harness();
   let sluice: SluiceProcess;
 
   before(async () => {
-    harness.writeConfig({
-      services: { echo: { protocols: ["rest"], reply: { mode: "ack" }, backend: "legacy" } },
-      backends: { legacy: { translator: "rest-json", url: "http://127.0.0.1:9" } },
-      adapter: { port: 0, headersTimeout: "1s", requestTimeout: "3s" },
-    });
-    sluice = await harness.spawn("adapter");
+    sluice = await echoAdapter(harness, { headersTimeout: "1s", requestTimeout: "3s" });
   });
 
   after(() => harness.cleanup());
@@ -492,12 +503,7 @@ describe("a next request begun on a kept-alive connection and then stalled, agai
 
   before(async () => {
     // A headers deadline above Node's keep-alive bound (5 s + 1 s), as the default 10 s is.
-    harness.writeConfig({
-      services: { echo: { protocols: ["rest"], reply: { mode: "ack" }, backend: "legacy" } },
-      backends: { legacy: { translator: "rest-json", url: "http://127.0.0.1:9" } },
-      adapter: { port: 0, headersTimeout: "7s", requestTimeout: "20s" },
-    });
-    sluice = await harness.spawn("adapter");
+    sluice = await echoAdapter(harness, { headersTimeout: "7s", requestTimeout: "20s" });
   });
 
   after(() => harness.cleanup());
