@@ -142,7 +142,8 @@ export function jsonToXml(value: JsonValue, name?: string): string {
   if (value === null) {
     content = "";
   } else if (typeof value === "object") {
-    const attributeNames = new Set<string>();
+    // Made at an object's first attribute: most objects of an answer have none.
+    let attributeNames: Set<string> | undefined;
     for (const [key, child] of Object.entries(value)) {
       if (key.startsWith("@") && key.length > 1) {
         const attribute = xmlName(key.slice(1));
@@ -153,6 +154,7 @@ export function jsonToXml(value: JsonValue, name?: string): string {
             `"${key}" holds ${Array.isArray(child) ? "an array" : "an object"}, not one attribute value`,
           );
         }
+        attributeNames ??= new Set();
         if (attributeNames.has(attribute)) {
           throw new JsonToXmlError(`"${key}" is a second attribute named ${attribute}`);
         }
