@@ -6,8 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import YAML from "yaml";
 import { substituteEnv } from "../shared/config/config";
-import type { ConnectionType } from "./sim-options";
-import type { Pem, XroadSimOptions, XroadSimServiceOptions } from "./sim-options";
+import type { ConnectionType, Pem, XroadSimOptions, XroadSimServiceOptions } from "./sim-options";
 
 export class SimConfigError extends Error {
   override name = "SimConfigError";
