@@ -918,11 +918,12 @@ export function compileConfig(
 ): SluiceConfig {
   if (!isObject(raw)) throw new ConfigError(source, ["the configuration must be a mapping"]);
   const readToken = options.readAdminToken ?? true;
-  // A file's admin.token that the environment overrides is not the token used: a short one
-  // there must not keep every role from starting with a good SLUICE_ADMIN_TOKEN.
-  const overridden = !readToken || envAdminToken() !== undefined;
+  // A file's admin.token that the environment overrides, or that nothing reads, is not the
+  // token used: a short one there must not keep every role from starting with a good
+  // SLUICE_ADMIN_TOKEN, nor an operator command from running.
+  const fileTokenUnused = !readToken || envAdminToken() !== undefined;
   const shape = schemaProblems(raw).filter(
-    (line) => !(overridden && problemPath(line) === "config.admin.token"),
+    (line) => !(fileTokenUnused && problemPath(line) === "config.admin.token"),
   );
   const problems: string[] = [];
   const root = new Reader(problems, "config", raw);
