@@ -1065,6 +1065,7 @@ export function compileConfig(
     ...publishedPasswordProblems(
       brokers.urls,
       process.env.AMQP_URL ? "environment AMQP_URL" : "config.amqpUrl",
+      options.demo,
     ),
   );
   const amqpConsumerTimeoutMs = root.duration(
@@ -1084,6 +1085,7 @@ export function compileConfig(
     ...publishedPasswordProblems(
       [redisUrl],
       process.env.REDIS_URL ? "environment REDIS_URL" : "config.redisUrl",
+      options.demo,
     ),
   );
   try {

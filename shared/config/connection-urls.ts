@@ -51,17 +51,31 @@ export function amqpUrls(value: unknown, where: string): { urls: string[]; probl
 const PUBLISHED_PASSWORDS = ["change-me"];
 
 /**
- * A problem for each URL that carries a published example password: in its authority
- * (`user:pw@`/`pw@`, any scheme) or in a query parameter a client takes a password from
- * (`sentinelPassword` of a Sentinel URL; `password`, which ioredis reads from a redis:// query).
+ * The Compose demo's RabbitMQ password (deploy/docker-compose.yml), as public as the placeholder:
+ * a broker set up from that file takes it. Accepted with the bundled demo configuration alone,
+ * which is what Compose runs.
  */
-export function publishedPasswordProblems(urls: string[], where: string): string[] {
+const DEMO_PASSWORDS = ["sluice"];
+
+/**
+ * A problem for each URL that carries a published password: in its authority (`user:pw@`/`pw@`,
+ * any scheme) or in a query parameter a client takes a password from (`sentinelPassword` of a
+ * Sentinel URL; `password`, which ioredis reads from a redis:// query). `demo`: the bundled demo
+ * configuration, whose Compose broker password is not refused.
+ */
+export function publishedPasswordProblems(urls: string[], where: string, demo = false): string[] {
   const problems: string[] = [];
   for (const url of urls) {
-    if (!passwordsOf(url).some((password) => PUBLISHED_PASSWORDS.includes(password))) continue;
-    problems.push(
-      `${where}: "${redactUrl(url)}" has the published example password (deploy/k8s/secrets.example.yaml), which anyone could use; set your own: openssl rand -hex 32`,
-    );
+    const passwords = passwordsOf(url);
+    if (passwords.some((password) => PUBLISHED_PASSWORDS.includes(password))) {
+      problems.push(
+        `${where}: "${redactUrl(url)}" has the published example password (deploy/k8s/secrets.example.yaml), which anyone could use; set your own: openssl rand -hex 32`,
+      );
+    } else if (!demo && passwords.some((password) => DEMO_PASSWORDS.includes(password))) {
+      problems.push(
+        `${where}: "${redactUrl(url)}" has the demo's published password (deploy/docker-compose.yml), which anyone could use; set your own: openssl rand -hex 32`,
+      );
+    }
   }
   return problems;
 }

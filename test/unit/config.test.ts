@@ -895,6 +895,38 @@ describe("the published connection password", () => {
   });
 });
 
+describe("the Compose demo's broker password", () => {
+  const DEMO = path.resolve(__dirname, "..", "..", "..", "config", "demo.yaml");
+  const COMPOSE_AMQP_URL = "amqp://sluice:sluice@rabbitmq:5672";
+
+  it("is refused outside the bundled demo configuration, in the environment and the file", () => {
+    // deploy/docker-compose.yml sets the broker up with it: a broker copied from that file
+    // would be open to anyone who read the repository.
+    restoringEnv(["AMQP_URL", "REDIS_URL"], () => {
+      process.env.AMQP_URL = COMPOSE_AMQP_URL;
+      process.env.REDIS_URL = "redis://:sluice@redis:6379";
+      expect(problemsOf(minimal)).to.deep.equal([
+        `environment AMQP_URL: "amqp://sluice:***@rabbitmq:5672" has the demo's published password (deploy/docker-compose.yml), which anyone could use; set your own: openssl rand -hex 32`,
+        `environment REDIS_URL: "redis://:***@redis:6379" has the demo's published password (deploy/docker-compose.yml), which anyone could use; set your own: openssl rand -hex 32`,
+      ]);
+      delete process.env.AMQP_URL;
+      delete process.env.REDIS_URL;
+      expect(
+        problemsOf({ ...minimal, amqpUrl: [COMPOSE_AMQP_URL] }).map((p) => p.split(":")[0]),
+      ).to.deep.equal(["config.amqpUrl"]);
+      // The user name sluice with a password of one's own is no concern of this check.
+      expect(problemsOf({ ...minimal, amqpUrl: "amqp://sluice:s3cret@one" })).to.deep.equal([]);
+    });
+  });
+
+  it("is accepted with the bundled demo configuration, as Compose runs it", () => {
+    restoringEnv(["AMQP_URL"], () => {
+      process.env.AMQP_URL = COMPOSE_AMQP_URL;
+      expect(loadProblems(DEMO)).to.deep.equal([]);
+    });
+  });
+});
+
 describe("published webhook secrets", () => {
   const DEMO = path.resolve(__dirname, "..", "..", "..", "config", "demo.yaml");
   const DEMO_SECRET = "whsec_c2x1aWNlLWRlbW8tc2VjcmV0LWtleTogcHVibGljLCBuZXZlciBkZXBsb3k=";
