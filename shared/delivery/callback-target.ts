@@ -90,6 +90,8 @@ export function parseCallbackTarget(raw: unknown, policy: CallbackPolicy): Callb
   const pathProblemText = pathProblem(url.pathname);
   if (pathProblemText !== null) throw invalid(`the callback URL's path ${pathProblemText}`);
   const host = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
+  const nameProblemText = isIP(host) === 0 ? hostNameProblem(host) : null;
+  if (nameProblemText !== null) throw invalid(`the callback URL's host ${nameProblemText}`);
   if (!policy.allowPrivate && isIP(host) !== 0) {
     const range = deniedRange(host);
     if (range !== null) {
@@ -101,6 +103,29 @@ export function parseCallbackTarget(raw: unknown, policy: CallbackPolicy): Callb
   }
   return { kind: "url", url, target: url.href };
 }
+
+/**
+ * What makes a host name one DNS cannot hold (RFC 1035 §2.3.4), in words after "the callback
+ * URL's host", or null. The URL parser takes any length; the system resolver refuses such a
+ * name with EINVAL, not ENOTFOUND, which the submission's check let through and delivery tried
+ * for hours (a `*.` entry admits a 64-character label as readily as any other).
+ */
+export function hostNameProblem(host: string): string | null {
+  const name = host.endsWith(".") ? host.slice(0, -1) : host;
+  if (name.length > MAX_NAME_LENGTH) {
+    return `is longer than ${MAX_NAME_LENGTH} characters, which no DNS name is`;
+  }
+  const labels = name.split(".");
+  if (labels.some((label) => label === "")) return "has an empty label (..)";
+  if (labels.some((label) => label.length > MAX_LABEL_LENGTH)) {
+    return `has a label longer than ${MAX_LABEL_LENGTH} characters, which no DNS name has`;
+  }
+  return null;
+}
+
+/** RFC 1035 §2.3.4: 255 octets on the wire are at most 253 characters written, 63 per label. */
+const MAX_NAME_LENGTH = 253;
+const MAX_LABEL_LENGTH = 63;
 
 /**
  * parseCallbackTarget plus name resolution: a host name whose every address is in a special

@@ -123,6 +123,28 @@ describe("callback targets", () => {
     refusal(() => parseCallbackTarget(null, policy));
   });
 
+  it("refuses a host no DNS name can be, which a resolver answers with EINVAL, not ENOTFOUND", () => {
+    const label = (n: number) => "a".repeat(n);
+    const long = refusal(() =>
+      parseCallbackTarget(`https://${label(64)}.tenants.example.org/`, policy),
+    );
+    expect(long.message).to.equal(
+      "the callback URL's host has a label longer than 63 characters, which no DNS name has",
+    );
+    const name = `${[label(63), label(63), label(63), label(42)].join(".")}.tenants.example.org`;
+    expect(name.length).to.be.greaterThan(253);
+    expect(refusal(() => parseCallbackTarget(`https://${name}/`, policy)).message).to.equal(
+      "the callback URL's host is longer than 253 characters, which no DNS name is",
+    );
+    expect(
+      refusal(() => parseCallbackTarget("https://a..tenants.example.org/", policy)).message,
+    ).to.equal("the callback URL's host has an empty label (..)");
+    // At the limits a name is taken.
+    const longest = `${[label(63), label(63), label(63), label(41)].join(".")}.tenants.example.org`;
+    expect(longest.length).to.equal(253);
+    expect(parseCallbackTarget(`https://${longest}/`, policy).kind).to.equal("url");
+  });
+
   it("refuses a literal private, loopback, link-local or metadata address with a clear message", () => {
     const open = {
       ...policy,
