@@ -122,6 +122,44 @@ describe("safe outbound HTTP (real HTTPS receiver)", () => {
     expect(receiver.calls).to.have.length(0);
   });
 
+  it("goes straight to the receiver whatever HTTP_PROXY, HTTPS_PROXY and NO_PROXY say", async () => {
+    // A proxy set for other egress must not decide where a caller's target is reached: it
+    // would connect to what it resolves, unchecked, and see every signed callback.
+    let proxied = 0;
+    const proxy = http.createServer((_req, res) => {
+      proxied += 1;
+      res.end();
+    });
+    proxy.on("connect", (_req, socket) => {
+      proxied += 1;
+      socket.end("HTTP/1.1 502 Bad Gateway\r\n\r\n");
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+    const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    const names = [
+      "HTTP_PROXY",
+      "HTTPS_PROXY",
+      "http_proxy",
+      "https_proxy",
+      "NO_PROXY",
+      "no_proxy",
+    ];
+    const saved = names.map((name) => [name, process.env[name]] as const);
+    for (const name of names) process.env[name] = name.toLowerCase() === "no_proxy" ? "" : proxyUrl;
+    try {
+      const result = await client().post(receiver.url("/direct"), {}, "{}");
+      expect(result.outcome).to.equal("delivered");
+    } finally {
+      for (const [name, value] of saved) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+      await new Promise<void>((resolve) => proxy.close(() => resolve()));
+    }
+    expect(proxied).to.equal(0);
+    expect(receiver.calls.map((call) => call.path)).to.deep.equal(["/direct"]);
+  });
+
   it("reports 410 as gone", async () => {
     receiver.respond = () => ({ status: 410 });
     expect(await client().post(receiver.url(), {}, "{}")).to.deep.equal({
