@@ -4,6 +4,7 @@
 
 import type { X509Certificate } from "node:crypto";
 import { certificatesOf } from "../shared/config/tls-files";
+import { clientText } from "./provider-services";
 import type { ConnectionType, XroadSimClientOptions } from "./sim-options";
 import { XroadError } from "./xroad-errors";
 
@@ -33,13 +34,31 @@ export function compileClients(
 }
 
 /**
+ * X-Road's first check of the client a request names, before its authentication
+ * (AbstractClientMessageProcessor.verifyClientStatus, REST and SOAP alike): a client the
+ * security server does not have is answered `Server.ClientProxy.UnknownMember`. `clients` is
+ * null for a simulator given no `clients` at all: it knows none of its clients and takes every
+ * one, so the demo and a consumer's tests need no list.
+ */
+export function requireKnownClient(
+  clients: ReadonlyMap<string, CompiledClient> | null,
+  clientId: string,
+): void {
+  if (clients && !clients.has(clientId)) {
+    throw new XroadError(
+      "Server.ClientProxy.UnknownMember",
+      `Client '${clientText(clientId)}' not found`,
+    );
+  }
+}
+
+/**
  * X-Road's check of the client a request names (MessageProcessorBase.verifyClientAuthentication,
  * proxy-core): HTTPS wants the certificate the information system presented to be one of the
  * client's own, compared as it is (a CA listed admits nothing; an expired one is only logged
  * unless enforce-client-is-cert-validity-period-check is set); HTTPS_NO_AUTH wants TLS; HTTP
- * admits any connection. A client the simulator was not told of is HTTP, so a simulator
- * without `clients` admits every caller as it did before; X-Road would answer it
- * `Server.ClientProxy.UnknownMember`.
+ * admits any connection. A client the simulator was not told of is HTTP: only a simulator
+ * without `clients` lets one through (requireKnownClient).
  */
 export function authenticateClient(
   client: CompiledClient | undefined,
@@ -48,7 +67,7 @@ export function authenticateClient(
   overTls: boolean,
 ): void {
   if (!client || client.connectionType === "HTTP") return;
-  const named = `${clientId.split("/").length === 4 ? "SUBSYSTEM" : "MEMBER"}:${clientId}`;
+  const named = clientText(clientId);
   const refuse = (message: string): never => {
     throw new XroadError("Server.ClientProxy.SslAuthenticationFailed", message);
   };

@@ -38,7 +38,7 @@ export async function runXroadSim(run: RunXroadSimOptions): Promise<XroadSim> {
     try {
       const fresh = loadSimConfig(run.configFile);
       if (fresh.tls) sim.setTls(fresh.tls);
-      sim.setClients(fresh.clients ?? {});
+      sim.setClients(fresh.clients);
       for (const [id, service] of Object.entries(fresh.services ?? {})) sim.register(id, service);
       log.info("xroad-sim reloaded its configuration");
     } catch (error) {

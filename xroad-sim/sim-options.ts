@@ -60,8 +60,8 @@ export interface XroadSimOptions {
   tls?: { cert: Pem; key: Pem };
   /**
    * The security server's clients by id (`INSTANCE/CLASS/MEMBER[/SUBSYSTEM]`): each one's
-   * connection type and "Information System TLS certificates" (ug-ss §9.1). A client not
-   * listed is taken over any connection.
+   * connection type and "Information System TLS certificates" (ug-ss §9.1). Given, a client
+   * not listed is refused `Server.ClientProxy.UnknownMember`; without it every client is taken.
    */
   clients?: Record<string, XroadSimClientOptions>;
   /** The internal TLS certificate presented to `https://` services (ug-ss §10.4). */

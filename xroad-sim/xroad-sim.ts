@@ -11,7 +11,12 @@ import getRawBody from "raw-body";
 import { parseDuration } from "../shared/config/durations";
 import { serverTlsOptions } from "../shared/config/tls-files";
 import { listenSimulator } from "../shared/runtime/simulator-server";
-import { authenticateClient, compileClients, type CompiledClient } from "./client-authentication";
+import {
+  authenticateClient,
+  compileClients,
+  requireKnownClient,
+  type CompiledClient,
+} from "./client-authentication";
 import { lastHeader } from "./header-filter";
 import { ProviderClient } from "./provider-client";
 import { mayCall } from "./provider-services";
@@ -64,8 +69,11 @@ export interface XroadSim {
   unregister(id: string): void;
   /** Swaps the consumer-facing certificate and key for new connections. */
   setTls(options: NonNullable<XroadSimOptions["tls"]>): void;
-  /** Replaces every client's connection type and certificates, from the next request. */
-  setClients(clients: Record<string, XroadSimClientOptions>): void;
+  /**
+   * Replaces every client's connection type and certificates, from the next request;
+   * `undefined`, as a file without `clients`, takes any client again.
+   */
+  setClients(clients: Record<string, XroadSimClientOptions> | undefined): void;
   /** Handled calls, oldest first (at most the last 10000). */
   calls(): XroadSimCall[];
   reset(): void;
@@ -90,17 +98,21 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
   }
   const compiledClients = compileClients(options.clients ?? {});
   if (Array.isArray(compiledClients)) problems.push(...compiledClients);
-  let clients: Map<string, CompiledClient> = Array.isArray(compiledClients)
-    ? new Map()
-    : compiledClients;
+  // Null while the simulator was given no `clients`: then it takes any client (docs/xroad-sim.md).
+  let clients: Map<string, CompiledClient> | null =
+    options.clients === undefined || Array.isArray(compiledClients) ? null : compiledClients;
   if (problems.length > 0) throw new RangeError(`xroad-sim: ${problems.join("; ")}`);
 
-  /** Throws X-Road's SslAuthenticationFailed when this connection may not speak as `client`. */
+  /**
+   * Throws X-Road's UnknownMember for a client the security server does not have, then its
+   * SslAuthenticationFailed when this connection may not speak as `client`.
+   */
   const authenticate = (req: http.IncomingMessage, client: string): void => {
+    requireKnownClient(clients, client);
     const socket = req.socket as tls.TLSSocket;
     const overTls = socket.encrypted === true;
     const peer = overTls ? (socket.getPeerX509Certificate() ?? null) : null;
-    authenticateClient(clients.get(client), client, peer, overTls);
+    authenticateClient(clients?.get(client), client, peer, overTls);
   };
 
   const provider = new ProviderClient(options.internalTls, maxBodyBytes);
@@ -287,6 +299,10 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
       server.setSecureContext(consumerPortTls(tlsOptions));
     },
     setClients(all) {
+      if (all === undefined) {
+        clients = null;
+        return;
+      }
       const compiled = compileClients(all);
       if (Array.isArray(compiled)) throw new RangeError(`xroad-sim: ${compiled.join("; ")}`);
       clients = compiled;

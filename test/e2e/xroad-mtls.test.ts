@@ -149,8 +149,13 @@ describe("behind a security server over mTLS (xroad-sim in front of Sluice)", fu
     sim = await startXroadSim({
       tls: { cert: simServer.cert, key: simServer.key },
       // The calling information systems' own certificates as their subsystem's "Information
-      // System TLS certificates" (a security server takes no CA for its clients).
-      clients: { [CLIENT]: { certificates: [isClient.cert, soapApp.cert] } },
+      // System TLS certificates" (a security server takes no CA for its clients). OTHER is a
+      // second subsystem the same information system may speak as: the security server
+      // refuses a client it does not have, so Sluice's own refusal of it is seen only so.
+      clients: {
+        [CLIENT]: { certificates: [isClient.cert, soapApp.cert] },
+        [OTHER]: { certificates: [isClient.cert] },
+      },
       internalTls: { cert: internal.cert, key: internal.key },
       services: {
         // Registered as "OpenAPI 3 Description" services, with both of Sluice's description URLs.

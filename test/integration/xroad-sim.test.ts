@@ -819,6 +819,78 @@ describe("xroad-sim", function () {
       );
     });
   });
+
+  describe("clients", () => {
+    const UNKNOWN = "EE/GOV/9999/stranger";
+    const soapCall = () =>
+      request(`${sim.url}/`, {
+        method: "POST",
+        headers: { "content-type": "text/xml; charset=utf-8", soapaction: '""' },
+        body: fixture("simple.query"), // client: the member EE/BUSINESS/consumer
+      });
+
+    it("answers Server.ClientProxy.UnknownMember to a client not in its clients, REST and SOAP, before any provider call", async () => {
+      // As X-Road's client proxy (AbstractClientMessageProcessor.verifyClientStatus): the
+      // client must be one of the security server's own, whatever the connection.
+      sim.setClients({ [CLIENT]: { connectionType: "HTTP" } });
+      const known = await request(`${sim.url}/r1/${SERVICE}/x`, {
+        headers: { "x-road-client": CLIENT },
+      });
+      expect(known.statusCode, await known.body.text()).to.equal(200);
+
+      for (const accept of [undefined, "application/xml"]) {
+        const refused = await request(`${sim.url}/r1/${SERVICE}/x`, {
+          headers: { "x-road-client": UNKNOWN, ...(accept ? { accept } : {}) },
+        });
+        const text = await refused.body.text();
+        expect(refused.statusCode, text).to.equal(500);
+        expect(refused.headers["x-road-error"]).to.equal("Server.ClientProxy.UnknownMember");
+        expect(text).to.include(accept ? "<type>Server.ClientProxy.UnknownMember</type>" : "");
+        if (!accept) {
+          expect(JSON.parse(text).message).to.equal(`Client 'SUBSYSTEM:${UNKNOWN}' not found`);
+        }
+      }
+      // The metaservices are asked through the client proxy too.
+      const meta = await request(`${sim.url}/r1/EE/GOV/1234/prov/listMethods`, {
+        headers: { "x-road-client": UNKNOWN },
+      });
+      expect(meta.headers["x-road-error"], await meta.body.text()).to.equal(
+        "Server.ClientProxy.UnknownMember",
+      );
+
+      const soap = await soapCall();
+      const fault = await soap.body.text();
+      expect(soap.statusCode).to.equal(200);
+      expect(fault).to.include("<faultcode>Server.ClientProxy.UnknownMember</faultcode>");
+      // The apostrophes escaped or not, as an XML writer may put them.
+      expect(fault).to.match(/Client (&#39;|')MEMBER:EE\/BUSINESS\/consumer(&#39;|') not found/);
+      expect(provider.seen).to.have.length(1);
+      expect(sim.calls().map((c) => c.error)).to.deep.equal([
+        null,
+        "Server.ClientProxy.UnknownMember",
+        "Server.ClientProxy.UnknownMember",
+        "Server.ClientProxy.UnknownMember",
+        "Server.ClientProxy.UnknownMember",
+      ]);
+    });
+
+    it("refuses every client with an empty clients list, and takes any again without one", async () => {
+      sim.setClients({});
+      const refused = await request(`${sim.url}/r1/${SERVICE}/x`, {
+        headers: { "x-road-client": CLIENT },
+      });
+      expect(refused.headers["x-road-error"], await refused.body.text()).to.equal(
+        "Server.ClientProxy.UnknownMember",
+      );
+      // A configuration without `clients` (the demo's) knows none and takes every caller.
+      sim.setClients(undefined);
+      const taken = await request(`${sim.url}/r1/${SERVICE}/x`, {
+        headers: { "x-road-client": UNKNOWN },
+      });
+      expect(taken.statusCode, await taken.body.text()).to.equal(200);
+      expect(await (await soapCall()).body.text()).to.not.include("UnknownMember");
+    });
+  });
 });
 
 describe("xroad-sim TLS", function () {
