@@ -5,15 +5,26 @@
 import type { X509Certificate } from "node:crypto";
 import { certificatesOf } from "../shared/config/tls-files";
 import { clientText } from "./provider-services";
-import type { ConnectionType, XroadSimClientOptions } from "./sim-options";
+import type { ClientStatus, ConnectionType, XroadSimClientOptions } from "./sim-options";
 import { XroadError } from "./xroad-errors";
 
 export interface CompiledClient {
+  status: ClientStatus;
   connectionType: ConnectionType;
   certificates: X509Certificate[];
 }
 
 const TYPES: ConnectionType[] = ["HTTP", "HTTPS_NO_AUTH", "HTTPS"];
+const STATUSES: ClientStatus[] = [
+  "REGISTERED",
+  "SAVED",
+  "REGISTRATION_IN_PROGRESS",
+  "DELETION_IN_PROGRESS",
+  "GLOBAL_ERROR",
+  "DISABLED",
+  "DISABLING_IN_PROGRESS",
+  "ENABLING_IN_PROGRESS",
+];
 
 /** Compiles the clients' settings by id; returns the problems instead when there are any. */
 export function compileClients(
@@ -27,8 +38,13 @@ export function compileClients(
       problems.push(`client ${id}: connectionType must be one of ${TYPES.join(", ")}`);
       continue;
     }
+    const status = options.status ?? "REGISTERED";
+    if (!STATUSES.includes(status)) {
+      problems.push(`client ${id}: status must be one of ${STATUSES.join(", ")}`);
+      continue;
+    }
     const pems = options.certificates === undefined ? [] : [options.certificates].flat();
-    clients.set(id, { connectionType, certificates: certificatesOf(pems) });
+    clients.set(id, { status, connectionType, certificates: certificatesOf(pems) });
   }
   return problems.length > 0 ? problems : clients;
 }
@@ -36,7 +52,9 @@ export function compileClients(
 /**
  * X-Road's first check of the client a request names, before its authentication
  * (AbstractClientMessageProcessor.verifyClientStatus, REST and SOAP alike): a client the
- * security server does not have is answered `Server.ClientProxy.UnknownMember`. `clients` is
+ * security server does not have, or has in a status other than REGISTERED (added but not yet
+ * registered, being deleted, disabled…), is answered `Server.ClientProxy.UnknownMember` with
+ * the same message either way. `clients` is
  * null for a simulator given no `clients` at all: it knows none of its clients and takes every
  * one, so the demo and a consumer's tests need no list.
  */
@@ -44,7 +62,7 @@ export function requireKnownClient(
   clients: ReadonlyMap<string, CompiledClient> | null,
   clientId: string,
 ): void {
-  if (clients && !clients.has(clientId)) {
+  if (clients && clients.get(clientId)?.status !== "REGISTERED") {
     throw new XroadError(
       "Server.ClientProxy.UnknownMember",
       `Client '${clientText(clientId)}' not found`,

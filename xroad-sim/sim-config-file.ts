@@ -6,7 +6,13 @@ import fs from "node:fs";
 import path from "node:path";
 import YAML from "yaml";
 import { substituteEnv } from "../shared/config/config";
-import type { ConnectionType, Pem, XroadSimOptions, XroadSimServiceOptions } from "./sim-options";
+import type {
+  ClientStatus,
+  ConnectionType,
+  Pem,
+  XroadSimOptions,
+  XroadSimServiceOptions,
+} from "./sim-options";
 
 export class SimConfigError extends Error {
   override name = "SimConfigError";
@@ -83,6 +89,7 @@ export function loadSimConfig(file: string, env: NodeJS.ProcessEnv = process.env
     for (const [id, value] of Object.entries(raw.clients)) {
       if (!isObject(value)) throw new SimConfigError(`${file}: clients.${id} must be a mapping`);
       options.clients[id] = {
+        ...(value.status !== undefined ? { status: value.status as ClientStatus } : {}),
         ...(value.connectionType !== undefined
           ? { connectionType: value.connectionType as ConnectionType }
           : {}),

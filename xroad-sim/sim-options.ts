@@ -10,7 +10,23 @@ export type Pem = string | Buffer;
 /** ug-ss §9.1's connection types: X-Road's NOSSL, SSLNOAUTH and SSLAUTH. */
 export type ConnectionType = "HTTP" | "HTTPS_NO_AUTH" | "HTTPS";
 
+/**
+ * A client's status on its security server (X-Road's ClientStatus, as its admin API names
+ * it). Only a REGISTERED client may send requests.
+ */
+export type ClientStatus =
+  | "REGISTERED"
+  | "SAVED"
+  | "REGISTRATION_IN_PROGRESS"
+  | "DELETION_IN_PROGRESS"
+  | "GLOBAL_ERROR"
+  | "DISABLED"
+  | "DISABLING_IN_PROGRESS"
+  | "ENABLING_IN_PROGRESS";
+
 export interface XroadSimClientOptions {
+  /** Default `REGISTERED`; any other is refused as a client the server does not have. */
+  status?: ClientStatus;
   /** Default `HTTPS`, as a security server sets for every client it adds (ug-ss §9). */
   connectionType?: ConnectionType;
   /** The client's "Information System TLS certificates": the certificates themselves. */

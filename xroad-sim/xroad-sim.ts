@@ -37,7 +37,7 @@ import { findSoapService, forwardSoap, readSoapRequest } from "./soap-proxy";
 import { sendRestError, sendSoapFault, XroadError } from "./xroad-errors";
 
 export type { XroadSimOptions, XroadSimServiceOptions, Pem } from "./sim-options";
-export type { ConnectionType, XroadSimClientOptions } from "./sim-options";
+export type { ClientStatus, ConnectionType, XroadSimClientOptions } from "./sim-options";
 export { XroadError } from "./xroad-errors";
 
 /** One call the simulator handled, for tests and the demo. */

@@ -874,6 +874,34 @@ describe("xroad-sim", function () {
       ]);
     });
 
+    it("answers Server.ClientProxy.UnknownMember to a client listed in a status other than REGISTERED", async () => {
+      // X-Road's verifyClientStatus wants the status `registered`; a client added but not yet
+      // registered, or disabled, gets the same answer as one the server does not have.
+      sim.setClients({
+        [CLIENT]: { connectionType: "HTTP", status: "SAVED" },
+        "EE/BUSINESS/consumer": { connectionType: "HTTP", status: "DISABLED" },
+      });
+      const rest = await request(`${sim.url}/r1/${SERVICE}/x`, {
+        headers: { "x-road-client": CLIENT },
+      });
+      const text = await rest.body.text();
+      expect(rest.statusCode, text).to.equal(500);
+      expect(rest.headers["x-road-error"]).to.equal("Server.ClientProxy.UnknownMember");
+      expect(JSON.parse(text).message).to.equal(`Client 'SUBSYSTEM:${CLIENT}' not found`);
+      const fault = await (await soapCall()).body.text();
+      expect(fault).to.include("<faultcode>Server.ClientProxy.UnknownMember</faultcode>");
+      expect(provider.seen).to.have.length(0);
+
+      sim.setClients({ [CLIENT]: { connectionType: "HTTP", status: "REGISTERED" } });
+      const registered = await request(`${sim.url}/r1/${SERVICE}/x`, {
+        headers: { "x-road-client": CLIENT },
+      });
+      expect(registered.statusCode, await registered.body.text()).to.equal(200);
+      expect(() =>
+        sim.setClients({ [CLIENT]: { status: "ACTIVE" as unknown as "REGISTERED" } }),
+      ).to.throw(/status must be one of REGISTERED, SAVED/);
+    });
+
     it("refuses every client with an empty clients list, and takes any again without one", async () => {
       sim.setClients({});
       const refused = await request(`${sim.url}/r1/${SERVICE}/x`, {
@@ -1110,12 +1138,14 @@ describe("xroad-sim TLS", function () {
       file,
       "tls: { cert: ca/ca.crt, key: ca/ca.key }\nclients:\n" +
         "  EE/GOV/1/a: { connectionType: HTTPS, certificates: [ca/ca.crt] }\n" +
-        "  EE/GOV/1/b: { connectionType: HTTP }\n",
+        "  EE/GOV/1/b: { connectionType: HTTP }\n" +
+        "  EE/GOV/1/c: { status: SAVED }\n",
     );
     const options = loadSimConfig(file);
     expect(options.clients?.["EE/GOV/1/a"].connectionType).to.equal("HTTPS");
     expect(options.clients?.["EE/GOV/1/a"].certificates).to.have.length(1);
     expect(options.clients?.["EE/GOV/1/b"]).to.deep.equal({ connectionType: "HTTP" });
+    expect(options.clients?.["EE/GOV/1/c"]).to.deep.equal({ status: "SAVED" });
     // Dropped quietly, an older file's clientCa would let every caller in.
     fs.writeFileSync(file, "tls: { cert: ca/ca.crt, key: ca/ca.key, clientCa: ca/ca.crt }\n");
     expect(() => loadSimConfig(file)).to.throw(/tls\.clientCa is gone/);
