@@ -13,8 +13,10 @@ describe("worker killed mid-call after its message expired", function () {
       services: {
         brief: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim", expireAfter: "1s" },
       },
-      // The claim lasts timeout + 5 s: 7 s after the dead worker's last renewal.
-      backends: { sim: { translator: "rest-json", timeout: "2s" } },
+      // The claim lasts timeout + 5 s: 11 s after the dead worker's last renewal. The timeout
+      // is well above the call's 1.8 s, so a machine busy with other work does not time the
+      // second call out (which would end the expired message failed).
+      backends: { sim: { translator: "rest-json", timeout: "6s" } },
     },
     roles: ["response-worker", "adapter"],
   });

@@ -105,8 +105,16 @@ export class Harness {
    */
   static suite(setup: SuiteSetup): Harness {
     const harness = new Harness();
-    before(() => harness.start(setup));
-    after(() => harness.cleanup());
+    // Starting and stopping processes is a liveness bound, not the suite's: a machine busy with
+    // other work may take a minute to start three roles, well past a suite's 30-40 s per test.
+    before(function () {
+      this.timeout(Math.max(this.timeout(), HOOK_TIMEOUT_MS));
+      return harness.start(setup);
+    });
+    after(function () {
+      this.timeout(Math.max(this.timeout(), HOOK_TIMEOUT_MS));
+      return harness.cleanup();
+    });
     return harness;
   }
 
@@ -360,6 +368,9 @@ export async function deletePrefix(
 
 /** Longest wait for a spawned role's ready line. */
 export const START_TIMEOUT_MS = 90_000;
+
+/** A suite's before and after hooks: a role's start, and the rest of the set-up or clean-up. */
+const HOOK_TIMEOUT_MS = START_TIMEOUT_MS + 30_000;
 
 /** Polls until `check` returns a value other than undefined, or fails after `timeoutMs`. */
 export async function eventually<T>(
