@@ -270,6 +270,94 @@ function securityServerTrustWarnings(config: SluiceConfig): string[] {
 }
 
 /**
+ * A security server reached over HTTPS without a client certificate to present. Legal: the
+ * security server's "HTTPS NOAUTH" connection type (UG-SS §9.1) takes such calls, and so does
+ * "HTTP". But "HTTPS", the default of a new client, wants one of the subsystem's certificates,
+ * and fails every call `Server.ClientProxy.SslAuthenticationFailed` ("specifies HTTPS but did not
+ * supply TLS certificate", `MessageProcessorBase` in proxy-core), each retried for the backend's
+ * whole retry schedule first. The subsystems are named: the connection type is set on each.
+ */
+function securityServerClientCertWarnings(config: SluiceConfig): string[] {
+  const ss = config.securityServer;
+  if (ss === null) return [];
+  const https = (url: string) => url.toLowerCase().startsWith("https:");
+  const xroad = Object.values(config.backends).filter((b) =>
+    XROAD_TRANSLATORS.includes(b.translator),
+  );
+  const ownConnection = (b: (typeof xroad)[number]) => Boolean(b.url || b.tls);
+  const clientsOf = (backends: typeof xroad): string[] => {
+    const names = new Set(backends.map((b) => b.name));
+    return Object.values(config.services)
+      .filter((service) => names.has(service.backend))
+      .map((service) => service.client ?? ss.client);
+  };
+  const warning = (where: string, url: string, clients: string[]) =>
+    `${where}.tls.cert: not set, while ${url} is HTTPS: Sluice presents no client certificate, so the security server takes its calls only with the connection type HTTPS NOAUTH on each client it calls as (${[...new Set(clients)].join(", ")}; INTERNAL SERVERS tab, UG-SS §9.1); with HTTPS, the default, every call fails Server.ClientProxy.SslAuthenticationFailed: set tls.cert and tls.key and list the certificate on those clients, or ignore this if HTTPS NOAUTH is intended (docs/consumer.md)`;
+  const warnings: string[] = [];
+  if (https(ss.url) && !ss.tls?.cert) {
+    // securityServer.client is named too: xroad: callback targets are called as it.
+    const shared = xroad.filter((b) => !ownConnection(b));
+    warnings.push(
+      warning("config.securityServer", "securityServer.url", [ss.client, ...clientsOf(shared)]),
+    );
+  }
+  for (const backend of xroad.filter(ownConnection)) {
+    const url = backend.url || ss.url;
+    const tls = backend.tls ?? ss.tls;
+    if (!https(url) || tls?.cert) continue;
+    // Already named with securityServer's: the same connection, its settings unchanged.
+    if (!backend.tls && url === ss.url) continue;
+    warnings.push(
+      warning(
+        `config.backends.${backend.name}`,
+        `the security server it calls (${url})`,
+        clientsOf([backend]),
+      ),
+    );
+  }
+  return warnings;
+}
+
+/** The client security server's `client-connector-initial-idle-time` by default (UG-SYSPAR). */
+const SECURITY_SERVER_IDLE_MS = 30_000;
+
+/**
+ * An `xroad-*` backend that keeps a connection open as long as the security server lets it
+ * idle, or longer: the security server closes a connection idle for 30 s (docs/consumer.md), and
+ * a call sent on it as it closes fails with a reset. Warned, not refused: the security server
+ * closes a connection that holds no request, so that call never reached it, and it is retried
+ * as any unreachable call (only one on its last attempt is dead-lettered, to be replayed); and
+ * the idle time is the security server administrator's to raise, which Sluice cannot see.
+ */
+function securityServerIdleWarnings(config: SluiceConfig): string[] {
+  return Object.values(config.backends)
+    .filter((backend) => XROAD_TRANSLATORS.includes(backend.translator))
+    .filter((backend) => {
+      const keepAlive = backend.options.keepAliveTimeoutMs;
+      return typeof keepAlive === "number" && keepAlive >= SECURITY_SERVER_IDLE_MS;
+    })
+    .map(
+      (backend) =>
+        `config.backends.${backend.name}.options.keepAliveTimeoutMs: ${backend.options.keepAliveTimeoutMs}, not below the ${spoken(SECURITY_SERVER_IDLE_MS)} the security server lets a connection idle (client-connector-initial-idle-time): it may close a kept-alive connection just as a call is sent on it, and that call fails with a reset and spends one of its retry attempts; leave keepAliveTimeoutMs unset (4000) or below 30000, or ignore this if the security server's idle time was raised above it (docs/consumer.md)`,
+    );
+}
+
+/**
+ * A service port beyond loopback without TLS: requests and answers, and the `X-Road-Client`
+ * Sluice takes as the caller, cross the network readable and forgeable by anyone who can reach
+ * the port (docs/xroad-deployment.md §4). The default (0.0.0.0, no TLS) is one. Legal where the
+ * network admits only the security server, or a proxy in front terminates TLS: `adapter.plainHttp`
+ * says so, and silences this.
+ */
+function plainServicePortWarnings(config: SluiceConfig): string[] {
+  const { host, tls, plainHttp } = config.adapter;
+  if (tls !== null || plainHttp || isLoopbackHost(host)) return [];
+  return [
+    `config.adapter.host: "${host}" is not a loopback address, and the service port speaks plain HTTP: requests, answers and the X-Road-Client Sluice takes as the caller cross the network readable by anyone on the path; set adapter.tls (cert, key, and clientCerts with the security server's certificate) and an https:// service URL (docs/xroad-deployment.md §3), bind adapter.host to an interface only the security server reaches, or set adapter.plainHttp: true if plain HTTP is intended`,
+  ];
+}
+
+/**
  * No more service-port connections than sync waiters: each waiting caller holds a connection,
  * so the connection cap is met first and a caller past the waiter limit is dropped without an
  * answer (the security server reports a failed connection) instead of getting its 503 Busy,
@@ -288,6 +376,9 @@ export function configWarnings(config: SluiceConfig): string[] {
     ...connectionCapWarnings(config),
     ...guessableTokenWarnings(config),
     ...securityServerTrustWarnings(config),
+    ...securityServerClientCertWarnings(config),
+    ...securityServerIdleWarnings(config),
+    ...plainServicePortWarnings(config),
     ...shutdownGraceWarnings(config),
     ...sharedRemoteServiceWarnings(config),
     ...unreachableLocationWarnings(config),

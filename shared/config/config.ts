@@ -200,6 +200,8 @@ export interface SluiceConfig {
      * required, with `clientCerts` one of those exactly.
      */
     tls: TlsFiles | null;
+    /** Plain HTTP beyond loopback is intended: not warned of (config-warnings.ts). */
+    plainHttp: boolean;
     /**
      * Where the security server reaches the service port (`https://sluice.internal:8443`, no
      * trailing slash): the base of the service URLs in the OpenAPI and WSDL documents. null:
@@ -1154,6 +1156,7 @@ export function compileConfig(
       // maxConnections instead of getting its 503, and nobody could poll a status meanwhile.
       maxConnections: adapter.int("maxConnections", maxSyncWaiters + SPARE_CONNECTIONS),
       tls: adapterTls,
+      plainHttp: adapter.bool("plainHttp", false),
       publicUrl: adapter.has("publicUrl")
         ? compilePublicUrl(adapter.string("publicUrl"), problems)
         : null,

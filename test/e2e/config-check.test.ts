@@ -28,6 +28,9 @@ function sluice(args: string[], env: Record<string, string> = {}) {
   });
 }
 
+/** A service port on loopback: one beyond it over plain HTTP is warned of (tested below). */
+const LOOPBACK = "adapter: { host: 127.0.0.1 }\n";
+
 const MISTAKES = `
 servcies: {}
 services:
@@ -85,7 +88,7 @@ exports.createTranslator = () => ({ call: async () => [] });`,
   );
   writeFileSync(
     good,
-    `services:\n  q: { backend: b }\nbackends:\n  b: { url: "http://127.0.0.1:1", translator: ./translator.js, options: { color: red } }\n`,
+    `${LOOPBACK}services:\n  q: { backend: b }\nbackends:\n  b: { url: "http://127.0.0.1:1", translator: ./translator.js, options: { color: red } }\n`,
   );
   // The certificates the configurations below name: the check reads them (a bad one is warned of).
   const pki = createTestPki();
@@ -214,7 +217,7 @@ exports.createTranslator = () => { throw new Error("no licence file at /etc/lega
     const file = path.join(dir, "closing-factory.yaml");
     writeFileSync(
       file,
-      `services:\n  q: { backend: legacy }\nbackends:\n  legacy: { url: "http://127.0.0.1:1", translator: ./closing-factory.js }\n`,
+      `${LOOPBACK}services:\n  q: { backend: legacy }\nbackends:\n  legacy: { url: "http://127.0.0.1:1", translator: ./closing-factory.js }\n`,
     );
     const result = sluice(["check", "--config", file]);
     expect(result.stderr).to.equal("");
@@ -332,6 +335,73 @@ exports.createTranslator = () => { throw new Error("no licence file at /etc/lega
     });
   });
 
+  it("warns that a service port beyond loopback speaks plain HTTP, as the adapter does at start, unless adapter.plainHttp says it is intended", () => {
+    const open = path.join(dir, "open-service-port.yaml");
+    const rest = `services:\n  s: { backend: b, reply: { mode: ack } }\nbackends:\n  b: { url: "http://127.0.0.1:1" }\n`;
+    writeFileSync(open, rest);
+    const warning =
+      'config.adapter.host: "0.0.0.0" is not a loopback address, and the service port speaks plain HTTP';
+    const result = sluice(["check", "--config", open]);
+    expect(result.status).to.equal(0);
+    expect(result.stderr.trim().split("\n")).to.have.length(1);
+    expect(result.stderr).to.include(`sluice: warning: ${warning}`);
+    expect(result.stderr).to.include("set adapter.tls");
+    expect(result.stdout).to.include("is valid");
+    // The adapter logs it as it starts, before it connects (to nothing here).
+    const adapter = sluice(["adapter", "--config", open], {
+      AMQP_URL: "amqp://127.0.0.1:1",
+      LOG_LEVEL: "warn",
+    });
+    // As JSON, whose quotes are escaped: the words after the host.
+    const logged = `${adapter.stdout}${adapter.stderr}`
+      .split("\n")
+      .find((l) => l.includes("is not a loopback address, and the service port speaks plain HTTP"));
+    expect(logged, adapter.stderr).to.be.a("string");
+    expect(JSON.parse(logged as string)).to.include({ level: "warn", role: "adapter" });
+    const intended = path.join(dir, "intended-plain-http.yaml");
+    writeFileSync(intended, `adapter: { plainHttp: true }\n${rest}`);
+    const withTls = path.join(dir, "tls-service-port.yaml");
+    writeFileSync(withTls, `adapter: { tls: { cert: ss.crt, key: ss.key } }\n${rest}`);
+    for (const file of [intended, withTls]) {
+      const quiet = sluice(["check", "--config", file]);
+      expect(quiet.status, file).to.equal(0);
+      expect(quiet.stderr, file).to.equal("");
+    }
+  });
+
+  it("warns of an HTTPS security server without a client certificate, and of a kept-alive connection the security server may close first", () => {
+    const file = (name: string, tls: string, options: string) => {
+      const written = path.join(dir, `${name}.yaml`);
+      writeFileSync(
+        written,
+        `${LOOPBACK}shutdown: { grace: 100s }\nsecurityServer: { url: "https://127.0.0.1:1", client: EE/GOV/1/sluice, tls: { ca: ss-internal.crt${tls} } }\nservices:\n  s: { backend: remote, reply: { mode: ack }, client: EE/GOV/1/other }\nbackends:\n  remote: { translator: xroad-rest, service: EE/GOV/2/sub/svc${options} }\n`,
+      );
+      return written;
+    };
+    const result = sluice([
+      "check",
+      "--config",
+      file("no-client-cert", "", ", options: { keepAliveTimeoutMs: 30000 }"),
+    ]);
+    expect(result.status).to.equal(0);
+    const lines = result.stderr.trim().split("\n");
+    expect(lines).to.have.length(2);
+    expect(lines[0]).to.include(
+      "sluice: warning: config.securityServer.tls.cert: not set, while securityServer.url is HTTPS: Sluice presents no client certificate, so the security server takes its calls only with the connection type HTTPS NOAUTH on each client it calls as (EE/GOV/1/sluice, EE/GOV/1/other;",
+    );
+    expect(lines[1]).to.include(
+      "sluice: warning: config.backends.remote.options.keepAliveTimeoutMs: 30000, not below the 30s the security server lets a connection idle",
+    );
+    expect(result.stdout).to.include("is valid");
+    const quiet = sluice([
+      "check",
+      "--config",
+      file("client-cert", ", cert: ss.crt, key: ss.key", ""),
+    ]);
+    expect(quiet.status).to.equal(0);
+    expect(quiet.stderr).to.equal("");
+  });
+
   it("warns that an admin port beyond loopback speaks plain HTTP, and still passes (exit 0)", () => {
     const file = path.join(dir, "open-admin.yaml");
     writeFileSync(
@@ -350,7 +420,7 @@ exports.createTranslator = () => { throw new Error("no licence file at /etc/lega
     const file = path.join(dir, "plain.yaml");
     writeFileSync(
       file,
-      `services:\n  s: { backend: b, reply: { mode: ack } }\nbackends:\n  b: { url: "http://127.0.0.1:1" }\n`,
+      `${LOOPBACK}services:\n  s: { backend: b, reply: { mode: ack } }\nbackends:\n  b: { url: "http://127.0.0.1:1" }\n`,
     );
     const result = sluice(["check", "--config", file], {
       LOG_LEVEL: "verbose",
@@ -375,7 +445,7 @@ exports.createTranslator = () => { throw new Error("no licence file at /etc/lega
     const file = path.join(dir, "exposed-key.yaml");
     writeFileSync(
       file,
-      `services:\n  s: { backend: b, reply: { mode: ack } }\nbackends:\n  b: { url: "https://127.0.0.1:1", tls: { cert: backend.crt, key: backend.key } }\n`,
+      `${LOOPBACK}services:\n  s: { backend: b, reply: { mode: ack } }\nbackends:\n  b: { url: "https://127.0.0.1:1", tls: { cert: backend.crt, key: backend.key } }\n`,
     );
     chmodSync(key, 0o644);
     const exposed = sluice(["check", "--config", file]);
@@ -432,7 +502,7 @@ exports.createTranslator = () => { throw new Error("no licence file at /etc/lega
 
   it("warns of a file holding the admin token or a webhook secret that every user may read", function () {
     if (process.platform === "win32") this.skip();
-    const base = `services:\n  s: { backend: b, reply: { mode: ack } }\nbackends:\n  b: { url: "http://127.0.0.1:1" }\n`;
+    const base = `${LOOPBACK}services:\n  s: { backend: b, reply: { mode: ack } }\nbackends:\n  b: { url: "http://127.0.0.1:1" }\n`;
     const secret = `whsec_${"k".repeat(40)}`;
     const written = path.join(dir, "written-secrets.yaml");
     writeFileSync(

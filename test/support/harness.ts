@@ -176,15 +176,16 @@ export class Harness {
     for (const backend of Object.values(backends)) backend.url ??= this.sim?.url;
     this.config = {
       prefix: this.prefix,
-      adapter: { port: 0 },
+      adapter: { port: 0, plainHttp: true },
       admin: { port: 0, token: this.adminToken },
       shutdown: { grace: "5s" },
       ...config,
     };
     // A test's own adapter settings keep the free port unless they name one: on 8080 a test
-    // failed whenever anything else (a demo, another suite) held it.
+    // failed whenever anything else (a demo, another suite) held it. A test's service port is
+    // plain HTTP on purpose, on every address so the tests' Host headers pass: not warned of.
     if (typeof config.adapter === "object" && config.adapter !== null) {
-      this.config.adapter = { port: 0, ...config.adapter };
+      this.config.adapter = { port: 0, plainHttp: true, ...config.adapter };
     }
     // Compiled here too, to fail early, in the test, on a bad configuration.
     this.compiledConfig = compileConfig(this.config, this.dir);

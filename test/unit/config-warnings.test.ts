@@ -6,6 +6,8 @@ import { compileConfig } from "../../shared/config/config";
 import { configWarnings } from "../../shared/config/config-warnings";
 
 const minimal = {
+  // Loopback: a service port beyond it without TLS is warned of on its own (below).
+  adapter: { host: "127.0.0.1" },
   services: { svc: { protocols: ["rest"], reply: { mode: "ack" }, backend: "b" } },
   backends: { b: { url: "http://127.0.0.1:9", translator: "rest-json" } },
 };
@@ -149,6 +151,7 @@ describe("what a security server refuses to register", () => {
           securityServer: { url: "http://127.0.0.1:9", client: "EE/GOV/1/c" },
           // Above the remote call's timeout: a shorter grace is warned of on its own (below).
           shutdown: { grace: "100s" },
+          adapter: { host: "127.0.0.1" },
           backends,
           ...config,
         },
@@ -173,7 +176,7 @@ describe("what a security server refuses to register", () => {
       warnings({
         services: { getState: soap("b") },
         xroad: { provider: "EE/GOV/2/sub" },
-        adapter: { publicUrl: "https://sluice.internal:8443" },
+        adapter: { host: "127.0.0.1", publicUrl: "https://sluice.internal:8443" },
       }),
     ).to.deep.equal([]);
     expect(warnings({ services: { getState: soap("b") } })).to.deep.equal([]);
@@ -436,5 +439,136 @@ describe("backends that call one remote service", () => {
 
   it("is quiet with one backend per remote service", () => {
     expect(warnings(["EE/GOV/2/sub/lookup", "EE/GOV/2/sub/other"])).to.deep.equal([]);
+  });
+});
+
+describe("a security server reached over HTTPS without a client certificate", () => {
+  const services = {
+    mine: { protocols: ["rest"], reply: { mode: "ack" }, backend: "remote" },
+    theirs: {
+      protocols: ["rest"],
+      reply: { mode: "ack" },
+      backend: "remote",
+      client: "EE/GOV/1/d",
+    },
+    other: { protocols: ["rest"], reply: { mode: "ack" }, backend: "other" },
+  };
+  const warnings = (securityServer: Record<string, unknown>, other: Record<string, unknown>) =>
+    configWarnings(
+      compileConfig(
+        {
+          securityServer: { client: "EE/GOV/1/c", ...securityServer },
+          services,
+          backends: {
+            remote: { translator: "xroad-rest", service: "EE/GOV/2/sub/lookup" },
+            other: { translator: "xroad-rest", service: "EE/GOV/3/sub/lookup", ...other },
+          },
+        },
+        ".",
+      ),
+    ).filter((w) => w.includes(".cert: not set"));
+
+  it("warns that the security server then needs the connection type HTTPS NOAUTH, naming each client", () => {
+    const [warning, ...rest] = warnings(
+      { url: "https://ss.internal:8443", tls: { ca: "ss.crt" } },
+      {},
+    );
+    expect(rest).to.deep.equal([]);
+    expect(warning).to.equal(
+      "config.securityServer.tls.cert: not set, while securityServer.url is HTTPS: Sluice presents no client certificate, so the security server takes its calls only with the connection type HTTPS NOAUTH on each client it calls as (EE/GOV/1/c, EE/GOV/1/d; INTERNAL SERVERS tab, UG-SS §9.1); with HTTPS, the default, every call fails Server.ClientProxy.SslAuthenticationFailed: set tls.cert and tls.key and list the certificate on those clients, or ignore this if HTTPS NOAUTH is intended (docs/consumer.md)",
+    );
+    // A backend calling a security server of its own without a certificate is told of on its own.
+    expect(
+      warnings(
+        { url: "http://ss.internal:8080" },
+        { url: "https://ss2.internal:8443", tls: { ca: "ss2.crt" } },
+      ),
+    ).to.deep.equal([
+      "config.backends.other.tls.cert: not set, while the security server it calls (https://ss2.internal:8443) is HTTPS: Sluice presents no client certificate, so the security server takes its calls only with the connection type HTTPS NOAUTH on each client it calls as (EE/GOV/1/c; INTERNAL SERVERS tab, UG-SS §9.1); with HTTPS, the default, every call fails Server.ClientProxy.SslAuthenticationFailed: set tls.cert and tls.key and list the certificate on those clients, or ignore this if HTTPS NOAUTH is intended (docs/consumer.md)",
+    ]);
+  });
+
+  it("is quiet with a client certificate, or over plain HTTP", () => {
+    const tls = { ca: "ss.crt", cert: "c.crt", key: "c.key" };
+    expect(warnings({ url: "https://ss.internal:8443", tls }, {})).to.deep.equal([]);
+    expect(warnings({ url: "http://ss.internal:8080" }, {})).to.deep.equal([]);
+    expect(
+      warnings({ url: "https://ss.internal:8443", tls }, { url: "https://ss2.internal:8443" }),
+    ).to.deep.equal([]);
+  });
+});
+
+describe("a kept-alive connection the security server may close first", () => {
+  const warnings = (translator: string, options: Record<string, unknown>) =>
+    configWarnings(
+      compileConfig(
+        {
+          adapter: { host: "127.0.0.1" },
+          shutdown: { grace: "100s" },
+          securityServer: { url: "http://ss.internal:8080", client: "EE/GOV/1/c" },
+          services: {
+            s: {
+              protocols: [translator === "xroad-soap" ? "soap" : "rest"],
+              reply: { mode: "ack" },
+              backend: "b",
+            },
+          },
+          backends: {
+            b:
+              translator === "rest-json"
+                ? { translator, url: "http://127.0.0.1:9", options }
+                : { translator, service: "EE/GOV/2/sub/lookup", options },
+          },
+        },
+        ".",
+      ),
+    );
+
+  it("warns of an xroad-* backend's keepAliveTimeoutMs at or above the security server's 30 s idle time", () => {
+    for (const translator of ["xroad-rest", "xroad-soap"]) {
+      for (const keepAliveTimeoutMs of [30_000, 60_000]) {
+        const found = warnings(translator, { keepAliveTimeoutMs });
+        expect(found, `${translator} ${keepAliveTimeoutMs}`).to.have.length(1);
+        expect(found[0]).to.equal(
+          `config.backends.b.options.keepAliveTimeoutMs: ${keepAliveTimeoutMs}, not below the 30s the security server lets a connection idle (client-connector-initial-idle-time): it may close a kept-alive connection just as a call is sent on it, and that call fails with a reset and spends one of its retry attempts; leave keepAliveTimeoutMs unset (4000) or below 30000, or ignore this if the security server's idle time was raised above it (docs/consumer.md)`,
+        );
+      }
+    }
+  });
+
+  it("is quiet below it, on the default, and for a backend of the operator's own", () => {
+    expect(warnings("xroad-rest", { keepAliveTimeoutMs: 29_999 })).to.deep.equal([]);
+    expect(warnings("xroad-soap", {})).to.deep.equal([]);
+    expect(warnings("rest-json", { keepAliveTimeoutMs: 60_000 })).to.deep.equal([]);
+  });
+});
+
+describe("a service port beyond loopback over plain HTTP", () => {
+  const warnings = (adapter: Record<string, unknown> | undefined) =>
+    configWarnings(
+      compileConfig(
+        { services: minimal.services, backends: minimal.backends, ...(adapter ? { adapter } : {}) },
+        ".",
+      ),
+    );
+
+  it("warns of the default (0.0.0.0, no TLS) and any other address beyond loopback, naming the TLS settings", () => {
+    for (const adapter of [undefined, { host: "::" }, { host: "10.1.2.3" }]) {
+      const found = warnings(adapter);
+      expect(found, JSON.stringify(adapter)).to.have.length(1);
+      expect(found[0]).to.match(
+        /^config\.adapter\.host: "[^"]+" is not a loopback address, and the service port speaks plain HTTP: /,
+      );
+      expect(found[0]).to.include("set adapter.tls (cert, key, and clientCerts");
+      expect(found[0]).to.include("adapter.plainHttp: true");
+    }
+  });
+
+  it("is quiet on loopback, with TLS, or with adapter.plainHttp", () => {
+    for (const host of ["127.0.0.1", "::1", "localhost"]) {
+      expect(warnings({ host }), host).to.deep.equal([]);
+    }
+    expect(warnings({ tls: { cert: "s.crt", key: "s.key" } })).to.deep.equal([]);
+    expect(warnings({ plainHttp: true })).to.deep.equal([]);
   });
 });
