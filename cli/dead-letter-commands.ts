@@ -3,8 +3,8 @@
 
 import { declareAllBackends, roleTopologyOptions } from "../shared/broker/topology";
 import type { DeadLetter } from "../shared/operator/dead-letters";
-import { Discarder, type DiscardResult } from "../shared/operator/discard";
-import { replayDeadLetters } from "../shared/operator/bulk-actions";
+import { Discarder, type DiscardPreview, type DiscardResult } from "../shared/operator/discard";
+import { discardDeadLetters, replayDeadLetters } from "../shared/operator/bulk-actions";
 import { oneOutcome } from "../shared/operator/journal-entries";
 import { deadLetterDocument, withErrorShape } from "../shared/operator/operator-answers";
 import { journaled } from "../shared/operator/operator-journal";
@@ -48,6 +48,33 @@ export async function runDeadLetterCommand(context: OperatorContext): Promise<nu
   }
   if (verb === "show" && id)
     return showEntry(print, await deadLetters.get(id), `no dead letter ${id}`, deadLetterDocument);
+  if (verb === "discard" && !id) {
+    // parseOperatorArgs made sure a filter or --all, and a note, are named.
+    const limit = parsed.limit ?? BULK_LIMIT.fallback;
+    const outcome = await untilInterrupted((stopping) =>
+      discardDeadLetters({
+        discarder: new Discarder(redis, deadLetters),
+        deadLetters,
+        filter: filterOf(parsed),
+        limit,
+        dryRun: parsed.dryRun,
+        note: (parsed.flags.get("note") ?? "").trim(),
+        record,
+        stopping,
+      }),
+    );
+    print(
+      outcome,
+      [
+        ...outcome.discarded.map(discardLine),
+        ...skippedLines(outcome.skipped),
+        ...bulkEnding(outcome.discarded, outcome, "discarded", limit),
+      ].join("\n"),
+    );
+    return outcome.failure === undefined
+      ? 0
+      : fail(`dead-letters discard stopped: ${terminalLine(outcome.failure)}`);
+  }
   if (verb === "discard" && id) {
     const discarded = await journaled(
       record,
@@ -165,7 +192,8 @@ function pausedNotes(results: Array<ReplayResult | ReplayPreview>): string[] {
 }
 
 /** One discard's line, as `replayLine` says a replay's. */
-function discardLine(r: DiscardResult & { type?: string }): string {
+function discardLine(r: (DiscardResult & { type?: string }) | DiscardPreview): string {
+  if (r.result === "would discard") return `${r.id}: would discard (backend ${r.backend})`;
   if (r.replayedAs) return `${r.id}: already replayed as ${r.replayedAs}; not discarded`;
   if (r.result === "refused") return `${r.id}: refused (${r.type}): ${terminalLine(r.error ?? "")}`;
   return `${r.id}: ${r.result === "discarded" ? "discarded" : "already discarded"}${r.discardedAt ? ` at ${r.discardedAt}` : ""}`;

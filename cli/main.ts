@@ -43,7 +43,7 @@ roles:
 commands:
   check             validate a configuration without connecting to anything (exit 0 or 2)
   demo              all roles, legacy-sim and xroad-sim on the bundled demo configuration (npm start)
-  dead-letters      list | show ID | replay (ID, a filter or --all [--dry-run]) | discard ID --config FILE
+  dead-letters      list | show ID | replay (ID, a filter or --all [--dry-run]) | discard (ID, or a filter or --all with --note [--dry-run]) --config FILE
   dead-callbacks    list | show ID | redeliver (ID, a filter or --all [--dry-run]) --config FILE
   messages          show (ID, or --client --xroad-id [--service]) | cancel ID --config FILE
   backends          list | pause NAME | resume NAME --config FILE

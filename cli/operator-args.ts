@@ -5,12 +5,13 @@
 import { deadLetterFilter, type DeadLetterFilter } from "../shared/operator/dead-letters";
 import { deadCallbackFilter, type DeadCallbackFilter } from "../shared/operator/dead-callbacks";
 import { untilOf } from "../shared/operator/operator-answers";
+import { checkedNote } from "../shared/operator/discard-note";
 import { BULK_LIMIT, parseLimit } from "../shared/operator/selection-limit";
 
 export const OPERATOR_USAGE = `usage: sluice dead-letters list [--reason R] [--service S] [--backend B] [--client C] [--replayed no|yes] [--limit N] --config FILE
        sluice dead-letters show ID --config FILE
        sluice dead-letters replay ID | --all | [--reason R] [--service S] [--backend B] [--client C] [--limit N] [--dry-run] [--until T] --config FILE
-       sluice dead-letters discard ID --config FILE
+       sluice dead-letters discard ID | --all | [--reason R] [--service S] [--backend B] [--client C] --note TEXT [--limit N] [--dry-run] [--until T] --config FILE
        sluice dead-callbacks list [--reason R] [--receiver ORIGIN] [--target T] [--limit N] --config FILE
        sluice dead-callbacks show ID --config FILE
        sluice dead-callbacks redeliver ID | --all | [--reason R] [--receiver ORIGIN] [--target T] [--limit N] [--dry-run] [--until T] --config FILE
@@ -19,9 +20,10 @@ export const OPERATOR_USAGE = `usage: sluice dead-letters list [--reason R] [--s
        sluice backends list | pause NAME | resume NAME --config FILE
        sluice hub-listeners list [--client C] [--receiver ORIGIN] [--limit N] | remove ID --config FILE
        sluice journal [--limit N] --config FILE
-options: --json prints JSON instead of a table; --dry-run lists what a bulk replay or
-         redelivery would send, sending and changing nothing, and the --until that keeps the
-         real run to what it listed`;
+options: --json prints JSON instead of a table; --dry-run lists what a bulk replay,
+         discard or redelivery would do, sending and changing nothing, and the --until that
+         keeps the real run to what it listed; --note says why a bulk discard drops them
+         (required, journaled)`;
 
 /** The usage lines of one operator command, with the options all of them share. */
 export function operatorUsage(command: string): string {
@@ -54,6 +56,7 @@ const VALUE_FLAGS = [
   "target",
   "replayed",
   "until",
+  "note",
 ];
 
 const OPERATOR_COMMANDS = [
@@ -146,10 +149,7 @@ function selectionProblem(command: OperatorCommand, parsed: OperatorArgs): strin
   if (!verb) return `${command} needs a command: ${verbs.join(", ")}`;
   if (!verbs.includes(verb)) return `unknown ${command} command "${verb}" (${verbs.join(", ")})`;
   const needsId =
-    verb === "cancel" ||
-    verb === "remove" ||
-    verb === "discard" ||
-    (verb === "show" && command !== "messages");
+    verb === "cancel" || verb === "remove" || (verb === "show" && command !== "messages");
   if (needsId && !id) return `${command} ${verb} needs an ID`;
   // A word more is a mistake, never ignored: `replay ID1 ID2` replayed ID1 alone, and `list
   // retries_exhausted` (a filter without its --reason) listed everything.
@@ -169,12 +169,21 @@ function selectionProblem(command: OperatorCommand, parsed: OperatorArgs): strin
   const refused = optionProblem(command, verb, id, parsed);
   if (refused !== null) return refused;
   // A dry run of a bulk run only: of one ID, `show` already says what a replay would take.
-  if (parsed.dryRun && (id || !(verb === "replay" || verb === "redeliver"))) {
-    return `--dry-run applies to a bulk replay or redelivery (a filter or --all), not to ${command} ${id ? `${verb} ID` : verb}`;
+  if (parsed.dryRun && (id || !isBulk(verb))) {
+    return `--dry-run applies to a bulk replay, discard or redelivery (a filter or --all), not to ${command} ${id ? `${verb} ID` : verb}`;
+  }
+  // A bulk discard drops dead letters for good: the journal keeps why, in the operator's words.
+  const selects = parsed.all || !namesNothing(filterOf(parsed));
+  if (command === "dead-letters" && verb === "discard" && !id && selects) {
+    const note = checkedNote(parsed.flags.get("note"));
+    if (typeof note !== "string") return `dead-letters discard: ${note.problem} (--note TEXT)`;
   }
   if (id || parsed.all) return null;
   if (command === "dead-letters" && verb === "replay" && namesNothing(filterOf(parsed))) {
     return "dead-letters replay needs an ID, a filter (--reason, --service, --backend, --client) or --all";
+  }
+  if (command === "dead-letters" && verb === "discard" && namesNothing(filterOf(parsed))) {
+    return "dead-letters discard needs an ID, or a filter (--reason, --service, --backend, --client) or --all with --note";
   }
   if (
     command === "dead-callbacks" &&
@@ -204,7 +213,7 @@ const TAKES: Readonly<Record<Exclude<OperatorCommand, "journal">, Record<string,
     list: ["reason", "service", "backend", "client", "replayed", "limit"],
     show: [],
     replay: ["reason", "service", "backend", "client", "limit", "until"],
-    discard: [],
+    discard: ["reason", "service", "backend", "client", "limit", "until", "note"],
   },
   "dead-callbacks": {
     list: ["reason", "receiver", "target", "limit"],
@@ -224,14 +233,14 @@ function optionProblem(
   parsed: OperatorArgs,
 ): string | null {
   const takes = TAKES[command][verb] ?? [];
-  const bulk = verb === "replay" || verb === "redeliver";
+  const bulk = isBulk(verb);
   for (const name of parsed.flags.keys()) {
     if (!takes.includes(name)) {
       return `${command} ${verb} takes no --${name}${takes.length ? ` (it takes ${takes.map((t) => `--${t}`).join(", ")})` : ""}`;
     }
   }
   if (parsed.all && !bulk)
-    return `--all applies to a bulk replay or redelivery, not to ${command} ${verb}`;
+    return `--all applies to a bulk replay, discard or redelivery, not to ${command} ${verb}`;
   // One ID is replayed whatever the filter says: given both, which did the operator mean?
   if (bulk && id && (parsed.all || parsed.flags.size > 0)) {
     const given = [
@@ -256,6 +265,9 @@ function journalProblem(parsed: OperatorArgs): string | null {
   if (parsed.all) return "journal takes no --all (only --limit and --json)";
   return null;
 }
+
+/** The verbs that act on a selection (a filter or --all) as well as on one ID. */
+const isBulk = (verb: string) => verb === "replay" || verb === "redeliver" || verb === "discard";
 
 /** True when the filter names nothing to select by: `until` only narrows a selection. */
 const namesNothing = ({ until: _until, ...named }: { until?: number }) =>

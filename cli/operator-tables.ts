@@ -39,24 +39,32 @@ export function columns(table: string[][]): string {
     .join("\n");
 }
 
+/** What a dry run's entries say of what the real run would do to them. */
+const WOULD = {
+  replayed: "would replay",
+  redelivered: "would redeliver",
+  discarded: "would discard",
+} as const;
+
 /**
- * A bulk replay's or redelivery's last line: how many were sent (or would be), found done
+ * A bulk replay's, discard's or redelivery's last line: how many were sent (or would be), found done
  * already, refused and skipped. Refusals are counted too: "0 replayed, 0 skipped" after a run
  * whose every entry was refused read as a run that found nothing.
  */
 export function bulkSummary(
   results: Array<{ result: string }>,
   skipped: number,
-  kind: "replayed" | "redelivered",
+  kind: "replayed" | "redelivered" | "discarded",
   dryRun: boolean,
 ): string {
   const count = (result: string) => results.filter((r) => r.result === result).length;
-  const sent = dryRun ? (kind === "replayed" ? "would replay" : "would redeliver") : kind;
+  const sent = dryRun ? WOULD[kind] : kind;
   const parts = [`${count(sent)} ${dryRun ? `would be ${kind}` : kind}`];
   if (count("already")) parts.push(`${count("already")} already`);
   if (count("refused")) parts.push(`${count("refused")} refused`);
   parts.push(`${skipped} skipped`);
-  return `${parts.join(", ")}${dryRun ? " (dry run: nothing was sent)" : ""}`;
+  const nothing = kind === "discarded" ? "nothing was discarded" : "nothing was sent";
+  return `${parts.join(", ")}${dryRun ? ` (dry run: ${nothing})` : ""}`;
 }
 
 /**
@@ -67,7 +75,7 @@ export function bulkSummary(
 export function bulkEnding(
   results: Array<{ result: string }>,
   run: { skipped: unknown[]; dryRun?: boolean; more?: true; until?: string },
-  kind: "replayed" | "redelivered",
+  kind: "replayed" | "redelivered" | "discarded",
   limit: number,
 ): string[] {
   return [

@@ -1,4 +1,4 @@
-// The bulk replay of dead letters and the bulk redelivery of dead callbacks, as the admin port
+// The bulk replay and discard of dead letters and the bulk redelivery of dead callbacks, as the admin port
 // and the CLI both run them: the selection, oldest first up to the limit, run or only judged (a
 // dry run), and journaled; what differs between the two callers comes in as parameters.
 
@@ -13,6 +13,7 @@ import type { DeadLetterFilter, DeadLetters } from "./dead-letters";
 import { deadCallbackSelection, deadLetterSelection, runOutcome } from "./journal-entries";
 import { journaled, type JournalWrite } from "./operator-journal";
 import type { Replayer, ReplayPreview, ReplayResult, ReplayRun } from "./replay";
+import type { DiscardPreview, DiscardResult, DiscardRun, Discarder } from "./discard";
 
 /** What a bulk action selects, who asked (the journal), and whether it only says what it would do. */
 export interface BulkAction<F> {
@@ -80,6 +81,51 @@ export async function replayDeadLetters(
       runOutcome(
         dryRun ? "would replay" : "replayed",
         { ...done, results: done.replayed },
+        interrupted(),
+      ),
+  );
+}
+
+export interface BulkDiscard extends BulkAction<DeadLetterFilter> {
+  discarder: Discarder;
+  deadLetters: DeadLetters;
+  /** Why they are discarded, in the operator's words: journaled with the selection. */
+  note: string;
+}
+
+/**
+ * The dead letters of the selection not replayed yet, oldest first, discarded (or judged): the
+ * bulk replay's selection, so a dry run of either names the same dead letters.
+ */
+export async function discardDeadLetters(
+  run: BulkDiscard,
+): Promise<Dry<DiscardRun<DiscardResult | DiscardPreview>>> {
+  const { discarder, deadLetters, filter, limit, dryRun, note } = run;
+  const { stopping, interrupted } = watched(run.stopping);
+  return journaled(
+    run.record,
+    dryRun ? "dead-letter.discard-bulk-dry-run" : "dead-letter.discard-bulk",
+    deadLetterSelection(filter, limit, note),
+    async () => {
+      const { entries, more } = withinLimit(
+        await deadLetters.oldestPending(filter, limit + 1),
+        limit,
+      );
+      return {
+        ...(dryRun
+          ? {
+              dryRun: true as const,
+              ...untilOfEntries(entries),
+              ...(await discarder.previewMany(entries, stopping)),
+            }
+          : await discarder.discardMany(entries, stopping)),
+        ...more,
+      };
+    },
+    (done) =>
+      runOutcome(
+        dryRun ? "would discard" : "discarded",
+        { ...done, results: done.discarded },
         interrupted(),
       ),
   );

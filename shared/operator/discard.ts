@@ -4,7 +4,14 @@
 
 import { randomUUID } from "node:crypto";
 import type Redis from "ioredis";
-import { DISCARDED, type DeadLetters } from "./dead-letters";
+import { DISCARDED, isSettled, type DeadLetter, type DeadLetters } from "./dead-letters";
+import {
+  failedAt,
+  skipped as skip,
+  stoppedBy,
+  withErrorShape,
+  type Skipped,
+} from "./operator-answers";
 import { TALLY_LUA } from "./pending-tally";
 import { NO_SUCH_DEAD_LETTER } from "./replay";
 
@@ -48,6 +55,23 @@ export interface DiscardResult {
   error?: string;
 }
 
+/** What a dry run of a bulk discard says of an entry it would discard. */
+export interface DiscardPreview {
+  id: string;
+  result: "would discard";
+  backend: string;
+}
+
+/** A bulk discard's answer: each entry tried (or, in a dry run, judged), and those skipped. */
+export interface DiscardRun<R = DiscardResult> {
+  discarded: R[];
+  skipped: Skipped[];
+  /** What ended the run early (Redis not answering): the rest are skipped, not thrown away. */
+  failure?: string;
+  /** More matched than the run's limit let it take (it took the oldest). */
+  more?: true;
+}
+
 export class Discarder {
   private readonly redis: ScriptedRedis;
 
@@ -83,5 +107,55 @@ export class Discarder {
       replayedAs: null,
       ...(value ? { discardedAt: new Date(Number(value)).toISOString() } : {}),
     };
+  }
+
+  /**
+   * Discards each of `entries`, oldest first, one at a time through the same script as a
+   * discard by id: a replay of the same dead letter running meanwhile (a bulk replay on another
+   * process) wins or loses each one whole, and the loser answers `already`.
+   */
+  async discardMany(entries: DeadLetter[], stopping: () => boolean): Promise<DiscardRun> {
+    return this.run(entries, stopping, (id) => this.discard(id));
+  }
+
+  /** A dry run of `discardMany`: the same entries in the same order, nothing changed. */
+  async previewMany(
+    entries: DeadLetter[],
+    stopping: () => boolean,
+  ): Promise<DiscardRun<DiscardResult | DiscardPreview>> {
+    const backends = new Map(entries.map((entry) => [entry.id, entry.backend]));
+    return this.run(entries, stopping, async (id) => ({
+      id,
+      result: "would discard" as const,
+      backend: backends.get(id) ?? "",
+    }));
+  }
+
+  private async run<R extends DiscardResult | DiscardPreview>(
+    entries: DeadLetter[],
+    stopping: () => boolean,
+    discardOne: (id: string) => Promise<R>,
+  ): Promise<DiscardRun<R>> {
+    const discarded: R[] = [];
+    const skipped: Skipped[] = [];
+    let failure: string | undefined;
+    for (const entry of [...entries].sort((a, b) => a.at - b.at)) {
+      if (isSettled(entry)) continue;
+      if (failure !== undefined) {
+        skipped.push(skip(entry.id, "Unavailable", stoppedBy(failure)));
+        continue;
+      }
+      if (stopping()) {
+        skipped.push(skip(entry.id, "Unavailable", "the process is shutting down; ask again"));
+        continue;
+      }
+      try {
+        discarded.push(withErrorShape(await discardOne(entry.id), NO_SUCH_DEAD_LETTER));
+      } catch (error) {
+        failure = error instanceof Error ? error.message : String(error);
+        skipped.push(skip(entry.id, "Unavailable", failedAt(failure)));
+      }
+    }
+    return failure === undefined ? { discarded, skipped } : { discarded, skipped, failure };
   }
 }

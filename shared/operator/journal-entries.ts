@@ -51,7 +51,8 @@ export function oneOutcome(
  * dry run, of one it would make: `would replay`, `would redeliver`).
  */
 export function runOutcome(
-  sent: "replayed" | "redelivered" | "would replay" | "would redeliver",
+  sent:
+    "replayed" | "redelivered" | "discarded" | "would replay" | "would redeliver" | "would discard",
   run: { results: Array<{ result: string }>; skipped: unknown[]; failure?: string },
   /** The run was told to stop (Ctrl-C, SIGTERM) before its last entry. */
   interrupted = false,
@@ -69,9 +70,16 @@ export function runOutcome(
 /** Why a bulk run told to stop (Ctrl-C, SIGTERM) before its last entry ended. */
 export const RUN_INTERRUPTED = "interrupted: the process was told to stop; ask again for the rest";
 
-/** A bulk replay's selection: its filter, or `all`, and its limit. */
-export function deadLetterSelection(filter: DeadLetterFilter, limit: number): string {
-  return selection(filter, limit);
+/**
+ * A bulk replay's or discard's selection: its filter, or `all`, and its limit; a discard's
+ * `note` (why, in the operator's words) after them.
+ */
+export function deadLetterSelection(
+  filter: DeadLetterFilter,
+  limit: number,
+  note?: string,
+): string {
+  return selection(filter, limit, note);
 }
 
 /**
@@ -87,11 +95,12 @@ export function deadCallbackSelection(filter: DeadCallbackFilter, limit: number)
   return selection(shown, limit);
 }
 
-function selection(filter: { until?: number }, limit: number): string {
+function selection(filter: { until?: number }, limit: number, note?: string): string {
   const { until, ...named } = filter;
   return JSON.stringify({
     ...(Object.keys(named).length === 0 ? { all: true } : named),
     ...(until === undefined ? {} : { until: new Date(until).toISOString() }),
     limit,
+    ...(note === undefined ? {} : { note }),
   });
 }

@@ -28,6 +28,8 @@ export type JournalAction =
   | "dead-letter.replay-bulk"
   | "dead-letter.replay-bulk-dry-run"
   | "dead-letter.discard"
+  | "dead-letter.discard-bulk"
+  | "dead-letter.discard-bulk-dry-run"
   | "dead-callback.redeliver"
   | "dead-callback.redeliver-bulk"
   | "dead-callback.redeliver-bulk-dry-run"

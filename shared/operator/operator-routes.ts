@@ -38,7 +38,8 @@ import { Discarder } from "./discard";
 import { CALLBACK_FILTER_KEYS, DeadCallbacks, deadCallbackFilter } from "./dead-callbacks";
 import { CallbackRedeliverer, NO_SUCH_DEAD_CALLBACK } from "./callback-redelivery";
 import { STATUS_PAGE, STATUS_SCRIPT } from "./status-page";
-import { redeliverDeadCallbacks, replayDeadLetters } from "./bulk-actions";
+import { discardDeadLetters, redeliverDeadCallbacks, replayDeadLetters } from "./bulk-actions";
+import { discardNote } from "./discard-note";
 import { HubListeners } from "../store/hub-listeners";
 import {
   HUB_LISTENER_FILTER_KEYS,
@@ -355,6 +356,36 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
         failure: outcome.failure ?? null,
       },
       dryRun ? "operator dry-ran a replay of dead letters" : "operator replayed dead letters",
+    );
+    return ok({ ...outcome, ...filterWarnings(filter) });
+  });
+
+  // A bulk discard: the bulk replay's selection, and the operator's note of why (required: the
+  // journal is where the next operator finds out why thousands of dead letters were dropped).
+  route("POST", /^\/admin\/dead-letters\/discard$/, async (_match, req, request) => {
+    const { note, rest } = discardNote(request.body);
+    const selection = bulkRun(rest, deadLetterFilter, DEAD_LETTER_FILTER_KEYS);
+    if (!("filter" in selection)) return selection;
+    if (typeof note !== "string") return invalid(note.problem);
+    const { filter, dryRun } = selection;
+    const outcome = await discardDeadLetters({
+      ...selection,
+      note,
+      discarder,
+      deadLetters,
+      record: by(req, request),
+      stopping: () => admin.isDraining,
+    });
+    deps.log[outcome.failure === undefined ? "info" : "warn"](
+      {
+        filter,
+        dryRun,
+        note,
+        discarded: outcome.discarded.length,
+        skipped: outcome.skipped.length,
+        failure: outcome.failure ?? null,
+      },
+      dryRun ? "operator dry-ran a discard of dead letters" : "operator discarded dead letters",
     );
     return ok({ ...outcome, ...filterWarnings(filter) });
   });

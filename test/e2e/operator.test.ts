@@ -267,6 +267,63 @@ describe("operator controls (admin token, dead letters, replay, lookup)", functi
     });
   });
 
+  describe("a bulk discard from the command line", () => {
+    it("dry-runs, discards what the dry run listed with its note, and no replay takes them", async () => {
+      await harness.sim.update({ errorRate: 1 });
+      const ids = [await submit("orders"), await submit("orders")];
+      for (const id of ids) expect((await settled(id)).state).to.equal("failed");
+      await harness.sim.update({ errorRate: 0 });
+      const note = "poison: the backend refuses these for good";
+
+      const unnoted = await sluiceCliLater(["dead-letters", "discard", "--backend", "flaky"]);
+      expect(unnoted.status).to.equal(2); // a usage mistake, before anything is connected
+      expect(unnoted.stderr).to.include("--note");
+
+      const dry = await sluiceCliLater([
+        "dead-letters",
+        "discard",
+        "--backend",
+        "flaky",
+        "--note",
+        note,
+        "--dry-run",
+      ]);
+      expect(dry.status, dry.stderr).to.equal(0);
+      for (const id of ids) expect(dry.stdout).to.include(`${id}: would discard (backend flaky)`);
+      expect(dry.stdout).to.include(
+        "2 would be discarded, 0 skipped (dry run: nothing was discarded)",
+      );
+      const until = /--until (\S+)\)/.exec(dry.stdout)?.[1];
+      expect(until, dry.stdout).to.be.a("string");
+
+      const real = await sluiceCliLater([
+        "dead-letters",
+        "discard",
+        "--backend",
+        "flaky",
+        "--note",
+        note,
+        "--until",
+        until!,
+      ]);
+      expect(real.status, real.stderr).to.equal(0);
+      for (const id of ids) expect(real.stdout).to.match(new RegExp(`${id}: discarded at `));
+      expect(real.stdout).to.include("2 discarded, 0 skipped");
+
+      const replay = await sluiceCliLater(["dead-letters", "replay", ids[0], "--json"]);
+      expect(replay.status, replay.stderr).to.equal(0);
+      expect(JSON.parse(replay.stdout)).to.include({ result: "already", discarded: true });
+      const waiting = await admin("/admin/dead-letters?backend=flaky&replayed=no");
+      expect(waiting.json.deadLetters.map((e: { id: string }) => e.id)).to.not.include.members(ids);
+
+      const journal = await sluiceCliLater(["journal", "--limit", "3", "--json"]);
+      const run = (JSON.parse(journal.stdout) as Array<{ action: string; target: string }>).find(
+        (e) => e.action === "dead-letter.discard-bulk",
+      );
+      expect(JSON.parse(run!.target)).to.deep.equal({ backend: "flaky", until, limit: 1000, note });
+    });
+  });
+
   describe("messages", () => {
     it("are found by gateway id and by (client, service, X-Road id), and cancelled by the operator", async () => {
       expect((await admin("/admin/backends/held/pause", { method: "POST" })).json.paused).to.equal(

@@ -104,14 +104,46 @@ describe("operator command arguments", () => {
     });
     expect(parse("dead-letters", "replay", "--all")).to.include({ dryRun: false });
     expect(parse("dead-letters", "replay", "ID1", "--dry-run")).to.equal(
-      "--dry-run applies to a bulk replay or redelivery (a filter or --all), not to dead-letters replay ID",
+      "--dry-run applies to a bulk replay, discard or redelivery (a filter or --all), not to dead-letters replay ID",
     );
     expect(parse("dead-letters", "list", "--dry-run")).to.equal(
-      "--dry-run applies to a bulk replay or redelivery (a filter or --all), not to dead-letters list",
+      "--dry-run applies to a bulk replay, discard or redelivery (a filter or --all), not to dead-letters list",
     );
     expect(parse("dead-callbacks", "redeliver", "--dry-run")).to.match(/needs an ID, a filter/);
     expect(parse("dead-letters", "replay", "--all", "--dry-run=yes")).to.equal(
       "unknown option --dry-run=yes",
+    );
+  });
+
+  it("takes a bulk discard as a bulk replay, with the note it requires", () => {
+    expect(
+      parse("dead-letters", "discard", "--backend", "b", "--note", "poison", "--dry-run"),
+    ).to.include({ dryRun: true });
+    expect(
+      parse("dead-letters", "discard", "--all", "--note=resubmitted", "--limit", "5"),
+    ).to.include({
+      all: true,
+      limit: 5,
+    });
+    expect(parse("dead-letters", "discard", "ID1")).to.include({ dryRun: false });
+    // Without its note, naming nothing, or a note beside one ID: usage problems.
+    expect(parse("dead-letters", "discard", "--backend", "b")).to.equal(
+      "dead-letters discard: a bulk discard needs a note: why these dead letters are discarded (--note TEXT)",
+    );
+    expect(parse("dead-letters", "discard", "--all", "--note", " ")).to.match(/needs a note/);
+    expect(parse("dead-letters", "discard", "--all", "--note", "x".repeat(201))).to.match(
+      /note is at most 200 characters/,
+    );
+    expect(parse("dead-letters", "discard")).to.equal(
+      "dead-letters discard needs an ID, or a filter (--reason, --service, --backend, --client) or --all with --note",
+    );
+    expect(parse("dead-letters", "discard", "--note", "why")).to.match(/needs an ID, or a filter/);
+    expect(parse("dead-letters", "discard", "ID1", "--note", "why")).to.equal(
+      "dead-letters discard ID takes no --note: give one ID, or a selection (a filter or --all) without an ID",
+    );
+    expect(parse("dead-letters", "discard", "ID1", "--dry-run")).to.match(/^--dry-run applies to/);
+    expect(parse("dead-letters", "replay", "--all", "--note", "why")).to.match(
+      /^dead-letters replay takes no --note/,
     );
   });
 
@@ -142,7 +174,7 @@ describe("operator command arguments", () => {
       "dead-letters show takes no --limit",
     );
     expect(parse("dead-letters", "list", "--all")).to.equal(
-      "--all applies to a bulk replay or redelivery, not to dead-letters list",
+      "--all applies to a bulk replay, discard or redelivery, not to dead-letters list",
     );
     // One ID beside a selection: which was meant is not guessed.
     expect(parse("dead-letters", "replay", "ID1", "--all")).to.equal(

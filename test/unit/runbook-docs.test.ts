@@ -39,10 +39,15 @@ function runbookSection(): { headings: string[]; text: string } {
 function sluiceCommands(markdown: string): string[][] {
   const blocks = [...markdown.matchAll(/```sh\n([\s\S]*?)```/g)].flatMap((m) => m[1].split("\n"));
   const spans = [...markdown.matchAll(/`([^`\n]+)`/g)].map((m) => m[1]);
-  return [...blocks, ...spans]
-    .map((line) => line.trim().replace(/\s+#.*$/, ""))
-    .filter((line) => /^sluice [a-z]/.test(line))
-    .map((line) => line.split(/\s+/).slice(1));
+  return (
+    [...blocks, ...spans]
+      .map((line) => line.trim().replace(/\s+#.*$/, ""))
+      .filter((line) => /^sluice [a-z]/.test(line))
+      // A quoted value (`--note "why it is discarded"`) is one word, as the shell reads it.
+      .map((line) =>
+        [...line.matchAll(/"([^"]*)"|'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2] ?? m[3]).slice(1),
+      )
+  );
 }
 
 /** A command's problem as the CLI would answer it, or null when the CLI takes it. */
