@@ -168,6 +168,16 @@ async function bulkAct(label, path, body) {
   }
   await act(label, "POST", path, { ...body, until: preview.until });
 }
+// A discard is never undone (a replay asked later answers "already"): it asks first, as the bulk
+// buttons do, naming the dead letter; declined, it says so and sends nothing.
+async function discardOne(d) {
+  const label = "discard " + d.id;
+  if (!confirm(label + " (" + d.backend + ", " + d.reason + "): never to be replayed. Go ahead?")) {
+    notice(label + ": not done", false);
+    return;
+  }
+  await act(label, "POST", "/admin/dead-letters/" + d.id + "/discard");
+}
 async function act(label, method, path, body) {
   try {
     const result = await api(method, path, body);
@@ -266,7 +276,9 @@ async function refresh() {
     $("dead").replaceChildren(...dead.deadLetters.map((d) => el("tr", { "data-testid": "dead-" + d.id },
       el("td", {}, d.ageSeconds + " s"), el("td", {}, d.reason), el("td", {}, d.backend), el("td", {}, d.service),
       el("td", {}, d.client), el("td", {}, d.id), el("td", { class: "error" }, d.error || ""),
-      el("td", {}, el("button", { onclick: () => act("replay " + d.id, "POST", "/admin/dead-letters/" + d.id + "/replay") }, "replay")))));
+      el("td", {},
+        el("button", { onclick: () => act("replay " + d.id, "POST", "/admin/dead-letters/" + d.id + "/replay") }, "replay"), " ",
+        el("button", { "data-testid": "discard-" + d.id, onclick: () => discardOne(d) }, "discard")))));
   } catch (error) {
     // The figures still on the page are as old as the last answer: say so, and since when, so
     // a stuck depth or an empty list is not read as the present.

@@ -277,6 +277,31 @@ describe("the status page in a browser", function () {
     await page.getByTestId(`dead-${failed}`).waitFor({ state: "detached" });
   });
 
+  it("discards a dead letter with its button, once the operator confirms", async () => {
+    const id = randomUUID();
+    await deadLetter("notices", "mailer", id, { at: Date.now() });
+    await page.getByTestId(`discard-${id}`).waitFor({ timeout: 20_000 });
+    const deadLetters = new DeadLetters(harness.redis(), harness.prefix, 3_600_000);
+    // Declined, nothing is sent.
+    const asked: string[] = [];
+    page.once("dialog", (dialog) => {
+      asked.push(dialog.message());
+      void dialog.dismiss();
+    });
+    await page.getByTestId(`discard-${id}`).click();
+    await page.getByText(`discard ${id}: not done`).waitFor();
+    expect(asked).to.deep.equal([
+      `discard ${id} (mailer, retries_exhausted): never to be replayed. Go ahead?`,
+    ]);
+    expect((await deadLetters.get(id))?.discardedAt).to.equal(null);
+    // Confirmed, it is discarded and leaves the list of those waiting.
+    page.once("dialog", (dialog) => void dialog.accept());
+    await page.getByTestId(`discard-${id}`).click();
+    await page.getByText(`discard ${id}: discarded`).waitFor();
+    expect((await deadLetters.get(id))?.discardedAt).to.be.a("number");
+    await page.getByTestId(`dead-${id}`).waitFor({ state: "detached" });
+  });
+
   it("counts a bulk replay that was refused as refused, not replayed", async () => {
     // A message that completed, with a dead letter as the broker's delivery limit leaves when
     // a worker that lost its channel still got the backend's answer: its replay is refused.
