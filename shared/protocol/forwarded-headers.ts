@@ -1,6 +1,7 @@
 // Which HTTP headers travel between an X-Road REST caller and the backend (PR-REST §4.3): the
 // caller's own headers (Accept included) go to the backend, the backend's own headers come
-// back on a sync answer; hop-by-hop headers, Host and X-Road-* never pass (docs/rest.md).
+// back on a sync answer; hop-by-hop headers, Host and X-Road-* never pass, and a caller's proxy
+// overrides (X-Forwarded-*, X-Original-URL, …) reach a backend only if it asks (docs/rest.md).
 
 export type HeaderMap = Record<string, string | string[]>;
 
@@ -37,6 +38,37 @@ export const NOT_FORWARDED_REQUEST = [
   "idempotency-key",
   "traceparent",
   "tracestate",
+];
+
+/**
+ * Request headers by which a proxy in front of a server tells it another URL, method, host,
+ * scheme, base path or client address than the request's own: IIS URL Rewrite, Symfony and
+ * Laravel's trusted proxies, Spring's ForwardedHeaderFilter, Express's `trust proxy` route or
+ * authorise by them when the request comes from a proxy they trust, which Sluice is to its
+ * backend. A caller's values would steer the backend outside the base path and past the methods
+ * Sluice keeps calls to, or name a false client; a caller reaches Sluice through its security
+ * server and means none of them for the backend. Withheld from a backend's call unless its
+ * `options.forwardHeaders` names them (docs/rest.md).
+ */
+export const PROXY_OVERRIDE_REQUEST = [
+  "x-original-url",
+  "x-rewrite-url",
+  "x-original-host",
+  "x-http-method-override",
+  "x-http-method",
+  "x-method-override",
+  "forwarded",
+  "x-forwarded-for",
+  "x-forwarded-host",
+  "x-forwarded-port",
+  "x-forwarded-proto",
+  "x-forwarded-prefix",
+  "x-forwarded-scheme",
+  "x-forwarded-server",
+  "x-forwarded-ssl",
+  "x-real-ip",
+  "x-client-ip",
+  "true-client-ip",
 ];
 
 /**
@@ -84,6 +116,7 @@ export function isOriginBound(name: string): boolean {
 }
 
 const REQUEST_SKIP = new Set(NOT_FORWARDED_REQUEST);
+const PROXY_OVERRIDES = new Set(PROXY_OVERRIDE_REQUEST);
 const RESPONSE_SKIP = new Set(NOT_FORWARDED_RESPONSE);
 
 /** What a message without a `Connection` header lists (shared: never written to). */
@@ -102,7 +135,7 @@ function connectionListed(headers: Record<string, unknown>): ReadonlySet<string>
   );
 }
 
-function pick(headers: Record<string, unknown>, skip: Set<string>): HeaderMap {
+function pick(headers: Record<string, unknown>, skip: ReadonlySet<string>): HeaderMap {
   const listed = connectionListed(headers);
   const kept: HeaderMap = {};
   // A for-in, not Object.entries: no array of pairs per message.
@@ -120,9 +153,29 @@ function pick(headers: Record<string, unknown>, skip: Set<string>): HeaderMap {
   return kept;
 }
 
-/** The caller's own headers to pass to the backend (names lower-cased). */
+/** The caller's own headers a message keeps for its backend (names lower-cased). */
 export function forwardedRequestHeaders(headers: Record<string, unknown>): HeaderMap {
   return pick(headers, REQUEST_SKIP);
+}
+
+/**
+ * What a backend's call leaves out of a message's headers: NOT_FORWARDED_REQUEST and the proxy
+ * overrides but those `kept` names (lower-case). Built once per backend, so the call itself
+ * costs one Set lookup per header.
+ */
+export function withheldFromBackend(kept: readonly string[] = []): ReadonlySet<string> {
+  const withheld = new Set([...NOT_FORWARDED_REQUEST, ...PROXY_OVERRIDE_REQUEST]);
+  // Only an override may be kept: the rest are never the caller's to pass on.
+  for (const name of kept) if (PROXY_OVERRIDES.has(name)) withheld.delete(name);
+  return withheld;
+}
+
+/** The caller's headers a backend's call carries: those of a message but `withheld` (names lower-cased). */
+export function backendRequestHeaders(
+  headers: Record<string, unknown>,
+  withheld: ReadonlySet<string>,
+): HeaderMap {
+  return pick(headers, withheld);
 }
 
 /** The backend's own headers to give a sync caller (names lower-cased). */

@@ -66,8 +66,17 @@ describe("REST pass-through: paths and headers (recording backend under a base p
           backend: "api",
           contentTypes: ["text/plain"],
         },
+        proxied: { protocols: ["rest"], reply: { mode: "sync", wait: "5s" }, backend: "proxied" },
       },
-      backends: { api: { translator: "rest-json", url: `${harness.sim.url}/api/v1` } },
+      backends: {
+        api: { translator: "rest-json", url: `${harness.sim.url}/api/v1` },
+        // A backend whose operator wants the caller's X-Forwarded-For, and no other override.
+        proxied: {
+          translator: "rest-json",
+          url: `${harness.sim.url}/api/v2`,
+          options: { forwardHeaders: ["X-Forwarded-For"] },
+        },
+      },
     }),
     roles: [{ role: "all", as: "sluice" }],
   });
@@ -207,6 +216,43 @@ describe("REST pass-through: paths and headers (recording backend under a base p
     }
     // Host names the backend, not the adapter the caller reached.
     expect(got.host).to.equal(new URL(harness.sim.url).host);
+  });
+
+  it("request headers: a caller's proxy overrides (URL, method, host, scheme, client address) never reach the backend, but those its options.forwardHeaders name", async () => {
+    const overrides = {
+      "X-Original-URL": "/admin/secret",
+      "X-Rewrite-URL": "/admin/secret",
+      "X-HTTP-Method-Override": "DELETE",
+      "X-HTTP-Method": "DELETE",
+      "X-Method-Override": "DELETE",
+      "X-Forwarded-Host": "intranet.example",
+      "X-Forwarded-For": "10.1.2.3",
+      "X-Forwarded-Proto": "https",
+      "X-Forwarded-Prefix": "/admin",
+      Forwarded: "for=10.1.2.3;host=intranet.example;proto=https",
+      "X-Real-IP": "10.1.2.3",
+    };
+    const names = Object.keys(overrides).map((name) => name.toLowerCase());
+    const plain = await raw(roles.sluice.port, "GET", "/rest/records/people/1", {
+      ...overrides,
+      "X-Custom-Trace": "abc-123",
+    });
+    expect(plain.status).to.equal(200);
+    const [recorded] = harness.sim.calls({ id: plain.headers["x-sluice-id"] as string });
+    expect(recorded.path).to.equal("/api/v1/people/1");
+    expect(recorded.method).to.equal("GET");
+    const got = recorded.headers ?? {};
+    expect(got["x-custom-trace"]).to.equal("abc-123");
+    for (const name of names) expect(got, name).to.not.have.property(name);
+
+    const opted = await raw(roles.sluice.port, "GET", "/rest/proxied/people/1", overrides);
+    expect(opted.status).to.equal(200);
+    const [kept] = harness.sim.calls({ id: opted.headers["x-sluice-id"] as string });
+    const keptHeaders = kept.headers ?? {};
+    expect(keptHeaders["x-forwarded-for"]).to.equal("10.1.2.3");
+    for (const name of names.filter((name) => name !== "x-forwarded-for")) {
+      expect(keptHeaders, name).to.not.have.property(name);
+    }
   });
 
   it("response headers: a sync answer carries the backend's own; hop-by-hop, Server, Date and X-Road-* do not pass", async () => {

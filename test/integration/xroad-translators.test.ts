@@ -411,6 +411,39 @@ describe("xroad-rest and xroad-soap translators (consumer direction, through xro
       }
     });
 
+    it("keeps the caller's URL and method overrides from the remote provider unless options.forwardHeaders names them; the network's map stays withheld even then", async () => {
+      const headers = {
+        accept: "application/json",
+        "x-original-url": "/r1/EE/GOV/1/other/admin",
+        "x-rewrite-url": "/admin",
+        "x-http-method-override": "DELETE",
+        "x-http-method": "DELETE",
+        "x-method-override": "DELETE",
+        "x-forwarded-for": "10.1.2.3",
+      };
+      await rest.call(request({ headers }), call());
+      const seen = provider.seen[0].headers;
+      expect(seen.accept).to.equal("application/json");
+      for (const name of Object.keys(headers).slice(1)) {
+        expect(seen[name], name).to.equal(undefined);
+      }
+
+      const opted = createRest({
+        ...backend(sim.url, REST_SERVICE, { ownClient: OWN_CLIENT }),
+        options: { forwardHeaders: ["X-HTTP-Method-Override", "X-Forwarded-For"] },
+      });
+      try {
+        provider.seen.length = 0;
+        await opted.call(request({ headers }), call());
+        const kept = provider.seen[0].headers;
+        expect(kept["x-http-method-override"]).to.equal("DELETE");
+        expect(kept["x-forwarded-for"], "an origin header, never sent out").to.equal(undefined);
+        expect(kept["x-original-url"]).to.equal(undefined);
+      } finally {
+        await opted.close?.();
+      }
+    });
+
     it("keeps the local caller's credentials and Sluice's own id from the remote provider; the operator's own credential passes", async () => {
       const headers = {
         accept: "application/json",

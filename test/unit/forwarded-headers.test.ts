@@ -2,10 +2,13 @@
 
 import { expect } from "chai";
 import {
+  backendRequestHeaders,
   forwardedRequestHeaders,
   forwardedResponseHeaders,
   HOP_BY_HOP,
   isOriginBound,
+  PROXY_OVERRIDE_REQUEST,
+  withheldFromBackend,
 } from "../../shared/protocol/forwarded-headers";
 
 describe("forwarded headers", () => {
@@ -33,6 +36,46 @@ describe("forwarded headers", () => {
       "x-custom": "1",
       authorization: "Bearer t",
     });
+  });
+
+  it("a backend's call: proxy overrides (URL, method, host, scheme, client address) are withheld, whatever their case", () => {
+    const sent = {
+      "X-Original-URL": "/admin",
+      "X-Rewrite-URL": "/admin",
+      "X-HTTP-Method-Override": "DELETE",
+      "X-HTTP-Method": "DELETE",
+      "X-Method-Override": "DELETE",
+      "X-Forwarded-Host": "evil.example",
+      "X-Forwarded-For": "10.0.0.1",
+      "X-Forwarded-Proto": "https",
+      "X-Forwarded-Prefix": "/admin",
+      Forwarded: "for=10.0.0.1;host=evil.example",
+      "X-Real-IP": "10.0.0.1",
+      "x-custom": "1",
+      accept: "application/json",
+    };
+    expect(backendRequestHeaders(sent, withheldFromBackend())).to.deep.equal({
+      "x-custom": "1",
+      accept: "application/json",
+    });
+    for (const name of PROXY_OVERRIDE_REQUEST) {
+      expect(backendRequestHeaders({ [name]: "v" }, withheldFromBackend()), name).to.deep.equal({});
+    }
+  });
+
+  it("a backend's call: only the overrides its options name are kept; hop-by-hop, Host and Sluice's own never", () => {
+    const withheld = withheldFromBackend(["x-forwarded-for", "host", "connection", "x-sluice-id"]);
+    const kept = backendRequestHeaders(
+      {
+        "x-forwarded-for": "10.0.0.1",
+        "x-forwarded-host": "evil.example",
+        host: "adapter:8080",
+        connection: "close",
+        "x-custom": "1",
+      },
+      withheld,
+    );
+    expect(kept).to.deep.equal({ "x-forwarded-for": "10.0.0.1", "x-custom": "1" });
   });
 
   it("response: the backend's own headers pass, lists kept; hop-by-hop, Server, Date, X-Road-* do not", () => {

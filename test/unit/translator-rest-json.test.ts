@@ -25,6 +25,20 @@ describe("rest-json translator: configuration", () => {
     );
   });
 
+  it("options.forwardHeaders: only proxy overrides, which are withheld otherwise, may be named", async () => {
+    expect(() =>
+      createTranslator({ ...backend, options: { forwardHeaders: ["Host", "X-Custom"] } }),
+    ).to.throw(/options\.forwardHeaders names host, x-custom, not a header withheld/);
+    expect(() =>
+      createTranslator({ ...backend, options: { forwardHeaders: "X-Real-IP" } }),
+    ).to.throw(/options\.forwardHeaders must be a list/);
+    const t = createTranslator({
+      ...backend,
+      options: { forwardHeaders: ["X-Forwarded-For", "Forwarded"] },
+    });
+    await t.close?.();
+  });
+
   it("creates a translator that closes cleanly without having been used", async () => {
     const t = createTranslator(backend);
     await t.close?.();

@@ -13,8 +13,10 @@ import { clipText } from "../../shared/protocol/clip-text";
 import { SluiceError } from "../../shared/protocol/errors";
 import { checkedSubPath } from "../../shared/protocol/rest-path";
 import {
+  backendRequestHeaders,
   forwardedResponseHeaders,
-  forwardedRequestHeaders,
+  PROXY_OVERRIDE_REQUEST,
+  withheldFromBackend,
 } from "../../shared/protocol/forwarded-headers";
 import { transportReason } from "./transport-reason";
 import { httpHeaderValues } from "../../shared/protocol/header-value";
@@ -44,6 +46,8 @@ export const MULTIPLE_RESPONSES_HEADER = "x-multiple-responses";
 interface RestJsonOptions extends PoolSettings {
   maxResponseBytes: number;
   headers: Record<string, string>;
+  /** The caller's headers this backend's calls leave out (forwarded-headers.ts). */
+  withheld: ReadonlySet<string>;
 }
 
 export function createTranslator(backend: TranslatorBackend): Translator {
@@ -190,7 +194,7 @@ export class RestJsonTranslator implements Translator {
 
   /** The caller's own headers sent to the backend (PR-REST §4.3); a new object each call. */
   protected callerHeadersOf(request: RequestMessage): Record<string, string | string[]> {
-    return forwardedRequestHeaders(request.headers ?? {});
+    return backendRequestHeaders(request.headers ?? {}, this.options.withheld);
   }
 
   /** Removes from a call's headers those of Sluice's own that the backend is not to see (none here). */
@@ -242,7 +246,31 @@ function readOptions(backend: TranslatorBackend): RestJsonOptions {
     maxResponseBytes: positiveOption(backend, "maxResponseBytes", DEFAULT_MAX_RESPONSE_BYTES),
     ...poolSettings(backend),
     headers,
+    withheld: withheldFromBackend(forwardHeadersOf(backend)),
   };
+}
+
+/**
+ * `options.forwardHeaders`: the proxy overrides this backend is to get from its callers (lower-cased).
+ * Another name is refused: it passes anyway, or never may, and either way the list would not mean
+ * what it says.
+ */
+function forwardHeadersOf(backend: TranslatorBackend): string[] {
+  const listed = backend.options?.forwardHeaders;
+  if (listed === undefined) return [];
+  if (!Array.isArray(listed) || !listed.every((name) => typeof name === "string")) {
+    throw new Error(
+      `backend ${backend.name}: options.forwardHeaders must be a list of header names`,
+    );
+  }
+  const names = listed.map((name: string) => name.toLowerCase());
+  const other = names.filter((name) => !PROXY_OVERRIDE_REQUEST.includes(name));
+  if (other.length > 0) {
+    throw new Error(
+      `backend ${backend.name}: options.forwardHeaders names ${other.join(", ")}, not a header withheld from backends (${PROXY_OVERRIDE_REQUEST.join(", ")}; docs/rest.md)`,
+    );
+  }
+  return names;
 }
 
 function requestBody(request: RequestMessage): Buffer | undefined {
