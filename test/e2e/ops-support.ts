@@ -3,7 +3,7 @@
 // from /metrics, and firing bursts of requests at once.
 
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, chownSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chownSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -52,6 +52,15 @@ export interface PrivateRedisOptions {
   replicaOf?: PrivateRedis;
   /** Its port (a suite's own range); a free port when not given. */
   port?: number;
+  /** TLS only (`--port 0`): the port takes `rediss://`, with this certificate; no client's asked. */
+  tls?: ServerTls;
+}
+
+/** A test server's TLS: its certificate and key, and the CA it names (files, PEM). */
+export interface ServerTls {
+  certFile: string;
+  keyFile: string;
+  caFile: string;
 }
 
 /** A redis-server of this test alone, on a free port; without persistence unless asked. */
@@ -64,7 +73,7 @@ export class PrivateRedis {
   ) {}
 
   get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
+    return `${this.options.tls ? "rediss" : "redis"}://127.0.0.1:${this.port}`;
   }
 
   static async start(options: PrivateRedisOptions = {}): Promise<PrivateRedis> {
@@ -75,7 +84,13 @@ export class PrivateRedis {
 
   /** Starts (again) on the same port, with the data it kept if it keeps any. */
   async resume(): Promise<void> {
-    const args = ["--port", String(this.port), "--bind", "127.0.0.1", "--save", ""];
+    const tls = this.options.tls;
+    const args = tls
+      ? ["--port", "0", "--tls-port", String(this.port), "--tls-cert-file", tls.certFile]
+          .concat(["--tls-key-file", tls.keyFile, "--tls-ca-cert-file", tls.caFile])
+          .concat(["--tls-auth-clients", "no"])
+      : ["--port", String(this.port)];
+    args.push("--bind", "127.0.0.1", "--save", "");
     args.push("--dir", this.dir, "--appendonly", this.options.appendonly ? "yes" : "no");
     if (this.options.appendfsync) args.push("--appendfsync", this.options.appendfsync);
     if (this.options.replicaOf)
@@ -188,28 +203,46 @@ export class PrivateRabbit {
     readonly port: number,
     private readonly distPort: number,
     readonly dir: string,
+    private readonly tls: boolean,
   ) {}
 
   get url(): string {
-    return `amqp://guest:guest@127.0.0.1:${this.port}`;
+    return `${this.tls ? "amqps" : "amqp"}://guest:guest@127.0.0.1:${this.port}`;
   }
 
   /**
    * Starts a fresh node; `port` and `distPort` from a suite's own range (free ports when not
    * given). The node name is new each time, so a port may serve one node after another.
-   * `config`: more rabbitmq.conf lines (e.g. `max_message_size = 1048576\n`).
+   * `config`: more rabbitmq.conf lines (e.g. `max_message_size = 1048576\n`). `tls`: the port
+   * takes `amqps://` only (no plain listener), with this certificate; no client's asked.
    */
   static async start(
-    ports: { port?: number; distPort?: number; config?: string } = {},
+    ports: { port?: number; distPort?: number; config?: string; tls?: ServerTls } = {},
   ): Promise<PrivateRabbit> {
     const dir = mkdtempSync(path.join(tmpdir(), "sluice-rabbit-"));
     const port = ports.port ?? (await freePort());
     let distPort = ports.distPort ?? (await freePort());
     while (distPort === port) distPort = await freePort();
     const node = `sluice-t${process.pid}-${port}-${Date.now().toString(36)}@localhost`;
+    // The node runs as the `rabbitmq` user: it reads copies in its own directory, not the test's.
+    const tlsFiles = ports.tls
+      ? { "ca.pem": ports.tls.caFile, "cert.pem": ports.tls.certFile, "key.pem": ports.tls.keyFile }
+      : {};
+    for (const [name, from] of Object.entries(tlsFiles)) copyFileSync(from, path.join(dir, name));
+    const listeners = ports.tls
+      ? [
+          "listeners.tcp = none",
+          `listeners.ssl.default = 127.0.0.1:${port}`,
+          `ssl_options.cacertfile = ${path.join(dir, "ca.pem")}`,
+          `ssl_options.certfile = ${path.join(dir, "cert.pem")}`,
+          `ssl_options.keyfile = ${path.join(dir, "key.pem")}`,
+          "ssl_options.verify = verify_none",
+          "ssl_options.fail_if_no_peer_cert = false",
+        ].join("\n")
+      : `listeners.tcp.local = 127.0.0.1:${port}`;
     writeFileSync(
       path.join(dir, "rabbitmq.conf"),
-      `listeners.tcp.local = 127.0.0.1:${port}\nloopback_users = none\n${ports.config ?? ""}`,
+      `${listeners}\nloopback_users = none\n${ports.config ?? ""}`,
     );
     writeFileSync(path.join(dir, "enabled_plugins"), "[].\n");
     if (process.getuid?.() === 0) {
@@ -219,11 +252,13 @@ export class PrivateRabbit {
       const gid = Number(gidOut.trim());
       for (const entry of [
         dir,
-        ...["rabbitmq.conf", "enabled_plugins"].map((f) => path.join(dir, f)),
+        ...["rabbitmq.conf", "enabled_plugins", ...Object.keys(tlsFiles)].map((f) =>
+          path.join(dir, f),
+        ),
       ])
         chownSync(entry, uid, gid);
     }
-    const rabbit = new PrivateRabbit(node, port, distPort, dir);
+    const rabbit = new PrivateRabbit(node, port, distPort, dir, ports.tls !== undefined);
     await rabbit.resume();
     return rabbit;
   }
