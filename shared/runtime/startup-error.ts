@@ -86,7 +86,27 @@ export function amqpStartupError(
       `${where} refused to open virtual host "${vhostOf(url)}": it does not exist or user "${userOf(url)}" has no permission on it (create it with \`rabbitmqctl add_vhost\` and \`set_permissions\`)`,
     );
   }
+  if (isCertificateRefusal(error)) return certificateStartupError(where, why, "AMQP_URL");
   return new StartupError(`cannot connect to ${where} (${why}); ${START_SERVICES_HINT}`);
+}
+
+/**
+ * Whether a connection failed because this side refused the server's TLS certificate (an
+ * issuer Node does not trust, a host name it does not hold, expired): Node's verify codes.
+ */
+export function isCertificateRefusal(error: Error | undefined): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code ?? "";
+  return /CERT|SELF_SIGNED|UNABLE_TO_(?:GET|VERIFY)|ALTNAME/.test(code);
+}
+
+/**
+ * A server that answered with a certificate Node refused is running: the hint to start it
+ * would mislead. What fixes it is the CA Node trusts or the host name in the URL.
+ */
+function certificateStartupError(where: string, why: string, setting: string): StartupError {
+  return new StartupError(
+    `cannot connect to ${where}: its TLS certificate was refused (${why}); trust the CA that issued it with NODE_EXTRA_CA_CERTS=<CA file>, and name in ${setting} a host the certificate is issued for`,
+  );
 }
 
 /** The same for Redis: a refused password or database is not a stopped server. */
@@ -101,5 +121,6 @@ export function redisStartupError(url: string, error: Error): StartupError {
   if (/DB index is out of range/i.test(why)) {
     return new StartupError(`${where}: the database number in REDIS_URL does not exist (${why})`);
   }
+  if (isCertificateRefusal(error)) return certificateStartupError(where, why, "REDIS_URL");
   return new StartupError(`cannot connect to ${where} (${why}); ${START_SERVICES_HINT}`);
 }

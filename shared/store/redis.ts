@@ -6,7 +6,12 @@ import Redis, { type ChainableCommander, type RedisOptions } from "ioredis";
 import type { Writable } from "node:stream";
 import type { Logger } from "pino";
 import { DEFAULT_REDIS_COMMAND_TIMEOUT_MS, redisTarget } from "../config/connection-urls";
-import { redactUrl, redisStartupError, StartupError } from "../runtime/startup-error";
+import {
+  isCertificateRefusal,
+  redactUrl,
+  redisStartupError,
+  StartupError,
+} from "../runtime/startup-error";
 import { corkPerTurn } from "../runtime/turn-corked-socket";
 import { COMMAND_TIMED_OUT, lagTolerantDeadlines } from "./reply-deadline";
 
@@ -51,12 +56,13 @@ export async function checkRedis(url: string, timeoutMs = 5_000): Promise<void> 
     // is as unreachable as one that refuses it: without this the start waits for ever.
     commandTimeout: timeoutMs,
   });
-  // A refused AUTH, or a ready check nobody answered, arrives as an error event; the connect
-  // itself only says "closed".
+  // A refused AUTH, a refused TLS certificate (rediss://), or a ready check nobody answered,
+  // arrives as an error event; the connect itself only says "closed".
   let refused: Error | null = null;
   probe.on("error", (error: Error) => {
     if (/timed out/.test(error.message)) refused = new Error(`no answer within ${timeoutMs} ms`);
-    else if (/NOAUTH|WRONGPASS|ERR/.test(error.message)) refused = error;
+    else if (/NOAUTH|WRONGPASS|ERR/.test(error.message) || isCertificateRefusal(error))
+      refused = error;
   });
   // The ready check and the PING each have the command deadline: together, one deadline too.
   let timer: NodeJS.Timeout | undefined;

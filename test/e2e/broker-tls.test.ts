@@ -1,9 +1,10 @@
 // RabbitMQ over `amqps://` and Redis over `rediss://`: a private RabbitMQ node with a TLS
 // listener only and a private redis-server with a TLS port only, their certificates issued by a
-// test CA that Node trusts through NODE_EXTRA_CA_CERTS. The three roles run through them.
+// test CA that Node trusts through NODE_EXTRA_CA_CERTS. The three roles run through them; a
+// certificate from another CA, or one not naming the host of the URL, stops a role's start.
 
 import { expect } from "chai";
-import { Harness, call, untilState } from "../support/harness";
+import { AMQP_URL, Harness, REDIS_URL, call, untilState } from "../support/harness";
 import { createTestPki, type TestPki } from "../support/test-pki";
 import { PrivateRabbit, PrivateRedis } from "./ops-support";
 
@@ -74,6 +75,68 @@ describe("RabbitMQ and Redis over TLS (private amqps:// node, rediss:// server)"
       });
       expect(answer.status).to.equal(200);
       expect(answer.json.received).to.deep.equal({ q: 1 });
+    });
+  });
+
+  describe("with a certificate Node does not accept", function () {
+    const harness = Harness.suite({ config });
+
+    /** Starts a worker that must not start; returns what it printed. */
+    async function refusedStart(env: Record<string, string>): Promise<string> {
+      const started = await harness.spawn("worker", env).then(
+        (proc) => proc,
+        (error: Error) => error,
+      );
+      if (!(started instanceof Error)) {
+        await started.stop("SIGKILL");
+        expect.fail("the worker started");
+      }
+      return started.message;
+    }
+
+    it("RabbitMQ's certificate from a CA not trusted: the role does not start, the URL named without its password", async () => {
+      const printed = await refusedStart({
+        AMQP_URL: rabbit!.url,
+        REDIS_URL,
+        NODE_EXTRA_CA_CERTS: pki.otherCa.certFile,
+      });
+      expect(printed).to.include(`RabbitMQ at amqps://guest:***@127.0.0.1:${rabbit!.port}`);
+      expect(printed).to.include("its TLS certificate was refused");
+      expect(printed).to.include("NODE_EXTRA_CA_CERTS");
+      expect(printed).not.to.include("guest:guest");
+    });
+
+    it("Redis's certificate from a CA not trusted: the role does not start, the URL named without its password", async () => {
+      const url = `rediss://:tls-test-password@127.0.0.1:${redis!.port}`;
+      const printed = await refusedStart({
+        AMQP_URL,
+        REDIS_URL: url,
+        NODE_EXTRA_CA_CERTS: pki.otherCa.certFile,
+      });
+      expect(printed).to.include(`Redis at rediss://:***@127.0.0.1:${redis!.port}`);
+      expect(printed).to.include("its TLS certificate was refused");
+      expect(printed).to.include("NODE_EXTRA_CA_CERTS");
+      expect(printed).not.to.include("tls-test-password");
+    });
+
+    it("a trusted certificate that does not name the URL's host is refused, RabbitMQ and Redis", async () => {
+      const trusted = { NODE_EXTRA_CA_CERTS: pki.ca.certFile };
+      const toRabbit = await refusedStart({
+        ...trusted,
+        AMQP_URL: `amqps://guest:guest@localhost:${rabbit!.port}`,
+        REDIS_URL,
+      });
+      expect(toRabbit).to.include(`RabbitMQ at amqps://guest:***@localhost:${rabbit!.port}`);
+      expect(toRabbit).to.include("its TLS certificate was refused");
+      expect(toRabbit).to.match(/does not match certificate's altnames/);
+      const toRedis = await refusedStart({
+        ...trusted,
+        AMQP_URL,
+        REDIS_URL: `rediss://localhost:${redis!.port}`,
+      });
+      expect(toRedis).to.include(`Redis at rediss://localhost:${redis!.port}`);
+      expect(toRedis).to.include("its TLS certificate was refused");
+      expect(toRedis).to.match(/does not match certificate's altnames/);
     });
   });
 });

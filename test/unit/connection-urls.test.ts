@@ -4,7 +4,7 @@
 import { expect } from "chai";
 import { compileConfig } from "../../shared/config/config";
 import { amqpUrls, redisTarget } from "../../shared/config/connection-urls";
-import { redactUrl } from "../../shared/runtime/startup-error";
+import { amqpStartupError, redactUrl, redisStartupError } from "../../shared/runtime/startup-error";
 
 const minimal = {
   services: { svc: { protocols: ["rest"], reply: { mode: "ack" }, backend: "b" } },
@@ -194,5 +194,30 @@ describe("Redis through Sentinel", () => {
     expect(problems[0]).to.not.include("SECRET");
     expect(problems[0]).to.include("amqp://u:***@h2");
     expect(amqpUrls("amqp://a, amqp://b", "x").urls).to.deep.equal(["amqp://a", "amqp://b"]);
+  });
+});
+
+describe("a refused TLS certificate at start", () => {
+  const refusal = (code: string, message: string): Error =>
+    Object.assign(new Error(message), { code });
+
+  it("names the certificate and NODE_EXTRA_CA_CERTS, not a stopped server, for RabbitMQ and Redis", () => {
+    const untrusted = refusal(
+      "SELF_SIGNED_CERT_IN_CHAIN",
+      "self-signed certificate in certificate chain",
+    );
+    const amqp = amqpStartupError(["amqps://u:SECRET@h:5671"], untrusted).message;
+    expect(amqp).to.include("RabbitMQ at amqps://u:***@h:5671: its TLS certificate was refused");
+    expect(amqp).to.include("NODE_EXTRA_CA_CERTS").and.include("AMQP_URL");
+    expect(amqp).to.not.include("SECRET").and.not.include("rabbitmq-server -detached");
+    const otherHost = refusal("ERR_TLS_CERT_ALTNAME_INVALID", "Hostname/IP does not match");
+    const redis = redisStartupError("rediss://:SECRET@h:6380", otherHost).message;
+    expect(redis).to.include("Redis at rediss://:***@h:6380: its TLS certificate was refused");
+    expect(redis).to.include("REDIS_URL").and.not.include("SECRET");
+  });
+
+  it("leaves a connection nobody answered as it was", () => {
+    const refused = refusal("ECONNREFUSED", "connect ECONNREFUSED 127.0.0.1:5671");
+    expect(amqpStartupError(["amqps://h:5671"], refused).message).to.include("rabbitmq-server");
   });
 });
