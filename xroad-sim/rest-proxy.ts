@@ -20,11 +20,22 @@ export interface RestTarget {
   search: string;
 }
 
-/** Splits and decodes `/r1/…`; a part that is not a valid identifier is the caller's mistake. */
-export function resolveRestTarget(
-  url: string,
-  lookup: (id: string) => CompiledService | undefined,
-): RestTarget {
+/** A `/r1/…` request target split, its identifier parts checked but not yet looked up. */
+export interface RestPath {
+  /** The path's segments after `/r1/`, still percent-encoded. */
+  parts: string[];
+  /** The first five segments percent-decoded ("" for one that does not decode). */
+  decoded: string[];
+  /** The query string as sent, without "?", or "". */
+  search: string;
+}
+
+/**
+ * Splits and decodes `/r1/…`; a part that is not a valid identifier is the caller's mistake.
+ * Only the form is checked here: X-Road's client proxy reads the ids from the request
+ * (RestRequest) before it checks the client, and looks the service up after (findRestTarget).
+ */
+export function parseRestPath(url: string): RestPath {
   if (url.length > MAX_URI_LENGTH) {
     throw new XroadError(
       "Client.BadRequest",
@@ -49,6 +60,20 @@ export function resolveRestTarget(
       decoded.push("");
     }
   }
+  if (decoded.length < 4 || !decoded.slice(0, 4).every((p) => IDENTIFIER_PART.test(p))) {
+    throw new XroadError(
+      "Client.BadRequest",
+      "Error parsing the client's REST request: expected /r1/INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICECODE[/path]",
+    );
+  }
+  return { parts, decoded, search };
+}
+
+/** The registered service a parsed `/r1/…` path names, or `Server.ServerProxy.UnknownService`. */
+export function findRestTarget(
+  { parts, decoded, search }: RestPath,
+  lookup: (id: string) => CompiledService | undefined,
+): RestTarget {
   // A subsystem's service first (5 parts), then a member's own service (4 parts).
   for (const size of [5, 4]) {
     if (decoded.length < size) continue;
@@ -56,12 +81,6 @@ export function resolveRestTarget(
     if (!id.every((p) => IDENTIFIER_PART.test(p))) continue;
     const service = lookup(id.join("/"));
     if (service) return { service, path: rest(parts, size), search };
-  }
-  if (decoded.length < 4 || !decoded.slice(0, 4).every((p) => IDENTIFIER_PART.test(p))) {
-    throw new XroadError(
-      "Client.BadRequest",
-      "Error parsing the client's REST request: expected /r1/INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICECODE[/path]",
-    );
   }
   throw new XroadError(
     "Server.ServerProxy.UnknownService",

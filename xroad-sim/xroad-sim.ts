@@ -21,7 +21,13 @@ import { lastHeader } from "./header-filter";
 import { ProviderClient } from "./provider-client";
 import { mayCall } from "./provider-services";
 import { answerRestMetaservice, matchRestMetaservice } from "./rest-metaservices";
-import { forwardRest, MAX_URI_LENGTH, parseClientHeader, resolveRestTarget } from "./rest-proxy";
+import {
+  findRestTarget,
+  forwardRest,
+  MAX_URI_LENGTH,
+  parseClientHeader,
+  parseRestPath,
+} from "./rest-proxy";
 import {
   compileService,
   DEFAULT_MAX_BODY_BYTES,
@@ -179,13 +185,18 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
         call.status = await answerRestMetaservice(req, res, meta, body, ids, deps);
         return;
       }
-      const target = resolveRestTarget(path, lookup);
+      // X-Road's order (ClientRestMessageProcessor.process): the request's ids are read, the
+      // client is checked (verifyClientStatus, verifyClientAuthentication), and only then is
+      // the service looked up (ServerRestMessageProcessor.verifyAccess: unknown, then of
+      // another type, then not allowed), so an unknown client learns nothing of the services.
+      const restPath = parseRestPath(path);
+      call.client = parseClientHeader(lastHeader(req.rawHeaders, "x-road-client"));
+      authenticate(req, call.client);
+      const target = findRestTarget(restPath, lookup);
       call.service = target.service.id;
       if (target.service.type !== "rest") {
         throw new XroadError("Client.BadRequest", `Service ${target.service.id} is a SOAP service`);
       }
-      call.client = parseClientHeader(lastHeader(req.rawHeaders, "x-road-client"));
-      authenticate(req, call.client);
       checkAccess(target.service, call.client);
       const body = await readBody(req, "Client.BadRequest");
       call.status = await forwardRest(req, res, target, body, call.client, call.xroadId, provider);

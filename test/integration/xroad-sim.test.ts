@@ -902,6 +902,33 @@ describe("xroad-sim", function () {
       ).to.throw(/status must be one of REGISTERED, SAVED/);
     });
 
+    it("checks the client before the service, as X-Road's client proxy does", async () => {
+      // ClientRestMessageProcessor.process: verifyClientStatus and verifyClientAuthentication
+      // come before the service is looked up, so an unknown client learns nothing of the
+      // services, and neither does an information system that may not speak as the client.
+      sim.setClients({ [CLIENT]: { connectionType: "HTTPS" } });
+      const errorOf = async (client: string | undefined, service: string): Promise<string> => {
+        const res = await request(`${sim.url}/r1/${service}/x`, {
+          headers: client === undefined ? {} : { "x-road-client": client },
+        });
+        await res.body.text();
+        return String(res.headers["x-road-error"]);
+      };
+      const unknownService = "EE/GOV/1234/prov/nothing";
+      expect(await errorOf(UNKNOWN, unknownService)).to.equal("Server.ClientProxy.UnknownMember");
+      expect(await errorOf(UNKNOWN, "EE/BUSINESS/producer/testQuery")).to.equal(
+        "Server.ClientProxy.UnknownMember",
+      );
+      // This port speaks plain HTTP: the HTTPS client's connection is refused first.
+      expect(await errorOf(CLIENT, unknownService)).to.equal(
+        "Server.ClientProxy.SslAuthenticationFailed",
+      );
+      expect(await errorOf(undefined, unknownService)).to.equal("Client.BadRequest");
+      sim.setClients({ [CLIENT]: { connectionType: "HTTP" } });
+      expect(await errorOf(CLIENT, unknownService)).to.equal("Server.ServerProxy.UnknownService");
+      expect(provider.seen).to.have.length(0);
+    });
+
     it("refuses every client with an empty clients list, and takes any again without one", async () => {
       sim.setClients({});
       const refused = await request(`${sim.url}/r1/${SERVICE}/x`, {
