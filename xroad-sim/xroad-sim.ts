@@ -195,7 +195,10 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
       const target = findRestTarget(restPath, lookup);
       call.service = target.service.id;
       if (target.service.type !== "rest") {
-        throw new XroadError("Client.BadRequest", `Service ${target.service.id} is a SOAP service`);
+        throw new XroadError(
+          "Server.ServerProxy.InvalidServiceType",
+          "Service is a SOAP service and cannot be called using REST interface",
+        );
       }
       checkAccess(target.service, call.client);
       const body = await readBody(req, "Client.BadRequest");
@@ -243,7 +246,11 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
         );
       }
       if (service.type !== "soap") {
-        throw new XroadError("Client.InvalidSoap", `Service ${service.id} is a REST service`);
+        // As ServerMessageProcessor.verifyAccess answers it, after UnknownService.
+        throw new XroadError(
+          "Server.ServerProxy.InvalidServiceType",
+          "Service is a REST service and cannot be called using SOAP interface",
+        );
       }
       checkAccess(service, request.client);
       call.status = await forwardSoap(req, res, service, request, body, provider);

@@ -818,6 +818,32 @@ describe("xroad-sim", function () {
         "<faultcode>Server.ServerProxy.UnknownService</faultcode>",
       );
     });
+
+    it("answers Server.ServerProxy.InvalidServiceType to a service called through the other protocol", async () => {
+      // ServerRestMessageProcessor / ServerMessageProcessor.verifyAccess: the service exists,
+      // but is of the other type.
+      const rest = await request(`${sim.url}/r1/EE/BUSINESS/producer/testQuery`, {
+        headers: { "x-road-client": CLIENT },
+      });
+      const error = (await rest.body.json()) as { type: string; message: string };
+      expect(rest.statusCode).to.equal(500);
+      expect(rest.headers["x-road-error"]).to.equal("Server.ServerProxy.InvalidServiceType");
+      expect(error.message).to.equal(
+        "Service is a SOAP service and cannot be called using REST interface",
+      );
+      sim.register("EE/BUSINESS/producer/testQuery", { url: `${provider.url}/rest` });
+      const soap = await request(`${sim.url}/`, {
+        method: "POST",
+        headers: { "content-type": "text/xml" },
+        body: fixture("simple.query"),
+      });
+      const fault = await soap.body.text();
+      expect(fault).to.contain("<faultcode>Server.ServerProxy.InvalidServiceType</faultcode>");
+      expect(fault).to.contain(
+        "Service is a REST service and cannot be called using SOAP interface",
+      );
+      expect(provider.seen).to.have.length(0);
+    });
   });
 
   describe("clients", () => {
