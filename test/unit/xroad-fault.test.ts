@@ -23,6 +23,11 @@ describe("X-Road error codes in the consumer direction", () => {
     ["server.serverproxy.access_denied", "reject"],
     ["Server.ServerProxy.UnknownService", "reject"],
     ["Server.ClientProxy.UnknownMember", "reject"],
+    // The codes xroad-sim answers for a service of the other protocol and X-Road 7.4's client
+    // proxy for a missing X-Road-Client; a refused connection may pass once listed.
+    ["Server.ServerProxy.InvalidServiceType", "reject"],
+    ["Server.ClientProxy.InvalidClientIdentifier", "reject"],
+    ["Server.ClientProxy.SslAuthenticationFailed", "retry"],
     ["Client.BadRequest", "reject"],
     ["Client.InvalidSoap", "reject"],
     ["Client.SomethingNew", "reject"],
