@@ -100,6 +100,12 @@ export function parseOperatorArgs(command: OperatorCommand, argv: string[]): Ope
       if (!VALUE_FLAGS.includes(name)) return `unknown option ${arg}`;
       const value = inline ?? argv[++i];
       if (!value) return `${arg} needs a value`;
+      // An option where the value belongs is a forgotten value, not the value: `--note
+      // --dry-run` took "--dry-run" as the note and discarded for real. A value that is such a
+      // word is written `--note=--dry-run`.
+      if (inline === undefined && isOption(value)) {
+        return `${arg} needs a value, not the option ${value} (write ${arg}=${value} if that is the value)`;
+      }
       // Kept last-wins, `--backend a --backend b` acted on b alone without a word.
       if (parsed.flags.has(name)) return `--${name} is given twice; give it once`;
       parsed.flags.set(name, value);
@@ -264,6 +270,14 @@ function journalProblem(parsed: OperatorArgs): string | null {
   if (other !== undefined) return `journal takes no --${other} (only --limit and --json)`;
   if (parsed.all) return "journal takes no --all (only --limit and --json)";
   return null;
+}
+
+/** A word the parser reads as an option of its own (`--all`, `--note=x`), not as a value. */
+function isOption(word: string): boolean {
+  if (["--json", "--all", "--dry-run"].includes(word)) return true;
+  if (!word.startsWith("--")) return false;
+  const eq = word.indexOf("=");
+  return VALUE_FLAGS.includes(eq < 0 ? word.slice(2) : word.slice(2, eq));
 }
 
 /** The verbs that act on a selection (a filter or --all) as well as on one ID. */

@@ -115,6 +115,28 @@ describe("operator command arguments", () => {
     );
   });
 
+  it("refuses an option where a value belongs, rather than taking it as the value", () => {
+    // `--note --dry-run` took "--dry-run" as the note: a real discard the operator meant as a
+    // dry run, which no replay undoes.
+    expect(parse("dead-letters", "discard", "--all", "--note", "--dry-run")).to.equal(
+      "--note needs a value, not the option --dry-run (write --note=--dry-run if that is the value)",
+    );
+    expect(parse("dead-letters", "discard", "--backend", "b", "--note", "--all")).to.match(
+      /^--note needs a value, not the option --all/,
+    );
+    expect(parse("dead-letters", "replay", "--backend", "--limit=5")).to.match(
+      /^--backend needs a value, not the option --limit=5/,
+    );
+    expect(parse("dead-letters", "list", "--client", "--json")).to.match(/^--client needs a value/);
+    // Written inline, or a word that is no option of these commands, it is the value.
+    const inline = parse("dead-letters", "discard", "--all", "--note=--dry-run");
+    expect(inline).to.not.be.a("string");
+    expect((inline as OperatorArgs).flags.get("note")).to.equal("--dry-run");
+    expect((inline as OperatorArgs).dryRun).to.equal(false);
+    const dashes = parse("dead-letters", "discard", "--all", "--note", "-- resubmitted by hand");
+    expect((dashes as OperatorArgs).flags.get("note")).to.equal("-- resubmitted by hand");
+  });
+
   it("takes a bulk discard as a bulk replay, with the note it requires", () => {
     expect(
       parse("dead-letters", "discard", "--backend", "b", "--note", "poison", "--dry-run"),
