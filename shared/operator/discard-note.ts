@@ -2,8 +2,19 @@
 // Required, so the journal answers "why were 5 000 dead letters of backend B discarded?" as well
 // as who did it; bounded, so it fits the journal's target beside the selection.
 
+import { RAW_UNSAFE } from "../observability/log-escape";
+
 /** The longest note taken: with the selection it stays within a journal field (512). */
 export const DISCARD_NOTE_MAX = 200;
+
+/**
+ * One line of text: no control character (a line break, an escape sequence), bidirectional mark
+ * or line separator. The journal keeps the note in its selection as JSON, where each control
+ * takes six characters (`\u0001`): 200 of them made 1 200, and the field's bound cut the note
+ * off, the one part of the entry that says why. A bidirectional mark reorders what a reader of
+ * the journal is shown of it.
+ */
+const NOT_IN_NOTE = new RegExp(`[\\u0000-\\u001f${RAW_UNSAFE}]`);
 
 /** The note as given, trimmed, or why it is refused. */
 export function checkedNote(raw: unknown): string | { problem: string } {
@@ -17,6 +28,13 @@ export function checkedNote(raw: unknown): string | { problem: string } {
   }
   if (note.length > DISCARD_NOTE_MAX) {
     return { problem: `note is at most ${DISCARD_NOTE_MAX} characters, not ${note.length}` };
+  }
+  const unsafe = NOT_IN_NOTE.exec(note)?.[0];
+  if (unsafe !== undefined) {
+    const code = unsafe.charCodeAt(0).toString(16).padStart(4, "0");
+    return {
+      problem: `note is one line of text, without control characters or bidirectional marks (U+${code})`,
+    };
   }
   return note;
 }

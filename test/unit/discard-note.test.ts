@@ -1,0 +1,56 @@
+// A bulk discard's note: required, one line of at most 200 characters, and within the journal's
+// field beside the selection, so the journal always keeps why.
+
+import { expect } from "chai";
+import { checkedNote, discardNote, DISCARD_NOTE_MAX } from "../../shared/operator/discard-note";
+import { deadLetterSelection } from "../../shared/operator/journal-entries";
+import { JOURNAL_TEXT_MAX } from "../../shared/operator/operator-journal";
+
+describe("discard note", () => {
+  it("takes 200 characters, trimmed, and refuses 201", () => {
+    expect(checkedNote("a".repeat(DISCARD_NOTE_MAX))).to.equal("a".repeat(200));
+    expect(checkedNote(`  ${"a".repeat(200)}  `)).to.equal("a".repeat(200));
+    expect(checkedNote("a".repeat(201))).to.deep.equal({
+      problem: "note is at most 200 characters, not 201",
+    });
+  });
+
+  it("takes any script and emoji", () => {
+    for (const note of ["שלום: נשלח שוב ידנית", "مرحبا", "resubmitted 😀", "Grüße, ünïcödé"]) {
+      expect(checkedNote(note), note).to.equal(note);
+    }
+  });
+
+  it("refuses control characters, bidirectional marks and line separators", () => {
+    for (const [note, code] of [
+      ["line one\nline two", "000a"],
+      ["tab\there", "0009"],
+      ["nul\u0000", "0000"],
+      ["\u001b]0;owned\u0007title", "001b"],
+      ["csi \u009b2J", "009b"],
+      ["del\u007f", "007f"],
+      ["\u202egnp.exe", "202e"],
+      ["isolate \u2066x\u2069", "2066"],
+      ["para\u2029graph", "2029"],
+    ]) {
+      expect(checkedNote(note), JSON.stringify(note)).to.deep.equal({
+        problem: `note is one line of text, without control characters or bidirectional marks (U+${code})`,
+      });
+    }
+    expect(discardNote({ all: true, note: "a\u0001b" }).note).to.have.property("problem");
+  });
+
+  it("keeps the longest note whole in the journal's selection", () => {
+    // JSON doubles a quote or a backslash, the most any character it takes still costs; a
+    // control cost six, and 200 of them were cut off by the field's bound.
+    for (const ch of ["a", '"', "\\", "😀"]) {
+      const longest = ch.repeat(DISCARD_NOTE_MAX / ch.length);
+      const note = checkedNote(longest);
+      expect(note, ch).to.equal(longest);
+      const target = deadLetterSelection({ until: 0 }, 10_000, note as string);
+      expect(target.length, ch).to.be.at.most(JOURNAL_TEXT_MAX);
+      expect(JSON.parse(target).note).to.equal(longest);
+    }
+    expect(checkedNote("\u0001".repeat(DISCARD_NOTE_MAX))).to.have.property("problem");
+  });
+});
