@@ -58,10 +58,11 @@ const PUBLISHED_PASSWORDS = ["change-me"];
 const DEMO_PASSWORDS = ["sluice"];
 
 /**
- * A problem for each URL that carries a published password: in its authority (`user:pw@`/`pw@`,
- * any scheme) or in a query parameter a client takes a password from (`sentinelPassword` of a
- * Sentinel URL; `password`, which ioredis reads from a redis:// query). `demo`: the bundled demo
- * configuration, whose Compose broker password is not refused.
+ * A problem for each URL that carries a published password: in its authority (`user:pw@`, any
+ * scheme; `pw@` of a Sentinel URL, which reads it so) or in a query parameter a client takes a
+ * password from (`sentinelPassword` of a Sentinel URL; `password`, which ioredis reads from a
+ * redis:// query). `demo`: the bundled demo configuration, whose Compose broker password is not
+ * refused.
  */
 export function publishedPasswordProblems(urls: string[], where: string, demo = false): string[] {
   const problems: string[] = [];
@@ -83,10 +84,14 @@ export function publishedPasswordProblems(urls: string[], where: string, demo = 
 /** Every password a URL holds, decoded as its client decodes it. */
 function passwordsOf(url: string): string[] {
   const passwords: string[] = [];
-  const auth = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^@/]*)@/.exec(url)?.[1];
+  const [, scheme, auth] = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^@/]*)@/.exec(url) ?? [];
   if (auth !== undefined) {
     const colon = auth.indexOf(":");
-    passwords.push(decoded(colon < 0 ? auth : auth.slice(colon + 1)));
+    // `name@` alone is a password to redisTarget's Sentinel URLs only: amqplib and ioredis take
+    // it as the user name, and `amqp://sluice@broker` (the user docs/kubernetes.md names) holds
+    // no password to compare.
+    if (colon >= 0) passwords.push(decoded(auth.slice(colon + 1)));
+    else if (scheme.toLowerCase() === "redis-sentinel") passwords.push(decoded(auth));
   }
   const query = /\?([^#]*)/.exec(url)?.[1];
   if (query !== undefined) {

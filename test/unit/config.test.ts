@@ -919,6 +919,22 @@ describe("the Compose demo's broker password", () => {
     });
   });
 
+  it("is not read into a user name without a password, but where the client reads one so", () => {
+    // amqplib and ioredis take `sluice@` as the user sluice (docs/kubernetes.md names it), with
+    // no password; redisTarget's Sentinel URL takes `pw@` as the password.
+    restoringEnv(["AMQP_URL", "REDIS_URL"], () => {
+      process.env.AMQP_URL = "amqps://sluice@broker:5671/sluice";
+      process.env.REDIS_URL = "redis://sluice@redis:6379";
+      expect(problemsOf(minimal)).to.deep.equal([]);
+      process.env.REDIS_URL = "redis-sentinel://sluice@s1:26379/master";
+      expect(problemsOf(minimal)).to.deep.equal([
+        `environment REDIS_URL: "redis-sentinel://***@s1:26379/master" has the demo's published password (deploy/docker-compose.yml), which anyone could use; set your own: openssl rand -hex 32`,
+      ]);
+      process.env.REDIS_URL = "redis-sentinel://change-me@s1:26379/master";
+      expect(problemsOf(minimal)[0]).to.match(/has the published example password/);
+    });
+  });
+
   it("is accepted with the bundled demo configuration, as Compose runs it", () => {
     restoringEnv(["AMQP_URL"], () => {
       process.env.AMQP_URL = COMPOSE_AMQP_URL;
