@@ -108,11 +108,11 @@ export class Harness {
     // Starting and stopping processes is a liveness bound, not the suite's: a machine busy with
     // other work may take a minute to start three roles, well past a suite's 30-40 s per test.
     before(function () {
-      this.timeout(Math.max(this.timeout(), HOOK_TIMEOUT_MS));
+      this.timeout(hookTimeout(this.timeout()));
       return harness.start(setup);
     });
     after(function () {
-      this.timeout(Math.max(this.timeout(), HOOK_TIMEOUT_MS));
+      this.timeout(hookTimeout(this.timeout()));
       return harness.cleanup();
     });
     return harness;
@@ -371,7 +371,15 @@ export async function deletePrefix(
 export const START_TIMEOUT_MS = 90_000;
 
 /** A suite's before and after hooks: a role's start, and the rest of the set-up or clean-up. */
-const HOOK_TIMEOUT_MS = START_TIMEOUT_MS + 30_000;
+export const HOOK_TIMEOUT_MS = START_TIMEOUT_MS + 30_000;
+
+/**
+ * A suite hook's timeout given the suite's: at least HOOK_TIMEOUT_MS, and none when the suite
+ * has none (0: `--timeout 0`, `--inspect`), which a larger number would have put back.
+ */
+export function hookTimeout(suiteMs: number): number {
+  return suiteMs === 0 ? 0 : Math.max(suiteMs, HOOK_TIMEOUT_MS);
+}
 
 /** Polls until `check` returns a value other than undefined, or fails after `timeoutMs`. */
 export async function eventually<T>(
