@@ -237,6 +237,18 @@ function guessableTokenWarnings(config: SluiceConfig): string[] {
 }
 
 /**
+ * Whether two URLs name the same place as a client reaches it: `HTTPS://SS.internal:8443` and
+ * `https://ss.internal:8443/` are one security server, whose warning was given twice.
+ */
+function sameUrl(a: string, b: string): boolean {
+  try {
+    return new URL(a).href === new URL(b).href;
+  } catch {
+    return a === b;
+  }
+}
+
+/**
  * A security server reached over HTTPS without its certificate named in a `ca`: it is checked
  * against the public CAs Node trusts, and a security server's internal TLS certificate is
  * self-signed unless its administrator replaced it, so every call would fail at the handshake
@@ -261,7 +273,7 @@ function securityServerTrustWarnings(config: SluiceConfig): string[] {
     const url = backend.url || ss.url;
     const tls = backend.tls ?? ss.tls;
     if (!https(url) || tls?.ca.length) continue;
-    if (!backend.tls && url === ss.url) continue;
+    if (!backend.tls && sameUrl(url, ss.url)) continue;
     warnings.push(
       `config.backends.${backend.name}.tls.ca: not set, while the security server it calls (${url}) is HTTPS: its certificate is checked against the public CAs; ${fix}`,
     );
@@ -306,7 +318,7 @@ function securityServerClientCertWarnings(config: SluiceConfig): string[] {
     const tls = backend.tls ?? ss.tls;
     if (!https(url) || tls?.cert) continue;
     // Already named with securityServer's: the same connection, its settings unchanged.
-    if (!backend.tls && url === ss.url) continue;
+    if (!backend.tls && sameUrl(url, ss.url)) continue;
     warnings.push(
       warning(
         `config.backends.${backend.name}`,

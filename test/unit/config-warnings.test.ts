@@ -354,6 +354,31 @@ describe("a security server reached over HTTPS", () => {
     ]);
   });
 
+  it("warns once of a security server a backend names as securityServer.url, written otherwise", () => {
+    // Upper-case scheme and host, a trailing slash: the same connection, its settings unchanged.
+    for (const url of ["HTTPS://SS.internal:8443", "https://ss.internal:8443/"]) {
+      const given = configWarnings(
+        compileConfig(
+          {
+            adapter: { host: "127.0.0.1" },
+            securityServer: { url: "https://ss.internal:8443", client: "EE/GOV/1/c" },
+            services,
+            backends: {
+              remote: { translator: "xroad-rest", service: "EE/GOV/2/sub/lookup" },
+              other: { translator: "xroad-rest", service: "EE/GOV/3/sub/lookup", url },
+            },
+          },
+          ".",
+        ),
+      );
+      const security = given.filter((w) => w.includes(".tls."));
+      expect(
+        security.map((w) => w.split(":")[0]),
+        url,
+      ).to.deep.equal(["config.securityServer.tls.ca", "config.securityServer.tls.cert"]);
+    }
+  });
+
   it("is quiet with a ca, or over plain HTTP", () => {
     expect(warnings({ url: "https://ss.internal:8443", tls: { ca: "ss.crt" } }, {})).to.deep.equal(
       [],
