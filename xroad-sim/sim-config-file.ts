@@ -84,6 +84,13 @@ export function loadSimConfig(file: string, env: NodeJS.ProcessEnv = process.env
       );
     }
   }
+  // Anything but a mapping (a list of ids, a string) is refused, not dropped: without clients
+  // the simulator takes every client, the very refusals the file was meant to set up.
+  if (raw.clients !== undefined && raw.clients !== null && !isObject(raw.clients)) {
+    throw new SimConfigError(
+      `${file}: clients must be a mapping of client ids to their settings (docs/xroad-sim.md)`,
+    );
+  }
   if (isObject(raw.clients)) {
     options.clients = {};
     for (const [id, value] of Object.entries(raw.clients)) {
