@@ -11,12 +11,13 @@ const CENSOR = REDACTED;
 
 /**
  * Fields that may carry credentials: redacted always, LOG_REDACT=off included, which is for
- * reading bodies and user ids while debugging, never the tokens and secrets beside them.
+ * reading bodies and user ids while debugging, never the tokens and secrets beside them. Named
+ * as the configuration names them (`callbacks.secret`, `callbacks.secrets` during a rotation,
+ * `admin.token`), so a line that carries a configuration block shows none of them.
  */
 export const CREDENTIAL_PATHS: readonly string[] = [
   ...CREDENTIAL_HEADERS.flatMap((name) => [`headers["${name}"]`, `*.headers["${name}"]`]),
-  "secret",
-  "*.secret",
+  ...["secret", "secrets", "token"].flatMap((name) => [name, `*.${name}`]),
 ];
 
 /**

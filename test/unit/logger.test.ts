@@ -136,6 +136,26 @@ describe("logger", () => {
     expect(text).not.to.include("whsec_bG9nZ2VyLXRlc3Qtc2VjcmV0LTMyLWJ5dGVzLWxvbmc=");
   });
 
+  it("keeps out the secrets of a rotation and the admin token, as the configuration names them", () => {
+    process.env.LOG_REDACT = "off";
+    const out = capture();
+    createLogger("adapter", { destination: out.stream }).info(
+      {
+        secrets: ["whsec_cm90YXRpb24tbmV3LXNlY3JldC0yNC1ieXRlcw=="],
+        callbacks: { secrets: ["whsec_cm90YXRpb24tb2xkLXNlY3JldC0yNC1ieXRlcw=="] },
+        token: "admin-token-top-level-0001",
+        admin: { port: 9090, token: "admin-token-one-level-0002" },
+      },
+      "debug",
+    );
+    const text = JSON.stringify(out.lines()[0]);
+    expect(out.lines()[0].admin).to.include({ port: 9090 });
+    expect(text).not.to.include("cm90YXRpb24tbmV3");
+    expect(text).not.to.include("cm90YXRpb24tb2xk");
+    expect(text).not.to.include("admin-token-top-level-0001");
+    expect(text).not.to.include("admin-token-one-level-0002");
+  });
+
   it("honours LOG_LEVEL, including silent", () => {
     process.env.LOG_LEVEL = "silent";
     const out = capture();
