@@ -123,6 +123,15 @@ describe("callback targets", () => {
     refusal(() => parseCallbackTarget(null, policy));
   });
 
+  it("takes a target of 2 048 characters and refuses one longer", () => {
+    const base = "https://callbacks.example.org/hooks/";
+    const of = (n: number) => base + "a".repeat(n - base.length);
+    expect(parseCallbackTarget(of(2048), policy)).to.include({ kind: "url", target: of(2048) });
+    expect(refusal(() => parseCallbackTarget(of(2049), policy)).message).to.equal(
+      "the callback target is longer than 2048 characters",
+    );
+  });
+
   it("refuses a host no DNS name can be, which a resolver answers with EINVAL, not ENOTFOUND", () => {
     const label = (n: number) => "a".repeat(n);
     const long = refusal(() =>
