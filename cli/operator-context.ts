@@ -11,6 +11,7 @@ import { DeadLetters } from "../shared/operator/dead-letters";
 import { cliActor, OperatorJournal, type JournalWrite } from "../shared/operator/operator-journal";
 import { topologyNames, type TopologyNames } from "../shared/protocol/names";
 import { checkRedis, createRedis, whenReady } from "../shared/store/redis";
+import { readConnectionTls } from "../shared/config/connection-tls";
 import { TransactionStore } from "../shared/store/transaction-store";
 import type { OperatorArgs } from "./operator-args";
 import { terminalText } from "./terminal-text";
@@ -71,7 +72,13 @@ export async function withOperatorContext(
       journal,
       record: journal.as(cliActor()),
       print,
-      connectBroker: async () => (broker ??= await Broker.connect(config.amqpUrls, log)),
+      connectBroker: async () =>
+        (broker ??= await Broker.connect(
+          config.amqpUrls,
+          log,
+          undefined,
+          readConnectionTls(config).amqp,
+        )),
     });
   } finally {
     redis.disconnect();
@@ -89,12 +96,14 @@ export async function connectRedis(
   log: Logger,
   ready: (redis: Redis) => Promise<void> = whenReady,
 ): Promise<Redis> {
-  await checkRedis(config.redisUrl);
+  const tls = readConnectionTls(config).redis;
+  await checkRedis(config.redisUrl, undefined, tls);
   const redis = createRedis(
     config.redisUrl,
     log,
     `sluice-cli-${config.instanceId}`,
     config.redisCommandTimeoutMs,
+    tls,
   );
   try {
     await ready(redis);

@@ -8,6 +8,7 @@ import * as amqpManager from "amqp-connection-manager";
 import type { AmqpConnectionManager, ChannelWrapper } from "amqp-connection-manager";
 import type { Channel, ConfirmChannel, ConsumeMessage, Options } from "amqplib";
 import type { Logger } from "pino";
+import type { ConnectionTlsOptions } from "../config/connection-tls";
 import { SluiceError } from "../protocol/errors";
 import { amqpStartupError, redactUrl } from "../runtime/startup-error";
 import { corkPerTurn } from "../runtime/turn-corked-socket";
@@ -107,19 +108,21 @@ export class Broker extends EventEmitter {
   /**
    * Connects to the first node that answers (each is tried in turn), or fails with one clear
    * line naming the URLs when none is reachable. Later reconnects go round the same list, so a
-   * lost node is replaced by the next one that lives.
+   * lost node is replaced by the next one that lives. `tls` (`amqpTls`): the CA and client
+   * certificate of amqps:// connections; amqplib names each URL's host for SNI and the host check.
    */
   static async connect(
     urls: string | readonly string[],
     log: Logger,
     timeoutMs = 10_000,
+    tls: ConnectionTlsOptions | null = null,
   ): Promise<Broker> {
     const list = typeof urls === "string" ? [urls] : [...urls];
     const connection = amqpManager.connect(list, {
       heartbeatIntervalInSeconds: 10,
       reconnectTimeInSeconds: 1,
       // Nagle off: a publish waits for its confirm, so batching small frames only adds delay.
-      connectionOptions: { timeout: 5_000, noDelay: true },
+      connectionOptions: { timeout: 5_000, noDelay: true, ...tls },
     });
     const broker = new Broker(list, connection, log);
     await new Promise<void>((resolve, reject) => {

@@ -23,6 +23,7 @@ import { suggestion } from "./did-you-mean";
 import { compileServiceWindows } from "./service-windows";
 import { XROAD_ID_PART, XROAD_ID_PART_PROBLEM } from "../protocol/xroad-id";
 import { tlsFilesOrNull, type TlsFiles } from "./tls-files";
+import { redactUrl } from "../runtime/startup-error";
 import { allowlistProblems } from "../delivery/callback-target";
 import {
   DEFAULT_AMQP_CONSUMER_TIMEOUT_MS,
@@ -148,6 +149,8 @@ export interface SluiceConfig {
   prefix: string;
   /** The broker's nodes: the connection fails over between them. */
   amqpUrls: string[];
+  /** `amqpTls`: the CA to verify the broker with, and Sluice's client certificate (amqps://). */
+  amqpTls: TlsFiles | null;
   /**
    * The broker's `consumer_timeout`: no backend's configuration may let a worker hold a message
    * unacknowledged that long (shared/config/unacknowledged-hold.ts).
@@ -161,6 +164,11 @@ export interface SluiceConfig {
   amqpMaxMessageBytes: number;
   /** `redis://…`, or `redis-sentinel://…` naming the sentinels and the master. */
   redisUrl: string;
+  /**
+   * `redisTls`: the CA to verify Redis with, and Sluice's client certificate (rediss://; with
+   * a Sentinel URL, it turns TLS on to the sentinels and the master).
+   */
+  redisTls: TlsFiles | null;
   /**
    * How long a Redis command may wait for its answer (subscriptions excepted): a silent Redis
    * (a partition, a frozen server) fails requests with 503 instead of holding them.
@@ -374,10 +382,13 @@ class Reader {
     return bytes || fallback;
   }
 
-  /** A `tls: { cert, key, ca, clientCa, clientCerts }` block: paths resolved against `baseDir`. */
-  tls(baseDir: string, withClientCa: boolean): TlsFiles | null {
-    if (!this.has("tls")) return null;
-    const t = this.at("tls");
+  /**
+   * A `tls: { cert, key, ca, clientCa, clientCerts }` block (or one of another name, `block`):
+   * paths resolved against `baseDir`.
+   */
+  tls(baseDir: string, withClientCa: boolean, block = "tls"): TlsFiles | null {
+    if (!this.has(block)) return null;
+    const t = this.at(block);
     const file = (key: string): string | null =>
       t.has(key) ? path.resolve(baseDir, t.string(key)) : null;
     const files = (key: string): string[] => {
@@ -625,6 +636,32 @@ function unusedTlsProblems(
   ];
 }
 
+/**
+ * Certificates for RabbitMQ or Redis reached without TLS would never be used, as for a backend:
+ * the operator meant TLS (a client certificate the broker requires), and the connection would
+ * go out in clear. A Sentinel URL has no TLS scheme: `redisTls` is what turns TLS on there.
+ */
+function plainConnectionTlsProblems(
+  amqpUrls: string[],
+  redisUrl: string,
+  amqpTls: TlsFiles | null,
+  redisTls: TlsFiles | null,
+): string[] {
+  const problems: string[] = [];
+  const plain = amqpUrls.filter((url) => /^amqp:\/\//i.test(url));
+  if (amqpTls && plain.length > 0) {
+    problems.push(
+      `config.amqpTls: ${plain.map((url) => `"${redactUrl(url)}"`).join(", ")} is amqp://, so these certificates would never be used; use amqps://`,
+    );
+  }
+  if (redisTls && /^redis:\/\//i.test(redisUrl)) {
+    problems.push(
+      `config.redisTls: "${redactUrl(redisUrl)}" is redis://, so these certificates would never be used; use rediss://`,
+    );
+  }
+  return problems;
+}
+
 /** Translators that call a remote X-Road service through the local security server (§9). */
 export const XROAD_TRANSLATORS = ["xroad-rest", "xroad-soap"];
 
@@ -665,6 +702,8 @@ export function tlsBlocks(config: SluiceConfig): Array<[where: string, files: Tl
       backend.tls ?? null,
     ]),
     ["config.securityServer.tls", config.securityServer?.tls ?? null],
+    ["config.amqpTls", config.amqpTls],
+    ["config.redisTls", config.redisTls],
   ];
 }
 
@@ -1098,6 +1137,10 @@ export function compileConfig(
     );
   }
 
+  const amqpTls = root.tls(baseDir, false, "amqpTls");
+  const redisTls = root.tls(baseDir, false, "redisTls");
+  problems.push(...plainConnectionTlsProblems(brokers.urls, redisUrl, amqpTls, redisTls));
+
   const redisCommandTimeoutMs = root.duration(
     "redisCommandTimeout",
     DEFAULT_REDIS_COMMAND_TIMEOUT_MS,
@@ -1130,9 +1173,11 @@ export function compileConfig(
     instanceId: `${instance}-${randomUUID().slice(0, 8)}`,
     prefix: root.string("prefix", ""),
     amqpUrls: brokers.urls,
+    amqpTls,
     amqpConsumerTimeoutMs,
     amqpMaxMessageBytes,
     redisUrl,
+    redisTls,
     redisCommandTimeoutMs,
     adapter: {
       host: adapter.string("host", "0.0.0.0"),

@@ -13,6 +13,7 @@ import { DeadLetters } from "../operator/dead-letters";
 import { RecentFailures } from "../operator/recent-failures";
 import { QueueMonitor } from "../broker/queue-monitor";
 import { checkRedis, createRedis, whenReady } from "../store/redis";
+import { readConnectionTls } from "../config/connection-tls";
 import { RedisHeartbeat } from "../store/redis-heartbeat";
 import { redisKeys } from "../protocol/redis-keys";
 import { EvictionWatch } from "../store/eviction-policy";
@@ -58,13 +59,15 @@ export async function startRuntime(
   adminPort = config.admin.port,
   clock: Clock = systemClock,
 ): Promise<Runtime> {
-  await checkRedis(config.redisUrl);
-  const broker = await Broker.connect(config.amqpUrls, log);
+  const tls = readConnectionTls(config);
+  await checkRedis(config.redisUrl, undefined, tls.redis);
+  const broker = await Broker.connect(config.amqpUrls, log, undefined, tls.amqp);
   const redis = createRedis(
     config.redisUrl,
     log,
     `sluice-${config.instanceId}`,
     config.redisCommandTimeoutMs,
+    tls.redis,
   );
   await whenReady(redis);
   const eviction = new EvictionWatch(redis, log);

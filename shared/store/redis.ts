@@ -5,6 +5,7 @@
 import Redis, { type ChainableCommander, type RedisOptions } from "ioredis";
 import type { Writable } from "node:stream";
 import type { Logger } from "pino";
+import type { ConnectionTlsOptions } from "../config/connection-tls";
 import { DEFAULT_REDIS_COMMAND_TIMEOUT_MS, redisTarget } from "../config/connection-urls";
 import {
   isCertificateRefusal,
@@ -36,26 +37,43 @@ export async function pipelineReplies(pipeline: ChainableCommander): Promise<unk
   return rows.map(([, reply]) => reply);
 }
 
-/** A client for `url` (direct or Sentinel) with `options`. */
-export function redisClient(url: string, options: RedisOptions): Redis {
+/**
+ * A client for `url` (direct or Sentinel) with `options`. `tls` (`redisTls`): the CA and client
+ * certificate of a rediss:// connection; with a Sentinel URL, which has no TLS scheme, it turns
+ * TLS on to the sentinels and to the master they name, both with the same material.
+ */
+export function redisClient(
+  url: string,
+  options: RedisOptions,
+  tls: ConnectionTlsOptions | null = null,
+): Redis {
   const target = redisTarget(url);
-  if (target.kind === "direct") return new Redis(target.url, options);
-  return new Redis({ ...target.options, ...options });
+  if (target.kind === "direct") return new Redis(target.url, tls ? { ...options, tls } : options);
+  const sentinelTls = tls ? { tls, sentinelTLS: tls, enableTLSForSentinelMode: true } : {};
+  return new Redis({ ...target.options, ...options, ...sentinelTls });
 }
 
 /** Fails with one clear line when Redis does not answer a PING. */
-export async function checkRedis(url: string, timeoutMs = 5_000): Promise<void> {
-  const probe = redisClient(url, {
-    lazyConnect: true,
-    connectTimeout: timeoutMs,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-    sentinelRetryStrategy: () => null,
-    enableOfflineQueue: false,
-    // A server that takes the connection and never answers (a partition, a frozen server)
-    // is as unreachable as one that refuses it: without this the start waits for ever.
-    commandTimeout: timeoutMs,
-  });
+export async function checkRedis(
+  url: string,
+  timeoutMs = 5_000,
+  tls: ConnectionTlsOptions | null = null,
+): Promise<void> {
+  const probe = redisClient(
+    url,
+    {
+      lazyConnect: true,
+      connectTimeout: timeoutMs,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+      sentinelRetryStrategy: () => null,
+      enableOfflineQueue: false,
+      // A server that takes the connection and never answers (a partition, a frozen server)
+      // is as unreachable as one that refuses it: without this the start waits for ever.
+      commandTimeout: timeoutMs,
+    },
+    tls,
+  );
   // A refused AUTH, a refused TLS certificate (rediss://), or a ready check nobody answered,
   // arrives as an error event; the connect itself only says "closed".
   let refused: Error | null = null;
@@ -105,22 +123,27 @@ export function createRedis(
   log: Logger,
   name: string,
   commandTimeoutMs = DEFAULT_REDIS_COMMAND_TIMEOUT_MS,
+  tls: ConnectionTlsOptions | null = null,
 ): Redis {
-  const client = redisClient(url, {
-    connectionName: name,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    // Not ioredis's commandTimeout: lagTolerantDeadlines below (an answer read late is no silence).
-    // The sentinels are asked where the master is on every reconnect: not for ever either.
-    sentinelCommandTimeout: commandTimeoutMs,
-    // Off: the socket is corked per event-loop turn (corkPerTurn below), which already sends a
-    // turn's commands in one write; auto-pipelining only added a Pipeline object per batch.
-    enableAutoPipelining: false,
-    retryStrategy: (times) => Math.min(times * 200, 2_000),
-    sentinelRetryStrategy: (times) => Math.min(times * 200, 2_000),
-    // A former master that came back as a replica refuses writes: find the master again.
-    reconnectOnError: (error) => error.message.startsWith("READONLY"),
-  });
+  const client = redisClient(
+    url,
+    {
+      connectionName: name,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      // Not ioredis's commandTimeout: lagTolerantDeadlines below (an answer read late is no silence).
+      // The sentinels are asked where the master is on every reconnect: not for ever either.
+      sentinelCommandTimeout: commandTimeoutMs,
+      // Off: the socket is corked per event-loop turn (corkPerTurn below), which already sends a
+      // turn's commands in one write; auto-pipelining only added a Pipeline object per batch.
+      enableAutoPipelining: false,
+      retryStrategy: (times) => Math.min(times * 200, 2_000),
+      sentinelRetryStrategy: (times) => Math.min(times * 200, 2_000),
+      // A former master that came back as a replica refuses writes: find the master again.
+      reconnectOnError: (error) => error.message.startsWith("READONLY"),
+    },
+    tls,
+  );
   lagTolerantDeadlines(client, commandTimeoutMs);
   // Each (re)connect brings a new socket; ioredis only exposes it on `connect`.
   client.on("connect", () => {

@@ -1,7 +1,9 @@
 // RabbitMQ over `amqps://` and Redis over `rediss://`: a private RabbitMQ node with a TLS
 // listener only and a private redis-server with a TLS port only, their certificates issued by a
-// test CA that Node trusts through NODE_EXTRA_CA_CERTS. The three roles run through them; a
-// certificate from another CA, or one not naming the host of the URL, stops a role's start.
+// test CA, both requiring a client certificate from it (mutual TLS). The three roles run through
+// them with the CA and a client certificate in `amqpTls` and `redisTls`; a role given a server
+// certificate from another CA (NODE_EXTRA_CA_CERTS), or one not naming the host of the URL, does
+// not start.
 
 import { expect } from "chai";
 import { AMQP_URL, Harness, REDIS_URL, call, untilState } from "../support/harness";
@@ -20,7 +22,12 @@ describe("RabbitMQ and Redis over TLS (private amqps:// node, rediss:// server)"
     pki = createTestPki();
     // Valid for 127.0.0.1 alone: `localhost` in a URL is a name the certificate does not hold.
     const server = pki.ca.issue("server", { san: "IP:127.0.0.1" });
-    const tls = { certFile: server.certFile, keyFile: server.keyFile, caFile: pki.ca.certFile };
+    const tls = {
+      certFile: server.certFile,
+      keyFile: server.keyFile,
+      caFile: pki.ca.certFile,
+      clientCertRequired: true,
+    };
     redis = await PrivateRedis.start({ tls });
     rabbit = await PrivateRabbit.start({ tls });
   });
@@ -40,14 +47,17 @@ describe("RabbitMQ and Redis over TLS (private amqps:// node, rediss:// server)"
     backends: { sim: { translator: "rest-json" } },
   };
 
-  describe("with the test CA in NODE_EXTRA_CA_CERTS", function () {
-    const env = async () => ({
-      AMQP_URL: rabbit!.url,
-      REDIS_URL: redis!.url,
-      NODE_EXTRA_CA_CERTS: pki.ca.certFile,
-    });
+  describe("with the test CA and a client certificate in amqpTls and redisTls", function () {
+    // No NODE_EXTRA_CA_CERTS: the CA of the configuration alone verifies the servers. The URLs
+    // are in the file too, where the certificates are checked against their scheme.
+    const env = async () => ({ AMQP_URL: rabbit!.url, REDIS_URL: redis!.url });
     const harness = Harness.suite({
-      config,
+      config: () => {
+        const client = pki.ca.issue("sluice-client");
+        const tls = { ca: pki.ca.certFile, cert: client.certFile, key: client.keyFile };
+        const urls = { amqpUrl: rabbit!.url, redisUrl: redis!.url };
+        return { ...config, ...urls, amqpTls: tls, redisTls: tls };
+      },
       roles: [
         { role: "adapter", env },
         { role: "worker", env },

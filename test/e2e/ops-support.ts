@@ -61,6 +61,8 @@ export interface ServerTls {
   certFile: string;
   keyFile: string;
   caFile: string;
+  /** Refuse a client without a certificate `caFile` issued (mutual TLS). */
+  clientCertRequired?: boolean;
 }
 
 /** A redis-server of this test alone, on a free port; without persistence unless asked. */
@@ -88,7 +90,7 @@ export class PrivateRedis {
     const args = tls
       ? ["--port", "0", "--tls-port", String(this.port), "--tls-cert-file", tls.certFile]
           .concat(["--tls-key-file", tls.keyFile, "--tls-ca-cert-file", tls.caFile])
-          .concat(["--tls-auth-clients", "no"])
+          .concat(["--tls-auth-clients", tls.clientCertRequired ? "yes" : "no"])
       : ["--port", String(this.port)];
     args.push("--bind", "127.0.0.1", "--save", "");
     args.push("--dir", this.dir, "--appendonly", this.options.appendonly ? "yes" : "no");
@@ -214,7 +216,8 @@ export class PrivateRabbit {
    * Starts a fresh node; `port` and `distPort` from a suite's own range (free ports when not
    * given). The node name is new each time, so a port may serve one node after another.
    * `config`: more rabbitmq.conf lines (e.g. `max_message_size = 1048576\n`). `tls`: the port
-   * takes `amqps://` only (no plain listener), with this certificate; no client's asked.
+   * takes `amqps://` only (no plain listener), with this certificate; a client's asked for only
+   * with `clientCertRequired`.
    */
   static async start(
     ports: { port?: number; distPort?: number; config?: string; tls?: ServerTls } = {},
@@ -236,8 +239,8 @@ export class PrivateRabbit {
           `ssl_options.cacertfile = ${path.join(dir, "ca.pem")}`,
           `ssl_options.certfile = ${path.join(dir, "cert.pem")}`,
           `ssl_options.keyfile = ${path.join(dir, "key.pem")}`,
-          "ssl_options.verify = verify_none",
-          "ssl_options.fail_if_no_peer_cert = false",
+          `ssl_options.verify = ${ports.tls.clientCertRequired ? "verify_peer" : "verify_none"}`,
+          `ssl_options.fail_if_no_peer_cert = ${ports.tls.clientCertRequired === true}`,
         ].join("\n")
       : `listeners.tcp.local = 127.0.0.1:${port}`;
     writeFileSync(

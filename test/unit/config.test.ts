@@ -10,6 +10,7 @@ import {
   misreadEnvValues,
   unsetEnvNames,
   substituteEnv,
+  tlsBlocks,
 } from "../../shared/config/config";
 import { redactUrl } from "../../shared/runtime/startup-error";
 import { restoringEnv } from "../support/environment";
@@ -529,6 +530,60 @@ describe("configuration", () => {
     expect(
       problemsOf({ ...minimal, backends: { legacy: { url: "https://legacy.internal", tls } } }),
     ).to.deep.equal([]);
+  });
+
+  it("reads amqpTls and redisTls beside the configuration, refused for an amqp:// or redis:// URL", () => {
+    restoringEnv(["AMQP_URL", "REDIS_URL"], () => {
+      delete process.env.AMQP_URL;
+      delete process.env.REDIS_URL;
+      const tls = { ca: "ca.pem", cert: "sluice.crt", key: "sluice.key" };
+      const config = compileConfig(
+        {
+          ...minimal,
+          amqpUrl: "amqps://guest:pw@rabbit.internal",
+          amqpTls: tls,
+          redisUrl: "rediss://redis.internal",
+          redisTls: { cert: "redis-client.crt", key: "redis-client.key" },
+        },
+        "/etc/sluice",
+      );
+      expect(config.amqpTls).to.deep.equal({
+        cert: "/etc/sluice/sluice.crt",
+        key: "/etc/sluice/sluice.key",
+        ca: ["/etc/sluice/ca.pem"],
+      });
+      expect(config.redisTls).to.deep.equal({
+        cert: "/etc/sluice/redis-client.crt",
+        key: "/etc/sluice/redis-client.key",
+        ca: [],
+      });
+      expect(tlsBlocks(config).map(([where]) => where)).to.include.members([
+        "config.amqpTls",
+        "config.redisTls",
+      ]);
+      expect(compileConfig(minimal, "/etc/sluice")).to.include({ amqpTls: null, redisTls: null });
+      // The operator who wrote the certificates meant TLS; the connection went out in clear.
+      expect(
+        problemsOf({
+          ...minimal,
+          amqpUrl: ["amqps://guest:pw@rabbit-1.internal", "amqp://guest:pw@rabbit-2.internal"],
+          amqpTls: tls,
+          redisUrl: "redis://:pw@redis.internal",
+          redisTls: tls,
+        }),
+      ).to.deep.equal([
+        'config.amqpTls: "amqp://guest:***@rabbit-2.internal" is amqp://, so these certificates would never be used; use amqps://',
+        'config.redisTls: "redis://:***@redis.internal" is redis://, so these certificates would never be used; use rediss://',
+      ]);
+      // A Sentinel URL has no TLS scheme: redisTls is what asks for TLS there.
+      expect(
+        problemsOf({ ...minimal, redisUrl: "redis-sentinel://s1:26379/mymaster", redisTls: tls }),
+      ).to.deep.equal([]);
+      expect(problemsOf({ ...minimal, amqpTls: { cert: "sluice.crt" } })).to.deep.equal([
+        "config.amqpTls: cert and key go together",
+        'config.amqpTls: "amqp://guest:***@127.0.0.1:5672" is amqp://, so these certificates would never be used; use amqps://',
+      ]);
+    });
   });
 
   it("reads adapter.tls.clientCerts as files beside the configuration, only on the service port and with its own certificate", () => {
