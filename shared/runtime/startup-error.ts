@@ -86,26 +86,60 @@ export function amqpStartupError(
       `${where} refused to open virtual host "${vhostOf(url)}": it does not exist or user "${userOf(url)}" has no permission on it (create it with \`rabbitmqctl add_vhost\` and \`set_permissions\`)`,
     );
   }
-  if (isCertificateRefusal(error)) return certificateStartupError(where, why, "AMQP_URL");
+  if (isClientCertificateRefusal(error))
+    return clientCertificateStartupError(where, why, "amqpTls");
+  if (isCertificateRefusal(error))
+    return certificateStartupError(where, why, "AMQP_URL", "amqpTls");
   return new StartupError(`cannot connect to ${where} (${why}); ${START_SERVICES_HINT}`);
 }
 
 /**
  * Whether a connection failed because this side refused the server's TLS certificate (an
  * issuer Node does not trust, a host name it does not hold, expired): Node's verify codes.
+ * The alerts of a server refusing this side's certificate are not among them.
  */
 export function isCertificateRefusal(error: Error | undefined): boolean {
   const code = (error as NodeJS.ErrnoException | undefined)?.code ?? "";
-  return /CERT|SELF_SIGNED|UNABLE_TO_(?:GET|VERIFY)|ALTNAME/.test(code);
+  return (
+    !isClientCertificateRefusal(error) &&
+    /CERT|SELF_SIGNED|UNABLE_TO_(?:GET|VERIFY)|ALTNAME/.test(code)
+  );
+}
+
+/**
+ * Whether the server ended the handshake over this side's certificate: none given to a server
+ * that requires one (TLS 1.3's `certificate required`), or one it does not accept (issued by a
+ * CA it does not trust, expired). OpenSSL names the alert the server sent in the error code.
+ */
+export function isClientCertificateRefusal(error: Error | undefined): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code ?? "";
+  return /^ERR_SSL_\w*ALERT_(?:CERTIFICATE_REQUIRED|BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN|CERTIFICATE_EXPIRED|CERTIFICATE_REVOKED|UNSUPPORTED_CERTIFICATE)$/.test(
+    code,
+  );
 }
 
 /**
  * A server that answered with a certificate Node refused is running: the hint to start it
- * would mislead. What fixes it is the CA Node trusts or the host name in the URL.
+ * would mislead. What fixes it is the CA trusted or the host name in the URL.
  */
-function certificateStartupError(where: string, why: string, setting: string): StartupError {
+function certificateStartupError(
+  where: string,
+  why: string,
+  setting: string,
+  tlsBlock: string,
+): StartupError {
   return new StartupError(
-    `cannot connect to ${where}: its TLS certificate was refused (${why}); trust the CA that issued it with NODE_EXTRA_CA_CERTS=<CA file>, and name in ${setting} a host the certificate is issued for`,
+    `cannot connect to ${where}: its TLS certificate was refused (${why}); trust the CA that issued it in ${tlsBlock}.ca or with NODE_EXTRA_CA_CERTS=<CA file>, and name in ${setting} a host the certificate is issued for`,
+  );
+}
+
+/**
+ * A server that refused this side's certificate (or its lack of one) is running too, and
+ * requires mutual TLS: what fixes it is a client certificate it accepts.
+ */
+function clientCertificateStartupError(where: string, why: string, tlsBlock: string): StartupError {
+  return new StartupError(
+    `cannot connect to ${where}: it refused the TLS handshake over Sluice's client certificate (${why.trim()}); it requires one its CA issued: name the certificate and its key in ${tlsBlock}.cert and ${tlsBlock}.key`,
   );
 }
 
@@ -121,6 +155,9 @@ export function redisStartupError(url: string, error: Error): StartupError {
   if (/DB index is out of range/i.test(why)) {
     return new StartupError(`${where}: the database number in REDIS_URL does not exist (${why})`);
   }
-  if (isCertificateRefusal(error)) return certificateStartupError(where, why, "REDIS_URL");
+  if (isClientCertificateRefusal(error))
+    return clientCertificateStartupError(where, why, "redisTls");
+  if (isCertificateRefusal(error))
+    return certificateStartupError(where, why, "REDIS_URL", "redisTls");
   return new StartupError(`cannot connect to ${where} (${why}); ${START_SERVICES_HINT}`);
 }

@@ -9,6 +9,7 @@ import type { ConnectionTlsOptions } from "../config/connection-tls";
 import { DEFAULT_REDIS_COMMAND_TIMEOUT_MS, redisTarget } from "../config/connection-urls";
 import {
   isCertificateRefusal,
+  isClientCertificateRefusal,
   redactUrl,
   redisStartupError,
   StartupError,
@@ -79,7 +80,11 @@ export async function checkRedis(
   let refused: Error | null = null;
   probe.on("error", (error: Error) => {
     if (/timed out/.test(error.message)) refused = new Error(`no answer within ${timeoutMs} ms`);
-    else if (/NOAUTH|WRONGPASS|ERR/.test(error.message) || isCertificateRefusal(error))
+    else if (
+      /NOAUTH|WRONGPASS|ERR/.test(error.message) ||
+      isCertificateRefusal(error) ||
+      isClientCertificateRefusal(error)
+    )
       refused = error;
   });
   // The ready check and the PING each have the command deadline: together, one deadline too.

@@ -1,9 +1,9 @@
 // RabbitMQ over `amqps://` and Redis over `rediss://`: a private RabbitMQ node with a TLS
 // listener only and a private redis-server with a TLS port only, their certificates issued by a
 // test CA, both requiring a client certificate from it (mutual TLS). The three roles run through
-// them with the CA and a client certificate in `amqpTls` and `redisTls`; a role given a server
-// certificate from another CA (NODE_EXTRA_CA_CERTS), or one not naming the host of the URL, does
-// not start.
+// them with the CA and a client certificate in `amqpTls` and `redisTls`; a role without a client
+// certificate, or given a server certificate from another CA (NODE_EXTRA_CA_CERTS), or one not
+// naming the host of the URL, does not start.
 
 import { expect } from "chai";
 import { AMQP_URL, Harness, REDIS_URL, call, untilState } from "../support/harness";
@@ -88,7 +88,7 @@ describe("RabbitMQ and Redis over TLS (private amqps:// node, rediss:// server)"
     });
   });
 
-  describe("with a certificate Node does not accept", function () {
+  describe("without a client certificate, or with a certificate Node does not accept", function () {
     const harness = Harness.suite({ config });
 
     /** Starts a worker that must not start; returns what it printed. */
@@ -103,6 +103,30 @@ describe("RabbitMQ and Redis over TLS (private amqps:// node, rediss:// server)"
       }
       return started.message;
     }
+
+    it("RabbitMQ requiring a client certificate, none configured: the role does not start, amqpTls named", async () => {
+      const printed = await refusedStart({
+        AMQP_URL: rabbit!.url,
+        REDIS_URL,
+        NODE_EXTRA_CA_CERTS: pki.ca.certFile,
+      });
+      expect(printed).to.include(`RabbitMQ at amqps://guest:***@127.0.0.1:${rabbit!.port}`);
+      expect(printed).to.include("it refused the TLS handshake over Sluice's client certificate");
+      expect(printed).to.include("certificate required");
+      expect(printed).to.include("amqpTls.cert and amqpTls.key");
+    });
+
+    it("Redis requiring a client certificate, none configured: the role does not start, redisTls named", async () => {
+      const printed = await refusedStart({
+        AMQP_URL,
+        REDIS_URL: redis!.url,
+        NODE_EXTRA_CA_CERTS: pki.ca.certFile,
+      });
+      expect(printed).to.include(`Redis at rediss://127.0.0.1:${redis!.port}`);
+      expect(printed).to.include("it refused the TLS handshake over Sluice's client certificate");
+      expect(printed).to.include("certificate required");
+      expect(printed).to.include("redisTls.cert and redisTls.key");
+    });
 
     it("RabbitMQ's certificate from a CA not trusted: the role does not start, the URL named without its password", async () => {
       const printed = await refusedStart({

@@ -216,6 +216,21 @@ describe("a refused TLS certificate at start", () => {
     expect(redis).to.include("REDIS_URL").and.not.include("SECRET");
   });
 
+  it("names the client certificate setting when the server refused Sluice's (or its lack of one)", () => {
+    const required = refusal(
+      "ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED",
+      "error:0A00045C:SSL routines:ssl3_read_bytes:tlsv13 alert certificate required:SSL alert number 116\n",
+    );
+    const amqp = amqpStartupError(["amqps://u:SECRET@h:5671"], required).message;
+    expect(amqp).to.include("RabbitMQ at amqps://u:***@h:5671: it refused the TLS handshake");
+    expect(amqp).to.include("amqpTls.cert and amqpTls.key").and.include("alert number 116)");
+    expect(amqp).to.not.include("its TLS certificate was refused").and.not.include("SECRET");
+    const unknownCa = refusal("ERR_SSL_TLSV1_ALERT_UNKNOWN_CA", "tlsv1 alert unknown ca");
+    const redis = redisStartupError("rediss://:SECRET@h:6380", unknownCa).message;
+    expect(redis).to.include("Redis at rediss://:***@h:6380: it refused the TLS handshake");
+    expect(redis).to.include("redisTls.cert and redisTls.key").and.not.include("NODE_EXTRA");
+  });
+
   it("leaves a connection nobody answered as it was", () => {
     const refused = refusal("ECONNREFUSED", "connect ECONNREFUSED 127.0.0.1:5671");
     expect(amqpStartupError(["amqps://h:5671"], refused).message).to.include("rabbitmq-server");
