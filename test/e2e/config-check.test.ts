@@ -485,6 +485,29 @@ exports.createTranslator = () => { throw new Error("no licence file at /etc/lega
     expect(result.stdout).to.include("is valid");
   });
 
+  it("warns of an amqpTls or redisTls file a role would stop on, without connecting", () => {
+    const other = pki.ca.issue("broker-other");
+    const expired = pki.ca.issue("broker-expired", { expired: true });
+    const file = path.join(dir, "bad-broker-tls.yaml");
+    writeFileSync(
+      file,
+      // Ports nothing listens on: the check reads the files and connects to neither.
+      `${LOOPBACK}amqpUrl: amqps://127.0.0.1:1\namqpTls: { ca: ss.crt, cert: ss.crt, key: ${other.keyFile} }\nredisUrl: rediss://127.0.0.1:1\nredisTls: { cert: ${expired.certFile}, key: ${expired.keyFile} }\nservices:\n  s: { backend: b, reply: { mode: ack } }\nbackends:\n  b: { url: "http://127.0.0.1:1" }\n`,
+    );
+    const result = sluice(["check", "--config", file], { AMQP_URL: "", REDIS_URL: "" });
+    expect(result.status, result.stderr).to.equal(0);
+    const lines = result.stderr.trim().split("\n");
+    expect(lines).to.have.length(2);
+    expect(lines[0]).to.equal(
+      `sluice: warning: config.amqpTls: key file ${other.keyFile} does not belong to certificate ${path.join(dir, "ss.crt")}; a role that uses it refuses to start with this file`,
+    );
+    expect(lines[1]).to.match(
+      new RegExp(
+        `^sluice: warning: config\\.redisTls: certificate ${expired.certFile} expired on .*; a role that uses it refuses to start with this file$`,
+      ),
+    );
+  });
+
   it("reads adapter.tls.clientCerts too: a pinned file that holds no certificate is warned of", () => {
     const pinned = path.join(dir, "pinned-not-pem.crt");
     writeFileSync(pinned, "the security server's certificate goes here\n");
