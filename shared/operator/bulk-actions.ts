@@ -50,40 +50,22 @@ function untilOfEntries(entries: Array<{ at: number }>): { until?: string } {
 }
 
 /** The dead letters of the selection not replayed yet, oldest first, replayed (or judged). */
-export async function replayDeadLetters(
+export function replayDeadLetters(
   run: BulkReplay,
 ): Promise<Dry<ReplayRun<ReplayResult | ReplayPreview>>> {
-  const { replayer, deadLetters, filter, limit, dryRun, depthOf } = run;
-  const { stopping, interrupted } = watched(run.stopping);
-  return journaled(
-    run.record,
-    dryRun ? "dead-letter.replay-bulk-dry-run" : "dead-letter.replay-bulk",
-    deadLetterSelection(filter, limit),
-    async () => {
-      // The oldest first, as documented: they have waited longest, and the newest `limit`
-      // would leave older ones behind for ever while new failures keep coming.
-      const { entries, more } = withinLimit(
-        await deadLetters.oldestPending(filter, limit + 1),
-        limit,
-      );
-      return {
-        ...(dryRun
-          ? {
-              dryRun: true as const,
-              ...untilOfEntries(entries),
-              ...(await replayer.previewMany(entries, depthOf, stopping)),
-            }
-          : await replayer.replayMany(entries, depthOf, stopping, run.noteReplayed)),
-        ...more,
-      };
-    },
-    (done) =>
-      runOutcome(
-        dryRun ? "would replay" : "replayed",
-        { ...done, results: done.replayed },
-        interrupted(),
-      ),
-  );
+  const { replayer, deadLetters, filter, depthOf } = run;
+  return runBulk(run, {
+    action: "dead-letter.replay-bulk",
+    target: deadLetterSelection(filter, run.limit),
+    done: "replayed",
+    would: "would replay",
+    // The oldest first, as documented: they have waited longest, and the newest `limit`
+    // would leave older ones behind for ever while new failures keep coming.
+    select: (count) => deadLetters.oldestPending(filter, count),
+    preview: (entries, stopping) => replayer.previewMany(entries, depthOf, stopping),
+    act: (entries, stopping) => replayer.replayMany(entries, depthOf, stopping, run.noteReplayed),
+    results: (done) => done.replayed,
+  });
 }
 
 export interface BulkDiscard extends BulkAction<DeadLetterFilter> {
@@ -97,38 +79,20 @@ export interface BulkDiscard extends BulkAction<DeadLetterFilter> {
  * The dead letters of the selection not replayed yet, oldest first, discarded (or judged): the
  * bulk replay's selection, so a dry run of either names the same dead letters.
  */
-export async function discardDeadLetters(
+export function discardDeadLetters(
   run: BulkDiscard,
 ): Promise<Dry<DiscardRun<DiscardResult | DiscardPreview>>> {
-  const { discarder, deadLetters, filter, limit, dryRun, note } = run;
-  const { stopping, interrupted } = watched(run.stopping);
-  return journaled(
-    run.record,
-    dryRun ? "dead-letter.discard-bulk-dry-run" : "dead-letter.discard-bulk",
-    deadLetterSelection(filter, limit, note),
-    async () => {
-      const { entries, more } = withinLimit(
-        await deadLetters.oldestPending(filter, limit + 1),
-        limit,
-      );
-      return {
-        ...(dryRun
-          ? {
-              dryRun: true as const,
-              ...untilOfEntries(entries),
-              ...(await discarder.previewMany(entries, stopping)),
-            }
-          : await discarder.discardMany(entries, stopping)),
-        ...more,
-      };
-    },
-    (done) =>
-      runOutcome(
-        dryRun ? "would discard" : "discarded",
-        { ...done, results: done.discarded },
-        interrupted(),
-      ),
-  );
+  const { discarder, deadLetters, filter } = run;
+  return runBulk(run, {
+    action: "dead-letter.discard-bulk",
+    target: deadLetterSelection(filter, run.limit, run.note),
+    done: "discarded",
+    would: "would discard",
+    select: (count) => deadLetters.oldestPending(filter, count),
+    preview: (entries, stopping) => discarder.previewMany(entries, stopping),
+    act: (entries, stopping) => discarder.discardMany(entries, stopping),
+    results: (done) => done.discarded,
+  });
 }
 
 export interface BulkRedelivery extends BulkAction<DeadCallbackFilter> {
@@ -137,36 +101,68 @@ export interface BulkRedelivery extends BulkAction<DeadCallbackFilter> {
 }
 
 /** The dead callbacks of the selection still delivery_failed, oldest first, redelivered (or judged). */
-export async function redeliverDeadCallbacks(
+export function redeliverDeadCallbacks(
   run: BulkRedelivery,
 ): Promise<Dry<RedeliveryRun<RedeliveryResult | RedeliveryPreview>>> {
-  const { redeliverer, deadCallbacks, filter, limit, dryRun } = run;
+  const { redeliverer, deadCallbacks, filter } = run;
+  return runBulk(run, {
+    action: "dead-callback.redeliver-bulk",
+    target: deadCallbackSelection(filter, run.limit),
+    done: "redelivered",
+    would: "would redeliver",
+    // The oldest first: they have waited longest.
+    select: (count) =>
+      deadCallbacks.list({ ...filter, delivery: "delivery_failed" }, count, "oldest"),
+    preview: (entries, stopping) => redeliverer.previewMany(entries, stopping),
+    act: (entries, stopping) => redeliverer.redeliverMany(entries, stopping),
+    results: (done) => done.redelivered,
+  });
+}
+
+/** What sets one bulk action apart; selecting to the limit, the dry run and the journal are shared. */
+interface BulkKind<E, R> {
+  /** Journaled as this, a dry run as this with `-dry-run`. */
+  action: "dead-letter.replay-bulk" | "dead-letter.discard-bulk" | "dead-callback.redeliver-bulk";
+  /** The selection as the journal shows it. */
+  target: string;
+  /** What the journal counts: the entries the run acted on, or a dry run would have. */
+  done: "replayed" | "discarded" | "redelivered";
+  would: "would replay" | "would discard" | "would redeliver";
+  /** The selection, oldest first, at most `count`. */
+  select: (count: number) => Promise<E[]>;
+  preview: (entries: E[], stopping: () => boolean) => Promise<R>;
+  act: (entries: E[], stopping: () => boolean) => Promise<R>;
+  results: (run: R) => Array<{ result: string }>;
+}
+
+/** A bulk action: its selection up to the limit, acted on (or judged), and journaled. */
+async function runBulk<
+  E extends { at: number },
+  R extends { skipped: unknown[]; failure?: string },
+>(run: BulkAction<unknown>, kind: BulkKind<E, R>): Promise<Dry<R>> {
+  const { limit, dryRun } = run;
   const { stopping, interrupted } = watched(run.stopping);
   return journaled(
     run.record,
-    dryRun ? "dead-callback.redeliver-bulk-dry-run" : "dead-callback.redeliver-bulk",
-    deadCallbackSelection(filter, limit),
-    async () => {
-      // The oldest first: they have waited longest.
-      const { entries, more } = withinLimit(
-        await deadCallbacks.list({ ...filter, delivery: "delivery_failed" }, limit + 1, "oldest"),
-        limit,
-      );
+    dryRun ? (`${kind.action}-dry-run` as const) : kind.action,
+    kind.target,
+    async (): Promise<Dry<R>> => {
+      const { entries, more } = withinLimit(await kind.select(limit + 1), limit);
       return {
         ...(dryRun
           ? {
               dryRun: true as const,
               ...untilOfEntries(entries),
-              ...(await redeliverer.previewMany(entries, stopping)),
+              ...(await kind.preview(entries, stopping)),
             }
-          : await redeliverer.redeliverMany(entries, stopping)),
+          : await kind.act(entries, stopping)),
         ...more,
       };
     },
     (done) =>
       runOutcome(
-        dryRun ? "would redeliver" : "redelivered",
-        { ...done, results: done.redelivered },
+        dryRun ? kind.would : kind.done,
+        { ...done, results: kind.results(done) },
         interrupted(),
       ),
   );
