@@ -31,7 +31,7 @@ export function readConnectionTls(
   config: Pick<SluiceConfig, "amqpTls" | "redisTls">,
 ): ConnectionTls {
   return {
-    amqp: config.amqpTls ? options(readTlsFiles(config.amqpTls, "amqpTls")) : null,
-    redis: config.redisTls ? options(readTlsFiles(config.redisTls, "redisTls")) : null,
+    amqp: config.amqpTls ? options(readTlsFiles(config.amqpTls, "amqpTls", false)) : null,
+    redis: config.redisTls ? options(readTlsFiles(config.redisTls, "redisTls", false)) : null,
   };
 }

@@ -170,7 +170,12 @@ function oneValidNow(certificates: X509Certificate[], what: string, effect: stri
 }
 
 /** Reads and checks every file; throws a StartupError naming the first bad one. */
-export function readTlsFiles(files: TlsFiles, where: string): TlsMaterial {
+export function readTlsFiles(
+  files: TlsFiles,
+  where: string,
+  /** Whether SIGHUP reads the files again (not for `amqpTls`/`redisTls`): what an expiry tells. */
+  reloadedOnSighup = true,
+): TlsMaterial {
   const material: TlsMaterial = {};
   if (files.cert) material.cert = readPem(files.cert, `${where}.cert`, "certificate");
   if (files.key) material.key = readPem(files.key, `${where}.key`, "key");
@@ -218,7 +223,7 @@ export function readTlsFiles(files: TlsFiles, where: string): TlsMaterial {
     const now = Date.now();
     if (Date.parse(cert.validTo) <= now) {
       throw new StartupError(
-        `${where}: certificate ${files.cert} expired on ${cert.validTo}; TLS peers refuse it (renew it, then SIGHUP or restart)`,
+        `${where}: certificate ${files.cert} expired on ${cert.validTo}; TLS peers refuse it (renew it, then ${reloadedOnSighup ? "SIGHUP or restart" : "restart"})`,
       );
     }
     if (Date.parse(cert.validFrom) > now) {

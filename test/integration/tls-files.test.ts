@@ -200,6 +200,13 @@ describe("TLS files from the configuration", () => {
         `^adapter\\.tls: certificate ${expired.certFile} expired on Jan  1 00:00:00 2001 GMT; TLS peers refuse it`,
       ),
     );
+    expect(() => readTlsFiles(files(expired.certFile, expired.keyFile), "adapter.tls")).to.throw(
+      /renew it, then SIGHUP or restart\)$/,
+    );
+    // The broker's and Redis's files are read at start only: SIGHUP would not help.
+    expect(() => readTlsFiles(files(expired.certFile, expired.keyFile), "amqpTls", false)).to.throw(
+      /renew it, then restart\)$/,
+    );
     expect(() => readTlsFiles(files(early.certFile, early.keyFile), "adapter.tls")).to.throw(
       /is not valid before Jan {2}1 00:00:00 2090 GMT/,
     );
