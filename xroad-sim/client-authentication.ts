@@ -5,7 +5,12 @@
 import type { X509Certificate } from "node:crypto";
 import { certificatesOf } from "../shared/config/tls-files";
 import { clientText } from "./provider-services";
-import type { ClientStatus, ConnectionType, XroadSimClientOptions } from "./sim-options";
+import {
+  IDENTIFIER_PART,
+  type ClientStatus,
+  type ConnectionType,
+  type XroadSimClientOptions,
+} from "./sim-options";
 import { XroadError } from "./xroad-errors";
 
 export interface CompiledClient {
@@ -33,6 +38,16 @@ export function compileClients(
   const problems: string[] = [];
   const clients = new Map<string, CompiledClient>();
   for (const [id, options] of Object.entries(all)) {
+    // A request names its client as INSTANCE/CLASS/MEMBER[/SUBSYSTEM]: an id written otherwise
+    // (`SUBSYSTEM:EE/…`, a trailing space) would never match one and refuse that client
+    // UnknownMember with nothing to say why.
+    const parts = id.split("/");
+    if (parts.length < 3 || parts.length > 4 || !parts.every((p) => IDENTIFIER_PART.test(p))) {
+      problems.push(
+        `client ${JSON.stringify(id)}: not INSTANCE/CLASS/MEMBER[/SUBSYSTEM] of X-Road identifier characters (PR-REST §4.8)`,
+      );
+      continue;
+    }
     const connectionType = options.connectionType ?? "HTTPS";
     if (!TYPES.includes(connectionType)) {
       problems.push(`client ${id}: connectionType must be one of ${TYPES.join(", ")}`);

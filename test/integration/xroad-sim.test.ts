@@ -926,6 +926,12 @@ describe("xroad-sim", function () {
       expect(() =>
         sim.setClients({ [CLIENT]: { status: "ACTIVE" as unknown as "REGISTERED" } }),
       ).to.throw(/status must be one of REGISTERED, SAVED/);
+      // An id no request could name is refused, not kept to refuse its client without a word.
+      for (const id of [`SUBSYSTEM:${CLIENT}`, `${CLIENT} `, "EE/GOV", `${CLIENT}/extra`]) {
+        expect(() => sim.setClients({ [id]: { connectionType: "HTTP" } }), id).to.throw(
+          /not INSTANCE\/CLASS\/MEMBER\[\/SUBSYSTEM\]/,
+        );
+      }
     });
 
     it("checks the client before the service, as X-Road's client proxy does", async () => {
