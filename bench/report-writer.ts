@@ -60,6 +60,30 @@ const PAIRS: Array<{ group: RunGroup; subject: string; baseline: string; latency
     baseline: "baseline.direct.throughput",
     latency: true,
   },
+  {
+    group: "sync",
+    subject: "baseline.naive-sync.latency",
+    baseline: "baseline.direct.latency",
+    latency: true,
+  },
+  {
+    group: "sync",
+    subject: "baseline.naive-sync.throughput",
+    baseline: "baseline.direct.throughput",
+    latency: true,
+  },
+  {
+    group: "sync",
+    subject: "sync.sluice.latency",
+    baseline: "baseline.naive-sync.latency",
+    latency: true,
+  },
+  {
+    group: "sync",
+    subject: "sync.sluice.throughput",
+    baseline: "baseline.naive-sync.throughput",
+    latency: true,
+  },
 ];
 
 export function comparisonsFor(runs: RunResult[]): Comparison[] {
@@ -146,6 +170,7 @@ const cpuOf = (run: RunResult | undefined, name: string): number | undefined =>
   run?.stats?.cpu?.find((c) => c.name === name)?.msPerRequest;
 
 const ms = (value: number): string => `${value.toFixed(3)} ms`;
+const signedMs = (value: number): string => `${value >= 0 ? "+" : ""}${value.toFixed(2)} ms`;
 
 /** CPU per request of `process` in `subject` divided by `baseProcess`'s in `baseline`. */
 function cpuRatio(
@@ -171,10 +196,29 @@ function cpuRatio(
 
 /** Processes a sync round trip runs through (the load generator and the backend excluded). */
 const ROUND_TRIP_PROCESSES = ["adapter", "worker", "response-worker", "rabbitmq", "redis"];
+/** The same for the naive durable sync round trip, so the two sums compare. */
+const NAIVE_ROUND_TRIP_PROCESSES = ["naive server", "naive worker", "rabbitmq", "redis"];
+
+/** CPU ms per request of `processes` in `run` summed, and each one's share as text. */
+function roundTripCpu(
+  run: RunResult | undefined,
+  processes: string[],
+): { total: number; parts: string } | undefined {
+  const cpu = run?.stats?.cpu;
+  if (!cpu) return undefined;
+  const total = cpu
+    .filter((c) => processes.includes(c.name))
+    .reduce((sum, c) => sum + c.msPerRequest, 0);
+  const parts = processes.map((n) => `${n} ${cpuOf(run, n)?.toFixed(3) ?? "–"}`).join(", ");
+  return { total, parts: `${parts}; machine ${cpuOf(run, "machine")?.toFixed(3) ?? "–"}` };
+}
+
+const NAIVE_SYNC = "naive durable sync round trip (reference, not a target)";
 
 /**
  * The cost-per-message table (issue 17): each figure next to the baseline it is divided by or
- * compared with, both from this run, and the naive design (koa + SET NX + confirmed publish).
+ * compared with, both from this run, and the naive designs (koa + SET NX + confirmed publish for
+ * the ack, and that plus a worker and one Redis pub/sub subscription for the sync round trip).
  */
 export function costsFor(runs: RunResult[], comparisons: Comparison[]): CostCheck[] {
   const rows: CostCheck[] = [];
@@ -215,39 +259,64 @@ export function costsFor(runs: RunResult[], comparisons: Comparison[]): CostChec
     ),
   );
   const syncRun = find(runs, "sync.sluice.throughput");
-  const roundTrip = syncRun?.stats?.cpu
-    ?.filter((c) => ROUND_TRIP_PROCESSES.includes(c.name))
-    .reduce((sum, c) => sum + c.msPerRequest, 0);
+  const roundTrip = roundTripCpu(syncRun, ROUND_TRIP_PROCESSES);
   const direct = find(runs, "baseline.direct.throughput");
   const directCpu = cpuOf(direct, "legacy-sim");
+  const directCpuText =
+    directCpu !== undefined
+      ? `backend called directly: legacy-sim ${ms(directCpu)}, machine ${ms(cpuOf(direct, "machine") ?? 0)}`
+      : "not measured";
   rows.push({
     figure: `CPU per sync round trip (${syncRun?.stats?.connections ?? "N"} connections): Sluice roles + RabbitMQ + Redis`,
     before: "0.94 ms (machine)",
     target: "≤ 0.5 ms",
     measured:
-      roundTrip !== undefined
-        ? `${ms(roundTrip)} (${ROUND_TRIP_PROCESSES.map((n) => `${n} ${cpuOf(syncRun, n)?.toFixed(3) ?? "–"}`).join(", ")}; machine ${cpuOf(syncRun, "machine")?.toFixed(3) ?? "–"})`
-        : "not measured",
-    baseline:
-      directCpu !== undefined
-        ? `backend called directly: legacy-sim ${ms(directCpu)}, machine ${ms(cpuOf(direct, "machine") ?? 0)}`
-        : "not measured",
-    met: roundTrip !== undefined ? roundTrip <= 0.5 : null,
+      roundTrip !== undefined ? `${ms(roundTrip.total)} (${roundTrip.parts})` : "not measured",
+    baseline: directCpuText,
+    met: roundTrip !== undefined ? roundTrip.total <= 0.5 : null,
   });
-  const overhead = comparisons.find(
-    (c) =>
-      c.subject === "sync.sluice.latency" &&
-      c.baseline === "baseline.direct.latency" &&
-      c.metric === "p50",
-  );
+  const naiveSyncRun = find(runs, "baseline.naive-sync.throughput");
+  const naiveTrip = roundTripCpu(naiveSyncRun, NAIVE_ROUND_TRIP_PROCESSES);
+  rows.push({
+    figure: `${NAIVE_SYNC}: CPU per round trip (${naiveSyncRun?.stats?.connections ?? "N"} connections), naive server + naive worker + RabbitMQ + Redis`,
+    before: "–",
+    target: "–",
+    measured:
+      naiveTrip !== undefined
+        ? `${ms(naiveTrip.total)} (${naiveTrip.parts}); Sluice ÷ naive ` +
+          `${roundTrip !== undefined && naiveTrip.total > 0 ? `${(roundTrip.total / naiveTrip.total).toFixed(2)} ×` : "–"}`
+        : "not measured",
+    baseline: directCpuText,
+    met: null,
+  });
+  const p50Over = (subject: string) =>
+    comparisons.find(
+      (c) =>
+        c.subject === subject && c.baseline === "baseline.direct.latency" && c.metric === "p50",
+    );
+  const overhead = p50Over("sync.sluice.latency");
   const directLatency = find(runs, "baseline.direct.latency")?.stats?.latencyMs.p50;
+  const directLatencyText =
+    directLatency !== undefined ? `direct call p50 ${directLatency.toFixed(2)} ms` : "–";
   rows.push({
     figure: "sync p50 overhead over calling the backend directly (1 connection)",
     before: "+1.9 to +8 ms",
     target: "≤ +1.5 ms, stable across 3 runs",
-    measured: overhead ? `+${overhead.value.toFixed(2)} ms (this run only)` : "not measured",
-    baseline: directLatency !== undefined ? `direct call p50 ${directLatency.toFixed(2)} ms` : "–",
+    measured: overhead ? `${signedMs(overhead.value)} (this run only)` : "not measured",
+    baseline: directLatencyText,
     met: overhead ? overhead.value <= 1.5 : null,
+  });
+  const naiveOverhead = p50Over("baseline.naive-sync.latency");
+  rows.push({
+    figure: `${NAIVE_SYNC}: p50 overhead over calling the backend directly (1 connection)`,
+    before: "–",
+    target: "–",
+    measured: naiveOverhead
+      ? `${signedMs(naiveOverhead.value)}; Sluice − naive ` +
+        `${overhead ? signedMs(round(overhead.value - naiveOverhead.value)) : "–"}`
+      : "not measured",
+    baseline: directLatencyText,
+    met: null,
   });
   const waiters = find(runs, "memory.waiters")?.memory?.peakMb;
   const hold = find(runs, "baseline.bare-koa.hold")?.memory?.peakMb;
@@ -353,6 +422,8 @@ const CPU_ORDER = [
   "response-worker",
   "bare koa",
   "naive",
+  "naive server",
+  "naive worker",
   "publisher",
   "legacy-sim",
   "rabbitmq",
@@ -463,7 +534,7 @@ mean something even when absolute numbers move between machines.
 npm run build
 npm run bench                      # everything, about 9 minutes; rewrites this file
 npm run bench -- --quick           # smoke run, under 2 minutes (smaller backlogs, short runs)
-npm run bench -- --only baselines  # only the baselines (bare Koa, raw publisher, direct backend)
+npm run bench -- --only baselines  # only the baselines (bare Koa, raw publisher, naive designs, direct backend)
 npm run bench -- --only sync,memory --duration 30 --connections 100
 \`\`\`
 
@@ -477,9 +548,9 @@ baselines first, so \`--only ingest-json\` still reports its ratios.
 The benchmark needs RabbitMQ and Redis (the same ones the tests use). It starts everything
 else itself, each in its own process: the Sluice roles (\`node bin/sluice.js <role> --config\`
 with a generated configuration whose queues, exchanges and Redis keys carry a unique
-\`bench-xxxxxxxx.\` prefix), the legacy simulator, the bare Koa baseline, and the load
-generator (autocannon's programmatic API in a separate process, so it never shares an event
-loop with a server under test). When a run ends it deletes its queues, exchanges and keys.
+\`bench-xxxxxxxx.\` prefix), the legacy simulator, the bare Koa and naive-design baselines,
+and the load generator (autocannon's programmatic API in a separate process, so it never shares
+an event loop with a server under test). When a run ends it deletes its queues, exchanges and keys.
 Results land in \`bench/results/<timestamp>.json\` (not committed); a full run also rewrites
 this file and the plots. The benchmark is never part of \`npm test\`.
 
@@ -502,7 +573,17 @@ this file and the plots. The benchmark is never part of \`npm test\`.
 3. **Sync round trip.** adapter → \`requests.legacy\` → worker → legacy simulator (0 ms) →
    \`responses\` → response-worker → adapter → caller, all roles as separate processes, no
    rate limit. Measured with 1 connection (pure per-request latency) and with N connections
-   (throughput), each against calling the simulator directly with the same request.
+   (throughput), each against two baselines: (a) calling the simulator directly with the same
+   request; (b) the **naive durable sync round trip**, what a user would write by hand with the
+   same skeleton of guarantees, in two processes: a Koa server reads and parses the body,
+   records the request with one ioredis \`SET NX\`, publishes it persistent and confirmed to a
+   quorum queue, and waits for the answer on one Redis pub/sub subscription shared by every
+   caller (200 with the backend's body, 504 after a timeout); a worker (amqplib, prefetch 50)
+   calls the same simulator over keep-alive connections, stores the result and publishes the
+   answer in one Redis \`MULTI\` (\`SET\` + \`PUBLISH\`), then acks. Its CPU per round trip counts
+   the same kind of processes as Sluice's (its server and worker, RabbitMQ, Redis; not the
+   simulator or the load generator), so the cost-per-message table can set the two side by
+   side: it is what one durable quorum hop and the wake-ups around it cost with nothing else.
 4. **Backlog.** Ack ingest as in (1) after pre-filling \`requests.legacy\` with N messages
    (raw confirmed publisher, 500 in flight), nothing consuming. The 0-message run is the
    baseline.

@@ -30,6 +30,7 @@ function commandsOf(options: BenchOptions, argv: string[]): string[] {
     "node bin/sluice.js adapter --config <tmp>/adapter.yaml          # + worker, response-worker for sync",
     "node dist/bench/legacy-backend.js --child 0                     # legacy-sim, 0 ms latency",
     "node dist/bench/bare-koa-server.js                              # bare Koa baseline",
+    "node dist/bench/naive-sync-server.js                            # + naive-sync-worker.js: naive sync baseline",
     `node dist/bench/load-generator.js --child                       # autocannon, ${options.connections} connections`,
   ];
 }

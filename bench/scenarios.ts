@@ -465,56 +465,116 @@ async function withBackend<T>(body: (backend: LegacyBackend) => Promise<T>): Pro
 
 const SYNC_PATH = "/lookup";
 
-async function syncRuns(ctx: BenchContext, withSluice: boolean): Promise<void> {
-  await withBackend(async (backend) => {
-    const backendWatch = [{ name: "legacy-sim", pid: backend.pid }];
-    const direct = (suffix: string, connections: number): Contender =>
-      httpContender(
-        ctx,
-        {
-          name: `baseline.direct.${suffix}`,
-          title: `legacy-sim called directly, ${connections} connection${connections > 1 ? "s" : ""}`,
-          group: "sync",
-          role: "baseline",
-        },
-        loadOptions(ctx, { url: `${backend.url}${SYNC_PATH}`, connections }),
-        backendWatch,
-      );
-    const shapes = [
-      ["latency", 1],
-      ["throughput", ctx.options.connections],
-    ] as const;
-    if (!withSluice) {
-      for (const [suffix, connections] of shapes)
-        await interleave(ctx, [direct(suffix, connections)]);
-      return;
+/**
+ * The naive durable sync round trip (naive-sync-server.ts and naive-sync-worker.ts, one process
+ * each) against `backendUrl`; `body` gets its URL and its processes, watched like Sluice's roles.
+ */
+async function withNaiveSync<T>(
+  ctx: BenchContext,
+  backendUrl: string,
+  body: (url: string, watch: WatchedProcess[]) => Promise<T>,
+): Promise<T> {
+  const prefix = `${PREFIX_STEM}${randomUUID().slice(0, 8)}.`;
+  const server = await forkReady<{ type: "ready"; port: number }>(
+    "naive-sync-server",
+    join(__dirname, "naive-sync-server.js"),
+    [ctx.options.amqpUrl, ctx.options.redisUrl, prefix],
+  );
+  try {
+    const worker = await forkReady("naive-sync-worker", join(__dirname, "naive-sync-worker.js"), [
+      ctx.options.amqpUrl,
+      ctx.options.redisUrl,
+      prefix,
+      backendUrl,
+    ]);
+    try {
+      return await body(`http://127.0.0.1:${server.ready.port}`, [
+        { name: "naive server", pid: server.process.pid },
+        { name: "naive worker", pid: worker.process.pid },
+      ]);
+    } finally {
+      await worker.process.stop(10_000);
     }
-    await withSystem(
-      systemOptions(ctx, {
-        roles: ["adapter", "worker", "response-worker"],
-        backendUrl: backend.url,
-      }),
-      async (system) => {
-        for (const [suffix, connections] of shapes) {
-          const sluice = httpContender(
-            ctx,
-            {
-              name: `sync.sluice.${suffix}`,
-              title: `Sluice sync round trip, all roles, ${connections} connection${connections > 1 ? "s" : ""}`,
-              group: "sync",
-              role: "sluice",
-            },
-            loadOptions(ctx, {
-              url: `${system.adapterUrl}/rest/${REST_SYNC_SERVICE}${SYNC_PATH}`,
-              connections,
-            }),
-            system.watch(backendWatch),
-          );
-          await interleave(ctx, [direct(suffix, connections), sluice]);
-        }
-      },
-    );
-  });
+  } finally {
+    // It deletes the queue and keys before it exits.
+    await server.process.stop(30_000);
+  }
+}
+
+async function syncRuns(ctx: BenchContext, withSluice: boolean): Promise<void> {
+  await withBackend((backend) =>
+    withNaiveSync(ctx, backend.url, async (naiveUrl, naiveWatch) => {
+      const backendWatch = [{ name: "legacy-sim", pid: backend.pid }];
+      const conns = (n: number): string => `${n} connection${n > 1 ? "s" : ""}`;
+      const direct = (suffix: string, connections: number): Contender =>
+        httpContender(
+          ctx,
+          {
+            name: `baseline.direct.${suffix}`,
+            title: `legacy-sim called directly, ${conns(connections)}`,
+            group: "sync",
+            role: "baseline",
+          },
+          loadOptions(ctx, { url: `${backend.url}${SYNC_PATH}`, connections }),
+          backendWatch,
+        );
+      const naive = (suffix: string, connections: number): Contender =>
+        httpContender(
+          ctx,
+          {
+            name: `baseline.naive-sync.${suffix}`,
+            title:
+              "naive durable sync round trip: koa + SET NX + confirmed publish to a quorum " +
+              `queue, worker + one Redis MULTI (SET + PUBLISH), ${conns(connections)}`,
+            group: "sync",
+            role: "baseline",
+          },
+          loadOptions(ctx, {
+            url: `${naiveUrl}/rest/${REST_SYNC_SERVICE}${SYNC_PATH}`,
+            connections,
+          }),
+          [...naiveWatch, ...backendWatch],
+        );
+      const shapes = [
+        ["latency", 1],
+        ["throughput", ctx.options.connections],
+      ] as const;
+      if (!withSluice) {
+        for (const [suffix, connections] of shapes)
+          await interleave(ctx, [direct(suffix, connections), naive(suffix, connections)]);
+        return;
+      }
+      await withSystem(
+        systemOptions(ctx, {
+          roles: ["adapter", "worker", "response-worker"],
+          backendUrl: backend.url,
+        }),
+        async (system) => {
+          for (const [suffix, connections] of shapes) {
+            const sluice = httpContender(
+              ctx,
+              {
+                name: `sync.sluice.${suffix}`,
+                title: `Sluice sync round trip, all roles, ${conns(connections)}`,
+                group: "sync",
+                role: "sluice",
+              },
+              loadOptions(ctx, {
+                url: `${system.adapterUrl}/rest/${REST_SYNC_SERVICE}${SYNC_PATH}`,
+                connections,
+              }),
+              system.watch(backendWatch),
+            );
+            await interleave(ctx, [
+              direct(suffix, connections),
+              naive(suffix, connections),
+              sluice,
+            ]);
+          }
+        },
+      );
+    }),
+  );
 }
 
 const sync: BenchGroup = {
