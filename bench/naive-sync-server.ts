@@ -24,7 +24,9 @@ async function main(amqpUrl: string, redisUrl: string, prefix: string): Promise<
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
   // A connection in subscriber mode can run no other command: the answers get their own.
   const subscriber = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
-  const connection = await connect(amqpUrl);
+  // Nagle's algorithm off, as every socket on Sluice's path has it: the floor is not a 40 ms
+  // delayed-ACK wait between a publish's frames.
+  const connection = await connect(amqpUrl, { noDelay: true });
   const channel = await connection.createConfirmChannel();
   await channel.assertQueue(names.queue, {
     durable: true,

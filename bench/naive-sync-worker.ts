@@ -27,7 +27,9 @@ async function main(
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
   // Keep-alive connections to the backend, as many as calls in flight (Sluice's pool is alike).
   const backend = new Agent({ keepAliveTimeout: 60_000 });
-  const connection = await connect(amqpUrl);
+  // Nagle's algorithm off, as every socket on Sluice's path has it: the floor is not a 40 ms
+  // delayed-ACK wait between a publish's frames.
+  const connection = await connect(amqpUrl, { noDelay: true });
   const channel = await connection.createChannel();
   await channel.assertQueue(names.queue, {
     durable: true,
