@@ -104,14 +104,21 @@ export class CallbackReceiver {
 
   /**
    * Starts on `port` (0 picks a free one; a fixed one lets a test restart "the same" receiver)
-   * of `host` (default 127.0.0.1), with a certificate for `subjectAltName` when over TLS.
+   * of `host` (default 127.0.0.1), with a certificate for `subjectAltName` when over TLS, or
+   * with `certificate` (one a test CA issued, for a receiver trusted through that CA).
    */
   static async start(
-    options: { tls?: boolean; port?: number; host?: string; subjectAltName?: string } = {},
+    options: {
+      tls?: boolean;
+      port?: number;
+      host?: string;
+      subjectAltName?: string;
+      certificate?: { key: string; cert: string };
+    } = {},
   ): Promise<CallbackReceiver> {
     const tls = options.tls ?? true;
     const host = options.host ?? "127.0.0.1";
-    const certificate = testCertificate(options.subjectAltName);
+    const certificate = options.certificate ?? testCertificate(options.subjectAltName);
     const server = tls ? createHttpsServer(certificate) : createHttpServer();
     const receiver = new CallbackReceiver(server, tls, 0, host, certificate);
     server.on("request", (request: IncomingMessage, response) => {
