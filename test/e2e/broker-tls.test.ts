@@ -1,7 +1,8 @@
 // RabbitMQ over `amqps://` and Redis over `rediss://`: a private RabbitMQ node with a TLS
 // listener only and a private redis-server with a TLS port only, their certificates issued by a
 // test CA, both requiring a client certificate from it (mutual TLS). The three roles run through
-// them with the CA and a client certificate in `amqpTls` and `redisTls`; a role without a client
+// them with the CA and a client certificate in `amqpTls` and `redisTls`, or with the client
+// certificate there and the CA in NODE_EXTRA_CA_CERTS alone; a role without a client
 // certificate, or given a server certificate from another CA (NODE_EXTRA_CA_CERTS), or one not
 // naming the host of the URL, does not start.
 
@@ -85,6 +86,92 @@ describe("RabbitMQ and Redis over TLS (private amqps:// node, rediss:// server)"
       });
       expect(answer.status).to.equal(200);
       expect(answer.json.received).to.deep.equal({ q: 1 });
+    });
+  });
+
+  describe("with NODE_EXTRA_CA_CERTS and a client certificate, no ca in amqpTls and redisTls", function () {
+    // The same node and server: their CA reaches the roles only through the environment, which
+    // extends Node's trusted CAs; the blocks carry the client certificate the node requires.
+    const env = async () => ({
+      AMQP_URL: rabbit!.url,
+      REDIS_URL: redis!.url,
+      NODE_EXTRA_CA_CERTS: pki.ca.certFile,
+    });
+    const harness = Harness.suite({
+      config: () => {
+        const client = pki.ca.issue("sluice-client-env");
+        const tls = { cert: client.certFile, key: client.keyFile };
+        const urls = { amqpUrl: rabbit!.url, redisUrl: redis!.url };
+        return { ...config, ...urls, amqpTls: tls, redisTls: tls };
+      },
+      roles: [
+        { role: "adapter", env },
+        { role: "worker", env },
+        { role: "response-worker", env },
+      ],
+    });
+    const { roles } = harness;
+
+    it("each role connects over TLS: a REST message is accepted (202) and completed", async () => {
+      expect(harness.compiledConfig.amqpTls?.ca).to.deep.equal([]);
+      expect(harness.compiledConfig.redisTls?.ca).to.deep.equal([]);
+      for (const role of ["adapter", "worker", "response-worker"]) {
+        const connected = roles[role].lines.find((line) => line.msg === "connected to RabbitMQ");
+        expect(connected?.broker, role).to.include(`amqps://guest:***@127.0.0.1:${rabbit!.port}`);
+      }
+      const answer = await call(`${roles.adapter.url}/rest/echo`, {
+        body: JSON.stringify({ name: "Mari" }),
+      });
+      expect(answer.status).to.equal(202);
+      const done = await untilState(roles.adapter, answer.json.id as string, ["completed"], 30_000);
+      expect(done.json.state).to.equal("completed");
+    });
+
+    it("the same blocks with NODE_EXTRA_CA_CERTS naming another CA: the role does not start", async () => {
+      // A client certificate without `ca` still has the server verified, by Node's CAs.
+      const started = await harness
+        .spawn("worker", { ...(await env()), NODE_EXTRA_CA_CERTS: pki.otherCa.certFile })
+        .then(
+          (proc) => proc,
+          (error: Error) => error,
+        );
+      if (!(started instanceof Error)) {
+        await started.stop("SIGKILL");
+        expect.fail("the worker started");
+      }
+      // Redis is the first connection a role opens, so it is the one named.
+      expect(started.message).to.include(`Redis at rediss://127.0.0.1:${redis!.port}`);
+      expect(started.message).to.include("its TLS certificate was refused");
+    });
+  });
+
+  describe("a client certificate in amqpTls without ca, RabbitMQ's CA not in NODE_EXTRA_CA_CERTS", function () {
+    // Redis is the shared plain one here, so RabbitMQ is the connection refused.
+    const harness = Harness.suite({
+      config: () => {
+        const client = pki.ca.issue("sluice-client-untrusting");
+        const amqpTls = { cert: client.certFile, key: client.keyFile };
+        return { ...config, amqpUrl: rabbit!.url, amqpTls };
+      },
+    });
+
+    it("the role does not start: the broker's certificate is still verified, by Node's CAs", async () => {
+      const started = await harness
+        .spawn("worker", {
+          AMQP_URL: rabbit!.url,
+          REDIS_URL,
+          NODE_EXTRA_CA_CERTS: pki.otherCa.certFile,
+        })
+        .then(
+          (proc) => proc,
+          (error: Error) => error,
+        );
+      if (!(started instanceof Error)) {
+        await started.stop("SIGKILL");
+        expect.fail("the worker started");
+      }
+      expect(started.message).to.include(`RabbitMQ at amqps://guest:***@127.0.0.1:${rabbit!.port}`);
+      expect(started.message).to.include("its TLS certificate was refused");
     });
   });
 
