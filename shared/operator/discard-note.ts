@@ -4,8 +4,20 @@
 
 import { RAW_UNSAFE } from "../observability/log-escape";
 
-/** The longest note taken: with the selection it stays within a journal field (512). */
+/**
+ * The longest note taken, in code points: an emoji is one, as the operator counts it, where
+ * UTF-16 made it two and refused 101 of them as 202 characters. With the selection it stays
+ * within a journal field (512 UTF-16 units): a code point is two units at most, as a quote or a
+ * backslash JSON escapes is two characters.
+ */
 export const DISCARD_NOTE_MAX = 200;
+
+/** The note's length as DISCARD_NOTE_MAX bounds it: its code points. */
+export function noteLength(note: string): number {
+  let count = 0;
+  for (const _ of note) count++;
+  return count;
+}
 
 /**
  * One line of text: no control character (a line break, an escape sequence), bidirectional mark
@@ -26,8 +38,9 @@ export function checkedNote(raw: unknown): string | { problem: string } {
   if (note === "") {
     return { problem: "a bulk discard needs a note: why these dead letters are discarded" };
   }
-  if (note.length > DISCARD_NOTE_MAX) {
-    return { problem: `note is at most ${DISCARD_NOTE_MAX} characters, not ${note.length}` };
+  const length = noteLength(note);
+  if (length > DISCARD_NOTE_MAX) {
+    return { problem: `note is at most ${DISCARD_NOTE_MAX} characters, not ${length}` };
   }
   const unsafe = NOT_IN_NOTE.exec(note)?.[0];
   if (unsafe !== undefined) {

@@ -15,6 +15,18 @@ describe("discard note", () => {
     });
   });
 
+  it("counts code points: 200 emoji are taken, 201 refused", () => {
+    // Each of these is two UTF-16 units: 200 of them are 400 units and still 200 characters.
+    const emoji = "😀🚀𝄞👍";
+    const longest = Array.from({ length: DISCARD_NOTE_MAX }, (_, i) => [...emoji][i % 4]).join("");
+    expect(longest.length).to.equal(400);
+    expect(checkedNote(longest)).to.equal(longest);
+    expect(checkedNote(`${longest}a`)).to.deep.equal({
+      problem: "note is at most 200 characters, not 201",
+    });
+    expect(checkedNote(`${"a".repeat(199)}😀`)).to.equal(`${"a".repeat(199)}😀`);
+  });
+
   it("takes any script and emoji", () => {
     for (const note of ["שלום: נשלח שוב ידנית", "مرحبا", "resubmitted 😀", "Grüße, ünïcödé"]) {
       expect(checkedNote(note), note).to.equal(note);
@@ -44,7 +56,7 @@ describe("discard note", () => {
     // JSON doubles a quote or a backslash, the most any character it takes still costs; a
     // control cost six, and 200 of them were cut off by the field's bound.
     for (const ch of ["a", '"', "\\", "😀"]) {
-      const longest = ch.repeat(DISCARD_NOTE_MAX / ch.length);
+      const longest = ch.repeat(DISCARD_NOTE_MAX);
       const note = checkedNote(longest);
       expect(note, ch).to.equal(longest);
       const target = deadLetterSelection({ until: 0 }, 10_000, note as string);
