@@ -76,12 +76,15 @@ export async function runDeadLetterCommand(context: OperatorContext): Promise<nu
       : fail(`dead-letters discard stopped: ${terminalLine(outcome.failure)}`);
   }
   if (verb === "discard" && id) {
+    // parseOperatorArgs checked the note, if given; blank is none.
+    const note = parsed.flags.get("note")?.trim() || undefined;
     const discarded = await journaled(
       record,
       "dead-letter.discard",
       id,
       () => new Discarder(redis, deadLetters).discard(id),
       (done) => oneOutcome(done, NO_SUCH_DEAD_LETTER),
+      note,
     );
     const result = withErrorShape(discarded, NO_SUCH_DEAD_LETTER);
     print(result, discardLine(result));

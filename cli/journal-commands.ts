@@ -17,8 +17,13 @@ export async function runJournalCommand(context: OperatorContext): Promise<numbe
 function journalTable(entries: JournalRecord[]): string {
   return columns([
     ["TIME", "ACTION", "TARGET", "RESULT", "VIA", "BY"],
-    ...entries.map((e) => [e.at, e.action, e.target.slice(0, 80), resultText(e), e.via, by(e)]),
+    ...entries.map((e) => [e.at, e.action, targetText(e), resultText(e), e.via, by(e)]),
   ]);
+}
+
+/** The target, and a discard by id's note after it: `ID (note: why)`. */
+function targetText(e: JournalRecord): string {
+  return (e.note === undefined ? e.target : `${e.target} (note: ${e.note})`).slice(0, 80);
 }
 
 /** `done (replayed 3, already 0, refused 1, skipped 2)`, `refused: why`. */

@@ -5,13 +5,13 @@
 import { deadLetterFilter, type DeadLetterFilter } from "../shared/operator/dead-letters";
 import { deadCallbackFilter, type DeadCallbackFilter } from "../shared/operator/dead-callbacks";
 import { untilOf } from "../shared/operator/operator-answers";
-import { checkedNote } from "../shared/operator/discard-note";
+import { checkedNote, optionalNote } from "../shared/operator/discard-note";
 import { BULK_LIMIT, parseLimit } from "../shared/operator/selection-limit";
 
 export const OPERATOR_USAGE = `usage: sluice dead-letters list [--reason R] [--service S] [--backend B] [--client C] [--replayed no|yes] [--limit N] --config FILE
        sluice dead-letters show ID --config FILE
        sluice dead-letters replay ID | --all | [--reason R] [--service S] [--backend B] [--client C] [--limit N] [--dry-run] [--until T] --config FILE
-       sluice dead-letters discard ID | --all | [--reason R] [--service S] [--backend B] [--client C] --note TEXT [--limit N] [--dry-run] [--until T] --config FILE
+       sluice dead-letters discard ID [--note TEXT] | --all | [--reason R] [--service S] [--backend B] [--client C] --note TEXT [--limit N] [--dry-run] [--until T] --config FILE
        sluice dead-callbacks list [--reason R] [--receiver ORIGIN] [--target T] [--limit N] --config FILE
        sluice dead-callbacks show ID --config FILE
        sluice dead-callbacks redeliver ID | --all | [--reason R] [--receiver ORIGIN] [--target T] [--limit N] [--dry-run] [--until T] --config FILE
@@ -22,8 +22,8 @@ export const OPERATOR_USAGE = `usage: sluice dead-letters list [--reason R] [--s
        sluice journal [--limit N] --config FILE
 options: --json prints JSON instead of a table; --dry-run lists what a bulk replay,
          discard or redelivery would do, sending and changing nothing, and the --until that
-         keeps the real run to what it listed; --note says why a bulk discard drops them
-         (required, journaled)`;
+         keeps the real run to what it listed; --note says why a discard drops them
+         (journaled; required of a bulk discard, optional for one ID)`;
 
 /** The usage lines of one operator command, with the options all of them share. */
 export function operatorUsage(command: string): string {
@@ -184,6 +184,11 @@ function selectionProblem(command: OperatorCommand, parsed: OperatorArgs): strin
     const note = checkedNote(parsed.flags.get("note"));
     if (typeof note !== "string") return `dead-letters discard: ${note.problem} (--note TEXT)`;
   }
+  // One ID's note is optional, and checked as a bulk discard's is when given.
+  if (command === "dead-letters" && verb === "discard" && id) {
+    const note = optionalNote(parsed.flags.get("note"));
+    if (note !== null && typeof note !== "string") return `dead-letters discard: ${note.problem}`;
+  }
   if (id || parsed.all) return null;
   if (command === "dead-letters" && verb === "replay" && namesNothing(filterOf(parsed))) {
     return "dead-letters replay needs an ID, a filter (--reason, --service, --backend, --client) or --all";
@@ -247,12 +252,11 @@ function optionProblem(
   }
   if (parsed.all && !bulk)
     return `--all applies to a bulk replay, discard or redelivery, not to ${command} ${verb}`;
-  // One ID is replayed whatever the filter says: given both, which did the operator mean?
-  if (bulk && id && (parsed.all || parsed.flags.size > 0)) {
-    const given = [
-      ...(parsed.all ? ["--all"] : []),
-      ...[...parsed.flags.keys()].map((n) => `--${n}`),
-    ];
+  // One ID is replayed whatever the filter says: given both, which did the operator mean? A
+  // discard's --note is no selection: it says why, of one ID as of many.
+  const selection = [...parsed.flags.keys()].filter((n) => !(verb === "discard" && n === "note"));
+  if (bulk && id && (parsed.all || selection.length > 0)) {
+    const given = [...(parsed.all ? ["--all"] : []), ...selection.map((n) => `--${n}`)];
     return `${command} ${verb} ID takes no ${given.join(", ")}: give one ID, or a selection (a filter or --all) without an ID`;
   }
   if (command === "messages" && verb === "show" && id && parsed.flags.size > 0) {

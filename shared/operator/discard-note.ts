@@ -1,6 +1,8 @@
-// A bulk discard's note: why the operator drops these dead letters for good, in their own words.
-// Required, so the journal answers "why were 5 000 dead letters of backend B discarded?" as well
-// as who did it; bounded, so it fits the journal's target beside the selection.
+// A discard's note: why the operator drops dead letters for good, in their own words. Required
+// of a bulk discard, so the journal answers "why were 5 000 dead letters of backend B
+// discarded?" as well as who did it; optional for one dead letter, whose discard by id scripts
+// and the status page sent with no note before there was one. Bounded, so it fits the journal's
+// target beside the selection.
 
 import { RAW_UNSAFE } from "../observability/log-escape";
 
@@ -28,16 +30,23 @@ export function noteLength(note: string): number {
  */
 const NOT_IN_NOTE = new RegExp(`[\\u0000-\\u001f${RAW_UNSAFE}]`);
 
-/** The note as given, trimmed, or why it is refused. */
+const NOTE_NEEDED = "a bulk discard needs a note: why these dead letters are discarded";
+
+/** A bulk discard's note as given, trimmed, or why it is refused. */
 export function checkedNote(raw: unknown): string | { problem: string } {
-  if (raw === undefined || raw === null) {
-    return { problem: "a bulk discard needs a note: why these dead letters are discarded" };
-  }
+  const note = optionalNote(raw);
+  return note === null ? { problem: NOTE_NEEDED } : note;
+}
+
+/**
+ * A discard by id's note as given, trimmed; null when none is given (absent, or blank: the
+ * status page's note field left empty); or why it is refused, by the bulk note's rules.
+ */
+export function optionalNote(raw: unknown): string | null | { problem: string } {
+  if (raw === undefined || raw === null) return null;
   if (typeof raw !== "string") return { problem: "note is a string" };
   const note = raw.trim();
-  if (note === "") {
-    return { problem: "a bulk discard needs a note: why these dead letters are discarded" };
-  }
+  if (note === "") return null;
   const length = noteLength(note);
   if (length > DISCARD_NOTE_MAX) {
     return { problem: `note is at most ${DISCARD_NOTE_MAX} characters, not ${length}` };
@@ -66,4 +75,19 @@ export function discardNote(body: unknown): {
   }
   const { note, ...rest } = body as Record<string, unknown>;
   return { note: checkedNote(note), rest };
+}
+
+/**
+ * A discard by id's body: nothing, or an object with a `note` and nothing else. Any other key
+ * is refused rather than ignored: `{"notes": "…"}` would discard without the note meant.
+ */
+export function singleDiscardNote(body: unknown): string | null | { problem: string } {
+  if (body === undefined || body === null) return null;
+  if (typeof body !== "object" || Array.isArray(body)) {
+    return { problem: 'the body is a JSON object: {"note": "why"}, or none' };
+  }
+  const other = Object.keys(body).find((key) => key !== "note");
+  if (other !== undefined)
+    return { problem: `unknown key "${other}" (a discard by id takes note)` };
+  return optionalNote((body as Record<string, unknown>).note);
 }

@@ -59,6 +59,11 @@ export interface JournalEntry extends JournalOutcome {
   action: JournalAction;
   /** An id, a backend name, or a bulk run's selection as JSON. */
   target: string;
+  /**
+   * Why, in the operator's words: a discard by id's note (a bulk discard's is in its selection,
+   * its target).
+   */
+  note?: string;
 }
 
 /** An entry as read back, newest first; `at` is the time Redis gave its id. */
@@ -67,6 +72,7 @@ export interface JournalRecord extends JournalOutcome {
   at: string;
   action: string;
   target: string;
+  note?: string;
   via: string;
   remote?: string;
   credential?: string;
@@ -107,6 +113,7 @@ export class OperatorJournal {
       target: bounded(entry.target),
       result: bounded(entry.result),
     };
+    if (entry.note !== undefined) fields.note = bounded(entry.note);
     if (entry.counts !== undefined) fields.counts = JSON.stringify(entry.counts);
     if (entry.error !== undefined) fields.error = bounded(entry.error);
     for (const [name, value] of Object.entries(actor)) fields[name] = bounded(String(value));
@@ -151,15 +158,18 @@ export async function journaled<T>(
   target: string,
   run: () => Promise<T>,
   outcome: (value: T) => JournalOutcome,
+  /** The operator's note of why, journaled whatever came of the action. */
+  note?: string,
 ): Promise<T> {
+  const asked = note === undefined ? { action, target } : { action, target, note };
   let value: T;
   try {
     value = await run();
   } catch (error) {
-    await write({ action, target, result: "error", error: (error as Error)?.message ?? "" });
+    await write({ ...asked, result: "error", error: (error as Error)?.message ?? "" });
     throw error;
   }
-  await write({ action, target, ...outcome(value) });
+  await write({ ...asked, ...outcome(value) });
   return value;
 }
 
@@ -204,7 +214,15 @@ function journalRecord(id: string, values: string[]): JournalRecord {
   };
   const counts = fields.get("counts");
   if (counts !== undefined) record.counts = parsedCounts(counts);
-  for (const name of ["error", "remote", "credential", "instance", "user", "host"] as const) {
+  for (const name of [
+    "note",
+    "error",
+    "remote",
+    "credential",
+    "instance",
+    "user",
+    "host",
+  ] as const) {
     const value = fields.get(name);
     if (value !== undefined) record[name] = value;
   }

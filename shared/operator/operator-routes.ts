@@ -39,7 +39,7 @@ import { CALLBACK_FILTER_KEYS, DeadCallbacks, deadCallbackFilter } from "./dead-
 import { CallbackRedeliverer, NO_SUCH_DEAD_CALLBACK } from "./callback-redelivery";
 import { STATUS_PAGE, STATUS_SCRIPT } from "./status-page";
 import { discardDeadLetters, redeliverDeadCallbacks, replayDeadLetters } from "./bulk-actions";
-import { discardNote } from "./discard-note";
+import { discardNote, singleDiscardNote } from "./discard-note";
 import { HubListeners } from "../store/hub-listeners";
 import {
   HUB_LISTENER_FILTER_KEYS,
@@ -315,17 +315,22 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
     return actionAnswer(result, NO_SUCH_DEAD_LETTER);
   });
   const discarder = new Discarder(deps.redis, deadLetters);
+  // One dead letter, with the operator's note of why if given (optional: scripts discarded by
+  // id with no body before there was a note).
   route("POST", /^\/admin\/dead-letters\/([^/]+)\/discard$/, async (match, req, request) => {
     const id = operatorIdOf(decodeURIComponent(match[1]));
+    const note = singleDiscardNote(request.body);
+    if (note !== null && typeof note !== "string") return invalid(note.problem);
     const result = await journaled(
       by(req, request),
       "dead-letter.discard",
       id,
       () => discarder.discard(id),
       (done) => oneOutcome(done, NO_SUCH_DEAD_LETTER),
+      note ?? undefined,
     );
     deps.log.info(
-      { id: result.id, replayedAs: result.replayedAs, result: result.result },
+      { id: result.id, replayedAs: result.replayedAs, result: result.result, note },
       "operator discarded a dead letter",
     );
     return actionAnswer(result, NO_SUCH_DEAD_LETTER);

@@ -2,6 +2,7 @@
 // --backend B --note …`) on the real admin port, Redis and broker: the bulk replay's selection,
 // a dry run that changes nothing, a required note kept in the journal, and, run beside a bulk
 // replay of the same dead letters, each one ends replayed or discarded, never both or neither.
+// A discard by id takes the same note, optionally.
 
 import { expect } from "chai";
 import pino from "pino";
@@ -291,5 +292,62 @@ describe("bulk discard of dead letters (real admin port, Redis and broker)", fun
       result: "done",
       via: "cli",
     });
+  });
+
+  it("takes a discard by id's optional note, checked as a bulk one's, into the journal", async () => {
+    const [byApi, byCli, plain, kept] = await deadLettersOf("b", 4);
+    const note = "resubmitted by the caller 👍";
+    const entries = (await journal(1000)).length;
+    for (const body of [
+      { note: "line\nbreak" },
+      { note: "\u202egnp.exe" },
+      { note: "x".repeat(201) },
+      { note: "😀".repeat(201) },
+      { note: 7 },
+      { notes: "why" },
+      ["why"],
+    ]) {
+      const answer = await ask(`/admin/dead-letters/${kept}/discard`, {
+        body: JSON.stringify(body),
+      });
+      expect(answer.status, JSON.stringify(body)).to.equal(400);
+      expect(answer.json).to.include({ type: "InvalidRequest" });
+    }
+    expect((await deadLetters.get(kept))?.discardedAt).to.equal(null);
+    expect((await journal(1000)).length).to.equal(entries);
+
+    const answer = await ask(`/admin/dead-letters/${byApi}/discard`, {
+      body: JSON.stringify({ note: `  ${note}  ` }),
+    });
+    expect(answer.status, answer.text).to.equal(200);
+    expect(answer.json).to.include({ id: byApi, result: "discarded" });
+    const [apiEntry] = await journal(1);
+    expect(apiEntry).to.deep.include({
+      action: "dead-letter.discard",
+      target: byApi,
+      note,
+      result: "discarded",
+      via: "admin",
+    });
+
+    const fromCli = await cli("discard", byCli, "--note", "😀".repeat(200));
+    expect(fromCli.code, fromCli.printed).to.equal(0);
+    const [cliEntry] = await journal(1);
+    expect(cliEntry).to.deep.include({
+      action: "dead-letter.discard",
+      target: byCli,
+      note: "😀".repeat(200),
+      via: "cli",
+    });
+
+    // Without a note, or with a blank one, as before: journaled with none.
+    for (const body of [undefined, "{}", JSON.stringify({ note: "  " })]) {
+      const again = await ask(`/admin/dead-letters/${plain}/discard`, body ? { body } : {});
+      expect(again.status, again.text).to.equal(200);
+      const [entry] = await journal(1);
+      expect(entry).to.include({ action: "dead-letter.discard", target: plain });
+      expect(entry).to.not.have.property("note");
+    }
+    expect((await deadLetters.get(plain))?.discardedAt).to.be.a("number");
   });
 });

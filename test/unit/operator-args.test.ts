@@ -137,6 +137,23 @@ describe("operator command arguments", () => {
     expect((dashes as OperatorArgs).flags.get("note")).to.equal("-- resubmitted by hand");
   });
 
+  it("takes one ID's discard with a note or without, checked as a bulk discard's", () => {
+    expect(parse("dead-letters", "discard", "ID1", "--note", "resubmitted")).to.include({
+      dryRun: false,
+    });
+    expect(parse("dead-letters", "discard", "--note=resubmitted", "ID1")).to.not.be.a("string");
+    expect(parse("dead-letters", "discard", "ID1", "--note", "😀".repeat(200))).to.not.be.a(
+      "string",
+    );
+    expect(parse("dead-letters", "discard", "ID1", "--note", "😀".repeat(201))).to.equal(
+      "dead-letters discard: note is at most 200 characters, not 201",
+    );
+    expect(parse("dead-letters", "discard", "ID1", "--note", "a\u202eb")).to.match(
+      /^dead-letters discard: note is one line of text, .*\(U\+202e\)$/,
+    );
+    expect(parse("dead-letters", "discard", "ID1", "--note", "a\nb")).to.match(/U\+000a/);
+  });
+
   it("takes a bulk discard as a bulk replay, with the note it requires", () => {
     expect(
       parse("dead-letters", "discard", "--backend", "b", "--note", "poison", "--dry-run"),
@@ -148,7 +165,7 @@ describe("operator command arguments", () => {
       limit: 5,
     });
     expect(parse("dead-letters", "discard", "ID1")).to.include({ dryRun: false });
-    // Without its note, naming nothing, or a note beside one ID: usage problems.
+    // Without its note, or naming nothing: usage problems.
     expect(parse("dead-letters", "discard", "--backend", "b")).to.equal(
       "dead-letters discard: a bulk discard needs a note: why these dead letters are discarded (--note TEXT)",
     );
@@ -160,8 +177,11 @@ describe("operator command arguments", () => {
       "dead-letters discard needs an ID, or a filter (--reason, --service, --backend, --client) or --all with --note",
     );
     expect(parse("dead-letters", "discard", "--note", "why")).to.match(/needs an ID, or a filter/);
-    expect(parse("dead-letters", "discard", "ID1", "--note", "why")).to.equal(
-      "dead-letters discard ID takes no --note: give one ID, or a selection (a filter or --all) without an ID",
+    expect(parse("dead-letters", "discard", "ID1", "--note", "why", "--backend", "b")).to.equal(
+      "dead-letters discard ID takes no --backend: give one ID, or a selection (a filter or --all) without an ID",
+    );
+    expect(parse("dead-letters", "discard", "ID1", "--note", "why", "--all")).to.match(
+      /^dead-letters discard ID takes no --all:/,
     );
     expect(parse("dead-letters", "discard", "ID1", "--dry-run")).to.match(/^--dry-run applies to/);
     expect(parse("dead-letters", "replay", "--all", "--note", "why")).to.match(
