@@ -169,14 +169,19 @@ async function bulkAct(label, path, body) {
   await act(label, "POST", path, { ...body, until: preview.until });
 }
 // A discard is never undone (a replay asked later answers "already"): it asks first, as the bulk
-// buttons do, naming the dead letter; declined, it says so and sends nothing.
+// buttons do, naming the dead letter; declined, it says so and sends nothing. The same question
+// takes the operator's note of why, optional as the API's is, for the journal; the admin port
+// checks it (one line, at most 200 characters) and says what it refused.
 async function discardOne(d) {
   const label = "discard " + d.id;
-  if (!confirm(label + " (" + d.backend + ", " + d.reason + "): never to be replayed. Go ahead?")) {
+  const note = prompt(label + " (" + d.backend + ", " + d.reason + "): never to be replayed. " +
+    "Why? (optional, kept in the journal) OK discards it.", "");
+  if (note === null) {
     notice(label + ": not done", false);
     return;
   }
-  await act(label, "POST", "/admin/dead-letters/" + d.id + "/discard");
+  await act(label, "POST", "/admin/dead-letters/" + d.id + "/discard",
+    note.trim() ? { note: note } : undefined);
 }
 async function act(label, method, path, body) {
   try {

@@ -7,12 +7,15 @@ import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { expect } from "chai";
 import { chromium, type Browser, type Page } from "playwright-core";
+import pino from "pino";
 import { DeadLetters } from "../../shared/operator/dead-letters";
+import { OperatorJournal } from "../../shared/operator/operator-journal";
 import { call, eventually, Harness, type SluiceProcess } from "../support/harness";
 import { recordDeadLetter, requestMessage } from "../support/messages";
 import { CallbackReceiver } from "../integration/callback-receiver";
 
 const CHROMIUM = "/usr/bin/chromium";
+const silent = pino({ level: "silent" });
 /** The client `call` sends as unless told otherwise. */
 const CLIENT = "EE/GOV/70000001/case-app";
 
@@ -291,7 +294,7 @@ describe("the status page in a browser", function () {
     await page.getByTestId(`discard-${id}`).click();
     await page.getByText(`discard ${id}: not done`).waitFor();
     expect(asked).to.deep.equal([
-      `discard ${id} (mailer, retries_exhausted): never to be replayed. Go ahead?`,
+      `discard ${id} (mailer, retries_exhausted): never to be replayed. Why? (optional, kept in the journal) OK discards it.`,
     ]);
     expect((await deadLetters.get(id))?.discardedAt).to.equal(null);
     // Confirmed, it is discarded and leaves the list of those waiting.
@@ -300,6 +303,31 @@ describe("the status page in a browser", function () {
     await page.getByText(`discard ${id}: discarded`).waitFor();
     expect((await deadLetters.get(id))?.discardedAt).to.be.a("number");
     await page.getByTestId(`dead-${id}`).waitFor({ state: "detached" });
+    const journal = new OperatorJournal(harness.redis(), harness.prefix, silent);
+    const [unnoted] = await journal.newest(1);
+    expect(unnoted).to.include({ action: "dead-letter.discard", target: id, via: "admin" });
+    expect(unnoted).to.not.have.property("note");
+
+    // With a note: sent past the page's CSRF check, and journaled with the discard. One the
+    // admin port refuses (a bidirectional mark) says why, and discards nothing.
+    const noted = randomUUID();
+    await deadLetter("notices", "mailer", noted, { at: Date.now() });
+    await page.getByTestId(`discard-${noted}`).waitFor({ timeout: 20_000 });
+    page.once("dialog", (dialog) => void dialog.accept("spoofed \u202egnp.exe"));
+    await page.getByTestId(`discard-${noted}`).click();
+    await page.getByText(`discard ${noted} failed: note is one line of text`).waitFor();
+    expect((await deadLetters.get(noted))?.discardedAt).to.equal(null);
+    page.once("dialog", (dialog) => void dialog.accept("resubmitted by the caller 👍"));
+    await page.getByTestId(`discard-${noted}`).click();
+    await page.getByText(`discard ${noted}: discarded`).waitFor();
+    const [entry] = await journal.newest(1);
+    expect(entry).to.include({
+      action: "dead-letter.discard",
+      target: noted,
+      note: "resubmitted by the caller 👍",
+      result: "discarded",
+      credential: "session",
+    });
   });
 
   it("counts a bulk replay that was refused as refused, not replayed", async () => {
