@@ -40,6 +40,24 @@ export interface Consumer {
   close(): Promise<void>;
 }
 
+/**
+ * amqplib's socket options: `base` and what `tls` holds at each connect. amqp-connection-manager
+ * keeps the object it was given and amqplib copies its keys at every (re)connect, so the TLS
+ * keys read `tls` then: a certificate SIGHUP put there (connection-tls.ts) reaches the next
+ * connection, not one copied at start.
+ */
+export function socketOptions(
+  base: { timeout: number; noDelay: boolean },
+  tls: ConnectionTlsOptions | null,
+): Record<string, unknown> {
+  const result: Record<string, unknown> = { ...base };
+  if (!tls) return result;
+  for (const key of ["ca", "cert", "key"] as const) {
+    Object.defineProperty(result, key, { enumerable: true, get: () => tls[key] });
+  }
+  return result;
+}
+
 /** RabbitMQ's PRECONDITION_FAILED for a message above `max_message_size`, capturing that size. */
 const MESSAGE_SIZE_REFUSAL = /message size \d+ is larger than configured max size (\d+)/;
 
@@ -109,7 +127,8 @@ export class Broker extends EventEmitter {
    * Connects to the first node that answers (each is tried in turn), or fails with one clear
    * line naming the URLs when none is reachable. Later reconnects go round the same list, so a
    * lost node is replaced by the next one that lives. `tls` (`amqpTls`): the CA and client
-   * certificate of amqps:// connections; amqplib names each URL's host for SNI and the host check.
+   * certificate of amqps:// connections, read at each connect (SIGHUP may change it in place);
+   * amqplib names each URL's host for SNI and the host check.
    */
   static async connect(
     urls: string | readonly string[],
@@ -122,7 +141,7 @@ export class Broker extends EventEmitter {
       heartbeatIntervalInSeconds: 10,
       reconnectTimeInSeconds: 1,
       // Nagle off: a publish waits for its confirm, so batching small frames only adds delay.
-      connectionOptions: { timeout: 5_000, noDelay: true, ...tls },
+      connectionOptions: socketOptions({ timeout: 5_000, noDelay: true }, tls),
     });
     const broker = new Broker(list, connection, log);
     await new Promise<void>((resolve, reject) => {

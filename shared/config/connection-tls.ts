@@ -1,10 +1,12 @@
 // The TLS of the connections to RabbitMQ (`amqpTls`) and Redis (`redisTls`): the CA to verify
 // the server with, and the client certificate a server that requires one (mutual TLS) takes.
-// Read once at start, so a bad file stops the start with one line naming it; not read again on
-// SIGHUP: amqplib and ioredis keep the options they were given for every reconnect.
+// Read at start, so a bad file stops the start with one line naming it, and again on SIGHUP for
+// the next connection: the options object handed to amqp-connection-manager and ioredis is the
+// one they read at every reconnect, so it is changed in place. Connections that are up keep the
+// certificate they were made with: closing them would interrupt the work they carry.
 
 import type { SluiceConfig } from "./config";
-import { readTlsFiles, type TlsMaterial } from "./tls-files";
+import { readTlsFiles, ReloadableTls, type TlsMaterial } from "./tls-files";
 
 /** What `tls.connect` is given: only what the block names, so Node's CAs stay without `ca`. */
 export interface ConnectionTlsOptions {
@@ -18,6 +20,9 @@ export interface ConnectionTls {
   redis: ConnectionTlsOptions | null;
 }
 
+/** What SIGHUP does for these blocks, as an expiry's message tells it. */
+const SIGHUP_REACH = "next connection";
+
 function options(material: TlsMaterial): ConnectionTlsOptions {
   const result: ConnectionTlsOptions = {};
   if (material.ca) result.ca = material.ca;
@@ -26,12 +31,60 @@ function options(material: TlsMaterial): ConnectionTlsOptions {
   return result;
 }
 
+/**
+ * Puts `material` into `target`, the object the clients hold: they copy it at each connect
+ * (amqplib's socket options, ioredis's `tls`), so the next connection takes what is here now.
+ */
+export function replaceConnectionTls(target: ConnectionTlsOptions, material: TlsMaterial): void {
+  delete target.ca;
+  delete target.cert;
+  delete target.key;
+  Object.assign(target, options(material));
+}
+
 /** Reads and checks both blocks' files; throws a StartupError naming the first bad one. */
 export function readConnectionTls(
   config: Pick<SluiceConfig, "amqpTls" | "redisTls">,
 ): ConnectionTls {
   return {
-    amqp: config.amqpTls ? options(readTlsFiles(config.amqpTls, "amqpTls", false)) : null,
-    redis: config.redisTls ? options(readTlsFiles(config.redisTls, "redisTls", false)) : null,
+    amqp: config.amqpTls ? options(readTlsFiles(config.amqpTls, "amqpTls", SIGHUP_REACH)) : null,
+    redis: config.redisTls
+      ? options(readTlsFiles(config.redisTls, "redisTls", SIGHUP_REACH))
+      : null,
   };
+}
+
+/** Both blocks, read again on SIGHUP (reloadAllTls) until `dispose`. */
+export interface ReloadedConnectionTls extends ConnectionTls {
+  dispose(): void;
+}
+
+/**
+ * Reads and checks both blocks' files as readConnectionTls does, and takes part in SIGHUP's
+ * reload: a block whose new files pass the checks is put into the same options objects, one
+ * whose files fail keeps the previous material (reloadAllTls names the block and the reason).
+ */
+export function reloadedConnectionTls(
+  config: Pick<SluiceConfig, "amqpTls" | "redisTls">,
+): ReloadedConnectionTls {
+  const blocks: ReloadableTls[] = [];
+  const live = (files: SluiceConfig["amqpTls"], where: string): ConnectionTlsOptions | null => {
+    if (!files) return null;
+    const block = new ReloadableTls(files, where, SIGHUP_REACH);
+    blocks.push(block);
+    const target = options(block.current);
+    block.onChange((material) => replaceConnectionTls(target, material));
+    return target;
+  };
+  try {
+    return {
+      amqp: live(config.amqpTls, "amqpTls"),
+      redis: live(config.redisTls, "redisTls"),
+      dispose: () => blocks.forEach((block) => block.dispose()),
+    };
+  } catch (error) {
+    // The first block read before the second failed: it must not stay among the reloaded ones.
+    for (const block of blocks) block.dispose();
+    throw error;
+  }
 }

@@ -169,12 +169,18 @@ function oneValidNow(certificates: X509Certificate[], what: string, effect: stri
   );
 }
 
+/**
+ * What SIGHUP's reload reaches, as an expiry tells it: new connections (the service port's, the
+ * backends', the callbacks' TLS), or only the next connection to the broker or Redis
+ * (`amqpTls`/`redisTls`: the one connection a role holds stays as long as the server keeps it).
+ */
+export type SighupReach = "new connections" | "next connection";
+
 /** Reads and checks every file; throws a StartupError naming the first bad one. */
 export function readTlsFiles(
   files: TlsFiles,
   where: string,
-  /** Whether SIGHUP reads the files again (not for `amqpTls`/`redisTls`): what an expiry tells. */
-  reloadedOnSighup = true,
+  sighupReach: SighupReach = "new connections",
 ): TlsMaterial {
   const material: TlsMaterial = {};
   if (files.cert) material.cert = readPem(files.cert, `${where}.cert`, "certificate");
@@ -223,7 +229,7 @@ export function readTlsFiles(
     const now = Date.now();
     if (Date.parse(cert.validTo) <= now) {
       throw new StartupError(
-        `${where}: certificate ${files.cert} expired on ${cert.validTo}; TLS peers refuse it (renew it, then ${reloadedOnSighup ? "SIGHUP or restart" : "restart"})`,
+        `${where}: certificate ${files.cert} expired on ${cert.validTo}; TLS peers refuse it (renew it, then ${sighupReach === "new connections" ? "SIGHUP or restart" : "SIGHUP, for the next connection, or restart"})`,
       );
     }
     if (Date.parse(cert.validFrom) > now) {
@@ -285,8 +291,9 @@ export class ReloadableTls {
   constructor(
     readonly files: TlsFiles,
     readonly where: string,
+    private readonly sighupReach: SighupReach = "new connections",
   ) {
-    this.material = readTlsFiles(files, where);
+    this.material = readTlsFiles(files, where, sighupReach);
     reloadables.add(this);
   }
 
@@ -306,7 +313,7 @@ export class ReloadableTls {
   reload(): string | null {
     let fresh: TlsMaterial;
     try {
-      fresh = readTlsFiles(this.files, this.where);
+      fresh = readTlsFiles(this.files, this.where, this.sighupReach);
     } catch (error) {
       return (error as Error).message;
     }

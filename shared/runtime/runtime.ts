@@ -13,7 +13,7 @@ import { DeadLetters } from "../operator/dead-letters";
 import { RecentFailures } from "../operator/recent-failures";
 import { QueueMonitor } from "../broker/queue-monitor";
 import { checkRedis, createRedis, whenReady } from "../store/redis";
-import { readConnectionTls } from "../config/connection-tls";
+import { reloadedConnectionTls } from "../config/connection-tls";
 import { RedisHeartbeat } from "../store/redis-heartbeat";
 import { redisKeys } from "../protocol/redis-keys";
 import { EvictionWatch } from "../store/eviction-policy";
@@ -59,7 +59,9 @@ export async function startRuntime(
   adminPort = config.admin.port,
   clock: Clock = systemClock,
 ): Promise<Runtime> {
-  const tls = readConnectionTls(config);
+  // Read again on SIGHUP for the next connection (a reconnect), in place in these objects: the
+  // broker's connection, the Redis client and its duplicates (subscribers) all read them.
+  const tls = reloadedConnectionTls(config);
   await checkRedis(config.redisUrl, undefined, tls.redis);
   const broker = await Broker.connect(config.amqpUrls, log, undefined, tls.amqp);
   const redis = createRedis(
@@ -155,6 +157,7 @@ export async function startRuntime(
       await admin.close();
       await broker.close().catch(() => undefined);
       redis.disconnect();
+      tls.dispose();
     },
   };
 }

@@ -41,7 +41,9 @@ export async function pipelineReplies(pipeline: ChainableCommander): Promise<unk
 /**
  * A client for `url` (direct or Sentinel) with `options`. `tls` (`redisTls`): the CA and client
  * certificate of a rediss:// connection; with a Sentinel URL, which has no TLS scheme, it turns
- * TLS on to the sentinels and to the master they name, both with the same material.
+ * TLS on to the sentinels and to the master they name, both with the same material. ioredis
+ * keeps `tls` itself (not a copy) for every reconnect, the sentinels' connections and
+ * `duplicate()`, so a certificate SIGHUP puts into it (connection-tls.ts) reaches them all.
  */
 export function redisClient(
   url: string,

@@ -203,10 +203,10 @@ describe("TLS files from the configuration", () => {
     expect(() => readTlsFiles(files(expired.certFile, expired.keyFile), "adapter.tls")).to.throw(
       /renew it, then SIGHUP or restart\)$/,
     );
-    // The broker's and Redis's files are read at start only: SIGHUP would not help.
-    expect(() => readTlsFiles(files(expired.certFile, expired.keyFile), "amqpTls", false)).to.throw(
-      /renew it, then restart\)$/,
-    );
+    // The broker's and Redis's files are read again on SIGHUP for the next connection only.
+    expect(() =>
+      readTlsFiles(files(expired.certFile, expired.keyFile), "amqpTls", "next connection"),
+    ).to.throw(/renew it, then SIGHUP, for the next connection, or restart\)$/);
     expect(() => readTlsFiles(files(early.certFile, early.keyFile), "adapter.tls")).to.throw(
       /is not valid before Jan {2}1 00:00:00 2090 GMT/,
     );
