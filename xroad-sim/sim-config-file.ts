@@ -106,6 +106,15 @@ export function loadSimConfig(file: string, env: NodeJS.ProcessEnv = process.env
       };
     }
   }
+  if (raw.members !== undefined && raw.members !== null) {
+    // Refused rather than dropped: without members every provider is served.
+    if (!Array.isArray(raw.members)) {
+      throw new SimConfigError(
+        `${file}: members must be a list of provider ids (docs/xroad-sim.md)`,
+      );
+    }
+    options.members = raw.members.map(String);
+  }
   if (isObject(raw.internalTls)) {
     options.internalTls = {
       cert: pem(raw.internalTls.cert, "internalTls.cert", "certificate"),

@@ -86,6 +86,13 @@ export interface XroadSimOptions {
   timeout?: number | string;
   /** Largest request or response body passed through; default 10 MB. */
   maxBodyBytes?: number;
+  /**
+   * Global configuration's providers served by this security server
+   * (`INSTANCE/CLASS/MEMBER[/SUBSYSTEM]`). Given, a call to any other provider is refused
+   * `Server.ClientProxy.UnknownMember`, as for a member no security server serves; without
+   * it every provider is taken to be served here.
+   */
+  members?: string[];
   /** Registered services by id `INSTANCE/CLASS/MEMBER/SUBSYSTEM/serviceCode` (SOAP: `[/version]`). */
   services?: Record<string, XroadSimServiceOptions>;
 }

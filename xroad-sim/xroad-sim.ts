@@ -17,6 +17,7 @@ import {
   requireKnownClient,
   type CompiledClient,
 } from "./client-authentication";
+import { compileGlobalConfiguration, requireProviderAddress } from "./global-configuration";
 import { lastHeader } from "./header-filter";
 import { ProviderClient } from "./provider-client";
 import { mayCall } from "./provider-services";
@@ -107,7 +108,11 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
   // Null while the simulator was given no `clients`: then it takes any client (docs/xroad-sim.md).
   let clients: Map<string, CompiledClient> | null =
     options.clients === undefined || Array.isArray(compiledClients) ? null : compiledClients;
-  if (problems.length > 0) throw new RangeError(`xroad-sim: ${problems.join("; ")}`);
+  const globalConf = compileGlobalConfiguration(options.members);
+  if (Array.isArray(globalConf)) problems.push(...globalConf);
+  if (problems.length > 0 || Array.isArray(globalConf)) {
+    throw new RangeError(`xroad-sim: ${problems.join("; ")}`);
+  }
 
   /**
    * Throws X-Road's UnknownMember for a client the security server does not have, then its
@@ -179,6 +184,7 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
         const client = parseClientHeader(lastHeader(req.rawHeaders, "x-road-client"));
         call.client = client;
         authenticate(req, client);
+        requireProviderAddress(globalConf, [meta.provider], call.service);
         const body = await readBody(req, "Client.BadRequest");
         const ids = { client, xroadId: call.xroadId };
         const deps = { services: [...services.values()], provider };
@@ -186,12 +192,19 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
         return;
       }
       // X-Road's order (ClientRestMessageProcessor.process): the request's ids are read, the
-      // client is checked (verifyClientStatus, verifyClientAuthentication), and only then is
-      // the service looked up (ServerRestMessageProcessor.verifyAccess: unknown, then of
+      // client is checked (verifyClientStatus, verifyClientAuthentication), then global
+      // configuration must know the provider's security server (prepareRequest), and only then
+      // is the service looked up (ServerRestMessageProcessor.verifyAccess: unknown, then of
       // another type, then not allowed), so an unknown client learns nothing of the services.
       const restPath = parseRestPath(path);
       call.client = parseClientHeader(lastHeader(req.rawHeaders, "x-road-client"));
       authenticate(req, call.client);
+      const named = restPath.decoded;
+      requireProviderAddress(
+        globalConf,
+        [named.slice(0, 4).join("/"), named.slice(0, 3).join("/")],
+        named.slice(0, 5).join("/"),
+      );
       const target = findRestTarget(restPath, lookup);
       call.service = target.service.id;
       if (target.service.type !== "rest") {
@@ -233,6 +246,7 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
       call.xroadId = request.xroadId;
       call.service = request.serviceId;
       authenticate(req, request.client);
+      requireProviderAddress(globalConf, [request.provider], request.serviceId);
       if (isSoapMetaservice(request)) {
         const deps = { services: [...services.values()], provider };
         call.status = await answerSoapMetaservice(req, res, request, body, deps);

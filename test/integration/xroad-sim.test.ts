@@ -980,6 +980,127 @@ describe("xroad-sim", function () {
   });
 });
 
+describe("xroad-sim global configuration and service settings", function () {
+  this.timeout(20_000);
+  let provider: Provider;
+  let sim: XroadSim | null = null;
+  const SOAP_SERVICE = "EE/BUSINESS/producer/testQuery";
+  const start = async (options: Parameters<typeof startXroadSim>[0]): Promise<XroadSim> => {
+    sim = await startXroadSim(options);
+    return sim;
+  };
+  const restError = async (
+    s: XroadSim,
+    service: string,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: number; type: string; message: string }> => {
+    const res = await request(`${s.url}/r1/${service}/x`, {
+      headers: { "x-road-client": CLIENT, ...headers },
+    });
+    const text = await res.body.text();
+    const type = res.headers["x-road-error"];
+    return {
+      status: res.statusCode,
+      type: type === undefined ? "none" : String(type),
+      message: type === undefined ? text : (JSON.parse(text) as { message: string }).message,
+    };
+  };
+  const soapFault = async (
+    s: XroadSim,
+    query: Buffer | string = fixture("simple.query"),
+  ): Promise<{ code: string; message: string }> => {
+    const res = await request(`${s.url}/`, {
+      method: "POST",
+      headers: { "content-type": "text/xml; charset=utf-8", soapaction: '""' },
+      body: query,
+    });
+    const text = await res.body.text();
+    expect(res.statusCode).to.equal(200);
+    const code = /<faultcode>([^<]*)<\/faultcode>/.exec(text)?.[1] ?? "none";
+    const message = (/<faultstring>([^<]*)<\/faultstring>/.exec(text)?.[1] ?? "")
+      .replaceAll("&#34;", '"')
+      .replaceAll("&#39;", "'");
+    return { code, message };
+  };
+
+  beforeEach(async () => {
+    provider = await startProvider();
+  });
+  afterEach(async () => {
+    await sim?.close();
+    sim = null;
+    await provider.close();
+  });
+
+  describe("members (global configuration)", () => {
+    it("answers Server.ClientProxy.UnknownMember to a provider global configuration does not have, REST and SOAP", async () => {
+      // As X-Road's client proxy (AbstractClientMessageProcessor.hostNamesByProvider): no
+      // security server address is known for the provider, so nothing is sent on.
+      const s = await start({
+        members: ["EE/GOV/1234/prov"],
+        services: {
+          [SERVICE]: { url: `${provider.url}/base/` },
+          "EE/GOV/4321/gone/svc": { url: `${provider.url}/gone` },
+          [SOAP_SERVICE]: { url: `${provider.url}/soap`, type: "soap" },
+        },
+      });
+      expect(await restError(s, "EE/GOV/4321/gone/svc")).to.deep.equal({
+        status: 500,
+        type: "Server.ClientProxy.UnknownMember",
+        message: 'Could not find addresses for service provider "SERVICE:EE/GOV/4321/gone/svc"',
+      });
+      expect(await restError(s, "EE/GOV/4321/gone/listMethods")).to.include({
+        type: "Server.ClientProxy.UnknownMember",
+      });
+      expect(await soapFault(s)).to.deep.equal({
+        code: "Server.ClientProxy.UnknownMember",
+        message:
+          'Could not find addresses for service provider "SERVICE:EE/BUSINESS/producer/testQuery"',
+      });
+      // A provider it has, but not the service: the provider's security server answers.
+      expect(await restError(s, "EE/GOV/1234/prov/nothing")).to.include({
+        type: "Server.ServerProxy.UnknownService",
+      });
+      expect(await restError(s, SERVICE)).to.include({ status: 200, type: "none" });
+      expect(provider.seen.map((c) => c.url)).to.deep.equal(["/base/x"]);
+    });
+
+    it("checks the client before global configuration, and global configuration before the service", async () => {
+      const s = await start({
+        members: ["EE/GOV/1234/prov", "EE/BUSINESS/producer"],
+        clients: { [CLIENT]: { connectionType: "HTTP" } },
+        services: { [SERVICE]: { url: `${provider.url}/base/` } },
+      });
+      expect(
+        await restError(s, "EE/GOV/4321/gone/svc", { "x-road-client": "EE/GOV/9/stranger" }),
+      ).to.include({
+        type: "Server.ClientProxy.UnknownMember",
+        message: "Client 'SUBSYSTEM:EE/GOV/9/stranger' not found",
+      });
+      expect(await restError(s, "EE/GOV/4321/gone/svc")).to.include({
+        message: 'Could not find addresses for service provider "SERVICE:EE/GOV/4321/gone/svc"',
+      });
+      // A member's own service: the member is the provider.
+      expect(await restError(s, "EE/BUSINESS/producer/other")).to.include({
+        type: "Server.ServerProxy.UnknownService",
+      });
+    });
+
+    it("takes every provider without members, and refuses a members entry no call could name", async () => {
+      const s = await start({ services: { [SERVICE]: { url: `${provider.url}/base/` } } });
+      expect(await restError(s, "EE/GOV/4321/gone/svc")).to.include({
+        type: "Server.ServerProxy.UnknownService",
+      });
+      for (const members of [["EE/GOV"], ["SUBSYSTEM:EE/GOV/1/a"], ["EE/GOV/1/a/b"]]) {
+        await startXroadSim({ members }).then(
+          () => expect.fail(`${members[0]} taken`),
+          (error: Error) => expect(error.message).to.match(/members: .* is not INSTANCE/),
+        );
+      }
+    });
+  });
+});
+
 describe("xroad-sim TLS", function () {
   this.timeout(30_000);
   let pki: TestPki;
