@@ -128,6 +128,15 @@ export function loadSimConfig(file: string, env: NodeJS.ProcessEnv = process.env
     if (value.type !== undefined) service.type = value.type as "rest" | "soap";
     if (value.timeout !== undefined) service.timeout = value.timeout as string;
     if (value.descriptionUrl !== undefined) service.descriptionUrl = String(value.descriptionUrl);
+    if (value.disabled === true) service.disabled = {};
+    else if (isObject(value.disabled)) {
+      service.disabled =
+        value.disabled.notice === undefined ? {} : { notice: String(value.disabled.notice) };
+    } else if (value.disabled !== undefined && value.disabled !== false) {
+      throw new SimConfigError(
+        `${file}: services.${id}.disabled must be true or a mapping with its notice`,
+      );
+    }
     if (Array.isArray(value.allowedClients))
       service.allowedClients = value.allowedClients.map(String);
     if (isObject(value.tls)) {

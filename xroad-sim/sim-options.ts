@@ -61,6 +61,11 @@ export interface XroadSimServiceOptions {
    * (PR-META §4). Both are read with the service's TLS settings.
    */
   descriptionUrl?: string;
+  /**
+   * The service's description disabled by the security server's administrator (ug-ss §6.3),
+   * with the notice callers are shown; calls get `Server.ServerProxy.ServiceDisabled`.
+   */
+  disabled?: { notice?: string };
 }
 
 export interface XroadSimOptions {
@@ -107,6 +112,8 @@ export interface CompiledService {
   allowedClients: Set<string> | null;
   /** The OpenAPI 3 description's or the WSDL's URL; null for a service without one. */
   descriptionUrl: URL | null;
+  /** The disabled notice as X-Road's serverconf gives it, or null while the service is enabled. */
+  disabledNotice: string | null;
 }
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
@@ -163,7 +170,16 @@ export function compileService(
     tls: { ca: asList(service.tls?.ca), cert, key, verify: service.tls?.verify ?? true },
     allowedClients: service.allowedClients ? new Set(service.allowedClients) : null,
     descriptionUrl,
+    disabledNotice: service.disabled ? disabledNotice(id, service.disabled.notice) : null,
   };
+}
+
+/**
+ * X-Road's serverconf (ServerConfImpl.getDisabledNotice) gives the administrator's notice, or,
+ * when the service was disabled without one, a sentence of its own.
+ */
+function disabledNotice(id: string, notice: string | undefined): string {
+  return notice === undefined ? `Service 'SERVICE:${id}' is disabled` : notice;
 }
 
 /** An http(s) URL, or null with the problem noted (a query is allowed: `…?format=json`). */

@@ -364,11 +364,22 @@ function consumerPortTls(options: { cert: Pem; key: Pem }): https.ServerOptions 
   return { ...serverTlsOptions(options), requestCert: true, rejectUnauthorized: false };
 }
 
+/**
+ * The provider's security server's last checks (ServerMessageProcessor and
+ * ServerRestMessageProcessor.verifyAccess): access rights, then whether the service is
+ * disabled, so only a client allowed to call it is shown the administrator's notice.
+ */
 function checkAccess(service: CompiledService, client: string): void {
   if (!mayCall(service, client)) {
     throw new XroadError(
       "Server.ServerProxy.AccessDenied",
       `Request is not allowed: SERVICE:${service.id} for client SUBSYSTEM:${client}`,
+    );
+  }
+  if (service.disabledNotice !== null) {
+    throw new XroadError(
+      "Server.ServerProxy.ServiceDisabled",
+      `Service SERVICE:${service.id} is disabled: ${service.disabledNotice}`,
     );
   }
 }

@@ -13,6 +13,7 @@ import { loadSimConfig } from "../../xroad-sim/sim-config-file";
 import { spawn, spawnSync } from "node:child_process";
 import { createHash, X509Certificate } from "node:crypto";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import tls from "node:tls";
 
@@ -1098,6 +1099,93 @@ describe("xroad-sim global configuration and service settings", function () {
         );
       }
     });
+  });
+
+  describe("disabled services", () => {
+    it("answers Server.ServerProxy.ServiceDisabled with the administrator's notice, REST and SOAP", async () => {
+      // ServerRestMessageProcessor / ServerMessageProcessor.verifyAccess: "Service %s is
+      // disabled: %s" with serverconf's notice, the provider never called.
+      const s = await start({
+        services: {
+          [SERVICE]: { url: `${provider.url}/base/`, disabled: { notice: "Maintenance" } },
+          "EE/GOV/1234/prov/plain": { url: `${provider.url}/plain`, disabled: {} },
+          [SOAP_SERVICE]: {
+            url: `${provider.url}/soap`,
+            type: "soap",
+            disabled: { notice: "Back on Monday" },
+          },
+        },
+      });
+      expect(await restError(s, SERVICE)).to.deep.equal({
+        status: 500,
+        type: "Server.ServerProxy.ServiceDisabled",
+        message: `Service SERVICE:${SERVICE} is disabled: Maintenance`,
+      });
+      // Disabled without a notice, serverconf gives a sentence of its own.
+      expect(await restError(s, "EE/GOV/1234/prov/plain")).to.include({
+        message:
+          "Service SERVICE:EE/GOV/1234/prov/plain is disabled: Service 'SERVICE:EE/GOV/1234/prov/plain' is disabled",
+      });
+      expect(await soapFault(s)).to.deep.equal({
+        code: "Server.ServerProxy.ServiceDisabled",
+        message: `Service SERVICE:${SOAP_SERVICE} is disabled: Back on Monday`,
+      });
+      expect(provider.seen).to.have.length(0);
+      // Enabled again by registering it without `disabled`.
+      s.register(SERVICE, { url: `${provider.url}/base/` });
+      expect(await restError(s, SERVICE)).to.include({ status: 200, type: "none" });
+    });
+
+    it("checks the service's type and access rights before it is disabled", async () => {
+      const s = await start({
+        services: {
+          [SERVICE]: {
+            url: `${provider.url}/base/`,
+            allowedClients: ["EE/GOV/9/other"],
+            disabled: { notice: "Maintenance" },
+          },
+          [SOAP_SERVICE]: { url: `${provider.url}/soap`, disabled: { notice: "Maintenance" } },
+        },
+      });
+      expect(await restError(s, SERVICE)).to.include({ type: "Server.ServerProxy.AccessDenied" });
+      expect(await restError(s, SERVICE, { "x-road-client": "EE/GOV/9/other" })).to.include({
+        type: "Server.ServerProxy.ServiceDisabled",
+      });
+      // A REST service called through SOAP: its type is wrong before it is disabled.
+      expect((await soapFault(s)).code).to.equal("Server.ServerProxy.InvalidServiceType");
+      expect(provider.seen).to.have.length(0);
+    });
+  });
+
+  it("reads members and each service's disabled notice from a file", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "xroad-sim-conf-"));
+    try {
+      const file = path.join(dir, "sim.yaml");
+      fs.writeFileSync(
+        file,
+        "members: [EE/GOV/1234/prov]\nservices:\n" +
+          "  EE/GOV/1234/prov/a: { url: http://127.0.0.1:1/a, disabled: { notice: Maintenance } }\n" +
+          "  EE/GOV/1234/prov/b: { url: http://127.0.0.1:1/b, disabled: true }\n" +
+          "  EE/GOV/1234/prov/c: { url: http://127.0.0.1:1/c, disabled: false }\n",
+      );
+      const options = loadSimConfig(file);
+      expect(options.members).to.deep.equal(["EE/GOV/1234/prov"]);
+      expect(options.services?.["EE/GOV/1234/prov/a"].disabled).to.deep.equal({
+        notice: "Maintenance",
+      });
+      expect(options.services?.["EE/GOV/1234/prov/b"].disabled).to.deep.equal({});
+      expect(options.services?.["EE/GOV/1234/prov/c"].disabled).to.equal(undefined);
+      // Dropped quietly, either would leave the simulator serving what the file meant to refuse.
+      fs.writeFileSync(file, "members: EE/GOV/1234/prov\n");
+      expect(() => loadSimConfig(file)).to.throw(/members must be a list/);
+      fs.writeFileSync(
+        file,
+        "services:\n  EE/GOV/1/p/s: { url: http://x/, disabled: Maintenance }\n",
+      );
+      expect(() => loadSimConfig(file)).to.throw(/disabled must be true or a mapping/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
