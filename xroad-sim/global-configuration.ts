@@ -9,19 +9,39 @@ import { XroadError } from "./xroad-errors";
 export interface GlobalConfiguration {
   /** Providers (`INSTANCE/CLASS/MEMBER[/SUBSYSTEM]`) served here; null: every one. */
   members: Set<string> | null;
+  /** This security server's id (`INSTANCE/CLASS/MEMBER/SERVERCODE`); null: not checked. */
+  securityServer: string | null;
 }
 
-/** Checks the `members` option; returns the problems instead when there are any. */
+/** Checks `members` and `securityServer`; returns the problems instead when there are any. */
 export function compileGlobalConfiguration(
   members: string[] | undefined,
+  securityServer: string | undefined,
 ): GlobalConfiguration | string[] {
-  if (members === undefined) return { members: null };
-  if (!Array.isArray(members))
-    return ["members must be a list of INSTANCE/CLASS/MEMBER[/SUBSYSTEM]"];
-  const problems = members
-    .filter((id) => !isClientId(id))
-    .map((id) => `members: "${id}" is not INSTANCE/CLASS/MEMBER[/SUBSYSTEM]`);
-  return problems.length > 0 ? problems : { members: new Set(members) };
+  const problems: string[] = [];
+  if (members !== undefined && !Array.isArray(members)) {
+    problems.push("members must be a list of INSTANCE/CLASS/MEMBER[/SUBSYSTEM]");
+  } else {
+    for (const id of members ?? []) {
+      if (!isClientId(id))
+        problems.push(`members: "${id}" is not INSTANCE/CLASS/MEMBER[/SUBSYSTEM]`);
+    }
+  }
+  if (securityServer !== undefined && !isServerId(securityServer)) {
+    problems.push(`securityServer "${securityServer}" is not INSTANCE/CLASS/MEMBER/SERVERCODE`);
+  }
+  if (problems.length > 0) return problems;
+  return {
+    members: members === undefined ? null : new Set(members),
+    securityServer: securityServer ?? null,
+  };
+}
+
+/** INSTANCE/CLASS/MEMBER/SERVERCODE of PR-REST §4.8's characters. */
+function isServerId(id: unknown): boolean {
+  if (typeof id !== "string") return false;
+  const parts = id.split("/");
+  return parts.length === 4 && parts.every((p) => IDENTIFIER_PART.test(p));
 }
 
 const isClientId = (id: unknown): boolean => {
@@ -45,5 +65,20 @@ export function requireProviderAddress(
   throw new XroadError(
     "Server.ClientProxy.UnknownMember",
     `Could not find addresses for service provider "SERVICE:${serviceId}"`,
+  );
+}
+
+/**
+ * Refuses a call that names a security server other than the provider's, as X-Road's client
+ * proxy does (AbstractClientMessageProcessor.getServiceAddresses), after the provider's
+ * addresses are found. Global configuration here knows one security server, this one, so any
+ * other is one it cannot find. `named` is the caller's `X-Road-Security-Server` or SOAP
+ * `securityServer`, null when it named none (then any of the provider's servers will do).
+ */
+export function requireSecurityServer(conf: GlobalConfiguration, named: string | null): void {
+  if (conf.securityServer === null || named === null || named === conf.securityServer) return;
+  throw new XroadError(
+    "Server.ClientProxy.InvalidSecurityServer",
+    `Could not find security server "SERVER:${named}"`,
   );
 }

@@ -121,6 +121,28 @@ export function parseClientHeader(value: string | null): string {
 }
 
 /**
+ * Checks `X-Road-Security-Server` (PR-REST §4.3, optional): INSTANCE/CLASS/MEMBER/SERVERCODE,
+ * percent-decoded; null when the caller sent none. A malformed one is a request that does not
+ * comply with the protocol (§4.6), as a malformed `X-Road-Client` is.
+ */
+export function parseSecurityServerHeader(value: string | null): string | null {
+  if (value === null) return null;
+  let decoded: string[] = [];
+  try {
+    decoded = value
+      .trim()
+      .split("/")
+      .map((p) => decodeURIComponent(p));
+  } catch {
+    decoded = [];
+  }
+  if (decoded.length !== 4 || !decoded.every((p) => IDENTIFIER_PART.test(p))) {
+    throw new XroadError("Client.BadRequest", `Invalid X-Road-Security-Server header "${value}"`);
+  }
+  return decoded.join("/");
+}
+
+/**
  * `X-Road-Request-Hash` as X-Road's security servers compute it (RestMessage.getHash,
  * RestRequest.toByteArray, ServerRestMessageProcessor): SHA-512 over the request as the client
  * security server serialises it (the method, CRLF, the request target's path and query as

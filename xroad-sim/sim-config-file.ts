@@ -115,6 +115,9 @@ export function loadSimConfig(file: string, env: NodeJS.ProcessEnv = process.env
     }
     options.members = raw.members.map(String);
   }
+  if (raw.securityServer !== undefined && raw.securityServer !== null) {
+    options.securityServer = String(raw.securityServer);
+  }
   if (isObject(raw.internalTls)) {
     options.internalTls = {
       cert: pem(raw.internalTls.cert, "internalTls.cert", "certificate"),

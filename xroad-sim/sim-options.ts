@@ -98,6 +98,12 @@ export interface XroadSimOptions {
    * it every provider is taken to be served here.
    */
   members?: string[];
+  /**
+   * This security server's id, `INSTANCE/CLASS/MEMBER/SERVERCODE`. Given, a call naming
+   * another (`X-Road-Security-Server`, SOAP `securityServer`) is refused
+   * `Server.ClientProxy.InvalidSecurityServer`; without it the header is not read.
+   */
+  securityServer?: string;
   /** Registered services by id `INSTANCE/CLASS/MEMBER/SUBSYSTEM/serviceCode` (SOAP: `[/version]`). */
   services?: Record<string, XroadSimServiceOptions>;
 }

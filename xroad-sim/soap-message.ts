@@ -26,6 +26,8 @@ export interface SoapMessage {
   issue: string | null;
   /** PR-MESS Annex H `representedParty`: `partyClass/partyCode` (the class may be absent). */
   representedParty: string | null;
+  /** `securityServer` (PR-MESS §2.4, optional): `INSTANCE/CLASS/MEMBER/SERVERCODE`. */
+  securityServer: string | null;
   /** Local name of the Body's element; "Fault" for a SOAP Fault. */
   bodyElement: string;
   /** The text of the Body element's child elements by local name (a metaservice's arguments). */
@@ -112,6 +114,15 @@ function identifier(element: Element, withService: boolean): string {
   ];
   const values = valuesIn(element, IDENTIFIERS);
   return fields
+    .map((f) => values.get(f))
+    .filter((v): v is string => v !== undefined && v !== "")
+    .join("/");
+}
+
+/** A security server's id in X-Road's order: EE/GOV/MEMBER1/SERVER1. */
+function serverIdentifier(element: Element): string {
+  const values = valuesIn(element, IDENTIFIERS);
+  return ["xRoadInstance", "memberClass", "memberCode", "serverCode"]
     .map((f) => values.get(f))
     .filter((v): v is string => v !== undefined && v !== "")
     .join("/");
@@ -276,6 +287,7 @@ export function readSoapMessage(xml: string, prefix: string, requireHeader = fal
     userId: null,
     issue: null,
     representedParty: null,
+    securityServer: null,
     bodyElement,
     bodyFields,
   };
@@ -305,6 +317,7 @@ export function readSoapMessage(xml: string, prefix: string, requireHeader = fal
     else if (name === "userId") message.userId = textOf(field);
     else if (name === "issue") message.issue = textOf(field);
     else if (name === "representedParty") message.representedParty = representedParty(field);
+    else if (name === "securityServer") message.securityServer = serverIdentifier(field);
   }
   return message;
 }

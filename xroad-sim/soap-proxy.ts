@@ -46,6 +46,8 @@ export interface SoapRequest {
   serviceCode: string;
   /** The service's provider: `INSTANCE/CLASS/MEMBER[/SUBSYSTEM]`. */
   provider: string;
+  /** The header's `securityServer`, `INSTANCE/CLASS/MEMBER/SERVERCODE`, or null. */
+  securityServer: string | null;
   /** The SOAP message as sent (the first part of a multipart request). */
   xml: string;
   bodyFields: Record<string, string>;
@@ -66,6 +68,7 @@ export function readSoapRequest(req: http.IncomingMessage, body: Buffer): SoapRe
     serviceId: message.service,
     serviceCode: message.serviceCode as string,
     provider: message.provider as string,
+    securityServer: message.securityServer,
     xml,
     bodyFields: message.bodyFields,
     header: Object.fromEntries(

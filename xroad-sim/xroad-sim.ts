@@ -17,7 +17,11 @@ import {
   requireKnownClient,
   type CompiledClient,
 } from "./client-authentication";
-import { compileGlobalConfiguration, requireProviderAddress } from "./global-configuration";
+import {
+  compileGlobalConfiguration,
+  requireProviderAddress,
+  requireSecurityServer,
+} from "./global-configuration";
 import { lastHeader } from "./header-filter";
 import { ProviderClient } from "./provider-client";
 import { mayCall } from "./provider-services";
@@ -28,6 +32,7 @@ import {
   MAX_URI_LENGTH,
   parseClientHeader,
   parseRestPath,
+  parseSecurityServerHeader,
 } from "./rest-proxy";
 import {
   compileService,
@@ -108,7 +113,7 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
   // Null while the simulator was given no `clients`: then it takes any client (docs/xroad-sim.md).
   let clients: Map<string, CompiledClient> | null =
     options.clients === undefined || Array.isArray(compiledClients) ? null : compiledClients;
-  const globalConf = compileGlobalConfiguration(options.members);
+  const globalConf = compileGlobalConfiguration(options.members, options.securityServer);
   if (Array.isArray(globalConf)) problems.push(...globalConf);
   if (problems.length > 0 || Array.isArray(globalConf)) {
     throw new RangeError(`xroad-sim: ${problems.join("; ")}`);
@@ -161,6 +166,16 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
     }
   };
 
+  /**
+   * The security server a REST caller names, read with the request's other ids (X-Road's
+   * RestRequest), so a malformed one is refused before the client is looked at. Read only once
+   * the simulator has an identity: without one the header passes to the provider unread.
+   */
+  const namedSecurityServer = (req: http.IncomingMessage): string | null =>
+    globalConf.securityServer === null
+      ? null
+      : parseSecurityServerHeader(lastHeader(req.rawHeaders, "x-road-security-server"));
+
   const serveRest = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     const path = req.url ?? "/";
     const call: XroadSimCall = {
@@ -183,8 +198,10 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
         call.service = `${meta.provider}/${meta.code}`;
         const client = parseClientHeader(lastHeader(req.rawHeaders, "x-road-client"));
         call.client = client;
+        const server = namedSecurityServer(req);
         authenticate(req, client);
         requireProviderAddress(globalConf, [meta.provider], call.service);
+        requireSecurityServer(globalConf, server);
         const body = await readBody(req, "Client.BadRequest");
         const ids = { client, xroadId: call.xroadId };
         const deps = { services: [...services.values()], provider };
@@ -198,6 +215,7 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
       // another type, then not allowed), so an unknown client learns nothing of the services.
       const restPath = parseRestPath(path);
       call.client = parseClientHeader(lastHeader(req.rawHeaders, "x-road-client"));
+      const server = namedSecurityServer(req);
       authenticate(req, call.client);
       const named = restPath.decoded;
       requireProviderAddress(
@@ -205,6 +223,7 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
         [named.slice(0, 4).join("/"), named.slice(0, 3).join("/")],
         named.slice(0, 5).join("/"),
       );
+      requireSecurityServer(globalConf, server);
       const target = findRestTarget(restPath, lookup);
       call.service = target.service.id;
       if (target.service.type !== "rest") {
@@ -247,6 +266,7 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
       call.service = request.serviceId;
       authenticate(req, request.client);
       requireProviderAddress(globalConf, [request.provider], request.serviceId);
+      requireSecurityServer(globalConf, request.securityServer);
       if (isSoapMetaservice(request)) {
         const deps = { services: [...services.values()], provider };
         call.status = await answerSoapMetaservice(req, res, request, body, deps);

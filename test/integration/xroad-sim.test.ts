@@ -1157,19 +1157,128 @@ describe("xroad-sim global configuration and service settings", function () {
     });
   });
 
-  it("reads members and each service's disabled notice from a file", () => {
+  describe("security server identity", () => {
+    const OWN = "EE/GOV/1234/ss1";
+    const withServer = (server: string): string =>
+      fixture("simple.query")
+        .toString("utf8")
+        .replace(
+          "</xroad:service>",
+          '</xroad:service><xroad:securityServer id:objectType="SERVER">' +
+            server
+              .split("/")
+              .map(
+                (v, i) =>
+                  `<id:${["xRoadInstance", "memberClass", "memberCode", "serverCode"][i]}>${v}</id:${["xRoadInstance", "memberClass", "memberCode", "serverCode"][i]}>`,
+              )
+              .join("") +
+            "</xroad:securityServer>",
+        );
+
+    it("answers Server.ClientProxy.InvalidSecurityServer to a call naming another security server, REST and SOAP", async () => {
+      // AbstractClientMessageProcessor.getServiceAddresses: global configuration knows this
+      // security server only, so another is one it cannot find; nothing is sent on.
+      const s = await start({
+        securityServer: OWN,
+        services: {
+          [SERVICE]: { url: `${provider.url}/base/` },
+          [SOAP_SERVICE]: { url: `${provider.url}/soap`, type: "soap" },
+        },
+      });
+      expect(
+        await restError(s, SERVICE, { "x-road-security-server": "EE/GOV/1234/ss2" }),
+      ).to.deep.equal({
+        status: 500,
+        type: "Server.ClientProxy.InvalidSecurityServer",
+        message: 'Could not find security server "SERVER:EE/GOV/1234/ss2"',
+      });
+      expect(
+        await restError(s, "EE/GOV/1234/prov/listMethods", {
+          "x-road-security-server": "EE/GOV/1234/ss2",
+        }),
+      ).to.include({ type: "Server.ClientProxy.InvalidSecurityServer" });
+      expect(await soapFault(s, withServer("EE/GOV/1234/ss2"))).to.deep.equal({
+        code: "Server.ClientProxy.InvalidSecurityServer",
+        message: 'Could not find security server "SERVER:EE/GOV/1234/ss2"',
+      });
+      expect(provider.seen).to.have.length(0);
+      // Its own id, or none, is served.
+      expect(await restError(s, SERVICE, { "x-road-security-server": OWN })).to.include({
+        status: 200,
+        type: "none",
+      });
+      expect(await restError(s, SERVICE)).to.include({ status: 200, type: "none" });
+      provider.answer = (_req, res) => {
+        res.writeHead(200, { "content-type": "text/xml; charset=utf-8" });
+        res.end(fixture("simple.answer"));
+      };
+      expect((await soapFault(s, withServer(OWN))).code).to.equal("none");
+      expect(provider.seen).to.have.length(3);
+      // A malformed header breaks the protocol (PR-REST §4.3, §4.6), as a bad X-Road-Client.
+      expect(await restError(s, SERVICE, { "x-road-security-server": "EE/GOV/1234" })).to.include({
+        status: 400,
+        type: "Client.BadRequest",
+      });
+    });
+
+    it("checks the client, then the provider, then the security server, then the service", async () => {
+      const s = await start({
+        securityServer: OWN,
+        members: ["EE/GOV/1234/prov"],
+        clients: { [CLIENT]: { connectionType: "HTTP" } },
+        services: { [SERVICE]: { url: `${provider.url}/base/`, disabled: {} } },
+      });
+      const other = { "x-road-security-server": "EE/GOV/1234/ss2" };
+      expect(
+        await restError(s, "EE/GOV/4321/gone/svc", {
+          ...other,
+          "x-road-client": "EE/GOV/9/stranger",
+        }),
+      ).to.include({ message: "Client 'SUBSYSTEM:EE/GOV/9/stranger' not found" });
+      expect(await restError(s, "EE/GOV/4321/gone/svc", other)).to.include({
+        type: "Server.ClientProxy.UnknownMember",
+      });
+      expect(await restError(s, "EE/GOV/1234/prov/nothing", other)).to.include({
+        type: "Server.ClientProxy.InvalidSecurityServer",
+      });
+      expect(await restError(s, SERVICE, other)).to.include({
+        type: "Server.ClientProxy.InvalidSecurityServer",
+      });
+      expect(await restError(s, "EE/GOV/1234/prov/nothing")).to.include({
+        type: "Server.ServerProxy.UnknownService",
+      });
+      expect(await restError(s, SERVICE)).to.include({
+        type: "Server.ServerProxy.ServiceDisabled",
+      });
+    });
+
+    it("does not read the header without an identity, and refuses a malformed identity", async () => {
+      const s = await start({ services: { [SERVICE]: { url: `${provider.url}/base/` } } });
+      expect(
+        await restError(s, SERVICE, { "x-road-security-server": "EE/GOV/1234/ss2" }),
+      ).to.include({ status: 200, type: "none" });
+      expect(provider.seen[0].headers["x-road-security-server"]).to.equal("EE/GOV/1234/ss2");
+      await startXroadSim({ securityServer: "SERVER:EE/GOV/1234/ss1" }).then(
+        () => expect.fail("taken"),
+        (error: Error) => expect(error.message).to.match(/securityServer .* is not INSTANCE/),
+      );
+    });
+  });
+
+  it("reads members, the security server's id and each service's disabled notice from a file", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "xroad-sim-conf-"));
     try {
       const file = path.join(dir, "sim.yaml");
       fs.writeFileSync(
         file,
-        "members: [EE/GOV/1234/prov]\nservices:\n" +
+        "members: [EE/GOV/1234/prov]\nsecurityServer: EE/GOV/1234/ss1\nservices:\n" +
           "  EE/GOV/1234/prov/a: { url: http://127.0.0.1:1/a, disabled: { notice: Maintenance } }\n" +
           "  EE/GOV/1234/prov/b: { url: http://127.0.0.1:1/b, disabled: true }\n" +
           "  EE/GOV/1234/prov/c: { url: http://127.0.0.1:1/c, disabled: false }\n",
       );
       const options = loadSimConfig(file);
       expect(options.members).to.deep.equal(["EE/GOV/1234/prov"]);
+      expect(options.securityServer).to.equal("EE/GOV/1234/ss1");
       expect(options.services?.["EE/GOV/1234/prov/a"].disabled).to.deep.equal({
         notice: "Maintenance",
       });
