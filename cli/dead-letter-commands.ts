@@ -199,7 +199,8 @@ function discardLine(r: (DiscardResult & { type?: string }) | DiscardPreview): s
   if (r.result === "would discard") return `${r.id}: would discard (backend ${r.backend})`;
   if (r.replayedAs) return `${r.id}: already replayed as ${r.replayedAs}; not discarded`;
   if (r.result === "refused") return `${r.id}: refused (${r.type}): ${terminalLine(r.error ?? "")}`;
-  return `${r.id}: ${r.result === "discarded" ? "discarded" : "already discarded"}${r.discardedAt ? ` at ${r.discardedAt}` : ""}`;
+  const replacing = r.previousReplay ? ` (in place of replay ${r.previousReplay}, cancelled)` : "";
+  return `${r.id}: ${r.result === "discarded" ? "discarded" : "already discarded"}${r.discardedAt ? ` at ${r.discardedAt}` : ""}${replacing}`;
 }
 
 /** One replay's line; a warning, when there is one, is printed under it by the caller. */

@@ -170,7 +170,8 @@ export class DeadLetters {
 
   constructor(
     redis: Redis,
-    private readonly prefix: string,
+    /** Its deployment's key prefix: a discard reads the record of the replay one is linked to. */
+    readonly prefix: string,
     private readonly retentionMs: number,
   ) {
     this.redis = redis as ScriptedRedis;

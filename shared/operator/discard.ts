@@ -13,32 +13,37 @@ import {
   type Skipped,
 } from "./operator-answers";
 import { TALLY_LUA } from "./pending-tally";
-import { NO_SUCH_DEAD_LETTER } from "./replay";
+import { redisKeys } from "../protocol/redis-keys";
+import { CANCELLED_LINK_LUA, NO_SUCH_DEAD_LETTER } from "./replay";
 
-// KEYS: dead-letter entry, then the dead letters' tally's members, groups, counts; ARGV: id,
-// now, token. The same discard run again (ioredis resends a command whose reply a reconnect
-// lost) finds its own token: still "discarded", not "already".
+// KEYS: dead-letter entry, then the dead letters' tally's members, groups, counts, then the
+// record of the replay its caller read as the link (else any key); ARGV: id, now, token, that
+// replay's id when a link to it, cancelled, may be replaced (else "").
+// The same discard run again (ioredis resends a command whose reply a reconnect lost) finds its
+// own token: still "discarded", not "already".
 // A replay's link (a replay id) is left as it is: that replay was sent, and its own record is
-// the one to cancel.
-const DISCARD = `${TALLY_LUA}
+// the one to cancel. A link to a replay cancelled before any worker took it is replaced, as a
+// replay's CLAIM replaces it: nothing of it was sent, so the dead letter is waiting again, and
+// a cancelled replay has no record left to cancel.
+const DISCARD = `${TALLY_LUA}${CANCELLED_LINK_LUA}
 local t = {KEYS[2], KEYS[3], KEYS[4]}
 if redis.call("EXISTS", KEYS[1]) == 0 then
   tally_remove(t, ARGV[1])
-  return {"missing", ""}
+  return {"missing", "", ""}
 end
 local f = redis.call("HMGET", KEYS[1], "replayedAs", "discardedAt", "discardToken")
 if f[1] == "${DISCARDED}" then
-  if f[3] == ARGV[3] then return {"discarded", f[2] or ""} end
-  return {"already", f[2] or ""}
+  if f[3] == ARGV[3] then return {"discarded", f[2] or "", ""} end
+  return {"already", f[2] or "", ""}
 end
-if f[1] then return {"replayed", f[1]} end
+if f[1] and not cancelled_link(f[1], ARGV[4], KEYS[5]) then return {"replayed", f[1], ""} end
 redis.call("HSET", KEYS[1], "replayedAs", "${DISCARDED}", "discardedAt", ARGV[2],
   "discardToken", ARGV[3])
 tally_remove(t, ARGV[1])
-return {"discarded", ARGV[2]}`;
+return {"discarded", ARGV[2], f[1] or ""}`;
 
 interface ScriptedRedis extends Redis {
-  sluiceDeadLetterDiscard(...keysAndArgs: string[]): Promise<[string, string]>;
+  sluiceDeadLetterDiscard(...keysAndArgs: string[]): Promise<[string, string, string]>;
 }
 
 export interface DiscardResult {
@@ -52,6 +57,8 @@ export interface DiscardResult {
   discardedAt?: string;
   /** The replay it became before it could be discarded. */
   replayedAs: string | null;
+  /** The replay it was linked to, cancelled before any worker took it, that the discard replaced. */
+  previousReplay?: string;
   error?: string;
 }
 
@@ -81,21 +88,31 @@ export class Discarder {
   ) {
     this.redis = redis as ScriptedRedis;
     if (!("sluiceDeadLetterDiscard" in redis)) {
-      redis.defineCommand("sluiceDeadLetterDiscard", { numberOfKeys: 4, lua: DISCARD });
+      redis.defineCommand("sluiceDeadLetterDiscard", { numberOfKeys: 5, lua: DISCARD });
     }
   }
 
   /**
    * Discards the dead letter `id`: no replay is sent for it from now on, by id or in bulk, and
-   * it no longer counts as waiting. One already replayed (or being replayed) stays so.
+   * it no longer counts as waiting. One already replayed (or being replayed) stays so, unless
+   * that replay was cancelled before any worker took it and `replaceCancelled` (the dead letter
+   * asked for by its id, as a replay by id replaces such a link): then it is discarded, and
+   * `previousReplay` names the cancelled replay. A bulk run (`discardMany`) takes only those
+   * waiting, as its selection and its dry run list them.
    */
-  async discard(id: string): Promise<DiscardResult> {
-    const [result, value] = await this.redis.sluiceDeadLetterDiscard(
-      this.deadLetters.key(id),
+  async discard(id: string, replaceCancelled = true): Promise<DiscardResult> {
+    const entry = this.deadLetters.key(id);
+    // The link as read now: the script replaces it only if it is still this one, cancelled.
+    const linked = replaceCancelled ? await this.redis.hget(entry, "replayedAs") : null;
+    const replay = linked && linked !== DISCARDED ? linked : "";
+    const [result, value, previous] = await this.redis.sluiceDeadLetterDiscard(
+      entry,
       ...this.deadLetters.tally.scriptKeys,
+      redisKeys(this.deadLetters.prefix).tx(replay || id),
       id,
       String(Date.now()),
       randomUUID(),
+      replay,
     );
     if (result === "missing") {
       return { id, result: "refused", replayedAs: null, error: NO_SUCH_DEAD_LETTER };
@@ -106,16 +123,18 @@ export class Discarder {
       result: result === "discarded" ? "discarded" : "already",
       replayedAs: null,
       ...(value ? { discardedAt: new Date(Number(value)).toISOString() } : {}),
+      ...(previous ? { previousReplay: previous } : {}),
     };
   }
 
   /**
    * Discards each of `entries`, oldest first, one at a time through the same script as a
    * discard by id: a replay of the same dead letter running meanwhile (a bulk replay on another
-   * process) wins or loses each one whole, and the loser answers `already`.
+   * process) wins or loses each one whole, and the loser answers `already`. A link to a
+   * cancelled replay is not replaced: the run selected those waiting, as a bulk replay does.
    */
   async discardMany(entries: DeadLetter[], stopping: () => boolean): Promise<DiscardRun> {
-    return this.run(entries, stopping, (id) => this.discard(id));
+    return this.run(entries, stopping, (id) => this.discard(id, false));
   }
 
   /** A dry run of `discardMany`: the same entries in the same order, nothing changed. */

@@ -41,8 +41,9 @@ const PUBLISHING_GRACE_MS = 5_000;
 
 // Whether the dead letter's link `done` names the replay its caller found cancelled (`id`,
 // whose record is `key`), still cancelled: a replay is cancelled only while no worker took it
-// (an operator's or its client's cancel), so none of it reached the backend.
-const CANCELLED_LINK_LUA = `
+// (an operator's or its client's cancel), so none of it reached the backend. A discard reads a
+// link by the same test (discard.ts).
+export const CANCELLED_LINK_LUA = `
 local function cancelled_link(done, id, key)
   return id ~= "" and done == id and redis.call("HGET", key, "state") == "cancelled"
 end`;

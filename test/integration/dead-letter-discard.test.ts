@@ -5,6 +5,7 @@
 import { expect } from "chai";
 import { parseOperatorArgs, runOperatorCommand } from "../../cli/operator-commands";
 import { Discarder } from "../../shared/operator/discard";
+import { cancelByOperator } from "../../shared/operator/operator-cancel";
 import { redisKeys } from "../../shared/protocol/redis-keys";
 import { whenReady } from "../../shared/store/redis";
 import {
@@ -19,7 +20,7 @@ import { recordDeadLetter, requestMessage } from "../support/messages";
 describe("discarding a dead letter (real broker and Redis)", function () {
   this.timeout(30_000);
   const scope = testScope("dead-letter-discard-test");
-  const { prefix, names, redis, deadLetters } = scope;
+  const { prefix, names, redis, deadLetters, store } = scope;
   let amqp: BrokerSide;
 
   before(async () => {
@@ -80,6 +81,42 @@ describe("discarding a dead letter (real broker and Redis)", function () {
     const journal = JSON.stringify(await redis.xrange(redisKeys(prefix).operatorJournal, "-", "+"));
     expect(journal).to.include("dead-letter.discard");
     expect((await cli("discard", "no-such-id")).code).to.equal(1);
+  });
+
+  it("discards by its id a dead letter whose replay was cancelled before a worker took it", async () => {
+    const id = await recordDeadLetter(deadLetters, requestMessage());
+    const replay = await replayerFor(scope, amqp).replay(id);
+    expect(replay).to.include({ result: "replayed" });
+    expect(await queued()).to.deep.equal([replay.replayedAs]);
+    expect(await cancelByOperator(store, replay.replayedAs!)).to.include({ result: "cancelled" });
+
+    // A bulk discard takes those waiting, as a bulk replay does: not this one, neither from its
+    // selection nor when it read the entry before the replay.
+    const discarder = new Discarder(redis, deadLetters);
+    expect((await deadLetters.oldestPending({}, 100)).map((e) => e.id)).to.not.include(id);
+    const readBefore = { ...(await deadLetters.get(id))!, replayedAs: null };
+    expect((await discarder.discardMany([readBefore], () => false)).discarded).to.deep.equal([
+      { id, result: "already", replayedAs: replay.replayedAs },
+    ]);
+
+    // By its id it is discarded: the cancelled replay has nothing left to cancel.
+    const discarded = JSON.parse((await cli("discard", id, "--json")).printed);
+    expect(discarded).to.include({
+      result: "discarded",
+      replayedAs: null,
+      previousReplay: replay.replayedAs,
+    });
+    const [shown] = await deadLetters.list({ id });
+    expect(shown).to.include({ replayedAs: null });
+    expect(shown.discardedAt).to.be.a("number");
+    expect((await deadLetters.list({ replayed: true })).map((e) => e.id)).to.not.include(id);
+    expect((await deadLetters.list({ replayed: false })).map((e) => e.id)).to.not.include(id);
+    expect(await replayerFor(scope, amqp).replay(id)).to.include({
+      result: "already",
+      discarded: true,
+    });
+    expect((await cli("discard", id)).printed).to.include("already discarded");
+    expect(await queued()).to.deep.equal([]);
   });
 
   it("of a discard and replays of one dead letter asked at once, exactly one wins", async () => {
