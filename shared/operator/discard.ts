@@ -14,18 +14,23 @@ import {
 } from "./operator-answers";
 import { TALLY_LUA } from "./pending-tally";
 import { redisKeys } from "../protocol/redis-keys";
-import { CANCELLED_LINK_LUA, NO_SUCH_DEAD_LETTER } from "./replay";
+import { CANCELLED_LINK_LUA, NO_SUCH_DEAD_LETTER, REPLAY_PUBLISHING_LUA } from "./replay";
 
 // KEYS: dead-letter entry, then the dead letters' tally's members, groups, counts, then the
-// record of the replay its caller read as the link (else any key); ARGV: id, now, token, that
-// replay's id when a link to it, cancelled, may be replaced (else "").
+// record and the publishing mark of the replay its caller expects the link to name (else any
+// keys); ARGV: id, now, token, that replay's id (else ""), "1" when a link to it, cancelled,
+// may be replaced (else "").
+// A link other than the one expected is answered ("relinked", the link) for its caller to ask
+// again with that replay's keys: a script reads only the keys it is given.
 // The same discard run again (ioredis resends a command whose reply a reconnect lost) finds its
 // own token: still "discarded", not "already".
 // A replay's link (a replay id) is left as it is: that replay was sent, and its own record is
-// the one to cancel. A link to a replay cancelled before any worker took it is replaced, as a
-// replay's CLAIM replaces it: nothing of it was sent, so the dead letter is waiting again, and
-// a cancelled replay has no record left to cancel.
-const DISCARD = `${TALLY_LUA}${CANCELLED_LINK_LUA}
+// the one to cancel. While that replay is being published ("publishing": claimed, its
+// publisher waiting for the broker's confirm) it is neither: a refused publish removes the
+// link again, and the dead letter waits with nothing sent. A link to a replay cancelled before
+// any worker took it is replaced, as a replay's CLAIM replaces it: nothing of it was sent, so
+// the dead letter is waiting again, and a cancelled replay has no record left to cancel.
+const DISCARD = `${TALLY_LUA}${CANCELLED_LINK_LUA}${REPLAY_PUBLISHING_LUA}
 local t = {KEYS[2], KEYS[3], KEYS[4]}
 if redis.call("EXISTS", KEYS[1]) == 0 then
   tally_remove(t, ARGV[1])
@@ -36,11 +41,27 @@ if f[1] == "${DISCARDED}" then
   if f[3] == ARGV[3] then return {"discarded", f[2] or "", ""} end
   return {"already", f[2] or "", ""}
 end
-if f[1] and not cancelled_link(f[1], ARGV[4], KEYS[5]) then return {"replayed", f[1], ""} end
+if f[1] then
+  if f[1] ~= ARGV[4] then return {"relinked", f[1], ""} end
+  if not (ARGV[5] == "1" and cancelled_link(f[1], ARGV[4], KEYS[5])) then
+    if replay_publishing(KEYS[5], KEYS[6]) then return {"publishing", f[1], ""} end
+    return {"replayed", f[1], ""}
+  end
+end
 redis.call("HSET", KEYS[1], "replayedAs", "${DISCARDED}", "discardedAt", ARGV[2],
   "discardToken", ARGV[3])
 tally_remove(t, ARGV[1])
 return {"discarded", ARGV[2], f[1] or ""}`;
+
+/** How often a discard asks again after finding the link changed since it last read it. */
+const RELINKED_TRIES = 3;
+
+/**
+ * A discard's refusal while a replay of the dead letter is being published (answered 409
+ * Conflict): that replay may yet be refused by the broker, and the dead letter waits again.
+ */
+export const REPLAY_IN_PROGRESS =
+  "a replay of it is in progress (its publish is not confirmed yet); try again";
 
 interface ScriptedRedis extends Redis {
   sluiceDeadLetterDiscard(...keysAndArgs: string[]): Promise<[string, string, string]>;
@@ -50,12 +71,13 @@ export interface DiscardResult {
   id: string;
   /**
    * discarded now; already = discarded before, or replayed before (`replayedAs`): nothing
-   * changed; refused = no such dead letter.
+   * changed; refused = no such dead letter, or a replay of it (`replayedAs`) is being
+   * published (`REPLAY_IN_PROGRESS`): nothing changed, ask again.
    */
   result: "discarded" | "already" | "refused";
   /** When it was discarded (now or before). */
   discardedAt?: string;
-  /** The replay it became before it could be discarded. */
+  /** The replay it became before it could be discarded (or that is being published). */
   replayedAs: string | null;
   /** The replay it was linked to, cancelled before any worker took it, that the discard replaced. */
   previousReplay?: string;
@@ -88,43 +110,57 @@ export class Discarder {
   ) {
     this.redis = redis as ScriptedRedis;
     if (!("sluiceDeadLetterDiscard" in redis)) {
-      redis.defineCommand("sluiceDeadLetterDiscard", { numberOfKeys: 5, lua: DISCARD });
+      redis.defineCommand("sluiceDeadLetterDiscard", { numberOfKeys: 6, lua: DISCARD });
     }
   }
 
   /**
    * Discards the dead letter `id`: no replay is sent for it from now on, by id or in bulk, and
-   * it no longer counts as waiting. One already replayed (or being replayed) stays so, unless
+   * it no longer counts as waiting. One whose replay is being published (claimed, the broker's
+   * confirm not in yet) is refused with `REPLAY_IN_PROGRESS`: that publish may yet be refused
+   * and the claim released. One already replayed stays so (`already`), unless
    * that replay was cancelled before any worker took it and `replaceCancelled` (the dead letter
    * asked for by its id, as a replay by id replaces such a link): then it is discarded, and
    * `previousReplay` names the cancelled replay. A bulk run (`discardMany`) takes only those
    * waiting, as its selection and its dry run list them.
    */
   async discard(id: string, replaceCancelled = true): Promise<DiscardResult> {
-    const entry = this.deadLetters.key(id);
-    // The link as read now: the script replaces it only if it is still this one, cancelled.
-    const linked = replaceCancelled ? await this.redis.hget(entry, "replayedAs") : null;
-    const replay = linked && linked !== DISCARDED ? linked : "";
-    const [result, value, previous] = await this.redis.sluiceDeadLetterDiscard(
-      entry,
-      ...this.deadLetters.tally.scriptKeys,
-      redisKeys(this.deadLetters.prefix).tx(replay || id),
-      id,
-      String(Date.now()),
-      randomUUID(),
-      replay,
-    );
-    if (result === "missing") {
-      return { id, result: "refused", replayedAs: null, error: NO_SUCH_DEAD_LETTER };
+    const keys = redisKeys(this.deadLetters.prefix);
+    const token = randomUUID();
+    // The link expected: none at first (most have none), then the one the script found.
+    let linked = "";
+    for (let tries = 1; ; tries++) {
+      const [result, value, previous] = await this.redis.sluiceDeadLetterDiscard(
+        this.deadLetters.key(id),
+        ...this.deadLetters.tally.scriptKeys,
+        keys.tx(linked || id),
+        keys.replayPublishing(linked || id),
+        id,
+        String(Date.now()),
+        token,
+        linked,
+        replaceCancelled ? "1" : "",
+      );
+      if (result === "relinked" && tries < RELINKED_TRIES) {
+        linked = value;
+        continue;
+      }
+      if (result === "missing") {
+        return { id, result: "refused", replayedAs: null, error: NO_SUCH_DEAD_LETTER };
+      }
+      // A link still changing under the discard is replays being claimed and released.
+      if (result === "publishing" || result === "relinked") {
+        return { id, result: "refused", replayedAs: value, error: REPLAY_IN_PROGRESS };
+      }
+      if (result === "replayed") return { id, result: "already", replayedAs: value };
+      return {
+        id,
+        result: result === "discarded" ? "discarded" : "already",
+        replayedAs: null,
+        ...(value ? { discardedAt: new Date(Number(value)).toISOString() } : {}),
+        ...(previous ? { previousReplay: previous } : {}),
+      };
     }
-    if (result === "replayed") return { id, result: "already", replayedAs: value };
-    return {
-      id,
-      result: result === "discarded" ? "discarded" : "already",
-      replayedAs: null,
-      ...(value ? { discardedAt: new Date(Number(value)).toISOString() } : {}),
-      ...(previous ? { previousReplay: previous } : {}),
-    };
   }
 
   /**

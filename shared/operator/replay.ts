@@ -48,6 +48,24 @@ local function cancelled_link(done, id, key)
   return id ~= "" and done == id and redis.call("HGET", key, "state") == "cancelled"
 end`;
 
+// Whether the replay whose record is `key` was taken by a worker (it left `accepted`, or came
+// back to it: its history has a second entry), so the broker had it whatever its publish said;
+// and whether it is being published now: claimed (or resumed), its publishing mark set, neither
+// confirmed nor taken. Both read only what CLAIM, RESUME and CONFIRMED wrote before they did
+// (a claim in flight across an upgrade is read as any other); a claim with no mark (its
+// publisher gone, or a release before the mark) is not being published.
+export const REPLAY_PUBLISHING_LUA = `
+local function replay_taken(key)
+  local state = redis.call("HGET", key, "state")
+  return state and (state ~= "accepted" or
+    string.find(redis.call("HGET", key, "history") or "", "},{", 1, true)) and true or false
+end
+local function replay_publishing(key, mark)
+  if redis.call("EXISTS", mark) == 0 then return false end
+  local f = redis.call("HMGET", key, "state", "published")
+  return f[1] == "accepted" and f[2] ~= "1" and not replay_taken(key)
+end`;
+
 // Why the original's record forbids a replay now, or nil (redis_now_ms must come before it):
 // the one test CLAIM makes, and a dry run's PROBE repeats without claiming.
 const ORIGINAL_REFUSAL_LUA = `
@@ -121,12 +139,8 @@ return {"ok", ""}`;
 // so a worker that gets the message dead-letters it instead of processing it beside the replay
 // asked next. A replay a worker already took is in the broker whatever the publish said: it
 // stays claimed (2).
-const UNCLAIM = `${COUNT_WAITING_LUA}
-local state = redis.call("HGET", KEYS[3], "state")
-if state and (state ~= "accepted" or
-    string.find(redis.call("HGET", KEYS[3], "history") or "", "},{", 1, true)) then
-  return 2
-end
+const UNCLAIM = `${COUNT_WAITING_LUA}${REPLAY_PUBLISHING_LUA}
+if replay_taken(KEYS[3]) then return 2 end
 if redis.call("HGET", KEYS[1], "replayedAs") == ARGV[1] then
   if ARGV[4] ~= "" then
     redis.call("HSET", KEYS[1], "replayedAs", ARGV[4])

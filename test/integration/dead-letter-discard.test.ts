@@ -4,7 +4,11 @@
 
 import { expect } from "chai";
 import { parseOperatorArgs, runOperatorCommand } from "../../cli/operator-commands";
-import { Discarder } from "../../shared/operator/discard";
+import type { Broker } from "../../shared/broker/amqp";
+import { Discarder, REPLAY_IN_PROGRESS } from "../../shared/operator/discard";
+import { actionAnswer } from "../../shared/operator/operator-answers";
+import { NO_SUCH_DEAD_LETTER } from "../../shared/operator/replay";
+import { SluiceError } from "../../shared/protocol/errors";
 import { cancelByOperator } from "../../shared/operator/operator-cancel";
 import { redisKeys } from "../../shared/protocol/redis-keys";
 import { whenReady } from "../../shared/store/redis";
@@ -119,6 +123,83 @@ describe("discarding a dead letter (real broker and Redis)", function () {
     expect(await queued()).to.deep.equal([]);
   });
 
+  /** A broker whose publish waits until `settle` is called, then refuses it or takes it. */
+  function heldBroker() {
+    let started!: () => void;
+    let settle!: (refuse: boolean) => void;
+    const publishing = new Promise<void>((resolve) => (started = resolve));
+    const settled = new Promise<boolean>((resolve) => (settle = resolve));
+    const broker = {
+      publish: async () => {
+        started();
+        if (await settled) {
+          throw new SluiceError("Unavailable", "message broker unavailable", { retryAfter: 5 });
+        }
+      },
+    } as unknown as Broker;
+    return { broker, publishing, settle };
+  }
+
+  it("refuses a discard while a replay's publish waits for the broker, and discards once it was refused", async () => {
+    const id = await recordDeadLetter(deadLetters, requestMessage());
+    const held = heldBroker();
+    const replaying = replayerFor(scope, amqp, { broker: held.broker }).replay(id);
+    await held.publishing;
+    const claimed = (await deadLetters.get(id))!.replayedAs;
+    expect(claimed).to.be.a("string");
+
+    // Not "already replayed": the broker may yet refuse it, and the dead letter wait again.
+    const during = await cli("discard", id, "--json");
+    expect(during.code).to.equal(1);
+    const answer = JSON.parse(during.printed);
+    expect(answer).to.include({
+      result: "refused",
+      type: "Conflict",
+      message: REPLAY_IN_PROGRESS,
+      replayedAs: claimed,
+    });
+    expect(actionAnswer(answer, NO_SUCH_DEAD_LETTER).status).to.equal(409);
+
+    held.settle(true);
+    expect(await replaying).to.include({ result: "refused", retryAfter: 5 });
+    expect((await deadLetters.get(id))!.replayedAs).to.equal(null);
+    expect((await cli("discard", id, "--json")).printed).to.include('"result": "discarded"');
+    expect(await queued()).to.deep.equal([]);
+  });
+
+  it("answers a discard with the replay once the broker took it, or once nobody publishes it", async () => {
+    // Taken: the replay was sent.
+    const sent = await recordDeadLetter(deadLetters, requestMessage());
+    const taking = heldBroker();
+    const replaying = replayerFor(scope, amqp, { broker: taking.broker }).replay(sent);
+    await taking.publishing;
+    taking.settle(false);
+    const replayed = await replaying;
+    expect(replayed).to.include({ result: "replayed" });
+    const discarder = new Discarder(redis, deadLetters);
+    expect(await discarder.discard(sent)).to.deep.equal({
+      id: sent,
+      result: "already",
+      replayedAs: replayed.replayedAs,
+    });
+
+    // Claimed, with no publishing mark (its publisher stopped and the mark lapsed, or a claim
+    // of a release before the mark): the next replay by id resumes it, so it stays linked.
+    const stopped = await recordDeadLetter(deadLetters, requestMessage());
+    const stalled = heldBroker();
+    const stalling = replayerFor(scope, amqp, { broker: stalled.broker }).replay(stopped);
+    await stalled.publishing;
+    const claimed = (await deadLetters.get(stopped))!.replayedAs!;
+    await redis.del(redisKeys(prefix).replayPublishing(claimed));
+    expect(await discarder.discard(stopped)).to.deep.equal({
+      id: stopped,
+      result: "already",
+      replayedAs: claimed,
+    });
+    stalled.settle(false);
+    expect(await stalling).to.include({ result: "replayed", replayedAs: claimed });
+  });
+
   it("of a discard and replays of one dead letter asked at once, exactly one wins", async () => {
     for (let round = 0; round < 5; round++) {
       const id = await recordDeadLetter(deadLetters, requestMessage());
@@ -131,8 +212,14 @@ describe("discarding a dead letter (real broker and Redis)", function () {
       const replayed = replays.filter((r) => r.result === "replayed");
       const discarded = discards.filter((r) => r.result === "discarded");
       expect(replayed.length + discarded.length, `round ${round}`).to.equal(1);
-      for (const r of [...replays, ...discards].filter((r) => r.result !== "replayed")) {
-        if (r.result !== "discarded") expect(r.result).to.equal("already");
+      for (const r of replays.filter((r) => r.result !== "replayed")) {
+        expect(r.result).to.equal("already");
+      }
+      // A discard that came while the winning replay's publish waited for its confirm is told
+      // so (and asking again answers `already`).
+      for (const r of discards.filter((r) => r.result !== "discarded")) {
+        if (r.result === "refused") expect(r.error).to.equal(REPLAY_IN_PROGRESS);
+        else expect(r.result).to.equal("already");
       }
       const sent = await queued();
       expect(sent).to.deep.equal(replayed.map((r) => r.replayedAs));
