@@ -131,8 +131,10 @@ export class PrivateRedis {
 }
 
 /**
- * Three Redis Sentinels of this test alone watching `master` (quorum 2, a master is down
- * after one second without an answer), started with `redis-server --sentinel`.
+ * Three Redis Sentinels of this test alone (or one on each of `givenPorts`) watching `master`
+ * (quorum 2, or 1 for one sentinel; a master is down after one second without an answer),
+ * started with `redis-server --sentinel`. With `tls` they listen with TLS only and reach the
+ * master (and each other) over TLS with the same certificate, as the master needs for `tls`.
  */
 export class PrivateSentinels {
   private readonly children: ChildProcess[] = [];
@@ -151,18 +153,27 @@ export class PrivateSentinels {
     master: PrivateRedis,
     masterName = "sluice",
     givenPorts?: number[],
+    tls?: ServerTls,
   ): Promise<PrivateSentinels> {
     const ports = givenPorts ?? [await freePort(), await freePort(), await freePort()];
     const sentinels = new PrivateSentinels(ports, masterName);
     for (const port of ports) {
       const file = path.join(sentinels.dir, `sentinel-${port}.conf`);
+      const listen = tls
+        ? ["port 0", `tls-port ${port}`, `tls-cert-file ${tls.certFile}`]
+            .concat([`tls-key-file ${tls.keyFile}`, `tls-ca-cert-file ${tls.caFile}`])
+            .concat([
+              "tls-replication yes",
+              `tls-auth-clients ${tls.clientCertRequired ? "yes" : "no"}`,
+            ])
+        : [`port ${port}`];
       writeFileSync(
         file,
         [
-          `port ${port}`,
+          ...listen,
           "bind 127.0.0.1",
           `dir ${sentinels.dir}`,
-          `sentinel monitor ${masterName} 127.0.0.1 ${master.port} 2`,
+          `sentinel monitor ${masterName} 127.0.0.1 ${master.port} ${Math.min(2, ports.length)}`,
           `sentinel down-after-milliseconds ${masterName} 1000`,
           `sentinel failover-timeout ${masterName} 5000`,
           `sentinel parallel-syncs ${masterName} 1`,
