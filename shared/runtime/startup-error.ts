@@ -144,9 +144,10 @@ function clientCertificateStartupError(where: string, why: string, tlsBlock: str
 }
 
 /** The same for Redis: a refused password or database is not a stopped server. */
-export function redisStartupError(url: string, error: Error): StartupError {
+export function redisStartupError(url: string, error: Error, sentinel?: string): StartupError {
   const why = error.message;
-  const where = `Redis at ${redactUrl(url)}`;
+  // The sentinel that gave the error, when it was one of a Sentinel URL's and not the master.
+  const where = `Redis at ${redactUrl(url)}${sentinel ? ` (sentinel ${sentinel})` : ""}`;
   if (/NOAUTH|WRONGPASS|invalid password|invalid username/i.test(why)) {
     return new StartupError(
       `${where} refused the credentials: check the user name and password in REDIS_URL (${why})`,

@@ -16,6 +16,7 @@ import {
 } from "../runtime/startup-error";
 import { corkPerTurn } from "../runtime/turn-corked-socket";
 import { COMMAND_TIMED_OUT, lagTolerantDeadlines } from "./reply-deadline";
+import { sentinelTlsRefusal } from "./sentinel-refusal";
 
 /**
  * Whether a command failed because Redis did not answer it within `commandTimeout`: it was sent,
@@ -107,6 +108,13 @@ export async function checkRedis(
       silent,
     ]);
   } catch (error) {
+    // Sentinels that all refused the TLS handshake are reported as merely unreachable.
+    const target = redisTarget(url);
+    const sentinel =
+      !refused && tls && target.kind === "sentinel"
+        ? await sentinelTlsRefusal(target.options, tls, timeoutMs)
+        : null;
+    if (sentinel) throw redisStartupError(url, sentinel.error, sentinel.sentinel);
     throw redisStartupError(url, refused ?? (error as Error));
   } finally {
     clearTimeout(timer);

@@ -2,20 +2,21 @@
 // sentinels with TLS ports only watching it, their certificates issued by a test CA, all
 // requiring a client certificate from it (mutual TLS). The roles run with a `redis-sentinel://`
 // URL and the CA and a client certificate in `redisTls`, which turns TLS on to the sentinels and
-// to the master they name.
+// to the master they name; a sentinel whose certificate comes from another CA stops the start.
 
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { expect } from "chai";
 import { AMQP_URL, Harness, call, eventually, untilState } from "../support/harness";
 import { createTestPki, type TestPki } from "../support/test-pki";
-import { PrivateRedis, PrivateSentinels } from "./ops-support";
+import { freePort, PrivateRedis, PrivateSentinels } from "./ops-support";
 
 describe("Redis through Sentinel over TLS (private TLS sentinels and master)", function () {
   this.timeout(60_000);
   let pki: TestPki;
   let master: PrivateRedis | undefined;
   let sentinels: PrivateSentinels | undefined;
+  let untrusted: PrivateSentinels | undefined;
 
   before(async function () {
     this.timeout(120_000);
@@ -30,10 +31,18 @@ describe("Redis through Sentinel over TLS (private TLS sentinels and master)", f
     };
     master = await PrivateRedis.start({ tls });
     sentinels = await PrivateSentinels.start(master, "sluice-tls", undefined, tls);
+    // A sentinel as an attacker could stand up: a certificate of the same name from another CA.
+    const forged = pki.otherCa.issue("forged-sentinel", { san: "IP:127.0.0.1" });
+    untrusted = await PrivateSentinels.start(master, "sluice-tls", [await freePort()], {
+      ...tls,
+      certFile: forged.certFile,
+      keyFile: forged.keyFile,
+    });
   });
 
   after(async function () {
     this.timeout(60_000);
+    await untrusted?.stop();
     await sentinels?.stop();
     await master?.remove();
     pki?.cleanup();
@@ -103,6 +112,22 @@ describe("Redis through Sentinel over TLS (private TLS sentinels and master)", f
       });
       expect(answer.status).to.equal(200);
       expect(answer.json.received).to.deep.equal({ q: 1 });
+    });
+
+    it("a sentinel whose certificate another CA issued: the role does not start, the sentinel named", async () => {
+      const started = await harness.spawn("worker", { AMQP_URL, REDIS_URL: untrusted!.url }).then(
+        (proc) => proc,
+        (error: Error) => error,
+      );
+      if (!(started instanceof Error)) {
+        await started.stop("SIGKILL");
+        expect.fail("the worker started");
+      }
+      const sentinel = `127.0.0.1:${untrusted!.ports[0]}`;
+      expect(started.message).to.include(`Redis at redis-sentinel://${sentinel}/sluice-tls`);
+      expect(started.message).to.include(`(sentinel ${sentinel}): its TLS certificate was refused`);
+      expect(started.message).to.include("redisTls.ca");
+      expect(started.message).not.to.include("Connection is closed");
     });
   });
 });

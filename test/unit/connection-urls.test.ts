@@ -231,6 +231,19 @@ describe("a refused TLS certificate at start", () => {
     expect(redis).to.include("redisTls.cert and redisTls.key").and.not.include("NODE_EXTRA");
   });
 
+  it("names the sentinel that gave a Sentinel URL's refusal, beside the URL", () => {
+    const untrusted = refusal(
+      "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+      "unable to verify the first certificate",
+    );
+    const url = "redis-sentinel://:SECRET@s1:26379,s2:26379/mymaster";
+    const redis = redisStartupError(url, untrusted, "s2:26379").message;
+    expect(redis).to.include(
+      "Redis at redis-sentinel://:***@s1:26379,s2:26379/mymaster (sentinel s2:26379): its TLS certificate was refused",
+    );
+    expect(redis).to.include("redisTls.ca").and.not.include("SECRET");
+  });
+
   it("leaves a connection nobody answered as it was", () => {
     const refused = refusal("ECONNREFUSED", "connect ECONNREFUSED 127.0.0.1:5671");
     expect(amqpStartupError(["amqps://h:5671"], refused).message).to.include("rabbitmq-server");
