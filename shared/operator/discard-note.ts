@@ -30,6 +30,14 @@ export function noteLength(note: string): number {
  */
 const NOT_IN_NOTE = new RegExp(`[\\u0000-\\u001f${RAW_UNSAFE}]`);
 
+/**
+ * Half of a surrogate pair, alone: no character at all. A JSON body can send one (`"\ud800"`)
+ * and it counts as one code point, but JSON.stringify writes it as six characters in the
+ * selection, so 200 of them were cut off by the field's bound as controls were, and Redis
+ * keeps it as U+FFFD, not what was sent.
+ */
+const LONE_SURROGATE = /\p{Cs}/u;
+
 const NOTE_NEEDED = "a bulk discard needs a note: why these dead letters are discarded";
 
 /** A bulk discard's note as given, trimmed, or why it is refused. */
@@ -50,6 +58,11 @@ export function optionalNote(raw: unknown): string | null | { problem: string } 
   const length = noteLength(note);
   if (length > DISCARD_NOTE_MAX) {
     return { problem: `note is at most ${DISCARD_NOTE_MAX} characters, not ${length}` };
+  }
+  const half = LONE_SURROGATE.exec(note)?.[0];
+  if (half !== undefined) {
+    const code = half.charCodeAt(0).toString(16);
+    return { problem: `note is text, not half of a surrogate pair alone (U+${code})` };
   }
   const unsafe = NOT_IN_NOTE.exec(note)?.[0];
   if (unsafe !== undefined) {

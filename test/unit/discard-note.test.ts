@@ -2,7 +2,13 @@
 // field beside the selection, so the journal always keeps why.
 
 import { expect } from "chai";
-import { checkedNote, discardNote, DISCARD_NOTE_MAX } from "../../shared/operator/discard-note";
+import {
+  checkedNote,
+  discardNote,
+  DISCARD_NOTE_MAX,
+  optionalNote,
+  singleDiscardNote,
+} from "../../shared/operator/discard-note";
 import { deadLetterSelection } from "../../shared/operator/journal-entries";
 import { JOURNAL_TEXT_MAX } from "../../shared/operator/operator-journal";
 
@@ -50,6 +56,21 @@ describe("discard note", () => {
       });
     }
     expect(discardNote({ all: true, note: "a\u0001b" }).note).to.have.property("problem");
+  });
+
+  it("refuses half of a surrogate pair alone, which JSON writes as six characters", () => {
+    // A JSON body can carry one ("\ud800"); one code point, but six characters in the
+    // selection, so 200 of them were cut off by the field's bound.
+    for (const note of ["\ud800".repeat(DISCARD_NOTE_MAX), "why \udc00", "\ud83d"]) {
+      expect(checkedNote(note), JSON.stringify(note)).to.have.property("problem");
+      expect(optionalNote(note), JSON.stringify(note)).to.have.property("problem");
+    }
+    expect(checkedNote("x\ud800y")).to.deep.equal({
+      problem: "note is text, not half of a surrogate pair alone (U+d800)",
+    });
+    expect(singleDiscardNote({ note: "\udfff" })).to.have.property("problem");
+    // A pair is one character, taken.
+    expect(checkedNote("\ud83d\ude00")).to.equal("😀");
   });
 
   it("keeps the longest note whole in the journal's selection", () => {
