@@ -22,6 +22,13 @@ type Raw = Record<string, unknown>;
 
 const isObject = (v: unknown): v is Raw => typeof v === "object" && v !== null && !Array.isArray(v);
 
+/** What YAML made of a value, for a message refusing it. */
+function kindOf(value: unknown): string {
+  if (value === null) return "empty";
+  if (Array.isArray(value)) return "a list";
+  return typeof value === "object" ? "a mapping" : `the ${typeof value} ${String(value)}`;
+}
+
 /** Reads a PEM file and checks it holds what it should; the error names the file. */
 export function readPemFile(file: string, kind: "certificate" | "key"): Buffer {
   let pem: Buffer;
@@ -113,10 +120,24 @@ export function loadSimConfig(file: string, env: NodeJS.ProcessEnv = process.env
         `${file}: members must be a list of provider ids (docs/xroad-sim.md)`,
       );
     }
-    options.members = raw.members.map(String);
+    // An id written as a mapping (instance:, memberClass:, …) was read as "[object Object]"
+    // and refused with that text, which does not say which entry or why.
+    raw.members.forEach((member, index) => {
+      if (typeof member !== "string") {
+        throw new SimConfigError(
+          `${file}: members[${index}] must be an id INSTANCE/CLASS/MEMBER[/SUBSYSTEM] written as one string, not ${kindOf(member)}`,
+        );
+      }
+    });
+    options.members = raw.members as string[];
   }
   if (raw.securityServer !== undefined && raw.securityServer !== null) {
-    options.securityServer = String(raw.securityServer);
+    if (typeof raw.securityServer !== "string") {
+      throw new SimConfigError(
+        `${file}: securityServer must be an id INSTANCE/CLASS/MEMBER/SERVERCODE written as one string, not ${kindOf(raw.securityServer)}`,
+      );
+    }
+    options.securityServer = raw.securityServer;
   }
   if (isObject(raw.internalTls)) {
     options.internalTls = {
