@@ -13,7 +13,7 @@ import { DeadLetters } from "../operator/dead-letters";
 import { RecentFailures } from "../operator/recent-failures";
 import { QueueMonitor } from "../broker/queue-monitor";
 import { checkRedis, createRedis, whenReady } from "../store/redis";
-import { reloadedConnectionTls } from "../config/connection-tls";
+import { reloadedConnectionTls, type ReloadedConnectionTls } from "../config/connection-tls";
 import { RedisHeartbeat } from "../store/redis-heartbeat";
 import { redisKeys } from "../protocol/redis-keys";
 import { EvictionWatch } from "../store/eviction-policy";
@@ -62,6 +62,22 @@ export async function startRuntime(
   // Read again on SIGHUP for the next connection (a reconnect), in place in these objects: the
   // broker's connection, the Redis client and its duplicates (subscribers) all read them.
   const tls = reloadedConnectionTls(config);
+  try {
+    return await startWithConnectionTls(config, log, adminPort, clock, tls);
+  } catch (error) {
+    // No runtime holds them: SIGHUP would read and report files no connection uses.
+    tls.dispose();
+    throw error;
+  }
+}
+
+async function startWithConnectionTls(
+  config: SluiceConfig,
+  log: Logger,
+  adminPort: number,
+  clock: Clock,
+  tls: ReloadedConnectionTls,
+): Promise<Runtime> {
   await checkRedis(config.redisUrl, undefined, tls.redis);
   const broker = await Broker.connect(config.amqpUrls, log, undefined, tls.amqp);
   const redis = createRedis(
