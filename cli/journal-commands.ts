@@ -23,8 +23,17 @@ function journalTable(entries: JournalRecord[]): string {
 
 /** The target, and a discard by id's note after it: `ID (note: why)`. */
 function targetText(e: JournalRecord): string {
-  return (e.note === undefined ? e.target : `${e.target} (note: ${e.note})`).slice(0, 80);
+  const text = e.note === undefined ? e.target : `${e.target} (note: ${e.note})`;
+  // 80 UTF-16 units, but never half of an emoji: a note may end in them, and the half left
+  // alone was printed as U+FFFD.
+  let end = Math.min(text.length, TARGET_WIDTH);
+  const last = text.charCodeAt(end - 1);
+  if (end < text.length && last >= 0xd800 && last <= 0xdbff) end -= 1;
+  return text.slice(0, end);
 }
+
+/** How much of a target the table shows. */
+const TARGET_WIDTH = 80;
 
 /** `done (replayed 3, already 0, refused 1, skipped 2)`, `refused: why`. */
 function resultText(e: JournalRecord): string {
