@@ -1,14 +1,14 @@
 // The naive durable sync round trip, its back half (naive-sync-server.ts is the front): an
-// amqplib consumer with prefetch 50 that calls the backend for each request, then one Redis
-// MULTI both stores the result and publishes it on the answers channel, then acks. Acking after
-// the result is stored means a crash redelivers the request instead of losing its answer.
+// amqplib consumer, its prefetch the run's connections (50 when not given), that calls the
+// backend for each request, then one Redis MULTI both stores the result and publishes it on the
+// answers channel, then acks. Acking after the result is stored means a crash redelivers the
+// request instead of losing its answer.
 
 import Redis from "ioredis";
 import { connect, type ConsumeMessage } from "amqplib";
 import { Agent, request } from "undici";
 import { naiveSyncNames, type NaiveAnswer } from "./naive-sync-names";
 
-const PREFETCH = 50;
 const RETENTION_MS = 24 * 3600 * 1000;
 
 interface NaiveRequest {
@@ -22,6 +22,12 @@ async function main(
   redisUrl: string,
   prefix: string,
   backendUrl: string,
+  /**
+   * The prefetch: as many requests in flight as the run has callers. A fixed 50 capped a run
+   * with more connections at 50 backend calls while Sluice's worker took up to its maxInFlight,
+   * so the floor was no floor.
+   */
+  inFlight: number,
 ): Promise<void> {
   const names = naiveSyncNames(prefix);
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
@@ -35,7 +41,7 @@ async function main(
     durable: true,
     arguments: { "x-queue-type": "quorum" },
   });
-  await channel.prefetch(PREFETCH);
+  await channel.prefetch(inFlight);
 
   const handle = async (delivery: ConsumeMessage): Promise<void> => {
     const message = JSON.parse(delivery.content.toString("utf8")) as NaiveRequest;
@@ -99,9 +105,11 @@ async function main(
 }
 
 if (require.main === module) {
-  const [amqpUrl, redisUrl, prefix, backendUrl] = process.argv.slice(2);
-  main(amqpUrl, redisUrl, prefix, backendUrl).catch((error: unknown) => {
-    process.stderr.write(`naive-sync-worker: ${(error as Error).stack ?? String(error)}\n`);
-    process.exit(1);
-  });
+  const [amqpUrl, redisUrl, prefix, backendUrl, inFlight] = process.argv.slice(2);
+  main(amqpUrl, redisUrl, prefix, backendUrl, Math.max(1, Number(inFlight) || 50)).catch(
+    (error: unknown) => {
+      process.stderr.write(`naive-sync-worker: ${(error as Error).stack ?? String(error)}\n`);
+      process.exit(1);
+    },
+  );
 }

@@ -578,7 +578,7 @@ this file and the plots. The benchmark is never part of \`npm test\`.
    same skeleton of guarantees, in two processes: a Koa server reads and parses the body,
    records the request with one ioredis \`SET NX\`, publishes it persistent and confirmed to a
    quorum queue, and waits for the answer on one Redis pub/sub subscription shared by every
-   caller (200 with the backend's body, 504 after a timeout); a worker (amqplib, prefetch 50)
+   caller (200 with the backend's body, 504 after a timeout); a worker (amqplib, prefetch = connections)
    calls the same simulator over keep-alive connections, stores the result and publishes the
    answer in one Redis \`MULTI\` (\`SET\` + \`PUBLISH\`), then acks. Its CPU per round trip counts
    the same kind of processes as Sluice's (its server and worker, RabbitMQ, Redis; not the

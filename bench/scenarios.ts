@@ -486,6 +486,7 @@ async function withNaiveSync<T>(
       ctx.options.redisUrl,
       prefix,
       backendUrl,
+      String(ctx.options.connections),
     ]);
     try {
       return await body(`http://127.0.0.1:${server.ready.port}`, [
