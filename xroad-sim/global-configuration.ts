@@ -52,7 +52,7 @@ const isClientId = (id: unknown): boolean => {
 
 /**
  * Refuses a call to a provider global configuration does not have, as X-Road's client proxy
- * does before it sends anything on (AbstractClientMessageProcessor.hostNamesByProvider): no
+ * does before it sends anything on (AbstractClientMessageProcessor.getServiceAddresses in 7.4, hostNamesByProvider since): no
  * security server address is known for it. `providers` are the ids the call may name (a REST
  * path's subsystem or member, as the simulator reads both); `serviceId` is the id it named.
  */
@@ -70,7 +70,7 @@ export function requireProviderAddress(
 
 /**
  * Refuses a call that names a security server other than the provider's, as X-Road's client
- * proxy does (AbstractClientMessageProcessor.getServiceAddresses), after the provider's
+ * proxy does (AbstractClientMessageProcessor.getServiceAddresses in 7.4), after the provider's
  * addresses are found. Global configuration here knows one security server, this one, so any
  * other is one it cannot find. `named` is the caller's `X-Road-Security-Server` or SOAP
  * `securityServer`, null when it named none (then any of the provider's servers will do).
