@@ -220,6 +220,9 @@ describe("in-flight leases (real Redis)", function () {
         (e: Error) => e.message,
       ),
     ).to.equal("first gives up");
+    // With a 60 s poll only the release notice can admit the third: the pool hears releases on
+    // a subscriber it subscribes in the background, which a loaded machine may not have up yet.
+    await untilSubscribed(redis, "line-abort", 1);
     await holder.release();
     const third = await thirdWait;
     await third.release();
