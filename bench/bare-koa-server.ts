@@ -5,7 +5,7 @@ import Koa from "koa";
 import Router from "@koa/router";
 import getRawBody from "raw-body";
 import { randomUUID } from "node:crypto";
-import type { AddressInfo } from "node:net";
+import { serveUntilStopped } from "./baseline-process";
 
 const BODY_LIMIT = 1024 * 1024;
 
@@ -47,17 +47,7 @@ function bareKoa(): Koa {
 }
 
 function main(): void {
-  const server = bareKoa().listen(0, "127.0.0.1", () => {
-    const { port } = server.address() as AddressInfo;
-    process.send?.({ type: "ready", port });
-  });
-  server.keepAliveTimeout = 60_000;
-  const stop = (): void => {
-    server.close(() => process.exit(0));
-    server.closeAllConnections();
-  };
-  process.on("disconnect", stop);
-  process.on("SIGTERM", stop);
+  serveUntilStopped(bareKoa(), async () => undefined);
 }
 
 if (require.main === module) main();

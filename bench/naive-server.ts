@@ -8,7 +8,7 @@ import getRawBody from "raw-body";
 import Redis from "ioredis";
 import { connect } from "amqplib";
 import { randomUUID } from "node:crypto";
-import type { AddressInfo } from "node:net";
+import { deleteKeys, serveUntilStopped } from "./baseline-process";
 
 const BODY_LIMIT = 1024 * 1024;
 const RETENTION_MS = 24 * 3600 * 1000;
@@ -64,41 +64,12 @@ async function main(options: NaiveOptions): Promise<void> {
   });
   app.use(router.routes());
 
-  const server = app.listen(0, "127.0.0.1", () => {
-    const { port } = server.address() as AddressInfo;
-    process.send?.({ type: "ready", port });
+  serveUntilStopped(app, async () => {
+    await channel.deleteQueue(queue);
+    await deleteKeys(redis, `${options.prefix}naive:*`);
+    await connection.close();
+    redis.disconnect();
   });
-  server.keepAliveTimeout = 60_000;
-  let stopping = false;
-  const stop = (): void => {
-    if (stopping) return;
-    stopping = true;
-    server.closeAllConnections();
-    server.close();
-    void (async () => {
-      try {
-        await channel.deleteQueue(queue);
-        for (let cursor = "0"; ;) {
-          const [next, keys] = await redis.scan(
-            cursor,
-            "MATCH",
-            `${options.prefix}naive:*`,
-            "COUNT",
-            1000,
-          );
-          if (keys.length > 0) await redis.unlink(...keys);
-          cursor = next;
-          if (cursor === "0") break;
-        }
-        await connection.close();
-        redis.disconnect();
-      } finally {
-        process.exit(0);
-      }
-    })();
-  };
-  process.on("disconnect", stop);
-  process.on("SIGTERM", stop);
 }
 
 if (require.main === module) {

@@ -11,7 +11,7 @@ import getRawBody from "raw-body";
 import Redis from "ioredis";
 import { connect } from "amqplib";
 import { randomUUID } from "node:crypto";
-import type { AddressInfo } from "node:net";
+import { deleteKeys, serveUntilStopped } from "./baseline-process";
 import { naiveSyncNames, type NaiveAnswer } from "./naive-sync-names";
 
 const BODY_LIMIT = 1024 * 1024;
@@ -94,37 +94,14 @@ async function main(amqpUrl: string, redisUrl: string, prefix: string): Promise<
   });
   app.use(router.routes());
 
-  const server = app.listen(0, "127.0.0.1", () => {
-    const { port } = server.address() as AddressInfo;
-    process.send?.({ type: "ready", port });
+  // The run stops the worker first; this half owns the queue and the keys.
+  serveUntilStopped(app, async () => {
+    await channel.deleteQueue(names.queue);
+    await deleteKeys(redis, names.keys);
+    await connection.close();
+    redis.disconnect();
+    subscriber.disconnect();
   });
-  server.keepAliveTimeout = 60_000;
-  let stopping = false;
-  const stop = (): void => {
-    if (stopping) return;
-    stopping = true;
-    server.closeAllConnections();
-    server.close();
-    void (async () => {
-      try {
-        // The run stops the worker first; this half owns the queue and the keys.
-        await channel.deleteQueue(names.queue);
-        for (let cursor = "0"; ;) {
-          const [next, keys] = await redis.scan(cursor, "MATCH", names.keys, "COUNT", 1000);
-          if (keys.length > 0) await redis.unlink(...keys);
-          cursor = next;
-          if (cursor === "0") break;
-        }
-        await connection.close();
-        redis.disconnect();
-        subscriber.disconnect();
-      } finally {
-        process.exit(0);
-      }
-    })();
-  };
-  process.on("disconnect", stop);
-  process.on("SIGTERM", stop);
 }
 
 if (require.main === module) {
