@@ -159,6 +159,12 @@ describe("discarding a dead letter (real broker and Redis)", function () {
       replayedAs: claimed,
     });
     expect(actionAnswer(answer, NO_SUCH_DEAD_LETTER).status).to.equal(409);
+    // The CLI's line names the replay in progress, as its JSON does.
+    const line = await cli("discard", id);
+    expect(line.code).to.equal(1);
+    expect(line.printed).to.equal(
+      `${id}: refused (Conflict): ${REPLAY_IN_PROGRESS} (replay ${claimed})`,
+    );
 
     held.settle(true);
     expect(await replaying).to.include({ result: "refused", retryAfter: 5 });
