@@ -73,6 +73,22 @@ describe("discard note", () => {
     expect(checkedNote("\ud83d\ude00")).to.equal("😀");
   });
 
+  it("takes a discard by id with no body, a blank note as none, and refuses any other key or a body that is no object", () => {
+    expect(singleDiscardNote(undefined)).to.equal(null);
+    expect(singleDiscardNote({})).to.equal(null);
+    expect(singleDiscardNote({ note: "  " })).to.equal(null);
+    expect(singleDiscardNote({ note: " resubmitted " })).to.equal("resubmitted");
+    // `notes` would otherwise discard without the note meant (docs/operator.md).
+    expect(singleDiscardNote({ notes: "resubmitted" })).to.have.property("problem");
+    expect(singleDiscardNote({ note: "why", dryRun: true })).to.have.property("problem");
+    for (const body of ["resubmitted", ["resubmitted"], 1]) {
+      expect(singleDiscardNote(body), JSON.stringify(body)).to.have.property("problem");
+    }
+    expect(singleDiscardNote({ note: "x".repeat(DISCARD_NOTE_MAX + 1) })).to.have.property(
+      "problem",
+    );
+  });
+
   it("keeps the longest note whole in the journal's selection", () => {
     // JSON doubles a quote or a backslash, the most any character it takes still costs; a
     // control cost six, and 200 of them were cut off by the field's bound.

@@ -16,6 +16,8 @@ describe("X-Road error codes in the consumer direction", () => {
     ["Server.ServerProxy.ServiceFailed.IOError", "retry"],
     ["Server.ServerProxy.ServiceFailed.SslAuthenticationFailed", "retry"],
     ["Server.ServerProxy.ServiceDisabled", "retry"],
+    // Sluice names no security server, so it is not expected; were it to come (docs/consumer.md).
+    ["Server.ClientProxy.InvalidSecurityServer", "retry"],
     ["Server.ClientProxy.OutdatedGlobalConf", "retry"],
     ["Server.ServerProxy.DatabaseError", "retry"],
     ["server.clientproxy.network_error", "retry"],
