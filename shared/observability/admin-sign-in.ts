@@ -76,7 +76,7 @@ export class AdminSignIn {
     // none (or an Authorization of another scheme, which the throttle does not count) is
     // logged once a minute per client.
     const remote = req.socket.remoteAddress ?? "";
-    if (BEARER.test(req.headers.authorization ?? "") || this.refusals.first(remote)) {
+    if (BEARER.test(req.headers.authorization ?? "") || this.refusals.first("request", remote)) {
       this.log.warn(
         { method: req.method, path: url, remote },
         "admin request refused: no valid token",
@@ -117,7 +117,7 @@ export class AdminSignIn {
       req.resume();
       // Not counted, so not throttled either: logged once a minute per client, or a page could
       // post it in a loop and write a line per request.
-      if (this.refusals.first(remote)) {
+      if (this.refusals.first("sign-in", remote)) {
         this.log.warn({ remote, origin: req.headers.origin }, "admin sign-in refused: cross-site");
       }
       return sendHtml(res, 403, loginPage("crossSite"));
@@ -176,7 +176,7 @@ export class AdminSignIn {
     // form there could sign the operator out; only the status page's own button may.
     if (crossSite(req)) {
       const remote = req.socket.remoteAddress ?? "";
-      if (this.refusals.first(remote)) {
+      if (this.refusals.first("sign-out", remote)) {
         this.log.warn({ remote, origin: req.headers.origin }, "admin sign-out refused: cross-site");
       }
       return sendHtml(res, 403, loginPage("crossSiteSignOut"));

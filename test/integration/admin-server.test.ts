@@ -1163,6 +1163,40 @@ describe("sign-in throttling", () => {
     }
   });
 
+  it("logs each kind of refusal once a minute on its own: one does not hide another", async () => {
+    const { lines, logged, loggedPort } = await loggedAdmin();
+    const base = `http://127.0.0.1:${loggedPort}`;
+    const crossSite = { origin: "https://evil.example", "sec-fetch-site": "cross-site" };
+    const ask = (path: string, init: RequestInit = {}) =>
+      fetch(`${base}${path}`, { redirect: "manual", ...init }).then(async (answer) => {
+        await answer.arrayBuffer();
+        return answer.status;
+      });
+    const refusedAs = (msg: string) => lines.filter((line) => line.msg === msg).length;
+    try {
+      // A status page left open without a session polls first, then a page elsewhere posts
+      // the sign-in form, then one posts the sign-out: each is a line of its own.
+      expect(await ask("/admin/status")).to.equal(401);
+      expect(await ask("/login", { method: "POST", headers: crossSite, body: "token=x" })).to.equal(
+        403,
+      );
+      expect(await ask("/logout", { method: "POST", headers: crossSite })).to.equal(403);
+      expect(refusedAs("admin request refused: no valid token")).to.equal(1);
+      expect(refusedAs("admin sign-in refused: cross-site")).to.equal(1);
+      expect(refusedAs("admin sign-out refused: cross-site")).to.equal(1);
+      // And still once a minute each.
+      expect(await ask("/admin/status")).to.equal(401);
+      expect(await ask("/login", { method: "POST", headers: crossSite, body: "token=x" })).to.equal(
+        403,
+      );
+      expect(await ask("/logout", { method: "POST", headers: crossSite })).to.equal(403);
+      expect(lines.filter((line) => line.msg.startsWith("admin "))).to.have.length(3);
+    } finally {
+      await logged.close();
+      now += 60_000;
+    }
+  });
+
   it("counts wrong bearer tokens with failed sign-ins: 429 after 10 a minute, the right token too", async () => {
     const from = "127.0.0.3";
     // No route is added here: the right token gets past the check to 404.

@@ -37,8 +37,8 @@ describe("admin port clocks", () => {
 
   it("a wall clock set forward does not log a client's refusals more than once a minute", () => {
     const refusals = new RefusalLog();
-    expect(refusals.first("192.0.2.7")).to.equal(true);
+    expect(refusals.first("request", "192.0.2.7")).to.equal(true);
     offsetMs = 3_600_000;
-    expect(refusals.first("192.0.2.7")).to.equal(false);
+    expect(refusals.first("request", "192.0.2.7")).to.equal(false);
   });
 });
