@@ -7,9 +7,33 @@
 // naming the host of the URL, does not start.
 
 import { expect } from "chai";
-import { AMQP_URL, Harness, REDIS_URL, call, untilState } from "../support/harness";
+import {
+  AMQP_URL,
+  Harness,
+  REDIS_URL,
+  call,
+  untilState,
+  type SluiceProcess,
+} from "../support/harness";
 import { createTestPki, type TestPki } from "../support/test-pki";
 import { PrivateRabbit, PrivateRedis } from "./ops-support";
+
+/** Each role connected to the TLS node at `port`, and a REST message is accepted and completed. */
+async function connectedAndCompleted(
+  roles: Record<string, SluiceProcess>,
+  port: number,
+): Promise<void> {
+  for (const role of ["adapter", "worker", "response-worker"]) {
+    const connected = roles[role].lines.find((line) => line.msg === "connected to RabbitMQ");
+    expect(connected?.broker, role).to.include(`amqps://guest:***@127.0.0.1:${port}`);
+  }
+  const answer = await call(`${roles.adapter.url}/rest/echo`, {
+    body: JSON.stringify({ name: "Mari" }),
+  });
+  expect(answer.status).to.equal(202);
+  const done = await untilState(roles.adapter, answer.json.id as string, ["completed"], 30_000);
+  expect(done.json.state).to.equal("completed");
+}
 
 describe("RabbitMQ and Redis over TLS (private amqps:// node, rediss:// server)", function () {
   this.timeout(60_000);
@@ -68,16 +92,7 @@ describe("RabbitMQ and Redis over TLS (private amqps:// node, rediss:// server)"
     const { roles } = harness;
 
     it("each role connects over TLS: a REST message is accepted (202) and completed", async () => {
-      for (const role of ["adapter", "worker", "response-worker"]) {
-        const connected = roles[role].lines.find((line) => line.msg === "connected to RabbitMQ");
-        expect(connected?.broker, role).to.include(`amqps://guest:***@127.0.0.1:${rabbit!.port}`);
-      }
-      const answer = await call(`${roles.adapter.url}/rest/echo`, {
-        body: JSON.stringify({ name: "Mari" }),
-      });
-      expect(answer.status).to.equal(202);
-      const done = await untilState(roles.adapter, answer.json.id as string, ["completed"], 30_000);
-      expect(done.json.state).to.equal("completed");
+      await connectedAndCompleted(roles, rabbit!.port);
     });
 
     it("a sync call is answered through the TLS broker and Redis", async () => {
@@ -115,16 +130,7 @@ describe("RabbitMQ and Redis over TLS (private amqps:// node, rediss:// server)"
     it("each role connects over TLS: a REST message is accepted (202) and completed", async () => {
       expect(harness.compiledConfig.amqpTls?.ca).to.deep.equal([]);
       expect(harness.compiledConfig.redisTls?.ca).to.deep.equal([]);
-      for (const role of ["adapter", "worker", "response-worker"]) {
-        const connected = roles[role].lines.find((line) => line.msg === "connected to RabbitMQ");
-        expect(connected?.broker, role).to.include(`amqps://guest:***@127.0.0.1:${rabbit!.port}`);
-      }
-      const answer = await call(`${roles.adapter.url}/rest/echo`, {
-        body: JSON.stringify({ name: "Mari" }),
-      });
-      expect(answer.status).to.equal(202);
-      const done = await untilState(roles.adapter, answer.json.id as string, ["completed"], 30_000);
-      expect(done.json.state).to.equal("completed");
+      await connectedAndCompleted(roles, rabbit!.port);
     });
 
     it("the same blocks with NODE_EXTRA_CA_CERTS naming another CA: the role does not start", async () => {
