@@ -3,6 +3,7 @@
 
 import type { JournalRecord } from "../shared/operator/operator-journal";
 import { LIST_LIMIT } from "../shared/operator/selection-limit";
+import { cutText } from "../shared/protocol/clip-text";
 import type { OperatorContext } from "./operator-context";
 import { columns, listing } from "./operator-tables";
 
@@ -24,12 +25,8 @@ function journalTable(entries: JournalRecord[]): string {
 /** The target, and a discard by id's note after it: `ID (note: why)`. */
 function targetText(e: JournalRecord): string {
   const text = e.note === undefined ? e.target : `${e.target} (note: ${e.note})`;
-  // 80 UTF-16 units, but never half of an emoji: a note may end in them, and the half left
-  // alone was printed as U+FFFD.
-  let end = Math.min(text.length, TARGET_WIDTH);
-  const last = text.charCodeAt(end - 1);
-  if (end < text.length && last >= 0xd800 && last <= 0xdbff) end -= 1;
-  return text.slice(0, end);
+  // Never half of an emoji: a note may end in them, and the half left alone printed as U+FFFD.
+  return cutText(text, TARGET_WIDTH);
 }
 
 /** How much of a target the table shows. */
