@@ -6,7 +6,7 @@ import type { X509Certificate } from "node:crypto";
 import { certificatesOf } from "../shared/config/tls-files";
 import { clientText } from "./provider-services";
 import {
-  IDENTIFIER_PART,
+  isClientId,
   type ClientStatus,
   type ConnectionType,
   type XroadSimClientOptions,
@@ -41,8 +41,7 @@ export function compileClients(
     // A request names its client as INSTANCE/CLASS/MEMBER[/SUBSYSTEM]: an id written otherwise
     // (`SUBSYSTEM:EE/…`, a trailing space) would never match one and refuse that client
     // UnknownMember with nothing to say why.
-    const parts = id.split("/");
-    if (parts.length < 3 || parts.length > 4 || !parts.every((p) => IDENTIFIER_PART.test(p))) {
+    if (!isClientId(id)) {
       problems.push(
         `client ${JSON.stringify(id)}: not INSTANCE/CLASS/MEMBER[/SUBSYSTEM] of X-Road identifier characters (PR-REST §4.8)`,
       );

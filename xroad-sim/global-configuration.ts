@@ -3,7 +3,7 @@
 // a caller names is that one. The simulator is the only security server, so global
 // configuration is the list of providers it serves and its own identity.
 
-import { IDENTIFIER_PART } from "./sim-options";
+import { IDENTIFIER_PART, isClientId } from "./sim-options";
 import { XroadError } from "./xroad-errors";
 
 export interface GlobalConfiguration {
@@ -43,12 +43,6 @@ function isServerId(id: unknown): boolean {
   const parts = id.split("/");
   return parts.length === 4 && parts.every((p) => IDENTIFIER_PART.test(p));
 }
-
-const isClientId = (id: unknown): boolean => {
-  if (typeof id !== "string") return false;
-  const parts = id.split("/");
-  return parts.length >= 3 && parts.length <= 4 && parts.every((p) => IDENTIFIER_PART.test(p));
-};
 
 /**
  * Refuses a call to a provider global configuration does not have, as X-Road's client proxy

@@ -128,6 +128,13 @@ export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
 /** PR-REST §4.8: the only characters an X-Road identifier part may hold. */
 export const IDENTIFIER_PART = /^[A-Za-z0-9'()+,\-.=?]+$/;
 
+/** A member's or subsystem's id, INSTANCE/CLASS/MEMBER[/SUBSYSTEM], of those characters. */
+export function isClientId(id: unknown): boolean {
+  if (typeof id !== "string") return false;
+  const parts = id.split("/");
+  return parts.length >= 3 && parts.length <= 4 && parts.every((p) => IDENTIFIER_PART.test(p));
+}
+
 /** Checks a service id (4 parts for a member's service, 5 with a subsystem, SOAP may add a version). */
 export function serviceIdProblem(id: string): string | null {
   const parts = id.split("/");
