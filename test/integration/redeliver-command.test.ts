@@ -59,6 +59,7 @@ describe("sluice dead-callbacks redeliver interrupted (real broker and Redis)", 
     ]);
     if (typeof parsed === "string") throw new Error(parsed);
     const printed: string[] = [];
+    const before = new Set(process.listeners("SIGINT"));
     const running = runOperatorCommand("dead-callbacks", parsed, scope.config, (text) =>
       printed.push(text),
     );
@@ -66,16 +67,12 @@ describe("sluice dead-callbacks redeliver interrupted (real broker and Redis)", 
     await eventually(async () =>
       (await store.get(ids[0]))?.delivery === "pending" ? true : undefined,
     );
-    // Another listener is on while the signal is emitted: a test file run before this one in
-    // the same mocha worker may have left a listener that re-raises a SIGINT it finds nobody
-    // else handles (as signal-exit does), and once the worker died with exit code 130 here.
-    const another = (): void => undefined;
-    process.on("SIGINT", another);
-    try {
-      process.emit("SIGINT");
-    } finally {
-      process.off("SIGINT", another);
-    }
+    // The command's own SIGINT listener is called, as Ctrl-C would: emitting SIGINT on the
+    // process also ran listeners other test files left in this mocha worker, and one of them
+    // ended the worker with exit code 130 in clean-clone CI runs.
+    const added = process.listeners("SIGINT").filter((listener) => !before.has(listener));
+    expect(added, "the command listens for SIGINT").to.have.length(1);
+    for (const listener of added) (listener as (signal: string) => void)("SIGINT");
     expect(await running).to.equal(0);
     const { redelivered, skipped } = JSON.parse(printed.join("\n")) as {
       redelivered: Array<{ id: string; result: string }>;
