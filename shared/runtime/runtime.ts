@@ -80,6 +80,33 @@ async function startWithConnectionTls(
 ): Promise<Runtime> {
   await checkRedis(config.redisUrl, undefined, tls.redis);
   const broker = await Broker.connect(config.amqpUrls, log, undefined, tls.amqp);
+  // What is opened below, closed again, newest first, if a later step fails: a process that goes
+  // on after a failed start (a test runner, a supervisor retrying in-process) keeps no broker or
+  // Redis connection, timer or admin port of it.
+  const opened: Array<() => unknown> = [() => broker.close()];
+  try {
+    return await openAfterBroker(config, log, adminPort, clock, tls, broker, opened);
+  } catch (error) {
+    for (const close of opened.reverse()) {
+      try {
+        await close();
+      } catch {
+        // The start's own error is the one to report.
+      }
+    }
+    throw error;
+  }
+}
+
+async function openAfterBroker(
+  config: SluiceConfig,
+  log: Logger,
+  adminPort: number,
+  clock: Clock,
+  tls: ReloadedConnectionTls,
+  broker: Broker,
+  opened: Array<() => unknown>,
+): Promise<Runtime> {
   const redis = createRedis(
     config.redisUrl,
     log,
@@ -87,10 +114,12 @@ async function startWithConnectionTls(
     config.redisCommandTimeoutMs,
     tls.redis,
   );
+  opened.push(() => redis.disconnect());
   await whenReady(redis);
   const eviction = new EvictionWatch(redis, log);
   await eviction.check();
   eviction.start();
+  opened.push(() => eviction.stop());
   const names = topologyNames(config.prefix);
   const store = new TransactionStore(redis, config.prefix, config.retentionMs);
   const admin = new AdminServer(log, config.admin.token);
@@ -106,6 +135,7 @@ async function startWithConnectionTls(
     redisKeys(config.prefix).heartbeat(config.instanceId),
   );
   heartbeat.start();
+  opened.push(() => heartbeat.stop());
   admin.addCheck("redis", () => heartbeat.problem());
   // The same on /metrics: an outage at night, with no caller refused, still raises an alert.
   watchDependency("rabbitmq", () => broker.isConnected());
@@ -113,6 +143,7 @@ async function startWithConnectionTls(
   watchRedisEviction(() => eviction.evicting === true);
   const monitor = new QueueMonitor(broker, config, names, log);
   monitor.start();
+  opened.push(() => monitor.stop());
   // Without an admin token the operator endpoints are not served (admin-server.ts), so their
   // modules (status page, replay, lookups, about a dozen) are not loaded either.
   if (admin.operatorEnabled) {
