@@ -47,15 +47,17 @@ function isServerId(id: unknown): boolean {
 /**
  * Refuses a call to a provider global configuration does not have, as X-Road's client proxy
  * does before it sends anything on (AbstractClientMessageProcessor.getServiceAddresses in 7.4, hostNamesByProvider since): no
- * security server address is known for it. `providers` are the ids the call may name (a REST
- * path's subsystem or member, as the simulator reads both); `serviceId` is the id it named.
+ * security server address is known for it. The provider is looked up as it is
+ * (GlobalConfImpl.getProviderAddress: SharedParameters' addresses by ClientId), so a subsystem
+ * must be listed itself: its member listed serves only the member's own services. `serviceId`
+ * is the id the call named.
  */
 export function requireProviderAddress(
   conf: GlobalConfiguration,
-  providers: string[],
+  provider: string,
   serviceId: string,
 ): void {
-  if (conf.members === null || providers.some((p) => conf.members?.has(p))) return;
+  if (conf.members === null || conf.members.has(provider)) return;
   throw new XroadError(
     "Server.ClientProxy.UnknownMember",
     `Could not find addresses for service provider "SERVICE:${serviceId}"`,

@@ -88,6 +88,29 @@ export function findRestTarget(
   );
 }
 
+/**
+ * The provider a parsed `/r1/…` path calls, as global configuration is asked for it: the
+ * provider of the service the path names (a subsystem's before a member's own, as
+ * findRestTarget looks them up), or, when it names none, the subsystem X-Road's RestRequest
+ * reads from the path's first four parts (the member for a path of four parts only). X-Road
+ * looks the provider up exactly (GlobalConfImpl.getProviderAddress by ServiceId.getClientId),
+ * so a subsystem is not served because its member is.
+ */
+export function restProvider(
+  { decoded }: RestPath,
+  lookup: (id: string) => CompiledService | undefined,
+): string {
+  for (const size of [5, 4]) {
+    if (decoded.length < size) continue;
+    const id = decoded.slice(0, size);
+    if (id.every((p) => IDENTIFIER_PART.test(p)) && lookup(id.join("/"))) {
+      return id.slice(0, size - 1).join("/");
+    }
+  }
+  const subsystem = decoded.length >= 5 && IDENTIFIER_PART.test(decoded[4]);
+  return decoded.slice(0, subsystem ? 4 : 3).join("/");
+}
+
 /** `.` or `..`, in any spelling (`%2e`, `.%2E`), or with a `;param` after it. */
 function isDotSegment(segment: string): boolean {
   let name = segment.split(";")[0];

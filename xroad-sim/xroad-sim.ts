@@ -33,6 +33,7 @@ import {
   parseClientHeader,
   parseRestPath,
   parseSecurityServerHeader,
+  restProvider,
 } from "./rest-proxy";
 import {
   compileService,
@@ -200,7 +201,7 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
         call.client = client;
         const server = namedSecurityServer(req);
         authenticate(req, client);
-        requireProviderAddress(globalConf, [meta.provider], call.service);
+        requireProviderAddress(globalConf, meta.provider, call.service);
         requireSecurityServer(globalConf, server);
         const body = await readBody(req, "Client.BadRequest");
         const ids = { client, xroadId: call.xroadId };
@@ -220,7 +221,7 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
       const named = restPath.decoded;
       requireProviderAddress(
         globalConf,
-        [named.slice(0, 4).join("/"), named.slice(0, 3).join("/")],
+        restProvider(restPath, lookup),
         named.slice(0, 5).join("/"),
       );
       requireSecurityServer(globalConf, server);
@@ -265,7 +266,7 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
       call.xroadId = request.xroadId;
       call.service = request.serviceId;
       authenticate(req, request.client);
-      requireProviderAddress(globalConf, [request.provider], request.serviceId);
+      requireProviderAddress(globalConf, request.provider, request.serviceId);
       requireSecurityServer(globalConf, request.securityServer);
       if (isSoapMetaservice(request)) {
         const deps = { services: [...services.values()], provider };

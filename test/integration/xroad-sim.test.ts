@@ -1081,10 +1081,56 @@ describe("xroad-sim global configuration and service settings", function () {
       expect(await restError(s, "EE/GOV/4321/gone/svc")).to.include({
         message: 'Could not find addresses for service provider "SERVICE:EE/GOV/4321/gone/svc"',
       });
-      // A member's own service: the member is the provider.
+      // A member's service it does not have: the path names a subsystem (X-Road's RestRequest
+      // reads /r1/EE/BUSINESS/producer/other/x so), which global configuration lacks.
       expect(await restError(s, "EE/BUSINESS/producer/other")).to.include({
-        type: "Server.ServerProxy.UnknownService",
+        type: "Server.ClientProxy.UnknownMember",
       });
+      // The member itself is listed: its metaservices pass global configuration (and find no
+      // service registered under it on the provider's side).
+      expect(await restError(s, "EE/BUSINESS/producer/listMethods")).to.include({
+        type: "Server.ServerProxy.UnknownMember",
+      });
+    });
+
+    it("does not serve a subsystem because its member is listed, REST and SOAP", async () => {
+      // GlobalConfImpl.getProviderAddress looks the provider (ServiceId.getClientId) up as it
+      // is: a member in global configuration gives no address for its subsystems.
+      const s = await start({
+        members: ["EE/GOV/1234", "EE/BUSINESS/producer"],
+        services: {
+          [SERVICE]: { url: `${provider.url}/base/` },
+          "EE/GOV/1234/own": { url: `${provider.url}/own` },
+          "EE/BUSINESS/producer/sub/testQuery": { url: `${provider.url}/soap`, type: "soap" },
+        },
+      });
+      expect(await restError(s, SERVICE)).to.deep.equal({
+        status: 500,
+        type: "Server.ClientProxy.UnknownMember",
+        message: `Could not find addresses for service provider "SERVICE:${SERVICE}"`,
+      });
+      expect(await restError(s, "EE/GOV/1234/prov/listMethods")).to.include({
+        type: "Server.ClientProxy.UnknownMember",
+      });
+      expect(await restError(s, "EE/GOV/1234/prov/nothing")).to.include({
+        type: "Server.ClientProxy.UnknownMember",
+      });
+      const subsystemQuery = fixture("simple.query")
+        .toString("utf8")
+        .replace(
+          "<id:memberCode>producer</id:memberCode>\n            <id:serviceCode>",
+          "<id:memberCode>producer</id:memberCode><id:subsystemCode>sub</id:subsystemCode><id:serviceCode>",
+        );
+      expect(subsystemQuery).to.include("<id:subsystemCode>sub</id:subsystemCode><id:serviceCode>");
+      expect(await soapFault(s, subsystemQuery)).to.deep.equal({
+        code: "Server.ClientProxy.UnknownMember",
+        message:
+          'Could not find addresses for service provider "SERVICE:EE/BUSINESS/producer/sub/testQuery"',
+      });
+      // The member's own service, and the member's metaservices, are served.
+      expect(await restError(s, "EE/GOV/1234/own")).to.include({ status: 200, type: "none" });
+      expect(await restError(s, "EE/GOV/1234/listMethods")).to.include({ type: "none" });
+      expect(provider.seen.map((c) => c.url)).to.deep.equal(["/own/x"]);
     });
 
     it("takes every provider without members, and refuses a members entry no call could name", async () => {
