@@ -125,44 +125,67 @@ function isDotSegment(segment: string): boolean {
 const rest = (parts: string[], used: number): string =>
   parts.length > used ? `/${parts.slice(used).join("/")}` : "";
 
-/** Checks `X-Road-Client`: INSTANCE/CLASS/MEMBER[/SUBSYSTEM], percent-decoded, valid characters. */
-export function parseClientHeader(value: string | null): string {
-  if (value === null || value.trim() === "") {
-    throw new XroadError("Client.BadRequest", "Missing X-Road-Client header");
+/**
+ * Reads the caller's `X-Road-Client` and `X-Road-Security-Server` as X-Road 7.4's client proxy
+ * does (RestRequest.decodeHeaders, then AbstractClientMessageProcessor.verifyClientStatus):
+ * a header of the wrong form is an IllegalArgumentException ("Invalid Client Id", "Invalid
+ * SecurityServer Id") that AbstractClientProxyHandler answers as
+ * `Server.ClientProxy.InternalError`, and only after both are read is a missing
+ * `X-Road-Client` `Server.ClientProxy.InvalidClientIdentifier`. Both are 500
+ * (ClientRestMessageHandler.sendErrorResponse: every `Server.*` code). `securityServer` is null
+ * when the caller named none.
+ */
+export function readCallerIds(
+  clientHeader: string | null,
+  securityServerHeader: string | null,
+): { client: string; securityServer: string | null } {
+  const client = clientHeader === null ? null : parseClientHeader(clientHeader);
+  const securityServer = parseSecurityServerHeader(securityServerHeader);
+  if (client === null) {
+    throw new XroadError(
+      "Server.ClientProxy.InvalidClientIdentifier",
+      "The client identifier is missing",
+    );
   }
-  const parts = value.trim().split("/");
-  let decoded: string[] = [];
-  try {
-    decoded = parts.map((p) => decodeURIComponent(p));
-  } catch {
-    decoded = [];
-  }
+  return { client, securityServer };
+}
+
+/**
+ * Checks `X-Road-Client`: INSTANCE/CLASS/MEMBER[/SUBSYSTEM], percent-decoded (RestMessage
+ * .decodeClientId). Its parts must also be of PR-REST §4.8's characters, where X-Road only
+ * logs a warning (MessageProcessorBase.checkIdentifier).
+ */
+function parseClientHeader(value: string): string {
+  const decoded = decodeParts(value);
   if (decoded.length < 3 || decoded.length > 4 || !decoded.every((p) => IDENTIFIER_PART.test(p))) {
-    throw new XroadError("Client.BadRequest", `Invalid X-Road-Client header "${value}"`);
+    throw new XroadError("Server.ClientProxy.InternalError", "Invalid Client Id");
   }
   return decoded.join("/");
 }
 
 /**
  * Checks `X-Road-Security-Server` (PR-REST §4.3, optional): INSTANCE/CLASS/MEMBER/SERVERCODE,
- * percent-decoded; null when the caller sent none. A malformed one is a request that does not
- * comply with the protocol (§4.6), as a malformed `X-Road-Client` is.
+ * percent-decoded (RestRequest.decodeServerId); null when the caller sent none.
  */
-export function parseSecurityServerHeader(value: string | null): string | null {
+function parseSecurityServerHeader(value: string | null): string | null {
   if (value === null) return null;
-  let decoded: string[] = [];
+  const decoded = decodeParts(value);
+  if (decoded.length !== 4 || !decoded.every((p) => IDENTIFIER_PART.test(p))) {
+    throw new XroadError("Server.ClientProxy.InternalError", "Invalid SecurityServer Id");
+  }
+  return decoded.join("/");
+}
+
+/** A header's `/`-separated parts percent-decoded; none when one does not decode. */
+function decodeParts(value: string): string[] {
   try {
-    decoded = value
+    return value
       .trim()
       .split("/")
       .map((p) => decodeURIComponent(p));
   } catch {
-    decoded = [];
+    return [];
   }
-  if (decoded.length !== 4 || !decoded.every((p) => IDENTIFIER_PART.test(p))) {
-    throw new XroadError("Client.BadRequest", `Invalid X-Road-Security-Server header "${value}"`);
-  }
-  return decoded.join("/");
 }
 
 /**

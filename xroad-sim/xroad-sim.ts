@@ -30,9 +30,8 @@ import {
   findRestTarget,
   forwardRest,
   MAX_URI_LENGTH,
-  parseClientHeader,
   parseRestPath,
-  parseSecurityServerHeader,
+  readCallerIds,
   restProvider,
 } from "./rest-proxy";
 import {
@@ -168,14 +167,21 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
   };
 
   /**
-   * The security server a REST caller names, read with the request's other ids (X-Road's
-   * RestRequest), so a malformed one is refused before the client is looked at. Read only once
-   * the simulator has an identity: without one the header passes to the provider unread.
+   * The caller's client and the security server it names, read with the request's other ids
+   * (X-Road's RestRequest), so a malformed one is refused before the client is looked at. The
+   * named server is compared only once the simulator has an identity: without one the header
+   * passes to the provider unread beyond its form.
    */
-  const namedSecurityServer = (req: http.IncomingMessage): string | null =>
-    globalConf.securityServer === null
-      ? null
-      : parseSecurityServerHeader(lastHeader(req.rawHeaders, "x-road-security-server"));
+  const callerIds = (req: http.IncomingMessage): { client: string; server: string | null } => {
+    const ids = readCallerIds(
+      lastHeader(req.rawHeaders, "x-road-client"),
+      lastHeader(req.rawHeaders, "x-road-security-server"),
+    );
+    return {
+      client: ids.client,
+      server: globalConf.securityServer === null ? null : ids.securityServer,
+    };
+  };
 
   const serveRest = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     const path = req.url ?? "/";
@@ -197,9 +203,8 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
       const meta = path.length <= MAX_URI_LENGTH ? matchRestMetaservice(call.method, path) : null;
       if (meta) {
         call.service = `${meta.provider}/${meta.code}`;
-        const client = parseClientHeader(lastHeader(req.rawHeaders, "x-road-client"));
+        const { client, server } = callerIds(req);
         call.client = client;
-        const server = namedSecurityServer(req);
         authenticate(req, client);
         requireProviderAddress(globalConf, meta.provider, call.service);
         requireSecurityServer(globalConf, server);
@@ -215,8 +220,8 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
       // is the service looked up (ServerRestMessageProcessor.verifyAccess: unknown, then of
       // another type, then not allowed), so an unknown client learns nothing of the services.
       const restPath = parseRestPath(path);
-      call.client = parseClientHeader(lastHeader(req.rawHeaders, "x-road-client"));
-      const server = namedSecurityServer(req);
+      const { client, server } = callerIds(req);
+      call.client = client;
       authenticate(req, call.client);
       const named = restPath.decoded;
       requireProviderAddress(

@@ -286,8 +286,8 @@ describe("xroad-sim REST metaservices (PR-MREST)", function () {
       expect(body.detail, url).to.equal("meta-1");
     }
     const noClient = await get(`/r1/${PROVIDER}/listMethods`, null);
-    expect(noClient.status).to.equal(400);
-    expect(noClient.headers["x-road-error"]).to.equal("Client.BadRequest");
+    expect(noClient.status).to.equal(500);
+    expect(noClient.headers["x-road-error"]).to.equal("Server.ClientProxy.InvalidClientIdentifier");
   });
 
   it("only GET is a metaservice: another method goes to a service of that code", async () => {

@@ -270,19 +270,26 @@ describe("xroad-sim", function () {
       expect(body.message).to.contain("EE/GOV/1234/prov/nothing");
       expect(body.detail).to.equal("id-7");
 
+      // X-Road 7.4's client proxy: AbstractClientMessageProcessor.verifyClientStatus for a
+      // missing X-Road-Client, RestMessage.decodeClientId's IllegalArgumentException (reported
+      // by AbstractClientProxyHandler as InternalError) for a malformed one; both 500.
       const noClient = await request(`${sim.url}/r1/${SERVICE}/x`);
-      expect(noClient.statusCode).to.equal(400);
-      expect(noClient.headers["x-road-error"]).to.equal("Client.BadRequest");
-      expect(((await noClient.body.json()) as { message: string }).message).to.contain(
-        "X-Road-Client",
+      expect(noClient.statusCode).to.equal(500);
+      expect(noClient.headers["x-road-error"]).to.equal(
+        "Server.ClientProxy.InvalidClientIdentifier",
+      );
+      expect(((await noClient.body.json()) as { message: string }).message).to.equal(
+        "The client identifier is missing",
       );
 
       const xml = await request(`${sim.url}/r1/${SERVICE}/x`, {
         headers: { "x-road-client": "not a client", accept: "application/xml" },
       });
-      expect(xml.statusCode).to.equal(400);
+      expect(xml.statusCode).to.equal(500);
       expect(xml.headers["content-type"]).to.match(/^application\/xml/);
-      expect(await xml.body.text()).to.match(/<type>Client\.BadRequest<\/type>/);
+      expect(await xml.body.text()).to.match(
+        /<type>Server\.ClientProxy\.InternalError<\/type>\s*<message>Invalid Client Id<\/message>/,
+      );
 
       // X-Road's client proxy (ClientRestMessageHandler.decideErrorResponseContentType) answers
       // in XML when Accept names text/xml, application/xml or text/* anywhere, whatever comes
@@ -293,11 +300,13 @@ describe("xroad-sim", function () {
         });
         const text = await res.body.text();
         const type = String(res.headers["content-type"]);
-        expect(res.headers["x-road-error"], accept).to.equal("Client.BadRequest");
+        expect(res.headers["x-road-error"], accept).to.equal("Server.ClientProxy.InternalError");
         if (type.startsWith("application/json")) {
-          expect((JSON.parse(text) as { type: string }).type).to.equal("Client.BadRequest");
+          expect((JSON.parse(text) as { type: string }).type).to.equal(
+            "Server.ClientProxy.InternalError",
+          );
         } else {
-          expect(text, accept).to.match(/<type>Client\.BadRequest<\/type>/);
+          expect(text, accept).to.match(/<type>Server\.ClientProxy\.InternalError<\/type>/);
         }
         return type;
       };
@@ -956,7 +965,9 @@ describe("xroad-sim", function () {
       expect(await errorOf(CLIENT, unknownService)).to.equal(
         "Server.ClientProxy.SslAuthenticationFailed",
       );
-      expect(await errorOf(undefined, unknownService)).to.equal("Client.BadRequest");
+      expect(await errorOf(undefined, unknownService)).to.equal(
+        "Server.ClientProxy.InvalidClientIdentifier",
+      );
       sim.setClients({ [CLIENT]: { connectionType: "HTTP" } });
       expect(await errorOf(CLIENT, unknownService)).to.equal("Server.ServerProxy.UnknownService");
       expect(provider.seen).to.have.length(0);
@@ -1260,11 +1271,21 @@ describe("xroad-sim global configuration and service settings", function () {
       };
       expect((await soapFault(s, withServer(OWN))).code).to.equal("none");
       expect(provider.seen).to.have.length(3);
-      // A malformed header breaks the protocol (PR-REST §4.3, §4.6), as a bad X-Road-Client.
-      expect(await restError(s, SERVICE, { "x-road-security-server": "EE/GOV/1234" })).to.include({
-        status: 400,
-        type: "Client.BadRequest",
+      // A malformed header: RestRequest.decodeServerId's IllegalArgumentException, which
+      // X-Road 7.4's client proxy answers as InternalError (AbstractClientProxyHandler.handle).
+      expect(
+        await restError(s, SERVICE, { "x-road-security-server": "EE/GOV/1234" }),
+      ).to.deep.equal({
+        status: 500,
+        type: "Server.ClientProxy.InternalError",
+        message: "Invalid SecurityServer Id",
       });
+      // Read with the other ids, before a missing X-Road-Client is found missing.
+      const noClient = await request(`${s.url}/r1/${SERVICE}/x`, {
+        headers: { "x-road-security-server": "EE/GOV" },
+      });
+      expect(noClient.headers["x-road-error"]).to.equal("Server.ClientProxy.InternalError");
+      await noClient.body.text();
     });
 
     it("checks the client, then the provider, then the security server, then the service", async () => {
@@ -1304,6 +1325,11 @@ describe("xroad-sim global configuration and service settings", function () {
         await restError(s, SERVICE, { "x-road-security-server": "EE/GOV/1234/ss2" }),
       ).to.include({ status: 200, type: "none" });
       expect(provider.seen[0].headers["x-road-security-server"]).to.equal("EE/GOV/1234/ss2");
+      // Its form is read all the same, as X-Road's RestRequest reads it with the other ids.
+      expect(
+        await restError(s, SERVICE, { "x-road-security-server": "EE/GOV/1234/ss/2" }),
+      ).to.include({ status: 500, type: "Server.ClientProxy.InternalError" });
+      expect(provider.seen).to.have.length(1);
       await startXroadSim({ securityServer: "SERVER:EE/GOV/1234/ss1" }).then(
         () => expect.fail("taken"),
         (error: Error) => expect(error.message).to.match(/securityServer .* is not INSTANCE/),
