@@ -192,6 +192,28 @@ describe("xroad-sim REST metaservices (PR-MREST)", function () {
     expect(await codes(OTHER)).to.include("closed");
   });
 
+  it("lists and describes a disabled service as X-Road does, while calls to it are refused", async () => {
+    // X-Road 7.4 lists a disabled service description's services (ServiceDAOImpl
+    // .getServicesByDescriptionType reads no disabled flag) and serves its OpenAPI description
+    // (RestMetadataServiceHandlerImpl.handleGetOpenApi does not look at it either); only a call
+    // of the service itself is refused (ServerRestMessageProcessor.verifyAccess).
+    sim.register(`${PROVIDER}/svc`, {
+      url: `${docs.url}/base/svc`,
+      descriptionUrl: `${docs.url}/openapi.json`,
+      disabled: { notice: "Maintenance" },
+    });
+    const codes = (text: string): string[] =>
+      (JSON.parse(text) as { service: Array<{ service_code: string }> }).service.map(
+        (s) => s.service_code,
+      );
+    expect(codes((await get(`/r1/${PROVIDER}/listMethods`)).text)).to.include("svc");
+    expect(codes((await get(`/r1/${PROVIDER}/allowedMethods`)).text)).to.include("svc");
+    const description = await get(`/r1/${PROVIDER}/getOpenAPI?serviceCode=svc`);
+    expect(description.status, description.text).to.equal(200);
+    const called = await get(`/r1/${PROVIDER}/svc`);
+    expect(called.headers["x-road-error"]).to.equal("Server.ServerProxy.ServiceDisabled");
+  });
+
   it("getOpenAPI answers a JSON description as JSON, its fixed server URLs cut to their path", async () => {
     // Every client may read it: metaservices are not behind the service's access rights.
     const answer = await get(`/r1/${PROVIDER}/getOpenAPI?serviceCode=svc`, OTHER);

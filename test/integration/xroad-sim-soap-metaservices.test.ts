@@ -201,6 +201,44 @@ describe("xroad-sim SOAP metaservices (PR-META)", function () {
     expect(listed(member.text, "listMethodsResponse")).to.deep.equal(["EE/BUSINESS/producer/own"]);
   });
 
+  it("lists a disabled service and answers its WSDL, as X-Road does", async () => {
+    // MetadataServiceHandlerImpl (X-Road 7.4): listMethods, allowedMethods and getWsdl read
+    // serverconf's services and WSDL URL without the service description's disabled flag.
+    const id = `${PROVIDER}/getRandom/v1`;
+    const service = {
+      type: "soap" as const,
+      url: `${wsdlBase}/soap`,
+      descriptionUrl: `${wsdlBase}/wsdl/testService`,
+    };
+    sim.register(id, { ...service, disabled: { notice: "Maintenance" } });
+    try {
+      for (const code of ["listMethods", "allowedMethods"]) {
+        const answer = await call(
+          envelope({
+            client: CLIENT,
+            service: `${PROVIDER}/${code}`,
+            body: `<xroad:${code}/>`,
+          }),
+        );
+        expect(listed(answer.text, `${code}Response`), code).to.include(
+          "EE/BUSINESS/producer/SUB/getRandom/v1",
+        );
+      }
+      const wsdl = await call(
+        envelope({
+          client: CLIENT,
+          service: `${PROVIDER}/getWsdl`,
+          body:
+            "<xroad:getWsdl><xroad:serviceCode>getRandom</xroad:serviceCode>" +
+            "<xroad:serviceVersion>v1</xroad:serviceVersion></xroad:getWsdl>",
+        }),
+      );
+      expect(wsdl.contentType).to.match(/^multipart\/related/);
+    } finally {
+      sim.register(id, service);
+    }
+  });
+
   it("getWsdl answers the WSDL as an attachment, its SOAP 1.1 address replaced by X-Road's placeholder", async () => {
     const xml = envelope({
       client: CLIENT,
