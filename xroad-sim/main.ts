@@ -1,5 +1,5 @@
 // Runs the security-server simulator as a process: `sluice xroad-sim --config FILE` reads the
-// simulator's own configuration, listens, reloads its certificates on SIGHUP, stops on SIGTERM.
+// simulator's own configuration, listens, reloads it on SIGHUP, stops on SIGTERM.
 
 import type pino from "pino";
 import { createLogger } from "../shared/observability/logger";
@@ -7,7 +7,7 @@ import { loadSimConfig } from "./sim-config-file";
 import { startXroadSim, type XroadSim, type XroadSimOptions } from "./xroad-sim";
 
 export interface RunXroadSimOptions {
-  /** A configuration file; read again on SIGHUP for new certificates. */
+  /** A configuration file; read again on SIGHUP (certificates, clients, services, members, securityServer). */
   configFile?: string;
   /** Used instead of a file (tests). */
   options?: XroadSimOptions;
@@ -37,6 +37,8 @@ export async function runXroadSim(run: RunXroadSimOptions): Promise<XroadSim> {
     if (!run.configFile) return;
     try {
       const fresh = loadSimConfig(run.configFile);
+      // First, as it may still refuse the file: then nothing of it is taken.
+      sim.setGlobalConfiguration(fresh.members, fresh.securityServer);
       if (fresh.tls) sim.setTls(fresh.tls);
       sim.setClients(fresh.clients);
       for (const [id, service] of Object.entries(fresh.services ?? {})) sim.register(id, service);

@@ -19,6 +19,7 @@ import {
 } from "./client-authentication";
 import {
   compileGlobalConfiguration,
+  type GlobalConfiguration,
   requireProviderAddress,
   requireSecurityServer,
 } from "./global-configuration";
@@ -86,6 +87,11 @@ export interface XroadSim {
    * `undefined`, as a file without `clients`, takes any client again.
    */
   setClients(clients: Record<string, XroadSimClientOptions> | undefined): void;
+  /**
+   * Replaces global configuration's `members` and this security server's id, from the next
+   * request; `undefined` as at start (every provider served, the header not compared).
+   */
+  setGlobalConfiguration(members: string[] | undefined, securityServer: string | undefined): void;
   /** Handled calls, oldest first (at most the last 10000). */
   calls(): XroadSimCall[];
   reset(): void;
@@ -113,11 +119,13 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
   // Null while the simulator was given no `clients`: then it takes any client (docs/xroad-sim.md).
   let clients: Map<string, CompiledClient> | null =
     options.clients === undefined || Array.isArray(compiledClients) ? null : compiledClients;
-  const globalConf = compileGlobalConfiguration(options.members, options.securityServer);
-  if (Array.isArray(globalConf)) problems.push(...globalConf);
-  if (problems.length > 0 || Array.isArray(globalConf)) {
+  const startConf = compileGlobalConfiguration(options.members, options.securityServer);
+  if (Array.isArray(startConf)) problems.push(...startConf);
+  if (problems.length > 0 || Array.isArray(startConf)) {
     throw new RangeError(`xroad-sim: ${problems.join("; ")}`);
   }
+  // Replaced whole by setGlobalConfiguration; each request reads the one of its moment.
+  let globalConf: GlobalConfiguration = startConf;
 
   /**
    * Throws X-Road's UnknownMember for a client the security server does not have, then its
@@ -364,6 +372,11 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
       const compiled = compileClients(all);
       if (Array.isArray(compiled)) throw new RangeError(`xroad-sim: ${compiled.join("; ")}`);
       clients = compiled;
+    },
+    setGlobalConfiguration(members, securityServer) {
+      const compiled = compileGlobalConfiguration(members, securityServer);
+      if (Array.isArray(compiled)) throw new RangeError(`xroad-sim: ${compiled.join("; ")}`);
+      globalConf = compiled;
     },
     calls: () => [...log],
     reset() {

@@ -1337,6 +1337,54 @@ describe("xroad-sim global configuration and service settings", function () {
     });
   });
 
+  it("reads members and securityServer again on SIGHUP, as it reads its clients and services", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "xroad-sim-reload-"));
+    const file = path.join(dir, "sim.yaml");
+    const write = (members: string, securityServer: string): void =>
+      fs.writeFileSync(
+        file,
+        `port: 0\nmembers: ${members}\nsecurityServer: ${securityServer}\nservices:\n` +
+          `  ${SERVICE}: { url: '${provider.url}/base/' }\n`,
+      );
+    write("[EE/GOV/4321/other]", "EE/GOV/1234/ss1");
+    const child = spawn(process.execPath, [BIN, "xroad-sim", "--config", file], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, LOG_LEVEL: "info" },
+    });
+    const lines: string[] = [];
+    child.stdout.on("data", (chunk: Buffer) => lines.push(...chunk.toString().split("\n")));
+    const reloads = (text: string): number => lines.filter((l) => l.includes(text)).length;
+    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    try {
+      const url = await waitFor(() => {
+        const line = lines.find((l) => l.includes("xroad-sim listening on"));
+        return line ? (JSON.parse(line) as { url: string }).url : undefined;
+      });
+      const s = { url } as XroadSim;
+      const ss2 = { "x-road-security-server": "EE/GOV/1234/ss2" };
+      expect(await restError(s, SERVICE)).to.include({
+        type: "Server.ClientProxy.UnknownMember",
+      });
+      write("[EE/GOV/1234/prov]", "EE/GOV/1234/ss2");
+      child.kill("SIGHUP");
+      await waitFor(() => (reloads("reloaded its configuration") === 1 ? true : undefined));
+      expect(await restError(s, SERVICE, ss2)).to.include({ status: 200, type: "none" });
+      expect(
+        await restError(s, SERVICE, { "x-road-security-server": "EE/GOV/1234/ss1" }),
+      ).to.include({ type: "Server.ClientProxy.InvalidSecurityServer" });
+      // A file it refuses leaves the running global configuration as it was.
+      write("[EE/GOV]", "EE/GOV/1234/ss1");
+      child.kill("SIGHUP");
+      await waitFor(() => (reloads("reload failed") === 1 ? true : undefined));
+      expect(await restError(s, SERVICE, ss2)).to.include({ status: 200, type: "none" });
+      child.kill("SIGTERM");
+      expect(await exited).to.equal(0);
+    } finally {
+      child.kill("SIGKILL");
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("reads members, the security server's id and each service's disabled notice from a file", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "xroad-sim-conf-"));
     try {
