@@ -1,14 +1,25 @@
-// Outbound TLS without a CA in the configuration: a backend with no `tls.ca` and a callback
-// receiver are verified against Node's trusted CAs, which NODE_EXTRA_CA_CERTS in the role's
+// Outbound TLS without a CA in the configuration: a backend with no `tls.ca`, a callback
+// receiver and a hub listener's receiver are verified against Node's trusted CAs, which
+// NODE_EXTRA_CA_CERTS in the role's
 // environment extends. Each server's certificate comes from a test CA; the role that calls it
 // runs as a real process, once without NODE_EXTRA_CA_CERTS (the call fails as a certificate
 // error, handled as the docs say) and once with it naming the test CA (the call succeeds).
 
 import { expect } from "chai";
+import * as amqplib from "amqplib";
 import { randomBytes } from "node:crypto";
+import { callbackTopology } from "../../response-worker/callback-schedule";
 import { CallbackReceiver } from "../integration/callback-receiver";
-import { Harness, call, eventually, untilState } from "../support/harness";
+import { AMQP_URL, Harness, call, eventually, untilState } from "../support/harness";
 import { createTestPki, type TestPki } from "../support/test-pki";
+
+/** What `callbacks.dead` keeps of a hub event given up on. */
+interface DeadEvent {
+  outcome: string;
+  attempts: number;
+  failure: unknown;
+  job?: { listenerId?: string };
+}
 
 /** A certificate error for a server certificate whose issuer is not trusted. */
 const UNTRUSTED = /UNABLE_TO_VERIFY_LEAF_SIGNATURE|unable to verify the first certificate/;
@@ -163,6 +174,109 @@ describe("outbound TLS against Node's trusted CAs (NODE_EXTRA_CA_CERTS)", functi
         expect(status.delivery).to.equal("delivered");
         const [received] = receiver.calls.filter((c) => c.path === "/trusted");
         expect(JSON.parse(received.body).id).to.equal(id);
+      } finally {
+        await responseWorker.stop();
+      }
+    });
+  });
+  describe("a hub listener's receiver over https:// (docs/callbacks.md: events are delivered as callbacks are)", function () {
+    const secret = `whsec_${randomBytes(32).toString("base64")}`;
+    const ALICE = "EE/GOV/70000001/alice";
+    const BOB = "EE/COM/70000002/bob";
+    let receiver: CallbackReceiver;
+    const harness = Harness.suite({
+      config: async () => {
+        const server = pki.ca.issue("hub-receiver");
+        receiver = await CallbackReceiver.start({
+          tls: true,
+          certificate: { cert: server.cert, key: server.key },
+        });
+        return {
+          services: {
+            orders: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" },
+          },
+          backends: { sim: { translator: "rest-json" } },
+          callbacks: {
+            allow: [receiver.url("/")],
+            allowPrivate: true,
+            secret,
+            backoff: ["200ms"],
+          },
+        };
+      },
+      roles: ["adapter", "worker"],
+    });
+    const { roles } = harness;
+    after(() => receiver?.close());
+
+    /** Registers a listener of `client` at `path` for its messages' completion alone; its id. */
+    const listen = async (client: string, path: string): Promise<string> => {
+      const answer = await call(`${roles.adapter.url}/hub`, {
+        client,
+        body: JSON.stringify({ callback: receiver.url(path), query: "state=completed" }),
+      });
+      expect(answer.status, answer.text).to.equal(201);
+      return answer.json.id as string;
+    };
+    /** The record `callbacks.dead` keeps of a given-up event of `listenerId` (its only copy). */
+    const deadEvent = async (listenerId: string): Promise<DeadEvent> => {
+      const { prefix, callbacks } = harness.compiledConfig;
+      const topology = callbackTopology(prefix, callbacks.backoffMs);
+      const connection = await amqplib.connect(AMQP_URL);
+      try {
+        const channel = await connection.createChannel();
+        return await eventually(
+          async () => {
+            for (;;) {
+              const message = await channel.get(topology.dead, { noAck: true });
+              if (message === false) return undefined;
+              const dead = JSON.parse(message.content.toString("utf8")) as DeadEvent;
+              if (dead.job?.listenerId === listenerId) return dead;
+            }
+          },
+          30_000,
+          `the event of listener ${listenerId} given up on`,
+        );
+      } finally {
+        await connection.close();
+      }
+    };
+    const submit = async (client: string): Promise<string> => {
+      const answer = await call(`${roles.adapter.url}/rest/orders`, { client, body: "{}" });
+      expect(answer.status).to.equal(202);
+      return answer.json.id as string;
+    };
+
+    it("a response worker without NODE_EXTRA_CA_CERTS: the event fails on the certificate, is retried, and nothing reaches the receiver", async () => {
+      const listenerId = await listen(ALICE, "/events/untrusted");
+      const responseWorker = await harness.spawn("response-worker", withoutExtraCas);
+      try {
+        const id = await submit(ALICE);
+        const dead = await deadEvent(listenerId);
+        expect(dead.outcome).to.equal("exhausted");
+        expect(dead.attempts).to.equal(2);
+        expect(JSON.stringify(dead.failure)).to.match(UNTRUSTED);
+        expect(JSON.stringify(dead.job)).to.include(id);
+        expect(receiver.calls).to.have.length(0);
+      } finally {
+        await responseWorker.stop();
+      }
+    });
+
+    it("a response worker with NODE_EXTRA_CA_CERTS naming the test CA: the event is delivered", async () => {
+      await listen(BOB, "/events/trusted");
+      const responseWorker = await harness.spawn("response-worker", withTestCa());
+      try {
+        const id = await submit(BOB);
+        const received = await eventually(
+          async () =>
+            receiver.calls.find(
+              (c) => c.path === "/events/trusted" && JSON.parse(c.body).correlationId === id,
+            ),
+          30_000,
+          `the event of ${id} at the receiver`,
+        );
+        expect(JSON.parse(received.body).event.message.state).to.equal("completed");
       } finally {
         await responseWorker.stop();
       }
