@@ -10,13 +10,15 @@ import { expect } from "chai";
 import fs from "node:fs";
 import path from "node:path";
 import { Harness, call, eventually, untilState } from "../support/harness";
-import { createTestPki, type KeyPair, type TestPki } from "../support/test-pki";
-import { PrivateRabbit, PrivateRedis } from "./ops-support";
+import type { KeyPair, TestPki } from "../support/test-pki";
+import type { PrivateRabbit, PrivateRedis } from "./ops-support";
+import { TlsServers } from "./tls-servers";
 
 const ROLES = ["adapter", "worker", "response-worker"] as const;
 
 describe("amqpTls and redisTls read again on SIGHUP (private amqps:// node, rediss:// server)", function () {
   this.timeout(120_000);
+  let servers: TlsServers | undefined;
   let pki: TestPki;
   let first: KeyPair;
   let second: KeyPair;
@@ -28,26 +30,23 @@ describe("amqpTls and redisTls read again on SIGHUP (private amqps:// node, redi
   before(async function () {
     // A node boots in seconds on an idle machine, in a minute or more on a loaded one.
     this.timeout(300_000);
-    pki = createTestPki();
+    servers = new TlsServers();
+    pki = servers.pki;
     first = pki.ca.issue("sluice-client-first");
     second = pki.otherCa.issue("sluice-client-second");
-    const server = pki.ca.issue("server", { san: "IP:127.0.0.1" });
     redisClientCa = path.join(pki.dir, "redis-client-ca.pem");
     fs.copyFileSync(pki.ca.certFile, redisClientCa);
     // RabbitMQ takes both client certificates: it tells which one a connection presented.
     const rabbitClientCa = path.join(pki.dir, "rabbit-client-ca.pem");
     fs.writeFileSync(rabbitClientCa, pki.ca.cert + pki.otherCa.cert);
-    const tls = { certFile: server.certFile, keyFile: server.keyFile, clientCertRequired: true };
     // Append-only: a restart keeps the data, as a production Redis would.
-    redis = await PrivateRedis.start({ appendonly: true, tls: { ...tls, caFile: redisClientCa } });
-    rabbit = await PrivateRabbit.start({ tls: { ...tls, caFile: rabbitClientCa } });
+    redis = await servers.redis({ appendonly: true }, { caFile: redisClientCa });
+    rabbit = await servers.rabbit({ caFile: rabbitClientCa });
   });
 
   after(async function () {
     this.timeout(120_000);
-    await rabbit?.remove();
-    await redis?.remove();
-    pki?.cleanup();
+    await servers?.remove();
   });
 
   const env = async () => ({ AMQP_URL: rabbit!.url, REDIS_URL: redis!.url });

@@ -15,8 +15,9 @@ import {
   untilState,
   type SluiceProcess,
 } from "../support/harness";
-import { createTestPki, type TestPki } from "../support/test-pki";
-import { PrivateRabbit, PrivateRedis } from "./ops-support";
+import type { TestPki } from "../support/test-pki";
+import type { PrivateRabbit, PrivateRedis } from "./ops-support";
+import { TlsServers } from "./tls-servers";
 
 /** Each role connected to the TLS node at `port`, and a REST message is accepted and completed. */
 async function connectedAndCompleted(
@@ -37,6 +38,7 @@ async function connectedAndCompleted(
 
 describe("RabbitMQ and Redis over TLS (private amqps:// node, rediss:// server)", function () {
   this.timeout(60_000);
+  let servers: TlsServers | undefined;
   let pki: TestPki;
   let rabbit: PrivateRabbit | undefined;
   let redis: PrivateRedis | undefined;
@@ -44,24 +46,17 @@ describe("RabbitMQ and Redis over TLS (private amqps:// node, rediss:// server)"
   before(async function () {
     // A node boots in seconds on an idle machine, in a minute or more on a loaded one.
     this.timeout(300_000);
-    pki = createTestPki();
-    // Valid for 127.0.0.1 alone: `localhost` in a URL is a name the certificate does not hold.
-    const server = pki.ca.issue("server", { san: "IP:127.0.0.1" });
-    const tls = {
-      certFile: server.certFile,
-      keyFile: server.keyFile,
-      caFile: pki.ca.certFile,
-      clientCertRequired: true,
-    };
-    redis = await PrivateRedis.start({ tls });
-    rabbit = await PrivateRabbit.start({ tls });
+    // The servers' certificate is valid for 127.0.0.1 alone: `localhost` in a URL is a name it
+    // does not hold.
+    servers = new TlsServers();
+    pki = servers.pki;
+    redis = await servers.redis();
+    rabbit = await servers.rabbit();
   });
 
   after(async function () {
     this.timeout(120_000);
-    await rabbit?.remove();
-    await redis?.remove();
-    pki?.cleanup();
+    await servers?.remove();
   });
 
   const config = {

@@ -4,15 +4,15 @@
 // URL and the CA and a client certificate in `redisTls`, which turns TLS on to the sentinels and
 // to the master they name; a sentinel whose certificate comes from another CA stops the start.
 
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { expect } from "chai";
 import { AMQP_URL, Harness, call, eventually, untilState } from "../support/harness";
-import { createTestPki, type TestPki } from "../support/test-pki";
-import { freePort, PrivateRedis, PrivateSentinels } from "./ops-support";
+import type { TestPki } from "../support/test-pki";
+import { freePort, type PrivateRedis, type PrivateSentinels } from "./ops-support";
+import { TlsServers } from "./tls-servers";
 
 describe("Redis through Sentinel over TLS (private TLS sentinels and master)", function () {
   this.timeout(60_000);
+  let servers: TlsServers | undefined;
   let pki: TestPki;
   let master: PrivateRedis | undefined;
   let sentinels: PrivateSentinels | undefined;
@@ -20,42 +20,28 @@ describe("Redis through Sentinel over TLS (private TLS sentinels and master)", f
 
   before(async function () {
     this.timeout(120_000);
-    pki = createTestPki();
-    // Valid for 127.0.0.1 alone, the address the sentinels name the master by.
-    const server = pki.ca.issue("server", { san: "IP:127.0.0.1" });
-    const tls = {
-      certFile: server.certFile,
-      keyFile: server.keyFile,
-      caFile: pki.ca.certFile,
-      clientCertRequired: true,
-    };
-    master = await PrivateRedis.start({ tls });
-    sentinels = await PrivateSentinels.start(master, "sluice-tls", undefined, tls);
+    // The servers' certificate is valid for 127.0.0.1 alone, the address the sentinels name
+    // the master by.
+    servers = new TlsServers();
+    pki = servers.pki;
+    master = await servers.redis();
+    sentinels = await servers.sentinels(master, "sluice-tls");
     // A sentinel as an attacker could stand up: a certificate of the same name from another CA.
     const forged = pki.otherCa.issue("forged-sentinel", { san: "IP:127.0.0.1" });
-    untrusted = await PrivateSentinels.start(master, "sluice-tls", [await freePort()], {
-      ...tls,
-      certFile: forged.certFile,
-      keyFile: forged.keyFile,
+    untrusted = await servers.sentinels(master, "sluice-tls", {
+      ports: [await freePort()],
+      tls: { certFile: forged.certFile, keyFile: forged.keyFile },
     });
   });
 
   after(async function () {
     this.timeout(60_000);
-    await untrusted?.stop();
-    await sentinels?.stop();
-    await master?.remove();
-    pki?.cleanup();
+    await servers?.remove();
   });
 
   /** What the first sentinel knows of the master: its `SENTINEL MASTER` fields, asked over TLS. */
   async function masterAsSeen(): Promise<Record<string, string>> {
-    const client = pki.ca.issue("sentinel-reader");
-    const { stdout } = await promisify(execFile)("redis-cli", [
-      ...["--tls", "--cacert", pki.ca.certFile, "--cert", client.certFile, "--key", client.keyFile],
-      ...["-h", "127.0.0.1", "-p", String(sentinels!.ports[0])],
-      ...["sentinel", "master", "sluice-tls"],
-    ]);
+    const stdout = await servers!.redisCli(sentinels!.ports[0], "sentinel", "master", "sluice-tls");
     const lines = stdout.trim().split("\n");
     return Object.fromEntries(lines.flatMap((_, i) => (i % 2 ? [] : [[lines[i], lines[i + 1]]])));
   }
