@@ -48,7 +48,7 @@ export interface PrivateRedisOptions {
   appendonly?: boolean;
   /** `appendfsync` with `appendonly`: "always" keeps every acknowledged write through a crash. */
   appendfsync?: "always" | "everysec";
-  /** Starts as a replica of this server. */
+  /** Starts as a replica of this server (over TLS with `tls`, the master's having TLS too). */
   replicaOf?: PrivateRedis;
   /** Its port (a suite's own range); a free port when not given. */
   port?: number;
@@ -97,6 +97,8 @@ export class PrivateRedis {
     if (this.options.appendfsync) args.push("--appendfsync", this.options.appendfsync);
     if (this.options.replicaOf)
       args.push("--replicaof", "127.0.0.1", String(this.options.replicaOf.port));
+    // A replica with TLS reaches its master over TLS, presenting its own certificate.
+    if (this.options.replicaOf && tls) args.push("--tls-replication", "yes");
     this.child = spawn("redis-server", args, { stdio: "ignore" });
     await waitPort(this.port, true, 10_000, `private redis on ${this.port}`);
   }
