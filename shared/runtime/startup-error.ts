@@ -89,7 +89,7 @@ export function amqpStartupError(
   if (isClientCertificateRefusal(error))
     return clientCertificateStartupError(where, why, "amqpTls");
   if (isCertificateRefusal(error))
-    return certificateStartupError(where, why, "AMQP_URL", "amqpTls");
+    return certificateStartupError(where, why, "amqpTls", "name in AMQP_URL a host");
   return new StartupError(`cannot connect to ${where} (${why}); ${START_SERVICES_HINT}`);
 }
 
@@ -125,11 +125,11 @@ export function isClientCertificateRefusal(error: Error | undefined): boolean {
 function certificateStartupError(
   where: string,
   why: string,
-  setting: string,
   tlsBlock: string,
+  named: string,
 ): StartupError {
   return new StartupError(
-    `cannot connect to ${where}: its TLS certificate was refused (${why}); trust the CA that issued it in ${tlsBlock}.ca or with NODE_EXTRA_CA_CERTS=<CA file>, and name in ${setting} a host the certificate is issued for`,
+    `cannot connect to ${where}: its TLS certificate was refused (${why}); trust the CA that issued it in ${tlsBlock}.ca or with NODE_EXTRA_CA_CERTS=<CA file>, and ${named} the certificate is issued for`,
   );
 }
 
@@ -144,10 +144,21 @@ function clientCertificateStartupError(where: string, why: string, tlsBlock: str
 }
 
 /** The same for Redis: a refused password or database is not a stopped server. */
-export function redisStartupError(url: string, error: Error, sentinel?: string): StartupError {
+export function redisStartupError(
+  url: string,
+  error: Error,
+  sentinel?: string,
+  master?: string,
+): StartupError {
   const why = error.message;
-  // The sentinel that gave the error, when it was one of a Sentinel URL's and not the master.
-  const where = `Redis at ${redactUrl(url)}${sentinel ? ` (sentinel ${sentinel})` : ""}`;
+  // The sentinel that gave the error, when it was one of a Sentinel URL's and not the master;
+  // or the master (`host:port`) the sentinels named, whose certificate was refused.
+  const at = sentinel
+    ? ` (sentinel ${sentinel})`
+    : master
+      ? ` (master ${master}, as the sentinels name it)`
+      : "";
+  const where = `Redis at ${redactUrl(url)}${at}`;
   if (/NOAUTH|WRONGPASS|invalid password|invalid username/i.test(why)) {
     return new StartupError(
       `${where} refused the credentials: check the user name and password in REDIS_URL (${why})`,
@@ -159,6 +170,14 @@ export function redisStartupError(url: string, error: Error, sentinel?: string):
   if (isClientCertificateRefusal(error))
     return clientCertificateStartupError(where, why, "redisTls");
   if (isCertificateRefusal(error))
-    return certificateStartupError(where, why, "REDIS_URL", "redisTls");
+    return certificateStartupError(
+      where,
+      why,
+      "redisTls",
+      // The master's host is the sentinels' word, not the URL's.
+      master && !sentinel
+        ? "have the sentinels name the master by a host"
+        : "name in REDIS_URL a host",
+    );
   return new StartupError(`cannot connect to ${where} (${why}); ${START_SERVICES_HINT}`);
 }

@@ -16,7 +16,7 @@ import {
 } from "../runtime/startup-error";
 import { corkPerTurn } from "../runtime/turn-corked-socket";
 import { COMMAND_TIMED_OUT, lagTolerantDeadlines } from "./reply-deadline";
-import { sentinelTlsRefusal } from "./sentinel-refusal";
+import { sentinelMasterAddress, sentinelTlsRefusal } from "./sentinel-refusal";
 
 /**
  * Whether a command failed because Redis did not answer it within `commandTimeout`: it was sent,
@@ -115,7 +115,15 @@ export async function checkRedis(
         ? await sentinelTlsRefusal(target.options, tls, timeoutMs)
         : null;
     if (sentinel) throw redisStartupError(url, sentinel.error, sentinel.sentinel);
-    throw redisStartupError(url, refused ?? (error as Error));
+    // A certificate refusal through sentinels that answered is the master's: name where it is.
+    const master =
+      refused &&
+      tls &&
+      target.kind === "sentinel" &&
+      (isCertificateRefusal(refused) || isClientCertificateRefusal(refused))
+        ? await sentinelMasterAddress(target.options, tls, timeoutMs)
+        : null;
+    throw redisStartupError(url, refused ?? (error as Error), undefined, master ?? undefined);
   } finally {
     clearTimeout(timer);
     probe.disconnect();

@@ -1,4 +1,5 @@
-// Why no sentinel answered a start-up check over TLS. ioredis drops the errors of the clients it
+// Why no sentinel answered a start-up check over TLS, and where the master is whose certificate
+// was refused through sentinels that answered. ioredis drops the errors of the clients it
 // asks the sentinels with, and reports only "All sentinels are unreachable ... Last error:
 // Connection is closed.": a sentinel whose certificate Sluice refused, or that refused Sluice's,
 // reads as a sentinel not running. Each sentinel is asked once more alone, with the same TLS, so
@@ -12,7 +13,7 @@
 // caching on or off), so the probe waits for the alert, the ticket or the end.
 
 import tls from "node:tls";
-import type { RedisOptions } from "ioredis";
+import Redis, { type RedisOptions } from "ioredis";
 import type { ConnectionTlsOptions } from "../config/connection-tls";
 import { isCertificateRefusal, isClientCertificateRefusal } from "../runtime/startup-error";
 
@@ -57,4 +58,48 @@ function handshakeRefusal(
       done(isCertificateRefusal(error) || isClientCertificateRefusal(error) ? error : null),
     );
   });
+}
+
+/**
+ * Where the sentinels of `options` say its master is (`host:port`): asked of each in turn, with
+ * the same TLS and sentinel credentials; null when none answers. A master's refused
+ * certificate is then named with the address the sentinels gave Sluice, which the URL does not
+ * hold.
+ */
+export async function sentinelMasterAddress(
+  options: RedisOptions,
+  connectionTls: ConnectionTlsOptions,
+  timeoutMs: number,
+): Promise<string | null> {
+  for (const { host = "localhost", port = 26379 } of options.sentinels ?? []) {
+    const sentinel = new Redis({
+      host,
+      port,
+      tls: connectionTls,
+      username: options.sentinelUsername,
+      password: options.sentinelPassword,
+      lazyConnect: true,
+      connectTimeout: timeoutMs,
+      commandTimeout: timeoutMs,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+      enableOfflineQueue: false,
+      enableReadyCheck: false,
+    });
+    sentinel.on("error", () => undefined);
+    try {
+      await sentinel.connect();
+      const address = await sentinel.call(
+        "SENTINEL",
+        "GET-MASTER-ADDR-BY-NAME",
+        options.name ?? "",
+      );
+      if (Array.isArray(address) && address.length === 2) return `${address[0]}:${address[1]}`;
+    } catch {
+      // Not this one: the next sentinel is asked.
+    } finally {
+      sentinel.disconnect();
+    }
+  }
+  return null;
 }

@@ -20,6 +20,7 @@ describe("Redis through Sentinel over TLS: failover, and a master's certificate 
   let master: PrivateRedis | undefined;
   let replica: PrivateRedis | undefined;
   let sentinels: PrivateSentinels | undefined;
+  let forgedMaster: PrivateRedis | undefined;
   let forgedSentinels: PrivateSentinels | undefined;
 
   before(async function () {
@@ -40,10 +41,7 @@ describe("Redis through Sentinel over TLS: failover, and a master's certificate 
     // A master with a certificate of another CA, and a sentinel that trusts both CAs and so
     // names it: what Sluice is told to connect to is not what it trusts.
     const forged = pki.otherCa.issue("forged-master", { san: "IP:127.0.0.1" });
-    const forgedMaster = await servers.redis(
-      {},
-      { certFile: forged.certFile, keyFile: forged.keyFile },
-    );
+    forgedMaster = await servers.redis({}, { certFile: forged.certFile, keyFile: forged.keyFile });
     const bothCas = path.join(pki.dir, "both-cas.pem");
     fs.writeFileSync(bothCas, pki.ca.cert + pki.otherCa.cert);
     forgedSentinels = await servers.sentinels(forgedMaster, "sluice-forged", {
@@ -165,8 +163,12 @@ describe("Redis through Sentinel over TLS: failover, and a master's certificate 
       await started.stop("SIGKILL");
       expect.fail("the worker started");
     }
-    expect(started.message).to.include(`Redis at ${forgedSentinels!.url}`);
-    expect(started.message).to.include("its TLS certificate was refused");
+    // The master is named by the address the sentinels gave, which the URL does not hold.
+    const master = `127.0.0.1:${forgedMaster!.port}`;
+    expect(started.message).to.include(
+      `Redis at ${forgedSentinels!.url} (master ${master}, as the sentinels name it): its TLS certificate was refused`,
+    );
+    expect(started.message).to.include("have the sentinels name the master by a host");
     // The sentinel was trusted: the refusal is not put on it.
     expect(started.message).not.to.include("(sentinel ");
   });

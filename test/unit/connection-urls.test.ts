@@ -244,6 +244,22 @@ describe("a refused TLS certificate at start", () => {
     expect(redis).to.include("redisTls.ca").and.not.include("SECRET");
   });
 
+  it("names the master the sentinels gave when its certificate was refused, not the URL's host", () => {
+    const untrusted = refusal(
+      "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+      "unable to verify the first certificate",
+    );
+    const url = "redis-sentinel://:SECRET@s1:26379,s2:26379/mymaster";
+    const redis = redisStartupError(url, untrusted, undefined, "10.0.0.9:6380").message;
+    expect(redis).to.include(
+      "Redis at redis-sentinel://:***@s1:26379,s2:26379/mymaster (master 10.0.0.9:6380, as the sentinels name it): its TLS certificate was refused",
+    );
+    expect(redis).to.include(
+      "have the sentinels name the master by a host the certificate is issued for",
+    );
+    expect(redis).to.include("redisTls.ca").and.not.include("SECRET");
+  });
+
   it("leaves a connection nobody answered as it was", () => {
     const refused = refusal("ECONNREFUSED", "connect ECONNREFUSED 127.0.0.1:5671");
     expect(amqpStartupError(["amqps://h:5671"], refused).message).to.include("rabbitmq-server");
