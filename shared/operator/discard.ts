@@ -23,7 +23,8 @@ import { CANCELLED_LINK_LUA, NO_SUCH_DEAD_LETTER, REPLAY_PUBLISHING_LUA } from "
 // A link other than the one expected is answered ("relinked", the link) for its caller to ask
 // again with that replay's keys: a script reads only the keys it is given.
 // The same discard run again (ioredis resends a command whose reply a reconnect lost) finds its
-// own token: still "discarded", not "already".
+// own token: still "discarded", not "already", with the cancelled replay it replaced (kept in
+// the record's discardReplaced for that), as the first run answered.
 // A replay's link (a replay id) is left as it is: that replay was sent, and its own record is
 // the one to cancel. While that replay is being published ("publishing": claimed, its
 // publisher waiting for the broker's confirm) it is neither: a refused publish removes the
@@ -36,9 +37,10 @@ if redis.call("EXISTS", KEYS[1]) == 0 then
   tally_remove(t, ARGV[1])
   return {"missing", "", ""}
 end
-local f = redis.call("HMGET", KEYS[1], "replayedAs", "discardedAt", "discardToken")
+local f = redis.call("HMGET", KEYS[1], "replayedAs", "discardedAt", "discardToken",
+  "discardReplaced")
 if f[1] == "${DISCARDED}" then
-  if f[3] == ARGV[3] then return {"discarded", f[2] or "", ""} end
+  if f[3] == ARGV[3] then return {"discarded", f[2] or "", f[4] or ""} end
   return {"already", f[2] or "", ""}
 end
 if f[1] then
@@ -49,7 +51,7 @@ if f[1] then
   end
 end
 redis.call("HSET", KEYS[1], "replayedAs", "${DISCARDED}", "discardedAt", ARGV[2],
-  "discardToken", ARGV[3])
+  "discardToken", ARGV[3], "discardReplaced", f[1] or "")
 tally_remove(t, ARGV[1])
 return {"discarded", ARGV[2], f[1] or ""}`;
 

@@ -123,6 +123,36 @@ describe("discarding a dead letter (real broker and Redis)", function () {
     expect(await queued()).to.deep.equal([]);
   });
 
+  it("answers a discard resent by Redis after it replaced a cancelled replay as its first run did", async () => {
+    const id = await recordDeadLetter(deadLetters, requestMessage());
+    const replay = await replayerFor(scope, amqp).replay(id);
+    expect(await queued()).to.deep.equal([replay.replayedAs]);
+    expect(await cancelByOperator(store, replay.replayedAs!)).to.include({ result: "cancelled" });
+    new Discarder(redis, deadLetters);
+    // The script as a discard by id runs it, twice with one token: ioredis resending it after a
+    // reconnect lost the first reply.
+    const script = redis as unknown as {
+      sluiceDeadLetterDiscard(...keysAndArgs: string[]): Promise<[string, string, string]>;
+    };
+    const keys = redisKeys(prefix);
+    const run = () =>
+      script.sluiceDeadLetterDiscard(
+        deadLetters.key(id),
+        ...deadLetters.tally.scriptKeys,
+        keys.tx(replay.replayedAs!),
+        keys.replayPublishing(replay.replayedAs!),
+        id,
+        String(Date.now()),
+        "one-token",
+        replay.replayedAs!,
+        "1",
+      );
+    const first = await run();
+    expect(first).to.deep.equal(["discarded", first[1], replay.replayedAs]);
+    expect(await run()).to.deep.equal(first);
+    expect(await queued()).to.deep.equal([]);
+  });
+
   /** A broker whose publish waits until `settle` is called, then refuses it or takes it. */
   function heldBroker() {
     let started!: () => void;
