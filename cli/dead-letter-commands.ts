@@ -82,7 +82,7 @@ export async function runDeadLetterCommand(context: OperatorContext): Promise<nu
       record,
       "dead-letter.discard",
       id,
-      () => new Discarder(redis, deadLetters).discard(id),
+      () => new Discarder(redis, deadLetters).discard(id, true, note ?? ""),
       (done) => oneOutcome(done, NO_SUCH_DEAD_LETTER),
       note,
     );

@@ -71,7 +71,7 @@ export function replayDeadLetters(
 export interface BulkDiscard extends BulkAction<DeadLetterFilter> {
   discarder: Discarder;
   deadLetters: DeadLetters;
-  /** Why they are discarded, in the operator's words: journaled with the selection. */
+  /** Why they are discarded, in the operator's words: journaled with the selection, and kept on each record discarded. */
   note: string;
 }
 
@@ -90,7 +90,7 @@ export function discardDeadLetters(
     would: "would discard",
     select: (count) => deadLetters.oldestPending(filter, count),
     preview: (entries, stopping) => discarder.previewMany(entries, stopping),
-    act: (entries, stopping) => discarder.discardMany(entries, stopping),
+    act: (entries, stopping) => discarder.discardMany(entries, stopping, run.note),
     results: (done) => done.discarded,
   });
 }

@@ -29,6 +29,8 @@ export interface DeadLetter {
    * has no replay: `replayedAs` stays null.
    */
   discardedAt: number | null;
+  /** The note its discard was given (why, in the operator's words), else null. */
+  discardNote: string | null;
 }
 
 /**
@@ -156,6 +158,7 @@ const LISTED = [
   "attempts",
   "replayedAs",
   "discardedAt",
+  "discardNote",
 ] as const;
 
 interface ScriptedRedis extends Redis {
@@ -193,7 +196,7 @@ export class DeadLetters {
 
   /** Records a dead letter with the request (its broker message body) kept for a replay. */
   async record(
-    entry: Omit<DeadLetter, "replayedAs" | "discardedAt">,
+    entry: Omit<DeadLetter, "replayedAs" | "discardedAt" | "discardNote">,
     request: Buffer,
   ): Promise<void> {
     const fields: Record<string, string> = {
@@ -310,6 +313,7 @@ function fromFields(fields: Record<string, string>): DeadLetter {
     replayedAs: fields.replayedAs === DISCARDED ? null : fields.replayedAs || null,
     discardedAt:
       fields.replayedAs === DISCARDED && fields.discardedAt ? Number(fields.discardedAt) : null,
+    discardNote: (fields.replayedAs === DISCARDED && fields.discardNote) || null,
   };
 }
 

@@ -19,7 +19,8 @@ import { CANCELLED_LINK_LUA, NO_SUCH_DEAD_LETTER, REPLAY_PUBLISHING_LUA } from "
 // KEYS: dead-letter entry, then the dead letters' tally's members, groups, counts, then the
 // record and the publishing mark of the replay its caller expects the link to name (else any
 // keys); ARGV: id, now, token, that replay's id (else ""), "1" when a link to it, cancelled,
-// may be replaced (else "").
+// may be replaced (else ""), the operator's note of why (else ""), kept in the record's
+// discardNote beside discardedAt (the journal keeps it too).
 // A link other than the one expected is answered ("relinked", the link) for its caller to ask
 // again with that replay's keys: a script reads only the keys it is given.
 // The same discard run again (ioredis resends a command whose reply a reconnect lost) finds its
@@ -52,6 +53,7 @@ if f[1] then
 end
 redis.call("HSET", KEYS[1], "replayedAs", "${DISCARDED}", "discardedAt", ARGV[2],
   "discardToken", ARGV[3], "discardReplaced", f[1] or "")
+if (ARGV[6] or "") ~= "" then redis.call("HSET", KEYS[1], "discardNote", ARGV[6]) end
 tally_remove(t, ARGV[1])
 return {"discarded", ARGV[2], f[1] or ""}`;
 
@@ -124,9 +126,10 @@ export class Discarder {
    * that replay was cancelled before any worker took it and `replaceCancelled` (the dead letter
    * asked for by its id, as a replay by id replaces such a link): then it is discarded, and
    * `previousReplay` names the cancelled replay. A bulk run (`discardMany`) takes only those
-   * waiting, as its selection and its dry run list them.
+   * waiting, as its selection and its dry run list them. `note`, the operator's words of why, is
+   * kept on the record (`discardNote`) when this discard is the one that marks it.
    */
-  async discard(id: string, replaceCancelled = true): Promise<DiscardResult> {
+  async discard(id: string, replaceCancelled = true, note = ""): Promise<DiscardResult> {
     const keys = redisKeys(this.deadLetters.prefix);
     const token = randomUUID();
     // The link expected: none at first (most have none), then the one the script found.
@@ -142,6 +145,7 @@ export class Discarder {
         token,
         linked,
         replaceCancelled ? "1" : "",
+        note,
       );
       if (result === "relinked" && tries < RELINKED_TRIES) {
         linked = value;
@@ -171,8 +175,12 @@ export class Discarder {
    * process) wins or loses each one whole, and the loser answers `already`. A link to a
    * cancelled replay is not replaced: the run selected those waiting, as a bulk replay does.
    */
-  async discardMany(entries: DeadLetter[], stopping: () => boolean): Promise<DiscardRun> {
-    return this.run(entries, stopping, (id) => this.discard(id, false));
+  async discardMany(
+    entries: DeadLetter[],
+    stopping: () => boolean,
+    note = "",
+  ): Promise<DiscardRun> {
+    return this.run(entries, stopping, (id) => this.discard(id, false, note));
   }
 
   /** A dry run of `discardMany`: the same entries in the same order, nothing changed. */

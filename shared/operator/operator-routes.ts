@@ -325,7 +325,7 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
       by(req, request),
       "dead-letter.discard",
       id,
-      () => discarder.discard(id),
+      () => discarder.discard(id, true, note ?? ""),
       (done) => oneOutcome(done, NO_SUCH_DEAD_LETTER),
       note ?? undefined,
     );

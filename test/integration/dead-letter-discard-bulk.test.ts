@@ -164,6 +164,8 @@ describe("bulk discard of dead letters (real admin port, Redis and broker)", fun
     );
     expect((await deadLetters.get(late))?.discardedAt).to.equal(null);
     expect((await deadLetters.get(otherBackend))?.discardedAt).to.equal(null);
+    // Each record keeps the run's note, as the journal does.
+    for (const id of ids) expect((await deadLetters.get(id))?.discardNote).to.equal(body.note);
 
     // A replay of one of them, by its id, sends nothing.
     const replay = await ask(`/admin/dead-letters/${ids[1]}/replay`);
@@ -321,6 +323,9 @@ describe("bulk discard of dead letters (real admin port, Redis and broker)", fun
     });
     expect(answer.status, answer.text).to.equal(200);
     expect(answer.json).to.include({ id: byApi, result: "discarded" });
+    // The note, trimmed, is on the record too (GET /admin/dead-letters/<id> shows it).
+    const shown = await ask(`/admin/dead-letters/${byApi}`, { method: "GET" });
+    expect(shown.json).to.include({ discardNote: note });
     const [apiEntry] = await journal(1);
     expect(apiEntry).to.deep.include({
       action: "dead-letter.discard",

@@ -55,7 +55,7 @@ describe("discarding a dead letter (real broker and Redis)", function () {
       { backend: "b", reason: "retries_exhausted", count: 2 },
     ]);
 
-    const discarded = await cli("discard", poison.toUpperCase());
+    const discarded = await cli("discard", poison.toUpperCase(), "--note", "poison: schema v2");
     expect(discarded.code).to.equal(0);
     expect(discarded.printed).to.match(new RegExp(`^${poison}: discarded at \\d{4}-`));
     expect(await deadLetters.waitingCounts()).to.deep.equal([
@@ -76,6 +76,12 @@ describe("discarding a dead letter (real broker and Redis)", function () {
     const [shown] = await deadLetters.list({ id: poison });
     expect(shown).to.include({ replayedAs: null });
     expect(shown.discardedAt).to.be.a("number");
+    // Its note is kept on the record (the first discard's: a repeat changes nothing), and shown.
+    expect(shown).to.include({ discardNote: "poison: schema v2" });
+    await cli("discard", poison, "--note", "another note");
+    const show = JSON.parse((await cli("show", poison, "--json")).printed);
+    expect(show).to.include({ discardNote: "poison: schema v2" });
+    expect(show.discardedAt).to.be.a("number");
 
     // A replayed one is not discarded: its replay was sent.
     const late = JSON.parse((await cli("discard", kept, "--json")).printed);
@@ -146,6 +152,7 @@ describe("discarding a dead letter (real broker and Redis)", function () {
         "one-token",
         replay.replayedAs!,
         "1",
+        "",
       );
     const first = await run();
     expect(first).to.deep.equal(["discarded", first[1], replay.replayedAs]);
