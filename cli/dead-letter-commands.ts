@@ -196,7 +196,12 @@ function pausedNotes(results: Array<ReplayResult | ReplayPreview>): string[] {
 
 /** One discard's line, as `replayLine` says a replay's. */
 function discardLine(r: (DiscardResult & { type?: string }) | DiscardPreview): string {
-  if (r.result === "would discard") return `${r.id}: would discard (backend ${r.backend})`;
+  if (r.result === "would discard") {
+    const replacing = r.previousReplay
+      ? ` (in place of replay ${r.previousReplay}, cancelled)`
+      : "";
+    return `${r.id}: would discard (backend ${r.backend})${replacing}`;
+  }
   if (r.result === "refused") {
     // Refused while a replay of it is being published: the operator looks that replay up.
     const replay = r.replayedAs ? ` (replay ${r.replayedAs})` : "";

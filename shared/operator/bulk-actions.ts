@@ -76,8 +76,9 @@ export interface BulkDiscard extends BulkAction<DeadLetterFilter> {
 }
 
 /**
- * The dead letters of the selection not replayed yet, oldest first, discarded (or judged): the
- * bulk replay's selection, so a dry run of either names the same dead letters.
+ * The dead letters of the selection not replayed yet, or linked to a replay cancelled before any
+ * worker took it, oldest first, discarded (or judged): the bulk replay's selection and those
+ * cancelled-replay ones, which a discard by id takes as well.
  */
 export function discardDeadLetters(
   run: BulkDiscard,
@@ -88,7 +89,9 @@ export function discardDeadLetters(
     target: deadLetterSelection(filter, run.limit, run.note),
     done: "discarded",
     would: "would discard",
-    select: (count) => deadLetters.oldestPending(filter, count),
+    // Those a bulk replay takes, and those whose replay was cancelled before a worker took it:
+    // a discard by id replaces that link, and so does a bulk discard.
+    select: (count) => deadLetters.oldestDiscardable(filter, count),
     preview: (entries, stopping) => discarder.previewMany(entries, stopping),
     act: (entries, stopping) => discarder.discardMany(entries, stopping, run.note),
     results: (done) => done.discarded,

@@ -297,6 +297,27 @@ export class DeadLetters {
     const pending = await this.list({ ...filter, replayed: false }, scan, scan);
     return pending.sort((a, b) => a.at - b.at).slice(0, limit);
   }
+
+  /**
+   * What a bulk discard takes: those `oldestPending` takes, and those linked to a replay that
+   * was cancelled before any worker took it (a discard by id replaces such a link: nothing of
+   * that replay was sent), the oldest first, at most `limit`. The linked ones are picked among
+   * the `scan` newest of the index.
+   */
+  async oldestDiscardable(
+    filter: DeadLetterFilter,
+    limit: number,
+    scan = 10_000,
+  ): Promise<DeadLetter[]> {
+    const pending = await this.list({ ...filter, replayed: false }, scan, scan);
+    const linked = await this.list({ ...filter, replayed: true }, scan, scan);
+    const keys = redisKeys(this.prefix);
+    const pipeline = this.redis.pipeline();
+    for (const entry of linked) pipeline.hget(keys.tx(entry.replayedAs!), "state");
+    const states = linked.length ? ((await pipeline.exec()) ?? []) : [];
+    const cancelled = linked.filter((_entry, i) => states[i]?.[1] === "cancelled");
+    return [...pending, ...cancelled].sort((a, b) => a.at - b.at).slice(0, limit);
+  }
 }
 
 function fromFields(fields: Record<string, string>): DeadLetter {

@@ -4,7 +4,7 @@
 
 import { randomUUID } from "node:crypto";
 import type Redis from "ioredis";
-import { DISCARDED, isSettled, type DeadLetter, type DeadLetters } from "./dead-letters";
+import { DISCARDED, type DeadLetter, type DeadLetters } from "./dead-letters";
 import {
   failedAt,
   skipped as skip,
@@ -93,6 +93,8 @@ export interface DiscardPreview {
   id: string;
   result: "would discard";
   backend: string;
+  /** The cancelled replay its link names, that the discard would replace. */
+  previousReplay?: string;
 }
 
 /** A bulk discard's answer: each entry tried (or, in a dry run, judged), and those skipped. */
@@ -125,8 +127,7 @@ export class Discarder {
    * and the claim released. One already replayed stays so (`already`), unless
    * that replay was cancelled before any worker took it and `replaceCancelled` (the dead letter
    * asked for by its id, as a replay by id replaces such a link): then it is discarded, and
-   * `previousReplay` names the cancelled replay. A bulk run (`discardMany`) takes only those
-   * waiting, as its selection and its dry run list them. `note`, the operator's words of why, is
+   * `previousReplay` names the cancelled replay. A bulk run (`discardMany`) does the same. `note`, the operator's words of why, is
    * kept on the record (`discardNote`) when this discard is the one that marks it.
    */
   async discard(id: string, replaceCancelled = true, note = ""): Promise<DiscardResult> {
@@ -172,15 +173,17 @@ export class Discarder {
   /**
    * Discards each of `entries`, oldest first, one at a time through the same script as a
    * discard by id: a replay of the same dead letter running meanwhile (a bulk replay on another
-   * process) wins or loses each one whole, and the loser answers `already`. A link to a
-   * cancelled replay is not replaced: the run selected those waiting, as a bulk replay does.
+   * process) wins or loses each one whole, and the loser answers `already`. A link to a replay
+   * cancelled before any worker took it is replaced, as a discard by id replaces it
+   * (`previousReplay`): a bulk replay leaves such a link, since replaying would undo the cancel,
+   * but a discard agrees with it (neither sends anything).
    */
   async discardMany(
     entries: DeadLetter[],
     stopping: () => boolean,
     note = "",
   ): Promise<DiscardRun> {
-    return this.run(entries, stopping, (id) => this.discard(id, false, note));
+    return this.run(entries, stopping, (id) => this.discard(id, true, note));
   }
 
   /** A dry run of `discardMany`: the same entries in the same order, nothing changed. */
@@ -188,12 +191,16 @@ export class Discarder {
     entries: DeadLetter[],
     stopping: () => boolean,
   ): Promise<DiscardRun<DiscardResult | DiscardPreview>> {
-    const backends = new Map(entries.map((entry) => [entry.id, entry.backend]));
-    return this.run(entries, stopping, async (id) => ({
-      id,
-      result: "would discard" as const,
-      backend: backends.get(id) ?? "",
-    }));
+    const byId = new Map(entries.map((entry) => [entry.id, entry]));
+    return this.run(entries, stopping, async (id) => {
+      const entry = byId.get(id);
+      return {
+        id,
+        result: "would discard" as const,
+        backend: entry?.backend ?? "",
+        ...(entry?.replayedAs ? { previousReplay: entry.replayedAs } : {}),
+      };
+    });
   }
 
   private async run<R extends DiscardResult | DiscardPreview>(
@@ -205,7 +212,8 @@ export class Discarder {
     const skipped: Skipped[] = [];
     let failure: string | undefined;
     for (const entry of [...entries].sort((a, b) => a.at - b.at)) {
-      if (isSettled(entry)) continue;
+      // Selected waiting or linked to a cancelled replay; the script judges the link again.
+      if (entry.discardedAt !== null) continue;
       if (failure !== undefined) {
         skipped.push(skip(entry.id, "Unavailable", stoppedBy(failure)));
         continue;

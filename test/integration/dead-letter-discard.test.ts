@@ -100,15 +100,6 @@ describe("discarding a dead letter (real broker and Redis)", function () {
     expect(await queued()).to.deep.equal([replay.replayedAs]);
     expect(await cancelByOperator(store, replay.replayedAs!)).to.include({ result: "cancelled" });
 
-    // A bulk discard takes those waiting, as a bulk replay does: not this one, neither from its
-    // selection nor when it read the entry before the replay.
-    const discarder = new Discarder(redis, deadLetters);
-    expect((await deadLetters.oldestPending({}, 100)).map((e) => e.id)).to.not.include(id);
-    const readBefore = { ...(await deadLetters.get(id))!, replayedAs: null };
-    expect((await discarder.discardMany([readBefore], () => false)).discarded).to.deep.equal([
-      { id, result: "already", replayedAs: replay.replayedAs },
-    ]);
-
     // By its id it is discarded: the cancelled replay has nothing left to cancel.
     const discarded = JSON.parse((await cli("discard", id, "--json")).printed);
     expect(discarded).to.include({
@@ -126,6 +117,47 @@ describe("discarding a dead letter (real broker and Redis)", function () {
       discarded: true,
     });
     expect((await cli("discard", id)).printed).to.include("already discarded");
+    expect(await queued()).to.deep.equal([]);
+  });
+
+  it("discards in bulk, as by its id, a dead letter whose replay was cancelled before a worker took it", async () => {
+    const id = await recordDeadLetter(deadLetters, requestMessage());
+    const early = await recordDeadLetter(deadLetters, requestMessage());
+    const sent = await recordDeadLetter(deadLetters, requestMessage());
+    const replayer = replayerFor(scope, amqp);
+    const replays = [await replayer.replay(id), await replayer.replay(early)];
+    const kept = await replayer.replay(sent);
+    expect(await queued()).to.have.length(3);
+    for (const r of replays) {
+      expect(await cancelByOperator(store, r.replayedAs!)).to.include({ result: "cancelled" });
+    }
+    // A bulk replay leaves them: it would undo the cancel. A bulk discard agrees with it.
+    expect((await deadLetters.oldestPending({}, 100)).map((e) => e.id)).to.not.include(id);
+    // A run that read the entry before its replay replaces the link too.
+    const readBefore = { ...(await deadLetters.get(early))!, replayedAs: null };
+    const [late] = (await new Discarder(redis, deadLetters).discardMany([readBefore], () => false))
+      .discarded;
+    expect(late).to.include({ result: "discarded", previousReplay: replays[1].replayedAs });
+
+    const note = ["--note", "cancelled, and never to be sent"];
+    const dry = await cli("discard", "--all", ...note, "--dry-run");
+    expect(dry.printed).to.include(
+      `${id}: would discard (backend b) (in place of replay ${replays[0].replayedAs}, cancelled)`,
+    );
+    const run = JSON.parse((await cli("discard", "--all", ...note, "--json")).printed);
+    const ours = (r: { id: string }) => [id, early, sent].includes(r.id);
+    expect(run.discarded.filter(ours)).to.have.length(1);
+    expect(run.discarded.find(ours)).to.include({
+      id,
+      result: "discarded",
+      replayedAs: null,
+      previousReplay: replays[0].replayedAs,
+    });
+    // One whose replay was not cancelled is not selected, and stays replayed.
+    expect((await deadLetters.get(sent))!.replayedAs).to.equal(kept.replayedAs);
+    for (const each of [id, early]) {
+      expect((await deadLetters.get(each))!.discardedAt).to.be.a("number");
+    }
     expect(await queued()).to.deep.equal([]);
   });
 
