@@ -208,7 +208,8 @@ function discardLine(r: (DiscardResult & { type?: string }) | DiscardPreview): s
     return `${r.id}: refused (${r.type}): ${terminalLine(r.error ?? "")}${replay}`;
   }
   if (r.replayedAs) return `${r.id}: already replayed as ${r.replayedAs}; not discarded`;
-  const replacing = r.previousReplay ? ` (in place of replay ${r.previousReplay}, cancelled)` : "";
+  const how = r.previousReplayAbandoned ? "never confirmed, its publisher gone" : "cancelled";
+  const replacing = r.previousReplay ? ` (in place of replay ${r.previousReplay}, ${how})` : "";
   return `${r.id}: ${r.result === "discarded" ? "discarded" : "already discarded"}${r.discardedAt ? ` at ${r.discardedAt}` : ""}${replacing}`;
 }
 

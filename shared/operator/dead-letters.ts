@@ -301,7 +301,8 @@ export class DeadLetters {
   /**
    * What a bulk discard takes: those `oldestPending` takes, and those linked to a replay that
    * was cancelled before any worker took it (a discard by id replaces such a link: nothing of
-   * that replay was sent), the oldest first, at most `limit`. The linked ones are picked among
+   * that replay was sent) or claimed and never confirmed with nobody publishing it (its
+   * publishing mark expired), the oldest first, at most `limit`. The linked ones are picked among
    * the `scan` newest of the index.
    */
   async oldestDiscardable(
@@ -313,10 +314,24 @@ export class DeadLetters {
     const linked = await this.list({ ...filter, replayed: true }, scan, scan);
     const keys = redisKeys(this.prefix);
     const pipeline = this.redis.pipeline();
-    for (const entry of linked) pipeline.hget(keys.tx(entry.replayedAs!), "state");
-    const states = linked.length ? ((await pipeline.exec()) ?? []) : [];
-    const cancelled = linked.filter((_entry, i) => states[i]?.[1] === "cancelled");
-    return [...pending, ...cancelled].sort((a, b) => a.at - b.at).slice(0, limit);
+    for (const entry of linked) {
+      pipeline.hmget(keys.tx(entry.replayedAs!), "state", "published", "history");
+      pipeline.exists(keys.replayPublishing(entry.replayedAs!));
+    }
+    const read = linked.length ? ((await pipeline.exec()) ?? []) : [];
+    const replaced = linked.filter((_entry, i) => {
+      const [state, published, history] = (read[2 * i]?.[1] ?? []) as Array<string | null>;
+      if (state === "cancelled") return true;
+      // Claimed, never confirmed nor taken, nobody publishing it: the discard's script judges
+      // it again (REPLAY_ABANDONED) and replaces it.
+      return (
+        state === "accepted" &&
+        published !== "1" &&
+        !(history ?? "").includes("},{") &&
+        read[2 * i + 1]?.[1] === 0
+      );
+    });
+    return [...pending, ...replaced].sort((a, b) => a.at - b.at).slice(0, limit);
   }
 }
 

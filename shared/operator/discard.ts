@@ -32,30 +32,50 @@ import { CANCELLED_LINK_LUA, NO_SUCH_DEAD_LETTER, REPLAY_PUBLISHING_LUA } from "
 // link again, and the dead letter waits with nothing sent. A link to a replay cancelled before
 // any worker took it is replaced, as a replay's CLAIM replaces it: nothing of it was sent, so
 // the dead letter is waiting again, and a cancelled replay has no record left to cancel.
+// A link to a replay claimed and never confirmed, whose publisher is gone (its publishing mark
+// expired, or a claim of a release that set none: REPLAY_ABANDONED_LUA) is replaced too, the
+// fourth value "abandoned": that publish may still have reached the broker, so the replay's
+// record becomes the marker of a refused submission, as UNCLAIM leaves after a refused publish,
+// and a worker that gets the copy dead-letters it instead of calling the backend. A worker that
+// took it first made it "replayed" (taken), and a resume that set the mark again "publishing".
 const DISCARD = `${TALLY_LUA}${CANCELLED_LINK_LUA}${REPLAY_PUBLISHING_LUA}
+local function replay_abandoned(key, mark)
+  if redis.call("EXISTS", mark) == 1 then return false end
+  local g = redis.call("HMGET", key, "state", "published")
+  return g[1] == "accepted" and g[2] ~= "1" and not replay_taken(key)
+end
 local t = {KEYS[2], KEYS[3], KEYS[4]}
 if redis.call("EXISTS", KEYS[1]) == 0 then
   tally_remove(t, ARGV[1])
-  return {"missing", "", ""}
+  return {"missing", "", "", ""}
 end
 local f = redis.call("HMGET", KEYS[1], "replayedAs", "discardedAt", "discardToken",
-  "discardReplaced")
+  "discardReplaced", "discardAbandoned")
 if f[1] == "${DISCARDED}" then
-  if f[3] == ARGV[3] then return {"discarded", f[2] or "", f[4] or ""} end
-  return {"already", f[2] or "", ""}
+  if f[3] == ARGV[3] then return {"discarded", f[2] or "", f[4] or "", f[5] or ""} end
+  return {"already", f[2] or "", "", ""}
 end
+local abandoned = ""
 if f[1] then
-  if f[1] ~= ARGV[4] then return {"relinked", f[1], ""} end
+  if f[1] ~= ARGV[4] then return {"relinked", f[1], "", ""} end
   if not (ARGV[5] == "1" and cancelled_link(f[1], ARGV[4], KEYS[5])) then
-    if replay_publishing(KEYS[5], KEYS[6]) then return {"publishing", f[1], ""} end
-    return {"replayed", f[1], ""}
+    if replay_publishing(KEYS[5], KEYS[6]) then return {"publishing", f[1], "", ""} end
+    if not (ARGV[5] == "1" and replay_abandoned(KEYS[5], KEYS[6])) then
+      return {"replayed", f[1], "", ""}
+    end
+    local ttl = redis.call("PTTL", KEYS[5])
+    if ttl <= 0 then ttl = redis.call("PTTL", KEYS[1]) end
+    redis.call("DEL", KEYS[5])
+    redis.call("HSET", KEYS[5], "refused", "1")
+    if ttl > 0 then redis.call("PEXPIRE", KEYS[5], ttl) end
+    abandoned = "abandoned"
   end
 end
 redis.call("HSET", KEYS[1], "replayedAs", "${DISCARDED}", "discardedAt", ARGV[2],
-  "discardToken", ARGV[3], "discardReplaced", f[1] or "")
+  "discardToken", ARGV[3], "discardReplaced", f[1] or "", "discardAbandoned", abandoned)
 if (ARGV[6] or "") ~= "" then redis.call("HSET", KEYS[1], "discardNote", ARGV[6]) end
 tally_remove(t, ARGV[1])
-return {"discarded", ARGV[2], f[1] or ""}`;
+return {"discarded", ARGV[2], f[1] or "", abandoned}`;
 
 /** How often a discard asks again after finding the link changed since it last read it. */
 const RELINKED_TRIES = 3;
@@ -68,7 +88,7 @@ export const REPLAY_IN_PROGRESS =
   "a replay of it is in progress (its publish is not confirmed yet); try again";
 
 interface ScriptedRedis extends Redis {
-  sluiceDeadLetterDiscard(...keysAndArgs: string[]): Promise<[string, string, string]>;
+  sluiceDeadLetterDiscard(...keysAndArgs: string[]): Promise<[string, string, string, string]>;
 }
 
 export interface DiscardResult {
@@ -83,8 +103,17 @@ export interface DiscardResult {
   discardedAt?: string;
   /** The replay it became before it could be discarded (or that is being published). */
   replayedAs: string | null;
-  /** The replay it was linked to, cancelled before any worker took it, that the discard replaced. */
+  /**
+   * The replay it was linked to, cancelled before any worker took it (or abandoned, below), that
+   * the discard replaced.
+   */
   previousReplay?: string;
+  /**
+   * `previousReplay` was not cancelled but claimed and never confirmed, its publisher gone (its
+   * publishing mark expired): its record now marks it refused, so a copy that reached the
+   * broker is dead-lettered by the worker, not sent to the backend.
+   */
+  previousReplayAbandoned?: true;
   error?: string;
 }
 
@@ -136,7 +165,7 @@ export class Discarder {
     // The link expected: none at first (most have none), then the one the script found.
     let linked = "";
     for (let tries = 1; ; tries++) {
-      const [result, value, previous] = await this.redis.sluiceDeadLetterDiscard(
+      const [result, value, previous, abandoned] = await this.redis.sluiceDeadLetterDiscard(
         this.deadLetters.key(id),
         ...this.deadLetters.tally.scriptKeys,
         keys.tx(linked || id),
@@ -166,6 +195,7 @@ export class Discarder {
         replayedAs: null,
         ...(value ? { discardedAt: new Date(Number(value)).toISOString() } : {}),
         ...(previous ? { previousReplay: previous } : {}),
+        ...(abandoned ? { previousReplayAbandoned: true as const } : {}),
       };
     }
   }

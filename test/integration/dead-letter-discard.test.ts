@@ -170,7 +170,7 @@ describe("discarding a dead letter (real broker and Redis)", function () {
     // The script as a discard by id runs it, twice with one token: ioredis resending it after a
     // reconnect lost the first reply.
     const script = redis as unknown as {
-      sluiceDeadLetterDiscard(...keysAndArgs: string[]): Promise<[string, string, string]>;
+      sluiceDeadLetterDiscard(...keysAndArgs: string[]): Promise<string[]>;
     };
     const keys = redisKeys(prefix);
     const run = () =>
@@ -187,7 +187,7 @@ describe("discarding a dead letter (real broker and Redis)", function () {
         "",
       );
     const first = await run();
-    expect(first).to.deep.equal(["discarded", first[1], replay.replayedAs]);
+    expect(first).to.deep.equal(["discarded", first[1], replay.replayedAs, ""]);
     expect(await run()).to.deep.equal(first);
     expect(await queued()).to.deep.equal([]);
   });
@@ -242,7 +242,7 @@ describe("discarding a dead letter (real broker and Redis)", function () {
     expect(await queued()).to.deep.equal([]);
   });
 
-  it("answers a discard with the replay once the broker took it, or once nobody publishes it", async () => {
+  it("answers a discard with the replay once the broker took it", async () => {
     // Taken: the replay was sent.
     const sent = await recordDeadLetter(deadLetters, requestMessage());
     const taking = heldBroker();
@@ -257,22 +257,55 @@ describe("discarding a dead letter (real broker and Redis)", function () {
       result: "already",
       replayedAs: replayed.replayedAs,
     });
+  });
 
+  it("discards one whose replay was claimed and never confirmed, its publisher gone, marking that replay refused", async () => {
     // Claimed, with no publishing mark (its publisher stopped and the mark lapsed, or a claim
-    // of a release before the mark): the next replay by id resumes it, so it stays linked.
+    // of a release before the mark): nothing confirmed it, so the discard replaces the link,
+    // and a copy the broker may have got is refused by the worker that meets it.
+    const discarder = new Discarder(redis, deadLetters);
+    const keys = redisKeys(prefix);
     const stopped = await recordDeadLetter(deadLetters, requestMessage());
     const stalled = heldBroker();
     const stalling = replayerFor(scope, amqp, { broker: stalled.broker }).replay(stopped);
     await stalled.publishing;
     const claimed = (await deadLetters.get(stopped))!.replayedAs!;
-    await redis.del(redisKeys(prefix).replayPublishing(claimed));
-    expect(await discarder.discard(stopped)).to.deep.equal({
-      id: stopped,
+    await redis.del(keys.replayPublishing(claimed));
+    const line = await cli("discard", stopped);
+    expect(line.code).to.equal(0);
+    expect(line.printed).to.match(
+      new RegExp(
+        `^${stopped}: discarded at \\S+ \\(in place of replay ${claimed}, never confirmed, its publisher gone\\)$`,
+      ),
+    );
+    expect(await redis.hgetall(keys.tx(claimed))).to.deep.equal({ refused: "1" });
+    expect((await deadLetters.get(stopped))!.discardedAt).to.be.a("number");
+    expect(await replayerFor(scope, amqp).replay(stopped)).to.include({
       result: "already",
-      replayedAs: claimed,
+      discarded: true,
     });
+    expect(await discarder.discard(stopped)).to.include({ result: "already" });
     stalled.settle(false);
-    expect(await stalling).to.include({ result: "replayed", replayedAs: claimed });
+    await stalling;
+
+    // In bulk too: the run selects it, as a discard by id takes it.
+    const bulk = await recordDeadLetter(deadLetters, requestMessage());
+    const held = heldBroker();
+    const holding = replayerFor(scope, amqp, { broker: held.broker }).replay(bulk);
+    await held.publishing;
+    const bulkClaim = (await deadLetters.get(bulk))!.replayedAs!;
+    await redis.del(keys.replayPublishing(bulkClaim));
+    const run = JSON.parse(
+      (await cli("discard", "--all", "--note", "never confirmed", "--json")).printed,
+    );
+    expect(run.discarded.find((r: { id: string }) => r.id === bulk)).to.include({
+      result: "discarded",
+      previousReplay: bulkClaim,
+      previousReplayAbandoned: true,
+    });
+    held.settle(false);
+    await holding;
+    expect(await queued()).to.deep.equal([]);
   });
 
   it("of a discard and replays of one dead letter asked at once, exactly one wins", async () => {
