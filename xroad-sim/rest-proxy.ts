@@ -31,11 +31,20 @@ export interface RestPath {
 }
 
 /**
- * Splits and decodes `/r1/…`; a part that is not a valid identifier is the caller's mistake.
- * Only the form is checked here: X-Road's client proxy reads the ids from the request
- * (RestRequest) before it checks the client, and looks the service up after (findRestTarget).
+ * Splits and decodes `/r1/…` as X-Road 7.4's RestRequest.decodeIdentifiers does, in the
+ * client proxy before anything else is read: fewer than five parts after `/r1/` ("Invalid
+ * request URI"), a part its UriUtils.uriSegmentPercentDecode refuses (a broken `%` escape, a
+ * character outside RFC 3986's path characters) or an instance, class, member or service code
+ * that is blank (ServiceId.Conf.create, Validation.validateArgument) is an
+ * IllegalArgumentException, which AbstractClientProxyHandler answers 500
+ * `Server.ClientProxy.InternalError` with its message. Four parts are taken when they name a
+ * registered member's own service (the simulator's reading of PR-REST §4.1). Only the form is
+ * checked here; the service is looked up after the client (findRestTarget).
  */
-export function parseRestPath(url: string): RestPath {
+export function parseRestPath(
+  url: string,
+  lookup: (id: string) => CompiledService | undefined = () => undefined,
+): RestPath {
   if (url.length > MAX_URI_LENGTH) {
     throw new XroadError(
       "Client.BadRequest",
@@ -52,15 +61,21 @@ export function parseRestPath(url: string): RestPath {
     // (Jetty) resolves raw dot segments before reading the service id and refuses encoded ones.
     throw new XroadError("Client.BadRequest", "Request URI with a . or .. path segment");
   }
-  const decoded: string[] = [];
-  for (const part of parts.slice(0, 5)) {
-    try {
-      decoded.push(decodeURIComponent(part));
-    } catch {
-      decoded.push("");
-    }
+  const decoded = parts.slice(0, 5).map(decodeIdPart);
+  if (decoded.length < 5 && !(decoded.length === 4 && lookup(idKey(decoded)))) {
+    throw new XroadError("Server.ClientProxy.InternalError", "Invalid request URI");
   }
-  if (decoded.length < 4 || !decoded.slice(0, 4).every((p) => IDENTIFIER_PART.test(p))) {
+  const blank = (["xRoadInstance", "memberClass", "memberCode"] as const).find((_, i) =>
+    isBlank(decoded[i]),
+  );
+  const serviceCode = decoded[decoded.length - 1];
+  if (blank !== undefined || isBlank(serviceCode)) {
+    throw new XroadError(
+      "Server.ClientProxy.InternalError",
+      `'${blank ?? "serviceCode"}' must not be blank`,
+    );
+  }
+  if (!decoded.slice(0, 4).every((p) => IDENTIFIER_PART.test(p))) {
     throw new XroadError(
       "Client.BadRequest",
       "Error parsing the client's REST request: expected /r1/INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICECODE[/path]",
@@ -68,6 +83,43 @@ export function parseRestPath(url: string): RestPath {
   }
   return { parts, decoded, search };
 }
+
+/**
+ * One identifier part of a path or header, percent-decoded as X-Road's
+ * UriUtils.uriSegmentPercentDecode does: `%XY` escapes and RFC 3986's unreserved, sub-delims,
+ * `:` and `@` only, the bytes read as UTF-8; anything else is X-Road's
+ * IllegalArgumentException, `Server.ClientProxy.InternalError` with its message.
+ */
+export function decodeIdPart(part: string): string {
+  const bytes: number[] = [];
+  for (let i = 0; i < part.length;) {
+    const ch = part[i];
+    if (ch === "%") {
+      if (i + 2 >= part.length) {
+        throw new XroadError("Server.ClientProxy.InternalError", "Incomplete percent encoding");
+      }
+      const hex = part.slice(i + 1, i + 3);
+      if (!/^[0-9A-Fa-f]{2}$/.test(hex)) {
+        throw new XroadError("Server.ClientProxy.InternalError", "Invalid percent encoding");
+      }
+      bytes.push(parseInt(hex, 16));
+      i += 3;
+    } else if (/^[A-Za-z0-9\-._~!$&'()*+,;=:@]$/.test(ch)) {
+      bytes.push(ch.charCodeAt(0));
+      i += 1;
+    } else {
+      throw new XroadError("Server.ClientProxy.InternalError", "Invalid character in path segment");
+    }
+  }
+  return Buffer.from(bytes).toString("utf8");
+}
+
+/** Apache's StringUtils.isBlank, as X-Road's Validation.validateArgument reads it. */
+export const isBlank = (value: string | undefined): boolean =>
+  value === undefined || value.trim() === "";
+
+/** The decoded parts of an id joined as the simulator keys ids (services, clients). */
+export const idKey = (parts: string[]): string => parts.join("/");
 
 /** The registered service a parsed `/r1/…` path names, or `Server.ServerProxy.UnknownService`. */
 export function findRestTarget(

@@ -227,7 +227,7 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
       // configuration must know the provider's security server (prepareRequest), and only then
       // is the service looked up (ServerRestMessageProcessor.verifyAccess: unknown, then of
       // another type, then not allowed), so an unknown client learns nothing of the services.
-      const restPath = parseRestPath(path);
+      const restPath = parseRestPath(path, lookup);
       const { client, server } = callerIds(req);
       call.client = client;
       authenticate(req, call.client);

@@ -365,6 +365,42 @@ describe("xroad-sim", function () {
       expect(provider.seen).to.have.length(0);
     });
 
+    it("answers a malformed /r1/ path as X-Road 7.4's RestRequest does, before the client is read", async () => {
+      // RestRequest.decodeIdentifiers, UriUtils.uriSegmentPercentDecode and ServiceId.Conf
+      // .create throw IllegalArgumentException, which AbstractClientProxyHandler answers as
+      // Server.ClientProxy.InternalError with its message; 500 as every Server.* code.
+      const rawGet = (path: string, headers: http.OutgoingHttpHeaders) =>
+        new Promise<{ status: number; error: unknown; body: string }>((resolve, reject) => {
+          const req = http.request(`${sim.url}/`, { path, headers }, (res) => {
+            let body = "";
+            res.on("data", (c: Buffer) => (body += c.toString()));
+            res.on("end", () =>
+              resolve({ status: res.statusCode ?? 0, error: res.headers["x-road-error"], body }),
+            );
+          });
+          req.on("error", reject);
+          req.end();
+        });
+      for (const [path, message] of [
+        ["/r1/EE/GOV/1234/prov", "Invalid request URI"],
+        ["/r1/EE/GOV", "Invalid request URI"],
+        ["/r1/EE/GOV/1234/prov/", "'serviceCode' must not be blank"],
+        ["/r1/EE//1234/prov/svc/x", "'memberClass' must not be blank"],
+        ["/r1/%20/GOV/1234/prov/svc", "'xRoadInstance' must not be blank"],
+        ["/r1/EE/GOV/1234/prov/svc%2", "Incomplete percent encoding"],
+        ["/r1/EE/GOV/12%zz/prov/svc/x", "Invalid percent encoding"],
+        ["/r1/EE/GOV/1234/pr[ov/svc/x", "Invalid character in path segment"],
+      ]) {
+        for (const headers of [{ "x-road-client": CLIENT }, {}]) {
+          const res = await rawGet(path, headers);
+          expect(res.status, path).to.equal(500);
+          expect(res.error, path).to.equal("Server.ClientProxy.InternalError");
+          expect((JSON.parse(res.body) as { message: string }).message, path).to.equal(message);
+        }
+      }
+      expect(provider.seen).to.have.length(0);
+    });
+
     it("passes a provider's own X-Road headers back but the four its RestResponse replaces", async () => {
       // X-Road's RestResponse drops a provider's X-Road-Id, -Request-Hash, -Client and
       // -Request-Id and adds its own; anything else, X-Road-Service included, comes first.
