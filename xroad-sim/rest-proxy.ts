@@ -75,12 +75,8 @@ export function parseRestPath(
       `'${blank ?? "serviceCode"}' must not be blank`,
     );
   }
-  if (!decoded.slice(0, 4).every((p) => IDENTIFIER_PART.test(p))) {
-    throw new XroadError(
-      "Client.BadRequest",
-      "Error parsing the client's REST request: expected /r1/INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICECODE[/path]",
-    );
-  }
+  // Characters outside PR-REST §4.8 are not refused: X-Road's MessageProcessorBase
+  // .checkIdentifier only logs a warning; such an id names no registered service (idKey).
   return { parts, decoded, search };
 }
 
@@ -118,8 +114,26 @@ export function decodeIdPart(part: string): string {
 export const isBlank = (value: string | undefined): boolean =>
   value === undefined || value.trim() === "";
 
-/** The decoded parts of an id joined as the simulator keys ids (services, clients). */
-export const idKey = (parts: string[]): string => parts.join("/");
+/**
+ * The decoded parts of an id joined as the simulator keys ids (services, clients, members):
+ * a part of PR-REST §4.8's characters as it is, any other escaped as a URL path segment (as
+ * X-Road's RestResponse.encodeXRoadId writes it), so a `/` or `%` within a part never makes
+ * the key of another id; registered ids are of §4.8's characters only (sim-options.ts).
+ */
+export const idKey = (parts: string[]): string =>
+  parts.map((p) => (IDENTIFIER_PART.test(p) ? p : escapePathSegment(p))).join("/");
+
+/** Guava's urlPathSegmentEscaper: all but unreserved, sub-delims, `:` and `@` as `%XX`. */
+function escapePathSegment(part: string): string {
+  let out = "";
+  for (const byte of Buffer.from(part, "utf8")) {
+    const ch = String.fromCharCode(byte);
+    out += /^[A-Za-z0-9\-._~!$&'()*+,;=:@]$/.test(ch)
+      ? ch
+      : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
+  }
+  return out;
+}
 
 /** The registered service a parsed `/r1/…` path names, or `Server.ServerProxy.UnknownService`. */
 export function findRestTarget(
@@ -129,14 +143,12 @@ export function findRestTarget(
   // A subsystem's service first (5 parts), then a member's own service (4 parts).
   for (const size of [5, 4]) {
     if (decoded.length < size) continue;
-    const id = decoded.slice(0, size);
-    if (!id.every((p) => IDENTIFIER_PART.test(p))) continue;
-    const service = lookup(id.join("/"));
+    const service = lookup(idKey(decoded.slice(0, size)));
     if (service) return { service, path: rest(parts, size), search };
   }
   throw new XroadError(
     "Server.ServerProxy.UnknownService",
-    `Unknown service: SERVICE:${decoded.filter((p) => IDENTIFIER_PART.test(p)).join("/")}`,
+    `Unknown service: SERVICE:${idKey(decoded)}`,
   );
 }
 
@@ -146,7 +158,8 @@ export function findRestTarget(
  * findRestTarget looks them up), or, when it names none, the subsystem X-Road's RestRequest
  * reads from the path's first four parts (the member for a path of four parts only). X-Road
  * looks the provider up exactly (GlobalConfImpl.getProviderAddress by ServiceId.getClientId),
- * so a subsystem is not served because its member is.
+ * so a subsystem is not served because its member is. A blank subsystem is refused there, as
+ * ServiceId.getClientId's ClientId.Conf.create refuses it: `Server.ClientProxy.InternalError`.
  */
 export function restProvider(
   { decoded }: RestPath,
@@ -155,12 +168,12 @@ export function restProvider(
   for (const size of [5, 4]) {
     if (decoded.length < size) continue;
     const id = decoded.slice(0, size);
-    if (id.every((p) => IDENTIFIER_PART.test(p)) && lookup(id.join("/"))) {
-      return id.slice(0, size - 1).join("/");
-    }
+    if (lookup(idKey(id))) return idKey(id.slice(0, size - 1));
   }
-  const subsystem = decoded.length >= 5 && IDENTIFIER_PART.test(decoded[4]);
-  return decoded.slice(0, subsystem ? 4 : 3).join("/");
+  if (isBlank(decoded[3])) {
+    throw new XroadError("Server.ClientProxy.InternalError", "'subsystemCode' must not be blank");
+  }
+  return idKey(decoded.slice(0, 4));
 }
 
 /** `.` or `..`, in any spelling (`%2e`, `.%2E`), or with a `;param` after it. */
@@ -203,41 +216,41 @@ export function readCallerIds(
 }
 
 /**
- * Checks `X-Road-Client`: INSTANCE/CLASS/MEMBER[/SUBSYSTEM], percent-decoded (RestMessage
- * .decodeClientId). Its parts must also be of PR-REST §4.8's characters, where X-Road only
- * logs a warning (MessageProcessorBase.checkIdentifier).
+ * Reads `X-Road-Client` as RestMessage.decodeClientId does: INSTANCE/CLASS/MEMBER[/SUBSYSTEM]
+ * ("Invalid Client Id" for another number of parts), each part percent-decoded
+ * (decodeIdPart) and not blank (ClientId.Conf.create). Characters outside PR-REST §4.8 are
+ * taken, as X-Road only logs a warning (MessageProcessorBase.checkIdentifier).
  */
 function parseClientHeader(value: string): string {
-  const decoded = decodeParts(value);
-  if (decoded.length < 3 || decoded.length > 4 || !decoded.every((p) => IDENTIFIER_PART.test(p))) {
+  const parts = value.split("/");
+  if (parts.length < 3 || parts.length > 4) {
     throw new XroadError("Server.ClientProxy.InternalError", "Invalid Client Id");
   }
-  return decoded.join("/");
+  return decodeId(parts, ["xRoadInstance", "memberClass", "memberCode", "subsystemCode"]);
 }
 
 /**
- * Checks `X-Road-Security-Server` (PR-REST §4.3, optional): INSTANCE/CLASS/MEMBER/SERVERCODE,
- * percent-decoded (RestRequest.decodeServerId); null when the caller sent none.
+ * Reads `X-Road-Security-Server` (PR-REST §4.3, optional) as RestRequest.decodeServerId does:
+ * INSTANCE/CLASS/MEMBER/SERVERCODE, each part percent-decoded and not blank
+ * (SecurityServerId.Conf.create); null when the caller sent none.
  */
 function parseSecurityServerHeader(value: string | null): string | null {
   if (value === null) return null;
-  const decoded = decodeParts(value);
-  if (decoded.length !== 4 || !decoded.every((p) => IDENTIFIER_PART.test(p))) {
+  const parts = value.split("/");
+  if (parts.length !== 4) {
     throw new XroadError("Server.ClientProxy.InternalError", "Invalid SecurityServer Id");
   }
-  return decoded.join("/");
+  return decodeId(parts, ["xRoadInstance", "memberClass", "memberCode", "serverCode"]);
 }
 
-/** A header's `/`-separated parts percent-decoded; none when one does not decode. */
-function decodeParts(value: string): string[] {
-  try {
-    return value
-      .trim()
-      .split("/")
-      .map((p) => decodeURIComponent(p));
-  } catch {
-    return [];
+/** An id's parts decoded, each named by X-Road's field for its "must not be blank". */
+function decodeId(parts: string[], names: string[]): string {
+  const decoded = parts.map(decodeIdPart);
+  const blank = decoded.findIndex(isBlank);
+  if (blank >= 0) {
+    throw new XroadError("Server.ClientProxy.InternalError", `'${names[blank]}' must not be blank`);
   }
+  return idKey(decoded);
 }
 
 /**

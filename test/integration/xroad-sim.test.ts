@@ -401,6 +401,73 @@ describe("xroad-sim", function () {
       expect(provider.seen).to.have.length(0);
     });
 
+    it("takes identifiers outside PR-REST §4.8 as X-Road 7.4 does, which only logs them", async () => {
+      // MessageProcessorBase.checkIdentifier logs a warning and the call goes on: such an id
+      // names no registered service, and a `/` decoded within a part names no other id.
+      const call = (path: string, client: string) =>
+        new Promise<{
+          status: number;
+          error: unknown;
+          body: string;
+          headers: http.IncomingHttpHeaders;
+        }>((resolve, reject) => {
+          const req = http.request(
+            `${sim.url}/`,
+            { path, headers: { "x-road-client": client } },
+            (res) => {
+              let body = "";
+              res.on("data", (c: Buffer) => (body += c.toString()));
+              res.on("end", () =>
+                resolve({
+                  status: res.statusCode ?? 0,
+                  error: res.headers["x-road-error"],
+                  body,
+                  headers: res.headers,
+                }),
+              );
+            },
+          );
+          req.on("error", reject);
+          req.end();
+        });
+      for (const path of [
+        "/r1/EE/GOV/1234/pr%20ov/svc/x",
+        "/r1/EE/GOV/1234/pr!ov/svc/x",
+        "/r1/EE/GOV/1234%2Fprov/svc/x",
+        "/r1/EE/GOV/1234/prov%2Fsvc/x",
+      ]) {
+        const res = await call(path, CLIENT);
+        expect({ status: res.status, error: res.error }, path).to.deep.equal({
+          status: 500,
+          error: "Server.ServerProxy.UnknownService",
+        });
+      }
+      // A blank subsystem: ServiceId.getClientId's ClientId.Conf.create, once the client is read.
+      const blank = await call("/r1/EE/GOV/1234/%20/svc", CLIENT);
+      expect(blank.error).to.equal("Server.ClientProxy.InternalError");
+      expect(JSON.parse(blank.body)).to.include({ message: "'subsystemCode' must not be blank" });
+
+      // X-Road-Client: the characters are taken; its form and escapes are still checked.
+      const spaced = await call(`/r1/${SERVICE}/x`, "EE/GOV/56%2078/cons!");
+      expect(spaced.status).to.equal(200);
+      expect(spaced.headers["x-road-client"]).to.equal("EE/GOV/56%2078/cons!");
+      expect(provider.seen.at(-1)?.headers["x-road-client"]).to.equal("EE/GOV/56%2078/cons!");
+      // "9/other" as one member code is not the client EE/GOV/9/other that may call `closed`.
+      const lookalike = await call("/r1/EE/GOV/1234/prov/closed", "EE/GOV/9%2Fother");
+      expect(lookalike.error).to.equal("Server.ServerProxy.AccessDenied");
+      for (const [client, message] of [
+        ["EE/GOV/5678/", "'subsystemCode' must not be blank"],
+        ["EE/GOV/56%zz", "Invalid percent encoding"],
+        ["EE/GOV/56 78/cons", "Invalid character in path segment"],
+        ["EE/GOV/5678/cons/x", "Invalid Client Id"],
+      ]) {
+        const res = await call(`/r1/${SERVICE}/x`, client);
+        expect(res.error, client).to.equal("Server.ClientProxy.InternalError");
+        expect((JSON.parse(res.body) as { message: string }).message, client).to.equal(message);
+      }
+      expect(provider.seen).to.have.length(1);
+    });
+
     it("passes a provider's own X-Road headers back but the four its RestResponse replaces", async () => {
       // X-Road's RestResponse drops a provider's X-Road-Id, -Request-Hash, -Client and
       // -Request-Id and adds its own; anything else, X-Road-Service included, comes first.
