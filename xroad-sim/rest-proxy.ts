@@ -191,21 +191,30 @@ const rest = (parts: string[], used: number): string =>
   parts.length > used ? `/${parts.slice(used).join("/")}` : "";
 
 /**
- * Reads the caller's `X-Road-Client` and `X-Road-Security-Server` as X-Road 7.4's client proxy
- * does (RestRequest.decodeHeaders, then AbstractClientMessageProcessor.verifyClientStatus):
- * a header of the wrong form is an IllegalArgumentException ("Invalid Client Id", "Invalid
- * SecurityServer Id") that AbstractClientProxyHandler answers as
- * `Server.ClientProxy.InternalError`, and only after both are read is a missing
- * `X-Road-Client` `Server.ClientProxy.InvalidClientIdentifier`. Both are 500
- * (ClientRestMessageHandler.sendErrorResponse: every `Server.*` code). `securityServer` is null
- * when the caller named none.
+ * Reads the caller's `X-Road-Client`, `X-Road-Security-Server` and `X-Road-Represented-Party`
+ * as X-Road 7.4's client proxy does (RestRequest.decodeHeaders, then
+ * AbstractClientMessageProcessor.verifyClientStatus): every line of them in the order sent, the
+ * last one of each counting; a line of the wrong form is an IllegalArgumentException ("Invalid
+ * Client Id", "Invalid SecurityServer Id", "Invalid RepresentedParty Id", or the decoding's)
+ * that AbstractClientProxyHandler answers as `Server.ClientProxy.InternalError`, and only after
+ * all are read is a missing `X-Road-Client` `Server.ClientProxy.InvalidClientIdentifier`. Both
+ * are 500 (ClientRestMessageHandler.sendErrorResponse: every `Server.*` code).
+ * `securityServer` is null when the caller named none. The represented party is only checked:
+ * X-Road keeps it for operational monitoring, and passes the header on as it is.
  */
-export function readCallerIds(
-  clientHeader: string | null,
-  securityServerHeader: string | null,
-): { client: string; securityServer: string | null } {
-  const client = clientHeader === null ? null : parseClientHeader(clientHeader);
-  const securityServer = parseSecurityServerHeader(securityServerHeader);
+export function readCallerIds(rawHeaders: string[]): {
+  client: string;
+  securityServer: string | null;
+} {
+  let client: string | null = null;
+  let securityServer: string | null = null;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i].toLowerCase();
+    const value = rawHeaders[i + 1];
+    if (name === "x-road-client") client = parseClientHeader(value);
+    else if (name === "x-road-security-server") securityServer = parseSecurityServerHeader(value);
+    else if (name === "x-road-represented-party") checkRepresentedPartyHeader(value);
+  }
   if (client === null) {
     throw new XroadError(
       "Server.ClientProxy.InvalidClientIdentifier",
@@ -213,6 +222,20 @@ export function readCallerIds(
     );
   }
   return { client, securityServer };
+}
+
+/**
+ * Checks `X-Road-Represented-Party` as RestRequest.decodeRepresentedParty reads it: `[CLASS/]CODE`
+ * split on `/` as Java's String.split does (trailing empty parts dropped), more than two parts
+ * "Invalid RepresentedParty Id", each part percent-decoded (decodeIdPart); blank parts are taken.
+ */
+function checkRepresentedPartyHeader(value: string): void {
+  const parts = value.split("/");
+  while (parts.length > 0 && parts[parts.length - 1] === "") parts.pop();
+  if (parts.length > 2) {
+    throw new XroadError("Server.ClientProxy.InternalError", "Invalid RepresentedParty Id");
+  }
+  parts.forEach(decodeIdPart);
 }
 
 /**
@@ -232,10 +255,9 @@ function parseClientHeader(value: string): string {
 /**
  * Reads `X-Road-Security-Server` (PR-REST §4.3, optional) as RestRequest.decodeServerId does:
  * INSTANCE/CLASS/MEMBER/SERVERCODE, each part percent-decoded and not blank
- * (SecurityServerId.Conf.create); null when the caller sent none.
+ * (SecurityServerId.Conf.create).
  */
-function parseSecurityServerHeader(value: string | null): string | null {
-  if (value === null) return null;
+function parseSecurityServerHeader(value: string): string {
   const parts = value.split("/");
   if (parts.length !== 4) {
     throw new XroadError("Server.ClientProxy.InternalError", "Invalid SecurityServer Id");

@@ -181,10 +181,7 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
    * passes to the provider unread beyond its form.
    */
   const callerIds = (req: http.IncomingMessage): { client: string; server: string | null } => {
-    const ids = readCallerIds(
-      lastHeader(req.rawHeaders, "x-road-client"),
-      lastHeader(req.rawHeaders, "x-road-security-server"),
-    );
+    const ids = readCallerIds(req.rawHeaders);
     return {
       client: ids.client,
       server: globalConf.securityServer === null ? null : ids.securityServer,

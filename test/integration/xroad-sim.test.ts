@@ -468,6 +468,46 @@ describe("xroad-sim", function () {
       expect(provider.seen).to.have.length(1);
     });
 
+    it("refuses a malformed X-Road-Represented-Party as X-Road 7.4's RestRequest does", async () => {
+      // RestRequest.decodeRepresentedParty: [CLASS/]CODE, each part percent-decoded; its
+      // IllegalArgumentException is InternalError, before a missing client is noticed.
+      for (const [party, client, message] of [
+        ["COM/12345/x", CLIENT, "Invalid RepresentedParty Id"],
+        ["COM/12%zz", CLIENT, "Invalid percent encoding"],
+        ["COM 1/12345", CLIENT, "Invalid character in path segment"],
+        ["a/b/c", undefined, "Invalid RepresentedParty Id"],
+      ]) {
+        const headers: Record<string, string> = { "x-road-represented-party": party as string };
+        if (client) headers["x-road-client"] = client;
+        const res = await request(`${sim.url}/r1/${SERVICE}/x`, { headers });
+        expect(res.statusCode, party).to.equal(500);
+        expect(res.headers["x-road-error"], party).to.equal("Server.ClientProxy.InternalError");
+        expect(((await res.body.json()) as { message: string }).message, party).to.equal(message);
+      }
+      // Every line is read in order (RestRequest.decodeHeaders), not only the last that counts.
+      const repeated = await request(`${sim.url}/r1/${SERVICE}/x`, {
+        headers: [
+          "x-road-represented-party",
+          "a/b/c",
+          "x-road-client",
+          CLIENT,
+          "x-road-represented-party",
+          "COM/12345",
+        ],
+      });
+      expect(repeated.headers["x-road-error"]).to.equal("Server.ClientProxy.InternalError");
+      await repeated.body.text();
+      expect(provider.seen).to.have.length(0);
+      for (const party of ["COM/12345", "12345", "COM/12%2045/"]) {
+        const res = await request(`${sim.url}/r1/${SERVICE}/x`, {
+          headers: { "x-road-client": CLIENT, "x-road-represented-party": party },
+        });
+        expect(res.statusCode, party).to.equal(200);
+        await res.body.text();
+        expect(provider.seen.at(-1)?.headers["x-road-represented-party"]).to.equal(party);
+      }
+    });
+
     it("passes a provider's own X-Road headers back but the four its RestResponse replaces", async () => {
       // X-Road's RestResponse drops a provider's X-Road-Id, -Request-Hash, -Client and
       // -Request-Id and adds its own; anything else, X-Road-Service included, comes first.
