@@ -7,7 +7,10 @@ import { loadSimConfig } from "./sim-config-file";
 import { startXroadSim, type XroadSim, type XroadSimOptions } from "./xroad-sim";
 
 export interface RunXroadSimOptions {
-  /** A configuration file; read again on SIGHUP (certificates, clients, services, members, securityServer). */
+  /**
+   * A configuration file; read again on SIGHUP (certificates, clients, services, members,
+   * securityServer), taken whole or not at all (XroadSim.reload).
+   */
   configFile?: string;
   /** Used instead of a file (tests). */
   options?: XroadSimOptions;
@@ -36,12 +39,9 @@ export async function runXroadSim(run: RunXroadSimOptions): Promise<XroadSim> {
   const onReload = (): void => {
     if (!run.configFile) return;
     try {
-      const fresh = loadSimConfig(run.configFile);
-      // First, as it may still refuse the file: then nothing of it is taken.
-      sim.setGlobalConfiguration(fresh.members, fresh.securityServer);
-      if (fresh.tls) sim.setTls(fresh.tls);
-      sim.setClients(fresh.clients);
-      for (const [id, service] of Object.entries(fresh.services ?? {})) sim.register(id, service);
+      // All or nothing: the file is read and every part of it checked before any is taken, and
+      // its services replace the registered ones, so a service deleted from it is gone.
+      sim.reload(loadSimConfig(run.configFile));
       log.info("xroad-sim reloaded its configuration");
     } catch (error) {
       // The running configuration stays; the operator fixes the file and signals again.

@@ -92,6 +92,14 @@ export interface XroadSim {
    * request; `undefined` as at start (every provider served, the header not compared).
    */
   setGlobalConfiguration(members: string[] | undefined, securityServer: string | undefined): void;
+  /**
+   * Takes a configuration file's settings again (`sluice xroad-sim` on SIGHUP): the
+   * consumer-facing certificate (when `tls` is given), `clients`, `members`,
+   * `securityServer` and `services`, whose list replaces the registered one (a service left
+   * out is gone). All of them are checked first: a RangeError listing every problem changes
+   * nothing. Host, port, timeouts, body limit and the internal certificate stay as started.
+   */
+  reload(options: XroadSimOptions): void;
   /** Handled calls, oldest first (at most the last 10000). */
   calls(): XroadSimCall[];
   reset(): void;
@@ -374,6 +382,43 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
       const compiled = compileGlobalConfiguration(members, securityServer);
       if (Array.isArray(compiled)) throw new RangeError(`xroad-sim: ${compiled.join("; ")}`);
       globalConf = compiled;
+    },
+    reload(fresh) {
+      const problems: string[] = [];
+      const freshServices = new Map<string, CompiledService>();
+      for (const [id, service] of Object.entries(fresh.services ?? {})) {
+        const compiled = compileService(id, service, timeoutMs ?? DEFAULT_TIMEOUT_MS);
+        if (Array.isArray(compiled)) problems.push(...compiled);
+        else freshServices.set(id, compiled);
+      }
+      const freshClients = fresh.clients === undefined ? null : compileClients(fresh.clients);
+      if (Array.isArray(freshClients)) problems.push(...freshClients);
+      const freshConf = compileGlobalConfiguration(fresh.members, fresh.securityServer);
+      if (Array.isArray(freshConf)) problems.push(...freshConf);
+      let context: tls.SecureContextOptions | null = null;
+      if (fresh.tls) {
+        if (!(server instanceof https.Server)) problems.push("tls: started without tls");
+        else {
+          try {
+            context = consumerPortTls(fresh.tls);
+            // What setSecureContext would throw on, found before anything is swapped.
+            tls.createSecureContext(context);
+          } catch (error) {
+            problems.push(`tls: ${(error as Error).message}`);
+          }
+        }
+      }
+      if (problems.length > 0 || Array.isArray(freshClients) || Array.isArray(freshConf)) {
+        throw new RangeError(`xroad-sim: ${problems.join("; ")}`);
+      }
+      if (context !== null) (server as https.Server).setSecureContext(context);
+      clients = freshClients;
+      globalConf = freshConf;
+      for (const id of new Set([...services.keys(), ...freshServices.keys()])) {
+        void provider.forget(id);
+      }
+      services.clear();
+      for (const [id, compiled] of freshServices) services.set(id, compiled);
     },
     calls: () => [...log],
     reset() {

@@ -1528,6 +1528,62 @@ describe("xroad-sim global configuration and service settings", function () {
     }
   });
 
+  it("takes a file on SIGHUP whole or not at all, and drops the services it no longer lists", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "xroad-sim-reload-"));
+    const file = path.join(dir, "sim.yaml");
+    const OTHER = "EE/GOV/1234/prov/other";
+    const write = (clients: string[], services: Record<string, string>): void =>
+      fs.writeFileSync(
+        file,
+        `port: 0\nclients:\n${clients.map((c) => `  ${c}: { connectionType: HTTP }\n`).join("")}` +
+          `services:\n${Object.entries(services)
+            .map(([id, url]) => `  ${id}: { url: '${url}' }\n`)
+            .join("")}`,
+      );
+    write([CLIENT], { [SERVICE]: `${provider.url}/base/`, [OTHER]: `${provider.url}/other/` });
+    const child = spawn(process.execPath, [BIN, "xroad-sim", "--config", file], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, LOG_LEVEL: "info" },
+    });
+    const lines: string[] = [];
+    child.stdout.on("data", (chunk: Buffer) => lines.push(...chunk.toString().split("\n")));
+    const reloads = (text: string): number => lines.filter((l) => l.includes(text)).length;
+    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    try {
+      const url = await waitFor(() => {
+        const line = lines.find((l) => l.includes("xroad-sim listening on"));
+        return line ? (JSON.parse(line) as { url: string }).url : undefined;
+      });
+      const s = { url } as XroadSim;
+      expect(await restError(s, OTHER)).to.include({ status: 200, type: "none" });
+      // OTHER deleted from the file: gone after the reload.
+      write([CLIENT], { [SERVICE]: `${provider.url}/base/` });
+      child.kill("SIGHUP");
+      await waitFor(() => (reloads("reloaded its configuration") === 1 ? true : undefined));
+      expect(await restError(s, OTHER)).to.include({
+        type: "Server.ServerProxy.UnknownService",
+      });
+      expect(await restError(s, SERVICE)).to.include({ status: 200, type: "none" });
+      // A file that drops CLIENT and adds OTHER back, but with one service it refuses: nothing
+      // of it is taken, neither the clients nor the services before or after the bad one.
+      write(["EE/GOV/9/other"], {
+        [OTHER]: `${provider.url}/other/`,
+        "EE/GOV/1234/prov/bad": "not a url",
+      });
+      child.kill("SIGHUP");
+      await waitFor(() => (reloads("reload failed") === 1 ? true : undefined));
+      expect(await restError(s, SERVICE)).to.include({ status: 200, type: "none" });
+      expect(await restError(s, OTHER)).to.include({
+        type: "Server.ServerProxy.UnknownService",
+      });
+      child.kill("SIGTERM");
+      expect(await exited).to.equal(0);
+    } finally {
+      child.kill("SIGKILL");
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("reads members, the security server's id and each service's disabled notice from a file", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "xroad-sim-conf-"));
     try {
