@@ -67,14 +67,18 @@ export function closeSilentConnections(server: Server, ms: number, connectionEve
     watch();
   };
   server.on(connectionEvent, (socket: Socket) => wait(socket, false));
+  // One listener for every answer, its socket found from the answer itself: a closure and a
+  // `once` wrapper made per request were kept by every sync caller for its whole wait. An
+  // answer finishes once, so `on` is `once` here without its wrapper.
+  function answerSent(this: ServerResponse): void {
+    const socket = this.req.socket;
+    if (socket !== null && !socket.destroyed) wait(socket, true);
+  }
   server.on("request", (req: { socket: Socket }, res: ServerResponse) => {
-    const socket = req.socket;
-    waiting.delete(socket);
+    waiting.delete(req.socket);
     // A pipelined request's own "request" (Node emits it once this answer is done) takes the
     // connection out again.
-    res.once("finish", () => {
-      if (!socket.destroyed) wait(socket, true);
-    });
+    res.on("finish", answerSent);
   });
   // Node's keep-alive bound ends an idle connection as a timed-out socket, which a next request
   // begun and then stalled is too: closed there, it went without a word before the headers

@@ -81,4 +81,45 @@ describe("closeSilentConnections", () => {
     expect(timers).to.have.length(0);
     socket.destroy();
   });
+
+  // Each waiting sync caller's answer kept a closure and a `once` wrapper of its own here.
+  it("watches every answer with one shared listener, none made per request", async () => {
+    const answers: http.ServerResponse[] = [];
+    made.server.on("request", (_req, res: http.ServerResponse) => answers.push(res));
+    const requested = new Promise<void>((resolve) =>
+      made.server.on("request", () => answers.length === 2 && resolve()),
+    );
+    const first = await connect(made.port);
+    const second = await connect(made.port);
+    first.write("GET /wait HTTP/1.1\r\nHost: x\r\n\r\n");
+    second.write("GET /wait HTTP/1.1\r\nHost: x\r\n\r\n");
+    await requested;
+    const [a, b] = answers.map((res) => res.rawListeners("finish"));
+    expect(
+      a.filter((fn) => "listener" in fn),
+      "once wrappers",
+    ).to.have.length(0);
+    const shared = a.filter((fn) => b.includes(fn));
+    expect(shared, "listeners shared by both answers").to.have.length.above(0);
+    first.destroy();
+    second.destroy();
+  });
+
+  it("still watches a kept-alive connection after its answer", async () => {
+    const socket = await connect(made.port);
+    socket.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    await new Promise((resolve) => socket.once("data", resolve));
+    made.server.keepAliveTimeout = 100;
+    made.server.headersTimeout = 200;
+    // Only CRLFs from now on: Node's idle bound is reset by them, the one here is not.
+    const started = Date.now();
+    const crlf = setInterval(() => socket.writable && socket.write("\r\n"), 50);
+    try {
+      await Promise.race([closed(socket), pause(8_000)]);
+    } finally {
+      clearInterval(crlf);
+    }
+    expect(socket.destroyed, "closed by the bound between requests").to.equal(true);
+    expect(Date.now() - started).to.be.below(8_000);
+  });
 });
