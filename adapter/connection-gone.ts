@@ -46,6 +46,9 @@ function onClose(this: ServerResponse & { [GONE]?: ConnectionGone }): void {
 export function connectionGone(res: ServerResponse): CallerGone {
   const gone = new ConnectionGone();
   (res as ServerResponse & { [GONE]?: ConnectionGone })[GONE] = gone;
-  res.once("close", onClose);
+  // `on`, not `once`: an answer closes once, and `once` wraps the listener in a bound function
+  // and a state object of its own, kept by every waiting caller. A second close finds nothing
+  // left to cancel.
+  res.on("close", onClose);
   return gone;
 }
