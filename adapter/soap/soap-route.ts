@@ -43,7 +43,8 @@ import {
   type SoapRequestLimits,
   type SoapRequestWithAttachments,
 } from "./soap-request";
-import { buildSoapAck, buildSoapResponse } from "./soap-response";
+import { buildSoapAck, buildSoapResponse, type SoapEcho } from "./soap-response";
+import { detached } from "./detached";
 import { SoapBodyValidators } from "./soap-validation";
 import { buildWsdl } from "./wsdl";
 import { publicUrl } from "../public-url";
@@ -104,38 +105,99 @@ function soapPost(
 ) {
   return async (ctx: Context): Promise<void> => {
     const started = process.hrtime.bigint();
-    let request: SoapRequestWithAttachments | undefined;
-    let service: ServiceConfig | undefined;
+    // Filled in by `receive` as it learns them: the fault of a request refused on the way
+    // echoes its header fields.
+    const seen: Seen = { service: undefined, echo: undefined };
     let outcome = "invalid";
     try {
-      const contentType = headerOf(ctx.req, "content-type") || undefined;
-      soapBodyKind(contentType);
-      const body = await readBody(ctx.req, maxBody);
-      request = readSoapRequest(body, contentType, limits);
-      noteAccess(ctx, {
-        service: request.serviceCode,
-        client: request.clientId,
-        xroadId: request.xroadId,
-      });
-      if (request.serviceCode === deps.config.xroad.statusService) {
-        outcome = await answerStatus(ctx, deps, request);
+      const received = await receive(ctx, deps, validators, maxBody, limits, seen);
+      if (typeof received === "string") {
+        outcome = received;
         return;
       }
-      service = offeredService(deps.config.services, request.serviceCode, "soap");
-      if (body.length > service.maxBodyBytes) {
-        throw new SluiceError(
-          "PayloadTooLarge",
-          `the request is larger than ${service.maxBodyBytes} bytes`,
-        );
-      }
-      const result = await submit(ctx, deps, validators, service, request);
+      // A sync caller waits here: this frame holds the echo and the service, not the body or
+      // the parsed request (`receive` has returned).
+      const result = await received.submitted;
+      const service = seen.service as ServiceConfig;
       const answerCode = remoteServiceCode(deps.config, service);
-      outcome = answer(ctx, request, result, answerCode, limits.xml);
+      outcome = answer(ctx, seen.echo as AnswerEcho, result, answerCode, limits.xml);
     } catch (error) {
-      outcome = answerFault(ctx, deps, error, request);
+      outcome = answerFault(ctx, deps, error, seen.echo);
     } finally {
-      observeRequest(ctx, "soap", service ? service.code : null, outcome, started);
+      observeRequest(ctx, "soap", seen.service ? seen.service.code : null, outcome, started);
     }
+  };
+}
+
+/** What an answer to a SOAP request echoes of it. */
+export type AnswerEcho = SoapEcho & { serviceCode: string };
+
+/** What `receive` learned of a request that its answer needs. */
+interface Seen {
+  service: ServiceConfig | undefined;
+  echo: AnswerEcho | undefined;
+}
+
+/**
+ * Reads, parses and checks the request and hands it to the intake; answers the status
+ * operation itself (its outcome label comes back). The intake's promise comes back wrapped
+ * (an async function returning it as it is would wait for it): a sync caller waits in the
+ * caller's frame, which keeps neither the body nor the parsed request.
+ */
+async function receive(
+  ctx: Context,
+  deps: SoapRouteDeps,
+  validators: SoapBodyValidators,
+  maxBody: number,
+  limits: SoapRequestLimits,
+  seen: Seen,
+): Promise<string | { submitted: Promise<IntakeResult> }> {
+  const contentType = headerOf(ctx.req, "content-type") || undefined;
+  soapBodyKind(contentType);
+  const body = await readBody(ctx.req, maxBody);
+  const request = readSoapRequest(body, contentType, limits);
+  seen.echo = request;
+  noteAccess(ctx, {
+    service: request.serviceCode,
+    client: request.clientId,
+    xroadId: request.xroadId,
+  });
+  if (request.serviceCode === deps.config.xroad.statusService) {
+    return answerStatus(ctx, deps, request);
+  }
+  const service = offeredService(deps.config.services, request.serviceCode, "soap");
+  seen.service = service;
+  if (body.length > service.maxBodyBytes) {
+    throw new SluiceError(
+      "PayloadTooLarge",
+      `the request is larger than ${service.maxBodyBytes} bytes`,
+    );
+  }
+  const submitted = submit(ctx, deps, validators, service, request);
+  // A caller that waits for the answer keeps only the echo, copied out of the envelope's text
+  // (a view into it would keep the whole envelope) for as long as it waits.
+  if (service.reply.mode === "sync") seen.echo = echoOf(request);
+  return { submitted };
+}
+
+/**
+ * The parts of a request its answer echoes, with strings of their own. The header fields one
+ * by one are left out when the Header's exact XML is there: the answer echoes that instead.
+ */
+export function echoOf(request: SoapRequestWithAttachments): AnswerEcho {
+  const declarations = request.envelopeDeclarations;
+  return {
+    envelopePrefix: detached(request.envelopePrefix),
+    // A frozen list is shared (and its strings kept) already; its identity finds the answer's
+    // cached envelope frame.
+    envelopeDeclarations: Object.isFrozen(declarations)
+      ? declarations
+      : declarations.map(([prefix, uri]) => [detached(prefix), detached(uri)] as const),
+    headerXml: detached(request.headerXml),
+    headers: request.headerXml === undefined ? request.headers : [],
+    bodyNamespace: request.bodyNamespace === null ? null : detached(request.bodyNamespace),
+    bodyPrefix: detached(request.bodyPrefix),
+    serviceCode: detached(request.serviceCode),
   };
 }
 
@@ -235,7 +297,7 @@ async function answerStatus(
 /** Maps an intake result onto the SOAP answer; returns the metrics outcome label. */
 function answer(
   ctx: Context,
-  request: SoapRequestWithAttachments,
+  request: AnswerEcho,
   result: IntakeResult,
   answerCode: string,
   xmlLimits: XmlLimits,
@@ -310,7 +372,7 @@ function answerFault(
   ctx: Context,
   deps: SoapRouteDeps,
   thrown: unknown,
-  request: SoapRequestWithAttachments | undefined,
+  request: AnswerEcho | undefined,
 ): string {
   const error = asSluiceError(thrown);
   if (error.code === "Internal") {
