@@ -162,16 +162,29 @@ function requestFrame(deps: AppDeps, route: Koa.Middleware): Koa.Middleware {
     } catch (error) {
       done = Promise.reject(error);
     }
-    // A promise chain, not an async function: no suspended frame held for a sync caller's wait.
-    const { draining } = deps;
-    return done.then(
-      () => answered(ctx, deadline, draining),
-      (error: unknown) => {
-        answered(ctx, deadline, draining);
-        throw error;
-      },
-    );
+    return whenAnswered(done, ctx, deadline, deps.draining);
   };
+}
+
+/**
+ * `done`, then the answer's finishing steps. A promise chain, not an async function: no
+ * suspended frame held for a sync caller's wait. Made here, not in requestFrame's handler: its
+ * callbacks would share that scope's context, and keep Koa's `next` and the route's closure
+ * alive with it for as long as the caller waits.
+ */
+function whenAnswered(
+  done: Promise<unknown>,
+  ctx: Context,
+  deadline: (ctx: Context) => void,
+  draining: (() => boolean) | undefined,
+): Promise<unknown> {
+  return done.then(
+    () => answered(ctx, deadline, draining),
+    (error: unknown) => {
+      answered(ctx, deadline, draining);
+      throw error;
+    },
+  );
 }
 
 /**
