@@ -197,9 +197,8 @@ function pausedNotes(results: Array<ReplayResult | ReplayPreview>): string[] {
 /** One discard's line, as `replayLine` says a replay's. */
 function discardLine(r: (DiscardResult & { type?: string }) | DiscardPreview): string {
   if (r.result === "would discard") {
-    const replacing = r.previousReplay
-      ? ` (in place of replay ${r.previousReplay}, cancelled)`
-      : "";
+    const how = r.previousReplayAbandoned ? "never confirmed, its publisher gone" : "cancelled";
+    const replacing = r.previousReplay ? ` (in place of replay ${r.previousReplay}, ${how})` : "";
     return `${r.id}: would discard (backend ${r.backend})${replacing}`;
   }
   if (r.result === "refused") {

@@ -122,8 +122,10 @@ export interface DiscardPreview {
   id: string;
   result: "would discard";
   backend: string;
-  /** The cancelled replay its link names, that the discard would replace. */
+  /** The cancelled (or abandoned, below) replay its link names, that the discard would replace. */
   previousReplay?: string;
+  /** As a discard's: `previousReplay` was claimed and never confirmed, its publisher gone. */
+  previousReplayAbandoned?: true;
 }
 
 /** A bulk discard's answer: each entry tried (or, in a dry run, judged), and those skipped. */
@@ -222,13 +224,21 @@ export class Discarder {
     stopping: () => boolean,
   ): Promise<DiscardRun<DiscardResult | DiscardPreview>> {
     const byId = new Map(entries.map((entry) => [entry.id, entry]));
+    const keys = redisKeys(this.deadLetters.prefix);
     return this.run(entries, stopping, async (id) => {
       const entry = byId.get(id);
+      // Selected linked to a replay either cancelled or abandoned (oldestDiscardable): its
+      // state tells which, as the discard's answer would.
+      const abandoned =
+        entry?.replayedAs !== undefined &&
+        entry.replayedAs !== null &&
+        (await this.redis.hget(keys.tx(entry.replayedAs), "state")) !== "cancelled";
       return {
         id,
         result: "would discard" as const,
         backend: entry?.backend ?? "",
         ...(entry?.replayedAs ? { previousReplay: entry.replayedAs } : {}),
+        ...(abandoned ? { previousReplayAbandoned: true as const } : {}),
       };
     });
   }

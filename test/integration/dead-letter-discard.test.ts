@@ -295,6 +295,19 @@ describe("discarding a dead letter (real broker and Redis)", function () {
     await held.publishing;
     const bulkClaim = (await deadLetters.get(bulk))!.replayedAs!;
     await redis.del(keys.replayPublishing(bulkClaim));
+    // Its dry run names it as the real run does, not as a cancelled replay.
+    const dryLine = await cli("discard", "--all", "--note", "never confirmed", "--dry-run");
+    expect(dryLine.printed).to.include(
+      `${bulk}: would discard (backend b) (in place of replay ${bulkClaim}, never confirmed, its publisher gone)`,
+    );
+    const dry = JSON.parse(
+      (await cli("discard", "--all", "--note", "never confirmed", "--dry-run", "--json")).printed,
+    );
+    expect(dry.discarded.find((r: { id: string }) => r.id === bulk)).to.deep.include({
+      result: "would discard",
+      previousReplay: bulkClaim,
+      previousReplayAbandoned: true,
+    });
     const run = JSON.parse(
       (await cli("discard", "--all", "--note", "never confirmed", "--json")).printed,
     );
