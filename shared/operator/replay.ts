@@ -159,9 +159,13 @@ redis.call("PEXPIRE", KEYS[3], ARGV[2])
 return 1`;
 
 // KEYS: replay tx, publishing mark. The broker confirmed the replay: it is never sent again.
+// A record that is a refused submission's marker was left by a discard that replaced this
+// replay once its publishing mark had expired (its publisher slower than the mark, not gone):
+// it stays the marker, so the worker that meets the copy dead-letters it, and 2 says so.
 const CONFIRMED = `
-if redis.call("EXISTS", KEYS[1]) == 1 then redis.call("HSET", KEYS[1], "published", "1") end
 redis.call("DEL", KEYS[2])
+if redis.call("HGET", KEYS[1], "refused") == "1" then return 2 end
+if redis.call("EXISTS", KEYS[1]) == 1 then redis.call("HSET", KEYS[1], "published", "1") end
 return 1`;
 
 // KEYS: replay tx, publishing mark; ARGV: publishing mark ttl, resume token. A replay still
@@ -225,7 +229,9 @@ export interface ReplayResult {
   resumed?: boolean;
   /**
    * `already` because an operator discarded the dead letter (when, if known): nothing is sent,
-   * and a replay never undoes a discard.
+   * and a replay never undoes a discard. With `replayedAs`, the discard came while that replay's
+   * publish awaited the broker, its publishing mark expired: the copy the broker took is
+   * dead-lettered by the worker that meets it (`note` says so).
    */
   discarded?: true;
   discardedAt?: string;
@@ -542,7 +548,10 @@ export class Replayer {
     }
     // Lost, this mark only lets a later request send the replay again (the worker processes an
     // id once, so a second copy changes nothing).
-    await this.redis.sluiceReplayConfirmed(keys[2], keys[3]).catch(() => undefined);
+    const confirmed = await this.redis
+      .sluiceReplayConfirmed(keys[2], keys[3])
+      .catch(() => undefined);
+    if (confirmed === 2) return discardedWhilePublishing(id, meta.id);
     const reached = mayHaveReachedBackend(entry);
     return {
       id,
@@ -708,6 +717,20 @@ function discardedBefore(id: string, at: number | null): ReplayResult {
     discarded: true,
     ...(at === null ? {} : { discardedAt: new Date(at).toISOString() }),
     note: `an operator discarded this dead letter${when}: it is never replayed (the journal says who)`,
+  };
+}
+
+/**
+ * A replay the broker confirmed after an operator discarded its dead letter in its place (its
+ * publishing mark had expired): the copy is dead-lettered by the worker that meets it.
+ */
+function discardedWhilePublishing(id: string, replayId: string): ReplayResult {
+  return {
+    id,
+    replayedAs: replayId,
+    result: "already",
+    discarded: true,
+    note: `an operator discarded this dead letter while replay ${replayId} waited for the broker's confirm (its publishing mark had expired): the broker took that copy, and the worker that meets it dead-letters it (no_transaction) instead of calling the backend`,
   };
 }
 

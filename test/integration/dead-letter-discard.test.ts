@@ -285,8 +285,11 @@ describe("discarding a dead letter (real broker and Redis)", function () {
       discarded: true,
     });
     expect(await discarder.discard(stopped)).to.include({ result: "already" });
+    // Its publisher was alive after all, only slow, and the broker confirms it now: the copy is
+    // the refused marker's (the worker dead-letters it), so its caller is not told it was replayed.
     stalled.settle(false);
-    await stalling;
+    expect(await stalling).to.include({ result: "already", discarded: true, replayedAs: claimed });
+    expect(await redis.hgetall(keys.tx(claimed))).to.deep.equal({ refused: "1" });
 
     // In bulk too: the run selects it, as a discard by id takes it.
     const bulk = await recordDeadLetter(deadLetters, requestMessage());
