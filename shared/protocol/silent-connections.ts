@@ -17,6 +17,10 @@ interface Waiting {
   kept: boolean;
 }
 
+/** Requests a connection carried that are not answered yet (pipelined ones included). */
+const UNANSWERED = Symbol("sluice.unanswered");
+type CountedSocket = Socket & { [UNANSWERED]?: number };
+
 /** Slack past Node's own bounds before a connection between requests is closed here. */
 const BETWEEN_REQUESTS_SLACK_MS = 2_000;
 
@@ -70,14 +74,21 @@ export function closeSilentConnections(server: Server, ms: number, connectionEve
   // One listener for every answer, its socket found from the answer itself: a closure and a
   // `once` wrapper made per request were kept by every sync caller for its whole wait. An
   // answer finishes once, so `on` is `once` here without its wrapper.
+  // Node emits a pipelined request's "request" as soon as it is parsed, before the answers
+  // ahead of it are sent: the connection waits for a next request only once every request it
+  // carried is answered (else a pipelined sync caller's wait was cut at the bound between
+  // requests). A count on the socket, not a closure per request.
   function answerSent(this: ServerResponse): void {
-    const socket = this.req.socket;
-    if (socket !== null && !socket.destroyed) wait(socket, true);
+    const socket = this.req.socket as CountedSocket | null;
+    if (socket === null) return;
+    const open = (socket[UNANSWERED] ?? 1) - 1;
+    socket[UNANSWERED] = open;
+    if (open <= 0 && !socket.destroyed) wait(socket, true);
   }
   server.on("request", (req: { socket: Socket }, res: ServerResponse) => {
-    waiting.delete(req.socket);
-    // A pipelined request's own "request" (Node emits it once this answer is done) takes the
-    // connection out again.
+    const socket = req.socket as CountedSocket;
+    waiting.delete(socket);
+    socket[UNANSWERED] = (socket[UNANSWERED] ?? 0) + 1;
     res.on("finish", answerSent);
   });
   // Node's keep-alive bound ends an idle connection as a timed-out socket, which a next request

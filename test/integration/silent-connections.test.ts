@@ -105,6 +105,20 @@ describe("closeSilentConnections", () => {
     second.destroy();
   });
 
+  // Node emits a pipelined request's "request" as soon as it is parsed, before the answer ahead
+  // of it is sent: that answer's end is no pause between requests while this one waits.
+  it("leaves open a connection whose pipelined request waits after the answer ahead of it", async () => {
+    made.server.keepAliveTimeout = 100;
+    made.server.headersTimeout = 200;
+    const socket = await connect(made.port);
+    socket.write("GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /wait HTTP/1.1\r\nHost: x\r\n\r\n");
+    await new Promise((resolve) => socket.once("data", resolve));
+    // Past the bound between requests (100 + 200 + 2000 ms) and a sweep or two.
+    await Promise.race([closed(socket), pause(4_000)]);
+    expect(socket.destroyed, "closed while its second request waits").to.equal(false);
+    socket.destroy();
+  });
+
   it("still watches a kept-alive connection after its answer", async () => {
     const socket = await connect(made.port);
     socket.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
