@@ -586,7 +586,16 @@ export class Replayer {
       String(this.publishingMs),
       randomUUID(),
     );
-    if (!metaJson) return already;
+    if (!metaJson) {
+      // A discard that replaced this replay (abandoned: its publisher gone) after the entry was
+      // read left its record the refused marker: the dead letter is discarded, not replayed.
+      const [link, at] = await this.redis.hmget(
+        this.deps.deadLetters.key(id),
+        "replayedAs",
+        "discardedAt",
+      );
+      return link === DISCARDED ? discardedBefore(id, at ? Number(at) : null) : already;
+    }
     const decoded = requestCodec.decode(Buffer.from(entry.request, "utf8"));
     const meta = JSON.parse(metaJson) as TransactionMeta;
     if (!decoded.ok || !this.deps.config.backends[meta.backend]) {

@@ -324,6 +324,29 @@ describe("discarding a dead letter (real broker and Redis)", function () {
     expect(await queued()).to.deep.equal([]);
   });
 
+  it("answers a replay that read the dead letter before a discard replaced its abandoned replay as discarded", async () => {
+    const keys = redisKeys(prefix);
+    const id = await recordDeadLetter(deadLetters, requestMessage());
+    const held = heldBroker();
+    const holding = replayerFor(scope, amqp, { broker: held.broker }).replay(id);
+    await held.publishing;
+    const claimed = (await deadLetters.get(id))!.replayedAs!;
+    await redis.del(keys.replayPublishing(claimed));
+    // A replay (a resume of that claim) read the entry here, before the discard.
+    const stale = (await deadLetters.get(id))!;
+    expect(await new Discarder(redis, deadLetters).discard(id)).to.include({
+      result: "discarded",
+      previousReplayAbandoned: true,
+    });
+    held.settle(true);
+    await holding;
+    const readBefore = Object.create(deadLetters, { get: { value: async () => stale } });
+    const late = await replayerFor(scope, amqp, { deadLetters: readBefore }).replay(id);
+    expect(late).to.include({ result: "already", discarded: true });
+    expect(await redis.hgetall(keys.tx(claimed))).to.deep.equal({ refused: "1" });
+    expect(await queued()).to.deep.equal([]);
+  });
+
   it("of a discard and replays of one dead letter asked at once, exactly one wins", async () => {
     for (let round = 0; round < 5; round++) {
       const id = await recordDeadLetter(deadLetters, requestMessage());
