@@ -37,6 +37,22 @@ describe("outbound TLS against Node's trusted CAs (NODE_EXTRA_CA_CERTS)", functi
   const withoutExtraCas = { NODE_EXTRA_CA_CERTS: "" };
   const withTestCa = () => ({ NODE_EXTRA_CA_CERTS: pki.ca.certFile });
 
+  /** A callback receiver over https://, its certificate issued by the test CA as `name`. */
+  const httpsReceiver = (name: string): Promise<CallbackReceiver> => {
+    const server = pki.ca.issue(name);
+    return CallbackReceiver.start({
+      tls: true,
+      certificate: { cert: server.cert, key: server.key },
+    });
+  };
+  /** Callbacks to `receiver` alone: loopback is refused unless allowed; https only (no allowHttp). */
+  const callbacksTo = (receiver: CallbackReceiver, secret: string) => ({
+    allow: [receiver.url("/")],
+    allowPrivate: true,
+    secret,
+    backoff: ["200ms"],
+  });
+
   describe("a backend over https:// without tls.ca (docs/translators.md: a TLS failure is retried, then failed)", function () {
     const harness = Harness.suite({
       sim: false,
@@ -104,23 +120,13 @@ describe("outbound TLS against Node's trusted CAs (NODE_EXTRA_CA_CERTS)", functi
     let receiver: CallbackReceiver;
     const harness = Harness.suite({
       config: async () => {
-        const server = pki.ca.issue("receiver");
-        receiver = await CallbackReceiver.start({
-          tls: true,
-          certificate: { cert: server.cert, key: server.key },
-        });
+        receiver = await httpsReceiver("receiver");
         return {
           services: {
             notify: { protocols: ["rest"], reply: { mode: "callback" }, backend: "sim" },
           },
           backends: { sim: { translator: "rest-json" } },
-          // Loopback is refused unless allowed; https only (no allowHttp).
-          callbacks: {
-            allow: [receiver.url("/")],
-            allowPrivate: true,
-            secret,
-            backoff: ["200ms"],
-          },
+          callbacks: callbacksTo(receiver, secret),
         };
       },
       roles: ["adapter", "worker"],
@@ -186,22 +192,13 @@ describe("outbound TLS against Node's trusted CAs (NODE_EXTRA_CA_CERTS)", functi
     let receiver: CallbackReceiver;
     const harness = Harness.suite({
       config: async () => {
-        const server = pki.ca.issue("hub-receiver");
-        receiver = await CallbackReceiver.start({
-          tls: true,
-          certificate: { cert: server.cert, key: server.key },
-        });
+        receiver = await httpsReceiver("hub-receiver");
         return {
           services: {
             orders: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" },
           },
           backends: { sim: { translator: "rest-json" } },
-          callbacks: {
-            allow: [receiver.url("/")],
-            allowPrivate: true,
-            secret,
-            backoff: ["200ms"],
-          },
+          callbacks: callbacksTo(receiver, secret),
         };
       },
       roles: ["adapter", "worker"],

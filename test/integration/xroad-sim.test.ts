@@ -1490,19 +1490,8 @@ describe("xroad-sim global configuration and service settings", function () {
           `  ${SERVICE}: { url: '${provider.url}/base/' }\n`,
       );
     write("[EE/GOV/4321/other]", "EE/GOV/1234/ss1");
-    const child = spawn(process.execPath, [BIN, "xroad-sim", "--config", file], {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, LOG_LEVEL: "info" },
-    });
-    const lines: string[] = [];
-    child.stdout.on("data", (chunk: Buffer) => lines.push(...chunk.toString().split("\n")));
-    const reloads = (text: string): number => lines.filter((l) => l.includes(text)).length;
-    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    const { child, url, reloads, exited } = await simProcess(file);
     try {
-      const url = await waitFor(() => {
-        const line = lines.find((l) => l.includes("xroad-sim listening on"));
-        return line ? (JSON.parse(line) as { url: string }).url : undefined;
-      });
       const s = { url } as XroadSim;
       const ss2 = { "x-road-security-server": "EE/GOV/1234/ss2" };
       expect(await restError(s, SERVICE)).to.include({
@@ -1541,19 +1530,8 @@ describe("xroad-sim global configuration and service settings", function () {
             .join("")}`,
       );
     write([CLIENT], { [SERVICE]: `${provider.url}/base/`, [OTHER]: `${provider.url}/other/` });
-    const child = spawn(process.execPath, [BIN, "xroad-sim", "--config", file], {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, LOG_LEVEL: "info" },
-    });
-    const lines: string[] = [];
-    child.stdout.on("data", (chunk: Buffer) => lines.push(...chunk.toString().split("\n")));
-    const reloads = (text: string): number => lines.filter((l) => l.includes(text)).length;
-    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    const { child, url, reloads, exited } = await simProcess(file);
     try {
-      const url = await waitFor(() => {
-        const line = lines.find((l) => l.includes("xroad-sim listening on"));
-        return line ? (JSON.parse(line) as { url: string }).url : undefined;
-      });
       const s = { url } as XroadSim;
       expect(await restError(s, OTHER)).to.include({ status: 200, type: "none" });
       // OTHER deleted from the file: gone after the reload.
@@ -1858,25 +1836,13 @@ describe("xroad-sim TLS", function () {
       file,
       "port: 0\ntls: { cert: ss.crt, key: ss.key }\nservices:\n  EE/GOV/1/p/s: { url: 'http://127.0.0.1:9/x' }\n",
     );
-    const child = spawn(process.execPath, [BIN, "xroad-sim", "--config", file], {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, LOG_LEVEL: "info" },
-    });
-    const lines: string[] = [];
-    child.stdout.on("data", (chunk: Buffer) => lines.push(...chunk.toString().split("\n")));
-    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    const { child, url, reloads, exited } = await simProcess(file);
     try {
-      const url = await waitFor(() => {
-        const line = lines.find((l) => l.includes("xroad-sim listening on"));
-        return line ? (JSON.parse(line) as { url: string }).url : undefined;
-      });
       expect(await fingerprint(url)).to.equal(new X509Certificate(first.cert).fingerprint256);
       fs.copyFileSync(second.certFile, path.join(dir, "ss.crt"));
       fs.copyFileSync(second.keyFile, path.join(dir, "ss.key"));
       child.kill("SIGHUP");
-      await waitFor(() =>
-        lines.some((l) => l.includes("reloaded its configuration")) ? true : undefined,
-      );
+      await waitFor(() => (reloads("reloaded its configuration") > 0 ? true : undefined));
       expect(await fingerprint(url)).to.equal(new X509Certificate(second.cert).fingerprint256);
       child.kill("SIGTERM");
       expect(await exited).to.equal(0);
@@ -1894,6 +1860,31 @@ describe("xroad-sim TLS", function () {
     ]);
   });
 });
+
+/**
+ * `sluice xroad-sim --config file` as a process of its own, once it listens: its URL, how many
+ * lines it logged holding `text` so far, and its exit code to come. Killed if it never listens.
+ */
+async function simProcess(file: string) {
+  const child = spawn(process.execPath, [BIN, "xroad-sim", "--config", file], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, LOG_LEVEL: "info" },
+  });
+  const lines: string[] = [];
+  child.stdout.on("data", (chunk: Buffer) => lines.push(...chunk.toString().split("\n")));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+  const reloads = (text: string): number => lines.filter((l) => l.includes(text)).length;
+  try {
+    const url = await waitFor(() => {
+      const line = lines.find((l) => l.includes("xroad-sim listening on"));
+      return line ? (JSON.parse(line) as { url: string }).url : undefined;
+    });
+    return { child, url, reloads, exited };
+  } catch (error) {
+    child.kill("SIGKILL");
+    throw error;
+  }
+}
 
 async function waitFor<T>(check: () => T | undefined): Promise<T> {
   for (let i = 0; i < 200; i++) {
