@@ -15,6 +15,7 @@ import { AMQP_URL, call, eventually } from "../support/harness";
 import { CallbackStack } from "./callback-stack";
 import { startXroadSim, type XroadSim } from "../../xroad-sim/xroad-sim";
 import { refusingPeer, type RefusingPeer } from "../support/refusing-peer";
+import { freePort } from "./ops-support";
 
 const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
 const CLIENT = "EE/GOV/70000001/case-app";
@@ -26,10 +27,8 @@ describe("callbacks end to end (receiver down across a response-worker restart)"
   let port = 0;
 
   before(async () => {
-    // Reserve a port for the receiver, then take it down: the callback target stays the same.
-    const probe = await CallbackReceiver.start({ tls: true });
-    port = probe.port;
-    await probe.close();
+    // The receiver's port, the same across its restarts: the callback target stays the same.
+    port = await freePort();
     await stack.start({
       services: {
         notify: { protocols: ["rest"], reply: { mode: "callback" }, backend: "sim" },

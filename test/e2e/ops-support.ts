@@ -12,16 +12,26 @@ import { call, eventually, type HttpAnswer } from "../support/harness";
 
 const run = promisify(execFile);
 
-/** A TCP port nobody listens on right now (the kernel's pick, released at once). */
+/**
+ * A TCP port nobody listens on right now, for a server a test stops and starts again on it.
+ * Picked below the kernel's ephemeral range (32768–60999 on Linux), where no outgoing
+ * connection is given a local port: a port the kernel picked for a listener and that was then
+ * closed went to another test's connection in the meantime (EADDRINUSE at the restart).
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
+  for (let tries = 0; ; tries++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const server = net.createServer();
+        server.once("error", reject);
+        server.listen(port, "127.0.0.1", () => server.close(() => resolve()));
+      });
+      return port;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EADDRINUSE" || tries >= 50) throw error;
+    }
+  }
 }
 
 async function portOpen(port: number): Promise<boolean> {
