@@ -4,23 +4,14 @@
 
 import { expect } from "chai";
 import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import pino from "pino";
 import type { SluiceConfig } from "../../shared/config/config";
 import { reloadAllTls } from "../../shared/config/tls-files";
 import { startRuntime } from "../../shared/runtime/runtime";
+import { closedPort } from "../support/closed-port";
 import { createTestPki, type TestPki } from "../support/test-pki";
-
-/** A local port nothing listens on: one the system gave and took back. */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 describe("a start that fails after amqpTls and redisTls were read", function () {
   this.timeout(30_000);

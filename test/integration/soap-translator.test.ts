@@ -17,6 +17,7 @@ import { answerContent, type AnswerContent } from "../../adapter/soap/soap-answe
 import type { RequestMessage, SoapHeaderField } from "../../shared/protocol/envelope";
 import { SluiceError, type BackendResponse } from "../../shared/protocol/errors";
 import { startLegacySim, type LegacySim } from "../../legacy-sim/legacy-sim";
+import { freePort } from "../e2e/ops-support";
 import { ReloadableTls } from "../../shared/config/tls-files";
 import { createTestPki } from "../support/test-pki";
 import { createTranslator } from "../../worker/translators/soap";
@@ -405,9 +406,9 @@ describe("soap translator over TLS (backends.<name>.tls)", function () {
 
 describe("soap translator when the backend is down", function () {
   it("a backend down at start is retryable, and the next call after it comes up works", async () => {
-    const probe = await startLegacySim({ port: 0 });
-    const { port, url } = probe;
-    await probe.close();
+    // A port of its own, the same when the backend comes up (freePort: none of the kernel's).
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
     const translator = createTranslator(backendAt(url));
     let sim: LegacySim | null = null;
     try {
