@@ -40,9 +40,7 @@ import { CANCELLED_LINK_LUA, NO_SUCH_DEAD_LETTER, REPLAY_PUBLISHING_LUA } from "
 // took it first made it "replayed" (taken), and a resume that set the mark again "publishing".
 const DISCARD = `${TALLY_LUA}${CANCELLED_LINK_LUA}${REPLAY_PUBLISHING_LUA}
 local function replay_abandoned(key, mark)
-  if redis.call("EXISTS", mark) == 1 then return false end
-  local g = redis.call("HMGET", key, "state", "published")
-  return g[1] == "accepted" and g[2] ~= "1" and not replay_taken(key)
+  return redis.call("EXISTS", mark) == 0 and replay_unsettled(key)
 end
 local t = {KEYS[2], KEYS[3], KEYS[4]}
 if redis.call("EXISTS", KEYS[1]) == 0 then

@@ -50,20 +50,22 @@ end`;
 
 // Whether the replay whose record is `key` was taken by a worker (it left `accepted`, or came
 // back to it: its history has a second entry), so the broker had it whatever its publish said;
-// and whether it is being published now: claimed (or resumed), its publishing mark set, neither
-// confirmed nor taken. Both read only what CLAIM, RESUME and CONFIRMED wrote before they did
-// (a claim in flight across an upgrade is read as any other); a claim with no mark (its
-// publisher gone, or a release before the mark) is not being published.
+// whether it is claimed and unsettled: neither confirmed nor taken; and whether it is being
+// published now: so, with its publishing mark set. They read only what CLAIM, RESUME and
+// CONFIRMED wrote before they did (a claim in flight across an upgrade is read as any other); a
+// claim with no mark (its publisher gone, or a release before the mark) is not being published.
 export const REPLAY_PUBLISHING_LUA = `
 local function replay_taken(key)
   local state = redis.call("HGET", key, "state")
   return state and (state ~= "accepted" or
     string.find(redis.call("HGET", key, "history") or "", "},{", 1, true)) and true or false
 end
-local function replay_publishing(key, mark)
-  if redis.call("EXISTS", mark) == 0 then return false end
+local function replay_unsettled(key)
   local f = redis.call("HMGET", key, "state", "published")
   return f[1] == "accepted" and f[2] ~= "1" and not replay_taken(key)
+end
+local function replay_publishing(key, mark)
+  return redis.call("EXISTS", mark) == 1 and replay_unsettled(key)
 end`;
 
 // Why the original's record forbids a replay now, or nil (redis_now_ms must come before it):
