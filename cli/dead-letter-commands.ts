@@ -196,19 +196,16 @@ function pausedNotes(results: Array<ReplayResult | ReplayPreview>): string[] {
 
 /** One discard's line, as `replayLine` says a replay's. */
 function discardLine(r: (DiscardResult & { type?: string }) | DiscardPreview): string {
-  if (r.result === "would discard") {
-    const how = r.previousReplayAbandoned ? "never confirmed, its publisher gone" : "cancelled";
-    const replacing = r.previousReplay ? ` (in place of replay ${r.previousReplay}, ${how})` : "";
+  const how = r.previousReplayAbandoned ? "never confirmed, its publisher gone" : "cancelled";
+  const replacing = r.previousReplay ? ` (in place of replay ${r.previousReplay}, ${how})` : "";
+  if (r.result === "would discard")
     return `${r.id}: would discard (backend ${r.backend})${replacing}`;
-  }
   if (r.result === "refused") {
     // Refused while a replay of it is being published: the operator looks that replay up.
     const replay = r.replayedAs ? ` (replay ${r.replayedAs})` : "";
     return `${r.id}: refused (${r.type}): ${terminalLine(r.error ?? "")}${replay}`;
   }
   if (r.replayedAs) return `${r.id}: already replayed as ${r.replayedAs}; not discarded`;
-  const how = r.previousReplayAbandoned ? "never confirmed, its publisher gone" : "cancelled";
-  const replacing = r.previousReplay ? ` (in place of replay ${r.previousReplay}, ${how})` : "";
   return `${r.id}: ${r.result === "discarded" ? "discarded" : "already discarded"}${r.discardedAt ? ` at ${r.discardedAt}` : ""}${replacing}`;
 }
 
