@@ -11,12 +11,7 @@ import getRawBody from "raw-body";
 import { parseDuration } from "../shared/config/durations";
 import { serverTlsOptions } from "../shared/config/tls-files";
 import { listenSimulator } from "../shared/runtime/simulator-server";
-import {
-  authenticateClient,
-  compileClients,
-  requireKnownClient,
-  type CompiledClient,
-} from "./client-authentication";
+import { authenticateClient, compileClients, requireKnownClient } from "./client-authentication";
 import {
   compileGlobalConfiguration,
   type GlobalConfiguration,
@@ -88,11 +83,6 @@ export interface XroadSim {
    */
   setClients(clients: Record<string, XroadSimClientOptions> | undefined): void;
   /**
-   * Replaces global configuration's `members` and this security server's id, from the next
-   * request; `undefined` as at start (every provider served, the header not compared).
-   */
-  setGlobalConfiguration(members: string[] | undefined, securityServer: string | undefined): void;
-  /**
    * Takes a configuration file's settings again (`sluice xroad-sim` on SIGHUP): the
    * consumer-facing certificate (when `tls` is given), `clients`, `members`,
    * `securityServer` and `services`, whose list replaces the registered one (a service left
@@ -116,24 +106,16 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
   if (timeoutMs === undefined || timeoutMs <= 0)
     problems.push("timeout must be a positive duration");
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-  const services = new Map<string, CompiledService>();
-  for (const [id, service] of Object.entries(options.services ?? {})) {
-    const compiled = compileService(id, service, timeoutMs ?? DEFAULT_TIMEOUT_MS);
-    if (Array.isArray(compiled)) problems.push(...compiled);
-    else services.set(id, compiled);
-  }
-  const compiledClients = compileClients(options.clients ?? {});
-  if (Array.isArray(compiledClients)) problems.push(...compiledClients);
-  // Null while the simulator was given no `clients`: then it takes any client (docs/xroad-sim.md).
-  let clients: Map<string, CompiledClient> | null =
-    options.clients === undefined || Array.isArray(compiledClients) ? null : compiledClients;
-  const startConf = compileGlobalConfiguration(options.members, options.securityServer);
-  if (Array.isArray(startConf)) problems.push(...startConf);
-  if (problems.length > 0 || Array.isArray(startConf)) {
+  const settings = compileSettings(options, timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  problems.push(...settings.problems);
+  if (problems.length > 0 || settings.globalConf === null) {
     throw new RangeError(`xroad-sim: ${problems.join("; ")}`);
   }
-  // Replaced whole by setGlobalConfiguration; each request reads the one of its moment.
-  let globalConf: GlobalConfiguration = startConf;
+  const services = settings.services;
+  // Null while the simulator was given no `clients`: then it takes any client (docs/xroad-sim.md).
+  let clients = settings.clients;
+  // Replaced whole by reload; each request reads the one of its moment.
+  let globalConf: GlobalConfiguration = settings.globalConf;
 
   /**
    * Throws X-Road's UnknownMember for a client the security server does not have, then its
@@ -378,23 +360,9 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
       if (Array.isArray(compiled)) throw new RangeError(`xroad-sim: ${compiled.join("; ")}`);
       clients = compiled;
     },
-    setGlobalConfiguration(members, securityServer) {
-      const compiled = compileGlobalConfiguration(members, securityServer);
-      if (Array.isArray(compiled)) throw new RangeError(`xroad-sim: ${compiled.join("; ")}`);
-      globalConf = compiled;
-    },
     reload(fresh) {
-      const problems: string[] = [];
-      const freshServices = new Map<string, CompiledService>();
-      for (const [id, service] of Object.entries(fresh.services ?? {})) {
-        const compiled = compileService(id, service, timeoutMs ?? DEFAULT_TIMEOUT_MS);
-        if (Array.isArray(compiled)) problems.push(...compiled);
-        else freshServices.set(id, compiled);
-      }
-      const freshClients = fresh.clients === undefined ? null : compileClients(fresh.clients);
-      if (Array.isArray(freshClients)) problems.push(...freshClients);
-      const freshConf = compileGlobalConfiguration(fresh.members, fresh.securityServer);
-      if (Array.isArray(freshConf)) problems.push(...freshConf);
+      const settings = compileSettings(fresh, timeoutMs ?? DEFAULT_TIMEOUT_MS);
+      const problems = [...settings.problems];
       let context: tls.SecureContextOptions | null = null;
       if (fresh.tls) {
         if (!(server instanceof https.Server)) problems.push("tls: started without tls");
@@ -408,17 +376,17 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
           }
         }
       }
-      if (problems.length > 0 || Array.isArray(freshClients) || Array.isArray(freshConf)) {
+      if (problems.length > 0 || settings.globalConf === null) {
         throw new RangeError(`xroad-sim: ${problems.join("; ")}`);
       }
       if (context !== null) (server as https.Server).setSecureContext(context);
-      clients = freshClients;
-      globalConf = freshConf;
-      for (const id of new Set([...services.keys(), ...freshServices.keys()])) {
+      clients = settings.clients;
+      globalConf = settings.globalConf;
+      for (const id of new Set([...services.keys(), ...settings.services.keys()])) {
         void provider.forget(id);
       }
       services.clear();
-      for (const [id, compiled] of freshServices) services.set(id, compiled);
+      for (const [id, compiled] of settings.services) services.set(id, compiled);
     },
     calls: () => [...log],
     reset() {
@@ -433,6 +401,31 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
       });
       await provider.close();
     },
+  };
+}
+
+/**
+ * The settings a configuration file gives and SIGHUP takes again (services, clients, members,
+ * securityServer), compiled, with every problem found; a part with problems is left null (or
+ * without the refused services). `clients` null: none given, any client taken.
+ */
+function compileSettings(options: XroadSimOptions, timeoutMs: number) {
+  const problems: string[] = [];
+  const services = new Map<string, CompiledService>();
+  for (const [id, service] of Object.entries(options.services ?? {})) {
+    const compiled = compileService(id, service, timeoutMs);
+    if (Array.isArray(compiled)) problems.push(...compiled);
+    else services.set(id, compiled);
+  }
+  const clients = options.clients === undefined ? null : compileClients(options.clients);
+  if (Array.isArray(clients)) problems.push(...clients);
+  const globalConf = compileGlobalConfiguration(options.members, options.securityServer);
+  if (Array.isArray(globalConf)) problems.push(...globalConf);
+  return {
+    problems,
+    services,
+    clients: Array.isArray(clients) ? null : clients,
+    globalConf: Array.isArray(globalConf) ? null : globalConf,
   };
 }
 
