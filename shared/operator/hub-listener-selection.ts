@@ -29,7 +29,7 @@ export function hubListenerFilter(get: (key: string) => unknown): HubListenerFil
 
 /**
  * The listeners `filter` names, newest first, at most `limit`. A client's are read from its
- * own set; all of them (or a receiver's) need a walk of the keyspace (HubListeners.all).
+ * own set; all of them (or a receiver's) are read through the index of clients (HubListeners.all).
  */
 export async function selectHubListeners(
   listeners: HubListeners,

@@ -24,6 +24,16 @@ export interface RedisKeys {
   /** Set: the hub listener ids of one client. */
   hubClient(client: string): string;
   /**
+   * Set: the clients that hold hub listeners, kept by the scripts that add and remove them, so
+   * operators list every listener without walking the keyspace.
+   */
+  hubClients: string;
+  /**
+   * String: set once `hubClients` was filled from the client sets of listeners registered
+   * before it existed (one walk of the keyspace per deployment).
+   */
+  hubClientsBuilt: string;
+  /**
    * String: the listener (JSON, as `hubListener` holds it) registered by one client for one
    * callback and query, so the same registration again finds it instead of adding another.
    */
@@ -123,6 +133,9 @@ export function redisKeys(prefix: string): RedisKeys {
     dedupV1: (client, xroadId) => `${root}dedup:${client.length}:${client}:${xroadId}`,
     hubListener: (id) => `${root}hub:listener:${id}`,
     hubClient: (client) => `${root}hub:client:${client}`,
+    // "clients", not "client:": no client's set can be named so, nor match its SCAN pattern.
+    hubClients: `${root}hub:clients`,
+    hubClientsBuilt: `${root}hub:clients:built`,
     // The callback and query are hashed: a URL may be long, and the key stays one line.
     hubRegistration: (client, callback, query) =>
       `${root}hub:registration:${client.length}:${client}:${createHash("sha256")

@@ -85,7 +85,8 @@ function invalid(message: string): SluiceError {
   return new SluiceError("InvalidRequest", message);
 }
 
-// KEYS: registration, new listener, client set; ARGV: new id, new listener json, max per client.
+// KEYS: registration, new listener, client set, index of clients; ARGV: new id, new listener
+// json, max per client, client.
 // Adds a listener unless the client registered the same callback and query before: then that
 // one is returned, so a registration repeated after its answer was lost (or a command ioredis
 // sends again after a reconnect) leaves one listener, not two that each hear every event. A
@@ -98,21 +99,26 @@ if known then
   local ok, listener = pcall(cjson.decode, known)
   if ok and type(listener) == "table" and type(listener.id) == "string"
       and redis.call("SISMEMBER", KEYS[3], listener.id) == 1 then
+    redis.call("SADD", KEYS[4], ARGV[4])
     return {"existing", known}
   end
 end
 if redis.call("SCARD", KEYS[3]) >= tonumber(ARGV[3]) then return {"full", ""} end
 redis.call("SET", KEYS[2], ARGV[2])
 redis.call("SADD", KEYS[3], ARGV[1])
+redis.call("SADD", KEYS[4], ARGV[4])
 redis.call("SET", KEYS[1], ARGV[2])
 return {"added", ARGV[2]}`;
 
-// KEYS: listener, client set, registration, removed mark; ARGV: id, client, mark's lifetime (ms).
-// Removes a listener and its registration, unless the registration names another listener (one
-// added after a stale registration), and marks it removed for its client.
+// KEYS: listener, client set, registration, removed mark, index of clients; ARGV: id, client,
+// mark's lifetime (ms). Removes a listener and its registration, unless the registration names
+// another listener (one added after a stale registration), and marks it removed for its client.
+// A client left without listeners leaves the index in the same step, so it never lists one that
+// is gone nor misses one just added.
 const REMOVE = `
 redis.call("DEL", KEYS[1])
 redis.call("SREM", KEYS[2], ARGV[1])
+if redis.call("SCARD", KEYS[2]) == 0 then redis.call("SREM", KEYS[5], ARGV[2]) end
 redis.call("SET", KEYS[4], ARGV[2], "PX", ARGV[3])
 local known = redis.call("GET", KEYS[3])
 if known then
@@ -120,6 +126,21 @@ if known then
   if not ok or type(listener) ~= "table" or listener.id == ARGV[1] then redis.call("DEL", KEYS[3]) end
 end
 return 1`;
+
+// KEYS: client set, index of clients; ARGV: client. Indexes a client found by the walk that
+// builds the index, unless its listeners were removed since the walk saw them.
+const INDEX = `
+if redis.call("SCARD", KEYS[1]) > 0 then redis.call("SADD", KEYS[2], ARGV[1]) end
+return 1`;
+
+// KEYS: client set, index of clients; ARGV: client. Drops an indexed client with no listener
+// left (its last one removed by an earlier release, which kept no index, or its ids all dangling).
+const UNINDEX = `
+if redis.call("SCARD", KEYS[1]) == 0 then redis.call("SREM", KEYS[2], ARGV[1]) end
+return 1`;
+
+/** How many clients' listener sets one listing reads per round trip. */
+const CLIENT_BATCH = 100;
 
 /** How long a removed listener's client is kept: longer than any client retries a DELETE. */
 const REMOVED_KEEP_MS = 24 * 3600 * 1000;
@@ -129,19 +150,24 @@ interface ScriptedRedis extends Redis {
     registration: string,
     listener: string,
     client: string,
+    index: string,
     id: string,
     json: string,
     max: string,
+    clientName: string,
   ): Promise<[string, string]>;
   sluiceHubRemove(
     listener: string,
     clientSet: string,
     registration: string,
     removed: string,
+    index: string,
     id: string,
     client: string,
     keepMs: string,
   ): Promise<number>;
+  sluiceHubIndex(clientSet: string, index: string, client: string): Promise<number>;
+  sluiceHubUnindex(clientSet: string, index: string, client: string): Promise<number>;
 }
 
 export class HubListeners {
@@ -155,8 +181,10 @@ export class HubListeners {
   ) {
     this.redis = redis as ScriptedRedis;
     if (!("sluiceHubAdd" in redis)) {
-      redis.defineCommand("sluiceHubAdd", { numberOfKeys: 3, lua: ADD });
-      redis.defineCommand("sluiceHubRemove", { numberOfKeys: 4, lua: REMOVE });
+      redis.defineCommand("sluiceHubAdd", { numberOfKeys: 4, lua: ADD });
+      redis.defineCommand("sluiceHubRemove", { numberOfKeys: 5, lua: REMOVE });
+      redis.defineCommand("sluiceHubIndex", { numberOfKeys: 2, lua: INDEX });
+      redis.defineCommand("sluiceHubUnindex", { numberOfKeys: 2, lua: UNINDEX });
     }
   }
 
@@ -196,9 +224,11 @@ export class HubListeners {
       this.registrationKey(listener),
       this.listenerKey(listener.id),
       this.clientKey(client),
+      redisKeys(this.prefix).hubClients,
       listener.id,
       JSON.stringify(listener),
       String(this.maxPerClient),
+      client,
     );
     if (result === "full") {
       throw new SluiceError(
@@ -236,6 +266,7 @@ export class HubListeners {
       this.clientKey(client),
       this.registrationKey(listener),
       redisKeys(this.prefix).hubRemoved(id),
+      redisKeys(this.prefix).hubClients,
       id,
       client,
       String(REMOVED_KEEP_MS),
@@ -255,23 +286,52 @@ export class HubListeners {
   }
 
   /**
-   * Every listener of every client, for operators. No index of them is kept, so this walks the
-   * keyspace with SCAN, about a second per million keys; the adapter and the response worker
-   * never call it.
+   * Every listener of every client, for operators: read from the index of clients, so the time
+   * grows with the listeners, not with the keys of the Redis they share. The adapter and the
+   * response worker never call it.
    */
   async all(): Promise<HubListener[]> {
-    const pattern = `${globEscaped(this.listenerKey(""))}*`;
+    await this.buildIndexOnce();
+    const index = redisKeys(this.prefix).hubClients;
+    const clients = await this.redis.smembers(index);
     const listeners: HubListener[] = [];
+    for (let start = 0; start < clients.length; start += CLIENT_BATCH) {
+      const batch = clients.slice(start, start + CLIENT_BATCH);
+      const sets = await Promise.all(batch.map((client) => this.forClient(client)));
+      sets.forEach((found, i) => {
+        if (found.length > 0) listeners.push(...found);
+        else void this.redis.sluiceHubUnindex(this.clientKey(batch[i]), index, batch[i]);
+      });
+    }
+    return listeners;
+  }
+
+  /**
+   * Listeners registered by a release before the index have no entry in it: the first listing
+   * of a deployment finds their clients with one walk of the keyspace (SCAN), then marks the
+   * index built. Walked twice at once (two first listings), it indexes the same clients twice.
+   */
+  private async buildIndexOnce(): Promise<void> {
+    const keys = redisKeys(this.prefix);
+    if ((await this.redis.exists(keys.hubClientsBuilt)) === 1) return;
+    const setPrefix = this.clientKey("");
     let cursor = "0";
     do {
-      const [next, keys] = await this.redis.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+      const [next, found] = await this.redis.scan(
+        cursor,
+        "MATCH",
+        `${globEscaped(setPrefix)}*`,
+        "COUNT",
+        1000,
+      );
       cursor = next;
-      if (keys.length === 0) continue;
-      for (const text of await this.redis.mget(keys)) {
-        if (text !== null) listeners.push(JSON.parse(text) as HubListener);
-      }
+      await Promise.all(
+        found.map((key) =>
+          this.redis.sluiceHubIndex(key, keys.hubClients, key.slice(setPrefix.length)),
+        ),
+      );
     } while (cursor !== "0");
-    return listeners;
+    await this.redis.set(keys.hubClientsBuilt, "1");
   }
 
   /** Every listener of one client. */
