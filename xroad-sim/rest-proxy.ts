@@ -37,14 +37,13 @@ export interface RestPath {
  * character outside RFC 3986's path characters) or an instance, class, member or service code
  * that is blank (ServiceId.Conf.create, Validation.validateArgument) is an
  * IllegalArgumentException, which AbstractClientProxyHandler answers 500
- * `Server.ClientProxy.InternalError` with its message. Four parts are taken when they name a
- * registered member's own service (the simulator's reading of PR-REST §4.1). Only the form is
- * checked here; the service is looked up after the client (findRestTarget).
+ * `Server.ClientProxy.InternalError` with its message. A member's own service (four parts, no
+ * subsystem) is refused so too, registered or not: decodeIdentifiers always reads instance,
+ * class, member, subsystem and service code (`requestPath.split("/", 8)`, fewer than seven
+ * pieces "Invalid request URI"), though PR-REST §4.1 calls the subsystem optional. Only the
+ * form is checked here; the service is looked up after the client (findRestTarget).
  */
-export function parseRestPath(
-  url: string,
-  lookup: (id: string) => CompiledService | undefined = () => undefined,
-): RestPath {
+export function parseRestPath(url: string): RestPath {
   if (url.length > MAX_URI_LENGTH) {
     throw new XroadError(
       "Client.BadRequest",
@@ -62,14 +61,13 @@ export function parseRestPath(
     throw new XroadError("Client.BadRequest", "Request URI with a . or .. path segment");
   }
   const decoded = parts.slice(0, 5).map(decodeIdPart);
-  if (decoded.length < 5 && !(decoded.length === 4 && lookup(idKey(decoded)))) {
+  if (decoded.length < 5) {
     throw new XroadError("Server.ClientProxy.InternalError", "Invalid request URI");
   }
   const blank = (["xRoadInstance", "memberClass", "memberCode"] as const).find((_, i) =>
     isBlank(decoded[i]),
   );
-  const serviceCode = decoded[decoded.length - 1];
-  if (blank !== undefined || isBlank(serviceCode)) {
+  if (blank !== undefined || isBlank(decoded[4])) {
     throw new XroadError(
       "Server.ClientProxy.InternalError",
       `'${blank ?? "serviceCode"}' must not be blank`,
@@ -140,12 +138,9 @@ export function findRestTarget(
   { parts, decoded, search }: RestPath,
   lookup: (id: string) => CompiledService | undefined,
 ): RestTarget {
-  // A subsystem's service first (5 parts), then a member's own service (4 parts).
-  for (const size of [5, 4]) {
-    if (decoded.length < size) continue;
-    const service = lookup(idKey(decoded.slice(0, size)));
-    if (service) return { service, path: rest(parts, size), search };
-  }
+  // Always a subsystem's service: X-Road reads no other from a path (parseRestPath).
+  const service = lookup(idKey(decoded));
+  if (service) return { service, path: rest(parts, 5), search };
   throw new XroadError(
     "Server.ServerProxy.UnknownService",
     `Unknown service: SERVICE:${idKey(decoded)}`,
@@ -154,22 +149,12 @@ export function findRestTarget(
 
 /**
  * The provider a parsed `/r1/…` path calls, as global configuration is asked for it: the
- * provider of the service the path names (a subsystem's before a member's own, as
- * findRestTarget looks them up), or, when it names none, the subsystem X-Road's RestRequest
- * reads from the path's first four parts (the member for a path of four parts only). X-Road
- * looks the provider up exactly (GlobalConfImpl.getProviderAddress by ServiceId.getClientId),
- * so a subsystem is not served because its member is. A blank subsystem is refused there, as
+ * subsystem X-Road's RestRequest reads from the path's first four parts. X-Road looks the
+ * provider up exactly (GlobalConfImpl.getProviderAddress by ServiceId.getClientId), so a
+ * subsystem is not served because its member is. A blank subsystem is refused there, as
  * ServiceId.getClientId's ClientId.Conf.create refuses it: `Server.ClientProxy.InternalError`.
  */
-export function restProvider(
-  { decoded }: RestPath,
-  lookup: (id: string) => CompiledService | undefined,
-): string {
-  for (const size of [5, 4]) {
-    if (decoded.length < size) continue;
-    const id = decoded.slice(0, size);
-    if (lookup(idKey(id))) return idKey(id.slice(0, size - 1));
-  }
+export function restProvider({ decoded }: RestPath): string {
   if (isBlank(decoded[3])) {
     throw new XroadError("Server.ClientProxy.InternalError", "'subsystemCode' must not be blank");
   }

@@ -214,16 +214,12 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
       // configuration must know the provider's security server (prepareRequest), and only then
       // is the service looked up (ServerRestMessageProcessor.verifyAccess: unknown, then of
       // another type, then not allowed), so an unknown client learns nothing of the services.
-      const restPath = parseRestPath(path, lookup);
+      const restPath = parseRestPath(path);
       const { client, server } = callerIds(req);
       call.client = client;
       authenticate(req, call.client);
       const named = restPath.decoded;
-      requireProviderAddress(
-        globalConf,
-        restProvider(restPath, lookup),
-        named.slice(0, 5).join("/"),
-      );
+      requireProviderAddress(globalConf, restProvider(restPath), named.slice(0, 5).join("/"));
       requireSecurityServer(globalConf, server);
       const target = findRestTarget(restPath, lookup);
       call.service = target.service.id;

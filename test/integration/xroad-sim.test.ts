@@ -401,6 +401,32 @@ describe("xroad-sim", function () {
       expect(provider.seen).to.have.length(0);
     });
 
+    it("does not reach a member's own service through /r1/, as X-Road 7.4's RestRequest reads no path without a subsystem", async () => {
+      // RestRequest.decodeIdentifiers reads instance, class, member, subsystem and service code
+      // always: four parts are "Invalid request URI" (AbstractClientProxyHandler: 500
+      // Server.ClientProxy.InternalError), and a fifth is read as the service code of a
+      // subsystem named by the fourth.
+      sim.register("EE/GOV/1234/own", { url: `${provider.url}/own` });
+      const own = await request(`${sim.url}/r1/EE/GOV/1234/own`, {
+        headers: { "x-road-client": CLIENT },
+      });
+      expect(own.statusCode).to.equal(500);
+      expect(own.headers["x-road-error"]).to.equal("Server.ClientProxy.InternalError");
+      expect(await own.body.json()).to.include({
+        type: "Server.ClientProxy.InternalError",
+        message: "Invalid request URI",
+      });
+      const withPath = await request(`${sim.url}/r1/EE/GOV/1234/own/x`, {
+        headers: { "x-road-client": CLIENT },
+      });
+      expect(withPath.statusCode).to.equal(500);
+      expect(await withPath.body.json()).to.include({
+        type: "Server.ServerProxy.UnknownService",
+        message: "Unknown service: SERVICE:EE/GOV/1234/own/x",
+      });
+      expect(provider.seen).to.have.length(0);
+    });
+
     it("takes identifiers outside PR-REST §4.8 as X-Road 7.4 does, which only logs them", async () => {
       // MessageProcessorBase.checkIdentifier logs a warning and the call goes on: such an id
       // names no registered service, and a `/` decoded within a part names no other id.
@@ -974,8 +1000,13 @@ describe("xroad-sim", function () {
 
     it("answers Server.ServerProxy.InvalidServiceType to a service called through the other protocol", async () => {
       // ServerRestMessageProcessor / ServerMessageProcessor.verifyAccess: the service exists,
-      // but is of the other type.
-      const rest = await request(`${sim.url}/r1/EE/BUSINESS/producer/testQuery`, {
+      // but is of the other type. Through REST a subsystem's: X-Road reads no member's own
+      // service from a path.
+      sim.register("EE/BUSINESS/producer/sub/testQuery", {
+        url: `${provider.url}/soap`,
+        type: "soap",
+      });
+      const rest = await request(`${sim.url}/r1/EE/BUSINESS/producer/sub/testQuery`, {
         headers: { "x-road-client": CLIENT },
       });
       const error = (await rest.body.json()) as { type: string; message: string };
@@ -1281,10 +1312,13 @@ describe("xroad-sim global configuration and service settings", function () {
         message:
           'Could not find addresses for service provider "SERVICE:EE/BUSINESS/producer/sub/testQuery"',
       });
-      // The member's own service, and the member's metaservices, are served.
-      expect(await restError(s, "EE/GOV/1234/own")).to.include({ status: 200, type: "none" });
+      // The member's metaservices are served; its own service is not reached through REST
+      // (X-Road's RestRequest reads /r1/EE/GOV/1234/own/x as subsystem own's service x).
+      expect(await restError(s, "EE/GOV/1234/own")).to.include({
+        type: "Server.ClientProxy.UnknownMember",
+      });
       expect(await restError(s, "EE/GOV/1234/listMethods")).to.include({ type: "none" });
-      expect(provider.seen.map((c) => c.url)).to.deep.equal(["/own/x"]);
+      expect(provider.seen).to.deep.equal([]);
     });
 
     it("takes every provider without members, and refuses a members entry no call could name", async () => {
