@@ -42,14 +42,14 @@ export const REQUEST_REFUSALS = {
     meaning: "The request has more than one Content-Type header; nothing was accepted.",
   },
   /**
-   * A service port bound to loopback only, addressed by another name (server.ts): DNS
-   * rebinding; RFC 9110 §15.5.20.
+   * A Host the port does not answer to (service-host-check.ts): on loopback another name than
+   * a loopback one, elsewhere one not in adapter.hosts. DNS rebinding; RFC 9110 §15.5.20.
    */
-  loopbackHost: {
+  misdirectedHost: {
     code: "InvalidHeader",
     status: 421,
     meaning:
-      "The service port listens on loopback only and the request's Host names another host; nothing was accepted.",
+      "The request's Host names a host the service port does not answer to (on loopback, any but a loopback name, adapter.publicUrl's host or one of adapter.hosts; elsewhere, with adapter.hosts set, any but those and IP addresses); nothing was accepted.",
   },
   /** `Expect` other than 100-continue (server.ts); RFC 9110 §10.1.1. */
   expectation: {

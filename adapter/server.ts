@@ -23,7 +23,7 @@ import { cancelRoute, statusRoute, type StatusRouteDeps } from "./status-route";
 import { restServiceOpenApi, statusServiceOpenApi } from "./openapi";
 import { publicUrl } from "./public-url";
 import { REQUEST_REFUSALS } from "./request-refusals";
-import { isLoopbackHost } from "../shared/runtime/loopback-host";
+import { serviceHostCheck, type ServiceHostCheck } from "./service-host-check";
 import {
   contentTypeLinesProblem,
   hostProblem,
@@ -146,7 +146,11 @@ function requestFrame(deps: AppDeps, route: Koa.Middleware): Koa.Middleware {
   const header = headerSection(
     deps.config.adapter.maxHeaders,
     deps.log,
-    loopbackHostCheck(deps.config.adapter.host, deps.config.adapter.publicUrl),
+    serviceHostCheck(
+      deps.config.adapter.host,
+      deps.config.adapter.publicUrl,
+      deps.config.adapter.hosts,
+    ),
   );
   const deadline = answerDeadline(deps.config.adapter.requestTimeoutMs);
   const pipelined = new PipelinedRequests(PIPELINE_LIMITS);
@@ -235,30 +239,6 @@ function answerDeadline(ms: number): (ctx: Context) => void {
 }
 
 /**
- * For a service port bound to loopback only, whether a request's Host is one it serves: a
- * loopback name, or the host of `adapter.publicUrl` (a proxy in front that passes its own name
- * on), a name written fully qualified (`localhost.`, `sluice.example.`) being the same name.
- * Null for a port bound to any other address: who reaches it is the network's to decide.
- */
-export function loopbackHostCheck(
-  bound: string,
-  publicUrl: string | null,
-): ((host: string) => boolean) | null {
-  if (!isLoopbackHost(bound)) return null;
-  const named = (url: string) => new URL(url).hostname.toLowerCase().replace(/\.$/, "");
-  const published = publicUrl === null ? null : named(publicUrl);
-  return (host) => {
-    if (isLoopbackHost(host)) return true;
-    if (published === null) return false;
-    try {
-      return named(`http://${host}`) === published;
-    } catch {
-      return false;
-    }
-  };
-}
-
-/**
  * What is wrong with the request's header section as a whole, refused before any route sees
  * it: more than `maxHeaders` lines (431: Node keeps only the first lines, the server's
  * maxHeadersCount being one more than accepted, so an `X-Road-Service` or a second
@@ -266,17 +246,18 @@ export function loopbackHostCheck(
  * `Host`, with more than one, or with one that is no host (400, RFC 9112 §3.2: Node refuses
  * only a missing one, with an empty answer, and reads the first of two); more than one
  * `Content-Type` (400, RFC 9110 §8.3: Node reads the first); an `Expect` other than
- * 100-continue (417: Node's answer had no body); on a port bound to loopback only, a `Host`
- * that names no loopback address (421, as the admin port refuses it: a web page that re-points
- * its own name to 127.0.0.1, DNS rebinding, would otherwise reach a local service from the
- * browser of anyone on the machine as its own origin, and submit calls in its name). The
+ * 100-continue (417: Node's answer had no body); a `Host` the port does not answer to (421,
+ * service-host-check.ts: on loopback, a name other than a loopback one; elsewhere, with
+ * adapter.hosts, one not on it: a web page that re-points its own name to the port's address,
+ * DNS rebinding, would otherwise reach it from a browser as its own origin, and submit calls in
+ * its name). The
  * answer is the contract's error document, a SOAP fault on /soap, and the connection is
  * closed: its body, if any, is not read.
  */
 function headerSection(
   maxHeaders: number,
   log: Logger,
-  servesHost: ((host: string) => boolean) | null,
+  servesHost: ServiceHostCheck | null,
 ): (ctx: Context, next: () => Promise<unknown>) => Promise<unknown> {
   return (ctx, next) => {
     const error = headerSectionProblem(ctx.req, maxHeaders, servesHost);
@@ -299,7 +280,7 @@ function headerSection(
 function headerSectionProblem(
   req: IncomingMessage,
   maxHeaders: number,
-  servesHost: ((host: string) => boolean) | null,
+  servesHost: ServiceHostCheck | null,
 ): SluiceError | null {
   if (req.rawHeaders.length / 2 > maxHeaders) {
     const { code, status } = REQUEST_REFUSALS.headerLines;
@@ -320,14 +301,9 @@ function headerSectionProblem(
   }
   // A request without Host (HTTP/1.0) names no other site: only a browser's page could.
   const host = req.headers.host;
-  if (servesHost !== null && host !== undefined && !servesHost(host)) {
-    const { code, status } = REQUEST_REFUSALS.loopbackHost;
-    return new SluiceError(
-      code,
-      "the service port listens on loopback only; address it as 127.0.0.1, [::1], localhost " +
-        "or adapter.publicUrl's host",
-      { status },
-    );
+  if (servesHost !== null && host !== undefined && !servesHost.serves(host)) {
+    const { code, status } = REQUEST_REFUSALS.misdirectedHost;
+    return new SluiceError(code, servesHost.refusal, { status });
   }
   const unmet = unmetExpectation(req);
   if (unmet !== undefined) {

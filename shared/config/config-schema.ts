@@ -90,6 +90,10 @@ function load(): Compiled {
   hint("clientId", "must be an X-Road client id INSTANCE/CLASS/MEMBER[/SUBSYSTEM]");
   hint("subsystemId", "must be an X-Road subsystem id INSTANCE/CLASS/MEMBER/SUBSYSTEM");
   hint("webhookSecret", 'must be "whsec_" followed by base64');
+  hint(
+    "hostName",
+    "must be a host name as a Host header carries it (sluice.example), without scheme, port or path",
+  );
   const made = { schema, validate: loadValidator(), hints };
   compiled = new WeakRef(made);
   return made;

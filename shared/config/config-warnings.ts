@@ -42,8 +42,14 @@ function plainAdminPortWarnings(config: SluiceConfig): string[] {
   const { host } = config.admin;
   if (isLoopbackHost(host)) return [];
   const where = process.env.ADMIN_HOST ? "environment ADMIN_HOST" : "config.admin.host";
+  // Without admin.hosts any Host is served there: a page that re-points its own name at the
+  // port's address (DNS rebinding) reaches it from the browser of whoever can.
+  const rebinding =
+    config.admin.hosts === null
+      ? "; and it answers any Host: list the names it is reached by in admin.hosts (IP addresses are always served), so a page re-pointing its own name at it (DNS rebinding) is refused"
+      : "";
   return [
-    `${where}: "${host}" is not a loopback address, and the admin port speaks plain HTTP: the admin token and the status page's session cookie cross the network unencrypted; keep it on 127.0.0.1 and reach it through ssh or kubectl port-forward, or put a TLS-terminating proxy in front of it, and let a network policy admit only probes and Prometheus otherwise (docs/operator.md)`,
+    `${where}: "${host}" is not a loopback address, and the admin port speaks plain HTTP: the admin token and the status page's session cookie cross the network unencrypted; keep it on 127.0.0.1 and reach it through ssh or kubectl port-forward, or put a TLS-terminating proxy in front of it, and let a network policy admit only probes and Prometheus otherwise${rebinding} (docs/operator.md)`,
   ];
 }
 

@@ -217,6 +217,11 @@ export interface SluiceConfig {
      */
     publicUrl: string | null;
     /**
+     * Names the service port answers to (lower case, no trailing dot), besides IP literals and
+     * publicUrl's host; null: any (on loopback, loopback names and publicUrl's host).
+     */
+    hosts: string[] | null;
+    /**
      * HTTP status of the SOAP faults Server.Busy and Server.Unavailable: 503 (with Retry-After),
      * or 500, which a security server passes on (it reads a SOAP answer only with 200 or 500).
      */
@@ -224,6 +229,8 @@ export interface SluiceConfig {
   };
   admin: {
     host: string;
+    /** Names the port answers to besides IP literals (loopback names on loopback); null: any. */
+    hosts: string[] | null;
     port: number;
     /** Bearer token of the operator endpoints; null = they are not served. */
     token: string | null;
@@ -466,6 +473,11 @@ function compileOptions(r: Reader, translator: string): Record<string, unknown> 
     }
   }
   return options;
+}
+
+/** `hosts` of a port, as a Host header is compared (the schema has judged each name). */
+function hostNames(section: Reader): string[] | null {
+  return section.stringList("hosts")?.map((name) => name.toLowerCase().replace(/\.$/, "")) ?? null;
 }
 
 /** `callbacks.allow`, each entry one a target can match (the schema has judged the list's shape). */
@@ -1206,10 +1218,12 @@ export function compileConfig(
         ? compilePublicUrl(adapter.string("publicUrl"), problems)
         : null,
       soapBusyStatus: adapter.int("soapBusyStatus", 503) === 500 ? 500 : 503,
+      hosts: hostNames(adapter),
     },
     admin: {
       // Loopback unless the operator opens it: the operator endpoints can stop a backend.
       host: process.env.ADMIN_HOST || admin.string("host", "127.0.0.1"),
+      hosts: hostNames(admin),
       port: envInt("ADMIN_PORT", admin.int("port", 9090), problems),
       token: readToken ? adminToken(admin, problems) : null,
     },

@@ -10,6 +10,7 @@ import { deferContinue, unmetExpectation } from "../protocol/expect-continue";
 import { PipelinedRequests, type PipelineLimits } from "../protocol/pipelined-requests";
 import { METRICS_CONTENT_TYPE, metricsText } from "./metrics";
 import { isLoopbackHost } from "../runtime/loopback-host";
+import { servedHostCheck } from "../runtime/served-hosts";
 import { contentTypeLinesProblem, hostProblem, onceOnlyLines } from "../protocol/once-only-headers";
 import { AdminConnections } from "./admin-connections";
 import { answerAdminRawRefusals } from "./admin-raw-refusals";
@@ -55,6 +56,8 @@ export class AdminServer {
   private readonly handling = new Set<Promise<unknown>>();
   /** Listening on a loopback address: only requests naming a loopback host are served. */
   private loopbackOnly = false;
+  /** The names of admin.hosts (IP literals too); null: any name. */
+  private servesHost: ((host: string | undefined) => boolean) | null = null;
 
   /**
    * @param token the admin bearer token; null = operator endpoints are not served at all.
@@ -192,12 +195,24 @@ export class AdminServer {
     // DNS rebinding: a page of evil.example that re-points its name to 127.0.0.1 reaches a
     // loopback admin port from the operator's browser as its own origin. Such requests name
     // that page's host, never a loopback one.
-    if (this.loopbackOnly && !isLoopbackHost(req.headers.host)) {
+    const host = req.headers.host;
+    const named = this.servesHost?.(host) ?? false;
+    if (this.loopbackOnly && !isLoopbackHost(host) && !named) {
       req.resume();
       return json(res, 403, {
         type: "Forbidden",
         message:
           "the admin port listens on loopback only; address it as 127.0.0.1, [::1] or localhost",
+      });
+    }
+    // Off loopback the same attack needs a page's name re-pointed at the port's address: with
+    // admin.hosts, only the names on it (and addresses) are served. 421 (RFC 9110 §15.5.20):
+    // this port is not the one that name is for.
+    if (!this.loopbackOnly && this.servesHost !== null && !named) {
+      req.resume();
+      return json(res, 421, {
+        type: "InvalidHeader",
+        message: "the request's Host is not a name the admin port answers to (admin.hosts)",
       });
     }
     // HEAD is GET without the body (RFC 9110 §9.3.2), for whoever may GET the path: Node
@@ -227,8 +242,17 @@ export class AdminServer {
     return this.routes.serve(req, res, url, search, credential);
   }
 
-  async listen(port: number, host: string): Promise<number> {
+  /**
+   * @param hosts admin.hosts: the names served besides IP literals (and, on loopback, loopback
+   *   names); null: on loopback, loopback names only, elsewhere any name.
+   */
+  async listen(
+    port: number,
+    host: string,
+    hosts: readonly string[] | null = null,
+  ): Promise<number> {
     this.loopbackOnly = isLoopbackHost(host);
+    this.servesHost = hosts === null ? null : servedHostCheck(hosts);
     await new Promise<void>((resolve, reject) => {
       this.server.once("error", (error) => reject(listenStartupError(error, "admin.host", host)));
       this.server.listen(port, host, () => resolve());

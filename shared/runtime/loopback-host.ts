@@ -35,7 +35,7 @@ const PORT = /^(?::\d{0,5})?$/;
  * when what follows the host is no port (`127.0.0.1:80@evil.example`, `[::1]x`), which names
  * no host at all and is not read as the one before it.
  */
-function hostName(host: string): string | null {
+export function hostName(host: string): string | null {
   if (host.startsWith("[")) {
     const end = host.indexOf("]");
     return end < 0 || !PORT.test(host.slice(end + 1)) ? null : host.slice(1, end);

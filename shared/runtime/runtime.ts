@@ -169,7 +169,7 @@ async function openAfterBroker(
       redisProblem: () => heartbeat.unreachable(),
     });
   }
-  const port = await admin.listen(adminPort, config.admin.host);
+  const port = await admin.listen(adminPort, config.admin.host, config.admin.hosts);
   log.info(
     {
       adminPort: port,

@@ -40,6 +40,14 @@ describe("the admin port beyond loopback", () => {
     }
   });
 
+  it("suggests admin.hosts while it answers any Host (DNS rebinding), not once it is set", () => {
+    const [open] = warningsFor({ host: "0.0.0.0", token: TOKEN });
+    expect(open).to.include("it answers any Host: list the names it is reached by in admin.hosts");
+    const [named] = warningsFor({ host: "0.0.0.0", token: TOKEN, hosts: ["localhost"] });
+    expect(named).to.include("plain HTTP");
+    expect(named).not.to.include("admin.hosts");
+  });
+
   it("names ADMIN_HOST when the environment opened it, with or without a token", () => {
     const [warning] = warningsFor({}, { ADMIN_HOST: "0.0.0.0" });
     expect(warning).to.match(/^environment ADMIN_HOST: "0\.0\.0\.0" is not a loopback address/);

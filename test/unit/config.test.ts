@@ -406,11 +406,47 @@ describe("configuration", () => {
     expect(problems).to.include("config.backends.legacy.windows[0].extra: unknown key");
   });
 
+  it("takes admin.hosts and adapter.hosts as host names, compared in lower case without a trailing dot", () => {
+    const config = compileConfig(
+      {
+        ...minimal,
+        adapter: { hosts: ["Sluice.Example.", "sluice_adapter"] },
+        admin: { hosts: ["localhost", "metrics.internal"] },
+      },
+      "/etc/sluice",
+    );
+    expect(config.adapter.hosts).to.deep.equal(["sluice.example", "sluice_adapter"]);
+    expect(config.admin.hosts).to.deep.equal(["localhost", "metrics.internal"]);
+    expect(
+      compileConfig({ ...minimal, admin: { hosts: [] } }, "/etc/sluice").admin.hosts,
+    ).to.deep.equal([]);
+    expect(compileConfig(minimal, "/etc/sluice").adapter.hosts).to.equal(null);
+    const hint =
+      "must be a host name as a Host header carries it (sluice.example), without scheme, port or path";
+    expect(
+      problemsOf({
+        ...minimal,
+        adapter: { hosts: ["https://sluice.example", "sluice.example:8080", "a..b", ""] },
+        admin: { hosts: "localhost" },
+      }),
+    ).to.deep.equal([
+      `config.adapter.hosts[0]: ${hint}`,
+      `config.adapter.hosts[1]: ${hint}`,
+      `config.adapter.hosts[2]: ${hint}`,
+      `config.adapter.hosts[3]: ${hint}`,
+      "config.admin.hosts: must be a list",
+    ]);
+    expect(problemsOf({ ...minimal, admin: { hosts: ["a.example", "a.example"] } })).to.deep.equal([
+      "config.admin.hosts: must not repeat an entry",
+    ]);
+  });
+
   it("binds the admin port to loopback unless told otherwise; its token comes from the file or the environment", () => {
     restoringEnv(["SLUICE_ADMIN_TOKEN"], () => {
       delete process.env.SLUICE_ADMIN_TOKEN;
       expect(compileConfig(minimal, "/etc/sluice").admin).to.deep.equal({
         host: "127.0.0.1",
+        hosts: null,
         port: 9090,
         token: null,
       });

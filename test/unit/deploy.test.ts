@@ -818,6 +818,12 @@ describe("deployment files", () => {
       expect(warnings).to.have.length(1);
     });
 
+    it("name the admin port's host names, so it refuses a rebound name (kubectl port-forward uses localhost)", () => {
+      // Probes and Prometheus address the pod IP, which is always served.
+      expect(config.admin.hosts).to.deep.equal(["localhost"]);
+      expect(configWarnings(config).join("\n")).not.to.include("admin.hosts");
+    });
+
     it("give the workers a shutdown grace longer than every backend's timeout", () => {
       // A call still running when the grace ends is given up and made again by the next worker
       // (docs/operations.md, Graceful shutdown): every rolling restart during a slow registry

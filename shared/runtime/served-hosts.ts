@@ -1,0 +1,33 @@
+// Whether a request's Host names a port by one of the names it answers to (admin.hosts,
+// adapter.hosts): off loopback, the one check that tells DNS rebinding from a real caller.
+
+import { isIP, isIPv6 } from "node:net";
+import { hostName } from "./loopback-host";
+
+/**
+ * The name a Host header carries, as compared: without port or IPv6 brackets, in lower case,
+ * a trailing dot dropped (`Sluice.Example.:8080` → `sluice.example`). Null when it names no
+ * host (`a:80@evil.example`, `[::1]x`, empty), and for brackets around anything but an IPv6
+ * address (RFC 3986 §3.2.2: `[sluice.example]` is not that name).
+ */
+export function hostHeaderName(host: string | undefined): string | null {
+  if (!host) return null;
+  const bare = hostName(host);
+  if (!bare || (host.startsWith("[") && !isIPv6(bare.split("%")[0]))) return null;
+  return bare.toLowerCase().replace(/\.$/, "") || null;
+}
+
+/**
+ * A check of Host against `names` (as in the configuration: any case, trailing dot or not):
+ * true for a name on the list and for any IP literal. An address is never rebound, and
+ * probes, Prometheus in Kubernetes and a scraper found by DNS A records all name the address
+ * they connect to; a page re-pointing its own name at the port names that name.
+ */
+export function servedHostCheck(names: readonly string[]): (host: string | undefined) => boolean {
+  const served = new Set(names.map((name) => name.toLowerCase().replace(/\.$/, "")));
+  return (host) => {
+    const name = hostHeaderName(host);
+    if (name === null) return false;
+    return served.has(name) || isIP(name.split("%")[0]) !== 0;
+  };
+}
