@@ -288,11 +288,12 @@ export async function startAdapter(
  * handshake (docs/xroad-deployment.md).
  */
 function serviceTlsOptions(material: TlsMaterial): https.ServerOptions {
-  const { cert, key, clientCa, clientCerts } = material;
+  const { cert, key, clientCa, clientCerts, crl } = material;
   return serverTlsOptions({
     cert,
     key,
     clientCa: clientCa?.length ? clientCa : undefined,
     clientCerts,
+    crl,
   });
 }

@@ -8,6 +8,8 @@ export type TlsRefusal =
   | "expired_certificate"
   | "not_yet_valid_certificate"
   | "untrusted_certificate"
+  | "revoked_certificate"
+  | "revocation_list_unusable"
   | "unlisted_certificate"
   | "certificate_refused_by_client"
   | "plain_http"
@@ -15,6 +17,18 @@ export type TlsRefusal =
   | "timeout"
   | "closed"
   | "other";
+
+/** Verification verdicts about `crl` (the lists), not the certificate presented. */
+const REVOCATION_LIST_PROBLEM = new Set([
+  "UNABLE_TO_GET_CRL",
+  "CRL_HAS_EXPIRED",
+  "CRL_NOT_YET_VALID",
+  "CRL_SIGNATURE_FAILURE",
+  "UNABLE_TO_DECRYPT_CRL_SIGNATURE",
+  "ERROR_IN_CRL_LAST_UPDATE_FIELD",
+  "ERROR_IN_CRL_NEXT_UPDATE_FIELD",
+  "UNABLE_TO_GET_CRL_ISSUER",
+]);
 
 /** Alerts a client sends when it does not accept the adapter's own certificate. */
 const CERTIFICATE_ALERT =
@@ -32,6 +46,10 @@ export function tlsRefusalReason(error: Error & { code?: string }, socket?: TLSS
     // Not yet valid is a clock (this machine's or the issuer's), not a certificate to renew.
     if (verify === "CERT_HAS_EXPIRED") return "expired_certificate";
     if (verify === "CERT_NOT_YET_VALID") return "not_yet_valid_certificate";
+    if (verify === "CERT_REVOKED") return "revoked_certificate";
+    // No list of the issuing CA, or its list past nextUpdate: every client is refused until
+    // the operator puts a current list in place, whatever certificate it presents.
+    if (REVOCATION_LIST_PROBLEM.has(verify)) return "revocation_list_unusable";
     return "untrusted_certificate";
   }
   const code = error.code ?? "";

@@ -146,6 +146,7 @@ export async function startCallbackDelivery(
       allowPrivate: true,
       timeoutMs: config.callbacks.timeoutMs,
       ca: ssTls?.current.ca ?? options.ca,
+      crl: ssTls?.current.crl,
       cert: ssTls?.current.cert,
       key: ssTls?.current.key,
       userAgent: "Sluice-Webhooks",

@@ -390,7 +390,7 @@ class Reader {
   }
 
   /**
-   * A `tls: { cert, key, ca, clientCa, clientCerts }` block (or one of another name, `block`):
+   * A `tls: { cert, key, ca, clientCa, clientCerts, crl }` block (or one of another name, `block`):
    * paths resolved against `baseDir`.
    */
   tls(baseDir: string, withClientCa: boolean, block = "tls"): TlsFiles | null {
@@ -407,6 +407,18 @@ class Reader {
     if (withClientCa) {
       result.clientCa = files("clientCa");
       result.clientCerts = files("clientCerts");
+    }
+    const crl = files("crl");
+    if (crl.length > 0) {
+      result.crl = crl;
+      // Checking a chain against lists means every CA of it needs its list: against Node's
+      // public CAs, whose lists nobody names, every certificate would be refused.
+      const anchors = withClientCa ? "clientCa" : "ca";
+      if ((withClientCa ? result.clientCa : result.ca)?.length === 0) {
+        t.problems.push(
+          `${t.where}.crl: needs ${anchors}, the CA(s) whose revocation lists these are`,
+        );
+      }
     }
     if ((result.cert === null) !== (result.key === null)) {
       t.problems.push(`${t.where}: cert and key go together`);

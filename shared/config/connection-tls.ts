@@ -11,6 +11,7 @@ import { readTlsFiles, ReloadableTls, type TlsMaterial } from "./tls-files";
 /** What `tls.connect` is given: only what the block names, so Node's CAs stay without `ca`. */
 export interface ConnectionTlsOptions {
   ca?: Buffer[];
+  crl?: Buffer[];
   cert?: Buffer;
   key?: Buffer;
 }
@@ -26,6 +27,7 @@ const SIGHUP_REACH = "next connection";
 function options(material: TlsMaterial): ConnectionTlsOptions {
   const result: ConnectionTlsOptions = {};
   if (material.ca) result.ca = material.ca;
+  if (material.crl) result.crl = material.crl;
   if (material.cert) result.cert = material.cert;
   if (material.key) result.key = material.key;
   return result;
@@ -37,6 +39,7 @@ function options(material: TlsMaterial): ConnectionTlsOptions {
  */
 export function replaceConnectionTls(target: ConnectionTlsOptions, material: TlsMaterial): void {
   delete target.ca;
+  delete target.crl;
   delete target.cert;
   delete target.key;
   Object.assign(target, options(material));

@@ -19,6 +19,8 @@ export interface TlsFiles {
   clientCa?: string[];
   /** Service port only: the exact certificates a client may present (pinned). */
   clientCerts?: string[];
+  /** Revocation lists (PEM, one per file) of the CAs in `ca`, or in `clientCa` on the service port. */
+  crl?: string[];
 }
 
 /** What node:tls and undici take: PEM bytes. */
@@ -30,6 +32,8 @@ export interface TlsMaterial {
   clientCerts?: Buffer[];
   /** SHA-256 fingerprints of every certificate in `clientCerts` (X509Certificate's form). */
   clientFingerprints?: Set<string>;
+  /** node:tls's `crl`: with it, every certificate of the peer's chain needs its CA's list. */
+  crl?: Buffer[];
 }
 
 type Pem = string | Buffer;
@@ -65,6 +69,7 @@ export function serverTlsOptions(options: {
   key?: Pem;
   clientCa?: Pem | Pem[];
   clientCerts?: Pem[];
+  crl?: Pem[];
 }): tls.SecureContextOptions & {
   requestCert: boolean;
   rejectUnauthorized: boolean;
@@ -78,6 +83,7 @@ export function serverTlsOptions(options: {
     cert: options.cert,
     key: options.key,
     ...(requireClient ? { ca: trusted } : {}),
+    ...(requireClient && options.crl?.length ? { crl: options.crl } : {}),
     requestCert: requireClient,
     rejectUnauthorized: requireClient,
     minVersion: "TLSv1.2",
@@ -117,6 +123,44 @@ function readPem(file: string, where: string, kind: "certificate" | "key"): Buff
 }
 
 class BadBundle extends Error {}
+
+/** A revocation list is some 40 bytes per revoked certificate: 1 MiB is some 25,000 of them. */
+const MAX_CRL_BYTES = 16 * 1024 * 1024;
+
+const CRL_BEGIN = "-----BEGIN X509 CRL-----";
+
+/**
+ * One revocation list per file, in PEM, as node:tls parses it: it throws on a broken one only
+ * when the secure context is made, and reads only the first list of a file, dropping the rest
+ * without a word (so a second list is refused here rather than ignored).
+ */
+function readCrl(file: string, where: string): Buffer {
+  let pem: Buffer;
+  try {
+    pem = readBoundedFile(file, MAX_CRL_BYTES);
+  } catch (error) {
+    if (error instanceof UnreadableFile) {
+      throw new StartupError(`${where}: revocation list file ${file}: ${error.message}`);
+    }
+    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new StartupError(`${where}: cannot read revocation list file ${file} (${code})`);
+  }
+  const lists = pem.toString("latin1").split(CRL_BEGIN).length - 1;
+  if (lists > 1) {
+    throw new StartupError(
+      `${where}: revocation list file ${file} holds ${lists} lists, and TLS reads only the first; put each in its own file`,
+    );
+  }
+  try {
+    if (lists === 0) throw new Error("no list");
+    createSecureContext({ crl: pem });
+  } catch {
+    throw new StartupError(
+      `${where}: revocation list file ${file} does not hold a PEM certificate revocation list (${CRL_BEGIN})`,
+    );
+  }
+  return pem;
+}
 
 const CERTIFICATE_BLOCK = /-----BEGIN CERTIFICATE-----[^-]*-----END CERTIFICATE-----/g;
 
@@ -215,6 +259,9 @@ export function readTlsFiles(
       "every handshake presenting one is refused: pin the security server's current certificate",
     );
   }
+  if (files.crl && files.crl.length > 0) {
+    material.crl = files.crl.map((f) => readCrl(f, `${where}.crl`));
+  }
   if (material.cert && material.key) {
     // A certificate with someone else's key would only fail at the first handshake.
     const cert = new X509Certificate(material.cert);
@@ -266,6 +313,7 @@ export function tlsFileWarnings(blocks: Array<[where: string, files: TlsFiles | 
       ...files.ca,
       ...(files.clientCa ?? []),
       ...(files.clientCerts ?? []),
+      ...(files.crl ?? []),
     ];
     if (paths.some((file) => file !== null && !existsSync(file))) return [];
     try {
@@ -361,7 +409,8 @@ export function tlsFilesOrNull(files: TlsFiles): TlsFiles | null {
     files.key ||
     files.ca.length > 0 ||
     (files.clientCa?.length ?? 0) > 0 ||
-    (files.clientCerts?.length ?? 0) > 0
+    (files.clientCerts?.length ?? 0) > 0 ||
+    (files.crl?.length ?? 0) > 0
     ? files
     : null;
 }

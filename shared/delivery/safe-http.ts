@@ -43,6 +43,8 @@ export interface SafeHttpOptions {
   maxResponseBytes?: number;
   /** Extra trusted CA certificates (PEM), e.g. a private CA of a receiver. */
   ca?: string | Buffer | Array<string | Buffer>;
+  /** Revocation lists (PEM) of the CAs in `ca`: a certificate on one is refused. */
+  crl?: Buffer[];
   /** A client certificate and key (PEM) to present, e.g. to a security server requiring one. */
   cert?: string | Buffer;
   key?: string | Buffer;
@@ -79,6 +81,7 @@ export class SafeHttp {
     const base = buildConnector({
       timeout: options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
       ...(options.ca === undefined ? {} : { ca: options.ca }),
+      ...(options.crl?.length ? { crl: options.crl } : {}),
       ...(options.cert && options.key ? { cert: options.cert, key: options.key } : {}),
     });
     const check = { allowPrivate: options.allowPrivate, lookup: options.lookup };

@@ -154,7 +154,7 @@ export const parserRefusals = new Counter<"reason">({
 
 export const tlsRefusals = new Counter<"reason">({
   name: "sluice_tls_handshake_refusals_total",
-  help: "TLS handshakes on the service port that ended without a connection, by reason (no_certificate, expired_certificate, not_yet_valid_certificate, untrusted_certificate, unlisted_certificate, certificate_refused_by_client, plain_http, protocol, timeout, closed, other).",
+  help: "TLS handshakes on the service port that ended without a connection, by reason (no_certificate, expired_certificate, not_yet_valid_certificate, untrusted_certificate, revoked_certificate, revocation_list_unusable, unlisted_certificate, certificate_refused_by_client, plain_http, protocol, timeout, closed, other).",
   labelNames: ["reason"],
   registers: [registry],
 });

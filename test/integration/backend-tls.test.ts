@@ -12,7 +12,7 @@ import type { RequestMessage } from "../../shared/protocol/envelope";
 import { ReloadableTls } from "../../shared/config/tls-files";
 import { createTranslator } from "../../worker/translators/rest-json";
 import { BackendUnavailableError } from "../../worker/translators/translator";
-import { createTestPki, type TestPki } from "../support/test-pki";
+import { createTestPki, type KeyPair, type TestPki } from "../support/test-pki";
 
 const message = (id: string): RequestMessage => ({
   id,
@@ -32,6 +32,13 @@ const message = (id: string): RequestMessage => ({
   createdAt: 0,
   expiresAt: null,
 });
+
+const call = (translator: ReturnType<typeof createTranslator>, id: string) =>
+  translator.call(message(id), {
+    signal: new AbortController().signal,
+    idempotencyKey: id,
+    attempt: 1,
+  });
 
 describe("outbound TLS to a backend (rest-json)", function () {
   this.timeout(20_000);
@@ -66,13 +73,6 @@ describe("outbound TLS to a backend (rest-json)", function () {
     await new Promise((resolve) => server.close(resolve));
     pki.cleanup();
   });
-
-  const call = (translator: ReturnType<typeof createTranslator>, id: string) =>
-    translator.call(message(id), {
-      signal: new AbortController().signal,
-      idempotencyKey: id,
-      attempt: 1,
-    });
 
   it("presents the client certificate, verifies the backend, and takes a reloaded certificate", async () => {
     const dir = fs.mkdtempSync(path.join(pki.dir, "sluice-"));
@@ -131,6 +131,64 @@ describe("outbound TLS to a backend (rest-json)", function () {
       caOnly.dispose();
       await noCert.close?.();
       await withoutClientCert.close?.();
+    }
+  });
+});
+
+describe("outbound TLS to a backend whose certificate is revoked (tls.crl)", function () {
+  this.timeout(20_000);
+  let pki: TestPki;
+  let server: https.Server;
+  let url = "";
+  let backend: KeyPair;
+
+  before(async () => {
+    pki = createTestPki();
+    backend = pki.ca.issue("backend", { cn: "localhost" });
+    server = https.createServer({ cert: backend.cert, key: backend.key }, (req, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end('{"ok":true}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+    pki.cleanup();
+  });
+
+  it("calls the backend while its certificate is not on the list, and refuses it once it is", async () => {
+    const crl = path.join(fs.mkdtempSync(path.join(pki.dir, "crl-")), "ca.crl");
+    pki.ca.crl(crl);
+    const clientTls = new ReloadableTls(
+      { cert: null, key: null, ca: [pki.ca.certFile], crl: [crl] },
+      "backends.b.tls",
+    );
+    const translator = createTranslator({
+      name: "b",
+      url,
+      timeoutMs: 5_000,
+      options: {},
+      clientTls,
+    });
+    try {
+      const [answer] = await call(translator, "c1");
+      expect(answer.status).to.equal(200);
+
+      pki.ca.revoke(backend);
+      pki.ca.crl(crl);
+      expect(clientTls.reload()).to.equal(null);
+      server.closeAllConnections();
+      const error = await call(translator, "c2").then(
+        () => null,
+        (e: Error) => e,
+      );
+      expect(error).to.be.instanceOf(BackendUnavailableError);
+      expect(String((error as Error).message)).to.match(/revoked/i);
+    } finally {
+      clientTls.dispose();
+      await translator.close?.();
     }
   });
 });

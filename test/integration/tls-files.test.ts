@@ -242,4 +242,47 @@ describe("TLS files from the configuration", () => {
       tls.dispose();
     }
   });
+
+  it("names a crl file that holds no revocation list, or several, and takes one that is", () => {
+    const garbage = path.join(pki.dir, "crl-garbage.pem");
+    fs.writeFileSync(garbage, "hello\n");
+    const list = pki.ca.crl(path.join(pki.dir, "crl-one.pem"));
+    const twice = path.join(pki.dir, "crl-twice.pem");
+    fs.writeFileSync(twice, fs.readFileSync(list, "utf8") + fs.readFileSync(list, "utf8"));
+    const withCrl = (crl: string[]) => ({ ...files(null, null, [pki.ca.certFile]), crl });
+    expect(() => readTlsFiles(withCrl([garbage]), "backends.b.tls")).to.throw(
+      `backends.b.tls.crl: revocation list file ${garbage} does not hold a PEM certificate revocation list (-----BEGIN X509 CRL-----)`,
+    );
+    expect(() => readTlsFiles(withCrl([twice]), "backends.b.tls")).to.throw(
+      `backends.b.tls.crl: revocation list file ${twice} holds 2 lists, and TLS reads only the first; put each in its own file`,
+    );
+    const material = readTlsFiles(withCrl([list]), "backends.b.tls");
+    expect(material.crl?.map(String)).to.deep.equal([fs.readFileSync(list, "utf8")]);
+  });
+
+  it("reads the crl files again on reload, all or nothing", () => {
+    const dir = fs.mkdtempSync(path.join(pki.dir, "crl-reload-"));
+    const crl = path.join(dir, "ca.crl");
+    pki.ca.crl(crl);
+    const first = fs.readFileSync(crl, "utf8");
+    const tls = new ReloadableTls(
+      { ...files(null, null, [pki.ca.certFile]), crl: [crl] },
+      "securityServer.tls",
+    );
+    try {
+      fs.writeFileSync(crl, "broken\n");
+      expect(tls.reload()).to.match(
+        /^securityServer\.tls\.crl: revocation list file .* does not hold/,
+      );
+      expect(tls.current.crl?.map(String)).to.deep.equal([first]);
+      pki.ca.revoke(pki.ca.issue("crl-reload-revoked"));
+      pki.ca.crl(crl);
+      const second = fs.readFileSync(crl, "utf8");
+      expect(second).to.not.equal(first);
+      expect(tls.reload()).to.equal(null);
+      expect(tls.current.crl?.map(String)).to.deep.equal([second]);
+    } finally {
+      tls.dispose();
+    }
+  });
 });

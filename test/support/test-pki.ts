@@ -22,6 +22,10 @@ export interface TestCa extends KeyPair {
     name: string,
     options?: { cn?: string; expired?: boolean; notYetValid?: boolean; san?: string },
   ): KeyPair;
+  /** Puts `pair` on this CA's revocation list (written by `crl`). */
+  revoke(pair: KeyPair): void;
+  /** Writes this CA's revocation list (PEM) of what `revoke` put on it to `file`; returns `file`. */
+  crl(file?: string): string;
 }
 
 export interface TestPki {
@@ -136,6 +140,25 @@ function makeCa(dir: string, name: string): TestCa {
         );
       }
       return read(dir, certName);
+    },
+    revoke(pair) {
+      openssl(
+        ["ca", "-batch", "-config", `${name}-ca.cnf`, "-cert", `${name}.crt`, "-keyfile"].concat([
+          `${name}.key`,
+          "-revoke",
+          pair.certFile,
+        ]),
+        dir,
+      );
+    },
+    crl(file = path.join(dir, `${name}.crl`)) {
+      openssl(
+        ["ca", "-batch", "-config", `${name}-ca.cnf`, "-cert", `${name}.crt`, "-keyfile"]
+          .concat([`${name}.key`, "-gencrl", "-crldays", "30"])
+          .concat(["-out", file]),
+        dir,
+      );
+      return file;
     },
   };
 }

@@ -622,6 +622,32 @@ describe("configuration", () => {
     });
   });
 
+  it("reads tls.crl as files beside the configuration, and refuses one without the CA it belongs to", () => {
+    const served = compileConfig(
+      {
+        ...minimal,
+        adapter: { tls: { cert: "s.crt", key: "s.key", clientCa: "ss-ca.pem", crl: "ss-ca.crl" } },
+        amqpUrl: "amqps://guest:pw@rabbit.internal",
+        amqpTls: { ca: "ca.pem", crl: ["ca.crl", "/srv/root.crl"] },
+      },
+      "/etc/sluice",
+    );
+    expect(served.adapter.tls?.crl).to.deep.equal(["/etc/sluice/ss-ca.crl"]);
+    expect(served.amqpTls?.crl).to.deep.equal(["/etc/sluice/ca.crl", "/srv/root.crl"]);
+    // Checked against Node's public CAs, whose lists nobody names, every peer would be refused.
+    expect(
+      problemsOf({
+        ...minimal,
+        adapter: { tls: { cert: "s.crt", key: "s.key", clientCerts: "ss.crt", crl: "ss-ca.crl" } },
+        amqpUrl: "amqps://guest:pw@rabbit.internal",
+        amqpTls: { crl: "ca.crl" },
+      }),
+    ).to.deep.equal([
+      "config.adapter.tls.crl: needs clientCa, the CA(s) whose revocation lists these are",
+      "config.amqpTls.crl: needs ca, the CA(s) whose revocation lists these are",
+    ]);
+  });
+
   it("reads adapter.tls.clientCerts as files beside the configuration, only on the service port and with its own certificate", () => {
     const tls = (clientCerts: unknown) => ({ cert: "ss.crt", key: "ss.key", clientCerts });
     const one = compileConfig({ ...minimal, adapter: { tls: tls("pins/ss.crt") } }, "/etc/sluice");

@@ -22,6 +22,14 @@ describe("refusal reasons", () => {
     expect(tlsRefusalReason(hangUp, verified("UNABLE_TO_VERIFY_LEAF_SIGNATURE"))).to.equal(
       "untrusted_certificate",
     );
+    expect(tlsRefusalReason(hangUp, verified("CERT_REVOKED"))).to.equal("revoked_certificate");
+    // The lists, not the certificate: no list of its CA, or one past its nextUpdate.
+    expect(tlsRefusalReason(hangUp, verified("UNABLE_TO_GET_CRL"))).to.equal(
+      "revocation_list_unusable",
+    );
+    expect(tlsRefusalReason(hangUp, verified("CRL_HAS_EXPIRED"))).to.equal(
+      "revocation_list_unusable",
+    );
     expect(tlsRefusalReason(hangUp, verified(null))).to.equal("closed");
     const cases: Array<[string | undefined, string]> = [
       ["ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE", "no_certificate"],

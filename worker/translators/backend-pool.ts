@@ -66,7 +66,7 @@ export class BackendPool {
       // the process stood still they fire before the loop reads an answer that came in time.
       headersTimeout: 0,
       bodyTimeout: 0,
-      ...(tls ? { connect: { ca: tls.ca, cert: tls.cert, key: tls.key } } : {}),
+      ...(tls ? { connect: { ca: tls.ca, crl: tls.crl, cert: tls.cert, key: tls.key } } : {}),
     });
   }
 }

@@ -172,7 +172,7 @@ class SoapTranslator implements Translator {
   private newAgent(): https.Agent | undefined {
     const tls = this.backend.clientTls?.current;
     return tls
-      ? new https.Agent({ keepAlive: true, ca: tls.ca, cert: tls.cert, key: tls.key })
+      ? new https.Agent({ keepAlive: true, ca: tls.ca, crl: tls.crl, cert: tls.cert, key: tls.key })
       : undefined;
   }
 

@@ -50,9 +50,17 @@ export interface XroadConsumer {
   serviceClients: Record<string, string>;
 }
 
+/** The PEM material of a backend's `tls` block (`crl`: revocation lists of the CAs in `ca`). */
+export interface ClientTlsMaterial {
+  ca?: Buffer[];
+  crl?: Buffer[];
+  cert?: Buffer;
+  key?: Buffer;
+}
+
 export interface ClientTls {
-  readonly current: { ca?: Buffer[]; cert?: Buffer; key?: Buffer };
-  onChange(listener: (material: { ca?: Buffer[]; cert?: Buffer; key?: Buffer }) => void): void;
+  readonly current: ClientTlsMaterial;
+  onChange(listener: (material: ClientTlsMaterial) => void): void;
 }
 
 /** A call's deadline: its signal, and whether the backend's timeout (not a shutdown) aborted it. */

@@ -1,0 +1,100 @@
+// Revocation lists on the service port (`adapter.tls.crl`): a client certificate that clientCa
+// issued is refused at the handshake once its CA's list names it, counted and warned of as
+// revoked. A real adapter process over real TLS, the list read again on SIGHUP.
+
+import { expect } from "chai";
+import path from "node:path";
+import { Agent, request } from "undici";
+import { eventually, Harness, type SluiceProcess } from "../support/harness";
+import { createTestPki, type KeyPair, type TestPki } from "../support/test-pki";
+import { metricValue } from "./ops-support";
+
+const CLIENT = "EE/GOV/70000001/case-app";
+
+/** A POST to the service port at `url` over a fresh connection presenting `pair`. */
+async function post(url: string, ca: string, pair: KeyPair): Promise<number | Error> {
+  const agent = new Agent({ connect: { ca, cert: pair.cert, key: pair.key } });
+  try {
+    const answer = await request(`${url}/rest/personSearch`, {
+      method: "POST",
+      dispatcher: agent,
+      headers: { "x-road-client": CLIENT, "content-type": "application/json" },
+      body: '{"personalCode":"38002242718"}',
+    });
+    await answer.body.text();
+    return answer.statusCode;
+  } catch (error) {
+    return error as Error;
+  } finally {
+    await agent.close();
+  }
+}
+
+describe("revoked client certificates on the service port (adapter.tls.crl)", function () {
+  this.timeout(60_000);
+  const harness = new Harness();
+  let pki: TestPki; // Sluice's server certificate
+  let ssPki: TestPki; // the CA that issued the security server's internal TLS certificate
+  let internal: KeyPair;
+  let adapter: SluiceProcess;
+  let crl = "";
+
+  const postAs = (pair: KeyPair) => post(`https://127.0.0.1:${adapter.port}`, pki.ca.cert, pair);
+
+  before(async () => {
+    pki = createTestPki();
+    ssPki = createTestPki();
+    const server = pki.ca.issue("sluice", { cn: "localhost" });
+    internal = ssPki.ca.issue("ss-internal", { cn: "security-server-internal" });
+    crl = ssPki.ca.crl(path.join(harness.dir, "ss-ca.crl"));
+    await harness.startSim({ latencyMs: 0 });
+    harness.writeConfig({
+      adapter: {
+        tls: {
+          cert: server.certFile,
+          key: server.keyFile,
+          clientCa: ssPki.ca.certFile,
+          crl: ["ss-ca.crl"],
+        },
+      },
+      services: {
+        personSearch: { protocols: ["rest"], reply: { mode: "ack" }, backend: "legacy" },
+      },
+      backends: { legacy: { translator: "rest-json" } },
+    });
+    adapter = await harness.spawn("adapter");
+  });
+
+  after(async () => {
+    await harness.cleanup();
+    pki?.cleanup();
+    ssPki?.cleanup();
+  });
+
+  it("admits the security server's certificate before it is revoked, and refuses it after SIGHUP reads the new list", async () => {
+    expect(await postAs(internal)).to.equal(202);
+
+    ssPki.ca.revoke(internal);
+    ssPki.ca.crl(crl);
+    adapter.child.kill("SIGHUP");
+    await eventually(
+      async () => ((await postAs(internal)) instanceof Error ? true : undefined),
+      10_000,
+      "refused",
+    );
+    const revoked = async () =>
+      (await metricValue(adapter.adminUrl, "sluice_tls_handshake_refusals_total", {
+        reason: "revoked_certificate",
+      })) ?? 0;
+    await eventually(async () => ((await revoked()) >= 1 ? true : undefined), 10_000, "counted");
+    const warned = await eventually(
+      async () =>
+        adapter.lines.find(
+          (line) => line.msg === "TLS handshakes refused" && line.reason === "revoked_certificate",
+        ),
+      10_000,
+      "a warning naming the reason",
+    );
+    expect(warned).to.include({ level: "warn", code: "CERT_REVOKED" });
+  });
+});
