@@ -31,6 +31,16 @@ export interface DeadLetter {
   discardedAt: number | null;
   /** The note its discard was given (why, in the operator's words), else null. */
   discardNote: string | null;
+  /**
+   * The replay its discard replaced (one cancelled before any worker took it, or abandoned,
+   * below); absent when the discard replaced none, so entries without it compare as before.
+   */
+  discardReplaced?: string;
+  /**
+   * `discardReplaced` was claimed and never confirmed, its publisher gone: its id is now the
+   * marker of a refused submission, whose copy a worker dead-letters. Absent otherwise.
+   */
+  discardAbandoned?: true;
 }
 
 /**
@@ -159,6 +169,8 @@ const LISTED = [
   "replayedAs",
   "discardedAt",
   "discardNote",
+  "discardReplaced",
+  "discardAbandoned",
 ] as const;
 
 interface ScriptedRedis extends Redis {
@@ -196,7 +208,10 @@ export class DeadLetters {
 
   /** Records a dead letter with the request (its broker message body) kept for a replay. */
   async record(
-    entry: Omit<DeadLetter, "replayedAs" | "discardedAt" | "discardNote">,
+    entry: Omit<
+      DeadLetter,
+      "replayedAs" | "discardedAt" | "discardNote" | "discardReplaced" | "discardAbandoned"
+    >,
     request: Buffer,
   ): Promise<void> {
     const fields: Record<string, string> = {
@@ -336,6 +351,7 @@ export class DeadLetters {
 }
 
 function fromFields(fields: Record<string, string>): DeadLetter {
+  const discarded = fields.replayedAs === DISCARDED;
   return {
     id: fields.id,
     reason: fields.reason ?? "",
@@ -350,6 +366,10 @@ function fromFields(fields: Record<string, string>): DeadLetter {
     discardedAt:
       fields.replayedAs === DISCARDED && fields.discardedAt ? Number(fields.discardedAt) : null,
     discardNote: (fields.replayedAs === DISCARDED && fields.discardNote) || null,
+    ...(discarded && fields.discardReplaced ? { discardReplaced: fields.discardReplaced } : {}),
+    ...(discarded && fields.discardReplaced && fields.discardAbandoned
+      ? { discardAbandoned: true as const }
+      : {}),
   };
 }
 

@@ -12,9 +12,11 @@ import { AdminServer } from "../../shared/observability/admin-server";
 import { BackendPauses } from "../../shared/operator/backend-pauses";
 import { discardDeadLetters, replayDeadLetters } from "../../shared/operator/bulk-actions";
 import { Discarder } from "../../shared/operator/discard";
+import { cancelByOperator } from "../../shared/operator/operator-cancel";
 import { addOperatorRoutes } from "../../shared/operator/operator-routes";
 import type { JournalRecord } from "../../shared/operator/operator-journal";
 import { RecentFailures } from "../../shared/operator/recent-failures";
+import { redisKeys } from "../../shared/protocol/redis-keys";
 import { systemClock } from "../../shared/runtime/clock";
 import { whenReady } from "../../shared/store/redis";
 import {
@@ -26,6 +28,7 @@ import {
   testScope,
 } from "../support/broker-scope";
 import { call, type CallOptions } from "../support/harness";
+import { heldBroker } from "../support/held-broker";
 import { recordDeadLetter, requestMessage } from "../support/messages";
 
 const TOKEN = "a-bulk-discard-test-admin-token-0123456789";
@@ -354,5 +357,45 @@ describe("bulk discard of dead letters (real admin port, Redis and broker)", fun
       expect(entry).to.not.have.property("note");
     }
     expect((await deadLetters.get(plain))?.discardedAt).to.be.a("number");
+  });
+
+  it("shows which replay a discard replaced, and whether it was abandoned, in the API and the CLI", async () => {
+    const [cancelled, abandoned, plain] = await deadLettersOf("b", 3);
+    const replay = await replayerFor(scope, amqp).replay(cancelled);
+    expect(await cancelByOperator(store, replay.replayedAs!)).to.include({ result: "cancelled" });
+    // Claimed, its publisher stopped before the confirm and its publishing mark gone.
+    const held = heldBroker();
+    const holding = replayerFor(scope, amqp, { broker: held.broker }).replay(abandoned);
+    await held.publishing;
+    const claimed = (await deadLetters.get(abandoned))!.replayedAs!;
+    await redis.del(redisKeys(prefix).replayPublishing(claimed));
+    for (const id of [cancelled, abandoned, plain]) {
+      expect((await ask(`/admin/dead-letters/${id}/discard`)).json).to.include({
+        result: "discarded",
+      });
+    }
+    held.settle(true);
+    await holding;
+
+    const shown = async (id: string) => ({
+      api: (await ask(`/admin/dead-letters/${id}`, { method: "GET" })).json,
+      cli: JSON.parse((await cli("show", id)).printed),
+    });
+    for (const side of Object.values(await shown(cancelled))) {
+      expect(side).to.include({ replayedAs: null, discardReplaced: replay.replayedAs });
+      expect(side).to.not.have.property("discardAbandoned");
+    }
+    for (const side of Object.values(await shown(abandoned))) {
+      expect(side).to.include({
+        replayedAs: null,
+        discardReplaced: claimed,
+        discardAbandoned: true,
+      });
+    }
+    for (const side of Object.values(await shown(plain))) {
+      expect(side).to.include({ replayedAs: null });
+      expect(side).to.not.have.any.keys("discardReplaced", "discardAbandoned");
+    }
+    await queued();
   });
 });

@@ -4,11 +4,9 @@
 
 import { expect } from "chai";
 import { parseOperatorArgs, runOperatorCommand } from "../../cli/operator-commands";
-import type { Broker } from "../../shared/broker/amqp";
 import { Discarder, REPLAY_IN_PROGRESS } from "../../shared/operator/discard";
 import { actionAnswer } from "../../shared/operator/operator-answers";
 import { NO_SUCH_DEAD_LETTER } from "../../shared/operator/replay";
-import { SluiceError } from "../../shared/protocol/errors";
 import { cancelByOperator } from "../../shared/operator/operator-cancel";
 import { redisKeys } from "../../shared/protocol/redis-keys";
 import { whenReady } from "../../shared/store/redis";
@@ -19,6 +17,7 @@ import {
   takeQueued,
   testScope,
 } from "../support/broker-scope";
+import { heldBroker } from "../support/held-broker";
 import { recordDeadLetter, requestMessage } from "../support/messages";
 
 describe("discarding a dead letter (real broker and Redis)", function () {
@@ -193,22 +192,6 @@ describe("discarding a dead letter (real broker and Redis)", function () {
   });
 
   /** A broker whose publish waits until `settle` is called, then refuses it or takes it. */
-  function heldBroker() {
-    let started!: () => void;
-    let settle!: (refuse: boolean) => void;
-    const publishing = new Promise<void>((resolve) => (started = resolve));
-    const settled = new Promise<boolean>((resolve) => (settle = resolve));
-    const broker = {
-      publish: async () => {
-        started();
-        if (await settled) {
-          throw new SluiceError("Unavailable", "message broker unavailable", { retryAfter: 5 });
-        }
-      },
-    } as unknown as Broker;
-    return { broker, publishing, settle };
-  }
-
   it("refuses a discard while a replay's publish waits for the broker, and discards once it was refused", async () => {
     const id = await recordDeadLetter(deadLetters, requestMessage());
     const held = heldBroker();
