@@ -18,7 +18,7 @@ import { CANCELLED_LINK_LUA, NO_SUCH_DEAD_LETTER, REPLAY_PUBLISHING_LUA } from "
 
 // KEYS: dead-letter entry, then the dead letters' tally's members, groups, counts, then the
 // record and the publishing mark of the replay its caller expects the link to name (else any
-// keys); ARGV: id, now, token, that replay's id (else ""), "1" when a link to it, cancelled,
+// keys), then the original message's record; ARGV: id, now, token, that replay's id (else ""), "1" when a link to it, cancelled,
 // may be replaced (else ""), the operator's note of why (else ""), kept in the record's
 // discardNote beside discardedAt (the journal keeps it too).
 // A link other than the one expected is answered ("relinked", the link) for its caller to ask
@@ -38,6 +38,9 @@ import { CANCELLED_LINK_LUA, NO_SUCH_DEAD_LETTER, REPLAY_PUBLISHING_LUA } from "
 // record becomes the marker of a refused submission, as UNCLAIM leaves after a refused publish,
 // and a worker that gets the copy dead-letters it instead of calling the backend. A worker that
 // took it first made it "replayed" (taken), and a resume that set the mark again "publishing".
+// The original message's record stops naming that replay (as UNCLAIM leaves it after a refused
+// publish): its id is no message any more, only the marker; the dead letter keeps the link in
+// discardReplaced. A cancelled replay replaced stays named there: its own record says cancelled.
 const DISCARD = `${TALLY_LUA}${CANCELLED_LINK_LUA}${REPLAY_PUBLISHING_LUA}
 local function replay_abandoned(key, mark)
   return redis.call("EXISTS", mark) == 0 and replay_unsettled(key)
@@ -66,6 +69,9 @@ if f[1] then
     redis.call("DEL", KEYS[5])
     redis.call("HSET", KEYS[5], "refused", "1")
     if ttl > 0 then redis.call("PEXPIRE", KEYS[5], ttl) end
+    if redis.call("HGET", KEYS[7], "replayedAs") == f[1] then
+      redis.call("HDEL", KEYS[7], "replayedAs")
+    end
     abandoned = "abandoned"
   end
 end
@@ -145,7 +151,7 @@ export class Discarder {
   ) {
     this.redis = redis as ScriptedRedis;
     if (!("sluiceDeadLetterDiscard" in redis)) {
-      redis.defineCommand("sluiceDeadLetterDiscard", { numberOfKeys: 6, lua: DISCARD });
+      redis.defineCommand("sluiceDeadLetterDiscard", { numberOfKeys: 7, lua: DISCARD });
     }
   }
 
@@ -170,6 +176,7 @@ export class Discarder {
         ...this.deadLetters.tally.scriptKeys,
         keys.tx(linked || id),
         keys.replayPublishing(linked || id),
+        keys.tx(id),
         id,
         String(Date.now()),
         token,

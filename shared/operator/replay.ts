@@ -231,12 +231,17 @@ export interface ReplayResult {
   resumed?: boolean;
   /**
    * `already` because an operator discarded the dead letter (when, if known): nothing is sent,
-   * and a replay never undoes a discard. With `replayedAs`, the discard came while that replay's
-   * publish awaited the broker, its publishing mark expired: the copy the broker took is
+   * and a replay never undoes a discard. With `discardReplaced`, the discard came while that
+   * replay's publish awaited the broker, its publishing mark expired: the copy the broker took is
    * dead-lettered by the worker that meets it (`note` says so).
    */
   discarded?: true;
   discardedAt?: string;
+  /**
+   * With `discarded`: the replay this request published, which the discard replaced while its
+   * publish awaited the broker (the dead letter's own `discardReplaced`); it is no replay of it.
+   */
+  discardReplaced?: string;
   /** The earlier replay, cancelled before any worker took it, that this one replaces. */
   previousReplay?: string;
   mayHaveReachedBackend?: boolean;
@@ -738,7 +743,8 @@ function discardedBefore(id: string, at: number | null): ReplayResult {
 function discardedWhilePublishing(id: string, replayId: string): ReplayResult {
   return {
     id,
-    replayedAs: replayId,
+    replayedAs: null,
+    discardReplaced: replayId,
     result: "already",
     discarded: true,
     note: `an operator discarded this dead letter while replay ${replayId} waited for the broker's confirm (its publishing mark had expired): the broker took that copy, and the worker that meets it dead-letters it (no_transaction) instead of calling the backend`,

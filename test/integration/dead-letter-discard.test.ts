@@ -18,7 +18,7 @@ import {
   testScope,
 } from "../support/broker-scope";
 import { heldBroker } from "../support/held-broker";
-import { recordDeadLetter, requestMessage } from "../support/messages";
+import { recordDeadLetter, requestMessage, transactionMeta } from "../support/messages";
 
 describe("discarding a dead letter (real broker and Redis)", function () {
   this.timeout(30_000);
@@ -178,6 +178,7 @@ describe("discarding a dead letter (real broker and Redis)", function () {
         ...deadLetters.tally.scriptKeys,
         keys.tx(replay.replayedAs!),
         keys.replayPublishing(replay.replayedAs!),
+        keys.tx(id),
         id,
         String(Date.now()),
         "one-token",
@@ -271,7 +272,12 @@ describe("discarding a dead letter (real broker and Redis)", function () {
     // Its publisher was alive after all, only slow, and the broker confirms it now: the copy is
     // the refused marker's (the worker dead-letters it), so its caller is not told it was replayed.
     stalled.settle(false);
-    expect(await stalling).to.include({ result: "already", discarded: true, replayedAs: claimed });
+    expect(await stalling).to.include({
+      result: "already",
+      discarded: true,
+      replayedAs: null,
+      discardReplaced: claimed,
+    });
     expect(await redis.hgetall(keys.tx(claimed))).to.deep.equal({ refused: "1" });
 
     // In bulk too: the run selects it, as a discard by id takes it.
@@ -304,6 +310,37 @@ describe("discarding a dead letter (real broker and Redis)", function () {
     });
     held.settle(false);
     await holding;
+    expect(await queued()).to.deep.equal([]);
+  });
+
+  it("leaves no link to an abandoned replay a discard replaced, but in discardReplaced", async () => {
+    const keys = redisKeys(prefix);
+    const request = requestMessage();
+    await store.create(transactionMeta({ id: request.id, createdAt: request.createdAt }));
+    const id = await recordDeadLetter(deadLetters, request);
+    const held = heldBroker();
+    const holding = replayerFor(scope, amqp, { broker: held.broker }).replay(id);
+    await held.publishing;
+    const claimed = (await deadLetters.get(id))!.replayedAs!;
+    expect((await store.get(id))?.replayedAs).to.equal(claimed);
+    await redis.del(keys.replayPublishing(claimed));
+    expect(await new Discarder(redis, deadLetters).discard(id)).to.include({
+      result: "discarded",
+      previousReplay: claimed,
+    });
+    // The original's status names no replay (the claimed id is only a refusal marker now); the
+    // dead letter keeps the link where a discard keeps it, as the API and the CLI show it.
+    expect((await store.get(id))?.replayedAs ?? null).to.equal(null);
+    expect(await deadLetters.get(id)).to.include({ replayedAs: null, discardReplaced: claimed });
+    const shown = JSON.parse((await cli("show", id)).printed);
+    expect(shown).to.include({
+      replayedAs: null,
+      discardReplaced: claimed,
+      discardAbandoned: true,
+    });
+    held.settle(false);
+    expect(await holding).to.include({ replayedAs: null, discardReplaced: claimed });
+    expect((await store.get(id))?.replayedAs ?? null).to.equal(null);
     expect(await queued()).to.deep.equal([]);
   });
 
