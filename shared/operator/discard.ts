@@ -14,6 +14,7 @@ import {
 } from "./operator-answers";
 import { TALLY_LUA } from "./pending-tally";
 import { redisKeys } from "../protocol/redis-keys";
+import { REFUSED_BY_DISCARD } from "../store/transaction-store";
 import { CANCELLED_LINK_LUA, NO_SUCH_DEAD_LETTER, REPLAY_PUBLISHING_LUA } from "./replay";
 
 // KEYS: dead-letter entry, then the dead letters' tally's members, groups, counts, then the
@@ -67,7 +68,7 @@ if f[1] then
     local ttl = redis.call("PTTL", KEYS[5])
     if ttl <= 0 then ttl = redis.call("PTTL", KEYS[1]) end
     redis.call("DEL", KEYS[5])
-    redis.call("HSET", KEYS[5], "refused", "1")
+    redis.call("HSET", KEYS[5], "refused", "1", "refusedBy", "${REFUSED_BY_DISCARD}")
     if ttl > 0 then redis.call("PEXPIRE", KEYS[5], ttl) end
     if redis.call("HGET", KEYS[7], "replayedAs") == f[1] then
       redis.call("HDEL", KEYS[7], "replayedAs")

@@ -155,8 +155,11 @@ if redis.call("HGET", KEYS[2], "replayedAs") == ARGV[1] then
   if ARGV[4] ~= "" then redis.call("HSET", KEYS[2], "replayedAs", ARGV[4])
   else redis.call("HDEL", KEYS[2], "replayedAs") end
 end
+-- A discard that replaced this replay meanwhile said why it is refused: a copy is its.
+local by = redis.call("HGET", KEYS[3], "refusedBy")
 redis.call("DEL", KEYS[3], KEYS[4])
 redis.call("HSET", KEYS[3], "refused", "1")
+if by then redis.call("HSET", KEYS[3], "refusedBy", by) end
 redis.call("PEXPIRE", KEYS[3], ARGV[2])
 return 1`;
 

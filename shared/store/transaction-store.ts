@@ -88,6 +88,12 @@ function markPublishedLua(first: string): string {
 end`;
 }
 
+/**
+ * The `refusedBy` of a refusal marker a dead letter's discard left in place of its abandoned
+ * replay (discard.ts): that copy was withdrawn by an operator, not refused to a caller.
+ */
+export const REFUSED_BY_DISCARD = "discard";
+
 /** What CREATE_MANY answers for a message whose submission was refused before it ran. */
 const REFUSED_CREATE = "refused";
 
@@ -1229,6 +1235,14 @@ export class TransactionStore {
    */
   async watch(id: string, instance: string): Promise<State | null> {
     return (await this.redis.sluiceWatch(this.key(id), instance)) as State | null;
+  }
+
+  /**
+   * Whether the refusal marker of `id` was left by an operator's discard (REFUSED_BY_DISCARD)
+   * rather than by a publish its caller was told failed: the worker's dead letter says which.
+   */
+  async refusedByDiscard(id: string): Promise<boolean> {
+    return (await this.redis.hget(this.key(id), "refusedBy")) === REFUSED_BY_DISCARD;
   }
 
   /**

@@ -2,6 +2,7 @@
 // by a bulk run or by its id, no longer counts as waiting, is journaled; and of a discard and a
 // replay of the same dead letter asked at once, exactly one wins.
 
+import type { ConsumeMessage } from "amqplib";
 import { expect } from "chai";
 import { parseOperatorArgs, runOperatorCommand } from "../../cli/operator-commands";
 import { Discarder, REPLAY_IN_PROGRESS } from "../../shared/operator/discard";
@@ -10,15 +11,20 @@ import { NO_SUCH_DEAD_LETTER } from "../../shared/operator/replay";
 import { cancelByOperator } from "../../shared/operator/operator-cancel";
 import { redisKeys } from "../../shared/protocol/redis-keys";
 import { whenReady } from "../../shared/store/redis";
+import { REFUSED_BY_DISCARD } from "../../shared/store/transaction-store";
 import {
   type BrokerSide,
   connectBroker,
+  processorFor,
   replayerFor,
   takeQueued,
   testScope,
 } from "../support/broker-scope";
 import { heldBroker } from "../support/held-broker";
 import { recordDeadLetter, requestMessage, transactionMeta } from "../support/messages";
+
+/** What a discard leaves of an abandoned replay's record: the marker of a refused submission. */
+const DISCARD_MARKER = { refused: "1", refusedBy: REFUSED_BY_DISCARD };
 
 describe("discarding a dead letter (real broker and Redis)", function () {
   this.timeout(30_000);
@@ -262,7 +268,7 @@ describe("discarding a dead letter (real broker and Redis)", function () {
         `^${stopped}: discarded at \\S+ \\(in place of replay ${claimed}, never confirmed, its publisher gone\\)$`,
       ),
     );
-    expect(await redis.hgetall(keys.tx(claimed))).to.deep.equal({ refused: "1" });
+    expect(await redis.hgetall(keys.tx(claimed))).to.deep.equal(DISCARD_MARKER);
     expect((await deadLetters.get(stopped))!.discardedAt).to.be.a("number");
     expect(await replayerFor(scope, amqp).replay(stopped)).to.include({
       result: "already",
@@ -278,7 +284,7 @@ describe("discarding a dead letter (real broker and Redis)", function () {
       replayedAs: null,
       discardReplaced: claimed,
     });
-    expect(await redis.hgetall(keys.tx(claimed))).to.deep.equal({ refused: "1" });
+    expect(await redis.hgetall(keys.tx(claimed))).to.deep.equal(DISCARD_MARKER);
 
     // In bulk too: the run selects it, as a discard by id takes it.
     const bulk = await recordDeadLetter(deadLetters, requestMessage());
@@ -344,6 +350,43 @@ describe("discarding a dead letter (real broker and Redis)", function () {
     expect(await queued()).to.deep.equal([]);
   });
 
+  it("dead-letters a copy of an abandoned replay the broker took as discarded by an operator, never calling the backend", async () => {
+    const keys = redisKeys(prefix);
+    const id = await recordDeadLetter(deadLetters, requestMessage());
+    const held = heldBroker();
+    const holding = replayerFor(scope, amqp, { broker: held.broker }).replay(id);
+    await held.publishing;
+    const claimed = (await deadLetters.get(id))!.replayedAs!;
+    await redis.del(keys.replayPublishing(claimed));
+    expect(await new Discarder(redis, deadLetters).discard(id)).to.include({
+      result: "discarded",
+      previousReplayAbandoned: true,
+    });
+    // The publisher was only slow: the broker took its copy, which a worker now meets.
+    held.settle(false);
+    await holding;
+    const calls: string[] = [];
+    const processor = processorFor(scope, amqp, {
+      translator: {
+        call: async (request) => {
+          calls.push(request.id);
+          return [];
+        },
+      },
+      shutdown: new AbortController().signal,
+      deadLetters,
+    });
+    const copy = { content: held.published(), fields: {}, properties: { headers: {} } };
+    expect(await processor.process(copy as unknown as ConsumeMessage)).to.equal("ack");
+    expect(calls).to.deep.equal([]);
+    const dead = (await deadLetters.get(claimed))!;
+    expect(dead).to.include({ reason: "no_transaction", attempts: 0 });
+    expect(dead.error).to.match(/discarded by an operator/);
+    expect(dead.error).to.not.match(/refused to its caller|no broker confirm/);
+    const queued = await amqp.channel.get(names.deadLetterQueue, { noAck: true });
+    expect(queued && queued.properties.headers?.["x-sluice-reason"]).to.equal("no_transaction");
+  });
+
   it("answers a replay that read the dead letter before a discard replaced its abandoned replay as discarded", async () => {
     const keys = redisKeys(prefix);
     const id = await recordDeadLetter(deadLetters, requestMessage());
@@ -363,7 +406,7 @@ describe("discarding a dead letter (real broker and Redis)", function () {
     const readBefore = Object.create(deadLetters, { get: { value: async () => stale } });
     const late = await replayerFor(scope, amqp, { deadLetters: readBefore }).replay(id);
     expect(late).to.include({ result: "already", discarded: true });
-    expect(await redis.hgetall(keys.tx(claimed))).to.deep.equal({ refused: "1" });
+    expect(await redis.hgetall(keys.tx(claimed))).to.deep.equal(DISCARD_MARKER);
     expect(await queued()).to.deep.equal([]);
   });
 

@@ -175,9 +175,17 @@ export class MessageLook {
     if (current === "refused") {
       // The adapter could not get the broker's confirm in time and told its caller 503: the
       // broker took the message after all, but the caller will resubmit. Never process it.
-      log.warn("submission refused to its caller; dead-lettered");
+      // A marker a discard left in place of an abandoned replay: an operator withdrew it.
+      const discarded = await store.refusedByDiscard(request.id);
+      log.warn(
+        discarded
+          ? "replay discarded by an operator; dead-lettered"
+          : "submission refused to its caller; dead-lettered",
+      );
       await this.deadLetter.publish(message.content, "no_transaction", request.id, {
-        error: "the submission was refused to its caller (no broker confirm in time)",
+        error: discarded
+          ? "the submission was discarded by an operator (its dead letter was discarded while this replay's publish awaited the broker's confirm)"
+          : "the submission was refused to its caller (no broker confirm in time)",
         attempts: 0,
       });
       return "ack";
