@@ -19,9 +19,9 @@ import { CANCELLED_LINK_LUA, NO_SUCH_DEAD_LETTER, REPLAY_PUBLISHING_LUA } from "
 
 // KEYS: dead-letter entry, then the dead letters' tally's members, groups, counts, then the
 // record and the publishing mark of the replay its caller expects the link to name (else any
-// keys), then the original message's record; ARGV: id, now, token, that replay's id (else ""), "1" when a link to it, cancelled,
-// may be replaced (else ""), the operator's note of why (else ""), kept in the record's
-// discardNote beside discardedAt (the journal keeps it too).
+// keys), then the original message's record; ARGV: id, now, token, that replay's id (else
+// ""), "1" when a link to it, cancelled, may be replaced (else ""), the operator's note of why
+// (else ""), kept in the record's discardNote beside discardedAt (the journal keeps it too).
 // A link other than the one expected is answered ("relinked", the link) for its caller to ask
 // again with that replay's keys: a script reads only the keys it is given.
 // The same discard run again (ioredis resends a command whose reply a reconnect lost) finds its
