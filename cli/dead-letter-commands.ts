@@ -215,5 +215,13 @@ function replayLine(r: ReplayResult | ReplayPreview): string {
     return `${r.id}: would replay (backend ${r.backend})${r.mayHaveReachedBackend ? "; the backend may already have seen the original" : ""}`;
   }
   const replacing = r.previousReplay ? ` (in place of ${r.previousReplay}, cancelled)` : "";
-  return `${r.id}: ${r.result}${r.type ? ` (${r.type})` : ""}${r.replayedAs ? ` as ${r.replayedAs}` : ""}${replacing}${r.error ? `: ${terminalLine(r.error)}` : ""}`;
+  return `${r.id}: ${r.result}${r.type ? ` (${r.type})` : ""}${r.replayedAs ? ` as ${r.replayedAs}` : ""}${replacing}${discardedWhy(r)}${r.error ? `: ${terminalLine(r.error)}` : ""}`;
+}
+
+/** Why a replay found nothing to do: the dead letter was discarded (when; the replay it withdrew). */
+function discardedWhy(r: ReplayResult): string {
+  if (!r.discarded) return "";
+  const at = r.discardedAt ? ` at ${r.discardedAt}` : "";
+  const withdrawn = r.discardReplaced ? `; replay ${r.discardReplaced} withdrawn` : "";
+  return ` (discarded${at}${withdrawn})`;
 }

@@ -313,6 +313,8 @@ describe("operator controls (admin token, dead letters, replay, lookup)", functi
       const replay = await sluiceCliLater(["dead-letters", "replay", ids[0], "--json"]);
       expect(replay.status, replay.stderr).to.equal(0);
       expect(JSON.parse(replay.stdout)).to.include({ result: "already", discarded: true });
+      const line = await sluiceCliLater(["dead-letters", "replay", ids[0]]);
+      expect(line.stdout).to.match(new RegExp(`^${ids[0]}: already \\(discarded at \\S+\\)$`, "m"));
       const waiting = await admin("/admin/dead-letters?backend=flaky&replayed=no");
       expect(waiting.json.deadLetters.map((e: { id: string }) => e.id)).to.not.include.members(ids);
 
