@@ -19,7 +19,10 @@ import { headersOf, ROOT_CONTEXT, type Context } from "../shared/observability/t
 import { isTerminal, type Transaction } from "../shared/store/transaction-store";
 import { CallbackDeliverer, type Settlement } from "./callback-deliverer";
 import { jobLogRefs, jobRefs, type CallbackJob } from "../shared/protocol/callback-job";
+import { deliveryLimitKeptMessage } from "../shared/broker/delivery-limit";
 import {
+  CALLBACK_DELIVERY_LIMIT,
+  CALLBACKS_POLICY,
   callbackQueues,
   callbackTopology,
   deadQueuePolicyCommand,
@@ -98,6 +101,9 @@ export async function startCallbackDelivery(
     ttlMs: config.retentionMs,
   };
   let warnedUnbounded = false;
+  // And a quorum callbacks declared without its delivery limit: used as it is, with one warning
+  // giving the policy that gives it the limit (docs/reliability.md, "The callbacks queue").
+  let warnedLimit = false;
   const channel = broker.channel("callbacks", (ch) =>
     declareCallbackTopology(ch, topology, {
       probe: () => broker.probeChannel(),
@@ -112,6 +118,19 @@ export async function startCallbackDelivery(
             "nothing removes its records. Bound it with a policy: " +
             `${deadQueuePolicyCommand(queue, deadBound)}; see docs/operations.md ` +
             "'Changing queue settings'",
+        );
+      },
+      onDeliveryLimitKept: (queue) => {
+        if (warnedLimit) return;
+        warnedLimit = true;
+        log.warn(
+          { queue, deliveryLimit: CALLBACK_DELIVERY_LIMIT },
+          deliveryLimitKeptMessage(
+            "the callbacks queue",
+            queue,
+            CALLBACKS_POLICY,
+            CALLBACK_DELIVERY_LIMIT,
+          ),
         );
       },
       onClassic: (queues) => {

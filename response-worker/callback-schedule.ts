@@ -11,6 +11,7 @@ import {
   queueExists,
   tryDeclare,
 } from "../shared/broker/queue-probe";
+import { deliveryLimitPolicyCommand, exactQueuePattern } from "../shared/broker/delivery-limit";
 
 /** 5 s, 5 min, 30 min, 2 h, 5 h, 10 h: seven attempts over about 17.5 hours. */
 export const DEFAULT_CALLBACK_BACKOFF_MS: readonly number[] = [
@@ -114,10 +115,36 @@ export function tierQueueArguments(
   };
 }
 
-/** Arguments of the delivery queue of callback jobs: quorum, like every durable queue. */
+/**
+ * How often a job in `callbacks` may be handed back before the broker drops it. A response
+ * worker hands a job back (a requeue, which counts as a delivery, as does a job returned by a
+ * response worker that crashed or lost its channel holding it) a second after failing to settle
+ * it while Redis or the broker is out of reach, and the broker delivers it again at once: about
+ * once a second, so 1 000 000 keep it through an outage of some eleven days, longer than the
+ * default `retention` (7 days), after which the message's record, and with it what the job
+ * would deliver, is gone anyway. Without a limit of its own, RabbitMQ 4 gives a quorum queue
+ * one of 20, and `callbacks` has no dead-letter exchange: a Redis outage of some twenty seconds
+ * would drop the job and leave its delivery `pending` with nothing to deliver it again.
+ */
+export const CALLBACK_DELIVERY_LIMIT = 1_000_000;
+
+/** Arguments of the delivery queue of callback jobs: quorum, with its own delivery limit. */
 export const CALLBACK_QUEUE_ARGUMENTS: Readonly<Record<string, unknown>> = {
   "x-queue-type": "quorum",
+  "x-delivery-limit": CALLBACK_DELIVERY_LIMIT,
 };
+
+/** The policy giving `callbacks` its delivery limit (see `callbacksPolicyCommand`). */
+export const CALLBACKS_POLICY = "sluice-callbacks";
+
+/**
+ * The operator's fix for a `callbacks` an earlier release declared without its delivery limit:
+ * a policy with the same limit, which the broker applies to the live queue. Its pattern matches
+ * that queue alone, so it overlaps neither `callbacks.dead`'s policy nor the watch queue's.
+ */
+export function callbacksPolicyCommand(queue: string): string {
+  return deliveryLimitPolicyCommand(CALLBACKS_POLICY, queue, CALLBACK_DELIVERY_LIMIT);
+}
 
 /**
  * How much of `callbacks.dead` the broker keeps. Nothing consumes that queue: it is the audit
@@ -156,7 +183,7 @@ export function deadQueueArguments(bound: DeadQueueBound): Record<string, unknow
  * the broker applies to the live queue without a redeclaration.
  */
 export function deadQueuePolicyCommand(queue: string, bound: DeadQueueBound): string {
-  const pattern = `^${queue.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`;
+  const pattern = exactQueuePattern(queue);
   const definition = JSON.stringify({
     "max-length": bound.maxLength,
     overflow: "drop-head",
@@ -196,6 +223,11 @@ export interface DeclareCallbackOptions {
    * release's declaration, classic or quorum, or another bound): it is used as it is.
    */
   onUnboundedDead?: (queue: string) => void;
+  /**
+   * Told, given `probe`, when `callbacks` exists as a quorum queue without its delivery limit
+   * (an earlier release's declaration): it is used as it is.
+   */
+  onDeliveryLimitKept?: (queue: string) => void;
 }
 
 /**
@@ -226,7 +258,9 @@ async function queueKind(
  * queue: that one is used as it is (nothing in it is lost, the service keeps running) and
  * reported to `options.onClassic`; docs/operations.md says how to move it to quorum. Likewise
  * a `callbacks.dead` declared without `options.deadBound` is used as it is and reported to
- * `options.onUnboundedDead` (the operator bounds it with a policy), never refused.
+ * `options.onUnboundedDead` (the operator bounds it with a policy), never refused, and a quorum
+ * `callbacks` declared without its delivery limit is used as it is and reported to
+ * `options.onDeliveryLimitKept` (the operator gives the limit with a policy).
  */
 export async function declareCallbackTopology(
   channel: Pick<Channel, "assertQueue" | "checkQueue">,
@@ -252,7 +286,12 @@ export async function declareCallbackTopology(
       });
     return kind;
   };
-  await declare(topology.delivery, { ...CALLBACK_QUEUE_ARGUMENTS }, undefined);
+  if (
+    (await declare(topology.delivery, { ...CALLBACK_QUEUE_ARGUMENTS }, undefined, true)) ===
+    "existing"
+  ) {
+    options.onDeliveryLimitKept?.(topology.delivery);
+  }
   const deadArguments = deadQueueArguments(options.deadBound ?? DEFAULT_DEAD_QUEUE_BOUND);
   if ((await declare(topology.dead, deadArguments, undefined, true)) !== "quorum") {
     options.onUnboundedDead?.(topology.dead);

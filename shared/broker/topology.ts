@@ -6,6 +6,7 @@ import type { Logger } from "pino";
 import type { BackendConfig, SluiceConfig } from "../config/config";
 import { RESPONSES_ROUTING_KEY, type TopologyNames } from "../protocol/names";
 import type { Broker } from "./amqp";
+import { deliveryLimitKeptMessage, deliveryLimitPolicyCommand } from "./delivery-limit";
 import { orderedQueueArguments, partitionBindings } from "./ordering";
 import {
   isInequivalentDeclaration,
@@ -41,10 +42,10 @@ export function deadLetterWatchArguments(): Record<string, unknown> {
  * limit, which the broker applies to the live queue.
  */
 export function watchPolicyCommand(queue: string): string {
-  const pattern = `^${queue.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`;
-  const definition = JSON.stringify({ "delivery-limit": WATCH_DELIVERY_LIMIT });
-  return `rabbitmqctl set_policy --apply-to queues --priority 10 sluice-dead-letter-watch '${pattern}' '${definition}'`;
+  return deliveryLimitPolicyCommand(WATCH_POLICY, queue, WATCH_DELIVERY_LIMIT);
 }
+
+const WATCH_POLICY = "sluice-dead-letter-watch";
 
 export interface TopologyOptions {
   /**
@@ -69,7 +70,12 @@ export function roleTopologyOptions(broker: Broker, log: Logger): TopologyOption
       toldOfKeptWatch.add(broker);
       log.warn(
         { queue, deliveryLimit: WATCH_DELIVERY_LIMIT },
-        `the dead-letter watch queue exists without its delivery limit (an earlier release declared it) and is used as it is; on RabbitMQ 4 the broker's default of 20 applies to it. Give it the limit with: ${watchPolicyCommand(queue)}`,
+        deliveryLimitKeptMessage(
+          "the dead-letter watch queue",
+          queue,
+          WATCH_POLICY,
+          WATCH_DELIVERY_LIMIT,
+        ),
       );
     },
   };

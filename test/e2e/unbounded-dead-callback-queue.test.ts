@@ -7,10 +7,7 @@ import { expect } from "chai";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import * as amqplib from "amqplib";
-import {
-  CALLBACK_QUEUE_ARGUMENTS,
-  callbackTopology,
-} from "../../response-worker/callback-schedule";
+import { callbackTopology } from "../../response-worker/callback-schedule";
 import { AMQP_URL, call, eventually, Harness, type SluiceProcess } from "../support/harness";
 
 const run = promisify(execFile);
@@ -52,7 +49,7 @@ describe("an upgrade with an unbounded callbacks.dead of an earlier release", fu
     const channel = await connection.createChannel();
     await channel.assertQueue(topology.dead, {
       durable: true,
-      arguments: { ...CALLBACK_QUEUE_ARGUMENTS },
+      arguments: { "x-queue-type": "quorum" },
     });
     await channel.close();
     await publish(["old-1", "old-2", "old-3", "old-4"]);

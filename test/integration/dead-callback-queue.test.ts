@@ -17,6 +17,9 @@ import {
 } from "../../response-worker/callback-schedule";
 import { AMQP_URL } from "../support/harness";
 
+/** A callback queue as the first releases with quorum callback queues declared it. */
+const EARLIER_QUORUM = { "x-queue-type": "quorum" };
+
 describe("callbacks.dead (RabbitMQ): bounded, and kept as it is when declared otherwise", () => {
   const bound: DeadQueueBound = { maxLength: 3, ttlMs: 3_600_000 };
   const topologies: CallbackTopology[] = [];
@@ -109,15 +112,12 @@ describe("callbacks.dead (RabbitMQ): bounded, and kept as it is when declared ot
   it("uses an earlier release's unbounded quorum callbacks.dead as it is, and reports it", async () => {
     const t = topology();
     const channel = await connection.createChannel();
-    await channel.assertQueue(t.dead, {
-      durable: true,
-      arguments: { ...CALLBACK_QUEUE_ARGUMENTS },
-    });
+    await channel.assertQueue(t.dead, { durable: true, arguments: EARLIER_QUORUM });
     await channel.close();
     await publish(t.dead, ["old"]);
     const reported = await declare(t);
     expect(reported).to.deep.equal({ classic: [], unbounded: [t.dead] });
-    expect(await takes(t.dead, { ...CALLBACK_QUEUE_ARGUMENTS })).to.equal(true);
+    expect(await takes(t.dead, EARLIER_QUORUM)).to.equal(true);
     expect(await drain(t.dead)).to.deep.equal(["old", "after declaring"]);
     // The other callback queues are declared as usual, bounded dead queue or not.
     expect(await takes(t.delivery, { ...CALLBACK_QUEUE_ARGUMENTS })).to.equal(true);

@@ -16,6 +16,7 @@ import { Replayer, type ReplayDeps } from "../../shared/operator/replay";
 import { topologyNames, type TopologyNames } from "../../shared/protocol/names";
 import { createRedis } from "../../shared/store/redis";
 import { TransactionStore } from "../../shared/store/transaction-store";
+import { CALLBACK_QUEUE_ARGUMENTS } from "../../response-worker/callback-schedule";
 import { Correlator, type CorrelatorDeps } from "../../response-worker/correlator";
 import {
   RequestProcessor,
@@ -134,7 +135,8 @@ export async function connectBroker(
 }
 
 /**
- * Declares the scope's callbacks queue (a quorum queue, as the response worker declares it) on
+ * Declares the scope's callbacks queue (as the response worker declares it: quorum, with its
+ * delivery limit) on
  * `amqp`'s reading channel, for a test whose publisher declares nothing: redelivered dead
  * callbacks are published there.
  */
@@ -144,7 +146,7 @@ export async function declareCallbacksQueue(
 ): Promise<void> {
   await amqp.channel.assertQueue(names.callbacksQueue, {
     durable: true,
-    arguments: { "x-queue-type": "quorum" },
+    arguments: { ...CALLBACK_QUEUE_ARGUMENTS },
   });
 }
 

@@ -1,5 +1,7 @@
 import { expect } from "chai";
 import {
+  CALLBACK_QUEUE_ARGUMENTS,
+  callbacksPolicyCommand,
   DEFAULT_CALLBACK_BACKOFF_MS,
   asideTier,
   callbackTopology,
@@ -94,5 +96,26 @@ describe("callback schedule", () => {
     expect(pattern.test("t-1a2b+c.callbacks.dead")).to.equal(true);
     expect(pattern.test("t-1a2bbc.callbacks.dead")).to.equal(false);
     expect(pattern.test("t-1a2b+c.callbacks.dead.old")).to.equal(false);
+  });
+
+  it("gives callbacks a delivery limit of its own, far above RabbitMQ 4's default of 20", () => {
+    expect(CALLBACK_QUEUE_ARGUMENTS).to.deep.equal({
+      "x-queue-type": "quorum",
+      "x-delivery-limit": 1_000_000,
+    });
+  });
+
+  it("gives the policy for a callbacks queue without its limit, matching that queue only", () => {
+    expect(callbacksPolicyCommand("callbacks")).to.equal(
+      "rabbitmqctl set_policy --apply-to queues --priority 10 sluice-callbacks '^callbacks$' " +
+        "'{\"delivery-limit\":1000000}'",
+    );
+    const command = callbacksPolicyCommand("t-1a2b+c.callbacks");
+    const pattern = new RegExp(/'(\^[^']+)'/.exec(command)![1]);
+    expect(pattern.test("t-1a2b+c.callbacks")).to.equal(true);
+    expect(pattern.test("t-1a2bbc.callbacks")).to.equal(false);
+    // Not callbacks.dead nor a delay queue: each keeps its own policy, if it has one.
+    expect(pattern.test("t-1a2b+c.callbacks.dead")).to.equal(false);
+    expect(pattern.test("t-1a2b+c.callbacks.delay.5000ms")).to.equal(false);
   });
 });
