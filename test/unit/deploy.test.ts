@@ -311,6 +311,7 @@ describe("deployment files", () => {
       "SluiceRejectingRequests",
       "SluiceBackendErrors",
       "SluiceNoConsumers",
+      "SluiceCallbacksBacklog",
     ]);
     const problems = rules.flatMap((rule) => checkExpression(rule.expr, rule.alert, known));
     expect(problems).to.deep.equal([]);
