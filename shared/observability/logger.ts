@@ -4,50 +4,8 @@
 
 import { hostname } from "node:os";
 import pino from "pino";
-import { CREDENTIAL_HEADERS, REDACTED } from "../protocol/credential-headers";
 import { escapeJsonLogLine, escapePrettyLogLine } from "./log-escape";
-
-const CENSOR = REDACTED;
-
-/**
- * Fields that may carry credentials: redacted always, LOG_REDACT=off included, which is for
- * reading bodies and user ids while debugging, never the tokens and secrets beside them. Named
- * as the configuration names them (`callbacks.secret`, `callbacks.secrets` during a rotation,
- * `admin.token`), so a line that carries a configuration block shows none of them.
- */
-export const CREDENTIAL_PATHS: readonly string[] = [
-  ...CREDENTIAL_HEADERS.flatMap((name) => [`headers["${name}"]`, `*.headers["${name}"]`]),
-  ...["secret", "secrets", "token"].flatMap((name) => [name, `*.${name}`]),
-];
-
-/**
- * Fields that may carry a caller's payload or personal data (X-Road userId). Redacted at the top
- * level and one level down, which covers `log.info({ body })` and `log.info({ req: { body } })`.
- */
-export const REDACT_PATHS: readonly string[] = [
-  "body",
-  "*.body",
-  "bodyXml",
-  "*.bodyXml",
-  "soap.bodyXml",
-  "*.soap.bodyXml",
-  "responses[*].body",
-  "*.responses[*].body",
-  "attachments[*].data",
-  "*.attachments[*].data",
-  "userId",
-  "*.userId",
-  // SOAP header fields carry the X-Road userId (often a personal code).
-  "soap.headers",
-  "*.soap.headers",
-  "soap.headerXml",
-  "*.soap.headerXml",
-  'headers["x-road-userid"]',
-  '*.headers["x-road-userid"]',
-  'xroadHeaders["x-road-userid"]',
-  '*.xroadHeaders["x-road-userid"]',
-  ...CREDENTIAL_PATHS,
-];
+import { logRedactor, redactLogValue } from "./log-redaction";
 
 export interface LoggerOptions {
   /** Where lines go; stdout when omitted. Tests pass a stream to read what was logged. */
@@ -142,12 +100,18 @@ export function createLogger(role: string, options: LoggerOptions = {}): pino.Lo
   // A destination handed in is not the terminal, whatever stdout is.
   const isTty = options.isTty ?? (!options.destination && process.stdout.isTTY === true);
   const format = resolveFormat(options.format ?? process.env.LOG_FORMAT, isTty);
+  const personal = redactionEnabled();
+  const redact = logRedactor(personal, "err");
   const config: pino.LoggerOptions = {
     level,
     base,
     timestamp: pino.stdTimeFunctions.isoTime,
-    formatters: { level: (label) => ({ level: label }) },
-    redact: { paths: [...(redactionEnabled() ? REDACT_PATHS : CREDENTIAL_PATHS)], censor: CENSOR },
+    // Redaction by field name at any depth (log-redaction.ts), on each line. `err` is left to
+    // its serializer, which reads what an Error hides from JSON (message, stack) and redacts that.
+    formatters: { level: (label) => ({ level: label }), log: redact },
+    serializers: {
+      err: (err: unknown) => redactLogValue(pino.stdSerializers.err(err as Error), "err", personal),
+    },
     // Every line, whichever logger wrote it: no logged value acts on the reader's terminal.
     hooks: {
       streamWrite: format.format === "pretty" ? escapePrettyLogLine : escapeJsonLogLine,
@@ -158,6 +122,12 @@ export function createLogger(role: string, options: LoggerOptions = {}): pino.Lo
       ? prettyStream(options.destination, isTty && !options.destination)
       : options.destination;
   const log = destination ? pino(config, destination) : pino(config);
+  // pino runs no formatter on a child's bindings (formatters.bindings is for the root's base
+  // only), so they are redacted on the way in; every child inherits this from the root.
+  const child = log.child;
+  log.child = function (this: pino.Logger, bindings, childOptions) {
+    return child.call(this, redact(bindings), childOptions);
+  } as typeof log.child;
   // A typo in LOG_LEVEL or LOG_FORMAT should not stop the gateway; say so once.
   if (unknown) log.warn({ requested: unknown }, "unknown LOG_LEVEL, using info");
   if (format.unknown) log.warn({ requested: format.unknown }, "unknown LOG_FORMAT, using json");

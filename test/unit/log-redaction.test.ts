@@ -1,0 +1,202 @@
+// Redaction in log lines below the first two levels: a library's error, a configuration block, an
+// array of them, and objects built to make logging slow or throw.
+
+import { expect } from "chai";
+import { Writable } from "node:stream";
+import { createLogger } from "../../shared/observability/logger";
+import { MAX_LOG_DEPTH, MAX_LOG_WIDTH } from "../../shared/observability/log-redaction";
+
+function logged(write: (log: ReturnType<typeof createLogger>) => void): {
+  line: Record<string, unknown>;
+  text: string;
+} {
+  const chunks: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      chunks.push(chunk.toString("utf8"));
+      done();
+    },
+  });
+  write(createLogger("adapter", { destination: stream, format: "json" }));
+  const lines = chunks.join("").split("\n").filter(Boolean);
+  expect(lines).to.have.length(1);
+  return { line: JSON.parse(lines[0]) as Record<string, unknown>, text: lines[0] };
+}
+
+describe("log redaction at any depth", () => {
+  const saved = process.env.LOG_REDACT;
+  beforeEach(() => delete process.env.LOG_REDACT);
+  afterEach(() => {
+    if (saved === undefined) delete process.env.LOG_REDACT;
+    else process.env.LOG_REDACT = saved;
+  });
+
+  it("redacts credentials two and three levels down, whatever the header's case", () => {
+    const { line, text } = logged((log) =>
+      log.warn(
+        {
+          failure: {
+            options: { headers: { Authorization: "Bearer depth-two-tok", accept: "a/b" } },
+          },
+          config: {
+            backends: { legacy: { options: { headers: { "x-api-key": "depth-four-key" } } } },
+            callbacks: { delivery: { secret: "whsec_depth-three-secret" } },
+            admin: { auth: { token: "depth-three-admin-token" } },
+          },
+        },
+        "call failed",
+      ),
+    );
+    for (const value of [
+      "depth-two-tok",
+      "depth-four-key",
+      "depth-three-secret",
+      "depth-three-admin-token",
+    ]) {
+      expect(text).not.to.include(value);
+    }
+    const failure = line.failure as { options: { headers: Record<string, string> } };
+    expect(failure.options.headers).to.deep.equal({ Authorization: "[redacted]", accept: "a/b" });
+  });
+
+  it("redacts credentials inside arrays", () => {
+    const { line, text } = logged((log) =>
+      log.info(
+        {
+          calls: [
+            { request: { headers: { cookie: "sid=array-cookie-1" } } },
+            [{ secrets: ["whsec_array-secret-2"] }],
+          ],
+        },
+        "calls",
+      ),
+    );
+    expect(text).not.to.include("array-cookie-1").and.not.to.include("array-secret-2");
+    expect(line.calls).to.deep.equal([
+      { request: { headers: { cookie: "[redacted]" } } },
+      [{ secrets: "[redacted]" }],
+    ]);
+  });
+
+  it("redacts inside an error's own properties and keeps its message, type and stack", () => {
+    const err = Object.assign(new Error("connect refused"), {
+      code: "ECONNREFUSED",
+      options: { url: "/x", headers: { authorization: "Basic ZXJyLWRlcHRoLXRocmVl" } },
+      response: { request: { headers: { "set-cookie": ["s=err-cookie"] } } },
+    });
+    const { line, text } = logged((log) => log.error({ err }, "backend call failed"));
+    expect(text).not.to.include("ZXJyLWRlcHRoLXRocmVl").and.not.to.include("err-cookie");
+    const shown = line.err as Record<string, unknown>;
+    expect(shown).to.include({ type: "Error", message: "connect refused", code: "ECONNREFUSED" });
+    expect(shown.stack).to.be.a("string").and.include("connect refused");
+    expect(shown.options).to.deep.equal({ url: "/x", headers: { authorization: "[redacted]" } });
+    expect(err.options.headers.authorization, "the error itself is left as it was").to.equal(
+      "Basic ZXJyLWRlcHRoLXRocmVl",
+    );
+  });
+
+  it("redacts an error logged as the first argument, and one nested in a field", () => {
+    const inner = Object.assign(new Error("inner"), {
+      config: { headers: { "x-auth-token": "nested-err-tok" } },
+    });
+    const { text } = logged((log) =>
+      log.error(Object.assign(new Error("outer"), { inner }), "failed"),
+    );
+    expect(text).not.to.include("nested-err-tok");
+    const other = logged((log) => log.warn({ context: { cause: inner } }, "failed"));
+    expect(other.text).not.to.include("nested-err-tok");
+  });
+
+  it("writes a cycle as [Circular] and still redacts beside it", () => {
+    const config: Record<string, unknown> = { name: "legacy", auth: { token: "cyclic-token" } };
+    config.self = config;
+    (config.auth as Record<string, unknown>).owner = config;
+    const { line, text } = logged((log) => log.info({ config }, "loaded"));
+    expect(text).not.to.include("cyclic-token");
+    expect(line.config).to.deep.equal({
+      name: "legacy",
+      auth: { token: "[redacted]", owner: "[Circular]" },
+      self: "[Circular]",
+    });
+  });
+
+  it("writes a throwing getter as [unreadable] and the rest of the line as usual", () => {
+    const hostile = {
+      visible: 1,
+      get broken(): string {
+        throw new Error("getter");
+      },
+      nested: { headers: { authorization: "getter-line-tok" } },
+    };
+    const { line, text } = logged((log) => log.info({ hostile }, "odd"));
+    expect(line.hostile).to.deep.equal({
+      visible: 1,
+      broken: "[unreadable]",
+      nested: { headers: { authorization: "[redacted]" } },
+    });
+    expect(text).not.to.include("getter-line-tok");
+  });
+
+  it(`replaces objects deeper than ${MAX_LOG_DEPTH} levels and cuts wide ones`, () => {
+    let deep: Record<string, unknown> = { token: "too-deep-token" };
+    for (let level = 0; level < MAX_LOG_DEPTH + 3; level += 1) deep = { next: deep };
+    const wide: Record<string, unknown> = {};
+    for (let key = 0; key < MAX_LOG_WIDTH * 50; key += 1)
+      wide[`k${key}`] = { token: `wide-${key}` };
+    const items = Array.from({ length: MAX_LOG_WIDTH * 50 }, (_, i) => ({ secret: `item-${i}` }));
+    const { line, text } = logged((log) => log.info({ deep, wide, items }, "big"));
+    expect(text)
+      .not.to.include("too-deep-token")
+      .and.not.to.match(/wide-\d|item-\d/);
+    let shown = line.deep as Record<string, unknown>;
+    for (let level = 1; level < MAX_LOG_DEPTH; level += 1)
+      shown = shown.next as Record<string, unknown>;
+    expect(shown.next).to.equal("[Object]");
+    expect(Object.keys(line.wide as object).length).to.be.at.most(MAX_LOG_WIDTH + 1);
+    expect((line.items as unknown[]).length).to.be.at.most(MAX_LOG_WIDTH + 1);
+  });
+
+  it("redacts bodies and user ids at depth with LOG_REDACT on, shows them with it off", () => {
+    const fields = () => ({
+      outcome: { message: { request: { body: "deep-body-text", userId: "EE38001010000" } } },
+      stored: { soap: { headers: { userId: "EE2" }, bodyXml: "<deep/>" } },
+      parts: { list: { attachments: [{ id: "a1", data: "ZGF0YQ==" }] } },
+      access: { req: { headers: { authorization: "Bearer still-hidden" } } },
+    });
+    const on = logged((log) => log.info(fields(), "x"));
+    for (const value of [
+      "deep-body-text",
+      "EE38001010000",
+      "<deep/>",
+      "ZGF0YQ==",
+      "still-hidden",
+    ]) {
+      expect(on.text).not.to.include(value);
+    }
+    process.env.LOG_REDACT = "off";
+    const off = logged((log) => log.info(fields(), "x"));
+    for (const value of ["deep-body-text", "EE38001010000", "<deep/>", "ZGF0YQ=="]) {
+      expect(off.text).to.include(value);
+    }
+    expect(off.text).not.to.include("still-hidden");
+  });
+
+  it("redacts a child logger's bindings at depth", () => {
+    const { text } = logged((log) =>
+      log
+        .child({ backend: { options: { headers: { "proxy-authorization": "child-tok" } } } })
+        .info("x"),
+    );
+    expect(text).not.to.include("child-tok");
+    const flat = logged((log) =>
+      log.child({ userId: "EE-child-user", body: "child-body" }).info("x"),
+    );
+    expect(flat.line).to.include({ userId: "[redacted]", body: "[redacted]" });
+  });
+
+  it("leaves the logged object itself as it was", () => {
+    const fields = { a: 1, nested: { deeper: { token: "kept-in-caller" } } };
+    logged((log) => log.info(fields, "x"));
+    expect(fields.nested.deeper.token).to.equal("kept-in-caller");
+  });
+});
