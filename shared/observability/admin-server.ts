@@ -207,8 +207,9 @@ export class AdminServer {
     }
     // Off loopback the same attack needs a page's name re-pointed at the port's address: with
     // admin.hosts, only the names on it (and addresses) are served. 421 (RFC 9110 §15.5.20):
-    // this port is not the one that name is for.
-    if (!this.loopbackOnly && this.servesHost !== null && !named) {
+    // this port is not the one that name is for. A request without Host (HTTP/1.0, as a load
+    // balancer's health check sends it) names no other site, as on the service port: served.
+    if (!this.loopbackOnly && this.servesHost !== null && host !== undefined && !named) {
       req.resume();
       return json(res, 421, {
         type: "InvalidHeader",

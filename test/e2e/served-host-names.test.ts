@@ -41,10 +41,11 @@ function request(port: number, method: string, host: string, path: string, body 
 }
 
 /**
- * An HTTP/1.1 request without any Host line (which http.request always adds), written as is;
+ * A request (HTTP/1.1 unless `version` says) without any Host line (which http.request always
+ * adds), written as is;
  * its status line and the answer as text, read until the port closes the connection.
  */
-function withoutHost(port: number, method: string, path: string): Promise<Answer> {
+function withoutHost(port: number, method: string, path: string, version = "1.1"): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ port, host: "127.0.0.1" });
     let received = "";
@@ -60,7 +61,7 @@ function withoutHost(port: number, method: string, path: string): Promise<Answer
     );
     const body = method === "POST" ? "{}" : "";
     socket.write(
-      `${method} ${path} HTTP/1.1\r\nContent-Type: application/json\r\nX-Road-Client: ${CLIENT}\r\n` +
+      `${method} ${path} HTTP/${version}\r\nContent-Type: application/json\r\nX-Road-Client: ${CLIENT}\r\n` +
         `Content-Length: ${body.length}\r\n\r\n${body}`,
     );
   });
@@ -145,6 +146,13 @@ describe("ports bound off loopback with the names they answer to", function () {
       expect(json.type).to.equal("InvalidHeader");
       expect(json.message).to.include("admin.hosts");
     }
+  });
+
+  it("admin port: an HTTP/1.0 request without Host is served, as on the service port", async () => {
+    const probe = await withoutHost(adapter.adminPort, "GET", "/metrics", "1.0");
+    expect(probe.status, probe.body).to.equal(200);
+    const call = await withoutHost(adapter.port, "POST", "/rest/echo", "1.0");
+    expect(call.status, call.body).to.equal(202);
   });
 
   it("admin port: a request without Host is still 400", async () => {
