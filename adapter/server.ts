@@ -24,6 +24,7 @@ import { restServiceOpenApi, statusServiceOpenApi } from "./openapi";
 import { publicUrl } from "./public-url";
 import { REQUEST_REFUSALS } from "./request-refusals";
 import { serviceHostCheck, type ServiceHostCheck } from "./service-host-check";
+import { requestHost } from "../shared/runtime/served-hosts";
 import {
   contentTypeLinesProblem,
   hostProblem,
@@ -300,7 +301,7 @@ function headerSectionProblem(
     return new SluiceError(code, contentTypes, { status });
   }
   // A request without Host (HTTP/1.0) names no other site: only a browser's page could.
-  const host = req.headers.host;
+  const host = requestHost(req);
   if (servesHost !== null && host !== undefined && !servesHost.serves(host)) {
     const { code, status } = REQUEST_REFUSALS.misdirectedHost;
     return new SluiceError(code, servesHost.refusal, { status });

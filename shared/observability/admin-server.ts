@@ -10,7 +10,7 @@ import { deferContinue, unmetExpectation } from "../protocol/expect-continue";
 import { PipelinedRequests, type PipelineLimits } from "../protocol/pipelined-requests";
 import { METRICS_CONTENT_TYPE, metricsText } from "./metrics";
 import { isLoopbackHost } from "../runtime/loopback-host";
-import { servedHostCheck } from "../runtime/served-hosts";
+import { requestHost, servedHostCheck } from "../runtime/served-hosts";
 import { contentTypeLinesProblem, hostProblem, onceOnlyLines } from "../protocol/once-only-headers";
 import { AdminConnections } from "./admin-connections";
 import { answerAdminRawRefusals } from "./admin-raw-refusals";
@@ -195,7 +195,7 @@ export class AdminServer {
     // DNS rebinding: a page of evil.example that re-points its name to 127.0.0.1 reaches a
     // loopback admin port from the operator's browser as its own origin. Such requests name
     // that page's host, never a loopback one.
-    const host = req.headers.host;
+    const host = requestHost(req);
     const named = this.servesHost?.(host) ?? false;
     if (this.loopbackOnly && !isLoopbackHost(host) && !named) {
       req.resume();

@@ -1,6 +1,7 @@
 // Whether a request's Host names a port by one of the names it answers to (admin.hosts,
 // adapter.hosts): off loopback, the one check that tells DNS rebinding from a real caller.
 
+import type { IncomingMessage } from "node:http";
 import { isIP, isIPv6 } from "node:net";
 import { hostName } from "./loopback-host";
 
@@ -15,6 +16,22 @@ export function hostHeaderName(host: string | undefined): string | null {
   const bare = hostName(host);
   if (!bare || (host.startsWith("[") && !isIPv6(bare.split("%")[0]))) return null;
   return bare.toLowerCase().replace(/\.$/, "") || null;
+}
+
+/**
+ * The host a request is for: the authority of an absolute-form target (`POST http://a.example/x`),
+ * which RFC 9112 §3.2.2 has a server use instead of Host (Node routes such a request by the
+ * target's path, so checking Host alone served a target naming any host); else the Host header.
+ * An absolute target without a host is the empty name, served by no check.
+ */
+export function requestHost(req: IncomingMessage): string | undefined {
+  const target = req.url ?? "";
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(target)) return req.headers.host;
+  try {
+    return new URL(target).host;
+  } catch {
+    return "";
+  }
 }
 
 /**

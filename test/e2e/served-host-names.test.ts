@@ -67,6 +67,19 @@ function withoutHost(port: number, method: string, path: string, version = "1.1"
   });
 }
 
+/** `text` written as is on a new connection; the status of the answer read until it closes. */
+function rawStatus(port: number, text: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ port, host: "127.0.0.1" });
+    let received = "";
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk: string) => (received += chunk));
+    socket.on("error", reject);
+    socket.on("close", () => resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(received)?.[1] ?? 0)));
+    socket.write(text);
+  });
+}
+
 describe("ports bound off loopback with the names they answer to", function () {
   this.timeout(60_000);
   const harness = new Harness();
@@ -125,6 +138,24 @@ describe("ports bound off loopback with the names they answer to", function () {
     expect(soap.status).to.equal(421);
     expect(soap.type).to.include("text/xml");
     expect(soap.body).to.include("<faultcode>Client.InvalidHeader</faultcode>");
+  });
+
+  it("both ports: an absolute-form target's host is checked, not the Host header (RFC 9112 §3.2.2)", async () => {
+    const call = (target: string, host: string) =>
+      rawStatus(
+        adapter.port,
+        `POST ${target} HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\n` +
+          `X-Road-Client: ${CLIENT}\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}`,
+      );
+    expect(await call("http://evil.example/rest/echo", "sluice.example")).to.equal(421);
+    expect(await call("http://sluice.example/rest/echo", "evil.example")).to.equal(202);
+    const probe = (target: string, host: string) =>
+      rawStatus(
+        adapter.adminPort,
+        `GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
+      );
+    expect(await probe("http://evil.example/metrics", "metrics.example")).to.equal(421);
+    expect(await probe("http://metrics.example/metrics", "evil.example")).to.not.equal(421);
   });
 
   it("service port: a request without Host is still 400", async () => {
