@@ -129,6 +129,9 @@ const MAX_CRL_BYTES = 16 * 1024 * 1024;
 
 const CRL_BEGIN = "-----BEGIN X509 CRL-----";
 
+/** The first byte of DER's ASN.1 SEQUENCE, which a revocation list is. */
+const DER_SEQUENCE = 0x30;
+
 /**
  * One revocation list per file, in PEM, as node:tls parses it: it throws on a broken one only
  * when the secure context is made, and reads only the first list of a file, dropping the rest
@@ -155,8 +158,14 @@ function readCrl(file: string, where: string): Buffer {
     if (lists === 0) throw new Error("no list");
     createSecureContext({ crl: pem });
   } catch {
+    // CAs publish their lists at distribution points in DER (RFC 5280 §4.2.1.13), which TLS
+    // does not read: the file an operator fetched is most often that one, so say how to turn it.
+    const der = lists === 0 && pem[0] === DER_SEQUENCE;
     throw new StartupError(
-      `${where}: revocation list file ${file} does not hold a PEM certificate revocation list (${CRL_BEGIN})`,
+      `${where}: revocation list file ${file} does not hold a PEM certificate revocation list (${CRL_BEGIN})` +
+        (der
+          ? `; it looks like DER: convert it with openssl crl -inform DER -in ${file} -out LIST.pem`
+          : ""),
     );
   }
   return pem;

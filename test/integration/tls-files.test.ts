@@ -260,6 +260,20 @@ describe("TLS files from the configuration", () => {
     expect(material.crl?.map(String)).to.deep.equal([fs.readFileSync(list, "utf8")]);
   });
 
+  it("says how to convert a crl file in DER, as CAs publish their lists", () => {
+    const list = pki.ca.crl(path.join(pki.dir, "crl-for-der.pem"));
+    const der = path.join(pki.dir, "crl.der");
+    const body = fs
+      .readFileSync(list, "utf8")
+      .replace(/-----[^-]+-----/g, "")
+      .replace(/\s/g, "");
+    fs.writeFileSync(der, Buffer.from(body, "base64"));
+    const withCrl = { ...files(null, null, [pki.ca.certFile]), crl: [der] };
+    expect(() => readTlsFiles(withCrl, "adapter.tls")).to.throw(
+      `adapter.tls.crl: revocation list file ${der} does not hold a PEM certificate revocation list (-----BEGIN X509 CRL-----); it looks like DER: convert it with openssl crl -inform DER -in ${der} -out LIST.pem`,
+    );
+  });
+
   it("reads the crl files again on reload, all or nothing", () => {
     const dir = fs.mkdtempSync(path.join(pki.dir, "crl-reload-"));
     const crl = path.join(dir, "ca.crl");
