@@ -300,7 +300,9 @@ export class HubListeners {
       const sets = await Promise.all(batch.map((client) => this.forClient(client)));
       sets.forEach((found, i) => {
         if (found.length > 0) listeners.push(...found);
-        else void this.redis.sluiceHubUnindex(this.clientKey(batch[i]), index, batch[i]);
+        // Tidying only: a failure leaves the client indexed, to be dropped by a later listing,
+        // and must not reject unheard (the process would end on an unhandled rejection).
+        else this.redis.sluiceHubUnindex(this.clientKey(batch[i]), index, batch[i]).catch(() => {});
       });
     }
     return listeners;

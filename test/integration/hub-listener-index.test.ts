@@ -124,4 +124,24 @@ describe("listing every client's hub listeners from an index (real Redis)", () =
     expect(await listeners.all()).to.deep.equal([]);
     expect(await redis.smembers(keys.hubClients)).to.deep.equal([]);
   });
+
+  it("lists even when dropping a client left without listeners fails (no unhandled rejection)", async () => {
+    const a1 = await listeners.add(ALICE, "https://hooks.example.org/a1", "");
+    const b1 = await listeners.add(BOB, "https://hooks.example.org/b1", "");
+    const keys = redisKeys(prefix);
+    await redis.multi().del(keys.hubListener(a1.id)).srem(keys.hubClient(ALICE), a1.id).exec();
+    (redis as unknown as { sluiceHubUnindex: () => Promise<number> }).sluiceHubUnindex = () =>
+      Promise.reject(new Error("Connection is closed."));
+    const unhandled: unknown[] = [];
+    const note = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", note);
+    try {
+      expect(ids(await listeners.all())).to.deep.equal([b1.id]);
+      await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off("unhandledRejection", note);
+    }
+    expect(unhandled).to.deep.equal([]);
+  });
 });
