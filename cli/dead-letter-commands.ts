@@ -210,7 +210,7 @@ function discardLine(r: (DiscardResult & { type?: string }) | DiscardPreview): s
 }
 
 /** One replay's line; a warning, when there is one, is printed under it by the caller. */
-function replayLine(r: ReplayResult | ReplayPreview): string {
+export function replayLine(r: ReplayResult | ReplayPreview): string {
   if (r.result === "would replay") {
     return `${r.id}: would replay (backend ${r.backend})${r.mayHaveReachedBackend ? "; the backend may already have seen the original" : ""}`;
   }
