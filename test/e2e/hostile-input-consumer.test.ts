@@ -213,6 +213,32 @@ describe("Hostile input, consumer direction: the local caller's X-Road headers, 
     }
   });
 
+  it("no X-Forwarded-* header of the local network reaches the remote provider, whatever its name", async () => {
+    // An authenticating proxy in front of Sluice (oauth2-proxy, Envoy's mTLS) names the local
+    // user, their token and their client certificate in X-Forwarded-* headers of its own: the
+    // local network's, never another organisation's to read.
+    const forwarded = {
+      "X-Forwarded-User": "jaan.tamm",
+      "X-Forwarded-Email": "jaan.tamm@agency.example",
+      "X-Forwarded-Groups": "case-officers",
+      "X-Forwarded-Access-Token": "local-access-token",
+      "X-Forwarded-Client-Cert": 'Hash=ab12;Subject="CN=case-app"',
+      "X-Forwarded-Ssl": "on",
+    };
+    const sent = await call(`${sluice.url}/rest/lookup/person`, {
+      client: LOCAL_APP,
+      headers: { ...forwarded, "Accept-Language": "et" },
+    });
+    expect(sent.status, sent.text).to.equal(202);
+    const id = sent.json.id as string;
+    await untilState(sluice, id, ["completed"], 30_000);
+    const seen = calls.filter((c) => c.headers["x-road-id"] === id);
+    expect(seen.map((c) => c.url)).to.deep.equal(["/r1/EE/GOV/70000002/registry/lookup/person"]);
+    expect(seen[0].headers["accept-language"], "the caller's own header passes").to.equal("et");
+    const leaked = Object.keys(seen[0].headers).filter((name) => name.startsWith("x-forwarded-"));
+    expect(leaked).to.deep.equal([]);
+  });
+
   it("a call that came through a security server (X-Road-Request-Id) is refused by a consumer-direction service: 403, nothing sent on", async () => {
     // A security server that offered the service would let every client granted it call the
     // remote service as Sluice's own X-Road client.

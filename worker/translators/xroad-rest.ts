@@ -39,6 +39,9 @@ const ORIGIN_HEADERS = [
   "via",
 ];
 
+/** The prefix of the de-facto headers by which a proxy tells its server about the caller. */
+const FORWARDED_PREFIX = "x-forwarded-";
+
 /**
  * What leaves the organisation with a call but must not: the local caller's credentials (it
  * authenticates to Sluice, or to its own network, not to the remote provider; a credential the
@@ -73,6 +76,12 @@ class XroadRestTranslator extends RestJsonTranslator {
   protected override callerHeadersOf(request: RequestMessage): Record<string, string | string[]> {
     const headers = super.callerHeadersOf(request);
     for (const name of ORIGIN_HEADERS) delete headers[name];
+    // Every X-Forwarded-* is a proxy's word about the local caller, not only the listed ones:
+    // an authenticating proxy names the user, their token and their client certificate so
+    // (X-Forwarded-User, -Access-Token, -Client-Cert), none of it the remote provider's.
+    for (const name of Object.keys(headers)) {
+      if (name.startsWith(FORWARDED_PREFIX)) delete headers[name];
+    }
     for (const name of WITHHELD_CALLER_HEADERS) delete headers[name];
     return headers;
   }
