@@ -8,7 +8,10 @@ export const REDACTED = "[redacted]";
 
 /**
  * Header names (lower-case) whose values are credentials: HTTP authentication (RFC 9110 §11),
- * cookies both ways (RFC 6265), and the API-key and token headers backends commonly use.
+ * cookies both ways (RFC 6265), the API-key and token headers backends commonly use, and those
+ * by which an API gateway or an authenticating proxy in front of Sluice passes on the caller's
+ * key, token or TLS client certificate (Azure API Management and App Service, AWS ALB, Google
+ * IAP, oauth2-proxy, nginx and IIS ARR): whoever holds one can present it as the caller.
  */
 export const CREDENTIAL_HEADERS: readonly string[] = [
   "authorization",
@@ -21,6 +24,20 @@ export const CREDENTIAL_HEADERS: readonly string[] = [
   "x-access-token",
   "x-csrf-token",
   "x-xsrf-token",
+  "x-id-token",
+  "x-jwt-assertion",
+  "ocp-apim-subscription-key",
+  "x-amzn-oidc-accesstoken",
+  "x-amzn-oidc-data",
+  "x-auth-request-access-token",
+  "x-goog-iap-jwt-assertion",
+  "x-ms-token-aad-access-token",
+  "x-ms-token-aad-id-token",
+  "x-ms-client-principal",
+  "x-ssl-client-cert",
+  "ssl-client-cert",
+  "x-client-cert",
+  "x-arr-clientcert",
 ];
 
 const CREDENTIAL = new Set(CREDENTIAL_HEADERS);

@@ -239,6 +239,42 @@ describe("Hostile input, consumer direction: the local caller's X-Road headers, 
     expect(leaked).to.deep.equal([]);
   });
 
+  it("the tokens and client certificates of gateways and authenticating proxies stay in the organisation", async () => {
+    // The names under which API gateways and authenticating proxies in front of Sluice pass the
+    // local caller's key, token or client certificate on to it: each a credential of the local
+    // network, which a remote provider could present elsewhere as the caller.
+    const credentials = {
+      "Ocp-Apim-Subscription-Key": "local-apim-key",
+      "X-Amzn-Oidc-Accesstoken": "local-alb-token",
+      "X-Amzn-Oidc-Data": "local-alb-claims",
+      "X-Auth-Request-Access-Token": "local-oauth2-proxy-token",
+      "X-Goog-Iap-Jwt-Assertion": "local-iap-jwt",
+      "X-Ms-Token-Aad-Access-Token": "local-easy-auth-token",
+      "X-Ms-Token-Aad-Id-Token": "local-easy-auth-id-token",
+      "X-Ms-Client-Principal": "local-easy-auth-principal",
+      "X-Ssl-Client-Cert": "local-client-cert",
+      "Ssl-Client-Cert": "local-client-cert",
+      "X-Client-Cert": "local-client-cert",
+      "X-Arr-ClientCert": "local-client-cert",
+      "X-Id-Token": "local-id-token",
+      "X-Jwt-Assertion": "local-jwt",
+    };
+    const sent = await call(`${sluice.url}/rest/lookup/person`, {
+      client: LOCAL_APP,
+      headers: { ...credentials, "Accept-Language": "et" },
+    });
+    expect(sent.status, sent.text).to.equal(202);
+    const id = sent.json.id as string;
+    await untilState(sluice, id, ["completed"], 30_000);
+    const seen = calls.filter((c) => c.headers["x-road-id"] === id);
+    expect(seen.map((c) => c.url)).to.deep.equal(["/r1/EE/GOV/70000002/registry/lookup/person"]);
+    expect(seen[0].headers["accept-language"], "the caller's own header passes").to.equal("et");
+    const leaked = Object.keys(credentials)
+      .map((name) => name.toLowerCase())
+      .filter((name) => seen[0].headers[name] !== undefined);
+    expect(leaked).to.deep.equal([]);
+  });
+
   it("a call that came through a security server (X-Road-Request-Id) is refused by a consumer-direction service: 403, nothing sent on", async () => {
     // A security server that offered the service would let every client granted it call the
     // remote service as Sluice's own X-Road client.
