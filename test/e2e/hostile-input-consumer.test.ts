@@ -239,6 +239,35 @@ describe("Hostile input, consumer direction: the local caller's X-Road headers, 
     expect(leaked).to.deep.equal([]);
   });
 
+  it("the client addresses that load balancers and ingress proxies add stay in the organisation", async () => {
+    // Each names the local caller's address inside the operator's network, as Forwarded and
+    // X-Real-IP do: ingress-nginx behind another balancer, Envoy, Cloudflare, Fastly, Rackspace.
+    const origin = {
+      "X-Original-Forwarded-For": "10.1.2.3",
+      "X-Envoy-External-Address": "10.1.2.3",
+      "X-Cluster-Client-Ip": "10.1.2.3",
+      "Cf-Connecting-Ip": "10.1.2.3",
+      "Fastly-Client-Ip": "10.1.2.3",
+      "X-Originating-Ip": "10.1.2.3",
+      "X-Remote-Addr": "10.1.2.3",
+      "X-Remote-Ip": "10.1.2.3",
+    };
+    const sent = await call(`${sluice.url}/rest/lookup/person`, {
+      client: LOCAL_APP,
+      headers: { ...origin, "Accept-Language": "et" },
+    });
+    expect(sent.status, sent.text).to.equal(202);
+    const id = sent.json.id as string;
+    await untilState(sluice, id, ["completed"], 30_000);
+    const seen = calls.filter((c) => c.headers["x-road-id"] === id);
+    expect(seen.map((c) => c.url)).to.deep.equal(["/r1/EE/GOV/70000002/registry/lookup/person"]);
+    expect(seen[0].headers["accept-language"], "the caller's own header passes").to.equal("et");
+    const leaked = Object.keys(origin)
+      .map((name) => name.toLowerCase())
+      .filter((name) => seen[0].headers[name] !== undefined);
+    expect(leaked).to.deep.equal([]);
+  });
+
   it("the tokens and client certificates of gateways and authenticating proxies stay in the organisation", async () => {
     // The names under which API gateways and authenticating proxies in front of Sluice pass the
     // local caller's key, token or client certificate on to it: each a credential of the local

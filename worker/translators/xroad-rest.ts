@@ -22,9 +22,10 @@ import { consumerOf, representedPartyOf, xroadClientFor, type XroadConsumer } fr
 
 /**
  * Headers that tell where a request came from inside the operator's network: the addresses,
- * host names and proxies of a local caller's path (a reverse proxy in front of Sluice adds
- * them). A security server passes a caller's headers on to the provider, another
- * organisation, which has no use for that map of the network.
+ * host names and proxies of a local caller's path (a reverse proxy or load balancer in front of
+ * Sluice adds them: ingress-nginx behind another balancer, Envoy, Cloudflare, Fastly, Rackspace).
+ * A security server passes a caller's headers on to the provider, another organisation, which
+ * has no use for that map of the network.
  */
 const ORIGIN_HEADERS = [
   "forwarded",
@@ -37,6 +38,14 @@ const ORIGIN_HEADERS = [
   "x-client-ip",
   "true-client-ip",
   "via",
+  "x-original-forwarded-for",
+  "x-envoy-external-address",
+  "x-cluster-client-ip",
+  "cf-connecting-ip",
+  "fastly-client-ip",
+  "x-originating-ip",
+  "x-remote-addr",
+  "x-remote-ip",
 ];
 
 /** The prefix of the de-facto headers by which a proxy tells its server about the caller. */
