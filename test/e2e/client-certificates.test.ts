@@ -6,35 +6,10 @@
 import { expect } from "chai";
 import { copyFileSync } from "node:fs";
 import path from "node:path";
-import { Agent, request } from "undici";
 import { eventually, Harness, type SluiceProcess } from "../support/harness";
 import { createTestPki, type KeyPair, type TestPki } from "../support/test-pki";
 import { metricValue } from "./ops-support";
-
-const CLIENT = "EE/GOV/70000001/case-app";
-
-/** A POST to the service port at `url` over a fresh connection presenting `pair`. */
-async function post(
-  url: string,
-  ca: string,
-  pair?: { cert: string; key: string },
-): Promise<number | Error> {
-  const agent = new Agent({ connect: { ca, ...(pair ? { cert: pair.cert, key: pair.key } : {}) } });
-  try {
-    const answer = await request(`${url}/rest/personSearch`, {
-      method: "POST",
-      dispatcher: agent,
-      headers: { "x-road-client": CLIENT, "content-type": "application/json" },
-      body: '{"personalCode":"38002242718"}',
-    });
-    await answer.body.text();
-    return answer.statusCode;
-  } catch (error) {
-    return error as Error;
-  } finally {
-    await agent.close();
-  }
-}
+import { postOverTls } from "./tls-caller";
 
 describe("pinned client certificates on the service port (adapter.tls.clientCerts)", function () {
   this.timeout(60_000);
@@ -46,7 +21,8 @@ describe("pinned client certificates on the service port (adapter.tls.clientCert
   let adapter: SluiceProcess;
   let sluiceUrl = "";
 
-  const postAs = (pair?: { cert: string; key: string }) => post(sluiceUrl, pki.ca.cert, pair);
+  const postAs = (pair?: { cert: string; key: string }) =>
+    postOverTls(sluiceUrl, pki.ca.cert, pair);
 
   const unlisted = async () =>
     (await metricValue(adapter.adminUrl, "sluice_tls_handshake_refusals_total", {
@@ -148,7 +124,7 @@ describe("a pinned self-signed certificate needs no clientCa", function () {
 
   it("admits the pinned self-signed certificate and refuses a different self-signed one", async () => {
     const attempt = (pair: { cert: string; key: string }) =>
-      post(`https://127.0.0.1:${adapter.port}`, pki.ca.cert, pair);
+      postOverTls(`https://127.0.0.1:${adapter.port}`, pki.ca.cert, pair);
     expect(await attempt(pki.otherCa)).to.equal(202);
     expect(await attempt(pki.ca)).to.be.instanceOf(Error);
   });

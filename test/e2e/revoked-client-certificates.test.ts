@@ -4,31 +4,10 @@
 
 import { expect } from "chai";
 import path from "node:path";
-import { Agent, request } from "undici";
 import { eventually, Harness, type SluiceProcess } from "../support/harness";
 import { createTestPki, type KeyPair, type TestPki } from "../support/test-pki";
 import { metricValue } from "./ops-support";
-
-const CLIENT = "EE/GOV/70000001/case-app";
-
-/** A POST to the service port at `url` over a fresh connection presenting `pair`. */
-async function post(url: string, ca: string, pair: KeyPair): Promise<number | Error> {
-  const agent = new Agent({ connect: { ca, cert: pair.cert, key: pair.key } });
-  try {
-    const answer = await request(`${url}/rest/personSearch`, {
-      method: "POST",
-      dispatcher: agent,
-      headers: { "x-road-client": CLIENT, "content-type": "application/json" },
-      body: '{"personalCode":"38002242718"}',
-    });
-    await answer.body.text();
-    return answer.statusCode;
-  } catch (error) {
-    return error as Error;
-  } finally {
-    await agent.close();
-  }
-}
+import { postOverTls } from "./tls-caller";
 
 describe("revoked client certificates on the service port (adapter.tls.crl)", function () {
   this.timeout(60_000);
@@ -39,7 +18,8 @@ describe("revoked client certificates on the service port (adapter.tls.crl)", fu
   let adapter: SluiceProcess;
   let crl = "";
 
-  const postAs = (pair: KeyPair) => post(`https://127.0.0.1:${adapter.port}`, pki.ca.cert, pair);
+  const postAs = (pair: KeyPair) =>
+    postOverTls(`https://127.0.0.1:${adapter.port}`, pki.ca.cert, pair);
 
   before(async () => {
     pki = createTestPki();
