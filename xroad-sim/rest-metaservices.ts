@@ -1,13 +1,13 @@
 // The security server's REST metaservices (PR-MREST §4, §5): `listMethods` and `allowedMethods`
 // answer from the services registered for a provider, `getOpenAPI` from the OpenAPI description
-// registered for one of them. Called like any REST service: GET /r1/<provider>/<metaservice>.
+// registered for one of them. Called like any REST service: GET /r1/<subsystem>/<metaservice>.
 
 import { randomUUID } from "node:crypto";
 import type http from "node:http";
 import { readOpenApiDescription, type DescriptionAnswer } from "./openapi-description";
 import type { ProviderClient } from "./provider-client";
-import { providerRequest, xroadAnswerHeaders } from "./rest-proxy";
-import { IDENTIFIER_PART, type CompiledService } from "./sim-options";
+import { idKey, providerRequest, type RestPath, xroadAnswerHeaders } from "./rest-proxy";
+import type { CompiledService } from "./sim-options";
 import { requireKnownProvider, mayCall, serviceIdFields, servicesOf } from "./provider-services";
 import { XroadError } from "./xroad-errors";
 
@@ -15,7 +15,7 @@ const REST_METASERVICES = ["listMethods", "allowedMethods", "getOpenAPI"] as con
 type RestMetaservice = (typeof REST_METASERVICES)[number];
 
 export interface MetaserviceTarget {
-  /** The service provider: INSTANCE/CLASS/MEMBER[/SUBSYSTEM]. */
+  /** The service provider, a subsystem: INSTANCE/CLASS/MEMBER/SUBSYSTEM. */
   provider: string;
   code: RestMetaservice;
   /** The query string as sent, without "?", or "". */
@@ -26,32 +26,19 @@ const isMetaservice = (code: string): code is RestMetaservice =>
   (REST_METASERVICES as readonly string[]).includes(code);
 
 /**
- * A metaservice call, or null. Only GET is one: X-Road hands any other method to the
- * provider's own service of that code. A subsystem's metaservice is tried before a member's.
+ * The metaservice a parsed `/r1/…` path calls, or null. X-Road 7.4's client proxy does not tell
+ * metaservices apart: it reads the path as any REST call (RestRequest.decodeIdentifiers, five
+ * identifier parts), so a member's `/r1/INSTANCE/CLASS/MEMBER/listMethods` is refused there
+ * ("Invalid request URI", parseRestPath) and never reaches them. The provider's server proxy
+ * (ServerRestMessageProcessor.getServiceHandler) then hands the call to the metaservice
+ * add-on's RestMetadataServiceHandlerImpl when canHandle finds a GET of one of
+ * the codes (MetadataRequests.LIST_METHODS, ALLOWED_METHODS, GET_OPENAPI), whatever path
+ * follows the code; any other method goes to the provider's own service of that code.
  */
-export function matchRestMetaservice(method: string, url: string): MetaserviceTarget | null {
-  if (method !== "GET" || !url.startsWith("/r1/")) return null;
-  const q = url.indexOf("?");
-  const rawPath = q < 0 ? url : url.slice(0, q);
-  const parts = rawPath
-    .slice("/r1/".length)
-    .split("/")
-    .slice(0, 5)
-    .map((part) => {
-      try {
-        return decodeURIComponent(part);
-      } catch {
-        return "";
-      }
-    });
-  for (const size of [4, 3]) {
-    const code = parts[size];
-    if (code === undefined || !isMetaservice(code)) continue;
-    const provider = parts.slice(0, size);
-    if (!provider.every((p) => IDENTIFIER_PART.test(p))) continue;
-    return { provider: provider.join("/"), code, search: q < 0 ? "" : url.slice(q + 1) };
-  }
-  return null;
+export function matchRestMetaservice(method: string, path: RestPath): MetaserviceTarget | null {
+  const code = path.decoded[4];
+  if (method !== "GET" || !isMetaservice(code)) return null;
+  return { provider: idKey(path.decoded.slice(0, 4)), code, search: path.search };
 }
 
 /** One entry of the answer's `service` list, in the shape of PR-MREST Annex B.1. */

@@ -25,7 +25,6 @@ import { answerRestMetaservice, matchRestMetaservice } from "./rest-metaservices
 import {
   findRestTarget,
   forwardRest,
-  MAX_URI_LENGTH,
   parseRestPath,
   readCallerIds,
   restProvider,
@@ -195,25 +194,12 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
       at: Date.now(),
     };
     try {
-      const meta = path.length <= MAX_URI_LENGTH ? matchRestMetaservice(call.method, path) : null;
-      if (meta) {
-        call.service = `${meta.provider}/${meta.code}`;
-        const { client, server } = callerIds(req);
-        call.client = client;
-        authenticate(req, client);
-        requireProviderAddress(globalConf, meta.provider, call.service);
-        requireSecurityServer(globalConf, server);
-        const body = await readBody(req, "Client.BadRequest");
-        const ids = { client, xroadId: call.xroadId };
-        const deps = { services: [...services.values()], provider };
-        call.status = await answerRestMetaservice(req, res, meta, body, ids, deps);
-        return;
-      }
       // X-Road's order (ClientRestMessageProcessor.process): the request's ids are read, the
       // client is checked (verifyClientStatus, verifyClientAuthentication), then global
       // configuration must know the provider's security server (prepareRequest), and only then
-      // is the service looked up (ServerRestMessageProcessor.verifyAccess: unknown, then of
-      // another type, then not allowed), so an unknown client learns nothing of the services.
+      // does the provider's server proxy pick a metaservice or look the service up
+      // (ServerRestMessageProcessor.handleRequest, verifyAccess: unknown, then of another type,
+      // then not allowed), so an unknown client learns nothing of the services.
       const restPath = parseRestPath(path);
       const { client, server } = callerIds(req);
       call.client = client;
@@ -221,6 +207,15 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
       const named = restPath.decoded;
       requireProviderAddress(globalConf, restProvider(restPath), named.slice(0, 5).join("/"));
       requireSecurityServer(globalConf, server);
+      const meta = matchRestMetaservice(call.method, restPath);
+      if (meta) {
+        call.service = `${meta.provider}/${meta.code}`;
+        const body = await readBody(req, "Client.BadRequest");
+        const ids = { client, xroadId: call.xroadId };
+        const deps = { services: [...services.values()], provider };
+        call.status = await answerRestMetaservice(req, res, meta, body, ids, deps);
+        return;
+      }
       const target = findRestTarget(restPath, lookup);
       call.service = target.service.id;
       if (target.service.type !== "rest") {

@@ -168,12 +168,31 @@ describe("xroad-sim REST metaservices (PR-MREST)", function () {
     expect(call).to.include({ service: `${PROVIDER}/listMethods`, client: CLIENT, status: 200 });
   });
 
-  it("lists a member's own services without subsystem_code, and an empty list for a SOAP-only provider", async () => {
-    const member = await get("/r1/EE/GOV/1234/listMethods");
-    expect(member.status, member.text).to.equal(200);
-    const own = { ...entry("own", "REST") };
-    delete own.subsystem_code;
-    expect(JSON.parse(member.text)).to.deep.equal({ service: [own] });
+  it("answers a member's metaservices as X-Road 7.4 does: Invalid request URI; a SOAP-only subsystem lists nothing", async () => {
+    // RestRequest.decodeIdentifiers reads five identifier parts before a metaservice is known:
+    // /r1/EE/GOV/1234/listMethods has four, so the client proxy refuses it, whatever the
+    // member has registered.
+    for (const meta of ["listMethods", "allowedMethods", "getOpenAPI?serviceCode=own"]) {
+      const member = await get(`/r1/EE/GOV/1234/${meta}`);
+      expect(member.status, meta).to.equal(500);
+      expect(member.headers["x-road-error"], meta).to.equal("Server.ClientProxy.InternalError");
+      expect(JSON.parse(member.text), meta).to.include({
+        type: "Server.ClientProxy.InternalError",
+        message: "Invalid request URI",
+      });
+    }
+    // A path after the code names subsystem `listMethods`'s service `x`: an ordinary call,
+    // refused on the provider's side for want of that subsystem, no metaservice.
+    const longer = await get("/r1/EE/GOV/1234/listMethods/x");
+    expect(longer.status).to.equal(500);
+    expect(String(longer.headers["x-road-error"])).to.match(/^Server\.ServerProxy\./);
+    expect(JSON.parse(longer.text).message).to.include("EE/GOV/1234/listMethods");
+    // A subsystem's metaservice is one whatever path follows its code (canHandle reads the
+    // code and the method only).
+    const withPath = await get(`/r1/${PROVIDER}/listMethods/anything?x=1`);
+    expect(withPath.status, withPath.text).to.equal(200);
+    expect(withPath.headers["x-road-service"]).to.equal(`${PROVIDER}/listMethods`);
+    expect(docs.seen).to.have.length(0);
 
     const soapOnly = await get("/r1/EE/COM/42/soap-only/listMethods");
     expect(soapOnly.status, soapOnly.text).to.equal(200);

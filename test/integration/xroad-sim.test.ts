@@ -1271,10 +1271,11 @@ describe("xroad-sim global configuration and service settings", function () {
       expect(await restError(s, "EE/BUSINESS/producer/other")).to.include({
         type: "Server.ClientProxy.UnknownMember",
       });
-      // The member itself is listed: its metaservices pass global configuration (and find no
-      // service registered under it on the provider's side).
+      // The member itself is listed, but its metaservices are not reached through REST: X-Road
+      // 7.4's RestRequest reads /r1/EE/BUSINESS/producer/listMethods/x as subsystem
+      // listMethods's service x, a provider global configuration lacks.
       expect(await restError(s, "EE/BUSINESS/producer/listMethods")).to.include({
-        type: "Server.ServerProxy.UnknownMember",
+        type: "Server.ClientProxy.UnknownMember",
       });
     });
 
@@ -1312,12 +1313,14 @@ describe("xroad-sim global configuration and service settings", function () {
         message:
           'Could not find addresses for service provider "SERVICE:EE/BUSINESS/producer/sub/testQuery"',
       });
-      // The member's metaservices are served; its own service is not reached through REST
-      // (X-Road's RestRequest reads /r1/EE/GOV/1234/own/x as subsystem own's service x).
-      expect(await restError(s, "EE/GOV/1234/own")).to.include({
-        type: "Server.ClientProxy.UnknownMember",
-      });
-      expect(await restError(s, "EE/GOV/1234/listMethods")).to.include({ type: "none" });
+      // Neither the member's own service nor its metaservices are reached through REST: X-Road's
+      // RestRequest reads /r1/EE/GOV/1234/own/x as subsystem own's service x, and
+      // /r1/EE/GOV/1234/listMethods/x as subsystem listMethods's service x.
+      for (const path of ["EE/GOV/1234/own", "EE/GOV/1234/listMethods"]) {
+        expect(await restError(s, path), path).to.include({
+          type: "Server.ClientProxy.UnknownMember",
+        });
+      }
       expect(provider.seen).to.deep.equal([]);
     });
 
