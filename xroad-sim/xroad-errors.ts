@@ -1,6 +1,7 @@
 // The security server's own error answers: REST per PR-REST §4.6 (JSON or XML by `Accept`,
 // `type`/`message`/`detail`, the `X-Road-Error` header), SOAP per PR-MESS §2.5 and Annex D.
 
+import { randomUUID } from "node:crypto";
 import type http from "node:http";
 
 /**
@@ -8,6 +9,14 @@ import type http from "node:http";
  * caller's mistakes (HTTP 400 in REST), `Server.ServerProxy.*` for the provider side (500).
  */
 export class XroadError extends Error {
+  /**
+   * The error's `detail` (REST) and `faultDetail` (SOAP): a random UUID made with the error, as
+   * X-Road 7.4's CodedException constructors make theirs (`faultDetail =
+   * String.valueOf(UUID.randomUUID())`), never the X-Road id; the security server logs it with
+   * the error ("Request processing error ({})"), so it names that log line, not the message.
+   */
+  readonly detail = randomUUID();
+
   constructor(
     readonly type: string,
     message: string,
@@ -29,9 +38,9 @@ const escapeXml = (text: string): string =>
 const XML_TYPES = ["text/xml", "application/xml", "text/*"];
 
 /**
- * The Content-Type of the error body, as X-Road's client proxy decides it
- * (src/service/proxy/proxy-core/src/main/java/org/niis/xroad/proxy/core/clientproxy/
- * ClientRestMessageHandler.java, decideErrorResponseContentType): the first of text/xml,
+ * The Content-Type of the error body, as X-Road 7.4's client proxy decides it
+ * (src/proxy/src/main/java/ee/ria/xroad/proxy/clientproxy/ClientRestMessageHandler.java,
+ * decideErrorResponseContentType): the first of text/xml,
  * application/xml or text/* that `Accept` names anywhere, whatever comes before it and whatever
  * its q, with text/* answered as text/xml; JSON if it names none (PR-REST §4.6's default).
  */
@@ -44,13 +53,18 @@ export function errorContentType(accept: string | undefined): string {
   return found === "text/*" ? "text/xml" : found;
 }
 
-/** Answers a REST caller with the security server's error; `detail` is the X-Road id. */
+/**
+ * Answers a REST caller with the security server's error as ClientRestMessageHandler
+ * .sendErrorResponse writes it: `type`, `message` and `detail` (the error's own UUID), the same
+ * whether the client proxy or the provider's server proxy raised it (the server proxy sends its
+ * fault with that UUID as faultDetail, which the client proxy answers unchanged).
+ */
 export function sendRestError(
   req: http.IncomingMessage,
   res: http.ServerResponse,
   error: XroadError,
-  detail: string,
 ): void {
+  const { detail } = error;
   if (res.headersSent) {
     res.destroy();
     return;
@@ -69,8 +83,11 @@ export function sendRestError(
   res.end(body);
 }
 
-/** A SOAP 1.1 Fault in the shape of PR-MESS Annex D.1. */
-export function soapFaultXml(error: XroadError, detail: string): string {
+/**
+ * A SOAP 1.1 Fault in the shape of PR-MESS Annex D.1, as SoapFault.createFaultXml writes it:
+ * `faultDetail` is the error's own UUID (XroadError.detail).
+ */
+export function soapFaultXml(error: XroadError): string {
   return (
     '<?xml version="1.0" encoding="UTF-8"?>' +
     '<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/">' +
@@ -78,26 +95,26 @@ export function soapFaultXml(error: XroadError, detail: string): string {
     `<faultcode>${escapeXml(error.type)}</faultcode>` +
     `<faultstring>${escapeXml(error.message)}</faultstring>` +
     "<faultactor></faultactor>" +
-    `<detail><faultDetail xmlns="">${escapeXml(detail)}</faultDetail></detail>` +
+    `<detail><faultDetail xmlns="">${escapeXml(error.detail)}</faultDetail></detail>` +
     "</SOAP-ENV:Fault></SOAP-ENV:Body></SOAP-ENV:Envelope>"
   );
 }
 
 /**
  * The header fields of X-Road's SOAP fault answers: text/xml and an empty SOAPAction, as
- * src/common/common-jetty/src/main/java/ee/ria/xroad/common/util/HandlerBase.java
+ * src/common/common-util/src/main/java/ee/ria/xroad/common/util/HandlerBase.java
  * (sendErrorResponse) writes them, for its own faults and a provider's alike.
  */
 export function soapFaultHeaders(length: number): http.OutgoingHttpHeaders {
   return { "content-type": "text/xml; charset=utf-8", "content-length": length, soapaction: "" };
 }
 
-export function sendSoapFault(res: http.ServerResponse, error: XroadError, detail: string): void {
+export function sendSoapFault(res: http.ServerResponse, error: XroadError): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  const body = soapFaultXml(error, detail);
+  const body = soapFaultXml(error);
   // X-Road's security server answers its own SOAP faults with 200 OK (HandlerBase
   // sendErrorResponse), not SOAP 1.1's 500: a client must read the body, not the status.
   res.writeHead(200, soapFaultHeaders(Buffer.byteLength(body)));

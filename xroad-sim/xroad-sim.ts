@@ -231,7 +231,7 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
       const xroad = asXroadError(error);
       call.status = xroad.status;
       call.error = xroad.type;
-      sendRestError(req, res, xroad, call.xroadId);
+      sendRestError(req, res, xroad);
     } finally {
       record(call);
     }
@@ -284,7 +284,7 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
       const xroad = asXroadError(error);
       call.status = 200;
       call.error = xroad.type;
-      sendSoapFault(res, xroad, call.xroadId || randomUUID());
+      sendSoapFault(res, xroad);
     } finally {
       record(call);
     }
@@ -307,7 +307,7 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
     );
     // Drain what the client sent so the connection stays usable.
     req.resume();
-    sendRestError(req, res, error, randomUUID());
+    sendRestError(req, res, error);
   };
 
   let server: http.Server | https.Server;

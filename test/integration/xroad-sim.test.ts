@@ -17,6 +17,9 @@ import os from "node:os";
 import path from "node:path";
 import tls from "node:tls";
 
+/** A random (version 4) UUID, as Java's UUID.randomUUID writes one. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
 const BIN = path.resolve(__dirname, "..", "..", "..", "bin", "sluice.js");
 
 interface Seen {
@@ -268,7 +271,27 @@ describe("xroad-sim", function () {
       const body = (await unknown.body.json()) as Record<string, string>;
       expect(body.type).to.equal("Server.ServerProxy.UnknownService");
       expect(body.message).to.contain("EE/GOV/1234/prov/nothing");
-      expect(body.detail).to.equal("id-7");
+      // X-Road 7.4's CodedException makes a random UUID its faultDetail, the detail its client
+      // proxy writes (ClientRestMessageHandler.sendErrorResponse); the X-Road id is not in it.
+      expect(body.detail).to.match(UUID).and.not.equal("id-7");
+      const again = await request(`${sim.url}/r1/EE/GOV/1234/prov/nothing/x`, {
+        headers: { "x-road-client": CLIENT, "x-road-id": "id-7" },
+      });
+      expect(((await again.body.json()) as { detail: string }).detail)
+        .to.match(UUID)
+        .and.not.equal(body.detail);
+      // The same for a SOAP fault's faultDetail (SoapFault.createFaultXml), here one for a
+      // SOAPAction X-Road refuses; simple.query's message id is 1234567890.
+      const fault = await request(`${sim.url}/`, {
+        method: "POST",
+        headers: { "content-type": "text/xml; charset=utf-8", soapaction: "no quotes" },
+        body: fixture("simple.query"),
+      });
+      const faultText = await fault.body.text();
+      expect(faultText).to.include("<faultcode>Client.InvalidSoapAction</faultcode>");
+      expect(faultText).to.match(
+        /<faultDetail xmlns="">[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}<\/faultDetail>/,
+      );
 
       // X-Road 7.4's client proxy: AbstractClientMessageProcessor.verifyClientStatus for a
       // missing X-Road-Client, RestMessage.decodeClientId's IllegalArgumentException (reported
