@@ -102,16 +102,22 @@ export async function runBackendCommand(context: OperatorContext): Promise<numbe
     pausing ? "backend.pause" : "backend.resume",
     id,
     () => (pausing ? pauses.pause(id) : pauses.resume(id)),
-    (done) => pauseOutcome(done.paused),
+    pauseOutcome,
   );
   const since = state.since === null ? null : new Date(state.since).toISOString();
   print(
-    { backend: id, paused: state.paused, since },
-    since
-      ? `${id}: paused since ${since}; workers stop taking its messages within a second`
-      : `${id}: running; workers take its messages again within a second`,
+    { backend: id, paused: state.paused, since, ...(state.already ? { already: true } : {}) },
+    pauseLine(id, since, state.already),
   );
   return 0;
+}
+
+/** What `pause` and `resume` print; a repeat says `already` (the workers obey since the first). */
+function pauseLine(id: string, since: string | null, already: boolean): string {
+  if (already) return since ? `${id}: paused since ${since} (already)` : `${id}: running (already)`;
+  return since
+    ? `${id}: paused since ${since}; workers stop taking its messages within a second`
+    : `${id}: running; workers take its messages again within a second`;
 }
 
 function backendTable(rows: BackendRow[]): string {

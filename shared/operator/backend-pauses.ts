@@ -10,6 +10,12 @@ export interface PauseState {
   since: number | null;
 }
 
+/** A pause or resume asked for: the state it left, and whether that was the state already. */
+export interface PauseChange extends PauseState {
+  /** Paused again while paused (the first time kept), or resumed while running: nothing changed. */
+  already: boolean;
+}
+
 export class BackendPauses {
   private readonly key: string;
 
@@ -22,15 +28,15 @@ export class BackendPauses {
     this.key = redisKeys(prefix).pausedBackends;
   }
 
-  async pause(backend: string): Promise<PauseState> {
+  async pause(backend: string): Promise<PauseChange> {
     const since = Date.now();
-    await this.redis.hsetnx(this.key, backend, String(since));
-    return this.state(backend);
+    const set = await this.redis.hsetnx(this.key, backend, String(since));
+    return { ...(await this.state(backend)), already: set === 0 };
   }
 
-  async resume(backend: string): Promise<PauseState> {
-    await this.redis.hdel(this.key, backend);
-    return { paused: false, since: null };
+  async resume(backend: string): Promise<PauseChange> {
+    const removed = await this.redis.hdel(this.key, backend);
+    return { paused: false, since: null, already: removed === 0 };
   }
 
   async state(backend: string): Promise<PauseState> {

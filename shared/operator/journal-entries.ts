@@ -7,9 +7,10 @@ import type { DeadCallbackFilter } from "./dead-callbacks";
 import type { DeadLetterFilter } from "./dead-letters";
 import type { JournalOutcome } from "./operator-journal";
 
-/** A pause or resume: the state it left, however often it was asked. */
-export function pauseOutcome(paused: boolean): JournalOutcome {
-  return { result: paused ? "paused" : "resumed" };
+/** A pause or resume: the state it left, or `already` when that was the state before (a repeat). */
+export function pauseOutcome(change: { paused: boolean; already: boolean }): JournalOutcome {
+  if (change.already) return { result: "already" };
+  return { result: change.paused ? "paused" : "resumed" };
 }
 
 /** A hub listener's removal: there was one to remove, or not. */

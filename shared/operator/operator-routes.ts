@@ -143,11 +143,14 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
     }));
 
   // Backends: pause, resume, state.
-  const pauseAnswer = (name: string, state: PauseState) =>
+  // `already: true` only on a repeat (pausing a paused backend, resuming a running one), as a
+  // repeated cancel says it; GET and a pause or resume that changed something have no `already`.
+  const pauseAnswer = (name: string, state: PauseState & { already?: boolean }) =>
     ok({
       backend: name,
       paused: state.paused,
       since: state.since && new Date(state.since).toISOString(),
+      ...(state.already ? { already: true } : {}),
     });
   route("POST", /^\/admin\/backends\/([^/]+)\/(pause|resume)$/, async (match, req, request) => {
     const name = match[1];
@@ -157,10 +160,15 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
       pausing ? "backend.pause" : "backend.resume",
       name,
       async () => (!known.has(name) ? null : pausing ? pauses.pause(name) : pauses.resume(name)),
-      (state) => (state === null ? { result: "not found" } : pauseOutcome(state.paused)),
+      (state) => (state === null ? { result: "not found" } : pauseOutcome(state)),
     );
     if (state === null) return notFound(`no backend named ${name}`);
-    deps.log.info({ backend: name, action: match[2] }, "operator changed a backend");
+    deps.log.info(
+      { backend: name, action: match[2], already: state.already },
+      state.already
+        ? "operator repeated a backend's pause or resume"
+        : "operator changed a backend",
+    );
     await deps.afterPauseChange();
     return pauseAnswer(name, state);
   });

@@ -12,6 +12,7 @@ import { Broker } from "../../shared/broker/amqp";
 import { compileConfig, type SluiceConfig } from "../../shared/config/config";
 import { BackendPauses } from "../../shared/operator/backend-pauses";
 import { DeadLetters } from "../../shared/operator/dead-letters";
+import { OperatorJournal } from "../../shared/operator/operator-journal";
 import { redisKeys } from "../../shared/protocol/redis-keys";
 import { topologyNames } from "../../shared/protocol/names";
 import { createRedis, whenReady } from "../../shared/store/redis";
@@ -95,6 +96,28 @@ describe("sluice backends (real Redis and RabbitMQ)", function () {
     const state = await new BackendPauses(redis, prefix).state("legacy");
     expect(state.paused).to.equal(true);
     expect(new Date(state.since!).toISOString()).to.equal(answer.since);
+  });
+
+  it("says and journals a repeated pause as already, keeping the first pause time", async () => {
+    const first = await new BackendPauses(redis, prefix).state("legacy");
+    const since = new Date(first.since!).toISOString();
+    const json = await run("pause", "legacy", "--json");
+    expect(json.code).to.equal(0);
+    expect(JSON.parse(json.text)).to.deep.equal({
+      backend: "legacy",
+      paused: true,
+      since,
+      already: true,
+    });
+    const line = await run("pause", "legacy");
+    expect(line.code).to.equal(0);
+    expect(line.text).to.equal(`legacy: paused since ${since} (already)`);
+    const entries = await new OperatorJournal(redis, prefix, log).newest(3);
+    expect(entries.map((e) => [e.action, e.target, e.result, e.via])).to.deep.equal([
+      ["backend.pause", "legacy", "already", "cli"],
+      ["backend.pause", "legacy", "already", "cli"],
+      ["backend.pause", "legacy", "paused", "cli"],
+    ]);
   });
 
   it("lists each backend's state, pause time, waiting messages and consumers", async () => {
@@ -192,11 +215,26 @@ describe("sluice backends (real Redis and RabbitMQ)", function () {
     }
   });
 
-  it("resumes it", async () => {
+  it("resumes it; resuming again says and journals already", async () => {
     const { code, text } = await run("resume", "legacy");
     expect(code).to.equal(0);
     expect(text).to.equal("legacy: running; workers take its messages again within a second");
     expect((await new BackendPauses(redis, prefix).state("legacy")).paused).to.equal(false);
+    const again = await run("resume", "legacy");
+    expect(again).to.deep.equal({ code: 0, text: "legacy: running (already)" });
+    const json = await run("resume", "legacy", "--json");
+    expect(JSON.parse(json.text)).to.deep.equal({
+      backend: "legacy",
+      paused: false,
+      since: null,
+      already: true,
+    });
+    const entries = await new OperatorJournal(redis, prefix, log).newest(3);
+    expect(entries.map((e) => [e.action, e.result])).to.deep.equal([
+      ["backend.resume", "already"],
+      ["backend.resume", "already"],
+      ["backend.resume", "resumed"],
+    ]);
   });
 
   it("refuses a name the configuration does not know, before connecting (exit 2)", async () => {

@@ -137,6 +137,31 @@ describe("the operator journal (real Redis, admin port and broker)", function ()
     expect(stored).to.not.include(cookie.split("=")[1]);
   });
 
+  it("answers and journals a repeated pause or resume as already, the first pause time kept", async () => {
+    const first = await ask("/admin/backends/b/pause", { method: "POST" });
+    expect(first.status, first.text).to.equal(200);
+    expect(first.json).to.not.have.property("already");
+    const again = await ask("/admin/backends/b/pause", { method: "POST" });
+    expect(again.status, again.text).to.equal(200);
+    expect(again.json).to.deep.equal({ ...first.json, already: true });
+    const resumed = await ask("/admin/backends/b/resume", { method: "POST" });
+    expect(resumed.json).to.deep.equal({ backend: "b", paused: false, since: null });
+    const resumedAgain = await ask("/admin/backends/b/resume", { method: "POST" });
+    expect(resumedAgain.json).to.deep.equal({
+      backend: "b",
+      paused: false,
+      since: null,
+      already: true,
+    });
+    const entries = await newest(4);
+    expect(entries.map((e) => [e.action, e.target, e.result])).to.deep.equal([
+      ["backend.resume", "b", "already"],
+      ["backend.resume", "b", "resumed"],
+      ["backend.pause", "b", "already"],
+      ["backend.pause", "b", "paused"],
+    ]);
+  });
+
   it("discards a dead letter from the admin port and journals it: discarded, then already, 404 for none", async () => {
     const id = await recordDeadLetter(deadLetters, requestMessage());
     const first = await ask(`/admin/dead-letters/${id}/discard`, { method: "POST" });
@@ -272,7 +297,7 @@ describe("the operator journal (real Redis, admin port and broker)", function ()
     }
     const three = await newest(3);
     expect(three.map((e) => e.target)).to.deep.equal(["b", "c", "b"]);
-    expect(three.map((e) => e.result)).to.deep.equal(["paused", "not found", "paused"]);
+    expect(three.map((e) => e.result)).to.deep.equal(["already", "not found", "paused"]);
     const ids = three.map((e) => e.id);
     expect([...ids].sort().reverse()).to.deep.equal(ids);
     expect(await newest(2)).to.deep.equal(three.slice(0, 2));
