@@ -8,18 +8,18 @@ import { untilOf } from "../shared/operator/operator-answers";
 import { checkedNote, optionalNote } from "../shared/operator/discard-note";
 import { BULK_LIMIT, parseLimit } from "../shared/operator/selection-limit";
 
-export const OPERATOR_USAGE = `usage: sluice dead-letters list [--reason R] [--service S] [--backend B] [--client C] [--replayed no|yes] [--limit N] --config FILE
-       sluice dead-letters show ID --config FILE
-       sluice dead-letters replay ID | --all | [--reason R] [--service S] [--backend B] [--client C] [--limit N] [--dry-run] [--until T] --config FILE
-       sluice dead-letters discard ID [--note TEXT] | --all | [--reason R] [--service S] [--backend B] [--client C] --note TEXT [--limit N] [--dry-run] [--until T] --config FILE
-       sluice dead-callbacks list [--reason R] [--receiver ORIGIN] [--target T] [--limit N] --config FILE
-       sluice dead-callbacks show ID --config FILE
-       sluice dead-callbacks redeliver ID | --all | [--reason R] [--receiver ORIGIN] [--target T] [--limit N] [--dry-run] [--until T] --config FILE
-       sluice messages show ID | --client C --xroad-id X [--service S] --config FILE
-       sluice messages cancel ID --config FILE
-       sluice backends list | pause NAME | resume NAME --config FILE
-       sluice hub-listeners list [--client C] [--receiver ORIGIN] [--limit N] | remove ID --config FILE
-       sluice journal [--limit N] --config FILE
+export const OPERATOR_USAGE = `usage: sluice dead-letters list [--reason R] [--service S] [--backend B] [--client C] [--replayed no|yes] [--limit N] [--json] --config FILE
+       sluice dead-letters show ID [--json] --config FILE
+       sluice dead-letters replay ID | --all | [--reason R] [--service S] [--backend B] [--client C] [--limit N] [--dry-run] [--until T] [--json] --config FILE
+       sluice dead-letters discard ID [--note TEXT] | --all | [--reason R] [--service S] [--backend B] [--client C] --note TEXT [--limit N] [--dry-run] [--until T] [--json] --config FILE
+       sluice dead-callbacks list [--reason R] [--receiver ORIGIN] [--target T] [--limit N] [--json] --config FILE
+       sluice dead-callbacks show ID [--json] --config FILE
+       sluice dead-callbacks redeliver ID | --all | [--reason R] [--receiver ORIGIN] [--target T] [--limit N] [--dry-run] [--until T] [--json] --config FILE
+       sluice messages show ID | --client C --xroad-id X [--service S] [--json] --config FILE
+       sluice messages cancel ID [--json] --config FILE
+       sluice backends list | pause NAME | resume NAME [--json] --config FILE
+       sluice hub-listeners list [--client C] [--receiver ORIGIN] [--limit N] | remove ID [--json] --config FILE
+       sluice journal [--limit N] [--json] --config FILE
 options: --json prints JSON instead of a table; --dry-run lists what a bulk replay,
          discard or redelivery would do, sending and changing nothing, and the --until that
          keeps the real run to what it listed; --note says why a discard drops them

@@ -2,7 +2,7 @@
 // a usage mistake is named in one line before anything is connected, never run as a default.
 
 import { expect } from "chai";
-import { filterOf, type OperatorArgs } from "../../cli/operator-args";
+import { filterOf, operatorUsage, type OperatorArgs } from "../../cli/operator-args";
 import { parseOperatorArgs, type OperatorCommand } from "../../cli/operator-commands";
 
 const parse = (command: OperatorCommand, ...argv: string[]) => parseOperatorArgs(command, argv);
@@ -287,6 +287,27 @@ describe("operator command arguments", () => {
     );
   });
 
+  it("lists --json on each usage line of a command's --help, as every command takes it", () => {
+    const commands = ["dead-letters", "dead-callbacks", "messages", "backends", "hub-listeners"];
+    for (const command of [...commands, "journal"] as OperatorCommand[]) {
+      const lines = operatorUsage(command)
+        .replace(/^usage: /, "")
+        .split("\n")
+        .map((line) => line.trim())
+        .filter((line) => line.startsWith(`sluice ${command}`));
+      expect(lines, command).to.have.length.above(0);
+      for (const line of lines) {
+        expect(line, line).to.match(/ \[--json\] --config FILE$/);
+        // Each verb of the line (`list | pause NAME | resume NAME`) does take it.
+        const verbs = command === "journal" ? [[]] : verbsOf(line, command);
+        for (const argv of verbs) {
+          const parsed = parse(command, ...argv, "--json");
+          expect(parsed, `${command} ${argv.join(" ")}`).to.include({ json: true });
+        }
+      }
+    }
+  });
+
   it("reads journal with --limit and --json only, refusing a word or another option", () => {
     expect(parse("journal")).to.be.an("object").and.to.include({ limit: null, json: false });
     expect(parse("journal", "--limit", "5", "--json")).to.include({ limit: 5, json: true });
@@ -302,3 +323,13 @@ describe("operator command arguments", () => {
     );
   });
 });
+
+/** The verbs a usage line names (`list | pause NAME`), each with an ID when it takes one. */
+function verbsOf(line: string, command: string): string[][] {
+  return line
+    .slice(`sluice ${command} `.length)
+    .split(" | ")
+    .map((part) => part.split(" "))
+    .filter(([verb]) => /^[a-z]+$/.test(verb))
+    .map(([verb, next]) => (next !== undefined && /^[A-Z]+$/.test(next) ? [verb, "x"] : [verb]));
+}
