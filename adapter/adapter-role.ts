@@ -26,7 +26,7 @@ import {
 import { Backpressure, NO_CONSUMER_RETRY_AFTER } from "./backpressure";
 import { answerClientErrors, refuseConnect } from "./client-error";
 import { warnRefusedConnections } from "./refused-connections";
-import { tlsRefusalReason, type TlsRefusal } from "./tls-refusals";
+import { revocationListCheck, tlsRefusalReason, type TlsRefusal } from "./tls-refusals";
 import { hubRoutes } from "./hub-route";
 import { Intake } from "./intake";
 import { SchemaValidators, type SchemaChecks } from "./json-body";
@@ -208,6 +208,9 @@ export async function startAdapter(
         remote: socket.remoteAddress ?? raw?.remoteAddress ?? null,
         // The certificate check's verdict where there is one: the error only says "hang up".
         code: socket.authorizationError ?? (error as { code?: string }).code ?? null,
+        ...(reason === "revocation_list_unusable"
+          ? { check: revocationListCheck(config.adapter.tls?.crl ?? []) }
+          : {}),
       });
     });
     // Pinned certificates (`clientCerts`): the handshake admitted any certificate the trusted

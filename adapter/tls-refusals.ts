@@ -61,3 +61,14 @@ export function tlsRefusalReason(error: Error & { code?: string }, socket?: TLSS
   if (code === "ECONNRESET" || code === "EPIPE") return "closed";
   return "other";
 }
+
+/**
+ * What a `revocation_list_unusable` warning tells the operator to check. Node keeps no peer
+ * certificate after a failed verification (getPeerCertificate(true) is empty), so the CA whose
+ * list is missing or stale cannot be named from the handshake: each list's issuer and nextUpdate,
+ * compared with the CAs of adapter.tls.clientCa, say which.
+ */
+export function revocationListCheck(crlFiles: readonly string[]): string {
+  const commands = crlFiles.map((file) => `openssl crl -noout -nextupdate -issuer -in ${file}`);
+  return `a CA of the client's chain has no list in adapter.tls.crl, or its list is past nextUpdate (the handshake does not say which CA); check each list's issuer and nextUpdate: ${commands.join("; ")}`;
+}

@@ -77,4 +77,34 @@ describe("revoked client certificates on the service port (adapter.tls.crl)", fu
     );
     expect(warned).to.include({ level: "warn", code: "CERT_REVOKED" });
   });
+
+  it("warns of a CA's list missing from adapter.tls.crl with what to check in each list", async () => {
+    // Another CA's list in place of the security server's CA's: that CA has none.
+    pki.ca.crl(crl);
+    adapter.child.kill("SIGHUP");
+    const unusable = async () =>
+      (await metricValue(adapter.adminUrl, "sluice_tls_handshake_refusals_total", {
+        reason: "revocation_list_unusable",
+      })) ?? 0;
+    await eventually(
+      async () => {
+        await postAs(internal);
+        return (await unusable()) >= 1 ? true : undefined;
+      },
+      10_000,
+      "refused for its list",
+    );
+    const warned = await eventually(
+      async () =>
+        adapter.lines.find(
+          (line) =>
+            line.msg === "TLS handshakes refused" && line.reason === "revocation_list_unusable",
+        ),
+      10_000,
+      "a warning naming the reason",
+    );
+    expect(warned?.level).to.equal("warn");
+    expect(warned?.check).to.be.a("string");
+    expect(warned?.check).to.include(`openssl crl -noout -nextupdate -issuer -in ${crl}`);
+  });
 });

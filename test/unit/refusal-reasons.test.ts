@@ -4,7 +4,7 @@
 import { expect } from "chai";
 import type { TLSSocket } from "node:tls";
 import { clientRefusal, parserRefusalReason } from "../../adapter/client-error";
-import { tlsRefusalReason } from "../../adapter/tls-refusals";
+import { revocationListCheck, tlsRefusalReason } from "../../adapter/tls-refusals";
 
 const error = (code: string | undefined, message = "anything"): Error & { code?: string } =>
   Object.assign(new Error(message), code === undefined ? {} : { code });
@@ -12,6 +12,13 @@ const verified = (authorizationError: string | null) =>
   ({ authorizationError }) as unknown as TLSSocket;
 
 describe("refusal reasons", () => {
+  it("an unusable revocation list's warning says how to check each list of adapter.tls.crl", () => {
+    const check = revocationListCheck(["/etc/sluice/a.crl", "/etc/sluice/b.crl"]);
+    expect(check).to.include("openssl crl -noout -nextupdate -issuer -in /etc/sluice/a.crl");
+    expect(check).to.include("openssl crl -noout -nextupdate -issuer -in /etc/sluice/b.crl");
+    expect(check).to.include("past nextUpdate");
+  });
+
   it("a refused handshake's reason comes from the certificate check, then the error's code", () => {
     const hangUp = error("ECONNRESET", "socket hang up");
     expect(tlsRefusalReason(hangUp, verified("CERT_HAS_EXPIRED"))).to.equal("expired_certificate");
