@@ -11,7 +11,9 @@ export const REDACTED = "[redacted]";
  * cookies both ways (RFC 6265), the API-key and token headers backends commonly use, and those
  * by which an API gateway or an authenticating proxy in front of Sluice passes on the caller's
  * key, token or TLS client certificate (Azure API Management and App Service, AWS ALB, Google
- * IAP, oauth2-proxy, nginx and IIS ARR): whoever holds one can present it as the caller.
+ * IAP, oauth2-proxy, nginx and IIS ARR, and under X-Forwarded-* names oauth2-proxy's
+ * --pass-access-token, Envoy's XFCC and Traefik's passTLSClientCert): whoever holds one can
+ * present it as the caller.
  */
 export const CREDENTIAL_HEADERS: readonly string[] = [
   "authorization",
@@ -38,6 +40,9 @@ export const CREDENTIAL_HEADERS: readonly string[] = [
   "ssl-client-cert",
   "x-client-cert",
   "x-arr-clientcert",
+  "x-forwarded-access-token",
+  "x-forwarded-client-cert",
+  "x-forwarded-tls-client-cert",
 ];
 
 const CREDENTIAL = new Set(CREDENTIAL_HEADERS);

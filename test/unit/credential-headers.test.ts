@@ -50,6 +50,24 @@ describe("credential headers in operator views", () => {
     ]);
   });
 
+  it("redacts the tokens and client certificates proxies pass on under X-Forwarded-* names", () => {
+    // oauth2-proxy's --pass-access-token, Envoy's XFCC, Traefik's passTLSClientCert.
+    const shown = withCredentialsRedacted({
+      headers: {
+        "x-forwarded-access-token": "eyJ.tok",
+        "X-Forwarded-Client-Cert": "By=spiffe://a;Cert=%2D%2D%2D",
+        "x-forwarded-tls-client-cert": "MIIB",
+        "x-forwarded-user": "alice",
+      },
+    });
+    expect(shown.headers).to.deep.equal({
+      "x-forwarded-access-token": REDACTED,
+      "X-Forwarded-Client-Cert": REDACTED,
+      "x-forwarded-tls-client-cert": REDACTED,
+      "x-forwarded-user": "alice",
+    });
+  });
+
   it("passes a request that is not JSON through as it is", () => {
     expect(withCredentialsRedacted("not json")).to.equal("not json");
     expect(withCredentialsRedacted(null)).to.equal(null);
