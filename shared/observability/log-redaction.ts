@@ -67,13 +67,23 @@ function censored(walk: Walk, key: string, parent: string | undefined): boolean 
   return walk.names.has(name) || (walk.personal && personalUnder(name, parent));
 }
 
-function redactValue(value: unknown, level: number, key: string | undefined, walk: Walk): unknown {
+/**
+ * `fromToJSON`: `value` is what a toJSON returned, whose fields JSON writes as they are: it calls
+ * toJSON once per value, never on what toJSON returned.
+ */
+function redactValue(
+  value: unknown,
+  level: number,
+  key: string | undefined,
+  walk: Walk,
+  fromToJSON = false,
+): unknown {
   if (typeof value !== "object" || value === null) return value;
   // Their JSON names no field: a Date is its time, a Buffer its bytes.
   if (value instanceof Date || ArrayBuffer.isView(value)) return value;
   if (walk.open.includes(value)) return CIRCULAR;
   if (level > MAX_LOG_DEPTH || walk.left <= 0) return Array.isArray(value) ? "[Array]" : "[Object]";
-  const toJSON = (value as { toJSON?: unknown }).toJSON;
+  const toJSON = fromToJSON ? undefined : (value as { toJSON?: unknown }).toJSON;
   if (typeof toJSON === "function") {
     // JSON writes what toJSON returns, so that is what is checked.
     let shown: unknown;
@@ -83,8 +93,13 @@ function redactValue(value: unknown, level: number, key: string | undefined, wal
       return UNREADABLE;
     }
     if (shown === value) return value;
-    const walked = redactValue(shown, level, key, walk);
-    return walked === shown ? value : walked;
+    const walked = redactValue(shown, level, key, walk, true);
+    if (walked === shown) return value;
+    // The copy is written in place of what toJSON returned: a toJSON it kept would be called.
+    if (typeof walked === "object" && walked !== null && hasOwn(walked, "toJSON")) {
+      delete (walked as Record<string, unknown>).toJSON;
+    }
+    return walked;
   }
   walk.open.push(value);
   try {

@@ -120,6 +120,15 @@ describe("log redaction at any depth", () => {
     });
   });
 
+  it("redacts the fields of what a toJSON returns, whatever toJSON that returned value has", () => {
+    // JSON calls toJSON once: the returned object's fields are written, its own toJSON is not called.
+    const inner = { token: "inner-token", toJSON: () => ({ note: "decoy" }) };
+    const { line, text } = logged((log) => log.info({ client: { toJSON: () => inner } }, "call"));
+    expect(text).not.to.include("inner-token");
+    expect(text).not.to.include("decoy");
+    expect(line.client).to.deep.equal({ token: "[redacted]" });
+  });
+
   it("writes a throwing getter as [unreadable] and the rest of the line as usual", () => {
     const hostile = {
       visible: 1,
