@@ -22,7 +22,7 @@ import { jobLogRefs, jobRefs, type CallbackJob } from "../shared/protocol/callba
 import { deliveryLimitKeptMessage } from "../shared/broker/delivery-limit";
 import {
   CALLBACK_DELIVERY_LIMIT,
-  CALLBACKS_POLICY,
+  callbacksPolicy,
   callbackQueues,
   callbackTopology,
   deadQueuePolicyCommand,
@@ -128,7 +128,7 @@ export async function startCallbackDelivery(
           deliveryLimitKeptMessage(
             "the callbacks queue",
             queue,
-            CALLBACKS_POLICY,
+            callbacksPolicy(queue),
             CALLBACK_DELIVERY_LIMIT,
           ),
         );

@@ -11,7 +11,11 @@ import {
   queueExists,
   tryDeclare,
 } from "../shared/broker/queue-probe";
-import { deliveryLimitPolicyCommand, exactQueuePattern } from "../shared/broker/delivery-limit";
+import {
+  deliveryLimitPolicyCommand,
+  exactQueuePattern,
+  prefixedPolicy,
+} from "../shared/broker/delivery-limit";
 
 /** 5 s, 5 min, 30 min, 2 h, 5 h, 10 h: seven attempts over about 17.5 hours. */
 export const DEFAULT_CALLBACK_BACKOFF_MS: readonly number[] = [
@@ -137,13 +141,18 @@ export const CALLBACK_QUEUE_ARGUMENTS: Readonly<Record<string, unknown>> = {
 /** The policy giving `callbacks` its delivery limit (see `callbacksPolicyCommand`). */
 export const CALLBACKS_POLICY = "sluice-callbacks";
 
+/** The name of that policy for `queue`, under the installation's prefix (`prefixedPolicy`). */
+export function callbacksPolicy(queue: string): string {
+  return prefixedPolicy(CALLBACKS_POLICY, queue, "callbacks");
+}
+
 /**
  * The operator's fix for a `callbacks` an earlier release declared without its delivery limit:
  * a policy with the same limit, which the broker applies to the live queue. Its pattern matches
  * that queue alone, so it overlaps neither `callbacks.dead`'s policy nor the watch queue's.
  */
 export function callbacksPolicyCommand(queue: string): string {
-  return deliveryLimitPolicyCommand(CALLBACKS_POLICY, queue, CALLBACK_DELIVERY_LIMIT);
+  return deliveryLimitPolicyCommand(callbacksPolicy(queue), queue, CALLBACK_DELIVERY_LIMIT);
 }
 
 /**

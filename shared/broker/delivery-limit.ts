@@ -10,6 +10,17 @@ export function exactQueuePattern(queue: string): string {
 }
 
 /**
+ * The name of the policy `policy` for `queue`, a queue named `base` under an installation's
+ * prefix: that prefix put before it, as before the queue. Installations sharing a broker under
+ * different prefixes each keep their own policy, where one name for all would have the second
+ * one's `rabbitmqctl set_policy` replace the first one's, whose queue would lose its limit.
+ */
+export function prefixedPolicy(policy: string, queue: string, base: string): string {
+  const prefix = queue.endsWith(base) ? queue.slice(0, queue.length - base.length) : "";
+  return `${prefix}${policy}`;
+}
+
+/**
  * The policy giving `queue` its delivery limit. Priority 10: of the policies matching a queue
  * only the one with the highest priority applies (their keys do not combine), so this one wins
  * over an operator's catch-all policy of the default priority 0 and replaces it on this queue.

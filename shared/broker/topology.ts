@@ -6,7 +6,11 @@ import type { Logger } from "pino";
 import type { BackendConfig, SluiceConfig } from "../config/config";
 import { RESPONSES_ROUTING_KEY, type TopologyNames } from "../protocol/names";
 import type { Broker } from "./amqp";
-import { deliveryLimitKeptMessage, deliveryLimitPolicyCommand } from "./delivery-limit";
+import {
+  deliveryLimitKeptMessage,
+  deliveryLimitPolicyCommand,
+  prefixedPolicy,
+} from "./delivery-limit";
 import { orderedQueueArguments, partitionBindings } from "./ordering";
 import {
   isInequivalentDeclaration,
@@ -42,10 +46,13 @@ export function deadLetterWatchArguments(): Record<string, unknown> {
  * limit, which the broker applies to the live queue.
  */
 export function watchPolicyCommand(queue: string): string {
-  return deliveryLimitPolicyCommand(WATCH_POLICY, queue, WATCH_DELIVERY_LIMIT);
+  return deliveryLimitPolicyCommand(watchPolicy(queue), queue, WATCH_DELIVERY_LIMIT);
 }
 
 const WATCH_POLICY = "sluice-dead-letter-watch";
+
+/** The name of that policy for `queue`, under the installation's prefix (`prefixedPolicy`). */
+const watchPolicy = (queue: string) => prefixedPolicy(WATCH_POLICY, queue, "dead-letter.watch");
 
 export interface TopologyOptions {
   /**
@@ -73,7 +80,7 @@ export function roleTopologyOptions(broker: Broker, log: Logger): TopologyOption
         deliveryLimitKeptMessage(
           "the dead-letter watch queue",
           queue,
-          WATCH_POLICY,
+          watchPolicy(queue),
           WATCH_DELIVERY_LIMIT,
         ),
       );

@@ -111,6 +111,8 @@ describe("callback schedule", () => {
         "'{\"delivery-limit\":1000000}'",
     );
     const command = callbacksPolicyCommand("t-1a2b+c.callbacks");
+    // Named under the installation's prefix: another installation's policy stays as it is.
+    expect(command).to.include(" --priority 10 t-1a2b+c.sluice-callbacks '");
     const pattern = new RegExp(/'(\^[^']+)'/.exec(command)![1]);
     expect(pattern.test("t-1a2b+c.callbacks")).to.equal(true);
     expect(pattern.test("t-1a2bbc.callbacks")).to.equal(false);
