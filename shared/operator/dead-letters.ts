@@ -362,10 +362,9 @@ function fromFields(fields: Record<string, string>): DeadLetter {
     at: Number(fields.at ?? 0),
     error: fields.error || null,
     attempts: Number(fields.attempts ?? 0),
-    replayedAs: fields.replayedAs === DISCARDED ? null : fields.replayedAs || null,
-    discardedAt:
-      fields.replayedAs === DISCARDED && fields.discardedAt ? Number(fields.discardedAt) : null,
-    discardNote: (fields.replayedAs === DISCARDED && fields.discardNote) || null,
+    replayedAs: discarded ? null : fields.replayedAs || null,
+    discardedAt: discarded && fields.discardedAt ? Number(fields.discardedAt) : null,
+    discardNote: (discarded && fields.discardNote) || null,
     ...(discarded && fields.discardReplaced ? { discardReplaced: fields.discardReplaced } : {}),
     ...(discarded && fields.discardReplaced && fields.discardAbandoned
       ? { discardAbandoned: true as const }
