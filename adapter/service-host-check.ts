@@ -2,7 +2,7 @@
 // own name at the port would otherwise submit calls from a browser as its own origin.
 
 import { isLoopbackHost } from "../shared/runtime/loopback-host";
-import { hostHeaderName, servedHostCheck } from "../shared/runtime/served-hosts";
+import { hostHeaderName, servedHostCheck, servedName } from "../shared/runtime/served-hosts";
 
 export interface ServiceHostCheck {
   serves(host: string): boolean;
@@ -27,7 +27,7 @@ export function serviceHostCheck(
   // URL keeps an IPv6 host in brackets; a Host is compared without them.
   if (publicUrl !== null) names.push(new URL(publicUrl).hostname.replace(/^\[(.*)\]$/, "$1"));
   if (isLoopbackHost(bound)) {
-    const listed = new Set(names.map((name) => name.toLowerCase().replace(/\.$/, "")));
+    const listed = new Set(names.map(servedName));
     return {
       serves: (host) => isLoopbackHost(host) || listed.has(hostHeaderName(host) ?? ""),
       refusal:

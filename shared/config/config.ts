@@ -31,6 +31,7 @@ import {
 } from "./unacknowledged-hold";
 import { withoutTrailingSlashes } from "../protocol/trailing-slashes";
 import { clipText } from "../protocol/clip-text";
+import { servedName } from "../runtime/served-hosts";
 
 /** The shortest in-flight slot lease (a backend's leaseTime, SLUICE_LEASE_TIME). */
 const MIN_LEASE_MS = 1_000;
@@ -489,7 +490,7 @@ function compileOptions(r: Reader, translator: string): Record<string, unknown> 
 
 /** `hosts` of a port, as a Host header is compared (the schema has judged each name). */
 function hostNames(section: Reader): string[] | null {
-  return section.stringList("hosts")?.map((name) => name.toLowerCase().replace(/\.$/, "")) ?? null;
+  return section.stringList("hosts")?.map(servedName) ?? null;
 }
 
 /** `callbacks.allow`, each entry one a target can match (the schema has judged the list's shape). */

@@ -5,6 +5,11 @@ import type { IncomingMessage } from "node:http";
 import { isIP, isIPv6 } from "node:net";
 import { hostName } from "./loopback-host";
 
+/** A host name as compared: lower case, a trailing dot dropped (`Sluice.Example.` → `sluice.example`). */
+export function servedName(name: string): string {
+  return name.toLowerCase().replace(/\.$/, "");
+}
+
 /**
  * The name a Host header carries, as compared: without port or IPv6 brackets, in lower case,
  * a trailing dot dropped (`Sluice.Example.:8080` → `sluice.example`). Null when it names no
@@ -15,7 +20,7 @@ export function hostHeaderName(host: string | undefined): string | null {
   if (!host) return null;
   const bare = hostName(host);
   if (!bare || (host.startsWith("[") && !isIPv6(bare.split("%")[0]))) return null;
-  return bare.toLowerCase().replace(/\.$/, "") || null;
+  return servedName(bare) || null;
 }
 
 /**
@@ -41,7 +46,7 @@ export function requestHost(req: IncomingMessage): string | undefined {
  * they connect to; a page re-pointing its own name at the port names that name.
  */
 export function servedHostCheck(names: readonly string[]): (host: string | undefined) => boolean {
-  const served = new Set(names.map((name) => name.toLowerCase().replace(/\.$/, "")));
+  const served = new Set(names.map(servedName));
   return (host) => {
     const name = hostHeaderName(host);
     if (name === null) return false;
