@@ -11,7 +11,12 @@ import { PipelinedRequests, type PipelineLimits } from "../protocol/pipelined-re
 import { METRICS_CONTENT_TYPE, metricsText } from "./metrics";
 import { isLoopbackHost } from "../runtime/loopback-host";
 import { requestHost, servedHostCheck } from "../runtime/served-hosts";
-import { contentTypeLinesProblem, hostProblem, onceOnlyLines } from "../protocol/once-only-headers";
+import {
+  authorizationLinesProblem,
+  contentTypeLinesProblem,
+  hostProblem,
+  onceOnlyLines,
+} from "../protocol/once-only-headers";
 import { AdminConnections } from "./admin-connections";
 import { answerAdminRawRefusals } from "./admin-raw-refusals";
 import { BROWSER_HEADERS, json } from "./admin-http";
@@ -185,8 +190,12 @@ export class AdminServer {
     // As on the service port: Node reads the first of two Host or Content-Type lines and drops
     // the other, so a token-bearing POST was read as one type while a proxy saw the other; and
     // a missing Host is refused here, in JSON (Node's check, turned off, answered an empty 400).
+    // Two Authorization lines likewise: Node admitted the first token and dropped the other.
     const lines = onceOnlyLines(req);
-    const repeated = hostProblem(req, lines.host) ?? contentTypeLinesProblem(lines.contentType);
+    const repeated =
+      hostProblem(req, lines.host) ??
+      contentTypeLinesProblem(lines.contentType) ??
+      authorizationLinesProblem(lines.authorization);
     if (repeated !== null) {
       // Its body, if sent, is not read: the connection goes with the answer.
       res.setHeader("connection", "close");

@@ -2,22 +2,25 @@
 // table keeps the first of two Host or Content-Type lines and drops the other unseen. Both
 // ports refuse a second one (400 InvalidHeader) before any route reads the first, and a missing
 // Host in the same words (Node's own check answers a bare 400 with no body, so both turn it off).
+// The admin port refuses a second Authorization line too: Node kept the first token unseen.
 
 import type { IncomingMessage } from "node:http";
 
 export interface OnceOnlyLines {
   host: number;
   contentType: number;
+  authorization: number;
 }
 
-/** How many Host and Content-Type lines `req` has, in one pass over its raw headers. */
+/** How many Host, Content-Type and Authorization lines `req` has, in one pass over its raw headers. */
 export function onceOnlyLines(req: IncomingMessage): OnceOnlyLines {
   const raw = req.rawHeaders;
-  const lines = { host: 0, contentType: 0 };
+  const lines = { host: 0, contentType: 0, authorization: 0 };
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     if (name.length === 4 && name.toLowerCase() === "host") lines.host += 1;
     else if (name.length === 12 && name.toLowerCase() === "content-type") lines.contentType += 1;
+    else if (name.length === 13 && name.toLowerCase() === "authorization") lines.authorization += 1;
   }
   return lines;
 }
@@ -30,6 +33,18 @@ export function onceOnlyLines(req: IncomingMessage): OnceOnlyLines {
 export function contentTypeLinesProblem(count: number): string | null {
   return count > 1
     ? `the request has ${count} Content-Type headers; a request has at most one`
+    : null;
+}
+
+/**
+ * Why a request with `count` Authorization lines is refused on the admin port, null for at most
+ * one. Authorization is one credential, not a list (RFC 9110 §11.6.2): Node admitted the first
+ * line and dropped the other unseen, so a proxy in front that checks or adds the last one saw
+ * another credential than the one Sluice let in.
+ */
+export function authorizationLinesProblem(count: number): string | null {
+  return count > 1
+    ? `the request has ${count} Authorization headers; a request has at most one`
     : null;
 }
 

@@ -165,6 +165,33 @@ describe("admin port connections", () => {
     });
   });
 
+  it("answers a request with two Authorization lines 400 InvalidHeader, whichever holds the token", async () => {
+    // Node admitted the first line's token and dropped the other unseen: a proxy in front that
+    // checks (or adds) the last one saw another credential than the one let in. No route is
+    // registered here; a 404 would mean the request got past the check.
+    for (const [first, second] of [
+      ["a-test-admin-token-0123456789", "not-the-token"],
+      ["not-the-token", "a-test-admin-token-0123456789"],
+    ]) {
+      const answer = await rawExchange(
+        "GET /admin/anything HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
+          `Authorization: Bearer ${first}\r\nauthorization: Bearer ${second}\r\n\r\n`,
+      );
+      expect(answer.status, answer.head).to.equal(400);
+      expect(answer.head).to.match(/\r\nconnection: close\r\n/i);
+      expect(JSON.parse(/\{.*\}/s.exec(answer.body)?.[0] ?? "")).to.deep.equal({
+        type: "InvalidHeader",
+        message: "the request has 2 Authorization headers; a request has at most one",
+      });
+    }
+    // One line is served as before.
+    const one = await rawExchange(
+      "GET /admin/anything HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
+        "Authorization: Bearer a-test-admin-token-0123456789\r\nConnection: close\r\n\r\n",
+    );
+    expect(one.status, one.head).to.equal(404);
+  });
+
   it("answers an HTTP/1.1 request without a Host line 400 InvalidHeader in JSON, where Node's 400 had no body", async () => {
     const noHost = await rawExchange("GET /healthz HTTP/1.1\r\n\r\n");
     expect(noHost.status, noHost.head).to.equal(400);
