@@ -141,6 +141,10 @@ export class AdminSignIn {
       this.log.warn({ remote }, "admin sign-in refused");
       return sendHtml(res, 401, loginPage("refused"));
     }
+    // A sign-in opens 12 hours of operator access from a browser: logged with its address as
+    // the refused ones are, so "who had a session at 03:12, and from where?" has an answer
+    // (the journal's session entries say only `credential: session`). Never the session id.
+    this.log.info({ remote }, "admin signed in");
     res.writeHead(303, {
       location: "/",
       "set-cookie": `${this.sessionCookie}=${this.sessions.start()}; Max-Age=${Math.floor(
@@ -182,7 +186,10 @@ export class AdminSignIn {
       return sendHtml(res, 403, loginPage("crossSiteSignOut"));
     }
     const cookie = readCookie(req.headers.cookie, this.sessionCookie);
-    if (cookie !== null) this.sessions.end(cookie);
+    if (cookie !== null && this.sessions.valid(cookie)) {
+      this.sessions.end(cookie);
+      this.log.info({ remote: req.socket.remoteAddress ?? "" }, "admin signed out");
+    }
     res.writeHead(303, {
       location: "/",
       "set-cookie": `${this.sessionCookie}=; Max-Age=0; HttpOnly; SameSite=Strict; Path=/`,

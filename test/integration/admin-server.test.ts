@@ -1104,6 +1104,42 @@ describe("sign-in throttling", () => {
     }
   });
 
+  it("logs each sign-in and sign-out with its address, never the token or the session id", async () => {
+    const { lines, logged, loggedPort } = await loggedAdmin();
+    const post = (path: string, headers: Record<string, string>, body?: string) =>
+      fetch(`http://127.0.0.1:${loggedPort}${path}`, {
+        method: "POST",
+        headers,
+        body,
+        redirect: "manual",
+      });
+    const said = (msg: string) => lines.filter((line) => line.msg === msg);
+    try {
+      const signedIn = await post(
+        "/login",
+        { "content-type": "application/x-www-form-urlencoded" },
+        new URLSearchParams({ token: TOKEN }).toString(),
+      );
+      expect(signedIn.status).to.equal(303);
+      const cookie = (signedIn.headers.get("set-cookie") ?? "").split(";")[0];
+      const sessionId = cookie.split("=")[1];
+      expect(said("admin signed in").map((line) => line.remote)).to.deep.equal(["127.0.0.1"]);
+      // A sign-out with no live session ends nothing and says nothing.
+      expect((await post("/logout", {})).status).to.equal(303);
+      expect(
+        (await post("/logout", { cookie: `sluice-admin-${loggedPort}=forged` })).status,
+      ).to.equal(303);
+      expect(said("admin signed out")).to.have.length(0);
+      expect((await post("/logout", { cookie })).status).to.equal(303);
+      expect(said("admin signed out").map((line) => line.remote)).to.deep.equal(["127.0.0.1"]);
+      const text = lines.map((line) => JSON.stringify(line)).join("\n");
+      expect(text).to.not.include(TOKEN);
+      expect(text).to.not.include(sessionId);
+    } finally {
+      await logged.close();
+    }
+  });
+
   it("logs a request without a token once a minute per client, and every wrong token", async () => {
     const { lines, logged, loggedPort } = await loggedAdmin();
     const status = (from: string, headers: Record<string, string> = {}) =>
