@@ -42,6 +42,15 @@ export const REQUEST_REFUSALS = {
     meaning: "The request has more than one Content-Type header; nothing was accepted.",
   },
   /**
+   * RFC 9110 §11.6.2: Authorization is one credential. Node kept the first line and dropped
+   * the other unseen, so the backend got another credential than the one a proxy checked.
+   */
+  authorizationLines: {
+    code: "InvalidHeader",
+    status: 400,
+    meaning: "The request has more than one Authorization header; nothing was accepted.",
+  },
+  /**
    * A Host the port does not answer to (service-host-check.ts): on loopback another name than
    * a loopback one, elsewhere one not in adapter.hosts. DNS rebinding; RFC 9110 §15.5.20.
    */

@@ -26,6 +26,7 @@ import { REQUEST_REFUSALS } from "./request-refusals";
 import { serviceHostCheck, type ServiceHostCheck } from "./service-host-check";
 import { requestHost } from "../shared/runtime/served-hosts";
 import {
+  authorizationLinesProblem,
   contentTypeLinesProblem,
   hostProblem,
   onceOnlyLines,
@@ -299,6 +300,11 @@ function headerSectionProblem(
   if (contentTypes !== null) {
     const { code, status } = REQUEST_REFUSALS.contentTypeLines;
     return new SluiceError(code, contentTypes, { status });
+  }
+  const authorizations = authorizationLinesProblem(lines.authorization);
+  if (authorizations !== null) {
+    const { code, status } = REQUEST_REFUSALS.authorizationLines;
+    return new SluiceError(code, authorizations, { status });
   }
   // A request without Host (HTTP/1.0) names no other site: only a browser's page could.
   const host = requestHost(req);

@@ -2,7 +2,7 @@
 // table keeps the first of two Host or Content-Type lines and drops the other unseen. Both
 // ports refuse a second one (400 InvalidHeader) before any route reads the first, and a missing
 // Host in the same words (Node's own check answers a bare 400 with no body, so both turn it off).
-// The admin port refuses a second Authorization line too: Node kept the first token unseen.
+// A second Authorization line is refused on both too: Node kept the first credential unseen.
 
 import type { IncomingMessage } from "node:http";
 
@@ -37,10 +37,10 @@ export function contentTypeLinesProblem(count: number): string | null {
 }
 
 /**
- * Why a request with `count` Authorization lines is refused on the admin port, null for at most
+ * Why a request with `count` Authorization lines is refused on either port, null for at most
  * one. Authorization is one credential, not a list (RFC 9110 §11.6.2): Node admitted the first
  * line and dropped the other unseen, so a proxy in front that checks or adds the last one saw
- * another credential than the one Sluice let in.
+ * another credential than the one Sluice let in (admin port) or passed on (service port).
  */
 export function authorizationLinesProblem(count: number): string | null {
   return count > 1

@@ -340,6 +340,32 @@ describe("Hostile input over a raw socket: Sluice's answers to what HTTP itself 
       expect(answer.body).to.include("2 Host headers");
     });
 
+    it("two Authorization lines are 400 InvalidHeader, where Node passed the first on and dropped the other", async () => {
+      for (const lines of [
+        "Authorization: Bearer a\r\nAuthorization: Bearer b\r\n",
+        "Authorization: Bearer a\r\nauthorization: Bearer a\r\n",
+      ]) {
+        const answer = await rawRequest(
+          sluice.port,
+          `POST /rest/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Road-Client: ${CLIENT}\r\n` +
+            `Content-Type: application/json\r\n${lines}Content-Length: 2\r\n\r\n{}`,
+        );
+        expect(answer.status, lines).to.equal(400);
+        expect(answer.head).to.match(/\r\nconnection: close\r\n/i);
+        const json = JSON.parse(answer.body) as { type: string; message: string };
+        expect(json.type, lines).to.equal("InvalidHeader");
+        expect(json.message).to.match(/2 Authorization headers/);
+      }
+      const soap = await rawRequest(
+        sluice.port,
+        `POST /soap HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/xml; charset=utf-8\r\n` +
+          `Authorization: Basic YTpi\r\nAuthorization: Basic Yzpk\r\nContent-Length: 0\r\n\r\n`,
+      );
+      expect(soap.status, soap.head).to.equal(400);
+      expect(soap.body).to.include("<faultcode>Client.InvalidHeader</faultcode>");
+      await stillServes();
+    });
+
     it("two Content-Type lines are 400 InvalidHeader, where Node read the first and dropped the other", async () => {
       for (const types of [
         "Content-Type: application/json\r\nContent-Type: text/plain\r\n",
