@@ -186,10 +186,19 @@ export function deadQueueArguments(bound: DeadQueueBound): Record<string, unknow
   };
 }
 
+/** The policy bounding `callbacks.dead` (see `deadQueuePolicyCommand`). */
+export const DEAD_QUEUE_POLICY = "sluice-callbacks-dead";
+
+/** The name of that policy for `queue`, under the installation's prefix (`prefixedPolicy`). */
+export function deadQueuePolicy(queue: string): string {
+  return prefixedPolicy(DEAD_QUEUE_POLICY, queue, "callbacks.dead");
+}
+
 /**
  * The operator's fix for a `callbacks.dead` an earlier release declared without a bound (the
  * broker refuses to add arguments to an existing queue): a policy with the same bound, which
- * the broker applies to the live queue without a redeclaration.
+ * the broker applies to the live queue without a redeclaration. Named under the installation's
+ * prefix, so installations sharing a broker each keep their own.
  */
 export function deadQueuePolicyCommand(queue: string, bound: DeadQueueBound): string {
   const pattern = exactQueuePattern(queue);
@@ -198,7 +207,8 @@ export function deadQueuePolicyCommand(queue: string, bound: DeadQueueBound): st
     overflow: "drop-head",
     "message-ttl": bound.ttlMs,
   });
-  return `rabbitmqctl set_policy --apply-to queues sluice-callbacks-dead '${pattern}' '${definition}'`;
+  const policy = deadQueuePolicy(queue);
+  return `rabbitmqctl set_policy --apply-to queues ${policy} '${pattern}' '${definition}'`;
 }
 
 /**

@@ -16,8 +16,9 @@ describe("an upgrade with an unbounded callbacks.dead of an earlier release", fu
   this.timeout(90_000);
   const harness = new Harness();
   const topology = callbackTopology(harness.prefix, [1_000]);
-  // The policy is named for the test's prefix, so it touches no other queue on the broker.
-  const policy = `${harness.prefix}callbacks-dead`;
+  // The policy the warning names, under the test's prefix as every installation's is: it
+  // replaces no other installation's policy on the broker.
+  const policy = `${harness.prefix}sluice-callbacks-dead`;
   let connection: amqplib.ChannelModel;
   let sluice: SluiceProcess;
 
@@ -83,7 +84,8 @@ describe("an upgrade with an unbounded callbacks.dead of an earlier release", fu
       String(warnings()[0].msg),
     );
     expect(command, "the policy command").to.not.equal(null);
-    const [, , pattern, definition] = command!;
+    const [, name, pattern, definition] = command!;
+    expect(name).to.equal(policy);
     expect(JSON.parse(definition)).to.deep.equal({
       "max-length": 3,
       overflow: "drop-head",

@@ -92,6 +92,8 @@ describe("callback schedule", () => {
         '\'{"max-length":100000,"overflow":"drop-head","message-ttl":604800000}\'',
     );
     const command = deadQueuePolicyCommand("t-1a2b+c.callbacks.dead", bound);
+    // Named under the installation's prefix: another installation's policy stays as it is.
+    expect(command).to.include(" --apply-to queues t-1a2b+c.sluice-callbacks-dead '");
     const pattern = new RegExp(/'(\^[^']+)'/.exec(command)![1]);
     expect(pattern.test("t-1a2b+c.callbacks.dead")).to.equal(true);
     expect(pattern.test("t-1a2bbc.callbacks.dead")).to.equal(false);
