@@ -367,6 +367,40 @@ describe("deployment files", () => {
       expect(new Set(ids).size, "panel ids are unique").to.equal(ids.length);
     });
 
+    it("shows the queues each queue-depth alert watches, with the alert's selection", () => {
+      // An alert on the depth of some queues (SluiceCallbacksBacklog: the callbacks queue) has
+      // a threshold of its own, which the panel of every queue's depth drowns among the rest:
+      // the operator it pages needs a panel that selects the same queues the alert selects.
+      const alerts = yamlDoc("prometheus/alerts.yml") as {
+        groups: { rules: { alert: string; expr: string }[] }[];
+      };
+      const watched = alerts.groups
+        .flatMap((group) => group.rules)
+        .flatMap((rule) =>
+          metricSelectors(rule.expr)
+            .filter((selector) => selector.name === "sluice_queue_depth_messages")
+            .map((selector) => ({ alert: rule.alert, matchers: selector.matchers })),
+        );
+      expect(watched.map((w) => w.alert)).to.include.members([
+        "SluiceQueueAboveHighWater",
+        "SluiceCallbacksBacklog",
+      ]);
+      const shown = exprs.flatMap(({ panel, expr }) =>
+        metricSelectors(expr)
+          .filter((selector) => selector.name === "sluice_queue_depth_messages")
+          .map((selector) => ({
+            panel: panel.title,
+            matchers: selector.matchers.filter((m) => m !== 'instance=~"$instance"'),
+          })),
+      );
+      for (const { alert, matchers } of watched) {
+        const panels = shown.filter((s) => JSON.stringify(s.matchers) === JSON.stringify(matchers));
+        expect(panels, `a panel of ${alert}'s queues (${matchers.join(", ")})`).to.not.deep.equal(
+          [],
+        );
+      }
+    });
+
     it("is valid PromQL to promtool, with its variables filled in", function () {
       this.timeout(30_000);
       requireTool("promtool");
