@@ -20,12 +20,28 @@ import { checkConfigFile } from "./config-check";
 import { exitAfterOutput, printOut } from "./output";
 import {
   isOperatorCommand,
+  OPERATOR_COMMANDS,
+  operatorSummary,
   operatorUsage,
   parseOperatorArgs,
   type OperatorCommand,
 } from "./operator-args";
 import { SERVICE_ROLES, startRoles, type ServiceRole } from "./roles";
 import { startSummary } from "./start-summary";
+
+/** What an operator command's summary adds to its usage, where the words do not say it. */
+const OPERATOR_NOTES: Partial<Record<OperatorCommand, string>> = {
+  journal: "operator actions, newest first, and who took them",
+};
+
+/**
+ * The operator commands' lines of `sluice --help`, options and all, from the usage each
+ * command's own --help prints (one definition: the two cannot drift apart).
+ */
+const OPERATOR_SUMMARIES = OPERATOR_COMMANDS.map((command) => {
+  const note = OPERATOR_NOTES[command];
+  return `  ${command.padEnd(18)}${operatorSummary(command)}${note ? ` (${note})` : ""}`;
+}).join("\n");
 
 const USAGE = `usage: sluice <role> --config FILE [--with-legacy-sim] [--with-xroad-sim FILE]
        sluice check --config FILE
@@ -43,12 +59,7 @@ roles:
 commands:
   check             validate a configuration without connecting to anything (exit 0 or 2)
   demo              all roles, legacy-sim and xroad-sim on the bundled demo configuration (npm start)
-  dead-letters      list | show ID | replay (ID, a filter or --all [--dry-run]) | discard (ID, or a filter or --all with --note [--dry-run]) --config FILE
-  dead-callbacks    list | show ID | redeliver (ID, a filter or --all [--dry-run]) --config FILE
-  messages          show (ID, or --client --xroad-id [--service]) | cancel ID --config FILE
-  backends          list | pause NAME | resume NAME --config FILE
-  hub-listeners     list [--client C] [--receiver ORIGIN] [--limit N] | remove ID --config FILE
-  journal           [--limit N] --config FILE (operator actions, newest first, and who took them)
+${OPERATOR_SUMMARIES}
 
 options:
   --config FILE       YAML or JSON configuration (required; $SLUICE_CONFIG names one too)

@@ -34,6 +34,29 @@ export function operatorUsage(command: string): string {
   return [`usage: ${own[0].trimStart()}`, ...own.slice(1), ...options].join("\n");
 }
 
+/**
+ * One command's usage on one line, for `sluice --help`: its usage lines (from OPERATOR_USAGE,
+ * as `operatorUsage` gives them, so the two never disagree) joined by `|`, with the
+ * `[--json] --config FILE` every line ends with said once. A verb whose line offers
+ * alternatives of its own (`replay ID | --all | [--reason R] …`) keeps them in parentheses.
+ */
+export function operatorSummary(command: OperatorCommand): string {
+  const tail = " [--json] --config FILE";
+  const verbs = operatorUsage(command)
+    .replace(/^usage: /, "")
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line.startsWith(`sluice ${command}`))
+    .map((line) => line.slice(`sluice ${command}`.length).replace(tail, "").trim())
+    .map((line) => {
+      const [first, ...rest] = line.split(" | ");
+      if (rest.every((part) => /^[a-z]/.test(part))) return line;
+      const [verb, ...words] = first.split(" ");
+      return `${verb} (${[words.join(" "), ...rest].join(" | ")})`;
+    });
+  return `${verbs.filter(Boolean).join(" | ")}${tail}`.trim();
+}
+
 export interface OperatorArgs {
   words: string[];
   flags: Map<string, string>;
@@ -59,7 +82,7 @@ const VALUE_FLAGS = [
   "note",
 ];
 
-const OPERATOR_COMMANDS = [
+export const OPERATOR_COMMANDS = [
   "dead-letters",
   "dead-callbacks",
   "messages",

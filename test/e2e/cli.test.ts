@@ -11,7 +11,7 @@ import path from "node:path";
 import { expect } from "chai";
 import { FULL_DISK_LINE, sluiceToFullDisk } from "../support/full-output";
 import { REDIS_URL } from "../support/harness";
-import { OPERATOR_USAGE } from "../../cli/operator-args";
+import { OPERATOR_COMMANDS, OPERATOR_USAGE, operatorSummary } from "../../cli/operator-args";
 
 const BIN = path.resolve(__dirname, "..", "..", "..", "bin", "sluice.js");
 
@@ -59,6 +59,12 @@ describe("the sluice command", function () {
       expect(listed, command).to.be.a("string");
       if (!word.startsWith("["))
         expect(listed, `${command} ${word}`).to.match(new RegExp(`\\b${word}\\b`));
+    }
+    // And its options, --json among them, as its own usage gives them.
+    for (const command of OPERATOR_COMMANDS) {
+      const listed = result.stdout.split("\n").find((l) => l.startsWith(`  ${command} `));
+      expect(listed, command).to.include(operatorSummary(command));
+      expect(listed, command).to.include("[--json]");
     }
   });
 

@@ -2,7 +2,13 @@
 // a usage mistake is named in one line before anything is connected, never run as a default.
 
 import { expect } from "chai";
-import { filterOf, operatorUsage, type OperatorArgs } from "../../cli/operator-args";
+import {
+  filterOf,
+  OPERATOR_COMMANDS,
+  operatorSummary,
+  operatorUsage,
+  type OperatorArgs,
+} from "../../cli/operator-args";
 import { parseOperatorArgs, type OperatorCommand } from "../../cli/operator-commands";
 
 const parse = (command: OperatorCommand, ...argv: string[]) => parseOperatorArgs(command, argv);
@@ -284,6 +290,28 @@ describe("operator command arguments", () => {
     expect(parse("dead-letters", "list", "--replayed=yes")).to.be.an("object");
     expect(parse("dead-letters", "list", "--replayed", "maybe")).to.equal(
       '--replayed takes no or yes, not "maybe"',
+    );
+  });
+
+  it("gives sluice --help each command's options, as the command's own usage does", () => {
+    for (const command of OPERATOR_COMMANDS) {
+      const summary = operatorSummary(command);
+      expect(summary.split("\n"), command).to.have.length(1);
+      const own = operatorUsage(command)
+        .split("\n")
+        .filter((line) =>
+          line
+            .replace(/^usage: /, "")
+            .trim()
+            .startsWith(`sluice ${command}`),
+        );
+      for (const option of own.join(" ").match(/--[a-z-]+( [A-Z]+|\b)/g) ?? []) {
+        expect(summary, `${command}: ${option}`).to.include(option);
+      }
+      expect(summary, command).to.match(/ \[--json\] --config FILE$/);
+    }
+    expect(operatorSummary("backends")).to.equal(
+      "list | pause NAME | resume NAME [--json] --config FILE",
     );
   });
 
