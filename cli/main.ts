@@ -13,7 +13,7 @@ import {
 import { startRuntime, type Role, type Runtime } from "../shared/runtime/runtime";
 import { drainRoles } from "../shared/runtime/shutdown-deadline";
 import { StartupError } from "../shared/runtime/startup-error";
-import { reloadAllTls, tlsFileWarnings } from "../shared/config/tls-files";
+import { allTlsWarnings, reloadAllTls, tlsFileWarnings } from "../shared/config/tls-files";
 import { exposedKeyWarnings } from "../shared/config/secret-file-modes";
 import { startTracing } from "../shared/observability/tracing";
 import { checkConfigFile } from "./config-check";
@@ -415,6 +415,8 @@ export async function main(argv: string[]): Promise<void> {
     if (problems.length > 0) {
       log.error({ problems }, "certificate reload failed; the previous certificates stay in use");
     } else log.info("certificates reloaded");
+    // A revocation list past its nextUpdate is kept (docs/configuration.md): said each time.
+    for (const warning of allTlsWarnings()) log.warn(warning);
     // A key rotated in place has the mode it was written with, 0644 at the default umask: the
     // start's warning about it would not come again before the next restart.
     for (const warning of exposedKeyWarnings(config)) log.warn(warning);
@@ -439,6 +441,7 @@ export async function main(argv: string[]): Promise<void> {
       // declare.
       runtime.admin.addCheck("topology", () => monitor.topologyProblem());
       roles = await startRoles(args.role as ServiceRole, runtime, checked.bodySchemas);
+      for (const warning of allTlsWarnings()) log.warn(warning);
       await monitor.refresh();
       const adapter = roles.find((role) => role.name === "adapter") as
         (Role & { port: number }) | undefined;

@@ -8,6 +8,7 @@ import { createSecureContext } from "node:tls";
 import type tls from "node:tls";
 import { StartupError } from "../runtime/startup-error";
 import { readBoundedFile, UnreadableFile } from "./bounded-file";
+import { checkRevocationList, UnusableList } from "./revocation-lists";
 
 /** File paths from the configuration, already resolved against its directory. */
 export interface TlsFiles {
@@ -229,6 +230,14 @@ function oneValidNow(certificates: X509Certificate[], what: string, effect: stri
  */
 export type SighupReach = "new connections" | "next connection";
 
+/** Warnings of the material read (lists past their nextUpdate), by material. */
+const listWarnings = new WeakMap<TlsMaterial, string[]>();
+
+/** What was found wrong with `material`'s files but not refused: logged at start and SIGHUP. */
+export function tlsMaterialWarnings(material: TlsMaterial): string[] {
+  return listWarnings.get(material) ?? [];
+}
+
 /** Reads and checks every file; throws a StartupError naming the first bad one. */
 export function readTlsFiles(
   files: TlsFiles,
@@ -270,6 +279,32 @@ export function readTlsFiles(
   }
   if (files.crl && files.crl.length > 0) {
     material.crl = files.crl.map((f) => readCrl(f, `${where}.crl`));
+    // A list of a CA the block does not trust, or one its CA did not sign, is refused; a list
+    // past its nextUpdate is kept and warned of (refusing it would turn a late list into an
+    // outage at the next restart, where keeping it refuses only what it already refuses).
+    const anchors = certificatesOf([
+      ...(material.ca ?? []),
+      ...(material.clientCa ?? []),
+      ...(material.clientCerts ?? []),
+    ]);
+    const now = Date.now();
+    const stale: string[] = [];
+    material.crl.forEach((pem, i) => {
+      try {
+        const finding = checkRevocationList({ file: files.crl![i], pem }, anchors, now);
+        if (finding.staleSince) {
+          stale.push(
+            `${where}.crl: revocation list file ${finding.file} of ${finding.issuer} is past its nextUpdate (${finding.staleSince.toISOString()}); every handshake through that CA is refused (revocation_list_unusable) until a current list is in place and SIGHUP`,
+          );
+        }
+      } catch (error) {
+        if (error instanceof UnusableList) throw new StartupError(`${where}.crl: ${error.message}`);
+        throw new StartupError(
+          `${where}.crl: revocation list file ${files.crl![i]} does not parse as a certificate revocation list`,
+        );
+      }
+    });
+    if (stale.length > 0) listWarnings.set(material, stale);
   }
   if (material.cert && material.key) {
     // A certificate with someone else's key would only fail at the first handshake.
@@ -326,8 +361,7 @@ export function tlsFileWarnings(blocks: Array<[where: string, files: TlsFiles | 
     ];
     if (paths.some((file) => file !== null && !existsSync(file))) return [];
     try {
-      readTlsFiles(files, where);
-      return [];
+      return tlsMaterialWarnings(readTlsFiles(files, where));
     } catch (error) {
       if (!(error instanceof StartupError)) throw error;
       return [`${error.message}; a role that uses it refuses to start with this file`];
@@ -401,6 +435,11 @@ export class ReloadableTls {
 }
 
 const reloadables = new Set<ReloadableTls>();
+
+/** The warnings of every `tls` block's current material (lists past their nextUpdate). */
+export function allTlsWarnings(): string[] {
+  return [...reloadables].flatMap((tls) => tlsMaterialWarnings(tls.current));
+}
 
 /** SIGHUP: every `tls` block of the process reads its files again. Returns the problems. */
 export function reloadAllTls(): string[] {

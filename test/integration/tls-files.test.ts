@@ -9,6 +9,8 @@ import {
   pinnedCertificateRefusal,
   ReloadableTls,
   readTlsFiles,
+  tlsFileWarnings,
+  tlsMaterialWarnings,
 } from "../../shared/config/tls-files";
 import { createTestPki, type TestPki } from "../support/test-pki";
 
@@ -258,6 +260,45 @@ describe("TLS files from the configuration", () => {
     );
     const material = readTlsFiles(withCrl([list]), "backends.b.tls");
     expect(material.crl?.map(String)).to.deep.equal([fs.readFileSync(list, "utf8")]);
+  });
+
+  it("refuses a crl file of a CA the block does not name, naming the file and its issuer", () => {
+    const list = pki.otherCa.crl(path.join(pki.dir, "crl-of-other.pem"));
+    const withCrl = { ...files(null, null, [pki.ca.certFile]), crl: [list] };
+    expect(() => readTlsFiles(withCrl, "backends.b.tls")).to.throw(
+      `backends.b.tls.crl: revocation list file ${list} was issued by CN=other test CA, which is none of the block's CAs`,
+    );
+    const served = { cert: null, key: null, ca: [], clientCa: [pki.ca.certFile], crl: [list] };
+    expect(() => readTlsFiles(served, "adapter.tls")).to.throw(
+      `adapter.tls.crl: revocation list file ${list} was issued by CN=other test CA`,
+    );
+  });
+
+  it("refuses a crl file its named CA did not sign", () => {
+    // Another PKI's CA has the same name and another key: its list names this CA as issuer.
+    const impostor = createTestPki();
+    try {
+      const list = impostor.ca.crl(path.join(pki.dir, "crl-forged.pem"));
+      const withCrl = { ...files(null, null, [pki.ca.certFile]), crl: [list] };
+      expect(() => readTlsFiles(withCrl, "securityServer.tls")).to.throw(
+        `securityServer.tls.crl: revocation list file ${list} names CN=ca test CA as its issuer, but its signature does not verify against that CA's certificate`,
+      );
+    } finally {
+      impostor.cleanup();
+    }
+  });
+
+  it("keeps a crl file past its nextUpdate and warns of it, naming the file, issuer and date", () => {
+    const list = pki.ca.crl(path.join(pki.dir, "crl-stale.pem"), { stale: true });
+    const current = pki.ca.crl(path.join(pki.dir, "crl-current.pem"));
+    const withCrl = (crl: string[]) => ({ ...files(null, null, [pki.ca.certFile]), crl });
+    const material = readTlsFiles(withCrl([list]), "amqpTls");
+    expect(material.crl).to.have.length(1);
+    expect(tlsMaterialWarnings(material)).to.deep.equal([
+      `amqpTls.crl: revocation list file ${list} of CN=ca test CA is past its nextUpdate (2001-01-01T00:00:00.000Z); every handshake through that CA is refused (revocation_list_unusable) until a current list is in place and SIGHUP`,
+    ]);
+    expect(tlsMaterialWarnings(readTlsFiles(withCrl([current]), "amqpTls"))).to.deep.equal([]);
+    expect(tlsFileWarnings([["amqpTls", withCrl([list])]])).to.have.length(1);
   });
 
   it("says how to convert a crl file in DER, as CAs publish their lists", () => {

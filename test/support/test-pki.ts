@@ -24,8 +24,11 @@ export interface TestCa extends KeyPair {
   ): KeyPair;
   /** Puts `pair` on this CA's revocation list (written by `crl`). */
   revoke(pair: KeyPair): void;
-  /** Writes this CA's revocation list (PEM) of what `revoke` put on it to `file`; returns `file`. */
-  crl(file?: string): string;
+  /**
+   * Writes this CA's revocation list (PEM) of what `revoke` put on it to `file`; returns `file`.
+   * `stale` dates it in 2000, so it is past its nextUpdate for any verifier.
+   */
+  crl(file?: string, options?: { stale?: boolean }): string;
 }
 
 export interface TestPki {
@@ -151,10 +154,13 @@ function makeCa(dir: string, name: string): TestCa {
         dir,
       );
     },
-    crl(file = path.join(dir, `${name}.crl`)) {
+    crl(file = path.join(dir, `${name}.crl`), options = {}) {
+      const dates = options.stale
+        ? ["-crl_lastupdate", "20000101000000Z", "-crl_nextupdate", "20010101000000Z"]
+        : ["-crldays", "30"];
       openssl(
         ["ca", "-batch", "-config", `${name}-ca.cnf`, "-cert", `${name}.crt`, "-keyfile"]
-          .concat([`${name}.key`, "-gencrl", "-crldays", "30"])
+          .concat([`${name}.key`, "-gencrl", ...dates])
           .concat(["-out", file]),
         dir,
       );

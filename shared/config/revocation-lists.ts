@@ -1,0 +1,127 @@
+// What start and SIGHUP can tell of a `crl` file beyond its being one PEM list: whose list it is,
+// whether that CA signed it, and whether it is past its nextUpdate. node:tls answers none of
+// these before a handshake fails, and Node's crypto reads no revocation list, so the list is
+// parsed with @peculiar/asn1-x509 (docs/configuration.md, "Revocation lists", says why that one)
+// and its signature checked with Node's own crypto against the block's CA.
+
+import { verify, type X509Certificate } from "node:crypto";
+import { AsnConvert } from "@peculiar/asn1-schema";
+import { Certificate, CertificateList, type Name } from "@peculiar/asn1-x509";
+
+/** One list as read from its file: PEM bytes. */
+export interface CrlFile {
+  file: string;
+  pem: Buffer;
+}
+
+/** Why a list is refused: whose it is, and why no CA of the block can use it. */
+export class UnusableList extends Error {}
+
+/** The hash node:crypto's verify takes for a signature algorithm; null where there is none. */
+const SIGNATURE_HASH: Record<string, string | null> = {
+  "1.2.840.113549.1.1.5": "sha1",
+  "1.2.840.113549.1.1.14": "sha224",
+  "1.2.840.113549.1.1.11": "sha256",
+  "1.2.840.113549.1.1.12": "sha384",
+  "1.2.840.113549.1.1.13": "sha512",
+  "1.2.840.10045.4.1": "sha1",
+  "1.2.840.10045.4.3.1": "sha224",
+  "1.2.840.10045.4.3.2": "sha256",
+  "1.2.840.10045.4.3.3": "sha384",
+  "1.2.840.10045.4.3.4": "sha512",
+  "1.3.101.112": null,
+  "1.3.101.113": null,
+};
+
+const SHORT_NAMES: Record<string, string> = {
+  "2.5.4.3": "CN",
+  "2.5.4.6": "C",
+  "2.5.4.7": "L",
+  "2.5.4.8": "ST",
+  "2.5.4.10": "O",
+  "2.5.4.11": "OU",
+  "2.5.4.5": "serialNumber",
+  "2.5.4.97": "organizationIdentifier",
+};
+
+/** A name as `openssl crl -issuer` and X509Certificate's `subject` show it, one RDN per part. */
+function nameText(name: Name): string {
+  return name
+    .map((rdn) =>
+      rdn.map((a) => `${SHORT_NAMES[a.type] ?? a.type}=${a.value.toString()}`).join("+"),
+    )
+    .join(", ");
+}
+
+/** OpenSSL matches names on a canonical form: case and runs of spaces do not count. */
+function canonical(text: string): string {
+  return text.toLowerCase().replace(/\s+/g, " ").trim();
+}
+
+function der(pem: Buffer): Buffer {
+  const body = pem.toString("latin1").split("-----BEGIN X509 CRL-----")[1] ?? "";
+  return Buffer.from(body.split("-----END X509 CRL-----")[0].replace(/\s+/g, ""), "base64");
+}
+
+/** What start and SIGHUP say of a list they keep. */
+export interface ListFinding {
+  file: string;
+  issuer: string;
+  /** Past its nextUpdate: Node refuses every chain through its CA until a new one is in place. */
+  staleSince: Date | null;
+}
+
+/**
+ * Checks one list against the CAs it should belong to (`anchors`: every certificate Node is
+ * given as trusted for the block). Throws UnusableList when no anchor is its issuer (Node would
+ * use it for no chain, and the CA it was meant for would go unchecked or refuse every client),
+ * or when the anchors with its issuer's name did not sign it (a list Node refuses at every
+ * handshake). A signature algorithm Node cannot be given a hash for here (RSA-PSS) is left to
+ * the handshake.
+ */
+export function checkRevocationList(
+  list: CrlFile,
+  anchors: X509Certificate[],
+  now: number,
+): ListFinding {
+  const parsed = AsnConvert.parse(der(list.pem), CertificateList);
+  const issuer = parsed.tbsCertList.issuer;
+  const issuerDer = Buffer.from(AsnConvert.serialize(issuer));
+  const issuerText = nameText(issuer);
+  const named = anchors.filter((anchor) => {
+    const subject = AsnConvert.parse(anchor.raw, Certificate).tbsCertificate.subject;
+    return (
+      Buffer.from(AsnConvert.serialize(subject)).equals(issuerDer) ||
+      canonical(nameText(subject)) === canonical(issuerText)
+    );
+  });
+  if (named.length === 0) {
+    throw new UnusableList(
+      `revocation list file ${list.file} was issued by ${issuerText}, which is none of the block's CAs; TLS would use it for no certificate: name its CA's certificate beside the others, or the list of a CA that is there`,
+    );
+  }
+  const algorithm = parsed.signatureAlgorithm.algorithm;
+  if (algorithm in SIGNATURE_HASH && parsed.tbsCertListRaw) {
+    const tbs = Buffer.from(parsed.tbsCertListRaw);
+    const signature = Buffer.from(parsed.signature);
+    const signed = named.some((anchor) => {
+      try {
+        return verify(SIGNATURE_HASH[algorithm], tbs, anchor.publicKey, signature);
+      } catch {
+        return false;
+      }
+    });
+    if (!signed) {
+      throw new UnusableList(
+        `revocation list file ${list.file} names ${issuerText} as its issuer, but its signature does not verify against that CA's certificate; TLS would refuse every certificate that CA issued: fetch the list again from that CA`,
+      );
+    }
+  }
+  // Time's getTime() is the Date (UTCTime or GeneralizedTime, as the list holds it).
+  const next = parsed.tbsCertList.nextUpdate?.getTime().getTime();
+  return {
+    file: list.file,
+    issuer: issuerText,
+    staleSince: next !== undefined && next <= now ? new Date(next) : null,
+  };
+}
