@@ -20,13 +20,19 @@ import { ThrottledWarning } from "../shared/observability/throttled-warning";
 import {
   pinnedCertificateRefusal,
   ReloadableTls,
+  revocationListCoverage,
   serverTlsOptions,
   type TlsMaterial,
 } from "../shared/config/tls-files";
 import { Backpressure, NO_CONSUMER_RETRY_AFTER } from "./backpressure";
 import { answerClientErrors, refuseConnect } from "./client-error";
 import { warnRefusedConnections } from "./refused-connections";
-import { revocationListCheck, tlsRefusalReason, type TlsRefusal } from "./tls-refusals";
+import {
+  revocationListCheck,
+  tlsRefusalReason,
+  unusableListCa,
+  type TlsRefusal,
+} from "./tls-refusals";
 import { hubRoutes } from "./hub-route";
 import { Intake } from "./intake";
 import { SchemaValidators, type SchemaChecks } from "./json-body";
@@ -204,12 +210,20 @@ export async function startAdapter(
       const reason = tlsRefusalReason(error, socket);
       metrics.tlsRefusals.inc({ reason });
       const raw = (socket as TLSSocket & { _parent?: Socket | null })._parent;
+      const code = socket.authorizationError ?? (error as { code?: string }).code ?? null;
       handshakeWarning.note(reason, {
         remote: socket.remoteAddress ?? raw?.remoteAddress ?? null,
         // The certificate check's verdict where there is one: the error only says "hang up".
-        code: socket.authorizationError ?? (error as { code?: string }).code ?? null,
+        code,
         ...(reason === "revocation_list_unusable"
-          ? { check: revocationListCheck(config.adapter.tls?.crl ?? []) }
+          ? {
+              // Which CA's list, as the lists read at start or SIGHUP tell (null when not).
+              ca: unusableListCa(
+                typeof code === "string" ? code : null,
+                revocationListCoverage(tls.current),
+              ),
+              check: revocationListCheck(config.adapter.tls?.crl ?? []),
+            }
           : {}),
       });
     });

@@ -63,6 +63,27 @@ export function tlsRefusalReason(error: Error & { code?: string }, socket?: TLSS
 }
 
 /**
+ * Which CA's list made a handshake fail with verification code `code`, as far as the lists read
+ * at start or SIGHUP tell (revocationListCoverage): the CAs whose lists are past nextUpdate for
+ * CRL_HAS_EXPIRED, the block's CAs with no list for UNABLE_TO_GET_CRL. Null when they do not
+ * tell (no such CA among the block's: an intermediate the client sent, whose list is missing).
+ * Several names when several CAs fit: the handshake does not say which of them.
+ */
+export function unusableListCa(
+  code: string | null | undefined,
+  coverage: { stale: string[]; missing: string[] } | null,
+): string | null {
+  if (!coverage) return null;
+  const candidates =
+    code === "CRL_HAS_EXPIRED"
+      ? coverage.stale
+      : code === "UNABLE_TO_GET_CRL"
+        ? coverage.missing
+        : [];
+  return candidates.length > 0 ? candidates.join("; or ") : null;
+}
+
+/**
  * What a `revocation_list_unusable` warning tells the operator to check. Node keeps no peer
  * certificate after a failed verification (getPeerCertificate(true) is empty), so the CA whose
  * list is missing or stale cannot be named from the handshake: each list's issuer and nextUpdate,

@@ -69,6 +69,13 @@ export interface ListFinding {
   issuer: string;
   /** Past its nextUpdate: Node refuses every chain through its CA until a new one is in place. */
   staleSince: Date | null;
+  /** The block's certificates with its issuer's name: the CAs it is the list of. */
+  covers: X509Certificate[];
+}
+
+/** A certificate's subject as nameText shows a list's issuer. */
+export function subjectText(cert: X509Certificate): string {
+  return nameText(AsnConvert.parse(cert.raw, Certificate).tbsCertificate.subject);
 }
 
 /**
@@ -123,5 +130,6 @@ export function checkRevocationList(
     file: list.file,
     issuer: issuerText,
     staleSince: next !== undefined && next <= now ? new Date(next) : null,
+    covers: named,
   };
 }

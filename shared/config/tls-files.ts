@@ -8,7 +8,7 @@ import { createSecureContext } from "node:tls";
 import type tls from "node:tls";
 import { StartupError } from "../runtime/startup-error";
 import { readBoundedFile, UnreadableFile } from "./bounded-file";
-import { checkRevocationList, UnusableList } from "./revocation-lists";
+import { checkRevocationList, subjectText, UnusableList } from "./revocation-lists";
 
 /** File paths from the configuration, already resolved against its directory. */
 export interface TlsFiles {
@@ -238,6 +238,23 @@ export function tlsMaterialWarnings(material: TlsMaterial): string[] {
   return listWarnings.get(material) ?? [];
 }
 
+/**
+ * Which of the block's CAs have a list past its nextUpdate (`stale`, by issuer) and which have
+ * none among the files (`missing`, by subject): what a handshake refused for an unusable list
+ * cannot say itself.
+ */
+export interface ListCoverage {
+  stale: string[];
+  missing: string[];
+}
+
+const listCoverage = new WeakMap<TlsMaterial, ListCoverage>();
+
+/** The coverage of `material`'s lists; null without lists. */
+export function revocationListCoverage(material: TlsMaterial): ListCoverage | null {
+  return listCoverage.get(material) ?? null;
+}
+
 /** Reads and checks every file; throws a StartupError naming the first bad one. */
 export function readTlsFiles(
   files: TlsFiles,
@@ -289,10 +306,14 @@ export function readTlsFiles(
     ]);
     const now = Date.now();
     const stale: string[] = [];
+    const staleIssuers: string[] = [];
+    const covered = new Set<string>();
     material.crl.forEach((pem, i) => {
       try {
         const finding = checkRevocationList({ file: files.crl![i], pem }, anchors, now);
+        for (const ca of finding.covers) covered.add(ca.fingerprint256);
         if (finding.staleSince) {
+          staleIssuers.push(finding.issuer);
           stale.push(
             `${where}.crl: revocation list file ${finding.file} of ${finding.issuer} is past its nextUpdate (${finding.staleSince.toISOString()}); every handshake through that CA is refused (revocation_list_unusable) until a current list is in place and SIGHUP`,
           );
@@ -305,6 +326,14 @@ export function readTlsFiles(
       }
     });
     if (stale.length > 0) listWarnings.set(material, stale);
+    listCoverage.set(material, {
+      stale: [...new Set(staleIssuers)],
+      missing: [
+        ...new Set(
+          anchors.filter((ca) => !covered.has(ca.fingerprint256)).map((ca) => subjectText(ca)),
+        ),
+      ],
+    });
   }
   if (material.cert && material.key) {
     // A certificate with someone else's key would only fail at the first handshake.

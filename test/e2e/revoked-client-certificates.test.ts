@@ -3,6 +3,7 @@
 // revoked. A real adapter process over real TLS, the list read again on SIGHUP.
 
 import { expect } from "chai";
+import fs from "node:fs";
 import path from "node:path";
 import { eventually, Harness, type SluiceProcess } from "../support/harness";
 import { createTestPki, type KeyPair, type TestPki } from "../support/test-pki";
@@ -78,10 +79,38 @@ describe("revoked client certificates on the service port (adapter.tls.crl)", fu
     expect(warned).to.include({ level: "warn", code: "CERT_REVOKED" });
   });
 
-  it("warns of a CA's list missing from adapter.tls.crl with what to check in each list", async () => {
-    // Another CA's list in place of the security server's CA's: that CA has none.
+  it("refuses at SIGHUP a list the security server's CA did not sign, naming the file and issuer", async () => {
+    // Another CA of the same name (both test PKIs name theirs so): its list names this CA.
+    const before = fs.readFileSync(crl);
     pki.ca.crl(crl);
     adapter.child.kill("SIGHUP");
+    const failed = await eventually(
+      async () =>
+        adapter.lines.find(
+          (line) => line.msg === "certificate reload failed; the previous certificates stay in use",
+        ),
+      10_000,
+      "the reload refused",
+    );
+    const problem = String(failed?.problems);
+    expect(problem).to.match(/^adapter\.tls\.crl: revocation list file \S*ss-ca\.crl names/);
+    expect(problem).to.include(
+      "names CN=ca test CA as its issuer, but its signature does not verify against that CA's certificate",
+    );
+    fs.writeFileSync(crl, before);
+  });
+
+  it("warns of the security server's CA's list past nextUpdate, naming that CA, with what to check in each list", async () => {
+    ssPki.ca.crl(crl, { stale: true });
+    adapter.child.kill("SIGHUP");
+    await eventually(
+      async () =>
+        adapter.lines.find(
+          (line) => line.level === "warn" && String(line.msg).includes("past its nextUpdate"),
+        ),
+      10_000,
+      "the reload's warning of the stale list",
+    );
     const unusable = async () =>
       (await metricValue(adapter.adminUrl, "sluice_tls_handshake_refusals_total", {
         reason: "revocation_list_unusable",
@@ -104,6 +133,8 @@ describe("revoked client certificates on the service port (adapter.tls.crl)", fu
       "a warning naming the reason",
     );
     expect(warned?.level).to.equal("warn");
+    expect(warned?.code).to.equal("CRL_HAS_EXPIRED");
+    expect(warned?.ca).to.equal("CN=ca test CA");
     expect(warned?.check).to.be.a("string");
     expect(warned?.check).to.include(`openssl crl -noout -nextupdate -issuer -in ${crl}`);
   });

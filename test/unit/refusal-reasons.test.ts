@@ -4,7 +4,7 @@
 import { expect } from "chai";
 import type { TLSSocket } from "node:tls";
 import { clientRefusal, parserRefusalReason } from "../../adapter/client-error";
-import { revocationListCheck, tlsRefusalReason } from "../../adapter/tls-refusals";
+import { revocationListCheck, tlsRefusalReason, unusableListCa } from "../../adapter/tls-refusals";
 
 const error = (code: string | undefined, message = "anything"): Error & { code?: string } =>
   Object.assign(new Error(message), code === undefined ? {} : { code });
@@ -17,6 +17,19 @@ describe("refusal reasons", () => {
     expect(check).to.include("openssl crl -noout -nextupdate -issuer -in /etc/sluice/a.crl");
     expect(check).to.include("openssl crl -noout -nextupdate -issuer -in /etc/sluice/b.crl");
     expect(check).to.include("past nextUpdate");
+  });
+
+  it("an unusable revocation list's warning names the CA when the lists read tell which", () => {
+    const coverage = { stale: ["CN=Old CA"], missing: ["CN=Listless CA"] };
+    expect(unusableListCa("CRL_HAS_EXPIRED", coverage)).to.equal("CN=Old CA");
+    expect(unusableListCa("UNABLE_TO_GET_CRL", coverage)).to.equal("CN=Listless CA");
+    expect(unusableListCa("CRL_HAS_EXPIRED", { stale: ["CN=A", "CN=B"], missing: [] })).to.equal(
+      "CN=A; or CN=B",
+    );
+    // An intermediate the client sent has no list: none of the block's CAs is to blame.
+    expect(unusableListCa("UNABLE_TO_GET_CRL", { stale: [], missing: [] })).to.equal(null);
+    expect(unusableListCa("CRL_SIGNATURE_FAILURE", coverage)).to.equal(null);
+    expect(unusableListCa("CRL_HAS_EXPIRED", null)).to.equal(null);
   });
 
   it("a refused handshake's reason comes from the certificate check, then the error's code", () => {
