@@ -17,24 +17,47 @@ export const UNREADABLE = "[unreadable]";
 export const MORE_KEYS = "...";
 
 /**
- * Names (compared lower-case) whose values are credentials, redacted whatever LOG_REDACT says:
- * the credential headers, and the configuration's `callbacks.secret(s)` and `admin.token`.
+ * A field's name as the lists below hold it: lower-case, without `-` and `_`, so that
+ * `clientSecret`, `client_secret` and `Client-Secret` are one name. Only whole names match: a
+ * field whose name merely contains one (`tokenAt`, `secretsFile`) is logged as it is.
  */
-const CREDENTIAL_NAMES: ReadonlySet<string> = new Set([
-  ...CREDENTIAL_HEADERS,
-  "secret",
-  "secrets",
-  "token",
-]);
+function fieldName(key: string): string {
+  return key.toLowerCase().replace(/[-_]/g, "");
+}
 
-/** Names (lower-case) of a caller's payload or personal data (the X-Road userId). */
+/**
+ * Names whose values are credentials, redacted whatever LOG_REDACT says: the credential headers;
+ * the configuration's `callbacks.secret(s)` and `admin.token`; and the names libraries and
+ * backends give passwords, keys and tokens in their options and error bodies (ioredis'
+ * `password` and `sentinelPassword`, OAuth's `client_secret`, `access_token`, `refresh_token`
+ * and `id_token`, an API's `apiKey`, a TLS `privateKey` or `passphrase`). Not `key`, `auth` or
+ * `credential`: Sluice's own configuration and records use them for a TLS key file's path, a
+ * partition key and how an operator signed in, which operators read (docs/operations.md, "Logs").
+ */
+const CREDENTIAL_NAMES: ReadonlySet<string> = new Set(
+  [
+    ...CREDENTIAL_HEADERS,
+    "secret",
+    "secrets",
+    "token",
+    "password",
+    "passwd",
+    "passphrase",
+    "sentinelPassword",
+    "clientSecret",
+    "apiKey",
+    "privateKey",
+    "accessToken",
+    "refreshToken",
+    "idToken",
+    "authToken",
+  ].map(fieldName),
+);
+
+/** Names of a caller's payload or personal data (the X-Road userId). */
 const PERSONAL_NAMES: ReadonlySet<string> = new Set([
   ...CREDENTIAL_NAMES,
-  "body",
-  "bodyxml",
-  "headerxml",
-  "userid",
-  "x-road-userid",
+  ...["body", "bodyXml", "headerXml", "userId", "x-road-userid"].map(fieldName),
 ]);
 
 /** A field whose parent names it personal: SOAP headers carry the userId, attachments a payload. */
@@ -63,7 +86,7 @@ function read(value: object, key: string | number): unknown {
 }
 
 function censored(walk: Walk, key: string, parent: string | undefined): boolean {
-  const name = key.toLowerCase();
+  const name = fieldName(key);
   return walk.names.has(name) || (walk.personal && personalUnder(name, parent));
 }
 
@@ -209,6 +232,6 @@ export function logRedactor(
 /** Redacts one value as a field of a log line named `key` (an error its serializer made). */
 export function redactLogValue(value: unknown, key: string, personal: boolean): unknown {
   const names = personal ? PERSONAL_NAMES : CREDENTIAL_NAMES;
-  if (names.has(key.toLowerCase())) return value === undefined ? value : REDACTED;
+  if (names.has(fieldName(key))) return value === undefined ? value : REDACTED;
   return redactValue(value, 1, key, { names, personal, left: MAX_LOG_ENTRIES, open: [] });
 }

@@ -59,6 +59,50 @@ describe("log redaction at any depth", () => {
     expect(failure.options.headers).to.deep.equal({ Authorization: "[redacted]", accept: "a/b" });
   });
 
+  it("redacts password, key and token fields by name, whatever their case or separators", () => {
+    const names = [
+      "password",
+      "Passwd",
+      "passphrase",
+      "sentinelPassword",
+      "secret",
+      "clientSecret",
+      "client_secret",
+      "apiKey",
+      "api_key",
+      "privateKey",
+      "private-key",
+      "accessToken",
+      "access_token",
+      "refreshToken",
+      "REFRESH_TOKEN",
+      "id_token",
+      "authToken",
+    ];
+    const body = Object.fromEntries(names.map((name) => [name, `value-of-${name}`]));
+    const { line, text } = logged((log) =>
+      log.warn({ failure: { response: { data: { error: body } } } }, "backend refused"),
+    );
+    for (const name of names) expect(text).not.to.include(`value-of-${name}`);
+    const shown = (line.failure as { response: { data: { error: Record<string, string> } } })
+      .response.data.error;
+    expect(shown).to.deep.equal(Object.fromEntries(names.map((name) => [name, "[redacted]"])));
+  });
+
+  it("leaves fields whose names merely contain a credential's name, and key, auth, credential", () => {
+    const fields = {
+      tokenAt: "2026-01-01T00:00:00.000Z",
+      secretsFile: "/etc/sluice/secrets",
+      passwordSet: true,
+      key: "/etc/sluice/tls/key.pem",
+      auth: "bearer",
+      credential: "bearer",
+      keyspace: "sluice:",
+    };
+    const { line } = logged((log) => log.info({ admin: fields }, "started"));
+    expect(line.admin).to.deep.equal(fields);
+  });
+
   it("redacts credentials inside arrays", () => {
     const { line, text } = logged((log) =>
       log.info(
