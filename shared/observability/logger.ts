@@ -122,16 +122,53 @@ export function createLogger(role: string, options: LoggerOptions = {}): pino.Lo
       ? prettyStream(options.destination, isTty && !options.destination)
       : options.destination;
   const log = destination ? pino(config, destination) : pino(config);
-  // pino runs no formatter on a child's bindings (formatters.bindings is for the root's base
-  // only), so they are redacted on the way in; every child inherits this from the root.
+  // pino runs no formatter on a child's bindings nor on setBindings' (formatters.bindings is for
+  // the root's base only), so they are redacted on the way in; every child, and every child's
+  // child, is made from the root by Object.create and inherits both from it. A child's own
+  // serializers and formatters would write after the redaction, so their output is redacted too.
   const child = log.child;
   log.child = function (this: pino.Logger, bindings, childOptions) {
-    return child.call(this, redact(bindings), childOptions);
+    return child.call(this, redact(bindings), guardedChildOptions(childOptions, redact, personal));
   } as typeof log.child;
+  const setBindings = log.setBindings;
+  log.setBindings = function (this: pino.Logger, bindings) {
+    setBindings.call(this, redact(bindings));
+  } as typeof log.setBindings;
   // A typo in LOG_LEVEL or LOG_FORMAT should not stop the gateway; say so once.
   if (unknown) log.warn({ requested: unknown }, "unknown LOG_LEVEL, using info");
   if (format.unknown) log.warn({ requested: format.unknown }, "unknown LOG_FORMAT, using json");
   return log;
+}
+
+/**
+ * A child's options with what its own serializers and formatters return redacted: pino applies
+ * them after the root's redaction (a serializer to each field, `formatters.log` in place of the
+ * root's), so a serializer returning `req.headers` would otherwise write them as they are.
+ */
+function guardedChildOptions<Options extends pino.ChildLoggerOptions>(
+  options: Options | undefined,
+  redact: (object: Record<string, unknown>) => Record<string, unknown>,
+  personal: boolean,
+): Options | undefined {
+  if (!options || (!options.serializers && !options.formatters)) return options;
+  const guarded: Options = { ...options };
+  if (options.serializers) {
+    const serializers: Record<string, pino.SerializerFn> = {};
+    for (const [key, serialize] of Object.entries(options.serializers)) {
+      serializers[key] = (value) => redactLogValue(serialize(value), key, personal);
+    }
+    guarded.serializers = serializers;
+  }
+  if (options.formatters) {
+    const { log, bindings } = options.formatters;
+    const redacted = (object: object) => redact(object as Record<string, unknown>);
+    guarded.formatters = {
+      ...options.formatters,
+      ...(log && { log: (object: object) => redacted(log(object)) }),
+      ...(bindings && { bindings: (object: pino.Bindings) => redacted(bindings(object)) }),
+    };
+  }
+  return guarded;
 }
 
 /** A child logger whose every line names the message (gateway id, X-Road id, client). */

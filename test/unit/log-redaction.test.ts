@@ -247,6 +247,47 @@ describe("log redaction at any depth", () => {
     expect(flat.line).to.include({ userId: "[redacted]", body: "[redacted]" });
   });
 
+  it("redacts a grandchild's bindings and what setBindings adds, on the root and on children", () => {
+    const { text } = logged((log) =>
+      log
+        .child({ component: "a" })
+        .child({ backend: { options: { password: "grandchild-password" } } })
+        .info("x"),
+    );
+    expect(text).not.to.include("grandchild-password");
+    const root = logged((log) => {
+      log.setBindings({ config: { callbacks: { secret: "whsec_root-bound" } } });
+      log.info("x");
+    });
+    expect(root.text).not.to.include("root-bound");
+    const nested = logged((log) => {
+      const grandchild = log.child({ component: "a" }).child({ component: "b" });
+      grandchild.setBindings({ auth: { apiKey: "set-on-grandchild" }, userId: "EE-bound-user" });
+      grandchild.info("x");
+    });
+    expect(nested.text).not.to.include("set-on-grandchild").and.not.to.include("EE-bound-user");
+    expect(nested.line).to.include({ component: "b", userId: "[redacted]" });
+  });
+
+  it("redacts what a child's own serializers and formatters return", () => {
+    const { line, text } = logged((log) =>
+      log
+        .child(
+          { req: { headers: { authorization: "Bearer bound-by-serializer" } } },
+          {
+            serializers: { req: (req: { headers: object }) => req.headers },
+            formatters: { log: (object: object) => ({ ...object, extra: { token: "from-fmt" } }) },
+          },
+        )
+        .info({ req: { headers: { cookie: "logged-by-serializer" } } }, "x"),
+    );
+    for (const value of ["bound-by-serializer", "logged-by-serializer", "from-fmt"]) {
+      expect(text).not.to.include(value);
+    }
+    expect(line.extra).to.deep.equal({ token: "[redacted]" });
+    expect(line.req).to.deep.equal({ cookie: "[redacted]" });
+  });
+
   it("leaves the logged object itself as it was", () => {
     const fields = { a: 1, nested: { deeper: { token: "kept-in-caller" } } };
     logged((log) => log.info(fields, "x"));
