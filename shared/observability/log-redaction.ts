@@ -235,3 +235,13 @@ export function redactLogValue(value: unknown, key: string, personal: boolean): 
   if (names.has(fieldName(key))) return value === undefined ? value : REDACTED;
   return redactValue(value, 1, key, { names, personal, left: MAX_LOG_ENTRIES, open: [] });
 }
+
+/**
+ * Redacts what a log call interpolates (`log.info("x %o", value)`, `%j`, `%s`) or writes as its
+ * message when that is an object: names at any depth, as for a logged field. `value` itself when
+ * nothing in it is redacted.
+ */
+export function redactLogArgument(value: unknown, personal: boolean): unknown {
+  const names = personal ? PERSONAL_NAMES : CREDENTIAL_NAMES;
+  return redactValue(value, 1, undefined, { names, personal, left: MAX_LOG_ENTRIES, open: [] });
+}

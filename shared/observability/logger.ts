@@ -5,7 +5,7 @@
 import { hostname } from "node:os";
 import pino from "pino";
 import { escapeJsonLogLine, escapePrettyLogLine } from "./log-escape";
-import { logRedactor, redactLogValue } from "./log-redaction";
+import { logRedactor, redactLogArgument, redactLogValue } from "./log-redaction";
 
 export interface LoggerOptions {
   /** Where lines go; stdout when omitted. Tests pass a stream to read what was logged. */
@@ -114,6 +114,18 @@ export function createLogger(role: string, options: LoggerOptions = {}): pino.Lo
     },
     // Every line, whichever logger wrote it: no logged value acts on the reader's terminal.
     hooks: {
+      // A call's message and format arguments go into `msg` through JSON.stringify or String,
+      // past formatters.log: objects among them are redacted here. pino calls this only for
+      // lines its level writes (a level below it is a no-op), so unwritten lines cost nothing.
+      logMethod(args: unknown[], method) {
+        // pino reads a first argument of type object (null too) as the fields, the next as the message.
+        for (let index = typeof args[0] === "object" ? 1 : 0; index < args.length; index += 1) {
+          const arg = args[index];
+          if (typeof arg === "object" && arg !== null)
+            args[index] = redactLogArgument(arg, personal);
+        }
+        method.apply(this, args as Parameters<typeof method>);
+      },
       streamWrite: format.format === "pretty" ? escapePrettyLogLine : escapeJsonLogLine,
     },
   };

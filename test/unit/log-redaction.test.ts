@@ -288,6 +288,66 @@ describe("log redaction at any depth", () => {
     expect(line.req).to.deep.equal({ cookie: "[redacted]" });
   });
 
+  it("redacts objects interpolated into the message with %o, %O, %j and %s", () => {
+    const failure = { status: 401, body: { error: { client_secret: "fmt-client-secret" } } };
+    const { line, text } = logged((log) =>
+      log.child({ component: "backend" }).warn(
+        "refused %o %O %j %s",
+        failure,
+        { options: { password: "fmt-password" } },
+        [{ apiKey: "fmt-api-key" }],
+        ["fmt-token-in-array"].map((token) => ({ token })),
+      ),
+    );
+    for (const value of [
+      "fmt-client-secret",
+      "fmt-password",
+      "fmt-api-key",
+      "fmt-token-in-array",
+    ]) {
+      expect(text).not.to.include(value);
+    }
+    expect(line.msg).to.include('{"password":"[redacted]"}');
+    expect(failure.body.error.client_secret, "the argument itself is left as it was").to.equal(
+      "fmt-client-secret",
+    );
+  });
+
+  it("redacts a message that is an object, and the objects after it", () => {
+    const { text } = logged((log) =>
+      log.error({ component: "x" }, { accessToken: "msg-object-token" } as unknown as string, {
+        refresh_token: "after-msg-object",
+      }),
+    );
+    expect(text).not.to.include("msg-object-token").and.not.to.include("after-msg-object");
+    const only = logged((log) =>
+      log.info(null, { userId: "EE-null-fields", privateKey: "k" } as unknown as string),
+    );
+    expect(only.text).not.to.include("EE-null-fields").and.not.to.include('"k"');
+  });
+
+  it("reads no argument of a line its level does not write", () => {
+    let reads = 0;
+    const watched = {
+      get password(): string {
+        reads += 1;
+        return "never-read";
+      },
+    };
+    const chunks: string[] = [];
+    const stream = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        chunks.push(chunk.toString("utf8"));
+        done();
+      },
+    });
+    const log = createLogger("adapter", { destination: stream, format: "json", level: "warn" });
+    log.info("x %o", watched);
+    log.child({ component: "a" }).debug({ fields: watched }, "y %j", watched);
+    expect(reads).to.equal(0);
+    expect(chunks).to.deep.equal([]);
+  });
+
   it("leaves the logged object itself as it was", () => {
     const fields = { a: 1, nested: { deeper: { token: "kept-in-caller" } } };
     logged((log) => log.info(fields, "x"));
