@@ -42,7 +42,9 @@ export function servicesOf(
 }
 
 /**
- * Whether the security server has the provider as a client. The simulator knows its clients
+ * Whether the security server has the provider as a client (ServerConf.getMemberStatus in X-Road
+ * 7.4, read by ServerRestMessageProcessor / ServerMessageProcessor.verifyClientStatus for the
+ * service's provider before any service is looked up). The simulator knows its clients
  * only through their services, so a provider is known once a service is registered under it.
  */
 function isKnownProvider(services: CompiledService[], provider: string): boolean {

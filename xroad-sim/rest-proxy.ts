@@ -133,14 +133,23 @@ function escapePathSegment(part: string): string {
   return out;
 }
 
-/** The registered service a parsed `/r1/…` path names, or `Server.ServerProxy.UnknownService`. */
+/**
+ * The registered service a parsed `/r1/…` path names. Otherwise `requireKnownProvider` is
+ * given the path's provider first, as X-Road 7.4's server proxy checks it
+ * (ServerRestMessageProcessor.readMessage → verifyClientStatus: the provider must be a
+ * REGISTERED client of this security server, else `Server.ServerProxy.UnknownMember`) before
+ * verifyAccess answers `Server.ServerProxy.UnknownService`.
+ */
 export function findRestTarget(
-  { parts, decoded, search }: RestPath,
+  restPath: RestPath,
   lookup: (id: string) => CompiledService | undefined,
+  requireKnownProvider: (provider: string) => void,
 ): RestTarget {
+  const { parts, decoded, search } = restPath;
   // Always a subsystem's service: X-Road reads no other from a path (parseRestPath).
   const service = lookup(idKey(decoded));
   if (service) return { service, path: rest(parts, 5), search };
+  requireKnownProvider(restProvider(restPath));
   throw new XroadError(
     "Server.ServerProxy.UnknownService",
     `Unknown service: SERVICE:${idKey(decoded)}`,

@@ -20,7 +20,7 @@ import {
 } from "./global-configuration";
 import { lastHeader } from "./header-filter";
 import { ProviderClient } from "./provider-client";
-import { mayCall } from "./provider-services";
+import { mayCall, requireKnownProvider } from "./provider-services";
 import { answerRestMetaservice, matchRestMetaservice } from "./rest-metaservices";
 import {
   findRestTarget,
@@ -72,7 +72,10 @@ export interface XroadSim {
   readonly port: number;
   /** Registers (or replaces) a service, e.g. once the provider's port is known. */
   register(id: string, service: XroadSimServiceOptions): void;
-  /** Removes a service; later calls get `Server.ServerProxy.UnknownService`. */
+  /**
+   * Removes a service; later calls get `Server.ServerProxy.UnknownService`, or
+   * `Server.ServerProxy.UnknownMember` once its provider has no service left.
+   */
   unregister(id: string): void;
   /** Swaps the consumer-facing certificate and key for new connections. */
   setTls(options: NonNullable<XroadSimOptions["tls"]>): void;
@@ -216,7 +219,9 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
         call.status = await answerRestMetaservice(req, res, meta, body, ids, deps);
         return;
       }
-      const target = findRestTarget(restPath, lookup);
+      const target = findRestTarget(restPath, lookup, (provider) =>
+        requireKnownProvider([...services.values()], provider),
+      );
       call.service = target.service.id;
       if (target.service.type !== "rest") {
         throw new XroadError(
@@ -266,6 +271,10 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
       }
       const service = findSoapService(request.serviceId, lookup);
       if (!service) {
+        // ServerMessageProcessor.readMessage checks the provider is a client of this security
+        // server (verifyClientStatus: `Server.ServerProxy.UnknownMember`) before verifyAccess
+        // looks the service up. A registered service's provider is always one.
+        requireKnownProvider([...services.values()], request.provider);
         throw new XroadError(
           "Server.ServerProxy.UnknownService",
           `Unknown service: SERVICE:${request.serviceId}`,

@@ -443,9 +443,11 @@ describe("xroad-sim", function () {
         headers: { "x-road-client": CLIENT },
       });
       expect(withPath.statusCode).to.equal(500);
+      // Subsystem `own` is no client of the security server: its server proxy says so before
+      // it looks for service `x` (ServerRestMessageProcessor.verifyClientStatus).
       expect(await withPath.body.json()).to.include({
-        type: "Server.ServerProxy.UnknownService",
-        message: "Unknown service: SERVICE:EE/GOV/1234/own/x",
+        type: "Server.ServerProxy.UnknownMember",
+        message: "Client 'SUBSYSTEM:EE/GOV/1234/own' not found",
       });
       expect(provider.seen).to.have.length(0);
     });
@@ -486,9 +488,11 @@ describe("xroad-sim", function () {
         "/r1/EE/GOV/1234/prov%2Fsvc/x",
       ]) {
         const res = await call(path, CLIENT);
+        // The id names no client of the security server either: its server proxy answers that
+        // first (ServerRestMessageProcessor.verifyClientStatus).
         expect({ status: res.status, error: res.error }, path).to.deep.equal({
           status: 500,
-          error: "Server.ServerProxy.UnknownService",
+          error: "Server.ServerProxy.UnknownMember",
         });
       }
       // A blank subsystem: ServiceId.getClientId's ClientId.Conf.create, once the client is read.
@@ -1016,8 +1020,10 @@ describe("xroad-sim", function () {
         headers: { "content-type": "text/xml" },
         body: fixture("simple.query"),
       });
+      // Its only service gone, the provider is no client of the security server any more:
+      // ServerMessageProcessor.verifyClientStatus answers before verifyAccess would.
       expect(await unknown.body.text()).to.contain(
-        "<faultcode>Server.ServerProxy.UnknownService</faultcode>",
+        "<faultcode>Server.ServerProxy.UnknownMember</faultcode>",
       );
     });
 
@@ -1347,10 +1353,57 @@ describe("xroad-sim global configuration and service settings", function () {
       expect(provider.seen).to.deep.equal([]);
     });
 
+    it("answers Server.ServerProxy.UnknownMember to a provider that is no client of the security server, before the service, REST and SOAP", async () => {
+      // X-Road 7.4's server proxy reads the request and checks the service's provider first
+      // (ServerRestMessageProcessor / ServerMessageProcessor.verifyClientStatus:
+      // ServerConf.getMemberStatus must be REGISTERED, "Client '%s' not found"), and only then
+      // looks the service up (verifyAccess: UnknownService).
+      const s = await start({
+        members: ["EE/GOV/1234/prov", "EE/GOV/1234/listed", "EE/BUSINESS/producer"],
+        services: {
+          [SERVICE]: { url: `${provider.url}/base/` },
+          "EE/GOV/1234/prov/soapOnly": { url: `${provider.url}/soap`, type: "soap" },
+        },
+      });
+      // Served here by global configuration, but no client of this security server.
+      expect(await restError(s, "EE/GOV/1234/listed/svc")).to.deep.equal({
+        status: 500,
+        type: "Server.ServerProxy.UnknownMember",
+        message: "Client 'SUBSYSTEM:EE/GOV/1234/listed' not found",
+      });
+      expect(await soapFault(s)).to.deep.equal({
+        code: "Server.ServerProxy.UnknownMember",
+        message: "Client 'MEMBER:EE/BUSINESS/producer' not found",
+      });
+      // A provider it has, but not the service.
+      expect(await restError(s, "EE/GOV/1234/prov/nothing")).to.deep.equal({
+        status: 500,
+        type: "Server.ServerProxy.UnknownService",
+        message: "Unknown service: SERVICE:EE/GOV/1234/prov/nothing",
+      });
+      // The client proxy's checks still come first.
+      expect(await restError(s, "EE/GOV/4321/gone/svc")).to.include({
+        type: "Server.ClientProxy.UnknownMember",
+      });
+      s.setClients({ [CLIENT]: { connectionType: "HTTP" } });
+      expect(
+        await restError(s, "EE/GOV/1234/listed/svc", { "x-road-client": "EE/GOV/9/other" }),
+      ).to.include({ type: "Server.ClientProxy.UnknownMember" });
+      s.setClients(undefined);
+      // Registered under it, the provider becomes a client: then the service is looked up.
+      s.register("EE/BUSINESS/producer/other", { url: `${provider.url}/soap`, type: "soap" });
+      expect(await soapFault(s)).to.deep.equal({
+        code: "Server.ServerProxy.UnknownService",
+        message: "Unknown service: SERVICE:EE/BUSINESS/producer/testQuery",
+      });
+      expect(provider.seen).to.have.length(0);
+    });
+
     it("takes every provider without members, and refuses a members entry no call could name", async () => {
       const s = await start({ services: { [SERVICE]: { url: `${provider.url}/base/` } } });
+      // Taken as served here, the provider is then unknown to this security server itself.
       expect(await restError(s, "EE/GOV/4321/gone/svc")).to.include({
-        type: "Server.ServerProxy.UnknownService",
+        type: "Server.ServerProxy.UnknownMember",
       });
       for (const members of [["EE/GOV"], ["SUBSYSTEM:EE/GOV/1/a"], ["EE/GOV/1/a/b"]]) {
         await startXroadSim({ members }).then(
