@@ -21,6 +21,7 @@ import {
 import { lastHeader } from "./header-filter";
 import { ProviderClient } from "./provider-client";
 import { mayCall, requireKnownProvider } from "./provider-services";
+import { NODE_MAX_HEADER_SIZE, requestHeadOverflow, sendHeadOverflow } from "./request-head-limit";
 import { answerRestMetaservice, matchRestMetaservice } from "./rest-metaservices";
 import {
   findRestTarget,
@@ -300,6 +301,12 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
   };
 
   const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    const overflow = requestHeadOverflow(req);
+    if (overflow !== null) {
+      req.resume();
+      sendHeadOverflow(res, overflow);
+      return;
+    }
     const url = req.url ?? "/";
     if (url.startsWith("/r1/")) {
       void serveRest(req, res);
@@ -322,12 +329,15 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
   let server: http.Server | https.Server;
   if (options.tls) {
     try {
-      server = https.createServer(consumerPortTls(options.tls), handler);
+      server = https.createServer(
+        { ...consumerPortTls(options.tls), maxHeaderSize: NODE_MAX_HEADER_SIZE },
+        handler,
+      );
     } catch (error) {
       throw new RangeError(`xroad-sim: tls: ${(error as Error).message}`);
     }
   } else {
-    server = http.createServer(handler);
+    server = http.createServer({ maxHeaderSize: NODE_MAX_HEADER_SIZE }, handler);
   }
   // A refused TLS handshake is the answer; it must not reach the process as an error.
   server.on("tlsClientError", () => undefined);

@@ -261,6 +261,33 @@ describe("xroad-sim", function () {
       expect(res.headers["x-road-client"]).to.equal(CLIENT);
     });
 
+    it("answers a request head past Jetty's 8 KiB as X-Road's client proxy (Jetty 11) does: 414 or 431", async () => {
+      // HttpConfiguration's requestHeaderSize (8 KiB, X-Road leaves Jetty's default):
+      // HttpParser answers a URI past it 414, any other overflow 431, with
+      // ErrorHandler.badMessageError's page, before X-Road reads the request.
+      const longUri = await request(`${sim.url}/r1/${SERVICE}/${"a".repeat(9000)}`, {
+        headers: { "x-road-client": CLIENT },
+      });
+      expect(longUri.statusCode).to.equal(414);
+      expect(longUri.headers["content-type"]).to.equal("text/html;charset=iso-8859-1");
+      expect(await longUri.body.text()).to.equal(
+        "<h1>Bad Message 414</h1><pre>reason: URI Too Long</pre>",
+      );
+      const bigHeader = await request(`${sim.url}/r1/${SERVICE}/x`, {
+        headers: { "x-road-client": CLIENT, "x-big": "b".repeat(9000) },
+      });
+      expect(bigHeader.statusCode).to.equal(431);
+      expect(await bigHeader.body.text()).to.equal(
+        "<h1>Bad Message 431</h1><pre>reason: Request Header Fields Too Large</pre>",
+      );
+      // Well within the limit, the call goes on.
+      const fits = await request(`${sim.url}/r1/${SERVICE}/x`, {
+        headers: { "x-road-client": CLIENT, "x-big": "b".repeat(6000) },
+      });
+      expect(fits.statusCode, await fits.body.text()).to.equal(200);
+      expect(provider.seen).to.have.length(1);
+    });
+
     it("answers its own errors with type, message, detail and X-Road-Error", async () => {
       const unknown = await request(`${sim.url}/r1/EE/GOV/1234/prov/nothing/x`, {
         headers: { "x-road-client": CLIENT, "x-road-id": "id-7" },
