@@ -145,6 +145,7 @@ interface Panel {
   repeat?: string;
   datasource?: { uid?: string };
   targets?: { expr?: string; datasource?: { uid?: string } }[];
+  fieldConfig?: { defaults?: { thresholds?: { steps?: { value: number | null }[] } } };
 }
 
 interface Variable {
@@ -165,9 +166,10 @@ interface Dashboard {
 
 /** Each metric selector of a PromQL expression with its label matchers as written. */
 function metricSelectors(expr: string): { name: string; matchers: string[] }[] {
-  // A matcher's value may hold `${backend:regex}`, whose braces are not the selector's.
+  // A matcher's value may hold `${backend:regex}`, whose braces are not the selector's. `up` is
+  // the series Prometheus itself records for each target (SluiceInstanceDown reads it).
   const selectors = expr.matchAll(
-    /\b((?:sluice|process|nodejs)_[a-z0-9_]+)(?:\{((?:[^{}]|\$\{[^}]*\})*)\})?/g,
+    /\b((?:sluice|process|nodejs)_[a-z0-9_]+|up\b(?!\s*\())(?:\{((?:[^{}]|\$\{[^}]*\})*)\})?/g,
   );
   return [...selectors].map((m) => ({
     name: m[1],
@@ -181,6 +183,54 @@ function variableQuery(variable: Variable): { metric: string; selector: string; 
   const match = /^label_values\(\s*(([a-z_:][a-z0-9_:]*)[^,]*),\s*([a-zA-Z_]\w*)\s*\)$/.exec(query);
   expect(match, `${variable.name}: ${query}`).to.not.equal(null);
   return { selector: match![1], metric: match![2], label: match![3] };
+}
+
+interface AlertRule {
+  alert: string;
+  expr: string;
+}
+
+/** A selector as text, its matchers sorted, without the dashboard's instance filter. */
+function selectorKey(selector: { name: string; matchers: string[] }): string {
+  const matchers = selector.matchers.filter((m) => m !== 'instance=~"$instance"').sort();
+  return `${selector.name}{${matchers.join(", ")}}`;
+}
+
+/** The alert's threshold when it compares with a positive number (`> 0.05`), else undefined. */
+function alertThreshold(expr: string): number | undefined {
+  const match = /[<>]=?\s*([0-9.]+)\s*$/.exec(expr.trim());
+  const value = match ? Number(match[1]) : 0;
+  return value > 0 ? value : undefined;
+}
+
+/**
+ * What an operator paged by each alert cannot see on the dashboard: an alert needs one panel
+ * whose queries select every metric the alert reads with the alert's own label filters (the
+ * dashboard's instance filter aside), and where the alert compares with a number, that number
+ * drawn as one of the panel's thresholds.
+ */
+function alertsWithoutPanel(rules: AlertRule[], panels: Panel[]): string[] {
+  const shown = panels.map((panel) => ({
+    panel,
+    keys: new Set(
+      (panel.targets ?? []).flatMap((target) =>
+        metricSelectors(target.expr ?? "").map(selectorKey),
+      ),
+    ),
+  }));
+  return rules.flatMap((rule) => {
+    const wanted = [...new Set(metricSelectors(rule.expr).map(selectorKey))];
+    const covering = shown.filter(({ keys }) => wanted.every((key) => keys.has(key)));
+    if (covering.length === 0) {
+      return [`${rule.alert}: no panel selects ${wanted.join(" and ")}`];
+    }
+    const threshold = alertThreshold(rule.expr);
+    if (threshold === undefined) return [];
+    const drawn = covering.some(({ panel }) =>
+      (panel.fieldConfig?.defaults?.thresholds?.steps ?? []).some((s) => s.value === threshold),
+    );
+    return drawn ? [] : [`${rule.alert}: no panel of its series draws its threshold ${threshold}`];
+  });
 }
 
 /** A dashboard query with Grafana's variables replaced by values Prometheus would see. */
@@ -399,6 +449,29 @@ describe("deployment files", () => {
           [],
         );
       }
+    });
+
+    it("shows what each alert evaluates: its metrics with its label filters, and its threshold", () => {
+      // An operator paged at night opens the dashboard to see what the alert saw: a panel of
+      // every queue's consumers, or of requests by outcome, drowns the series the alert reads
+      // (SluiceNoConsumers' queues, SluiceRejectingRequests' 503 outcomes) among the rest.
+      const alerts = yamlDoc("prometheus/alerts.yml") as { groups: { rules: AlertRule[] }[] };
+      const rules = alerts.groups.flatMap((group) => group.rules);
+      expect(rules.length).to.be.greaterThan(10);
+      expect(alertsWithoutPanel(rules, graphs)).to.deep.equal([]);
+      // The check sees a filter no panel has, a panel without the alert's line, and `up`.
+      const narrower = { alert: "X", expr: 'sum(rate(sluice_requests_total{outcome="ok"}[5m]))' };
+      expect(alertsWithoutPanel([narrower], graphs)).to.deep.equal([
+        'X: no panel selects sluice_requests_total{outcome="ok"}',
+      ]);
+      const unlined = { alert: "Y", expr: "max by (queue) (sluice_queue_consumers) > 7" };
+      expect(alertsWithoutPanel([unlined], graphs)).to.deep.equal([
+        "Y: no panel of its series draws its threshold 7",
+      ]);
+      const target = { alert: "Z", expr: 'up{job="other"} == 0' };
+      expect(alertsWithoutPanel([target], graphs)).to.deep.equal([
+        'Z: no panel selects up{job="other"}',
+      ]);
     });
 
     it("is valid PromQL to promtool, with its variables filled in", function () {
