@@ -69,6 +69,11 @@ export interface ListFinding {
   issuer: string;
   /** Past its nextUpdate: Node refuses every chain through its CA until a new one is in place. */
   staleSince: Date | null;
+  /**
+   * Its thisUpdate, when that is still to come (the CA's clock ahead of this machine's, or this
+   * machine's behind): Node refuses every chain through its CA (CRL_NOT_YET_VALID) until then.
+   */
+  notBefore: Date | null;
   /** The block's certificates with its issuer's name: the CAs it is the list of. */
   covers: X509Certificate[];
 }
@@ -126,10 +131,12 @@ export function checkRevocationList(
   }
   // Time's getTime() is the Date (UTCTime or GeneralizedTime, as the list holds it).
   const next = parsed.tbsCertList.nextUpdate?.getTime().getTime();
+  const issued = parsed.tbsCertList.thisUpdate.getTime().getTime();
   return {
     file: list.file,
     issuer: issuerText,
     staleSince: next !== undefined && next <= now ? new Date(next) : null,
+    notBefore: issued > now ? new Date(issued) : null,
     covers: named,
   };
 }

@@ -230,7 +230,7 @@ function oneValidNow(certificates: X509Certificate[], what: string, effect: stri
  */
 export type SighupReach = "new connections" | "next connection";
 
-/** Warnings of the material read (lists past their nextUpdate), by material. */
+/** Warnings of the material read (lists past their nextUpdate or before their thisUpdate), by material. */
 const listWarnings = new WeakMap<TlsMaterial, string[]>();
 
 /** What was found wrong with `material`'s files but not refused: logged at start and SIGHUP. */
@@ -316,6 +316,12 @@ export function readTlsFiles(
           staleIssuers.push(finding.issuer);
           stale.push(
             `${where}.crl: revocation list file ${finding.file} of ${finding.issuer} is past its nextUpdate (${finding.staleSince.toISOString()}); every handshake through that CA is refused (revocation_list_unusable) until a current list is in place and SIGHUP`,
+          );
+        }
+        if (finding.notBefore) {
+          // Kept and warned of as a stale one is: it becomes usable on its own at thisUpdate.
+          stale.push(
+            `${where}.crl: revocation list file ${finding.file} of ${finding.issuer} is not valid before its thisUpdate (${finding.notBefore.toISOString()}), which is still to come by this machine's clock; every handshake through that CA is refused (revocation_list_unusable) until then: check this machine's clock and the CA's`,
           );
         }
       } catch (error) {

@@ -301,6 +301,17 @@ describe("TLS files from the configuration", () => {
     expect(tlsFileWarnings([["amqpTls", withCrl([list])]])).to.have.length(1);
   });
 
+  it("keeps a crl file whose thisUpdate is still to come and warns of it, as Node refuses it until then", () => {
+    const list = pki.ca.crl(path.join(pki.dir, "crl-future.pem"), { future: true });
+    const withCrl = { ...files(null, null, [pki.ca.certFile]), crl: [list] };
+    const material = readTlsFiles(withCrl, "amqpTls");
+    expect(material.crl).to.have.length(1);
+    expect(tlsMaterialWarnings(material)).to.deep.equal([
+      `amqpTls.crl: revocation list file ${list} of CN=ca test CA is not valid before its thisUpdate (2090-01-01T00:00:00.000Z), which is still to come by this machine's clock; every handshake through that CA is refused (revocation_list_unusable) until then: check this machine's clock and the CA's`,
+    ]);
+    expect(tlsFileWarnings([["amqpTls", withCrl]])).to.have.length(1);
+  });
+
   it("says how to convert a crl file in DER, as CAs publish their lists", () => {
     const list = pki.ca.crl(path.join(pki.dir, "crl-for-der.pem"));
     const der = path.join(pki.dir, "crl.der");

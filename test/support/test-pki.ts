@@ -28,7 +28,7 @@ export interface TestCa extends KeyPair {
    * Writes this CA's revocation list (PEM) of what `revoke` put on it to `file`; returns `file`.
    * `stale` dates it in 2000, so it is past its nextUpdate for any verifier.
    */
-  crl(file?: string, options?: { stale?: boolean }): string;
+  crl(file?: string, options?: { stale?: boolean; future?: boolean }): string;
 }
 
 export interface TestPki {
@@ -157,7 +157,9 @@ function makeCa(dir: string, name: string): TestCa {
     crl(file = path.join(dir, `${name}.crl`), options = {}) {
       const dates = options.stale
         ? ["-crl_lastupdate", "20000101000000Z", "-crl_nextupdate", "20010101000000Z"]
-        : ["-crldays", "30"];
+        : options.future
+          ? ["-crl_lastupdate", "20900101000000Z", "-crl_nextupdate", "20910101000000Z"]
+          : ["-crldays", "30"];
       openssl(
         ["ca", "-batch", "-config", `${name}-ca.cnf`, "-cert", `${name}.crt`, "-keyfile"]
           .concat([`${name}.key`, "-gencrl", ...dates])
