@@ -4,9 +4,10 @@
 // parsed with @peculiar/asn1-x509 (docs/configuration.md, "Revocation lists", says why that one)
 // and its signature checked with Node's own crypto against the block's CA.
 
-import { verify, type X509Certificate } from "node:crypto";
+import { constants, verify, type X509Certificate } from "node:crypto";
 import { AsnConvert } from "@peculiar/asn1-schema";
 import { Certificate, CertificateList, type Name } from "@peculiar/asn1-x509";
+import { pssParams, RSA_PSS } from "./rsa-pss-params";
 
 /** One list as read from its file: PEM bytes. */
 export interface CrlFile {
@@ -88,8 +89,8 @@ export function subjectText(cert: X509Certificate): string {
  * given as trusted for the block). Throws UnusableList when no anchor is its issuer (Node would
  * use it for no chain, and the CA it was meant for would go unchecked or refuse every client),
  * or when the anchors with its issuer's name did not sign it (a list Node refuses at every
- * handshake). A signature algorithm Node cannot be given a hash for here (RSA-PSS) is left to
- * the handshake.
+ * handshake). A signature algorithm Node cannot be given a hash for here (RSA-PSS whose mask
+ * hash differs from its hash, DSA) is left to the handshake.
  */
 export function checkRevocationList(
   list: CrlFile,
@@ -113,12 +114,36 @@ export function checkRevocationList(
     );
   }
   const algorithm = parsed.signatureAlgorithm.algorithm;
-  if (algorithm in SIGNATURE_HASH && parsed.tbsCertListRaw) {
+  const parameters = parsed.signatureAlgorithm.parameters;
+  // RSA-PSS: a list signed by another key with the CA's name was kept, and refused at every
+  // handshake. Parameters that do not read are what Node refuses too.
+  let pss: ReturnType<typeof pssParams> = null;
+  if (algorithm === RSA_PSS) {
+    try {
+      pss = parameters ? pssParams(new Uint8Array(parameters)) : null;
+    } catch {
+      throw new UnusableList(
+        `revocation list file ${list.file} names ${issuerText} as its issuer, but its RSA-PSS signature parameters do not parse; TLS would refuse every certificate that CA issued: fetch the list again from that CA`,
+      );
+    }
+  }
+  if ((algorithm in SIGNATURE_HASH || pss) && parsed.tbsCertListRaw) {
     const tbs = Buffer.from(parsed.tbsCertListRaw);
     const signature = Buffer.from(parsed.signature);
     const signed = named.some((anchor) => {
       try {
-        return verify(SIGNATURE_HASH[algorithm], tbs, anchor.publicKey, signature);
+        return pss
+          ? verify(
+              pss.hash,
+              tbs,
+              {
+                key: anchor.publicKey,
+                padding: constants.RSA_PKCS1_PSS_PADDING,
+                saltLength: pss.saltLength,
+              },
+              signature,
+            )
+          : verify(SIGNATURE_HASH[algorithm], tbs, anchor.publicKey, signature);
       } catch {
         return false;
       }

@@ -2,6 +2,7 @@
 // start; a reload with a bad file keeps the previous material.
 
 import { expect } from "chai";
+import { execFileSync } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
@@ -286,6 +287,49 @@ describe("TLS files from the configuration", () => {
     } finally {
       impostor.cleanup();
     }
+  });
+
+  it("refuses an RSA-PSS crl file its named CA did not sign, and takes one it did", () => {
+    // Two RSA CAs of one name, each signing its list with RSA-PSS (-sigopt rsa_padding_mode:pss).
+    const dir = fs.mkdtempSync(path.join(pki.dir, "pss-"));
+    const rsaCaList = (name: string) => {
+      const run = (args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
+      fs.mkdirSync(path.join(dir, name));
+      fs.writeFileSync(path.join(dir, name, "index.txt"), "");
+      fs.writeFileSync(path.join(dir, name, "crlnumber"), "01\n");
+      fs.writeFileSync(
+        path.join(dir, `${name}.cnf`),
+        `[ca]\ndefault_ca=d\n[d]\ndatabase=${name}/index.txt\ncrlnumber=${name}/crlnumber\ndefault_md=sha256\ndefault_crl_days=30\n`,
+      );
+      run(
+        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", `${name}.key`].concat([
+          "-out",
+          `${name}.crt`,
+          "-subj",
+          "/CN=pss test CA",
+          "-days",
+          "30",
+        ]),
+      );
+      run(
+        ["ca", "-batch", "-config", `${name}.cnf`, "-cert", `${name}.crt`, "-keyfile"].concat([
+          `${name}.key`,
+          "-gencrl",
+          "-sigopt",
+          "rsa_padding_mode:pss",
+          "-out",
+          `${name}.pem`,
+        ]),
+      );
+      return { cert: path.join(dir, `${name}.crt`), list: path.join(dir, `${name}.pem`) };
+    };
+    const own = rsaCaList("own");
+    const impostor = rsaCaList("impostor");
+    const withCrl = (list: string) => ({ ...files(null, null, [own.cert]), crl: [list] });
+    expect(readTlsFiles(withCrl(own.list), "securityServer.tls").crl).to.have.length(1);
+    expect(() => readTlsFiles(withCrl(impostor.list), "securityServer.tls")).to.throw(
+      `securityServer.tls.crl: revocation list file ${impostor.list} names CN=pss test CA as its issuer, but its signature does not verify against that CA's certificate`,
+    );
   });
 
   it("keeps a crl file past its nextUpdate and warns of it, naming the file, issuer and date", () => {
