@@ -75,8 +75,14 @@ export interface ListFinding {
    * machine's behind): Node refuses every chain through its CA (CRL_NOT_YET_VALID) until then.
    */
   notBefore: Date | null;
-  /** The block's certificates with its issuer's name: the CAs it is the list of. */
+  /** The block's certificates with its issuer's name whose key signed it: the CAs it is the list of. */
   covers: X509Certificate[];
+  /**
+   * The block's certificates with its issuer's name whose key did not sign it (another CA of the
+   * same name, a renewed CA's old or new certificate): OpenSSL chooses a list by its issuer's name
+   * alone, so every handshake through such a CA is refused (CRL_SIGNATURE_FAILURE).
+   */
+  sameNameOthers: X509Certificate[];
 }
 
 /** A certificate's subject as nameText shows a list's issuer. */
@@ -127,10 +133,11 @@ export function checkRevocationList(
       );
     }
   }
+  let covers = named;
   if ((algorithm in SIGNATURE_HASH || pss) && parsed.tbsCertListRaw) {
     const tbs = Buffer.from(parsed.tbsCertListRaw);
     const signature = Buffer.from(parsed.signature);
-    const signed = named.some((anchor) => {
+    const signers = named.filter((anchor) => {
       try {
         return pss
           ? verify(
@@ -148,7 +155,8 @@ export function checkRevocationList(
         return false;
       }
     });
-    if (!signed) {
+    covers = signers;
+    if (signers.length === 0) {
       throw new UnusableList(
         `revocation list file ${list.file} names ${issuerText} as its issuer, but its signature does not verify against that CA's certificate; TLS would refuse every certificate that CA issued: fetch the list again from that CA`,
       );
@@ -162,6 +170,9 @@ export function checkRevocationList(
     issuer: issuerText,
     staleSince: next !== undefined && next <= now ? new Date(next) : null,
     notBefore: issued > now ? new Date(issued) : null,
-    covers: named,
+    covers,
+    sameNameOthers: named.filter(
+      (anchor) => !covers.some((signer) => signer.fingerprint256 === anchor.fingerprint256),
+    ),
   };
 }

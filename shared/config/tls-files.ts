@@ -318,6 +318,11 @@ export function readTlsFiles(
             `${where}.crl: revocation list file ${finding.file} of ${finding.issuer} is past its nextUpdate (${finding.staleSince.toISOString()}); every handshake through that CA is refused (revocation_list_unusable) until a current list is in place and SIGHUP`,
           );
         }
+        for (const other of finding.sameNameOthers) {
+          stale.push(
+            `${where}.crl: revocation list file ${finding.file} of ${finding.issuer} was not signed by the block's certificate of that name with SHA-256 fingerprint ${other.fingerprint256}; TLS chooses one list by its issuer's name alone for every CA of that name, so every handshake through one of them is refused (revocation_list_unusable, CRL_SIGNATURE_FAILURE), whichever lists are there: leave out of the block the certificate whose chains need not be admitted`,
+          );
+        }
         if (finding.notBefore) {
           // Kept and warned of as a stale one is: it becomes usable on its own at thisUpdate.
           stale.push(

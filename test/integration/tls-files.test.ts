@@ -332,6 +332,27 @@ describe("TLS files from the configuration", () => {
     );
   });
 
+  it("warns of a crl file whose issuer's name is also another CA's of the block", () => {
+    // Another PKI's CA has the same name and another key (a renewed CA's old certificate, say):
+    // Node picks a list by name for both, and chains through one of them are refused.
+    const impostor = createTestPki();
+    try {
+      const list = pki.ca.crl(path.join(pki.dir, "crl-of-twin.pem"));
+      const withCrl = {
+        ...files(null, null, [pki.ca.certFile, impostor.ca.certFile]),
+        crl: [list],
+      };
+      const twin = new X509Certificate(fs.readFileSync(impostor.ca.certFile)).fingerprint256;
+      expect(tlsMaterialWarnings(readTlsFiles(withCrl, "securityServer.tls"))).to.deep.equal([
+        `securityServer.tls.crl: revocation list file ${list} of CN=ca test CA was not signed by the block's certificate of that name with SHA-256 fingerprint ${twin}; TLS chooses one list by its issuer's name alone for every CA of that name, so every handshake through one of them is refused (revocation_list_unusable, CRL_SIGNATURE_FAILURE), whichever lists are there: leave out of the block the certificate whose chains need not be admitted`,
+      ]);
+      const alone = { ...files(null, null, [pki.ca.certFile]), crl: [list] };
+      expect(tlsMaterialWarnings(readTlsFiles(alone, "securityServer.tls"))).to.deep.equal([]);
+    } finally {
+      impostor.cleanup();
+    }
+  });
+
   it("keeps a crl file past its nextUpdate and warns of it, naming the file, issuer and date", () => {
     const list = pki.ca.crl(path.join(pki.dir, "crl-stale.pem"), { stale: true });
     const current = pki.ca.crl(path.join(pki.dir, "crl-current.pem"));
