@@ -6,7 +6,7 @@
 
 import type { X509Certificate } from "node:crypto";
 import type { TLSSocket } from "node:tls";
-import { Agent, buildConnector, errors as undiciErrors, request } from "undici";
+import { Agent, buildConnector, errors as undiciErrors } from "undici";
 import { certificatesOf } from "../shared/config/tls-files";
 import type { CompiledService, Pem } from "./sim-options";
 import { XroadError } from "./xroad-errors";
@@ -23,6 +23,16 @@ export interface ProviderCall {
   /** Flat name/value list, repeated headers kept apart. */
   headers: string[];
   body: Buffer | null;
+}
+
+/** `scheme://authority` and the rest of a URL (`/` when empty), the rest left as written. */
+function splitUrl(url: string): { origin: string; path: string } {
+  const authority = url.indexOf("://") + 3;
+  if (authority < 3) return { origin: url, path: "/" };
+  let end = authority;
+  while (end < url.length && !"/?#".includes(url[end])) end += 1;
+  const rest = url.slice(end);
+  return { origin: url.slice(0, end), path: rest.startsWith("/") ? rest : `/${rest}` };
 }
 
 const SERVICE_FAILED = "Server.ServerProxy.ServiceFailed";
@@ -91,11 +101,15 @@ export class ProviderClient {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), service.timeoutMs);
     try {
-      const answer = await request(call.url, {
+      // The path goes as written, `.` and `..` segments too, as X-Road's Apache HttpClient
+      // sends it; undici's request(url) would resolve them through WHATWG URL parsing first.
+      const { origin, path } = splitUrl(call.url);
+      const answer = await this.agentFor(service).request({
+        origin,
+        path,
         method: call.method as "GET",
         headers: call.headers,
         body: call.body && call.body.length > 0 ? call.body : null,
-        dispatcher: this.agentFor(service),
         signal: controller.signal,
       });
       const chunks: Buffer[] = [];

@@ -34,7 +34,15 @@ const REASONS = { 414: "URI Too Long", 431: "Request Header Fields Too Large" } 
 
 /** Answers as Jetty 11's ErrorHandler.badMessageError does, and closes the connection. */
 export function sendHeadOverflow(res: http.ServerResponse, status: 414 | 431): void {
-  const body = `<h1>Bad Message ${status}</h1><pre>reason: ${REASONS[status]}</pre>`;
+  sendBadMessage(res, status, REASONS[status]);
+}
+
+/**
+ * Jetty 11's answer to a request its parser or Request.setMetaData refuses
+ * (HttpChannel.onBadMessage → ErrorHandler.badMessageError), the connection closed.
+ */
+export function sendBadMessage(res: http.ServerResponse, status: number, reason: string): void {
+  const body = `<h1>Bad Message ${status}</h1><pre>reason: ${reason}</pre>`;
   res.writeHead(status, {
     "content-type": "text/html;charset=iso-8859-1",
     "content-length": Buffer.byteLength(body, "latin1"),

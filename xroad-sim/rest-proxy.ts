@@ -54,12 +54,10 @@ export function parseRestPath(url: string): RestPath {
   const rawPath = q < 0 ? url : url.slice(0, q);
   const search = q < 0 ? "" : url.slice(q + 1);
   const parts = rawPath.slice("/r1/".length).split("/");
-  if (parts.some(isDotSegment)) {
-    // Appended to the service URL, `..` would climb out of it to another service's URL (the
-    // provider's HTTP client resolves it) past this service's access rights. X-Road's server
-    // (Jetty) resolves raw dot segments before reading the service id and refuses encoded ones.
-    throw new XroadError("Client.BadRequest", "Request URI with a . or .. path segment");
-  }
+  // A `.` or `..` segment reaching here is read as X-Road reads it: Jetty refused the encoded
+  // and parameterised ones and a `..` above the root (jetty-uri.ts), and hands X-Road the raw
+  // path, so such a segment is an identifier part like any other, or part of the service path,
+  // passed to the provider as written (Apache HttpClient 4.5.14 removes no dot segment).
   const decoded = parts.slice(0, 5).map(decodeIdPart);
   if (decoded.length < 5) {
     throw new XroadError("Server.ClientProxy.InternalError", "Invalid request URI");
@@ -168,17 +166,6 @@ export function restProvider({ decoded }: RestPath): string {
     throw new XroadError("Server.ClientProxy.InternalError", "'subsystemCode' must not be blank");
   }
   return idKey(decoded.slice(0, 4));
-}
-
-/** `.` or `..`, in any spelling (`%2e`, `.%2E`), or with a `;param` after it. */
-function isDotSegment(segment: string): boolean {
-  let name = segment.split(";")[0];
-  try {
-    name = decodeURIComponent(name);
-  } catch {
-    return false;
-  }
-  return name === "." || name === "..";
 }
 
 const rest = (parts: string[], used: number): string =>

@@ -21,7 +21,13 @@ import {
 import { lastHeader } from "./header-filter";
 import { ProviderClient } from "./provider-client";
 import { mayCall, requireKnownProvider } from "./provider-services";
-import { NODE_MAX_HEADER_SIZE, requestHeadOverflow, sendHeadOverflow } from "./request-head-limit";
+import { jettyUriRefusal } from "./jetty-uri";
+import {
+  NODE_MAX_HEADER_SIZE,
+  requestHeadOverflow,
+  sendBadMessage,
+  sendHeadOverflow,
+} from "./request-head-limit";
 import { answerRestMetaservice, matchRestMetaservice } from "./rest-metaservices";
 import {
   findRestTarget,
@@ -301,13 +307,18 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
   };
 
   const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    // Jetty's order: a URI past the head limit while the request line is read (414), then the
+    // URI's parse (its 400 "Bad Request"), then the headers past the limit (431), then the
+    // URI's ambiguities once the headers are complete (Request.setMetaData).
+    const url = req.url ?? "/";
     const overflow = requestHeadOverflow(req);
-    if (overflow !== null) {
+    const refusal = overflow === 414 ? null : jettyUriRefusal(url);
+    if (overflow !== null || refusal !== null) {
       req.resume();
-      sendHeadOverflow(res, overflow);
+      if (overflow !== null && !refusal?.early) sendHeadOverflow(res, overflow);
+      else if (refusal !== null) sendBadMessage(res, 400, refusal.reason);
       return;
     }
-    const url = req.url ?? "/";
     if (url.startsWith("/r1/")) {
       void serveRest(req, res);
       return;
