@@ -3,7 +3,7 @@
 // client of this security server at all.
 
 import type { XRoadServiceId } from "../shared/protocol/xroad-id";
-import type { CompiledService, ServiceType } from "./sim-options";
+import type { ClientStatus, CompiledService, ServiceType } from "./sim-options";
 import { XroadError } from "./xroad-errors";
 
 export interface ServiceIdFields extends XRoadServiceId {
@@ -41,19 +41,34 @@ export function servicesOf(
   return services.filter((s) => s.type === type && serviceIdFields(s).provider === provider);
 }
 
+/** The clients' statuses by id (`clients`), or null when the simulator was given none. */
+export type ClientStatuses = ReadonlyMap<string, { status: ClientStatus }> | null;
+
 /**
- * Whether the security server has the provider as a client (ServerConf.getMemberStatus in X-Road
- * 7.4, read by ServerRestMessageProcessor / ServerMessageProcessor.verifyClientStatus for the
- * service's provider before any service is looked up). The simulator knows its clients
- * only through their services, so a provider is known once a service is registered under it.
+ * Whether the security server has the provider as a REGISTERED client (ServerConf
+ * .getMemberStatus in X-Road 7.4, read by ServerRestMessageProcessor / ServerMessageProcessor
+ * .verifyClientStatus for the service's provider before any service is looked up). A provider
+ * listed in `clients` is known by its status there, whatever its services; one not listed is
+ * known once a service is registered under it, so a `clients` list of consumers alone keeps
+ * serving the registered providers.
  */
-function isKnownProvider(services: CompiledService[], provider: string): boolean {
+function isKnownProvider(
+  services: CompiledService[],
+  provider: string,
+  clients: ClientStatuses,
+): boolean {
+  const listed = clients?.get(provider);
+  if (listed) return listed.status === "REGISTERED";
   return services.some((s) => serviceIdFields(s).provider === provider);
 }
 
 /** Refuses a call to a provider the security server does not have as a client, as X-Road does. */
-export function requireKnownProvider(services: CompiledService[], provider: string): void {
-  if (!isKnownProvider(services, provider)) {
+export function requireKnownProvider(
+  services: CompiledService[],
+  provider: string,
+  clients: ClientStatuses = null,
+): void {
+  if (!isKnownProvider(services, provider, clients)) {
     throw new XroadError(
       "Server.ServerProxy.UnknownMember",
       `Client '${clientText(provider)}' not found`,

@@ -8,7 +8,13 @@ import { readOpenApiDescription, type DescriptionAnswer } from "./openapi-descri
 import type { ProviderClient } from "./provider-client";
 import { idKey, providerRequest, type RestPath, xroadAnswerHeaders } from "./rest-proxy";
 import type { CompiledService } from "./sim-options";
-import { requireKnownProvider, mayCall, serviceIdFields, servicesOf } from "./provider-services";
+import {
+  type ClientStatuses,
+  requireKnownProvider,
+  mayCall,
+  serviceIdFields,
+  servicesOf,
+} from "./provider-services";
 import { XroadError } from "./xroad-errors";
 
 const REST_METASERVICES = ["listMethods", "allowedMethods", "getOpenAPI"] as const;
@@ -122,10 +128,10 @@ export async function answerRestMetaservice(
   target: MetaserviceTarget,
   body: Buffer,
   call: { client: string; xroadId: string },
-  deps: { services: CompiledService[]; provider: ProviderClient },
+  deps: { services: CompiledService[]; provider: ProviderClient; clients?: ClientStatuses },
 ): Promise<number> {
   const { services } = deps;
-  requireKnownProvider(services, target.provider);
+  requireKnownProvider(services, target.provider, deps.clients ?? null);
   let answer: DescriptionAnswer;
   if (target.code === "getOpenAPI") {
     answer = await readOpenApiDescription(describedService(services, target), deps.provider);

@@ -25,7 +25,7 @@ export type ClientStatus =
   | "ENABLING_IN_PROGRESS";
 
 export interface XroadSimClientOptions {
-  /** Default `REGISTERED`; any other is refused as a client the server does not have. */
+  /** Default `REGISTERED`; any other is refused as a client the server does not have, calling or called. */
   status?: ClientStatus;
   /** Default `HTTPS`, as a security server sets for every client it adds (ug-ss §9). */
   connectionType?: ConnectionType;

@@ -5,7 +5,13 @@
 import { randomUUID } from "node:crypto";
 import type http from "node:http";
 import type { ProviderClient } from "./provider-client";
-import { requireKnownProvider, mayCall, serviceIdFields, servicesOf } from "./provider-services";
+import {
+  type ClientStatuses,
+  requireKnownProvider,
+  mayCall,
+  serviceIdFields,
+  servicesOf,
+} from "./provider-services";
 import type { CompiledService } from "./sim-options";
 import { withRequestHash } from "./soap-message";
 import { soapRequestHash, type SoapRequest } from "./soap-proxy";
@@ -109,10 +115,10 @@ export async function answerSoapMetaservice(
   res: http.ServerResponse,
   request: SoapRequest,
   body: Buffer,
-  deps: { services: CompiledService[]; provider: ProviderClient },
+  deps: { services: CompiledService[]; provider: ProviderClient; clients?: ClientStatuses },
 ): Promise<number> {
   const { services } = deps;
-  requireKnownProvider(services, request.provider);
+  requireKnownProvider(services, request.provider, deps.clients ?? null);
   const hash = soapRequestHash(req, body);
   let contentType: string;
   let out: Buffer;

@@ -217,17 +217,20 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
       const named = restPath.decoded;
       requireProviderAddress(globalConf, restProvider(restPath), named.slice(0, 5).join("/"));
       requireSecurityServer(globalConf, server);
+      // The provider's server proxy reads the provider's status first (verifyClientStatus in
+      // ServerRestMessageProcessor.readMessage), metaservice or service alike.
+      requireKnownProvider([...services.values()], restProvider(restPath), clients);
       const meta = matchRestMetaservice(call.method, restPath);
       if (meta) {
         call.service = `${meta.provider}/${meta.code}`;
         const body = await readBody(req, "Client.BadRequest");
         const ids = { client, xroadId: call.xroadId };
-        const deps = { services: [...services.values()], provider };
+        const deps = { services: [...services.values()], provider, clients };
         call.status = await answerRestMetaservice(req, res, meta, body, ids, deps);
         return;
       }
       const target = findRestTarget(restPath, lookup, (provider) =>
-        requireKnownProvider([...services.values()], provider),
+        requireKnownProvider([...services.values()], provider, clients),
       );
       call.service = target.service.id;
       if (target.service.type !== "rest") {
@@ -271,8 +274,11 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
       authenticate(req, request.client);
       requireProviderAddress(globalConf, request.provider, request.serviceId);
       requireSecurityServer(globalConf, request.securityServer);
+      // ServerMessageProcessor.readMessage: verifySecurityServer, then verifyClientStatus of the
+      // provider, before a metaservice or the service is looked up.
+      requireKnownProvider([...services.values()], request.provider, clients);
       if (isSoapMetaservice(request)) {
-        const deps = { services: [...services.values()], provider };
+        const deps = { services: [...services.values()], provider, clients };
         call.status = await answerSoapMetaservice(req, res, request, body, deps);
         return;
       }
@@ -281,7 +287,7 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
         // ServerMessageProcessor.readMessage checks the provider is a client of this security
         // server (verifyClientStatus: `Server.ServerProxy.UnknownMember`) before verifyAccess
         // looks the service up. A registered service's provider is always one.
-        requireKnownProvider([...services.values()], request.provider);
+        requireKnownProvider([...services.values()], request.provider, clients);
         throw new XroadError(
           "Server.ServerProxy.UnknownService",
           `Unknown service: SERVICE:${request.serviceId}`,

@@ -1182,6 +1182,49 @@ describe("xroad-sim", function () {
       ]);
     });
 
+    it("answers Server.ServerProxy.UnknownMember to a provider listed in a status other than REGISTERED, its services registered", async () => {
+      // The provider's server proxy checks the provider is a REGISTERED client of its own
+      // (ServerRestMessageProcessor / ServerMessageProcessor.verifyClientStatus) before any
+      // metaservice or service is looked up; a provider added but not registered, or disabled,
+      // is answered as one the security server does not have.
+      sim.setClients({
+        [CLIENT]: { connectionType: "HTTP" },
+        "EE/BUSINESS/consumer": { connectionType: "HTTP" },
+        "EE/GOV/1234/prov": { status: "DISABLED" },
+        "EE/BUSINESS/producer": { status: "SAVED" },
+      });
+      for (const path of [`/r1/${SERVICE}/x`, "/r1/EE/GOV/1234/prov/listMethods"]) {
+        const rest = await request(`${sim.url}${path}`, { headers: { "x-road-client": CLIENT } });
+        const text = await rest.body.text();
+        expect(rest.statusCode, text).to.equal(500);
+        expect(rest.headers["x-road-error"], path).to.equal("Server.ServerProxy.UnknownMember");
+        expect(JSON.parse(text).message).to.equal("Client 'SUBSYSTEM:EE/GOV/1234/prov' not found");
+      }
+      const fault = await (await soapCall()).body.text();
+      expect(fault).to.include("<faultcode>Server.ServerProxy.UnknownMember</faultcode>");
+      expect(fault).to.match(/Client (&#39;|')MEMBER:EE\/BUSINESS\/producer(&#39;|') not found/);
+      expect(provider.seen).to.have.length(0);
+
+      // Listed REGISTERED, or not listed, a provider with services is served.
+      sim.setClients({
+        [CLIENT]: { connectionType: "HTTP" },
+        "EE/BUSINESS/consumer": { connectionType: "HTTP" },
+        "EE/GOV/1234/prov": { status: "REGISTERED" },
+      });
+      const rest = await request(`${sim.url}/r1/${SERVICE}/x`, {
+        headers: { "x-road-client": CLIENT },
+      });
+      expect(rest.statusCode, await rest.body.text()).to.equal(200);
+      await (await soapCall()).body.text();
+      expect(provider.seen.map((c) => c.url)).to.deep.equal(["/base/x", "/soap"]);
+      // A REGISTERED provider with no service of that code: X-Road's UnknownService.
+      const unknown = await request(`${sim.url}/r1/EE/GOV/1234/prov/nothing`, {
+        headers: { "x-road-client": CLIENT },
+      });
+      await unknown.body.text();
+      expect(unknown.headers["x-road-error"]).to.equal("Server.ServerProxy.UnknownService");
+    });
+
     it("answers Server.ClientProxy.UnknownMember to a client listed in a status other than REGISTERED", async () => {
       // X-Road's verifyClientStatus wants the status `registered`; a client added but not yet
       // registered, or disabled, gets the same answer as one the server does not have.
