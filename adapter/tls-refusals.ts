@@ -47,8 +47,9 @@ export function tlsRefusalReason(error: Error & { code?: string }, socket?: TLSS
     if (verify === "CERT_HAS_EXPIRED") return "expired_certificate";
     if (verify === "CERT_NOT_YET_VALID") return "not_yet_valid_certificate";
     if (verify === "CERT_REVOKED") return "revoked_certificate";
-    // No list of the issuing CA, or its list past nextUpdate: every client is refused until
-    // the operator puts a current list in place, whatever certificate it presents.
+    // No list of the issuing CA, or its list past nextUpdate, before thisUpdate or signed by
+    // another key: every client is refused until the operator puts a usable list in place,
+    // whatever certificate it presents.
     if (REVOCATION_LIST_PROBLEM.has(verify)) return "revocation_list_unusable";
     return "untrusted_certificate";
   }
@@ -86,8 +87,9 @@ export function unusableListCa(
 /**
  * What a `revocation_list_unusable` warning tells the operator to check. Node keeps no peer
  * certificate after a failed verification (getPeerCertificate(true) is empty), so the CA whose
- * list is missing or stale cannot be named from the handshake: each list's issuer and nextUpdate,
- * compared with the CAs of adapter.tls.clientCa, say which.
+ * list is missing or stale cannot be named from the handshake itself: the warning's `ca`
+ * (unusableListCa) names it where the lists read at start tell it, and otherwise each list's
+ * issuer and nextUpdate, compared with the CAs of adapter.tls.clientCa, say which.
  */
 export function revocationListCheck(crlFiles: readonly string[]): string {
   const commands = crlFiles.map((file) => `openssl crl -noout -nextupdate -issuer -in ${file}`);

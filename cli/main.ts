@@ -415,7 +415,8 @@ export async function main(argv: string[]): Promise<void> {
     if (problems.length > 0) {
       log.error({ problems }, "certificate reload failed; the previous certificates stay in use");
     } else log.info("certificates reloaded");
-    // A revocation list past its nextUpdate is kept (docs/configuration.md): said each time.
+    // A revocation list past its nextUpdate or before its thisUpdate, or one another CA of its
+    // name did not sign, is kept (docs/configuration.md): said each time.
     for (const warning of allTlsWarnings()) log.warn(warning);
     // A key rotated in place has the mode it was written with, 0644 at the default umask: the
     // start's warning about it would not come again before the next restart.

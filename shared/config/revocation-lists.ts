@@ -1,5 +1,6 @@
 // What start and SIGHUP can tell of a `crl` file beyond its being one PEM list: whose list it is,
-// whether that CA signed it, and whether it is past its nextUpdate. node:tls answers none of
+// whether that CA signed it (RSA-PSS too), whether it is past its nextUpdate or before its
+// thisUpdate, and which other CA of its issuer's name it fails. node:tls answers none of
 // these before a handshake fails, and Node's crypto reads no revocation list, so the list is
 // parsed with @peculiar/asn1-x509 (docs/configuration.md, "Revocation lists", says why that one)
 // and its signature checked with Node's own crypto against the block's CA.

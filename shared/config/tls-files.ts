@@ -230,7 +230,10 @@ function oneValidNow(certificates: X509Certificate[], what: string, effect: stri
  */
 export type SighupReach = "new connections" | "next connection";
 
-/** Warnings of the material read (lists past their nextUpdate or before their thisUpdate), by material. */
+/**
+ * Warnings of the material read (lists past their nextUpdate or before their thisUpdate, a CA
+ * of a list's issuer's name whose key did not sign it), by material.
+ */
 const listWarnings = new WeakMap<TlsMaterial, string[]>();
 
 /** What was found wrong with `material`'s files but not refused: logged at start and SIGHUP. */
@@ -297,8 +300,9 @@ export function readTlsFiles(
   if (files.crl && files.crl.length > 0) {
     material.crl = files.crl.map((f) => readCrl(f, `${where}.crl`));
     // A list of a CA the block does not trust, or one its CA did not sign, is refused; a list
-    // past its nextUpdate is kept and warned of (refusing it would turn a late list into an
-    // outage at the next restart, where keeping it refuses only what it already refuses).
+    // past its nextUpdate or before its thisUpdate is kept and warned of (refusing it would turn
+    // a late list, or a clock off, into an outage at the next restart, where keeping it refuses
+    // only what it already refuses).
     const anchors = certificatesOf([
       ...(material.ca ?? []),
       ...(material.clientCa ?? []),
@@ -476,7 +480,7 @@ export class ReloadableTls {
 
 const reloadables = new Set<ReloadableTls>();
 
-/** The warnings of every `tls` block's current material (lists past their nextUpdate). */
+/** The warnings of every `tls` block's current material (tlsMaterialWarnings). */
 export function allTlsWarnings(): string[] {
   return [...reloadables].flatMap((tls) => tlsMaterialWarnings(tls.current));
 }
