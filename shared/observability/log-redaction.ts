@@ -210,7 +210,8 @@ function redactArray(
 }
 
 /**
- * A redactor for log objects (pino's `formatters.log` and `formatters.bindings`): credential
+ * A redactor for log objects (pino's `formatters.log`; a child's bindings and `setBindings`' on
+ * the way in; what a child's own `formatters` return, logger.ts): credential
  * names always, body and user id names too when `personal` (LOG_REDACT on), at any depth up to
  * MAX_LOG_DEPTH. `skip` names a top-level field left as it is, for a serializer to redact.
  */
