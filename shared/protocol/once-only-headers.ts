@@ -1,8 +1,8 @@
 // Header fields a request carries at most once, counted from its raw lines: Node's header
-// table keeps the first of two Host or Content-Type lines and drops the other unseen. Both
-// ports refuse a second one (400 InvalidHeader) before any route reads the first, and a missing
-// Host in the same words (Node's own check answers a bare 400 with no body, so both turn it off).
-// A second Authorization line is refused on both too: Node kept the first credential unseen.
+// table keeps the first of two Host, Content-Type or Authorization lines and drops the other
+// unseen. Both ports refuse a second one (400 InvalidHeader) before any route reads the first,
+// and a missing Host in the same words (Node's own check answers a bare 400 with no body, so
+// both turn it off).
 
 import type { IncomingMessage } from "node:http";
 
