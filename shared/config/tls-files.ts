@@ -388,7 +388,8 @@ export function readTlsFiles(
 /**
  * What `sluice check` finds wrong with the TLS files a configuration names, one line per block
  * (the first bad file of each, as the role that reads it would stop on it: expired, not PEM, a
- * key of another certificate). A block with a file that is not there is passed over: such files
+ * key of another certificate, a revocation list no CA of the block issued or signed), or what
+ * the role would warn of at start (tlsMaterialWarnings). A block with a file that is not there is passed over: such files
  * often exist only where the role runs (a Kubernetes Secret), and the role names a missing one
  * when it starts. Warnings, not problems, for the same reason.
  */
