@@ -83,6 +83,8 @@ export interface XroadSimOptions {
    * The security server's clients by id (`INSTANCE/CLASS/MEMBER[/SUBSYSTEM]`): each one's
    * connection type and "Information System TLS certificates" (ug-ss §9.1). Given, a client
    * not listed is refused `Server.ClientProxy.UnknownMember`; without it every client is taken.
+   * A provider listed in a status other than REGISTERED is refused when called
+   * (`Server.ServerProxy.UnknownMember`), its services registered or not.
    */
   clients?: Record<string, XroadSimClientOptions>;
   /** The internal TLS certificate presented to `https://` services (ug-ss §10.4). */
