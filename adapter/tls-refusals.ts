@@ -66,22 +66,34 @@ export function tlsRefusalReason(error: Error & { code?: string }, socket?: TLSS
 /**
  * Which CA's list made a handshake fail with verification code `code`, as far as the lists read
  * at start or SIGHUP tell (revocationListCoverage): the CAs whose lists are past nextUpdate for
- * CRL_HAS_EXPIRED, the block's CAs with no list for UNABLE_TO_GET_CRL. Null when they do not
- * tell (no such CA among the block's: an intermediate the client sent, whose list is missing).
- * Several names when several CAs fit: the handshake does not say which of them.
+ * CRL_HAS_EXPIRED, whose lists' thisUpdate is still to come for CRL_NOT_YET_VALID, whose name
+ * another CA's list bears for CRL_SIGNATURE_FAILURE (named with their fingerprint: the CA that
+ * signed that list has the same name), the block's CAs with no list for UNABLE_TO_GET_CRL. Null
+ * when they do not tell (no such CA among the block's: an intermediate the client sent, whose
+ * list is missing). Several names when several CAs fit: the handshake does not say which of them.
  */
 export function unusableListCa(
   code: string | null | undefined,
-  coverage: { stale: string[]; missing: string[] } | null,
+  coverage: {
+    stale: string[];
+    notYetValid?: string[];
+    signedByOther?: string[];
+    missing: string[];
+  } | null,
 ): string | null {
   if (!coverage) return null;
   const candidates =
     code === "CRL_HAS_EXPIRED"
       ? coverage.stale
-      : code === "UNABLE_TO_GET_CRL"
-        ? coverage.missing
-        : [];
-  return candidates.length > 0 ? candidates.join("; or ") : null;
+      : code === "CRL_NOT_YET_VALID"
+        ? coverage.notYetValid
+        : code === "CRL_SIGNATURE_FAILURE"
+          ? coverage.signedByOther
+          : code === "UNABLE_TO_GET_CRL"
+            ? coverage.missing
+            : undefined;
+  if (!candidates || candidates.length === 0) return null;
+  return candidates.join("; or ");
 }
 
 /**

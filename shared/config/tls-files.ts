@@ -242,12 +242,16 @@ export function tlsMaterialWarnings(material: TlsMaterial): string[] {
 }
 
 /**
- * Which of the block's CAs have a list past its nextUpdate (`stale`, by issuer) and which have
- * none among the files (`missing`, by subject): what a handshake refused for an unusable list
- * cannot say itself.
+ * Which of the block's CAs have a list past its nextUpdate (`stale`, by issuer), a list whose
+ * thisUpdate is still to come (`notYetValid`, by issuer), a list of their name another key signed
+ * (`signedByOther`, by subject and fingerprint: the name alone is that of the CA that did sign
+ * it too) and which have none among the files (`missing`, by subject): what a handshake refused
+ * for an unusable list cannot say itself.
  */
 export interface ListCoverage {
   stale: string[];
+  notYetValid: string[];
+  signedByOther: string[];
   missing: string[];
 }
 
@@ -311,6 +315,8 @@ export function readTlsFiles(
     const now = Date.now();
     const stale: string[] = [];
     const staleIssuers: string[] = [];
+    const notYetValidIssuers: string[] = [];
+    const signedByOther: string[] = [];
     const covered = new Set<string>();
     material.crl.forEach((pem, i) => {
       try {
@@ -323,12 +329,14 @@ export function readTlsFiles(
           );
         }
         for (const other of finding.sameNameOthers) {
+          signedByOther.push(`${finding.issuer} (SHA-256 fingerprint ${other.fingerprint256})`);
           stale.push(
             `${where}.crl: revocation list file ${finding.file} of ${finding.issuer} was not signed by the block's certificate of that name with SHA-256 fingerprint ${other.fingerprint256}; TLS chooses one list by its issuer's name alone for every CA of that name, so every handshake through one of them is refused (revocation_list_unusable, CRL_SIGNATURE_FAILURE), whichever lists are there: leave out of the block the certificate whose chains need not be admitted`,
           );
         }
         if (finding.notBefore) {
           // Kept and warned of as a stale one is: it becomes usable on its own at thisUpdate.
+          notYetValidIssuers.push(finding.issuer);
           stale.push(
             `${where}.crl: revocation list file ${finding.file} of ${finding.issuer} is not valid before its thisUpdate (${finding.notBefore.toISOString()}), which is still to come by this machine's clock; every handshake through that CA is refused (revocation_list_unusable) until then: check this machine's clock and the CA's`,
           );
@@ -343,6 +351,8 @@ export function readTlsFiles(
     if (stale.length > 0) listWarnings.set(material, stale);
     listCoverage.set(material, {
       stale: [...new Set(staleIssuers)],
+      notYetValid: [...new Set(notYetValidIssuers)],
+      signedByOther: [...new Set(signedByOther)],
       missing: [
         ...new Set(
           anchors.filter((ca) => !covered.has(ca.fingerprint256)).map((ca) => subjectText(ca)),

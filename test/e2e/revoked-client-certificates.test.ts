@@ -3,6 +3,7 @@
 // revoked. A real adapter process over real TLS, the list read again on SIGHUP.
 
 import { expect } from "chai";
+import { X509Certificate } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { eventually, Harness, type SluiceProcess } from "../support/harness";
@@ -137,5 +138,58 @@ describe("revoked client certificates on the service port (adapter.tls.crl)", fu
     expect(warned?.ca).to.equal("CN=ca test CA");
     expect(warned?.check).to.be.a("string");
     expect(warned?.check).to.include(`openssl crl -noout -nextupdate -issuer -in ${crl}`);
+  });
+
+  /** The next `revocation_list_unusable` warning with verification code `code`, after a handshake. */
+  async function unusableWarning(pair: KeyPair, code: string) {
+    return eventually(
+      async () => {
+        await postAs(pair);
+        return adapter.lines.find(
+          (line) =>
+            line.msg === "TLS handshakes refused" &&
+            line.reason === "revocation_list_unusable" &&
+            line.code === code,
+        );
+      },
+      // The warning is written once per reason per 10 s: the previous test's may hold it back.
+      30_000,
+      `a warning with ${code}`,
+    );
+  }
+
+  it("names the security server's CA when its list's thisUpdate is still to come", async () => {
+    ssPki.ca.crl(crl, { future: true });
+    adapter.child.kill("SIGHUP");
+    await eventually(
+      async () =>
+        adapter.lines.find(
+          (line) => line.level === "warn" && String(line.msg).includes("still to come"),
+        ),
+      10_000,
+      "the reload's warning of the list not valid yet",
+    );
+    const warned = await unusableWarning(internal, "CRL_NOT_YET_VALID");
+    expect(warned?.ca).to.equal("CN=ca test CA");
+  });
+
+  it("names, with its fingerprint, a CA of the same name as the one that signed the list", async () => {
+    // Another CA of the same name beside the security server's (both test PKIs name theirs
+    // so): OpenSSL takes the security server's CA's list for it, whose signature fails.
+    ssPki.ca.crl(crl);
+    fs.appendFileSync(ssPki.ca.certFile, fs.readFileSync(pki.ca.certFile));
+    adapter.child.kill("SIGHUP");
+    await eventually(
+      async () =>
+        adapter.lines.find(
+          (line) => line.level === "warn" && String(line.msg).includes("was not signed by"),
+        ),
+      10_000,
+      "the reload's warning of the CA of the same name",
+    );
+    const twin = pki.ca.issue("twin-client", { cn: "twin-client" });
+    const warned = await unusableWarning(twin, "CRL_SIGNATURE_FAILURE");
+    const fingerprint = new X509Certificate(fs.readFileSync(pki.ca.certFile)).fingerprint256;
+    expect(warned?.ca).to.equal(`CN=ca test CA (SHA-256 fingerprint ${fingerprint})`);
   });
 });

@@ -10,6 +10,7 @@ import {
   pinnedCertificateRefusal,
   ReloadableTls,
   readTlsFiles,
+  revocationListCoverage,
   tlsFileWarnings,
   tlsMaterialWarnings,
 } from "../../shared/config/tls-files";
@@ -346,6 +347,10 @@ describe("TLS files from the configuration", () => {
       expect(tlsMaterialWarnings(readTlsFiles(withCrl, "securityServer.tls"))).to.deep.equal([
         `securityServer.tls.crl: revocation list file ${list} of CN=ca test CA was not signed by the block's certificate of that name with SHA-256 fingerprint ${twin}; TLS chooses one list by its issuer's name alone for every CA of that name, so every handshake through one of them is refused (revocation_list_unusable, CRL_SIGNATURE_FAILURE), whichever lists are there: leave out of the block the certificate whose chains need not be admitted`,
       ]);
+      // A handshake refused with CRL_SIGNATURE_FAILURE names that certificate.
+      expect(
+        revocationListCoverage(readTlsFiles(withCrl, "securityServer.tls"))?.signedByOther,
+      ).to.deep.equal([`CN=ca test CA (SHA-256 fingerprint ${twin})`]);
       const alone = { ...files(null, null, [pki.ca.certFile]), crl: [list] };
       expect(tlsMaterialWarnings(readTlsFiles(alone, "securityServer.tls"))).to.deep.equal([]);
     } finally {
@@ -375,6 +380,9 @@ describe("TLS files from the configuration", () => {
       `amqpTls.crl: revocation list file ${list} of CN=ca test CA is not valid before its thisUpdate (2090-01-01T00:00:00.000Z), which is still to come by this machine's clock; every handshake through that CA is refused (revocation_list_unusable) until then: check this machine's clock and the CA's`,
     ]);
     expect(tlsFileWarnings([["amqpTls", withCrl]])).to.have.length(1);
+    // A handshake refused with CRL_NOT_YET_VALID names that CA.
+    expect(revocationListCoverage(material)?.notYetValid).to.deep.equal(["CN=ca test CA"]);
+    expect(revocationListCoverage(material)?.stale).to.deep.equal([]);
   });
 
   it("says how to convert a crl file in DER, as CAs publish their lists", () => {

@@ -32,6 +32,21 @@ describe("refusal reasons", () => {
     expect(unusableListCa("CRL_HAS_EXPIRED", null)).to.equal(null);
   });
 
+  it("names the CA whose list is not valid yet, and the CA another key's list of its name refuses", () => {
+    const coverage = {
+      stale: [],
+      notYetValid: ["CN=Early CA"],
+      signedByOther: ["CN=Twin CA (SHA-256 fingerprint AB:CD)"],
+      missing: ["CN=Twin CA"],
+    };
+    expect(unusableListCa("CRL_NOT_YET_VALID", coverage)).to.equal("CN=Early CA");
+    expect(unusableListCa("CRL_SIGNATURE_FAILURE", coverage)).to.equal(
+      "CN=Twin CA (SHA-256 fingerprint AB:CD)",
+    );
+    expect(unusableListCa("CRL_NOT_YET_VALID", { ...coverage, notYetValid: [] })).to.equal(null);
+    expect(unusableListCa("UNABLE_TO_DECRYPT_CRL_SIGNATURE", coverage)).to.equal(null);
+  });
+
   it("a refused handshake's reason comes from the certificate check, then the error's code", () => {
     const hangUp = error("ECONNRESET", "socket hang up");
     expect(tlsRefusalReason(hangUp, verified("CERT_HAS_EXPIRED"))).to.equal("expired_certificate");
