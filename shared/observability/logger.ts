@@ -6,6 +6,7 @@ import { hostname } from "node:os";
 import pino from "pino";
 import { escapeJsonLogLine, escapePrettyLogLine } from "./log-escape";
 import { logRedactor, redactLogArgument, redactLogValue } from "./log-redaction";
+import { hideUrlPasswords } from "./url-passwords";
 
 export interface LoggerOptions {
   /** Where lines go; stdout when omitted. Tests pass a stream to read what was logged. */
@@ -126,7 +127,13 @@ export function createLogger(role: string, options: LoggerOptions = {}): pino.Lo
         }
         method.apply(this, args as Parameters<typeof method>);
       },
-      streamWrite: format.format === "pretty" ? escapePrettyLogLine : escapeJsonLogLine,
+      // The whole line as written, once its level is known to be written: a URL's password in any
+      // value (a library's error message or stack quoting the URL it could not reach, a logged
+      // callback target) is hidden here, where every field, message and binding has arrived.
+      streamWrite:
+        format.format === "pretty"
+          ? (line) => escapePrettyLogLine(hideUrlPasswords(line))
+          : (line) => escapeJsonLogLine(hideUrlPasswords(line)),
     },
   };
   const destination =

@@ -1,0 +1,126 @@
+// A URL's password inside a logged string (a library's error quoting the URL it could not reach,
+// a callback target logged as configured): hidden on every written line, host and port kept.
+
+import { expect } from "chai";
+import { Writable } from "node:stream";
+import { createLogger } from "../../shared/observability/logger";
+import { hideUrlPasswords } from "../../shared/observability/url-passwords";
+
+function written(
+  write: (log: ReturnType<typeof createLogger>) => void,
+  options: { format?: string; level?: string } = {},
+): string {
+  const chunks: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      chunks.push(chunk.toString("utf8"));
+      done();
+    },
+  });
+  write(
+    createLogger("adapter", {
+      destination: stream,
+      format: options.format ?? "json",
+      level: options.level,
+      isTty: false,
+    }),
+  );
+  return chunks.join("");
+}
+
+describe("URL passwords in log lines", () => {
+  it("hides the password of a URL in text, keeping scheme, user, host, port and path", () => {
+    expect(hideUrlPasswords("connect to amqp://sluice:s3cret@rabbit:5672/vh failed")).to.equal(
+      "connect to amqp://sluice:[redacted]@rabbit:5672/vh failed",
+    );
+    expect(hideUrlPasswords("redis://:pa55@r:6379/2")).to.equal("redis://:[redacted]@r:6379/2");
+    expect(hideUrlPasswords("POST https://user:pw@receiver/hook?x=1")).to.equal(
+      "POST https://user:[redacted]@receiver/hook?x=1",
+    );
+    // A password alone, and one holding "/", "@" and "," unencoded.
+    expect(hideUrlPasswords("redis://lonely@r:6379")).to.equal("redis://[redacted]@r:6379");
+    expect(hideUrlPasswords("amqp://u:kT9/x@Q,z@rabbit:5672 down")).to.equal(
+      "amqp://u:[redacted]@rabbit:5672 down",
+    );
+    // ioredis takes a password from the query too.
+    expect(hideUrlPasswords("redis://r:6379/0?db=0&password=qs-secret&x=1")).to.equal(
+      "redis://r:6379/0?db=0&password=[redacted]&x=1",
+    );
+    expect(hideUrlPasswords("redis-sentinel://h1:26379,h2/m?sentinelPassword=sp")).to.equal(
+      "redis-sentinel://h1:26379,h2/m?sentinelPassword=[redacted]",
+    );
+  });
+
+  it("hides each URL of a list, and leaves text without a password as it is", () => {
+    expect(hideUrlPasswords("RabbitMQ at amqp://a:one@h1,amqp://b:two@h2")).to.equal(
+      "RabbitMQ at amqp://a:[redacted]@h1,amqp://b:[redacted]@h2",
+    );
+    const plain = "GET https://receiver.example/hook?token=x and mail@example.org";
+    expect(hideUrlPasswords(plain)).to.equal(plain);
+    const hidden = "amqp://u:***@h and redis://:[redacted]@r";
+    expect(hideUrlPasswords(hidden)).to.equal(hidden);
+  });
+
+  it("reads a long line once: no URL-shaped input makes it slow", () => {
+    // Many "://" and "@" without an end: each character is read a bounded number of times.
+    const hostile = "a://:@".repeat(200_000) + "x".repeat(200_000);
+    const hidden = hideUrlPasswords(hostile);
+    expect(hidden.length).to.be.greaterThan(0);
+    const noEnd = `amqp://u:${"@".repeat(300_000)}`;
+    expect(hideUrlPasswords(noEnd)).to.equal("amqp://u:[redacted]@");
+  });
+
+  it("hides a URL's password in a written line's message, fields, error and bindings", () => {
+    const err = new Error(
+      "getaddrinfo ENOTFOUND for amqp://sluice:err-secret@rabbit.internal:5672",
+    );
+    const text = written((log) => {
+      log
+        .child({ target: "https://hook:binding-secret@receiver.example/hook" })
+        .warn(
+          { err, callback: { url: "https://hook:field-secret@receiver.example/in" } },
+          "delivery to %s failed",
+          "https://hook:arg-secret@receiver.example/a",
+        );
+      log.error(new Error("Redis at redis://:only-message-secret@r:6379 refused"));
+    });
+    for (const secret of [
+      "err-secret",
+      "binding-secret",
+      "field-secret",
+      "arg-secret",
+      "only-message-secret",
+    ]) {
+      expect(text).not.to.include(secret);
+    }
+    const [first, second] = text
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(first.target).to.equal("https://hook:[redacted]@receiver.example/hook");
+    expect((first.err as { message: string }).message).to.equal(
+      "getaddrinfo ENOTFOUND for amqp://sluice:[redacted]@rabbit.internal:5672",
+    );
+    expect(first.msg).to.equal("delivery to https://hook:[redacted]@receiver.example/a failed");
+    expect(second.msg).to.equal("Redis at redis://:[redacted]@r:6379 refused");
+  });
+
+  it("hides it in the pretty format too, and reads nothing of lines not written", () => {
+    const pretty = written(
+      (log) => log.warn("could not reach amqp://sluice:pretty-secret@rabbit:5672"),
+      { format: "pretty" },
+    );
+    expect(pretty).to.include("amqp://sluice:[redacted]@rabbit:5672");
+    expect(pretty).not.to.include("pretty-secret");
+    let reads = 0;
+    const watched = {
+      toString(): string {
+        reads += 1;
+        return "amqp://u:never@h";
+      },
+    };
+    const none = written((log) => log.info("x %s", watched), { level: "warn" });
+    expect(none).to.equal("");
+    expect(reads).to.equal(0);
+  });
+});
