@@ -28,6 +28,7 @@ import {
 } from "./operator-args";
 import { SERVICE_ROLES, startRoles, type ServiceRole } from "./roles";
 import { startSummary } from "./start-summary";
+import { hideUrlPasswords } from "../shared/observability/url-passwords";
 
 /** What an operator command's summary adds to its usage, where the words do not say it. */
 const OPERATOR_NOTES: Partial<Record<OperatorCommand, string>> = {
@@ -170,7 +171,8 @@ function parseArgs(argv: string[]): Args | string {
 }
 
 function fail(message: string, code = 1): never {
-  process.stderr.write(`sluice: ${message}\n`);
+  // A start-up failure may quote a library's error, and with it a URL and its password.
+  process.stderr.write(`sluice: ${hideUrlPasswords(message)}\n`);
   process.exit(code);
 }
 
@@ -227,7 +229,7 @@ async function runCheck(file: string): Promise<never> {
     ...loggingEnvironmentWarnings(),
   ];
   for (const warning of warnings) {
-    process.stderr.write(`sluice: warning: ${warning}\n`);
+    process.stderr.write(`sluice: warning: ${hideUrlPasswords(warning)}\n`);
   }
   printOut(
     `sluice: configuration ${path.resolve(file)} is valid: ${Object.keys(config.services).length} service(s), ${Object.keys(config.backends).length} backend(s)${config.admin.token ? "" : "; no admin token, so the operator endpoints are off"}\n`,

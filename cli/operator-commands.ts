@@ -28,6 +28,7 @@ export {
   type OperatorArgs,
   type OperatorCommand,
 } from "./operator-args";
+import { hideUrlPasswords } from "../shared/observability/url-passwords";
 
 const RUN: Readonly<Record<OperatorCommand, (context: OperatorContext) => Promise<number>>> = {
   "dead-letters": runDeadLetterCommand,
@@ -55,7 +56,7 @@ export async function runOperatorCommand(
   }
   if (command === "dead-letters") {
     for (const warning of unknownFilterWarnings(parsed, config)) {
-      process.stderr.write(`sluice: warning: ${warning}\n`);
+      process.stderr.write(`sluice: warning: ${hideUrlPasswords(warning)}\n`);
     }
   }
   return withOperatorContext(config, parsed, out, RUN[command]);

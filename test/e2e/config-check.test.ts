@@ -402,6 +402,23 @@ exports.createTranslator = () => { throw new Error("no licence file at /etc/lega
     expect(quiet.stderr).to.equal("");
   });
 
+  it("prints a problem whose reason quotes a URL with its password hidden, host and port kept", () => {
+    // A translator's factory failing on its own connection, its library quoting the URL.
+    writeFileSync(
+      path.join(dir, "url-factory.js"),
+      `exports.createTranslator = () => { throw new Error("cannot reach postgres://app:pg-pw-7e2@db.internal:5432/legacy"); };`,
+    );
+    const file = path.join(dir, "url-factory.yaml");
+    writeFileSync(
+      file,
+      `services:\n  q: { backend: legacy }\nbackends:\n  legacy: { url: "http://127.0.0.1:1", translator: ./url-factory.js }\n`,
+    );
+    const result = sluice(["check", "--config", file]);
+    expect(result.status).to.equal(2);
+    expect(result.stderr).to.include("postgres://app:[redacted]@db.internal:5432/legacy");
+    expect(result.stderr).not.to.include("pg-pw-7e2");
+  });
+
   it("warns that an admin port beyond loopback speaks plain HTTP, and still passes (exit 0)", () => {
     const file = path.join(dir, "open-admin.yaml");
     writeFileSync(
