@@ -112,7 +112,12 @@ export class AdminServer {
           );
         }
         if (!res.headersSent) {
-          const headers: Record<string, string> = { "content-type": "application/json" };
+          // no-store as every other answer of the port: a refusal or a failure is no more for
+          // a cache to keep than the data is.
+          const headers: Record<string, string> = {
+            "content-type": "application/json",
+            "cache-control": "no-store",
+          };
           if (err.retryAfter !== undefined) headers["retry-after"] = String(err.retryAfter);
           res.writeHead(err.status, headers);
         }

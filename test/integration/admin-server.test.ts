@@ -319,6 +319,20 @@ describe("admin port connections", () => {
     expect((await ask("HEAD", "/admin/headed", token)).status).to.equal(200);
   });
 
+  it("marks its error answers no-store, as its other answers: no cache keeps an operator's refusal or failure", async () => {
+    admin.addRoute("GET", /^\/admin\/broken$/, async () => {
+      throw new Error("a bug");
+    });
+    const headers = { authorization: "Bearer a-test-admin-token-0123456789" };
+    const broken = await fetch(`http://127.0.0.1:${port}/admin/broken`, { headers });
+    expect(broken.status).to.equal(500);
+    expect(((await broken.json()) as { message: string }).message).to.equal("internal error");
+    expect(broken.headers.get("cache-control")).to.equal("no-store");
+    const refused = await fetch(`http://127.0.0.1:${port}/admin/broken`);
+    expect(refused.status).to.equal(401);
+    expect(refused.headers.get("cache-control")).to.equal("no-store");
+  });
+
   it("answers 400, not 500, to a path that is not valid percent-encoding", async () => {
     // As the operator routes do with an id taken from the path.
     admin.addRoute("GET", /^\/admin\/items\/([^/]+)$/, async (match) => ({
