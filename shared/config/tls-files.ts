@@ -313,7 +313,8 @@ export function readTlsFiles(
       ...(material.clientCerts ?? []),
     ]);
     const now = Date.now();
-    const stale: string[] = [];
+    // Every list kept but warned of: stale, signed by another CA of the name, not yet valid.
+    const warnings: string[] = [];
     const staleIssuers: string[] = [];
     const notYetValidIssuers: string[] = [];
     const signedByOther: string[] = [];
@@ -324,20 +325,20 @@ export function readTlsFiles(
         for (const ca of finding.covers) covered.add(ca.fingerprint256);
         if (finding.staleSince) {
           staleIssuers.push(finding.issuer);
-          stale.push(
+          warnings.push(
             `${where}.crl: revocation list file ${finding.file} of ${finding.issuer} is past its nextUpdate (${finding.staleSince.toISOString()}); every handshake through that CA is refused (revocation_list_unusable) until a current list is in place and SIGHUP`,
           );
         }
         for (const other of finding.sameNameOthers) {
           signedByOther.push(`${finding.issuer} (SHA-256 fingerprint ${other.fingerprint256})`);
-          stale.push(
+          warnings.push(
             `${where}.crl: revocation list file ${finding.file} of ${finding.issuer} was not signed by the block's certificate of that name with SHA-256 fingerprint ${other.fingerprint256}; TLS chooses one list by its issuer's name alone for every CA of that name, so every handshake through one of them is refused (revocation_list_unusable, CRL_SIGNATURE_FAILURE), whichever lists are there: leave out of the block the certificate whose chains need not be admitted`,
           );
         }
         if (finding.notBefore) {
           // Kept and warned of as a stale one is: it becomes usable on its own at thisUpdate.
           notYetValidIssuers.push(finding.issuer);
-          stale.push(
+          warnings.push(
             `${where}.crl: revocation list file ${finding.file} of ${finding.issuer} is not valid before its thisUpdate (${finding.notBefore.toISOString()}), which is still to come by this machine's clock; every handshake through that CA is refused (revocation_list_unusable) until then: check this machine's clock and the CA's`,
           );
         }
@@ -348,7 +349,7 @@ export function readTlsFiles(
         );
       }
     });
-    if (stale.length > 0) listWarnings.set(material, stale);
+    if (warnings.length > 0) listWarnings.set(material, warnings);
     listCoverage.set(material, {
       stale: [...new Set(staleIssuers)],
       notYetValid: [...new Set(notYetValidIssuers)],
