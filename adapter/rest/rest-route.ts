@@ -345,6 +345,14 @@ function answer(
       if (redirect && name.toLowerCase() === "location") ctx.set(PROVIDER_LOCATION, value);
       else ctx.set(name, value);
     }
+    // Another organisation's body, served from Sluice's origin: a page or SVG of its making,
+    // opened in a browser, would run its scripts as Sluice's and call Sluice's services as the
+    // local system. Sandboxed it is an opaque origin's; unsniffed, its type is the one it named.
+    // Set after the provider's headers, so its own policy cannot loosen them.
+    if (remoteXroad) {
+      ctx.set("Content-Security-Policy", "sandbox");
+      ctx.set("X-Content-Type-Options", "nosniff");
+    }
     // The consumer direction: PR-REST §4.6 has a caller tell the security server's errors from
     // the provider's by X-Road-Error alone; it is not among the backend's own headers above.
     const xroadError = response.headers?.[XROAD_ERROR_HEADER];

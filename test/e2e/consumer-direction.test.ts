@@ -155,6 +155,15 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
               "x-remote-note": "kept",
             })
             .end('{"found":true}');
+        } else if (req.url?.startsWith("/page")) {
+          // A page with a script, and the provider's own policy that would let it run.
+          res
+            .writeHead(200, {
+              "content-type": "text/html; charset=utf-8",
+              "content-security-policy": "script-src 'unsafe-inline'",
+              "x-content-type-options": "sniff",
+            })
+            .end("<script>fetch('/messages/')</script>");
         } else if (req.url?.startsWith("/moved")) {
           res.writeHead(307, { location: "/rest/lookup?to=elsewhere" }).end("moved");
         } else {
@@ -192,6 +201,7 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
         [`${REST_PROVIDER}/moved`]: { url: `${answersUrl}/moved` },
         [`${REST_PROVIDER}/later`]: { url: `${answersUrl}/later` },
         [`${REST_PROVIDER}/originBound`]: { url: `${answersUrl}/origin-bound` },
+        [`${REST_PROVIDER}/page`]: { url: `${answersUrl}/page` },
       },
     });
 
@@ -252,6 +262,7 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
         moved: rest("moved", "sync"),
         later: rest("later", "sync"),
         originBound: rest("originBound", "sync"),
+        page: rest("page", "sync"),
       },
       backends: {
         registry: remote(`${REST_PROVIDER}/lookup`),
@@ -277,6 +288,7 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
         moved: remote(`${REST_PROVIDER}/moved`),
         later: remote(`${REST_PROVIDER}/later`),
         originBound: remote(`${REST_PROVIDER}/originBound`),
+        page: remote(`${REST_PROVIDER}/page`),
       },
     });
     local = await consumer.spawn("all");
@@ -677,6 +689,18 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
     // The status document is data, read by no browser: the provider's answer as it came.
     const doc = await status(String(answer.headers.get("x-sluice-id")));
     expect(doc.responses[0].headers?.["set-cookie"]).to.equal("remote-session=abc; Path=/");
+  });
+
+  it("serves a remote provider's answer sandboxed and unsniffed: its page runs no script in Sluice's origin", async () => {
+    const answer = await call(`${local.url}/rest/page`, { client: LOCAL_APP, body: "{}" });
+    expect(answer.status, answer.text).to.equal(200);
+    // The answer itself as it came: a local system reads the page as data.
+    expect(answer.text).to.equal("<script>fetch('/messages/')</script>");
+    expect(answer.headers.get("content-type")).to.equal("text/html; charset=utf-8");
+    // Opened in a browser it is an opaque origin's, not Sluice's: the provider's own policy
+    // does not loosen it.
+    expect(answer.headers.get("content-security-policy")).to.equal("sandbox");
+    expect(answer.headers.get("x-content-type-options")).to.equal("nosniff");
   });
 
   it("passes a remote provider's redirect where no client follows it, and marks its 202 completed, not Sluice's accepted", async () => {
