@@ -268,6 +268,20 @@ describe("Hostile input, consumer direction: the local caller's X-Road headers, 
     expect(leaked).to.deep.equal([]);
   });
 
+  it("the local page a call was made from (Referer, Origin) stays in the organisation", async () => {
+    // A browser-based local system's fetch names its intranet page, and with it the host names
+    // of the operator's network and what the page's query holds (a person's code, a case).
+    const page = {
+      Referer: "https://cases.intranet.agency.example/person?code=38001010000",
+      Origin: "https://cases.intranet.agency.example",
+    };
+    const seen = await headersSentOn(page);
+    const leaked = Object.keys(page)
+      .map((name) => name.toLowerCase())
+      .filter((name) => seen[name] !== undefined);
+    expect(leaked).to.deep.equal([]);
+  });
+
   it("the tokens and client certificates of gateways and authenticating proxies stay in the organisation", async () => {
     // The names under which API gateways and authenticating proxies in front of Sluice pass the
     // local caller's key, token or client certificate on to it: each a credential of the local

@@ -22,7 +22,7 @@ import { consumerOf, representedPartyOf, xroadClientFor, type XroadConsumer } fr
 
 /**
  * Headers that tell where a request came from inside the operator's network: the addresses,
- * host names and proxies of a local caller's path (a reverse proxy or load balancer in front of
+ * host names, pages and proxies of a local caller's path (a reverse proxy or load balancer in front of
  * Sluice adds them: ingress-nginx behind another balancer, Envoy, Cloudflare, Fastly, Rackspace).
  * A security server passes a caller's headers on to the provider, another organisation, which
  * has no use for that map of the network.
@@ -46,6 +46,10 @@ const ORIGIN_HEADERS = [
   "x-originating-ip",
   "x-remote-addr",
   "x-remote-ip",
+  // A browser-based local system's page: the intranet's host names, and in Referer's query
+  // whatever the page was showing (a person's code, a case number).
+  "referer",
+  "origin",
 ];
 
 /** The prefix of the de-facto headers by which a proxy tells its server about the caller. */
