@@ -75,9 +75,6 @@ const ALLOW = [...XROAD_METHODS].join(", ");
 const NO_BODY = Buffer.alloc(0);
 const TEXT_TYPE = /^(text\/|application\/(?:[\w.+-]+\+)?(?:json|xml)$)/;
 
-/** The first byte of a UTF-8 byte order mark (EF BB BF); no JSON text starts with it. */
-const UTF8_BOM_FIRST_BYTE = 0xef;
-
 /** The charset parameter of a Content-Type, lower-case, or undefined. */
 function charsetOf(contentType: string | null): string | undefined {
   const match = /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(contentType ?? "");
@@ -239,10 +236,12 @@ async function handle(
       // travels as UTF-8); the content type says so.
       body = Buffer.from(json, "utf8");
       contentType = withUtf8Charset(contentType as string);
-    } else if (body[0] !== UTF8_BOM_FIRST_BYTE) {
-      // The decoded text is the body's UTF-8 text (the decoder drops only a leading BOM, which
-      // the message keeps): it is not decoded a second time.
+    } else {
+      // The decoded text is the body's UTF-8 text less a leading byte order mark, which the
+      // decoder drops: RFC 8259 lets a parser ignore one but forbids sending one, and a backend
+      // whose parser refuses it (JSON.parse does) would fail a body Sluice had accepted.
       bodyText = json;
+      if (body[0] === 0xef) body = body.subarray(3);
     }
     text = true;
   } else if (body.length > 0 && type !== null && TEXT_TYPE.test(type) && isUtf8Charset(charset)) {
