@@ -81,6 +81,27 @@ function charsetOf(contentType: string | null): string | undefined {
   return match ? match[1].toLowerCase() : undefined;
 }
 
+/** A Content-Type's parameters, each name and its value, quoted strings read whole. */
+const PARAMETER = /;\s*([!#$%&'*+.^_`|~\w-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)/g;
+
+/**
+ * Refuses a Content-Type that names its charset twice: Sluice reads the first, and a backend
+ * that reads the last would process other text than Sluice validated (as with two Content-Type
+ * lines, or a JSON name twice).
+ */
+function checkOneCharset(contentType: string | null): void {
+  let count = 0;
+  for (const [, name] of (contentType ?? "").matchAll(PARAMETER)) {
+    if (name.toLowerCase() === "charset") count += 1;
+  }
+  if (count > 1) {
+    throw new SluiceError(
+      "InvalidContentType",
+      "the Content-Type names its charset more than once",
+    );
+  }
+}
+
 /** The Content-Type with its charset parameter set to utf-8. */
 function withUtf8Charset(contentType: string): string {
   return contentType.replace(/;\s*charset\s*=\s*("[^"]*"|[^;\s]*)/i, "; charset=utf-8");
@@ -211,6 +232,7 @@ async function handle(
   const soapBody = sendsInSoapBody(deps.config, service);
   if (hasBody) {
     if (!type) throw new SluiceError("InvalidContentType", "a body needs a Content-Type");
+    checkOneCharset(declaredType);
     if (soapBody) checkSoapBodyType(service, type);
     if (!isJsonType(type) && !service.contentTypes.includes(type)) {
       throw new SluiceError("InvalidContentType", `${service.code} does not take ${type} bodies`);

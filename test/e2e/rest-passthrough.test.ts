@@ -409,6 +409,37 @@ describe("REST pass-through: paths and headers (recording backend under a base p
     }
   });
 
+  it("encodings: a Content-Type naming its charset twice is 415, never read one way and passed on to be read another", async () => {
+    const before = harness.sim.stats().total;
+    for (const contentType of [
+      "application/json; charset=utf-8; charset=iso-8859-1",
+      'application/json; CHARSET="utf-8"; charset=windows-1252',
+      "text/plain; charset=utf-8; charset=utf-8",
+    ]) {
+      const answer = await raw(
+        roles.sluice.port,
+        "POST",
+        "/rest/records/people",
+        { "Content-Type": contentType },
+        Buffer.from(UTF8_JSON, "utf8"),
+      );
+      expect(answer.status, contentType).to.equal(415);
+      expect(answer.json.type).to.equal("InvalidContentType");
+      expect(answer.json.message).to.match(/charset more than once/);
+    }
+    expect(harness.sim.stats().total, "refused bodies never reach the backend").to.equal(before);
+
+    // A charset inside another parameter's quoted value is no second charset.
+    const quoted = await raw(
+      roles.sluice.port,
+      "POST",
+      "/rest/records/people",
+      { "Content-Type": 'application/json; charset=utf-8; note="a; charset=latin1"' },
+      Buffer.from(UTF8_JSON, "utf8"),
+    );
+    expect(quoted.status).to.equal(200);
+  });
+
   it("encodings: a leading UTF-8 byte order mark is read past and not passed on, so a backend that refuses one still gets the body", async () => {
     const body = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(UTF8_JSON, "utf8")]);
     const answer = await raw(
