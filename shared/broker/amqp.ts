@@ -10,7 +10,8 @@ import type { Channel, ConfirmChannel, ConsumeMessage, Options } from "amqplib";
 import type { Logger } from "pino";
 import type { ConnectionTlsOptions } from "../config/connection-tls";
 import { SluiceError } from "../protocol/errors";
-import { amqpStartupError, redactUrl } from "../runtime/startup-error";
+import { hideUrlPassword } from "../observability/url-passwords";
+import { amqpStartupError } from "../runtime/startup-error";
 import { corkPerTurn } from "../runtime/turn-corked-socket";
 import { ChannelReopener } from "./channel-reopen";
 import { lagTolerantConfirmDeadlines } from "./confirm-deadline";
@@ -98,7 +99,7 @@ export class Broker extends EventEmitter {
       ({ connection: model, url }: { connection: unknown; url: unknown }) => {
         const socket = (model as { connection?: { stream?: Writable } }).connection?.stream;
         if (socket) corkPerTurn(socket);
-        const broker = typeof url === "string" ? redactUrl(url) : undefined;
+        const broker = typeof url === "string" ? hideUrlPassword(url) : undefined;
         this.log.info({ broker }, "connected to RabbitMQ");
         this.emit("connect");
       },

@@ -23,7 +23,7 @@ import { suggestion } from "./did-you-mean";
 import { compileServiceWindows } from "./service-windows";
 import { XROAD_ID_PART, XROAD_ID_PART_PROBLEM } from "../protocol/xroad-id";
 import { tlsFilesOrNull, type TlsFiles } from "./tls-files";
-import { redactUrl } from "../runtime/startup-error";
+import { hideUrlPassword } from "../observability/url-passwords";
 import { allowlistProblems } from "../delivery/callback-target";
 import {
   DEFAULT_AMQP_CONSUMER_TIMEOUT_MS,
@@ -676,12 +676,12 @@ function plainConnectionTlsProblems(
   const plain = amqpUrls.filter((url) => /^amqp:\/\//i.test(url));
   if (amqpTls && plain.length > 0) {
     problems.push(
-      `config.amqpTls: ${plain.map((url) => `"${redactUrl(url)}"`).join(", ")} is amqp://, so these certificates would never be used; use amqps://`,
+      `config.amqpTls: ${plain.map((url) => `"${hideUrlPassword(url)}"`).join(", ")} is amqp://, so these certificates would never be used; use amqps://`,
     );
   }
   if (redisTls && /^redis:\/\//i.test(redisUrl)) {
     problems.push(
-      `config.redisTls: "${redactUrl(redisUrl)}" is redis://, so these certificates would never be used; use rediss://`,
+      `config.redisTls: "${hideUrlPassword(redisUrl)}" is redis://, so these certificates would never be used; use rediss://`,
     );
   }
   return problems;

@@ -2,7 +2,7 @@
 // turn), and Redis either direct (`redis://`) or through Sentinel (`redis-sentinel://`).
 
 import type { RedisOptions } from "ioredis";
-import { redactUrl } from "../runtime/startup-error";
+import { hideUrlPassword } from "../observability/url-passwords";
 
 export const DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672";
 export const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";
@@ -37,7 +37,7 @@ export function amqpUrls(value: unknown, where: string): { urls: string[]; probl
   for (const url of items as string[]) {
     if (!/^amqps?:\/\/[^\s]+$/.test(url) || addressProblem(url)) {
       problems.push(
-        `${where}: "${redactUrl(url)}" is not an amqp:// or amqps:// URL${addressNote(url)}`,
+        `${where}: "${hideUrlPassword(url)}" is not an amqp:// or amqps:// URL${addressNote(url)}`,
       );
     }
   }
@@ -70,11 +70,11 @@ export function publishedPasswordProblems(urls: string[], where: string, demo = 
     const passwords = passwordsOf(url);
     if (passwords.some((password) => PUBLISHED_PASSWORDS.includes(password))) {
       problems.push(
-        `${where}: "${redactUrl(url)}" has the published example password (deploy/k8s/secrets.example.yaml), which anyone could use; set your own: openssl rand -hex 32`,
+        `${where}: "${hideUrlPassword(url)}" has the published example password (deploy/k8s/secrets.example.yaml), which anyone could use; set your own: openssl rand -hex 32`,
       );
     } else if (!demo && passwords.some((password) => DEMO_PASSWORDS.includes(password))) {
       problems.push(
-        `${where}: "${redactUrl(url)}" has the demo's published password (deploy/docker-compose.yml), which anyone could use; set your own: openssl rand -hex 32`,
+        `${where}: "${hideUrlPassword(url)}" has the demo's published password (deploy/docker-compose.yml), which anyone could use; set your own: openssl rand -hex 32`,
       );
     }
   }
@@ -130,14 +130,14 @@ export function redisTarget(url: string): RedisTarget {
     // Checked here, not by the client: it would take `h:notaport` as port NaN, the default.
     const problem = addressProblem(url) ?? dbProblem(url);
     if (problem)
-      throw new Error(`"${redactUrl(url)}" is not a redis:// or rediss:// URL: ${problem}`);
+      throw new Error(`"${hideUrlPassword(url)}" is not a redis:// or rediss:// URL: ${problem}`);
     return { kind: "direct", url };
   }
   const match =
     /^redis-sentinel:\/\/(?:([^@/]*)@)?([^/?]+)\/([^/?]+)(?:\/(\d+))?\/?(?:\?(.*))?$/.exec(url);
   if (!match) {
     throw new Error(
-      `"${redactUrl(url)}" is not a redis://, rediss:// or redis-sentinel://host:port[,host:port]/master URL`,
+      `"${hideUrlPassword(url)}" is not a redis://, rediss:// or redis-sentinel://host:port[,host:port]/master URL`,
     );
   }
   const [, auth, hostList, master, db, query] = match;

@@ -1,11 +1,15 @@
-// A URL's password inside a string: a library's error quoting the URL it failed to connect to
-// (`connect ECONNREFUSED` for `amqp://user:secret@host`), a callback target logged as it was
-// configured. Field-name redaction cannot see it, so written text is read for it instead.
+// A URL's password, hidden the one way Sluice hides it wherever it writes a URL: in a connection
+// URL it names in a message (`cannot connect to RabbitMQ at amqp://sluice:[redacted]@rabbit`),
+// and inside written text (a library's error quoting the URL it failed to connect to, a callback
+// target logged as it was configured), which field-name redaction cannot see.
+//
+// Not WHATWG `URL`: text holds a URL somewhere inside it, which `URL` cannot find; a connection
+// URL is named in a message most often because it is mistyped (a port that is no number, an
+// unencoded `/` in the password), which `URL` refuses to parse; and `URL` would write back its own
+// serialisation (host lower-cased, `[redacted]` percent-encoded, a `/` added), not what the
+// operator wrote and must recognise.
 
 import { REDACTED } from "../protocol/credential-headers";
-
-/** What a password already hidden reads as: left as it is. */
-const HIDDEN = new Set([REDACTED, "***"]);
 
 /** Query parameters ioredis takes a password from (redis:// and redis-sentinel:// URLs). */
 const QUERY_PASSWORD = /([?&](?:password|sentinelPassword)=)[^&#]*/gi;
@@ -22,29 +26,113 @@ function endsUrl(code: number): boolean {
   );
 }
 
+/** `/`, `?` or `#`: where a URL's authority ends (RFC 3986, 3.2). */
+function endsAuthority(code: number): boolean {
+  return code === 0x2f || code === 0x3f || code === 0x23;
+}
+
+/**
+ * Whether `host[:port]` ends in a port a client could read: none, or digits (after an IPv6
+ * literal's `]` too). A port that is not one (`amqp://u:kT9/x@host`, a password with an
+ * unencoded `/`) is the front of a mangled password.
+ */
+function readablePort(hostPort: string): boolean {
+  const bracket = hostPort.startsWith("[") ? hostPort.indexOf("]") : -1;
+  const colon = hostPort.indexOf(":", bracket + 1);
+  return colon < 0 || /^\d*$/.test(hostPort.slice(colon + 1));
+}
+
+/**
+ * Appends to `out` the URL `text[start, end)` (from just past its `//`) with its password hidden,
+ * returns where the copy stands. The userinfo ends at the last `@` of the authority, which ends at
+ * the first `/`, `?` or `#` (RFC 3986: an `@` in the path or query is no userinfo, and
+ * `amqp://u:p@[::1]:5672/` keeps its host); what follows the userinfo's first `:` is the password,
+ * all of it when it has none (ioredis reads `redis://secret@host` as a password). An authority
+ * without `@` whose port is no number is a password holding `/`, `?` or `#` unencoded
+ * (`amqp://u:kT9/x@host`): no client reads it so, but it is the operator's secret, so what follows
+ * the first `:` up to the URL's last `@` is hidden. A password or sentinelPassword query value is
+ * hidden too.
+ */
+function hideOne(text: string, start: number, end: number, edits: Edit[]): void {
+  let authorityEnd = start;
+  let at = -1;
+  let colon = -1;
+  while (authorityEnd < end) {
+    const code = text.charCodeAt(authorityEnd);
+    if (endsAuthority(code)) break;
+    if (code === 0x40) at = authorityEnd;
+    else if (code === 0x3a && colon < 0) colon = authorityEnd;
+    authorityEnd += 1;
+  }
+  if (
+    at < 0 &&
+    colon >= 0 &&
+    authorityEnd < end &&
+    !readablePort(text.slice(start, authorityEnd))
+  ) {
+    // Read back from the URL's end, never past its authority: each character once.
+    for (let index = end - 1; index > authorityEnd && at < 0; index -= 1) {
+      if (text.charCodeAt(index) === 0x40) at = index;
+    }
+  }
+  if (at >= 0) {
+    const secretStart = colon >= 0 && colon < at ? colon + 1 : start;
+    if (text.slice(secretStart, at) !== REDACTED)
+      edits.push({ from: secretStart, to: at, with: REDACTED });
+  }
+  let query = Math.max(authorityEnd, at + 1);
+  while (query < end && text.charCodeAt(query) !== 0x3f) query += 1;
+  if (query < end) {
+    const part = text.slice(query, end);
+    const hidden = part.replace(QUERY_PASSWORD, (_all, name: string) => `${name}${REDACTED}`);
+    if (hidden !== part) edits.push({ from: query, to: end, with: hidden });
+  }
+}
+
+interface Edit {
+  from: number;
+  to: number;
+  with: string;
+}
+
+function applied(text: string, edits: Edit[]): string {
+  if (edits.length === 0) return text;
+  let out = "";
+  let copied = 0;
+  for (const edit of edits) {
+    out += text.slice(copied, edit.from) + edit.with;
+    copied = edit.to;
+  }
+  return out + text.slice(copied);
+}
+
+/**
+ * One URL (a connection URL Sluice names in a message) with its password replaced by REDACTED,
+ * the rest as written. Without a scheme (a mistyped URL), read from its start alike.
+ */
+export function hideUrlPassword(url: string): string {
+  const scheme = /^(?:[a-z][a-z0-9+.-]*:)?\/\//i.exec(url);
+  const edits: Edit[] = [];
+  hideOne(url, scheme ? scheme[0].length : 0, url.length, edits);
+  return applied(url, edits);
+}
+
 /**
  * `text` with the password of every URL in it replaced by REDACTED, the rest kept (scheme, user,
- * host, port, path: what an operator needs). The userinfo runs from `//` to the last `@` before
- * the URL's query, fragment or end (a password may hold `/`, `@` or `,` unencoded, as
- * startup-error.ts's redactUrl reads it too); what follows its first `:` is the password, all of
- * it when it has none (`redis://secret@host`). A URL ends at white space, a quote (a JSON line's
- * `\"` does not end it) or the next `://`, so each character is read once: the cost is linear in
- * the text's length. A password or sentinelPassword query value is hidden too. `text` itself
- * when it holds no URL with a password.
+ * host, port, path: what an operator needs), as hideUrlPassword hides it. A URL ends at white
+ * space, a quote (a JSON line's `\"` does not end it: it may be part of a password) or the next
+ * `://`; each character is read a bounded number of times, so the cost is linear in the text's
+ * length. `text` itself when it holds no URL with a password.
  */
 export function hideUrlPasswords(text: string): string {
   let from = text.indexOf("://");
   if (from < 0) return text;
-  let out = "";
-  let copied = 0;
+  const edits: Edit[] = [];
   while (from >= 0) {
     const start = from + 3;
     const next = text.indexOf("://", start);
     const limit = next < 0 ? text.length : next;
     let end = start;
-    let query = -1;
-    let at = -1;
-    let colon = -1;
     while (end < limit) {
       const code = text.charCodeAt(end);
       // A JSON line's escape (`\"`, `\\`) is part of the value: passed over whole.
@@ -53,30 +141,10 @@ export function hideUrlPasswords(text: string): string {
         continue;
       }
       if (endsUrl(code)) break;
-      if (query < 0) {
-        if (code === 0x3f || code === 0x23) query = end;
-        else if (code === 0x40) at = end;
-        else if (code === 0x3a && colon < 0) colon = end;
-      }
       end += 1;
     }
-    end = Math.min(end, limit);
-    if (at >= 0) {
-      const secretStart = colon >= 0 && colon < at ? colon + 1 : start;
-      if (!HIDDEN.has(text.slice(secretStart, at))) {
-        out += text.slice(copied, secretStart) + REDACTED;
-        copied = at;
-      }
-    }
-    if (query >= 0 && query < end) {
-      const part = text.slice(query, end);
-      const hidden = part.replace(QUERY_PASSWORD, (_all, name: string) => `${name}${REDACTED}`);
-      if (hidden !== part) {
-        out += text.slice(copied, query) + hidden;
-        copied = end;
-      }
-    }
+    hideOne(text, start, Math.min(end, limit), edits);
     from = next;
   }
-  return copied === 0 ? text : out + text.slice(copied);
+  return applied(text, edits);
 }

@@ -1,6 +1,8 @@
 // A dependency that cannot be reached at start: the CLI prints the message as one line and
 // exits non-zero, with no stack trace.
 
+import { hideUrlPassword } from "../observability/url-passwords";
+
 export class StartupError extends Error {
   constructor(message: string) {
     super(message);
@@ -19,25 +21,6 @@ export function listenStartupError(error: unknown, setting: string, host: string
   const why = code === "EADDRNOTAVAIL" ? "is no address of this machine" : "does not resolve";
   return new StartupError(
     `${setting}: "${host}" ${why}, so nothing can listen on it (${code}); name an address of this machine, 127.0.0.1 or 0.0.0.0`,
-  );
-}
-
-/** Hides the password of a connection URL before it is printed or logged. */
-export function redactUrl(url: string): string {
-  // ioredis takes a password from a redis:// URL's query too, and redis-sentinel:// has its
-  // sentinels' password there: hidden before the URL is printed in any form.
-  const query = url.replace(/([?&](?:password|sentinelPassword)=)[^&#]*/g, "$1***");
-  // The userinfo is everything between "//" and the last "@" before the query: a password may
-  // hold "/", "@" or "," (unencoded, as `openssl rand -base64` makes them), which neither
-  // `new URL` nor an authority ending at the first "/" reads as the password. What follows the
-  // first ":" of it is hidden; all of it when it has none (a password alone). Without a scheme
-  // (a mistyped URL), the same.
-  return query.replace(
-    /^((?:[a-z][a-z0-9+.-]*:)?\/\/)?([^?#]*)@/i,
-    (_all, scheme: string | undefined, userinfo: string) => {
-      const colon = userinfo.indexOf(":");
-      return `${scheme ?? ""}${colon >= 0 ? userinfo.slice(0, colon + 1) : ""}***@`;
-    },
   );
 }
 
@@ -73,7 +56,7 @@ export function amqpStartupError(
   const list = typeof urls === "string" ? [urls] : urls;
   const url = list[0] ?? "";
   const why = error?.message ?? "connection failed";
-  const where = `RabbitMQ at ${list.map(redactUrl).join(", ")}`;
+  const where = `RabbitMQ at ${list.map(hideUrlPassword).join(", ")}`;
   if (/ACCESS.REFUSED|authentication mechanism|403/i.test(why)) {
     return new StartupError(
       `${where} refused the login of user "${userOf(url)}": check the user name and password in AMQP_URL (${why})`,
@@ -158,7 +141,7 @@ export function redisStartupError(
     : master
       ? ` (master ${master}, as the sentinels name it)`
       : "";
-  const where = `Redis at ${redactUrl(url)}${at}`;
+  const where = `Redis at ${hideUrlPassword(url)}${at}`;
   if (/NOAUTH|WRONGPASS|invalid password|invalid username/i.test(why)) {
     return new StartupError(
       `${where} refused the credentials: check the user name and password in REDIS_URL (${why})`,

@@ -10,10 +10,10 @@ import { DEFAULT_REDIS_COMMAND_TIMEOUT_MS, redisTarget } from "../config/connect
 import {
   isCertificateRefusal,
   isClientCertificateRefusal,
-  redactUrl,
   redisStartupError,
   StartupError,
 } from "../runtime/startup-error";
+import { hideUrlPassword } from "../observability/url-passwords";
 import { corkPerTurn } from "../runtime/turn-corked-socket";
 import { COMMAND_TIMED_OUT, lagTolerantDeadlines } from "./reply-deadline";
 import { sentinelMasterAddress, sentinelTlsRefusal } from "./sentinel-refusal";
@@ -175,11 +175,12 @@ export function createRedis(
   });
   let down = false;
   client.on("error", (error: Error) => {
-    if (!down) log.warn({ err: error.message, redis: redactUrl(url) }, "Redis connection error");
+    if (!down)
+      log.warn({ err: error.message, redis: hideUrlPassword(url) }, "Redis connection error");
     down = true;
   });
   client.on("ready", () => {
-    if (down) log.info({ redis: redactUrl(url) }, "Redis connection restored");
+    if (down) log.info({ redis: hideUrlPassword(url) }, "Redis connection restored");
     down = false;
   });
   return client;

@@ -26,7 +26,7 @@ async function connectedAndCompleted(
 ): Promise<void> {
   for (const role of ["adapter", "worker", "response-worker"]) {
     const connected = roles[role].lines.find((line) => line.msg === "connected to RabbitMQ");
-    expect(connected?.broker, role).to.include(`amqps://guest:***@127.0.0.1:${port}`);
+    expect(connected?.broker, role).to.include(`amqps://guest:[redacted]@127.0.0.1:${port}`);
   }
   const answer = await call(`${roles.adapter.url}/rest/echo`, {
     body: JSON.stringify({ name: "Mari" }),
@@ -171,7 +171,9 @@ describe("RabbitMQ and Redis over TLS (private amqps:// node, rediss:// server)"
         await started.stop("SIGKILL");
         expect.fail("the worker started");
       }
-      expect(started.message).to.include(`RabbitMQ at amqps://guest:***@127.0.0.1:${rabbit!.port}`);
+      expect(started.message).to.include(
+        `RabbitMQ at amqps://guest:[redacted]@127.0.0.1:${rabbit!.port}`,
+      );
       expect(started.message).to.include("its TLS certificate was refused");
     });
   });
@@ -198,7 +200,7 @@ describe("RabbitMQ and Redis over TLS (private amqps:// node, rediss:// server)"
         REDIS_URL,
         NODE_EXTRA_CA_CERTS: pki.ca.certFile,
       });
-      expect(printed).to.include(`RabbitMQ at amqps://guest:***@127.0.0.1:${rabbit!.port}`);
+      expect(printed).to.include(`RabbitMQ at amqps://guest:[redacted]@127.0.0.1:${rabbit!.port}`);
       expect(printed).to.include("it refused the TLS handshake over Sluice's client certificate");
       expect(printed).to.include("certificate required");
       expect(printed).to.include("amqpTls.cert and amqpTls.key");
@@ -222,7 +224,7 @@ describe("RabbitMQ and Redis over TLS (private amqps:// node, rediss:// server)"
         REDIS_URL,
         NODE_EXTRA_CA_CERTS: pki.otherCa.certFile,
       });
-      expect(printed).to.include(`RabbitMQ at amqps://guest:***@127.0.0.1:${rabbit!.port}`);
+      expect(printed).to.include(`RabbitMQ at amqps://guest:[redacted]@127.0.0.1:${rabbit!.port}`);
       expect(printed).to.include("its TLS certificate was refused");
       expect(printed).to.include("NODE_EXTRA_CA_CERTS");
       expect(printed).not.to.include("guest:guest");
@@ -235,7 +237,7 @@ describe("RabbitMQ and Redis over TLS (private amqps:// node, rediss:// server)"
         REDIS_URL: url,
         NODE_EXTRA_CA_CERTS: pki.otherCa.certFile,
       });
-      expect(printed).to.include(`Redis at rediss://:***@127.0.0.1:${redis!.port}`);
+      expect(printed).to.include(`Redis at rediss://:[redacted]@127.0.0.1:${redis!.port}`);
       expect(printed).to.include("its TLS certificate was refused");
       expect(printed).to.include("NODE_EXTRA_CA_CERTS");
       expect(printed).not.to.include("tls-test-password");
@@ -248,7 +250,7 @@ describe("RabbitMQ and Redis over TLS (private amqps:// node, rediss:// server)"
         AMQP_URL: `amqps://guest:guest@localhost:${rabbit!.port}`,
         REDIS_URL,
       });
-      expect(toRabbit).to.include(`RabbitMQ at amqps://guest:***@localhost:${rabbit!.port}`);
+      expect(toRabbit).to.include(`RabbitMQ at amqps://guest:[redacted]@localhost:${rabbit!.port}`);
       expect(toRabbit).to.include("its TLS certificate was refused");
       expect(toRabbit).to.match(/does not match certificate's altnames/);
       const toRedis = await refusedStart({

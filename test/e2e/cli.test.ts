@@ -230,7 +230,7 @@ describe("the sluice command", function () {
       AMQP_URL: "amqp://guest:secret@127.0.0.1:1",
     });
     const line = failureLine(result);
-    expect(line).to.include("cannot connect to RabbitMQ at amqp://guest:***@127.0.0.1:1");
+    expect(line).to.include("cannot connect to RabbitMQ at amqp://guest:[redacted]@127.0.0.1:1");
     expect(line).to.include("`rabbitmq-server -detached`, `redis-server --daemonize yes`");
     // The Compose file's RabbitMQ and Redis publish no port: never offered as the way to start.
     expect(line).to.not.include("docker compose");

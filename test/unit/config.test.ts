@@ -12,7 +12,7 @@ import {
   substituteEnv,
   tlsBlocks,
 } from "../../shared/config/config";
-import { redactUrl } from "../../shared/runtime/startup-error";
+import { hideUrlPassword } from "../../shared/observability/url-passwords";
 import { restoringEnv } from "../support/environment";
 
 const minimal = {
@@ -608,8 +608,8 @@ describe("configuration", () => {
           redisTls: tls,
         }),
       ).to.deep.equal([
-        'config.amqpTls: "amqp://guest:***@rabbit-2.internal" is amqp://, so these certificates would never be used; use amqps://',
-        'config.redisTls: "redis://:***@redis.internal" is redis://, so these certificates would never be used; use rediss://',
+        'config.amqpTls: "amqp://guest:[redacted]@rabbit-2.internal" is amqp://, so these certificates would never be used; use amqps://',
+        'config.redisTls: "redis://:[redacted]@redis.internal" is redis://, so these certificates would never be used; use rediss://',
       ]);
       // A Sentinel URL has no TLS scheme: redisTls is what asks for TLS there.
       expect(
@@ -617,7 +617,7 @@ describe("configuration", () => {
       ).to.deep.equal([]);
       expect(problemsOf({ ...minimal, amqpTls: { cert: "sluice.crt" } })).to.deep.equal([
         "config.amqpTls: cert and key go together",
-        'config.amqpTls: "amqp://guest:***@127.0.0.1:5672" is amqp://, so these certificates would never be used; use amqps://',
+        'config.amqpTls: "amqp://guest:[redacted]@127.0.0.1:5672" is amqp://, so these certificates would never be used; use amqps://',
       ]);
     });
   });
@@ -975,8 +975,8 @@ describe("the published connection password", () => {
       process.env.AMQP_URL = "amqp://a:b@one:5672, amqps://sluice:change-me@two:5671/v";
       process.env.REDIS_URL = "rediss://:change%2Dme@redis:6380";
       expect(problemsOf(minimal)).to.deep.equal([
-        'environment AMQP_URL: "amqps://sluice:***@two:5671/v" has the published example password (deploy/k8s/secrets.example.yaml), which anyone could use; set your own: openssl rand -hex 32',
-        'environment REDIS_URL: "rediss://:***@redis:6380" has the published example password (deploy/k8s/secrets.example.yaml), which anyone could use; set your own: openssl rand -hex 32',
+        'environment AMQP_URL: "amqps://sluice:[redacted]@two:5671/v" has the published example password (deploy/k8s/secrets.example.yaml), which anyone could use; set your own: openssl rand -hex 32',
+        'environment REDIS_URL: "rediss://:[redacted]@redis:6380" has the published example password (deploy/k8s/secrets.example.yaml), which anyone could use; set your own: openssl rand -hex 32',
       ]);
       delete process.env.AMQP_URL;
       delete process.env.REDIS_URL;
@@ -996,9 +996,9 @@ describe("the published connection password", () => {
         "rediss://r:6380/1?db=1&password=change%2Dme",
       ]) {
         expect(problemsOf({ ...minimal, redisUrl }), redisUrl).to.deep.equal([
-          `config.redisUrl: "${redactUrl(redisUrl)}" has the published example password (deploy/k8s/secrets.example.yaml), which anyone could use; set your own: openssl rand -hex 32`,
+          `config.redisUrl: "${hideUrlPassword(redisUrl)}" has the published example password (deploy/k8s/secrets.example.yaml), which anyone could use; set your own: openssl rand -hex 32`,
         ]);
-        expect(redactUrl(redisUrl)).to.not.include("change");
+        expect(hideUrlPassword(redisUrl)).to.not.include("change");
       }
       // Other passwords, and the name change-me as a user, are no concern of this check.
       expect(
@@ -1023,8 +1023,8 @@ describe("the Compose demo's broker password", () => {
       process.env.AMQP_URL = COMPOSE_AMQP_URL;
       process.env.REDIS_URL = "redis://:sluice@redis:6379";
       expect(problemsOf(minimal)).to.deep.equal([
-        `environment AMQP_URL: "amqp://sluice:***@rabbitmq:5672" has the demo's published password (deploy/docker-compose.yml), which anyone could use; set your own: openssl rand -hex 32`,
-        `environment REDIS_URL: "redis://:***@redis:6379" has the demo's published password (deploy/docker-compose.yml), which anyone could use; set your own: openssl rand -hex 32`,
+        `environment AMQP_URL: "amqp://sluice:[redacted]@rabbitmq:5672" has the demo's published password (deploy/docker-compose.yml), which anyone could use; set your own: openssl rand -hex 32`,
+        `environment REDIS_URL: "redis://:[redacted]@redis:6379" has the demo's published password (deploy/docker-compose.yml), which anyone could use; set your own: openssl rand -hex 32`,
       ]);
       delete process.env.AMQP_URL;
       delete process.env.REDIS_URL;
@@ -1045,7 +1045,7 @@ describe("the Compose demo's broker password", () => {
       expect(problemsOf(minimal)).to.deep.equal([]);
       process.env.REDIS_URL = "redis-sentinel://sluice@s1:26379/master";
       expect(problemsOf(minimal)).to.deep.equal([
-        `environment REDIS_URL: "redis-sentinel://***@s1:26379/master" has the demo's published password (deploy/docker-compose.yml), which anyone could use; set your own: openssl rand -hex 32`,
+        `environment REDIS_URL: "redis-sentinel://[redacted]@s1:26379/master" has the demo's published password (deploy/docker-compose.yml), which anyone could use; set your own: openssl rand -hex 32`,
       ]);
       process.env.REDIS_URL = "redis-sentinel://change-me@s1:26379/master";
       expect(problemsOf(minimal)[0]).to.match(/has the published example password/);

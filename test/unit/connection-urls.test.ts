@@ -4,7 +4,8 @@
 import { expect } from "chai";
 import { compileConfig } from "../../shared/config/config";
 import { amqpUrls, redisTarget } from "../../shared/config/connection-urls";
-import { amqpStartupError, redactUrl, redisStartupError } from "../../shared/runtime/startup-error";
+import { hideUrlPassword } from "../../shared/observability/url-passwords";
+import { amqpStartupError, redisStartupError } from "../../shared/runtime/startup-error";
 
 const minimal = {
   services: { svc: { protocols: ["rest"], reply: { mode: "ack" }, backend: "b" } },
@@ -61,7 +62,7 @@ describe("broker URLs", () => {
   it("names each URL that is not an AMQP URL, without its password", () => {
     expect(
       problemsOf({ ...minimal, amqpUrl: ["amqp://n1:5672", "http://u:secret@n2"] }),
-    ).to.deep.equal(['config.amqpUrl: "http://u:***@n2" is not an amqp:// or amqps:// URL']);
+    ).to.deep.equal(['config.amqpUrl: "http://u:[redacted]@n2" is not an amqp:// or amqps:// URL']);
     // An empty list is a shape error, reported by the configuration's schema.
     expect(problemsOf({ ...minimal, amqpUrl: [] })).to.deep.equal([
       "config.amqpUrl: must list at least 1",
@@ -78,7 +79,7 @@ describe("broker URLs", () => {
     });
     expect(problems).to.have.length(2);
     expect(problems[0]).to.match(
-      /"amqp:\/\/u:\*\*\*@n1:notaport" is not an amqp:\/\/ or amqps:\/\/ URL: its host or port/,
+      /"amqp:\/\/u:\[redacted\]@n1:notaport" is not an amqp:\/\/ or amqps:\/\/ URL: its host or port/,
     );
     expect(problems[1]).to.include("port 0");
   });
@@ -163,25 +164,27 @@ describe("Redis through Sentinel", () => {
   });
 
   it("never shows a password in what it prints", () => {
-    expect(redactUrl("redis-sentinel://user:pw@h1:26379,h2:26379/m?sentinelPassword=sp")).to.equal(
-      "redis-sentinel://user:***@h1:26379,h2:26379/m?sentinelPassword=***",
+    expect(
+      hideUrlPassword("redis-sentinel://user:pw@h1:26379,h2:26379/m?sentinelPassword=sp"),
+    ).to.equal("redis-sentinel://user:[redacted]@h1:26379,h2:26379/m?sentinelPassword=[redacted]");
+    expect(hideUrlPassword("redis-sentinel://pw@h1/m")).to.equal(
+      "redis-sentinel://[redacted]@h1/m",
     );
-    expect(redactUrl("redis-sentinel://pw@h1/m")).to.equal("redis-sentinel://***@h1/m");
     // ioredis reads a password from a redis:// query as well.
-    expect(redactUrl("redis://r:6379/2?db=2&password=s3cret")).to.equal(
-      "redis://r:6379/2?db=2&password=***",
+    expect(hideUrlPassword("redis://r:6379/2?db=2&password=s3cret")).to.equal(
+      "redis://r:6379/2?db=2&password=[redacted]",
     );
-    expect(redactUrl("rediss://:pw@r:6380?password=s3cret")).to.equal(
-      "rediss://:***@r:6380?password=***",
+    expect(hideUrlPassword("rediss://:pw@r:6380?password=s3cret")).to.equal(
+      "rediss://:[redacted]@r:6380?password=[redacted]",
     );
     // Unencoded "/", "@", "," and "=" in a password (openssl rand -base64), and no scheme.
-    expect(redactUrl("amqp://sluice:kT9/x+Qz@SECRET=@rabbit.internal:5672")).to.equal(
-      "amqp://sluice:***@rabbit.internal:5672",
+    expect(hideUrlPassword("amqp://sluice:kT9/x+Qz@SECRET=@rabbit.internal:5672")).to.equal(
+      "amqp://sluice:[redacted]@rabbit.internal:5672",
     );
-    expect(redactUrl("redis://default:a/b,SECRET@r:6379/2")).to.equal(
-      "redis://default:***@r:6379/2",
+    expect(hideUrlPassword("redis://default:a/b,SECRET@r:6379/2")).to.equal(
+      "redis://default:[redacted]@r:6379/2",
     );
-    expect(redactUrl("sluice:SECRET@rabbit:5672")).to.equal("sluice:***@rabbit:5672");
+    expect(hideUrlPassword("sluice:SECRET@rabbit:5672")).to.equal("sluice:[redacted]@rabbit:5672");
   });
 
   it("reads a password with a comma or a slash as part of its URL, and never prints it", () => {
@@ -192,7 +195,7 @@ describe("Redis through Sentinel", () => {
     expect(urls).to.deep.equal(["amqp://u:ab,cdSECRET@h1", "amqp://u:x/ySECRET@h2"]);
     expect(problems).to.have.length(1);
     expect(problems[0]).to.not.include("SECRET");
-    expect(problems[0]).to.include("amqp://u:***@h2");
+    expect(problems[0]).to.include("amqp://u:[redacted]@h2");
     expect(amqpUrls("amqp://a, amqp://b", "x").urls).to.deep.equal(["amqp://a", "amqp://b"]);
   });
 });
@@ -207,12 +210,16 @@ describe("a refused TLS certificate at start", () => {
       "self-signed certificate in certificate chain",
     );
     const amqp = amqpStartupError(["amqps://u:SECRET@h:5671"], untrusted).message;
-    expect(amqp).to.include("RabbitMQ at amqps://u:***@h:5671: its TLS certificate was refused");
+    expect(amqp).to.include(
+      "RabbitMQ at amqps://u:[redacted]@h:5671: its TLS certificate was refused",
+    );
     expect(amqp).to.include("NODE_EXTRA_CA_CERTS").and.include("AMQP_URL");
     expect(amqp).to.not.include("SECRET").and.not.include("rabbitmq-server -detached");
     const otherHost = refusal("ERR_TLS_CERT_ALTNAME_INVALID", "Hostname/IP does not match");
     const redis = redisStartupError("rediss://:SECRET@h:6380", otherHost).message;
-    expect(redis).to.include("Redis at rediss://:***@h:6380: its TLS certificate was refused");
+    expect(redis).to.include(
+      "Redis at rediss://:[redacted]@h:6380: its TLS certificate was refused",
+    );
     expect(redis).to.include("REDIS_URL").and.not.include("SECRET");
   });
 
@@ -222,12 +229,14 @@ describe("a refused TLS certificate at start", () => {
       "error:0A00045C:SSL routines:ssl3_read_bytes:tlsv13 alert certificate required:SSL alert number 116\n",
     );
     const amqp = amqpStartupError(["amqps://u:SECRET@h:5671"], required).message;
-    expect(amqp).to.include("RabbitMQ at amqps://u:***@h:5671: it refused the TLS handshake");
+    expect(amqp).to.include(
+      "RabbitMQ at amqps://u:[redacted]@h:5671: it refused the TLS handshake",
+    );
     expect(amqp).to.include("amqpTls.cert and amqpTls.key").and.include("alert number 116)");
     expect(amqp).to.not.include("its TLS certificate was refused").and.not.include("SECRET");
     const unknownCa = refusal("ERR_SSL_TLSV1_ALERT_UNKNOWN_CA", "tlsv1 alert unknown ca");
     const redis = redisStartupError("rediss://:SECRET@h:6380", unknownCa).message;
-    expect(redis).to.include("Redis at rediss://:***@h:6380: it refused the TLS handshake");
+    expect(redis).to.include("Redis at rediss://:[redacted]@h:6380: it refused the TLS handshake");
     expect(redis).to.include("redisTls.cert and redisTls.key").and.not.include("NODE_EXTRA");
   });
 
@@ -239,7 +248,7 @@ describe("a refused TLS certificate at start", () => {
     const url = "redis-sentinel://:SECRET@s1:26379,s2:26379/mymaster";
     const redis = redisStartupError(url, untrusted, "s2:26379").message;
     expect(redis).to.include(
-      "Redis at redis-sentinel://:***@s1:26379,s2:26379/mymaster (sentinel s2:26379): its TLS certificate was refused",
+      "Redis at redis-sentinel://:[redacted]@s1:26379,s2:26379/mymaster (sentinel s2:26379): its TLS certificate was refused",
     );
     expect(redis).to.include("redisTls.ca").and.not.include("SECRET");
   });
@@ -252,7 +261,7 @@ describe("a refused TLS certificate at start", () => {
     const url = "redis-sentinel://:SECRET@s1:26379,s2:26379/mymaster";
     const redis = redisStartupError(url, untrusted, undefined, "10.0.0.9:6380").message;
     expect(redis).to.include(
-      "Redis at redis-sentinel://:***@s1:26379,s2:26379/mymaster (master 10.0.0.9:6380, as the sentinels name it): its TLS certificate was refused",
+      "Redis at redis-sentinel://:[redacted]@s1:26379,s2:26379/mymaster (master 10.0.0.9:6380, as the sentinels name it): its TLS certificate was refused",
     );
     expect(redis).to.include(
       "have the sentinels name the master by a host the certificate is issued for",

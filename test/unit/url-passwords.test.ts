@@ -4,7 +4,7 @@
 import { expect } from "chai";
 import { Writable } from "node:stream";
 import { createLogger } from "../../shared/observability/logger";
-import { hideUrlPasswords } from "../../shared/observability/url-passwords";
+import { hideUrlPassword, hideUrlPasswords } from "../../shared/observability/url-passwords";
 
 function written(
   write: (log: ReturnType<typeof createLogger>) => void,
@@ -57,8 +57,42 @@ describe("URL passwords in log lines", () => {
     );
     const plain = "GET https://receiver.example/hook?token=x and mail@example.org";
     expect(hideUrlPasswords(plain)).to.equal(plain);
-    const hidden = "amqp://u:***@h and redis://:[redacted]@r";
+    const hidden = "amqp://u:[redacted]@h and redis://:[redacted]@r";
     expect(hideUrlPasswords(hidden)).to.equal(hidden);
+  });
+
+  it("ends the userinfo at the authority's end: an @ in the path or query hides nothing", () => {
+    expect(hideUrlPasswords("amqp://u:p@h/v@x")).to.equal("amqp://u:[redacted]@h/v@x");
+    expect(hideUrlPasswords("redis://h:6379/0?x=a@b")).to.equal("redis://h:6379/0?x=a@b");
+    expect(hideUrlPasswords("see http://h/p@q now")).to.equal("see http://h/p@q now");
+    expect(hideUrlPasswords("http://h:8080/a@b#c@d")).to.equal("http://h:8080/a@b#c@d");
+    expect(hideUrlPasswords("amqp://u:p@[::1]:5672/")).to.equal("amqp://u:[redacted]@[::1]:5672/");
+    expect(hideUrlPasswords("amqp://[::1]:5672/v@x")).to.equal("amqp://[::1]:5672/v@x");
+    expect(hideUrlPasswords("amqp://u:p%40ss@h:5672/v")).to.equal("amqp://u:[redacted]@h:5672/v");
+    // A password with an unencoded "/" or "?" leaves a port no client reads: still hidden.
+    expect(hideUrlPasswords("amqp://u:ab?cd@h/v")).to.equal("amqp://u:[redacted]@h/v");
+  });
+
+  it("hides several URLs of a line, one at its end, and one inside JSON with escaped quotes", () => {
+    expect(
+      hideUrlPasswords("a amqp://u:one@h1/v@x then redis://:two@r:6379/0?x=a@b and http://h/p@q"),
+    ).to.equal(
+      "a amqp://u:[redacted]@h1/v@x then redis://:[redacted]@r:6379/0?x=a@b and http://h/p@q",
+    );
+    expect(hideUrlPasswords("last: amqps://u:tail@h")).to.equal("last: amqps://u:[redacted]@h");
+    const json = JSON.stringify({ msg: 'cannot reach "amqp://u:p@h:5672/v@x" or "http://h/p@q"' });
+    expect(hideUrlPasswords(json)).to.equal(
+      JSON.stringify({ msg: 'cannot reach "amqp://u:[redacted]@h:5672/v@x" or "http://h/p@q"' }),
+    );
+    const quoted = JSON.stringify({ url: 'amqp://u:a"b@h/' });
+    expect(hideUrlPasswords(quoted)).to.equal(JSON.stringify({ url: "amqp://u:[redacted]@h/" }));
+  });
+
+  it("hides a connection URL's password the same way as a line's", () => {
+    for (const url of ["amqp://u:p@h/v@x", "redis://h:6379/0?x=a@b", "amqp://u:p@[::1]:5672/"]) {
+      expect(hideUrlPassword(url)).to.equal(hideUrlPasswords(url));
+    }
+    expect(hideUrlPassword('amqp://u:a"b c@h')).to.equal("amqp://u:[redacted]@h");
   });
 
   it("reads a long line once: no URL-shaped input makes it slow", () => {
