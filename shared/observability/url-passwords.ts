@@ -42,16 +42,35 @@ function readablePort(hostPort: string): boolean {
   return colon < 0 || /^\d*$/.test(hostPort.slice(colon + 1));
 }
 
+/** Where the path that starts at `from` ends: its query's `?`, its fragment's `#`, or `end`. */
+function pathEnd(text: string, from: number, end: number): number {
+  let index = from;
+  while (index < end && text.charCodeAt(index) !== 0x3f && text.charCodeAt(index) !== 0x23) {
+    index += 1;
+  }
+  return index;
+}
+
+/** The last `@` in `text[from, end)`, read back from `end`, or -1. */
+function lastAt(text: string, from: number, end: number): number {
+  for (let index = end - 1; index >= from; index -= 1) {
+    if (text.charCodeAt(index) === 0x40) return index;
+  }
+  return -1;
+}
+
 /**
  * Appends to `out` the URL `text[start, end)` (from just past its `//`) with its password hidden,
  * returns where the copy stands. The userinfo ends at the last `@` of the authority, which ends at
  * the first `/`, `?` or `#` (RFC 3986: an `@` in the path or query is no userinfo, and
  * `amqp://u:p@[::1]:5672/` keeps its host); what follows the userinfo's first `:` is the password,
  * all of it when it has none (ioredis reads `redis://secret@host` as a password). An authority
- * without `@` whose port is no number is a password holding `/`, `?` or `#` unencoded
- * (`amqp://u:kT9/x@host`): no client reads it so, but it is the operator's secret, so what follows
- * the first `:` up to the URL's last `@` is hidden. A password or sentinelPassword query value is
- * hidden too.
+ * without `@` but with a `:` may be the front of a password holding `/`, `?` or `#` unencoded
+ * (`amqp://u:kT9/x@host`, `amqp://u:12/3@host`): no client reads it so, but it is the operator's
+ * secret. So what follows the first `:` is hidden up to the URL's last `@` when the port is no
+ * number, and up to the path's last `@` when it is one (an `@` in a path after a real port, as in
+ * `amqp://h:5672/v@x`, is hidden over too: too much rather than too little). A password or
+ * sentinelPassword query value is hidden too.
  */
 function hideOne(text: string, start: number, end: number, edits: Edit[]): void {
   let authorityEnd = start;
@@ -64,16 +83,11 @@ function hideOne(text: string, start: number, end: number, edits: Edit[]): void 
     else if (code === 0x3a && colon < 0) colon = authorityEnd;
     authorityEnd += 1;
   }
-  if (
-    at < 0 &&
-    colon >= 0 &&
-    authorityEnd < end &&
-    !readablePort(text.slice(start, authorityEnd))
-  ) {
-    // Read back from the URL's end, never past its authority: each character once.
-    for (let index = end - 1; index > authorityEnd && at < 0; index -= 1) {
-      if (text.charCodeAt(index) === 0x40) at = index;
-    }
+  // An authority opening with `[` and holding no `@` is an IPv6 host, its colons no userinfo's.
+  if (at < 0 && colon >= 0 && authorityEnd < end && text.charCodeAt(start) !== 0x5b) {
+    at = readablePort(text.slice(start, authorityEnd))
+      ? lastAt(text, authorityEnd, pathEnd(text, authorityEnd, end))
+      : lastAt(text, authorityEnd, end);
   }
   if (at >= 0) {
     const secretStart = colon >= 0 && colon < at ? colon + 1 : start;

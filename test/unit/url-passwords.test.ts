@@ -65,12 +65,17 @@ describe("URL passwords in log lines", () => {
     expect(hideUrlPasswords("amqp://u:p@h/v@x")).to.equal("amqp://u:[redacted]@h/v@x");
     expect(hideUrlPasswords("redis://h:6379/0?x=a@b")).to.equal("redis://h:6379/0?x=a@b");
     expect(hideUrlPasswords("see http://h/p@q now")).to.equal("see http://h/p@q now");
-    expect(hideUrlPasswords("http://h:8080/a@b#c@d")).to.equal("http://h:8080/a@b#c@d");
+    expect(hideUrlPasswords("http://h:8080/a#c@d")).to.equal("http://h:8080/a#c@d");
     expect(hideUrlPasswords("amqp://u:p@[::1]:5672/")).to.equal("amqp://u:[redacted]@[::1]:5672/");
     expect(hideUrlPasswords("amqp://[::1]:5672/v@x")).to.equal("amqp://[::1]:5672/v@x");
     expect(hideUrlPasswords("amqp://u:p%40ss@h:5672/v")).to.equal("amqp://u:[redacted]@h:5672/v");
     // A password with an unencoded "/" or "?" leaves a port no client reads: still hidden.
     expect(hideUrlPasswords("amqp://u:ab?cd@h/v")).to.equal("amqp://u:[redacted]@h/v");
+    // One whose front is digits reads as a port: an @ later in the path hides up to it, over
+    // a real port's path too (too much rather than too little).
+    expect(hideUrlPasswords("amqp://u:12/3@h/v")).to.equal("amqp://u:[redacted]@h/v");
+    expect(hideUrlPasswords("amqp://h:5672/v@x")).to.equal("amqp://h:[redacted]@x");
+    expect(hideUrlPasswords("http://h:8080/a@b#c@d")).to.equal("http://h:[redacted]@b#c@d");
   });
 
   it("hides several URLs of a line, one at its end, and one inside JSON with escaped quotes", () => {
