@@ -68,12 +68,62 @@ function hexDigit(ch: string): number | null {
   return d < 0 || d > 15 ? null : d;
 }
 
+/** A request target as Jetty hands it on, once it has passed Jetty's checks. */
+export interface JettyTarget {
+  /** Refused by Jetty (its `400` page), or null when the request reaches X-Road. */
+  refusal: JettyUriRefusal | null;
+  /** The raw path, still percent-encoded: Request.getRequestURI (HttpURI.getPath). */
+  path: string;
+  /** The raw query without `?` (Request.getQueryString), null when the target has no `?`. */
+  query: string | null;
+  /**
+   * The path decoded and its dot segments resolved (HttpURI.getDecodedPath), the `target`
+   * Jetty gives X-Road's handlers, which ClientRestMessageHandler tests for `/r1/`.
+   */
+  pathInContext: string;
+}
+
+// An absolute-form target's scheme and authority (RFC 9112 §3.2.2): HttpURI.parse reads them
+// (its SCHEME_OR_PATH, HOST states) and the path from the first `/` after them on.
+const SCHEME_AND_AUTHORITY = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/;
+
 /**
- * How Jetty 11.0.17 with UriCompliance.DEFAULT takes an origin-form request target (one
- * starting with `/`; another is left to the caller): null when X-Road gets it as written.
+ * How Jetty 11.0.17 with UriCompliance.DEFAULT reads a request target: an origin-form one
+ * (`/r1/…`) or an absolute-form one (`http://host/r1/…`), whose path gets the same checks
+ * (HttpURI.parse goes on from its authority into the same PATH state) and which X-Road sees
+ * only as that path and query; an absolute target without a path has the path `/`
+ * (Request.setMetaData). Another form (`*`) is passed as it is.
  */
-export function jettyUriRefusal(target: string): JettyUriRefusal | null {
-  if (!target.startsWith("/")) return null;
+export function readJettyTarget(target: string): JettyTarget {
+  const authority = SCHEME_AND_AUTHORITY.exec(target);
+  let origin = target;
+  if (authority) {
+    origin = target.slice(authority[0].length);
+    if (!origin.startsWith("/")) origin = `/${origin}`;
+  }
+  if (!origin.startsWith("/")) {
+    return { refusal: null, path: target, query: null, pathInContext: target };
+  }
+  const { refusal } = parseOriginForm(origin);
+  const question = origin.search(/[?#]/);
+  const pathEnd = question < 0 ? origin.length : question;
+  const path = origin.slice(0, pathEnd);
+  let query: string | null = null;
+  if (origin[pathEnd] === "?") {
+    const fragment = origin.indexOf("#", pathEnd);
+    query = origin.slice(pathEnd + 1, fragment < 0 ? undefined : fragment);
+  }
+  const decoded = refusal === null ? decodePath(path) : null;
+  return { refusal, path, query, pathInContext: decoded === null ? path : canonicalPath(decoded) };
+}
+
+/**
+ * HttpURI.Mutable.parse from State.PATH, as pathQuery() calls it for an origin-form target:
+ * where the path ends (at a `?` or `#` that is not read as part of a `%` escape, as Jetty
+ * reads `%?f`), and Jetty's refusal of it.
+ */
+function parseOriginForm(target: string): { refusal: JettyUriRefusal | null; pathEnd: number } {
+  const refused = (refusal: JettyUriRefusal | null, pathEnd: number) => ({ refusal, pathEnd });
   const violations = new Set<Violation>();
   let emptySeen = false;
   // HttpURI.checkSegment, for the segment target[start, end) followed by a `;` when param.
@@ -92,7 +142,6 @@ export function jettyUriRefusal(target: string): JettyUriRefusal | null {
     if (param) violations.add("parameter");
   };
 
-  // HttpURI.Mutable.parse from State.PATH, as pathQuery() calls it for a target such as this.
   let state: "path" | "param" = "path";
   let segment = 0;
   let escapeLeft = 0;
@@ -120,10 +169,10 @@ export function jettyUriRefusal(target: string): JettyUriRefusal | null {
         continue;
       }
       const d = hexDigit(c);
-      if (d === null) return BAD_REQUEST;
+      if (d === null) return refused(BAD_REQUEST, target.length);
       escapeValue = (escapeValue << 4) + d;
       if (--escapeLeft === 0) {
-        if (escapeValue === 0) return BAD_REQUEST; // "Illegal character in path"
+        if (escapeValue === 0) return refused(BAD_REQUEST, target.length); // "Illegal character in path"
         if (escapeValue === 0x2f) violations.add("separator");
         if (escapeValue === 0x25) violations.add("encoding");
       }
@@ -151,12 +200,16 @@ export function jettyUriRefusal(target: string): JettyUriRefusal | null {
     pathEnd = target.length;
     if (state === "path") checkSegment(segment, pathEnd, false);
   }
-  if ((encoded || dot) && !canonical(decodePath(target.slice(0, pathEnd)))) return BAD_REQUEST;
+  if ((encoded || dot) && !canonical(decodePath(target.slice(0, pathEnd)))) {
+    return refused(BAD_REQUEST, pathEnd);
+  }
 
   for (const [violation, reason] of REFUSED) {
-    if (reason !== null && violations.has(violation)) return { early: false, reason };
+    if (reason !== null && violations.has(violation)) {
+      return refused({ early: false, reason }, pathEnd);
+    }
   }
-  return null;
+  return refused(null, pathEnd);
 }
 
 /**
@@ -190,6 +243,27 @@ function decodePath(path: string): string | null {
     }
   }
   return out;
+}
+
+/**
+ * URIUtil.canonicalPath of a path that stays within the root: `.` and `..` segments resolved,
+ * a trailing one leaving its `/` (`/r1/a/..` is `/r1/`).
+ */
+function canonicalPath(decoded: string): string {
+  const out: string[] = [];
+  const parts = decoded.split("/").slice(1);
+  parts.forEach((part, i) => {
+    const last = i === parts.length - 1;
+    if (part === "..") {
+      out.pop();
+      if (last) out.push("");
+    } else if (part === ".") {
+      if (last) out.push("");
+    } else {
+      out.push(part);
+    }
+  });
+  return `/${out.join("/")}`;
 }
 
 /** Whether URIUtil.canonicalPath resolves the decoded path's dot segments within the root. */

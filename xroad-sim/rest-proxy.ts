@@ -6,6 +6,7 @@ import { createHash, randomUUID } from "node:crypto";
 import type http from "node:http";
 import { callerHeaders, responseHeaderList } from "./header-filter";
 import type { ProviderClient } from "./provider-client";
+import { readJettyTarget } from "./jetty-uri";
 import { IDENTIFIER_PART, type CompiledService } from "./sim-options";
 import { XroadError } from "./xroad-errors";
 
@@ -31,9 +32,12 @@ export interface RestPath {
 }
 
 /**
- * Splits and decodes `/r1/…` as X-Road 7.4's RestRequest.decodeIdentifiers does, in the
- * client proxy before anything else is read: fewer than five parts after `/r1/` ("Invalid
- * request URI"), a part its UriUtils.uriSegmentPercentDecode refuses (a broken `%` escape, a
+ * Splits and decodes a REST request's raw path as X-Road 7.4's RestRequest.decodeIdentifiers
+ * does, in the client proxy before anything else is read. Jetty routes on the decoded path
+ * (pathInContext starting with `/r1/`), RestRequest reads the raw one: fewer than five parts
+ * after its first ("Invalid request URI"), a first part that is not `r1` (`/r%31/…`,
+ * `/x/../r1/…`: "Invalid protocol version r%31", `/r2/../r1/…`: "Unsupported protocol version
+ * 2"), a part its UriUtils.uriSegmentPercentDecode refuses (a broken `%` escape, a
  * character outside RFC 3986's path characters) or an instance, class, member or service code
  * that is blank (ServiceId.Conf.create, Validation.validateArgument) is an
  * IllegalArgumentException, which AbstractClientProxyHandler answers 500
@@ -43,25 +47,26 @@ export interface RestPath {
  * pieces "Invalid request URI"), though PR-REST §4.1 calls the subsystem optional. Only the
  * form is checked here; the service is looked up after the client (findRestTarget).
  */
-export function parseRestPath(url: string): RestPath {
-  if (url.length > MAX_URI_LENGTH) {
+export function parseRestPath({ path, query }: { path: string; query: string | null }): RestPath {
+  const length = path.length + (query === null ? 0 : query.length + 1);
+  if (length > MAX_URI_LENGTH) {
     throw new XroadError(
       "Client.BadRequest",
       `Request URI longer than ${MAX_URI_LENGTH} characters`,
     );
   }
-  const q = url.indexOf("?");
-  const rawPath = q < 0 ? url : url.slice(0, q);
-  const search = q < 0 ? "" : url.slice(q + 1);
-  const parts = rawPath.slice("/r1/".length).split("/");
+  const search = query ?? "";
+  const pieces = path.split("/");
+  if (pieces.length < 7) {
+    throw new XroadError("Server.ClientProxy.InternalError", "Invalid request URI");
+  }
+  checkProtocolVersion(pieces[1]);
+  const parts = pieces.slice(2);
   // A `.` or `..` segment reaching here is read as X-Road reads it: Jetty refused the encoded
   // and parameterised ones and a `..` above the root (jetty-uri.ts), and hands X-Road the raw
   // path, so such a segment is an identifier part like any other, or part of the service path,
   // passed to the provider as written (Apache HttpClient 4.5.14 removes no dot segment).
   const decoded = parts.slice(0, 5).map(decodeIdPart);
-  if (decoded.length < 5) {
-    throw new XroadError("Server.ClientProxy.InternalError", "Invalid request URI");
-  }
   const blank = (["xRoadInstance", "memberClass", "memberCode"] as const).find((_, i) =>
     isBlank(decoded[i]),
   );
@@ -74,6 +79,22 @@ export function parseRestPath(url: string): RestPath {
   // Characters outside PR-REST §4.8 are not refused: X-Road's MessageProcessorBase
   // .checkIdentifier only logs a warning; such an id names no registered service (idKey).
   return { parts, decoded, search };
+}
+
+/**
+ * RestRequest.decodeIdentifiers' reading of the raw path's first part: `r` and one digit
+ * (Character.digit), which must be 1.
+ */
+function checkProtocolVersion(part: string): void {
+  if (part.length === 2 && part[0] === "r" && /^\p{Nd}$/u.test(part[1])) {
+    const version = Number.parseInt(part[1], 10);
+    if (version === 1) return;
+    throw new XroadError(
+      "Server.ClientProxy.InternalError",
+      `Unsupported protocol version ${version}`,
+    );
+  }
+  throw new XroadError("Server.ClientProxy.InternalError", `Invalid protocol version ${part}`);
 }
 
 /**
@@ -314,15 +335,14 @@ export function providerRequest(req: http.IncomingMessage, ids: XroadCallIds): P
   return { method: req.method ?? "GET", target: requestTarget(req.url ?? "/"), headers };
 }
 
-/** The path and query of a request line's target, an absolute-form one too (Jetty's getPath). */
+/**
+ * The path and query of a request line's target as RestRequest.toByteArray writes them: the
+ * raw path (getRequestURI), then `?` and the raw query when there is one (getQueryString), an
+ * absolute-form target's path too, as written (no dot segment resolved).
+ */
 function requestTarget(url: string): string {
-  if (url.startsWith("/")) return url;
-  try {
-    const parsed = new URL(url);
-    return parsed.pathname + parsed.search;
-  } catch {
-    return url;
-  }
+  const { path, query } = readJettyTarget(url);
+  return query === null ? path : `${path}?${query}`;
 }
 
 /**

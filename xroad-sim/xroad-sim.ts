@@ -21,7 +21,7 @@ import {
 import { lastHeader } from "./header-filter";
 import { ProviderClient } from "./provider-client";
 import { mayCall, requireKnownProvider } from "./provider-services";
-import { jettyUriRefusal } from "./jetty-uri";
+import { type JettyTarget, readJettyTarget } from "./jetty-uri";
 import {
   NODE_MAX_HEADER_SIZE,
   requestHeadOverflow,
@@ -187,7 +187,11 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
     };
   };
 
-  const serveRest = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+  const serveRest = async (
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    jettyTarget: JettyTarget,
+  ): Promise<void> => {
     const path = req.url ?? "/";
     const call: XroadSimCall = {
       protocol: "rest",
@@ -210,7 +214,7 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
       // does the provider's server proxy pick a metaservice or look the service up
       // (ServerRestMessageProcessor.handleRequest, verifyAccess: unknown, then of another type,
       // then not allowed), so an unknown client learns nothing of the services.
-      const restPath = parseRestPath(path);
+      const restPath = parseRestPath(jettyTarget);
       const { client, server } = callerIds(req);
       call.client = client;
       authenticate(req, call.client);
@@ -316,21 +320,23 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
     // Jetty's order: a URI past the head limit while the request line is read (414), then the
     // URI's parse (its 400 "Bad Request"), then the headers past the limit (431), then the
     // URI's ambiguities once the headers are complete (Request.setMetaData).
-    const url = req.url ?? "/";
+    const target = readJettyTarget(req.url ?? "/");
     const overflow = requestHeadOverflow(req);
-    const refusal = overflow === 414 ? null : jettyUriRefusal(url);
+    const refusal = overflow === 414 ? null : target.refusal;
     if (overflow !== null || refusal !== null) {
       req.resume();
       if (overflow !== null && !refusal?.early) sendHeadOverflow(res, overflow);
       else if (refusal !== null) sendBadMessage(res, 400, refusal.reason);
       return;
     }
-    if (url.startsWith("/r1/")) {
-      void serveRest(req, res);
+    // X-Road's handlers are given Jetty's decoded, dot-resolved path (an absolute-form target's
+    // too): ClientRestMessageHandler takes one starting with `/r1/`, and its RestRequest then
+    // reads the raw path.
+    if (target.pathInContext.startsWith("/r1/")) {
+      void serveRest(req, res, target);
       return;
     }
-    const path = url.split("?")[0];
-    if (path === "/" && req.method === "POST") {
+    if (target.pathInContext === "/" && req.method === "POST") {
       void serveSoap(req, res);
       return;
     }

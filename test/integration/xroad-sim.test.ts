@@ -470,6 +470,67 @@ describe("xroad-sim", function () {
       expect(provider.seen).to.have.length(2);
     });
 
+    it("takes an absolute-form target as X-Road 7.4's Jetty does: the same URI checks, its path read by RestRequest", async () => {
+      // node:http sends the target as written, absolute form included.
+      const rawGet = (target: string) =>
+        new Promise<{ status: number; error: unknown; type: unknown; body: string }>(
+          (resolve, reject) => {
+            const req = http.request(
+              `${sim.url}/`,
+              { path: target, headers: { "x-road-client": CLIENT } },
+              (res) => {
+                let body = "";
+                res.on("data", (c: Buffer) => (body += c.toString("latin1")));
+                res.on("end", () =>
+                  resolve({
+                    status: res.statusCode ?? 0,
+                    error: res.headers["x-road-error"],
+                    type: res.headers["content-type"],
+                    body,
+                  }),
+                );
+              },
+            );
+            req.on("error", reject);
+            req.end();
+          },
+        );
+      // HttpURI.parse reads the path after the authority as it reads an origin-form one.
+      for (const [target, reason] of [
+        [`http://example.org/r1/${SERVICE}/%2e%2e/x`, "Ambiguous URI path segment"],
+        [`http://example.org:8080/r1/${SERVICE}/a//x`, "Ambiguous URI empty segment"],
+        [`http://example.org/r1/${SERVICE}/a%zz`, "Bad Request"],
+        ["http://example.org/r1/../../x", "Bad Request"],
+      ]) {
+        expect(await rawGet(target), target).to.deep.equal({
+          status: 400,
+          error: undefined,
+          type: "text/html;charset=iso-8859-1",
+          body: `<h1>Bad Message 400</h1><pre>reason: ${reason}</pre>`,
+        });
+      }
+      expect(provider.seen).to.have.length(0);
+      // Passing them, it is a call like any other: RestRequest gets the path and query only.
+      const ok = await rawGet(`http://example.org/r1/${SERVICE}/a/../x?q=1`);
+      expect(ok.status, ok.body).to.equal(200);
+      expect(provider.seen.map((s) => s.url)).to.deep.equal(["/base/a/../x?q=1"]);
+      expect(sim.calls().at(-1)).to.include({ service: SERVICE, status: 200 });
+
+      // Jetty hands X-Road's handlers the decoded path, its dot segments resolved, to route on;
+      // RestRequest then reads the raw path's first part as the protocol version.
+      for (const [target, message] of [
+        [`/r%31/${SERVICE}/x`, "Invalid protocol version r%31"],
+        [`http://example.org/x/../r1/${SERVICE}`, "Invalid protocol version x"],
+        [`/r2/../r1/${SERVICE}`, "Unsupported protocol version 2"],
+      ]) {
+        const res = await rawGet(target);
+        expect(res.status, target).to.equal(500);
+        expect(res.error, target).to.equal("Server.ClientProxy.InternalError");
+        expect((JSON.parse(res.body) as { message: string }).message, target).to.equal(message);
+      }
+      expect(provider.seen).to.have.length(1);
+    });
+
     it("answers a malformed /r1/ path as X-Road 7.4's RestRequest does, before the client is read", async () => {
       // RestRequest.decodeIdentifiers, UriUtils.uriSegmentPercentDecode and ServiceId.Conf
       // .create throw IllegalArgumentException, which AbstractClientProxyHandler answers as

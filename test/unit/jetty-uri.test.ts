@@ -1,0 +1,48 @@
+// How xroad-sim reads a request target as X-Road 7.4's Jetty 11.0.17 does: origin and absolute
+// form alike, the path X-Road's RestRequest reads and the decoded path its handlers route on.
+
+import { expect } from "chai";
+import { readJettyTarget } from "../../xroad-sim/jetty-uri";
+
+describe("xroad-sim's reading of a request target (Jetty 11's HttpURI)", () => {
+  it("gives an absolute-form target's path the checks an origin-form one gets", () => {
+    for (const [path, reason] of [
+      ["/r1/EE/GOV/1234/prov/svc/%2e%2e/x", "Ambiguous URI path segment"],
+      ["/r1/EE/GOV/1234/prov/svc/a//x", "Ambiguous URI empty segment"],
+      ["/r1/EE/GOV/1234/prov/svc/..;p/x", "Ambiguous URI path parameter"],
+      ["/r1/EE/GOV/1234/prov/svc/a%u0062", "UTF16 encoding"],
+      ["/r1/EE/GOV/1234/prov/svc/a%zz", "Bad Request"],
+      ["/r1/../../x", "Bad Request"],
+    ]) {
+      const origin = readJettyTarget(path).refusal;
+      expect(origin?.reason, path).to.equal(reason);
+      for (const prefix of ["http://example.org", "https://ss.example.org:8443", "HTTP://h"]) {
+        expect(readJettyTarget(`${prefix}${path}`).refusal, prefix + path).to.deep.equal(origin);
+      }
+    }
+  });
+
+  it("reads the raw path and query of an absolute-form target, as getRequestURI and getQueryString give them", () => {
+    expect(readJettyTarget("http://example.org:8080/r1/EE/GOV/1/p/s/a/../b?q=1&r")).to.deep.equal({
+      refusal: null,
+      path: "/r1/EE/GOV/1/p/s/a/../b",
+      query: "q=1&r",
+      pathInContext: "/r1/EE/GOV/1/p/s/b",
+    });
+    expect(readJettyTarget("http://example.org")).to.include({ path: "/", query: null });
+    expect(readJettyTarget("/r1/a?")).to.include({ path: "/r1/a", query: "" });
+  });
+
+  it("routes on the decoded path with its dot segments resolved, as Jetty hands X-Road's handlers their target", () => {
+    for (const [target, inContext] of [
+      ["/r%31/EE/GOV/1/p/s", "/r1/EE/GOV/1/p/s"],
+      ["/x/../r1/EE/GOV/1/p/s", "/r1/EE/GOV/1/p/s"],
+      ["/r1/a/..", "/r1/"],
+      ["/r1/./a/.", "/r1/a/"],
+      ["/r1/../x", "/x"],
+      ["http://h/r1%2Fa", "/r1/a"],
+    ]) {
+      expect(readJettyTarget(target).pathInContext, target).to.equal(inContext);
+    }
+  });
+});
