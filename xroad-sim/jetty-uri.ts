@@ -104,9 +104,8 @@ export function readJettyTarget(target: string): JettyTarget {
   if (!origin.startsWith("/")) {
     return { refusal: null, path: target, query: null, pathInContext: target };
   }
-  const { refusal } = parseOriginForm(origin);
-  const question = origin.search(/[?#]/);
-  const pathEnd = question < 0 ? origin.length : question;
+  // The path ends where Jetty's parse ends it, so the query split agrees with its checks.
+  const { refusal, pathEnd } = parseOriginForm(origin);
   const path = origin.slice(0, pathEnd);
   let query: string | null = null;
   if (origin[pathEnd] === "?") {

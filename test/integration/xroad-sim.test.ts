@@ -554,6 +554,9 @@ describe("xroad-sim", function () {
         ["/r1/EE/%20/1234/prov/svc/x", "'memberClass' must not be blank"],
         ["/r1/%20/GOV/1234/prov/svc", "'xRoadInstance' must not be blank"],
         ["/r1/EE/GOV/1234/pr[ov/svc/x", "Invalid character in path segment"],
+        // Jetty reads `%?f` as one escape (TypeUtil.convertHexDigit takes `?` as 15), so the
+        // service code is `svc%?f`, not `svc%` before a query.
+        ["/r1/EE/GOV/1234/prov/svc%?f?x=1", "Invalid percent encoding"],
       ]) {
         for (const headers of [{ "x-road-client": CLIENT }, {}]) {
           const res = await rawGet(path, headers);

@@ -45,4 +45,19 @@ describe("xroad-sim's reading of a request target (Jetty 11's HttpURI)", () => {
       expect(readJettyTarget(target).pathInContext, target).to.equal(inContext);
     }
   });
+
+  it("ends the path where Jetty does: a `?` right after `%` is read into the escape, not as the query's start", () => {
+    // TypeUtil.convertHexDigit takes `?` as 15, so `%?f` is one escape (byte 0xff).
+    expect(readJettyTarget("/r1/EE/GOV/1/p/s/a%?f?q=1")).to.include({
+      refusal: null,
+      path: "/r1/EE/GOV/1/p/s/a%?f",
+      query: "q=1",
+    });
+    expect(readJettyTarget("http://h/r1/EE/GOV/1/p/s%?0")).to.include({
+      path: "/r1/EE/GOV/1/p/s%?0",
+      query: null,
+    });
+    // `#` is no hex digit to it: the escape is bad, the whole target refused.
+    expect(readJettyTarget("/r1/EE/GOV/1/p/s/a%#f").refusal?.reason).to.equal("Bad Request");
+  });
 });
