@@ -336,17 +336,22 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
       void serveRest(req, res, target);
       return;
     }
-    if (target.pathInContext === "/" && req.method === "POST") {
+    // Every other target is the SOAP handler's (ClientProxy adds ClientMessageHandler last, for
+    // any path): it takes only POST (verifyCanProcess: ClientException
+    // `Client.InvalidHttpMethod`, answered as a SOAP fault like its others).
+    if (req.method === "POST") {
       void serveSoap(req, res);
       return;
     }
-    const error = new XroadError(
-      "Client.BadRequest",
-      "Not an X-Road request: use /r1/INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICECODE[/path] (REST) or POST / (SOAP)",
-    );
     // Drain what the client sent so the connection stays usable.
     req.resume();
-    sendRestError(req, res, error);
+    sendSoapFault(
+      res,
+      new XroadError(
+        "Client.InvalidHttpMethod",
+        `Must use POST request method instead of ${req.method ?? "GET"}`,
+      ),
+    );
   };
 
   let server: http.Server | https.Server;

@@ -389,9 +389,23 @@ describe("xroad-sim", function () {
       expect(denied.headers["x-road-error"]).to.equal("Server.ServerProxy.AccessDenied");
       await denied.body.text();
 
+      // Not /r1/: X-Road's SOAP handler takes it, and it wants POST (ClientMessageHandler).
       const elsewhere = await request(`${sim.url}/messages/1`);
-      expect(elsewhere.statusCode).to.equal(400);
-      await elsewhere.body.text();
+      expect(elsewhere.statusCode).to.equal(200);
+      expect(elsewhere.headers["content-type"]).to.equal("text/xml; charset=utf-8");
+      const notPost = await elsewhere.body.text();
+      expect(notPost).to.contain("<faultcode>Client.InvalidHttpMethod</faultcode>");
+      expect(notPost).to.contain(
+        "<faultstring>Must use POST request method instead of GET</faultstring>",
+      );
+      // A POST there is a SOAP request like one to `/`.
+      const soapElsewhere = await request(`${sim.url}/messages/1`, {
+        method: "POST",
+        headers: { "content-type": "text/xml" },
+        body: "not xml",
+      });
+      expect(soapElsewhere.statusCode).to.equal(200);
+      expect(await soapElsewhere.body.text()).to.match(/<faultcode>Client\.[A-Za-z]+<\/faultcode>/);
       expect(provider.seen).to.have.length(0);
     });
 
