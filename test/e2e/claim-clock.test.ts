@@ -11,7 +11,7 @@ import { AMQP_URL, call, eventually, Harness, type SluiceProcess } from "../supp
 import { TcpProxy, viaProxy } from "../support/tcp-proxy";
 
 describe("a claim and a worker whose clock is an hour ahead", function () {
-  this.timeout(120_000);
+  this.timeout(240_000);
   const harness = new Harness();
   const broker = new URL(AMQP_URL);
   const proxy = new TcpProxy({ host: broker.hostname, port: Number(broker.port || 5672) });
@@ -21,7 +21,10 @@ describe("a claim and a worker whose clock is an hour ahead", function () {
     await harness.startSim({ latencyMs: 0 });
     harness.writeConfig({
       services: { orders: { protocols: ["rest"], reply: { mode: "ack" }, backend: "slow" } },
-      backends: { slow: { translator: "rest-json", timeout: "20s", retry: { attempts: 1 } } },
+      // The first worker's call must outlast the second worker's start and its redelivery, which
+      // take many seconds on a loaded machine: a call timed out first ends the message, and the
+      // second worker then has no claim to leave alone.
+      backends: { slow: { translator: "rest-json", timeout: "90s", retry: { attempts: 1 } } },
     });
     await harness.spawn("response-worker");
     adapter = await harness.spawn("adapter");
@@ -86,7 +89,7 @@ describe("a claim and a worker whose clock is an hour ahead", function () {
           (line) =>
             line.id === id && line.msg === "claimed by another worker; parked until its claim ends",
         ),
-      30_000,
+      60_000,
       "the second worker to leave the message to the first",
     );
 

@@ -7,7 +7,8 @@ import { expect } from "chai";
 import { call, eventually, Harness } from "../support/harness";
 
 describe("expiry of a message handed back after a call", function () {
-  this.timeout(60_000);
+  // A 10.5 s wait, two worker starts and up to 30 s for the outcome: room for a loaded machine.
+  this.timeout(120_000);
   const harness = Harness.suite({
     // Every call fails after the backend received it (500).
     sim: { errorRate: 1 },
