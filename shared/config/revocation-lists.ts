@@ -177,3 +177,98 @@ export function checkRevocationList(
     ),
   };
 }
+
+/**
+ * Which of the block's CAs have a list past its nextUpdate (`stale`, by issuer), a list whose
+ * thisUpdate is still to come (`notYetValid`, by issuer), a list of their name another key signed
+ * (`signedByOther`, by subject and fingerprint: the name alone is that of the CA that did sign
+ * it too) and which have none among the files (`missing`, by subject): what a handshake refused
+ * for an unusable list cannot say itself.
+ */
+export interface ListCoverage {
+  stale: string[];
+  notYetValid: string[];
+  signedByOther: string[];
+  missing: string[];
+}
+
+/**
+ * What start, SIGHUP and `sluice check` tell of a block's lists: every list kept but warned of
+ * (stale, signed by another CA of the name, not yet valid), and the coverage the service port's
+ * refused-handshake warning names a CA from.
+ */
+export interface RevocationListReport {
+  warnings: string[];
+  coverage: ListCoverage;
+}
+
+/** The warnings of one list kept: `at` is where the configuration names it (`adapter.tls.crl`). */
+function listWarnings(finding: ListFinding, at: string): string[] {
+  const warnings: string[] = [];
+  if (finding.staleSince) {
+    warnings.push(
+      `${at}: revocation list file ${finding.file} of ${finding.issuer} is past its nextUpdate (${finding.staleSince.toISOString()}); every handshake through that CA is refused (revocation_list_unusable) until a current list is in place and SIGHUP`,
+    );
+  }
+  for (const other of finding.sameNameOthers) {
+    warnings.push(
+      `${at}: revocation list file ${finding.file} of ${finding.issuer} was not signed by the block's certificate of that name with SHA-256 fingerprint ${other.fingerprint256}; TLS chooses one list by its issuer's name alone for every CA of that name, so every handshake through one of them is refused (revocation_list_unusable, CRL_SIGNATURE_FAILURE), whichever lists are there: leave out of the block the certificate whose chains need not be admitted`,
+    );
+  }
+  if (finding.notBefore) {
+    // Kept and warned of as a stale one is: it becomes usable on its own at thisUpdate.
+    warnings.push(
+      `${at}: revocation list file ${finding.file} of ${finding.issuer} is not valid before its thisUpdate (${finding.notBefore.toISOString()}), which is still to come by this machine's clock; every handshake through that CA is refused (revocation_list_unusable) until then: check this machine's clock and the CA's`,
+    );
+  }
+  return warnings;
+}
+
+/** The coverage the findings of every list of a block give its CAs (`anchors`). */
+function listCoverage(findings: ListFinding[], anchors: X509Certificate[]): ListCoverage {
+  const covered = new Set(findings.flatMap((f) => f.covers.map((ca) => ca.fingerprint256)));
+  const unique = (texts: string[]) => [...new Set(texts)];
+  return {
+    stale: unique(findings.filter((f) => f.staleSince).map((f) => f.issuer)),
+    notYetValid: unique(findings.filter((f) => f.notBefore).map((f) => f.issuer)),
+    signedByOther: unique(
+      findings.flatMap((f) =>
+        f.sameNameOthers.map(
+          (other) => `${f.issuer} (SHA-256 fingerprint ${other.fingerprint256})`,
+        ),
+      ),
+    ),
+    missing: unique(
+      anchors.filter((ca) => !covered.has(ca.fingerprint256)).map((ca) => subjectText(ca)),
+    ),
+  };
+}
+
+/**
+ * Checks every list of a block against its CAs (checkRevocationList), in the order named.
+ * Throws UnusableList for the first list refused, one that does not parse among them; a list
+ * past its nextUpdate or before its thisUpdate is kept and warned of (refusing it would turn a
+ * late list, or a clock off, into an outage at the next restart, where keeping it refuses only
+ * what it already refuses).
+ */
+export function checkRevocationLists(
+  lists: CrlFile[],
+  anchors: X509Certificate[],
+  at: string,
+  now: number,
+): RevocationListReport {
+  const findings = lists.map((list) => {
+    try {
+      return checkRevocationList(list, anchors, now);
+    } catch (error) {
+      if (error instanceof UnusableList) throw error;
+      throw new UnusableList(
+        `revocation list file ${list.file} does not parse as a certificate revocation list`,
+      );
+    }
+  });
+  return {
+    warnings: findings.flatMap((finding) => listWarnings(finding, at)),
+    coverage: listCoverage(findings, anchors),
+  };
+}

@@ -8,7 +8,12 @@ import { createSecureContext } from "node:tls";
 import type tls from "node:tls";
 import { StartupError } from "../runtime/startup-error";
 import { readBoundedFile, UnreadableFile } from "./bounded-file";
-import { checkRevocationList, subjectText, UnusableList } from "./revocation-lists";
+import {
+  checkRevocationLists,
+  type ListCoverage,
+  type RevocationListReport,
+  UnusableList,
+} from "./revocation-lists";
 
 /** File paths from the configuration, already resolved against its directory. */
 export interface TlsFiles {
@@ -35,6 +40,11 @@ export interface TlsMaterial {
   clientFingerprints?: Set<string>;
   /** node:tls's `crl`: with it, every certificate of the peer's chain needs its CA's list. */
   crl?: Buffer[];
+  /**
+   * What the `crl` files were found to be beside usable (warnings, coverage): kept with the
+   * material it was read with, so a reload's report replaces the old one with it. Not TLS's.
+   */
+  revocationLists?: RevocationListReport;
 }
 
 type Pem = string | Buffer;
@@ -230,36 +240,37 @@ function oneValidNow(certificates: X509Certificate[], what: string, effect: stri
  */
 export type SighupReach = "new connections" | "next connection";
 
-/**
- * Warnings of the material read (lists past their nextUpdate or before their thisUpdate, a CA
- * of a list's issuer's name whose key did not sign it), by material.
- */
-const listWarnings = new WeakMap<TlsMaterial, string[]>();
-
 /** What was found wrong with `material`'s files but not refused: logged at start and SIGHUP. */
 export function tlsMaterialWarnings(material: TlsMaterial): string[] {
-  return listWarnings.get(material) ?? [];
+  return material.revocationLists?.warnings ?? [];
 }
-
-/**
- * Which of the block's CAs have a list past its nextUpdate (`stale`, by issuer), a list whose
- * thisUpdate is still to come (`notYetValid`, by issuer), a list of their name another key signed
- * (`signedByOther`, by subject and fingerprint: the name alone is that of the CA that did sign
- * it too) and which have none among the files (`missing`, by subject): what a handshake refused
- * for an unusable list cannot say itself.
- */
-export interface ListCoverage {
-  stale: string[];
-  notYetValid: string[];
-  signedByOther: string[];
-  missing: string[];
-}
-
-const listCoverage = new WeakMap<TlsMaterial, ListCoverage>();
 
 /** The coverage of `material`'s lists; null without lists. */
 export function revocationListCoverage(material: TlsMaterial): ListCoverage | null {
-  return listCoverage.get(material) ?? null;
+  return material.revocationLists?.coverage ?? null;
+}
+
+/**
+ * Checks `material`'s lists (read from `files`) against every certificate the block trusts; a
+ * list refused stops the start (or the reload) with one line naming it.
+ */
+function revocationListsOf(
+  material: TlsMaterial,
+  files: string[],
+  where: string,
+): RevocationListReport {
+  const anchors = certificatesOf([
+    ...(material.ca ?? []),
+    ...(material.clientCa ?? []),
+    ...(material.clientCerts ?? []),
+  ]);
+  const lists = (material.crl ?? []).map((pem, i) => ({ file: files[i], pem }));
+  try {
+    return checkRevocationLists(lists, anchors, `${where}.crl`, Date.now());
+  } catch (error) {
+    if (error instanceof UnusableList) throw new StartupError(`${where}.crl: ${error.message}`);
+    throw error;
+  }
 }
 
 /** Reads and checks every file; throws a StartupError naming the first bad one. */
@@ -303,63 +314,7 @@ export function readTlsFiles(
   }
   if (files.crl && files.crl.length > 0) {
     material.crl = files.crl.map((f) => readCrl(f, `${where}.crl`));
-    // A list of a CA the block does not trust, or one its CA did not sign, is refused; a list
-    // past its nextUpdate or before its thisUpdate is kept and warned of (refusing it would turn
-    // a late list, or a clock off, into an outage at the next restart, where keeping it refuses
-    // only what it already refuses).
-    const anchors = certificatesOf([
-      ...(material.ca ?? []),
-      ...(material.clientCa ?? []),
-      ...(material.clientCerts ?? []),
-    ]);
-    const now = Date.now();
-    // Every list kept but warned of: stale, signed by another CA of the name, not yet valid.
-    const warnings: string[] = [];
-    const staleIssuers: string[] = [];
-    const notYetValidIssuers: string[] = [];
-    const signedByOther: string[] = [];
-    const covered = new Set<string>();
-    material.crl.forEach((pem, i) => {
-      try {
-        const finding = checkRevocationList({ file: files.crl![i], pem }, anchors, now);
-        for (const ca of finding.covers) covered.add(ca.fingerprint256);
-        if (finding.staleSince) {
-          staleIssuers.push(finding.issuer);
-          warnings.push(
-            `${where}.crl: revocation list file ${finding.file} of ${finding.issuer} is past its nextUpdate (${finding.staleSince.toISOString()}); every handshake through that CA is refused (revocation_list_unusable) until a current list is in place and SIGHUP`,
-          );
-        }
-        for (const other of finding.sameNameOthers) {
-          signedByOther.push(`${finding.issuer} (SHA-256 fingerprint ${other.fingerprint256})`);
-          warnings.push(
-            `${where}.crl: revocation list file ${finding.file} of ${finding.issuer} was not signed by the block's certificate of that name with SHA-256 fingerprint ${other.fingerprint256}; TLS chooses one list by its issuer's name alone for every CA of that name, so every handshake through one of them is refused (revocation_list_unusable, CRL_SIGNATURE_FAILURE), whichever lists are there: leave out of the block the certificate whose chains need not be admitted`,
-          );
-        }
-        if (finding.notBefore) {
-          // Kept and warned of as a stale one is: it becomes usable on its own at thisUpdate.
-          notYetValidIssuers.push(finding.issuer);
-          warnings.push(
-            `${where}.crl: revocation list file ${finding.file} of ${finding.issuer} is not valid before its thisUpdate (${finding.notBefore.toISOString()}), which is still to come by this machine's clock; every handshake through that CA is refused (revocation_list_unusable) until then: check this machine's clock and the CA's`,
-          );
-        }
-      } catch (error) {
-        if (error instanceof UnusableList) throw new StartupError(`${where}.crl: ${error.message}`);
-        throw new StartupError(
-          `${where}.crl: revocation list file ${files.crl![i]} does not parse as a certificate revocation list`,
-        );
-      }
-    });
-    if (warnings.length > 0) listWarnings.set(material, warnings);
-    listCoverage.set(material, {
-      stale: [...new Set(staleIssuers)],
-      notYetValid: [...new Set(notYetValidIssuers)],
-      signedByOther: [...new Set(signedByOther)],
-      missing: [
-        ...new Set(
-          anchors.filter((ca) => !covered.has(ca.fingerprint256)).map((ca) => subjectText(ca)),
-        ),
-      ],
-    });
+    material.revocationLists = revocationListsOf(material, files.crl, where);
   }
   if (material.cert && material.key) {
     // A certificate with someone else's key would only fail at the first handshake.

@@ -371,6 +371,34 @@ describe("TLS files from the configuration", () => {
     expect(tlsFileWarnings([["amqpTls", withCrl([list])]])).to.have.length(1);
   });
 
+  it("carries its lists' warnings and coverage in the material, which a reload replaces with its own", () => {
+    const dir = fs.mkdtempSync(path.join(pki.dir, "crl-report-"));
+    const crl = path.join(dir, "ca.crl");
+    pki.ca.crl(crl, { stale: true });
+    const tls = new ReloadableTls(
+      { ...files(null, null, [pki.ca.certFile]), crl: [crl] },
+      "securityServer.tls",
+    );
+    try {
+      const stale = tls.current;
+      expect(stale.revocationLists?.warnings).to.have.length(1);
+      expect(stale.revocationLists?.coverage).to.deep.equal({
+        stale: ["CN=ca test CA"],
+        notYetValid: [],
+        signedByOther: [],
+        missing: [],
+      });
+      pki.ca.crl(crl);
+      expect(tls.reload()).to.equal(null);
+      expect(tls.current.revocationLists?.warnings).to.deep.equal([]);
+      expect(tls.current.revocationLists?.coverage.stale).to.deep.equal([]);
+      // The material read before keeps what was found of it.
+      expect(tlsMaterialWarnings(stale)).to.have.length(1);
+    } finally {
+      tls.dispose();
+    }
+  });
+
   it("keeps a crl file whose thisUpdate is still to come and warns of it, as Node refuses it until then", () => {
     const list = pki.ca.crl(path.join(pki.dir, "crl-future.pem"), { future: true });
     const withCrl = { ...files(null, null, [pki.ca.certFile]), crl: [list] };
