@@ -60,9 +60,13 @@ function canonical(text: string): string {
   return text.toLowerCase().replace(/\s+/g, " ").trim();
 }
 
+/** The PEM armour of a revocation list (RFC 7468 §5): what a `crl` file is read and counted by. */
+export const CRL_BEGIN = "-----BEGIN X509 CRL-----";
+const CRL_END = "-----END X509 CRL-----";
+
 function der(pem: Buffer): Buffer {
-  const body = pem.toString("latin1").split("-----BEGIN X509 CRL-----")[1] ?? "";
-  return Buffer.from(body.split("-----END X509 CRL-----")[0].replace(/\s+/g, ""), "base64");
+  const body = pem.toString("latin1").split(CRL_BEGIN)[1] ?? "";
+  return Buffer.from(body.split(CRL_END)[0].replace(/\s+/g, ""), "base64");
 }
 
 /** What start and SIGHUP say of a list they keep. */

@@ -10,6 +10,7 @@ import { StartupError } from "../runtime/startup-error";
 import { readBoundedFile, UnreadableFile } from "./bounded-file";
 import {
   checkRevocationLists,
+  CRL_BEGIN,
   type ListCoverage,
   type RevocationListReport,
   UnusableList,
@@ -137,8 +138,6 @@ class BadBundle extends Error {}
 
 /** A revocation list is some 40 bytes per revoked certificate: 1 MiB is some 25,000 of them. */
 const MAX_CRL_BYTES = 16 * 1024 * 1024;
-
-const CRL_BEGIN = "-----BEGIN X509 CRL-----";
 
 /** The first byte of DER's ASN.1 SEQUENCE, which a revocation list is. */
 const DER_SEQUENCE = 0x30;
