@@ -90,14 +90,31 @@ export interface ListFinding {
   sameNameOthers: X509Certificate[];
 }
 
-/** A certificate's subject as nameText shows a list's issuer. */
-export function subjectText(cert: X509Certificate): string {
-  return nameText(AsnConvert.parse(cert.raw, Certificate).tbsCertificate.subject);
+/**
+ * A CA a block trusts, its subject parsed once for every list of a check: DER to match a list's
+ * issuer byte for byte, text to match it as OpenSSL does and to name it.
+ */
+export interface TrustAnchor {
+  cert: X509Certificate;
+  subjectDer: Buffer;
+  subject: string;
+}
+
+/** The block's trusted certificates, each subject parsed once. */
+export function trustAnchors(certs: X509Certificate[]): TrustAnchor[] {
+  return certs.map((cert) => {
+    const subject = AsnConvert.parse(cert.raw, Certificate).tbsCertificate.subject;
+    return {
+      cert,
+      subjectDer: Buffer.from(AsnConvert.serialize(subject)),
+      subject: nameText(subject),
+    };
+  });
 }
 
 /**
  * Checks one list against the CAs it should belong to (`anchors`: every certificate Node is
- * given as trusted for the block). Throws UnusableList when no anchor is its issuer (Node would
+ * given as trusted for the block, trustAnchors). Throws UnusableList when no anchor is its issuer (Node would
  * use it for no chain, and the CA it was meant for would go unchecked or refuse every client),
  * or when the anchors with its issuer's name did not sign it (a list Node refuses at every
  * handshake). A signature algorithm Node cannot be given a hash for here (RSA-PSS whose mask
@@ -105,20 +122,19 @@ export function subjectText(cert: X509Certificate): string {
  */
 export function checkRevocationList(
   list: CrlFile,
-  anchors: X509Certificate[],
+  anchors: TrustAnchor[],
   now: number,
 ): ListFinding {
   const parsed = AsnConvert.parse(der(list.pem), CertificateList);
   const issuer = parsed.tbsCertList.issuer;
   const issuerDer = Buffer.from(AsnConvert.serialize(issuer));
   const issuerText = nameText(issuer);
-  const named = anchors.filter((anchor) => {
-    const subject = AsnConvert.parse(anchor.raw, Certificate).tbsCertificate.subject;
-    return (
-      Buffer.from(AsnConvert.serialize(subject)).equals(issuerDer) ||
-      canonical(nameText(subject)) === canonical(issuerText)
-    );
-  });
+  const named = anchors
+    .filter(
+      (anchor) =>
+        anchor.subjectDer.equals(issuerDer) || canonical(anchor.subject) === canonical(issuerText),
+    )
+    .map((anchor) => anchor.cert);
   if (named.length === 0) {
     throw new UnusableList(
       `revocation list file ${list.file} was issued by ${issuerText}, which is none of the block's CAs; TLS would use it for no certificate: name its CA's certificate beside the others, or the list of a CA that is there`,
@@ -229,7 +245,7 @@ function listWarnings(finding: ListFinding, at: string): string[] {
 }
 
 /** The coverage the findings of every list of a block give its CAs (`anchors`). */
-function listCoverage(findings: ListFinding[], anchors: X509Certificate[]): ListCoverage {
+function listCoverage(findings: ListFinding[], anchors: TrustAnchor[]): ListCoverage {
   const covered = new Set(findings.flatMap((f) => f.covers.map((ca) => ca.fingerprint256)));
   const unique = (texts: string[]) => [...new Set(texts)];
   return {
@@ -243,7 +259,7 @@ function listCoverage(findings: ListFinding[], anchors: X509Certificate[]): List
       ),
     ),
     missing: unique(
-      anchors.filter((ca) => !covered.has(ca.fingerprint256)).map((ca) => subjectText(ca)),
+      anchors.filter((ca) => !covered.has(ca.cert.fingerprint256)).map((ca) => ca.subject),
     ),
   };
 }
@@ -257,12 +273,16 @@ function listCoverage(findings: ListFinding[], anchors: X509Certificate[]): List
  */
 export function checkRevocationLists(
   lists: CrlFile[],
-  anchors: X509Certificate[],
+  certs: X509Certificate[],
   at: string,
   now: number,
 ): RevocationListReport {
+  // Each subject is parsed once, not again for every list and for `missing`: within the first
+  // list's check, where a subject asn1-x509 cannot read has always been refused with that list.
+  let anchors: TrustAnchor[] | null = null;
   const findings = lists.map((list) => {
     try {
+      anchors ??= trustAnchors(certs);
       return checkRevocationList(list, anchors, now);
     } catch (error) {
       if (error instanceof UnusableList) throw error;
@@ -273,6 +293,6 @@ export function checkRevocationLists(
   });
   return {
     warnings: findings.flatMap((finding) => listWarnings(finding, at)),
-    coverage: listCoverage(findings, anchors),
+    coverage: listCoverage(findings, anchors ?? trustAnchors(certs)),
   };
 }
