@@ -6,7 +6,7 @@ import { expect } from "chai";
 import fs from "node:fs";
 import path from "node:path";
 import { reloadedConnectionTls } from "../../shared/config/connection-tls";
-import { reloadAllTls } from "../../shared/config/tls-files";
+import { allTlsWarnings, reloadAllTls } from "../../shared/config/tls-files";
 import { createTestPki, type TestPki } from "../support/test-pki";
 
 describe("amqpTls and redisTls on SIGHUP", () => {
@@ -71,6 +71,28 @@ describe("amqpTls and redisTls on SIGHUP", () => {
       );
       expect(tls.amqp?.key?.toString()).to.equal(one.key);
       expect(tls.redis?.key?.toString()).to.equal(one.key);
+    } finally {
+      tls.dispose();
+    }
+  });
+
+  it("warns again of a stale revocation list after SIGHUP reads the blocks, as for adapter.tls", () => {
+    const dir = fs.mkdtempSync(path.join(pki.dir, "crl-"));
+    const crl = path.join(dir, "ca.crl");
+    pki.ca.crl(crl);
+    const files = { cert: null, key: null, ca: [pki.ca.certFile], crl: [crl] };
+    const tls = reloadedConnectionTls({ amqpTls: files, redisTls: files });
+    // cli/main.ts logs allTlsWarnings() after reloadAllTls() at SIGHUP.
+    const ours = () => allTlsWarnings().filter((warning) => warning.includes(crl));
+    try {
+      expect(ours()).to.deep.equal([]);
+      pki.ca.crl(crl, { stale: true });
+      expect(reloadAllTls()).to.deep.equal([]);
+      expect(ours().map((warning) => warning.split(":")[0])).to.deep.equal([
+        "amqpTls.crl",
+        "redisTls.crl",
+      ]);
+      expect(ours()[0]).to.include("is past its nextUpdate");
     } finally {
       tls.dispose();
     }
