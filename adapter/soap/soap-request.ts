@@ -5,6 +5,7 @@ import { SluiceError } from "../../shared/protocol/errors";
 import {
   DEFAULT_MULTIPART_LIMITS,
   parseContentType,
+  refuseRepeatedParameter,
   parseMultipartRelated,
   type MimePart,
   type MultipartLimits,
@@ -49,8 +50,9 @@ let lastKind: { contentType: string | undefined; kind: "xml" | "multipart" } = {
 export function soapBodyKind(contentType: string | undefined): "xml" | "multipart" {
   // Callers send the same header value request after request: it is parsed once.
   if (contentType !== undefined && contentType === lastKind.contentType) return lastKind.kind;
-  const { type, params } =
+  const { type, params, repeated } =
     contentType === undefined ? { type: "", params: {} } : parseContentType(contentType);
+  refuseRepeatedParameter(repeated);
   if (type === "multipart/related") checkMultipartType(params);
   if (type === "text/xml" || type === "multipart/related") {
     const kind = type === "text/xml" ? "xml" : "multipart";

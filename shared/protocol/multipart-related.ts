@@ -39,18 +39,40 @@ export interface MultipartRelated {
   attachments: MimePart[];
 }
 
-/** Media type (lower-case, no parameters) and parameters (names lower-cased, quotes removed). */
-export function parseContentType(value: string): { type: string; params: Record<string, string> } {
+/**
+ * Media type (lower-case, no parameters) and parameters (names lower-cased, quotes removed; the
+ * last of a name given twice), with `repeated`: the first parameter name given more than once
+ * (RFC 6838 §4.3 calls that an error), else undefined.
+ */
+export function parseContentType(value: string): {
+  type: string;
+  params: Record<string, string>;
+  repeated?: string;
+} {
   const semicolon = value.indexOf(";");
   const type = (semicolon === -1 ? value : value.slice(0, semicolon)).trim().toLowerCase();
   const params: Record<string, string> = {};
+  let repeated: string | undefined;
   const rest = semicolon === -1 ? "" : value.slice(semicolon);
   const pattern = /;\s*([^=;\s]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;]*))/g;
   for (let match = pattern.exec(rest); match !== null; match = pattern.exec(rest)) {
     const raw = match[2] !== undefined ? match[2].replace(/\\(.)/g, "$1") : match[3].trim();
-    params[match[1].toLowerCase()] = raw;
+    const name = match[1].toLowerCase();
+    if (repeated === undefined && Object.hasOwn(params, name)) repeated = name;
+    params[name] = raw;
   }
-  return { type, params };
+  return repeated === undefined ? { type, params } : { type, params, repeated };
+}
+
+/**
+ * Refuses a request's Content-Type that names a parameter twice: which of the two a reader
+ * takes is its own choice (the last, here), so the refusal says why, where the body read by the
+ * other boundary or charset would fail with words that do not.
+ */
+export function refuseRepeatedParameter(repeated: string | undefined): void {
+  if (repeated !== undefined) {
+    throw invalid(`the Content-Type names its ${repeated} parameter more than once`);
+  }
 }
 
 function invalid(message: string): SluiceError {
@@ -114,8 +136,9 @@ export function parseMultipartRelated(
   contentType: string,
   limits: MultipartLimits = DEFAULT_MULTIPART_LIMITS,
 ): MultipartRelated {
-  const { type, params } = parseContentType(contentType);
+  const { type, params, repeated } = parseContentType(contentType);
   if (type !== "multipart/related") throw invalid(`expected multipart/related, got "${type}"`);
+  refuseRepeatedParameter(repeated);
   const boundary = params.boundary;
   if (!boundary) throw invalid("multipart/related needs a boundary parameter");
   // RFC 2046 §5.1.1 allows 70; 200 leaves room for senders that overstep it a little.

@@ -133,6 +133,27 @@ describe("SOAP request: multipart/related (SwA and MTOM)", () => {
     );
   });
 
+  it("names a parameter given twice (two boundaries, two charsets) as the reason it refuses", () => {
+    for (const type of [
+      `${MULTIPART}; boundary=other`,
+      'text/xml; charset=utf-8; Charset="iso-8859-1"',
+    ]) {
+      let message = "";
+      try {
+        readSoapRequest(bytes("attachm.query"), type);
+      } catch (error) {
+        message = (error as SluiceError).message;
+      }
+      expect(message, type).to.match(
+        /^the Content-Type names its (boundary|charset) parameter more than once$/,
+      );
+    }
+    // A quoted value holding the name is no second parameter.
+    expect(parseContentType('text/xml; action="a;charset=x"; charset=utf-8').repeated).to.equal(
+      undefined,
+    );
+  });
+
   it("names an overlong boundary as such, not as a missing one", () => {
     const long = "b".repeat(201);
     let message = "";
