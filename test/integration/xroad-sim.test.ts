@@ -411,29 +411,7 @@ describe("xroad-sim", function () {
 
     it("answers dot segments as X-Road 7.4's Jetty and RestRequest do", async () => {
       // node:http sends the path as written; undici's URL parsing would resolve it first.
-      const rawGet = (path: string) =>
-        new Promise<{ status: number; error: unknown; type: unknown; body: string }>(
-          (resolve, reject) => {
-            const req = http.request(
-              `${sim.url}/`,
-              { path, headers: { "x-road-client": CLIENT } },
-              (res) => {
-                let body = "";
-                res.on("data", (c: Buffer) => (body += c.toString("latin1")));
-                res.on("end", () =>
-                  resolve({
-                    status: res.statusCode ?? 0,
-                    error: res.headers["x-road-error"],
-                    type: res.headers["content-type"],
-                    body,
-                  }),
-                );
-              },
-            );
-            req.on("error", reject);
-            req.end();
-          },
-        );
+      const rawGet = (path: string) => rawRequest(sim.url, path);
       // Jetty 11.0.17 with UriCompliance.DEFAULT refuses these before X-Road reads the path
       // (HttpURI.checkSegment, Request.setMetaData; HttpURI.parse's "Bad URI" above the root).
       for (const [path, reason] of [
@@ -485,30 +463,7 @@ describe("xroad-sim", function () {
     });
 
     it("takes an absolute-form target as X-Road 7.4's Jetty does: the same URI checks, its path read by RestRequest", async () => {
-      // node:http sends the target as written, absolute form included.
-      const rawGet = (target: string) =>
-        new Promise<{ status: number; error: unknown; type: unknown; body: string }>(
-          (resolve, reject) => {
-            const req = http.request(
-              `${sim.url}/`,
-              { path: target, headers: { "x-road-client": CLIENT } },
-              (res) => {
-                let body = "";
-                res.on("data", (c: Buffer) => (body += c.toString("latin1")));
-                res.on("end", () =>
-                  resolve({
-                    status: res.statusCode ?? 0,
-                    error: res.headers["x-road-error"],
-                    type: res.headers["content-type"],
-                    body,
-                  }),
-                );
-              },
-            );
-            req.on("error", reject);
-            req.end();
-          },
-        );
+      const rawGet = (target: string) => rawRequest(sim.url, target);
       // HttpURI.parse reads the path after the authority as it reads an origin-form one.
       for (const [target, reason] of [
         [`http://example.org/r1/${SERVICE}/%2e%2e/x`, "Ambiguous URI path segment"],
@@ -2207,6 +2162,36 @@ async function waitFor<T>(check: () => T | undefined): Promise<T> {
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error("timed out");
+}
+
+/**
+ * A GET of `target` (a path or an absolute-form target) as written, with the test client's id:
+ * node:http sends it unchanged, where undici's URL parsing would resolve dot segments first.
+ */
+function rawRequest(
+  base: string,
+  target: string,
+): Promise<{ status: number; error: unknown; type: unknown; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      `${base}/`,
+      { path: target, headers: { "x-road-client": CLIENT } },
+      (res) => {
+        let body = "";
+        res.on("data", (c: Buffer) => (body += c.toString("latin1")));
+        res.on("end", () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            error: res.headers["x-road-error"],
+            type: res.headers["content-type"],
+            body,
+          }),
+        );
+      },
+    );
+    req.on("error", reject);
+    req.end();
+  });
 }
 
 function fingerprint(url: string): Promise<string> {
