@@ -171,12 +171,16 @@ export class SafeHttp {
  * names, and without one Node checks the certificate against the address connected to (an IP
  * SAN). undici strips an IPv6 literal's brackets before calling the connector today; a
  * bracketed one reaching it must not become the name `[::1]`, which no certificate holds.
+ * A name written fully qualified (`receiver.example.`) goes without its trailing dot: RFC 6066
+ * §3 forbids one there, Go's TLS servers refuse such a ClientHello outright, and the
+ * certificate is checked against the name without it all the same.
  */
 export function tlsServerName(hostname: string, requested?: string | null): string | undefined {
   const bare =
     hostname.startsWith("[") && hostname.endsWith("]") ? hostname.slice(1, -1) : hostname;
   if (isIP(bare) !== 0) return undefined;
-  return requested || hostname;
+  const name = requested || hostname;
+  return name.endsWith(".") ? name.slice(0, -1) : name;
 }
 
 function pathOf(url: string): string {

@@ -58,6 +58,15 @@ describe("safe outbound HTTP (real HTTPS receiver)", () => {
     expect(asked.every((name) => name === "receiver.test")).to.equal(true);
   });
 
+  // RFC 6066 §3: a server name has no trailing dot, and Go's TLS servers refuse a ClientHello
+  // whose name has one; the certificate is checked against the name without it.
+  it("sends a name written with a trailing dot as the TLS server name without it", async () => {
+    const http = client({ lookup: async () => ["127.0.0.1"] });
+    const result = await http.post(`https://receiver.test.:${receiver.port}/fqdn`, {}, "{}");
+    expect(result).to.deep.equal({ outcome: "delivered", status: 204 });
+    expect(receiver.calls[0].servername).to.equal("receiver.test");
+  });
+
   it("sends no server name to an IPv4 literal and verifies the certificate against the address", async () => {
     expect((await client().post(receiver.url("/v4"), {}, "{}")).outcome).to.equal("delivered");
     expect(receiver.calls[0].servername).to.equal(null);

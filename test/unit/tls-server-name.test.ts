@@ -13,4 +13,9 @@ describe("TLS server name of an outbound connection", () => {
     expect(tlsServerName("receiver.test", null)).to.equal("receiver.test");
     expect(tlsServerName("receiver.test", "other.test")).to.equal("other.test");
   });
+
+  it("has no trailing dot, which RFC 6066 forbids in a server name", () => {
+    expect(tlsServerName("receiver.test.")).to.equal("receiver.test");
+    expect(tlsServerName("receiver.test.", "receiver.test.")).to.equal("receiver.test");
+  });
 });
