@@ -90,6 +90,9 @@ const PARAMETER = /;\s*([!#$%&'*+.^_`|~\w-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)/g;
  * lines, or a JSON name twice).
  */
 function checkOneCharset(contentType: string | null): void {
+  // Two parameters need two ";": most requests have one at most, and skip the scan.
+  const first = contentType?.indexOf(";") ?? -1;
+  if (first < 0 || contentType!.indexOf(";", first + 1) < 0) return;
   let count = 0;
   for (const [, name] of (contentType ?? "").matchAll(PARAMETER)) {
     if (name.toLowerCase() === "charset") count += 1;
