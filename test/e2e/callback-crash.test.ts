@@ -4,13 +4,14 @@
 
 import { expect } from "chai";
 import { randomBytes } from "node:crypto";
-import { call, eventually, Harness } from "../support/harness";
+import { call, eventually, Harness, START_TIMEOUT_MS } from "../support/harness";
 
 const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
 const CLIENT = "EE/GOV/70000001/case-app";
 
 describe("a callback under way when its response worker is killed", function () {
-  this.timeout(60_000);
+  // Up to 50 s of waits and a response worker's start in the test.
+  this.timeout(START_TIMEOUT_MS + 90_000);
   const harness = Harness.suite({
     receiver: { secret: SECRET },
     config: {
@@ -61,7 +62,8 @@ describe("a callback under way when its response worker is killed", function () 
 });
 
 describe("a callback attempt set apart when its response worker is killed", function () {
-  this.timeout(90_000);
+  // Up to 100 s of waits and a response worker's start in the test.
+  this.timeout(START_TIMEOUT_MS + 120_000);
   const harness = Harness.suite({
     receiver: { secret: SECRET },
     config: (h) => ({

@@ -6,12 +6,20 @@
 
 import { expect } from "chai";
 import { randomUUID } from "node:crypto";
-import { call, eventually, Harness, type HttpAnswer, type SluiceProcess } from "../support/harness";
+import {
+  call,
+  eventually,
+  Harness,
+  type HttpAnswer,
+  type SluiceProcess,
+  START_TIMEOUT_MS,
+} from "../support/harness";
 
 const ALICE = "EE/GOV/70000001/alice";
 
 describe("cancel while a sync caller waits on the message", function () {
-  this.timeout(60_000);
+  // A test starts a worker after a 10 s wait: a start takes up to START_TIMEOUT_MS under load.
+  this.timeout(START_TIMEOUT_MS + 60_000);
   const harness = new Harness();
   let adapter: SluiceProcess;
 

@@ -7,14 +7,15 @@ import { expect } from "chai";
 import { randomBytes } from "node:crypto";
 import { verifyWebhook } from "../../response-worker/webhook-signature";
 import type { ReceivedCall } from "../integration/callback-receiver";
-import { call, eventually, Harness } from "../support/harness";
+import { call, eventually, Harness, START_TIMEOUT_MS } from "../support/harness";
 
 const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
 const ALICE = "EE/GOV/70000001/alice";
 const BOB = "EE/COM/70000002/bob";
 
 describe("cancel end to end (adapter, response worker, then a worker)", function () {
-  this.timeout(40_000);
+  // A test starts a worker and then waits for its outcomes: room for a start under load.
+  this.timeout(START_TIMEOUT_MS + 40_000);
   const harness = Harness.suite({
     sim: { latencyMs: 20 },
     receiver: {

@@ -9,7 +9,13 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { maxInWindow } from "../../legacy-sim/arrival-windows";
 import { startXroadSim, type XroadSim } from "../../xroad-sim/xroad-sim";
-import { call, eventually, Harness, type SluiceProcess } from "../support/harness";
+import {
+  call,
+  eventually,
+  Harness,
+  type SluiceProcess,
+  START_TIMEOUT_MS,
+} from "../support/harness";
 import { CallbackReceiver } from "../integration/callback-receiver";
 import { childElements, parseXml } from "../../adapter/soap/safe-xml";
 import {
@@ -41,7 +47,8 @@ interface StatusDocument {
 const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
 
 describe("consumer direction end to end (local caller → Sluice → xroad-sim → Sluice → legacy-sim)", function () {
-  this.timeout(90_000);
+  // "holds the remote service's rate limit" starts a worker and waits up to 42 s besides.
+  this.timeout(START_TIMEOUT_MS + 90_000);
   const provider = new Harness();
   const consumer = new Harness();
   let providerSluice: SluiceProcess;

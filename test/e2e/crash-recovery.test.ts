@@ -2,10 +2,11 @@
 // flight is replaced, and every accepted message still reaches exactly one outcome.
 
 import { expect } from "chai";
-import { call, eventually, Harness } from "../support/harness";
+import { call, eventually, Harness, START_TIMEOUT_MS } from "../support/harness";
 
 describe("worker crash with messages queued", function () {
-  this.timeout(60_000);
+  // Two worker starts (each up to START_TIMEOUT_MS on a loaded machine) and 55 s of waits.
+  this.timeout(2 * START_TIMEOUT_MS + 90_000);
   const harness = Harness.suite({
     sim: { latencyMs: 150 },
     config: {

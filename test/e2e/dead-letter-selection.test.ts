@@ -20,6 +20,7 @@ import {
   REDIS_URL,
   type SluiceProcess,
   type CallOptions,
+  START_TIMEOUT_MS,
 } from "../support/harness";
 import { takeQueued } from "../support/broker-scope";
 import { FULL_DISK_LINE, sluiceToFullDisk } from "../support/full-output";
@@ -30,7 +31,8 @@ const BIN = path.resolve(__dirname, "..", "..", "..", "bin", "sluice.js");
 const HOUR_MS = 3_600_000;
 
 describe("dead letters the operator selects (lists, bulk replay, CLI)", function () {
-  this.timeout(60_000);
+  // A test starts a response worker of its own: a start takes up to START_TIMEOUT_MS under load.
+  this.timeout(START_TIMEOUT_MS + 60_000);
   const harness = new Harness();
   const redis = new Redis(REDIS_URL);
   const deadLetters = new DeadLetters(redis, harness.prefix, 24 * HOUR_MS);

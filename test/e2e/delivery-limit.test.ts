@@ -15,6 +15,7 @@ import {
   Harness,
   type SluiceProcess,
   untilState,
+  START_TIMEOUT_MS,
 } from "../support/harness";
 import { responseMessage } from "../support/messages";
 
@@ -46,7 +47,8 @@ async function handingBack(
 }
 
 describe("a request dead-lettered by the broker", function () {
-  this.timeout(40_000);
+  // "is answered by the worker" alone waits up to 51 s (two 10 s waits, 1 s, 30 s).
+  this.timeout(90_000);
   const harness = Harness.suite({ config: CONFIG, roles: ["response-worker", "adapter"] });
   const { roles } = harness;
 
@@ -164,7 +166,8 @@ describe("a request dead-lettered by the broker", function () {
 });
 
 describe("a response dead-lettered by the broker", function () {
-  this.timeout(60_000);
+  // Two waits of up to 30 s and a response worker's start in the test.
+  this.timeout(START_TIMEOUT_MS + 90_000);
   const harness = Harness.suite({ config: CONFIG, roles: ["adapter", "worker"] });
   const { roles } = harness;
 

@@ -4,7 +4,14 @@
 // the worker starts only once the "still queued" cases are done.
 
 import { expect } from "chai";
-import { call, eventually, Harness, type HttpAnswer, type SluiceProcess } from "../support/harness";
+import {
+  call,
+  eventually,
+  Harness,
+  type HttpAnswer,
+  type SluiceProcess,
+  START_TIMEOUT_MS,
+} from "../support/harness";
 import { fixture, TEST_QUERY_SCHEMA } from "../fixtures/xroad-soap/outcomes";
 
 let counter = 0;
@@ -33,7 +40,8 @@ function expectFirstAck(answer: HttpAnswer, id: string, xroadId: string): void {
 }
 
 describe("duplicates (two adapter instances, docs/semantics.md)", function () {
-  this.timeout(60_000);
+  // A test starts a worker: a start takes up to START_TIMEOUT_MS on a loaded machine.
+  this.timeout(START_TIMEOUT_MS + 60_000);
   const harness = new Harness();
   let a: SluiceProcess;
   let b: SluiceProcess;

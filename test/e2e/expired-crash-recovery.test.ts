@@ -3,20 +3,21 @@
 // the only one left; it must reach an outcome, and not `expired` (the backend may have it).
 
 import { expect } from "chai";
-import { call, eventually, Harness, untilState } from "../support/harness";
+import { call, eventually, Harness, untilState, START_TIMEOUT_MS } from "../support/harness";
 
 describe("worker killed mid-call after its message expired", function () {
-  this.timeout(90_000);
+  // Two worker starts and up to 71 s of waits in the test.
+  this.timeout(2 * START_TIMEOUT_MS + 90_000);
   const harness = Harness.suite({
     sim: { latencyMs: 0 },
     config: {
       services: {
         brief: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim", expireAfter: "1s" },
       },
-      // The claim lasts timeout + 5 s: 11 s after the dead worker's last renewal. The timeout
-      // is well above the call's 1.8 s, so a machine busy with other work does not time the
+      // The claim lasts timeout + 5 s: 20 s after the dead worker's last renewal. The timeout
+      // is well above the call's 5 s, so a machine busy with other work does not time the
       // second call out (which would end the expired message failed).
-      backends: { sim: { translator: "rest-json", timeout: "6s" } },
+      backends: { sim: { translator: "rest-json", timeout: "15s" } },
     },
     roles: ["response-worker", "adapter"],
   });
@@ -24,10 +25,11 @@ describe("worker killed mid-call after its message expired", function () {
 
   it("the next worker waits for the dead worker's claim to lapse, then calls: completed, never lost", async () => {
     const first = await harness.spawn("worker");
-    // The call takes 1.8 s: the message expires while the first worker waits for the answer.
+    // The call takes 5 s: the message expires while the first worker waits for the answer, and
+    // the test, slowed by a loaded machine, still finds that call open after the expiry.
     const answer = await call(`${roles.adapter.url}/rest/brief`, {
       body: JSON.stringify({ n: 1 }),
-      headers: { "X-Sim-Latency": "1800" },
+      headers: { "X-Sim-Latency": "5000" },
     });
     expect(answer.status).to.equal(202);
     const id: string = answer.json.id;
@@ -39,7 +41,7 @@ describe("worker killed mid-call after its message expired", function () {
     const status = await call(`${roles.adapter.url}/messages/${id}`);
     const expiresAt = Date.parse(status.json.createdAt) + 1_000;
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, expiresAt - Date.now() + 100)));
-    // Still in its call (1.8 s) unless the machine stalled: then the test proves nothing.
+    // Still in its call (5 s) unless the machine stalled: then the test proves nothing.
     expect(harness.sim.calls().filter((c) => c.id === id && c.endedAt === null)).to.have.length(1);
     await first.stop("SIGKILL");
 
@@ -50,7 +52,7 @@ describe("worker killed mid-call after its message expired", function () {
       roles.adapter,
       id,
       ["completed", "failed", "expired", "rejected", "cancelled"],
-      40_000,
+      60_000,
     );
     // The dead worker may have reached the backend: not `expired` ("never sent").
     expect(done.json.state).to.equal("completed");

@@ -2,7 +2,7 @@
 // role comes up without a warning, since nothing is wrong yet.
 
 import { expect } from "chai";
-import { Harness } from "../support/harness";
+import { Harness, START_TIMEOUT_MS } from "../support/harness";
 
 const config = {
   services: { report: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" } },
@@ -14,7 +14,8 @@ const complaints = (lines: Array<Record<string, unknown>>) =>
   lines.filter((line) => !["trace", "debug", "info"].includes(String(line.level)));
 
 describe("first start on an empty broker", function () {
-  this.timeout(60_000);
+  // Each test starts a role: a start takes up to START_TIMEOUT_MS on a loaded machine.
+  this.timeout(START_TIMEOUT_MS + 30_000);
 
   for (const role of ["adapter", "worker", "response-worker", "all"]) {
     it(`${role}: logs no warning`, async () => {

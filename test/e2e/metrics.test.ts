@@ -3,14 +3,21 @@
 // high-water mark, request outcomes, liveness and readiness.
 
 import { expect } from "chai";
-import { call, eventually, Harness, type SluiceProcess } from "../support/harness";
+import {
+  call,
+  eventually,
+  Harness,
+  type SluiceProcess,
+  START_TIMEOUT_MS,
+} from "../support/harness";
 import { metricValue, untilDepth, untilReadiness } from "./ops-support";
 
 const BATCHES = 4;
 const PER_BATCH = 5;
 
 describe("metrics for ops dashboards (queue depth up and down)", function () {
-  this.timeout(60_000);
+  // A test starts a worker and waits up to 25 s: room for a start under load.
+  this.timeout(START_TIMEOUT_MS + 60_000);
   const harness = Harness.suite({
     // One call at a time, 150 ms each: the drain takes a few seconds and can be watched.
     sim: { latencyMs: 150 },
@@ -135,7 +142,8 @@ describe("status reads and cancels on the metrics", function () {
 });
 
 describe("the callbacks queue's gauges without a response worker", function () {
-  this.timeout(60_000);
+  // The test starts three roles one after another and waits up to 40 s for consumer counts.
+  this.timeout(3 * START_TIMEOUT_MS + 60_000);
   const harness = new Harness();
   after(() => harness.cleanup());
 

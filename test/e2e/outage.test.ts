@@ -17,6 +17,7 @@ import {
   Harness,
   type HttpAnswer,
   type SluiceProcess,
+  START_TIMEOUT_MS,
 } from "../support/harness";
 import {
   PrivateRabbit,
@@ -70,7 +71,8 @@ const services = {
 };
 
 describe("Redis outage (private redis-server stopped and restarted)", function () {
-  this.timeout(60_000);
+  // Up to 80 s of waits, a private redis-server's restart among them: room for a loaded machine.
+  this.timeout(180_000);
   const harness = new Harness();
   let redis: PrivateRedis;
   let sluice: SluiceProcess;
@@ -140,7 +142,9 @@ describe("Redis outage (private redis-server stopped and restarted)", function (
 });
 
 describe("a long Redis outage with messages queued (private redis-server)", function () {
-  this.timeout(120_000);
+  // Its waits (the gate's shut after STORE_OUTAGE_SHUT_MS, hand-backs, a private redis-server's
+  // restart, every message completed) add up to over 4 minutes on a loaded machine.
+  this.timeout(STORE_OUTAGE_SHUT_MS + 300_000);
   const harness = new Harness();
   let redis: PrivateRedis;
   let sluice: SluiceProcess;
@@ -279,7 +283,9 @@ describe("Redis refusing writes while it answers (private redis-server)", functi
 });
 
 describe("RabbitMQ outage and alarm (private RabbitMQ node stopped and restarted)", function () {
-  this.timeout(90_000);
+  // A private RabbitMQ node's restart alone may take up to 210 s on a loaded machine (its port,
+  // then its readiness), and the test then starts a worker and waits for every message.
+  this.timeout(START_TIMEOUT_MS + 300_000);
   const harness = new Harness();
   let rabbit: PrivateRabbit;
   let adapter: SluiceProcess;

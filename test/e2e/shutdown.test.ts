@@ -4,14 +4,22 @@
 // a restart.
 
 import { expect } from "chai";
-import { call, eventually, Harness, type HttpAnswer, type SluiceProcess } from "../support/harness";
+import {
+  call,
+  eventually,
+  Harness,
+  type HttpAnswer,
+  type SluiceProcess,
+  START_TIMEOUT_MS,
+} from "../support/harness";
 import { metricValue, simSettings, untilReadiness } from "./ops-support";
 
 const CALLERS = 12;
 const GRACE_MS = 4_000;
 
 describe("graceful shutdown under load (SIGTERM with sync callers waiting)", function () {
-  this.timeout(60_000);
+  // Up to 37 s of waits and the grace time, and a restart of `all` in the test.
+  this.timeout(START_TIMEOUT_MS + 60_000);
   const harness = new Harness();
   let sluice: SluiceProcess;
 

@@ -56,7 +56,8 @@ async function removePartitionQueues(prefix: string): Promise<void> {
 }
 
 describe("worker limits end to end (several worker processes)", function () {
-  this.timeout(60_000);
+  // Tests start further workers (each up to START_TIMEOUT_MS under load) and wait up to 30 s.
+  this.timeout(START_TIMEOUT_MS + 60_000);
   const harness = new Harness();
   let adapter: SluiceProcess;
   const workers: SluiceProcess[] = [];

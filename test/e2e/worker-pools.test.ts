@@ -3,7 +3,7 @@
 // pool (on Kubernetes, a Deployment and a KEDA ScaledObject per backend queue).
 
 import { expect } from "chai";
-import { call, eventually, Harness } from "../support/harness";
+import { call, eventually, Harness, START_TIMEOUT_MS } from "../support/harness";
 import { RecordingBackend } from "./recording-backend";
 
 const CLIENT = "EE/GOV/70000001/case-app";
@@ -15,7 +15,8 @@ function sample(text: string, series: string): number | undefined {
 }
 
 describe("worker pools per backend (--backends)", function () {
-  this.timeout(60_000);
+  // Two worker starts in the test and three waits of up to 20 s each.
+  this.timeout(2 * START_TIMEOUT_MS + 90_000);
   let alpha: RecordingBackend;
   let beta: RecordingBackend;
   const harness = Harness.suite({

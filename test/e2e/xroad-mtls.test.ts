@@ -15,7 +15,13 @@ import tls from "node:tls";
 import * as soap from "soap";
 import { Agent, request } from "undici";
 import { CallbackReceiver } from "../integration/callback-receiver";
-import { AMQP_URL, eventually, Harness, type SluiceProcess } from "../support/harness";
+import {
+  AMQP_URL,
+  eventually,
+  Harness,
+  type SluiceProcess,
+  START_TIMEOUT_MS,
+} from "../support/harness";
 import { metricValue } from "./ops-support";
 import { createTestPki, type KeyPair, type TestPki } from "../support/test-pki";
 import {
@@ -44,7 +50,8 @@ interface Answer {
 }
 
 describe("behind a security server over mTLS (xroad-sim in front of Sluice)", function () {
-  this.timeout(60_000);
+  // "REST ack" starts a worker: a start takes up to START_TIMEOUT_MS on a loaded machine.
+  this.timeout(START_TIMEOUT_MS + 60_000);
   const harness = new Harness();
   let pki: TestPki; // Sluice's server certificates, the information systems, an attacker
   let ssPki: TestPki; // the security server's internal TLS CA
