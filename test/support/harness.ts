@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import * as amqplib from "amqplib";
 import Redis from "ioredis";
+import { Agent, fetch } from "undici";
 import { startLegacySim, type LegacySim, type LegacySimOptions } from "../../legacy-sim/legacy-sim";
 import { callbackQueues, callbackTopology } from "../../response-worker/callback-schedule";
 import { compileConfig, type SluiceConfig } from "../../shared/config/config";
@@ -437,6 +438,16 @@ export interface CallOptions {
   client?: string | null;
 }
 
+/**
+ * The connections `call` sends on: one per request, closed after its answer (pipelining 0). A
+ * kept-alive connection is reused whenever the client believes it idle for less than the
+ * server's keep-alive timeout (5 s on Sluice's ports); a test that blocked its event loop
+ * meanwhile (a command run with spawnSync, a key generated, a document validated) or whose idle
+ * timer ran late on a loaded machine sends on a connection the server has just closed, and the
+ * call fails with "other side closed" or ECONNRESET, whatever the test was about.
+ */
+const freshConnections = new Agent({ pipelining: 0 });
+
 /** A plain HTTP call with the X-Road client header most tests need. */
 export async function call(url: string, options: CallOptions = {}): Promise<HttpAnswer> {
   const headers: Record<string, string> = { ...(options.headers ?? {}) };
@@ -452,6 +463,7 @@ export async function call(url: string, options: CallOptions = {}): Promise<Http
     method: options.method ?? (options.body ? "POST" : "GET"),
     headers,
     body: options.body,
+    dispatcher: freshConnections,
   });
   const text = await response.text();
   let json: unknown = null;
