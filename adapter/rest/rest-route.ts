@@ -19,6 +19,7 @@ import { observeRequest } from "../request-metrics";
 import { isJsonType, mediaType, readBody } from "../body-reader";
 import { answerError } from "../error-answer";
 import { setAnswerHeader } from "../answer-header";
+import { sandboxRemoteContent } from "../remote-content";
 import type { Intake, IntakeResult } from "../intake";
 import { decodeBody, isUtf8Charset, parseJsonBody, type SchemaValidators } from "../json-body";
 import { parsePrefer } from "../prefer";
@@ -369,14 +370,8 @@ function answer(
       if (redirect && name.toLowerCase() === "location") ctx.set(PROVIDER_LOCATION, value);
       else ctx.set(name, value);
     }
-    // Another organisation's body, served from Sluice's origin: a page or SVG of its making,
-    // opened in a browser, would run its scripts as Sluice's and call Sluice's services as the
-    // local system. Sandboxed it is an opaque origin's; unsniffed, its type is the one it named.
-    // Set after the provider's headers, so its own policy cannot loosen them.
-    if (remoteXroad) {
-      ctx.set("Content-Security-Policy", "sandbox");
-      ctx.set("X-Content-Type-Options", "nosniff");
-    }
+    // Another organisation's body, served from Sluice's origin (adapter/remote-content.ts).
+    if (remoteXroad) sandboxRemoteContent(ctx);
     // The consumer direction: PR-REST §4.6 has a caller tell the security server's errors from
     // the provider's by X-Road-Error alone; it is not among the backend's own headers above.
     const xroadError = response.headers?.[XROAD_ERROR_HEADER];

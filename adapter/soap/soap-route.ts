@@ -8,6 +8,7 @@ import type { Logger } from "pino";
 import type { AttachmentRef } from "../../shared/protocol/envelope";
 import type { CallbackPolicy } from "../../shared/delivery/callback-target";
 import {
+  callsRemoteService,
   providedServices,
   SOAP_BODY_TRANSLATORS,
   type ServiceConfig,
@@ -15,6 +16,7 @@ import {
 } from "../../shared/config/config";
 import { asSluiceError, SluiceError } from "../../shared/protocol/errors";
 import { setAnswerHeader } from "../answer-header";
+import { sandboxRemoteContent } from "../remote-content";
 import { noteAccess } from "../access-log";
 import {
   acceptedOutcome,
@@ -120,6 +122,9 @@ function soapPost(
       const result = await received.submitted;
       const service = seen.service as ServiceConfig;
       const answerCode = remoteServiceCode(deps.config, service);
+      // The envelope Sluice builds holds the remote provider's content (or its fault's) as it
+      // came: XHTML elements in it would run as Sluice's in a browser that opens the XML.
+      if (callsRemoteService(deps.config, service)) sandboxRemoteContent(ctx);
       outcome = answer(ctx, seen.echo as AnswerEcho, result, answerCode, limits.xml);
     } catch (error) {
       outcome = answerFault(ctx, deps, error, seen.echo);

@@ -710,6 +710,21 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
     expect(answer.headers.get("x-content-type-options")).to.equal("nosniff");
   });
 
+  it("serves a SOAP sync answer sandboxed and unsniffed: the remote content inside Sluice's envelope runs no script in Sluice's origin", async () => {
+    const answer = await fetch(`${local.url}/soap`, {
+      method: "POST",
+      headers: { "content-type": "text/xml; charset=utf-8" },
+      body: localSoapCall("getState", "local-soap-sandboxed"),
+    });
+    const text = await answer.text();
+    expect(answer.status, text).to.equal(200);
+    expect(text).to.match(/getStateResponse/);
+    // XML a browser opens runs the scripts of XHTML elements in it: the provider's content is
+    // another organisation's, as a REST answer's is.
+    expect(answer.headers.get("content-security-policy")).to.equal("sandbox");
+    expect(answer.headers.get("x-content-type-options")).to.equal("nosniff");
+  });
+
   it("passes a remote provider's redirect where no client follows it, and marks its 202 completed, not Sluice's accepted", async () => {
     // `call` is fetch, which follows a Location: a relative one would have been Sluice's own
     // /rest/lookup, called as the organisation with this caller's body.
