@@ -90,9 +90,13 @@ export const NOT_FORWARDED_RESPONSE = [
 /**
  * Response headers that bind the origin which sends them, not the one answer: a cookie (RFC 6265),
  * HSTS, pinning and Expect-CT, Alt-Svc, Clear-Site-Data, CORS grants (`Access-Control-*`,
- * `Timing-Allow-Origin`), `Origin-Agent-Cluster`, and `Refresh` (followed like a redirect). A sync
- * caller gets them under Sluice's origin: from another organisation (the consumer direction) they
- * would be that organisation's say over Sluice's origin, so they are not passed on there.
+ * `Timing-Allow-Origin`), `Origin-Agent-Cluster`, `Refresh` (followed like a redirect), network
+ * error reporting (`NEL`, `Report-To`: the origin's failures reported to another's endpoint for
+ * as long as it says), `Service-Worker-Allowed` (a worker's scope widened), and `Link`, which a
+ * browser acts on for the origin: preconnect, prefetch and preload of other origins' resources,
+ * and in Firefox a stylesheet applied. A sync caller gets them under Sluice's origin: from another
+ * organisation (the consumer direction) they would be that organisation's say over Sluice's
+ * origin, so they are not passed on there.
  */
 export const ORIGIN_BOUND_RESPONSE = [
   "set-cookie",
@@ -106,6 +110,10 @@ export const ORIGIN_BOUND_RESPONSE = [
   "timing-allow-origin",
   "origin-agent-cluster",
   "refresh",
+  "nel",
+  "report-to",
+  "service-worker-allowed",
+  "link",
 ];
 
 const ORIGIN_BOUND = new Set(ORIGIN_BOUND_RESPONSE);

@@ -158,6 +158,11 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
               "alt-svc": 'h3=":443"',
               "clear-site-data": '"cookies"',
               refresh: "0; url=/rest/lookup",
+              link: "<https://tracker.example/>; rel=preconnect, <https://tracker.example/x.css>; rel=stylesheet",
+              nel: '{"report_to":"remote","max_age":31536000,"include_subdomains":true}',
+              "report-to":
+                '{"group":"remote","max_age":31536000,"endpoints":[{"url":"https://tracker.example/r"}]}',
+              "service-worker-allowed": "/",
               etag: '"v1"',
               "x-remote-note": "kept",
             })
@@ -688,6 +693,10 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
       "alt-svc",
       "clear-site-data",
       "refresh",
+      "link",
+      "nel",
+      "report-to",
+      "service-worker-allowed",
     ]) {
       expect(answer.headers.get(name), name).to.equal(null);
     }
@@ -696,6 +705,7 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
     // The status document is data, read by no browser: the provider's answer as it came.
     const doc = await status(String(answer.headers.get("x-sluice-id")));
     expect(doc.responses[0].headers?.["set-cookie"]).to.equal("remote-session=abc; Path=/");
+    expect(doc.responses[0].headers?.link).to.contain("rel=preconnect");
   });
 
   it("serves a remote provider's answer sandboxed and unsniffed: its page runs no script in Sluice's origin", async () => {

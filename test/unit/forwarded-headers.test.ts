@@ -116,10 +116,14 @@ describe("forwarded headers", () => {
       "alt-svc",
       "clear-site-data",
       "refresh",
+      "nel",
+      "report-to",
+      "service-worker-allowed",
+      "link",
     ]) {
       expect(isOriginBound(name), name).to.equal(true);
     }
-    for (const name of ["etag", "cache-control", "content-language", "www-authenticate", "link"]) {
+    for (const name of ["etag", "cache-control", "content-language", "www-authenticate"]) {
       expect(isOriginBound(name), name).to.equal(false);
     }
   });
