@@ -10,9 +10,6 @@ import { readJettyTarget } from "./jetty-uri";
 import { IDENTIFIER_PART, type CompiledService } from "./sim-options";
 import { XroadError } from "./xroad-errors";
 
-/** PR-REST §4.2: the security server MAY limit the request URI; most clients stop at 2000. */
-export const MAX_URI_LENGTH = 2000;
-
 export interface RestTarget {
   service: CompiledService;
   /** The rest of the path after the service id, still percent-encoded, "" or starting with "/". */
@@ -48,13 +45,8 @@ export interface RestPath {
  * form is checked here; the service is looked up after the client (findRestTarget).
  */
 export function parseRestPath({ path, query }: { path: string; query: string | null }): RestPath {
-  const length = path.length + (query === null ? 0 : query.length + 1);
-  if (length > MAX_URI_LENGTH) {
-    throw new XroadError(
-      "Client.BadRequest",
-      `Request URI longer than ${MAX_URI_LENGTH} characters`,
-    );
-  }
+  // No length of its own: X-Road 7.4 has none (PR-REST §4.2 only allows one), so only Jetty's
+  // 8 KiB request head limit applies (request-head-limit.ts).
   const search = query ?? "";
   const pieces = path.split("/");
   if (pieces.length < 7) {
