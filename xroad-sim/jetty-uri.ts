@@ -81,28 +81,39 @@ export interface JettyTarget {
    * Jetty gives X-Road's handlers, which ClientRestMessageHandler tests for `/r1/`.
    */
   pathInContext: string;
+  /**
+   * The authority of an absolute-form target with a path (HttpURI.getAuthority), which Jetty
+   * compares with the `Host` header (mismatchedAuthority); null for any other target.
+   */
+  authority: string | null;
 }
 
-// An absolute-form target's scheme and authority (RFC 9112 §3.2.2): HttpURI.parse reads them
-// (its SCHEME_OR_PATH, HOST states) and the path from the first `/` after them on.
-const SCHEME_AND_AUTHORITY = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/;
+// An absolute-form target's scheme and authority (RFC 9112 §3.2.2): Jetty 11.0.17's
+// HttpURI.Mutable.parse reads them (its SCHEME_OR_PATH, HOST_OR_PATH, HOST and PORT states)
+// up to the first `/`, and the path from there on. Its HOST state has no case for `?` or `#`:
+// they are read as part of the host (`http://h?x` is host `h?x`, no path, no query).
+const SCHEME_AND_AUTHORITY = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/]*)/;
 
 /**
  * How Jetty 11.0.17 with UriCompliance.DEFAULT reads a request target: an origin-form one
  * (`/r1/…`) or an absolute-form one (`http://host/r1/…`), whose path gets the same checks
  * (HttpURI.parse goes on from its authority into the same PATH state) and which X-Road sees
- * only as that path and query; an absolute target without a path has the path `/`
- * (Request.setMetaData). Another form (`*`) is passed as it is.
+ * only as that path and query. An absolute target without a path (nothing after the
+ * authority, or a `?` or `#` read into it) has the path `/` and no query
+ * (Request.setMetaData: `builder.path("/")`). Another form (`*`) is passed as it is.
  */
 export function readJettyTarget(target: string): JettyTarget {
-  const authority = SCHEME_AND_AUTHORITY.exec(target);
+  const absolute = SCHEME_AND_AUTHORITY.exec(target);
   let origin = target;
-  if (authority) {
-    origin = target.slice(authority[0].length);
-    if (!origin.startsWith("/")) origin = `/${origin}`;
+  let authority: string | null = null;
+  if (absolute) {
+    origin = target.slice(absolute[0].length);
+    if (origin === "")
+      return { refusal: null, path: "/", query: null, pathInContext: "/", authority };
+    authority = uriAuthority(absolute[1]);
   }
   if (!origin.startsWith("/")) {
-    return { refusal: null, path: target, query: null, pathInContext: target };
+    return { refusal: null, path: target, query: null, pathInContext: target, authority };
   }
   // The path ends where Jetty's parse ends it, so the query split agrees with its checks.
   const { refusal, pathEnd } = parseOriginForm(origin);
@@ -113,7 +124,30 @@ export function readJettyTarget(target: string): JettyTarget {
     query = origin.slice(pathEnd + 1, fragment < 0 ? undefined : fragment);
   }
   const decoded = refusal === null ? decodePath(path) : null;
-  return { refusal, path, query, pathInContext: decoded === null ? path : canonicalPath(decoded) };
+  const pathInContext = decoded === null ? path : canonicalPath(decoded);
+  return { refusal, path, query, pathInContext, authority };
+}
+
+/**
+ * HttpURI.getAuthority of a parsed authority: the host and, when one is given, the port, the
+ * user information (`user@`) left out.
+ */
+function uriAuthority(raw: string): string {
+  return raw.slice(raw.lastIndexOf("@") + 1);
+}
+
+/**
+ * Jetty 11.0.17's Request.setMetaData, after the URI's compliance check: an absolute-form
+ * target with a path whose authority is not the `Host` header's, as written, is
+ * `BadMessageException(400, "Mismatched Authority")`, since X-Road's connectors keep
+ * HttpConfiguration's HttpCompliance.RFC7230, which allows no MISMATCHED_AUTHORITY.
+ */
+export function mismatchedAuthority(
+  target: JettyTarget,
+  host: string | undefined,
+): JettyUriRefusal | null {
+  if (target.authority === null || host === undefined || host === target.authority) return null;
+  return { early: false, reason: "Mismatched Authority" };
 }
 
 /**

@@ -21,7 +21,7 @@ import {
 import { lastHeader } from "./header-filter";
 import { ProviderClient } from "./provider-client";
 import { mayCall, requireKnownProvider } from "./provider-services";
-import { type JettyTarget, readJettyTarget } from "./jetty-uri";
+import { type JettyTarget, mismatchedAuthority, readJettyTarget } from "./jetty-uri";
 import {
   NODE_MAX_HEADER_SIZE,
   requestHeadOverflow,
@@ -319,10 +319,12 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
   const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     // Jetty's order: a URI past the head limit while the request line is read (414), then the
     // URI's parse (its 400 "Bad Request"), then the headers past the limit (431), then the
-    // URI's ambiguities once the headers are complete (Request.setMetaData).
+    // URI's ambiguities and an absolute target's authority against `Host` once the headers are
+    // complete (Request.setMetaData).
     const target = readJettyTarget(req.url ?? "/");
     const overflow = requestHeadOverflow(req);
-    const refusal = overflow === 414 ? null : target.refusal;
+    const refusal =
+      overflow === 414 ? null : (target.refusal ?? mismatchedAuthority(target, req.headers.host));
     if (overflow !== null || refusal !== null) {
       req.resume();
       if (overflow !== null && !refusal?.early) sendHeadOverflow(res, overflow);

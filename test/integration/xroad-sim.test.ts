@@ -471,7 +471,9 @@ describe("xroad-sim", function () {
     });
 
     it("takes an absolute-form target as X-Road 7.4's Jetty does: the same URI checks, its path read by RestRequest", async () => {
-      const rawGet = (target: string) => rawRequest(sim.url, target);
+      // The authority as Jetty compares it with Host (Request.setMetaData): the target's own.
+      const rawGet = (target: string, host?: string) =>
+        rawRequest(sim.url, target, host ?? /^http:\/\/([^/]*)/i.exec(target)?.[1] ?? "127.0.0.1");
       // HttpURI.parse reads the path after the authority as it reads an origin-form one.
       for (const [target, reason] of [
         [`http://example.org/r1/${SERVICE}/%2e%2e/x`, "Ambiguous URI path segment"],
@@ -486,12 +488,26 @@ describe("xroad-sim", function () {
           body: `<h1>Bad Message 400</h1><pre>reason: ${reason}</pre>`,
         });
       }
+      // Past them, Jetty 11 (HttpCompliance.RFC7230) refuses an authority other than Host's.
+      const elsewhere = await rawGet(`http://example.org/r1/${SERVICE}/x`, "127.0.0.1");
+      expect(elsewhere).to.deep.include({ status: 400, error: undefined });
+      expect(elsewhere.body).to.equal(
+        "<h1>Bad Message 400</h1><pre>reason: Mismatched Authority</pre>",
+      );
       expect(provider.seen).to.have.length(0);
       // Passing them, it is a call like any other: RestRequest gets the path and query only.
       const ok = await rawGet(`http://example.org/r1/${SERVICE}/a/../x?q=1`);
       expect(ok.status, ok.body).to.equal(200);
       expect(provider.seen.map((s) => s.url)).to.deep.equal(["/base/a/../x?q=1"]);
       expect(sim.calls().at(-1)).to.include({ service: SERVICE, status: 200 });
+      // Jetty 11's HttpURI reads a `?` after the host into it: without a `/` after it the path
+      // is `/`, the SOAP handler's, whatever the Host header, and a GET is its
+      // InvalidHttpMethod; with one, the host is `example.org?`, not Host's.
+      const noPath = await rawGet("http://example.org?x=1", "127.0.0.1");
+      expect(noPath.status).to.equal(200);
+      expect(noPath.body).to.contain("<faultcode>Client.InvalidHttpMethod</faultcode>");
+      const intoHost = await rawGet(`http://example.org?/r1/${SERVICE}/x`, "example.org");
+      expect(intoHost.body).to.contain("reason: Mismatched Authority");
 
       // Jetty hands X-Road's handlers the decoded path, its dot segments resolved, to route on;
       // RestRequest then reads the raw path's first part as the protocol version.
@@ -2173,17 +2189,22 @@ async function waitFor<T>(check: () => T | undefined): Promise<T> {
 }
 
 /**
- * A GET of `target` (a path or an absolute-form target) as written, with the test client's id:
+ * A GET of `target` (a path or an absolute-form target) as written, with the test client's id
+ * (and `host` as the Host header when given):
  * node:http sends it unchanged, where undici's URL parsing would resolve dot segments first.
  */
 function rawRequest(
   base: string,
   target: string,
+  host?: string,
 ): Promise<{ status: number; error: unknown; type: unknown; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request(
       `${base}/`,
-      { path: target, headers: { "x-road-client": CLIENT } },
+      {
+        path: target,
+        headers: { "x-road-client": CLIENT, ...(host === undefined ? {} : { host }) },
+      },
       (res) => {
         let body = "";
         res.on("data", (c: Buffer) => (body += c.toString("latin1")));

@@ -2,7 +2,7 @@
 // form alike, the path X-Road's RestRequest reads and the decoded path its handlers route on.
 
 import { expect } from "chai";
-import { readJettyTarget } from "../../xroad-sim/jetty-uri";
+import { mismatchedAuthority, readJettyTarget } from "../../xroad-sim/jetty-uri";
 
 describe("xroad-sim's reading of a request target (Jetty 11's HttpURI)", () => {
   it("gives an absolute-form target's path the checks an origin-form one gets", () => {
@@ -28,8 +28,28 @@ describe("xroad-sim's reading of a request target (Jetty 11's HttpURI)", () => {
       path: "/r1/EE/GOV/1/p/s/a/../b",
       query: "q=1&r",
       pathInContext: "/r1/EE/GOV/1/p/s/b",
+      authority: "example.org:8080",
     });
     expect(readJettyTarget("http://example.org")).to.include({ path: "/", query: null });
+    // Jetty 11.0.17's HttpURI HOST state reads `?` and `#` as part of the host: without a `/`
+    // after the authority there is no path (Request.setMetaData makes it `/`) and no query,
+    // and a `/` after them starts the path.
+    for (const target of ["http://h?x", "http://h#f", "http://h:8080?x=1"]) {
+      expect(readJettyTarget(target), target).to.deep.equal({
+        refusal: null,
+        path: "/",
+        query: null,
+        pathInContext: "/",
+        authority: null,
+      });
+    }
+    expect(readJettyTarget("http://h?x/r1/a?q")).to.deep.include({
+      path: "/r1/a",
+      query: "q",
+      authority: "h?x",
+    });
+    expect(readJettyTarget("http://user@h:1/x").authority).to.equal("h:1");
+    expect(readJettyTarget("/r1/a").authority).to.equal(null);
     expect(readJettyTarget("/r1/a?")).to.include({ path: "/r1/a", query: "" });
   });
 
@@ -59,5 +79,14 @@ describe("xroad-sim's reading of a request target (Jetty 11's HttpURI)", () => {
     });
     // `#` is no hex digit to it: the escape is bad, the whole target refused.
     expect(readJettyTarget("/r1/EE/GOV/1/p/s/a%#f").refusal?.reason).to.equal("Bad Request");
+  });
+
+  it("refuses an absolute-form target whose authority is not the Host header's, as Jetty 11's RFC7230 compliance does", () => {
+    const refusal = { early: false, reason: "Mismatched Authority" };
+    const target = readJettyTarget("http://example.org/r1/a");
+    expect(mismatchedAuthority(target, "127.0.0.1:8080")).to.deep.equal(refusal);
+    expect(mismatchedAuthority(target, "example.org")).to.equal(null);
+    expect(mismatchedAuthority(readJettyTarget("http://h?x"), "other")).to.equal(null);
+    expect(mismatchedAuthority(readJettyTarget("/r1/a"), "other")).to.equal(null);
   });
 });
