@@ -18,6 +18,7 @@ import { soapRequestHash, type SoapRequest } from "./soap-proxy";
 import { readWsdl } from "./wsdl-description";
 import { XroadError } from "./xroad-errors";
 import { IDENTIFIERS_NS as IDS, XROAD_NS as XRD } from "../shared/protocol/xroad-namespaces";
+import { jettyUtf8ContentType } from "./jetty-content-type";
 
 const SOAP_METASERVICES = new Set(["listMethods", "allowedMethods", "getWsdl"]);
 
@@ -145,7 +146,11 @@ export async function answerSoapMetaservice(
     contentType = "text/xml; charset=UTF-8";
     out = Buffer.from(withRequestHash(toResponse(request.xml, list), hash), "utf8");
   }
-  res.writeHead(200, { "content-type": contentType, "content-length": out.length });
+  // As every SOAP answer: Jetty writes the type after setCharacterEncoding(UTF-8).
+  res.writeHead(200, {
+    "content-type": jettyUtf8ContentType(contentType),
+    "content-length": out.length,
+  });
   res.end(out);
   return 200;
 }

@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import { STATUS_CODES } from "node:http";
 import type http from "node:http";
 import { soapRequestHeaders } from "./header-filter";
+import { jettyUtf8ContentType } from "./jetty-content-type";
 import type { ProviderClient } from "./provider-client";
 import type { CompiledService } from "./sim-options";
 import {
@@ -170,20 +171,25 @@ export async function forwardSoap(
   const hash = soapRequestHash(req, body);
   // The provider's security server puts requestHash in every answer's SOAP message (PR-MESS
   // §2.2; X-Road's client side refuses one without it), the first part of a multipart answer
-  // included, in the charset that part came in; the other parts pass unchanged. The answer's
-  // Content-Type passes on unchanged (§2.2).
+  // included, in the charset that part came in; the other parts pass unchanged.
   const hashed = Buffer.from(withRequestHash(xml, hash), charsetEncoding(soap.contentType, FAILED));
   const out = Buffer.concat([
     answer.body.subarray(0, soap.start),
     hashed,
     answer.body.subarray(soap.end),
   ]);
-  res.writeHead(answer.status, {
-    "content-type": contentType,
+  // X-Road's client proxy answers every SOAP answer with 200 OK, whatever status the service
+  // gave (ClientMessageProcessor.sendResponse), and with ProxyMessage.getSoapContentType:
+  // `text/xml; charset=UTF-8` for a plain message, whatever charset it came in (its bytes are
+  // passed as they are), the service's own type for a multipart one; Jetty writes either
+  // after setCharacterEncoding(UTF-8) (jettyUtf8ContentType).
+  const multipart = /^multipart\/related\s*(;|$)/i.test(contentType);
+  res.writeHead(200, {
+    "content-type": jettyUtf8ContentType(multipart ? contentType : "text/xml; charset=UTF-8"),
     "content-length": out.length,
   });
   res.end(out);
-  return answer.status;
+  return 200;
 }
 
 /** PR-MESS §2.2: the hash covers the request bytes, or the SOAP part of a multipart request. */

@@ -3,6 +3,7 @@
 
 import { randomUUID } from "node:crypto";
 import type http from "node:http";
+import { jettyUtf8ContentType } from "./jetty-content-type";
 
 /**
  * An error raised by the security server itself. `type` is X-Road's code: `Client.*` for the
@@ -76,7 +77,9 @@ export function sendRestError(
         `<message>${escapeXml(error.message)}</message><detail>${escapeXml(detail)}</detail></error>`
       : JSON.stringify({ type: error.type, message: error.message, detail });
   res.writeHead(error.status, {
-    "content-type": `${type}; charset=utf-8`,
+    // setCharacterEncoding(UTF-8), then setContentType(type): Jetty writes `application/json`
+    // as it is (its charset assumed), an XML type with `;charset=utf-8`.
+    "content-type": jettyUtf8ContentType(type),
     "content-length": Buffer.byteLength(body),
     "x-road-error": error.type,
   });
@@ -106,7 +109,9 @@ export function soapFaultXml(error: XroadError): string {
  * (sendErrorResponse) writes them, for its own faults and a provider's alike.
  */
 export function soapFaultHeaders(length: number): http.OutgoingHttpHeaders {
-  return { "content-type": "text/xml; charset=utf-8", "content-length": length, soapaction: "" };
+  // setContentType(text/xml), then setCharacterEncoding(UTF-8): Jetty writes its own form.
+  const contentType = jettyUtf8ContentType("text/xml");
+  return { "content-type": contentType, "content-length": length, soapaction: "" };
 }
 
 export function sendSoapFault(res: http.ServerResponse, error: XroadError): void {
