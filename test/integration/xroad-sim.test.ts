@@ -400,6 +400,19 @@ describe("xroad-sim", function () {
       expect(elsewhere.headers["content-type"]).to.equal("text/xml;charset=utf-8");
       const notPost = await elsewhere.body.text();
       expect(notPost).to.contain("<faultcode>Client.InvalidHttpMethod</faultcode>");
+      // X-Road 7.4's metaservices addon takes GET /listClients before the SOAP handler; the
+      // simulator has no global configuration to list, and answers it as a security server
+      // without the addon does (docs/xroad-sim.md, Not simulated). `/wsdl` is no request of
+      // the addon's client side in 7.4.0: the SOAP handler's.
+      for (const target of ["/listClients", "/listClients?xRoadInstance=EE", "/wsdl?x=1"]) {
+        const metadata = await request(`${sim.url}${target}`, {
+          headers: { accept: "application/json" },
+        });
+        expect(metadata.statusCode, target).to.equal(200);
+        expect(await metadata.body.text(), target).to.contain(
+          "<faultcode>Client.InvalidHttpMethod</faultcode>",
+        );
+      }
       expect(notPost).to.contain(
         "<faultstring>Must use POST request method instead of GET</faultstring>",
       );
