@@ -346,7 +346,12 @@ function encodedId(id: string): string {
   return id.replaceAll("?", "%3F");
 }
 
-/** X-Road's headers on every answer the security server passes back (§4.3). */
+/**
+ * X-Road's headers on every answer the security server passes back (§4.3), after the
+ * provider's and in the order X-Road's RestResponse adds them: `X-Road-Id`, `X-Road-Client`,
+ * `X-Road-Service`, `X-Road-Request-Id` (the client proxy's own, the one the provider was
+ * sent), `X-Road-Request-Hash`.
+ */
 export function xroadAnswerHeaders(
   ids: XroadCallIds,
   request: ProviderRequest,
@@ -354,9 +359,9 @@ export function xroadAnswerHeaders(
   answerLength: number,
 ): Array<[string, string]> {
   return [
+    ["x-road-id", ids.xroadId],
     ["x-road-client", encodedId(ids.client)],
     ["x-road-service", encodedId(ids.serviceId)],
-    ["x-road-id", ids.xroadId],
     ["x-road-request-id", ids.requestId],
     ["x-road-request-hash", restRequestHash(request, body)],
     ["content-length", String(answerLength)],

@@ -731,8 +731,22 @@ describe("xroad-sim", function () {
       expect(res.headers["x-road-id"]).to.equal("caller-id");
       expect(res.headers["x-road-client"]).to.equal(CLIENT);
       expect(res.headers["x-road-request-id"]).to.not.equal("provider-request");
+      // The client proxy's own X-Road-Request-Id, the one the provider was sent
+      // (ClientRestMessageProcessor checks the answer carries it).
+      expect(res.headers["x-road-request-id"]).to.equal(
+        provider.seen[0].headers["x-road-request-id"],
+      );
       expect(res.headers["x-road-request-hash"]).to.not.equal("provider-hash");
       expect(res.headers["x-road-custom"]).to.equal("kept");
+      // After the provider's, in the order RestResponse adds them (undici keeps the wire order).
+      expect(Object.keys(res.headers).filter((name) => name.startsWith("x-road-"))).to.deep.equal([
+        "x-road-service",
+        "x-road-custom",
+        "x-road-id",
+        "x-road-client",
+        "x-road-request-id",
+        "x-road-request-hash",
+      ]);
     });
 
     it("passes the provider's own errors as they are, without X-Road-Error", async () => {
