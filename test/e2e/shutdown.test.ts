@@ -50,7 +50,7 @@ describe("graceful shutdown under load (SIGTERM with sync callers waiting)", fun
     const callers: Array<Promise<HttpAnswer | Error>> = [];
     for (let i = 0; i < CALLERS; i++) {
       callers.push(
-        call(`${sluice.url}/rest/lookup`, { body: JSON.stringify({ i }) }).catch(
+        call(`${sluice.url}/rest/lookup`, { body: JSON.stringify({ i }), keepAlive: true }).catch(
           (error: Error) => error,
         ),
       );
@@ -130,10 +130,13 @@ describe("shutdown.delay: serving while not ready, before the drain", function (
     const notReady = await untilReadiness(adapter.adminUrl, 503);
     expect(notReady.reasons).to.include("draining");
     // The admin port closes at the end too: its answers say so meanwhile.
-    const probe = await call(`${adapter.adminUrl}/readyz`, { client: null });
+    const probe = await call(`${adapter.adminUrl}/readyz`, { client: null, keepAlive: true });
     expect(probe.headers.get("connection")).to.equal("close");
     // A load balancer that has not polled yet still sends requests: they are served as ever.
-    const accepted = await call(`${adapter.url}/rest/intake`, { body: '{"a":1}' });
+    const accepted = await call(`${adapter.url}/rest/intake`, {
+      body: '{"a":1}',
+      keepAlive: true,
+    });
     expect(accepted.status, accepted.text).to.equal(202);
     expect(accepted.headers.get("connection")).to.not.equal("close");
     // The line reaches this process through a pipe, maybe after the readiness it goes with.

@@ -436,6 +436,11 @@ export interface CallOptions {
   body?: string | Buffer;
   /** The X-Road-Client header (a test client unless given); null sends none. */
   client?: string | null;
+  /**
+   * Sent on a kept-alive connection (undici's global dispatcher), for a test of what the server
+   * says of the connection (`Connection: close` while it drains); else one connection per call.
+   */
+  keepAlive?: boolean;
 }
 
 /**
@@ -463,7 +468,7 @@ export async function call(url: string, options: CallOptions = {}): Promise<Http
     method: options.method ?? (options.body ? "POST" : "GET"),
     headers,
     body: options.body,
-    dispatcher: freshConnections,
+    ...(options.keepAlive ? {} : { dispatcher: freshConnections }),
   });
   const text = await response.text();
   let json: unknown = null;
