@@ -9,6 +9,7 @@ import type { CallbackPolicy } from "../../shared/delivery/callback-target";
 import type { ServiceConfig, SluiceConfig } from "../../shared/config/config";
 import type { ReplyMode } from "../../shared/protocol/envelope";
 import { SluiceError } from "../../shared/protocol/errors";
+import { parseContentType, refuseRepeatedParameter } from "../../shared/protocol/multipart-related";
 import { noteAccess } from "../access-log";
 import {
   forwardedResponseHeaders,
@@ -82,28 +83,16 @@ function charsetOf(contentType: string | null): string | undefined {
   return match ? match[1].toLowerCase() : undefined;
 }
 
-/** A Content-Type's parameters, each name and its value, quoted strings read whole. */
-const PARAMETER = /;\s*([!#$%&'*+.^_`|~\w-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)/g;
-
 /**
- * Refuses a Content-Type that names its charset twice: Sluice reads the first, and a backend
- * that reads the last would process other text than Sluice validated (as with two Content-Type
- * lines, or a JSON name twice).
+ * Refuses a Content-Type that names a parameter twice (RFC 6838 §4.3), as `/soap` does: with
+ * its charset twice Sluice reads the first, and a backend that reads the last would process
+ * other text than Sluice validated (as with two Content-Type lines, or a JSON name twice).
  */
-function checkOneCharset(contentType: string | null): void {
-  // Two parameters need two ";": most requests have one at most, and skip the scan.
+function checkParametersOnce(contentType: string | null): void {
+  // Two parameters need two ";": most requests have one at most, and skip the parse.
   const first = contentType?.indexOf(";") ?? -1;
   if (first < 0 || contentType!.indexOf(";", first + 1) < 0) return;
-  let count = 0;
-  for (const [, name] of (contentType ?? "").matchAll(PARAMETER)) {
-    if (name.toLowerCase() === "charset") count += 1;
-  }
-  if (count > 1) {
-    throw new SluiceError(
-      "InvalidContentType",
-      "the Content-Type names its charset more than once",
-    );
-  }
+  refuseRepeatedParameter(parseContentType(contentType!).repeated);
 }
 
 /** The Content-Type with its charset parameter set to utf-8. */
@@ -236,7 +225,7 @@ async function handle(
   const soapBody = sendsInSoapBody(deps.config, service);
   if (hasBody) {
     if (!type) throw new SluiceError("InvalidContentType", "a body needs a Content-Type");
-    checkOneCharset(declaredType);
+    checkParametersOnce(declaredType);
     if (soapBody) checkSoapBodyType(service, type);
     if (!isJsonType(type) && !service.contentTypes.includes(type)) {
       throw new SluiceError("InvalidContentType", `${service.code} does not take ${type} bodies`);

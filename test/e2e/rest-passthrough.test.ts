@@ -425,8 +425,22 @@ describe("REST pass-through: paths and headers (recording backend under a base p
       );
       expect(answer.status, contentType).to.equal(415);
       expect(answer.json.type).to.equal("InvalidContentType");
-      expect(answer.json.message).to.match(/charset more than once/);
+      expect(answer.json.message).to.equal(
+        "the Content-Type names its charset parameter more than once",
+      );
     }
+    // Any other parameter named twice too, as on /soap (RFC 6838 §4.3).
+    const profiles = await raw(
+      roles.sluice.port,
+      "POST",
+      "/rest/records/people",
+      { "Content-Type": "application/json; profile=a; Profile=b" },
+      Buffer.from(UTF8_JSON, "utf8"),
+    );
+    expect(profiles.status).to.equal(415);
+    expect(profiles.json.message).to.equal(
+      "the Content-Type names its profile parameter more than once",
+    );
     expect(harness.sim.stats().total, "refused bodies never reach the backend").to.equal(before);
 
     // A charset inside another parameter's quoted value is no second charset.
