@@ -17,7 +17,7 @@ import { allTlsWarnings, reloadAllTls, tlsFileWarnings } from "../shared/config/
 import { exposedKeyWarnings } from "../shared/config/secret-file-modes";
 import { startTracing } from "../shared/observability/tracing";
 import { checkConfigFile } from "./config-check";
-import { exitAfterOutput, printOut } from "./output";
+import { exitAfterOutput, printOut, sayOnStderr } from "./output";
 import {
   isOperatorCommand,
   OPERATOR_COMMANDS,
@@ -28,7 +28,6 @@ import {
 } from "./operator-args";
 import { SERVICE_ROLES, startRoles, type ServiceRole } from "./roles";
 import { startSummary } from "./start-summary";
-import { hideUrlPasswords } from "../shared/observability/url-passwords";
 
 /** What an operator command's summary adds to its usage, where the words do not say it. */
 const OPERATOR_NOTES: Partial<Record<OperatorCommand, string>> = {
@@ -171,8 +170,7 @@ function parseArgs(argv: string[]): Args | string {
 }
 
 function fail(message: string, code = 1): never {
-  // A start-up failure may quote a library's error, and with it a URL and its password.
-  process.stderr.write(`sluice: ${hideUrlPasswords(message)}\n`);
+  sayOnStderr(message);
   process.exit(code);
 }
 
@@ -229,7 +227,7 @@ async function runCheck(file: string): Promise<never> {
     ...loggingEnvironmentWarnings(),
   ];
   for (const warning of warnings) {
-    process.stderr.write(`sluice: warning: ${hideUrlPasswords(warning)}\n`);
+    sayOnStderr(`warning: ${warning}`);
   }
   printOut(
     `sluice: configuration ${path.resolve(file)} is valid: ${Object.keys(config.services).length} service(s), ${Object.keys(config.backends).length} backend(s)${config.admin.token ? "" : "; no admin token, so the operator endpoints are off"}\n`,

@@ -11,6 +11,7 @@ import {
 import { journaled } from "../shared/operator/operator-journal";
 import { OPERATOR_USAGE } from "./operator-args";
 import { fail, type OperatorContext } from "./operator-context";
+import { sayOnStderr } from "./output";
 
 export async function runMessageCommand(context: OperatorContext): Promise<number> {
   const { config, parsed, verb, id, log, names, store, deadLetters, record, print, connectBroker } =
@@ -59,8 +60,8 @@ export async function runMessageCommand(context: OperatorContext): Promise<numbe
       );
       await tellOperatorCancel({ broker: b, publisher, names, log }, id, cancelled);
     } catch (error) {
-      process.stderr.write(
-        `sluice: warning: the message is cancelled, but the broker was not told (${(error as Error).message}); callbacks and hub listeners hear of it once a worker meets the message, and a sync caller whose adapter missed the cancel once that adapter hears Redis again (or at its wait's end)\n`,
+      sayOnStderr(
+        `warning: the message is cancelled, but the broker was not told (${(error as Error).message}); callbacks and hub listeners hear of it once a worker meets the message, and a sync caller whose adapter missed the cancel once that adapter hears Redis again (or at its wait's end)`,
       );
     }
     const repeated = cancelled.result === "repeated";

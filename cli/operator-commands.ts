@@ -28,7 +28,7 @@ export {
   type OperatorArgs,
   type OperatorCommand,
 } from "./operator-args";
-import { hideUrlPasswords } from "../shared/observability/url-passwords";
+import { sayOnStderr } from "./output";
 
 const RUN: Readonly<Record<OperatorCommand, (context: OperatorContext) => Promise<number>>> = {
   "dead-letters": runDeadLetterCommand,
@@ -56,7 +56,7 @@ export async function runOperatorCommand(
   }
   if (command === "dead-letters") {
     for (const warning of unknownFilterWarnings(parsed, config)) {
-      process.stderr.write(`sluice: warning: ${hideUrlPasswords(warning)}\n`);
+      sayOnStderr(`warning: ${warning}`);
     }
   }
   return withOperatorContext(config, parsed, out, RUN[command]);

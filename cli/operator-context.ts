@@ -15,7 +15,7 @@ import { readConnectionTls } from "../shared/config/connection-tls";
 import { TransactionStore } from "../shared/store/transaction-store";
 import type { OperatorArgs } from "./operator-args";
 import { terminalText } from "./terminal-text";
-import { hideUrlPasswords } from "../shared/observability/url-passwords";
+import { sayOnStderr } from "./output";
 
 export interface OperatorContext {
   config: SluiceConfig;
@@ -117,7 +117,7 @@ export async function connectRedis(
 
 /** Says what went wrong on stderr (stdout is for answers); resolves to the exit code. */
 export function fail(message: string, code = 1): number {
-  process.stderr.write(`sluice: ${hideUrlPasswords(message)}\n`);
+  sayOnStderr(message);
   return code;
 }
 

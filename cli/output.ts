@@ -1,5 +1,8 @@
 // What a command prints on stdout, and its exit once that has left the process: Node writes to
 // a pipe asynchronously on Linux, and process.exit drops whatever a slow reader has not taken.
+// What it says of itself goes to stderr, one `sluice: ` line at a time.
+
+import { hideUrlPasswords } from "../shared/observability/url-passwords";
 
 let writeFailure: NodeJS.ErrnoException | null = null;
 
@@ -22,10 +25,18 @@ export async function exitAfterOutput(code: number): Promise<never> {
   // tick: let it arrive before the code is chosen.
   await new Promise((resolve) => setImmediate(resolve));
   if (writeFailure && writeFailure.code !== "EPIPE") {
-    process.stderr.write(`sluice: could not write the output: ${writeFailure.message}\n`);
+    sayOnStderr(`could not write the output: ${writeFailure.message}`);
     process.exit(1);
   }
   process.exit(code);
+}
+
+/**
+ * Writes `text` to stderr as one `sluice: ` line, a URL's password in it hidden: an error or
+ * warning may quote a library's message, and with it the URL it could not reach.
+ */
+export function sayOnStderr(text: string): void {
+  process.stderr.write(`sluice: ${hideUrlPasswords(text)}\n`);
 }
 
 function drained(stream: NodeJS.WriteStream): Promise<void> {

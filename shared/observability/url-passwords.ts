@@ -60,8 +60,8 @@ function lastAt(text: string, from: number, end: number): number {
 }
 
 /**
- * Appends to `out` the URL `text[start, end)` (from just past its `//`) with its password hidden,
- * returns where the copy stands. The userinfo ends at the last `@` of the authority, which ends at
+ * Adds to `edits` what hides the password of the URL `text[start, end)` (from just past its
+ * `//`). The userinfo ends at the last `@` of the authority, which ends at
  * the first `/`, `?` or `#` (RFC 3986: an `@` in the path or query is no userinfo, and
  * `amqp://u:p@[::1]:5672/` keeps its host); what follows the userinfo's first `:` is the password,
  * all of it when it has none (ioredis reads `redis://secret@host` as a password). An authority
