@@ -86,6 +86,11 @@ const COMPONENTS = {
       required: ["id", "service", "state", "delivery", "createdAt", "updatedAt", "responses"],
       properties: {
         id: { type: "string", format: "uuid" },
+        client: {
+          type: "string",
+          description:
+            "The X-Road client that sent the message (INSTANCE/CLASS/MEMBER[/SUBSYSTEM]): a callback or hub receiver checks it is its own.",
+        },
         xroadId: { type: ["string", "null"] },
         service: { type: "string" },
         state: {

@@ -8,6 +8,13 @@ import type { ErrorInfo } from "../protocol/errors";
 
 export interface StatusDocument {
   id: string;
+  /**
+   * The X-Road client that sent the message. Every client's callbacks and hub events are signed
+   * with the same secret and may be aimed at any allowed receiver, so the signature says only
+   * that Sluice sent a document; this says whose message it is (docs/callbacks.md, "Whose
+   * message a callback is about").
+   */
+  client: string;
   xroadId: string | null;
   service: string;
   state: string;
@@ -57,6 +64,7 @@ function responseBody(response: StoredResponse): { body: unknown; bodyEncoding?:
 export function statusDocument(tx: Transaction): StatusDocument {
   return {
     id: tx.id,
+    client: tx.client,
     xroadId: tx.xroadId,
     service: tx.service,
     state: tx.state,

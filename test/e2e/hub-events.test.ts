@@ -136,6 +136,55 @@ describe("event hub end to end (two clients)", function () {
     });
   });
 
+  it("names the message's client in what another client aims at a receiver, so the receiver can refuse it", async () => {
+    // One secret signs every client's deliveries and the allowlist is the operator's, so Bob
+    // can aim a callback and a listener at Alice's receiver, under an X-Road id Alice used:
+    // both arrive validly signed. Only the client the document names tells them from Alice's.
+    const xroadId = `shared-${randomBytes(4).toString("hex")}`;
+    const target = `https://127.0.0.1:${receiver.port}/events/alice-own`;
+    const listener = await call(`${stack.adapterUrl}/hub`, {
+      client: BOB,
+      body: JSON.stringify({ callback: target, query: "service=lookup&state=completed" }),
+    });
+    expect(listener.status).to.equal(201);
+    try {
+      const ids: Record<string, string> = {};
+      for (const [client, headers] of [
+        [ALICE, { "X-Road-Id": xroadId }],
+        [BOB, { "X-Road-Id": xroadId, Prefer: "respond-async", "X-Callback-Url": target }],
+      ] as const) {
+        const answer = await call(`${stack.adapterUrl}/rest/lookup`, {
+          body: "{}",
+          client,
+          headers,
+        });
+        expect(answer.status).to.equal(202);
+        ids[client] = answer.json.id as string;
+      }
+      expect(ids[BOB]).to.not.equal(ids[ALICE]);
+      const delivered = () =>
+        eventsAt("alice-own").map((c) => {
+          const body = JSON.parse(c.body);
+          return {
+            signed: verifyWebhook(SECRET, c.headers, c.body).valid,
+            doc: body.event?.message ?? body,
+          };
+        });
+      // Bob's callback and Bob's hub event, each about Bob's message.
+      await eventually(async () => (delivered().length >= 2 ? true : undefined));
+      for (const { signed, doc } of delivered()) {
+        expect(signed).to.equal(true);
+        expect(doc).to.include({ id: ids[BOB], xroadId, client: BOB });
+      }
+      // Alice reads her own message, which names her.
+      await completed(ALICE, ids[ALICE]);
+      const own = await call(`${stack.adapterUrl}/messages/${ids[ALICE]}`, { client: ALICE });
+      expect(own.json).to.include({ client: ALICE, xroadId });
+    } finally {
+      await call(`${stack.adapterUrl}/hub/${listener.json.id}`, { method: "DELETE", client: BOB });
+    }
+  });
+
   it("filters by the listener's query", async () => {
     const before = receiver.calls.length;
     const id = await send(ALICE, "other");

@@ -27,6 +27,7 @@ const BOB = "EE/COM/70000002/bob";
 function document(overrides: Partial<StatusDocument> = {}): StatusDocument {
   return {
     id: randomUUID(),
+    client: ALICE,
     xroadId: null,
     service: "testQuery",
     state: "completed",
