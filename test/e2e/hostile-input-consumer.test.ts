@@ -1,11 +1,12 @@
 // Hostile input around the consumer direction, on real processes: a local caller sending X-Road
 // headers twice or with control characters, and a security server (or the remote provider
-// behind it) answering SOAP nested hundreds of thousands of elements deep. Each is refused or
-// passed on, and the process keeps serving while it is.
+// behind it) answering SOAP nested hundreds of thousands of elements deep, a local SOAP envelope
+// with entities or past the XML limits, and REST paths that leave the remote service as written
+// on the wire. Each is refused or passed on, and the process keeps serving while it is.
 
 import { expect } from "chai";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import net, { type AddressInfo } from "node:net";
 import { call, Harness, type SluiceProcess, untilState } from "../support/harness";
 
 const CONSUMER = "EE/GOV/70000001/sluice-consumer";
@@ -36,6 +37,23 @@ function soapCall(id: string, answer: string): string {
   </SOAP-ENV:Header>
   <SOAP-ENV:Body><st:getState><st:case>${answer}</st:case></st:getState></SOAP-ENV:Body>
 </SOAP-ENV:Envelope>`;
+}
+
+/** The status line of what the adapter answers a request written byte for byte, as no client normalises it. */
+function rawStatusLine(url: string, requestLine: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(port), hostname, () =>
+      socket.end(
+        `${requestLine}\r\nHost: ${hostname}:${port}\r\nX-Road-Client: ${LOCAL_APP}\r\nConnection: close\r\n\r\n`,
+      ),
+    );
+    let text = "";
+    socket.setEncoding("latin1");
+    socket.on("data", (chunk: string) => (text += chunk));
+    socket.on("end", () => resolve(text));
+    socket.on("error", reject);
+  });
 }
 
 /** A REST call with header lines exactly as given (repeated names stay separate lines). */
@@ -546,5 +564,76 @@ describe("Hostile input, consumer direction: the local caller's X-Road headers, 
     expect(escaped).to.have.length.greaterThan(300_000 * "&lt;a&gt;&lt;/a&gt;".length);
     expect(text).to.not.include("<a>");
     expect(text).to.not.match(/at .*\.js:\d+/);
+  });
+
+  it("a local SOAP call with a DOCTYPE, 300 attributes, nesting past maxDepth or a control character in userId is a Client fault; nothing is sent on", async () => {
+    const before = calls.length;
+    const plain = soapCall("hostile-plain", "plain");
+    const hostile: Array<[string, string, string]> = [
+      [
+        "an internal entity",
+        plain.replace("?>", '?><!DOCTYPE x [<!ENTITY e "expanded">]>'),
+        "Client.InvalidXml",
+      ],
+      [
+        "an external entity",
+        plain.replace("?>", '?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'),
+        "Client.InvalidXml",
+      ],
+      [
+        "300 attributes",
+        plain.replace(
+          "<st:getState>",
+          `<st:getState ${Array.from({ length: 300 }, (_, i) => `a${i}="1"`).join(" ")}>`,
+        ),
+        "Client.InvalidXml",
+      ],
+      [
+        "nesting past adapter.xml.maxDepth",
+        soapCall("hostile-deep", "<a>".repeat(200) + "</a>".repeat(200)),
+        "Client.InvalidXml",
+      ],
+      [
+        "a line break in userId",
+        plain.replace("</xrd:id>", "</xrd:id><xrd:userId>EE1&#13;&#10;X-Evil: 1</xrd:userId>"),
+        "Client.InvalidSoap",
+      ],
+    ];
+    for (const [what, body, code] of hostile) {
+      const answer = await call(`${sluice.url}/soap`, {
+        client: null,
+        body,
+        headers: { "Content-Type": "text/xml; charset=utf-8" },
+      });
+      expect(answer.status, what).to.equal(500);
+      expect(answer.text, what).to.include(`<faultcode>${code}</faultcode>`);
+      expect(answer.text, what).to.not.include("expanded");
+    }
+    expect(calls.slice(before), "nothing reached the security server").to.deep.equal([]);
+  });
+
+  it("a REST path leaving the remote service in any spelling is 400 InvalidPath as written on the wire; nothing is sent on", async () => {
+    const before = calls.length;
+    // Written byte for byte: fetch and every URL class resolve `..` before sending.
+    for (const path of [
+      "/rest/lookup/..",
+      "/rest/lookup/../local/person",
+      "/rest/lookup/%2e%2e/local",
+      "/rest/lookup/.%2E/local",
+      "/rest/lookup/..;x/local",
+      "/rest/lookup/a/%2e%2e%2f..%2flocal",
+      "/rest/lookup/a%2Fb",
+      "/rest/lookup/a%5cb",
+      "/rest/lookup/a%00b",
+      "/rest/lookup/a%252e%252e",
+      "/rest/lookup/%C0%AE%C0%AE",
+      "/rest/lookup/%EF%BC%8E%EF%BC%8E",
+      "/rest/lookup//local",
+    ]) {
+      const head = await rawStatusLine(sluice.url, `GET ${path} HTTP/1.1`);
+      expect(head.split("\r\n")[0], path).to.equal("HTTP/1.1 400 Bad Request");
+      expect(head, path).to.include('"type":"InvalidPath"');
+    }
+    expect(calls.slice(before), "nothing reached the security server").to.deep.equal([]);
   });
 });
