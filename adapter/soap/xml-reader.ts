@@ -276,6 +276,18 @@ export function decodeEntities(raw: string): string {
   let decoded = "";
   let from = 0;
   while (at >= 0) {
+    if (raw.charCodeAt(at + 1) === 0x23 /* # */) {
+      const end = characterReferenceEnd(raw, at);
+      if (end === -1) {
+        throw invalid(
+          `malformed character reference "${malformedReference(raw, at)}" (XML writes one as &#65; or &#x41;)`,
+        );
+      }
+      decoded += raw.slice(from, at) + characterOf(raw, at, end);
+      from = end + 1;
+      at = raw.indexOf("&", from);
+      continue;
+    }
     // A name of at most 32 characters, then ";": anything else is a bare "&".
     let end = at + 1;
     const last = Math.min(raw.length, at + 33);
@@ -288,17 +300,58 @@ export function decodeEntities(raw: string): string {
   return decoded + raw.slice(from);
 }
 
-/** What the reference `&name;` stands for. */
+/** Whether `c` is a digit of a decimal (radix 10) or hexadecimal (16) character reference. */
+function isDigit(c: number, radix: number): boolean {
+  if (c >= 0x30 && c <= 0x39) return true;
+  return radix === 16 && ((c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66));
+}
+
+/**
+ * Where the ";" of the character reference at `at` is (`&#65;`, `&#x41;`), or -1 when none
+ * begins there. Any number of digits: XML 1.0 §4.1 (CharRef) bounds neither them nor the
+ * leading zeros among them, and the body's size limit bounds the scan.
+ */
+function characterReferenceEnd(raw: string, at: number): number {
+  const radix = raw.charCodeAt(at + 2) === 0x78 /* x */ ? 16 : 10;
+  const first = radix === 16 ? at + 3 : at + 2;
+  let end = first;
+  while (end < raw.length && isDigit(raw.charCodeAt(end), radix)) end += 1;
+  return end > first && raw.charCodeAt(end) === 0x3b ? end : -1;
+}
+
+/**
+ * The character of the reference from `at` to its ";" at `end`. The value is counted only up
+ * to past U+10FFFF, so that no number of digits wraps or rounds into a character XML allows.
+ */
+function characterOf(raw: string, at: number, end: number): string {
+  const radix = raw.charCodeAt(at + 2) === 0x78 ? 16 : 10;
+  let code = 0;
+  for (let i = radix === 16 ? at + 3 : at + 2; i < end && code <= 0x10ffff; i += 1) {
+    code = code * radix + parseInt(raw[i], 16);
+  }
+  if (!isXmlChar(code)) {
+    throw invalid(`character reference ${shown(raw.slice(at, end + 1))} is not allowed in XML`);
+  }
+  return String.fromCodePoint(code);
+}
+
+/** A reference for a message: whole up to 32 characters, else its two ends around "…". */
+function shown(reference: string): string {
+  return reference.length <= 32 ? reference : `${reference.slice(0, 16)}…${reference.slice(-15)}`;
+}
+
+/** What of a malformed reference at `at` a message shows: up to its ";", at most 32 characters. */
+function malformedReference(raw: string, at: number): string {
+  const semicolon = raw.indexOf(";", at);
+  const end = semicolon === -1 ? raw.length : semicolon + 1;
+  return raw.slice(at, Math.min(end, at + 32));
+}
+
+/** What the entity reference `&name;` stands for. */
 function referenced(name: string): string {
   const known = ENTITIES[name];
   if (known !== undefined) return known;
   const whole = `&${name};`;
-  const numeric = /^#(?:x([0-9a-fA-F]{1,6})|([0-9]{1,7}))$/.exec(name);
-  if (numeric) {
-    const code = numeric[1] !== undefined ? parseInt(numeric[1], 16) : parseInt(numeric[2], 10);
-    if (!isXmlChar(code)) throw invalid(`character reference ${whole} is not allowed in XML`);
-    return String.fromCodePoint(code);
-  }
   throw invalid(`undefined entity ${whole} (only the predefined XML entities are allowed)`);
 }
 

@@ -52,25 +52,36 @@ const ENTITIES: Record<string, string> = { lt: "<", gt: ">", amp: "&", quot: '"'
  */
 export function decodeEntities(raw: string): string {
   if (!raw.includes("&")) return raw;
-  return raw.replace(/&([^;&\s<]{0,32});?/g, (whole, name: string) => {
-    if (!whole.endsWith(";")) throw invalid(`a bare "&" is not allowed in XML text`);
-    const known = ENTITIES[name];
-    if (known !== undefined) return known;
-    const numeric = /^#(?:x([0-9a-fA-F]{1,6})|([0-9]{1,7}))$/.exec(name);
-    if (numeric) {
-      const code = numeric[1] !== undefined ? parseInt(numeric[1], 16) : parseInt(numeric[2], 10);
-      const allowed =
-        code === 0x9 ||
-        code === 0xa ||
-        code === 0xd ||
-        (code >= 0x20 && code <= 0xd7ff) ||
-        (code >= 0xe000 && code <= 0xfffd) ||
-        (code >= 0x10000 && code <= 0x10ffff);
-      if (!allowed) throw invalid(`character reference ${whole} is not allowed in XML`);
-      return String.fromCodePoint(code);
-    }
-    throw invalid(`undefined entity ${whole} (only the predefined XML entities are allowed)`);
-  });
+  return raw.replace(
+    /&#x([0-9a-fA-F]+);|&#([0-9]+);|&(#[^;]{0,29};|#[^;]{0,30}|[^;&\s<]{0,32};?)/g,
+    (whole, hex?: string, dec?: string, name?: string) => {
+      if (name === undefined) {
+        // Any number of digits (XML 1.0 §4.1): the value is what counts, read without rounding.
+        const code = hex !== undefined ? BigInt(`0x${hex}`) : BigInt(dec as string);
+        const allowed =
+          code === 0x9n ||
+          code === 0xan ||
+          code === 0xdn ||
+          (code >= 0x20n && code <= 0xd7ffn) ||
+          (code >= 0xe000n && code <= 0xfffdn) ||
+          (code >= 0x10000n && code <= 0x10ffffn);
+        if (!allowed) {
+          const shown = whole.length <= 32 ? whole : `${whole.slice(0, 16)}…${whole.slice(-15)}`;
+          throw invalid(`character reference ${shown} is not allowed in XML`);
+        }
+        return String.fromCodePoint(Number(code));
+      }
+      if (name.startsWith("#")) {
+        throw invalid(
+          `malformed character reference "${whole}" (XML writes one as &#65; or &#x41;)`,
+        );
+      }
+      if (!whole.endsWith(";")) throw invalid(`a bare "&" is not allowed in XML text`);
+      const known = ENTITIES[name.slice(0, -1)];
+      if (known !== undefined) return known;
+      throw invalid(`undefined entity ${whole} (only the predefined XML entities are allowed)`);
+    },
+  );
 }
 
 function splitName(qname: string): [prefix: string, local: string] {

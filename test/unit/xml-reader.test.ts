@@ -64,6 +64,7 @@ function variants(name: string, text: string): Array<[name: string, text: string
     ["a repeated attribute", (t) => t.replace(/ ([a-zA-Z:]+)="([^"]*)"/, ' $1="$2" $1="$2"')],
     ["an undefined entity", (t) => t.replace(/>([^<\s]+)</, ">&nope;$1<")],
     ["a character reference", (t) => t.replace(/>([^<\s]+)</, ">&#x263A;&amp;$1<")],
+    ["leading zeros", (t) => t.replace(/>([^<\s]+)</, `>&#x${"0".repeat(40)}263A;&#00065;$1<`)],
     ["CDATA", (t) => t.replace(/>([^<\s]+)</, "><![CDATA[<raw>&]]>$1<")],
     ["a processing instruction", (t) => t.replace(/>([^<\s]+)</, "><?pi x?>$1<")],
     ["a self-closed element", (t) => t.replace(/<([a-zA-Z:]+)>([^<]*)<\/\1>/, "<$1/>")],
@@ -295,9 +296,72 @@ describe("XML reader: entity and character references", () => {
       `&${"l".repeat(32)};`,
       `&${"l".repeat(33)};`,
       `&lt;${"&amp;".repeat(1000)}end`,
+      "&#0065;&#x0041;&#00000065;&#x00000041;",
+      `&#${"0".repeat(40)}65;&#x${"0".repeat(1000)}41;`,
+      "&#x0;&#00000;",
+      "&#x0110000;",
+      "&#99999999999999999999;",
+      "&#4294967361;",
+      `&#x${"0".repeat(40)}110000;`,
+      "&#;",
+      "&#x;",
+      "&#X41;",
+      "&# 65;",
+      "&#65 ;",
+      "&#x41",
+      `&#${"1".repeat(40)}a;`,
+      `&#${"1".repeat(29)}a;`,
+      `&#${"1".repeat(30)}a;`,
     ];
     for (const raw of cases) {
       expect(outcome(decodeEntities, raw), raw).to.equal(outcome(decodeByRegex, raw));
+    }
+  });
+
+  it("reads a character reference with any number of leading zeros by its value (XML 1.0 §4.1)", () => {
+    for (const reference of [
+      "&#0065;",
+      "&#x0041;",
+      "&#00000065;",
+      "&#x00000041;",
+      `&#${"0".repeat(40)}65;`,
+      `&#x${"0".repeat(10_000)}41;`,
+    ]) {
+      expect(directText(parseXml(`<a>${reference}</a>`)), reference).to.equal("A");
+      expect(parseXml(`<a b="${reference}"/>`).attributes[0].value, reference).to.equal("A");
+    }
+    expect(directText(parseXml("<a>&#01114111;</a>"))).to.equal("\u{10FFFF}");
+  });
+
+  it("refuses a reference to a character XML does not allow, whatever its digits, in those words", () => {
+    for (const reference of [
+      "&#0;",
+      "&#x0;",
+      "&#00000;",
+      "&#xD800;",
+      "&#xFFFE;",
+      "&#x110000;",
+      "&#x0110000;",
+      `&#x${"0".repeat(40)}110000;`,
+      "&#99999999999999999999;",
+      // 2^32 + 65 and 2^64 + 0x41: no wrapping into "A".
+      "&#4294967361;",
+      "&#x10000000000000041;",
+    ]) {
+      expect(() => parseXml(`<a>${reference}</a>`), reference).to.throw(
+        /^character reference &#.* is not allowed in XML$/,
+      );
+    }
+    expect(outcome(decodeEntities, `&#x${"0".repeat(40)}110000;`)).to.equal(
+      "refused character reference &#x0000000000000…00000000110000; is not allowed in XML",
+    );
+  });
+
+  it("refuses a malformed character reference as one, not as a bare & or an undefined entity", () => {
+    for (const reference of ["&#;", "&#x;", "&#X41;", "&# 65;", "&#x 41;", "&#65 ;", "&#-65;"]) {
+      expect(outcome(decodeEntities, `a${reference}b`), reference).to.equal(
+        `refused malformed character reference "${reference}" (XML writes one as &#65; or &#x41;)`,
+      );
     }
   });
 
