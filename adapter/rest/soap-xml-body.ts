@@ -10,6 +10,7 @@ import {
 import { SluiceError } from "../../shared/protocol/errors";
 import { isXmlBody, xmlBodyMarkup, xmlBodyText } from "../../shared/protocol/rest-xml-body";
 import { XmlScanError } from "../../shared/protocol/xml-tokens";
+import { XmlDeclarationError } from "../../shared/protocol/xml-declaration";
 import { rootElement, XmlNamespaceError } from "../../shared/protocol/xml-content";
 import { XROAD_PREFIXES } from "../../shared/protocol/xroad-namespaces";
 
@@ -73,6 +74,9 @@ export function checkSoapXmlBody(
     rootElement(markup, XROAD_PREFIXES);
     return markup;
   } catch (error) {
+    if (error instanceof XmlDeclarationError) {
+      throw new SluiceError("InvalidXml", `the XML body's declaration: ${error.message}`);
+    }
     if (!(error instanceof XmlScanError)) throw error;
     const what = error instanceof XmlNamespaceError ? "names do not resolve" : "is not one element";
     throw new SluiceError("InvalidXml", `the XML body ${what}: ${error.message}`);

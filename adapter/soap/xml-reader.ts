@@ -7,6 +7,11 @@
 import { SluiceError } from "../../shared/protocol/errors";
 import { detached } from "./detached";
 import { isXmlChar } from "../../shared/protocol/xml-tokens";
+import {
+  reservedInstruction,
+  XmlDeclarationError,
+  xmlDeclarationEnd,
+} from "../../shared/protocol/xml-declaration";
 
 export const XML_NS = "http://www.w3.org/XML/1998/namespace";
 const XMLNS_NS = "http://www.w3.org/2000/xmlns/";
@@ -247,9 +252,6 @@ const ENTITIES: Record<string, string> = { lt: "<", gt: ">", amp: "&", quot: '"'
 function invalid(message: string): SluiceError {
   return new SluiceError("InvalidXml", message);
 }
-
-/** The start of an XML declaration after `<?`: the target `xml` in any case, then its end. */
-const XML_DECLARATION = /^xml(?:[\s?]|$)/i;
 
 function malformed(what: string, at: number): SluiceError {
   return invalid(`the XML is not well-formed: ${what} (at character ${at})`);
@@ -688,10 +690,20 @@ export function readXml(
       }
     } else if (next === 0x3f /* ? */) {
       // `<?xml` is the XML declaration, allowed only as the document's very first characters
-      // (XML 1.0 §2.8): after white space or a comment it is a processing instruction with a
-      // reserved name, which a strict reader such as the security server's refuses.
-      if (lt !== 0 && XML_DECLARATION.test(text.slice(lt + 2, lt + 6))) {
-        throw malformed("an XML declaration is allowed only at the very start", lt);
+      // and as XML 1.0 §2.8 writes it: elsewhere, or named "XML", it is a processing
+      // instruction with a reserved name, which a strict reader such as the security server's
+      // refuses.
+      if (lt === 0) {
+        try {
+          pos = xmlDeclarationEnd(text);
+        } catch (error) {
+          if (!(error instanceof XmlDeclarationError)) throw error;
+          throw malformed(error.message, 0);
+        }
+        if (pos > 0) continue;
+      } else {
+        const reserved = reservedInstruction(text, lt);
+        if (reserved !== null) throw malformed(reserved, lt);
       }
       pos = skipPast("?>", lt + 2, "a processing instruction");
     } else if (next === 0x2f /* / */) {

@@ -3,6 +3,7 @@
 // at intake by this reading; the worker reads it the same way when it builds the envelope.
 
 import { charsetOf, decodeXml } from "./xml-encoding";
+import { xmlDeclarationEnd } from "./xml-declaration";
 
 /** Whether a body of this Content-Type is XML (application/xml, text/xml, …+xml). */
 export function isXmlBody(contentType: string | null | undefined): boolean {
@@ -21,9 +22,13 @@ export function xmlBodyText(bytes: Buffer, contentType: string | null | undefine
 
 /**
  * The body's text from its markup on: its byte-order mark and XML declaration taken off. Null
- * when what is left does not start with markup (text before the element, or nothing).
+ * when what is left does not start with markup (text before the element, or nothing). Throws
+ * XmlDeclarationError for a declaration XML 1.0 §2.8 does not allow; one after white space is
+ * left in, for the content's check to refuse as a declaration not at the start. Only the
+ * declaration is taken off: `<?xml-stylesheet …?>` is a processing instruction of the content.
  */
 export function xmlBodyMarkup(text: string): string | null {
-  const markup = text.replace(/^\uFEFF?\s*<\?xml[^>]*\?>/, "");
+  const unmarked = text.startsWith("\uFEFF") ? text.slice(1) : text;
+  const markup = unmarked.slice(xmlDeclarationEnd(unmarked));
   return /^\s*</.test(markup) ? markup : null;
 }

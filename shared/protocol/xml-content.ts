@@ -4,6 +4,7 @@
 // is refused here, before the caller is told 202, rather than by the backend after.
 
 import { NamespaceBindings } from "./namespace-bindings";
+import { reservedInstruction } from "./xml-declaration";
 import { isXmlChar, splitName, tokens, XML_NAME, XmlScanError, type StartTag } from "./xml-tokens";
 
 /** Content whose names do not resolve: a prefix nothing in scope declares, or an attribute twice. */
@@ -22,8 +23,6 @@ const BARE_AMPERSAND = /&(?!#x[0-9a-fA-F]+;|#[0-9]+;|(?:amp|lt|gt|quot|apos);)/;
 // eslint-disable-next-line no-control-regex -- the control characters are what it finds
 const NOT_XML_CHARACTER = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]/;
 const CHARACTER_REFERENCE = /&#(?:x([0-9a-fA-F]+)|([0-9]+));/g;
-/** A PI's target: what follows `<?` up to white space or `?`. */
-const PI_TARGET = /^<\?([^\s?]*)/;
 
 /**
  * Throws XmlScanError where `content` between `start` and `end` (a run of text, or a start tag
@@ -65,10 +64,10 @@ function checkSteppedOver(content: string, at: number, end: number): void {
       throw new XmlScanError(`a comment at offset ${at} holds "--"`);
     }
   } else if (content.startsWith("<?", at)) {
-    const target = PI_TARGET.exec(content.slice(at, Math.min(end, at + 40)))?.[1] ?? "";
-    if (target.toLowerCase() === "xml") {
-      throw new XmlScanError(`an XML declaration at offset ${at}, inside the content`);
-    }
+    // The body's reader took off the declaration at the very start (xmlBodyMarkup): one here,
+    // at offset 0 too, came after white space or another.
+    const reserved = reservedInstruction(content, at, false);
+    if (reserved !== null) throw new XmlScanError(`${reserved} (at offset ${at})`);
   }
 }
 

@@ -124,6 +124,15 @@ export function decodeXml(
     return decoder(bytes);
   }
   const declared = declaredEncoding(bytes);
+  // declaredEncoding read "<?xml" one byte per character: text UTF-16 does not write so (and
+  // UTF-16 without a byte-order mark was recognised above). Decoded as UTF-16 anyway, the bytes
+  // failed as "not valid UTF-16BE" or read as other text (XML 1.0 §4.3.3, Appendix F).
+  if (declared !== undefined && declared.startsWith("utf-16")) {
+    throw new SluiceError(
+      "InvalidXml",
+      `the XML declaration names "${declared}", but the message is not written in it (its "<?xml" is in single bytes)`,
+    );
+  }
   if (declared !== undefined) {
     const decoder = DECODERS[declared] ?? (anyCharset ? namedDecoder(declared) : undefined);
     if (!decoder) {

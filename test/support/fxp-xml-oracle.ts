@@ -245,6 +245,9 @@ const ILLEGAL_CHARACTER =
 
 const ROOT_SCOPE: ReadonlyMap<string, string> = new Map([["xml", XML_NS]]);
 
+const XML_DECLARATION =
+  /^<\?xml[ \t\r\n]+version[ \t\r\n]*=[ \t\r\n]*(?:"1\.[0-9]+"|'1\.[0-9]+')(?:[ \t\r\n]+encoding[ \t\r\n]*=[ \t\r\n]*(?:"[A-Za-z][-A-Za-z0-9._]*"|'[A-Za-z][-A-Za-z0-9._]*'))?(?:[ \t\r\n]+standalone[ \t\r\n]*=[ \t\r\n]*(?:"(?:yes|no)"|'(?:yes|no)'))?[ \t\r\n]*\?>/;
+
 /**
  * Parses a whole XML document and returns its root element. Every failure is a
  * Client.InvalidXml (PayloadTooLarge for oversize input) with a message fit for the caller.
@@ -260,6 +263,10 @@ export function parseXmlWithFastXmlParser(
     );
   }
   if (/<!DOCTYPE/i.test(text)) throw invalid("a DOCTYPE declaration is not allowed");
+  // fast-xml-parser skips the declaration unread: XML 1.0 §2.8's XMLDecl, as one expression.
+  if (/^<\?[Xx][Mm][Ll](?=[ \t\r\n?]|$)/.test(text) && !XML_DECLARATION.test(text)) {
+    throw invalid("the XML declaration is not XML's");
+  }
   if (ILLEGAL_CHARACTER.test(text)) throw invalid("the XML holds a character XML does not allow");
   if (/<!ENTITY/i.test(text)) throw invalid("entity declarations are not allowed");
   checkDepth(text, limits.maxDepth);

@@ -69,6 +69,28 @@ describe("REST XML body bound for a SOAP Body (adapter intake)", () => {
     expect(refusal(Buffer.from("<xrd:a><id:b/></xrd:a>"), "text/xml", true)).to.equal(null);
   });
 
+  it("takes off only an XML declaration XML allows, at the very start, and passes other instructions on", () => {
+    const type = "application/xml";
+    const markup = (xml: string) => checkSoapXmlBody(Buffer.from(xml), null, type);
+    expect(markup('\uFEFF<?xml version="1.0"?><a/>')).to.equal("<a/>");
+    expect(markup('<?xml version="1.1" encoding="UTF-8"?><a/>')).to.equal("<a/>");
+    // Before, "<?xml[^>]*?>" took this instruction off as if it were the declaration.
+    expect(markup('<?xml-stylesheet href="a.xsl"?><a/>')).to.equal(
+      '<?xml-stylesheet href="a.xsl"?><a/>',
+    );
+    for (const [xml, words] of [
+      [' <?xml version="1.0"?><a/>', "an XML declaration is allowed only at the very start"],
+      ['<?xml version="1.0" standalone="maybe"?><a/>', 'standalone is "maybe"'],
+      ['<?xml encoding="UTF-8"?><a/>', "does not begin with its version"],
+      ['<?XML version="1.0"?><a/>', 'a processing instruction named "XML"'],
+      ['<?xml version="1.0" encoding="UTF-16"?><a/>', 'names "utf-16"'],
+    ]) {
+      const refused = refusal(Buffer.from(xml), type);
+      expect(refused, xml).to.match(/^400 InvalidXml: /);
+      expect(refused, xml).to.include(words);
+    }
+  });
+
   it("reads bytes by the caller's charset, as the worker will, and refuses what it cannot read", () => {
     const latin1 = Buffer.from("<a>M\u00e4ger</a>", "latin1");
     expect(refusal(latin1, "application/xml; charset=iso-8859-1")).to.equal(null);

@@ -11,6 +11,7 @@ import {
   type XmlElement,
 } from "../../adapter/soap/safe-xml";
 import { decodeEntities } from "../../adapter/soap/xml-reader";
+import { decodeXml } from "../../shared/protocol/xml-encoding";
 import {
   decodeEntities as decodeByRegex,
   parseXmlWithFastXmlParser,
@@ -368,5 +369,54 @@ describe("XML reader: entity and character references", () => {
   it("reads a text made of nothing but references whole", () => {
     const dense = "&lt;&#65;&amp;".repeat(50_000);
     expect(decodeEntities(dense)).to.equal("<A&".repeat(50_000));
+  });
+});
+
+describe("XML reader: the XML declaration (XML 1.0 §2.8)", () => {
+  /** What the SOAP intake makes of `xml` sent without a charset: the root's name, or the refusal. */
+  const read = (xml: string): string => {
+    try {
+      return parseXml(decodeXml(Buffer.from(xml))).qname;
+    } catch (error) {
+      return (error as Error).message;
+    }
+  };
+
+  it("accepts a declaration as XML writes it, a 1.x version read as 1.0, and xml-… instructions", () => {
+    for (const xml of [
+      '<?xml version="1.0"?><a/>',
+      "<?xml version='1.0' encoding='UTF-8' standalone='yes' ?><a/>",
+      '<?xml version="1.1"?><a/>',
+      '<?xml version="1.0"?><?xml-stylesheet href="a.xsl"?><a/>',
+      '<?xml-stylesheet href="a.xsl"?><a/>',
+    ]) {
+      expect(read(xml), xml).to.equal("a");
+    }
+  });
+
+  it("refuses a declaration XML does not allow, in words that say why", () => {
+    const cases: Array<[string, string]> = [
+      ['<?xml version="2.0"?><a/>', 'version "2.0" is not XML 1.x'],
+      ['<?xml encoding="UTF-8"?><a/>', "does not begin with its version"],
+      ["<?xml?><a/>", "does not begin with its version"],
+      ['<?xml version="1.0" standalone="maybe"?><a/>', 'standalone is "maybe"'],
+      ['<?xml version="1.0" standalone="no" encoding="UTF-8"?><a/>', 'has "encoding" where'],
+      ['<?xml version="1.0" foo="x"?><a/>', 'has "foo" where'],
+      ["<?xml version=1.0?><a/>", "the XML declaration is malformed"],
+      [' <?xml version="1.0"?><a/>', "allowed only at the very start (at character 1)"],
+      ['<?xml version="1.0"?><?xml version="1.0"?><a/>', "allowed only at the very start"],
+      ['<?XML version="1.0"?><a/>', 'a processing instruction named "XML"'],
+      ["<a/><?Xml x?>", 'a processing instruction named "Xml"'],
+      [
+        '<?xml version="1.0" encoding="UTF-16"?><a/>',
+        'the XML declaration names "utf-16", but the message is not written in it',
+      ],
+    ];
+    for (const [xml, words] of cases) expect(read(xml), xml).to.include(words);
+    expect(() => parseXml('<?xml version="1.0" encoding="8bit"?><a/>')).to.throw(
+      /encoding "8bit" is no encoding name/,
+    );
+    // A charset outranks the declaration (RFC 7303 §3.2): the same bytes sent as UTF-8 are read.
+    expect(parseXml(decodeXml(Buffer.from(cases[11][0]), "utf-8")).qname).to.equal("a");
   });
 });

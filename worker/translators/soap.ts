@@ -9,6 +9,7 @@ import * as soap from "soap";
 import { SluiceError } from "../../shared/protocol/errors";
 import { charsetOf, decodeXml } from "../../shared/protocol/xml-encoding";
 import { isXmlBody, xmlBodyMarkup, xmlBodyText } from "../../shared/protocol/rest-xml-body";
+import { XmlDeclarationError } from "../../shared/protocol/xml-declaration";
 import type {
   AttachmentRef,
   RequestMessage,
@@ -639,7 +640,16 @@ export function requestParts(request: RequestMessage): RequestParts {
   const soapPart = request.soap;
   if (soapPart === undefined) {
     // A REST caller's XML document can be sent as the Body element; it has no X-Road headers.
-    const text = isXmlBody(request.contentType) ? xmlBodyMarkup(restXmlText(request)) : null;
+    let text: string | null;
+    try {
+      text = isXmlBody(request.contentType) ? xmlBodyMarkup(restXmlText(request)) : null;
+    } catch (error) {
+      // The adapter refuses such a body at intake; one accepted before it did fails here, once.
+      if (!(error instanceof XmlDeclarationError)) throw error;
+      throw new SluiceError("InvalidRequest", `service ${request.service}: ${error.message}`, {
+        retryCall: false,
+      });
+    }
     if (text === null) {
       throw new SluiceError(
         "InvalidRequest",
