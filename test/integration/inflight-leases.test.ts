@@ -34,10 +34,15 @@ describe("in-flight leases (real Redis)", function () {
     return redis;
   }
 
+  /**
+   * A pool for `backend`. Its leases outlast any stall of a loaded machine unless a test gives
+   * a shorter one: a lease that ran out while a test held it let another try in, and the test
+   * failed for the machine.
+   */
   async function leases(
     backend: string,
     max: number,
-    leaseMs = 5000,
+    leaseMs = 60_000,
     options: { redis?: Redis; pollMs?: number } = {},
   ): Promise<InflightLeases> {
     const redis = options.redis ?? (await connect());
@@ -228,17 +233,24 @@ describe("in-flight leases (real Redis)", function () {
     await third.release();
   });
 
-  it("keeps a slot held past its lease time while the holder renews it", async () => {
-    // Renewed every third of the lease: a holder stalled for up to two thirds of it (a busy
-    // machine) still keeps its slot.
-    const pool = await leases("long", 1, 1000);
+  it("keeps a slot held past its lease time while the holder renews it", async function () {
+    // Renewed ten times a lease, as the crashed holder's below: with a renewal every third of a
+    // 1 s lease, a loaded machine that held this process for a second let the slot go.
+    this.timeout(30_000);
+    const leaseMs = 3000;
+    const pool = new InflightLeases(await connect(), prefix, "long", {
+      max: 1,
+      leaseMs,
+      renewMs: leaseMs / 10,
+    });
+    pools.push(pool);
     const lease = await pool.acquire();
     const controller = new AbortController();
     const other = pool.acquire(controller.signal).then(
       () => "admitted",
       () => "aborted",
     );
-    await sleep(2500);
+    await sleep(2 * leaseMs);
     controller.abort();
     expect(await other).to.equal("aborted");
     expect(lease.lost).to.equal(false);
@@ -345,8 +357,9 @@ describe("in-flight leases (real Redis)", function () {
   it("gives a crashed holder's slot back when its lease runs out", async function () {
     // The holder renews ten times a lease: on a loaded machine a process may stand still for a
     // second or two, which with a renewal every third of a 1 s lease let the slot go early.
-    this.timeout(30_000);
-    const leaseMs = 3000;
+    // The holder's start counts too: a process loading ioredis on a loaded machine.
+    this.timeout(60_000);
+    const leaseMs = 5000;
     const script = `
       const Redis = require("ioredis");
       const { InflightLeases } = require(${JSON.stringify(path.resolve(__dirname, "../../worker/inflight-leases.js"))});
@@ -444,13 +457,15 @@ describe("in-flight leases (real Redis)", function () {
     // worker: its call must wait for a slot, not go out beside the other's.
     const redis = await connect();
     const key = redisKeys(prefix).inflight("regain");
+    // Long leases, the loss made by the test: the other worker's lease that ran out while the
+    // test looked let the stalled one in beside nobody, and it "confirmed" without waiting.
     const stalled = new InflightLeases(redis, prefix, "regain", {
       max: 1,
-      leaseMs: 2_000,
+      leaseMs: 60_000,
       renewMs: 50,
       pollMs: 100,
     });
-    const other = await leases("regain", 1, 2_000);
+    const other = await leases("regain", 1);
     pools.push(stalled);
     const lease = await stalled.acquire();
     await redis.zrem(key, lease.token);
@@ -479,7 +494,7 @@ describe("in-flight leases (real Redis)", function () {
 
   it("confirms a slot still held without waiting, and asks Redis only past half a lease", async () => {
     const redis = await connect();
-    const pool = await leases("confirm", 1, 5_000);
+    const pool = await leases("confirm", 1);
     const lease = await pool.acquire();
     expect(await lease.confirm(() => new AbortController().signal)).to.equal(false);
     expect(await redis.zcard(redisKeys(prefix).inflight("confirm"))).to.equal(1);
@@ -489,9 +504,11 @@ describe("in-flight leases (real Redis)", function () {
   it("puts back a slot lost while its call is open: that call is at the backend whatever Redis says", async () => {
     const redis = await connect();
     const key = redisKeys(prefix).inflight("open-call");
+    // A long lease, the loss made by the test: one that also ran out on its own while the
+    // process stood still was no longer the loss the test makes.
     const pool = new InflightLeases(redis, prefix, "open-call", {
       max: 1,
-      leaseMs: 2_000,
+      leaseMs: 60_000,
       renewMs: 50,
     });
     pools.push(pool);
@@ -501,7 +518,7 @@ describe("in-flight leases (real Redis)", function () {
     // The next renewal puts it back, so a newcomer waits instead of calling beside it.
     while ((await redis.zscore(key, lease.token)) === null) await sleep(20);
     expect(lease.lost).to.equal(false);
-    const other = await leases("open-call", 1, 2_000);
+    const other = await leases("open-call", 1);
     const controller = new AbortController();
     const waiting = other.acquire(controller.signal);
     await sleep(200);
@@ -531,7 +548,7 @@ describe("in-flight leases (real Redis)", function () {
     busy(1_500);
     const lease = await taking;
     // Another worker took the slot while this one stood still (its lease had run out).
-    const other = await leases("stale-answer", 1, 5_000);
+    const other = await leases("stale-answer", 1);
     const taken = await other.acquire();
     let settled = false;
     const confirming = lease
