@@ -25,7 +25,8 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 const never = () => new AbortController().signal;
 
 describe("in-flight slots taken away (real Redis)", function () {
-  this.timeout(30_000);
+  // The first test's two waits of 10 s, its leases running out and its rate tokens.
+  this.timeout(60_000);
   const prefix = `t-${randomUUID().slice(0, 8)}.`;
   const key = redisKeys(prefix).inflight("b");
   const connections: Redis[] = [];
@@ -113,7 +114,9 @@ describe("in-flight slots taken away (real Redis)", function () {
     };
     const warnings: Array<{ id?: string; msg?: string }> = [];
     const a = await cutOffWorker(backend, warnings);
-    const b = worker(await connect(REDIS_URL), backend);
+    // The other worker's leases outlast the test: with a's 1 s, a second's stall of this process
+    // let them run out too, and a's waiting call went out under a slot b had lost.
+    const b = worker(await connect(REDIS_URL), { ...backend, leaseTime: "60s" });
     const side = backendSide();
     const [openRequest, waitingRequest] = [requestMessage(), requestMessage()];
     const a1 = await a.limits.guard(openRequest, never());
@@ -178,7 +181,9 @@ describe("in-flight slots taken away (real Redis)", function () {
     }
     // Past the short lease and its margin: the set must still count the long call.
     await sleep(2_500);
-    const s1 = await short.guard(requestMessage(), never());
+    // Taken under the long lease: under the short one, a second's stall of this process before
+    // the next try freed it again, and the next was admitted with the long call still counted.
+    const s1 = await long.guard(requestMessage(), never());
     await side.call("s1", s1);
     // One slot is left of two: the next newcomer waits (given up after its first try).
     const controller = new AbortController();
@@ -203,16 +208,19 @@ describe("in-flight slots taken away (real Redis)", function () {
     // The answer's record frees the slot in its own round trip (`CallPermit.freeing`). A
     // renewal sent while that round trip was under way, of a call counted as open, ran after
     // the script and put the slot back for a whole lease with no call under it.
-    const a = await cutOffWorker({ maxInFlight: 1, leaseTime: "1s" });
+    // A lease of 6 s, so the script's ZREM (sent when the stall ends) comes while the slot is
+    // still held: of a 1 s lease, 400 ms were left, and a loaded machine's stall let it run out.
+    const a = await cutOffWorker({ maxInFlight: 1, leaseTime: "6s" });
     const side = backendSide();
     const permit = await a.limits.guard(requestMessage(), never());
     await side.call("a", permit);
     const { token } = permit.slot!;
-    // The round trip is made to last longer than a renewal period (a third of the lease).
+    // The round trip is made to last longer than a renewal period (a third of the lease). The
+    // renewal's timer is due before this sleep's, so a stall of the process delays both alike.
     a.proxy.stall();
     permit.freeing?.();
     const freeing = a.client.eval("return redis.call('ZREM', KEYS[1], ARGV[1])", 1, key, token);
-    await sleep(600);
+    await sleep(3_000);
     a.proxy.heal();
     expect(await freeing).to.equal(1);
     permit.freed?.();
