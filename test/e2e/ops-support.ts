@@ -381,13 +381,17 @@ export class PrivateRabbit {
   }
 }
 
-/** The value of one sample of `/metrics`, e.g. `sluice_queue_depth_messages{queue="x"}`. */
+/**
+ * The value of one sample of `/metrics`, e.g. `sluice_queue_depth_messages{queue="x"}`. Asked by
+ * `call`, on a connection of its own: suites ask between restarts and long waits, and a plain
+ * `fetch` sent it on a kept-alive connection the admin port had just closed as idle.
+ */
 export async function metricValue(
   adminUrl: string,
   name: string,
   labels: Record<string, string> = {},
 ): Promise<number | undefined> {
-  const text = await (await fetch(`${adminUrl}/metrics`)).text();
+  const { text } = await call(`${adminUrl}/metrics`, { client: null });
   return parseMetric(text, name, labels);
 }
 
@@ -408,15 +412,14 @@ export function parseMetric(
   return undefined;
 }
 
-/** `PUT /sim/settings` on the legacy simulator, as an operator or a test would. */
+/** `PUT /sim/settings` on the legacy simulator, as an operator or a test would (by `call`). */
 export async function simSettings(simUrl: string, patch: Record<string, unknown>): Promise<void> {
-  const answer = await fetch(`${simUrl}/sim/settings`, {
+  const answer = await call(`${simUrl}/sim/settings`, {
     method: "PUT",
-    headers: { "Content-Type": "application/json" },
+    client: null,
     body: JSON.stringify(patch),
   });
   if (answer.status !== 200) throw new Error(`sim settings: ${answer.status}`);
-  await answer.arrayBuffer();
 }
 
 /** Sends `count` requests at once (no request waits for another) and returns every answer. */

@@ -8,8 +8,10 @@ import { AdminServer } from "../../shared/observability/admin-server";
 import { AdminSessions } from "../../shared/observability/admin-sessions";
 import { RefusalLog } from "../../shared/observability/refusal-log";
 import { SignInThrottle } from "../../shared/observability/sign-in-throttle";
+import { freshConnectionPerFetch } from "../support/fresh-connections";
 
 describe("admin port connections", () => {
+  freshConnectionPerFetch();
   let admin: AdminServer;
   let port = 0;
 
@@ -541,6 +543,7 @@ const healthFrom = (port: number, from: string) =>
   });
 
 describe("admin port refusing a body still being sent", () => {
+  freshConnectionPerFetch();
   const TOKEN = "a-test-admin-token-0123456789";
   let admin: AdminServer;
   let port = 0;
@@ -588,6 +591,7 @@ describe("admin port refusing a body still being sent", () => {
 });
 
 describe("admin port connection bound", () => {
+  freshConnectionPerFetch();
   it("closes connections beyond its bound at once, and serves again once some have gone", async () => {
     // Beyond loopback (containers) anyone who reaches the port could otherwise hold open as
     // many connections as the process has file descriptors, the service port's included.
@@ -620,6 +624,7 @@ describe("admin port connection bound", () => {
 });
 
 describe("admin port pipelining", () => {
+  freshConnectionPerFetch();
   const TOKEN = "a-test-admin-token-0123456789";
   let admin: AdminServer;
   let port = 0;
@@ -873,6 +878,7 @@ describe("admin port connections when all are taken", () => {
 });
 
 describe("status page sessions", () => {
+  freshConnectionPerFetch();
   const TOKEN = "a-test-admin-token-0123456789";
   let now = 1_000_000;
   let admin: AdminServer;
@@ -993,6 +999,7 @@ describe("status page sessions", () => {
 });
 
 describe("sign-in throttling", () => {
+  freshConnectionPerFetch();
   const TOKEN = "a-test-admin-token-0123456789";
   let now = 5_000_000;
   let admin: AdminServer;

@@ -14,6 +14,7 @@ import {
   type RecordedCall,
 } from "../../legacy-sim/legacy-sim";
 import { signWebhook } from "../../response-worker/webhook-signature";
+import { freshConnectionPerFetch } from "../support/fresh-connections";
 
 const REPO = path.resolve(__dirname, "../../..");
 const FIXTURES = [
@@ -37,6 +38,7 @@ async function waitFor(check: () => Promise<boolean>, what: string): Promise<voi
 }
 
 describe("legacy-sim", () => {
+  freshConnectionPerFetch();
   let sim: LegacySim;
 
   const call = (p: string, init: RequestInit = {}): Promise<Response> => fetch(sim.url + p, init);
