@@ -6,7 +6,13 @@ import { randomUUID } from "node:crypto";
 import type http from "node:http";
 import { readOpenApiDescription, type DescriptionAnswer } from "./openapi-description";
 import type { ProviderClient } from "./provider-client";
-import { idKey, providerRequest, type RestPath, xroadAnswerHeaders } from "./rest-proxy";
+import {
+  idKey,
+  providerRequest,
+  type RestPath,
+  withoutOwnDate,
+  xroadAnswerHeaders,
+} from "./rest-proxy";
 import type { CompiledService } from "./sim-options";
 import {
   type ClientStatuses,
@@ -150,6 +156,7 @@ export async function answerRestMetaservice(
     requestId: randomUUID(),
   };
   const request = providerRequest(req, ids);
+  withoutOwnDate(res);
   res.writeHead(
     200,
     [

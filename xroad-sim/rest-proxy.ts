@@ -380,6 +380,16 @@ export function withServicePath(serviceUrl: string, path: string): string {
     : serviceUrl + path;
 }
 
+/**
+ * X-Road's client proxy clears the Date its Jetty puts on every answer before it writes a REST
+ * answer's headers (ClientRestMessageProcessor.sendResponse, `setHeader("Date", null)`), and
+ * RestMessage.SKIPPED_HEADERS does not name Date: a REST answer carries the provider's Date when
+ * it sent one, and none otherwise. Node would add its own, as Jetty does to any other answer.
+ */
+export function withoutOwnDate(res: http.ServerResponse): void {
+  res.sendDate = false;
+}
+
 /** Forwards one REST call and writes the provider's answer; throws an XroadError before writing. */
 export async function forwardRest(
   req: http.IncomingMessage,
@@ -402,6 +412,7 @@ export async function forwardRest(
   });
   const out: Array<[string, string]> = responseHeaderList(answer.headers);
   out.push(...xroadAnswerHeaders(ids, request, body, answer.body.length));
+  withoutOwnDate(res);
   // Node takes a flat list, so repeated headers (Set-Cookie, Link) stay apart.
   res.writeHead(answer.status, out.flat());
   res.end(answer.body);

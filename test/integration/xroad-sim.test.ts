@@ -749,6 +749,40 @@ describe("xroad-sim", function () {
       ]);
     });
 
+    it("answers with the provider's Date or none, never one of its own, as X-Road's client proxy does", async () => {
+      // ClientRestMessageProcessor.sendResponse clears Jetty's Date, then adds the provider's
+      // headers, which pass RestMessage.SKIPPED_HEADERS with their Date.
+      provider.answer = (_req, res) => {
+        res.sendDate = false;
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end("{}");
+      };
+      const none = await request(`${sim.url}/r1/${SERVICE}/p/1`, {
+        headers: { "x-road-client": CLIENT },
+      });
+      await none.body.text();
+      expect(none.headers.date).to.equal(undefined);
+
+      const date = "Tue, 01 Jan 2030 00:00:00 GMT";
+      provider.answer = (_req, res) => {
+        res.writeHead(200, { "content-type": "application/json", date });
+        res.end("{}");
+      };
+      const given = await request(`${sim.url}/r1/${SERVICE}/p/1`, {
+        headers: { "x-road-client": CLIENT },
+      });
+      await given.body.text();
+      expect(given.headers.date).to.equal(date);
+
+      // A metaservice's answer is X-Road's own RestResponse, without Date too.
+      const meta = await request(`${sim.url}/r1/EE/GOV/1234/prov/listMethods`, {
+        headers: { "x-road-client": CLIENT },
+      });
+      await meta.body.text();
+      expect(meta.statusCode).to.equal(200);
+      expect(meta.headers.date).to.equal(undefined);
+    });
+
     it("passes the provider's own errors as they are, without X-Road-Error", async () => {
       provider.answer = (_req, res) => {
         res.writeHead(404, { "content-type": "application/json" });
