@@ -11,6 +11,7 @@ import {
   XROAD_NS as XROAD,
 } from "../shared/protocol/xroad-namespaces";
 import { XroadError } from "./xroad-errors";
+import { mime4jBoundary } from "./mime-boundary";
 
 export interface SoapMessage {
   /** `INSTANCE/CLASS/MEMBER[/SUBSYSTEM]`. */
@@ -155,7 +156,8 @@ export function soapBytes(body: Buffer, contentType: string, prefix: string): So
   if (type !== "multipart/related") {
     throw new XroadError(`${prefix}InvalidContentType`, `Invalid content type: ${contentType}`);
   }
-  const boundary = /boundary="?([^";]+)"?/i.exec(contentType)?.[1];
+  // X-Road reads the type with Jetty's HttpField.valueParameters, the boundary with mime4j.
+  const boundary = mime4jBoundary(contentType);
   if (!boundary) {
     throw new XroadError(`${prefix}InvalidContentType`, "multipart/related without a boundary");
   }

@@ -1155,6 +1155,42 @@ describe("xroad-sim", function () {
       expect(text).to.contain(`>${hash}</xrd:requestHash>`);
     });
 
+    it("reads a multipart request's boundary as X-Road's mime4j does, not by a pattern", async () => {
+      provider.answer = (_req, res) => {
+        res.writeHead(200, { "content-type": "text/xml; charset=utf-8" });
+        res.end(answer);
+      };
+      const body = Buffer.concat([
+        Buffer.from("--b1\r\nContent-Type: text/xml; charset=utf-8\r\n\r\n"),
+        fixture("simple.query"),
+        Buffer.from("\r\n--b1--\r\n"),
+      ]);
+      const call = async (contentType: string): Promise<string> => {
+        const res = await request(`${sim.url}/`, {
+          method: "POST",
+          headers: { "content-type": contentType },
+          body,
+        });
+        return res.body.text();
+      };
+      // Whitespace around "=", a comment, a parameter whose name ends in "boundary", a name
+      // given twice (the last counts), any case: mime4j's RawFieldParser and
+      // FallbackBodyDescriptorBuilder take b1 from each.
+      for (const contentType of [
+        'multipart/related; type="text/xml"; boundary = b1',
+        "multipart/related; boundary=b1 (the SOAP part first)",
+        "multipart/related; x-boundary=zz; boundary=b1",
+        "multipart/related; boundary=zz; BOUNDARY=b1",
+        'Multipart/Related;boundary="b1"',
+      ]) {
+        expect(await call(contentType), contentType).to.contain("<answer>42</answer>");
+      }
+      // "boundary=b1" inside a quoted value is no boundary parameter.
+      expect(await call('multipart/related; start="<boundary=b1>"')).to.contain(
+        "<faultcode>Client.InvalidContentType</faultcode>",
+      );
+    });
+
     for (const file of ["attachm.query", "attachm-mtom.query"]) {
       it(`takes ${file}, a multipart request whose lines end in LF alone, as X-Road's MIME parser does`, async () => {
         sim.register("EE/BUSINESS/producer/test", { url: `${provider.url}/soap`, type: "soap" });
