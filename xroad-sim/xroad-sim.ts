@@ -28,6 +28,7 @@ import {
   sendBadMessage,
   sendHeadOverflow,
 } from "./request-head-limit";
+import { javaUriRefusal } from "./java-uri";
 import { answerRestMetaservice, matchRestMetaservice } from "./rest-metaservices";
 import {
   findRestTarget,
@@ -221,6 +222,11 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
       const named = restPath.decoded;
       requireProviderAddress(globalConf, restProvider(restPath), named.slice(0, 5).join("/"));
       requireSecurityServer(globalConf, server);
+      // The provider's server proxy reads the request line again with java.net.URI
+      // (RestRequest(byte[])), before anything else; its URISyntaxException is an InternalError.
+      const { path: rawPath, query: rawQuery } = jettyTarget;
+      const refusal = javaUriRefusal(rawQuery === null ? rawPath : `${rawPath}?${rawQuery}`);
+      if (refusal) throw new XroadError("Server.ServerProxy.InternalError", refusal);
       // The provider's server proxy reads the provider's status first (verifyClientStatus in
       // ServerRestMessageProcessor.readMessage), metaservice or service alike.
       requireKnownProvider([...services.values()], restProvider(restPath), clients);

@@ -783,6 +783,30 @@ describe("xroad-sim", function () {
       expect(meta.headers.date).to.equal(undefined);
     });
 
+    it("answers a path java.net.URI refuses as X-Road's provider side does, before calling the provider", async () => {
+      // RestRequest(byte[]) reads the request line again with java.net.URI; its
+      // URISyntaxException comes back as Server.ServerProxy.InternalError.
+      const cases: Array<[string, string]> = [
+        [`/r1/${SERVICE}/a{b}`, "Illegal character in path at index 26"],
+        [`/r1/${SERVICE}/a|b`, "Illegal character in path at index 26"],
+        [`/r1/${SERVICE}/a%?f`, "Malformed escape pair at index 26"],
+        [`/r1/${SERVICE}/a?q=1|2`, "Illegal character in query at index 30"],
+      ];
+      for (const [target, message] of cases) {
+        const res = await rawRequest(sim.url, target);
+        expect(res.status, target).to.equal(500);
+        expect(res.error, target).to.equal("Server.ServerProxy.InternalError");
+        expect((JSON.parse(res.body) as { message: string }).message).to.equal(
+          `${message}: ${target}`,
+        );
+      }
+      expect(provider.seen).to.have.length(0);
+      // What java.net.URI takes passes: a good escape, `[` and `]` in the query.
+      const ok = await rawRequest(sim.url, `/r1/${SERVICE}/a%20b?q=[1]`);
+      expect(ok.status).to.equal(200);
+      expect(provider.seen[0].url).to.equal("/base/a%20b?q=[1]");
+    });
+
     it("passes the provider's own errors as they are, without X-Road-Error", async () => {
       provider.answer = (_req, res) => {
         res.writeHead(404, { "content-type": "application/json" });
