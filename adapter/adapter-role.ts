@@ -138,6 +138,7 @@ export async function startAdapter(
   const signing = config.callbacks.secrets.length > 0;
   const callbackPolicy = {
     allow: config.callbacks.allow,
+    clients: config.callbacks.clients,
     allowHttp: config.callbacks.allowHttp,
     allowPrivate: config.callbacks.allowPrivate,
     xroad: config.securityServer !== null,

@@ -96,7 +96,7 @@ function registerHub(router: Router, log: Logger, deps: HubRouteDeps, base: stri
         );
       }
       refuseWhileStoreDown(deps.storeReady);
-      const target = await checkCallbackTarget(callback, deps.callbackPolicy, deps.lookup);
+      const target = await checkCallbackTarget(callback, deps.callbackPolicy, client, deps.lookup);
       const listener = await deps.listeners
         .add(client, target.target, queryText as string)
         .catch((error: unknown) => {

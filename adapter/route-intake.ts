@@ -114,7 +114,7 @@ async function callbackTarget(caller: Caller, deps: AdmissionDeps): Promise<stri
         : `${service.code} has no callback target`,
     );
   }
-  return (await checkCallbackTarget(raw, deps.callbackPolicy, deps.lookup)).target;
+  return (await checkCallbackTarget(raw, deps.callbackPolicy, caller.client, deps.lookup)).target;
 }
 
 /**

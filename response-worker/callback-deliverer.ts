@@ -355,6 +355,7 @@ export class CallbackDeliverer {
       traceHeaders: headersOf(contextWith(parent, span)),
     };
     if (job.listenerId) send.listenerId = job.listenerId;
+    if (job.client !== undefined) send.client = job.client;
     const sending = Promise.resolve()
       .then(() => sender.send(send))
       .catch((error: unknown): AttemptResult => ({

@@ -75,6 +75,7 @@ export function callbackPolicy(runtime: Runtime): CallbackPolicy {
   const { callbacks, securityServer } = runtime.config;
   return {
     allow: callbacks.allow,
+    clients: callbacks.clients,
     allowHttp: callbacks.allowHttp,
     allowPrivate: callbacks.allowPrivate,
     xroad: securityServer !== null,
@@ -236,6 +237,7 @@ export async function startCallbackDelivery(
     }
   };
 
+  const hasOwnReceivers = Object.keys(config.callbacks.clients).length > 0;
   // An event's job outlives its listener's removal (retries run for hours): one whose client
   // removed it (DELETE /hub/<id>) is no longer sent, as the client asked. When the look-up
   // fails the event is sent: a listener is only dropped when Redis says it is gone.
@@ -249,6 +251,21 @@ export async function startCallbackDelivery(
             failure: { kind: "refused", message: LISTENER_REMOVED },
           };
         }
+      }
+      // A job of a release before jobs named their client: its message's record names it,
+      // so a receiver one client owns still gets that client's messages alone. Read without
+      // its responses (the record's client is all this needs); Redis failing is tried again.
+      if (request.client === undefined && hasOwnReceivers) {
+        let client: string | null = null;
+        try {
+          await store.get(request.messageId, (tx) => ((client = tx.client), false));
+        } catch (error) {
+          return {
+            outcome: "retry",
+            failure: { kind: "store", message: (error as Error).message },
+          };
+        }
+        request.client = client;
       }
       return sender.send(request);
     },

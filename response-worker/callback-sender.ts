@@ -23,6 +23,11 @@ export interface CallbackSend {
   /** Same on every attempt of one delivery, so receivers can drop duplicates. */
   webhookId: string;
   messageId: string;
+  /**
+   * The message's X-Road client, whose receivers the target must be (`callbacks.clients`);
+   * absent in a job of an earlier release, and null when its record is gone too.
+   */
+  client?: string | null;
   target: string;
   body: string;
   /** The hub listener an event is for (none for a callback). */
@@ -57,7 +62,7 @@ export class CallbackSender {
     const { policy, http, xroad, secrets } = this.options;
     let target;
     try {
-      target = parseCallbackTarget(request.target, policy);
+      target = parseCallbackTarget(request.target, policy, request.client ?? null);
     } catch (error) {
       return {
         outcome: "refused",

@@ -407,5 +407,11 @@ export function configWarnings(config: SluiceConfig): string[] {
     ...messageSizeWarnings(config),
     ...retentionWarnings(config),
     ...plainHttpEntryWarnings(config.callbacks),
+    ...Object.entries(config.callbacks.clients).flatMap(([client, allow]) =>
+      plainHttpEntryWarnings(
+        { allow, allowHttp: config.callbacks.allowHttp },
+        `config.callbacks.clients.${client}`,
+      ),
+    ),
   ];
 }

@@ -124,6 +124,12 @@ export interface BackendConfig {
 
 export interface CallbackConfig {
   allow: string[];
+  /**
+   * Each X-Road client's own receivers (member or subsystem id → entries as in `allow`): a
+   * target one of them admits is for that client's messages only. Empty: every target of
+   * `allow` serves every client.
+   */
+  clients: Record<string, string[]>;
   allowPrivate: boolean;
   allowHttp: boolean;
   /** Signing secrets (`whsec_...`); the first signs, all are sent during rotation. */
@@ -500,6 +506,23 @@ function compileAllowlist(callbacks: Reader): string[] {
     callbacks.problems.push(...allowlistProblems(callbacks.raw.allow, `${callbacks.where}.allow`));
   }
   return allow;
+}
+
+/**
+ * `callbacks.clients`, each client's own entries (the schema has judged the ids and the lists'
+ * shape), with the same check of each entry as `callbacks.allow`'s.
+ */
+function compileClientAllowlists(callbacks: Reader): Record<string, string[]> {
+  const clients = callbacks.at("clients");
+  const compiled: Record<string, string[]> = {};
+  for (const [client, allow] of Object.entries(clients.raw)) {
+    const where = `${clients.where}.${client}`;
+    callbacks.problems.push(...allowlistProblems(allow, where));
+    if (Array.isArray(allow)) {
+      compiled[client] = allow.filter((entry): entry is string => typeof entry === "string");
+    }
+  }
+  return compiled;
 }
 
 /**
@@ -1256,6 +1279,7 @@ export function compileConfig(
     workerBackends: null,
     callbacks: {
       allow: compileAllowlist(callbacks),
+      clients: compileClientAllowlists(callbacks),
       allowPrivate: callbacks.bool("allowPrivate", false),
       allowHttp: callbacks.bool("allowHttp", false),
       secrets,

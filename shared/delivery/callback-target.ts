@@ -6,10 +6,16 @@ import { isIP } from "node:net";
 import { SluiceError } from "../protocol/errors";
 import { pathProblem } from "../protocol/rest-path";
 import { deniedRange, type Lookup, systemLookup } from "./address-check";
+import { admission, type Admission, type CallbackClients } from "./callback-scope";
 
 export interface CallbackPolicy {
   /** Allowlist entries: URL prefixes (`https://host[:port]/path`) and `xroad:` prefixes. */
   allow: readonly string[];
+  /**
+   * Each client's own receivers (`callbacks.clients`), entries as in `allow`: a target one of
+   * them admits is for that client only (absent: none).
+   */
+  clients?: CallbackClients;
   /** Whether `http://` targets are accepted at all (they still need an allowlist entry). */
   allowHttp: boolean;
   /** Whether private, loopback, link-local and other special addresses are accepted. */
@@ -54,11 +60,16 @@ function invalid(message: string): SluiceError {
 }
 
 /**
- * Checks the form of a target and the policy without I/O. Throws SluiceError("InvalidCallback")
+ * Checks the form of a target and the policy without I/O, for the messages of `client` (null: a
+ * caller not known, who may use no client's own receiver). Throws SluiceError("InvalidCallback")
  * saying what is wrong. A literal special-range IP is refused here; host names are resolved
  * by checkCallbackTarget.
  */
-export function parseCallbackTarget(raw: unknown, policy: CallbackPolicy): CallbackTarget {
+export function parseCallbackTarget(
+  raw: unknown,
+  policy: CallbackPolicy,
+  client: string | null = null,
+): CallbackTarget {
   if (typeof raw !== "string" || raw.trim() === "") {
     throw invalid("the callback target must be a non-empty string");
   }
@@ -66,7 +77,7 @@ export function parseCallbackTarget(raw: unknown, policy: CallbackPolicy): Callb
   if (text.length > MAX_LENGTH) {
     throw invalid(`the callback target is longer than ${MAX_LENGTH} characters`);
   }
-  if (text.toLowerCase().startsWith("xroad:")) return parseXRoad(text, policy);
+  if (text.toLowerCase().startsWith("xroad:")) return parseXRoad(text, policy, client);
 
   let url: URL;
   try {
@@ -98,10 +109,34 @@ export function parseCallbackTarget(raw: unknown, policy: CallbackPolicy): Callb
       throw invalid(`the callback URL points to a ${range} address, which is not allowed`);
     }
   }
-  if (!policy.allow.some((entry) => urlMatches(entry, url))) {
-    throw invalid("the callback URL does not match any allowed callback prefix");
-  }
+  refuseUnadmitted(
+    admission(policy.allow, policy.clients ?? NO_CLIENTS, client, (entry) =>
+      urlMatches(entry, url),
+    ),
+    "the callback URL",
+    client,
+  );
   return { kind: "url", url, target: url.href };
+}
+
+const NO_CLIENTS: CallbackClients = {};
+
+/**
+ * The refusal for a target the allowlists do not admit for `client`. One listed as another
+ * client's own receiver says only that it is not allowed for the caller: naming its owner, or
+ * that it has one, would tell a caller which client's receiver a URL is.
+ */
+function refuseUnadmitted(verdict: Admission, what: string, client: string | null): void {
+  if (verdict === "unlisted") {
+    throw invalid(`${what} does not match any allowed callback prefix`);
+  }
+  if (verdict === "others") {
+    throw invalid(
+      client === null
+        ? `${what} is not allowed for a delivery that names no client`
+        : `${what} is not allowed for client ${client}`,
+    );
+  }
 }
 
 /**
@@ -135,10 +170,11 @@ const MAX_LABEL_LENGTH = 63;
 export async function checkCallbackTarget(
   raw: unknown,
   policy: CallbackPolicy,
+  client: string | null,
   lookup: Lookup = systemLookup,
   gate: LookupGate = submissionLookups,
 ): Promise<CallbackTarget> {
-  const target = parseCallbackTarget(raw, policy);
+  const target = parseCallbackTarget(raw, policy, client);
   if (target.kind !== "url" || policy.allowPrivate) return target;
   const host = target.url.hostname;
   if (host.startsWith("[") || isIP(host) !== 0) return target;
@@ -207,7 +243,11 @@ function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
-function parseXRoad(text: string, policy: CallbackPolicy): XRoadServiceTarget {
+function parseXRoad(
+  text: string,
+  policy: CallbackPolicy,
+  client: string | null,
+): XRoadServiceTarget {
   const target = parseXRoadTarget(text);
   if (target === null) {
     throw invalid(
@@ -215,9 +255,13 @@ function parseXRoad(text: string, policy: CallbackPolicy): XRoadServiceTarget {
     );
   }
   if (!policy.xroad) throw invalid("X-Road callback targets are not configured");
-  if (!policy.allow.some((entry) => xroadMatches(entry, target))) {
-    throw invalid("the X-Road callback target does not match any allowed callback prefix");
-  }
+  refuseUnadmitted(
+    admission(policy.allow, policy.clients ?? NO_CLIENTS, client, (entry) =>
+      xroadMatches(entry, target),
+    ),
+    "the X-Road callback target",
+    client,
+  );
   return target;
 }
 

@@ -264,3 +264,100 @@ describe("event hub end to end (two clients)", function () {
     expect(await deliveries("gone")).to.equal(goneBefore + 1);
   });
 });
+
+describe("receivers of one client (callbacks.clients) end to end", function () {
+  this.timeout(60_000);
+  const stack = new CallbackStack(testCertificate().cert);
+  let receiver: CallbackReceiver;
+  const at = (path: string) => `https://127.0.0.1:${receiver.port}/events/${path}`;
+
+  before(async () => {
+    receiver = await CallbackReceiver.start({ tls: true });
+    await stack.start({
+      services: {
+        notify: { protocols: ["rest"], reply: { mode: "callback" }, backend: "sim" },
+      },
+      backends: { sim: { translator: "rest-json", retry: { attempts: 2, backoff: ["1s"] } } },
+      callbacks: {
+        // Every receiver under /events/ is everyone's, except Alice's own.
+        allow: [`https://127.0.0.1:${receiver.port}/events/`],
+        clients: { [ALICE]: [at("alice")] },
+        allowPrivate: true,
+        secret: SECRET,
+        backoff: ["300ms", "600ms"],
+        timeout: "2s",
+      },
+    });
+  });
+  after(async () => {
+    await receiver.close();
+    await stack.cleanup();
+  });
+
+  const submit = (client: string, path: string) =>
+    call(`${stack.adapterUrl}/rest/notify`, {
+      body: "{}",
+      client,
+      headers: { Prefer: "respond-async", "X-Callback-Url": at(path) },
+    });
+  const listen = (client: string, path: string) =>
+    call(`${stack.adapterUrl}/hub`, { client, body: JSON.stringify({ callback: at(path) }) });
+  const delivery = (client: string, id: string, state: string) =>
+    eventually(async () => {
+      const s = await call(`${stack.adapterUrl}/messages/${id}`, { client });
+      return s.json.delivery === state ? true : undefined;
+    });
+  const bodiesAt = (path: string) =>
+    receiver.calls.filter((c) => c.path === `/events/${path}`).map((c) => JSON.parse(c.body));
+
+  it("refuses Bob a callback and a hub listener at Alice's receiver, naming no other client", async () => {
+    for (const answer of [await submit(BOB, "alice"), await listen(BOB, "alice")]) {
+      expect(answer.status).to.equal(400);
+      expect(answer.json.type).to.equal("InvalidCallback");
+      expect(answer.json.message).to.equal(`the callback URL is not allowed for client ${BOB}`);
+      expect(JSON.stringify(answer.json)).not.to.include("70000001");
+    }
+    // The general list still serves Bob, beside Alice's receiver.
+    expect((await listen(BOB, "bob")).status).to.equal(201);
+  });
+
+  it("accepts Alice's callback and listener at her receiver, and delivers them there", async () => {
+    expect((await listen(ALICE, "alice")).status).to.equal(201);
+    const answer = await submit(ALICE, "alice");
+    expect(answer.status).to.equal(202);
+    await delivery(ALICE, answer.json.id, "delivered");
+    const callbacks = bodiesAt("alice").filter((b) => b.id === answer.json.id);
+    expect(callbacks.map((b) => b.client)).to.deep.equal([ALICE]);
+    expect(
+      bodiesAt("alice").every((b) => (b.event?.message?.client ?? b.client) === ALICE),
+    ).to.equal(true);
+  });
+
+  it("refuses at delivery a receiver given to Alice after Bob's message named it", async () => {
+    // The response worker stops; Bob names a receiver still everyone's, Alice the same one.
+    await stack.stopBack();
+    const bobs = await submit(BOB, "later");
+    const alices = await submit(ALICE, "later");
+    expect([bobs.status, alices.status]).to.deep.equal([202, 202]);
+    // It starts again with a configuration that gives that receiver to Alice.
+    const { callbacks } = stack.config;
+    stack.config = {
+      ...stack.config,
+      callbacks: {
+        ...callbacks,
+        clients: { ...callbacks.clients, [ALICE]: [at("alice"), at("later")] },
+      },
+    };
+    await stack.startBack();
+    await delivery(ALICE, alices.json.id, "delivered");
+    await delivery(BOB, bobs.json.id, "delivery_failed");
+    const ids = bodiesAt("later")
+      .filter((b) => b.id !== undefined)
+      .map((b) => b.id as string);
+    expect(ids).to.include(alices.json.id);
+    expect(ids).not.to.include(bobs.json.id);
+    expect(
+      bodiesAt("later").every((b) => (b.event?.message?.client ?? b.client) === ALICE),
+    ).to.equal(true);
+  });
+});

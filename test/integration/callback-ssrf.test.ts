@@ -164,7 +164,7 @@ describe("callback targets a hostile caller writes (real broker, real HTTPS rece
     const target = `https://receiver.test:${receiver.port}/rebound`;
     const policy = strictPolicy([`https://receiver.test:${receiver.port}/`]);
     // The caller's name answers a public address while the submission is checked...
-    const submitted = await checkCallbackTarget(target, policy, async () => [PUBLIC]);
+    const submitted = await checkCallbackTarget(target, policy, null, async () => [PUBLIC]);
     expect(submitted.target).to.equal(target);
     // ...and loopback once the callback goes out, alone or beside a public one, on every try.
     const answers = [["127.0.0.1"], [PUBLIC, "127.0.0.1"], ["::ffff:127.0.0.1", PUBLIC]];

@@ -226,23 +226,33 @@ describe("callback targets", () => {
         throw Object.assign(new Error("try again"), { code: "EAI_AGAIN" });
       throw Object.assign(new Error("no such host"), { code: "ENOTFOUND" });
     };
-    const local = await asyncRefusal(checkCallbackTarget("https://localhost/cb", open, lookup));
+    const local = await asyncRefusal(
+      checkCallbackTarget("https://localhost/cb", open, null, lookup),
+    );
     expect(local.message).to.equal(
       "the callback host localhost resolves to a loopback address, which is not allowed",
     );
-    await asyncRefusal(checkCallbackTarget("https://internal.example/cb", open, lookup));
-    const gone = await asyncRefusal(checkCallbackTarget("https://gone.example/cb", open, lookup));
+    await asyncRefusal(checkCallbackTarget("https://internal.example/cb", open, null, lookup));
+    const gone = await asyncRefusal(
+      checkCallbackTarget("https://gone.example/cb", open, null, lookup),
+    );
     expect(gone.message).to.match(/does not resolve/);
     // Delivery refuses mixed answers; at submission one public address is enough.
-    expect((await checkCallbackTarget("https://mixed.example/cb", open, lookup)).kind).to.equal(
-      "url",
-    );
-    expect((await checkCallbackTarget("https://flaky.example/cb", open, lookup)).kind).to.equal(
-      "url",
-    );
     expect(
-      (await checkCallbackTarget("https://localhost/cb", { ...open, allowPrivate: true }, lookup))
-        .kind,
+      (await checkCallbackTarget("https://mixed.example/cb", open, null, lookup)).kind,
+    ).to.equal("url");
+    expect(
+      (await checkCallbackTarget("https://flaky.example/cb", open, null, lookup)).kind,
+    ).to.equal("url");
+    expect(
+      (
+        await checkCallbackTarget(
+          "https://localhost/cb",
+          { ...open, allowPrivate: true },
+          null,
+          lookup,
+        )
+      ).kind,
     ).to.equal("url");
   });
 
@@ -252,7 +262,7 @@ describe("callback targets", () => {
     const hanging = () => new Promise<string[]>(() => undefined);
     const gate = new LookupGate(2);
     expect(
-      (await checkCallbackTarget("https://slow.example/cb", open, hanging, gate)).kind,
+      (await checkCallbackTarget("https://slow.example/cb", open, null, hanging, gate)).kind,
     ).to.equal("url");
   }).timeout(10_000);
 
@@ -265,18 +275,18 @@ describe("callback targets", () => {
       return new Promise<string[]>((resolve) => answers.push(resolve));
     };
     const gate = new LookupGate(2);
-    const first = checkCallbackTarget("https://a.example/cb", open, lookup, gate);
-    const second = checkCallbackTarget("https://b.example/cb", open, lookup, gate);
+    const first = checkCallbackTarget("https://a.example/cb", open, null, lookup, gate);
+    const second = checkCallbackTarget("https://b.example/cb", open, null, lookup, gate);
     // Both slots are held by a resolver that has not answered: not looked up, let through
     // (delivery checks it), instead of one more lookup queued on the threadpool.
-    expect((await checkCallbackTarget("https://c.example/cb", open, lookup, gate)).kind).to.equal(
-      "url",
-    );
+    expect(
+      (await checkCallbackTarget("https://c.example/cb", open, null, lookup, gate)).kind,
+    ).to.equal("url");
     expect(asked).to.deep.equal(["a.example", "b.example"]);
     answers[0](["10.0.0.1"]);
     expect((await asyncRefusal(first)).message).to.match(/private address/);
     // A slot is free again once a lookup answered.
-    const third = checkCallbackTarget("https://d.example/cb", open, lookup, gate);
+    const third = checkCallbackTarget("https://d.example/cb", open, null, lookup, gate);
     expect(asked).to.deep.equal(["a.example", "b.example", "d.example"]);
     answers[1](["93.184.216.34"]);
     answers[2](["127.0.0.1"]);

@@ -909,6 +909,32 @@ describe("webhook secret strength", () => {
   });
 });
 
+describe("callback receivers of one client", () => {
+  const set = (clients: unknown) => ({ ...minimal, callbacks: { clients } });
+
+  it("is none unless given, so every target of allow serves every client", () => {
+    expect(compileConfig(minimal, "/etc/sluice").callbacks.clients).to.deep.equal({});
+  });
+
+  it("takes member and subsystem ids, each with entries as allow takes", () => {
+    const clients = {
+      "EE/GOV/70000001/alice": ["https://alice.example.org/hooks", "xroad:EE/GOV/70000001/"],
+      "EE/GOV/70000003": [],
+    };
+    expect(compileConfig(set(clients), "/etc/sluice").callbacks.clients).to.deep.equal(clients);
+  });
+
+  it("refuses an id that is no client's and an entry no target can match, naming where", () => {
+    const problems = problemsOf(set({ "EE/GOV": ["https://a.example.org/"] }));
+    expect(problems).to.have.length.greaterThan(0);
+    expect(problems.join("\n")).to.include("config.callbacks.clients");
+    expect(problemsOf(set({ "EE/GOV/1/a": ["*"] }))).to.deep.equal([
+      'config.callbacks.clients.EE/GOV/1/a[0]: admits no callback target: an entry is an http(s) URL prefix with a host (https://callbacks.example.org/hooks/, a host *.example.org for its subdomains), without user, query or fragment, or an xroad: prefix; "*", an address range or a bare scheme is none',
+    ]);
+    expect(problemsOf(set({ "EE/GOV/1/a": "https://a.example.org/" }))).to.have.length(1);
+  });
+});
+
 describe("callback attempts per receiver", () => {
   it("defaults to 4 and takes 1 to 16 (a response worker's slots)", () => {
     expect(compileConfig(minimal, "/etc/sluice").callbacks.maxPerTarget).to.equal(4);

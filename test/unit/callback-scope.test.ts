@@ -1,0 +1,101 @@
+import { expect } from "chai";
+import { parseCallbackTarget, type CallbackPolicy } from "../../shared/delivery/callback-target";
+import { keyCovers } from "../../shared/delivery/callback-scope";
+import { SluiceError } from "../../shared/protocol/errors";
+
+const ALICE = "EE/GOV/70000001/alice";
+const BOB = "EE/GOV/70000002/bob";
+
+// A broad general list, with Alice's receiver and X-Road service carved out of it for her.
+const policy: CallbackPolicy = {
+  allow: ["https://*.tenants.example.org/", "https://shared.example.org/hooks/", "xroad:EE/GOV/"],
+  clients: {
+    [ALICE]: [
+      "https://alice.tenants.example.org/hooks",
+      "https://alice-only.example.org/",
+      "xroad:EE/GOV/70000001/alice/",
+    ],
+    "EE/GOV/70000003": ["https://carol.example.org/"],
+  },
+  allowHttp: false,
+  allowPrivate: false,
+  xroad: true,
+};
+
+function refusal(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).to.be.instanceOf(SluiceError);
+    expect((error as SluiceError).code).to.equal("InvalidCallback");
+    expect((error as SluiceError).status).to.equal(400);
+    return (error as SluiceError).message;
+  }
+  throw new Error("expected a refusal");
+}
+
+describe("callback targets scoped by client", () => {
+  it("lets a client use its own receivers, including ones the general list does not name", () => {
+    const own = "https://alice.tenants.example.org/hooks/done";
+    expect(parseCallbackTarget(own, policy, ALICE).target).to.equal(own);
+    const only = "https://alice-only.example.org/x";
+    expect(parseCallbackTarget(only, policy, ALICE).target).to.equal(only);
+    const service = "xroad:EE/GOV/70000001/alice/resultReady";
+    expect(parseCallbackTarget(service, policy, ALICE).target).to.equal(service);
+  });
+
+  it("lets a client with its own list use the general list too", () => {
+    const shared = "https://shared.example.org/hooks/a";
+    expect(parseCallbackTarget(shared, policy, ALICE).target).to.equal(shared);
+    expect(parseCallbackTarget(shared, policy, BOB).target).to.equal(shared);
+  });
+
+  it("refuses another client's receiver, though the general list admits it, naming no owner", () => {
+    for (const target of [
+      "https://alice.tenants.example.org/hooks",
+      "https://alice-only.example.org/x",
+      "xroad:EE/GOV/70000001/alice/resultReady",
+    ]) {
+      const message = refusal(() => parseCallbackTarget(target, policy, BOB));
+      expect(message).to.match(/ is not allowed for client EE\/GOV\/70000002\/bob$/);
+      expect(message).not.to.include("70000001");
+      expect(message).not.to.include("alice");
+    }
+    // The rest of Alice's host is still everyone's, as the general list says.
+    const beside = "https://alice.tenants.example.org/public";
+    expect(parseCallbackTarget(beside, policy, BOB).target).to.equal(beside);
+  });
+
+  it("tells a target in no list from another client's own", () => {
+    expect(
+      refusal(() => parseCallbackTarget("https://elsewhere.example.com/", policy, BOB)),
+    ).to.equal("the callback URL does not match any allowed callback prefix");
+  });
+
+  it("gives a member's receivers to its subsystems, and a subsystem's to it alone", () => {
+    const carol = "https://carol.example.org/cb";
+    expect(parseCallbackTarget(carol, policy, "EE/GOV/70000003").target).to.equal(carol);
+    expect(parseCallbackTarget(carol, policy, "EE/GOV/70000003/billing").target).to.equal(carol);
+    refusal(() => parseCallbackTarget(carol, policy, "EE/GOV/700000031/billing"));
+    const own = "https://alice-only.example.org/x";
+    refusal(() => parseCallbackTarget(own, policy, "EE/GOV/70000001"));
+    refusal(() => parseCallbackTarget(own, policy, "EE/GOV/70000001/other"));
+    expect(keyCovers("EE/GOV/70000001/alice", "EE/GOV/70000001/alice/x")).to.equal(false);
+  });
+
+  it("refuses every client's own receiver to a delivery that names no client", () => {
+    const message = refusal(() =>
+      parseCallbackTarget("https://alice-only.example.org/x", policy, null),
+    );
+    expect(message).to.equal("the callback URL is not allowed for a delivery that names no client");
+    const shared = "https://shared.example.org/hooks/a";
+    expect(parseCallbackTarget(shared, policy, null).target).to.equal(shared);
+  });
+
+  it("is the general list alone when no client has its own (a configuration before this)", () => {
+    const plain: CallbackPolicy = { ...policy, clients: undefined };
+    const target = "https://alice.tenants.example.org/hooks";
+    expect(parseCallbackTarget(target, plain, BOB).target).to.equal(target);
+    expect(parseCallbackTarget(target, { ...policy, clients: {} }, null).target).to.equal(target);
+  });
+});
