@@ -82,6 +82,13 @@ function load(): Compiled {
     hints.set(statusService, "must be a service code: letters, digits, _ - and ., not dots alone");
   }
   hint("size", SIZE_HINT);
+  const backendName = (
+    (schema.properties as Record<string, Schema> | undefined)?.backends?.propertyNames as
+      Schema | undefined
+  )?.pattern;
+  if (typeof backendName === "string") {
+    hints.set(backendName, "must be a backend name: letters, digits, _ and -, at most 64 of them");
+  }
   // Error texts, and the status documents and logs they reach, name a backend's URL.
   hint(
     "httpUrl",
@@ -155,8 +162,10 @@ function describe(error: ErrorObject, hints: Map<string, string>): string | null
     case "pattern": {
       if (error.propertyName !== undefined) {
         const name = error.propertyName;
-        const kind = where === "config.services" ? "service code" : "name";
-        return `${where}.${name}: not a valid ${kind} (letters, digits, _ - and, for services, . but not dots alone)`;
+        // A key that is a value of a kind (a service code, a client id) is named as one.
+        const hint = hints.get(String(params.pattern));
+        if (hint !== undefined) return `${where}.${name}: ${hint}`;
+        return `${where}.${name}: must match ${String(params.pattern)}`;
       }
       return `${where}: ${hints.get(String(params.pattern)) ?? `must match ${String(params.pattern)}`}`;
     }

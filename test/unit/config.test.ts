@@ -115,13 +115,24 @@ describe("configuration", () => {
     ).to.deep.equal([]);
   });
 
+  it("names a backend key that is no backend name as such", () => {
+    expect(
+      problemsOf({
+        services: { a: { backend: "b c" } },
+        backends: { "b c": { url: "http://127.0.0.1:8090" } },
+      }),
+    ).to.deep.equal([
+      "config.backends.b c: must be a backend name: letters, digits, _ and -, at most 64 of them",
+    ]);
+  });
+
   it("refuses a service or status service named by dots alone: a URL path segment clients remove", () => {
     // `/rest/..` and `/rest/./x` are normalised away by every HTTP client before they are sent.
     for (const code of [".", ".."]) {
       expect(
         problemsOf({ services: { [code]: { backend: "legacy" } }, backends: minimal.backends }),
       ).to.deep.equal([
-        `config.services.${code}: not a valid service code (letters, digits, _ - and, for services, . but not dots alone)`,
+        `config.services.${code}: must be a service code: letters, digits, _ - and ., not dots alone`,
       ]);
       expect(problemsOf({ ...minimal, xroad: { statusService: code } })).to.deep.equal([
         "config.xroad.statusService: must be a service code: letters, digits, _ - and ., not dots alone",
@@ -925,9 +936,10 @@ describe("callback receivers of one client", () => {
   });
 
   it("refuses an id that is no client's and an entry no target can match, naming where", () => {
-    const problems = problemsOf(set({ "EE/GOV": ["https://a.example.org/"] }));
-    expect(problems).to.have.length.greaterThan(0);
-    expect(problems.join("\n")).to.include("config.callbacks.clients");
+    // Named as what it must be, where a generic "not a valid name" described a service's.
+    expect(problemsOf(set({ "EE/GOV": ["https://a.example.org/"] }))).to.deep.equal([
+      "config.callbacks.clients.EE/GOV: must be an X-Road client id INSTANCE/CLASS/MEMBER[/SUBSYSTEM]",
+    ]);
     expect(problemsOf(set({ "EE/GOV/1/a": ["*"] }))).to.deep.equal([
       'config.callbacks.clients.EE/GOV/1/a[0]: admits no callback target: an entry is an http(s) URL prefix with a host (https://callbacks.example.org/hooks/, a host *.example.org for its subdomains), without user, query or fragment, or an xroad: prefix; "*", an address range or a bare scheme is none',
     ]);
