@@ -6,7 +6,11 @@
 
 import { SluiceError } from "../../shared/protocol/errors";
 import { detached } from "./detached";
-import { isXmlChar } from "../../shared/protocol/xml-tokens";
+import {
+  characterCode,
+  isXmlChar,
+  shownReference,
+} from "../../shared/protocol/character-reference";
 import {
   reservedInstruction,
   XmlDeclarationError,
@@ -321,25 +325,16 @@ function characterReferenceEnd(raw: string, at: number): number {
   return end > first && raw.charCodeAt(end) === 0x3b ? end : -1;
 }
 
-/**
- * The character of the reference from `at` to its ";" at `end`. The value is counted only up
- * to past U+10FFFF, so that no number of digits wraps or rounds into a character XML allows.
- */
+/** The character of the reference from `at` to its ";" at `end`. */
 function characterOf(raw: string, at: number, end: number): string {
   const radix = raw.charCodeAt(at + 2) === 0x78 ? 16 : 10;
-  let code = 0;
-  for (let i = radix === 16 ? at + 3 : at + 2; i < end && code <= 0x10ffff; i += 1) {
-    code = code * radix + parseInt(raw[i], 16);
-  }
+  const code = characterCode(raw, radix === 16 ? at + 3 : at + 2, end, radix);
   if (!isXmlChar(code)) {
-    throw invalid(`character reference ${shown(raw.slice(at, end + 1))} is not allowed in XML`);
+    throw invalid(
+      `character reference ${shownReference(raw.slice(at, end + 1))} is not allowed in XML`,
+    );
   }
   return String.fromCodePoint(code);
-}
-
-/** A reference for a message: whole up to 32 characters, else its two ends around "…". */
-function shown(reference: string): string {
-  return reference.length <= 32 ? reference : `${reference.slice(0, 16)}…${reference.slice(-15)}`;
 }
 
 /** What of a malformed reference at `at` a message shows: up to its ";", at most 32 characters. */

@@ -5,7 +5,8 @@
 
 import { NamespaceBindings } from "./namespace-bindings";
 import { reservedInstruction } from "./xml-declaration";
-import { isXmlChar, splitName, tokens, XML_NAME, XmlScanError, type StartTag } from "./xml-tokens";
+import { forbiddenReference, shownReference } from "./character-reference";
+import { splitName, tokens, XML_NAME, XmlScanError, type StartTag } from "./xml-tokens";
 
 /** Content whose names do not resolve: a prefix nothing in scope declares, or an attribute twice. */
 export class XmlNamespaceError extends XmlScanError {
@@ -22,7 +23,6 @@ const BARE_AMPERSAND = /&(?!#x[0-9a-fA-F]+;|#[0-9]+;|(?:amp|lt|gt|quot|apos);)/;
 // wherever it is: text, attribute values, CDATA sections, comments and PIs alike.
 // eslint-disable-next-line no-control-regex -- the control characters are what it finds
 const NOT_XML_CHARACTER = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]/;
-const CHARACTER_REFERENCE = /&#(?:x([0-9a-fA-F]+)|([0-9]+));/g;
 
 /**
  * Throws XmlScanError where `content` between `start` and `end` (a run of text, or a start tag
@@ -41,14 +41,11 @@ function checkCharacterData(content: string, start: number, end: number, text: b
   }
   const cdataEnd = text ? run.indexOf("]]>") : -1;
   if (cdataEnd >= 0) throw new XmlScanError(`"]]>" in text at offset ${start + cdataEnd}`);
-  if (!run.includes("&#")) return;
-  for (const reference of run.matchAll(CHARACTER_REFERENCE)) {
-    const code = reference[1] !== undefined ? parseInt(reference[1], 16) : Number(reference[2]);
-    if (!isXmlChar(code)) {
-      throw new XmlScanError(
-        `${reference[0].slice(0, 16)} at offset ${start + (reference.index ?? 0)} refers to a character XML does not allow`,
-      );
-    }
+  const forbidden = forbiddenReference(content, start, end);
+  if (forbidden !== null) {
+    throw new XmlScanError(
+      `${shownReference(forbidden.reference)} at offset ${forbidden.at} refers to a character XML does not allow`,
+    );
   }
 }
 

@@ -74,14 +74,6 @@ export function decodeEntities(value: string): string {
   });
 }
 
-/** Whether `code` is a character XML 1.0 allows (its Char production). */
-export function isXmlChar(code: number): boolean {
-  if (code < 0x20) return code === 0x9 || code === 0xa || code === 0xd;
-  if (code <= 0xd7ff) return true;
-  if (code < 0xe000) return false;
-  return code <= 0xfffd || (code >= 0x10000 && code <= 0x10ffff);
-}
-
 export function splitName(name: string): { prefix: string; local: string } {
   const colon = name.indexOf(":");
   return colon < 0

@@ -71,6 +71,14 @@ describe("XML content: rootElement (content that must be one sound element)", ()
     expect(refusal("<a>&#xD800;</a>")).to.match(/^&#xD800; at offset 3 refers/);
     expect(refusal(`<a>&#x${"1".repeat(100)};</a>`)).to.match(/refers to a character/);
     expect(refusal("&bad;<a/>")).to.match(/^an "&" at offset 0 /);
+    // Shown as the SOAP reader shows it: whole up to 32 characters (cut to 16, this one read as
+    // &#x0000000011000, a legal reference), else both ends.
+    expect(refusal("<a>&#x00000000110000;</a>")).to.equal(
+      "&#x00000000110000; at offset 3 refers to a character XML does not allow",
+    );
+    expect(refusal(`<a>&#x${"0".repeat(40)}110000;</a>`)).to.equal(
+      "&#x0000000000000…00000000110000; at offset 3 refers to a character XML does not allow",
+    );
     // Not in a CDATA section, a comment or a PI either: XML allows them nowhere.
     expect(refusal("<a><![CDATA[ \u0001 ]]></a>")).to.equal(
       "a character XML does not allow (U+0001) at offset 13",

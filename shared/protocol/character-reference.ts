@@ -1,0 +1,55 @@
+// A character reference (XML 1.0 §4.1, `&#65;` or `&#x41;`): the value it stands for, whether XML
+// allows that character, and how a message shows one. Every reader of references asks here.
+
+/** Whether `code` is a character XML 1.0 allows (its Char production). */
+export function isXmlChar(code: number): boolean {
+  if (code < 0x20) return code === 0x9 || code === 0xa || code === 0xd;
+  if (code <= 0xd7ff) return true;
+  if (code < 0xe000) return false;
+  return code <= 0xfffd || (code >= 0x10000 && code <= 0x10ffff);
+}
+
+/**
+ * The value of the digits of `text` from `from` to `end` (decimal, or hexadecimal for radix 16),
+ * counted only up to past U+10FFFF: no number of digits or leading zeros wraps or rounds into a
+ * character XML allows.
+ */
+export function characterCode(text: string, from: number, end: number, radix: 10 | 16): number {
+  let code = 0;
+  for (let i = from; i < end && code <= 0x10ffff; i += 1) {
+    code = code * radix + parseInt(text[i], 16);
+  }
+  return code;
+}
+
+/** A reference for a message: whole up to 32 characters, else its two ends around "…". */
+export function shownReference(reference: string): string {
+  return reference.length <= 32 ? reference : `${reference.slice(0, 16)}…${reference.slice(-15)}`;
+}
+
+// Sticky: tried only where an "&#" is, never searched on from there.
+const REFERENCE = /&#(?:x([0-9a-fA-F]+)|([0-9]+));/y;
+
+/**
+ * The first character reference in `text` from `start` to `end` to a character XML does not
+ * allow (`&#0;`, `&#xD800;`), with its offset, or null when there is none.
+ */
+export function forbiddenReference(
+  text: string,
+  start = 0,
+  end = text.length,
+): { reference: string; at: number } | null {
+  let at = text.indexOf("&#", start);
+  while (at >= 0 && at < end) {
+    REFERENCE.lastIndex = at;
+    const match = REFERENCE.exec(text);
+    if (match !== null && REFERENCE.lastIndex <= end) {
+      const hex = match[1] !== undefined;
+      const from = at + (hex ? 3 : 2);
+      const code = characterCode(text, from, REFERENCE.lastIndex - 1, hex ? 16 : 10);
+      if (!isXmlChar(code)) return { reference: match[0], at };
+    }
+    at = text.indexOf("&#", at + 2);
+  }
+  return null;
+}
