@@ -2,6 +2,8 @@
 // attributes and namespace declarations as written) and end tags. The SOAP translators cut and
 // rewrite envelopes with it; xml-content.ts checks content that must be one element with it.
 
+import { characterCode, isXmlChar, shownReference } from "./character-reference";
+
 /** XML the scanner refuses or cannot read (DOCTYPE, broken markup). */
 export class XmlScanError extends Error {
   constructor(message: string) {
@@ -64,14 +66,26 @@ const ATTRIBUTE = new RegExp(`(${ATTRIBUTE_NAME})${S}*=${S}*(?:"([^"<]*)"|'([^'<
 const ENTITY = /&(?:#x([0-9a-fA-F]+)|#(\d+)|(amp|lt|gt|quot|apos));/g;
 const NAMED: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" };
 
+/**
+ * `value` with its predefined entities and character references replaced. Throws XmlScanError
+ * for a reference to a character XML does not allow (`&#0;`, `&#xD800;`, past U+10FFFF): read
+ * as one, a remote provider's fault text carried a NUL or a lone surrogate into the status
+ * document, the fault written back to a SOAP caller and the logs, none of which a strict reader
+ * then reads.
+ */
 export function decodeEntities(value: string): string {
   return value.replace(ENTITY, (reference, hex?: string, dec?: string, named?: string) => {
     if (named !== undefined) return NAMED[named];
-    const code = hex !== undefined ? parseInt(hex, 16) : Number(dec);
-    // Past U+10FFFF fromCodePoint throws: a fault's text from a remote provider then failed the
-    // message as untranslatable instead of being read as the fault it is. Kept as written.
-    return code <= 0x10ffff ? String.fromCodePoint(code) : reference;
+    const from = reference.length - 1 - (hex ?? (dec as string)).length;
+    const code = characterCode(reference, from, reference.length - 1, hex !== undefined ? 16 : 10);
+    if (!isXmlChar(code)) throw forbidden(reference);
+    return String.fromCodePoint(code);
   });
+}
+
+/** The refusal of a reference to a character XML does not allow, in the SOAP reader's words. */
+export function forbidden(reference: string): XmlScanError {
+  return new XmlScanError(`character reference ${shownReference(reference)} is not allowed in XML`);
 }
 
 export function splitName(name: string): { prefix: string; local: string } {

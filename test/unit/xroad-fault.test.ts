@@ -5,6 +5,7 @@ import { expect } from "chai";
 import { classifyXroadError, isXroadTimeout } from "../../shared/protocol/xroad-error-code";
 import { echoMismatch, requestEnvelope } from "../../worker/translators/xroad-soap-header";
 import { childText, renamedElement } from "../../worker/translators/soap-xml";
+import { XmlScanError } from "../../shared/protocol/xml-tokens";
 import { parseClientId, parseServiceId } from "../../worker/translators/xroad-ids";
 import { IDENTIFIERS_NS, XROAD_NS } from "../../shared/protocol/xroad-namespaces";
 
@@ -210,9 +211,25 @@ describe("X-Road SOAP header echo", () => {
 });
 
 describe("fault texts from remote providers", () => {
-  it("reads a character reference past U+10FFFF as written, not as an error", () => {
-    const fault = "<faultstring>bad &#x110000; and &#99999999999; but &#x41;</faultstring>";
-    expect(childText(fault, "faultstring")).to.equal("bad &#x110000; and &#99999999999; but A");
+  it("refuses a reference to a character XML does not allow in the SOAP reader's words, never reading it as one", () => {
+    expect(
+      childText("<faultstring>&#0065;&#x00041;&#x1F600;</faultstring>", "faultstring"),
+    ).to.equal("AA\u{1F600}");
+    for (const reference of [
+      "&#0;",
+      "&#x0;",
+      "&#xD800;",
+      "&#56320;",
+      "&#xFFFE;",
+      "&#x110000;",
+      "&#99999999999;",
+      "&#4294967361;",
+    ]) {
+      expect(
+        () => childText(`<faultstring>bad ${reference}</faultstring>`, "faultstring"),
+        reference,
+      ).to.throw(XmlScanError, `character reference ${reference} is not allowed in XML`);
+    }
   });
 
   it("reads a 2 MB error text of unterminated tags in one pass", () => {

@@ -3,6 +3,7 @@
 
 import {
   decodeEntities,
+  forbidden,
   splitName,
   tokens,
   XmlScanError,
@@ -11,6 +12,7 @@ import {
 } from "../../shared/protocol/xml-tokens";
 import { rootElement } from "../../shared/protocol/xml-content";
 import { NamespaceBindings } from "../../shared/protocol/namespace-bindings";
+import { forbiddenReference } from "../../shared/protocol/character-reference";
 
 export const SOAP11_NS = "http://schemas.xmlsoap.org/soap/envelope/";
 export const SOAP12_NS = "http://www.w3.org/2003/05/soap-envelope";
@@ -44,7 +46,10 @@ function resolve(prefix: string, scopes: NamespaceScope[]): string | null {
 
 /**
  * Finds the Body of a SOAP 1.1/1.2 envelope. Returns null when the text is not a SOAP
- * envelope at all; throws XmlScanError for a DOCTYPE or markup too broken to find the Body.
+ * envelope at all; throws XmlScanError for a DOCTYPE, markup too broken to find the Body, or a
+ * reference to a character XML does not allow (`&#0;`) in its text or attribute values: the
+ * answer is passed on as written, and a strict reader of it (a SOAP caller, the security
+ * server) refuses it whole.
  */
 export function findSoapBody(text: string): SoapBody | null {
   const scopes: NamespaceScope[] = [];
@@ -56,8 +61,13 @@ export function findSoapBody(text: string): SoapBody | null {
   let firstXml: string | null = null;
   // The Body once it is closed: what follows it is read only as far as the Envelope's end.
   let found: Omit<SoapBody, "envelopeEnd"> | null = null;
+  // Attribute values are read by the tokens, which refuse such a reference there.
+  const checkText = (start: number, end: number) => {
+    const refused = forbiddenReference(text, start, end);
+    if (refused !== null) throw forbidden(refused.reference);
+  };
 
-  for (const token of tokens(text)) {
+  for (const token of tokens(text, 0, checkText)) {
     if (token.kind === "start") {
       const { tag } = token;
       scopes.push(tag.declarations);

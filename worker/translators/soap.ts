@@ -509,7 +509,9 @@ export function interpretSoapAnswer(
   }
   if (body === null) {
     if (transient) {
-      throw new BackendUnavailableError(`backend ${name} answered HTTP ${status}`, {
+      // Why it was unreadable too: an envelope refused as not well-formed says so in the status.
+      const why = unreadable ? ` without a readable SOAP envelope (${unreadable})` : "";
+      throw new BackendUnavailableError(`backend ${name} answered HTTP ${status}${why}`, {
         retryAfterMs,
       });
     }

@@ -7,6 +7,7 @@ import { CREDENTIAL_HEADERS } from "../../shared/protocol/credential-headers";
 import { checkedSubPath } from "../../shared/protocol/rest-path";
 import { RestJsonTranslator } from "./rest-json";
 import { childText } from "./soap-xml";
+import { XmlScanError } from "../../shared/protocol/xml-tokens";
 import {
   BackendAnswerError,
   type BackendResponse,
@@ -228,7 +229,17 @@ function errorText(response: BackendResponse): string {
   return (
     xroadJsonErrorMessage(response.body) ??
     // Not JSON: XML, or text.
-    childText(response.body, "message") ??
+    xmlMessage(response.body) ??
     response.body.slice(0, 200)
   );
+}
+
+/** The text of an XML error body's `message`; null for XML that refers to a character XML does not allow, whose text is then given as written. */
+function xmlMessage(body: string): string | null {
+  try {
+    return childText(body, "message");
+  } catch (error) {
+    if (error instanceof XmlScanError) return null;
+    throw error;
+  }
 }
