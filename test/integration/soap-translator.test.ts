@@ -642,6 +642,24 @@ describe("soap translator against a recording SOAP backend", function () {
     expect((error as Error).message).to.contain("bad age");
   });
 
+  it("a long fault text is cut to 500 characters, never between a surrogate pair's halves", async () => {
+    // The message's head, then emoji of two units each: with or without one more character in
+    // front, one of them straddles unit 500, which a plain slice left as a lone high surrogate.
+    const request = fromFixture("getstate.query");
+    for (const lead of ["x", "xy"]) {
+      answer = (_r, res) =>
+        send(
+          res,
+          500,
+          "text/xml",
+          `<SOAP-ENV:Envelope xmlns:SOAP-ENV="${SOAP11_NS}"><SOAP-ENV:Body><SOAP-ENV:Fault><faultcode>SOAP-ENV:Client</faultcode><faultstring>${lead}${"\u{1F600}".repeat(300)}</faultstring></SOAP-ENV:Fault></SOAP-ENV:Body></SOAP-ENV:Envelope>`,
+        );
+      const { message } = (await rejectionOf(translator.call(request, callOf(request)))) as Error;
+      expect(message.length).to.be.within(499, 500);
+      expect(message).to.not.match(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])/);
+    }
+  });
+
   it("a Client faultcode written in CDATA is a rejection too (SOAP 1.1 and 1.2)", async () => {
     const request = fromFixture("getstate.query");
     answer = (_r, res) =>

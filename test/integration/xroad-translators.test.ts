@@ -231,6 +231,29 @@ describe("xroad-rest and xroad-soap translators (consumer direction, through xro
       expect(provider.seen[0].headers["x-road-represented-party"]).to.equal("COM/12%2F34%2541");
     });
 
+    it("cuts an X-Road error's text body to 200 characters, never between a surrogate pair's halves", async () => {
+      // Text, neither JSON nor XML: the message carries the body's start, whose unit 200 is an
+      // emoji's second half when one character leads them.
+      const stub = http.createServer((req, res) => {
+        req.resume();
+        res.setHeader("x-road-error", "Server.ServerProxy.AccessDenied");
+        res.writeHead(500, { "content-type": "text/plain" });
+        res.end(`x${"\u{1F600}".repeat(150)}`);
+      });
+      await new Promise<void>((resolve) => stub.listen(0, "127.0.0.1", resolve));
+      const direct = createRest(
+        backend(`http://127.0.0.1:${(stub.address() as AddressInfo).port}`, REST_SERVICE),
+      );
+      try {
+        const { message } = (await failure(direct, request())) as Error;
+        expect(message).to.include("\u{1F600}");
+        expect(message).to.not.match(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])/);
+      } finally {
+        await direct.close?.();
+        await new Promise<void>((resolve) => stub.close(() => resolve()));
+      }
+    });
+
     it("does not take an answer naming two different X-Road-Error codes or none; one code given twice is that code", async () => {
       // A security server writes X-Road-Error once: two codes cannot say whether to retry.
       let codes: string[] = [];

@@ -7,6 +7,7 @@ import https from "node:https";
 import { isAbsolute } from "node:path";
 import * as soap from "soap";
 import { SluiceError } from "../../shared/protocol/errors";
+import { cutText } from "../../shared/protocol/clip-text";
 import { charsetOf, decodeXml } from "../../shared/protocol/xml-encoding";
 import { isXmlBody, xmlBodyMarkup, xmlBodyText } from "../../shared/protocol/rest-xml-body";
 import { XmlDeclarationError } from "../../shared/protocol/xml-declaration";
@@ -559,7 +560,7 @@ export function interpretSoapAnswer(
     const text = childText(first.xml, "faultstring") ?? childText(first.xml, "Text") ?? "";
     const mapped = hooks.fault?.(code, text, response, retryAfterMs);
     if (mapped !== undefined) throw mapped;
-    const message = `backend ${name} answered a SOAP Fault ${code}: ${text}`.slice(0, 500);
+    const message = cutText(`backend ${name} answered a SOAP Fault ${code}: ${text}`, 500);
     // "SOAP-ENV:Client.Validation" → "Client": the prefix and any dotted refinement go.
     const kind = code.slice(code.indexOf(":") + 1).split(".")[0];
     if (REJECTING_FAULTS.has(kind) || options.rejectFaultCodes.has(kind)) {

@@ -8,6 +8,7 @@ import { checkedSubPath } from "../../shared/protocol/rest-path";
 import { RestJsonTranslator } from "./rest-json";
 import { childText } from "./soap-xml";
 import { XmlScanError } from "../../shared/protocol/xml-tokens";
+import { cutText } from "../../shared/protocol/clip-text";
 import {
   BackendAnswerError,
   type BackendResponse,
@@ -230,7 +231,7 @@ function errorText(response: BackendResponse): string {
     xroadJsonErrorMessage(response.body) ??
     // Not JSON: XML, or text.
     xmlMessage(response.body) ??
-    response.body.slice(0, 200)
+    cutText(response.body, 200)
   );
 }
 
