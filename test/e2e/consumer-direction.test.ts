@@ -29,6 +29,7 @@ import {
   IDS,
   NS,
 } from "./consumer-support";
+import { freshConnectionPerFetch } from "../support/fresh-connections";
 
 /** The client a service of its own names: taken for callers without X-Road-Client, and sent on. */
 const REGISTRY_CLIENT = "EE/GOV/70000001/case-registry";
@@ -47,6 +48,7 @@ interface StatusDocument {
 const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
 
 describe("consumer direction end to end (local caller → Sluice → xroad-sim → Sluice → legacy-sim)", function () {
+  freshConnectionPerFetch();
   // "holds the remote service's rate limit" starts a worker and waits up to 42 s besides.
   this.timeout(START_TIMEOUT_MS + 90_000);
   const provider = new Harness();

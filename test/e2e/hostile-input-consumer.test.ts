@@ -8,6 +8,7 @@ import { expect } from "chai";
 import http from "node:http";
 import net, { type AddressInfo } from "node:net";
 import { call, Harness, type SluiceProcess, untilState } from "../support/harness";
+import { freshConnectionPerFetch } from "../support/fresh-connections";
 
 const CONSUMER = "EE/GOV/70000001/sluice-consumer";
 const LOCAL_APP = "EE/GOV/70000001/case-app";
@@ -84,6 +85,7 @@ const SPLIT = JSON.stringify({
 });
 
 describe("Hostile input, consumer direction: the local caller's X-Road headers, the security server's answers", function () {
+  freshConnectionPerFetch();
   this.timeout(90_000);
   const harness = new Harness();
   let sluice: SluiceProcess;

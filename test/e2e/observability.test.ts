@@ -9,6 +9,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { CallbackReceiver } from "../integration/callback-receiver";
 import { call, eventually, Harness, type SluiceProcess } from "../support/harness";
 import { RecordingBackend } from "./recording-backend";
+import { freshConnectionPerFetch } from "../support/fresh-connections";
 
 const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
 const CLIENT = "EE/GOV/70000001/case-app";
@@ -19,6 +20,7 @@ function mentioning(proc: SluiceProcess, text: string): Array<Record<string, unk
 }
 
 describe("observability: logs across the roles", function () {
+  freshConnectionPerFetch();
   this.timeout(60_000);
   let backend: RecordingBackend;
   let hooks: CallbackReceiver;

@@ -10,10 +10,12 @@ import { call, Harness } from "../support/harness";
 import { startLegacySim } from "../../legacy-sim/legacy-sim";
 import { childElements, directText, parseXml, type XmlElement } from "../../adapter/soap/safe-xml";
 import { fixture } from "../fixtures/xroad-soap/outcomes";
+import { freshConnectionPerFetch } from "../support/fresh-connections";
 
 const CLIENT = "EE/BUSINESS/consumer";
 
 describe("SOAP: a backend's own application Fault after the retries (customfault.answer)", function () {
+  freshConnectionPerFetch();
   this.timeout(60_000);
   const harness = new Harness();
   let backend: Server;

@@ -9,6 +9,7 @@ import { Harness } from "../support/harness";
 import { childElements, directText, parseXml } from "../../adapter/soap/safe-xml";
 import { fixture, testQueryService } from "../fixtures/xroad-soap/outcomes";
 import { decodeHttpHeaderValue, httpHeaderValue } from "../../shared/protocol/header-value";
+import { freshConnectionPerFetch } from "../support/fresh-connections";
 
 const USER_ID = "EE:PIN:Šimon Žemaitis";
 const ISSUE = "Дело № 5 😀";
@@ -27,6 +28,7 @@ function request(xroadId: string): string {
 }
 
 describe("SOAP header fields beyond ISO-8859-1 to a rest-json backend (e2e)", function () {
+  freshConnectionPerFetch();
   this.timeout(60_000);
   const harness = Harness.suite({
     sim: { recordDetails: true },

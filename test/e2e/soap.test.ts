@@ -16,6 +16,7 @@ import {
   MULTIPART_FIXTURES,
   TEST_QUERY_SCHEMA,
 } from "../fixtures/xroad-soap/outcomes";
+import { freshConnectionPerFetch } from "../support/fresh-connections";
 
 const MULTIPART = MULTIPART_FIXTURES[0][1];
 
@@ -88,6 +89,7 @@ function faultCode(answer: SoapAnswer): string {
 }
 
 describe("SOAP end to end (all roles in one process)", function () {
+  freshConnectionPerFetch();
   this.timeout(30_000);
   const harness = Harness.suite({
     sim: { latencyMs: 20 },
@@ -361,6 +363,7 @@ describe("SOAP end to end (all roles in one process)", function () {
 });
 
 describe("SOAP end to end: backpressure", function () {
+  freshConnectionPerFetch();
   this.timeout(30_000);
   const harness = Harness.suite({
     config: {
@@ -403,6 +406,7 @@ describe("SOAP end to end: backpressure", function () {
  */
 function busyBehindSecurityServer(soapBusyStatus: 503 | 500 | undefined): void {
   describe(`SOAP end to end: backpressure behind a security server, soapBusyStatus ${soapBusyStatus ?? "unset"}`, function () {
+    freshConnectionPerFetch();
     this.timeout(30_000);
     const harness = Harness.suite({
       config: {
@@ -471,6 +475,7 @@ busyBehindSecurityServer(undefined);
 busyBehindSecurityServer(500);
 
 describe("SOAP end to end: a backend that refuses", function () {
+  freshConnectionPerFetch();
   this.timeout(30_000);
   const harness = Harness.suite({
     config: ({ sim }) => ({
@@ -500,6 +505,7 @@ describe("SOAP end to end: a backend that refuses", function () {
 });
 
 describe("SOAP end to end: a SOAP backend behind Sluice", function () {
+  freshConnectionPerFetch();
   this.timeout(30_000);
   const harness = Harness.suite({
     config: {

@@ -6,6 +6,7 @@
 import { expect } from "chai";
 import { randomBytes } from "node:crypto";
 import { Harness, START_TIMEOUT_MS } from "../support/harness";
+import { freshConnectionPerFetch } from "../support/fresh-connections";
 
 const CLIENT = "EE/GOV/70000001/consumer";
 /** The headers of Sluice's own making that a document must name when an answer carries them. */
@@ -14,6 +15,7 @@ const OWN_HEADERS = ["x-road-id", "x-sluice-id", "x-sluice-state", "location", "
 type Operation = { responses: Record<string, { headers?: Record<string, unknown> }> };
 
 describe("status service: each answer's headers are the ones its OpenAPI document names (e2e)", function () {
+  freshConnectionPerFetch();
   this.timeout(2 * START_TIMEOUT_MS);
   const harness = new Harness();
   after(() => harness.cleanup());

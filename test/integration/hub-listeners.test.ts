@@ -20,6 +20,7 @@ import { redisKeys } from "../../shared/protocol/redis-keys";
 import { withCutRedis } from "../support/cut-redis";
 import { eventually, REDIS_URL } from "../support/harness";
 import type { AnswerCutter } from "../support/tcp-proxy";
+import { freshConnectionPerFetch } from "../support/fresh-connections";
 
 const ALICE = "EE/GOV/70000001/alice";
 const BOB = "EE/COM/70000002/bob";
@@ -163,6 +164,7 @@ async function hubRequest(
 }
 
 describe("hub listeners in Redis and the hub routes (real Redis, real HTTP)", () => {
+  freshConnectionPerFetch();
   const prefix = `t-${randomUUID().slice(0, 8)}.`;
   let redis: Redis;
   let listeners: HubListeners;
@@ -405,6 +407,7 @@ describe("hub listeners in Redis and the hub routes (real Redis, real HTTP)", ()
 });
 
 describe("hub registration whose answer was lost (real Redis through a proxy)", () => {
+  freshConnectionPerFetch();
   const prefix = `t-${randomUUID().slice(0, 8)}.`;
   const registration = { callback: "https://hooks.example.org/lost", query: "" };
   let redis: Redis;
