@@ -18,6 +18,7 @@ import {
   START_TIMEOUT_MS,
 } from "../support/harness";
 import { responseMessage } from "../support/messages";
+import { freshConnectionPerFetch } from "../support/fresh-connections";
 
 /** Service file (REST, answered by ack) on the sim. */
 const CONFIG = {
@@ -47,6 +48,7 @@ async function handingBack(
 }
 
 describe("a request dead-lettered by the broker", function () {
+  freshConnectionPerFetch();
   // "is answered by the worker" alone waits up to 51 s (two 10 s waits, 1 s, 30 s).
   this.timeout(90_000);
   const harness = Harness.suite({ config: CONFIG, roles: ["response-worker", "adapter"] });

@@ -8,6 +8,7 @@ import { expect } from "chai";
 import { Harness } from "../support/harness";
 import { fixture } from "../fixtures/xroad-soap/outcomes";
 import { metricValue } from "./ops-support";
+import { freshConnectionPerFetch } from "../support/fresh-connections";
 
 const XML = "text/xml; charset=utf-8";
 
@@ -23,6 +24,7 @@ function envelope(elements: number): string {
 }
 
 describe("event-loop stall guard (adapter.maxLoopStall 50ms, 24 large envelopes at once)", function () {
+  freshConnectionPerFetch();
   this.timeout(120_000);
   const harness = Harness.suite({
     config: {

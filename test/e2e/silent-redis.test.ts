@@ -14,6 +14,7 @@ import { redisKeys } from "../../shared/protocol/redis-keys";
 import { fixture, testQueryService } from "../fixtures/xroad-soap/outcomes";
 import { call, eventually, Harness, REDIS_URL } from "../support/harness";
 import { proxyTo, viaProxy } from "../support/tcp-proxy";
+import { freshConnectionPerFetch } from "../support/fresh-connections";
 
 const CLIENT = "EE/GOV/70000001/case-app";
 
@@ -58,6 +59,7 @@ function childText(element: XmlElement, local: string): string | undefined {
 }
 
 describe("a silent Redis (adapter's connection stalled, not closed)", function () {
+  freshConnectionPerFetch();
   this.timeout(60_000);
   const proxy = proxyTo(REDIS_URL);
   const harness = Harness.suite({
@@ -455,6 +457,7 @@ function stalledRole(
   test: { title: string; waited: string },
 ) {
   describe(`a silent Redis (a ${role.replace("-", " ")}'s connection stalled, not closed)`, function () {
+    freshConnectionPerFetch();
     this.timeout(60_000);
     const proxy = proxyTo(REDIS_URL);
     const harness = Harness.suite({

@@ -15,6 +15,7 @@ import {
   PROTOCOL_VERSION_HEADER,
   serviceHeader,
 } from "../support/xroad-soap-headers";
+import { freshConnectionPerFetch } from "../support/fresh-connections";
 
 interface Part {
   headers: Record<string, string>;
@@ -54,6 +55,7 @@ async function answerParts(body: Buffer, contentType: string): Promise<Part[]> {
 }
 
 describe("SOAP attachments through the soap translator (SwA and MTOM, both ways)", function () {
+  freshConnectionPerFetch();
   this.timeout(30_000);
   const harness = Harness.suite({
     sim: { soapServices: ["testQuery", "test"], recordDetails: true },

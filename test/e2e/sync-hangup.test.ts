@@ -4,11 +4,13 @@
 import http from "node:http";
 import { expect } from "chai";
 import { call, eventually, Harness } from "../support/harness";
+import { freshConnectionPerFetch } from "../support/fresh-connections";
 
 /** The one client calling here: a second one would be held to its share of the waiter slots. */
 const CLIENT = "EE/GOV/1/app";
 
 describe("sync callers that hang up", function () {
+  freshConnectionPerFetch();
   this.timeout(40_000);
   const harness = Harness.suite({
     sim: { latencyMs: 20_000 },

@@ -5,6 +5,7 @@
 import { expect } from "chai";
 import { call, eventually, Harness, START_TIMEOUT_MS } from "../support/harness";
 import { RecordingBackend } from "./recording-backend";
+import { freshConnectionPerFetch } from "../support/fresh-connections";
 
 const CLIENT = "EE/GOV/70000001/case-app";
 
@@ -15,6 +16,7 @@ function sample(text: string, series: string): number | undefined {
 }
 
 describe("worker pools per backend (--backends)", function () {
+  freshConnectionPerFetch();
   // Two worker starts in the test and three waits of up to 20 s each.
   this.timeout(2 * START_TIMEOUT_MS + 90_000);
   let alpha: RecordingBackend;

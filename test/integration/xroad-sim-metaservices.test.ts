@@ -12,6 +12,7 @@ import YAML from "yaml";
 import { loadSimConfig } from "../../xroad-sim/sim-config-file";
 import { startXroadSim, type XroadSim } from "../../xroad-sim/xroad-sim";
 import { refusingPeer, type RefusingPeer } from "../support/refusing-peer";
+import { freshConnectionPerFetch } from "../support/fresh-connections";
 
 const PROVIDER = "EE/GOV/1234/prov";
 const CLIENT = "EE/GOV/5678/cons";
@@ -77,6 +78,7 @@ async function startDescriptionServer(): Promise<DescriptionServer> {
 }
 
 describe("xroad-sim REST metaservices (PR-MREST)", function () {
+  freshConnectionPerFetch();
   this.timeout(20_000);
   let docs: DescriptionServer;
   let sim: XroadSim;

@@ -8,6 +8,7 @@ import type { AddressInfo } from "node:net";
 import { XMLParser } from "fast-xml-parser";
 import { request } from "undici";
 import { startXroadSim, type XroadSim } from "../../xroad-sim/xroad-sim";
+import { freshConnectionPerFetch } from "../support/fresh-connections";
 
 const PROVIDER = "EE/BUSINESS/producer/SUB";
 const CLIENT = "EE/BUSINESS/consumer";
@@ -81,6 +82,7 @@ const parser = new XMLParser({
 type Xml = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 describe("xroad-sim SOAP metaservices (PR-META)", function () {
+  freshConnectionPerFetch();
   this.timeout(20_000);
   let wsdlServer: http.Server;
   let wsdlBase = "";

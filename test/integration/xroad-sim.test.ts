@@ -16,6 +16,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import tls from "node:tls";
+import { freshConnectionPerFetch } from "../support/fresh-connections";
 
 /** A random (version 4) UUID, as Java's UUID.randomUUID writes one. */
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -87,6 +88,7 @@ const SERVICE = "EE/GOV/1234/prov/svc";
 const CLIENT = "EE/GOV/5678/cons";
 
 describe("xroad-sim", function () {
+  freshConnectionPerFetch();
   this.timeout(20_000);
   let provider: Provider;
   let sim: XroadSim;
@@ -1516,6 +1518,7 @@ describe("xroad-sim", function () {
 });
 
 describe("xroad-sim global configuration and service settings", function () {
+  freshConnectionPerFetch();
   this.timeout(20_000);
   let provider: Provider;
   let sim: XroadSim | null = null;

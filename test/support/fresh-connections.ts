@@ -4,8 +4,9 @@
 import { Agent, type Dispatcher, getGlobalDispatcher, setGlobalDispatcher } from "undici";
 
 /**
- * In the enclosing describe block, `fetch` opens a new connection per request and closes it
- * after the answer. A kept-alive connection is reused while the client believes it idle for
+ * In the enclosing describe block, `fetch` (and undici's `request` without a dispatcher, which
+ * sends on the same global pool) opens a new connection per request and closes it after the
+ * answer. A kept-alive connection is reused while the client believes it idle for
  * less than the server's keep-alive timeout (5 s, announced in `Keep-Alive`): on a loaded
  * machine the client's idle timer runs late, the request goes out on a connection the server
  * has just closed, and fetch fails with "other side closed" or ECONNRESET, whatever was sent.
