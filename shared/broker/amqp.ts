@@ -8,7 +8,7 @@ import * as amqpManager from "amqp-connection-manager";
 import type { AmqpConnectionManager, ChannelWrapper } from "amqp-connection-manager";
 import type { Channel, ConfirmChannel, ConsumeMessage, Options } from "amqplib";
 import type { Logger } from "pino";
-import type { ConnectionTlsOptions } from "../config/connection-tls";
+import { CONNECTION_TLS_KEYS, type ConnectionTlsOptions } from "../config/connection-tls";
 import { SluiceError } from "../protocol/errors";
 import { hideUrlPassword } from "../observability/url-passwords";
 import { amqpStartupError } from "../runtime/startup-error";
@@ -53,7 +53,7 @@ export function socketOptions(
 ): Record<string, unknown> {
   const result: Record<string, unknown> = { ...base };
   if (!tls) return result;
-  for (const key of ["ca", "cert", "key"] as const) {
+  for (const key of CONNECTION_TLS_KEYS) {
     Object.defineProperty(result, key, { enumerable: true, get: () => tls[key] });
   }
   return result;

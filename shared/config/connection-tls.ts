@@ -21,6 +21,13 @@ export interface ConnectionTls {
   redis: ConnectionTlsOptions | null;
 }
 
+/**
+ * Every key of ConnectionTlsOptions: what is replaced on SIGHUP and what amqplib is handed at a
+ * connect. One list, so a key added to the options cannot reach one of them and not the other
+ * (`crl` once reached ioredis and not amqplib, and a revoked broker was admitted).
+ */
+export const CONNECTION_TLS_KEYS = ["ca", "crl", "cert", "key"] as const;
+
 /** What SIGHUP does for these blocks, as an expiry's message tells it. */
 const SIGHUP_REACH = "next connection";
 
@@ -38,10 +45,7 @@ function options(material: TlsMaterial): ConnectionTlsOptions {
  * (amqplib's socket options, ioredis's `tls`), so the next connection takes what is here now.
  */
 export function replaceConnectionTls(target: ConnectionTlsOptions, material: TlsMaterial): void {
-  delete target.ca;
-  delete target.crl;
-  delete target.cert;
-  delete target.key;
+  for (const key of CONNECTION_TLS_KEYS) delete target[key];
   Object.assign(target, options(material));
 }
 

@@ -6,9 +6,15 @@ import { redisClient } from "../../shared/store/redis";
 // SIGHUP puts new `amqpTls`/`redisTls` material into the options objects the clients were given
 // at start: what each client reads at its next connect must then be the new material.
 describe("amqpTls and redisTls read again for the next connection", () => {
-  const old = { ca: [Buffer.from("ca-1")], cert: Buffer.from("cert-1"), key: Buffer.from("key-1") };
+  const old = {
+    ca: [Buffer.from("ca-1")],
+    crl: [Buffer.from("crl-1")],
+    cert: Buffer.from("cert-1"),
+    key: Buffer.from("key-1"),
+  };
   const fresh = {
     ca: [Buffer.from("ca-2")],
+    crl: [Buffer.from("crl-2")],
     cert: Buffer.from("cert-2"),
     key: Buffer.from("key-2"),
   };
