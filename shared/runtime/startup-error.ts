@@ -71,6 +71,8 @@ export function amqpStartupError(
   }
   if (isClientCertificateRefusal(error))
     return clientCertificateStartupError(where, why, "amqpTls");
+  const revocation = revocationRefusal(error, "amqpTls");
+  if (revocation) return new StartupError(`cannot connect to ${where}: ${revocation}`);
   if (isCertificateRefusal(error))
     return certificateStartupError(where, why, "amqpTls", "name in AMQP_URL a host");
   return new StartupError(`cannot connect to ${where} (${why}); ${START_SERVICES_HINT}`);
@@ -85,8 +87,30 @@ export function isCertificateRefusal(error: Error | undefined): boolean {
   const code = (error as NodeJS.ErrnoException | undefined)?.code ?? "";
   return (
     !isClientCertificateRefusal(error) &&
-    /CERT|SELF_SIGNED|UNABLE_TO_(?:GET|VERIFY)|ALTNAME/.test(code)
+    /CERT|SELF_SIGNED|UNABLE_TO_(?:GET|VERIFY)|ALTNAME|CRL/.test(code)
   );
+}
+
+/** Node's verdicts on the server's chain that come from `crl` (the lists), not its certificate. */
+const REVOCATION_LIST_PROBLEM =
+  /^(?:UNABLE_TO_GET_CRL(?:_ISSUER)?|CRL_\w+|UNABLE_TO_DECRYPT_CRL_SIGNATURE|ERROR_IN_CRL_\w+)$/;
+
+/**
+ * What a refusal by `tlsBlock.crl` says, or null for any other: a server whose certificate its
+ * CA revoked, or a list that cannot be used for its chain (missing, past its nextUpdate, signed
+ * by another key), is running and trusted, so neither the CA nor a stopped server is the
+ * answer. Said the same at start and on every reconnect refused after SIGHUP.
+ */
+export function revocationRefusal(error: Error | undefined, tlsBlock: string): string | null {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code ?? "";
+  const why = error?.message ?? code;
+  if (code === "CERT_REVOKED") {
+    return `its TLS certificate is on a revocation list in ${tlsBlock}.crl (${why}); the server needs a certificate its CA has not revoked`;
+  }
+  if (REVOCATION_LIST_PROBLEM.test(code)) {
+    return `the revocation lists in ${tlsBlock}.crl cannot be used for its TLS certificate's chain (${why}, ${code}); put there the current list of every CA of that chain`;
+  }
+  return null;
 }
 
 /**
@@ -152,6 +176,8 @@ export function redisStartupError(
   }
   if (isClientCertificateRefusal(error))
     return clientCertificateStartupError(where, why, "redisTls");
+  const revocation = revocationRefusal(error, "redisTls");
+  if (revocation) return new StartupError(`cannot connect to ${where}: ${revocation}`);
   if (isCertificateRefusal(error))
     return certificateStartupError(
       where,

@@ -269,6 +269,33 @@ describe("a refused TLS certificate at start", () => {
     expect(redis).to.include("redisTls.ca").and.not.include("SECRET");
   });
 
+  it("says a certificate on a list of amqpTls.crl or redisTls.crl is revoked, not untrusted", () => {
+    const revoked = refusal("CERT_REVOKED", "certificate revoked");
+    const amqp = amqpStartupError(["amqps://u:SECRET@h:5671"], revoked).message;
+    expect(amqp).to.include(
+      "RabbitMQ at amqps://u:[redacted]@h:5671: its TLS certificate is on a revocation list in amqpTls.crl (certificate revoked)",
+    );
+    expect(amqp).to.not.include("NODE_EXTRA_CA_CERTS").and.not.include("rabbitmq-server");
+    const url = "redis-sentinel://s1:26379/mymaster";
+    const redis = redisStartupError(url, revoked, "s1:26379").message;
+    expect(redis).to.include(
+      "(sentinel s1:26379): its TLS certificate is on a revocation list in redisTls.crl",
+    );
+    expect(redis).to.not.include("NODE_EXTRA_CA_CERTS");
+  });
+
+  it("says a list that cannot be used is the cause, not a stopped server", () => {
+    const stale = refusal("CRL_HAS_EXPIRED", "CRL has expired");
+    const amqp = amqpStartupError(["amqps://h:5671"], stale).message;
+    expect(amqp).to.include(
+      "the revocation lists in amqpTls.crl cannot be used for its TLS certificate's chain (CRL has expired, CRL_HAS_EXPIRED)",
+    );
+    expect(amqp).to.not.include("rabbitmq-server");
+    const missing = refusal("UNABLE_TO_GET_CRL", "unable to get certificate CRL");
+    const redis = redisStartupError("rediss://h:6380", missing).message;
+    expect(redis).to.include("the revocation lists in redisTls.crl cannot be used");
+  });
+
   it("leaves a connection nobody answered as it was", () => {
     const refused = refusal("ECONNREFUSED", "connect ECONNREFUSED 127.0.0.1:5671");
     expect(amqpStartupError(["amqps://h:5671"], refused).message).to.include("rabbitmq-server");
