@@ -11,7 +11,7 @@ import type { Logger } from "pino";
 import { CONNECTION_TLS_KEYS, type ConnectionTlsOptions } from "../config/connection-tls";
 import { SluiceError } from "../protocol/errors";
 import { hideUrlPassword } from "../observability/url-passwords";
-import { amqpStartupError } from "../runtime/startup-error";
+import { amqpStartupError, reconnectCertificateRefusal } from "../runtime/startup-error";
 import { corkPerTurn } from "../runtime/turn-corked-socket";
 import { ChannelReopener } from "./channel-reopen";
 import { lagTolerantConfirmDeadlines } from "./confirm-deadline";
@@ -88,6 +88,8 @@ export class Broker extends EventEmitter {
    * channel over a larger one; AMQP has no way to ask for it beforehand.
    */
   private learnedMaxMessageBytes: number | null = null;
+  /** Whether a connection was made: failures before it are the start's to report. */
+  private connectedOnce = false;
 
   private constructor(urls: readonly string[], connection: AmqpConnectionManager, log: Logger) {
     super();
@@ -100,6 +102,7 @@ export class Broker extends EventEmitter {
         const socket = (model as { connection?: { stream?: Writable } }).connection?.stream;
         if (socket) corkPerTurn(socket);
         const broker = typeof url === "string" ? hideUrlPassword(url) : undefined;
+        this.connectedOnce = true;
         this.log.info({ broker }, "connected to RabbitMQ");
         this.emit("connect");
       },
@@ -110,9 +113,19 @@ export class Broker extends EventEmitter {
       this.blockedReason = null;
       this.emit("disconnect");
     });
-    connection.on("connectFailed", ({ err }) =>
-      this.log.debug({ err: err?.message }, "RabbitMQ connect failed"),
-    );
+    // A reconnect refused over a certificate (a list that revokes the node's, given on SIGHUP)
+    // lasts until the files change: warned of, once per reason, not left at debug. A refusal
+    // before the first connect is the start's own error (Broker.connect).
+    let refusalSaid: string | null = null;
+    connection.on("connect", () => (refusalSaid = null));
+    connection.on("connectFailed", ({ err, url }: { err: Error; url: unknown }) => {
+      const refusal = this.connectedOnce ? reconnectCertificateRefusal(err, "amqpTls") : null;
+      if (refusal && refusal !== refusalSaid) {
+        const broker = typeof url === "string" ? hideUrlPassword(url) : undefined;
+        this.log.warn({ err: err.message, broker, why: refusal }, "RabbitMQ connect failed");
+      } else this.log.debug({ err: err?.message }, "RabbitMQ connect failed");
+      refusalSaid = refusal ?? refusalSaid;
+    });
     // The broker blocks publishers under a memory or disk alarm; the adapter answers 503 meanwhile.
     connection.on("blocked", ({ reason }) => {
       this.blockedReason = reason ?? "blocked";

@@ -126,6 +126,27 @@ export function isClientCertificateRefusal(error: Error | undefined): boolean {
 }
 
 /**
+ * Why a reconnect of a running role was refused over a certificate (the server's, refused by
+ * this side: revoked, untrusted, its lists unusable; or this side's, refused by the server), or
+ * null for any other failure. After SIGHUP replaced the files of `tlsBlock` this is what keeps
+ * the role from RabbitMQ or Redis until they change again, so it is worth a warning where an
+ * ordinary failed reconnect is not.
+ */
+export function reconnectCertificateRefusal(
+  error: Error | undefined,
+  tlsBlock: string,
+): string | null {
+  const revocation = revocationRefusal(error, tlsBlock);
+  if (revocation) return revocation;
+  const why = error?.message.trim() ?? "";
+  if (isClientCertificateRefusal(error))
+    return `it refused the TLS handshake over Sluice's client certificate (${why}); check ${tlsBlock}.cert and ${tlsBlock}.key`;
+  if (isCertificateRefusal(error))
+    return `its TLS certificate was refused (${why}); check ${tlsBlock}.ca`;
+  return null;
+}
+
+/**
  * A server that answered with a certificate Node refused is running: the hint to start it
  * would mislead. What fixes it is the CA trusted or the host name in the URL.
  */

@@ -10,6 +10,7 @@ import { DEFAULT_REDIS_COMMAND_TIMEOUT_MS, redisTarget } from "../config/connect
 import {
   isCertificateRefusal,
   isClientCertificateRefusal,
+  reconnectCertificateRefusal,
   redisStartupError,
   StartupError,
 } from "../runtime/startup-error";
@@ -174,14 +175,27 @@ export function createRedis(
     if (socket) corkPerTurn(socket);
   });
   let down = false;
+  // The first error of an outage is warned of; while it lasts, a reconnect refused over a
+  // certificate (a list that revokes the server's, given on SIGHUP) is too, once per reason:
+  // the first error is most often the lost connection itself, which does not say why the role
+  // stays away.
+  let refusalSaid: string | null = null;
   client.on("error", (error: Error) => {
-    if (!down)
-      log.warn({ err: error.message, redis: hideUrlPassword(url) }, "Redis connection error");
+    const refusal = reconnectCertificateRefusal(error, "redisTls");
+    if (!down || (refusal && refusal !== refusalSaid)) {
+      const why = refusal ? { why: refusal } : {};
+      log.warn(
+        { err: error.message, redis: hideUrlPassword(url), ...why },
+        "Redis connection error",
+      );
+    }
+    refusalSaid = refusal ?? refusalSaid;
     down = true;
   });
   client.on("ready", () => {
     if (down) log.info({ redis: hideUrlPassword(url) }, "Redis connection restored");
     down = false;
+    refusalSaid = null;
   });
   return client;
 }
