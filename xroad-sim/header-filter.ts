@@ -80,6 +80,9 @@ export function soapRequestHeaders(headers: IncomingHttpHeaders): Record<string,
   if (headers["content-type"]) kept["content-type"] = headers["content-type"];
   const action = headers["soapaction"];
   if (action !== undefined) kept["soapaction"] = Array.isArray(action) ? action[0] : action;
+  // ServerMessageProcessor sets an empty one, so Apache's RequestAcceptEncoding adds no
+  // `gzip,deflate` to a SOAP call (a gzip answer is still decoded).
+  kept["accept-encoding"] = "";
   return kept;
 }
 

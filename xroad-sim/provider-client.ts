@@ -8,6 +8,7 @@ import type { X509Certificate } from "node:crypto";
 import type { TLSSocket } from "node:tls";
 import { Agent, buildConnector, errors as undiciErrors } from "undici";
 import { certificatesOf } from "../shared/config/tls-files";
+import { decodeContent, DecodedTooLarge, withClientHeaders } from "./apache-http-client";
 import type { CompiledService, Pem } from "./sim-options";
 import { XroadError } from "./xroad-errors";
 
@@ -108,7 +109,7 @@ export class ProviderClient {
         origin,
         path,
         method: call.method as "GET",
-        headers: call.headers,
+        headers: withClientHeaders(call.headers),
         body: call.body && call.body.length > 0 ? call.body : null,
         signal: controller.signal,
       });
@@ -125,7 +126,19 @@ export class ProviderClient {
         }
         chunks.push(chunk as Buffer);
       }
-      return { status: answer.statusCode, headers: answer.headers, body: Buffer.concat(chunks) };
+      const decoded = await decodeContent(
+        call.method,
+        answer.statusCode,
+        answer.headers,
+        Buffer.concat(chunks),
+        this.maxBodyBytes,
+      ).catch((error: Error) => {
+        // X-Road's GZIPInputStream or Inflater fails while the body is read: an IOException.
+        const message =
+          error instanceof DecodedTooLarge ? error.message : `Decoding failed: ${error.message}`;
+        throw new XroadError(`${SERVICE_FAILED}.IOError`, message);
+      });
+      return { status: answer.statusCode, ...decoded };
     } catch (error) {
       if (error instanceof XroadError) throw error;
       if (controller.signal.aborted) {

@@ -16,6 +16,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import tls from "node:tls";
+import { deflateRawSync, deflateSync, gzipSync } from "node:zlib";
 import { freshConnectionPerFetch } from "../support/fresh-connections";
 
 /** A random (version 4) UUID, as Java's UUID.randomUUID writes one. */
@@ -139,7 +140,8 @@ describe("xroad-sim", function () {
       expect(seen.headers["x-road-request-hash"]).to.equal(undefined);
       expect(seen.headers.accept).to.equal("application/json");
       expect(seen.headers["x-custom"]).to.equal("kept");
-      expect(seen.headers["user-agent"]).to.not.equal("leaky/1.0");
+      // RestMessage skips the caller's; Apache's RequestUserAgent adds its own.
+      expect(seen.headers["user-agent"]).to.match(/^Apache-HttpClient\//);
       // The provider's own headers come back; X-Road's are the security server's.
       expect(res.headers.etag).to.equal('"v1"');
       expect(res.headers.server).to.equal(undefined);
@@ -785,6 +787,81 @@ describe("xroad-sim", function () {
       expect(meta.headers.date).to.equal(undefined);
     });
 
+    it("sends what X-Road's Apache HttpClient adds and decodes a gzip or deflate answer as it does", async () => {
+      // HttpClients.custom() with content compression on: RequestAcceptEncoding and
+      // RequestUserAgent add theirs when the request has none, ResponseContentEncoding decodes.
+      const json = Buffer.from(JSON.stringify({ ok: "decoded" }));
+      for (const [coding, encoded] of [
+        ["gzip", gzipSync(json)],
+        ["x-gzip", gzipSync(json)],
+        ["deflate", deflateSync(json)],
+        ["deflate", deflateRawSync(json)],
+        ["br, gzip", gzipSync(json)],
+      ] as const) {
+        provider.answer = (_req, res) => {
+          res.writeHead(200, {
+            "content-type": "application/json",
+            "content-encoding": coding,
+            "content-length": String(encoded.length),
+            "content-md5": "from-provider",
+          });
+          res.end(encoded);
+        };
+        const res = await request(`${sim.url}/r1/${SERVICE}/z`, {
+          headers: { "x-road-client": CLIENT },
+        });
+        expect(Buffer.from(await res.body.arrayBuffer()).equals(json), coding).to.equal(true);
+        expect(res.headers["content-encoding"], coding).to.equal(undefined);
+        expect(res.headers["content-md5"], coding).to.equal(undefined);
+        expect(res.headers["content-length"], coding).to.equal(String(json.length));
+      }
+      const seen = provider.seen[0];
+      expect(seen.headers["accept-encoding"]).to.equal("gzip,deflate");
+      expect(seen.headers["user-agent"]).to.match(/^Apache-HttpClient\/4\.5\.14 \(Java\//);
+      expect(seen.headers.connection).to.match(/^keep-alive$/i);
+
+      // A caller's own Accept-Encoding passes (RestMessage does not skip it) and stands.
+      provider.answer = (_req, res) => {
+        res.writeHead(200, { "content-type": "text/plain", "content-encoding": "identity, br" });
+        res.end("as sent");
+      };
+      const own = await request(`${sim.url}/r1/${SERVICE}/z`, {
+        headers: { "x-road-client": CLIENT, "accept-encoding": "identity" },
+      });
+      // A coding Apache does not know is left as it is, its header kept.
+      expect(await own.body.text()).to.equal("as sent");
+      expect(own.headers["content-encoding"]).to.equal("identity, br");
+      expect(provider.seen.at(-1)?.headers["accept-encoding"]).to.equal("identity");
+    });
+
+    it("answers IOError for a compressed answer past its body limit once decoded, or one that does not decode", async () => {
+      // X-Road 7.4.0 decodes without a limit; the sim stops at its own, so no bomb fills it.
+      const small = await startXroadSim({
+        maxBodyBytes: 64 * 1024,
+        services: { [SERVICE]: { url: `${provider.url}/base/` } },
+      });
+      try {
+        for (const [encoded, message] of [
+          [gzipSync(Buffer.alloc(16 * 1024 * 1024)), /larger than 65536 bytes once decoded/],
+          [Buffer.from("not gzip at all"), /Decoding failed/],
+        ] as const) {
+          provider.answer = (_req, res) => {
+            res.writeHead(200, { "content-type": "application/json", "content-encoding": "gzip" });
+            res.end(encoded);
+          };
+          const res = await request(`${small.url}/r1/${SERVICE}/bomb`, {
+            headers: { "x-road-client": CLIENT },
+          });
+          const text = await res.body.text();
+          expect(res.statusCode).to.equal(500);
+          expect(res.headers["x-road-error"]).to.equal("Server.ServerProxy.ServiceFailed.IOError");
+          expect(text).to.match(message);
+        }
+      } finally {
+        await small.close();
+      }
+    });
+
     it("answers a path java.net.URI refuses as X-Road's provider side does, before calling the provider", async () => {
       // RestRequest(byte[]) reads the request line again with java.net.URI; its
       // URISyntaxException comes back as Server.ServerProxy.InternalError.
@@ -883,6 +960,30 @@ describe("xroad-sim", function () {
         client: "EE/BUSINESS/consumer",
         xroadId: "1234567890",
       });
+    });
+
+    it("sends a SOAP call an empty Accept-Encoding and Apache's User-Agent, and decodes a gzip answer", async () => {
+      // ServerMessageProcessor sets `accept-encoding` empty, so RequestAcceptEncoding adds
+      // nothing; the answer still passes ResponseContentEncoding.
+      provider.answer = (_req, res) => {
+        res.writeHead(200, {
+          "content-type": "text/xml; charset=utf-8",
+          "content-encoding": "gzip",
+        });
+        res.end(gzipSync(fixture("simple.answer")));
+      };
+      const res = await request(`${sim.url}/`, {
+        method: "POST",
+        headers: { "content-type": "text/xml; charset=utf-8", "accept-encoding": "gzip" },
+        body: fixture("simple.query"),
+      });
+      const text = await res.body.text();
+      expect(res.statusCode, text).to.equal(200);
+      expect(res.headers["content-encoding"]).to.equal(undefined);
+      expect(text).to.include("<xrd:requestHash");
+      const [seen] = provider.seen;
+      expect(seen.headers["accept-encoding"]).to.equal("");
+      expect(seen.headers["user-agent"]).to.match(/^Apache-HttpClient\/4\.5\.14 /);
     });
 
     it("refuses a malformed SOAPAction as X-Road's client proxy does, before the provider sees it", async () => {
