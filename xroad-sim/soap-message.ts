@@ -166,7 +166,8 @@ export function soapBytes(body: Buffer, contentType: string, prefix: string): So
     throw new XroadError(`${prefix}MimeParsingFailed`, "Could not find the SOAP part");
   }
   const headers = body.subarray(part.headersStart, part.start).toString("latin1");
-  const partType = /^content-type:(.*)$/im.exec(headers)?.[1].trim() ?? "text/xml";
+  // SoapMessageDecoder's mime4j handler keeps each Content-Type field it meets: the last counts.
+  const partType = [...headers.matchAll(/^content-type:(.*)$/gim)].at(-1)?.[1].trim() ?? "text/xml";
   const { start, end } = part;
   return { bytes: body.subarray(start, end), contentType: partType, start, end };
 }

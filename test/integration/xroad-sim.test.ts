@@ -1318,6 +1318,25 @@ describe("xroad-sim", function () {
       );
     });
 
+    it("reads a SOAP part's last Content-Type line, as X-Road's SoapMessageDecoder keeps the last", async () => {
+      provider.answer = (_req, res) => {
+        res.writeHead(200, { "content-type": "text/xml; charset=utf-8" });
+        res.end(answer);
+      };
+      const body = Buffer.concat([
+        Buffer.from("--b1\r\nContent-Type: text/xml; charset=x-none\r\n"),
+        Buffer.from("Content-Type: text/xml; charset=utf-8\r\n\r\n"),
+        fixture("simple.query"),
+        Buffer.from("\r\n--b1--\r\n"),
+      ]);
+      const res = await request(`${sim.url}/`, {
+        method: "POST",
+        headers: { "content-type": "multipart/related; boundary=b1" },
+        body,
+      });
+      expect(await res.body.text()).to.contain("<answer>42</answer>");
+    });
+
     for (const file of ["attachm.query", "attachm-mtom.query"]) {
       it(`takes ${file}, a multipart request whose lines end in LF alone, as X-Road's MIME parser does`, async () => {
         sim.register("EE/BUSINESS/producer/test", { url: `${provider.url}/soap`, type: "soap" });
