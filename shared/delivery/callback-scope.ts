@@ -23,22 +23,28 @@ export function keyCovers(key: string, client: string): boolean {
 }
 
 /**
- * Decides a target for `client` by `matches` (whether an entry admits the target): a target a
- * client's own list admits is for that client only, the general list (`allow`) serves the
- * rest. `client` null is a caller not known (a job an earlier release wrote without one, its
- * record gone): it may use the general list only, never a target some client owns.
+ * Decides a target for `client`: a target a client's own list admits (`matches`, whether an
+ * entry admits the target) is for that client only, the general list (`allow`) serves the
+ * rest. Another client's entry claims the target when it `reaches` the receiver the entry
+ * names in any spelling a receiver reads as the same (default: `matches`), so a spelling the
+ * entry does not admit as written is not a way past its owner. `client` null is a caller not
+ * known (a job an earlier release wrote without one, its record gone): it may use the general
+ * list only, never a target some client owns.
  */
 export function admission(
   allow: readonly string[],
   clients: CallbackClients,
   client: string | null,
   matches: (entry: string) => boolean,
+  reaches: (entry: string) => boolean = matches,
 ): Admission {
   let ownedElsewhere = false;
   for (const [key, entries] of Object.entries(clients)) {
-    if (!entries.some(matches)) continue;
-    if (client !== null && keyCovers(key, client)) return "allowed";
-    ownedElsewhere = true;
+    if (client !== null && keyCovers(key, client)) {
+      if (entries.some(matches)) return "allowed";
+      continue;
+    }
+    if (entries.some(reaches)) ownedElsewhere = true;
   }
   if (ownedElsewhere) return "others";
   return allow.some(matches) ? "allowed" : "unlisted";

@@ -7,6 +7,7 @@ import { SluiceError } from "../protocol/errors";
 import { pathProblem } from "../protocol/rest-path";
 import { deniedRange, type Lookup, systemLookup } from "./address-check";
 import { admission, type Admission, type CallbackClients } from "./callback-scope";
+import { pathReaches } from "./receiver-path";
 
 export interface CallbackPolicy {
   /** Allowlist entries: URL prefixes (`https://host[:port]/path`) and `xroad:` prefixes. */
@@ -110,8 +111,12 @@ export function parseCallbackTarget(
     }
   }
   refuseUnadmitted(
-    admission(policy.allow, policy.clients ?? NO_CLIENTS, client, (entry) =>
-      urlMatches(entry, url),
+    admission(
+      policy.allow,
+      policy.clients ?? NO_CLIENTS,
+      client,
+      (entry) => urlMatches(entry, url),
+      (entry) => urlReaches(entry, url),
     ),
     "the callback URL",
     client,
@@ -303,6 +308,27 @@ export function urlMatches(entry: string, target: URL): boolean {
   const path = target.pathname;
   if (prefix.endsWith("/")) return path.startsWith(prefix);
   return path === prefix || path.startsWith(`${prefix}/`);
+}
+
+/**
+ * Whether a target may reach the receiver an entry names, however a receiver reads it: as
+ * urlMatches, with host names compared without a trailing dot (`alice.example.` is
+ * `alice.example` to DNS) and paths as receiverPath reads them. Used for another client's own
+ * entries, where a spelling urlMatches does not admit must not take the owner's receiver.
+ */
+export function urlReaches(entry: string, target: URL): boolean {
+  const parsed = parseAllowEntry(entry);
+  if (parsed === null || parsed.kind !== "url") return false;
+  const { url, wildcard } = parsed;
+  if (url.protocol !== target.protocol || url.port !== target.port) return false;
+  const entryHost = withoutRootDot(url.hostname);
+  const host = withoutRootDot(target.hostname);
+  const hostOk = wildcard ? host.endsWith(`.${entryHost}`) : host === entryHost;
+  return hostOk && pathReaches(url.pathname, target.pathname);
+}
+
+function withoutRootDot(host: string): string {
+  return host.endsWith(".") ? host.slice(0, -1) : host;
 }
 
 /** Allowlist entry for X-Road targets: `xroad:` followed by whole leading parts, `xroad:` alone admits all. */

@@ -321,6 +321,21 @@ describe("receivers of one client (callbacks.clients) end to end", function () {
     expect((await listen(BOB, "bob")).status).to.equal(201);
   });
 
+  it("refuses Bob Alice's receiver in spellings the general list admits and a receiver reads as hers", async () => {
+    // Percent-encoded, upper case, a path parameter, a trailing dot: each is under /events/
+    // as written, and each is /events/alice to a receiver that decodes, folds case or drops
+    // parameters as servlet containers do.
+    for (const path of ["%61lice", "ALICE", "alice;v=1", "alice./x"]) {
+      for (const answer of [await submit(BOB, path), await listen(BOB, path)]) {
+        expect(answer.status, path).to.equal(400);
+        expect(answer.json.message, path).to.equal(
+          `the callback URL is not allowed for client ${BOB}`,
+        );
+      }
+    }
+    expect(bodiesAt("%61lice")).to.deep.equal([]);
+  });
+
   it("accepts Alice's callback and listener at her receiver, and delivers them there", async () => {
     expect((await listen(ALICE, "alice")).status).to.equal(201);
     const answer = await submit(ALICE, "alice");

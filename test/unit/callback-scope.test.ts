@@ -98,4 +98,44 @@ describe("callback targets scoped by client", () => {
     expect(parseCallbackTarget(target, plain, BOB).target).to.equal(target);
     expect(parseCallbackTarget(target, { ...policy, clients: {} }, null).target).to.equal(target);
   });
+
+  it("refuses another client the owner's receiver in every spelling a receiver reads as it", () => {
+    const owned: CallbackPolicy = {
+      ...policy,
+      clients: { ...policy.clients, [ALICE]: ["https://alice.tenants.example.org/hooks/"] },
+    };
+    const everyones: CallbackPolicy = { ...policy, clients: {} };
+    // Each is admitted by the general list as written, and reaches Alice's /hooks/ at a
+    // receiver that decodes, drops path parameters, folds case or ignores a trailing slash.
+    for (const spelling of [
+      "https://alice.tenants.example.org/hooks",
+      "https://alice.tenants.example.org/%68ooks/",
+      "https://alice.tenants.example.org/HOOKS/x",
+      "https://alice.tenants.example.org/hooks;v=1/x",
+      "https://alice.tenants.example.org/hooks%3Bv=1",
+      "https://alice.tenants.example.org/hooks./x",
+      "https://alice.tenants.example.org/hooks%20",
+    ]) {
+      expect(parseCallbackTarget(spelling, everyones, BOB).target, spelling).to.equal(
+        new URL(spelling).href,
+      );
+      expect(
+        refusal(() => parseCallbackTarget(spelling, owned, BOB)),
+        spelling,
+      ).to.equal(`the callback URL is not allowed for client ${BOB}`);
+    }
+    // A host written with DNS's root dot is the same host.
+    const rooted: CallbackPolicy = {
+      ...owned,
+      allow: [...owned.allow, "https://alice.tenants.example.org./"],
+    };
+    expect(
+      refusal(() => parseCallbackTarget("https://alice.tenants.example.org./hooks/", rooted, BOB)),
+    ).to.equal(`the callback URL is not allowed for client ${BOB}`);
+    // Another path on the same host is not Alice's, and she keeps hers as the entry writes it.
+    const other = "https://alice.tenants.example.org/hooks-bob";
+    expect(parseCallbackTarget(other, owned, BOB).target).to.equal(other);
+    const own = "https://alice.tenants.example.org/hooks/done";
+    expect(parseCallbackTarget(own, owned, ALICE).target).to.equal(own);
+  });
 });
