@@ -375,4 +375,28 @@ describe("receivers of one client (callbacks.clients) end to end", function () {
       bodiesAt("later").every((b) => (b.event?.message?.client ?? b.client) === ALICE),
     ).to.equal(true);
   });
+
+  it("refuses at delivery the events of Bob's listener at a receiver given to Alice after it was registered", async () => {
+    const registered = await listen(BOB, "early");
+    expect(registered.status).to.equal(201);
+    // The response worker starts again with a configuration that gives that receiver to
+    // Alice, in a spelling other than the listener's.
+    await stack.stopBack();
+    const { callbacks } = stack.config;
+    stack.config = {
+      ...stack.config,
+      callbacks: {
+        ...callbacks,
+        clients: { ...callbacks.clients, [ALICE]: [...callbacks.clients[ALICE], at("EARLY/")] },
+      },
+    };
+    await stack.startBack();
+    const failedBefore = await deliveries("failed");
+    const bobs = await submit(BOB, "bob");
+    expect(bobs.status).to.equal(202);
+    await delivery(BOB, bobs.json.id, "delivered");
+    // Its completed event is refused (a dead callback whose failure says why), never sent.
+    await eventually(async () => ((await deliveries("failed")) > failedBefore ? true : undefined));
+    expect(bodiesAt("early")).to.deep.equal([]);
+  });
 });
