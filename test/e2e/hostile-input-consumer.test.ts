@@ -8,7 +8,10 @@ import { expect } from "chai";
 import http from "node:http";
 import net, { type AddressInfo } from "node:net";
 import { call, Harness, type SluiceProcess, untilState } from "../support/harness";
-import { freshConnectionPerFetch } from "../support/fresh-connections";
+import {
+  freshConnectionPerFetch,
+  freshConnectionPerNodeRequest,
+} from "../support/fresh-connections";
 
 const CONSUMER = "EE/GOV/70000001/sluice-consumer";
 const LOCAL_APP = "EE/GOV/70000001/case-app";
@@ -86,6 +89,7 @@ const SPLIT = JSON.stringify({
 
 describe("Hostile input, consumer direction: the local caller's X-Road headers, the security server's answers", function () {
   freshConnectionPerFetch();
+  freshConnectionPerNodeRequest();
   this.timeout(90_000);
   const harness = new Harness();
   let sluice: SluiceProcess;

@@ -5,6 +5,7 @@
 
 import { expect } from "chai";
 import http from "node:http";
+import { freshConnectionPerNodeRequest } from "../support/fresh-connections";
 import { Harness, START_TIMEOUT_MS, type SluiceProcess } from "../support/harness";
 
 const HOSTILE = {
@@ -64,6 +65,7 @@ const locations = (wsdl: string): string[] =>
 
 describe("service descriptions: public URL, not the Host header (e2e)", function () {
   this.timeout(2 * START_TIMEOUT_MS);
+  freshConnectionPerNodeRequest();
   const harness = new Harness();
   const config = {
     services: {

@@ -15,7 +15,10 @@ import {
   PROTOCOL_VERSION_HEADER,
   serviceHeader,
 } from "../support/xroad-soap-headers";
-import { freshConnectionPerFetch } from "../support/fresh-connections";
+import {
+  freshConnectionPerFetch,
+  freshConnectionPerNodeRequest,
+} from "../support/fresh-connections";
 
 interface Part {
   headers: Record<string, string>;
@@ -56,6 +59,7 @@ async function answerParts(body: Buffer, contentType: string): Promise<Part[]> {
 
 describe("SOAP attachments through the soap translator (SwA and MTOM, both ways)", function () {
   freshConnectionPerFetch();
+  freshConnectionPerNodeRequest();
   this.timeout(30_000);
   const harness = Harness.suite({
     sim: { soapServices: ["testQuery", "test"], recordDetails: true },

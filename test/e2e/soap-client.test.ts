@@ -3,6 +3,7 @@
 
 import { expect } from "chai";
 import * as soap from "soap";
+import { freshConnectionPerNodeRequest } from "../support/fresh-connections";
 import { Harness, type SluiceProcess } from "../support/harness";
 import { testQueryService } from "../fixtures/xroad-soap/outcomes";
 import {
@@ -53,6 +54,7 @@ function addXroadHeaders(client: soap.Client, serviceCode: string, xroadId: stri
 
 describe("SOAP: a `soap` client from the served WSDL, legacy SOAP backend, sync", function () {
   this.timeout(30_000);
+  freshConnectionPerNodeRequest();
   const harness = new Harness();
   let sluice: SluiceProcess;
   let client: soap.Client;

@@ -16,7 +16,10 @@ import {
   MULTIPART_FIXTURES,
   TEST_QUERY_SCHEMA,
 } from "../fixtures/xroad-soap/outcomes";
-import { freshConnectionPerFetch } from "../support/fresh-connections";
+import {
+  freshConnectionPerFetch,
+  freshConnectionPerNodeRequest,
+} from "../support/fresh-connections";
 
 const MULTIPART = MULTIPART_FIXTURES[0][1];
 
@@ -90,6 +93,7 @@ function faultCode(answer: SoapAnswer): string {
 
 describe("SOAP end to end (all roles in one process)", function () {
   freshConnectionPerFetch();
+  freshConnectionPerNodeRequest();
   this.timeout(30_000);
   const harness = Harness.suite({
     sim: { latencyMs: 20 },

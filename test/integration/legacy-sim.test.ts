@@ -14,7 +14,10 @@ import {
   type RecordedCall,
 } from "../../legacy-sim/legacy-sim";
 import { signWebhook } from "../../response-worker/webhook-signature";
-import { freshConnectionPerFetch } from "../support/fresh-connections";
+import {
+  freshConnectionPerFetch,
+  freshConnectionPerNodeRequest,
+} from "../support/fresh-connections";
 
 const REPO = path.resolve(__dirname, "../../..");
 const FIXTURES = [
@@ -39,6 +42,7 @@ async function waitFor(check: () => Promise<boolean>, what: string): Promise<voi
 
 describe("legacy-sim", () => {
   freshConnectionPerFetch();
+  freshConnectionPerNodeRequest();
   let sim: LegacySim;
 
   const call = (p: string, init: RequestInit = {}): Promise<Response> => fetch(sim.url + p, init);

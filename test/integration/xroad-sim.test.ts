@@ -17,7 +17,10 @@ import os from "node:os";
 import path from "node:path";
 import tls from "node:tls";
 import { deflateRawSync, deflateSync, gzipSync } from "node:zlib";
-import { freshConnectionPerFetch } from "../support/fresh-connections";
+import {
+  freshConnectionPerFetch,
+  freshConnectionPerNodeRequest,
+} from "../support/fresh-connections";
 
 /** A random (version 4) UUID, as Java's UUID.randomUUID writes one. */
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -90,6 +93,7 @@ const CLIENT = "EE/GOV/5678/cons";
 
 describe("xroad-sim", function () {
   freshConnectionPerFetch();
+  freshConnectionPerNodeRequest();
   this.timeout(20_000);
   let provider: Provider;
   let sim: XroadSim;

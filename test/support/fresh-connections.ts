@@ -1,6 +1,8 @@
-// Every fetch of a suite on a connection of its own, so that no request is sent on a kept-alive
+// Every request of a suite on a connection of its own, so that no request is sent on a kept-alive
 // connection at the moment the server closes it as idle.
 
+import http from "node:http";
+import https from "node:https";
 import { Agent, type Dispatcher, getGlobalDispatcher, setGlobalDispatcher } from "undici";
 
 /**
@@ -24,5 +26,30 @@ export function freshConnectionPerFetch(): void {
   after(async () => {
     if (previous) setGlobalDispatcher(previous);
     await agent?.close();
+  });
+}
+
+/**
+ * In the enclosing describe block, Node's own HTTP client opens a new connection per request and
+ * closes it after the answer: `http.request`, `http.get` and their https twins when not given a
+ * pool of their own, and the `soap` package's clients, which send through them (by axios) unless
+ * a call names one. Node 20's global pools keep connections for 5 s, as long as Sluice's ports
+ * keep them open: a request after a pause of about that long races the server's close, and on a
+ * loaded machine fails with "socket hang up" or ECONNRESET, whatever was sent.
+ */
+export function freshConnectionPerNodeRequest(): void {
+  let previous: { http: http.Agent; https: https.Agent } | undefined;
+  before(() => {
+    previous = { http: http.globalAgent, https: https.globalAgent };
+    // keepAlive false: each connection is closed once its answer is read, never pooled.
+    http.globalAgent = new http.Agent({ keepAlive: false });
+    https.globalAgent = new https.Agent({ keepAlive: false });
+  });
+  after(() => {
+    if (!previous) return;
+    http.globalAgent.destroy();
+    https.globalAgent.destroy();
+    http.globalAgent = previous.http;
+    https.globalAgent = previous.https;
   });
 }
