@@ -134,10 +134,17 @@ function representedParty(element: Element): string {
   return [values.get("partyClass") ?? "", values.get("partyCode") ?? ""].join("/");
 }
 
+/**
+ * The types X-Road reads as a plain SOAP message: SoapMessageDecoder.parse switches on
+ * MimeTypes.TEXT_XML and MimeTypes.XOP_XML alike, so an MTOM-style root sent without its
+ * multipart wrapper is a SOAP message too.
+ */
+const SOAP_TYPES = new Set(["text/xml", "application/xop+xml"]);
+
 /** The SOAP message of a request or answer: its bytes and the Content-Type they are in. */
 export interface SoapBytes {
   bytes: Buffer;
-  /** `text/xml; charset=…` of a plain message, or the first part's own Content-Type. */
+  /** The Content-Type of a plain message, or the first part's own Content-Type. */
   contentType: string;
   /** Where `bytes` start and end in the whole body (all of it for a plain message). */
   start: number;
@@ -152,7 +159,7 @@ export interface SoapBytes {
  */
 export function soapBytes(body: Buffer, contentType: string, prefix: string): SoapBytes {
   const type = contentType.split(";")[0].trim().toLowerCase();
-  if (type === "text/xml") return { bytes: body, contentType, start: 0, end: body.length };
+  if (SOAP_TYPES.has(type)) return { bytes: body, contentType, start: 0, end: body.length };
   if (type !== "multipart/related") {
     throw new XroadError(`${prefix}InvalidContentType`, `Invalid content type: ${contentType}`);
   }

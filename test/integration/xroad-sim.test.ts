@@ -1341,6 +1341,34 @@ describe("xroad-sim", function () {
       expect(await res.body.text()).to.contain("<answer>42</answer>");
     });
 
+    // SoapMessageDecoder.parse reads application/xop+xml as it reads text/xml, for a request
+    // and for a provider's answer (the server proxy decodes the answer with it too).
+    it("takes application/xop+xml as a plain SOAP message, as X-Road's SoapMessageDecoder does", async () => {
+      provider.answer = (_req, res) => {
+        res.writeHead(200, {
+          "content-type": 'application/xop+xml; charset=UTF-8; type="text/xml"',
+        });
+        res.end(answer);
+      };
+      const body = fixture("simple.query");
+      const res = await request(`${sim.url}/`, {
+        method: "POST",
+        headers: { "content-type": 'application/xop+xml; charset=UTF-8; type="text/xml"' },
+        body,
+      });
+      const text = await res.body.text();
+      expect(text).to.not.contain("<faultcode>");
+      expect(text).to.contain("<answer>42</answer>");
+      const hash = createHash("sha512").update(body).digest("base64");
+      expect(text).to.contain(`>${hash}</xrd:requestHash>`);
+      // A plain answer reaches the client labelled text/xml (ProxyMessage.getSoapContentType);
+      // the provider gets the caller's own Content-Type (HEADER_ORIGINAL_CONTENT_TYPE).
+      expect(res.headers["content-type"]).to.equal("text/xml;charset=utf-8");
+      expect(provider.seen[0].headers["content-type"]).to.equal(
+        'application/xop+xml; charset=UTF-8; type="text/xml"',
+      );
+    });
+
     for (const file of ["attachm.query", "attachm-mtom.query"]) {
       it(`takes ${file}, a multipart request whose lines end in LF alone, as X-Road's MIME parser does`, async () => {
         sim.register("EE/BUSINESS/producer/test", { url: `${provider.url}/soap`, type: "soap" });
