@@ -149,7 +149,24 @@ export interface SoapBytes {
   /** Where `bytes` start and end in the whole body (all of it for a plain message). */
   start: number;
   end: number;
+  /**
+   * A part after the SOAP part has no Content-Type. X-Road refuses it only once the SOAP part
+   * has been read (mime4j hands over the parts in order), so the caller checks this after the
+   * SOAP message and refuses with `untypedPartError`.
+   */
+  untypedAttachment: boolean;
 }
+
+/**
+ * What SoapMessageDecoder's mime4j handler throws for a part without a Content-Type line, the
+ * SOAP part or any attachment (SoapMessageDecoder.MultipartHandler.body).
+ */
+export const untypedPartError = (prefix: string): XroadError =>
+  new XroadError(`${prefix}InvalidContentType`, "Could not get content type for part");
+
+/** A part's Content-Type: the value of its last Content-Type line (the handler keeps the last). */
+const partContentType = (headers: string): string | null =>
+  [...headers.matchAll(/^content-type:(.*)$/gim)].at(-1)?.[1].trim() ?? null;
 
 /**
  * The SOAP message's bytes: the whole body, or the first part of a multipart/related one
@@ -159,7 +176,9 @@ export interface SoapBytes {
  */
 export function soapBytes(body: Buffer, contentType: string, prefix: string): SoapBytes {
   const type = contentType.split(";")[0].trim().toLowerCase();
-  if (SOAP_TYPES.has(type)) return { bytes: body, contentType, start: 0, end: body.length };
+  if (SOAP_TYPES.has(type)) {
+    return { bytes: body, contentType, start: 0, end: body.length, untypedAttachment: false };
+  }
   if (type !== "multipart/related") {
     throw new XroadError(`${prefix}InvalidContentType`, `Invalid content type: ${contentType}`);
   }
@@ -168,50 +187,63 @@ export function soapBytes(body: Buffer, contentType: string, prefix: string): So
   if (!boundary) {
     throw new XroadError(`${prefix}InvalidContentType`, "multipart/related without a boundary");
   }
-  const part = firstPart(body, Buffer.from(`--${boundary}`));
-  if (part === null) {
+  const delimiter = Buffer.from(`--${boundary}`);
+  const part = partAfter(body, delimiter, delimiterLine(body, delimiter, 0));
+  if (part === null || part.start < 0 || part.next < 0) {
     throw new XroadError(`${prefix}MimeParsingFailed`, "Could not find the SOAP part");
   }
-  const headers = body.subarray(part.headersStart, part.start).toString("latin1");
-  // SoapMessageDecoder's mime4j handler keeps each Content-Type field it meets: the last counts.
-  const partType = [...headers.matchAll(/^content-type:(.*)$/gim)].at(-1)?.[1].trim() ?? "text/xml";
+  const partType = partContentType(body.subarray(part.headersStart, part.start).toString("latin1"));
+  if (partType === null) throw untypedPartError(prefix);
+  let untypedAttachment = false;
+  for (let later = partAfter(body, delimiter, part.next); later;) {
+    const headersEnd = later.start >= 0 ? later.start : later.next >= 0 ? later.next : body.length;
+    const headers = body.subarray(later.headersStart, headersEnd).toString("latin1");
+    if (partContentType(headers) === null) untypedAttachment = true;
+    later = later.next < 0 ? null : partAfter(body, delimiter, later.next);
+  }
   const { start, end } = part;
-  return { bytes: body.subarray(start, end), contentType: partType, start, end };
+  return { bytes: body.subarray(start, end), contentType: partType, start, end, untypedAttachment };
 }
 
 const LF = 0x0a;
 const CR = 0x0d;
+const DASH = 0x2d;
+
+/** Where the next delimiter line from `from` starts (a delimiter starts a line), or -1. */
+function delimiterLine(body: Buffer, delimiter: Buffer, from: number): number {
+  let at = body.indexOf(delimiter, from);
+  while (at > 0 && body[at - 1] !== LF) at = body.indexOf(delimiter, at + 1);
+  return at;
+}
 
 /**
- * The first part of a multipart body: where its headers start, and where its content starts
- * (after the blank line) and ends (before the line break ahead of the next delimiter line).
+ * The part that the delimiter line at `at` opens, or null past the close delimiter (`--` after
+ * the boundary) or the end: where its headers start, where its content starts (after the blank
+ * line; -1 without one) and ends (before the line break ahead of the next delimiter line), and
+ * where that next delimiter line starts (-1: the part runs to the end of the body).
  */
-function firstPart(
+function partAfter(
   body: Buffer,
   delimiter: Buffer,
-): { headersStart: number; start: number; end: number } | null {
-  // A delimiter starts a line (anything before the first one is a preamble).
-  let at = body.indexOf(delimiter);
-  while (at > 0 && body[at - 1] !== LF) at = body.indexOf(delimiter, at + 1);
+  at: number,
+): { headersStart: number; start: number; end: number; next: number } | null {
   if (at < 0) return null;
-  const headersStart = body.indexOf(LF, at + delimiter.length) + 1;
+  const after = at + delimiter.length;
+  if (body[after] === DASH && body[after + 1] === DASH) return null;
+  const headersStart = body.indexOf(LF, after) + 1;
   if (headersStart === 0) return null;
   // The blank line: a line end right at the start (no headers), or two line ends in a row.
   let start = -1;
-  for (let i = headersStart - 1; i < body.length; i = body.indexOf(LF, i + 1)) {
-    if (i < 0) return null;
+  for (let i = headersStart - 1; i >= 0 && i < body.length; i = body.indexOf(LF, i + 1)) {
     const next = body[i + 1] === CR ? i + 2 : i + 1;
     if (body[next] === LF) {
       start = next + 1;
       break;
     }
   }
-  if (start < 0) return null;
-  let next = body.indexOf(delimiter, start);
-  while (next >= 0 && body[next - 1] !== LF) next = body.indexOf(delimiter, next + 1);
-  if (next < 0) return null;
-  const end = next >= start + 2 && body[next - 2] === CR ? next - 2 : next - 1;
-  return { headersStart, start, end: Math.max(end, start) };
+  const next = delimiterLine(body, delimiter, start < 0 ? headersStart : start);
+  const end = next < 0 ? body.length : next >= 2 && body[next - 2] === CR ? next - 2 : next - 1;
+  return { headersStart, start, end: Math.max(end, start), next };
 }
 
 /** Node's name for each charset X-Road's Java side reads; UTF-8 when none is named (§2.6). */
@@ -241,11 +273,6 @@ export function charsetEncoding(contentType: string, prefix: string): BufferEnco
 export function soapText(soap: SoapBytes, prefix: string): string {
   const text = soap.bytes.toString(charsetEncoding(soap.contentType, prefix));
   return text.startsWith("\ufeff") ? text.slice(1) : text;
-}
-
-/** The SOAP part of a request or answer as text (see soapBytes and soapText). */
-export function soapPart(body: Buffer, contentType: string, prefix: string): string {
-  return soapText(soapBytes(body, contentType, prefix), prefix);
 }
 
 /**

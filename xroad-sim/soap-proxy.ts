@@ -14,8 +14,8 @@ import {
   checkSoapRequest,
   readSoapMessage,
   soapBytes,
-  soapPart,
   soapText,
+  untypedPartError,
   withRequestHash,
   type SoapBytes,
   type SoapMessage,
@@ -61,8 +61,10 @@ export function readSoapRequest(req: http.IncomingMessage, body: Buffer): SoapRe
   const contentType = req.headers["content-type"];
   if (!contentType) throw new XroadError("Client.InvalidContentType", "Missing content type");
   checkSoapAction(req.headers["soapaction"]);
-  const xml = soapPart(body, contentType, "Client.");
+  const soap = soapBytes(body, contentType, "Client.");
+  const xml = soapText(soap, "Client.");
   const message = checkSoapRequest(xml);
+  if (soap.untypedAttachment) throw untypedPartError("Client.");
   return {
     client: message.client,
     xroadId: message.id as string,
@@ -149,6 +151,7 @@ export async function forwardSoap(
     throw error;
   }
   const message = readSoapMessage(xml, FAILED);
+  if (soap.untypedAttachment) throw untypedPartError(FAILED);
   if (message.bodyElement === "Fault") {
     // The provider's own fault reaches the client as X-Road's faults do: the server proxy reads
     // it as an error (ServerMessageProcessor: responseFault.toCodedException()), which carries

@@ -1341,6 +1341,60 @@ describe("xroad-sim", function () {
       expect(await res.body.text()).to.contain("<answer>42</answer>");
     });
 
+    // SoapMessageDecoder.MultipartHandler.body refuses any part without a Content-Type line,
+    // the SOAP part or an attachment, request or provider's answer; an attachment only once
+    // the SOAP part before it has been read.
+    it("refuses a multipart part without a Content-Type as X-Road does, not taking it as text/xml", async () => {
+      provider.answer = (_req, res) => {
+        res.writeHead(200, { "content-type": "text/xml; charset=utf-8" });
+        res.end(answer);
+      };
+      const soapPart = (headers: string): Buffer =>
+        Buffer.concat([Buffer.from(`--b1\r\n${headers}\r\n`), fixture("simple.query")]);
+      const attachment = (headers: string): Buffer =>
+        Buffer.from(`\r\n--b1\r\n${headers}\r\nattached\r\n`);
+      const call = async (...parts: Buffer[]): Promise<string> => {
+        const res = await request(`${sim.url}/`, {
+          method: "POST",
+          headers: { "content-type": "multipart/related; boundary=b1" },
+          body: Buffer.concat([...parts, Buffer.from("\r\n--b1--\r\n")]),
+        });
+        return res.body.text();
+      };
+      const refused = "<faultcode>Client.InvalidContentType</faultcode>";
+      const reason = "Could not get content type for part";
+      const typed = "Content-Type: text/xml; charset=utf-8\r\n";
+      // A SOAP part without one, with other header lines or none at all.
+      for (const headers of ["Content-Id: <soap>\r\n", ""]) {
+        const text = await call(soapPart(headers));
+        expect(text, headers).to.contain(refused);
+        expect(text).to.contain(reason);
+      }
+      const untyped = await call(soapPart(typed), attachment("Content-Id: <a1>\r\n"));
+      expect(untyped).to.contain(refused);
+      expect(untyped).to.contain(reason);
+      // The SOAP part is read first: its own fault comes before the attachment's.
+      const broken = Buffer.concat([
+        Buffer.from(`--b1\r\n${typed}\r\n`),
+        Buffer.from(fixture("simple.query").toString("utf8").replace("4.0", "3.0")),
+      ]);
+      expect(await call(broken, attachment(""))).to.contain(
+        "<faultcode>Client.InvalidProtocolVersion</faultcode>",
+      );
+      expect(await call(soapPart(typed), attachment("Content-Type: text/plain\r\n"))).to.contain(
+        "<answer>42</answer>",
+      );
+      expect(provider.seen).to.have.length(1);
+      // A provider's answer is decoded by the same SoapMessageDecoder.
+      provider.answer = (_req, res) => {
+        res.writeHead(200, { "content-type": "multipart/related; boundary=a1" });
+        res.end(`--a1\r\n${typed}\r\n${answer}\r\n--a1\r\n\r\nattached\r\n--a1--\r\n`);
+      };
+      expect(await call(soapPart(typed))).to.contain(
+        "<faultcode>Server.ServerProxy.ServiceFailed.InvalidContentType</faultcode>",
+      );
+    });
+
     // SoapMessageDecoder.parse reads application/xop+xml as it reads text/xml, for a request
     // and for a provider's answer (the server proxy decodes the answer with it too).
     it("takes application/xop+xml as a plain SOAP message, as X-Road's SoapMessageDecoder does", async () => {
