@@ -141,6 +141,15 @@ function representedParty(element: Element): string {
  */
 const SOAP_TYPES = new Set(["text/xml", "application/xop+xml"]);
 
+/**
+ * The type before the parameters, as X-Road's MimeUtils.getBaseContentType reads it (Jetty's
+ * HttpField.valueParameters): up to the first `;`, trimmed, in the case it was sent.
+ */
+const jettyBaseType = (contentType: string): string => {
+  const semicolon = contentType.indexOf(";");
+  return semicolon < 0 ? contentType : contentType.slice(0, semicolon).trim();
+};
+
 /** The SOAP message of a request or answer: its bytes and the Content-Type they are in. */
 export interface SoapBytes {
   bytes: Buffer;
@@ -175,17 +184,22 @@ const partContentType = (headers: string): string | null =>
  * parser (mime4j, not strict) takes both, and X-Road's own test messages use LF.
  */
 export function soapBytes(body: Buffer, contentType: string, prefix: string): SoapBytes {
-  const type = contentType.split(";")[0].trim().toLowerCase();
+  const base = jettyBaseType(contentType);
+  const type = base.toLowerCase();
   if (SOAP_TYPES.has(type)) {
     return { bytes: body, contentType, start: 0, end: body.length, untypedAttachment: false };
   }
   if (type !== "multipart/related") {
-    throw new XroadError(`${prefix}InvalidContentType`, `Invalid content type: ${contentType}`);
+    throw new XroadError(`${prefix}InvalidContentType`, `Invalid content type: ${base}`);
   }
   // X-Road reads the type with Jetty's HttpField.valueParameters, the boundary with mime4j.
   const boundary = mime4jBoundary(contentType);
   if (!boundary) {
-    throw new XroadError(`${prefix}InvalidContentType`, "multipart/related without a boundary");
+    // mime4j (FallbackBodyDescriptorBuilder.parseContentType) keeps no multipart type without a
+    // boundary: the body is one text/plain entity, handed whole to SoapMessageDecoder's part
+    // handler with the request's own Content-Type, which SaxSoapParserImpl.validateMimeType
+    // then refuses as a SOAP part's type.
+    throw new XroadError(`${prefix}InvalidContentType`, `Invalid content type: ${base}`);
   }
   const delimiter = Buffer.from(`--${boundary}`);
   const part = partAfter(body, delimiter, delimiterLine(body, delimiter, 0));

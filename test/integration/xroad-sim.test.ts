@@ -1322,6 +1322,34 @@ describe("xroad-sim", function () {
       );
     });
 
+    // Without a boundary mime4j 0.8.7 reads the body as one text/plain entity and hands it to
+    // SoapMessageDecoder's part handler with the request's Content-Type, which
+    // SaxSoapParserImpl.validateMimeType refuses with the base type in its message.
+    it("answers a multipart request without a boundary as X-Road does, naming its base type", async () => {
+      const body = Buffer.concat([
+        Buffer.from("--b1\r\nContent-Type: text/xml; charset=utf-8\r\n\r\n"),
+        fixture("simple.query"),
+        Buffer.from("\r\n--b1--\r\n"),
+      ]);
+      for (const [contentType, base] of [
+        ['Multipart/Related; type="text/xml"', "Multipart/Related"],
+        ["multipart/related", "multipart/related"],
+        ["multipart/mixed; charset=utf-8", "multipart/mixed"],
+      ]) {
+        const res = await request(`${sim.url}/`, {
+          method: "POST",
+          headers: { "content-type": contentType },
+          body,
+        });
+        const text = await res.body.text();
+        expect(text, contentType).to.contain("<faultcode>Client.InvalidContentType</faultcode>");
+        expect(text, contentType).to.contain(
+          `<faultstring>Invalid content type: ${base}</faultstring>`,
+        );
+      }
+      expect(provider.seen).to.have.length(0);
+    });
+
     it("reads a SOAP part's last Content-Type line, as X-Road's SoapMessageDecoder keeps the last", async () => {
       provider.answer = (_req, res) => {
         res.writeHead(200, { "content-type": "text/xml; charset=utf-8" });
