@@ -208,6 +208,12 @@ export function soapBytes(body: Buffer, contentType: string, prefix: string): So
   }
   const partType = partContentType(body.subarray(part.headersStart, part.start).toString("latin1"));
   if (partType === null) throw untypedPartError(prefix);
+  // The SOAP part is read by the same SaxSoapParserImpl, whose validateMimeType takes the types
+  // of a plain message only.
+  const partBase = jettyBaseType(partType);
+  if (!SOAP_TYPES.has(partBase.toLowerCase())) {
+    throw new XroadError(`${prefix}InvalidContentType`, `Invalid content type: ${partBase}`);
+  }
   let untypedAttachment = false;
   for (let later = partAfter(body, delimiter, part.next); later;) {
     const headersEnd = later.start >= 0 ? later.start : later.next >= 0 ? later.next : body.length;

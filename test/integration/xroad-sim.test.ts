@@ -1322,6 +1322,41 @@ describe("xroad-sim", function () {
       );
     });
 
+    // SaxSoapParserImpl.validateMimeType checks the SOAP part's own type as a plain message's.
+    it("refuses a SOAP part of a type other than text/xml or application/xop+xml, as X-Road does", async () => {
+      provider.answer = (_req, res) => {
+        res.writeHead(200, { "content-type": "text/xml; charset=utf-8" });
+        res.end(answer);
+      };
+      const call = async (partType: string): Promise<string> => {
+        const res = await request(`${sim.url}/`, {
+          method: "POST",
+          headers: { "content-type": "multipart/related; boundary=b1" },
+          body: Buffer.concat([
+            Buffer.from(`--b1\r\nContent-Type:${partType}\r\n\r\n`),
+            fixture("simple.query"),
+            Buffer.from("\r\n--b1--\r\n"),
+          ]),
+        });
+        return res.body.text();
+      };
+      for (const [partType, base] of [
+        [" application/json; charset=utf-8", "application/json"],
+        [" application/soap+xml", "application/soap+xml"],
+        ["", ""],
+      ]) {
+        const text = await call(partType);
+        expect(text, partType).to.contain("<faultcode>Client.InvalidContentType</faultcode>");
+        expect(text, partType).to.contain(
+          `<faultstring>Invalid content type: ${base}</faultstring>`,
+        );
+      }
+      expect(provider.seen).to.have.length(0);
+      for (const partType of [' Application/XOP+XML; type="text/xml"', " TEXT/XML"]) {
+        expect(await call(partType), partType).to.contain("<answer>42</answer>");
+      }
+    });
+
     // Without a boundary mime4j 0.8.7 reads the body as one text/plain entity and hands it to
     // SoapMessageDecoder's part handler with the request's Content-Type, which
     // SaxSoapParserImpl.validateMimeType refuses with the base type in its message.
