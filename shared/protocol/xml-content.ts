@@ -41,10 +41,10 @@ function checkCharacterData(content: string, start: number, end: number, text: b
   }
   const cdataEnd = text ? run.indexOf("]]>") : -1;
   if (cdataEnd >= 0) throw new XmlScanError(`"]]>" in text at offset ${start + cdataEnd}`);
-  const forbidden = forbiddenReference(content, start, end);
+  const forbidden = forbiddenReference(run);
   if (forbidden !== null) {
     throw new XmlScanError(
-      `${shownReference(forbidden.reference)} at offset ${forbidden.at} refers to a character XML does not allow`,
+      `${shownReference(forbidden.reference)} at offset ${start + forbidden.at} refers to a character XML does not allow`,
     );
   }
 }
