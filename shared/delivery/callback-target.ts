@@ -128,8 +128,9 @@ const NO_CLIENTS: CallbackClients = {};
 
 /**
  * The refusal for a target the allowlists do not admit for `client`. One listed as another
- * client's own receiver says only that it is not allowed for the caller: naming its owner, or
- * that it has one, would tell a caller which client's receiver a URL is.
+ * client's own receiver says only that it is not allowed for the caller: naming its owner would
+ * tell a caller whose receiver a URL is. That it is some client's shows in the words differing
+ * from an unlisted target's, as docs/callbacks.md says.
  */
 function refuseUnadmitted(verdict: Admission, what: string, client: string | null): void {
   if (verdict === "unlisted") {
