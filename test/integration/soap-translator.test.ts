@@ -2,6 +2,7 @@
 // SOAP backend: what reaches the backend, and how every kind of answer maps onto an outcome.
 
 import { expect } from "chai";
+import { once } from "node:events";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import {
@@ -11,7 +12,9 @@ import {
   type Server,
   type ServerResponse,
 } from "node:http";
-import type { AddressInfo } from "node:net";
+import http from "node:http";
+import https from "node:https";
+import type { AddressInfo, Socket } from "node:net";
 import { join } from "node:path";
 import { answerContent, type AnswerContent } from "../../adapter/soap/soap-answer";
 import type { RequestMessage, SoapHeaderField } from "../../shared/protocol/envelope";
@@ -1170,6 +1173,161 @@ describe("soap translator reading a WSDL that imports a schema", function () {
       expect(() =>
         createTranslator(backendAt(url, { options: { wsdlImportOrigins: [bad] } })),
       ).to.throw(/options\.wsdlImportOrigins must be a list of http\(s\) origins/);
+    }
+  });
+});
+
+/**
+ * A SOAP backend that closes idle connections when the test says their idle time is up, as a
+ * backend's close meets a call sent at that moment: the call arrives on a connection the backend
+ * is closing and is reset, unanswered. It never closes one on its own, and announces no
+ * `Keep-Alive` timeout a client could go by.
+ */
+interface IdleClosingBackend {
+  url: string;
+  /** Marks every connection open now as past its idle time; resolves once the client closed them. */
+  idleTimeUp(): Promise<void>;
+  /** Calls that arrived on a connection past its idle time. */
+  resets(): number;
+  close(): Promise<void>;
+}
+
+async function startIdleClosingBackend(tls?: {
+  cert: string;
+  key: string;
+}): Promise<IdleClosingBackend> {
+  const sim = await startLegacySim({ port: 0 });
+  const text = await (await fetch(`${sim.url}/soap?wsdl`)).text();
+  await sim.close();
+  const open = new Set<Socket>();
+  const closing = new WeakSet<Socket>();
+  let resets = 0;
+  let url = "";
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
+    if (closing.has(req.socket)) {
+      resets += 1;
+      req.socket.destroy();
+      return;
+    }
+    req.resume();
+    req.on("end", () => {
+      res.writeHead(200, { "content-type": "text/xml; charset=utf-8" });
+      res.end(
+        req.method === "GET"
+          ? text.replace(sim.url, url)
+          : `<soap:Envelope xmlns:soap="${SOAP11_NS}" xmlns:tns="${SIM_NS}"><soap:Body><tns:getStateResponse/></soap:Body></soap:Envelope>`,
+      );
+    });
+  };
+  const server = tls ? https.createServer(tls, handle) : http.createServer(handle);
+  server.keepAliveTimeout = 0;
+  server.on(tls ? "secureConnection" : "connection", (socket: Socket) => {
+    open.add(socket);
+    socket.on("close", () => open.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  url = `${tls ? "https" : "http"}://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    url,
+    async idleTimeUp() {
+      const sockets = [...open];
+      for (const socket of sockets) closing.add(socket);
+      await Promise.all(sockets.map((socket) => (socket.closed ? null : once(socket, "close"))));
+    },
+    resets: () => resets,
+    async close() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+describe("soap translator's kept-alive connections (keepAliveTimeoutMs)", function () {
+  // The client's close of an idle connection is awaited up to the test's timeout, not a bound
+  // of the test's own: a pool that keeps connections longer fails here, however late timers run.
+  this.timeout(30_000);
+
+  // Node's global pools, which the translator must not send through, keep connections without
+  // an idle bound of their own here: a call that went through them fails, not only one sent
+  // after Node's 5 s.
+  let previous: { http: http.Agent; https: https.Agent } | undefined;
+  before(() => {
+    previous = { http: http.globalAgent, https: https.globalAgent };
+    http.globalAgent = new http.Agent({ keepAlive: true });
+    https.globalAgent = new https.Agent({ keepAlive: true });
+  });
+  after(() => {
+    if (!previous) return;
+    http.globalAgent.destroy();
+    https.globalAgent.destroy();
+    http.globalAgent = previous.http;
+    https.globalAgent = previous.https;
+  });
+
+  it("a connection kept past the backend's idle time costs the call a retry (what the pool prevents)", async () => {
+    const backend = await startIdleClosingBackend();
+    const translator = createTranslator(
+      backendAt(backend.url, { options: { keepAliveTimeoutMs: 600_000 } }),
+    );
+    try {
+      const request = fromFixture("getstate.query");
+      await translator.call(request, callOf(request));
+      // The backend's idle time is up now, and the pool still holds the connection.
+      void backend.idleTimeUp();
+      const error = await rejectionOf(translator.call(request, callOf(request)));
+      expect(error).to.be.instanceOf(BackendUnavailableError);
+      expect(backend.resets()).to.equal(1);
+    } finally {
+      await translator.close?.();
+      await backend.close();
+    }
+  });
+
+  it("closes an idle connection after keepAliveTimeoutMs, before the backend does: the next call goes on a new one, no retry spent", async () => {
+    const backend = await startIdleClosingBackend();
+    const translator = createTranslator(
+      backendAt(backend.url, { options: { keepAliveTimeoutMs: 100 } }),
+    );
+    try {
+      const request = fromFixture("getstate.query");
+      await translator.call(request, callOf(request));
+      await backend.idleTimeUp();
+      const [response] = await translator.call(request, callOf(request));
+      expect(response.status).to.equal(200);
+      expect(backend.resets()).to.equal(0);
+    } finally {
+      await translator.close?.();
+      await backend.close();
+    }
+  });
+
+  it("does the same for an https backend with a tls block (CA, client certificate)", async () => {
+    const pki = createTestPki();
+    const backendCert = pki.ca.issue("legacy", { cn: "localhost" });
+    const sluice = pki.ca.issue("sluice", { cn: "sluice" });
+    const backend = await startIdleClosingBackend({
+      cert: backendCert.cert,
+      key: backendCert.key,
+    });
+    const clientTls = new ReloadableTls(
+      { cert: sluice.certFile, key: sluice.keyFile, ca: [pki.ca.certFile] },
+      "backends.legacy.tls",
+    );
+    const translator = createTranslator(
+      backendAt(backend.url, { clientTls, options: { keepAliveTimeoutMs: 100 } }),
+    );
+    try {
+      const request = fromFixture("getstate.query");
+      await translator.call(request, callOf(request));
+      await backend.idleTimeUp();
+      const [response] = await translator.call(request, callOf(request));
+      expect(response.status).to.equal(200);
+      expect(backend.resets()).to.equal(0);
+    } finally {
+      await translator.close?.();
+      clientTls.dispose();
+      await backend.close();
+      pki.cleanup();
     }
   });
 });

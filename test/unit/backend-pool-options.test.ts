@@ -1,10 +1,11 @@
-// The options the pooled translators (rest-json, xroad-rest, xroad-soap) read alike: a
-// malformed one stops the translator's creation with its name, whichever translator reads it.
+// The options the pooled translators (rest-json, xroad-rest, xroad-soap, and soap's pool
+// settings) read alike: a malformed one stops the translator's creation with its name.
 
 import { expect } from "chai";
 import { createTranslator as createRestJson } from "../../worker/translators/rest-json";
 import { createTranslator as createXroadRest } from "../../worker/translators/xroad-rest";
 import { createTranslator as createXroadSoap } from "../../worker/translators/xroad-soap";
+import { createTranslator as createSoap } from "../../worker/translators/soap";
 import type { Translator, TranslatorBackend } from "../../worker/translators/translator";
 
 const TRANSLATORS: Array<[string, (backend: TranslatorBackend) => Translator]> = [
@@ -44,4 +45,15 @@ describe("pooled translators: shared options", () => {
       await translator.close?.();
     });
   }
+
+  it("soap refuses a connections or keepAliveTimeoutMs that is not a positive integer, and takes positive ones", async () => {
+    for (const option of ["connections", "keepAliveTimeoutMs"]) {
+      for (const value of [0, -1, 1.5, "10"]) {
+        expect(() => createSoap(backend({ [option]: value })), `${option}: ${value}`).to.throw(
+          `backend registry: options.${option} must be a positive integer`,
+        );
+      }
+    }
+    await createSoap(backend({ connections: 2, keepAliveTimeoutMs: 1000 })).close?.();
+  });
 });

@@ -3,7 +3,6 @@
 
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage } from "node:http";
-import https from "node:https";
 import { isAbsolute } from "node:path";
 import * as soap from "soap";
 import { SluiceError } from "../../shared/protocol/errors";
@@ -49,6 +48,8 @@ import {
   type TranslatorCall,
 } from "./translator";
 import { transportReason } from "./transport-reason";
+import { BackendAgents } from "./backend-agents";
+import { poolSettings } from "./backend-pool";
 import { withoutTrailingSlashes } from "../../shared/protocol/trailing-slashes";
 
 /** Default bound on a backend's answer; a larger one is never buffered. */
@@ -157,25 +158,12 @@ class SoapTranslator implements Translator {
   /** HTTP answers by exchange id, filled by the client's `response` event before its callback. */
   private readonly answers = new Map<string, HttpAnswer | null>();
   private closed = false;
-  /** Only with a configured `tls`: Sluice's client certificate and the backend's CA. */
-  private httpsAgent: https.Agent | undefined;
+  /** The WSDL read's and the calls' connections, held as the REST translators hold theirs. */
+  private readonly agents: BackendAgents;
 
   constructor(private readonly backend: TranslatorBackend) {
     this.options = readOptions(backend);
-    this.httpsAgent = this.newAgent();
-    // New certificates (SIGHUP): new connections use them; open ones finish.
-    backend.clientTls?.onChange(() => {
-      const old = this.httpsAgent;
-      this.httpsAgent = this.newAgent();
-      old?.destroy();
-    });
-  }
-
-  private newAgent(): https.Agent | undefined {
-    const tls = this.backend.clientTls?.current;
-    return tls
-      ? new https.Agent({ keepAlive: true, ca: tls.ca, crl: tls.crl, cert: tls.cert, key: tls.key })
-      : undefined;
+    this.agents = new BackendAgents(backend, poolSettings(backend));
   }
 
   async call(request: RequestMessage, call: TranslatorCall): Promise<BackendResponse[]> {
@@ -218,9 +206,9 @@ class SoapTranslator implements Translator {
     return [interpretSoapAnswer(answer, this.backend.name, this.options)];
   }
 
-  /** Nothing to release: calls go through the process's keep-alive agent, not a pool of ours. */
   async close(): Promise<void> {
     this.closed = true;
+    this.agents.close();
   }
 
   /**
@@ -317,7 +305,7 @@ class SoapTranslator implements Translator {
           // not to; set for other egress, they would get the read's headers, an Authorization):
           // the backend is called at its url, as the undici-based translators call theirs.
           proxy: false,
-          ...(this.httpsAgent ? { httpsAgent: this.httpsAgent } : {}),
+          ...this.agents.current,
           overrideImportLocation: (resolved: string) => this.importAllowed(resolved),
         },
       });
@@ -400,7 +388,7 @@ class SoapTranslator implements Translator {
               maxRedirects: 0,
               // As the WSDL's read: never through an environment's proxy (createClient).
               proxy: false,
-              ...(this.httpsAgent ? { httpsAgent: this.httpsAgent } : {}),
+              ...this.agents.current,
               ...(multipart ? { [MULTIPART]: multipart } : {}),
             },
             {

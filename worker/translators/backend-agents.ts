@@ -1,0 +1,62 @@
+// Node's own HTTP pools (http and https Agents) to one backend, for a client that sends through
+// Node's http module (the soap package, by axios): BackendPool's settings, and new ones on SIGHUP.
+
+import http from "node:http";
+import https from "node:https";
+import type { PoolSettings } from "./backend-pool";
+import type { TranslatorBackend } from "./translator";
+
+/** The agents a call names in its axios options, so it never uses Node's global pools. */
+export interface CallAgents {
+  httpAgent: http.Agent;
+  httpsAgent: https.Agent;
+}
+
+export class BackendAgents {
+  private readonly http: http.Agent;
+  private https: https.Agent;
+
+  constructor(
+    private readonly backend: TranslatorBackend,
+    private readonly settings: PoolSettings,
+  ) {
+    this.http = new http.Agent(this.agentOptions());
+    this.https = this.newHttpsAgent();
+    // New certificates (SIGHUP): new connections use them.
+    backend.clientTls?.onChange(() => {
+      const old = this.https;
+      this.https = this.newHttpsAgent();
+      old.destroy();
+    });
+  }
+
+  get current(): CallAgents {
+    return { httpAgent: this.http, httpsAgent: this.https };
+  }
+
+  close(): void {
+    this.http.destroy();
+    this.https.destroy();
+  }
+
+  private agentOptions(): http.AgentOptions {
+    return {
+      keepAlive: true,
+      // An idle connection is closed after keepAliveTimeoutMs, below a backend's own idle
+      // timeout, so that no call is sent on one the backend is closing at that moment. Node's
+      // global pools keep theirs 5 s (Node 20), as long as many servers do, and a pool without
+      // `timeout` for good. A socket's timeout does not end a call in flight: the agent closes
+      // only free sockets on it, and the call's deadline (call-deadline.ts) bounds the call.
+      timeout: this.settings.keepAliveTimeoutMs,
+      maxSockets: this.settings.connections ?? Infinity,
+    };
+  }
+
+  private newHttpsAgent(): https.Agent {
+    const tls = this.backend.clientTls?.current;
+    return new https.Agent({
+      ...this.agentOptions(),
+      ...(tls ? { ca: tls.ca, crl: tls.crl, cert: tls.cert, key: tls.key } : {}),
+    });
+  }
+}
