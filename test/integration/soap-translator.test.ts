@@ -1331,3 +1331,71 @@ describe("soap translator's kept-alive connections (keepAliveTimeoutMs)", functi
     }
   });
 });
+
+describe("soap translator's https connections when its certificates are read again (SIGHUP)", function () {
+  this.timeout(30_000);
+
+  it("lets a call in flight finish on its connection; the next goes out with the new certificates", async () => {
+    const pki = createTestPki();
+    const backendCert = pki.ca.issue("legacy", { cn: "localhost" });
+    const sluice = pki.ca.issue("sluice", { cn: "sluice" });
+    const sim = await startLegacySim({ port: 0 });
+    const wsdl = await (await fetch(`${sim.url}/soap?wsdl`)).text();
+    await sim.close();
+    // The backend holds the first call's answer until the test has reloaded the certificates.
+    let arrived: () => void = () => undefined;
+    const callArrived = new Promise<void>((resolve) => (arrived = resolve));
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let posts = 0;
+    let url = "";
+    const server = https.createServer(
+      { cert: backendCert.cert, key: backendCert.key },
+      (req: IncomingMessage, res: ServerResponse) => {
+        req.resume();
+        req.on("end", () => {
+          if (req.method === "GET") {
+            res.writeHead(200, { "content-type": "text/xml" }).end(wsdl.replace(sim.url, url));
+            return;
+          }
+          posts += 1;
+          const answer = () =>
+            res
+              .writeHead(200, { "content-type": "text/xml; charset=utf-8" })
+              .end(
+                `<soap:Envelope xmlns:soap="${SOAP11_NS}" xmlns:tns="${SIM_NS}"><soap:Body><tns:getStateResponse/></soap:Body></soap:Envelope>`,
+              );
+          if (posts > 1) return answer();
+          arrived();
+          void released.then(answer);
+        });
+      },
+    );
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const clientTls = new ReloadableTls(
+      { cert: sluice.certFile, key: sluice.keyFile, ca: [pki.ca.certFile] },
+      "backends.legacy.tls",
+    );
+    const translator = createTranslator(backendAt(url, { clientTls }));
+    try {
+      const request = fromFixture("getstate.query");
+      const inFlight = translator.call(request, callOf(request));
+      await callArrived;
+      expect(clientTls.reload()).to.equal(null);
+      release();
+      const [response] = await inFlight;
+      expect(response.status).to.equal(200);
+      const [next] = await translator.call(request, callOf(request));
+      expect(next.status).to.equal(200);
+      expect(posts).to.equal(2);
+    } finally {
+      release();
+      await translator.close?.();
+      clientTls.dispose();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      pki.cleanup();
+    }
+  });
+});

@@ -22,11 +22,11 @@ export class BackendAgents {
   ) {
     this.http = new http.Agent(this.agentOptions());
     this.https = this.newHttpsAgent();
-    // New certificates (SIGHUP): new connections use them.
+    // New certificates (SIGHUP): new connections use them; the calls in flight finish on theirs.
     backend.clientTls?.onChange(() => {
       const old = this.https;
       this.https = this.newHttpsAgent();
-      old.destroy();
+      retire(old);
     });
   }
 
@@ -58,5 +58,18 @@ export class BackendAgents {
       ...this.agentOptions(),
       ...(tls ? { ca: tls.ca, crl: tls.crl, cert: tls.cert, key: tls.key } : {}),
     });
+  }
+}
+
+/**
+ * Lets an agent go without cutting its calls: `destroy()` ends the sockets in use too, which
+ * reset every call in flight to the backend at each certificate reload and spent a retry of
+ * each. Its idle connections close now, and each busy one once its answer is read
+ * (`keepSocketAlive` false: Node's documented hook for not keeping a freed socket).
+ */
+function retire(agent: http.Agent): void {
+  agent.keepSocketAlive = () => false;
+  for (const sockets of Object.values(agent.freeSockets)) {
+    for (const socket of sockets ?? []) socket.destroy();
   }
 }
