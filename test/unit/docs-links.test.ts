@@ -1,6 +1,7 @@
 // The docs point readers somewhere real: every relative link of README and docs/ reaches a file
-// of the repository, every `docs/<page>.md` that the code, deploy/ or the docs name exists,
-// and no page or source comment cites a document the repository does not hold.
+// of the repository, every `docs/<page>.md` that the code, deploy/ or the docs name exists, so
+// does every test file a page or a source comment names as the proof of a claim, and no page or
+// source comment cites a document the repository does not hold.
 
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
@@ -60,6 +61,23 @@ describe("links in the docs", () => {
       const text = readFileSync(path.join(ROOT, file), "utf8");
       for (const m of text.matchAll(/\bdocs\/([a-z0-9-]+\.md)/g)) {
         if (!existsSync(path.join(ROOT, "docs", m[1]))) missing.push(`${file}: docs/${m[1]}`);
+      }
+    }
+    expect(sources.length).to.be.greaterThan(50);
+    expect(missing).to.deep.equal([]);
+  });
+
+  it("every test file named in the docs or a source comment exists", () => {
+    // A claim's test moved or merged into another file leaves the page naming a file a reader
+    // cannot open, and the claim looking untested.
+    const sources = [...PAGES, ...SOURCE_DIRS.flatMap((dir) => filesUnder(dir, [".ts"]))];
+    const missing: string[] = [];
+    for (const file of sources) {
+      const text = readFileSync(path.join(ROOT, file), "utf8");
+      for (const m of text.matchAll(
+        /\btest\/(?:unit|integration|e2e|chaos)\/[a-z0-9-]+\.test\.ts/g,
+      )) {
+        if (!existsSync(path.join(ROOT, m[0]))) missing.push(`${file}: ${m[0]}`);
       }
     }
     expect(sources.length).to.be.greaterThan(50);
