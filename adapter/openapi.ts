@@ -266,7 +266,8 @@ const CALLER_HEADERS = [
     name: "X-Callback-Url",
     in: "header",
     required: false,
-    description: "With Prefer: respond-async, where the outcome is POSTed (callback mode).",
+    description:
+      "With Prefer: respond-async, where the outcome is POSTed (callback mode): a target the operator's allowlist admits for this client; another client's own receiver, or one in no list, is 400 InvalidCallback.",
     schema: { type: "string" },
   },
 ];
@@ -370,7 +371,8 @@ const HUB_PATHS: Doc = {
               properties: {
                 callback: {
                   type: "string",
-                  description: "https:// URL or xroad:INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICECODE",
+                  description:
+                    "https:// URL or xroad:INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICECODE that the operator's allowlist admits for this client; another client's own receiver, or one in no list, is 400 InvalidCallback.",
                 },
                 query: {
                   type: "string",
