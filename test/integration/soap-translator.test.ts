@@ -35,6 +35,7 @@ import {
 } from "../../worker/translators/translator";
 import { endingDeadline } from "../support/ending-deadline";
 import { rejectionOf } from "../support/rejection";
+import { globalNodePools } from "../support/fresh-connections";
 import { decideCall, type DecisionContext } from "../../worker/processing/call-decision";
 
 const FIXTURES = join(__dirname, "..", "..", "..", "test", "fixtures", "xroad-soap");
@@ -1250,19 +1251,7 @@ describe("soap translator's kept-alive connections (keepAliveTimeoutMs)", functi
   // Node's global pools, which the translator must not send through, keep connections without
   // an idle bound of their own here: a call that went through them fails, not only one sent
   // after Node's 5 s.
-  let previous: { http: http.Agent; https: https.Agent } | undefined;
-  before(() => {
-    previous = { http: http.globalAgent, https: https.globalAgent };
-    http.globalAgent = new http.Agent({ keepAlive: true });
-    https.globalAgent = new https.Agent({ keepAlive: true });
-  });
-  after(() => {
-    if (!previous) return;
-    http.globalAgent.destroy();
-    https.globalAgent.destroy();
-    http.globalAgent = previous.http;
-    https.globalAgent = previous.https;
-  });
+  globalNodePools({ keepAlive: true });
 
   it("a connection kept past the backend's idle time costs the call a retry (what the pool prevents)", async () => {
     const backend = await startIdleClosingBackend();

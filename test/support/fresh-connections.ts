@@ -38,12 +38,20 @@ export function freshConnectionPerFetch(): void {
  * loaded machine fails with "socket hang up" or ECONNRESET, whatever was sent.
  */
 export function freshConnectionPerNodeRequest(): void {
+  // keepAlive false: each connection is closed once its answer is read, never pooled.
+  globalNodePools({ keepAlive: false });
+}
+
+/**
+ * In the enclosing describe block, Node's global http and https pools are ones made with
+ * `options`, and the process's own are put back after it.
+ */
+export function globalNodePools(options: http.AgentOptions): void {
   let previous: { http: http.Agent; https: https.Agent } | undefined;
   before(() => {
     previous = { http: http.globalAgent, https: https.globalAgent };
-    // keepAlive false: each connection is closed once its answer is read, never pooled.
-    http.globalAgent = new http.Agent({ keepAlive: false });
-    https.globalAgent = new https.Agent({ keepAlive: false });
+    http.globalAgent = new http.Agent(options);
+    https.globalAgent = new https.Agent(options);
   });
   after(() => {
     if (!previous) return;
