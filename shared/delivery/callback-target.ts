@@ -297,15 +297,9 @@ export function parseXRoadTarget(text: string): XRoadServiceTarget | null {
  * `*.example.org` admits every subdomain of example.org, not example.org itself.
  */
 export function urlMatches(entry: string, target: URL): boolean {
-  const parsed = parseAllowEntry(entry);
-  if (parsed === null || parsed.kind !== "url") return false;
-  const { url, wildcard } = parsed;
-  if (url.protocol !== target.protocol || url.port !== target.port) return false;
-  const hostOk = wildcard
-    ? target.hostname.endsWith(`.${url.hostname}`)
-    : target.hostname === url.hostname;
-  if (!hostOk) return false;
-  const prefix = url.pathname;
+  const parsed = sameSchemeAndPort(entry, target);
+  if (parsed === null || !hostCovered(parsed, parsed.url.hostname, target.hostname)) return false;
+  const prefix = parsed.url.pathname;
   const path = target.pathname;
   if (prefix.endsWith("/")) return path.startsWith(prefix);
   return path === prefix || path.startsWith(`${prefix}/`);
@@ -318,14 +312,25 @@ export function urlMatches(entry: string, target: URL): boolean {
  * entries, where a spelling urlMatches does not admit must not take the owner's receiver.
  */
 export function urlReaches(entry: string, target: URL): boolean {
+  const parsed = sameSchemeAndPort(entry, target);
+  if (parsed === null) return false;
+  const hosts = [parsed.url.hostname, target.hostname].map(withoutRootDot);
+  return (
+    hostCovered(parsed, hosts[0], hosts[1]) && pathReaches(parsed.url.pathname, target.pathname)
+  );
+}
+
+/** A URL entry of the target's scheme and effective port, parsed; null for any other entry. */
+function sameSchemeAndPort(entry: string, target: URL): { url: URL; wildcard: boolean } | null {
   const parsed = parseAllowEntry(entry);
-  if (parsed === null || parsed.kind !== "url") return false;
-  const { url, wildcard } = parsed;
-  if (url.protocol !== target.protocol || url.port !== target.port) return false;
-  const entryHost = withoutRootDot(url.hostname);
-  const host = withoutRootDot(target.hostname);
-  const hostOk = wildcard ? host.endsWith(`.${entryHost}`) : host === entryHost;
-  return hostOk && pathReaches(url.pathname, target.pathname);
+  if (parsed === null || parsed.kind !== "url") return null;
+  const { url } = parsed;
+  return url.protocol === target.protocol && url.port === target.port ? parsed : null;
+}
+
+/** Whether an entry's host (`*.` a wildcard: its subdomains, not itself) covers `host`. */
+function hostCovered(entry: { wildcard: boolean }, entryHost: string, host: string): boolean {
+  return entry.wildcard ? host.endsWith(`.${entryHost}`) : host === entryHost;
 }
 
 function withoutRootDot(host: string): string {
