@@ -10,8 +10,13 @@ import type { Channel, ConfirmChannel, ConsumeMessage, Options } from "amqplib";
 import type { Logger } from "pino";
 import { CONNECTION_TLS_KEYS, type ConnectionTlsOptions } from "../config/connection-tls";
 import { SluiceError } from "../protocol/errors";
+import { metrics } from "../observability/metrics";
 import { hideUrlPassword } from "../observability/url-passwords";
-import { amqpStartupError, reconnectCertificateRefusal } from "../runtime/startup-error";
+import {
+  amqpStartupError,
+  connectFailureReason,
+  reconnectCertificateRefusal,
+} from "../runtime/startup-error";
 import { corkPerTurn } from "../runtime/turn-corked-socket";
 import { ChannelReopener } from "./channel-reopen";
 import { lagTolerantConfirmDeadlines } from "./confirm-deadline";
@@ -119,6 +124,10 @@ export class Broker extends EventEmitter {
     let refusalSaid: string | null = null;
     connection.on("connect", () => (refusalSaid = null));
     connection.on("connectFailed", ({ err, url }: { err: Error; url: unknown }) => {
+      metrics.dependencyConnectFailures.inc({
+        dependency: "rabbitmq",
+        reason: connectFailureReason(err),
+      });
       const refusal = this.connectedOnce ? reconnectCertificateRefusal(err, "amqpTls") : null;
       if (refusal && refusal !== refusalSaid) {
         const broker = typeof url === "string" ? hideUrlPassword(url) : undefined;

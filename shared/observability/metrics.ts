@@ -159,6 +159,13 @@ export const tlsRefusals = new Counter<"reason">({
   registers: [registry],
 });
 
+export const dependencyConnectFailures = new Counter<"dependency" | "reason">({
+  name: "sluice_dependency_connect_failures_total",
+  help: "Connection attempts to RabbitMQ or Redis (dependency) that failed, by reason (revoked_certificate, revocation_list_unusable, untrusted_certificate, certificate_refused_by_server, other): a certificate reason lasts until the TLS files change, where other is most often an outage that ends by itself.",
+  labelNames: ["dependency", "reason"],
+  registers: [registry],
+});
+
 /** How each dependency of this process is reached, read at every scrape (watchDependency). */
 const dependencyChecks = new Map<string, () => boolean>();
 
@@ -215,6 +222,7 @@ export const metrics = {
   backpressureRejections,
   parserRefusals,
   tlsRefusals,
+  dependencyConnectFailures,
   dependencyUp,
 };
 

@@ -125,6 +125,28 @@ export function isClientCertificateRefusal(error: Error | undefined): boolean {
   );
 }
 
+/** The `reason` label of `sluice_dependency_connect_failures_total` for a failed connect. */
+export type ConnectFailureReason =
+  | "revoked_certificate"
+  | "revocation_list_unusable"
+  | "untrusted_certificate"
+  | "certificate_refused_by_server"
+  | "other";
+
+/**
+ * Which kind of failure a connect attempt to RabbitMQ or Redis met, in the same terms as the
+ * warnings: a refusal over a certificate lasts until the TLS files change, so an alert can tell
+ * it from an outage, which ends by itself.
+ */
+export function connectFailureReason(error: Error | undefined): ConnectFailureReason {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code ?? "";
+  if (code === "CERT_REVOKED") return "revoked_certificate";
+  if (REVOCATION_LIST_PROBLEM.test(code)) return "revocation_list_unusable";
+  if (isClientCertificateRefusal(error)) return "certificate_refused_by_server";
+  if (isCertificateRefusal(error)) return "untrusted_certificate";
+  return "other";
+}
+
 /**
  * Why a reconnect of a running role was refused over a certificate (the server's, refused by
  * this side: revoked, untrusted, its lists unusable; or this side's, refused by the server), or

@@ -8,12 +8,14 @@ import type { Logger } from "pino";
 import type { ConnectionTlsOptions } from "../config/connection-tls";
 import { DEFAULT_REDIS_COMMAND_TIMEOUT_MS, redisTarget } from "../config/connection-urls";
 import {
+  connectFailureReason,
   isCertificateRefusal,
   isClientCertificateRefusal,
   reconnectCertificateRefusal,
   redisStartupError,
   StartupError,
 } from "../runtime/startup-error";
+import { metrics } from "../observability/metrics";
 import { hideUrlPassword } from "../observability/url-passwords";
 import { corkPerTurn } from "../runtime/turn-corked-socket";
 import { COMMAND_TIMED_OUT, lagTolerantDeadlines } from "./reply-deadline";
@@ -181,6 +183,13 @@ export function createRedis(
   // stays away.
   let refusalSaid: string | null = null;
   client.on("error", (error: Error) => {
+    // An error while ready is a connection lost; any other is an attempt to connect that failed.
+    if (client.status !== "ready") {
+      metrics.dependencyConnectFailures.inc({
+        dependency: "redis",
+        reason: connectFailureReason(error),
+      });
+    }
     const refusal = reconnectCertificateRefusal(error, "redisTls");
     if (!down || (refusal && refusal !== refusalSaid)) {
       const why = refusal ? { why: refusal } : {};

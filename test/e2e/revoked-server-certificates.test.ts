@@ -23,6 +23,7 @@ import {
 import type { TestPki } from "../support/test-pki";
 import {
   freePort,
+  metricValue,
   type PrivateRabbit,
   type PrivateRedis,
   type PrivateSentinels,
@@ -235,6 +236,13 @@ describe("revocation lists of RabbitMQ's and Redis's certificates (private TLS n
           const line = await refused(name);
           expect(line.level, role).to.equal("warn");
           expect(line.why, role).to.include(`is on a revocation list in ${block}.crl`);
+          // Counted by reason, for the alert that fires while open connections still carry on.
+          const failures = await metricValue(
+            roles[role].adminUrl,
+            "sluice_dependency_connect_failures_total",
+            { dependency: name.toLowerCase(), reason: "revoked_certificate" },
+          );
+          expect(failures, `${role}: ${name} refusals counted`).to.be.greaterThan(0);
         }
         expect(await ready(roles[role]), role).to.equal(503);
       }

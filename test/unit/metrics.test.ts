@@ -30,6 +30,7 @@ describe("metrics", () => {
     sluice_http_parser_refusals_total: { type: "counter", labels: ["reason"] },
     sluice_tls_handshake_refusals_total: { type: "counter", labels: ["reason"] },
     sluice_dependency_up: { type: "gauge", labels: ["dependency"] },
+    sluice_dependency_connect_failures_total: { type: "counter", labels: ["dependency", "reason"] },
     sluice_redis_evicting: { type: "gauge", labels: [] },
   };
 
