@@ -48,8 +48,12 @@ export function authorizationLinesProblem(count: number): string | null {
     : null;
 }
 
-/** `uri-host [ ":" port ]` (RFC 3986): a registered name, IPv4 or a bracketed IP literal. */
-const HOST = /^(?:[\w.~!$&'()*+,;=%-]*|\[[\da-fA-F:.]+\])(?::\d*)?$/;
+/**
+ * `uri-host [ ":" port ]` (RFC 3986): a registered name, IPv4 or a bracketed IP literal. Not
+ * empty: an http URI has a host (RFC 9110 §4.2.1), so `Host:` and `Host: :80` are invalid values
+ * (400, RFC 9112 §3.2), where they were read as naming some other host (403, 421).
+ */
+const HOST = /^(?:[\w.~!$&'()*+,;=%-]+|\[[\da-fA-F:.]+\])(?::\d*)?$/;
 
 /**
  * Why `req`, with `count` Host lines, is refused, null when it is not: an HTTP/1.1 request has

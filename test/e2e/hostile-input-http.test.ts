@@ -319,6 +319,8 @@ describe("Hostile input over a raw socket: Sluice's answers to what HTTP itself 
         ["Host: a.example\r\nhost: a.example\r\n", /2 Host headers/],
         ["Host: a b\r\n", /names no host/],
         ["Host: a/b\r\n", /names no host/],
+        ["Host: \r\n", /names no host/],
+        ["Host: :8080\r\n", /names no host/],
       ] as const) {
         const answer = await rawRequest(sluice.port, restHead(hosts));
         expect(answer.status, hosts).to.equal(400);

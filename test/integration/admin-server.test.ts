@@ -203,6 +203,16 @@ describe("admin port connections", () => {
       type: "InvalidHeader",
       message: "the request has no Host header; HTTP/1.1 needs exactly one",
     });
+    // An empty Host (or a port alone) is no host of an http URI (RFC 9110 §4.2.1): malformed,
+    // 400 (RFC 9112 §3.2), not a name the loopback check refuses 403.
+    for (const empty of ["Host:", "Host: ", "Host: :9090"]) {
+      const answer = await rawExchange(`GET /healthz HTTP/1.1\r\n${empty}\r\n\r\n`);
+      expect(answer.status, empty).to.equal(400);
+      expect(JSON.parse(/\{.*\}/s.exec(answer.body)?.[0] ?? "")).to.deep.equal({
+        type: "InvalidHeader",
+        message: "the request has a Host header that names no host; HTTP/1.1 needs exactly one",
+      });
+    }
     // HTTP/1.0 needs none: such a request names no host, so a loopback port refuses it as one
     // naming another host would be (403), not as malformed.
     expect((await rawExchange("GET /healthz HTTP/1.0\r\n\r\n")).status).to.equal(403);
