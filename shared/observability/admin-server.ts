@@ -10,7 +10,7 @@ import { deferContinue, unmetExpectation } from "../protocol/expect-continue";
 import { PipelinedRequests, type PipelineLimits } from "../protocol/pipelined-requests";
 import { METRICS_CONTENT_TYPE, metricsText } from "./metrics";
 import { isLoopbackHost } from "../runtime/loopback-host";
-import { requestHost, servedHostCheck } from "../runtime/served-hosts";
+import { originForm, requestHost, servedHostCheck } from "../runtime/served-hosts";
 import {
   authorizationLinesProblem,
   contentTypeLinesProblem,
@@ -101,13 +101,16 @@ export class AdminServer {
         const err = asSluiceError(error);
         if (err.code === "Internal") {
           this.log.error(
-            { url: req.url?.split("?")[0], err: (error as Error)?.stack ?? String(error) },
+            {
+              url: originForm(req.url ?? "/").split("?")[0],
+              err: (error as Error)?.stack ?? String(error),
+            },
             "admin request failed",
           );
         } else if (err.status >= 500) {
           // A dependency out (Redis, the broker): one line, no stack; the answer says retry.
           this.log.warn(
-            { url: req.url?.split("?")[0], code: err.code, err: err.message },
+            { url: originForm(req.url ?? "/").split("?")[0], code: err.code, err: err.message },
             "admin request unavailable",
           );
         }
@@ -179,7 +182,7 @@ export class AdminServer {
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const [url, search = ""] = (req.url ?? "/").split("?", 2);
+    const [url, search = ""] = originForm(req.url ?? "/").split("?", 2);
     // Every answer, errors and the sign-in page included: a browser neither guesses another
     // type than the one sent nor shows any of it inside another site's frame (clickjacking).
     for (const [name, value] of Object.entries(BROWSER_HEADERS)) res.setHeader(name, value);

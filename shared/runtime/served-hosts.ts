@@ -23,6 +23,25 @@ export function hostHeaderName(host: string | undefined): string | null {
   return servedName(bare) || null;
 }
 
+/** A target in absolute form (RFC 9112 §3.2.2): a scheme, then an authority. */
+const ABSOLUTE_FORM = /^[a-z][a-z0-9+.-]*:\/\//i;
+
+/**
+ * The path and query of a request target as sent (`http://a.example/x?y` → `/x?y`; `/x?y` as it
+ * is): a server must accept the absolute form (RFC 9112 §3.2.2), and Node leaves it whole in
+ * `req.url`, so a port routing by that answered `GET http://127.0.0.1/metrics` as an unknown
+ * operator path (401). Cut from the text, not parsed, so the path keeps its encoding and dot
+ * segments as an origin-form target would.
+ */
+export function originForm(target: string): string {
+  if (!ABSOLUTE_FORM.test(target)) return target;
+  const authority = target.indexOf("//") + 2;
+  const end = target.slice(authority).search(/[/?#]/);
+  if (end < 0) return "/";
+  const rest = target.slice(authority + end);
+  return rest.startsWith("/") ? rest : `/${rest}`;
+}
+
 /**
  * The host a request is for: the authority of an absolute-form target (`POST http://a.example/x`),
  * which RFC 9112 §3.2.2 has a server use instead of Host (Node routes such a request by the
@@ -31,7 +50,7 @@ export function hostHeaderName(host: string | undefined): string | null {
  */
 export function requestHost(req: IncomingMessage): string | undefined {
   const target = req.url ?? "";
-  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(target)) return req.headers.host;
+  if (!ABSOLUTE_FORM.test(target)) return req.headers.host;
   try {
     return new URL(target).host;
   } catch {

@@ -194,6 +194,27 @@ describe("admin port connections", () => {
     expect(one.status, one.head).to.equal(404);
   });
 
+  it("routes an absolute-form target by its path (RFC 9112 §3.2.2), where it was an unknown path", async () => {
+    const metrics = await rawExchange(
+      `GET http://127.0.0.1:${port}/metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`,
+    );
+    expect(metrics.status, metrics.head).to.equal(200);
+    expect(metrics.body).to.include("# TYPE");
+    const ready = await rawExchange(
+      `GET http://localhost/healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`,
+    );
+    expect(ready.status, ready.head).to.equal(200);
+    // An operator route is still its token's: none, 401; the target's host is checked as Host.
+    const noToken = await rawExchange(
+      `GET http://127.0.0.1/admin/anything HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`,
+    );
+    expect(noToken.status, noToken.head).to.equal(401);
+    const rebound = await rawExchange(
+      `GET http://evil.example/metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`,
+    );
+    expect(rebound.status, rebound.head).to.equal(403);
+  });
+
   it("answers an HTTP/1.1 request without a Host line 400 InvalidHeader in JSON, where Node's 400 had no body", async () => {
     const noHost = await rawExchange("GET /healthz HTTP/1.1\r\n\r\n");
     expect(noHost.status, noHost.head).to.equal(400);

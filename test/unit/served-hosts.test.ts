@@ -1,7 +1,7 @@
 // The Host check of admin.hosts and adapter.hosts: what names a port, what is a rebound name.
 
 import { expect } from "chai";
-import { hostHeaderName, servedHostCheck } from "../../shared/runtime/served-hosts";
+import { hostHeaderName, originForm, servedHostCheck } from "../../shared/runtime/served-hosts";
 
 describe("servedHostCheck", () => {
   const serves = servedHostCheck(["sluice.example", "Sluice-Adapter", "admin.internal."]);
@@ -65,5 +65,26 @@ describe("hostHeaderName", () => {
     expect(hostHeaderName("[FD00::7]:9090")).to.equal("fd00::7");
     expect(hostHeaderName("a:80@evil.example")).to.equal(null);
     expect(hostHeaderName(undefined)).to.equal(null);
+  });
+});
+
+describe("originForm", () => {
+  it("cuts the scheme and authority off an absolute-form target, keeping the path as sent", () => {
+    for (const [target, path] of [
+      ["http://127.0.0.1/metrics", "/metrics"],
+      ["HTTP://localhost:9090/admin/status?x=1", "/admin/status?x=1"],
+      ["http://u:p@127.0.0.1:9090/a/%2F/../b", "/a/%2F/../b"],
+      ["http://127.0.0.1", "/"],
+      ["http://127.0.0.1?limit=1", "/?limit=1"],
+      ["http://127.0.0.1#x", "/#x"],
+    ]) {
+      expect(originForm(target), target).to.equal(path);
+    }
+  });
+
+  it("leaves an origin-form target, and one that only looks absolute, as it is", () => {
+    for (const target of ["/metrics", "/admin/x?y=http://a.example/", "*", "/http://a/b"]) {
+      expect(originForm(target), target).to.equal(target);
+    }
   });
 });
