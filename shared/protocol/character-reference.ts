@@ -22,6 +22,24 @@ export function characterCode(text: string, from: number, end: number, radix: 10
   return code;
 }
 
+// A character XML 1.0 does not allow, written as itself (C0 controls but tab, LF and CR; U+FFFE,
+// U+FFFF), wherever it is: text, attribute values, CDATA sections, comments and PIs alike. Lone
+// surrogates are not among them: the strict decoders of xml-encoding.ts refuse the bytes that
+// would make one, so no decoded message holds one.
+// eslint-disable-next-line no-control-regex -- the control characters are what it finds
+const NOT_XML_CHARACTER = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]/;
+
+/**
+ * The first character of `text` that XML does not allow, as `U+0001`, with its offset, or null.
+ * One search of a precompiled expression over the whole text: each character is read once.
+ */
+export function forbiddenCharacter(text: string): { character: string; at: number } | null {
+  const match = NOT_XML_CHARACTER.exec(text);
+  if (match === null) return null;
+  const code = match[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, "0");
+  return { character: `U+${code}`, at: match.index };
+}
+
 /** A reference for a message: whole up to 32 characters, else its two ends around "…". */
 export function shownReference(reference: string): string {
   return reference.length <= 32 ? reference : `${reference.slice(0, 16)}…${reference.slice(-15)}`;

@@ -6,7 +6,14 @@
 import { NamespaceBindings } from "./namespace-bindings";
 import { reservedInstruction } from "./xml-declaration";
 import { forbiddenReference, shownReference } from "./character-reference";
-import { splitName, tokens, XML_NAME, XmlScanError, type StartTag } from "./xml-tokens";
+import {
+  checkCharacters,
+  splitName,
+  tokens,
+  XML_NAME,
+  XmlScanError,
+  type StartTag,
+} from "./xml-tokens";
 
 /** Content whose names do not resolve: a prefix nothing in scope declares, or an attribute twice. */
 export class XmlNamespaceError extends XmlScanError {
@@ -19,10 +26,6 @@ export class XmlNamespaceError extends XmlScanError {
 // An "&" that begins no reference XML knows without a DTD (its five entities, a character
 // reference). A backend's parser refuses it; `&nbsp;` is the usual one.
 const BARE_AMPERSAND = /&(?!#x[0-9a-fA-F]+;|#[0-9]+;|(?:amp|lt|gt|quot|apos);)/;
-// A character XML 1.0 does not allow (C0 controls but tab, LF and CR; U+FFFE, U+FFFF),
-// wherever it is: text, attribute values, CDATA sections, comments and PIs alike.
-// eslint-disable-next-line no-control-regex -- the control characters are what it finds
-const NOT_XML_CHARACTER = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]/;
 
 /**
  * Throws XmlScanError where `content` between `start` and `end` (a run of text, or a start tag
@@ -133,13 +136,7 @@ function checkNames(tag: StartTag, bindings: NamespaceBindings): void {
  * put inside, its names are resolved too (checkNames): without, prefixes are not looked at.
  */
 export function rootElement(content: string, outer?: ReadonlyMap<string, string>): StartTag | null {
-  const character = NOT_XML_CHARACTER.exec(content);
-  if (character !== null) {
-    const code = character[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, "0");
-    throw new XmlScanError(
-      `a character XML does not allow (U+${code}) at offset ${character.index}`,
-    );
-  }
+  checkCharacters(content);
   let root: StartTag | null = null;
   const open: string[] = [];
   const bindings = outer === undefined ? null : new NamespaceBindings(outer);

@@ -2,7 +2,12 @@
 // attributes and namespace declarations as written) and end tags. The SOAP translators cut and
 // rewrite envelopes with it; xml-content.ts checks content that must be one element with it.
 
-import { characterCode, isXmlChar, shownReference } from "./character-reference";
+import {
+  characterCode,
+  forbiddenCharacter,
+  isXmlChar,
+  shownReference,
+} from "./character-reference";
 
 /** XML the scanner refuses or cannot read (DOCTYPE, broken markup). */
 export class XmlScanError extends Error {
@@ -86,6 +91,20 @@ export function decodeEntities(value: string): string {
 /** The refusal of a reference to a character XML does not allow, in the SOAP reader's words. */
 export function forbidden(reference: string): XmlScanError {
   return new XmlScanError(`character reference ${shownReference(reference)} is not allowed in XML`);
+}
+
+/**
+ * Throws XmlScanError where `text` holds a character XML does not allow written as itself (a raw
+ * 0x01 byte, U+FFFF): a reader of the XML it is passed on in refuses it whole, as it refuses a
+ * reference to one.
+ */
+export function checkCharacters(text: string): void {
+  const found = forbiddenCharacter(text);
+  if (found !== null) {
+    throw new XmlScanError(
+      `a character XML does not allow (${found.character}) at offset ${found.at}`,
+    );
+  }
 }
 
 export function splitName(name: string): { prefix: string; local: string } {

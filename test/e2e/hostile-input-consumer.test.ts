@@ -12,6 +12,7 @@ import {
   freshConnectionPerFetch,
   freshConnectionPerNodeRequest,
 } from "../support/fresh-connections";
+import { TRANSLATOR_FAILED } from "../../worker/processing/call-decision";
 
 const CONSUMER = "EE/GOV/70000001/sluice-consumer";
 const LOCAL_APP = "EE/GOV/70000001/case-app";
@@ -27,6 +28,8 @@ const ANSWERS: Record<string, () => string> = {
   deep: () => "<a>".repeat(300_000) + "</a>".repeat(300_000),
   // Deeper than the default adapter.xml.maxDepth (64), within the one this suite configures.
   deeper: () => "<a>".repeat(80) + "x" + "</a>".repeat(80),
+  // A raw 0x01 in the remote provider's text: XML allows it nowhere, not even as a reference.
+  control: () => "<st:state>a\u0001b</st:state>",
 };
 
 /** A local SOAP caller's request for `getState`, its case naming the stub's answer. */
@@ -541,6 +544,29 @@ describe("Hostile input, consumer direction: the local caller's X-Road headers, 
         `<(\\w+:)?getStateResponse\\b[^>]*>${ANSWERS.deeper()}</(\\w+:)?getStateResponse>`,
       ),
     );
+  });
+
+  it("a remote SOAP answer holding a raw control character is refused: neither the caller's answer nor the status document carries it", async () => {
+    const answer = await fetch(`${sluice.url}/soap`, {
+      method: "POST",
+      headers: { "Content-Type": "text/xml; charset=utf-8" },
+      body: soapCall(`control-${Date.now()}`, "control"),
+    });
+    const text = await answer.text();
+    expect(answer.status, text.slice(0, 500)).to.equal(500);
+    expect(text).to.not.include("\u0001");
+    expect(text).to.match(/<faultcode>[^<]*Server\.BackendFailed<\/faultcode>/);
+    expect(text).to.include(TRANSLATOR_FAILED);
+    const id = answer.headers.get("x-sluice-id") as string;
+    const status = await call(`${sluice.url}/messages/${id}`, { client: LOCAL_APP });
+    expect(status.json.state, status.text).to.equal("failed");
+    // JSON writes the character escaped: read back, no string of the document holds it.
+    const strings: string[] = [];
+    JSON.parse(status.text, (_key, value: unknown) => {
+      if (typeof value === "string") strings.push(value);
+      return value;
+    });
+    expect(strings.join(" ")).to.not.include("\u0001");
   });
 
   it("a remote SOAP answer nested 300 000 elements deep reaches the caller as escaped text, and the process serves meanwhile", async () => {

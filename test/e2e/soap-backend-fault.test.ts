@@ -16,6 +16,7 @@ import { startLegacySim } from "../../legacy-sim/legacy-sim";
 import { childElements, directText, parseXml, type XmlElement } from "../../adapter/soap/safe-xml";
 import { fixture } from "../fixtures/xroad-soap/outcomes";
 import { freshConnectionPerFetch } from "../support/fresh-connections";
+import { TRANSLATOR_FAILED } from "../../worker/processing/call-decision";
 
 const CLIENT = "EE/BUSINESS/consumer";
 // Outside XML's characters: C0 controls but tab, LF and CR; surrogates; U+FFFE and U+FFFF.
@@ -24,7 +25,8 @@ const NOT_XML = /[\x00-\x08\x0B\x0C\x0E-\x1F\uD800-\uDFFF\uFFFE\uFFFF]/;
 
 /**
  * Sluice with a sync SOAP service whose backend serves the simulator's WSDL, its address the
- * backend's own, and answers every call with `answer` as a 500; `posts` counts the calls.
+ * backend's own, and answers every call with `answer` as a `status` (500 unless given); `posts`
+ * counts the calls.
  */
 class FaultingStack {
   readonly harness = new Harness();
@@ -32,7 +34,11 @@ class FaultingStack {
   sluiceUrl = "";
   private backend: Server | null = null;
 
-  async start(answer: Buffer | string, retry: Record<string, unknown>): Promise<void> {
+  async start(
+    answer: Buffer | string,
+    retry: Record<string, unknown>,
+    status = 500,
+  ): Promise<void> {
     const sim = await startLegacySim({ port: 0 });
     const wsdl = await (await fetch(`${sim.url}/soap?wsdl`)).text();
     await sim.close();
@@ -44,7 +50,7 @@ class FaultingStack {
           return;
         }
         this.posts += 1;
-        res.writeHead(500, { "content-type": "text/xml; charset=UTF-8" }).end(answer);
+        res.writeHead(status, { "content-type": "text/xml; charset=UTF-8" }).end(answer);
       });
     });
     this.backend = backend;
@@ -174,5 +180,77 @@ describe("SOAP: a backend's Fault referring to characters XML does not allow", f
     // JSON.parse takes "\ud800" and "\u0000"; a strict reader refuses the first.
     expect(status.text).to.not.match(/\\u0000|\\ud[89a-f][0-9a-f]{2}/i);
     expect(JSON.stringify(status.json.error)).to.contain("&#0; is not allowed in XML");
+  });
+});
+
+describe("SOAP: a backend's answer holding characters XML does not allow, written as themselves", function () {
+  freshConnectionPerFetch();
+  this.timeout(60_000);
+
+  /**
+   * The caller's answer and the status document: Server.BackendFailed with `words`, no raw
+   * character in either.
+   */
+  async function expectRefused(stack: FaultingStack, words: string): Promise<void> {
+    const { response, text } = await stack.ask("raw-character");
+    expect(response.status).to.equal(500);
+    expect(NOT_XML.exec(text), "a character XML does not allow in the answer").to.equal(null);
+    const fault = faultOf(text);
+    expect(directText(child(fault, "faultcode"))).to.equal("Server.BackendFailed");
+    expect(directText(child(fault, "faultstring"))).to.contain(words);
+    const id = response.headers.get("x-sluice-id") as string;
+    const status = await call(`${stack.sluiceUrl}/messages/${id}`, { client: CLIENT });
+    expect(status.json.state).to.equal("failed");
+    // Every string of the document as read: JSON writes a control character escaped.
+    const strings: string[] = [];
+    JSON.parse(status.text, (_key, value: unknown) => {
+      if (typeof value === "string") strings.push(value);
+      return value;
+    });
+    expect(NOT_XML.exec(strings.join(" ")), "in the status document").to.equal(null);
+    expect((status.json.error as { message: string }).message).to.contain(words);
+  }
+
+  describe("a Fault whose text holds a raw 0x01", () => {
+    const stack = new FaultingStack();
+    before(() =>
+      stack.start(
+        fixture("customfault.answer")
+          .toString("utf8")
+          .replace(
+            "<faultstring>STRING</faultstring>",
+            "<faultstring>bad \u0001 text</faultstring>",
+          ),
+        { attempts: 1 },
+      ),
+    );
+    after(() => stack.stop());
+
+    it("reaches the caller as Server.BackendFailed naming U+0001, the backend's Fault not passed on", async () => {
+      await expectRefused(
+        stack,
+        "without a readable SOAP envelope (a character XML does not allow (U+0001) at offset ",
+      );
+    });
+  });
+
+  describe("a 200 answer with a raw 0x0B in an attribute value and a raw U+FFFF in a comment", () => {
+    const stack = new FaultingStack();
+    before(() =>
+      stack.start(
+        '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>' +
+          '<getStateResponse xmlns="http://x-road.eu/xsd/xroad.xsd" note="a\u000Bb">' +
+          "<!-- \uFFFF --><state>ok</state></getStateResponse></s:Body></s:Envelope>",
+        { attempts: 1 },
+        200,
+      ),
+    );
+    after(() => stack.stop());
+
+    // A 2xx that cannot be read is the translator's failure: the caller is told so, the
+    // reason (the character, named) goes to the operator.
+    it("reaches the caller as Server.BackendFailed, never as the backend's answer", async () => {
+      await expectRefused(stack, TRANSLATOR_FAILED);
+    });
   });
 });

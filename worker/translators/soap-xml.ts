@@ -2,6 +2,7 @@
 // re-serialising anything, and makes element slices carry every namespace they rely on.
 
 import {
+  checkCharacters,
   decodeEntities,
   forbidden,
   splitName,
@@ -47,11 +48,14 @@ function resolve(prefix: string, scopes: NamespaceScope[]): string | null {
 /**
  * Finds the Body of a SOAP 1.1/1.2 envelope. Returns null when the text is not a SOAP
  * envelope at all; throws XmlScanError for a DOCTYPE, markup too broken to find the Body, or a
- * reference to a character XML does not allow (`&#0;`) in its text or attribute values: the
- * answer is passed on as written, and a strict reader of it (a SOAP caller, the security
- * server) refuses it whole.
+ * character XML does not allow, written as itself (a raw 0x01) anywhere in the text or as a
+ * reference (`&#0;`) in its text or attribute values: the answer is passed on as written, and a
+ * strict reader of it (a SOAP caller, the security server) refuses it whole.
  */
 export function findSoapBody(text: string): SoapBody | null {
+  // One search of the whole text, before the tokens: a raw character is refused wherever it is,
+  // in markup the tokens step over (a comment, CDATA) too.
+  checkCharacters(text);
   const scopes: NamespaceScope[] = [];
   const names: string[] = [];
   let envelopeNamespace: string | null = null;
