@@ -62,6 +62,22 @@ const LAUGHS =
   ).join("") +
   "]>";
 
+/** Requests holding a character XML does not allow, written as itself, in each kind of place. */
+const RAW_CHARACTERS: Array<[name: string, body: () => string]> = [
+  [
+    "a raw 0x01 in the Body's text",
+    () => simpleQuery().replace("<name>foo</name>", "<name>f\u0001o</name>"),
+  ],
+  [
+    "a raw 0x0B in an attribute value",
+    () => simpleQuery().replace("<name>", '<name note="\u000B">'),
+  ],
+  [
+    "a raw U+FFFF in a comment of the Header",
+    () => simpleQuery().replace("</SOAP-ENV:Header>", "<!-- \uFFFF --></SOAP-ENV:Header>"),
+  ],
+];
+
 function hostilePayloads(): Hostile[] {
   const xml = (name: string, body: string, faultcode: string): Hostile => ({
     name,
@@ -170,6 +186,8 @@ function hostilePayloads(): Hostile[] {
       simpleQuery().replace("<name>foo</name>", "<__proto__><name>x</name></__proto__>"),
       "Client.InvalidXml",
     ),
+    // Characters XML allows nowhere, written as themselves (raw bytes 0x01, 0x0B; U+FFFF).
+    ...RAW_CHARACTERS.map(([name, body]) => xml(name, body(), "Client.InvalidXml")),
   ];
 }
 
@@ -373,6 +391,22 @@ describe("SOAP: hostile input against a running adapter", function () {
   it("each hostile request gets its SOAP fault, one at a time", async () => {
     await round(1);
     await stillServes();
+  });
+
+  it("a raw character XML does not allow is Client.InvalidXml in the XML reader's words, and never echoed", async () => {
+    for (const [name, body] of RAW_CHARACTERS) {
+      const answer = await post(sluice.url, {
+        name,
+        body: Buffer.from(body(), "utf8"),
+        contentType: XML,
+        faultcode: "Client.InvalidXml",
+      });
+      expect(`${answer.status} ${faultcodeOf(answer)}`, name).to.equal("500 Client.InvalidXml");
+      expect(answer.text, name).to.include("the XML holds a character XML does not allow");
+      // eslint-disable-next-line no-control-regex -- the characters it must not hand back
+      expect(answer.text, name).to.not.match(/[\x01\x0B\uFFFF]/);
+      expect(answer.id, name).to.equal(null);
+    }
   });
 
   it("a fault does not hand back a 900 KB element name the caller sent", async () => {

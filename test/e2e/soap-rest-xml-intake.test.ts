@@ -41,6 +41,11 @@ const BROKEN: Array<[what: string, body: string]> = [
     "has two root elements",
     `<getState xmlns="${NS}">1</getState><getState xmlns="${NS}">2</getState>`,
   ],
+  [
+    // XML allows these nowhere, not even as references: the backend's parser refuses them.
+    "holds raw control characters in an attribute value and in text",
+    `<getState xmlns="${NS}" note="a\u000Bb">a\u0001b</getState>`,
+  ],
 ];
 
 describe("A REST caller's XML body bound for a SOAP Body is refused at intake unless it is one element", function () {
@@ -161,6 +166,10 @@ describe("A REST caller's XML body bound for a SOAP Body is refused at intake un
     expect(
       await expectRefused("getState", BROKEN[0][1], "application/xml; charset=iso-8859-1"),
     ).to.equal("the XML body is not one element: </x> closes an element it did not open");
+    const control = `<getState xmlns="${NS}">a\u0001b</getState>`;
+    expect(await expectRefused("getState", control)).to.equal(
+      `the XML body is not one element: a character XML does not allow (U+0001) at offset ${control.indexOf("\u0001")}`,
+    );
     expect(soapCalls(), "SOAP calls sent").to.have.length(0);
 
     // ISO-8859-1, read by its charset as the worker reads it.
