@@ -11,6 +11,7 @@ import {
   XROAD_NS as XROAD,
 } from "../shared/protocol/xroad-namespaces";
 import { XroadError } from "./xroad-errors";
+import { forbiddenCharacter, forbiddenReference } from "../shared/protocol/character-reference";
 import { mime4jBoundary } from "./mime-boundary";
 
 export interface SoapMessage {
@@ -305,6 +306,22 @@ export function readSoapMessage(xml: string, prefix: string, requireHeader = fal
     throw new XroadError(`${prefix}InvalidSoap`, "SOAP message too large");
   }
   if (/<!DOCTYPE/i.test(xml)) throw new XroadError(`${prefix}InvalidXml`, "DOCTYPE is not allowed");
+  // X-Road's SAX parser refuses a character XML does not allow, written as itself or referred to
+  // (`&#0;`), as it refuses any XML that is not well-formed; fast-xml-parser reads both.
+  const character = forbiddenCharacter(xml);
+  if (character !== null) {
+    throw new XroadError(
+      `${prefix}InvalidXml`,
+      `Malformed XML: an invalid XML character (${character.character}) at offset ${character.at}`,
+    );
+  }
+  const reference = forbiddenReference(xml);
+  if (reference !== null) {
+    throw new XroadError(
+      `${prefix}InvalidXml`,
+      `Malformed XML: character reference ${reference.reference} is an invalid XML character`,
+    );
+  }
   let envelope: Element | undefined;
   try {
     const doc = parser.parse(xml, true) as Node[];
