@@ -7,13 +7,14 @@
 import type Router from "@koa/router";
 import type { Context } from "koa";
 import type { Logger } from "pino";
-import { checkCallbackTarget, type CallbackPolicy } from "../shared/delivery/callback-target";
+import type { CallbackPolicy } from "../shared/delivery/callback-target";
 import { SluiceError } from "../shared/protocol/errors";
 import { issuedIdOf } from "../shared/protocol/message-id";
 import { outageAnswer } from "../shared/runtime/outage";
 import { type HubListeners, parseHubQuery } from "../shared/store/hub-listeners";
 import type { Lookup } from "../shared/delivery/address-check";
 import { isJsonType, mediaType, readBody } from "./body-reader";
+import { checkSubmittedCallback } from "./callback-check";
 import { answerError } from "./error-answer";
 import { refuseWhileStoreDown } from "./store-unavailable";
 import { checkServiceHeader, readClient } from "./xroad-client";
@@ -96,7 +97,13 @@ function registerHub(router: Router, log: Logger, deps: HubRouteDeps, base: stri
         );
       }
       refuseWhileStoreDown(deps.storeReady);
-      const target = await checkCallbackTarget(callback, deps.callbackPolicy, client, deps.lookup);
+      const target = await checkSubmittedCallback(
+        callback,
+        deps.callbackPolicy,
+        client,
+        deps.lookup,
+        log,
+      );
       const listener = await deps.listeners
         .add(client, target.target, queryText as string)
         .catch((error: unknown) => {

@@ -5,7 +5,9 @@
 // shape of the answer (JSON or XML).
 
 import type { Context } from "koa";
-import { checkCallbackTarget, type CallbackPolicy } from "../shared/delivery/callback-target";
+import type { Logger } from "pino";
+import type { CallbackPolicy } from "../shared/delivery/callback-target";
+import { checkSubmittedCallback } from "./callback-check";
 import type { Lookup } from "../shared/delivery/address-check";
 import type { ServiceConfig } from "../shared/config/config";
 import type { Protocol, ReplyMode } from "../shared/protocol/envelope";
@@ -77,6 +79,8 @@ export interface AdmissionDeps {
   callbackPolicy: CallbackPolicy;
   /** Name resolution for the callback check; the system resolver unless a test sets one. */
   lookup?: Lookup;
+  /** Where a target refused over the provider's network is logged with its reason. */
+  log?: Logger;
 }
 
 /**
@@ -114,7 +118,9 @@ async function callbackTarget(caller: Caller, deps: AdmissionDeps): Promise<stri
         : `${service.code} has no callback target`,
     );
   }
-  return (await checkCallbackTarget(raw, deps.callbackPolicy, caller.client, deps.lookup)).target;
+  return (
+    await checkSubmittedCallback(raw, deps.callbackPolicy, caller.client, deps.lookup, deps.log)
+  ).target;
 }
 
 /**

@@ -171,7 +171,8 @@ const MAX_LABEL_LENGTH = 63;
 /**
  * parseCallbackTarget plus name resolution: a host name whose every address is in a special
  * range is refused. A name that does not exist is refused; a resolver that fails for another
- * reason (timeout, no answer yet) lets the target through, since delivery checks again.
+ * reason (timeout, no answer yet) lets the target through, since delivery checks again. Both
+ * refusals are a CallbackAddressRefusal, which says why to the operator only.
  */
 export async function checkCallbackTarget(
   raw: unknown,
@@ -195,17 +196,35 @@ export async function checkCallbackTarget(
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (code === "ENOTFOUND" || code === "ENODATA") {
-      throw invalid(`the callback host ${host} does not resolve`);
+      throw new CallbackAddressRefusal(host, `does not resolve (${code})`);
     }
     return target;
   }
   const ranges = addresses.map(deniedRange);
   if (ranges.length > 0 && ranges.every((range) => range !== null)) {
-    throw invalid(
-      `the callback host ${host} resolves to a ${ranges[0]} address, which is not allowed`,
-    );
+    throw new CallbackAddressRefusal(host, `resolves to ${addresses[0]}, a ${ranges[0]} address`);
   }
   return target;
+}
+
+/** What a caller is told of a target its host's name resolution refused, whatever the reason. */
+export const UNADMITTED_ADDRESS = "the callback URL is not an allowed callback target";
+
+/**
+ * A target refused for what its host name resolves to, or for resolving to nothing. The words
+ * a caller gets are the same for both: under a wildcard entry (`https://*.example.gov/`) the
+ * reason would tell a client which of the provider's internal names exist and which of them
+ * are private addresses. The reason, for the operator's log, is in `reason`.
+ */
+export class CallbackAddressRefusal extends SluiceError {
+  constructor(
+    /** The target's host name, as the caller wrote it (normalised). */
+    readonly host: string,
+    /** Why, in words after the host name: "resolves to 10.0.0.5, a private address". */
+    readonly reason: string,
+  ) {
+    super("InvalidCallback", UNADMITTED_ADDRESS);
+  }
 }
 
 /** How long name resolution may take while a caller waits for its submission's answer. */

@@ -113,23 +113,31 @@ describe("hub queries", () => {
 async function hubServer(
   listeners: HubListeners,
   lookups: string[] = [],
+  logLines: Array<Record<string, unknown>> = [],
 ): Promise<{ base: string; close(): Promise<void> }> {
   const app = new Koa();
   const router = new Router();
   hubRoutes({
     listeners,
     callbackPolicy: {
-      allow: ["https://hooks.example.org/", "https://localhost/"],
+      allow: ["https://hooks.example.org/", "https://localhost/", "https://*.corp.example.org/"],
       allowHttp: false,
       allowPrivate: false,
       xroad: false,
     },
     lookup: async (host) => {
       lookups.push(host);
+      if (host === "missing.corp.example.org") {
+        throw Object.assign(new Error("no such host"), { code: "ENOTFOUND" });
+      }
+      if (host === "db.corp.example.org") return ["10.0.0.5"];
       return host === "localhost" ? ["127.0.0.1"] : ["93.184.216.34"];
     },
     statusService: "messages",
-  })(router, pino({ level: "silent" }));
+  })(
+    router,
+    pino({ level: "info" }, { write: (line: string) => void logLines.push(JSON.parse(line)) }),
+  );
   app.use(router.routes());
   const server = http.createServer(app.callback());
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -170,6 +178,7 @@ describe("hub listeners in Redis and the hub routes (real Redis, real HTTP)", ()
   let listeners: HubListeners;
   let hub: Awaited<ReturnType<typeof hubServer>>;
   const lookups: string[] = [];
+  const logLines: Array<Record<string, unknown>> = [];
 
   const request = (
     method: string,
@@ -183,7 +192,7 @@ describe("hub listeners in Redis and the hub routes (real Redis, real HTTP)", ()
   before(async () => {
     redis = new Redis(REDIS_URL);
     listeners = new HubListeners(redis, prefix, 3);
-    hub = await hubServer(listeners, lookups);
+    hub = await hubServer(listeners, lookups, logLines);
   });
   after(async () => {
     const keys = await redis.keys(`${prefix}*`);
@@ -250,10 +259,30 @@ describe("hub listeners in Redis and the hub routes (real Redis, real HTTP)", ()
     expect(outside.body.type).to.equal("InvalidCallback");
     const local = await request("POST", "/hub", ALICE, { callback: "https://localhost/cb" });
     expect(local.status).to.equal(400);
-    expect(local.body.message).to.match(/resolves to a loopback address/);
+    expect(local.body.message).to.equal("the callback URL is not an allowed callback target");
     expect(lookups).to.include("localhost");
     const literal = await request("POST", "/hub", ALICE, { callback: "https://169.254.169.254/" });
     expect(literal.status).to.equal(400);
+  });
+
+  it("answers a name of the provider's network alike whether it is private or does not exist, and logs which", async () => {
+    const privateName = await request("POST", "/hub", ALICE, {
+      callback: "https://db.corp.example.org/hooks",
+    });
+    const missingName = await request("POST", "/hub", ALICE, {
+      callback: "https://missing.corp.example.org/hooks",
+    });
+    expect(privateName.status).to.equal(400);
+    expect(missingName.status).to.equal(400);
+    expect(privateName.body).to.deep.equal(missingName.body);
+    expect(privateName.body.message).to.equal("the callback URL is not an allowed callback target");
+    const refusals = logLines.filter((line) =>
+      String(line.msg).startsWith("callback target refused"),
+    );
+    expect(refusals.map((line) => [line.client, line.host, line.reason])).to.deep.include.members([
+      [ALICE, "db.corp.example.org", "resolves to 10.0.0.5, a private address"],
+      [ALICE, "missing.corp.example.org", "does not resolve (ENOTFOUND)"],
+    ]);
   });
 
   it("refuses bad registrations with the contract's error shape", async () => {

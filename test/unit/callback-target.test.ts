@@ -1,5 +1,6 @@
 import { expect } from "chai";
 import {
+  CallbackAddressRefusal,
   allowlistProblems,
   checkCallbackTarget,
   LookupGate,
@@ -229,14 +230,25 @@ describe("callback targets", () => {
     const local = await asyncRefusal(
       checkCallbackTarget("https://localhost/cb", open, null, lookup),
     );
-    expect(local.message).to.equal(
-      "the callback host localhost resolves to a loopback address, which is not allowed",
+    expect(local.message).to.equal("the callback URL is not an allowed callback target");
+    expect((local as CallbackAddressRefusal).reason).to.equal(
+      "resolves to 127.0.0.1, a loopback address",
     );
-    await asyncRefusal(checkCallbackTarget("https://internal.example/cb", open, null, lookup));
+    const internal = await asyncRefusal(
+      checkCallbackTarget("https://internal.example/cb", open, null, lookup),
+    );
     const gone = await asyncRefusal(
       checkCallbackTarget("https://gone.example/cb", open, null, lookup),
     );
-    expect(gone.message).to.match(/does not resolve/);
+    // A name that does not exist and one of a private address read alike to the caller: under
+    // a wildcard entry the words would map the provider's internal names.
+    expect(gone.message).to.equal(internal.message);
+    expect(gone.message).to.equal(local.message);
+    expect((internal as CallbackAddressRefusal).reason).to.equal(
+      "resolves to 10.1.1.1, a private address",
+    );
+    expect((gone as CallbackAddressRefusal).reason).to.equal("does not resolve (ENOTFOUND)");
+    expect((gone as CallbackAddressRefusal).host).to.equal("gone.example");
     // Delivery refuses mixed answers; at submission one public address is enough.
     expect(
       (await checkCallbackTarget("https://mixed.example/cb", open, null, lookup)).kind,
@@ -284,14 +296,18 @@ describe("callback targets", () => {
     ).to.equal("url");
     expect(asked).to.deep.equal(["a.example", "b.example"]);
     answers[0](["10.0.0.1"]);
-    expect((await asyncRefusal(first)).message).to.match(/private address/);
+    expect(((await asyncRefusal(first)) as CallbackAddressRefusal).reason).to.match(
+      /private address/,
+    );
     // A slot is free again once a lookup answered.
     const third = checkCallbackTarget("https://d.example/cb", open, null, lookup, gate);
     expect(asked).to.deep.equal(["a.example", "b.example", "d.example"]);
     answers[1](["93.184.216.34"]);
     answers[2](["127.0.0.1"]);
     expect((await second).kind).to.equal("url");
-    expect((await asyncRefusal(third)).message).to.match(/loopback address/);
+    expect(((await asyncRefusal(third)) as CallbackAddressRefusal).reason).to.match(
+      /loopback address/,
+    );
   });
 
   it("lists every bad allowlist entry", () => {
