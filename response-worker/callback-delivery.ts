@@ -3,7 +3,13 @@
 // for becomes an event, and the final callback's fate becomes the message's delivery state.
 
 import type { Logger } from "pino";
-import { receiverOf, type CallbackPolicy } from "../shared/delivery/callback-target";
+import {
+  OwnedElsewhereRefusal,
+  parseCallbackTarget,
+  receiverOf,
+  shownCallbackTarget,
+  type CallbackPolicy,
+} from "../shared/delivery/callback-target";
 import type { ResponseMessage } from "../shared/protocol/envelope";
 import { HubListeners } from "../shared/store/hub-listeners";
 import { DeadCallbacks } from "../shared/operator/dead-callbacks";
@@ -184,9 +190,10 @@ export async function startCallbackDelivery(
     xroad.http = xroadHttpNow();
     void old.close().catch(() => undefined);
   });
+  const policy = callbackPolicy(runtime);
   const sender = new CallbackSender({
     secrets: config.callbacks.secrets,
-    policy: callbackPolicy(runtime),
+    policy,
     http,
     xroad,
   });
@@ -235,6 +242,40 @@ export async function startCallbackDelivery(
       if (listener) await listeners.remove(listener.id, listener.client);
       jobLog.info({ listener: job.listenerId }, "hub listener answered 410 Gone; removed");
     }
+    if (job.listenerId && settlement.last?.failure?.kind === "owned") {
+      // Redis failing here leaves the listener for the next refused event to remove.
+      await removeOwnedElsewhere(job.listenerId, jobLog).catch((error: unknown) =>
+        jobLog.warn(
+          { listener: job.listenerId, err: (error as Error)?.message ?? String(error) },
+          "hub listener at another client's receiver not removed; the next event tries again",
+        ),
+      );
+    }
+  };
+
+  // A listener registered before the configuration gave its receiver to another client
+  // (callbacks.clients) would have every event of its client refused, each one a dead
+  // callback, for as long as it stays. Checked against the listener's own client, not the
+  // job's (an earlier release's job may name none): only a listener its client may no longer
+  // hold is removed, as one whose receiver answered 410 is, its client not told.
+  const removeOwnedElsewhere = async (listenerId: string, jobLog: Logger) => {
+    const listener = await listeners.get(listenerId);
+    if (listener === null) return;
+    try {
+      parseCallbackTarget(listener.callback, policy, listener.client);
+      return;
+    } catch (error) {
+      if (!(error instanceof OwnedElsewhereRefusal)) return;
+    }
+    if (!(await listeners.remove(listener.id, listener.client))) return;
+    jobLog.warn(
+      {
+        listener: listener.id,
+        listenerClient: listener.client,
+        receiver: shownCallbackTarget(listener.callback),
+      },
+      "hub listener removed: callbacks.clients gives its receiver to another client",
+    );
   };
 
   const hasOwnReceivers = Object.keys(config.callbacks.clients).length > 0;

@@ -1,7 +1,11 @@
 // Sends one callback attempt: signs the body per Standard Webhooks and POSTs it to a checked
 // URL, or through the configured security server as an X-Road REST call for xroad: targets.
 
-import { parseCallbackTarget, type CallbackPolicy } from "../shared/delivery/callback-target";
+import {
+  OwnedElsewhereRefusal,
+  parseCallbackTarget,
+  type CallbackPolicy,
+} from "../shared/delivery/callback-target";
 import {
   classifyStatus,
   type Answer,
@@ -64,10 +68,9 @@ export class CallbackSender {
     try {
       target = parseCallbackTarget(request.target, policy, request.client ?? null);
     } catch (error) {
-      return {
-        outcome: "refused",
-        failure: { kind: "refused", message: (error as Error).message },
-      };
+      // "owned": another client's own receiver, which a hub listener is removed for.
+      const kind = error instanceof OwnedElsewhereRefusal ? "owned" : "refused";
+      return { outcome: "refused", failure: { kind, message: (error as Error).message } };
     }
     const headers: Record<string, string> = {
       "content-type": "application/json",

@@ -137,11 +137,22 @@ function refuseUnadmitted(verdict: Admission, what: string, client: string | nul
     throw invalid(`${what} does not match any allowed callback prefix`);
   }
   if (verdict === "others") {
-    throw invalid(
+    throw new OwnedElsewhereRefusal(
       client === null
         ? `${what} is not allowed for a delivery that names no client`
         : `${what} is not allowed for client ${client}`,
     );
+  }
+}
+
+/**
+ * A target refused as another client's own receiver (`callbacks.clients`). Told apart from the
+ * other refusals at delivery: a hub listener at such a receiver can never be sent an event of
+ * its client again, whatever the receiver answers, so it is removed rather than kept.
+ */
+export class OwnedElsewhereRefusal extends SluiceError {
+  constructor(message: string) {
+    super("InvalidCallback", message);
   }
 }
 

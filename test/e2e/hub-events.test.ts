@@ -15,6 +15,7 @@ import {
 import { AMQP_URL, call, eventually } from "../support/harness";
 import { metrics } from "../../shared/observability/metrics";
 import { CallbackStack } from "./callback-stack";
+import { HubListeners } from "../../shared/store/hub-listeners";
 
 const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
 const ALICE = "EE/GOV/70000001/alice";
@@ -376,7 +377,7 @@ describe("receivers of one client (callbacks.clients) end to end", function () {
     ).to.equal(true);
   });
 
-  it("refuses at delivery the events of Bob's listener at a receiver given to Alice after it was registered", async () => {
+  it("refuses at delivery the events of Bob's listener at a receiver given to Alice after it was registered, and removes the listener", async () => {
     const registered = await listen(BOB, "early");
     expect(registered.status).to.equal(201);
     // The response worker starts again with a configuration that gives that receiver to
@@ -398,5 +399,12 @@ describe("receivers of one client (callbacks.clients) end to end", function () {
     // Its completed event is refused (a dead callback whose failure says why), never sent.
     await eventually(async () => ((await deliveries("failed")) > failedBefore ? true : undefined));
     expect(bodiesAt("early")).to.deep.equal([]);
+    // Kept, it would make every later event of Bob's a dead callback: removed, as one whose
+    // receiver answered 410 is, and Bob's own DELETE of it answers as after such a removal.
+    const listeners = new HubListeners(stack.backRuntime.redis, stack.config.prefix);
+    const id = registered.json.id as string;
+    await eventually(async () => ((await listeners.get(id)) === null ? true : undefined));
+    const removal = await call(`${stack.adapterUrl}/hub/${id}`, { client: BOB, method: "DELETE" });
+    expect(removal.status).to.equal(204);
   });
 });
