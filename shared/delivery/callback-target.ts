@@ -4,6 +4,7 @@
 
 import { isIP } from "node:net";
 import { SluiceError } from "../protocol/errors";
+import { unmappedIPv4 } from "../protocol/ip-address";
 import { pathProblem } from "../protocol/rest-path";
 import { deniedRange, type Lookup, systemLookup } from "./address-check";
 import { admission, type Admission, type CallbackClients } from "./callback-scope";
@@ -338,13 +339,14 @@ export function urlMatches(entry: string, target: URL): boolean {
 /**
  * Whether a target may reach the receiver an entry names, however a receiver reads it: as
  * urlMatches, with host names compared without a trailing dot (`alice.example.` is
- * `alice.example` to DNS) and paths as receiverPath reads them. Used for another client's own
+ * `alice.example` to DNS), an IPv4-mapped IPv6 address as its IPv4 address, and paths as
+ * receiverPath reads them. Used for another client's own
  * entries, where a spelling urlMatches does not admit must not take the owner's receiver.
  */
 export function urlReaches(entry: string, target: URL): boolean {
   const parsed = sameSchemeAndPort(entry, target);
   if (parsed === null) return false;
-  const hosts = [parsed.url.hostname, target.hostname].map(withoutRootDot);
+  const hosts = [parsed.url.hostname, target.hostname].map(receiverHost);
   return (
     hostCovered(parsed, hosts[0], hosts[1]) && pathReaches(parsed.url.pathname, target.pathname)
   );
@@ -363,7 +365,12 @@ function hostCovered(entry: { wildcard: boolean }, entryHost: string, host: stri
   return entry.wildcard ? host.endsWith(`.${entryHost}`) : host === entryHost;
 }
 
-function withoutRootDot(host: string): string {
+/**
+ * A URL's host as the receiver behind it is reached: a name without DNS's root dot, an
+ * IPv4-mapped IPv6 address (`[::ffff:10.0.0.5]`) as the IPv4 address it connects to.
+ */
+function receiverHost(host: string): string {
+  if (host.startsWith("[")) return unmappedIPv4(host.slice(1, -1)) ?? host;
   return host.endsWith(".") ? host.slice(0, -1) : host;
 }
 

@@ -40,9 +40,26 @@ export function clientOf(address: string): string {
   if (!isIPv6(ip)) return address;
   const bytes = ipv6Bytes(ip);
   if (bytes === null) return address;
-  if (bytes.slice(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff) {
-    return Array.from(bytes.slice(12)).join(".");
-  }
+  const mapped = mappedIPv4(bytes);
+  if (mapped !== null) return mapped;
   const words = [0, 2, 4, 6].map((at) => ((bytes[at] << 8) | bytes[at + 1]).toString(16));
   return `${words.join(":")}::/64`;
+}
+
+/**
+ * The IPv4 address an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, in any spelling) stands for,
+ * dotted; null for any other address. A dual-stack host takes a connection to either as one to
+ * the IPv4 address.
+ */
+export function unmappedIPv4(ip: string): string | null {
+  if (!isIPv6(ip)) return null;
+  const bytes = ipv6Bytes(ip);
+  return bytes === null ? null : mappedIPv4(bytes);
+}
+
+function mappedIPv4(bytes: Uint8Array): string | null {
+  if (!bytes.slice(0, 10).every((b) => b === 0) || bytes[10] !== 0xff || bytes[11] !== 0xff) {
+    return null;
+  }
+  return Array.from(bytes.slice(12)).join(".");
 }

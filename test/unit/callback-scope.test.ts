@@ -138,4 +138,37 @@ describe("callback targets scoped by client", () => {
     const own = "https://alice.tenants.example.org/hooks/done";
     expect(parseCallbackTarget(own, owned, ALICE).target).to.equal(own);
   });
+
+  it("refuses another client an IPv4 receiver written as an IPv4-mapped IPv6 address, and the other way round", () => {
+    // Private receivers allowed (a provider's own network), every address admitted in general.
+    const spellings = [
+      "https://[::ffff:10.0.0.5]/hooks",
+      "https://[::ffff:a00:5]/hooks",
+      "https://[0:0:0:0:0:ffff:10.0.0.5]/hooks",
+    ];
+    const general = ["https://10.0.0.5/", ...spellings.map((s) => `${new URL(s).origin}/`)];
+    const base = { ...policy, allow: general, allowPrivate: true };
+    const byIPv4: CallbackPolicy = { ...base, clients: { [ALICE]: ["https://10.0.0.5/hooks"] } };
+    for (const spelling of spellings) {
+      expect(
+        refusal(() => parseCallbackTarget(spelling, byIPv4, BOB)),
+        spelling,
+      ).to.equal(`the callback URL is not allowed for client ${BOB}`);
+    }
+    const byMapped: CallbackPolicy = {
+      ...base,
+      clients: { [ALICE]: ["https://[::ffff:10.0.0.5]/hooks"] },
+    };
+    expect(refusal(() => parseCallbackTarget("https://10.0.0.5/hooks", byMapped, BOB))).to.equal(
+      `the callback URL is not allowed for client ${BOB}`,
+    );
+    // Another address, mapped or not, is another receiver.
+    const other = "https://[::ffff:10.0.0.6]/hooks";
+    const otherAllowed: CallbackPolicy = {
+      ...byIPv4,
+      allow: [...general, `${new URL(other).origin}/`],
+    };
+    expect(parseCallbackTarget(other, otherAllowed, BOB).target).to.equal(new URL(other).href);
+    expect(parseCallbackTarget("https://10.0.0.5/hooks", byIPv4, ALICE).kind).to.equal("url");
+  });
 });
