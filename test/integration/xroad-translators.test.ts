@@ -900,6 +900,17 @@ describe("xroad-rest and xroad-soap translators (consumer direction, through xro
       expect((error as Error).message).to.contain("did not answer: timed out after 10000 ms");
     });
 
+    it("asks for the answer uncompressed: it is read as XML, never inflated", async () => {
+      // Straight to the provider, as to a security server: what Sluice itself sends.
+      const direct = createSoap(backend(`${provider.url}/`, SOAP_SERVICE));
+      try {
+        await direct.call(soapRequest(), call());
+        expect(provider.seen[0].headers["accept-encoding"]).to.equal("identity");
+      } finally {
+        await direct.close?.();
+      }
+    });
+
     it("retries an answer over maxResponseBytes when its status is retried anyway (a proxy's 503 page)", async () => {
       // A proxy in front of the security server: its status says what the page would.
       const direct = createSoap({

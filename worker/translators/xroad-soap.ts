@@ -162,6 +162,9 @@ class XroadSoapTranslator implements Translator {
         headers: {
           "content-type": packed.contentType,
           soapaction: '""',
+          // Without Accept-Encoding any coding will do (RFC 9110 §12.5.3): a proxy on the way
+          // could compress the answer, which is read as XML here and would fail a served call.
+          "accept-encoding": "identity",
           "idempotency-key": call.idempotencyKey || request.id,
           ...call.traceHeaders,
         },
