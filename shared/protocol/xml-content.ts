@@ -28,6 +28,21 @@ export class XmlNamespaceError extends XmlScanError {
 const BARE_AMPERSAND = /&(?!#x[0-9a-fA-F]+;|#[0-9]+;|(?:amp|lt|gt|quot|apos);)/;
 
 /**
+ * The offset in `run` of the first "&" that begins no reference XML knows without a DTD (`&nbsp;`,
+ * `&e;`, a lone "&"), or -1: a strict parser refuses the whole document for it.
+ */
+export function bareAmpersand(run: string): number {
+  return BARE_AMPERSAND.exec(run)?.index ?? -1;
+}
+
+/** The refusal of an "&" at `at` that begins no reference XML knows. */
+export function unknownReference(at: number): XmlScanError {
+  return new XmlScanError(
+    `an "&" at offset ${at} begins no character or predefined entity reference`,
+  );
+}
+
+/**
  * Throws XmlScanError where `content` between `start` and `end` (a run of text, or a start tag
  * with its attribute values) holds an "&" that begins no known reference or a reference to a
  * character XML does not allow (`&#0;`); a run of text, also `]]>`, which ends a CDATA section
@@ -36,12 +51,8 @@ const BARE_AMPERSAND = /&(?!#x[0-9a-fA-F]+;|#[0-9]+;|(?:amp|lt|gt|quot|apos);)/;
 function checkCharacterData(content: string, start: number, end: number, text: boolean): void {
   if (end <= start) return;
   const run = content.slice(start, end);
-  const bare = BARE_AMPERSAND.exec(run);
-  if (bare !== null) {
-    throw new XmlScanError(
-      `an "&" at offset ${start + bare.index} begins no character or predefined entity reference`,
-    );
-  }
+  const bare = bareAmpersand(run);
+  if (bare >= 0) throw unknownReference(start + bare);
   const cdataEnd = text ? run.indexOf("]]>") : -1;
   if (cdataEnd >= 0) throw new XmlScanError(`"]]>" in text at offset ${start + cdataEnd}`);
   const forbidden = forbiddenReference(run);

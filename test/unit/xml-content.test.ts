@@ -233,3 +233,21 @@ describe("XML content: the check of character references, held to each run", () 
     expect(searched).to.be.below(envelope.length * 20);
   });
 });
+
+describe("XML content: a SOAP answer's text (findSoapBody)", () => {
+  const envelope = (content: string) =>
+    `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><r>${content}</r></s:Body></s:Envelope>`;
+
+  it("refuses an entity no DTD declares, or a lone &: a SOAP caller's parser refuses the whole answer", () => {
+    for (const content of ["&nbsp;", "a &e; b", "fish & chips"]) {
+      expect(() => findSoapBody(envelope(content)), content)
+        .to.throw(XmlScanError)
+        .with.property("message")
+        .that.matches(/begins no character or predefined entity reference/);
+    }
+  });
+
+  it("takes the five predefined entities and character references", () => {
+    expect(findSoapBody(envelope("&amp;&lt;&gt;&quot;&apos;&#233;&#xE9;"))).not.to.equal(null);
+  });
+});

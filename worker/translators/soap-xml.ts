@@ -11,7 +11,7 @@ import {
   type NamespaceScope,
   type StartTag,
 } from "../../shared/protocol/xml-tokens";
-import { rootElement } from "../../shared/protocol/xml-content";
+import { bareAmpersand, rootElement, unknownReference } from "../../shared/protocol/xml-content";
 import { NamespaceBindings } from "../../shared/protocol/namespace-bindings";
 import { forbiddenReference } from "../../shared/protocol/character-reference";
 
@@ -49,7 +49,8 @@ function resolve(prefix: string, scopes: NamespaceScope[]): string | null {
  * Finds the Body of a SOAP 1.1/1.2 envelope. Returns null when the text is not a SOAP
  * envelope at all; throws XmlScanError for a DOCTYPE, markup too broken to find the Body, or a
  * character XML does not allow, written as itself (a raw 0x01) anywhere in the text or as a
- * reference (`&#0;`) in its text or attribute values: the answer is passed on as written, and a
+ * reference (`&#0;`) in its text or attribute values, or an "&" in its text that begins no
+ * reference XML knows without a DTD (`&nbsp;`): the answer is passed on as written, and a
  * strict reader of it (a SOAP caller, the security server) refuses it whole.
  */
 export function findSoapBody(text: string): SoapBody | null {
@@ -69,6 +70,10 @@ export function findSoapBody(text: string): SoapBody | null {
   const checkText = (start: number, end: number) => {
     const refused = forbiddenReference(text, start, end);
     if (refused !== null) throw forbidden(refused.reference);
+    // An undeclared entity (`&nbsp;`) too: passed on inside Sluice's own envelope, it made the
+    // whole answer unreadable to a SOAP caller's parser, under a message shown completed.
+    const bare = bareAmpersand(text.slice(start, end));
+    if (bare >= 0) throw unknownReference(start + bare);
   };
 
   for (const token of tokens(text, 0, checkText)) {
