@@ -38,6 +38,24 @@ export default tseslint.config(
     },
   },
   {
+    // A process a test starts is killed with the test process however mocha ends, which only
+    // test/support/spawned-children.ts's spawn and fork arrange (docs/testing.md).
+    files: ["test/**/*.ts"],
+    ignores: ["test/support/spawned-children.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          paths: ["node:child_process", "child_process"].map((name) => ({
+            name,
+            importNames: ["spawn", "fork"],
+            message: "Use spawn and fork from test/support/spawned-children.ts.",
+          })),
+        },
+      ],
+    },
+  },
+  {
     files: ["**/*.js", "**/*.mjs", "**/*.cjs"],
     languageOptions: {
       globals: {

@@ -1,7 +1,7 @@
 // `sluice check --config FILE` as an operator uses it before a deploy: every mistake of a file
 // at once, each with its path; a clean file passes; a role refuses to start on the same file.
 
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import {
   chmodSync,
   copyFileSync,
@@ -16,6 +16,7 @@ import path from "node:path";
 import { expect } from "chai";
 import { checkConfigFile } from "../../cli/config-check";
 import { createTestPki } from "../support/test-pki";
+import { spawn } from "../support/spawned-children";
 
 const BIN = path.resolve(__dirname, "..", "..", "..", "bin", "sluice.js");
 const DEMO = path.resolve(__dirname, "..", "..", "..", "config", "demo.yaml");

@@ -2,7 +2,7 @@
 // and the CLI: entries are seeded in Redis with chosen times, so the order is known, and no
 // worker runs, so each replay stays in its request queue where the test reads it.
 
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import path from "node:path";
 import type { Readable } from "node:stream";
@@ -25,6 +25,7 @@ import {
 import { takeQueued } from "../support/broker-scope";
 import { FULL_DISK_LINE, sluiceToFullDisk } from "../support/full-output";
 import { recordDeadLetter, requestMessage } from "../support/messages";
+import { spawn } from "../support/spawned-children";
 
 const CLIENT = "EE/GOV/70000001/case-app";
 const BIN = path.resolve(__dirname, "..", "..", "..", "bin", "sluice.js");

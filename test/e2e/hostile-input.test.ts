@@ -8,10 +8,10 @@
 import { expect } from "chai";
 import { readFileSync } from "node:fs";
 import http from "node:http";
-import { spawn } from "node:child_process";
 import net from "node:net";
 import { freshConnectionPerFetch } from "../support/fresh-connections";
 import { eventually, Harness, type SluiceProcess } from "../support/harness";
+import { spawn } from "../support/spawned-children";
 import { fixture, TEST_QUERY_SCHEMA } from "../fixtures/xroad-soap/outcomes";
 
 /**

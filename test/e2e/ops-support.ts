@@ -2,13 +2,14 @@
 // instances they may stop and restart (the shared ones are never touched), reading a gauge
 // from /metrics, and firing bursts of requests at once.
 
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { type ChildProcess, execFile } from "node:child_process";
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chownSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { call, eventually, type HttpAnswer } from "../support/harness";
+import { own, spawn } from "../support/spawned-children";
 
 const run = promisify(execFile);
 
@@ -301,7 +302,12 @@ export class PrivateRabbit {
       RABBITMQ_ENABLED_PLUGINS_FILE: path.join(this.dir, "enabled_plugins"),
       RABBITMQ_PID_FILE: path.join(this.dir, "pid"),
     };
-    this.child = spawn("rabbitmq-server", [], { env, stdio: "ignore", detached: true });
+    // A group of its own, and the VM's pid file: killed with the test process if the test
+    // never stops it (the VM runs under `su`, so its pid is known from the file alone).
+    this.child = own(spawn("rabbitmq-server", [], { env, stdio: "ignore", detached: true }), {
+      group: true,
+      pidFile: env.RABBITMQ_PID_FILE,
+    });
     this.child.unref();
     // A node boots in seconds on an idle machine, in a minute or more on a loaded one.
     await waitPort(this.port, true, 150_000, `private RabbitMQ node ${this.node}`);

@@ -4,7 +4,7 @@
 // request to replay that dead letter sends it under the same id once nobody is publishing it,
 // and it is processed once.
 
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -18,6 +18,7 @@ import {
   type CallOptions,
 } from "../support/harness";
 import { proxyTo, viaProxy, type ClientFilter } from "../support/tcp-proxy";
+import { spawn } from "../support/spawned-children";
 
 const BIN = path.resolve(__dirname, "..", "..", "..", "bin", "sluice.js");
 

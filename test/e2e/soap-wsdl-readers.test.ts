@@ -4,7 +4,6 @@
 // python3-zeep). What the WSDL describes and what Sluice sends must agree.
 
 import { expect } from "chai";
-import { spawn } from "node:child_process";
 import { resolve } from "node:path";
 import { call, eventually, Harness, type SluiceProcess } from "../support/harness";
 import {
@@ -13,6 +12,7 @@ import {
   PROTOCOL_VERSION_HEADER,
   serviceHeader,
 } from "../support/xroad-soap-headers";
+import { spawn } from "../support/spawned-children";
 
 const SCRIPT = resolve(__dirname, "../../../test/support/wsdl-check.py");
 const NS = "urn:sluice:test";

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import path from "node:path";
 import { expect } from "chai";
@@ -10,6 +10,7 @@ import { transactionMeta } from "../support/messages";
 import { REDIS_URL } from "../support/harness";
 import { busy } from "../support/event-loop";
 import { mostOvertaken } from "../support/overtaking";
+import { spawn } from "../support/spawned-children";
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -2,7 +2,6 @@
 // call recording, and SOAP through a real `soap` client built from the served WSDL.
 
 import { expect } from "chai";
-import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import http from "node:http";
 import path from "node:path";
@@ -18,6 +17,7 @@ import {
   freshConnectionPerFetch,
   freshConnectionPerNodeRequest,
 } from "../support/fresh-connections";
+import { spawn } from "../support/spawned-children";
 
 const REPO = path.resolve(__dirname, "../../..");
 const FIXTURES = [

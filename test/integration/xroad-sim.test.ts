@@ -10,7 +10,7 @@ import { fixture } from "../fixtures/xroad-soap/outcomes";
 import { createTestPki, type TestPki } from "../support/test-pki";
 import { startXroadSim, type XroadSim } from "../../xroad-sim/xroad-sim";
 import { loadSimConfig } from "../../xroad-sim/sim-config-file";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { createHash, X509Certificate } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
@@ -21,6 +21,7 @@ import {
   freshConnectionPerFetch,
   freshConnectionPerNodeRequest,
 } from "../support/fresh-connections";
+import { spawn } from "../support/spawned-children";
 
 /** A random (version 4) UUID, as Java's UUID.randomUUID writes one. */
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;

@@ -3,7 +3,7 @@
 // child processes, and a cleanup that removes everything the prefix created. Harness.suite sets
 // all of it up in a describe block's hooks.
 
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -18,6 +18,7 @@ import { isPartitioned, partitionQueueName } from "../../shared/broker/ordering"
 import { topologyNames } from "../../shared/protocol/names";
 import { TransactionStore } from "../../shared/store/transaction-store";
 import { CallbackReceiver } from "../integration/callback-receiver";
+import { spawn } from "./spawned-children";
 
 export const AMQP_URL = process.env.AMQP_URL || "amqp://guest:guest@127.0.0.1:5672";
 export const REDIS_URL = process.env.REDIS_URL || "redis://127.0.0.1:6379";
