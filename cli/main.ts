@@ -408,6 +408,12 @@ export async function main(argv: string[]): Promise<void> {
   };
   process.on("SIGTERM", () => void stop("SIGTERM"));
   process.on("SIGINT", () => void stop("SIGINT"));
+  // For a parent that may die without a word (a test run killed with SIGKILL): it holds this
+  // process's stdin, which ends when it dies, and the role stops as on SIGTERM rather than
+  // consuming from the broker on its own. Only when asked: a service's stdin is often /dev/null.
+  if (process.env.SLUICE_STOP_WITH_STDIN === "1") {
+    process.stdin.on("end", () => void stop("stdin closed")).resume();
+  }
   // Certificates are read again; new connections use them, open ones are kept
   // (docs/xroad-deployment.md).
   process.on("SIGHUP", () => {

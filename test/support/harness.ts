@@ -218,8 +218,16 @@ export class Harness {
     args: string[] = [],
   ): Promise<SluiceProcess> {
     const child = spawn(this.node, [BIN, role, "--config", this.configFile, ...args], {
-      env: { ...process.env, LOG_LEVEL: "info", LOG_REDACT: "on", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
+      // Its stdin ends when this process dies, even of a SIGKILL nothing here can handle, and
+      // the role then stops (cli/main.ts), rather than consume from the shared broker.
+      env: {
+        ...process.env,
+        LOG_LEVEL: "info",
+        LOG_REDACT: "on",
+        SLUICE_STOP_WITH_STDIN: "1",
+        ...env,
+      },
+      stdio: ["pipe", "pipe", "pipe"],
     });
     const lines: Array<Record<string, unknown>> = [];
     const output: string[] = [];
