@@ -30,7 +30,11 @@ export async function startWorker(runtime: Runtime, guardFactory?: GuardFactory)
   for (const backend of served) {
     translators.set(
       backend.name,
-      await loadTranslator(backend.translator, translatorBackend(backend, config), config.baseDir),
+      await loadTranslator(
+        backend.translator,
+        { ...translatorBackend(backend, config), log: log.child({ backend: backend.name }) },
+        config.baseDir,
+      ),
     );
   }
   const publisher = broker.channel("worker.publisher", async (channel) =>

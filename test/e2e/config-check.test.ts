@@ -160,6 +160,29 @@ exports.createTranslator = () => ({ call: async () => [] });`,
     expect(worker.stderr).to.equal(check.stderr);
   });
 
+  it("refuses an xroad-rest backend's forwardHeaders naming a credential or no header name; passes one naming the remote service's own header", function () {
+    this.timeout(60_000);
+    const file = path.join(dir, "xroad-forward-headers.yaml");
+    const write = (names: string) =>
+      writeFileSync(
+        file,
+        `${LOOPBACK}shutdown: { grace: 100s }\nsecurityServer: { url: "http://127.0.0.1:1", client: EE/GOV/1/sluice }\nservices:\n  s: { backend: remote, reply: { mode: ack } }\nbackends:\n  remote: { translator: xroad-rest, service: EE/GOV/2/sub/svc, options: { forwardHeaders: [${names}] } }\n`,
+      );
+    write("X-Case-Version, Authorization");
+    const refused = sluice(["check", "--config", file]);
+    expect(refused.status, refused.stderr).to.equal(2);
+    expect(refused.stderr).to.include(
+      "options.forwardHeaders: authorization is a credential of the local caller's",
+    );
+    write('"X-Case Version"');
+    const malformed = sluice(["check", "--config", file]);
+    expect(malformed.status, malformed.stderr).to.equal(2);
+    expect(malformed.stderr).to.include("config.backends.remote.options.forwardHeaders[0]");
+    write("X-Case-Version");
+    const passed = sluice(["check", "--config", file]);
+    expect(passed.status, passed.stderr).to.equal(0);
+  });
+
   it("creates no translator for the roles that call none (the adapter, the response worker)", async function () {
     this.timeout(60_000);
     const file = path.join(dir, "soap-options-roles.yaml");

@@ -65,6 +65,8 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
   let strayCalls = 0;
   /** A remote provider that redirects (/moved) or answers 202 of its own (/later). */
   let answersStub: http.Server;
+  /** The request headers each call of the remote provider's /headers got, in order. */
+  const headersSeen: http.IncomingHttpHeaders[] = [];
   let receiver: CallbackReceiver;
 
   async function status(id: string): Promise<StatusDocument> {
@@ -148,7 +150,10 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
     answersStub = http.createServer((req, res) => {
       req.resume();
       req.on("end", () => {
-        if (req.url?.startsWith("/origin-bound")) {
+        if (req.url?.startsWith("/headers")) {
+          headersSeen.push(req.headers);
+          res.writeHead(200, { "content-type": "application/json" }).end('{"found":true}');
+        } else if (req.url?.startsWith("/origin-bound")) {
           // What a browser or an HTTP client would take as Sluice's own, for Sluice's origin.
           res
             .writeHead(200, {
@@ -216,6 +221,7 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
         [`${REST_PROVIDER}/later`]: { url: `${answersUrl}/later` },
         [`${REST_PROVIDER}/originBound`]: { url: `${answersUrl}/origin-bound` },
         [`${REST_PROVIDER}/page`]: { url: `${answersUrl}/page` },
+        [`${REST_PROVIDER}/headers`]: { url: `${answersUrl}/headers` },
       },
     });
 
@@ -277,6 +283,8 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
         later: rest("later", "sync"),
         originBound: rest("originBound", "sync"),
         page: rest("page", "sync"),
+        headersDefault: rest("headersDefault", "sync"),
+        headersNamed: rest("headersNamed", "sync"),
       },
       backends: {
         registry: remote(`${REST_PROVIDER}/lookup`),
@@ -303,6 +311,11 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
         later: remote(`${REST_PROVIDER}/later`),
         originBound: remote(`${REST_PROVIDER}/originBound`),
         page: remote(`${REST_PROVIDER}/page`),
+        // One remote service, called without and with a header of its own named.
+        headersDefault: remote(`${REST_PROVIDER}/headers`),
+        headersNamed: remote(`${REST_PROVIDER}/headers`, {
+          options: { forwardHeaders: ["X-Case-Version"] },
+        }),
       },
     });
     local = await consumer.spawn("all");
@@ -758,6 +771,68 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
     const own = await call(`${local.url}/rest/lookupLater`, { client: LOCAL_APP, body: "{}" });
     expect(own.status, own.text).to.equal(202);
     expect(own.headers.get("x-sluice-state")).to.equal("accepted");
+  });
+
+  it("sends the remote provider only the caller's headers of the allowlist and options.forwardHeaders: a secret under a name no list holds stays home", async () => {
+    const secrets = {
+      "X-Internal-Token": "internal-s3cret",
+      "X-Auth-Session": "session-s3cret",
+      "Private-Token": "gitlab-s3cret",
+      "X-Amz-Security-Token": "aws-s3cret",
+    };
+    const headers = {
+      ...secrets,
+      Accept: "application/json",
+      "Accept-Language": "et",
+      "If-None-Match": '"v1"',
+      "X-Case-Version": "7",
+    };
+    const seen = async (service: string) => {
+      headersSeen.length = 0;
+      const answer = await call(`${local.url}/rest/${service}`, { headers });
+      expect(answer.status, answer.text).to.equal(200);
+      expect(headersSeen).to.have.length(1);
+      return headersSeen[0];
+    };
+
+    const plain = await seen("headersDefault");
+    expect(plain.accept).to.equal("application/json");
+    expect(plain["accept-language"]).to.equal("et");
+    expect(plain["if-none-match"]).to.equal('"v1"');
+    expect(plain["x-case-version"], "not named by the backend").to.equal(undefined);
+    for (const name of Object.keys(secrets)) {
+      expect(plain[name.toLowerCase()], name).to.equal(undefined);
+    }
+    // The operator learns which name was withheld, once, and never its value.
+    const logged = () =>
+      local.lines.filter(
+        (line) =>
+          line.backend === "headersDefault" &&
+          String(line.msg).startsWith("caller header withheld from the remote provider"),
+      );
+    const withheldNames = [
+      "x-internal-token",
+      "x-auth-session",
+      "private-token",
+      "x-amz-security-token",
+      "x-case-version",
+    ];
+    await eventually(
+      async () => {
+        const names = logged().map((line) => line.header);
+        return withheldNames.every((name) => names.includes(name)) ? true : undefined;
+      },
+      10_000,
+      "the withheld names logged",
+    );
+    expect(JSON.stringify(logged())).not.to.include("s3cret");
+
+    const named = await seen("headersNamed");
+    expect(named["x-case-version"], "named in options.forwardHeaders").to.equal("7");
+    expect(named.accept).to.equal("application/json");
+    for (const name of Object.keys(secrets)) {
+      expect(named[name.toLowerCase()], name).to.equal(undefined);
+    }
   });
 
   it("fails, never completes, a REST answer whose X-Road headers name another call", async () => {

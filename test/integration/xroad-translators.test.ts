@@ -6,7 +6,10 @@ import { expect } from "chai";
 import http from "node:http";
 import { createServer as createTcpServer, type AddressInfo } from "node:net";
 import { startXroadSim, type XroadSim } from "../../xroad-sim/xroad-sim";
-import { createTranslator as createRest } from "../../worker/translators/xroad-rest";
+import {
+  createTranslator as createRest,
+  LOGGED_WITHHELD_NAMES,
+} from "../../worker/translators/xroad-rest";
 import { createTranslator as createSoap } from "../../worker/translators/xroad-soap";
 import {
   BackendAnswerError,
@@ -464,6 +467,38 @@ describe("xroad-rest and xroad-soap translators (consumer direction, through xro
         expect(kept["x-original-url"]).to.equal(undefined);
       } finally {
         await opted.close?.();
+      }
+    });
+
+    it("logs each withheld header name once, without its value, and at most LOGGED_WITHHELD_NAMES names", async () => {
+      const lines: Array<{ details: Record<string, unknown>; message: string }> = [];
+      const logged = createRest({
+        ...backend(sim.url, REST_SERVICE, { ownClient: OWN_CLIENT }),
+        log: { info: (details, message) => lines.push({ details: { ...details }, message }) },
+      });
+      try {
+        const secret = { accept: "application/json", "x-internal-token": "internal-s3cret" };
+        await logged.call(request({ headers: secret }), call());
+        await logged.call(request({ headers: secret }), call());
+        expect(provider.seen[0].headers["x-internal-token"]).to.equal(undefined);
+        expect(lines).to.have.length(1);
+        expect(lines[0].details).to.include({
+          header: "x-internal-token",
+          id: request().id,
+          client: OWN_CLIENT,
+        });
+        expect(JSON.stringify(lines)).not.to.include("s3cret");
+
+        // A caller's names are its own choice: the log stops naming them after the bound.
+        const many: Record<string, string> = {};
+        for (let i = 0; i < LOGGED_WITHHELD_NAMES + 5; i += 1) many[`x-made-up-${i}`] = "v";
+        await logged.call(request({ headers: many }), call());
+        await logged.call(request({ headers: { "x-one-more": "v" } }), call());
+        expect(lines).to.have.length(LOGGED_WITHHELD_NAMES + 1);
+        expect(lines[LOGGED_WITHHELD_NAMES].message).to.match(/no more are/);
+        expect(lines[LOGGED_WITHHELD_NAMES].details).not.to.have.property("header");
+      } finally {
+        await logged.close?.();
       }
     });
 

@@ -67,7 +67,14 @@ export class RestJsonTranslator implements Translator {
    */
   protected readonly remoteProvider: boolean = false;
 
-  constructor(protected readonly backend: TranslatorBackend) {
+  /**
+   * `forwardHeaders`: the proxy overrides the backend's calls keep; a subclass that chooses the
+   * caller's headers itself (xroad-rest) reads `options.forwardHeaders` its own way.
+   */
+  constructor(
+    protected readonly backend: TranslatorBackend,
+    forwardHeaders: readonly string[] = forwardHeadersOf(backend),
+  ) {
     const url = new URL(backend.url);
     if (url.protocol !== "http:" && url.protocol !== "https:") {
       throw new Error(
@@ -75,7 +82,7 @@ export class RestJsonTranslator implements Translator {
         `backend ${backend.name}: url must be http:// or https://, got ${url.protocol}//`,
       );
     }
-    this.options = readOptions(backend);
+    this.options = readOptions(backend, forwardHeaders);
     this.basePath = withoutTrailingSlashes(url.pathname);
     this.pool = new BackendPool(backend, url.origin, this.options);
   }
@@ -226,7 +233,10 @@ export class RestJsonTranslator implements Translator {
   }
 }
 
-function readOptions(backend: TranslatorBackend): RestJsonOptions {
+function readOptions(
+  backend: TranslatorBackend,
+  forwardHeaders: readonly string[],
+): RestJsonOptions {
   const o = backend.options ?? {};
   const headers: Record<string, string> = {};
   if (o.headers !== undefined) {
@@ -246,7 +256,7 @@ function readOptions(backend: TranslatorBackend): RestJsonOptions {
     maxResponseBytes: positiveOption(backend, "maxResponseBytes", DEFAULT_MAX_RESPONSE_BYTES),
     ...poolSettings(backend),
     headers,
-    withheld: withheldFromBackend(forwardHeadersOf(backend)),
+    withheld: withheldFromBackend(forwardHeaders),
   };
 }
 

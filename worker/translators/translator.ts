@@ -38,6 +38,13 @@ export interface TranslatorBackend {
   clientTls?: ClientTls;
   /** xroad-rest and xroad-soap only: whom to call through the security server at `url`. */
   xroad?: XroadConsumer;
+  /** Where the translator tells the operator of what it did (the worker's log); absent elsewhere. */
+  log?: TranslatorLog;
+}
+
+/** The part of the worker's logger a translator writes to. */
+export interface TranslatorLog {
+  info(details: object, message: string): void;
 }
 
 /** The consumer direction (docs/consumer.md): a remote X-Road service called as a client. */

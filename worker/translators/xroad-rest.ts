@@ -3,7 +3,6 @@
 // server's own errors (`X-Road-Error`) from the remote provider's answers.
 
 import type { Dispatcher } from "undici";
-import { CREDENTIAL_HEADERS } from "../../shared/protocol/credential-headers";
 import { checkedSubPath } from "../../shared/protocol/rest-path";
 import { RestJsonTranslator } from "./rest-json";
 import { childText } from "./soap-xml";
@@ -21,51 +20,20 @@ import { XROAD_ERROR_HEADER, xroadJsonErrorMessage } from "../../shared/protocol
 import { xroadTrailOf } from "../../shared/protocol/xroad-trail";
 import { decodeXroadIdLeniently, encodeXroadId } from "../../shared/protocol/xroad-id";
 import { consumerOf, representedPartyOf, xroadClientFor, type XroadConsumer } from "./xroad-ids";
+import { remoteHeaderAllowlist, remoteRequestHeaders } from "./remote-request-headers";
 
 /**
- * Headers that tell where a request came from inside the operator's network: the addresses,
- * host names, pages and proxies of a local caller's path (a reverse proxy or load balancer in front of
- * Sluice adds them: ingress-nginx behind another balancer, Envoy, Cloudflare, Fastly, Rackspace).
- * A security server passes a caller's headers on to the provider, another organisation, which
- * has no use for that map of the network.
+ * What Sluice sets that must not leave the organisation: its internal message id (the provider
+ * has it as `X-Road-Id` and `Idempotency-Key`) and `tracestate`, other tracing vendors' data from
+ * inside the organisation (`traceparent`, only ids, stays: it joins the two traces).
  */
-const ORIGIN_HEADERS = [
-  "forwarded",
-  "x-forwarded-for",
-  "x-forwarded-host",
-  "x-forwarded-port",
-  "x-forwarded-proto",
-  "x-forwarded-prefix",
-  "x-real-ip",
-  "x-client-ip",
-  "true-client-ip",
-  "via",
-  "x-original-forwarded-for",
-  "x-envoy-external-address",
-  "x-cluster-client-ip",
-  "cf-connecting-ip",
-  "fastly-client-ip",
-  "x-originating-ip",
-  "x-remote-addr",
-  "x-remote-ip",
-  // A browser-based local system's page: the intranet's host names, and in Referer's query
-  // whatever the page was showing (a person's code, a case number).
-  "referer",
-  "origin",
-];
-
-/** The prefix of the de-facto headers by which a proxy tells its server about the caller. */
-const FORWARDED_PREFIX = "x-forwarded-";
-
-/**
- * What leaves the organisation with a call but must not: the local caller's credentials (it
- * authenticates to Sluice, or to its own network, not to the remote provider; a credential the
- * provider asks for is the operator's, `options.headers`), Sluice's internal message id (the
- * provider has it as `X-Road-Id` and `Idempotency-Key`) and `tracestate`, other tracing vendors'
- * data from inside the organisation (`traceparent`, only ids, stays: it joins the two traces).
- */
-const WITHHELD_CALLER_HEADERS = CREDENTIAL_HEADERS;
 const WITHHELD_SLUICE_HEADERS = ["x-sluice-id", "tracestate"];
+
+/**
+ * How many distinct withheld header names a backend's log names, one line each; a caller's
+ * header names are its own choice, and the log is not to grow with them.
+ */
+export const LOGGED_WITHHELD_NAMES = 32;
 
 /** Request headers a caller may send that X-Road passes on (PR-REST §4.3), by our name. */
 const PASSED_ON = ["x-road-userid", "x-road-issue", "x-road-represented-party"];
@@ -78,27 +46,48 @@ class XroadRestTranslator extends RestJsonTranslator {
   /** `/r1/<service id>` with each identifier part percent-encoded (PR-REST §4.1). */
   private readonly servicePath: string;
   protected override readonly remoteProvider = true;
+  /** The caller's header names (lower-case) its calls pass on. */
+  private readonly allowed: ReadonlySet<string>;
+  /** Withheld names already logged (bounded by LOGGED_WITHHELD_NAMES). */
+  private readonly loggedNames = new Set<string>();
 
   constructor(
     backend: TranslatorBackend,
     private readonly consumer: XroadConsumer,
   ) {
-    super(backend);
+    // The caller's headers are chosen here, by the allowlist, not by rest-json's rules.
+    super(backend, []);
+    this.allowed = remoteHeaderAllowlist(backend.name, backend.options?.forwardHeaders);
     this.servicePath = `/r1/${encodeXroadId(consumer.service)}`;
   }
 
-  /** The caller's own headers but those that map the operator's network and its credentials. */
+  /**
+   * The caller's headers the allowlist passes (remote-request-headers.ts). The first time a
+   * name is withheld, the log says so once: a remote service that needs a header of its own
+   * fails until the operator names it, and the line says which.
+   */
   protected override callerHeadersOf(request: RequestMessage): Record<string, string | string[]> {
-    const headers = super.callerHeadersOf(request);
-    for (const name of ORIGIN_HEADERS) delete headers[name];
-    // Every X-Forwarded-* is a proxy's word about the local caller, not only the listed ones:
-    // an authenticating proxy names the user, their token and their client certificate so
-    // (X-Forwarded-User, -Access-Token, -Client-Cert), none of it the remote provider's.
-    for (const name of Object.keys(headers)) {
-      if (name.startsWith(FORWARDED_PREFIX)) delete headers[name];
+    const { kept, withheld } = remoteRequestHeaders(request.headers ?? {}, this.allowed);
+    for (const name of withheld) this.noteWithheld(name, request);
+    return kept;
+  }
+
+  private noteWithheld(name: string, request: RequestMessage): void {
+    const log = this.backend.log;
+    if (!log || this.loggedNames.has(name) || this.loggedNames.size > LOGGED_WITHHELD_NAMES) return;
+    this.loggedNames.add(name);
+    const ids = { id: request.id, xroadId: request.xroadId, client: request.client };
+    if (this.loggedNames.size > LOGGED_WITHHELD_NAMES) {
+      log.info(
+        ids,
+        `caller headers withheld from the remote provider: ${LOGGED_WITHHELD_NAMES} names logged, no more are`,
+      );
+      return;
     }
-    for (const name of WITHHELD_CALLER_HEADERS) delete headers[name];
-    return headers;
+    log.info(
+      { ...ids, header: name },
+      "caller header withheld from the remote provider (one the remote service needs is named in the backend's options.forwardHeaders)",
+    );
   }
 
   protected override withholdSluiceHeaders(headers: Record<string, string | string[]>): void {

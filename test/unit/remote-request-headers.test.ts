@@ -1,0 +1,87 @@
+// Which of a local caller's headers an xroad-rest call carries to the remote provider: the
+// allowlist, what options.forwardHeaders may add, and what it may never name.
+
+import { expect } from "chai";
+import {
+  DEFAULT_REMOTE_REQUEST_HEADERS,
+  remoteHeaderAllowlist,
+  remoteRequestHeaders,
+} from "../../worker/translators/remote-request-headers";
+
+describe("remote provider's request headers (xroad-rest)", () => {
+  const caller = {
+    Accept: "application/json",
+    "Accept-Language": "et",
+    "If-Match": '"v3"',
+    Range: "bytes=0-99",
+    "Cache-Control": "no-cache",
+    "X-Internal-Token": "internal-secret",
+    "X-Auth-Session": "session-secret",
+    "Private-Token": "gitlab-secret",
+    "X-Amz-Security-Token": "aws-secret",
+    "X-Case-Version": "7",
+    Authorization: "Bearer local",
+    "X-Forwarded-User": "alice",
+    Referer: "https://intranet.local/case/38001010000",
+    "User-Agent": "case-app/1.0",
+    connection: "keep-alive, X-Hop",
+    "X-Hop": "hop",
+    Host: "sluice.internal",
+  };
+
+  it("passes only HTTP's own request semantics by default; every other header is withheld by name", () => {
+    const { kept, withheld } = remoteRequestHeaders(caller, remoteHeaderAllowlist("r", undefined));
+    expect(kept).to.deep.equal({
+      accept: "application/json",
+      "accept-language": "et",
+      "if-match": '"v3"',
+      range: "bytes=0-99",
+      "cache-control": "no-cache",
+    });
+    expect(withheld).to.have.members([
+      "x-internal-token",
+      "x-auth-session",
+      "private-token",
+      "x-amz-security-token",
+      "x-case-version",
+      "authorization",
+      "x-forwarded-user",
+      "referer",
+      "user-agent",
+    ]);
+  });
+
+  it("passes what options.forwardHeaders names, in any case, and still no credential or origin header", () => {
+    const allowed = remoteHeaderAllowlist("r", ["X-Case-Version", "X-Forwarded-For", "Via"]);
+    const { kept } = remoteRequestHeaders(
+      { ...caller, "x-forwarded-for": "10.0.0.1", via: "1.1 proxy" },
+      allowed,
+    );
+    expect(kept["x-case-version"]).to.equal("7");
+    // Named, but the network's map is never sent out (as documented before the allowlist).
+    expect(kept["x-forwarded-for"]).to.equal(undefined);
+    expect(kept.via).to.equal(undefined);
+    expect(kept["x-internal-token"]).to.equal(undefined);
+    for (const name of DEFAULT_REMOTE_REQUEST_HEADERS)
+      expect(allowed.has(name), name).to.equal(true);
+  });
+
+  it("refuses, naming each, a forwardHeaders entry that is a credential, Sluice's own or not a header name", () => {
+    expect(() =>
+      remoteHeaderAllowlist("registry", [
+        "Authorization",
+        "X-Api-Key",
+        "Host",
+        "Prefer",
+        "X-Road-Client",
+        "X-Sluice-Id",
+        "bad name",
+      ]),
+    ).to.throw(
+      /^backend registry: options\.forwardHeaders: authorization is a credential.*; x-api-key is a credential.*; host is set by Sluice or never passed on; prefer is set by Sluice or never passed on; x-road-client is set by Sluice or never passed on; x-sluice-id is set by Sluice or never passed on; "bad name" is not a header name$/,
+    );
+    expect(() => remoteHeaderAllowlist("registry", "X-Case-Version")).to.throw(
+      /options\.forwardHeaders must be a list of header names/,
+    );
+  });
+});

@@ -1,0 +1,129 @@
+// Which of a local caller's headers an `xroad-rest` call carries to the remote provider, another
+// organisation: a short list of HTTP's own request semantics, and the names the backend's
+// `options.forwardHeaders` adds (docs/consumer.md, "What is sent"). Every other header stays home.
+
+import { CREDENTIAL_HEADERS } from "../../shared/protocol/credential-headers";
+import {
+  backendRequestHeaders,
+  NOT_FORWARDED_REQUEST,
+  type HeaderMap,
+} from "../../shared/protocol/forwarded-headers";
+
+/**
+ * The caller's headers a remote provider gets unless configured otherwise: content negotiation
+ * (PR-REST §4.3 has the security server pass `Accept` unmodified), the language of the body,
+ * conditional and range requests (RFC 9110 §13, §14), and the cache directives PR-REST says are
+ * passed as-is. None of them carries a credential or names anything inside the organisation.
+ * Content-Type, the X-Road headers, Idempotency-Key and traceparent are Sluice's to set.
+ */
+export const DEFAULT_REMOTE_REQUEST_HEADERS: readonly string[] = [
+  "accept",
+  "accept-language",
+  "content-language",
+  "if-match",
+  "if-none-match",
+  "if-modified-since",
+  "if-unmodified-since",
+  "if-range",
+  "range",
+  "cache-control",
+  "pragma",
+];
+
+/**
+ * Headers that tell where a request came from inside the operator's network: the addresses,
+ * host names, pages and proxies of a local caller's path (a reverse proxy or load balancer in
+ * front of Sluice adds them: ingress-nginx behind another balancer, Envoy, Cloudflare, Fastly,
+ * Rackspace). Withheld even when `options.forwardHeaders` names one, as they always were: the
+ * provider has no use for that map of the network.
+ */
+const ORIGIN_HEADERS: readonly string[] = [
+  "forwarded",
+  "x-forwarded-for",
+  "x-forwarded-host",
+  "x-forwarded-port",
+  "x-forwarded-proto",
+  "x-forwarded-prefix",
+  "x-real-ip",
+  "x-client-ip",
+  "true-client-ip",
+  "via",
+  "x-original-forwarded-for",
+  "x-envoy-external-address",
+  "x-cluster-client-ip",
+  "cf-connecting-ip",
+  "fastly-client-ip",
+  "x-originating-ip",
+  "x-remote-addr",
+  "x-remote-ip",
+  // A browser-based local system's page: the intranet's host names, and in Referer's query
+  // whatever the page was showing (a person's code, a case number).
+  "referer",
+  "origin",
+];
+
+/**
+ * Every X-Forwarded-* is a proxy's word about the local caller: an authenticating proxy names the
+ * user, their token and their client certificate so (X-Forwarded-User, -Access-Token, -Client-Cert).
+ */
+const FORWARDED_PREFIX = "x-forwarded-";
+
+/** RFC 9110 §5.1: a field name is a token. */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+const CREDENTIAL = new Set(CREDENTIAL_HEADERS);
+const NEVER_THE_CALLERS = new Set(NOT_FORWARDED_REQUEST);
+const ORIGIN = new Set(ORIGIN_HEADERS);
+
+/**
+ * The names (lower-case) a backend's calls pass on: the defaults and `forwardHeaders`, less the
+ * origin headers. Throws, naming each, for a name that is not a header name, one Sluice sets
+ * itself or never passes (`Host`, `Content-Length`, `Prefer`, `X-Road-*`, …), or a credential
+ * of the local caller's, which is the local system's for Sluice and not the remote provider's
+ * (a credential the provider asks for is the operator's: `options.headers`).
+ */
+export function remoteHeaderAllowlist(
+  backendName: string,
+  forwardHeaders: unknown,
+): ReadonlySet<string> {
+  const where = `backend ${backendName}: options.forwardHeaders`;
+  const allowed = new Set(DEFAULT_REMOTE_REQUEST_HEADERS);
+  if (forwardHeaders === undefined) return allowed;
+  if (!Array.isArray(forwardHeaders) || !forwardHeaders.every((name) => typeof name === "string")) {
+    throw new Error(`${where} must be a list of header names`);
+  }
+  const problems: string[] = [];
+  for (const listed of forwardHeaders as string[]) {
+    const name = listed.toLowerCase();
+    if (!TOKEN.test(name)) problems.push(`"${listed.slice(0, 100)}" is not a header name`);
+    else if (
+      NEVER_THE_CALLERS.has(name) ||
+      name.startsWith("x-road-") ||
+      name.startsWith("x-sluice-")
+    )
+      problems.push(`${name} is set by Sluice or never passed on`);
+    else if (CREDENTIAL.has(name))
+      problems.push(
+        `${name} is a credential of the local caller's, never sent to another organisation (the provider's own goes in options.headers)`,
+      );
+    else if (!ORIGIN.has(name) && !name.startsWith(FORWARDED_PREFIX)) allowed.add(name);
+  }
+  if (problems.length > 0) throw new Error(`${where}: ${problems.join("; ")}`);
+  return allowed;
+}
+
+/** The caller's headers a call carries (`kept`) and the names of those it leaves out (`withheld`). */
+export function remoteRequestHeaders(
+  headers: Record<string, unknown>,
+  allowed: ReadonlySet<string>,
+): { kept: HeaderMap; withheld: string[] } {
+  // Hop-by-hop and framing first, as for any backend; the allowlist then decides on the rest.
+  const kept = backendRequestHeaders(headers, NEVER_THE_CALLERS);
+  const withheld: string[] = [];
+  for (const name of Object.keys(kept)) {
+    if (allowed.has(name)) continue;
+    delete kept[name];
+    withheld.push(name);
+  }
+  return { kept, withheld };
+}
