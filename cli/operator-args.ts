@@ -8,6 +8,23 @@ import { untilOf } from "../shared/operator/operator-answers";
 import { checkedNote, optionalNote } from "../shared/operator/discard-note";
 import { BULK_LIMIT, parseLimit } from "../shared/operator/selection-limit";
 
+/**
+ * What the options shared by several commands do, each named by its option: a command's own
+ * usage (`sluice messages --help`) explains only those its lines take, since an explanation of
+ * --dry-run under `messages` reads as if it took one.
+ */
+const OPTION_NOTES = [
+  { option: "--json", text: "--json prints JSON instead of a table" },
+  {
+    option: "--dry-run",
+    text: "--dry-run lists what a bulk replay, discard or redelivery would do, sending and changing nothing, and the --until that keeps the real run to what it listed",
+  },
+  {
+    option: "--note",
+    text: "--note says why a discard drops them (journaled; required of a bulk discard, optional for one ID)",
+  },
+];
+
 export const OPERATOR_USAGE = `usage: sluice dead-letters list [--reason R] [--service S] [--backend B] [--client C] [--replayed no|yes] [--limit N] [--json] --config FILE
        sluice dead-letters show ID [--json] --config FILE
        sluice dead-letters replay ID | --all | [--reason R] [--service S] [--backend B] [--client C] [--limit N] [--dry-run] [--until T] [--json] --config FILE
@@ -20,18 +37,16 @@ export const OPERATOR_USAGE = `usage: sluice dead-letters list [--reason R] [--s
        sluice backends list | pause NAME | resume NAME [--json] --config FILE
        sluice hub-listeners list [--client C] [--receiver ORIGIN] [--limit N] | remove ID [--json] --config FILE
        sluice journal [--limit N] [--json] --config FILE
-options: --json prints JSON instead of a table; --dry-run lists what a bulk replay,
-         discard or redelivery would do, sending and changing nothing, and the --until that
-         keeps the real run to what it listed; --note says why a discard drops them
-         (journaled; required of a bulk discard, optional for one ID)`;
+options: ${OPTION_NOTES.map((note) => note.text).join(";\n         ")}`;
 
-/** The usage lines of one operator command, with the options all of them share. */
+/** The usage lines of one operator command, with what the shared options among them do. */
 export function operatorUsage(command: string): string {
   const lines = OPERATOR_USAGE.replace(/^usage: /, "       ").split("\n");
   const own = lines.filter((line) => line.trimStart().startsWith(`sluice ${command} `));
-  const options = lines.slice(lines.findIndex((line) => line.startsWith("options:")));
   if (own.length === 0) return OPERATOR_USAGE;
-  return [`usage: ${own[0].trimStart()}`, ...own.slice(1), ...options].join("\n");
+  const taken = OPTION_NOTES.filter((note) => own.some((line) => line.includes(note.option)));
+  const options = `options: ${taken.map((note) => note.text).join(";\n         ")}`;
+  return [`usage: ${own[0].trimStart()}`, ...own.slice(1), options].join("\n");
 }
 
 /**

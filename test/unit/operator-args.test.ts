@@ -336,6 +336,19 @@ describe("operator command arguments", () => {
     }
   });
 
+  it("explains in a command's own usage only the options that command takes", () => {
+    for (const command of OPERATOR_COMMANDS) {
+      const [usage, options] = operatorUsage(command).split("\noptions: ");
+      expect(options, command).to.be.a("string");
+      for (const option of options.match(/--[a-z-]+(?= (?:prints|lists|says))/g) ?? []) {
+        expect(usage, `${command} explains ${option}`).to.include(option);
+      }
+    }
+    expect(operatorUsage("messages")).not.to.include("--dry-run");
+    expect(operatorUsage("dead-callbacks")).not.to.include("--note");
+    expect(operatorUsage("dead-letters")).to.include("--note says why");
+  });
+
   it("reads journal with --limit and --json only, refusing a word or another option", () => {
     expect(parse("journal")).to.be.an("object").and.to.include({ limit: null, json: false });
     expect(parse("journal", "--limit", "5", "--json")).to.include({ limit: 5, json: true });
