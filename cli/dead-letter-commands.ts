@@ -190,7 +190,7 @@ function pausedNotes(results: Array<ReplayResult | ReplayPreview>): string[] {
   }
   return [...waiting].map(
     ([backend, count]) =>
-      `note: backend ${backend} is paused: ${count} of these replays ${count === 1 ? "waits" : "wait"} in its queue until it is resumed (sluice backends resume ${backend})`,
+      `note: backend ${backend} is paused: ${count} of these replays ${count === 1 ? "waits" : "wait"} in its queue until it is resumed (sluice backends resume ${backend} --config FILE)`,
   );
 }
 

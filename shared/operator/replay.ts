@@ -490,7 +490,7 @@ export class Replayer {
     const since = state.since === null ? "" : ` since ${new Date(state.since).toISOString()}`;
     return {
       pausedBackend: backend,
-      note: `backend ${backend} is paused${since}: the replay waits in its queue until it is resumed (sluice backends resume ${backend})`,
+      note: `backend ${backend} is paused${since}: the replay waits in its queue until it is resumed (sluice backends resume ${backend} --config FILE)`,
     };
   }
 

@@ -107,11 +107,11 @@ describe("sluice dead-letters replay of a selection (real broker and Redis)", fu
       const one = await run(["replay", ids[0]]);
       expect(one[0]).to.match(new RegExp(`^${ids[0]}: replayed as `));
       expect(one.at(-1)).to.equal(
-        `note: backend b is paused since ${new Date(since!).toISOString()}: the replay waits in its queue until it is resumed (sluice backends resume b)`,
+        `note: backend b is paused since ${new Date(since!).toISOString()}: the replay waits in its queue until it is resumed (sluice backends resume b --config FILE)`,
       );
       const dry = await run(["replay", "--client", client, "--dry-run"]);
       expect(dry.at(-1)).to.equal(
-        "note: backend b is paused: 1 of these replays waits in its queue until it is resumed (sluice backends resume b)",
+        "note: backend b is paused: 1 of these replays waits in its queue until it is resumed (sluice backends resume b --config FILE)",
       );
     } finally {
       await pauses.resume("b");

@@ -37,7 +37,7 @@ describe("dead-letter replay to a paused backend (real broker and Redis)", funct
     const result = await replayer.replay(id);
     expect(result).to.include({ result: "replayed", pausedBackend: "b" });
     expect(result.note).to.equal(
-      `backend b is paused since ${new Date(paused.since!).toISOString()}: the replay waits in its queue until it is resumed (sluice backends resume b)`,
+      `backend b is paused since ${new Date(paused.since!).toISOString()}: the replay waits in its queue until it is resumed (sluice backends resume b --config FILE)`,
     );
     expect(await takeQueued(amqp.channel, names.requestsQueue("b"))).to.deep.equal([
       result.replayedAs,
