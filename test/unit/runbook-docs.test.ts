@@ -50,6 +50,13 @@ function sluiceCommands(markdown: string): string[][] {
   );
 }
 
+/** The names of the policies each `rabbitmqctl set_policy` of a text sets. */
+function policyNames(markdown: string): string[] {
+  return [...markdown.matchAll(/rabbitmqctl set_policy((?: --[a-z-]+ [^\s'`]+)*) ([^\s'`]+)/g)].map(
+    (m) => m[2],
+  );
+}
+
 /** A command's problem as the CLI would answer it, or null when the CLI takes it. */
 function commandProblem(words: string[]): string | null {
   const [command, ...rest] = words;
@@ -143,6 +150,19 @@ describe("the runbooks in docs/operations.md", () => {
       .map((words) => ({ command: words.join(" "), problem: commandProblem(words) }))
       .filter((c) => c.problem !== null);
     expect(refused).to.deep.equal([]);
+  });
+
+  it("and name each RabbitMQ policy they set under the prefix", () => {
+    // set_policy of a name already taken replaces that policy: a name without the prefix is
+    // shared by every installation on the broker, and its queue loses the limit it was given.
+    const policies = ["operations.md", "operator.md"].flatMap((page) =>
+      policyNames(readFileSync(path.join(ROOT, "docs", page), "utf8")),
+    );
+    expect(policies.length).to.be.greaterThan(1);
+    expect(policies.filter((name) => !name.startsWith("<prefix>"))).to.deep.equal([]);
+    expect(
+      policyNames("`rabbitmqctl set_policy --apply-to queues --priority 10 p '^q$' '{}'`"),
+    ).to.deep.equal(["p"]);
   });
 
   it("would catch a command the CLI refuses", () => {
