@@ -2,6 +2,8 @@
 // exits non-zero, with no stack trace.
 
 import { hideUrlPassword } from "../observability/url-passwords";
+import { redisTarget } from "../config/connection-urls";
+import { isLoopbackHost } from "./loopback-host";
 
 export class StartupError extends Error {
   constructor(message: string) {
@@ -27,6 +29,22 @@ export function listenStartupError(error: unknown, setting: string, host: string
 export const START_SERVICES_HINT =
   "start it with the local packages (`rabbitmq-server -detached`, `redis-server --daemonize yes`) " +
   "or as two containers published on the host's loopback (README, Start it and test it)";
+
+export const REACH_SERVICE_HINT =
+  "check that it runs and that this machine reaches it: its host name, a network policy or " +
+  "firewall between them (docs/operations.md, SluiceDependencyDown)";
+
+/**
+ * What to do about a server that did not answer. Starting the local packages helps on a
+ * developer's machine, where the URLs name loopback (every host here); a deployment's broker or Redis elsewhere
+ * is not started from the machine of the role that cannot reach it, and the operator following
+ * the line at night would start a second, empty one.
+ */
+export function unreachableHint(hosts: ReadonlyArray<string | undefined>): string {
+  return hosts.length > 0 && hosts.every((host) => isLoopbackHost(host))
+    ? START_SERVICES_HINT
+    : REACH_SERVICE_HINT;
+}
 
 function userOf(url: string): string {
   try {
@@ -75,7 +93,9 @@ export function amqpStartupError(
   if (revocation) return new StartupError(`cannot connect to ${where}: ${revocation}`);
   if (isCertificateRefusal(error))
     return certificateStartupError(where, why, "amqpTls", "name in AMQP_URL a host");
-  return new StartupError(`cannot connect to ${where} (${why}); ${START_SERVICES_HINT}`);
+  return new StartupError(
+    `cannot connect to ${where} (${why}); ${unreachableHint(list.map(hostOf))}`,
+  );
 }
 
 /**
@@ -231,5 +251,26 @@ export function redisStartupError(
         ? "have the sentinels name the master by a host"
         : "name in REDIS_URL a host",
     );
-  return new StartupError(`cannot connect to ${where} (${why}); ${START_SERVICES_HINT}`);
+  return new StartupError(
+    `cannot connect to ${where} (${why}); ${unreachableHint(redisHosts(url))}`,
+  );
+}
+
+/** The hosts of the servers a Redis URL names: a Sentinel URL's sentinels, else its own. */
+function redisHosts(url: string): Array<string | undefined> {
+  try {
+    const target = redisTarget(url);
+    if (target.kind === "sentinel") return target.options.sentinels!.map((s) => s.host);
+  } catch {
+    // A URL the configuration check let through but this cannot read: judged as it is.
+  }
+  return [hostOf(url)];
+}
+
+function hostOf(url: string): string | undefined {
+  try {
+    return new URL(url).hostname;
+  } catch {
+    return undefined;
+  }
 }

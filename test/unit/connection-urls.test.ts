@@ -296,8 +296,33 @@ describe("a refused TLS certificate at start", () => {
     expect(redis).to.include("the revocation lists in redisTls.crl cannot be used");
   });
 
-  it("leaves a connection nobody answered as it was", () => {
+  it("offers to start the local packages for a server nobody answered on loopback", () => {
     const refused = refusal("ECONNREFUSED", "connect ECONNREFUSED 127.0.0.1:5671");
-    expect(amqpStartupError(["amqps://h:5671"], refused).message).to.include("rabbitmq-server");
+    expect(amqpStartupError(["amqps://127.0.0.1:5671"], refused).message).to.include(
+      "rabbitmq-server -detached",
+    );
+    expect(redisStartupError("redis://localhost:6379", refused).message).to.include(
+      "redis-server --daemonize yes",
+    );
+  });
+
+  it("sends the operator to the server and the network for one elsewhere, not to start one here", () => {
+    const refused = refusal("ECONNREFUSED", "connect ECONNREFUSED 10.0.0.5:5671");
+    for (const message of [
+      amqpStartupError(["amqps://rabbit.internal:5671"], refused).message,
+      // A cluster with one node on this machine is still a cluster elsewhere.
+      amqpStartupError(["amqp://127.0.0.1:5672", "amqp://rabbit-2.internal:5672"], refused).message,
+      redisStartupError("rediss://:pw@redis.internal:6380", refused).message,
+      redisStartupError("redis-sentinel://127.0.0.1:26379,10.0.0.7:26379/sluice", refused).message,
+    ]) {
+      expect(message, message).to.not.include("rabbitmq-server");
+      expect(message, message).to.not.include("redis-server");
+      expect(message, message).to.include(
+        "check that it runs and that this machine reaches it: its host name, a network policy or firewall between them (docs/operations.md, SluiceDependencyDown)",
+      );
+    }
+    expect(
+      redisStartupError("redis-sentinel://127.0.0.1:26379,[::1]:26380/sluice", refused).message,
+    ).to.include("redis-server --daemonize yes");
   });
 });
