@@ -155,7 +155,7 @@ describe("the runbooks in docs/operations.md", () => {
   it("and name each RabbitMQ policy they set under the prefix", () => {
     // set_policy of a name already taken replaces that policy: a name without the prefix is
     // shared by every installation on the broker, and its queue loses the limit it was given.
-    const policies = ["operations.md", "operator.md"].flatMap((page) =>
+    const policies = ["operations.md", "operator.md", "reliability.md"].flatMap((page) =>
       policyNames(readFileSync(path.join(ROOT, "docs", page), "utf8")),
     );
     expect(policies.length).to.be.greaterThan(1);
