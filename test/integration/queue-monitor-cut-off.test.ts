@@ -80,6 +80,10 @@ describe("queue figures of a process cut off from the broker (real broker)", fun
   it("keeps a queue it reads while a missing one closes its channel every other round: no gaps", async () => {
     const queue = scope.names.requestsQueue("b");
     await eventually(async () => ((await exported(queue)) !== null ? true : undefined));
+    // The publisher declares the scope's queues again on the reconnect the first test made: on a
+    // loaded machine that can come after the monitor's first read, and would declare the queue
+    // deleted below again, so the monitor never saw it missing.
+    await amqp.publisher.waitForConnect();
     // Request queues are read first; the missing queue's 404 then closes the channel, and the
     // next round only opens it again: a round without a read, which must not drop the series.
     await amqp.channel.deleteQueue(scope.names.deadLetterWatchQueue);
