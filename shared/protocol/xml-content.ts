@@ -10,6 +10,7 @@ import {
   checkCharacters,
   splitName,
   tokens,
+  unknownReference,
   XML_NAME,
   XmlScanError,
   type StartTag,
@@ -35,25 +36,18 @@ export function bareAmpersand(run: string): number {
   return BARE_AMPERSAND.exec(run)?.index ?? -1;
 }
 
-/** The refusal of an "&" at `at` that begins no reference XML knows. */
-export function unknownReference(at: number): XmlScanError {
-  return new XmlScanError(
-    `an "&" at offset ${at} begins no character or predefined entity reference`,
-  );
-}
-
 /**
- * Throws XmlScanError where `content` between `start` and `end` (a run of text, or a start tag
- * with its attribute values) holds an "&" that begins no known reference or a reference to a
- * character XML does not allow (`&#0;`); a run of text, also `]]>`, which ends a CDATA section
- * and nothing else.
+ * Throws XmlScanError where the run of text in `content` between `start` and `end` holds an "&"
+ * that begins no known reference, a reference to a character XML does not allow (`&#0;`), or
+ * `]]>`, which ends a CDATA section and nothing else. Attribute values are checked as the tokens
+ * read them (decodeEntities): each is read once.
  */
-function checkCharacterData(content: string, start: number, end: number, text: boolean): void {
+function checkCharacterData(content: string, start: number, end: number): void {
   if (end <= start) return;
   const run = content.slice(start, end);
   const bare = bareAmpersand(run);
   if (bare >= 0) throw unknownReference(start + bare);
-  const cdataEnd = text ? run.indexOf("]]>") : -1;
+  const cdataEnd = run.indexOf("]]>");
   if (cdataEnd >= 0) throw new XmlScanError(`"]]>" in text at offset ${start + cdataEnd}`);
   const forbidden = forbiddenReference(run);
   if (forbidden !== null) {
@@ -84,10 +78,10 @@ function checkSteppedOver(content: string, at: number, end: number): void {
 
 /**
  * Throws XmlScanError for a start tag's attribute whose name is no XML name (`1`, `b<c`), or a
- * namespace declaration that undeclares a prefix (`xmlns:p=""`, XML 1.1's only); and for the
- * "&" and references of its values.
+ * namespace declaration that undeclares a prefix (`xmlns:p=""`, XML 1.1's only). The "&" and
+ * references of its values were checked as the tokens read them.
  */
-function checkAttributes(content: string, tag: StartTag): void {
+function checkAttributes(tag: StartTag): void {
   for (const [name, value] of tag.attributes) {
     if (!XML_NAME.test(name)) {
       throw new XmlScanError(
@@ -98,7 +92,6 @@ function checkAttributes(content: string, tag: StartTag): void {
       throw new XmlScanError(`${name}="" at offset ${tag.start}: a prefix cannot be undeclared`);
     }
   }
-  checkCharacterData(content, tag.start, tag.end, false);
 }
 
 /**
@@ -155,7 +148,7 @@ export function rootElement(content: string, outer?: ReadonlyMap<string, string>
   let markupAt = -1;
   const onText = (start: number, end: number) => {
     if (markupAt >= 0) checkSteppedOver(content, markupAt, start);
-    checkCharacterData(content, start, end, true);
+    checkCharacterData(content, start, end);
     markupAt = end;
   };
   for (const token of tokens(content, 0, onText)) {
@@ -168,7 +161,7 @@ export function rootElement(content: string, outer?: ReadonlyMap<string, string>
       bindings?.leave();
       continue;
     }
-    if (token.tag.attributes.length > 0) checkAttributes(content, token.tag);
+    if (token.tag.attributes.length > 0) checkAttributes(token.tag);
     if (bindings !== null) {
       bindings.enter(token.tag);
       checkNames(token.tag, bindings);

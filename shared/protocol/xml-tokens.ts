@@ -68,7 +68,8 @@ const END_TAG = new RegExp(`</(${NAME})${S}*>`, "y");
 // Run only over the attributes of a tag START_TAG matched, where every name is followed by "=".
 // eslint-disable-next-line regexp/no-super-linear-move -- see above
 const ATTRIBUTE = new RegExp(`(${ATTRIBUTE_NAME})${S}*=${S}*(?:"([^"<]*)"|'([^'<]*)')`, "g");
-const ENTITY = /&(?:#x([0-9a-fA-F]+)|#(\d+)|(amp|lt|gt|quot|apos));/g;
+// Every "&": a reference XML knows without a DTD matches one of the groups, any other "&" none.
+const ENTITY = /&(?:#x([0-9a-fA-F]+);|#(\d+);|(amp|lt|gt|quot|apos);)?/g;
 const NAMED: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" };
 
 /**
@@ -76,21 +77,44 @@ const NAMED: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', a
  * for a reference to a character XML does not allow (`&#0;`, `&#xD800;`, past U+10FFFF): read
  * as one, a remote provider's fault text carried a NUL or a lone surrogate into the status
  * document, the fault written back to a SOAP caller and the logs, none of which a strict reader
- * then reads.
+ * then reads. Given `at`, where `value` is in the document (an attribute value), also for an
+ * "&" that begins no reference XML knows without a DTD (`a="fish & chips"`, `a="&nbsp;"`):
+ * a strict parser refuses the whole document for it, and the answer is passed on as written.
+ * Without, such an "&" is kept as written (text whose document was checked before). Each
+ * character is read once, by the one expression.
  */
-export function decodeEntities(value: string): string {
-  return value.replace(ENTITY, (reference, hex?: string, dec?: string, named?: string) => {
-    if (named !== undefined) return NAMED[named];
-    const from = reference.length - 1 - (hex ?? (dec as string)).length;
-    const code = characterCode(reference, from, reference.length - 1, hex !== undefined ? 16 : 10);
-    if (!isXmlChar(code)) throw forbidden(reference);
-    return String.fromCodePoint(code);
-  });
+export function decodeEntities(value: string, at?: number): string {
+  return value.replace(
+    ENTITY,
+    (reference, hex?: string, dec?: string, named?: string, offset?: number) => {
+      if (named !== undefined) return NAMED[named];
+      if (hex === undefined && dec === undefined) {
+        if (at !== undefined) throw unknownReference(at + (offset as number));
+        return reference;
+      }
+      const from = reference.length - 1 - (hex ?? (dec as string)).length;
+      const code = characterCode(
+        reference,
+        from,
+        reference.length - 1,
+        hex !== undefined ? 16 : 10,
+      );
+      if (!isXmlChar(code)) throw forbidden(reference);
+      return String.fromCodePoint(code);
+    },
+  );
 }
 
 /** The refusal of a reference to a character XML does not allow, in the SOAP reader's words. */
 export function forbidden(reference: string): XmlScanError {
   return new XmlScanError(`character reference ${shownReference(reference)} is not allowed in XML`);
+}
+
+/** The refusal of an "&" at `at` that begins no reference XML knows. */
+export function unknownReference(at: number): XmlScanError {
+  return new XmlScanError(
+    `an "&" at offset ${at} begins no character or predefined entity reference`,
+  );
 }
 
 /**
@@ -129,8 +153,13 @@ function readStartTag(text: string, at: number): StartTag {
   if (match[2] !== "") {
     attributes = [];
     declarations = new Map();
-    for (const [, name, double, single] of match[2].matchAll(ATTRIBUTE)) {
-      const value = decodeEntities(double ?? single);
+    // Where the attributes begin: each value's offset in the text names a refused "&" in it.
+    const from = at + 1 + match[1].length;
+    for (const attribute of match[2].matchAll(ATTRIBUTE)) {
+      const [whole, name, double, single] = attribute;
+      const raw = double ?? single;
+      // The value ends just before the closing quote, the attribute's last character.
+      const value = decodeEntities(raw, from + attribute.index + whole.length - 1 - raw.length);
       attributes.push([name, value]);
       if (name === "xmlns") declarations.set("", value);
       else if (name.startsWith("xmlns:")) declarations.set(name.slice(6), value);

@@ -253,4 +253,24 @@ describe("SOAP: a backend's answer holding characters XML does not allow, writte
       await expectRefused(stack, TRANSLATOR_FAILED);
     });
   });
+
+  describe('a 200 answer with a bare "&" in an attribute value', () => {
+    const stack = new FaultingStack();
+    before(() =>
+      stack.start(
+        '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>' +
+          '<getStateResponse xmlns="http://x-road.eu/xsd/xroad.xsd" note="fish & chips">' +
+          "<state>ok</state></getStateResponse></s:Body></s:Envelope>",
+        { attempts: 1 },
+        200,
+      ),
+    );
+    after(() => stack.stop());
+
+    // Passed on inside Sluice's envelope, it made the whole answer unreadable to the caller's
+    // parser under a message shown completed.
+    it("reaches the caller as Server.BackendFailed, never as the backend's answer", async () => {
+      await expectRefused(stack, TRANSLATOR_FAILED);
+    });
+  });
 });

@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { rootElement, XmlNamespaceError } from "../../shared/protocol/xml-content";
 import { XROAD_PREFIXES } from "../../shared/protocol/xroad-namespaces";
 import { XmlScanError } from "../../shared/protocol/xml-tokens";
-import { findSoapBody } from "../../worker/translators/soap-xml";
+import { childText, findSoapBody } from "../../worker/translators/soap-xml";
 
 function refusal(content: string, outer?: ReadonlyMap<string, string>): string {
   try {
@@ -249,5 +249,53 @@ describe("XML content: a SOAP answer's text (findSoapBody)", () => {
 
   it("takes the five predefined entities and character references", () => {
     expect(findSoapBody(envelope("&amp;&lt;&gt;&quot;&apos;&#233;&#xE9;"))).not.to.equal(null);
+  });
+});
+
+describe("XML content: an attribute value of a SOAP answer (findSoapBody)", () => {
+  const envelope = (element: string) =>
+    `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>${element}</s:Body></s:Envelope>`;
+  const refusal = (text: string): string => {
+    try {
+      findSoapBody(text);
+    } catch (error) {
+      expect(error).to.be.instanceOf(XmlScanError);
+      return (error as XmlScanError).message;
+    }
+    throw new Error(`expected ${text.slice(0, 60)} to be refused`);
+  };
+
+  it("refuses an '&' in an attribute value that begins no known reference, in the text's words and offset", () => {
+    // A strict parser (the SOAP caller's, the security server's) refuses the whole answer.
+    const at = envelope("").indexOf("</s:Body>");
+    expect(refusal(envelope('<x a="fish & chips"/>'))).to.equal(
+      `an "&" at offset ${at + 11} begins no character or predefined entity reference`,
+    );
+    expect(refusal(envelope("<x b='1' a = '&nbsp;'/>"))).to.equal(
+      `an "&" at offset ${at + 14} begins no character or predefined entity reference`,
+    );
+    expect(refusal(envelope('<x a="&amp"/>'))).to.match(/^an "&" at offset /);
+    // On the Envelope's own start tag too, not only inside the Body.
+    const open = '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" v="&e;"/>';
+    expect(refusal(open)).to.equal(
+      `an "&" at offset ${open.indexOf("&")} begins no character or predefined entity reference`,
+    );
+  });
+
+  it("refuses a '<' in an attribute value (XML 1.0 AttValue)", () => {
+    expect(refusal(envelope('<x a="b<c"/>'))).to.match(/^malformed start tag at offset /);
+  });
+
+  it("takes every reference XML knows in an attribute value", () => {
+    const found = findSoapBody(envelope(`<x a="&amp;&lt;&gt;&quot;&apos;&#233;&#xE9;" b='"'/>`));
+    expect(found?.firstElement?.xml).to.equal(
+      `<x a="&amp;&lt;&gt;&quot;&apos;&#233;&#xE9;" b='"'/>`,
+    );
+  });
+
+  it("leaves an '&' of a fault's text as written where only the text is read (childText)", () => {
+    expect(childText("<f><faultstring>fish & chips</faultstring></f>", "faultstring")).to.equal(
+      "fish & chips",
+    );
   });
 });

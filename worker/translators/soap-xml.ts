@@ -7,11 +7,12 @@ import {
   forbidden,
   splitName,
   tokens,
+  unknownReference,
   XmlScanError,
   type NamespaceScope,
   type StartTag,
 } from "../../shared/protocol/xml-tokens";
-import { bareAmpersand, rootElement, unknownReference } from "../../shared/protocol/xml-content";
+import { bareAmpersand, rootElement } from "../../shared/protocol/xml-content";
 import { NamespaceBindings } from "../../shared/protocol/namespace-bindings";
 import { forbiddenReference } from "../../shared/protocol/character-reference";
 
@@ -49,8 +50,8 @@ function resolve(prefix: string, scopes: NamespaceScope[]): string | null {
  * Finds the Body of a SOAP 1.1/1.2 envelope. Returns null when the text is not a SOAP
  * envelope at all; throws XmlScanError for a DOCTYPE, markup too broken to find the Body, or a
  * character XML does not allow, written as itself (a raw 0x01) anywhere in the text or as a
- * reference (`&#0;`) in its text or attribute values, or an "&" in its text that begins no
- * reference XML knows without a DTD (`&nbsp;`): the answer is passed on as written, and a
+ * reference (`&#0;`) in its text or attribute values, or an "&" in its text or attribute values
+ * that begins no reference XML knows without a DTD (`&nbsp;`): the answer is passed on as written, and a
  * strict reader of it (a SOAP caller, the security server) refuses it whole.
  */
 export function findSoapBody(text: string): SoapBody | null {
@@ -66,7 +67,7 @@ export function findSoapBody(text: string): SoapBody | null {
   let firstXml: string | null = null;
   // The Body once it is closed: what follows it is read only as far as the Envelope's end.
   let found: Omit<SoapBody, "envelopeEnd"> | null = null;
-  // Attribute values are read by the tokens, which refuse such a reference there.
+  // Attribute values are read by the tokens, which refuse such a reference and such an "&" there.
   const checkText = (start: number, end: number) => {
     const refused = forbiddenReference(text, start, end);
     if (refused !== null) throw forbidden(refused.reference);
