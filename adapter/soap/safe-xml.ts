@@ -3,6 +3,7 @@
 // enforces the structure limits (nesting, attributes, declarations) as it goes.
 
 import { SluiceError } from "../../shared/protocol/errors";
+import { shownCharacter } from "../../shared/protocol/character-reference";
 import { readXml, XML_NS, type ReaderLimits, type XmlElement } from "./xml-reader";
 
 export { decodeEntities, XML_NS } from "./xml-reader";
@@ -59,8 +60,13 @@ export function parseXml(text: string, limits: XmlLimits = DEFAULT_XML_LIMITS): 
   if (REFUSED.test(text)) {
     const declares = MARKUP_DECLARATION.test(text);
     if (declares && /<!DOCTYPE/i.test(text)) throw invalid("a DOCTYPE declaration is not allowed");
-    if (ILLEGAL_CHARACTER.test(text)) {
-      throw invalid("the XML holds a character XML does not allow");
+    // Searched for again only now that the document is refused: the words name the character
+    // and where it is, as the REST body's and the worker's readers do.
+    const illegal = ILLEGAL_CHARACTER.exec(text);
+    if (illegal !== null) {
+      throw invalid(
+        `the XML holds a character XML does not allow (${shownCharacter(illegal[0].charCodeAt(0))}) at offset ${illegal.index}`,
+      );
     }
     if (declares) throw invalid("entity declarations are not allowed");
   }

@@ -36,8 +36,12 @@ const NOT_XML_CHARACTER = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]/;
 export function forbiddenCharacter(text: string): { character: string; at: number } | null {
   const match = NOT_XML_CHARACTER.exec(text);
   if (match === null) return null;
-  const code = match[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, "0");
-  return { character: `U+${code}`, at: match.index };
+  return { character: shownCharacter(match[0].charCodeAt(0)), at: match.index };
+}
+
+/** A character for a message, as its code: `U+0001`, `U+FFFF`. */
+export function shownCharacter(code: number): string {
+  return `U+${code.toString(16).toUpperCase().padStart(4, "0")}`;
 }
 
 /** A reference for a message: whole up to 32 characters, else its two ends around "…". */

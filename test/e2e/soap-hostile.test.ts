@@ -393,16 +393,22 @@ describe("SOAP: hostile input against a running adapter", function () {
     await stillServes();
   });
 
-  it("a raw character XML does not allow is Client.InvalidXml in the XML reader's words, and never echoed", async () => {
+  it("a raw character XML does not allow is Client.InvalidXml in the XML reader's words naming it and its offset, and never echoed", async () => {
     for (const [name, body] of RAW_CHARACTERS) {
+      const text = body();
+      // eslint-disable-next-line no-control-regex -- the characters it names
+      const at = text.search(/[\x01\x0B\uFFFF]/);
+      const code = text.charCodeAt(at).toString(16).toUpperCase().padStart(4, "0");
       const answer = await post(sluice.url, {
         name,
-        body: Buffer.from(body(), "utf8"),
+        body: Buffer.from(text, "utf8"),
         contentType: XML,
         faultcode: "Client.InvalidXml",
       });
       expect(`${answer.status} ${faultcodeOf(answer)}`, name).to.equal("500 Client.InvalidXml");
-      expect(answer.text, name).to.include("the XML holds a character XML does not allow");
+      expect(answer.text, name).to.include(
+        `the XML holds a character XML does not allow (U+${code}) at offset ${at}`,
+      );
       // eslint-disable-next-line no-control-regex -- the characters it must not hand back
       expect(answer.text, name).to.not.match(/[\x01\x0B\uFFFF]/);
       expect(answer.id, name).to.equal(null);

@@ -267,7 +267,13 @@ export function parseXmlWithFastXmlParser(
   if (/^<\?[Xx][Mm][Ll](?=[ \t\r\n?]|$)/.test(text) && !XML_DECLARATION.test(text)) {
     throw invalid("the XML declaration is not XML's");
   }
-  if (ILLEGAL_CHARACTER.test(text)) throw invalid("the XML holds a character XML does not allow");
+  const illegal = ILLEGAL_CHARACTER.exec(text);
+  if (illegal !== null) {
+    const code = illegal[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, "0");
+    throw invalid(
+      `the XML holds a character XML does not allow (U+${code}) at offset ${illegal.index}`,
+    );
+  }
   if (/<!ENTITY/i.test(text)) throw invalid("entity declarations are not allowed");
   checkDepth(text, limits.maxDepth);
   let document: FxpNode[];

@@ -263,6 +263,36 @@ describe("XML reader: refused declarations and characters in one scan", () => {
   });
 });
 
+describe("XML reader: the words of a refused character", () => {
+  const refusal = (text: string): string => {
+    try {
+      parseXml(text);
+    } catch (error) {
+      return (error as Error).message;
+    }
+    throw new Error(`expected ${JSON.stringify(text)} to be refused`);
+  };
+
+  it("name the character and its offset, as the REST body's and the worker's readers do", () => {
+    expect(refusal("<a>\u0001</a>")).to.equal(
+      "the XML holds a character XML does not allow (U+0001) at offset 3",
+    );
+    expect(refusal('<a b="x\u000B"><!-- \uFFFF --></a>')).to.equal(
+      "the XML holds a character XML does not allow (U+000B) at offset 7",
+    );
+    expect(refusal("<a>\uD83D\uDE00<!-- \uFFFE --></a>")).to.equal(
+      "the XML holds a character XML does not allow (U+FFFE) at offset 10",
+    );
+    expect(refusal("<a>x\uDC00</a>")).to.equal(
+      "the XML holds a character XML does not allow (U+DC00) at offset 4",
+    );
+    // The oracle the reader is held to says the same.
+    expect(() => parseXmlWithFastXmlParser("<a>\u0001</a>")).to.throw(
+      "the XML holds a character XML does not allow (U+0001) at offset 3",
+    );
+  });
+});
+
 describe("XML reader: entity and character references", () => {
   /** What `decode` gives for `raw`: the text, or the refusal's words. */
   const outcome = (decode: (raw: string) => string, raw: string): string => {
