@@ -15,3 +15,15 @@ export function clipText(text: string, max: number): string {
   if (text.length <= max) return text;
   return `${cutText(text, max - 1)}…`;
 }
+
+// With the u flag a pair is one code point, never a surrogate (Cs): only lone halves match.
+const LONE_SURROGATES = /\p{Cs}/gu;
+
+/**
+ * `text` with each lone surrogate (half of a pair without the other, as a JSON `"\ud800"` reads)
+ * made U+FFFD: no character at all, it is written as `\ud800` in a status document a strict JSON
+ * reader then refuses, and as U+FFFD in UTF-8 anyway.
+ */
+export function wholeCharacters(text: string): string {
+  return text.replace(LONE_SURROGATES, "\uFFFD");
+}

@@ -257,6 +257,34 @@ describe("xroad-rest and xroad-soap translators (consumer direction, through xro
       }
     });
 
+    it("keeps an X-Road error's JSON message whole: no lone half of a pair, sent or left by the cut at 500", async () => {
+      // A JSON "\ud800" reads as a lone half; emojis past unit 500 are cut, one of the two
+      // bodies between a pair's halves whatever the length of the words before them.
+      let body = "";
+      const stub = http.createServer((req, res) => {
+        req.resume();
+        res.setHeader("x-road-error", "Server.ServerProxy.AccessDenied");
+        res.writeHead(500, { "content-type": "application/json" });
+        res.end(body);
+      });
+      await new Promise<void>((resolve) => stub.listen(0, "127.0.0.1", resolve));
+      const direct = createRest(
+        backend(`http://127.0.0.1:${(stub.address() as AddressInfo).port}`, REST_SERVICE),
+      );
+      try {
+        for (const lead of ["", "x"]) {
+          body = `{"type":"Server.ServerProxy.AccessDenied","message":"\\ud800 ${lead}${"\u{1F600}".repeat(300)}"}`;
+          const { message } = (await failure(direct, request())) as Error;
+          expect(message, lead).to.include(`\uFFFD ${lead}\u{1F600}`);
+          expect(message.length, lead).to.be.within(499, 500);
+          expect(message, lead).to.not.match(/\p{Cs}/u);
+        }
+      } finally {
+        await direct.close?.();
+        await new Promise<void>((resolve) => stub.close(() => resolve()));
+      }
+    });
+
     it("does not take an answer naming two different X-Road-Error codes or none; one code given twice is that code", async () => {
       // A security server writes X-Road-Error once: two codes cannot say whether to retry.
       let codes: string[] = [];

@@ -8,6 +8,8 @@ import { XmlScanError } from "../../shared/protocol/xml-tokens";
 import { findSoapBody } from "../../worker/translators/soap-xml";
 import { interpretSoapAnswer } from "../../worker/translators/soap";
 import { BackendUnavailableError, SluiceError } from "../../shared/protocol/errors";
+import { buildSoapFault } from "../../adapter/soap/soap-fault";
+import { childElements, directText, parseXml, type XmlElement } from "../../adapter/soap/safe-xml";
 
 const envelope = (inner: string) =>
   `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>${inner}</s:Body></s:Envelope>`;
@@ -98,5 +100,24 @@ describe("characters XML does not allow, written as themselves", () => {
   it("reads an answer with tab, line ends and characters beyond the BMP as before", () => {
     const xml = envelope("<r a='\t'>\r\n\uD83D\uDE00 \uFFFD</r>");
     expect(answer(200, xml).body).to.equal(xml);
+  });
+});
+
+describe("a remote REST provider's error words in the SOAP Fault written back", () => {
+  // A local SOAP caller's call went to an xroad-rest service; the provider's JSON error message
+  // (raw controls, markup, a lone half of a pair) is the message's error and the faultstring.
+  it("are written as XML any reader reads: forbidden characters as U+FFFD, markup as text", () => {
+    const words =
+      "Server.X: the security server answered: a\u0001b \u001b[31m <script>x</script> \uFFFD";
+    const fault = buildSoapFault(
+      new SluiceError("BackendFailed", words, { side: "Server", status: 500, messageId: "m-1" }),
+    );
+    const body = parseXml(fault.replace(/^<\?xml[^>]*\?>\n/, ""));
+    const faultElement = childElements(childElements(body)[0])[0];
+    const faultstring = childElements(faultElement).find((e) => e.local === "faultstring");
+    expect(directText(faultstring as XmlElement)).to.equal(
+      "Server.X: the security server answered: a\uFFFDb \uFFFD[31m <script>x</script> \uFFFD",
+    );
+    expect(fault).to.not.include("<script>");
   });
 });

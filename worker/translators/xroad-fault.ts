@@ -9,6 +9,7 @@ import {
   type BackendResponse,
 } from "./translator";
 import { classifyXroadError, isXroadTimeout } from "../../shared/protocol/xroad-error-code";
+import { cutText, wholeCharacters } from "../../shared/protocol/clip-text";
 
 /**
  * The error the worker acts on for an error answer of the security server. Its message starts
@@ -22,11 +23,14 @@ export function xroadFailure(
   response: BackendResponse,
   retryAfterMs?: number,
 ): Error {
-  const message =
-    `${code}: the security server answered for backend ${backend}: ${text || "(no message)"}`.slice(
-      0,
-      500,
-    );
+  // The provider's words are kept whole: a lone half of a pair it sent (`"\ud800"` in its JSON),
+  // or one left by the cut, reached the status document as a character no reader takes.
+  const message = cutText(
+    wholeCharacters(
+      `${code}: the security server answered for backend ${backend}: ${text || "(no message)"}`,
+    ),
+    500,
+  );
   switch (classifyXroadError(code)) {
     case "reject":
       return new BackendRejectedError(message, response);
