@@ -16,6 +16,7 @@ import { classifyXroadError, xroadJsonErrorMessage } from "../shared/protocol/xr
 import { encodeXroadId } from "../shared/protocol/xroad-id";
 import { signWebhook } from "./webhook-signature";
 import { withoutTrailingSlashes } from "../shared/protocol/trailing-slashes";
+import { cutText, wholeCharacters } from "../shared/protocol/clip-text";
 
 /** What an attempt came to; "refused" means the target no longer passes the callback policy. */
 export interface AttemptResult extends Omit<PostResult, "outcome" | "failure"> {
@@ -121,7 +122,12 @@ export function readXroadError(answer: Answer): PostResult | null {
   const text = xroadJsonErrorMessage(answer.text)?.replace(/\s+/g, " ").trim();
   const failure = {
     kind: "xroad" as const,
-    message: `the security server answered ${code}${text ? `: ${text}` : ""}`.slice(0, 500),
+    // Kept whole, as a remote provider's error is (xroadFailure): a lone half of a pair the
+    // security server sent, or one the cut left, is no character a reader of the record takes.
+    message: cutText(
+      wholeCharacters(`the security server answered ${code}${text ? `: ${text}` : ""}`),
+      500,
+    ),
   };
   if (classifyXroadError(code) === "reject") {
     return { outcome: "rejected", status: answer.status, failure };
