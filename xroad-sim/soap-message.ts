@@ -296,6 +296,38 @@ export function soapText(soap: SoapBytes, prefix: string): string {
   return text.startsWith("\ufeff") ? text.slice(1) : text;
 }
 
+/** Where a reference is no reference but the characters as written (XML 1.0 §2.5, §2.6, §2.7). */
+const LITERAL_SECTIONS: ReadonlyArray<readonly [open: string, close: string]> = [
+  ["<!--", "-->"],
+  ["<![CDATA[", "]]>"],
+  ["<?", "?>"],
+];
+
+/**
+ * The first reference to a character XML does not allow in `xml`'s text and attribute values,
+ * or null. Not in a comment, a CDATA section or a PI: `&#0;` there is five characters a SAX
+ * parser reads as they are, and an answer holding it well-formed. An unterminated section is
+ * left to the parser, which refuses it.
+ */
+function referenceOutsideLiterals(xml: string): { reference: string; at: number } | null {
+  let from = 0;
+  let at = xml.indexOf("<");
+  while (at >= 0) {
+    const section = LITERAL_SECTIONS.find(([open]) => xml.startsWith(open, at));
+    if (section === undefined) {
+      at = xml.indexOf("<", at + 1);
+      continue;
+    }
+    const found = forbiddenReference(xml, from, at);
+    if (found !== null) return found;
+    const close = xml.indexOf(section[1], at + section[0].length);
+    if (close < 0) return null;
+    from = close + section[1].length;
+    at = xml.indexOf("<", from);
+  }
+  return forbiddenReference(xml, from);
+}
+
 /**
  * Parses a SOAP message. `prefix` is `Client.` for a client's request, and
  * `Server.ServerProxy.ServiceFailed.` for a provider's answer; a request must have a SOAP Header.
@@ -307,7 +339,8 @@ export function readSoapMessage(xml: string, prefix: string, requireHeader = fal
   }
   if (/<!DOCTYPE/i.test(xml)) throw new XroadError(`${prefix}InvalidXml`, "DOCTYPE is not allowed");
   // X-Road's SAX parser refuses a character XML does not allow, written as itself or referred to
-  // (`&#0;`), as it refuses any XML that is not well-formed; fast-xml-parser reads both.
+  // (`&#0;` outside comments, CDATA and PIs), as it refuses any XML that is not well-formed;
+  // fast-xml-parser reads both.
   const character = forbiddenCharacter(xml);
   if (character !== null) {
     throw new XroadError(
@@ -315,7 +348,7 @@ export function readSoapMessage(xml: string, prefix: string, requireHeader = fal
       `Malformed XML: an invalid XML character (${character.character}) at offset ${character.at}`,
     );
   }
-  const reference = forbiddenReference(xml);
+  const reference = referenceOutsideLiterals(xml);
   if (reference !== null) {
     throw new XroadError(
       `${prefix}InvalidXml`,

@@ -35,6 +35,25 @@ describe("xroad-sim: characters XML does not allow in a SOAP message", () => {
     });
   }
 
+  it("reads a reference to such a character in a comment, CDATA or a PI as the characters written", () => {
+    for (const inner of [
+      "<r><![CDATA[&#0; &#xD800;]]></r>",
+      "<r><!-- &#0; --></r>",
+      "<?pi &#xFFFF;?><r/>",
+      "<r><![CDATA[x]]>a<!--&#0;-->b</r>",
+    ]) {
+      for (const prefix of ["Client.", "Server.ServerProxy.ServiceFailed."]) {
+        expect(() => readSoapMessage(envelope(inner), prefix), inner).not.to.throw();
+      }
+    }
+    // Outside them, before or after, it is still a reference.
+    for (const inner of ["<r>&#0;<![CDATA[x]]></r>", "<r><!-- x -->&#0;</r>"]) {
+      expect(refusal(envelope(inner), "Client.").message, inner).to.contain(
+        "character reference &#0; is an invalid XML character",
+      );
+    }
+  });
+
   it("reads tab, line ends, sound references and characters beyond the BMP", () => {
     const message = readSoapMessage(
       envelope("<r a='\t&#9;'>\r\n&#x10FFFF; \uD83D\uDE00 &#65;</r>"),
