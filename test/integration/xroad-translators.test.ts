@@ -516,6 +516,14 @@ describe("xroad-rest and xroad-soap translators (consumer direction, through xro
           client: OWN_CLIENT,
         });
         expect(JSON.stringify(lines)).not.to.include("s3cret");
+        expect(lines[0].message).to.include("options.forwardHeaders");
+        // An origin header is never passed on: the line does not send the operator to a setting
+        // that would change nothing.
+        await logged.call(request({ headers: { "x-real-ip": "10.0.0.5" } }), call());
+        expect(lines).to.have.length(2);
+        expect(lines[1].details).to.include({ header: "x-real-ip" });
+        expect(lines[1].message).not.to.include("forwardHeaders");
+        expect(lines[1].message).to.include("never passed on");
 
         // A caller's names are its own choice: the log stops naming them after the bound.
         const many: Record<string, string> = {};

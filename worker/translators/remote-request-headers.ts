@@ -76,6 +76,14 @@ const NEVER_THE_CALLERS = new Set(NOT_FORWARDED_REQUEST);
 const ORIGIN = new Set(ORIGIN_HEADERS);
 
 /**
+ * Whether a header (lower-case name) tells where a request came from inside the operator's
+ * network: withheld from a remote provider whatever `options.forwardHeaders` says.
+ */
+export function isOriginHeader(name: string): boolean {
+  return ORIGIN.has(name) || name.startsWith(FORWARDED_PREFIX);
+}
+
+/**
  * The names (lower-case) a backend's calls pass on: the defaults and `forwardHeaders`, less the
  * origin headers. Throws, naming each, for a name that is not a header name, one Sluice sets
  * itself or never passes (`Host`, `Content-Length`, `Prefer`, `X-Road-*`, …), or a credential
@@ -106,7 +114,7 @@ export function remoteHeaderAllowlist(
       problems.push(
         `${name} is a credential of the local caller's, never sent to another organisation (the provider's own goes in options.headers)`,
       );
-    else if (!ORIGIN.has(name) && !name.startsWith(FORWARDED_PREFIX)) allowed.add(name);
+    else if (!isOriginHeader(name)) allowed.add(name);
   }
   if (problems.length > 0) throw new Error(`${where}: ${problems.join("; ")}`);
   return allowed;

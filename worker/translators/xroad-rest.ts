@@ -20,7 +20,11 @@ import { XROAD_ERROR_HEADER, xroadJsonErrorMessage } from "../../shared/protocol
 import { xroadTrailOf } from "../../shared/protocol/xroad-trail";
 import { decodeXroadIdLeniently, encodeXroadId } from "../../shared/protocol/xroad-id";
 import { consumerOf, representedPartyOf, xroadClientFor, type XroadConsumer } from "./xroad-ids";
-import { remoteHeaderAllowlist, remoteRequestHeaders } from "./remote-request-headers";
+import {
+  isOriginHeader,
+  remoteHeaderAllowlist,
+  remoteRequestHeaders,
+} from "./remote-request-headers";
 
 /**
  * What Sluice sets that must not leave the organisation: its internal message id (the provider
@@ -84,9 +88,13 @@ class XroadRestTranslator extends RestJsonTranslator {
       );
       return;
     }
+    // An origin header is never passed on, named or not: the hint would send the operator to a
+    // setting that changes nothing.
     log.info(
       { ...ids, header: name },
-      "caller header withheld from the remote provider (one the remote service needs is named in the backend's options.forwardHeaders)",
+      isOriginHeader(name)
+        ? "caller header withheld from the remote provider (it maps the local network, and is never passed on)"
+        : "caller header withheld from the remote provider (one the remote service needs is named in the backend's options.forwardHeaders)",
     );
   }
 
