@@ -11,6 +11,7 @@ import { removalOutcome } from "../shared/operator/journal-entries";
 import { journaled } from "../shared/operator/operator-journal";
 import { LIST_LIMIT } from "../shared/operator/selection-limit";
 import { HubListeners } from "../shared/store/hub-listeners";
+import { deliveryPolicy } from "../shared/delivery/listener-admission";
 import { OPERATOR_USAGE } from "./operator-args";
 import { fail, type OperatorContext } from "./operator-context";
 import { age, columns, listing } from "./operator-tables";
@@ -23,7 +24,10 @@ export async function runHubListenerCommand(context: OperatorContext): Promise<n
     const limit = parsed.limit ?? LIST_LIMIT.fallback;
     const filter = hubListenerFilter((key) => parsed.flags.get(key));
     const found = await selectHubListeners(listeners, filter, limit);
-    const documents = found.map((listener) => hubListenerDocument(listener, now));
+    // Judged by the configuration given (--config): the response workers' may differ during a
+    // rollout.
+    const policy = deliveryPolicy(config);
+    const documents = found.map((listener) => hubListenerDocument(listener, now, policy));
     print(
       documents,
       listing(
@@ -31,13 +35,14 @@ export async function runHubListenerCommand(context: OperatorContext): Promise<n
         limit,
         () =>
           columns([
-            ["AGE", "ID", "CLIENT", "CALLBACK", "QUERY"],
+            ["AGE", "ID", "CLIENT", "CALLBACK", "QUERY", "REFUSED BY CONFIGURATION"],
             ...found.map((listener, i) => [
               age(listener.createdAt),
               listener.id,
               listener.client,
               documents[i].callback,
               listener.query,
+              documents[i].refusedByConfiguration ?? "-",
             ]),
           ]),
         "no hub listeners",

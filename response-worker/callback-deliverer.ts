@@ -73,6 +73,11 @@ export interface CallbackDelivererOptions {
    * attempt, "settled" when this attempt ended the delivery (metrics count both).
    */
   onAttempt?: (job: CallbackJob, result: AttemptResult, next: "retry" | "settled") => void;
+  /**
+   * Whether a delivery not delivered leaves a record in the dead queue (and a warning); every
+   * one does unless this says no.
+   */
+  recordsDead?: (job: CallbackJob, settlement: Settlement) => boolean;
   /** Once per delivery; when it throws, the job is handed back and settled again later. */
   onSettled?: (job: CallbackJob, settlement: Settlement) => Promise<void> | void;
   /** Deliveries sent at once by this instance. */
@@ -602,7 +607,10 @@ export class CallbackDeliverer {
     settlement: Settlement,
     delivery: Pick<Delivery, "generation" | "parked">,
   ): Promise<void> {
-    if (settlement.outcome !== "delivered") {
+    if (
+      settlement.outcome !== "delivered" &&
+      this.options.recordsDead?.(job, settlement) !== false
+    ) {
       await this.deadLetter(job, job.payload, settlement);
       this.options.logger?.warn(
         {

@@ -35,8 +35,14 @@ import {
   declareCallbackTopology,
   type DeadQueueBound,
 } from "./callback-schedule";
-import { CallbackSender, type AttemptResult, type CallbackSend } from "./callback-sender";
+import {
+  CONFIGURATION_REFUSAL,
+  CallbackSender,
+  type AttemptResult,
+  type CallbackSend,
+} from "./callback-sender";
 import { listenersFor, messageStateChangeEvent } from "./hub-events";
+import { deliveryPolicy } from "../shared/delivery/listener-admission";
 
 /** Why a final callback was not sent by a response worker without a signing secret. */
 const UNSIGNED =
@@ -74,18 +80,22 @@ export interface CallbackDelivery extends Role {
  */
 const SHARED_PAYLOAD_LENGTH = 64 * 1024;
 
+/** Listeners one process remembers having warned about; past it, it forgets them all. */
+const WARNED_LISTENERS_MAX = 10_000;
+
+/**
+ * Whether an attempt is a hub event its listener's receiver is refused by the configuration
+ * for (not another client's receiver: that listener is removed instead).
+ */
+function refusedByConfiguration(job: CallbackJob, result: AttemptResult | undefined): boolean {
+  return job.listenerId !== undefined && result?.failure?.kind === CONFIGURATION_REFUSAL;
+}
+
 /** Deliveries one response worker makes at once (its prefetch of callback jobs). */
 const DELIVERY_SLOTS = 16;
 
 export function callbackPolicy(runtime: Runtime): CallbackPolicy {
-  const { callbacks, securityServer } = runtime.config;
-  return {
-    allow: callbacks.allow,
-    clients: callbacks.clients,
-    allowHttp: callbacks.allowHttp,
-    allowPrivate: callbacks.allowPrivate,
-    xroad: securityServer !== null,
-  };
+  return deliveryPolicy(runtime.config);
 }
 
 /** Starts consuming the callback queue and returns the hooks the response worker calls. */
@@ -242,6 +252,9 @@ export async function startCallbackDelivery(
       if (listener) await listeners.remove(listener.id, listener.client);
       jobLog.info({ listener: job.listenerId }, "hub listener answered 410 Gone; removed");
     }
+    if (job.listenerId && refusedByConfiguration(job, settlement.last)) {
+      warnRefusedOnce(job.listenerId, job.target, settlement.last?.failure?.message ?? "");
+    }
     if (job.listenerId && settlement.last?.failure?.kind === "owned") {
       // Redis failing here leaves the listener for the next refused event to remove.
       await removeOwnedElsewhere(job.listenerId, jobLog).catch((error: unknown) =>
@@ -251,6 +264,22 @@ export async function startCallbackDelivery(
         ),
       );
     }
+  };
+
+  // A listener whose receiver the configuration no longer admits is kept (docs/callbacks.md,
+  // "Listeners the configuration refuses"): during a rollout another response worker may still
+  // admit it, the operator may put the entry back, and its client would not be told of a
+  // removal. Its refused events are counted, not dead-lettered: one warning per listener here.
+  const warnedRefused = new Set<string>();
+  const warnRefusedOnce = (listenerId: string, target: string, reason: string) => {
+    if (warnedRefused.has(listenerId)) return;
+    if (warnedRefused.size >= WARNED_LISTENERS_MAX) warnedRefused.clear();
+    warnedRefused.add(listenerId);
+    log.warn(
+      { listener: listenerId, receiver: shownCallbackTarget(target), reason },
+      "hub listener's receiver refused by the configuration; its events are not sent (counted " +
+        'as outcome="refused") until the configuration admits it again or the listener is removed',
+    );
   };
 
   // A listener registered before the configuration gave its receiver to another client
@@ -332,20 +361,25 @@ export async function startCallbackDelivery(
         ? Promise.resolve(null)
         : eventPayloads.load(job.sharedPayload),
     logger: log,
-    onAttempt: (_job, result, next) => {
+    onAttempt: (job, result, next) => {
       // An event whose client removed its listener is no receiver's failure: counted with
       // the 410s as gone, or every unsubscribe would raise the failing-deliveries alert.
       const gone = result.outcome === "gone" || result.failure?.message === LISTENER_REMOVED;
+      // Nor is an event the configuration refuses its listener's receiver: counted apart,
+      // or every event of its client would raise the alert for what no retry mends.
       const outcome =
         result.outcome === "delivered"
           ? "delivered"
           : gone
             ? "gone"
-            : next === "retry"
-              ? "retry"
-              : "failed";
+            : refusedByConfiguration(job, result)
+              ? "refused"
+              : next === "retry"
+                ? "retry"
+                : "failed";
       metrics.callbackDeliveries.inc({ outcome });
     },
+    recordsDead: (job, settlement) => !refusedByConfiguration(job, settlement.last),
     onSettled: settle,
   });
   await channel.waitForConnect();

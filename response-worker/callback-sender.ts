@@ -18,6 +18,13 @@ import { signWebhook } from "./webhook-signature";
 import { withoutTrailingSlashes } from "../shared/protocol/trailing-slashes";
 import { cutText, wholeCharacters } from "../shared/protocol/clip-text";
 
+/**
+ * The failure kind of a target the configuration no longer admits (`callbacks.allow`,
+ * `allowHttp`, `allowPrivate` for a literal address, no security server for `xroad:`): no
+ * retry and no receiver can mend it, only the operator's configuration.
+ */
+export const CONFIGURATION_REFUSAL = "configuration";
+
 /** What an attempt came to; "refused" means the target no longer passes the callback policy. */
 export interface AttemptResult extends Omit<PostResult, "outcome" | "failure"> {
   outcome: PostResult["outcome"] | "refused";
@@ -69,8 +76,9 @@ export class CallbackSender {
     try {
       target = parseCallbackTarget(request.target, policy, request.client ?? null);
     } catch (error) {
-      // "owned": another client's own receiver, which a hub listener is removed for.
-      const kind = error instanceof OwnedElsewhereRefusal ? "owned" : "refused";
+      // "owned": another client's own receiver, which a hub listener is removed for;
+      // "configuration": any other target the configuration no longer admits.
+      const kind = error instanceof OwnedElsewhereRefusal ? "owned" : CONFIGURATION_REFUSAL;
       return { outcome: "refused", failure: { kind, message: (error as Error).message } };
     }
     const headers: Record<string, string> = {
@@ -83,7 +91,10 @@ export class CallbackSender {
     if (xroad === undefined) {
       return {
         outcome: "refused",
-        failure: { kind: "refused", message: "X-Road callback targets are not configured" },
+        failure: {
+          kind: CONFIGURATION_REFUSAL,
+          message: "X-Road callback targets are not configured",
+        },
       };
     }
     const service = encodeXroadId([

@@ -113,7 +113,7 @@ export const syncWaiters = new Gauge({
 
 export const callbackDeliveries = new Counter<"outcome">({
   name: "sluice_callback_deliveries_total",
-  help: "Callback and hub event delivery attempts by outcome (delivered, retry, failed, gone).",
+  help: "Callback and hub event delivery attempts by outcome (delivered, retry, failed, gone, refused: a hub event whose receiver the configuration no longer admits).",
   labelNames: ["outcome"],
   registers: [registry],
 });

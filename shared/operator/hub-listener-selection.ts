@@ -2,7 +2,8 @@
 // hub-listeners`): which client's listener sends events where, so that one whose receiver is
 // gone for good can be found and removed instead of failing every event for hours.
 
-import { receiverOf, shownCallbackTarget } from "../delivery/callback-target";
+import { receiverOf, shownCallbackTarget, type CallbackPolicy } from "../delivery/callback-target";
+import { listenerRefusal } from "../delivery/listener-admission";
 import type { HubListener, HubListeners } from "../store/hub-listeners";
 
 /** A removal's refusal when the id names no listener (answered NotFound, exit 1). */
@@ -45,8 +46,12 @@ export async function selectHubListeners(
     .slice(0, limit);
 }
 
-/** One listener as operators see it: its callback's query values redacted, as dead callbacks'. */
-export function hubListenerDocument(listener: HubListener, now: number) {
+/**
+ * One listener as operators see it: its callback's query values redacted, as dead callbacks'.
+ * With `policy` (the configuration this process read), `refusedByConfiguration` says why that
+ * configuration refuses every event of the listener, or is null when it admits them.
+ */
+export function hubListenerDocument(listener: HubListener, now: number, policy?: CallbackPolicy) {
   return {
     id: listener.id,
     client: listener.client,
@@ -55,5 +60,6 @@ export function hubListenerDocument(listener: HubListener, now: number) {
     query: listener.query,
     createdAt: new Date(listener.createdAt).toISOString(),
     ageSeconds: Math.max(0, Math.round((now - listener.createdAt) / 1000)),
+    ...(policy === undefined ? {} : { refusedByConfiguration: listenerRefusal(listener, policy) }),
   };
 }

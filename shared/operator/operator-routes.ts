@@ -12,6 +12,7 @@ import type { AdminAnswer, AdminHandler, AdminRequest } from "../observability/a
 import type { Broker } from "../broker/amqp";
 import type { Clock } from "../runtime/clock";
 import type { SluiceConfig } from "../config/config";
+import { deliveryPolicy } from "../delivery/listener-admission";
 import type { QueueMonitor } from "../broker/queue-monitor";
 import { declareAllBackends, roleTopologyOptions } from "../broker/topology";
 import { type TopologyNames } from "../protocol/names";
@@ -412,7 +413,12 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
     const filter = hubListenerFilter((key) => query.get(key));
     const now = Date.now();
     const found = await selectHubListeners(hubListeners, filter, limit);
-    return ok({ hubListeners: found.map((listener) => hubListenerDocument(listener, now)) });
+    // Judged by this process's configuration: during a rollout a response worker on another
+    // one may judge otherwise.
+    const policy = deliveryPolicy(config);
+    return ok({
+      hubListeners: found.map((listener) => hubListenerDocument(listener, now, policy)),
+    });
   });
   route("DELETE", /^\/admin\/hub-listeners\/([^/]+)$/, async (match, req, request) => {
     const id = operatorIdOf(decodeURIComponent(match[1]));

@@ -408,3 +408,97 @@ describe("receivers of one client (callbacks.clients) end to end", function () {
     expect(removal.status).to.equal(204);
   });
 });
+
+describe("a hub listener whose receiver the configuration no longer admits, end to end", function () {
+  this.timeout(60_000);
+  const stack = new CallbackStack(testCertificate().cert);
+  let receiver: CallbackReceiver;
+  const at = (path: string) => `https://127.0.0.1:${receiver.port}/events/${path}`;
+
+  before(async () => {
+    receiver = await CallbackReceiver.start({ tls: true });
+    await stack.start({
+      services: { lookup: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" } },
+      backends: { sim: { translator: "rest-json", retry: { attempts: 2, backoff: ["1s"] } } },
+      callbacks: {
+        allow: [`https://127.0.0.1:${receiver.port}/events/`],
+        allowPrivate: true,
+        secret: SECRET,
+        backoff: ["300ms", "600ms"],
+        timeout: "2s",
+      },
+    });
+  });
+  after(async () => {
+    await receiver.close();
+    await stack.cleanup();
+  });
+
+  const completed = async (client: string) => {
+    const answer = await call(`${stack.adapterUrl}/rest/lookup`, { body: "{}", client });
+    expect(answer.status).to.equal(202);
+    const id = answer.json.id as string;
+    await eventually(async () => {
+      const s = await call(`${stack.adapterUrl}/messages/${id}`, { client });
+      return s.json.state === "completed" ? true : undefined;
+    });
+    return id;
+  };
+  const correlationsAt = (path: string) =>
+    receiver.calls
+      .filter((c) => c.path === `/events/${path}`)
+      .map((c) => JSON.parse(c.body).correlationId as string);
+  const restartBackWithAllow = async (allow: string[]) => {
+    await stack.stopBack();
+    stack.config = { ...stack.config, callbacks: { ...stack.config.callbacks, allow } };
+    await stack.startBack();
+  };
+
+  it("keeps it, counts its refused events apart from failures with no dead callback, and it hears again once admitted", async () => {
+    const registered = await call(`${stack.adapterUrl}/hub`, {
+      client: BOB,
+      body: JSON.stringify({ callback: at("old") }),
+    });
+    expect(registered.status).to.equal(201);
+    const id = registered.json.id as string;
+    // The response worker starts again with a configuration whose allowlist no longer holds
+    // the receiver (the adapter still runs on the old one, as in a rollout).
+    await restartBackWithAllow([at("new/")]);
+    const refusedBefore = await deliveries("refused");
+    const failedBefore = await deliveries("failed");
+    await completed(BOB);
+    await eventually(async () =>
+      (await deliveries("refused")) > refusedBefore ? true : undefined,
+    );
+    const listeners = new HubListeners(stack.backRuntime.redis, stack.config.prefix);
+    expect(await listeners.get(id)).to.include({ id, client: BOB });
+    // Stopped, the response worker has settled every attempt it made.
+    await stack.stopBack();
+    expect(correlationsAt("old")).to.deep.equal([]);
+    // Not a failure the alert counts, and no record in callbacks.dead.
+    expect(await deliveries("failed")).to.equal(failedBefore);
+    const topology = callbackTopology(stack.config.prefix, stack.config.callbacks.backoffMs);
+    const connection = await amqplib.connect(AMQP_URL);
+    try {
+      const channel = await connection.createChannel();
+      const records: unknown[] = [];
+      for (;;) {
+        const message = await channel.get(topology.dead, { noAck: true });
+        if (message === false) break;
+        records.push(JSON.parse(message.content.toString("utf8")));
+      }
+      expect(records.filter((r) => (r as CallbackRecord).job?.listenerId === id)).to.deep.equal([]);
+    } finally {
+      await connection.close();
+    }
+    // The entry put back (a rollout undone), the listener hears its client's next message
+    // without registering again.
+    await restartBackWithAllow([`https://127.0.0.1:${receiver.port}/events/`]);
+    const next = await completed(BOB);
+    await eventually(async () => (correlationsAt("old").includes(next) ? true : undefined));
+  });
+});
+
+interface CallbackRecord {
+  job?: { listenerId?: string };
+}

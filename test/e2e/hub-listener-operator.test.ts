@@ -5,6 +5,7 @@
 
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { expect } from "chai";
 import { call, eventually, Harness } from "../support/harness";
@@ -21,6 +22,7 @@ interface Listed {
   receiver: string;
   query: string;
   ageSeconds: number;
+  refusedByConfiguration?: string | null;
 }
 
 describe("hub listeners, for the operator", function () {
@@ -48,8 +50,8 @@ describe("hub listeners, for the operator", function () {
     expect(answer.status, answer.text).to.equal(200);
     return answer.json.hubListeners as Listed[];
   };
-  const sluiceCli = (args: string[]) =>
-    spawnSync(process.execPath, [BIN, ...args, "--config", harness.configFile], {
+  const sluiceCli = (args: string[], configFile = harness.configFile) =>
+    spawnSync(process.execPath, [BIN, ...args, "--config", configFile], {
       env: { ...process.env, LOG_LEVEL: "warn" },
       encoding: "utf8",
       timeout: 30_000,
@@ -75,6 +77,34 @@ describe("hub listeners, for the operator", function () {
     expect(await listed("?receiver=https%3A%2F%2Fgone.example")).to.deep.equal([]);
     expect(await listed("?limit=1")).to.have.length(1);
     expect((await admin("/admin/hub-listeners?limit=abc")).status).to.equal(400);
+  });
+
+  it("says which listeners the configuration refuses, and why, as the configuration given judges", async () => {
+    // The roles' configuration admits every receiver.
+    const admitted = await listed();
+    expect(admitted).to.have.length(3);
+    expect(admitted.map((l) => l.refusedByConfiguration)).to.deep.equal([null, null, null]);
+    // The same with allowHttp turned off, as a rollout brings it to one process before the
+    // others: the receivers here are http://, so that configuration refuses every listener.
+    const config = JSON.parse(readFileSync(harness.configFile, "utf8"));
+    config.callbacks.allowHttp = false;
+    const narrowed = path.join(path.dirname(harness.configFile), "narrowed.json");
+    writeFileSync(narrowed, JSON.stringify(config), { mode: 0o600 });
+    const list = sluiceCli(["hub-listeners", "list", "--json"], narrowed);
+    expect(list.status, list.stderr).to.equal(0);
+    const refused = JSON.parse(list.stdout) as Listed[];
+    expect(refused.map((l) => l.id).sort()).to.deep.equal(admitted.map((l) => l.id).sort());
+    expect(refused.map((l) => l.refusedByConfiguration)).to.deep.equal(
+      refused.map(() => "the callback URL must use https://"),
+    );
+    const table = sluiceCli(["hub-listeners", "list"], narrowed);
+    expect(table.status, table.stderr).to.equal(0);
+    expect(table.stdout).to.match(
+      /^AGE\s+ID\s+CLIENT\s+CALLBACK\s+QUERY\s+REFUSED BY CONFIGURATION/,
+    );
+    expect(table.stdout).to.contain("the callback URL must use https://");
+    // Nothing is removed for it: the running configuration still lists them all.
+    expect(await listed()).to.have.length(3);
   });
 
   it("removes one by id, which then hears nothing; its client's own DELETE answers 204", async () => {
