@@ -51,7 +51,8 @@ export class CallbackStack {
   adapterUrl = "";
   private front: Stage | null = null;
   private back: Stage | null = null;
-  private readonly log = pino({ level: "silent" });
+  /** The roles' logger; a test that reads their warnings sets one before startBack. */
+  log: pino.Logger = pino({ level: "silent" });
 
   constructor(private readonly ca: string) {}
 

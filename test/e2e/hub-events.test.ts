@@ -16,6 +16,7 @@ import { AMQP_URL, call, eventually } from "../support/harness";
 import { metrics } from "../../shared/observability/metrics";
 import { CallbackStack } from "./callback-stack";
 import { HubListeners } from "../../shared/store/hub-listeners";
+import pino from "pino";
 
 const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
 const ALICE = "EE/GOV/70000001/alice";
@@ -463,13 +464,24 @@ describe("a hub listener whose receiver the configuration no longer admits, end 
     const id = registered.json.id as string;
     // The response worker starts again with a configuration whose allowlist no longer holds
     // the receiver (the adapter still runs on the old one, as in a rollout).
+    const lines: Array<{ msg: string; listener?: string; reason?: string }> = [];
+    stack.log = pino(
+      { level: "warn" },
+      { write: (line: string) => void lines.push(JSON.parse(line)) },
+    );
     await restartBackWithAllow([at("new/")]);
     const refusedBefore = await deliveries("refused");
     const failedBefore = await deliveries("failed");
     await completed(BOB);
+    await completed(BOB);
     await eventually(async () =>
-      (await deliveries("refused")) > refusedBefore ? true : undefined,
+      (await deliveries("refused")) >= refusedBefore + 2 ? true : undefined,
     );
+    // Two events refused, one warning for the listener, saying why.
+    const warnings = lines.filter((l) => l.msg.includes("refused by the configuration"));
+    expect(warnings.map((l) => [l.listener, l.reason])).to.deep.equal([
+      [id, "the callback URL does not match any allowed callback prefix"],
+    ]);
     const listeners = new HubListeners(stack.backRuntime.redis, stack.config.prefix);
     expect(await listeners.get(id)).to.include({ id, client: BOB });
     // Stopped, the response worker has settled every attempt it made.
