@@ -18,7 +18,7 @@ import { ParkedAttempts } from "../shared/store/parked-attempts";
 import { messageLogger } from "../shared/observability/logger";
 import { metrics } from "../shared/observability/metrics";
 import type { Role, Runtime } from "../shared/runtime/runtime";
-import { ReloadableTls } from "../shared/config/tls-files";
+import { clientCiphers, ReloadableTls } from "../shared/config/tls-files";
 import { SafeHttp, type Lookup } from "../shared/delivery/safe-http";
 import { statusDocument } from "../shared/store/status-document";
 import { headersOf, ROOT_CONTEXT, type Context } from "../shared/observability/tracing";
@@ -185,6 +185,7 @@ export async function startCallbackDelivery(
       crl: ssTls?.current.crl,
       cert: ssTls?.current.cert,
       key: ssTls?.current.key,
+      ciphers: clientCiphers(ssTls?.current),
       userAgent: "Sluice-Webhooks",
     });
   const xroad = config.securityServer

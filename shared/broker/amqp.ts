@@ -9,6 +9,7 @@ import type { AmqpConnectionManager, ChannelWrapper } from "amqp-connection-mana
 import type { Channel, ConfirmChannel, ConsumeMessage, Options } from "amqplib";
 import type { Logger } from "pino";
 import { CONNECTION_TLS_KEYS, type ConnectionTlsOptions } from "../config/connection-tls";
+import { CLIENT_CIPHERS } from "../config/tls-files";
 import { SluiceError } from "../protocol/errors";
 import { metrics } from "../observability/metrics";
 import { hideUrlPassword } from "../observability/url-passwords";
@@ -56,7 +57,8 @@ export function socketOptions(
   base: { timeout: number; noDelay: boolean },
   tls: ConnectionTlsOptions | null,
 ): Record<string, unknown> {
-  const result: Record<string, unknown> = { ...base };
+  // amqplib hands these to tls.connect for amqps:// (net.connect, for amqp://, ignores them).
+  const result: Record<string, unknown> = { ...base, ciphers: CLIENT_CIPHERS };
   if (!tls) return result;
   for (const key of CONNECTION_TLS_KEYS) {
     Object.defineProperty(result, key, { enumerable: true, get: () => tls[key] });

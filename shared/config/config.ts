@@ -2,6 +2,7 @@
 // validated with every problem listed at once, then compiled into typed form with defaults.
 
 import { readFileSync } from "node:fs";
+import { createSecureContext } from "node:tls";
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import path from "node:path";
@@ -429,6 +430,15 @@ class Reader {
     }
     if ((result.cert === null) !== (result.key === null)) {
       t.problems.push(`${t.where}: cert and key go together`);
+    }
+    if (!withClientCa && t.has("ciphers")) {
+      result.ciphers = t.string("ciphers");
+      // OpenSSL refuses a list naming no suite it knows only when a connection is made.
+      try {
+        createSecureContext({ ciphers: result.ciphers });
+      } catch {
+        t.problems.push(`${t.where}.ciphers: names no cipher suite OpenSSL knows`);
+      }
     }
     return tlsFilesOrNull(result);
   }

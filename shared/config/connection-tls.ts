@@ -6,7 +6,7 @@
 // certificate they were made with: closing them would interrupt the work they carry.
 
 import type { SluiceConfig } from "./config";
-import { readTlsFiles, ReloadableTls, type TlsMaterial } from "./tls-files";
+import { CLIENT_CIPHERS, readTlsFiles, ReloadableTls, type TlsMaterial } from "./tls-files";
 
 /** What `tls.connect` is given: only what the block names, so Node's CAs stay without `ca`. */
 export interface ConnectionTlsOptions {
@@ -14,6 +14,8 @@ export interface ConnectionTlsOptions {
   crl?: Buffer[];
   cert?: Buffer;
   key?: Buffer;
+  /** The block's `ciphers`, else CLIENT_CIPHERS: always set, so Node's weaker list never applies. */
+  ciphers?: string;
 }
 
 export interface ConnectionTls {
@@ -26,7 +28,7 @@ export interface ConnectionTls {
  * connect. One list, so a key added to the options cannot reach one of them and not the other
  * (`crl` once reached ioredis and not amqplib, and a revoked broker was admitted).
  */
-export const CONNECTION_TLS_KEYS = ["ca", "crl", "cert", "key"] as const;
+export const CONNECTION_TLS_KEYS = ["ca", "crl", "cert", "key", "ciphers"] as const;
 
 /** What SIGHUP does for these blocks, as an expiry's message tells it. */
 const SIGHUP_REACH = "next connection";
@@ -37,6 +39,7 @@ function options(material: TlsMaterial): ConnectionTlsOptions {
   if (material.crl) result.crl = material.crl;
   if (material.cert) result.cert = material.cert;
   if (material.key) result.key = material.key;
+  result.ciphers = material.ciphers ?? CLIENT_CIPHERS;
   return result;
 }
 

@@ -28,6 +28,8 @@ export interface TlsFiles {
   clientCerts?: string[];
   /** Revocation lists (PEM, one per file) of the CAs in `ca`, or in `clientCa` on the service port. */
   crl?: string[];
+  /** Outbound blocks only: the OpenSSL cipher list replacing CLIENT_CIPHERS (an old backend's). */
+  ciphers?: string;
 }
 
 /** What node:tls and undici take: PEM bytes. */
@@ -41,6 +43,8 @@ export interface TlsMaterial {
   clientFingerprints?: Set<string>;
   /** node:tls's `crl`: with it, every certificate of the peer's chain needs its CA's list. */
   crl?: Buffer[];
+  /** The block's `ciphers`, when it names them; CLIENT_CIPHERS otherwise. */
+  ciphers?: string;
   /**
    * What the `crl` files were found to be beside usable (warnings, coverage): kept with the
    * material it was read with, so a reload's report replaces the old one with it. Not TLS's.
@@ -67,6 +71,21 @@ export const SERVER_CIPHERS = [
   "ECDHE-ECDSA-CHACHA20-POLY1305",
   "ECDHE-RSA-CHACHA20-POLY1305",
 ].join(":");
+
+/**
+ * The cipher suites Sluice offers when it is the client (backends, the security server, callback
+ * and hub receivers, RabbitMQ, Redis): those of its server ports. Node's default list also offers
+ * RSA key exchange and CBC with SHA-1 (`HIGH`), which a backend or a man in the middle choosing
+ * for it could pick: no forward secrecy. A block's `ciphers` replaces the list for a system that
+ * has none of these (docs/security.md, "Transport security"). The security server's defaults
+ * for information systems (`client-tls-ciphers`) hold ECDHE-RSA with AES-GCM, which is here.
+ */
+export const CLIENT_CIPHERS = SERVER_CIPHERS;
+
+/** What a TLS client is given beside its certificates: the block's cipher list, else Sluice's. */
+export function clientCiphers(material: TlsMaterial | null | undefined): string {
+  return material?.ciphers ?? CLIENT_CIPHERS;
+}
 
 /**
  * A server port's TLS (Sluice's service port, the simulators'): with `clientCa`, a connection
@@ -279,6 +298,7 @@ export function readTlsFiles(
   sighupReach: SighupReach = "new connections",
 ): TlsMaterial {
   const material: TlsMaterial = {};
+  if (files.ciphers) material.ciphers = files.ciphers;
   if (files.cert) material.cert = readPem(files.cert, `${where}.cert`, "certificate");
   if (files.key) material.key = readPem(files.key, `${where}.key`, "key");
   if (files.ca.length > 0) {
@@ -468,7 +488,8 @@ export function tlsFilesOrNull(files: TlsFiles): TlsFiles | null {
     files.ca.length > 0 ||
     (files.clientCa?.length ?? 0) > 0 ||
     (files.clientCerts?.length ?? 0) > 0 ||
-    (files.crl?.length ?? 0) > 0
+    (files.crl?.length ?? 0) > 0 ||
+    files.ciphers
     ? files
     : null;
 }

@@ -7,6 +7,7 @@ import { Agent, buildConnector } from "undici";
 import { BlockedAddressError, resolveChecked, type Lookup } from "./address-check";
 import { parseRetryAfter } from "../protocol/retry-after";
 import { Deadline } from "../runtime/stall-aware-deadline";
+import { CLIENT_CIPHERS } from "../config/tls-files";
 
 // The address checks live apart so the adapter can use them without loading undici.
 export {
@@ -48,6 +49,8 @@ export interface SafeHttpOptions {
   /** A client certificate and key (PEM) to present, e.g. to a security server requiring one. */
   cert?: string | Buffer;
   key?: string | Buffer;
+  /** OpenSSL cipher list for TLS 1.2 in place of CLIENT_CIPHERS (the security server's `ciphers`). */
+  ciphers?: string;
   lookup?: Lookup;
   userAgent?: string;
 }
@@ -83,6 +86,7 @@ export class SafeHttp {
       ...(options.ca === undefined ? {} : { ca: options.ca }),
       ...(options.crl?.length ? { crl: options.crl } : {}),
       ...(options.cert && options.key ? { cert: options.cert, key: options.key } : {}),
+      ciphers: options.ciphers ?? CLIENT_CIPHERS,
     });
     const check = { allowPrivate: options.allowPrivate, lookup: options.lookup };
     this.agent = new Agent({

@@ -6,6 +6,7 @@ import Redis, { type ChainableCommander, type RedisOptions } from "ioredis";
 import type { Writable } from "node:stream";
 import type { Logger } from "pino";
 import type { ConnectionTlsOptions } from "../config/connection-tls";
+import { CLIENT_CIPHERS } from "../config/tls-files";
 import { DEFAULT_REDIS_COMMAND_TIMEOUT_MS, redisTarget } from "../config/connection-urls";
 import {
   connectFailureReason,
@@ -55,7 +56,11 @@ export function redisClient(
   tls: ConnectionTlsOptions | null = null,
 ): Redis {
   const target = redisTarget(url);
-  if (target.kind === "direct") return new Redis(target.url, tls ? { ...options, tls } : options);
+  if (target.kind === "direct") {
+    // rediss:// without redisTls: ioredis would connect with Node's cipher list.
+    const direct = tls ?? (/^rediss:/i.test(target.url) ? { ciphers: CLIENT_CIPHERS } : null);
+    return new Redis(target.url, direct ? { ...options, tls: direct } : options);
+  }
   const sentinelTls = tls ? { tls, sentinelTLS: tls, enableTLSForSentinelMode: true } : {};
   return new Redis({ ...target.options, ...options, ...sentinelTls });
 }

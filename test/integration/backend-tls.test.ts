@@ -192,3 +192,71 @@ describe("outbound TLS to a backend whose certificate is revoked (tls.crl)", fun
     }
   });
 });
+
+describe("outbound TLS to a backend that offers only suites without AEAD (tls.ciphers)", function () {
+  this.timeout(20_000);
+  let pki: TestPki;
+  let server: https.Server;
+  let url = "";
+
+  before(async () => {
+    pki = createTestPki();
+    const backend = pki.ca.issue("old-backend", { cn: "localhost" });
+    // An old stack: TLS 1.2 with CBC and SHA-1 only, which Node's own client list still offers.
+    server = https.createServer(
+      {
+        cert: backend.cert,
+        key: backend.key,
+        maxVersion: "TLSv1.2",
+        ciphers: "ECDHE-ECDSA-AES128-SHA",
+      },
+      (_req, res) => res.end("{}"),
+    );
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    url = `https://localhost:${(server.address() as AddressInfo).port}`;
+  });
+
+  after(async () => {
+    await new Promise((resolve) => server.close(resolve));
+    pki.cleanup();
+  });
+
+  it("refuses it at the handshake, and calls it when the block's ciphers name its suite", async () => {
+    const strict = new ReloadableTls(
+      { cert: null, key: null, ca: [pki.ca.certFile] },
+      "backends.b.tls",
+    );
+    const excepted = new ReloadableTls(
+      { cert: null, key: null, ca: [pki.ca.certFile], ciphers: "ECDHE-ECDSA-AES128-SHA" },
+      "backends.b.tls",
+    );
+    const refused = createTranslator({
+      name: "b",
+      url,
+      timeoutMs: 5_000,
+      options: {},
+      clientTls: strict,
+    });
+    const allowed = createTranslator({
+      name: "b",
+      url,
+      timeoutMs: 5_000,
+      options: {},
+      clientTls: excepted,
+    });
+    try {
+      const error = await call(refused, "w1").then(
+        () => null,
+        (e: Error) => e,
+      );
+      expect(error).to.be.instanceOf(BackendUnavailableError);
+      const [answer] = await call(allowed, "w2");
+      expect(answer.status).to.equal(200);
+    } finally {
+      strict.dispose();
+      excepted.dispose();
+      await refused.close?.();
+      await allowed.close?.();
+    }
+  });
+});

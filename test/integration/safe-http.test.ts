@@ -1,8 +1,10 @@
 import { expect } from "chai";
 import http from "node:http";
+import https from "node:https";
 import type { AddressInfo } from "node:net";
 import { SafeHttp } from "../../shared/delivery/safe-http";
 import { CallbackReceiver } from "./callback-receiver";
+import { createTestPki } from "../support/test-pki";
 
 describe("safe outbound HTTP (real HTTPS receiver)", () => {
   let receiver: CallbackReceiver;
@@ -237,5 +239,34 @@ describe("safe outbound HTTP (real HTTPS receiver)", () => {
     await closed.close();
     const result = await client().post(url, {}, "{}");
     expect(result.failure?.kind).to.equal("connect");
+  });
+
+  it("refuses a receiver whose TLS 1.2 suites have no forward secrecy or AEAD, unless ciphers names one", async () => {
+    const pki = createTestPki();
+    const pair = pki.ca.issue("old-receiver", { cn: "localhost" });
+    // Node's own client list still offers CBC with SHA-1 (`HIGH`): an old stack picks it.
+    const old = https.createServer(
+      { cert: pair.cert, key: pair.key, maxVersion: "TLSv1.2", ciphers: "ECDHE-ECDSA-AES128-SHA" },
+      (_req, res) => {
+        res.statusCode = 204;
+        res.end();
+      },
+    );
+    await new Promise<void>((resolve) => old.listen(0, "127.0.0.1", resolve));
+    const url = `https://localhost:${(old.address() as AddressInfo).port}/cb`;
+    try {
+      const refused = await client({ ca: pki.ca.cert }).post(url, {}, "{}");
+      expect(refused.outcome).to.equal("retry");
+      expect(refused.failure?.kind).to.equal("tls");
+      const allowed = await client({ ca: pki.ca.cert, ciphers: "ECDHE-ECDSA-AES128-SHA" }).post(
+        url,
+        {},
+        "{}",
+      );
+      expect(allowed).to.deep.equal({ outcome: "delivered", status: 204 });
+    } finally {
+      await new Promise((resolve) => old.close(resolve));
+      pki.cleanup();
+    }
   });
 });

@@ -633,6 +633,30 @@ describe("configuration", () => {
     });
   });
 
+  it("takes an outbound block's ciphers and refuses a list naming no suite OpenSSL knows", () => {
+    const config = compileConfig(
+      {
+        ...minimal,
+        amqpUrl: "amqps://guest:pw@rabbit.internal",
+        amqpTls: { ciphers: "ECDHE-RSA-AES128-SHA256" },
+      },
+      "/etc/sluice",
+    );
+    expect(config.amqpTls).to.deep.equal({
+      cert: null,
+      key: null,
+      ca: [],
+      ciphers: "ECDHE-RSA-AES128-SHA256",
+    });
+    expect(
+      problemsOf({
+        ...minimal,
+        amqpUrl: "amqps://guest:pw@rabbit.internal",
+        amqpTls: { ciphers: "NO-SUCH-SUITE" },
+      }),
+    ).to.deep.equal(["config.amqpTls.ciphers: names no cipher suite OpenSSL knows"]);
+  });
+
   it("reads tls.crl as files beside the configuration, and refuses one without the CA it belongs to", () => {
     const served = compileConfig(
       {

@@ -2,6 +2,7 @@ import { expect } from "chai";
 import { replaceConnectionTls } from "../../shared/config/connection-tls";
 import { socketOptions } from "../../shared/broker/amqp";
 import { redisClient } from "../../shared/store/redis";
+import { CLIENT_CIPHERS } from "../../shared/config/tls-files";
 
 // SIGHUP puts new `amqpTls`/`redisTls` material into the options objects the clients were given
 // at start: what each client reads at its next connect must then be the new material.
@@ -11,12 +12,14 @@ describe("amqpTls and redisTls read again for the next connection", () => {
     crl: [Buffer.from("crl-1")],
     cert: Buffer.from("cert-1"),
     key: Buffer.from("key-1"),
+    ciphers: CLIENT_CIPHERS,
   };
   const fresh = {
     ca: [Buffer.from("ca-2")],
     crl: [Buffer.from("crl-2")],
     cert: Buffer.from("cert-2"),
     key: Buffer.from("key-2"),
+    ciphers: "ECDHE-RSA-AES128-SHA256",
   };
 
   it("replaces the material in the same object, dropping what the new files do not name", () => {
@@ -24,7 +27,7 @@ describe("amqpTls and redisTls read again for the next connection", () => {
     replaceConnectionTls(target, fresh);
     expect(target).to.deep.equal(fresh);
     replaceConnectionTls(target, { ca: fresh.ca });
-    expect(target).to.deep.equal({ ca: fresh.ca });
+    expect(target).to.deep.equal({ ca: fresh.ca, ciphers: CLIENT_CIPHERS });
   });
 
   it("amqplib's copy of the socket options at a connect carries the material in place then", () => {
@@ -37,11 +40,21 @@ describe("amqpTls and redisTls read again for the next connection", () => {
     expect(atConnect()).to.deep.equal({ timeout: 5_000, noDelay: true, ...fresh });
   });
 
-  it("without amqpTls the socket options have no TLS keys", () => {
-    expect(Object.keys(socketOptions({ timeout: 1, noDelay: true }, null))).to.deep.equal([
-      "timeout",
-      "noDelay",
-    ]);
+  it("without amqpTls the socket options carry Sluice's cipher list and no certificates", () => {
+    expect(socketOptions({ timeout: 1, noDelay: true }, null)).to.deep.equal({
+      timeout: 1,
+      noDelay: true,
+      ciphers: CLIENT_CIPHERS,
+    });
+  });
+
+  it("a rediss:// client without redisTls offers Sluice's cipher list; a redis:// one no TLS", () => {
+    const secure = redisClient("rediss://127.0.0.1:6380", { lazyConnect: true });
+    const plain = redisClient("redis://127.0.0.1:6379", { lazyConnect: true });
+    expect(secure.options.tls).to.deep.equal({ ciphers: CLIENT_CIPHERS });
+    expect(plain.options.tls).to.equal(undefined);
+    secure.disconnect();
+    plain.disconnect();
   });
 
   it("a rediss:// client and its duplicates (subscribers) hold the object itself", () => {

@@ -3,6 +3,7 @@
 
 import http from "node:http";
 import https from "node:https";
+import { clientCiphers } from "../../shared/config/tls-files";
 import type { PoolSettings } from "./backend-pool";
 import type { TranslatorBackend } from "./translator";
 
@@ -57,6 +58,7 @@ export class BackendAgents {
     return new https.Agent({
       ...this.agentOptions(),
       ...(tls ? { ca: tls.ca, crl: tls.crl, cert: tls.cert, key: tls.key } : {}),
+      ciphers: clientCiphers(tls),
     });
   }
 }

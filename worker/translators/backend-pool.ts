@@ -2,6 +2,7 @@
 // certificates change (SIGHUP): new calls use the new pool, calls in flight finish on the old.
 
 import { Pool } from "undici";
+import { clientCiphers } from "../../shared/config/tls-files";
 import type { TranslatorBackend } from "./translator";
 
 export interface PoolSettings {
@@ -66,7 +67,10 @@ export class BackendPool {
       // the process stood still they fire before the loop reads an answer that came in time.
       headersTimeout: 0,
       bodyTimeout: 0,
-      ...(tls ? { connect: { ca: tls.ca, crl: tls.crl, cert: tls.cert, key: tls.key } } : {}),
+      connect: {
+        ...(tls ? { ca: tls.ca, crl: tls.crl, cert: tls.cert, key: tls.key } : {}),
+        ciphers: clientCiphers(tls),
+      },
     });
   }
 }
