@@ -987,6 +987,19 @@ function unsendableTokenProblem(token: string, where: string, problems: string[]
   }
 }
 
+/**
+ * Node reads NODE_TLS_REJECT_UNAUTHORIZED=0 as "accept any certificate" for every TLS client
+ * that does not say otherwise: Sluice's calls to backends, the security server, receivers,
+ * RabbitMQ and Redis would all take a man in the middle's, with one process warning on stderr.
+ * A variable left from debugging must stop the start, not turn the checks off quietly.
+ */
+function tlsVerificationProblem(problems: string[]): void {
+  if (process.env.NODE_TLS_REJECT_UNAUTHORIZED !== "0") return;
+  problems.push(
+    "environment NODE_TLS_REJECT_UNAUTHORIZED=0: switches off the check of every certificate Sluice is shown (backends, the security server, callback receivers, RabbitMQ, Redis); unset it, and give a private CA as the block's ca or in NODE_EXTRA_CA_CERTS",
+  );
+}
+
 /** Whether `name` is one every JavaScript object has (`constructor`, `__proto__`, …); noted. */
 function inheritedName(name: string, where: string, problems: string[]): boolean {
   if (!(name in Object.prototype)) return false;
@@ -1026,6 +1039,7 @@ export function compileConfig(
   );
   const problems: string[] = [];
   const root = new Reader(problems, "config", raw);
+  tlsVerificationProblem(problems);
 
   // Maps without a prototype, their names checked: a service or backend named `__proto__` was
   // assigned as the map's prototype and vanished, and `backend: toString` found Object's own

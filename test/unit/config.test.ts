@@ -633,6 +633,21 @@ describe("configuration", () => {
     });
   });
 
+  it("refuses NODE_TLS_REJECT_UNAUTHORIZED=0, which would switch off every certificate check", () => {
+    const before = process.env.NODE_TLS_REJECT_UNAUTHORIZED;
+    try {
+      process.env.NODE_TLS_REJECT_UNAUTHORIZED = "0";
+      expect(problemsOf(minimal)).to.deep.equal([
+        "environment NODE_TLS_REJECT_UNAUTHORIZED=0: switches off the check of every certificate Sluice is shown (backends, the security server, callback receivers, RabbitMQ, Redis); unset it, and give a private CA as the block's ca or in NODE_EXTRA_CA_CERTS",
+      ]);
+      process.env.NODE_TLS_REJECT_UNAUTHORIZED = "1";
+      expect(problemsOf(minimal)).to.deep.equal([]);
+    } finally {
+      if (before === undefined) delete process.env.NODE_TLS_REJECT_UNAUTHORIZED;
+      else process.env.NODE_TLS_REJECT_UNAUTHORIZED = before;
+    }
+  });
+
   it("takes an outbound block's ciphers and refuses a list naming no suite OpenSSL knows", () => {
     const config = compileConfig(
       {
