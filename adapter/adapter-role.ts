@@ -41,6 +41,7 @@ import { deferContinue } from "../shared/protocol/expect-continue";
 import { closeSilentConnections } from "../shared/protocol/silent-connections";
 import { SyncWaiters } from "./sync-waiters";
 import { WakeSubscriber } from "./wake-subscriber";
+import { rotateTicketKeysEvery } from "./ticket-keys";
 import { listenStartupError } from "../shared/runtime/startup-error";
 
 export interface AdapterRole extends Role {
@@ -201,9 +202,11 @@ export async function startAdapter(
   // counted by reason, and a warning, one line per reason per 10 s at most with the count and
   // the latest address, so a flood of them does not become a flood of lines.
   const handshakeWarning = new ThrottledWarning<TlsRefusal>(log, "TLS handshakes refused");
+  let stopTicketKeyRotation = (): void => undefined;
   if (tls && server instanceof https.Server) {
     // New handshakes use the new certificates; open connections (a sync caller) are kept.
     tls.onChange((material) => server.setSecureContext(serviceTlsOptions(material)));
+    stopTicketKeyRotation = rotateTicketKeysEvery(server);
     // A certificate refused after the handshake has closed the socket by the time of the
     // event, and a closed socket no longer knows its peer: read it (Node keeps it) on arrival.
     server.prependListener("connection", (raw: Socket) => void raw.remoteAddress);
@@ -290,6 +293,7 @@ export async function startAdapter(
       stopLoopStallGuard();
       tls?.dispose();
       handshakeWarning.close();
+      stopTicketKeyRotation();
       stopParserWarning();
       stopRefusalWarning();
       server.closeAllConnections();
