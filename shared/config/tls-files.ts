@@ -70,6 +70,11 @@ export const SERVER_CIPHERS = [
   "ECDHE-RSA-AES256-GCM-SHA384",
   "ECDHE-ECDSA-CHACHA20-POLY1305",
   "ECDHE-RSA-CHACHA20-POLY1305",
+  // OpenSSL's security level 2 (112-bit): a peer's RSA or DH key under 2048 bits, an EC key
+  // under 224, or a SHA-1 signature in its chain is refused at the handshake, where Node's
+  // level 1 takes a 1024-bit RSA certificate. X-Road's own keys are 2048 bits and up with
+  // SHA-256 (its internal TLS certificate: RSA 2048, sha256, etc/xroad/ssl/openssl.cnf).
+  "@SECLEVEL=2",
 ].join(":");
 
 /**

@@ -20,7 +20,14 @@ export interface TestCa extends KeyPair {
    */
   issue(
     name: string,
-    options?: { cn?: string; expired?: boolean; notYetValid?: boolean; san?: string },
+    options?: {
+      cn?: string;
+      expired?: boolean;
+      notYetValid?: boolean;
+      san?: string;
+      /** An RSA key of this many bits in place of P-256 (a weak 1024, X-Road's 2048). */
+      rsaBits?: number;
+    },
   ): KeyPair;
   /** Puts `pair` on this CA's revocation list (written by `crl`). */
   revoke(pair: KeyPair): void;
@@ -105,9 +112,15 @@ function makeCa(dir: string, name: string): TestCa {
     issue(certName, options = {}) {
       const cn = options.cn ?? certName;
       openssl(
-        ["req", "-new", ...NEW_KEY, "-keyout", `${certName}.key`, "-out", `${certName}.csr`].concat(
-          ["-subj", `/CN=${cn}`],
-        ),
+        [
+          "req",
+          "-new",
+          ...(options.rsaBits ? ["-newkey", `rsa:${options.rsaBits}`, "-nodes"] : NEW_KEY),
+          "-keyout",
+          `${certName}.key`,
+          "-out",
+          `${certName}.csr`,
+        ].concat(["-subj", `/CN=${cn}`]),
         dir,
       );
       if (options.expired || options.notYetValid) {
