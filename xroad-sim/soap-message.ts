@@ -329,6 +329,30 @@ function referenceOutsideLiterals(xml: string): { reference: string; at: number 
 }
 
 /**
+ * Whether `xml` declares a DOCTYPE: `<!DOCTYPE` outside comments, CDATA sections and PIs, where
+ * it is only characters. X-Road's SAX parser refuses the declaration itself
+ * (SaxSoapParserImpl sets XmlUtils.FEATURE_DISALLOW_DOCTYPE, disallow-doctype-decl); anywhere
+ * else than the prolog `<!DOCTYPE` is not well-formed, refused as InvalidXml too. One pass.
+ */
+function doctypeOutsideLiterals(xml: string): boolean {
+  let at = xml.indexOf("<");
+  while (at >= 0) {
+    if (xml.startsWith("<!", at) && xml.slice(at + 2, at + 9).toUpperCase() === "DOCTYPE") {
+      return true;
+    }
+    const section = LITERAL_SECTIONS.find(([open]) => xml.startsWith(open, at));
+    if (section === undefined) {
+      at = xml.indexOf("<", at + 1);
+      continue;
+    }
+    const close = xml.indexOf(section[1], at + section[0].length);
+    if (close < 0) return false;
+    at = xml.indexOf("<", close + section[1].length);
+  }
+  return false;
+}
+
+/**
  * Parses a SOAP message. `prefix` is `Client.` for a client's request, and
  * `Server.ServerProxy.ServiceFailed.` for a provider's answer; a request must have a SOAP Header.
  */
@@ -337,7 +361,9 @@ export function readSoapMessage(xml: string, prefix: string, requireHeader = fal
   if (xml.length > MAX_SOAP_CHARS) {
     throw new XroadError(`${prefix}InvalidSoap`, "SOAP message too large");
   }
-  if (/<!DOCTYPE/i.test(xml)) throw new XroadError(`${prefix}InvalidXml`, "DOCTYPE is not allowed");
+  if (doctypeOutsideLiterals(xml)) {
+    throw new XroadError(`${prefix}InvalidXml`, "DOCTYPE is not allowed");
+  }
   // X-Road's SAX parser refuses a character XML does not allow, written as itself or referred to
   // (`&#0;` outside comments, CDATA and PIs), as it refuses any XML that is not well-formed;
   // fast-xml-parser reads both.
