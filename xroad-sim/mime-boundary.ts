@@ -5,7 +5,7 @@
 const WHITESPACE = new Set([" ", "\t", "\r", "\n"]);
 
 /** A read position in a header value, as mime4j's ParserCursor. */
-interface Cursor {
+export interface Cursor {
   pos: number;
 }
 
@@ -44,7 +44,7 @@ function quoted(text: string, at: Cursor): string {
  * RawFieldParser.parseToken (`quotes` false) and parseValue (`quotes` true): the words up to one
  * of `delimiters`, comments dropped, each run of whitespace between two words one space.
  */
-function words(text: string, at: Cursor, delimiters: string, quotes: boolean): string {
+export function words(text: string, at: Cursor, delimiters: string, quotes: boolean): string {
   let out = "";
   let space = false;
   while (at.pos < text.length) {

@@ -13,6 +13,7 @@ import {
 import { XroadError } from "./xroad-errors";
 import { forbiddenCharacter, forbiddenReference } from "../shared/protocol/character-reference";
 import { mime4jBoundary } from "./mime-boundary";
+import { mime4jPartContentType } from "./mime-part-header";
 
 export interface SoapMessage {
   /** `INSTANCE/CLASS/MEMBER[/SUBSYSTEM]`. */
@@ -174,9 +175,8 @@ export interface SoapBytes {
 export const untypedPartError = (prefix: string): XroadError =>
   new XroadError(`${prefix}InvalidContentType`, "Could not get content type for part");
 
-/** A part's Content-Type: the value of its last Content-Type line (the handler keeps the last). */
-const partContentType = (headers: string): string | null =>
-  [...headers.matchAll(/^content-type:(.*)$/gim)].at(-1)?.[1].trim() ?? null;
+/** A part's Content-Type, read as mime4j reads its header (the handler keeps the last). */
+const partContentType = mime4jPartContentType;
 
 /**
  * The SOAP message's bytes: the whole body, or the first part of a multipart/related one
