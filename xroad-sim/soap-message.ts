@@ -195,6 +195,8 @@ export function soapBytes(body: Buffer, contentType: string, prefix: string): So
   }
   // X-Road reads the type with Jetty's HttpField.valueParameters, the boundary with mime4j.
   const boundary = mime4jBoundary(contentType);
+  // An empty `boundary=` is a boundary to mime4j (FallbackBodyDescriptorBuilder keeps any
+  // non-null one): its delimiter lines are `--` alone.
   if (!boundary) {
     // mime4j (FallbackBodyDescriptorBuilder.parseContentType) keeps no multipart type without a
     // boundary: the body is one text/plain entity, handed whole to SoapMessageDecoder's part
@@ -230,11 +232,22 @@ const LF = 0x0a;
 const CR = 0x0d;
 const DASH = 0x2d;
 
-/** Where the next delimiter line from `from` starts (a delimiter starts a line), or -1. */
+/** mime4j's CharsetUtil.isWhitespace, for a byte. */
+const isWhitespace = (byte: number | undefined): boolean =>
+  byte === 0x20 || byte === 0x09 || byte === CR || byte === LF;
+
+/**
+ * Where the next delimiter line from `from` starts, or -1. As mime4j's MimeBoundaryInputStream
+ * .fillBuffer finds one: the delimiter starts a line and is followed by whitespace, a `-` or the
+ * end of the body, so `--b` is no delimiter of boundary `b` in a line `--bc`.
+ */
 function delimiterLine(body: Buffer, delimiter: Buffer, from: number): number {
-  let at = body.indexOf(delimiter, from);
-  while (at > 0 && body[at - 1] !== LF) at = body.indexOf(delimiter, at + 1);
-  return at;
+  for (let at = body.indexOf(delimiter, from); at >= 0; at = body.indexOf(delimiter, at + 1)) {
+    const after = at + delimiter.length;
+    const ends = after >= body.length || isWhitespace(body[after]) || body[after] === DASH;
+    if ((at === 0 || body[at - 1] === LF) && ends) return at;
+  }
+  return -1;
 }
 
 /**
