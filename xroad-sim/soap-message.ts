@@ -197,7 +197,7 @@ export function soapBytes(body: Buffer, contentType: string, prefix: string): So
   const boundary = mime4jBoundary(contentType);
   // An empty `boundary=` is a boundary to mime4j (FallbackBodyDescriptorBuilder keeps any
   // non-null one): its delimiter lines are `--` alone.
-  if (!boundary) {
+  if (boundary === null) {
     // mime4j (FallbackBodyDescriptorBuilder.parseContentType) keeps no multipart type without a
     // boundary: the body is one text/plain entity, handed whole to SoapMessageDecoder's part
     // handler with the request's own Content-Type, which SaxSoapParserImpl.validateMimeType
