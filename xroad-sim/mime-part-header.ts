@@ -37,3 +37,38 @@ export function mime4jPartContentType(headers: string): string | null {
   }
   return contentType?.trim() ?? null;
 }
+
+/** MimeConfig's defaults, which SoapMessageDecoder.readMultipart leaves as they are. */
+const MAX_HEADER_LEN = 10000;
+const MAX_HEADER_COUNT = 1000;
+
+/**
+ * The MimeException mime4j 0.8.7 throws for a part's header past its default limits, or null:
+ * a field of 10000 bytes or more, line ends and folded lines included (DefaultFieldBuilder
+ * .append), or more than 1000 fields, lines that are no field counted (MimeEntity.nextField).
+ * `headers` is the part's header as sent, up to its blank line.
+ */
+export function mime4jHeaderLimit(headers: string): string | null {
+  // Each line with its line end, as mime4j's readLine hands it over.
+  const lines = headers
+    .split("\n")
+    .map((line, i, all) => (i < all.length - 1 ? `${line}\n` : line));
+  let count = 0;
+  let length = 0;
+  for (const line of lines) {
+    if (line === "" || line === "\n" || line === "\r\n") break;
+    const continues = count > 0 && (line[0] === " " || line[0] === "\t");
+    if (!continues) {
+      if (count >= MAX_HEADER_COUNT) {
+        return `Maximum header limit (${MAX_HEADER_COUNT}) exceeded`;
+      }
+      count++;
+      length = 0;
+    }
+    if (length + line.length >= MAX_HEADER_LEN) {
+      return `Maximum header length limit (${MAX_HEADER_LEN}) exceeded`;
+    }
+    length += line.length;
+  }
+  return null;
+}

@@ -13,7 +13,7 @@ import {
 import { XroadError } from "./xroad-errors";
 import { forbiddenCharacter, forbiddenReference } from "../shared/protocol/character-reference";
 import { mime4jBoundary } from "./mime-boundary";
-import { mime4jPartContentType } from "./mime-part-header";
+import { mime4jHeaderLimit, mime4jPartContentType } from "./mime-part-header";
 
 export interface SoapMessage {
   /** `INSTANCE/CLASS/MEMBER[/SUBSYSTEM]`. */
@@ -209,7 +209,10 @@ export function soapBytes(body: Buffer, contentType: string, prefix: string): So
   if (part === null || part.start < 0 || part.next < 0) {
     throw new XroadError(`${prefix}MimeParsingFailed`, "Could not find the SOAP part");
   }
-  const partType = partContentType(body.subarray(part.headersStart, part.start).toString("latin1"));
+  const partHeaders = body.subarray(part.headersStart, part.start).toString("latin1");
+  const limit = mime4jHeaderLimit(partHeaders);
+  if (limit !== null) throw new XroadError(`${prefix}MimeParsingFailed`, limit);
+  const partType = partContentType(partHeaders);
   if (partType === null) throw untypedPartError(prefix);
   // The SOAP part is read by the same SaxSoapParserImpl, whose validateMimeType takes the types
   // of a plain message only.
