@@ -6,6 +6,7 @@ import { isLoopbackHost } from "../runtime/loopback-host";
 import {
   providedServices,
   SPARE_CONNECTIONS,
+  tlsBlocks,
   XROAD_TRANSLATORS,
   type SluiceConfig,
 } from "./config";
@@ -389,6 +390,21 @@ function connectionCapWarnings(config: SluiceConfig): string[] {
   ];
 }
 
+/**
+ * An outbound block's `ciphers` that names no `@SECLEVEL`: it replaces Sluice's list and with
+ * it the level 2 that list sets, so OpenSSL's level 1 applies and a peer's 1024-bit RSA key is
+ * taken again. Meant for an old backend's suites, seldom for its weak key as well.
+ */
+function cipherLevelWarnings(config: SluiceConfig): string[] {
+  // The service port takes no `ciphers` of its own; every other block may.
+  return tlsBlocks(config)
+    .filter(([, tls]) => tls?.ciphers !== undefined && !/@SECLEVEL=/i.test(tls.ciphers))
+    .map(
+      ([where]) =>
+        `${where}.ciphers: names no @SECLEVEL, so OpenSSL's level 1 applies to this connection and a peer key Sluice's level 2 refuses (RSA under 2048 bits) is taken; end the list with :@SECLEVEL=2 unless the peer's key needs less (docs/configuration.md, "Cipher suites")`,
+    );
+}
+
 export function configWarnings(config: SluiceConfig): string[] {
   return [
     ...connectionCapWarnings(config),
@@ -404,6 +420,7 @@ export function configWarnings(config: SluiceConfig): string[] {
     ...identifierCharacterWarnings(config),
     ...plainAdminPortWarnings(config),
     ...exposedKeyWarnings(config),
+    ...cipherLevelWarnings(config),
     ...messageSizeWarnings(config),
     ...retentionWarnings(config),
     ...plainHttpEntryWarnings(config.callbacks),

@@ -605,3 +605,39 @@ describe("a service port beyond loopback over plain HTTP", () => {
     expect(warnings({ plainHttp: true })).to.deep.equal([]);
   });
 });
+
+describe("an outbound block's ciphers without a security level", () => {
+  const warnings = (extra: Record<string, unknown>) =>
+    configWarnings(compileConfig({ ...minimal, ...extra }, ".")).filter((w) =>
+      w.includes("@SECLEVEL"),
+    );
+
+  it("warns that OpenSSL's level 1 then takes a weak peer key, naming the block", () => {
+    expect(
+      warnings({
+        amqpUrl: "amqps://guest:pw@rabbit.internal",
+        amqpTls: { ciphers: "ECDHE-RSA-AES128-SHA256" },
+        backends: {
+          b: {
+            url: "https://legacy.internal",
+            translator: "rest-json",
+            tls: { ciphers: "ECDHE-RSA-AES128-SHA256" },
+          },
+        },
+      }),
+    ).to.deep.equal([
+      `config.backends.b.tls.ciphers: names no @SECLEVEL, so OpenSSL's level 1 applies to this connection and a peer key Sluice's level 2 refuses (RSA under 2048 bits) is taken; end the list with :@SECLEVEL=2 unless the peer's key needs less (docs/configuration.md, "Cipher suites")`,
+      `config.amqpTls.ciphers: names no @SECLEVEL, so OpenSSL's level 1 applies to this connection and a peer key Sluice's level 2 refuses (RSA under 2048 bits) is taken; end the list with :@SECLEVEL=2 unless the peer's key needs less (docs/configuration.md, "Cipher suites")`,
+    ]);
+  });
+
+  it("stays quiet for a list that names its level, and for no list at all", () => {
+    expect(
+      warnings({
+        amqpUrl: "amqps://guest:pw@rabbit.internal",
+        amqpTls: { ciphers: "ECDHE-RSA-AES128-SHA256:@SECLEVEL=1" },
+      }),
+    ).to.deep.equal([]);
+    expect(warnings({})).to.deep.equal([]);
+  });
+});
