@@ -1,0 +1,257 @@
+// The OpenAPI documents Sluice serves (`/openapi/<serviceCode>`) against what its routes answer:
+// a consumer generates its client from them, so every status an operation answers is one the
+// document declares for it (or its `default`), a JSON body matches the declared schema, and each
+// declared header the answer carries (Location, Retry-After, X-Road-Id, X-Sluice-*) matches its
+// schema; a header of Sluice's own making the answer carries is one the document names. Each
+// operation is called as a client would: valid, refused, waiting, asynchronous, repeated.
+
+import { expect } from "chai";
+import Ajv2020 from "ajv/dist/2020";
+import addFormats from "ajv-formats";
+import { randomUUID } from "node:crypto";
+import { call, eventually, Harness, type HttpAnswer } from "../support/harness";
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+type Doc = Record<string, any>;
+
+/** The headers of Sluice's own making that a document must name when an answer carries them. */
+const OWN_HEADERS = [
+  "x-road-id",
+  "x-sluice-id",
+  "x-sluice-state",
+  "location",
+  "retry-after",
+  "preference-applied",
+];
+
+describe("OpenAPI documents: every answer is one its operation declares (e2e)", function () {
+  this.timeout(60_000);
+  const harness = Harness.suite({
+    sim: { latencyMs: 0 },
+    receiver: { secret: `whsec_${Buffer.alloc(32, 7).toString("base64")}` },
+    config: {
+      services: {
+        orders: {
+          protocols: ["rest"],
+          reply: { mode: "ack" },
+          backend: "sim",
+          maxBodySize: "4kb",
+          schema: {
+            type: "object",
+            required: ["item"],
+            properties: { item: { type: "string" } },
+          },
+        },
+        lookup: {
+          protocols: ["rest"],
+          reply: { mode: "sync" },
+          backend: "sim",
+          maxBodySize: "4kb",
+        },
+      },
+      backends: { sim: { retry: { attempts: 1 } } },
+    },
+    roles: [{ role: "all", as: "sluice" }],
+  });
+  const { roles } = harness;
+  const ajv = new Ajv2020({ strict: false, allErrors: true });
+  addFormats(ajv);
+  const docs: Record<string, Doc> = {};
+  /** What each answer broke of its document: "METHOD path status: what". */
+  const mismatches: string[] = [];
+  /** Every operation answered, with the statuses seen: "service METHOD path" -> statuses. */
+  const seen = new Map<string, Set<number>>();
+
+  beforeEach(() => {
+    mismatches.length = 0;
+  });
+
+  before(async () => {
+    for (const code of ["orders", "lookup", "messages"]) {
+      docs[code] = (await call(`${roles.sluice.url}/openapi/${code}`)).json as Doc;
+    }
+  });
+
+  /** Checks `answer` against the document of `code`, operation `method` at `path`. */
+  function check(code: string, path: string, method: string, answer: HttpAnswer): void {
+    const doc = docs[code];
+    const where = `${code} ${method.toUpperCase()} ${path} ${answer.status}`;
+    const statuses = seen.get(`${code} ${method} ${path}`) ?? new Set<number>();
+    seen.set(`${code} ${method} ${path}`, statuses.add(answer.status));
+    const operation = doc.paths[path]?.[method];
+    if (!operation) {
+      mismatches.push(`${where}: operation not described`);
+      return;
+    }
+    const response = operation.responses[String(answer.status)] ?? operation.responses.default;
+    // `default` describes the backend's own answer to a waiting caller, which carries the
+    // message's state: an answer of Sluice's own falls under it only by mistake.
+    const ownAnswer =
+      !operation.responses[String(answer.status)] && !answer.headers.has("x-sluice-state");
+    if (!response || ownAnswer) {
+      mismatches.push(`${where}: status not declared (${answer.text.slice(0, 200)})`);
+      return;
+    }
+    const headers: Record<string, { schema?: object }> = response.headers ?? {};
+    const declared = Object.keys(headers).map((name) => name.toLowerCase());
+    for (const name of OWN_HEADERS) {
+      if (answer.headers.has(name) && !declared.includes(name))
+        mismatches.push(`${where}: header ${name} not declared`);
+    }
+    for (const [name, header] of Object.entries(headers)) {
+      const value = answer.headers.get(name);
+      if (value === null || !header.schema) continue;
+      const typed = (header.schema as { type?: string }).type === "integer" ? Number(value) : value;
+      if (!ajv.validate(header.schema, typed))
+        mismatches.push(`${where}: header ${name}: ${value} ${ajv.errorsText()}`);
+    }
+    const type = (answer.headers.get("content-type") ?? "").split(";")[0].trim();
+    const content = response.content as Record<string, { schema?: object }> | undefined;
+    if (answer.text === "" || !content) return;
+    const media = content[type] ?? content["*/*"];
+    if (!media) {
+      mismatches.push(`${where}: content type ${type} not declared`);
+      return;
+    }
+    if (type === "application/json" && media.schema) {
+      const valid = ajv.validate({ ...media.schema, components: doc.components }, answer.json);
+      if (!valid)
+        mismatches.push(`${where}: body ${ajv.errorsText()} in ${answer.text.slice(0, 200)}`);
+    }
+  }
+
+  const rest = (code: string, sub: string) => `${roles.sluice.url}/rest/${code}${sub}`;
+
+  it("business services: each method, valid, refused, waiting, asynchronous and repeated", async () => {
+    for (const [code, sub, path] of [
+      ["orders", "/item/7", "/{path}"],
+      ["orders", "", "/"],
+      ["lookup", "/item", "/{path}"],
+    ] as const) {
+      const url = rest(code, sub);
+      const id = () => `conf-${randomUUID()}`;
+      const cases: Array<[string, Parameters<typeof call>[1]]> = [
+        ["post", { body: '{"item":"a"}', headers: { "X-Road-Id": id() } }],
+        ["post", { body: '{"item":1}', headers: { "X-Road-Id": id() } }],
+        ["post", { body: "{not json", headers: { "X-Road-Id": id() } }],
+        ["post", { body: '{"item":"a"}', client: null, headers: { "X-Road-Id": id() } }],
+        ["post", { body: '{"item":"a"}', client: "not-a-client", headers: { "X-Road-Id": id() } }],
+        ["post", { body: '{"item":"a"}', headers: { "X-Road-Id": id(), Prefer: "respond-async" } }],
+        ["post", { body: '{"item":"a"}', headers: { "X-Road-Id": id(), Prefer: "wait=10" } }],
+        [
+          "post",
+          {
+            body: '{"item":"a"}',
+            headers: { "X-Road-Id": id(), Prefer: "wait=10", "X-Sim-Status": "404" },
+          },
+        ],
+        [
+          "post",
+          {
+            body: '{"item":"a"}',
+            headers: { "X-Road-Id": id(), Prefer: "wait=10", "X-Sim-Status": "500" },
+          },
+        ],
+        [
+          "post",
+          { body: JSON.stringify({ item: "x".repeat(8000) }), headers: { "X-Road-Id": id() } },
+        ],
+        [
+          "post",
+          { body: "<a/>", headers: { "X-Road-Id": id(), "Content-Type": "application/xml" } },
+        ],
+        ["post", { body: '{"item":"a"}', headers: { "X-Road-Id": id(), Prefer: "wait=nonsense" } }],
+        ["put", { method: "PUT", body: '{"item":"a"}', headers: { "X-Road-Id": id() } }],
+        ["patch", { method: "PATCH", body: '{"item":"a"}', headers: { "X-Road-Id": id() } }],
+        ["get", { method: "GET", headers: { "X-Road-Id": id() } }],
+        ["delete", { method: "DELETE", headers: { "X-Road-Id": id() } }],
+      ];
+      for (const [method, options] of cases) check(code, path, method, await call(url, options));
+      // The same X-Road id twice, with the same body and then another one.
+      const again = id();
+      for (const body of ['{"item":"a"}', '{"item":"a"}', '{"item":"b"}']) {
+        check(code, path, "post", await call(url, { body, headers: { "X-Road-Id": again } }));
+      }
+    }
+    expect(mismatches).to.deep.equal([]);
+  });
+
+  it("status service: a message's status and cancel, unknown ids, missing headers, the hub", async () => {
+    const accepted = await call(rest("orders", "/x"), {
+      body: '{"item":"a"}',
+      headers: { "X-Road-Id": `conf-${randomUUID()}` },
+    });
+    expect(accepted.status, accepted.text).to.equal(202);
+    const id = accepted.json.id as string;
+    const status = (sub: string, options: Parameters<typeof call>[1] = {}) =>
+      call(rest("messages", sub), {
+        ...options,
+        headers: { "X-Road-Id": `conf-${randomUUID()}`, ...options.headers },
+      });
+    check("messages", "/{id}", "get", await status(`/${id}`));
+    await eventually(
+      async () => ((await status(`/${id}`)).json.state === "completed" ? true : undefined),
+      20_000,
+      "the message to complete",
+    );
+    check("messages", "/{id}", "get", await status(`/${id}`));
+    check("messages", "/{id}", "get", await status(`/${randomUUID()}`));
+    check("messages", "/{id}", "get", await status("/not-a-uuid"));
+    check("messages", "/{id}", "get", await status(`/${id}`, { client: null }));
+    check("messages", "/{id}", "get", await status(`/${id}`, { client: "EE/GOV/1/other" }));
+    check("messages", "/{id}", "delete", await status(`/${id}`, { method: "DELETE" }));
+    check("messages", "/{id}", "delete", await status(`/${randomUUID()}`, { method: "DELETE" }));
+    check(
+      "messages",
+      "/{id}",
+      "delete",
+      await status(`/${id}`, { method: "DELETE", client: null }),
+    );
+    check("messages", "/{id}", "get", await status(`/${id}`, { method: "POST", body: "{}" }));
+
+    const callback = harness.receiver.url("/hooks/conformance");
+    const registered = await status("/hub", { body: JSON.stringify({ callback }) });
+    check("messages", "/hub", "post", registered);
+    check("messages", "/hub", "post", await status("/hub", { body: JSON.stringify({ callback }) }));
+    check("messages", "/hub", "post", await status("/hub", { body: '{"callback":"ftp://x"}' }));
+    check("messages", "/hub", "post", await status("/hub", { body: "{" }));
+    check(
+      "messages",
+      "/hub",
+      "post",
+      await status("/hub", { body: JSON.stringify({ callback }), client: null }),
+    );
+    const hubId = registered.json?.id as string;
+    check(
+      "messages",
+      "/hub/{hubId}",
+      "delete",
+      await status(`/hub/${hubId}`, { method: "DELETE" }),
+    );
+    check(
+      "messages",
+      "/hub/{hubId}",
+      "delete",
+      await status(`/hub/${hubId}`, { method: "DELETE" }),
+    );
+    check(
+      "messages",
+      "/hub/{hubId}",
+      "delete",
+      await status(`/hub/${randomUUID()}`, { method: "DELETE" }),
+    );
+    check(
+      "messages",
+      "/hub/{hubId}",
+      "delete",
+      await status(`/hub/${randomUUID()}`, { method: "DELETE", client: null }),
+    );
+    expect(mismatches).to.deep.equal([]);
+  });
+
+  after(() => {
+    // What was covered, for whoever reads the run.
+    for (const [operation, statuses] of seen)
+      console.log(`    ${operation}: ${[...statuses].sort().join(" ")}`);
+  });
+});
