@@ -54,100 +54,106 @@ const RETRY_AFTER = {
   schema: { type: "integer", minimum: 1 },
 };
 
-const COMPONENTS = {
-  schemas: {
-    Acknowledgement: {
-      type: "object",
-      description:
-        "The message was received and persisted, not processed: read statusUrl for the outcome.",
-      required: ["id", "state", "statusUrl"],
-      properties: {
-        id: { type: "string", format: "uuid" },
-        xroadId: { type: ["string", "null"] },
-        state: { type: "string", const: "accepted" },
-        statusUrl: {
-          type: "string",
-          description:
-            "The status resource as the caller reaches it: /r1/<provider subsystem>/<status service>/<id> through X-Road.",
-        },
+const SCHEMAS = {
+  Acknowledgement: {
+    type: "object",
+    description:
+      "The message was received and persisted, not processed: read statusUrl for the outcome.",
+    required: ["id", "state", "statusUrl"],
+    properties: {
+      id: { type: "string", format: "uuid" },
+      xroadId: { type: ["string", "null"] },
+      state: { type: "string", const: "accepted" },
+      statusUrl: {
+        type: "string",
+        description:
+          "The status resource as the caller reaches it: /r1/<provider subsystem>/<status service>/<id> through X-Road.",
       },
     },
-    Error: {
-      type: "object",
-      required: ["type", "message"],
-      properties: {
-        type: { type: "string", description: "A stable error code, e.g. ValidationFailed, Busy." },
-        message: { type: "string" },
-        detail: { type: ["string", "null"], description: "Sluice's message id, where one exists." },
-      },
+  },
+  Error: {
+    type: "object",
+    required: ["type", "message"],
+    properties: {
+      type: { type: "string", description: "A stable error code, e.g. ValidationFailed, Busy." },
+      message: { type: "string" },
+      detail: { type: ["string", "null"], description: "Sluice's message id, where one exists." },
     },
-    StatusDocument: {
-      type: "object",
-      required: ["id", "service", "state", "delivery", "createdAt", "updatedAt", "responses"],
-      properties: {
-        id: { type: "string", format: "uuid" },
-        client: {
-          type: "string",
-          description:
-            "The X-Road client that sent the message (INSTANCE/CLASS/MEMBER[/SUBSYSTEM]): a callback or hub receiver checks it is its own.",
+  },
+  StatusDocument: {
+    type: "object",
+    required: ["id", "service", "state", "delivery", "createdAt", "updatedAt", "responses"],
+    properties: {
+      id: { type: "string", format: "uuid" },
+      client: {
+        type: "string",
+        description:
+          "The X-Road client that sent the message (INSTANCE/CLASS/MEMBER[/SUBSYSTEM]): a callback or hub receiver checks it is its own.",
+      },
+      xroadId: { type: ["string", "null"] },
+      service: { type: "string" },
+      state: {
+        type: "string",
+        enum: [...MESSAGE_STATES],
+      },
+      delivery: { type: "string", enum: ["pending", "delivered", "delivery_failed"] },
+      createdAt: { type: "string", format: "date-time" },
+      updatedAt: { type: "string", format: "date-time" },
+      history: {
+        type: "array",
+        items: {
+          type: "object",
+          properties: { state: { type: "string" }, at: { type: "string", format: "date-time" } },
         },
-        xroadId: { type: ["string", "null"] },
-        service: { type: "string" },
-        state: {
-          type: "string",
-          enum: [...MESSAGE_STATES],
-        },
-        delivery: { type: "string", enum: ["pending", "delivered", "delivery_failed"] },
-        createdAt: { type: "string", format: "date-time" },
-        updatedAt: { type: "string", format: "date-time" },
-        history: {
-          type: "array",
-          items: {
-            type: "object",
-            properties: { state: { type: "string" }, at: { type: "string", format: "date-time" } },
-          },
-        },
-        responses: {
-          type: "array",
-          items: {
-            type: "object",
-            required: ["seq", "final", "status", "contentType", "body"],
-            properties: {
-              seq: { type: "integer" },
-              final: { type: "boolean" },
-              status: { type: "integer" },
-              contentType: { type: "string" },
-              headers: {
-                type: "object",
-                description:
-                  "The backend's own answer headers (ETag, Location, …), when it sent any.",
-                additionalProperties: {
-                  oneOf: [{ type: "string" }, { type: "array", items: { type: "string" } }],
-                },
+      },
+      responses: {
+        type: "array",
+        items: {
+          type: "object",
+          required: ["seq", "final", "status", "contentType", "body"],
+          properties: {
+            seq: { type: "integer" },
+            final: { type: "boolean" },
+            status: { type: "integer" },
+            contentType: { type: "string" },
+            headers: {
+              type: "object",
+              description:
+                "The backend's own answer headers (ETag, Location, …), when it sent any.",
+              additionalProperties: {
+                oneOf: [{ type: "string" }, { type: "array", items: { type: "string" } }],
               },
-              body: { description: "JSON as JSON, text as a string, bytes as base64." },
-              bodyEncoding: { type: "string", const: "base64" },
             },
+            body: { description: "JSON as JSON, text as a string, bytes as base64." },
+            bodyEncoding: { type: "string", const: "base64" },
           },
         },
-        error: {
-          type: ["object", "null"],
-          properties: { code: { type: "string" }, message: { type: "string" } },
-        },
-        replayOf: {
-          type: "string",
-          format: "uuid",
-          description: "On an operator's replay of a dead letter: the original's id.",
-        },
-        replayedAs: {
-          type: "string",
-          format: "uuid",
-          description: "On a dead letter an operator replayed: the replay's id.",
-        },
+      },
+      error: {
+        type: ["object", "null"],
+        properties: { code: { type: "string" }, message: { type: "string" } },
+      },
+      replayOf: {
+        type: "string",
+        format: "uuid",
+        description: "On an operator's replay of a dead letter: the original's id.",
+      },
+      replayedAs: {
+        type: "string",
+        format: "uuid",
+        description: "On a dead letter an operator replayed: the replay's id.",
       },
     },
   },
 };
+
+/**
+ * The schemas a document's operations refer to, and no others: a generator makes a type of each
+ * one, and a business service's client has no status document to read.
+ */
+const componentsOf = (...names: Array<keyof typeof SCHEMAS>): Doc => ({
+  schemas: Object.fromEntries(names.map((name) => [name, SCHEMAS[name]])),
+});
 
 const errorResponse = (description: string, extraHeaders: Doc = {}): Doc => ({
   description,
@@ -330,7 +336,7 @@ export function restServiceOpenApi(
         ...item("Path"),
       },
     },
-    components: COMPONENTS,
+    components: componentsOf("Acknowledgement", "Error"),
   };
 }
 
@@ -512,6 +518,6 @@ export function statusServiceOpenApi(statusService: string, serviceUrl: string, 
       },
       ...(hub ? HUB_PATHS : {}),
     },
-    components: COMPONENTS,
+    components: componentsOf("StatusDocument", "Error"),
   };
 }

@@ -58,13 +58,14 @@ describe("OpenAPI descriptions", () => {
     });
   }
 
-  it("offers an XML body only, on the methods that carry one, where the backend sends it as a SOAP Body's element", () => {
+  it("offers an XML body only, on the methods that carry one, where the backend sends it as a SOAP Body's element", async () => {
     const service = {
       ...config.services.personLookup,
       contentTypes: ["application/xml", "text/plain"],
     };
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     const doc = restServiceOpenApi(service, "https://sluice.example/rest/x", true) as any;
+    await assertValidOpenApi(doc);
     for (const path of ["/", "/{path}"]) {
       expect(Object.keys(doc.paths[path]).filter((k) => k !== "parameters")).to.deep.equal([
         "post",
@@ -76,6 +77,16 @@ describe("OpenAPI descriptions", () => {
         content: { "application/xml": { schema: {} } },
       });
     }
+  });
+
+  it("a sync service without a schema taking JSON, XML and text: a valid document", async () => {
+    const service = {
+      ...config.services.personSearch,
+      schema: null,
+      reply: { ...config.services.personSearch.reply, mode: "sync" as const },
+      contentTypes: ["application/xml", "text/plain"],
+    };
+    await assertValidOpenApi(restServiceOpenApi(service, "/rest/personSearch"));
   });
 
   it("describes every error a waiting caller can get for an outcome, with what it means", () => {
