@@ -155,6 +155,12 @@ const componentsOf = (...names: Array<keyof typeof SCHEMAS>): Doc => ({
   schemas: Object.fromEntries(names.map((name) => [name, SCHEMAS[name]])),
 });
 
+/**
+ * No security scheme: the provider's security server authenticates the consumer's, and the
+ * client is named by X-Road-Client, never by a credential sent to Sluice.
+ */
+const NO_SECURITY: Doc[] = [];
+
 const errorResponse = (description: string, extraHeaders: Doc = {}): Doc => ({
   description,
   headers: { ...ID_HEADERS, ...extraHeaders },
@@ -336,6 +342,7 @@ export function restServiceOpenApi(
         ...item("Path"),
       },
     },
+    security: NO_SECURITY,
     components: componentsOf("Acknowledgement", "Error"),
   };
 }
@@ -518,6 +525,7 @@ export function statusServiceOpenApi(statusService: string, serviceUrl: string, 
       },
       ...(hub ? HUB_PATHS : {}),
     },
+    security: NO_SECURITY,
     components: componentsOf("StatusDocument", "Error"),
   };
 }

@@ -9,7 +9,6 @@
  */
 const LINT_RULES = {
   "info-license": "off",
-  "security-defined": "off",
   "operation-summary": "off",
 } as const;
 
