@@ -426,6 +426,7 @@ const HUB_PATHS: Doc = {
     parameters: [idParameter("hubId", "The listener's id.")],
     delete: {
       operationId: "unregisterListener",
+      summary: "Remove a listener the caller registered",
       responses: withRouteRefusals({
         "204": {
           description:

@@ -9,7 +9,6 @@
  */
 const LINT_RULES = {
   "info-license": "off",
-  "operation-summary": "off",
 } as const;
 
 /** Resolves when `doc` is a valid OpenAPI document; rejects listing what is wrong. */
