@@ -10,9 +10,13 @@ import Ajv2020 from "ajv/dist/2020";
 import addFormats from "ajv-formats";
 import { randomUUID } from "node:crypto";
 import { call, eventually, Harness, type HttpAnswer } from "../support/harness";
+import { startXroadSim } from "../../xroad-sim/xroad-sim";
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Doc = Record<string, any>;
+
+/** The provider subsystem Sluice's services are registered for. */
+const PROVIDER = "EE/GOV/70000002/sluice";
 
 /** The headers of Sluice's own making that a document must name when an answer carries them. */
 const OWN_HEADERS = [
@@ -50,6 +54,7 @@ describe("OpenAPI documents: every answer is one its operation declares (e2e)", 
         },
       },
       backends: { sim: { retry: { attempts: 1 } } },
+      xroad: { provider: PROVIDER },
     },
     roles: [{ role: "all", as: "sluice" }],
   });
@@ -246,6 +251,52 @@ describe("OpenAPI documents: every answer is one its operation declares (e2e)", 
       "delete",
       await status(`/hub/${randomUUID()}`, { method: "DELETE", client: null }),
     );
+    expect(mismatches).to.deep.equal([]);
+  });
+
+  it("through a security server: the service URL the document names, at /r1/<provider>/<serviceCode>/…", async () => {
+    const provider = PROVIDER;
+    // What the administrator registers: the description URL, and as service URL the document's
+    // servers[0].url resolved against it.
+    const registered = (code: string) => {
+      const descriptionUrl = `${roles.sluice.url}/openapi/${code}`;
+      return {
+        url: new URL(docs[code].servers[0].url, descriptionUrl).href,
+        descriptionUrl,
+        type: "rest" as const,
+      };
+    };
+    const sim = await startXroadSim({
+      services: {
+        [`${provider}/orders`]: registered("orders"),
+        [`${provider}/messages`]: registered("messages"),
+      },
+    });
+    try {
+      const viaX = (path: string, options: Parameters<typeof call>[1] = {}) =>
+        call(`${sim.url}/r1/${provider}/${path}`, {
+          ...options,
+          headers: { "X-Road-Id": `conf-${randomUUID()}`, ...options.headers },
+        });
+      const described = await viaX("getOpenAPI?serviceCode=orders");
+      expect(described.status, described.text).to.equal(200);
+      expect(Object.keys(described.json.paths)).to.deep.equal(Object.keys(docs.orders.paths));
+      const accepted = await viaX("orders/item/7", { body: '{"item":"a"}' });
+      check("orders", "/{path}", "post", accepted);
+      expect(accepted.status, accepted.text).to.equal(202);
+      check("orders", "/{path}", "post", await viaX("orders/item/7", { body: '{"item":1}' }));
+      // The status resource, where the acknowledgement says the caller reaches it.
+      const statusUrl = accepted.json.statusUrl as string;
+      expect(statusUrl).to.equal(`/r1/${provider}/messages/${accepted.json.id}`);
+      const status = await call(`${sim.url}${statusUrl}`, {
+        headers: { "X-Road-Id": `conf-${randomUUID()}` },
+      });
+      check("messages", "/{id}", "get", status);
+      expect(status.status, status.text).to.equal(200);
+      check("messages", "/{id}", "get", await viaX(`messages/${randomUUID()}`));
+    } finally {
+      await sim.close();
+    }
     expect(mismatches).to.deep.equal([]);
   });
 
