@@ -313,7 +313,15 @@ export function restServiceOpenApi(
     post: operation("post", true, suffix),
     put: operation("put", true, suffix),
     patch: operation("patch", true, suffix),
-    ...(soapBody ? {} : { delete: operation("delete", false, suffix) }),
+    // HEAD and OPTIONS are business calls too (docs/rest.md): a client generated from a
+    // document without them could not send one, nor a security server list them as endpoints.
+    ...(soapBody
+      ? {}
+      : {
+          delete: operation("delete", false, suffix),
+          head: operation("head", false, suffix),
+          options: operation("options", false, suffix),
+        }),
   });
   return {
     openapi: "3.1.0",

@@ -170,6 +170,8 @@ describe("OpenAPI documents: every answer is one its operation declares (e2e)", 
         ["patch", { method: "PATCH", body: '{"item":"a"}', headers: { "X-Road-Id": id() } }],
         ["get", { method: "GET", headers: { "X-Road-Id": id() } }],
         ["delete", { method: "DELETE", headers: { "X-Road-Id": id() } }],
+        ["head", { method: "HEAD", headers: { "X-Road-Id": id() } }],
+        ["options", { method: "OPTIONS", headers: { "X-Road-Id": id() } }],
       ];
       for (const [method, options] of cases) check(code, path, method, await call(url, options));
       // The same X-Road id twice, with the same body and then another one.
