@@ -469,6 +469,23 @@ export function statusServiceOpenApi(statusService: string, serviceUrl: string, 
   const otherMethod = errorResponse(
     "MethodNotAllowed: the method is not GET, HEAD or DELETE (Allow names those).",
   );
+  const readResponses = withRouteRefusals({
+    "200": {
+      description: "The status document; Retry-After while it is not finished.",
+      headers: {
+        ...ID_HEADERS,
+        "Retry-After": RETRY_AFTER,
+        "Cache-Control": NO_STORE,
+      },
+      content: {
+        "application/json": { schema: { $ref: "#/components/schemas/StatusDocument" } },
+      },
+    },
+    "400": badHeaders,
+    "404": notFound,
+    "405": otherMethod,
+    "503": errorResponse("Unavailable.", { "Retry-After": RETRY_AFTER }),
+  });
   return {
     openapi: "3.1.0",
     info: {
@@ -487,23 +504,13 @@ export function statusServiceOpenApi(statusService: string, serviceUrl: string, 
         get: {
           operationId: "getMessage",
           summary: "A message's state and responses",
-          responses: withRouteRefusals({
-            "200": {
-              description: "The status document; Retry-After while it is not finished.",
-              headers: {
-                ...ID_HEADERS,
-                "Retry-After": RETRY_AFTER,
-                "Cache-Control": NO_STORE,
-              },
-              content: {
-                "application/json": { schema: { $ref: "#/components/schemas/StatusDocument" } },
-              },
-            },
-            "400": badHeaders,
-            "404": notFound,
-            "405": otherMethod,
-            "503": errorResponse("Unavailable.", { "Retry-After": RETRY_AFTER }),
-          }),
+          responses: readResponses,
+        },
+        // The router answers HEAD as GET, without the body (Retry-After while not finished).
+        head: {
+          operationId: "headMessage",
+          summary: "A message's state, by the headers of its status document alone",
+          responses: readResponses,
         },
         delete: {
           operationId: "cancelMessage",

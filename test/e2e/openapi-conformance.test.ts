@@ -203,6 +203,8 @@ describe("OpenAPI documents: every answer is one its operation declares (e2e)", 
     );
     check("messages", "/{id}", "get", await status(`/${id}`));
     check("messages", "/{id}", "get", await status(`/${randomUUID()}`));
+    check("messages", "/{id}", "head", await status(`/${id}`, { method: "HEAD" }));
+    check("messages", "/{id}", "head", await status(`/${randomUUID()}`, { method: "HEAD" }));
     check("messages", "/{id}", "get", await status("/not-a-uuid"));
     check("messages", "/{id}", "get", await status(`/${id}`, { client: null }));
     check("messages", "/{id}", "get", await status(`/${id}`, { client: "EE/GOV/1/other" }));
