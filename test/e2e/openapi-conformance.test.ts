@@ -170,6 +170,31 @@ describe("OpenAPI documents: every answer is one its operation declares (e2e)", 
         ["patch", { method: "PATCH", body: '{"item":"a"}', headers: { "X-Road-Id": id() } }],
         ["get", { method: "GET", headers: { "X-Road-Id": id() } }],
         ["delete", { method: "DELETE", headers: { "X-Road-Id": id() } }],
+        [
+          "post",
+          {
+            body: '{"item":"a"}',
+            headers: {
+              "X-Road-Id": id(),
+              Prefer: "respond-async",
+              "X-Callback-Url": "https://elsewhere.example/",
+            },
+          },
+        ],
+        [
+          "post",
+          {
+            body: '{"item":"a"}',
+            headers: { "X-Road-Id": id(), "X-Road-Service": "EE/GOV/1/x/other" },
+          },
+        ],
+        [
+          "post",
+          {
+            body: '{"item":"a"}',
+            headers: { "X-Road-Id": id(), "X-Sim-Latency": "3000", Prefer: "wait=1" },
+          },
+        ],
         ["head", { method: "HEAD", headers: { "X-Road-Id": id() } }],
         ["options", { method: "OPTIONS", headers: { "X-Road-Id": id() } }],
       ];
