@@ -262,12 +262,17 @@ describe("slow callback attempts set apart from the prefetch (real broker, Redis
       last = count;
     };
     // Neither of the two hanging ends it: the first is answered past its wait, and the second
-    // (whose wait is the ten minutes above) is answered 410, settled but not delivered.
-    parking.afterMs = 1_000;
-    receiver.respond = () => ({ status: 204 });
+    // (whose wait is the ten minutes above) is answered 410, settled but not delivered. The
+    // wait is long from here on, so the third's answer is in time however slow the machine.
+    parking.afterMs = 30_000;
     receiver.release({ status: 410 });
     await waitFor("both settled", () => settled.length === 2);
+    // The third hangs until it is set apart: an answer already there when a stalled worker
+    // looks is read first, and it would not be set apart at all.
     await d.enqueue(job(receiver.url("/again/3")));
+    await waitFor("the third set apart at once", () => parks === 1 && receiver.held === 1);
+    receiver.respond = () => ({ status: 204 });
+    receiver.release();
     await waitFor("the third delivered", () => settled.length === 3);
     await d.enqueue(job(receiver.url("/again/4")));
     await waitFor("the fourth delivered", () => settled.length === 4);
