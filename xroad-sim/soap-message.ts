@@ -175,9 +175,6 @@ export interface SoapBytes {
 export const untypedPartError = (prefix: string): XroadError =>
   new XroadError(`${prefix}InvalidContentType`, "Could not get content type for part");
 
-/** A part's Content-Type, read as mime4j reads its header (the handler keeps the last). */
-const partContentType = mime4jPartContentType;
-
 /**
  * The SOAP message's bytes: the whole body, or the first part of a multipart/related one
  * (PR-MESS §2.4), exactly as sent, so that `requestHash` covers them and they decode in the
@@ -212,7 +209,7 @@ export function soapBytes(body: Buffer, contentType: string, prefix: string): So
   const partHeaders = body.subarray(part.headersStart, part.start).toString("latin1");
   const limit = mime4jHeaderLimit(partHeaders);
   if (limit !== null) throw new XroadError(`${prefix}MimeParsingFailed`, limit);
-  const partType = partContentType(partHeaders);
+  const partType = mime4jPartContentType(partHeaders);
   if (partType === null) throw untypedPartError(prefix);
   // The SOAP part is read by the same SaxSoapParserImpl, whose validateMimeType takes the types
   // of a plain message only.
@@ -224,7 +221,7 @@ export function soapBytes(body: Buffer, contentType: string, prefix: string): So
   for (let later = partAfter(body, delimiter, part.next); later;) {
     const headersEnd = later.start >= 0 ? later.start : later.next >= 0 ? later.next : body.length;
     const headers = body.subarray(later.headersStart, headersEnd).toString("latin1");
-    if (partContentType(headers) === null) untypedAttachment = true;
+    if (mime4jPartContentType(headers) === null) untypedAttachment = true;
     later = later.next < 0 ? null : partAfter(body, delimiter, later.next);
   }
   const { start, end } = part;
@@ -320,12 +317,11 @@ const LITERAL_SECTIONS: ReadonlyArray<readonly [open: string, close: string]> = 
 ];
 
 /**
- * The first reference to a character XML does not allow in `xml`'s text and attribute values,
- * or null. Not in a comment, a CDATA section or a PI: `&#0;` there is five characters a SAX
- * parser reads as they are, and an answer holding it well-formed. An unterminated section is
- * left to the parser, which refuses it.
+ * The stretches of `xml` outside comments, CDATA sections and PIs, as [start, end) in order:
+ * there `&#0;` and `<!DOCTYPE` are only characters, which a SAX parser reads as they are. An
+ * unterminated section ends them: what follows is left to the parser, which refuses it.
  */
-function referenceOutsideLiterals(xml: string): { reference: string; at: number } | null {
+function* outsideLiterals(xml: string): Generator<readonly [start: number, end: number]> {
   let from = 0;
   let at = xml.indexOf("<");
   while (at >= 0) {
@@ -334,36 +330,33 @@ function referenceOutsideLiterals(xml: string): { reference: string; at: number 
       at = xml.indexOf("<", at + 1);
       continue;
     }
-    const found = forbiddenReference(xml, from, at);
-    if (found !== null) return found;
+    yield [from, at];
     const close = xml.indexOf(section[1], at + section[0].length);
-    if (close < 0) return null;
+    if (close < 0) return;
     from = close + section[1].length;
     at = xml.indexOf("<", from);
   }
-  return forbiddenReference(xml, from);
+  yield [from, xml.length];
+}
+
+/** The first reference to a character XML does not allow in `xml`'s text and attribute values. */
+function referenceOutsideLiterals(xml: string): { reference: string; at: number } | null {
+  for (const [start, end] of outsideLiterals(xml)) {
+    const found = forbiddenReference(xml, start, end);
+    if (found !== null) return found;
+  }
+  return null;
 }
 
 /**
- * Whether `xml` declares a DOCTYPE: `<!DOCTYPE` outside comments, CDATA sections and PIs, where
- * it is only characters. X-Road's SAX parser refuses the declaration itself
+ * Whether `xml` declares a DOCTYPE. X-Road's SAX parser refuses the declaration itself
  * (SaxSoapParserImpl sets XmlUtils.FEATURE_DISALLOW_DOCTYPE, disallow-doctype-decl); anywhere
- * else than the prolog `<!DOCTYPE` is not well-formed, refused as InvalidXml too. One pass.
+ * else than the prolog `<!DOCTYPE` is not well-formed, refused as InvalidXml too. Each stretch
+ * is searched once.
  */
 function doctypeOutsideLiterals(xml: string): boolean {
-  let at = xml.indexOf("<");
-  while (at >= 0) {
-    if (xml.startsWith("<!", at) && xml.slice(at + 2, at + 9).toUpperCase() === "DOCTYPE") {
-      return true;
-    }
-    const section = LITERAL_SECTIONS.find(([open]) => xml.startsWith(open, at));
-    if (section === undefined) {
-      at = xml.indexOf("<", at + 1);
-      continue;
-    }
-    const close = xml.indexOf(section[1], at + section[0].length);
-    if (close < 0) return false;
-    at = xml.indexOf("<", close + section[1].length);
+  for (const [start, end] of outsideLiterals(xml)) {
+    if (/<!DOCTYPE/i.test(xml.slice(start, end))) return true;
   }
   return false;
 }
