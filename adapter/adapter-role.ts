@@ -42,6 +42,7 @@ import { closeSilentConnections } from "../shared/protocol/silent-connections";
 import { SyncWaiters } from "./sync-waiters";
 import { WakeSubscriber } from "./wake-subscriber";
 import { rotateTicketKeysEvery } from "./ticket-keys";
+import { deliveryPolicy } from "../shared/delivery/listener-admission";
 import { listenStartupError } from "../shared/runtime/startup-error";
 
 export interface AdapterRole extends Role {
@@ -137,14 +138,8 @@ export async function startAdapter(
   });
   // Without a secret nothing is signed, so no callback or event is ever sent.
   const signing = config.callbacks.secrets.length > 0;
-  const callbackPolicy = {
-    allow: config.callbacks.allow,
-    clients: config.callbacks.clients,
-    allowHttp: config.callbacks.allowHttp,
-    allowPrivate: config.callbacks.allowPrivate,
-    xroad: config.securityServer !== null,
-    signing,
-  };
+  // What the response workers deliver to, and whether they sign (and so send) at all.
+  const callbackPolicy = { ...deliveryPolicy(config), signing };
   const hub = hubRoutes({
     listeners: new HubListeners(runtime.redis, config.prefix),
     callbackPolicy,

@@ -8,7 +8,6 @@ import {
   parseCallbackTarget,
   receiverOf,
   shownCallbackTarget,
-  type CallbackPolicy,
 } from "../shared/delivery/callback-target";
 import type { ResponseMessage } from "../shared/protocol/envelope";
 import { HubListeners } from "../shared/store/hub-listeners";
@@ -93,10 +92,6 @@ function refusedByConfiguration(job: CallbackJob, result: AttemptResult | undefi
 
 /** Deliveries one response worker makes at once (its prefetch of callback jobs). */
 const DELIVERY_SLOTS = 16;
-
-export function callbackPolicy(runtime: Runtime): CallbackPolicy {
-  return deliveryPolicy(runtime.config);
-}
 
 /** Starts consuming the callback queue and returns the hooks the response worker calls. */
 export async function startCallbackDelivery(
@@ -201,7 +196,7 @@ export async function startCallbackDelivery(
     xroad.http = xroadHttpNow();
     void old.close().catch(() => undefined);
   });
-  const policy = callbackPolicy(runtime);
+  const policy = deliveryPolicy(runtime.config);
   const sender = new CallbackSender({
     secrets: config.callbacks.secrets,
     policy,
