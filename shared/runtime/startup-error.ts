@@ -178,14 +178,19 @@ export function reconnectCertificateRefusal(
   error: Error | undefined,
   tlsBlock: string,
 ): string | null {
-  const revocation = revocationRefusal(error, tlsBlock);
-  if (revocation) return revocation;
+  // Judged as the connect-failure counter judges it, so a warning and its reason label agree.
   const why = error?.message.trim() ?? "";
-  if (isClientCertificateRefusal(error))
-    return `it refused the TLS handshake over Sluice's client certificate (${why}); check ${tlsBlock}.cert and ${tlsBlock}.key`;
-  if (isCertificateRefusal(error))
-    return `its TLS certificate was refused (${why}); check ${tlsBlock}.ca`;
-  return null;
+  switch (connectFailureReason(error)) {
+    case "revoked_certificate":
+    case "revocation_list_unusable":
+      return revocationRefusal(error, tlsBlock);
+    case "certificate_refused_by_server":
+      return `it refused the TLS handshake over Sluice's client certificate (${why}); check ${tlsBlock}.cert and ${tlsBlock}.key`;
+    case "untrusted_certificate":
+      return `its TLS certificate was refused (${why}); check ${tlsBlock}.ca`;
+    case "other":
+      return null;
+  }
 }
 
 /**
