@@ -3,7 +3,7 @@
 // enforces the structure limits (nesting, attributes, declarations) as it goes.
 
 import { SluiceError } from "../../shared/protocol/errors";
-import { shownCharacter } from "../../shared/protocol/character-reference";
+import { NOT_XML_CHARACTER, shownCharacter } from "../../shared/protocol/character-reference";
 import { readXml, XML_NS, type ReaderLimits, type XmlElement } from "./xml-reader";
 
 export { decodeEntities, XML_NS } from "./xml-reader";
@@ -28,14 +28,8 @@ function invalid(message: string): SluiceError {
   return new SluiceError("InvalidXml", message);
 }
 
-/**
- * Characters XML 1.0 cannot carry at all, not even as a character reference: control characters
- * other than tab and line ends, U+FFFE and U+FFFF.
- */
-// eslint-disable-next-line no-control-regex -- finding control characters is the point
-export const NON_XML_CHARACTER = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-const ILLEGAL_CHARACTER = new RegExp(`${NON_XML_CHARACTER.source}|${LONE_SURROGATE.source}`);
+const ILLEGAL_CHARACTER = new RegExp(`${NOT_XML_CHARACTER.source}|${LONE_SURROGATE.source}`);
 
 const MARKUP_DECLARATION = /<!(?:DOCTYPE|ENTITY)/i;
 

@@ -1,7 +1,8 @@
 // The one mapping between an XML element and JSON that Sluice uses for SOAP bodies: JSON Schema
 // validates a SOAP Body through it, and JSON answers of REST backends become XML through it.
 
-import { isLayout, NON_XML_CHARACTER, type XmlElement } from "./safe-xml";
+import { NOT_XML_CHARACTER } from "../../shared/protocol/character-reference";
+import { isLayout, type XmlElement } from "./safe-xml";
 
 export type JsonValue =
   string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
@@ -98,7 +99,7 @@ export function xmlName(key: string): string {
 
 // Markup characters and CR are written as references; characters XML 1.0 cannot carry at all
 // become U+FFFD (a lone surrogate becomes U+FFFD in UTF-8 anyway).
-const NEEDS_ESCAPE = new RegExp(`[&<>"\\r]|${NON_XML_CHARACTER.source}`);
+const NEEDS_ESCAPE = new RegExp(`[&<>"\\r]|${NOT_XML_CHARACTER.source}`);
 const ESCAPED = new RegExp(NEEDS_ESCAPE.source, "g");
 const ENTITIES: Readonly<Record<string, string>> = {
   "&": "&amp;",
@@ -121,7 +122,7 @@ export function escapeXml(text: string): string {
 
 /** Whether text holds a character XML cannot carry, which escapeXml would replace. */
 export function holdsNonXmlCharacter(text: string): boolean {
-  return NON_XML_CHARACTER.test(text);
+  return NOT_XML_CHARACTER.test(text);
 }
 
 /**

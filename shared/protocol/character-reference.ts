@@ -22,12 +22,13 @@ export function characterCode(text: string, from: number, end: number, radix: 10
   return code;
 }
 
-// A character XML 1.0 does not allow, written as itself (C0 controls but tab, LF and CR; U+FFFE,
-// U+FFFF), wherever it is: text, attribute values, CDATA sections, comments and PIs alike. Lone
-// surrogates are not among them: the strict decoders of xml-encoding.ts refuse the bytes that
-// would make one, so no decoded message holds one.
+// A character XML 1.0 cannot carry at all, not even as a character reference (C0 controls but
+// tab, LF and CR; U+FFFE, U+FFFF), wherever it is: text, attribute values, CDATA sections,
+// comments and PIs alike. Lone surrogates are not among them: the strict decoders of
+// xml-encoding.ts refuse the bytes that would make one, so no decoded message holds one (the
+// SOAP intake's check adds them: adapter/soap/safe-xml.ts).
 // eslint-disable-next-line no-control-regex -- the control characters are what it finds
-const NOT_XML_CHARACTER = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]/;
+export const NOT_XML_CHARACTER = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]/;
 
 /**
  * The first character of `text` that XML does not allow, as `U+0001`, with its offset, or null.
