@@ -5,7 +5,6 @@
 import type { Logger } from "pino";
 import {
   OwnedElsewhereRefusal,
-  parseCallbackTarget,
   receiverOf,
   shownCallbackTarget,
 } from "../shared/delivery/callback-target";
@@ -41,7 +40,7 @@ import {
   type CallbackSend,
 } from "./callback-sender";
 import { listenersFor, messageStateChangeEvent } from "./hub-events";
-import { deliveryPolicy } from "../shared/delivery/listener-admission";
+import { deliveryPolicy, listenerRefusal } from "../shared/delivery/listener-admission";
 
 /** Why a final callback was not sent by a response worker without a signing secret. */
 const UNSIGNED =
@@ -286,12 +285,7 @@ export async function startCallbackDelivery(
   const removeOwnedElsewhere = async (listenerId: string, jobLog: Logger) => {
     const listener = await listeners.get(listenerId);
     if (listener === null) return;
-    try {
-      parseCallbackTarget(listener.callback, policy, listener.client);
-      return;
-    } catch (error) {
-      if (!(error instanceof OwnedElsewhereRefusal)) return;
-    }
+    if (!(listenerRefusal(listener, policy) instanceof OwnedElsewhereRefusal)) return;
     if (!(await listeners.remove(listener.id, listener.client))) return;
     jobLog.warn(
       {

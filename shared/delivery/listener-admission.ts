@@ -20,19 +20,20 @@ export function deliveryPolicy(config: SluiceConfig): CallbackPolicy {
 }
 
 /**
- * Why `policy` refuses every event of `listener` (its receiver left `callbacks.allow`, an
- * `http://` receiver after `allowHttp` was turned off, another client's own receiver, ...), or
- * null when it admits it. A host name's addresses are not resolved here: what a name resolves
- * to can change back, and delivery checks it at each attempt.
+ * The refusal `policy` meets every event of `listener` with (its receiver left
+ * `callbacks.allow`, an `http://` receiver after `allowHttp` was turned off, another client's
+ * own receiver: an OwnedElsewhereRefusal, ...), or null when it admits it. A host name's
+ * addresses are not resolved here: what a name resolves to can change back, and delivery
+ * checks it at each attempt.
  */
 export function listenerRefusal(
   listener: Pick<HubListener, "callback" | "client">,
   policy: CallbackPolicy,
-): string | null {
+): Error | null {
   try {
     parseCallbackTarget(listener.callback, policy, listener.client);
     return null;
   } catch (error) {
-    return (error as Error).message;
+    return error as Error;
   }
 }

@@ -60,6 +60,8 @@ export function hubListenerDocument(listener: HubListener, now: number, policy?:
     query: listener.query,
     createdAt: new Date(listener.createdAt).toISOString(),
     ageSeconds: Math.max(0, Math.round((now - listener.createdAt) / 1000)),
-    ...(policy === undefined ? {} : { refusedByConfiguration: listenerRefusal(listener, policy) }),
+    ...(policy === undefined
+      ? {}
+      : { refusedByConfiguration: listenerRefusal(listener, policy)?.message ?? null }),
   };
 }
