@@ -11,6 +11,7 @@ import addFormats from "ajv-formats";
 import { randomUUID } from "node:crypto";
 import { call, eventually, Harness, type HttpAnswer } from "../support/harness";
 import { startXroadSim } from "../../xroad-sim/xroad-sim";
+import { BackendPauses } from "../../shared/operator/backend-pauses";
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Doc = Record<string, any>;
@@ -52,9 +53,18 @@ describe("OpenAPI documents: every answer is one its operation declares (e2e)", 
           backend: "sim",
           maxBodySize: "4kb",
         },
+        // Its backend is paused from the start: what it takes stays pending, and one
+        // message fills its queue, so the next is refused for backpressure.
+        parked: { protocols: ["rest"], reply: { mode: "ack" }, backend: "held" },
       },
-      backends: { sim: { retry: { attempts: 1 } } },
+      backends: {
+        sim: { retry: { attempts: 1 } },
+        held: { translator: "rest-json", queue: { highWater: 1, maxLength: 1 } },
+      },
       xroad: { provider: PROVIDER },
+    },
+    seed: async (harness) => {
+      await new BackendPauses(harness.redis(), harness.prefix).pause("held");
     },
     roles: [{ role: "all", as: "sluice" }],
   });
@@ -72,7 +82,7 @@ describe("OpenAPI documents: every answer is one its operation declares (e2e)", 
   });
 
   before(async () => {
-    for (const code of ["orders", "lookup", "messages"]) {
+    for (const code of ["orders", "lookup", "parked", "messages"]) {
       docs[code] = (await call(`${roles.sluice.url}/openapi/${code}`)).json as Doc;
     }
   });
@@ -242,6 +252,27 @@ describe("OpenAPI documents: every answer is one its operation declares (e2e)", 
       await status(`/${id}`, { method: "DELETE", client: null }),
     );
     check("messages", "/{id}", "get", await status(`/${id}`, { method: "POST", body: "{}" }));
+
+    // A message that has not reached the backend (it is paused) is cancelled; while it fills
+    // the queue, the next one is refused for backpressure (503 Busy, Retry-After).
+    const pending = await call(rest("parked", "/x"), {
+      body: "{}",
+      headers: { "X-Road-Id": `conf-${randomUUID()}` },
+    });
+    check("parked", "/{path}", "post", pending);
+    expect(pending.status, pending.text).to.equal(202);
+    const busy = await call(rest("parked", "/x"), {
+      body: "{}",
+      headers: { "X-Road-Id": `conf-${randomUUID()}` },
+    });
+    check("parked", "/{path}", "post", busy);
+    expect(busy.status, busy.text).to.equal(503);
+    expect(busy.json.type).to.equal("Busy");
+    expect(busy.headers.get("retry-after")).to.match(/^\d+$/);
+    const cancelled = await status(`/${pending.json.id}`, { method: "DELETE" });
+    check("messages", "/{id}", "delete", cancelled);
+    expect(cancelled.status, cancelled.text).to.equal(200);
+    expect(cancelled.json.state).to.equal("cancelled");
 
     const callback = harness.receiver.url("/hooks/conformance");
     const registered = await status("/hub", { body: JSON.stringify({ callback }) });
