@@ -8,6 +8,7 @@ import { MESSAGE_STATES } from "../shared/store/transaction-store";
 import { REQUEST_REFUSALS, ROUTE_REFUSALS, type RequestRefusal } from "./request-refusals";
 import { OUTCOME_FAILURES } from "./route-intake";
 import { isXmlBody } from "../shared/protocol/rest-xml-body";
+import { CLIENT } from "./xroad-client";
 
 type Doc = Record<string, unknown>;
 
@@ -266,6 +267,27 @@ function outcomeResponses(): Doc {
   return responses;
 }
 
+/**
+ * `X-Road-Client`, read before anything else of a request (xroad-client.ts). Through X-Road the
+ * consumer sends it to its own security server, which passes it on; a local system calling a
+ * consumer-direction service sends it to Sluice itself, and may leave it out where the service
+ * names a `client` (docs/consumer.md): `optional` says what it is then taken for.
+ */
+function clientHeader(optional: string | null = null): Doc {
+  return {
+    name: "X-Road-Client",
+    in: "header",
+    required: optional === null,
+    description:
+      "The caller's X-Road client, INSTANCE/CLASS/MEMBER[/SUBSYSTEM], each part " +
+      "percent-encoded, sent once: it decides whose message this is. Missing, it is 400 " +
+      "MissingHeader" +
+      (optional === null ? "" : ` unless ${optional}`) +
+      "; malformed, 400 InvalidHeader; repeated, 400 DuplicateHeaderField.",
+    schema: { type: "string", pattern: CLIENT.source },
+  };
+}
+
 const CALLER_HEADERS = [
   {
     name: "Prefer",
@@ -304,7 +326,14 @@ export function restServiceOpenApi(
   const operation = (method: string, withBody: boolean, suffix: string): Doc => ({
     operationId: `${method}${suffix}`,
     summary: `${method.toUpperCase()} to ${service.code}`,
-    parameters: CALLER_HEADERS,
+    parameters: [
+      clientHeader(
+        service.client === null
+          ? null
+          : `a local caller sends none: it is then the service's client, ${service.client}`,
+      ),
+      ...CALLER_HEADERS,
+    ],
     ...(withBody ? { requestBody: { required, content: bodyTypes } } : {}),
     responses: businessResponses(service),
   });
@@ -375,6 +404,7 @@ function withRouteRefusals(responses: Doc): Doc {
 /** The event hub's paths (TMF688 registration and removal) of the status service. */
 const HUB_PATHS: Doc = {
   "/hub": {
+    parameters: [clientHeader()],
     post: {
       operationId: "registerListener",
       summary: "Register a listener for state changes of the caller's messages (TMF688)",
@@ -431,7 +461,7 @@ const HUB_PATHS: Doc = {
     },
   },
   "/hub/{hubId}": {
-    parameters: [idParameter("hubId", "The listener's id.")],
+    parameters: [idParameter("hubId", "The listener's id."), clientHeader()],
     delete: {
       operationId: "unregisterListener",
       summary: "Remove a listener the caller registered",
@@ -456,9 +486,14 @@ const HUB_PATHS: Doc = {
  * OpenAPI document of the status service at `serviceUrl` (`…/rest/<statusService>`). The hub's
  * paths only when it is on (a callback secret configured): a security server administrator
  * registers what the document lists, and a client generated from it would call a hub that
- * answers 404.
+ * answers 404. `localClients`: some service names a client for local callers that send none.
  */
-export function statusServiceOpenApi(statusService: string, serviceUrl: string, hub: boolean): Doc {
+export function statusServiceOpenApi(
+  statusService: string,
+  serviceUrl: string,
+  hub: boolean,
+  localClients = false,
+): Doc {
   const notFound = errorResponse("No such message for this client.");
   // Who asks is read from the X-Road headers before the message is looked up.
   const badHeaders = errorResponse(
@@ -500,7 +535,17 @@ export function statusServiceOpenApi(statusService: string, serviceUrl: string, 
     servers: [{ url: serviceUrl }],
     paths: {
       "/{id}": {
-        parameters: [idParameter("id", "Sluice's message id (the 202's id).")],
+        parameters: [
+          idParameter("id", "Sluice's message id (the 202's id)."),
+          // A local caller without the header reads a message of a service that names a client
+          // as that client (status-route.ts); any other id is then unknown to it.
+          clientHeader(
+            localClients
+              ? "a local caller sends none: a message of a service that names a client is then " +
+                  "read as that client's, any other is 404"
+              : null,
+          ),
+        ],
         get: {
           operationId: "getMessage",
           summary: "A message's state and responses",

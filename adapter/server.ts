@@ -362,7 +362,12 @@ function openApi(ctx: Context, deps: RestRouteDeps, code: string): void {
   const base = publicUrl(adapter.publicUrl, `/rest/${encodeURIComponent(code)}`);
   const service = Object.hasOwn(services, code) ? services[code] : undefined;
   if (code === xroad.statusService) {
-    ctx.body = statusServiceOpenApi(code, base, deps.config.callbacks.secrets.length > 0);
+    ctx.body = statusServiceOpenApi(
+      code,
+      base,
+      deps.config.callbacks.secrets.length > 0,
+      Object.values(services).some((s) => s.client !== null),
+    );
   } else if (service && service.protocols.includes("rest")) {
     ctx.body = restServiceOpenApi(service, base, sendsInSoapBody(deps.config, service));
   } else {

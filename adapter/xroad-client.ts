@@ -10,7 +10,8 @@ import {
 } from "../shared/protocol/xroad-id";
 
 const PART = "[^/\\s]{1,255}";
-const CLIENT = new RegExp(`^${PART}/${PART}/${PART}(/${PART})?$`);
+/** A well-formed `X-Road-Client` value, before its parts are decoded (also the OpenAPI pattern). */
+export const CLIENT = new RegExp(`^${PART}/${PART}/${PART}(/${PART})?$`);
 
 /** Counts raw header lines, since Node folds repeated custom headers into one value. */
 export function headerCount(req: IncomingMessage, name: string): number {

@@ -9,7 +9,13 @@ import { expect } from "chai";
 import Ajv2020 from "ajv/dist/2020";
 import addFormats from "ajv-formats";
 import { randomUUID } from "node:crypto";
-import { call, eventually, Harness, type HttpAnswer } from "../support/harness";
+import {
+  call as plainCall,
+  eventually,
+  Harness,
+  TEST_CLIENT,
+  type HttpAnswer,
+} from "../support/harness";
 import { startXroadSim } from "../../xroad-sim/xroad-sim";
 import { BackendPauses } from "../../shared/operator/backend-pauses";
 
@@ -18,6 +24,9 @@ type Doc = Record<string, any>;
 
 /** The provider subsystem Sluice's services are registered for. */
 const PROVIDER = "EE/GOV/70000002/sluice";
+
+/** The consumer direction's X-Road client, named by the service `relay`. */
+const CONSUMER = "EE/GOV/70000001/sluice-consumer";
 
 /** The headers of Sluice's own making that a document must name when an answer carries them. */
 const OWN_HEADERS = [
@@ -56,15 +65,28 @@ describe("OpenAPI documents: every answer is one its operation declares (e2e)", 
         // Its backend is paused from the start: what it takes stays pending, and one
         // message fills its queue, so the next is refused for backpressure.
         parked: { protocols: ["rest"], reply: { mode: "ack" }, backend: "held" },
+        // The consumer direction: a local caller that sends no X-Road-Client is taken for the
+        // service's client. Its backend is paused too: nothing reaches a security server.
+        relay: {
+          protocols: ["rest"],
+          reply: { mode: "ack" },
+          backend: "remote",
+          client: CONSUMER,
+        },
       },
       backends: {
         sim: { retry: { attempts: 1 } },
         held: { translator: "rest-json", queue: { highWater: 1, maxLength: 1 } },
+        remote: { translator: "xroad-rest", service: "EE/GOV/70000003/registry/lookup" },
       },
+      securityServer: { url: "http://127.0.0.1:9", client: CONSUMER },
+      shutdown: { grace: "100s" },
       xroad: { provider: PROVIDER },
     },
     seed: async (harness) => {
-      await new BackendPauses(harness.redis(), harness.prefix).pause("held");
+      const pauses = new BackendPauses(harness.redis(), harness.prefix);
+      await pauses.pause("held");
+      await pauses.pause("remote");
     },
     roles: [{ role: "all", as: "sluice" }],
   });
@@ -77,12 +99,26 @@ describe("OpenAPI documents: every answer is one its operation declares (e2e)", 
   /** Every operation answered, with the statuses seen: "service METHOD path" -> statuses. */
   const seen = new Map<string, Set<number>>();
 
+  /** The X-Road-Client each answer's request carried (null: none). */
+  const sentClients = new WeakMap<HttpAnswer, string | null>();
+
   beforeEach(() => {
     mismatches.length = 0;
   });
 
+  /** `call`, remembering the X-Road-Client sent, which `check` holds against the document. */
+  async function call(url: string, options: Parameters<typeof plainCall>[1] = {}) {
+    const answer = await plainCall(url, options);
+    const header = options.headers?.["X-Road-Client"];
+    sentClients.set(
+      answer,
+      options.client === null ? null : (header ?? options.client ?? TEST_CLIENT),
+    );
+    return answer;
+  }
+
   before(async () => {
-    for (const code of ["orders", "lookup", "parked", "messages"]) {
+    for (const code of ["orders", "lookup", "parked", "relay", "messages"]) {
       docs[code] = (await call(`${roles.sluice.url}/openapi/${code}`)).json as Doc;
     }
   });
@@ -98,6 +134,11 @@ describe("OpenAPI documents: every answer is one its operation declares (e2e)", 
       mismatches.push(`${where}: operation not described`);
       return;
     }
+    checkClient(
+      where,
+      [...(doc.paths[path].parameters ?? []), ...(operation.parameters ?? [])],
+      answer,
+    );
     const response = operation.responses[String(answer.status)] ?? operation.responses.default;
     // `default` describes the backend's own answer to a waiting caller, which carries the
     // message's state: an answer of Sluice's own falls under it only by mistake.
@@ -133,6 +174,28 @@ describe("OpenAPI documents: every answer is one its operation declares (e2e)", 
       if (!valid)
         mismatches.push(`${where}: body ${ajv.errorsText()} in ${answer.text.slice(0, 200)}`);
     }
+  }
+
+  /**
+   * The operation declares X-Road-Client as a header parameter, and the answer is a 400 exactly
+   * when the client sent is one the declaration refuses (none where it is required, or one its
+   * pattern does not take).
+   */
+  function checkClient(where: string, parameters: Doc[], answer: HttpAnswer): void {
+    const declared = parameters.find((p) => p.in === "header" && p.name === "X-Road-Client");
+    if (!declared) {
+      mismatches.push(`${where}: X-Road-Client not declared`);
+      return;
+    }
+    const sent = sentClients.get(answer);
+    if (sent === undefined) return;
+    const refused =
+      sent === null ? declared.required === true : !ajv.validate(declared.schema, sent);
+    const aboutClient = answer.status === 400 && /X-Road-Client/.test(answer.text);
+    if (refused !== aboutClient)
+      mismatches.push(
+        `${where}: X-Road-Client ${sent} ${refused ? "taken" : "refused"}, the document says otherwise`,
+      );
   }
 
   const rest = (code: string, sub: string) => `${roles.sluice.url}/rest/${code}${sub}`;
@@ -273,6 +336,20 @@ describe("OpenAPI documents: every answer is one its operation declares (e2e)", 
     check("messages", "/{id}", "delete", cancelled);
     expect(cancelled.status, cancelled.text).to.equal(200);
     expect(cancelled.json.state).to.equal("cancelled");
+
+    // A local caller of a consumer-direction service: without X-Road-Client it is the
+    // service's client; a malformed one is refused as anywhere.
+    const local = await call(rest("relay", "/person/1"), { body: "{}", client: null });
+    check("relay", "/{path}", "post", local);
+    expect(local.status, local.text).to.equal(202);
+    const own = await status(`/${local.json.id}`, { client: CONSUMER });
+    check("messages", "/{id}", "get", own);
+    expect(own.status, own.text).to.equal(200);
+    const unnamed = await status(`/${local.json.id}`, { client: null });
+    check("messages", "/{id}", "get", unnamed);
+    expect(unnamed.status, unnamed.text).to.equal(200);
+    check("relay", "/{path}", "post", await call(rest("relay", "/p"), { body: "{}", client: "x" }));
+    check("relay", "/", "get", await call(rest("relay", ""), { client: "EE/GOV/70000001/app" }));
 
     const callback = harness.receiver.url("/hooks/conformance");
     const registered = await status("/hub", { body: JSON.stringify({ callback }) });

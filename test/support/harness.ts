@@ -462,11 +462,13 @@ export interface CallOptions {
  */
 const freshConnections = new Agent({ pipelining: 0 });
 
+/** The X-Road client `call` names unless told otherwise. */
+export const TEST_CLIENT = "EE/GOV/70000001/case-app";
+
 /** A plain HTTP call with the X-Road client header most tests need. */
 export async function call(url: string, options: CallOptions = {}): Promise<HttpAnswer> {
   const headers: Record<string, string> = { ...(options.headers ?? {}) };
-  if (options.client !== null)
-    headers["X-Road-Client"] ??= options.client ?? "EE/GOV/70000001/case-app";
+  if (options.client !== null) headers["X-Road-Client"] ??= options.client ?? TEST_CLIENT;
   if (
     typeof options.body === "string" &&
     !Object.keys(headers).some((h) => h.toLowerCase() === "content-type")

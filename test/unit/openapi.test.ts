@@ -132,6 +132,35 @@ describe("OpenAPI descriptions", () => {
     ]);
   });
 
+  it("declares X-Road-Client on every operation: required, unless the service names a client for local callers", async () => {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const clientOf = (operation: any) =>
+      operation.parameters.find((p: { name: string }) => p.name === "X-Road-Client");
+    const service = config.services.personLookup;
+    const provided = restServiceOpenApi(service, "/rest/personLookup") as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const header = clientOf(provided.paths["/{path}"].post);
+    expect(header).to.include({ in: "header", required: true });
+    expect(new RegExp(header.schema.pattern).test("EE/GOV/70000001/app")).to.equal(true);
+    expect(new RegExp(header.schema.pattern).test("EE/GOV")).to.equal(false);
+    expect(header.description).to.match(/MissingHeader.*InvalidHeader.*DuplicateHeaderField/);
+    const local = { ...service, client: "EE/GOV/70000001/sluice-consumer" };
+    const consumer = restServiceOpenApi(local, "/rest/x") as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    await assertValidOpenApi(consumer);
+    expect(clientOf(consumer.paths["/"].get).required).to.equal(false);
+    expect(clientOf(consumer.paths["/"].get).description).to.include(local.client);
+    // The status service: a message of such a service is read without the header, the hub
+    // always needs it.
+    const status = statusServiceOpenApi("messages", "/rest/messages", true, true) as Record<
+      string,
+      any // eslint-disable-line @typescript-eslint/no-explicit-any
+    >;
+    await assertValidOpenApi(status);
+    expect(clientOf(status.paths["/{id}"]).required).to.equal(false);
+    expect(clientOf(status.paths["/hub"]).required).to.equal(true);
+    expect(clientOf(status.paths["/hub/{hubId}"]).required).to.equal(true);
+    expect(clientOf(statusDoc(true).paths["/{id}"]).required).to.equal(true);
+  });
+
   it("the status service: a valid document with status, cancel and the hub", async () => {
     const doc = statusDoc(true);
     await assertValidOpenApi(doc);
