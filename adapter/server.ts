@@ -68,7 +68,7 @@ export function createApp(deps: AppDeps, extraRoutes: RouteRegistrar[] = []): Ko
   // not a status resource named "openapi.json".
   router.get("/openapi/:serviceCode", (ctx) => openApi(ctx, deps, ctx.params.serviceCode));
   router.get(OPENAPI_JSON, (ctx) =>
-    openApi(ctx, deps, safeDecode(OPENAPI_JSON.exec(ctx.path)?.[1] ?? "")),
+    openApi(ctx, deps, safeDecode(OPENAPI_JSON.exec(ctx.path)?.[1] ?? ""), true),
   );
   router.get("/messages/:id", status);
   router.delete("/messages/:id", cancel);
@@ -355,11 +355,15 @@ function safeDecode(text: string): string {
  * `GET /openapi/<serviceCode>` (and `/rest/<serviceCode>/openapi.json`): the OpenAPI document of
  * a REST service or of the status service. Its service URL is `adapter.publicUrl`'s, or relative
  * (a security server resolves it against the description URL it registered); the same document
- * whatever Host the request named.
+ * whatever Host the request named. `beside` the service (its `openapi.json`) the service URL is
+ * `../<serviceCode>`: a consumer may fetch that one through X-Road's path mapping, at
+ * `/r1/<provider>/<serviceCode>/openapi.json`, and only a URL relative to where it was served
+ * names the service there as well as at Sluice itself (OpenAPI 3.1, Server Object).
  */
-function openApi(ctx: Context, deps: RestRouteDeps, code: string): void {
+function openApi(ctx: Context, deps: RestRouteDeps, code: string, beside = false): void {
   const { services, xroad, adapter } = deps.config;
-  const base = publicUrl(adapter.publicUrl, `/rest/${encodeURIComponent(code)}`);
+  const path = encodeURIComponent(code);
+  const base = beside ? `../${path}` : publicUrl(adapter.publicUrl, `/rest/${path}`);
   const service = Object.hasOwn(services, code) ? services[code] : undefined;
   if (code === xroad.statusService) {
     ctx.body = statusServiceOpenApi(

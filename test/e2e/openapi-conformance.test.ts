@@ -431,6 +431,19 @@ describe("OpenAPI documents: every answer is one its operation declares (e2e)", 
       check("messages", "/{id}", "get", status);
       expect(status.status, status.text).to.equal(200);
       check("messages", "/{id}", "get", await viaX(`messages/${randomUUID()}`));
+      // The document beside the service, fetched through the path mapping: its servers[0].url,
+      // resolved where it was served (OpenAPI 3.1, Server Object), is the service through X-Road.
+      const besideUrl = `${sim.url}/r1/${provider}/orders/openapi.json`;
+      const beside = await viaX("orders/openapi.json");
+      expect(beside.status, beside.text).to.equal(200);
+      const serviceUrl = new URL(beside.json.servers[0].url, besideUrl).href;
+      expect(serviceUrl).to.equal(`${sim.url}/r1/${provider}/orders`);
+      const throughBeside = await call(`${serviceUrl}/item/7`, {
+        body: '{"item":"a"}',
+        headers: { "X-Road-Id": `conf-${randomUUID()}` },
+      });
+      check("orders", "/{path}", "post", throughBeside);
+      expect(throughBeside.status, throughBeside.text).to.equal(202);
     } finally {
       await sim.close();
     }

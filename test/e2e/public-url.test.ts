@@ -84,8 +84,9 @@ describe("service descriptions: public URL, not the Host header (e2e)", function
     expect(serverUrl(served.get("/openapi/personSearch")!)).to.deep.equal([
       { url: "/rest/personSearch" },
     ]);
+    // Beside the service, relative to where it is served: right through X-Road's path mapping.
     expect(serverUrl(served.get("/rest/messages/openapi.json")!)).to.deep.equal([
-      { url: "/rest/messages" },
+      { url: "../messages" },
     ]);
     expect(locations(served.get("/soap?wsdl")!)).to.deep.equal(["/soap"]);
     await adapter.stop();
@@ -98,8 +99,13 @@ describe("service descriptions: public URL, not the Host header (e2e)", function
     });
     const adapter = await harness.spawn("adapter");
     const served = await documents(adapter);
-    expect(serverUrl(served.get("/rest/personSearch/openapi.json")!)).to.deep.equal([
+    expect(serverUrl(served.get("/openapi/personSearch")!)).to.deep.equal([
       { url: "https://sluice.internal:8443/gw/rest/personSearch" },
+    ]);
+    // The document beside the service stays relative: fetched through a security server, an
+    // internal address would name nothing the consumer reaches.
+    expect(serverUrl(served.get("/rest/personSearch/openapi.json")!)).to.deep.equal([
+      { url: "../personSearch" },
     ]);
     expect(serverUrl(served.get("/openapi/messages")!)).to.deep.equal([
       { url: "https://sluice.internal:8443/gw/rest/messages" },
