@@ -95,8 +95,11 @@ function rangeOf(ip: string, family: "ipv4" | "ipv6"): string | null {
   return null;
 }
 
-/** The IPv4 address carried by an IPv4-mapped, NAT64 (64:ff9b::/96) or 6to4 (2002::/16) address. */
-function embeddedIPv4(ip: string): string | null {
+/**
+ * The IPv4 address carried by an IPv4-mapped (`::ffff:a.b.c.d`), NAT64 (64:ff9b::/96) or 6to4
+ * (2002::/16) address, in any spelling, dotted; null for any other address.
+ */
+export function embeddedIPv4(ip: string): string | null {
   const bytes = ipv6Bytes(ip);
   if (bytes === null) return null;
   const zeros = (from: number, to: number) => bytes.slice(from, to).every((b) => b === 0);

@@ -4,9 +4,8 @@
 
 import { isIP } from "node:net";
 import { SluiceError } from "../protocol/errors";
-import { unmappedIPv4 } from "../protocol/ip-address";
 import { pathProblem } from "../protocol/rest-path";
-import { deniedRange, type Lookup, systemLookup } from "./address-check";
+import { deniedRange, embeddedIPv4, type Lookup, systemLookup } from "./address-check";
 import { admission, type Admission, type CallbackClients } from "./callback-scope";
 import { pathReaches } from "./receiver-path";
 
@@ -339,8 +338,8 @@ export function urlMatches(entry: string, target: URL): boolean {
 /**
  * Whether a target may reach the receiver an entry names, however a receiver reads it: as
  * urlMatches, with host names compared without a trailing dot (`alice.example.` is
- * `alice.example` to DNS), an IPv4-mapped IPv6 address as its IPv4 address, and paths as
- * receiverPath reads them. Used for another client's own
+ * `alice.example` to DNS), an IPv6 address that carries an IPv4 address (mapped, NAT64, 6to4) as
+ * that IPv4 address, and paths as receiverPath reads them. Used for another client's own
  * entries, where a spelling urlMatches does not admit must not take the owner's receiver.
  */
 export function urlReaches(entry: string, target: URL): boolean {
@@ -366,11 +365,13 @@ function hostCovered(entry: { wildcard: boolean }, entryHost: string, host: stri
 }
 
 /**
- * A URL's host as the receiver behind it is reached: a name without DNS's root dot, an
- * IPv4-mapped IPv6 address (`[::ffff:10.0.0.5]`) as the IPv4 address it connects to.
+ * A URL's host as the receiver behind it is reached: a name without DNS's root dot, an IPv6
+ * address carrying an IPv4 address as that address: mapped (`[::ffff:10.0.0.5]`, which a
+ * dual-stack host takes as the IPv4 address), NAT64 (`[64:ff9b::a00:5]`, which a translator
+ * forwards to it) and 6to4 (`[2002:a00:5::]`, which a relay carries to it).
  */
 function receiverHost(host: string): string {
-  if (host.startsWith("[")) return unmappedIPv4(host.slice(1, -1)) ?? host;
+  if (host.startsWith("[")) return embeddedIPv4(host.slice(1, -1)) ?? host;
   return host.endsWith(".") ? host.slice(0, -1) : host;
 }
 

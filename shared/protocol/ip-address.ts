@@ -46,17 +46,6 @@ export function clientOf(address: string): string {
   return `${words.join(":")}::/64`;
 }
 
-/**
- * The IPv4 address an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, in any spelling) stands for,
- * dotted; null for any other address. A dual-stack host takes a connection to either as one to
- * the IPv4 address.
- */
-export function unmappedIPv4(ip: string): string | null {
-  if (!isIPv6(ip)) return null;
-  const bytes = ipv6Bytes(ip);
-  return bytes === null ? null : mappedIPv4(bytes);
-}
-
 function mappedIPv4(bytes: Uint8Array): string | null {
   if (!bytes.slice(0, 10).every((b) => b === 0) || bytes[10] !== 0xff || bytes[11] !== 0xff) {
     return null;

@@ -171,4 +171,37 @@ describe("callback targets scoped by client", () => {
     expect(parseCallbackTarget(other, otherAllowed, BOB).target).to.equal(new URL(other).href);
     expect(parseCallbackTarget("https://10.0.0.5/hooks", byIPv4, ALICE).kind).to.equal("url");
   });
+
+  it("refuses another client an IPv4 receiver written as a NAT64 or 6to4 IPv6 address, and the other way round", () => {
+    // 64:ff9b::/96 reaches 10.0.0.5 through a NAT64 translator, 2002:a00:5::/48 through a relay.
+    const spellings = [
+      "https://[64:ff9b::a00:5]/hooks",
+      "https://[64:ff9b::10.0.0.5]/hooks",
+      "https://[2002:a00:5::]/hooks",
+      "https://[2002:a00:5:1::7]/hooks",
+    ];
+    const general = ["https://10.0.0.5/", ...spellings.map((s) => `${new URL(s).origin}/`)];
+    const base = { ...policy, allow: general, allowPrivate: true };
+    const byIPv4: CallbackPolicy = { ...base, clients: { [ALICE]: ["https://10.0.0.5/hooks"] } };
+    for (const spelling of spellings) {
+      expect(
+        refusal(() => parseCallbackTarget(spelling, byIPv4, BOB)),
+        spelling,
+      ).to.equal(`the callback URL is not allowed for client ${BOB}`);
+    }
+    for (const entry of ["https://[64:ff9b::a00:5]/hooks", "https://[2002:a00:5::]/hooks"]) {
+      const byIPv6: CallbackPolicy = { ...base, clients: { [ALICE]: [entry] } };
+      expect(
+        refusal(() => parseCallbackTarget("https://10.0.0.5/hooks", byIPv6, BOB)),
+        entry,
+      ).to.equal(`the callback URL is not allowed for client ${BOB}`);
+    }
+    // Another IPv4 address inside the same prefixes is another receiver.
+    const other = "https://[64:ff9b::a00:6]/hooks";
+    const otherAllowed: CallbackPolicy = {
+      ...byIPv4,
+      allow: [...general, `${new URL(other).origin}/`],
+    };
+    expect(parseCallbackTarget(other, otherAllowed, BOB).target).to.equal(new URL(other).href);
+  });
 });
