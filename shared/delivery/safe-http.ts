@@ -2,12 +2,12 @@
 // is checked against private, loopback, link-local and other special ranges, and the socket goes
 // to the checked address itself, so a second DNS answer cannot redirect it.
 
-import { isIP } from "node:net";
 import { Agent, buildConnector } from "undici";
 import { BlockedAddressError, resolveChecked, type Lookup } from "./address-check";
 import { parseRetryAfter } from "../protocol/retry-after";
 import { Deadline } from "../runtime/stall-aware-deadline";
 import { CLIENT_CIPHERS } from "../config/tls-files";
+import { tlsServerName } from "../protocol/tls-server-name";
 
 // The address checks live apart so the adapter can use them without loading undici.
 export {
@@ -167,24 +167,6 @@ export class SafeHttp {
   async destroy(): Promise<void> {
     await this.agent.destroy();
   }
-}
-
-/**
- * The TLS server name (SNI, and the name the certificate is checked against) for a connection
- * to `hostname`: none for an IP literal, v4 or v6, bracketed or not. RFC 6066 §3 allows only DNS
- * names, and without one Node checks the certificate against the address connected to (an IP
- * SAN). undici strips an IPv6 literal's brackets before calling the connector today; a
- * bracketed one reaching it must not become the name `[::1]`, which no certificate holds.
- * A name written fully qualified (`receiver.example.`) goes without its trailing dot: RFC 6066
- * §3 forbids one there, Go's TLS servers refuse such a ClientHello outright, and the
- * certificate is checked against the name without it all the same.
- */
-export function tlsServerName(hostname: string, requested?: string | null): string | undefined {
-  const bare =
-    hostname.startsWith("[") && hostname.endsWith("]") ? hostname.slice(1, -1) : hostname;
-  if (isIP(bare) !== 0) return undefined;
-  const name = requested || hostname;
-  return name.endsWith(".") ? name.slice(0, -1) : name;
 }
 
 function pathOf(url: string): string {

@@ -3,6 +3,7 @@
 // for new connections after a reload.
 
 import { expect } from "chai";
+import dns from "node:dns";
 import fs from "node:fs";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
@@ -10,6 +11,7 @@ import path from "node:path";
 import type { TLSSocket } from "node:tls";
 import type { RequestMessage } from "../../shared/protocol/envelope";
 import { ReloadableTls } from "../../shared/config/tls-files";
+import { BackendAgents } from "../../worker/translators/backend-agents";
 import { createTranslator } from "../../worker/translators/rest-json";
 import { BackendUnavailableError } from "../../worker/translators/translator";
 import { createTestPki, type KeyPair, type TestPki } from "../support/test-pki";
@@ -257,6 +259,124 @@ describe("outbound TLS to a backend that offers only suites without AEAD (tls.ci
       excepted.dispose();
       await refused.close?.();
       await allowed.close?.();
+    }
+  });
+});
+
+// RFC 6066 §3: a server name has no trailing dot; a backend URL written fully qualified
+// (`https://localhost.:port`) is sent and checked as `localhost`.
+describe("outbound TLS to a backend whose host is written with DNS's root dot", function () {
+  this.timeout(20_000);
+  let pki: TestPki;
+  let server: https.Server;
+  let port = 0;
+  const names: Array<string | false | null> = [];
+  const systemLookup = dns.lookup;
+
+  before(async () => {
+    // `localhost.` is not in /etc/hosts as written: it resolves here as `localhost` does.
+    (dns as { lookup: unknown }).lookup = (hostname: string, ...rest: unknown[]) =>
+      (systemLookup as (...args: unknown[]) => unknown)(
+        hostname === "localhost." ? "localhost" : hostname,
+        ...rest,
+      );
+    pki = createTestPki();
+    const backend = pki.ca.issue("backend", { san: "DNS:localhost" });
+    server = https.createServer({ cert: backend.cert, key: backend.key }, (req, res) => {
+      names.push((req.socket as TLSSocket).servername);
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end('{"ok":true}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+  after(async () => {
+    (dns as { lookup: unknown }).lookup = systemLookup;
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+    pki.cleanup();
+  });
+  beforeEach(() => (names.length = 0));
+
+  it("sends the name without the dot through the undici pool (rest-json)", async () => {
+    const clientTls = new ReloadableTls(
+      { cert: null, key: null, ca: [pki.ca.certFile] },
+      "backends.b.tls",
+    );
+    const translator = createTranslator({
+      name: "b",
+      url: `https://localhost.:${port}`,
+      timeoutMs: 5_000,
+      options: {},
+      clientTls,
+    });
+    try {
+      const [answer] = await call(translator, "d1");
+      expect(answer.status).to.equal(200);
+      expect(names).to.deep.equal(["localhost"]);
+    } finally {
+      clientTls.dispose();
+      await translator.close?.();
+    }
+  });
+
+  it("sends the name without the dot through Node's https agent (soap)", async () => {
+    const clientTls = new ReloadableTls(
+      { cert: null, key: null, ca: [pki.ca.certFile] },
+      "backends.b.tls",
+    );
+    const backend = {
+      name: "b",
+      url: `https://localhost.:${port}`,
+      timeoutMs: 5_000,
+      options: {},
+      clientTls,
+    };
+    const agents = new BackendAgents(backend, { connections: null, keepAliveTimeoutMs: 1_000 });
+    try {
+      const status = await new Promise<number>((resolve, reject) => {
+        https
+          .get(`https://localhost.:${port}/x`, { agent: agents.current.httpsAgent }, (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          })
+          .on("error", reject);
+      });
+      expect(status).to.equal(200);
+      expect(names).to.deep.equal(["localhost"]);
+    } finally {
+      agents.close();
+      clientTls.dispose();
+    }
+  });
+
+  it("sends no server name to an IPv4 literal", async () => {
+    const clientTls = new ReloadableTls(
+      { cert: null, key: null, ca: [pki.ca.certFile] },
+      "backends.b.tls",
+    );
+    const backend = {
+      name: "b",
+      url: `https://127.0.0.1:${port}`,
+      timeoutMs: 5_000,
+      options: {},
+      clientTls,
+    };
+    const agents = new BackendAgents(backend, { connections: null, keepAliveTimeoutMs: 1_000 });
+    try {
+      // The certificate names only localhost: the call fails at the check, after the hello.
+      const error = await new Promise<Error | null>((resolve) => {
+        https
+          .get(`https://127.0.0.1:${port}/x`, { agent: agents.current.httpsAgent }, (res) => {
+            res.resume();
+            resolve(null);
+          })
+          .on("error", resolve);
+      });
+      expect((error as { code?: string } | null)?.code).to.equal("ERR_TLS_CERT_ALTNAME_INVALID");
+    } finally {
+      agents.close();
+      clientTls.dispose();
     }
   });
 });

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { tlsServerName } from "../../shared/delivery/safe-http";
+import { tlsServerName } from "../../shared/protocol/tls-server-name";
 
 describe("TLS server name of an outbound connection", () => {
   it("is none for IP literals, IPv6 ones in brackets included", () => {

@@ -3,7 +3,9 @@
 
 import http from "node:http";
 import https from "node:https";
+import type { Duplex } from "node:stream";
 import { clientCiphers } from "../../shared/config/tls-files";
+import { tlsServerName } from "../../shared/protocol/tls-server-name";
 import type { PoolSettings } from "./backend-pool";
 import type { TranslatorBackend } from "./translator";
 
@@ -55,11 +57,26 @@ export class BackendAgents {
 
   private newHttpsAgent(): https.Agent {
     const tls = this.backend.clientTls?.current;
-    return new https.Agent({
+    return new BackendHttpsAgent({
       ...this.agentOptions(),
       ...(tls ? { ca: tls.ca, crl: tls.crl, cert: tls.cert, key: tls.key } : {}),
       ciphers: clientCiphers(tls),
     });
+  }
+}
+
+/**
+ * An https Agent whose connections send a host written `backend.example.` without its dot as
+ * the TLS server name (tlsServerName): Node's agent takes the name from the Host header as it
+ * is. The certificate is checked against the same name, which Node reads without the dot too.
+ */
+class BackendHttpsAgent extends https.Agent {
+  override createConnection(
+    options: https.RequestOptions,
+    callback?: (err: Error | null, stream: Duplex) => void,
+  ): Duplex | null | undefined {
+    const servername = tlsServerName(options.host ?? "", options.servername);
+    return super.createConnection({ ...options, servername }, callback);
   }
 }
 

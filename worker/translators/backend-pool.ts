@@ -3,6 +3,7 @@
 
 import { Pool } from "undici";
 import { clientCiphers } from "../../shared/config/tls-files";
+import { tlsServerName } from "../../shared/protocol/tls-server-name";
 import type { TranslatorBackend } from "./translator";
 
 export interface PoolSettings {
@@ -59,6 +60,7 @@ export class BackendPool {
 
   private newPool(): Pool {
     const tls = this.backend.clientTls?.current;
+    const serverName = tlsServerName(new URL(this.origin).hostname);
     return new Pool(this.origin, {
       connections: this.settings.connections,
       keepAliveTimeout: this.settings.keepAliveTimeoutMs,
@@ -70,6 +72,8 @@ export class BackendPool {
       connect: {
         ...(tls ? { ca: tls.ca, crl: tls.crl, cert: tls.cert, key: tls.key } : {}),
         ciphers: clientCiphers(tls),
+        // undici would send a host written `backend.example.` as the server name with its dot.
+        ...(serverName === undefined ? {} : { servername: serverName }),
       },
     });
   }
