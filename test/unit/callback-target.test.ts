@@ -63,6 +63,38 @@ describe("callback targets", () => {
     refusal(() => parseCallbackTarget("https://callbacks.example.org/hooks/%2e%2e/admin", policy));
   });
 
+  it("resolves backslashes and encoded dots before the prefix is compared, and refuses encoded backslashes", () => {
+    for (const path of ["/hooks/..\\admin", "/hooks\\..\\admin", "/hooks/.%2E/admin"]) {
+      expect(
+        refusal(() => parseCallbackTarget(`https://callbacks.example.org${path}`, policy)).message,
+        path,
+      ).to.match(/does not match any allowed callback prefix/);
+    }
+    for (const path of ["/hooks/%5c..%5cadmin", "/hooks/%2e%2e%5cadmin"]) {
+      expect(
+        refusal(() => parseCallbackTarget(`https://callbacks.example.org${path}`, policy)).message,
+        path,
+      ).to.match(/encoded separator/);
+    }
+  });
+
+  it("refuses a segment of only dots and spaces, which a Windows receiver may read as ..", () => {
+    for (const path of [
+      "/hooks/..%20/admin",
+      "/hooks/.. /admin",
+      "/hooks/.../admin",
+      "/hooks/.%20./x",
+    ]) {
+      expect(
+        refusal(() => parseCallbackTarget(`https://callbacks.example.org${path}`, policy)).message,
+        path,
+      ).to.match(/only dots and spaces/);
+    }
+    expect(parseCallbackTarget("https://callbacks.example.org/hooks/v1.2", policy).kind).to.equal(
+      "url",
+    );
+  });
+
   it("refuses paths a receiver could decode out of the prefix: encoded separators, double encoding, //", () => {
     for (const [path, why] of [
       ["/hooks/..%2f..%2fadmin", /encoded separator/],
