@@ -183,6 +183,30 @@ exports.createTranslator = () => ({ call: async () => [] });`,
     expect(passed.status, passed.stderr).to.equal(0);
   });
 
+  it("refuses an xroad-rest backend's forwardCredentials naming no credential or one never passed on, and forwardCredentials on any other translator; passes Authorization", function () {
+    this.timeout(60_000);
+    const file = path.join(dir, "xroad-forward-credentials.yaml");
+    const write = (translator: string, names: string) =>
+      writeFileSync(
+        file,
+        `${LOOPBACK}shutdown: { grace: 100s }\nsecurityServer: { url: "http://127.0.0.1:1", client: EE/GOV/1/sluice }\nservices:\n  s: { backend: remote, reply: { mode: ack } }\nbackends:\n  remote: { translator: ${translator}, url: "http://127.0.0.1:1", service: EE/GOV/2/sub/svc, options: { forwardCredentials: [${names}] } }\n`,
+      );
+    write("xroad-rest", "Authorization, X-Case-Version, Proxy-Authorization");
+    const refused = sluice(["check", "--config", file]);
+    expect(refused.status, refused.stderr).to.equal(2);
+    expect(refused.stderr).to.include(
+      "options.forwardCredentials: x-case-version is not a credential header",
+    );
+    expect(refused.stderr).to.include("proxy-authorization is set by Sluice or never passed on");
+    write("xroad-soap", "Authorization");
+    const soap = sluice(["check", "--config", file]);
+    expect(soap.status, soap.stderr).to.equal(2);
+    expect(soap.stderr).to.include("config.backends.remote.options.forwardCredentials");
+    write("xroad-rest", "Authorization");
+    const passed = sluice(["check", "--config", file]);
+    expect(passed.status, passed.stderr).to.equal(0);
+  });
+
   it("creates no translator for the roles that call none (the adapter, the response worker)", async function () {
     this.timeout(60_000);
     const file = path.join(dir, "soap-options-roles.yaml");

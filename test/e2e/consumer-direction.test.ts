@@ -222,6 +222,7 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
         [`${REST_PROVIDER}/originBound`]: { url: `${answersUrl}/origin-bound` },
         [`${REST_PROVIDER}/page`]: { url: `${answersUrl}/page` },
         [`${REST_PROVIDER}/headers`]: { url: `${answersUrl}/headers` },
+        [`${REST_PROVIDER}/credentialDown`]: { url: deadUrl },
       },
     });
 
@@ -285,6 +286,8 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
         page: rest("page", "sync"),
         headersDefault: rest("headersDefault", "sync"),
         headersNamed: rest("headersNamed", "sync"),
+        headersCredential: rest("headersCredential", "sync"),
+        credentialDown: rest("credentialDown"),
       },
       backends: {
         registry: remote(`${REST_PROVIDER}/lookup`),
@@ -315,6 +318,13 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
         headersDefault: remote(`${REST_PROVIDER}/headers`),
         headersNamed: remote(`${REST_PROVIDER}/headers`, {
           options: { forwardHeaders: ["X-Case-Version"] },
+        }),
+        // The same service again, with the end user's token opted in.
+        headersCredential: remote(`${REST_PROVIDER}/headers`, {
+          options: { forwardCredentials: ["Authorization"] },
+        }),
+        credentialDown: remote(`${REST_PROVIDER}/credentialDown`, {
+          options: { forwardCredentials: ["Authorization"] },
         }),
       },
     });
@@ -833,6 +843,54 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
     for (const name of Object.keys(secrets)) {
       expect(named[name.toLowerCase()], name).to.equal(undefined);
     }
+  });
+
+  it("sends the end user's credential only to a backend whose options.forwardCredentials names it, and never shows it to the operator", async () => {
+    const token = `Bearer end-user-${randomBytes(12).toString("hex")}`;
+    const cookie = `session=${randomBytes(12).toString("hex")}`;
+    const headers = { Authorization: token, Cookie: cookie, Accept: "application/json" };
+    const seen = async (service: string) => {
+      headersSeen.length = 0;
+      const answer = await call(`${local.url}/rest/${service}`, { headers });
+      expect(answer.status, answer.text).to.equal(200);
+      expect(headersSeen).to.have.length(1);
+      return { seen: headersSeen[0], id: String(answer.headers.get("x-sluice-id")) };
+    };
+
+    const plain = await seen("headersDefault");
+    expect(plain.seen.authorization, "not opted in").to.equal(undefined);
+    expect(plain.seen.cookie).to.equal(undefined);
+    const opted = await seen("headersCredential");
+    expect(opted.seen.authorization, "opted in").to.equal(token);
+    expect(opted.seen.cookie, "not named").to.equal(undefined);
+    expect(opted.seen.accept).to.equal("application/json");
+
+    // One that waits in the dead letters holds the token too; the operator's views hide it.
+    const ack = await call(`${local.url}/rest/credentialDown`, { headers, body: "{}" });
+    expect(ack.status, ack.text).to.equal(202);
+    const dead = ack.json.id as string;
+    expect((await settled(dead)).state).to.equal("failed");
+    const admin = (path: string) =>
+      call(`${local.adminUrl}${path}`, { client: null, headers: consumer.adminHeaders() });
+    const views = [
+      await admin(`/admin/messages/${opted.id}`),
+      await admin(`/admin/messages/${dead}`),
+      await eventually(async () => {
+        const answer = await admin(`/admin/dead-letters/${dead}`);
+        return answer.status === 200 ? answer : undefined;
+      }),
+      await admin(`/admin/dead-letters?service=credentialDown`),
+      await call(`${local.url}/messages/${dead}`),
+    ];
+    for (const view of views) {
+      expect(view.status, view.text).to.equal(200);
+      expect(view.text).not.to.include(token.slice("Bearer ".length));
+      expect(view.text).not.to.include(cookie);
+    }
+    expect(views[2].json.request.headers).to.include({ authorization: "[redacted]" });
+    const logged = local.output.join("\n") + local.stderr();
+    expect(logged).not.to.include(token.slice("Bearer ".length));
+    expect(logged).not.to.include(cookie);
   });
 
   it("fails, never completes, a REST answer whose X-Road headers name another call", async () => {

@@ -1,5 +1,6 @@
 // Which of a local caller's headers an xroad-rest call carries to the remote provider: the
-// allowlist, what options.forwardHeaders may add, and what it may never name.
+// allowlist, what options.forwardHeaders may add, the credentials options.forwardCredentials
+// opts in, and what neither may name.
 
 import { expect } from "chai";
 import {
@@ -82,6 +83,50 @@ describe("remote provider's request headers (xroad-rest)", () => {
     );
     expect(() => remoteHeaderAllowlist("registry", "X-Case-Version")).to.throw(
       /options\.forwardHeaders must be a list of header names/,
+    );
+  });
+
+  it("passes a credential only when options.forwardCredentials names it, in any case, and no other", () => {
+    const allowed = remoteHeaderAllowlist("r", ["X-Case-Version"], ["authorization"]);
+    const { kept, withheld } = remoteRequestHeaders(
+      { ...caller, Cookie: "session=local", "X-Api-Key": "local-key" },
+      allowed,
+    );
+    expect(kept.authorization).to.equal("Bearer local");
+    expect(kept["x-case-version"]).to.equal("7");
+    expect(kept.cookie).to.equal(undefined);
+    expect(kept["x-api-key"]).to.equal(undefined);
+    expect(withheld).to.include.members(["cookie", "x-api-key", "x-internal-token"]);
+    expect(
+      remoteRequestHeaders(caller, remoteHeaderAllowlist("r", undefined, ["Authorization"])).kept
+        .authorization,
+    ).to.equal("Bearer local");
+    expect(
+      remoteRequestHeaders(caller, remoteHeaderAllowlist("r", undefined, [])).kept.authorization,
+    ).to.equal(undefined);
+  });
+
+  it("refuses, naming each, a forwardCredentials entry that is no credential, hop-by-hop, an answer's, a proxy's or Sluice's own, with forwardHeaders' problems in one message", () => {
+    expect(() =>
+      remoteHeaderAllowlist(
+        "registry",
+        ["Authorization"],
+        [
+          "X-Case-Version",
+          "X-Internal-Token",
+          "Proxy-Authorization",
+          "Set-Cookie",
+          "X-Forwarded-Access-Token",
+          "X-Road-UserId",
+          "Host",
+          "bad name",
+        ],
+      ),
+    ).to.throw(
+      /^backend registry: options\.forwardHeaders: authorization is a credential of the local caller's, sent to another organisation only when options\.forwardCredentials names it.*; options\.forwardCredentials: x-case-version is not a credential header.*; x-internal-token is not a credential header.*; proxy-authorization is set by Sluice or never passed on; set-cookie is never passed to a remote provider \(an answer's header\); x-forwarded-access-token is never passed to a remote provider \(a proxy's word about the local caller\); x-road-userid is set by Sluice or never passed on; host is set by Sluice or never passed on; "bad name" is not a header name$/,
+    );
+    expect(() => remoteHeaderAllowlist("registry", undefined, "Authorization")).to.throw(
+      /^backend registry: options\.forwardCredentials must be a list of header names$/,
     );
   });
 });

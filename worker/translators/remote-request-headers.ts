@@ -1,6 +1,7 @@
 // Which of a local caller's headers an `xroad-rest` call carries to the remote provider, another
-// organisation: a short list of HTTP's own request semantics, and the names the backend's
-// `options.forwardHeaders` adds (docs/consumer.md, "What is sent"). Every other header stays home.
+// organisation: a short list of HTTP's own request semantics, the names the backend's
+// `options.forwardHeaders` adds and the credentials its `options.forwardCredentials` opts in
+// (docs/consumer.md, "What is sent", "An end user's credential"). Every other header stays home.
 
 import { CREDENTIAL_HEADERS } from "../../shared/protocol/credential-headers";
 import {
@@ -72,6 +73,12 @@ const FORWARDED_PREFIX = "x-forwarded-";
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 const CREDENTIAL = new Set(CREDENTIAL_HEADERS);
+/**
+ * Credential names `forwardCredentials` cannot open: `Set-Cookie` is an answer's header, not a
+ * caller's (Proxy-Authorization, the proxy's and hop-by-hop, is among NEVER_THE_CALLERS; the
+ * X-Forwarded-* ones are a proxy's word about the caller, as every origin header is).
+ */
+const NEVER_CREDENTIAL = new Set(["set-cookie"]);
 const NEVER_THE_CALLERS = new Set(NOT_FORWARDED_REQUEST);
 const ORIGIN = new Set(ORIGIN_HEADERS);
 
@@ -83,41 +90,70 @@ export function isOriginHeader(name: string): boolean {
   return ORIGIN.has(name) || name.startsWith(FORWARDED_PREFIX);
 }
 
+/** Whether a header (lower-case name) is a credential, passed on only by `forwardCredentials`. */
+export function isCredentialHeader(name: string): boolean {
+  return CREDENTIAL.has(name);
+}
+
 /**
  * The names (lower-case) a backend's calls pass on: the defaults and `forwardHeaders`, less the
- * origin headers. Throws, naming each, for a name that is not a header name, one Sluice sets
- * itself or never passes (`Host`, `Content-Length`, `Prefer`, `X-Road-*`, …), or a credential
- * of the local caller's, which is the local system's for Sluice and not the remote provider's
- * (a credential the provider asks for is the operator's: `options.headers`).
+ * origin headers, and the credentials `forwardCredentials` opts in. Throws, naming each problem of
+ * both lists, for a name that is not a header name, one Sluice sets itself or never passes
+ * (`Host`, `Content-Length`, `Prefer`, `X-Road-*`, …), a credential in `forwardHeaders` (the
+ * local system's for Sluice, not the remote provider's, unless the operator opts it in by name),
+ * or in `forwardCredentials` a name that is no credential Sluice redacts or one never passed on.
  */
 export function remoteHeaderAllowlist(
   backendName: string,
   forwardHeaders: unknown,
+  forwardCredentials?: unknown,
 ): ReadonlySet<string> {
-  const where = `backend ${backendName}: options.forwardHeaders`;
   const allowed = new Set(DEFAULT_REMOTE_REQUEST_HEADERS);
-  if (forwardHeaders === undefined) return allowed;
-  if (!Array.isArray(forwardHeaders) || !forwardHeaders.every((name) => typeof name === "string")) {
-    throw new Error(`${where} must be a list of header names`);
+  const problems = [
+    ...listProblems(backendName, "forwardHeaders", forwardHeaders, (name) => {
+      if (CREDENTIAL.has(name))
+        return `${name} is a credential of the local caller's, sent to another organisation only when options.forwardCredentials names it (the provider's own goes in options.headers)`;
+      if (!isOriginHeader(name)) allowed.add(name);
+      return undefined;
+    }),
+    ...listProblems(backendName, "forwardCredentials", forwardCredentials, (name) => {
+      if (!CREDENTIAL.has(name))
+        return `${name} is not a credential header (docs/rest.md, "Credential headers"); a header of the remote service's own goes in options.forwardHeaders`;
+      if (NEVER_CREDENTIAL.has(name) || isOriginHeader(name))
+        return `${name} is never passed to a remote provider (${NEVER_CREDENTIAL.has(name) ? "an answer's header" : "a proxy's word about the local caller"})`;
+      allowed.add(name);
+      return undefined;
+    }),
+  ];
+  if (problems.length > 0) throw new Error(`backend ${backendName}: ${problems.join("; ")}`);
+  return allowed;
+}
+
+/**
+ * The problems of one option's list of header names: not a list, not header names, names Sluice
+ * sets or never passes on, and what `judge` says of each other name.
+ */
+function listProblems(
+  backendName: string,
+  option: "forwardHeaders" | "forwardCredentials",
+  listed: unknown,
+  judge: (name: string) => string | undefined,
+): string[] {
+  if (listed === undefined) return [];
+  if (!Array.isArray(listed) || !listed.every((name) => typeof name === "string")) {
+    return [`options.${option} must be a list of header names`];
   }
   const problems: string[] = [];
-  for (const listed of forwardHeaders as string[]) {
-    const name = listed.toLowerCase();
-    if (!TOKEN.test(name)) problems.push(`"${listed.slice(0, 100)}" is not a header name`);
-    else if (
-      NEVER_THE_CALLERS.has(name) ||
-      name.startsWith("x-road-") ||
-      name.startsWith("x-sluice-")
-    )
-      problems.push(`${name} is set by Sluice or never passed on`);
-    else if (CREDENTIAL.has(name))
-      problems.push(
-        `${name} is a credential of the local caller's, never sent to another organisation (the provider's own goes in options.headers)`,
-      );
-    else if (!isOriginHeader(name)) allowed.add(name);
+  for (const given of listed as string[]) {
+    const name = given.toLowerCase();
+    const problem = !TOKEN.test(name)
+      ? `"${given.slice(0, 100)}" is not a header name`
+      : NEVER_THE_CALLERS.has(name) || name.startsWith("x-road-") || name.startsWith("x-sluice-")
+        ? `${name} is set by Sluice or never passed on`
+        : judge(name);
+    if (problem !== undefined) problems.push(problem);
   }
-  if (problems.length > 0) throw new Error(`${where}: ${problems.join("; ")}`);
-  return allowed;
+  return problems.length > 0 ? [`options.${option}: ${problems.join("; ")}`] : [];
 }
 
 /** The caller's headers a call carries (`kept`) and the names of those it leaves out (`withheld`). */

@@ -21,6 +21,7 @@ import { xroadTrailOf } from "../../shared/protocol/xroad-trail";
 import { decodeXroadIdLeniently, encodeXroadId } from "../../shared/protocol/xroad-id";
 import { consumerOf, representedPartyOf, xroadClientFor, type XroadConsumer } from "./xroad-ids";
 import {
+  isCredentialHeader,
   isOriginHeader,
   remoteHeaderAllowlist,
   remoteRequestHeaders,
@@ -61,7 +62,11 @@ class XroadRestTranslator extends RestJsonTranslator {
   ) {
     // The caller's headers are chosen here, by the allowlist, not by rest-json's rules.
     super(backend, []);
-    this.allowed = remoteHeaderAllowlist(backend.name, backend.options?.forwardHeaders);
+    this.allowed = remoteHeaderAllowlist(
+      backend.name,
+      backend.options?.forwardHeaders,
+      backend.options?.forwardCredentials,
+    );
     this.servicePath = `/r1/${encodeXroadId(consumer.service)}`;
   }
 
@@ -89,12 +94,14 @@ class XroadRestTranslator extends RestJsonTranslator {
       return;
     }
     // An origin header is never passed on, named or not: the hint would send the operator to a
-    // setting that changes nothing.
+    // setting that changes nothing. A credential is opted in by another setting than the rest.
     log.info(
       { ...ids, header: name },
       isOriginHeader(name)
         ? "caller header withheld from the remote provider (it maps the local network, and is never passed on)"
-        : "caller header withheld from the remote provider (one the remote service needs is named in the backend's options.forwardHeaders)",
+        : isCredentialHeader(name)
+          ? "caller header withheld from the remote provider (a credential: one the remote service needs is named in the backend's options.forwardCredentials)"
+          : "caller header withheld from the remote provider (one the remote service needs is named in the backend's options.forwardHeaders)",
     );
   }
 
