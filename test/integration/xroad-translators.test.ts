@@ -982,6 +982,41 @@ describe("xroad-rest and xroad-soap translators (consumer direction, through xro
       }
     });
 
+    it("sends the security server none of the local caller's HTTP headers, credentials included, whatever the options name", async () => {
+      // Straight to the provider, as to a security server: what Sluice itself sends. PR-MESS
+      // carries the message in the envelope; a caller's headers have no place in it.
+      const direct = createSoap({
+        ...backend(`${provider.url}/`, SOAP_SERVICE),
+        options: { forwardHeaders: ["X-Case-Version"], forwardCredentials: ["Authorization"] },
+      });
+      const callers = {
+        authorization: "Bearer end-user",
+        cookie: "session=local",
+        "x-api-key": "local-key",
+        "x-case-version": "7",
+        accept: "application/xml",
+        "accept-language": "et",
+      };
+      try {
+        await direct.call(soapRequest({ headers: callers }), call());
+        const sent = provider.seen[0].headers;
+        expect(Object.keys(sent).sort()).to.deep.equal(
+          [
+            "accept-encoding",
+            "connection",
+            "content-length",
+            "content-type",
+            "host",
+            "idempotency-key",
+            "soapaction",
+          ].sort(),
+        );
+        expect(JSON.stringify(provider.seen[0])).not.to.include("end-user");
+      } finally {
+        await direct.close?.();
+      }
+    });
+
     it("retries an answer over maxResponseBytes when its status is retried anyway (a proxy's 503 page)", async () => {
       // A proxy in front of the security server: its status says what the page would.
       const direct = createSoap({
