@@ -847,7 +847,7 @@ describe("consumer direction end to end (local caller → Sluice → xroad-sim �
 
   it("sends the end user's credential only to a backend whose options.forwardCredentials names it, and never shows it to the operator", async () => {
     const token = `Bearer end-user-${randomBytes(12).toString("hex")}`;
-    const cookie = `session=${randomBytes(12).toString("hex")}`;
+    const cookie = `sid=${randomBytes(12).toString("hex")}`;
     const headers = { Authorization: token, Cookie: cookie, Accept: "application/json" };
     const seen = async (service: string) => {
       headersSeen.length = 0;

@@ -991,7 +991,7 @@ describe("xroad-rest and xroad-soap translators (consumer direction, through xro
       });
       const callers = {
         authorization: "Bearer end-user",
-        cookie: "session=local",
+        cookie: "sid=local",
         "x-api-key": "local-key",
         "x-case-version": "7",
         accept: "application/xml",

@@ -89,7 +89,7 @@ describe("remote provider's request headers (xroad-rest)", () => {
   it("passes a credential only when options.forwardCredentials names it, in any case, and no other", () => {
     const allowed = remoteHeaderAllowlist("r", ["X-Case-Version"], ["authorization"]);
     const { kept, withheld } = remoteRequestHeaders(
-      { ...caller, Cookie: "session=local", "X-Api-Key": "local-key" },
+      { ...caller, Cookie: "sid=local", "X-Api-Key": "local-key" },
       allowed,
     );
     expect(kept.authorization).to.equal("Bearer local");
