@@ -13,6 +13,7 @@ import {
 import { startRuntime, type Role, type Runtime } from "../shared/runtime/runtime";
 import { drainRoles } from "../shared/runtime/shutdown-deadline";
 import { StartupError } from "../shared/runtime/startup-error";
+import { stopWithStdin } from "../shared/runtime/stop-with-stdin";
 import { allTlsWarnings, reloadAllTls, tlsFileWarnings } from "../shared/config/tls-files";
 import { exposedKeyWarnings } from "../shared/config/secret-file-modes";
 import { startTracing } from "../shared/observability/tracing";
@@ -408,12 +409,9 @@ export async function main(argv: string[]): Promise<void> {
   };
   process.on("SIGTERM", () => void stop("SIGTERM"));
   process.on("SIGINT", () => void stop("SIGINT"));
-  // For a parent that may die without a word (a test run killed with SIGKILL): it holds this
-  // process's stdin, which ends when it dies, and the role stops as on SIGTERM rather than
-  // consuming from the broker on its own. Only when asked: a service's stdin is often /dev/null.
-  if (process.env.SLUICE_STOP_WITH_STDIN === "1") {
-    process.stdin.on("end", () => void stop("stdin closed")).resume();
-  }
+  // A parent that dies without a word (a test run killed with SIGKILL): the role stops as on
+  // SIGTERM rather than consume from the broker on its own.
+  stopWithStdin(() => void stop("stdin closed"));
   // Certificates are read again; new connections use them, open ones are kept
   // (docs/xroad-deployment.md).
   process.on("SIGHUP", () => {

@@ -3,12 +3,16 @@
 
 import type pino from "pino";
 import { createLogger } from "../shared/observability/logger";
+import { stopWithStdin } from "../shared/runtime/stop-with-stdin";
 import { startLegacySim, type LegacySim, type LegacySimOptions } from "./legacy-sim";
 
 export interface RunLegacySimOptions extends LegacySimOptions {
   /** Defaults to the `legacy-sim` process logger. */
   logger?: pino.Logger;
-  /** Install SIGTERM/SIGINT handlers that close the simulator (default true). */
+  /**
+   * Install SIGTERM/SIGINT handlers that close the simulator, and close it when stdin ends under
+   * `SLUICE_STOP_WITH_STDIN=1` (default true).
+   */
   handleSignals?: boolean;
 }
 
@@ -31,17 +35,19 @@ export async function runLegacySim(options: RunLegacySimOptions = {}): Promise<L
   );
   if (!handleSignals) return sim;
 
-  const onSignal = (signal: NodeJS.Signals): void => {
+  const onSignal = (signal: NodeJS.Signals | "stdin closed"): void => {
     log.info({ signal }, "legacy-sim stopping");
     void close();
   };
   const close = async (): Promise<void> => {
     process.off("SIGTERM", onSignal);
     process.off("SIGINT", onSignal);
+    unwatchStdin();
     await sim.close();
   };
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
+  const unwatchStdin = stopWithStdin(() => onSignal("stdin closed"));
   // Closing by hand also removes the signal handlers, so nothing keeps a stale listener.
   return {
     url: sim.url,

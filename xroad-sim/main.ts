@@ -3,6 +3,7 @@
 
 import type pino from "pino";
 import { createLogger } from "../shared/observability/logger";
+import { stopWithStdin } from "../shared/runtime/stop-with-stdin";
 import { loadSimConfig } from "./sim-config-file";
 import { startXroadSim, type XroadSim, type XroadSimOptions } from "./xroad-sim";
 
@@ -15,7 +16,7 @@ export interface RunXroadSimOptions {
   /** Used instead of a file (tests). */
   options?: XroadSimOptions;
   logger?: pino.Logger;
-  /** Install SIGTERM/SIGINT/SIGHUP handlers (default true). */
+  /** Install SIGTERM/SIGINT/SIGHUP handlers, and stop when stdin ends under `SLUICE_STOP_WITH_STDIN=1` (default true). */
   handleSignals?: boolean;
 }
 
@@ -29,11 +30,12 @@ export async function runXroadSim(run: RunXroadSimOptions): Promise<XroadSim> {
   );
   if (run.handleSignals === false) return sim;
 
-  const onStop = (signal: NodeJS.Signals): void => {
+  const onStop = (signal: NodeJS.Signals | "stdin closed"): void => {
     log.info({ signal }, "xroad-sim stopping");
     process.off("SIGTERM", onStop);
     process.off("SIGINT", onStop);
     process.off("SIGHUP", onReload);
+    unwatchStdin();
     void sim.close().then(() => process.exit(0));
   };
   const onReload = (): void => {
@@ -51,5 +53,6 @@ export async function runXroadSim(run: RunXroadSimOptions): Promise<XroadSim> {
   process.on("SIGTERM", onStop);
   process.on("SIGINT", onStop);
   process.on("SIGHUP", onReload);
+  const unwatchStdin = stopWithStdin(() => onStop("stdin closed"));
   return sim;
 }

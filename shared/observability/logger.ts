@@ -46,6 +46,17 @@ export function resolveFormat(
   return { format: "json", unknown: format };
 }
 
+/**
+ * Under `SLUICE_STOP_WITH_STDIN=1` a parent that may die holds stdout too: lines are written
+ * synchronously there, so a write its death breaks (EPIPE) fails at once and pino stops writing.
+ * Written asynchronously, the failed line stayed buffered, and pino's flush at exit retried it
+ * without end: the process stopped but never exited, spinning.
+ */
+function parentHeldStdout(): pino.DestinationStream | undefined {
+  if (process.env.SLUICE_STOP_WITH_STDIN !== "1") return undefined;
+  return pino.destination({ dest: 1, sync: true });
+}
+
 /** pino-pretty, loaded only when used; synchronous so no line is lost at exit. */
 function prettyStream(destination: pino.DestinationStream | undefined, colorize: boolean) {
   const pretty = require("pino-pretty") as typeof import("pino-pretty");
@@ -139,7 +150,7 @@ export function createLogger(role: string, options: LoggerOptions = {}): pino.Lo
   const destination =
     format.format === "pretty"
       ? prettyStream(options.destination, isTty && !options.destination)
-      : options.destination;
+      : (options.destination ?? parentHeldStdout());
   const log = destination ? pino(config, destination) : pino(config);
   // pino runs no formatter on a child's bindings nor on setBindings' (formatters.bindings is for
   // the root's base only), so they are redacted on the way in; every child, and every child's

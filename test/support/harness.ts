@@ -211,15 +211,32 @@ export class Harness {
     });
   }
 
-  /** Spawns `sluice <role> [...args]` and resolves once it logged that it is ready. */
-  async spawn(
+  /**
+   * Spawns `sluice <role> [...args]` and resolves once it logged that it is ready (`legacy-sim`:
+   * that it listens, on the configuration's `legacySim.port`; its URL in `url`).
+   */
+  spawn(
     role: string,
     env: Record<string, string> = {},
     args: string[] = [],
   ): Promise<SluiceProcess> {
-    const child = spawn(this.node, [BIN, role, "--config", this.configFile, ...args], {
+    return this.launch(role, ["--config", this.configFile, ...args], env);
+  }
+
+  /** Spawns `sluice xroad-sim --config file` and resolves once it listens (its URL in `url`). */
+  spawnXroadSim(file: string, env: Record<string, string> = {}): Promise<SluiceProcess> {
+    return this.launch("xroad-sim", ["--config", file], env);
+  }
+
+  private async launch(
+    role: string,
+    args: string[],
+    env: Record<string, string>,
+  ): Promise<SluiceProcess> {
+    const child = spawn(this.node, [BIN, role, ...args], {
       // Its stdin ends when this process dies, even of a SIGKILL nothing here can handle, and
-      // the role then stops (cli/main.ts), rather than consume from the shared broker.
+      // the role or simulator then stops (shared/runtime/stop-with-stdin.ts), rather than
+      // consume from the shared broker or hold its port.
       env: {
         ...process.env,
         LOG_LEVEL: "info",
@@ -286,6 +303,11 @@ export class Harness {
             clearTimeout(timer);
             proc.url = `http://127.0.0.1:${proc.port}`;
             proc.adminUrl = `http://127.0.0.1:${proc.adminPort}`;
+            resolve();
+          } else if (line.msg === `${role} listening on ${line.url}`) {
+            // A simulator: no admin port, and no ready line but this one.
+            clearTimeout(timer);
+            proc.url = String(line.url);
             resolve();
           }
         }
