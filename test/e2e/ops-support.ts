@@ -110,7 +110,8 @@ export class PrivateRedis {
       args.push("--replicaof", "127.0.0.1", String(this.options.replicaOf.port));
     // A replica with TLS reaches its master over TLS, presenting its own certificate.
     if (this.options.replicaOf && tls) args.push("--tls-replication", "yes");
-    this.child = spawn("redis-server", args, { stdio: "ignore" });
+    // The watchdog stops it if the test process is killed with SIGKILL (spawned-children.ts).
+    this.child = own(spawn("redis-server", args, { stdio: "ignore" }), { watchdog: true });
     await waitPort(this.port, true, 10_000, `private redis on ${this.port}`);
   }
 
@@ -193,7 +194,9 @@ export class PrivateSentinels {
           "",
         ].join("\n"),
       );
-      sentinels.children.push(spawn("redis-server", [file, "--sentinel"], { stdio: "ignore" }));
+      sentinels.children.push(
+        own(spawn("redis-server", [file, "--sentinel"], { stdio: "ignore" }), { watchdog: true }),
+      );
     }
     for (const port of ports) await waitPort(port, true, 10_000, `sentinel on ${port}`);
     return sentinels;
@@ -307,6 +310,7 @@ export class PrivateRabbit {
     this.child = own(spawn("rabbitmq-server", [], { env, stdio: "ignore", detached: true }), {
       group: true,
       pidFile: env.RABBITMQ_PID_FILE,
+      watchdog: true,
     });
     this.child.unref();
     // A node boots in seconds on an idle machine, in a minute or more on a loaded one.

@@ -1,5 +1,5 @@
 // What a test started is gone soon after the test process is killed with SIGKILL, when nothing
-// in it runs: the simulators stop when their stdin ends. Each case runs a small script that
+// in it runs: the simulators stop when their stdin ends, the watchdog stops a private server. Each case runs a small script that
 // starts its processes through the harness, prints their pids, and waits to be killed.
 
 import { expect } from "chai";
@@ -22,6 +22,15 @@ const { Harness } = require(${JSON.stringify(path.join(DIST, "support/harness.js
   if (what.includes("sims")) {
     pids.push((await harness.spawn("legacy-sim")).child.pid);
     pids.push((await harness.spawnXroadSim(process.env.XROAD_SIM_FILE)).child.pid);
+  }
+  if (what.includes("redis")) {
+    const { PrivateRedis } = require(${JSON.stringify(path.join(DIST, "e2e/ops-support.js"))});
+    const redis = await PrivateRedis.start();
+    // A deliberate restart, as outage tests make: the watchdog must stop the second server.
+    await redis.stop();
+    await redis.resume();
+    const info = require("node:child_process").execFileSync("redis-cli", ["-p", String(redis.port), "info", "server"], { encoding: "utf8" });
+    pids.push(Number(/process_id:([0-9]+)/.exec(info)[1]));
   }
   console.log(JSON.stringify({ pids, dir: harness.dir }));
   setInterval(() => {}, 60000);
@@ -107,6 +116,10 @@ describe("a test process killed with SIGKILL", function () {
       `${what} (${pids.filter(running).join(", ")}) gone after the kill`,
     );
   }
+
+  it("leaves no private redis-server running, one restarted on purpose either", async () => {
+    await allGone(await startThenKill("redis"), "the private redis-server");
+  });
 
   it("leaves no legacy-sim or xroad-sim running", async () => {
     await allGone(await startThenKill("sims"), "the simulators");

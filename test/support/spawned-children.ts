@@ -3,21 +3,10 @@
 // Tests start processes with `spawn` and `fork` from here, never from node:child_process.
 
 import * as childProcess from "node:child_process";
-import { readFileSync } from "node:fs";
+import path from "node:path";
+import { killOwned, type Ownership } from "./owned-kill";
 
-/** What ends a child besides its pid: its process group, the pid it writes to a file. */
-export interface Ownership {
-  /**
-   * Kill its whole process group: a child started `detached` (the group's leader) whose own
-   * children must go with it (a start script, the servers it runs).
-   */
-  group?: boolean;
-  /**
-   * A file holding the pid of the process that does the work, when that is not the child nor
-   * in its group (a RabbitMQ node: the script switches user, the Erlang VM writes this file).
-   */
-  pidFile?: string;
-}
+export type { Ownership };
 
 const owned = new Map<childProcess.ChildProcess, Ownership>();
 
@@ -28,8 +17,33 @@ const owned = new Map<childProcess.ChildProcess, Ownership>();
 export function own<T extends childProcess.ChildProcess>(child: T, how: Ownership = {}): T {
   if (child.pid === undefined) return child; // never started: 'error' tells the test why
   owned.set(child, how);
-  child.once("exit", () => owned.delete(child));
+  if (how.watchdog) watchdog()?.write(`+${child.pid} ${JSON.stringify(how)}\n`);
+  child.once("exit", () => {
+    owned.delete(child);
+    // A deliberate stop or restart: the watchdog forgets it, and a new child is told anew.
+    if (how.watchdog) watchdog()?.write(`-${child.pid}\n`);
+  });
   return child;
+}
+
+let watchdogStdin: import("node:stream").Writable | null | undefined;
+
+/**
+ * The watchdog process (watchdog.ts), started at the first child given to it: it holds a pipe
+ * from this process and kills what it was told of when the pipe ends, this process killed with
+ * SIGKILL. It ends then too, and never holds this process up (unreferenced).
+ */
+function watchdog(): import("node:stream").Writable | null {
+  if (watchdogStdin !== undefined) return watchdogStdin;
+  const child = childProcess.spawn(process.execPath, [path.join(__dirname, "watchdog.js")], {
+    stdio: ["pipe", "ignore", "inherit"],
+  });
+  child.unref();
+  const stdin = child.stdin;
+  (stdin as unknown as { unref(): void }).unref();
+  stdin.on("error", () => undefined);
+  watchdogStdin = stdin;
+  return stdin;
 }
 
 /** node:child_process's spawn, the child owned (see `own`). */
@@ -52,36 +66,11 @@ export function ownedCount(): number {
  */
 export function killOwnedChildren(): void {
   for (const [child, how] of owned) {
-    if (how.pidFile) {
-      const pid = readPid(how.pidFile);
-      if (pid) signal(pid);
-    }
-    if (how.group && child.pid) signal(-child.pid);
-    if (child.exitCode === null && child.signalCode === null) {
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
+    if (child.pid === undefined) continue;
+    if (how.pidFile || how.group || (child.exitCode === null && child.signalCode === null))
+      killOwned(child.pid, how);
   }
   owned.clear();
-}
-
-function readPid(file: string): number | null {
-  try {
-    return Number(readFileSync(file, "utf8").trim()) || null;
-  } catch {
-    return null;
-  }
-}
-
-function signal(pid: number): void {
-  try {
-    process.kill(pid, "SIGKILL");
-  } catch {
-    // already gone
-  }
 }
 
 // `--exit`, a crash and mocha's own end all pass through 'exit'. A signal with no listener
