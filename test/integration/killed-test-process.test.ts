@@ -84,6 +84,9 @@ describe("a test process killed with SIGKILL", function () {
         CONFIG_FILE: harness.configFile,
         XROAD_SIM_FILE: xroadSimFile,
         WHAT: what,
+        // What the script makes in the temporary directory (its harness's, a server's data) is
+        // in the harness's then, which cleanup removes: the script, killed, removes nothing.
+        TMPDIR: harness.dir,
       },
       stdio: ["ignore", "pipe", "pipe"],
     });
