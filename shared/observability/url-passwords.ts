@@ -3,7 +3,7 @@
 // and inside written text (a library's error quoting the URL it failed to connect to, a callback
 // target logged as it was configured), which field-name redaction cannot see.
 //
-// Not WHATWG `URL`: text holds a URL somewhere inside it, which `URL` cannot find; a connection
+// Not WHATWG `URL` for the reading (only to tell a connection URL no client can read): text holds a URL somewhere inside it, which `URL` cannot find; a connection
 // URL is named in a message most often because it is mistyped (a port that is no number, an
 // unencoded `/` in the password), which `URL` refuses to parse; and `URL` would write back its own
 // serialisation (host lower-cased, `[redacted]` percent-encoded, a `/` added), not what the
@@ -59,6 +59,30 @@ function lastAt(text: string, from: number, end: number): number {
   return -1;
 }
 
+/** A host list as Sluice's URLs name one (`h`, `[::1]:5672`, `h1:5672,h2`). */
+const HOSTS =
+  /(?:\[[0-9a-f:.]*\]|[a-z0-9._~%-]*)(?::\d*)?(?:,(?:\[[0-9a-f:.]*\]|[a-z0-9._~%-]*)(?::\d*)?)*/iy;
+
+/**
+ * Where the userinfo ends of a URL whose authority (before `from`) reads as `host:port`, when
+ * the port's digits may be the front of a password holding `/`, `?` or `#` unencoded
+ * (`amqp://u:12?3@h`, `redis://:123#x@h`, `amqp://u:12/3@h`): the last `@` of
+ * `text[from, end)` followed by hosts up to the URL's end, path, query or fragment; else the
+ * path's last `@` (the path ends at `pathEndsAt`); else -1. An `@` in a query value followed by
+ * more than a host (`?mail=a@b.example&x=1`) is kept. HOSTS stops at the next `@`, so each
+ * character is read a bounded number of times.
+ */
+function lastHostAt(text: string, from: number, end: number, pathEndsAt: number): number {
+  for (let index = end - 1; index >= from; index -= 1) {
+    if (text.charCodeAt(index) !== 0x40) continue;
+    HOSTS.lastIndex = index + 1;
+    HOSTS.exec(text);
+    const after = HOSTS.lastIndex;
+    if (after >= end || endsAuthority(text.charCodeAt(after))) return index;
+  }
+  return lastAt(text, from, pathEndsAt);
+}
+
 /**
  * Adds to `edits` what hides the password of the URL `text[start, end)` (from just past its
  * `//`). The userinfo ends at the last `@` of the authority, which ends at
@@ -72,7 +96,7 @@ function lastAt(text: string, from: number, end: number): number {
  * `amqp://h:5672/v@x`, is hidden over too: too much rather than too little). A password or
  * sentinelPassword query value is hidden too.
  */
-function hideOne(text: string, start: number, end: number, edits: Edit[]): void {
+function hideOne(text: string, start: number, end: number, edits: Edit[]): boolean {
   let authorityEnd = start;
   let at = -1;
   let colon = -1;
@@ -86,10 +110,11 @@ function hideOne(text: string, start: number, end: number, edits: Edit[]): void 
   // An authority opening with `[` and holding no `@` is an IPv6 host, its colons no userinfo's.
   if (at < 0 && colon >= 0 && authorityEnd < end && text.charCodeAt(start) !== 0x5b) {
     at = readablePort(text.slice(start, authorityEnd))
-      ? lastAt(text, authorityEnd, pathEnd(text, authorityEnd, end))
+      ? lastHostAt(text, authorityEnd, end, pathEnd(text, authorityEnd, end))
       : lastAt(text, authorityEnd, end);
   }
-  if (at >= 0) {
+  const userinfo = at >= 0;
+  if (userinfo) {
     const secretStart = colon >= 0 && colon < at ? colon + 1 : start;
     if (text.slice(secretStart, at) !== REDACTED)
       edits.push({ from: secretStart, to: at, with: REDACTED });
@@ -101,6 +126,7 @@ function hideOne(text: string, start: number, end: number, edits: Edit[]): void 
     const hidden = part.replace(QUERY_PASSWORD, (_all, name: string) => `${name}${REDACTED}`);
     if (hidden !== part) edits.push({ from: query, to: end, with: hidden });
   }
+  return userinfo;
 }
 
 interface Edit {
@@ -120,14 +146,31 @@ function applied(text: string, edits: Edit[]): string {
   return out + text.slice(copied);
 }
 
+/** A port as written after a host: digits up to the URL's end, path, query, fragment or next host. */
+const PLAIN_PORT = /^\d*(?:[,/?#]|$)/;
+
 /**
  * One URL (a connection URL Sluice names in a message) with its password replaced by REDACTED,
- * the rest as written. Without a scheme (a mistyped URL), read from its start alike.
+ * the rest as written. Without a scheme (a mistyped URL), read from its start alike. One with
+ * no `@` that WHATWG URL cannot parse and whose `:` is followed by no port, or follows no host
+ * (`amqp://u:kT9x`, `redis://:123?x`: a password whose host was left out, or that the operator
+ * cut at its `@`), is shown up to that `:` only: a URL no client can read is printed as one
+ * that is mistyped, never raw.
  */
 export function hideUrlPassword(url: string): string {
   const scheme = /^(?:[a-z][a-z0-9+.-]*:)?\/\//i.exec(url);
+  const start = scheme ? scheme[0].length : 0;
   const edits: Edit[] = [];
-  hideOne(url, scheme ? scheme[0].length : 0, url.length, edits);
+  if (!hideOne(url, start, url.length, edits) && !URL.canParse(url)) {
+    const colon = url.indexOf(":", start);
+    if (
+      colon >= 0 &&
+      url.charCodeAt(start) !== 0x5b &&
+      (colon === start || !PLAIN_PORT.test(url.slice(colon + 1)))
+    ) {
+      return `${url.slice(0, colon + 1)}${REDACTED}`;
+    }
+  }
   return applied(url, edits);
 }
 

@@ -63,9 +63,12 @@ describe("URL passwords in log lines", () => {
 
   it("ends the userinfo at the authority's end: an @ in the path or query hides nothing", () => {
     expect(hideUrlPasswords("amqp://u:p@h/v@x")).to.equal("amqp://u:[redacted]@h/v@x");
-    expect(hideUrlPasswords("redis://h:6379/0?x=a@b")).to.equal("redis://h:6379/0?x=a@b");
+    expect(hideUrlPasswords("redis://r/0?x=a@b")).to.equal("redis://r/0?x=a@b");
     expect(hideUrlPasswords("see http://h/p@q now")).to.equal("see http://h/p@q now");
-    expect(hideUrlPasswords("http://h:8080/a#c@d")).to.equal("http://h:8080/a#c@d");
+    expect(hideUrlPasswords("http://h/a#c@d")).to.equal("http://h/a#c@d");
+    // After a port, an @ in a query value followed by more than a host is kept too.
+    const mail = "http://h:8080/in?mail=a@b.example&x=1";
+    expect(hideUrlPasswords(mail)).to.equal(mail);
     expect(hideUrlPasswords("amqp://u:p@[::1]:5672/")).to.equal("amqp://u:[redacted]@[::1]:5672/");
     expect(hideUrlPasswords("amqp://[::1]:5672/v@x")).to.equal("amqp://[::1]:5672/v@x");
     expect(hideUrlPasswords("amqp://u:p%40ss@h:5672/v")).to.equal("amqp://u:[redacted]@h:5672/v");
@@ -75,7 +78,74 @@ describe("URL passwords in log lines", () => {
     // a real port's path too (too much rather than too little).
     expect(hideUrlPasswords("amqp://u:12/3@h/v")).to.equal("amqp://u:[redacted]@h/v");
     expect(hideUrlPasswords("amqp://h:5672/v@x")).to.equal("amqp://h:[redacted]@x");
-    expect(hideUrlPasswords("http://h:8080/a@b#c@d")).to.equal("http://h:[redacted]@b#c@d");
+    expect(hideUrlPasswords("http://h:8080/a@b#c@d")).to.equal("http://h:[redacted]@d");
+  });
+
+  it("hides a password whose digits read as a port, before a ?, # or / and an @", () => {
+    // Each reads as host:port then a query, fragment or path holding an @ and a host: the
+    // password as the operator wrote it, hidden whole, host and what follows it kept.
+    const cases: Array<[string, string]> = [
+      ["redis://:123?x@host", "redis://:[redacted]@host"],
+      ["redis://:123?x@host:6379/0", "redis://:[redacted]@host:6379/0"],
+      ["redis://:123#x@host", "redis://:[redacted]@host"],
+      ["amqp://user:12#3@rabbit/v", "amqp://user:[redacted]@rabbit/v"],
+      ["amqp://user:1/2?3#4@rabbit:5672", "amqp://user:[redacted]@rabbit:5672"],
+      ["amqp://user:12/3?x#y@h1:5672,h2", "amqp://user:[redacted]@h1:5672,h2"],
+      ["amqp://user:?@rabbit", "amqp://user:[redacted]@rabbit"],
+      ["amqp://user:#@rabbit", "amqp://user:[redacted]@rabbit"],
+      ["redis://:123?x@[::1]:6379", "redis://:[redacted]@[::1]:6379"],
+      ["redis://:123?x@host?password=z", "redis://:[redacted]@host?password=[redacted]"],
+      // Indistinguishable from such a password: a query's @ right before a host.
+      ["redis://h:6379/0?x=a@b", "redis://h:[redacted]@b"],
+      ["http://h:8080/a#c@d", "http://h:[redacted]@d"],
+    ];
+    for (const [url, hidden] of cases) {
+      expect(hideUrlPasswords(`at ${url} now`)).to.equal(`at ${hidden} now`);
+      expect(hideUrlPassword(url)).to.equal(hidden);
+    }
+  });
+
+  it("shows a connection URL no client can read up to its colon, and keeps readable ones", () => {
+    // No @ and no port: the password of a URL whose host was left out, or cut at its @.
+    expect(hideUrlPassword("amqp://user:kT9x/y")).to.equal("amqp://user:[redacted]");
+    expect(hideUrlPassword("redis://:123?x")).to.equal("redis://:[redacted]");
+    expect(hideUrlPassword("redis://:123")).to.equal("redis://:[redacted]");
+    for (const url of [
+      "amqp://rabbit:5672/vh",
+      "amqp://h1:5672,h2:5672",
+      "redis-sentinel://h1:26379,h2/mymaster",
+      "redis://r:6379?db=2",
+      "amqp://[::1]:5672",
+      "amqp://u:123/x",
+    ]) {
+      expect(hideUrlPassword(url)).to.equal(url);
+    }
+  });
+
+  it("never shows a password WHATWG URL reads from the URL, in any shape", () => {
+    // WHATWG URL as the judge of what a client reads as userinfo, over passwords holding each
+    // character that ends an authority or a part, an @, percent-encoding, digits first, with and
+    // without a user, before a name, an IPv6 literal and a host list.
+    const fronts = ["", "12", "kT9"];
+    const middles = ["/", "?", "#", "@", "%2F", "/3?x#", ":"];
+    const hosts = ["rabbit", "rabbit:5672", "[::1]:5672", "h1:5672,h2", "[::1]"];
+    const tails = ["", "/vh", "?heartbeat=5", "/0?db=0#f"];
+    let checked = 0;
+    for (const front of fronts)
+      for (const middle of middles)
+        for (const user of ["user", ""])
+          for (const host of hosts)
+            for (const tail of tails) {
+              const password = `${front}${middle}SECRET`;
+              const url = `amqp://${user}:${password}@${host}${tail}`;
+              for (const shown of [hideUrlPassword(url), hideUrlPasswords(`at ${url} now`)]) {
+                expect(shown, url).to.not.include("SECRET");
+                const parsed = URL.canParse(url) ? new URL(url) : null;
+                if (parsed?.password) expect(shown, url).to.not.include(`:${parsed.password}@`);
+              }
+              checked += 1;
+            }
+    expect(checked).to.equal(fronts.length * middles.length * 2 * hosts.length * tails.length);
   });
 
   it("hides several URLs of a line, one at its end, and one inside JSON with escaped quotes", () => {
@@ -94,7 +164,7 @@ describe("URL passwords in log lines", () => {
   });
 
   it("hides a connection URL's password the same way as a line's", () => {
-    for (const url of ["amqp://u:p@h/v@x", "redis://h:6379/0?x=a@b", "amqp://u:p@[::1]:5672/"]) {
+    for (const url of ["amqp://u:p@h/v@x", "redis://r/0?x=a@b", "amqp://u:p@[::1]:5672/"]) {
       expect(hideUrlPassword(url)).to.equal(hideUrlPasswords(url));
     }
     expect(hideUrlPassword('amqp://u:a"b c@h')).to.equal("amqp://u:[redacted]@h");
