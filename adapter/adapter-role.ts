@@ -41,7 +41,7 @@ import { deferContinue } from "../shared/protocol/expect-continue";
 import { closeSilentConnections } from "../shared/protocol/silent-connections";
 import { SyncWaiters } from "./sync-waiters";
 import { WakeSubscriber } from "./wake-subscriber";
-import { rotateTicketKeysEvery } from "./ticket-keys";
+import { rotateTicketKeysEvery, TICKET_KEY_LIFETIME_MS, type RotationClock } from "./ticket-keys";
 import { deliveryPolicy } from "../shared/delivery/listener-admission";
 import { listenStartupError } from "../shared/runtime/startup-error";
 
@@ -54,11 +54,13 @@ export interface AdapterOptions {
   port?: number;
   /** The body schemas as the start's configuration check compiled them, so none is compiled twice. */
   bodySchemas?: SchemaChecks;
+  /** The clock the TLS ticket keys rotate on (Node's timers when not given; tests give theirs). */
+  ticketKeyClock?: RotationClock;
 }
 
 export async function startAdapter(
   runtime: Runtime,
-  { port = runtime.config.adapter.port, bodySchemas }: AdapterOptions = {},
+  { port = runtime.config.adapter.port, bodySchemas, ticketKeyClock }: AdapterOptions = {},
 ): Promise<AdapterRole> {
   const { config, broker, names, store, log: rootLog } = runtime;
   const log: Logger = rootLog.child({ component: "adapter" });
@@ -201,7 +203,7 @@ export async function startAdapter(
   if (tls && server instanceof https.Server) {
     // New handshakes use the new certificates; open connections (a sync caller) are kept.
     tls.onChange((material) => server.setSecureContext(serviceTlsOptions(material)));
-    stopTicketKeyRotation = rotateTicketKeysEvery(server);
+    stopTicketKeyRotation = rotateTicketKeysEvery(server, TICKET_KEY_LIFETIME_MS, ticketKeyClock);
     // A certificate refused after the handshake has closed the socket by the time of the
     // event, and a closed socket no longer knows its peer: read it (Node keeps it) on arrival.
     server.prependListener("connection", (raw: Socket) => void raw.remoteAddress);

@@ -23,13 +23,25 @@ export function rotateTicketKeys(server: Pick<tls.Server, "setTicketKeys">): voi
   server.setTicketKeys(randomBytes(TICKET_KEYS_BYTES));
 }
 
+/** The clock a rotation runs on: Node's timers, or a test's, which it advances itself. */
+export interface RotationClock {
+  setInterval(run: () => void, everyMs: number): { unref(): unknown };
+  clearInterval(timer: { unref(): unknown }): void;
+}
+
+const NODE_CLOCK: RotationClock = {
+  setInterval: (run, everyMs) => setInterval(run, everyMs),
+  clearInterval: (timer) => clearInterval(timer as NodeJS.Timeout),
+};
+
 /** Rotates the server's ticket keys every `everyMs`; returns the function that stops it. */
 export function rotateTicketKeysEvery(
   server: Pick<tls.Server, "setTicketKeys">,
   everyMs: number = TICKET_KEY_LIFETIME_MS,
+  clock: RotationClock = NODE_CLOCK,
 ): () => void {
-  const timer = setInterval(() => rotateTicketKeys(server), everyMs);
+  const timer = clock.setInterval(() => rotateTicketKeys(server), everyMs);
   // A rotation is no reason to keep a stopping process alive.
   timer.unref();
-  return () => clearInterval(timer);
+  return () => clock.clearInterval(timer);
 }
