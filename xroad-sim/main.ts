@@ -16,7 +16,10 @@ export interface RunXroadSimOptions {
   /** Used instead of a file (tests). */
   options?: XroadSimOptions;
   logger?: pino.Logger;
-  /** Install SIGTERM/SIGINT/SIGHUP handlers, and stop when stdin ends under `SLUICE_STOP_WITH_STDIN=1` (default true). */
+  /**
+   * Install SIGTERM/SIGINT/SIGHUP handlers, and stop when stdin ends under
+   * `SLUICE_STOP_WITH_STDIN=1` (default true).
+   */
   handleSignals?: boolean;
 }
 

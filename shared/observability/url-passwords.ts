@@ -3,11 +3,12 @@
 // and inside written text (a library's error quoting the URL it failed to connect to, a callback
 // target logged as it was configured), which field-name redaction cannot see.
 //
-// Not WHATWG `URL` for the reading (only to tell a connection URL no client can read): text holds a URL somewhere inside it, which `URL` cannot find; a connection
-// URL is named in a message most often because it is mistyped (a port that is no number, an
-// unencoded `/` in the password), which `URL` refuses to parse; and `URL` would write back its own
-// serialisation (host lower-cased, `[redacted]` percent-encoded, a `/` added), not what the
-// operator wrote and must recognise.
+// Not WHATWG `URL` for the reading (only to tell a connection URL no client can read): text
+// holds a URL somewhere inside it, which `URL` cannot find; a connection URL is named in a
+// message most often because it is mistyped (a port that is no number, an unencoded `/` in the
+// password), which `URL` refuses to parse; and `URL` would write back its own serialisation (host
+// lower-cased, `[redacted]` percent-encoded, a `/` added), not what the operator wrote and must
+// recognise.
 
 import { REDACTED } from "../protocol/credential-headers";
 

@@ -1,6 +1,7 @@
 // What a test started is gone soon after the test process is killed with SIGKILL, when nothing
-// in it runs: the simulators stop when their stdin ends, the watchdog stops a private server. Each case runs a small script that
-// starts its processes through the harness, prints their pids, and waits to be killed.
+// in it runs: the simulators stop when their stdin ends, the watchdog stops a private server.
+// Each case runs a small script that starts its processes through the harness, prints their
+// pids, and waits to be killed.
 
 import { expect } from "chai";
 import { readFileSync, writeFileSync } from "node:fs";
