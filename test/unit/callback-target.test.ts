@@ -84,6 +84,9 @@ describe("callback targets", () => {
       "/hooks/.. /admin",
       "/hooks/.../admin",
       "/hooks/.%20./x",
+      "/hooks/..::$INDEX_ALLOCATION/admin",
+      "/hooks/..%3A%3A$DATA/admin",
+      "/hooks/.. :x/admin",
     ]) {
       expect(
         refusal(() => parseCallbackTarget(`https://callbacks.example.org${path}`, policy)).message,
