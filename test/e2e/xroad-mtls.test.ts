@@ -433,12 +433,14 @@ describe("behind a security server over mTLS (xroad-sim in front of Sluice)", fu
       // Relative (no adapter.publicUrl): resolved against the description URL by its reader.
       expect(doc.servers[0].url).to.equal(`/rest/${code}`);
       await assertValidOpenApi(doc);
-      // Where a consumer (or a security server's getOpenAPI) looks for it: the same document.
+      // Where a consumer (or a security server's getOpenAPI) looks for it: the same document,
+      // its service URL relative to where it is served, so that it names the service through
+      // X-Road's path mapping too (docs/xroad-deployment.md).
       const beside = await request(`${sluiceUrl}/rest/${code}/openapi.json`, {
         dispatcher: internalAgent,
       });
       expect(beside.statusCode, code).to.equal(200);
-      expect(await beside.body.json()).to.deep.equal(doc);
+      expect(await beside.body.json()).to.deep.equal({ ...doc, servers: [{ url: `../${code}` }] });
     }
     const before = harness.sim.calls().length;
     const viaOpenApi = await viaXroad(`/r1/${REST_PROVIDER}/personSearch/openapi.json`);
@@ -470,7 +472,8 @@ describe("behind a security server over mTLS (xroad-sim in front of Sluice)", fu
     expect(viaMeta.headers["content-type"]).to.match(/^application\/json/);
     const doc = viaMeta.json as { openapi: string; servers: unknown; paths: object };
     expect(doc.openapi).to.equal("3.1.0");
-    expect(doc.servers).to.deep.equal([{ url: "/rest/personSearch" }]);
+    // Registered by the document beside the service, whose relative URL has no host to take out.
+    expect(doc.servers).to.deep.equal([{ url: "../personSearch" }]);
     expect(doc.paths).to.have.keys(["/", "/{path}"]);
     await assertValidOpenApi(doc);
     const direct_ = await request(`${sluiceUrl}/openapi/personSearch`, {
@@ -481,7 +484,7 @@ describe("behind a security server over mTLS (xroad-sim in front of Sluice)", fu
 
     const status = await viaXroad(`/r1/${REST_PROVIDER}/getOpenAPI?serviceCode=messages`);
     expect(status.status, status.text).to.equal(200);
-    expect(status.json.servers).to.deep.equal([{ url: "/rest/messages" }]);
+    expect(status.json.servers).to.deep.equal([{ url: "../messages" }]);
     expect(status.json.paths).to.have.property("/{id}");
 
     const unknown = await viaXroad(`/r1/${REST_PROVIDER}/getOpenAPI?serviceCode=nothing`);
