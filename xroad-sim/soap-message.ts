@@ -177,8 +177,8 @@ export const untypedPartError = (prefix: string): XroadError =>
 
 /**
  * The SOAP message's bytes: the whole body, or the first part of a multipart/related one
- * (PR-MESS §2.4), exactly as sent, so that `requestHash` covers them and they decode in the
- * charset their own Content-Type names. Lines may end in CRLF or in LF alone: X-Road's MIME
+ * (PR-MESS §2.4), exactly as sent, so that `requestHash` covers them and Xerces' reading of
+ * them (`soapText`) can be followed. Lines may end in CRLF or in LF alone: X-Road's MIME
  * parser (mime4j, not strict) takes both, and X-Road's own test messages use LF.
  */
 export function soapBytes(body: Buffer, contentType: string, prefix: string): SoapBytes {
@@ -280,33 +280,159 @@ function partAfter(
   return { headersStart, start, end: Math.max(end, start), next };
 }
 
-/** Node's name for each charset X-Road's Java side reads; UTF-8 when none is named (§2.6). */
-const CHARSETS: Record<string, BufferEncoding> = {
-  "utf-8": "utf8",
-  utf8: "utf8",
-  "us-ascii": "utf8",
-  "iso-8859-1": "latin1",
-  iso_8859_1: "latin1",
-  "iso8859-1": "latin1",
-  latin1: "latin1",
-  "utf-16le": "utf16le",
-};
+/**
+ * Charset names Java's OutputStreamWriter takes (canonical names and aliases, any case): X-Road
+ * checks the Content-Type charset only by opening its processed-output writer with it
+ * (SaxSoapParserImpl.parseMessage). The JDK knows more; these are the ones the simulator admits.
+ */
+const JAVA_CHARSETS = new Set([
+  ...["utf-8", "utf8", "unicode-1-1-utf-8", "us-ascii", "ascii", "iso646-us", "ascii7", "646"],
+  ...["iso-8859-1", "iso8859-1", "iso8859_1", "iso_8859-1", "iso_8859_1", "latin1", "l1"],
+  ...[
+    "8859_1",
+    "cp819",
+    "ibm819",
+    "ibm-819",
+    "819",
+    "csisolatin1",
+    "iso-ir-100",
+    "iso_8859-1:1987",
+  ],
+  ...["utf-16", "utf16", "utf_16", "utf-16le", "utf_16le", "x-utf-16le", "unicodelittleunmarked"],
+  ...["utf-16be", "utf_16be", "x-utf-16be", "unicodebigunmarked", "iso-10646-ucs-2"],
+  ...["windows-1252", "cp1252", "cp5348", "iso-8859-15", "iso8859_15", "latin9", "utf-32"],
+]);
 
-/** The encoding the charset parameter of a Content-Type names (PR-MESS §2.6). */
-export function charsetEncoding(contentType: string, prefix: string): BufferEncoding {
-  const match = /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(contentType);
-  if (!match) return "utf8";
-  const encoding = CHARSETS[match[1].toLowerCase()];
-  if (!encoding) {
-    throw new XroadError(`${prefix}InvalidContentType`, `Unsupported charset: ${match[1]}`);
-  }
-  return encoding;
+/**
+ * The charset parameter of a Content-Type as X-Road reads it (MimeUtils.getCharset over Jetty's
+ * HttpField.valueParameters: the value unquoted, the name in any case), or null.
+ */
+function contentTypeCharset(contentType: string): string | null {
+  const match = /;\s*charset\s*=\s*("([^"]*)"|[^;]*)/i.exec(contentType);
+  if (!match) return null;
+  const value = (match[2] ?? match[1]).trim();
+  return value === "" ? null : value;
 }
 
-/** The SOAP message as text, decoded by its charset, without a UTF-8 byte order mark. */
-export function soapText(soap: SoapBytes, prefix: string): string {
-  const text = soap.bytes.toString(charsetEncoding(soap.contentType, prefix));
-  return text.startsWith("\ufeff") ? text.slice(1) : text;
+/**
+ * Refuses a Content-Type whose charset Java has no writer for, as X-Road does: `new
+ * OutputStreamWriter(processedXml, charset)` throws UnsupportedEncodingException (an illegal name
+ * too), an IOException, which translateException codes `IOError` with the name as its message.
+ */
+function checkContentTypeCharset(contentType: string, prefix: string): void {
+  const charset = contentTypeCharset(contentType);
+  if (charset !== null && !JAVA_CHARSETS.has(charset.toLowerCase())) {
+    throw new XroadError(`${prefix}IOError`, charset);
+  }
+}
+
+/** The encodings the simulator decodes, by the name an XML declaration may give them. */
+type XmlEncoding = "utf8" | "latin1" | "ascii" | "utf16le" | "utf16be";
+
+const DECLARED_ENCODINGS: Record<string, XmlEncoding> = {
+  "utf-8": "utf8",
+  utf8: "utf8",
+  "us-ascii": "ascii",
+  ascii: "ascii",
+  "iso-8859-1": "latin1",
+  "iso_8859-1": "latin1",
+  latin1: "latin1",
+  l1: "latin1",
+  "utf-16": "utf16le",
+  "utf-16le": "utf16le",
+  "utf-16be": "utf16be",
+};
+
+/** The XML text and the encoding it was read in. */
+export interface SoapText {
+  xml: string;
+  encoding: XmlEncoding;
+  /** The byte order mark the bytes started with (empty without one). */
+  bom: Buffer;
+}
+
+/** The `encoding` of an XML declaration at the very start of `head`, or null. */
+function declaredEncoding(head: string): string | null {
+  const decl = /^<\?xml[ \t\r\n][^>]*?\bencoding[ \t\r\n]*=[ \t\r\n]*(?:"([^"]*)"|'([^']*)')/.exec(
+    head,
+  );
+  return decl ? (decl[1] ?? decl[2]) : null;
+}
+
+const invalidBytes = (prefix: string, encoding: string): XroadError =>
+  // Xerces reports the MalformedByteSequenceException as a fatal error: the SAXParseException
+  // becomes a SOAPException in SaxSoapParserImpl.handleSoap, which translateException codes
+  // InvalidSoap.
+  new XroadError(`${prefix}InvalidSoap`, `Invalid byte sequence for ${encoding}`);
+
+/**
+ * Decodes `bytes` as Xerces 2.12 reads an XML entity: the encoding is that of a byte order mark
+ * (UTF-8, UTF-16BE, UTF-16LE), else of the first bytes of `<?` in UTF-16, else UTF-8; an XML
+ * declaration's `encoding` then switches the rest (XMLEntityManager.getEncodingName,
+ * XMLEntityScanner.setEncoding). A byte sequence the encoding does not allow is refused.
+ */
+function decodeXml(bytes: Buffer, prefix: string): SoapText {
+  let encoding: XmlEncoding = "utf8";
+  let bomLength = 0;
+  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bomLength = 3;
+  else if (bytes[0] === 0xfe && bytes[1] === 0xff) [encoding, bomLength] = ["utf16be", 2];
+  else if (bytes[0] === 0xff && bytes[1] === 0xfe) [encoding, bomLength] = ["utf16le", 2];
+  else if (bytes[0] === 0x00 && bytes[1] === 0x3c && bytes[2] === 0x00 && bytes[3] === 0x3f) {
+    encoding = "utf16be";
+  } else if (bytes[0] === 0x3c && bytes[1] === 0x00 && bytes[2] === 0x3f && bytes[3] === 0x00) {
+    encoding = "utf16le";
+  }
+  const body = bytes.subarray(bomLength);
+  const utf16 = encoding !== "utf8";
+  const head = decode(body.subarray(0, 400), encoding, prefix, true);
+  const declared = declaredEncoding(head);
+  if (declared !== null) {
+    const named = DECLARED_ENCODINGS[declared.toLowerCase()];
+    // Xerces refuses a name it cannot map to a Java reader (EncodingDeclInvalid), a fatal error.
+    if (named === undefined) {
+      throw new XroadError(`${prefix}InvalidSoap`, `Invalid encoding name "${declared}".`);
+    }
+    // UTF-16 found by its byte order mark or its first bytes stays so under `UTF-16`.
+    if (!utf16 || (declared.toLowerCase() !== "utf-16" && named !== encoding)) encoding = named;
+  }
+  return {
+    xml: decode(body, encoding, prefix, false),
+    encoding,
+    bom: bytes.subarray(0, bomLength),
+  };
+}
+
+function decode(bytes: Buffer, encoding: XmlEncoding, prefix: string, partial: boolean): string {
+  if (encoding === "latin1") return bytes.toString("latin1");
+  if (encoding === "ascii") {
+    if (bytes.some((byte) => byte > 0x7f)) throw invalidBytes(prefix, "US-ASCII");
+    return bytes.toString("latin1");
+  }
+  const label = encoding === "utf8" ? "utf-8" : encoding === "utf16le" ? "utf-16le" : "utf-16be";
+  try {
+    // A head cut inside a character is no error: only the whole message is checked.
+    return new TextDecoder(label, { fatal: !partial, ignoreBOM: true }).decode(bytes);
+  } catch {
+    throw invalidBytes(prefix, label.toUpperCase());
+  }
+}
+
+/**
+ * The SOAP message as text, read as X-Road's SaxSoapParserImpl reads it: the bytes go to the
+ * SAX parser, which takes the encoding from a byte order mark or the XML declaration, else
+ * UTF-8 (PR-MESS §2.6 names UTF-8); the Content-Type charset only names the processed-output
+ * writer (an unsupported one is refused) and whether a UTF-8 byte order mark is stripped first,
+ * which Xerces skips anyway.
+ */
+export function soapText(soap: SoapBytes, prefix: string): SoapText {
+  checkContentTypeCharset(soap.contentType, prefix);
+  return decodeXml(soap.bytes, prefix);
+}
+
+/** `text` in `encoding`, as a message read by `soapText` is written back. */
+export function encodeXml(text: string, encoding: XmlEncoding): Buffer {
+  if (encoding !== "utf16be") return Buffer.from(text, encoding === "ascii" ? "latin1" : encoding);
+  return Buffer.from(text, "utf16le").swap16();
 }
 
 /** Where a reference is no reference but the characters as written (XML 1.0 §2.5, §2.6, §2.7). */

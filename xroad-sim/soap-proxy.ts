@@ -10,7 +10,7 @@ import { jettyUtf8ContentType } from "./jetty-content-type";
 import type { ProviderClient } from "./provider-client";
 import type { CompiledService } from "./sim-options";
 import {
-  charsetEncoding,
+  encodeXml,
   checkSoapRequest,
   readSoapMessage,
   soapBytes,
@@ -62,7 +62,7 @@ export function readSoapRequest(req: http.IncomingMessage, body: Buffer): SoapRe
   if (!contentType) throw new XroadError("Client.InvalidContentType", "Missing content type");
   checkSoapAction(req.headers["soapaction"]);
   const soap = soapBytes(body, contentType, "Client.");
-  const xml = soapText(soap, "Client.");
+  const { xml } = soapText(soap, "Client.");
   const message = checkSoapRequest(xml);
   if (soap.untypedAttachment) throw untypedPartError("Client.");
   return {
@@ -137,10 +137,8 @@ export async function forwardSoap(
   }
   const contentType = String(answer.headers["content-type"] ?? "");
   let soap: SoapBytes;
-  let xml: string;
   try {
     soap = soapBytes(answer.body, contentType || "missing", FAILED);
-    xml = soapText(soap, FAILED);
   } catch (error) {
     if (error instanceof XroadError) {
       throw new XroadError(
@@ -150,6 +148,7 @@ export async function forwardSoap(
     }
     throw error;
   }
+  const { xml, encoding, bom } = soapText(soap, FAILED);
   const message = readSoapMessage(xml, FAILED);
   if (soap.untypedAttachment) throw untypedPartError(FAILED);
   if (message.bodyElement === "Fault") {
@@ -174,8 +173,8 @@ export async function forwardSoap(
   const hash = soapRequestHash(req, body);
   // The provider's security server puts requestHash in every answer's SOAP message (PR-MESS
   // §2.2; X-Road's client side refuses one without it), the first part of a multipart answer
-  // included, in the charset that part came in; the other parts pass unchanged.
-  const hashed = Buffer.from(withRequestHash(xml, hash), charsetEncoding(soap.contentType, FAILED));
+  // included, in the encoding that part was read in; the other parts pass unchanged.
+  const hashed = Buffer.concat([bom, encodeXml(withRequestHash(xml, hash), encoding)]);
   const out = Buffer.concat([
     answer.body.subarray(0, soap.start),
     hashed,

@@ -1234,23 +1234,29 @@ describe("xroad-sim", function () {
       expect(sim.calls().at(-1)).to.include({ status: 200 });
     });
 
-    // PR-MESS §2.6: the charset of the Content-Type says how the message is encoded (UTF-8 when
-    // it says nothing); the requestHash covers the request's own bytes.
-    it("reads a request and an answer in the charset their Content-Type names", async () => {
+    // X-Road's SaxSoapParserImpl hands the bytes to Xerces, which reads them in the encoding of
+    // the XML declaration (UTF-8 without one); the Content-Type charset does not decode them.
+    // The requestHash covers the request's own bytes.
+    it("reads a request and an answer in the encoding their XML declaration names", async () => {
       const latin1 = (text: string): Buffer => Buffer.from(text, "latin1");
-      const query = fixture("simple.query").toString("utf8").replace("EE37702211234", "Jõgi");
+      const declared = (xml: string): string =>
+        xml.replace('encoding="utf-8"', 'encoding="ISO-8859-1"');
+      const query = declared(fixture("simple.query").toString("utf8")).replace(
+        "EE37702211234",
+        "Jõgi",
+      );
       provider.answer = (_req, res) => {
-        res.writeHead(200, { "content-type": "text/xml; charset=ISO-8859-1" });
-        res.end(latin1(answer.replace("EE37702211234", "Jõgi")));
+        res.writeHead(200, { "content-type": "text/xml; charset=utf-8" });
+        res.end(latin1(declared(answer).replace("EE37702211234", "Jõgi")));
       };
       const body = latin1(query);
       const res = await request(`${sim.url}/`, {
         method: "POST",
-        headers: { "content-type": 'text/xml; charset="ISO-8859-1"' },
+        headers: { "content-type": "text/xml; charset=utf-8" },
         body,
       });
       const bytes = Buffer.from(await res.body.arrayBuffer());
-      // X-Road's client proxy labels a plain answer UTF-8 whatever charset it came in, and
+      // X-Road's client proxy labels a plain answer UTF-8 whatever encoding it came in, and
       // passes its bytes as they are (ClientMessageProcessor.sendResponse,
       // ProxyMessage.getSoapContentType); Jetty writes `text/xml;charset=utf-8`.
       expect(res.headers["content-type"]).to.equal("text/xml;charset=utf-8");
@@ -1259,7 +1265,41 @@ describe("xroad-sim", function () {
       expect(text).to.contain("<xroad:userId>Jõgi</xroad:userId>");
       const hash = createHash("sha512").update(body).digest("base64");
       expect(text).to.contain(`>${hash}</xrd:requestHash>`);
-      expect(provider.seen[0].headers["content-type"]).to.equal('text/xml; charset="ISO-8859-1"');
+    });
+
+    it("refuses bytes that are not of the encoding Xerces reads, whatever the charset", async () => {
+      const undeclared = fixture("simple.query")
+        .toString("utf8")
+        .replace('<?xml version="1.0" encoding="utf-8"?>', "")
+        .replace("EE37702211234", "Jõgi");
+      const seen = provider.seen.length;
+      const fault = async (contentType: string, body: Buffer): Promise<string> => {
+        const res = await request(`${sim.url}/`, {
+          method: "POST",
+          headers: { "content-type": contentType },
+          body,
+        });
+        return await res.body.text();
+      };
+      // Labelled ISO-8859-1 without a declaration: Xerces reads UTF-8 and meets an invalid byte.
+      const labelled = await fault(
+        'text/xml; charset="ISO-8859-1"',
+        Buffer.from(undeclared, "latin1"),
+      );
+      expect(labelled).to.contain("<faultcode>Client.InvalidSoap</faultcode>");
+      // The same message in UTF-8 passes under the same label.
+      provider.answer = (_req, res) => {
+        res.writeHead(200, { "content-type": "text/xml; charset=utf-8" });
+        res.end(answer.replace("EE37702211234", "Jõgi"));
+      };
+      const passed = await fault('text/xml; charset="ISO-8859-1"', Buffer.from(undeclared, "utf8"));
+      expect(passed).to.contain("<answer>42</answer>");
+      // A charset Java has no writer for: OutputStreamWriter's UnsupportedEncodingException.
+      const unknown = await fault("text/xml; charset=no-such-charset", Buffer.from(undeclared));
+      expect(unknown).to.contain("<faultcode>Client.IOError</faultcode>");
+      expect(unknown).to.contain("no-such-charset");
+      // Only the message that passed reached the provider.
+      expect(provider.seen.length).to.equal(seen + 1);
     });
 
     it("hashes the first part of a multipart request as sent, in its own charset", async () => {
@@ -1268,7 +1308,10 @@ describe("xroad-sim", function () {
         res.end(answer.replace("EE37702211234", "Jõgi"));
       };
       const soap = Buffer.from(
-        fixture("simple.query").toString("utf8").replace("EE37702211234", "Jõgi"),
+        fixture("simple.query")
+          .toString("utf8")
+          .replace('encoding="utf-8"', 'encoding="ISO-8859-1"')
+          .replace("EE37702211234", "Jõgi"),
         "latin1",
       );
       const body = Buffer.concat([
