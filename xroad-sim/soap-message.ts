@@ -161,18 +161,19 @@ export interface SoapBytes {
   start: number;
   end: number;
   /**
-   * A part after the SOAP part has no Content-Type. X-Road refuses it only once the SOAP part
-   * has been read (mime4j hands over the parts in order), so the caller checks this after the
-   * SOAP message and refuses with `untypedPartError`.
+   * The refusal of the first part after the SOAP part that X-Road refuses: a header past
+   * mime4j's limits, or no Content-Type. X-Road meets it only once the SOAP part has been read
+   * (mime4j hands over the parts in order), so the caller throws it after reading the SOAP
+   * message; null when every attachment passes.
    */
-  untypedAttachment: boolean;
+  attachmentError: XroadError | null;
 }
 
 /**
  * What SoapMessageDecoder's mime4j handler throws for a part without a Content-Type line, the
  * SOAP part or any attachment (SoapMessageDecoder.MultipartHandler.body).
  */
-export const untypedPartError = (prefix: string): XroadError =>
+const untypedPartError = (prefix: string): XroadError =>
   new XroadError(`${prefix}InvalidContentType`, "Could not get content type for part");
 
 /**
@@ -185,7 +186,7 @@ export function soapBytes(body: Buffer, contentType: string, prefix: string): So
   const base = jettyBaseType(contentType);
   const type = base.toLowerCase();
   if (SOAP_TYPES.has(type)) {
-    return { bytes: body, contentType, start: 0, end: body.length, untypedAttachment: false };
+    return { bytes: body, contentType, start: 0, end: body.length, attachmentError: null };
   }
   if (type !== "multipart/related") {
     throw new XroadError(`${prefix}InvalidContentType`, `Invalid content type: ${base}`);
@@ -206,26 +207,36 @@ export function soapBytes(body: Buffer, contentType: string, prefix: string): So
   if (part === null || part.start < 0 || part.next < 0) {
     throw new XroadError(`${prefix}MimeParsingFailed`, "Could not find the SOAP part");
   }
-  const partHeaders = body.subarray(part.headersStart, part.start).toString("latin1");
-  const limit = mime4jHeaderLimit(partHeaders);
-  if (limit !== null) throw new XroadError(`${prefix}MimeParsingFailed`, limit);
-  const partType = mime4jPartContentType(partHeaders);
-  if (partType === null) throw untypedPartError(prefix);
+  const partType = partContentType(body.subarray(part.headersStart, part.start), prefix);
+  if (partType instanceof XroadError) throw partType;
   // The SOAP part is read by the same SaxSoapParserImpl, whose validateMimeType takes the types
   // of a plain message only.
   const partBase = jettyBaseType(partType);
   if (!SOAP_TYPES.has(partBase.toLowerCase())) {
     throw new XroadError(`${prefix}InvalidContentType`, `Invalid content type: ${partBase}`);
   }
-  let untypedAttachment = false;
-  for (let later = partAfter(body, delimiter, part.next); later;) {
+  let attachmentError: XroadError | null = null;
+  for (let later = partAfter(body, delimiter, part.next); later && !attachmentError;) {
     const headersEnd = later.start >= 0 ? later.start : later.next >= 0 ? later.next : body.length;
-    const headers = body.subarray(later.headersStart, headersEnd).toString("latin1");
-    if (mime4jPartContentType(headers) === null) untypedAttachment = true;
+    const type = partContentType(body.subarray(later.headersStart, headersEnd), prefix);
+    if (type instanceof XroadError) attachmentError = type;
     later = later.next < 0 ? null : partAfter(body, delimiter, later.next);
   }
   const { start, end } = part;
-  return { bytes: body.subarray(start, end), contentType: partType, start, end, untypedAttachment };
+  return { bytes: body.subarray(start, end), contentType: partType, start, end, attachmentError };
+}
+
+/**
+ * A part's Content-Type, or how X-Road refuses the part: mime4j holds every part's header, the
+ * SOAP part's and each attachment's, to the same MimeConfig limits (MimeEntity.nextMimeEntity
+ * hands each part the parser's config), a MimeException coded MimeParsingFailed
+ * (SoapMessageDecoder.readMultipart); then a part without a Content-Type is refused.
+ */
+function partContentType(headerBytes: Buffer, prefix: string): string | XroadError {
+  const headers = headerBytes.toString("latin1");
+  const limit = mime4jHeaderLimit(headers);
+  if (limit !== null) return new XroadError(`${prefix}MimeParsingFailed`, limit);
+  return mime4jPartContentType(headers) ?? untypedPartError(prefix);
 }
 
 const LF = 0x0a;

@@ -15,7 +15,6 @@ import {
   readSoapMessage,
   soapBytes,
   soapText,
-  untypedPartError,
   withRequestHash,
   type SoapBytes,
   type SoapMessage,
@@ -64,7 +63,7 @@ export function readSoapRequest(req: http.IncomingMessage, body: Buffer): SoapRe
   const soap = soapBytes(body, contentType, "Client.");
   const { xml } = soapText(soap, "Client.");
   const message = checkSoapRequest(xml);
-  if (soap.untypedAttachment) throw untypedPartError("Client.");
+  if (soap.attachmentError) throw soap.attachmentError;
   return {
     client: message.client,
     xroadId: message.id as string,
@@ -150,7 +149,7 @@ export async function forwardSoap(
   }
   const { xml, encoding, bom } = soapText(soap, FAILED);
   const message = readSoapMessage(xml, FAILED);
-  if (soap.untypedAttachment) throw untypedPartError(FAILED);
+  if (soap.attachmentError) throw soap.attachmentError;
   if (message.bodyElement === "Fault") {
     // The provider's own fault reaches the client as X-Road's faults do: the server proxy reads
     // it as an error (ServerMessageProcessor: responseFault.toCodedException()), which carries

@@ -1480,6 +1480,14 @@ describe("xroad-sim", function () {
       const untyped = await call(soapPart(typed), attachment("Content-Id: <a1>\r\n"));
       expect(untyped).to.contain(refused);
       expect(untyped).to.contain(reason);
+      // mime4j holds an attachment's header to the same limits as the SOAP part's.
+      const crowded = Array.from({ length: 1001 }, (_, i) => `X-${i}: v\r\n`).join("");
+      const limited = await call(
+        soapPart(typed),
+        attachment(`${crowded}Content-Type: text/plain\r\n`),
+      );
+      expect(limited).to.contain("<faultcode>Client.MimeParsingFailed</faultcode>");
+      expect(limited).to.contain("Maximum header limit (1000) exceeded");
       // The SOAP part is read first: its own fault comes before the attachment's.
       const broken = Buffer.concat([
         Buffer.from(`--b1\r\n${typed}\r\n`),
