@@ -488,7 +488,7 @@ function referenceOutsideLiterals(xml: string): { reference: string; at: number 
 /**
  * Whether `xml` declares a DOCTYPE. X-Road's SAX parser refuses the declaration itself
  * (SaxSoapParserImpl sets XmlUtils.FEATURE_DISALLOW_DOCTYPE, disallow-doctype-decl); anywhere
- * else than the prolog `<!DOCTYPE` is not well-formed, refused as InvalidXml too. Each stretch
+ * else than the prolog `<!DOCTYPE` is not well-formed, refused as InvalidSoap too. Each stretch
  * is searched once.
  */
 function doctypeOutsideLiterals(xml: string): boolean {
@@ -503,12 +503,15 @@ function doctypeOutsideLiterals(xml: string): boolean {
  * `Server.ServerProxy.ServiceFailed.` for a provider's answer; a request must have a SOAP Header.
  */
 export function readSoapMessage(xml: string, prefix: string, requireHeader = false): SoapMessage {
+  // X-Road's SAX handler leaves fatalError as DefaultHandler throws it: handleSoap wraps the
+  // SAXParseException of XML that is not well-formed in a SOAPException, which
+  // translateException codes InvalidSoap (only its `error`, for recoverable errors, is InvalidXml).
   if (xml.trim() === "") throw new XroadError(`${prefix}InvalidSoap`, "Empty SOAP message");
   if (xml.length > MAX_SOAP_CHARS) {
     throw new XroadError(`${prefix}InvalidSoap`, "SOAP message too large");
   }
   if (doctypeOutsideLiterals(xml)) {
-    throw new XroadError(`${prefix}InvalidXml`, "DOCTYPE is not allowed");
+    throw new XroadError(`${prefix}InvalidSoap`, "DOCTYPE is not allowed");
   }
   // X-Road's SAX parser refuses a character XML does not allow, written as itself or referred to
   // (`&#0;` outside comments, CDATA and PIs), as it refuses any XML that is not well-formed;
@@ -516,14 +519,14 @@ export function readSoapMessage(xml: string, prefix: string, requireHeader = fal
   const character = forbiddenCharacter(xml);
   if (character !== null) {
     throw new XroadError(
-      `${prefix}InvalidXml`,
+      `${prefix}InvalidSoap`,
       `Malformed XML: an invalid XML character (${character.character}) at offset ${character.at}`,
     );
   }
   const reference = referenceOutsideLiterals(xml);
   if (reference !== null) {
     throw new XroadError(
-      `${prefix}InvalidXml`,
+      `${prefix}InvalidSoap`,
       `Malformed XML: character reference ${reference.reference} is an invalid XML character`,
     );
   }
@@ -532,7 +535,7 @@ export function readSoapMessage(xml: string, prefix: string, requireHeader = fal
     const doc = parser.parse(xml, true) as Node[];
     envelope = elements(doc, new Map()).find((n) => n.local === "Envelope");
   } catch (error) {
-    throw new XroadError(`${prefix}InvalidXml`, `Malformed XML: ${(error as Error).message}`);
+    throw new XroadError(`${prefix}InvalidSoap`, `Malformed XML: ${(error as Error).message}`);
   }
   if (!envelope || envelope.namespace !== SOAP_ENV)
     throw new XroadError(`${prefix}InvalidSoap`, "Malformed SOAP message: no Envelope");

@@ -21,11 +21,11 @@ describe("xroad-sim: DOCTYPE declarations", () => {
   it("refuses a DOCTYPE declaration in the prolog", () => {
     expect(
       refusal(`<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]>${envelope("<q/>")}`),
-    ).to.equal("Client.InvalidXml");
+    ).to.equal("Client.InvalidSoap");
   });
 
   it("refuses a DOCTYPE declaration after a comment", () => {
-    expect(refusal(`<!-- c --><!doctype x>${envelope("<q/>")}`)).to.equal("Client.InvalidXml");
+    expect(refusal(`<!-- c --><!doctype x>${envelope("<q/>")}`)).to.equal("Client.InvalidSoap");
   });
 
   it("reads <!DOCTYPE inside a CDATA section as text", () => {

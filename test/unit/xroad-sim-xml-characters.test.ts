@@ -1,6 +1,6 @@
 // The simulated security server reads a SOAP message as X-Road's SAX parser does: a character
 // XML does not allow, written as itself or referred to, makes the message not well-formed, in a
-// client's request (Client.InvalidXml) and a provider's answer (…ServiceFailed.InvalidXml) alike.
+// client's request (Client.InvalidSoap) and a provider's answer (…ServiceFailed.InvalidSoap) alike.
 
 import { expect } from "chai";
 import { readSoapMessage } from "../../xroad-sim/soap-message";
@@ -20,7 +20,7 @@ function refusal(xml: string, prefix: string): { code: string; message: string }
 
 describe("xroad-sim: characters XML does not allow in a SOAP message", () => {
   for (const prefix of ["Client.", "Server.ServerProxy.ServiceFailed."]) {
-    it(`refuses them as ${prefix}InvalidXml, written as themselves or referred to`, () => {
+    it(`refuses them as ${prefix}InvalidSoap, written as themselves or referred to`, () => {
       for (const [inner, words] of [
         ["<r>a\u0001b</r>", "an invalid XML character (U+0001) at offset "],
         ['<r a="\u000B"/>', "an invalid XML character (U+000B) at offset "],
@@ -29,7 +29,7 @@ describe("xroad-sim: characters XML does not allow in a SOAP message", () => {
         ['<r a="&#xD800;"/>', "character reference &#xD800; is an invalid XML character"],
       ]) {
         const { code, message } = refusal(envelope(inner), prefix);
-        expect(code, inner).to.equal(`${prefix}InvalidXml`);
+        expect(code, inner).to.equal(`${prefix}InvalidSoap`);
         expect(message, inner).to.contain(`Malformed XML: ${words}`);
       }
     });
