@@ -1449,4 +1449,77 @@ describe("deployment files", () => {
     const ignored = readFileSync(join(ROOT, ".dockerignore"), "utf8").split("\n");
     expect(ignored).to.include.members(["node_modules", "dist", ".git"]);
   });
+
+  it(".dockerignore keeps credentials, tests and local configurations out of the image, and what the build needs in", () => {
+    const excluded = dockerIgnored(readFileSync(join(ROOT, ".dockerignore"), "utf8"));
+    // What the build stage compiles and the runtime stage runs, the demo's configuration included.
+    const tracked = run("git", ["ls-files"]).output.split("\n").filter(Boolean);
+    const needed = tracked.filter((file) =>
+      /^(adapter|worker|response-worker|shared|cli|legacy-sim|xroad-sim|bin|config)\//.test(file),
+    );
+    expect(needed).to.include.members(["bin/sluice.js", "config/demo.yaml"]);
+    for (const file of [...needed, "package.json", "package-lock.json", "tsconfig.json"]) {
+      expect(excluded(file), file).to.equal(false);
+    }
+    // Whatever a working copy may hold beside them, the build copies into /app, then into the image.
+    for (const file of [
+      ".git/config",
+      ".npmrc",
+      "shared/.npmrc",
+      ".env",
+      ".env.production",
+      "config/.env",
+      "sluice.key",
+      "config/tls/sluice.key",
+      "config/tls/sluice.crt",
+      "config/ss-internal.pem",
+      "config/keystore.p12",
+      "config/my-sluice.yaml",
+      "config/production.yaml",
+      "test/fixtures/protocol/README.md",
+      "test/tls/client.key",
+      "bench/results/run.json",
+      "node_modules/x/index.js",
+    ]) {
+      expect(excluded(file), file).to.equal(true);
+    }
+  });
 });
+
+/**
+ * Whether the build context leaves a path out, read as Docker reads .dockerignore: each line a
+ * pattern (`*` within a name, `**` any number of directories) matching the path or one of its
+ * parent directories, `!` taking a match back, the last matching line deciding.
+ */
+function dockerIgnored(text: string): (path: string) => boolean {
+  const rules = text
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line && !line.startsWith("#"))
+    .map((line) => {
+      const keep = line.startsWith("!");
+      const pattern = (keep ? line.slice(1) : line).replace(/^\/+/, "");
+      const source = pattern
+        .split(/(\*\*\/|\*|\?)/)
+        .map((part) =>
+          part === "**/"
+            ? "(?:.*/)?"
+            : part === "*"
+              ? "[^/]*"
+              : part === "?"
+                ? "[^/]"
+                : part.replace(/[.+^${}()|[\]\\]/g, "\\$&"),
+        )
+        .join("");
+      return { keep, regex: new RegExp(`^${source}$`) };
+    });
+  return (path) => {
+    const parts = path.split("/");
+    const prefixes = parts.map((_, i) => parts.slice(0, i + 1).join("/"));
+    let excluded = false;
+    for (const rule of rules) {
+      if (prefixes.some((prefix) => rule.regex.test(prefix))) excluded = !rule.keep;
+    }
+    return excluded;
+  };
+}
