@@ -283,6 +283,12 @@ interface Deployment {
       spec: {
         terminationGracePeriodSeconds: number;
         enableServiceLinks?: boolean;
+        topologySpreadConstraints?: {
+          maxSkew: number;
+          topologyKey: string;
+          whenUnsatisfiable: string;
+          labelSelector: { matchLabels: Record<string, string> };
+        }[];
         securityContext: { runAsNonRoot?: boolean; seccompProfile?: { type: string } };
         containers: Container[];
         volumes: {
@@ -1124,6 +1130,26 @@ describe("deployment files", () => {
           expect(budget.spec.minAvailable, deployment.metadata.name).to.be.within(1, least - 1);
         } else {
           expect(budget.spec.maxUnavailable, deployment.metadata.name).to.equal(1);
+        }
+      }
+    });
+
+    it("spread each role's replicas over nodes and zones, counting that role's pods alone", () => {
+      for (const deployment of deployments) {
+        const name = deployment.metadata.name;
+        const spread = deployment.spec.template.spec.topologySpreadConstraints ?? [];
+        const keys = spread.map((constraint) => constraint.topologyKey);
+        expect(keys, name).to.include.members([
+          "kubernetes.io/hostname",
+          "topology.kubernetes.io/zone",
+        ]);
+        for (const constraint of spread) {
+          expect(constraint.maxSkew, name).to.equal(1);
+          // Its own pods, not another role's or another backend's pool (whose count says
+          // nothing of where this one's replicas are).
+          expect(constraint.labelSelector.matchLabels, name).to.deep.equal(
+            deployment.spec.selector.matchLabels,
+          );
         }
       }
     });
