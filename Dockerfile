@@ -19,8 +19,12 @@ RUN npm run build \
 FROM node:22-slim
 ENV NODE_ENV=production
 WORKDIR /app
+# The roles run on node alone: the base image's package managers (npm, npx, corepack, yarn) are
+# build tools, which would let code that took over a role fetch and run more, so they go.
 RUN groupadd --system --gid 10001 sluice \
-  && useradd --system --uid 10001 --gid sluice --no-create-home --shell /usr/sbin/nologin sluice
+  && useradd --system --uid 10001 --gid sluice --no-create-home --shell /usr/sbin/nologin sluice \
+  && rm -rf /usr/local/lib/node_modules /opt/yarn-* \
+    /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack /usr/local/bin/yarn /usr/local/bin/yarnpkg
 # Owned by root and read-only to the process: the gateway writes nothing to its own tree.
 COPY --from=build /app /app
 USER 10001:10001

@@ -1472,6 +1472,18 @@ describe("deployment files", () => {
       }
     ).engines.node;
     expect(engines).to.match(/^>=20\.\d+$/);
+    // The runtime stage keeps node and drops the base image's package managers.
+    const runtime = dockerfile.slice(dockerfile.lastIndexOf("\nFROM ")).replace(/\\\n/g, " ");
+    const removed = /\brm -rf ([^&\n]*)/.exec(runtime)?.[1].trim().split(/\s+/) ?? [];
+    expect(removed).to.include.members([
+      "/usr/local/lib/node_modules",
+      ...["npm", "npx", "corepack", "yarn", "yarnpkg"].map((tool) => `/usr/local/bin/${tool}`),
+    ]);
+    // Nor does it run one (the build stage does all the installing).
+    const commands = runtime.split("\n").filter((line) => line.startsWith("RUN "));
+    for (const command of commands) {
+      expect(command).to.not.match(/(^RUN|&&|;)\s*(npm|npx|corepack|yarn)\s/);
+    }
     const ignored = readFileSync(join(ROOT, ".dockerignore"), "utf8").split("\n");
     expect(ignored).to.include.members(["node_modules", "dist", ".git"]);
   });
