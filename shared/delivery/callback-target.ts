@@ -7,7 +7,7 @@ import { SluiceError } from "../protocol/errors";
 import { pathProblem } from "../protocol/rest-path";
 import { deniedRange, embeddedIPv4, type Lookup, systemLookup } from "./address-check";
 import { admission, type Admission, type CallbackClients } from "./callback-scope";
-import { hasDotsOnlySegment, pathReaches } from "./receiver-path";
+import { pathReaches } from "./receiver-path";
 
 export interface CallbackPolicy {
   /** Allowlist entries: URL prefixes (`https://host[:port]/path`) and `xroad:` prefixes. */
@@ -101,11 +101,6 @@ export function parseCallbackTarget(
   // into another one (`/hooks/..%2f..%2fadmin`) would take a signed POST outside it.
   const pathProblemText = pathProblem(url.pathname);
   if (pathProblemText !== null) throw invalid(`the callback URL's path ${pathProblemText}`);
-  if (hasDotsOnlySegment(url.pathname)) {
-    throw invalid(
-      "the callback URL's path has a segment of only dots and spaces (a .. to Windows)",
-    );
-  }
   const host = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
   const nameProblemText = isIP(host) === 0 ? hostNameProblem(host) : null;
   if (nameProblemText !== null) throw invalid(`the callback URL's host ${nameProblemText}`);

@@ -33,22 +33,3 @@ export function pathReaches(prefix: string, path: string): boolean {
   const read = receiverPath(path);
   return under === "" || read === under || read.startsWith(`${under}/`);
 }
-
-/**
- * Whether a segment of `path` is only dots and spaces (`...`, `..%20`, `.%20.`): receivers that
- * drop a segment's trailing dots and spaces, as Windows reads a name, may take it for `..` and
- * leave the prefix an allowlist entry gave. Read up to a `;` (a parameter to Tomcat) or a `:`
- * (an NTFS stream, `..::$INDEX_ALLOCATION` being `..` to Windows). `.` and `..` themselves are
- * pathProblem's.
- */
-export function hasDotsOnlySegment(path: string): boolean {
-  return path.split("/").some((segment) => {
-    let decoded = segment;
-    try {
-      decoded = decodeURIComponent(segment);
-    } catch {
-      return false;
-    }
-    return /^[. ]+$/.test(decoded.normalize("NFKC").split(/[;:]/)[0]) && decoded.includes(".");
-  });
-}

@@ -8,12 +8,16 @@ import { SluiceError } from "./errors";
 const FORBIDDEN = /[\u0000-\u001f\u007f/\\]/;
 /** A percent-encoded dot, slash, backslash or percent left after one decoding (double encoding). */
 const STILL_ENCODED = /%(?:2e|2f|5c|25|00)/i;
+/** A segment of dots and spaces alone: `...`, `.. `, `. .` (one holding a dot: see below). */
+const DOTS_AND_SPACES = /^[. ]+$/;
 
 /**
  * The sub-path as received when it is safe, else `400 InvalidPath`. Refused: dot segments in
  * any spelling (`..`, `%2e%2e`, `.%2E`, `..;param`), encoded or raw separators inside a segment
  * (`%2f`, `%5c`, `\`), control characters, double-encoded dots or separators, malformed or
- * overlong percent-encoding, and empty segments (`//`) except a trailing slash.
+ * overlong percent-encoding, empty segments (`//`) except a trailing slash, and segments of only
+ * dots and spaces, up to a `:` (`...`, `..%20`, `..::$INDEX_ALLOCATION`), which a backend on
+ * Windows reads as `.` or `..`.
  */
 export function checkedSubPath(raw: string): string {
   const problem = pathProblem(raw);
@@ -51,6 +55,13 @@ export function pathProblem(raw: string): string | null {
     // `..;jsessionid=x` is `..` to servers that strip path parameters.
     const name = folded.split(";")[0];
     if (name === "." || name === "..") return "has a . or .. segment";
+    // Windows drops a name's trailing dots and spaces, and X-Road's Jetty passes these as
+    // written: `...` and `..%20` are `..` to a backend (or a receiver) on Windows, and so is
+    // what comes before a `:` (an NTFS stream: `..::$INDEX_ALLOCATION`).
+    const stem = name.split(":")[0];
+    if (DOTS_AND_SPACES.test(stem) && stem.includes(".")) {
+      return "has a segment of only dots and spaces (a . or .. to Windows)";
+    }
   }
   return null;
 }
