@@ -35,6 +35,9 @@ describe("REST sub-path check", () => {
       "/.%20./x",
       "/%20../x",
       "/..%20;x/y",
+      // Before an NTFS stream's `:`, `..` to Windows.
+      "/..::$INDEX_ALLOCATION/x",
+      "/..%3A%3A$DATA/x",
       "/%ef%bc%8e%ef%bc%8e%ef%bc%8e/x",
       "/..%2fx",
       "/a%2Fb",
