@@ -5,6 +5,7 @@
 import { hostname } from "node:os";
 import pino from "pino";
 import { escapeJsonLogLine, escapePrettyLogLine } from "./log-escape";
+import { logOutput, type LogOutput } from "./log-output";
 import { logRedactor, redactLogArgument, redactLogValue } from "./log-redaction";
 import { hideUrlPasswords } from "./url-passwords";
 
@@ -55,6 +56,24 @@ export function resolveFormat(
 function parentHeldStdout(): pino.DestinationStream | undefined {
   if (process.env.SLUICE_STOP_WITH_STDIN !== "1") return undefined;
   return pino.destination({ dest: 1, sync: true });
+}
+
+/** The process's standard output, one for all its loggers: its lines keep their order. */
+let stdoutOutput: LogOutput | undefined;
+
+/**
+ * Standard output for JSON lines (log-output.ts). When its reader goes away, one `warn` line on
+ * standard error says so, in the logger's form: the lines that follow are dropped, the process
+ * goes on, and nothing else would tell an operator why its log ends there.
+ */
+function stdoutDestination(config: pino.LoggerOptions): LogOutput {
+  stdoutOutput ??= logOutput(1, (error) => {
+    pino(config, pino.destination({ dest: 2, sync: true })).warn(
+      { err: (error as NodeJS.ErrnoException).code ?? error.message },
+      "standard output has no reader: log lines are dropped from now on",
+    );
+  });
+  return stdoutOutput;
 }
 
 /** pino-pretty, loaded only when used; synchronous so no line is lost at exit. */
@@ -150,8 +169,8 @@ export function createLogger(role: string, options: LoggerOptions = {}): pino.Lo
   const destination =
     format.format === "pretty"
       ? prettyStream(options.destination, isTty && !options.destination)
-      : (options.destination ?? parentHeldStdout());
-  const log = destination ? pino(config, destination) : pino(config);
+      : (options.destination ?? parentHeldStdout() ?? stdoutDestination(config));
+  const log = pino(config, destination);
   // pino runs no formatter on a child's bindings nor on setBindings' (formatters.bindings is for
   // the root's base only), so they are redacted on the way in; every child, and every child's
   // child, is made from the root by Object.create and inherits both from it. A child's own
