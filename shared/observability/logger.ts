@@ -47,17 +47,6 @@ export function resolveFormat(
   return { format: "json", unknown: format };
 }
 
-/**
- * Under `SLUICE_STOP_WITH_STDIN=1` a parent that may die holds stdout too: lines are written
- * synchronously there, so a write its death breaks (EPIPE) fails at once and pino stops writing.
- * Written asynchronously, the failed line stayed buffered, and pino's flush at exit retried it
- * without end: the process stopped but never exited, spinning.
- */
-function parentHeldStdout(): pino.DestinationStream | undefined {
-  if (process.env.SLUICE_STOP_WITH_STDIN !== "1") return undefined;
-  return pino.destination({ dest: 1, sync: true });
-}
-
 /** The process's standard output, one for all its loggers: its lines keep their order. */
 let stdoutOutput: LogOutput | undefined;
 
@@ -169,7 +158,7 @@ export function createLogger(role: string, options: LoggerOptions = {}): pino.Lo
   const destination =
     format.format === "pretty"
       ? prettyStream(options.destination, isTty && !options.destination)
-      : (options.destination ?? parentHeldStdout() ?? stdoutDestination(config));
+      : (options.destination ?? stdoutDestination(config));
   const log = pino(config, destination);
   // pino runs no formatter on a child's bindings nor on setBindings' (formatters.bindings is for
   // the root's base only), so they are redacted on the way in; every child, and every child's
