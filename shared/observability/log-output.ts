@@ -1,8 +1,9 @@
-// Standard output as a role's log destination: lines written asynchronously (a log call costs its
-// caller no system call) and flushed at exit; a reader gone away (EPIPE) ends the writing only.
+// Standard output as a role's log destination: lines batched and written once per turn of the
+// event loop, never waiting for a slow reader, and flushed at exit; a reader gone away (EPIPE)
+// ends the writing only.
 
+import { writeSync } from "node:fs";
 import type { DestinationStream } from "pino";
-import SonicBoom from "sonic-boom";
 
 /** Standard output as pino writes to it; `flush` as pino's `logger.flush(cb)` calls it. */
 export interface LogOutput extends DestinationStream {
@@ -11,48 +12,130 @@ export interface LogOutput extends DestinationStream {
   readonly gone: boolean;
 }
 
+export interface LogOutputOptions {
+  /** What is kept for a reader that does not keep up, in bytes, before lines are dropped. */
+  maxBuffered?: number;
+  /** Called once each time lines start being dropped for a reader that does not keep up. */
+  onBehind?: () => void;
+}
+
+/** How long a full pipe is left before the next try, and between tries at exit. */
+const RETRY_MS = 10;
+const DEFAULT_MAX_BUFFERED = 16 * 1024 * 1024;
+
 /**
- * Writes lines to `fd` through sonic-boom, as pino's own destination does, and writes what is
- * still buffered when the process exits. Once a write fails with EPIPE (the pipe's reader, a
- * `| tee` or a log shipper, went away) lines are dropped and `onGone` is called once: the
- * process serves on and exits with its own code. pino's destination (sonic-boom 4) retried the
- * failed write at exit without end, so a process whose reader died stopped but never exited;
- * sonic-boom 5's flushSync throws instead, and the throw ends the flush here.
+ * Writes lines to `fd` from this thread, with the descriptor non-blocking (Node makes standard
+ * output so): what a full pipe does not take waits for the next try, in order, and the event
+ * loop never waits. sonic-boom's asynchronous writes ran on libuv's thread pool: a write still
+ * queued there at exit (the pool busy with DNS look-ups or file reads) came after the lines
+ * written at exit, or was lost with the process. Once a write fails with EPIPE (the reader, a
+ * `| tee` or a log shipper, went away) lines are dropped and `onGone` is called once: the process
+ * serves on and exits with its own code. A reader that stops reading costs at most `maxBuffered`
+ * bytes: lines past it are dropped, and `onBehind` says so.
  */
-export function logOutput(fd: number, onGone: (error: Error) => void): LogOutput {
-  const sonic = new SonicBoom({ fd, sync: false });
+export function logOutput(
+  fd: number,
+  onGone: (error: Error) => void,
+  options: LogOutputOptions = {},
+): LogOutput {
+  const maxBuffered = options.maxBuffered ?? DEFAULT_MAX_BUFFERED;
+  // Node opens its standard streams on first use, a pipe then non-blocking: a write never waits.
+  if (fd === 1) void process.stdout;
+  let lines: string[] = [];
+  let linesBytes = 0;
+  /** The rest of a chunk the reader took part of: written before any later line. */
+  let partial: Buffer | null = null;
+  let scheduled = false;
+  let retry: NodeJS.Timeout | null = null;
+  let behind = false;
   let gone = false;
+  let flushes: ((err?: Error) => void)[] = [];
+
   const stop = (error: Error): void => {
     if (gone) return;
     gone = true;
+    lines = [];
+    linesBytes = 0;
+    partial = null;
     onGone(error);
   };
-  sonic.on("error", (error: NodeJS.ErrnoException) => {
-    if (error.code === "EPIPE") return stop(error);
-    // Any other failure ends the process as pino's destination does: an unheard error event.
-    sonic.removeAllListeners("error");
-    sonic.emit("error", error);
-  });
+
+  /** Writes what the reader takes; true when nothing is left. Other errors are thrown. */
+  const writeOut = (): boolean => {
+    while (!gone && (partial !== null || lines.length > 0)) {
+      if (partial === null) {
+        partial = Buffer.from(lines.join(""));
+        lines = [];
+        linesBytes = 0;
+      }
+      try {
+        const written = writeSync(fd, partial);
+        partial = written < partial.length ? partial.subarray(written) : null;
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === "EAGAIN" || code === "EWOULDBLOCK") return false;
+        if (code === "EPIPE") stop(error as Error);
+        else throw error;
+      }
+    }
+    behind = false;
+    return true;
+  };
+
+  const drain = (): void => {
+    scheduled = false;
+    retry = null;
+    // Any other failure ends the process, as pino's destination did with an unheard error.
+    if (!writeOut()) {
+      retry = setTimeout(drain, RETRY_MS);
+      retry.unref();
+      return;
+    }
+    const done = flushes;
+    flushes = [];
+    for (const cb of done) cb();
+  };
+
+  const schedule = (): void => {
+    if (scheduled || retry !== null) return;
+    scheduled = true;
+    setImmediate(drain).unref();
+  };
+
   process.on("exit", () => {
-    if (gone) return;
+    if (retry !== null) clearTimeout(retry);
     try {
-      // The lines an asynchronous write had not taken yet, while a reader can still take them.
-      sonic.flushSync();
+      // The lines not written yet, while a reader can still take them: a slow reader is waited
+      // for, as the process has nothing else to do.
+      while (!writeOut()) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, RETRY_MS);
     } catch (error) {
-      // Nothing reads them (EPIPE) or the output failed: the exit keeps its code.
+      // The output failed: the exit keeps its code.
       stop(error as Error);
     }
   });
+
   return {
     write(line: string) {
-      if (!gone) sonic.write(line);
+      if (gone) return;
+      const bytes = Buffer.byteLength(line);
+      if (linesBytes + bytes > maxBuffered) {
+        if (!behind) {
+          behind = true;
+          options.onBehind?.();
+        }
+        return;
+      }
+      lines.push(line);
+      linesBytes += bytes;
+      schedule();
     },
     flush(cb?: (err?: Error) => void) {
-      if (gone) {
+      if (gone || (partial === null && lines.length === 0)) {
         if (cb) process.nextTick(cb);
         return;
       }
-      sonic.flush(cb);
+      if (cb) flushes.push(cb);
+      schedule();
     },
     get gone() {
       return gone;

@@ -53,15 +53,26 @@ let stdoutOutput: LogOutput | undefined;
 /**
  * Standard output for JSON lines (log-output.ts). When its reader goes away, one `warn` line on
  * standard error says so, in the logger's form: the lines that follow are dropped, the process
- * goes on, and nothing else would tell an operator why its log ends there.
+ * goes on, and nothing else would tell an operator why its log ends there. A reader too slow to
+ * keep up is told of the same way, once each time lines start to be dropped for it.
  */
 function stdoutDestination(config: pino.LoggerOptions): LogOutput {
-  stdoutOutput ??= logOutput(1, (error) => {
-    pino(config, pino.destination({ dest: 2, sync: true })).warn(
-      { err: (error as NodeJS.ErrnoException).code ?? error.message },
-      "standard output has no reader: log lines are dropped from now on",
-    );
-  });
+  const stderr = () => pino(config, pino.destination({ dest: 2, sync: true }));
+  stdoutOutput ??= logOutput(
+    1,
+    (error) => {
+      stderr().warn(
+        { err: (error as NodeJS.ErrnoException).code ?? error.message },
+        "standard output has no reader: log lines are dropped from now on",
+      );
+    },
+    {
+      onBehind: () =>
+        stderr().warn(
+          "standard output is not read fast enough: log lines are dropped until it catches up",
+        ),
+    },
+  );
   return stdoutOutput;
 }
 

@@ -1,0 +1,81 @@
+// The lines a process logs before it exits all reach its standard output reader, in order, however
+// late the process's other I/O runs: an exit never leaves a batch of lines to a write that had not
+// happened yet, which then came after the lines written at exit or never at all.
+
+import { expect } from "chai";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { spawn } from "../support/spawned-children";
+
+const LOGGER = path.resolve(__dirname, "../../shared/observability/logger.js");
+const OUTPUT = path.resolve(__dirname, "../../shared/observability/log-output.js");
+
+// The libuv thread pool's one thread waits on opening a FIFO no one writes to, as a busy pool
+// (DNS look-ups, file reads, compression) keeps a write waiting: then the process logs and exits.
+const CHILD = `
+const fs = require("node:fs");
+const log = require(${JSON.stringify(LOGGER)}).createLogger("t", { format: "json", level: "info" });
+fs.open(process.env.FIFO, "r", () => {});
+// After the logger's own exit handler: frees the thread so that the process can end.
+process.on("exit", () => fs.closeSync(fs.openSync(process.env.FIFO, "w")));
+for (let i = 0; i < 2000; i++) log.info({ i }, "line");
+process.exit(0);
+`;
+
+// Lines logged in one turn of the event loop, before any can be written: what passes the bound
+// is dropped (a reader that stopped reading costs no more memory) and said so once.
+const BOUNDED = `
+const { logOutput } = require(${JSON.stringify(OUTPUT)});
+const output = logOutput(1, () => {}, {
+  maxBuffered: 64 * 1024,
+  onBehind: () => process.stderr.write("behind\\n"),
+});
+for (let i = 0; i < 10000; i++) output.write(JSON.stringify({ i, pad: "x".repeat(90) }) + "\\n");
+process.exit(0);
+`;
+
+describe("a process's log lines at exit", function () {
+  this.timeout(60_000);
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(path.join(tmpdir(), "sluice-log-exit-"));
+    execFileSync("mkfifo", [path.join(dir, "fifo")]);
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("are all read, in order, while an earlier write waits for the thread pool", async () => {
+    const child = spawn(process.execPath, ["-e", CHILD], {
+      env: { ...process.env, UV_THREADPOOL_SIZE: "1", FIFO: path.join(dir, "fifo") },
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let stdout = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
+    expect(code).to.equal(0);
+    const numbers = stdout
+      .split("\n")
+      .filter((line) => line !== "")
+      .map((line) => (JSON.parse(line) as { i: number }).i);
+    expect(numbers).to.deep.equal(Array.from({ length: 2000 }, (_, i) => i));
+  });
+
+  it("are those the bound holds, the first ones, when more come than are written", async () => {
+    const child = spawn(process.execPath, ["-e", BOUNDED], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
+    expect(code).to.equal(0);
+    expect(stdout.length).to.be.at.most(64 * 1024);
+    const lines = stdout.split("\n").filter((line) => line !== "");
+    // About 110 bytes a line: the bound holds 595 of them.
+    expect(lines.length).to.be.above(500);
+    expect(lines.map((line) => (JSON.parse(line) as { i: number }).i)).to.deep.equal(
+      Array.from({ length: lines.length }, (_, i) => i),
+    );
+    expect(stderr).to.equal("behind\n");
+  });
+});
