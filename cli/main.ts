@@ -69,6 +69,7 @@ options:
   --with-xroad-sim FILE  also run xroad-sim in this process with its configuration FILE
 
 environment: AMQP_URL, REDIS_URL, PORT, ADMIN_PORT, ADMIN_HOST, SLUICE_ADMIN_TOKEN, SLUICE_CONFIG,
+             AMQP_URL_FILE, REDIS_URL_FILE, SLUICE_ADMIN_TOKEN_FILE (the value read from a file),
              SLUICE_INSTANCE, SLUICE_LEASE_TIME, LOG_LEVEL, LOG_FORMAT, LOG_REDACT,
              OTEL_EXPORTER_OTLP_ENDPOINT (traces over OTLP/HTTP; the other OTEL_* variables too)
              (docs/configuration.md)`;

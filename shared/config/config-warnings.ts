@@ -11,6 +11,7 @@ import {
   type SluiceConfig,
 } from "./config";
 import { exposedKeyWarnings } from "./secret-file-modes";
+import { envSecretSource } from "./secret-env";
 import { retryWaitsMs } from "./unacknowledged-hold";
 
 /** The service port requires a client certificate: a security server's connections. */
@@ -235,9 +236,7 @@ function guessableTokenWarnings(config: SluiceConfig): string[] {
   if (token === null) return [];
   const variety = new Set(token).size;
   if (variety >= MIN_TOKEN_VARIETY) return [];
-  const where = process.env.SLUICE_ADMIN_TOKEN
-    ? "environment SLUICE_ADMIN_TOKEN"
-    : "config.admin.token";
+  const where = envSecretSource("SLUICE_ADMIN_TOKEN") ?? "config.admin.token";
   return [
     `${where}: has only ${variety} different characters, as a token a person typed does, and whoever reaches the admin port may guess it; use a random one (openssl rand -hex 32)`,
   ];

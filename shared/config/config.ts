@@ -32,6 +32,7 @@ import {
 } from "./unacknowledged-hold";
 import { withoutTrailingSlashes } from "../protocol/trailing-slashes";
 import { clipText } from "../protocol/clip-text";
+import { envSecretSource, readEnvSecret } from "./secret-env";
 import { servedName } from "../runtime/served-hosts";
 
 /** The shortest in-flight slot lease (a backend's leaseTime, SLUICE_LEASE_TIME). */
@@ -935,8 +936,7 @@ function compilePublicUrl(value: string, problems: string[]): string | null {
  * whatever `admin.token` says, and only it is judged.
  */
 function envAdminToken(): string | undefined {
-  const fromEnv = process.env.SLUICE_ADMIN_TOKEN;
-  return fromEnv === undefined || fromEnv === "" ? undefined : fromEnv;
+  return envSecretSource("SLUICE_ADMIN_TOKEN") ?? undefined;
 }
 
 /**
@@ -945,16 +945,17 @@ function envAdminToken(): string | undefined {
  * with --from-file, `echo` into a file) could never be matched, locking the operator out.
  */
 function adminToken(admin: Reader, problems: string[]): string | null {
-  const fromEnv = envAdminToken();
+  const fromEnv = readEnvSecret("SLUICE_ADMIN_TOKEN", problems);
   if (fromEnv !== undefined) {
-    const token = fromEnv.trim();
+    if (fromEnv.value === null) return null;
+    const token = fromEnv.value.trim();
     if (token.length < 16) {
       problems.push(
-        "environment SLUICE_ADMIN_TOKEN: must be at least 16 characters (surrounding white space does not count)",
+        `${fromEnv.where}: must be at least 16 characters (surrounding white space does not count)`,
       );
     }
-    publishedTokenProblem(token, "environment SLUICE_ADMIN_TOKEN", problems);
-    unsendableTokenProblem(token, "environment SLUICE_ADMIN_TOKEN", problems);
+    publishedTokenProblem(token, fromEnv.where, problems);
+    unsendableTokenProblem(token, fromEnv.where, problems);
     return token;
   }
   const raw = admin.has("token") ? admin.string("token") : "";
@@ -1170,17 +1171,17 @@ export function compileConfig(
   }
   const sim = root.at("legacySim");
 
-  const brokers = process.env.AMQP_URL
-    ? amqpUrls(process.env.AMQP_URL, "environment AMQP_URL")
-    : amqpUrls(root.raw.amqpUrl ?? DEFAULT_AMQP_URL, "config.amqpUrl");
+  // A secret file that was refused is named once: the URL it stands for is not judged.
+  const amqpEnv = readEnvSecret("AMQP_URL", problems);
+  const amqpWhere = amqpEnv?.where ?? "config.amqpUrl";
+  const brokers =
+    amqpEnv === undefined
+      ? amqpUrls(root.raw.amqpUrl ?? DEFAULT_AMQP_URL, amqpWhere)
+      : amqpEnv.value === null
+        ? { urls: [], problems: [] }
+        : amqpUrls(amqpEnv.value, amqpWhere);
   problems.push(...brokers.problems);
-  problems.push(
-    ...publishedPasswordProblems(
-      brokers.urls,
-      process.env.AMQP_URL ? "environment AMQP_URL" : "config.amqpUrl",
-      options.demo,
-    ),
-  );
+  problems.push(...publishedPasswordProblems(brokers.urls, amqpWhere, options.demo));
   const amqpConsumerTimeoutMs = root.duration(
     "amqpConsumerTimeout",
     DEFAULT_AMQP_CONSUMER_TIMEOUT_MS,
@@ -1193,20 +1194,17 @@ export function compileConfig(
       `config.amqpMaxMessageSize: ${amqpMaxMessageBytes} bytes is less than the ${MIN_AMQP_MAX_MESSAGE_BYTES} a response message needs room for`,
     );
   }
-  const redisUrl = process.env.REDIS_URL || root.string("redisUrl", DEFAULT_REDIS_URL);
-  problems.push(
-    ...publishedPasswordProblems(
-      [redisUrl],
-      process.env.REDIS_URL ? "environment REDIS_URL" : "config.redisUrl",
-      options.demo,
-    ),
-  );
-  try {
-    redisTarget(redisUrl);
-  } catch (error) {
-    problems.push(
-      `${process.env.REDIS_URL ? "environment REDIS_URL" : "config.redisUrl"}: ${(error as Error).message}`,
-    );
+  const redisEnv = readEnvSecret("REDIS_URL", problems);
+  const redisWhere = redisEnv?.where ?? "config.redisUrl";
+  const redisUrl =
+    redisEnv === undefined ? root.string("redisUrl", DEFAULT_REDIS_URL) : (redisEnv.value ?? "");
+  if (redisEnv?.value !== null) {
+    problems.push(...publishedPasswordProblems([redisUrl], redisWhere, options.demo));
+    try {
+      redisTarget(redisUrl);
+    } catch (error) {
+      problems.push(`${redisWhere}: ${(error as Error).message}`);
+    }
   }
 
   const amqpTls = root.tls(baseDir, false, "amqpTls");

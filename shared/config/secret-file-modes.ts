@@ -6,6 +6,7 @@ import { statSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { isBundledDemo, tlsBlocks, type SluiceConfig } from "./config";
 import { MAX_CONFIG_FILE_BYTES, readBoundedFile } from "./bounded-file";
+import { SECRET_ENV_NAMES, secretFileOf } from "./secret-env";
 
 /** The permission bits of a file, or null when it cannot be looked at (it may not exist here). */
 export type ModeOf = (file: string) => number | null;
@@ -21,14 +22,20 @@ const systemModeOf: ModeOf = (file) => {
 
 /**
  * One warning per TLS private key (`adapter.tls.key`, a backend's, `securityServer.tls.key`)
- * that users other than its owner and group may read or write. The group is left alone: a
- * Kubernetes Secret mounted with `fsGroup` is group-readable by design (deploy/k8s, mode 0440).
+ * and per secret file the environment names (AMQP_URL_FILE, REDIS_URL_FILE,
+ * SLUICE_ADMIN_TOKEN_FILE) that users other than its owner and group may read or write. The
+ * group is left alone: a Kubernetes Secret mounted with `fsGroup` is group-readable by design
+ * (deploy/k8s, mode 0440).
  */
-export function exposedKeyWarnings(config: SluiceConfig, modeOf: ModeOf = systemModeOf): string[] {
+export function exposedKeyWarnings(
+  config: SluiceConfig,
+  modeOf: ModeOf = systemModeOf,
+  env: NodeJS.ProcessEnv = process.env,
+): string[] {
   // POSIX permission bits mean nothing on Windows, where every file reports 0666 or 0444.
   if (process.platform === "win32") return [];
   const keys = tlsBlocks(config).map(([where, files]) => [`${where}.key`, files?.key] as const);
-  return keys.flatMap(([where, file]) => {
+  const keyWarnings = keys.flatMap(([where, file]) => {
     if (!file) return [];
     const mode = modeOf(file);
     if (!readableByAll(mode)) return [];
@@ -36,6 +43,17 @@ export function exposedKeyWarnings(config: SluiceConfig, modeOf: ModeOf = system
       `${where}: ${file} is a private key that every user of this machine may read (mode 0${mode.toString(8)}); let only Sluice's user (and group) read it: chmod 600 ${file} (or 640)`,
     ];
   });
+  const secretWarnings = SECRET_ENV_NAMES.flatMap((name) => {
+    const file = secretFileOf(name, env);
+    // The admin token's file is not read where no admin port is served (token null).
+    if (file === null || (name === "SLUICE_ADMIN_TOKEN" && config.admin.token === null)) return [];
+    const mode = modeOf(file);
+    if (!readableByAll(mode)) return [];
+    return [
+      `environment ${name}_FILE: ${file} holds ${name} and every user of this machine may read it (mode 0${mode.toString(8)}); let only Sluice's user (and group) read it: chmod 400 ${file} (or 440)`,
+    ];
+  });
+  return [...keyWarnings, ...secretWarnings];
 }
 
 /**
@@ -68,7 +86,7 @@ export function exposedConfigWarnings(file: string, modeOf: ModeOf = systemModeO
   if (held.length === 0) return writable;
   return [
     ...writable,
-    `${file}: holds ${held.join(", ")} and every user of this machine may read it (mode 0${mode.toString(8)}); let only Sluice's user (and group) read it: chmod 600 ${file} (or 640), or take the secrets from the environment (SLUICE_ADMIN_TOKEN, \${VAR})`,
+    `${file}: holds ${held.join(", ")} and every user of this machine may read it (mode 0${mode.toString(8)}); let only Sluice's user (and group) read it: chmod 600 ${file} (or 640), or take the secrets from the environment or files it names (SLUICE_ADMIN_TOKEN, SLUICE_ADMIN_TOKEN_FILE, \${VAR})`,
   ];
 }
 

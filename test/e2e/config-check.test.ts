@@ -527,6 +527,71 @@ exports.createTranslator = () => { throw new Error("no licence file at /etc/lega
     }
   });
 
+  it("reads AMQP_URL_FILE, REDIS_URL_FILE and SLUICE_ADMIN_TOKEN_FILE as a role does: refuses both set or an empty file, warns of one every user may read", function () {
+    if (process.platform === "win32") this.skip();
+    const file = path.join(dir, "secret-files.yaml");
+    writeFileSync(
+      file,
+      `${LOOPBACK}services:\n  s: { backend: b }\nbackends:\n  b: { url: "http://127.0.0.1:1" }\n`,
+    );
+    const secret = (name: string, text: string, mode = 0o400) => {
+      const at = path.join(dir, name);
+      rmSync(at, { force: true });
+      writeFileSync(at, text, { mode });
+      chmodSync(at, mode);
+      return at;
+    };
+    const amqp = secret("amqp-url", "amqp://sluice:kT9xQz4w@rabbit:5672\n");
+    const redis = secret("redis-url", "redis://:kT9xQz4w@redis:6379/0\n", 0o440);
+    const token = secret("admin-token", "f3a9c1d07be24e5a9d6c8b1e2f4a7c90\n");
+    const files = {
+      AMQP_URL: "",
+      REDIS_URL: "",
+      SLUICE_ADMIN_TOKEN: "",
+      AMQP_URL_FILE: amqp,
+      REDIS_URL_FILE: redis,
+      SLUICE_ADMIN_TOKEN_FILE: token,
+    };
+    const clean = sluice(["check", "--config", file], files);
+    expect(clean.status, clean.stderr).to.equal(0);
+    expect(clean.stderr).to.equal("");
+    expect(clean.stdout).to.include("is valid").and.not.include("no admin token");
+
+    const both = sluice(["check", "--config", file], {
+      ...files,
+      REDIS_URL: "redis://127.0.0.1:1",
+    });
+    expect(both.status).to.equal(2);
+    expect(both.stderr).to.include(
+      "environment REDIS_URL and REDIS_URL_FILE: both are set, and only one may say what REDIS_URL is; unset one",
+    );
+    const empty = secret("empty-token", "\n");
+    const refused = sluice(["check", "--config", file], {
+      ...files,
+      SLUICE_ADMIN_TOKEN_FILE: empty,
+    });
+    expect(refused.status).to.equal(2);
+    expect(refused.stderr).to.include(
+      `environment SLUICE_ADMIN_TOKEN_FILE (${empty}): the file is empty; write the SLUICE_ADMIN_TOKEN value into it`,
+    );
+    const missing = path.join(dir, "no-such-file");
+    const absent = sluice(["check", "--config", file], { ...files, AMQP_URL_FILE: missing });
+    expect(absent.status).to.equal(2);
+    expect(absent.stderr).to.include(
+      `environment AMQP_URL_FILE (${missing}): cannot read the file: ENOENT`,
+    );
+    chmodSync(amqp, 0o644);
+    const exposed = sluice(["check", "--config", file], files);
+    expect(exposed.status).to.equal(0);
+    expect(exposed.stderr.trim().split("\n")).to.deep.equal([
+      `sluice: warning: environment AMQP_URL_FILE: ${amqp} holds AMQP_URL and every user of this machine may read it (mode 0644); let only Sluice's user (and group) read it: chmod 400 ${amqp} (or 440)`,
+    ]);
+    // No line printed names a value.
+    for (const result of [clean, both, refused, absent, exposed]) {
+      expect(result.stdout + result.stderr).to.not.include("kT9xQz4w");
+    }
+  });
+
   it("warns of a TLS file a role would stop on (expired, a key of another certificate), not of one absent here", () => {
     const other = pki.ca.issue("other");
     const expired = pki.ca.issue("expired", { expired: true });

@@ -295,6 +295,10 @@ function variablesRead(): Set<string> {
     for (const m of text.matchAll(/\benv\.([A-Z][A-Z0-9_]+)\b/g)) read.add(m[1]);
     // Ports are read by name: envInt("PORT", …).
     for (const m of text.matchAll(/\benvInt\("([A-Z][A-Z0-9_]+)"/g)) read.add(m[1]);
+    // Secrets by name too, each also from the file NAME_FILE names: readEnvSecret("AMQP_URL", …).
+    for (const m of text.matchAll(/\breadEnvSecret\("([A-Z][A-Z0-9_]+)"/g)) {
+      read.add(m[1]).add(`${m[1]}_FILE`);
+    }
   }
   return read;
 }
