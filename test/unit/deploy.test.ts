@@ -255,6 +255,7 @@ interface Container {
   args: string[];
   env: {
     name: string;
+    value?: string;
     valueFrom?: {
       secretKeyRef?: { name: string; key: string };
       fieldRef?: { fieldPath: string };
@@ -294,6 +295,7 @@ interface Deployment {
         volumes: {
           name: string;
           projected?: {
+            defaultMode?: number;
             sources: {
               configMap?: { name: string };
               secret?: { name: string; items?: { key: string; path: string }[] };
@@ -1407,13 +1409,35 @@ describe("deployment files", () => {
       expect(admin.stringData.token.length).to.be.at.least(16);
       const tls = named(examples, "sluice-tls");
       expect(tls.type).to.equal("kubernetes.io/tls");
+      const connections = named(examples, "sluice-connections");
       for (const deployment of deployments) {
-        const env = deployment.spec.template.spec.containers[0].env;
-        const token = env.find((e) => e.name === "SLUICE_ADMIN_TOKEN");
-        expect(token?.valueFrom?.secretKeyRef, deployment.metadata.name).to.include({
-          name: "sluice-admin",
-          key: "token",
-        });
+        const pod = deployment.spec.template.spec;
+        const env = pod.containers[0].env;
+        // The secrets come as files of a Secret volume, none as a value in the environment.
+        for (const name of ["AMQP_URL", "REDIS_URL", "SLUICE_ADMIN_TOKEN"]) {
+          expect(env.find((e) => e.name === name)).to.equal(undefined);
+        }
+        const fileOf = (name: string) => {
+          const file = env.find((e) => e.name === `${name}_FILE`)?.value;
+          expect(file, `${deployment.metadata.name} ${name}_FILE`).to.be.a("string");
+          const mount = pod.containers[0].volumeMounts.find((m) =>
+            file!.startsWith(`${m.mountPath}/`),
+          )!;
+          const volume = pod.volumes.find((v) => v.name === mount.name)!;
+          // Read by Sluice's user through the fsGroup, by no one else.
+          expect(volume.projected?.defaultMode).to.equal(0o440);
+          for (const source of volume.projected!.sources) {
+            for (const item of source.secret?.items ?? []) {
+              if (`${mount.mountPath}/${item.path}` === file)
+                return [source.secret!.name, item.key];
+            }
+          }
+          return null;
+        };
+        expect(fileOf("SLUICE_ADMIN_TOKEN")).to.deep.equal(["sluice-admin", "token"]);
+        expect(fileOf("AMQP_URL")).to.deep.equal(["sluice-connections", "amqp-url"]);
+        expect(fileOf("REDIS_URL")).to.deep.equal(["sluice-connections", "redis-url"]);
+        expect(connections.stringData).to.include.keys("amqp-url", "redis-url");
         expect(
           env.find((e) => e.name === "SLUICE_INSTANCE")?.valueFrom?.fieldRef?.fieldPath,
         ).to.equal("metadata.name");
