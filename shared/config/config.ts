@@ -932,8 +932,9 @@ function compilePublicUrl(value: string, problems: string[]): string | null {
 }
 
 /**
- * SLUICE_ADMIN_TOKEN when set and not empty: then it is the admin token (kept out of files),
- * whatever `admin.token` says, and only it is judged.
+ * Where the environment gives the admin token (SLUICE_ADMIN_TOKEN, or the file
+ * SLUICE_ADMIN_TOKEN_FILE names), when it does: then that is the admin token, whatever
+ * `admin.token` says, and only it is judged.
  */
 function envAdminToken(): string | undefined {
   return envSecretSource("SLUICE_ADMIN_TOKEN") ?? undefined;
