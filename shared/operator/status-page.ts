@@ -17,7 +17,8 @@ export const STATUS_PAGE = `<!doctype html>
   .stale-figures { opacity: .45; }
   .backend .stale { color: #9b1c1c; font-weight: bold; }
   .backends { display: grid; grid-template-columns: repeat(auto-fill, minmax(24em, 1fr)); gap: 1em; }
-  .backend { background: #fff; border: 1px solid #d8dce3; border-radius: 6px; padding: 1em; }
+  /* min-width: a backend's error with no space in 500 characters widened the grid past the page. */
+  .backend { background: #fff; border: 1px solid #d8dce3; border-radius: 6px; padding: 1em; min-width: 0; overflow-wrap: anywhere; }
   .backend h3 { margin: 0 0 .6em; font-size: 1.1em; display: flex; justify-content: space-between; }
   .badge { font-size: .75em; padding: .15em .5em; border-radius: 3px; background: #e3f4e6; color: #1b6b2a; }
   .badge.paused, .badge.closed { background: #fdecc8; color: #8a5a00; }

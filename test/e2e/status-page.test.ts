@@ -10,6 +10,7 @@ import { chromium, type Browser, type Page } from "playwright-core";
 import pino from "pino";
 import { DeadLetters } from "../../shared/operator/dead-letters";
 import { OperatorJournal } from "../../shared/operator/operator-journal";
+import { RecentFailures } from "../../shared/operator/recent-failures";
 import { call, eventually, Harness, type SluiceProcess } from "../support/harness";
 import { recordDeadLetter, requestMessage } from "../support/messages";
 import { CallbackReceiver } from "../integration/callback-receiver";
@@ -491,6 +492,65 @@ describe("the status page in a browser", function () {
     await deadLetter("strays", "orphan", id, { error: "503" }, `EE/${long}/${long}/${long}`);
     await page.getByTestId(`dead-${id}`).waitFor({ timeout: 15_000 });
     // A string, run in the page: the tests compile without the DOM's types.
+    const width = await page.evaluate<number>("document.documentElement.scrollWidth");
+    expect(width).to.be.at.most(1280);
+  });
+
+  it("shows what callers and backends wrote as text, within the page's width", async () => {
+    // What runs if any of it were read as HTML: the page's CSP would refuse inline handlers,
+    // so a refusal is looked for as well as the changed title.
+    const run = "document.title='pwned'";
+    const markup = `<img src=x onerror="${run}"></script><script>${run}</script>`;
+    // A client the adapter takes: no whitespace, separator or format character in a part.
+    const client = `EE/javascript:alert(1)/"><img/<script>alert(2)<`;
+    const violations: string[] = [];
+    const onConsole = (m: { text(): string }) => {
+      if (/Content.Security.Policy|Refused to/i.test(m.text())) violations.push(m.text());
+    };
+    page.on("console", onConsole);
+    await harness.sim.update({ errorRate: 1 });
+    let id: string;
+    try {
+      const answer = await call(`${sluice.url}/rest/notices/x`, {
+        body: JSON.stringify({ n: 1 }),
+        headers: { "X-Road-Id": randomUUID(), "X-Road-Client": client },
+      });
+      expect(answer.status, answer.text).to.equal(202);
+      id = answer.json.id as string;
+      await page.getByTestId(`dead-${id}`).waitFor({ timeout: 20_000 });
+    } finally {
+      await harness.sim.update({ errorRate: 0 });
+    }
+    // A backend's words as the worker keeps them (a SOAP fault's faultstring, a remote
+    // provider's message: up to 500 characters), with a right-to-left override that would show
+    // the outcome after it in the same line reversed, and a run too long to wrap at a space.
+    const error = `backend orphan answered a SOAP Fault soap:Server: ${markup} \u202eliamgnol ${"W".repeat(400)}`;
+    const failed = randomUUID();
+    await new RecentFailures(harness.redis(), harness.prefix).note("orphan", {
+      id: failed,
+      at: Date.now(),
+      attempt: 1,
+      error,
+      outcome: "dead-lettered",
+    });
+    await deadLetter("strays", "orphan", failed, { error }, client);
+    const row = page.getByTestId(`dead-${failed}`);
+    await row.waitFor({ timeout: 15_000 });
+    const failure = page.getByTestId(`failure-${failed}`);
+    await failure.waitFor({ timeout: 15_000 });
+
+    expect(await page.getByTestId(`dead-${id}`).textContent()).to.include(client);
+    expect(await row.textContent())
+      .to.include(markup)
+      .and.to.include(client);
+    expect(await failure.textContent()).to.include(markup);
+    expect(
+      await page.locator("#backends img, #dead img, #backends script, #dead script").count(),
+    ).to.equal(0);
+    expect(await page.title()).to.equal("Sluice status");
+    page.off("console", onConsole);
+    expect(violations, "nothing tried to run").to.deep.equal([]);
+    // The card keeps to the page's width with the long run in it.
     const width = await page.evaluate<number>("document.documentElement.scrollWidth");
     expect(width).to.be.at.most(1280);
   });
