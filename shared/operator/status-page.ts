@@ -246,7 +246,9 @@ function backendCard(b) {
         el("li", {}, reason + ": " + count + " ", el("button", { "data-testid": "replay-" + b.name + "-" + reason, onclick: () => bulkAct("replay " + reason, "/admin/dead-letters/replay", { backend: b.name, reason }) }, "replay")))))),
     el("button", { "data-testid": (b.paused ? "resume-" : "pause-") + b.name, onclick: () => act((b.paused ? "resume " : "pause ") + b.name, "POST", "/admin/backends/" + encodeURIComponent(b.name) + (b.paused ? "/resume" : "/pause")) }, b.paused ? "Resume" : "Pause"),
     b.recentFailures.length === 0 ? null : el("div", {}, el("h4", {}, "recent failures"), el("ul", {}, ...b.recentFailures.slice(0, 5).map((f) =>
-      el("li", { "data-testid": "failure-" + f.id }, when(f.failedAt) + ", message " + f.id + ", attempt " + f.attempt + ": " + f.error + " → " + f.outcome)))));
+      // The backend's words in a bdi: a right-to-left override in them showed the outcome after
+      // them reversed ("dead-lettered" as "derettel-daed"), or any text as another.
+      el("li", { "data-testid": "failure-" + f.id }, when(f.failedAt) + ", message " + f.id + ", attempt " + f.attempt + ": ", el("bdi", {}, f.error), " → " + f.outcome)))));
 }
 async function refresh() {
   const controller = new AbortController();

@@ -496,7 +496,7 @@ describe("the status page in a browser", function () {
     expect(width).to.be.at.most(1280);
   });
 
-  it("shows what callers and backends wrote as text, within the page's width", async () => {
+  it("shows what callers and backends wrote as text, within the page's width and not reordering the rest", async () => {
     // What runs if any of it were read as HTML: the page's CSP would refuse inline handlers,
     // so a refusal is looked for as well as the changed title.
     const run = "document.title='pwned'";
@@ -553,6 +553,8 @@ describe("the status page in a browser", function () {
     // The card keeps to the page's width with the long run in it.
     const width = await page.evaluate<number>("document.documentElement.scrollWidth");
     expect(width).to.be.at.most(1280);
+    // The override ends with the backend's words: what follows them reads as written.
+    expect(await failure.locator("bdi").allTextContents()).to.deep.equal([error]);
   });
 
   it("says plainly that a backend at its high-water mark has its new requests refused", async () => {
