@@ -4,9 +4,10 @@
 // pids, and waits to be killed.
 
 import { expect } from "chai";
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { eventually, Harness, START_TIMEOUT_MS } from "../support/harness";
+import { running } from "../support/process-running";
 import { spawn } from "../support/spawned-children";
 
 const REPO = path.resolve(__dirname, "../../..");
@@ -40,16 +41,6 @@ const { Harness } = require(${JSON.stringify(path.join(DIST, "support/harness.js
   process.exit(1);
 });
 `;
-
-/** Whether `pid` is a process that runs (not gone, not a zombie waiting for its parent). */
-function running(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
-}
 
 describe("a test process killed with SIGKILL", function () {
   this.timeout(START_TIMEOUT_MS + 60_000);

@@ -4,9 +4,10 @@
 // starts a worker through the harness and then ends without stopping it.
 
 import { expect } from "chai";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { eventually, Harness, START_TIMEOUT_MS } from "../support/harness";
+import { running } from "../support/process-running";
 import { own, spawn } from "../support/spawned-children";
 
 const REPO = path.resolve(__dirname, "../../..");
@@ -38,17 +39,6 @@ describe("a suite that leaves its worker running", function () {
   }
 });
 `;
-
-/** Whether `pid` is a process that runs (not gone, not a zombie waiting for its parent). */
-function running(pid: number): boolean {
-  try {
-    // The state follows the name in parentheses, which may itself hold spaces.
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
-}
 
 describe("a process a test started", function () {
   this.timeout(START_TIMEOUT_MS + 60_000);
