@@ -37,7 +37,7 @@ export function amqpUrls(value: unknown, where: string): { urls: string[]; probl
   for (const url of items as string[]) {
     if (!/^amqps?:\/\/[^\s]+$/.test(url) || addressProblem(url)) {
       problems.push(
-        `${where}: "${hideUrlPassword(url)}" is not an amqp:// or amqps:// URL${addressNote(url)}`,
+        `${where}: ${shownUrl(url)} is not an amqp:// or amqps:// URL${addressNote(url)}`,
       );
     }
   }
@@ -129,15 +129,14 @@ export function redisTarget(url: string): RedisTarget {
   if (/^rediss?:\/\//.test(url)) {
     // Checked here, not by the client: it would take `h:notaport` as port NaN, the default.
     const problem = addressProblem(url) ?? dbProblem(url);
-    if (problem)
-      throw new Error(`"${hideUrlPassword(url)}" is not a redis:// or rediss:// URL: ${problem}`);
+    if (problem) throw new Error(`${shownUrl(url)} is not a redis:// or rediss:// URL: ${problem}`);
     return { kind: "direct", url };
   }
   const match =
     /^redis-sentinel:\/\/(?:([^@/]*)@)?([^/?]+)\/([^/?]+)(?:\/(\d+))?\/?(?:\?(.*))?$/.exec(url);
   if (!match) {
     throw new Error(
-      `"${hideUrlPassword(url)}" is not a redis://, rediss:// or redis-sentinel://host:port[,host:port]/master URL`,
+      `${shownUrl(url)} is not a redis://, rediss:// or redis-sentinel://host:port[,host:port]/master URL`,
     );
   }
   const [, auth, hostList, master, db, query] = match;
@@ -191,6 +190,18 @@ function addressProblem(url: string): string | null {
   if (parsed.hostname === "") return "it names no host";
   if (parsed.port === "0") return "port 0 is no port to connect to";
   return null;
+}
+
+/**
+ * A URL as a problem quotes it, its password hidden. A value that does not begin with a scheme
+ * has no password to hide: it may itself be one, or a token, given in the wrong place (the admin
+ * token's file named by AMQP_URL_FILE, /proc/self/environ with every variable of the process),
+ * and is not shown.
+ */
+function shownUrl(url: string): string {
+  return /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(url)
+    ? `"${hideUrlPassword(url)}"`
+    : "a value that does not begin with a scheme:// (not shown, as it may be a password or token)";
 }
 
 function addressNote(url: string): string {

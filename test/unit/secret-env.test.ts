@@ -142,6 +142,31 @@ describe("secrets given as files (NAME_FILE)", () => {
     });
   });
 
+  it("never shows a file's value that is not a URL: it may be the admin token, or the environment", () => {
+    // The admin token's file named in the wrong variable, and /proc/self/environ (one line, its
+    // variables separated by NULs) with a secret of the process among them.
+    const wrong = file("admin-token", `${TOKEN}\n`);
+    const names = ["AMQP_URL", "REDIS_URL", "AMQP_URL_FILE", "REDIS_URL_FILE", "SECRET_OF_TEST"];
+    restoringEnv(names, () => {
+      for (const name of names) delete process.env[name];
+      process.env.SECRET_OF_TEST = "hunter2-of-the-environment";
+      process.env.AMQP_URL_FILE = "/proc/self/environ";
+      process.env.REDIS_URL_FILE = wrong;
+      let problems: string[] = [];
+      try {
+        compileConfig(minimal, dir);
+      } catch (error) {
+        problems = (error as ConfigError).problems;
+      }
+      expect(problems).to.have.length(2);
+      expect(problems[0]).to.match(/^environment AMQP_URL_FILE \(\/proc\/self\/environ\): a value/);
+      expect(problems[1]).to.match(
+        /^environment REDIS_URL_FILE \(.*\): a value that does not begin/,
+      );
+      expect(problems.join("\n")).not.to.include(TOKEN).and.not.to.include("hunter2");
+    });
+  });
+
   it("warns of a file every user may read, as of a private key; the group may (fsGroup)", () => {
     const at = file("amqp-url", "amqp://h\n");
     restoringEnv(["AMQP_URL", "AMQP_URL_FILE"], () => {
