@@ -44,7 +44,7 @@ export function envSecretSource(
 /**
  * `name`'s secret from the environment or from the file NAME_FILE names; undefined when neither
  * is set. The file holds one value: its trailing line breaks (`echo`, `kubectl create secret
- * --from-file`) are dropped. Both set, or a file that cannot be read, is empty or holds more than
+ * --from-file`) and a leading byte-order mark are dropped. Both set, or a file that cannot be read, is empty or holds more than
  * one line, is a problem naming the variable and the file, never the value.
  */
 export function readEnvSecret(
@@ -66,7 +66,11 @@ export function readEnvSecret(
   const where = `environment ${name}_FILE (${clipText(file, 200)})`;
   let text: string;
   try {
-    text = readBoundedFile(file, MAX_SECRET_FILE_BYTES).toString("utf8");
+    // A byte-order mark (Notepad writes one) is no part of the value: unseen in the problem that
+    // quoted the URL after it, it had a REDIS_URL refused that looked right.
+    text = readBoundedFile(file, MAX_SECRET_FILE_BYTES)
+      .toString("utf8")
+      .replace(/^\uFEFF/, "");
   } catch (error) {
     const why =
       error instanceof UnreadableFile ? error.message : (error as NodeJS.ErrnoException).code;

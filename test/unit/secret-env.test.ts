@@ -142,6 +142,17 @@ describe("secrets given as files (NAME_FILE)", () => {
     });
   });
 
+  it("drops a byte-order mark before the value, as an editor on Windows writes it", () => {
+    const at = file("redis-url", "\uFEFFredis://:s3cret@redis:6379/0\r\n");
+    expect(read({ REDIS_URL_FILE: at })).to.deep.equal({
+      secret: {
+        value: "redis://:s3cret@redis:6379/0",
+        where: `environment REDIS_URL_FILE (${at})`,
+      },
+      problems: [],
+    });
+  });
+
   it("never shows a file's value that is not a URL: it may be the admin token, or the environment", () => {
     // The admin token's file named in the wrong variable, and /proc/self/environ (one line, its
     // variables separated by NULs) with a secret of the process among them.
