@@ -102,8 +102,9 @@ export function logOutput(
     setImmediate(drain).unref();
   };
 
-  process.on("exit", () => {
-    if (retry !== null) clearTimeout(retry);
+  /** Once the process exits no turn of the event loop comes: lines are written as they come. */
+  let exiting = false;
+  const writeAll = (): void => {
     try {
       // The lines not written yet, while a reader can still take them: a slow reader is waited
       // for, as the process has nothing else to do.
@@ -112,6 +113,12 @@ export function logOutput(
       // The output failed: the exit keeps its code.
       stop(error as Error);
     }
+  };
+
+  process.on("exit", () => {
+    exiting = true;
+    if (retry !== null) clearTimeout(retry);
+    writeAll();
   });
 
   return {
@@ -127,7 +134,9 @@ export function logOutput(
       }
       lines.push(line);
       linesBytes += bytes;
-      schedule();
+      // A line logged by an exit handler after this one (a module's last word) waits for no turn.
+      if (exiting) writeAll();
+      else schedule();
     },
     flush(cb?: (err?: Error) => void) {
       if (gone || (partial === null && lines.length === 0)) {

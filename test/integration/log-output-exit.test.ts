@@ -24,6 +24,15 @@ for (let i = 0; i < 2000; i++) log.info({ i }, "line");
 process.exit(0);
 `;
 
+// A line logged by an exit handler registered after the logger's own: no turn of the event loop
+// follows to write it.
+const LATE = `
+const log = require(${JSON.stringify(LOGGER)}).createLogger("t", { format: "json", level: "info" });
+log.info({ i: 0 }, "line");
+process.on("exit", () => log.info({ i: 1 }, "last word"));
+process.exit(0);
+`;
+
 // Lines logged in one turn of the event loop, before any can be written: what passes the bound
 // is dropped (a reader that stopped reading costs no more memory) and said so once.
 const BOUNDED = `
@@ -59,6 +68,19 @@ describe("a process's log lines at exit", function () {
       .filter((line) => line !== "")
       .map((line) => (JSON.parse(line) as { i: number }).i);
     expect(numbers).to.deep.equal(Array.from({ length: 2000 }, (_, i) => i));
+  });
+
+  it("include one logged by a later exit handler", async () => {
+    const child = spawn(process.execPath, ["-e", LATE], { stdio: ["ignore", "pipe", "inherit"] });
+    let stdout = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
+    expect(code).to.equal(0);
+    const lines = stdout.split("\n").filter((line) => line !== "");
+    expect(lines.map((line) => (JSON.parse(line) as { msg: string }).msg)).to.deep.equal([
+      "line",
+      "last word",
+    ]);
   });
 
   it("are those the bound holds, the first ones, when more come than are written", async () => {
