@@ -125,7 +125,8 @@ export function logOutput(
     write(line: string) {
       if (gone) return;
       const bytes = Buffer.byteLength(line);
-      if (linesBytes + bytes > maxBuffered) {
+      // What the reader took part of counts too: left out, a stalled reader held twice the bound.
+      if ((partial?.length ?? 0) + linesBytes + bytes > maxBuffered) {
         if (!behind) {
           behind = true;
           options.onBehind?.();

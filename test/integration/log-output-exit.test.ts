@@ -45,6 +45,23 @@ for (let i = 0; i < 10000; i++) output.write(JSON.stringify({ i, pad: "x".repeat
 process.exit(0);
 `;
 
+// A line the reader took part of, and a second as large in the next turn: together past the bound.
+const PARTIAL = `
+const { logOutput } = require(${JSON.stringify(OUTPUT)});
+const output = logOutput(1, () => {}, {
+  maxBuffered: 1024 * 1024,
+  onBehind: () => process.stderr.write("behind\\n"),
+});
+const line = (i) => JSON.stringify({ i, pad: "x".repeat(900 * 1024) }) + "\\n";
+output.write(line(0));
+// After the write of the first line, which the stopped reader took part of.
+setImmediate(() => {
+  output.write(line(1));
+  process.stderr.write("done\\n");
+  process.exit(0);
+});
+`;
+
 describe("a process's log lines at exit", function () {
   this.timeout(60_000);
   let dir: string;
@@ -81,6 +98,26 @@ describe("a process's log lines at exit", function () {
       "line",
       "last word",
     ]);
+  });
+
+  it("count the rest of a line the reader took part of against the bound", async () => {
+    const child = spawn(process.execPath, ["-e", PARTIAL], { stdio: ["ignore", "pipe", "pipe"] });
+    // Not read until the child has logged both lines: the pipe takes far less than one.
+    child.stdout.pause();
+    let stdout = "";
+    let stderr = "";
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+      if (stderr.endsWith("done\n")) {
+        child.stdout.on("data", (data: Buffer) => (stdout += data.toString()));
+        child.stdout.resume();
+      }
+    });
+    const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
+    expect(code).to.equal(0);
+    expect(stderr).to.equal("behind\ndone\n");
+    const lines = stdout.split("\n").filter((line) => line !== "");
+    expect(lines.map((line) => (JSON.parse(line) as { i: number }).i)).to.deep.equal([0]);
   });
 
   it("are those the bound holds, the first ones, when more come than are written", async () => {
