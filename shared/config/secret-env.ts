@@ -38,7 +38,12 @@ export function envSecretSource(
 ): string | null {
   if (set(env, name) !== undefined) return `environment ${name}`;
   const file = set(env, `${name}_FILE`);
-  return file === undefined ? null : `environment ${name}_FILE (${file})`;
+  return file === undefined ? null : fileSource(name, file);
+}
+
+/** How problems and warnings name a secret's file: the variable, and the path it gives. */
+function fileSource(name: SecretEnvName, file: string): string {
+  return `environment ${name}_FILE (${clipText(file, 200)})`;
 }
 
 /**
@@ -63,7 +68,7 @@ export function readEnvSecret(
     return { value: direct, where: `environment ${name}` };
   }
   if (file === undefined) return undefined;
-  const where = `environment ${name}_FILE (${clipText(file, 200)})`;
+  const where = fileSource(name, file);
   let text: string;
   try {
     // A byte-order mark (Notepad writes one) is no part of the value: unseen in the problem that
