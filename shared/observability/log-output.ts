@@ -8,8 +8,6 @@ import type { DestinationStream } from "pino";
 /** Standard output as pino writes to it; `flush` as pino's `logger.flush(cb)` calls it. */
 export interface LogOutput extends DestinationStream {
   flush(cb?: (err?: Error) => void): void;
-  /** Whether a write found no reader (EPIPE): lines are dropped from then on. */
-  readonly gone: boolean;
 }
 
 export interface LogOutputOptions {
@@ -22,6 +20,8 @@ export interface LogOutputOptions {
 /** How long a full pipe is left before the next try, and between tries at exit. */
 const RETRY_MS = 10;
 const DEFAULT_MAX_BUFFERED = 16 * 1024 * 1024;
+/** What the exit's loop sleeps on between tries: nothing ever wakes it before its time. */
+const EXIT_SLEEP = new Int32Array(new SharedArrayBuffer(4));
 
 /**
  * Writes lines to `fd` from this thread, with the descriptor non-blocking (Node makes standard
@@ -108,7 +108,7 @@ export function logOutput(
     try {
       // The lines not written yet, while a reader can still take them: a slow reader is waited
       // for, as the process has nothing else to do.
-      while (!writeOut()) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, RETRY_MS);
+      while (!writeOut()) Atomics.wait(EXIT_SLEEP, 0, 0, RETRY_MS);
     } catch (error) {
       // The output failed: the exit keeps its code.
       stop(error as Error);
@@ -146,9 +146,6 @@ export function logOutput(
       }
       if (cb) flushes.push(cb);
       schedule();
-    },
-    get gone() {
-      return gone;
     },
   };
 }
