@@ -13,9 +13,8 @@ export class UnreadableFile extends Error {}
 export function readBoundedFile(file: string, maxBytes: number): Buffer {
   const stat = statSync(file);
   if (!stat.isFile()) throw new UnreadableFile("it is not a regular file");
-  if (stat.size > maxBytes) {
-    throw new UnreadableFile(`it is larger than ${Math.round(maxBytes / 1024)} KiB`);
-  }
+  const tooLarge = () => new UnreadableFile(`it is larger than ${Math.round(maxBytes / 1024)} KiB`);
+  if (stat.size > maxBytes) throw tooLarge();
   // Read to the bound, not to the size: a file of /proc or /sys says it has none (0 bytes), so
   // /proc/self/smaps or a kernel's table was read whole whatever it held.
   const fd = openSync(file, "r");
@@ -25,9 +24,7 @@ export function readBoundedFile(file: string, maxBytes: number): Buffer {
     let length = 0;
     for (;;) {
       if (length === chunk.length) {
-        if (length > maxBytes) {
-          throw new UnreadableFile(`it is larger than ${Math.round(maxBytes / 1024)} KiB`);
-        }
+        if (length > maxBytes) throw tooLarge();
         const larger = Buffer.alloc(Math.min(length * 2 + 4096, maxBytes + 1));
         chunk.copy(larger);
         chunk = larger;
