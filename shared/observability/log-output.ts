@@ -15,11 +15,24 @@ export interface LogOutputOptions {
   maxBuffered?: number;
   /** Called once each time lines start being dropped for a reader that does not keep up. */
   onBehind?: () => void;
+  /**
+   * How long the exit waits for a reader that takes nothing, in milliseconds, before the lines
+   * left are dropped and `onStalledAtExit` says so. A reader that takes something starts it anew.
+   */
+  exitWaitMs?: number;
+  /** Called once when the exit gives up on a reader that took nothing for `exitWaitMs`. */
+  onStalledAtExit?: () => void;
 }
 
 /** How long a full pipe is left before the next try, and between tries at exit. */
 const RETRY_MS = 10;
 const DEFAULT_MAX_BUFFERED = 16 * 1024 * 1024;
+/**
+ * A reader alive but taking nothing (a suspended log shipper, an unscrolled `| less`) would hold
+ * an exiting process for ever, and a process that does not end is not restarted by its
+ * supervisor: a role that failed would stay down. Five seconds of nothing taken is a stall.
+ */
+export const DEFAULT_EXIT_WAIT_MS = 5_000;
 /** What the exit's loop sleeps on between tries: nothing ever wakes it before its time. */
 const EXIT_SLEEP = new Int32Array(new SharedArrayBuffer(4));
 
@@ -31,7 +44,9 @@ const EXIT_SLEEP = new Int32Array(new SharedArrayBuffer(4));
  * written at exit, or was lost with the process. Once a write fails with EPIPE (the reader, a
  * `| tee` or a log shipper, went away) lines are dropped and `onGone` is called once: the process
  * serves on and exits with its own code. A reader that stops reading costs at most `maxBuffered`
- * bytes: lines past it are dropped, and `onBehind` says so.
+ * bytes: lines past it are dropped, and `onBehind` says so. At exit a reader that takes nothing
+ * for `exitWaitMs` is given up on: the lines left are dropped, `onStalledAtExit` says so, and the
+ * process ends.
  */
 export function logOutput(
   fd: number,
@@ -39,6 +54,7 @@ export function logOutput(
   options: LogOutputOptions = {},
 ): LogOutput {
   const maxBuffered = options.maxBuffered ?? DEFAULT_MAX_BUFFERED;
+  const exitTries = Math.max(1, Math.ceil((options.exitWaitMs ?? DEFAULT_EXIT_WAIT_MS) / RETRY_MS));
   // Node opens its standard streams on first use, a pipe then non-blocking: a write never waits.
   if (fd === 1) void process.stdout;
   let lines: string[] = [];
@@ -50,6 +66,8 @@ export function logOutput(
   let behind = false;
   let gone = false;
   let flushes: ((err?: Error) => void)[] = [];
+  /** Bytes the reader has taken: the exit's wait starts anew whenever this moves. */
+  let taken = 0;
 
   const stop = (error: Error): void => {
     if (gone) return;
@@ -70,6 +88,7 @@ export function logOutput(
       }
       try {
         const written = writeSync(fd, partial);
+        taken += written;
         partial = written < partial.length ? partial.subarray(written) : null;
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
@@ -107,8 +126,24 @@ export function logOutput(
   const writeAll = (): void => {
     try {
       // The lines not written yet, while a reader can still take them: a slow reader is waited
-      // for, as the process has nothing else to do.
-      while (!writeOut()) Atomics.wait(EXIT_SLEEP, 0, 0, RETRY_MS);
+      // for, as the process has nothing else to do, but not one that takes nothing. The wait is
+      // counted in tries, not read off a clock.
+      let idleTries = 0;
+      let before = taken;
+      while (!writeOut()) {
+        idleTries = taken === before ? idleTries + 1 : 0;
+        before = taken;
+        if (idleTries >= exitTries) {
+          // Lines an exit handler logs after this are dropped too, not waited for again.
+          gone = true;
+          lines = [];
+          linesBytes = 0;
+          partial = null;
+          options.onStalledAtExit?.();
+          return;
+        }
+        Atomics.wait(EXIT_SLEEP, 0, 0, RETRY_MS);
+      }
     } catch (error) {
       // The output failed: the exit keeps its code.
       stop(error as Error);

@@ -5,7 +5,7 @@
 import { hostname } from "node:os";
 import pino from "pino";
 import { escapeJsonLogLine, escapePrettyLogLine } from "./log-escape";
-import { logOutput, type LogOutput } from "./log-output";
+import { DEFAULT_EXIT_WAIT_MS, logOutput, type LogOutput } from "./log-output";
 import { logRedactor, redactLogArgument, redactLogValue } from "./log-redaction";
 import { hideUrlPasswords } from "./url-passwords";
 
@@ -54,7 +54,8 @@ let stdoutOutput: LogOutput | undefined;
  * Standard output for JSON lines (log-output.ts). When its reader goes away, one `warn` line on
  * standard error says so, in the logger's form: the lines that follow are dropped, the process
  * goes on, and nothing else would tell an operator why its log ends there. A reader too slow to
- * keep up is told of the same way, once each time lines start to be dropped for it.
+ * keep up is told of the same way, once each time lines start to be dropped for it, and so is
+ * one that took nothing for the exit's wait (the process then ends without the lines left).
  */
 function stdoutDestination(config: pino.LoggerOptions): LogOutput {
   const stderr = () => pino(config, pino.destination({ dest: 2, sync: true }));
@@ -70,6 +71,10 @@ function stdoutDestination(config: pino.LoggerOptions): LogOutput {
       onBehind: () =>
         stderr().warn(
           "standard output is not read fast enough: log lines are dropped until it catches up",
+        ),
+      onStalledAtExit: () =>
+        stderr().warn(
+          `standard output took nothing for ${DEFAULT_EXIT_WAIT_MS / 1000} s at exit: the log lines not written are dropped`,
         ),
     },
   );

@@ -62,6 +62,42 @@ setImmediate(() => {
 });
 `;
 
+// A reader that takes nothing at all while the process exits: the exit ends after the wait, with
+// the process's own code, and says so.
+const STALLED = `
+const { logOutput } = require(${JSON.stringify(OUTPUT)});
+const output = logOutput(1, () => {}, {
+  exitWaitMs: 200,
+  onStalledAtExit: () => process.stderr.write("stalled\\n"),
+});
+for (let i = 0; i < 2000; i++) output.write(JSON.stringify({ i, pad: "x".repeat(900) }) + "\\n");
+process.on("exit", () => output.write("after\\n"));
+process.exit(3);
+`;
+
+// The same through a role's logger, with its own wait and its warning on standard error.
+const STALLED_LOGGER = `
+const log = require(${JSON.stringify(LOGGER)}).createLogger("t", { format: "json", level: "info" });
+for (let i = 0; i < 2000; i++) log.info({ i, pad: "x".repeat(900) }, "line");
+process.exit(4);
+`;
+
+/** Runs `script` with a standard output no one reads: its exit code and its standard error. */
+async function exitWithStalledReader(
+  script: string,
+): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, ["-e", script], { stdio: ["ignore", "pipe", "pipe"] });
+  child.stdout.pause();
+  let stderr = "";
+  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  const stderrClosed = new Promise((resolve) => child.stderr.once("close", resolve));
+  // "exit", not "close": the unread standard output stays open on this side.
+  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+  await stderrClosed;
+  child.stdout.destroy();
+  return { code, stderr };
+}
+
 describe("a process's log lines at exit", function () {
   this.timeout(60_000);
   let dir: string;
@@ -136,5 +172,23 @@ describe("a process's log lines at exit", function () {
       Array.from({ length: lines.length }, (_, i) => i),
     );
     expect(stderr).to.equal("behind\n");
+  });
+
+  it("are dropped, and the process ends with its code, when the reader takes nothing", async () => {
+    const { code, stderr } = await exitWithStalledReader(STALLED);
+    expect(code).to.equal(3);
+    expect(stderr).to.equal("stalled\n");
+  });
+
+  it("are dropped through a role's logger after its wait, which standard error tells", async () => {
+    const { code, stderr } = await exitWithStalledReader(STALLED_LOGGER);
+    expect(code).to.equal(4);
+    const warnings = stderr
+      .split("\n")
+      .filter((line) => line !== "")
+      .map((line) => JSON.parse(line) as { level: string; msg: string });
+    expect(warnings).to.have.length(1);
+    expect(warnings[0].level).to.equal("warn");
+    expect(warnings[0].msg).to.match(/^standard output took nothing for 5 s at exit/);
   });
 });
