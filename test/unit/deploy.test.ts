@@ -265,7 +265,10 @@ interface Container {
   startupProbe: { httpGet: { path: string; port: string } };
   readinessProbe: { httpGet: { path: string; port: string } };
   livenessProbe: { httpGet: { path: string; port: string }; timeoutSeconds?: number };
-  resources: { requests: { cpu?: string } };
+  resources: {
+    requests: { cpu?: string; memory?: string; "ephemeral-storage"?: string };
+    limits?: { cpu?: string; memory?: string; "ephemeral-storage"?: string };
+  };
   securityContext: {
     allowPrivilegeEscalation?: boolean;
     readOnlyRootFilesystem?: boolean;
@@ -288,10 +291,12 @@ interface Deployment {
           maxSkew: number;
           topologyKey: string;
           whenUnsatisfiable: string;
+          matchLabelKeys?: string[];
           labelSelector: { matchLabels: Record<string, string> };
         }[];
         securityContext: { runAsNonRoot?: boolean; seccompProfile?: { type: string } };
         containers: Container[];
+        initContainers?: Container[];
         volumes: {
           name: string;
           projected?: {
@@ -1152,8 +1157,23 @@ describe("deployment files", () => {
           expect(constraint.labelSelector.matchLabels, name).to.deep.equal(
             deployment.spec.selector.matchLabels,
           );
+          // And of its current ReplicaSet only: in a rolling update the old pods, about to go,
+          // would otherwise count, and the new ones be placed where the old ones leave room.
+          expect(constraint.matchLabelKeys, name).to.deep.equal(["pod-template-hash"]);
         }
       }
+    });
+
+    it("the schema check refuses a misspelt matchLabelKeys", () => {
+      const adapter = structuredClone(named(deployments, "sluice-adapter")) as unknown as Doc;
+      const spec = (adapter.spec as { template: { spec: { topologySpreadConstraints: Doc[] } } })
+        .template.spec;
+      const [first] = spec.topologySpreadConstraints;
+      first.matchLabelKey = first.matchLabelKeys;
+      delete first.matchLabelKeys;
+      expect(manifestProblems(adapter)).to.deep.equal([
+        "Deployment sluice-adapter: unknown field /spec/template/spec/topologySpreadConstraints/0/matchLabelKey",
+      ]);
     });
 
     it("admit the service port only from the security server and the admin port only from Prometheus", () => {
