@@ -1176,6 +1176,42 @@ describe("deployment files", () => {
       ]);
     });
 
+    it("request and bound every container's ephemeral storage, above what the pod's /tmp may hold", () => {
+      // Without a limit a container is bounded by nothing but the node's disk, and the kubelet
+      // evicts pods at random when the node runs short; without a request the scheduler counts
+      // none. The pod's limit is the sum of its containers', and its emptyDir volumes count
+      // against it (docs/kubernetes.md, resources).
+      const bytes = (quantity: string | undefined, what: string): number => {
+        const m = /^(\d+)(Ki|Mi|Gi|k|M|G)?$/.exec(quantity ?? "");
+        expect(m, `${what}: ${quantity}`).to.not.equal(null);
+        const unit = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, k: 1e3, M: 1e6, G: 1e9 };
+        return Number(m![1]) * (m![2] ? unit[m![2] as keyof typeof unit] : 1);
+      };
+      for (const deployment of deployments) {
+        const pod = deployment.spec.template.spec;
+        const containers = [...pod.containers, ...(pod.initContainers ?? [])];
+        let podLimit = 0;
+        for (const container of containers) {
+          const what = `${deployment.metadata.name}/${container.name}`;
+          const request = bytes(container.resources.requests["ephemeral-storage"], what);
+          const limit = bytes(container.resources.limits?.["ephemeral-storage"], what);
+          expect(request, what).to.be.greaterThan(0);
+          expect(limit, what).to.be.at.least(request);
+          podLimit += limit;
+        }
+        const emptyDirs = pod.volumes
+          .filter((volume) => volume.emptyDir && volume.emptyDir.medium !== "Memory")
+          .map((volume) =>
+            bytes(volume.emptyDir!.sizeLimit, `${deployment.metadata.name} ${volume.name}`),
+          );
+        // Room for the kubelet's rotated logs (50 MiB by default) besides a full /tmp.
+        const logs = 50 * 2 ** 20;
+        expect(podLimit, deployment.metadata.name).to.be.greaterThan(
+          emptyDirs.reduce((a, b) => a + b, 0) + logs,
+        );
+      }
+    });
+
     it("admit the service port only from the security server and the admin port only from Prometheus", () => {
       const policies = byKind<NetworkPolicy>("NetworkPolicy");
       const securityServer = {
