@@ -9,6 +9,7 @@ import { expect } from "chai";
 import Ajv2020 from "ajv/dist/2020";
 import addFormats from "ajv-formats";
 import { randomUUID } from "node:crypto";
+import net from "node:net";
 import {
   call as plainCall,
   eventually,
@@ -18,6 +19,7 @@ import {
 } from "../support/harness";
 import { startXroadSim } from "../../xroad-sim/xroad-sim";
 import { BackendPauses } from "../../shared/operator/backend-pauses";
+import { redisKeys } from "../../shared/protocol/redis-keys";
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Doc = Record<string, any>;
@@ -75,12 +77,20 @@ describe("OpenAPI documents: every answer is one its operation declares (e2e)", 
         },
       },
       backends: {
-        sim: { retry: { attempts: 1 } },
+        // A call past its timeout fails at once: a sync wait ends 504 Timeout.
+        sim: { retry: { attempts: 1 }, timeout: "2s" },
         held: { translator: "rest-json", queue: { highWater: 1, maxLength: 1 } },
         remote: { translator: "xroad-rest", service: "EE/GOV/70000003/registry/lookup" },
       },
       securityServer: { url: "http://127.0.0.1:9", client: CONSUMER },
       shutdown: { grace: "100s" },
+      // Deadlines short enough to see a request not sent whole refused (408); a Host named
+      // neither here nor by an IP address is misdirected (421).
+      adapter: {
+        headersTimeout: "1s",
+        requestTimeout: "2s",
+        hosts: ["sluice.conformance.example"],
+      },
       xroad: { provider: PROVIDER },
     },
     seed: async (harness) => {
@@ -447,6 +457,132 @@ describe("OpenAPI documents: every answer is one its operation declares (e2e)", 
     } finally {
       await sim.close();
     }
+    expect(mismatches).to.deep.equal([]);
+  });
+
+  /**
+   * Writes `head` (and `body`, unless null: the request then stalls until the adapter answers)
+   * over a socket of its own, and reads the answer until the adapter closes the connection.
+   */
+  function rawCall(head: string, body: string | null = ""): Promise<HttpAnswer> {
+    const port = Number(new URL(roles.sluice.url).port);
+    return new Promise((resolve) => {
+      const socket = net.connect({ port, host: "127.0.0.1" });
+      let received = Buffer.alloc(0);
+      socket.on("data", (chunk: Buffer) => (received = Buffer.concat([received, chunk])));
+      let done = false;
+      const finish = (): void => {
+        if (done) return;
+        done = true;
+        const raw = received.toString("utf8");
+        const split = raw.indexOf("\r\n\r\n");
+        const lines = (split >= 0 ? raw.slice(0, split) : raw).split("\r\n");
+        const headers = new Headers();
+        for (const line of lines.slice(1)) {
+          const colon = line.indexOf(":");
+          if (colon > 0) headers.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
+        }
+        const text = split >= 0 ? raw.slice(split + 4) : "";
+        let json: unknown = null;
+        try {
+          json = JSON.parse(text);
+        } catch {
+          json = null;
+        }
+        const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(raw)?.[1] ?? 0);
+        resolve({ status, headers, text, json });
+      };
+      socket.on("error", finish);
+      socket.on("close", finish);
+      socket.once("connect", () => socket.write(body === null ? head : head + body));
+    });
+  }
+
+  it("the refusals of a request as such and Sluice's own faults: 408, 414, 417, 421, 500, 504, the hub's 409", async () => {
+    const head = (target: string, extra: string[] = [], host = "127.0.0.1") =>
+      [
+        `POST ${target} HTTP/1.1`,
+        `Host: ${host}`,
+        `X-Road-Client: ${TEST_CLIENT}`,
+        `X-Road-Id: conf-${randomUUID()}`,
+        "Content-Type: application/json",
+        "Connection: close",
+        ...extra,
+        "",
+        "",
+      ].join("\r\n");
+    const expectStatus = (answer: HttpAnswer, status: number, type: string) => {
+      expect(answer.status, answer.text).to.equal(status);
+      expect(answer.json?.type, answer.text).to.equal(type);
+    };
+    const item = '{"item":"a"}';
+    const length = `Content-Length: ${item.length}`;
+    for (const [code, target, path] of [
+      ["orders", "/rest/orders/item/7", "/{path}"],
+      ["lookup", "/rest/lookup/item", "/{path}"],
+      ["messages", `/rest/messages/${randomUUID()}`, "/{id}"],
+    ] as const) {
+      const method = code === "messages" ? "get" : "post";
+      const as = (h: string) => (code === "messages" ? h.replace(/^POST /, "GET ") : h);
+      // A body that stops before its Content-Length: the request is never whole (408). The
+      // status service reads no body, so there the head itself stops before its end.
+      const slow =
+        code === "messages"
+          ? await rawCall(as(head(target)).slice(0, -2), null)
+          : await rawCall(head(target, [length]), item.slice(0, 3));
+      expectStatus(slow, 408, "InvalidRequest");
+      check(code, path, method, slow);
+      // A URL longer than the adapter reads (414).
+      const long = await rawCall(as(head(`${target}?q=${"x".repeat(17_000)}`, [length])), item);
+      expectStatus(long, 414, "InvalidRequest");
+      check(code, path, method, long);
+      // An expectation other than 100-continue (417).
+      const expectation = await rawCall(as(head(target, [length, "Expect: 200-ok"])), item);
+      expectStatus(expectation, 417, "InvalidHeader");
+      check(code, path, method, expectation);
+      // A Host the service port does not answer to (421).
+      const misdirected = await rawCall(as(head(target, [length], "elsewhere.example")), item);
+      expectStatus(misdirected, 421, "InvalidHeader");
+      check(code, path, method, misdirected);
+    }
+
+    // A record in the store Sluice cannot read (a hand-edited or truncated meta): its status
+    // is Sluice's own fault, 500 Internal, naming none of its details.
+    const broken = randomUUID();
+    await harness.redis().hset(redisKeys(harness.prefix).tx(broken), "meta", "{not json");
+    const internal = await call(rest("messages", `/${broken}`), {
+      headers: { "X-Road-Id": `conf-${randomUUID()}` },
+    });
+    expectStatus(internal, 500, "Internal");
+    check("messages", "/{id}", "get", internal);
+
+    // A sync wait whose backend call times out, with no retry left: 504 Timeout.
+    for (const [code, prefer] of [
+      ["orders", { Prefer: "wait=30" }],
+      ["lookup", {}],
+    ] as const) {
+      const timedOut = await call(rest(code, "/item"), {
+        body: item,
+        headers: { "X-Road-Id": `conf-${randomUUID()}`, "X-Sim-Latency": "5000", ...prefer },
+      });
+      expectStatus(timedOut, 504, "Timeout");
+      check(code, "/{path}", "post", timedOut);
+    }
+
+    // The hub: a client holding as many listeners as it may is refused the next (409).
+    const client = `EE/GOV/70000001/conf-hub-${randomUUID().slice(0, 8)}`;
+    const callback = harness.receiver.url("/hooks/conformance-limit");
+    let refused: HttpAnswer | undefined;
+    for (let i = 0; i < 200 && refused === undefined; i++) {
+      const answer = await call(rest("messages", "/hub"), {
+        client,
+        body: JSON.stringify({ callback, query: `service=s${i}` }),
+        headers: { "X-Road-Id": `conf-${randomUUID()}` },
+      });
+      if (answer.status !== 201) refused = answer;
+    }
+    expectStatus(refused!, 409, "Conflict");
+    check("messages", "/hub", "post", refused!);
     expect(mismatches).to.deep.equal([]);
   });
 
