@@ -456,6 +456,11 @@ const HUB_PATHS: Doc = {
         },
         "400": errorResponse("Invalid registration or callback target."),
         "409": errorResponse("Conflict: the client holds as many listeners as it may."),
+        // hub-route.ts reads a registration of application/json only, and at most 16 KiB of it.
+        "413": errorResponse("PayloadTooLarge: the registration is larger than 16 KiB."),
+        "415": errorResponse(
+          "InvalidContentType: the registration is not application/json, or has a Content-Encoding or a transfer coding other than chunked.",
+        ),
         "503": errorResponse("Unavailable.", { "Retry-After": RETRY_AFTER }),
       }),
     },

@@ -367,6 +367,18 @@ describe("OpenAPI documents: every answer is one its operation declares (e2e)", 
     check("messages", "/hub", "post", await status("/hub", { body: JSON.stringify({ callback }) }));
     check("messages", "/hub", "post", await status("/hub", { body: '{"callback":"ftp://x"}' }));
     check("messages", "/hub", "post", await status("/hub", { body: "{" }));
+    // A registration not in JSON (415), and one longer than a registration may be (413).
+    const plain = await status("/hub", {
+      body: JSON.stringify({ callback }),
+      headers: { "Content-Type": "text/plain" },
+    });
+    expect(plain.status, plain.text).to.equal(415);
+    check("messages", "/hub", "post", plain);
+    const large = await status("/hub", {
+      body: JSON.stringify({ callback, query: "x".repeat(17_000) }),
+    });
+    expect(large.status, large.text).to.equal(413);
+    check("messages", "/hub", "post", large);
     check(
       "messages",
       "/hub",
