@@ -65,6 +65,9 @@ export const STATUS_PAGE = `<!doctype html>
 export const STATUS_SCRIPT = `"use strict";
 // Everything from the server is set as text, never as HTML: error texts come from backends.
 const $ = (id) => document.getElementById(id);
+// Ids and names go into URLs one path segment each, encoded: an id with "/", "?", "#" or ".."
+// in it (stores written by other means, a hand-made dead letter) named another path.
+const seg = encodeURIComponent;
 function el(tag, props, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(props || {})) {
@@ -181,7 +184,7 @@ async function discardOne(d) {
     notice(label + ": not done", false);
     return;
   }
-  await act(label, "POST", "/admin/dead-letters/" + d.id + "/discard",
+  await act(label, "POST", "/admin/dead-letters/" + seg(d.id) + "/discard",
     note.trim() ? { note: note } : undefined);
 }
 async function act(label, method, path, body) {
@@ -244,7 +247,7 @@ function backendCard(b) {
       el("dt", {}, "service window"), el("dd", {}, !b.window.configured ? "always open" : (b.window.open ? "open, closes " : "closed, opens ") + when(b.window.nextChange)),
       el("dt", {}, "dead letters"), el("dd", {}, reasons.length === 0 ? "none" : el("ul", {}, ...reasons.map(([reason, count]) =>
         el("li", {}, reason + ": " + count + " ", el("button", { "data-testid": "replay-" + b.name + "-" + reason, onclick: () => bulkAct("replay " + reason, "/admin/dead-letters/replay", { backend: b.name, reason }) }, "replay")))))),
-    el("button", { "data-testid": (b.paused ? "resume-" : "pause-") + b.name, onclick: () => act((b.paused ? "resume " : "pause ") + b.name, "POST", "/admin/backends/" + encodeURIComponent(b.name) + (b.paused ? "/resume" : "/pause")) }, b.paused ? "Resume" : "Pause"),
+    el("button", { "data-testid": (b.paused ? "resume-" : "pause-") + b.name, onclick: () => act((b.paused ? "resume " : "pause ") + b.name, "POST", "/admin/backends/" + seg(b.name) + (b.paused ? "/resume" : "/pause")) }, b.paused ? "Resume" : "Pause"),
     b.recentFailures.length === 0 ? null : el("div", {}, el("h4", {}, "recent failures"), el("ul", {}, ...b.recentFailures.slice(0, 5).map((f) =>
       // The backend's words in a bdi: a right-to-left override in them showed the outcome after
       // them reversed ("dead-lettered" as "derettel-daed"), or any text as another.
@@ -285,7 +288,7 @@ async function refresh() {
       el("td", {}, d.ageSeconds + " s"), el("td", {}, d.reason), el("td", {}, d.backend), el("td", {}, d.service),
       el("td", {}, d.client), el("td", {}, d.id), el("td", { class: "error" }, d.error || ""),
       el("td", {},
-        el("button", { onclick: () => act("replay " + d.id, "POST", "/admin/dead-letters/" + d.id + "/replay") }, "replay"), " ",
+        el("button", { "data-testid": "replay-" + d.id, onclick: () => act("replay " + d.id, "POST", "/admin/dead-letters/" + seg(d.id) + "/replay") }, "replay"), " ",
         el("button", { "data-testid": "discard-" + d.id, onclick: () => discardOne(d) }, "discard")))));
   } catch (error) {
     // The figures still on the page are as old as the last answer: say so, and since when, so

@@ -331,6 +331,25 @@ describe("the status page in a browser", function () {
     });
   });
 
+  it("names a dead letter whose id has /, ?, # and .. in it by that id alone", async () => {
+    // Written to the store directly: the adapter issues UUIDs, but the page must not build
+    // another path (or a query, or a fragment) out of whatever id it lists.
+    const odd = (n: number) => `../${randomUUID()}/x?y=${n}#z/..`;
+    const replayed = odd(1);
+    const discarded = odd(2);
+    await deadLetter("notices", "mailer", replayed, { at: Date.now() });
+    await deadLetter("notices", "mailer", discarded, { at: Date.now() });
+    const deadLetters = new DeadLetters(harness.redis(), harness.prefix, 3_600_000);
+    await page.getByTestId(`replay-${replayed}`).click({ timeout: 20_000 });
+    await page.getByText(`replay ${replayed}: replayed as `).waitFor();
+    expect((await deadLetters.get(replayed))?.replayedAs).to.be.a("string");
+    page.once("dialog", (dialog) => void dialog.accept());
+    await page.getByTestId(`discard-${discarded}`).click({ timeout: 20_000 });
+    await page.getByText(`discard ${discarded}: discarded`).waitFor();
+    expect((await deadLetters.get(discarded))?.discardedAt).to.be.a("number");
+    await page.getByTestId(`dead-${discarded}`).waitFor({ state: "detached" });
+  });
+
   it("counts a bulk replay that was refused as refused, not replayed", async () => {
     // A message that completed, with a dead letter as the broker's delivery limit leaves when
     // a worker that lost its channel still got the backend's answer: its replay is refused.
