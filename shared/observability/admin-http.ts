@@ -93,13 +93,20 @@ export function json(res: http.ServerResponse, status: number, body: unknown): v
   res.end(JSON.stringify(body));
 }
 
-/** A page of the admin port's own (the sign-in page): nothing loaded from elsewhere, no frames. */
-export function sendHtml(res: http.ServerResponse, status: number, html: string): void {
+/**
+ * A page of the admin port's own (the sign-in page), under its Content-Security-Policy, which
+ * loads nothing from elsewhere and forbids frames.
+ */
+export function sendHtml(
+  res: http.ServerResponse,
+  status: number,
+  html: string,
+  contentSecurityPolicy: string,
+): void {
   res.writeHead(status, {
     "content-type": "text/html; charset=utf-8",
     "cache-control": "no-store",
-    "content-security-policy":
-      "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+    "content-security-policy": contentSecurityPolicy,
   });
   res.end(html);
 }

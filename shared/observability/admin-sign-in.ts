@@ -83,7 +83,7 @@ export class AdminSignIn {
       );
     }
     if (!unsafe && url === "/") {
-      sendHtml(res, 401, loginPage(null));
+      sendHtml(res, 401, loginPage(null), SIGN_IN_CSP);
       return null;
     }
     res.setHeader("www-authenticate", 'Bearer realm="sluice admin"');
@@ -120,11 +120,11 @@ export class AdminSignIn {
       if (this.refusals.first("sign-in", remote)) {
         this.log.warn({ remote, origin: req.headers.origin }, "admin sign-in refused: cross-site");
       }
-      return sendHtml(res, 403, loginPage("crossSite"));
+      return sendHtml(res, 403, loginPage("crossSite"), SIGN_IN_CSP);
     }
     // Checked before the token: a waiting address learns nothing, right or wrong.
     if (this.throttled(req, res, "admin sign-in"))
-      return sendHtml(res, 429, loginPage("throttled"));
+      return sendHtml(res, 429, loginPage("throttled"), SIGN_IN_CSP);
     let token = "";
     try {
       // Trimmed as a bearer token is: a token pasted with a space or a line end is still it.
@@ -139,7 +139,7 @@ export class AdminSignIn {
     if (!timingSafeEqual(digest(token), this.tokenDigest)) {
       this.throttle.failed(remote);
       this.log.warn({ remote }, "admin sign-in refused");
-      return sendHtml(res, 401, loginPage("refused"));
+      return sendHtml(res, 401, loginPage("refused"), SIGN_IN_CSP);
     }
     // A sign-in opens 12 hours of operator access from a browser: logged with its address as
     // the refused ones are, so "who had a session at 03:12, and from where?" has an answer
@@ -183,7 +183,7 @@ export class AdminSignIn {
       if (this.refusals.first("sign-out", remote)) {
         this.log.warn({ remote, origin: req.headers.origin }, "admin sign-out refused: cross-site");
       }
-      return sendHtml(res, 403, loginPage("crossSiteSignOut"));
+      return sendHtml(res, 403, loginPage("crossSiteSignOut"), SIGN_IN_CSP);
     }
     const cookie = readCookie(req.headers.cookie, this.sessionCookie);
     if (cookie !== null && this.sessions.valid(cookie)) {
@@ -240,9 +240,15 @@ const SIGN_IN_PROBLEMS = {
   throttled: "Too many failed sign-ins from this address: wait a minute, then try again.",
 };
 
+// Inline, since the sign-in page is served before sign-in, and admitted by its digest alone
+// (style-src 'sha256-…'): no other inline style applies, as on the status page.
+const SIGN_IN_STYLE =
+  "body{font:15px system-ui,sans-serif;margin:4em auto;max-width:24em}input{width:100%;padding:.4em;margin:.5em 0}";
+const SIGN_IN_CSP = `default-src 'none'; style-src 'sha256-${createHash("sha256").update(SIGN_IN_STYLE, "utf8").digest("base64")}'; form-action 'self'; frame-ancestors 'none'`;
+
 function loginPage(problem: keyof typeof SIGN_IN_PROBLEMS | null): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sluice: sign in</title>
-<style>body{font:15px system-ui,sans-serif;margin:4em auto;max-width:24em}input{width:100%;padding:.4em;margin:.5em 0}</style>
+<style>${SIGN_IN_STYLE}</style>
 </head><body><h1>Sluice</h1><p>The status page needs the admin token (<code>admin.token</code> or <code>SLUICE_ADMIN_TOKEN</code>).</p>
 ${problem ? `<p role="alert"><strong>${SIGN_IN_PROBLEMS[problem]}</strong></p>` : ""}
 <form method="post" action="/login"><label>Admin token <input type="password" name="token" autocomplete="current-password" autofocus></label>

@@ -38,7 +38,7 @@ import { NO_SUCH_DEAD_LETTER, Replayer } from "./replay";
 import { Discarder } from "./discard";
 import { CALLBACK_FILTER_KEYS, DeadCallbacks, deadCallbackFilter } from "./dead-callbacks";
 import { CallbackRedeliverer, NO_SUCH_DEAD_CALLBACK } from "./callback-redelivery";
-import { STATUS_PAGE, STATUS_SCRIPT } from "./status-page";
+import { STATUS_PAGE, STATUS_SCRIPT, STATUS_STYLE } from "./status-page";
 import { discardDeadLetters, redeliverDeadCallbacks, replayDeadLetters } from "./bulk-actions";
 import { discardNote, singleDiscardNote } from "./discard-note";
 import { HubListeners } from "../store/hub-listeners";
@@ -203,9 +203,10 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
     body: STATUS_PAGE,
     contentType: "text/html; charset=utf-8",
     headers: {
-      // The page's own script and style only: nothing is loaded from anywhere else.
+      // The page's own script and stylesheet only: nothing is loaded from anywhere else, and no
+      // inline script or style runs (a style attribute that text from a backend smuggled in).
       "content-security-policy":
-        "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'",
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'",
       "x-frame-options": "DENY",
     },
   }));
@@ -213,6 +214,11 @@ export function addOperatorRoutes(deps: OperatorDeps): void {
     status: 200,
     body: STATUS_SCRIPT,
     contentType: "text/javascript; charset=utf-8",
+  }));
+  admin.addRoute("GET", /^\/status\.css$/, async () => ({
+    status: 200,
+    body: STATUS_STYLE,
+    contentType: "text/css; charset=utf-8",
   }));
 
   // Messages: by gateway id, or by (client, service, X-Road id); cancel.
