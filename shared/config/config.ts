@@ -148,6 +148,11 @@ export interface SluiceConfig {
   /** File the configuration came from; relative paths resolve against its directory. */
   baseDir: string;
   /**
+   * The variables of the file's `${NAME}`s that the file NAME_FILE names gave (referenceEnv):
+   * the start warns of one every user may read. Absent for a configuration given inline.
+   */
+  referenceFiles?: string[];
+  /**
    * The instance's name in logs and traces: SLUICE_INSTANCE (Kubernetes sets the pod name),
    * else the configuration's `instance`, else the host name.
    */
@@ -1361,9 +1366,46 @@ function commentRanges(text: string): Array<[number, number]> {
   return ranges;
 }
 
+/** The environment a configuration's `${NAME}`s are filled from, files included. */
+export interface ReferenceEnv {
+  /** The environment, with each variable a file gave (or "" for a file refused). */
+  env: NodeJS.ProcessEnv;
+  /** Where each variable a file gave came from, as problems name it. */
+  sources: Record<string, string>;
+  /** The problems of the files: both NAME and NAME_FILE set, a file refused. */
+  problems: string[];
+}
+
+/**
+ * The environment for `text`'s `${NAME}`s: where NAME is not set (or empty) and NAME_FILE is,
+ * the file's content stands for it, as container platforms mount secrets (a webhook secret, a
+ * backend's credential header) and as AMQP_URL_FILE gives AMQP_URL: one line, its trailing line
+ * break and a byte-order mark dropped, at most 64 KiB (secret-env.ts). Both set, or a file that
+ * cannot be read, is empty or holds more than one line, is a problem naming the variable and the
+ * file, never the value; the reference is then filled as empty, and not refused as unset too.
+ * A `${NAME}` in a comment reads no file.
+ */
+export function referenceEnv(text: string, env: NodeJS.ProcessEnv = process.env): ReferenceEnv {
+  const filled: NodeJS.ProcessEnv = { ...env };
+  const sources: Record<string, string> = {};
+  const problems: string[] = [];
+  const names = new Set([...envReferencesRead(text)].map((match) => match[1]));
+  for (const name of names) {
+    const file = env[`${name}_FILE`];
+    if (file === undefined || file === "") continue;
+    const secret = readEnvSecret(name, problems, env);
+    // NAME set: it fills the reference (and both set is a problem).
+    if (secret === undefined || secret.where === `environment ${name}`) continue;
+    filled[name] = secret.value ?? "";
+    sources[name] = secret.where;
+  }
+  return { env: filled, sources, problems };
+}
+
 /**
  * Replaces `${NAME}` and `${NAME:-default}` with environment variables before parsing, so one
- * file serves a laptop and a container (e.g. `url: ${LEGACY_URL:-http://127.0.0.1:8090}`).
+ * file serves a laptop and a container (e.g. `url: ${LEGACY_URL:-http://127.0.0.1:8090}`); the
+ * file NAME_FILE names fills them too, through `referenceEnv`.
  */
 export function substituteEnv(text: string, env: NodeJS.ProcessEnv = process.env): string {
   return text.replace(ENV_REFERENCE, (_, name: string, fallback?: string) => {
@@ -1383,6 +1425,7 @@ export function misreadEnvValues(
   text: string,
   raw: unknown,
   env: NodeJS.ProcessEnv = process.env,
+  sources: Record<string, string> = {},
 ): string[] {
   const scalars: string[] = [];
   const collect = (value: unknown): void => {
@@ -1426,7 +1469,7 @@ export function misreadEnvValues(
     if (found >= count) continue;
     for (const name of names) {
       problems.push(
-        `environment ${name}: its value is not read as written where \${${name}} stands in the file (YAML took part of it as syntax: a " #", ": " or ", ", a leading "&", "*", "!" or quote, a line break); quote the \${${name}} in the file, or choose a value without these`,
+        `${sources[name] ?? `environment ${name}`}: its value is not read as written where \${${name}} stands in the file (YAML took part of it as syntax: a " #", ": " or ", ", a leading "&", "*", "!" or quote, a line break); quote the \${${name}} in the file, or choose a value without these`,
       );
     }
   }
@@ -1451,7 +1494,7 @@ export function unsetEnvNames(text: string, env: NodeJS.ProcessEnv = process.env
   for (const match of envReferencesRead(text)) {
     if (match[2] !== undefined || env[match[1]] !== undefined) continue;
     problems.add(
-      `environment ${match[1]} is not set, and \${${match[1]}} has no default in the file: set it, or write \${${match[1]}:-} where empty is meant`,
+      `environment ${match[1]} is not set, and \${${match[1]}} has no default in the file: set it (or ${match[1]}_FILE to a file holding it), or write \${${match[1]}:-} where empty is meant`,
     );
   }
   return [...problems];
@@ -1565,28 +1608,41 @@ export function loadConfig(
     ]);
   }
   let raw: unknown;
-  const source = substituteEnv(text);
+  const references = referenceEnv(text);
+  const source = substituteEnv(text, references.env);
   try {
     raw = parseYaml(source);
   } catch (error) {
     throw new ConfigError(resolved, [
+      ...references.problems,
       `not valid YAML/JSON: ${yamlProblem(error as Error, source)}`,
     ]);
   }
-  const misread = [...unsetEnvNames(text), ...misreadEnvValues(text, raw)];
+  const misread = [
+    ...references.problems,
+    ...unsetEnvNames(text, references.env),
+    ...misreadEnvValues(text, raw, references.env, references.sources),
+  ];
   // The demo's published secret is accepted in the demo's own file only: an edited copy of it
   // is someone's deployment.
-  const compile = () =>
-    compileConfig(raw, path.dirname(resolved), resolved, {
+  const compile = () => {
+    const config = compileConfig(raw, path.dirname(resolved), resolved, {
       ...options,
       demo: isBundledDemo(text),
     });
+    config.referenceFiles = Object.keys(references.sources);
+    return config;
+  };
   if (misread.length === 0) return compile();
   try {
     compile();
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    throw new ConfigError(resolved, [...misread, ...error.problems], error.partial);
+    // `${AMQP_URL}` with both AMQP_URL and AMQP_URL_FILE set is said once, not here and again
+    // where the configuration reads AMQP_URL itself.
+    const all = [...new Set([...misread, ...error.problems])];
+    if (error.partial) error.partial.referenceFiles = Object.keys(references.sources);
+    throw new ConfigError(resolved, all, error.partial);
   }
   throw new ConfigError(resolved, misread);
 }

@@ -1,6 +1,7 @@
-// The secrets Sluice takes from the environment (AMQP_URL, REDIS_URL, SLUICE_ADMIN_TOKEN), each
-// also from a file named by NAME_FILE, as container platforms mount secrets: a value in the
-// environment shows in /proc/<pid>/environ, `kubectl describe`, crash dumps and child processes.
+// The secrets Sluice takes from the environment (AMQP_URL, REDIS_URL, SLUICE_ADMIN_TOKEN, and the
+// variables a configuration's `${NAME}` names), each also from a file named by NAME_FILE, as
+// container platforms mount secrets: a value in the environment shows in /proc/<pid>/environ,
+// `kubectl describe`, crash dumps and child processes.
 
 import { clipText } from "../protocol/clip-text";
 import { readBoundedFile, UnreadableFile } from "./bounded-file";
@@ -24,7 +25,7 @@ function set(env: NodeJS.ProcessEnv, name: string): string | undefined {
 }
 
 /** The file NAME_FILE names, when it is set and NAME is not. */
-export function secretFileOf(name: SecretEnvName, env: NodeJS.ProcessEnv = process.env) {
+export function secretFileOf(name: string, env: NodeJS.ProcessEnv = process.env) {
   return set(env, name) === undefined ? (set(env, `${name}_FILE`) ?? null) : null;
 }
 
@@ -42,7 +43,7 @@ export function envSecretSource(
 }
 
 /** How problems and warnings name a secret's file: the variable, and the path it gives. */
-function fileSource(name: SecretEnvName, file: string): string {
+function fileSource(name: string, file: string): string {
   return `environment ${name}_FILE (${clipText(file, 200)})`;
 }
 
@@ -53,7 +54,7 @@ function fileSource(name: SecretEnvName, file: string): string {
  * one line, is a problem naming the variable and the file, never the value.
  */
 export function readEnvSecret(
-  name: SecretEnvName,
+  name: string,
   problems: string[],
   env: NodeJS.ProcessEnv = process.env,
 ): EnvSecret | undefined {

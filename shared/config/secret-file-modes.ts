@@ -23,7 +23,8 @@ const systemModeOf: ModeOf = (file) => {
 /**
  * One warning per TLS private key (`adapter.tls.key`, a backend's, `securityServer.tls.key`)
  * and per secret file the environment names (AMQP_URL_FILE, REDIS_URL_FILE,
- * SLUICE_ADMIN_TOKEN_FILE) that users other than its owner and group may read or write. The
+ * SLUICE_ADMIN_TOKEN_FILE, and NAME_FILE for a `${NAME}` of the configuration it filled) that
+ * users other than its owner and group may read or write. The
  * group is left alone: a Kubernetes Secret mounted with `fsGroup` is group-readable by design
  * (deploy/k8s, mode 0440).
  */
@@ -43,7 +44,9 @@ export function exposedKeyWarnings(
       `${where}: ${file} is a private key that every user of this machine may read (mode 0${mode.toString(8)}); let only Sluice's user (and group) read it: chmod 600 ${file} (or 640)`,
     ];
   });
-  const secretWarnings = SECRET_ENV_NAMES.flatMap((name) => {
+  // The files a `${NAME}` of the configuration was filled from (a webhook secret's) too.
+  const names = new Set<string>([...SECRET_ENV_NAMES, ...(config.referenceFiles ?? [])]);
+  const secretWarnings = [...names].flatMap((name) => {
     const file = secretFileOf(name, env);
     // The admin token's file is not read where no admin port is served (token null).
     if (file === null || (name === "SLUICE_ADMIN_TOKEN" && config.admin.token === null)) return [];
@@ -86,7 +89,7 @@ export function exposedConfigWarnings(file: string, modeOf: ModeOf = systemModeO
   if (held.length === 0) return writable;
   return [
     ...writable,
-    `${file}: holds ${held.join(", ")} and every user of this machine may read it (mode 0${mode.toString(8)}); let only Sluice's user (and group) read it: chmod 600 ${file} (or 640), or take the secrets from the environment or files it names (SLUICE_ADMIN_TOKEN, SLUICE_ADMIN_TOKEN_FILE, \${VAR})`,
+    `${file}: holds ${held.join(", ")} and every user of this machine may read it (mode 0${mode.toString(8)}); let only Sluice's user (and group) read it: chmod 600 ${file} (or 640), or take the secrets from the environment or files it names (SLUICE_ADMIN_TOKEN, SLUICE_ADMIN_TOKEN_FILE, \${VAR} from VAR or VAR_FILE)`,
   ];
 }
 

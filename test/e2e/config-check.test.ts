@@ -592,6 +592,36 @@ exports.createTranslator = () => { throw new Error("no licence file at /etc/lega
     }
   });
 
+  it("fills a ${NAME} of the file from NAME_FILE as a role does: refuses a missing file naming it, warns of one every user may read", function () {
+    if (process.platform === "win32") this.skip();
+    const file = path.join(dir, "reference-files.yaml");
+    writeFileSync(
+      file,
+      `${LOOPBACK}services:\n  s: { backend: b }\nbackends:\n  b: { url: "http://127.0.0.1:1" }\ncallbacks:\n  secret: \${SLUICE_CHECK_HOOK}\n`,
+    );
+    const hook = path.join(dir, "hook-secret");
+    writeFileSync(hook, "whsec_a1Q5cE9zVm4yWGtMcDdSdDNIeThGcVowTmJ1Sw==\n", { mode: 0o400 });
+    chmodSync(hook, 0o400);
+    const clean = sluice(["check", "--config", file], { SLUICE_CHECK_HOOK_FILE: hook });
+    expect(clean.status, clean.stderr).to.equal(0);
+    expect(clean.stderr).to.equal("");
+    const missing = path.join(dir, "no-hook-secret");
+    const absent = sluice(["check", "--config", file], { SLUICE_CHECK_HOOK_FILE: missing });
+    expect(absent.status).to.equal(2);
+    expect(absent.stderr).to.include(
+      `environment SLUICE_CHECK_HOOK_FILE (${missing}): cannot read the file: ENOENT`,
+    );
+    chmodSync(hook, 0o644);
+    const exposed = sluice(["check", "--config", file], { SLUICE_CHECK_HOOK_FILE: hook });
+    expect(exposed.status).to.equal(0);
+    expect(exposed.stderr.trim().split("\n")).to.deep.equal([
+      `sluice: warning: environment SLUICE_CHECK_HOOK_FILE: ${hook} holds SLUICE_CHECK_HOOK and every user of this machine may read it (mode 0644); let only Sluice's user (and group) read it: chmod 400 ${hook} (or 440)`,
+    ]);
+    for (const result of [clean, absent, exposed]) {
+      expect(result.stdout + result.stderr).to.not.include("a1Q5cE9z");
+    }
+  });
+
   it("warns of a TLS file a role would stop on (expired, a key of another certificate), not of one absent here", () => {
     const other = pki.ca.issue("other");
     const expired = pki.ca.issue("expired", { expired: true });

@@ -911,7 +911,7 @@ describe("environment substitution in configuration files", () => {
     try {
       // First, before what the empty value did to its key.
       expect(problems("${SLUICE_TEST_TOKEN}", undefined)[0]).to.equal(
-        "environment SLUICE_TEST_TOKEN is not set, and ${SLUICE_TEST_TOKEN} has no default in the file: set it, or write ${SLUICE_TEST_TOKEN:-} where empty is meant",
+        "environment SLUICE_TEST_TOKEN is not set, and ${SLUICE_TEST_TOKEN} has no default in the file: set it (or SLUICE_TEST_TOKEN_FILE to a file holding it), or write ${SLUICE_TEST_TOKEN:-} where empty is meant",
       );
       // Empty by choice: what is said of it is the key's alone.
       expect(problems("${SLUICE_TEST_TOKEN:-}", undefined)).to.deep.equal([

@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { compileConfig, ConfigError } from "../../shared/config/config";
+import { compileConfig, ConfigError, loadConfig } from "../../shared/config/config";
 import {
   envSecretSource,
   MAX_SECRET_FILE_BYTES,
@@ -194,5 +194,130 @@ describe("secrets given as files (NAME_FILE)", () => {
         exposedKeyWarnings(config, () => 0o444, { ...env, AMQP_URL: "amqp://h" }),
       ).to.deep.equal([]);
     });
+  });
+});
+
+describe("${NAME} in the configuration filled from the file NAME_FILE names", () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(tmpdir(), "sluice-reference-file-"));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  const HOOK = "whsec_MDEyMzQ1Njc4OWFiY2RlZmdoaWprbG1ub3BxcnN0dXY=";
+  const NAMES = [
+    "SLUICE_TEST_HOOK",
+    "SLUICE_TEST_HOOK_FILE",
+    "SLUICE_TEST_API",
+    "SLUICE_TEST_API_FILE",
+  ];
+  const file = (name: string, text: string): string => {
+    const at = path.join(dir, name);
+    writeFileSync(at, text, { mode: 0o400 });
+    return at;
+  };
+  const configFile = (extra = ""): string =>
+    file(
+      "sluice.yaml",
+      [
+        "# the secret comes from ${SLUICE_TEST_API} in a comment, which is not read",
+        "services: { testQuery: { backend: legacy } }",
+        "backends:",
+        "  legacy:",
+        "    url: http://127.0.0.1:8090",
+        "    options: { headers: { Authorization: 'Bearer ${SLUICE_TEST_API:-none}' } }",
+        "callbacks:",
+        "  secret: ${SLUICE_TEST_HOOK}",
+        extra,
+      ].join("\n"),
+    );
+  const load = (env: Record<string, string>, extra = "") =>
+    restoringEnv(NAMES, () => {
+      for (const name of NAMES) delete process.env[name];
+      Object.assign(process.env, env);
+      try {
+        return { config: loadConfig(configFile(extra)), problems: [] as string[] };
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        return { config: error.partial, problems: error.problems };
+      }
+    });
+
+  it("fills the reference with the file's value, its line break and byte-order mark dropped", () => {
+    const hook = file("hook", `\uFEFF${HOOK}\n`);
+    const api = file("api", "kT9xQz4wLm2\r\n");
+    const { config, problems } = load({ SLUICE_TEST_HOOK_FILE: hook, SLUICE_TEST_API_FILE: api });
+    expect(problems).to.deep.equal([]);
+    expect(config!.callbacks.secrets).to.deep.equal([HOOK]);
+    expect(config!.backends.legacy.options.headers).to.deep.equal({
+      Authorization: "Bearer kT9xQz4wLm2",
+    });
+    expect(config!.referenceFiles).to.have.members(["SLUICE_TEST_HOOK", "SLUICE_TEST_API"]);
+    // The variable itself, when set, is taken as before, and no file is named.
+    const direct = load({ SLUICE_TEST_HOOK: HOOK });
+    expect(direct.problems).to.deep.equal([]);
+    expect(direct.config!.callbacks.secrets).to.deep.equal([HOOK]);
+    expect(direct.config!.referenceFiles).to.deep.equal([]);
+  });
+
+  it("refuses both set, and a file missing, empty or of two lines, naming variable and file, never the value", () => {
+    const hook = file("hook", `${HOOK}\n`);
+    const both = load({ SLUICE_TEST_HOOK: HOOK, SLUICE_TEST_HOOK_FILE: hook });
+    expect(both.problems).to.deep.equal([
+      "environment SLUICE_TEST_HOOK and SLUICE_TEST_HOOK_FILE: both are set, and only one may say what SLUICE_TEST_HOOK is; unset one",
+    ]);
+    const where = (at: string) => `environment SLUICE_TEST_HOOK_FILE (${at})`;
+    const missing = path.join(dir, "absent");
+    // Refused once, and not also as unset, nor as the empty secret it would leave.
+    expect(load({ SLUICE_TEST_HOOK_FILE: missing }).problems[0]).to.equal(
+      `${where(missing)}: cannot read the file: ENOENT`,
+    );
+    expect(load({ SLUICE_TEST_HOOK_FILE: missing }).problems.join("\n")).to.not.include(
+      "is not set",
+    );
+    const empty = file("empty", "\n");
+    expect(load({ SLUICE_TEST_HOOK_FILE: empty }).problems[0]).to.equal(
+      `${where(empty)}: the file is empty; write the SLUICE_TEST_HOOK value into it`,
+    );
+    const twoLines = file("two", `${HOOK}\n${HOOK}\n`);
+    const two = load({ SLUICE_TEST_HOOK_FILE: twoLines }).problems;
+    expect(two[0]).to.equal(
+      `${where(twoLines)}: the file holds more than one line; write only the SLUICE_TEST_HOOK value`,
+    );
+    expect([...both.problems, ...two].join("\n")).to.not.include(HOOK);
+  });
+
+  it("refuses a file's value YAML would read altered, naming the file, as it does an environment value", () => {
+    const hook = file("hook", `${HOOK} #rotated\n`);
+    const { problems } = load({ SLUICE_TEST_HOOK_FILE: hook });
+    expect(problems[0]).to.match(
+      new RegExp(
+        `^environment SLUICE_TEST_HOOK_FILE \\(${hook.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\): its value is not read as written where \\$\\{SLUICE_TEST_HOOK\\} stands in the file`,
+      ),
+    );
+    expect(problems.join("\n")).to.not.include(HOOK);
+  });
+
+  it("reads no file for a ${NAME} in a comment, and names NAME_FILE when neither is set", () => {
+    // SLUICE_TEST_API stands in a comment and, with its default, in a header.
+    const hook = file("hook", `${HOOK}\n`);
+    const { problems } = load(
+      { SLUICE_TEST_HOOK_FILE: hook },
+      "# ${SLUICE_TEST_UNREAD} reads no file: SLUICE_TEST_UNREAD_FILE is not looked at",
+    );
+    expect(problems).to.deep.equal([]);
+    expect(load({}).problems[0]).to.equal(
+      "environment SLUICE_TEST_HOOK is not set, and ${SLUICE_TEST_HOOK} has no default in the file: set it (or SLUICE_TEST_HOOK_FILE to a file holding it), or write ${SLUICE_TEST_HOOK:-} where empty is meant",
+    );
+  });
+
+  it("warns of a file every user may read, as of the other secret files", () => {
+    const hook = file("hook", `${HOOK}\n`);
+    const { config } = load({ SLUICE_TEST_HOOK_FILE: hook });
+    const env = { SLUICE_TEST_HOOK_FILE: hook };
+    expect(exposedKeyWarnings(config!, () => 0o440, env)).to.deep.equal([]);
+    expect(exposedKeyWarnings(config!, () => 0o444, env)).to.deep.equal([
+      `environment SLUICE_TEST_HOOK_FILE: ${hook} holds SLUICE_TEST_HOOK and every user of this machine may read it (mode 0444); let only Sluice's user (and group) read it: chmod 400 ${hook} (or 440)`,
+    ]);
   });
 });
