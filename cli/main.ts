@@ -16,6 +16,7 @@ import { StartupError } from "../shared/runtime/startup-error";
 import { stopWithStdin } from "../shared/runtime/stop-with-stdin";
 import { allTlsWarnings, reloadAllTls, tlsFileWarnings } from "../shared/config/tls-files";
 import { exposedKeyWarnings } from "../shared/config/secret-file-modes";
+import { reloadAdminToken } from "../shared/observability/admin-token-reload";
 import { startTracing } from "../shared/observability/tracing";
 import { checkConfigFile } from "./config-check";
 import { exitAfterOutput, printOut, sayOnStderr } from "./output";
@@ -414,7 +415,7 @@ export async function main(argv: string[]): Promise<void> {
   // SIGTERM rather than consume from the broker on its own.
   stopWithStdin(() => void stop("stdin closed"));
   // Certificates are read again; new connections use them, open ones are kept
-  // (docs/xroad-deployment.md).
+  // (docs/xroad-deployment.md). So is the admin token's file.
   process.on("SIGHUP", () => {
     const problems = reloadAllTls();
     if (problems.length > 0) {
@@ -426,6 +427,9 @@ export async function main(argv: string[]): Promise<void> {
     // A key rotated in place has the mode it was written with, 0644 at the default umask: the
     // start's warning about it would not come again before the next restart.
     for (const warning of exposedKeyWarnings(config)) log.warn(warning);
+    // The admin token's file too, where the token comes from one (docs/operations.md): every
+    // role with an admin port takes a rotated token without a restart.
+    if (runtime) reloadAdminToken(runtime.admin, log);
   });
 
   try {

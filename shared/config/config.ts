@@ -941,8 +941,32 @@ function compilePublicUrl(value: string, problems: string[]): string | null {
  * SLUICE_ADMIN_TOKEN_FILE names), when it does: then that is the admin token, whatever
  * `admin.token` says, and only it is judged.
  */
-function envAdminToken(): string | undefined {
+function envAdminTokenSource(): string | undefined {
   return envSecretSource("SLUICE_ADMIN_TOKEN") ?? undefined;
+}
+
+/**
+ * The admin token SLUICE_ADMIN_TOKEN, or the file SLUICE_ADMIN_TOKEN_FILE names, gives, judged
+ * as at start (at least 16 characters, not the published example, printable ASCII): read at
+ * start and again on SIGHUP (admin-token-reload.ts). Undefined when neither is set, null for a
+ * file refused; each problem names the variable (and the file), never the value.
+ */
+export function envAdminToken(
+  problems: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): string | null | undefined {
+  const fromEnv = readEnvSecret("SLUICE_ADMIN_TOKEN", problems, env);
+  if (fromEnv === undefined) return undefined;
+  if (fromEnv.value === null) return null;
+  const token = fromEnv.value.trim();
+  if (token.length < 16) {
+    problems.push(
+      `${fromEnv.where}: must be at least 16 characters (surrounding white space does not count)`,
+    );
+  }
+  publishedTokenProblem(token, fromEnv.where, problems);
+  unsendableTokenProblem(token, fromEnv.where, problems);
+  return token;
 }
 
 /**
@@ -951,19 +975,8 @@ function envAdminToken(): string | undefined {
  * with --from-file, `echo` into a file) could never be matched, locking the operator out.
  */
 function adminToken(admin: Reader, problems: string[]): string | null {
-  const fromEnv = readEnvSecret("SLUICE_ADMIN_TOKEN", problems);
-  if (fromEnv !== undefined) {
-    if (fromEnv.value === null) return null;
-    const token = fromEnv.value.trim();
-    if (token.length < 16) {
-      problems.push(
-        `${fromEnv.where}: must be at least 16 characters (surrounding white space does not count)`,
-      );
-    }
-    publishedTokenProblem(token, fromEnv.where, problems);
-    unsendableTokenProblem(token, fromEnv.where, problems);
-    return token;
-  }
+  const fromEnv = envAdminToken(problems);
+  if (fromEnv !== undefined) return fromEnv;
   const raw = admin.has("token") ? admin.string("token") : "";
   const token = raw.trim();
   // Shorter than 16 as written is the schema's problem already; this one only white space padded.
@@ -1040,7 +1053,7 @@ export function compileConfig(
   // A file's admin.token that the environment overrides, or that nothing reads, is not the
   // token used: a short one there must not keep every role from starting with a good
   // SLUICE_ADMIN_TOKEN, nor an operator command from running.
-  const fileTokenUnused = !readToken || envAdminToken() !== undefined;
+  const fileTokenUnused = !readToken || envAdminTokenSource() !== undefined;
   const shape = schemaProblems(raw).filter(
     (line) => !(fileTokenUnused && problemPath(line) === "config.admin.token"),
   );

@@ -148,6 +148,14 @@ export class AdminServer {
     new AdminConnections(maxConnections, maxPerClient, silentMs).watch(this.server);
   }
 
+  /**
+   * A new admin token (SIGHUP, admin-token-reload.ts): see AdminSignIn.replaceToken. False where
+   * no token was configured at start (the operator endpoints stay off) or it is the same.
+   */
+  replaceToken(token: string): boolean {
+    return this.signIn?.replaceToken(token) ?? false;
+  }
+
   /** Whether the operator endpoints are served (a token is configured). */
   get operatorEnabled(): boolean {
     return this.signIn !== null;

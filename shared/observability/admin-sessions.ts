@@ -1,6 +1,7 @@
 // The status page's sign-ins: a random id per sign-in, kept in this process's memory with an
 // absolute expiry. A stolen cookie is then good for one sign-in's lifetime at most, ends with a
-// sign-out, and every session ends when the process restarts (a new token needs no more).
+// sign-out, and every session ends when the process restarts or SIGHUP replaces the admin token
+// (admin-token-reload.ts): a sign-in made with the old token does not outlive it.
 
 import { createHash, randomBytes } from "node:crypto";
 import { monotonicNow } from "../runtime/clock";
@@ -40,6 +41,11 @@ export class AdminSessions {
 
   end(id: string): void {
     this.expiries.delete(key(id));
+  }
+
+  /** Ends every sign-in: the token they were made with is no longer the admin token. */
+  endAll(): void {
+    this.expiries.clear();
   }
 
   private sweep(): void {

@@ -15,8 +15,11 @@ import type { SignInThrottle } from "./sign-in-throttle";
 export const CSRF_HEADER = "x-sluice-request";
 
 export class AdminSignIn {
-  /** Digests compare in constant time whatever the lengths; the token itself is never logged. */
-  private readonly tokenDigest: Buffer;
+  /**
+   * Digests compare in constant time whatever the lengths; the token itself is never logged.
+   * Replaced by SIGHUP (replaceToken).
+   */
+  private tokenDigest: Buffer;
   /**
    * Browsers send a cookie to every port of a host: named after the port, each admin port on
    * 127.0.0.1 (one per role) keeps its own sign-in instead of overwriting another's.
@@ -31,6 +34,20 @@ export class AdminSignIn {
     private readonly refusals: RefusalLog,
   ) {
     this.tokenDigest = digest(token);
+  }
+
+  /**
+   * Takes `token` as the admin token from now on, when it is another: the old one is refused
+   * from the next request, and every status page sign-in ends, made with the old one (a cookie
+   * stands for the token it was given for, and a rotation is meant to shut out whoever held the
+   * old). Returns whether the token changed; an unchanged one keeps the sign-ins.
+   */
+  replaceToken(token: string): boolean {
+    const next = digest(token);
+    if (timingSafeEqual(next, this.tokenDigest)) return false;
+    this.tokenDigest = next;
+    this.sessions.endAll();
+    return true;
   }
 
   /** The port now listened on: the session cookie is named after it. */
