@@ -248,8 +248,12 @@ describe("dead letters the operator selects (lists, bulk replay, CLI)", function
     const output = readSlowly(child.stdout);
     // "close", not "exit": the exit can come before the parent has read all the piped output.
     const exited = new Promise<number | null>((resolve) => child.once("close", resolve));
-    await eventually(async () =>
-      (await redis.hget(deadLetters.key(ids[0]), "replayedAs")) ? true : undefined,
+    // The command's own start (Node, the configuration, its connections) comes first: on a busy
+    // machine that alone can take longer than eventually's default.
+    await eventually(
+      async () => ((await redis.hget(deadLetters.key(ids[0]), "replayedAs")) ? true : undefined),
+      60_000,
+      "the first replay",
     );
     child.kill("SIGINT");
     expect(await exited).to.equal(0);
