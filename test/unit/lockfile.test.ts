@@ -113,3 +113,24 @@ describe("package-lock.json", () => {
     ]);
   });
 });
+
+describe("the release checks of the dependencies", () => {
+  const scripts = (
+    JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as {
+      scripts: Record<string, string>;
+    }
+  ).scripts;
+
+  it("audit the production packages (npm run audit) and write the SBOM (npm run sbom)", () => {
+    expect(scripts.audit).to.equal("npm audit --omit dev");
+    expect(scripts.sbom).to.equal("node scripts/sbom.js");
+  });
+
+  it("are not part of npm test, whose outcome an advisory published later must not change", () => {
+    const run = Object.entries(scripts)
+      .filter(([name]) => ["pretest", "test", "posttest", "lint", "build"].includes(name))
+      .map(([, command]) => command)
+      .join("\n");
+    expect(run).to.not.match(/\baudit\b|\bsbom\b/);
+  });
+});
