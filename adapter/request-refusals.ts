@@ -28,6 +28,16 @@ export const REQUEST_REFUSALS = {
     status: 431,
     meaning: "The request has more header lines than adapter.maxHeaders; nothing was accepted.",
   },
+  /**
+   * A request line naming another version than HTTP/1.0 or HTTP/1.1 (server.ts,
+   * shared/protocol/http-version.ts); RFC 9110 §15.6.6. Node served `HTTP/2.0` as HTTP/1.x.
+   */
+  version: {
+    code: "InvalidRequest",
+    status: 505,
+    meaning:
+      "The request line names another HTTP version than 1.1 or 1.0; nothing was accepted and the connection is closed.",
+  },
   /** RFC 9112 §3.2: an HTTP/1.1 request has exactly one Host, naming a host (server.ts). */
   host: {
     code: "InvalidHeader",

@@ -32,6 +32,7 @@ import {
   onceOnlyLines,
 } from "../shared/protocol/once-only-headers";
 import { sendsInSoapBody } from "./rest/soap-xml-body";
+import { httpVersionProblem } from "../shared/protocol/http-version";
 
 export type RouteRegistrar = (router: Router, log: Logger) => void;
 
@@ -242,7 +243,7 @@ function answerDeadline(ms: number): (ctx: Context) => void {
 
 /**
  * What is wrong with the request's header section as a whole, refused before any route sees
- * it: more than `maxHeaders` lines (431: Node keeps only the first lines, the server's
+ * it: a request line of another version than HTTP/1.0 or 1.1 (505, http-version.ts); more than `maxHeaders` lines (431: Node keeps only the first lines, the server's
  * maxHeadersCount being one more than accepted, so an `X-Road-Service` or a second
  * `X-Road-Client` further down would escape their checks); an HTTP/1.1 request without a
  * `Host`, with more than one, or with one that is no host (400, RFC 9112 §3.2: Node refuses
@@ -284,6 +285,11 @@ function headerSectionProblem(
   maxHeaders: number,
   servesHost: ServiceHostCheck | null,
 ): SluiceError | null {
+  const version = httpVersionProblem(req);
+  if (version !== null) {
+    const { code, status } = REQUEST_REFUSALS.version;
+    return new SluiceError(code, version, { status });
+  }
   if (req.rawHeaders.length / 2 > maxHeaders) {
     const { code, status } = REQUEST_REFUSALS.headerLines;
     return new SluiceError(code, `the request has more than ${maxHeaders} header lines`, {

@@ -11,6 +11,7 @@ import { PipelinedRequests, type PipelineLimits } from "../protocol/pipelined-re
 import { METRICS_CONTENT_TYPE, metricsText } from "./metrics";
 import { isLoopbackHost } from "../runtime/loopback-host";
 import { originForm, requestHost, servedHostCheck } from "../runtime/served-hosts";
+import { httpVersionProblem } from "../protocol/http-version";
 import {
   authorizationLinesProblem,
   contentTypeLinesProblem,
@@ -197,6 +198,12 @@ export class AdminServer {
     // Draining: the port closes soon, so a probe's or Prometheus's next request goes on a new
     // connection (to another instance, or refused at once) rather than on this one as it closes.
     if (this.draining) res.setHeader("connection", "close");
+    const version = httpVersionProblem(req);
+    if (version !== null) {
+      // As on the service port: Node served `HTTP/2.0` and `HTTP/0.9` as HTTP/1.x.
+      res.setHeader("connection", "close");
+      return json(res, 505, { type: "InvalidRequest", message: version });
+    }
     const unmet = unmetExpectation(req);
     if (unmet !== undefined) {
       // Its body, if sent, is not read: the connection goes with the answer.

@@ -189,6 +189,23 @@ describe("HTTP framing at the adapter's ports, over raw sockets", function () {
     expect(answer).to.deep.equal({ statuses: [413], types: ["PayloadTooLarge"] });
   });
 
+  it("both ports: a request line of HTTP/2.0 or HTTP/0.9 is 505 InvalidRequest, not served as HTTP/1.1", async () => {
+    // Node's parser takes both versions and served them as HTTP/1.x: a POST was accepted.
+    for (const version of ["2.0", "0.9"]) {
+      const post = `POST /rest/echo HTTP/${version}\r\n${HEAD}Connection: keep-alive\r\nContent-Length: 2\r\n\r\n{}`;
+      const answer = await exchange(sluice.port, post + NEXT);
+      expect(answer, version).to.deep.equal({ statuses: [505], types: ["InvalidRequest"] });
+      const admin = await exchange(
+        adminPort,
+        `GET /healthz HTTP/${version}\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n${NEXT}`,
+      );
+      expect(admin, version).to.deep.equal({ statuses: [505], types: ["InvalidRequest"] });
+    }
+    // A bare HTTP/0.9 line (no version) is no HTTP/1.1 request either.
+    const bare = await exchange(sluice.port, "GET /rest/echo\r\n\r\n");
+    expect(bare).to.deep.equal({ statuses: [505], types: ["InvalidRequest"] });
+  });
+
   it("admin port: a body answered 401 unread is never read as a request", async () => {
     const next = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
     const answer = await exchange(

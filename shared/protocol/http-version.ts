@@ -1,0 +1,17 @@
+// The HTTP versions both ports read.
+// Node's parser takes any of HTTP/0.9, 1.0, 1.1 and 2.0 in a request line and serves them alike.
+
+import type { IncomingMessage } from "node:http";
+
+/**
+ * Why a request's version is refused (505, RFC 9110 §15.6.6), null for HTTP/1.0 and HTTP/1.1.
+ * `GET / HTTP/2.0` is no HTTP/2 (which has no request line) and `HTTP/0.9` has no version in
+ * its line at all: Node served both as HTTP/1.x, a POST accepted and a connection kept, where
+ * a proxy in front that refuses or reframes them reads the same bytes another way.
+ */
+export function httpVersionProblem(req: IncomingMessage): string | null {
+  if (req.httpVersionMajor === 1 && (req.httpVersionMinor === 0 || req.httpVersionMinor === 1)) {
+    return null;
+  }
+  return `HTTP/${req.httpVersion} is not served: send HTTP/1.1 (or HTTP/1.0)`;
+}
