@@ -32,7 +32,7 @@ import {
   onceOnlyLines,
 } from "../shared/protocol/once-only-headers";
 import { sendsInSoapBody } from "./rest/soap-xml-body";
-import { httpVersionProblem } from "../shared/protocol/http-version";
+import { framingEndsConnection, httpVersionProblem } from "../shared/protocol/http-version";
 
 export type RouteRegistrar = (router: Router, log: Logger) => void;
 
@@ -211,6 +211,8 @@ const PIPELINE_LIMITS: PipelineLimits = {
 /**
  * The answer is made: the caller's X-Road-Id goes back on it, unless it was refused (sending a
  * refused value back, 16 KiB of it or a C1 control, serves no caller), and its deadline starts.
+ * It closes the connection when the adapter drains, and after an HTTP/1.0 request that had a
+ * Transfer-Encoding (http-version.ts).
  */
 function answered(
   ctx: Context,
@@ -222,7 +224,8 @@ function answered(
   if (typeof xroadId === "string" && xroadId && xroadIdProblem(xroadId.trim()) === null) {
     setAnswerHeader(ctx, "X-Road-Id", xroadId);
   }
-  if (draining?.()) setAnswerHeader(ctx, "Connection", "close");
+  // An HTTP/1.0 request with a Transfer-Encoding: what follows it is not read (RFC 9112 §6.1).
+  if (draining?.() || framingEndsConnection(ctx.req)) setAnswerHeader(ctx, "Connection", "close");
   deadline(ctx);
 }
 

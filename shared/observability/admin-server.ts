@@ -11,7 +11,7 @@ import { PipelinedRequests, type PipelineLimits } from "../protocol/pipelined-re
 import { METRICS_CONTENT_TYPE, metricsText } from "./metrics";
 import { isLoopbackHost } from "../runtime/loopback-host";
 import { originForm, requestHost, servedHostCheck } from "../runtime/served-hosts";
-import { httpVersionProblem } from "../protocol/http-version";
+import { framingEndsConnection, httpVersionProblem } from "../protocol/http-version";
 import {
   authorizationLinesProblem,
   contentTypeLinesProblem,
@@ -197,7 +197,8 @@ export class AdminServer {
     for (const [name, value] of Object.entries(BROWSER_HEADERS)) res.setHeader(name, value);
     // Draining: the port closes soon, so a probe's or Prometheus's next request goes on a new
     // connection (to another instance, or refused at once) rather than on this one as it closes.
-    if (this.draining) res.setHeader("connection", "close");
+    // Also after an HTTP/1.0 request with a Transfer-Encoding, as on the service port.
+    if (this.draining || framingEndsConnection(req)) res.setHeader("connection", "close");
     const version = httpVersionProblem(req);
     if (version !== null) {
       // As on the service port: Node served `HTTP/2.0` and `HTTP/0.9` as HTTP/1.x.

@@ -1,4 +1,4 @@
-// The HTTP versions both ports read.
+// The HTTP versions both ports read, and the framing of an HTTP/1.0 request they do not trust.
 // Node's parser takes any of HTTP/0.9, 1.0, 1.1 and 2.0 in a request line and serves them alike.
 
 import type { IncomingMessage } from "node:http";
@@ -14,4 +14,19 @@ export function httpVersionProblem(req: IncomingMessage): string | null {
     return null;
   }
   return `HTTP/${req.httpVersion} is not served: send HTTP/1.1 (or HTTP/1.0)`;
+}
+
+/**
+ * Whether the connection ends with this request's answer: an HTTP/1.0 request with a
+ * Transfer-Encoding, whose framing RFC 9112 §6.1 has a server treat as faulty (an HTTP/1.0
+ * proxy in front knows no chunked coding, and reads that body to the connection's end), so
+ * the connection closes once it is answered. Node read it chunked and, with
+ * `Connection: keep-alive`, read the bytes after it as the next request.
+ */
+export function framingEndsConnection(req: IncomingMessage): boolean {
+  return (
+    req.httpVersionMajor === 1 &&
+    req.httpVersionMinor === 0 &&
+    req.headers["transfer-encoding"] !== undefined
+  );
 }

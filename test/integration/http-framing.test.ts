@@ -206,6 +206,23 @@ describe("HTTP framing at the adapter's ports, over raw sockets", function () {
     expect(bare).to.deep.equal({ statuses: [505], types: ["InvalidRequest"] });
   });
 
+  it("both ports: an HTTP/1.0 request with Transfer-Encoding is answered and the connection closed", async () => {
+    // RFC 9112 §6.1: its framing is faulty (an HTTP/1.0 proxy reads the body to the connection's
+    // end). Node read it chunked and, with keep-alive, read what followed as the next request.
+    const chunked =
+      "Connection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n";
+    const answer = await exchange(
+      sluice.port,
+      `POST /rest/echo HTTP/1.0\r\n${HEAD}${chunked}${NEXT}`,
+    );
+    expect(answer).to.deep.equal({ statuses: [202], types: [] });
+    const admin = await exchange(
+      adminPort,
+      `POST /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n${chunked}GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`,
+    );
+    expect(admin.statuses).to.have.lengthOf(1);
+  });
+
   it("admin port: a body answered 401 unread is never read as a request", async () => {
     const next = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
     const answer = await exchange(
