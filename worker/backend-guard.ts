@@ -1,6 +1,7 @@
 // What a worker waits for before it calls a backend: an open gate (window, pause) and an
 // in-flight slot before the message is claimed, then a rate token right before the call.
 
+import { linkedSignal } from "../shared/runtime/either-signal";
 import type Redis from "ioredis";
 import type { Logger } from "pino";
 import type { BackendConfig } from "../shared/config/config";
@@ -166,13 +167,14 @@ export function createBackendLimits(deps: GuardDeps): BackendLimits {
    * reached the backend: the call's try turns it into a retry.
    */
   const slotConfirmed = async (lease: Lease, callSignal: () => AbortSignal): Promise<boolean> => {
+    const ends = waitEnds();
     try {
-      return await lease.confirm(() =>
-        AbortSignal.any([callSignal(), gates.closingSignal(backend.name)]),
-      );
+      return await lease.confirm(() => ends.of(callSignal()));
     } catch (error) {
       if (!gates.isOpen(backend.name)) throw gateClosed(gates, backend.name);
       throw error;
+    } finally {
+      ends.dispose();
     }
   };
   /** Waits for the gate and a rate token; `waitedMs` adds to what was waited before. */
@@ -187,10 +189,9 @@ export function createBackendLimits(deps: GuardDeps): BackendLimits {
     let grantedAt: number | null = null;
     if (limiter) {
       const signal = callSignal();
+      const ends = waitEnds();
       try {
-        const token = await limiter.acquire(
-          AbortSignal.any([signal, gates.closingSignal(backend.name)]),
-        );
+        const token = await limiter.acquire(ends.of(signal));
         tokenWaitMs += token.waitedMs;
         grantedAt = token.grantedAtUs / 1000;
       } catch (error) {
@@ -200,20 +201,42 @@ export function createBackendLimits(deps: GuardDeps): BackendLimits {
         throw new BackendUnavailableError("no rate-limit token could be taken", {
           cause: error,
         });
+      } finally {
+        ends.dispose();
       }
       if (!gates.isOpen(backend.name)) throw gateClosed(gates, backend.name);
     }
     return { tokenWaitMs, grantedAt };
   };
+  /**
+   * What ends one wait: its own signal or the gate's shutting. Linked by listeners taken off
+   * when the wait is over (`dispose`): AbortSignal.any left every wait's signal entered in the
+   * gate's, which lives until the gate shuts, and Node 20 never takes one out.
+   */
+  const waitEnds = () => {
+    const made: Array<() => void> = [];
+    return {
+      of(signal: AbortSignal): AbortSignal {
+        const linked = linkedSignal([signal, gates.closingSignal(backend.name)]);
+        made.push(linked.dispose);
+        return linked.signal;
+      },
+      dispose(): void {
+        for (const dispose of made.splice(0)) dispose();
+      },
+    };
+  };
   const guard: BackendGuard = async (request, signal) => {
     if (!gates.isOpen(backend.name)) throw gateClosed(gates, backend.name);
-    const wait = AbortSignal.any([signal, gates.closingSignal(backend.name)]);
+    const ends = waitEnds();
     let lease: Lease;
     try {
-      lease = await leases.acquire(wait, lossOf(request));
+      lease = await leases.acquire(ends.of(signal), lossOf(request));
     } catch (error) {
       if (!signal.aborted && !gates.isOpen(backend.name)) throw gateClosed(gates, backend.name);
       throw error;
+    } finally {
+      ends.dispose();
     }
     return permitOf(lease);
   };
@@ -221,12 +244,13 @@ export function createBackendLimits(deps: GuardDeps): BackendLimits {
     if (!gates.isOpen(backend.name)) throw gateClosed(gates, backend.name);
     // Built only when a wait begins: most messages find a slot at once.
     let signal: AbortSignal | undefined;
+    const ends = waitEnds();
     try {
       const { lease, value } = await leases.acquireWith(
         attempt,
         () => {
           signal = waits();
-          return AbortSignal.any([signal, gates.closingSignal(backend.name)]);
+          return ends.of(signal);
         },
         lossOf(request),
       );
@@ -234,6 +258,8 @@ export function createBackendLimits(deps: GuardDeps): BackendLimits {
     } catch (error) {
       if (!signal?.aborted && !gates.isOpen(backend.name)) throw gateClosed(gates, backend.name);
       throw error;
+    } finally {
+      ends.dispose();
     }
   };
 

@@ -6,6 +6,7 @@
 // (backend-call.ts), the answer's record (answer-recorder.ts), retries and parking
 // (retry-parking.ts), expiry (message-expiry.ts) and dead letters (dead-letter-publisher.ts).
 
+import { eitherSignal } from "../shared/runtime/either-signal";
 import type { ConsumeMessage } from "amqplib";
 import type { RequestMessage } from "../shared/protocol/envelope";
 import { requestCodec } from "../shared/protocol/codec";
@@ -138,7 +139,7 @@ export class RequestProcessor {
       try {
         await abortableSleep(
           CLAIM_POLL_MS,
-          AbortSignal.any([this.deps.draining ?? this.deps.shutdown, gone]),
+          eitherSignal(this.deps.draining ?? this.deps.shutdown, gone),
         );
       } catch {
         return "requeue";

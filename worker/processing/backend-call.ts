@@ -2,6 +2,7 @@
 // worker holds the message, the last look before the call (rate token, expiry, channel,
 // shutdown, claim), and the outcome turned into an answer, a retry or a dead letter.
 
+import { eitherSignal } from "../../shared/runtime/either-signal";
 import type { ConsumeMessage } from "amqplib";
 import type { RequestMessage } from "../../shared/protocol/envelope";
 import {
@@ -180,8 +181,7 @@ export class BackendCall {
     // Combined only when there is a wait (a rate limit): most calls have none. The backend's
     // timeout bounds the call alone: a token that came late must still leave the call all
     // of it, or the call is cut short after the backend got it and is then made again.
-    const waits = () =>
-      AbortSignal.any(expiry ? [draining, gone, expiry.expiry()] : [draining, gone]);
+    const waits = () => (expiry ? expiry.signal() : eitherSignal(draining, gone));
     try {
       if (trace.span) {
         record.tokenAt = await inSpan(
@@ -503,7 +503,7 @@ export class BackendCall {
         log.warn("claim taken over by another worker; no retry here");
         return "ack";
       }
-      await abortableSleep(decision.delayMs, AbortSignal.any([draining, gone]));
+      await abortableSleep(decision.delayMs, eitherSignal(draining, gone));
     } catch {
       return await this.handBack(hold, calls > 0);
     }
@@ -511,7 +511,7 @@ export class BackendCall {
     try {
       next = await this.deps.guard(
         request,
-        AbortSignal.any(expiry ? [draining, gone, expiry.expiry()] : [draining, gone]),
+        expiry ? expiry.signal() : eitherSignal(draining, gone),
       );
     } catch (error) {
       if (expiry && expiry.expiryFired && this.expiries.expired(request)) {

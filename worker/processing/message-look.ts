@@ -3,6 +3,7 @@
 // an in-flight slot and the claim (one round trip where the guard can), or parking behind the
 // claim another worker holds.
 
+import { eitherSignal } from "../../shared/runtime/either-signal";
 import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import type { ConsumeMessage } from "amqplib";
@@ -247,7 +248,7 @@ export class MessageLook {
       // The gate (windows, pause) and an in-flight slot; the rate token comes right before the call.
       const ends = expiring
         ? waits.signal()
-        : AbortSignal.any([this.deps.draining ?? this.deps.shutdown, gone]);
+        : eitherSignal(this.deps.draining ?? this.deps.shutdown, gone);
       permit = await this.traces.step(request.id, "sluice.limit_wait", () =>
         this.deps.guard(request, ends),
       );

@@ -3,6 +3,7 @@
 // slot and a token at once, and a timer and a combined signal for each would be spent for nothing.
 
 import type { Clock } from "../../shared/runtime/clock";
+import { eitherSignal, linkedSignal } from "../../shared/runtime/either-signal";
 
 /**
  * Aborts when a message's expiry comes, so waits for a slot or a token end then instead of
@@ -59,11 +60,26 @@ export class MessageWaits {
     private readonly clock: Clock,
   ) {}
 
-  /** Aborts when the drain begins, the delivery's channel closes, or at the message's expiry. */
+  /**
+   * Aborts when the drain begins, the delivery's channel closes, or at the message's expiry.
+   * A message that never expires shares the drain's and channel's signal with the others; one
+   * that does has its own, linked to them by listeners that `dispose` takes off. Made by
+   * AbortSignal.any, it stayed entered in the role-long drain signal (Node 20 never takes a
+   * collected signal out): memory that grew with every message that waited.
+   */
   signal(): AbortSignal {
-    this.combined ??= AbortSignal.any([this.draining, this.gone, this.expiry()]);
+    if (this.combined) return this.combined;
+    if (this.expiresAt === null) {
+      this.combined = eitherSignal(this.draining, this.gone);
+      return this.combined;
+    }
+    const linked = linkedSignal([this.draining, this.gone, this.expiry()]);
+    this.unlink = linked.dispose;
+    this.combined = linked.signal;
     return this.combined;
   }
+
+  private unlink: () => void = () => undefined;
 
   /** Aborts at the message's expiry (never, when it has none). */
   expiry(): AbortSignal {
@@ -77,6 +93,7 @@ export class MessageWaits {
   }
 
   dispose(): void {
+    this.unlink();
     this.alarm?.dispose();
   }
 }
