@@ -2,6 +2,7 @@
 // personal identifiers redacted unless the operator turns redaction off to debug. A person at a
 // terminal gets the same lines pretty-printed, one per event (LOG_FORMAT chooses either).
 
+import { writeSync } from "node:fs";
 import { hostname } from "node:os";
 import pino from "pino";
 import { escapeJsonLogLine, escapePrettyLogLine } from "./log-escape";
@@ -47,6 +48,28 @@ export function resolveFormat(
   return { format: "json", unknown: format };
 }
 
+/**
+ * Standard error for the warnings about standard output: one try per line, non-blocking (Node
+ * makes a pipe so on first use), and a line it does not take now is dropped. Standard error is
+ * often the very pipe standard output stalled on (`2>&1 | shipper`, systemd's journal stream):
+ * pino's synchronous destination retried EAGAIN for ever there, and the warning that the reader
+ * took nothing held the exit it was meant to end, or froze the serving process when it said lines
+ * were dropped.
+ */
+function stderrOnce(): pino.DestinationStream {
+  void process.stderr;
+  return {
+    write(line: string) {
+      try {
+        // A warning line is shorter than PIPE_BUF: a pipe takes it whole or not at all.
+        writeSync(2, line);
+      } catch {
+        // Full (EAGAIN), or gone (EPIPE): nothing else would read it.
+      }
+    },
+  };
+}
+
 /** The process's standard output, one for all its loggers: its lines keep their order. */
 let stdoutOutput: LogOutput | undefined;
 
@@ -58,7 +81,7 @@ let stdoutOutput: LogOutput | undefined;
  * one that took nothing for the exit's wait (the process then ends without the lines left).
  */
 function stdoutDestination(config: pino.LoggerOptions): LogOutput {
-  const stderr = () => pino(config, pino.destination({ dest: 2, sync: true }));
+  const stderr = () => pino(config, stderrOnce());
   stdoutOutput ??= logOutput(
     1,
     (error) => {

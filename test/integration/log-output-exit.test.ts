@@ -82,6 +82,28 @@ for (let i = 0; i < 2000; i++) log.info({ i, pad: "x".repeat(900) }, "line");
 process.exit(4);
 `;
 
+// Past the bound of what is kept, then the exit: the warning that lines are dropped and the one
+// that the reader took nothing both go to standard error.
+const BEHIND_LOGGER = `
+const log = require(${JSON.stringify(LOGGER)}).createLogger("t", { format: "json", level: "info" });
+for (let i = 0; i < 20000; i++) log.info({ i, pad: "x".repeat(1000) }, "line");
+setImmediate(() => process.exit(5));
+`;
+
+/**
+ * Runs `script` with standard error the same pipe as its standard output (\`2>&1\`), which no
+ * one reads: its exit code.
+ */
+async function exitWithStalledSharedPipe(script: string): Promise<number | null> {
+  const child = spawn("/bin/sh", ["-c", 'exec "$0" -e "$1" 2>&1', process.execPath, script], {
+    stdio: ["ignore", "pipe", "ignore"],
+  });
+  child.stdout.pause();
+  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+  child.stdout.destroy();
+  return code;
+}
+
 /** Runs `script` with a standard output no one reads: its exit code and its standard error. */
 async function exitWithStalledReader(
   script: string,
@@ -190,5 +212,13 @@ describe("a process's log lines at exit", function () {
     expect(warnings).to.have.length(1);
     expect(warnings[0].level).to.equal("warn");
     expect(warnings[0].msg).to.match(/^standard output took nothing for 5 s at exit/);
+  });
+
+  it("are dropped after the wait when standard error is the same stalled pipe", async () => {
+    expect(await exitWithStalledSharedPipe(STALLED_LOGGER)).to.equal(4);
+  });
+
+  it("past the bound leave a process serving when standard error is the same stalled pipe", async () => {
+    expect(await exitWithStalledSharedPipe(BEHIND_LOGGER)).to.equal(5);
   });
 });
