@@ -1593,6 +1593,40 @@ function yamlProblem(error: Error & { code?: string; pos?: [number, number] }, s
   return `the key ${key} appears twice in one mapping, ${where}`;
 }
 
+/**
+ * The `${NAME}`s whose value alone makes the file no YAML, as a problem each naming where the
+ * value came from (a variable, or the file NAME_FILE names), never the value: the parser's
+ * line and column point at the `${NAME}` the operator wrote, valid as it stands, and a value
+ * with an unclosed quote or a ": " (a secret, most often) left nothing to say why.
+ */
+function unparsedEnvValues(
+  text: string,
+  env: NodeJS.ProcessEnv,
+  sources: Record<string, string>,
+): string[] {
+  const parses = (candidate: string): boolean => {
+    try {
+      parseYaml(candidate);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!parses(text)) return [];
+  const names = new Set([...envReferencesRead(text)].map((match) => match[1]));
+  const problems: string[] = [];
+  for (const name of names) {
+    const alone = text.replace(ENV_REFERENCE, (whole: string, found: string) =>
+      found === name ? substituteEnv(whole, env) : whole,
+    );
+    if (parses(alone)) continue;
+    problems.push(
+      `${sources[name] ?? `environment ${name}`}: its value, put where \${${name}} stands in the file, is read as YAML syntax and the file is then none (an unclosed quote or bracket, a ": " or " #", a line break); quote the \${${name}} in the file, or choose a value without these`,
+    );
+  }
+  return problems;
+}
+
 /** The key written at `at`: quoted as written, or plain up to its colon; at most 100 characters. */
 function keyAt(source: string, at: number): string | null {
   const lineEnd = source.indexOf("\n", at);
@@ -1629,6 +1663,7 @@ export function loadConfig(
     throw new ConfigError(resolved, [
       ...references.problems,
       `not valid YAML/JSON: ${yamlProblem(error as Error, source)}`,
+      ...unparsedEnvValues(text, references.env, references.sources),
     ]);
   }
   const misread = [

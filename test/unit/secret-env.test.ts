@@ -287,6 +287,18 @@ describe("${NAME} in the configuration filled from the file NAME_FILE names", ()
     expect([...both.problems, ...two].join("\n")).to.not.include(HOOK);
   });
 
+  it("names the file whose value makes the configuration no YAML, never the value", () => {
+    const hook = file("hook", 'whsec_SECRETVALUE: "unclosed\n');
+    const { problems } = load({ SLUICE_TEST_HOOK_FILE: hook });
+    expect(problems[0]).to.match(/^not valid YAML\/JSON: /);
+    expect(problems.slice(1)).to.deep.equal([
+      `environment SLUICE_TEST_HOOK_FILE (${hook}): its value, put where \${SLUICE_TEST_HOOK} stands in the file, is read as YAML syntax and the file is then none (an unclosed quote or bracket, a ": " or " #", a line break); quote the \${SLUICE_TEST_HOOK} in the file, or choose a value without these`,
+    ]);
+    expect(problems.join("\n")).to.not.include("SECRETVALUE");
+    // A file that is no YAML as written names no variable.
+    expect(load({}, "  bad: [").problems.slice(1)).to.deep.equal([]);
+  });
+
   it("refuses a file's value YAML would read altered, naming the file, as it does an environment value", () => {
     const hook = file("hook", `${HOOK} #rotated\n`);
     const { problems } = load({ SLUICE_TEST_HOOK_FILE: hook });
