@@ -16,7 +16,7 @@ import { StartupError } from "../shared/runtime/startup-error";
 import { stopWithStdin } from "../shared/runtime/stop-with-stdin";
 import { allTlsWarnings, reloadAllTls, tlsFileWarnings } from "../shared/config/tls-files";
 import { exposedKeyWarnings } from "../shared/config/secret-file-modes";
-import { reloadAdminToken } from "../shared/observability/admin-token-reload";
+import { AdminTokenReloads } from "../shared/observability/admin-token-reload";
 import { startTracing } from "../shared/observability/tracing";
 import { checkConfigFile } from "./config-check";
 import { exitAfterOutput, printOut, sayOnStderr } from "./output";
@@ -416,6 +416,7 @@ export async function main(argv: string[]): Promise<void> {
   stopWithStdin(() => void stop("stdin closed"));
   // Certificates are read again; new connections use them, open ones are kept
   // (docs/xroad-deployment.md). So is the admin token's file.
+  const tokenReloads = new AdminTokenReloads(log);
   process.on("SIGHUP", () => {
     const problems = reloadAllTls();
     if (problems.length > 0) {
@@ -428,8 +429,9 @@ export async function main(argv: string[]): Promise<void> {
     // start's warning about it would not come again before the next restart.
     for (const warning of exposedKeyWarnings(config)) log.warn(warning);
     // The admin token's file too, where the token comes from one (docs/operations.md): every
-    // role with an admin port takes a rotated token without a restart.
-    if (runtime) reloadAdminToken(runtime.admin, log);
+    // role with an admin port takes a rotated token without a restart; one that comes before
+    // the admin port is up is answered once it is.
+    tokenReloads.signal();
   });
 
   try {
@@ -446,6 +448,7 @@ export async function main(argv: string[]): Promise<void> {
     }
     if (isServiceRole) {
       runtime = await startRuntime(config, log);
+      tokenReloads.attach(runtime.admin);
       const monitor = runtime.monitor;
       // Ready means the queues exist on the broker too (docs/architecture.md), checked by passive
       // declare.

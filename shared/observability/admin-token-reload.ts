@@ -32,3 +32,33 @@ export function reloadAdminToken(
     log.info({ file }, "admin token reloaded; the previous one and its sign-ins no longer admit");
   }
 }
+
+/**
+ * SIGHUP's reading of the admin token for one process. A SIGHUP that comes before the role's
+ * admin port is up (the start waiting for RabbitMQ or Redis) is answered once it is: the admin
+ * server was made with the token read at start, before the file was rotated, and dropping that
+ * SIGHUP left the old token admitting with nothing to say so.
+ */
+export class AdminTokenReloads {
+  private admin: AdminServer | null = null;
+  private pending = false;
+
+  constructor(
+    private readonly log: Logger,
+    private readonly env: NodeJS.ProcessEnv = process.env,
+  ) {}
+
+  /** A SIGHUP: the file is read now, or once the admin server is given (`attach`). */
+  signal(): void {
+    if (this.admin === null) this.pending = true;
+    else reloadAdminToken(this.admin, this.log, this.env);
+  }
+
+  /** The role's admin server, once started: a SIGHUP that came before it is answered now. */
+  attach(admin: AdminServer): void {
+    this.admin = admin;
+    if (!this.pending) return;
+    this.pending = false;
+    reloadAdminToken(admin, this.log, this.env);
+  }
+}
