@@ -147,9 +147,15 @@ export function parseMultipartRelated(
   }
   const delimiter = Buffer.from(`--${boundary}`);
 
-  // The first delimiter opens the first part; anything before it is a preamble.
+  // The first delimiter line opens the first part; anything before it is a preamble, a line
+  // that only starts with the delimiter ("--b-c" for boundary "b") included, as findDelimiter
+  // reads such a line inside a part (RFC 2046 §5.1.1; X-Road's mime4j the same).
   let position = body.indexOf(delimiter);
-  while (position > 0 && body[position - 1] !== 0x0a)
+  while (
+    position !== -1 &&
+    ((position > 0 && body[position - 1] !== 0x0a) ||
+      !endsDelimiterLine(body, position + delimiter.length))
+  )
     position = body.indexOf(delimiter, position + 1);
   if (position === -1) throw invalid("the multipart body has no part with the declared boundary");
 
