@@ -10,10 +10,18 @@ export class XmlDeclarationError extends Error {
   }
 }
 
+import { NCNAME } from "./xml-tokens";
+
 // XML's white space (S): space, tab, CR, LF.
 const S = "[ \\t\\r\\n]";
 /** `<?` and a target of "xml" in any case, ended by white space, `?` or the text's end. */
 const XML_TARGET = /^<\?([Xx][Mm][Ll])(?=[ \t\r\n?]|$)/;
+/**
+ * `<?` and a target that is an XML name without a colon (XML 1.0 §2.6 PITarget, Namespaces in
+ * XML §7), ended by white space or `?>` (or the text's end: the instruction's end is the
+ * caller's to look for, with its own words).
+ */
+const PI_TARGET = new RegExp(`<\\?${NCNAME}(?=[ \\t\\r\\n]|\\?>|\\??$)`, "y");
 /** One pseudo-attribute of the declaration, from the white space before it. */
 const PSEUDO_ATTRIBUTE = new RegExp(`${S}+([A-Za-z]+)${S}*=${S}*(?:"([^"]*)"|'([^']*)')`, "y");
 const END = new RegExp(`${S}*\\?>`, "y");
@@ -23,7 +31,8 @@ const ENCODING_NAME = /^[A-Za-z][A-Za-z0-9._-]*$/;
 /**
  * Whether `text` has, at `at`, a processing instruction whose target is "xml" in any case: the
  * XML declaration, or a name XML reserves (its PITarget excludes them), which a strict reader
- * such as the security server's refuses. Its words when it is not allowed there: a declaration
+ * such as the security server's refuses; or one whose target is no name at all (`<?'p?>`,
+ * `<? p?>`, `<?1?>`), which the same reader refuses and was stepped over unread. Its words when it is not allowed there: a declaration
  * anywhere but the very start (white space or a comment before it, a second one), or "XML" and
  * the other spellings anywhere.
  */
@@ -34,7 +43,12 @@ export function reservedInstruction(
   declarationAllowed = at === 0,
 ): string | null {
   const target = XML_TARGET.exec(text.slice(at, at + 6))?.[1];
-  if (target === undefined) return null;
+  if (target === undefined) {
+    PI_TARGET.lastIndex = at;
+    return PI_TARGET.test(text)
+      ? null
+      : "a processing instruction whose target is no XML name (<? is followed by a name, then white space or ?>)";
+  }
   if (target !== "xml") {
     return `a processing instruction named "${target}" (the names xml in any case are reserved; the declaration is written <?xml)`;
   }

@@ -46,7 +46,7 @@ const NAME_START =
   "A-Z_a-z\\u00C0-\\u00D6\\u00D8-\\u00F6\\u00F8-\\u02FF\\u0370-\\u037D\\u037F-\\u1FFF\\u200C-\\u200D\\u2070-\\u218F\\u2C00-\\u2FEF\\u3001-\\uD7FF\\uF900-\\uFDCF\\uFDF0-\\uFFFD";
 const NAME_CHAR = `${NAME_START}\\-.0-9\\u00B7\\u0300-\\u036F\\u203F-\\u2040`;
 /** An XML name without a colon (NCName), as RegExp source: a prefix or a local name. */
-const NCNAME = `(?:[${NAME_START}]|${ASTRAL})(?:[${NAME_CHAR}]|${ASTRAL})*`;
+export const NCNAME = `(?:[${NAME_START}]|${ASTRAL})(?:[${NAME_CHAR}]|${ASTRAL})*`;
 const NAME = `${NCNAME}(?::${NCNAME})?`;
 /** A whole string that is an XML name: an NCName, or two joined by one colon. */
 // eslint-disable-next-line no-misleading-character-class -- ranges of name characters, as START_TAG's

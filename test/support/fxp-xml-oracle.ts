@@ -6,6 +6,7 @@ import { XMLParser } from "fast-xml-parser";
 import { SluiceError } from "../../shared/protocol/errors";
 import type { XmlAttribute, XmlElement, XmlLimits, XmlText } from "../../adapter/soap/safe-xml";
 import { DEFAULT_XML_LIMITS } from "../../adapter/soap/safe-xml";
+import { XML_NAME } from "../../shared/protocol/xml-tokens";
 
 const XML_NS = "http://www.w3.org/XML/1998/namespace";
 const XMLNS_NS = "http://www.w3.org/2000/xmlns/";
@@ -275,6 +276,15 @@ export function parseXmlWithFastXmlParser(
     );
   }
   if (/<!ENTITY/i.test(text)) throw invalid("entity declarations are not allowed");
+  // fast-xml-parser reads a processing instruction's target unchecked: XML 1.0 §2.6 names it.
+  const outsideSections = text.replace(/<!--[\s\S]*?-->|<!\[CDATA\[[\s\S]*?\]\]>/g, "");
+  for (const match of outsideSections.matchAll(
+    /<\?([^ \t\r\n]*?)(?=[ \t\r\n]|\?>|$)(?:[\s\S]*?\?>)?/g,
+  )) {
+    if (!XML_NAME.test(match[1]) || match[1].includes(":")) {
+      throw invalid("a processing instruction's target is no XML name");
+    }
+  }
   checkDepth(text, limits.maxDepth);
   let document: FxpNode[];
   try {

@@ -105,6 +105,9 @@ describe("XML content: rootElement (content that must be one sound element)", ()
     expect(refusal('<?XML version="1.0"?><a/>')).to.match(
       /^a processing instruction named "XML" \(the names xml in any case are reserved.*\(at offset 0\)$/,
     );
+    expect(refusal("<a><?'pi x?></a>")).to.match(
+      /^a processing instruction whose target is no XML name .*\(at offset 3\)$/,
+    );
     for (const tag of ['<a 1="x"/>', '<a b<c="x"/>', "<a x\"y='1'/>", '<a :x="1"/>']) {
       expect(refusal(tag), tag).to.match(/attribute named no XML name|^malformed start tag/);
     }
