@@ -2,6 +2,8 @@
 // reader checks it, and the processing instructions whose target XML reserves. The SOAP reader
 // and the check of a REST caller's XML body both read them here.
 
+import { NCNAME } from "./xml-tokens";
+
 /** A declaration that is not XML's, or a processing instruction with a reserved target. */
 export class XmlDeclarationError extends Error {
   constructor(message: string) {
@@ -9,8 +11,6 @@ export class XmlDeclarationError extends Error {
     this.name = "XmlDeclarationError";
   }
 }
-
-import { NCNAME } from "./xml-tokens";
 
 // XML's white space (S): space, tab, CR, LF.
 const S = "[ \\t\\r\\n]";
@@ -32,9 +32,9 @@ const ENCODING_NAME = /^[A-Za-z][A-Za-z0-9._-]*$/;
  * Whether `text` has, at `at`, a processing instruction whose target is "xml" in any case: the
  * XML declaration, or a name XML reserves (its PITarget excludes them), which a strict reader
  * such as the security server's refuses; or one whose target is no name at all (`<?'p?>`,
- * `<? p?>`, `<?1?>`), which the same reader refuses and was stepped over unread. Its words when it is not allowed there: a declaration
- * anywhere but the very start (white space or a comment before it, a second one), or "XML" and
- * the other spellings anywhere.
+ * `<? p?>`, `<?1?>`), which the same reader refuses and was stepped over unread. Its words when
+ * it is not allowed there: a declaration anywhere but the very start (white space or a comment
+ * before it, a second one), or "XML" and the other spellings anywhere.
  */
 export function reservedInstruction(
   text: string,
