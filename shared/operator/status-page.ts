@@ -13,20 +13,20 @@ export const STATUS_PAGE = `<!doctype html>
 <link rel="stylesheet" href="/status.css">
 </head>
 <body>
-<h1>Sluice</h1>
+<h1 id="top" tabindex="-1">Sluice</h1>
 <form method="post" action="/logout"><button type="submit">Sign out</button></form>
 <div id="meta" data-testid="meta">connecting…</div>
 <div id="broker" class="unserved" data-testid="broker" hidden></div>
 <div id="notice" role="status" data-testid="notice"></div>
-<div class="backends" id="backends" data-testid="backends"></div>
+<div class="backends" id="backends" data-testid="backends" data-fallback="top"></div>
 <div id="figures">
-<h2>Dead letters not yet replayed <small id="dead-shown" data-testid="dead-shown"></small></h2>
+<h2 id="dead-heading" tabindex="-1">Dead letters not yet replayed <small id="dead-shown" data-testid="dead-shown"></small></h2>
 <table data-testid="dead-letters">
   <thead><tr><th>age</th><th>reason</th><th>backend</th><th>service</th><th>client</th><th>id</th><th>error</th><th></th></tr></thead>
-  <tbody id="dead"></tbody>
+  <tbody id="dead" data-fallback="dead-heading"></tbody>
 </table>
-<h2>Dead callbacks not yet redelivered</h2>
-<div id="dead-callbacks" data-testid="dead-callbacks"></div>
+<h2 id="callbacks-heading" tabindex="-1">Dead callbacks not yet redelivered</h2>
+<div id="dead-callbacks" data-testid="dead-callbacks" data-fallback="callbacks-heading"></div>
 </div>
 <script src="/status.js"></script>
 </body>
@@ -83,6 +83,28 @@ function el(tag, props, ...children) {
     node.append(typeof child === "string" || typeof child === "number" ? String(child) : child);
   }
   return node;
+}
+// Every refresh rebuilds the cards and lists: a control focused in them would be removed with
+// them and focus would fall back to the top of the page within a second of tabbing to it. Each
+// button carries a stable key (data-key: its action and what it acts on, the same whatever it
+// shows, Pause or Resume) and a group (data-group: its kind); the focused one's key is looked
+// for in the rebuilt children and that button focused. One that is gone (its dead letter
+// replayed) hands focus to the one now at its place in its group, or, none left, to the
+// container's heading (data-fallback), never to the top of the page.
+function rebuild(container, children) {
+  const active = document.activeElement;
+  const held = active && active !== container && container.contains(active) ? active : null;
+  const key = held && held.dataset ? held.dataset.key : undefined;
+  const group = held && held.dataset ? held.dataset.group : undefined;
+  const peers = () => [...container.querySelectorAll("[data-group]")].filter((n) => n.dataset.group === group);
+  const index = held ? peers().indexOf(held) : -1;
+  container.replaceChildren(...children);
+  if (!held || document.activeElement === held) return;
+  const same = key === undefined ? undefined : [...container.querySelectorAll("[data-key]")].find((n) => n.dataset.key === key);
+  const now = peers();
+  const next = same || (index >= 0 && now.length > 0 ? now[Math.min(index, now.length - 1)] : null) ||
+    $(container.dataset.fallback || "top");
+  if (next) next.focus({ preventScroll: true });
 }
 function notice(text, bad) {
   $("notice").textContent = text;
@@ -255,8 +277,8 @@ function backendCard(b) {
       el("dt", {}, "paused"), el("dd", {}, b.paused ? "since " + when(b.pausedSince) : "no"),
       el("dt", {}, "service window"), el("dd", {}, !b.window.configured ? "always open" : (b.window.open ? "open, closes " : "closed, opens ") + when(b.window.nextChange)),
       el("dt", {}, "dead letters"), el("dd", {}, reasons.length === 0 ? "none" : el("ul", {}, ...reasons.map(([reason, count]) =>
-        el("li", {}, reason + ": " + count + " ", el("button", { "data-testid": "replay-" + b.name + "-" + reason, onclick: () => bulkAct("replay " + reason, "/admin/dead-letters/replay", { backend: b.name, reason }) }, "replay")))))),
-    el("button", { "data-testid": (b.paused ? "resume-" : "pause-") + b.name, onclick: () => act((b.paused ? "resume " : "pause ") + b.name, "POST", "/admin/backends/" + seg(b.name) + (b.paused ? "/resume" : "/pause")) }, b.paused ? "Resume" : "Pause"),
+        el("li", {}, reason + ": " + count + " ", el("button", { "data-testid": "replay-" + b.name + "-" + reason, "data-key": "replay-reason " + b.name + " " + reason, "data-group": "replay-reason", onclick: () => bulkAct("replay " + reason, "/admin/dead-letters/replay", { backend: b.name, reason }) }, "replay")))))),
+    el("button", { "data-testid": (b.paused ? "resume-" : "pause-") + b.name, "data-key": "pause-resume " + b.name, "data-group": "pause-resume", onclick: () => act((b.paused ? "resume " : "pause ") + b.name, "POST", "/admin/backends/" + seg(b.name) + (b.paused ? "/resume" : "/pause")) }, b.paused ? "Resume" : "Pause"),
     b.recentFailures.length === 0 ? null : el("div", {}, el("h4", {}, "recent failures"), el("ul", {}, ...b.recentFailures.slice(0, 5).map((f) =>
       // The backend's words in a bdi: a right-to-left override in them showed the outcome after
       // them reversed ("dead-lettered" as "derettel-daed"), or any text as another.
@@ -277,28 +299,30 @@ async function refresh() {
     $("meta").className = "";
     $("backends").className = "backends";
     $("figures").className = "";
-    $("backends").replaceChildren(...status.backends.map(backendCard));
+    rebuild($("backends"), status.backends.map(backendCard));
     const broker = $("broker");
     broker.hidden = !status.broker || status.broker.connected;
     broker.textContent = broker.hidden ? "" : "RabbitMQ is out of reach from instance " + status.instance +
       ": the queue figures below are the last ones it gave (each says as of when), and an adapter that cannot reach it answers 503 (broker_down). " +
       "Runbook: docs/operations.md, SluiceRejectingRequests; /readyz names the reason.";
     const callbacks = Object.entries(status.deadCallbacks || {});
-    $("dead-callbacks").replaceChildren(callbacks.length === 0 ? "none" : el("ul", {},
+    rebuild($("dead-callbacks"), [callbacks.length === 0 ? "none" : el("ul", {},
       ...callbacks.map(([reason, count]) => el("li", {}, reason + ": " + count + " ",
-        el("button", { "data-testid": "redeliver-callbacks-" + reason, onclick: () => bulkAct("redeliver " + reason, "/admin/dead-callbacks/redeliver", { reason }) }, "redeliver"))),
-      el("li", {}, el("button", { "data-testid": "redeliver-callbacks-all", onclick: () => bulkAct("redeliver all", "/admin/dead-callbacks/redeliver", { all: true }) }, "redeliver all"))));
+        el("button", { "data-testid": "redeliver-callbacks-" + reason, "data-key": "redeliver " + reason, "data-group": "redeliver", onclick: () => bulkAct("redeliver " + reason, "/admin/dead-callbacks/redeliver", { reason }) }, "redeliver"))),
+      el("li", {}, el("button", { "data-testid": "redeliver-callbacks-all", "data-key": "redeliver-all", "data-group": "redeliver-all", onclick: () => bulkAct("redeliver all", "/admin/dead-callbacks/redeliver", { all: true }) }, "redeliver all")))]);
     // The list is the newest 50; the counts by reason cover them all.
     const deadTotal = Object.values(status.deadLetters || {}).reduce((sum, n) => sum + n, 0);
     $("dead-shown").textContent = deadTotal > dead.deadLetters.length
       ? "(newest " + dead.deadLetters.length + " of " + deadTotal + " shown: replay by reason on each backend, or sluice dead-letters list)"
       : "";
-    $("dead").replaceChildren(...dead.deadLetters.map((d) => el("tr", { "data-testid": "dead-" + d.id },
+    rebuild($("dead"), dead.deadLetters.map((d) => el("tr", { "data-testid": "dead-" + d.id },
       el("td", {}, d.ageSeconds + " s"), el("td", {}, d.reason), el("td", {}, d.backend), el("td", {}, d.service),
       el("td", {}, d.client), el("td", {}, d.id), el("td", { class: "error" }, d.error || ""),
       el("td", {},
-        el("button", { "data-testid": "replay-" + d.id, onclick: () => act("replay " + d.id, "POST", "/admin/dead-letters/" + seg(d.id) + "/replay") }, "replay"), " ",
-        el("button", { "data-testid": "discard-" + d.id, onclick: () => discardOne(d) }, "discard")))));
+        el("button", { "data-testid": "replay-" + d.id, "data-key": "replay " + d.id, "data-group": "replay", onclick: () => act("replay " + d.id, "POST", "/admin/dead-letters/" + seg(d.id) + "/replay") }, "replay"), " ",
+        el("button", { "data-testid": "discard-" + d.id, "data-key": "discard " + d.id, "data-group": "discard", onclick: () => discardOne(d) }, "discard")))));
+    // Counts the refreshes shown, for whoever waits for the next one (the browser tests).
+    $("meta").dataset.refreshes = String(Number($("meta").dataset.refreshes || 0) + 1);
   } catch (error) {
     // The figures still on the page are as old as the last answer: say so, and since when, so
     // a stuck depth or an empty list is not read as the present.

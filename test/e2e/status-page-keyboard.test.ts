@@ -1,0 +1,126 @@
+// The status page with the keyboard alone, in chromium: sign in, reach a backend's Pause and a
+// dead letter's Replay with Tab and Shift+Tab, keep them focused while the page refreshes every
+// second (each refresh rebuilds the cards and lists), and press them with Space and Enter.
+
+import { randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
+import { expect } from "chai";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { DeadLetters } from "../../shared/operator/dead-letters";
+import { call, Harness, type SluiceProcess } from "../support/harness";
+import { recordDeadLetter, requestMessage } from "../support/messages";
+
+const CHROMIUM = "/usr/bin/chromium";
+
+describe("the status page with the keyboard alone", function () {
+  this.timeout(90_000);
+  const harness = new Harness();
+  let sluice: SluiceProcess;
+  let browser: Browser;
+  let page: Page;
+
+  before(async function () {
+    if (!existsSync(CHROMIUM)) {
+      throw new Error(`${CHROMIUM} is missing: run deploy/install-tools.sh (npm test does)`);
+    }
+    await harness.startSim({ latencyMs: 0 });
+    harness.writeConfig({
+      services: { orders: { protocols: ["rest"], reply: { mode: "ack" }, backend: "legacy" } },
+      backends: { legacy: {} },
+    });
+    sluice = await harness.spawn("all");
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+    });
+    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  });
+  after(async () => {
+    await browser?.close();
+    await harness.cleanup();
+  });
+
+  // Strings, run in the page: the tests compile without the DOM's types.
+  const focused = () =>
+    page.evaluate<string | null>(
+      "document.activeElement && document.activeElement.getAttribute('data-testid')",
+    );
+  const refreshes = async () =>
+    Number(await page.getByTestId("meta").getAttribute("data-refreshes"));
+  /** Waits for the page's own next `count` refreshes, each of which rebuilds the lists. */
+  const waitRefreshes = async (count: number) => {
+    const target = (await refreshes()) + count;
+    // A function, not a string: the page's policy refuses a string evaluated in it.
+    await page.waitForFunction(
+      (least) => {
+        const meta = (
+          globalThis as unknown as {
+            document: { getElementById(id: string): { dataset: Record<string, string> } };
+          }
+        ).document.getElementById("meta");
+        return Number(meta.dataset.refreshes) >= least;
+      },
+      target,
+      { timeout: 30_000 },
+    );
+  };
+  /** Presses `key` until the control of `testId` has focus, at most `limit` times. */
+  const tabTo = async (testId: string, key = "Tab", limit = 40) => {
+    for (let i = 0; i < limit; i++) {
+      if ((await focused()) === testId) return;
+      await page.keyboard.press(key);
+    }
+    expect(await focused(), `${key} reaches ${testId}`).to.equal(testId);
+  };
+  const admin = (path: string) =>
+    call(`${sluice.adminUrl}${path}`, { client: null, headers: harness.adminHeaders() });
+
+  it("signs in with the keyboard", async () => {
+    await page.goto(`${sluice.adminUrl}/`);
+    // The token field has focus from the start.
+    await page.keyboard.type(harness.adminToken);
+    await page.keyboard.press("Tab");
+    await page.keyboard.press("Enter");
+    await page.getByTestId("pause-legacy").waitFor();
+  });
+
+  it("keeps a backend's Pause focused across refreshes, and pauses it with Space", async () => {
+    await tabTo("pause-legacy");
+    await waitRefreshes(3);
+    expect(await focused(), "still focused after three refreshes").to.equal("pause-legacy");
+    await page.keyboard.press("Space");
+    await page.getByTestId("notice").filter({ hasText: "pause legacy: done" }).waitFor();
+    expect((await admin("/admin/backends/legacy")).json.paused).to.equal(true);
+    // The same control, now Resume, keeps focus.
+    await page.getByTestId("resume-legacy").waitFor();
+    await waitRefreshes(2);
+    expect(await focused()).to.equal("resume-legacy");
+  });
+
+  it("keeps a dead letter's Replay focused across refreshes, and replays it with Enter", async () => {
+    const id = randomUUID();
+    const deadLetters = new DeadLetters(harness.redis(), harness.prefix, 3_600_000);
+    await recordDeadLetter(
+      deadLetters,
+      requestMessage({ id, service: "orders", backend: "legacy", path: "/x" }),
+      { at: Date.now() },
+    );
+    await page.getByTestId(`replay-${id}`).waitFor({ timeout: 20_000 });
+    await tabTo(`discard-${id}`);
+    await tabTo(`replay-${id}`, "Shift+Tab", 1);
+    await waitRefreshes(3);
+    expect(await focused(), "still focused after three refreshes").to.equal(`replay-${id}`);
+    await page.keyboard.press("Enter");
+    await page
+      .getByTestId("notice")
+      .filter({ hasText: `replay ${id}: replayed as ` })
+      .waitFor();
+    expect((await deadLetters.get(id))?.replayedAs).to.be.a("string");
+    // Its row is gone: focus goes to the list's heading, not to the top of the page.
+    await page.getByTestId(`dead-${id}`).waitFor({ state: "detached" });
+    expect(await page.evaluate<string>("document.activeElement.id")).to.equal("dead-heading");
+    await page.keyboard.press("Tab");
+    expect(await page.evaluate<string>("document.activeElement.tagName")).to.equal("BUTTON");
+  });
+});
