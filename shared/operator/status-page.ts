@@ -20,12 +20,12 @@ export const STATUS_PAGE = `<!doctype html>
 <div id="notice" role="status" data-testid="notice"></div>
 <div class="backends" id="backends" data-testid="backends" data-fallback="top"></div>
 <div id="figures">
-<h2 id="dead-heading" tabindex="-1">Dead letters not yet replayed <small id="dead-shown" data-testid="dead-shown"></small></h2>
+<h2 id="dead-heading" tabindex="-1">Dead letters not yet replayed <small id="dead-shown" data-testid="dead-shown"></small> <span class="badge stale-badge" data-testid="dead-stale" hidden>stale</span></h2>
 <table data-testid="dead-letters">
   <thead><tr><th>age</th><th>reason</th><th>backend</th><th>service</th><th>client</th><th>id</th><th>error</th><th></th></tr></thead>
   <tbody id="dead" data-fallback="dead-heading"></tbody>
 </table>
-<h2 id="callbacks-heading" tabindex="-1">Dead callbacks not yet redelivered</h2>
+<h2 id="callbacks-heading" tabindex="-1">Dead callbacks not yet redelivered <span class="badge stale-badge" hidden>stale</span></h2>
 <div id="dead-callbacks" data-testid="dead-callbacks" data-fallback="callbacks-heading"></div>
 </div>
 <script src="/status.js"></script>
@@ -38,7 +38,10 @@ h1 { font-size: 1.4em; margin: 0 0 .2em; }
 h2 { font-size: 1.1em; margin: 1.5em 0 .5em; }
 #meta { color: #5b6475; margin-bottom: 1em; }
 #meta.stale { color: #9b1c1c; font-weight: bold; }
-.stale-figures { opacity: .45; }
+/* Old figures say so in words ("stale" on each card and list) and are framed in dashed red, at
+   full contrast: faded to opacity .45 they fell below 4.5:1 (WCAG 1.4.3) and read as disabled. */
+.stale-figures .backend, .stale-figures table { border: 1px dashed #9b1c1c; background: #f1f2f5; }
+.badge.stale-badge { background: #9b1c1c; color: #fff; }
 .backend .stale { color: #9b1c1c; font-weight: bold; }
 .backends { display: grid; grid-template-columns: repeat(auto-fill, minmax(24em, 1fr)); gap: 1em; }
 /* min-width: a backend's error with no space in 500 characters widened the grid past the page. */
@@ -299,6 +302,7 @@ async function refresh() {
     $("meta").className = "";
     $("backends").className = "backends";
     $("figures").className = "";
+    for (const badge of document.querySelectorAll("h2 .stale-badge")) badge.hidden = true;
     rebuild($("backends"), status.backends.map(backendCard));
     const broker = $("broker");
     broker.hidden = !status.broker || status.broker.connected;
@@ -332,6 +336,13 @@ async function refresh() {
     $("meta").className = "stale";
     $("backends").className = "backends stale-figures";
     $("figures").className = "stale-figures";
+    for (const badge of document.querySelectorAll("h2 .stale-badge")) badge.hidden = false;
+    for (const card of document.querySelectorAll("#backends .backend")) {
+      const badges = card.querySelector("h3 > span:last-child");
+      if (badges && !badges.querySelector(".stale-badge")) {
+        badges.append(" ", el("span", { class: "badge stale-badge", "data-testid": "stale-" + card.dataset.testid.slice("backend-".length) }, "stale"));
+      }
+    }
   } finally {
     clearTimeout(timer);
   }
