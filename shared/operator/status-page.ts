@@ -13,9 +13,12 @@ export const STATUS_PAGE = `<!doctype html>
 <link rel="stylesheet" href="/status.css">
 </head>
 <body>
+<header>
 <h1 id="top" tabindex="-1">Sluice</h1>
 <form method="post" action="/logout"><button type="submit">Sign out</button></form>
 <div id="meta" data-testid="meta">connecting…</div>
+</header>
+<main>
 <div id="broker" class="unserved" data-testid="broker" hidden></div>
 <div id="notice" role="status" data-testid="notice"></div>
 <div class="backends" id="backends" data-testid="backends" data-fallback="top"></div>
@@ -28,6 +31,7 @@ export const STATUS_PAGE = `<!doctype html>
 <h2 id="callbacks-heading" tabindex="-1">Dead callbacks not yet redelivered <span class="badge stale-badge" hidden>stale</span></h2>
 <div id="dead-callbacks" data-testid="dead-callbacks" data-fallback="callbacks-heading"></div>
 </div>
+</main>
 <script src="/status.js"></script>
 </body>
 </html>

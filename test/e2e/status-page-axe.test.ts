@@ -51,11 +51,15 @@ describe("the status page checked by axe-core at WCAG 2.1 AA", function () {
     await harness.cleanup();
   });
 
-  /** axe's violations of the page as it is, one line each: rule, element, what fails. */
-  const violations = async (): Promise<string[]> => {
+  /**
+   * axe's violations of the page as it is, one line each: rule, element, what fails; of the
+   * WCAG 2.1 A and AA rules, or of the `rules` named.
+   */
+  const violations = async (rules?: string[]): Promise<string[]> => {
     if (!(await page.evaluate<boolean>("typeof axe !== 'undefined'"))) await page.evaluate(AXE);
+    const only = rules ? { type: "rule", values: rules } : { type: "tag", values: TAGS };
     return page.evaluate<string[]>(
-      `axe.run(document, { runOnly: { type: "tag", values: ${JSON.stringify(TAGS)} } })
+      `axe.run(document, { runOnly: ${JSON.stringify(only)} })
         .then((r) => r.violations.flatMap((v) =>
           v.nodes.map((n) => v.id + " " + n.target.join(" ") + ": " + n.failureSummary)))`,
     );
@@ -110,6 +114,14 @@ describe("the status page checked by axe-core at WCAG 2.1 AA", function () {
     for (const id of ids) await page.getByTestId(`dead-${id}`).waitFor({ timeout: 15_000 });
     await page.locator("[data-testid=backend-legacy] .badge.failing").waitFor();
     expect(await violations()).to.deep.equal([]);
+  });
+
+  it("has its banner and main landmarks, all content inside them", async () => {
+    expect(await page.getByRole("banner").count()).to.equal(1);
+    expect(await page.getByRole("main").count()).to.equal(1);
+    expect(
+      await violations(["landmark-one-main", "region", "landmark-no-duplicate-banner"]),
+    ).to.deep.equal([]);
   });
 
   it("a queue at its high-water mark", async () => {
