@@ -25,7 +25,7 @@ export const STATUS_PAGE = `<!doctype html>
 <div id="figures">
 <h2 id="dead-heading" tabindex="-1">Dead letters not yet replayed <small id="dead-shown" data-testid="dead-shown"></small> <span class="badge stale-badge" data-testid="dead-stale" hidden>stale</span></h2>
 <table data-testid="dead-letters">
-  <thead><tr><th>age</th><th>reason</th><th>backend</th><th>service</th><th>client</th><th>id</th><th>error</th><th></th></tr></thead>
+  <thead><tr><th>age</th><th>reason</th><th>backend</th><th>service</th><th>client</th><th>id</th><th>error</th><th><span class="visually-hidden">actions</span></th></tr></thead>
   <tbody id="dead" data-fallback="dead-heading"></tbody>
 </table>
 <h2 id="callbacks-heading" tabindex="-1">Dead callbacks not yet redelivered <span class="badge stale-badge" hidden>stale</span></h2>
@@ -70,6 +70,8 @@ td.error { color: #9b1c1c; max-width: 40em; overflow-wrap: anywhere; }
 #notice { min-height: 1.4em; color: #1b6b2a; }
 #notice.bad { color: #9b1c1c; }
 ul { margin: .2em 0; padding-left: 1.2em; }
+/* Read by a screen reader, not shown: the action column's header. */
+.visually-hidden { position: absolute; width: 1px; height: 1px; margin: -1px; padding: 0; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; border: 0; }
 `;
 
 export const STATUS_SCRIPT = `"use strict";

@@ -124,6 +124,11 @@ describe("the status page checked by axe-core at WCAG 2.1 AA", function () {
     ).to.deep.equal([]);
   });
 
+  it("names every column of the dead letters' table, their buttons' one too", async () => {
+    expect(await page.getByRole("columnheader", { name: "actions" }).count()).to.equal(1);
+    expect(await violations(["empty-table-header"])).to.deep.equal([]);
+  });
+
   it("a queue at its high-water mark", async () => {
     const sent = await call(`${sluice.url}/rest/strays/x`, {
       body: "{}",
