@@ -8,7 +8,7 @@ import { expect } from "chai";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { DeadLetters } from "../../shared/operator/dead-letters";
 import { call, Harness, type SluiceProcess } from "../support/harness";
-import { recordDeadLetter, requestMessage } from "../support/messages";
+import { recordDeadLetter, requestMessage, TEST_CLIENT } from "../support/messages";
 
 const CHROMIUM = "/usr/bin/chromium";
 
@@ -107,6 +107,14 @@ describe("the status page with the keyboard alone", function () {
       { at: Date.now() },
     );
     await page.getByTestId(`replay-${id}`).waitFor({ timeout: 20_000 });
+    // Each row's buttons name their dead letter and its client, not just "replay".
+    const named = (action: string) =>
+      page.getByRole("button", {
+        name: `${action} dead letter ${id.slice(0, 8)}… of ${TEST_CLIENT}`,
+      });
+    expect(await named("Replay").getAttribute("data-testid")).to.equal(`replay-${id}`);
+    expect(await named("Discard").getAttribute("data-testid")).to.equal(`discard-${id}`);
+    expect(await page.getByRole("button", { name: "Resume legacy" }).count()).to.equal(1);
     await tabTo(`discard-${id}`);
     await tabTo(`replay-${id}`, "Shift+Tab", 1);
     await waitRefreshes(3);
