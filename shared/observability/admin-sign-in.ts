@@ -260,7 +260,7 @@ const SIGN_IN_PROBLEMS = {
 // Inline, since the sign-in page is served before sign-in, and admitted by its digest alone
 // (style-src 'sha256-…'): no other inline style applies, as on the status page.
 const SIGN_IN_STYLE =
-  "body{font:15px system-ui,sans-serif;margin:4em auto;max-width:24em}input{width:100%;padding:.4em;margin:.5em 0}";
+  "body{font:15px system-ui,sans-serif;margin:4em auto;max-width:24em}input{width:100%;padding:.4em;margin:.5em 0}:focus-visible{outline:3px solid #1d4ed8;outline-offset:2px}";
 const SIGN_IN_CSP = `default-src 'none'; style-src 'sha256-${createHash("sha256").update(SIGN_IN_STYLE, "utf8").digest("base64")}'; form-action 'self'; frame-ancestors 'none'`;
 
 function loginPage(problem: keyof typeof SIGN_IN_PROBLEMS | null): string {

@@ -12,6 +12,19 @@ import { recordDeadLetter, requestMessage, TEST_CLIENT } from "../support/messag
 
 const CHROMIUM = "/usr/bin/chromium";
 
+/** The contrast ratio of two CSS rgb() colours, as WCAG reckons it. */
+function contrast(a: string, b: string): number {
+  const luminance = (rgb: string) => {
+    const [r, g, b] = (rgb.match(/\d+/g) ?? []).slice(0, 3).map((n) => {
+      const c = Number(n) / 255;
+      return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x);
+  return (hi + 0.05) / (lo + 0.05);
+}
+
 describe("the status page with the keyboard alone", function () {
   this.timeout(90_000);
   const harness = new Harness();
@@ -87,6 +100,13 @@ describe("the status page with the keyboard alone", function () {
 
   it("keeps a backend's Pause focused across refreshes, and pauses it with Space", async () => {
     await tabTo("pause-legacy");
+    // The page's own focus ring, of 3:1 at least against the page (WCAG 2.4.7, 1.4.11).
+    const ring = await page.evaluate<string[]>(
+      `(() => { const s = getComputedStyle(document.activeElement);
+        return [s.outlineStyle, s.outlineWidth, s.outlineColor, getComputedStyle(document.body).backgroundColor]; })()`,
+    );
+    expect(ring.slice(0, 2)).to.deep.equal(["solid", "3px"]);
+    expect(contrast(ring[2], ring[3])).to.be.at.least(3);
     await waitRefreshes(3);
     expect(await focused(), "still focused after three refreshes").to.equal("pause-legacy");
     await page.keyboard.press("Space");
