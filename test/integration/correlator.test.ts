@@ -150,6 +150,53 @@ describe("correlator (real broker and Redis)", function () {
     ]);
   });
 
+  it("keeps no chain of a message once its responses are handled, whatever became of them", async () => {
+    // A correlator of its own, whose listener fails for one message: the chain of each id in
+    // hand is kept only while work on it is under way.
+    const failing = { ...meta(), xroadId: randomUUID() };
+    const own = correlatorFor(scope, amqp, {
+      listeners: [
+        async (tx) => {
+          if (tx.id === failing.id) throw new Error("listener failed");
+        },
+      ],
+    });
+    const chains = (own as unknown as { chains: Map<string, unknown> }).chains;
+    const answered = { ...meta(), xroadId: randomUUID() };
+    const refused = meta();
+    for (const m of [answered, failing, refused]) await store.create(m);
+    await store.discard(refused);
+    const part = { ...answer(answered, false), seq: 1, final: false, body: "part" };
+    const unreadable = {
+      content: Buffer.from("not a response"),
+      fields: {},
+      properties: { headers: {} },
+    } as unknown as ConsumeMessage;
+    const handled = await Promise.allSettled([
+      own.handle(delivery(part)),
+      own.handle(delivery({ ...answer(answered, false), seq: 2 })),
+      own.handle(delivery(answer(failing, false))),
+      own.handle(delivery(answer(refused, false))),
+      own.handle(unreadable),
+    ]);
+    expect(handled.map((h) => h.status)).to.deep.equal([
+      "fulfilled",
+      "fulfilled",
+      "rejected",
+      "fulfilled",
+      "fulfilled",
+    ]);
+    expect((await store.get(answered.id))?.state).to.equal("completed");
+    expect(chains.size).to.equal(0);
+    // The refused and unreadable ones were dead-lettered: taken off for the tests that follow.
+    const connection = await amqplib.connect(AMQP_URL);
+    try {
+      await (await connection.createChannel()).purgeQueue(names.deadLetterQueue);
+    } finally {
+      await connection.close();
+    }
+  });
+
   it("keeps a response of a refused submission in the dead-letter queue", async () => {
     const m = meta();
     await store.create(m);
