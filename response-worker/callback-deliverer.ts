@@ -83,6 +83,11 @@ export interface CallbackDelivererOptions {
   /** Deliveries sent at once by this instance. */
   prefetch?: number;
   /**
+   * Told how many jobs of the delivery queue this instance holds whenever that changes (a
+   * gauge): at the prefetch while the queue grows, it delivers as fast as it can.
+   */
+  onInHand?: (count: number) => void;
+  /**
    * Attempts to one receiver (a URL origin, or an X-Road service) at once. A job whose
    * receiver's slots are taken steps aside into a step-aside queue instead (not counted as an
    * attempt), so a hanging receiver holds neither every slot nor the prefetch. Default 4.
@@ -249,7 +254,11 @@ export class CallbackDeliverer {
 
   private track(work: Promise<void>) {
     this.inFlight.add(work);
-    void work.finally(() => this.inFlight.delete(work));
+    this.options.onInHand?.(this.inFlight.size);
+    void work.finally(() => {
+      this.inFlight.delete(work);
+      this.options.onInHand?.(this.inFlight.size);
+    });
   }
 
   private async handle(message: ConsumeMessage, generation: number): Promise<void> {

@@ -337,6 +337,7 @@ export async function startCallbackDelivery(
     topology,
     sender: unlessRemoved,
     prefetch: DELIVERY_SLOTS,
+    onInHand: (count) => metrics.callbackJobsInHand.set(count),
     maxPerTarget: config.callbacks.maxPerTarget,
     // Receivers that hang would otherwise hold every one of the 16 deliveries for `timeout`.
     parking: {

@@ -124,6 +124,12 @@ export const callbackAttemptsSetApart = new Gauge({
   registers: [registry],
 });
 
+export const callbackJobsInHand = new Gauge({
+  name: "sluice_callback_jobs_in_hand",
+  help: "Callback and hub event jobs this response worker holds from its delivery queue: attempted, waiting for a receiver's slot, or being settled.",
+  registers: [registry],
+});
+
 export const deadLetters = new Counter<"backend" | "reason">({
   name: "sluice_dead_letters_total",
   help: "Messages sent to the dead-letter queue, by backend and reason.",
@@ -217,6 +223,7 @@ export const metrics = {
   syncWaiters,
   callbackDeliveries,
   callbackAttemptsSetApart,
+  callbackJobsInHand,
   deadLetters,
   messagesExpired,
   backpressureRejections,

@@ -87,11 +87,17 @@ describe("response worker: per-callback state returns to idle (real broker, Redi
       },
     };
     const settled: Array<{ job: CallbackJob; s: Settlement }> = [];
+    let inHand = 0;
+    let mostInHand = 0;
     const deliverer = new CallbackDeliverer({
       broker,
       channel,
       topology: queues.topology,
       prefetch: 8,
+      onInHand: (count) => {
+        inHand = count;
+        mostInHand = Math.max(mostInHand, count);
+      },
       maxPerTarget: 4,
       sender: new CallbackSender({
         secrets: [SECRET],
@@ -125,7 +131,7 @@ describe("response worker: per-callback state returns to idle (real broker, Redi
       broker: listeners(broker),
     });
     const state = () => ({
-      inFlight: field<Set<unknown>>(deliverer, "inFlight").size,
+      inHand,
       setApart,
       parked: field<Map<string, number>>(deliverer, "parked").size,
       parkedBytes: field<number>(deliverer, "parkedBytes"),
@@ -133,7 +139,7 @@ describe("response worker: per-callback state returns to idle (real broker, Redi
       pendingPublishes: field<Map<string, unknown>>(broker, "pendingMandatory").size,
     });
     const idle = {
-      inFlight: 0,
+      inHand: 0,
       setApart: 0,
       parked: 0,
       parkedBytes: 0,
@@ -178,7 +184,7 @@ describe("response worker: per-callback state returns to idle (real broker, Redi
           (await queues.depths()) === 0 &&
           (await queues.redis.keys(`${queues.prefix}sluice:*`)).length === 0,
       );
-      await waitFor("the deliverer is idle", () => state().inFlight === 0);
+      await waitFor("the deliverer is idle", () => state().inHand === 0);
     };
 
     // Every listener on a socket of the pool each time it sends a callback: one kept per
@@ -199,6 +205,7 @@ describe("response worker: per-callback state returns to idle (real broker, Redi
     const outcomes = new Set(settled.map(({ s }) => s.outcome));
     expect([...outcomes].sort()).to.deep.equal(["delivered", "exhausted", "gone"]);
     expect(mostSetApart, "the stalling receiver's attempts were set apart").to.be.above(0);
+    expect(mostInHand, "jobs held at once, up to the prefetch").to.be.within(2, 8);
     expect(state()).to.deep.equal(idle);
     const slowAfterFirst = field<Map<string, number>>(deliverer, "slowReceivers").size;
     const afterFirst = idleListeners();

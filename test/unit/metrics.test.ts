@@ -24,6 +24,7 @@ describe("metrics", () => {
     sluice_sync_waiters: { type: "gauge", labels: [] },
     sluice_callback_deliveries_total: { type: "counter", labels: ["outcome"] },
     sluice_callback_attempts_set_apart: { type: "gauge", labels: [] },
+    sluice_callback_jobs_in_hand: { type: "gauge", labels: [] },
     sluice_dead_letters_total: { type: "counter", labels: ["backend", "reason"] },
     sluice_messages_expired_total: { type: "counter", labels: ["backend"] },
     sluice_backpressure_rejections_total: { type: "counter", labels: ["reason"] },
