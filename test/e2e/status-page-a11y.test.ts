@@ -2,12 +2,10 @@
 // inline style or script is admitted, and nothing the pages do is refused by the policy.
 
 import { randomUUID } from "node:crypto";
-import { existsSync } from "node:fs";
 import { expect } from "chai";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
+import { launchChromium } from "../support/chromium";
 import { call, Harness, type SluiceProcess } from "../support/harness";
-
-const CHROMIUM = "/usr/bin/chromium";
 
 describe("the status page under its Content-Security-Policy", function () {
   this.timeout(90_000);
@@ -19,20 +17,13 @@ describe("the status page under its Content-Security-Policy", function () {
   const refused: string[] = [];
 
   before(async function () {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(`${CHROMIUM} is missing: run deploy/install-tools.sh (npm test does)`);
-    }
     await harness.startSim({ latencyMs: 0 });
     harness.writeConfig({
       services: { orders: { protocols: ["rest"], reply: { mode: "ack" }, backend: "legacy" } },
       backends: { legacy: { queue: { highWater: 40 } } },
     });
     sluice = await harness.spawn("all");
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-    });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     await page.exposeFunction("reportPolicyViolation", (text: string) => refused.push(text));
     // A string, run in each document before its own script: the tests compile without the DOM.

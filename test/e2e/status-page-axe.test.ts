@@ -6,15 +6,15 @@
 // page's Content-Security-Policy, which stays as strict as it is.
 
 import { randomUUID } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { expect } from "chai";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
+import { launchChromium } from "../support/chromium";
 import { DeadLetters } from "../../shared/operator/dead-letters";
 import { RecentFailures } from "../../shared/operator/recent-failures";
 import { call, Harness, type SluiceProcess } from "../support/harness";
 import { recordDeadLetter, requestMessage } from "../support/messages";
 
-const CHROMIUM = "/usr/bin/chromium";
 const AXE = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
 const TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"];
 
@@ -26,9 +26,6 @@ describe("the status page checked by axe-core at WCAG 2.1 AA", function () {
   let page: Page;
 
   before(async function () {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(`${CHROMIUM} is missing: run deploy/install-tools.sh (npm test does)`);
-    }
     await harness.startSim({ latencyMs: 0 });
     harness.writeConfig({
       services: {
@@ -39,11 +36,7 @@ describe("the status page checked by axe-core at WCAG 2.1 AA", function () {
     });
     // No worker serves orphan: its queue fills up to the mark.
     sluice = await harness.spawn("all", {}, ["--backends", "legacy"]);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-    });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   });
   after(async () => {

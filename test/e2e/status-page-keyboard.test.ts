@@ -3,14 +3,12 @@
 // second (each refresh rebuilds the cards and lists), and press them with Space and Enter.
 
 import { randomUUID } from "node:crypto";
-import { existsSync } from "node:fs";
 import { expect } from "chai";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
+import { launchChromium } from "../support/chromium";
 import { DeadLetters } from "../../shared/operator/dead-letters";
 import { call, Harness, type SluiceProcess } from "../support/harness";
 import { recordDeadLetter, requestMessage, TEST_CLIENT } from "../support/messages";
-
-const CHROMIUM = "/usr/bin/chromium";
 
 /** The contrast ratio of two CSS rgb() colours, as WCAG reckons it. */
 function contrast(a: string, b: string): number {
@@ -33,20 +31,13 @@ describe("the status page with the keyboard alone", function () {
   let page: Page;
 
   before(async function () {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(`${CHROMIUM} is missing: run deploy/install-tools.sh (npm test does)`);
-    }
     await harness.startSim({ latencyMs: 0 });
     harness.writeConfig({
       services: { orders: { protocols: ["rest"], reply: { mode: "ack" }, backend: "legacy" } },
       backends: { legacy: {} },
     });
     sluice = await harness.spawn("all");
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-    });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   });
   after(async () => {

@@ -4,9 +4,9 @@
 // screenshot (docs/status-page.png is made this way).
 
 import { randomUUID } from "node:crypto";
-import { existsSync } from "node:fs";
 import { expect } from "chai";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
+import { launchChromium } from "../support/chromium";
 import pino from "pino";
 import { DeadLetters } from "../../shared/operator/dead-letters";
 import { OperatorJournal } from "../../shared/operator/operator-journal";
@@ -15,7 +15,6 @@ import { call, eventually, Harness, type SluiceProcess } from "../support/harnes
 import { recordDeadLetter, requestMessage } from "../support/messages";
 import { CallbackReceiver } from "../integration/callback-receiver";
 
-const CHROMIUM = "/usr/bin/chromium";
 const silent = pino({ level: "silent" });
 /** The client `call` sends as unless told otherwise. */
 const CLIENT = "EE/GOV/70000001/case-app";
@@ -29,9 +28,6 @@ describe("the status page in a browser", function () {
   let receiver: CallbackReceiver;
 
   before(async function () {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(`${CHROMIUM} is missing: run deploy/install-tools.sh (npm test does)`);
-    }
     await harness.startSim({ latencyMs: 0 });
     receiver = await CallbackReceiver.start({ tls: false });
     harness.writeConfig({
@@ -53,12 +49,7 @@ describe("the status page in a browser", function () {
       },
     });
     sluice = await harness.spawn("all", {}, ["--backends", "legacy,mailer"]);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      // Root in a container has no user namespaces for chromium's sandbox.
-      args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-    });
+    browser = await launchChromium();
     // A viewer far from UTC, with another language: the page's times must not follow either.
     page = await browser.newPage({
       viewport: { width: 1280, height: 900 },
