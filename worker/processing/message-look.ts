@@ -142,8 +142,9 @@ export class MessageLook {
         claiming(request, tryClaim, () => waits.signal()),
       );
     } catch (error) {
-      // The delivery's channel closed while it waited for a slot: the broker has it again.
-      if (gone.aborted) return "requeue";
+      // The delivery's channel closed while it waited for a slot: the broker has it again. The
+      // drain began: it goes back for another worker, as from every other wait.
+      if (gone.aborted || (this.deps.draining ?? this.deps.shutdown).aborted) return "requeue";
       if (waits.expiryFired && this.expiries.expired(request)) {
         return await this.expireUnclaimed(inHand, await listening);
       }
@@ -253,8 +254,8 @@ export class MessageLook {
         this.deps.guard(request, ends),
       );
     } catch (error) {
-      // The delivery's channel closed while it waited for a slot: the broker has it again.
-      if (gone.aborted) return "requeue";
+      // The delivery's channel closed while it waited for a slot, or the drain began.
+      if (gone.aborted || (this.deps.draining ?? this.deps.shutdown).aborted) return "requeue";
       if (waits.expiryFired && this.expiries.expired(request)) {
         return this.expireUnclaimed(inHand, listened);
       }
