@@ -2,7 +2,7 @@
 // nodes of a cluster, re-runs every channel's setup (topology, consumers) on reconnect, and
 // never buffers publishes while disconnected.
 
-import { EventEmitter } from "node:events";
+import { EventEmitter, setMaxListeners } from "node:events";
 import type { Writable } from "node:stream";
 import * as amqpManager from "amqp-connection-manager";
 import type { AmqpConnectionManager, ChannelWrapper } from "amqp-connection-manager";
@@ -366,6 +366,9 @@ export class Broker extends EventEmitter {
       if (options.setup) await options.setup(channel);
       if (cancelled) return;
       const closed = new AbortController();
+      // Every delivery in hand may wait on it: a worker's message that expires links a signal
+      // of its own to it by a listener, and more than 10 waiting at once are no leak.
+      setMaxListeners(0, closed.signal);
       channel.once("close", () => closed.abort(new Error("channel closed")));
       await channel.prefetch(options.prefetch);
       const { consumerTag } = await channel.consume(

@@ -49,6 +49,37 @@ describe("broker publishes (RabbitMQ)", () => {
       onMessage,
     });
 
+  it("hands a delivery a channel signal that any number of waits may listen to without a warning", async () => {
+    // A worker's message that expires waits on a signal linked to this one by a listener of its
+    // own: more than 10 of them waiting at once on one channel is no leak.
+    const own = `${prefix}listened`;
+    const gone = await new Promise<AbortSignal>((resolve) => {
+      const consumer = consumeOwnQueue("listened", own, async (message, channel, signal) => {
+        channel.ack(message);
+        resolve(signal);
+        await consumer.cancel();
+      });
+      const sender = broker.channel("listened-sender", async (channel) => {
+        await channel.assertQueue(own, { durable: false });
+        channel.sendToQueue(own, Buffer.from("x"));
+      });
+      void sender.waitForConnect();
+    });
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on("warning", onWarning);
+    const listeners = Array.from({ length: 20 }, () => () => undefined);
+    try {
+      for (const listener of listeners) gone.addEventListener("abort", listener);
+      // Node emits a warning on the next tick.
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      for (const listener of listeners) gone.removeEventListener("abort", listener);
+      process.off("warning", onWarning);
+    }
+    expect(warnings).to.not.include("MaxListenersExceededWarning");
+  });
+
   it("confirms a routed message and refuses an unroutable mandatory one", async () => {
     const publisher = broker.channel("publisher", async (channel) => {
       await channel.assertExchange(exchange, "direct", { durable: false, autoDelete: false });
