@@ -50,8 +50,9 @@ function fileSource(name: string, file: string): string {
 /**
  * `name`'s secret from the environment or from the file NAME_FILE names; undefined when neither
  * is set. The file holds one value: its trailing line breaks (`echo`, `kubectl create secret
- * --from-file`) and a leading byte-order mark are dropped. Both set, or a file that cannot be read, is empty or holds more than
- * one line, is a problem naming the variable and the file, never the value.
+ * --from-file`) and a leading byte-order mark are dropped. Both set, or a file that cannot be
+ * read, is empty, holds more than one line or a control character, is a problem naming the
+ * variable and the file, never the value.
  */
 export function readEnvSecret(
   name: string,
@@ -92,6 +93,15 @@ export function readEnvSecret(
   }
   if (/[\r\n]/.test(value)) {
     problems.push(`${where}: the file holds more than one line; write only the ${name} value`);
+    return { value: null, where };
+  }
+  // No URL, token or secret holds one: a file of NUL-separated variables (`/proc/self/environ`)
+  // or of binary data named by mistake is not a value, and passed on it would be cut at the NUL.
+  // eslint-disable-next-line no-control-regex -- control characters are what is looked for
+  if (/[\u0000-\u0008\u000B-\u001F\u007F]/.test(value)) {
+    problems.push(
+      `${where}: the file holds a control character (a NUL or another); write only the ${name} value`,
+    );
     return { value: null, where };
   }
   return { value, where };

@@ -68,7 +68,7 @@ describe("secrets given as files (NAME_FILE)", () => {
     ]);
   });
 
-  it("refuses a missing, empty, multi-line, oversized or not regular file, naming variable and file", () => {
+  it("refuses a missing, empty, multi-line, control-character, oversized or not regular file, naming variable and file", () => {
     const where = (at: string) => `environment REDIS_URL_FILE (${at})`;
     const missing = path.join(dir, "absent");
     expect(read({ REDIS_URL_FILE: missing })).to.deep.equal({
@@ -85,6 +85,19 @@ describe("secrets given as files (NAME_FILE)", () => {
       `${where(twoLines)}: the file holds more than one line; write only the REDIS_URL value`,
     ]);
     expect(problems.join()).to.not.include("s3cret");
+    // What /proc/self/environ holds: variables separated by NULs.
+    const environ = file("environ", "REDIS_URL=redis://:s3cret@a\0HOME=/root\0");
+    const binary = file("binary", "redis://:s3cret@a\u001B[0m");
+    for (const at of [environ, binary]) {
+      const refused = read({ REDIS_URL_FILE: at }).problems;
+      expect(refused).to.deep.equal([
+        `${where(at)}: the file holds a control character (a NUL or another); write only the REDIS_URL value`,
+      ]);
+      expect(refused.join()).to.not.include("s3cret");
+    }
+    expect(read({ REDIS_URL_FILE: file("tab", "redis://:s3\tcret@a\n") }).problems).to.deep.equal(
+      [],
+    );
     const large = file("large", "x".repeat(MAX_SECRET_FILE_BYTES + 1));
     expect(read({ REDIS_URL_FILE: large }).problems).to.deep.equal([
       `${where(large)}: cannot read the file: it is larger than 64 KiB`,
@@ -170,7 +183,9 @@ describe("secrets given as files (NAME_FILE)", () => {
         problems = (error as ConfigError).problems;
       }
       expect(problems).to.have.length(2);
-      expect(problems[0]).to.match(/^environment AMQP_URL_FILE \(\/proc\/self\/environ\): a value/);
+      expect(problems[0]).to.equal(
+        "environment AMQP_URL_FILE (/proc/self/environ): the file holds a control character (a NUL or another); write only the AMQP_URL value",
+      );
       expect(problems[1]).to.match(
         /^environment REDIS_URL_FILE \(.*\): a value that does not begin/,
       );
