@@ -5,6 +5,7 @@ import http from "node:http";
 import https from "node:https";
 import getRawBody from "raw-body";
 import { serverTlsOptions } from "../shared/config/tls-files";
+import { httpVersionProblem } from "../shared/protocol/http-version";
 import { listenSimulator } from "../shared/runtime/simulator-server";
 import { planCall, type CallPlan } from "./call-plan";
 import { CallLog, type CallFilter, type CallStats, type RecordedCall } from "./call-log";
@@ -442,6 +443,14 @@ export async function startLegacySim(options: LegacySimOptions = {}): Promise<Le
   };
 
   const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    // Node's parser reads a request line of HTTP/2.0 or HTTP/0.9 (or none) as HTTP/1.x and
+    // served it, a POST taken on a kept connection; an HTTP/1.1 server answers 505 and closes.
+    const version = httpVersionProblem(req);
+    if (version !== null) {
+      req.resume();
+      sendJson(res, 505, { error: version }, { connection: "close" });
+      return;
+    }
     const url = req.url ?? "/";
     const q = url.indexOf("?");
     const path = q < 0 ? url : url.slice(0, q);

@@ -11,6 +11,7 @@ import getRawBody from "raw-body";
 import { parseDuration } from "../shared/config/durations";
 import { serverTlsOptions } from "../shared/config/tls-files";
 import { listenSimulator } from "../shared/runtime/simulator-server";
+import { jettyVersionRefusal } from "./jetty-framing";
 import { authenticateClient, compileClients, requireKnownClient } from "./client-authentication";
 import {
   compileGlobalConfiguration,
@@ -323,6 +324,13 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
   };
 
   const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    // The request line's version first: Jetty refuses it before it reads any header.
+    const version = jettyVersionRefusal(req);
+    if (version !== null) {
+      req.resume();
+      sendBadMessage(res, version.status, version.reason);
+      return;
+    }
     // Jetty's order: a URI past the head limit while the request line is read (414), then the
     // URI's parse (its 400 "Bad Request"), then the headers past the limit (431), then the
     // URI's ambiguities and an absolute target's authority against `Host` once the headers are
