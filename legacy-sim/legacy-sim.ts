@@ -5,7 +5,7 @@ import http from "node:http";
 import https from "node:https";
 import getRawBody from "raw-body";
 import { serverTlsOptions } from "../shared/config/tls-files";
-import { httpVersionProblem } from "../shared/protocol/http-version";
+import { framingEndsConnection, httpVersionProblem } from "../shared/protocol/http-version";
 import { listenSimulator } from "../shared/runtime/simulator-server";
 import { planCall, type CallPlan } from "./call-plan";
 import { CallLog, type CallFilter, type CallStats, type RecordedCall } from "./call-log";
@@ -451,6 +451,10 @@ export async function startLegacySim(options: LegacySimOptions = {}): Promise<Le
       sendJson(res, 505, { error: version }, { connection: "close" });
       return;
     }
+    // RFC 9112 §6.1: an HTTP/1.0 request with a Transfer-Encoding has faulty framing, and the
+    // connection ends with its answer. Node read it chunked and, with keep-alive, read the
+    // bytes after it as the next request.
+    if (framingEndsConnection(req)) res.setHeader("connection", "close");
     const url = req.url ?? "/";
     const q = url.indexOf("?");
     const path = q < 0 ? url : url.slice(0, q);

@@ -10,6 +10,7 @@ import tls from "node:tls";
 import getRawBody from "raw-body";
 import { parseDuration } from "../shared/config/durations";
 import { serverTlsOptions } from "../shared/config/tls-files";
+import { framingEndsConnection } from "../shared/protocol/http-version";
 import { listenSimulator } from "../shared/runtime/simulator-server";
 import { jettyVersionRefusal } from "./jetty-framing";
 import { authenticateClient, compileClients, requireKnownClient } from "./client-authentication";
@@ -331,6 +332,10 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
       sendBadMessage(res, version.status, version.reason);
       return;
     }
+    // RFC 9112 §6.1: an HTTP/1.0 request with a Transfer-Encoding has faulty framing, and the
+    // connection ends with its answer. Node read it chunked and, with keep-alive, read the
+    // bytes after it as the next request.
+    if (framingEndsConnection(req)) res.setHeader("connection", "close");
     // Jetty's order: a URI past the head limit while the request line is read (414), then the
     // URI's parse (its 400 "Bad Request"), then the headers past the limit (431), then the
     // URI's ambiguities and an absolute target's authority against `Host` once the headers are

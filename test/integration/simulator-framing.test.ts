@@ -47,4 +47,13 @@ describe("HTTP framing at the simulators, over raw sockets", function () {
       expect(bare.statuses, `${name} without a version`).to.deep.equal([505]);
     }
   });
+  it("an HTTP/1.0 request with Transfer-Encoding is answered and the connection closed", async () => {
+    // RFC 9112 §6.1: its framing is faulty, the connection closes after the answer; Node read it
+    // chunked and, with keep-alive, read what followed as the next request.
+    for (const [name, port, path] of sims()) {
+      const request = `${head(path, "1.0")}Connection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n`;
+      const answer = await rawExchange(port, request + next(path));
+      expect(answer.statuses, name).to.have.lengthOf(1);
+    }
+  });
 });
