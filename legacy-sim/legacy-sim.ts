@@ -5,7 +5,11 @@ import http from "node:http";
 import https from "node:https";
 import getRawBody from "raw-body";
 import { serverTlsOptions } from "../shared/config/tls-files";
-import { framingEndsConnection, httpVersionProblem } from "../shared/protocol/http-version";
+import {
+  framingEndsConnection,
+  hostLines,
+  httpVersionProblem,
+} from "../shared/protocol/http-version";
 import { listenSimulator } from "../shared/runtime/simulator-server";
 import { planCall, type CallPlan } from "./call-plan";
 import { CallLog, type CallFilter, type CallStats, type RecordedCall } from "./call-log";
@@ -455,6 +459,12 @@ export async function startLegacySim(options: LegacySimOptions = {}): Promise<Le
     // connection ends with its answer. Node read it chunked and, with keep-alive, read the
     // bytes after it as the next request.
     if (framingEndsConnection(req)) res.setHeader("connection", "close");
+    // RFC 9112 §3.2: more than one Host line is 400. Node kept the first and served it.
+    if (hostLines(req) > 1) {
+      req.resume();
+      sendJson(res, 400, { error: "more than one Host header" }, { connection: "close" });
+      return;
+    }
     const url = req.url ?? "/";
     const q = url.indexOf("?");
     const path = q < 0 ? url : url.slice(0, q);

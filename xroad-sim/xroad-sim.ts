@@ -10,7 +10,7 @@ import tls from "node:tls";
 import getRawBody from "raw-body";
 import { parseDuration } from "../shared/config/durations";
 import { serverTlsOptions } from "../shared/config/tls-files";
-import { framingEndsConnection } from "../shared/protocol/http-version";
+import { framingEndsConnection, hostLines } from "../shared/protocol/http-version";
 import { listenSimulator } from "../shared/runtime/simulator-server";
 import { jettyVersionRefusal } from "./jetty-framing";
 import { authenticateClient, compileClients, requireKnownClient } from "./client-authentication";
@@ -336,6 +336,13 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
     // connection ends with its answer. Node read it chunked and, with keep-alive, read the
     // bytes after it as the next request.
     if (framingEndsConnection(req)) res.setHeader("connection", "close");
+    // RFC 9112 §3.2; Jetty's parser refuses a second Host line (HttpCompliance
+    // DUPLICATE_HOST_HEADERS is not allowed in its default mode). Node kept the first.
+    if (hostLines(req) > 1) {
+      req.resume();
+      sendBadMessage(res, 400, "Duplicate Host Header");
+      return;
+    }
     // Jetty's order: a URI past the head limit while the request line is read (414), then the
     // URI's parse (its 400 "Bad Request"), then the headers past the limit (431), then the
     // URI's ambiguities and an absolute target's authority against `Host` once the headers are

@@ -30,3 +30,12 @@ export function framingEndsConnection(req: IncomingMessage): boolean {
     req.headers["transfer-encoding"] !== undefined
   );
 }
+
+/** How many Host lines the request has (Node keeps the first in `req.headers.host`). */
+export function hostLines(req: IncomingMessage): number {
+  let count = 0;
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    if (req.rawHeaders[i]?.toLowerCase() === "host") count++;
+  }
+  return count;
+}

@@ -56,4 +56,12 @@ describe("HTTP framing at the simulators, over raw sockets", function () {
       expect(answer.statuses, name).to.have.lengthOf(1);
     }
   });
+  it("a request with two Host lines is 400, the connection closed", async () => {
+    // RFC 9112 §3.2; Jetty: "Duplicate Host Header". Node kept the first and served it.
+    for (const [name, port, path] of sims()) {
+      const request = `${head(path, "1.1")}Host: y\r\nContent-Length: 2\r\n\r\n{}`;
+      const answer = await rawExchange(port, request + next(path));
+      expect(answer.statuses, name).to.deep.equal([400]);
+    }
+  });
 });
