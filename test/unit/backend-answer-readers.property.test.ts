@@ -175,7 +175,7 @@ function expectOutcome(error: unknown): void {
 }
 
 function expectAnswers(answers: BackendResponse[]): void {
-  expect(answers).to.be.an("array").that.is.not.empty;
+  expect(answers).to.be.an("array").with.length.above(0);
   answers.forEach((a, i) => expect(answerProblem(a, `answer[${i}]`)).to.equal(null));
   expect(responsesProblem(answers)).to.equal("");
 }
