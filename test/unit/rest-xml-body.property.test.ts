@@ -97,13 +97,19 @@ const CONTENT_TYPES = [
 const body = fc
   .record({
     bom: fc.boolean(),
-    declaration: fc.constantFrom(...DECLARATIONS),
+    declaration: fc.oneof(
+      { weight: 2, arbitrary: fc.constantFrom("", '<?xml version="1.0"?>') },
+      { weight: 1, arbitrary: fc.constantFrom(...DECLARATIONS) },
+    ),
     before: fc.constantFrom("", "", "", " ", "\n\t", "x", "<!-- c -->"),
     root: tree,
     after: fc.constantFrom("", "", "", " \n", "<!-- c -->", "<a/>", "text", "</a>", "<?pi x?>"),
-    contentType: fc.constantFrom(...CONTENT_TYPES),
+    contentType: fc.oneof(
+      { weight: 3, arbitrary: fc.constantFrom("application/xml", "text/xml; charset=utf-8") },
+      { weight: 2, arbitrary: fc.constantFrom(...CONTENT_TYPES) },
+    ),
     edit: fc.oneof(
-      { weight: 2, arbitrary: fc.constant(null) },
+      { weight: 4, arbitrary: fc.constant(null) },
       { weight: 1, arbitrary: fc.tuple(fc.nat(), fc.nat({ max: 3 }), fc.string({ maxLength: 2 })) },
     ),
   })
