@@ -2,8 +2,8 @@
 // Retry-After and the bounded body read) and readXroadError (a security server's X-Road-Error for
 // an xroad: target). For any status, Retry-After and body: classified as docs/callbacks.md says
 // (2xx delivered, 410 gone, an X-Road refusal rejected, anything else retried), never a throw,
-// and the body never read past maxResponseBytes. The connection is replaced by a stand-in that
-// hands over the generated answer. Seeded and bounded: test/support/property-runs.ts,
+// and the body never read past maxResponseBytes. The connection pool is replaced by a stand-in
+// that hands over the generated answer. Seeded and bounded: test/support/property-runs.ts,
 // docs/testing.md.
 
 import { expect } from "chai";
@@ -114,11 +114,13 @@ function countedBody(chunks: Buffer[], breakOff: boolean) {
 /** A SafeHttp whose connection answers with `answer`, or throws it. */
 function answering(limit: number, answer: unknown): SafeHttp {
   const http = new SafeHttp({ allowPrivate: true, maxResponseBytes: limit, timeoutMs: 60_000 });
-  const inner = http as unknown as {
-    agent: { close(): Promise<void>; request(): Promise<unknown> };
-  };
-  void inner.agent.close();
-  inner.agent = {
+  // The connection pool is the one field with a request method: replaced by the stand-in.
+  type Pool = { close(): Promise<void>; request(): Promise<unknown> };
+  const fields = http as unknown as Record<string, Pool | undefined>;
+  const pool = Object.keys(fields).find((k) => typeof fields[k]?.request === "function");
+  if (pool === undefined) throw new Error("SafeHttp holds no connection pool");
+  void fields[pool]!.close();
+  fields[pool] = {
     request: () => (answer instanceof Error ? Promise.reject(answer) : Promise.resolve(answer)),
     close: () => Promise.resolve(),
   };
