@@ -23,8 +23,8 @@ export function parsePrefer(header: string | string[] | undefined): Preferences 
   const values = Array.isArray(header) ? header : header ? [header] : [];
   let waitSeen = false;
   for (const value of values) {
-    for (const item of value.split(",")) {
-      const [token] = item.split(";");
+    for (const item of outsideQuotes(value, ",")) {
+      const [token] = outsideQuotes(item, ";");
       const [rawName, rawValue] = token.split("=");
       const name = rawName.trim().toLowerCase();
       const arg = rawValue?.trim().replace(/^"(.*)"$/, "$1");
@@ -37,4 +37,26 @@ export function parsePrefer(header: string | string[] | undefined): Preferences 
     }
   }
   return prefs;
+}
+
+/**
+ * `text` split at each `separator` outside a quoted-string (RFC 9110 §5.6.4): a comma or a
+ * semicolon in a quoted value, and a preference's name with it, belong to that value.
+ */
+function outsideQuotes(text: string, separator: "," | ";"): string[] {
+  if (!text.includes('"')) return text.split(separator);
+  const parts: string[] = [];
+  let start = 0;
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted && c === "\\") i++;
+    else if (c === '"') quoted = !quoted;
+    else if (c === separator && !quoted) {
+      parts.push(text.slice(start, i));
+      start = i + 1;
+    }
+  }
+  parts.push(text.slice(start));
+  return parts;
 }

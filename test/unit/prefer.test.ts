@@ -32,4 +32,14 @@ describe("Prefer", () => {
     expect(parsePrefer("wait=99999999999999999999999").wait).to.equal(2 ** 31);
     expect(parsePrefer(`wait=${"9".repeat(400)}`).wait).to.equal(2 ** 31);
   });
+
+  it("takes no preference from inside a quoted value (RFC 9110 §5.6.4)", () => {
+    // Split at every comma, `x=",respond-async,"` read as respond-async and answered 202.
+    expect(parsePrefer('wait="";x=",respond-async,"')).to.deep.equal({
+      respondAsync: false,
+      wait: null,
+    });
+    expect(parsePrefer('x="a, wait=5", wait=9').wait).to.equal(9);
+    expect(parsePrefer('x="a;b", respond-async').respondAsync).to.equal(true);
+  });
 });
