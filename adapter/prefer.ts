@@ -27,7 +27,10 @@ export function parsePrefer(header: string | string[] | undefined): Preferences 
       const [token] = outsideQuotes(item, ";");
       const [rawName, rawValue] = token.split("=");
       const name = rawName.trim().toLowerCase();
-      const arg = rawValue?.trim().replace(/^"(.*)"$/, "$1");
+      // A quoted value without its quotes and with each quoted-pair read (RFC 9110 §5.6.4).
+      const arg = rawValue
+        ?.trim()
+        .replace(/^"(.*)"$/, (_, inner: string) => inner.replace(/\\(.)/g, "$1"));
       if (name === "respond-async") prefs.respondAsync = true;
       else if (name === "wait" && !waitSeen) {
         waitSeen = true;

@@ -42,4 +42,11 @@ describe("Prefer", () => {
     expect(parsePrefer('x="a, wait=5", wait=9').wait).to.equal(9);
     expect(parsePrefer('x="a;b", respond-async').respondAsync).to.equal(true);
   });
+
+  it("reads a quoted-pair in a quoted wait as the character it escapes (RFC 9110 §5.6.4)", () => {
+    // `wait="\5"` is the quoted-string 5; read with its backslash, it was no number and ignored.
+    expect(parsePrefer('wait="\\5"').wait).to.equal(5);
+    expect(parsePrefer('wait="1\\0"').wait).to.equal(10);
+    expect(parsePrefer('wait="\\a"').wait).to.equal(null);
+  });
 });
