@@ -131,8 +131,7 @@ const RESPONSE_SKIP = new Set(NOT_FORWARDED_RESPONSE);
 const NONE_LISTED: ReadonlySet<string> = new Set();
 
 /** Names a `Connection` header lists are hop-by-hop for this one message (RFC 9110 §7.6.1). */
-function connectionListed(headers: Record<string, unknown>): ReadonlySet<string> {
-  const value = headers.connection;
+function connectionListed(value: unknown): ReadonlySet<string> {
   const text = Array.isArray(value) ? value.join(",") : typeof value === "string" ? value : "";
   if (text === "") return NONE_LISTED;
   return new Set(
@@ -144,19 +143,25 @@ function connectionListed(headers: Record<string, unknown>): ReadonlySet<string>
 }
 
 function pick(headers: Record<string, unknown>, skip: ReadonlySet<string>): HeaderMap {
-  const listed = connectionListed(headers);
+  const listed = connectionListed(headers.connection);
   const kept: HeaderMap = {};
+  // A map not from Node's parser may name Connection in another case: what it lists goes too.
+  let otherCaseConnection: unknown[] | undefined;
   // A for-in, not Object.entries: no array of pairs per message.
   for (const rawName in headers) {
     if (!Object.hasOwn(headers, rawName)) continue;
     const value = headers[rawName];
     const name = rawName.toLowerCase();
+    if (name === "connection" && rawName !== name) (otherCaseConnection ??= []).push(value);
     if (skip.has(name) || listed.has(name)) continue;
     if (name.startsWith("x-road-") || name.startsWith("x-sluice-")) continue;
     if (typeof value === "string") kept[name] = value;
     else if (Array.isArray(value) && value.every((v) => typeof v === "string")) {
       kept[name] = value.length === 1 ? value[0] : [...value];
     }
+  }
+  if (otherCaseConnection) {
+    for (const name of connectionListed(otherCaseConnection.flat())) delete kept[name];
   }
   return kept;
 }

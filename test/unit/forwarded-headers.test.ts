@@ -127,4 +127,13 @@ describe("forwarded headers", () => {
       expect(isOriginBound(name), name).to.equal(false);
     }
   });
+
+  it("leaves out what a Connection header lists whatever the case of its name", () => {
+    // Only a `connection` key was read, so a map naming it `Connection` passed its listed headers on.
+    const headers = { "accept-language": "et", Connection: "Accept-Language", accept: "*/*" };
+    expect(forwardedRequestHeaders(headers)).to.deep.equal({ accept: "*/*" });
+    expect(
+      forwardedResponseHeaders({ "x-trace": "1", CONNECTION: ["close", "X-Trace"] }),
+    ).to.deep.equal({});
+  });
 });
