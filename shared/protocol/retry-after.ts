@@ -21,7 +21,7 @@ export function parseRetryAfter(
   let ms: number;
   if (/^\d+$/.test(text)) ms = Number(text) * 1000;
   else {
-    const at = parseHttpDate(text);
+    const at = parseHttpDate(text, now);
     if (at === undefined) return undefined;
     ms = Math.max(0, at - now);
   }

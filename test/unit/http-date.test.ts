@@ -10,7 +10,9 @@ describe("HTTP-dates", () => {
     process.env.TZ = "Pacific/Kiritimati";
     try {
       expect(parseHttpDate("Sun, 06 Nov 1994 08:49:37 GMT")).to.equal(instant);
-      expect(parseHttpDate("Sunday, 06-Nov-94 08:49:37 GMT")).to.equal(instant);
+      expect(parseHttpDate("Sunday, 06-Nov-94 08:49:37 GMT", Date.UTC(2026, 0, 1))).to.equal(
+        instant,
+      );
       expect(parseHttpDate("Sun Nov  6 08:49:37 1994")).to.equal(instant);
     } finally {
       if (zone === undefined) delete process.env.TZ;
@@ -22,5 +24,20 @@ describe("HTTP-dates", () => {
     for (const value of ["", "soon", "1.5", "2026-01-01 10:00:00", "Sun, 06 Nov 1994 08:49:37"]) {
       expect(parseHttpDate(value), value).to.equal(undefined);
     }
+  });
+
+  it("reads an RFC 850 two-digit year as at most 50 years ahead (RFC 9110 §5.6.7)", () => {
+    // The parser's own rule put 50–99 in the 1900s, so in 2020 `01-Jan-70` was 1970, long past.
+    const now = Date.UTC(2020, 0, 1, 21);
+    expect(parseHttpDate("Thursday, 01-Jan-70 00:00:00 GMT", now)).to.equal(Date.UTC(2070, 0, 1));
+    expect(parseHttpDate("Monday, 01-Jan-52 00:00:00 GMT", Date.UTC(2026, 11, 7))).to.equal(
+      Date.UTC(2052, 0, 1),
+    );
+    expect(parseHttpDate("Tuesday, 01-Jan-80 00:00:00 GMT", Date.UTC(2026, 11, 7))).to.equal(
+      Date.UTC(1980, 0, 1),
+    );
+    expect(parseHttpDate("Saturday, 01-Jan-00 00:00:00 GMT", Date.UTC(2080, 0, 1))).to.equal(
+      Date.UTC(2100, 0, 1),
+    );
   });
 });

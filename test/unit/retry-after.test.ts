@@ -29,4 +29,11 @@ describe("parseRetryAfter", () => {
       expect(parseRetryAfter(value, now), String(value)).to.equal(undefined);
     }
   });
+
+  it("waits for an RFC 850 date whose two-digit year is within 50 years ahead", () => {
+    // Read as 1952, `01-Jan-52` in 2026 was past and retried at once instead of after the cap.
+    const now = Date.UTC(2026, 11, 7);
+    expect(parseRetryAfter("Monday, 01-Jan-52 00:00:00 GMT", now)).to.equal(RETRY_AFTER_CAP_MS);
+    expect(parseRetryAfter("Tuesday, 08-Dec-26 00:00:00 GMT", now)).to.equal(86_400_000);
+  });
 });
