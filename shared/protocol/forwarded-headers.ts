@@ -142,6 +142,22 @@ function connectionListed(value: unknown): ReadonlySet<string> {
   );
 }
 
+/**
+ * Sets one header of `kept`. A header named `__proto__` (a token like any other; a stored
+ * message's JSON gives it as an own name) is defined, not assigned: assigned, it would be
+ * dropped or make its list the map's prototype.
+ */
+function keep(kept: HeaderMap, name: string, value: string | string[]): void {
+  if (name === "__proto__") {
+    Object.defineProperty(kept, name, {
+      value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  } else kept[name] = value;
+}
+
 function pick(headers: Record<string, unknown>, skip: ReadonlySet<string>): HeaderMap {
   const listed = connectionListed(headers.connection);
   const kept: HeaderMap = {};
@@ -155,9 +171,9 @@ function pick(headers: Record<string, unknown>, skip: ReadonlySet<string>): Head
     if (name === "connection" && rawName !== name) (otherCaseConnection ??= []).push(value);
     if (skip.has(name) || listed.has(name)) continue;
     if (name.startsWith("x-road-") || name.startsWith("x-sluice-")) continue;
-    if (typeof value === "string") kept[name] = value;
+    if (typeof value === "string") keep(kept, name, value);
     else if (Array.isArray(value) && value.every((v) => typeof v === "string")) {
-      kept[name] = value.length === 1 ? value[0] : [...value];
+      keep(kept, name, value.length === 1 ? value[0] : [...value]);
     }
   }
   if (otherCaseConnection) {

@@ -136,4 +136,12 @@ describe("forwarded headers", () => {
       forwardedResponseHeaders({ "x-trace": "1", CONNECTION: ["close", "X-Trace"] }),
     ).to.deep.equal({});
   });
+
+  it("passes a header named __proto__ on as a header, never as the map's prototype", () => {
+    // Assigned, a stored message's `__proto__: ["a", "b"]` made the list the kept map's prototype.
+    const kept = forwardedRequestHeaders(JSON.parse('{"__proto__": ["a", "b"], "accept": "x"}'));
+    expect(Object.getPrototypeOf(kept)).to.equal(Object.prototype);
+    expect(Object.keys(kept)).to.deep.equal(["__proto__", "accept"]);
+    expect(Object.getOwnPropertyDescriptor(kept, "__proto__")?.value).to.deep.equal(["a", "b"]);
+  });
 });
