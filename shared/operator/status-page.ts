@@ -90,7 +90,9 @@ function el(tag, props, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(props || {})) {
     if (key === "dataset") Object.assign(node.dataset, value);
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    // The handler as the node's property, not a listener: an update in place hands the kept node
+    // the new one (acting on the figures just read), where a listener would stay the first's.
+    else if (key.startsWith("on")) node[key] = value;
     else if (value !== undefined && value !== null) node.setAttribute(key, String(value));
   }
   for (const child of children) {
@@ -99,29 +101,111 @@ function el(tag, props, ...children) {
   }
   return node;
 }
-// Every refresh rebuilds the cards and lists: a control focused in them would be removed with
-// them and focus would fall back to the top of the page within a second of tabbing to it. Each
-// button carries a stable key (data-key: its action and what it acts on, the same whatever it
-// shows, Pause or Resume) and a group (data-group: its kind); the focused one's key is looked
-// for in the rebuilt children and that button focused. One that is gone (its dead letter
-// replayed) hands focus to the one now at its place in its group, or, none left, to the
-// container's heading (data-fallback), never to the top of the page.
-function rebuild(container, children) {
+// Text set only when it differs: a text written again, even the same, is a change that a screen
+// reader may announce again in a live region.
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+function setClass(node, name) {
+  if (node.className !== name) node.className = name;
+}
+// What a node stands for across refreshes: a button its data-key (its action and what it acts
+// on, the same whether it reads Pause or Resume), a card or row its data-testid, a list item of
+// a reason its data-item. A node with none is matched by its place among its siblings of the
+// same tag that have none either.
+function identity(node) {
+  if (node.nodeType !== 1) return null;
+  return node.dataset.key !== undefined ? "key " + node.dataset.key
+    : node.dataset.testid !== undefined ? "id " + node.dataset.testid
+      : node.dataset.item !== undefined ? "item " + node.dataset.item : null;
+}
+function sameKind(a, b) {
+  return a.nodeType === b.nodeType && (a.nodeType !== 1 || a.tagName === b.tagName);
+}
+// Makes the existing node look like the one just built, keeping the node itself: its changed
+// attributes and texts are set, nothing else is written.
+function morph(old, fresh) {
+  if (old.nodeType !== 1) {
+    if (old.data !== fresh.data) old.data = fresh.data;
+    return;
+  }
+  for (const { name } of [...old.attributes]) {
+    if (name !== "style" && !fresh.hasAttribute(name)) old.removeAttribute(name);
+  }
+  for (const { name, value } of [...fresh.attributes]) {
+    if (name !== "style" && old.getAttribute(name) !== value) old.setAttribute(name, value);
+  }
+  // Through the CSSOM, as built: a style attribute set is inline style, which the policy refuses.
+  if (old.style.cssText !== fresh.style.cssText) old.style.cssText = fresh.style.cssText;
+  if (old.onclick !== fresh.onclick) old.onclick = fresh.onclick;
+  morphChildren(old, [...fresh.childNodes]);
+}
+// The container's children made those built, in place: a node that still stands for the same
+// thing is kept and updated, one for a thing gone is removed, one for a new thing inserted.
+function morphChildren(parent, children) {
+  const fresh = children.map((c) => (typeof c === "string" ? document.createTextNode(c) : c));
+  const oldKeyed = new Map();
+  const oldPlain = [];
+  for (const node of parent.childNodes) {
+    const id = identity(node);
+    if (id === null) oldPlain.push(node);
+    else if (!oldKeyed.has(id)) oldKeyed.set(id, node);
+  }
+  const used = new Set();
+  let plainAt = 0;
+  const targets = fresh.map((node) => {
+    const id = identity(node);
+    let match = null;
+    if (id !== null) {
+      const found = oldKeyed.get(id);
+      if (found && !used.has(found) && sameKind(found, node)) match = found;
+    } else {
+      for (let i = plainAt; i < oldPlain.length; i++) {
+        if (sameKind(oldPlain[i], node)) {
+          match = oldPlain[i];
+          plainAt = i + 1;
+          break;
+        }
+      }
+    }
+    if (match === null) return node;
+    used.add(match);
+    morph(match, node);
+    return match;
+  });
+  for (const node of [...parent.childNodes]) if (!used.has(node)) node.remove();
+  // Kept nodes are moved only when their order changed; new ones go in at their place.
+  targets.forEach((node, i) => {
+    const at = parent.childNodes[i];
+    if (at !== node) parent.insertBefore(node, at || null);
+  });
+}
+// Every refresh updates the cards and lists in place (morphChildren): a button focused in them
+// stays the same node while what it acts on is listed, so focus stays, a screen reader has
+// nothing to announce again and a key or mouse button held down across a refresh still presses
+// it. Each button carries a group (data-group: its kind). One whose thing is gone (its dead
+// letter replayed) hands focus to the one now at its place in its group, or, none left, to the
+// container's heading (data-fallback), never to the top of the page. One that a change of order
+// moved (which blurs it) is focused again.
+function updateList(container, children) {
   const active = document.activeElement;
   const held = active && active !== container && container.contains(active) ? active : null;
   const key = held && held.dataset ? held.dataset.key : undefined;
   const group = held && held.dataset ? held.dataset.group : undefined;
   const peers = () => [...container.querySelectorAll("[data-group]")].filter((n) => n.dataset.group === group);
   const index = held ? peers().indexOf(held) : -1;
-  container.replaceChildren(...children);
+  morphChildren(container, children);
   if (!held || document.activeElement === held) return;
-  const same = key === undefined ? undefined : [...container.querySelectorAll("[data-key]")].find((n) => n.dataset.key === key);
   const now = peers();
-  const next = same || (index >= 0 && now.length > 0 ? now[Math.min(index, now.length - 1)] : null) ||
+  const same = container.contains(held) ? held
+    : key === undefined ? undefined : [...container.querySelectorAll("[data-key]")].find((n) => n.dataset.key === key);
+  const next = same ||
+    (index >= 0 && now.length > 0 ? now[Math.min(index, now.length - 1)] : null) ||
     $(container.dataset.fallback || "top");
   if (next) next.focus({ preventScroll: true });
 }
 function notice(text, bad) {
+  // Written even when the same: each action's outcome is announced, a second alike too.
   $("notice").textContent = text;
   $("notice").className = bad ? "bad" : "";
 }
@@ -292,7 +376,7 @@ function backendCard(b) {
       el("dt", {}, "paused"), el("dd", {}, b.paused ? "since " + when(b.pausedSince) : "no"),
       el("dt", {}, "service window"), el("dd", {}, !b.window.configured ? "always open" : (b.window.open ? "open, closes " : "closed, opens ") + when(b.window.nextChange)),
       el("dt", {}, "dead letters"), el("dd", {}, reasons.length === 0 ? "none" : el("ul", {}, ...reasons.map(([reason, count]) =>
-        el("li", {}, reason + ": " + count + " ", el("button", { "data-testid": "replay-" + b.name + "-" + reason, "data-key": "replay-reason " + b.name + " " + reason, "data-group": "replay-reason", "aria-label": "Replay " + b.name + "'s dead letters of " + reason, onclick: () => bulkAct("replay " + reason, "/admin/dead-letters/replay", { backend: b.name, reason }) }, "replay")))))),
+        el("li", { "data-item": "reason " + reason }, reason + ": " + count + " ", el("button", { "data-testid": "replay-" + b.name + "-" + reason, "data-key": "replay-reason " + b.name + " " + reason, "data-group": "replay-reason", "aria-label": "Replay " + b.name + "'s dead letters of " + reason, onclick: () => bulkAct("replay " + reason, "/admin/dead-letters/replay", { backend: b.name, reason }) }, "replay")))))),
     el("button", { "data-testid": (b.paused ? "resume-" : "pause-") + b.name, "data-key": "pause-resume " + b.name, "data-group": "pause-resume", "aria-label": (b.paused ? "Resume " : "Pause ") + b.name, onclick: () => act((b.paused ? "resume " : "pause ") + b.name, "POST", "/admin/backends/" + seg(b.name) + (b.paused ? "/resume" : "/pause")) }, b.paused ? "Resume" : "Pause"),
     b.recentFailures.length === 0 ? null : el("div", {}, el("h4", {}, "recent failures"), el("ul", {}, ...b.recentFailures.slice(0, 5).map((f) =>
       // The backend's words in a bdi: a right-to-left override in them showed the outcome after
@@ -310,28 +394,29 @@ async function refresh() {
     serverAhead = Date.parse(status.generatedAt) - Date.now();
     // UTC like every other time on the page and in the logs, whatever the viewer's zone.
     lastUpdated = new Date(status.generatedAt).toISOString().slice(11, 19) + " UTC";
-    $("meta").textContent = "instance " + status.instance + ", updated " + lastUpdated;
-    $("meta").className = "";
-    $("backends").className = "backends";
-    $("figures").className = "";
-    for (const badge of document.querySelectorAll("h2 .stale-badge")) badge.hidden = true;
-    rebuild($("backends"), status.backends.map(backendCard));
+    setText($("meta"), "instance " + status.instance + ", updated " + lastUpdated);
+    setClass($("meta"), "");
+    setClass($("backends"), "backends");
+    setClass($("figures"), "");
+    for (const badge of document.querySelectorAll("h2 .stale-badge")) if (!badge.hidden) badge.hidden = true;
+    updateList($("backends"), status.backends.map(backendCard));
     const broker = $("broker");
-    broker.hidden = !status.broker || status.broker.connected;
-    broker.textContent = broker.hidden ? "" : "RabbitMQ is out of reach from instance " + status.instance +
+    const reached = !status.broker || status.broker.connected;
+    if (broker.hidden !== reached) broker.hidden = reached;
+    setText(broker, reached ? "" : "RabbitMQ is out of reach from instance " + status.instance +
       ": the queue figures below are the last ones it gave (each says as of when), and an adapter that cannot reach it answers 503 (broker_down). " +
-      "Runbook: docs/operations.md, SluiceRejectingRequests; /readyz names the reason.";
+      "Runbook: docs/operations.md, SluiceRejectingRequests; /readyz names the reason.");
     const callbacks = Object.entries(status.deadCallbacks || {});
-    rebuild($("dead-callbacks"), [callbacks.length === 0 ? "none" : el("ul", {},
-      ...callbacks.map(([reason, count]) => el("li", {}, reason + ": " + count + " ",
+    updateList($("dead-callbacks"), [callbacks.length === 0 ? "none" : el("ul", {},
+      ...callbacks.map(([reason, count]) => el("li", { "data-item": "reason " + reason }, reason + ": " + count + " ",
         el("button", { "data-testid": "redeliver-callbacks-" + reason, "data-key": "redeliver " + reason, "data-group": "redeliver", "aria-label": "Redeliver dead callbacks of " + reason, onclick: () => bulkAct("redeliver " + reason, "/admin/dead-callbacks/redeliver", { reason }) }, "redeliver"))),
-      el("li", {}, el("button", { "data-testid": "redeliver-callbacks-all", "data-key": "redeliver-all", "data-group": "redeliver-all", onclick: () => bulkAct("redeliver all", "/admin/dead-callbacks/redeliver", { all: true }) }, "redeliver all")))]);
+      el("li", { "data-item": "all" }, el("button", { "data-testid": "redeliver-callbacks-all", "data-key": "redeliver-all", "data-group": "redeliver-all", onclick: () => bulkAct("redeliver all", "/admin/dead-callbacks/redeliver", { all: true }) }, "redeliver all")))]);
     // The list is the newest 50; the counts by reason cover them all.
     const deadTotal = Object.values(status.deadLetters || {}).reduce((sum, n) => sum + n, 0);
-    $("dead-shown").textContent = deadTotal > dead.deadLetters.length
+    setText($("dead-shown"), deadTotal > dead.deadLetters.length
       ? "(newest " + dead.deadLetters.length + " of " + deadTotal + " shown: replay by reason on each backend, or sluice dead-letters list)"
-      : "";
-    rebuild($("dead"), dead.deadLetters.map((d) => el("tr", { "data-testid": "dead-" + d.id },
+      : "");
+    updateList($("dead"), dead.deadLetters.map((d) => el("tr", { "data-testid": "dead-" + d.id },
       el("td", {}, d.ageSeconds + " s"), el("td", {}, d.reason), el("td", {}, d.backend), el("td", {}, d.service),
       el("td", {}, d.client), el("td", {}, d.id), el("td", { class: "error" }, d.error || ""),
       el("td", {},
@@ -342,13 +427,13 @@ async function refresh() {
   } catch (error) {
     // The figures still on the page are as old as the last answer: say so, and since when, so
     // a stuck depth or an empty list is not read as the present.
-    $("meta").textContent = lastUpdated === null
+    setText($("meta"), lastUpdated === null
       ? "not updated: " + error.message
-      : "not updated since " + lastUpdated + " (" + error.message + "): the figures below are from then";
-    $("meta").className = "stale";
-    $("backends").className = "backends stale-figures";
-    $("figures").className = "stale-figures";
-    for (const badge of document.querySelectorAll("h2 .stale-badge")) badge.hidden = false;
+      : "not updated since " + lastUpdated + " (" + error.message + "): the figures below are from then");
+    setClass($("meta"), "stale");
+    setClass($("backends"), "backends stale-figures");
+    setClass($("figures"), "stale-figures");
+    for (const badge of document.querySelectorAll("h2 .stale-badge")) if (badge.hidden) badge.hidden = false;
     for (const card of document.querySelectorAll("#backends .backend")) {
       const badges = card.querySelector("h3 > span:last-child");
       if (badges && !badges.querySelector(".stale-badge")) {

@@ -1,6 +1,6 @@
 // The status page with the keyboard alone, in chromium: sign in, reach a backend's Pause and a
 // dead letter's Replay with Tab and Shift+Tab, keep them focused while the page refreshes every
-// second (each refresh rebuilds the cards and lists), and press them with Space and Enter.
+// second (each refresh updates the cards and lists), and press them with Space and Enter.
 
 import { randomUUID } from "node:crypto";
 import { expect } from "chai";
@@ -52,7 +52,7 @@ describe("the status page with the keyboard alone", function () {
     );
   const refreshes = async () =>
     Number(await page.getByTestId("meta").getAttribute("data-refreshes"));
-  /** Waits for the page's own next `count` refreshes, each of which rebuilds the lists. */
+  /** Waits for the page's own next `count` refreshes, each of which updates the lists. */
   const waitRefreshes = async (count: number) => {
     const target = (await refreshes()) + count;
     // A function, not a string: the page's policy refuses a string evaluated in it.
