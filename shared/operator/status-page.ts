@@ -174,19 +174,28 @@ function morphChildren(parent, children) {
     return match;
   });
   for (const node of [...parent.childNodes]) if (!used.has(node)) node.remove();
-  // Kept nodes are moved only when their order changed; new ones go in at their place.
-  targets.forEach((node, i) => {
-    const at = parent.childNodes[i];
-    if (at !== node) parent.insertBefore(node, at || null);
-  });
+  // The others are put in order around the node holding focus, never moved itself: a focused
+  // node taken out and put back is blurred, and a key held down on it lost. Only a node not
+  // already next to its neighbour is moved (or, new, inserted).
+  const focus = document.activeElement;
+  const anchorAt = Math.max(0, targets.findIndex((node) => node.contains(focus)));
+  if (targets.length === 0) return;
+  // A new node still sits in the tree just built: it is in place only once in parent.
+  const placed = (node) => node.parentNode === parent;
+  if (!placed(targets[anchorAt])) parent.append(targets[anchorAt]);
+  for (let i = anchorAt - 1; i >= 0; i--) {
+    if (!placed(targets[i]) || targets[i].nextSibling !== targets[i + 1]) parent.insertBefore(targets[i], targets[i + 1]);
+  }
+  for (let i = anchorAt + 1; i < targets.length; i++) {
+    if (!placed(targets[i]) || targets[i].previousSibling !== targets[i - 1]) parent.insertBefore(targets[i], targets[i - 1].nextSibling);
+  }
 }
 // Every refresh updates the cards and lists in place (morphChildren): a button focused in them
 // stays the same node while what it acts on is listed, so focus stays, a screen reader has
 // nothing to announce again and a key or mouse button held down across a refresh still presses
 // it. Each button carries a group (data-group: its kind). One whose thing is gone (its dead
 // letter replayed) hands focus to the one now at its place in its group, or, none left, to the
-// container's heading (data-fallback), never to the top of the page. One that a change of order
-// moved (which blurs it) is focused again.
+// container's heading (data-fallback), never to the top of the page.
 function updateList(container, children) {
   const active = document.activeElement;
   const held = active && active !== container && container.contains(active) ? active : null;

@@ -176,6 +176,20 @@ describe("the status page updated in place", function () {
       await waitRefreshes(2);
       expect(await focused()).to.equal("replay-legacy-zeta");
       expect(await page.evaluate<unknown>("document.activeElement.sluiceMark")).to.equal("zeta");
+      // The order turned round: the others move around the focused button, which is neither
+      // taken out nor focused again.
+      await page.evaluate(`(() => {
+        window.sluiceFocusEvents = 0;
+        document.activeElement.addEventListener("focus", () => { window.sluiceFocusEvents++; });
+      })()`);
+      reasons = { zeta: 1, alpha: 2 };
+      await waitRefreshes(2);
+      const order = await page.evaluate<string[]>(
+        `[...document.querySelectorAll('[data-testid="backend-legacy"] [data-group="replay-reason"]')].map((b) => b.dataset.testid)`,
+      );
+      expect(order).to.deep.equal(["replay-legacy-zeta", "replay-legacy-alpha"]);
+      expect(await page.evaluate<unknown>("document.activeElement.sluiceMark")).to.equal("zeta");
+      expect(await page.evaluate<number>("window.sluiceFocusEvents")).to.equal(0);
     } finally {
       await page.unroute("**/admin/status");
     }
