@@ -234,9 +234,17 @@ const MIN_TOKEN_VARIETY = 6;
 function guessableTokenWarnings(config: SluiceConfig): string[] {
   const token = config.admin.token;
   if (token === null) return [];
+  const where = envSecretSource("SLUICE_ADMIN_TOKEN") ?? "config.admin.token";
+  return guessableTokenWarning(token, where);
+}
+
+/**
+ * The warning about a guessable admin token, `where` naming its source: given at start and
+ * again when SIGHUP takes a rotated token (admin-token-reload.ts). Never the token itself.
+ */
+export function guessableTokenWarning(token: string, where: string): string[] {
   const variety = new Set(token).size;
   if (variety >= MIN_TOKEN_VARIETY) return [];
-  const where = envSecretSource("SLUICE_ADMIN_TOKEN") ?? "config.admin.token";
   return [
     `${where}: has only ${variety} different characters, as a token a person typed does, and whoever reaches the admin port may guess it; use a random one (openssl rand -hex 32)`,
   ];

@@ -5,7 +5,8 @@
 
 import type { Logger } from "pino";
 import { envAdminToken } from "../config/config";
-import { secretFileOf } from "../config/secret-env";
+import { guessableTokenWarning } from "../config/config-warnings";
+import { envSecretSource, secretFileOf } from "../config/secret-env";
 import type { AdminServer } from "./admin-server";
 
 /**
@@ -13,6 +14,8 @@ import type { AdminServer } from "./admin-server";
  * the old one refused from the next request and the status page's sign-ins ended
  * (AdminSignIn.replaceToken). A file refused (missing, empty, two lines, a token too short, the
  * published example) keeps the token in use and is warned of, naming the file, never a value.
+ * A token taken that is long enough but guessable (few different characters) is warned of with
+ * the line the start gives for it (guessableTokenWarning): taken all the same, as at start.
  * Nothing is read where the token is not from a file, or no admin token was configured at start.
  */
 export function reloadAdminToken(
@@ -30,6 +33,8 @@ export function reloadAdminToken(
   }
   if (admin.replaceToken(token)) {
     log.info({ file }, "admin token reloaded; the previous one and its sign-ins no longer admit");
+    const where = envSecretSource("SLUICE_ADMIN_TOKEN", env) ?? "SLUICE_ADMIN_TOKEN_FILE";
+    for (const warning of guessableTokenWarning(token, where)) log.warn(warning);
   }
 }
 
