@@ -40,13 +40,17 @@ export class AdminSignIn {
    * Takes `token` as the admin token from now on, when it is another: the old one is refused
    * from the next request, and every status page sign-in ends, made with the old one (a cookie
    * stands for the token it was given for, and a rotation is meant to shut out whoever held the
-   * old). Returns whether the token changed; an unchanged one keeps the sign-ins.
+   * old). The failed sign-ins counted so far are forgotten (SignInThrottle.reset): they were
+   * made against the old token, and a client waiting them out would keep the operator with the
+   * new one out for up to a minute. Returns whether the token changed; an unchanged one keeps
+   * the sign-ins and the failures counted.
    */
   replaceToken(token: string): boolean {
     const next = digest(token);
     if (timingSafeEqual(next, this.tokenDigest)) return false;
     this.tokenDigest = next;
     this.sessions.endAll();
+    this.throttle.reset();
     return true;
   }
 

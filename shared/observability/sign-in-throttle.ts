@@ -79,6 +79,20 @@ export class SignInThrottle {
     this.overflow = shared;
   }
 
+  /**
+   * Forgets every failure counted: the admin token was rotated (SIGHUP), and failures against
+   * the old token say nothing of guesses at the new one. Without it the operator who has the
+   * new token waited out a minute of failures made with the old (a script not yet updated, or
+   * the operator's own tries, from the same address; through kubectl port-forward every client
+   * is 127.0.0.1).
+   */
+  reset(): void {
+    this.counting.clear();
+    this.waiting.clear();
+    this.overflow = undefined;
+    this.earliestWaiting = Infinity;
+  }
+
   private tracks(client: string): boolean {
     return this.counting.has(client) || this.waiting.has(client);
   }

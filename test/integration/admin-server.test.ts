@@ -1104,6 +1104,33 @@ describe("sign-in throttling", () => {
     expect((await signIn(TOKEN)).status).to.equal(303);
   });
 
+  it("lets the new token in at once after a rotation, whatever the old one's failures", async () => {
+    // The failures counted were against the old token: a script not yet updated, from the
+    // operator's own address (through kubectl port-forward every client is 127.0.0.1).
+    const { logged, loggedPort } = await loggedAdmin();
+    const NEW = "a-rotated-admin-token-9876543210";
+    const attempt = (token: string) =>
+      fetch(`http://127.0.0.1:${loggedPort}/dead-letters`, {
+        headers: { authorization: `Bearer ${token}` },
+      }).then((answer) => answer.status);
+    try {
+      for (let i = 0; i < 10; i += 1) expect(await attempt("wrong-token-0123456789")).to.equal(401);
+      expect(await attempt(TOKEN)).to.equal(429);
+      expect(logged.replaceToken(NEW)).to.equal(true);
+      // Admitted: this bare admin server has no operator routes, so 404 rather than 401 or 429.
+      expect(await attempt(NEW)).to.equal(404);
+      // The old token is a wrong one now, counted from nothing again.
+      for (let i = 0; i < 10; i += 1) expect(await attempt(TOKEN)).to.equal(401);
+      expect(await attempt(NEW)).to.equal(429);
+      // The same token again is no rotation: the failures stay.
+      expect(logged.replaceToken(NEW)).to.equal(false);
+      expect(await attempt(NEW)).to.equal(429);
+    } finally {
+      await logged.close();
+      now += 60_000;
+    }
+  });
+
   it("refuses sign-ins posted from another site's page, without counting them", async () => {
     // Any page the operator opens can post the sign-in form to a loopback admin port: counted,
     // its wrong tokens would lock the operator's own address out, minute after minute.

@@ -92,3 +92,24 @@ describe("sign-in throttle room", () => {
     expect(throttle.waitSeconds("192.0.2.2")).to.equal(30);
   });
 });
+
+describe("sign-in throttle reset (admin token rotated)", () => {
+  it("forgets every client's failures, waiting, counting and shared", () => {
+    const throttle = new SignInThrottle(() => 0, 2);
+    for (let i = 0; i < 10; i += 1) throttle.failed("192.0.2.1");
+    for (let i = 0; i < 10; i += 1) throttle.failed("192.0.2.2");
+    // No room left: the failures of others share one count.
+    for (let i = 0; i < 10; i += 1) throttle.failed(`198.51.100.${i}`);
+    expect(throttle.waitSeconds("192.0.2.1")).to.equal(60);
+    expect(throttle.waitSeconds("203.0.113.9")).to.equal(60);
+    throttle.reset();
+    for (const client of ["192.0.2.1", "192.0.2.2", "203.0.113.9"]) {
+      expect(throttle.waitSeconds(client), client).to.equal(0);
+    }
+    // Counting starts again from nothing.
+    for (let i = 0; i < 9; i += 1) throttle.failed("192.0.2.1");
+    expect(throttle.waitSeconds("192.0.2.1")).to.equal(0);
+    throttle.failed("192.0.2.1");
+    expect(throttle.waitSeconds("192.0.2.1")).to.equal(60);
+  });
+});
