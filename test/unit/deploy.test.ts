@@ -417,6 +417,7 @@ describe("deployment files", () => {
         "sluice_http_parser_refusals_total",
         "sluice_tls_handshake_refusals_total",
         "sluice_callback_attempts_set_apart",
+        "sluice_callback_jobs_in_hand",
         "sluice_redis_evicting",
       ]) {
         expect([...used], needed).to.include(needed);
@@ -428,6 +429,19 @@ describe("deployment files", () => {
       expect(problems).to.deep.equal([]);
       const ids = dashboard.panels.map((panel) => panel.id);
       expect(new Set(ids).size, "panel ids are unique").to.equal(ids.length);
+    });
+
+    it("draws every metric Sluice registers on some panel", () => {
+      // A metric with no panel is one the operator learns of only from docs/operations.md.
+      const used = new Set(exprs.flatMap(({ expr }) => expr.match(/\bsluice_[a-z_]+\b/g) ?? []));
+      const drawn = (name: string) =>
+        ["", "_bucket", "_sum", "_count"].some((suffix) => used.has(name + suffix));
+      const registered = registry
+        .getMetricsAsArray()
+        .map((metric) => metric.name)
+        .filter((name) => name.startsWith("sluice_"));
+      expect(registered).to.include("sluice_callback_jobs_in_hand");
+      expect(registered.filter((name) => !drawn(name))).to.deep.equal([]);
     });
 
     it("shows the queues each queue-depth alert watches, with the alert's selection", () => {
