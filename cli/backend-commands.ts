@@ -89,12 +89,14 @@ export async function runBackendCommand(context: OperatorContext): Promise<numbe
       broker = await connectBroker();
     } catch (error) {
       if (!(error instanceof StartupError)) throw error;
-      unreachable = error.message.split("; ")[0];
+      unreachable = error.message;
     }
     const rows = await backendRows({ config, redis, pauses, deadLetters, broker, names });
     print(rows, backendTable(rows));
     if (unreachable === null) return 0;
-    return fail(`${unreachable}: queued and consumers unknown (?)`);
+    // What to do (check that it runs, that this machine reaches it) is kept after the cause.
+    const [cause, ...todo] = unreachable.split("; ");
+    return fail([`${cause}: queued and consumers unknown (?)`, ...todo].join("; "));
   }
   const pausing = verb === "pause";
   const state = await journaled(

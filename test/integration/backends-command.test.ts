@@ -158,10 +158,23 @@ describe("sluice backends (real Redis and RabbitMQ)", function () {
     if (typeof parsed === "string") throw new Error(parsed);
     const printed: string[] = [];
     const unreachable = { ...config, amqpUrls: ["amqp://guest:guest@127.0.0.1:1"] };
-    const code = await runOperatorCommand("backends", parsed, unreachable, (text) =>
-      printed.push(text),
-    );
+    const said: string[] = [];
+    const write = process.stderr.write;
+    process.stderr.write = ((text: string) => (said.push(String(text)), true)) as typeof write;
+    let code: number;
+    try {
+      code = await runOperatorCommand("backends", parsed, unreachable, (text) =>
+        printed.push(text),
+      );
+    } finally {
+      process.stderr.write = write;
+    }
     expect(code).to.equal(1);
+    // The cause, what is unknown for it, and what to do about it (the start's own hint).
+    const line = said.join("");
+    expect(line).to.match(/cannot connect to RabbitMQ at .*127\.0\.0\.1:1 \(/);
+    expect(line).to.include("queued and consumers unknown (?); ");
+    expect(line).to.match(/start it|check that it runs/);
     const rows = JSON.parse(printed.join("\n")) as Array<Record<string, unknown>>;
     expect(
       rows.map(({ backend, state, queued, consumers, deadLetters }) => ({
