@@ -71,7 +71,7 @@ export function checkSoapXmlBody(
   try {
     const markup = xmlBodyMarkup(read);
     if (markup === null) throw new XmlScanError("it does not start with one");
-    rootElement(markup, XROAD_PREFIXES);
+    rootElement(markup, XROAD_PREFIXES, "refused");
     return markup;
   } catch (error) {
     if (error instanceof XmlDeclarationError) {

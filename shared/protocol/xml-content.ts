@@ -138,8 +138,14 @@ function checkNames(tag: StartTag, bindings: NamespaceBindings): void {
  * Reads the whole content in one pass, without recursion: the open elements are a list of their
  * names, bounded by the content's length. Given `outer`, the declarations the content will be
  * put inside, its names are resolved too (checkNames): without, prefixes are not looked at.
+ * With `textAround` "refused", text other than XML's white space outside the element is refused
+ * too, as in a whole document (XML 1.0 §2.1: only comments, PIs and white space around it).
  */
-export function rootElement(content: string, outer?: ReadonlyMap<string, string>): StartTag | null {
+export function rootElement(
+  content: string,
+  outer?: ReadonlyMap<string, string>,
+  textAround: "kept" | "refused" = "kept",
+): StartTag | null {
   checkCharacters(content);
   let root: StartTag | null = null;
   const open: string[] = [];
@@ -149,6 +155,15 @@ export function rootElement(content: string, outer?: ReadonlyMap<string, string>
   const onText = (start: number, end: number) => {
     if (markupAt >= 0) checkSteppedOver(content, markupAt, start);
     checkCharacterData(content, start, end);
+    if (
+      textAround === "refused" &&
+      open.length === 0 &&
+      /[^ \t\r\n]/.test(content.slice(start, end))
+    ) {
+      throw new XmlScanError(
+        `it holds text ${root === null ? "before" : "after"} its element (at offset ${start})`,
+      );
+    }
     markupAt = end;
   };
   for (const token of tokens(content, 0, onText)) {

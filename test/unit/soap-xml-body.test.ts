@@ -57,6 +57,23 @@ describe("REST XML body bound for a SOAP Body (adapter intake)", () => {
     );
   });
 
+  it("refuses text outside the element, as XML refuses it around a document's root", () => {
+    const type = "application/xml";
+    const utf8 = (text: string) => Buffer.from(text, "utf8");
+    // Put in the Body, the text would be a character child of it, which SOAP does not allow.
+    expect(refusal(utf8("<a/>text"), type, true)).to.equal(
+      "400 InvalidXml: the XML body is not one element: it holds text after its element (at offset 4)",
+    );
+    expect(refusal(utf8("<a/>&lt;/s:Body&gt;"), type, true)).to.equal(
+      "400 InvalidXml: the XML body is not one element: it holds text after its element (at offset 4)",
+    );
+    expect(refusal(utf8("<!-- c -->x<a/>"), type, true)).to.equal(
+      "400 InvalidXml: the XML body is not one element: it holds text before its element (at offset 10)",
+    );
+    // White space, comments and processing instructions around it stay allowed.
+    expect(refusal(utf8(" \r\n<!-- c --> <a>t</a>\n<?pi x?>\t\n"), type, true)).to.equal(null);
+  });
+
   it("resolves its prefixes as the worker will: X-Road's conventional ones pass, others need a declaration", () => {
     const body = (root: string) =>
       Buffer.from(
