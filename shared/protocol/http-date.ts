@@ -22,14 +22,27 @@ export function parseHttpDate(text: string, now: number = Date.now()): number | 
   return RFC850.test(value) ? withinFiftyYears(at, now) : at;
 }
 
-/** `at` moved by whole centuries to the latest instant not more than 50 years after `now`. */
+/**
+ * `at` moved by whole centuries to the latest instant not more than 50 years after `now`. Each
+ * candidate is built from `at`'s fields, never by moving a date: 29 February moved to a century
+ * year that is not a leap year became 1 March, and stayed 1 March when stepped back to one that is.
+ */
 function withinFiftyYears(at: number, now: number): number {
   const limit = new Date(now);
   limit.setUTCFullYear(limit.getUTCFullYear() + 50);
   const date = new Date(at);
+  const candidate = (year: number): number =>
+    Date.UTC(
+      year,
+      date.getUTCMonth(),
+      date.getUTCDate(),
+      date.getUTCHours(),
+      date.getUTCMinutes(),
+      date.getUTCSeconds(),
+    );
   // The parser put the year in 1950–2049; start a century past `now`'s and step back.
-  const century = new Date(now).getUTCFullYear() - (new Date(now).getUTCFullYear() % 100);
-  date.setUTCFullYear(century + 100 + (date.getUTCFullYear() % 100));
-  while (date.getTime() > limit.getTime()) date.setUTCFullYear(date.getUTCFullYear() - 100);
-  return date.getTime();
+  const nowYear = new Date(now).getUTCFullYear();
+  let year = nowYear - (nowYear % 100) + 100 + (date.getUTCFullYear() % 100);
+  while (candidate(year) > limit.getTime()) year -= 100;
+  return candidate(year);
 }

@@ -40,4 +40,14 @@ describe("HTTP-dates", () => {
       Date.UTC(2100, 0, 1),
     );
   });
+
+  it("keeps 29 February of a two-digit year 00 on the day it names", () => {
+    // Tried first in 2100, no leap year, it became 1 March and stayed so back in 2000.
+    expect(parseHttpDate("Tuesday, 29-Feb-00 12:00:00 GMT", Date.UTC(2026, 11, 7))).to.equal(
+      Date.UTC(2000, 1, 29, 12),
+    );
+    expect(parseHttpDate("Thursday, 29-Feb-96 12:00:00 GMT", Date.UTC(2026, 11, 7))).to.equal(
+      Date.UTC(1996, 1, 29, 12),
+    );
+  });
 });
