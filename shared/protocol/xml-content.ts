@@ -155,14 +155,18 @@ export function rootElement(
   const onText = (start: number, end: number) => {
     if (markupAt >= 0) checkSteppedOver(content, markupAt, start);
     checkCharacterData(content, start, end);
-    if (
-      textAround === "refused" &&
-      open.length === 0 &&
-      /[^ \t\r\n]/.test(content.slice(start, end))
-    ) {
-      throw new XmlScanError(
-        `it holds text ${root === null ? "before" : "after"} its element (at offset ${start})`,
-      );
+    if (textAround === "refused" && open.length === 0) {
+      const where = root === null ? "before" : "after";
+      if (/[^ \t\r\n]/.test(content.slice(start, end))) {
+        throw new XmlScanError(`it holds text ${where} its element (at offset ${start})`);
+      }
+      // A CDATA section is text too, allowed only inside an element (XML 1.0 §2.7), an empty
+      // one included; the markup just stepped over (one piece per run) starts at markupAt.
+      if (markupAt >= 0 && content.startsWith("<![CDATA[", markupAt)) {
+        throw new XmlScanError(
+          `it holds a CDATA section ${where} its element (at offset ${markupAt})`,
+        );
+      }
     }
     markupAt = end;
   };

@@ -70,6 +70,14 @@ describe("REST XML body bound for a SOAP Body (adapter intake)", () => {
     expect(refusal(utf8("<!-- c -->x<a/>"), type, true)).to.equal(
       "400 InvalidXml: the XML body is not one element: it holds text before its element (at offset 10)",
     );
+    // A CDATA section is text as well, an empty one too: XML allows it only inside an element.
+    expect(refusal(utf8("<a/><![CDATA[</s:Body>]]>"), type, true)).to.equal(
+      "400 InvalidXml: the XML body is not one element: it holds a CDATA section after its element (at offset 4)",
+    );
+    expect(refusal(utf8("<!-- c --><![CDATA[]]><a/>"), type, true)).to.equal(
+      "400 InvalidXml: the XML body is not one element: it holds a CDATA section before its element (at offset 10)",
+    );
+    expect(refusal(utf8("<a><![CDATA[x]]></a>"), type, true)).to.equal(null);
     // White space, comments and processing instructions around it stay allowed.
     expect(refusal(utf8(" \r\n<!-- c --> <a>t</a>\n<?pi x?>\t\n"), type, true)).to.equal(null);
   });
