@@ -157,6 +157,11 @@ export class AdminSignIn {
       if (isTooLarge(error)) return answerTooLarge(req, res);
       token = "";
     }
+    // Checked again once the body is in: sign-ins sent together all passed the check above
+    // before any was counted, so a client sending a hundred at once had each one compared, not
+    // ten a minute. One whose address filled its failures meanwhile is not compared.
+    if (this.throttled(req, res, "admin sign-in"))
+      return sendHtml(res, 429, loginPage("throttled"), SIGN_IN_CSP);
     if (!timingSafeEqual(digest(token), this.tokenDigest)) {
       this.throttle.failed(remote);
       this.log.warn({ remote }, "admin sign-in refused");

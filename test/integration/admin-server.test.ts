@@ -1104,6 +1104,45 @@ describe("sign-in throttling", () => {
     expect((await signIn(TOKEN)).status).to.equal(303);
   });
 
+  it("compares no more than 10 sign-ins a minute from one address, sent all at once", async () => {
+    // Each waits, past the throttle's check, for its body: the check is made before any of
+    // them has failed, so it must be made again once the token is read.
+    const from = "127.0.0.31";
+    const pending = Array.from({ length: 15 }, () => {
+      const req = http.request({
+        host: "127.0.0.1",
+        port,
+        localAddress: from,
+        agent: false,
+        path: "/login",
+        method: "POST",
+        headers: {
+          "content-type": "application/x-www-form-urlencoded",
+          expect: "100-continue",
+        },
+      });
+      const invited = new Promise<void>((resolve) => req.once("continue", resolve));
+      const status = new Promise<number>((resolve, reject) => {
+        req.on("response", (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on("error", reject);
+      });
+      req.flushHeaders();
+      return { req, invited, status };
+    });
+    try {
+      await Promise.all(pending.map((p) => p.invited));
+      for (const { req } of pending) req.end("token=wrong-token-0123456789");
+      const statuses = await Promise.all(pending.map((p) => p.status));
+      expect(statuses.filter((s) => s === 401)).to.have.length(10);
+      expect(statuses.filter((s) => s === 429)).to.have.length(5);
+    } finally {
+      now += 60_000;
+    }
+  });
+
   it("lets the new token in at once after a rotation, whatever the old one's failures", async () => {
     // The failures counted were against the old token: a script not yet updated, from the
     // operator's own address (through kubectl port-forward every client is 127.0.0.1).
