@@ -506,6 +506,9 @@ export async function startLegacySim(options: LegacySimOptions = {}): Promise<Le
         handler,
       )
     : http.createServer(handler);
+  // Every header line kept, bounded by the head's size (16 KiB) alone: past Node's default
+  // 2 000, lines were dropped unseen, and a second Host after 2 000 others was served.
+  server.maxHeadersCount = 0;
   const { url, port } = await listenSimulator(server, options);
 
   return {
