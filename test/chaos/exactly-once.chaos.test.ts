@@ -29,8 +29,12 @@ const AMQP_PORTS = [5681, 5682, 5683];
 const DIST_PORTS = [25681, 25682, 25683];
 const REDIS_PORTS = { aof: 6391, empty: 6392, master: 6393, replica: 6394 };
 const SENTINEL_PORTS = [26391, 26392, 26393];
-const rabbitNode = (i: number) =>
-  PrivateRabbit.start({ port: AMQP_PORTS[i], distPort: DIST_PORTS[i] });
+const rabbitNode = (i: number, config?: string) =>
+  PrivateRabbit.start({ port: AMQP_PORTS[i], distPort: DIST_PORTS[i], config });
+/** The URL list of the private nodes, in the order given (node indexes). */
+const nodeUrls = (order: number[]) =>
+  order.map((i) => `amqp://guest:guest@127.0.0.1:${AMQP_PORTS[i]}`).join(",");
+type Role = "adapter" | "worker" | "response-worker";
 
 /** Records the run's row and checks it; `window` lists ids the named windows may repeat. */
 function judge(
@@ -82,10 +86,14 @@ class Roles {
   responseWorker!: SluiceProcess;
   /** Every process started, killed ones too: their log lines explain a finding. */
   readonly all: SluiceProcess[] = [];
-  constructor(private readonly env: Record<string, string>) {}
+  /** `perRole`: more environment for one role (its own broker list, say). */
+  constructor(
+    private readonly env: Record<string, string>,
+    private readonly perRole: Partial<Record<Role, Record<string, string>>> = {},
+  ) {}
 
-  private async spawn(role: string): Promise<SluiceProcess> {
-    const proc = await this.harness.spawn(role, this.env);
+  private async spawn(role: Role): Promise<SluiceProcess> {
+    const proc = await this.harness.spawn(role, { ...this.env, ...this.perRole[role] });
     this.all.push(proc);
     return proc;
   }
@@ -106,7 +114,7 @@ class Roles {
   }
 
   /** SIGKILLs the role's process; `dead` runs once it has exited, before its replacement starts. */
-  async kill(role: "adapter" | "worker" | "response-worker", dead = () => {}): Promise<void> {
+  async kill(role: Role, dead = () => {}): Promise<void> {
     const key = role === "response-worker" ? "responseWorker" : role;
     await this[key].stop("SIGKILL");
     dead();
@@ -261,6 +269,81 @@ describe("chaos: exactly once under faults", function () {
           await node.resume();
         });
       }
+    } finally {
+      await roles.harness.cleanup();
+      for (const node of nodes) await node.remove();
+    }
+  });
+
+  // A partition, not a stopped node: node 3 is cut off from the other two while its process
+  // and AMQP listener stay up, with the worker and the response worker connected to it. The
+  // nodes handle partitions with pause_minority (docs/reliability.md, "Production topology"):
+  // node 3, alone, pauses and drops its clients, which go on through the next node of their
+  // list; healed, it rejoins. net_ticktime is short so the cut is held well past its detection.
+  it("three-node cluster: a network partition cuts one node off (pause_minority)", async () => {
+    const nodes: PrivateRabbit[] = [];
+    const config = "cluster_partition_handling = pause_minority\nnet_ticktime = 10\n";
+    const roles = new Roles(
+      {},
+      {
+        adapter: { AMQP_URL: nodeUrls([0, 1, 2]) },
+        worker: { AMQP_URL: nodeUrls([2, 0, 1]) },
+        "response-worker": { AMQP_URL: nodeUrls([2, 1, 0]) },
+      },
+    );
+    try {
+      for (let i = 0; i < 3; i++) nodes.push(await rabbitNode(i, config));
+      await nodes[1].join(nodes[0]);
+      await nodes[2].join(nodes[0]);
+      const [majority, , cutOff] = nodes;
+      await roles.start();
+      // The worker and the response worker are on the node that is cut off.
+      const on = (proc: SluiceProcess) =>
+        proc.lines.filter((l) => l.msg === "connected to RabbitMQ").map((l) => String(l.broker));
+      for (const proc of [roles.worker, roles.responseWorker]) {
+        expect(on(proc), proc.role).to.have.lengthOf(1);
+        expect(on(proc)[0], proc.role).to.include(`127.0.0.1:${AMQP_PORTS[2]}`);
+      }
+      const clients = await cutOff.ctl("list_connections", "--quiet", "peer_port");
+      expect(clients.trim().split("\n").filter(Boolean).length, clients).to.be.at.least(2);
+      await roles.check(
+        "cluster: node 3 of 3 cut off by a partition for 25 s, healed",
+        async () => {
+          await eventually(
+            async () => (roles.harness.sim.stats().inFlight > 0 ? true : undefined),
+            30_000,
+            "calls in flight",
+          );
+          await cutOff.partition();
+          // The majority runs without node 3; node 3, in the minority, pauses.
+          await eventually(
+            async () =>
+              !(await cutOff.running()) &&
+              !(await majority.clusterStatus()).running.includes(cutOff.node)
+                ? true
+                : undefined,
+            60_000,
+            "node 3 paused and out of the majority's running nodes",
+          );
+          // Held past net_ticktime (10 s), so no link survives on either side.
+          await sleep(25_000);
+          await cutOff.heal();
+          await eventually(
+            async () => ((await majority.clusterStatus()).running.length === 3 ? true : undefined),
+            180_000,
+            "node 3 to rejoin",
+          );
+        },
+      );
+      // Both lost node 3 to the partition and went on through the next node of their list.
+      for (const [proc, next] of [
+        [roles.worker, AMQP_PORTS[0]],
+        [roles.responseWorker, AMQP_PORTS[1]],
+      ] as const)
+        expect(on(proc)[1], proc.role).to.include(`127.0.0.1:${next}`);
+      // pause_minority leaves no partition to resolve by hand.
+      for (const node of nodes)
+        expect((await node.clusterStatus()).partitions, node.node).to.deep.equal({});
     } finally {
       await roles.harness.cleanup();
       for (const node of nodes) await node.remove();

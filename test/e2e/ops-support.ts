@@ -227,6 +227,8 @@ export class PrivateSentinels {
  */
 export class PrivateRabbit {
   private child: ChildProcess | null = null;
+  /** The Erlang cookie the node has while `partition()` holds it apart, else null. */
+  private partitionCookie: string | null = null;
   private constructor(
     readonly node: string,
     readonly port: number,
@@ -320,8 +322,50 @@ export class PrivateRabbit {
 
   /** Runs rabbitmqctl against this node only. */
   async ctl(...args: string[]): Promise<string> {
-    const { stdout } = await run("rabbitmqctl", ["-n", this.node, ...args]);
+    const cookie = this.partitionCookie ? ["--erlang-cookie", this.partitionCookie] : [];
+    const { stdout } = await run("rabbitmqctl", [...cookie, "-n", this.node, ...args]);
     return stdout;
+  }
+
+  /**
+   * Cuts this node off from the rest of its cluster, as a network partition would, while its
+   * process and AMQP listener stay up: the node takes another Erlang cookie (keeping its own in
+   * the node itself) and drops its distribution links, so neither side can connect to the
+   * other until `heal()`. What the node does then is its `cluster_partition_handling`'s doing.
+   */
+  async partition(): Promise<void> {
+    const cookie = `sluice_partitioned_${process.pid}`;
+    await this.ctl(
+      "eval",
+      "persistent_term:put(sluice_cluster_cookie, erlang:get_cookie()), " +
+        `erlang:set_cookie(node(), '${cookie}'), ` +
+        "[erlang:disconnect_node(N) || N <- nodes()], ok.",
+    );
+    this.partitionCookie = cookie;
+  }
+
+  /** Gives the node its cookie back: it reaches (and is reached by) the other nodes again. */
+  async heal(): Promise<void> {
+    if (!this.partitionCookie) return;
+    await this.ctl(
+      "eval",
+      "erlang:set_cookie(node(), persistent_term:get(sluice_cluster_cookie)), ok.",
+    );
+    this.partitionCookie = null;
+  }
+
+  /** Whether the RabbitMQ application runs on the node (false while it is paused). */
+  async running(): Promise<boolean> {
+    return (await this.ctl("eval", "rabbit:is_running().")).trim() === "true";
+  }
+
+  /** `rabbitmqctl cluster_status` as this node sees it: its running nodes and partitions. */
+  async clusterStatus(): Promise<{ running: string[]; partitions: Record<string, string[]> }> {
+    const status = JSON.parse(await this.ctl("cluster_status", "--formatter", "json")) as {
+      running_nodes?: string[];
+      partitions?: Record<string, string[]>;
+    };
+    return { running: status.running_nodes ?? [], partitions: status.partitions ?? {} };
   }
 
   /** Makes this (fresh) node a member of `seed`'s cluster. */
