@@ -103,9 +103,18 @@ class Roles {
     explainVerdict(verdict, this.harness.sim, this.all);
   }
 
-  async start(latencyMs = 300): Promise<void> {
+  /** `adapterLast`: the adapter starts once the workers are ready (they declare the queues). */
+  async start(latencyMs = 300, adapterLast = false): Promise<void> {
     await this.harness.startSim({ latencyMs });
     this.harness.writeConfig({ services, backends: backends() });
+    if (adapterLast) {
+      [this.worker, this.responseWorker] = await Promise.all([
+        this.spawn("worker"),
+        this.spawn("response-worker"),
+      ]);
+      this.adapter = await this.spawn("adapter");
+      return;
+    }
     [this.adapter, this.worker, this.responseWorker] = await Promise.all([
       this.spawn("adapter"),
       this.spawn("worker"),
@@ -296,7 +305,9 @@ describe("chaos: exactly once under faults", function () {
       await nodes[1].join(nodes[0]);
       await nodes[2].join(nodes[0]);
       const [majority, , cutOff] = nodes;
-      await roles.start();
+      // The workers start first and declare the queues on node 3: quorum queues place their
+      // leader on the declaring client's node, so the cut takes leaders with it.
+      await roles.start(300, true);
       // The worker and the response worker are on the node that is cut off.
       const on = (proc: SluiceProcess) =>
         proc.lines.filter((l) => l.msg === "connected to RabbitMQ").map((l) => String(l.broker));
@@ -306,6 +317,15 @@ describe("chaos: exactly once under faults", function () {
       }
       const clients = await cutOff.ctl("list_connections", "--quiet", "peer_port");
       expect(clients.trim().split("\n").filter(Boolean).length, clients).to.be.at.least(2);
+      const leaders = (await majority.ctl("list_queues", "--quiet", "name", "leader"))
+        .split("\n")
+        .map((line) => line.trim().split(/\s+/))
+        .filter(([name]) => name?.startsWith(roles.harness.prefix));
+      const onCutOff = leaders.filter(([, leader]) => leader === cutOff.node).map(([q]) => q);
+      console.log(`      queue leaders on node 3: ${onCutOff.length} of ${leaders.length}`);
+      expect(onCutOff, "the request queue's leader on node 3").to.satisfy((queues: string[]) =>
+        queues.some((q) => q.endsWith("requests.sim")),
+      );
       await roles.check(
         "cluster: node 3 of 3 cut off by a partition for 25 s, healed",
         async () => {
