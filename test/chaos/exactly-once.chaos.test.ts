@@ -289,52 +289,70 @@ describe("chaos: exactly once under faults", function () {
   // nodes handle partitions with pause_minority (docs/reliability.md, "Production topology"):
   // node 3, alone, pauses and drops its clients, which go on through the next node of their
   // list; healed, it rejoins. net_ticktime is short so the cut is held well past its detection.
-  it("three-node cluster: a network partition cuts one node off (pause_minority)", async () => {
-    const nodes: PrivateRabbit[] = [];
-    const config = "cluster_partition_handling = pause_minority\nnet_ticktime = 10\n";
-    const roles = new Roles(
-      {},
-      {
-        adapter: { AMQP_URL: nodeUrls([0, 1, 2]) },
-        worker: { AMQP_URL: nodeUrls([2, 0, 1]) },
-        "response-worker": { AMQP_URL: nodeUrls([2, 1, 0]) },
-      },
-    );
-    try {
-      for (let i = 0; i < 3; i++) nodes.push(await rabbitNode(i, config));
-      await nodes[1].join(nodes[0]);
-      await nodes[2].join(nodes[0]);
-      const [majority, , cutOff] = nodes;
-      // The workers start first and declare the queues on node 3: quorum queues place their
-      // leader on the declaring client's node, so the cut takes leaders with it.
-      await roles.start(300, true);
-      // The worker and the response worker are on the node that is cut off.
-      const on = (proc: SluiceProcess) =>
-        proc.lines.filter((l) => l.msg === "connected to RabbitMQ").map((l) => String(l.broker));
-      for (const proc of [roles.worker, roles.responseWorker]) {
-        expect(on(proc), proc.role).to.have.lengthOf(1);
-        expect(on(proc)[0], proc.role).to.include(`127.0.0.1:${AMQP_PORTS[2]}`);
-      }
-      const clients = await cutOff.ctl("list_connections", "--quiet", "peer_port");
-      expect(clients.trim().split("\n").filter(Boolean).length, clients).to.be.at.least(2);
-      const leaders = (await majority.ctl("list_queues", "--quiet", "name", "leader"))
-        .split("\n")
-        .map((line) => line.trim().split(/\s+/))
-        .filter(([name]) => name?.startsWith(roles.harness.prefix));
-      const onCutOff = leaders.filter(([, leader]) => leader === cutOff.node).map(([q]) => q);
-      console.log(`      queue leaders on node 3: ${onCutOff.length} of ${leaders.length}`);
-      expect(onCutOff, "the request queue's leader on node 3").to.satisfy((queues: string[]) =>
-        queues.some((q) => q.endsWith("requests.sim")),
+  for (const silent of [false, true]) {
+    const how = silent ? ", its links gone silent" : "";
+    it(`three-node cluster: a network partition cuts one node off${how} (pause_minority)`, async () => {
+      const nodes: PrivateRabbit[] = [];
+      const config = "cluster_partition_handling = pause_minority\nnet_ticktime = 10\n";
+      const roles = new Roles(
+        {},
+        {
+          adapter: { AMQP_URL: nodeUrls([0, 1, 2]) },
+          worker: { AMQP_URL: nodeUrls([2, 0, 1]) },
+          "response-worker": { AMQP_URL: nodeUrls([2, 1, 0]) },
+        },
       );
-      await roles.check(
-        "cluster: node 3 of 3 cut off by a partition for 25 s, healed",
-        async () => {
+      try {
+        for (let i = 0; i < 3; i++) nodes.push(await rabbitNode(i, config));
+        await nodes[1].join(nodes[0]);
+        await nodes[2].join(nodes[0]);
+        const [majority, , cutOff] = nodes;
+        // The workers start first and declare the queues on node 3: quorum queues place their
+        // leader on the declaring client's node, so the cut takes leaders with it.
+        await roles.start(300, true);
+        // The worker and the response worker are on the node that is cut off.
+        const on = (proc: SluiceProcess) =>
+          proc.lines.filter((l) => l.msg === "connected to RabbitMQ").map((l) => String(l.broker));
+        for (const proc of [roles.worker, roles.responseWorker]) {
+          expect(on(proc), proc.role).to.have.lengthOf(1);
+          expect(on(proc)[0], proc.role).to.include(`127.0.0.1:${AMQP_PORTS[2]}`);
+        }
+        const clients = await cutOff.ctl("list_connections", "--quiet", "peer_port");
+        expect(clients.trim().split("\n").filter(Boolean).length, clients).to.be.at.least(2);
+        const leaders = (await majority.ctl("list_queues", "--quiet", "name", "leader"))
+          .split("\n")
+          .map((line) => line.trim().split(/\s+/))
+          .filter(([name]) => name?.startsWith(roles.harness.prefix));
+        const onCutOff = leaders.filter(([, leader]) => leader === cutOff.node).map(([q]) => q);
+        console.log(`      queue leaders on node 3: ${onCutOff.length} of ${leaders.length}`);
+        expect(onCutOff, "the request queue's leader on node 3").to.satisfy((queues: string[]) =>
+          queues.some((q) => q.endsWith("requests.sim")),
+        );
+        const name = silent
+          ? "cluster: node 3 of 3 frozen until net_ticktime ended its links, cut off, healed"
+          : "cluster: node 3 of 3 cut off by a partition for 25 s, healed";
+        await roles.check(name, async () => {
           await eventually(
             async () => (roles.harness.sim.stats().inFlight > 0 ? true : undefined),
             30_000,
             "calls in flight",
           );
-          await cutOff.partition();
+          if (silent) {
+            // Links that go quiet, as a network that drops packets makes them: the majority
+            // declares node 3 down only once net_ticktime ran out, and the clients on it hear
+            // nothing until their heartbeats run out. Thawed, node 3 finds its links gone and
+            // cannot make them again.
+            await cutOff.partition({ keepLinks: true });
+            cutOff.freeze();
+            await eventually(
+              async () =>
+                !(await majority.clusterStatus()).running.includes(cutOff.node) ? true : undefined,
+              60_000,
+              "the majority to find node 3 gone",
+            );
+            await sleep(5_000);
+            cutOff.thaw();
+          } else await cutOff.partition();
           // The majority runs without node 3; node 3, in the minority, pauses.
           await eventually(
             async () =>
@@ -353,22 +371,22 @@ describe("chaos: exactly once under faults", function () {
             180_000,
             "node 3 to rejoin",
           );
-        },
-      );
-      // Both lost node 3 to the partition and went on through the next node of their list.
-      for (const [proc, next] of [
-        [roles.worker, AMQP_PORTS[0]],
-        [roles.responseWorker, AMQP_PORTS[1]],
-      ] as const)
-        expect(on(proc)[1], proc.role).to.include(`127.0.0.1:${next}`);
-      // pause_minority leaves no partition to resolve by hand.
-      for (const node of nodes)
-        expect((await node.clusterStatus()).partitions, node.node).to.deep.equal({});
-    } finally {
-      await roles.harness.cleanup();
-      for (const node of nodes) await node.remove();
-    }
-  });
+        });
+        // Both lost node 3 to the partition and went on through the next node of their list.
+        for (const [proc, next] of [
+          [roles.worker, AMQP_PORTS[0]],
+          [roles.responseWorker, AMQP_PORTS[1]],
+        ] as const)
+          expect(on(proc)[1], proc.role).to.include(`127.0.0.1:${next}`);
+        // pause_minority leaves no partition to resolve by hand.
+        for (const node of nodes)
+          expect((await node.clusterStatus()).partitions, node.node).to.deep.equal({});
+      } finally {
+        await roles.harness.cleanup();
+        for (const node of nodes) await node.remove();
+      }
+    });
+  }
 
   // appendfsync always: a crash keeps every acknowledged write. everysec (the production
   // recommendation) may lose the last second of writes: outcomes stored in it may be lost.

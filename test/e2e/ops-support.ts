@@ -332,16 +332,31 @@ export class PrivateRabbit {
    * process and AMQP listener stay up: the node takes another Erlang cookie (keeping its own in
    * the node itself) and drops its distribution links, so neither side can connect to the
    * other until `heal()`. What the node does then is its `cluster_partition_handling`'s doing.
+   * `keepLinks`: the links up now stay up (a cookie is only asked for at a connection's
+   * start), so a link that goes silent (`freeze()`) ends by `net_ticktime` and is not made again.
    */
-  async partition(): Promise<void> {
+  async partition(options: { keepLinks?: boolean } = {}): Promise<void> {
     const cookie = `sluice_partitioned_${process.pid}`;
     await this.ctl(
       "eval",
       "persistent_term:put(sluice_cluster_cookie, erlang:get_cookie()), " +
         `erlang:set_cookie(node(), '${cookie}'), ` +
-        "[erlang:disconnect_node(N) || N <- nodes()], ok.",
+        (options.keepLinks ? "" : "[erlang:disconnect_node(N) || N <- nodes()], ") +
+        "ok.",
     );
     this.partitionCookie = cookie;
+  }
+
+  /** Stops the node's VM with SIGSTOP: its links and client connections go silent. */
+  freeze(): void {
+    const pid = this.pid();
+    if (pid) process.kill(pid, "SIGSTOP");
+  }
+
+  /** Continues a frozen VM (SIGCONT). */
+  thaw(): void {
+    const pid = this.pid();
+    if (pid) process.kill(pid, "SIGCONT");
   }
 
   /** Gives the node its cookie back: it reaches (and is reached by) the other nodes again. */
@@ -422,6 +437,12 @@ export class PrivateRabbit {
   /** Stops the node (if running) and removes its data. */
   async remove(): Promise<void> {
     const pid = this.pid();
+    // A frozen VM answers nothing, its stop included.
+    try {
+      if (pid) process.kill(pid, "SIGCONT");
+    } catch {
+      // gone already
+    }
     let alive = false;
     try {
       if (pid) process.kill(pid, 0);
