@@ -14,6 +14,8 @@ import { XroadError } from "./xroad-errors";
 import { forbiddenCharacter, forbiddenReference } from "../shared/protocol/character-reference";
 import { mime4jBoundary } from "./mime-boundary";
 import { mime4jHeaderLimit, mime4jPartContentType } from "./mime-part-header";
+import { JAVA_DECODE_ONLY_CHARSETS, JAVA_WRITABLE_CHARSETS } from "./java-charsets";
+import { decodeWindows1252 } from "../shared/protocol/windows-1252";
 
 export interface SoapMessage {
   /** `INSTANCE/CLASS/MEMBER[/SUBSYSTEM]`. */
@@ -292,29 +294,6 @@ function partAfter(
 }
 
 /**
- * Charset names Java's OutputStreamWriter takes (canonical names and aliases, any case): X-Road
- * checks the Content-Type charset only by opening its processed-output writer with it
- * (SaxSoapParserImpl.parseMessage). The JDK knows more; these are the ones the simulator admits.
- */
-const JAVA_CHARSETS = new Set([
-  ...["utf-8", "utf8", "unicode-1-1-utf-8", "us-ascii", "ascii", "iso646-us", "ascii7", "646"],
-  ...["iso-8859-1", "iso8859-1", "iso8859_1", "iso_8859-1", "iso_8859_1", "latin1", "l1"],
-  ...[
-    "8859_1",
-    "cp819",
-    "ibm819",
-    "ibm-819",
-    "819",
-    "csisolatin1",
-    "iso-ir-100",
-    "iso_8859-1:1987",
-  ],
-  ...["utf-16", "utf16", "utf_16", "utf-16le", "utf_16le", "x-utf-16le", "unicodelittleunmarked"],
-  ...["utf-16be", "utf_16be", "x-utf-16be", "unicodebigunmarked", "iso-10646-ucs-2"],
-  ...["windows-1252", "cp1252", "cp5348", "iso-8859-15", "iso8859_15", "latin9", "utf-32"],
-]);
-
-/**
  * The charset parameter of a Content-Type as X-Road reads it (MimeUtils.getCharset over Jetty's
  * HttpField.valueParameters: the value unquoted, the name in any case), or null.
  */
@@ -327,18 +306,38 @@ function contentTypeCharset(contentType: string): string | null {
 
 /**
  * Refuses a Content-Type whose charset Java has no writer for, as X-Road does: `new
- * OutputStreamWriter(processedXml, charset)` throws UnsupportedEncodingException (an illegal name
- * too), an IOException, which translateException codes `IOError` with the name as its message.
+ * OutputStreamWriter(processedXml, charset)` throws UnsupportedEncodingException for a name the
+ * JDK does not know (an illegal name too), an IOException, which translateException codes
+ * `IOError` with the name as its message. A charset the JDK only decodes (ISO-2022-CN,
+ * x-JISAutoDetect) gets that far and fails in `newEncoder()` with an
+ * UnsupportedOperationException without a message: `InternalError`, whose fault string
+ * SoapFault.createFaultXml writes as `null`. The names are the JDK's own (java-charsets.ts,
+ * generated from Java 17's Charset.availableCharsets(), which X-Road 7.4 runs on), in any case.
  */
 function checkContentTypeCharset(contentType: string, prefix: string): void {
   const charset = contentTypeCharset(contentType);
-  if (charset !== null && !JAVA_CHARSETS.has(charset.toLowerCase())) {
-    throw new XroadError(`${prefix}IOError`, charset);
+  if (charset === null || JAVA_WRITABLE_CHARSETS.has(charset.toLowerCase())) return;
+  if (JAVA_DECODE_ONLY_CHARSETS.has(charset.toLowerCase())) {
+    throw new XroadError(`${prefix}InternalError`, "null");
   }
+  throw new XroadError(`${prefix}IOError`, charset);
 }
 
+/**
+ * The single-byte encodings Xerces' EncodingMap names (IANA name to a Java charset) beyond
+ * ISO-8859-1 and US-ASCII: Xerces reads them with Java's InputStreamReader. The simulator reads
+ * them with the WHATWG table of the same name (a byte Java leaves unmapped may read otherwise).
+ */
+const SINGLE_BYTE = [
+  ...["windows-1250", "windows-1251", "windows-1252", "windows-1253", "windows-1254"],
+  ...["windows-1255", "windows-1256", "windows-1257", "windows-1258"],
+  ...["iso-8859-2", "iso-8859-3", "iso-8859-4", "iso-8859-5", "iso-8859-6", "iso-8859-7"],
+  ...["iso-8859-8", "iso-8859-9", "iso-8859-13", "iso-8859-15"],
+] as const;
+type SingleByte = (typeof SINGLE_BYTE)[number];
+
 /** The encodings the simulator decodes, by the name an XML declaration may give them. */
-type XmlEncoding = "utf8" | "latin1" | "ascii" | "utf16le" | "utf16be";
+type XmlEncoding = "utf8" | "latin1" | "ascii" | "utf16le" | "utf16be" | SingleByte;
 
 const DECLARED_ENCODINGS: Record<string, XmlEncoding> = {
   "utf-8": "utf8",
@@ -352,7 +351,25 @@ const DECLARED_ENCODINGS: Record<string, XmlEncoding> = {
   "utf-16": "utf16le",
   "utf-16le": "utf16le",
   "utf-16be": "utf16be",
+  ...Object.fromEntries(SINGLE_BYTE.map((name) => [name, name])),
+  ...Object.fromEntries(SINGLE_BYTE.map((name) => [name.replace("iso-", "iso_"), name])),
+  "latin-9": "iso-8859-15",
+  "iso-8859-8-i": "iso-8859-8",
 };
+
+/** Each single-byte encoding's 256 characters, and the way back. */
+const SINGLE_BYTE_TABLES = new Map<string, { chars: string[]; bytes: Map<string, number> }>(
+  SINGLE_BYTE.map((name) => {
+    // Node 20's TextDecoder reads windows-1252 as ISO-8859-1 (0x80 as U+0080, not "€").
+    const decoder = new TextDecoder(name);
+    const decode = (byte: number): string =>
+      name === "windows-1252"
+        ? decodeWindows1252(Buffer.of(byte))
+        : decoder.decode(Uint8Array.of(byte));
+    const chars = Array.from({ length: 256 }, (_, byte) => decode(byte));
+    return [name, { chars, bytes: new Map(chars.map((char, byte) => [char, byte])) }];
+  }),
+);
 
 /** The XML text and the encoding it was read in. */
 export interface SoapText {
@@ -415,6 +432,9 @@ function decodeXml(bytes: Buffer, prefix: string): SoapText {
 
 function decode(bytes: Buffer, encoding: XmlEncoding, prefix: string, partial: boolean): string {
   if (encoding === "latin1") return bytes.toString("latin1");
+  const table = SINGLE_BYTE_TABLES.get(encoding);
+  // Java's InputStreamReader replaces what it cannot read: no byte is refused.
+  if (table) return Array.from(bytes, (byte) => table.chars[byte]).join("");
   if (encoding === "ascii") {
     if (bytes.some((byte) => byte > 0x7f)) throw invalidBytes(prefix, "US-ASCII");
     return bytes.toString("latin1");
@@ -442,8 +462,11 @@ export function soapText(soap: SoapBytes, prefix: string): SoapText {
 
 /** `text` in `encoding`, as a message read by `soapText` is written back. */
 export function encodeXml(text: string, encoding: XmlEncoding): Buffer {
-  if (encoding !== "utf16be") return Buffer.from(text, encoding === "ascii" ? "latin1" : encoding);
-  return Buffer.from(text, "utf16le").swap16();
+  const table = SINGLE_BYTE_TABLES.get(encoding);
+  if (table) return Buffer.from(Array.from(text, (char) => table.bytes.get(char) ?? 0x3f));
+  if (encoding === "utf8" || encoding === "utf16le") return Buffer.from(text, encoding);
+  if (encoding === "utf16be") return Buffer.from(text, "utf16le").swap16();
+  return Buffer.from(text, "latin1");
 }
 
 /** Where a reference is no reference but the characters as written (XML 1.0 §2.5, §2.6, §2.7). */

@@ -1302,6 +1302,103 @@ describe("xroad-sim", function () {
       expect(provider.seen.length).to.equal(seen + 1);
     });
 
+    it("takes every charset Java writes, refuses others as X-Road does, and reads windows-1252 and UTF-16", async () => {
+      const post = async (contentType: string, body: Buffer) => {
+        const res = await request(`${sim.url}/`, {
+          method: "POST",
+          headers: { "content-type": contentType },
+          body,
+        });
+        return {
+          type: res.headers["content-type"],
+          bytes: Buffer.from(await res.body.arrayBuffer()),
+        };
+      };
+      const declared = (encoding: string, xml: string): string =>
+        xml.replace('encoding="utf-8"', `encoding="${encoding}"`).replace("EE37702211234", "Jõgi€");
+      let answered = "";
+      provider.answer = (_req, res) => {
+        res.writeHead(200, { "content-type": "text/xml; charset=utf-8" });
+        res.end(answered);
+      };
+      // Charsets the JDK names (aliases, any case, quoted, spaced): the message passes.
+      const plain = fixture("simple.query").toString("utf8");
+      for (const type of [
+        "text/xml; charset=KOI8-R",
+        'text/xml; charset="Shift_JIS"',
+        "text/xml;CHARSET = ibm00858 ",
+        "text/xml; charset=x-windows-949",
+      ]) {
+        answered = answer;
+        const { bytes } = await post(type, Buffer.from(plain));
+        expect(bytes.toString("utf8"), type).to.contain("<answer>42</answer>");
+      }
+      // A multipart message's charset is its SOAP part's.
+      for (const [charset, passes] of [
+        ["Big5-HKSCS", true],
+        ["no-such", false],
+      ] as const) {
+        const multipart = Buffer.concat([
+          Buffer.from(`--b1\r\nContent-Type: text/xml; charset=${charset}\r\n\r\n`),
+          Buffer.from(plain),
+          Buffer.from("\r\n--b1--\r\n"),
+        ]);
+        const type = 'multipart/related; type="text/xml"; charset=no-such; boundary=b1';
+        const { bytes } = await post(type, multipart);
+        expect(bytes.toString("utf8"), charset).to.contain(
+          passes ? "<answer>42</answer>" : "<faultcode>Client.IOError</faultcode>",
+        );
+      }
+      // A charset the JDK only decodes: newEncoder() throws UnsupportedOperationException.
+      const decodeOnly = (await post("text/xml; charset=ISO-2022-CN", Buffer.from(plain))).bytes;
+      expect(decodeOnly.toString()).to.contain("<faultcode>Client.InternalError</faultcode>");
+      expect(decodeOnly.toString()).to.contain("<faultstring>null</faultstring>");
+      const unknown = (await post('text/xml; charset="utf-9"', Buffer.from(plain))).bytes;
+      expect(unknown.toString()).to.contain("<faultcode>Client.IOError</faultcode>");
+      expect(unknown.toString()).to.contain("<faultstring>utf-9</faultstring>");
+      // windows-1252 named by the declaration, as Xerces' EncodingMap maps it: read and written
+      // back in it.
+      const cp1252 = (text: string): Buffer =>
+        Buffer.from(Array.from(text, (c) => (c === "€" ? 0x80 : c.charCodeAt(0))));
+      answered = cp1252(declared("windows-1252", answer)).toString("latin1");
+      provider.answer = (_req, res) => {
+        res.writeHead(200, { "content-type": "text/xml; charset=windows-1252" });
+        res.end(Buffer.from(answered, "latin1"));
+      };
+      const query1252 = cp1252(declared("windows-1252", plain));
+      const read1252 = await post("text/xml; charset=windows-1252", query1252);
+      expect(read1252.type).to.equal("text/xml;charset=utf-8");
+      expect(read1252.bytes.toString("latin1")).to.contain("<answer>42</answer>");
+      expect(read1252.bytes.includes(cp1252("<xroad:userId>Jõgi€</xroad:userId>"))).to.equal(true);
+      const hash1252 = createHash("sha512").update(query1252).digest("base64");
+      expect(read1252.bytes.toString("latin1")).to.contain(`>${hash1252}</xrd:requestHash>`);
+      // UTF-16 in either byte order, with a byte order mark or without: read, and answered in
+      // the encoding the answer came in, its mark kept.
+      const utf16 = (text: string, bigEndian: boolean, bom: boolean): Buffer => {
+        const le = Buffer.from((bom ? "\ufeff" : "") + text, "utf16le");
+        return bigEndian ? le.swap16() : le;
+      };
+      for (const bigEndian of [false, true]) {
+        for (const bom of [true, false]) {
+          const label = `${bigEndian ? "BE" : "LE"}${bom ? " with BOM" : ""}`;
+          const answer16 = utf16(declared("UTF-16", answer), bigEndian, bom);
+          provider.answer = (_req, res) => {
+            res.writeHead(200, { "content-type": "text/xml; charset=UTF-16" });
+            res.end(answer16);
+          };
+          const query16 = utf16(declared("UTF-16", plain), bigEndian, bom);
+          const read16 = await post("text/xml; charset=UTF-16", query16);
+          const body = bom ? read16.bytes.subarray(2) : read16.bytes;
+          const text = (bigEndian ? Buffer.from(body).swap16() : body).toString("utf16le");
+          expect(text, label).to.contain("<answer>42</answer>");
+          expect(text, label).to.contain("<xroad:userId>Jõgi€</xroad:userId>");
+          const hash = createHash("sha512").update(query16).digest("base64");
+          expect(text, label).to.contain(`>${hash}</xrd:requestHash>`);
+          expect(read16.bytes.subarray(0, 2).equals(answer16.subarray(0, 2)), label).to.equal(true);
+        }
+      }
+    });
+
     it("hashes the first part of a multipart request as sent, in its own charset", async () => {
       provider.answer = (_req, res) => {
         res.writeHead(200, { "content-type": "text/xml; charset=utf-8" });
