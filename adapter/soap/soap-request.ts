@@ -13,7 +13,7 @@ import {
 import type { SluiceConfig } from "../../shared/config/config";
 import { DEFAULT_XML_LIMITS, type XmlLimits } from "./safe-xml";
 import { parseSoapEnvelope, XOP_NS, type SoapRequest, type XopInclude } from "./soap-envelope";
-import { charsetOf, decodeXml } from "../../shared/protocol/xml-encoding";
+import { charsetOf, decodeSoapXml } from "../../shared/protocol/xml-encoding";
 
 export interface SoapRequestLimits {
   xml: XmlLimits;
@@ -102,12 +102,12 @@ export function readSoapRequest(
 ): SoapRequestWithAttachments {
   if (soapBodyKind(contentType) === "xml") {
     // Completed in place: a spread copy of the request's twenty fields cost more than parsing.
-    const request = parseSoapEnvelope(decodeXml(body, xmlCharsetOf(contentType)), limits.xml);
+    const request = parseSoapEnvelope(decodeSoapXml(body, xmlCharsetOf(contentType)), limits.xml);
     if (request.xopIncludes.length > 0) checkXopReferences(request.xopIncludes, [], false);
     return Object.assign(request, { attachments: [], mtom: false });
   }
   const multipart = parseMultipartRelated(body, contentType as string, limits.multipart);
-  const text = decodeXml(multipart.root.data, charsetOf(multipart.root.contentType));
+  const text = decodeSoapXml(multipart.root.data, charsetOf(multipart.root.contentType));
   const request = parseSoapEnvelope(text, limits.xml);
   if (request.xopIncludes.length > 0) {
     checkXopReferences(request.xopIncludes, multipart.attachments, multipart.mtom);

@@ -145,3 +145,54 @@ export function decodeXml(
   }
   return utf8(bytes);
 }
+
+/**
+ * The encoding X-Road's security server reads a SOAP message in when it has no byte-order mark
+ * (SaxSoapParserImpl hands the bytes to Xerces, which never looks at the Content-Type): UTF-16
+ * by the first bytes of its "<?", else the XML declaration's `encoding`, else UTF-8.
+ */
+function securityServerEncoding(bytes: Buffer): string {
+  const begins = (...prefix: number[]) => prefix.every((byte, at) => bytes[at] === byte);
+  if (begins(0x3c, 0, 0x3f, 0)) return "utf-16le";
+  if (begins(0, 0x3c, 0, 0x3f)) return "utf-16be";
+  return declaredEncoding(bytes) ?? "utf-8";
+}
+
+/**
+ * Decodes a SOAP message as decodeXml does, and refuses (Client.InvalidXml) one that X-Road's
+ * security server, which passed it on, read as other text: a Content-Type `charset` that names
+ * one encoding while the XML declaration (or, without one, XML's UTF-8, or UTF-16 by its first
+ * bytes) names another that reads the same bytes differently. Sluice takes the charset (RFC
+ * 7303 §3.2) and the security server the declaration, so taking either would give the backend
+ * text that the other reading, and perhaps the caller, never meant.
+ */
+export function decodeSoapXml(bytes: Buffer, charset?: string): string {
+  const text = decodeXml(bytes, charset);
+  if (charset === undefined) return text;
+  const begins = (...prefix: number[]) => prefix.every((byte, at) => bytes[at] === byte);
+  // A byte-order mark decides for both readers.
+  if (begins(0xef, 0xbb, 0xbf) || begins(0xff, 0xfe) || begins(0xfe, 0xff)) return text;
+  const theirs = securityServerEncoding(bytes);
+  const ours = charset.toLowerCase();
+  // A declaration naming UTF-16 on single-byte text: the security server refuses it.
+  if (theirs.startsWith("utf-16") && bytes[0] !== 0 && bytes[1] !== 0) return text;
+  const decoder = DECODERS[theirs] ?? namedDecoder(theirs);
+  if (decoder === undefined || decoder === DECODERS[ours]) return text;
+  let other: string;
+  try {
+    other = decoder(bytes);
+  } catch {
+    // Bytes the security server could not have read: the charset's reading stands.
+    return text;
+  }
+  if (other === text) return text;
+  const by = theirs.startsWith("utf-16")
+    ? "its first bytes"
+    : declaredEncoding(bytes) === undefined
+      ? "XML's default"
+      : "its XML declaration";
+  throw new SluiceError(
+    "InvalidXml",
+    `the Content-Type names charset "${charset}", but the message reads otherwise in ${theirs.toUpperCase()}, which X-Road reads it in (${by})`,
+  );
+}
