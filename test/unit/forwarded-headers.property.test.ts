@@ -20,6 +20,7 @@ import {
 } from "../../shared/protocol/forwarded-headers";
 import {
   isOriginHeader,
+  isProxyAssertionHeader,
   remoteHeaderAllowlist,
   remoteRequestHeaders,
 } from "../../worker/translators/remote-request-headers";
@@ -136,7 +137,11 @@ describe("forwarded headers (properties)", () => {
 
   it("sends a remote provider no credential its forwardCredentials does not name", () => {
     const credentials = CREDENTIAL_HEADERS.filter(
-      (name) => name !== "set-cookie" && name !== "proxy-authorization" && !isOriginHeader(name),
+      (name) =>
+        name !== "set-cookie" &&
+        name !== "proxy-authorization" &&
+        !isOriginHeader(name) &&
+        !isProxyAssertionHeader(name),
     );
     check(
       fc.property(

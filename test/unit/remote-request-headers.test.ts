@@ -106,6 +106,59 @@ describe("remote provider's request headers (xroad-rest)", () => {
     ).to.equal(undefined);
   });
 
+  it("refuses in both lists a front proxy's client certificate or identity assertion, and keeps a caller's own credentials", () => {
+    const injected = [
+      "X-SSL-Client-Cert",
+      "ssl-client-cert",
+      "X-Client-Cert",
+      "X-ARR-ClientCert",
+      "X-Amzn-Oidc-Data",
+      "X-Amzn-Oidc-AccessToken",
+      "X-Goog-IAP-JWT-Assertion",
+      "X-MS-Token-AAD-Access-Token",
+      "X-MS-Client-Principal",
+      "X-Auth-Request-Access-Token",
+      "X-JWT-Assertion",
+    ];
+    for (const name of injected) {
+      expect(() => remoteHeaderAllowlist("registry", undefined, [name]), name).to.throw(
+        `backend registry: options.forwardCredentials: ${name.toLowerCase()} is a front proxy's assertion of the local caller's client certificate or identity, never passed to another organisation`,
+      );
+    }
+    const identities = [
+      ...injected,
+      "X-SSL-Client-S-DN",
+      "X-SSL-Client-Verify",
+      "SSL-Client-Subject-DN",
+      "X-Client-Cert-Chain",
+      "X-Amzn-Oidc-Identity",
+      "X-Amzn-Mtls-Clientcert",
+      "X-Goog-Authenticated-User-Email",
+      "X-MS-Client-Principal-Name",
+      "X-Auth-Request-Email",
+      "X-Remote-User",
+      "CF-Access-JWT-Assertion",
+      "X-Forwarded-Client-Cert",
+    ];
+    for (const name of identities) {
+      expect(() => remoteHeaderAllowlist("registry", [name]), name).to.throw(
+        `backend registry: options.forwardHeaders: ${name.toLowerCase()} is a front proxy's assertion`,
+      );
+    }
+    const allowed = remoteHeaderAllowlist(
+      "r",
+      ["X-Case-Version"],
+      ["Authorization", "Cookie", "X-Api-Key", "Api-Key", "X-Auth-Token", "X-Id-Token"],
+    );
+    for (const name of ["authorization", "cookie", "x-api-key", "api-key", "x-auth-token"])
+      expect(allowed.has(name), name).to.equal(true);
+    const { kept } = remoteRequestHeaders(
+      { authorization: "Bearer t", "x-ssl-client-cert": "-----BEGIN", "x-amzn-oidc-data": "e30" },
+      allowed,
+    );
+    expect(kept).to.deep.equal({ authorization: "Bearer t" });
+  });
+
   it("refuses, naming each, a forwardCredentials entry that is no credential, hop-by-hop, an answer's, a proxy's or Sluice's own, with forwardHeaders' problems in one message", () => {
     expect(() =>
       remoteHeaderAllowlist(

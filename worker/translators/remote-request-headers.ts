@@ -69,6 +69,62 @@ const ORIGIN_HEADERS: readonly string[] = [
  */
 const FORWARDED_PREFIX = "x-forwarded-";
 
+/**
+ * Headers by which a reverse proxy, load balancer or API gateway in front of Sluice tells it
+ * who the local caller is: the caller's TLS client certificate or its subject (nginx, IIS ARR,
+ * Envoy, Traefik, HAProxy, AWS ALB mTLS, Cloudflare), and the user, groups or token it signed
+ * the caller in with (AWS ALB's OIDC, Google IAP, Azure App Service, oauth2-proxy, WSO2's
+ * X-JWT-Assertion, Cloudflare Access, Apache's REMOTE_USER). The caller does not send them; a
+ * front proxy injects them, and a service that trusts its own front proxy authenticates by them.
+ * Sent to another organisation they hand it the caller's certificate or an identity assertion
+ * it can replay, so neither `forwardHeaders` nor `forwardCredentials` may name one: refused at
+ * config load, and withheld like every name the allowlist lacks.
+ */
+const PROXY_ASSERTION_HEADERS: readonly string[] = [
+  "x-ssl-client-cert",
+  "ssl-client-cert",
+  "x-client-cert",
+  "x-client-certificate",
+  "x-arr-clientcert",
+  "x-client-verify",
+  "x-client-dn",
+  "x-jwt-assertion",
+  "x-remote-user",
+  "remote-user",
+  "x-authenticated-user",
+  "x-ms-client-principal",
+];
+/** Name prefixes of PROXY_ASSERTION_HEADERS' families (`X-Amzn-*` is every AWS front's). */
+const PROXY_ASSERTION_PREFIXES: readonly string[] = [
+  "x-amzn-",
+  "x-ssl-",
+  "ssl-client-",
+  "x-client-cert-",
+  "x-tls-client-",
+  "x-arr-",
+  "x-goog-iap-",
+  "x-goog-authenticated-",
+  "x-ms-token-",
+  "x-ms-client-principal-",
+  "x-auth-request-",
+  "cf-access-",
+  "cf-client-cert-",
+];
+const PROXY_ASSERTION = new Set(PROXY_ASSERTION_HEADERS);
+
+/**
+ * Whether a header (lower-case name) is a front proxy's word about who the local caller is (its
+ * client certificate or identity): never passed to a remote provider, and refused in both lists.
+ */
+export function isProxyAssertionHeader(name: string): boolean {
+  return (
+    PROXY_ASSERTION.has(name) || PROXY_ASSERTION_PREFIXES.some((prefix) => name.startsWith(prefix))
+  );
+}
+
+const PROXY_ASSERTION_PROBLEM =
+  "is a front proxy's assertion of the local caller's client certificate or identity, never passed to another organisation";
+
 /** RFC 9110 §5.1: a field name is a token. */
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
@@ -101,7 +157,8 @@ export function isCredentialHeader(name: string): boolean {
  * both lists, for a name that is not a header name, one Sluice sets itself or never passes
  * (`Host`, `Content-Length`, `Prefer`, `X-Road-*`, …), a credential in `forwardHeaders` (the
  * local system's for Sluice, not the remote provider's, unless the operator opts it in by name),
- * or in `forwardCredentials` a name that is no credential Sluice redacts or one never passed on.
+ * in either list a front proxy's client certificate or identity assertion, or in
+ * `forwardCredentials` a name that is no credential Sluice redacts or one never passed on.
  */
 export function remoteHeaderAllowlist(
   backendName: string,
@@ -111,12 +168,16 @@ export function remoteHeaderAllowlist(
   const allowed = new Set(DEFAULT_REMOTE_REQUEST_HEADERS);
   const problems = [
     ...listProblems(backendName, "forwardHeaders", forwardHeaders, (name) => {
+      // X-Forwarded-Client-Cert and the like: no forwardCredentials opens them either.
+      if (isProxyAssertionHeader(name) || (CREDENTIAL.has(name) && isOriginHeader(name)))
+        return `${name} ${PROXY_ASSERTION_PROBLEM}`;
       if (CREDENTIAL.has(name))
         return `${name} is a credential of the local caller's, sent to another organisation only when options.forwardCredentials names it (the provider's own goes in options.headers)`;
       if (!isOriginHeader(name)) allowed.add(name);
       return undefined;
     }),
     ...listProblems(backendName, "forwardCredentials", forwardCredentials, (name) => {
+      if (isProxyAssertionHeader(name)) return `${name} ${PROXY_ASSERTION_PROBLEM}`;
       if (!CREDENTIAL.has(name))
         return `${name} is not a credential header (docs/rest.md, "Credential headers"); a header of the remote service's own goes in options.forwardHeaders`;
       if (NEVER_CREDENTIAL.has(name) || isOriginHeader(name))
