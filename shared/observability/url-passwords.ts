@@ -108,6 +108,12 @@ function hideOne(text: string, start: number, end: number, edits: Edit[]): boole
     else if (code === 0x3a && colon < 0) colon = authorityEnd;
     authorityEnd += 1;
   }
+  // ioredis reads `redis://secret@host` as a password: one holding `/`, `?` or `#` unencoded
+  // (`redis://ab/cd@host`) leaves an `@` after the authority, which a Redis URL's database
+  // number and options never hold.
+  if (at < 0 && colon < 0 && authorityEnd < end && REDIS_SCHEME.test(schemeBefore(text, start))) {
+    at = lastAt(text, authorityEnd, pathEnd(text, authorityEnd, end));
+  }
   // An authority opening with `[` and holding no `@` is an IPv6 host, its colons no userinfo's.
   if (at < 0 && colon >= 0 && authorityEnd < end && text.charCodeAt(start) !== 0x5b) {
     at = readablePort(text.slice(start, authorityEnd))
@@ -128,6 +134,16 @@ function hideOne(text: string, start: number, end: number, edits: Edit[]): boole
     if (hidden !== part) edits.push({ from: query, to: end, with: hidden });
   }
   return userinfo;
+}
+
+/** Schemes whose userinfo without a `:` ioredis reads as a password. */
+const REDIS_SCHEME = /^(?:rediss?|redis-sentinel)$/i;
+
+/** The scheme (lower-case) before the `://` that ends just before `start`, or "". */
+function schemeBefore(text: string, start: number): string {
+  let from = start - 3;
+  while (from > 0 && /[a-z0-9+.-]/i.test(text[from - 1])) from -= 1;
+  return text.slice(from, start - 3).toLowerCase();
 }
 
 interface Edit {
@@ -187,22 +203,125 @@ export function hideUrlPasswords(text: string): string {
   if (from < 0) return text;
   const edits: Edit[] = [];
   while (from >= 0) {
-    const start = from + 3;
-    const next = text.indexOf("://", start);
-    const limit = next < 0 ? text.length : next;
-    let end = start;
-    while (end < limit) {
-      const code = text.charCodeAt(end);
-      // A JSON line's escape (`\"`, `\\`) is part of the value: passed over whole.
-      if (code === 0x5c) {
-        end += 2;
-        continue;
-      }
-      if (endsUrl(code)) break;
-      end += 1;
+    let start = from + 3;
+    let end = urlEnd(text, start);
+    // `amqp://u://x@h`: what reads as the next URL's scheme is a user whose password holds `://`.
+    if (end === start && start < text.length && !endsUrl(text.charCodeAt(start))) {
+      const next = text.indexOf("://", start);
+      if (next > start) end = next + 1;
     }
-    hideOne(text, start, Math.min(end, limit), edits);
-    from = next;
+    const before = edits.length;
+    if (!hideOne(text, start, end, edits)) {
+      const spilled = spilledPassword(text, start, end);
+      if (spilled !== undefined) {
+        // A query password hideOne found lies inside the spilled one.
+        edits.length = before;
+        edits.push({ from: spilled.from, to: spilled.at, with: REDACTED });
+        // The rest of that URL (host, port, path, query) read as a URL of its own.
+        start = spilled.at + 1;
+        hideOne(text, start, urlEnd(text, start), edits);
+      }
+    }
+    from = text.indexOf("://", start);
   }
   return applied(text, edits);
+}
+
+/**
+ * Where the URL from `start` (just past its `//`) ends: white space, a quote, an angle bracket
+ * or the next `://`. A JSON line's escape (`\"`, `\\`) is part of the value: passed over whole.
+ */
+function urlEnd(text: string, start: number): number {
+  // A `://` right at the start is a password's (`amqp://:// x@h`), not the next URL.
+  const next = text.indexOf("://", start + 1);
+  let limit = next < 0 ? text.length : next;
+  // The next URL's scheme is its own (`amqp://u:p@h1,amqp://u:q@h2`).
+  if (next >= 0) while (limit > start && /[a-z0-9+.-]/i.test(text[limit - 1])) limit -= 1;
+  let end = start;
+  while (end < limit) {
+    const code = text.charCodeAt(end);
+    if (code === 0x5c) {
+      end += 2;
+      continue;
+    }
+    if (endsUrl(code)) break;
+    end += 1;
+  }
+  return Math.min(end, limit);
+}
+
+/** Where a spilled password's search ends: the line's or the JSON string's end. */
+function endsWindow(code: number): boolean {
+  return code === 0x0a || code === 0x0d || code === 0x22;
+}
+
+/**
+ * The password of a URL `text[start, end)` that holds no userinfo by itself but whose
+ * authority reads `word:rest`, when the password went on past where a URL in text ends: a space,
+ * a quote or `<>` in it (`amqp://u:pa ss@host`), or a `://` (`redis://u:a://b@host`). Its
+ * userinfo then ends at the first `@` further on the line (or the JSON string) that hosts follow
+ * up to a URL's end, path, query or fragment. Found, what lies between the `:` and that `@` is
+ * the password, prose between them too (too much rather than too little). Not found, the URL
+ * whose `:` is followed by no port (`amqp://u:kT9x`) is hidden from its `:` on, as
+ * hideUrlPassword shows one; one with a port is a host and a port. Each character is read a
+ * bounded number of times: the search ends at the first such `@`, and the next URL is looked for
+ * after it.
+ */
+function spilledPassword(
+  text: string,
+  start: number,
+  end: number,
+): { from: number; at: number } | undefined {
+  let authorityEnd = start;
+  let colon = -1;
+  while (authorityEnd < end && !endsAuthority(text.charCodeAt(authorityEnd))) {
+    if (colon < 0 && text.charCodeAt(authorityEnd) === 0x3a) colon = authorityEnd;
+    authorityEnd += 1;
+  }
+  // An IPv6 host's colons are no userinfo's.
+  if (text.charCodeAt(start) === 0x5b && text.slice(start, authorityEnd).includes("]")) {
+    return undefined;
+  }
+  const stop = end < text.length ? text.charCodeAt(end) : -1;
+  // Nothing past the URL: a host and a port, or a password the text was cut at.
+  const spills = stop >= 0 && !endsWindow(stop);
+  if (colon < 0) {
+    // A Redis password alone (`redis://secret@host`) cut by a quote or `<>` (not white space:
+    // `redis://host and then` is a host and prose).
+    if (!REDIS_SCHEME.test(schemeBefore(text, start)) || stop <= 0x20) return undefined;
+    colon = start - 1;
+  }
+  // Hosts and ports, as a host list reads (`h1:5672,h2`): no password the URL cut.
+  const authority = text.slice(start, authorityEnd);
+  HOSTS.lastIndex = 0;
+  HOSTS.exec(authority);
+  const port = HOSTS.lastIndex === authority.length;
+  if (spills) {
+    let index = end;
+    while (index < text.length) {
+      const code = text.charCodeAt(index);
+      if (code === 0x5c) {
+        index += 2;
+        continue;
+      }
+      if (endsWindow(code)) break;
+      if (code === 0x40) {
+        HOSTS.lastIndex = index + 1;
+        HOSTS.exec(text);
+        const after = HOSTS.lastIndex;
+        if (
+          after > index + 1 &&
+          (after >= text.length ||
+            endsAuthority(text.charCodeAt(after)) ||
+            endsUrl(text.charCodeAt(after)) ||
+            text.charCodeAt(after) === 0x5c)
+        ) {
+          return { from: colon + 1, at: index };
+        }
+      }
+      index += 1;
+    }
+  }
+  if (port || end === colon + 1 || colon < start) return undefined;
+  return { from: colon + 1, at: end };
 }

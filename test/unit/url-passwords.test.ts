@@ -163,6 +163,25 @@ describe("URL passwords in log lines", () => {
     expect(hideUrlPasswords(quoted)).to.equal(JSON.stringify({ url: "amqp://u:[redacted]@h/" }));
   });
 
+  it("hides a password holding a space or ://, or one without a user name holding /", () => {
+    expect(hideUrlPasswords("connect amqp://u:pa ss@rabbit:5672/vh failed")).to.equal(
+      "connect amqp://u:[redacted]@rabbit:5672/vh failed",
+    );
+    expect(hideUrlPasswords("x redis://u:a://b@r:6379 y")).to.equal(
+      "x redis://u:[redacted]@r:6379 y",
+    );
+    expect(hideUrlPasswords("at redis://ab/cd@r:6379/0 now")).to.equal(
+      "at redis://[redacted]@r:6379/0 now",
+    );
+    expect(hideUrlPassword("redis://ab/cd@r")).to.equal("redis://[redacted]@r");
+    expect(hideUrlPasswords("amqp://:p/w@h and amqp://u:x y@[::1]:5672,amqp://u:q@h2")).to.equal(
+      "amqp://:[redacted]@h and amqp://u:[redacted]@[::1]:5672,amqp://u:[redacted]@h2",
+    );
+    expect(
+      hideUrlPasswords(JSON.stringify({ msg: "amqp://u:pa ss@h", user: "a@b.example" })),
+    ).to.equal('{"msg":"amqp://u:[redacted]@h","user":"a@b.example"}');
+  });
+
   it("hides a connection URL's password the same way as a line's", () => {
     for (const url of ["amqp://u:p@h/v@x", "redis://r/0?x=a@b", "amqp://u:p@[::1]:5672/"]) {
       expect(hideUrlPassword(url)).to.equal(hideUrlPasswords(url));
