@@ -51,6 +51,8 @@ export interface RoleStart {
   args?: string[];
   /** The environment, or a function making it when the role starts (a proxy's address, say). */
   env?: Record<string, string> | (() => Promise<Record<string, string>>);
+  /** Node options before the program (`--expose-gc`, `--require` of a test-only module). */
+  nodeArgs?: string[];
 }
 
 /** A callback receiver a suite's callbacks and hub listeners go to. */
@@ -139,8 +141,14 @@ export class Harness {
         as = role,
         args = [],
         env = {},
+        nodeArgs = [],
       } = typeof entry === "string" ? { role: entry } : entry;
-      this.roles[as] = await this.spawn(role, typeof env === "function" ? await env() : env, args);
+      this.roles[as] = await this.spawn(
+        role,
+        typeof env === "function" ? await env() : env,
+        args,
+        nodeArgs,
+      );
     }
     for (const { client, path: at, query } of setup.receiver?.listeners ?? []) {
       const answer = await call(`${this.roles.adapter.url}/hub`, {
@@ -213,14 +221,16 @@ export class Harness {
 
   /**
    * Spawns `sluice <role> [...args]` and resolves once it logged that it is ready (`legacy-sim`:
-   * that it listens, on the configuration's `legacySim.port`; its URL in `url`).
+   * that it listens, on the configuration's `legacySim.port`; its URL in `url`). `nodeArgs` go
+   * to Node before the program (`--expose-gc`, `--require` of a test-only module).
    */
   spawn(
     role: string,
     env: Record<string, string> = {},
     args: string[] = [],
+    nodeArgs: string[] = [],
   ): Promise<SluiceProcess> {
-    return this.launch(role, ["--config", this.configFile, ...args], env);
+    return this.launch(role, ["--config", this.configFile, ...args], env, nodeArgs);
   }
 
   /** Spawns `sluice xroad-sim --config file` and resolves once it listens (its URL in `url`). */
@@ -232,8 +242,9 @@ export class Harness {
     role: string,
     args: string[],
     env: Record<string, string>,
+    nodeArgs: string[] = [],
   ): Promise<SluiceProcess> {
-    const child = spawn(this.node, [BIN, role, ...args], {
+    const child = spawn(this.node, [...nodeArgs, BIN, role, ...args], {
       // Its stdin ends when this process dies, even of a SIGKILL nothing here can handle, and
       // the role or simulator then stops (shared/runtime/stop-with-stdin.ts), rather than
       // consume from the shared broker or hold its port.
