@@ -6,38 +6,10 @@
 // Node or Koa upgrade that loosens any of it fails here.
 
 import { expect } from "chai";
-import net from "node:net";
 import { Harness, type SluiceProcess } from "../support/harness";
+import { rawExchange as exchange } from "../support/raw-exchange";
 
 const CLIENT = "EE/GOV/70000001/case-app";
-
-/** Status and error type of each answer, and whether the adapter closed the connection. */
-interface Exchange {
-  statuses: number[];
-  types: string[];
-}
-
-/**
- * Writes `bytes` in one piece and reads until the adapter closes the connection (every
- * request sequence here ends with a refusal or with `Connection: close`).
- */
-function exchange(port: number, bytes: string): Promise<Exchange> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ port, host: "127.0.0.1" });
-    let received = "";
-    socket.setEncoding("latin1");
-    socket.on("data", (chunk: string) => (received += chunk));
-    const finish = (): void => {
-      resolve({
-        statuses: [...received.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1])),
-        types: [...received.matchAll(/\{"type":"(\w+)"/g)].map((m) => m[1] as string),
-      });
-    };
-    socket.on("error", finish);
-    socket.on("close", finish);
-    socket.once("connect", () => socket.write(Buffer.from(bytes, "latin1")));
-  });
-}
 
 const HEAD = `Host: x\r\nX-Road-Client: ${CLIENT}\r\nContent-Type: text/plain\r\n`;
 const POST = `POST /rest/echo HTTP/1.1\r\n${HEAD}`;
