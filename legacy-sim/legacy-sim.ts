@@ -20,6 +20,7 @@ import {
   createSoapService,
   DEFAULT_SOAP_NAMESPACE,
   DEFAULT_SOAP_SERVICES,
+  echoSoapHeader,
   soapFault,
   type SoapService,
 } from "./soap-service";
@@ -60,6 +61,12 @@ export interface LegacySimOptions {
   tls?: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer };
   /** Keep each call's headers and body bytes in its record (tests; off for benchmarks). */
   recordDetails?: boolean;
+  /**
+   * Answer SOAP as an X-Road provider does: the request's Header fields echoed in the answer
+   * (PR-MESS §2.2), which a security server checks. Off by default: a legacy system behind
+   * Sluice answers without them.
+   */
+  soapEchoHeader?: boolean;
 }
 
 export interface LegacySim {
@@ -295,6 +302,8 @@ export async function startLegacySim(options: LegacySimOptions = {}): Promise<Le
 
       if (isSoap) {
         const answer = await soapService.process(soapXml ?? "");
+        if (options.soapEchoHeader && answer.status < 300)
+          answer.body = echoSoapHeader(soapXml ?? "", answer.body);
         if (call.xroadClient === null) call.xroadClient = answer.xroadClient;
         status = plan.status ?? answer.status;
         if (multipart && multipart.attachments.length > 0 && status < 300) {

@@ -43,6 +43,31 @@ export function escapeXml(text: string): string {
   );
 }
 
+// An Envelope's start tag and its prefix; a Header element, whole; an xmlns declaration. As
+// BODY_ELEMENT, they read the requests of the Sluice under test.
+// eslint-disable-next-line regexp/no-super-linear-move -- see above
+const ENVELOPE_START = /<(?:([^\s:/>]+):)?Envelope\b[^>]*>/;
+// eslint-disable-next-line regexp/no-super-linear-move -- see above
+const HEADER = /<(?:[^\s:/>]+:)?Header\b[^>]*>([\s\S]*?)<\/(?:[^\s:/>]+:)?Header\s*>/;
+const XMLNS = /\sxmlns(?::[^\s=]+)?\s*=\s*("[^"]*"|'[^']*')/g;
+
+/**
+ * The answer as an X-Road SOAP provider gives it (PR-MESS §2.2): with the request's Header
+ * fields echoed, each prefix declared as the request's Envelope declared it. An answer without
+ * an Envelope, or a request without a Header, is returned as it is.
+ */
+export function echoSoapHeader(request: string, answer: string): string {
+  const header = HEADER.exec(request);
+  const requestEnvelope = ENVELOPE_START.exec(request);
+  const answerEnvelope = ENVELOPE_START.exec(answer);
+  if (!header || !requestEnvelope || !answerEnvelope) return answer;
+  const declarations = (requestEnvelope[0].match(XMLNS) ?? []).join("");
+  const prefix = answerEnvelope[1] === undefined ? "" : `${answerEnvelope[1]}:`;
+  const at = answerEnvelope.index + answerEnvelope[0].length;
+  const echoed = `<${prefix}Header${declarations}>${header[1]}</${prefix}Header>`;
+  return answer.slice(0, at) + echoed + answer.slice(at);
+}
+
 /** A SOAP 1.1 Fault envelope; faultcode is `soap:Client` or `soap:Server`. */
 export function soapFault(side: FaultSide, message: string, reason?: string): string {
   const detail = reason === undefined ? "" : `<detail>${escapeXml(reason)}</detail>`;
