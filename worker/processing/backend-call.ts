@@ -377,6 +377,10 @@ export class BackendCall {
         return "ack";
       case "hand-back":
         // Shutdown cut the call short: the backend may have it (window 2).
+        log.warn(
+          { backend: this.deps.backend.name, attempt },
+          "call cut off by shutdown; handed back, to be made again (window 2)",
+        );
         return await this.handBack(t.hold, callsMade(t, record) > 0);
       case "retry":
         return await this.retry(t, decision, record);
