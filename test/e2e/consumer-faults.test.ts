@@ -1,11 +1,14 @@
-// The consumer direction under faults: a local caller → Sluice (an `xroad-rest` backend, ack
-// mode) → xroad-sim (the local security server) → the remote provider (a legacy simulator that
-// records every call it receives, by its Idempotency-Key). The exactly-once checker
-// (test/support/exactly-once.ts) submits the messages 8 at a time and injects one fault per run:
-// the worker killed with SIGKILL and replaced, the broker killed (SIGKILL) with calls in flight
-// and restarted, Redis restarted without its data. Each message must reach the remote provider
-// once (a repeat only in window 1 of docs/reliability.md, recorded), end in one outcome, and
-// carry the same X-Road-Id and Idempotency-Key, its gateway id, on every call.
+// The consumer direction under faults: a local caller → Sluice (an `xroad-rest` or `xroad-soap`
+// backend, ack mode) → xroad-sim (the local security server) → the remote provider (a legacy
+// simulator that records every call it receives: a REST call by its Idempotency-Key, a SOAP call
+// by the `id` in its X-Road header). The exactly-once checker (test/support/exactly-once.ts)
+// submits the messages 8 at a time and injects one fault per run. REST: the worker killed with
+// SIGKILL and replaced, the broker killed (SIGKILL) with calls in flight and restarted, Redis
+// restarted without its data. SOAP: the worker killed with SIGKILL and replaced; the worker
+// stopped with SIGTERM while its calls to a slow provider outlast the shutdown grace. Each
+// message must reach the remote provider once (a repeat only in window 1 or 2 of
+// docs/reliability.md, recorded), end in one outcome, and carry its gateway id on every call
+// (REST: as X-Road-Id and Idempotency-Key; SOAP: as the header's `id`).
 //
 // Its own broker and Redis, on ports no other suite uses: RabbitMQ AMQP 5691 (distribution
 // 25691), Redis 6395. The machine's shared ones are never touched.
@@ -14,13 +17,22 @@ import { expect } from "chai";
 import { startXroadSim, type XroadSim } from "../../xroad-sim/xroad-sim";
 import {
   checkExactlyOnce,
+  UnexpectedAnswer,
+  type Submitted,
   describeVerdict,
   explainVerdict,
   retriedByWorker,
   type Verdict,
 } from "../support/exactly-once";
-import { eventually, Harness, type SluiceProcess, START_TIMEOUT_MS } from "../support/harness";
-import { CONSUMER, REST_PROVIDER } from "./consumer-support";
+import {
+  call,
+  eventually,
+  Harness,
+  type SluiceProcess,
+  START_TIMEOUT_MS,
+} from "../support/harness";
+import type { CallFilter, RecordedCall } from "../../legacy-sim/call-log";
+import { CONSUMER, localSoapCall, NS, REST_PROVIDER, SOAP_PROVIDER } from "./consumer-support";
 import { PrivateRabbit, PrivateRedis } from "./ops-support";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -37,6 +49,20 @@ const MESSAGES = 60;
 const TIMEOUT_MS = 5_000;
 /** The remote service, as the security server knows it. */
 const SERVICE = `${REST_PROVIDER}/register`;
+/** The remote SOAP service (the legacy simulator's getState at /soap). */
+const SOAP_SERVICE = `${SOAP_PROVIDER}/getState`;
+/** Messages of the SOAP runs: enough for calls in flight at the fault and after it. */
+const SOAP_MESSAGES = 30;
+/**
+ * The worker's shutdown grace, and the remote provider's latency in the window 2 run: every
+ * call that began less than (latency - grace) before the SIGTERM is still running when the
+ * grace ends, and is cut off.
+ */
+const GRACE = "1s";
+const SLOW_MS = 3_000;
+
+/** The X-Road message id in a SOAP call's header: a SOAP provider sees no HTTP header of ours. */
+const XROAD_ID = /<xrd:id(?:\s[^>]*)?>([^<]+)<\/xrd:id>/;
 
 describe("consumer direction under faults (worker SIGKILL, broker kill -9, Redis without its data)", function () {
   this.timeout(START_TIMEOUT_MS + 300_000);
@@ -66,26 +92,41 @@ describe("consumer direction under faults (worker SIGKILL, broker kill -9, Redis
     ]);
     env = { AMQP_URL: rabbit.url, REDIS_URL: redis.url };
     // The remote provider: it keeps each call's headers, to compare the ids of any repeat.
-    await harness.startSim({ latencyMs: 600, recordDetails: true });
+    // Its SOAP side answers as an X-Road provider, echoing the request's header.
+    await harness.startSim({ latencyMs: 600, recordDetails: true, soapEchoHeader: true });
     xroad = await startXroadSim({
-      services: { [SERVICE]: { url: `${harness.sim.url}/register` } },
+      services: {
+        [SERVICE]: { url: `${harness.sim.url}/register` },
+        [SOAP_SERVICE]: { url: `${harness.sim.url}/soap`, type: "soap" },
+      },
     });
+    const remote = {
+      url: xroad.url,
+      timeout: `${TIMEOUT_MS}ms`,
+      maxInFlight: 6,
+      // A killed worker's in-flight slots free after this (30 s by default), not the run's
+      // length: the replacement calls again once the claims lapsed (timeout + 5 s).
+      leaseTime: "5s",
+      retry: { attempts: 3, backoff: ["500ms"] },
+    };
     harness.writeConfig({
       securityServer: { url: xroad.url, client: CONSUMER },
-      services: { register: { protocols: ["rest"], reply: { mode: "ack" }, backend: "remote" } },
-      backends: {
-        remote: {
-          translator: "xroad-rest",
-          service: SERVICE,
-          url: xroad.url,
-          timeout: `${TIMEOUT_MS}ms`,
-          maxInFlight: 6,
-          // A killed worker's in-flight slots free after this (30 s by default), not the run's
-          // length: the replacement calls again once the claims lapsed (timeout + 5 s).
-          leaseTime: "5s",
-          retry: { attempts: 3, backoff: ["500ms"] },
+      services: {
+        register: { protocols: ["rest"], reply: { mode: "ack" }, backend: "remote" },
+        getState: {
+          protocols: ["soap"],
+          namespace: NS,
+          reply: { mode: "ack" },
+          backend: "remote-soap",
         },
       },
+      backends: {
+        remote: { ...remote, translator: "xroad-rest", service: SERVICE },
+        "remote-soap": { ...remote, translator: "xroad-soap", service: SOAP_SERVICE },
+      },
+      // Short, so that the window 2 run's calls to a slow provider outlast it (the backend
+      // timeout above it is warned of, by design).
+      shutdown: { grace: GRACE },
     });
     await Promise.all([spawn("adapter"), spawn("worker"), spawn("response-worker")]);
   });
@@ -97,18 +138,65 @@ describe("consumer direction under faults (worker SIGKILL, broker kill -9, Redis
   });
 
   /**
-   * What every run must show. `window` lists the messages window 1 may have repeated (the
-   * killed worker had sent them before it died); `redisLostData` when an outcome stored
-   * before the fault may be gone with Redis's data.
+   * The remote provider's record, each SOAP call named by the X-Road id in its header: through
+   * a security server a SOAP provider sees no HTTP header of ours (no Idempotency-Key, by which
+   * the record names a REST call).
    */
-  function judge(name: string, verdict: Verdict, window: Set<string>, redisLostData = false) {
+  const provider = {
+    calls: (filter: CallFilter = {}): RecordedCall[] => {
+      const named = harness.sim
+        .calls({ since: filter.since })
+        .map((c) =>
+          c.id !== null || !c.body
+            ? c
+            : { ...c, id: XROAD_ID.exec(c.body.toString("utf8"))?.[1] ?? null },
+        );
+      const mine = filter.id === undefined ? named : named.filter((c) => c.id === filter.id);
+      return filter.limit === undefined ? mine : mine.slice(-filter.limit);
+    },
+  };
+
+  /**
+   * A local SOAP caller's submission to the local service `getState` (ack mode), its X-Road id
+   * in the header; `content` reaches the remote provider in the Body.
+   */
+  const submitSoap =
+    (content?: string) =>
+    async (url: string, xroadId: string): Promise<Submitted> => {
+      const answer = await call(`${url}/soap`, {
+        client: null,
+        headers: { "Content-Type": "text/xml; charset=utf-8" },
+        body: localSoapCall("getState", xroadId, undefined, content),
+      });
+      const id =
+        /<id>([0-9a-f-]{36})<\/id>/.exec(answer.text)?.[1] ?? answer.headers.get("x-sluice-id");
+      if (answer.status === 200 && id) return { id };
+      if (answer.status === 503) return { refused: answer.text };
+      throw new UnexpectedAnswer(answer.status, answer.text);
+    };
+
+  /**
+   * What every run must show. `window` lists the messages a named window may have repeated
+   * (window 1: the killed worker had sent them before it died; window 2: the stopped worker
+   * cut their calls off at the grace's end), `windowName` names it; `redisLostData` when an
+   * outcome stored before the fault may be gone with Redis's data; `since` when a SOAP run began
+   * (its SOAP calls must each carry the id of one of its messages).
+   */
+  function judge(
+    name: string,
+    verdict: Verdict,
+    window: Set<string>,
+    redisLostData = false,
+    since: number | undefined = undefined,
+    windowName = "window 1",
+  ) {
     const retried = retriedByWorker(verdict, all);
     const inWindow = verdict.twice.filter((id) => window.has(id));
     console.log(
-      `      ${describeVerdict(name, verdict)}, sent twice in window 1 ${inWindow.length}, ` +
+      `      ${describeVerdict(name, verdict)}, sent twice in ${windowName} ${inWindow.length}, ` +
         `retried by the worker ${retried.size}`,
     );
-    explainVerdict(verdict, harness.sim, all);
+    explainVerdict(verdict, provider, all);
     expect(verdict.lost, "accepted but never settled").to.deep.equal([]);
     for (const gone of verdict.outcomeLost) {
       expect(redisLostData, `outcome of ${gone.id} unreadable`).to.equal(true);
@@ -145,15 +233,26 @@ describe("consumer direction under faults (worker SIGKILL, broker kill -9, Redis
         expect(atProvider, `calls of ${id} at the provider`).to.be.at.most(taken.get(id) ?? 0);
       else expect(taken.get(id) ?? 0, `calls of ${id} at the security server`).to.equal(atProvider);
     }
-    // Every call the remote provider got names its message by the gateway id, as X-Road-Id
-    // and as Idempotency-Key: a repeat is recognisable as the same message.
+    // Every call the remote provider got names its message by the gateway id: a REST call as
+    // X-Road-Id and as Idempotency-Key, a SOAP call in its header's `id` (which names it in
+    // `provider`): a repeat is recognisable as the same message. No SOAP call of the run
+    // carries another id.
     for (const [id] of verdict.calls) {
       if (!verdict.states.has(id) && !verdict.outcomeLost.some((o) => o.id === id)) continue;
-      for (const c of harness.sim.calls({ id })) {
+      for (const c of provider.calls({ id })) {
+        if (c.path.startsWith("/soap")) continue;
         expect(c.headers?.["x-road-id"], `X-Road-Id of a call of ${id}`).to.equal(id);
         expect(c.headers?.["idempotency-key"], `Idempotency-Key of a call of ${id}`).to.equal(id);
       }
     }
+    if (since === undefined) return;
+    const strays = provider
+      .calls({ since })
+      .filter((c) => c.path.startsWith("/soap") && !ofRun.has(c.id ?? ""));
+    expect(
+      strays.map((c) => c.id),
+      "SOAP calls with an id of no message of the run",
+    ).to.deep.equal([]);
   }
 
   it("the worker killed (SIGKILL) mid-run and replaced: a repeat only in window 1", async () => {
@@ -190,6 +289,97 @@ describe("consumer direction under faults (worker SIGKILL, broker kill -9, Redis
       },
     });
     judge("consumer: SIGKILL worker", verdict, calledBeforeKill());
+  });
+
+  it("SOAP: the worker killed (SIGKILL) mid-run and replaced: a repeat only in window 1, with the same id", async () => {
+    // As the REST run above, through an `xroad-soap` backend: the remote provider tells a
+    // repeat by the `id` in the SOAP header, the gateway id on every call of a message.
+    const since = Date.now();
+    let killedAt = Infinity;
+    const calledBeforeKill = () =>
+      new Set(
+        xroad
+          .calls()
+          .filter((c) => c.at <= killedAt)
+          .map((c) => c.xroadId),
+      );
+    const verdict = await checkExactlyOnce({
+      adapters: () => [roles.adapter!.url],
+      service: "getState",
+      submit: submitSoap(),
+      count: SOAP_MESSAGES,
+      faultAfter: SOAP_MESSAGES / 3,
+      sim: provider,
+      fault: async () => {
+        await eventually(
+          async () => (harness.sim.stats().inFlight > 0 ? true : undefined),
+          30_000,
+          "calls in flight",
+        );
+        await roles.worker!.stop("SIGKILL");
+        killedAt = Date.now();
+        await spawn("worker");
+      },
+    });
+    judge("consumer SOAP: SIGKILL worker", verdict, calledBeforeKill(), false, since);
+    // Every message reached the provider as SOAP, under its own id.
+    for (const id of verdict.states.keys())
+      for (const c of provider.calls({ id })) expect(c.path, `a call of ${id}`).to.match(/^\/soap/);
+  });
+
+  it("SOAP: the worker stopped (SIGTERM) with calls to a slow provider in flight: those cut off at the grace's end are made again, no other", async () => {
+    // Window 2 of docs/reliability.md: the remote provider answers after SLOW_MS, longer than
+    // the worker's shutdown grace, so the calls still running when the grace ends are given up
+    // and handed back; the next worker makes them again. The stopped worker names each such
+    // message in its log; no other message may reach the provider twice.
+    const since = Date.now();
+    let stopped: SluiceProcess | undefined;
+    let exitedAt = Infinity;
+    const verdict = await checkExactlyOnce({
+      adapters: () => [roles.adapter!.url],
+      service: "getState",
+      submit: submitSoap(`sim-latency=${SLOW_MS}`),
+      count: 24,
+      faultAfter: 8,
+      sim: provider,
+      fault: async () => {
+        // A call begun now, not one about to end: it outlasts the grace.
+        const now = Date.now();
+        await eventually(
+          async () =>
+            harness.sim.calls({ since: now }).some((c) => c.endedAt === null) ? true : undefined,
+          30_000,
+          "a call begun in flight",
+        );
+        stopped = roles.worker!;
+        await stopped.stop("SIGTERM");
+        exitedAt = Date.now();
+        await spawn("worker");
+      },
+    });
+    const cutOff = new Set(
+      stopped!.lines
+        .filter((l) => String(l.msg).startsWith("call cut off by shutdown"))
+        .map((l) => String(l.id)),
+    );
+    console.log(`      cut off at the grace's end ${cutOff.size}`);
+    expect(cutOff.size, "calls cut off by the grace").to.be.at.least(1);
+    judge(
+      "consumer SOAP: SIGTERM worker, slow provider",
+      verdict,
+      cutOff,
+      false,
+      since,
+      "window 2",
+    );
+    // Each message cut off was called again, by the next worker, and ended once (judged above).
+    for (const id of cutOff) {
+      expect(verdict.states.get(id)?.state, `outcome of ${id}`).to.equal("completed");
+      expect(
+        provider.calls({ id }).filter((c) => c.startedAt >= exitedAt),
+        `calls of ${id} after the stopped worker exited`,
+      ).to.have.length(1);
+    }
   });
 
   it("the broker killed (SIGKILL) with calls in flight and restarted: nothing lost or repeated", async () => {

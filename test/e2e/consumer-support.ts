@@ -18,9 +18,15 @@ export const NS = DEFAULT_SOAP_NAMESPACE;
 
 /**
  * A local SOAP caller's request (LOCAL_APP calling a service of CONSUMER); the Body element is
- * named after the local service code, and `userId` goes in the header when given.
+ * named after the local service code, and `userId` goes in the header when given; `content` is
+ * the text of its one element (a legacy simulator reads hooks such as `sim-latency=3000` in it).
  */
-export function localSoapCall(serviceCode: string, id: string, userId?: string): string {
+export function localSoapCall(
+  serviceCode: string,
+  id: string,
+  userId?: string,
+  content = "42",
+): string {
   return `<?xml version="1.0" encoding="UTF-8"?>
 <SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xrd="${XRD}" xmlns:id="${IDS}" xmlns:st="${NS}">
   <SOAP-ENV:Header>
@@ -29,6 +35,6 @@ export function localSoapCall(serviceCode: string, id: string, userId?: string):
     <xrd:id>${id}</xrd:id>${userId === undefined ? "" : `\n    <xrd:userId>${userId}</xrd:userId>`}
     <xrd:protocolVersion>4.0</xrd:protocolVersion>
   </SOAP-ENV:Header>
-  <SOAP-ENV:Body><st:${serviceCode}><st:case>42</st:case></st:${serviceCode}></SOAP-ENV:Body>
+  <SOAP-ENV:Body><st:${serviceCode}><st:case>${content}</st:case></st:${serviceCode}></SOAP-ENV:Body>
 </SOAP-ENV:Envelope>`;
 }

@@ -4,17 +4,35 @@
 
 import { randomUUID } from "node:crypto";
 import type { LegacySim } from "../../legacy-sim/legacy-sim";
-import { call, type HttpAnswer } from "./harness";
+import { call } from "./harness";
+
+/** What a submission came to: the gateway id of an accepted message, or a refusal to retry. */
+export type Submitted = { id: string } | { refused: string };
+
+/** An answer that is neither an acceptance nor a refusal: the run stops with it. */
+export class UnexpectedAnswer extends Error {
+  constructor(status: number, text: string) {
+    super(`unexpected answer ${status}: ${text}`);
+  }
+}
+
+/** The backend's record of calls, as the checker reads it. */
+export type CallRecord = Pick<LegacySim, "calls">;
 
 export interface CheckRun {
   /** Adapters to submit to, round robin (a caller behind a load balancer). */
   adapters: () => string[];
   service: string;
+  /**
+   * Submits message `n` with the caller's X-Road id to an adapter; throws on an answer that is
+   * neither. Default: a REST call to /rest/<service> with Prefer: respond-async.
+   */
+  submit?: (adapterUrl: string, xroadId: string, n: number) => Promise<Submitted>;
   /** Messages to get accepted. */
   count: number;
   /** Submissions in flight at once. */
   concurrency?: number;
-  sim: LegacySim;
+  sim: CallRecord;
   /** Runs once `faultAfter` messages were accepted; submissions go on meanwhile. */
   fault: () => Promise<void>;
   faultAfter: number;
@@ -65,6 +83,17 @@ export async function checkExactlyOnce(run: CheckRun): Promise<Verdict> {
     return run.fault();
   };
 
+  const submitRest = async (url: string, xroadId: string, n: number): Promise<Submitted> => {
+    const answer = await call(`${url}/rest/${run.service}`, {
+      body: JSON.stringify({ n }),
+      headers: { "X-Road-Id": xroadId, Prefer: "respond-async" },
+    });
+    if (answer.status === 202) return { id: answer.json.id as string };
+    if (answer.status === 503) return { refused: answer.text };
+    throw new UnexpectedAnswer(answer.status, answer.text);
+  };
+  const submit = run.submit ?? submitRest;
+
   const submitOne = async (n: number): Promise<void> => {
     const xroadId = `eo-${n}-${randomUUID()}`;
     const giveUp = Date.now() + (run.settleMs ?? 120_000);
@@ -73,25 +102,20 @@ export async function checkExactlyOnce(run: CheckRun): Promise<Verdict> {
       if (Date.now() > giveUp) throw new Error(`message ${n} was refused until the end: ${last}`);
       const adapters = run.adapters();
       const url = adapters[turn++ % adapters.length];
-      let answer: HttpAnswer | null = null;
+      let answer: Submitted;
       try {
-        answer = await call(`${url}/rest/${run.service}`, {
-          body: JSON.stringify({ n }),
-          headers: { "X-Road-Id": xroadId, Prefer: "respond-async" },
-        });
-      } catch {
-        answer = null; // the adapter itself is restarting: like a 503 to the caller
+        answer = await submit(url, xroadId, n);
+      } catch (error) {
+        if (error instanceof UnexpectedAnswer) throw error;
+        answer = { refused: "no answer" }; // the adapter itself is restarting: like a 503
       }
-      if (answer?.status === 202) {
-        accepted.push(answer.json.id as string);
+      if ("id" in answer) {
+        accepted.push(answer.id);
         if (accepted.length >= run.faultAfter && !faultDone) faultDone = startFault();
         return;
       }
-      if (answer && answer.status !== 503) {
-        throw new Error(`unexpected answer ${answer.status}: ${answer.text}`);
-      }
       refusals++;
-      last = answer?.text ?? "no answer";
+      last = answer.refused;
       await sleep(250);
     }
   };
@@ -215,7 +239,7 @@ export function retriedByWorker(verdict: Verdict, processes: LoggedProcess[]): S
 /** Prints the backend's calls and every log line of the first few messages sent twice or lost. */
 export function explainVerdict(
   verdict: Verdict,
-  sim: LegacySim,
+  sim: CallRecord,
   processes: LoggedProcess[],
   limit = 4,
 ): void {
