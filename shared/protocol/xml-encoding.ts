@@ -66,13 +66,25 @@ function namedDecoder(label: string): Decoder | undefined {
   return (bytes) => strictDecode(label.toLowerCase(), bytes);
 }
 
-/** The `charset` parameter of a Content-Type header value, lower-cased, if present. */
+/**
+ * A Content-Type's parameters one by one: a quoted value is read whole, so what a quoted
+ * parameter holds (`type="text/xml; charset=utf-8"`, MTOM's root part) is no parameter itself.
+ */
+const PARAMETER = /;\s*([^=;\s]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;]*))/g;
+
+/** The (first) `charset` parameter of a Content-Type header value, lower-cased, if present. */
 export function charsetOf(contentType: string | undefined | null): string | undefined {
   if (!contentType) return undefined;
-  const match = /;\s*charset\s*=\s*("([^"]*)"|[^;\s]*)/i.exec(contentType);
-  if (!match) return undefined;
-  const value = (match[2] ?? match[1]).trim().toLowerCase();
-  return value === "" ? undefined : value;
+  PARAMETER.lastIndex = 0;
+  for (let match = PARAMETER.exec(contentType); match; match = PARAMETER.exec(contentType)) {
+    if (match[1].toLowerCase() !== "charset") continue;
+    const raw = match[2] !== undefined ? match[2].replace(/\\(.)/g, "$1") : match[3];
+    const value = (match[2] !== undefined ? raw : (/^\s*([^\s]*)/.exec(raw)?.[1] ?? ""))
+      .trim()
+      .toLowerCase();
+    return value === "" ? undefined : value;
+  }
+  return undefined;
 }
 
 /** The `encoding` of an XML declaration at the start of ASCII-compatible bytes. */

@@ -488,4 +488,23 @@ describe("SOAP request: content types and character encodings", () => {
     });
     expect(decodeXml(Buffer.from("<a>é</a>"))).to.equal("<a>é</a>");
   });
+
+  it("reads no charset inside a quoted parameter (an MTOM root part's type)", () => {
+    expect(charsetOf('application/xop+xml; type="text/xml; charset=utf-8"')).to.equal(undefined);
+    expect(charsetOf('application/xop+xml; type="text/xml; charset=x"; charset=UTF-8')).to.equal(
+      "utf-8",
+    );
+    expect(charsetOf("text/xml; charset=ISO-8859-1 ; x=y")).to.equal("iso-8859-1");
+    const original = bytes("attachm-mtom.query").toString("latin1");
+    const rootType = /Content-Type: application\/xop\+xml[^\r\n]*/.exec(original)?.[0] ?? "";
+    expect(rootType).to.not.equal("");
+    for (const root of [
+      'application/xop+xml; type="text/xml; charset=UTF-8"',
+      'application/xop+xml; type="text/xml; charset=UTF-8"; charset=UTF-8',
+    ]) {
+      const body = Buffer.from(original.replace(rootType, `Content-Type: ${root}`), "latin1");
+      const request = readSoapRequest(body, `${MTOM}; start-info="text/xml; charset=UTF-8"`);
+      expect(request.mtom, root).to.equal(true);
+    }
+  });
 });
