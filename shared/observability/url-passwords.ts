@@ -146,6 +146,12 @@ function schemeBefore(text: string, start: number): string {
   return text.slice(from, start - 3).toLowerCase();
 }
 
+/** A stretch `[from, to)` of the text holding no `@` a spilled password could end at. */
+interface Searched {
+  from: number;
+  to: number;
+}
+
 interface Edit {
   from: number;
   to: number;
@@ -202,6 +208,8 @@ export function hideUrlPasswords(text: string): string {
   let from = text.indexOf("://");
   if (from < 0) return text;
   const edits: Edit[] = [];
+  // Where a search for a spilled password's `@` last ran to the end of its window finding none.
+  const searched: Searched = { from: -1, to: -1 };
   while (from >= 0) {
     let start = from + 3;
     let end = urlEnd(text, start);
@@ -212,7 +220,7 @@ export function hideUrlPasswords(text: string): string {
     }
     const before = edits.length;
     if (!hideOne(text, start, end, edits)) {
-      const spilled = spilledPassword(text, start, end);
+      const spilled = spilledPassword(text, start, end, searched);
       if (spilled !== undefined) {
         // A query password hideOne found lies inside the spilled one.
         edits.length = before;
@@ -271,6 +279,7 @@ function spilledPassword(
   text: string,
   start: number,
   end: number,
+  searched: Searched,
 ): { from: number; at: number } | undefined {
   let authorityEnd = start;
   let colon = -1;
@@ -296,7 +305,9 @@ function spilledPassword(
   HOSTS.lastIndex = 0;
   HOSTS.exec(authority);
   const port = HOSTS.lastIndex === authority.length;
-  if (spills) {
+  // A search from inside a stretch an earlier one read to its window's end finds none either:
+  // read again for every URL of a line (`a://b:a://b:…`), the stretch made the cost quadratic.
+  if (spills && !(end >= searched.from && end < searched.to)) {
     let index = end;
     while (index < text.length) {
       const code = text.charCodeAt(index);
@@ -321,6 +332,10 @@ function spilledPassword(
       }
       index += 1;
     }
+    // A later URL ends at white space, a quote, `<>` or a scheme, never on an escape's second
+    // character: its search would read the stretch as this one did.
+    searched.from = end;
+    searched.to = Math.min(index, text.length);
   }
   if (port || end === colon + 1 || colon < start) return undefined;
   return { from: colon + 1, at: end };

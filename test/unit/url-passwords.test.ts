@@ -251,4 +251,29 @@ describe("URL passwords in log lines", () => {
     expect(none).to.equal("");
     expect(reads).to.equal(0);
   });
+
+  it("reads a line of many URLs with no @ a bounded number of times per character", () => {
+    // Counted reads, not time: each URL's search for a spilled password's @ once read the rest
+    // of the line again, so a line of n URLs cost n times its length.
+    const original = String.prototype.charCodeAt;
+    let reads = 0;
+    const counted = function (this: string, index?: number): number {
+      reads += 1;
+      return original.call(this, index ?? 0);
+    };
+    for (const unit of ["a://b:", "amqp://u:p ", "a://b: \\@"]) {
+      const line = unit.repeat(2000);
+      reads = 0;
+      String.prototype.charCodeAt = counted;
+      try {
+        hideUrlPasswords(line);
+      } finally {
+        String.prototype.charCodeAt = original;
+      }
+      expect(reads, unit).to.be.below(line.length * 20);
+    }
+    expect(hideUrlPasswords("a://b:c d a://e:f g")).to.equal(
+      "a://b:[redacted] d a://e:[redacted] g",
+    );
+  });
 });
