@@ -64,6 +64,10 @@ function lastAt(text: string, from: number, end: number): number {
 const HOSTS =
   /(?:\[[0-9a-f:.]*\]|[a-z0-9._~%-]*)(?::\d*)?(?:,(?:\[[0-9a-f:.]*\]|[a-z0-9._~%-]*)(?::\d*)?)*/iy;
 
+/** A host (or a list of hosts) with a port: `h:5672`, `[::1]:6380`, `h1:5672,h2:5672`. */
+const HOST_AND_PORT =
+  /^(?:\[[0-9a-f:.]+\]|[a-z0-9._~%-]+):\d{1,5}(?:,(?:\[[0-9a-f:.]+\]|[a-z0-9._~%-]+)(?::\d{1,5})?)*$/i;
+
 /**
  * Where the userinfo ends of a URL whose authority (before `from`) reads as `host:port`, when
  * the port's digits may be the front of a password holding `/`, `?` or `#` unencoded
@@ -300,14 +304,21 @@ function spilledPassword(
     if (!REDIS_SCHEME.test(schemeBefore(text, start)) || stop <= 0x20) return undefined;
     colon = start - 1;
   }
-  // Hosts and ports, as a host list reads (`h1:5672,h2`): no password the URL cut.
-  const authority = text.slice(start, authorityEnd);
+  // Hosts and ports, as a host list reads (`h1:5672,h2`): no password the URL cut. Punctuation
+  // a sentence puts after a URL (`rediss://h:6380: refused`) is not part of its authority.
+  let authorityTo = authorityEnd;
+  while (authorityTo > start && ":.,;)".includes(text[authorityTo - 1])) authorityTo -= 1;
+  const authority = text.slice(start, authorityTo);
   HOSTS.lastIndex = 0;
   HOSTS.exec(authority);
   const port = HOSTS.lastIndex === authority.length;
+  // A host and a port ended by white space is a URL followed by prose, as every message naming
+  // where Sluice failed to connect is: searched on, an `@` later in the line (a certificate's
+  // subject, a mail address) hid the port and the whole reason the role did not start.
+  const prose = stop >= 0 && stop <= 0x20 && HOST_AND_PORT.test(authority);
   // A search from inside a stretch an earlier one read to its window's end finds none either:
   // read again for every URL of a line (`a://b:a://b:…`), the stretch made the cost quadratic.
-  if (spills && !(end >= searched.from && end < searched.to)) {
+  if (spills && !prose && !(end >= searched.from && end < searched.to)) {
     let index = end;
     while (index < text.length) {
       const code = text.charCodeAt(index);

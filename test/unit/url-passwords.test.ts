@@ -276,4 +276,20 @@ describe("URL passwords in log lines", () => {
       "a://b:[redacted] d a://e:[redacted] g",
     );
   });
+
+  it("leaves a host and a port followed by prose as written, whatever @ comes later in the line", () => {
+    // A start-up failure names where it connected, then why: the reason must stay readable.
+    for (const line of [
+      "Redis at rediss://127.0.0.1:21981 refused the TLS handshake: check its user@host",
+      "Redis at rediss://localhost:21981: the certificate's subject is CN=sluice@example",
+      "RabbitMQ at amqps://h1:5671,h2:5671 (certificate of ops@example) refused",
+      '{"msg":"Redis at rediss://[::1]:6380; see admin@example"}',
+    ]) {
+      expect(hideUrlPasswords(line), line).to.equal(line);
+    }
+    // A password the URL cut at white space is still hidden.
+    expect(hideUrlPasswords("amqp://u:pa ss@host and ops@example")).to.equal(
+      "amqp://u:[redacted]@host and ops@example",
+    );
+  });
 });
