@@ -10,8 +10,9 @@
 // docs/reliability.md, recorded), end in one outcome, and carry its gateway id on every call
 // (REST: as X-Road-Id and Idempotency-Key; SOAP: as the header's `id`).
 //
-// Its own broker and Redis, on ports no other suite uses: RabbitMQ AMQP 5691 (distribution
-// 25691), Redis 6395. The machine's shared ones are never touched.
+// Its own broker and Redis, on free ports (a restart keeps its node's port), as every file of
+// `npm test` takes them: two runs of the suite on one machine never meet. The machine's shared
+// ones are never touched.
 
 import { expect } from "chai";
 import { startXroadSim, type XroadSim } from "../../xroad-sim/xroad-sim";
@@ -46,9 +47,6 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  */
 const settleKilledCalls = () => sleep(1_000);
 
-const AMQP_PORT = 5691;
-const DIST_PORT = 25691;
-const REDIS_PORT = 6395;
 /** Messages per run: 3 runs in `npm test`. */
 const MESSAGES = 60;
 /**
@@ -95,10 +93,7 @@ describe("consumer direction under faults (worker SIGKILL, broker kill -9, Redis
   };
 
   before(async () => {
-    [rabbit, redis] = await Promise.all([
-      PrivateRabbit.start({ port: AMQP_PORT, distPort: DIST_PORT }),
-      PrivateRedis.start({ port: REDIS_PORT }),
-    ]);
+    [rabbit, redis] = await Promise.all([PrivateRabbit.start(), PrivateRedis.start()]);
     env = { AMQP_URL: rabbit.url, REDIS_URL: redis.url };
     // The remote provider: it keeps each call's headers, to compare the ids of any repeat.
     // Its SOAP side answers as an X-Road provider, echoing the request's header.
