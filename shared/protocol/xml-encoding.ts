@@ -97,6 +97,18 @@ function declaredEncoding(bytes: Buffer): string | undefined {
   return match ? (match[1] ?? match[2]).trim().toLowerCase() : undefined;
 }
 
+/** Whether `bytes` begin with `prefix`. */
+function begins(bytes: Buffer, ...prefix: number[]): boolean {
+  return prefix.every((byte, at) => bytes[at] === byte);
+}
+
+/** UTF-16 without a byte-order mark, told by the byte order of the "<?" it starts with. */
+function unmarkedUtf16(bytes: Buffer): "utf-16le" | "utf-16be" | undefined {
+  if (begins(bytes, 0x3c, 0, 0x3f, 0)) return "utf-16le";
+  if (begins(bytes, 0, 0x3c, 0, 0x3f)) return "utf-16be";
+  return undefined;
+}
+
 /**
  * Decodes an XML message. `charset` is the Content-Type's charset parameter (it wins over the
  * XML declaration, RFC 7303 §3.2); a byte-order mark wins over both, and is not in the result
@@ -112,17 +124,17 @@ export function decodeXml(
    */
   anyCharset = false,
 ): string {
-  const begins = (...prefix: number[]) => prefix.every((byte, at) => bytes[at] === byte);
-  if (begins(0xef, 0xbb, 0xbf)) return utf8(bytes.subarray(3));
-  if (begins(0xff, 0xfe)) return utf16le(bytes.subarray(2));
-  if (begins(0xfe, 0xff)) return utf16be(bytes.subarray(2));
+  if (begins(bytes, 0xef, 0xbb, 0xbf)) return utf8(bytes.subarray(3));
+  if (begins(bytes, 0xff, 0xfe)) return utf16le(bytes.subarray(2));
+  if (begins(bytes, 0xfe, 0xff)) return utf16be(bytes.subarray(2));
   // UTF-16 without a byte-order mark shows itself by the "<?" of its declaration, unless a
   // charset names another encoding: the charset outranks the declaration (RFC 7303 §3.2), and
   // reading the bytes as UTF-16 anyway accepted what a reader keeping that order refuses.
   // UTF-16LE and UTF-16BE name their byte order too (RFC 2781 §3.3): only "utf-16" leaves it open.
   if (charset === undefined || charset.toLowerCase() === "utf-16") {
-    if (begins(0x3c, 0, 0x3f, 0)) return utf16le(bytes);
-    if (begins(0, 0x3c, 0, 0x3f)) return utf16be(bytes);
+    const unmarked = unmarkedUtf16(bytes);
+    if (unmarked === "utf-16le") return utf16le(bytes);
+    if (unmarked === "utf-16be") return utf16be(bytes);
   }
   if (charset !== undefined) {
     const decoder =
@@ -164,10 +176,7 @@ export function decodeXml(
  * by the first bytes of its "<?", else the XML declaration's `encoding`, else UTF-8.
  */
 function securityServerEncoding(bytes: Buffer): string {
-  const begins = (...prefix: number[]) => prefix.every((byte, at) => bytes[at] === byte);
-  if (begins(0x3c, 0, 0x3f, 0)) return "utf-16le";
-  if (begins(0, 0x3c, 0, 0x3f)) return "utf-16be";
-  return declaredEncoding(bytes) ?? "utf-8";
+  return unmarkedUtf16(bytes) ?? declaredEncoding(bytes) ?? "utf-8";
 }
 
 /**
@@ -181,9 +190,10 @@ function securityServerEncoding(bytes: Buffer): string {
 export function decodeSoapXml(bytes: Buffer, charset?: string): string {
   const text = decodeXml(bytes, charset);
   if (charset === undefined) return text;
-  const begins = (...prefix: number[]) => prefix.every((byte, at) => bytes[at] === byte);
   // A byte-order mark decides for both readers.
-  if (begins(0xef, 0xbb, 0xbf) || begins(0xff, 0xfe) || begins(0xfe, 0xff)) return text;
+  if (begins(bytes, 0xef, 0xbb, 0xbf) || begins(bytes, 0xff, 0xfe) || begins(bytes, 0xfe, 0xff)) {
+    return text;
+  }
   const theirs = securityServerEncoding(bytes);
   const ours = charset.toLowerCase();
   // A declaration naming UTF-16 on single-byte text: the security server refuses it.
