@@ -82,7 +82,18 @@ describe("the status page with the keyboard alone", function () {
 
   it("signs in with the keyboard", async () => {
     await page.goto(`${sluice.adminUrl}/`);
-    // The token field has focus from the start.
+    // The token field takes focus from the start (autofocus), with no click: the browser gives
+    // it at its next rendering after the load, which on a loaded machine comes after `goto`.
+    await page.waitForFunction(
+      () =>
+        (
+          globalThis as unknown as {
+            document: { activeElement: { getAttribute(name: string): string | null } | null };
+          }
+        ).document.activeElement?.getAttribute("name") === "token",
+      undefined,
+      { timeout: 10_000 },
+    );
     await page.keyboard.type(harness.adminToken);
     await page.keyboard.press("Tab");
     await page.keyboard.press("Enter");
