@@ -2,10 +2,10 @@
 // backend, ack mode) → xroad-sim (the local security server) → the remote provider (a legacy
 // simulator that records every call it receives: a REST call by its Idempotency-Key, a SOAP call
 // by the `id` in its X-Road header). The exactly-once checker (test/support/exactly-once.ts)
-// submits the messages 8 at a time and injects one fault per run. REST: the worker killed with
-// SIGKILL and replaced, the broker killed (SIGKILL) with calls in flight and restarted, Redis
-// restarted without its data. SOAP: the worker killed with SIGKILL and replaced; the worker
-// stopped with SIGTERM while its calls to a slow provider outlast the shutdown grace. Each
+// submits the messages (as many in every run) 8 at a time and injects one fault per run. REST
+// and SOAP: the worker killed with SIGKILL and replaced; the worker stopped with SIGTERM while
+// its calls to a slow provider outlast the shutdown grace. REST: the broker killed (SIGKILL)
+// with calls in flight and restarted, Redis restarted without its data. Each
 // message must reach the remote provider once (a repeat only in window 1 or 2 of
 // docs/reliability.md, recorded), end in one outcome, and carry its gateway id on every call
 // (REST: as X-Road-Id and Idempotency-Key; SOAP: as the header's `id`).
@@ -23,6 +23,8 @@ import {
   describeVerdict,
   explainVerdict,
   retriedByWorker,
+  submitRest,
+  type CheckRun,
   type Verdict,
 } from "../support/exactly-once";
 import {
@@ -47,7 +49,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  */
 const settleKilledCalls = () => sleep(1_000);
 
-/** Messages per run: 3 runs in `npm test`. */
+/** Messages per run, REST and SOAP alike. */
 const MESSAGES = 60;
 /**
  * The remote service's timeout: far above the provider's latency, so a starved machine does
@@ -58,8 +60,6 @@ const TIMEOUT_MS = 5_000;
 const SERVICE = `${REST_PROVIDER}/register`;
 /** The remote SOAP service (the legacy simulator's getState at /soap). */
 const SOAP_SERVICE = `${SOAP_PROVIDER}/getState`;
-/** Messages of the SOAP runs: enough for calls in flight at the fault and after it. */
-const SOAP_MESSAGES = 30;
 /**
  * The worker's shutdown grace, and the remote provider's latency in the window 2 run: every
  * call that began less than (latency - grace) before the SIGTERM is still running when the
@@ -183,8 +183,9 @@ describe("consumer direction under faults (worker SIGKILL, broker kill -9, Redis
    * What every run must show. `window` lists the messages a named window may have repeated
    * (window 1: the killed worker had sent them before it died; window 2: the stopped worker
    * cut their calls off at the grace's end), `windowName` names it; `redisLostData` when an
-   * outcome stored before the fault may be gone with Redis's data; `since` when a SOAP run began
-   * (its SOAP calls must each carry the id of one of its messages).
+   * outcome stored before the fault may be gone with Redis's data; `since` when the run began,
+   * if no run is to reach the provider meanwhile (the provider's calls since must each carry
+   * the id of one of its messages).
    */
   function judge(
     name: string,
@@ -239,8 +240,8 @@ describe("consumer direction under faults (worker SIGKILL, broker kill -9, Redis
     }
     // Every call the remote provider got names its message by the gateway id: a REST call as
     // X-Road-Id and as Idempotency-Key, a SOAP call in its header's `id` (which names it in
-    // `provider`): a repeat is recognisable as the same message. No SOAP call of the run
-    // carries another id.
+    // `provider`): a repeat is recognisable as the same message. No call of the run carries
+    // another id.
     for (const [id] of verdict.calls) {
       if (!verdict.states.has(id) && !verdict.outcomeLost.some((o) => o.id === id)) continue;
       for (const c of provider.calls({ id })) {
@@ -250,37 +251,28 @@ describe("consumer direction under faults (worker SIGKILL, broker kill -9, Redis
       }
     }
     if (since === undefined) return;
-    const strays = provider
-      .calls({ since })
-      .filter((c) => c.path.startsWith("/soap") && !ofRun.has(c.id ?? ""));
+    const strays = provider.calls({ since }).filter((c) => !ofRun.has(c.id ?? ""));
     expect(
       strays.map((c) => c.id),
-      "SOAP calls with an id of no message of the run",
+      "calls with an id of no message of the run",
     ).to.deep.equal([]);
   }
 
-  it("the worker killed (SIGKILL) mid-run and replaced: a repeat only in window 1", async () => {
-    // Window 1: a worker killed after the remote provider answered and before the answer was
-    // recorded, or with its call on the way. Only calls the worker had sent by its death can be
-    // in it: those the security server had received by the time the killed process exited
-    // (it goes on calling until the signal lands). A call the security server took before the
-    // kill may reach the provider after it, as X-Road's client proxy carries on a call whose
-    // client went away; so the set is read from xroad-sim's record (the arrival of each call,
-    // on this process's clock) once the run is over, not from the provider's at the kill.
+  /**
+   * The worker killed with SIGKILL once calls are in flight, and replaced at once; `window()`
+   * (read once the run is over) is the set of messages window 1 may have repeated.
+   *
+   * Window 1: a worker killed after the remote provider answered and before the answer was
+   * recorded, or with its call on the way. Only calls the worker had sent by its death can be
+   * in it: those the security server had received by the time the killed process exited (it
+   * goes on calling until the signal lands). A call the security server took before the kill
+   * may reach the provider after it, as X-Road's client proxy carries on a call whose client
+   * went away; so the set is read from xroad-sim's record (the arrival of each call, on this
+   * process's clock) once the run is over, not from the provider's at the kill.
+   */
+  function workerKill() {
     let killedAt = Infinity;
-    const calledBeforeKill = () =>
-      new Set(
-        xroad
-          .calls()
-          .filter((c) => c.at <= killedAt)
-          .map((c) => c.xroadId),
-      );
-    const verdict = await checkExactlyOnce({
-      adapters: () => [roles.adapter!.url],
-      service: "register",
-      count: MESSAGES,
-      faultAfter: MESSAGES / 3,
-      sim: harness.sim,
+    return {
       fault: async () => {
         await eventually(
           async () => (harness.sim.stats().inFlight > 0 ? true : undefined),
@@ -292,61 +284,35 @@ describe("consumer direction under faults (worker SIGKILL, broker kill -9, Redis
         killedAt = Date.now();
         await spawn("worker");
       },
-    });
-    judge("consumer: SIGKILL worker", verdict, calledBeforeKill());
-  });
+      window: () =>
+        new Set(
+          xroad
+            .calls()
+            .filter((c) => c.at <= killedAt)
+            .map((c) => c.xroadId),
+        ),
+    };
+  }
 
-  it("SOAP: the worker killed (SIGKILL) mid-run and replaced: a repeat only in window 1, with the same id", async () => {
-    // As the REST run above, through an `xroad-soap` backend: the remote provider tells a
-    // repeat by the `id` in the SOAP header, the gateway id on every call of a message.
-    const since = Date.now();
-    let killedAt = Infinity;
-    const calledBeforeKill = () =>
-      new Set(
-        xroad
-          .calls()
-          .filter((c) => c.at <= killedAt)
-          .map((c) => c.xroadId),
-      );
-    const verdict = await checkExactlyOnce({
-      adapters: () => [roles.adapter!.url],
-      service: "getState",
-      submit: submitSoap(),
-      count: SOAP_MESSAGES,
-      faultAfter: SOAP_MESSAGES / 3,
-      sim: provider,
-      fault: async () => {
-        await eventually(
-          async () => (harness.sim.stats().inFlight > 0 ? true : undefined),
-          30_000,
-          "calls in flight",
-        );
-        await roles.worker!.stop("SIGKILL");
-        await settleKilledCalls();
-        killedAt = Date.now();
-        await spawn("worker");
-      },
-    });
-    judge("consumer SOAP: SIGKILL worker", verdict, calledBeforeKill(), false, since);
-    // Every message reached the provider as SOAP, under its own id.
-    for (const id of verdict.states.keys())
-      for (const c of provider.calls({ id })) expect(c.path, `a call of ${id}`).to.match(/^\/soap/);
-  });
-
-  it("SOAP: the worker stopped (SIGTERM) with calls to a slow provider in flight: those cut off at the grace's end are made again, no other", async () => {
-    // Window 2 of docs/reliability.md: the remote provider answers after SLOW_MS, longer than
-    // the worker's shutdown grace, so the calls still running when the grace ends are given up
-    // and handed back; the next worker makes them again. The stopped worker names each such
-    // message in its log; no other message may reach the provider twice.
+  /**
+   * Window 2 of docs/reliability.md, for one service: every call of the run goes to a remote
+   * provider that answers after SLOW_MS, longer than the worker's shutdown grace. Once a call
+   * has just begun, the worker is stopped with SIGTERM, so the calls still running when the
+   * grace ends are given up and handed back; once it exited, the next worker is spawned and
+   * makes them again. The stopped worker names each such message in its log: each reaches the
+   * provider at most twice (the first call may have stopped at the security server) and is
+   * called once more after the exit; no other message reaches the provider twice.
+   */
+  async function window2Run(name: string, service: string, submit: CheckRun["submit"]) {
     const since = Date.now();
     let stopped: SluiceProcess | undefined;
     let exitedAt = Infinity;
     const verdict = await checkExactlyOnce({
       adapters: () => [roles.adapter!.url],
-      service: "getState",
-      submit: submitSoap(`sim-latency=${SLOW_MS}`),
-      count: 24,
-      faultAfter: 8,
+      service,
+      submit,
+      count: MESSAGES,
+      faultAfter: MESSAGES / 3,
       sim: provider,
       fault: async () => {
         // A call begun now, not one about to end: it outlasts the grace.
@@ -370,22 +336,71 @@ describe("consumer direction under faults (worker SIGKILL, broker kill -9, Redis
     );
     console.log(`      cut off at the grace's end ${cutOff.size}`);
     expect(cutOff.size, "calls cut off by the grace").to.be.at.least(1);
-    judge(
-      "consumer SOAP: SIGTERM worker, slow provider",
-      verdict,
-      cutOff,
-      false,
-      since,
-      "window 2",
-    );
+    judge(name, verdict, cutOff, false, since, "window 2");
     // Each message cut off was called again, by the next worker, and ended once (judged above).
     for (const id of cutOff) {
       expect(verdict.states.get(id)?.state, `outcome of ${id}`).to.equal("completed");
+      expect(verdict.calls.get(id) ?? 0, `calls of ${id} at the provider`).to.be.at.most(2);
       expect(
         provider.calls({ id }).filter((c) => c.startedAt >= exitedAt),
         `calls of ${id} after the stopped worker exited`,
       ).to.have.length(1);
     }
+    return verdict;
+  }
+
+  it("the worker killed (SIGKILL) mid-run and replaced: a repeat only in window 1", async () => {
+    const kill = workerKill();
+    const verdict = await checkExactlyOnce({
+      adapters: () => [roles.adapter!.url],
+      service: "register",
+      count: MESSAGES,
+      faultAfter: MESSAGES / 3,
+      sim: harness.sim,
+      fault: kill.fault,
+    });
+    judge("consumer: SIGKILL worker", verdict, kill.window());
+  });
+
+  it("SOAP: the worker killed (SIGKILL) mid-run and replaced: a repeat only in window 1, with the same id", async () => {
+    // As the REST run above, through an `xroad-soap` backend: the remote provider tells a
+    // repeat by the `id` in the SOAP header, the gateway id on every call of a message.
+    const since = Date.now();
+    const kill = workerKill();
+    const verdict = await checkExactlyOnce({
+      adapters: () => [roles.adapter!.url],
+      service: "getState",
+      submit: submitSoap(),
+      count: MESSAGES,
+      faultAfter: MESSAGES / 3,
+      sim: provider,
+      fault: kill.fault,
+    });
+    judge("consumer SOAP: SIGKILL worker", verdict, kill.window(), false, since);
+    // Every message reached the provider as SOAP, under its own id.
+    for (const id of verdict.states.keys())
+      for (const c of provider.calls({ id })) expect(c.path, `a call of ${id}`).to.match(/^\/soap/);
+  });
+
+  it("the worker stopped (SIGTERM) with calls to a slow provider in flight: those cut off at the grace's end are made again, no other", async () => {
+    // The local caller's query reaches the remote provider, which reads its latency there.
+    const verdict = await window2Run(
+      "consumer: SIGTERM worker, slow provider",
+      "register",
+      submitRest("register", `sim-latency=${SLOW_MS}`),
+    );
+    // Every message reached the provider as REST.
+    for (const id of verdict.states.keys())
+      for (const c of provider.calls({ id }))
+        expect(c.path, `a call of ${id}`).to.match(/^\/register/);
+  });
+
+  it("SOAP: the worker stopped (SIGTERM) with calls to a slow provider in flight: those cut off at the grace's end are made again, no other", async () => {
+    await window2Run(
+      "consumer SOAP: SIGTERM worker, slow provider",
+      "getState",
+      submitSoap(`sim-latency=${SLOW_MS}`),
+    );
   });
 
   it("the broker killed (SIGKILL) with calls in flight and restarted: nothing lost or repeated", async () => {

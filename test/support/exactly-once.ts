@@ -71,6 +71,22 @@ export interface Verdict {
 const TERMINAL = ["completed", "rejected", "failed", "expired", "cancelled"];
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * The default submission: message `n` as a REST call to /rest/<service> with
+ * Prefer: respond-async, `query` (without "?") on its path when given.
+ */
+export function submitRest(service: string, query = "") {
+  return async (url: string, xroadId: string, n: number): Promise<Submitted> => {
+    const answer = await call(`${url}/rest/${service}${query ? `?${query}` : ""}`, {
+      body: JSON.stringify({ n }),
+      headers: { "X-Road-Id": xroadId, Prefer: "respond-async" },
+    });
+    if (answer.status === 202) return { id: answer.json.id as string };
+    if (answer.status === 503) return { refused: answer.text };
+    throw new UnexpectedAnswer(answer.status, answer.text);
+  };
+}
+
 export async function checkExactlyOnce(run: CheckRun): Promise<Verdict> {
   const accepted: string[] = [];
   let refusals = 0;
@@ -83,16 +99,7 @@ export async function checkExactlyOnce(run: CheckRun): Promise<Verdict> {
     return run.fault();
   };
 
-  const submitRest = async (url: string, xroadId: string, n: number): Promise<Submitted> => {
-    const answer = await call(`${url}/rest/${run.service}`, {
-      body: JSON.stringify({ n }),
-      headers: { "X-Road-Id": xroadId, Prefer: "respond-async" },
-    });
-    if (answer.status === 202) return { id: answer.json.id as string };
-    if (answer.status === 503) return { refused: answer.text };
-    throw new UnexpectedAnswer(answer.status, answer.text);
-  };
-  const submit = run.submit ?? submitRest;
+  const submit = run.submit ?? submitRest(run.service);
 
   const submitOne = async (n: number): Promise<void> => {
     const xroadId = `eo-${n}-${randomUUID()}`;
