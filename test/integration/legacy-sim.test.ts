@@ -511,9 +511,21 @@ describe("legacy-sim", () => {
       const script = `require(${JSON.stringify(path.join(REPO, "dist/legacy-sim/main.js"))}).runLegacySim({ port: 0 })`;
       const child = spawn(process.execPath, ["-e", script], { stdio: ["ignore", "pipe", "pipe"] });
       let output = "";
-      child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+      let errors = "";
+      child.stderr.on("data", (chunk: Buffer) => (errors += chunk.toString()));
+      // The start line, or the child's end: a process started on a loaded machine may take
+      // longer than any fixed wait, so none is set here beyond the test's own timeout.
+      const started = new Promise<void>((resolve, reject) => {
+        child.stdout.on("data", (chunk: Buffer) => {
+          output += chunk.toString();
+          if (output.includes("\n")) resolve();
+        });
+        child.once("exit", (code, signal) =>
+          reject(new Error(`exited (${code ?? signal}) before its start line: ${errors}`)),
+        );
+      });
       try {
-        await waitFor(async () => output.includes("listening"), "the start line");
+        await started;
         const line = JSON.parse(output.split("\n")[0]) as { url: string; msg: string };
         expect(line.msg).to.equal(`legacy-sim listening on ${line.url}`);
         expect((await fetch(`${line.url}/ping`)).status).to.equal(200);
