@@ -2725,12 +2725,21 @@ async function simProcess(file: string) {
     env: { ...process.env, LOG_LEVEL: "info" },
   });
   const lines: string[] = [];
-  child.stdout.on("data", (chunk: Buffer) => lines.push(...chunk.toString().split("\n")));
+  // Whole lines only: a line split across two reads was two entries, neither of them JSON.
+  let partial = "";
+  child.stdout.on("data", (chunk: Buffer) => {
+    const read = (partial + chunk.toString()).split("\n");
+    partial = read.pop() ?? "";
+    lines.push(...read);
+  });
+  let gone = false;
   const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+  void exited.then(() => (gone = true));
   const reloads = (text: string): number => lines.filter((l) => l.includes(text)).length;
   try {
     const url = await waitFor(() => {
       const line = lines.find((l) => l.includes("xroad-sim listening on"));
+      if (line === undefined && gone) throw new Error("exited before it listened");
       return line ? (JSON.parse(line) as { url: string }).url : undefined;
     });
     return { child, url, reloads, exited };
@@ -2740,13 +2749,16 @@ async function simProcess(file: string) {
   }
 }
 
+/**
+ * Polls `check` until it holds. No count of its own: a process started or reloading on a loaded
+ * machine took longer than the 10 s it gave, so the test's timeout bounds the wait.
+ */
 async function waitFor<T>(check: () => T | undefined): Promise<T> {
-  for (let i = 0; i < 200; i++) {
+  for (;;) {
     const value = check();
     if (value !== undefined) return value;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  throw new Error("timed out");
 }
 
 /**
