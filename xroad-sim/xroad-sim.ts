@@ -104,6 +104,8 @@ export interface XroadSim {
   reload(options: XroadSimOptions): void;
   /** Handled calls, oldest first (at most the last 10000). */
   calls(): XroadSimCall[];
+  /** Connections open on the consumer-facing port, as the server counts them. */
+  connections(): Promise<number>;
   reset(): void;
   close(): Promise<void>;
 }
@@ -455,6 +457,10 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
       for (const [id, compiled] of settings.services) services.set(id, compiled);
     },
     calls: () => [...log],
+    connections: () =>
+      new Promise<number>((resolve, reject) =>
+        server.getConnections((error, count) => (error ? reject(error) : resolve(count))),
+      ),
     reset() {
       log.length = 0;
     },

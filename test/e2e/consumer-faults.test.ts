@@ -44,10 +44,17 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * Lets xroad-sim (in this process) take the calls a killed worker had written before it died:
  * their bytes wait in this process's sockets, and its exit can be heard before them, so a call
  * of the killed worker was once recorded after the kill and its repeat judged outside window 1.
- * No other worker runs until the replacement is spawned after this, so every call recorded up
- * to then is the killed worker's: the wait can only make the window exact, never wider.
+ * No other process calls xroad-sim until the replacement is spawned after this, so once it
+ * holds no connection every call of the killed worker has arrived (each is stamped as it
+ * arrives): the wait can only make the window exact, never wider. A wait for the sockets, not
+ * a second: a starved machine can read them later than that.
  */
-const settleKilledCalls = () => sleep(1_000);
+const settleKilledCalls = (xroad: XroadSim) =>
+  eventually(
+    async () => ((await xroad.connections()) === 0 ? true : undefined),
+    30_000,
+    "the killed worker's connections to xroad-sim closed",
+  );
 
 /** Messages per run, REST and SOAP alike. */
 const MESSAGES = 60;
@@ -280,7 +287,7 @@ describe("consumer direction under faults (worker SIGKILL, broker kill -9, Redis
           "calls in flight",
         );
         await roles.worker!.stop("SIGKILL");
-        await settleKilledCalls();
+        await settleKilledCalls(xroad);
         killedAt = Date.now();
         await spawn("worker");
       },
