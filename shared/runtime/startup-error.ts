@@ -34,16 +34,47 @@ export const REACH_SERVICE_HINT =
   "check that it runs and that this machine reaches it: its host name, a network policy or " +
   "firewall between them (docs/operations.md, SluiceDependencyDown)";
 
+/** What to check of a RabbitMQ or Redis that took the connection and never answered. */
+const STALL_CHECKS = {
+  RabbitMQ: "its log and a memory or disk alarm (`rabbitmqctl status`)",
+  Redis:
+    "its log and a long command, a save or swapping (`redis-cli info`, `redis-cli slowlog get`)",
+} as const;
+
+export function notAnsweringHint(service: keyof typeof STALL_CHECKS): string {
+  return (
+    "something listens there but did not answer in time: it runs but hangs or is overloaded, " +
+    `and starting another would not help; check its load, ${STALL_CHECKS[service]}`
+  );
+}
+
+/**
+ * How a connect to a server failed, as far as the hint cares: refused (nothing listens on the
+ * port), silent (a timeout: the connection was taken, or queued, and no answer came), or other.
+ */
+export function connectFailureKind(error: Error | undefined): "refused" | "silent" | "other" {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code ?? "";
+  const why = error?.message ?? "";
+  if (code === "ECONNREFUSED" || /ECONNREFUSED/.test(why)) return "refused";
+  if (code === "ETIMEDOUT" || /ETIMEDOUT|timed out|no answer within/i.test(why)) return "silent";
+  return "other";
+}
+
 /**
  * What to do about a server that did not answer. Starting the local packages helps on a
  * developer's machine, where the URLs name loopback (every host here); a deployment's broker or Redis elsewhere
  * is not started from the machine of the role that cannot reach it, and the operator following
- * the line at night would start a second, empty one.
+ * the line at night would start a second, empty one. On loopback a port nobody listens on
+ * refuses the connection at once, so a timeout there means a server that runs (it took the
+ * connection, or its full backlog queued it) and hangs: starting it is no answer to that.
  */
-export function unreachableHint(hosts: ReadonlyArray<string | undefined>): string {
-  return hosts.length > 0 && hosts.every((host) => isLoopbackHost(host))
-    ? START_SERVICES_HINT
-    : REACH_SERVICE_HINT;
+export function unreachableHint(
+  hosts: ReadonlyArray<string | undefined>,
+  service: keyof typeof STALL_CHECKS,
+  error?: Error,
+): string {
+  if (hosts.length === 0 || !hosts.every((host) => isLoopbackHost(host))) return REACH_SERVICE_HINT;
+  return connectFailureKind(error) === "silent" ? notAnsweringHint(service) : START_SERVICES_HINT;
 }
 
 function userOf(url: string): string {
@@ -94,7 +125,7 @@ export function amqpStartupError(
   if (isCertificateRefusal(error))
     return certificateStartupError(where, why, "amqpTls", "name in AMQP_URL a host");
   return new StartupError(
-    `cannot connect to ${where} (${why}); ${unreachableHint(list.map(hostOf))}`,
+    `cannot connect to ${where} (${why}); ${unreachableHint(list.map(hostOf), "RabbitMQ", error)}`,
   );
 }
 
@@ -257,7 +288,7 @@ export function redisStartupError(
         : "name in REDIS_URL a host",
     );
   return new StartupError(
-    `cannot connect to ${where} (${why}); ${unreachableHint(redisHosts(url))}`,
+    `cannot connect to ${where} (${why}); ${unreachableHint(redisHosts(url), "Redis", error)}`,
   );
 }
 

@@ -89,7 +89,11 @@ export async function checkRedis(
   // A refused AUTH, a refused TLS certificate (rediss://), or a ready check nobody answered,
   // arrives as an error event; the connect itself only says "closed".
   let refused: Error | null = null;
+  // A port nobody listens on: the connect itself only says "closed", and the hint needs to
+  // tell it from a server that took the connection and never answered.
+  let connectRefused: Error | null = null;
   probe.on("error", (error: Error) => {
+    if ((error as NodeJS.ErrnoException).code === "ECONNREFUSED") connectRefused = error;
     if (/timed out/.test(error.message)) refused = new Error(`no answer within ${timeoutMs} ms`);
     else if (
       /NOAUTH|WRONGPASS|ERR/.test(error.message) ||
@@ -131,7 +135,12 @@ export async function checkRedis(
       (isCertificateRefusal(refused) || isClientCertificateRefusal(refused))
         ? await sentinelMasterAddress(target.options, tls, timeoutMs)
         : null;
-    throw redisStartupError(url, refused ?? (error as Error), undefined, master ?? undefined);
+    throw redisStartupError(
+      url,
+      refused ?? connectRefused ?? (error as Error),
+      undefined,
+      master ?? undefined,
+    );
   } finally {
     clearTimeout(timer);
     probe.disconnect();

@@ -306,6 +306,27 @@ describe("a refused TLS certificate at start", () => {
     );
   });
 
+  it("says a server on loopback that timed out runs and hangs, not to start it", () => {
+    // amqplib's socket timeout, the start's own deadline, and checkRedis's deadline.
+    for (const silent of [new Error("connect ETIMEDOUT"), new Error("timed out")]) {
+      const message = amqpStartupError(["amqp://127.0.0.1:5672"], silent).message;
+      expect(message, message).to.include("something listens there but did not answer in time");
+      expect(message, message).to.include("`rabbitmqctl status`");
+      expect(message, message).to.not.include("rabbitmq-server -detached");
+    }
+    const redis = redisStartupError(
+      "redis://127.0.0.1:6379",
+      new Error("no answer within 5000 ms"),
+    ).message;
+    expect(redis).to.include("something listens there but did not answer in time");
+    expect(redis).to.include("`redis-cli info`");
+    expect(redis).to.not.include("redis-server --daemonize yes");
+    // Elsewhere a timeout is as likely the network's: the hint stays the reach one.
+    expect(
+      amqpStartupError(["amqp://rabbit.internal:5672"], new Error("connect ETIMEDOUT")).message,
+    ).to.include("check that it runs and that this machine reaches it");
+  });
+
   it("sends the operator to the server and the network for one elsewhere, not to start one here", () => {
     const refused = refusal("ECONNREFUSED", "connect ECONNREFUSED 10.0.0.5:5671");
     for (const message of [
