@@ -6,7 +6,7 @@
 // request not sent in time is answered in JSON even on /soap: Node hands over none of its
 // bytes to tell the endpoint by.
 
-import { maxHeaderSize, type Server } from "node:http";
+import { maxHeaderSize, type IncomingMessage, type Server } from "node:http";
 import type { Server as TlsServer } from "node:https";
 import type { Logger } from "pino";
 import { parserRefusals } from "../shared/observability/metrics";
@@ -21,6 +21,7 @@ import {
 } from "../shared/protocol/parser-refusal";
 import { buildSoapFault } from "./soap/soap-fault";
 import { REQUEST_REFUSALS } from "./request-refusals";
+import { xroadIdProblem } from "./route-intake";
 
 /** A request line naming the SOAP endpoint, when the refused bytes start with one. */
 const SOAP_REQUEST_LINE = /^[A-Z]+ (?:https?:\/\/[^/\s]*)?\/soap(?:[/?\s])/;
@@ -80,14 +81,30 @@ export function clientRefusal(error: ClientError, headerLimit = maxHeaderSize): 
   return new SluiceError(code, message, { status });
 }
 
-/** The whole HTTP answer to a refused request: JSON, or a SOAP fault for the SOAP endpoint. */
-export function clientErrorAnswer(error: ClientError, headerLimit = maxHeaderSize): string {
+/**
+ * The whole HTTP answer to a refused request: JSON, or a SOAP fault for the SOAP endpoint. With
+ * `request`, the one the error cut after its head was read (a body not sent in time), the
+ * answer carries its X-Road-Id as every other answer does (server.ts), unless the id was one
+ * the adapter refuses. Before the head is read there is no X-Road-Id to send: none of the head
+ * was parsed, and bytes Node's parser refused are never echoed.
+ */
+export function clientErrorAnswer(
+  error: ClientError,
+  headerLimit = maxHeaderSize,
+  request?: IncomingMessage,
+): Buffer {
   const soap = SOAP_REQUEST_LINE.test(error.rawPacket?.subarray(0, 300).toString("latin1") ?? "");
-  return rawErrorAnswer(clientRefusal(error, headerLimit), soap);
+  const id = request?.headers["x-road-id"];
+  const echo = typeof id === "string" && id !== "" && xroadIdProblem(id.trim()) === null;
+  return rawErrorAnswer(
+    clientRefusal(error, headerLimit),
+    soap,
+    echo ? `X-Road-Id: ${id}\r\n` : "",
+  );
 }
 
 /** A refusal written as a whole HTTP answer that closes the connection. */
-function rawErrorAnswer(refusal: SluiceError, soap: boolean, headers = ""): string {
+function rawErrorAnswer(refusal: SluiceError, soap: boolean, headers = ""): Buffer {
   const body = soap
     ? buildSoapFault(refusal)
     : JSON.stringify({ type: refusal.code, message: refusal.message, detail: null });
@@ -125,7 +142,7 @@ export function answerClientErrors(server: Server | TlsServer, log: Logger): () 
   const warning = new ThrottledWarning<ParserRefusal>(log, "requests refused by the HTTP parser");
   answerParserErrors(
     server,
-    (error) => clientErrorAnswer(error),
+    (error, request) => clientErrorAnswer(error, maxHeaderSize, request),
     (error, socket) => {
       const reason = parserRefusalReason(error);
       if (reason === null) return;

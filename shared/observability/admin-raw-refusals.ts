@@ -21,7 +21,7 @@ const BROWSER_LINES = Object.entries(BROWSER_HEADERS)
   .join("");
 
 /** A refusal written as a whole HTTP answer that closes the connection. */
-function adminAnswer({ status, code, message }: ParserErrorRefusal, headers = ""): string {
+function adminAnswer({ status, code, message }: ParserErrorRefusal, headers = ""): Buffer {
   const body = JSON.stringify({ type: code, message });
   return rawAnswer(
     status,

@@ -59,25 +59,29 @@ export function parserRefusal(error: ParserError, headerLimit = maxHeaderSize): 
 
 /**
  * A whole HTTP answer that closes the connection, written to the socket as it is: `headers`
- * are whole lines (each ending in CRLF), put before the content headers.
+ * are whole lines (each ending in CRLF), put before the content headers. The head goes out in
+ * ISO-8859-1, as Node writes header values (an X-Road-Id may hold any of its characters), the
+ * body in UTF-8.
  */
-export function rawAnswer(status: number, contentType: string, body: string, headers = ""): string {
-  return (
+export function rawAnswer(status: number, contentType: string, body: string, headers = ""): Buffer {
+  const head =
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\n${headers}` +
     `Content-Type: ${contentType}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-    `Connection: close\r\n\r\n${body}`
-  );
+    `Connection: close\r\n\r\n`;
+  return Buffer.concat([Buffer.from(head, "latin1"), Buffer.from(body, "utf8")]);
 }
 
 /**
  * Answers what Node's parser refuses with `answerFor`'s answer, where Node would write its bare
  * status line: once every answer before it on the connection is sent, never into the middle of
- * one (as Node does), and never to a connection the caller reset. `noted` hears of every error
- * first (a port counts them there); the connection is closed either way.
+ * one (as Node does), and never to a connection the caller reset. `answerFor` gets the request
+ * the error cut when its head was read (a body not sent in time), and none when the error came
+ * before the head was whole (nothing of it was parsed). `noted` hears of every error first (a
+ * port counts them there); the connection is closed either way.
  */
 export function answerParserErrors(
   server: Server | TlsServer,
-  answerFor: (error: ParserError) => string,
+  answerFor: (error: ParserError, request?: IncomingMessage) => Buffer,
   noted?: (error: ParserError, socket: Socket) => void,
 ): void {
   const lastAnswer = new WeakMap<Socket, ServerResponse>();
@@ -92,9 +96,14 @@ export function answerParserErrors(
     refused.add(socket);
     noted?.(error, socket);
     const before = lastAnswer.get(socket);
+    // The last request whose head was read is the one cut when its body is not yet whole; a
+    // whole one was an earlier request, and the error is a next one's, whose head was not read.
+    const cut = before !== undefined && !before.req.complete ? before.req : undefined;
     const refuse = () => {
       const clean = socket.bytesWritten === 0 || before?.writableFinished === true;
-      if (error.code !== "ECONNRESET" && socket.writable && clean) socket.write(answerFor(error));
+      if (error.code !== "ECONNRESET" && socket.writable && clean) {
+        socket.write(answerFor(error, cut));
+      }
       socket.destroy();
     };
     // A request pipelined behind one whole but not yet answered: closing at once lost that
@@ -121,7 +130,7 @@ export function answerParserErrors(
  * is the port's alone from here (no HTTP timeouts), so it is destroyed if the caller does not
  * close its end.
  */
-export function answerConnect(server: Server | TlsServer, answer: string): void {
+export function answerConnect(server: Server | TlsServer, answer: Buffer): void {
   server.on("connect", (_req: unknown, stream: Duplex) => {
     const socket = stream as Socket;
     socket.on("error", () => socket.destroy());

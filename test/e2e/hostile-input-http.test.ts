@@ -148,9 +148,11 @@ describe("Hostile input over a raw socket: Sluice's answers to what HTTP itself 
       // Node answered 431 (header fields too large) for a request line over its limit.
       const answer = await rawRequest(
         sluice.port,
-        `GET /rest/echo?q=${BIG} HTTP/1.1\r\nHost: x\r\nX-Road-Client: ${CLIENT}\r\n\r\n`,
+        `GET /rest/echo?q=${BIG} HTTP/1.1\r\nHost: x\r\nX-Road-Client: ${CLIENT}\r\nX-Road-Id: long-1\r\n\r\n`,
       );
       expect(answer.status, answer.head).to.equal(414);
+      // Refused before its head was read: no X-Road-Id is taken from bytes the parser refused.
+      expect(answer.head).not.to.match(/x-road-id/i);
       const json = JSON.parse(answer.body) as { type: string; message: string };
       expect(json.type).to.equal("InvalidRequest");
       expect(json.message).to.match(/target \(its URL\) is longer than \d+ bytes/);
@@ -508,6 +510,24 @@ describe("a request head begun and then stalled, against a running adapter", fun
       expect(answer.closedAfterMs, JSON.stringify(head)).to.be.below(10_000);
       expect(answer.status, answer.head).to.equal(408);
     }
+  });
+
+  it("answers a body not sent in time 408 with the request's X-Road-Id, as every other answer", async () => {
+    const answer = await stalled(
+      "POST /rest/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Road-Client: EE/GOV/70000001/case-app\r\n" +
+        "X-Road-Id: stalled-body-1\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n{}",
+    );
+    expect(answer.status, answer.head).to.equal(408);
+    expect(answer.head).to.match(/\r\nX-Road-Id: stalled-body-1\r\n/);
+    expect(JSON.parse(answer.body)).to.include({ type: "InvalidRequest" });
+  });
+
+  it("answers a head not sent whole in time 408 without an X-Road-Id: none of the head was read", async () => {
+    const answer = await stalled(
+      "POST /rest/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Road-Id: stalled-head-1\r\n",
+    );
+    expect(answer.status, answer.head).to.equal(408);
+    expect(answer.head).not.to.match(/x-road-id/i);
   });
 
   it("closes a kept-alive connection that sends only CRLFs after its answer", async () => {
