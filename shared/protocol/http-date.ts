@@ -2,47 +2,67 @@
 // the obsolete asctime form included, which names no zone: read as it is, it would be taken in
 // the machine's own zone and the wait would be off by the zone's offset.
 
-/** asctime: `Sun Nov  6 08:49:37 1994`, the one form without `GMT`. */
-const ASCTIME = /^[A-Za-z]{3} [A-Za-z]{3} [ \d]\d \d{2}:\d{2}:\d{2} \d{4}$/;
+const DAY = "(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)";
+const LONG_DAY = "(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)";
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const MONTH = `(${MONTHS.join("|")})`;
+const TIME = "(\\d{2}):(\\d{2}):(\\d{2})";
+
+/** IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`. Groups: day, month, year, time. */
+const IMF_FIXDATE = new RegExp(`^${DAY}, (\\d{2}) ${MONTH} (\\d{4}) ${TIME} GMT$`);
 
 /** RFC 850: `Sunday, 06-Nov-94 08:49:37 GMT`, the one form with a two-digit year. */
-const RFC850 = /^[A-Za-z]+, \d{2}-[A-Za-z]{3}-(\d{2}) \d{2}:\d{2}:\d{2} GMT$/;
+const RFC850 = new RegExp(`^${LONG_DAY}, (\\d{2})-${MONTH}-(\\d{2}) ${TIME} GMT$`);
+
+/** asctime: `Sun Nov  6 08:49:37 1994`, the one form without `GMT`. Groups: month, day, time, year. */
+const ASCTIME = new RegExp(`^${DAY} ${MONTH} ( \\d|\\d{2}) ${TIME} (\\d{4})$`);
 
 /**
- * Epoch milliseconds of an HTTP-date in any of its three forms (IMF-fixdate, RFC 850, asctime);
- * undefined for anything else, a date without a zone included. An RFC 850 date's two-digit year
- * is the latest year with those digits not more than 50 years after `now` (RFC 9110 §5.6.7).
+ * Epoch milliseconds of an HTTP-date in exactly one of its three forms (IMF-fixdate, RFC 850,
+ * asctime; RFC 9110 §5.6.7, case-sensitive as its grammar is); undefined for anything else.
+ * Date.parse is not asked: it takes forms no HTTP-date has (`2026-12-07`, `Dec 7 2026`,
+ * `7 December 2026 10:00 GMT`, a zone offset), each of which a backend could send as a
+ * Retry-After. A day the month does not have, and a time past 23:59:60, are refused. An RFC 850
+ * date's two-digit year is the latest year with those digits not more than 50 years after `now`.
  */
 export function parseHttpDate(text: string, now: number = Date.now()): number | undefined {
   const value = text.trim();
-  const utc = ASCTIME.test(value) ? `${value} GMT` : / GMT$/.test(value) ? value : null;
-  if (utc === null) return undefined;
-  const at = Date.parse(utc);
-  if (Number.isNaN(at)) return undefined;
-  return RFC850.test(value) ? withinFiftyYears(at, now) : at;
+  let m = IMF_FIXDATE.exec(value);
+  if (m) return instant(Number(m[3]), m[2], m[1], m.slice(4));
+  m = ASCTIME.exec(value);
+  if (m) return instant(Number(m[6]), m[1], m[2].trim(), m.slice(3, 6));
+  m = RFC850.exec(value);
+  if (!m) return undefined;
+  const year = withinFiftyYears(Number(m[3]), MONTHS.indexOf(m[2]), Number(m[1]), now);
+  return year === undefined ? undefined : instant(year, m[2], m[1], m.slice(4));
+}
+
+/** The instant of those fields, UTC; undefined for a day or time that does not exist. */
+function instant(year: number, month: string, day: string, time: string[]): number | undefined {
+  const [h, min, s] = time.map(Number);
+  const monthIndex = MONTHS.indexOf(month);
+  const d = Number(day);
+  if (d < 1 || d > daysIn(year, monthIndex) || h > 23 || min > 59 || s > 60) return undefined;
+  return Date.UTC(year, monthIndex, d, h, min, s);
+}
+
+function daysIn(year: number, month: number): number {
+  return new Date(Date.UTC(year, month + 1, 0)).getUTCDate();
 }
 
 /**
- * `at` moved by whole centuries to the latest instant not more than 50 years after `now`. Each
- * candidate is built from `at`'s fields, never by moving a date: 29 February moved to a century
- * year that is not a leap year became 1 March, and stayed 1 March when stepped back to one that is.
+ * The year of two digits `yy`: the latest with those digits whose day (`month`, `day`) is not
+ * more than 50 years after `now`. A day is checked in each candidate year, never moved: 29
+ * February of a century year that is not a leap year is passed over for one that is.
  */
-function withinFiftyYears(at: number, now: number): number {
+function withinFiftyYears(yy: number, month: number, day: number, now: number): number | undefined {
   const limit = new Date(now);
   limit.setUTCFullYear(limit.getUTCFullYear() + 50);
-  const date = new Date(at);
-  const candidate = (year: number): number =>
-    Date.UTC(
-      year,
-      date.getUTCMonth(),
-      date.getUTCDate(),
-      date.getUTCHours(),
-      date.getUTCMinutes(),
-      date.getUTCSeconds(),
-    );
-  // The parser put the year in 1950–2049; start a century past `now`'s and step back.
   const nowYear = new Date(now).getUTCFullYear();
-  let year = nowYear - (nowYear % 100) + 100 + (date.getUTCFullYear() % 100);
-  while (candidate(year) > limit.getTime()) year -= 100;
-  return candidate(year);
+  // Start a century past `now`'s and step back.
+  for (let year = nowYear - (nowYear % 100) + 100 + yy; year > nowYear - 200; year -= 100) {
+    if (day > daysIn(year, month)) continue;
+    if (Date.UTC(year, month, day) <= limit.getTime()) return year;
+  }
+  return undefined;
 }

@@ -26,6 +26,43 @@ describe("HTTP-dates", () => {
     }
   });
 
+  it("refuses what Date.parse takes and no HTTP-date form has (RFC 9110 §5.6.7)", () => {
+    const now = Date.UTC(2026, 11, 7);
+    for (const value of [
+      "2026-12-07",
+      "2026-12-07 GMT",
+      "2026-12-07T10:00:00Z",
+      "Dec 7 2026",
+      "Dec 7 2026 GMT",
+      "7 December 2026 10:00 GMT+0200",
+      "7 December 2026 10:00 GMT",
+      "Mon, 07 December 2026 10:00:00 GMT",
+      "Mon, 7 Dec 2026 10:00:00 GMT",
+      "Mon, 07 Dec 2026 10:00 GMT",
+      "Mon 07 Dec 2026 10:00:00 GMT",
+      "mon, 07 dec 2026 10:00:00 GMT",
+      "Mon, 07 Dec 2026 10:00:00 UTC",
+      "Mon, 07 Dec 2026 10:00:00 +0000",
+      "Foo, 07 Dec 2026 10:00:00 GMT",
+      "Mon, 31 Feb 2026 10:00:00 GMT",
+      "Mon, 07 Dec 2026 24:00:00 GMT",
+      "Mon, 07-Dec-26 10:00:00 GMT",
+      "Monday, 7-Dec-26 10:00:00 GMT",
+      "Mon Dec 7 10:00:00 2026",
+      "Mon Dec  7 10:00:00 2026 GMT",
+      "Thursday, 29-Feb-01 12:00:00 GMT",
+    ]) {
+      expect(parseHttpDate(value, now), value).to.equal(undefined);
+    }
+  });
+
+  it("reads a two-digit day in asctime and each form's exact spelling", () => {
+    const at = Date.UTC(2026, 11, 17, 10);
+    expect(parseHttpDate("Thu Dec 17 10:00:00 2026")).to.equal(at);
+    expect(parseHttpDate("Thu, 17 Dec 2026 10:00:00 GMT")).to.equal(at);
+    expect(parseHttpDate("Thursday, 17-Dec-26 10:00:00 GMT", Date.UTC(2026, 0, 1))).to.equal(at);
+  });
+
   it("reads an RFC 850 two-digit year as at most 50 years ahead (RFC 9110 §5.6.7)", () => {
     // The parser's own rule put 50–99 in the 1900s, so in 2020 `01-Jan-70` was 1970, long past.
     const now = Date.UTC(2020, 0, 1, 21);

@@ -30,6 +30,13 @@ describe("parseRetryAfter", () => {
     }
   });
 
+  it("reads a date in a form HTTP does not have as no Retry-After, where Date.parse took it", () => {
+    for (const value of ["2026-12-07", "Dec 7 2026", "7 December 2026 10:00 GMT+0200"]) {
+      expect(parseRetryAfter(value, now), value).to.equal(undefined);
+    }
+    expect(parseRetryAfter("7 January 2026 10:00 GMT", now)).to.equal(undefined);
+  });
+
   it("waits for an RFC 850 date whose two-digit year is within 50 years ahead", () => {
     // Read as 1952, `01-Jan-52` in 2026 was past and retried at once instead of after the cap.
     const now = Date.UTC(2026, 11, 7);
