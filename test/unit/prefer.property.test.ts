@@ -3,7 +3,8 @@
 // result; for well-formed lists of preferences (tokens, quoted values with quoted-pairs,
 // parameters, optional white space, any case, one header or several) the same respond-async and
 // wait as the reference; what is not a preference of its own (a name inside a quoted value, an
-// unknown preference, garbage) never reads as one. Seeded and bounded:
+// unknown preference, garbage) never reads as one; an element the grammar does not read
+// (`wait=5=6`) is left out whole, and several lines are one list. Seeded and bounded:
 // test/support/property-runs.ts, docs/testing.md.
 
 import { expect } from "chai";
@@ -121,19 +122,18 @@ function referenceItems(text: string): (Item | null)[] {
   return items;
 }
 
+/** Several header lines are one list, their values joined by commas (RFC 9110 §5.3). */
 function referencePrefer(values: string[]): Preferences {
   const prefs: Preferences = { respondAsync: false, wait: null };
   let waitSeen = false;
-  for (const value of values) {
-    for (const item of referenceItems(value)) {
-      if (item === null) continue;
-      const name = item.name.toLowerCase();
-      if (name === "respond-async") prefs.respondAsync = true;
-      else if (name === "wait" && !waitSeen) {
-        waitSeen = true;
-        if (item.value !== undefined && /^\d+$/.test(item.value))
-          prefs.wait = Math.min(Number(item.value), LONGEST_WAIT_S);
-      }
+  for (const item of referenceItems(values.join(", "))) {
+    if (item === null) continue;
+    const name = item.name.toLowerCase();
+    if (name === "respond-async") prefs.respondAsync = true;
+    else if (name === "wait" && !waitSeen) {
+      waitSeen = true;
+      if (item.value !== undefined && /^\d+$/.test(item.value))
+        prefs.wait = Math.min(Number(item.value), LONGEST_WAIT_S);
     }
   }
   return prefs;
@@ -205,6 +205,26 @@ const preferenceList = fc
   .map((items) => items.map(([a, p, b]) => `${a}${p}${b}`).join(","));
 const headerValues = fc.array(preferenceList, { minLength: 1, maxLength: 3 });
 
+/**
+ * An element that is no preference by the grammar: a value followed by another `=`, by a
+ * space and more, or by a quoted-string; a parameter without a name.
+ */
+const malformed = fc
+  .tuple(
+    fc.oneof(anyCase("wait"), anyCase("respond-async"), tokenText),
+    fc.oneof(digits, tokenText),
+    fc.constantFrom("=", " ", '"x"', ";=", "=="),
+    fc.oneof(digits, tokenText),
+  )
+  .map(([name, value, joint, rest]) => `${name}=${value}${joint}${rest}`);
+/** Lines of well-formed preferences and malformed elements, in any order. */
+const mixedValues = fc.array(
+  fc
+    .array(fc.oneof(preference, malformed), { minLength: 1, maxLength: 5 })
+    .map((items) => items.join(", ")),
+  { minLength: 1, maxLength: 3 },
+);
+
 /** Anything a header could carry, well-formed preferences mixed with garbage. */
 const garbage = fc.array(
   fc.oneof(
@@ -246,9 +266,18 @@ describe("Prefer (properties)", () => {
     );
   });
 
+  it("leaves out a malformed element whole, as the grammar reads it, and counts the others", () => {
+    check(
+      fc.property(mixedValues, (values) => {
+        expect(parsePrefer(values)).to.deep.equal(referencePrefer(values));
+      }),
+      1000,
+    );
+  });
+
   it("reads several headers as their values joined into one list", () => {
     check(
-      fc.property(headerValues, (values) => {
+      fc.property(fc.oneof(headerValues, garbage), (values) => {
         expect(parsePrefer(values)).to.deep.equal(parsePrefer(values.join(", ")));
       }),
       300,

@@ -25,6 +25,25 @@ describe("Prefer", () => {
     expect(parsePrefer("wait=abc, wait=60").wait).to.equal(null);
   });
 
+  it("ignores a preference whose value is no token or quoted-string, and it hides no later wait", () => {
+    // `wait=5=6` was read as wait=5: the split at every `=` dropped what came after the second.
+    for (const value of ["wait=5=6", "wait=5 6", 'wait=5"6"', "wait=5;=x", "respond-async=a=b"]) {
+      expect(parsePrefer(value), value).to.deep.equal({ respondAsync: false, wait: null });
+    }
+    expect(parsePrefer("wait=5=6, wait=7").wait).to.equal(7);
+    expect(parsePrefer("wait=5=6, respond-async")).to.deep.equal({
+      respondAsync: true,
+      wait: null,
+    });
+  });
+
+  it("reads two Prefer lines as one list (RFC 9110 §5.3)", () => {
+    expect(parsePrefer(["wait=5=6", "wait=7"]).wait).to.equal(7);
+    expect(parsePrefer(['respond-async; x="a', 'b", wait=3'])).to.deep.equal(
+      parsePrefer('respond-async; x="a, b", wait=3'),
+    );
+  });
+
   it("takes a wait too large to represent as 2^31 seconds, for maxWait to cap (RFC 9111 §1.2.2)", () => {
     // A 7-digit wait was ignored, so `wait=1000000` answered 202 where `wait=40` waited maxWait.
     expect(parsePrefer("wait=1000000").wait).to.equal(1_000_000);
