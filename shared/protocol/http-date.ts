@@ -33,8 +33,9 @@ export function parseHttpDate(text: string, now: number = Date.now()): number | 
   if (m) return instant(Number(m[6]), m[1], m[2].trim(), m.slice(3, 6));
   m = RFC850.exec(value);
   if (!m) return undefined;
-  const year = withinFiftyYears(Number(m[3]), MONTHS.indexOf(m[2]), Number(m[1]), now);
-  return year === undefined ? undefined : instant(year, m[2], m[1], m.slice(4));
+  const time = m.slice(4);
+  const year = withinFiftyYears(Number(m[3]), MONTHS.indexOf(m[2]), Number(m[1]), time, now);
+  return year === undefined ? undefined : instant(year, m[2], m[1], time);
 }
 
 /** The instant of those fields, UTC; undefined for a day or time that does not exist. */
@@ -51,18 +52,27 @@ function daysIn(year: number, month: number): number {
 }
 
 /**
- * The year of two digits `yy`: the latest with those digits whose day (`month`, `day`) is not
- * more than 50 years after `now`. A day is checked in each candidate year, never moved: 29
- * February of a century year that is not a leap year is passed over for one that is.
+ * The year of two digits `yy`: the latest with those digits whose instant (`month`, `day`,
+ * `time`) is not more than 50 years after `now`, to the second: the day's midnight alone read a
+ * date later that day, past the 50 years, as ahead. A day is checked in each candidate year,
+ * never moved: 29 February of a century year that is not a leap year is passed over for one
+ * that is.
  */
-function withinFiftyYears(yy: number, month: number, day: number, now: number): number | undefined {
+function withinFiftyYears(
+  yy: number,
+  month: number,
+  day: number,
+  time: string[],
+  now: number,
+): number | undefined {
+  const [h, min, s] = time.map(Number);
   const limit = new Date(now);
   limit.setUTCFullYear(limit.getUTCFullYear() + 50);
   const nowYear = new Date(now).getUTCFullYear();
   // Start a century past `now`'s and step back.
   for (let year = nowYear - (nowYear % 100) + 100 + yy; year > nowYear - 200; year -= 100) {
     if (day > daysIn(year, month)) continue;
-    if (Date.UTC(year, month, day) <= limit.getTime()) return year;
+    if (Date.UTC(year, month, day, h, min, s) <= limit.getTime()) return year;
   }
   return undefined;
 }

@@ -78,6 +78,17 @@ describe("HTTP-dates", () => {
     );
   });
 
+  it("judges an RFC 850 date's 50 years to the second, not by its day", () => {
+    const now = Date.UTC(2026, 11, 7, 10);
+    expect(parseHttpDate("Monday, 07-Dec-76 10:00:00 GMT", now)).to.equal(
+      Date.UTC(2076, 11, 7, 10),
+    );
+    // One second more than 50 years ahead: the latest such year in the past.
+    expect(parseHttpDate("Monday, 07-Dec-76 10:00:01 GMT", now)).to.equal(
+      Date.UTC(1976, 11, 7, 10, 0, 1),
+    );
+  });
+
   it("keeps 29 February of a two-digit year 00 on the day it names", () => {
     // Tried first in 2100, no leap year, it became 1 March and stayed so back in 2000.
     expect(parseHttpDate("Tuesday, 29-Feb-00 12:00:00 GMT", Date.UTC(2026, 11, 7))).to.equal(
