@@ -136,6 +136,9 @@ describe("worker limits end to end (several worker processes)", function () {
         broken: service("broken"),
         picky: service("picky"),
         held: service("held", { expireAfter: "1s" }),
+        // The held backend's message that must not expire: its call comes once a worker saw
+        // the resume, and on a loaded machine that can take longer than held's 1 s.
+        lasting: service("held", { expireAfter: "1m" }),
         timed: service("timed", { expireAfter: "3s" }),
         ordered: service("ordered"),
       },
@@ -316,7 +319,7 @@ describe("worker limits end to end (several worker processes)", function () {
     await everyWorkerPaused("held");
     const stale = await submit("held");
     await sleep(1500); // longer than the service's expireAfter
-    const fresh = await submit("held");
+    const fresh = await submit("lasting");
     expect(callsOf("held")).to.have.length(0);
 
     const resumed = await call(`${workers[1].adminUrl}/admin/backends/held/resume`, {
