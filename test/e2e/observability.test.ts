@@ -102,13 +102,21 @@ describe("observability: logs across the roles", function () {
     });
     expect(answer.status).to.equal(202);
     const id = answer.json.id as string;
-    await eventually(
-      async () =>
-        mentioning(roles.responder, id).some((l) => l.msg === "callback delivery settled") ||
-        undefined,
-      20_000,
-      "the callback to be settled",
-    );
+    // A line each role writes about it, read once all three are in: the worker writes "backend
+    // answered" after it published the answer, so the callback could be settled (and the
+    // responder's line read) before the worker's line came through its pipe.
+    const last = {
+      adapter: "request",
+      worker: "backend answered",
+      responder: "callback delivery settled",
+    };
+    for (const [role, msg] of Object.entries(last) as Array<[keyof typeof last, string]>) {
+      await eventually(
+        async () => mentioning(roles[role], id).some((l) => l.msg === msg) || undefined,
+        20_000,
+        `the ${role}'s line "${msg}"`,
+      );
+    }
     for (const proc of [roles.adapter, roles.worker, roles.responder]) {
       const about = mentioning(proc, id);
       expect(about, proc.role).to.have.length.above(0);
