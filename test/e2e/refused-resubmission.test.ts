@@ -21,7 +21,7 @@ describe("a refused submission whose record stayed, on an otherwise idle adapter
     sim: { latencyMs: 0 },
     config: {
       redisCommandTimeout: "300ms",
-      // Time for the test to silence Redis between the dropped confirm and the deadline.
+      // Not waited out for long: Redis falls silent as the confirm is dropped.
       adapter: { publishTimeout: "3s" },
       services: { order: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" } },
       backends: { sim: { translator: "rest-json" } },
@@ -54,12 +54,14 @@ describe("a refused submission whose record stayed, on an otherwise idle adapter
         headers: { "X-Road-Id": xroadId },
       });
     const dedup = redisKeys(harness.prefix).dedup(CLIENT, "order", xroadId);
-    confirms.arm();
-    const first = submit();
     // The record is written and the message published (its confirm is the one dropped); Redis
-    // falls silent before the adapter gives up on the confirm, so its discard of the record
-    // cannot be done. Silenced as soon as the record was seen, Redis could hold back the
-    // create's own answer on a loaded machine, and the adapter refused without publishing.
+    // falls silent as the confirm is dropped, before the adapter gives up on it, so its discard
+    // of the record cannot be done. Silenced as soon as the record was seen, Redis could hold
+    // back the create's own answer on a loaded machine, and the adapter refused without
+    // publishing; silenced once the test had seen the drop, a loaded machine could let the
+    // confirm deadline (3 s) pass first, and the discard was done.
+    confirms.arm(() => redisProxy.stall());
+    const first = submit();
     await eventually(
       async () => (confirms.dropped === 1 ? true : undefined),
       10_000,
@@ -67,7 +69,6 @@ describe("a refused submission whose record stayed, on an otherwise idle adapter
     );
     const id = (await redis.get(dedup)) as string;
     expect(id, "the record's de-duplication key").to.be.a("string");
-    redisProxy.stall();
     const refused = await first;
     expect(refused.status, refused.text).to.equal(503);
     redisProxy.heal();

@@ -209,12 +209,18 @@ const BASIC_ACK = [0, 60, 0, 80];
 /**
  * A broker-to-client filter that, once armed, drops the next publisher confirm and passes
  * every other frame. Frames are reassembled across chunks (type, channel, size, payload, end).
+ * `onDrop`, given to `arm`, runs as the confirm is dropped: what a test does then comes before
+ * anything the client does after, however late the test would have seen `dropped` change.
  */
 export function confirmDropper() {
   let armed = false;
   let dropped = 0;
+  let onDropped: (() => void) | undefined;
   return {
-    arm: () => (armed = true),
+    arm: (onDrop?: () => void) => {
+      armed = true;
+      onDropped = onDrop;
+    },
     get dropped() {
       return dropped;
     },
@@ -232,6 +238,7 @@ export function confirmDropper() {
           if (armed && isConfirm) {
             armed = false;
             dropped += 1;
+            onDropped?.();
           } else {
             out.push(frame);
           }
