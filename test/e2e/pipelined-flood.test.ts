@@ -13,6 +13,12 @@ import { metricValue } from "./ops-support";
 
 const CLIENT = "EE/GOV/70000001/piper";
 const PIPELINED = 30_000;
+/**
+ * How long the adapter may take to read the sync call and register its waiter. The wait lasts
+ * 30 s from then, so any bound tells a slot freed by the hang-up from one freed by the wait's
+ * end; 4 s was too short for a loaded machine to read one request.
+ */
+const WAITER_MS = 20_000;
 
 const SERVICES = {
   slow: {
@@ -88,7 +94,11 @@ describe("a flood of requests pipelined behind a sync wait", function () {
           3,
         ),
     );
-    await eventually(async () => ((await waiters()) === 1 ? true : undefined), 4_000, "a waiter");
+    await eventually(
+      async () => ((await waiters()) === 1 ? true : undefined),
+      WAITER_MS,
+      "a waiter",
+    );
     socket.destroy();
     // Seen as the connection closes, not when the wait ends (30 s).
     await eventually(async () => ((await waiters()) === 0 ? true : undefined), 10_000, "no waiter");
@@ -168,7 +178,7 @@ async function hangUpBehindPipelined(
       `Content-Type: application/json\r\nPrefer: wait=30\r\nContent-Length: 2\r\n\r\n{}` +
       read.repeat(40),
   );
-  await eventually(async () => ((await waiters()) === 1 ? true : undefined), 4_000, "a waiter");
+  await eventually(async () => ((await waiters()) === 1 ? true : undefined), WAITER_MS, "a waiter");
   // More once parsing stopped, as a caller that pipelines as it goes would.
   await new Promise((resolve) => socket.write(read.repeat(40), resolve));
   socket.destroy();
