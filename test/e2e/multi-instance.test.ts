@@ -5,12 +5,15 @@ import { expect } from "chai";
 import { call, Harness } from "../support/harness";
 
 describe("several adapter instances", function () {
-  this.timeout(40_000);
+  // Past the callers' wait, with room for four roles to start.
+  this.timeout(60_000);
   const harness = Harness.suite({
     sim: { latencyMs: 100 },
     config: {
       services: {
-        lookup: { protocols: ["rest"], reply: { mode: "sync", wait: "10s" }, backend: "sim" },
+        // Twenty calls at once through four processes: on a loaded machine some can take longer
+        // than the default 10 s, and their callers get a 202 where the test reads the answer.
+        lookup: { protocols: ["rest"], reply: { mode: "sync", wait: "30s" }, backend: "sim" },
       },
       backends: { sim: { translator: "rest-json", maxInFlight: 16 } },
     },
