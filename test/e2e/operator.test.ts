@@ -223,7 +223,10 @@ describe("operator controls (admin token, dead letters, replay, lookup)", functi
       expect(listed.json.deadLetters).to.have.length(1);
     });
 
-    it("is listed, shown and (not) replayed again from the command line", () => {
+    it("is listed, shown and (not) replayed again from the command line", function () {
+      // Six runs of the command line, each a node process started and connected: on a loaded
+      // machine one can take ten seconds or more, and the test waits on each to exit.
+      this.timeout(180_000);
       const list = sluiceCli(["dead-letters", "list", "--service", "orders", "--json"]);
       expect(list.status, list.stderr).to.equal(0);
       const listed = JSON.parse(list.stdout) as Array<{ id: string; replayedAs: string }>;
@@ -268,7 +271,9 @@ describe("operator controls (admin token, dead letters, replay, lookup)", functi
   });
 
   describe("a bulk discard from the command line", () => {
-    it("dry-runs, discards what the dry run listed with its note, and no replay takes them", async () => {
+    it("dry-runs, discards what the dry run listed with its note, and no replay takes them", async function () {
+      // Seven runs of the command line, each a node process started and connected (see above).
+      this.timeout(180_000);
       await harness.sim.update({ errorRate: 1 });
       const ids = [await submit("orders"), await submit("orders")];
       for (const id of ids) expect((await settled(id)).state).to.equal("failed");
