@@ -47,7 +47,8 @@ describe("event hub end to end (two clients)", function () {
         allowPrivate: true,
         secret: SECRET,
         backoff: ["300ms", "600ms"],
-        timeout: "2s", // an attempt left hanging by the receiver ends soon
+        // Longer than any test here: an attempt left hanging ends when the test releases it.
+        timeout: "60s",
       },
     });
   });
@@ -228,17 +229,21 @@ describe("event hub end to end (two clients)", function () {
     });
     expect(registered.status).to.equal(201);
     const listenerId = registered.json.id as string;
-    // The first attempt hangs until it times out, so the listener goes while it is retried.
+    // The first attempt hangs until the listener is gone, then fails: the retry comes after
+    // the removal. An attempt left to time out instead (2 s) was retried 300 ms later, and a
+    // loaded machine took longer than that to remove the listener, so the retry reached it.
     receiver.respond = (c) => (c.path === "/events/retried" ? "hang" : { status: 204 });
     await send(ALICE, "other");
     await eventually(async () => (eventsAt("retried").length >= 1 ? true : undefined));
+    const failedBefore = await deliveries("failed");
+    const goneBefore = await deliveries("gone");
     const removed = await call(`${stack.adapterUrl}/hub/${listenerId}`, {
       method: "DELETE",
       client: ALICE,
     });
     expect(removed.status).to.equal(204);
-    const failedBefore = await deliveries("failed");
-    const goneBefore = await deliveries("gone");
+    expect(receiver.held, "the first attempt, still hanging").to.equal(1);
+    receiver.release({ status: 503 });
 
     // The event's delivery ends for good (callbacks.dead says why) without another attempt.
     const topology = callbackTopology(stack.config.prefix, stack.config.callbacks.backoffMs);
