@@ -19,7 +19,10 @@ function sluice(args: string[], env: Record<string, string> = {}) {
   return spawnSync(process.execPath, [BIN, ...args], {
     env: { ...process.env, LOG_LEVEL: "silent", ...env },
     encoding: "utf8",
-    timeout: 20_000,
+    // A bound, not a timing: a command that waited for a connection it should not make never
+    // ends. A loaded machine (two CPU burners, three test files at once) took 10 s to start
+    // Node and load a role, where 20 s left a busier one little room.
+    timeout: 60_000,
   });
 }
 
