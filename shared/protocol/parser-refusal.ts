@@ -71,6 +71,15 @@ export function rawAnswer(status: number, contentType: string, body: string, hea
   return Buffer.concat([Buffer.from(head, "latin1"), Buffer.from(body, "utf8")]);
 }
 
+/** The answers of a connection not finished yet, in the order of its requests. */
+const UNFINISHED = Symbol("sluice.unfinished-answers");
+type AnsweringSocket = Socket & { [UNFINISHED]?: ServerResponse[] };
+
+/** Whether an answer is done with: sent whole, or never to be (closed). */
+function settled(res: ServerResponse): boolean {
+  return res.writableFinished || res.destroyed;
+}
+
 /**
  * Answers what Node's parser refuses with `answerFor`'s answer, where Node would write its bare
  * status line: once every answer before it on the connection is sent, never into the middle of
@@ -78,49 +87,76 @@ export function rawAnswer(status: number, contentType: string, body: string, hea
  * the error cut when its head was read (a body not sent in time), and none when the error came
  * before the head was whole (nothing of it was parsed). `noted` hears of every error first (a
  * port counts them there); the connection is closed either way.
+ *
+ * Every answer of the connection not finished yet is kept, in order, not only the last one: a
+ * request pipelined behind one not answered yet (a sync wait) whose own body then stalls is
+ * the last one read, and the refusal written at once lost the earlier answer its caller was
+ * owed. The list is an array on the socket, pruned from its front as each request arrives
+ * (answers finish in order), with no closure or listener per request: a sync caller's wait
+ * would keep one for its whole length (silent-connections.ts).
  */
 export function answerParserErrors(
   server: Server | TlsServer,
   answerFor: (error: ParserError, request?: IncomingMessage) => Buffer,
   noted?: (error: ParserError, socket: Socket) => void,
 ): void {
-  const lastAnswer = new WeakMap<Socket, ServerResponse>();
   const refused = new WeakSet<Socket>();
-  server.on("request", (req: IncomingMessage, res: ServerResponse) =>
-    lastAnswer.set(req.socket, res),
-  );
+  server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    const socket = req.socket as AnsweringSocket;
+    const unfinished = socket[UNFINISHED] ?? [];
+    while (unfinished.length > 0 && settled(unfinished[0])) unfinished.shift();
+    unfinished.push(res);
+    socket[UNFINISHED] = unfinished;
+  });
   server.on("clientError", (error: ParserError, stream: Duplex) => {
-    const socket = stream as Socket;
+    const socket = stream as AnsweringSocket;
     // Node hands every later chunk of the connection to its failed parser again.
     if (refused.has(socket)) return;
     refused.add(socket);
     noted?.(error, socket);
-    const before = lastAnswer.get(socket);
+    const answers = socket[UNFINISHED] ?? [];
+    const last = answers.at(-1);
     // The last request whose head was read is the one cut when its body is not yet whole; a
     // whole one was an earlier request, and the error is a next one's, whose head was not read.
-    const cut = before !== undefined && !before.req.complete ? before.req : undefined;
-    const refuse = () => {
-      const clean = socket.bytesWritten === 0 || before?.writableFinished === true;
+    // The cut request's own answer is never sent: the refusal stands for it.
+    const cutAnswer = last !== undefined && !last.req.complete ? last : undefined;
+    const cut = cutAnswer?.req;
+    const before = cutAnswer === undefined ? answers : answers.slice(0, -1);
+    const refuse = (): void => {
+      // Clean: every answer before is sent whole, and none of the cut request's was written.
+      const clean =
+        before.every((res) => res.writableFinished) &&
+        (cutAnswer === undefined || !cutAnswer.headersSent || cutAnswer.writableFinished);
       if (error.code !== "ECONNRESET" && socket.writable && clean) {
         socket.write(answerFor(error, cut));
       }
       socket.destroy();
     };
-    // A request pipelined behind one whole but not yet answered: closing at once lost that
-    // answer, which its caller was owed. It goes first, then this refusal. A request whose own
-    // body failed to parse is not whole, and its connection closes now as before.
-    if (
-      error.code !== "ECONNRESET" &&
-      before !== undefined &&
-      before.req.complete &&
-      !before.writableFinished &&
-      !before.destroyed
-    ) {
-      before.once("finish", refuse);
-      before.once("close", refuse);
-      return;
-    }
-    refuse();
+    // Answers to requests read whole and not sent yet go first, then this refusal: closing at
+    // once lost them, which their callers were owed. They finish in order, so waiting for each
+    // unsettled one in turn waits for them all; the listeners are this connection's only.
+    const next = (): void => {
+      if (error.code === "ECONNRESET" || socket.destroyed) {
+        refuse();
+        return;
+      }
+      const waiting = before.find((res) => !settled(res));
+      if (waiting === undefined) {
+        refuse();
+        return;
+      }
+      let called = false;
+      const once = (): void => {
+        if (called) return;
+        called = true;
+        waiting.removeListener("finish", once);
+        waiting.removeListener("close", once);
+        next();
+      };
+      waiting.once("finish", once);
+      waiting.once("close", once);
+    };
+    next();
   });
 }
 

@@ -14,6 +14,7 @@ const SECOND_LATENCY_MS = 11_000;
 
 interface Answer {
   status: number;
+  head: string;
   body: string;
 }
 
@@ -31,6 +32,7 @@ function parseAnswers(data: Buffer): { answers: Answer[]; rest: Buffer } {
     if (rest.length < bodyEnd) break;
     answers.push({
       status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1]),
+      head,
       body: rest.subarray(end + 4, bodyEnd).toString("utf8"),
     });
     rest = rest.subarray(bodyEnd);
@@ -91,5 +93,51 @@ describe("sync requests pipelined on one connection, the second waiting past the
     // legacy-sim echoes the body it received.
     expect(JSON.parse(answers[0].body).received).to.deep.equal({ marker: "first" });
     expect(JSON.parse(answers[1].body).received).to.deep.equal({ marker: "second" });
+  });
+});
+
+describe("a request pipelined behind a sync wait whose body is not sent in time", function () {
+  this.timeout(90_000);
+  const harness = Harness.suite({
+    config: {
+      // The cut request's deadline passes while the first one still waits for its backend.
+      adapter: { port: 0, headersTimeout: "1s", requestTimeout: "2s" },
+      services: {
+        echo: { protocols: ["rest"], reply: { mode: "sync", wait: "30s" }, backend: "sim" },
+      },
+      backends: { sim: { translator: "rest-json", maxInFlight: 4, timeout: "30s" } },
+    },
+    roles: [{ role: "all", as: "sluice" }],
+  });
+  const { roles } = harness;
+
+  it("sends the first request's answer, then the 408, where the 408 was written at once and the answer lost", async () => {
+    const socket = net.connect(Number(new URL(roles.sluice.url).port), "127.0.0.1");
+    socket.on("error", () => undefined);
+    let received: Buffer = Buffer.alloc(0);
+    const done = new Promise<void>((resolve) => {
+      socket.on("data", (chunk: Buffer) => {
+        received = Buffer.concat([received, chunk]);
+      });
+      socket.once("close", () => resolve());
+    });
+    // The second request's head is read whole (Node makes a request of it at once); of its body
+    // only 2 bytes of 10 come, and the first one's backend answers well past its deadline.
+    socket.write(
+      request("first", { "X-Sim-Latency": "8000" }) +
+        "POST /rest/echo HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
+        `X-Road-Client: ${CLIENT}\r\nX-Road-Id: pipelined-cut\r\n` +
+        "Content-Type: application/json\r\nContent-Length: 10\r\n\r\n{}",
+    );
+    await done;
+    const { answers } = parseAnswers(received);
+
+    expect(
+      answers.map((a) => a.status),
+      received.toString("latin1"),
+    ).to.deep.equal([200, 408]);
+    expect(JSON.parse(answers[0].body).received).to.deep.equal({ marker: "first" });
+    expect(answers[1].head).to.match(/\r\nX-Road-Id: pipelined-cut\r\n/);
+    expect(JSON.parse(answers[1].body)).to.include({ type: "InvalidRequest" });
   });
 });
