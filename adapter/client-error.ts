@@ -3,8 +3,9 @@
 // words as every other refusal does (JSON, or a SOAP fault on /soap), not a bare status line.
 // A SOAP fault keeps the HTTP status of the refusal (431, 400) rather than SOAP's 500, as the
 // adapter's own header-line limit does (docs/soap.md, Faults): the envelope was never read. A
-// request not sent in time is answered in JSON even on /soap: Node hands over none of its
-// bytes to tell the endpoint by.
+// request cut after its head was read (a body not sent in time, a malformed chunk) is told by
+// its target; before that, by the request line at the start of the refused bytes. A head not
+// sent whole in time is answered in JSON: Node hands over none of its bytes.
 
 import { maxHeaderSize, type IncomingMessage, type Server } from "node:http";
 import type { Server as TlsServer } from "node:https";
@@ -25,6 +26,9 @@ import { xroadIdProblem } from "./route-intake";
 
 /** A request line naming the SOAP endpoint, when the refused bytes start with one. */
 const SOAP_REQUEST_LINE = /^[A-Z]+ (?:https?:\/\/[^/\s]*)?\/soap(?:[/?\s])/;
+
+/** A request target naming the SOAP endpoint, as a request whose head was read has it. */
+const SOAP_TARGET = /^(?:https?:\/\/[^/\s]*)?\/soap(?:[/?]|$)/;
 
 /** Why Node's parser refused a request: the metric's label and the warning's `reason`. */
 export type ParserRefusal =
@@ -84,8 +88,8 @@ export function clientRefusal(error: ClientError, headerLimit = maxHeaderSize): 
 /**
  * The whole HTTP answer to a refused request: JSON, or a SOAP fault for the SOAP endpoint. With
  * `request`, the one the error cut after its head was read (a body not sent in time), the
- * answer carries its X-Road-Id as every other answer does (server.ts), unless the id was one
- * the adapter refuses. Before the head is read there is no X-Road-Id to send: none of the head
+ * endpoint is its target's, and the answer carries its X-Road-Id as every other answer does
+ * (server.ts), unless the id was one the adapter refuses. Before the head is read there is no X-Road-Id to send: none of the head
  * was parsed, and bytes Node's parser refused are never echoed.
  */
 export function clientErrorAnswer(
@@ -93,7 +97,12 @@ export function clientErrorAnswer(
   headerLimit = maxHeaderSize,
   request?: IncomingMessage,
 ): Buffer {
-  const soap = SOAP_REQUEST_LINE.test(error.rawPacket?.subarray(0, 300).toString("latin1") ?? "");
+  // A request cut after its head was read is told by its target: the refused bytes are its
+  // body's, or none (a body not sent in time), and hold no request line.
+  const soap =
+    request !== undefined
+      ? SOAP_TARGET.test(request.url ?? "")
+      : SOAP_REQUEST_LINE.test(error.rawPacket?.subarray(0, 300).toString("latin1") ?? "");
   const id = request?.headers["x-road-id"];
   const echo = typeof id === "string" && id !== "" && xroadIdProblem(id.trim()) === null;
   return rawErrorAnswer(

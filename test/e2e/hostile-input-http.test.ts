@@ -522,6 +522,20 @@ describe("a request head begun and then stalled, against a running adapter", fun
     expect(JSON.parse(answer.body)).to.include({ type: "InvalidRequest" });
   });
 
+  it("answers a body not sent in time on /soap with the SOAP fault Client.InvalidRequest, where it was JSON", async () => {
+    for (const target of ["/soap", "http://127.0.0.1/soap?x=1"]) {
+      const answer = await stalled(
+        `POST ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Road-Id: stalled-soap-1\r\n` +
+          "Content-Type: text/xml; charset=utf-8\r\nContent-Length: 100\r\n\r\n<soapenv:",
+      );
+      expect(answer.status, answer.head).to.equal(408);
+      expect(answer.head, target).to.match(/\r\nContent-Type: text\/xml; charset=utf-8\r\n/);
+      expect(answer.head).to.match(/\r\nX-Road-Id: stalled-soap-1\r\n/);
+      expect(answer.body).to.include("<faultcode>Client.InvalidRequest</faultcode>");
+      expect(answer.body).to.include("the request was not sent in time");
+    }
+  });
+
   it("answers a head not sent whole in time 408 without an X-Road-Id: none of the head was read", async () => {
     const answer = await stalled(
       "POST /rest/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Road-Id: stalled-head-1\r\n",
