@@ -18,10 +18,19 @@ import { burst, metricValue, retryAfterSeconds, simSettings, untilDepth } from "
 const HIGH_WATER = 50;
 const IN_FLIGHT = 4;
 
+/**
+ * The adapter's loop-stall guard off, where a test counts what is accepted and refused: on a
+ * loaded machine a burst (or the process being starved) lags the loop past its 2 s default, and
+ * the guard's own 503 Busy (`loop_stalled`) changes those counts. It has its own test
+ * (test/e2e/loop-stall.test.ts).
+ */
+const NO_STALL_GUARD = { maxLoopStall: "0s" };
+
 /** One process of every role, its `intake` service acknowledging into the backend `slow`. */
 function slowBackendSuite(highWater: number, maxInFlight: number): Harness {
   return Harness.suite({
     config: {
+      adapter: NO_STALL_GUARD,
       services: { intake: { protocols: ["rest"], reply: { mode: "ack" }, backend: "slow" } },
       backends: {
         slow: {
@@ -244,6 +253,7 @@ describe("backpressure end to end (queue maxLength is the hard stop)", function 
   before(async () => {
     await harness.startSim();
     harness.writeConfig({
+      adapter: NO_STALL_GUARD,
       services: { intake: { protocols: ["rest"], reply: { mode: "ack" }, backend: "held" } },
       backends: {
         held: { translator: "rest-json", queue: { highWater: MAX, maxLength: MAX } },
@@ -303,12 +313,15 @@ describe("backpressure end to end (queue maxLength is the hard stop)", function 
 });
 
 describe("backpressure end to end (sync waiter limit of one adapter)", function () {
-  this.timeout(30_000);
+  // Past two tests' waits of 15 s each.
+  this.timeout(90_000);
   const harness = Harness.suite({
     config: {
-      adapter: { port: 0, maxSyncWaiters: 2 },
+      adapter: { port: 0, maxSyncWaiters: 2, ...NO_STALL_GUARD },
       services: {
-        ask: { protocols: ["rest"], reply: { mode: "sync", wait: "2s" }, backend: "sim" },
+        // The wait outlasts the burst: a caller whose wait ended before the burst's last request
+        // arrived (2 s, on a loaded machine) freed its slot for a third waiter.
+        ask: { protocols: ["rest"], reply: { mode: "sync", wait: "15s" }, backend: "sim" },
       },
       backends: { sim: { translator: "rest-json" } },
     },
