@@ -14,9 +14,10 @@ describe("worker killed mid-call after its message expired", function () {
       services: {
         brief: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim", expireAfter: "1s" },
       },
-      // The claim lasts timeout + 5 s: 20 s after the dead worker's last renewal. The timeout
-      // is well above the call's 5 s, so a machine busy with other work does not time the
-      // second call out (which would end the expired message failed).
+      // The claim lasts timeout + 5 s: 20 s after the dead worker's last renewal. The first
+      // call is held by the paused sim until the worker is killed, and the timeout leaves the
+      // test 15 s from that call's start to get there; a machine busy with other work does not
+      // time the second call out either (which would end the expired message failed).
       backends: { sim: { translator: "rest-json", timeout: "15s" } },
     },
     roles: ["response-worker", "adapter"],
@@ -25,11 +26,12 @@ describe("worker killed mid-call after its message expired", function () {
 
   it("the next worker waits for the dead worker's claim to lapse, then calls: completed, never lost", async () => {
     const first = await harness.spawn("worker");
-    // The call takes 5 s: the message expires while the first worker waits for the answer, and
-    // the test, slowed by a loaded machine, still finds that call open after the expiry.
+    // The paused sim holds the call: the message expires while the first worker waits for the
+    // answer, however long a loaded machine takes the test to get there (up to the timeout),
+    // where a call of 5 s left it about 4 s.
+    harness.sim.update({ paused: true });
     const answer = await call(`${roles.adapter.url}/rest/brief`, {
       body: JSON.stringify({ n: 1 }),
-      headers: { "X-Sim-Latency": "5000" },
     });
     expect(answer.status).to.equal(202);
     const id: string = answer.json.id;
@@ -41,9 +43,10 @@ describe("worker killed mid-call after its message expired", function () {
     const status = await call(`${roles.adapter.url}/messages/${id}`);
     const expiresAt = Date.parse(status.json.createdAt) + 1_000;
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, expiresAt - Date.now() + 100)));
-    // Still in its call (5 s) unless the machine stalled: then the test proves nothing.
+    // Still in its call, held by the sim.
     expect(harness.sim.calls().filter((c) => c.id === id && c.endedAt === null)).to.have.length(1);
     await first.stop("SIGKILL");
+    harness.sim.update({ paused: false });
 
     await harness.spawn("worker");
     // Acknowledged as "another worker's", the redelivered copy was gone and the record stayed
