@@ -139,7 +139,7 @@ describe("worker limits end to end (several worker processes)", function () {
         // The held backend's message that must not expire: its call comes once a worker saw
         // the resume, and on a loaded machine that can take longer than held's 1 s.
         lasting: service("held", { expireAfter: "1m" }),
-        timed: service("timed", { expireAfter: "3s" }),
+        timed: service("timed", { expireAfter: "10s" }),
         ordered: service("ordered"),
       },
       backends: {
@@ -341,9 +341,13 @@ describe("worker limits end to end (several worker processes)", function () {
   });
 
   it("expireAfter at 1 call/s across three workers: no call is sent after its message expired", async () => {
-    // Ten messages at once against one call a second and a 3 s expiry: the workers take them
-    // all at once and wait for rate tokens; those whose token comes too late must expire.
-    const ids = await Promise.all(Array.from({ length: 10 }, () => submit("timed")));
+    // Twenty-four messages at once against one call a second and a 10 s expiry: the workers
+    // take them and wait for rate tokens; those whose token comes too late must expire. From
+    // the first message's creation to the last one's expiry there are 10 s (and however long
+    // the 24 took to create) at one call a second: fewer calls than messages, so some expire,
+    // however fast the machine. The first call has 10 s to be made, which only a stalled
+    // machine misses, where 3 s with ten messages let a loaded one expire them all.
+    const ids = await Promise.all(Array.from({ length: 24 }, () => submit("timed")));
     const outcomes = await Promise.all(ids.map((id) => settled(id, 30_000)));
     const states = outcomes.map((o) => o.state);
     expect(
