@@ -13,6 +13,20 @@ describe("answerParserErrors on a pipelined connection", () => {
 
   afterEach(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
+  /** Starts `server`, writes `bytes` on one connection, and resolves with all it was sent. */
+  async function exchange(bytes: string): Promise<string> {
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    return new Promise<string>((resolve) => {
+      const socket = net.connect(port, "127.0.0.1");
+      let text = "";
+      socket.on("data", (chunk: Buffer) => (text += chunk.toString("latin1")));
+      socket.on("error", () => resolve(text));
+      socket.on("close", () => resolve(text));
+      socket.write(bytes);
+    });
+  }
+
   it("writes the refusal of a cut request after the answer before it, where it was written at once and that answer lost", async () => {
     let first: ServerResponse | undefined;
     server = http.createServer((req, res) => {
@@ -21,20 +35,10 @@ describe("answerParserErrors on a pipelined connection", () => {
     });
     answerAdminRawRefusals(server);
     server.on("clientError", () => first?.end("first answer"));
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const { port } = server.address() as AddressInfo;
-
-    const received = await new Promise<string>((resolve) => {
-      const socket = net.connect(port, "127.0.0.1");
-      let text = "";
-      socket.on("data", (chunk: Buffer) => (text += chunk.toString("latin1")));
-      socket.on("error", () => resolve(text));
-      socket.on("close", () => resolve(text));
-      socket.write(
-        "GET /first HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" +
-          "POST /second HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-      );
-    });
+    const received = await exchange(
+      "GET /first HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" +
+        "POST /second HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    );
 
     const statuses = [...received.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
     expect(statuses, received).to.deep.equal([200, 400]);
@@ -45,17 +49,9 @@ describe("answerParserErrors on a pipelined connection", () => {
   it("answers at once when no answer is owed before the cut request", async () => {
     server = http.createServer(() => undefined);
     answerAdminRawRefusals(server);
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const { port } = server.address() as AddressInfo;
-    const received = await new Promise<string>((resolve) => {
-      const socket = net.connect(port, "127.0.0.1");
-      let text = "";
-      socket.on("data", (chunk: Buffer) => (text += chunk.toString("latin1")));
-      socket.on("close", () => resolve(text));
-      socket.write(
-        "POST /only HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-      );
-    });
+    const received = await exchange(
+      "POST /only HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    );
     expect(received).to.match(/^HTTP\/1\.1 400 /);
   });
 });
