@@ -301,6 +301,15 @@ describe("consumer direction under faults (worker SIGKILL, broker kill -9, Redis
     };
   }
 
+  /** A run of MESSAGES through the adapter, the fault once a third of them were accepted. */
+  const runOf = (run: Omit<CheckRun, "adapters" | "count" | "faultAfter">) =>
+    checkExactlyOnce({
+      adapters: () => [roles.adapter!.url],
+      count: MESSAGES,
+      faultAfter: MESSAGES / 3,
+      ...run,
+    });
+
   /**
    * Window 2 of docs/reliability.md, for one service: every call of the run goes to a remote
    * provider that answers after SLOW_MS, longer than the worker's shutdown grace. Once a call
@@ -314,12 +323,9 @@ describe("consumer direction under faults (worker SIGKILL, broker kill -9, Redis
     const since = Date.now();
     let stopped: SluiceProcess | undefined;
     let exitedAt = Infinity;
-    const verdict = await checkExactlyOnce({
-      adapters: () => [roles.adapter!.url],
+    const verdict = await runOf({
       service,
       submit,
-      count: MESSAGES,
-      faultAfter: MESSAGES / 3,
       sim: provider,
       fault: async () => {
         // A call begun now, not one about to end: it outlasts the grace.
@@ -358,11 +364,8 @@ describe("consumer direction under faults (worker SIGKILL, broker kill -9, Redis
 
   it("the worker killed (SIGKILL) mid-run and replaced: a repeat only in window 1", async () => {
     const kill = workerKill();
-    const verdict = await checkExactlyOnce({
-      adapters: () => [roles.adapter!.url],
+    const verdict = await runOf({
       service: "register",
-      count: MESSAGES,
-      faultAfter: MESSAGES / 3,
       sim: harness.sim,
       fault: kill.fault,
     });
@@ -374,12 +377,9 @@ describe("consumer direction under faults (worker SIGKILL, broker kill -9, Redis
     // repeat by the `id` in the SOAP header, the gateway id on every call of a message.
     const since = Date.now();
     const kill = workerKill();
-    const verdict = await checkExactlyOnce({
-      adapters: () => [roles.adapter!.url],
+    const verdict = await runOf({
       service: "getState",
       submit: submitSoap(),
-      count: MESSAGES,
-      faultAfter: MESSAGES / 3,
       sim: provider,
       fault: kill.fault,
     });
@@ -411,11 +411,8 @@ describe("consumer direction under faults (worker SIGKILL, broker kill -9, Redis
   });
 
   it("the broker killed (SIGKILL) with calls in flight and restarted: nothing lost or repeated", async () => {
-    const verdict = await checkExactlyOnce({
-      adapters: () => [roles.adapter!.url],
+    const verdict = await runOf({
       service: "register",
-      count: MESSAGES,
-      faultAfter: MESSAGES / 3,
       sim: harness.sim,
       fault: async () => {
         await eventually(
@@ -434,11 +431,8 @@ describe("consumer direction under faults (worker SIGKILL, broker kill -9, Redis
   });
 
   it("Redis restarted without its data: queued and running messages rebuilt, called once", async () => {
-    const verdict = await checkExactlyOnce({
-      adapters: () => [roles.adapter!.url],
+    const verdict = await runOf({
       service: "register",
-      count: MESSAGES,
-      faultAfter: MESSAGES / 3,
       sim: harness.sim,
       fault: async () => {
         // With calls in flight: their records go while the worker calls, and it writes them
