@@ -89,8 +89,9 @@ export function clientRefusal(error: ClientError, headerLimit = maxHeaderSize): 
  * The whole HTTP answer to a refused request: JSON, or a SOAP fault for the SOAP endpoint. With
  * `request`, the one the error cut after its head was read (a body not sent in time), the
  * endpoint is its target's, and the answer carries its X-Road-Id as every other answer does
- * (server.ts), unless the id was one the adapter refuses. Before the head is read there is no X-Road-Id to send: none of the head
- * was parsed, and bytes Node's parser refused are never echoed.
+ * (server.ts), unless the id was one the adapter refuses. Before the head is read there is no
+ * X-Road-Id to send: none of the head was parsed, and bytes Node's parser refused are never
+ * echoed.
  */
 export function clientErrorAnswer(
   error: ClientError,
