@@ -143,9 +143,9 @@ export function refuseConnect(server: Server | TlsServer): void {
 /**
  * Answers what Node's parser refuses as clientErrorAnswer says, where Node would write its bare
  * status line: once every answer before it on the connection is sent (answerParserErrors),
- * never into the middle of one, and never to a connection the caller reset. The connection is closed either way. Such a request
- * never reaches the access log, so each is counted by reason in
- * sluice_http_parser_refusals_total and warned of, one line per reason per 10 s at most.
+ * never into the middle of one, and never to a connection the caller reset. The connection is
+ * closed either way. Such a request never reaches the access log, so each is counted by reason
+ * in sluice_http_parser_refusals_total and warned of, one line per reason per 10 s at most.
  * The answer stops the warning's timers.
  */
 export function answerClientErrors(server: Server | TlsServer, log: Logger): () => void {

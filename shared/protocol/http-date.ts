@@ -14,7 +14,10 @@ const IMF_FIXDATE = new RegExp(`^${DAY}, (\\d{2}) ${MONTH} (\\d{4}) ${TIME} GMT$
 /** RFC 850: `Sunday, 06-Nov-94 08:49:37 GMT`, the one form with a two-digit year. */
 const RFC850 = new RegExp(`^${LONG_DAY}, (\\d{2})-${MONTH}-(\\d{2}) ${TIME} GMT$`);
 
-/** asctime: `Sun Nov  6 08:49:37 1994`, the one form without `GMT`. Groups: month, day, time, year. */
+/**
+ * asctime: `Sun Nov  6 08:49:37 1994`, the one form without `GMT`. Groups: month, day, time,
+ * year.
+ */
 const ASCTIME = new RegExp(`^${DAY} ${MONTH} ( \\d|\\d{2}) ${TIME} (\\d{4})$`);
 
 /**
