@@ -9,6 +9,7 @@ import * as amqplib from "amqplib";
 import Redis from "ioredis";
 import { requestCodec } from "../../shared/protocol/codec";
 import { topologyNames } from "../../shared/protocol/names";
+import { redisKeys } from "../../shared/protocol/redis-keys";
 import { TransactionStore } from "../../shared/store/transaction-store";
 import {
   AMQP_URL,
@@ -100,38 +101,55 @@ function stoppedWorkerScope(backend: Record<string, unknown>) {
       "the stopped worker's settlement of its copy",
     );
 
-  return { scope, submit, stateOf, callsOf, publishCopies, settlementOf };
+  /**
+   * Makes backend `sim`'s next rate token due now: its GCRA state (one Redis key) is deleted, so
+   * the first worker to ask gets it and the next waits a whole interval again.
+   */
+  const grantToken = async () => {
+    await redis!.del(redisKeys(harness.prefix).rate("sim"));
+  };
+
+  return { scope, submit, stateOf, callsOf, publishCopies, settlementOf, grantToken };
 }
 
 describe("a worker stopped past its claim's lease before its call, then continued", function () {
   this.timeout(120_000);
-  // A claim lasts 1 s + 5 s without renewal. One call per 8 s: a message claimed just after a
-  // call waits that long for its rate token, holding its claim.
-  const { scope, submit, stateOf, callsOf, publishCopies, settlementOf } = stoppedWorkerScope({
-    timeout: "1s",
-    maxInFlight: 2,
-    rate: { limit: 1, per: "8s", burst: 0 },
-    retry: { attempts: 3, backoff: ["200ms"] },
-  });
+  // A claim lasts 1 s + 5 s without renewal. One call per 10 minutes: a message claimed after a
+  // call waits for its rate token, holding its claim, until the test grants one (`grantToken`),
+  // so the worker is stopped while it waits however slow the machine, and for no longer than
+  // the other worker takes to call.
+  const { scope, submit, stateOf, callsOf, publishCopies, settlementOf, grantToken } =
+    stoppedWorkerScope({
+      timeout: "1s",
+      maxInFlight: 2,
+      rate: { limit: 1, per: "10m", burst: 0 },
+      retry: { attempts: 3, backoff: ["200ms"] },
+    });
 
   it("does not call the backend for a message another worker took over and called meanwhile", async () => {
     const first = await scope.harness.spawn("worker");
     // A call takes the rate token: the next message waits for the next one, claimed.
     const opener = await submit();
-    await eventually(async () => (await stateOf(opener)) === "completed" || undefined);
+    await eventually(async () => (await stateOf(opener)) === "completed" || undefined, 60_000);
     const id = await submit();
-    await eventually(async () => (await stateOf(id)) === "processing" || undefined);
+    await eventually(async () => (await stateOf(id)) === "processing" || undefined, 60_000);
+    // Started before the stop, so the time stopped is not a process start's: stopped past the
+    // broker's heartbeat, the worker's connection would be closed and its message requeued.
+    // Nothing is queued for it yet: the message is the first worker's, unacknowledged.
+    await scope.harness.spawn("worker");
     expect(callsOf(id)).to.equal(0);
 
     process.kill(first.child.pid!, "SIGSTOP");
     let continued = false;
     try {
-      // Another worker gets copies of the message; once the stopped worker's claim lapsed it
-      // takes the message over, waits for its token and calls the backend.
-      await scope.harness.spawn("worker");
+      // The other worker gets copies of the message; once the stopped worker's claim lapsed it
+      // takes the message over, takes the token granted here and calls the backend.
       await publishCopies(id, 3);
+      await grantToken();
       await eventually(async () => (await stateOf(id)) === "completed" || undefined, 60_000);
       expect(callsOf(id)).to.equal(1);
+      // The continued worker's wait ends with a token too, and its last look comes.
+      await grantToken();
       process.kill(first.child.pid!, "SIGCONT");
       continued = true;
 
