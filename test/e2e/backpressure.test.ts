@@ -46,7 +46,9 @@ function slowBackendSuite(highWater: number, maxInFlight: number): Harness {
 }
 
 describe("backpressure end to end (paused backend, high water 50)", function () {
-  this.timeout(60_000);
+  // Every wait below is for a state, bounded only against a hang: the monitor's 1 s samples, the
+  // worker's drain and the adapter's output all lag on a loaded machine.
+  this.timeout(240_000);
   const harness = slowBackendSuite(HIGH_WATER, IN_FLIGHT);
   const { roles } = harness;
   const queue = `${harness.prefix}requests.slow`;
@@ -54,7 +56,7 @@ describe("backpressure end to end (paused backend, high water 50)", function () 
   it("a burst of 200 stops near 50 accepted; the rest get 503 Busy with Retry-After; all accepted complete", async () => {
     await simSettings(harness.sim.url, { paused: true });
     // The monitor has sampled the empty queue before the burst.
-    await untilDepth(roles.sluice.adminUrl, queue, (depth) => depth === 0);
+    await untilDepth(roles.sluice.adminUrl, queue, (depth) => depth === 0, 60_000);
 
     const answers = await burst(`${roles.sluice.url}/rest/intake`, 200);
     const accepted = answers.filter((a) => a.status === 202);
@@ -80,7 +82,7 @@ describe("backpressure end to end (paused backend, high water 50)", function () 
         }
         return next.status !== 202 && accepted.length >= HIGH_WATER ? true : undefined;
       },
-      10_000,
+      60_000,
       "intake closed at the mark",
     );
     expect(accepted.length).to.be.within(HIGH_WATER, HIGH_WATER + IN_FLIGHT);
@@ -89,17 +91,17 @@ describe("backpressure end to end (paused backend, high water 50)", function () 
       roles.sluice.adminUrl,
       queue,
       (depth) => depth >= HIGH_WATER - IN_FLIGHT,
-      5_000,
+      60_000,
     );
 
     await simSettings(harness.sim.url, { paused: false });
-    await untilDepth(roles.sluice.adminUrl, queue, (depth) => depth === 0, 20_000);
+    await untilDepth(roles.sluice.adminUrl, queue, (depth) => depth === 0, 60_000);
     const after = await eventually(
       async () => {
         const answer = await call(`${roles.sluice.url}/rest/intake`, { body: '{"late":true}' });
         return answer.status === 202 ? answer : undefined;
       },
-      10_000,
+      60_000,
       "intake to reopen",
     );
     accepted.push(after);
@@ -115,7 +117,7 @@ describe("backpressure end to end (paused backend, high water 50)", function () 
         .map((l) => [l.level, String(l.msg).split(":")[0], l.backend]);
     await eventually(
       async () => (intakeLines().at(-1)?.[1] === "intake reopened" ? true : undefined),
-      5_000,
+      60_000,
       "the intake reopened line",
     );
     // A pair more when a sample during the burst closed intake early, as above.
@@ -134,7 +136,7 @@ describe("backpressure end to end (paused backend, high water 50)", function () 
         const open = docs.filter((d) => d.json?.state !== "completed");
         return open.length === 0 ? true : undefined;
       },
-      30_000,
+      60_000,
       "every accepted message completed",
     );
     // Each accepted message reached the backend; no refused one did.
