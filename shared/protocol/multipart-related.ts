@@ -40,6 +40,14 @@ export interface MultipartRelated {
 }
 
 /**
+ * One `; name=value` parameter of a Content-Type (global: reset `lastIndex` before a scan). A
+ * quoted value is read whole (group 2, quoted-pairs still escaped), so what a quoted parameter
+ * holds (`type="text/xml; charset=utf-8"`, MTOM's root part) is no parameter itself; else the
+ * value runs to the next `;` (group 3). Group 1 is the name.
+ */
+export const CONTENT_TYPE_PARAMETER = /;\s*([^=;\s]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;]*))/g;
+
+/**
  * Media type (lower-case, no parameters) and parameters (names lower-cased, quotes removed; the
  * last of a name given twice), with `repeated`: the first parameter name given more than once
  * (RFC 6838 §4.3 calls that an error), else undefined.
@@ -54,7 +62,8 @@ export function parseContentType(value: string): {
   const params: Record<string, string> = {};
   let repeated: string | undefined;
   const rest = semicolon === -1 ? "" : value.slice(semicolon);
-  const pattern = /;\s*([^=;\s]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;]*))/g;
+  const pattern = CONTENT_TYPE_PARAMETER;
+  pattern.lastIndex = 0;
   for (let match = pattern.exec(rest); match !== null; match = pattern.exec(rest)) {
     const raw = match[2] !== undefined ? match[2].replace(/\\(.)/g, "$1") : match[3].trim();
     const name = match[1].toLowerCase();

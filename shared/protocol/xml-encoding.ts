@@ -4,6 +4,7 @@
 // REST callers' XML bodies.
 
 import { SluiceError } from "./errors";
+import { CONTENT_TYPE_PARAMETER as PARAMETER } from "./multipart-related";
 import { decodeWindows1252, WINDOWS_1252_LABELS } from "./windows-1252";
 
 type Decoder = (bytes: Buffer) => string;
@@ -67,12 +68,9 @@ function namedDecoder(label: string): Decoder | undefined {
 }
 
 /**
- * A Content-Type's parameters one by one: a quoted value is read whole, so what a quoted
- * parameter holds (`type="text/xml; charset=utf-8"`, MTOM's root part) is no parameter itself.
+ * The (first) `charset` parameter of a Content-Type header value, lower-cased, if present; read
+ * parameter by parameter, so a `charset=` inside another one's quoted value is none.
  */
-const PARAMETER = /;\s*([^=;\s]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;]*))/g;
-
-/** The (first) `charset` parameter of a Content-Type header value, lower-cased, if present. */
 export function charsetOf(contentType: string | undefined | null): string | undefined {
   if (!contentType) return undefined;
   PARAMETER.lastIndex = 0;
