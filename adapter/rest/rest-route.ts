@@ -9,7 +9,12 @@ import type { CallbackPolicy } from "../../shared/delivery/callback-target";
 import type { ServiceConfig, SluiceConfig } from "../../shared/config/config";
 import type { ReplyMode } from "../../shared/protocol/envelope";
 import { SluiceError } from "../../shared/protocol/errors";
-import { parseContentType, refuseRepeatedParameter } from "../../shared/protocol/multipart-related";
+import {
+  CONTENT_TYPE_PARAMETER,
+  parseContentType,
+  refuseRepeatedParameter,
+} from "../../shared/protocol/multipart-related";
+import { charsetOf } from "../../shared/protocol/xml-encoding";
 import { noteAccess } from "../access-log";
 import {
   forwardedResponseHeaders,
@@ -77,12 +82,6 @@ const ALLOW = [...XROAD_METHODS].join(", ");
 const NO_BODY = Buffer.alloc(0);
 const TEXT_TYPE = /^(text\/|application\/(?:[\w.+-]+\+)?(?:json|xml)$)/;
 
-/** The charset parameter of a Content-Type, lower-case, or undefined. */
-function charsetOf(contentType: string | null): string | undefined {
-  const match = /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(contentType ?? "");
-  return match ? match[1].toLowerCase() : undefined;
-}
-
 /**
  * Refuses a Content-Type that names a parameter twice (RFC 6838 §4.3), as `/soap` does: with
  * its charset twice Sluice reads the first, and a backend that reads the last would process
@@ -95,9 +94,14 @@ function checkParametersOnce(contentType: string | null): void {
   refuseRepeatedParameter(parseContentType(contentType!).repeated);
 }
 
-/** The Content-Type with its charset parameter set to utf-8. */
+/**
+ * The Content-Type with its charset parameter set to utf-8, found parameter by parameter as
+ * charsetOf finds it: a `charset=` inside another parameter's quoted value is left as it is.
+ */
 function withUtf8Charset(contentType: string): string {
-  return contentType.replace(/;\s*charset\s*=\s*("[^"]*"|[^;\s]*)/i, "; charset=utf-8");
+  return contentType.replace(CONTENT_TYPE_PARAMETER, (parameter, name: string) =>
+    name.toLowerCase() === "charset" ? "; charset=utf-8" : parameter,
+  );
 }
 
 export interface RestRouteDeps {
