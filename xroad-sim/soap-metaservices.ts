@@ -93,7 +93,7 @@ function wsdlService(
     named.find((s) => version === undefined || serviceIdFields(s).serviceVersion === undefined);
   if (service?.type === "rest") {
     throw new XroadError(
-      "Server.ServerProxy.InvalidServiceType",
+      "Server.ServerProxy.ServiceType",
       "Service is a REST service and does not have a WSDL",
     );
   }

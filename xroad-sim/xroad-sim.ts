@@ -248,8 +248,10 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
       );
       call.service = target.service.id;
       if (target.service.type !== "rest") {
+        // X-Road 7's X_INVALID_SERVICE_TYPE is `ServiceType` (ErrorCodes; X-Road 8 `service_type`):
+        // no security server answers `InvalidServiceType`.
         throw new XroadError(
-          "Server.ServerProxy.InvalidServiceType",
+          "Server.ServerProxy.ServiceType",
           "Service is a SOAP service and cannot be called using REST interface",
         );
       }
@@ -310,7 +312,7 @@ export async function startXroadSim(options: XroadSimOptions = {}): Promise<Xroa
       if (service.type !== "soap") {
         // As ServerMessageProcessor.verifyAccess answers it, after UnknownService.
         throw new XroadError(
-          "Server.ServerProxy.InvalidServiceType",
+          "Server.ServerProxy.ServiceType",
           "Service is a REST service and cannot be called using SOAP interface",
         );
       }

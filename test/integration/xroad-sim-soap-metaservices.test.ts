@@ -299,12 +299,7 @@ describe("xroad-sim SOAP metaservices (PR-META)", function () {
         "Server.ServerProxy.UnknownService",
         /SERVICE:EE\/BUSINESS\/producer\/SUB\/nothing/,
       ],
-      [
-        `${PROVIDER}/getWsdl`,
-        getWsdl("restful"),
-        "Server.ServerProxy.InvalidServiceType",
-        /REST service/,
-      ],
+      [`${PROVIDER}/getWsdl`, getWsdl("restful"), "Server.ServerProxy.ServiceType", /REST service/],
       [`${PROVIDER}/getWsdl`, getWsdl("nowsdl"), "Server.ServerProxy.UnknownService", /nowsdl/],
       [
         `${PROVIDER}/getWsdl`,

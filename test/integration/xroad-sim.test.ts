@@ -1724,7 +1724,7 @@ describe("xroad-sim", function () {
       );
     });
 
-    it("answers Server.ServerProxy.InvalidServiceType to a service called through the other protocol", async () => {
+    it("answers Server.ServerProxy.ServiceType to a service called through the other protocol", async () => {
       // ServerRestMessageProcessor / ServerMessageProcessor.verifyAccess: the service exists,
       // but is of the other type. Through REST a subsystem's: X-Road reads no member's own
       // service from a path.
@@ -1737,7 +1737,7 @@ describe("xroad-sim", function () {
       });
       const error = (await rest.body.json()) as { type: string; message: string };
       expect(rest.statusCode).to.equal(500);
-      expect(rest.headers["x-road-error"]).to.equal("Server.ServerProxy.InvalidServiceType");
+      expect(rest.headers["x-road-error"]).to.equal("Server.ServerProxy.ServiceType");
       expect(error.message).to.equal(
         "Service is a SOAP service and cannot be called using REST interface",
       );
@@ -1748,7 +1748,7 @@ describe("xroad-sim", function () {
         body: fixture("simple.query"),
       });
       const fault = await soap.body.text();
-      expect(fault).to.contain("<faultcode>Server.ServerProxy.InvalidServiceType</faultcode>");
+      expect(fault).to.contain("<faultcode>Server.ServerProxy.ServiceType</faultcode>");
       expect(fault).to.contain(
         "Service is a REST service and cannot be called using SOAP interface",
       );
@@ -2206,7 +2206,7 @@ describe("xroad-sim global configuration and service settings", function () {
         type: "Server.ServerProxy.ServiceDisabled",
       });
       // A REST service called through SOAP: its type is wrong before it is disabled.
-      expect((await soapFault(s)).code).to.equal("Server.ServerProxy.InvalidServiceType");
+      expect((await soapFault(s)).code).to.equal("Server.ServerProxy.ServiceType");
       expect(provider.seen).to.have.length(0);
     });
   });

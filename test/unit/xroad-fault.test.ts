@@ -26,8 +26,11 @@ describe("X-Road error codes in the consumer direction", () => {
     ["server.serverproxy.access_denied", "reject"],
     ["Server.ServerProxy.UnknownService", "reject"],
     ["Server.ClientProxy.UnknownMember", "reject"],
-    // The codes xroad-sim answers for a service of the other protocol and X-Road 7.4's client
-    // proxy for a missing X-Road-Client; a refused connection may pass once listed.
+    // The codes X-Road answers for a service of the other protocol (X_INVALID_SERVICE_TYPE, in
+    // both spellings) and X-Road 7.4's client proxy for a missing X-Road-Client; a refused
+    // connection may pass once listed.
+    ["Server.ServerProxy.ServiceType", "reject"],
+    ["server.serverproxy.service_type", "reject"],
     ["Server.ServerProxy.InvalidServiceType", "reject"],
     ["Server.ClientProxy.InvalidClientIdentifier", "reject"],
     ["Server.ClientProxy.SslAuthenticationFailed", "retry"],
