@@ -63,9 +63,10 @@ export function withoutFaultPrefix(code: string): string {
 
 /**
  * The class of an X-Road error code (`type` of a REST error, `faultcode` of a SOAP Fault):
- * - a refusal part (above) under `ServiceFailed`, or `InconsistentResponse` (the consumer's
- *   security server found the answer's requestHash missing or wrong, without `ServiceFailed`):
- *   the provider's answer was unusable → `fail`;
+ * - a refusal part (above) under `ServiceFailed`, `InconsistentResponse` (the consumer's
+ *   security server found the answer's requestHash missing or wrong, without `ServiceFailed`),
+ *   or `Server.ClientProxy.MissingSoap` / `MissingRest` (the answer held no message): the
+ *   provider's answer was unusable → `fail`;
  * - any other refusal part, or a `Client.*` code: the request is refused → `reject`;
  * - everything else (`NetworkError`, `IOError`, `ServiceFailed`, `ServiceDisabled`,
  *   `OutdatedGlobalConf`, `InternalError`, `DatabaseError`, `SslAuthenticationFailed`,
@@ -75,10 +76,29 @@ export function classifyXroadError(code: string): XroadFaultClass {
   const parts = withoutFaultPrefix(code.trim()).split(".").map(normal);
   const refused = parts.some((part) => REFUSALS.has(part));
   // An inconsistent response is always the answer's fault: the provider served the call.
-  const answerUnusable = parts.includes("servicefailed") || parts.includes("inconsistentresponse");
+  const answerUnusable =
+    parts.includes("servicefailed") ||
+    parts.includes("inconsistentresponse") ||
+    answerWithoutMessage(parts);
   if (refused) return answerUnusable ? "fail" : "reject";
   if (parts[0] === "client") return "reject";
   return "retry";
+}
+
+/**
+ * `Server.ClientProxy.MissingSoap` and `Server.ClientProxy.MissingRest`: the consumer's security
+ * server found no message in the provider side's answer (ClientMessageProcessor and
+ * ClientRestMessageProcessor.checkResponse, "Response does not have SOAP message" / "REST
+ * message"), after the provider was called. The same codes under `Client` or
+ * `Server.ServerProxy` are a request without its message, refused.
+ */
+function answerWithoutMessage(parts: readonly string[]): boolean {
+  return (
+    parts.length === 3 &&
+    parts[0] === "server" &&
+    parts[1] === "clientproxy" &&
+    (parts[2] === "missingsoap" || parts[2] === "missingrest")
+  );
 }
 
 /** Whether a code names a timeout (`Server.ServerProxy.ServiceFailed.IOError` and the like). */

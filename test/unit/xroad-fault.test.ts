@@ -49,6 +49,15 @@ describe("X-Road error codes in the consumer direction", () => {
     ["Server.ClientProxy.InconsistentResponse", "fail"],
     ["server.clientproxy.inconsistent_response", "fail"],
     ["Server.ClientProxy.ServiceFailed.MissingBody", "fail"],
+    // The consumer's security server found no message in the answer (checkResponse): the
+    // provider was called. Under Client or ServerProxy the request had none, and is refused.
+    ["Server.ClientProxy.MissingSoap", "fail"],
+    ["Server.ClientProxy.MissingRest", "fail"],
+    ["server.clientproxy.missing_rest", "fail"],
+    ["SOAP-ENV:Server.ClientProxy.MissingSoap", "fail"],
+    ["Client.MissingSoap", "reject"],
+    ["Server.ServerProxy.MissingSoap", "reject"],
+    ["Server.ServerProxy.MissingRest", "reject"],
   ];
   for (const [code, expected] of cases) {
     it(`${code} → ${expected}`, () => {
