@@ -519,9 +519,10 @@ function consumerPortTls(options: { cert: Pem; key: Pem }): https.ServerOptions 
  */
 function checkAccess(service: CompiledService, client: string): void {
   if (!mayCall(service, client)) {
+    // verifyAccess's words: `Request is not allowed: %s` with the service id alone.
     throw new XroadError(
       "Server.ServerProxy.AccessDenied",
-      `Request is not allowed: SERVICE:${service.id} for client SUBSYSTEM:${client}`,
+      `Request is not allowed: SERVICE:${service.id}`,
     );
   }
   if (service.disabledNotice !== null) {

@@ -401,7 +401,11 @@ describe("xroad-sim", function () {
       });
       expect(denied.statusCode).to.equal(500);
       expect(denied.headers["x-road-error"]).to.equal("Server.ServerProxy.AccessDenied");
-      await denied.body.text();
+      // verifyAccess's words name the service only (`Request is not allowed: %s`), never the
+      // client, whether a member or a subsystem.
+      expect(((await denied.body.json()) as { message: string }).message).to.equal(
+        "Request is not allowed: SERVICE:EE/GOV/1234/prov/closed",
+      );
 
       // Not /r1/: X-Road's SOAP handler takes it, and it wants POST (ClientMessageHandler).
       const elsewhere = await request(`${sim.url}/messages/1`);
