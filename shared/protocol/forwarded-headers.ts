@@ -125,6 +125,87 @@ export function isOriginBound(name: string): boolean {
 
 const REQUEST_SKIP = new Set(NOT_FORWARDED_REQUEST);
 const PROXY_OVERRIDES = new Set(PROXY_OVERRIDE_REQUEST);
+
+/**
+ * Request headers by which a reverse proxy, load balancer or API gateway in front of a server
+ * tells it who the client is: the client's TLS certificate or its subject (nginx, IIS ARR,
+ * Envoy's XFCC, Traefik, HAProxy, AWS ALB mTLS, Cloudflare), and the user, e-mail, groups or
+ * token it signed the client in with (oauth2-proxy, AWS ALB's OIDC, Google IAP, Azure App
+ * Service, WSO2's X-JWT-Assertion, Cloudflare Access, Grafana's auth proxy, Apache's
+ * REMOTE_USER). A server behind such a proxy authenticates by them and nothing else; a caller
+ * writes any value it likes (a certificate is public, a user name is a name), so one reaching a
+ * backend that trusts Sluice as that proxy would sign the caller in as anyone. Withheld from a
+ * backend's call unless its `options.forwardHeaders` names them, as the proxy overrides are, and
+ * never sent to another organisation (worker/translators/remote-request-headers.ts).
+ */
+export const PROXY_ASSERTION_HEADERS: readonly string[] = [
+  "x-ssl-client-cert",
+  "ssl-client-cert",
+  "x-client-cert",
+  "x-client-certificate",
+  "x-arr-clientcert",
+  "x-client-verify",
+  "x-client-dn",
+  "x-jwt-assertion",
+  "x-remote-user",
+  "remote-user",
+  "x-remote-group",
+  "x-authenticated-user",
+  "x-webauth-user",
+  "x-ms-client-principal",
+];
+/** Name prefixes of PROXY_ASSERTION_HEADERS' families (`X-Amzn-*` is every AWS front's). */
+export const PROXY_ASSERTION_PREFIXES: readonly string[] = [
+  "x-amzn-",
+  "x-ssl-",
+  "ssl-client-",
+  "x-client-cert-",
+  "x-tls-client-",
+  "x-arr-",
+  "x-goog-iap-",
+  "x-goog-authenticated-",
+  "x-ms-token-",
+  "x-ms-client-principal-",
+  "x-auth-request-",
+  "cf-access-",
+  "cf-client-cert-",
+];
+const PROXY_ASSERTION = new Set(PROXY_ASSERTION_HEADERS);
+
+/**
+ * Whether a header (lower-case name) is a front proxy's word about who the client is (its
+ * client certificate or identity): see PROXY_ASSERTION_HEADERS.
+ */
+export function isProxyAssertionHeader(name: string): boolean {
+  return (
+    PROXY_ASSERTION.has(name) || PROXY_ASSERTION_PREFIXES.some((prefix) => name.startsWith(prefix))
+  );
+}
+
+/**
+ * Every `X-Forwarded-*` is a proxy's word about the request or its client: besides the address,
+ * host, scheme and prefix of PROXY_OVERRIDE_REQUEST, Traefik's `-Uri` and `-Method`, and an
+ * authenticating proxy's user, e-mail, groups, token and client certificate (`X-Forwarded-User`,
+ * `-Email`, `-Groups`, `-Access-Token`, `-Client-Cert`, `-Tls-Client-Cert`).
+ */
+const FORWARDED_PREFIX = "x-forwarded-";
+
+/**
+ * Whether a caller's header (lower-case name) is a proxy's word to the backend, withheld from a
+ * backend's call unless `options.forwardHeaders` names it: the proxy overrides, every
+ * `X-Forwarded-*`, and a front proxy's assertion of the client's identity.
+ */
+export function isProxyHeader(name: string): boolean {
+  return (
+    PROXY_OVERRIDES.has(name) || name.startsWith(FORWARDED_PREFIX) || isProxyAssertionHeader(name)
+  );
+}
+
+/** Header names a map's keys are checked against (lower-case): a Set, or a rule with exceptions. */
+export interface HeaderNames {
+  has(name: string): boolean;
+}
+
 const RESPONSE_SKIP = new Set(NOT_FORWARDED_RESPONSE);
 
 /** What a message without a `Connection` header lists (shared: never written to). */
@@ -158,7 +239,7 @@ function keep(kept: HeaderMap, name: string, value: string | string[]): void {
   } else kept[name] = value;
 }
 
-function pick(headers: Record<string, unknown>, skip: ReadonlySet<string>): HeaderMap {
+function pick(headers: Record<string, unknown>, skip: HeaderNames): HeaderMap {
   const listed = connectionListed(headers.connection);
   const kept: HeaderMap = {};
   // A map not from Node's parser may name Connection in another case: what it lists goes too.
@@ -188,21 +269,21 @@ export function forwardedRequestHeaders(headers: Record<string, unknown>): Heade
 }
 
 /**
- * What a backend's call leaves out of a message's headers: NOT_FORWARDED_REQUEST and the proxy
- * overrides but those `kept` names (lower-case). Built once per backend, so the call itself
- * costs one Set lookup per header.
+ * What a backend's call leaves out of a message's headers: NOT_FORWARDED_REQUEST and the proxy's
+ * headers (isProxyHeader) but those `kept` names (lower-case). Built once per backend.
  */
-export function withheldFromBackend(kept: readonly string[] = []): ReadonlySet<string> {
-  const withheld = new Set([...NOT_FORWARDED_REQUEST, ...PROXY_OVERRIDE_REQUEST]);
-  // Only an override may be kept: the rest are never the caller's to pass on.
-  for (const name of kept) if (PROXY_OVERRIDES.has(name)) withheld.delete(name);
-  return withheld;
+export function withheldFromBackend(kept: readonly string[] = []): HeaderNames {
+  // Only a proxy's header may be kept: the rest are never the caller's to pass on.
+  const keeps = new Set(kept.filter(isProxyHeader));
+  return {
+    has: (name) => REQUEST_SKIP.has(name) || (isProxyHeader(name) && !keeps.has(name)),
+  };
 }
 
 /** The caller's headers a backend's call carries: those of a message but `withheld` (names lower-cased). */
 export function backendRequestHeaders(
   headers: Record<string, unknown>,
-  withheld: ReadonlySet<string>,
+  withheld: HeaderNames,
 ): HeaderMap {
   return pick(headers, withheld);
 }

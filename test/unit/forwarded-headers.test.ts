@@ -63,6 +63,57 @@ describe("forwarded headers", () => {
     }
   });
 
+  it("a backend's call: a front proxy's word on the client's identity and every X-Forwarded-* are withheld, unless named", () => {
+    const sent = {
+      "X-Forwarded-Client-Cert": "By=spiffe://mesh/ns/records;URI=spiffe://mesh/ns/admin",
+      "X-Forwarded-Tls-Client-Cert": "MIIB",
+      "X-Forwarded-User": "admin",
+      "X-Forwarded-Email": "admin@example.org",
+      "X-Forwarded-Groups": "admins",
+      "X-Forwarded-Access-Token": "t",
+      "X-Forwarded-Uri": "/admin",
+      "X-Forwarded-Method": "DELETE",
+      "X-SSL-Client-Cert": "-----BEGIN CERTIFICATE-----",
+      "X-SSL-Client-S-DN": "CN=admin",
+      "Ssl-Client-Cert": "MIIB",
+      "X-Client-Cert": "MIIB",
+      "X-ARR-ClientCert": "MIIB",
+      "X-Client-Verify": "SUCCESS",
+      "X-Remote-User": "admin",
+      "Remote-User": "admin",
+      "X-Remote-Group": "admins",
+      "X-Authenticated-User": "admin",
+      "X-WEBAUTH-USER": "admin",
+      "X-Auth-Request-User": "admin",
+      "X-Auth-Request-Email": "admin@example.org",
+      "X-Amzn-Oidc-Identity": "admin",
+      "X-Amzn-Mtls-Clientcert": "MIIB",
+      "X-Goog-Authenticated-User-Email": "accounts.google.com:admin@example.org",
+      "X-Goog-IAP-JWT-Assertion": "eyJ",
+      "X-MS-Client-Principal-Name": "admin",
+      "X-JWT-Assertion": "eyJ",
+      "Cf-Access-Authenticated-User-Email": "admin@example.org",
+      // The caller's own credentials still pass (docs/rest.md, "Credential headers").
+      authorization: "Bearer t",
+      "x-api-key": "k",
+      "x-custom": "1",
+    };
+    expect(backendRequestHeaders(sent, withheldFromBackend())).to.deep.equal({
+      authorization: "Bearer t",
+      "x-api-key": "k",
+      "x-custom": "1",
+    });
+    // Named in options.forwardHeaders, one is kept, and only it.
+    expect(
+      backendRequestHeaders(sent, withheldFromBackend(["x-forwarded-client-cert"])),
+    ).to.deep.equal({
+      "x-forwarded-client-cert": sent["X-Forwarded-Client-Cert"],
+      authorization: "Bearer t",
+      "x-api-key": "k",
+      "x-custom": "1",
+    });
+  });
+
   it("a backend's call: only the overrides its options name are kept; hop-by-hop, Host and Sluice's own never", () => {
     const withheld = withheldFromBackend(["x-forwarded-for", "host", "connection", "x-sluice-id"]);
     const kept = backendRequestHeaders(

@@ -6,6 +6,7 @@
 import { CREDENTIAL_HEADERS } from "../../shared/protocol/credential-headers";
 import {
   backendRequestHeaders,
+  isProxyAssertionHeader,
   NOT_FORWARDED_REQUEST,
   type HeaderMap,
 } from "../../shared/protocol/forwarded-headers";
@@ -70,57 +71,14 @@ const ORIGIN_HEADERS: readonly string[] = [
 const FORWARDED_PREFIX = "x-forwarded-";
 
 /**
- * Headers by which a reverse proxy, load balancer or API gateway in front of Sluice tells it
- * who the local caller is: the caller's TLS client certificate or its subject (nginx, IIS ARR,
- * Envoy, Traefik, HAProxy, AWS ALB mTLS, Cloudflare), and the user, groups or token it signed
- * the caller in with (AWS ALB's OIDC, Google IAP, Azure App Service, oauth2-proxy, WSO2's
- * X-JWT-Assertion, Cloudflare Access, Apache's REMOTE_USER). The caller does not send them; a
- * front proxy injects them, and a service that trusts its own front proxy authenticates by them.
- * Sent to another organisation they hand it the caller's certificate or an identity assertion
- * it can replay, so neither `forwardHeaders` nor `forwardCredentials` may name one: refused at
- * config load, and withheld like every name the allowlist lacks.
+ * A front proxy's assertion of the local caller's client certificate or identity
+ * (isProxyAssertionHeader, shared/protocol/forwarded-headers.ts): the caller does not send them,
+ * a front proxy injects them, and a service that trusts its own front proxy authenticates by
+ * them. Sent to another organisation they hand it the caller's certificate or an identity
+ * assertion it can replay, so neither `forwardHeaders` nor `forwardCredentials` may name one:
+ * refused at config load, and withheld like every name the allowlist lacks.
  */
-const PROXY_ASSERTION_HEADERS: readonly string[] = [
-  "x-ssl-client-cert",
-  "ssl-client-cert",
-  "x-client-cert",
-  "x-client-certificate",
-  "x-arr-clientcert",
-  "x-client-verify",
-  "x-client-dn",
-  "x-jwt-assertion",
-  "x-remote-user",
-  "remote-user",
-  "x-authenticated-user",
-  "x-ms-client-principal",
-];
-/** Name prefixes of PROXY_ASSERTION_HEADERS' families (`X-Amzn-*` is every AWS front's). */
-const PROXY_ASSERTION_PREFIXES: readonly string[] = [
-  "x-amzn-",
-  "x-ssl-",
-  "ssl-client-",
-  "x-client-cert-",
-  "x-tls-client-",
-  "x-arr-",
-  "x-goog-iap-",
-  "x-goog-authenticated-",
-  "x-ms-token-",
-  "x-ms-client-principal-",
-  "x-auth-request-",
-  "cf-access-",
-  "cf-client-cert-",
-];
-const PROXY_ASSERTION = new Set(PROXY_ASSERTION_HEADERS);
-
-/**
- * Whether a header (lower-case name) is a front proxy's word about who the local caller is (its
- * client certificate or identity): never passed to a remote provider, and refused in both lists.
- */
-export function isProxyAssertionHeader(name: string): boolean {
-  return (
-    PROXY_ASSERTION.has(name) || PROXY_ASSERTION_PREFIXES.some((prefix) => name.startsWith(prefix))
-  );
-}
+export { isProxyAssertionHeader };
 
 const PROXY_ASSERTION_PROBLEM =
   "is a front proxy's assertion of the local caller's client certificate or identity, never passed to another organisation";

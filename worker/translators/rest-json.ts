@@ -15,8 +15,10 @@ import { checkedSubPath } from "../../shared/protocol/rest-path";
 import {
   backendRequestHeaders,
   forwardedResponseHeaders,
+  isProxyHeader,
   PROXY_OVERRIDE_REQUEST,
   withheldFromBackend,
+  type HeaderNames,
 } from "../../shared/protocol/forwarded-headers";
 import { transportReason } from "./transport-reason";
 import { httpHeaderValues } from "../../shared/protocol/header-value";
@@ -47,7 +49,7 @@ interface RestJsonOptions extends PoolSettings {
   maxResponseBytes: number;
   headers: Record<string, string>;
   /** The caller's headers this backend's calls leave out (forwarded-headers.ts). */
-  withheld: ReadonlySet<string>;
+  withheld: HeaderNames;
 }
 
 export function createTranslator(backend: TranslatorBackend): Translator {
@@ -274,10 +276,10 @@ function forwardHeadersOf(backend: TranslatorBackend): string[] {
     );
   }
   const names = listed.map((name: string) => name.toLowerCase());
-  const other = names.filter((name) => !PROXY_OVERRIDE_REQUEST.includes(name));
+  const other = names.filter((name) => !isProxyHeader(name));
   if (other.length > 0) {
     throw new Error(
-      `backend ${backend.name}: options.forwardHeaders names ${other.join(", ")}, not a header withheld from backends (${PROXY_OVERRIDE_REQUEST.join(", ")}; docs/rest.md)`,
+      `backend ${backend.name}: options.forwardHeaders names ${other.join(", ")}, not a header withheld from backends (${PROXY_OVERRIDE_REQUEST.join(", ")}, any X-Forwarded-*, a front proxy's client certificate or identity such as X-Remote-User or X-SSL-Client-Cert; docs/rest.md)`,
     );
   }
   return names;
