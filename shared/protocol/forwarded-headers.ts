@@ -54,6 +54,14 @@ export const PROXY_OVERRIDE_REQUEST = [
   "x-original-url",
   "x-rewrite-url",
   "x-original-host",
+  // nginx's auth_request convention (the path and method an authorising service judges), and
+  // Envoy's record of a path it rewrote (stripped by Envoy from requests it does not trust).
+  "x-original-uri",
+  "x-original-method",
+  "x-envoy-original-path",
+  // Next.js reads it as its own middleware's subrequest and skips that middleware, its
+  // authorisation included (CVE-2025-29927); no caller has a use for it.
+  "x-middleware-subrequest",
   "x-http-method-override",
   "x-http-method",
   "x-method-override",

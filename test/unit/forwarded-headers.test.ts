@@ -63,6 +63,21 @@ describe("forwarded headers", () => {
     }
   });
 
+  it("a backend's call: nginx's and Envoy's original path and method, and Next.js's middleware subrequest, are withheld", () => {
+    const sent = {
+      "X-Original-URI": "/admin",
+      "X-Original-Method": "DELETE",
+      "X-Envoy-Original-Path": "/admin",
+      "X-Middleware-Subrequest": "middleware:middleware:middleware:middleware:middleware",
+      "x-custom": "1",
+    };
+    expect(backendRequestHeaders(sent, withheldFromBackend())).to.deep.equal({ "x-custom": "1" });
+    expect(backendRequestHeaders(sent, withheldFromBackend(["x-original-uri"]))).to.deep.equal({
+      "x-original-uri": "/admin",
+      "x-custom": "1",
+    });
+  });
+
   it("a backend's call: a front proxy's word on the client's identity and every X-Forwarded-* are withheld, unless named", () => {
     const sent = {
       "X-Forwarded-Client-Cert": "By=spiffe://mesh/ns/records;URI=spiffe://mesh/ns/admin",
