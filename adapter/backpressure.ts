@@ -63,7 +63,7 @@ export interface Admission {
   release(): void;
 }
 
-type RefusalReason =
+export type RefusalReason =
   | "draining"
   | "broker_down"
   | "broker_blocked"
@@ -135,11 +135,27 @@ export class Backpressure {
    * The caller must `release` the admission on every path (a `finally`).
    */
   admit(backend: BackendConfig, client: string): Admission {
-    this.check(backend, client);
+    const refused = this.check(backend, client);
+    if (refused !== null) throw this.counted(refused);
     this.shares.note(backend.name, client);
     const queue = this.queueOf(backend.name);
     this.admitted.set(queue, (this.admitted.get(queue) ?? 0) + 1);
     return new QueueAdmission(this, queue);
+  }
+
+  /**
+   * The refusal `admit` would meet now, or null: judged from the backend and the client alone,
+   * so a route can answer it before it reads the request's body. Not counted yet: `counted`
+   * counts it once it is the answer (a persisted message's resubmission is not refused).
+   */
+  refusal(backend: BackendConfig, client: string): Refusal | null {
+    return this.check(backend, client);
+  }
+
+  /** A refusal answered: counted under its reason, and its 503 to throw. */
+  counted(refusal: Refusal): SluiceError {
+    metrics.backpressureRejections.inc({ reason: refusal.reason });
+    return refusal.error;
   }
 
   /** An admitted message's publish started. */
@@ -189,26 +205,26 @@ export class Backpressure {
     return clampRetryAfter(seconds);
   }
 
-  private check(backend: BackendConfig, client: string): void {
+  private check(backend: BackendConfig, client: string): Refusal | null {
     if (this.draining) {
-      this.refuse("draining", "Unavailable", "this adapter instance is shutting down", 1);
+      return refusal("draining", "Unavailable", "this adapter instance is shutting down", 1);
     }
     if (!this.broker.isConnected()) {
-      this.refuse("broker_down", "Unavailable", "message broker unavailable", 5);
+      return refusal("broker_down", "Unavailable", "message broker unavailable", 5);
     }
     if (this.broker.blocked) {
-      this.refuse("broker_blocked", "Busy", "message broker is refusing publishes", 30);
+      return refusal("broker_blocked", "Busy", "message broker is refusing publishes", 30);
     }
     if (!this.storeReady()) {
-      this.refuse("redis_down", "Unavailable", STORE_UNAVAILABLE, STORE_RETRY_AFTER_S);
+      return refusal("redis_down", "Unavailable", STORE_UNAVAILABLE, STORE_RETRY_AFTER_S);
     }
     if (this.inFlightPublishes >= this.maxInFlightPublishes) {
-      this.refuse("publishes_full", "Busy", "too many messages being persisted", 1);
+      return refusal("publishes_full", "Busy", "too many messages being persisted", 1);
     }
     const queue = this.queueOf(backend.name);
     if (this.monitor.isMissing(queue)) {
       // An unroutable publish is confirmed and dropped: never acknowledge into nowhere.
-      this.refuse("queue_missing", "Unavailable", "the request queue is not declared", 5);
+      return refusal("queue_missing", "Unavailable", "the request queue is not declared", 5);
     }
     const depth = this.depth(backend);
     const highWater = backend.queue.highWater;
@@ -219,7 +235,7 @@ export class Backpressure {
       if (depth <= clear && this.full.delete(backend.name)) {
         this.log?.info({ backend: backend.name, queue, depth, highWater }, "intake reopened");
       }
-      this.checkShare(backend, client, depth);
+      return this.checkShare(backend, client, depth);
     } else {
       if (!this.full.has(backend.name)) {
         this.full.add(backend.name);
@@ -228,7 +244,7 @@ export class Backpressure {
           "intake closed: request queue at its high-water mark; answering 503 Busy",
         );
       }
-      this.refuse(
+      return refusal(
         "high_water",
         "Busy",
         "the backlog for this service is full; retry later",
@@ -242,15 +258,15 @@ export class Backpressure {
    * that sent more than that share of the recent intake while others called waits until the
    * queue is below that point again.
    */
-  private checkShare(backend: BackendConfig, client: string, depth: number): void {
+  private checkShare(backend: BackendConfig, client: string, depth: number): Refusal | null {
     const share = backend.queue.clientShare;
-    if (share >= 1) return;
+    if (share >= 1) return null;
     const mark = Math.ceil(backend.queue.highWater * share);
     if (depth < mark) {
       this.overShare.delete(backend.name);
-      return;
+      return null;
     }
-    if (!this.shares.over(backend.name, client, share)) return;
+    if (!this.shares.over(backend.name, client, share)) return null;
     let logged = this.overShare.get(backend.name);
     if (logged === undefined) this.overShare.set(backend.name, (logged = new Set()));
     if (!logged.has(client) && logged.size < MAX_LOGGED_OVER_SHARE) {
@@ -260,23 +276,31 @@ export class Backpressure {
         "a client sent more than its share of a deep backlog; answering its requests 503 Busy while others call",
       );
     }
-    this.refuse(
+    return refusal(
       "client_share",
       "Busy",
       "this client sent more than its share of a deep backlog for this service; the rest is kept for other clients; retry later",
       this.retryAfter(backend, depth - mark + 1),
     );
   }
+}
 
-  private refuse(
-    reason: RefusalReason,
-    code: "Busy" | "Unavailable",
-    message: string,
-    retryAfter: number,
-  ): never {
-    metrics.backpressureRejections.inc({ reason });
-    throw new SluiceError(code, message, { retryAfter: clampRetryAfter(retryAfter) });
-  }
+/** Why a message is not admitted, and the 503 that says so. */
+export interface Refusal {
+  reason: RefusalReason;
+  error: SluiceError;
+}
+
+function refusal(
+  reason: RefusalReason,
+  code: "Busy" | "Unavailable",
+  message: string,
+  retryAfter: number,
+): Refusal {
+  return {
+    reason,
+    error: new SluiceError(code, message, { retryAfter: clampRetryAfter(retryAfter) }),
+  };
 }
 
 /** Clients over their share logged per backend before the queue drains (a bound on memory). */

@@ -40,7 +40,7 @@ import {
 import type { WakeMessage } from "../shared/protocol/wake-message";
 import type { Admission, Backpressure } from "./backpressure";
 import type { CallerGone } from "./connection-gone";
-import { waitRefusalError, type SyncWaiters, type Wait } from "./sync-waiters";
+import { waitRefusalError, type SyncWaiters, type Wait, type WaitRefusal } from "./sync-waiters";
 import { storeOutageMessage, storeUnavailable } from "./store-unavailable";
 import { UnansweredCreates } from "./unanswered-creates";
 
@@ -164,6 +164,48 @@ export class Intake {
     // microtask queue per message; and a sync caller's wait must not keep a frame here, and
     // with it the whole submission (body, headers), alive until the answer comes.
     return this.persist(submission, backend, admission);
+  }
+
+  /**
+   * The 503 a message would meet now, judged from its request's head alone (the service's
+   * backend, the client, whether it waits: sync or `Prefer: wait`), so a route can answer it
+   * before it reads, parses and validates the body: a full backlog is refused without taking
+   * in what it refuses. Null when nothing refuses it (no promise: the accepting path pays the
+   * check's few look-ups, nothing more); the 503, counted, is thrown. A request with an X-Road
+   * id while Redis answers may resubmit a persisted message, which no such cause refuses
+   * (docs/backpressure.md): its record is looked for, and the promise rejects with the 503
+   * when there is none, or resolves for the request to be read and submitted, when `submit`
+   * judges it again and answers it as its duplicate. `submit` judges every message again after
+   * its body: the backlog may fill while a body arrives.
+   */
+  refuseBeforeBody(
+    service: ServiceConfig,
+    client: string,
+    xroadId: string | null,
+    waits: boolean,
+  ): Promise<void> | null {
+    const { backpressure, waiters } = this.deps;
+    const refused = backpressure.refusal(this.deps.backends[service.backend], client);
+    let waitRefused: WaitRefusal | null = null;
+    if (refused === null) {
+      if (!waits) return null;
+      waitRefused = waiters.refusal(client);
+      if (waitRefused === null) return null;
+    }
+    const refusal = (): SluiceError => {
+      if (refused !== null) return backpressure.counted(refused);
+      metrics.backpressureRejections.inc({ reason: waitRefused! });
+      return waitRefusalError(waitRefused!);
+    };
+    if (xroadId === null || !backpressure.storeAvailable()) throw refusal();
+    return this.deps.store
+      .findByXroadId(client, service.code, xroadId)
+      .catch(() => null)
+      .then((first) => {
+        // As `resubmittedWhileRefusing` (a backlog's refusal) and `duplicate` (a wait's) decide.
+        if (first === null) throw refusal();
+        if (refused !== null && !first.published && !this.recent.has(first.id)) throw refusal();
+      });
   }
 
   private async persist(

@@ -234,6 +234,10 @@ async function handle(
     if (!isJsonType(type) && !service.contentTypes.includes(type)) {
       throw new SluiceError("InvalidContentType", `${service.code} does not take ${type} bodies`);
     }
+    // A 503 the head alone decides comes before the body is read (docs/backpressure.md).
+    const waits = mode === "sync" || waitMs > 0;
+    const judged = deps.intake.refuseBeforeBody(service, client, xroadId, waits);
+    if (judged !== null) await judged;
     body = await readBody(req, service.maxBodyBytes);
   }
   // No body, or a chunked one that held nothing.

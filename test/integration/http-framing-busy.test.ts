@@ -1,12 +1,15 @@
 // A 503 Busy (the backend's queue above its high-water mark) on a kept connection, over raw
 // sockets: the body it refused, which here holds a complete request of its own, is never read
-// as the next request. The mark is checked once the body is read to its framed end, so the
-// request written after it is answered next (a 503 given before the body is read, a stalled
-// event loop's, takes the path of the 415 in http-framing.test.ts: shared/protocol/unread-body.ts).
+// as the next request. The mark is judged from the request's head, before the body is read:
+// the answer comes though the body never does, and the body is then dropped by its framing
+// (shared/protocol/unread-body.ts), so the request written after it is answered next; a body
+// declared over 1 MiB ends the connection with the answer.
 
+import net from "node:net";
 import { expect } from "chai";
-import { Harness, type SluiceProcess } from "../support/harness";
-import { rawExchange } from "../support/raw-exchange";
+import { eventually, Harness, type SluiceProcess } from "../support/harness";
+import { answersIn, rawExchange } from "../support/raw-exchange";
+import { metricValue } from "../e2e/ops-support";
 
 const CLIENT = "EE/GOV/70000001/case-app";
 const POST = `POST /rest/echo HTTP/1.1\r\nHost: x\r\nX-Road-Client: ${CLIENT}\r\nContent-Type: text/plain\r\n`;
@@ -33,6 +36,7 @@ describe("HTTP framing of a 503 Busy at the service port, over raw sockets", fun
           reply: { mode: "ack" },
           backend: "legacy",
           contentTypes: ["text/plain"],
+          maxBodySize: "8mb",
         },
       },
       backends: {
@@ -76,5 +80,76 @@ describe("HTTP framing of a 503 Busy at the service port, over raw sockets", fun
       `${POST}Content-Length: ${admin.length}\r\n\r\n${admin}${NEXT}`,
     );
     expect(answer).to.deep.equal({ statuses: [503, 400], types: ["Busy", "MissingHeader"] });
+  });
+
+  /** The head written alone on a new connection: its answer read, the connection left open. */
+  async function answerToHead(head: string): Promise<{
+    socket: net.Socket;
+    answer: string;
+    closed: Promise<string>;
+  }> {
+    const socket = net.connect({ port: sluice.port, host: "127.0.0.1" });
+    socket.setEncoding("latin1");
+    let received = "";
+    let answered: (answer: string) => void = () => undefined;
+    const answer = new Promise<string>((resolve) => (answered = resolve));
+    const closed = new Promise<string>((resolve) => {
+      socket.on("error", () => undefined);
+      socket.on("close", () => resolve(received));
+    });
+    socket.on("data", (chunk: string) => {
+      received += chunk;
+      // One whole answer: its head, and as many bytes of body as its Content-Length says.
+      const end = received.indexOf("\r\n\r\n");
+      const length = /\r\ncontent-length: (\d+)\r\n/i.exec(received.slice(0, end + 2));
+      if (end >= 0 && length && received.length >= end + 4 + Number(length[1])) {
+        answered(received);
+      }
+    });
+    socket.once("connect", () => socket.write(head));
+    const first = await Promise.race([answer, closed]);
+    return { socket, answer: first, closed };
+  }
+
+  it("a head declaring a body that never comes is answered 503 Busy, counted and logged; the body sent later is dropped and the next request answered", async () => {
+    const client = "EE/GOV/70000001/head-only";
+    const before =
+      (await metricValue(sluice.adminUrl, "sluice_backpressure_rejections_total", {
+        reason: "high_water",
+      })) ?? 0;
+    const head = `POST /rest/echo HTTP/1.1\r\nHost: x\r\nX-Road-Client: ${client}\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\n`;
+    const { socket, answer, closed } = await answerToHead(head);
+    expect(answersIn(answer)).to.deep.equal({ statuses: [503], types: ["Busy"] });
+    expect(answer).to.match(/\r\nRetry-After: \d+\r\n/i);
+    // Within 1 MiB the connection is kept: the body, once it comes, is read to its end and dropped.
+    expect(answer).not.to.match(/\r\nConnection: close\r\n/i);
+    expect(
+      await metricValue(sluice.adminUrl, "sluice_backpressure_rejections_total", {
+        reason: "high_water",
+      }),
+    ).to.equal(before + 1);
+    socket.write(`${SMUGGLED_GET.padEnd(1000, " ")}${NEXT}`);
+    const rest = (await closed).slice(answer.length);
+    expect(answersIn(rest)).to.deep.equal({ statuses: [400], types: ["MissingHeader"] });
+    const accessLines = (): Array<Record<string, unknown>> =>
+      sluice.output
+        .filter((line) => line.includes('"msg":"request"') && line.includes(client))
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
+    // Written as the answer ends: given the time a loaded machine takes to pass it on.
+    const logged = await eventually(
+      async () => (accessLines().length > 0 ? accessLines() : undefined),
+      60_000,
+      "the refused request's access line",
+    );
+    expect(logged).to.have.length(1);
+    expect(logged[0]).to.include({ status: 503, code: "Busy", service: "echo", client });
+  });
+
+  it("a head declaring a body over 1 MiB that never comes is answered 503 Busy with Connection: close, and the connection ends", async () => {
+    const head = `${POST}Content-Length: ${4 * 1024 * 1024}\r\n\r\n`;
+    const { answer, closed } = await answerToHead(head);
+    expect(answersIn(answer)).to.deep.equal({ statuses: [503], types: ["Busy"] });
+    expect(answer).to.match(/\r\nConnection: close\r\n/i);
+    expect(answersIn(await closed)).to.deep.equal({ statuses: [503], types: ["Busy"] });
   });
 });
