@@ -13,6 +13,7 @@ import type { DeadLetters } from "../shared/operator/dead-letters";
 import { RecentFailures } from "../shared/operator/recent-failures";
 import type { TopologyNames } from "../shared/protocol/names";
 import { StartupError } from "../shared/runtime/startup-error";
+import { exitCodeOf } from "./exit-codes";
 import { fail, type OperatorContext } from "./operator-context";
 import { age, columns } from "./operator-tables";
 import { requestQueueSamples } from "./request-queue-samples";
@@ -82,21 +83,25 @@ export async function runBackendCommand(context: OperatorContext): Promise<numbe
   const pauses = new BackendPauses(redis, config.prefix);
   if (verb === "list") {
     // The broker out of reach (when this is most needed, at 3 a.m.): pauses, windows and dead
-    // letters come from Redis and are still printed; depths and consumers are "?", exit 1.
+    // letters come from Redis and are still printed; depths and consumers are "?", exit 3 (1
+    // when the broker answered and refused: a login, a virtual host, a certificate).
     let broker: Broker | null = null;
-    let unreachable: string | null = null;
+    let unreachable: StartupError | null = null;
     try {
       broker = await connectBroker();
     } catch (error) {
       if (!(error instanceof StartupError)) throw error;
-      unreachable = error.message;
+      unreachable = error;
     }
     const rows = await backendRows({ config, redis, pauses, deadLetters, broker, names });
     print(rows, backendTable(rows));
     if (unreachable === null) return 0;
     // What to do (check that it runs, that this machine reaches it) is kept after the cause.
-    const [cause, ...todo] = unreachable.split("; ");
-    return fail([`${cause}: queued and consumers unknown (?)`, ...todo].join("; "));
+    const [cause, ...todo] = unreachable.message.split("; ");
+    return fail(
+      [`${cause}: queued and consumers unknown (?)`, ...todo].join("; "),
+      exitCodeOf(unreachable),
+    );
   }
   const pausing = verb === "pause";
   const state = await journaled(

@@ -18,6 +18,7 @@ import { callbackFilterOf, OPERATOR_USAGE } from "./operator-args";
 import { fail, showEntry, untilInterrupted, type OperatorContext } from "./operator-context";
 import { age, bulkEnding, columns, listing, skippedLines } from "./operator-tables";
 import { terminalLine } from "./terminal-text";
+import { failureExit, refusedExit } from "./exit-codes";
 
 export async function runDeadCallbackCommand(context: OperatorContext): Promise<number> {
   const { config, parsed, verb, id, redis, names, store, record, print, connectBroker } = context;
@@ -65,7 +66,7 @@ export async function runDeadCallbackCommand(context: OperatorContext): Promise<
       );
       const result = withErrorShape(redelivered, NO_SUCH_DEAD_CALLBACK);
       print(result, redeliveryLine(result));
-      return result.result === "refused" ? 1 : 0;
+      return refusedExit(result);
     }
     // As the admin port's: the oldest first, at most --limit (1000) per run.
     const limit = parsed.limit ?? BULK_LIMIT.fallback;
@@ -92,7 +93,10 @@ export async function runDeadCallbackCommand(context: OperatorContext): Promise<
     );
     // Cut short by an error (Redis stopped answering): what was done is printed above.
     if (outcome.failure !== undefined) {
-      return fail(`dead-callbacks redeliver stopped: ${terminalLine(outcome.failure)}`);
+      return fail(
+        `dead-callbacks redeliver stopped: ${terminalLine(outcome.failure)}`,
+        failureExit(outcome.failure),
+      );
     }
     // As a bulk replay: refusals are listed and counted above; the run itself went through.
     return 0;

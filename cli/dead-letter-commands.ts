@@ -20,6 +20,7 @@ import { fail, showEntry, untilInterrupted, type OperatorContext } from "./opera
 import { age, bulkEnding, columns, listing, skippedLines } from "./operator-tables";
 import { requestQueueSamples } from "./request-queue-samples";
 import { terminalLine } from "./terminal-text";
+import { failureExit, refusedExit } from "./exit-codes";
 
 export async function runDeadLetterCommand(context: OperatorContext): Promise<number> {
   const {
@@ -73,7 +74,10 @@ export async function runDeadLetterCommand(context: OperatorContext): Promise<nu
     );
     return outcome.failure === undefined
       ? 0
-      : fail(`dead-letters discard stopped: ${terminalLine(outcome.failure)}`);
+      : fail(
+          `dead-letters discard stopped: ${terminalLine(outcome.failure)}`,
+          failureExit(outcome.failure),
+        );
   }
   if (verb === "discard" && id) {
     // parseOperatorArgs checked the note, if given; blank is none.
@@ -88,7 +92,7 @@ export async function runDeadLetterCommand(context: OperatorContext): Promise<nu
     );
     const result = withErrorShape(discarded, NO_SUCH_DEAD_LETTER);
     print(result, discardLine(result));
-    return result.result === "refused" ? 1 : 0;
+    return refusedExit(result);
   }
   if (verb === "replay") {
     // parseOperatorArgs made sure an ID, a filter or --all is named.
@@ -129,7 +133,7 @@ export async function runDeadLetterCommand(context: OperatorContext): Promise<nu
           ...(result.note ? [`note: ${terminalLine(result.note)}`] : []),
         ].join("\n"),
       );
-      return result.result === "refused" ? 1 : 0;
+      return refusedExit(result);
     }
     const samples = await requestQueueSamples(config, b, names, Date.now());
     // As the admin port's bulk replay: the oldest first, at most --limit (1000) per run.
@@ -160,7 +164,10 @@ export async function runDeadLetterCommand(context: OperatorContext): Promise<nu
     // Cut short by an error (Redis stopped answering): what was done is printed above.
     return outcome.failure === undefined
       ? 0
-      : fail(`dead-letters replay stopped: ${terminalLine(outcome.failure)}`);
+      : fail(
+          `dead-letters replay stopped: ${terminalLine(outcome.failure)}`,
+          failureExit(outcome.failure),
+        );
   }
   return fail(OPERATOR_USAGE, 2);
 }

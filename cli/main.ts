@@ -19,6 +19,7 @@ import { exposedKeyWarnings } from "../shared/config/secret-file-modes";
 import { AdminTokenReloads } from "../shared/observability/admin-token-reload";
 import { startTracing } from "../shared/observability/tracing";
 import { checkConfigFile } from "./config-check";
+import { exitCodeOf } from "./exit-codes";
 import { exitAfterOutput, printOut, sayOnStderr } from "./output";
 import {
   isOperatorCommand,
@@ -278,8 +279,9 @@ async function runOperator(command: OperatorCommand, argv: string[]): Promise<ne
     // A --json answer can be megabytes: all of it reaches the reader before the exit.
     return await exitAfterOutput(code);
   } catch (error) {
-    if (error instanceof StartupError) fail(error.message);
-    fail(`${command} failed: ${(error as Error).message}`);
+    // Redis or the broker out of reach is exit 3 (ask again later), not 1 (the answer is no).
+    if (error instanceof StartupError) fail(error.message, exitCodeOf(error));
+    fail(`${command} failed: ${(error as Error).message}`, exitCodeOf(error));
   }
 }
 
@@ -478,13 +480,14 @@ export async function main(argv: string[]): Promise<void> {
       );
     }
   } catch (error) {
-    if (error instanceof StartupError) fail(error.message);
+    // RabbitMQ or Redis out of reach is exit 3, as for the operator commands (cli/exit-codes.ts).
+    if (error instanceof StartupError) fail(error.message, exitCodeOf(error));
     if (error instanceof Error && error.name === "TranslatorLoadError") fail(error.message, 2);
     if (error instanceof Error && error.name === "SimConfigError") fail(error.message, 2);
     if ((error as NodeJS.ErrnoException)?.code === "EADDRINUSE") {
       fail(`port already in use: ${(error as Error).message.replace(/^listen /, "")}`);
     }
     log.error({ err: (error as Error)?.stack ?? String(error) }, "start failed");
-    fail(`start failed: ${(error as Error)?.message ?? error}`);
+    fail(`start failed: ${(error as Error)?.message ?? error}`, exitCodeOf(error));
   }
 }

@@ -6,9 +6,18 @@ import { redisTarget } from "../config/connection-urls";
 import { isLoopbackHost } from "./loopback-host";
 
 export class StartupError extends Error {
-  constructor(message: string) {
+  /**
+   * RabbitMQ or Redis did not answer at all (nothing listens there, no answer in time, the
+   * connection closed): asking again later may work, where a refused login, a missing virtual
+   * host or database, a certificate or a file to fix will not. The CLI exits 3 on it, 1 on the
+   * others (cli/exit-codes.ts).
+   */
+  readonly unreachable: boolean;
+
+  constructor(message: string, options: { unreachable?: boolean } = {}) {
     super(message);
     this.name = "StartupError";
+    this.unreachable = options.unreachable ?? false;
   }
 }
 
@@ -126,6 +135,7 @@ export function amqpStartupError(
     return certificateStartupError(where, why, "amqpTls", "name in AMQP_URL a host");
   return new StartupError(
     `cannot connect to ${where} (${why}); ${unreachableHint(list.map(hostOf), "RabbitMQ", error)}`,
+    { unreachable: true },
   );
 }
 
@@ -289,6 +299,7 @@ export function redisStartupError(
     );
   return new StartupError(
     `cannot connect to ${where} (${why}); ${unreachableHint(redisHosts(url), "Redis", error)}`,
+    { unreachable: true },
   );
 }
 

@@ -230,7 +230,8 @@ export function createRedis(
  */
 export async function whenReady(client: Redis, timeoutMs = 10_000): Promise<void> {
   if (client.status === "ready") return;
-  if (client.status === "end") throw new StartupError("Redis connection was closed");
+  if (client.status === "end")
+    throw new StartupError("Redis connection was closed", { unreachable: true });
   await new Promise<void>((resolve, reject) => {
     const settle = (error: Error | null): void => {
       clearTimeout(timer);
@@ -240,9 +241,10 @@ export async function whenReady(client: Redis, timeoutMs = 10_000): Promise<void
       else resolve();
     };
     const onReady = (): void => settle(null);
-    const onEnd = (): void => settle(new StartupError("Redis connection was closed"));
+    const onEnd = (): void =>
+      settle(new StartupError("Redis connection was closed", { unreachable: true }));
     const timer = setTimeout(
-      () => settle(new StartupError("Redis did not become ready")),
+      () => settle(new StartupError("Redis did not become ready", { unreachable: true })),
       timeoutMs,
     );
     client.once("ready", onReady);

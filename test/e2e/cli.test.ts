@@ -26,9 +26,12 @@ function sluice(args: string[], env: Record<string, string> = {}) {
   });
 }
 
-/** The one line a start that cannot connect writes (no stack trace); its exit status is 1. */
-function failureLine(result: ReturnType<typeof sluice>): string {
-  expect(result.status, result.stderr).to.equal(1);
+/**
+ * The one line a start that cannot connect writes (no stack trace); its exit status is 1, or 3
+ * when RabbitMQ or Redis did not answer at all (ask again later).
+ */
+function failureLine(result: ReturnType<typeof sluice>, status = 1): string {
+  expect(result.status, result.stderr).to.equal(status);
   const lines = result.stderr.trim().split("\n");
   expect(lines, result.stderr).to.have.length(1);
   return lines[0];
@@ -230,11 +233,11 @@ describe("the sluice command", function () {
     expect(sluice(["worker", "--config", config, "--backends"]).status).to.equal(2);
   });
 
-  it("names the unreachable RabbitMQ URL in one line and exits non-zero", () => {
+  it("names the unreachable RabbitMQ URL in one line and exits 3", () => {
     const result = sluice(["adapter", "--config", config], {
       AMQP_URL: "amqp://guest:secret@127.0.0.1:1",
     });
-    const line = failureLine(result);
+    const line = failureLine(result, 3);
     expect(line).to.include("cannot connect to RabbitMQ at amqp://guest:[redacted]@127.0.0.1:1");
     expect(line).to.include("`rabbitmq-server -detached`, `redis-server --daemonize yes`");
     // The Compose file's RabbitMQ and Redis publish no port: never offered as the way to start.
@@ -283,7 +286,7 @@ describe("the sluice command", function () {
     expect(line).to.not.include("wrong-password");
   });
 
-  it("names a Redis that takes the connection but never answers, in one line, and exits non-zero", async () => {
+  it("names a Redis that takes the connection but never answers, in one line, and exits 3", async () => {
     // Connections wait in the listen backlog, unanswered, while this process waits for sluice.
     const silent = net.createServer((socket) => socket.destroy());
     await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
@@ -291,6 +294,7 @@ describe("the sluice command", function () {
     try {
       const line = failureLine(
         sluice(["worker", "--config", config], { REDIS_URL: `redis://127.0.0.1:${port}` }),
+        3,
       );
       expect(line).to.include(`cannot connect to Redis at redis://127.0.0.1:${port}`);
       expect(line).to.include("no answer within");
@@ -353,11 +357,41 @@ describe("the sluice command", function () {
     }
   });
 
-  it("names the unreachable Redis URL in one line and exits non-zero", () => {
+  it("names the unreachable Redis URL in one line and exits 3", () => {
     const line = failureLine(
       sluice(["worker", "--config", config], { REDIS_URL: "redis://127.0.0.1:1" }),
+      3,
     );
     expect(line).to.include("cannot connect to Redis at redis://127.0.0.1:1");
+  });
+
+  it("exits 3 from an operator command when Redis is out of reach, and 1 for an id that does not exist", () => {
+    const id = randomUUID();
+    // Nothing listens on port 1: the command could not ask, so the answer is "ask again later".
+    for (const args of [
+      ["messages", "show", id, "--config", config],
+      ["dead-letters", "show", id, "--config", config],
+      ["dead-callbacks", "list", "--config", config],
+      ["backends", "pause", "b", "--config", config],
+    ]) {
+      const line = failureLine(sluice(args, { REDIS_URL: "redis://127.0.0.1:1" }), 3);
+      expect(line, args.join(" ")).to.include("cannot connect to Redis at redis://127.0.0.1:1");
+    }
+    // The shared Redis answers: no such message (the prefix is this test's own, so nothing is
+    // found and nothing is left behind: a look-up writes nothing).
+    const prefixed = path.join(dir, "prefixed.yaml");
+    writeFileSync(
+      prefixed,
+      `prefix: cli-exit-${randomUUID().slice(0, 8)}-\nservices:\n  q: { backend: b }\nbackends:\n  b: { url: 'http://127.0.0.1:1' }\n`,
+    );
+    for (const args of [
+      ["messages", "show", id, "--config", prefixed],
+      ["dead-letters", "show", id, "--config", prefixed],
+    ]) {
+      const missing = sluice(args);
+      expect(missing.status, `${args.join(" ")}: ${missing.stderr}`).to.equal(1);
+      expect(missing.stderr, args.join(" ")).to.match(/no such message|no dead letter/);
+    }
   });
 
   it("refuses a Redis database number that does not exist, for a role and an operator command, instead of using database 0", () => {

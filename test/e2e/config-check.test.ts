@@ -220,10 +220,11 @@ exports.createTranslator = () => ({ call: async () => [] });`,
     // The adapter's and the response worker's check never create one, so they start.
     const others = await checkConfigFile(file, { createTranslators: "none" });
     expect(others.ok, others.ok ? "" : others.message).to.equal(true);
-    // As the roles run it: the adapter passes its check and goes on to connect (exit 1 here),
+    // As the roles run it: the adapter passes its check and goes on to connect (exit 3 here:
+    // nothing listens on port 1),
     // the worker stops on the option (exit 2).
     const adapter = sluice(["adapter", "--config", file], { AMQP_URL: "amqp://127.0.0.1:1" });
-    expect(adapter.status, adapter.stderr).to.equal(1);
+    expect(adapter.status, adapter.stderr).to.equal(3);
     expect(adapter.stderr).to.include("cannot connect to RabbitMQ");
     const role = sluice(["worker", "--config", file], { AMQP_URL: "amqp://127.0.0.1:1" });
     expect(role.status).to.equal(2);
