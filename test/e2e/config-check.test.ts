@@ -163,7 +163,7 @@ exports.createTranslator = () => ({ call: async () => [] });`,
     expect(worker.stderr).to.equal(check.stderr);
   });
 
-  it("refuses an xroad-rest backend's forwardHeaders naming a credential or no header name; passes one naming the remote service's own header", () => {
+  it("refuses an xroad-rest backend's forwardHeaders naming a credential, a header never sent or no header name; passes one naming the remote service's own header", () => {
     const file = path.join(dir, "xroad-forward-headers.yaml");
     const write = (names: string) =>
       writeFileSync(
@@ -176,6 +176,15 @@ exports.createTranslator = () => ({ call: async () => [] });`,
     expect(refused.stderr).to.include(
       "options.forwardHeaders: authorization is a credential of the local caller's",
     );
+    // Accepted once, then never sent: refused, naming each.
+    write("X-Case-Version, Forwarded, Via, X-Real-IP");
+    const neverSent = sluice(["check", "--config", file]);
+    expect(neverSent.status, neverSent.stderr).to.equal(2);
+    for (const name of ["forwarded", "via", "x-real-ip"]) {
+      expect(neverSent.stderr).to.include(
+        `${name} is never sent to the remote provider (it maps the local network)`,
+      );
+    }
     write('"X-Case Version"');
     const malformed = sluice(["check", "--config", file]);
     expect(malformed.status, malformed.stderr).to.equal(2);
@@ -198,7 +207,9 @@ exports.createTranslator = () => ({ call: async () => [] });`,
     expect(refused.stderr).to.include(
       "options.forwardCredentials: x-case-version is not a credential header",
     );
-    expect(refused.stderr).to.include("proxy-authorization is set by Sluice or never passed on");
+    expect(refused.stderr).to.include(
+      "proxy-authorization is never sent to the remote provider (hop-by-hop, meant for one connection)",
+    );
     write("xroad-soap", "Authorization");
     const soap = sluice(["check", "--config", file]);
     expect(soap.status, soap.stderr).to.equal(2);

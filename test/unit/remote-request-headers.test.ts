@@ -53,13 +53,13 @@ describe("remote provider's request headers (xroad-rest)", () => {
   });
 
   it("passes what options.forwardHeaders names, in any case, and still no credential or origin header", () => {
-    const allowed = remoteHeaderAllowlist("r", ["X-Case-Version", "X-Forwarded-For", "Via"]);
+    const allowed = remoteHeaderAllowlist("r", ["X-Case-Version"]);
     const { kept } = remoteRequestHeaders(
       { ...caller, "x-forwarded-for": "10.0.0.1", via: "1.1 proxy" },
       allowed,
     );
     expect(kept["x-case-version"]).to.equal("7");
-    // Named, but the network's map is never sent out (as documented before the allowlist).
+    // The network's map is never sent out.
     expect(kept["x-forwarded-for"]).to.equal(undefined);
     expect(kept.via).to.equal(undefined);
     expect(kept["x-internal-token"]).to.equal(undefined);
@@ -79,11 +79,59 @@ describe("remote provider's request headers (xroad-rest)", () => {
         "bad name",
       ]),
     ).to.throw(
-      /^backend registry: options\.forwardHeaders: authorization is a credential.*; x-api-key is a credential.*; host is set by Sluice or never passed on; prefer is set by Sluice or never passed on; x-road-client is set by Sluice or never passed on; x-sluice-id is set by Sluice or never passed on; "bad name" is not a header name$/,
+      /^backend registry: options\.forwardHeaders: authorization is a credential.*; x-api-key is a credential.*; host is never sent to the remote provider \(Sluice sets it or answers it itself\); prefer is never sent to the remote provider \(Sluice sets it or answers it itself\); x-road-client is never sent to the remote provider \(Sluice sets it or answers it itself\); x-sluice-id is never sent to the remote provider \(Sluice sets it or answers it itself\); "bad name" is not a header name$/,
     );
     expect(() => remoteHeaderAllowlist("registry", "X-Case-Version")).to.throw(
       /options\.forwardHeaders must be a list of header names/,
     );
+  });
+
+  it("refuses, with one reason each, every forwardHeaders name a call would drop or overwrite: origin, hop-by-hop, framing, Sluice's own, options.headers'", () => {
+    const never = [
+      "Forwarded",
+      "Via",
+      "X-Real-IP",
+      "X-Forwarded-Host",
+      "Referer",
+      "Connection",
+      "Transfer-Encoding",
+      "Host",
+      "Content-Length",
+      "Content-Type",
+      "Accept-Encoding",
+      "Idempotency-Key",
+      "traceparent",
+      "X-Road-Id",
+      "X-Sluice-Id",
+      "X-Provider-Key",
+    ];
+    let message = "";
+    try {
+      remoteHeaderAllowlist("registry", never, undefined, { "X-Provider-Key": "k" });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    for (const name of never) {
+      expect(message, name).to.include(
+        `${name.toLowerCase()} is never sent to the remote provider (`,
+      );
+    }
+    expect(message).to.include(
+      "x-real-ip is never sent to the remote provider (it maps the local network)",
+    );
+    expect(message).to.include(
+      "x-provider-key is never sent to the remote provider (options.headers sets it, in place of the caller's)",
+    );
+    // So is a credential opted in that options.headers replaces.
+    expect(() =>
+      remoteHeaderAllowlist("registry", undefined, ["Authorization"], { authorization: "x" }),
+    ).to.throw(/authorization is never sent to the remote provider \(options\.headers sets it/);
+    // What a call does carry is still taken.
+    expect(
+      remoteHeaderAllowlist("registry", ["X-Case-Version"], undefined, { "X-Key": "k" }).has(
+        "x-case-version",
+      ),
+    ).to.equal(true);
   });
 
   it("passes a credential only when options.forwardCredentials names it, in any case, and no other", () => {
@@ -176,7 +224,7 @@ describe("remote provider's request headers (xroad-rest)", () => {
         ],
       ),
     ).to.throw(
-      /^backend registry: options\.forwardHeaders: authorization is a credential of the local caller's, sent to another organisation only when options\.forwardCredentials names it.*; options\.forwardCredentials: x-case-version is not a credential header.*; x-internal-token is not a credential header.*; proxy-authorization is set by Sluice or never passed on; set-cookie is never passed to a remote provider \(an answer's header\); x-forwarded-access-token is never passed to a remote provider \(a proxy's word about the local caller\); x-road-userid is set by Sluice or never passed on; host is set by Sluice or never passed on; "bad name" is not a header name$/,
+      /^backend registry: options\.forwardHeaders: authorization is a credential of the local caller's, sent to another organisation only when options\.forwardCredentials names it.*; options\.forwardCredentials: x-case-version is not a credential header.*; x-internal-token is not a credential header.*; proxy-authorization is never sent to the remote provider \(hop-by-hop, meant for one connection\); set-cookie is never passed to a remote provider \(an answer's header\); x-forwarded-access-token is never passed to a remote provider \(a proxy's word about the local caller\); x-road-userid is never sent to the remote provider \(Sluice sets it or answers it itself\); host is never sent to the remote provider \(Sluice sets it or answers it itself\); "bad name" is not a header name$/,
     );
     expect(() => remoteHeaderAllowlist("registry", undefined, "Authorization")).to.throw(
       /^backend registry: options\.forwardCredentials must be a list of header names$/,

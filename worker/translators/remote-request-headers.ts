@@ -6,6 +6,7 @@
 import { CREDENTIAL_HEADERS } from "../../shared/protocol/credential-headers";
 import {
   backendRequestHeaders,
+  HOP_BY_HOP,
   isProxyAssertionHeader,
   NOT_FORWARDED_REQUEST,
   type HeaderMap,
@@ -36,8 +37,8 @@ export const DEFAULT_REMOTE_REQUEST_HEADERS: readonly string[] = [
  * Headers that tell where a request came from inside the operator's network: the addresses,
  * host names, pages and proxies of a local caller's path (a reverse proxy or load balancer in
  * front of Sluice adds them: ingress-nginx behind another balancer, Envoy, Cloudflare, Fastly,
- * Rackspace). Withheld even when `options.forwardHeaders` names one, as they always were: the
- * provider has no use for that map of the network.
+ * Rackspace). Never sent, and refused in `options.forwardHeaders` at config load (named there
+ * they were accepted and then withheld): the provider has no use for that map of the network.
  */
 const ORIGIN_HEADERS: readonly string[] = [
   "forwarded",
@@ -94,6 +95,7 @@ const CREDENTIAL = new Set(CREDENTIAL_HEADERS);
  */
 const NEVER_CREDENTIAL = new Set(["set-cookie"]);
 const NEVER_THE_CALLERS = new Set(NOT_FORWARDED_REQUEST);
+const HOP_BY_HOP_NAMES = new Set(HOP_BY_HOP);
 const ORIGIN = new Set(ORIGIN_HEADERS);
 
 /**
@@ -110,31 +112,42 @@ export function isCredentialHeader(name: string): boolean {
 }
 
 /**
- * The names (lower-case) a backend's calls pass on: the defaults and `forwardHeaders`, less the
- * origin headers, and the credentials `forwardCredentials` opts in. Throws, naming each problem of
- * both lists, for a name that is not a header name, one Sluice sets itself or never passes
- * (`Host`, `Content-Length`, `Prefer`, `X-Road-*`, …), a credential in `forwardHeaders` (the
- * local system's for Sluice, not the remote provider's, unless the operator opts it in by name),
- * in either list a front proxy's client certificate or identity assertion, or in
- * `forwardCredentials` a name that is no credential Sluice redacts or one never passed on.
+ * The names (lower-case) a backend's calls pass on: the defaults and `forwardHeaders`, and the
+ * credentials `forwardCredentials` opts in. Throws, naming each problem of both lists, for a
+ * name that is not a header name, one a call never carries from the caller whatever the lists
+ * say (`neverSentReason`: hop-by-hop, `Host`, `Content-Length`, `Prefer`, `X-Road-*`, the origin
+ * headers, a name `options.headers` sets), a credential in `forwardHeaders` (the local system's
+ * for Sluice, not the remote provider's, unless the operator opts it in by name), in either list
+ * a front proxy's client certificate or identity assertion, or in `forwardCredentials` a name
+ * that is no credential Sluice redacts. `operatorHeaders` is the backend's `options.headers`.
  */
 export function remoteHeaderAllowlist(
   backendName: string,
   forwardHeaders: unknown,
   forwardCredentials?: unknown,
+  operatorHeaders?: unknown,
 ): ReadonlySet<string> {
   const allowed = new Set(DEFAULT_REMOTE_REQUEST_HEADERS);
+  const operatorNames = new Set(
+    operatorHeaders !== null && typeof operatorHeaders === "object"
+      ? Object.keys(operatorHeaders).map((name) => name.toLowerCase())
+      : [],
+  );
+  const neverSent = (name: string): string | undefined =>
+    operatorNames.has(name)
+      ? "options.headers sets it, in place of the caller's"
+      : neverSentReason(name);
   const problems = [
-    ...listProblems(backendName, "forwardHeaders", forwardHeaders, (name) => {
+    ...listProblems(backendName, "forwardHeaders", forwardHeaders, neverSent, (name) => {
       // X-Forwarded-Client-Cert and the like: no forwardCredentials opens them either.
       if (isProxyAssertionHeader(name) || (CREDENTIAL.has(name) && isOriginHeader(name)))
         return `${name} ${PROXY_ASSERTION_PROBLEM}`;
       if (CREDENTIAL.has(name))
         return `${name} is a credential of the local caller's, sent to another organisation only when options.forwardCredentials names it (the provider's own goes in options.headers)`;
-      if (!isOriginHeader(name)) allowed.add(name);
+      allowed.add(name);
       return undefined;
     }),
-    ...listProblems(backendName, "forwardCredentials", forwardCredentials, (name) => {
+    ...listProblems(backendName, "forwardCredentials", forwardCredentials, neverSent, (name) => {
       if (isProxyAssertionHeader(name)) return `${name} ${PROXY_ASSERTION_PROBLEM}`;
       if (!CREDENTIAL.has(name))
         return `${name} is not a credential header (docs/rest.md, "Credential headers"); a header of the remote service's own goes in options.forwardHeaders`;
@@ -149,13 +162,31 @@ export function remoteHeaderAllowlist(
 }
 
 /**
- * The problems of one option's list of header names: not a list, not header names, names Sluice
- * sets or never passes on, and what `judge` says of each other name.
+ * Why a call to a remote provider never carries the caller's header `name` (lower-case), named in
+ * `forwardHeaders` or `forwardCredentials` or not, or undefined for one it can: hop-by-hop and
+ * framing headers, the reply-mode controls and what Sluice sets itself (`remoteRequestHeaders`
+ * drops them, the call then sets its own), and the origin headers, which map the operator's
+ * network. A name in either list that will never be sent is refused at config load, with this.
+ */
+export function neverSentReason(name: string): string | undefined {
+  if (HOP_BY_HOP_NAMES.has(name)) return "hop-by-hop, meant for one connection";
+  if (NEVER_THE_CALLERS.has(name) || name.startsWith("x-road-") || name.startsWith("x-sluice-"))
+    return "Sluice sets it or answers it itself";
+  // X-Forwarded-Client-Cert and the credentials among them have their own refusal.
+  if (isOriginHeader(name) && !isProxyAssertionHeader(name) && !CREDENTIAL.has(name))
+    return "it maps the local network";
+  return undefined;
+}
+
+/**
+ * The problems of one option's list of header names: not a list, not header names, names never
+ * sent (`neverSent`), and what `judge` says of each other name.
  */
 function listProblems(
   backendName: string,
   option: "forwardHeaders" | "forwardCredentials",
   listed: unknown,
+  neverSent: (name: string) => string | undefined,
   judge: (name: string) => string | undefined,
 ): string[] {
   if (listed === undefined) return [];
@@ -165,10 +196,11 @@ function listProblems(
   const problems: string[] = [];
   for (const given of listed as string[]) {
     const name = given.toLowerCase();
+    const never = TOKEN.test(name) ? neverSent(name) : undefined;
     const problem = !TOKEN.test(name)
       ? `"${given.slice(0, 100)}" is not a header name`
-      : NEVER_THE_CALLERS.has(name) || name.startsWith("x-road-") || name.startsWith("x-sluice-")
-        ? `${name} is set by Sluice or never passed on`
+      : never !== undefined
+        ? `${name} is never sent to the remote provider (${never})`
         : judge(name);
     if (problem !== undefined) problems.push(problem);
   }

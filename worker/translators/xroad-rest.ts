@@ -66,6 +66,7 @@ class XroadRestTranslator extends RestJsonTranslator {
       backend.name,
       backend.options?.forwardHeaders,
       backend.options?.forwardCredentials,
+      backend.options?.headers,
     );
     this.servicePath = `/r1/${encodeXroadId(consumer.service)}`;
   }
